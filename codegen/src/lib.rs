@@ -1,1 +1,12 @@
-//! Placeholder: owned by the contracts work.
+//! `contracts.yaml` checker, schema digest and Rust/Python/OCaml code generator.
+//!
+//! ```no_run
+//! let schema = mycelium_codegen::model::load("contracts.yaml").expect("valid schema");
+//! println!("{} messages", schema.messages.len());
+//! ```
+
+pub mod check;
+pub mod diagnostic;
+pub mod model;
+pub mod ocaml;
+pub mod python;
