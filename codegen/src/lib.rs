@@ -7,6 +7,11 @@
 
 pub mod check;
 pub mod diagnostic;
+pub mod digest;
 pub mod model;
+pub mod names;
 pub mod ocaml;
 pub mod python;
+pub mod rust;
+pub mod type_expr;
+pub mod yaml;

@@ -1,0 +1,106 @@
+//! `mycelium-codegen`: check a contracts.yaml, print its digest, generate code.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use mycelium_codegen::{digest, model};
+
+const USAGE: &str = "\
+usage: mycelium-codegen <command> FILE [-o DIR]
+
+commands:
+  check FILE            report every error in FILE (exit status 1 if any)
+  digest FILE           print the schema digest as lowercase hex
+  rust FILE -o DIR      write the generated Rust module into DIR
+  python FILE -o DIR    write the generated Python package into DIR
+  ocaml FILE -o DIR     write the generated OCaml modules into DIR";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(msg) => {
+            if !msg.is_empty() {
+                eprintln!("{msg}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &[String]) -> Result<(), String> {
+    let (cmd, file, out) = parse_args(args)?;
+    let schema = match model::load(&file) {
+        Ok(s) => s,
+        Err(diags) => {
+            for d in &diags {
+                eprintln!("{d}");
+            }
+            return Err(format!(
+                "{}: {} error{} found",
+                file.display(),
+                diags.len(),
+                if diags.len() == 1 { "" } else { "s" }
+            ));
+        }
+    };
+    let files = match cmd.as_str() {
+        "check" => {
+            println!(
+                "{}: ok ({} messages)",
+                file.display(),
+                schema.messages.len()
+            );
+            return Ok(());
+        }
+        "digest" => {
+            println!("{}", digest::hex(&digest::digest(&schema)));
+            return Ok(());
+        }
+        "rust" => vec![(
+            mycelium_codegen::rust::FILE_NAME.to_string(),
+            mycelium_codegen::rust::generate(&schema),
+        )],
+        "python" => mycelium_codegen::python::generate(&schema)?,
+        "ocaml" => mycelium_codegen::ocaml::generate(&schema)?,
+        other => return Err(format!("unknown command `{other}`\n{USAGE}")),
+    };
+    let dir = out.ok_or_else(|| format!("`{cmd}` needs `-o DIR`\n{USAGE}"))?;
+    write_files(&dir, &files)
+}
+
+fn parse_args(args: &[String]) -> Result<(String, PathBuf, Option<PathBuf>), String> {
+    let mut positional = Vec::new();
+    let mut out = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "-h" | "--help" => return Err(USAGE.to_string()),
+            "-o" | "--out" => {
+                let dir = it
+                    .next()
+                    .ok_or_else(|| format!("`{a}` needs a directory\n{USAGE}"))?;
+                out = Some(PathBuf::from(dir));
+            }
+            _ => positional.push(a.clone()),
+        }
+    }
+    match positional.as_slice() {
+        [cmd, file] => Ok((cmd.clone(), PathBuf::from(file), out)),
+        _ => Err(USAGE.to_string()),
+    }
+}
+
+fn write_files(dir: &Path, files: &[(String, String)]) -> Result<(), String> {
+    for (name, contents) in files {
+        let path = dir.join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+        }
+        std::fs::write(&path, contents)
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}
