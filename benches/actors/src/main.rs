@@ -1,1 +1,541 @@
-fn main() {}
+//! Actor benchmark: Mycelium beside kameo 0.22, ractor 0.16 and actix 0.13.
+//!
+//! ```text
+//! cargo run --release -p mycelium-bench -- compare [--quick] [--only w1,w2,w3,w5]
+//!     [--frameworks mycelium,kameo,ractor,actix] [--rounds N]
+//! ```
+//!
+//! Prints one line per workload, framework and variant:
+//! `<workload> <framework> rt=<ct|mt> <key>=<value> ...`, then a ratio summary.
+
+mod common;
+mod fw_actix;
+mod fw_kameo;
+mod fw_mycelium;
+mod fw_ractor;
+
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+use common::{reset_counters, with_quiet_panics, Latency, Rt, SpawnResult, W5Result};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Framework {
+    Mycelium,
+    Kameo,
+    Ractor,
+    Actix,
+}
+
+const ALL_FRAMEWORKS: [Framework; 4] = [
+    Framework::Mycelium,
+    Framework::Kameo,
+    Framework::Ractor,
+    Framework::Actix,
+];
+
+impl Framework {
+    fn name(self) -> &'static str {
+        match self {
+            Framework::Mycelium => "mycelium",
+            Framework::Kameo => "kameo",
+            Framework::Ractor => "ractor",
+            Framework::Actix => "actix",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Framework> {
+        ALL_FRAMEWORKS.into_iter().find(|f| f.name() == s)
+    }
+
+    fn w1(self, rt: Rt, n: u64) -> f64 {
+        match self {
+            Framework::Mycelium => fw_mycelium::w1(rt, n),
+            Framework::Kameo => fw_kameo::w1(rt, n),
+            Framework::Ractor => fw_ractor::w1(rt, n),
+            Framework::Actix => fw_actix::w1(rt, n),
+        }
+    }
+
+    fn w2(self, rt: Rt, n: usize, warmup: usize) -> Vec<u64> {
+        match self {
+            Framework::Mycelium => fw_mycelium::w2(rt, n, warmup),
+            Framework::Kameo => fw_kameo::w2(rt, n, warmup),
+            Framework::Ractor => fw_ractor::w2(rt, n, warmup),
+            Framework::Actix => fw_actix::w2(rt, n, warmup),
+        }
+    }
+
+    fn w3(self, n: usize) -> SpawnResult {
+        reset_counters();
+        match self {
+            Framework::Mycelium => fw_mycelium::w3(n),
+            Framework::Kameo => fw_kameo::w3(n),
+            Framework::Ractor => fw_ractor::w3(n),
+            Framework::Actix => fw_actix::w3(n),
+        }
+    }
+
+    fn w5(self, n: usize) -> W5Result {
+        with_quiet_panics(|| match self {
+            Framework::Mycelium => fw_mycelium::w5(n),
+            Framework::Kameo => fw_kameo::w5(n),
+            Framework::Ractor => fw_ractor::w5(n),
+            Framework::Actix => fw_actix::w5(n),
+        })
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Workload {
+    W1,
+    W2,
+    W3,
+    W5,
+}
+
+impl Workload {
+    fn name(self) -> &'static str {
+        match self {
+            Workload::W1 => "w1",
+            Workload::W2 => "w2",
+            Workload::W3 => "w3",
+            Workload::W5 => "w5",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Workload> {
+        [Workload::W1, Workload::W2, Workload::W3, Workload::W5]
+            .into_iter()
+            .find(|w| w.name() == s)
+    }
+
+    /// Runtime variants reported for this workload.
+    fn variants(self) -> &'static [Rt] {
+        match self {
+            Workload::W1 | Workload::W2 => &[Rt::Ct, Rt::Mt],
+            Workload::W3 | Workload::W5 => &[Rt::Ct],
+        }
+    }
+}
+
+/// Iteration counts for one run.
+#[derive(Clone, Copy, Debug)]
+struct Counts {
+    w1_tells: u64,
+    w2_asks: usize,
+    w2_warmup: usize,
+    w3_actors: usize,
+    w5_restarts: usize,
+}
+
+const FULL: Counts = Counts {
+    w1_tells: 2_000_000,
+    w2_asks: 200_000,
+    w2_warmup: 10_000,
+    w3_actors: 100_000,
+    w5_restarts: 1_000,
+};
+
+const QUICK: Counts = Counts {
+    w1_tells: 20_000,
+    w2_asks: 2_000,
+    w2_warmup: 100,
+    w3_actors: 1_000,
+    w5_restarts: 10,
+};
+
+/// Outcome of one workload for one framework and runtime variant.
+#[derive(Clone, Debug)]
+enum Outcome {
+    Values(Vec<(&'static str, f64)>),
+    Unsupported(String),
+}
+
+#[derive(Clone, Debug)]
+struct Record {
+    workload: Workload,
+    framework: Framework,
+    rt: Rt,
+    outcome: Outcome,
+}
+
+impl Record {
+    fn value(&self, key: &str) -> Option<f64> {
+        match &self.outcome {
+            Outcome::Values(vals) => vals.iter().find(|(k, _)| *k == key).map(|(_, v)| *v),
+            Outcome::Unsupported(_) => None,
+        }
+    }
+
+    fn line(&self) -> String {
+        let mut s = format!(
+            "{} {} rt={}",
+            self.workload.name(),
+            self.framework.name(),
+            self.rt.label()
+        );
+        match &self.outcome {
+            Outcome::Values(vals) => {
+                for (k, v) in vals {
+                    s.push_str(&format!(" {k}={}", fmt_value(k, *v)));
+                }
+            }
+            Outcome::Unsupported(why) => {
+                let why: String = why
+                    .chars()
+                    .map(|c| if c.is_whitespace() { '_' } else { c })
+                    .collect();
+                s.push_str(&format!(" unsupported=1 reason={why}"));
+            }
+        }
+        s
+    }
+}
+
+fn fmt_value(key: &str, v: f64) -> String {
+    match key {
+        "stop_secs" => format!("{v:.4}"),
+        "bytes_per_actor" | "ns_per_spawn" => format!("{v:.1}"),
+        _ => format!("{}", v.round() as u64),
+    }
+}
+
+struct Options {
+    quick: bool,
+    workloads: Vec<Workload>,
+    frameworks: Vec<Framework>,
+    rounds: usize,
+}
+
+fn usage() -> ExitCode {
+    eprintln!(
+        "usage: mycelium-bench compare [--quick] [--only w1,w2,w3,w5] \
+         [--frameworks mycelium,kameo,ractor,actix] [--rounds N]"
+    );
+    ExitCode::from(2)
+}
+
+fn parse_options(args: &[String]) -> Result<Options, String> {
+    let mut opts = Options {
+        quick: false,
+        workloads: vec![Workload::W1, Workload::W2, Workload::W3, Workload::W5],
+        frameworks: ALL_FRAMEWORKS.to_vec(),
+        rounds: 1,
+    };
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let mut value = |name: &str| {
+            it.next()
+                .cloned()
+                .ok_or_else(|| format!("{name} needs a value"))
+        };
+        match arg.as_str() {
+            "--quick" => opts.quick = true,
+            "--only" => {
+                opts.workloads = value("--only")?
+                    .split(',')
+                    .map(|w| Workload::parse(w).ok_or_else(|| format!("unknown workload {w}")))
+                    .collect::<Result<_, _>>()?;
+            }
+            "--frameworks" => {
+                opts.frameworks = value("--frameworks")?
+                    .split(',')
+                    .map(|f| Framework::parse(f).ok_or_else(|| format!("unknown framework {f}")))
+                    .collect::<Result<_, _>>()?;
+            }
+            "--rounds" => {
+                opts.rounds = value("--rounds")?
+                    .parse()
+                    .map_err(|e| format!("--rounds: {e}"))?;
+                if opts.rounds == 0 {
+                    return Err("--rounds must be at least 1".into());
+                }
+            }
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    opts.workloads.sort();
+    opts.workloads.dedup();
+    Ok(opts)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("compare") => match parse_options(&args[1..]) {
+            Ok(opts) => {
+                compare(&opts);
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                usage()
+            }
+        },
+        // Hidden: one w3 measurement in a fresh process, result on stdout.
+        Some("__w3") if args.len() == 3 => {
+            let (Some(fw), Ok(n)) = (Framework::parse(&args[1]), args[2].parse::<usize>()) else {
+                return usage();
+            };
+            let r = fw.w3(n);
+            println!(
+                "ns_per_spawn={} bytes_per_actor={} stop_secs={}",
+                r.ns_per_spawn, r.bytes_per_actor, r.stop_secs
+            );
+            ExitCode::SUCCESS
+        }
+        _ => usage(),
+    }
+}
+
+/// Runs w3 for `fw` in a fresh child process of this binary, so allocator state left by
+/// earlier workloads does not skew the RSS growth.
+fn w3_in_child(fw: Framework, n: usize) -> Outcome {
+    let exe = std::env::current_exe().expect("current_exe");
+    let out = Command::new(exe)
+        .args(["__w3", fw.name(), &n.to_string()])
+        .output()
+        .expect("spawn w3 child");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        return Outcome::Unsupported(format!(
+            "child_failed:{}:{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    let mut vals = Vec::new();
+    for key in ["ns_per_spawn", "bytes_per_actor", "stop_secs"] {
+        let v = stdout
+            .split_whitespace()
+            .find_map(|kv| kv.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(f64::NAN);
+        vals.push((key, v));
+    }
+    Outcome::Values(vals)
+}
+
+fn run_one(w: Workload, fw: Framework, rt: Rt, c: &Counts) -> Outcome {
+    match w {
+        Workload::W1 => Outcome::Values(vec![("msgs_per_sec", fw.w1(rt, c.w1_tells))]),
+        Workload::W2 => {
+            let mut samples = fw.w2(rt, c.w2_asks, c.w2_warmup);
+            let l = Latency::from_samples(&mut samples);
+            Outcome::Values(vec![
+                ("p50_ns", l.p50 as f64),
+                ("p99_ns", l.p99 as f64),
+                ("p999_ns", l.p999 as f64),
+                ("mean_ns", l.mean as f64),
+            ])
+        }
+        Workload::W3 => w3_in_child(fw, c.w3_actors),
+        Workload::W5 => match fw.w5(c.w5_restarts) {
+            Ok(mut samples) => {
+                let l = Latency::from_samples(&mut samples);
+                Outcome::Values(vec![("p50_ns", l.p50 as f64), ("p99_ns", l.p99 as f64)])
+            }
+            Err(u) => Outcome::Unsupported(u.0),
+        },
+    }
+}
+
+fn compare(opts: &Options) {
+    let counts = if opts.quick { QUICK } else { FULL };
+    let started = Instant::now();
+    // rounds[r] holds every record of round r, in run order.
+    let mut rounds: Vec<Vec<Record>> = Vec::with_capacity(opts.rounds);
+    for round in 0..opts.rounds {
+        let mut records = Vec::new();
+        for &w in &opts.workloads {
+            for &rt in w.variants() {
+                for &fw in &opts.frameworks {
+                    let outcome = run_one(w, fw, rt, &counts);
+                    let rec = Record {
+                        workload: w,
+                        framework: fw,
+                        rt,
+                        outcome,
+                    };
+                    if opts.rounds > 1 {
+                        eprintln!("# round {} {}", round + 1, rec.line());
+                    }
+                    records.push(rec);
+                }
+            }
+        }
+        rounds.push(records);
+    }
+    let finals = if opts.rounds == 1 {
+        rounds.pop().unwrap_or_default()
+    } else {
+        medians(&rounds)
+    };
+    if opts.rounds > 1 {
+        println!("# median of {} rounds", opts.rounds);
+    }
+    for rec in &finals {
+        println!("{}", rec.line());
+    }
+    summary(&finals);
+    println!(
+        "# {} mode, {:.1}s total",
+        if opts.quick { "quick" } else { "full" },
+        started.elapsed().as_secs_f64()
+    );
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// Per-key medians across rounds (every round has the same records in the same order).
+fn medians(rounds: &[Vec<Record>]) -> Vec<Record> {
+    let first = &rounds[0];
+    first
+        .iter()
+        .enumerate()
+        .map(|(i, rec)| {
+            let outcome = match &rec.outcome {
+                Outcome::Values(vals) => Outcome::Values(
+                    vals.iter()
+                        .map(|(k, _)| {
+                            let all: Vec<f64> =
+                                rounds.iter().filter_map(|r| r[i].value(k)).collect();
+                            (
+                                *k,
+                                if all.is_empty() {
+                                    f64::NAN
+                                } else {
+                                    median(all)
+                                },
+                            )
+                        })
+                        .collect(),
+                ),
+                Outcome::Unsupported(why) => Outcome::Unsupported(why.clone()),
+            };
+            Record {
+                outcome,
+                ..rec.clone()
+            }
+        })
+        .collect()
+}
+
+/// Prints mycelium / best peer for each target metric.
+fn summary(recs: &[Record]) {
+    struct Target {
+        w: Workload,
+        rt: Rt,
+        key: &'static str,
+        higher_is_better: bool,
+        goal: f64,
+    }
+    let targets = [
+        Target {
+            w: Workload::W1,
+            rt: Rt::Ct,
+            key: "msgs_per_sec",
+            higher_is_better: true,
+            goal: 2.0,
+        },
+        Target {
+            w: Workload::W1,
+            rt: Rt::Mt,
+            key: "msgs_per_sec",
+            higher_is_better: true,
+            goal: 2.0,
+        },
+        Target {
+            w: Workload::W2,
+            rt: Rt::Ct,
+            key: "p50_ns",
+            higher_is_better: false,
+            goal: 0.5,
+        },
+        Target {
+            w: Workload::W2,
+            rt: Rt::Mt,
+            key: "p50_ns",
+            higher_is_better: false,
+            goal: 0.5,
+        },
+        Target {
+            w: Workload::W3,
+            rt: Rt::Ct,
+            key: "bytes_per_actor",
+            higher_is_better: false,
+            goal: 0.5,
+        },
+        Target {
+            w: Workload::W3,
+            rt: Rt::Ct,
+            key: "ns_per_spawn",
+            higher_is_better: false,
+            goal: 1.0,
+        },
+        Target {
+            w: Workload::W5,
+            rt: Rt::Ct,
+            key: "p50_ns",
+            higher_is_better: false,
+            goal: 0.5,
+        },
+    ];
+    println!("# ratio summary: mycelium / best peer (same run)");
+    for t in targets {
+        let find = |fw: Framework| {
+            recs.iter()
+                .find(|r| r.workload == t.w && r.rt == t.rt && r.framework == fw)
+        };
+        let Some(myc) = find(Framework::Mycelium).and_then(|r| r.value(t.key)) else {
+            continue;
+        };
+        let peers: Vec<(Framework, f64)> = ALL_FRAMEWORKS[1..]
+            .iter()
+            .filter_map(|&fw| find(fw).and_then(|r| r.value(t.key)).map(|v| (fw, v)))
+            .filter(|(_, v)| v.is_finite() && *v > 0.0)
+            .collect();
+        let best = if t.higher_is_better {
+            peers.iter().copied().max_by(|a, b| a.1.total_cmp(&b.1))
+        } else {
+            peers.iter().copied().min_by(|a, b| a.1.total_cmp(&b.1))
+        };
+        let Some((best_fw, best_v)) = best else {
+            println!(
+                "# {} rt={} {}: no peer result",
+                t.w.name(),
+                t.rt.label(),
+                t.key
+            );
+            continue;
+        };
+        let ratio = myc / best_v;
+        let met = if t.higher_is_better {
+            ratio >= t.goal
+        } else {
+            ratio <= t.goal
+        };
+        println!(
+            "# {} rt={} {}: mycelium={} best_peer={}({}) ratio={:.2} goal={}{:.1} {}",
+            t.w.name(),
+            t.rt.label(),
+            t.key,
+            fmt_value(t.key, myc),
+            best_fw.name(),
+            fmt_value(t.key, best_v),
+            ratio,
+            if t.higher_is_better { ">=" } else { "<=" },
+            t.goal,
+            if met { "met" } else { "MISSED" }
+        );
+    }
+}
