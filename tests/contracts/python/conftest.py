@@ -1,0 +1,43 @@
+"""Finds the generated `trading` module.
+
+`tests/contracts/run.sh` generates it and points `MYCELIUM_PY_OUT` at the directory. Run
+alone, pytest generates it itself into a temporary directory with the codegen CLI.
+"""
+
+import os
+import pathlib
+import subprocess
+import sys
+import tempfile
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[3]
+GOLDEN = REPO / "tests" / "contracts" / "golden"
+
+
+def _module_dir() -> pathlib.Path:
+    out = os.environ.get("MYCELIUM_PY_OUT")
+    if out:
+        return pathlib.Path(out)
+    out = pathlib.Path(tempfile.mkdtemp(prefix="mycelium-py-"))
+    subprocess.run(
+        ["cargo", "run", "-q", "-p", "mycelium-codegen", "--", "python",
+         str(REPO / "contracts.yaml"), "-o", str(out)],
+        cwd=REPO,
+        check=True,
+    )
+    return out
+
+
+sys.path.insert(0, str(_module_dir()))
+
+
+@pytest.fixture(scope="session")
+def golden_frames() -> bytes:
+    return (GOLDEN / "frames.bin").read_bytes()
+
+
+@pytest.fixture(scope="session")
+def golden_expected() -> list[str]:
+    return (GOLDEN / "expected.txt").read_text(encoding="utf-8").splitlines()
