@@ -13,8 +13,9 @@ use crate::yaml::{self, Kind, Node, Pos};
 
 /// Highest tag a key can carry: 13 bits.
 pub const MAX_TAG: u64 = 8191;
-/// Largest array size accepted (elements).
-pub const MAX_ARRAY_LEN: u64 = 1 << 20;
+/// Largest array size accepted (elements); arrays live inline (on the stack while
+/// decoding), so large collections are lists.
+pub const MAX_ARRAY_LEN: u64 = 4096;
 /// Arrays longer than this may only be a field's own type, not nested in a list or array:
 /// serde derives stop at 32 elements and the generated Rust handles longer ones only at
 /// the top of a field.

@@ -1,0 +1,292 @@
+//! Decoding primitives the generated code calls. Every read is bounds-checked and returns
+//! a [`DecodeError`] instead of panicking; nothing is allocated before the bytes that
+//! justify it are known to be present.
+
+use crate::error::DecodeError;
+use crate::fixed::Fixed;
+use crate::wire_type::WireType;
+use crate::WireStruct;
+
+/// How deep structs may nest inside one message before decoding gives up, so that a
+/// hostile frame cannot exhaust the stack through a recursive struct.
+pub const MAX_DEPTH: u32 = 64;
+
+/// A cursor over the bytes of one field sequence or value.
+#[derive(Debug, Clone)]
+pub struct Reader<'a> {
+    rest: &'a [u8],
+    total: usize,
+    depth: u32,
+}
+
+impl<'a> Reader<'a> {
+    /// A reader over a message body (nesting depth 0).
+    #[inline]
+    pub fn new(bytes: &'a [u8]) -> Self {
+        Reader {
+            rest: bytes,
+            total: bytes.len(),
+            depth: 0,
+        }
+    }
+
+    #[inline]
+    fn child(&self, bytes: &'a [u8], depth: u32) -> Self {
+        Reader {
+            rest: bytes,
+            total: bytes.len(),
+            depth,
+        }
+    }
+
+    /// Bytes not yet read.
+    #[inline]
+    pub fn remaining(&self) -> usize {
+        self.rest.len()
+    }
+
+    /// Struct nesting depth of this reader.
+    #[inline]
+    pub fn depth(&self) -> u32 {
+        self.depth
+    }
+
+    #[inline(always)]
+    fn truncated(&self, needed: usize) -> DecodeError {
+        DecodeError::Truncated {
+            offset: self.total - self.rest.len(),
+            needed,
+            available: self.rest.len(),
+        }
+    }
+
+    /// Reads `N` bytes.
+    #[inline(always)]
+    pub fn take_array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
+        match self.rest.split_first_chunk::<N>() {
+            Some((head, tail)) => {
+                self.rest = tail;
+                Ok(*head)
+            }
+            None => Err(self.truncated(N)),
+        }
+    }
+
+    /// Reads one fixed-width value.
+    #[inline(always)]
+    pub fn fixed<T: Fixed>(&mut self) -> Result<T, DecodeError> {
+        T::take(self)
+    }
+
+    /// Reads `n` bytes.
+    #[inline(always)]
+    pub fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        if n > self.rest.len() {
+            return Err(self.truncated(n));
+        }
+        let (head, tail) = self.rest.split_at(n);
+        self.rest = tail;
+        Ok(head)
+    }
+
+    /// Reads the next field key; `None` at the end of the sequence.
+    #[inline(always)]
+    pub fn key(&mut self) -> Result<Option<(u16, WireType)>, DecodeError> {
+        if self.rest.is_empty() {
+            return Ok(None);
+        }
+        let offset = self.total - self.rest.len();
+        let key = u16::from_le_bytes(self.take_array::<2>()?);
+        let tag = key >> 3;
+        if tag == 0 {
+            return Err(DecodeError::InvalidTag { offset });
+        }
+        match WireType::from_bits((key & 7) as u8) {
+            Some(w) => Ok(Some((tag, w))),
+            None => Err(DecodeError::InvalidWireType {
+                tag,
+                wire_type: (key & 7) as u8,
+            }),
+        }
+    }
+
+    /// Skips the value of an unknown field.
+    #[inline]
+    pub fn skip(&mut self, wire: WireType) -> Result<(), DecodeError> {
+        let n = match wire {
+            WireType::I8 => 1,
+            WireType::I16 => 2,
+            WireType::I32 => 4,
+            WireType::I64 => 8,
+            WireType::Len => self.read_len()?,
+        };
+        self.take(n).map(|_| ())
+    }
+
+    /// Reads a `u32` length.
+    #[inline(always)]
+    pub fn read_len(&mut self) -> Result<usize, DecodeError> {
+        Ok(u32::from_le_bytes(self.take_array::<4>()?) as usize)
+    }
+
+    /// Reads a length-delimited value's bytes.
+    #[inline(always)]
+    pub fn len_bytes(&mut self) -> Result<&'a [u8], DecodeError> {
+        let n = self.read_len()?;
+        self.take(n)
+    }
+
+    /// Reads a `string` value.
+    #[inline]
+    pub fn string(&mut self) -> Result<String, DecodeError> {
+        Ok(std::str::from_utf8(self.len_bytes()?)?.to_owned())
+    }
+
+    /// Reads a `bytes` value.
+    #[inline]
+    pub fn bytes(&mut self) -> Result<Vec<u8>, DecodeError> {
+        Ok(self.len_bytes()?.to_vec())
+    }
+
+    /// Reads a struct value.
+    #[inline]
+    pub fn nested<S: WireStruct>(&mut self) -> Result<S, DecodeError> {
+        let body = self.len_bytes()?;
+        let depth = self.depth + 1;
+        if depth > MAX_DEPTH {
+            return Err(DecodeError::TooDeep { max: MAX_DEPTH });
+        }
+        S::decode_fields(self.child(body, depth))
+    }
+
+    /// Opens a list or array: returns a reader over its elements and the element count,
+    /// checked against `max` and against the bytes present (each element takes at least
+    /// `min_width` bytes) before the caller allocates anything.
+    #[inline]
+    fn open_seq(
+        &mut self,
+        max: Option<u32>,
+        exact: Option<usize>,
+        min_width: usize,
+    ) -> Result<(Reader<'a>, usize), DecodeError> {
+        let body = self.len_bytes()?;
+        let mut r = self.child(body, self.depth);
+        let count = r.read_len()?;
+        if let Some(n) = exact {
+            if count != n {
+                return Err(DecodeError::LengthMismatch {
+                    expected: format!("exactly {n} (array size)"),
+                    found: count as u32,
+                });
+            }
+        }
+        if let Some(m) = max {
+            if count > m as usize {
+                return Err(DecodeError::LengthMismatch {
+                    expected: format!("at most {m} (max_len)"),
+                    found: count as u32,
+                });
+            }
+        }
+        let needed = count.saturating_mul(min_width);
+        if needed > r.remaining() {
+            return Err(r.truncated(needed));
+        }
+        Ok((r, count))
+    }
+
+    #[inline]
+    fn close_seq(r: &Reader<'a>) -> Result<(), DecodeError> {
+        match r.remaining() {
+            0 => Ok(()),
+            count => Err(DecodeError::TrailingBytes { count }),
+        }
+    }
+
+    /// Reads a list of fixed-width elements.
+    #[inline]
+    pub fn packed_list<T: Fixed>(&mut self, max: Option<u32>) -> Result<Vec<T>, DecodeError> {
+        let (mut r, count) = self.open_seq(max, None, T::WIDTH)?;
+        let mut v = Vec::with_capacity(count);
+        for _ in 0..count {
+            v.push(T::take(&mut r)?);
+        }
+        Self::close_seq(&r)?;
+        Ok(v)
+    }
+
+    /// Reads a list of `u8` in one copy.
+    #[inline]
+    pub fn packed_u8_list(&mut self, max: Option<u32>) -> Result<Vec<u8>, DecodeError> {
+        let (mut r, count) = self.open_seq(max, None, 1)?;
+        let v = r.take(count)?.to_vec();
+        Self::close_seq(&r)?;
+        Ok(v)
+    }
+
+    /// Reads an array of `N` fixed-width elements without allocating.
+    #[inline]
+    pub fn packed_array<T: Fixed, const N: usize>(&mut self) -> Result<[T; N], DecodeError> {
+        let (mut r, _) = self.open_seq(None, Some(N), T::WIDTH)?;
+        let mut a = [T::PLACEHOLDER; N];
+        for slot in a.iter_mut() {
+            *slot = T::take(&mut r)?;
+        }
+        Self::close_seq(&r)?;
+        Ok(a)
+    }
+
+    /// Reads a list of length-delimited elements, each read by `each`.
+    #[inline]
+    pub fn list<T>(
+        &mut self,
+        max: Option<u32>,
+        mut each: impl FnMut(&mut Reader<'a>) -> Result<T, DecodeError>,
+    ) -> Result<Vec<T>, DecodeError> {
+        let (mut r, count) = self.open_seq(max, None, 4)?;
+        let mut v = Vec::with_capacity(count);
+        for _ in 0..count {
+            v.push(each(&mut r)?);
+        }
+        Self::close_seq(&r)?;
+        Ok(v)
+    }
+
+    /// Reads an array of `N` length-delimited elements, each read by `each`.
+    #[inline]
+    pub fn array<T, const N: usize>(
+        &mut self,
+        mut each: impl FnMut(&mut Reader<'a>) -> Result<T, DecodeError>,
+    ) -> Result<[T; N], DecodeError> {
+        let (mut r, _) = self.open_seq(None, Some(N), 4)?;
+        let mut v = Vec::with_capacity(N);
+        for _ in 0..N {
+            v.push(each(&mut r)?);
+        }
+        Self::close_seq(&r)?;
+        v.try_into().map_err(|_| DecodeError::LengthMismatch {
+            expected: format!("exactly {N} (array size)"),
+            found: 0,
+        })
+    }
+
+    /// Checks that a known field came with the wire type its schema type needs.
+    #[inline(always)]
+    pub fn expect(
+        wire: WireType,
+        expected: WireType,
+        field: &'static str,
+        tag: u16,
+    ) -> Result<(), DecodeError> {
+        if wire == expected {
+            Ok(())
+        } else {
+            Err(DecodeError::WrongWireType {
+                field,
+                tag,
+                expected,
+                found: wire,
+            })
+        }
+    }
+}

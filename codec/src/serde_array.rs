@@ -1,0 +1,47 @@
+//! serde support for arrays of any length (serde's own derives stop at 32 elements).
+//! Generated code uses it as `#[serde(with = "mycelium_codec::serde_array")]`.
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::{Deserializer, Error, SeqAccess, Visitor};
+use serde::ser::{SerializeTuple, Serializer};
+use serde::{Deserialize, Serialize};
+
+/// Serializes `[T; N]` as a tuple of `N` elements.
+pub fn serialize<S: Serializer, T: Serialize, const N: usize>(
+    a: &[T; N],
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    let mut t = s.serialize_tuple(N)?;
+    for e in a {
+        t.serialize_element(e)?;
+    }
+    t.end()
+}
+
+/// Deserializes `[T; N]` from a tuple of exactly `N` elements.
+pub fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de>, const N: usize>(
+    d: D,
+) -> Result<[T; N], D::Error> {
+    struct V<T, const N: usize>(PhantomData<T>);
+    impl<'de, T: Deserialize<'de>, const N: usize> Visitor<'de> for V<T, N> {
+        type Value = [T; N];
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "an array of {N} elements")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<[T; N], A::Error> {
+            let mut v = Vec::with_capacity(N);
+            while let Some(e) = seq.next_element()? {
+                if v.len() == N {
+                    return Err(A::Error::invalid_length(N + 1, &self));
+                }
+                v.push(e);
+            }
+            let len = v.len();
+            v.try_into()
+                .map_err(|_| A::Error::invalid_length(len, &self))
+        }
+    }
+    d.deserialize_tuple(N, V::<T, N>(PhantomData))
+}
