@@ -156,11 +156,8 @@ from __future__ import annotations
 fn class_header(out: &mut String, line: &str, doc: Option<&str>) {
     out.push_str(line);
     out.push('\n');
-    match doc {
-        Some(doc) => {
-            let _ = writeln!(out, "    \"\"\"{}\"\"\"\n", docstring(doc));
-        }
-        None => {}
+    if let Some(doc) = doc {
+        let _ = writeln!(out, "    \"\"\"{}\"\"\"\n", docstring(doc));
     }
 }
 

@@ -13,7 +13,7 @@ import tempfile
 import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[3]
-GOLDEN = REPO / "tests" / "contracts" / "golden"
+GOLDEN = pathlib.Path(os.environ.get("MYCELIUM_GOLDEN", REPO / "tests" / "contracts" / "golden"))
 
 
 def _module_dir() -> pathlib.Path:
