@@ -45,3 +45,42 @@ pub fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de>, const N: usiz
     }
     d.deserialize_tuple(N, V::<T, N>(PhantomData))
 }
+
+/// The same for `Option<[T; N]>`.
+pub mod option {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    struct Ser<'a, T, const N: usize>(&'a [T; N]);
+
+    impl<T: Serialize, const N: usize> Serialize for Ser<'_, T, N> {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            super::serialize(self.0, s)
+        }
+    }
+
+    struct De<T, const N: usize>([T; N]);
+
+    impl<'de, T: Deserialize<'de>, const N: usize> Deserialize<'de> for De<T, N> {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            super::deserialize(d).map(De)
+        }
+    }
+
+    /// Serializes `Option<[T; N]>`.
+    pub fn serialize<S: Serializer, T: Serialize, const N: usize>(
+        a: &Option<[T; N]>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match a {
+            Some(a) => s.serialize_some(&Ser(a)),
+            None => s.serialize_none(),
+        }
+    }
+
+    /// Deserializes `Option<[T; N]>`.
+    pub fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de>, const N: usize>(
+        d: D,
+    ) -> Result<Option<[T; N]>, D::Error> {
+        Ok(Option::<De<T, N>>::deserialize(d)?.map(|x| x.0))
+    }
+}

@@ -1,0 +1,3 @@
+fn main() {
+    mycelium_codegen::rust::build("../contracts.yaml");
+}
