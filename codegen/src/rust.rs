@@ -130,23 +130,38 @@ fn max_arg(max: &Option<u32>) -> String {
     }
 }
 
-/// Statement(s) appending the bare value `e` (an expression of type `&T`) to `out`.
-fn enc_value(t: &Type, e: &str, depth: usize) -> String {
+/// Expression appending the bare value of `e` to `out`. `e` is a reference (`v`, `e0`)
+/// when `is_ref`, otherwise a place (`self.x`).
+fn enc_value(t: &Type, e: &str, is_ref: bool, depth: usize) -> String {
+    let by_ref = if is_ref {
+        e.to_string()
+    } else {
+        format!("&{e}")
+    };
     match t {
-        _ if is_fixed(t) => format!("{C}::Fixed::put(*{e}, out)"),
-        Type::String => format!("{C}::write::str(out, {e})"),
-        Type::Bytes => format!("{C}::write::bytes(out, {e})"),
-        Type::Struct(_) => format!("{C}::write::nested(out, {e})"),
+        _ if is_fixed(t) => {
+            let val = if is_ref {
+                format!("*{e}")
+            } else {
+                e.to_string()
+            };
+            format!("{C}::Fixed::put({val}, out)")
+        }
+        Type::String => format!("{C}::write::str(out, {by_ref})"),
+        Type::Bytes => format!("{C}::write::bytes(out, {by_ref})"),
+        Type::Struct(_) => format!("{C}::write::nested(out, {by_ref})"),
         Type::Array(inner, _) | Type::List(inner, _) => {
             if **inner == Type::U8 {
                 format!("{C}::write::packed_u8(out, &{e}[..])")
             } else if is_fixed(inner) {
                 format!("{C}::write::packed(out, &{e}[..])")
+            } else if let Type::Struct(_) = **inner {
+                format!("{C}::write::list(out, &{e}[..], {C}::write::nested)")
             } else {
                 let v = format!("e{depth}");
                 format!(
                     "{C}::write::list(out, &{e}[..], |out, {v}| {})",
-                    enc_value(inner, &v, depth + 1)
+                    enc_value(inner, &v, true, depth + 1)
                 )
             }
         }
@@ -196,10 +211,10 @@ fn enc_field(f: &Field) -> String {
     let tag = f.tag;
     let fixed = is_fixed(&f.ty);
     // Fixed-width values are `Copy`: bind them by value; others by reference.
-    let val = match (f.optional, fixed) {
-        (true, _) => "v".to_string(),
-        (false, true) => format!("self.{}", f.name),
-        (false, false) => format!("&self.{}", f.name),
+    let val = if f.optional {
+        "v".to_string()
+    } else {
+        format!("self.{}", f.name)
     };
     let stmt = match &f.ty {
         Type::U64 | Type::I64 | Type::F64 | Type::U32 | Type::I32 | Type::F32 | Type::Enum(_) => {
@@ -217,7 +232,7 @@ fn enc_field(f: &Field) -> String {
         _ if fixed => format!("{C}::write::field(out, {tag}, {val});"),
         t => format!(
             "{C}::write::key(out, {tag}, {C}::WireType::Len);\n        {};",
-            enc_value(t, &val, 0)
+            enc_value(t, &val, f.optional, 0)
         ),
     };
     if f.optional {
@@ -476,6 +491,8 @@ pub fn generate(schema: &Schema) -> String {
         "/// Any message of the schema, for dispatch on a frame's type id."
     );
     let _ = writeln!(out, "#[derive(Debug, Clone, PartialEq)]");
+    // Boxing the large variants would cost an allocation per decoded frame.
+    let _ = writeln!(out, "#[allow(clippy::large_enum_variant)]");
     let _ = writeln!(out, "pub enum AnyMessage {{");
     for m in &schema.messages {
         let _ = writeln!(
