@@ -1,1 +1,77 @@
-//! mycelium-actors
+//! Typed actors with mailboxes, on tokio.
+//!
+//! An [`Actor`] is state that lives in its own task and changes only by handling messages,
+//! one [`Handler`] impl per message type. An [`ActorRef`] sends to it: [`tell`](ActorRef::tell)
+//! (waits for room in the bounded mailbox), [`try_tell`](ActorRef::try_tell) (hands the message
+//! back when full), [`ask`](ActorRef::ask) (waits for the reply). Everything actors share —
+//! ids, names, clock, random numbers, dead letters — belongs to one [`Bus`], and buses never
+//! see each other.
+//!
+//! ```
+//! use mycelium_actors::{Actor, BoxError, Bus, Context, Handler};
+//!
+//! struct Counter { total: u64 }
+//!
+//! impl Actor for Counter {
+//!     type Args = u64;
+//!     async fn on_start(start: u64, _ctx: &mut Context<Self>) -> Result<Self, BoxError> {
+//!         Ok(Counter { total: start })
+//!     }
+//! }
+//!
+//! struct Add(u64);
+//! impl Handler<Add> for Counter {
+//!     type Reply = u64;
+//!     async fn handle(&mut self, Add(n): Add, _ctx: &mut Context<Self>) -> u64 {
+//!         self.total += n;
+//!         self.total
+//!     }
+//! }
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+//! let bus = Bus::new();
+//! let counter = bus.spawn::<Counter>(10);
+//! counter.tell(Add(5)).await.unwrap();
+//! assert_eq!(counter.ask(Add(1)).await.unwrap(), 16);
+//! # });
+//! ```
+//!
+//! Failures: a panic in a handler or hook is caught. For an `ask` the caller gets
+//! [`AskError::Failed`]; the failed message goes to the bus's [`DeadLetters`]; the actor's
+//! [`on_failure`](Actor::on_failure) hook decides to continue or to end the incarnation, after
+//! which its supervisor (crate `mycelium-supervisor`) restarts it in place or lets it stop.
+
+mod actor;
+mod actor_ref;
+mod bus;
+mod clock;
+mod context;
+mod dead_letters;
+mod envelope;
+mod error;
+mod failure;
+mod handler;
+mod id;
+mod panic;
+mod recipient;
+mod rng;
+mod runner;
+mod supervision;
+
+pub use actor::{Actor, BoxError};
+pub use actor_ref::ActorRef;
+pub use bus::{ActorSummary, Bus, BusBuilder, BusError, BusExit, ShutdownReport, SpawnOptions};
+pub use clock::{Clock, ClockMode};
+pub use context::{Context, TimerHandle};
+pub use dead_letters::{DeadLetter, DeadLetterReason, DeadLetters};
+pub use error::{AskError, SendError, SpawnError, TrySendError};
+pub use failure::{Failure, FailureKind, OnFailure, Phase, StopReason};
+pub use handler::{Handler, Reply};
+pub use id::ActorId;
+pub use mycelium_mailbox::MailboxConfig;
+pub use recipient::{MessageSink, Recipient};
+pub use rng::DetRng;
+pub use supervision::{ChildHandle, SupervisionLink};
+
+/// Boxed future type used at type-erased boundaries.
+pub type BoxFuture<'a, T> = envelope::BoxFuture<'a, T>;

@@ -1,1 +1,31 @@
-//! mycelium-mailbox
+//! Mailboxes for Mycelium actors.
+//!
+//! A mailbox is a multi-producer, single-consumer queue with two lanes: a bounded *user* lane
+//! for ordinary messages and an unbounded *system* lane for control signals, which is always
+//! read first. Bounded is the default; a full mailbox makes [`Sender::send`] wait and
+//! [`Sender::try_send`] hand the message back, so nothing is dropped silently.
+//!
+//! ```
+//! use mycelium_mailbox::{channel, MailboxConfig};
+//!
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let (tx, mut rx) = channel::<&str>(MailboxConfig::Bounded(8));
+//! tx.send("tick").await.unwrap();
+//! tx.send_system("stop").unwrap();
+//! assert_eq!(rx.recv().await, Some("stop")); // the signal overtakes the queued message
+//! assert_eq!(rx.recv().await, Some("tick"));
+//! rx.close();
+//! assert!(tx.try_send("late").is_err()); // and the message comes back to the caller
+//! # });
+//! ```
+//!
+//! The [`Mailbox`] trait is the seam where a mailbox that lives in another process (a
+//! shared-memory ring, a socket proxy) plugs in behind the same sending API.
+
+mod chan;
+mod config;
+mod error;
+
+pub use chan::{channel, Mailbox, Receiver, Send, Sender};
+pub use config::MailboxConfig;
+pub use error::{SendError, TrySendError};

@@ -1,0 +1,379 @@
+//! `ActorRef`: the typed address of an actor.
+
+use std::any::Any;
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use mycelium_mailbox::Sender;
+use tokio::sync::{oneshot, Notify};
+use tokio::task::AbortHandle;
+
+use crate::envelope::{AskEnvelope, BoxEnvelope, BoxFuture, Signal, TellEnvelope};
+use crate::error::{AskError, NoReply, SendError, TrySendError};
+use crate::supervision::ChildHandle;
+use crate::{Actor, ActorId, Clock, Handler, Recipient, StopReason};
+
+pub(crate) struct Shared<A: Actor> {
+    pub(crate) id: ActorId,
+    pub(crate) name: Option<Arc<str>>,
+    pub(crate) tx: Sender<Signal<A>>,
+    pub(crate) clock: Clock,
+    control: Mutex<Control>,
+    stopped: Notify,
+}
+
+#[derive(Default)]
+struct Control {
+    stop_reason: Option<StopReason>,
+    abort: Option<AbortHandle>,
+    kill_requested: bool,
+}
+
+impl<A: Actor> Shared<A> {
+    pub(crate) fn new(
+        id: ActorId,
+        name: Option<Arc<str>>,
+        tx: Sender<Signal<A>>,
+        clock: Clock,
+    ) -> Self {
+        Shared {
+            id,
+            name,
+            tx,
+            clock,
+            control: Mutex::new(Control::default()),
+            stopped: Notify::new(),
+        }
+    }
+
+    fn control(&self) -> MutexGuard<'_, Control> {
+        self.control.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn set_abort(&self, handle: AbortHandle) {
+        let mut c = self.control();
+        if c.kill_requested {
+            handle.abort();
+        }
+        c.abort = Some(handle);
+    }
+
+    pub(crate) fn mark_stopped(&self, reason: StopReason) {
+        let mut c = self.control();
+        if c.stop_reason.is_none() {
+            c.stop_reason = Some(reason);
+        }
+        c.abort = None;
+        drop(c);
+        self.stopped.notify_waiters();
+    }
+
+    fn stop_reason(&self) -> Option<StopReason> {
+        self.control().stop_reason.clone()
+    }
+
+    pub(crate) fn stop_reason_now(&self) -> Option<StopReason> {
+        self.stop_reason()
+    }
+
+    pub(crate) async fn tell_msg<M>(&self, msg: M) -> Result<(), SendError<M>>
+    where
+        A: Handler<M>,
+        M: Send + 'static,
+    {
+        let env: BoxEnvelope<A> = Box::new(TellEnvelope { msg });
+        match self.tx.send(Signal::Message(env)).await {
+            Ok(()) => Ok(()),
+            Err(SendError(sig)) => Err(SendError(unwrap_message::<A, M>(sig))),
+        }
+    }
+
+    pub(crate) fn try_tell_msg<M>(&self, msg: M) -> Result<(), TrySendError<M>>
+    where
+        A: Handler<M>,
+        M: Send + 'static,
+    {
+        let env: BoxEnvelope<A> = Box::new(TellEnvelope { msg });
+        self.tx.try_send(Signal::Message(env)).map_err(|e| match e {
+            TrySendError::Full(sig) => TrySendError::Full(unwrap_message::<A, M>(sig)),
+            TrySendError::Closed(sig) => TrySendError::Closed(unwrap_message::<A, M>(sig)),
+        })
+    }
+
+    async fn wait_for_stop(&self) -> StopReason {
+        loop {
+            let notified = self.stopped.notified();
+            let mut notified = std::pin::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(reason) = self.stop_reason() {
+                return reason;
+            }
+            notified.await;
+        }
+    }
+
+    fn kill(&self) {
+        let mut c = self.control();
+        if c.stop_reason.is_some() {
+            return;
+        }
+        c.kill_requested = true;
+        if let Some(h) = &c.abort {
+            h.abort();
+        }
+    }
+}
+
+/// The typed address of an actor of type `A`.
+///
+/// Cheap to clone. It stays valid across restarts: same id, same mailbox, the queued messages
+/// kept. Once the actor has stopped for good, sends fail and hand the message back.
+///
+/// ```
+/// use mycelium_actors::{Actor, BoxError, Bus, Context, Handler};
+///
+/// struct Echo;
+/// impl Actor for Echo {
+///     type Args = ();
+///     async fn on_start(_: (), _ctx: &mut Context<Self>) -> Result<Self, BoxError> { Ok(Echo) }
+/// }
+/// impl Handler<String> for Echo {
+///     type Reply = String;
+///     async fn handle(&mut self, s: String, _ctx: &mut Context<Self>) -> String { s }
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+/// let bus = Bus::new();
+/// let echo = bus.spawn::<Echo>(());
+/// assert_eq!(echo.ask("hi".to_string()).await.unwrap(), "hi");
+/// echo.tell("fire and forget".to_string()).await.unwrap();
+/// echo.stop();
+/// echo.wait_for_stop().await;
+/// assert!(echo.try_tell("too late".to_string()).is_err());
+/// # });
+/// ```
+pub struct ActorRef<A: Actor> {
+    pub(crate) shared: Arc<Shared<A>>,
+}
+
+impl<A: Actor> Clone for ActorRef<A> {
+    fn clone(&self) -> Self {
+        ActorRef {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<A: Actor> PartialEq for ActorRef<A> {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
+    }
+}
+
+impl<A: Actor> Eq for ActorRef<A> {}
+
+impl<A: Actor> fmt::Debug for ActorRef<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ActorRef<{}>({}", A::type_name(), self.shared.id)?;
+        if let Some(n) = &self.shared.name {
+            write!(f, " `{n}`")?;
+        }
+        f.write_str(")")
+    }
+}
+
+fn unwrap_message<A: Actor, M: 'static>(signal: Signal<A>) -> M {
+    match signal {
+        Signal::Message(env) => match env.into_message().downcast::<M>() {
+            Ok(m) => *m,
+            Err(_) => unreachable!("an envelope built for `M` holds an `M`"),
+        },
+        _ => unreachable!("a message send carries a message signal"),
+    }
+}
+
+impl<A: Actor> ActorRef<A> {
+    /// The actor's id on its bus.
+    pub fn id(&self) -> ActorId {
+        self.shared.id
+    }
+
+    /// The name it was spawned with, if any.
+    pub fn name(&self) -> Option<&str> {
+        self.shared.name.as_deref()
+    }
+
+    /// False once the actor has stopped for good.
+    pub fn is_alive(&self) -> bool {
+        self.shared.stop_reason().is_none()
+    }
+
+    /// Why it stopped, once it has.
+    pub fn stop_reason(&self) -> Option<StopReason> {
+        self.shared.stop_reason()
+    }
+
+    /// Sends `msg`, waiting for room in a bounded mailbox. Fails only when the actor has
+    /// stopped for good; the message is handed back.
+    pub async fn tell<M>(&self, msg: M) -> Result<(), SendError<M>>
+    where
+        A: Handler<M>,
+        M: Send + 'static,
+    {
+        self.shared.tell_msg(msg).await
+    }
+
+    /// Sends `msg` without waiting. On a full or closed mailbox the message is handed back.
+    pub fn try_tell<M>(&self, msg: M) -> Result<(), TrySendError<M>>
+    where
+        A: Handler<M>,
+        M: Send + 'static,
+    {
+        self.shared.try_tell_msg(msg)
+    }
+
+    /// Sends `msg` ahead of every queued user message, ignoring the mailbox's capacity. Meant
+    /// for control messages (supervision events, cancellations), not for data.
+    pub fn tell_priority<M>(&self, msg: M) -> Result<(), SendError<M>>
+    where
+        A: Handler<M>,
+        M: Send + 'static,
+    {
+        let env: BoxEnvelope<A> = Box::new(TellEnvelope { msg });
+        self.shared
+            .tx
+            .send_system(Signal::Message(env))
+            .map_err(|sig| SendError(unwrap_message::<A, M>(sig)))
+    }
+
+    /// Sends `msg` and waits for the handler's reply.
+    ///
+    /// If the handler panics on this very message, the error says the actor failed (and its
+    /// supervisor may be restarting it); if the actor stops first, it says so.
+    pub async fn ask<M>(&self, msg: M) -> Result<<A as Handler<M>>::Reply, AskError<M>>
+    where
+        A: Handler<M>,
+        M: Send + 'static,
+    {
+        let (reply, rx) = oneshot::channel();
+        let env: BoxEnvelope<A> = Box::new(AskEnvelope { msg, reply });
+        if let Err(SendError(sig)) = self.shared.tx.send(Signal::Message(env)).await {
+            return Err(AskError::Closed(unwrap_message::<A, M>(sig)));
+        }
+        match rx.await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(NoReply::Failed(f))) => Err(AskError::Failed(f)),
+            Ok(Err(NoReply::Stopped(r))) => Err(AskError::Stopped(r)),
+            // The reply slot was dropped unanswered: the task was killed mid-handler.
+            Err(_) => Err(AskError::Stopped(
+                self.shared.stop_reason().unwrap_or(StopReason::Killed),
+            )),
+        }
+    }
+
+    /// Like [`ask`](Self::ask), giving up after `timeout` of bus time (waiting for room in
+    /// the mailbox counts).
+    pub async fn ask_timeout<M>(
+        &self,
+        msg: M,
+        timeout: Duration,
+    ) -> Result<<A as Handler<M>>::Reply, AskError<M>>
+    where
+        A: Handler<M>,
+        M: Send + 'static,
+    {
+        match self.shared.clock.timeout(timeout, self.ask(msg)).await {
+            Ok(result) => result,
+            Err(_) => Err(AskError::Timeout(timeout)),
+        }
+    }
+
+    /// A type-erased handle that accepts `M`: the caller needs only the message type.
+    pub fn recipient<M>(&self) -> Recipient<M>
+    where
+        A: Handler<M>,
+        M: Send + 'static,
+    {
+        Recipient::new(self.shared.clone())
+    }
+
+    /// Asks the actor to stop: the signal overtakes queued messages; the current message is
+    /// finished, `on_stop` runs, and what is still queued goes to the bus's dead letters. A
+    /// supervised actor's supervisor then applies its restart policy (a permanent child is
+    /// restarted).
+    pub fn stop(&self) {
+        let _ = self.shared.tx.send_system(Signal::Stop);
+    }
+
+    /// Aborts the actor's task at its next await point: `on_stop` does not run; queued
+    /// messages go to dead letters.
+    pub fn kill(&self) {
+        self.shared.kill();
+    }
+
+    /// Waits until the actor has stopped for good, and says why.
+    pub async fn wait_for_stop(&self) -> StopReason {
+        self.shared.wait_for_stop().await
+    }
+
+    /// Recovers a typed ref from a type-erased child handle.
+    pub fn from_handle(handle: &Arc<dyn ChildHandle>) -> Option<ActorRef<A>> {
+        let any: Arc<dyn Any + Send + Sync> = handle.clone().into_any();
+        any.downcast::<Shared<A>>()
+            .ok()
+            .map(|shared| ActorRef { shared })
+    }
+
+    /// This actor as a type-erased child handle, for supervisors and the bus.
+    pub fn handle(&self) -> Arc<dyn ChildHandle> {
+        self.shared.clone()
+    }
+}
+
+impl<A: Actor> ChildHandle for Shared<A> {
+    fn id(&self) -> ActorId {
+        self.id
+    }
+
+    fn type_name(&self) -> &'static str {
+        A::type_name()
+    }
+
+    fn name(&self) -> Option<Arc<str>> {
+        self.name.clone()
+    }
+
+    fn restart(&self) -> Option<oneshot::Receiver<()>> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send_system(Signal::Restart(Some(tx)))
+            .ok()
+            .map(|_| rx)
+    }
+
+    fn suspend(&self) -> Option<oneshot::Receiver<()>> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send_system(Signal::Suspend(tx)).ok().map(|_| rx)
+    }
+
+    fn terminate(&self, reason: StopReason) -> bool {
+        self.tx.send_system(Signal::Terminate(reason)).is_ok()
+    }
+
+    fn kill(&self) {
+        Shared::kill(self)
+    }
+
+    fn stop_reason(&self) -> Option<StopReason> {
+        Shared::stop_reason(self)
+    }
+
+    fn wait_for_stop(&self) -> BoxFuture<'_, StopReason> {
+        Box::pin(Shared::wait_for_stop(self))
+    }
+
+    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
+        self
+    }
+}

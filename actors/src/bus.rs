@@ -1,0 +1,593 @@
+//! The `Bus`: one isolated instance of everything actors share.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use mycelium_mailbox::{channel, MailboxConfig};
+use tokio::runtime::{Handle, RuntimeFlavor};
+use tokio::sync::{oneshot, Notify};
+
+use crate::actor_ref::Shared;
+use crate::runner::{self, Runner};
+use crate::supervision::{ChildHandle, SupervisionLink};
+use crate::{
+    Actor, ActorId, ActorRef, Clock, ClockMode, Context, DeadLetters, DetRng, SpawnError,
+    StopReason,
+};
+
+/// One isolated actor system: its actor ids, name registry, clock, seeded random numbers and
+/// dead letters. There is no process-global state: two buses in one process never see each
+/// other's actors, names or time, which is what lets one process run thousands of
+/// independent backtests.
+///
+/// ```
+/// use mycelium_actors::{Actor, BoxError, Bus, Context, Handler};
+/// use std::time::Duration;
+///
+/// struct Counter(u64);
+/// impl Actor for Counter {
+///     type Args = u64;
+///     async fn on_start(n: u64, _ctx: &mut Context<Self>) -> Result<Self, BoxError> { Ok(Counter(n)) }
+/// }
+/// impl Handler<u64> for Counter {
+///     type Reply = u64;
+///     async fn handle(&mut self, n: u64, _ctx: &mut Context<Self>) -> u64 { self.0 += n; self.0 }
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+/// let a = Bus::builder().seed(1).build().unwrap();
+/// let b = Bus::builder().seed(1).build().unwrap();
+/// let ca = a.spawn_with::<Counter>(0, mycelium_actors::SpawnOptions::new().name("c")).unwrap();
+/// let cb = b.spawn_with::<Counter>(100, mycelium_actors::SpawnOptions::new().name("c")).unwrap();
+/// assert_eq!(ca.ask(1).await.unwrap(), 1);
+/// assert_eq!(cb.ask(1).await.unwrap(), 101); // same name, different bus, different actor
+/// let report = a.shutdown(Duration::from_secs(1)).await;
+/// assert_eq!(report.stopped.len(), 1);
+/// # });
+/// ```
+#[derive(Clone)]
+pub struct Bus {
+    inner: Arc<BusInner>,
+}
+
+struct BusInner {
+    handle: Handle,
+    clock: Clock,
+    seed: u64,
+    next_id: AtomicU64,
+    default_mailbox: MailboxConfig,
+    failure_deadline: Duration,
+    registry: Mutex<Registry>,
+    dead_letters: DeadLetters,
+    state: Mutex<BusState>,
+    stopped: Notify,
+}
+
+#[derive(Default)]
+struct Registry {
+    actors: BTreeMap<ActorId, Entry>,
+    names: HashMap<Arc<str>, ActorId>,
+}
+
+struct Entry {
+    handle: Arc<dyn ChildHandle>,
+    top_level: bool,
+}
+
+#[derive(Default)]
+struct BusState {
+    shutting_down: bool,
+    exit: Option<BusExit>,
+    failure: Option<String>,
+}
+
+/// How a bus ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BusExit {
+    /// [`Bus::shutdown`] ran to completion.
+    Shutdown,
+    /// The root of a supervision tree failed (see [`Bus::fail`]); the bus shut down.
+    Failed(String),
+}
+
+impl fmt::Display for BusExit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BusExit::Shutdown => f.write_str("the bus was shut down"),
+            BusExit::Failed(reason) => write!(f, "the bus stopped because {reason}"),
+        }
+    }
+}
+
+/// An actor named in a [`ShutdownReport`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ActorSummary {
+    /// Its id.
+    pub id: ActorId,
+    /// Its type's short name.
+    pub type_name: &'static str,
+    /// Its name, if it had one.
+    pub name: Option<Arc<str>>,
+}
+
+impl ActorSummary {
+    fn of(handle: &Arc<dyn ChildHandle>) -> Self {
+        ActorSummary {
+            id: handle.id(),
+            type_name: handle.type_name(),
+            name: handle.name(),
+        }
+    }
+}
+
+/// What [`Bus::shutdown`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Top-level actors that stopped gracefully, in the order they stopped (reverse start
+    /// order). Supervised actors are stopped by their supervisors and not listed.
+    pub stopped: Vec<ActorSummary>,
+    /// Actors still alive at the deadline, killed, in reverse start order.
+    pub killed: Vec<ActorSummary>,
+}
+
+/// Builds a [`Bus`].
+#[derive(Clone, Debug)]
+pub struct BusBuilder {
+    seed: u64,
+    clock: ClockMode,
+    mailbox: MailboxConfig,
+    dead_letter_limit: usize,
+    failure_deadline: Duration,
+    handle: Option<Handle>,
+}
+
+impl Default for BusBuilder {
+    fn default() -> Self {
+        BusBuilder {
+            seed: 0,
+            clock: ClockMode::Real,
+            mailbox: MailboxConfig::default(),
+            dead_letter_limit: 10_000,
+            failure_deadline: Duration::from_secs(5),
+            handle: None,
+        }
+    }
+}
+
+/// Why a bus could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BusError {
+    /// No tokio runtime was given or current.
+    #[error(
+        "a bus needs a tokio runtime: build it inside one, or pass one with `BusBuilder::runtime`"
+    )]
+    NoRuntime,
+    /// Virtual time needs a current-thread runtime.
+    #[error("virtual time needs a current-thread tokio runtime with a paused clock (`Builder::new_current_thread().enable_time().start_paused(true)`)")]
+    VirtualNeedsCurrentThread,
+}
+
+impl BusBuilder {
+    /// The seed of the bus's random numbers (default 0).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Real (default) or virtual time.
+    pub fn clock(mut self, mode: ClockMode) -> Self {
+        self.clock = mode;
+        self
+    }
+
+    /// Shorthand for `clock(ClockMode::Virtual)`.
+    pub fn virtual_time(self) -> Self {
+        self.clock(ClockMode::Virtual)
+    }
+
+    /// The mailbox of actors spawned without an explicit one (default: bounded, 1024).
+    pub fn mailbox(mut self, config: MailboxConfig) -> Self {
+        self.mailbox = config;
+        self
+    }
+
+    /// How many dead letters are kept for inspection (default 10,000); older ones are evicted
+    /// and counted.
+    pub fn dead_letter_limit(mut self, limit: usize) -> Self {
+        self.dead_letter_limit = limit;
+        self
+    }
+
+    /// How long a shutdown after a root failure ([`Bus::fail`]) waits before killing (default
+    /// 5 s of bus time).
+    pub fn failure_deadline(mut self, deadline: Duration) -> Self {
+        self.failure_deadline = deadline;
+        self
+    }
+
+    /// The runtime actors are spawned on (default: the current one).
+    pub fn runtime(mut self, handle: Handle) -> Self {
+        self.handle = Some(handle);
+        self
+    }
+
+    /// Builds the bus.
+    pub fn build(self) -> Result<Bus, BusError> {
+        let handle = match self.handle {
+            Some(h) => h,
+            None => Handle::try_current().map_err(|_| BusError::NoRuntime)?,
+        };
+        if self.clock == ClockMode::Virtual
+            && handle.runtime_flavor() != RuntimeFlavor::CurrentThread
+        {
+            return Err(BusError::VirtualNeedsCurrentThread);
+        }
+        let clock = Clock::new(self.clock, handle.clone());
+        Ok(Bus {
+            inner: Arc::new(BusInner {
+                handle,
+                clock,
+                seed: self.seed,
+                next_id: AtomicU64::new(1),
+                default_mailbox: self.mailbox,
+                failure_deadline: self.failure_deadline,
+                registry: Mutex::new(Registry::default()),
+                dead_letters: DeadLetters::new(self.dead_letter_limit),
+                state: Mutex::new(BusState::default()),
+                stopped: Notify::new(),
+            }),
+        })
+    }
+}
+
+/// Options for [`Bus::spawn_with`].
+#[derive(Default)]
+pub struct SpawnOptions {
+    name: Option<String>,
+    mailbox: Option<MailboxConfig>,
+    pinned: bool,
+    link: Option<Arc<dyn SupervisionLink>>,
+    started: Option<oneshot::Sender<()>>,
+}
+
+impl SpawnOptions {
+    /// Default options: no name, the bus's default mailbox, on the bus's runtime.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A name unique on the bus, for [`Bus::lookup`] and logs.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// The actor's mailbox.
+    pub fn mailbox(mut self, config: MailboxConfig) -> Self {
+        self.mailbox = Some(config);
+        self
+    }
+
+    /// Runs the actor on a dedicated OS thread with its own current-thread runtime, for state
+    /// that must stay on one thread (an embedded interpreter, a thread-affine C library). Its
+    /// timers and timeouts still follow the bus clock.
+    pub fn pinned(mut self) -> Self {
+        self.pinned = true;
+        self
+    }
+
+    /// Places the actor under a supervisor (used by `mycelium-supervisor`).
+    pub fn supervised_by(mut self, link: Arc<dyn SupervisionLink>) -> Self {
+        self.link = Some(link);
+        self
+    }
+
+    /// Resolves `started` once the first `on_start` has finished (successfully or not).
+    pub fn on_started(mut self, started: oneshot::Sender<()>) -> Self {
+        self.started = Some(started);
+        self
+    }
+}
+
+impl Bus {
+    /// A bus with default settings (real time, seed 0) on the current tokio runtime.
+    ///
+    /// # Panics
+    /// When called outside a tokio runtime, like `tokio::spawn`. Use [`Bus::builder`] to get
+    /// an error instead.
+    pub fn new() -> Bus {
+        match Bus::builder().build() {
+            Ok(bus) => bus,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// A builder for a bus with a seed, a clock mode, a default mailbox.
+    pub fn builder() -> BusBuilder {
+        BusBuilder::default()
+    }
+
+    /// The bus clock.
+    pub fn clock(&self) -> &Clock {
+        &self.inner.clock
+    }
+
+    /// Bus time now.
+    pub fn now(&self) -> Duration {
+        self.inner.clock.now()
+    }
+
+    /// The seed this bus was built with.
+    pub fn seed(&self) -> u64 {
+        self.inner.seed
+    }
+
+    /// A random number generator for one stream, derived from the bus seed.
+    pub fn rng(&self, stream: u64) -> DetRng {
+        DetRng::derive(self.inner.seed, stream)
+    }
+
+    /// The runtime actors are spawned on.
+    pub fn runtime(&self) -> &Handle {
+        &self.inner.handle
+    }
+
+    /// The dead-letter office.
+    pub fn dead_letters(&self) -> &DeadLetters {
+        &self.inner.dead_letters
+    }
+
+    /// How many actors are alive on this bus.
+    pub fn actor_count(&self) -> usize {
+        self.registry().actors.len()
+    }
+
+    /// True when both values are the same bus.
+    pub fn same_bus(&self, other: &Bus) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
+    /// Spawns an actor built from `args` and returns its ref at once; `on_start` runs in the
+    /// actor's task and messages sent meanwhile wait in its mailbox.
+    ///
+    /// On a bus that is shutting down, the actor stops at once with
+    /// [`StopReason::Shutdown`] and sends to it hand the message back.
+    pub fn spawn<A: Actor>(&self, args: A::Args) -> ActorRef<A> {
+        match self.spawn_inner(args, SpawnOptions::new(), true) {
+            Ok(r) => r,
+            Err(_) => unreachable!("an unnamed, unpinned spawn cannot fail"),
+        }
+    }
+
+    /// Spawns an actor with options (a name, a mailbox, a dedicated thread).
+    pub fn spawn_with<A: Actor>(
+        &self,
+        args: A::Args,
+        options: SpawnOptions,
+    ) -> Result<ActorRef<A>, SpawnError> {
+        self.spawn_inner(args, options, false)
+    }
+
+    fn spawn_inner<A: Actor>(
+        &self,
+        args: A::Args,
+        options: SpawnOptions,
+        lenient: bool,
+    ) -> Result<ActorRef<A>, SpawnError> {
+        let shutting_down = self.state().shutting_down;
+        if shutting_down && !lenient {
+            return Err(SpawnError::BusStopped);
+        }
+        let id = ActorId(self.inner.next_id.fetch_add(1, Ordering::Relaxed));
+        let name: Option<Arc<str>> = options.name.map(Arc::from);
+        let (tx, rx) = channel(options.mailbox.unwrap_or(self.inner.default_mailbox));
+        let shared = Arc::new(Shared::new(id, name.clone(), tx, self.inner.clock.clone()));
+        let me = ActorRef { shared };
+        if shutting_down {
+            // Nothing runs: the ref reports a stopped actor and hands messages back.
+            let mut runner = Runner::new(rx, me.clone(), self.clone(), None);
+            runner.finish(StopReason::Shutdown);
+            return Ok(me);
+        }
+        {
+            let mut reg = self.registry();
+            if let Some(n) = &name {
+                if reg.names.contains_key(n) {
+                    return Err(SpawnError::NameTaken(n.to_string()));
+                }
+                reg.names.insert(n.clone(), id);
+            }
+            reg.actors.insert(
+                id,
+                Entry {
+                    handle: me.handle(),
+                    top_level: options.link.is_none(),
+                },
+            );
+        }
+        let ctx = Context::new(
+            me.clone(),
+            self.clone(),
+            DetRng::derive(self.inner.seed, id.0),
+        );
+        let runner = Runner::new(rx, me.clone(), self.clone(), options.link);
+        let task = runner::run(runner, args, ctx, options.started);
+        if options.pinned {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    self.unregister(id);
+                    return Err(SpawnError::Thread(e.to_string()));
+                }
+            };
+            let join = rt.spawn(task);
+            me.shared.set_abort(join.abort_handle());
+            let spawned = std::thread::Builder::new()
+                .name(format!("mycelium-{}{}", A::type_name(), id))
+                .spawn(move || {
+                    rt.block_on(async {
+                        let _ = join.await;
+                    })
+                });
+            if let Err(e) = spawned {
+                // The closure (and with it the runtime and the task) was dropped: the task's
+                // drop guard has already finalised the actor as killed.
+                return Err(SpawnError::Thread(e.to_string()));
+            }
+        } else {
+            let join = self.inner.handle.spawn(task);
+            me.shared.set_abort(join.abort_handle());
+        }
+        Ok(me)
+    }
+
+    /// Finds a live actor by name. `None` if no actor has the name or it is not an `A`.
+    pub fn lookup<A: Actor>(&self, name: &str) -> Option<ActorRef<A>> {
+        let reg = self.registry();
+        let id = reg.names.get(name)?;
+        let entry = reg.actors.get(id)?;
+        ActorRef::from_handle(&entry.handle)
+    }
+
+    pub(crate) fn unregister(&self, id: ActorId) {
+        let mut reg = self.registry();
+        if let Some(entry) = reg.actors.remove(&id) {
+            if let Some(name) = entry.handle.name() {
+                if reg.names.get(&name) == Some(&id) {
+                    reg.names.remove(&name);
+                }
+            }
+        }
+    }
+
+    /// Stops every actor: top-level actors (those without a supervisor) in reverse start
+    /// order, each one waited for; supervisors stop their own children the same way. Actors
+    /// still alive when `deadline` (bus time) has passed are killed and listed in the report.
+    /// After this the bus accepts no new actors.
+    pub async fn shutdown(&self, deadline: Duration) -> ShutdownReport {
+        self.state().shutting_down = true;
+        let clock = self.inner.clock.clone();
+        let end = clock.now() + deadline;
+        let mut report = ShutdownReport::default();
+        let top: Vec<Arc<dyn ChildHandle>> = self
+            .registry()
+            .actors
+            .values()
+            .rev()
+            .filter(|e| e.top_level)
+            .map(|e| e.handle.clone())
+            .collect();
+        for handle in top {
+            handle.terminate(StopReason::Shutdown);
+            let left = end.saturating_sub(clock.now());
+            match clock.timeout(left, handle.wait_for_stop()).await {
+                Ok(_) => report.stopped.push(ActorSummary::of(&handle)),
+                Err(_) => break,
+            }
+        }
+        let rest: Vec<Arc<dyn ChildHandle>> = self
+            .registry()
+            .actors
+            .values()
+            .rev()
+            .map(|e| e.handle.clone())
+            .collect();
+        for handle in rest {
+            if handle.stop_reason().is_none() {
+                tracing::warn!(
+                    target: "mycelium::bus",
+                    actor = %handle.id(),
+                    actor_type = handle.type_name(),
+                    "killed at the shutdown deadline"
+                );
+                handle.kill();
+                report.killed.push(ActorSummary::of(&handle));
+            }
+        }
+        let mut state = self.state();
+        if state.exit.is_none() {
+            state.exit = Some(match state.failure.clone() {
+                Some(reason) => BusExit::Failed(reason),
+                None => BusExit::Shutdown,
+            });
+        }
+        drop(state);
+        self.inner.stopped.notify_waiters();
+        report
+    }
+
+    /// Records that the bus has failed (the root of a supervision tree gave up) and shuts it
+    /// down in the background, with the builder's failure deadline. The first reason wins.
+    pub fn fail(&self, reason: impl Into<String>) {
+        let reason = reason.into();
+        {
+            let mut state = self.state();
+            if state.failure.is_some() {
+                return;
+            }
+            tracing::error!(target: "mycelium::bus", %reason, "bus failed; shutting down");
+            state.failure = Some(reason);
+        }
+        let bus = self.clone();
+        let deadline = self.inner.failure_deadline;
+        self.inner.handle.spawn(async move {
+            bus.shutdown(deadline).await;
+        });
+    }
+
+    /// Waits until the bus has shut down (by [`shutdown`](Self::shutdown) or a failure).
+    pub async fn wait_stopped(&self) -> BusExit {
+        loop {
+            let notified = self.inner.stopped.notified();
+            let mut notified = std::pin::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(exit) = self.state().exit.clone() {
+                return exit;
+            }
+            notified.await;
+        }
+    }
+
+    /// How the bus ended, once it has.
+    pub fn exit(&self) -> Option<BusExit> {
+        self.state().exit.clone()
+    }
+
+    /// The failure recorded by [`fail`](Self::fail), if any.
+    pub fn failure(&self) -> Option<String> {
+        self.state().failure.clone()
+    }
+
+    fn registry(&self) -> MutexGuard<'_, Registry> {
+        self.inner
+            .registry
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn state(&self) -> MutexGuard<'_, BusState> {
+        self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Default for Bus {
+    fn default() -> Self {
+        Bus::new()
+    }
+}
+
+impl fmt::Debug for Bus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Bus")
+            .field("seed", &self.inner.seed)
+            .field("clock", &self.inner.clock.mode())
+            .field("actors", &self.actor_count())
+            .finish()
+    }
+}

@@ -1,0 +1,106 @@
+//! The bus clock: every timer, timeout, restart window and backoff delay reads it.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::runtime::Handle;
+use tokio::time::Instant;
+
+/// Which time a bus runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ClockMode {
+    /// Wall-clock time, through tokio's timer.
+    #[default]
+    Real,
+    /// Virtual time: the bus must run on a current-thread tokio runtime whose clock is paused
+    /// (`Builder::new_current_thread().enable_time().start_paused(true)`, or
+    /// `#[tokio::test(start_paused = true)]`). Time then stands still while any task can run
+    /// and jumps to the next timer when all are waiting, so a restart backoff of an hour
+    /// takes no wall time and every run sees the same instants. `now()` starts at zero.
+    Virtual,
+}
+
+/// The clock of one bus.
+///
+/// [`now`](Clock::now) is the time elapsed since the bus was created. All of Mycelium's
+/// timers go through it, never through `std::time::Instant`, so a virtual bus is
+/// deterministic.
+#[derive(Clone)]
+pub struct Clock {
+    inner: Arc<ClockInner>,
+}
+
+struct ClockInner {
+    mode: ClockMode,
+    handle: Handle,
+    origin: Instant,
+}
+
+impl Clock {
+    pub(crate) fn new(mode: ClockMode, handle: Handle) -> Self {
+        let origin = {
+            let _guard = handle.enter();
+            Instant::now()
+        };
+        Clock {
+            inner: Arc::new(ClockInner {
+                mode,
+                handle,
+                origin,
+            }),
+        }
+    }
+
+    /// Real or virtual.
+    pub fn mode(&self) -> ClockMode {
+        self.inner.mode
+    }
+
+    /// True for a virtual clock.
+    pub fn is_virtual(&self) -> bool {
+        self.inner.mode == ClockMode::Virtual
+    }
+
+    /// Time since the bus was created.
+    pub fn now(&self) -> Duration {
+        self.with_time(|| Instant::now().saturating_duration_since(self.inner.origin))
+    }
+
+    /// Waits for `duration` of bus time.
+    pub fn sleep(&self, duration: Duration) -> tokio::time::Sleep {
+        self.with_time(|| tokio::time::sleep(duration))
+    }
+
+    /// Waits until the bus time `at` (a value of [`now`](Clock::now)).
+    pub fn sleep_until(&self, at: Duration) -> tokio::time::Sleep {
+        let deadline = self.inner.origin + at;
+        self.with_time(|| tokio::time::sleep_until(deadline))
+    }
+
+    /// Runs `fut` for at most `duration` of bus time.
+    pub fn timeout<F: Future>(&self, duration: Duration, fut: F) -> tokio::time::Timeout<F> {
+        self.with_time(|| tokio::time::timeout(duration, fut))
+    }
+
+    /// Virtual timers must be registered with the bus's own runtime even when called from a
+    /// pinned actor's thread; real timers work on any runtime.
+    fn with_time<R>(&self, f: impl FnOnce() -> R) -> R {
+        match self.inner.mode {
+            ClockMode::Real if Handle::try_current().is_ok() => f(),
+            _ => {
+                let _guard = self.inner.handle.enter();
+                f()
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Clock")
+            .field("mode", &self.inner.mode)
+            .field("now", &self.now())
+            .finish()
+    }
+}

@@ -1,0 +1,172 @@
+//! Dead letters: messages that were not handled, and why.
+
+use std::any::Any;
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::Mutex;
+
+use tokio::sync::Notify;
+
+use crate::{ActorId, Failure, StopReason};
+
+/// Why a message became a dead letter.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DeadLetterReason {
+    /// Its handler failed (panicked, or a `tell`'s handler returned an error). The message was
+    /// consumed by the handler, so only its type is recorded.
+    HandlerFailed(Failure),
+    /// It was still queued when its actor stopped for good. The message itself is kept.
+    ActorStopped(StopReason),
+}
+
+impl fmt::Display for DeadLetterReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DeadLetterReason::HandlerFailed(failure) => write!(f, "its handler {failure}"),
+            DeadLetterReason::ActorStopped(reason) => {
+                write!(f, "it was still queued when the actor {reason}")
+            }
+        }
+    }
+}
+
+/// A message that was not handled.
+pub struct DeadLetter {
+    /// The actor it was sent to.
+    pub actor: ActorId,
+    /// The actor's type name.
+    pub actor_type: &'static str,
+    /// The message's type name.
+    pub message_type: &'static str,
+    /// Why it was not handled.
+    pub reason: DeadLetterReason,
+    /// The message, when it was never given to a handler. Use
+    /// [`downcast`](DeadLetter::downcast) to get it back.
+    pub message: Option<Box<dyn Any + Send>>,
+}
+
+impl DeadLetter {
+    /// Takes the message back as a `M`, if it is one and was kept.
+    pub fn downcast<M: 'static>(&mut self) -> Option<M> {
+        let boxed = self.message.take()?;
+        match boxed.downcast::<M>() {
+            Ok(m) => Some(*m),
+            Err(other) => {
+                self.message = Some(other);
+                None
+            }
+        }
+    }
+}
+
+impl fmt::Debug for DeadLetter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeadLetter")
+            .field("actor", &self.actor)
+            .field("actor_type", &self.actor_type)
+            .field("message_type", &self.message_type)
+            .field("reason", &self.reason)
+            .field("kept", &self.message.is_some())
+            .finish()
+    }
+}
+
+impl fmt::Display for DeadLetter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "`{}` to {} {}: {}",
+            self.message_type, self.actor_type, self.actor, self.reason
+        )
+    }
+}
+
+/// The dead-letter office of one bus: the most recent dead letters (up to a limit) and a
+/// count of all of them.
+pub struct DeadLetters {
+    inner: Mutex<Office>,
+    notify: Notify,
+    limit: usize,
+}
+
+struct Office {
+    letters: VecDeque<DeadLetter>,
+    total: u64,
+    evicted: u64,
+}
+
+impl DeadLetters {
+    pub(crate) fn new(limit: usize) -> Self {
+        DeadLetters {
+            inner: Mutex::new(Office {
+                letters: VecDeque::new(),
+                total: 0,
+                evicted: 0,
+            }),
+            notify: Notify::new(),
+            limit: limit.max(1),
+        }
+    }
+
+    pub(crate) fn post(&self, letter: DeadLetter) {
+        tracing::warn!(
+            target: "mycelium::dead_letters",
+            actor = %letter.actor,
+            actor_type = letter.actor_type,
+            message_type = letter.message_type,
+            reason = %letter.reason,
+            "dead letter"
+        );
+        let mut office = self.lock();
+        office.total += 1;
+        if office.letters.len() == self.limit {
+            office.letters.pop_front();
+            office.evicted += 1;
+        }
+        office.letters.push_back(letter);
+        drop(office);
+        self.notify.notify_waiters();
+    }
+
+    /// Takes every dead letter held now, oldest first.
+    pub fn drain(&self) -> Vec<DeadLetter> {
+        self.lock().letters.drain(..).collect()
+    }
+
+    /// Waits for the next dead letter and takes it.
+    pub async fn recv(&self) -> DeadLetter {
+        loop {
+            let notified = self.notify.notified();
+            let mut notified = std::pin::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(letter) = self.lock().letters.pop_front() {
+                return letter;
+            }
+            notified.await;
+        }
+    }
+
+    /// How many dead letters are held now.
+    pub fn len(&self) -> usize {
+        self.lock().letters.len()
+    }
+
+    /// True when none is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// How many dead letters this bus has had in all, including drained and evicted ones.
+    pub fn total(&self) -> u64 {
+        self.lock().total
+    }
+
+    /// How many were dropped from the office because it held `limit` already.
+    pub fn evicted(&self) -> u64 {
+        self.lock().evicted
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Office> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}

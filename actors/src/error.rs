@@ -1,0 +1,88 @@
+//! Errors of refs and buses.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::{Failure, StopReason};
+
+pub use mycelium_mailbox::{SendError, TrySendError};
+
+/// Why an `ask` got no reply.
+pub enum AskError<M> {
+    /// The actor had already stopped; the request was not queued and is returned here.
+    Closed(M),
+    /// No reply within the timeout (bus time). The request may still be handled later.
+    Timeout(Duration),
+    /// The actor failed while handling this very request.
+    Failed(Failure),
+    /// The actor stopped (or was killed) before answering; the request went to dead letters
+    /// or was dropped with the actor.
+    Stopped(StopReason),
+}
+
+impl<M> AskError<M> {
+    /// The request, when it was never queued.
+    pub fn into_message(self) -> Option<M> {
+        match self {
+            AskError::Closed(m) => Some(m),
+            _ => None,
+        }
+    }
+}
+
+impl<M> fmt::Debug for AskError<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AskError::Closed(_) => f.write_str("Closed(..)"),
+            AskError::Timeout(d) => f.debug_tuple("Timeout").field(d).finish(),
+            AskError::Failed(x) => f.debug_tuple("Failed").field(x).finish(),
+            AskError::Stopped(r) => f.debug_tuple("Stopped").field(r).finish(),
+        }
+    }
+}
+
+impl<M> fmt::Display for AskError<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AskError::Closed(_) => f.write_str(
+                "the actor has stopped: the request was not delivered and is returned in the error",
+            ),
+            AskError::Timeout(d) => write!(
+                f,
+                "no reply within {d:?} of bus time: the actor is busy or stuck; the request may still be handled"
+            ),
+            AskError::Failed(failure) => write!(
+                f,
+                "the actor failed while handling this request (it {failure}); it is restarting if its supervisor's policy allows: resend if the request is safe to repeat"
+            ),
+            AskError::Stopped(reason) => {
+                write!(f, "the actor {reason} before answering; the request was not handled")
+            }
+        }
+    }
+}
+
+impl<M> std::error::Error for AskError<M> {}
+
+/// Why a spawn was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SpawnError {
+    /// Another live actor on this bus has the name.
+    #[error(
+        "an actor named `{0}` already runs on this bus: pick another name or stop that actor first"
+    )]
+    NameTaken(String),
+    /// The bus is shutting down or has shut down.
+    #[error("the bus is shutting down and accepts no new actors")]
+    BusStopped,
+    /// A pinned actor's thread or runtime could not be created.
+    #[error("could not start a dedicated thread for a pinned actor: {0}")]
+    Thread(String),
+}
+
+/// What a reply slot carries when there is no reply.
+#[derive(Debug)]
+pub(crate) enum NoReply {
+    Failed(Failure),
+    Stopped(StopReason),
+}

@@ -1,0 +1,114 @@
+//! `Recipient<M>`: an address that needs only the message type.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::actor_ref::Shared;
+use crate::envelope::BoxFuture;
+use crate::error::{SendError, TrySendError};
+use crate::{ActorId, Handler};
+
+/// Anything that accepts messages of type `M`: a local actor, or a proxy for one in another
+/// process. Implement it to put a remote mailbox behind a [`Recipient`].
+pub trait MessageSink<M>: Send + Sync + 'static {
+    /// Queues `msg` without waiting; hands it back on a full or closed mailbox.
+    fn try_tell(&self, msg: M) -> Result<(), TrySendError<M>>;
+    /// Queues `msg`, waiting for room.
+    fn tell(&self, msg: M) -> BoxFuture<'_, Result<(), SendError<M>>>;
+    /// The receiving actor's id.
+    fn id(&self) -> ActorId;
+    /// False once the receiver has stopped for good.
+    fn is_alive(&self) -> bool;
+}
+
+impl<A, M> MessageSink<M> for Shared<A>
+where
+    A: Handler<M>,
+    M: Send + 'static,
+{
+    fn try_tell(&self, msg: M) -> Result<(), TrySendError<M>> {
+        self.try_tell_msg(msg)
+    }
+
+    fn tell(&self, msg: M) -> BoxFuture<'_, Result<(), SendError<M>>> {
+        Box::pin(self.tell_msg(msg))
+    }
+
+    fn id(&self) -> ActorId {
+        self.id
+    }
+
+    fn is_alive(&self) -> bool {
+        self.stop_reason_now().is_none()
+    }
+}
+
+/// A type-erased address for messages of type `M`.
+///
+/// ```
+/// use mycelium_actors::{Actor, BoxError, Bus, Context, Handler, Recipient};
+///
+/// struct Log(Vec<String>);
+/// impl Actor for Log {
+///     type Args = ();
+///     async fn on_start(_: (), _ctx: &mut Context<Self>) -> Result<Self, BoxError> { Ok(Log(vec![])) }
+/// }
+/// impl Handler<String> for Log {
+///     type Reply = ();
+///     async fn handle(&mut self, line: String, _ctx: &mut Context<Self>) { self.0.push(line) }
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+/// let bus = Bus::new();
+/// let sink: Recipient<String> = bus.spawn::<Log>(()).recipient();
+/// sink.tell("hello".to_string()).await.unwrap();
+/// # });
+/// ```
+pub struct Recipient<M> {
+    sink: Arc<dyn MessageSink<M>>,
+}
+
+impl<M> Clone for Recipient<M> {
+    fn clone(&self) -> Self {
+        Recipient {
+            sink: self.sink.clone(),
+        }
+    }
+}
+
+impl<M: 'static> fmt::Debug for Recipient<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Recipient({})", self.sink.id())
+    }
+}
+
+impl<M: Send + 'static> Recipient<M> {
+    /// Wraps any sink, local or remote.
+    pub fn new(sink: Arc<dyn MessageSink<M>>) -> Self {
+        Recipient { sink }
+    }
+
+    /// Sends `msg`, waiting for room.
+    pub async fn tell(&self, msg: M) -> Result<(), SendError<M>> {
+        match self.sink.try_tell(msg) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Closed(m)) => Err(SendError(m)),
+            Err(TrySendError::Full(m)) => self.sink.tell(m).await,
+        }
+    }
+
+    /// Sends `msg` without waiting.
+    pub fn try_tell(&self, msg: M) -> Result<(), TrySendError<M>> {
+        self.sink.try_tell(msg)
+    }
+
+    /// The receiving actor's id.
+    pub fn id(&self) -> ActorId {
+        self.sink.id()
+    }
+
+    /// False once the receiver has stopped for good.
+    pub fn is_alive(&self) -> bool {
+        self.sink.is_alive()
+    }
+}

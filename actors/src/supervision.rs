@@ -1,0 +1,52 @@
+//! The seam between an actor and its supervisor.
+//!
+//! The `mycelium-supervisor` crate builds supervision trees on these two traits; they are
+//! public so other supervisors can be written, but a user of supervision trees never needs
+//! them.
+
+use std::any::Any;
+use std::sync::Arc;
+
+use tokio::sync::oneshot;
+
+use crate::envelope::BoxFuture;
+use crate::{ActorId, StopReason};
+
+/// How a supervised actor reports to its supervisor.
+pub trait SupervisionLink: Send + Sync + 'static {
+    /// An incarnation of `child` ended by itself: it failed, or stopped normally. The child
+    /// then waits, with its mailbox and ref intact, for [`ChildHandle::restart`] or
+    /// [`ChildHandle::terminate`]. Returns `false` when the supervisor can no longer decide
+    /// (it has stopped); the child then stops for good.
+    fn child_ended(&self, child: ActorId, reason: StopReason) -> bool;
+
+    /// `child` has stopped for good (terminated, killed, or unable to reach its supervisor).
+    fn child_exited(&self, child: ActorId, reason: StopReason);
+}
+
+/// Type-erased control of an actor's life, used by supervisors and the bus.
+pub trait ChildHandle: Send + Sync + 'static {
+    /// The actor's id.
+    fn id(&self) -> ActorId;
+    /// The actor type's short name.
+    fn type_name(&self) -> &'static str;
+    /// The name it was spawned with.
+    fn name(&self) -> Option<Arc<str>>;
+    /// Starts a new incarnation (after a failure, or after [`suspend`](Self::suspend)); the
+    /// receiver resolves once `on_start` has finished, either way. `None` if it has stopped
+    /// for good.
+    fn restart(&self) -> Option<oneshot::Receiver<()>>;
+    /// Ends the current incarnation (running `on_stop` with [`StopReason::Restarting`]) and
+    /// waits for a restart; the receiver resolves once the state is dropped.
+    fn suspend(&self) -> Option<oneshot::Receiver<()>>;
+    /// Stops the actor for good, running `on_stop` with `reason`. False if already stopped.
+    fn terminate(&self, reason: StopReason) -> bool;
+    /// Aborts the actor's task.
+    fn kill(&self);
+    /// Why it stopped, once it has.
+    fn stop_reason(&self) -> Option<StopReason>;
+    /// Waits until it has stopped for good.
+    fn wait_for_stop(&self) -> BoxFuture<'_, StopReason>;
+    /// For [`ActorRef::from_handle`](crate::ActorRef::from_handle).
+    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
+}

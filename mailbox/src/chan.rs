@@ -1,0 +1,382 @@
+//! The local mailbox: a multi-producer, single-consumer queue with two lanes.
+//!
+//! The *system* lane carries control signals (stop, supervision events); it is unbounded and
+//! always read first, so a signal overtakes every user message already queued. The *user*
+//! lane is bounded by the configured capacity.
+//!
+//! Why a mutex and a batch: senders take one short, usually uncontended lock per message; the
+//! receiver swaps the whole user queue into a private batch under one lock and then pops from
+//! the batch without any synchronisation. A receiver that is busy is never woken, and a
+//! sender wakes the receiver only when it is parked. Capacity counts the messages waiting in
+//! the shared queue; the batch the actor has already taken is its work in hand, like a
+//! message a `tokio::sync::mpsc` receiver has already received.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+
+use crate::{MailboxConfig, SendError, TrySendError};
+
+struct Chan<T> {
+    state: Mutex<State<T>>,
+    /// Set while the system lane is non-empty, so the receiver can skip the lock on its fast
+    /// path. Written only under the lock; read without it as a hint.
+    system_pending: AtomicBool,
+    capacity: usize,
+}
+
+struct State<T> {
+    user: VecDeque<T>,
+    system: VecDeque<T>,
+    closed: bool,
+    rx_waker: Option<Waker>,
+    tx_waiters: Vec<Waker>,
+}
+
+impl<T> Chan<T> {
+    fn lock(&self) -> MutexGuard<'_, State<T>> {
+        // No code runs user callbacks while holding this lock, so a poisoned lock can only come
+        // from an allocation failure inside VecDeque; the state is still consistent.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Creates a mailbox and returns its two ends.
+///
+/// ```
+/// use mycelium_mailbox::{channel, MailboxConfig, TrySendError};
+///
+/// let (tx, mut rx) = channel::<u32>(MailboxConfig::Bounded(1));
+/// tx.try_send(1).unwrap();
+/// assert!(matches!(tx.try_send(2), Err(TrySendError::Full(2))));
+/// tx.send_system(9).unwrap(); // system signals ignore capacity and jump the queue
+/// assert_eq!(rx.try_recv(), Some(9));
+/// assert_eq!(rx.try_recv(), Some(1));
+/// ```
+pub fn channel<T>(config: MailboxConfig) -> (Sender<T>, Receiver<T>) {
+    let chan = Arc::new(Chan {
+        state: Mutex::new(State {
+            user: VecDeque::new(),
+            system: VecDeque::new(),
+            closed: false,
+            rx_waker: None,
+            tx_waiters: Vec::new(),
+        }),
+        system_pending: AtomicBool::new(false),
+        capacity: config.capacity(),
+    });
+    (
+        Sender { chan: chan.clone() },
+        Receiver {
+            chan,
+            batch: VecDeque::new(),
+            spare_waiters: Vec::new(),
+        },
+    )
+}
+
+/// The sending end of a mailbox. Cheap to clone; every clone feeds the same receiver.
+pub struct Sender<T> {
+    chan: Arc<Chan<T>>,
+}
+
+impl<T> Clone for Sender<T> {
+    fn clone(&self) -> Self {
+        Sender {
+            chan: self.chan.clone(),
+        }
+    }
+}
+
+impl<T> Sender<T> {
+    /// Queues `msg` if there is room, without waiting. On a full or closed mailbox the message
+    /// comes back in the error.
+    pub fn try_send(&self, msg: T) -> Result<(), TrySendError<T>> {
+        let mut state = self.chan.lock();
+        if state.closed {
+            return Err(TrySendError::Closed(msg));
+        }
+        if state.user.len() >= self.chan.capacity {
+            return Err(TrySendError::Full(msg));
+        }
+        state.user.push_back(msg);
+        let waker = state.rx_waker.take();
+        drop(state);
+        if let Some(w) = waker {
+            w.wake();
+        }
+        Ok(())
+    }
+
+    /// Queues `msg`, waiting for room in a bounded mailbox. Fails (returning the message) only
+    /// when the mailbox is closed. Dropping the future before it completes drops the message.
+    pub fn send(&self, msg: T) -> Send<'_, T> {
+        Send {
+            sender: self,
+            msg: Some(msg),
+        }
+    }
+
+    /// Queues `msg` on the system lane: ahead of every user message, regardless of capacity.
+    /// Fails (returning the message) only when the mailbox is closed.
+    pub fn send_system(&self, msg: T) -> Result<(), T> {
+        let mut state = self.chan.lock();
+        if state.closed {
+            return Err(msg);
+        }
+        state.system.push_back(msg);
+        self.chan.system_pending.store(true, Ordering::Release);
+        let waker = state.rx_waker.take();
+        drop(state);
+        if let Some(w) = waker {
+            w.wake();
+        }
+        Ok(())
+    }
+
+    /// True once the receiver has closed the mailbox.
+    pub fn is_closed(&self) -> bool {
+        self.chan.lock().closed
+    }
+
+    /// The number of user messages waiting in the shared queue (not counting the batch the
+    /// receiver has already taken).
+    pub fn len(&self) -> usize {
+        self.chan.lock().user.len()
+    }
+
+    /// True when no user message waits in the shared queue.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The capacity of the user lane (`usize::MAX` when unbounded).
+    pub fn capacity(&self) -> usize {
+        self.chan.capacity
+    }
+
+    /// True when both senders feed the same mailbox.
+    pub fn same_mailbox(&self, other: &Sender<T>) -> bool {
+        Arc::ptr_eq(&self.chan, &other.chan)
+    }
+}
+
+/// Future returned by [`Sender::send`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct Send<'a, T> {
+    sender: &'a Sender<T>,
+    msg: Option<T>,
+}
+
+// The message is never pinned: it is moved into the queue by value.
+impl<T> Unpin for Send<'_, T> {}
+
+impl<T> Future for Send<'_, T> {
+    type Output = Result<(), SendError<T>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let Some(msg) = self.msg.take() else {
+            panic!("mailbox Send future polled after it completed");
+        };
+        let chan = &self.sender.chan;
+        let mut state = chan.lock();
+        if state.closed {
+            return Poll::Ready(Err(SendError(msg)));
+        }
+        if state.user.len() < chan.capacity {
+            state.user.push_back(msg);
+            let waker = state.rx_waker.take();
+            drop(state);
+            if let Some(w) = waker {
+                w.wake();
+            }
+            return Poll::Ready(Ok(()));
+        }
+        if !state.tx_waiters.iter().any(|w| w.will_wake(cx.waker())) {
+            state.tx_waiters.push(cx.waker().clone());
+        }
+        drop(state);
+        self.msg = Some(msg);
+        Poll::Pending
+    }
+}
+
+/// The receiving end of a mailbox, owned by the actor's task.
+pub struct Receiver<T> {
+    chan: Arc<Chan<T>>,
+    /// User messages taken from the shared queue in one lock, handed out one by one.
+    batch: VecDeque<T>,
+    /// Reused buffer for waking senders that waited for room.
+    spare_waiters: Vec<Waker>,
+}
+
+impl<T> Receiver<T> {
+    /// Takes the next message: system signals first, then user messages in send order.
+    /// Returns `Ready(None)` once the mailbox is closed and empty.
+    pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        if !self.chan.system_pending.load(Ordering::Acquire) {
+            if let Some(msg) = self.batch.pop_front() {
+                return Poll::Ready(Some(msg));
+            }
+        }
+        let mut state = self.chan.lock();
+        if let Some(msg) = self.pop_system(&mut state) {
+            return Poll::Ready(Some(msg));
+        }
+        if let Some(msg) = self.batch.pop_front() {
+            return Poll::Ready(Some(msg));
+        }
+        if !state.user.is_empty() {
+            std::mem::swap(&mut state.user, &mut self.batch);
+            std::mem::swap(&mut state.tx_waiters, &mut self.spare_waiters);
+            drop(state);
+            for w in self.spare_waiters.drain(..) {
+                w.wake();
+            }
+            return Poll::Ready(self.batch.pop_front());
+        }
+        if state.closed {
+            return Poll::Ready(None);
+        }
+        Self::register(&mut state, cx);
+        Poll::Pending
+    }
+
+    /// Like [`poll_recv`](Self::poll_recv) but reads only the system lane; user messages stay
+    /// queued. Used while an actor waits for its supervisor's decision.
+    pub fn poll_recv_system(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        let mut state = self.chan.lock();
+        if let Some(msg) = self.pop_system(&mut state) {
+            return Poll::Ready(Some(msg));
+        }
+        if state.closed {
+            return Poll::Ready(None);
+        }
+        Self::register(&mut state, cx);
+        Poll::Pending
+    }
+
+    /// Waits for the next message (system first). `None` once closed and empty.
+    pub async fn recv(&mut self) -> Option<T> {
+        std::future::poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    /// Waits for the next system signal, leaving user messages queued.
+    pub async fn recv_system(&mut self) -> Option<T> {
+        std::future::poll_fn(|cx| self.poll_recv_system(cx)).await
+    }
+
+    /// Takes the next message if one is ready.
+    pub fn try_recv(&mut self) -> Option<T> {
+        let waker = Waker::noop();
+        let mut cx = Context::from_waker(waker);
+        match self.poll_recv(&mut cx) {
+            Poll::Ready(m) => m,
+            Poll::Pending => None,
+        }
+    }
+
+    /// Closes the mailbox: senders now get their messages back as `Closed`, and waiting
+    /// senders are woken. Messages already queued stay readable (see [`drain`](Self::drain)).
+    pub fn close(&mut self) {
+        let mut state = self.chan.lock();
+        state.closed = true;
+        std::mem::swap(&mut state.tx_waiters, &mut self.spare_waiters);
+        drop(state);
+        for w in self.spare_waiters.drain(..) {
+            w.wake();
+        }
+    }
+
+    /// True once [`close`](Self::close) has been called.
+    pub fn is_closed(&self) -> bool {
+        self.chan.lock().closed
+    }
+
+    /// Removes and returns every queued message, system signals first, then user messages in
+    /// send order.
+    pub fn drain(&mut self) -> Vec<T> {
+        let mut state = self.chan.lock();
+        let mut out: Vec<T> = state.system.drain(..).collect();
+        self.chan.system_pending.store(false, Ordering::Release);
+        out.extend(self.batch.drain(..));
+        out.extend(state.user.drain(..));
+        out
+    }
+
+    /// A new sender for this mailbox.
+    pub fn sender(&self) -> Sender<T> {
+        Sender {
+            chan: self.chan.clone(),
+        }
+    }
+
+    fn pop_system(&self, state: &mut State<T>) -> Option<T> {
+        let msg = state.system.pop_front();
+        if state.system.is_empty() {
+            self.chan.system_pending.store(false, Ordering::Release);
+        }
+        msg
+    }
+
+    fn register(state: &mut State<T>, cx: &mut Context<'_>) {
+        match &state.rx_waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => state.rx_waker = Some(cx.waker().clone()),
+        }
+    }
+}
+
+impl<T> Drop for Receiver<T> {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// A mailbox as seen by whoever sends to it.
+///
+/// The local [`Sender`] implements it; so can a mailbox that lives elsewhere (a shared-memory
+/// ring, a socket proxy). Callers that hold a `dyn Mailbox<T>` do not change when the actor
+/// behind it moves.
+pub trait Mailbox<T>: std::marker::Send + Sync {
+    /// Queues `msg` without waiting; the message comes back on a full or closed mailbox.
+    fn try_send(&self, msg: T) -> Result<(), TrySendError<T>>;
+    /// Queues `msg`, waiting for room.
+    fn send<'a>(
+        &'a self,
+        msg: T,
+    ) -> Pin<Box<dyn Future<Output = Result<(), SendError<T>>> + std::marker::Send + 'a>>
+    where
+        T: 'a;
+    /// Queues `msg` ahead of user messages, regardless of capacity.
+    fn send_system(&self, msg: T) -> Result<(), T>;
+    /// True once the mailbox no longer accepts messages.
+    fn is_closed(&self) -> bool;
+}
+
+impl<T: std::marker::Send> Mailbox<T> for Sender<T> {
+    fn try_send(&self, msg: T) -> Result<(), TrySendError<T>> {
+        Sender::try_send(self, msg)
+    }
+
+    fn send<'a>(
+        &'a self,
+        msg: T,
+    ) -> Pin<Box<dyn Future<Output = Result<(), SendError<T>>> + std::marker::Send + 'a>>
+    where
+        T: 'a,
+    {
+        Box::pin(Sender::send(self, msg))
+    }
+
+    fn send_system(&self, msg: T) -> Result<(), T> {
+        Sender::send_system(self, msg)
+    }
+
+    fn is_closed(&self) -> bool {
+        Sender::is_closed(self)
+    }
+}

@@ -1,0 +1,188 @@
+//! Supervision events: emitted as `tracing` events (target `mycelium::supervisor`) and given
+//! to the observer set with [`SupervisorBuilder::on_event`](crate::SupervisorBuilder::on_event).
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mycelium_actors::{ActorId, StopReason};
+
+/// Something a supervisor did or saw. `at` is bus time.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SupervisionEvent {
+    /// A child started for the first time.
+    Started {
+        at: Duration,
+        supervisor: ActorId,
+        child: Arc<str>,
+        id: ActorId,
+    },
+    /// An incarnation of a child ended by itself: it failed, or exited.
+    Failed {
+        at: Duration,
+        supervisor: ActorId,
+        child: Arc<str>,
+        id: ActorId,
+        reason: StopReason,
+    },
+    /// A child was restarted after `delay` (its backoff); `attempt` counts restarts since it
+    /// last ran cleanly, from 0.
+    Restarted {
+        at: Duration,
+        supervisor: ActorId,
+        child: Arc<str>,
+        id: ActorId,
+        delay: Duration,
+        attempt: u32,
+    },
+    /// A child stopped and, by its restart type, is not restarted.
+    Stopped {
+        at: Duration,
+        supervisor: ActorId,
+        child: Arc<str>,
+        id: ActorId,
+        reason: StopReason,
+    },
+    /// More restarts than the intensity allows: the supervisor stops all its children.
+    GaveUp {
+        at: Duration,
+        supervisor: ActorId,
+        reason: Arc<str>,
+    },
+    /// The supervisor fails to its parent (or, at the root, fails the bus).
+    Escalated {
+        at: Duration,
+        supervisor: ActorId,
+        reason: Arc<str>,
+        to_bus: bool,
+    },
+}
+
+impl SupervisionEvent {
+    /// Bus time of the event.
+    pub fn at(&self) -> Duration {
+        match self {
+            SupervisionEvent::Started { at, .. }
+            | SupervisionEvent::Failed { at, .. }
+            | SupervisionEvent::Restarted { at, .. }
+            | SupervisionEvent::Stopped { at, .. }
+            | SupervisionEvent::GaveUp { at, .. }
+            | SupervisionEvent::Escalated { at, .. } => *at,
+        }
+    }
+
+    /// The child's name, for child events.
+    pub fn child(&self) -> Option<&str> {
+        match self {
+            SupervisionEvent::Started { child, .. }
+            | SupervisionEvent::Failed { child, .. }
+            | SupervisionEvent::Restarted { child, .. }
+            | SupervisionEvent::Stopped { child, .. } => Some(child),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn trace(&self) {
+        match self {
+            SupervisionEvent::Started {
+                supervisor,
+                child,
+                id,
+                ..
+            } => {
+                tracing::info!(target: "mycelium::supervisor", event = "started", %supervisor, %child, %id, "child started")
+            }
+            SupervisionEvent::Failed {
+                supervisor,
+                child,
+                id,
+                reason,
+                ..
+            } => {
+                tracing::warn!(target: "mycelium::supervisor", event = "failed", %supervisor, %child, %id, %reason, "child ended")
+            }
+            SupervisionEvent::Restarted {
+                supervisor,
+                child,
+                id,
+                delay,
+                attempt,
+                ..
+            } => {
+                tracing::info!(target: "mycelium::supervisor", event = "restarted", %supervisor, %child, %id, delay_ns = delay.as_nanos() as u64, attempt, "child restarted")
+            }
+            SupervisionEvent::Stopped {
+                supervisor,
+                child,
+                id,
+                reason,
+                ..
+            } => {
+                tracing::info!(target: "mycelium::supervisor", event = "stopped", %supervisor, %child, %id, %reason, "child not restarted")
+            }
+            SupervisionEvent::GaveUp {
+                supervisor, reason, ..
+            } => {
+                tracing::error!(target: "mycelium::supervisor", event = "gave_up", %supervisor, %reason, "restart intensity exceeded")
+            }
+            SupervisionEvent::Escalated {
+                supervisor,
+                reason,
+                to_bus,
+                ..
+            } => {
+                tracing::error!(target: "mycelium::supervisor", event = "escalated", %supervisor, %reason, to_bus, "supervisor failed")
+            }
+        }
+    }
+}
+
+impl fmt::Display for SupervisionEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let t = self.at();
+        match self {
+            SupervisionEvent::Started { child, id, .. } => {
+                write!(f, "[{t:?}] started `{child}` ({id})")
+            }
+            SupervisionEvent::Failed {
+                child, id, reason, ..
+            } => {
+                write!(f, "[{t:?}] `{child}` ({id}) {reason}")
+            }
+            SupervisionEvent::Restarted {
+                child,
+                id,
+                delay,
+                attempt,
+                ..
+            } => write!(
+                f,
+                "[{t:?}] restarted `{child}` ({id}) after {delay:?} (attempt {attempt})"
+            ),
+            SupervisionEvent::Stopped {
+                child, id, reason, ..
+            } => {
+                write!(f, "[{t:?}] `{child}` ({id}) {reason}; not restarted")
+            }
+            SupervisionEvent::GaveUp {
+                supervisor, reason, ..
+            } => {
+                write!(f, "[{t:?}] supervisor {supervisor} gave up: {reason}")
+            }
+            SupervisionEvent::Escalated {
+                supervisor,
+                reason,
+                to_bus,
+                ..
+            } => write!(
+                f,
+                "[{t:?}] supervisor {supervisor} escalated to its {}: {reason}",
+                if *to_bus { "bus" } else { "parent" }
+            ),
+        }
+    }
+}
+
+/// A callback that sees every supervision event of a supervisor and of the supervisors
+/// nested under it (unless they set their own).
+pub type Observer = Arc<dyn Fn(&SupervisionEvent) + Send + Sync>;
