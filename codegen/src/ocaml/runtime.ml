@@ -3,10 +3,12 @@
 module Wire = struct
   exception Decode_error of string * string
   (** [Decode_error (kind, detail)]: the bytes are not a valid frame or body. [kind] names
-      the failed check with the Rust runtime's error names ([Truncated], [BadMagic],
-      [UnsupportedVersion], [FrameTooLarge], [UnknownType], [InvalidTag], [InvalidWireType],
-      [DuplicateField], [MissingField], [InvalidValue], [InvalidUtf8], [LengthMismatch],
-      [UnknownEnumValue], [TooDeep]). Decoding raises nothing else, whatever the input. *)
+      the failed check with the names of the Rust runtime's [FrameError]/[DecodeError]
+      variants ([Truncated], [BadMagic], [UnsupportedVersion], [FrameTooLarge],
+      [InvalidTag], [InvalidWireType], [WrongWireType], [DuplicateField], [MissingField],
+      [InvalidValue], [InvalidUtf8], [LengthMismatch], [UnknownEnumValue], [TooDeep],
+      [TrailingBytes]), plus [UnknownType] for a type id that names no message of this
+      schema. Decoding raises nothing else, whatever the input. *)
 
   exception Encode_error of string
   (** A value the wire cannot carry: out of range, too many elements, invalid UTF-8. *)
@@ -171,7 +173,7 @@ module Wire = struct
       items := elem inner what :: !items
     done;
     if inner.pos <> inner.stop then
-      fail "LengthMismatch"
+      fail "TrailingBytes"
         (Printf.sprintf "%s: %d bytes left after %d elements" what (inner.stop - inner.pos)
            count);
     List.rev !items
@@ -209,7 +211,7 @@ module Wire = struct
   (* Checks a known field's key and that it has not been seen before. *)
   let field what ~expected wire seen =
     if wire <> expected then
-      fail "InvalidWireType"
+      fail "WrongWireType"
         (Printf.sprintf "%s: wire type %s, expected %s" what wire_names.(wire)
            wire_names.(expected));
     if seen then fail "DuplicateField" (what ^ ": tag appears twice")

@@ -20,10 +20,12 @@ FLAG_END_OF_BATCH = 0x01
 class DecodeError(Exception):
     """Bytes that are not a valid frame or body.
 
-    `kind` names the check that failed, with the same names as the Rust runtime's errors
-    (`Truncated`, `BadMagic`, `UnsupportedVersion`, `FrameTooLarge`, `UnknownType`,
-    `InvalidTag`, `InvalidWireType`, `DuplicateField`, `MissingField`, `InvalidValue`,
-    `InvalidUtf8`, `LengthMismatch`, `UnknownEnumValue`, `TooDeep`); `detail` says where.
+    `kind` names the check that failed, with the names of the Rust runtime's
+    `FrameError`/`DecodeError` variants (`Truncated`, `BadMagic`, `UnsupportedVersion`,
+    `FrameTooLarge`, `InvalidTag`, `InvalidWireType`, `WrongWireType`, `DuplicateField`,
+    `MissingField`, `InvalidValue`, `InvalidUtf8`, `LengthMismatch`, `UnknownEnumValue`,
+    `TooDeep`, `TrailingBytes`), plus `UnknownType` for a type id that names no message of
+    this schema; `detail` says where.
     This is the only exception decoding raises, whatever the input.
     """
 
@@ -329,7 +331,7 @@ class _Seq(_Codec):
         items = [self.elem.read(inner, f"{what}[{i}]") for i in range(count)]
         if inner.pos != inner.end:
             raise DecodeError(
-                "LengthMismatch", f"{what}: {inner.end - inner.pos} bytes left after {count} elements"
+                "TrailingBytes", f"{what}: {inner.end - inner.pos} bytes left after {count} elements"
             )
         return items
 
@@ -388,7 +390,7 @@ def _read_fields(cls: type, r: _Reader) -> Any:
         if wire != f.codec.wire:
             wire_name = _WIRE_NAMES[wire] if wire < len(_WIRE_NAMES) else str(wire)
             raise DecodeError(
-                "InvalidWireType",
+                "WrongWireType",
                 f"{what}: wire type {wire_name}, expected {_WIRE_NAMES[f.codec.wire]}",
             )
         if f.name in values:

@@ -204,7 +204,7 @@ def test_reserved_wire_types_are_refused(wire: int) -> None:
 
 def test_wrong_wire_type_for_a_known_tag() -> None:
     body = join_fields([f for f in split_fields(cancel_body()) if f[0] != 2]) + key(2, 3) + b"\0" * 8
-    assert body_kind(trading.CancelOrder, body) == "InvalidWireType"
+    assert body_kind(trading.CancelOrder, body) == "WrongWireType"
 
 
 def test_tag_zero_is_invalid() -> None:
@@ -266,7 +266,7 @@ def test_hostile_list_count_is_truncated_before_allocating() -> None:
 
 def test_bytes_left_inside_a_list_are_refused() -> None:
     body = replace_field(telemetry().encode(), 17, len_value(U32.pack(1) + b"\0" * 9))
-    assert body_kind(trading.Telemetry, body) == "LengthMismatch"
+    assert body_kind(trading.Telemetry, body) == "TrailingBytes"
 
 
 def test_length_past_the_end_of_the_body_is_truncated() -> None:

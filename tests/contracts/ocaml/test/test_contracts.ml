@@ -220,7 +220,7 @@ let test_bodies () =
       expect_kind (Printf.sprintf "wire type %d" w) "InvalidWireType"
         (decode_cancel (key 100 w ^ cancel_body)))
     [ 5; 6; 7 ];
-  expect_kind "wrong wire type" "InvalidWireType"
+  expect_kind "wrong wire type" "WrongWireType"
     (decode_cancel (drop_field cancel_body 2 ^ key 2 3 ^ String.make 8 '\000'));
   expect_kind "tag 0" "InvalidTag" (decode_cancel (key 0 0 ^ "\000" ^ cancel_body));
   expect_kind "unknown tag with oversize length" "Truncated"
@@ -247,7 +247,7 @@ let test_bodies () =
     (decode_tel (replace_field tel_body 17 (len_value (u32 0xFFFF_FFFF ^ String.make 8 '\000'))));
   expect_kind "hostile count, nested" "Truncated"
     (decode_tel (replace_field tel_body 22 (len_value (u32 0x7FFF_FFFF))));
-  expect_kind "bytes left in a list" "LengthMismatch"
+  expect_kind "bytes left in a list" "TrailingBytes"
     (decode_tel (replace_field tel_body 17 (len_value (u32 1 ^ String.make 9 '\000'))));
   let hb_body = encode_heartbeat heartbeat in
   List.iter
