@@ -42,13 +42,16 @@ fi
 
 # Generated code ---------------------------------------------------------------------------
 
-step "generating Python and OCaml codecs from contracts.yaml"
+step "generating Python and OCaml codecs from contracts.yaml and schemas/nested.yaml"
 py_out="$(mktemp -d)"
 trap 'rm -rf "$py_out"' EXIT
-cargo run -q -p mycelium-codegen -- python contracts.yaml -o "$py_out"
-# The OCaml library must sit inside the dune project; the directory is git-ignored.
+# The OCaml libraries must sit inside the dune project; ocaml/gen is git-ignored.
 rm -rf "$here/ocaml/gen"
-cargo run -q -p mycelium-codegen -- ocaml contracts.yaml -o "$here/ocaml/gen"
+for schema in contracts.yaml tests/contracts/schemas/nested.yaml; do
+    package="$(sed -n 's/^package: *\([a-z0-9_]*\).*/\1/p' "$schema")"
+    cargo run -q -p mycelium-codegen -- python "$schema" -o "$py_out"
+    cargo run -q -p mycelium-codegen -- ocaml "$schema" -o "$here/ocaml/gen/$package"
+done
 
 # Suites -----------------------------------------------------------------------------------
 

@@ -1,7 +1,8 @@
-"""Finds the generated `trading` module.
+"""Finds the generated modules: `trading` (from contracts.yaml) and `nested` (from
+tests/contracts/schemas/nested.yaml).
 
-`tests/contracts/run.sh` generates it and points `MYCELIUM_PY_OUT` at the directory. Run
-alone, pytest generates it itself into a temporary directory with the codegen CLI.
+`tests/contracts/run.sh` generates them and points `MYCELIUM_PY_OUT` at the directory. Run
+alone, pytest generates them itself into a temporary directory with the codegen CLI.
 """
 
 import os
@@ -21,12 +22,12 @@ def _module_dir() -> pathlib.Path:
     if out:
         return pathlib.Path(out)
     out = pathlib.Path(tempfile.mkdtemp(prefix="mycelium-py-"))
-    subprocess.run(
-        ["cargo", "run", "-q", "-p", "mycelium-codegen", "--", "python",
-         str(REPO / "contracts.yaml"), "-o", str(out)],
-        cwd=REPO,
-        check=True,
-    )
+    for schema in (REPO / "contracts.yaml", REPO / "tests" / "contracts" / "schemas" / "nested.yaml"):
+        subprocess.run(
+            ["cargo", "run", "-q", "-p", "mycelium-codegen", "--", "python", str(schema), "-o", str(out)],
+            cwd=REPO,
+            check=True,
+        )
     return out
 
 
