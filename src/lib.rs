@@ -36,7 +36,7 @@ pub mod prelude {
     pub use mycelium_actors::{
         Actor, ActorId, ActorRef, AskError, BoxError, Bus, BusExit, ClockMode, Context, DeadLetter,
         DeadLetterReason, Failure, Handler, MailboxConfig, OnFailure, Recipient, Reply, SendError,
-        SpawnOptions, StopReason, TrySendError,
+        SpawnError, SpawnOptions, StopReason, TrySendError,
     };
     pub use mycelium_supervisor::{
         Backoff, ChildSpec, Restart, Strategy, SupervisionEvent, Supervisor, SupervisorRef,

@@ -25,7 +25,8 @@ pub enum ClockMode {
 ///
 /// [`now`](Clock::now) is the time elapsed since the bus was created. All of Mycelium's
 /// timers go through it, never through `std::time::Instant`, so a virtual bus is
-/// deterministic.
+/// deterministic. Timers have tokio's resolution of 1 ms: a sleep ends at the first
+/// millisecond tick at or after its deadline.
 #[derive(Clone)]
 pub struct Clock {
     inner: Arc<ClockInner>,

@@ -1,0 +1,151 @@
+//! Behaviour of the two-lane mailbox.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+use mycelium_mailbox::{channel, MailboxConfig, SendError, TrySendError};
+use proptest::prelude::*;
+
+fn poll_once<F: Future>(fut: std::pin::Pin<&mut F>) -> Poll<F::Output> {
+    fut.poll(&mut Context::from_waker(Waker::noop()))
+}
+
+#[test]
+fn bounded_hands_back_when_full_and_closed() {
+    let (tx, mut rx) = channel::<u32>(MailboxConfig::Bounded(2));
+    tx.try_send(1).unwrap();
+    tx.try_send(2).unwrap();
+    assert_eq!(tx.try_send(3), Err(TrySendError::Full(3)));
+    assert_eq!(tx.len(), 2);
+    assert_eq!(rx.try_recv(), Some(1));
+    // The receiver drained the queue into its batch: there is room again.
+    tx.try_send(3).unwrap();
+    rx.close();
+    assert_eq!(tx.try_send(4), Err(TrySendError::Closed(4)));
+    assert_eq!(tx.send_system(5), Err(5));
+    assert!(tx.is_closed());
+    // What was queued before the close is still there.
+    assert_eq!(rx.drain(), vec![2, 3]);
+}
+
+#[test]
+fn zero_capacity_means_one() {
+    let (tx, _rx) = channel::<u8>(MailboxConfig::Bounded(0));
+    assert_eq!(tx.capacity(), 1);
+    tx.try_send(1).unwrap();
+    assert!(tx.try_send(2).unwrap_err().is_full());
+}
+
+#[test]
+fn system_lane_overtakes_even_a_taken_batch() {
+    let (tx, mut rx) = channel::<&str>(MailboxConfig::Unbounded);
+    tx.try_send("a").unwrap();
+    tx.try_send("b").unwrap();
+    assert_eq!(rx.try_recv(), Some("a")); // "b" now sits in the receiver's batch
+    tx.send_system("stop").unwrap();
+    assert_eq!(rx.try_recv(), Some("stop"));
+    assert_eq!(rx.try_recv(), Some("b"));
+    assert_eq!(rx.try_recv(), None);
+}
+
+#[test]
+fn recv_system_leaves_user_messages_queued() {
+    let (tx, mut rx) = channel::<u8>(MailboxConfig::default());
+    tx.try_send(1).unwrap();
+    {
+        let mut fut = pin!(rx.recv_system());
+        assert!(poll_once(fut.as_mut()).is_pending());
+        tx.send_system(9).unwrap();
+        assert_eq!(poll_once(fut.as_mut()), Poll::Ready(Some(9)));
+    }
+    assert_eq!(rx.try_recv(), Some(1));
+}
+
+#[test]
+fn send_waits_for_room_and_fails_on_close() {
+    let (tx, mut rx) = channel::<u32>(MailboxConfig::Bounded(1));
+    tx.try_send(1).unwrap();
+    {
+        let mut send = pin!(tx.send(2));
+        assert!(poll_once(send.as_mut()).is_pending());
+        assert_eq!(rx.try_recv(), Some(1));
+        assert_eq!(poll_once(send.as_mut()), Poll::Ready(Ok(())));
+    }
+    let mut send = pin!(tx.send(3));
+    assert!(poll_once(send.as_mut()).is_pending());
+    rx.close();
+    assert_eq!(poll_once(send.as_mut()), Poll::Ready(Err(SendError(3))));
+}
+
+#[test]
+fn dropping_the_receiver_closes() {
+    let (tx, rx) = channel::<u8>(MailboxConfig::default());
+    drop(rx);
+    assert_eq!(tx.try_send(1), Err(TrySendError::Closed(1)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_senders_lose_nothing_and_keep_per_sender_order() {
+    let (tx, mut rx) = channel::<(u32, u32)>(MailboxConfig::Bounded(16));
+    let senders: Vec<_> = (0..4)
+        .map(|s| {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                for n in 0..5_000 {
+                    tx.send((s, n)).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    drop(tx);
+    let mut next = [0u32; 4];
+    let mut total = 0;
+    while total < 20_000 {
+        let (s, n) = rx.recv().await.unwrap();
+        assert_eq!(n, next[s as usize], "sender {s} out of order");
+        next[s as usize] += 1;
+        total += 1;
+    }
+    for s in senders {
+        s.await.unwrap();
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    User(u8),
+    System(u8),
+    Recv,
+}
+
+proptest! {
+    /// The mailbox behaves like two FIFO queues with the system one read first, and a user
+    /// lane that refuses messages beyond its capacity.
+    #[test]
+    fn matches_a_two_queue_model(cap in 1usize..8, ops in proptest::collection::vec(
+        prop_oneof![any::<u8>().prop_map(Op::User), any::<u8>().prop_map(Op::System), Just(Op::Recv)], 0..200)) {
+        let (tx, mut rx) = channel::<u8>(MailboxConfig::Bounded(cap));
+        let mut system = VecDeque::new();
+        let mut batch = VecDeque::new();
+        let mut queued = VecDeque::new();
+        for op in ops {
+            match op {
+                Op::User(v) => {
+                    let accepted = tx.try_send(v).is_ok();
+                    prop_assert_eq!(accepted, queued.len() < cap);
+                    if accepted { queued.push_back(v); }
+                }
+                Op::System(v) => { tx.send_system(v).unwrap(); system.push_back(v); }
+                Op::Recv => {
+                    let expect = system.pop_front().or_else(|| {
+                        if batch.is_empty() { std::mem::swap(&mut batch, &mut queued); }
+                        batch.pop_front()
+                    });
+                    prop_assert_eq!(rx.try_recv(), expect);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,494 @@
+//! The actor core: sending, mailboxes, asks, timers, pinned actors, dead letters, kill,
+//! shutdown, and isolation between buses.
+
+mod common;
+
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context as TaskContext, Poll};
+use std::time::Duration;
+
+use common::*;
+use mycelium::prelude::*;
+use tokio::sync::oneshot;
+
+fn poll_once<F: Future>(fut: std::pin::Pin<&mut F>) -> Poll<F::Output> {
+    fut.poll(&mut TaskContext::from_waker(std::task::Waker::noop()))
+}
+
+#[tokio::test(start_paused = true)]
+async fn full_mailbox_hands_the_message_back_and_tell_waits_for_room() {
+    let bus = virtual_bus(1);
+    let log = Log::default();
+    let p = bus
+        .spawn_with::<Probe>(
+            ProbeArgs::new("p", &log),
+            SpawnOptions::new().mailbox(MailboxConfig::Bounded(2)),
+        )
+        .unwrap();
+    let (go, wait) = oneshot::channel();
+    p.tell(Block(wait)).await.unwrap();
+    // Let the actor take the Block message and sit in its handler (one turn of the
+    // current-thread runtime).
+    tokio::task::yield_now().await;
+    assert!(p.try_tell(Record(0)).is_ok());
+    assert!(p.try_tell(Record(1)).is_ok());
+    match p.try_tell(Record(2)) {
+        Err(TrySendError::Full(Record(2))) => {}
+        other => panic!("expected Full(Record(2)), got {other:?}"),
+    }
+    // `tell` waits while the mailbox is full...
+    let mut waiting = pin!(p.tell(Record(3)));
+    assert!(poll_once(waiting.as_mut()).is_pending());
+    // ...and completes once the actor makes room.
+    go.send(()).unwrap();
+    waiting.await.unwrap();
+    let seen = p.ask(Seen).await.unwrap();
+    assert_eq!(seen, [0, 1, 3]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn stopped_actor_hands_messages_back_and_dead_letters_the_queue() {
+    let bus = virtual_bus(1);
+    let log = Log::default();
+    let p = bus.spawn::<Probe>(ProbeArgs::new("p", &log));
+    let (go, wait) = oneshot::channel();
+    p.tell(Block(wait)).await.unwrap();
+    p.tell(Record(7)).await.unwrap();
+    let asker = {
+        let p = p.clone();
+        tokio::spawn(async move { p.ask(Seen).await })
+    };
+    tokio::task::yield_now().await;
+    p.stop(); // overtakes the queued Record(7) and Seen
+    go.send(()).unwrap();
+    assert_eq!(p.wait_for_stop().await, StopReason::Normal);
+    assert_eq!(log.take(), ["start p", "stop p"]);
+
+    match asker.await.unwrap() {
+        Err(AskError::Stopped(StopReason::Normal)) => {}
+        other => panic!("expected Stopped, got {other:?}"),
+    }
+    let mut letters = bus.dead_letters().drain();
+    assert_eq!(letters.len(), 2, "{letters:?}");
+    assert_eq!(letters[0].message_type, "Record");
+    assert_eq!(letters[0].downcast::<Record>().map(|r| r.0), Some(7));
+    assert_eq!(letters[1].message_type, "Seen");
+    assert!(matches!(
+        letters[0].reason,
+        DeadLetterReason::ActorStopped(StopReason::Normal)
+    ));
+
+    match p.try_tell(Record(8)) {
+        Err(TrySendError::Closed(Record(8))) => {}
+        other => panic!("expected Closed, got {other:?}"),
+    }
+    match p.tell(Record(9)).await {
+        Err(SendError(Record(9))) => {}
+        other => panic!("expected SendError, got {other:?}"),
+    }
+    match p.ask(Seen).await {
+        Err(AskError::Closed(Seen)) => {}
+        other => panic!("expected Closed, got {other:?}"),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn ask_timeout_follows_the_bus_clock() {
+    let bus = virtual_bus(1);
+    let p = bus.spawn::<Probe>(ProbeArgs::new("p", &Log::default()));
+    p.tell(Hang).await.unwrap();
+    let before = bus.now();
+    match p.ask_timeout(Seen, Duration::from_secs(30)).await {
+        Err(AskError::Timeout(d)) => assert_eq!(d, Duration::from_secs(30)),
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    assert_eq!(bus.now() - before, Duration::from_secs(30));
+}
+
+#[tokio::test(start_paused = true)]
+async fn system_signals_overtake_user_messages() {
+    let bus = virtual_bus(1);
+    let log = Log::default();
+    let p = bus.spawn::<Probe>(ProbeArgs::new("p", &log));
+    let (go, wait) = oneshot::channel();
+    p.tell(Block(wait)).await.unwrap();
+    tokio::task::yield_now().await; // the actor is now inside the Block handler
+    for n in 0..5 {
+        p.tell(Record(n)).await.unwrap();
+    }
+    p.stop();
+    go.send(()).unwrap();
+    p.wait_for_stop().await;
+    // None of the five queued records was handled.
+    assert_eq!(bus.dead_letters().len(), 5);
+}
+
+#[tokio::test(start_paused = true)]
+async fn recipient_needs_only_the_message_type() {
+    let bus = virtual_bus(1);
+    let p = bus.spawn::<Probe>(ProbeArgs::new("p", &Log::default()));
+    let r: Recipient<Record> = p.recipient();
+    assert_eq!(r.id(), p.id());
+    r.tell(Record(1)).await.unwrap();
+    r.try_tell(Record(2)).unwrap();
+    assert_eq!(p.ask(Seen).await.unwrap(), [1, 2]);
+    p.stop();
+    p.wait_for_stop().await;
+    assert!(!r.is_alive());
+    assert!(matches!(r.tell(Record(3)).await, Err(SendError(Record(3)))));
+}
+
+/// Timers on the context: one-shot and interval, on bus time, cancelled at restart and stop.
+#[tokio::test(start_paused = true)]
+async fn timers_follow_the_bus_clock() {
+    #[derive(Clone)]
+    struct Tick;
+    struct Timed {
+        ticks: Vec<Duration>,
+    }
+    impl Actor for Timed {
+        type Args = ();
+        async fn on_start(_: (), ctx: &mut Context<Self>) -> Result<Self, BoxError> {
+            ctx.send_after(Tick, Duration::from_millis(500));
+            ctx.send_interval(Tick, Duration::from_secs(2));
+            Ok(Timed { ticks: vec![] })
+        }
+    }
+    impl Handler<Tick> for Timed {
+        type Reply = ();
+        async fn handle(&mut self, _: Tick, ctx: &mut Context<Self>) {
+            self.ticks.push(ctx.now());
+        }
+    }
+    struct Ticks;
+    impl Handler<Ticks> for Timed {
+        type Reply = Vec<Duration>;
+        async fn handle(&mut self, _: Ticks, _ctx: &mut Context<Self>) -> Vec<Duration> {
+            self.ticks.clone()
+        }
+    }
+    let bus = virtual_bus(1);
+    let t = bus.spawn::<Timed>(());
+    bus.clock().sleep(Duration::from_millis(6_100)).await;
+    let ms = Duration::from_millis;
+    assert_eq!(
+        t.ask(Ticks).await.unwrap(),
+        [ms(500), ms(2000), ms(4000), ms(6000)]
+    );
+    t.stop();
+    t.wait_for_stop().await;
+    bus.clock().sleep(Duration::from_secs(10)).await;
+    // The interval ended with the actor: nothing was dead-lettered.
+    assert_eq!(bus.dead_letters().total(), 0);
+}
+
+/// A pinned actor runs on its own thread, also when the bus runs on a current-thread
+/// runtime, and its timers follow the bus clock.
+#[tokio::test(start_paused = true)]
+async fn pinned_actor_runs_on_its_own_thread() {
+    struct Pinned {
+        home: std::thread::ThreadId,
+    }
+    impl Actor for Pinned {
+        type Args = ();
+        async fn on_start(_: (), _ctx: &mut Context<Self>) -> Result<Self, BoxError> {
+            Ok(Pinned {
+                home: std::thread::current().id(),
+            })
+        }
+    }
+    struct Where;
+    impl Handler<Where> for Pinned {
+        type Reply = (std::thread::ThreadId, bool);
+        async fn handle(
+            &mut self,
+            _: Where,
+            ctx: &mut Context<Self>,
+        ) -> (std::thread::ThreadId, bool) {
+            ctx.clock().sleep(Duration::from_secs(3600)).await;
+            (self.home, std::thread::current().id() == self.home)
+        }
+    }
+    let bus = virtual_bus(1);
+    let p = bus
+        .spawn_with::<Pinned>((), SpawnOptions::new().pinned())
+        .unwrap();
+    let (home, same) = p.ask(Where).await.unwrap();
+    assert!(same, "handled on the thread it started on");
+    assert_ne!(home, std::thread::current().id());
+    assert!(
+        bus.now() >= Duration::from_secs(3600),
+        "slept on the bus's virtual clock"
+    );
+    p.stop();
+    assert_eq!(p.wait_for_stop().await, StopReason::Normal);
+}
+
+#[tokio::test(start_paused = true)]
+async fn kill_skips_on_stop_and_dead_letters_the_queue() {
+    let bus = virtual_bus(1);
+    let log = Log::default();
+    let p = bus.spawn::<Probe>(ProbeArgs::new("p", &log));
+    p.ask(Seen).await.unwrap();
+    p.tell(Hang).await.unwrap();
+    tokio::task::yield_now().await; // the actor is now stuck in Hang
+    p.tell(Record(1)).await.unwrap();
+    p.kill();
+    assert_eq!(p.wait_for_stop().await, StopReason::Killed);
+    assert_eq!(log.take(), ["start p"]);
+    let letters = bus.dead_letters().drain();
+    assert_eq!(letters.len(), 1);
+    assert!(matches!(
+        letters[0].reason,
+        DeadLetterReason::ActorStopped(StopReason::Killed)
+    ));
+    assert_eq!(bus.actor_count(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn unsupervised_failures_stop_the_actor_unless_it_continues() {
+    quiet_panics();
+    struct Tough(u32);
+    impl Actor for Tough {
+        type Args = ();
+        async fn on_start(_: (), _ctx: &mut Context<Self>) -> Result<Self, BoxError> {
+            Ok(Tough(0))
+        }
+        async fn on_failure(&mut self, _ctx: &mut Context<Self>, _f: &Failure) -> OnFailure {
+            self.0 += 1;
+            OnFailure::Continue
+        }
+    }
+    impl Handler<Crash> for Tough {
+        type Reply = ();
+        async fn handle(&mut self, _: Crash, _ctx: &mut Context<Self>) {
+            panic!("crash requested");
+        }
+    }
+    impl Handler<Seen> for Tough {
+        type Reply = u32;
+        async fn handle(&mut self, _: Seen, _ctx: &mut Context<Self>) -> u32 {
+            self.0
+        }
+    }
+    let bus = virtual_bus(1);
+    let t = bus.spawn::<Tough>(());
+    t.tell(Crash).await.unwrap();
+    t.tell(Crash).await.unwrap();
+    assert_eq!(
+        t.ask(Seen).await.unwrap(),
+        2,
+        "state kept across failures it chose to survive"
+    );
+
+    let p = bus.spawn::<Probe>(ProbeArgs::new("p", &Log::default()));
+    p.tell(Crash).await.unwrap();
+    match p.wait_for_stop().await {
+        StopReason::Failed(f) => assert_eq!(
+            f.to_string(),
+            "panicked while handling `Crash`: crash requested"
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn start_failure_of_an_unsupervised_actor() {
+    struct NoStart;
+    impl Actor for NoStart {
+        type Args = ();
+        async fn on_start(_: (), _ctx: &mut Context<Self>) -> Result<Self, BoxError> {
+            Err("missing config".into())
+        }
+    }
+    impl Handler<Seen> for NoStart {
+        type Reply = ();
+        async fn handle(&mut self, _: Seen, _ctx: &mut Context<Self>) {}
+    }
+    let bus = virtual_bus(1);
+    let a = bus.spawn::<NoStart>(());
+    let reply = a.ask(Seen).await;
+    match a.wait_for_stop().await {
+        StopReason::Failed(f) => assert_eq!(
+            f.to_string(),
+            "returned an error while starting: missing config"
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        reply,
+        Err(AskError::Stopped(_)) | Err(AskError::Closed(_))
+    ));
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_stops_in_reverse_start_order() {
+    let bus = virtual_bus(1);
+    let log = Log::default();
+    let a = bus.spawn::<Probe>(ProbeArgs::new("a", &log));
+    let b = bus.spawn::<Probe>(ProbeArgs::new("b", &log));
+    let c = bus.spawn::<Probe>(ProbeArgs::new("c", &log));
+    for p in [&a, &b, &c] {
+        p.ask(Seen).await.unwrap();
+    }
+    let report = bus.shutdown(Duration::from_secs(1)).await;
+    assert_eq!(
+        log.take(),
+        ["start a", "start b", "start c", "stop c", "stop b", "stop a"]
+    );
+    let ids: Vec<_> = report.stopped.iter().map(|s| s.id).collect();
+    assert_eq!(ids, [c.id(), b.id(), a.id()]);
+    assert!(report.killed.is_empty());
+    assert_eq!(bus.exit(), Some(BusExit::Shutdown));
+    assert!(matches!(
+        bus.spawn_with::<Probe>(ProbeArgs::new("d", &log), SpawnOptions::new()),
+        Err(SpawnError::BusStopped)
+    ));
+}
+
+/// An actor stuck in a handler cannot stop: at the deadline it and every actor not yet
+/// stopped are killed and reported.
+#[tokio::test(start_paused = true)]
+async fn shutdown_kills_what_is_left_at_the_deadline() {
+    let bus = virtual_bus(1);
+    let log = Log::default();
+    let a = bus.spawn::<Probe>(ProbeArgs::new("a", &log));
+    let stuck = bus.spawn::<Probe>(ProbeArgs::new("stuck", &log));
+    let c = bus.spawn::<Probe>(ProbeArgs::new("c", &log));
+    stuck.tell(Hang).await.unwrap();
+    stuck.tell(Record(1)).await.unwrap();
+    c.ask(Seen).await.unwrap();
+    a.ask(Seen).await.unwrap();
+    let report = bus.shutdown(Duration::from_secs(2)).await;
+    assert_eq!(bus.now(), Duration::from_secs(2));
+    assert_eq!(
+        report.stopped.iter().map(|s| s.id).collect::<Vec<_>>(),
+        [c.id()]
+    );
+    assert_eq!(
+        report.killed.iter().map(|s| s.id).collect::<Vec<_>>(),
+        [stuck.id(), a.id()]
+    );
+    assert_eq!(stuck.wait_for_stop().await, StopReason::Killed);
+    assert_eq!(a.wait_for_stop().await, StopReason::Killed);
+    assert_eq!(log.take(), ["start a", "start stuck", "start c", "stop c"]);
+    // The stuck actor's queued message is not lost silently.
+    assert_eq!(bus.dead_letters().drain().len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn supervised_children_stop_with_their_supervisor_at_shutdown() {
+    let bus = virtual_bus(1);
+    let log = Log::default();
+    let first = bus.spawn::<Probe>(ProbeArgs::new("first", &log));
+    first.ask(Seen).await.unwrap();
+    let _tree = Supervisor::builder(Strategy::OneForOne)
+        .child(ChildSpec::new::<Probe>("x", ProbeArgs::new("x", &log)))
+        .child(ChildSpec::new::<Probe>("y", ProbeArgs::new("y", &log)))
+        .spawn(&bus)
+        .await
+        .unwrap();
+    let report = bus.shutdown(Duration::from_secs(1)).await;
+    assert_eq!(
+        log.take(),
+        [
+            "start first",
+            "start x",
+            "start y",
+            "stop y",
+            "stop x",
+            "stop first"
+        ]
+    );
+    assert_eq!(report.stopped.len(), 2, "the supervisor and `first`");
+    assert_eq!(bus.actor_count(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn two_buses_in_one_process_are_isolated() {
+    quiet_panics();
+    let one = virtual_bus(1);
+    let two = virtual_bus(1);
+    let log1 = Log::default();
+    let log2 = Log::default();
+    let a = one
+        .spawn_with::<Probe>(ProbeArgs::new("p", &log1), SpawnOptions::new().name("p"))
+        .unwrap();
+    let b = two
+        .spawn_with::<Probe>(ProbeArgs::new("p", &log2), SpawnOptions::new().name("p"))
+        .unwrap();
+    assert_eq!(a.id(), b.id(), "each bus allocates its own ids");
+    assert!(matches!(
+        one.spawn_with::<Probe>(ProbeArgs::new("p", &log1), SpawnOptions::new().name("p")),
+        Err(SpawnError::NameTaken(_))
+    ));
+    assert_eq!(one.lookup::<Probe>("p").unwrap(), a);
+    assert_eq!(two.lookup::<Probe>("p").unwrap(), b);
+    a.tell(Crash).await.unwrap();
+    a.wait_for_stop().await;
+    assert_eq!(one.dead_letters().total(), 1);
+    assert_eq!(two.dead_letters().total(), 0);
+    assert!(one.lookup::<Probe>("p").is_none());
+    one.shutdown(Duration::from_secs(1)).await;
+    assert!(b.is_alive());
+    b.tell(Record(1)).await.unwrap();
+    assert_eq!(b.ask(Seen).await.unwrap(), [1]);
+    assert_eq!(two.actor_count(), 1);
+}
+
+#[test]
+fn a_bus_needs_a_runtime() {
+    assert!(matches!(
+        Bus::builder().build(),
+        Err(mycelium::actors::BusError::NoRuntime)
+    ));
+}
+
+#[test]
+fn virtual_time_needs_a_current_thread_runtime() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .build()
+        .unwrap();
+    let err = rt
+        .block_on(async { Bus::builder().virtual_time().build() })
+        .unwrap_err();
+    assert_eq!(err, mycelium::actors::BusError::VirtualNeedsCurrentThread);
+}
+
+/// The same actors on a multi-thread runtime with real time.
+#[test]
+fn works_on_a_multi_thread_runtime() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let bus = Bus::new();
+        let p = bus.spawn::<Probe>(ProbeArgs::new("p", &Log::default()));
+        let senders: Vec<_> = (0..4u64)
+            .map(|k| {
+                let p = p.clone();
+                tokio::spawn(async move {
+                    for n in 0..1000 {
+                        p.tell(Record(k * 1000 + n)).await.unwrap();
+                    }
+                })
+            })
+            .collect();
+        for s in senders {
+            s.await.unwrap();
+        }
+        let seen = p.ask(Seen).await.unwrap();
+        assert_eq!(seen.len(), 4000);
+        // Per-sender order is kept.
+        for k in 0..4u64 {
+            let mine: Vec<u64> = seen.iter().copied().filter(|n| n / 1000 == k).collect();
+            assert!(mine.windows(2).all(|w| w[0] < w[1]));
+        }
+        let report = bus.shutdown(Duration::from_secs(5)).await;
+        assert_eq!(report.stopped.len(), 1);
+    });
+}
