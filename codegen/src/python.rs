@@ -178,7 +178,7 @@ fn message_class(out: &mut String, m: &Message) {
         m.doc.as_deref(),
     );
     let _ = writeln!(out, "    TYPE_ID: ClassVar[int] = {}", m.id);
-    let _ = writeln!(out, "    TOPIC: ClassVar[str] = {}", py_str(&m.topic));
+    let _ = writeln!(out, "    TOPIC: ClassVar[str] = {}\n", py_str(&m.topic));
     fields(out, &m.fields);
 }
 
@@ -324,7 +324,7 @@ messages:
         assert!(src.contains("    qty: float | None = None\n"));
         assert!(src.contains("class Quote(Message):\n    \"\"\"Top of \"book\".\"\"\"\n"));
         assert!(src.contains(
-            "    TYPE_ID: ClassVar[int] = 100\n    TOPIC: ClassVar[str] = \"md.quote\"\n"
+            "    TYPE_ID: ClassVar[int] = 100\n    TOPIC: ClassVar[str] = \"md.quote\"\n\n"
         ));
         assert!(src.contains("    levels: list[Level]\n"));
         assert!(src.contains("    key: list[int]\n"));

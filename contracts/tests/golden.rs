@@ -590,9 +590,11 @@ fn vectors() -> Vec<AnyMessage> {
 fn build() -> (Vec<u8>, String) {
     let vectors = vectors();
     let mut frames = Vec::new();
-    let mut expected = String::from(
+    let digest: String = SCHEMA_DIGEST.iter().map(|b| format!("{b:02x}")).collect();
+    let mut expected = format!(
         "# One line per frame of frames.bin: the message in canonical text\n\
-         # (docs/contracts-languages.md). Written by contracts/tests/golden.rs; do not edit.\n",
+         # (docs/contracts-languages.md). Written by contracts/tests/golden.rs; do not edit.\n\
+         # schema_digest {digest}\n"
     );
     for (i, msg) in vectors.iter().enumerate() {
         let start = frames.len();

@@ -308,7 +308,7 @@ module Wire = struct
     add_i32 w 0l;
     mark
 
-  let end_len w what mark = 
+  let end_len w what mark =
     let n = w.len - mark - 4 in
     if n > 0xFFFF_FFFF then
       encode_fail (Printf.sprintf "%s: %d bytes do not fit a u32 length" what n);

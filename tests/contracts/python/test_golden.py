@@ -62,3 +62,9 @@ def test_stream_of_frames_decodes_back_to_back(golden_frames: bytes) -> None:
         pos += used
     assert pos == len(golden_frames)
     assert seqs == sorted(seqs)
+
+
+def test_schema_digest_matches_the_rust_one(golden_expected: list[str]) -> None:
+    lines = [line for line in golden_expected if line.startswith("# schema_digest ")]
+    assert lines, "expected.txt names no schema digest"
+    assert lines[0].split()[2] == trading.SCHEMA_DIGEST

@@ -48,11 +48,11 @@ let read_file path =
 
 let frames = read_file (Filename.concat golden_dir "frames.bin")
 
+let expected_lines =
+  read_file (Filename.concat golden_dir "expected.txt") |> String.split_on_char '\n'
+
 let expected =
-  read_file (Filename.concat golden_dir "expected.txt")
-  |> String.split_on_char '\n'
-  |> List.filter (fun l -> l <> "" && l.[0] <> '#')
-  |> Array.of_list
+  expected_lines |> List.filter (fun l -> l <> "" && l.[0] <> '#') |> Array.of_list
 
 (* Every golden frame as (offset, length, decoded frame). *)
 let golden =
@@ -83,7 +83,9 @@ let test_golden () =
   let seen = List.map (fun (_, _, (f : Frame.t)) -> Message.type_id f.message) golden in
   List.iter
     (fun id -> check (Printf.sprintf "type id %d has a golden vector" id) (List.mem id seen))
-    Message.type_ids
+    Message.type_ids;
+  let digest_line = "# schema_digest " ^ schema_digest in
+  check "schema digest matches the Rust one" (List.mem digest_line expected_lines)
 
 (* Building hostile bytes *)
 
