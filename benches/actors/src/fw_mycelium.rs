@@ -1,19 +1,195 @@
-//! Mycelium: placeholder until the core lands.
+//! Mycelium: `impl Actor`, `impl Handler<M>`, `Bus::spawn` (bounded mailbox, the default),
+//! `tell(..).await`, `ask(..).await`, supervision through `Supervisor::builder` with a
+//! `ChildSpec` and `Backoff::none()`.
 
-use crate::common::{Rt, SpawnResult, Unsupported, W5Result};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
-pub fn w1(_rt: Rt, _n: u64) -> f64 {
-    f64::NAN
+use mycelium::prelude::*;
+
+use crate::common::{
+    rss_bytes, run_tokio, wait_count, Rt, SpawnResult, Unsupported, W5Result, MAILBOX_CAPACITY,
+    STARTED, STOPPED,
+};
+
+/// A bus whose default mailbox is bounded with the capacity every framework gets.
+fn bus() -> Bus {
+    Bus::builder()
+        .mailbox(MailboxConfig::Bounded(MAILBOX_CAPACITY))
+        .build()
+        .expect("bus inside a tokio runtime")
 }
 
-pub fn w2(_rt: Rt, _n: usize, _warmup: usize) -> Vec<u64> {
-    Vec::new()
+struct Counter {
+    sum: u64,
 }
 
-pub fn w3(_n: usize) -> SpawnResult {
-    SpawnResult::default()
+impl Actor for Counter {
+    type Args = u64;
+    async fn on_start(sum: u64, _: &mut Context<Self>) -> Result<Self, BoxError> {
+        Ok(Counter { sum })
+    }
 }
 
-pub fn w5(_n: usize) -> W5Result {
-    Err(Unsupported("not_yet".into()))
+struct Add(u64);
+impl Handler<Add> for Counter {
+    type Reply = ();
+    async fn handle(&mut self, m: Add, _: &mut Context<Self>) {
+        self.sum += m.0;
+    }
+}
+
+struct Get;
+impl Handler<Get> for Counter {
+    type Reply = u64;
+    async fn handle(&mut self, _: Get, _: &mut Context<Self>) -> u64 {
+        self.sum
+    }
+}
+
+struct Echo;
+impl Actor for Echo {
+    type Args = ();
+    async fn on_start(_: (), _: &mut Context<Self>) -> Result<Self, BoxError> {
+        Ok(Echo)
+    }
+}
+
+struct Inc(u64);
+impl Handler<Inc> for Echo {
+    type Reply = u64;
+    async fn handle(&mut self, m: Inc, _: &mut Context<Self>) -> u64 {
+        m.0 + 1
+    }
+}
+
+pub fn w1(rt: Rt, n: u64) -> f64 {
+    run_tokio(rt, async move {
+        let bus = bus();
+        let counter = bus.spawn::<Counter>(0);
+        assert_eq!(counter.ask(Get).await.expect("ask"), 0);
+        let t0 = Instant::now();
+        for i in 0..n {
+            counter.tell(Add(i)).await.expect("tell");
+        }
+        let sum = counter.ask(Get).await.expect("ask");
+        let secs = t0.elapsed().as_secs_f64();
+        assert_eq!(sum, n * (n - 1) / 2, "mycelium w1 sum");
+        bus.shutdown(Duration::from_secs(5)).await;
+        n as f64 / secs
+    })
+}
+
+pub fn w2(rt: Rt, n: usize, warmup: usize) -> Vec<u64> {
+    run_tokio(rt, async move {
+        let bus = bus();
+        let echo = bus.spawn::<Echo>(());
+        for i in 0..warmup as u64 {
+            assert_eq!(echo.ask(Inc(i)).await.expect("ask"), i + 1);
+        }
+        let mut samples = Vec::with_capacity(n);
+        for i in 0..n as u64 {
+            let t0 = Instant::now();
+            let r = echo.ask(Inc(i)).await.expect("ask");
+            samples.push(t0.elapsed().as_nanos() as u64);
+            assert_eq!(r, i + 1);
+        }
+        bus.shutdown(Duration::from_secs(5)).await;
+        samples
+    })
+}
+
+struct Idle;
+impl Actor for Idle {
+    type Args = ();
+    async fn on_start(_: (), _: &mut Context<Self>) -> Result<Self, BoxError> {
+        STARTED.fetch_add(1, Ordering::Release);
+        Ok(Idle)
+    }
+    async fn on_stop(&mut self, _: &mut Context<Self>, _: &StopReason) {
+        STOPPED.fetch_add(1, Ordering::Release);
+    }
+}
+
+pub fn w3(n: usize) -> SpawnResult {
+    run_tokio(Rt::Ct, async move {
+        let bus = bus();
+        let mut refs = Vec::with_capacity(n);
+        let rss0 = rss_bytes();
+        let t0 = Instant::now();
+        for _ in 0..n {
+            refs.push(bus.spawn::<Idle>(()));
+        }
+        wait_count(&STARTED, n).await;
+        let spawn = t0.elapsed();
+        let rss1 = rss_bytes();
+        let t1 = Instant::now();
+        for r in &refs {
+            r.stop();
+        }
+        wait_count(&STOPPED, n).await;
+        let stop = t1.elapsed();
+        drop(refs);
+        bus.shutdown(Duration::from_secs(5)).await;
+        SpawnResult {
+            ns_per_spawn: spawn.as_nanos() as f64 / n as f64,
+            bytes_per_actor: rss1.saturating_sub(rss0) as f64 / n as f64,
+            stop_secs: stop.as_secs_f64(),
+        }
+    })
+}
+
+// ---- w5: supervised restart in place after a panic ----
+
+struct Worker;
+impl Actor for Worker {
+    type Args = ();
+    async fn on_start(_: (), _: &mut Context<Self>) -> Result<Self, BoxError> {
+        Ok(Worker)
+    }
+}
+
+struct Crash;
+impl Handler<Crash> for Worker {
+    type Reply = ();
+    async fn handle(&mut self, _: Crash, _: &mut Context<Self>) {
+        panic!("crash requested");
+    }
+}
+
+struct Ping;
+impl Handler<Ping> for Worker {
+    type Reply = u64;
+    async fn handle(&mut self, _: Ping, _: &mut Context<Self>) -> u64 {
+        7
+    }
+}
+
+pub fn w5(n: usize) -> W5Result {
+    run_tokio(Rt::Ct, async move {
+        let bus = bus();
+        let tree = Supervisor::builder(Strategy::OneForOne)
+            .intensity(u32::MAX, Duration::from_secs(1))
+            .backoff(Backoff::none())
+            .child(ChildSpec::new::<Worker>("worker", ()))
+            .spawn(&bus)
+            .await
+            .map_err(|e| Unsupported(format!("supervisor_spawn_failed:{e}")))?;
+        let worker: ActorRef<Worker> = tree.child::<Worker>("worker").expect("child");
+        assert_eq!(worker.ask(Ping).await.expect("ping"), 7);
+        let mut samples = Vec::with_capacity(n);
+        for _ in 0..n {
+            let t0 = Instant::now();
+            worker.tell(Crash).await.expect("tell crash");
+            // The same ref survives the restart, and the ask queued behind the crash is kept.
+            match worker.ask(Ping).await {
+                Ok(7) => {}
+                Ok(other) => panic!("unexpected reply {other}"),
+                Err(e) => return Err(Unsupported(format!("ask_after_crash_failed:{e:?}"))),
+            }
+            samples.push(t0.elapsed().as_nanos() as u64);
+        }
+        bus.shutdown(Duration::from_secs(5)).await;
+        Ok(samples)
+    })
 }

@@ -6,7 +6,10 @@
 //! ```
 //!
 //! Prints one line per workload, framework and variant:
-//! `<workload> <framework> rt=<ct|mt> <key>=<value> ...`, then a ratio summary.
+//! `<workload> <framework> rt=<ct|mt> <key>=<value> ...`, then a ratio summary. The full mode
+//! runs 3 rounds by default (workloads in turn: w1 for every framework, w2 for every
+//! framework, ..., then again) and prints the per-key median of the rounds; the lines of each
+//! round go to stderr as they are measured. `--quick` uses 1/100 of the counts and 1 round.
 
 mod common;
 mod fw_actix;
@@ -205,7 +208,8 @@ struct Options {
     quick: bool,
     workloads: Vec<Workload>,
     frameworks: Vec<Framework>,
-    rounds: usize,
+    /// `None`: 3 rounds in full mode, 1 in quick mode.
+    rounds: Option<usize>,
 }
 
 fn usage() -> ExitCode {
@@ -221,7 +225,7 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
         quick: false,
         workloads: vec![Workload::W1, Workload::W2, Workload::W3, Workload::W5],
         frameworks: ALL_FRAMEWORKS.to_vec(),
-        rounds: 1,
+        rounds: None,
     };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -245,10 +249,11 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
                     .collect::<Result<_, _>>()?;
             }
             "--rounds" => {
-                opts.rounds = value("--rounds")?
+                let rounds: usize = value("--rounds")?
                     .parse()
                     .map_err(|e| format!("--rounds: {e}"))?;
-                if opts.rounds == 0 {
+                opts.rounds = Some(rounds);
+                if rounds == 0 {
                     return Err("--rounds must be at least 1".into());
                 }
             }
@@ -343,10 +348,11 @@ fn run_one(w: Workload, fw: Framework, rt: Rt, c: &Counts) -> Outcome {
 
 fn compare(opts: &Options) {
     let counts = if opts.quick { QUICK } else { FULL };
+    let n_rounds = opts.rounds.unwrap_or(if opts.quick { 1 } else { 3 });
     let started = Instant::now();
     // rounds[r] holds every record of round r, in run order.
-    let mut rounds: Vec<Vec<Record>> = Vec::with_capacity(opts.rounds);
-    for round in 0..opts.rounds {
+    let mut rounds: Vec<Vec<Record>> = Vec::with_capacity(n_rounds);
+    for round in 0..n_rounds {
         let mut records = Vec::new();
         for &w in &opts.workloads {
             for &rt in w.variants() {
@@ -358,7 +364,7 @@ fn compare(opts: &Options) {
                         rt,
                         outcome,
                     };
-                    if opts.rounds > 1 {
+                    if n_rounds > 1 {
                         eprintln!("# round {} {}", round + 1, rec.line());
                     }
                     records.push(rec);
@@ -367,13 +373,13 @@ fn compare(opts: &Options) {
         }
         rounds.push(records);
     }
-    let finals = if opts.rounds == 1 {
+    let finals = if n_rounds == 1 {
         rounds.pop().unwrap_or_default()
     } else {
         medians(&rounds)
     };
-    if opts.rounds > 1 {
-        println!("# median of {} rounds", opts.rounds);
+    if n_rounds > 1 {
+        println!("# median of {n_rounds} rounds (per-round lines on stderr)");
     }
     for rec in &finals {
         println!("{}", rec.line());
