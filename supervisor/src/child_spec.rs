@@ -65,6 +65,7 @@ pub struct ChildSpec {
     pub(crate) shutdown: Duration,
     pub(crate) mailbox: Option<MailboxConfig>,
     pub(crate) pinned: bool,
+    pub(crate) register: bool,
     pub(crate) kind: ChildKind,
 }
 
@@ -81,6 +82,7 @@ impl ChildSpec {
             shutdown: Duration::from_secs(5),
             mailbox: None,
             pinned: false,
+            register: false,
             kind: ChildKind::Worker(start),
         }
     }
@@ -93,6 +95,7 @@ impl ChildSpec {
             shutdown: Duration::from_secs(30),
             mailbox: None,
             pinned: false,
+            register: false,
             kind: ChildKind::Supervisor(Box::new(builder.into_config())),
         }
     }
@@ -118,6 +121,13 @@ impl ChildSpec {
     /// Runs the child on a dedicated thread (see `SpawnOptions::pinned`).
     pub fn pinned(mut self) -> Self {
         self.pinned = true;
+        self
+    }
+
+    /// Also registers the child on the bus under its name, so other actors find it with
+    /// `Bus::lookup`. The name must then be unique on the bus.
+    pub fn register(mut self) -> Self {
+        self.register = true;
         self
     }
 

@@ -17,8 +17,16 @@ pub enum SupervisionEvent {
         child: Arc<str>,
         id: ActorId,
     },
-    /// An incarnation of a child ended by itself: it failed, or exited.
+    /// An incarnation of a child failed (a panic, an error, or a start failure).
     Failed {
+        at: Duration,
+        supervisor: ActorId,
+        child: Arc<str>,
+        id: ActorId,
+        reason: StopReason,
+    },
+    /// An incarnation of a child ended without failing (it stopped itself, or was stopped).
+    Exited {
         at: Duration,
         supervisor: ActorId,
         child: Arc<str>,
@@ -64,6 +72,7 @@ impl SupervisionEvent {
         match self {
             SupervisionEvent::Started { at, .. }
             | SupervisionEvent::Failed { at, .. }
+            | SupervisionEvent::Exited { at, .. }
             | SupervisionEvent::Restarted { at, .. }
             | SupervisionEvent::Stopped { at, .. }
             | SupervisionEvent::GaveUp { at, .. }
@@ -76,6 +85,7 @@ impl SupervisionEvent {
         match self {
             SupervisionEvent::Started { child, .. }
             | SupervisionEvent::Failed { child, .. }
+            | SupervisionEvent::Exited { child, .. }
             | SupervisionEvent::Restarted { child, .. }
             | SupervisionEvent::Stopped { child, .. } => Some(child),
             _ => None,
@@ -83,6 +93,7 @@ impl SupervisionEvent {
     }
 
     pub(crate) fn trace(&self) {
+        const T: &str = "mycelium::supervisor";
         match self {
             SupervisionEvent::Started {
                 supervisor,
@@ -90,7 +101,7 @@ impl SupervisionEvent {
                 id,
                 ..
             } => {
-                tracing::info!(target: "mycelium::supervisor", event = "started", %supervisor, %child, %id, "child started")
+                tracing::info!(target: T, event = "started", %supervisor, %child, %id, "child started")
             }
             SupervisionEvent::Failed {
                 supervisor,
@@ -99,7 +110,16 @@ impl SupervisionEvent {
                 reason,
                 ..
             } => {
-                tracing::warn!(target: "mycelium::supervisor", event = "failed", %supervisor, %child, %id, %reason, "child ended")
+                tracing::warn!(target: T, event = "failed", %supervisor, %child, %id, %reason, "child failed")
+            }
+            SupervisionEvent::Exited {
+                supervisor,
+                child,
+                id,
+                reason,
+                ..
+            } => {
+                tracing::info!(target: T, event = "exited", %supervisor, %child, %id, %reason, "child exited")
             }
             SupervisionEvent::Restarted {
                 supervisor,
@@ -109,7 +129,8 @@ impl SupervisionEvent {
                 attempt,
                 ..
             } => {
-                tracing::info!(target: "mycelium::supervisor", event = "restarted", %supervisor, %child, %id, delay_ns = delay.as_nanos() as u64, attempt, "child restarted")
+                let delay_ns = delay.as_nanos() as u64;
+                tracing::info!(target: T, event = "restarted", %supervisor, %child, %id, delay_ns, attempt, "child restarted")
             }
             SupervisionEvent::Stopped {
                 supervisor,
@@ -118,12 +139,12 @@ impl SupervisionEvent {
                 reason,
                 ..
             } => {
-                tracing::info!(target: "mycelium::supervisor", event = "stopped", %supervisor, %child, %id, %reason, "child not restarted")
+                tracing::info!(target: T, event = "stopped", %supervisor, %child, %id, %reason, "child not restarted")
             }
             SupervisionEvent::GaveUp {
                 supervisor, reason, ..
             } => {
-                tracing::error!(target: "mycelium::supervisor", event = "gave_up", %supervisor, %reason, "restart intensity exceeded")
+                tracing::error!(target: T, event = "gave_up", %supervisor, %reason, "restart intensity exceeded")
             }
             SupervisionEvent::Escalated {
                 supervisor,
@@ -131,7 +152,7 @@ impl SupervisionEvent {
                 to_bus,
                 ..
             } => {
-                tracing::error!(target: "mycelium::supervisor", event = "escalated", %supervisor, %reason, to_bus, "supervisor failed")
+                tracing::error!(target: T, event = "escalated", %supervisor, %reason, to_bus, "supervisor failed")
             }
         }
     }
@@ -145,6 +166,9 @@ impl fmt::Display for SupervisionEvent {
                 write!(f, "[{t:?}] started `{child}` ({id})")
             }
             SupervisionEvent::Failed {
+                child, id, reason, ..
+            }
+            | SupervisionEvent::Exited {
                 child, id, reason, ..
             } => {
                 write!(f, "[{t:?}] `{child}` ({id}) {reason}")
@@ -162,7 +186,7 @@ impl fmt::Display for SupervisionEvent {
             SupervisionEvent::Stopped {
                 child, id, reason, ..
             } => {
-                write!(f, "[{t:?}] `{child}` ({id}) {reason}; not restarted")
+                write!(f, "[{t:?}] `{child}` ({id}) is not restarted ({reason})")
             }
             SupervisionEvent::GaveUp {
                 supervisor, reason, ..

@@ -357,6 +357,9 @@ impl Supervisor {
         if spec.pinned {
             options = options.pinned();
         }
+        if spec.register {
+            options = options.name(spec.name.to_string());
+        }
         let spawned = match &spec.kind {
             ChildKind::Worker(start) => (start(ctx.bus(), options)?, None),
             ChildKind::Supervisor(config) => {
@@ -419,13 +422,24 @@ impl Supervisor {
         let now = ctx.now();
         self.children[i].running = false;
         let name = self.children[i].spec.name.clone();
-        self.emit(SupervisionEvent::Failed {
-            at: now,
-            supervisor: ctx.id(),
-            child: name.clone(),
-            id,
-            reason: reason.clone(),
-        });
+        let event = if reason.is_failure() {
+            SupervisionEvent::Failed {
+                at: now,
+                supervisor: ctx.id(),
+                child: name.clone(),
+                id,
+                reason: reason.clone(),
+            }
+        } else {
+            SupervisionEvent::Exited {
+                at: now,
+                supervisor: ctx.id(),
+                child: name.clone(),
+                id,
+                reason: reason.clone(),
+            }
+        };
+        self.emit(event);
         let abnormal = !matches!(reason, StopReason::Normal | StopReason::Shutdown);
         if !self.children[i].spec.restart.restarts_after(abnormal) {
             let child = self.children.remove(i);
