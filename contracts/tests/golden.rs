@@ -13,7 +13,7 @@
 
 use std::path::PathBuf;
 
-use mycelium_codec::{decode_frame, WireMessage, DEFAULT_MAX_FRAME, FLAG_END_OF_BATCH};
+use mycelium_codec::{decode_frame, FrameError, WireMessage, DEFAULT_MAX_FRAME, FLAG_END_OF_BATCH};
 use mycelium_contracts::*;
 
 // Canonical text ---------------------------------------------------------------------------
@@ -580,16 +580,39 @@ fn vectors() -> Vec<AnyMessage> {
         M::Telemetry(telemetry_special(Health::Failing, -0.0)),
         M::Telemetry(telemetry_special(Health::Failing, f32::from_bits(1))),
         M::Telemetry(telemetry_special(Health::Failing, -f32::NAN)),
+        // Signalling and payload-carrying f32 NaNs: readers must not quiet them.
+        M::Telemetry(telemetry_special(
+            Health::Degraded,
+            f32::from_bits(0x7f80_0001),
+        )),
+        M::Telemetry(telemetry_special(
+            Health::Healthy,
+            f32::from_bits(0xff80_1234),
+        )),
+        M::Telemetry(telemetry_special(
+            Health::Healthy,
+            f32::from_bits(0x7fc0_abcd),
+        )),
     ]);
     v
 }
 
-/// `frames.bin` and `expected.txt` as built from [`vectors`]. Frame `i` has `seq = i`,
-/// `ts_ns = 1_700_000_000_000_000_000 + i`, and every fifth frame (and the last) carries the
-/// end-of-batch flag, so readers see a flag set too.
-fn build() -> (Vec<u8>, String) {
+/// The golden files, as built from [`vectors`].
+struct Golden {
+    /// `frames.bin`.
+    frames: Vec<u8>,
+    /// `expected.txt`.
+    expected: String,
+    /// `mutations.txt`.
+    mutations: String,
+}
+
+/// Frame `i` has `seq = i`, `ts_ns = 1_700_000_000_000_000_000 + i`, and every fifth frame
+/// (and the last) carries the end-of-batch flag, so readers see a flag set too.
+fn build() -> Golden {
     let vectors = vectors();
     let mut frames = Vec::new();
+    let mut each = Vec::new();
     let digest: String = SCHEMA_DIGEST.iter().map(|b| format!("{b:02x}")).collect();
     let mut expected = format!(
         "# One line per frame of frames.bin: the message in canonical text\n\
@@ -602,10 +625,132 @@ fn build() -> (Vec<u8>, String) {
         if i % 5 == 4 || i + 1 == vectors.len() {
             frames[start + 5] |= FLAG_END_OF_BATCH;
         }
+        each.push(frames[start..].to_vec());
         expected.push_str(&msg.text());
         expected.push('\n');
     }
-    (frames, expected)
+    let mutations = mutations(&each);
+    Golden {
+        frames,
+        expected,
+        mutations,
+    }
+}
+
+// Mutated frames ---------------------------------------------------------------------------
+
+/// How many mutated frames `mutations.txt` describes.
+const MUTATIONS: usize = 4000;
+
+/// SplitMix64: a fixed, dependency-free generator, so the mutations never change.
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// FNV-1a, 64 bits: short enough to write in every language of the suite.
+fn fnv1a64(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// The variant name of an error, which the Python and OCaml codecs use as their error kind.
+fn variant(e: &impl std::fmt::Debug) -> String {
+    format!("{e:?}")
+        .chars()
+        .take_while(char::is_ascii_alphanumeric)
+        .collect()
+}
+
+/// What a reader makes of `frame`: `err <kind>`, or `ok <hash>` with the FNV-1a hash of the
+/// frame re-encoded from the decoded message (same seq, ts_ns and flags).
+fn outcome(frame: &[u8]) -> String {
+    let (header, body) = match decode_frame(frame, DEFAULT_MAX_FRAME) {
+        Ok(split) => split,
+        Err(FrameError::Body(e)) => return format!("err {}", variant(&e)),
+        Err(e) => return format!("err {}", variant(&e)),
+    };
+    match AnyMessage::decode(header.type_id, body) {
+        None => "err UnknownType".to_string(),
+        Some(Err(e)) => format!("err {}", variant(&e)),
+        Some(Ok(msg)) => {
+            let mut again = Vec::new();
+            msg.encode_frame(header.seq, header.ts_ns, &mut again);
+            again[5] = header.flags;
+            format!("ok {:016x}", fnv1a64(&again))
+        }
+    }
+}
+
+fn set_body_len(frame: &mut [u8]) {
+    let body_len = u32::try_from(frame.len() - 32).expect("small frame");
+    frame[8..12].copy_from_slice(&body_len.to_le_bytes());
+}
+
+/// `mutations.txt`: golden frames with a few bytes changed, cut or inserted, each with the
+/// Rust reader's outcome, which the other readers must reproduce exactly.
+fn mutations(frames: &[Vec<u8>]) -> String {
+    let mut rng = SplitMix(0x4d59_434c);
+    let mut out = String::from(
+        "# <golden frame index> <edits> -> <outcome>, one mutated frame per line. Edits, in\n\
+         # order: sOFFSET:XX sets a byte; cLEN cuts the frame to LEN bytes; iOFFSET:HEX inserts\n\
+         # bytes; after a cut or an insert, body_len (bytes 8..12) is rewritten to match.\n\
+         # Outcome: `err <kind>`, or `ok <FNV-1a 64 of the re-encoded frame>`.\n\
+         # Written by contracts/tests/golden.rs; do not edit.\n",
+    );
+    for _ in 0..MUTATIONS {
+        let index = rng.below(frames.len());
+        let mut frame = frames[index].clone();
+        let mut edits = Vec::new();
+        for _ in 0..1 + rng.below(3) {
+            match rng.below(10) {
+                0..=5 => {
+                    let at = if rng.below(6) == 0 || frame.len() == 32 {
+                        rng.below(32)
+                    } else {
+                        32 + rng.below(frame.len() - 32)
+                    };
+                    let byte = rng.below(256) as u8;
+                    frame[at] = byte;
+                    edits.push(format!("s{at}:{byte:02x}"));
+                }
+                6 | 7 => {
+                    let len = 32 + rng.below(frame.len() - 32 + 1);
+                    frame.truncate(len);
+                    set_body_len(&mut frame);
+                    edits.push(format!("c{len}"));
+                }
+                _ => {
+                    let at = 32 + rng.below(frame.len() - 32 + 1);
+                    let bytes: Vec<u8> = (0..1 + rng.below(6))
+                        .map(|_| rng.below(256) as u8)
+                        .collect();
+                    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+                    frame.splice(at..at, bytes);
+                    set_body_len(&mut frame);
+                    edits.push(format!("i{at}:{hex}"));
+                }
+            }
+        }
+        out.push_str(&format!(
+            "{index} {} -> {}\n",
+            edits.join(" "),
+            outcome(&frame)
+        ));
+    }
+    out
 }
 
 fn golden_dir() -> PathBuf {
@@ -614,46 +759,43 @@ fn golden_dir() -> PathBuf {
 
 #[test]
 fn golden_vectors_match_the_committed_files() {
-    let (frames, expected) = build();
+    let golden = build();
     let dir = golden_dir();
-    let frames_path = dir.join("frames.bin");
-    let expected_path = dir.join("expected.txt");
+    let files = [
+        ("frames.bin", golden.frames),
+        ("expected.txt", golden.expected.into_bytes()),
+        ("mutations.txt", golden.mutations.into_bytes()),
+    ];
     if std::env::var_os("MYCELIUM_BLESS").is_some_and(|v| v == "1") {
         std::fs::create_dir_all(&dir).expect("create the golden directory");
-        std::fs::write(&frames_path, &frames).expect("write frames.bin");
-        std::fs::write(&expected_path, &expected).expect("write expected.txt");
+        for (name, bytes) in &files {
+            std::fs::write(dir.join(name), bytes).expect("write a golden file");
+        }
         return;
     }
     let hint = "rerun with MYCELIUM_BLESS=1 to rewrite the golden files after a deliberate \
                 wire change, then review the diff";
-    let committed_expected = std::fs::read_to_string(&expected_path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}; {hint}", expected_path.display()));
-    let committed_frames = std::fs::read(&frames_path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}; {hint}", frames_path.display()));
-    for (line, (got, want)) in expected.lines().zip(committed_expected.lines()).enumerate() {
-        assert_eq!(got, want, "expected.txt line {} differs; {hint}", line + 1);
+    for (name, bytes) in &files {
+        let path = dir.join(name);
+        let committed = std::fs::read(&path)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}; {hint}", path.display()));
+        if let Some(at) = bytes.iter().zip(&committed).position(|(a, b)| a != b) {
+            let line = 1 + bytes[..at].iter().filter(|&&b| b == b'\n').count();
+            panic!("{name} differs first at byte {at} (line {line}); {hint}");
+        }
+        assert_eq!(
+            bytes.len(),
+            committed.len(),
+            "{name} differs in length; {hint}"
+        );
     }
-    assert_eq!(
-        expected, committed_expected,
-        "expected.txt differs in length; {hint}"
-    );
-    if let Some(at) = frames
-        .iter()
-        .zip(&committed_frames)
-        .position(|(a, b)| a != b)
-    {
-        panic!("frames.bin differs first at byte {at}; {hint}");
-    }
-    assert_eq!(
-        frames.len(),
-        committed_frames.len(),
-        "frames.bin differs in length; {hint}"
-    );
 }
 
 #[test]
 fn the_rust_decoder_reads_every_vector_back() {
-    let (frames, expected) = build();
+    let Golden {
+        frames, expected, ..
+    } = build();
     let mut lines = expected.lines().filter(|l| !l.starts_with('#'));
     let mut rest = &frames[..];
     let mut seq = 0;

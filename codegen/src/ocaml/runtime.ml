@@ -80,9 +80,31 @@ module Wire = struct
 
   let read_u64 = read_i64
 
+  (* f32 NaNs are widened and narrowed by hand: the hardware conversions set the quiet
+     bit, which would turn a signalling NaN into another value on the way back. *)
+  let float_of_f32_bits (b : int32) : float =
+    let bits = Int32.to_int b land 0xFFFF_FFFF in
+    if bits land 0x7F80_0000 = 0x7F80_0000 && bits land 0x7F_FFFF <> 0 then
+      Int64.float_of_bits
+        (Int64.logor
+           (Int64.shift_left (Int64.of_int (bits land 0x8000_0000)) 32)
+           (Int64.logor 0x7FF0_0000_0000_0000L
+              (Int64.shift_left (Int64.of_int (bits land 0x7F_FFFF)) 29)))
+    else Int32.float_of_bits b
+
+  let f32_bits_of_float (v : float) : int32 =
+    if Float.is_nan v then begin
+      let wide = Int64.bits_of_float v in
+      let mantissa = Int64.to_int (Int64.shift_right_logical wide 29) land 0x7F_FFFF in
+      let mantissa = if mantissa = 0 then 0x40_0000 else mantissa in
+      let sign = Int64.to_int (Int64.shift_right_logical wide 32) land 0x8000_0000 in
+      Int32.of_int (sign lor 0x7F80_0000 lor mantissa)
+    end
+    else Int32.bits_of_float v
+
   let read_f32 c what =
     need c 4 what;
-    let v = Int32.float_of_bits (String.get_int32_le c.s c.pos) in
+    let v = float_of_f32_bits (String.get_int32_le c.s c.pos) in
     c.pos <- c.pos + 4;
     v
 
@@ -284,7 +306,7 @@ module Wire = struct
 
   let write_u64 w _what v = add_i64 w v
   let write_i64 w _what v = add_i64 w v
-  let write_f32 w _what v = add_i32 w (Int32.bits_of_float v)
+  let write_f32 w _what v = add_i32 w (f32_bits_of_float v)
   let write_f64 w _what v = add_i64 w (Int64.bits_of_float v)
 
   let write_len w what n =
@@ -394,7 +416,7 @@ module Wire = struct
   let text_int = string_of_int
   let text_u64 v = Printf.sprintf "%Lu" v
   let text_i64 v = Printf.sprintf "%Ld" v
-  let text_f32 v = Printf.sprintf "f32:%08lx" (Int32.bits_of_float v)
+  let text_f32 v = Printf.sprintf "f32:%08lx" (f32_bits_of_float v)
   let text_f64 v = Printf.sprintf "f64:%016Lx" (Int64.bits_of_float v)
   let text_string s = "\"" ^ escape s ^ "\""
   let text_bytes b = "b\"" ^ escape (Bytes.to_string b) ^ "\""

@@ -42,6 +42,9 @@ class EncodeError(ValueError):
 _HEADER = _struct.Struct("<4sBBHIQQI")
 _KEY = _struct.Struct("<H")
 _LEN = _struct.Struct("<I")
+_F = _struct.Struct("<f")
+_D = _struct.Struct("<d")
+_Q = _struct.Struct("<Q")
 _WIRE_NAMES = ("I8", "I16", "I32", "I64", "LEN")
 _WIRE_SKIP = (1, 2, 4, 8)
 
@@ -85,10 +88,8 @@ class _Reader:
         if wire < 4:
             self.need(_WIRE_SKIP[wire], what)
             self.pos += _WIRE_SKIP[wire]
-        elif wire == 4:
-            self.sub(what)
         else:
-            raise DecodeError("InvalidWireType", f"{what}: wire type {wire} is reserved")
+            self.sub(what)
 
 
 class _Codec:
@@ -158,30 +159,65 @@ class _Bool(_Codec):
         return "true" if value else "false"
 
 
-class _Float(_Codec):
-    __slots__ = ("st", "bits", "name")
+class _F64(_Codec):
+    __slots__ = ()
 
-    def __init__(self, name: str, fmt: str, bits_fmt: str) -> None:
-        self.name = name
-        self.st = _struct.Struct("<" + fmt)
-        self.bits = _struct.Struct("<" + bits_fmt)
-        self.wire = 2 if fmt == "f" else 3
-        self.width = self.st.size
+    def __init__(self) -> None:
+        self.wire = 3
+        self.width = 8
 
     def write(self, out: bytearray, value: Any, what: str) -> None:
         if type(value) is bool or not isinstance(value, (int, float)):
-            raise EncodeError(f"{what}: expected a float ({self.name}), got {type(value).__name__}")
+            raise EncodeError(f"{what}: expected a float (f64), got {type(value).__name__}")
         try:
-            out += self.st.pack(value)
+            out += _D.pack(value)
         except (OverflowError, _struct.error) as e:
-            raise EncodeError(f"{what}: {value!r} does not fit in {self.name}: {e}") from None
+            raise EncodeError(f"{what}: {value!r} does not fit in f64: {e}") from None
 
     def read(self, r: _Reader, what: str) -> float:
-        return r.fixed(self.st, what)
+        return r.fixed(_D, what)
 
     def text(self, value: Any) -> str:
-        bits = self.bits.unpack(self.st.pack(value))[0]
-        return f"{self.name}:{bits:0{2 * self.width}x}"
+        return f"f64:{_Q.unpack(_D.pack(value))[0]:016x}"
+
+
+def _float_of_f32_bits(bits: int) -> float:
+    if bits & 0x7F800000 == 0x7F800000 and bits & 0x007FFFFF:
+        # A NaN. Widened by hand: the hardware conversion sets the quiet bit, which would
+        # turn a signalling NaN into another value on the way back.
+        wide = ((bits & 0x80000000) << 32) | 0x7FF0000000000000 | ((bits & 0x007FFFFF) << 29)
+        return _D.unpack(_Q.pack(wide))[0]
+    return _F.unpack(_LEN.pack(bits))[0]
+
+
+def _f32_bits_of_float(value: float) -> int:
+    if value != value:
+        wide = _Q.unpack(_D.pack(value))[0]
+        mantissa = (wide >> 29) & 0x007FFFFF
+        return ((wide >> 32) & 0x80000000) | 0x7F800000 | (mantissa or 0x00400000)
+    return _LEN.unpack(_F.pack(value))[0]
+
+
+class _F32(_Codec):
+    __slots__ = ()
+
+    def __init__(self) -> None:
+        self.wire = 2
+        self.width = 4
+
+    def write(self, out: bytearray, value: Any, what: str) -> None:
+        if type(value) is bool or not isinstance(value, (int, float)):
+            raise EncodeError(f"{what}: expected a float (f32), got {type(value).__name__}")
+        try:
+            out += _LEN.pack(_f32_bits_of_float(float(value)))
+        except (OverflowError, _struct.error) as e:
+            raise EncodeError(f"{what}: {value!r} does not fit in f32: {e}") from None
+
+    def read(self, r: _Reader, what: str) -> float:
+        return _float_of_f32_bits(r.fixed(_LEN, what))
+
+    def text(self, value: Any) -> str:
+        return f"f32:{_f32_bits_of_float(value):08x}"
 
 
 def _escape(data: bytes) -> str:
@@ -382,16 +418,17 @@ def _read_fields(cls: type, r: _Reader) -> Any:
         wire = key & 7
         if tag == 0:
             raise DecodeError("InvalidTag", f"{name}: tag 0 is not a valid field tag")
+        if wire > 4:
+            raise DecodeError("InvalidWireType", f"{name} tag {tag}: wire type {wire} is reserved")
         f = table.by_tag.get(tag)
         if f is None:
             r.skip(wire, f"{name} unknown tag {tag}")
             continue
         what = f"{name}.{f.name}"
         if wire != f.codec.wire:
-            wire_name = _WIRE_NAMES[wire] if wire < len(_WIRE_NAMES) else str(wire)
             raise DecodeError(
                 "WrongWireType",
-                f"{what}: wire type {wire_name}, expected {_WIRE_NAMES[f.codec.wire]}",
+                f"{what}: wire type {_WIRE_NAMES[wire]}, expected {_WIRE_NAMES[f.codec.wire]}",
             )
         if f.name in values:
             raise DecodeError("DuplicateField", f"{what}: tag {tag} appears twice")
@@ -439,8 +476,8 @@ _I8 = _Int("i8", "b", 0)
 _I16 = _Int("i16", "h", 1)
 _I32 = _Int("i32", "i", 2)
 _I64 = _Int("i64", "q", 3)
-_F32 = _Float("f32", "f", "I")
-_F64 = _Float("f64", "d", "Q")
+_F32 = _F32()
+_F64 = _F64()
 _STRING = _Str()
 _BYTES = _Bytes()
 

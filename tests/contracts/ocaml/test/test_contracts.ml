@@ -343,8 +343,85 @@ let test_fuzz () =
   done;
   check (Printf.sprintf "random bodies: %d crashed with another exception" !bad) (!bad = 0)
 
+(* Mutated golden frames: the same error kind as the Rust reader, or the same bytes when
+   re-encoding what was accepted (golden/mutations.txt). *)
+
+let fnv1a64 s =
+  let h = ref 0xcbf29ce484222325L in
+  String.iter
+    (fun ch -> h := Int64.mul (Int64.logxor !h (Int64.of_int (Char.code ch))) 0x100000001b3L)
+    s;
+  !h
+
+let apply frame edits =
+  let set_body_len b = Bytes.set_int32_le b 8 (Int32.of_int (Bytes.length b - 32)) in
+  List.fold_left
+    (fun b edit ->
+      let arg = String.sub edit 1 (String.length edit - 1) in
+      let pair () =
+        match String.index_opt arg ':' with
+        | Some i -> (int_of_string (String.sub arg 0 i), String.sub arg (i + 1) (String.length arg - i - 1))
+        | None -> failwith ("bad edit " ^ edit)
+      in
+      match edit.[0] with
+      | 's' ->
+        let at, byte = pair () in
+        Bytes.set_uint8 b at (int_of_string ("0x" ^ byte));
+        b
+      | 'c' ->
+        let b = Bytes.sub b 0 (int_of_string arg) in
+        set_body_len b;
+        b
+      | 'i' ->
+        let at, hex = pair () in
+        let ins = String.init (String.length hex / 2) (fun i -> Char.chr (int_of_string ("0x" ^ String.sub hex (2 * i) 2))) in
+        let b =
+          Bytes.cat (Bytes.sub b 0 at)
+            (Bytes.cat (Bytes.of_string ins) (Bytes.sub b at (Bytes.length b - at)))
+        in
+        set_body_len b;
+        b
+      | _ -> failwith ("bad edit " ^ edit))
+    (Bytes.of_string frame) edits
+
+let test_mutations () =
+  let frames = Array.of_list (List.map (fun (pos, used, _) -> String.sub frames pos used) golden) in
+  let lines =
+    read_file (Filename.concat golden_dir "mutations.txt")
+    |> String.split_on_char '\n'
+    |> List.filter (fun l -> l <> "" && l.[0] <> '#')
+  in
+  check "mutations.txt has cases" (lines <> []);
+  let differ = ref 0 in
+  List.iter
+    (fun line ->
+      let spec, expected =
+        match String.index_opt line '>' with
+        | Some i -> (String.sub line 0 (i - 2), String.sub line (i + 2) (String.length line - i - 2))
+        | None -> failwith ("bad line " ^ line)
+      in
+      match String.split_on_char ' ' spec with
+      | index :: edits ->
+        let data = Bytes.to_string (apply frames.(int_of_string index) edits) in
+        let got =
+          match decode_frame data with
+          | f, _ ->
+            let again = encode_frame ~seq:f.seq ~ts_ns:f.ts_ns ~flags:f.flags f.message in
+            Printf.sprintf "ok %016Lx" (fnv1a64 again)
+          | exception Wire.Decode_error (kind, _) -> "err " ^ kind
+          | exception e -> "exception " ^ Printexc.to_string e
+        in
+        if got <> expected then begin
+          incr differ;
+          if !differ <= 10 then Printf.printf "mutation %S: OCaml says %S\n%!" line got
+        end
+      | [] -> failwith ("bad line " ^ line))
+    lines;
+  check (Printf.sprintf "mutated frames: %d of %d differ from Rust" !differ (List.length lines)) (!differ = 0)
+
 let () =
   test_golden ();
+  test_mutations ();
   test_frames ();
   test_bodies ();
   test_encode ();
