@@ -32,12 +32,12 @@ fi
 if ! python3 -c 'import pytest' 2>/dev/null; then
     step "installing pytest"
     python3 -m pip install --quiet pytest \
-        || { $sudo apt-get update && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y python3-pytest; }
+        || { $sudo apt-get update && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y python3-pytest; }
 fi
 if ! command -v dune >/dev/null 2>&1 || ! command -v ocamlc >/dev/null 2>&1; then
     step "installing OCaml and dune"
     $sudo apt-get update
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y ocaml-nox ocaml-dune
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y ocaml-nox ocaml-dune
 fi
 
 # Generated code ---------------------------------------------------------------------------
