@@ -42,12 +42,12 @@ fi
 
 # Generated code ---------------------------------------------------------------------------
 
-step "generating Python and OCaml codecs from contracts.yaml and schemas/nested.yaml"
+step "generating Python and OCaml codecs from contracts.yaml and tests/contracts/schemas/"
 py_out="$(mktemp -d)"
 trap 'rm -rf "$py_out"' EXIT
 # The OCaml libraries must sit inside the dune project; ocaml/gen is git-ignored.
 rm -rf "$here/ocaml/gen"
-for schema in contracts.yaml tests/contracts/schemas/nested.yaml; do
+for schema in contracts.yaml tests/contracts/schemas/*.yaml; do
     package="$(sed -n 's/^package: *\([a-z0-9_]*\).*/\1/p' "$schema")"
     cargo run -q -p mycelium-codegen -- python "$schema" -o "$py_out"
     cargo run -q -p mycelium-codegen -- ocaml "$schema" -o "$here/ocaml/gen/$package"

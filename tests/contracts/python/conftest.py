@@ -1,5 +1,5 @@
-"""Finds the generated modules: `trading` (from contracts.yaml) and `nested` (from
-tests/contracts/schemas/nested.yaml).
+"""Finds the generated modules: `trading` (from contracts.yaml), and `nested` and `names`
+(from tests/contracts/schemas/).
 
 `tests/contracts/run.sh` generates them and points `MYCELIUM_PY_OUT` at the directory. Run
 alone, pytest generates them itself into a temporary directory with the codegen CLI.
@@ -22,7 +22,7 @@ def _module_dir() -> pathlib.Path:
     if out:
         return pathlib.Path(out)
     out = pathlib.Path(tempfile.mkdtemp(prefix="mycelium-py-"))
-    for schema in (REPO / "contracts.yaml", REPO / "tests" / "contracts" / "schemas" / "nested.yaml"):
+    for schema in [REPO / "contracts.yaml", *sorted((REPO / "tests" / "contracts" / "schemas").glob("*.yaml"))]:
         subprocess.run(
             ["cargo", "run", "-q", "-p", "mycelium-codegen", "--", "python", str(schema), "-o", str(out)],
             cwd=REPO,
