@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo run --release -p mycelium-bench -- compare [--quick] [--only w1,w2,w3,w5]
-//!     [--frameworks mycelium,kameo,ractor,actix] [--rounds N]
+//!     [--frameworks mycelium,kameo,ractor,actix] [--rounds N] [--rt ct|mt]
 //! ```
 //!
 //! Prints one line per workload, framework and variant:
@@ -210,12 +210,14 @@ struct Options {
     frameworks: Vec<Framework>,
     /// `None`: 3 rounds in full mode, 1 in quick mode.
     rounds: Option<usize>,
+    /// Only this runtime variant (`--rt ct|mt`); `None`: every variant of each workload.
+    rt: Option<Rt>,
 }
 
 fn usage() -> ExitCode {
     eprintln!(
         "usage: mycelium-bench compare [--quick] [--only w1,w2,w3,w5] \
-         [--frameworks mycelium,kameo,ractor,actix] [--rounds N]"
+         [--frameworks mycelium,kameo,ractor,actix] [--rounds N] [--rt ct|mt]"
     );
     ExitCode::from(2)
 }
@@ -226,6 +228,7 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
         workloads: vec![Workload::W1, Workload::W2, Workload::W3, Workload::W5],
         frameworks: ALL_FRAMEWORKS.to_vec(),
         rounds: None,
+        rt: None,
     };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -256,6 +259,13 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
                 if rounds == 0 {
                     return Err("--rounds must be at least 1".into());
                 }
+            }
+            "--rt" => {
+                opts.rt = Some(match value("--rt")?.as_str() {
+                    "ct" => Rt::Ct,
+                    "mt" => Rt::Mt,
+                    other => return Err(format!("unknown runtime {other} (ct or mt)")),
+                });
             }
             other => return Err(format!("unknown argument {other}")),
         }
@@ -355,7 +365,11 @@ fn compare(opts: &Options) {
     for round in 0..n_rounds {
         let mut records = Vec::new();
         for &w in &opts.workloads {
-            for &rt in w.variants() {
+            for &rt in w
+                .variants()
+                .iter()
+                .filter(|&&rt| !matches!(opts.rt, Some(o) if o != rt))
+            {
                 for &fw in &opts.frameworks {
                     let outcome = run_one(w, fw, rt, &counts);
                     let rec = Record {
