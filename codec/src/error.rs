@@ -119,10 +119,10 @@ pub enum DecodeError {
     #[error("string is not valid UTF-8: {0}")]
     InvalidUtf8(#[from] std::str::Utf8Error),
     /// A list longer than its `max_len`, or an array whose count is not its size.
-    #[error("length mismatch: count {found}, {expected}")]
+    #[error("length mismatch: count {found}, but {expected}")]
     LengthMismatch {
-        /// What was allowed, in words (`exactly 16`, `at most 10`).
-        expected: String,
+        /// What the schema allows.
+        expected: LengthBound,
         /// The count in the frame.
         found: u32,
     },
@@ -146,4 +146,22 @@ pub enum DecodeError {
         /// How many.
         count: usize,
     },
+}
+
+/// What a list or array count must satisfy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LengthBound {
+    /// An array of this size.
+    Exactly(u32),
+    /// A list with this `max_len`.
+    AtMost(u32),
+}
+
+impl std::fmt::Display for LengthBound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LengthBound::Exactly(n) => write!(f, "the array holds exactly {n}"),
+            LengthBound::AtMost(n) => write!(f, "the list holds at most {n} (max_len)"),
+        }
+    }
 }

@@ -51,6 +51,7 @@ impl FrameHeader {
 
     /// Reads a header from the start of `bytes`, checking length, magic, version and that
     /// `body_len <= max_body`. Does not check that the body is present.
+    #[inline]
     pub fn decode(bytes: &[u8], max_body: u32) -> Result<FrameHeader, FrameError> {
         let Some(h) = bytes.first_chunk::<HEADER_LEN>() else {
             return Err(FrameError::Truncated {

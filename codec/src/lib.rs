@@ -61,7 +61,7 @@ pub mod reader;
 pub mod serde_array;
 pub mod writer;
 
-pub use error::{DecodeError, FrameError};
+pub use error::{DecodeError, FrameError, LengthBound};
 pub use fixed::Fixed;
 pub use header::{FrameHeader, DEFAULT_MAX_FRAME, FLAG_END_OF_BATCH, HEADER_LEN, MAGIC, VERSION};
 pub use message::{decode_frame, decode_message, encode_frame, WireMessage, WireStruct};

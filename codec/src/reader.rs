@@ -2,7 +2,7 @@
 //! a [`DecodeError`] instead of panicking; nothing is allocated before the bytes that
 //! justify it are known to be present.
 
-use crate::error::DecodeError;
+use crate::error::{DecodeError, LengthBound};
 use crate::fixed::Fixed;
 use crate::wire_type::WireType;
 use crate::WireStruct;
@@ -10,6 +10,31 @@ use crate::WireStruct;
 /// How deep structs may nest inside one message before decoding gives up, so that a
 /// hostile frame cannot exhaust the stack through a recursive struct.
 pub const MAX_DEPTH: u32 = 64;
+
+/// The key stored at `off` in a block returned by [`Reader::peek`]. Generated decoders use
+/// it to check, in one block, that the leading fixed-width fields arrived at the offsets
+/// an encoder writing in tag order gives them.
+#[inline(always)]
+pub fn key_at<const N: usize>(block: &[u8; N], off: usize) -> Option<u16> {
+    match block.get(off..off + 2) {
+        Some(&[a, b]) => Some(u16::from_le_bytes([a, b])),
+        _ => None,
+    }
+}
+
+/// The fixed-width value stored at `off` in a block returned by [`Reader::peek`],
+/// validated like [`Reader::fixed`].
+#[inline(always)]
+pub fn fixed_at<T: Fixed, const N: usize>(block: &[u8; N], off: usize) -> Result<T, DecodeError> {
+    match block.get(off..) {
+        Some(rest) => T::take(&mut Reader::new(rest)),
+        None => Err(DecodeError::Truncated {
+            offset: off,
+            needed: T::WIDTH,
+            available: 0,
+        }),
+    }
+}
 
 /// A cursor over the bytes of one field sequence or value.
 #[derive(Debug, Clone)]
@@ -70,6 +95,12 @@ impl<'a> Reader<'a> {
             }
             None => Err(self.truncated(N)),
         }
+    }
+
+    /// The next `N` bytes, without consuming them; `None` if fewer remain.
+    #[inline(always)]
+    pub fn peek<const N: usize>(&self) -> Option<&'a [u8; N]> {
+        self.rest.first_chunk::<N>()
     }
 
     /// Reads one fixed-width value.
@@ -175,7 +206,7 @@ impl<'a> Reader<'a> {
         if let Some(n) = exact {
             if count != n {
                 return Err(DecodeError::LengthMismatch {
-                    expected: format!("exactly {n} (array size)"),
+                    expected: LengthBound::Exactly(n as u32),
                     found: count as u32,
                 });
             }
@@ -183,7 +214,7 @@ impl<'a> Reader<'a> {
         if let Some(m) = max {
             if count > m as usize {
                 return Err(DecodeError::LengthMismatch {
-                    expected: format!("at most {m} (max_len)"),
+                    expected: LengthBound::AtMost(m),
                     found: count as u32,
                 });
             }
@@ -264,9 +295,10 @@ impl<'a> Reader<'a> {
             v.push(each(&mut r)?);
         }
         Self::close_seq(&r)?;
+        let found = v.len() as u32;
         v.try_into().map_err(|_| DecodeError::LengthMismatch {
-            expected: format!("exactly {N} (array size)"),
-            found: 0,
+            expected: LengthBound::Exactly(N as u32),
+            found,
         })
     }
 

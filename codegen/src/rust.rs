@@ -247,6 +247,64 @@ fn enc_field(f: &Field) -> String {
     }
 }
 
+/// The fast path of a decoder: the leading run of required fixed-width fields (in tag
+/// order) sits at known offsets when the sender wrote fields in ascending tag order, as
+/// every encoder does. One bounds check, then a key comparison per field; on any mismatch
+/// the general loop reads everything as usual. Duplicates after the prefix are still
+/// caught by the loop, which sees these fields as already present.
+fn fast_prefix(out: &mut String, sorted: &[&Field]) {
+    let prefix: Vec<&&Field> = sorted
+        .iter()
+        .take_while(|f| !f.optional && is_fixed(&f.ty))
+        .collect();
+    if prefix.len() < 2 {
+        return;
+    }
+    let mut off = 0usize;
+    let mut checks = Vec::new();
+    let mut reads = Vec::new();
+    for f in &prefix {
+        let width = f.ty.fixed_width().unwrap_or(0);
+        let key = (f.tag << 3) | wire_code(&f.ty);
+        checks.push(format!(
+            "{C}::read::key_at(h, {off}) == ::std::option::Option::Some({key})"
+        ));
+        reads.push(format!(
+            "f_{} = ::std::option::Option::Some({C}::read::fixed_at::<{}, N>(h, {})?);",
+            f.name,
+            rust_type(&f.ty),
+            off + 2
+        ));
+        off += 2 + width;
+    }
+    let _ = writeln!(out, "        const N: usize = {off};");
+    let _ = writeln!(
+        out,
+        "        if let ::std::option::Option::Some(h) = r.peek::<N>() {{"
+    );
+    let _ = writeln!(
+        out,
+        "            if {} {{",
+        checks.join("\n                && ")
+    );
+    for line in reads {
+        let _ = writeln!(out, "                {line}");
+    }
+    let _ = writeln!(out, "                r.take(N)?;");
+    let _ = writeln!(out, "            }}");
+    let _ = writeln!(out, "        }}");
+}
+
+fn wire_code(t: &Type) -> u16 {
+    match t.fixed_width() {
+        Some(1) => 0,
+        Some(2) => 1,
+        Some(4) => 2,
+        Some(8) => 3,
+        _ => 4,
+    }
+}
+
 fn doc_lines(out: &mut String, doc: &Option<String>, indent: &str) {
     if let Some(doc) = doc {
         for line in doc.lines() {
@@ -313,6 +371,7 @@ fn record(out: &mut String, name: &str, doc: &Option<String>, fields: &[Field]) 
             rust_type(&f.ty)
         );
     }
+    fast_prefix(out, &sorted);
     let _ = writeln!(
         out,
         "        while let ::std::option::Option::Some((tag, wire)) = r.key()? {{"
