@@ -9,7 +9,7 @@ use mycelium_mailbox::Sender;
 use tokio::sync::{oneshot, Notify};
 use tokio::task::AbortHandle;
 
-use crate::envelope::{AskEnvelope, BoxEnvelope, BoxFuture, Signal, TellEnvelope};
+use crate::envelope::{AskEnvelope, BoxFuture, Envelope, Signal, TellEnvelope};
 use crate::error::{AskError, NoReply, SendError, TrySendError};
 use crate::supervision::ChildHandle;
 use crate::{Actor, ActorId, Clock, Handler, Recipient, StopReason};
@@ -82,7 +82,7 @@ impl<A: Actor> Shared<A> {
         A: Handler<M>,
         M: Send + 'static,
     {
-        let env: BoxEnvelope<A> = Box::new(TellEnvelope { msg });
+        let env = Envelope::new(TellEnvelope { msg });
         match self.tx.send(Signal::Message(env)).await {
             Ok(()) => Ok(()),
             Err(SendError(sig)) => Err(SendError(unwrap_message::<A, M>(sig))),
@@ -94,7 +94,7 @@ impl<A: Actor> Shared<A> {
         A: Handler<M>,
         M: Send + 'static,
     {
-        let env: BoxEnvelope<A> = Box::new(TellEnvelope { msg });
+        let env = Envelope::new(TellEnvelope { msg });
         self.tx.try_send(Signal::Message(env)).map_err(|e| match e {
             TrySendError::Full(sig) => TrySendError::Full(unwrap_message::<A, M>(sig)),
             TrySendError::Closed(sig) => TrySendError::Closed(unwrap_message::<A, M>(sig)),
@@ -240,7 +240,7 @@ impl<A: Actor> ActorRef<A> {
         A: Handler<M>,
         M: Send + 'static,
     {
-        let env: BoxEnvelope<A> = Box::new(TellEnvelope { msg });
+        let env = Envelope::new(TellEnvelope { msg });
         self.shared
             .tx
             .send_system(Signal::Message(env))
@@ -257,7 +257,7 @@ impl<A: Actor> ActorRef<A> {
         M: Send + 'static,
     {
         let (reply, rx) = oneshot::channel();
-        let env: BoxEnvelope<A> = Box::new(AskEnvelope { msg, reply });
+        let env = Envelope::new(AskEnvelope { msg, reply });
         if let Err(SendError(sig)) = self.shared.tx.send(Signal::Message(env)).await {
             return Err(AskError::Closed(unwrap_message::<A, M>(sig)));
         }

@@ -56,6 +56,7 @@ mod panic;
 mod recipient;
 mod rng;
 mod runner;
+mod slot;
 mod supervision;
 
 pub use actor::{Actor, BoxError};

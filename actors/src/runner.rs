@@ -16,6 +16,7 @@ use tokio::sync::oneshot;
 use crate::envelope::{Outcome, Signal};
 use crate::failure::Phase;
 use crate::panic::catch_unwind_future;
+use crate::slot::FutureSlot;
 use crate::supervision::SupervisionLink;
 use crate::{
     Actor, ActorRef, Bus, Context, DeadLetter, DeadLetterReason, Failure, OnFailure, StopReason,
@@ -28,6 +29,8 @@ pub(crate) struct Runner<A: Actor> {
     link: Option<Arc<dyn SupervisionLink>>,
     /// Priority messages that arrived while the actor waited for its supervisor.
     stash: VecDeque<Signal<A>>,
+    /// Where handler futures run, reused message after message.
+    slot: FutureSlot,
     finished: bool,
 }
 
@@ -62,6 +65,7 @@ impl<A: Actor> Runner<A> {
             bus,
             link,
             stash: VecDeque::new(),
+            slot: FutureSlot::default(),
             finished: false,
         }
     }
@@ -80,7 +84,8 @@ impl<A: Actor> Runner<A> {
             };
             match signal {
                 Signal::Message(env) => {
-                    if let Outcome::Failed(failure) = env.handle(actor, ctx).await {
+                    let outcome = env.handle(actor, ctx, &mut self.slot).await;
+                    if let Outcome::Failed(failure) = outcome {
                         if let Some(reason) = self.on_failure(actor, ctx, failure).await {
                             return Served::Ended(reason);
                         }
