@@ -22,8 +22,12 @@ impl Drop for Tracker {
     }
 }
 
+// The trackers are never read: they count drops.
+#[allow(dead_code)]
 struct Small(u8, Tracker);
+#[allow(dead_code)]
 struct Big([u64; 64], Tracker);
+#[allow(dead_code)]
 #[repr(align(64))]
 struct Aligned(u64, Tracker);
 struct Stuck(oneshot::Receiver<()>);

@@ -128,7 +128,9 @@ impl<A: Actor> Runner<A> {
             reason: DeadLetterReason::HandlerFailed(failure.clone()),
             message: None,
         });
-        match catch_unwind_future(actor.on_failure(ctx, &failure)).await {
+        // Boxed, like the other hooks: they run rarely, and inline they would grow every
+        // idle actor's task by the size of their futures.
+        match Box::pin(catch_unwind_future(actor.on_failure(ctx, &failure))).await {
             Ok(OnFailure::Continue) => None,
             Ok(OnFailure::Stop) => Some(StopReason::Failed(failure)),
             Err(payload) => {
@@ -142,7 +144,7 @@ impl<A: Actor> Runner<A> {
 
 /// Runs `on_stop`, catching a panic in it (logged: the actor is stopping anyway).
 async fn stop_hook<A: Actor>(actor: &mut A, ctx: &mut Context<A>, reason: &StopReason) {
-    if let Err(payload) = catch_unwind_future(actor.on_stop(ctx, reason)).await {
+    if let Err(payload) = Box::pin(catch_unwind_future(actor.on_stop(ctx, reason))).await {
         let failure = Failure::from_panic(Phase::FailureHook, payload);
         tracing::warn!(
             target: "mycelium::actor",
@@ -223,7 +225,7 @@ pub(crate) async fn run<A: Actor>(
     loop {
         ctx.begin_incarnation(incarnation);
         incarnation = incarnation.saturating_add(1);
-        let started = catch_unwind_future(A::on_start(args.clone(), &mut ctx)).await;
+        let started = Box::pin(catch_unwind_future(A::on_start(args.clone(), &mut ctx))).await;
         if let Some(a) = ack.take() {
             let _ = a.send(());
         }
