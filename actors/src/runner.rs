@@ -86,7 +86,8 @@ impl<A: Actor> Runner<A> {
                 Signal::Message(env) => {
                     let outcome = env.handle(actor, ctx, &mut self.slot).await;
                     if let Outcome::Failed(failure) = outcome {
-                        if let Some(reason) = self.on_failure(actor, ctx, failure).await {
+                        let decided = Box::pin(self.on_failure(actor, ctx, failure)).await;
+                        if let Some(reason) = decided {
                             return Served::Ended(reason);
                         }
                     }
@@ -103,7 +104,8 @@ impl<A: Actor> Runner<A> {
     }
 
     /// Records the failed message and asks the actor's failure hook. `Some(reason)` ends the
-    /// incarnation.
+    /// incarnation. Callers box this future, like the start and stop hooks: they run rarely,
+    /// and inline they would grow every idle actor's task by their size.
     async fn on_failure(
         &mut self,
         actor: &mut A,
@@ -128,9 +130,7 @@ impl<A: Actor> Runner<A> {
             reason: DeadLetterReason::HandlerFailed(failure.clone()),
             message: None,
         });
-        // Boxed, like the other hooks: they run rarely, and inline they would grow every
-        // idle actor's task by the size of their futures.
-        match Box::pin(catch_unwind_future(actor.on_failure(ctx, &failure))).await {
+        match catch_unwind_future(actor.on_failure(ctx, &failure)).await {
             Ok(OnFailure::Continue) => None,
             Ok(OnFailure::Stop) => Some(StopReason::Failed(failure)),
             Err(payload) => {
