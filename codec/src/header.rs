@@ -59,17 +59,25 @@ impl FrameHeader {
                 available: bytes.len(),
             });
         };
-        let magic = [h[0], h[1], h[2], h[3]];
-        if magic != MAGIC {
-            return Err(FrameError::BadMagic { found: magic });
-        }
-        if h[4] != VERSION {
+        let word = |at: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&h[at..at + 8]);
+            u64::from_le_bytes(b)
+        };
+        // Magic and version checked with one comparison; the slow path says which failed.
+        let first = word(0);
+        const EXPECTED: u64 = u32::from_le_bytes(MAGIC) as u64 | (VERSION as u64) << 32;
+        if first & 0xFF_FFFF_FFFF != EXPECTED {
+            let magic = [h[0], h[1], h[2], h[3]];
+            if magic != MAGIC {
+                return Err(FrameError::BadMagic { found: magic });
+            }
             return Err(FrameError::UnsupportedVersion {
                 found: h[4],
                 supported: VERSION,
             });
         }
-        let body_len = u32::from_le_bytes([h[8], h[9], h[10], h[11]]);
+        let body_len = word(8) as u32;
         if body_len > max_body {
             return Err(FrameError::FrameTooLarge {
                 body_len,
@@ -77,11 +85,11 @@ impl FrameHeader {
             });
         }
         Ok(FrameHeader {
-            flags: h[5],
-            type_id: u16::from_le_bytes([h[6], h[7]]),
+            flags: (first >> 40) as u8,
+            type_id: (first >> 48) as u16,
             body_len,
-            seq: u64::from_le_bytes([h[12], h[13], h[14], h[15], h[16], h[17], h[18], h[19]]),
-            ts_ns: u64::from_le_bytes([h[20], h[21], h[22], h[23], h[24], h[25], h[26], h[27]]),
+            seq: word(12),
+            ts_ns: word(20),
         })
     }
 

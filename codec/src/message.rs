@@ -79,7 +79,7 @@ pub fn decode_frame(bytes: &[u8], max_body: u32) -> Result<(FrameHeader, &[u8]),
 }
 
 /// Decodes a frame that must carry message `M`.
-#[inline]
+#[inline(always)]
 pub fn decode_message<M: WireMessage>(
     bytes: &[u8],
     max_body: u32,
@@ -91,5 +91,8 @@ pub fn decode_message<M: WireMessage>(
             found: header.type_id,
         });
     }
-    Ok((header, M::decode_body(body)?))
+    match M::decode_body(body) {
+        Ok(m) => Ok((header, m)),
+        Err(e) => Err(FrameError::Body(e)),
+    }
 }

@@ -358,7 +358,15 @@ fn record(out: &mut String, name: &str, doc: &Option<String>, fields: &[Field]) 
         let _ = writeln!(out, "        {}", enc_field(f));
     }
     let _ = writeln!(out, "    }}\n");
-    let _ = writeln!(out, "    #[inline]");
+    // Small all-fixed records decode in a few instructions: inlining them lets the caller
+    // build the value in place instead of copying it out of a returned `Result`.
+    let all_fixed = fields.iter().all(|f| is_fixed(&f.ty));
+    let inline = if all_fixed && fields.len() <= 8 {
+        "#[inline(always)]"
+    } else {
+        "#[inline]"
+    };
+    let _ = writeln!(out, "    {inline}");
     let _ = writeln!(
         out,
         "    fn decode_fields(mut r: {C}::read::Reader<'_>) -> ::std::result::Result<Self, {C}::DecodeError> {{"

@@ -62,6 +62,15 @@ macro_rules! bench_message {
         group.bench_function("mycelium_body", |b| {
             b.iter(|| black_box(<$M>::decode_body(black_box(&body))).is_ok())
         });
+        group.bench_function("mycelium_header_only", |b| {
+            b.iter(|| {
+                black_box(mycelium_codec::decode_frame(
+                    black_box(&frame),
+                    DEFAULT_MAX_FRAME,
+                ))
+                .is_ok()
+            })
+        });
         avec.clear();
         let archived = rkyv::api::high::to_bytes_in::<_, rancor::Error>(peer, &mut avec)
             .expect("rkyv serializes")
@@ -69,6 +78,14 @@ macro_rules! bench_message {
         group.bench_function("rkyv", |b| {
             b.iter(|| {
                 black_box(rkyv::access::<$A, rancor::Error>(black_box(&archived[..]))).is_ok()
+            })
+        });
+        group.bench_function("rkyv_deserialize", |b| {
+            b.iter(|| {
+                black_box(rkyv::from_bytes::<$P, rancor::Error>(black_box(
+                    &archived[..],
+                )))
+                .is_ok()
             })
         });
         let bytes = bitcode::encode(peer);
