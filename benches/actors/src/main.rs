@@ -12,6 +12,7 @@
 //! round go to stderr as they are measured. `--quick` uses 1/100 of the counts and 1 round.
 
 mod common;
+mod floor;
 mod fw_actix;
 mod fw_kameo;
 mod fw_mycelium;
@@ -298,6 +299,33 @@ fn main() -> ExitCode {
                 "ns_per_spawn={} bytes_per_actor={} stop_secs={}",
                 r.ns_per_spawn, r.bytes_per_actor, r.stop_secs
             );
+            ExitCode::SUCCESS
+        }
+        // Hidden: w2-style round trips between two plain tokio tasks, as reference points.
+        Some("__floor") => {
+            let c = if args.get(1).map(String::as_str) == Some("--quick") {
+                QUICK
+            } else {
+                FULL
+            };
+            for rt in [Rt::Ct, Rt::Mt] {
+                for (name, v) in floor::w1_channels(rt, c.w1_tells) {
+                    println!(
+                        "w1 {name} rt={} msgs_per_sec={}",
+                        rt.label(),
+                        v.round() as u64
+                    );
+                }
+            }
+            for (name, l) in [
+                ("mpsc_oneshot", floor::mpsc_oneshot(c.w2_asks, c.w2_warmup)),
+                ("handoff", floor::handoff(c.w2_asks, c.w2_warmup)),
+            ] {
+                println!(
+                    "w2 tokio-{name} rt=ct p50_ns={} p99_ns={} p999_ns={} mean_ns={}",
+                    l.p50, l.p99, l.p999, l.mean
+                );
+            }
             ExitCode::SUCCESS
         }
         _ => usage(),
