@@ -201,6 +201,14 @@ impl Cx<'_> {
                 );
                 None
             }
+            None if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) => {
+                self.err(
+                    node.pos,
+                    format!("{what} {text} is out of range (largest allowed: {max})"),
+                    format!("choose a value from the allowed range for {what}"),
+                );
+                None
+            }
             None if text.starts_with('-') => {
                 self.err(
                     node.pos,
@@ -881,8 +889,9 @@ impl Cx<'_> {
                     }
                     None => {
                         let known: Vec<&str> = decls
-                            .keys()
-                            .map(|k| k.as_str())
+                            .iter()
+                            .filter(|(_, (kind, _))| *kind != DeclKind::Message)
+                            .map(|(k, _)| k.as_str())
                             .chain([
                                 "bool", "u8", "u16", "u32", "u64", "i8", "i16", "i32", "i64",
                                 "f32", "f64", "string", "bytes",
@@ -1008,7 +1017,7 @@ fn suggest(word: &str, known: &[&str], label: &str) -> String {
         .map(|k| (edit_distance(&word.to_lowercase(), &k.to_lowercase()), *k))
         .min();
     match best {
-        Some((d, k)) if d <= 2.max(word.len() / 3) => format!("did you mean `{k}`?"),
+        Some((d, k)) if d <= 1.max(word.len() / 3) => format!("did you mean `{k}`?"),
         _ => {
             let mut sorted: Vec<&str> = known.to_vec();
             sorted.sort_unstable();
@@ -1017,17 +1026,28 @@ fn suggest(word: &str, known: &[&str], label: &str) -> String {
     }
 }
 
+/// Edit distance counting a swap of two neighbours as one edit (`f46` -> `f64` is 1).
 fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
-            prev = cur;
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut v = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = v;
         }
     }
-    row[b.len()]
+    d[a.len()][b.len()]
 }

@@ -52,7 +52,7 @@ fn broken_schema_reports_every_error_with_position() {
         "field `ts` appears twice",
         "tag 1 of `px` is already used by `ts`",
         "unknown type `f46`",
-        "did you mean `f32`?",
+        "did you mean `f64`?",
         "field name `type` is a keyword in Rust, Python, OCaml",
         "tag 9000 is out of range",
         "an array of size 0",
