@@ -1,0 +1,84 @@
+//! The market-data replayer: publishes the shared series in batches, on the bus clock.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mycelium_actors::{Actor, BoxError, Context, Handler, Recipient};
+
+use super::{Config, TickBatch};
+use crate::Series;
+
+/// Replays the series as [`TickBatch`]es. Batch `k` is published when the bus clock reaches
+/// the time of its first tick (relative to the first tick of the series and to the moment
+/// this incarnation started): on a virtual clock the bus jumps straight there once the
+/// previous batch has been handled, or stops earlier for a timer that is due first.
+pub struct Replayer {
+    series: Arc<Series>,
+    batch: usize,
+    next: usize,
+    origin: Duration,
+    strategy: Recipient<TickBatch>,
+}
+
+/// Arguments of the [`Replayer`].
+#[derive(Clone)]
+pub struct ReplayerArgs {
+    /// The shared series.
+    pub series: Arc<Series>,
+    /// Run settings.
+    pub config: Config,
+}
+
+/// The replayer's timer: publish the next batch.
+#[derive(Clone, Copy, Debug)]
+pub struct Publish {
+    epoch: u32,
+}
+
+impl Actor for Replayer {
+    type Args = ReplayerArgs;
+    async fn on_start(args: ReplayerArgs, ctx: &mut Context<Self>) -> Result<Self, BoxError> {
+        let strategy = ctx
+            .bus()
+            .lookup::<super::Crossover>(super::STRATEGY)
+            .ok_or("the strategy is not running")?
+            .recipient();
+        let epoch = ctx.incarnation();
+        ctx.send_after(Publish { epoch }, Duration::ZERO);
+        Ok(Replayer {
+            series: args.series,
+            batch: args.config.batch.max(1),
+            next: 0,
+            origin: ctx.now(),
+            strategy,
+        })
+    }
+}
+
+impl Handler<Publish> for Replayer {
+    type Reply = Result<(), BoxError>;
+    async fn handle(&mut self, p: Publish, ctx: &mut Context<Self>) -> Result<(), BoxError> {
+        if p.epoch != ctx.incarnation() || self.next >= self.series.len() {
+            return Ok(());
+        }
+        let start = self.next;
+        let end = (start + self.batch).min(self.series.len());
+        self.next = end;
+        let last = end == self.series.len();
+        let batch = TickBatch {
+            epoch: p.epoch,
+            series: self.series.clone(),
+            range: start..end,
+            last,
+        };
+        self.strategy
+            .tell(batch)
+            .await
+            .map_err(|_| "the strategy stopped")?;
+        if !last {
+            let due = self.origin + Duration::from_nanos(self.series.offset_ns(end));
+            ctx.send_after(p, due.saturating_sub(ctx.now()));
+        }
+        Ok(())
+    }
+}
