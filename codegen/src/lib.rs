@@ -1,9 +1,32 @@
 //! `contracts.yaml` checker, schema digest and Rust/Python/OCaml code generator.
 //!
-//! ```no_run
-//! let schema = mycelium_codegen::model::load("contracts.yaml").expect("valid schema");
-//! println!("{} messages", schema.messages.len());
 //! ```
+//! use mycelium_codegen::{digest, model, rust};
+//!
+//! let schema = model::parse_str(
+//!     "inline.yaml",
+//!     "package: demo\n\
+//!      messages:\n  \
+//!        Ping:\n    \
+//!          id: 1\n    \
+//!          topic: sys.ping\n    \
+//!          fields:\n      \
+//!            - { name: nonce, type: u64, tag: 1 }\n",
+//! )
+//! .map_err(|diags| diags.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n"))?;
+//! assert_eq!(digest::hex(&digest::digest(&schema)).len(), 64);
+//! assert!(rust::generate(&schema).contains("pub struct Ping"));
+//!
+//! // A broken schema yields every error, each with its position and a hint.
+//! let errors = model::parse_str("bad.yaml", "package: demo\nmessages:\n  ping: {}\n").unwrap_err();
+//! assert!(errors[0].to_string().starts_with("bad.yaml:3:3: error:"));
+//! # Ok::<(), String>(())
+//! ```
+//!
+//! Modules: [`model`] (the checked schema every generator consumes, and [`model::load`]),
+//! [`check`] (the rules), [`digest`], [`rust`] (generator and `build.rs` helper),
+//! [`python`], [`ocaml`]. The `mycelium-codegen` binary wraps them: `check`, `digest`,
+//! `rust`, `python` and `ocaml` subcommands.
 
 pub mod check;
 pub mod diagnostic;

@@ -152,6 +152,7 @@ pub const RESERVED_TYPE_NAMES: &[&str] = &[
     "Ok",
     "Err",
     "Box",
+    "AnyMessage",
     // Python
     "List",
     "Optional",
