@@ -25,7 +25,7 @@
 //! ```
 //!
 //! The crates behind it: [`mailbox`] (queues), [`actors`] (actors, refs, the bus, the
-//! clock), [`supervisor`] (supervision trees).
+//! clock, [topics](mycelium_actors::topic)), [`supervisor`] (supervision trees).
 
 pub use mycelium_actors as actors;
 pub use mycelium_mailbox as mailbox;
@@ -35,8 +35,9 @@ pub use mycelium_supervisor as supervisor;
 pub mod prelude {
     pub use mycelium_actors::{
         Actor, ActorId, ActorRef, AskError, BoxError, Bus, BusExit, ClockMode, Context, DeadLetter,
-        DeadLetterReason, Failure, Handler, MailboxConfig, OnFailure, Recipient, Reply, SendError,
-        SpawnError, SpawnOptions, StopReason, TrySendError,
+        DeadLetterReason, Failure, Handler, MailboxConfig, OnFailure, Overflow, PublishReport,
+        Published, Publisher, Recipient, Reply, SendError, SpawnError, SpawnOptions, StopReason,
+        SubscribeOptions, Subscription, SubscriptionStats, TopicError, TopicStream, TrySendError,
     };
     pub use mycelium_supervisor::{
         Backoff, ChildSpec, Restart, Strategy, SupervisionEvent, Supervisor, SupervisorRef,

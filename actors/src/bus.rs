@@ -13,15 +13,16 @@ use tokio::sync::{oneshot, Notify};
 use crate::actor_ref::Shared;
 use crate::runner::{self, Runner};
 use crate::supervision::{ChildHandle, SupervisionLink};
+use crate::topic::TopicRegistry;
 use crate::{
     Actor, ActorId, ActorRef, Clock, ClockMode, Context, DeadLetters, DetRng, SpawnError,
     StopReason,
 };
 
-/// One isolated actor system: its actor ids, name registry, clock, seeded random numbers and
-/// dead letters. There is no process-global state: two buses in one process never see each
-/// other's actors, names or time, which is what lets one process run thousands of
-/// independent backtests.
+/// One isolated actor system: its actor ids, name registry, clock, seeded random numbers,
+/// dead letters and [topics](crate::topic). There is no process-global state: two buses in
+/// one process never see each other's actors, names, time or topics, which is what lets one
+/// process run thousands of independent backtests.
 ///
 /// ```
 /// use mycelium_actors::{Actor, BoxError, Bus, Context, Handler};
@@ -64,6 +65,7 @@ struct BusInner {
     dead_letters: DeadLetters,
     state: Mutex<BusState>,
     stopped: Notify,
+    topics: TopicRegistry,
 }
 
 #[derive(Default)]
@@ -238,6 +240,7 @@ impl BusBuilder {
                 dead_letters: DeadLetters::new(self.dead_letter_limit),
                 state: Mutex::new(BusState::default()),
                 stopped: Notify::new(),
+                topics: TopicRegistry::default(),
             }),
         })
     }
@@ -562,6 +565,10 @@ impl Bus {
     /// The failure recorded by [`fail`](Self::fail), if any.
     pub fn failure(&self) -> Option<String> {
         self.state().failure.clone()
+    }
+
+    pub(crate) fn topics(&self) -> &TopicRegistry {
+        &self.inner.topics
     }
 
     fn registry(&self) -> MutexGuard<'_, Registry> {

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use tokio::task::AbortHandle;
 
+use crate::topic::SubscriptionSet;
 use crate::{Actor, ActorId, ActorRef, Bus, Clock, DetRng, Failure, Handler, StopReason};
 
 /// The context of a running actor: its own ref, its bus, the bus clock, a seeded random
@@ -15,6 +16,8 @@ pub struct Context<A: Actor> {
     stop: Option<StopReason>,
     incarnation: u32,
     timers: Vec<AbortHandle>,
+    /// Topic subscriptions of this incarnation (see `Context::subscribe` in `topic`).
+    pub(crate) subscriptions: SubscriptionSet,
 }
 
 /// A timer started with [`Context::send_after`] or [`Context::send_interval`]. Timers end by
@@ -46,6 +49,7 @@ impl<A: Actor> Context<A> {
             stop: None,
             incarnation: 0,
             timers: Vec::new(),
+            subscriptions: SubscriptionSet::default(),
         }
     }
 
@@ -152,6 +156,7 @@ impl<A: Actor> Context<A> {
 
     pub(crate) fn begin_incarnation(&mut self, incarnation: u32) {
         self.cancel_timers();
+        self.subscriptions.cancel_all();
         self.stop = None;
         self.incarnation = incarnation;
     }

@@ -58,6 +58,7 @@ mod rng;
 mod runner;
 mod slot;
 mod supervision;
+pub mod topic;
 
 pub use actor::{Actor, BoxError};
 pub use actor_ref::ActorRef;
@@ -73,6 +74,10 @@ pub use mycelium_mailbox::MailboxConfig;
 pub use recipient::{MessageSink, Recipient};
 pub use rng::DetRng;
 pub use supervision::{ChildHandle, SupervisionLink};
+pub use topic::{
+    Overflow, PublishReport, Published, Publisher, SubscribeOptions, Subscription,
+    SubscriptionStats, TopicError, TopicStream,
+};
 
 /// Boxed future type used at type-erased boundaries.
 pub type BoxFuture<'a, T> = envelope::BoxFuture<'a, T>;

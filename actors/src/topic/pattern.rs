@@ -1,0 +1,167 @@
+//! Topic names and subscription patterns.
+//!
+//! A **topic name** is one or more dot-separated segments, such as `md.quote.AAPL`. A segment
+//! is not empty and holds no `.`, no `*` and no whitespace.
+//!
+//! A **pattern** is either
+//! - a topic name, which matches exactly that name;
+//! - a topic name followed by `.*` (`md.quote.*`), which matches every name that has at least
+//!   one more segment after that prefix (`md.quote.AAPL`, `md.quote.AAPL.bid`, not `md.quote`);
+//! - `*` alone, which matches every name.
+//!
+//! `*` is valid only as the whole last segment.
+
+use crate::topic::TopicError;
+
+/// A parsed subscription pattern.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Pattern {
+    /// Exactly this name.
+    Exact(Box<str>),
+    /// Names starting with this prefix, which ends with a `.`, and having more after it.
+    Prefix(Box<str>),
+    /// Every name.
+    All,
+}
+
+impl Pattern {
+    /// Parses `pattern` following the grammar in the module docs.
+    pub(crate) fn parse(pattern: &str) -> Result<Pattern, TopicError> {
+        if pattern == "*" {
+            return Ok(Pattern::All);
+        }
+        let invalid = |problem: &'static str| TopicError::InvalidPattern {
+            pattern: pattern.to_string(),
+            problem,
+        };
+        if let Some(prefix) = pattern.strip_suffix(".*") {
+            check_name(prefix).map_err(invalid)?;
+            let mut with_dot = String::with_capacity(prefix.len() + 1);
+            with_dot.push_str(prefix);
+            with_dot.push('.');
+            return Ok(Pattern::Prefix(with_dot.into_boxed_str()));
+        }
+        check_name(pattern).map_err(|problem| {
+            if pattern.contains('*') {
+                invalid("`*` may only stand alone as the last segment")
+            } else {
+                invalid(problem)
+            }
+        })?;
+        Ok(Pattern::Exact(pattern.into()))
+    }
+
+    /// True when the (valid) topic `name` matches.
+    #[inline]
+    pub(crate) fn matches(&self, name: &str) -> bool {
+        match self {
+            Pattern::Exact(exact) => **exact == *name,
+            // A valid name never ends with `.`, so a longer name with this prefix has at
+            // least one more non-empty segment.
+            Pattern::Prefix(prefix) => name.len() > prefix.len() && name.starts_with(&**prefix),
+            Pattern::All => true,
+        }
+    }
+}
+
+/// Checks a topic name; the error says what is wrong with it.
+pub(crate) fn validate_name(name: &str) -> Result<(), TopicError> {
+    check_name(name).map_err(|problem| TopicError::InvalidName {
+        name: name.to_string(),
+        problem,
+    })
+}
+
+fn check_name(name: &str) -> Result<(), &'static str> {
+    if name.is_empty() {
+        return Err("it is empty");
+    }
+    for segment in name.split('.') {
+        if segment.is_empty() {
+            return Err("it has an empty segment (a leading, trailing or doubled `.`)");
+        }
+        if segment.contains('*') {
+            return Err("`*` is not allowed in a topic name");
+        }
+        if segment.chars().any(char::is_whitespace) {
+            return Err("it contains whitespace");
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn p(s: &str) -> Pattern {
+        Pattern::parse(s).unwrap()
+    }
+
+    #[test]
+    fn exact_matches_only_itself() {
+        assert!(p("md.quote.AAPL").matches("md.quote.AAPL"));
+        assert!(!p("md.quote.AAPL").matches("md.quote.AAPLX"));
+        assert!(!p("md.quote.AAPL").matches("md.quote"));
+        assert!(!p("md.quote").matches("md.quote.AAPL"));
+    }
+
+    #[test]
+    fn wildcard_matches_one_or_more_segments_after_the_prefix() {
+        let w = p("md.quote.*");
+        assert!(w.matches("md.quote.AAPL"));
+        assert!(w.matches("md.quote.AAPL.bid"));
+        assert!(!w.matches("md.quote"));
+        assert!(!w.matches("md.quotes.AAPL"));
+        assert!(!w.matches("md.trade.AAPL"));
+        assert!(p("*").matches("anything.at.all"));
+        assert!(p("*").matches("x"));
+    }
+
+    #[test]
+    fn invalid_names_and_patterns_are_refused_with_a_reason() {
+        for bad in ["", ".a", "a.", "a..b", "a*", "a.*.b", "a b", "*.a"] {
+            assert!(validate_name(bad).is_err(), "{bad:?} accepted as a name");
+        }
+        for bad in [
+            "", ".*", "a.**", "a*", "a.*.b", "**", "a.b*", "a..*", " a.*",
+        ] {
+            let err = Pattern::parse(bad).expect_err(bad);
+            assert!(
+                err.to_string().contains("not a subscription pattern"),
+                "{err}"
+            );
+        }
+        assert!(validate_name("md.quote.AAPL").is_ok());
+        assert!(validate_name("x").is_ok());
+    }
+
+    fn segment() -> impl Strategy<Value = String> {
+        "[a-zA-Z0-9_-]{1,4}"
+    }
+
+    fn name() -> impl Strategy<Value = Vec<String>> {
+        proptest::collection::vec(segment(), 1..5)
+    }
+
+    proptest! {
+        /// A prefix pattern matches a name exactly when the name's segments start with the
+        /// prefix's segments and have at least one more.
+        #[test]
+        fn prefix_matching_agrees_with_segment_comparison(prefix in name(), candidate in name()) {
+            let pattern = p(&format!("{}.*", prefix.join(".")));
+            let expected = candidate.len() > prefix.len() && candidate[..prefix.len()] == prefix[..];
+            prop_assert_eq!(pattern.matches(&candidate.join(".")), expected);
+        }
+
+        /// An exact pattern matches only an equal name; every generated name is valid.
+        #[test]
+        fn exact_matching_is_equality(a in name(), b in name()) {
+            let (a, b) = (a.join("."), b.join("."));
+            prop_assert!(validate_name(&a).is_ok());
+            prop_assert_eq!(p(&a).matches(&b), a == b);
+            prop_assert!(p("*").matches(&b));
+        }
+    }
+}

@@ -1,0 +1,334 @@
+//! The per-bus topic registry, and the topic methods of `Bus` and `Context`.
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::envelope::BoxFuture;
+use crate::error::{SendError, TrySendError};
+use crate::topic::pattern::{validate_name, Pattern};
+use crate::topic::publisher::{fan_out, Publisher};
+use crate::topic::stream::TopicStream;
+use crate::topic::subscription::{
+    Buffer, Entry, Overflow, Reader, SubscribeOptions, Subscription, Target,
+};
+use crate::topic::{PublishReport, Published, TopicError};
+use crate::{Actor, ActorId, ActorRef, Bus, Context, Handler, MessageSink, Recipient};
+
+/// Every topic table of one bus, one per message type.
+#[derive(Default)]
+pub(crate) struct TopicRegistry {
+    // Looked up by type only; never iterated, so hash order is never visible.
+    tables: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
+}
+
+impl TopicRegistry {
+    fn tables(&self) -> MutexGuard<'_, HashMap<TypeId, Arc<dyn Any + Send + Sync>>> {
+        self.tables.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The table of `T`, created on first use.
+    pub(crate) fn table<T: Send + Sync + 'static>(&self) -> Arc<Table<T>> {
+        let any = self
+            .tables()
+            .entry(TypeId::of::<T>())
+            .or_insert_with(|| Arc::new(Table::<T>::default()))
+            .clone();
+        match any.downcast::<Table<T>>() {
+            Ok(table) => table,
+            Err(_) => unreachable!("the table under `TypeId::of::<T>()` is a `Table<T>`"),
+        }
+    }
+
+    /// The table of `T`, if anything ever subscribed to or published a `T`.
+    pub(crate) fn existing<T: Send + Sync + 'static>(&self) -> Option<Arc<Table<T>>> {
+        let any = self.tables().get(&TypeId::of::<T>())?.clone();
+        any.downcast::<Table<T>>().ok()
+    }
+}
+
+/// The subscriptions to messages of type `T`, in subscription order.
+///
+/// Publishers read an immutable snapshot (one reference-count increment under a short lock);
+/// subscribing and unsubscribing replace it. So no lock is held while a publisher delivers or
+/// waits for a slow subscriber.
+pub(crate) struct Table<T: Send + Sync + 'static> {
+    entries: Mutex<Arc<[Arc<Entry<T>>]>>,
+}
+
+impl<T: Send + Sync + 'static> Default for Table<T> {
+    fn default() -> Self {
+        Table {
+            entries: Mutex::new(Arc::from(Vec::new())),
+        }
+    }
+}
+
+impl<T: Send + Sync + 'static> Table<T> {
+    fn entries(&self) -> MutexGuard<'_, Arc<[Arc<Entry<T>>]>> {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    #[inline]
+    pub(crate) fn snapshot(&self) -> Arc<[Arc<Entry<T>>]> {
+        self.entries().clone()
+    }
+
+    fn add(&self, entry: Arc<Entry<T>>) {
+        let mut entries = self.entries();
+        let mut next: Vec<Arc<Entry<T>>> = entries.iter().cloned().collect();
+        next.push(entry);
+        *entries = next.into();
+    }
+
+    pub(crate) fn remove(&self, entry: &Entry<T>) {
+        let mut entries = self.entries();
+        if entries.iter().any(|e| std::ptr::eq(&**e, entry)) {
+            let next: Vec<Arc<Entry<T>>> = entries
+                .iter()
+                .filter(|e| !std::ptr::eq(&***e, entry))
+                .cloned()
+                .collect();
+            *entries = next.into();
+        }
+    }
+
+    /// Subscribes; the target is built from the table's weak reference.
+    fn subscribe(
+        self: &Arc<Self>,
+        pattern: &str,
+        options: &SubscribeOptions,
+        runtime: &tokio::runtime::Handle,
+        target: impl FnOnce() -> Target<T>,
+    ) -> Result<Arc<Entry<T>>, TopicError> {
+        let parsed = Pattern::parse(pattern)?;
+        let entry = Arc::new(Entry::new(
+            parsed,
+            pattern,
+            options,
+            target(),
+            Arc::downgrade(self),
+            runtime.clone(),
+        ));
+        self.add(entry.clone());
+        Ok(entry)
+    }
+}
+
+/// The target of an actor's subscription: its mailbox, or a side buffer it drains.
+fn actor_target<A, T>(actor: &ActorRef<A>, options: &SubscribeOptions) -> Target<T>
+where
+    A: Handler<Published<T>>,
+    T: Send + Sync + 'static,
+{
+    match options.overflow {
+        Overflow::Block | Overflow::DropNewest => {
+            let sink: Arc<dyn MessageSink<Published<T>>> = actor.shared.clone();
+            Target::Mailbox(sink)
+        }
+        Overflow::DropOldest | Overflow::LatestPerKey => {
+            Target::Buffer(Buffer::new(options, Reader::Actor(actor.shared.clone())))
+        }
+    }
+}
+
+/// A recipient as the target of a subscription.
+struct RecipientSink<M>(Recipient<M>);
+
+impl<M: Send + 'static> MessageSink<M> for RecipientSink<M> {
+    fn try_tell(&self, msg: M) -> Result<(), TrySendError<M>> {
+        self.0.try_tell(msg)
+    }
+
+    fn tell(&self, msg: M) -> BoxFuture<'_, Result<(), SendError<M>>> {
+        Box::pin(self.0.tell(msg))
+    }
+
+    fn id(&self) -> ActorId {
+        self.0.id()
+    }
+
+    fn is_alive(&self) -> bool {
+        self.0.is_alive()
+    }
+}
+
+impl Bus {
+    /// Publishes `msg` on topic `topic`: every live subscription of type `T` whose pattern
+    /// matches receives the same shared [`Published<T>`], in subscription order. Waits only
+    /// for full subscribers that chose [`Overflow::Block`].
+    ///
+    /// Fails only on a malformed topic name (see [the grammar](crate::topic#names-and-patterns)).
+    /// To publish on one topic many times, a [`Publisher`] checks the name once.
+    pub async fn publish<T: Send + Sync + 'static>(
+        &self,
+        topic: &str,
+        msg: T,
+    ) -> Result<PublishReport, TopicError> {
+        self.publish_inner(topic, None, msg).await
+    }
+
+    /// Like [`publish`](Self::publish), with a key (an instrument id, say) that key-filtered
+    /// subscriptions select on and [`Overflow::LatestPerKey`] conflates by.
+    pub async fn publish_keyed<T: Send + Sync + 'static>(
+        &self,
+        topic: &str,
+        key: u64,
+        msg: T,
+    ) -> Result<PublishReport, TopicError> {
+        self.publish_inner(topic, Some(key), msg).await
+    }
+
+    async fn publish_inner<T: Send + Sync + 'static>(
+        &self,
+        topic: &str,
+        key: Option<u64>,
+        msg: T,
+    ) -> Result<PublishReport, TopicError> {
+        validate_name(topic)?;
+        let Some(table) = self.topics().existing::<T>() else {
+            return Ok(PublishReport::default());
+        };
+        Ok(fan_out(&table, Published::new(Arc::from(topic), key, msg)).await)
+    }
+
+    /// A publisher for one topic: the name is checked once, and each publish skips the lookup
+    /// of the topic table.
+    pub fn publisher<T: Send + Sync + 'static>(
+        &self,
+        topic: &str,
+    ) -> Result<Publisher<T>, TopicError> {
+        validate_name(topic)?;
+        Ok(Publisher::new(self.topics().table::<T>(), Arc::from(topic)))
+    }
+
+    /// Subscribes from outside an actor: the messages of type `T` published on topics that
+    /// match `pattern` wait in the returned stream's buffer (`options.capacity`, applied with
+    /// `options.overflow`). Dropping the stream ends the subscription.
+    pub fn subscribe_stream<T: Send + Sync + 'static>(
+        &self,
+        pattern: &str,
+        options: SubscribeOptions,
+    ) -> Result<TopicStream<T>, TopicError> {
+        let entry =
+            self.topics()
+                .table::<T>()
+                .subscribe(pattern, &options, self.runtime(), || {
+                    Target::Buffer(Buffer::new(&options, Reader::Stream(Default::default())))
+                })?;
+        Ok(TopicStream::new(entry))
+    }
+
+    /// Subscribes an actor from outside it. Unlike [`Context::subscribe`], the subscription
+    /// does not end when the actor restarts: it ends with [`Subscription::cancel`], or when
+    /// the actor has stopped for good (noticed at the next publish).
+    pub fn subscribe_actor<A, T>(
+        &self,
+        actor: &ActorRef<A>,
+        pattern: &str,
+        options: SubscribeOptions,
+    ) -> Result<Subscription, TopicError>
+    where
+        A: Handler<Published<T>>,
+        T: Send + Sync + 'static,
+    {
+        let entry =
+            self.topics()
+                .table::<T>()
+                .subscribe(pattern, &options, self.runtime(), || {
+                    actor_target(actor, &options)
+                })?;
+        Ok(Subscription::new(entry))
+    }
+
+    /// Subscribes a [`Recipient`]: any [`MessageSink`], such as a proxy for a mailbox in
+    /// another process. It ends with [`Subscription::cancel`] or when the recipient is found
+    /// stopped.
+    ///
+    /// `Block` and `DropNewest` deliver straight into the recipient. `DropOldest` and
+    /// `LatestPerKey` apply the policy in a buffer that a small task on the bus's runtime
+    /// forwards from, waiting for room in the recipient: one more message can be in flight
+    /// than with an actor's subscription.
+    pub fn subscribe_recipient<T: Send + Sync + 'static>(
+        &self,
+        recipient: Recipient<Published<T>>,
+        pattern: &str,
+        options: SubscribeOptions,
+    ) -> Result<Subscription, TopicError> {
+        if let Overflow::Block | Overflow::DropNewest = options.overflow {
+            let entry =
+                self.topics()
+                    .table::<T>()
+                    .subscribe(pattern, &options, self.runtime(), || {
+                        Target::Mailbox(Arc::new(RecipientSink(recipient)))
+                    })?;
+            return Ok(Subscription::new(entry));
+        }
+        let mut stream = self.subscribe_stream::<T>(pattern, options)?;
+        let subscription = stream.subscription();
+        self.runtime().spawn(async move {
+            while let Some(msg) = stream.recv().await {
+                if recipient.tell(msg).await.is_err() {
+                    break; // dropping the stream ends the subscription
+                }
+            }
+        });
+        Ok(subscription)
+    }
+
+    /// How many live subscriptions of type `T` a message on `topic` would reach (ignoring
+    /// key filters).
+    pub fn subscriber_count<T: Send + Sync + 'static>(&self, topic: &str) -> usize {
+        match self.topics().existing::<T>() {
+            Some(table) => table
+                .snapshot()
+                .iter()
+                .filter(|e| e.counts_for(topic))
+                .count(),
+            None => 0,
+        }
+    }
+}
+
+impl<A: Actor> Context<A> {
+    /// Subscribes this actor to the messages of type `T` published on topics matching
+    /// `pattern`; they arrive as [`Published<T>`] through `Handler<Published<T>>`.
+    ///
+    /// The subscription belongs to this incarnation, like a timer: it ends when the actor
+    /// restarts or stops (so subscribe in `on_start`), or earlier with
+    /// [`Subscription::cancel`].
+    pub fn subscribe<T>(
+        &mut self,
+        pattern: &str,
+        options: SubscribeOptions,
+    ) -> Result<Subscription, TopicError>
+    where
+        A: Handler<Published<T>>,
+        T: Send + Sync + 'static,
+    {
+        let subscription =
+            self.bus()
+                .subscribe_actor::<A, T>(self.actor_ref(), pattern, options)?;
+        self.subscriptions.push(subscription.clone());
+        Ok(subscription)
+    }
+
+    /// Publishes on the actor's bus; see [`Bus::publish`].
+    pub async fn publish<T: Send + Sync + 'static>(
+        &self,
+        topic: &str,
+        msg: T,
+    ) -> Result<PublishReport, TopicError> {
+        self.bus().publish(topic, msg).await
+    }
+
+    /// Publishes with a key on the actor's bus; see [`Bus::publish_keyed`].
+    pub async fn publish_keyed<T: Send + Sync + 'static>(
+        &self,
+        topic: &str,
+        key: u64,
+        msg: T,
+    ) -> Result<PublishReport, TopicError> {
+        self.bus().publish_keyed(topic, key, msg).await
+    }
+}

@@ -1,0 +1,666 @@
+//! Typed topics: delivery order, one shared message, keys, wildcards, overflow policies with
+//! exact drop counts, removal of dead subscribers, bus isolation. All on the virtual clock.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use mycelium::actors::MessageSink;
+use mycelium::prelude::*;
+use tokio::sync::oneshot;
+
+/// An actor that subscribes in `on_start` and records what it receives.
+#[derive(Clone)]
+struct SubArgs {
+    name: &'static str,
+    pattern: &'static str,
+    options: SubscribeOptions,
+    log: Log,
+}
+
+impl SubArgs {
+    fn new(name: &'static str, pattern: &'static str, options: SubscribeOptions) -> Self {
+        SubArgs {
+            name,
+            pattern,
+            options,
+            log: Log::default(),
+        }
+    }
+
+    fn log(mut self, log: &Log) -> Self {
+        self.log = log.clone();
+        self
+    }
+}
+
+struct Sub {
+    name: &'static str,
+    log: Log,
+    got: Vec<Published<u64>>,
+    subscription: Subscription,
+}
+
+impl Actor for Sub {
+    type Args = SubArgs;
+    async fn on_start(args: SubArgs, ctx: &mut Context<Self>) -> Result<Self, BoxError> {
+        let subscription = ctx.subscribe::<u64>(args.pattern, args.options)?;
+        args.log.push(format!("start {}", args.name));
+        Ok(Sub {
+            name: args.name,
+            log: args.log,
+            got: Vec::new(),
+            subscription,
+        })
+    }
+}
+
+impl Handler<Published<u64>> for Sub {
+    type Reply = ();
+    async fn handle(&mut self, msg: Published<u64>, _ctx: &mut Context<Self>) {
+        self.log.push(format!("{} {}", self.name, *msg));
+        self.got.push(msg);
+    }
+}
+
+/// The values received so far.
+struct Got;
+impl Handler<Got> for Sub {
+    type Reply = Vec<u64>;
+    async fn handle(&mut self, _: Got, _ctx: &mut Context<Self>) -> Vec<u64> {
+        self.got.iter().map(|m| **m).collect()
+    }
+}
+
+/// The messages received so far, as delivered.
+struct Raw;
+impl Handler<Raw> for Sub {
+    type Reply = Vec<Published<u64>>;
+    async fn handle(&mut self, _: Raw, _ctx: &mut Context<Self>) -> Vec<Published<u64>> {
+        self.got.clone()
+    }
+}
+
+struct Stats;
+impl Handler<Stats> for Sub {
+    type Reply = SubscriptionStats;
+    async fn handle(&mut self, _: Stats, _ctx: &mut Context<Self>) -> SubscriptionStats {
+        self.subscription.stats()
+    }
+}
+
+/// Holds the actor in this handler until the sender fires.
+struct Hold(oneshot::Receiver<()>);
+impl Handler<Hold> for Sub {
+    type Reply = ();
+    async fn handle(&mut self, Hold(go): Hold, _ctx: &mut Context<Self>) {
+        let _ = go.await;
+    }
+}
+
+/// Publishes from inside the actor.
+struct PublishFrom(&'static str, u64);
+impl Handler<PublishFrom> for Sub {
+    type Reply = Result<PublishReport, TopicError>;
+    async fn handle(
+        &mut self,
+        PublishFrom(topic, n): PublishFrom,
+        ctx: &mut Context<Self>,
+    ) -> Result<PublishReport, TopicError> {
+        ctx.publish(topic, n).await
+    }
+}
+
+/// Spawns a subscriber and waits until its `on_start` (and so its subscription) has run.
+async fn subscriber(bus: &Bus, args: SubArgs) -> ActorRef<Sub> {
+    subscriber_with(bus, args, SpawnOptions::new()).await
+}
+
+async fn subscriber_with(bus: &Bus, args: SubArgs, options: SpawnOptions) -> ActorRef<Sub> {
+    let (started, ready) = oneshot::channel();
+    let actor = bus
+        .spawn_with::<Sub>(args, options.on_started(started))
+        .unwrap();
+    ready.await.unwrap();
+    actor
+}
+
+/// Parks the actor in a handler; returns the key that lets it go on.
+async fn hold(actor: &ActorRef<Sub>) -> oneshot::Sender<()> {
+    let (go, wait) = oneshot::channel();
+    actor.tell(Hold(wait)).await.unwrap();
+    // Let the actor take the message out of its mailbox and park in the handler.
+    settle().await;
+    go
+}
+
+/// Lets every runnable task run until all of them wait (the paused clock then jumps, so an
+/// hour of bus time passes at once, without wall time).
+async fn settle() {
+    tokio::time::sleep(Duration::from_secs(3600)).await;
+}
+
+fn drain<T: Send + Sync + 'static>(stream: &mut TopicStream<T>) -> Vec<Published<T>> {
+    let mut out = Vec::new();
+    while let Some(m) = stream.try_recv() {
+        out.push(m);
+    }
+    out
+}
+
+fn values(msgs: &[Published<u64>]) -> Vec<u64> {
+    msgs.iter().map(|m| **m).collect()
+}
+
+/// A recipient that logs each message the moment it is delivered to it.
+struct Witness {
+    name: &'static str,
+    log: Log,
+    id: ActorId,
+}
+
+impl MessageSink<Published<u64>> for Witness {
+    fn try_tell(&self, msg: Published<u64>) -> Result<(), TrySendError<Published<u64>>> {
+        self.log.push(format!("{} {}", self.name, *msg));
+        Ok(())
+    }
+    fn tell(
+        &self,
+        msg: Published<u64>,
+    ) -> mycelium::actors::BoxFuture<'_, Result<(), SendError<Published<u64>>>> {
+        let r = self.try_tell(msg).map_err(|e| SendError(e.into_inner()));
+        Box::pin(async move { r })
+    }
+    fn id(&self) -> ActorId {
+        self.id
+    }
+    fn is_alive(&self) -> bool {
+        true
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn delivery_follows_subscription_order() {
+    let bus = virtual_bus(1);
+    let log = Log::default();
+    // A witness needs an actor id to report; any will do.
+    let id = subscriber(&bus, SubArgs::new("-", "unused", SubscribeOptions::new()))
+        .await
+        .id();
+    // Subscribe in an order unrelated to the names.
+    for name in ["c", "a", "d", "b"] {
+        let witness = Recipient::new(Arc::new(Witness {
+            name,
+            log: log.clone(),
+            id,
+        }));
+        bus.subscribe_recipient(witness, "t", SubscribeOptions::new())
+            .unwrap();
+    }
+    for n in 1..=2 {
+        let report = bus.publish("t", n as u64).await.unwrap();
+        assert_eq!(report.delivered, 4);
+    }
+    assert_eq!(
+        log.take(),
+        ["c 1", "a 1", "d 1", "b 1", "c 2", "a 2", "d 2", "b 2"]
+    );
+
+    // Actors too: the publisher wakes them in subscription order, so on one thread they
+    // handle the message in that order.
+    let actor_log = Log::default();
+    for name in ["z", "x", "y"] {
+        subscriber(
+            &bus,
+            SubArgs::new(name, "u", SubscribeOptions::new()).log(&actor_log),
+        )
+        .await;
+    }
+    actor_log.take();
+    bus.publish("u", 7u64).await.unwrap();
+    settle().await;
+    assert_eq!(actor_log.take(), ["z 7", "x 7", "y 7"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_subscriber_gets_the_same_shared_message() {
+    let bus = virtual_bus(1);
+    let a = subscriber(&bus, SubArgs::new("a", "t", SubscribeOptions::new())).await;
+    let b = subscriber(&bus, SubArgs::new("b", "t", SubscribeOptions::new())).await;
+    let mut s = bus
+        .subscribe_stream::<u64>("t", SubscribeOptions::new())
+        .unwrap();
+    let report = bus.publish("t", 42u64).await.unwrap();
+    assert_eq!(
+        report,
+        PublishReport {
+            matched: 3,
+            delivered: 3,
+            dropped: 0,
+            removed: 0
+        }
+    );
+    let from_a = a.ask(Raw).await.unwrap().remove(0);
+    let from_b = b.ask(Raw).await.unwrap().remove(0);
+    let from_s = s.recv().await.unwrap();
+    assert!(Published::ptr_eq(&from_a, &from_b));
+    assert!(Published::ptr_eq(&from_a, &from_s));
+    assert!(std::ptr::eq(from_a.msg(), from_s.msg()));
+    assert_eq!((from_s.topic(), from_s.key(), *from_s), ("t", None, 42));
+}
+
+#[tokio::test(start_paused = true)]
+async fn key_filters_select_on_the_published_key() {
+    let bus = virtual_bus(1);
+    let mut one = bus
+        .subscribe_stream::<u64>("md.quote.AAPL", SubscribeOptions::new().key(1))
+        .unwrap();
+    let mut all = bus
+        .subscribe_stream::<u64>("md.quote.AAPL", SubscribeOptions::new())
+        .unwrap();
+    for (key, n) in [(1, 10), (2, 20), (1, 11)] {
+        bus.publish_keyed("md.quote.AAPL", key, n as u64)
+            .await
+            .unwrap();
+    }
+    let unkeyed = bus.publish("md.quote.AAPL", 99u64).await.unwrap();
+    assert_eq!(
+        unkeyed.matched, 1,
+        "a key filter does not take unkeyed messages"
+    );
+    let got = drain(&mut one);
+    assert_eq!(values(&got), [10, 11]);
+    assert!(got.iter().all(|m| m.key() == Some(1)));
+    assert_eq!(values(&drain(&mut all)), [10, 20, 11, 99]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn wildcard_patterns_match_by_segments() {
+    let bus = virtual_bus(1);
+    let mut quotes = bus
+        .subscribe_stream::<u64>("md.quote.*", SubscribeOptions::new())
+        .unwrap();
+    let mut everything = bus
+        .subscribe_stream::<u64>("*", SubscribeOptions::new())
+        .unwrap();
+    for (i, topic) in [
+        "md.quote.AAPL",
+        "md.trade.AAPL",
+        "md.quote",
+        "md.quote.MSFT.bid",
+        "md.quotes.X",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        bus.publish(topic, i as u64).await.unwrap();
+    }
+    let got = drain(&mut quotes);
+    let topics: Vec<&str> = got.iter().map(|m| m.topic()).collect();
+    assert_eq!(topics, ["md.quote.AAPL", "md.quote.MSFT.bid"]);
+    assert_eq!(drain(&mut everything).len(), 5);
+    assert_eq!(bus.subscriber_count::<u64>("md.quote.AAPL"), 2);
+    assert_eq!(bus.subscriber_count::<u64>("md.trade.AAPL"), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn malformed_names_and_patterns_are_refused() {
+    let bus = virtual_bus(1);
+    let err = bus.publish("md..quote", 1u64).await.unwrap_err();
+    assert!(matches!(err, TopicError::InvalidName { .. }), "{err}");
+    assert!(bus.publish("md.*", 1u64).await.is_err());
+    assert!(bus.publisher::<u64>("").is_err());
+    let err = bus
+        .subscribe_stream::<u64>("md.*.AAPL", SubscribeOptions::new())
+        .unwrap_err();
+    assert!(matches!(err, TopicError::InvalidPattern { .. }), "{err}");
+    assert!(err.to_string().contains("`md.*.AAPL`"), "{err}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn block_backpressures_the_publisher_of_a_full_stream() {
+    let bus = virtual_bus(1);
+    let mut s = bus
+        .subscribe_stream::<u64>("t", SubscribeOptions::block().capacity(2))
+        .unwrap();
+    bus.publish("t", 1u64).await.unwrap();
+    bus.publish("t", 2u64).await.unwrap();
+    let publisher = bus.publisher::<u64>("t").unwrap();
+    let third = tokio::spawn(async move { publisher.publish(3).await });
+    settle().await;
+    assert!(
+        !third.is_finished(),
+        "the publisher waits while the stream is full"
+    );
+    assert_eq!(*s.recv().await.unwrap(), 1);
+    let report = third.await.unwrap();
+    assert_eq!((report.delivered, report.dropped), (1, 0));
+    assert_eq!(values(&drain(&mut s)), [2, 3]);
+    assert_eq!(s.stats().dropped, 0);
+    assert_eq!(s.stats().delivered, 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn block_backpressures_the_publisher_of_a_full_actor() {
+    let bus = virtual_bus(1);
+    let sub = subscriber_with(
+        &bus,
+        SubArgs::new("a", "t", SubscribeOptions::block()),
+        SpawnOptions::new().mailbox(MailboxConfig::Bounded(2)),
+    )
+    .await;
+    let go = hold(&sub).await;
+    bus.publish("t", 1u64).await.unwrap();
+    bus.publish("t", 2u64).await.unwrap();
+    let publisher = bus.publisher::<u64>("t").unwrap();
+    let third = tokio::spawn(async move { publisher.publish(3).await });
+    settle().await;
+    assert!(
+        !third.is_finished(),
+        "the publisher waits while the mailbox is full"
+    );
+    go.send(()).unwrap();
+    assert_eq!(third.await.unwrap().delivered, 1);
+    assert_eq!(sub.ask(Got).await.unwrap(), [1, 2, 3]);
+    let stats = sub.ask(Stats).await.unwrap();
+    assert_eq!((stats.delivered, stats.dropped), (3, 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn drop_newest_keeps_the_oldest() {
+    let bus = virtual_bus(1);
+    // A stream: its own buffer of 3.
+    let mut s = bus
+        .subscribe_stream::<u64>("t", SubscribeOptions::drop_newest().capacity(3))
+        .unwrap();
+    // An actor: its mailbox of 3.
+    let sub = subscriber_with(
+        &bus,
+        SubArgs::new("a", "t", SubscribeOptions::drop_newest()),
+        SpawnOptions::new().mailbox(MailboxConfig::Bounded(3)),
+    )
+    .await;
+    let go = hold(&sub).await;
+    let mut dropped = 0;
+    for n in 1..=10u64 {
+        dropped += bus.publish("t", n).await.unwrap().dropped;
+    }
+    assert_eq!(dropped, 14, "7 for the stream, 7 for the actor");
+    go.send(()).unwrap();
+    assert_eq!(values(&drain(&mut s)), [1, 2, 3]);
+    assert_eq!(sub.ask(Got).await.unwrap(), [1, 2, 3]);
+    assert_eq!(s.stats().dropped, 7);
+    let stats = sub.ask(Stats).await.unwrap();
+    assert_eq!((stats.delivered, stats.dropped), (3, 7));
+}
+
+#[tokio::test(start_paused = true)]
+async fn drop_oldest_keeps_the_newest() {
+    let bus = virtual_bus(1);
+    let mut s = bus
+        .subscribe_stream::<u64>("t", SubscribeOptions::drop_oldest(3))
+        .unwrap();
+    let sub = subscriber(
+        &bus,
+        SubArgs::new("a", "t", SubscribeOptions::drop_oldest(3)),
+    )
+    .await;
+    let go = hold(&sub).await;
+    let mut dropped = 0;
+    for n in 1..=10u64 {
+        let report = bus.publish("t", n).await.unwrap();
+        assert_eq!(report.delivered, 2);
+        dropped += report.dropped;
+    }
+    assert_eq!(dropped, 14);
+    assert_eq!(s.stats().pending, 3);
+    go.send(()).unwrap();
+    // Each drain message takes one message out of the side buffer and queues the next drain
+    // behind whatever else is in the mailbox: let them all run before asking.
+    settle().await;
+    assert_eq!(values(&drain(&mut s)), [8, 9, 10]);
+    assert_eq!(sub.ask(Got).await.unwrap(), [8, 9, 10]);
+    let stats = sub.ask(Stats).await.unwrap();
+    assert_eq!(
+        stats,
+        SubscriptionStats {
+            delivered: 3,
+            dropped: 7,
+            pending: 0
+        }
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn latest_per_key_delivers_the_newest_value_of_each_key() {
+    let bus = virtual_bus(1);
+    let mut s = bus
+        .subscribe_stream::<u64>("px", SubscribeOptions::latest_per_key())
+        .unwrap();
+    let sub = subscriber(
+        &bus,
+        SubArgs::new("a", "px", SubscribeOptions::latest_per_key()),
+    )
+    .await;
+    let go = hold(&sub).await;
+    let mut dropped = 0;
+    for (key, px) in [(1, 100), (2, 200), (1, 101), (3, 300), (1, 102), (2, 201)] {
+        dropped += bus
+            .publish_keyed("px", key, px as u64)
+            .await
+            .unwrap()
+            .dropped;
+    }
+    assert_eq!(
+        dropped, 6,
+        "3 replaced values each for the stream and the actor"
+    );
+    go.send(()).unwrap();
+    settle().await;
+    // Keys in the order they first waited; each with its newest value.
+    let got = drain(&mut s);
+    assert_eq!(values(&got), [102, 201, 300]);
+    let keys: Vec<_> = got.iter().map(|m| m.key()).collect();
+    assert_eq!(keys, [Some(1), Some(2), Some(3)]);
+    assert_eq!(sub.ask(Got).await.unwrap(), [102, 201, 300]);
+    let stats = sub.ask(Stats).await.unwrap();
+    assert_eq!((stats.delivered, stats.dropped), (3, 3));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_subscriber_does_not_hold_up_the_others() {
+    let bus = virtual_bus(1);
+    let slow = subscriber_with(
+        &bus,
+        SubArgs::new("slow", "t", SubscribeOptions::drop_newest()),
+        SpawnOptions::new().mailbox(MailboxConfig::Bounded(1)),
+    )
+    .await;
+    let fast = subscriber(&bus, SubArgs::new("fast", "t", SubscribeOptions::new())).await;
+    let _go = hold(&slow).await;
+    for n in 1..=5u64 {
+        bus.publish("t", n).await.unwrap();
+    }
+    assert_eq!(fast.ask(Got).await.unwrap(), [1, 2, 3, 4, 5]);
+    let stats = slow.ask_timeout(Stats, Duration::from_secs(1)).await;
+    assert!(stats.is_err(), "the slow subscriber is still held");
+}
+
+#[tokio::test(start_paused = true)]
+async fn stopped_actors_and_dropped_streams_are_removed() {
+    let bus = virtual_bus(1);
+    let a = subscriber(&bus, SubArgs::new("a", "t", SubscribeOptions::new())).await;
+    let b = subscriber(
+        &bus,
+        SubArgs::new("b", "t", SubscribeOptions::drop_oldest(4)),
+    )
+    .await;
+    let s = bus
+        .subscribe_stream::<u64>("t", SubscribeOptions::new())
+        .unwrap();
+    assert_eq!(bus.subscriber_count::<u64>("t"), 3);
+
+    a.stop();
+    a.wait_for_stop().await;
+    assert_eq!(bus.subscriber_count::<u64>("t"), 2);
+    b.kill();
+    b.wait_for_stop().await;
+    assert_eq!(bus.subscriber_count::<u64>("t"), 1);
+    drop(s);
+    assert_eq!(bus.subscriber_count::<u64>("t"), 0);
+    assert_eq!(bus.publish("t", 1u64).await.unwrap().matched, 0);
+
+    // Subscribed from outside, an actor's subscription outlives nothing: the first publish
+    // after it stopped finds it dead and removes it.
+    let c = subscriber(&bus, SubArgs::new("c", "other", SubscribeOptions::new())).await;
+    let outside = bus
+        .subscribe_actor::<Sub, u64>(&c, "t", SubscribeOptions::new())
+        .unwrap();
+    c.stop();
+    c.wait_for_stop().await;
+    assert!(!outside.is_active());
+    let report = bus.publish("t", 2u64).await.unwrap();
+    assert_eq!((report.matched, report.removed), (1, 1));
+    assert_eq!(bus.publish("t", 3u64).await.unwrap().matched, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cancelled_subscription_receives_nothing_more() {
+    let bus = virtual_bus(1);
+    let mut s = bus
+        .subscribe_stream::<u64>("t", SubscribeOptions::new())
+        .unwrap();
+    bus.publish("t", 1u64).await.unwrap();
+    let handle = s.subscription();
+    handle.cancel();
+    assert!(!handle.is_active());
+    assert_eq!(bus.publish("t", 2u64).await.unwrap().matched, 0);
+    assert!(s.recv().await.is_none());
+    assert_eq!(
+        handle.stats().dropped,
+        1,
+        "the waiting message was discarded"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_restarted_actor_subscribes_once_again() {
+    quiet_panics();
+    let bus = virtual_bus(1);
+    let tree = Supervisor::builder(Strategy::OneForOne)
+        .backoff(Backoff::none())
+        .child(ChildSpec::new::<Sub>(
+            "sub",
+            SubArgs::new("sub", "t", SubscribeOptions::new()),
+        ))
+        .spawn(&bus)
+        .await
+        .unwrap();
+    let sub = tree.child::<Sub>("sub").unwrap();
+    sub.ask(Got).await.unwrap();
+    assert_eq!(bus.subscriber_count::<u64>("t"), 1);
+    sub.tell(Crash).await.unwrap();
+    // After the restart the new incarnation answers, with a fresh state.
+    assert_eq!(sub.ask(Got).await.unwrap(), Vec::<u64>::new());
+    assert_eq!(bus.subscriber_count::<u64>("t"), 1);
+    assert_eq!(bus.publish("t", 5u64).await.unwrap().delivered, 1);
+    assert_eq!(sub.ask(Got).await.unwrap(), [5]);
+}
+
+struct Crash;
+impl Handler<Crash> for Sub {
+    type Reply = ();
+    async fn handle(&mut self, _: Crash, _ctx: &mut Context<Self>) {
+        panic!("crash requested");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn two_buses_never_share_a_topic() {
+    let a = virtual_bus(1);
+    let b = virtual_bus(1);
+    let mut on_a = a
+        .subscribe_stream::<u64>("t", SubscribeOptions::new())
+        .unwrap();
+    let mut on_b = b
+        .subscribe_stream::<u64>("t", SubscribeOptions::new())
+        .unwrap();
+    assert_eq!(a.publish("t", 1u64).await.unwrap().delivered, 1);
+    assert_eq!(values(&drain(&mut on_a)), [1]);
+    assert!(on_b.try_recv().is_none());
+    assert_eq!(b.publish("t", 2u64).await.unwrap().delivered, 1);
+    assert_eq!(values(&drain(&mut on_b)), [2]);
+    assert!(on_a.try_recv().is_none());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_different_type_on_the_same_name_is_not_delivered() {
+    let bus = virtual_bus(1);
+    let mut numbers = bus
+        .subscribe_stream::<u64>("t", SubscribeOptions::new())
+        .unwrap();
+    let report = bus.publish("t", "text".to_string()).await.unwrap();
+    assert_eq!(report, PublishReport::default());
+    assert!(numbers.try_recv().is_none());
+    assert_eq!(bus.publish("t", 3u64).await.unwrap().delivered, 1);
+    assert_eq!(*numbers.recv().await.unwrap(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stream_waits_for_the_next_message() {
+    let bus = virtual_bus(1);
+    let mut s = bus
+        .subscribe_stream::<u64>("t", SubscribeOptions::new())
+        .unwrap();
+    let reader = tokio::spawn(async move {
+        let mut got = Vec::new();
+        while got.len() < 3 {
+            got.push(*s.recv().await.unwrap());
+        }
+        got
+    });
+    let publisher = bus.publisher::<u64>("t").unwrap();
+    for n in [4, 5, 6] {
+        publisher.publish(n).await;
+        settle().await;
+    }
+    assert_eq!(reader.await.unwrap(), [4, 5, 6]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_actor_publishes_to_other_actors() {
+    let bus = virtual_bus(1);
+    let publisher = subscriber(&bus, SubArgs::new("p", "in", SubscribeOptions::new())).await;
+    let listener = subscriber(&bus, SubArgs::new("l", "out", SubscribeOptions::new())).await;
+    let report = publisher.ask(PublishFrom("out", 9)).await.unwrap().unwrap();
+    assert_eq!(report.delivered, 1);
+    assert_eq!(listener.ask(Got).await.unwrap(), [9]);
+    assert!(publisher.ask(Got).await.unwrap().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_recipient_with_a_buffered_policy_is_forwarded_to() {
+    let bus = virtual_bus(1);
+    let sub = subscriber_with(
+        &bus,
+        SubArgs::new("a", "other", SubscribeOptions::new()),
+        SpawnOptions::new().mailbox(MailboxConfig::Bounded(1)),
+    )
+    .await;
+    let subscription = bus
+        .subscribe_recipient::<u64>(sub.recipient(), "t", SubscribeOptions::drop_oldest(2))
+        .unwrap();
+    let go = hold(&sub).await;
+    for n in 1..=6u64 {
+        bus.publish("t", n).await.unwrap();
+    }
+    settle().await;
+    go.send(()).unwrap();
+    settle().await;
+    // The publisher never yielded: the buffer kept the newest two, then the forwarder moved
+    // them into the mailbox as room came.
+    assert_eq!(sub.ask(Got).await.unwrap(), [5, 6]);
+    assert_eq!(subscription.stats().dropped, 4);
+}
