@@ -83,7 +83,13 @@ impl<A: Actor> Shared<A> {
         M: Send + 'static,
     {
         let env = Envelope::new(TellEnvelope { msg });
-        match self.tx.send(Signal::Message(env)).await {
+        // Fast path: room in the mailbox, no future to build.
+        let sig = match self.tx.try_send(Signal::Message(env)) {
+            Ok(()) => return Ok(()),
+            Err(TrySendError::Closed(sig)) => return Err(SendError(unwrap_message::<A, M>(sig))),
+            Err(TrySendError::Full(sig)) => sig,
+        };
+        match self.tx.send(sig).await {
             Ok(()) => Ok(()),
             Err(SendError(sig)) => Err(SendError(unwrap_message::<A, M>(sig))),
         }

@@ -10,7 +10,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use mycelium_mailbox::Receiver;
+use mycelium_mailbox::{Empty, Receiver};
 use tokio::sync::oneshot;
 
 use crate::envelope::{Outcome, Signal};
@@ -71,9 +71,15 @@ impl<A: Actor> Runner<A> {
     }
 
     async fn next(&mut self) -> Option<Signal<A>> {
-        match self.stash.pop_front() {
-            Some(sig) => Some(sig),
-            None => self.rx.recv().await,
+        if let Some(sig) = self.stash.pop_front() {
+            return Some(sig);
+        }
+        // The common case under load: the batch already holds the next message; take it
+        // without going through a wake-up registration.
+        match self.rx.try_next() {
+            Ok(sig) => Some(sig),
+            Err(Empty::Closed) => None,
+            Err(Empty::Pending) => self.rx.recv().await,
         }
     }
 

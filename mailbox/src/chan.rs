@@ -15,13 +15,14 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
+use crate::lock::{SpinGuard, SpinLock};
 use crate::{MailboxConfig, SendError, TrySendError};
 
 struct Chan<T> {
-    state: Mutex<State<T>>,
+    state: SpinLock<State<T>>,
     /// Set while the system lane is non-empty, so the receiver can skip the lock on its fast
     /// path. Written only under the lock; read without it as a hint.
     system_pending: AtomicBool,
@@ -37,10 +38,8 @@ struct State<T> {
 }
 
 impl<T> Chan<T> {
-    fn lock(&self) -> MutexGuard<'_, State<T>> {
-        // No code runs user callbacks while holding this lock, so a poisoned lock can only come
-        // from an allocation failure inside VecDeque; the state is still consistent.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> SpinGuard<'_, State<T>> {
+        self.state.lock()
     }
 }
 
@@ -58,7 +57,7 @@ impl<T> Chan<T> {
 /// ```
 pub fn channel<T>(config: MailboxConfig) -> (Sender<T>, Receiver<T>) {
     let chan = Arc::new(Chan {
-        state: Mutex::new(State {
+        state: SpinLock::new(State {
             user: VecDeque::new(),
             system: VecDeque::new(),
             closed: false,
@@ -204,6 +203,15 @@ impl<T> Future for Send<'_, T> {
     }
 }
 
+/// Why [`Receiver::try_next`] returned no message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Empty {
+    /// Nothing is queued now.
+    Pending,
+    /// The mailbox is closed and nothing is left.
+    Closed,
+}
+
 /// The receiving end of a mailbox, owned by the actor's task.
 pub struct Receiver<T> {
     chan: Arc<Chan<T>>,
@@ -214,20 +222,21 @@ pub struct Receiver<T> {
 }
 
 impl<T> Receiver<T> {
-    /// Takes the next message: system signals first, then user messages in send order.
-    /// Returns `Ready(None)` once the mailbox is closed and empty.
-    pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
+    /// Takes the next message if one is queued, without registering for a wake-up:
+    /// system signals first, then user messages in send order. `Err(Closed)` once the mailbox
+    /// is closed and empty.
+    pub fn try_next(&mut self) -> Result<T, Empty> {
         if !self.chan.system_pending.load(Ordering::Acquire) {
             if let Some(msg) = self.batch.pop_front() {
-                return Poll::Ready(Some(msg));
+                return Ok(msg);
             }
         }
         let mut state = self.chan.lock();
         if let Some(msg) = self.pop_system(&mut state) {
-            return Poll::Ready(Some(msg));
+            return Ok(msg);
         }
         if let Some(msg) = self.batch.pop_front() {
-            return Poll::Ready(Some(msg));
+            return Ok(msg);
         }
         if !state.user.is_empty() {
             std::mem::swap(&mut state.user, &mut self.batch);
@@ -236,10 +245,36 @@ impl<T> Receiver<T> {
             for w in self.spare_waiters.drain(..) {
                 w.wake();
             }
-            return Poll::Ready(self.batch.pop_front());
+            return self.batch.pop_front().ok_or(Empty::Pending);
         }
         if state.closed {
-            return Poll::Ready(None);
+            Err(Empty::Closed)
+        } else {
+            Err(Empty::Pending)
+        }
+    }
+
+    /// Takes the next message: system signals first, then user messages in send order.
+    /// Returns `Ready(None)` once the mailbox is closed and empty.
+    pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        match self.try_next() {
+            Ok(msg) => return Poll::Ready(Some(msg)),
+            Err(Empty::Closed) => return Poll::Ready(None),
+            Err(Empty::Pending) => {}
+        }
+        let mut state = self.chan.lock();
+        // Re-check under the lock: a sender that pushed after `try_next` looked has either
+        // left its message here or will find the waker registered below.
+        if !state.system.is_empty() || !state.user.is_empty() || state.closed {
+            drop(state);
+            return match self.try_next() {
+                Ok(msg) => Poll::Ready(Some(msg)),
+                Err(Empty::Closed) => Poll::Ready(None),
+                Err(Empty::Pending) => {
+                    cx.waker().wake_by_ref();
+                    Poll::Pending
+                }
+            };
         }
         Self::register(&mut state, cx);
         Poll::Pending
@@ -271,12 +306,7 @@ impl<T> Receiver<T> {
 
     /// Takes the next message if one is ready.
     pub fn try_recv(&mut self) -> Option<T> {
-        let waker = Waker::noop();
-        let mut cx = Context::from_waker(waker);
-        match self.poll_recv(&mut cx) {
-            Poll::Ready(m) => m,
-            Poll::Pending => None,
-        }
+        self.try_next().ok()
     }
 
     /// Closes the mailbox: senders now get their messages back as `Closed`, and waiting

@@ -25,7 +25,8 @@
 mod chan;
 mod config;
 mod error;
+mod lock;
 
-pub use chan::{channel, Mailbox, Receiver, Send, Sender};
+pub use chan::{channel, Empty, Mailbox, Receiver, Send, Sender};
 pub use config::MailboxConfig;
 pub use error::{SendError, TrySendError};
