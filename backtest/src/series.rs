@@ -108,7 +108,7 @@ impl Series {
             let z = |rng: &mut DetRng| {
                 (rng.next_f64() + rng.next_f64() + rng.next_f64() + rng.next_f64() - 2.0) * 1.732
             };
-            drift = 0.9995 * drift + 0.000_000_3 * z(&mut rng);
+            drift = 0.9995 * drift + 0.000_000_15 * z(&mut rng);
             let step = drift + 0.000_4 * z(&mut rng);
             p *= 1.0 + step;
             // Keep the walk in a sane band so a long series never reaches zero.

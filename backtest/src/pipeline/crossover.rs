@@ -77,37 +77,55 @@ impl Handler<TickBatch> for Crossover {
         }
         let px = b.series.prices();
         let mut orders = Vec::new();
-        let (fast, slow, up, down) = (self.fast, self.slow, self.up, self.down);
+        let (fast, slow, qty) = (self.fast, self.slow, self.qty);
+        let (slow_f, up, down) = (slow as f64, self.up, self.down);
         let (mut fs, mut ss, mut target) = (self.fast_sum, self.slow_sum, self.target);
-        for i in b.range.clone() {
-            let p = px[i];
-            fs += p;
+        let (start, end) = (b.range.start, b.range.end);
+        // Warm-up: until the slow window is full.
+        let warm = end.min(slow).max(start);
+        for (i, &p) in px.iter().enumerate().take(warm).skip(start) {
+            fs += if i >= fast { p - px[i - fast] } else { p };
             ss += p;
-            if i >= fast {
-                fs -= px[i - fast];
+            if i + 1 == slow && !self.halted {
+                let want = signal(fs * slow_f, ss * up, ss * down, target);
+                if want != target {
+                    orders.push(Order {
+                        tick: i,
+                        qty: (want - target) * qty,
+                    });
+                    target = want;
+                }
             }
-            if i >= slow {
-                ss -= px[i - slow];
-            } else if i + 1 < slow {
-                continue;
-            }
-            if self.halted {
-                continue;
-            }
-            let lhs = fs * slow as f64;
-            let want = if lhs > ss * up {
-                1
-            } else if lhs < ss * down {
-                -1
-            } else {
-                target
-            };
-            if want != target {
-                orders.push(Order {
-                    tick: i,
-                    qty: (want - target) * self.qty,
-                });
-                target = want;
+        }
+        // Steady state, the hot loop: three streams over the shared series, no bounds checks,
+        // everything in registers; an order is the rare, out-of-line case.
+        if warm < end && !self.halted {
+            let now = &px[warm..end];
+            let n = now.len();
+            let fast_out = &px[warm - fast..end - fast][..n];
+            let slow_out = &px[warm - slow..end - slow][..n];
+            let mut k = 0;
+            while k < n {
+                // Scan to the next change of position with no call in the loop, so the sums
+                // stay in registers.
+                let mut change = None;
+                while k < n {
+                    fs += now[k] - fast_out[k];
+                    ss += now[k] - slow_out[k];
+                    let want = signal(fs * slow_f, ss * up, ss * down, target);
+                    k += 1;
+                    if want != target {
+                        change = Some(want);
+                        break;
+                    }
+                }
+                if let Some(want) = change {
+                    orders.push(Order {
+                        tick: warm + k - 1,
+                        qty: (want - target) * qty,
+                    });
+                    target = want;
+                }
             }
         }
         (self.fast_sum, self.slow_sum, self.target) = (fs, ss, target);
@@ -121,6 +139,17 @@ impl Handler<TickBatch> for Crossover {
             })
             .await
             .map_err(|_| "the exchange stopped".into())
+    }
+}
+
+/// +1 when the fast average is above the band, -1 below it, `keep` inside it.
+#[inline(always)]
+fn signal(fast_scaled: f64, upper: f64, lower: f64, keep: i64) -> i64 {
+    let w = i64::from(fast_scaled > upper) - i64::from(fast_scaled < lower);
+    if w == 0 {
+        keep
+    } else {
+        w
     }
 }
 
