@@ -8,6 +8,7 @@
 //! so even a killed actor loses nothing silently.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::sync::Arc;
 
 use mycelium_mailbox::{Empty, Receiver};
@@ -27,8 +28,10 @@ pub(crate) struct Runner<A: Actor> {
     me: ActorRef<A>,
     bus: Bus,
     link: Option<Arc<dyn SupervisionLink>>,
-    /// Priority messages that arrived while the actor waited for its supervisor.
-    stash: VecDeque<Signal<A>>,
+    /// Priority messages that arrived while the actor waited for its supervisor (boxed: it
+    /// is rarely used, and every idle actor would carry an empty queue inline).
+    #[allow(clippy::box_collection)]
+    stash: Option<Box<VecDeque<Signal<A>>>>,
     /// Where handler futures run, reused message after message.
     slot: FutureSlot,
     finished: bool,
@@ -64,47 +67,54 @@ impl<A: Actor> Runner<A> {
             me,
             bus,
             link,
-            stash: VecDeque::new(),
+            stash: None,
             slot: FutureSlot::default(),
             finished: false,
         }
     }
 
-    async fn next(&mut self) -> Option<Signal<A>> {
-        if let Some(sig) = self.stash.pop_front() {
-            return Some(sig);
-        }
-        // The common case under load: the batch already holds the next message; take it
-        // without going through a wake-up registration.
-        match self.rx.try_next() {
-            Ok(sig) => Some(sig),
-            Err(Empty::Closed) => None,
-            Err(Empty::Pending) => self.rx.recv().await,
-        }
-    }
-
-    async fn serve(&mut self, actor: &mut A, ctx: &mut Context<A>) -> Served {
-        loop {
-            let Some(signal) = self.next().await else {
-                return Served::Terminated(StopReason::Killed);
-            };
-            match signal {
-                Signal::Message(env) => {
-                    let outcome = env.handle(actor, ctx, &mut self.slot).await;
-                    if let Outcome::Failed(failure) = outcome {
-                        let decided = Box::pin(self.on_failure(actor, ctx, failure)).await;
-                        if let Some(reason) = decided {
-                            return Served::Ended(reason);
-                        }
+    // Not an `async fn`: its arguments would be stored twice in the future's state.
+    #[allow(clippy::manual_async_fn)]
+    fn serve<'a>(
+        &'a mut self,
+        actor: &'a mut A,
+        ctx: &'a mut Context<A>,
+    ) -> impl Future<Output = Served> + Send + 'a {
+        async move {
+            loop {
+                if self.stash.as_ref().is_none_or(|s| s.is_empty()) {
+                    // Wait for a message without taking it: the await yields `()`, so no
+                    // signal is held in this future's state while the actor is idle.
+                    std::future::poll_fn(|cx| self.rx.poll_ready(cx)).await;
+                }
+                // Scoped so that the signal and envelope, moved out before the await, hold no
+                // storage in this future's state: that keeps every idle actor's task small.
+                let handling = {
+                    let signal = match self.stash.as_mut().and_then(|s| s.pop_front()) {
+                        Some(sig) => sig,
+                        None => match self.rx.try_next() {
+                            Ok(sig) => sig,
+                            Err(Empty::Closed) => return Served::Terminated(StopReason::Killed),
+                            Err(Empty::Pending) => continue,
+                        },
+                    };
+                    match signal {
+                        Signal::Message(env) => env.handle(actor, ctx, &mut self.slot),
+                        Signal::Stop => return Served::Ended(StopReason::Normal),
+                        Signal::Terminate(reason) => return Served::Terminated(reason),
+                        Signal::Suspend(ack) => return Served::Suspended(ack),
+                        Signal::Restart(ack) => return Served::Restart(ack),
                     }
-                    if let Some(reason) = ctx.take_stop() {
+                };
+                if let Outcome::Failed(failure) = handling.await {
+                    let decided = Box::pin(self.on_failure(actor, ctx, failure)).await;
+                    if let Some(reason) = decided {
                         return Served::Ended(reason);
                     }
                 }
-                Signal::Stop => return Served::Ended(StopReason::Normal),
-                Signal::Terminate(reason) => return Served::Terminated(reason),
-                Signal::Suspend(ack) => return Served::Suspended(ack),
-                Signal::Restart(ack) => return Served::Restart(ack),
+                if let Some(reason) = ctx.take_stop() {
+                    return Served::Ended(reason);
+                }
             }
         }
     }
@@ -173,7 +183,7 @@ impl<A: Actor> Runner<A> {
                     let _ = ack.send(());
                 }
                 Some(Signal::Stop) => {}
-                Some(sig @ Signal::Message(_)) => self.stash.push_back(sig),
+                Some(sig @ Signal::Message(_)) => self.stash.get_or_insert_default().push_back(sig),
                 None => return Decision::Exit(ended.clone()),
             }
         }
@@ -187,7 +197,11 @@ impl<A: Actor> Runner<A> {
         }
         self.finished = true;
         self.rx.close();
-        let mut leftover: Vec<Signal<A>> = self.stash.drain(..).collect();
+        let mut leftover: Vec<Signal<A>> = self
+            .stash
+            .take()
+            .map(|s| s.into_iter().collect())
+            .unwrap_or_default();
         leftover.extend(self.rx.drain());
         let id = self.me.id();
         for signal in leftover {
@@ -220,72 +234,149 @@ impl<A: Actor> Drop for Runner<A> {
     }
 }
 
-/// The whole life of one actor.
-pub(crate) async fn run<A: Actor>(
-    mut runner: Runner<A>,
-    args: A::Args,
-    mut ctx: Context<A>,
-    mut ack: Option<oneshot::Sender<()>>,
-) {
-    let mut incarnation = 0u32;
-    loop {
-        ctx.begin_incarnation(incarnation);
-        incarnation = incarnation.saturating_add(1);
-        let started = Box::pin(catch_unwind_future(A::on_start(args.clone(), &mut ctx))).await;
-        if let Some(a) = ack.take() {
-            let _ = a.send(());
+/// What comes after an incarnation.
+enum Next {
+    Restart(Option<oneshot::Sender<()>>),
+    Exit,
+}
+
+impl<A: Actor> Runner<A> {
+    /// After `serve`: runs the stop hook and settles what happens next.
+    async fn after_serve(&mut self, mut actor: A, ctx: &mut Context<A>, served: Served) -> Next {
+        match served {
+            Served::Terminated(reason) => {
+                stop_hook(&mut actor, ctx, &reason).await;
+                drop(actor);
+                self.finish(reason);
+                Next::Exit
+            }
+            Served::Ended(reason) => {
+                stop_hook(&mut actor, ctx, &reason).await;
+                drop(actor);
+                self.after_end(Some(reason)).await
+            }
+            Served::Suspended(suspended) => {
+                stop_hook(&mut actor, ctx, &StopReason::Restarting).await;
+                drop(actor);
+                let _ = suspended.send(());
+                self.after_end(None).await
+            }
+            Served::Restart(restart) => {
+                stop_hook(&mut actor, ctx, &StopReason::Restarting).await;
+                Next::Restart(restart)
+            }
         }
-        // `Some(reason)`: ask the supervisor; `None`: it already decided (suspend).
-        let ended: Option<StopReason> = match started {
-            Ok(Ok(mut actor)) => match runner.serve(&mut actor, &mut ctx).await {
-                Served::Terminated(reason) => {
-                    stop_hook(&mut actor, &mut ctx, &reason).await;
-                    drop(actor);
-                    runner.finish(reason);
-                    return;
-                }
-                Served::Ended(reason) => {
-                    stop_hook(&mut actor, &mut ctx, &reason).await;
-                    Some(reason)
-                }
-                Served::Suspended(suspended) => {
-                    stop_hook(&mut actor, &mut ctx, &StopReason::Restarting).await;
-                    drop(actor);
-                    let _ = suspended.send(());
-                    None
-                }
-                Served::Restart(restart) => {
-                    stop_hook(&mut actor, &mut ctx, &StopReason::Restarting).await;
-                    ack = restart;
-                    continue;
-                }
-            },
-            Ok(Err(error)) => Some(StopReason::Failed(Failure::from_error(Phase::Start, error))),
-            Err(payload) => Some(StopReason::Failed(Failure::from_panic(
-                Phase::Start,
-                payload,
-            ))),
-        };
-        let Some(link) = runner.link.clone() else {
-            runner.finish(ended.unwrap_or(StopReason::Restarting));
-            return;
+    }
+
+    /// An incarnation ended (`Some(reason)`: by itself, so the supervisor is told; `None`: the
+    /// supervisor suspended it and already knows). Unsupervised actors stop for good.
+    async fn after_end(&mut self, ended: Option<StopReason>) -> Next {
+        let Some(link) = self.link.clone() else {
+            self.finish(ended.unwrap_or(StopReason::Restarting));
+            return Next::Exit;
         };
         let reason = match ended {
             Some(reason) => {
-                if !link.child_ended(runner.me.id(), reason.clone()) {
-                    runner.finish(reason);
-                    return;
+                if !link.child_ended(self.me.id(), reason.clone()) {
+                    self.finish(reason);
+                    return Next::Exit;
                 }
                 reason
             }
             None => StopReason::Restarting,
         };
-        match runner.await_decision(&reason).await {
-            Decision::Restart(restart) => ack = restart,
+        match self.await_decision(&reason).await {
+            Decision::Restart(restart) => Next::Restart(restart),
             Decision::Exit(exit) => {
-                runner.finish(exit);
-                return;
+                self.finish(exit);
+                Next::Exit
             }
         }
+    }
+}
+
+/// Runs `on_start` for one incarnation, catching a panic.
+async fn start<A: Actor>(
+    args: &A::Args,
+    ctx: &mut Context<A>,
+    incarnation: u32,
+) -> Result<A, StopReason> {
+    ctx.begin_incarnation(incarnation);
+    match catch_unwind_future(A::on_start(args.clone(), ctx)).await {
+        Ok(Ok(actor)) => Ok(actor),
+        Ok(Err(error)) => Err(StopReason::Failed(Failure::from_error(Phase::Start, error))),
+        Err(payload) => Err(StopReason::Failed(Failure::from_panic(
+            Phase::Start,
+            payload,
+        ))),
+    }
+}
+
+/// The whole life of one actor. Only the serving loop lives inline in this future; starts,
+/// stops and supervision round trips are rare and run in boxed futures, so an idle actor's
+/// task stays small. (A block that uses its captures in place, rather than an `async fn`,
+/// whose arguments would be stored twice.)
+#[allow(clippy::manual_async_fn)]
+pub(crate) fn run<A: Actor>(
+    mut runner: Runner<A>,
+    args: A::Args,
+    mut ctx: Context<A>,
+    mut ack: Option<oneshot::Sender<()>>,
+) -> impl Future<Output = ()> + Send {
+    async move {
+        let mut incarnation = 0u32;
+        loop {
+            let started = Box::pin(start(&args, &mut ctx, incarnation)).await;
+            incarnation = incarnation.saturating_add(1);
+            if let Some(a) = ack.take() {
+                let _ = a.send(());
+            }
+            let next = match started {
+                Ok(mut actor) => {
+                    let served = runner.serve(&mut actor, &mut ctx).await;
+                    Box::pin(runner.after_serve(actor, &mut ctx, served)).await
+                }
+                Err(reason) => Box::pin(runner.after_end(Some(reason))).await,
+            };
+            match next {
+                Next::Restart(restart) => ack = restart,
+                Next::Exit => return,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{BoxError, Bus, DetRng};
+
+    struct Idle;
+    impl Actor for Idle {
+        type Args = ();
+        async fn on_start(_: (), _ctx: &mut Context<Self>) -> Result<Self, BoxError> {
+            Ok(Idle)
+        }
+    }
+
+    /// Every actor's task carries this future; it sets most of the memory an idle actor
+    /// costs (docs/perf/actors.md, w3). A budget, so that a change which inlines a cold
+    /// future again (it was 1,104 bytes before they were boxed) shows up here.
+    #[tokio::test]
+    async fn an_idle_actor_task_stays_small() {
+        let bus = Bus::new();
+        let (tx, rx) = mycelium_mailbox::channel(Default::default());
+        let shared = std::sync::Arc::new(crate::actor_ref::Shared::new(
+            crate::ActorId(1),
+            None,
+            tx,
+            bus.clock().clone(),
+        ));
+        let me = ActorRef { shared };
+        let ctx = Context::new(me.clone(), bus.clone(), DetRng::new(1));
+        let runner = Runner::new(rx, me, bus, None);
+        let task = run::<Idle>(runner, (), ctx, None);
+        let size = std::mem::size_of_val(&task);
+        assert!(size <= 512, "the actor task future grew to {size} bytes");
     }
 }

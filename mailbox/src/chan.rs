@@ -280,6 +280,20 @@ impl<T> Receiver<T> {
         Poll::Pending
     }
 
+    /// Ready once a message can be taken with [`try_next`](Self::try_next) (or the mailbox
+    /// is closed); registers for a wake-up otherwise. Takes nothing.
+    pub fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if !self.batch.is_empty() || self.chan.system_pending.load(Ordering::Acquire) {
+            return Poll::Ready(());
+        }
+        let mut state = self.chan.lock();
+        if !state.system.is_empty() || !state.user.is_empty() || state.closed {
+            return Poll::Ready(());
+        }
+        Self::register(&mut state, cx);
+        Poll::Pending
+    }
+
     /// Like [`poll_recv`](Self::poll_recv) but reads only the system lane; user messages stay
     /// queued. Used while an actor waits for its supervisor's decision.
     pub fn poll_recv_system(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
