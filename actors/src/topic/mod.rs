@@ -78,12 +78,25 @@
 //! messages in a per-subscription side buffer and have at most one small "drain" message in
 //! the actor's mailbox; handling it takes the next message out of the buffer and runs the
 //! actor's `Handler<Published<T>>`. The extra hop is what lets the policy choose, at the last
-//! moment, what the slow actor sees.
+//! moment, what the slow actor sees. The next drain message queues behind whatever else is in
+//! the mailbox, so other messages are not starved; a drain message still queued when the actor
+//! stops goes to the dead letters like any message, and what waited in the side buffer is
+//! counted as dropped.
 //!
 //! A publisher that hits a full `Block` subscriber waits for it before delivering to the
-//! subscribers after it, so delivery order holds. Two actors that publish to each other
-//! through `Block` subscriptions with full mailboxes wait for each other forever; use a drop
-//! policy on one side of such a cycle.
+//! subscribers after it, so delivery order holds. An actor that publishes through a `Block`
+//! subscription to itself, or around a cycle of actors, while the mailboxes are full waits
+//! forever; use a drop policy on one side of such a cycle.
+//!
+//! # Lifetimes
+//!
+//! - [`Context::subscribe`](crate::Context::subscribe): the subscription belongs to the actor's
+//!   incarnation, like a timer. A restart or stop ends it; `on_start` subscribes again.
+//! - [`Bus::subscribe_stream`](crate::Bus::subscribe_stream): ends when the [`TopicStream`] is
+//!   dropped.
+//! - [`Bus::subscribe_actor`](crate::Bus::subscribe_actor) and
+//!   [`Bus::subscribe_recipient`](crate::Bus::subscribe_recipient): end with
+//!   [`Subscription::cancel`], or at the first publish that finds the subscriber stopped.
 
 mod pattern;
 mod publisher;
