@@ -45,10 +45,7 @@ fn the_synthetic_series_depends_only_on_its_seed() {
     let bits = |s: &Series| s.prices().iter().map(|p| p.to_bits()).collect::<Vec<_>>();
     assert_eq!(bits(&a), bits(&b));
     assert_ne!(a, Series::synthetic(6, 50_000));
-    assert_eq!(
-        Series::synthetic(5, 1_000).prices(),
-        &a.prices()[..1_000]
-    );
+    assert_eq!(Series::synthetic(5, 1_000).prices(), &a.prices()[..1_000]);
     assert!(a.prices().iter().all(|p| p.is_finite() && *p > 0.0));
     assert!(a.timestamps().windows(2).all(|w| w[0] < w[1]));
     // Pinned: a change to the generator changes every backtest's numbers; make it on purpose.

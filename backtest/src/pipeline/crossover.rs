@@ -1,8 +1,8 @@
 //! The strategy: a moving-average crossover with a band.
 
-use mycelium_actors::{Actor, BoxError, Context, Handler, Recipient};
+use mycelium_actors::{Actor, BoxError, Context, Handler, Published, Publisher, SubscribeOptions};
 
-use super::{Config, Halt, Order, OrderBatch, Params, TickBatch};
+use super::{topics, Config, Halt, Order, OrderBatch, Params, TickBatch};
 
 /// Goes long `qty` when the fast simple moving average is above the slow one by more than
 /// the band, short when below by more than the band, and keeps its position in between.
@@ -21,7 +21,7 @@ pub struct Crossover {
     halted: bool,
     last_tick: Option<usize>,
     crash_at: Option<usize>,
-    exchange: Recipient<OrderBatch>,
+    orders: Publisher<OrderBatch>,
 }
 
 /// Arguments of the [`Crossover`] strategy.
@@ -37,11 +37,9 @@ impl Actor for Crossover {
     type Args = CrossoverArgs;
     async fn on_start(args: CrossoverArgs, ctx: &mut Context<Self>) -> Result<Self, BoxError> {
         args.params.validate()?;
-        let exchange = ctx
-            .bus()
-            .lookup::<super::Exchange>(super::EXCHANGE)
-            .ok_or("the exchange is not running")?
-            .recipient();
+        ctx.subscribe::<TickBatch>(topics::TICKS, SubscribeOptions::new())?;
+        ctx.subscribe::<Halt>(topics::HALT, SubscribeOptions::new())?;
+        let orders = ctx.bus().publisher::<OrderBatch>(topics::ORDERS)?;
         let band = f64::from(args.params.band_bps) / 10_000.0;
         let (fast, slow) = (args.params.fast as usize, args.params.slow as usize);
         Ok(Crossover {
@@ -57,14 +55,18 @@ impl Actor for Crossover {
             last_tick: None,
             // Fault injection: only the first incarnation crashes.
             crash_at: args.config.crash_once_at.filter(|_| ctx.incarnation() == 0),
-            exchange,
+            orders,
         })
     }
 }
 
-impl Handler<TickBatch> for Crossover {
+impl Handler<Published<TickBatch>> for Crossover {
     type Reply = Result<(), BoxError>;
-    async fn handle(&mut self, b: TickBatch, ctx: &mut Context<Self>) -> Result<(), BoxError> {
+    async fn handle(
+        &mut self,
+        b: Published<TickBatch>,
+        ctx: &mut Context<Self>,
+    ) -> Result<(), BoxError> {
         if b.epoch != ctx.incarnation() {
             return Ok(());
         }
@@ -130,15 +132,15 @@ impl Handler<TickBatch> for Crossover {
         }
         (self.fast_sum, self.slow_sum, self.target) = (fs, ss, target);
         self.last_tick = b.range.end.checked_sub(1);
-        self.exchange
-            .tell(OrderBatch {
+        self.orders
+            .publish(OrderBatch {
                 epoch: b.epoch,
-                range: b.range,
+                range: b.range.clone(),
                 orders,
                 last: b.last,
             })
-            .await
-            .map_err(|_| "the exchange stopped".into())
+            .await;
+        Ok(())
     }
 }
 
@@ -153,9 +155,13 @@ fn signal(fast_scaled: f64, upper: f64, lower: f64, keep: i64) -> i64 {
     }
 }
 
-impl Handler<Halt> for Crossover {
+impl Handler<Published<Halt>> for Crossover {
     type Reply = Result<(), BoxError>;
-    async fn handle(&mut self, h: Halt, ctx: &mut Context<Self>) -> Result<(), BoxError> {
+    async fn handle(
+        &mut self,
+        h: Published<Halt>,
+        ctx: &mut Context<Self>,
+    ) -> Result<(), BoxError> {
         if h.epoch != ctx.incarnation() || self.halted {
             return Ok(());
         }
@@ -169,14 +175,14 @@ impl Handler<Halt> for Crossover {
         };
         self.target = 0;
         let at = tick + 1;
-        self.exchange
-            .tell(OrderBatch {
+        self.orders
+            .publish(OrderBatch {
                 epoch: h.epoch,
                 range: at..at,
                 orders: vec![order],
                 last: false,
             })
-            .await
-            .map_err(|_| "the exchange stopped".into())
+            .await;
+        Ok(())
     }
 }

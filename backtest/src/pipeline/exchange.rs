@@ -2,17 +2,18 @@
 
 use std::sync::Arc;
 
-use mycelium_actors::{Actor, BoxError, Context, Handler, Recipient};
+use mycelium_actors::{Actor, BoxError, Context, Handler, Published, Publisher, SubscribeOptions};
 
-use super::{Config, Fill, FillBatch, OrderBatch};
+use super::{topics, Config, Fill, FillBatch, OrderBatch};
 use crate::Series;
 
-/// Fills an order decided on tick `i` at the price of tick `i + 1` (an order on the last
+/// Takes [`OrderBatch`]es from [`topics::ORDERS`] and publishes [`FillBatch`]es on
+/// [`topics::FILLS`]. Fills an order decided on tick `i` at the price of tick `i + 1` (an order on the last
 /// tick is not filled), charging `fee_bps` of the traded notional.
 pub struct Exchange {
     series: Arc<Series>,
     fee: f64,
-    portfolio: Recipient<FillBatch>,
+    fills: Publisher<FillBatch>,
 }
 
 /// Arguments of the [`Exchange`].
@@ -27,22 +28,23 @@ pub struct ExchangeArgs {
 impl Actor for Exchange {
     type Args = ExchangeArgs;
     async fn on_start(args: ExchangeArgs, ctx: &mut Context<Self>) -> Result<Self, BoxError> {
-        let portfolio = ctx
-            .bus()
-            .lookup::<super::Portfolio>(super::PORTFOLIO)
-            .ok_or("the portfolio is not running")?
-            .recipient();
+        ctx.subscribe::<OrderBatch>(topics::ORDERS, SubscribeOptions::new())?;
+        let fills = ctx.bus().publisher::<FillBatch>(topics::FILLS)?;
         Ok(Exchange {
             series: args.series,
             fee: args.config.fee_bps / 10_000.0,
-            portfolio,
+            fills,
         })
     }
 }
 
-impl Handler<OrderBatch> for Exchange {
+impl Handler<Published<OrderBatch>> for Exchange {
     type Reply = Result<(), BoxError>;
-    async fn handle(&mut self, b: OrderBatch, ctx: &mut Context<Self>) -> Result<(), BoxError> {
+    async fn handle(
+        &mut self,
+        b: Published<OrderBatch>,
+        ctx: &mut Context<Self>,
+    ) -> Result<(), BoxError> {
         if b.epoch != ctx.incarnation() {
             return Ok(());
         }
@@ -61,14 +63,14 @@ impl Handler<OrderBatch> for Exchange {
                 })
             })
             .collect();
-        self.portfolio
-            .tell(FillBatch {
+        self.fills
+            .publish(FillBatch {
                 epoch: b.epoch,
-                range: b.range,
+                range: b.range.clone(),
                 fills,
                 last: b.last,
             })
-            .await
-            .map_err(|_| "the portfolio stopped".into())
+            .await;
+        Ok(())
     }
 }

@@ -1,10 +1,13 @@
 //! The reference pipeline: a moving-average crossover backtest written as four actors.
 //!
 //! ```text
-//! Replayer --TickBatch--> Crossover --OrderBatch--> Exchange --FillBatch--> Portfolio
-//!                             ^                                                 |
-//!                             +--------------------- Halt ----------------------+
+//! Replayer --md.ticks--> Crossover --orders--> Exchange --fills--> Portfolio
+//!                            ^                                         |
+//!                            +--------------- risk.halt ---------------+
 //! ```
+//!
+//! The actors are wired by typed topics ([`topics`]): each subscribes in `on_start`, so a
+//! restarted actor subscribes again, and none holds a reference to another.
 //!
 //! - [`Replayer`] publishes the shared [`Series`] in batches of `batch` ticks, each when the
 //!   bus clock reaches its first tick's time.
@@ -40,10 +43,23 @@ pub use replayer::{Publish, Replayer, ReplayerArgs};
 
 use crate::Series;
 
-pub(crate) const STRATEGY: &str = "strategy";
-pub(crate) const EXCHANGE: &str = "exchange";
-pub(crate) const PORTFOLIO: &str = "portfolio";
-pub(crate) const REPLAYER: &str = "replayer";
+const STRATEGY: &str = "strategy";
+const EXCHANGE: &str = "exchange";
+const PORTFOLIO: &str = "portfolio";
+const REPLAYER: &str = "replayer";
+
+/// The topics the pipeline is wired with. Each has one publisher and one subscriber, so
+/// delivery order is the publish order.
+pub mod topics {
+    /// [`TickBatch`](super::TickBatch): replayer -> strategy.
+    pub const TICKS: &str = "md.ticks";
+    /// [`OrderBatch`](super::OrderBatch): strategy -> exchange.
+    pub const ORDERS: &str = "orders";
+    /// [`FillBatch`](super::FillBatch): exchange -> portfolio.
+    pub const FILLS: &str = "fills";
+    /// [`Halt`](super::Halt): portfolio -> strategy.
+    pub const HALT: &str = "risk.halt";
+}
 
 /// One grid point: the strategy's parameters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -164,39 +180,33 @@ pub async fn run(
             2.0,
             Duration::from_secs(1),
         ))
-        // Downstream first, so each actor finds the next one by name when it starts.
-        .child(
-            ChildSpec::new::<Portfolio>(
-                PORTFOLIO,
-                PortfolioArgs {
-                    series: series.clone(),
-                    config: config.clone(),
-                    report,
-                },
-            )
-            .register(),
-        )
-        .child(
-            ChildSpec::new::<Exchange>(
-                EXCHANGE,
-                ExchangeArgs {
-                    series: series.clone(),
-                    config: config.clone(),
-                },
-            )
-            .register(),
-        )
-        .child(
-            ChildSpec::new::<Crossover>(
-                STRATEGY,
-                CrossoverArgs {
-                    params,
-                    config: config.clone(),
-                },
-            )
-            .register(),
-        )
-        .child(ChildSpec::new::<Replayer>(REPLAYER, ReplayerArgs { series, config }).register())
+        // Downstream first: each subscribes in `on_start`, before anything upstream publishes.
+        .child(ChildSpec::new::<Portfolio>(
+            PORTFOLIO,
+            PortfolioArgs {
+                series: series.clone(),
+                config: config.clone(),
+                report,
+            },
+        ))
+        .child(ChildSpec::new::<Exchange>(
+            EXCHANGE,
+            ExchangeArgs {
+                series: series.clone(),
+                config: config.clone(),
+            },
+        ))
+        .child(ChildSpec::new::<Crossover>(
+            STRATEGY,
+            CrossoverArgs {
+                params,
+                config: config.clone(),
+            },
+        ))
+        .child(ChildSpec::new::<Replayer>(
+            REPLAYER,
+            ReplayerArgs { series, config },
+        ))
         .spawn(bus)
         .await?;
     let limit = span * 2 + Duration::from_secs(86_400);

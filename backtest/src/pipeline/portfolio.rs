@@ -4,16 +4,19 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use mycelium_actors::{Actor, BoxError, Context, Handler, TimerHandle};
+use mycelium_actors::{
+    Actor, BoxError, Context, Handler, Published, SubscribeOptions, TimerHandle,
+};
 use tokio::sync::mpsc;
 
-use super::{Config, Crossover, Fill, FillBatch, Halt, RunResult};
+use super::{topics, Config, Fill, FillBatch, Halt, RunResult};
 use crate::metrics::{max_drawdown, returns, sharpe, YEAR_NS};
 use crate::{Series, Trace};
 
-/// Books fills into cash and position, marks the book to market at the close of every bar
+/// Takes [`FillBatch`]es from [`topics::FILLS`] and books them into cash and position, marks the book to market at the close of every bar
 /// (`bar_ticks` ticks, independent of the batch size) for the equity curve, and every
-/// `risk_every` of bus time checks the drawdown: past `risk_limit` it halts the strategy.
+/// `risk_every` of bus time checks the drawdown: past `risk_limit` it publishes [`Halt`] on
+/// [`topics::HALT`].
 /// After the last batch it computes the metrics and sends the [`RunResult`].
 pub struct Portfolio {
     series: Arc<Series>,
@@ -56,6 +59,7 @@ impl Actor for Portfolio {
     type Args = PortfolioArgs;
     async fn on_start(args: PortfolioArgs, ctx: &mut Context<Self>) -> Result<Self, BoxError> {
         let capital = args.series.prices()[0] * args.config.qty.unsigned_abs().max(1) as f64;
+        ctx.subscribe::<FillBatch>(topics::FILLS, SubscribeOptions::new())?;
         let epoch = ctx.incarnation();
         let risk_timer = ctx.send_interval(RiskCheck { epoch }, args.config.risk_every);
         let mut trace = Trace::new();
@@ -158,13 +162,13 @@ impl Portfolio {
     }
 }
 
-impl Handler<FillBatch> for Portfolio {
+impl Handler<Published<FillBatch>> for Portfolio {
     type Reply = ();
-    async fn handle(&mut self, b: FillBatch, ctx: &mut Context<Self>) {
+    async fn handle(&mut self, b: Published<FillBatch>, ctx: &mut Context<Self>) {
         if b.epoch != ctx.incarnation() || self.done {
             return;
         }
-        self.pending.extend(b.fills);
+        self.pending.extend(b.fills.iter().copied());
         let bar = self.config.bar_ticks.max(1);
         while self.next_mark < b.range.end {
             self.mark(self.next_mark);
@@ -199,13 +203,7 @@ impl Handler<RiskCheck> for Portfolio {
             "halt",
             &[(at as u64).to_le_bytes(), drawdown.to_bits().to_le_bytes()],
         );
-        let strategy = ctx
-            .bus()
-            .lookup::<Crossover>(super::STRATEGY)
-            .ok_or("the strategy is not running")?;
-        strategy
-            .tell(Halt { epoch: r.epoch })
-            .await
-            .map_err(|_| "the strategy stopped".into())
+        ctx.publish(topics::HALT, Halt { epoch: r.epoch }).await?;
+        Ok(())
     }
 }

@@ -3,12 +3,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use mycelium_actors::{Actor, BoxError, Context, Handler, Recipient};
+use mycelium_actors::{Actor, BoxError, Context, Handler, Publisher};
 
-use super::{Config, TickBatch};
+use super::{topics, Config, TickBatch};
 use crate::Series;
 
-/// Replays the series as [`TickBatch`]es. Batch `k` is published when the bus clock reaches
+/// Replays the series as [`TickBatch`]es on the topic [`topics::TICKS`]. Batch `k` is published when the bus clock reaches
 /// the time of its first tick (relative to the first tick of the series and to the moment
 /// this incarnation started): on a virtual clock the bus jumps straight there once the
 /// previous batch has been handled, or stops earlier for a timer that is due first.
@@ -17,7 +17,7 @@ pub struct Replayer {
     batch: usize,
     next: usize,
     origin: Duration,
-    strategy: Recipient<TickBatch>,
+    ticks: Publisher<TickBatch>,
 }
 
 /// Arguments of the [`Replayer`].
@@ -38,11 +38,7 @@ pub struct Publish {
 impl Actor for Replayer {
     type Args = ReplayerArgs;
     async fn on_start(args: ReplayerArgs, ctx: &mut Context<Self>) -> Result<Self, BoxError> {
-        let strategy = ctx
-            .bus()
-            .lookup::<super::Crossover>(super::STRATEGY)
-            .ok_or("the strategy is not running")?
-            .recipient();
+        let ticks = ctx.bus().publisher::<TickBatch>(topics::TICKS)?;
         let epoch = ctx.incarnation();
         ctx.send_after(Publish { epoch }, Duration::ZERO);
         Ok(Replayer {
@@ -50,7 +46,7 @@ impl Actor for Replayer {
             batch: args.config.batch.max(1),
             next: 0,
             origin: ctx.now(),
-            strategy,
+            ticks,
         })
     }
 }
@@ -71,10 +67,9 @@ impl Handler<Publish> for Replayer {
             range: start..end,
             last,
         };
-        self.strategy
-            .tell(batch)
-            .await
-            .map_err(|_| "the strategy stopped")?;
+        if self.ticks.publish(batch).await.delivered == 0 {
+            return Err("nobody subscribes to the market data".into());
+        }
         if !last {
             let due = self.origin + Duration::from_nanos(self.series.offset_ns(end));
             ctx.send_after(p, due.saturating_sub(ctx.now()));
