@@ -98,6 +98,9 @@
 //!   [`Bus::subscribe_recipient`](crate::Bus::subscribe_recipient): end with
 //!   [`Subscription::cancel`], or at the first publish that finds the subscriber stopped.
 
+mod buffer;
+mod drain;
+mod entry;
 mod pattern;
 mod publisher;
 mod registry;

@@ -15,7 +15,7 @@ use crate::topic::TopicError;
 
 /// A parsed subscription pattern.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Pattern {
+pub(super) enum Pattern {
     /// Exactly this name.
     Exact(Box<str>),
     /// Names starting with this prefix, which ends with a `.`, and having more after it.
@@ -26,7 +26,7 @@ pub(crate) enum Pattern {
 
 impl Pattern {
     /// Parses `pattern` following the grammar in the module docs.
-    pub(crate) fn parse(pattern: &str) -> Result<Pattern, TopicError> {
+    pub(super) fn parse(pattern: &str) -> Result<Pattern, TopicError> {
         if pattern == "*" {
             return Ok(Pattern::All);
         }
@@ -53,7 +53,7 @@ impl Pattern {
 
     /// True when the (valid) topic `name` matches.
     #[inline]
-    pub(crate) fn matches(&self, name: &str) -> bool {
+    pub(super) fn matches(&self, name: &str) -> bool {
         match self {
             Pattern::Exact(exact) => **exact == *name,
             // A valid name never ends with `.`, so a longer name with this prefix has at
@@ -65,7 +65,7 @@ impl Pattern {
 }
 
 /// Checks a topic name; the error says what is wrong with it.
-pub(crate) fn validate_name(name: &str) -> Result<(), TopicError> {
+pub(super) fn validate_name(name: &str) -> Result<(), TopicError> {
     check_name(name).map_err(|problem| TopicError::InvalidName {
         name: name.to_string(),
         problem,

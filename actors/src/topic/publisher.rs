@@ -3,15 +3,15 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crate::topic::entry::Attempt;
 use crate::topic::registry::Table;
-use crate::topic::subscription::Attempt;
 use crate::topic::{PublishReport, Published};
 
 /// Delivers `msg` to every matching subscription of the table, in subscription order.
 ///
 /// Per subscriber: one reference-count increment and one mailbox push. A full `Block`
 /// subscriber is waited for before the next one is served, with no lock held.
-pub(crate) async fn fan_out<T: Send + Sync + 'static>(
+pub(super) async fn fan_out<T: Send + Sync + 'static>(
     table: &Table<T>,
     msg: Published<T>,
 ) -> PublishReport {
@@ -50,7 +50,7 @@ pub struct Publisher<T: Send + Sync + 'static> {
 }
 
 impl<T: Send + Sync + 'static> Publisher<T> {
-    pub(crate) fn new(table: Arc<Table<T>>, topic: Arc<str>) -> Self {
+    pub(super) fn new(table: Arc<Table<T>>, topic: Arc<str>) -> Self {
         Publisher { table, topic }
     }
 

@@ -6,12 +6,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::envelope::BoxFuture;
 use crate::error::{SendError, TrySendError};
+use crate::topic::buffer::{Buffer, Reader};
+use crate::topic::entry::{Entry, Target};
 use crate::topic::pattern::{validate_name, Pattern};
 use crate::topic::publisher::{fan_out, Publisher};
 use crate::topic::stream::TopicStream;
-use crate::topic::subscription::{
-    Buffer, Entry, Overflow, Reader, SubscribeOptions, Subscription, Target,
-};
+use crate::topic::subscription::{Overflow, SubscribeOptions, Subscription};
 use crate::topic::{PublishReport, Published, TopicError};
 use crate::{Actor, ActorId, ActorRef, Bus, Context, Handler, MessageSink, Recipient};
 
@@ -28,7 +28,7 @@ impl TopicRegistry {
     }
 
     /// The table of `T`, created on first use.
-    pub(crate) fn table<T: Send + Sync + 'static>(&self) -> Arc<Table<T>> {
+    fn table<T: Send + Sync + 'static>(&self) -> Arc<Table<T>> {
         let any = self
             .tables()
             .entry(TypeId::of::<T>())
@@ -41,7 +41,7 @@ impl TopicRegistry {
     }
 
     /// The table of `T`, if anything ever subscribed to or published a `T`.
-    pub(crate) fn existing<T: Send + Sync + 'static>(&self) -> Option<Arc<Table<T>>> {
+    fn existing<T: Send + Sync + 'static>(&self) -> Option<Arc<Table<T>>> {
         let any = self.tables().get(&TypeId::of::<T>())?.clone();
         any.downcast::<Table<T>>().ok()
     }
@@ -52,7 +52,7 @@ impl TopicRegistry {
 /// Publishers read an immutable snapshot (one reference-count increment under a short lock);
 /// subscribing and unsubscribing replace it. So no lock is held while a publisher delivers or
 /// waits for a slow subscriber.
-pub(crate) struct Table<T: Send + Sync + 'static> {
+pub(super) struct Table<T: Send + Sync + 'static> {
     entries: Mutex<Arc<[Arc<Entry<T>>]>>,
 }
 
@@ -70,7 +70,7 @@ impl<T: Send + Sync + 'static> Table<T> {
     }
 
     #[inline]
-    pub(crate) fn snapshot(&self) -> Arc<[Arc<Entry<T>>]> {
+    pub(super) fn snapshot(&self) -> Arc<[Arc<Entry<T>>]> {
         self.entries().clone()
     }
 
@@ -81,7 +81,7 @@ impl<T: Send + Sync + 'static> Table<T> {
         *entries = next.into();
     }
 
-    pub(crate) fn remove(&self, entry: &Entry<T>) {
+    pub(super) fn remove(&self, entry: &Entry<T>) {
         let mut entries = self.entries();
         if entries.iter().any(|e| std::ptr::eq(&**e, entry)) {
             let next: Vec<Arc<Entry<T>>> = entries

@@ -3,7 +3,8 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::topic::subscription::{Control, Entry, Subscription, SubscriptionStats};
+use crate::topic::entry::Entry;
+use crate::topic::subscription::{Control, Subscription, SubscriptionStats};
 use crate::topic::Published;
 
 /// Messages of one subscription, for code that is not an actor (a test, a recorder, a bridge),
@@ -16,7 +17,7 @@ pub struct TopicStream<T: Send + Sync + 'static> {
 }
 
 impl<T: Send + Sync + 'static> TopicStream<T> {
-    pub(crate) fn new(entry: Arc<Entry<T>>) -> Self {
+    pub(super) fn new(entry: Arc<Entry<T>>) -> Self {
         TopicStream { entry }
     }
 

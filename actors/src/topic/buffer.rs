@@ -1,0 +1,228 @@
+//! The per-subscription buffer of streams and of actors' `DropOldest` / `LatestPerKey`
+//! subscriptions: where the overflow policy is applied.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::Notify;
+
+use crate::topic::drain::TopicDrain;
+use crate::topic::{Overflow, Published, SubscribeOptions};
+use crate::MessageSink;
+
+/// Who reads a buffer.
+pub(super) enum Reader<T: Send + Sync + 'static> {
+    /// A `TopicStream`, woken through this.
+    Stream(Notify),
+    /// An actor, sent one drain message at a time.
+    Actor(Arc<dyn MessageSink<TopicDrain<T>>>),
+}
+
+pub(super) struct Buffer<T: Send + Sync + 'static> {
+    state: Mutex<BufferState<T>>,
+    pub(super) reader: Reader<T>,
+    /// Publishers blocked on a full `Block` stream wait here.
+    writable: Notify,
+}
+
+struct BufferState<T> {
+    pending: Pending<T>,
+    capacity: usize,
+    closed: bool,
+    /// A drain message is in the actor's mailbox (or on its way).
+    drain_scheduled: bool,
+    blocked_writers: usize,
+}
+
+enum Pending<T> {
+    Fifo(VecDeque<Published<T>>),
+    /// Keys in arrival order of their first waiting value; the newest value of each.
+    Latest {
+        order: VecDeque<Option<u64>>,
+        values: HashMap<Option<u64>, Published<T>>,
+    },
+}
+
+impl<T> Pending<T> {
+    pub(super) fn len(&self) -> usize {
+        match self {
+            Pending::Fifo(q) => q.len(),
+            Pending::Latest { order, .. } => order.len(),
+        }
+    }
+
+    fn pop(&mut self) -> Option<Published<T>> {
+        match self {
+            Pending::Fifo(q) => q.pop_front(),
+            Pending::Latest { order, values } => {
+                let key = order.pop_front()?;
+                values.remove(&key)
+            }
+        }
+    }
+
+    fn clear(&mut self) {
+        match self {
+            Pending::Fifo(q) => q.clear(),
+            Pending::Latest { order, values } => {
+                order.clear();
+                values.clear();
+            }
+        }
+    }
+}
+
+/// The outcome of offering a message to a buffer.
+pub(super) enum Offer<T> {
+    Taken { evicted: bool, wake: bool },
+    Refused,
+    Full(Published<T>),
+    Closed,
+}
+
+impl<T: Send + Sync + 'static> Buffer<T> {
+    pub(super) fn new(options: &SubscribeOptions, reader: Reader<T>) -> Self {
+        let pending = match options.overflow {
+            Overflow::LatestPerKey => Pending::Latest {
+                order: VecDeque::new(),
+                values: HashMap::new(),
+            },
+            _ => Pending::Fifo(VecDeque::new()),
+        };
+        Buffer {
+            state: Mutex::new(BufferState {
+                pending,
+                capacity: options.capacity.max(1),
+                closed: false,
+                drain_scheduled: false,
+                blocked_writers: 0,
+            }),
+            reader,
+            writable: Notify::new(),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, BufferState<T>> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(super) fn offer(
+        &self,
+        overflow: Overflow,
+        msg: Published<T>,
+        wait_if_full: bool,
+    ) -> Offer<T> {
+        let mut s = self.state();
+        if s.closed {
+            return Offer::Closed;
+        }
+        let was_empty = s.pending.len() == 0;
+        let capacity = s.capacity;
+        let mut evicted = false;
+        match &mut s.pending {
+            Pending::Fifo(q) => {
+                if q.len() >= capacity {
+                    match overflow {
+                        Overflow::DropOldest => {
+                            q.pop_front();
+                            evicted = true;
+                        }
+                        Overflow::DropNewest => return Offer::Refused,
+                        Overflow::Block | Overflow::LatestPerKey => {
+                            if wait_if_full {
+                                s.blocked_writers += 1;
+                            }
+                            return Offer::Full(msg);
+                        }
+                    }
+                }
+                q.push_back(msg);
+            }
+            Pending::Latest { order, values } => {
+                let key = msg.key();
+                if values.insert(key, msg).is_some() {
+                    evicted = true;
+                } else {
+                    order.push_back(key);
+                }
+            }
+        }
+        let wake = match self.reader {
+            Reader::Stream(_) => was_empty,
+            Reader::Actor(_) => !std::mem::replace(&mut s.drain_scheduled, true),
+        };
+        Offer::Taken { evicted, wake }
+    }
+
+    /// Offers `msg` to a full `Block` buffer, waiting for room. No lock is held meanwhile.
+    pub(super) async fn offer_waiting(
+        &self,
+        overflow: Overflow,
+        mut msg: Published<T>,
+    ) -> Offer<T> {
+        loop {
+            let writable = self.writable.notified();
+            let mut writable = std::pin::pin!(writable);
+            writable.as_mut().enable();
+            match self.offer(overflow, msg, true) {
+                Offer::Full(back) => {
+                    msg = back;
+                    let _registered = BlockedWriter(self);
+                    writable.await;
+                }
+                done => return done,
+            }
+        }
+    }
+
+    /// Takes the next message; also says whether more are waiting.
+    pub(super) fn take(&self) -> (Option<Published<T>>, bool) {
+        let mut s = self.state();
+        let item = s.pending.pop();
+        let more = s.pending.len() > 0;
+        if !more {
+            s.drain_scheduled = false;
+        }
+        let wake_writers = item.is_some() && s.blocked_writers > 0;
+        drop(s);
+        if wake_writers {
+            self.writable.notify_waiters();
+        }
+        (item, more)
+    }
+
+    pub(super) fn is_closed(&self) -> bool {
+        self.state().closed
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.state().pending.len()
+    }
+
+    /// Closes the buffer; returns how many waiting messages were discarded.
+    pub(super) fn close(&self) -> usize {
+        let mut s = self.state();
+        if s.closed {
+            return 0;
+        }
+        s.closed = true;
+        let discarded = s.pending.len();
+        s.pending.clear();
+        drop(s);
+        self.writable.notify_waiters();
+        if let Reader::Stream(readable) = &self.reader {
+            readable.notify_one();
+        }
+        discarded
+    }
+}
+
+/// Keeps a buffer's count of blocked publishers right, even if the waiting publish is dropped.
+struct BlockedWriter<'a, T: Send + Sync + 'static>(&'a Buffer<T>);
+
+impl<T: Send + Sync + 'static> Drop for BlockedWriter<'_, T> {
+    fn drop(&mut self) {
+        let mut s = self.0.state();
+        s.blocked_writers = s.blocked_writers.saturating_sub(1);
+    }
+}

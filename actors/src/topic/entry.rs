@@ -1,0 +1,273 @@
+//! One subscription as a topic table holds it, and the delivery of a message to it.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+
+use tokio::runtime::Handle;
+
+use crate::error::TrySendError;
+use crate::topic::buffer::{Buffer, Offer, Reader};
+use crate::topic::drain::TopicDrain;
+use crate::topic::pattern::Pattern;
+use crate::topic::registry::Table;
+use crate::topic::subscription::Control;
+use crate::topic::{Overflow, PublishReport, Published, SubscribeOptions, SubscriptionStats};
+use crate::MessageSink;
+
+/// One subscription as the topic table holds it.
+pub(super) struct Entry<T: Send + Sync + 'static> {
+    pattern: Pattern,
+    pattern_text: Box<str>,
+    key: Option<u64>,
+    overflow: Overflow,
+    target: Target<T>,
+    delivered: AtomicU64,
+    dropped: AtomicU64,
+    active: AtomicBool,
+    table: Weak<Table<T>>,
+    runtime: Handle,
+}
+
+/// Where a subscription's messages go.
+pub(super) enum Target<T: Send + Sync + 'static> {
+    /// Straight into an actor's mailbox (`Block`, `DropNewest`).
+    Mailbox(Arc<dyn MessageSink<Published<T>>>),
+    /// Into a buffer that applies the policy; a stream or a drain message reads it.
+    Buffer(Buffer<T>),
+}
+
+/// What a delivery attempt left to do.
+pub(super) enum Attempt<T> {
+    Done,
+    /// A `Block` subscriber is full: wait for room with this message.
+    Wait(Published<T>),
+}
+
+impl<T: Send + Sync + 'static> Entry<T> {
+    pub(super) fn new(
+        pattern: Pattern,
+        pattern_text: &str,
+        options: &SubscribeOptions,
+        target: Target<T>,
+        table: Weak<Table<T>>,
+        runtime: Handle,
+    ) -> Self {
+        Entry {
+            pattern,
+            pattern_text: pattern_text.into(),
+            key: options.key,
+            overflow: options.overflow,
+            target,
+            delivered: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            active: AtomicBool::new(true),
+            table,
+            runtime,
+        }
+    }
+
+    /// True when a message on `topic` with `key` is for this subscription.
+    #[inline]
+    pub(super) fn accepts(&self, topic: &str, key: Option<u64>) -> bool {
+        self.active.load(Ordering::Relaxed)
+            && (self.key.is_none() || self.key == key)
+            && self.pattern.matches(topic)
+    }
+
+    /// Delivers without waiting; hands the message back when a `Block` subscriber is full.
+    #[inline]
+    pub(super) fn try_deliver(
+        self: &Arc<Self>,
+        msg: &Published<T>,
+        report: &mut PublishReport,
+    ) -> Attempt<T> {
+        match &self.target {
+            Target::Mailbox(sink) => match sink.try_tell(msg.clone()) {
+                Ok(()) => {
+                    self.delivered.fetch_add(1, Ordering::Relaxed);
+                    report.delivered += 1;
+                }
+                Err(TrySendError::Full(back)) => {
+                    if self.overflow == Overflow::Block {
+                        return Attempt::Wait(back);
+                    }
+                    self.dropped.fetch_add(1, Ordering::Relaxed);
+                    report.dropped += 1;
+                }
+                Err(TrySendError::Closed(_)) => self.found_dead(report),
+            },
+            Target::Buffer(buffer) => match buffer.offer(self.overflow, msg.clone(), false) {
+                Offer::Taken { evicted, wake } => self.taken(evicted, wake, report),
+                Offer::Refused => {
+                    self.dropped.fetch_add(1, Ordering::Relaxed);
+                    report.dropped += 1;
+                }
+                Offer::Full(back) => return Attempt::Wait(back),
+                Offer::Closed => {}
+            },
+        }
+        Attempt::Done
+    }
+
+    /// Delivers to a full `Block` subscriber, waiting for room. No lock is held meanwhile.
+    pub(super) async fn deliver_waiting(
+        self: &Arc<Self>,
+        msg: Published<T>,
+        report: &mut PublishReport,
+    ) {
+        match &self.target {
+            Target::Mailbox(sink) => match sink.tell(msg).await {
+                Ok(()) => {
+                    self.delivered.fetch_add(1, Ordering::Relaxed);
+                    report.delivered += 1;
+                }
+                Err(_) => self.found_dead(report),
+            },
+            Target::Buffer(buffer) => match buffer.offer_waiting(self.overflow, msg).await {
+                Offer::Taken { evicted, wake } => self.taken(evicted, wake, report),
+                Offer::Refused => {
+                    self.dropped.fetch_add(1, Ordering::Relaxed);
+                    report.dropped += 1;
+                }
+                Offer::Full(_) | Offer::Closed => {}
+            },
+        }
+    }
+
+    fn taken(self: &Arc<Self>, evicted: bool, wake: bool, report: &mut PublishReport) {
+        report.delivered += 1;
+        if evicted {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            report.dropped += 1;
+        }
+        if wake && !self.wake_reader() {
+            self.found_dead(report);
+        }
+    }
+
+    /// Wakes the buffer's reader; false when the reader is an actor that has stopped.
+    fn wake_reader(self: &Arc<Self>) -> bool {
+        let Target::Buffer(buffer) = &self.target else {
+            return true;
+        };
+        match &buffer.reader {
+            Reader::Stream(readable) => {
+                readable.notify_one();
+                true
+            }
+            Reader::Actor(sink) => match sink.try_tell(TopicDrain(self.clone())) {
+                Ok(()) => true,
+                Err(TrySendError::Full(token)) => {
+                    // The mailbox is full: queue the drain message without holding up the
+                    // publisher (a rare path, so the task's allocation does not matter).
+                    let sink = sink.clone();
+                    let entry = self.clone();
+                    self.runtime.spawn(async move {
+                        if sink.tell(token).await.is_err() {
+                            entry.found_dead(&mut PublishReport::default());
+                        }
+                    });
+                    true
+                }
+                Err(TrySendError::Closed(_)) => false,
+            },
+        }
+    }
+
+    /// Takes the next buffered message for the subscriber, counting it delivered.
+    pub(super) fn take_next(self: &Arc<Self>) -> Option<Published<T>> {
+        let Target::Buffer(buffer) = &self.target else {
+            return None;
+        };
+        let (item, more) = buffer.take();
+        if item.is_some() {
+            self.delivered.fetch_add(1, Ordering::Relaxed);
+        }
+        if more && matches!(buffer.reader, Reader::Actor(_)) && !self.wake_reader() {
+            self.found_dead(&mut PublishReport::default());
+        }
+        item
+    }
+
+    /// For a stream: the next message, waiting for one; `None` once the subscription ended.
+    pub(super) async fn recv(self: &Arc<Self>) -> Option<Published<T>> {
+        let Target::Buffer(buffer) = &self.target else {
+            return None;
+        };
+        let Reader::Stream(readable) = &buffer.reader else {
+            return None;
+        };
+        loop {
+            if let Some(item) = self.take_next() {
+                return Some(item);
+            }
+            if buffer.is_closed() {
+                return None;
+            }
+            readable.notified().await;
+        }
+    }
+
+    fn found_dead(&self, report: &mut PublishReport) {
+        if self.deactivate() {
+            report.removed += 1;
+        }
+    }
+
+    /// Ends the subscription; true if it was active.
+    fn deactivate(&self) -> bool {
+        if !self.active.swap(false, Ordering::AcqRel) {
+            return false;
+        }
+        if let Target::Buffer(buffer) = &self.target {
+            let discarded = buffer.close() as u64;
+            self.dropped.fetch_add(discarded, Ordering::Relaxed);
+        }
+        if let Some(table) = self.table.upgrade() {
+            table.remove(self);
+        }
+        true
+    }
+
+    /// True while active and its subscriber is alive.
+    pub(super) fn is_live(&self) -> bool {
+        self.active.load(Ordering::Acquire)
+            && match &self.target {
+                Target::Mailbox(sink) => sink.is_alive(),
+                Target::Buffer(buffer) => match &buffer.reader {
+                    Reader::Stream(_) => true,
+                    Reader::Actor(sink) => sink.is_alive(),
+                },
+            }
+    }
+
+    /// True when `topic` (any key) reaches this live subscription.
+    pub(super) fn counts_for(&self, topic: &str) -> bool {
+        self.is_live() && self.pattern.matches(topic)
+    }
+}
+
+impl<T: Send + Sync + 'static> Control for Entry<T> {
+    fn cancel(&self) {
+        self.deactivate();
+    }
+
+    fn stats(&self) -> SubscriptionStats {
+        SubscriptionStats {
+            delivered: self.delivered.load(Ordering::Relaxed),
+            dropped: self.dropped.load(Ordering::Relaxed),
+            pending: match &self.target {
+                Target::Mailbox(_) => 0,
+                Target::Buffer(buffer) => buffer.len() as u64,
+            },
+        }
+    }
+
+    fn pattern(&self) -> &str {
+        &self.pattern_text
+    }
+
+    fn is_active(&self) -> bool {
+        self.is_live()
+    }
+}
