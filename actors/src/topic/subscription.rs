@@ -115,10 +115,11 @@ pub struct SubscriptionStats {
 
 /// A handle on one subscription: its statistics, and a way to end it.
 ///
-/// An actor's subscription (made with [`Context::subscribe`]) belongs to the actor's current
-/// incarnation, like its timers: it ends when the actor restarts or stops, and `on_start`
-/// subscribes again. Dropping this handle does **not** end it; [`cancel`](Self::cancel)
-/// does. A stream's subscription ends when the [`TopicStream`](crate::TopicStream) is dropped.
+/// An actor's subscription (made with [`Context::subscribe`](crate::Context::subscribe))
+/// belongs to the actor's current incarnation, like its timers: it ends when the actor
+/// restarts or stops, and `on_start` subscribes again. Dropping this handle does **not** end
+/// it; [`cancel`](Self::cancel) does. A stream's subscription ends when the
+/// [`TopicStream`](crate::TopicStream) is dropped.
 #[derive(Clone)]
 pub struct Subscription {
     control: Arc<dyn Control>,
