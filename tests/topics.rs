@@ -850,3 +850,31 @@ async fn concurrent_publishers_lose_nothing_uncounted() {
         );
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_drain_message_waits_for_room_in_a_full_mailbox() {
+    let bus = virtual_bus(1);
+    let sub = subscriber_with(
+        &bus,
+        SubArgs::new("a", "t", SubscribeOptions::drop_oldest(2)),
+        SpawnOptions::new().mailbox(MailboxConfig::Bounded(1)),
+    )
+    .await;
+    let go = hold(&sub).await;
+    sub.tell(Got).await.unwrap(); // the mailbox is now full
+    let mut dropped = 0;
+    for n in 1..=5u64 {
+        let report = bus.publish("t", n).await.unwrap();
+        assert_eq!(
+            report.delivered, 1,
+            "the side buffer takes it, mailbox full or not"
+        );
+        dropped += report.dropped;
+    }
+    assert_eq!(dropped, 3);
+    go.send(()).unwrap();
+    settle().await;
+    assert_eq!(sub.ask(Got).await.unwrap(), [4, 5]);
+    let stats = sub.ask(Stats).await.unwrap();
+    assert_eq!((stats.delivered, stats.dropped, stats.pending), (2, 3, 0));
+}

@@ -159,7 +159,9 @@ impl Bus {
     /// for full subscribers that chose [`Overflow::Block`].
     ///
     /// Fails only on a malformed topic name (see [the grammar](crate::topic#names-and-patterns)).
-    /// To publish on one topic many times, a [`Publisher`] checks the name once.
+    /// Each call checks the name and allocates the shared message and a copy of the name; to
+    /// publish on one topic many times, a [`Publisher`] checks and copies the name once, so a
+    /// publish allocates only the shared message.
     pub async fn publish<T: Send + Sync + 'static>(
         &self,
         topic: &str,
