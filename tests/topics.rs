@@ -878,3 +878,26 @@ async fn a_drain_message_waits_for_room_in_a_full_mailbox() {
     let stats = sub.ask(Stats).await.unwrap();
     assert_eq!((stats.delivered, stats.dropped, stats.pending), (2, 3, 0));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_publisher_waiting_on_a_stream_is_released_when_the_stream_is_dropped() {
+    let bus = virtual_bus(1);
+    let s = bus
+        .subscribe_stream::<u64>("t", SubscribeOptions::block().capacity(1))
+        .unwrap();
+    bus.publish("t", 1u64).await.unwrap();
+    let publisher = bus.publisher::<u64>("t").unwrap();
+    let second = tokio::spawn(async move { publisher.publish(2).await });
+    settle().await;
+    assert!(!second.is_finished());
+    let subscription = s.subscription();
+    drop(s);
+    let report = second.await.unwrap();
+    assert_eq!((report.matched, report.delivered), (1, 0));
+    assert_eq!(
+        subscription.stats().dropped,
+        1,
+        "the message left waiting in the stream"
+    );
+    assert_eq!(bus.subscriber_count::<u64>("t"), 0);
+}
