@@ -20,8 +20,7 @@ use std::path::Path;
 use crate::Series;
 
 /// Why a CSV file could not be loaded: the file, the 1-based line and what is wrong.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{file}:{line}: {what}")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DataError {
     /// The file name as given.
     pub file: String,
@@ -30,6 +29,17 @@ pub struct DataError {
     /// What is wrong, and what was expected.
     pub what: String,
 }
+
+impl fmt::Display for DataError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            0 => write!(f, "{}: {}", self.file, self.what),
+            line => write!(f, "{}:{line}: {}", self.file, self.what),
+        }
+    }
+}
+
+impl std::error::Error for DataError {}
 
 /// The two row formats.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

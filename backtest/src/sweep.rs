@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use mycelium_actors::{BoxError, Bus, DetRng};
 
 /// Runs a function over a parameter grid, one fresh bus per grid point, in parallel.
@@ -293,9 +293,14 @@ impl<P: Clone + Send + Sync> Sweep<P> {
         }
         let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
         if let Ok(style) = ProgressStyle::with_template(
-            "{elapsed_precise} [{bar:30}] {pos}/{len} runs  {per_sec}  ETA {eta}  {msg}",
+            "{elapsed_precise} [{bar:30}] {pos}/{len} runs  {rate}  ETA {eta}  {msg}",
         ) {
-            bar.set_style(style.progress_chars("=> "));
+            let style = style
+                .with_key("rate", |state: &ProgressState, w: &mut dyn fmt::Write| {
+                    let _ = write!(w, "{:.1} runs/s", state.per_sec());
+                })
+                .progress_chars("=> ");
+            bar.set_style(style);
         }
         bar
     }

@@ -53,6 +53,7 @@ fn a_file_on_disk() {
     let e = load_csv(&path).unwrap_err();
     assert_eq!(e.line, 0);
     assert!(e.to_string().contains("cannot read the file"), "{e}");
+    assert!(!e.to_string().contains(":0:"), "{e}");
 }
 
 #[test]
