@@ -91,7 +91,10 @@
 //! # Lifetimes
 //!
 //! - [`Context::subscribe`](crate::Context::subscribe): the subscription belongs to the actor's
-//!   incarnation, like a timer. A restart or stop ends it; `on_start` subscribes again.
+//!   incarnation, like a timer. It ends when the actor stops for good, or when the next
+//!   incarnation begins, whose `on_start` subscribes again. While a failed actor waits for its
+//!   restart, messages still reach its mailbox, as other sends do, and the new incarnation
+//!   handles them.
 //! - [`Bus::subscribe_stream`](crate::Bus::subscribe_stream): ends when the [`TopicStream`] is
 //!   dropped.
 //! - [`Bus::subscribe_actor`](crate::Bus::subscribe_actor) and
