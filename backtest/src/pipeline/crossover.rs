@@ -106,27 +106,21 @@ impl Handler<Published<TickBatch>> for Crossover {
             let n = now.len();
             let fast_out = &px[warm - fast..end - fast][..n];
             let slow_out = &px[warm - slow..end - slow][..n];
+            let bands = Bands {
+                slow: slow_f,
+                up,
+                down,
+            };
             let mut k = 0;
             while k < n {
-                // Scan to the next change of position with no call in the loop, so the sums
-                // stay in registers.
-                let mut change = None;
-                while k < n {
-                    fs += now[k] - fast_out[k];
-                    ss += now[k] - slow_out[k];
-                    let want = signal(fs * slow_f, ss * up, ss * down, target);
-                    k += 1;
-                    if want != target {
-                        change = Some(want);
-                        break;
-                    }
-                }
-                if let Some(want) = change {
+                let found;
+                (k, fs, ss, found) = scan(now, fast_out, slow_out, k, fs, ss, target, &bands);
+                if found != target {
                     orders.push(Order {
                         tick: warm + k - 1,
-                        qty: (want - target) * qty,
+                        qty: (found - target) * qty,
                     });
-                    target = want;
+                    target = found;
                 }
             }
         }
@@ -142,6 +136,42 @@ impl Handler<Published<TickBatch>> for Crossover {
             .await;
         Ok(())
     }
+}
+
+struct Bands {
+    slow: f64,
+    up: f64,
+    down: f64,
+}
+
+/// Runs the moving sums from tick `k` until the signal differs from `target` or the slices
+/// end; returns the next `k`, the sums and the signal. A plain function with no call in its
+/// loop, so the sums stay in registers (inside the handler's state machine they were kept
+/// in memory, tripling the cost of a tick).
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+fn scan(
+    now: &[f64],
+    fast_out: &[f64],
+    slow_out: &[f64],
+    mut k: usize,
+    mut fs: f64,
+    mut ss: f64,
+    target: i64,
+    b: &Bands,
+) -> (usize, f64, f64, i64) {
+    let n = now.len().min(fast_out.len()).min(slow_out.len());
+    let (slow, up, down) = (b.slow, b.up, b.down);
+    while k < n {
+        fs += now[k] - fast_out[k];
+        ss += now[k] - slow_out[k];
+        k += 1;
+        let want = signal(fs * slow, ss * up, ss * down, target);
+        if want != target {
+            return (k, fs, ss, want);
+        }
+    }
+    (k, fs, ss, target)
 }
 
 /// +1 when the fast average is above the band, -1 below it, `keep` inside it.
