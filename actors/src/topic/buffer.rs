@@ -3,6 +3,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
 
 use tokio::sync::Notify;
 
@@ -12,8 +13,8 @@ use crate::MessageSink;
 
 /// Who reads a buffer.
 pub(super) enum Reader<T: Send + Sync + 'static> {
-    /// A `TopicStream`, woken through this.
-    Stream(Notify),
+    /// A `TopicStream`, woken through the waker it leaves in the buffer.
+    Stream,
     /// An actor, sent one drain message at a time.
     Actor(Arc<dyn MessageSink<TopicDrain<T>>>),
 }
@@ -31,6 +32,8 @@ struct BufferState<T> {
     closed: bool,
     /// A drain message is in the actor's mailbox (or on its way).
     drain_scheduled: bool,
+    /// A stream reader waiting for a message.
+    reader_waker: Option<Waker>,
     blocked_writers: usize,
 }
 
@@ -74,7 +77,11 @@ impl<T> Pending<T> {
 
 /// The outcome of offering a message to a buffer.
 pub(super) enum Offer<T> {
-    Taken { evicted: bool, wake: bool },
+    /// `drain`: the actor reading the buffer needs a drain message.
+    Taken {
+        evicted: bool,
+        drain: bool,
+    },
     Refused,
     Full(Published<T>),
     Closed,
@@ -95,6 +102,7 @@ impl<T: Send + Sync + 'static> Buffer<T> {
                 capacity: options.capacity.max(1),
                 closed: false,
                 drain_scheduled: false,
+                reader_waker: None,
                 blocked_writers: 0,
             }),
             reader,
@@ -116,7 +124,6 @@ impl<T: Send + Sync + 'static> Buffer<T> {
         if s.closed {
             return Offer::Closed;
         }
-        let was_empty = s.pending.len() == 0;
         let capacity = s.capacity;
         let mut evicted = false;
         match &mut s.pending {
@@ -147,11 +154,17 @@ impl<T: Send + Sync + 'static> Buffer<T> {
                 }
             }
         }
-        let wake = match self.reader {
-            Reader::Stream(_) => was_empty,
+        let drain = match self.reader {
+            Reader::Stream => {
+                if let Some(waker) = s.reader_waker.take() {
+                    drop(s);
+                    waker.wake();
+                }
+                false
+            }
             Reader::Actor(_) => !std::mem::replace(&mut s.drain_scheduled, true),
         };
-        Offer::Taken { evicted, wake }
+        Offer::Taken { evicted, drain }
     }
 
     /// Offers `msg` to a full `Block` buffer, waiting for room. No lock is held meanwhile.
@@ -177,8 +190,31 @@ impl<T: Send + Sync + 'static> Buffer<T> {
 
     /// Takes the next message; also says whether more are waiting.
     pub(super) fn take(&self) -> (Option<Published<T>>, bool) {
+        self.take_or_wait(None).unwrap_or((None, false))
+    }
+
+    /// For a stream: the next message, `Ready(None)` once closed, or `Pending` with the task
+    /// woken when a message arrives or the buffer closes.
+    pub(super) fn poll_take(&self, cx: &mut Context<'_>) -> Poll<Option<Published<T>>> {
+        match self.take_or_wait(Some(cx)) {
+            Some((item, _)) => Poll::Ready(item),
+            None => Poll::Pending,
+        }
+    }
+
+    /// `None` when nothing waits and `cx`'s waker was registered.
+    fn take_or_wait(&self, cx: Option<&mut Context<'_>>) -> Option<(Option<Published<T>>, bool)> {
         let mut s = self.state();
         let item = s.pending.pop();
+        if item.is_none() && !s.closed {
+            if let Some(cx) = cx {
+                match &mut s.reader_waker {
+                    Some(waker) if waker.will_wake(cx.waker()) => {}
+                    slot => *slot = Some(cx.waker().clone()),
+                }
+                return None;
+            }
+        }
         let more = s.pending.len() > 0;
         if !more {
             s.drain_scheduled = false;
@@ -188,11 +224,7 @@ impl<T: Send + Sync + 'static> Buffer<T> {
         if wake_writers {
             self.writable.notify_waiters();
         }
-        (item, more)
-    }
-
-    pub(super) fn is_closed(&self) -> bool {
-        self.state().closed
+        Some((item, more))
     }
 
     pub(super) fn len(&self) -> usize {
@@ -208,10 +240,11 @@ impl<T: Send + Sync + 'static> Buffer<T> {
         s.closed = true;
         let discarded = s.pending.len();
         s.pending.clear();
+        let reader = s.reader_waker.take();
         drop(s);
         self.writable.notify_waiters();
-        if let Reader::Stream(readable) = &self.reader {
-            readable.notify_one();
+        if let Some(waker) = reader {
+            waker.wake();
         }
         discarded
     }

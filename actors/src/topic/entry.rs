@@ -2,6 +2,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
+use std::task::{Context, Poll};
 
 use tokio::runtime::Handle;
 
@@ -97,7 +98,7 @@ impl<T: Send + Sync + 'static> Entry<T> {
                 Err(TrySendError::Closed(_)) => self.found_dead(report),
             },
             Target::Buffer(buffer) => match buffer.offer(self.overflow, msg.clone(), false) {
-                Offer::Taken { evicted, wake } => self.taken(evicted, wake, report),
+                Offer::Taken { evicted, drain } => self.taken(evicted, drain, report),
                 Offer::Refused => {
                     self.dropped.fetch_add(1, Ordering::Relaxed);
                     report.dropped += 1;
@@ -124,7 +125,7 @@ impl<T: Send + Sync + 'static> Entry<T> {
                 Err(_) => self.found_dead(report),
             },
             Target::Buffer(buffer) => match buffer.offer_waiting(self.overflow, msg).await {
-                Offer::Taken { evicted, wake } => self.taken(evicted, wake, report),
+                Offer::Taken { evicted, drain } => self.taken(evicted, drain, report),
                 Offer::Refused => {
                     self.dropped.fetch_add(1, Ordering::Relaxed);
                     report.dropped += 1;
@@ -134,27 +135,24 @@ impl<T: Send + Sync + 'static> Entry<T> {
         }
     }
 
-    fn taken(self: &Arc<Self>, evicted: bool, wake: bool, report: &mut PublishReport) {
+    fn taken(self: &Arc<Self>, evicted: bool, drain: bool, report: &mut PublishReport) {
         report.delivered += 1;
         if evicted {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             report.dropped += 1;
         }
-        if wake && !self.wake_reader() {
+        if drain && !self.send_drain() {
             self.found_dead(report);
         }
     }
 
-    /// Wakes the buffer's reader; false when the reader is an actor that has stopped.
-    fn wake_reader(self: &Arc<Self>) -> bool {
+    /// Sends the reading actor a drain message; false when the actor has stopped.
+    fn send_drain(self: &Arc<Self>) -> bool {
         let Target::Buffer(buffer) = &self.target else {
             return true;
         };
         match &buffer.reader {
-            Reader::Stream(readable) => {
-                readable.notify_one();
-                true
-            }
+            Reader::Stream => true,
             Reader::Actor(sink) => match sink.try_tell(TopicDrain(self.clone())) {
                 Ok(()) => true,
                 Err(TrySendError::Full(token)) => {
@@ -183,29 +181,23 @@ impl<T: Send + Sync + 'static> Entry<T> {
         if item.is_some() {
             self.delivered.fetch_add(1, Ordering::Relaxed);
         }
-        if more && matches!(buffer.reader, Reader::Actor(_)) && !self.wake_reader() {
+        if more && matches!(buffer.reader, Reader::Actor(_)) && !self.send_drain() {
             self.found_dead(&mut PublishReport::default());
         }
         item
     }
 
-    /// For a stream: the next message, waiting for one; `None` once the subscription ended.
-    pub(super) async fn recv(self: &Arc<Self>) -> Option<Published<T>> {
+    /// For a stream: the next message, `Ready(None)` once the subscription has ended, or
+    /// `Pending` with the task woken when that changes.
+    pub(super) fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Option<Published<T>>> {
         let Target::Buffer(buffer) = &self.target else {
-            return None;
+            return Poll::Ready(None);
         };
-        let Reader::Stream(readable) = &buffer.reader else {
-            return None;
-        };
-        loop {
-            if let Some(item) = self.take_next() {
-                return Some(item);
-            }
-            if buffer.is_closed() {
-                return None;
-            }
-            readable.notified().await;
+        let polled = buffer.poll_take(cx);
+        if let Poll::Ready(Some(_)) = polled {
+            self.delivered.fetch_add(1, Ordering::Relaxed);
         }
+        polled
     }
 
     fn found_dead(&self, report: &mut PublishReport) {
@@ -235,7 +227,7 @@ impl<T: Send + Sync + 'static> Entry<T> {
             && match &self.target {
                 Target::Mailbox(sink) => sink.is_alive(),
                 Target::Buffer(buffer) => match &buffer.reader {
-                    Reader::Stream(_) => true,
+                    Reader::Stream => true,
                     Reader::Actor(sink) => sink.is_alive(),
                 },
             }

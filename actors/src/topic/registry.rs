@@ -216,7 +216,7 @@ impl Bus {
             self.topics()
                 .table::<T>()
                 .subscribe(pattern, &options, self.runtime(), || {
-                    Target::Buffer(Buffer::new(&options, Reader::Stream(Default::default())))
+                    Target::Buffer(Buffer::new(&options, Reader::Stream))
                 })?;
         Ok(TopicStream::new(entry))
     }

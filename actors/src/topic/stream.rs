@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use crate::topic::entry::Entry;
 use crate::topic::subscription::{Control, Subscription, SubscriptionStats};
@@ -23,7 +24,14 @@ impl<T: Send + Sync + 'static> TopicStream<T> {
 
     /// The next message, waiting for one. `None` once the subscription has been cancelled.
     pub async fn recv(&mut self) -> Option<Published<T>> {
-        self.entry.recv().await
+        std::future::poll_fn(|cx| self.entry.poll_recv(cx)).await
+    }
+
+    /// Polls for the next message: `Ready(Some)` with one, `Ready(None)` once the subscription
+    /// has been cancelled, `Pending` (the task woken later) while none waits. For adapting the
+    /// stream to other async interfaces, such as `futures::Stream`.
+    pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Published<T>>> {
+        self.entry.poll_recv(cx)
     }
 
     /// The next message if one is waiting.
