@@ -212,12 +212,10 @@ impl Bus {
         pattern: &str,
         options: SubscribeOptions,
     ) -> Result<TopicStream<T>, TopicError> {
-        let entry =
-            self.topics()
-                .table::<T>()
-                .subscribe(pattern, &options, self.runtime(), || {
-                    Target::Buffer(Buffer::new(&options, Reader::Stream))
-                })?;
+        let table = self.topics().table::<T>();
+        let entry = table.subscribe(pattern, &options, self.runtime(), || {
+            Target::Buffer(Buffer::new(&options, Reader::Stream))
+        })?;
         Ok(TopicStream::new(entry))
     }
 
@@ -234,12 +232,10 @@ impl Bus {
         A: Handler<Published<T>>,
         T: Send + Sync + 'static,
     {
-        let entry =
-            self.topics()
-                .table::<T>()
-                .subscribe(pattern, &options, self.runtime(), || {
-                    actor_target(actor, &options)
-                })?;
+        let table = self.topics().table::<T>();
+        let entry = table.subscribe(pattern, &options, self.runtime(), || {
+            actor_target(actor, &options)
+        })?;
         Ok(Subscription::new(entry))
     }
 
@@ -249,8 +245,9 @@ impl Bus {
     ///
     /// `Block` and `DropNewest` deliver straight into the recipient. `DropOldest` and
     /// `LatestPerKey` apply the policy in a buffer that a small task on the bus's runtime
-    /// forwards from, waiting for room in the recipient: one more message can be in flight
-    /// than with an actor's subscription.
+    /// forwards from, waiting for room in the recipient. The policy applies only once the
+    /// recipient's own queue is full, so a slow recipient first sees what that queue holds;
+    /// an actor subscribed with [`subscribe_actor`](Self::subscribe_actor) does not.
     pub fn subscribe_recipient<T: Send + Sync + 'static>(
         &self,
         recipient: Recipient<Published<T>>,
