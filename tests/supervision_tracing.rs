@@ -1,0 +1,75 @@
+//! Supervision events reach `tracing` subscribers. In a binary of its own: `tracing` caches
+//! per call site whether anyone listens, and another test in the same process hitting those
+//! call sites with no subscriber at the same moment could make this one miss events.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use mycelium::prelude::*;
+
+/// Supervision events are also `tracing` events (target `mycelium::supervisor`), so any
+/// subscriber sees them.
+#[test]
+fn supervision_events_are_tracing_events() {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    tracing::subscriber::with_default(subscriber, || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            quiet_panics();
+            let bus = virtual_bus(1);
+            let (observer, mut events) = event_channel();
+            let tree = Supervisor::builder(Strategy::OneForOne)
+                .backoff(Backoff::exponential(
+                    Duration::from_millis(5),
+                    2.0,
+                    Duration::from_secs(1),
+                ))
+                .on_event(observer)
+                .child(ChildSpec::new::<Probe>(
+                    "w",
+                    ProbeArgs::new("w", &Log::default()),
+                ))
+                .spawn(&bus)
+                .await
+                .unwrap();
+            tree.child::<Probe>("w").unwrap().tell(Crash).await.unwrap();
+            next_event(&mut events, is_restarted).await;
+        });
+    });
+    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    for needle in [
+        "mycelium::supervisor",
+        "event=\"started\"",
+        "event=\"failed\"",
+        "event=\"restarted\"",
+        "delay_ns=5000000",
+        "crash requested",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+}
