@@ -473,3 +473,84 @@ async fn start_failures_count_toward_intensity() {
     assert_eq!(bus.now(), Duration::from_secs(3));
     assert!(matches!(bus.wait_stopped().await, BusExit::Failed(_)));
 }
+
+/// While a failed child waits out its backoff, its timers and topic subscriptions are
+/// already gone: nothing piles up in its mailbox for the next incarnation.
+#[tokio::test(start_paused = true)]
+async fn a_failed_incarnation_leaves_no_timers_or_subscriptions_behind() {
+    use mycelium::actors::{Published, SubscribeOptions};
+    quiet_panics();
+    #[derive(Clone)]
+    struct Tick;
+    struct Listener {
+        ticks: u32,
+        prices: u32,
+    }
+    impl Actor for Listener {
+        type Args = ();
+        async fn on_start(_: (), ctx: &mut Context<Self>) -> Result<Self, BoxError> {
+            ctx.send_interval(Tick, Duration::from_millis(100));
+            ctx.subscribe::<f64>("md.px", SubscribeOptions::new())?;
+            Ok(Listener {
+                ticks: 0,
+                prices: 0,
+            })
+        }
+    }
+    impl Handler<Tick> for Listener {
+        type Reply = ();
+        async fn handle(&mut self, _: Tick, _ctx: &mut Context<Self>) {
+            self.ticks += 1;
+        }
+    }
+    impl Handler<Published<f64>> for Listener {
+        type Reply = ();
+        async fn handle(&mut self, _: Published<f64>, _ctx: &mut Context<Self>) {
+            self.prices += 1;
+        }
+    }
+    impl Handler<Crash> for Listener {
+        type Reply = ();
+        async fn handle(&mut self, _: Crash, _ctx: &mut Context<Self>) {
+            panic!("crash requested");
+        }
+    }
+    impl Handler<Seen> for Listener {
+        type Reply = (u32, u32);
+        async fn handle(&mut self, _: Seen, _ctx: &mut Context<Self>) -> (u32, u32) {
+            (self.ticks, self.prices)
+        }
+    }
+
+    let bus = virtual_bus(1);
+    let (observer, mut events) = event_channel();
+    let tree = Supervisor::builder(Strategy::OneForOne)
+        .backoff(Backoff::exponential(
+            Duration::from_secs(10),
+            2.0,
+            Duration::from_secs(60),
+        ))
+        .on_event(observer)
+        .child(ChildSpec::new::<Listener>("l", ()))
+        .spawn(&bus)
+        .await
+        .unwrap();
+    let l = tree.child::<Listener>("l").unwrap();
+    l.tell(Crash).await.unwrap();
+    next_event(&mut events, |e| {
+        matches!(e, SupervisionEvent::Failed { .. })
+    })
+    .await;
+    // During the 10 s backoff: no subscriber for the topic, and the interval is silent.
+    let report = bus.publish("md.px", 1.0f64).await.unwrap();
+    assert_eq!(report.matched, 0, "{report:?}");
+    next_event(&mut events, is_restarted).await;
+    assert_eq!(
+        l.ask(Seen).await.unwrap(),
+        (0, 0),
+        "nothing from the failed incarnation arrived"
+    );
+    bus.publish("md.px", 2.0f64).await.unwrap();
+    bus.clock().sleep(Duration::from_millis(250)).await;
+    assert_eq!(l.ask(Seen).await.unwrap(), (2, 1));
+}

@@ -161,6 +161,13 @@ impl<A: Actor> Context<A> {
         self.incarnation = incarnation;
     }
 
+    /// The incarnation is over: its timers and topic subscriptions end now, so nothing they
+    /// would send piles up while a supervisor waits out a backoff.
+    pub(crate) fn end_incarnation(&mut self) {
+        self.cancel_timers();
+        self.subscriptions.cancel_all();
+    }
+
     pub(crate) fn take_stop(&mut self) -> Option<StopReason> {
         self.stop.take()
     }

@@ -243,28 +243,24 @@ enum Next {
 impl<A: Actor> Runner<A> {
     /// After `serve`: runs the stop hook and settles what happens next.
     async fn after_serve(&mut self, mut actor: A, ctx: &mut Context<A>, served: Served) -> Next {
+        let reason = match &served {
+            Served::Terminated(reason) | Served::Ended(reason) => reason.clone(),
+            Served::Suspended(_) | Served::Restart(_) => StopReason::Restarting,
+        };
+        stop_hook(&mut actor, ctx, &reason).await;
+        drop(actor);
+        ctx.end_incarnation();
         match served {
             Served::Terminated(reason) => {
-                stop_hook(&mut actor, ctx, &reason).await;
-                drop(actor);
                 self.finish(reason);
                 Next::Exit
             }
-            Served::Ended(reason) => {
-                stop_hook(&mut actor, ctx, &reason).await;
-                drop(actor);
-                self.after_end(Some(reason)).await
-            }
+            Served::Ended(reason) => self.after_end(Some(reason)).await,
             Served::Suspended(suspended) => {
-                stop_hook(&mut actor, ctx, &StopReason::Restarting).await;
-                drop(actor);
                 let _ = suspended.send(());
                 self.after_end(None).await
             }
-            Served::Restart(restart) => {
-                stop_hook(&mut actor, ctx, &StopReason::Restarting).await;
-                Next::Restart(restart)
-            }
+            Served::Restart(restart) => Next::Restart(restart),
         }
     }
 
@@ -336,7 +332,10 @@ pub(crate) fn run<A: Actor>(
                     let served = runner.serve(&mut actor, &mut ctx).await;
                     Box::pin(runner.after_serve(actor, &mut ctx, served)).await
                 }
-                Err(reason) => Box::pin(runner.after_end(Some(reason))).await,
+                Err(reason) => {
+                    ctx.end_incarnation();
+                    Box::pin(runner.after_end(Some(reason))).await
+                }
             };
             match next {
                 Next::Restart(restart) => ack = restart,
