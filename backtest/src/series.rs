@@ -87,8 +87,9 @@ impl Series {
 
     /// A seeded synthetic series of `len` ticks (at least one): a random walk whose drift
     /// itself wanders (a slowly mean-reverting trend), so trend-following and
-    /// mean-reverting rules both find something to trade. Ticks are 1 to 199 ms apart,
-    /// starting at 2024-01-01T00:00:00Z; prices start at 100. Pure integer and `+ - * /`
+    /// mean-reverting rules both find something to trade. Ticks are 30 to 90 s apart (a
+    /// million of them span about two years), starting at 2024-01-01T00:00:00Z; prices start
+    /// at 100 with a volatility of about 0.04% a tick (~30% a year). Pure integer and `+ - * /`
     /// arithmetic on a [`DetRng`]: the same seed gives the same series, bit for bit.
     pub fn synthetic(seed: u64, len: usize) -> Series {
         const START_NS: u64 = 1_704_067_200_000_000_000;
@@ -102,13 +103,13 @@ impl Series {
         for _ in 0..len {
             ts.push(t);
             price.push(p);
-            t += 1_000_000 * (1 + rng.next_u64() % 199);
+            t += 1_000_000_000 * (30 + rng.next_u64() % 61);
             // Irwin-Hall: the sum of four uniforms, centred, is close enough to a normal draw
             // and needs no transcendental function (whose last bit may differ by platform).
             let z = |rng: &mut DetRng| {
                 (rng.next_f64() + rng.next_f64() + rng.next_f64() + rng.next_f64() - 2.0) * 1.732
             };
-            drift = 0.9995 * drift + 0.000_000_15 * z(&mut rng);
+            drift = 0.999_95 * drift + 0.000_000_02 * z(&mut rng);
             let step = drift + 0.000_4 * z(&mut rng);
             p *= 1.0 + step;
             // Keep the walk in a sane band so a long series never reaches zero.

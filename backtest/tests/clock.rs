@@ -54,7 +54,7 @@ fn publication_times(series: Series, config: Config) -> Vec<(Duration, Duration)
 
 #[test]
 fn each_batch_is_published_at_its_first_ticks_time() {
-    // 20,000 ticks 1 to 199 ms apart, 500 ticks a batch: 40 batches over ~33 minutes.
+    // 20,000 ticks 30 to 90 s apart, 500 ticks a batch: 40 batches over about two weeks.
     let series = Series::synthetic(9, 20_000);
     let config = Config {
         batch: 500,

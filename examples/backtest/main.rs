@@ -79,7 +79,7 @@ fn run(o: Options) -> Result<ExitCode, String> {
             series
         }
     };
-    let span_h = series.offset_ns(series.len() - 1) as f64 / 3.6e12;
+    let span_days = series.offset_ns(series.len() - 1) as f64 / 8.64e13;
     let series = Arc::new(series);
     let grid = match o.grid.as_str() {
         "small" => pipeline::small_grid(),
@@ -106,9 +106,9 @@ fn run(o: Options) -> Result<ExitCode, String> {
             .unwrap_or(1)
     });
     println!(
-        "grid: {} points, {:.1} h of market time each, on {workers} worker(s)",
+        "grid: {} points, {:.1} days of market time each, on {workers} worker(s)",
         sweep.len(),
-        span_h
+        span_days
     );
     let report = sweep.run(|&params, run| {
         let (series, config) = (series.clone(), config.clone());
