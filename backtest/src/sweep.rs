@@ -35,6 +35,7 @@ use mycelium_actors::{BoxError, Bus, DetRng};
 /// assert_eq!(report.successes().map(|(_, r)| *r).collect::<Vec<_>>(), [10, 30]);
 /// assert_eq!(report.failures().count(), 1);
 /// ```
+#[derive(Clone, Debug)]
 pub struct Sweep<P> {
     grid: Vec<P>,
     workers: usize,
@@ -43,6 +44,7 @@ pub struct Sweep<P> {
 }
 
 /// What a build function gets for its grid point.
+#[derive(Debug)]
 pub struct Run {
     /// The point's index in the grid.
     pub index: usize,
@@ -53,6 +55,7 @@ pub struct Run {
 }
 
 /// How one grid point ended.
+#[derive(Clone, Debug)]
 pub struct RunOutcome<P, R> {
     /// The point's index in the grid.
     pub index: usize,
@@ -86,6 +89,7 @@ impl fmt::Display for RunFailure {
 }
 
 /// Everything a sweep produced, in grid order.
+#[derive(Clone, Debug)]
 pub struct SweepReport<P, R> {
     /// One outcome per grid point, in grid order.
     pub runs: Vec<RunOutcome<P, R>>,
