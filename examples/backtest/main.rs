@@ -12,6 +12,22 @@
 
 mod cli;
 
+/// `println!` that ignores a closed stdout (`| head`): the results files are still written.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// `print!` that ignores a closed stdout.
+macro_rules! say_inline {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 use std::fs;
 use std::io::BufWriter;
 use std::process::ExitCode;
@@ -27,7 +43,7 @@ fn main() -> ExitCode {
     let options = match Options::parse(std::env::args().skip(1)) {
         Ok(Some(o)) => o,
         Ok(None) => {
-            print!("{}", cli::HELP);
+            say_inline!("{}", cli::HELP);
             return ExitCode::SUCCESS;
         }
         Err(e) => {
@@ -61,7 +77,7 @@ fn run(o: Options) -> Result<ExitCode, String> {
     let series = match &o.data {
         Some(path) => {
             let (series, format) = load_csv(path).map_err(|e| e.to_string())?;
-            println!(
+            say!(
                 "data: {} ({format}), {} rows",
                 path.display(),
                 thousands(series.len() as u64)
@@ -70,7 +86,7 @@ fn run(o: Options) -> Result<ExitCode, String> {
         }
         None => {
             let series = Series::synthetic(o.seed, o.ticks);
-            println!(
+            say!(
                 "data: synthetic, {} ticks (seed {}), generated in {:.0?}",
                 thousands(series.len() as u64),
                 o.seed,
@@ -105,7 +121,7 @@ fn run(o: Options) -> Result<ExitCode, String> {
             .map(|n| n.get())
             .unwrap_or(1)
     });
-    println!(
+    say!(
         "grid: {} points, {:.1} days of market time each, on {workers} worker(s)",
         sweep.len(),
         span_days
@@ -122,7 +138,7 @@ fn run(o: Options) -> Result<ExitCode, String> {
     let mut ranked = ok.clone();
     ranked.sort_by(|a, b| b.1.sharpe.total_cmp(&a.1.sharpe).then(a.0.cmp(b.0)));
     print_table(&ranked[..o.top.min(ranked.len())]);
-    println!(
+    say!(
         "throughput: {} events/s ({} ticks replayed), {:.1} runs/s, {} runs in {:.2} s on {} worker(s)",
         thousands((events as f64 / secs) as u64),
         thousands(events),
@@ -139,7 +155,7 @@ fn run(o: Options) -> Result<ExitCode, String> {
         .map_err(|e| format!("cannot write {}: {e}", csv_path.display()))?;
     results::write_csv(&report, BufWriter::new(file))
         .map_err(|e| format!("cannot write {}: {e}", csv_path.display()))?;
-    print!(
+    say_inline!(
         "results: {} ({} rows)",
         csv_path.display(),
         report.runs.len()
@@ -150,9 +166,9 @@ fn run(o: Options) -> Result<ExitCode, String> {
             .map_err(|e| format!("cannot write {}: {e}", png_path.display()))?;
         plot::equity_png(&result.equity, 1000, 400, BufWriter::new(file))
             .map_err(|e| format!("cannot write {}: {e}", png_path.display()))?;
-        print!(", {} (best run: {best})", png_path.display());
+        say_inline!(", {} (best run: {best})", png_path.display());
     }
-    println!();
+    say!();
     Ok(if ok.is_empty() {
         ExitCode::FAILURE
     } else {
@@ -165,22 +181,29 @@ fn print_failures(report: &SweepReport<Params, RunResult>) {
     if failures.is_empty() {
         return;
     }
-    println!("{} grid point(s) failed:", failures.len());
+    say!("{} grid point(s) failed:", failures.len());
     for (run, why) in failures.iter().take(10) {
-        println!("  #{} {}: {why}", run.index, run.params);
+        say!("  #{} {}: {why}", run.index, run.params);
     }
     if failures.len() > 10 {
-        println!("  ... and {} more (see results.csv)", failures.len() - 10);
+        say!("  ... and {} more (see results.csv)", failures.len() - 10);
     }
 }
 
 fn print_table(rows: &[(&Params, &RunResult)]) {
-    println!(
+    say!(
         "{:>5} {:>5} {:>5} {:>12} {:>8} {:>8} {:>7} {:>16}",
-        "fast", "slow", "band", "pnl", "sharpe", "max dd", "trades", "trace"
+        "fast",
+        "slow",
+        "band",
+        "pnl",
+        "sharpe",
+        "max dd",
+        "trades",
+        "trace"
     );
     for (p, r) in rows {
-        println!(
+        say!(
             "{:>5} {:>5} {:>5} {:>12.2} {:>8.2} {:>7.1}% {:>7} {:016x}",
             p.fast,
             p.slow,
