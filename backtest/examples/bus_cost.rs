@@ -115,6 +115,13 @@ fn paused_runtime() -> tokio::runtime::Runtime {
         .expect("a current-thread runtime")
 }
 
+/// Resident memory in KiB (Linux), to show what live buses cost.
+fn rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
 fn main() {
     let n: u64 = std::env::args()
         .nth(1)
@@ -152,6 +159,7 @@ fn main() {
         t.elapsed().as_secs_f64() * 1e6 / n as f64
     );
 
+    let rss_before = rss_kib();
     let t = Instant::now();
     let alive = rt.block_on(async {
         let mut alive = Vec::with_capacity(n as usize);
@@ -176,6 +184,13 @@ fn main() {
         3 * n,
         built.as_secs_f64() * 1e6 / n as f64
     );
+    if let (Some(before), Some(after)) = (rss_before, rss_kib()) {
+        println!(
+            "resident memory: +{} KiB for {n} live buses, {:.1} KiB per bus",
+            after.saturating_sub(before),
+            after.saturating_sub(before) as f64 / n as f64
+        );
+    }
     let t = Instant::now();
     rt.block_on(async {
         for (bus, _, _) in &alive {
