@@ -41,6 +41,7 @@ pub struct Sweep<P> {
     workers: usize,
     seed: u64,
     progress: Option<bool>,
+    time_limit: Duration,
 }
 
 /// What a build function gets for its grid point.
@@ -76,6 +77,9 @@ pub enum RunFailure {
     Failed(String),
     /// The runtime could not be created.
     Runtime(String),
+    /// The build function had not returned after this much bus time (see
+    /// [`Sweep::time_limit`]).
+    TimedOut(Duration),
 }
 
 impl fmt::Display for RunFailure {
@@ -84,6 +88,7 @@ impl fmt::Display for RunFailure {
             RunFailure::Panicked(r) => write!(f, "panicked: {r}"),
             RunFailure::Failed(r) => write!(f, "failed: {r}"),
             RunFailure::Runtime(r) => write!(f, "could not build its runtime: {r}"),
+            RunFailure::TimedOut(d) => write!(f, "no result after {d:?} of bus time"),
         }
     }
 }
@@ -140,6 +145,7 @@ impl<P: Clone + Send + Sync> Sweep<P> {
             workers: default_workers(),
             seed: 0,
             progress: None,
+            time_limit: Duration::from_secs(100 * 365 * 86_400),
         }
     }
 
@@ -158,6 +164,15 @@ impl<P: Clone + Send + Sync> Sweep<P> {
     /// Forces the progress bar on or off (default: on when stderr is a terminal).
     pub fn progress(mut self, show: bool) -> Self {
         self.progress = Some(show);
+        self
+    }
+
+    /// The most bus time a run may take (default: 100 years). A run that has not returned by
+    /// then fails with [`RunFailure::TimedOut`]. On the virtual clock a run that is stuck —
+    /// every task waiting, nothing due — reaches the limit at once instead of hanging the
+    /// sweep.
+    pub fn time_limit(mut self, limit: Duration) -> Self {
+        self.time_limit = limit;
         self
     }
 
@@ -264,16 +279,18 @@ impl<P: Clone + Send + Sync> Sweep<P> {
                     .seed(seed)
                     .build()
                     .map_err(|e| RunFailure::Runtime(e.to_string()))?;
-                let result = build(
+                let run = build(
                     params,
                     Run {
                         index,
                         seed,
                         bus: bus.clone(),
                     },
-                )
-                .await
-                .map_err(|e| RunFailure::Failed(e.to_string()));
+                );
+                let result = match bus.clock().timeout(self.time_limit, run).await {
+                    Ok(result) => result.map_err(|e| RunFailure::Failed(e.to_string())),
+                    Err(_) => Err(RunFailure::TimedOut(self.time_limit)),
+                };
                 if bus.exit().is_none() {
                     bus.shutdown(Duration::from_secs(60)).await;
                 }

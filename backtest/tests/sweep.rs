@@ -140,3 +140,32 @@ fn each_point_gets_its_own_seed_and_bus() {
         assert!(virtual_time);
     }
 }
+
+#[test]
+fn a_stuck_point_times_out_on_the_virtual_clock_and_the_others_complete() {
+    let report = Sweep::new([0u8, 1, 2])
+        .workers(2)
+        .progress(false)
+        .time_limit(Duration::from_secs(3600))
+        .run(|&n, run| async move {
+            if n == 1 {
+                // Waits for something that never comes: nothing is due, so the virtual
+                // clock jumps straight to the limit.
+                std::future::pending::<()>().await;
+            }
+            run.bus.clock().sleep(Duration::from_secs(60)).await;
+            Ok(n)
+        });
+    let failures: Vec<_> = report
+        .failures()
+        .map(|(r, why)| (r.index, why.clone()))
+        .collect();
+    assert_eq!(
+        failures,
+        vec![(1, RunFailure::TimedOut(Duration::from_secs(3600)))]
+    );
+    assert_eq!(
+        report.successes().map(|(_, r)| *r).collect::<Vec<_>>(),
+        [0, 2]
+    );
+}
