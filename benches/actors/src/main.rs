@@ -301,7 +301,7 @@ fn main() -> ExitCode {
             );
             ExitCode::SUCCESS
         }
-        // Hidden: w2-style round trips between two plain tokio tasks, as reference points.
+        // Hidden: reference points without an actor layer (bare channels, plain tokio tasks).
         Some("__floor") => {
             let c = if args.get(1).map(String::as_str) == Some("--quick") {
                 QUICK
