@@ -260,6 +260,23 @@ impl<P: Clone + Send + Sync> Sweep<P> {
         }
     }
 
+    /// Runs grid point `index` alone, on this thread, exactly as the sweep runs it (same
+    /// bus seed, fresh runtime and bus), to look at one point in detail — with more
+    /// recording switched on, say — after a sweep. `None` if `index` is out of the grid.
+    pub fn rerun<R, F, Fut>(&self, index: usize, build: F) -> Option<RunOutcome<P, R>>
+    where
+        F: Fn(&P, Run) -> Fut + Sync,
+        Fut: Future<Output = Result<R, BoxError>>,
+    {
+        let params = self.grid.get(index)?.clone();
+        Some(RunOutcome {
+            index,
+            params,
+            seed: run_seed(self.seed, index),
+            result: self.run_one(index, &build),
+        })
+    }
+
     fn run_one<R, F, Fut>(&self, index: usize, build: &F) -> Result<R, RunFailure>
     where
         F: Fn(&P, Run) -> Fut + Sync,

@@ -124,3 +124,41 @@ fn the_risk_limit_halts_on_the_bus_clock_deterministically() {
         assert_eq!(r.position, 0, "a halted strategy ends flat");
     }
 }
+
+#[test]
+fn a_point_rerun_alone_with_its_fills_kept_has_the_same_trace() {
+    let (series, grid, config) = small();
+    let sweep = Sweep::new(grid.clone()).workers(2).seed(11).progress(false);
+    let build = |keep_fills: bool| {
+        let series = series.clone();
+        let config = Config {
+            keep_fills,
+            ..config.clone()
+        };
+        move |&params: &Params, run: mycelium_backtest::Run| {
+            let (series, config) = (series.clone(), config.clone());
+            async move { pipeline::run(&run.bus, series, params, config).await }
+        }
+    };
+    let report = sweep.run(build(false));
+    let (index, busiest) = report
+        .runs
+        .iter()
+        .map(|r| (r.index, r.result.as_ref().unwrap()))
+        .max_by_key(|(_, r)| r.trades)
+        .unwrap();
+    assert!(busiest.fills.is_empty(), "a sweep keeps only the hash");
+    let again = sweep.rerun(index, build(true)).unwrap();
+    let again = again.result.unwrap();
+    assert_eq!(again.trace_hash, busiest.trace_hash);
+    assert_eq!(again.fills.len() as u64, busiest.trades);
+    assert!(again.fills.windows(2).all(|w| w[0].tick < w[1].tick));
+    assert_eq!(
+        RunResult {
+            fills: Vec::new(),
+            ..again
+        },
+        *busiest
+    );
+    assert!(sweep.rerun(grid.len(), build(true)).is_none());
+}

@@ -16,7 +16,7 @@ OPTIONS:
     --grid NAME       `default` (1000 points) or `small` (18 points)
     --workers N       worker threads (default: available cores)
     --seed N          seed of the synthetic series and of every run's bus (default 42)
-    --out DIR         where results.csv and best_equity.png go (default ./results)
+    --out DIR         where the results files go (default ./results)
     --top N           rows of the results table (default 10)
     --batch N         ticks per market-data batch (default 4096)
     --bar N           ticks per bar for the equity curve and Sharpe (default 1000)
@@ -40,7 +40,9 @@ OUTPUT:
     A table of the best runs by Sharpe ratio, the throughput (ticks replayed per second of
     wall time over all runs, runs per second), results.csv with every run's parameters,
     metrics and trace hash (deterministic: two runs with the same options write the same
-    bytes), and best_equity.png, the equity curve of the best run.
+    bytes), best_equity.png, the equity curve of the best run, and best_trades.csv, its
+    fills (tick,timestamp_ns,price,qty,fee) from running that point again alone, which also
+    checks that it gives the same trace.
 ";
 
 #[derive(Debug)]

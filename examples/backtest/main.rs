@@ -155,7 +155,7 @@ fn run(o: Options) -> Result<ExitCode, String> {
         .map_err(|e| format!("cannot write {}: {e}", csv_path.display()))?;
     results::write_csv(&report, BufWriter::new(file))
         .map_err(|e| format!("cannot write {}: {e}", csv_path.display()))?;
-    say_inline!(
+    say!(
         "results: {} ({} rows)",
         csv_path.display(),
         report.runs.len()
@@ -166,14 +166,64 @@ fn run(o: Options) -> Result<ExitCode, String> {
             .map_err(|e| format!("cannot write {}: {e}", png_path.display()))?;
         plot::equity_png(&result.equity, 1000, 400, BufWriter::new(file))
             .map_err(|e| format!("cannot write {}: {e}", png_path.display()))?;
-        say_inline!(", {} (best run: {best})", png_path.display());
+        // Run the best point again, alone, keeping its fills: the same trace, in detail.
+        let index = report.runs.iter().position(|r| r.params == **best);
+        let detail = index.and_then(|i| {
+            sweep.rerun(i, |&params, run| {
+                let series = series.clone();
+                let config = Config {
+                    keep_fills: true,
+                    ..config.clone()
+                };
+                async move { pipeline::run(&run.bus, series, params, config).await }
+            })
+        });
+        let trades_path = o.out.join("best_trades.csv");
+        match detail.map(|d| d.result) {
+            Some(Ok(d)) => {
+                write_trades(&trades_path, &series, &d)?;
+                let same = if d.trace_hash == result.trace_hash {
+                    "the same trace"
+                } else {
+                    "A DIFFERENT TRACE (not deterministic)"
+                };
+                say!(
+                    "best run {best}: {}, {} ({} fills; run again alone: {same})",
+                    png_path.display(),
+                    trades_path.display(),
+                    d.fills.len()
+                );
+            }
+            Some(Err(e)) => eprintln!("the best point failed when run again: {e}"),
+            None => {}
+        }
     }
-    say!();
     Ok(if ok.is_empty() {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The fills of one run: tick index, its timestamp, price, signed quantity, fee.
+fn write_trades(path: &std::path::Path, series: &Series, run: &RunResult) -> Result<(), String> {
+    use std::io::Write as _;
+    let fail = |e: std::io::Error| format!("cannot write {}: {e}", path.display());
+    let mut out = BufWriter::new(fs::File::create(path).map_err(fail)?);
+    writeln!(out, "tick,timestamp_ns,price,qty,fee").map_err(fail)?;
+    for f in &run.fills {
+        writeln!(
+            out,
+            "{},{},{:.6},{},{:.6}",
+            f.tick,
+            series.timestamps()[f.tick],
+            f.price,
+            f.qty,
+            f.fee
+        )
+        .map_err(fail)?;
+    }
+    out.flush().map_err(fail)
 }
 
 fn print_failures(report: &SweepReport<Params, RunResult>) {

@@ -117,6 +117,9 @@ pub struct Config {
     /// tick; the supervisor restarts the pipeline and the run completes as if nothing had
     /// happened (its trace records the restart).
     pub crash_once_at: Option<usize>,
+    /// Keep every fill in [`RunResult::fills`] (default false: a sweep keeps only the trace
+    /// hash; rerun the points you want to look at with this on, see `Sweep::rerun`).
+    pub keep_fills: bool,
 }
 
 impl Default for Config {
@@ -129,6 +132,7 @@ impl Default for Config {
             risk_limit: 0.5,
             risk_every: Duration::from_secs(7 * 86_400),
             crash_once_at: None,
+            keep_fills: false,
         }
     }
 }
@@ -160,6 +164,8 @@ pub struct RunResult {
     pub restarts: u32,
     /// Equity at the start and at every bar close.
     pub equity: Vec<f64>,
+    /// Every fill, in order, when [`Config::keep_fills`] is set; empty otherwise.
+    pub fills: Vec<Fill>,
 }
 
 /// Runs one backtest of `params` over `series` on `bus` (which should be on virtual time):

@@ -33,6 +33,7 @@ pub struct Portfolio {
     peak: f64,
     halted_at: Option<usize>,
     trace: Trace,
+    fills: Vec<Fill>,
     risk_timer: Option<TimerHandle>,
     done: bool,
     report: mpsc::UnboundedSender<RunResult>,
@@ -78,6 +79,7 @@ impl Actor for Portfolio {
             peak: capital,
             halted_at: None,
             trace,
+            fills: Vec::new(),
             risk_timer: Some(risk_timer),
             done: false,
             report: args.report,
@@ -93,6 +95,9 @@ impl Portfolio {
         self.position += f.qty;
         self.trades += 1;
         self.fees += f.fee;
+        if self.config.keep_fills {
+            self.fills.push(f);
+        }
         self.trace.record(
             "fill",
             &[
@@ -143,6 +148,7 @@ impl Portfolio {
             trace_events: 0,
             restarts: 0,
             equity: std::mem::take(&mut self.equity),
+            fills: std::mem::take(&mut self.fills),
         };
         self.trace.record(
             "end",
