@@ -139,3 +139,44 @@ fn an_inconsistent_bar() {
         "inconsistent bar",
     );
 }
+
+mod properties {
+    use mycelium_backtest::parse_csv;
+    use proptest::prelude::*;
+
+    /// Lines that are often almost right: a header, numbers, stray signs and words.
+    fn line() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("timestamp_ns,price".to_string()),
+            Just("timestamp_ns,open,high,low,close,volume".to_string()),
+            (0u64..50, -5.0f64..200.0).prop_map(|(t, p)| format!("{t},{p}")),
+            (0u64..50, 1.0f64..200.0, 0.0f64..5.0).prop_map(|(t, p, d)| format!(
+                "{t},{p},{},{},{p},7",
+                p + d,
+                p - d
+            )),
+            "[0-9a-zA-Z,.\\-+ ]{0,30}",
+            Just(String::new()),
+        ]
+    }
+
+    proptest! {
+        /// Whatever the text, the loader answers without panicking; what it accepts is a
+        /// valid series, and what it rejects names a line of the file.
+        #[test]
+        fn never_panics_and_accepts_only_valid_series(lines in proptest::collection::vec(line(), 0..12)) {
+            let text = lines.join("\n");
+            match parse_csv("p.csv", &text) {
+                Ok((s, _)) => {
+                    prop_assert!(s.len() >= 1);
+                    prop_assert!(s.timestamps().windows(2).all(|w| w[0] < w[1]));
+                    prop_assert!(s.prices().iter().all(|p| p.is_finite() && *p > 0.0));
+                }
+                Err(e) => {
+                    prop_assert!(e.line >= 1 && e.line <= lines.len().max(1) + 1, "{}", e);
+                    prop_assert_eq!(e.file, "p.csv");
+                }
+            }
+        }
+    }
+}
