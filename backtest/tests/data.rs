@@ -168,7 +168,7 @@ mod properties {
             let text = lines.join("\n");
             match parse_csv("p.csv", &text) {
                 Ok((s, _)) => {
-                    prop_assert!(s.len() >= 1);
+                    prop_assert!(!s.is_empty());
                     prop_assert!(s.timestamps().windows(2).all(|w| w[0] < w[1]));
                     prop_assert!(s.prices().iter().all(|p| p.is_finite() && *p > 0.0));
                 }
