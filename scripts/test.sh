@@ -26,6 +26,16 @@ for example in examples/*.rs; do
     echo "-- $name"
     cargo run -q --example "$name" > /dev/null
 done
+# The main job, in a quick form, on one worker and on two: the results must be identical.
+bt="target/test-backtest"
+rm -rf "$bt"
+for workers in 1 2; do
+    echo "-- backtest, $workers worker(s)"
+    cargo run -q --example backtest -- --grid small --ticks 100000 --workers "$workers" \
+        --no-progress --out "$bt/w$workers" > /dev/null
+done
+cmp "$bt/w1/results.csv" "$bt/w2/results.csv"
+echo "backtest results identical on 1 and 2 workers"
 
 step "contracts: Rust, Python and OCaml"
 bash tests/contracts/run.sh
