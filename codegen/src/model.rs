@@ -140,20 +140,9 @@ pub enum Type {
     Enum(String),
 }
 
-/// How a value is framed on the wire (`docs/wire.md`, the `wire_type` in a field key).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum WireType {
-    /// One byte.
-    I8 = 0,
-    /// Two bytes.
-    I16 = 1,
-    /// Four bytes.
-    I32 = 2,
-    /// Eight bytes.
-    I64 = 3,
-    /// A `u32` length then that many bytes.
-    Len = 4,
-}
+/// How a value is framed on the wire (`docs/wire.md`, the `wire_type` in a field key): the
+/// runtime's own definition, so the generator and the decoder cannot disagree.
+pub use mycelium_codec::WireType;
 
 impl Type {
     /// The wire type a field of this type is written with.
