@@ -82,9 +82,11 @@ impl<A: Actor> Runner<A> {
     ) -> impl Future<Output = Served> + Send + 'a {
         async move {
             loop {
-                if self.stash.as_ref().is_none_or(|s| s.is_empty()) {
-                    // Wait for a message without taking it: the await yields `()`, so no
-                    // signal is held in this future's state while the actor is idle.
+                let stash_empty = self.stash.as_ref().is_none_or(|s| s.is_empty());
+                if stash_empty && !self.rx.has_batched() {
+                    // Wait without taking: the await yields `()`, so no signal is held in this
+                    // future's state while the actor is idle. Skipped while the batch taken
+                    // from the mailbox still holds messages.
                     std::future::poll_fn(|cx| self.rx.poll_ready(cx)).await;
                 }
                 // Scoped so that the signal and envelope, moved out before the await, hold no

@@ -280,6 +280,12 @@ impl<T> Receiver<T> {
         Poll::Pending
     }
 
+    /// True when [`try_next`](Self::try_next) will return a message without taking the lock:
+    /// the batch already taken from the queue is not empty (or a system signal waits).
+    pub fn has_batched(&self) -> bool {
+        !self.batch.is_empty() || self.chan.system_pending.load(Ordering::Acquire)
+    }
+
     /// Ready once a message can be taken with [`try_next`](Self::try_next) (or the mailbox
     /// is closed); registers for a wake-up otherwise. Takes nothing.
     pub fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<()> {
