@@ -1,7 +1,7 @@
 //! Actor benchmark: Mycelium beside kameo 0.22, ractor 0.16 and actix 0.13.
 //!
 //! ```text
-//! cargo run --release -p mycelium-bench -- compare [--quick] [--only w1,w2,w3,w5]
+//! cargo run --release -p mycelium-bench -- compare [--quick] [--only w1,w2,w3,w4,w5,w6,w7]
 //!     [--frameworks mycelium,kameo,ractor,actix] [--rounds N] [--rt ct|mt]
 //! ```
 //!
@@ -17,6 +17,9 @@ mod fw_actix;
 mod fw_kameo;
 mod fw_mycelium;
 mod fw_ractor;
+mod w4;
+mod w6;
+mod w7;
 
 use std::process::{Command, ExitCode};
 use std::time::Instant;
@@ -88,6 +91,34 @@ impl Framework {
             Framework::Actix => fw_actix::w5(n),
         })
     }
+
+    fn w4(self, rt: Rt, n: u64) -> w4::W4Result {
+        match self {
+            Framework::Mycelium => w4::mycelium::run(rt, n),
+            Framework::Kameo => w4::kameo::run(rt, n),
+            Framework::Ractor => w4::ractor::run(rt, n),
+            Framework::Actix => w4::actix::run(rt, n),
+        }
+    }
+
+    /// rt=mt: `mode=shared`; rt=ct: `mode=iso`.
+    fn w6(self, rt: Rt, instances: usize, n: u64) -> w6::W6Result {
+        match self {
+            Framework::Mycelium => w6::mycelium::run(rt, instances, n),
+            Framework::Kameo => w6::kameo::run(rt, instances, n),
+            Framework::Ractor => w6::ractor::run(rt, instances, n),
+            Framework::Actix => w6::actix::run(rt, instances, n),
+        }
+    }
+
+    fn w7(self, n: usize) -> w7::W7Result {
+        match self {
+            Framework::Mycelium => w7::mycelium(n),
+            Framework::Kameo => w7::kameo(n),
+            Framework::Ractor => w7::ractor(n),
+            Framework::Actix => w7::actix(n),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -95,7 +126,10 @@ enum Workload {
     W1,
     W2,
     W3,
+    W4,
     W5,
+    W6,
+    W7,
 }
 
 impl Workload {
@@ -104,21 +138,42 @@ impl Workload {
             Workload::W1 => "w1",
             Workload::W2 => "w2",
             Workload::W3 => "w3",
+            Workload::W4 => "w4",
             Workload::W5 => "w5",
+            Workload::W6 => "w6",
+            Workload::W7 => "w7",
         }
     }
 
     fn parse(s: &str) -> Option<Workload> {
-        [Workload::W1, Workload::W2, Workload::W3, Workload::W5]
-            .into_iter()
-            .find(|w| w.name() == s)
+        [
+            Workload::W1,
+            Workload::W2,
+            Workload::W3,
+            Workload::W4,
+            Workload::W5,
+            Workload::W6,
+            Workload::W7,
+        ]
+        .into_iter()
+        .find(|w| w.name() == s)
     }
 
     /// Runtime variants reported for this workload.
     fn variants(self) -> &'static [Rt] {
         match self {
-            Workload::W1 | Workload::W2 => &[Rt::Ct, Rt::Mt],
-            Workload::W3 | Workload::W5 => &[Rt::Ct],
+            Workload::W1 | Workload::W2 | Workload::W4 => &[Rt::Ct, Rt::Mt],
+            Workload::W6 => &[Rt::Mt, Rt::Ct],
+            Workload::W3 | Workload::W5 | Workload::W7 => &[Rt::Ct],
+        }
+    }
+
+    /// The `mode=` key printed after `rt=` (w6: `shared` on rt=mt, `iso` on rt=ct).
+    fn mode(self, rt: Rt) -> Option<&'static str> {
+        match (self, rt) {
+            (Workload::W6, Rt::Mt) => Some("shared"),
+            (Workload::W6, Rt::Ct) => Some("iso"),
+            _ => None,
         }
     }
 }
@@ -131,6 +186,10 @@ struct Counts {
     w2_warmup: usize,
     w3_actors: usize,
     w5_restarts: usize,
+    w4_msgs: u64,
+    w6_instances: usize,
+    w6_msgs: u64,
+    w7_buses: usize,
 }
 
 const FULL: Counts = Counts {
@@ -139,6 +198,10 @@ const FULL: Counts = Counts {
     w2_warmup: 10_000,
     w3_actors: 100_000,
     w5_restarts: 1_000,
+    w4_msgs: 100_000,
+    w6_instances: 1_000,
+    w6_msgs: 1_000,
+    w7_buses: 10_000,
 };
 
 const QUICK: Counts = Counts {
@@ -147,6 +210,10 @@ const QUICK: Counts = Counts {
     w2_warmup: 100,
     w3_actors: 1_000,
     w5_restarts: 10,
+    w4_msgs: 1_000,
+    w6_instances: 20,
+    w6_msgs: 100,
+    w7_buses: 100,
 };
 
 /// Outcome of one workload for one framework and runtime variant.
@@ -179,6 +246,9 @@ impl Record {
             self.framework.name(),
             self.rt.label()
         );
+        if let Some(mode) = self.workload.mode(self.rt) {
+            s.push_str(&format!(" mode={mode}"));
+        }
         match &self.outcome {
             Outcome::Values(vals) => {
                 for (k, v) in vals {
@@ -199,8 +269,8 @@ impl Record {
 
 fn fmt_value(key: &str, v: f64) -> String {
     match key {
-        "stop_secs" => format!("{v:.4}"),
-        "bytes_per_actor" | "ns_per_spawn" => format!("{v:.1}"),
+        "stop_secs" | "secs" => format!("{v:.4}"),
+        "bytes_per_actor" | "ns_per_spawn" | "ns_per_bus" | "bytes_per_bus" => format!("{v:.1}"),
         _ => format!("{}", v.round() as u64),
     }
 }
@@ -217,7 +287,7 @@ struct Options {
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: mycelium-bench compare [--quick] [--only w1,w2,w3,w5] \
+        "usage: mycelium-bench compare [--quick] [--only w1,w2,w3,w4,w5,w6,w7] \
          [--frameworks mycelium,kameo,ractor,actix] [--rounds N] [--rt ct|mt]"
     );
     ExitCode::from(2)
@@ -226,7 +296,15 @@ fn usage() -> ExitCode {
 fn parse_options(args: &[String]) -> Result<Options, String> {
     let mut opts = Options {
         quick: false,
-        workloads: vec![Workload::W1, Workload::W2, Workload::W3, Workload::W5],
+        workloads: vec![
+            Workload::W1,
+            Workload::W2,
+            Workload::W3,
+            Workload::W4,
+            Workload::W5,
+            Workload::W6,
+            Workload::W7,
+        ],
         frameworks: ALL_FRAMEWORKS.to_vec(),
         rounds: None,
         rt: None,
@@ -301,6 +379,18 @@ fn main() -> ExitCode {
             );
             ExitCode::SUCCESS
         }
+        // Hidden: one w7 measurement in a fresh process, result on stdout.
+        Some("__w7") if args.len() == 3 => {
+            let (Some(fw), Ok(n)) = (Framework::parse(&args[1]), args[2].parse::<usize>()) else {
+                return usage();
+            };
+            let r = fw.w7(n);
+            println!(
+                "ns_per_bus={} bytes_per_bus={}",
+                r.ns_per_bus, r.bytes_per_bus
+            );
+            ExitCode::SUCCESS
+        }
         // Hidden: reference points without an actor layer (bare channels, plain tokio tasks).
         Some("__floor") => {
             let c = if args.get(1).map(String::as_str) == Some("--quick") {
@@ -335,11 +425,22 @@ fn main() -> ExitCode {
 /// Runs w3 for `fw` in a fresh child process of this binary, so allocator state left by
 /// earlier workloads does not skew the RSS growth.
 fn w3_in_child(fw: Framework, n: usize) -> Outcome {
+    in_child(
+        "__w3",
+        fw,
+        n,
+        &["ns_per_spawn", "bytes_per_actor", "stop_secs"],
+    )
+}
+
+/// Runs the hidden subcommand `cmd` for `fw` in a fresh child process of this binary and
+/// reads `keys` from its stdout.
+fn in_child(cmd: &str, fw: Framework, n: usize, keys: &[&'static str]) -> Outcome {
     let exe = std::env::current_exe().expect("current_exe");
     let out = Command::new(exe)
-        .args(["__w3", fw.name(), &n.to_string()])
+        .args([cmd, fw.name(), &n.to_string()])
         .output()
-        .expect("spawn w3 child");
+        .expect("spawn child");
     let stdout = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
         return Outcome::Unsupported(format!(
@@ -349,7 +450,7 @@ fn w3_in_child(fw: Framework, n: usize) -> Outcome {
         ));
     }
     let mut vals = Vec::new();
-    for key in ["ns_per_spawn", "bytes_per_actor", "stop_secs"] {
+    for &key in keys {
         let v = stdout
             .split_whitespace()
             .find_map(|kv| kv.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
@@ -381,6 +482,18 @@ fn run_one(w: Workload, fw: Framework, rt: Rt, c: &Counts) -> Outcome {
             }
             Err(u) => Outcome::Unsupported(u.0),
         },
+        Workload::W4 => {
+            let r = fw.w4(rt, c.w4_msgs);
+            Outcome::Values(vec![
+                ("deliveries_per_sec", r.deliveries_per_sec),
+                ("lost", r.lost),
+            ])
+        }
+        Workload::W6 => {
+            let r = fw.w6(rt, c.w6_instances, c.w6_msgs);
+            Outcome::Values(vec![("msgs_per_sec", r.msgs_per_sec), ("secs", r.secs)])
+        }
+        Workload::W7 => in_child("__w7", fw, c.w7_buses, &["ns_per_bus", "bytes_per_bus"]),
     }
 }
 
@@ -537,9 +650,56 @@ fn summary(recs: &[Record]) {
             higher_is_better: false,
             goal: 0.5,
         },
+        Target {
+            w: Workload::W4,
+            rt: Rt::Ct,
+            key: "deliveries_per_sec",
+            higher_is_better: true,
+            goal: 4.0,
+        },
+        Target {
+            w: Workload::W4,
+            rt: Rt::Mt,
+            key: "deliveries_per_sec",
+            higher_is_better: true,
+            goal: 4.0,
+        },
+        Target {
+            w: Workload::W6,
+            rt: Rt::Mt,
+            key: "msgs_per_sec",
+            higher_is_better: true,
+            goal: 2.0,
+        },
+        Target {
+            w: Workload::W6,
+            rt: Rt::Ct,
+            key: "msgs_per_sec",
+            higher_is_better: true,
+            goal: 2.0,
+        },
+        // w7: no goal, reported only (NaN goal).
+        Target {
+            w: Workload::W7,
+            rt: Rt::Ct,
+            key: "ns_per_bus",
+            higher_is_better: false,
+            goal: f64::NAN,
+        },
+        Target {
+            w: Workload::W7,
+            rt: Rt::Ct,
+            key: "bytes_per_bus",
+            higher_is_better: false,
+            goal: f64::NAN,
+        },
     ];
     println!("# ratio summary: mycelium / best peer (same run)");
     for t in targets {
+        let variant = match t.w.mode(t.rt) {
+            Some(mode) => format!("{} mode={mode}", t.rt.label()),
+            None => t.rt.label().to_string(),
+        };
         let find = |fw: Framework| {
             recs.iter()
                 .find(|r| r.workload == t.w && r.rt == t.rt && r.framework == fw)
@@ -558,12 +718,7 @@ fn summary(recs: &[Record]) {
             peers.iter().copied().min_by(|a, b| a.1.total_cmp(&b.1))
         };
         let Some((best_fw, best_v)) = best else {
-            println!(
-                "# {} rt={} {}: no peer result",
-                t.w.name(),
-                t.rt.label(),
-                t.key
-            );
+            println!("# {} rt={variant} {}: no peer result", t.w.name(), t.key);
             continue;
         };
         let ratio = myc / best_v;
@@ -572,18 +727,24 @@ fn summary(recs: &[Record]) {
         } else {
             ratio <= t.goal
         };
+        let goal = if t.goal.is_nan() {
+            "none reported_only".to_string()
+        } else {
+            format!(
+                "{}{:.1} {}",
+                if t.higher_is_better { ">=" } else { "<=" },
+                t.goal,
+                if met { "met" } else { "MISSED" }
+            )
+        };
         println!(
-            "# {} rt={} {}: mycelium={} best_peer={}({}) ratio={:.2} goal={}{:.1} {}",
+            "# {} rt={variant} {}: mycelium={} best_peer={}({}) ratio={:.2} goal={goal}",
             t.w.name(),
-            t.rt.label(),
             t.key,
             fmt_value(t.key, myc),
             best_fw.name(),
             fmt_value(t.key, best_v),
             ratio,
-            if t.higher_is_better { ">=" } else { "<=" },
-            t.goal,
-            if met { "met" } else { "MISSED" }
         );
     }
 }
