@@ -364,7 +364,9 @@ impl<A: Actor> ChildHandle for Shared<A> {
     }
 
     fn terminate(&self, reason: StopReason) -> bool {
-        self.tx.send_system(Signal::Terminate(reason)).is_ok()
+        self.tx
+            .send_system(Signal::Terminate(Box::new(reason)))
+            .is_ok()
     }
 
     fn kill(&self) {

@@ -2,7 +2,7 @@
 //! type an actor handles.
 //!
 //! An envelope stores its payload (the message, and an ask's reply sender) *inline* when it
-//! fits in 48 bytes with an alignment of at most 16 — the common case of small trading
+//! fits in 48 bytes with an alignment of at most 8 — the common case of small trading
 //! messages — and behind a box otherwise. Together with the actor's [`FutureSlot`], a `tell`
 //! of a small message allocates nothing: measured, the two allocations per message the
 //! obvious design makes (a boxed envelope, a boxed handler future) were the largest cost of a
@@ -37,7 +37,7 @@ pub(crate) enum Signal<A: Actor> {
     /// End the current incarnation (`ActorRef::stop`).
     Stop,
     /// Stop for good, from the supervisor or the bus; no restart decision is asked for.
-    Terminate(StopReason),
+    Terminate(Box<StopReason>),
     /// End the current incarnation for a sibling's restart; ack when the state is dropped.
     Suspend(oneshot::Sender<()>),
     /// Build a new incarnation; ack once `on_start` has finished (either way).
@@ -46,7 +46,7 @@ pub(crate) enum Signal<A: Actor> {
 
 const INLINE: usize = 48;
 
-#[repr(C, align(16))]
+#[repr(C, align(8))]
 struct Storage(MaybeUninit<[u8; INLINE]>);
 
 /// Whether a payload of type `P` is stored inline (else it is stored as a `Box<P>`).
@@ -152,7 +152,7 @@ impl<A: Actor> Envelope<A> {
         let at = storage.0.as_mut_ptr();
         if fits::<P>() {
             // SAFETY: `P` fits the 48 bytes of storage and its alignment is at most the
-            // storage's 16 (`fits`); the storage is fresh.
+            // storage's 8 (`fits`); the storage is fresh.
             unsafe { at.cast::<P>().write(payload) };
         } else {
             // SAFETY: a `Box<P>` is one pointer: it fits, and the storage is fresh.

@@ -103,7 +103,7 @@ impl<A: Actor> Runner<A> {
                     match signal {
                         Signal::Message(env) => env.handle(actor, ctx, &mut self.slot),
                         Signal::Stop => return Served::Ended(StopReason::Normal),
-                        Signal::Terminate(reason) => return Served::Terminated(reason),
+                        Signal::Terminate(reason) => return Served::Terminated(*reason),
                         Signal::Suspend(ack) => return Served::Suspended(ack),
                         Signal::Restart(ack) => return Served::Restart(ack),
                     }
@@ -180,7 +180,7 @@ impl<A: Actor> Runner<A> {
         loop {
             match self.rx.recv_system().await {
                 Some(Signal::Restart(ack)) => return Decision::Restart(ack),
-                Some(Signal::Terminate(reason)) => return Decision::Exit(reason),
+                Some(Signal::Terminate(reason)) => return Decision::Exit(*reason),
                 Some(Signal::Suspend(ack)) => {
                     let _ = ack.send(());
                 }
