@@ -69,12 +69,8 @@ impl<A: Actor> Shared<A> {
         self.stopped.notify_waiters();
     }
 
-    fn stop_reason(&self) -> Option<StopReason> {
+    pub(crate) fn stop_reason(&self) -> Option<StopReason> {
         self.control().stop_reason.clone()
-    }
-
-    pub(crate) fn stop_reason_now(&self) -> Option<StopReason> {
-        self.stop_reason()
     }
 
     pub(crate) async fn tell_msg<M>(&self, msg: M) -> Result<(), SendError<M>>

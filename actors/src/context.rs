@@ -154,9 +154,9 @@ impl<A: Actor> Context<A> {
         TimerHandle { abort }
     }
 
+    /// A new incarnation starts. The previous one's timers and subscriptions were already
+    /// ended by `end_incarnation`, which runs on every path that leads to a restart.
     pub(crate) fn begin_incarnation(&mut self, incarnation: u32) {
-        self.cancel_timers();
-        self.subscriptions.cancel_all();
         self.stop = None;
         self.incarnation = incarnation;
     }

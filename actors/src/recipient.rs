@@ -39,7 +39,7 @@ where
     }
 
     fn is_alive(&self) -> bool {
-        self.stop_reason_now().is_none()
+        Shared::stop_reason(self).is_none()
     }
 }
 
