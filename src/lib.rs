@@ -36,8 +36,9 @@ pub mod prelude {
     pub use mycelium_actors::{
         Actor, ActorId, ActorRef, AskError, BoxError, Bus, BusExit, ClockMode, Context, DeadLetter,
         DeadLetterReason, Failure, Handler, MailboxConfig, OnFailure, Overflow, PublishReport,
-        Published, Publisher, Recipient, Reply, SendError, SpawnError, SpawnOptions, StopReason,
-        SubscribeOptions, Subscription, SubscriptionStats, TopicError, TopicStream, TrySendError,
+        Published, Publisher, Recipient, Reply, ReplyRecipient, SendError, SpawnError,
+        SpawnOptions, StopReason, SubscribeOptions, Subscription, SubscriptionStats, TopicError,
+        TopicStream, TrySendError,
     };
     pub use mycelium_supervisor::{
         Backoff, ChildSpec, Restart, Strategy, SupervisionEvent, Supervisor, SupervisorRef,

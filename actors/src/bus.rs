@@ -384,7 +384,7 @@ impl Bus {
         if shutting_down && !lenient {
             return Err(SpawnError::BusStopped);
         }
-        let id = ActorId(self.inner.next_id.fetch_add(1, Ordering::Relaxed));
+        let id = ActorId::local_id(self.inner.next_id.fetch_add(1, Ordering::Relaxed));
         let name: Option<Arc<str>> = options.name.map(Arc::from);
         let (tx, rx) = channel(options.mailbox.unwrap_or(self.inner.default_mailbox));
         let shared = Arc::new(Shared::new(id, name.clone(), tx, self.inner.clock.clone()));
@@ -414,7 +414,7 @@ impl Bus {
         let ctx = Context::new(
             me.clone(),
             self.clone(),
-            DetRng::derive(self.inner.seed, id.0),
+            DetRng::derive(self.inner.seed, id.local()),
         );
         let runner = Runner::new(rx, me.clone(), self.clone(), options.link);
         let task = runner::run(runner, args, ctx, options.started);
