@@ -11,6 +11,7 @@ use tokio::runtime::{Handle, RuntimeFlavor};
 use tokio::sync::{oneshot, Notify};
 
 use crate::actor_ref::Shared;
+use crate::export::{ExportTable, Exports};
 use crate::runner::{self, Runner};
 use crate::supervision::{ChildHandle, SupervisionLink};
 use crate::topic::TopicRegistry;
@@ -66,6 +67,7 @@ struct BusInner {
     state: Mutex<BusState>,
     stopped: Notify,
     topics: TopicRegistry,
+    exports: ExportTable,
 }
 
 #[derive(Default)]
@@ -241,6 +243,7 @@ impl BusBuilder {
                 state: Mutex::new(BusState::default()),
                 stopped: Notify::new(),
                 topics: TopicRegistry::default(),
+                exports: ExportTable::default(),
             }),
         })
     }
@@ -346,6 +349,17 @@ impl Bus {
     /// How many actors are alive on this bus.
     pub fn actor_count(&self) -> usize {
         self.registry().actors.len()
+    }
+
+    /// This bus's export table: how a link to another process reaches actors and topics of
+    /// this bus by (service, type id, bytes). Per bus: two buses never see each other's
+    /// exports.
+    pub fn exports(&self) -> Exports {
+        Exports::new(self.clone())
+    }
+
+    pub(crate) fn export_table(&self) -> &ExportTable {
+        &self.inner.exports
     }
 
     /// True when both values are the same bus.

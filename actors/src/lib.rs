@@ -49,6 +49,7 @@ mod context;
 mod dead_letters;
 mod envelope;
 mod error;
+pub mod export;
 mod failure;
 mod handler;
 mod id;
