@@ -25,7 +25,8 @@
 //! ```
 //!
 //! The crates behind it: [`mailbox`] (queues), [`actors`] (actors, refs, the bus, the
-//! clock, [topics](mycelium_actors::topic)), [`supervisor`] (supervision trees).
+//! clock, [topics](mycelium_actors::topic), the [export table](mycelium_actors::export) that
+//! links to other processes deliver into), [`supervisor`] (supervision trees).
 
 pub use mycelium_actors as actors;
 pub use mycelium_mailbox as mailbox;
