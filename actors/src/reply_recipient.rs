@@ -73,6 +73,58 @@ pub enum Queued<'a, M> {
 /// and answers it when the reply arrives, or with [`ReplySender::lost`] when the link drops.
 /// While a request is still in this process, a refusal hands it back
 /// ([`Queued::Ready`]`(Err(SendError(msg)))`); once it has left, only `lost` can answer.
+///
+/// A proxy whose "link" is a channel to a task that plays the peer:
+///
+/// ```
+/// use std::sync::Arc;
+/// use mycelium_actors::{
+///     ActorId, AskError, BoxFuture, Bus, Clock, MessageSink, NodeId, Queued, ReplyRecipient,
+///     ReplySender, RequestSink, SendError, TrySendError,
+/// };
+/// use tokio::sync::mpsc;
+///
+/// struct Proxy { link: mpsc::UnboundedSender<(u32, ReplySender<u32>)>, clock: Clock }
+///
+/// impl MessageSink<u32> for Proxy {
+///     fn try_tell(&self, msg: u32) -> Result<(), TrySendError<u32>> {
+///         Err(TrySendError::Closed(msg)) // this proxy only carries asks
+///     }
+///     fn tell(&self, msg: u32) -> BoxFuture<'_, Result<(), SendError<u32>>> {
+///         Box::pin(async move { Err(SendError(msg)) })
+///     }
+///     fn id(&self) -> ActorId { ActorId::new(NodeId::new(1), 4) }
+///     fn is_alive(&self) -> bool { !self.link.is_closed() }
+/// }
+///
+/// impl RequestSink<u32, u32> for Proxy {
+///     fn send_request(&self, msg: u32, reply: ReplySender<u32>) -> Queued<'_, u32> {
+///         match self.link.send((msg, reply)) {
+///             Ok(()) => Queued::Ready(Ok(())),
+///             // Still in this process: hand the request back.
+///             Err(back) => Queued::Ready(Err(SendError(back.0 .0))),
+///         }
+///     }
+///     fn clock(&self) -> &Clock { &self.clock }
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+/// let bus = Bus::new();
+/// let (link, mut peer) = mpsc::unbounded_channel::<(u32, ReplySender<u32>)>();
+/// tokio::spawn(async move {
+///     while let Some((n, reply)) = peer.recv().await {
+///         if n == 0 {
+///             reply.lost(NodeId::new(1), "connection reset"); // the link dropped
+///         } else {
+///             let _ = reply.send(n * 2);
+///         }
+///     }
+/// });
+/// let remote = ReplyRecipient::new(Arc::new(Proxy { link, clock: bus.clock().clone() }));
+/// assert_eq!(remote.ask(21).await.unwrap(), 42);
+/// assert!(matches!(remote.ask(0).await, Err(AskError::Lost { .. })));
+/// # });
+/// ```
 pub trait RequestSink<M, R>: MessageSink<M> {
     /// Queues `msg` with the slot its answer goes to, without waiting when there is room.
     fn send_request(&self, msg: M, reply: ReplySender<R>) -> Queued<'_, M>;
