@@ -17,7 +17,9 @@ use crate::{ActorId, Handler};
 /// refusal hands it back ([`TrySendError::Full`], [`TrySendError::Closed`], [`SendError`]).
 /// Once it has left for another process it cannot come back; if it is lost after that (the
 /// link dropped and could not resend, the peer restarted), the link reports it as a delivery
-/// report — an event naming the lost messages, and dead letters — never silently.
+/// report — an event naming the lost messages, and a dead letter for each
+/// ([`DeadLetterReason::Lost`](crate::DeadLetterReason::Lost), posted with
+/// [`DeadLetters::post`](crate::DeadLetters::post)) — never silently.
 pub trait MessageSink<M>: Send + Sync + 'static {
     /// Queues `msg` without waiting; hands it back on a full or closed mailbox.
     fn try_tell(&self, msg: M) -> Result<(), TrySendError<M>>;
