@@ -11,6 +11,10 @@ use crate::names;
 use crate::type_expr::{self, TypeExpr};
 use crate::yaml::{self, Kind, Node, Pos};
 
+/// Largest schema accepted, in bytes (of a file, of text, of a canonical form): real
+/// schemas are a few kilobytes, and a bound keeps checking fast and its memory small.
+pub const MAX_SCHEMA_BYTES: usize = 1 << 20;
+
 /// Highest tag a key can carry: 13 bits.
 pub const MAX_TAG: u64 = 8191;
 /// Largest array size accepted (elements); arrays live inline (on the stack while

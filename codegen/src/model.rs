@@ -28,6 +28,7 @@
 
 use std::path::Path;
 
+pub use crate::canonical::from_canonical;
 pub use crate::diagnostic::Diagnostic;
 
 /// A whole, checked `contracts.yaml`.
