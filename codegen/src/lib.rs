@@ -34,6 +34,7 @@ pub mod check;
 pub mod compat;
 pub mod diagnostic;
 pub mod digest;
+pub mod graph;
 pub mod model;
 pub mod names;
 pub mod ocaml;
