@@ -580,6 +580,14 @@ impl Cx<'_> {
         if self.diags.is_empty() {
             // Later passes assume every name resolved and no cycle.
             self.ocaml_functions(&schema, &decls);
+            let canonical = crate::digest::canonical(&schema).len();
+            if canonical > MAX_SCHEMA_BYTES {
+                self.err(
+                    root.pos,
+                    format!("the schema's canonical form takes {canonical} bytes, above the limit of {MAX_SCHEMA_BYTES} a peer reads back"),
+                    "split the schema; peers exchange the canonical form at handshake",
+                );
+            }
         }
         Some(schema)
     }

@@ -240,3 +240,21 @@ fn accepted_names_generate_in_every_language() {
     mycelium_codegen::ocaml::generate(&schema).expect("ocaml");
     assert!(mycelium_codegen::rust::generate(&schema).contains("PREFIX_LEN"));
 }
+
+/// The canonical form is what peers exchange; one that would be refused when read back
+/// is refused at the source.
+#[test]
+fn a_schema_whose_canonical_form_is_too_large_is_refused() {
+    let mut t = String::from("package: p\nstructs:\n");
+    let mut s = 0;
+    while t.len() < MAX_SCHEMA_BYTES - 30_000 {
+        let fields: Vec<String> = (0..1500)
+            .map(|i| format!("{{name: a{i}, type: u8}}"))
+            .collect();
+        t.push_str(&format!("  S{s}: {{fields: [{}]}}\n", fields.join(", ")));
+        s += 1;
+    }
+    t.push_str("messages: {M: {id: 1, topic: a.b, fields: [{name: a, type: S0}]}}\n");
+    assert!(t.len() <= MAX_SCHEMA_BYTES);
+    assert_error(&t, "the schema's canonical form takes");
+}
