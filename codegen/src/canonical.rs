@@ -30,7 +30,7 @@ pub const SOURCE_NAME: &str = "<canonical schema>";
 /// Parses canonical text back into a checked [`Schema`]; see the module documentation.
 ///
 /// Errors name the canonical line at fault. Text longer than
-/// [`MAX_SCHEMA_BYTES`](crate::check::MAX_SCHEMA_BYTES) is refused before anything else.
+/// [`MAX_SCHEMA_BYTES`] is refused before anything else.
 pub fn from_canonical(text: &str) -> Result<Schema, Vec<Diagnostic>> {
     let err = |line: usize, message: String, hint: &str| {
         vec![Diagnostic::new(SOURCE_NAME, line, 1, message, hint)]
