@@ -35,12 +35,20 @@ fn load(file: &Path) -> Result<model::Schema, String> {
         for d in &diags {
             eprintln!("{d}");
         }
-        format!(
-            "{}: {} error{} found",
-            file.display(),
-            diags.len(),
-            if diags.len() == 1 { "" } else { "s" }
-        )
+        if diags.len() > mycelium_codegen::check::MAX_ERRORS {
+            format!(
+                "{}: more than {} errors found",
+                file.display(),
+                mycelium_codegen::check::MAX_ERRORS
+            )
+        } else {
+            format!(
+                "{}: {} error{} found",
+                file.display(),
+                diags.len(),
+                if diags.len() == 1 { "" } else { "s" }
+            )
+        }
     })
 }
 

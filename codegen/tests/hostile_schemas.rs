@@ -258,3 +258,27 @@ fn a_schema_whose_canonical_form_is_too_large_is_refused() {
     assert!(t.len() <= MAX_SCHEMA_BYTES);
     assert_error(&t, "the schema's canonical form takes");
 }
+
+/// `mycelium-codegen check` on a file with thousands of errors prints a bounded report.
+#[test]
+fn the_cli_prints_a_bounded_report() {
+    let mut text = message_with_field("{ name: f0, type: Nope0 }");
+    for i in 1..3000 {
+        text.push_str(&format!("      - {{ name: f{i}, type: Nope{i} }}\n"));
+    }
+    let path = temp_file("many.yaml", text.as_bytes());
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mycelium-codegen"))
+        .arg("check")
+        .arg(&path)
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // Two lines per error, the summary diagnostic, the last line.
+    assert_eq!(stderr.lines().count(), 2 * (MAX_ERRORS + 1) + 1, "{stderr}");
+    assert!(stderr.contains("2900 more errors not shown"), "{stderr}");
+    assert!(
+        stderr.ends_with(&format!("more than {MAX_ERRORS} errors found\n")),
+        "{stderr}"
+    );
+}
