@@ -18,6 +18,8 @@ use mycelium_actors::DetRng;
 pub struct Series {
     ts: Vec<u64>,
     price: Vec<f64>,
+    /// Bar opens, for bar data (`None` for ticks: a tick's open is its price).
+    open: Option<Vec<f64>>,
 }
 
 /// Why a series could not be built from columns.
@@ -82,7 +84,32 @@ impl Series {
                 price: price[index],
             });
         }
-        Ok(Series { ts, price })
+        Ok(Series {
+            ts,
+            price,
+            open: None,
+        })
+    }
+
+    /// A series of bars from its columns: timestamps, opens and closes, checked like
+    /// [`Series::new`] (the opens too: same length, finite, > 0). Orders can then fill at a
+    /// bar's open (see [`pipeline::FillAt`](crate::pipeline::FillAt)).
+    pub fn bars(ts: Vec<u64>, open: Vec<f64>, close: Vec<f64>) -> Result<Series, SeriesError> {
+        if open.len() != close.len() {
+            return Err(SeriesError::LengthMismatch {
+                timestamps: open.len(),
+                prices: close.len(),
+            });
+        }
+        if let Some(index) = open.iter().position(|p| !(p.is_finite() && *p > 0.0)) {
+            return Err(SeriesError::BadPrice {
+                index,
+                price: open[index],
+            });
+        }
+        let mut s = Series::new(ts, close)?;
+        s.open = Some(open);
+        Ok(s)
     }
 
     /// A seeded synthetic series of `len` ticks (at least one): a random walk whose drift
@@ -115,7 +142,11 @@ impl Series {
             // Keep the walk in a sane band so a long series never reaches zero.
             p = p.clamp(1.0, 10_000.0);
         }
-        Series { ts, price }
+        Series {
+            ts,
+            price,
+            open: None,
+        }
     }
 
     /// Number of ticks.
@@ -133,9 +164,19 @@ impl Series {
         &self.ts
     }
 
-    /// Prices, finite and positive.
+    /// Prices (the close of each bar), finite and positive.
     pub fn prices(&self) -> &[f64] {
         &self.price
+    }
+
+    /// Opens of each bar; for ticks, the prices themselves.
+    pub fn opens(&self) -> &[f64] {
+        self.open.as_deref().unwrap_or(&self.price)
+    }
+
+    /// True when the series holds bars with their own opens.
+    pub fn has_opens(&self) -> bool {
+        self.open.is_some()
     }
 
     /// Time from the first tick to tick `index`, in nanoseconds: where the bus clock stands
