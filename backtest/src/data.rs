@@ -23,7 +23,7 @@
 //! Rows must be in time order without duplicates. Prices are finite and > 0; for a bar
 //! `low <= open, close <= high`. A volume, when present, is empty or a finite number >= 0.
 //! Blank lines are skipped, `\r\n` line ends are accepted, and rows whose prices are all
-//! missing (`null`, `NaN` or empty, as Yahoo writes holidays) are skipped with a warning.
+//! missing (`null` or empty, as Yahoo and pandas write them) are skipped with a warning.
 //! Any other problem stops the load with its 1-based line number and what to do about it.
 //! A last row without a line end that is shorter than the row before (fewer columns or
 //! fewer digits) may be a cut download: it is flagged in [`Loaded::warnings`].
@@ -193,7 +193,7 @@ fn unquote(s: &str) -> &str {
 }
 
 fn is_missing(s: &str) -> bool {
-    s.is_empty() || s.eq_ignore_ascii_case("null") || s.eq_ignore_ascii_case("nan")
+    s.is_empty() || s.eq_ignore_ascii_case("null")
 }
 
 /// Digits after the decimal point (or the length, for a field without one).
@@ -468,6 +468,9 @@ fn parse_time(s: &str, unit: &mut Option<EpochUnit>) -> Result<u64, String> {
         }
         let v: f64 = s.parse().map_err(|_| "not a number".to_string())?;
         let u = *unit.get_or_insert_with(|| EpochUnit::detect(v));
+        if matches!(u, EpochUnit::Nanos | EpochUnit::Micros) {
+            return Err(format!("not a whole number of {u:?}"));
+        }
         let ns = v * u.nanos() as f64;
         if !(0.0..1.8e19).contains(&ns) {
             return Err(format!(
