@@ -43,3 +43,7 @@ pub mod prelude {
         Backoff, ChildSpec, Restart, Strategy, SupervisionEvent, Supervisor, SupervisorRef,
     };
 }
+
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
