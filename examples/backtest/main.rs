@@ -368,10 +368,12 @@ fn build_grid(o: &Options) -> Result<Vec<Params>, String> {
                         out.push(p);
                     }
                     _ if out.is_empty() && i == 0 => {} // a header
-                    _ => return Err(format!(
+                    _ => {
+                        return Err(format!(
                         "{path}:{}: expected `fast,slow` or `fast,slow,band_bps` (whole numbers)",
                         i + 1
-                    )),
+                    ))
+                    }
                 }
             }
             Ok(out)
