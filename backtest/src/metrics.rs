@@ -199,6 +199,46 @@ impl PeriodCurve {
         self.points.push((t, e));
     }
 
+    /// Records the same equity `e` at each of the times `ts` (not decreasing), as
+    /// [`PeriodCurve::push`] would one by one.
+    pub fn push_flat(&mut self, ts: &[u64], e: f64) {
+        let Some(&last_t) = ts.last() else {
+            return;
+        };
+        if ts[0] < self.boundary && last_t < self.boundary {
+            if let Some(last) = self.points.last_mut() {
+                *last = (last_t, e);
+                return;
+            }
+        }
+        let mut prev: Option<u64> = None;
+        for &t in ts {
+            if t >= self.boundary || self.points.is_empty() {
+                if let (Some(p), Some(last)) = (prev, self.points.last_mut()) {
+                    *last = (p, e);
+                }
+                self.boundary = self.period.next_boundary(t);
+                self.points.push((t, e));
+            }
+            prev = Some(t);
+        }
+        if let Some(last) = self.points.last_mut() {
+            *last = (last_t, e);
+        }
+    }
+
+    /// The first time that falls in a new period (0 before the first mark).
+    pub fn boundary(&self) -> u64 {
+        self.boundary
+    }
+
+    /// Replaces the last point (a later mark in the same period); no-op on an empty curve.
+    pub fn set_last(&mut self, t: u64, e: f64) {
+        if let Some(last) = self.points.last_mut() {
+            *last = (t, e);
+        }
+    }
+
     /// `(time of the last mark, equity)` per period, in order.
     pub fn points(&self) -> &[(u64, f64)] {
         &self.points

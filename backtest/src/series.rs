@@ -1,6 +1,10 @@
 //! `Series`: a read-only price series shared by every run of a sweep.
 
+use std::sync::OnceLock;
+
 use mycelium_actors::DetRng;
+
+use crate::metrics::Annualisation;
 
 /// A price series held as a struct of arrays: timestamps in nanoseconds (strictly
 /// increasing) and prices (finite, > 0). Built once and shared between buses by `Arc`, never
@@ -14,12 +18,20 @@ use mycelium_actors::DetRng;
 /// assert_eq!(s, Series::synthetic(7, 1_000)); // same seed, same series
 /// assert!(s.timestamps().windows(2).all(|w| w[0] < w[1]));
 /// ```
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct Series {
     ts: Vec<u64>,
     price: Vec<f64>,
     /// Bar opens, for bar data (`None` for ticks: a tick's open is its price).
     open: Option<Vec<f64>>,
+    /// Computed once, on first use, for every run that shares the series.
+    annual: OnceLock<Annualisation>,
+}
+
+impl PartialEq for Series {
+    fn eq(&self, other: &Series) -> bool {
+        self.ts == other.ts && self.price == other.price && self.open == other.open
+    }
 }
 
 /// Why a series could not be built from columns.
@@ -88,6 +100,7 @@ impl Series {
             ts,
             price,
             open: None,
+            annual: OnceLock::new(),
         })
     }
 
@@ -146,6 +159,7 @@ impl Series {
             ts,
             price,
             open: None,
+            annual: OnceLock::new(),
         }
     }
 
@@ -167,6 +181,12 @@ impl Series {
     /// Prices (the close of each bar), finite and positive.
     pub fn prices(&self) -> &[f64] {
         &self.price
+    }
+
+    /// How returns over this series are annualised (see [`Annualisation::of`]), computed
+    /// once.
+    pub fn annualisation(&self) -> Annualisation {
+        *self.annual.get_or_init(|| Annualisation::of(&self.ts))
     }
 
     /// Opens of each bar; for ticks, the prices themselves.

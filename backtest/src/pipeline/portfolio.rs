@@ -8,7 +8,7 @@ use mycelium_actors::{Actor, BoxError, Context, Handler, Published, SubscribeOpt
 use tokio::sync::mpsc;
 
 use super::{topics, Config, Execution, Fill, FillBatch, Halt, RunResult, Sizing};
-use crate::metrics::{ratios, Annualisation, PeriodCurve, Stats};
+use crate::metrics::{ratios, PeriodCurve, Stats};
 use crate::{Series, Trace};
 
 /// Takes [`FillBatch`]es from [`topics::FILLS`] and keeps the account, bar by bar, whatever
@@ -192,6 +192,105 @@ impl Account {
         self.record_fill(x.bar, price, qty, fee);
     }
 
+    /// Marks every bar of `from..until` (none of which books anything), as [`Account::mark`]
+    /// would one by one, in a loop without calls. Returns the bar after the last one marked
+    /// (`until`, or the bar after a mark that stopped trading) and what that mark did.
+    fn mark_run(
+        &mut self,
+        ts: &[u64],
+        px: &[f64],
+        from: usize,
+        until: usize,
+        risk: Option<f64>,
+    ) -> (usize, Stop) {
+        let limit = match risk {
+            Some(l) if !self.stopped() => l,
+            _ => f64::INFINITY,
+        };
+        let (ts, px) = (&ts[from..until], &px[from..until]);
+        match self.open {
+            Some(o) if self.bankrupt_at.is_none() => {
+                let m = Marking {
+                    cash: self.cash,
+                    pos: self.position as f64,
+                    base: self.position as f64 * o.price,
+                };
+                let (mut peak, mut worst) = (self.peak, self.worst_dd);
+                let mut thr = threshold(peak, worst.min(limit));
+                let mut boundary = self.curve.boundary();
+                let n = ts.len();
+                let mut k = 0;
+                while k < n {
+                    // The common case, in registers: no new period, no new worst drawdown.
+                    let (next, p, t_, last) = scan_marks(
+                        &ts[..n],
+                        &px[..n],
+                        k,
+                        &m,
+                        peak,
+                        worst.min(limit),
+                        thr,
+                        boundary,
+                    );
+                    (peak, thr) = (p, t_);
+                    if let Some((lt, le)) = last {
+                        self.curve.set_last(lt, le);
+                    }
+                    k = next;
+                    if k == n {
+                        break;
+                    }
+                    // An event at bar k: a new period, or a drawdown to look at.
+                    let (t, close) = (ts[k], px[k]);
+                    let e = m.cash + (close * m.pos - m.base);
+                    if e > peak {
+                        peak = e;
+                        thr = threshold(peak, worst.min(limit));
+                    } else if e < thr {
+                        let dd = 1.0 - e / peak;
+                        if e <= 0.0 || dd > limit {
+                            // The rare case, one bar at a time.
+                            (self.peak, self.worst_dd) = (peak, worst);
+                            let stop = self.mark(from + k, t, close, risk);
+                            return (from + k + 1, stop);
+                        }
+                        if dd > worst {
+                            worst = dd;
+                            thr = threshold(peak, worst.min(limit));
+                        }
+                    }
+                    if t >= boundary {
+                        self.curve.push(t, e);
+                        boundary = self.curve.boundary();
+                    } else {
+                        self.curve.set_last(t, e);
+                    }
+                    k += 1;
+                }
+                (self.peak, self.worst_dd) = (peak, worst);
+                (until, Stop::No)
+            }
+            _ => {
+                // Flat (or bankrupt): equity does not move; the first mark does all the
+                // checks, the others only extend the curve.
+                let Some((&t0, &c0)) = ts.first().zip(px.first()) else {
+                    return (until, Stop::No);
+                };
+                let stop = self.mark(from, t0, c0, risk);
+                if stop != Stop::No {
+                    return (from + 1, stop);
+                }
+                let e = if self.bankrupt_at.is_some() {
+                    0.0
+                } else {
+                    self.cash
+                };
+                self.curve.push_flat(&ts[1..], e);
+                (until, Stop::No)
+            }
+        }
+    }
+
     /// Marks at `close` on bar `j` (time `t`); says whether this mark stopped trading.
     #[inline]
     fn mark(&mut self, j: usize, t: u64, close: f64, risk_limit: Option<f64>) -> Stop {
@@ -230,6 +329,55 @@ impl Account {
             _ => stop,
         }
     }
+}
+
+/// The account's constants while a position is open: `equity = cash + (close * pos - base)`.
+struct Marking {
+    cash: f64,
+    pos: f64,
+    base: f64,
+}
+
+/// Below this equity the drawdown from `peak` may exceed `worst_or_limit`; at or above it,
+/// it cannot (the 1e-12 margin covers rounding), so no division is needed there.
+#[inline(always)]
+fn threshold(peak: f64, worst_or_limit: f64) -> f64 {
+    peak * (1.0 - worst_or_limit) * (1.0 + 1e-12)
+}
+
+/// Marks from bar `k` while nothing happens: equity at or above the threshold (a new peak
+/// moves it) and the time before `boundary`. Returns the first bar where something happens
+/// (or the end), the peak and threshold, and the last `(time, equity)` marked. A plain
+/// function without calls, so its state stays in registers.
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+fn scan_marks(
+    ts: &[u64],
+    px: &[f64],
+    mut k: usize,
+    m: &Marking,
+    mut peak: f64,
+    worst_or_limit: f64,
+    mut thr: f64,
+    boundary: u64,
+) -> (usize, f64, f64, Option<(u64, f64)>) {
+    let n = ts.len().min(px.len());
+    let (cash, pos, base) = (m.cash, m.pos, m.base);
+    let mut last = None;
+    while k < n {
+        let (t, close) = (ts[k], px[k]);
+        let e = cash + (close * pos - base);
+        if t >= boundary || e < thr {
+            break;
+        }
+        if e > peak {
+            peak = e;
+            thr = threshold(peak, worst_or_limit);
+        }
+        last = Some((t, e));
+        k += 1;
+    }
+    (k, peak, thr, last)
 }
 
 /// What a mark did to trading.
@@ -276,7 +424,7 @@ impl Actor for Portfolio {
         let epoch = ctx.incarnation();
         let mut trace = Trace::new();
         trace.record("start", &[u64::from(epoch).to_le_bytes()]);
-        let annual = Annualisation::of(args.series.timestamps());
+        let annual = args.series.annualisation();
         let c = &args.config;
         let account = Account {
             cash: c.cash,
@@ -339,13 +487,20 @@ impl Portfolio {
                 .front()
                 .map_or(end, |x| x.book_at.clamp(j + 1, end));
             while j < until {
-                let due = (j + 1) % every == 0 || j == last;
-                let stop = if due {
-                    self.account.mark(j, ts[j], px[j], risk)
+                let stop = if every == 1 {
+                    let (next, stop) = self.account.mark_run(ts, px, j, until, risk);
+                    j = next;
+                    stop
                 } else {
-                    Stop::No
+                    let due = (j + 1) % every == 0 || j == last;
+                    let stop = if due {
+                        self.account.mark(j, ts[j], px[j], risk)
+                    } else {
+                        Stop::No
+                    };
+                    j += 1;
+                    stop
                 };
-                j += 1;
                 match stop {
                     Stop::No => {}
                     Stop::Bankrupt => {
@@ -386,7 +541,7 @@ impl Portfolio {
         let curve = std::mem::replace(&mut a.curve, PeriodCurve::new(crate::metrics::Period::Day));
         let points = curve.into_points();
         let equity: Vec<f64> = points.iter().map(|p| p.1).collect();
-        let annual = Annualisation::of(series.timestamps());
+        let annual = series.annualisation();
         let r = ratios(&equity, annual.per_year);
         let final_equity = equity.last().copied().unwrap_or(self.config.cash);
         let c0 = px[if self.warmup < px.len() {
