@@ -11,7 +11,8 @@
 //! The time column is the one named `timestamp_ns`, `timestamp`, `time`, `datetime`,
 //! `date`, `ts` or nothing at all (the index column of a pandas or backtesting.py export,
 //! `,Open,High,Low,Close,Volume`); Yahoo's `Date,Open,High,Low,Close,Adj Close,Volume` works
-//! as it is (the strategy trades `Close`). Times are:
+//! as it is (the strategy trades `Close`), and so does yfinance's three-line header
+//! (`Price,Close,High,Low,Open,Volume`, `Ticker,...`, `Date,...`). Times are:
 //!
 //! - ISO-8601 dates (`2024-01-31`) or date-times (`2024-01-31 09:30`, `2024-01-31T09:30:00`,
 //!   with an optional fraction of a second and an optional `Z` or `+hh:mm`/`-hhmm` offset;
@@ -246,6 +247,12 @@ pub fn parse(file: &str, text: &str, options: &LoadOptions) -> Result<Loaded, Da
         find("price"),
     );
     let volume = find("volume");
+    // yfinance writes `Price,Close,High,Low,Open,Volume`, then a `Ticker,...` and a `Date,...`
+    // line, then the rows with the dates in the first column.
+    let yfinance = time.is_none()
+        && names[0] == "price"
+        && [open, high, low, close].iter().all(Option::is_some);
+    let time = if yfinance { Some(0) } else { time };
     let Some(time) = time else {
         return Err(err(
             header_line,
@@ -255,6 +262,7 @@ pub fn parse(file: &str, text: &str, options: &LoadOptions) -> Result<Loaded, Da
             ),
         ));
     };
+    let price = if yfinance { None } else { price };
     let (format, price_cols) = match (open, high, low, close, price) {
         (Some(o), Some(h), Some(l), Some(c), _) => (DataFormat::Bars, vec![o, h, l, c]),
         (_, _, _, _, Some(p)) => (DataFormat::Ticks, vec![p]),
@@ -306,6 +314,12 @@ pub fn parse(file: &str, text: &str, options: &LoadOptions) -> Result<Loaded, Da
                     names.join(",")
                 ),
             ));
+        }
+        if yfinance
+            && ts.is_empty()
+            && ["ticker", "date", "datetime"].contains(&fields[0].to_ascii_lowercase().as_str())
+        {
+            continue;
         }
         if price_cols.iter().all(|&c| is_missing(fields[c])) {
             skipped = Some(match skipped {

@@ -143,9 +143,14 @@ fn line_chart(points: &[(u64, f64)], y_label: &str, colour: &str, fill_to_zero: 
     for k in 0..=n_x {
         let tt = t0 + (t1 - t0) / n_x * k;
         let x = sx(tt);
+        let anchor = match k {
+            0 => "start",
+            k if k == n_x => "end",
+            _ => "middle",
+        };
         let _ = write!(
             s,
-            r##"<line x1="{x:.1}" x2="{x:.1}" y1="{t}" y2="{}" stroke="#f0f0f0"/><text x="{x:.1}" y="{}" font-size="11" text-anchor="middle">{}</text>"##,
+            r##"<line x1="{x:.1}" x2="{x:.1}" y1="{t}" y2="{}" stroke="#f0f0f0"/><text x="{x:.1}" y="{}" font-size="11" text-anchor="{anchor}">{}</text>"##,
             h - b,
             h - b + 16.0,
             date(tt)
@@ -235,7 +240,7 @@ fn heatmap(input: &Input<'_>) -> String {
     let ch = (400.0 / fasts.len().max(1) as f64).clamp(8.0, 30.0);
     let (l, t) = (80.0, 20.0);
     let w = l + cw * slows.len() as f64 + 120.0;
-    let h = t + ch * fasts.len() as f64 + 60.0;
+    let h = (t + ch * fasts.len() as f64 + 60.0).max(t + 240.0);
     let mut s = String::new();
     let _ = write!(
         s,
@@ -348,7 +353,7 @@ pub fn html(input: &Input<'_>) -> String {
         s.equity_final
     );
     page.push_str("<h3>Equity (cash units, at the end of each period)</h3>");
-    page.push_str(&line_chart(equity, "equity", "#1f5fbf", false));
+    page.push_str(&line_chart(equity, "equity (cash)", "#1f5fbf", false));
     page.push_str("<h3>Drawdown from the running peak (%)</h3>");
     page.push_str(&line_chart(&drawdown, "drawdown (%)", "#c0392b", true));
     let _ = write!(

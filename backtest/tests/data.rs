@@ -179,6 +179,20 @@ fn a_yahoo_file_with_a_bom_and_null_rows() {
 }
 
 #[test]
+fn a_yfinance_file_with_its_three_header_lines() {
+    let text = "Price,Close,High,Low,Open,Volume\n\
+                Ticker,SPY,SPY,SPY,SPY,SPY\n\
+                Date,,,,,\n\
+                2024-01-01,11,12,9,10,1000\n\
+                2024-01-02,10.75,11.5,10.5,11,800\n";
+    let (s, f) = parse_csv("yf.csv", text).unwrap();
+    assert_eq!(f, DataFormat::Bars);
+    assert_eq!(s.timestamps(), &[JAN1, JAN1 + DAY]);
+    assert_eq!(s.opens(), &[10.0, 11.0]);
+    assert_eq!(s.prices(), &[11.0, 10.75]);
+}
+
+#[test]
 fn iso_date_times_with_and_without_offsets() {
     let text = "DateTime,Price\n\
                 2024-01-01 00:00:00,1\n\

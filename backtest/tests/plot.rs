@@ -71,3 +71,21 @@ fn the_chart_has_a_title_axes_and_labels() {
         assert_eq!(decode(&bytes).0, 300);
     }
 }
+
+#[test]
+fn report_dates_and_axis_ticks() {
+    use mycelium_backtest::report::{date, date_time, nice_ticks};
+    let jan1 = 1_704_067_200_000_000_000u64;
+    assert_eq!(date(jan1), "2024-01-01");
+    assert_eq!(date_time(jan1), "2024-01-01");
+    assert_eq!(date_time(jan1 + 3_723_000_000_000), "2024-01-01 01:02:03");
+    assert_eq!(
+        nice_ticks(0.0, 10.0, 5),
+        vec![0.0, 2.0, 4.0, 6.0, 8.0, 10.0]
+    );
+    assert_eq!(
+        nice_ticks(9_870.0, 10_130.0, 5),
+        vec![9_900.0, 10_000.0, 10_100.0]
+    );
+    assert!(nice_ticks(f64::NAN, 1.0, 5).is_empty());
+}
