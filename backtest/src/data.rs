@@ -16,7 +16,9 @@
 //!
 //! - ISO-8601 dates (`2024-01-31`) or date-times (`2024-01-31 09:30`, `2024-01-31T09:30:00`,
 //!   with an optional fraction of a second and an optional `Z` or `+hh:mm`/`-hhmm` offset;
-//!   without an offset, UTC), or
+//!   without an offset, UTC); when every row has the same offset, the statistics take days
+//!   and weekends in that local time ([`Series::with_utc_offset`]), as pandas does with a
+//!   fixed-offset index; when offsets change (daylight saving), in UTC, with a warning, or
 //! - numbers since the Unix epoch: in nanoseconds under `timestamp_ns`, otherwise in the unit
 //!   given ([`LoadOptions::epoch_unit`]) or detected from the size of the first one (below
 //!   10^11 seconds, 10^14 milliseconds, 10^17 microseconds, else nanoseconds).
@@ -290,6 +292,8 @@ pub fn parse(file: &str, text: &str, options: &LoadOptions) -> Result<Loaded, Da
     let mut closes: Vec<f64> = Vec::new();
     let mut warnings = Vec::new();
     let mut skipped: Option<(usize, usize)> = None;
+    let mut utc_offset = 0i32;
+    let mut mixed_offsets = false;
     let mut prev_line = 0usize;
     let mut prev_fields: Vec<String> = Vec::new();
     while let Some((n, line)) = lines.next() {
@@ -328,7 +332,7 @@ pub fn parse(file: &str, text: &str, options: &LoadOptions) -> Result<Loaded, Da
             });
             continue;
         }
-        let t = parse_time(fields[time], &mut unit).map_err(|what| {
+        let (t, written) = parse_time(fields[time], &mut unit).map_err(|what| {
             err(
                 n,
                 format!("{} `{}`: {what}", names_or(&names[time]), fields[time]),
@@ -426,6 +430,16 @@ pub fn parse(file: &str, text: &str, options: &LoadOptions) -> Result<Loaded, Da
                 ));
             }
         }
+        let written = written.unwrap_or(0);
+        if ts.is_empty() {
+            utc_offset = written;
+        } else if written != utc_offset && !mixed_offsets {
+            mixed_offsets = true;
+            warnings.push(format!(
+                "{file}:{n}: the times change their UTC offset here (daylight saving?): the days \
+                 of the statistics are taken in UTC, as pandas does with `utc=True`"
+            ));
+        }
         ts.push(t);
         opens.push(o);
         closes.push(c);
@@ -448,7 +462,8 @@ pub fn parse(file: &str, text: &str, options: &LoadOptions) -> Result<Loaded, Da
         DataFormat::Bars => Series::bars(ts, opens, closes),
         DataFormat::Ticks => Series::new(ts, closes),
     }
-    .map_err(|e| err(header_line, e.to_string()))?;
+    .map_err(|e| err(header_line, e.to_string()))?
+    .with_utc_offset(if mixed_offsets { 0 } else { utc_offset });
     Ok(Loaded {
         series,
         format,
@@ -466,7 +481,7 @@ fn names_or(name: &str) -> &str {
 
 /// A time field: an epoch number or an ISO-8601 date or date-time, in nanoseconds since
 /// the epoch. `unit` is fixed by the first numeric time when not given.
-fn parse_time(s: &str, unit: &mut Option<EpochUnit>) -> Result<u64, String> {
+fn parse_time(s: &str, unit: &mut Option<EpochUnit>) -> Result<(u64, Option<i32>), String> {
     let b = s.as_bytes();
     if b.is_empty() {
         return Err("empty time: give every row a time".into());
@@ -476,7 +491,7 @@ fn parse_time(s: &str, unit: &mut Option<EpochUnit>) -> Result<u64, String> {
     if numeric {
         if let Ok(v) = s.parse::<u64>() {
             let u = *unit.get_or_insert_with(|| EpochUnit::detect(v as f64));
-            return v.checked_mul(u.nanos()).ok_or_else(|| {
+            return v.checked_mul(u.nanos()).map(|t| (t, None)).ok_or_else(|| {
                 format!("too large for a time in {u:?} since 1970: check --epoch-unit")
             });
         }
@@ -491,9 +506,9 @@ fn parse_time(s: &str, unit: &mut Option<EpochUnit>) -> Result<u64, String> {
                 "out of range for a time in {u:?}: check --epoch-unit"
             ));
         }
-        return Ok(ns.round() as u64);
+        return Ok((ns.round() as u64, None));
     }
-    parse_iso(s).ok_or_else(|| {
+    parse_iso_offset(s).ok_or_else(|| {
         "not a time: expected an ISO-8601 date or date-time (2024-01-31, 2024-01-31 09:30:00, \
          2024-01-31T09:30:00.5+01:00) or a number since 1970 (s, ms, us or ns)"
             .into()
@@ -501,7 +516,13 @@ fn parse_time(s: &str, unit: &mut Option<EpochUnit>) -> Result<u64, String> {
 }
 
 /// `YYYY-MM-DD[( |T)HH:MM[:SS[.f+]]][Z|±HH[:MM]]` (`/` also accepted in the date).
+#[cfg(test)]
 fn parse_iso(s: &str) -> Option<u64> {
+    parse_iso_offset(s).map(|(t, _)| t)
+}
+
+/// As `parse_iso`, with the UTC offset written in the text (`None` without one).
+fn parse_iso_offset(s: &str) -> Option<(u64, Option<i32>)> {
     let b = s.as_bytes();
     let num = |from: usize, len: usize| -> Option<i64> {
         let part = b.get(from..from + len)?;
@@ -553,9 +574,10 @@ fn parse_iso(s: &str) -> Option<u64> {
         }
     }
     let mut offset = 0i64;
+    let mut written = None;
     match b.get(i) {
         None => {}
-        Some(b'Z') | Some(b'z') if i + 1 == b.len() => {}
+        Some(b'Z') | Some(b'z') if i + 1 == b.len() => written = Some(0),
         Some(&c) if c == b'+' || c == b'-' => {
             let hh = num(i + 1, 2)?;
             let rest = &b[i + 3..];
@@ -569,12 +591,13 @@ fn parse_iso(s: &str) -> Option<u64> {
                 return None;
             }
             offset = (hh * 3600 + mm * 60) * if c == b'-' { -1 } else { 1 };
+            written = Some(offset as i32);
         }
         _ => return None,
     }
     let days = days_from_civil(y, m as u32, d as u32);
     let total = (days * 86_400 + secs - offset).checked_mul(1_000_000_000)? + nanos;
-    u64::try_from(total).ok()
+    Some((u64::try_from(total).ok()?, written))
 }
 
 fn days_in_month(y: i64, m: u32) -> i64 {

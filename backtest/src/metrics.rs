@@ -62,6 +62,12 @@ impl Annualisation {
     /// assert_eq!(Annualisation::of(&ts), Annualisation { period: Period::Day, per_year: 252.0 });
     /// ```
     pub fn of(timestamps: &[u64]) -> Annualisation {
+        Annualisation::of_local(timestamps, 0)
+    }
+
+    /// As [`Annualisation::of`], with weekdays taken in a local time `offset_ns` ahead of
+    /// UTC.
+    pub fn of_local(timestamps: &[u64], offset_ns: i64) -> Annualisation {
         let tail = &timestamps[timestamps.len().saturating_sub(100)..];
         let mut diffs: Vec<u64> = tail.windows(2).map(|w| w[1] - w[0]).collect();
         diffs.sort_unstable();
@@ -77,7 +83,7 @@ impl Annualisation {
             _ => {
                 let weekend = timestamps
                     .iter()
-                    .filter(|&&t| weekday(days_of(t)) >= 5)
+                    .filter(|&&t| weekday(days_of(to_local(t, offset_ns))) >= 5)
                     .count();
                 let share = weekend as f64 / timestamps.len().max(1) as f64;
                 let per_year = if share > 2.0 / 7.0 * 0.6 {
@@ -90,6 +96,10 @@ impl Annualisation {
         };
         Annualisation { period, per_year }
     }
+}
+
+fn to_local(t: u64, offset_ns: i64) -> u64 {
+    (i128::from(t) + i128::from(offset_ns)).clamp(0, i128::from(u64::MAX)) as u64
 }
 
 fn days_of(t: u64) -> i64 {
@@ -172,6 +182,8 @@ impl Period {
 #[derive(Clone, Debug, PartialEq)]
 pub struct PeriodCurve {
     period: Period,
+    offset_ns: i64,
+    /// In UTC.
     boundary: u64,
     points: Vec<(u64, f64)>,
 }
@@ -179,11 +191,23 @@ pub struct PeriodCurve {
 impl PeriodCurve {
     /// An empty curve over `period`.
     pub fn new(period: Period) -> PeriodCurve {
+        PeriodCurve::with_offset(period, 0)
+    }
+
+    /// An empty curve over `period` of a local time `offset_ns` ahead of UTC.
+    pub fn with_offset(period: Period, offset_ns: i64) -> PeriodCurve {
         PeriodCurve {
             period,
+            offset_ns,
             boundary: 0,
             points: Vec::new(),
         }
+    }
+
+    /// The UTC time at which the period holding UTC time `t` ends.
+    fn next_boundary(&self, t: u64) -> u64 {
+        let local = self.period.next_boundary(to_local(t, self.offset_ns));
+        to_local(local, -self.offset_ns).max(t.saturating_add(1))
     }
 
     /// Records the equity `e` marked at time `t` (times must not decrease).
@@ -195,7 +219,7 @@ impl PeriodCurve {
                 return;
             }
         }
-        self.boundary = self.period.next_boundary(t);
+        self.boundary = self.next_boundary(t);
         self.points.push((t, e));
     }
 
@@ -217,7 +241,7 @@ impl PeriodCurve {
                 if let (Some(p), Some(last)) = (prev, self.points.last_mut()) {
                     *last = (p, e);
                 }
-                self.boundary = self.period.next_boundary(t);
+                self.boundary = self.next_boundary(t);
                 self.points.push((t, e));
             }
             prev = Some(t);

@@ -24,13 +24,19 @@ pub struct Series {
     price: Vec<f64>,
     /// Bar opens, for bar data (`None` for ticks: a tick's open is its price).
     open: Option<Vec<f64>>,
+    /// The UTC offset of the data's local time (from its timestamps' `+hh:mm`), for the
+    /// calendar of daily returns.
+    utc_offset_ns: i64,
     /// Computed once, on first use, for every run that shares the series.
     annual: OnceLock<Annualisation>,
 }
 
 impl PartialEq for Series {
     fn eq(&self, other: &Series) -> bool {
-        self.ts == other.ts && self.price == other.price && self.open == other.open
+        self.ts == other.ts
+            && self.price == other.price
+            && self.open == other.open
+            && self.utc_offset_ns == other.utc_offset_ns
     }
 }
 
@@ -100,6 +106,7 @@ impl Series {
             ts,
             price,
             open: None,
+            utc_offset_ns: 0,
             annual: OnceLock::new(),
         })
     }
@@ -159,6 +166,7 @@ impl Series {
             ts,
             price,
             open: None,
+            utc_offset_ns: 0,
             annual: OnceLock::new(),
         }
     }
@@ -186,7 +194,23 @@ impl Series {
     /// How returns over this series are annualised (see [`Annualisation::of`]), computed
     /// once.
     pub fn annualisation(&self) -> Annualisation {
-        *self.annual.get_or_init(|| Annualisation::of(&self.ts))
+        *self
+            .annual
+            .get_or_init(|| Annualisation::of_local(&self.ts, self.utc_offset_ns))
+    }
+
+    /// The same series, whose local time is `offset_secs` ahead of UTC (negative: behind):
+    /// days, weeks and weekends of the statistics are then those of that local time, as
+    /// pandas groups a time-zone-aware index.
+    pub fn with_utc_offset(mut self, offset_secs: i32) -> Series {
+        self.utc_offset_ns = i64::from(offset_secs) * 1_000_000_000;
+        self.annual = OnceLock::new();
+        self
+    }
+
+    /// The offset set by [`Series::with_utc_offset`], in nanoseconds (0: UTC).
+    pub fn utc_offset_ns(&self) -> i64 {
+        self.utc_offset_ns
     }
 
     /// Opens of each bar; for ticks, the prices themselves.

@@ -216,6 +216,20 @@ fn iso_date_times_with_and_without_offsets() {
 }
 
 #[test]
+fn a_fixed_offset_is_the_local_time_and_a_changing_one_means_utc() {
+    let fixed = "Date,Close\n2024-01-01T00:00:00+09:00,1\n2024-01-02T00:00:00+09:00,2\n";
+    let loaded = parse("f.csv", fixed, &LoadOptions::default()).unwrap();
+    assert_eq!(loaded.series.utc_offset_ns(), 9 * 3_600_000_000_000);
+    assert_eq!(loaded.series.timestamps()[0], JAN1 - 9 * 3_600_000_000_000);
+    assert!(loaded.warnings.is_empty());
+    let dst = "Date,Close\n2024-03-08T15:00:00-05:00,1\n2024-03-11T09:30:00-04:00,2\n";
+    let loaded = parse("d.csv", dst, &LoadOptions::default()).unwrap();
+    assert_eq!(loaded.series.utc_offset_ns(), 0);
+    assert_eq!(loaded.warnings.len(), 1);
+    assert!(loaded.warnings[0].starts_with("d.csv:3: the times change their UTC offset"));
+}
+
+#[test]
 fn epoch_numbers_in_every_unit() {
     for (values, unit) in [
         (["1704067200", "1704067260"], EpochUnit::Seconds),

@@ -435,7 +435,7 @@ impl Actor for Portfolio {
             size: c.size,
             peak: c.cash,
             worst_dd: 0.0,
-            curve: PeriodCurve::new(annual.period),
+            curve: PeriodCurve::with_offset(annual.period, args.series.utc_offset_ns()),
             trades: 0,
             wins: 0,
             fills_count: 0,

@@ -1,7 +1,8 @@
 """Cross-checks the statistics of the backtest example against backtesting.py.
 
 For series this script generates (daily bars on business days and on every day, hourly
-bars, weekly bars, and a series whose price spikes so that a short position goes bankrupt),
+bars, weekly bars, daily and hourly bars with a UTC offset in their times, and a series
+whose price spikes so that a short position goes bankrupt),
 it writes each as a pandas export (`,Open,High,Low,Close,Volume`), runs the example over a
 grid with several account settings, runs backtesting.py with the same strategy and settings
 on every grid point, and compares every statistic to 1e-9 relative.
@@ -118,6 +119,10 @@ def series():
     yield "every-day", bars(pd.date_range("2019-03-01", periods=600, freq="D"), rng, 0.03)
     yield "hourly", bars(pd.date_range("2023-01-02", periods=1500, freq="h"), rng, 0.004)
     yield "weekly", bars(pd.date_range("2010-01-04", periods=400, freq="W-MON"), rng, 0.04)
+    tokyo = pd.bdate_range("2021-01-04", periods=500).tz_localize("Asia/Tokyo")
+    yield "tokyo-days", bars(tokyo, rng, 0.012)
+    new_york = pd.date_range("2023-03-01 09:00", periods=1200, freq="h", tz="America/New_York")
+    yield "new-york-hours", bars(new_york, rng, 0.003)
     yield "spike", bars(
         pd.bdate_range("2020-01-01", periods=400), rng, 0.01, spike_at=250, trend=-0.004
     )
@@ -151,7 +156,12 @@ def main():
                 continue
             with open(run_dir / "results.csv") as f:
                 rows = list(csv.DictReader(f))
-            bt = Backtest(df, Cross, cash=bt_kwargs.get("cash", 10_000),
+            # Times with changing UTC offsets (daylight saving) are read in UTC, as
+            # pandas does with `utc=True`; a fixed offset is kept as the local time.
+            frame = df
+            if df.index.tz is not None and len({t.utcoffset() for t in df.index}) > 1:
+                frame = df.tz_convert("UTC")
+            bt = Backtest(frame, Cross, cash=bt_kwargs.get("cash", 10_000),
                           **{k: v for k, v in bt_kwargs.items() if k != "cash"})
             for row in rows:
                 params = dict(fast=int(row["fast"]), slow=int(row["slow"]), band=int(row["band_bps"]))
