@@ -27,6 +27,8 @@
 //! `low <= open, close <= high`. A volume, when present, is empty or a finite number >= 0.
 //! Blank lines are skipped, `\r\n` line ends are accepted, and rows whose prices are all
 //! missing (`null` or empty, as Yahoo and pandas write them) are skipped with a warning.
+//! A file without a header whose rows start with a time and four numbers (Binance klines) is
+//! read as time, open, high, low, close, volume and more, with a warning.
 //! Any other problem stops the load with its 1-based line number and what to do about it.
 //! A last row without a line end that is shorter than the row before (fewer columns or
 //! fewer digits) may be a cut download: it is flagged in [`Loaded::warnings`].
@@ -235,10 +237,25 @@ pub fn parse(file: &str, text: &str, options: &LoadOptions) -> Result<Loaded, Da
             }
         }
     };
-    let names: Vec<String> = header
+    let mut names: Vec<String> = header
         .split(',')
         .map(|c| unquote(c).to_ascii_lowercase())
         .collect();
+    // No header at all, as Binance writes klines: a time then open, high, low, close (and
+    // volume and more), all numbers. The first line is then a row.
+    let headerless = names.len() >= 5
+        && parse_time(&names[0], &mut options.epoch_unit.clone()).is_ok()
+        && names[1..5].iter().all(|v| v.parse::<f64>().is_ok());
+    let mut pending_first = None;
+    if headerless {
+        pending_first = Some((header_line, header));
+        names = ["time", "open", "high", "low", "close", "volume"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain((6..names.len()).map(|i| format!("column {}", i + 1)))
+            .take(names.len())
+            .collect();
+    }
     let find = |n: &str| names.iter().position(|c| c == n);
     let time = TIME_NAMES.iter().find_map(|n| find(n));
     let (open, high, low, close, price) = (
@@ -296,7 +313,14 @@ pub fn parse(file: &str, text: &str, options: &LoadOptions) -> Result<Loaded, Da
     let mut mixed_offsets = false;
     let mut prev_line = 0usize;
     let mut prev_fields: Vec<String> = Vec::new();
-    while let Some((n, line)) = lines.next() {
+    if headerless {
+        warnings.push(format!(
+            "{file}:{header_line}: no header: reading the columns as {} (as Binance writes \
+             klines); add a header line to name them",
+            names.iter().take(6).cloned().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    while let Some((n, line)) = pending_first.take().or_else(|| lines.next()) {
         if line.trim().is_empty() {
             continue;
         }

@@ -230,6 +230,24 @@ fn a_fixed_offset_is_the_local_time_and_a_changing_one_means_utc() {
 }
 
 #[test]
+fn binance_klines_without_a_header() {
+    let text = "1704067200000,42283.58,42554.57,42261.02,42475.23,1271.68,1704070799999,5.4e7,47134,682.3,2.9e7,0\n\
+                1704070800000,42475.23,42775.00,42431.65,42613.56,1196.37,1704074399999,5.1e7,45970,621.5,2.6e7,0\n";
+    let loaded = parse("k.csv", text, &LoadOptions::default()).unwrap();
+    assert_eq!(loaded.format, DataFormat::Bars);
+    assert_eq!(
+        loaded.series.timestamps(),
+        &[JAN1, JAN1 + 3_600_000_000_000]
+    );
+    assert_eq!(loaded.series.prices(), &[42475.23, 42613.56]);
+    assert!(
+        loaded.warnings[0].starts_with("k.csv:1: no header"),
+        "{:?}",
+        loaded.warnings
+    );
+}
+
+#[test]
 fn epoch_numbers_in_every_unit() {
     for (values, unit) in [
         (["1704067200", "1704067260"], EpochUnit::Seconds),
