@@ -74,7 +74,7 @@ DATA FILES:
       bars:   a time column, open, high, low, close (volume, adj close and other columns
               are read past): backtesting.py/pandas exports (`,Open,High,Low,Close,Volume`,
               the time in the unnamed first column), Yahoo `Date,Open,High,Low,Close,Adj
-              Close,Volume`, or `timestamp_ns,open,high,low,close[,volume]`
+              Close,Volume`, `timestamp_ns,open,high,low,close[,volume]`,
               yfinance's three header lines (`Price,Close,...`, `Ticker,...`, `Date,...`)
               and headerless Binance klines (time, open, high, low, close, volume, ...)
       ticks:  a time column and price: `timestamp_ns,price[,volume]`, `time,price`
@@ -82,7 +82,8 @@ DATA FILES:
     T, optional fraction, Z or +hh:mm offset; without one, UTC), or numbers since the Unix
     epoch in s, ms, us or ns (detected from their size, or --epoch-unit). With one offset
     throughout, daily returns use that local time's days; with changing offsets, UTC's.
-    Rows must be in time order without duplicates; `null` rows are skipped. Prices finite and > 0; low <= open, close <= high.
+    Rows must be in time order without duplicates; `null` rows are skipped. Prices
+    finite and > 0; low <= open, close <= high.
     A malformed row stops the program with the file, the line number and what to do.
 
 STATISTICS (named and defined as in backtesting.py; see the README):
