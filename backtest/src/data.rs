@@ -440,11 +440,24 @@ pub fn parse(file: &str, text: &str, options: &LoadOptions) -> Result<Loaded, Da
             }
         }
         if is_last && !prev_fields.is_empty() {
-            let shorter = price_cols
-                .iter()
-                .chain(std::iter::once(&time))
-                .find(|&&i| precision(fields[i]) < precision(&prev_fields[i]));
-            if let Some(&i) = shorter {
+            // Decimals: fewer digits after the point; whole numbers (a volume): two digits
+            // fewer or more; times: a shorter text.
+            let shorter = (0..columns).find(|&i| {
+                let (now, before) = (fields[i], prev_fields[i].as_str());
+                if i == time {
+                    return now.len() < before.len();
+                }
+                if now.parse::<f64>().is_err() || before.parse::<f64>().is_err() {
+                    return false;
+                }
+                match (now.contains('.'), before.contains('.')) {
+                    (true, true) => precision(now) < precision(before),
+                    (false, false) => now.len() + 1 < before.len(),
+                    (false, true) => true,
+                    (true, false) => false,
+                }
+            });
+            if let Some(i) = shorter {
                 warnings.push(format!(
                     "{file}:{n}: the last line has no line end and its {} `{}` is shorter than \
                      on the line before (`{}`): the file may have been cut short; check its end",

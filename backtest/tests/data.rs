@@ -288,6 +288,20 @@ fn a_cut_last_line_is_flagged() {
     assert_eq!(loaded.warnings.len(), 1, "{:?}", loaded.warnings);
     assert!(loaded.warnings[0].starts_with("c.csv:3: the last line has no line end"));
     assert!(loaded.warnings[0].contains("cut short"));
+    // A volume cut short: two digits fewer than the line before.
+    let text =
+        "Date,Open,High,Low,Close,Volume\n2024-01-01,10,12,9,11,748507\n2024-01-02,11,12,9,11,7485";
+    let loaded = parse("v.csv", text, &LoadOptions::default()).unwrap();
+    assert!(
+        loaded.warnings[0].contains("its volume `7485`"),
+        "{:?}",
+        loaded.warnings
+    );
+    let text = "Date,Open,High,Low,Close,Volume\n2024-01-01,10,12,9,11,748507\n2024-01-02,11,12,9,11,98507";
+    assert!(parse("v.csv", text, &LoadOptions::default())
+        .unwrap()
+        .warnings
+        .is_empty());
     // The same with a line end is fine.
     let whole = parse("c.csv", &format!("{text}\n"), &LoadOptions::default()).unwrap();
     assert!(whole.warnings.is_empty());
