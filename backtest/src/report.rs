@@ -331,8 +331,10 @@ pub fn html(input: &Input<'_>) -> String {
         title = esc(&input.title),
         settings = esc(&input.settings)
     );
-    let no_trade = if s.trades == 0 {
+    let no_trade = if s.fills == 0 {
         r#" <span class="note">(this run made no trade: no run did better)</span>"#
+    } else if s.trades == 0 {
+        r#" <span class="note">(no closed trade: one position, still open at the end)</span>"#
     } else {
         ""
     };
@@ -366,8 +368,10 @@ pub fn html(input: &Input<'_>) -> String {
     for (p, r) in input.ranked {
         let s = &r.stats;
         let mut notes = Vec::new();
-        if s.trades == 0 {
+        if s.fills == 0 {
             notes.push("no trade".to_string());
+        } else if s.trades == 0 {
+            notes.push("no closed trade".to_string());
         }
         if let Some(b) = r.bankrupt_at {
             notes.push(format!("bankrupt at bar {b}"));

@@ -202,11 +202,11 @@ fn run(o: Options) -> Result<ExitCode, String> {
     let secs = report.elapsed.as_secs_f64().max(1e-9);
     let metric = Metric::parse(&o.metric);
     let ranked = rank(&ok, metric);
-    let traded = ranked.iter().filter(|(_, r)| r.stats.trades > 0).count();
+    let traded = ranked.iter().filter(|(_, r)| r.stats.fills > 0).count();
     let no_trades = ok.len() - traded;
     if no_trades > 0 {
         say!(
-            "warning: {no_trades} of {} run(s) made no round trip (no closed trade); they are ranked last{}",
+            "warning: {no_trades} of {} run(s) made no trade at all; they are ranked last{}",
             ok.len(),
             if traded == 0 {
                 " - and that is every run: no run is better than another"
@@ -249,8 +249,10 @@ fn run(o: Options) -> Result<ExitCode, String> {
         report.runs.len()
     );
     if let Some((best, result)) = ranked.first() {
-        let label = if result.stats.trades == 0 {
+        let label = if result.stats.fills == 0 {
             "best run (it made NO trade)"
+        } else if result.stats.trades == 0 {
+            "best run (no closed trade: one position, still open at the end)"
         } else {
             "best run"
         };
@@ -432,7 +434,7 @@ impl Metric {
     }
 }
 
-/// Best first: runs with a trade before runs without, then the metric (NaN last), then
+/// Best first: runs that traded before runs that never did, then the metric (NaN last), then
 /// the parameters.
 fn rank<'a>(
     ok: &[(&'a Params, &'a RunResult)],
@@ -448,8 +450,8 @@ fn rank<'a>(
         }
     };
     ranked.sort_by(|a, b| {
-        (b.1.stats.trades > 0)
-            .cmp(&(a.1.stats.trades > 0))
+        (b.1.stats.fills > 0)
+            .cmp(&(a.1.stats.fills > 0))
             .then(key(b.1).total_cmp(&key(a.1)))
             .then(a.0.cmp(b.0))
     });
@@ -511,8 +513,10 @@ fn print_table(rows: &[(&Params, &RunResult)]) {
     for (p, r) in rows {
         let s = &r.stats;
         let mut notes = Vec::new();
-        if s.trades == 0 {
+        if s.fills == 0 {
             notes.push("no trade".to_string());
+        } else if s.trades == 0 {
+            notes.push("no closed trade".to_string());
         }
         if let Some(b) = r.bankrupt_at {
             notes.push(format!("bankrupt at bar {b}"));
