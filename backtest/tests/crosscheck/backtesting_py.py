@@ -1,7 +1,7 @@
 """Cross-checks the statistics of the backtest example against backtesting.py.
 
 For series this script generates (daily bars on business days and on every day, hourly
-bars, weekly bars, daily and hourly bars with a UTC offset in their times, and a series
+bars, weekly bars, daily and hourly bars with a UTC offset in their times, ticks, and a series
 whose price spikes so that a short position goes bankrupt),
 it writes each as a pandas export (`,Open,High,Low,Close,Volume`), runs the example over a
 grid with several account settings, runs backtesting.py with the same strategy and settings
@@ -123,6 +123,10 @@ def series():
     yield "tokyo-days", bars(tokyo, rng, 0.012)
     new_york = pd.date_range("2023-03-01 09:00", periods=1200, freq="h", tz="America/New_York")
     yield "new-york-hours", bars(new_york, rng, 0.003)
+    times = pd.date_range("2024-01-05", periods=4000, freq="97s")
+    price = 100 * np.exp(np.cumsum(rng.normal(0, 0.002, len(times))))
+    ticks = pd.DataFrame({"Open": price, "High": price, "Low": price, "Close": price}, index=times)
+    yield "ticks", ticks
     yield "spike", bars(
         pd.bdate_range("2020-01-01", periods=400), rng, 0.01, spike_at=250, trend=-0.004
     )
@@ -142,7 +146,12 @@ def main():
     failures, checked, bankrupt = [], 0, 0
     for name, df in series():
         path = out / f"{name}.csv"
-        df.to_csv(path)  # a pandas export: the dates in an unnamed first column
+        if name == "ticks":
+            # Ticks: nanoseconds since the epoch and a price; backtesting.py gets bars whose
+            # open, high, low and close are the tick's price.
+            pd.DataFrame({"timestamp_ns": df.index.as_unit("ns").asi8, "price": df.Close}).to_csv(path, index=False)
+        else:
+            df.to_csv(path)  # a pandas export: the dates in an unnamed first column
         for label, options, bt_kwargs, size in SETTINGS:
             run_dir = out / f"{name}-{SETTINGS.index((label, options, bt_kwargs, size))}"
             cmd = [
