@@ -27,6 +27,7 @@
 //! `low <= open, close <= high`. A volume, when present, is empty or a finite number >= 0.
 //! Blank lines are skipped, `\r\n` line ends are accepted, and rows whose prices are all
 //! missing (`null` or empty, as Yahoo and pandas write them) are skipped with a warning.
+//! Separate `date` and `time` columns (`2024.01.02,09:30`) are read as one time.
 //! A file without a header whose rows start with a time and four numbers (Binance klines) is
 //! read as time, open, high, low, close, volume and more, with a warning.
 //! Any other problem stops the load with its 1-based line number and what to do about it.
@@ -257,7 +258,15 @@ pub fn parse(file: &str, text: &str, options: &LoadOptions) -> Result<Loaded, Da
             .collect();
     }
     let find = |n: &str| names.iter().position(|c| c == n);
-    let time = TIME_NAMES.iter().find_map(|n| find(n));
+    // A `date` and a `time` column (`2024.01.02,09:30`, as MetaTrader exports) make one time.
+    let time_of_day = match (find("date"), find("time")) {
+        (Some(d), Some(t)) => Some((d, t)),
+        _ => None,
+    };
+    let time = match time_of_day {
+        Some((d, _)) => Some(d),
+        None => TIME_NAMES.iter().find_map(|n| find(n)),
+    };
     let (open, high, low, close, price) = (
         find("open"),
         find("high"),
@@ -356,10 +365,18 @@ pub fn parse(file: &str, text: &str, options: &LoadOptions) -> Result<Loaded, Da
             });
             continue;
         }
-        let (t, written) = parse_time(fields[time], &mut unit).map_err(|what| {
+        let joined;
+        let time_text = match time_of_day {
+            Some((d, t)) => {
+                joined = format!("{} {}", fields[d], fields[t]);
+                joined.as_str()
+            }
+            None => fields[time],
+        };
+        let (t, written) = parse_time(time_text, &mut unit).map_err(|what| {
             err(
                 n,
-                format!("{} `{}`: {what}", names_or(&names[time]), fields[time]),
+                format!("{} `{time_text}`: {what}", names_or(&names[time])),
             )
         })?;
         if let Some(&prev) = ts.last() {
@@ -552,7 +569,7 @@ fn parse_time(s: &str, unit: &mut Option<EpochUnit>) -> Result<(u64, Option<i32>
     })
 }
 
-/// `YYYY-MM-DD[( |T)HH:MM[:SS[.f+]]][Z|±HH[:MM]]` (`/` also accepted in the date).
+/// `YYYY-MM-DD[( |T)HH:MM[:SS[.f+]]][Z|±HH[:MM]]` (`/` or `.` also accepted in the date).
 #[cfg(test)]
 fn parse_iso(s: &str) -> Option<u64> {
     parse_iso_offset(s).map(|(t, _)| t)
@@ -570,7 +587,7 @@ fn parse_iso_offset(s: &str) -> Option<(u64, Option<i32>)> {
     };
     let y = num(0, 4)?;
     let sep = *b.get(4)?;
-    if (sep != b'-' && sep != b'/') || b.get(7) != Some(&sep) {
+    if !matches!(sep, b'-' | b'/' | b'.') || b.get(7) != Some(&sep) {
         return None;
     }
     let (m, d) = (num(5, 2)?, num(8, 2)?);

@@ -230,6 +230,18 @@ fn a_fixed_offset_is_the_local_time_and_a_changing_one_means_utc() {
 }
 
 #[test]
+fn separate_date_and_time_columns() {
+    let text = "Date,Time,Open,High,Low,Close,Volume\n2024.01.01,00:00,10,12,9,11,5\n2024.01.01,00:05,11,12,9,10,5\n";
+    let (s, _) = parse_csv("mt.csv", text).unwrap();
+    assert_eq!(s.timestamps(), &[JAN1, JAN1 + 300_000_000_000]);
+    assert_rejected(
+        "Date,Time,Close\n2024.01.01,00:00,1\n2024.01.01,25:00,2\n",
+        3,
+        "`2024.01.01 25:00`",
+    );
+}
+
+#[test]
 fn binance_klines_without_a_header() {
     let text = "1704067200000,42283.58,42554.57,42261.02,42475.23,1271.68,1704070799999,5.4e7,47134,682.3,2.9e7,0\n\
                 1704070800000,42475.23,42775.00,42431.65,42613.56,1196.37,1704074399999,5.1e7,45970,621.5,2.6e7,0\n";

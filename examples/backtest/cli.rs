@@ -76,7 +76,8 @@ DATA FILES:
               the time in the unnamed first column), Yahoo `Date,Open,High,Low,Close,Adj
               Close,Volume`, `timestamp_ns,open,high,low,close[,volume]`,
               yfinance's three header lines (`Price,Close,...`, `Ticker,...`, `Date,...`)
-              and headerless Binance klines (time, open, high, low, close, volume, ...)
+              headerless Binance klines (time, open, high, low, close, volume, ...), and
+              separate Date and Time columns (`2024.01.02,09:30`, as MetaTrader writes)
       ticks:  a time column and price: `timestamp_ns,price[,volume]`, `time,price`
     Times: ISO-8601 dates (2024-01-31) or date-times (2024-01-31T09:30:00, a space or a
     T, optional fraction, Z or +hh:mm offset; without one, UTC), or numbers since the Unix

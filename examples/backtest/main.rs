@@ -47,6 +47,7 @@ fn main() -> ExitCode {
         Ok(Some(o)) => o,
         Ok(None) => {
             say_inline!("{}", cli::HELP);
+            say!("    results.csv columns: {}", results::CSV_HEADER);
             return ExitCode::SUCCESS;
         }
         Err(e) => {
