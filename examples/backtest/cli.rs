@@ -41,8 +41,11 @@ CAPITAL AND FILLS (defaults are backtesting.py's):
                         in (0, 1) of it, or N whole units; entries are whole units, and one
                         the cash cannot pay for (commission included) is cancelled
     --commission-bps X  commission in basis points of each fill's notional (default 0)
-    --commission X      fixed commission per fill, in cash (default 0); both apply to
-                        entries and exits alike
+    --commission-per-trade X
+                        fixed commission per fill, in cash (default 0); both apply to
+                        entries and exits alike (backtesting.py's commission=(fixed,
+                        relative) is --commission-per-trade fixed --commission-bps
+                        relative*10000)
     --fill RULE         where an order decided on bar i fills: next-open (default: the
                         open of bar i+1; for ticks the next tick's price), next-close (the
                         close of bar i+1) or same-close (the close of bar i, backtesting.py's
@@ -197,7 +200,18 @@ impl Options {
                 "--commission-bps" => {
                     o.commission_bps = float("--commission-bps", &value("--commission-bps")?)?
                 }
-                "--commission" => o.commission = float("--commission", &value("--commission")?)?,
+                "--commission-per-trade" => {
+                    o.commission =
+                        float("--commission-per-trade", &value("--commission-per-trade")?)?
+                }
+                "--commission" => {
+                    return Err(
+                        "--commission is ambiguous: give --commission-bps (a share of \
+                                the notional, in basis points) or --commission-per-trade (cash \
+                                per fill)"
+                            .into(),
+                    )
+                }
                 "--fill" => {
                     let v = value("--fill")?;
                     o.fill = match v.as_str() {

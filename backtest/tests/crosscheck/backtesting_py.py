@@ -50,7 +50,7 @@ SETTINGS = [
     ("defaults", [], {}, None),
     (
         "half equity, 10 bps + 1.5 a fill",
-        ["--size", "0.5", "--commission-bps", "10", "--commission", "1.5"],
+        ["--size", "0.5", "--commission-bps", "10", "--commission-per-trade", "1.5"],
         {"commission": (1.5, 0.001)},
         0.5,
     ),
