@@ -6,9 +6,9 @@ use mycelium_actors::DetRng;
 
 use crate::metrics::Annualisation;
 
-/// A price series held as a struct of arrays: timestamps in nanoseconds (strictly
-/// increasing) and prices (finite, > 0). Built once and shared between buses by `Arc`, never
-/// copied per run.
+/// A price series held as a struct of arrays: timestamps in nanoseconds since the Unix
+/// epoch (strictly increasing), prices (the closes, finite, > 0) and, for bars, opens. Built
+/// once and shared between buses by `Arc`, never copied per run.
 ///
 /// ```
 /// use mycelium_backtest::Series;
