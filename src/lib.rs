@@ -27,6 +27,10 @@
 //! The crates behind it: [`mailbox`] (queues), [`actors`] (actors, refs, the bus, the
 //! clock, [topics](mycelium_actors::topic)), [`supervisor`] (supervision trees).
 
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 pub use mycelium_actors as actors;
 pub use mycelium_mailbox as mailbox;
 pub use mycelium_supervisor as supervisor;
@@ -40,6 +44,7 @@ pub mod prelude {
         SubscribeOptions, Subscription, SubscriptionStats, TopicError, TopicStream, TrySendError,
     };
     pub use mycelium_supervisor::{
-        Backoff, ChildSpec, Restart, Strategy, SupervisionEvent, Supervisor, SupervisorRef,
+        AutoShutdown, Backoff, ChildSpec, Restart, RestartStrategy, Shutdown, SupervisionEvent,
+        Supervisor, SupervisorRef,
     };
 }
