@@ -1041,3 +1041,44 @@ async fn immediate_shutdown_kills() {
     assert_eq!(log.take(), ["start a", "start b", "stop b"]);
     assert_eq!(a.stop_reason(), Some(StopReason::Killed));
 }
+
+/// Calls on a stopped supervisor say so; a pool takes no declared children.
+#[tokio::test(start_paused = true)]
+async fn calls_on_a_stopped_supervisor_and_a_pool_with_children_are_refused() {
+    let bus = virtual_bus(1);
+    let log = Log::default();
+    let tree = Supervisor::builder(RestartStrategy::OneForOne)
+        .child(ChildSpec::new::<Probe>("a", ProbeArgs::new("a", &log)))
+        .spawn(&bus)
+        .await
+        .unwrap();
+    tree.stop().await;
+    assert_eq!(tree.which_children().await, Err(SupervisorError::Stopped));
+    assert_eq!(tree.count_children().await, Err(SupervisorError::Stopped));
+    assert_eq!(tree.stop_child("a").await, Err(SupervisorError::Stopped));
+    assert!(matches!(
+        tree.add_child(ChildSpec::new::<Probe>("b", ProbeArgs::new("b", &log)))
+            .await,
+        Err(SupervisorError::Stopped)
+    ));
+    let pool = Pool::<Probe>::builder("p")
+        .into_supervisor()
+        .child(ChildSpec::new::<Probe>("a", ProbeArgs::new("a", &log)));
+    assert_eq!(pool.validate(), Err(SpecError::PoolWithChildren));
+    // A significant child added at run time is checked like a declared one.
+    let tree = Supervisor::builder(RestartStrategy::OneForOne)
+        .spawn(&bus)
+        .await
+        .unwrap();
+    assert_eq!(
+        tree.add_child(
+            ChildSpec::new::<Probe>("s", ProbeArgs::new("s", &log))
+                .restart(Restart::Transient)
+                .significant(true)
+        )
+        .await,
+        Err(SupervisorError::InvalidSpec(
+            SpecError::SignificantWithoutAutoShutdown("s".into())
+        ))
+    );
+}

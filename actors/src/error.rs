@@ -81,7 +81,9 @@ pub enum SpawnError {
     /// A supervisor's child failed in `on_start` while the supervisor started (or while it
     /// was being added): the children started before it were stopped in reverse order and
     /// the later ones never started.
-    #[error("child `{child}` could not start: it {cause}; fix its start (or its arguments) and spawn again")]
+    #[error(
+        "child `{child}` could not start: it {cause}; the supervisor stopped the children it had started and did not start the later ones: fix the child's start (or its arguments) and spawn again"
+    )]
     StartFailed {
         /// The child's name within its supervisor.
         child: String,

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mycelium_actors::{
-    Actor, ActorId, ActorRef, BoxError, ChildHandle, Clock, Context, Failure, Handler, Phase,
-    SpawnError, SpawnOptions, StopReason, SupervisionLink, TimerHandle,
+    Actor, ActorId, ActorRef, BoxError, ChildHandle, Context, Failure, Handler, Phase, SpawnError,
+    SpawnOptions, StopReason, SupervisionLink, TimerHandle,
 };
 use tokio::sync::oneshot;
 
@@ -16,8 +16,11 @@ use crate::child_spec::{ChildKind, ChildSpec};
 use crate::directory::{DirEntry, Directory};
 use crate::event::SupervisionEvent;
 use crate::policy::{Action, Child, Policy, State};
-use crate::supervisor_ref::{ChildCount, ChildInfo, ChildRef, ChildState};
-use crate::{RestartStrategy, Shutdown, SupervisorBuilder, SupervisorError};
+use crate::shutdown::{kill_tree, stop_task};
+use crate::supervisor_ref::{ChildInfo, ChildRef, ChildState};
+use crate::{RestartStrategy, Shutdown, SupervisorBuilder};
+
+mod admin;
 
 /// A supervisor: an actor that starts children in order and restarts them by its
 /// [`RestartStrategy`]. Build one with [`Supervisor::builder`].
@@ -529,53 +532,6 @@ impl Supervisor {
     }
 }
 
-/// Kills a task and, if it is a supervisor, its whole subtree (which a killed supervisor
-/// cannot stop itself), and waits until all are down.
-async fn kill_tree(handle: &Arc<dyn ChildHandle>, sub: Option<&Directory>) {
-    let below = sub.map(|d| d.descendants()).unwrap_or_default();
-    handle.kill();
-    handle.wait_for_stop().await;
-    for h in below.iter().rev() {
-        h.kill();
-    }
-    for h in &below {
-        h.wait_for_stop().await;
-    }
-}
-
-/// Stops a task for good by its shutdown; returns its final reason once it (and its subtree)
-/// is down.
-async fn stop_task(
-    handle: &Arc<dyn ChildHandle>,
-    sub: Option<&Directory>,
-    shutdown: Shutdown,
-    clock: &Clock,
-) -> StopReason {
-    if let Some(reason) = handle.stop_reason() {
-        return reason;
-    }
-    match shutdown {
-        Shutdown::Immediate => kill_tree(handle, sub).await,
-        Shutdown::Timeout(d) => {
-            if handle.terminate(StopReason::Shutdown)
-                && clock.timeout(d, handle.wait_for_stop()).await.is_err()
-            {
-                tracing::warn!(
-                    target: "mycelium::supervisor",
-                    id = %handle.id(),
-                    deadline = ?d,
-                    "child did not stop within its shutdown deadline; killed"
-                );
-                kill_tree(handle, sub).await;
-            }
-        }
-        Shutdown::Infinity => {
-            handle.terminate(StopReason::Shutdown);
-        }
-    }
-    handle.wait_for_stop().await
-}
-
 impl Actor for Supervisor {
     type Args = SupervisorConfig;
 
@@ -695,148 +651,5 @@ impl Handler<Step> for Supervisor {
     async fn handle(&mut self, _: Step, ctx: &mut Context<Self>) {
         let actions = self.policy.tick(ctx.now());
         self.act(actions, ctx).await;
-    }
-}
-
-impl Handler<AddChild> for Supervisor {
-    type Reply = Result<Arc<dyn ChildHandle>, SupervisorError>;
-    async fn handle(&mut self, msg: AddChild, ctx: &mut Context<Self>) -> Self::Reply {
-        let mut spec = msg.spec;
-        if msg.pooled {
-            self.pool_seq += 1;
-            if let Some(pool) = &self.config.pool {
-                spec.name = Arc::from(format!("{}-{}", pool.prefix, self.pool_seq));
-                spec.restart = pool.restart;
-                spec.shutdown = pool.shutdown;
-            }
-        }
-        spec.validate(self.config.auto_shutdown)?;
-        if self.policy.index(spec.name()).is_some() {
-            return Err(SupervisorError::AlreadyPresent(spec.name().to_string()));
-        }
-        let (handle, sub) = self.start_new(&spec, ctx).await?;
-        self.emit(SupervisionEvent::Started {
-            at: ctx.now(),
-            supervisor: ctx.id(),
-            child: spec.name.clone(),
-            id: handle.id(),
-        });
-        self.add_started(spec, handle.clone(), sub, ctx);
-        self.publish();
-        Ok(handle)
-    }
-}
-
-impl Supervisor {
-    async fn stop_by_operator(
-        &mut self,
-        name: &str,
-        remove: bool,
-        ctx: &mut Context<Self>,
-    ) -> Result<(), SupervisorError> {
-        let was_running = matches!(self.policy.state(name), Some(State::Running { .. }));
-        let actions = if remove {
-            self.policy.remove_child(name)?
-        } else {
-            self.policy.stop_child(name)?
-        };
-        for action in actions {
-            match action {
-                Action::Stop(n) => self.stop_for_good(&n, was_running, ctx).await,
-                Action::Forget(n) => self.slots.retain(|s| s.spec.name != n),
-                _ => {}
-            }
-        }
-        self.publish();
-        self.schedule(ctx);
-        Ok(())
-    }
-}
-
-impl Handler<StopChild> for Supervisor {
-    type Reply = Result<(), SupervisorError>;
-    async fn handle(&mut self, StopChild(name): StopChild, ctx: &mut Context<Self>) -> Self::Reply {
-        self.stop_by_operator(&name, false, ctx).await
-    }
-}
-
-impl Handler<RemoveChild> for Supervisor {
-    type Reply = Result<(), SupervisorError>;
-    async fn handle(
-        &mut self,
-        RemoveChild(name): RemoveChild,
-        ctx: &mut Context<Self>,
-    ) -> Self::Reply {
-        self.stop_by_operator(&name, true, ctx).await
-    }
-}
-
-impl Handler<RestartChild> for Supervisor {
-    type Reply = Result<ActorId, SupervisorError>;
-    async fn handle(
-        &mut self,
-        RestartChild(name): RestartChild,
-        ctx: &mut Context<Self>,
-    ) -> Self::Reply {
-        self.policy.check_restart(&name)?;
-        let Some(spec) = self.slot(&name).map(|s| s.spec.clone()) else {
-            return Err(SupervisorError::NotFound(name));
-        };
-        let (handle, sub) = self.start_new(&spec, ctx).await?;
-        let id = handle.id();
-        if let Some(slot) = self.slot_mut(&name) {
-            slot.handle = Some(handle);
-            slot.sub = sub;
-        }
-        self.policy.started(&name, ctx.now());
-        self.emit(SupervisionEvent::Started {
-            at: ctx.now(),
-            supervisor: ctx.id(),
-            child: spec.name.clone(),
-            id,
-        });
-        self.publish();
-        Ok(id)
-    }
-}
-
-impl Handler<DeleteChild> for Supervisor {
-    type Reply = Result<(), SupervisorError>;
-    async fn handle(
-        &mut self,
-        DeleteChild(name): DeleteChild,
-        ctx: &mut Context<Self>,
-    ) -> Self::Reply {
-        let actions = self.policy.delete_child(&name)?;
-        self.act(actions, ctx).await;
-        Ok(())
-    }
-}
-
-impl Handler<WhichChildren> for Supervisor {
-    type Reply = Vec<ChildInfo>;
-    async fn handle(&mut self, _: WhichChildren, _ctx: &mut Context<Self>) -> Vec<ChildInfo> {
-        self.info()
-    }
-}
-
-impl mycelium_actors::Reply for ChildCount {}
-
-impl Handler<CountChildren> for Supervisor {
-    type Reply = ChildCount;
-    async fn handle(&mut self, _: CountChildren, _ctx: &mut Context<Self>) -> ChildCount {
-        let mut count = ChildCount::default();
-        for info in self.info() {
-            count.specs += 1;
-            if matches!(info.state, ChildState::Running(_)) {
-                count.active += 1;
-            }
-            if info.supervisor {
-                count.supervisors += 1;
-            } else {
-                count.workers += 1;
-            }
-        }
-        count
     }
 }
