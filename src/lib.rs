@@ -37,6 +37,7 @@ pub use mycelium_supervisor as supervisor;
 
 /// Everything a first program needs: `use mycelium::prelude::*;`.
 pub mod prelude {
+    pub use mycelium_actors::Down;
     pub use mycelium_actors::{
         Actor, ActorId, ActorRef, AskError, BoxError, Bus, BusExit, ClockMode, Context, DeadLetter,
         DeadLetterReason, Failure, Handler, MailboxConfig, OnFailure, Overflow, PublishReport,
@@ -44,7 +45,7 @@ pub mod prelude {
         SubscribeOptions, Subscription, SubscriptionStats, TopicError, TopicStream, TrySendError,
     };
     pub use mycelium_supervisor::{
-        AutoShutdown, Backoff, ChildSpec, Restart, RestartStrategy, Shutdown, SupervisionEvent,
-        Supervisor, SupervisorRef,
+        AutoShutdown, Backoff, ChildSpec, ChildState, Pool, Restart, RestartStrategy, Shutdown,
+        SupervisionEvent, Supervisor, SupervisorError, SupervisorRef,
     };
 }
