@@ -184,7 +184,8 @@ impl<A: Actor> Context<A> {
     /// with its id and final reason. Restarts of a supervised target are not stops for good
     /// and send nothing; a target that has already stopped is reported at once. The watch
     /// belongs to this incarnation: it ends when this actor restarts or stops, so a watch set
-    /// in `on_start` is not duplicated by restarts.
+    /// in `on_start` is not duplicated by restarts. Outside an actor,
+    /// [`ActorRef::wait_for_stop`] gives the same notice.
     ///
     /// ```
     /// use mycelium_actors::{Actor, BoxError, Bus, Context, Down, Handler, StopReason};
