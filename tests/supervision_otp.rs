@@ -1082,3 +1082,58 @@ async fn calls_on_a_stopped_supervisor_and_a_pool_with_children_are_refused() {
         ))
     );
 }
+
+/// OTP's shutdown deadlines: a child that stops in time is not killed; one that does not is
+/// killed at its deadline, and the event says so.
+#[tokio::test(start_paused = true)]
+async fn shutdown_deadlines() {
+    let bus = virtual_bus(1);
+    let log = Log::default();
+    let (observer, mut events) = events();
+    let tree = Supervisor::builder(RestartStrategy::OneForOne)
+        .on_event(observer)
+        .child(ChildSpec::new::<Flaky>("slow", FlakyArgs::new("slow", &log)).shutdown(ms(300)))
+        .child(ChildSpec::new::<Probe>("quick", ProbeArgs::new("quick", &log)).shutdown(ms(300)))
+        .spawn(&bus)
+        .await
+        .unwrap();
+    let slow = tree.child::<Flaky>("slow").unwrap();
+    slow.tell(Hang).await.unwrap();
+    drain(&mut events);
+    tree.stop().await;
+    assert_eq!(bus.now(), ms(300));
+    let stopped: Vec<(String, StopReason)> = drain(&mut events)
+        .into_iter()
+        .filter_map(|e| match e {
+            SupervisionEvent::Stopped { child, reason, .. } => Some((child.to_string(), reason)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        stopped,
+        [
+            ("quick".to_string(), StopReason::Shutdown),
+            ("slow".to_string(), StopReason::Killed)
+        ]
+    );
+    assert_eq!(log.take(), ["start slow", "start quick", "stop quick"]);
+}
+
+/// `Bus::shutdown` stops a tree from its root down, children first.
+#[tokio::test(start_paused = true)]
+async fn bus_shutdown_stops_the_tree_children_first() {
+    let bus = virtual_bus(1);
+    let log = Log::default();
+    let mid = Supervisor::builder(RestartStrategy::OneForOne)
+        .child(ChildSpec::new::<Probe>("x", ProbeArgs::new("x", &log)));
+    let _root = Supervisor::builder(RestartStrategy::OneForOne)
+        .child(ChildSpec::new::<Probe>("a", ProbeArgs::new("a", &log)))
+        .child(ChildSpec::supervisor("mid", mid))
+        .spawn(&bus)
+        .await
+        .unwrap();
+    let report = bus.shutdown(Duration::from_secs(10)).await;
+    assert!(report.killed.is_empty());
+    assert_eq!(log.take(), ["start a", "start x", "stop x", "stop a"]);
+    assert_eq!(bus.actor_count(), 0);
+}
