@@ -857,4 +857,103 @@ mod tests {
         assert_eq!(stopping[0].0, n("c"));
         assert_eq!(p.tick(ms(500)), []);
     }
+
+    mod model {
+        use super::*;
+        use proptest::prelude::*;
+
+        #[derive(Clone, Debug)]
+        enum Ev {
+            /// Child `k` ends by itself: crash or normal stop.
+            Exit(usize, bool),
+            /// Time passes by this many ms, then a step.
+            Tick(u64),
+        }
+
+        fn ev() -> impl Strategy<Value = Ev> {
+            prop_oneof![
+                (0usize..4, any::<bool>()).prop_map(|(k, crash)| Ev::Exit(k, crash)),
+                (0u64..250).prop_map(Ev::Tick),
+            ]
+        }
+
+        proptest! {
+            /// Against any sequence of exits, steps and start outcomes: a restart names a
+            /// child waiting for one; one child starts per step, the first due in start
+            /// order; nothing is decided after giving up; and under one_for_all and
+            /// rest_for_one no child runs after one that waits for a restart.
+            #[test]
+            fn invariants(
+                strategy in prop_oneof![Just(OneForOne), Just(OneForAll), Just(RestForOne)],
+                restarts in proptest::collection::vec(
+                    prop_oneof![Just(Restart::Permanent), Just(Restart::Transient), Just(Restart::Temporary)], 4),
+                events in proptest::collection::vec(ev(), 1..80),
+                start_fails in proptest::collection::vec(any::<bool>(), 80),
+                seed: u64,
+            ) {
+                let names = ["a", "b", "c", "d"];
+                let mut p = Policy::new(
+                    strategy, 20, ms(1000),
+                    Backoff::exponential(ms(10), 2.0, ms(200)).with_jitter(0.5),
+                    DetRng::new(seed), AutoShutdown::Never, false,
+                );
+                for (name, restart) in names.iter().zip(&restarts) {
+                    p.add(Child::new(n(name), *restart, false), ms(0)).unwrap();
+                }
+                let mut now = ms(0);
+                let mut fails = start_fails.into_iter().cycle();
+                let mut gave_up = false;
+                for e in events {
+                    let mut actions = match e {
+                        Ev::Exit(k, crashed) => {
+                            let reason = if crashed { crash() } else { StopReason::Normal };
+                            p.exited(names[k], &reason, now)
+                        }
+                        Ev::Tick(dt) => {
+                            now += ms(dt);
+                            let actions = p.tick(now);
+                            prop_assert!(actions.len() <= 1);
+                            if let Some(Action::Restart { child, .. }) = actions.first() {
+                                let first_due = p.children().iter().find(|c| matches!(c.state, State::Restarting { due, .. } if due <= now)).map(|c| c.name.clone());
+                                prop_assert_eq!(Some(child.clone()), first_due);
+                            }
+                            actions
+                        }
+                    };
+                    while let Some(a) = actions.pop() {
+                        if gave_up {
+                            prop_assert!(false, "an action after giving up: {:?}", a);
+                        }
+                        match a {
+                            Action::Restart { child, .. } => {
+                                let waiting = matches!(p.state(&child), Some(State::Restarting { .. }));
+                                prop_assert!(waiting, "restart of {} which does not wait", child);
+                                if fails.next().unwrap_or(false) {
+                                    actions.extend(p.start_failed(&child, &crash(), now));
+                                } else {
+                                    p.started(&child, now);
+                                }
+                            }
+                            Action::GiveUp(_) => gave_up = true,
+                            _ => {}
+                        }
+                    }
+                    if gave_up {
+                        prop_assert_eq!(p.tick(now + ms(10_000)), vec![]);
+                        prop_assert_eq!(p.next_due(), None);
+                    }
+                    if strategy != OneForOne && !gave_up {
+                        let mut waiting = false;
+                        for c in p.children() {
+                            match c.state {
+                                State::Restarting { .. } => waiting = true,
+                                State::Running { .. } => prop_assert!(!waiting, "{:?} runs after a waiting child", c.name),
+                                State::Stopped => {}
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
