@@ -1137,3 +1137,33 @@ async fn bus_shutdown_stops_the_tree_children_first() {
     assert_eq!(log.take(), ["start a", "start x", "stop x", "stop a"]);
     assert_eq!(bus.actor_count(), 0);
 }
+
+/// A pool nested in a tree: restarted with the tree, it comes back empty (it declares no
+/// children).
+#[tokio::test(start_paused = true)]
+async fn a_nested_pool() {
+    quiet_panics();
+    let bus = virtual_bus(1);
+    let log = Log::default();
+    let (observer, mut events) = events();
+    let root = Supervisor::builder(RestartStrategy::OneForAll)
+        .backoff(Backoff::none())
+        .on_event(observer)
+        .child(ChildSpec::supervisor(
+            "sessions",
+            Pool::<Probe>::builder("session").into_supervisor(),
+        ))
+        .child(ChildSpec::new::<Probe>("w", ProbeArgs::new("w", &log)))
+        .spawn(&bus)
+        .await
+        .unwrap();
+    let pool =
+        mycelium::supervisor::PoolRef::<Probe>::of(root.child_supervisor("sessions").unwrap());
+    let s = pool.start_child(ProbeArgs::new("s1", &log)).await.unwrap();
+    assert_eq!(pool.count_children().await.unwrap().active, 1);
+    root.child::<Probe>("w").unwrap().tell(Crash).await.unwrap();
+    next_event(&mut events, |e| is_restarted(e) && e.child() == Some("w")).await;
+    assert!(!s.is_alive());
+    assert_eq!(pool.count_children().await.unwrap().specs, 0);
+    assert!(pool.start_child(ProbeArgs::new("s2", &log)).await.is_ok());
+}
