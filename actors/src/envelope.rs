@@ -40,8 +40,9 @@ pub(crate) enum Signal<A: Actor> {
     Terminate(Box<StopReason>),
     /// End the current incarnation for a sibling's restart; ack when the state is dropped.
     Suspend(oneshot::Sender<()>),
-    /// Build a new incarnation; ack once `on_start` has finished (either way).
-    Restart(Option<oneshot::Sender<()>>),
+    /// Build a new incarnation; ack with the outcome once `on_start` has finished. A failed
+    /// start is then the acknowledged party's to handle: it is not also reported as ended.
+    Restart(Option<oneshot::Sender<Result<(), StopReason>>>),
 }
 
 const INLINE: usize = 48;

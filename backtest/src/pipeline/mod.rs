@@ -35,7 +35,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mycelium_actors::{BoxError, Bus};
-use mycelium_supervisor::{Backoff, ChildSpec, Strategy, Supervisor};
+use mycelium_supervisor::{Backoff, ChildSpec, RestartStrategy, Supervisor};
 use tokio::sync::mpsc;
 
 pub use crossover::{Crossover, CrossoverArgs, InjectedFault};
@@ -293,7 +293,7 @@ pub async fn run(
     config.validate()?;
     let (report, mut results) = mpsc::unbounded_channel();
     let span = Duration::from_nanos(series.offset_ns(series.len() - 1));
-    let _tree = Supervisor::builder(Strategy::OneForAll)
+    let _tree = Supervisor::builder(RestartStrategy::OneForAll)
         .intensity(3, Duration::from_secs(3600))
         .backoff(Backoff::exponential(
             Duration::from_millis(10),
