@@ -51,7 +51,3 @@ pub mod prelude {
         SupervisionEvent, Supervisor, SupervisorError, SupervisorRef,
     };
 }
-
-#[cfg(doctest)]
-#[doc = include_str!("../README.md")]
-pub struct ReadmeDoctests;
