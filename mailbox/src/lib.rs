@@ -26,6 +26,9 @@ mod chan;
 mod config;
 mod error;
 mod lock;
+mod loom;
+#[cfg(all(test, loom))]
+mod loom_tests;
 
 pub use chan::{channel, Empty, Mailbox, Receiver, Send, Sender};
 pub use config::MailboxConfig;
