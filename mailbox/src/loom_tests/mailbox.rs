@@ -81,6 +81,23 @@ fn system_signal_overtakes_and_wakes() {
     });
 }
 
+/// A signal sent after the receiver took a batch still overtakes the rest of that batch (the
+/// receiver's lock-free path checks the system flag first), and a receiver parked meanwhile
+/// is woken by it.
+#[test]
+fn system_signal_overtakes_a_batch_in_hand() {
+    loom::model(|| {
+        let (tx, mut rx) = channel::<&str>(MailboxConfig::Bounded(4));
+        tx.try_send("a").unwrap();
+        tx.try_send("b").unwrap();
+        assert_eq!(rx.try_next(), Ok("a")); // "b" now sits in the receiver's batch
+        let signal = thread::spawn(move || tx.send_system("signal").unwrap());
+        signal.join().unwrap();
+        assert_eq!(block_on(rx.recv()), Some("signal"));
+        assert_eq!(block_on(rx.recv()), Some("b"));
+    });
+}
+
 /// `recv_system` parks until a signal arrives, and user messages sent meanwhile stay queued.
 #[test]
 fn recv_system_is_woken_by_a_signal_only() {
