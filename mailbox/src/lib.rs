@@ -28,7 +28,7 @@ mod error;
 mod lock;
 mod loom;
 #[cfg(all(test, loom))]
-mod loom_tests;
+mod tests;
 
 pub use chan::{channel, Empty, Mailbox, Receiver, Send, Sender};
 pub use config::MailboxConfig;

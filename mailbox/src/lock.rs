@@ -82,7 +82,7 @@ impl<T> Drop for SpinGuard<'_, T> {
     }
 }
 
-/// The lock the mailbox uses in its loom models (`src/loom_tests/`): loom's own mutex.
+/// The lock the mailbox uses in its loom models (`src/tests/loom_*.rs`): loom's own mutex.
 ///
 /// The spin lock is beyond loom: in loom's model a thread spinning on it can fail its `swap`
 /// without end, so every model that contends on it exceeds loom's branch bound (even a model

@@ -2,7 +2,7 @@
 //! normal build, loom's when the crate's tests are compiled with `RUSTFLAGS="--cfg loom"`.
 //!
 //! The channel's atomics and `Arc` come from here, and its lock from `lock.rs` (loom's mutex
-//! in the models, see there), so the loom models (`src/loom_tests/`) run the real channel
+//! in the models, see there), so the loom models (`src/tests/loom_*.rs`) run the real channel
 //! code while loom explores every interleaving of their threads. Outside those models each
 //! item is a re-export of the `std` one: the shim costs nothing.
 
