@@ -9,12 +9,14 @@
 
 use std::cell::UnsafeCell;
 use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// The mailbox's lock: the spin lock, or loom's mutex in the loom models (see `model`).
+#[cfg(not(all(test, loom)))]
+pub(crate) use {SpinGuard as LockGuard, SpinLock as Lock};
 
 #[cfg(all(test, loom))]
 pub(crate) use model::{Lock, LockGuard};
-use std::sync::atomic::{AtomicBool, Ordering};
-#[cfg(not(all(test, loom)))]
-pub(crate) use {SpinGuard as LockGuard, SpinLock as Lock};
 
 #[cfg_attr(all(test, loom), allow(dead_code))]
 pub(crate) struct SpinLock<T> {
@@ -89,8 +91,8 @@ impl<T> Drop for SpinGuard<'_, T> {
 /// of two threads taking the lock once each, with the read-only wait replaced by a yield).
 /// The protocol models therefore run on loom's mutex, which gives the guarantee the spin lock
 /// is built to give (mutual exclusion; everything written under the lock happens-before the
-/// next holder's critical section), and the spin lock is checked on its own by the
-/// multi-thread stress test below, under ThreadSanitizer in CI.
+/// next holder's critical section), and the spin lock is checked on its own under
+/// ThreadSanitizer in CI, by the multi-thread stress tests below and in `chan.rs`.
 #[cfg(all(test, loom))]
 mod model {
     pub(crate) struct Lock<T>(loom::sync::Mutex<T>);
