@@ -27,7 +27,7 @@ mod config;
 mod error;
 mod lock;
 mod loom;
-#[cfg(all(test, loom))]
+#[cfg(test)]
 mod tests;
 
 pub use chan::{channel, Empty, Mailbox, Receiver, Send, Sender};

@@ -92,7 +92,7 @@ impl<T> Drop for SpinGuard<'_, T> {
 /// The protocol models therefore run on loom's mutex, which gives the guarantee the spin lock
 /// is built to give (mutual exclusion; everything written under the lock happens-before the
 /// next holder's critical section), and the spin lock is checked on its own under
-/// ThreadSanitizer in CI, by the multi-thread stress tests below and in `chan.rs`.
+/// ThreadSanitizer in CI, by the multi-thread stress tests below and in `tests/threads.rs`.
 #[cfg(all(test, loom))]
 mod model {
     pub(crate) struct Lock<T>(loom::sync::Mutex<T>);
