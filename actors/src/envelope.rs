@@ -124,7 +124,9 @@ unsafe fn handle_payload<'a, A: Actor, P: Payload<A>>(
 ) -> SlotFuture<'a, Outcome> {
     // SAFETY: called once, through `Envelope::handle`, which then forgets the envelope.
     let payload = unsafe { take::<P>(storage) };
-    slot.place(payload.run(actor, ctx))
+    // SAFETY: the handle goes back to `Envelope::handle`'s caller, which promises (the
+    // contract of `Envelope::handle`) to let it be dropped, never leaked.
+    unsafe { slot.place(payload.run(actor, ctx)) }
 }
 
 unsafe fn undeliverable_payload<A: Actor, P: Payload<A>>(
@@ -170,14 +172,20 @@ impl<A: Actor> Envelope<A> {
     }
 
     /// Starts the handler: its future is placed in `slot`; awaiting the result runs it.
-    pub(crate) fn handle<'a>(
+    ///
+    /// # Safety
+    ///
+    /// The returned [`SlotFuture`] must be dropped, never leaked, as for
+    /// [`FutureSlot::place`], which this calls.
+    pub(crate) unsafe fn handle<'a>(
         self,
         actor: &'a mut A,
         ctx: &'a mut Context<A>,
         slot: &'a mut FutureSlot,
     ) -> SlotFuture<'a, Outcome> {
         let mut this = ManuallyDrop::new(self);
-        // SAFETY: the payload is moved out exactly once, and `this` is never dropped.
+        // SAFETY: the payload is moved out exactly once, and `this` is never dropped; the
+        // caller keeps the contract of `FutureSlot::place` for the handle returned.
         unsafe { (this.vtable.handle)(&mut this.storage, actor, ctx, slot) }
     }
 
@@ -285,3 +293,6 @@ where
         Box::new(self.msg)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -112,7 +112,10 @@ impl<A: Actor> Runner<A> {
                         },
                     };
                     match signal {
-                        Signal::Message(env) => env.handle(actor, ctx, &mut self.slot),
+                        // SAFETY: `handling` is awaited right below and never leaked: it is
+                        // dropped when the handler completes, or with this future if the
+                        // actor's task is dropped mid-handler, before the slot is used again.
+                        Signal::Message(env) => unsafe { env.handle(actor, ctx, &mut self.slot) },
                         Signal::Stop => return Served::Ended(StopReason::Normal),
                         Signal::Terminate(reason) => return Served::Terminated(*reason),
                         Signal::Suspend(ack) => return Served::Suspended(ack),
