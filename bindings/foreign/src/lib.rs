@@ -43,11 +43,14 @@
 #![warn(missing_docs)]
 
 mod actor;
+pub mod builtin;
 mod foreign;
+mod runtime;
 mod service;
 mod topics;
 
 pub use actor::{ForeignActor, ForeignReply, ForeignSpec};
 pub use foreign::{Foreign, ForeignMessage};
+pub use runtime::{poll_for, HostError, HostedBus};
 pub use service::{child_spec, spawn, ForeignAskError, ForeignRef, ForeignSpawnError};
 pub use topics::{publish_bytes, subscribe_bytes, ForeignTopicError, CONTRACT_TYPE_IDS};

@@ -4,36 +4,28 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mycelium_actors::{Bus as RustBus, SpawnOptions, StopReason};
-use mycelium_foreign::{ForeignActor, ForeignRef, CONTRACT_TYPE_IDS};
+use mycelium_foreign::{ForeignActor, ForeignRef, HostedBus, CONTRACT_TYPE_IDS};
 use mycelium_supervisor::{
     Backoff, Restart, Strategy, SupervisionEvent, Supervisor as RustSupervisor, SupervisorRef,
 };
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use tokio::runtime::{Handle, Runtime};
-use tokio::sync::oneshot;
+use tokio::runtime::Handle;
 
 use crate::actor_ref::{seconds, ActorRef};
-use crate::builtin::Kind;
 use crate::errors::{self, StartFailed, UnknownService};
 use crate::host::{PyArgs, PyForeign};
 use crate::wait::wait;
-
-enum Driver {
-    /// A multi-thread runtime owned by the bus.
-    Live(Runtime),
-    /// A current-thread runtime with a paused clock, run by a thread of its own until told
-    /// to stop.
-    Virtual(oneshot::Sender<()>),
-}
+use mycelium_foreign::builtin::Kind;
 
 /// A bus and the runtime it runs on.
 #[pyclass(module = "mycelium._native", frozen)]
 pub(crate) struct Bus {
+    /// Owns the runtime: dropping the Python object ends it (without waiting).
+    _hosted: HostedBus,
     bus: RustBus,
     handle: Handle,
-    driver: Mutex<Option<Driver>>,
     virtual_time: bool,
 }
 
@@ -49,10 +41,6 @@ impl Bus {
     {
         wait(py, &self.handle, fut)
     }
-}
-
-fn runtime_error(e: impl std::fmt::Display) -> PyErr {
-    PyRuntimeError::new_err(format!("could not start the bus runtime: {e}"))
 }
 
 fn restart_type(restart: &str) -> PyResult<Restart> {
@@ -73,60 +61,14 @@ impl Bus {
     #[new]
     #[pyo3(signature = (virtual_time=false, seed=0, workers=2))]
     fn new(virtual_time: bool, seed: u64, workers: usize) -> PyResult<Self> {
-        let builder = RustBus::builder().seed(seed);
-        if virtual_time {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .start_paused(true)
-                .thread_name("mycelium-host")
-                .build()
-                .map_err(runtime_error)?;
-            let handle = rt.handle().clone();
-            let bus = {
-                let _entered = handle.enter();
-                builder
-                    .virtual_time()
-                    .runtime(handle.clone())
-                    .build()
-                    .map_err(runtime_error)?
-            };
-            let (stop, stopped) = oneshot::channel::<()>();
-            std::thread::Builder::new()
-                .name("mycelium-bus".into())
-                .spawn(move || {
-                    rt.block_on(async {
-                        let _ = stopped.await;
-                    });
-                    // Do not wait for callbacks still running on the blocking pool: they may
-                    // be waiting for the GIL that the thread dropping the bus holds.
-                    rt.shutdown_background();
-                })
-                .map_err(runtime_error)?;
-            Ok(Bus {
-                bus,
-                handle,
-                driver: Mutex::new(Some(Driver::Virtual(stop))),
-                virtual_time: true,
-            })
-        } else {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(workers.max(1))
-                .enable_all()
-                .thread_name("mycelium-rt")
-                .build()
-                .map_err(runtime_error)?;
-            let handle = rt.handle().clone();
-            let bus = builder
-                .runtime(handle.clone())
-                .build()
-                .map_err(runtime_error)?;
-            Ok(Bus {
-                bus,
-                handle,
-                driver: Mutex::new(Some(Driver::Live(rt))),
-                virtual_time: false,
-            })
-        }
+        let hosted = HostedBus::new(virtual_time, seed, workers)
+            .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+        Ok(Bus {
+            bus: hosted.bus().clone(),
+            handle: hosted.handle().clone(),
+            _hosted: hosted,
+            virtual_time,
+        })
     }
 
     /// True for a virtual-time bus.
@@ -386,21 +328,6 @@ impl Bus {
     #[staticmethod]
     fn contract_type_ids() -> Vec<u16> {
         CONTRACT_TYPE_IDS.to_vec()
-    }
-}
-
-impl Drop for Bus {
-    fn drop(&mut self) {
-        let driver = self.driver.lock().unwrap_or_else(|p| p.into_inner()).take();
-        match driver {
-            // Never wait here: this runs with the GIL held, and callbacks on the blocking pool
-            // may be waiting for it.
-            Some(Driver::Live(rt)) => rt.shutdown_background(),
-            Some(Driver::Virtual(stop)) => {
-                let _ = stop.send(());
-            }
-            None => {}
-        }
     }
 }
 

@@ -7,7 +7,6 @@
 #![warn(missing_docs)]
 
 mod actor_ref;
-mod builtin;
 mod bus;
 mod errors;
 mod host;

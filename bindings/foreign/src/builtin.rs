@@ -1,6 +1,6 @@
-//! Rust actors shipped in the extension, so Python programs can mix Rust and Python actors
-//! without compiling Rust: a counter, a relay that asks another service, a quote recorder.
-//! Each answers `Heartbeat` asks and is exported under a service name.
+//! Rust actors every binding can start by name, so a Python, C or OCaml program mixes Rust
+//! and foreign actors without compiling Rust: a counter, a relay that asks another service,
+//! a quote recorder. Each answers `Heartbeat` asks and is exported under a service name.
 
 use mycelium_actors::{
     Actor, ActorRef, BoxError, Bus, Context, Handler, Published, SpawnOptions, SubscribeOptions,
@@ -11,7 +11,7 @@ use mycelium_supervisor::{ChildSpec, SupervisorRef};
 use tokio::sync::oneshot;
 
 /// Counts: each `Heartbeat` adds its `seq`; the reply carries the total.
-pub(crate) struct Counter {
+pub struct Counter {
     total: u64,
 }
 
@@ -37,7 +37,7 @@ impl Handler<Heartbeat> for Counter {
 /// Asks the service it was started with, passing `seq + 1`, and answers with that reply:
 /// a Rust actor in the middle of a Python -> Rust -> Python chain. A failed inner ask is
 /// answered with `seq = 0` and the error in `sender`.
-pub(crate) struct Relay {
+pub struct Relay {
     target: String,
 }
 
@@ -79,7 +79,7 @@ impl Handler<Heartbeat> for Relay {
 
 /// Subscribes to `Quote`s under the pattern it was started with and counts them; a
 /// `Heartbeat` ask answers with the count in `seq` and the last quote's `ts_ns`.
-pub(crate) struct QuoteRecorder {
+pub struct QuoteRecorder {
     seen: u64,
     last_ts: u64,
 }
@@ -114,16 +114,20 @@ impl Handler<Heartbeat> for QuoteRecorder {
     }
 }
 
-/// The built-in Rust actor kinds, by the name Python uses.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Kind {
+/// The built-in Rust actor kinds, by the name bindings use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// `counter`: [`Counter`].
     Counter,
+    /// `relay` (arg: the service it asks): [`Relay`].
     Relay,
+    /// `quote_recorder` (arg: a topic pattern): [`QuoteRecorder`].
     QuoteRecorder,
 }
 
 impl Kind {
-    pub(crate) fn parse(name: &str) -> Result<Kind, String> {
+    /// The kind named `name`, or what the names are.
+    pub fn parse(name: &str) -> Result<Kind, String> {
         match name {
             "counter" => Ok(Kind::Counter),
             "relay" => Ok(Kind::Relay),
@@ -138,7 +142,8 @@ impl Kind {
         !matches!(self, Kind::Counter)
     }
 
-    pub(crate) fn check_arg(self, arg: &Option<String>) -> Result<(), String> {
+    /// Checks that a kind that needs an argument has one.
+    pub fn check_arg(self, arg: &Option<String>) -> Result<(), String> {
         if self.needs_arg() && arg.is_none() {
             return Err(format!("the built-in `{self:?}` actor needs an arg"));
         }
@@ -147,7 +152,7 @@ impl Kind {
 
     /// Spawns it unsupervised and exports it under `service`; the receiver resolves once its
     /// `on_start` has run.
-    pub(crate) fn spawn(
+    pub fn spawn(
         self,
         bus: &Bus,
         service: &str,
@@ -173,7 +178,9 @@ impl Kind {
         Ok(wait)
     }
 
-    pub(crate) fn child_spec(self, name: &str, arg: Option<String>) -> ChildSpec {
+    /// A child spec for a supervision tree (export it with [`export_child`](Self::export_child)
+    /// once the tree runs).
+    pub fn child_spec(self, name: &str, arg: Option<String>) -> ChildSpec {
         let arg = arg.unwrap_or_default();
         match self {
             Kind::Counter => ChildSpec::new::<Counter>(name, ()),
@@ -183,7 +190,7 @@ impl Kind {
     }
 
     /// Exports the supervised child `name` under `service`.
-    pub(crate) fn export_child(
+    pub fn export_child(
         self,
         bus: &Bus,
         sup: &SupervisorRef,
