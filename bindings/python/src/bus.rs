@@ -1,6 +1,6 @@
 //! `Bus`: a Mycelium bus with its own tokio runtime, driven from Python.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use mycelium_actors::{Bus as RustBus, SpawnOptions, StopReason};
@@ -12,6 +12,7 @@ use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use tokio::runtime::Handle;
+use tokio::sync::watch;
 
 use crate::actor_ref::{seconds, ActorRef};
 use crate::errors::{self, StartFailed, UnknownService};
@@ -205,7 +206,7 @@ impl Bus {
                 "backoff_factor must be a number >= 1",
             ));
         }
-        let events: Arc<Mutex<Vec<(f64, String, String)>>> = Arc::default();
+        let events = watch::Sender::new(Vec::<(f64, String, String)>::new());
         let log = events.clone();
         let mut builder = RustSupervisor::builder(strategy)
             .intensity(max_restarts, within)
@@ -220,11 +221,8 @@ impl Bus {
                     SupervisionEvent::GaveUp { .. } => ("gave_up", String::new()),
                     SupervisionEvent::Escalated { .. } => ("escalated", String::new()),
                 };
-                log.lock().unwrap_or_else(|p| p.into_inner()).push((
-                    e.at().as_secs_f64(),
-                    kind.to_string(),
-                    child,
-                ));
+                let at = e.at().as_secs_f64();
+                log.send_modify(|events| events.push((at, kind.to_string(), child)));
             });
         let mut defs = Vec::with_capacity(children.len());
         for child in &children {
@@ -437,7 +435,7 @@ pub(crate) struct Supervisor {
     bus: RustBus,
     handle: Handle,
     children: Vec<ChildDefInner>,
-    events: Arc<Mutex<Vec<(f64, String, String)>>>,
+    events: watch::Sender<Vec<(f64, String, String)>>,
 }
 
 #[pymethods]
@@ -472,10 +470,39 @@ impl Supervisor {
     /// The supervision events so far: `(bus time in seconds, kind, child)`, kind one of
     /// started, failed, exited, restarted, stopped, gave_up, escalated.
     fn events(&self) -> Vec<(f64, String, String)> {
-        self.events
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.events.borrow().clone()
+    }
+
+    /// Waits (without the GIL) until the tree has finished `n` restarts of `child` (of any
+    /// child if None). A restart is recorded once the supervisor is done with it, which can
+    /// be just after the restarted child answered its first message. Raises `ActorStopped`
+    /// if the tree stops first.
+    #[pyo3(signature = (n, child=None))]
+    fn wait_restarts(&self, py: Python<'_>, n: usize, child: Option<String>) -> PyResult<()> {
+        let mut rx = self.events.subscribe();
+        let sup = self.sup.clone();
+        let reached = wait(py, &self.handle, async move {
+            let enough = |events: &Vec<(f64, String, String)>| {
+                events
+                    .iter()
+                    .filter(|(_, kind, c)| {
+                        kind == "restarted" && child.as_ref().is_none_or(|name| name == c)
+                    })
+                    .count()
+                    >= n
+            };
+            tokio::select! {
+                r = rx.wait_for(enough) => r.is_ok(),
+                _ = sup.wait_for_stop() => false,
+            }
+        })?;
+        if reached {
+            Ok(())
+        } else {
+            Err(errors::ActorStopped::new_err(
+                "the tree stopped before that many restarts",
+            ))
+        }
     }
 
     /// Stops the tree (children in reverse start order).

@@ -190,8 +190,15 @@ class Supervisor:
         return self._native.events()
 
     def restarts(self, child: str | None = None) -> int:
-        """How many restarts happened (of `child`, or of any child)."""
+        """How many restarts the tree has finished (of `child`, or of any child). A restart
+        is recorded once the supervisor is done with it, which can be just after the
+        restarted child answered its first message: see `wait_restarts`."""
         return sum(1 for _, kind, c in self.events() if kind == "restarted" and child in (None, c))
+
+    def wait_restarts(self, n: int, child: str | None = None) -> None:
+        """Waits until the tree has finished `n` restarts (of `child`, or of any child);
+        raises `ActorStopped` if the tree stops first."""
+        self._native.wait_restarts(n, child)
 
     def stop(self) -> None:
         """Stops the tree, children in reverse start order."""
