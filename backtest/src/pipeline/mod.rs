@@ -44,6 +44,9 @@ pub use replayer::{Publish, Replayer, ReplayerArgs};
 use crate::Series;
 
 const STRATEGY: &str = "strategy";
+
+/// The name the strategy child of [`run_with`] must have.
+pub const STRATEGY_CHILD: &str = STRATEGY;
 const EXCHANGE: &str = "exchange";
 const PORTFOLIO: &str = "portfolio";
 const REPLAYER: &str = "replayer";
@@ -179,6 +182,34 @@ pub async fn run(
     config: Config,
 ) -> Result<RunResult, BoxError> {
     params.validate()?;
+    let strategy = ChildSpec::new::<Crossover>(
+        STRATEGY,
+        CrossoverArgs {
+            params,
+            config: config.clone(),
+        },
+    );
+    run_with(bus, series, strategy, config).await
+}
+
+/// Like [`run`], with another strategy in the crossover's place: `strategy` is a child spec
+/// named [`STRATEGY_CHILD`] whose actor subscribes in `on_start` to [`TickBatch`]es on
+/// [`topics::TICKS`] (and [`Halt`] on [`topics::HALT`]) and publishes one [`OrderBatch`] on
+/// [`topics::ORDERS`] per tick batch, with the batch's epoch, range and `last` flag. A
+/// strategy hosted in another language (a Python class) plugs in here.
+pub async fn run_with(
+    bus: &Bus,
+    series: Arc<Series>,
+    strategy: ChildSpec,
+    config: Config,
+) -> Result<RunResult, BoxError> {
+    if strategy.name() != STRATEGY {
+        return Err(format!(
+            "the strategy child must be named `{STRATEGY}`, not `{}`",
+            strategy.name()
+        )
+        .into());
+    }
     let (report, mut results) = mpsc::unbounded_channel();
     let span = Duration::from_nanos(series.offset_ns(series.len() - 1));
     let _tree = Supervisor::builder(Strategy::OneForAll)
@@ -204,13 +235,7 @@ pub async fn run(
                 config: config.clone(),
             },
         ))
-        .child(ChildSpec::new::<Crossover>(
-            STRATEGY,
-            CrossoverArgs {
-                params,
-                config: config.clone(),
-            },
-        ))
+        .child(strategy)
         .child(ChildSpec::new::<Replayer>(
             REPLAYER,
             ReplayerArgs { series, config },

@@ -10,6 +10,7 @@ mod actor_ref;
 mod bus;
 mod errors;
 mod host;
+mod strategy;
 mod sweep;
 mod wait;
 
@@ -23,6 +24,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<actor_ref::ActorRef>()?;
     m.add_class::<actor_ref::Subscription>()?;
     m.add_function(wrap_pyfunction!(sweep::run_sweep, m)?)?;
+    m.add_function(wrap_pyfunction!(strategy::run_strategy, m)?)?;
     errors::register(m)?;
     Ok(())
 }

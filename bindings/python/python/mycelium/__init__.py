@@ -14,7 +14,7 @@ process next to Rust ones.
         assert echo.ask(Heartbeat(ts_ns=0, seq=1, sender="me")).seq == 2
 """
 
-from . import trading
+from . import backtest, trading
 from ._actor import Actor, handler
 from ._bus import (
     ActorRef,
@@ -61,6 +61,7 @@ __all__ = [
     "handler",
     "python_child",
     "rust_child",
+    "backtest",
     "sweep",
     "trading",
 ]

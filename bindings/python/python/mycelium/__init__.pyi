@@ -18,6 +18,7 @@
 
 from typing import Any, Awaitable, Callable, Sequence, TypeVar
 
+from . import backtest as backtest
 from . import trading as trading
 from .trading import Message
 
