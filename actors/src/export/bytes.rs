@@ -21,6 +21,10 @@ pub enum ByteRefusal {
     Stopped,
 }
 
+/// The reply to an ask of a [`ByteService`]: `(reply type id, reply body)`, or why there is
+/// none.
+pub type ByteReply = Result<(u16, Vec<u8>), AskError<()>>;
+
 /// A service that takes contract messages as `(type id, body)` and decodes them itself: a
 /// foreign actor (Python, C, OCaml) hosted in this process. Export one with
 /// [`Exports::export_bytes`](super::Exports::export_bytes); a link, or a caller that holds
@@ -40,7 +44,7 @@ pub trait ByteService: Send + Sync + 'static {
         type_id: u16,
         body: &[u8],
         timeout: Option<Duration>,
-    ) -> BoxFuture<'static, Result<(u16, Vec<u8>), AskError<()>>>;
+    ) -> BoxFuture<'static, ByteReply>;
 }
 
 /// One type id of a byte service in the export table.

@@ -61,7 +61,7 @@ use std::time::Duration;
 
 use mycelium_codec::WireMessage;
 
-pub use bytes::{ByteRefusal, ByteService};
+pub use bytes::{ByteRefusal, ByteReply, ByteService};
 pub use error::{DeliveryError, ExportError};
 
 use crate::error::AskError;

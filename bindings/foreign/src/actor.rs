@@ -9,6 +9,9 @@ use tokio::sync::oneshot;
 
 use crate::{Foreign, ForeignMessage, ForeignRef};
 
+/// Where the first start reports how it went (taken by it; restarts find it empty).
+type FirstStart = Arc<Mutex<Option<oneshot::Sender<Result<(), String>>>>>;
+
 /// What a foreign actor is started with: its callbacks and their arguments. A supervisor
 /// keeps it in the child spec and starts every incarnation from a clone, so a restart re-runs
 /// [`Foreign::start`] with the same arguments.
@@ -16,7 +19,7 @@ pub struct ForeignSpec<F: Foreign> {
     foreign: Arc<F>,
     args: F::Args,
     /// Told how the first start went (taken by it; restarts find it empty).
-    first_start: Option<Arc<Mutex<Option<oneshot::Sender<Result<(), String>>>>>>,
+    first_start: Option<FirstStart>,
 }
 
 impl<F: Foreign> ForeignSpec<F> {

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use mycelium_actors::export::{ByteRefusal, ByteService, ExportError};
+use mycelium_actors::export::{ByteRefusal, ByteReply, ByteService, ExportError};
 use mycelium_actors::{
     ActorId, ActorRef, AskError, BoxFuture, Bus, Failure, Phase, SendError, SpawnError,
     SpawnOptions, StopReason, TrySendError,
@@ -176,7 +176,7 @@ impl<F: Foreign> ByteService for ForeignRef<F> {
         type_id: u16,
         body: &[u8],
         timeout: Option<Duration>,
-    ) -> BoxFuture<'static, Result<(u16, Vec<u8>), AskError<()>>> {
+    ) -> BoxFuture<'static, ByteReply> {
         let msg = ForeignMessage {
             type_id,
             body: body.to_vec(),

@@ -251,12 +251,7 @@ impl ActorRef {
     ) -> PyResult<()> {
         let timeout = seconds(timeout)?;
         let handle = self.handle()?.clone();
-        let fut = self.ask_future(type_id, body, timeout);
-        complete_later(
-            &handle,
-            async move { fut.await.map(|(t, b)| (t, b)) },
-            callback,
-        );
+        complete_later(&handle, self.ask_future(type_id, body, timeout), callback);
         Ok(())
     }
 
