@@ -61,3 +61,5 @@ if [ "$rc" -eq 5 ]; then
 elif [ "$rc" -ne 0 ]; then
     exit "$rc"
 fi
+echo "-- examples/python_strategy.py"
+"$venv/bin/python" examples/python_strategy.py > /dev/null

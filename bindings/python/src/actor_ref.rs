@@ -180,16 +180,15 @@ impl ActorRef {
 
     /// Tells, waiting (without the GIL) for room in a full mailbox.
     fn tell(&self, py: Python<'_>, type_id: u16, body: Vec<u8>) -> PyResult<()> {
-        if let Target::Foreign(actor) = &self.target {
-            if actor
-                .try_tell(ForeignMessage {
-                    type_id,
-                    body: body.clone(),
-                })
-                .is_ok()
-            {
-                return Ok(());
+        // Fast path: room in the mailbox, so no wait (and no GIL release) is needed.
+        let queued = match &self.target {
+            Target::Foreign(actor) => ByteService::try_tell(actor, type_id, &body).is_ok(),
+            Target::Service { bus, name } => {
+                bus.exports().try_deliver(name, type_id, &body).is_ok()
             }
+        };
+        if queued {
+            return Ok(());
         }
         let handle = self.handle()?.clone();
         wait(py, &handle, self.tell_future(type_id, body))?
