@@ -45,6 +45,12 @@ if ! python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; 
     echo "error: the Python package needs python3 >= 3.11 (with venv)" >&2
     exit 1
 fi
+# The package's message classes are the generator's output for contracts.yaml, checked in.
+cargo run -q -p mycelium-codegen -- python contracts.yaml -o target/python-contracts > /dev/null
+cmp target/python-contracts/trading.py bindings/python/python/mycelium/trading.py \
+    || { echo "error: bindings/python/python/mycelium/trading.py is stale: regenerate it with" \
+              "cargo run -p mycelium-codegen -- python contracts.yaml -o bindings/python/python/mycelium" >&2
+         exit 1; }
 venv="target/python-venv"
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/python" -m pip show -q maturin pytest >/dev/null 2>&1 \

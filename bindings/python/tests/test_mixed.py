@@ -118,3 +118,9 @@ def test_publish_errors(bus):
     q = Quote(ts_ns=0, instrument=3, bid_px=1.0, bid_qty=1.0, ask_px=1.0, ask_qty=1.0)
     with pytest.raises(mycelium.MessageTypeError):
         bus.publish(q, "bad topic!")
+
+
+def test_every_generated_message_can_cross_to_rust_topics():
+    from mycelium import _native, trading
+
+    assert sorted(_native.Bus.contract_type_ids()) == sorted(trading.REGISTRY)
