@@ -81,3 +81,33 @@ python3 backtest/tests/report/chromium.py "$chromium_bin" "$bt/crosscheck/busine
 
 step "contracts: Rust, Python and OCaml"
 bash tests/contracts/run.sh
+
+step "Python package: build, install into a virtualenv, pytest"
+if ! python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+    echo "error: the Python package needs python3 >= 3.11 (with venv)" >&2
+    exit 1
+fi
+# The package's message classes are the generator's output for contracts.yaml, checked in.
+cargo run -q -p mycelium-codegen -- python contracts.yaml -o target/python-contracts > /dev/null
+cmp target/python-contracts/trading.py bindings/python/python/mycelium/trading.py \
+    || { echo "error: bindings/python/python/mycelium/trading.py is stale: regenerate it with" \
+              "cargo run -p mycelium-codegen -- python contracts.yaml -o bindings/python/python/mycelium" >&2
+         exit 1; }
+venv="target/python-venv"
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+"$venv/bin/python" -m pip show -q maturin pytest >/dev/null 2>&1 \
+    || "$venv/bin/python" -m pip install -q maturin pytest
+# In-tree build with the venv's maturin: it reuses the workspace's target/ directory.
+PATH="$PWD/$venv/bin:$PATH" "$venv/bin/python" -m pip install -q --no-build-isolation ./bindings/python
+set +e
+"$venv/bin/python" -m pytest -q bindings/python/tests
+rc=$?
+set -e
+if [ "$rc" -eq 5 ]; then
+    echo "error: pytest collected no tests in bindings/python/tests" >&2
+    exit 1
+elif [ "$rc" -ne 0 ]; then
+    exit "$rc"
+fi
+echo "-- examples/python_strategy.py"
+"$venv/bin/python" examples/python_strategy.py > /dev/null

@@ -31,6 +31,14 @@ pub enum ExportError {
     /// A service name must not be empty.
     #[error("a service name must not be empty")]
     EmptyServiceName,
+    /// A byte service was exported with no type id: nothing could reach it.
+    #[error(
+        "service `{service}` was exported with no message types: give the type ids it handles"
+    )]
+    NoTypes {
+        /// The service name.
+        service: String,
+    },
     /// The message's contract topic breaks the topic-name grammar.
     #[error("`{message}` cannot be exported as a topic: {source}")]
     InvalidTopic {

@@ -51,6 +51,7 @@
 //! read from an immutable snapshot: a delivery takes one short lock to clone the snapshot's
 //! reference, and holds no lock while it waits for room in a mailbox.
 
+mod bytes;
 mod error;
 mod exported;
 
@@ -60,11 +61,13 @@ use std::time::Duration;
 
 use mycelium_codec::WireMessage;
 
+pub use bytes::{ByteRefusal, ByteReply, ByteService};
 pub use error::{DeliveryError, ExportError};
 
 use crate::error::AskError;
 use crate::topic::PublishReport;
 use crate::{Bus, Recipient, ReplyRecipient};
+use bytes::ByteExport;
 use exported::{AskExport, Exported, ExportedTopic, Refused, TellExport, TopicExport};
 
 /// The export table of one bus: [`Bus::exports`](crate::Bus::exports). A cheap handle (it
@@ -171,6 +174,43 @@ impl Exports {
         R: WireMessage + Send + 'static,
     {
         self.add(service, M::TYPE_ID, M::NAME, Arc::new(AskExport(to)))
+    }
+
+    /// Exports a service that decodes its own messages (a foreign actor) under `service`,
+    /// for tells and asks of each of `type_ids`. All or nothing: if `service` already takes
+    /// one of them, nothing is added.
+    pub fn export_bytes(
+        &self,
+        service: &str,
+        type_ids: &[u16],
+        to: Arc<dyn ByteService>,
+    ) -> Result<(), ExportError> {
+        if service.is_empty() {
+            return Err(ExportError::EmptyServiceName);
+        }
+        if type_ids.is_empty() {
+            return Err(ExportError::NoTypes {
+                service: service.to_string(),
+            });
+        }
+        self.table().update(|s| {
+            let types = s.services.entry(Arc::from(service)).or_default();
+            if let Some(&type_id) = type_ids.iter().find(|t| types.contains_key(t)) {
+                return Err(ExportError::AlreadyExported {
+                    service: service.to_string(),
+                    type_id,
+                    message: types[&type_id].message_name(),
+                });
+            }
+            for &type_id in type_ids {
+                let export = ByteExport {
+                    service: to.clone(),
+                    type_id,
+                };
+                types.insert(type_id, Arc::new(export));
+            }
+            Ok(())
+        })
     }
 
     /// Lets incoming publications of `M` (by its type id) be published on this bus, see

@@ -48,6 +48,9 @@ use crate::metrics::Stats;
 use crate::Series;
 
 const STRATEGY: &str = "strategy";
+
+/// The name the strategy child of [`run_with`] must have.
+pub const STRATEGY_CHILD: &str = STRATEGY;
 const EXCHANGE: &str = "exchange";
 const PORTFOLIO: &str = "portfolio";
 const REPLAYER: &str = "replayer";
@@ -290,7 +293,39 @@ pub async fn run(
     config: Config,
 ) -> Result<RunResult, BoxError> {
     params.validate()?;
+    let warmup = params.slow.saturating_sub(1) as usize;
+    let strategy = ChildSpec::new::<Crossover>(
+        STRATEGY,
+        CrossoverArgs {
+            params,
+            config: config.clone(),
+        },
+    );
+    run_with(bus, series, strategy, warmup, config).await
+}
+
+/// Like [`run`], with another strategy in the crossover's place: `strategy` is a child spec
+/// named [`STRATEGY_CHILD`] whose actor subscribes in `on_start` to [`TickBatch`]es on
+/// [`topics::TICKS`] (and [`Halt`] on [`topics::HALT`]) and publishes one [`OrderBatch`] on
+/// [`topics::ORDERS`] per tick batch, with the batch's epoch, range and `last` flag. A
+/// strategy hosted in another language (a Python class) plugs in here. `warmup` is the
+/// number of bars the strategy needs before it can first decide (the crossover's is
+/// `slow - 1`); Buy & Hold is measured from there, as backtesting.py does.
+pub async fn run_with(
+    bus: &Bus,
+    series: Arc<Series>,
+    strategy: ChildSpec,
+    warmup: usize,
+    config: Config,
+) -> Result<RunResult, BoxError> {
     config.validate()?;
+    if strategy.name() != STRATEGY {
+        return Err(format!(
+            "the strategy child must be named `{STRATEGY}`, not `{}`",
+            strategy.name()
+        )
+        .into());
+    }
     let (report, mut results) = mpsc::unbounded_channel();
     let span = Duration::from_nanos(series.offset_ns(series.len() - 1));
     let _tree = Supervisor::builder(RestartStrategy::OneForAll)
@@ -307,8 +342,7 @@ pub async fn run(
                 series: series.clone(),
                 config: config.clone(),
                 report,
-                // The slow average exists from bar `slow - 1` (none if the series is shorter).
-                warmup: params.slow.saturating_sub(1) as usize,
+                warmup,
             },
         ))
         .child(ChildSpec::new::<Exchange>(
@@ -318,13 +352,7 @@ pub async fn run(
                 config: config.clone(),
             },
         ))
-        .child(ChildSpec::new::<Crossover>(
-            STRATEGY,
-            CrossoverArgs {
-                params,
-                config: config.clone(),
-            },
-        ))
+        .child(strategy)
         .child(ChildSpec::new::<Replayer>(
             REPLAYER,
             ReplayerArgs { series, config },

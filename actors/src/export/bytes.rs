@@ -1,0 +1,102 @@
+//! Services that take their messages as bytes: actors hosted in another language, which
+//! decode contract messages with that language's generated codec.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mycelium_codec::DecodeError;
+
+use crate::envelope::BoxFuture;
+use crate::error::AskError;
+use crate::ActorId;
+
+use super::exported::{EncodedReply, Exported, Refused, Waiting};
+
+/// Why a [`ByteService`] did not queue a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ByteRefusal {
+    /// The mailbox is full; nothing was queued.
+    Full,
+    /// The actor has stopped for good.
+    Stopped,
+}
+
+/// The reply to an ask of a [`ByteService`]: `(reply type id, reply body)`, or why there is
+/// none.
+pub type ByteReply = Result<(u16, Vec<u8>), AskError<()>>;
+
+/// A service that takes contract messages as `(type id, body)` and decodes them itself: a
+/// foreign actor (Python, C, OCaml) hosted in this process. Export one with
+/// [`Exports::export_bytes`](super::Exports::export_bytes); a link, or a caller that holds
+/// bytes, then reaches it by service name exactly like a typed export.
+pub trait ByteService: Send + Sync + 'static {
+    /// The actor behind the service.
+    fn id(&self) -> ActorId;
+    /// False once the actor has stopped for good.
+    fn is_alive(&self) -> bool;
+    /// Queues a tell without waiting.
+    fn try_tell(&self, type_id: u16, body: &[u8]) -> Result<(), ByteRefusal>;
+    /// Queues a tell, waiting for room in a full mailbox.
+    fn tell(&self, type_id: u16, body: &[u8]) -> BoxFuture<'static, Result<(), ByteRefusal>>;
+    /// Asks; the reply comes back as `(reply type id, reply body)`. `timeout` is bus time.
+    fn ask(
+        &self,
+        type_id: u16,
+        body: &[u8],
+        timeout: Option<Duration>,
+    ) -> BoxFuture<'static, ByteReply>;
+}
+
+/// One type id of a byte service in the export table.
+pub(super) struct ByteExport {
+    pub(super) service: Arc<dyn ByteService>,
+    pub(super) type_id: u16,
+}
+
+fn refused(id: ActorId, r: ByteRefusal) -> Refused {
+    match r {
+        ByteRefusal::Full => Refused::Full(id),
+        ByteRefusal::Stopped => Refused::Stopped(id),
+    }
+}
+
+impl Exported for ByteExport {
+    fn message_name(&self) -> &'static str {
+        "a message decoded by a foreign actor"
+    }
+
+    fn decode_and_try_tell(&self, body: &[u8]) -> Result<Result<(), Refused>, DecodeError> {
+        let id = self.service.id();
+        Ok(self
+            .service
+            .try_tell(self.type_id, body)
+            .map_err(|r| refused(id, r)))
+    }
+
+    fn decode_and_tell(&self, body: &[u8]) -> Result<Result<(), Waiting>, DecodeError> {
+        let id = self.service.id();
+        match self.service.try_tell(self.type_id, body) {
+            Ok(()) => Ok(Ok(())),
+            Err(ByteRefusal::Stopped) => {
+                Ok(Err(Box::pin(async move { Err(Refused::Stopped(id)) })))
+            }
+            Err(ByteRefusal::Full) => {
+                let waiting = self.service.tell(self.type_id, body);
+                Ok(Err(Box::pin(async move {
+                    waiting.await.map_err(|r| refused(id, r))
+                })))
+            }
+        }
+    }
+
+    fn ask(
+        &self,
+        body: &[u8],
+        timeout: Option<Duration>,
+    ) -> Option<Result<(ActorId, BoxFuture<'static, EncodedReply>), DecodeError>> {
+        Some(Ok((
+            self.service.id(),
+            self.service.ask(self.type_id, body, timeout),
+        )))
+    }
+}

@@ -1,0 +1,442 @@
+//! Foreign actors from C: callbacks, spawning, tell/ask to an actor handle, subscriptions.
+
+use std::ffi::{c_char, c_void, CString};
+use std::sync::Arc;
+use std::time::Duration;
+
+use mycelium_actors::export::ByteService;
+use mycelium_actors::{Bus, SpawnOptions, StopReason, SubscribeOptions, Subscription};
+use mycelium_foreign::{Foreign, ForeignMessage, ForeignRef, HostedBus};
+use tokio::sync::oneshot;
+
+use crate::bus::MycBus;
+use crate::call::{MycBytes, MycCall};
+use crate::error::{bytes, guard, handle, put, text, Error, MycStatus};
+
+/// The callbacks of a foreign actor. `start` and `handle` are required.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct MycActorCallbacks {
+    /// Passed to every callback; shared by all incarnations.
+    pub user_data: *mut c_void,
+    /// Starts an incarnation from the spawn arguments: sets `*state` and returns 0, or
+    /// returns non-zero (message with `myc_call_fail`) to fail the start.
+    pub start: Option<
+        unsafe extern "C" fn(
+            user_data: *mut c_void,
+            args: *const u8,
+            args_len: usize,
+            state: *mut *mut c_void,
+            call: *mut MycCall,
+        ) -> i32,
+    >,
+    /// Handles one message; for an ask, replies with `myc_call_reply`. Returns 0, or non-zero
+    /// to fail (like a panic: a dead letter, the asker fails, the supervisor restarts).
+    pub handle: Option<
+        unsafe extern "C" fn(
+            user_data: *mut c_void,
+            state: *mut c_void,
+            type_id: u16,
+            body: *const u8,
+            len: usize,
+            call: *mut MycCall,
+        ) -> i32,
+    >,
+    /// Ends an incarnation (a stop, a failure before a restart, a shutdown, a kill): release
+    /// `state`. Optional.
+    pub stop: Option<
+        unsafe extern "C" fn(user_data: *mut c_void, state: *mut c_void, reason: *const c_char),
+    >,
+    /// Frees `user_data` once no callback of the actor (or of the tree child's every
+    /// incarnation) can run any more. Optional.
+    pub free_user_data: Option<unsafe extern "C" fn(user_data: *mut c_void)>,
+}
+
+/// The callbacks as a [`Foreign`] implementation.
+type StartFn =
+    unsafe extern "C" fn(*mut c_void, *const u8, usize, *mut *mut c_void, *mut MycCall) -> i32;
+type HandleFn =
+    unsafe extern "C" fn(*mut c_void, *mut c_void, u16, *const u8, usize, *mut MycCall) -> i32;
+
+pub(crate) struct CForeign {
+    cb: MycActorCallbacks,
+    start: StartFn,
+    handle: HandleFn,
+    /// Dropped after `free_user_data` has run: resolves the receiver `new` returned.
+    _released: oneshot::Sender<()>,
+}
+
+/// Resolves once the callbacks are released (and `free_user_data` has run).
+pub(crate) type Released = oneshot::Receiver<()>;
+
+// SAFETY: the ABI's contract: callbacks and `user_data` may be used from any thread (one
+// callback at a time per actor), which is what the C side promises by passing them.
+unsafe impl Send for CForeign {}
+// SAFETY: as above; the struct is only read.
+unsafe impl Sync for CForeign {}
+
+impl CForeign {
+    pub(crate) fn new(cb: &MycActorCallbacks) -> Result<(Arc<Self>, Released), Error> {
+        let start = cb
+            .start
+            .ok_or_else(|| Error::invalid("callbacks.start is null"))?;
+        let handle = cb
+            .handle
+            .ok_or_else(|| Error::invalid("callbacks.handle is null"))?;
+        let (released, wait) = oneshot::channel();
+        let foreign = Arc::new(CForeign {
+            cb: *cb,
+            start,
+            handle,
+            _released: released,
+        });
+        Ok((foreign, wait))
+    }
+
+    fn failure(call: MycCall, status: i32, what: &str) -> String {
+        call.error
+            .unwrap_or_else(|| format!("the {what} callback returned status {status}"))
+    }
+}
+
+impl Drop for CForeign {
+    fn drop(&mut self) {
+        if let Some(free) = self.cb.free_user_data {
+            // SAFETY: called once, when the last holder of the callbacks goes: no callback
+            // can run any more.
+            unsafe { free(self.cb.user_data) };
+        }
+    }
+}
+
+/// A foreign actor's state pointer.
+pub(crate) struct CState(*mut c_void);
+
+// SAFETY: the state is only touched by this actor's callbacks, one at a time.
+unsafe impl Send for CState {}
+
+/// The spawn arguments, shared by every restart.
+#[derive(Clone)]
+pub(crate) struct CArgs(pub(crate) Arc<[u8]>);
+
+impl Foreign for CForeign {
+    type Args = CArgs;
+    type State = CState;
+
+    fn start(&self, args: &CArgs, _me: &ForeignRef<Self>) -> Result<CState, String> {
+        let mut state = std::ptr::null_mut();
+        let mut call = MycCall::default();
+        // SAFETY: the callback contract: valid pointers for the call's duration.
+        let status = unsafe {
+            (self.start)(
+                self.cb.user_data,
+                args.0.as_ptr(),
+                args.0.len(),
+                &mut state,
+                &mut call,
+            )
+        };
+        if status == 0 {
+            Ok(CState(state))
+        } else {
+            Err(Self::failure(call, status, "start"))
+        }
+    }
+
+    fn handle(
+        &self,
+        state: &mut CState,
+        msg: ForeignMessage,
+    ) -> Result<Option<ForeignMessage>, String> {
+        let mut call = MycCall::default();
+        // SAFETY: as above.
+        let status = unsafe {
+            (self.handle)(
+                self.cb.user_data,
+                state.0,
+                msg.type_id,
+                msg.body.as_ptr(),
+                msg.body.len(),
+                &mut call,
+            )
+        };
+        if status == 0 {
+            Ok(call.reply.take())
+        } else {
+            Err(Self::failure(call, status, "handle"))
+        }
+    }
+
+    fn stop(&self, state: CState, reason: &StopReason) {
+        if let Some(stop) = self.cb.stop {
+            let reason = CString::new(reason.to_string().replace('\0', " ")).unwrap_or_default();
+            // SAFETY: as above; the state is given back once.
+            unsafe { stop(self.cb.user_data, state.0, reason.as_ptr()) };
+        }
+    }
+
+    fn abandon(&self, state: CState) {
+        self.stop(state, &StopReason::Killed);
+    }
+}
+
+/// A foreign actor. Free with [`myc_actor_free`].
+pub struct MycActor {
+    pub(crate) actor: ForeignRef<CForeign>,
+    pub(crate) hosted: Arc<HostedBus>,
+    /// Spawned by `myc_actor_spawn` (not a supervisor's child): freeing the handle stops it
+    /// and waits for its callbacks to be released.
+    pub(crate) owned: Option<Released>,
+}
+
+impl MycActor {
+    fn bus(&self) -> &Bus {
+        self.hosted.bus()
+    }
+}
+
+pub(crate) fn timeout(ms: i64) -> Option<Duration> {
+    u64::try_from(ms).ok().map(Duration::from_millis)
+}
+
+/// Spawns a foreign actor (unsupervised) and waits until its `start` has run. A failing
+/// start gives `StartFailed` with the start's message. `args` are copied and given to
+/// `start` (the same bytes at every restart, for a supervised actor).
+///
+/// # Safety
+/// `bus` is a live bus; `callbacks` points to a callbacks struct (copied); `args` to
+/// `args_len` bytes; `out` is writable.
+#[no_mangle]
+pub unsafe extern "C" fn myc_actor_spawn(
+    bus: *const MycBus,
+    callbacks: *const MycActorCallbacks,
+    args: *const u8,
+    args_len: usize,
+    out: *mut *mut MycActor,
+) -> MycStatus {
+    guard(|| {
+        // SAFETY: per this function's contract.
+        let (bus, cb, args) = unsafe {
+            (
+                handle(bus, "bus")?,
+                handle(callbacks, "callbacks")?,
+                bytes(args, args_len, "args")?,
+            )
+        };
+        let (foreign, released) = CForeign::new(cb)?;
+        let args = CArgs(Arc::from(args));
+        let hosted = bus.hosted.clone();
+        let spawned = hosted.block_on(mycelium_foreign::spawn(
+            hosted.bus(),
+            foreign,
+            args,
+            SpawnOptions::new(),
+        ));
+        let actor = spawned.map_err(|e| Error::new(MycStatus::StartFailed, e.to_string()))?;
+        let boxed = Box::into_raw(Box::new(MycActor {
+            actor,
+            hosted,
+            owned: Some(released),
+        }));
+        // SAFETY: per contract.
+        unsafe { put(out, boxed, "out") }
+    })
+}
+
+/// Exports the actor under `service` for the contract messages `type_ids`.
+///
+/// # Safety
+/// `actor` is live; `service` a NUL-terminated string; `type_ids` points to `n` ids.
+#[no_mangle]
+pub unsafe extern "C" fn myc_actor_export(
+    actor: *const MycActor,
+    service: *const c_char,
+    type_ids: *const u16,
+    n: usize,
+) -> MycStatus {
+    guard(|| {
+        // SAFETY: per contract.
+        let (actor, service, ids) = unsafe {
+            (
+                handle(actor, "actor")?,
+                text(service, "service")?,
+                bytes(type_ids, n, "type_ids")?,
+            )
+        };
+        actor
+            .actor
+            .export(actor.bus(), service, ids)
+            .map_err(|e| Error::invalid(e.to_string()))
+    })
+}
+
+/// Tells the actor `type_id` with `body`, waiting for room in a full mailbox.
+///
+/// # Safety
+/// `actor` is live; `body` points to `len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn myc_actor_tell(
+    actor: *const MycActor,
+    type_id: u16,
+    body: *const u8,
+    len: usize,
+) -> MycStatus {
+    guard(|| {
+        // SAFETY: per contract.
+        let (actor, body) = unsafe { (handle(actor, "actor")?, bytes(body, len, "body")?) };
+        let msg = ForeignMessage {
+            type_id,
+            body: body.to_vec(),
+        };
+        actor
+            .hosted
+            .block_on(actor.actor.tell(msg))
+            .map_err(|_| Error::new(MycStatus::Stopped, "the actor has stopped"))
+    })
+}
+
+/// Asks the actor; on success `*reply_type` and `*reply` (free it with `myc_bytes_free`) hold
+/// the answer. `timeout_ms` < 0: no timeout (bus time otherwise).
+///
+/// # Safety
+/// `actor` is live; `body` points to `len` bytes; the out pointers are writable.
+#[no_mangle]
+pub unsafe extern "C" fn myc_actor_ask(
+    actor: *const MycActor,
+    type_id: u16,
+    body: *const u8,
+    len: usize,
+    timeout_ms: i64,
+    reply_type: *mut u16,
+    reply: *mut MycBytes,
+) -> MycStatus {
+    guard(|| {
+        // SAFETY: per contract.
+        let (actor, body) = unsafe { (handle(actor, "actor")?, bytes(body, len, "body")?) };
+        if reply_type.is_null() || reply.is_null() {
+            return Err(Error::invalid("reply_type or reply is null"));
+        }
+        let msg = ForeignMessage {
+            type_id,
+            body: body.to_vec(),
+        };
+        let answer = actor
+            .hosted
+            .block_on(actor.actor.ask(msg, timeout(timeout_ms)))?;
+        // SAFETY: checked non-null; the caller promises them writable.
+        unsafe {
+            put(reply_type, answer.type_id, "reply_type")?;
+            put(reply, MycBytes::from_vec(answer.body), "reply")
+        }
+    })
+}
+
+/// True (1) while the actor runs, 0 once it has stopped for good.
+///
+/// # Safety
+/// `actor` is live; `alive` writable.
+#[no_mangle]
+pub unsafe extern "C" fn myc_actor_is_alive(actor: *const MycActor, alive: *mut bool) -> MycStatus {
+    guard(|| {
+        // SAFETY: per contract.
+        let actor = unsafe { handle(actor, "actor")? };
+        // SAFETY: per contract.
+        unsafe { put(alive, actor.actor.is_alive(), "alive") }
+    })
+}
+
+/// Stops the actor and waits until it has stopped for good (its `stop` callback has run).
+///
+/// # Safety
+/// `actor` is live.
+#[no_mangle]
+pub unsafe extern "C" fn myc_actor_stop(actor: *const MycActor) -> MycStatus {
+    guard(|| {
+        // SAFETY: per contract.
+        let actor = unsafe { handle(actor, "actor")? };
+        actor.actor.stop();
+        actor.hosted.block_on(actor.actor.wait_for_stop());
+        Ok(())
+    })
+}
+
+/// Frees the handle. An actor from `myc_actor_spawn` is stopped first, and this returns once
+/// its `stop` and `free_user_data` callbacks have run; a supervisor's child keeps running
+/// under its supervisor.
+///
+/// # Safety
+/// `actor` is null or a live handle, not used again.
+#[no_mangle]
+pub unsafe extern "C" fn myc_actor_free(actor: *mut MycActor) -> MycStatus {
+    guard(|| {
+        if actor.is_null() {
+            return Ok(());
+        }
+        // SAFETY: a live handle from `Box::into_raw`, given up by the caller.
+        let actor = unsafe { Box::from_raw(actor) };
+        let MycActor {
+            actor,
+            hosted,
+            owned,
+        } = *actor;
+        if let Some(released) = owned {
+            actor.stop();
+            hosted.block_on(actor.wait_for_stop());
+            drop(actor);
+            // The actor's task lets go of the callbacks as it ends, just after the stop.
+            let _ = hosted.block_on(released);
+        }
+        Ok(())
+    })
+}
+
+/// A topic subscription. Free with [`myc_subscription_free`].
+pub struct MycSubscription {
+    sub: Subscription,
+}
+
+/// Subscribes the actor to the contract message `type_id` published under `pattern` (`name`,
+/// `prefix.*` or `*`): each publication is encoded and delivered to its `handle` callback.
+///
+/// # Safety
+/// `actor` is live; `pattern` a NUL-terminated string; `out` writable.
+#[no_mangle]
+pub unsafe extern "C" fn myc_actor_subscribe(
+    actor: *const MycActor,
+    type_id: u16,
+    pattern: *const c_char,
+    out: *mut *mut MycSubscription,
+) -> MycStatus {
+    guard(|| {
+        // SAFETY: per contract.
+        let (actor, pattern) = unsafe { (handle(actor, "actor")?, text(pattern, "pattern")?) };
+        let to: Arc<dyn ByteService> = Arc::new(actor.actor.clone());
+        let sub = mycelium_foreign::subscribe_bytes(
+            actor.bus(),
+            type_id,
+            pattern,
+            SubscribeOptions::new(),
+            to,
+        )?;
+        let boxed = Box::into_raw(Box::new(MycSubscription { sub }));
+        // SAFETY: per contract.
+        unsafe { put(out, boxed, "out") }
+    })
+}
+
+/// Cancels the subscription (nothing more is delivered once this returns) and frees it.
+///
+/// # Safety
+/// `sub` is null or a live handle, not used again.
+#[no_mangle]
+pub unsafe extern "C" fn myc_subscription_free(sub: *mut MycSubscription) -> MycStatus {
+    guard(|| {
+        if sub.is_null() {
+            return Ok(());
+        }
+        // SAFETY: a live handle from `Box::into_raw`, given up by the caller.
+        let sub = unsafe { Box::from_raw(sub) };
+        sub.sub.cancel();
+        Ok(())
+    })
+}

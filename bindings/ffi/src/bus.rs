@@ -1,0 +1,256 @@
+//! Buses, and what is reached through them by name: services, topics, built-in Rust actors.
+
+use std::ffi::c_char;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mycelium_foreign::builtin::Kind;
+use mycelium_foreign::HostedBus;
+
+use crate::actor::timeout;
+use crate::call::MycBytes;
+use crate::error::{bytes, guard, handle, optional_text, put, text, Error, MycStatus};
+
+/// A bus and its runtime. Free with [`myc_bus_free`].
+pub struct MycBus {
+    pub(crate) hosted: Arc<HostedBus>,
+}
+
+/// Creates a bus: real time on two worker threads, or virtual time (a paused clock that
+/// jumps to the next timer whenever every actor waits). `seed` seeds its random streams.
+///
+/// # Safety
+/// `out` is writable.
+#[no_mangle]
+pub unsafe extern "C" fn myc_bus_new(
+    virtual_time: bool,
+    seed: u64,
+    out: *mut *mut MycBus,
+) -> MycStatus {
+    guard(|| {
+        let hosted = HostedBus::new(virtual_time, seed, 2)
+            .map_err(|e| Error::new(MycStatus::Runtime, e.to_string()))?;
+        let boxed = Box::into_raw(Box::new(MycBus {
+            hosted: Arc::new(hosted),
+        }));
+        // SAFETY: per contract.
+        unsafe { put(out, boxed, "out") }
+    })
+}
+
+/// Stops every actor (reverse start order; each `stop` callback runs), killing what is
+/// alive after `timeout_ms`.
+///
+/// # Safety
+/// `bus` is live.
+#[no_mangle]
+pub unsafe extern "C" fn myc_bus_shutdown(bus: *const MycBus, timeout_ms: u64) -> MycStatus {
+    guard(|| {
+        // SAFETY: per contract.
+        let bus = unsafe { handle(bus, "bus")? };
+        let hosted = &bus.hosted;
+        hosted.block_on(hosted.bus().shutdown(Duration::from_millis(timeout_ms)));
+        Ok(())
+    })
+}
+
+/// Shuts the bus down (5 s deadline) if it still runs, and frees it. Actor handles of this
+/// bus stay valid to free, and report the actors stopped.
+///
+/// # Safety
+/// `bus` is null or a live handle, not used again.
+#[no_mangle]
+pub unsafe extern "C" fn myc_bus_free(bus: *mut MycBus) -> MycStatus {
+    guard(|| {
+        if bus.is_null() {
+            return Ok(());
+        }
+        // SAFETY: a live handle from `Box::into_raw`, given up by the caller.
+        let bus = unsafe { Box::from_raw(bus) };
+        let hosted = &bus.hosted;
+        if hosted.bus().exit().is_none() {
+            hosted.block_on(hosted.bus().shutdown(Duration::from_secs(5)));
+        }
+        Ok(())
+    })
+}
+
+/// Bus time since the bus was created, in nanoseconds.
+///
+/// # Safety
+/// `bus` is live; `out` writable.
+#[no_mangle]
+pub unsafe extern "C" fn myc_bus_now_ns(bus: *const MycBus, out: *mut u64) -> MycStatus {
+    guard(|| {
+        // SAFETY: per contract.
+        let bus = unsafe { handle(bus, "bus")? };
+        let _entered = bus.hosted.handle().enter();
+        let now = u64::try_from(bus.hosted.bus().now().as_nanos()).unwrap_or(u64::MAX);
+        // SAFETY: per contract.
+        unsafe { put(out, now, "out") }
+    })
+}
+
+/// How many dead letters the bus has recorded in all (failed messages, messages left when an
+/// actor stopped).
+///
+/// # Safety
+/// `bus` is live; `out` writable.
+#[no_mangle]
+pub unsafe extern "C" fn myc_bus_dead_letters(bus: *const MycBus, out: *mut u64) -> MycStatus {
+    guard(|| {
+        // SAFETY: per contract.
+        let bus = unsafe { handle(bus, "bus")? };
+        // SAFETY: per contract.
+        unsafe { put(out, bus.hosted.bus().dead_letters().total(), "out") }
+    })
+}
+
+/// Tells the service `service` the contract message `type_id` with `body`, waiting for room.
+///
+/// # Safety
+/// `bus` is live; `service` a NUL-terminated string; `body` points to `len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn myc_tell(
+    bus: *const MycBus,
+    service: *const c_char,
+    type_id: u16,
+    body: *const u8,
+    len: usize,
+) -> MycStatus {
+    guard(|| {
+        // SAFETY: per contract.
+        let (bus, service, body) = unsafe {
+            (
+                handle(bus, "bus")?,
+                text(service, "service")?,
+                bytes(body, len, "body")?,
+            )
+        };
+        let hosted = &bus.hosted;
+        Ok(hosted.block_on(hosted.bus().exports().deliver(service, type_id, body))?)
+    })
+}
+
+/// Asks the service `service`; on success `*reply_type` and `*reply` (free with
+/// `myc_bytes_free`) hold the answer. `timeout_ms` < 0: no timeout.
+///
+/// # Safety
+/// `bus` is live; `service` a NUL-terminated string; `body` points to `len` bytes; the out
+/// pointers are writable.
+#[no_mangle]
+pub unsafe extern "C" fn myc_ask(
+    bus: *const MycBus,
+    service: *const c_char,
+    type_id: u16,
+    body: *const u8,
+    len: usize,
+    timeout_ms: i64,
+    reply_type: *mut u16,
+    reply: *mut MycBytes,
+) -> MycStatus {
+    guard(|| {
+        // SAFETY: per contract.
+        let (bus, service, body) = unsafe {
+            (
+                handle(bus, "bus")?,
+                text(service, "service")?,
+                bytes(body, len, "body")?,
+            )
+        };
+        if reply_type.is_null() || reply.is_null() {
+            return Err(Error::invalid("reply_type or reply is null"));
+        }
+        let hosted = &bus.hosted;
+        let exports = hosted.bus().exports();
+        let (t, b) = match timeout(timeout_ms) {
+            Some(t) => hosted.block_on(exports.ask_timeout(service, type_id, body, t))?,
+            None => hosted.block_on(exports.ask(service, type_id, body))?,
+        };
+        // SAFETY: checked non-null; the caller promises them writable.
+        unsafe {
+            put(reply_type, t, "reply_type")?;
+            put(reply, MycBytes::from_vec(b), "reply")
+        }
+    })
+}
+
+/// Publishes the contract message `type_id` with `body` under `topic` (with `*key` when
+/// `key` is not null); Rust and foreign subscribers receive it. `*delivered` (if not null)
+/// gets how many subscribers it reached.
+///
+/// # Safety
+/// `bus` is live; `topic` a NUL-terminated string; `body` points to `len` bytes; `key` and
+/// `delivered` are null or valid.
+#[no_mangle]
+pub unsafe extern "C" fn myc_publish(
+    bus: *const MycBus,
+    type_id: u16,
+    topic: *const c_char,
+    body: *const u8,
+    len: usize,
+    key: *const u64,
+    delivered: *mut usize,
+) -> MycStatus {
+    guard(|| {
+        // SAFETY: per contract.
+        let (bus, topic, body, key) = unsafe {
+            (
+                handle(bus, "bus")?,
+                text(topic, "topic")?,
+                bytes(body, len, "body")?,
+                key.as_ref().copied(),
+            )
+        };
+        let hosted = &bus.hosted;
+        let report = hosted.block_on(mycelium_foreign::publish_bytes(
+            hosted.bus(),
+            type_id,
+            topic,
+            key,
+            body,
+        ))?;
+        if !delivered.is_null() {
+            // SAFETY: non-null, and the caller promises it writable.
+            unsafe { put(delivered, report.delivered, "delivered")? };
+        }
+        Ok(())
+    })
+}
+
+/// Starts a built-in Rust actor exported under `service`: `counter` (each Heartbeat adds its
+/// seq; replies with the total), `relay` (arg: a service it asks with seq + 1) or
+/// `quote_recorder` (arg: a topic pattern of Quotes it counts). Waits for its start.
+///
+/// # Safety
+/// `bus` is live; `kind` and `service` NUL-terminated strings; `arg` null or one.
+#[no_mangle]
+pub unsafe extern "C" fn myc_spawn_rust(
+    bus: *const MycBus,
+    kind: *const c_char,
+    arg: *const c_char,
+    service: *const c_char,
+) -> MycStatus {
+    guard(|| {
+        // SAFETY: per contract.
+        let (bus, kind, arg, service) = unsafe {
+            (
+                handle(bus, "bus")?,
+                text(kind, "kind")?,
+                optional_text(arg, "arg")?,
+                text(service, "service")?,
+            )
+        };
+        let kind = Kind::parse(kind).map_err(Error::invalid)?;
+        let arg = arg.map(str::to_string);
+        kind.check_arg(&arg).map_err(Error::invalid)?;
+        let hosted = &bus.hosted;
+        let started = {
+            let _entered = hosted.handle().enter();
+            kind.spawn(hosted.bus(), service, arg)
+                .map_err(Error::invalid)?
+        };
+        let _ = hosted.block_on(started);
+        Ok(())
+    })
+}

@@ -1,0 +1,411 @@
+//! Supervision trees from C: foreign and built-in Rust children side by side.
+
+use std::ffi::c_char;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mycelium_foreign::builtin::Kind;
+use mycelium_foreign::{ForeignActor, ForeignRef};
+use mycelium_supervisor::{
+    Backoff, ChildSpec, Strategy, SupervisionEvent, Supervisor, SupervisorBuilder, SupervisorRef,
+};
+
+use tokio::sync::watch;
+
+use crate::actor::{CArgs, CForeign, MycActor, MycActorCallbacks, Released};
+use crate::bus::MycBus;
+use crate::error::{bytes, guard, handle, optional_text, put, text, Error, MycStatus};
+
+/// Strategy of a tree: only the failed child restarts.
+pub const MYC_ONE_FOR_ONE: u32 = 0;
+/// Strategy of a tree: every child restarts when one fails.
+pub const MYC_ONE_FOR_ALL: u32 = 1;
+/// Strategy of a tree: the failed child and those started after it restart.
+pub const MYC_REST_FOR_ONE: u32 = 2;
+
+enum Child {
+    Foreign { type_ids: Vec<u16> },
+    Rust { kind: Kind },
+}
+
+struct ChildEntry {
+    name: String,
+    service: Option<String>,
+    child: Child,
+}
+
+/// A tree being described (not started). Consumed by [`myc_tree_start`], or freed with
+/// [`myc_tree_free`].
+pub struct MycTree {
+    builder: Option<SupervisorBuilder>,
+    children: Vec<ChildEntry>,
+    released: Vec<Released>,
+    restarts: watch::Sender<Vec<String>>,
+}
+
+/// A running tree. Free with [`myc_supervisor_free`], which stops it.
+pub struct MycSupervisor {
+    sup: SupervisorRef,
+    released: Vec<Released>,
+    bus: Arc<mycelium_foreign::HostedBus>,
+    children: Vec<ChildEntry>,
+    restarts: watch::Sender<Vec<String>>,
+}
+
+/// Describes a tree: its strategy (`MYC_ONE_FOR_ONE`, ...), its restart intensity (more than `max_restarts` restarts
+/// within `within_ms` of bus time make it give up and fail the bus) and its backoff
+/// (`min(initial * factor^n, cap)`).
+///
+/// # Safety
+/// `out` is writable.
+#[no_mangle]
+pub unsafe extern "C" fn myc_tree_new(
+    strategy: u32,
+    max_restarts: u32,
+    within_ms: u64,
+    backoff_initial_ms: u64,
+    backoff_factor: f64,
+    backoff_cap_ms: u64,
+    out: *mut *mut MycTree,
+) -> MycStatus {
+    guard(|| {
+        if !(backoff_factor.is_finite() && backoff_factor >= 1.0) {
+            return Err(Error::invalid("backoff_factor must be a number >= 1"));
+        }
+        let strategy = match strategy {
+            MYC_ONE_FOR_ONE => Strategy::OneForOne,
+            MYC_ONE_FOR_ALL => Strategy::OneForAll,
+            MYC_REST_FOR_ONE => Strategy::RestForOne,
+            other => {
+                return Err(Error::invalid(format!(
+                    "strategy {other} is none of MYC_ONE_FOR_ONE, MYC_ONE_FOR_ALL, MYC_REST_FOR_ONE"
+                )))
+            }
+        };
+        let restarts = watch::Sender::new(Vec::new());
+        let log = restarts.clone();
+        let builder = Supervisor::builder(strategy)
+            .intensity(max_restarts, Duration::from_millis(within_ms))
+            .backoff(Backoff::exponential(
+                Duration::from_millis(backoff_initial_ms),
+                backoff_factor,
+                Duration::from_millis(backoff_cap_ms),
+            ))
+            .on_event(move |e| {
+                if let SupervisionEvent::Restarted { child, .. } = e {
+                    log.send_modify(|names| names.push(child.to_string()));
+                }
+            });
+        let tree = Box::into_raw(Box::new(MycTree {
+            builder: Some(builder),
+            children: Vec::new(),
+            released: Vec::new(),
+            restarts,
+        }));
+        // SAFETY: per contract.
+        unsafe { put(out, tree, "out") }
+    })
+}
+
+fn add(tree: &mut MycTree, spec: ChildSpec, entry: ChildEntry) -> Result<(), Error> {
+    if tree.children.iter().any(|c| c.name == entry.name) {
+        return Err(Error::invalid(format!(
+            "the tree already has a child named `{}`",
+            entry.name
+        )));
+    }
+    let builder = tree
+        .builder
+        .take()
+        .ok_or_else(|| Error::invalid("the tree has been started"))?;
+    tree.builder = Some(builder.child(spec));
+    tree.children.push(entry);
+    Ok(())
+}
+
+/// Adds a foreign child: every restart re-runs `start` with the same `args` (copied). With a
+/// `service` (may be null), it is exported under that name for `type_ids` once the tree runs.
+///
+/// # Safety
+/// `tree` is live; `name` a NUL-terminated string; `callbacks` valid (copied); `args`
+/// `args_len` bytes; `service` null or a string; `type_ids` `n` ids.
+#[no_mangle]
+pub unsafe extern "C" fn myc_tree_add_foreign(
+    tree: *mut MycTree,
+    name: *const c_char,
+    callbacks: *const MycActorCallbacks,
+    args: *const u8,
+    args_len: usize,
+    service: *const c_char,
+    type_ids: *const u16,
+    n: usize,
+) -> MycStatus {
+    guard(|| {
+        // SAFETY: per contract.
+        let (tree, name, cb, args, service, ids) = unsafe {
+            (
+                tree.as_mut()
+                    .ok_or_else(|| Error::invalid("tree is null"))?,
+                text(name, "name")?,
+                handle(callbacks, "callbacks")?,
+                bytes(args, args_len, "args")?,
+                optional_text(service, "service")?,
+                bytes(type_ids, n, "type_ids")?,
+            )
+        };
+        let (foreign, released) = CForeign::new(cb)?;
+        let spec = mycelium_foreign::child_spec(name, foreign, CArgs(Arc::from(args)));
+        let entry = ChildEntry {
+            name: name.to_string(),
+            service: service.map(str::to_string),
+            child: Child::Foreign {
+                type_ids: ids.to_vec(),
+            },
+        };
+        add(tree, spec, entry)?;
+        tree.released.push(released);
+        Ok(())
+    })
+}
+
+/// Adds a built-in Rust child (see `myc_spawn_rust` for the kinds), exported under `service`
+/// (may be null) once the tree runs.
+///
+/// # Safety
+/// `tree` is live; `name` and `kind` NUL-terminated strings; `arg` and `service` null or
+/// strings.
+#[no_mangle]
+pub unsafe extern "C" fn myc_tree_add_rust(
+    tree: *mut MycTree,
+    name: *const c_char,
+    kind: *const c_char,
+    arg: *const c_char,
+    service: *const c_char,
+) -> MycStatus {
+    guard(|| {
+        // SAFETY: per contract.
+        let (tree, name, kind, arg, service) = unsafe {
+            (
+                tree.as_mut()
+                    .ok_or_else(|| Error::invalid("tree is null"))?,
+                text(name, "name")?,
+                text(kind, "kind")?,
+                optional_text(arg, "arg")?,
+                optional_text(service, "service")?,
+            )
+        };
+        let kind = Kind::parse(kind).map_err(Error::invalid)?;
+        let arg = arg.map(str::to_string);
+        kind.check_arg(&arg).map_err(Error::invalid)?;
+        let entry = ChildEntry {
+            name: name.to_string(),
+            service: service.map(str::to_string),
+            child: Child::Rust { kind },
+        };
+        add(tree, kind.child_spec(name, arg), entry)
+    })
+}
+
+/// Frees a tree that was not started.
+///
+/// # Safety
+/// `tree` is null or a live, unstarted tree, not used again.
+#[no_mangle]
+pub unsafe extern "C" fn myc_tree_free(tree: *mut MycTree) -> MycStatus {
+    guard(|| {
+        if !tree.is_null() {
+            // SAFETY: a live handle from `Box::into_raw`, given up by the caller.
+            drop(unsafe { Box::from_raw(tree) });
+        }
+        Ok(())
+    })
+}
+
+/// Starts the tree on `bus` (children in order, each waited for) and exports the children
+/// that have a service name. Consumes `tree` (even on an error).
+///
+/// # Safety
+/// `bus` is live; `tree` a live tree, not used again; `out` writable.
+#[no_mangle]
+pub unsafe extern "C" fn myc_tree_start(
+    bus: *const MycBus,
+    tree: *mut MycTree,
+    out: *mut *mut MycSupervisor,
+) -> MycStatus {
+    guard(|| {
+        if tree.is_null() {
+            return Err(Error::invalid("tree is null"));
+        }
+        // SAFETY: a live handle from `Box::into_raw`, given up by the caller.
+        let mut tree = unsafe { Box::from_raw(tree) };
+        // SAFETY: per contract.
+        let bus = unsafe { handle(bus, "bus")? };
+        let builder = tree
+            .builder
+            .take()
+            .ok_or_else(|| Error::invalid("the tree has been started"))?;
+        let hosted = bus.hosted.clone();
+        let sup = hosted
+            .block_on(builder.spawn(hosted.bus()))
+            .map_err(|e| Error::new(MycStatus::StartFailed, e.to_string()))?;
+        for c in &tree.children {
+            let Some(service) = &c.service else { continue };
+            let exported = match &c.child {
+                Child::Foreign { type_ids } => sup
+                    .child::<ForeignActor<CForeign>>(&c.name)
+                    .ok_or_else(|| format!("child `{}` is not running", c.name))
+                    .and_then(|a| {
+                        ForeignRef::from_actor_ref(a)
+                            .export(hosted.bus(), service, type_ids)
+                            .map_err(|e| e.to_string())
+                    }),
+                Child::Rust { kind } => kind.export_child(hosted.bus(), &sup, &c.name, service),
+            };
+            exported.map_err(Error::invalid)?;
+        }
+        let running = Box::into_raw(Box::new(MycSupervisor {
+            sup,
+            released: std::mem::take(&mut tree.released),
+            bus: hosted,
+            children: std::mem::take(&mut tree.children),
+            restarts: tree.restarts.clone(),
+        }));
+        // SAFETY: per contract.
+        unsafe { put(out, running, "out") }
+    })
+}
+
+/// A handle on the foreign child `name` (valid across its restarts in place). Freeing it does
+/// not stop the child.
+///
+/// # Safety
+/// `sup` is live; `name` a NUL-terminated string; `out` writable.
+#[no_mangle]
+pub unsafe extern "C" fn myc_supervisor_child(
+    sup: *const MycSupervisor,
+    name: *const c_char,
+    out: *mut *mut MycActor,
+) -> MycStatus {
+    guard(|| {
+        // SAFETY: per contract.
+        let (sup, name) = unsafe { (handle(sup, "supervisor")?, text(name, "name")?) };
+        match sup.children.iter().find(|c| c.name == name) {
+            Some(ChildEntry {
+                child: Child::Foreign { .. },
+                ..
+            }) => {}
+            Some(_) => {
+                return Err(Error::invalid(format!(
+                    "`{name}` is a Rust child: reach it by its service name"
+                )))
+            }
+            None => return Err(Error::invalid(format!("no child named `{name}`"))),
+        }
+        let actor = sup
+            .sup
+            .child::<ForeignActor<CForeign>>(name)
+            .ok_or_else(|| {
+                Error::new(MycStatus::Stopped, format!("child `{name}` is not running"))
+            })?;
+        let boxed = Box::into_raw(Box::new(MycActor {
+            actor: ForeignRef::from_actor_ref(actor),
+            hosted: sup.bus.clone(),
+            owned: None,
+        }));
+        // SAFETY: per contract.
+        unsafe { put(out, boxed, "out") }
+    })
+}
+
+fn count(names: &[String], name: Option<&str>) -> u64 {
+    names
+        .iter()
+        .filter(|c| name.is_none_or(|n| n == c.as_str()))
+        .count() as u64
+}
+
+/// How many restarts the tree has finished of child `name` (of any child if `name` is null).
+/// A restart is counted once the supervisor is done with it, which can be just after the
+/// restarted child has answered its first message: use `myc_supervisor_wait_restarts` to
+/// wait for a count.
+///
+/// # Safety
+/// `sup` is live; `name` null or a NUL-terminated string; `out` writable.
+#[no_mangle]
+pub unsafe extern "C" fn myc_supervisor_restarts(
+    sup: *const MycSupervisor,
+    name: *const c_char,
+    out: *mut u64,
+) -> MycStatus {
+    guard(|| {
+        // SAFETY: per contract.
+        let (sup, name) = unsafe { (handle(sup, "supervisor")?, optional_text(name, "name")?) };
+        let n = count(&sup.restarts.borrow(), name);
+        // SAFETY: per contract.
+        unsafe { put(out, n, "out") }
+    })
+}
+
+/// Waits until the tree has finished at least `n` restarts of child `name` (of any child if
+/// `name` is null). Returns `Stopped` if the tree stops first.
+///
+/// # Safety
+/// `sup` is live; `name` null or a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn myc_supervisor_wait_restarts(
+    sup: *const MycSupervisor,
+    name: *const c_char,
+    n: u64,
+) -> MycStatus {
+    guard(|| {
+        // SAFETY: per contract.
+        let (sup, name) = unsafe { (handle(sup, "supervisor")?, optional_text(name, "name")?) };
+        let mut rx = sup.restarts.subscribe();
+        let tree = sup.sup.clone();
+        let reached = sup.bus.block_on(async move {
+            tokio::select! {
+                r = rx.wait_for(|names| count(names, name) >= n) => r.is_ok(),
+                _ = tree.wait_for_stop() => false,
+            }
+        });
+        if reached {
+            Ok(())
+        } else {
+            Err(Error::new(
+                MycStatus::Stopped,
+                "the tree stopped before that many restarts",
+            ))
+        }
+    })
+}
+
+/// Stops the tree (children in reverse start order, each `stop` callback run), waits until
+/// it has stopped and its foreign children's `free_user_data` callbacks have run, and frees
+/// the handle.
+///
+/// # Safety
+/// `sup` is null or a live handle, not used again.
+#[no_mangle]
+pub unsafe extern "C" fn myc_supervisor_free(sup: *mut MycSupervisor) -> MycStatus {
+    guard(|| {
+        if sup.is_null() {
+            return Ok(());
+        }
+        // SAFETY: a live handle from `Box::into_raw`, given up by the caller.
+        let sup = unsafe { Box::from_raw(sup) };
+        let MycSupervisor {
+            sup: tree,
+            released,
+            bus,
+            ..
+        } = *sup;
+        tree.stop();
+        bus.block_on(tree.wait_for_stop());
+        drop(tree);
+        // The tree's task lets go of its child specs, and so of the callbacks, as it ends.
+        for r in released {
+            let _ = bus.block_on(r);
+        }
+        Ok(())
+    })
+}

@@ -1,0 +1,241 @@
+//! Error paths of the C ABI, called from Rust: each returns its status and a message.
+
+use std::ffi::{c_char, c_void, CStr};
+use std::ptr::{null, null_mut};
+
+use mycelium_codec::WireMessage;
+use mycelium_contracts::Heartbeat;
+use mycelium_ffi::*;
+
+fn last_error() -> String {
+    // SAFETY: the library returns a NUL-terminated string valid until the next call.
+    unsafe { CStr::from_ptr(myc_last_error()) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+unsafe extern "C" fn start(
+    _user: *mut c_void,
+    _args: *const u8,
+    _len: usize,
+    _state: *mut *mut c_void,
+    call: *mut MycCall,
+) -> i32 {
+    // SAFETY: `call` is the live call of this callback.
+    unsafe { myc_call_fail(call, c"no config".as_ptr()) };
+    1
+}
+
+unsafe extern "C" fn handle(
+    _user: *mut c_void,
+    _state: *mut c_void,
+    _type_id: u16,
+    _body: *const u8,
+    _len: usize,
+    _call: *mut MycCall,
+) -> i32 {
+    0
+}
+
+fn callbacks() -> MycActorCallbacks {
+    MycActorCallbacks {
+        user_data: null_mut(),
+        start: Some(start),
+        handle: Some(handle),
+        stop: None,
+        free_user_data: None,
+    }
+}
+
+#[test]
+fn bad_arguments_are_refused_with_a_message() {
+    unsafe {
+        let mut bus = null_mut();
+        assert_eq!(myc_bus_new(false, 1, &mut bus), MycStatus::Ok);
+
+        // Null handles and strings.
+        assert_eq!(myc_bus_shutdown(null(), 10), MycStatus::InvalidArgument);
+        assert!(last_error().contains("bus is null"));
+        let body = [0u8; 4];
+        assert_eq!(
+            myc_tell(bus, null(), 900, body.as_ptr(), body.len()),
+            MycStatus::InvalidArgument
+        );
+        assert!(last_error().contains("service is null"));
+        assert_eq!(
+            myc_tell(bus, c"x".as_ptr(), 900, null(), 3),
+            MycStatus::InvalidArgument
+        );
+        assert!(last_error().contains("body is null but its length is 3"));
+        let bad_utf8 = [0xffu8, 0];
+        assert_eq!(
+            myc_tell(bus, bad_utf8.as_ptr() as *const c_char, 900, null(), 0),
+            MycStatus::InvalidArgument
+        );
+        assert!(last_error().contains("not UTF-8"));
+
+        // By name: unknown service, unknown built-in kind, a missing arg.
+        let mut t = 0u16;
+        let mut reply = MycBytes {
+            data: null_mut(),
+            len: 0,
+            capacity: 0,
+        };
+        assert_eq!(
+            myc_ask(
+                bus,
+                c"nobody".as_ptr(),
+                900,
+                null(),
+                0,
+                10,
+                &mut t,
+                &mut reply
+            ),
+            MycStatus::UnknownService
+        );
+        assert!(last_error().contains("nobody"));
+        assert_eq!(
+            myc_spawn_rust(bus, c"teapot".as_ptr(), null(), c"t".as_ptr()),
+            MycStatus::InvalidArgument
+        );
+        assert!(last_error().contains("no built-in Rust actor `teapot`"));
+        assert_eq!(
+            myc_spawn_rust(bus, c"relay".as_ptr(), null(), c"r".as_ptr()),
+            MycStatus::InvalidArgument
+        );
+        // A body that does not decode as the service's type.
+        assert_eq!(
+            myc_spawn_rust(bus, c"counter".as_ptr(), null(), c"counter".as_ptr()),
+            MycStatus::Ok
+        );
+        assert_eq!(
+            myc_ask(
+                bus,
+                c"counter".as_ptr(),
+                900,
+                body.as_ptr(),
+                body.len(),
+                -1,
+                &mut t,
+                &mut reply
+            ),
+            MycStatus::WrongType
+        );
+        assert_eq!(
+            myc_ask(
+                bus,
+                c"counter".as_ptr(),
+                100,
+                null(),
+                0,
+                -1,
+                &mut t,
+                &mut reply
+            ),
+            MycStatus::WrongType
+        );
+        assert_eq!(myc_bytes_free(&mut reply), MycStatus::Ok);
+        assert_eq!(myc_bytes_free(null_mut()), MycStatus::Ok);
+
+        // A start that fails, with its message; missing callbacks.
+        let mut actor = null_mut();
+        let cb = callbacks();
+        assert_eq!(
+            myc_actor_spawn(bus, &cb, null(), 0, &mut actor),
+            MycStatus::StartFailed
+        );
+        assert!(last_error().contains("no config"));
+        let mut no_handle = callbacks();
+        no_handle.handle = None;
+        assert_eq!(
+            myc_actor_spawn(bus, &no_handle, null(), 0, &mut actor),
+            MycStatus::InvalidArgument
+        );
+        assert!(last_error().contains("callbacks.handle is null"));
+        assert_eq!(
+            myc_call_fail(null_mut(), c"x".as_ptr()),
+            MycStatus::InvalidArgument
+        );
+        assert_eq!(
+            myc_call_reply(null_mut(), 1, null(), 0),
+            MycStatus::InvalidArgument
+        );
+
+        // Topics: an unknown type id, a bad topic name.
+        assert_eq!(
+            myc_publish(bus, 4242, c"x".as_ptr(), null(), 0, null(), null_mut()),
+            MycStatus::WrongType
+        );
+        assert_eq!(
+            myc_publish(
+                bus,
+                900,
+                c"sys.heartbeat".as_ptr(),
+                null(),
+                0,
+                null(),
+                null_mut()
+            ),
+            MycStatus::WrongType
+        );
+        assert!(last_error().contains("does not decode"));
+        let mut hb = Vec::new();
+        Heartbeat {
+            ts_ns: 0,
+            seq: 1,
+            sender: String::new(),
+        }
+        .encode_body(&mut hb);
+        assert_eq!(
+            myc_publish(
+                bus,
+                900,
+                c"bad topic!".as_ptr(),
+                hb.as_ptr(),
+                hb.len(),
+                null(),
+                null_mut()
+            ),
+            MycStatus::InvalidArgument
+        );
+
+        // Trees: a bad strategy, a bad factor, a duplicate child, a failing start.
+        let mut tree = null_mut();
+        assert_eq!(
+            myc_tree_new(7, 1, 1000, 1, 2.0, 10, &mut tree),
+            MycStatus::InvalidArgument
+        );
+        assert!(last_error().contains("strategy 7"));
+        assert_eq!(
+            myc_tree_new(MYC_ONE_FOR_ONE, 1, 1000, 1, 0.5, 10, &mut tree),
+            MycStatus::InvalidArgument
+        );
+        assert_eq!(
+            myc_tree_new(MYC_ONE_FOR_ALL, 0, 1000, 1, 2.0, 10, &mut tree),
+            MycStatus::Ok
+        );
+        assert_eq!(
+            myc_tree_add_rust(tree, c"a".as_ptr(), c"counter".as_ptr(), null(), null()),
+            MycStatus::Ok
+        );
+        assert_eq!(
+            myc_tree_add_rust(tree, c"a".as_ptr(), c"counter".as_ptr(), null(), null()),
+            MycStatus::InvalidArgument
+        );
+        assert!(last_error().contains("already has a child named `a`"));
+        assert_eq!(myc_tree_free(tree), MycStatus::Ok);
+
+        // A tree handle can be started once.
+        assert_eq!(
+            myc_tree_start(bus, null_mut(), null_mut()),
+            MycStatus::InvalidArgument
+        );
+
+        assert_eq!(myc_bus_free(bus), MycStatus::Ok);
+        assert_eq!(myc_bus_free(null_mut()), MycStatus::Ok);
+        assert_eq!(myc_actor_free(null_mut()), MycStatus::Ok);
+        assert_eq!(myc_subscription_free(null_mut()), MycStatus::Ok);
+        assert_eq!(myc_supervisor_free(null_mut()), MycStatus::Ok);
+    }
+}

@@ -1,0 +1,47 @@
+//! What a language implements to host actors: the [`Foreign`] callbacks.
+
+use mycelium_actors::StopReason;
+
+/// A contract message as bytes: its type id and its body (no frame header), encoded with the
+/// contract codec of whichever language sent it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForeignMessage {
+    /// The contract type id.
+    pub type_id: u16,
+    /// The encoded body.
+    pub body: Vec<u8>,
+}
+
+/// The callbacks of one kind of foreign actor: how a language starts an actor, hands it a
+/// message and stops it. A host (the Python extension, the C ABI) implements it once.
+///
+/// Callbacks run on the bus runtime's blocking pool, never on a worker thread, one at a time
+/// per actor. An `Err` (a caught exception, a non-zero status) is a failure of the actor
+/// exactly like a Rust panic.
+pub trait Foreign: Send + Sync + 'static {
+    /// What `start` is given: the same value on every restart.
+    type Args: Clone + Send + Sync + 'static;
+    /// The state of one incarnation, as the language holds it.
+    type State: Send + 'static;
+
+    /// Starts an incarnation; `me` is the actor's own address.
+    fn start(&self, args: &Self::Args, me: &crate::ForeignRef<Self>) -> Result<Self::State, String>
+    where
+        Self: Sized;
+
+    /// Handles one message; `Ok(Some(reply))` answers an ask (ignored for a tell).
+    fn handle(
+        &self,
+        state: &mut Self::State,
+        msg: ForeignMessage,
+    ) -> Result<Option<ForeignMessage>, String>;
+
+    /// Ends an incarnation (a stop, a failure before a restart, a shutdown).
+    fn stop(&self, state: Self::State, reason: &StopReason);
+
+    /// Releases the state of an actor whose task was killed before `stop` could run. Runs on
+    /// whichever thread drops the actor; by default it drops the state.
+    fn abandon(&self, state: Self::State) {
+        drop(state);
+    }
+}

@@ -1,0 +1,56 @@
+//! Actors hosted in another language (Python, C, OCaml), in process, supervised like any
+//! other.
+//!
+//! A language implements [`Foreign`] once: start an incarnation from arguments, handle a
+//! contract message given as bytes ([`ForeignMessage`]) and maybe reply, stop. A
+//! [`ForeignActor`] runs those callbacks on the bus runtime's blocking pool — never on a
+//! worker that Rust actors need, and on a virtual-time bus with the clock held still while
+//! they run. An `Err` from a callback is a failure exactly like a Rust panic: the message goes
+//! to the dead letters, an asker gets `AskError::Failed` at once, and a supervisor restarts
+//! the actor in place (re-running `start` with the same arguments) after its backoff.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use mycelium_actors::{Bus, SpawnOptions, StopReason};
+//! use mycelium_foreign::{spawn, Foreign, ForeignMessage, ForeignRef};
+//!
+//! /// A "foreign" counter whose state is a number; it answers every message with its count.
+//! struct Counting;
+//! impl Foreign for Counting {
+//!     type Args = u64;
+//!     type State = u64;
+//!     fn start(&self, first: &u64, _me: &ForeignRef<Self>) -> Result<u64, String> { Ok(*first) }
+//!     fn handle(&self, n: &mut u64, msg: ForeignMessage) -> Result<Option<ForeignMessage>, String> {
+//!         if msg.body == b"boom" { return Err("boom".into()); }
+//!         *n += 1;
+//!         Ok(Some(ForeignMessage { type_id: msg.type_id, body: n.to_le_bytes().to_vec() }))
+//!     }
+//!     fn stop(&self, _n: u64, _reason: &StopReason) {}
+//! }
+//!
+//! # tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap().block_on(async {
+//! let bus = Bus::new();
+//! let counter = spawn(&bus, Arc::new(Counting), 10, SpawnOptions::new()).await.unwrap();
+//! counter.export(&bus, "counter", &[900]).unwrap();
+//! let (_, reply) = bus.exports().ask("counter", 900, b"").await.unwrap();
+//! assert_eq!(reply, 11u64.to_le_bytes());
+//! # });
+//! ```
+//!
+//! Topics: [`publish_bytes`] and [`subscribe_bytes`] connect foreign code to typed topics of
+//! the contract types.
+
+#![warn(missing_docs)]
+
+mod actor;
+pub mod builtin;
+mod foreign;
+mod runtime;
+mod service;
+mod topics;
+
+pub use actor::{ForeignActor, ForeignReply, ForeignSpec};
+pub use foreign::{Foreign, ForeignMessage};
+pub use runtime::{poll_for, HostError, HostedBus};
+pub use service::{child_spec, spawn, ForeignAskError, ForeignRef, ForeignSpawnError};
+pub use topics::{publish_bytes, subscribe_bytes, ForeignTopicError, CONTRACT_TYPE_IDS};

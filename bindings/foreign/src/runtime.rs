@@ -1,0 +1,157 @@
+//! [`HostedBus`]: a bus with a runtime of its own, for a host program that is not async (a
+//! Python interpreter, a C or OCaml program), and a way for its threads to wait on futures.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread::{self, Thread};
+use std::time::{Duration, Instant};
+
+use mycelium_actors::{Bus, BusError};
+use tokio::runtime::{Handle, Runtime};
+use tokio::sync::oneshot;
+
+/// Why a [`HostedBus`] could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    /// The runtime or its thread could not be started.
+    #[error("could not start the bus runtime: {0}")]
+    Runtime(#[from] std::io::Error),
+    /// The bus refused its runtime.
+    #[error(transparent)]
+    Bus(#[from] BusError),
+}
+
+enum Driver {
+    Live(Runtime),
+    Virtual(oneshot::Sender<()>),
+}
+
+/// A bus and the runtime it runs on, owned together.
+///
+/// Real time: a multi-thread runtime with `workers` workers. Virtual time: a current-thread
+/// runtime with a paused clock, run by a thread of its own (`mycelium-bus`); time jumps to the
+/// next timer whenever every actor waits, and stands still while a foreign callback runs.
+/// Dropping it never waits for foreign callbacks (they may wait for a lock, such as the GIL,
+/// that the dropping thread holds): call [`Bus::shutdown`] first for a clean stop.
+pub struct HostedBus {
+    bus: Bus,
+    handle: Handle,
+    driver: Mutex<Option<Driver>>,
+}
+
+impl HostedBus {
+    /// A bus in real time on `workers` worker threads, or in virtual time.
+    pub fn new(virtual_time: bool, seed: u64, workers: usize) -> Result<Self, HostError> {
+        let builder = Bus::builder().seed(seed);
+        if virtual_time {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .start_paused(true)
+                .thread_name("mycelium-host")
+                .build()?;
+            let handle = rt.handle().clone();
+            let bus = {
+                let _entered = handle.enter();
+                builder.virtual_time().runtime(handle.clone()).build()?
+            };
+            let (stop, stopped) = oneshot::channel::<()>();
+            thread::Builder::new()
+                .name("mycelium-bus".into())
+                .spawn(move || {
+                    rt.block_on(async {
+                        let _ = stopped.await;
+                    });
+                    rt.shutdown_background();
+                })?;
+            Ok(HostedBus {
+                bus,
+                handle,
+                driver: Mutex::new(Some(Driver::Virtual(stop))),
+            })
+        } else {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(workers.max(1))
+                .enable_all()
+                .thread_name("mycelium-rt")
+                .build()?;
+            let handle = rt.handle().clone();
+            let bus = builder.runtime(handle.clone()).build()?;
+            Ok(HostedBus {
+                bus,
+                handle,
+                driver: Mutex::new(Some(Driver::Live(rt))),
+            })
+        }
+    }
+
+    /// The bus.
+    pub fn bus(&self) -> &Bus {
+        &self.bus
+    }
+
+    /// Its runtime.
+    pub fn handle(&self) -> &Handle {
+        &self.handle
+    }
+
+    /// Runs `fut` to completion on the calling thread (any thread, including a foreign
+    /// callback's), inside the runtime's context so bus timers work.
+    pub fn block_on<F: Future>(&self, fut: F) -> F::Output {
+        let mut fut = std::pin::pin!(fut);
+        loop {
+            if let Some(v) = poll_for(&self.handle, fut.as_mut(), Duration::from_secs(3600)) {
+                return v;
+            }
+        }
+    }
+}
+
+impl Drop for HostedBus {
+    fn drop(&mut self) {
+        let driver = self.driver.lock().unwrap_or_else(|p| p.into_inner()).take();
+        match driver {
+            Some(Driver::Live(rt)) => rt.shutdown_background(),
+            Some(Driver::Virtual(stop)) => {
+                let _ = stop.send(());
+            }
+            None => {}
+        }
+    }
+}
+
+struct Unpark(Thread);
+
+impl Wake for Unpark {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+/// Polls `fut` on the calling thread, parking between wake-ups, for at most `limit`: its
+/// output, or `None` if it is still pending (poll again later with the same future). A host
+/// uses the gaps to look for signals.
+pub fn poll_for<F: Future + ?Sized>(
+    handle: &Handle,
+    mut fut: Pin<&mut F>,
+    limit: Duration,
+) -> Option<F::Output> {
+    let _runtime = handle.enter();
+    let waker = Waker::from(Arc::new(Unpark(thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+            return Some(v);
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return None;
+        }
+        thread::park_timeout(deadline - now);
+    }
+}

@@ -1,0 +1,166 @@
+//! Topics for foreign code: publishing contract messages given as bytes, and subscribing a
+//! foreign actor to contract topics that Rust actors publish on as typed messages.
+//!
+//! A publication from a foreign language becomes a typed publish, so a Rust actor subscribed
+//! to `Published<Quote>` receives it like any other; a foreign actor's subscription encodes
+//! each typed publication with the contract codec and tells it to the actor. Both need the
+//! Rust type behind a type id: the contract types of `mycelium-contracts`, listed in
+//! [`CONTRACT_TYPE_IDS`].
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use mycelium_actors::export::{ByteRefusal, ByteService, DeliveryError};
+use mycelium_actors::{
+    ActorId, BoxFuture, Bus, MessageSink, PublishReport, Published, Recipient, SendError,
+    SubscribeOptions, Subscription, TopicError, TrySendError,
+};
+use mycelium_codec::WireMessage;
+use mycelium_contracts as c;
+
+/// The type ids of the contract messages a foreign language can publish and subscribe to.
+pub const CONTRACT_TYPE_IDS: [u16; 10] = [
+    c::Quote::TYPE_ID,
+    c::BookSnapshot::TYPE_ID,
+    c::Trade::TYPE_ID,
+    c::NewOrder::TYPE_ID,
+    c::CancelOrder::TYPE_ID,
+    c::OrderAck::TYPE_ID,
+    c::OrderFill::TYPE_ID,
+    c::OrderReject::TYPE_ID,
+    c::Heartbeat::TYPE_ID,
+    c::Telemetry::TYPE_ID,
+];
+
+/// Something done with the Rust contract type behind a type id.
+trait ContractVisitor {
+    type Out;
+    fn visit<M: WireMessage + Send + Sync + 'static>(self) -> Self::Out;
+}
+
+fn visit<V: ContractVisitor>(type_id: u16, v: V) -> Option<V::Out> {
+    Some(match type_id {
+        c::Quote::TYPE_ID => v.visit::<c::Quote>(),
+        c::BookSnapshot::TYPE_ID => v.visit::<c::BookSnapshot>(),
+        c::Trade::TYPE_ID => v.visit::<c::Trade>(),
+        c::NewOrder::TYPE_ID => v.visit::<c::NewOrder>(),
+        c::CancelOrder::TYPE_ID => v.visit::<c::CancelOrder>(),
+        c::OrderAck::TYPE_ID => v.visit::<c::OrderAck>(),
+        c::OrderFill::TYPE_ID => v.visit::<c::OrderFill>(),
+        c::OrderReject::TYPE_ID => v.visit::<c::OrderReject>(),
+        c::Heartbeat::TYPE_ID => v.visit::<c::Heartbeat>(),
+        c::Telemetry::TYPE_ID => v.visit::<c::Telemetry>(),
+        _ => return None,
+    })
+}
+
+/// Why a foreign publish or subscription was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ForeignTopicError {
+    /// The type id names no contract message.
+    #[error("type id {0} is not a contract message (known: {CONTRACT_TYPE_IDS:?})")]
+    UnknownType(u16),
+    /// The topic name or pattern breaks the grammar.
+    #[error(transparent)]
+    Topic(#[from] TopicError),
+    /// The publication was not delivered (a body that does not decode, ...).
+    #[error(transparent)]
+    Delivery(#[from] DeliveryError),
+}
+
+struct ExportTopic<'a>(&'a Bus);
+
+impl ContractVisitor for ExportTopic<'_> {
+    type Out = ();
+    fn visit<M: WireMessage + Send + Sync + 'static>(self) {
+        // Already exported (by an earlier call, or by a link) is what we want.
+        let _ = self.0.exports().export_topic::<M>();
+    }
+}
+
+/// Publishes the contract message `type_id` with `body` on `bus` under `topic`, as the typed
+/// message, so Rust subscribers receive it. Waits for `Block` subscribers with full queues.
+pub async fn publish_bytes(
+    bus: &Bus,
+    type_id: u16,
+    topic: &str,
+    key: Option<u64>,
+    body: &[u8],
+) -> Result<PublishReport, ForeignTopicError> {
+    visit(type_id, ExportTopic(bus)).ok_or(ForeignTopicError::UnknownType(type_id))?;
+    Ok(bus.exports().publish(type_id, topic, key, body).await?)
+}
+
+/// A typed subscriber that encodes each publication for a byte service.
+struct Encoding<M> {
+    to: Arc<dyn ByteService>,
+    _message: PhantomData<fn(M)>,
+}
+
+impl<M: WireMessage + Send + Sync + 'static> MessageSink<Published<M>> for Encoding<M> {
+    fn try_tell(&self, msg: Published<M>) -> Result<(), TrySendError<Published<M>>> {
+        let mut body = Vec::new();
+        msg.msg().encode_body(&mut body);
+        match self.to.try_tell(M::TYPE_ID, &body) {
+            Ok(()) => Ok(()),
+            Err(ByteRefusal::Full) => Err(TrySendError::Full(msg)),
+            Err(ByteRefusal::Stopped) => Err(TrySendError::Closed(msg)),
+        }
+    }
+
+    fn tell(&self, msg: Published<M>) -> BoxFuture<'_, Result<(), SendError<Published<M>>>> {
+        let mut body = Vec::new();
+        msg.msg().encode_body(&mut body);
+        let sending = self.to.tell(M::TYPE_ID, &body);
+        Box::pin(async move { sending.await.map_err(|_| SendError(msg)) })
+    }
+
+    fn id(&self) -> ActorId {
+        self.to.id()
+    }
+
+    fn is_alive(&self) -> bool {
+        self.to.is_alive()
+    }
+}
+
+struct Subscribe<'a> {
+    bus: &'a Bus,
+    pattern: &'a str,
+    options: SubscribeOptions,
+    to: Arc<dyn ByteService>,
+}
+
+impl ContractVisitor for Subscribe<'_> {
+    type Out = Result<Subscription, TopicError>;
+    fn visit<M: WireMessage + Send + Sync + 'static>(self) -> Self::Out {
+        let sink = Encoding::<M> {
+            to: self.to,
+            _message: PhantomData,
+        };
+        self.bus.subscribe_recipient::<M>(
+            Recipient::new(Arc::new(sink)),
+            self.pattern,
+            self.options,
+        )
+    }
+}
+
+/// Subscribes `to` (a foreign actor's [`ForeignRef`](crate::ForeignRef)) to the contract
+/// message `type_id` published under `pattern`: each publication is encoded and told to it.
+/// The subscription ends with [`Subscription::cancel`].
+pub fn subscribe_bytes(
+    bus: &Bus,
+    type_id: u16,
+    pattern: &str,
+    options: SubscribeOptions,
+    to: Arc<dyn ByteService>,
+) -> Result<Subscription, ForeignTopicError> {
+    let subscribe = Subscribe {
+        bus,
+        pattern,
+        options,
+        to,
+    };
+    Ok(visit(type_id, subscribe).ok_or(ForeignTopicError::UnknownType(type_id))??)
+}

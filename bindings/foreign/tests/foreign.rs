@@ -1,0 +1,327 @@
+//! Foreign actors: failures as panics, restarts in place, export by bytes, topics, threads.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
+
+use mycelium_actors::export::{DeliveryError, ExportError};
+use mycelium_actors::{Bus, SpawnOptions, StopReason, SubscribeOptions};
+use mycelium_codec::WireMessage;
+use mycelium_contracts::{Heartbeat, Quote};
+use mycelium_foreign::builtin::Kind;
+use mycelium_foreign::{
+    child_spec, publish_bytes, spawn, subscribe_bytes, Foreign, ForeignActor, ForeignAskError,
+    ForeignMessage, ForeignRef, ForeignSpawnError, ForeignTopicError,
+};
+use mycelium_supervisor::{Backoff, Strategy, Supervisor};
+
+/// Counts messages; `b"boom"` fails; `b"none"` answers nothing; counts starts and stops.
+#[derive(Default)]
+struct Counting {
+    starts: AtomicU32,
+    stops: AtomicU32,
+}
+
+impl Foreign for Counting {
+    type Args = u64;
+    type State = u64;
+
+    fn start(&self, first: &u64, _me: &ForeignRef<Self>) -> Result<u64, String> {
+        self.starts.fetch_add(1, Ordering::SeqCst);
+        if *first == 666 {
+            return Err("cannot start from 666".into());
+        }
+        Ok(*first)
+    }
+
+    fn handle(&self, n: &mut u64, msg: ForeignMessage) -> Result<Option<ForeignMessage>, String> {
+        match msg.body.as_slice() {
+            b"boom" => return Err("boom in a foreign handler".into()),
+            b"none" => return Ok(None),
+            _ => {}
+        }
+        *n += 1;
+        Ok(Some(ForeignMessage {
+            type_id: msg.type_id,
+            body: n.to_le_bytes().to_vec(),
+        }))
+    }
+
+    fn stop(&self, _n: u64, _reason: &StopReason) {
+        self.stops.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+fn msg(body: &[u8]) -> ForeignMessage {
+    ForeignMessage {
+        type_id: 900,
+        body: body.to_vec(),
+    }
+}
+
+fn count(reply: &ForeignMessage) -> u64 {
+    u64::from_le_bytes(reply.body.as_slice().try_into().expect("8 bytes"))
+}
+
+fn virtual_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .expect("runtime")
+}
+
+#[test]
+fn a_failing_callback_is_a_failure_restarted_in_place_after_the_backoff() {
+    virtual_runtime().block_on(async {
+        let bus = Bus::builder().virtual_time().build().unwrap();
+        let foreign = Arc::new(Counting::default());
+        let tree = Supervisor::builder(Strategy::OneForOne)
+            .intensity(3, Duration::from_secs(86_400))
+            .backoff(Backoff::exponential(
+                Duration::from_secs(3600),
+                2.0,
+                Duration::from_secs(7200),
+            ))
+            .child(child_spec("model", foreign.clone(), 10))
+            .spawn(&bus)
+            .await
+            .unwrap();
+        let model =
+            ForeignRef::from_actor_ref(tree.child::<ForeignActor<Counting>>("model").unwrap());
+        assert_eq!(count(&model.ask(msg(b""), None).await.unwrap()), 11);
+        let before = bus.now();
+        match model.ask(msg(b"boom"), None).await {
+            Err(ForeignAskError::Failed { failure }) => {
+                assert!(failure.to_string().contains("boom in a foreign handler"))
+            }
+            other => panic!("expected a failure, got {other:?}"),
+        }
+        // The same ref, a fresh state from the same args, after an hour of bus time.
+        assert_eq!(count(&model.ask(msg(b""), None).await.unwrap()), 11);
+        assert!(bus.now() - before >= Duration::from_secs(3600));
+        assert_eq!(foreign.starts.load(Ordering::SeqCst), 2);
+        assert_eq!(foreign.stops.load(Ordering::SeqCst), 1);
+        let letters = bus.dead_letters().drain();
+        assert_eq!(letters.len(), 1);
+        assert!(letters[0].reason.to_string().contains("boom"));
+    });
+}
+
+#[test]
+fn a_failing_start_is_reported_by_spawn() {
+    virtual_runtime().block_on(async {
+        let bus = Bus::builder().virtual_time().build().unwrap();
+        let foreign = Arc::new(Counting::default());
+        match spawn(&bus, foreign, 666, SpawnOptions::new()).await {
+            Err(ForeignSpawnError::StartFailed(text)) => {
+                assert!(text.contains("cannot start from 666"))
+            }
+            other => panic!("expected StartFailed, got {:?}", other.map(|r| r.id())),
+        }
+    });
+}
+
+#[test]
+fn export_by_bytes_and_its_errors() {
+    virtual_runtime().block_on(async {
+        let bus = Bus::builder().virtual_time().build().unwrap();
+        let actor = spawn(&bus, Arc::new(Counting::default()), 0, SpawnOptions::new())
+            .await
+            .unwrap();
+        let exports = bus.exports();
+        assert_eq!(
+            actor.export(&bus, "model", &[]),
+            Err(ExportError::NoTypes {
+                service: "model".into()
+            })
+        );
+        assert_eq!(
+            actor.export(&bus, "", &[900]),
+            Err(ExportError::EmptyServiceName)
+        );
+        actor.export(&bus, "model", &[900]).unwrap();
+        // All or nothing: 901 is not added when 900 is already taken.
+        assert!(matches!(
+            actor.export(&bus, "model", &[901, 900]),
+            Err(ExportError::AlreadyExported { type_id: 900, .. })
+        ));
+        assert_eq!(exports.type_ids("model"), Some(vec![900]));
+
+        let (t, body) = exports.ask("model", 900, b"").await.unwrap();
+        assert_eq!((t, body), (900, 1u64.to_le_bytes().to_vec()));
+        exports.deliver("model", 900, b"").await.unwrap();
+        exports.try_deliver("model", 900, b"").unwrap();
+        let (_, body) = exports.ask("model", 900, b"").await.unwrap();
+        assert_eq!(body, 4u64.to_le_bytes());
+        assert!(matches!(
+            exports.ask("model", 901, b"").await,
+            Err(DeliveryError::UnknownType { .. })
+        ));
+        // An ask answered with no reply fails, with the reason.
+        match exports.ask("model", 900, b"none").await {
+            Err(DeliveryError::Failed { failure, .. }) => {
+                assert!(failure.to_string().contains("returned no reply"))
+            }
+            other => panic!("expected a failure, got {other:?}"),
+        }
+        match actor.ask(msg(b"none"), None).await {
+            Err(ForeignAskError::NoReply { type_id: 900 }) => {}
+            other => panic!("expected NoReply, got {other:?}"),
+        }
+        // Unsupervised, a failure stops it for good; the service then reports it stopped.
+        assert!(exports.ask("model", 900, b"boom").await.is_err());
+        actor.wait_for_stop().await;
+        assert!(matches!(
+            exports.deliver("model", 900, b"").await,
+            Err(DeliveryError::Stopped { .. })
+        ));
+    });
+}
+
+#[test]
+fn topics_reach_foreign_subscribers_and_rust_ones() {
+    virtual_runtime().block_on(async {
+        let bus = Bus::builder().virtual_time().build().unwrap();
+        let actor = spawn(&bus, Arc::new(Counting::default()), 0, SpawnOptions::new())
+            .await
+            .unwrap();
+        let started = Kind::QuoteRecorder
+            .spawn(&bus, "recorder", Some("md.quote.*".into()))
+            .unwrap();
+        started.await.unwrap();
+        let sub = subscribe_bytes(
+            &bus,
+            Quote::TYPE_ID,
+            "md.quote.*",
+            SubscribeOptions::new(),
+            Arc::new(actor.clone()),
+        )
+        .unwrap();
+        let q = Quote {
+            ts_ns: 5,
+            instrument: 1,
+            bid_px: 1.0,
+            bid_qty: 1.0,
+            ask_px: 2.0,
+            ask_qty: 1.0,
+        };
+        let mut body = Vec::new();
+        q.encode_body(&mut body);
+        let report = publish_bytes(&bus, Quote::TYPE_ID, "md.quote.X", None, &body)
+            .await
+            .unwrap();
+        assert_eq!(report.delivered, 2);
+        // The foreign actor counted it; the Rust recorder saw it.
+        assert_eq!(count(&actor.ask(msg(b""), None).await.unwrap()), 2);
+        let mut hb = Vec::new();
+        Heartbeat {
+            ts_ns: 0,
+            seq: 0,
+            sender: String::new(),
+        }
+        .encode_body(&mut hb);
+        let (_, seen) = bus.exports().ask("recorder", 900, &hb).await.unwrap();
+        assert_eq!(Heartbeat::decode_body(&seen).unwrap().seq, 1);
+        sub.cancel();
+        let report = publish_bytes(&bus, Quote::TYPE_ID, "md.quote.X", None, &body)
+            .await
+            .unwrap();
+        assert_eq!(report.delivered, 1);
+        assert_eq!(
+            publish_bytes(&bus, 4242, "x", None, &body)
+                .await
+                .unwrap_err(),
+            ForeignTopicError::UnknownType(4242)
+        );
+        assert!(matches!(
+            publish_bytes(&bus, Quote::TYPE_ID, "md.quote.X", None, b"\xff")
+                .await
+                .unwrap_err(),
+            ForeignTopicError::Delivery(DeliveryError::Decode { .. })
+        ));
+        assert!(matches!(
+            subscribe_bytes(
+                &bus,
+                4242,
+                "x",
+                SubscribeOptions::new(),
+                Arc::new(actor.clone())
+            ),
+            Err(ForeignTopicError::UnknownType(4242))
+        ));
+    });
+}
+
+/// Blocks in `handle` until told to go on: shows callbacks do not occupy a runtime worker.
+struct Blocking {
+    go: Mutex<Option<mpsc::Receiver<()>>>,
+}
+
+impl Foreign for Blocking {
+    type Args = ();
+    type State = mpsc::Receiver<()>;
+
+    fn start(&self, _: &(), _me: &ForeignRef<Self>) -> Result<Self::State, String> {
+        self.go
+            .lock()
+            .unwrap()
+            .take()
+            .ok_or_else(|| "started twice".to_string())
+    }
+
+    fn handle(
+        &self,
+        go: &mut mpsc::Receiver<()>,
+        msg: ForeignMessage,
+    ) -> Result<Option<ForeignMessage>, String> {
+        go.recv().map_err(|e| e.to_string())?;
+        Ok(Some(msg))
+    }
+
+    fn stop(&self, _: mpsc::Receiver<()>, _: &StopReason) {}
+}
+
+#[test]
+fn a_blocked_callback_leaves_the_only_worker_to_rust_actors() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let bus = Bus::new();
+        let (go, wait) = mpsc::channel();
+        let blocking = spawn(
+            &bus,
+            Arc::new(Blocking {
+                go: Mutex::new(Some(wait)),
+            }),
+            (),
+            SpawnOptions::new(),
+        )
+        .await
+        .unwrap();
+        let pending = tokio::spawn({
+            let blocking = blocking.clone();
+            async move { blocking.ask(msg(b"x"), None).await }
+        });
+        // While the callback blocks, a Rust actor on the one worker still answers.
+        Kind::Counter
+            .spawn(&bus, "counter", None)
+            .unwrap()
+            .await
+            .unwrap();
+        let mut hb = Vec::new();
+        Heartbeat {
+            ts_ns: 0,
+            seq: 3,
+            sender: String::new(),
+        }
+        .encode_body(&mut hb);
+        let (_, total) = bus.exports().ask("counter", 900, &hb).await.unwrap();
+        assert_eq!(Heartbeat::decode_body(&total).unwrap().seq, 3);
+        go.send(()).unwrap();
+        assert_eq!(pending.await.unwrap().unwrap().body, b"x");
+    });
+}

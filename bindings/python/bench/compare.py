@@ -1,0 +1,205 @@
+"""Python-side benchmarks: mycelium beside pykka and plain asyncio, in one run.
+
+    python bindings/python/bench/compare.py [--quick]
+
+Prints one line per workload and framework:
+
+    w10 <framework> p50_ns=.. p99_ns=..   ask round trip to a Python actor, int -> int + 1
+    w11 <framework> msgs_per_sec=..       tells from Python to a counter actor
+
+For mycelium the w10 actor is a Python actor and the w11 counter a Rust actor (the built-in
+`counter`); pykka's are pykka ThreadingActors; asyncio's are coroutines over asyncio.Queue
+(the floor of a pure-Python hand-off). pykka is optional: without it its lines say so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import time
+
+import mycelium
+from mycelium.trading import Heartbeat
+
+
+def percentiles(samples: list[int]) -> tuple[int, int]:
+    samples = sorted(samples)
+    p50 = samples[len(samples) // 2]
+    p99 = samples[min(len(samples) - 1, (len(samples) * 99) // 100)]
+    return p50, p99
+
+
+# --- mycelium ---------------------------------------------------------------------------
+
+
+class Plus1(mycelium.Actor):
+    @mycelium.handler(Heartbeat)
+    def plus1(self, hb: Heartbeat) -> Heartbeat:
+        return Heartbeat(ts_ns=0, seq=hb.seq + 1, sender="")
+
+
+def mycelium_w10(n: int, warmup: int) -> list[int]:
+    with mycelium.Bus() as bus:
+        actor = bus.spawn(Plus1)
+        samples = []
+        for i in range(warmup + n):
+            msg = Heartbeat(ts_ns=0, seq=i, sender="")
+            t0 = time.perf_counter_ns()
+            reply = actor.ask(msg)
+            t1 = time.perf_counter_ns()
+            assert reply.seq == i + 1
+            if i >= warmup:
+                samples.append(t1 - t0)
+        return samples
+
+
+def mycelium_w11(n: int) -> float:
+    with mycelium.Bus() as bus:
+        counter = bus.spawn_rust("counter", "counter")
+        one = Heartbeat(ts_ns=0, seq=1, sender="")
+        t0 = time.perf_counter()
+        for _ in range(n):
+            counter.tell(one)
+        total = counter.ask(Heartbeat(ts_ns=0, seq=0, sender="")).seq
+        elapsed = time.perf_counter() - t0
+        assert total == n, total
+        return n / elapsed
+
+
+# --- pykka ------------------------------------------------------------------------------
+
+
+def pykka_w10(n: int, warmup: int) -> list[int]:
+    import pykka
+
+    class Plus1Actor(pykka.ThreadingActor):
+        def on_receive(self, message):
+            return message + 1
+
+    ref = Plus1Actor.start()
+    try:
+        samples = []
+        for i in range(warmup + n):
+            t0 = time.perf_counter_ns()
+            reply = ref.ask(i)
+            t1 = time.perf_counter_ns()
+            assert reply == i + 1
+            if i >= warmup:
+                samples.append(t1 - t0)
+        return samples
+    finally:
+        ref.stop()
+
+
+def pykka_w11(n: int) -> float:
+    import pykka
+
+    class Counter(pykka.ThreadingActor):
+        def __init__(self):
+            super().__init__()
+            self.total = 0
+
+        def on_receive(self, message):
+            if message == "get":
+                return self.total
+            self.total += message
+
+    ref = Counter.start()
+    try:
+        t0 = time.perf_counter()
+        for _ in range(n):
+            ref.tell(1)
+        total = ref.ask("get")
+        elapsed = time.perf_counter() - t0
+        assert total == n
+        return n / elapsed
+    finally:
+        ref.stop()
+
+
+# --- asyncio ----------------------------------------------------------------------------
+
+
+def asyncio_w10(n: int, warmup: int) -> list[int]:
+    async def main() -> list[int]:
+        requests: asyncio.Queue = asyncio.Queue()
+        replies: asyncio.Queue = asyncio.Queue()
+
+        async def server():
+            while True:
+                x = await requests.get()
+                await replies.put(x + 1)
+
+        task = asyncio.create_task(server())
+        samples = []
+        for i in range(warmup + n):
+            t0 = time.perf_counter_ns()
+            await requests.put(i)
+            reply = await replies.get()
+            t1 = time.perf_counter_ns()
+            assert reply == i + 1
+            if i >= warmup:
+                samples.append(t1 - t0)
+        task.cancel()
+        return samples
+
+    return asyncio.run(main())
+
+
+def asyncio_w11(n: int) -> float:
+    async def main() -> float:
+        queue: asyncio.Queue = asyncio.Queue(maxsize=1024)
+        done = asyncio.get_running_loop().create_future()
+
+        async def counter():
+            total = 0
+            while total < n:
+                total += await queue.get()
+            done.set_result(total)
+
+        task = asyncio.create_task(counter())
+        t0 = time.perf_counter()
+        for _ in range(n):
+            await queue.put(1)
+        total = await done
+        elapsed = time.perf_counter() - t0
+        await task
+        assert total == n
+        return n / elapsed
+
+    return asyncio.run(main())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer iterations (a smoke run)")
+    o = parser.parse_args()
+    asks, tells, warmup = (300, 5_000, 50) if o.quick else (5_000, 200_000, 500)
+
+    try:
+        import pykka  # noqa: F401
+
+        have_pykka = True
+    except ImportError:
+        have_pykka = False
+
+    w10 = [("mycelium", mycelium_w10), ("asyncio", asyncio_w10)]
+    w11 = [("mycelium", mycelium_w11), ("asyncio", asyncio_w11)]
+    if have_pykka:
+        w10.insert(1, ("pykka", pykka_w10))
+        w11.insert(1, ("pykka", pykka_w11))
+    for name, run in w10:
+        p50, p99 = percentiles(run(asks, warmup))
+        print(f"w10 {name} p50_ns={p50} p99_ns={p99}", flush=True)
+    if not have_pykka:
+        print("w10 pykka skipped: pip install 'pykka>=4,<5'")
+    for name, run in w11:
+        rates = [run(tells) for _ in range(3)]
+        print(f"w11 {name} msgs_per_sec={statistics.median(rates):.0f}", flush=True)
+    if not have_pykka:
+        print("w11 pykka skipped: pip install 'pykka>=4,<5'")
+
+
+if __name__ == "__main__":
+    main()

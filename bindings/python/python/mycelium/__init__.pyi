@@ -1,0 +1,216 @@
+"""Mycelium for Python: actors hosted in process next to Rust actors.
+
+    import mycelium
+    from mycelium.trading import Heartbeat
+
+    class Echo(mycelium.Actor):
+        def on_start(self, args: int) -> None:
+            self.step = args
+
+        @mycelium.handler(Heartbeat)
+        def ping(self, hb: Heartbeat) -> Heartbeat:
+            return Heartbeat(ts_ns=hb.ts_ns, seq=hb.seq + self.step, sender="echo")
+
+    with mycelium.Bus() as bus:
+        echo = bus.spawn(Echo, 1, service="echo")
+        assert echo.ask(Heartbeat(ts_ns=0, seq=1, sender="me")).seq == 2
+"""
+
+from typing import Any, Awaitable, Callable, Sequence, TypeVar
+
+from . import backtest as backtest
+from . import trading as trading
+from .trading import Message
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+# Errors. Every error of the package is a MyceliumError, except MessageTypeError (a
+# TypeError) and bad arguments (ValueError).
+class MyceliumError(Exception): ...
+class ActorFailed(MyceliumError):
+    """The actor failed (an exception, a panic) handling the message; it restarts if
+    supervised. The text carries the exception's type and message."""
+
+class ActorStopped(MyceliumError):
+    """The actor has stopped for good; the message was not handled."""
+
+class AskTimeout(MyceliumError):
+    """No reply within the timeout (seconds of bus time)."""
+
+class UnknownService(MyceliumError):
+    """No service of that name is exported on the bus."""
+
+class MailboxFull(MyceliumError):
+    """`try_tell` found the mailbox full; nothing was queued."""
+
+class StartFailed(MyceliumError):
+    """`on_start` raised: the actor (or the tree) did not start."""
+
+class BusClosed(MyceliumError):
+    """The bus has shut down."""
+
+class MessageTypeError(TypeError):
+    """Not a contract message, a type the target does not handle, or a handler that
+    returned something other than a contract message (or None)."""
+
+def handler(message_type: type[Message]) -> Callable[[_F], _F]:
+    """Marks a method as the handler of a contract message class (`mycelium.trading`). It
+    takes the decoded message and returns the reply (a contract message) or None; it may be
+    `async def`."""
+
+class Subscription:
+    """A topic subscription; cancelled when the actor's incarnation ends."""
+
+    def cancel(self) -> None: ...
+    def is_active(self) -> bool: ...
+    @property
+    def pattern(self) -> str: ...
+    @property
+    def dropped(self) -> int: ...
+
+class Actor:
+    """Base class of Python actors: constructed with no arguments, then `on_start(args)`
+    at every incarnation. An exception anywhere is a failure, exactly like a Rust panic:
+    the message goes to the dead letters, an `ask` raises `ActorFailed` at once, and a
+    supervisor restarts the actor in place (a fresh instance, the same args) after its
+    backoff; refs stay valid."""
+
+    ref: ActorRef
+    bus: Bus
+    def on_start(self, args: Any) -> Any: ...
+    def on_stop(self, reason: str) -> Any: ...
+    def subscribe(
+        self,
+        message_type: type[Message],
+        pattern: str | None = None,
+        *,
+        key: int | None = None,
+        overflow: str = "block",
+        capacity: int | None = None,
+    ) -> Subscription:
+        """Receive `message_type` publications under `pattern` (default: the contract
+        topic) in this actor's handler until the incarnation ends. `overflow`: block,
+        drop_newest, drop_oldest, latest_per_key."""
+    def publish(self, message: Message, topic: str | None = None, *, key: int | None = None) -> int: ...
+
+class ActorRef:
+    """A Python actor, or a service (Rust or Python) exported on a bus. Sync calls release
+    the GIL while they wait."""
+
+    @property
+    def id(self) -> str: ...
+    def is_alive(self) -> bool: ...
+    def tell(self, message: Message) -> None: ...
+    def try_tell(self, message: Message) -> None: ...
+    def ask(self, message: Message, timeout: float | None = None) -> Message: ...
+    def tell_async(self, message: Message) -> Awaitable[None]: ...
+    def ask_async(self, message: Message, timeout: float | None = None) -> Awaitable[Message]: ...
+    def stop(self) -> None: ...
+    def wait_for_stop(self) -> str: ...
+
+class Backoff:
+    """Delay before a restart: min(initial * factor**n, cap) seconds of bus time."""
+
+    initial: float
+    factor: float
+    cap: float
+    def __init__(self, initial: float = 0.01, factor: float = 2.0, cap: float = 1.0) -> None: ...
+
+class PythonChild:
+    name: str
+    actor: type[Actor]
+    args: Any
+    service: str | None
+    restart: str
+
+class RustChild:
+    name: str
+    kind: str
+    arg: str | None
+    service: str | None
+    restart: str
+
+def python_child(
+    name: str,
+    actor: type[Actor],
+    args: Any = None,
+    *,
+    service: str | None = None,
+    restart: str = "permanent",
+) -> PythonChild:
+    """A Python child of a tree; `restart`: permanent, transient or temporary."""
+
+def rust_child(
+    name: str,
+    kind: str,
+    arg: str | None = None,
+    *,
+    service: str | None = None,
+    restart: str = "permanent",
+) -> RustChild:
+    """A built-in Rust child: `counter` (each Heartbeat adds its seq; replies with the
+    total), `relay` (arg: a service it asks with seq + 1, replying with that answer) or
+    `quote_recorder` (arg: a topic pattern; counts Quotes; a Heartbeat ask answers with the
+    count in seq and the last quote's ts_ns)."""
+
+class Supervisor:
+    def child(self, name: str) -> ActorRef: ...
+    def children(self) -> list[str]: ...
+    def events(self) -> list[tuple[float, str, str]]:
+        """(bus seconds, kind, child); kind: started, failed, exited, restarted, stopped,
+        gave_up, escalated."""
+    def restarts(self, child: str | None = None) -> int: ...
+    def wait_restarts(self, n: int, child: str | None = None) -> None: ...
+    def stop(self) -> None: ...
+    def wait_for_stop(self) -> str: ...
+
+class Bus:
+    """An isolated bus with its own runtime; real time, or virtual time (a paused clock
+    that jumps to the next timer whenever every actor waits)."""
+
+    def __init__(self, *, virtual_time: bool = False, seed: int = 0, workers: int = 2) -> None: ...
+    def __enter__(self) -> Bus: ...
+    def __exit__(self, *exc: Any) -> None: ...
+    @property
+    def virtual_time(self) -> bool: ...
+    def now(self) -> float: ...
+    def spawn(
+        self,
+        actor: type[Actor],
+        args: Any = None,
+        *,
+        name: str | None = None,
+        service: str | None = None,
+    ) -> ActorRef: ...
+    def ref(self, service: str) -> ActorRef: ...
+    def services(self) -> list[str]: ...
+    def spawn_rust(self, kind: str, service: str, arg: str | None = None) -> ActorRef: ...
+    def publish(self, message: Message, topic: str | None = None, *, key: int | None = None) -> int: ...
+    def supervise(
+        self,
+        children: list[PythonChild | RustChild],
+        *,
+        strategy: str = "one_for_one",
+        max_restarts: int = 3,
+        within: float = 5.0,
+        backoff: Backoff = ...,
+    ) -> Supervisor: ...
+    def dead_letters(self) -> list[dict[str, str]]: ...
+    def shutdown(self, timeout: float = 5.0) -> dict[str, int]: ...
+    def fail(self, reason: str) -> None: ...
+    def run_forever(self) -> str: ...
+
+def sweep(
+    fast: Sequence[int],
+    slow: Sequence[int],
+    bands: Sequence[int],
+    *,
+    ticks: int = 100_000,
+    seed: int = 7,
+    workers: int | None = None,
+    data: str | None = None,
+    batch: int = 4096,
+    output: str = "rows",
+) -> Any:
+    """The built-in crossover backtest over a grid, in grid order: a list of dicts (or a
+    pandas DataFrame / pyarrow Table with output="pandas" / "arrow")."""

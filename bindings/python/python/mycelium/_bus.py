@@ -1,0 +1,342 @@
+"""Buses, refs and supervision trees."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
+
+from . import _native
+from ._actor import Actor, _Host
+from .trading import REGISTRY, Message, decode_message
+
+
+def _settler(loop: asyncio.AbstractEventLoop, fut: asyncio.Future) -> Callable[[bool, Any], None]:
+    """A callback the extension calls from its thread, resolving `fut` on its loop."""
+
+    def apply(ok: bool, value: Any) -> None:
+        if fut.done():
+            return
+        if ok:
+            fut.set_result(value)
+        else:
+            fut.set_exception(value)
+
+    def settle(ok: bool, value: Any) -> None:
+        try:
+            loop.call_soon_threadsafe(apply, ok, value)
+        except RuntimeError:
+            pass  # the loop has closed: nobody is waiting any more
+
+    return settle
+
+
+class ActorRef:
+    """A handle on an actor: a Python actor, or a service (Rust or Python) exported on a bus.
+
+    `tell` and `ask` are synchronous (they release the GIL while waiting); `tell_async` and
+    `ask_async` are their awaitable forms for asyncio code. Messages are contract messages
+    (`mycelium.trading`); a message type the target does not handle raises
+    `MessageTypeError` before anything is sent."""
+
+    __slots__ = ("_native", "_accepts")
+
+    def __init__(self, native: "_native.ActorRef", accepts: Iterable[int] | None) -> None:
+        self._native = native
+        self._accepts = None if accepts is None else frozenset(accepts)
+
+    @property
+    def id(self) -> str:
+        """The actor's id (`#5`), or the service name of a service ref."""
+        return self._native.id
+
+    def is_alive(self) -> bool:
+        """False once the actor has stopped for good."""
+        return self._native.is_alive()
+
+    def _encode(self, message: Any) -> tuple[int, bytes]:
+        if not isinstance(message, Message):
+            raise _native.MessageTypeError(
+                f"expected a contract message (a class from mycelium.trading), got {type(message).__name__}"
+            )
+        if self._accepts is not None and message.TYPE_ID not in self._accepts:
+            names = sorted(REGISTRY[t].__name__ for t in self._accepts if t in REGISTRY)
+            raise _native.MessageTypeError(
+                f"{self!r} does not handle {type(message).__name__}; it handles {names}"
+            )
+        return message.TYPE_ID, message.encode()
+
+    def tell(self, message: Message) -> None:
+        """Sends `message` without waiting for it to be handled (waits for room if full)."""
+        self._native.tell(*self._encode(message))
+
+    def try_tell(self, message: Message) -> None:
+        """Sends `message` or raises `MailboxFull` at once."""
+        self._native.try_tell(*self._encode(message))
+
+    def ask(self, message: Message, timeout: float | None = None) -> Message:
+        """Sends `message` and returns the handler's reply; `timeout` in seconds of bus time.
+        Raises `ActorFailed` if the handler fails, `AskTimeout`, `ActorStopped`."""
+        type_id, body = self._native.ask(*self._encode(message), timeout)
+        return decode_message(type_id, body)
+
+    async def tell_async(self, message: Message) -> None:
+        """`tell`, awaitable: waits for room without blocking the event loop."""
+        type_id, body = self._encode(message)
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        self._native.tell_callback(type_id, body, _settler(loop, fut))
+        await fut
+
+    async def ask_async(self, message: Message, timeout: float | None = None) -> Message:
+        """`ask`, awaitable."""
+        type_id, body = self._encode(message)
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        self._native.ask_callback(type_id, body, timeout, _settler(loop, fut))
+        reply_type, reply = await fut
+        return decode_message(reply_type, reply)
+
+    def stop(self) -> None:
+        """Asks a Python actor to stop after the message it is handling."""
+        self._native.stop()
+
+    def wait_for_stop(self) -> str:
+        """Waits until the actor has stopped for good; returns why."""
+        return self._native.wait_for_stop()
+
+    def __repr__(self) -> str:
+        return repr(self._native)
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Delay before a restart: `min(initial * factor**n, cap)` seconds of bus time."""
+
+    initial: float = 0.01
+    factor: float = 2.0
+    cap: float = 1.0
+
+
+@dataclass(frozen=True)
+class PythonChild:
+    """A Python actor in a supervision tree; see `python_child`."""
+
+    name: str
+    actor: type[Actor]
+    args: Any = None
+    service: str | None = None
+    restart: str = "permanent"
+
+
+@dataclass(frozen=True)
+class RustChild:
+    """A built-in Rust actor in a supervision tree; see `rust_child`."""
+
+    name: str
+    kind: str
+    arg: str | None = None
+    service: str | None = None
+    restart: str = "permanent"
+
+
+def python_child(
+    name: str,
+    actor: type[Actor],
+    args: Any = None,
+    *,
+    service: str | None = None,
+    restart: str = "permanent",
+) -> PythonChild:
+    """A Python actor child. Every restart builds a fresh instance and calls
+    `on_start(args)` with the same `args`. `service` exports it under that name.
+    `restart`: permanent, transient or temporary."""
+    return PythonChild(name, actor, args, service, restart)
+
+
+def rust_child(
+    name: str,
+    kind: str,
+    arg: str | None = None,
+    *,
+    service: str | None = None,
+    restart: str = "permanent",
+) -> RustChild:
+    """A built-in Rust actor child: `counter`, `relay` (arg: the service it asks) or
+    `quote_recorder` (arg: a topic pattern). `service` exports it under that name."""
+    return RustChild(name, kind, arg, service, restart)
+
+
+class Supervisor:
+    """A running supervision tree."""
+
+    __slots__ = ("_native", "_accepts")
+
+    def __init__(self, native: "_native.Supervisor", accepts: dict[str, frozenset[int] | None]):
+        self._native = native
+        self._accepts = accepts
+
+    def child(self, name: str) -> ActorRef:
+        """The child `name`: a Python child's own ref (valid across restarts), or a Rust
+        child's service ref."""
+        return ActorRef(self._native.child(name), self._accepts.get(name))
+
+    def children(self) -> list[str]:
+        """The children's names, in start order."""
+        return self._native.children()
+
+    def events(self) -> list[tuple[float, str, str]]:
+        """`(bus seconds, kind, child)` for every supervision event so far."""
+        return self._native.events()
+
+    def restarts(self, child: str | None = None) -> int:
+        """How many restarts the tree has finished (of `child`, or of any child). A restart
+        is recorded once the supervisor is done with it, which can be just after the
+        restarted child answered its first message: see `wait_restarts`."""
+        return sum(1 for _, kind, c in self.events() if kind == "restarted" and child in (None, c))
+
+    def wait_restarts(self, n: int, child: str | None = None) -> None:
+        """Waits until the tree has finished `n` restarts (of `child`, or of any child);
+        raises `ActorStopped` if the tree stops first."""
+        self._native.wait_restarts(n, child)
+
+    def stop(self) -> None:
+        """Stops the tree, children in reverse start order."""
+        self._native.stop()
+
+    def wait_for_stop(self) -> str:
+        """Waits until the tree has stopped; returns why."""
+        return self._native.wait_for_stop()
+
+
+class Bus:
+    """An isolated bus of actors with its own runtime.
+
+    `Bus()` runs in real time; `Bus(virtual_time=True)` on a paused clock that jumps to the
+    next timer whenever every actor waits (backtests, tests of timeouts and backoffs). Use it
+    as a context manager, or call `shutdown()`; Ctrl-C during `run_forever()` or any wait
+    shuts it down cleanly."""
+
+    def __init__(self, *, virtual_time: bool = False, seed: int = 0, workers: int = 2) -> None:
+        self._native = _native.Bus(virtual_time, seed, workers)
+
+    def __enter__(self) -> "Bus":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if not self._native.is_stopped():
+            self._native.shutdown(5.0)
+
+    @property
+    def virtual_time(self) -> bool:
+        """True on a virtual-time bus."""
+        return self._native.virtual_time
+
+    def now(self) -> float:
+        """Seconds of bus time since the bus was created."""
+        return self._native.now()
+
+    def spawn(
+        self,
+        actor: type[Actor],
+        args: Any = None,
+        *,
+        name: str | None = None,
+        service: str | None = None,
+    ) -> ActorRef:
+        """Starts a Python actor (unsupervised) and waits for its `on_start`; raises
+        `StartFailed` if it raises. `service` exports it under that name, reachable from
+        Rust actors and from `Bus.ref`."""
+        host = _Host(actor, self)
+        native = self._native.spawn(host, args, name)
+        if service is not None:
+            native.export(self._native, service, list(host.table))
+        return ActorRef(native, host.table)
+
+    def ref(self, service: str) -> ActorRef:
+        """A ref to the actor exported under `service` (raises `UnknownService`)."""
+        native = self._native.service(service)
+        return ActorRef(native, self._native.service_type_ids(service))
+
+    def services(self) -> list[str]:
+        """The exported service names."""
+        return self._native.services()
+
+    def spawn_rust(self, kind: str, service: str, arg: str | None = None) -> ActorRef:
+        """Starts a built-in Rust actor exported under `service` (see `rust_child`)."""
+        self._native.spawn_rust(kind, service, arg)
+        return self.ref(service)
+
+    def publish(self, message: Message, topic: str | None = None, *, key: int | None = None) -> int:
+        """Publishes a contract message under `topic` (default: its contract topic) with an
+        optional key; Rust and Python subscribers receive it. Returns how many subscribers
+        it was delivered to."""
+        if not isinstance(message, Message):
+            raise _native.MessageTypeError(
+                f"expected a contract message (a class from mycelium.trading), got {type(message).__name__}"
+            )
+        return self._native.publish(
+            message.TYPE_ID, topic if topic is not None else message.TOPIC, message.encode(), key
+        )
+
+    def supervise(
+        self,
+        children: list[PythonChild | RustChild],
+        *,
+        strategy: str = "one_for_one",
+        max_restarts: int = 3,
+        within: float = 5.0,
+        backoff: Backoff = Backoff(),
+    ) -> Supervisor:
+        """Starts a supervision tree (children in order) and waits until all have started.
+        `strategy`: one_for_one, one_for_all or rest_for_one; more than `max_restarts`
+        restarts `within` seconds make it give up and fail the bus."""
+        defs = []
+        accepts: dict[str, frozenset[int] | None] = {}
+        for child in children:
+            if isinstance(child, PythonChild):
+                host = _Host(child.actor, self)
+                defs.append(
+                    _native.ChildDef.python(
+                        child.name, host, child.args, list(host.table), child.service, child.restart
+                    )
+                )
+                accepts[child.name] = frozenset(host.table)
+            elif isinstance(child, RustChild):
+                defs.append(
+                    _native.ChildDef.rust(child.name, child.kind, child.arg, child.service, child.restart)
+                )
+                accepts[child.name] = None
+            else:
+                raise TypeError(f"a child is python_child(...) or rust_child(...), got {child!r}")
+        native = self._native.supervise(
+            strategy,
+            defs,
+            max_restarts,
+            within,
+            backoff.initial,
+            backoff.factor,
+            backoff.cap,
+        )
+        return Supervisor(native, accepts)
+
+    def dead_letters(self) -> list[dict[str, str]]:
+        """Takes the dead letters recorded so far (actor, actor_type, message_type, reason)."""
+        return self._native.dead_letters()
+
+    def shutdown(self, timeout: float = 5.0) -> dict[str, int]:
+        """Stops every actor (each `on_stop` runs), killing what is alive after `timeout`."""
+        return self._native.shutdown(timeout)
+
+    def fail(self, reason: str) -> None:
+        """Fails the bus with `reason`: it shuts down."""
+        self._native.fail(reason)
+
+    def run_forever(self) -> str:
+        """Waits until the bus stops (a root supervisor gave up, `fail`, `shutdown` from
+        another thread). Ctrl-C shuts the bus down cleanly and returns `"interrupted"`."""
+        try:
+            return self._native.wait_stopped()
+        except KeyboardInterrupt:
+            self.shutdown()
+            return "interrupted"

@@ -1,0 +1,374 @@
+//! `ActorRef`: a Python handle on an actor, by bytes (the Python layer encodes).
+
+use std::future::Future;
+use std::time::Duration;
+
+use mycelium_actors::export::ByteService;
+use mycelium_actors::{Bus, SubscribeOptions, Subscription as RustSubscription};
+use mycelium_foreign::{ForeignMessage, ForeignRef};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+use tokio::runtime::Handle;
+
+use crate::errors::{self, ActorStopped, MailboxFull};
+use crate::host::PyForeign;
+use crate::wait::wait;
+
+#[derive(Clone)]
+enum Target {
+    /// A Python actor.
+    Foreign(ForeignRef<PyForeign>),
+    /// Whatever the bus exports under this name (a Rust actor, a Python actor).
+    Service { bus: Bus, name: String },
+}
+
+/// A handle on an actor: a Python actor spawned on a bus, or a service exported on it.
+#[pyclass(module = "mycelium._native", frozen)]
+pub(crate) struct ActorRef {
+    target: Target,
+    handle: Option<Handle>,
+}
+
+pub(crate) fn seconds(timeout: Option<f64>) -> PyResult<Option<Duration>> {
+    match timeout {
+        None => Ok(None),
+        Some(t) if t.is_finite() && t >= 0.0 => Ok(Some(Duration::from_secs_f64(t))),
+        Some(t) => Err(PyValueError::new_err(format!(
+            "timeout must be a non-negative number of seconds, got {t}"
+        ))),
+    }
+}
+
+/// Runs `fut` on `handle` and calls `callback(ok, value)` from a blocking-pool thread when it
+/// is done: `value` is the result, or the exception instance when `ok` is false.
+pub(crate) fn complete_later<F, T>(handle: &Handle, fut: F, callback: Py<PyAny>)
+where
+    F: Future<Output = PyResult<T>> + Send + 'static,
+    T: for<'py> IntoPyObject<'py> + Send + 'static,
+{
+    let pool = handle.clone();
+    handle.spawn(async move {
+        let result = fut.await;
+        // Python runs on the blocking pool, never on a runtime worker.
+        pool.spawn_blocking(move || {
+            Python::attach(|py| {
+                let called = match result {
+                    Ok(v) => callback.call1(py, (true, v)),
+                    Err(e) => callback.call1(py, (false, e.into_value(py))),
+                };
+                if let Err(e) = called {
+                    e.print(py);
+                }
+            })
+        });
+    });
+}
+
+impl ActorRef {
+    pub(crate) fn foreign(actor: ForeignRef<PyForeign>) -> Self {
+        ActorRef {
+            target: Target::Foreign(actor),
+            handle: Handle::try_current().ok(),
+        }
+    }
+
+    pub(crate) fn foreign_in(actor: ForeignRef<PyForeign>, handle: &Handle) -> Self {
+        ActorRef {
+            target: Target::Foreign(actor),
+            handle: Some(handle.clone()),
+        }
+    }
+
+    pub(crate) fn service(bus: &Bus, name: &str) -> Self {
+        ActorRef {
+            target: Target::Service {
+                bus: bus.clone(),
+                name: name.to_string(),
+            },
+            handle: Some(bus.runtime().clone()),
+        }
+    }
+
+    fn handle(&self) -> PyResult<&Handle> {
+        self.handle
+            .as_ref()
+            .ok_or_else(|| errors::BusClosed::new_err("this ref was made outside a bus runtime"))
+    }
+
+    fn ask_future(
+        &self,
+        type_id: u16,
+        body: Vec<u8>,
+        timeout: Option<Duration>,
+    ) -> impl Future<Output = PyResult<(u16, Vec<u8>)>> + Send + 'static {
+        let target = self.target.clone();
+        async move {
+            match target {
+                Target::Foreign(actor) => actor
+                    .ask(ForeignMessage { type_id, body }, timeout)
+                    .await
+                    .map(|m| (m.type_id, m.body))
+                    .map_err(errors::ask),
+                Target::Service { bus, name } => {
+                    let exports = bus.exports();
+                    let asked = match timeout {
+                        Some(t) => exports.ask_timeout(&name, type_id, &body, t).await,
+                        None => exports.ask(&name, type_id, &body).await,
+                    };
+                    asked.map_err(errors::delivery)
+                }
+            }
+        }
+    }
+
+    fn tell_future(
+        &self,
+        type_id: u16,
+        body: Vec<u8>,
+    ) -> impl Future<Output = PyResult<()>> + Send + 'static {
+        let target = self.target.clone();
+        async move {
+            match target {
+                Target::Foreign(actor) => actor
+                    .tell(ForeignMessage { type_id, body })
+                    .await
+                    .map_err(|_| {
+                        ActorStopped::new_err("the actor has stopped; the message was not handled")
+                    }),
+                Target::Service { bus, name } => bus
+                    .exports()
+                    .deliver(&name, type_id, &body)
+                    .await
+                    .map_err(errors::delivery),
+            }
+        }
+    }
+}
+
+fn reply(py: Python<'_>, (type_id, body): (u16, Vec<u8>)) -> (u16, Py<PyBytes>) {
+    (type_id, PyBytes::new(py, &body).unbind())
+}
+
+#[pymethods]
+impl ActorRef {
+    /// The actor's id (`#5`), or the service name for a service ref.
+    #[getter]
+    fn id(&self) -> String {
+        match &self.target {
+            Target::Foreign(a) => a.id().to_string(),
+            Target::Service { name, .. } => name.clone(),
+        }
+    }
+
+    /// The service name, for a service ref.
+    #[getter(service)]
+    fn service_name(&self) -> Option<String> {
+        match &self.target {
+            Target::Foreign(_) => None,
+            Target::Service { name, .. } => Some(name.clone()),
+        }
+    }
+
+    /// False once the actor has stopped for good (a service ref: once it is not exported).
+    fn is_alive(&self) -> bool {
+        match &self.target {
+            Target::Foreign(a) => a.is_alive(),
+            Target::Service { bus, name } => bus.exports().type_ids(name).is_some(),
+        }
+    }
+
+    /// Tells, waiting (without the GIL) for room in a full mailbox.
+    fn tell(&self, py: Python<'_>, type_id: u16, body: Vec<u8>) -> PyResult<()> {
+        // Fast path: room in the mailbox, so no wait (and no GIL release) is needed.
+        let queued = match &self.target {
+            Target::Foreign(actor) => ByteService::try_tell(actor, type_id, &body).is_ok(),
+            Target::Service { bus, name } => {
+                bus.exports().try_deliver(name, type_id, &body).is_ok()
+            }
+        };
+        if queued {
+            return Ok(());
+        }
+        let handle = self.handle()?.clone();
+        wait(py, &handle, self.tell_future(type_id, body))?
+    }
+
+    /// Tells without waiting: `MailboxFull` when there is no room.
+    fn try_tell(&self, type_id: u16, body: Vec<u8>) -> PyResult<()> {
+        let refused = match &self.target {
+            Target::Foreign(actor) => ByteService::try_tell(actor, type_id, &body),
+            Target::Service { bus, name } => {
+                return bus
+                    .exports()
+                    .try_deliver(name, type_id, &body)
+                    .map_err(errors::delivery)
+            }
+        };
+        match refused {
+            Ok(()) => Ok(()),
+            Err(mycelium_actors::export::ByteRefusal::Full) => Err(MailboxFull::new_err(
+                "the mailbox is full; nothing was queued",
+            )),
+            Err(mycelium_actors::export::ByteRefusal::Stopped) => Err(ActorStopped::new_err(
+                "the actor has stopped; the message was not handled",
+            )),
+        }
+    }
+
+    /// Tells; calls `callback(ok, value)` once queued.
+    fn tell_callback(&self, type_id: u16, body: Vec<u8>, callback: Py<PyAny>) -> PyResult<()> {
+        let handle = self.handle()?.clone();
+        complete_later(&handle, self.tell_future(type_id, body), callback);
+        Ok(())
+    }
+
+    /// Asks and waits (without the GIL) for the reply `(type_id, body)`; `timeout` in
+    /// seconds of bus time.
+    #[pyo3(signature = (type_id, body, timeout=None))]
+    fn ask(
+        &self,
+        py: Python<'_>,
+        type_id: u16,
+        body: Vec<u8>,
+        timeout: Option<f64>,
+    ) -> PyResult<(u16, Py<PyBytes>)> {
+        let timeout = seconds(timeout)?;
+        let handle = self.handle()?.clone();
+        let answer = wait(py, &handle, self.ask_future(type_id, body, timeout))??;
+        Ok(reply(py, answer))
+    }
+
+    /// Asks; calls `callback(ok, value)` with `(type_id, body)` or the exception.
+    #[pyo3(signature = (type_id, body, timeout, callback))]
+    fn ask_callback(
+        &self,
+        type_id: u16,
+        body: Vec<u8>,
+        timeout: Option<f64>,
+        callback: Py<PyAny>,
+    ) -> PyResult<()> {
+        let timeout = seconds(timeout)?;
+        let handle = self.handle()?.clone();
+        complete_later(&handle, self.ask_future(type_id, body, timeout), callback);
+        Ok(())
+    }
+
+    /// Asks the actor to stop after the message it is handling (a Python actor only).
+    fn stop(&self) -> PyResult<()> {
+        match &self.target {
+            Target::Foreign(a) => {
+                a.stop();
+                Ok(())
+            }
+            Target::Service { name, .. } => Err(PyValueError::new_err(format!(
+                "`{name}` is a service ref; stop the actor through its supervisor or its own ref"
+            ))),
+        }
+    }
+
+    /// Waits (without the GIL) until the actor has stopped for good; returns why.
+    fn wait_for_stop(&self, py: Python<'_>) -> PyResult<String> {
+        let Target::Foreign(actor) = &self.target else {
+            return Err(PyValueError::new_err("a service ref cannot be waited on"));
+        };
+        let handle = self.handle()?.clone();
+        let actor = actor.clone();
+        Ok(wait(py, &handle, async move { actor.wait_for_stop().await })?.to_string())
+    }
+
+    /// Subscribes this Python actor to the contract message `type_id` published under
+    /// `pattern`; see `mycelium.Actor.subscribe`.
+    #[pyo3(signature = (bus, type_id, pattern, key=None, overflow="block", capacity=None))]
+    fn subscribe(
+        &self,
+        bus: &crate::bus::Bus,
+        type_id: u16,
+        pattern: &str,
+        key: Option<u64>,
+        overflow: &str,
+        capacity: Option<usize>,
+    ) -> PyResult<Subscription> {
+        let Target::Foreign(actor) = &self.target else {
+            return Err(PyValueError::new_err(
+                "only a Python actor's own ref can subscribe it",
+            ));
+        };
+        let mut options = match overflow {
+            "block" => SubscribeOptions::block(),
+            "drop_newest" => SubscribeOptions::drop_newest(),
+            "drop_oldest" => SubscribeOptions::drop_oldest(capacity.unwrap_or(1024)),
+            "latest_per_key" => SubscribeOptions::latest_per_key(),
+            other => {
+                return Err(PyValueError::new_err(format!(
+                "overflow must be one of block, drop_newest, drop_oldest, latest_per_key; got `{other}`"
+            )))
+            }
+        };
+        if let Some(c) = capacity {
+            options = options.capacity(c);
+        }
+        if let Some(k) = key {
+            options = options.key(k);
+        }
+        let rust_bus = bus.rust_bus()?;
+        let to: std::sync::Arc<dyn ByteService> = std::sync::Arc::new(actor.clone());
+        let sub = mycelium_foreign::subscribe_bytes(&rust_bus, type_id, pattern, options, to)
+            .map_err(errors::topic)?;
+        Ok(Subscription { inner: sub })
+    }
+
+    /// Exports this Python actor under `service` for the contract messages `type_ids`.
+    fn export(&self, bus: &crate::bus::Bus, service: &str, type_ids: Vec<u16>) -> PyResult<()> {
+        let Target::Foreign(actor) = &self.target else {
+            return Err(PyValueError::new_err("a service ref is already exported"));
+        };
+        actor
+            .export(&bus.rust_bus()?, service, &type_ids)
+            .map_err(|e| PyValueError::new_err(e.to_string()))
+    }
+
+    fn __repr__(&self) -> String {
+        match &self.target {
+            Target::Foreign(a) => format!("<ActorRef {}>", a.id()),
+            Target::Service { name, .. } => format!("<ActorRef service `{name}`>"),
+        }
+    }
+}
+
+/// A topic subscription; ends with `cancel()` (and when its actor's incarnation ends).
+#[pyclass(module = "mycelium._native", frozen)]
+pub(crate) struct Subscription {
+    inner: RustSubscription,
+}
+
+#[pymethods]
+impl Subscription {
+    /// Ends the subscription: nothing more is delivered once it returns.
+    fn cancel(&self) {
+        self.inner.cancel();
+    }
+
+    /// False once cancelled (or its subscriber stopped).
+    fn is_active(&self) -> bool {
+        self.inner.is_active()
+    }
+
+    /// The pattern subscribed to.
+    #[getter]
+    fn pattern(&self) -> String {
+        self.inner.pattern().to_string()
+    }
+
+    /// Messages dropped by the overflow policy so far.
+    #[getter]
+    fn dropped(&self) -> u64 {
+        self.inner.stats().dropped
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.inner.cancel();
+    }
+}

@@ -1,0 +1,113 @@
+//! The Python exceptions of the package, and how Rust errors become them.
+
+use mycelium_actors::export::DeliveryError;
+use mycelium_foreign::{ForeignAskError, ForeignTopicError};
+use pyo3::exceptions::{PyException, PyTypeError};
+use pyo3::prelude::*;
+use pyo3::{create_exception, PyErr};
+
+create_exception!(
+    _native,
+    MyceliumError,
+    PyException,
+    "Base of every Mycelium error."
+);
+create_exception!(
+    _native,
+    ActorFailed,
+    MyceliumError,
+    "The actor failed (an exception or a panic) while handling this message; it restarts if supervised."
+);
+create_exception!(
+    _native,
+    ActorStopped,
+    MyceliumError,
+    "The actor has stopped for good; the message was not handled."
+);
+create_exception!(
+    _native,
+    AskTimeout,
+    MyceliumError,
+    "No reply within the timeout (bus time); the request may still be handled."
+);
+create_exception!(
+    _native,
+    UnknownService,
+    MyceliumError,
+    "No service of that name is exported on this bus."
+);
+create_exception!(
+    _native,
+    MailboxFull,
+    MyceliumError,
+    "The mailbox is full; nothing was queued (try_tell only)."
+);
+create_exception!(
+    _native,
+    StartFailed,
+    MyceliumError,
+    "The actor's on_start raised; the actor did not start."
+);
+create_exception!(
+    _native,
+    BusClosed,
+    MyceliumError,
+    "The bus has been shut down."
+);
+create_exception!(
+    _native,
+    MessageTypeError,
+    PyTypeError,
+    "The message type is not one the target handles, or a handler returned something that is not a contract message."
+);
+
+/// The exception for a delivery or ask by service name.
+pub(crate) fn delivery(e: DeliveryError) -> PyErr {
+    let text = e.to_string();
+    match e {
+        DeliveryError::UnknownService { .. } => UnknownService::new_err(text),
+        DeliveryError::UnknownType { .. }
+        | DeliveryError::NotAnAsk { .. }
+        | DeliveryError::Decode { .. } => MessageTypeError::new_err(text),
+        DeliveryError::Full { .. } => MailboxFull::new_err(text),
+        DeliveryError::Stopped { .. } => ActorStopped::new_err(text),
+        DeliveryError::Failed { .. } | DeliveryError::Lost { .. } => ActorFailed::new_err(text),
+        DeliveryError::Timeout { .. } => AskTimeout::new_err(text),
+        DeliveryError::UnknownTopicType { .. } | DeliveryError::Topic(_) => {
+            MessageTypeError::new_err(text)
+        }
+    }
+}
+
+/// The exception for an ask to a foreign actor's ref.
+pub(crate) fn ask(e: ForeignAskError) -> PyErr {
+    let text = e.to_string();
+    match e {
+        ForeignAskError::Failed { .. } | ForeignAskError::Lost(_) => ActorFailed::new_err(text),
+        ForeignAskError::NoReply { .. } => MessageTypeError::new_err(text),
+        ForeignAskError::Stopped { .. } => ActorStopped::new_err(text),
+        ForeignAskError::Timeout(_) => AskTimeout::new_err(text),
+    }
+}
+
+/// The exception for a publish or a subscription.
+pub(crate) fn topic(e: ForeignTopicError) -> PyErr {
+    match e {
+        ForeignTopicError::Delivery(d) => delivery(d),
+        other => MessageTypeError::new_err(other.to_string()),
+    }
+}
+
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add("MyceliumError", py.get_type::<MyceliumError>())?;
+    m.add("ActorFailed", py.get_type::<ActorFailed>())?;
+    m.add("ActorStopped", py.get_type::<ActorStopped>())?;
+    m.add("AskTimeout", py.get_type::<AskTimeout>())?;
+    m.add("UnknownService", py.get_type::<UnknownService>())?;
+    m.add("MailboxFull", py.get_type::<MailboxFull>())?;
+    m.add("StartFailed", py.get_type::<StartFailed>())?;
+    m.add("BusClosed", py.get_type::<BusClosed>())?;
+    m.add("MessageTypeError", py.get_type::<MessageTypeError>())?;
+    Ok(())
+}

@@ -1,0 +1,30 @@
+//! `mycelium._native`: the extension module under the `mycelium` Python package.
+//!
+//! Python actors are [`mycelium_foreign::Foreign`] callbacks (a host object per actor class,
+//! built by the package's Python layer); buses own their tokio runtime; every wait releases
+//! the GIL. The Python API is documented in the package (`mycelium/__init__.pyi`).
+
+#![warn(missing_docs)]
+
+mod actor_ref;
+mod bus;
+mod errors;
+mod host;
+mod strategy;
+mod sweep;
+mod wait;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<bus::Bus>()?;
+    m.add_class::<bus::ChildDef>()?;
+    m.add_class::<bus::Supervisor>()?;
+    m.add_class::<actor_ref::ActorRef>()?;
+    m.add_class::<actor_ref::Subscription>()?;
+    m.add_function(wrap_pyfunction!(sweep::run_sweep, m)?)?;
+    m.add_function(wrap_pyfunction!(strategy::run_strategy, m)?)?;
+    errors::register(m)?;
+    Ok(())
+}

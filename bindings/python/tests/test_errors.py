@@ -1,0 +1,111 @@
+import threading
+
+import pytest
+
+import mycelium
+from mycelium.trading import Heartbeat, Quote
+from conftest import Echo, hb
+
+
+def quote():
+    return Quote(ts_ns=1, instrument=7, bid_px=1.0, bid_qty=1.0, ask_px=1.1, ask_qty=2.0)
+
+
+def test_a_message_type_the_actor_does_not_handle(bus):
+    echo = bus.spawn(Echo)
+    with pytest.raises(mycelium.MessageTypeError, match="does not handle Quote"):
+        echo.tell(quote())
+    with pytest.raises(mycelium.MessageTypeError, match="does not handle Quote"):
+        echo.ask(quote())
+
+
+def test_something_that_is_not_a_contract_message(bus):
+    echo = bus.spawn(Echo)
+    with pytest.raises(mycelium.MessageTypeError, match="expected a contract message"):
+        echo.tell(42)
+    with pytest.raises(TypeError):
+        echo.ask({"seq": 1})
+
+
+def test_a_service_that_does_not_take_the_type(bus):
+    bus.spawn_rust("counter", "counter")
+    with pytest.raises(mycelium.MessageTypeError):
+        bus._native.service("counter").ask(Quote.TYPE_ID, quote().encode(), None)
+
+
+def test_a_handler_returning_a_wrong_type_fails_the_ask_clearly(bus):
+    class Wrong(mycelium.Actor):
+        @mycelium.handler(Heartbeat)
+        def ping(self, msg):
+            return msg.seq + 1
+
+    wrong = bus.spawn(Wrong)
+    with pytest.raises(mycelium.ActorFailed, match="Wrong.ping returned int"):
+        wrong.ask(hb(1))
+
+
+def test_a_handler_returning_nothing_to_an_ask(bus):
+    class Silent(mycelium.Actor):
+        @mycelium.handler(Heartbeat)
+        def ping(self, msg):
+            return None
+
+    silent = bus.spawn(Silent)
+    silent.tell(hb(1))  # fine for a tell
+    with pytest.raises(mycelium.MessageTypeError, match="returned no reply"):
+        silent.ask(hb(1))
+
+
+def test_unknown_service(bus):
+    with pytest.raises(mycelium.UnknownService, match="nobody"):
+        bus.ref("nobody")
+
+
+def test_handler_decorator_takes_only_contract_classes():
+    with pytest.raises(TypeError, match="contract message class"):
+        mycelium.handler(int)
+
+
+def test_spawn_takes_only_actor_classes(bus):
+    with pytest.raises(TypeError, match="subclass of mycelium.Actor"):
+        bus.spawn(object)
+
+
+def test_ask_timeout(bus):
+    release = threading.Event()
+
+    class Stuck(mycelium.Actor):
+        @mycelium.handler(Heartbeat)
+        def ping(self, msg):
+            release.wait()
+            return msg
+
+    stuck = bus.spawn(Stuck)
+    try:
+        with pytest.raises(mycelium.AskTimeout):
+            stuck.ask(hb(1), timeout=0.05)
+    finally:
+        release.set()
+    with pytest.raises(ValueError, match="non-negative"):
+        stuck.ask(hb(1), timeout=-1)
+
+
+def test_asking_a_stopped_actor(bus):
+    echo = bus.spawn(Echo)
+    echo.stop()
+    echo.wait_for_stop()
+    with pytest.raises(mycelium.ActorStopped):
+        echo.ask(hb(1))
+    with pytest.raises(mycelium.ActorStopped):
+        echo.tell(hb(1))
+
+
+def test_bad_supervisor_options(bus):
+    with pytest.raises(ValueError, match="strategy"):
+        bus.supervise([mycelium.python_child("a", Echo)], strategy="all_at_once")
+    with pytest.raises(ValueError, match="restart"):
+        bus.supervise([mycelium.python_child("a", Echo, restart="sometimes")])
+    with pytest.raises(ValueError, match="no built-in Rust actor"):
+        bus.spawn_rust("teapot", "t")
+    with pytest.raises(ValueError, match="needs an arg"):
+        bus.spawn_rust("relay", "r")

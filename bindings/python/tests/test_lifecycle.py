@@ -1,0 +1,103 @@
+import asyncio
+
+import pytest
+
+import mycelium
+from mycelium.trading import Heartbeat
+from conftest import Echo, hb
+
+
+class Recording(mycelium.Actor):
+    def on_start(self, log):
+        self.log = log
+        log.append("start")
+
+    @mycelium.handler(Heartbeat)
+    def ping(self, msg):
+        self.log.append(f"got {msg.seq}")
+        return msg
+
+    def on_stop(self, reason):
+        self.log.append(f"stop: {reason}")
+
+
+def test_spawn_ask_and_tell_in_order(bus):
+    echo = bus.spawn(Echo)
+    assert echo.ask(hb(41)).seq == 42
+    echo.tell(hb(1))
+    echo.tell(hb(2))
+    # Handled in order, one at a time: the third message sees two before it.
+    assert echo.ask(hb(0)).sender == "handled 4"
+
+
+def test_on_start_and_on_stop_run_around_the_life(bus):
+    log = []
+    actor = bus.spawn(Recording, log)
+    actor.tell(hb(7))
+    actor.ask(hb(8))  # handled in order: 7 has been handled too
+    actor.stop()
+    reason = actor.wait_for_stop()
+    assert not actor.is_alive()
+    assert log[:3] == ["start", "got 7", "got 8"]
+    assert log[3].startswith("stop: ")
+    assert "stopped" in reason or "normal" in reason.lower()
+
+
+def test_shutdown_stops_every_actor_and_calls_on_stop():
+    log = []
+    with mycelium.Bus() as b:
+        b.spawn(Recording, log)
+        report = b.shutdown()
+    assert report["stopped"] == 1 and report["killed"] == 0
+    assert log[0] == "start" and log[-1].startswith("stop: ")
+
+
+def test_exception_in_on_start_is_a_clear_start_failed(bus):
+    class Broken(mycelium.Actor):
+        def on_start(self, args):
+            raise RuntimeError("no model file")
+
+    with pytest.raises(mycelium.StartFailed, match="RuntimeError: no model file"):
+        bus.spawn(Broken)
+
+
+def test_async_handlers_and_async_on_start(bus):
+    class Slow(mycelium.Actor):
+        async def on_start(self, args):
+            await asyncio.sleep(0)
+            self.base = args
+
+        @mycelium.handler(Heartbeat)
+        async def ping(self, msg):
+            await asyncio.sleep(0)
+            return hb(msg.seq + self.base)
+
+    slow = bus.spawn(Slow, 100)
+    assert slow.ask(hb(1)).seq == 101
+
+
+def test_awaitable_tell_and_ask_from_asyncio(bus):
+    echo = bus.spawn(Echo)
+
+    async def main():
+        await echo.tell_async(hb(0))
+        replies = await asyncio.gather(*(echo.ask_async(hb(i)) for i in range(20)))
+        return sorted(r.seq for r in replies)
+
+    assert asyncio.run(main()) == list(range(1, 21))
+
+
+def test_awaitable_ask_raises_the_failure(bus):
+    echo = bus.spawn(Echo)
+
+    async def main():
+        await echo.ask_async(hb(sender="boom"))
+
+    with pytest.raises(mycelium.ActorFailed, match="boom on request"):
+        asyncio.run(main())
+
+
+def test_named_service_reaches_a_python_actor(bus):
+    bus.spawn(Echo, service="echo")
+    assert "echo" in bus.services()
+    assert bus.ref("echo").ask(hb(1)).seq == 2
