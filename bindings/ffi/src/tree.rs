@@ -4,10 +4,11 @@ use std::ffi::c_char;
 use std::sync::Arc;
 use std::time::Duration;
 
+use mycelium_actors::SpawnError;
 use mycelium_foreign::builtin::Kind;
 use mycelium_foreign::{ForeignActor, ForeignRef};
 use mycelium_supervisor::{
-    Backoff, ChildSpec, Strategy, SupervisionEvent, Supervisor, SupervisorBuilder, SupervisorRef,
+    Backoff, ChildSpec, RestartStrategy, SupervisionEvent, Supervisor, SupervisorBuilder, SupervisorRef,
 };
 
 use tokio::sync::watch;
@@ -73,9 +74,9 @@ pub unsafe extern "C" fn myc_tree_new(
             return Err(Error::invalid("backoff_factor must be a number >= 1"));
         }
         let strategy = match strategy {
-            MYC_ONE_FOR_ONE => Strategy::OneForOne,
-            MYC_ONE_FOR_ALL => Strategy::OneForAll,
-            MYC_REST_FOR_ONE => Strategy::RestForOne,
+            MYC_ONE_FOR_ONE => RestartStrategy::OneForOne,
+            MYC_ONE_FOR_ALL => RestartStrategy::OneForAll,
+            MYC_REST_FOR_ONE => RestartStrategy::RestForOne,
             other => {
                 return Err(Error::invalid(format!(
                     "strategy {other} is none of MYC_ONE_FOR_ONE, MYC_ONE_FOR_ALL, MYC_REST_FOR_ONE"
@@ -222,7 +223,9 @@ pub unsafe extern "C" fn myc_tree_free(tree: *mut MycTree) -> MycStatus {
 }
 
 /// Starts the tree on `bus` (children in order, each waited for) and exports the children
-/// that have a service name. Consumes `tree` (even on an error).
+/// that have a service name. Consumes `tree` (even on an error). If a child's first start
+/// fails, the tree does not start: `StartFailed`, the message naming the child (the
+/// children already started are stopped again).
 ///
 /// # Safety
 /// `bus` is live; `tree` a live tree, not used again; `out` writable.
@@ -247,7 +250,12 @@ pub unsafe extern "C" fn myc_tree_start(
         let hosted = bus.hosted.clone();
         let sup = hosted
             .block_on(builder.spawn(hosted.bus()))
-            .map_err(|e| Error::new(MycStatus::StartFailed, e.to_string()))?;
+            .map_err(|e| match e {
+                // Refused before anything started (the tree's own checks come first).
+                SpawnError::InvalidSpec(_) => Error::invalid(e.to_string()),
+                // A child whose first start failed (named in the message), or no runtime.
+                _ => Error::new(MycStatus::StartFailed, e.to_string()),
+            })?;
         for c in &tree.children {
             let Some(service) = &c.service else { continue };
             let exported = match &c.child {
@@ -399,8 +407,8 @@ pub unsafe extern "C" fn myc_supervisor_free(sup: *mut MycSupervisor) -> MycStat
             bus,
             ..
         } = *sup;
-        tree.stop();
-        bus.block_on(tree.wait_for_stop());
+        // Returns once the whole tree is down.
+        bus.block_on(tree.stop());
         drop(tree);
         // The tree's task lets go of its child specs, and so of the callbacks, as it ends.
         for r in released {

@@ -226,6 +226,26 @@ fn bad_arguments_are_refused_with_a_message() {
         assert!(last_error().contains("already has a child named `a`"));
         assert_eq!(myc_tree_free(tree), MycStatus::Ok);
 
+        // A child whose first start fails fails the whole start, naming the child.
+        assert_eq!(
+            myc_tree_new(MYC_ONE_FOR_ONE, 3, 1000, 1, 2.0, 10, &mut tree),
+            MycStatus::Ok
+        );
+        assert_eq!(
+            myc_tree_add_rust(tree, c"a".as_ptr(), c"counter".as_ptr(), null(), null()),
+            MycStatus::Ok
+        );
+        assert_eq!(
+            myc_tree_add_foreign(tree, c"feed".as_ptr(), &cb, null(), 0, null(), null(), 0),
+            MycStatus::Ok
+        );
+        let mut sup = null_mut();
+        assert_eq!(myc_tree_start(bus, tree, &mut sup), MycStatus::StartFailed);
+        let text = last_error();
+        assert!(text.contains("child `feed` could not start"), "{text}");
+        assert!(text.contains("no config"), "{text}");
+        assert!(sup.is_null());
+
         // A tree handle can be started once.
         assert_eq!(
             myc_tree_start(bus, null_mut(), null_mut()),

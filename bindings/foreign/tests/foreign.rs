@@ -5,7 +5,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 use mycelium_actors::export::{DeliveryError, ExportError};
-use mycelium_actors::{Bus, SpawnOptions, StopReason, SubscribeOptions};
+use mycelium_actors::{Bus, SpawnError, SpawnOptions, StopReason, SubscribeOptions};
 use mycelium_codec::WireMessage;
 use mycelium_contracts::{Heartbeat, Quote};
 use mycelium_foreign::builtin::Kind;
@@ -13,7 +13,7 @@ use mycelium_foreign::{
     child_spec, publish_bytes, spawn, subscribe_bytes, Foreign, ForeignActor, ForeignAskError,
     ForeignMessage, ForeignRef, ForeignSpawnError, ForeignTopicError,
 };
-use mycelium_supervisor::{Backoff, Strategy, Supervisor};
+use mycelium_supervisor::{Backoff, RestartStrategy, Supervisor};
 
 /// Counts messages; `b"boom"` fails; `b"none"` answers nothing; counts starts and stops.
 #[derive(Default)]
@@ -76,7 +76,7 @@ fn a_failing_callback_is_a_failure_restarted_in_place_after_the_backoff() {
     virtual_runtime().block_on(async {
         let bus = Bus::builder().virtual_time().build().unwrap();
         let foreign = Arc::new(Counting::default());
-        let tree = Supervisor::builder(Strategy::OneForOne)
+        let tree = Supervisor::builder(RestartStrategy::OneForOne)
             .intensity(3, Duration::from_secs(86_400))
             .backoff(Backoff::exponential(
                 Duration::from_secs(3600),
@@ -119,6 +119,32 @@ fn a_failing_start_is_reported_by_spawn() {
             }
             other => panic!("expected StartFailed, got {:?}", other.map(|r| r.id())),
         }
+    });
+}
+
+#[test]
+fn a_foreign_child_whose_first_start_fails_fails_the_tree() {
+    virtual_runtime().block_on(async {
+        let bus = Bus::builder().virtual_time().build().unwrap();
+        let foreign = Arc::new(Counting::default());
+        let spawned = Supervisor::builder(RestartStrategy::OneForOne)
+            .intensity(3, Duration::from_secs(60))
+            .child(child_spec("feed", foreign.clone(), 1))
+            .child(child_spec("model", foreign.clone(), 666))
+            .child(child_spec("later", foreign.clone(), 2))
+            .spawn(&bus)
+            .await;
+        match spawned {
+            Err(SpawnError::StartFailed { child, cause }) => {
+                assert_eq!(child, "model");
+                assert!(cause.to_string().contains("cannot start from 666"), "{cause}");
+            }
+            other => panic!("expected StartFailed, got {:?}", other.map(|t| t.id())),
+        }
+        // Not retried; the child started before it was stopped, the later one never started.
+        assert_eq!(foreign.starts.load(Ordering::SeqCst), 2);
+        assert_eq!(foreign.stops.load(Ordering::SeqCst), 1);
+        assert!(bus.exit().is_none());
     });
 }
 
