@@ -15,13 +15,19 @@ from mycelium.backtest import Strategy, run_strategy
 
 class Breakout(Strategy):
     """Long when the price breaks above its recent mean by `band`, short below, flat in
-    between; one unit at a time."""
+    between. It decides the direction; the account sizes the position (all the cash by
+    default, as backtesting.py)."""
+
+    @classmethod
+    def warmup(cls, args):
+        window, _ = args
+        return window - 1  # the first bar with a full window's mean
 
     def on_start(self, args):
         self.window, self.band = args
         self.recent = deque(maxlen=self.window)
         self.total = 0.0
-        self.position = 0
+        self.target = 0
 
     def on_ticks(self, start, prices, timestamps):
         orders = []
@@ -34,20 +40,22 @@ class Breakout(Strategy):
                 continue
             mean = self.total / self.window
             want = 1 if price > mean * (1 + self.band) else -1 if price < mean * (1 - self.band) else 0
-            if want != self.position:
-                orders.append((i, want - self.position))
-                self.position = want
+            if want != self.target:
+                orders.append((i, want))
+                self.target = want
         return orders
 
 
 if __name__ == "__main__":
     grid = [(window, band) for window in (50, 200) for band in (0.0005, 0.002)]
-    rows = run_strategy(Breakout, grid, ticks=50_000, seed=7)
+    rows = run_strategy(Breakout, grid, ticks=50_000, seed=7, commission_bps=1.0)
     for row in rows:
-        if row["error"]:
-            print(f"{row['args']}: failed: {row['error']}")
+        if row["status"] != "ok":
+            print(f"{row['args']}: failed: {row['status']}")
         else:
             print(
-                f"window={row['args'][0]:>4} band={row['args'][1]:.4f}  pnl={row['pnl']:>9.2f}  "
-                f"sharpe={row['sharpe']:>6.2f}  trades={row['trades']:>5}  trace={row['trace_hash']}"
+                f"window={row['args'][0]:>4} band={row['args'][1]:.4f}  "
+                f"return={row['return_pct']:>7.2f}%  buy&hold={row['buy_hold_return_pct']:>7.2f}%  "
+                f"sharpe={row['sharpe']:>6.2f}  max_dd={row['max_drawdown_pct']:>7.2f}%  "
+                f"trades={row['trades']:>5}  win={row['win_rate_pct']:>5.1f}%  trace={row['trace_hash']}"
             )

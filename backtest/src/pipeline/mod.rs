@@ -365,7 +365,12 @@ pub async fn run_with(
         .timeout(limit, async {
             tokio::select! {
                 biased;
-                r = results.recv() => r.ok_or_else(|| BoxError::from("the pipeline stopped without a result")),
+                r = results.recv() => match r {
+                    Some(r) => Ok(r),
+                    // The tree let go of the portfolio's spec: it gave up (a child kept
+                    // failing) and fails the bus, whose reason says why.
+                    None => Err(bus.wait_stopped().await.to_string().into()),
+                },
                 exit = bus.wait_stopped() => Err(exit.to_string().into()),
             }
         })

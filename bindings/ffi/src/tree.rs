@@ -8,7 +8,8 @@ use mycelium_actors::SpawnError;
 use mycelium_foreign::builtin::Kind;
 use mycelium_foreign::{ForeignActor, ForeignRef};
 use mycelium_supervisor::{
-    Backoff, ChildSpec, RestartStrategy, SupervisionEvent, Supervisor, SupervisorBuilder, SupervisorRef,
+    Backoff, ChildSpec, RestartStrategy, SupervisionEvent, Supervisor, SupervisorBuilder,
+    SupervisorRef,
 };
 
 use tokio::sync::watch;

@@ -137,7 +137,10 @@ fn a_foreign_child_whose_first_start_fails_fails_the_tree() {
         match spawned {
             Err(SpawnError::StartFailed { child, cause }) => {
                 assert_eq!(child, "model");
-                assert!(cause.to_string().contains("cannot start from 666"), "{cause}");
+                assert!(
+                    cause.to_string().contains("cannot start from 666"),
+                    "{cause}"
+                );
             }
             other => panic!("expected StartFailed, got {:?}", other.map(|t| t.id())),
         }

@@ -3,10 +3,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use mycelium_actors::{Bus as RustBus, SpawnOptions, StopReason};
+use mycelium_actors::{Bus as RustBus, SpawnError, SpawnOptions, StopReason};
 use mycelium_foreign::{ForeignActor, ForeignRef, HostedBus, CONTRACT_TYPE_IDS};
 use mycelium_supervisor::{
-    Backoff, Restart, Strategy, SupervisionEvent, Supervisor as RustSupervisor, SupervisorRef,
+    Backoff, ChildState, Restart, RestartStrategy, SupervisionEvent, Supervisor as RustSupervisor,
+    SupervisorRef,
 };
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
@@ -41,6 +42,29 @@ impl Bus {
         F::Output: Send,
     {
         wait(py, &self.handle, fut)
+    }
+}
+
+/// The exception for a tree that did not start: `StartFailed` (with the child's name as its
+/// `child` attribute) when a child's first `on_start` failed, `ValueError` for a spec that
+/// cannot work (nothing started).
+fn spawn_error(py: Python<'_>, e: SpawnError) -> PyErr {
+    let text = e.to_string();
+    match e {
+        SpawnError::StartFailed { child, .. } => start_failed(py, text, Some(child)),
+        SpawnError::InvalidSpec(_) => PyValueError::new_err(text),
+        SpawnError::BusStopped => errors::BusClosed::new_err(text),
+        _ => start_failed(py, text, None),
+    }
+}
+
+/// `StartFailed` with its `child` attribute: the name of the tree's child that failed, or
+/// None for an actor spawned alone.
+fn start_failed(py: Python<'_>, text: String, child: Option<String>) -> PyErr {
+    let err = StartFailed::new_err(text);
+    match err.value(py).setattr("child", child) {
+        Ok(()) => err,
+        Err(e) => e,
     }
 }
 
@@ -110,7 +134,7 @@ impl Bus {
         })?;
         match spawned {
             Ok(actor) => Ok(ActorRef::foreign_in(actor, &self.handle)),
-            Err(e) => Err(StartFailed::new_err(e.to_string())),
+            Err(e) => Err(start_failed(py, e.to_string(), None)),
         }
     }
 
@@ -189,9 +213,9 @@ impl Bus {
         backoff_cap: f64,
     ) -> PyResult<Supervisor> {
         let strategy = match strategy {
-            "one_for_one" => Strategy::OneForOne,
-            "one_for_all" => Strategy::OneForAll,
-            "rest_for_one" => Strategy::RestForOne,
+            "one_for_one" => RestartStrategy::OneForOne,
+            "one_for_all" => RestartStrategy::OneForAll,
+            "rest_for_one" => RestartStrategy::RestForOne,
             other => {
                 return Err(PyValueError::new_err(format!(
                     "strategy must be one_for_one, one_for_all or rest_for_one; got `{other}`"
@@ -217,6 +241,9 @@ impl Bus {
                     SupervisionEvent::Failed { child, .. } => ("failed", child.to_string()),
                     SupervisionEvent::Exited { child, .. } => ("exited", child.to_string()),
                     SupervisionEvent::Restarted { child, .. } => ("restarted", child.to_string()),
+                    SupervisionEvent::RestartFailed { child, .. } => {
+                        ("restart_failed", child.to_string())
+                    }
                     SupervisionEvent::Stopped { child, .. } => ("stopped", child.to_string()),
                     SupervisionEvent::GaveUp { .. } => ("gave_up", String::new()),
                     SupervisionEvent::Escalated { .. } => ("escalated", String::new()),
@@ -243,7 +270,7 @@ impl Bus {
         let bus = self.bus.clone();
         let sup = self
             .wait(py, async move { builder.spawn(&bus).await })?
-            .map_err(|e| StartFailed::new_err(e.to_string()))?;
+            .map_err(|e| spawn_error(py, e))?;
         for def in &defs {
             let Some(service) = &def.service else {
                 continue;
@@ -462,13 +489,32 @@ impl Supervisor {
         }
     }
 
-    /// The children's names, in start order.
+    /// The names of the children running now, in start order.
     fn children(&self) -> Vec<String> {
         self.sup.children().into_iter().map(|(n, _)| n).collect()
     }
 
+    /// Every child spec in start order with its state: `(name, state)`, state one of
+    /// running, restarting, stopped. Raises `ActorStopped` if the tree has stopped.
+    fn which_children(&self, py: Python<'_>) -> PyResult<Vec<(String, &'static str)>> {
+        let sup = self.sup.clone();
+        let infos = wait(py, &self.handle, async move { sup.which_children().await })?
+            .map_err(|e| errors::ActorStopped::new_err(e.to_string()))?;
+        Ok(infos
+            .into_iter()
+            .map(|c| {
+                let state = match c.state {
+                    ChildState::Running(_) => "running",
+                    ChildState::Restarting { .. } => "restarting",
+                    ChildState::Stopped => "stopped",
+                };
+                (c.name, state)
+            })
+            .collect())
+    }
+
     /// The supervision events so far: `(bus time in seconds, kind, child)`, kind one of
-    /// started, failed, exited, restarted, stopped, gave_up, escalated.
+    /// started, failed, exited, restarted, restart_failed, stopped, gave_up, escalated.
     fn events(&self) -> Vec<(f64, String, String)> {
         self.events.borrow().clone()
     }
@@ -505,9 +551,12 @@ impl Supervisor {
         }
     }
 
-    /// Stops the tree (children in reverse start order).
-    fn stop(&self) {
-        self.sup.stop();
+    /// Stops the tree (children in reverse start order, each by its shutdown) and waits
+    /// (without the GIL) until the whole tree is down; returns the supervisor's final reason.
+    fn stop(&self, py: Python<'_>) -> PyResult<String> {
+        let sup = self.sup.clone();
+        let reason: StopReason = wait(py, &self.handle, async move { sup.stop().await })?;
+        Ok(reason.to_string())
     }
 
     /// Waits until the supervisor has stopped; returns why.

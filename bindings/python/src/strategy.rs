@@ -1,18 +1,20 @@
 //! A Python strategy in the reference backtest pipeline: a Rust actor in the crossover's
-//! place that hands every tick batch to a Python object and publishes the orders it returns.
+//! place that hands every tick batch to a Python object and publishes the target directions
+//! it returns as orders.
 
 use std::panic::resume_unwind;
 use std::sync::Arc;
 
 use mycelium_actors::{Actor, BoxError, Context, Handler, Published, Publisher, SubscribeOptions};
-use mycelium_backtest::pipeline::{self, topics, Config, Halt, Order, OrderBatch, TickBatch};
-use mycelium_backtest::{load_csv, Series, Sweep};
+use mycelium_backtest::pipeline::{self, topics, Halt, Order, OrderBatch, TickBatch};
+use mycelium_backtest::Sweep;
 use mycelium_supervisor::ChildSpec;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyDict, PyString};
 
 use crate::host::exception_text;
+use crate::sweep::{put_result, series, Settings};
 
 /// The Python class and its arguments (the same at every restart of the pipeline).
 #[derive(Clone)]
@@ -83,17 +85,30 @@ impl Handler<Published<TickBatch>> for PyStrategy {
                 let prices = &batch.series.prices()[range.clone()];
                 let stamps = &batch.series.timestamps()[range.clone()];
                 let out = instance.call_method1(py, "on_ticks", (range.start, prices.to_vec(), stamps.to_vec()))?;
-                let mut orders = Vec::new();
+                let mut orders: Vec<Order> = Vec::new();
                 if !out.is_none(py) {
                     for item in out.bind(py).try_iter()? {
-                        let (tick, qty): (usize, i64) = item?.extract()?;
+                        let (tick, target): (usize, i64) = item?.extract()?;
                         if !range.contains(&tick) {
                             return Err(PyValueError::new_err(format!(
                                 "on_ticks returned an order at tick {tick}, outside this batch ({}..{})",
                                 range.start, range.end
                             )));
                         }
-                        orders.push(Order { tick, qty });
+                        if !(-1..=1).contains(&target) {
+                            return Err(PyValueError::new_err(format!(
+                                "on_ticks returned target {target} at tick {tick}: a target is a \
+                                 direction, 1 (long), -1 (short) or 0 (flat); the account sizes it"
+                            )));
+                        }
+                        if orders.last().is_some_and(|o| o.tick >= tick) {
+                            return Err(PyValueError::new_err(format!(
+                                "on_ticks returned tick {tick} after an order at tick {}: give \
+                                 one order per tick at most, in tick order",
+                                orders.last().map_or(0, |o| o.tick)
+                            )));
+                        }
+                        orders.push(Order { tick, target });
                     }
                 }
                 Ok(orders)
@@ -128,9 +143,14 @@ impl Handler<Published<Halt>> for PyStrategy {
 }
 
 /// Runs the reference pipeline with a Python strategy class, once per element of `grid`
-/// (each the `args` of `on_start`), one virtual-time bus per point on `workers` threads.
+/// (each the `args` of `on_start`, and of the class's `warmup`), one virtual-time bus per
+/// point on `workers` threads. Rows have the columns of the backtest's `results.csv`.
 #[pyfunction]
-#[pyo3(signature = (strategy, grid, ticks=100_000, seed=7, workers=None, data=None, batch=4096))]
+#[pyo3(signature = (
+    strategy, grid, ticks=100_000, seed=7, workers=None, data=None, batch=4096,
+    mark_every=1, cash=10_000.0, size=None, commission_bps=0.0, commission_per_trade=0.0,
+    fill="next-open", risk_limit=None,
+))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn run_strategy<'py>(
     py: Python<'py>,
@@ -141,29 +161,47 @@ pub(crate) fn run_strategy<'py>(
     workers: Option<usize>,
     data: Option<String>,
     batch: usize,
+    mark_every: usize,
+    cash: f64,
+    size: Option<Bound<'py, PyAny>>,
+    commission_bps: f64,
+    commission_per_trade: f64,
+    fill: &str,
+    risk_limit: Option<f64>,
 ) -> PyResult<Vec<Bound<'py, PyDict>>> {
     if grid.is_empty() {
         return Err(PyValueError::new_err(
             "the grid is empty: give at least one set of args",
         ));
     }
-    if batch == 0 {
-        return Err(PyValueError::new_err("batch must be at least 1"));
-    }
-    let series = match data {
-        Some(path) => {
-            load_csv(&path)
-                .map_err(|e| PyValueError::new_err(e.to_string()))?
-                .0
-        }
-        None if ticks < 2 => return Err(PyValueError::new_err("ticks must be at least 2")),
-        None => Series::synthetic(seed, ticks),
-    };
-    let series = Arc::new(series);
-    let config = Config {
+    let all = PyString::new(py, "all").into_any();
+    let config = Settings {
         batch,
-        ..Config::default()
-    };
+        mark_every,
+        cash,
+        size: size.as_ref().unwrap_or(&all),
+        commission_bps,
+        commission_per_trade,
+        fill,
+        risk_limit,
+    }
+    .config()?;
+    let series = series(data, ticks, seed)?;
+    // The bars each point needs before its first decision: Buy & Hold is measured from there.
+    let mut warmups = Vec::with_capacity(grid.len());
+    for args in &grid {
+        let warmup = strategy.call_method1(py, "warmup", (args.clone_ref(py),))?;
+        let warmup: usize = warmup.extract(py).map_err(|_| {
+            PyValueError::new_err(format!(
+                "warmup({}) must return a whole number of bars >= 0",
+                args.bind(py)
+                    .repr()
+                    .map(|r| r.to_string())
+                    .unwrap_or_default()
+            ))
+        })?;
+        warmups.push(warmup);
+    }
     let class = Arc::new(strategy);
     let points: Vec<usize> = (0..grid.len()).collect();
     let grid: Arc<Vec<Arc<Py<PyAny>>>> = Arc::new(grid.into_iter().map(Arc::new).collect());
@@ -180,8 +218,8 @@ pub(crate) fn run_strategy<'py>(
                     args: grid[*i].clone(),
                 },
             );
-            let (series, config) = (series.clone(), config.clone());
-            async move { pipeline::run_with(&run.bus, series, spec, config).await }
+            let (series, config, warmup) = (series.clone(), config.clone(), warmups[*i]);
+            async move { pipeline::run_with(&run.bus, series, spec, warmup, config).await }
         })
     });
     let mut rows = Vec::with_capacity(report.runs.len());
@@ -190,20 +228,7 @@ pub(crate) fn run_strategy<'py>(
         row.set_item("index", run.index)?;
         row.set_item("args", grid[run.index].clone_ref(py))?;
         row.set_item("seed", run.seed)?;
-        match &run.result {
-            Ok(r) => {
-                row.set_item("pnl", r.pnl)?;
-                row.set_item("sharpe", r.sharpe)?;
-                row.set_item("max_drawdown", r.max_drawdown)?;
-                row.set_item("trades", r.trades)?;
-                row.set_item("fees", r.fees)?;
-                row.set_item("ticks", r.ticks)?;
-                row.set_item("restarts", r.restarts)?;
-                row.set_item("trace_hash", format!("{:016x}", r.trace_hash))?;
-                row.set_item("error", py.None())?;
-            }
-            Err(e) => row.set_item("error", e.to_string())?,
-        }
+        put_result(py, &row, &run.result)?;
         rows.push(row);
     }
     Ok(rows)

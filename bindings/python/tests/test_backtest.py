@@ -1,6 +1,33 @@
 import pytest
 
 import mycelium
+from mycelium.backtest import STAT_COLUMNS
+
+
+def results_csv_columns():
+    """The columns of the backtest's results.csv, as the Rust crate declares them."""
+    import pathlib
+    import re
+
+    source = pathlib.Path(__file__).resolve().parents[3] / "backtest" / "src" / "results.rs"
+    header = re.search(r'pub const CSV_HEADER: &str = "([^"]+)"', source.read_text()).group(1)
+    return header.split(",")
+
+
+def test_sweep_rows_have_the_results_csv_columns():
+    rows = mycelium.sweep([5], [50], [0], ticks=5_000, workers=1)
+    columns = results_csv_columns()
+    # Every column of results.csv is a key of the row, and the statistics are exactly those
+    # after its status column.
+    assert set(columns) <= set(rows[0])
+    assert list(STAT_COLUMNS) == columns[columns.index("status") + 1 :]
+    row = rows[0]
+    assert row["status"] == "ok"
+    assert row["max_drawdown_pct"] <= 0.0
+    assert row["equity_final"] == pytest.approx(10_000.0 * (1 + row["return_pct"] / 100))
+    assert row["trades"] <= row["fills"]
+    assert row["halted_at"] is None and row["bankrupt_at"] is None
+    assert 0.0 <= row["exposure_pct"] <= 100.0
 
 
 def test_sweep_returns_rows_in_grid_order_the_same_on_any_worker_count():
@@ -8,15 +35,30 @@ def test_sweep_returns_rows_in_grid_order_the_same_on_any_worker_count():
     two = mycelium.sweep([5, 10], [50, 100], [0], ticks=20_000, seed=3, workers=2)
     assert [r["index"] for r in one] == [0, 1, 2, 3]
     assert [(r["fast"], r["slow"]) for r in one] == [(5, 50), (5, 100), (10, 50), (10, 100)]
-    assert one == two
-    assert all(r["error"] is None and r["ticks"] == 20_000 for r in one)
+    # NaN (a win rate without trades) is not equal to itself: compare the text.
+    assert repr(one) == repr(two)
+    assert all(r["status"] == "ok" and r["ticks"] == 20_000 for r in one)
+    assert all(r["trades"] > 0 for r in one)
     assert len({r["trace_hash"] for r in one}) == 4
 
 
 def test_sweep_reports_a_bad_point_without_failing_the_others():
     rows = mycelium.sweep([5, 100], [50], [0], ticks=5_000, workers=1)
-    assert rows[0]["error"] is None
-    assert "fast" in rows[1]["error"]
+    assert rows[0]["status"] == "ok"
+    assert "fast" in rows[1]["status"]
+    assert all(rows[1][c] is None for c in STAT_COLUMNS)
+
+
+def test_sweep_account_settings_change_the_results():
+    plain = mycelium.sweep([5], [50], [0], ticks=20_000, workers=1)[0]
+    costly = mycelium.sweep([5], [50], [0], ticks=20_000, workers=1, commission_bps=10.0)[0]
+    assert plain["fees"] == 0.0 and costly["fees"] > 0.0
+    assert costly["fills"] == plain["fills"]
+    units = mycelium.sweep([5], [50], [0], ticks=20_000, workers=1, size=1, cash=1_000_000.0)[0]
+    assert abs(units["position"]) <= 1
+    assert units["equity_final"] != pytest.approx(plain["equity_final"])
+    halted = mycelium.sweep([5], [50], [0], ticks=20_000, workers=1, risk_limit=0.001)[0]
+    assert halted["halted_at"] is not None
 
 
 def test_sweep_bad_input():
@@ -26,15 +68,34 @@ def test_sweep_bad_input():
         mycelium.sweep([5], [50], [0], data="/nonexistent/prices.csv")
     with pytest.raises(ValueError, match="output"):
         mycelium.sweep([5], [50], [0], ticks=1000, output="excel")
+    with pytest.raises(ValueError, match="cash"):
+        mycelium.sweep([5], [50], [0], ticks=1000, cash=0.0)
+    with pytest.raises(ValueError, match="size"):
+        mycelium.sweep([5], [50], [0], ticks=1000, size=1.5)
+    with pytest.raises(ValueError, match="size"):
+        mycelium.sweep([5], [50], [0], ticks=1000, size=0)
+    with pytest.raises(ValueError, match="size"):
+        mycelium.sweep([5], [50], [0], ticks=1000, size="half")
+    with pytest.raises(TypeError, match="size"):
+        mycelium.sweep([5], [50], [0], ticks=1000, size=[1])
+    with pytest.raises(ValueError, match="commission"):
+        mycelium.sweep([5], [50], [0], ticks=1000, commission_bps=-1.0)
+    with pytest.raises(ValueError, match="fill"):
+        mycelium.sweep([5], [50], [0], ticks=1000, fill="tomorrow")
+    with pytest.raises(ValueError, match="risk limit"):
+        mycelium.sweep([5], [50], [0], ticks=1000, risk_limit=2.0)
+    with pytest.raises(ValueError, match="batch"):
+        mycelium.sweep([5], [50], [0], ticks=1000, batch=0)
+    with pytest.raises(ValueError, match="mark_every"):
+        mycelium.sweep([5], [50], [0], ticks=1000, mark_every=0)
 
 
 class Flip(mycelium.backtest.Strategy):
-    """Buys on the first tick of every other batch, sells on the next: deterministic trades."""
+    """Long through every other batch, short through the others: deterministic trades."""
 
     def on_start(self, args):
         self.every = args["every"]
         self.crash_at = args.pop("crash_at", None)  # crash once: the args outlive a restart
-        self.long = False
         args.setdefault("starts", []).append(1)
 
     def on_ticks(self, start, prices, timestamps):
@@ -42,40 +103,98 @@ class Flip(mycelium.backtest.Strategy):
         if self.crash_at is not None and start <= self.crash_at < start + len(prices):
             self.crash_at = None
             raise RuntimeError("strategy bug")
-        if (start // self.every) % 2 == 0:
-            return []
-        self.long = not self.long
-        return [(start, 1 if self.long else -1)]
+        return [(start, 1 if (start // self.every) % 2 == 0 else -1)]
 
 
 def test_a_python_strategy_in_the_pipeline_is_deterministic():
     grid = [{"every": 1000}, {"every": 2000}]
     one = mycelium.backtest.run_strategy(Flip, grid, ticks=20_000, batch=1000, workers=1)
     two = mycelium.backtest.run_strategy(Flip, grid, ticks=20_000, batch=1000, workers=2)
-    assert [r["error"] for r in one] == [None, None]
+    assert [r["status"] for r in one] == ["ok", "ok"]
     assert one[0]["trades"] > 0 and one[0]["ticks"] == 20_000
+    # Targets, not quantities: flipping every 1000 ticks is a round trip per flip.
+    assert one[0]["trades"] > one[1]["trades"]
     strip = lambda rows: [{k: v for k, v in r.items() if k != "args"} for r in rows]
-    assert strip(one) == strip(two)
+    assert repr(strip(one)) == repr(strip(two))
+
+
+def test_a_target_equal_to_the_position_trades_nothing():
+    class Hold(mycelium.backtest.Strategy):
+        def on_ticks(self, start, prices, timestamps):
+            return [(i, 1) for i in range(start, start + len(prices))]
+
+    row = mycelium.backtest.run_strategy(Hold, [None], ticks=5_000, batch=1000)[0]
+    assert row["status"] == "ok"
+    assert row["fills"] == 1 and row["trades"] == 0 and row["position"] > 0
+
+
+def test_the_warmup_sets_where_buy_and_hold_is_measured_from():
+    class Late(mycelium.backtest.Strategy):
+        @classmethod
+        def warmup(cls, args):
+            return args
+
+        def on_ticks(self, start, prices, timestamps):
+            return []
+
+    early, late = mycelium.backtest.run_strategy(Late, [0, 3_000], ticks=5_000, batch=1000)
+    assert early["status"] == late["status"] == "ok"
+    assert early["trades"] == late["trades"] == 0
+    assert early["buy_hold_return_pct"] != pytest.approx(late["buy_hold_return_pct"])
+
+    class BadWarmup(Late):
+        @classmethod
+        def warmup(cls, args):
+            return "soon"
+
+    with pytest.raises(ValueError, match="warmup"):
+        mycelium.backtest.run_strategy(BadWarmup, [1], ticks=5_000)
 
 
 def test_an_exception_in_a_python_strategy_restarts_the_pipeline():
     clean = mycelium.backtest.run_strategy(Flip, [{"every": 1000}], ticks=20_000, batch=1000)[0]
     args = {"every": 1000, "crash_at": 5_500}
     crashed = mycelium.backtest.run_strategy(Flip, [args], ticks=20_000, batch=1000)[0]
-    assert crashed["error"] is None
+    assert crashed["status"] == "ok"
     assert crashed["restarts"] == 1 and len(args["starts"]) == 2
-    # The replay started over: the same trades and pnl as a run without the fault.
-    assert (crashed["pnl"], crashed["trades"]) == (clean["pnl"], clean["trades"])
+    # The replay started over: the same trades and return as a run without the fault.
+    assert (crashed["return_pct"], crashed["trades"]) == (clean["return_pct"], clean["trades"])
+    assert crashed["trace_hash"] != clean["trace_hash"]  # the trace records the restart
+
+
+def test_a_python_strategy_whose_first_start_fails_is_reported_naming_it():
+    class NoModel(mycelium.backtest.Strategy):
+        def on_start(self, args):
+            raise FileNotFoundError("model.bin")
+
+    row = mycelium.backtest.run_strategy(NoModel, [None], ticks=5_000, batch=1000)[0]
+    assert "child `strategy` could not start" in row["status"]
+    assert "FileNotFoundError: model.bin" in row["status"]
+    assert all(row[c] is None for c in STAT_COLUMNS)
 
 
 def test_a_python_strategy_returning_bad_orders_is_reported():
-    class Bad(mycelium.backtest.Strategy):
+    class Outside(mycelium.backtest.Strategy):
         def on_ticks(self, start, prices, timestamps):
             return [(start + len(prices) + 10, 1)]
 
-    row = mycelium.backtest.run_strategy(Bad, [None], ticks=5_000, batch=1000)[0]
-    assert "outside this batch" in row["error"]
+    class Quantity(mycelium.backtest.Strategy):
+        def on_ticks(self, start, prices, timestamps):
+            return [(start, 100)]
+
+    class Backwards(mycelium.backtest.Strategy):
+        def on_ticks(self, start, prices, timestamps):
+            return [(start + 1, 1), (start, 0)]
+
+    rows = mycelium.backtest.run_strategy(Outside, [None], ticks=5_000, batch=1000)
+    assert "outside this batch" in rows[0]["status"]
+    rows = mycelium.backtest.run_strategy(Quantity, [None], ticks=5_000, batch=1000)
+    assert "target 100" in rows[0]["status"]
+    rows = mycelium.backtest.run_strategy(Backwards, [None], ticks=5_000, batch=1000)
+    assert "in tick order" in rows[0]["status"]
     with pytest.raises(TypeError, match="subclass of mycelium.backtest.Strategy"):
         mycelium.backtest.run_strategy(object, [None])
     with pytest.raises(ValueError, match="grid is empty"):
-        mycelium.backtest.run_strategy(Bad, [])
+        mycelium.backtest.run_strategy(Outside, [])
+    with pytest.raises(ValueError, match="cash"):
+        mycelium.backtest.run_strategy(Outside, [None], cash=-1.0)

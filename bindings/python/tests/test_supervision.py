@@ -95,26 +95,125 @@ def test_a_tree_that_gives_up_fails_the_bus():
         assert any(kind == "gave_up" for _, kind, _ in sup.events())
 
 
-def test_an_exception_in_on_start_of_a_child_is_restarted_then_reported():
-    class FlakyStart(mycelium.Actor):
-        def on_start(self, attempts):
-            attempts.append(1)
-            if len(attempts) < 3:
-                raise OSError("feed not ready")
+def test_a_child_whose_first_start_fails_fails_the_tree_naming_it():
+    stops = []
+
+    class Feed(mycelium.Actor):
+        def on_start(self, args):
+            pass
+
+        def on_stop(self, reason):
+            stops.append(reason)
 
         @mycelium.handler(Heartbeat)
         def ping(self, msg):
             return msg
 
+    class NoModel(mycelium.Actor):
+        def on_start(self, args):
+            raise OSError("model file missing")
+
+    later = []
+
+    class Later(Feed):
+        def on_start(self, args):
+            later.append(1)
+
+    with mycelium.Bus(virtual_time=True) as b:
+        with pytest.raises(mycelium.StartFailed, match="child `model` could not start") as caught:
+            b.supervise(
+                [
+                    mycelium.python_child("feed", Feed),
+                    mycelium.python_child("model", NoModel),
+                    mycelium.python_child("later", Later),
+                ],
+                max_restarts=5,
+            )
+        assert caught.value.child == "model"
+        assert "OSError: model file missing" in str(caught.value)
+        # No restart was tried: the child started before it was stopped, the later one never
+        # started, and the bus carries on.
+        assert len(stops) == 1 and later == []
+        assert not b._native.is_stopped()
+        assert b.spawn(Feed).ask(hb(4)).seq == 4
+
+
+def test_a_spawn_failure_alone_has_no_child_name(bus):
+    class NoModel(mycelium.Actor):
+        def on_start(self, args):
+            raise OSError("model file missing")
+
+    with pytest.raises(mycelium.StartFailed, match="OSError: model file missing") as caught:
+        bus.spawn(NoModel)
+    assert caught.value.child is None
+
+
+def test_duplicate_child_names_are_refused_before_anything_starts(bus):
+    starts = []
+    with pytest.raises(ValueError, match="two children are named `model`"):
+        bus.supervise(
+            [
+                mycelium.python_child("model", Echo, {"starts": starts}),
+                mycelium.python_child("model", Echo, {"starts": starts}),
+            ]
+        )
+    assert starts == []
+
+
+def test_a_restart_whose_start_fails_is_retried():
+    class FlakyRestart(mycelium.Actor):
+        def on_start(self, attempts):
+            attempts.append(1)
+            # The first start succeeds; the restarts after it fail twice, then succeed.
+            if 2 <= len(attempts) <= 3:
+                raise OSError("feed not ready")
+
+        @mycelium.handler(Heartbeat)
+        def ping(self, msg):
+            if msg.sender == "boom":
+                raise ValueError("boom")
+            return msg
+
     attempts = []
     with mycelium.Bus(virtual_time=True) as b:
         sup = b.supervise(
-            [mycelium.python_child("flaky", FlakyStart, attempts)],
+            [mycelium.python_child("flaky", FlakyRestart, attempts)],
             max_restarts=5,
             within=60.0,
             backoff=mycelium.Backoff(1.0, 1.0, 1.0),
         )
-        assert sup.child("flaky").ask(hb(3)).seq == 3
-        assert len(attempts) == 3
-        sup.wait_restarts(2, "flaky")
-        assert sup.restarts("flaky") == 2
+        flaky = sup.child("flaky")
+        with pytest.raises(mycelium.ActorFailed):
+            flaky.ask(hb(sender="boom"))
+        assert flaky.ask(hb(3)).seq == 3
+        assert len(attempts) == 4
+        sup.wait_restarts(1, "flaky")
+        kinds = [kind for _, kind, child in sup.events() if child == "flaky"]
+        assert kinds.count("restart_failed") == 2
+        assert kinds.count("restarted") == 1
+        assert sup.which_children() == [("flaky", "running")]
+
+
+def test_stop_returns_once_the_tree_is_down_and_children_lists_running_ones(bus):
+    stops = []
+
+    class Quiet(mycelium.Actor):
+        def on_start(self, args):
+            pass
+
+        def on_stop(self, reason):
+            stops.append(reason)
+
+        @mycelium.handler(Heartbeat)
+        def ping(self, msg):
+            return msg
+
+    sup = bus.supervise([mycelium.python_child("a", Quiet), mycelium.python_child("b", Quiet)])
+    assert sup.children() == ["a", "b"]
+    assert sup.which_children() == [("a", "running"), ("b", "running")]
+    assert sup.stop() == "shut down"
+    # Everything is down by the time stop returns: every child's on_stop ran.
+    assert len(stops) == 2
+    assert sup.children() == []
+    with pytest.raises(mycelium.ActorStopped):
+        sup.which_children()

@@ -44,7 +44,11 @@ class MailboxFull(MyceliumError):
     """`try_tell` found the mailbox full; nothing was queued."""
 
 class StartFailed(MyceliumError):
-    """`on_start` raised: the actor (or the tree) did not start."""
+    """`on_start` raised: the actor (or the tree) did not start. A tree whose child failed
+    its first start stops the children it had started; `child` names that child (None for
+    an actor spawned alone) and the message carries the exception's type and text."""
+
+    child: str | None
 
 class BusClosed(MyceliumError):
     """The bus has shut down."""
@@ -155,13 +159,17 @@ def rust_child(
 
 class Supervisor:
     def child(self, name: str) -> ActorRef: ...
-    def children(self) -> list[str]: ...
+    def children(self) -> list[str]:
+        """The names of the children running now, in start order."""
+    def which_children(self) -> list[tuple[str, str]]:
+        """Every child in start order with its state: running, restarting or stopped."""
     def events(self) -> list[tuple[float, str, str]]:
-        """(bus seconds, kind, child); kind: started, failed, exited, restarted, stopped,
-        gave_up, escalated."""
+        """(bus seconds, kind, child); kind: started, failed, exited, restarted,
+        restart_failed, stopped, gave_up, escalated."""
     def restarts(self, child: str | None = None) -> int: ...
     def wait_restarts(self, n: int, child: str | None = None) -> None: ...
-    def stop(self) -> None: ...
+    def stop(self) -> str:
+        """Stops the tree and returns once it is all down, with the supervisor's reason."""
     def wait_for_stop(self) -> str: ...
 
 class Bus:
@@ -210,7 +218,16 @@ def sweep(
     workers: int | None = None,
     data: str | None = None,
     batch: int = 4096,
+    mark_every: int = 1,
+    cash: float = 10_000.0,
+    size: str | float | int = "all",
+    commission_bps: float = 0.0,
+    commission_per_trade: float = 0.0,
+    fill: str = "next-open",
+    risk_limit: float | None = None,
     output: str = "rows",
 ) -> Any:
-    """The built-in crossover backtest over a grid, in grid order: a list of dicts (or a
-    pandas DataFrame / pyarrow Table with output="pandas" / "arrow")."""
+    """The built-in crossover backtest over a grid, in grid order: a list of dicts with the
+    columns of the backtest's results.csv (status, return_pct, sharpe, max_drawdown_pct,
+    trades, win_rate_pct, ...; see mycelium.backtest.STAT_COLUMNS), or a pandas DataFrame /
+    pyarrow Table with output="pandas" / "arrow"."""

@@ -182,11 +182,20 @@ class Supervisor:
         return ActorRef(self._native.child(name), self._accepts.get(name))
 
     def children(self) -> list[str]:
-        """The children's names, in start order."""
+        """The names of the children running now, in start order (a child waiting for its
+        restart, or stopped for good, is not listed: see `which_children`)."""
         return self._native.children()
 
+    def which_children(self) -> list[tuple[str, str]]:
+        """Every child in start order with its state: running, restarting (a restart is
+        planned) or stopped (not restarted, by its restart type). Raises `ActorStopped` once
+        the tree has stopped."""
+        return self._native.which_children()
+
     def events(self) -> list[tuple[float, str, str]]:
-        """`(bus seconds, kind, child)` for every supervision event so far."""
+        """`(bus seconds, kind, child)` for every supervision event so far; kind: started,
+        failed, exited, restarted, restart_failed (a restart whose `on_start` raised: it counts
+        as a failure), stopped, gave_up, escalated."""
         return self._native.events()
 
     def restarts(self, child: str | None = None) -> int:
@@ -200,9 +209,10 @@ class Supervisor:
         raises `ActorStopped` if the tree stops first."""
         self._native.wait_restarts(n, child)
 
-    def stop(self) -> None:
-        """Stops the tree, children in reverse start order."""
-        self._native.stop()
+    def stop(self) -> str:
+        """Stops the tree, children in reverse start order, and returns once the whole tree
+        is down, with the supervisor's final reason."""
+        return self._native.stop()
 
     def wait_for_stop(self) -> str:
         """Waits until the tree has stopped; returns why."""
@@ -290,7 +300,10 @@ class Bus:
     ) -> Supervisor:
         """Starts a supervision tree (children in order) and waits until all have started.
         `strategy`: one_for_one, one_for_all or rest_for_one; more than `max_restarts`
-        restarts `within` seconds make it give up and fail the bus."""
+        restarts `within` seconds make it give up and fail the bus. If a child's first
+        `on_start` raises, the tree does not start: the children started before it are
+        stopped and `StartFailed` is raised, its `child` attribute naming that child. Two
+        children with one name raise `ValueError`."""
         defs = []
         accepts: dict[str, frozenset[int] | None] = {}
         for child in children:

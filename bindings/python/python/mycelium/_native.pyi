@@ -61,9 +61,10 @@ class ChildDef:
 class Supervisor:
     def child(self, name: str) -> ActorRef: ...
     def children(self) -> list[str]: ...
+    def which_children(self) -> list[tuple[str, str]]: ...
     def events(self) -> list[tuple[float, str, str]]: ...
     def wait_restarts(self, n: int, child: str | None = None) -> None: ...
-    def stop(self) -> None: ...
+    def stop(self) -> str: ...
     def wait_for_stop(self) -> str: ...
 
 class Bus:
@@ -106,4 +107,27 @@ def run_sweep(
     workers: int | None = None,
     data: str | None = None,
     batch: int = 4096,
+    mark_every: int = 1,
+    cash: float = 10_000.0,
+    size: str | float | int | None = None,
+    commission_bps: float = 0.0,
+    commission_per_trade: float = 0.0,
+    fill: str = "next-open",
+    risk_limit: float | None = None,
+) -> list[dict[str, Any]]: ...
+def run_strategy(
+    strategy: type,
+    grid: list[Any],
+    ticks: int = 100_000,
+    seed: int = 7,
+    workers: int | None = None,
+    data: str | None = None,
+    batch: int = 4096,
+    mark_every: int = 1,
+    cash: float = 10_000.0,
+    size: str | float | int | None = None,
+    commission_bps: float = 0.0,
+    commission_per_trade: float = 0.0,
+    fill: str = "next-open",
+    risk_limit: float | None = None,
 ) -> list[dict[str, Any]]: ...

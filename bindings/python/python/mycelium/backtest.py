@@ -7,6 +7,31 @@ from typing import Any, Iterable, Sequence
 from . import _native
 
 
+#: The statistics of a row, as the columns of the backtest's results.csv (None in a row
+#: whose run failed). Definitions: backtesting.py's statistics of the same names.
+STAT_COLUMNS = (
+    "return_pct",
+    "buy_hold_return_pct",
+    "max_drawdown_pct",
+    "sharpe",
+    "sortino",
+    "return_ann_pct",
+    "volatility_ann_pct",
+    "trades",
+    "fills",
+    "win_rate_pct",
+    "exposure_pct",
+    "equity_final",
+    "fees",
+    "position",
+    "canceled",
+    "halted_at",
+    "bankrupt_at",
+    "restarts",
+    "trace_hash",
+)
+
+
 def sweep(
     fast: Sequence[int],
     slow: Sequence[int],
@@ -17,31 +42,71 @@ def sweep(
     workers: int | None = None,
     data: str | None = None,
     batch: int = 4096,
+    mark_every: int = 1,
+    cash: float = 10_000.0,
+    size: str | float | int = "all",
+    commission_bps: float = 0.0,
+    commission_per_trade: float = 0.0,
+    fill: str = "next-open",
+    risk_limit: float | None = None,
     output: str = "rows",
 ) -> Any:
     """Runs the reference crossover backtest over every (fast, slow, band) combination, one
     virtual-time bus per grid point on `workers` threads (default: all cores), with the GIL
-    released. `data` is a CSV price file; without it, `ticks` synthetic ticks from `seed`.
+    released. `data` is a CSV price file (ticks or OHLC bars); without it, `ticks` synthetic
+    ticks from `seed`.
 
-    Returns one dict per grid point, in grid order: index, fast, slow, band_bps, seed, pnl,
-    sharpe, max_drawdown, trades, fees, ticks, trace_hash, error (None, or why the point
-    failed). `output="pandas"` or `"arrow"` returns a pandas DataFrame or a pyarrow Table
-    instead (that library must be installed)."""
+    The account (the defaults are backtesting.py's): `cash` to start with; `size` per entry,
+    "all" the available cash, a fraction of it in (0, 1) (a float) or a whole number of
+    units (an int); `commission_bps` of each fill's notional plus `commission_per_trade`;
+    `fill` next-open, next-close or same-close; `risk_limit`, a drawdown (a fraction) past
+    which trading stops; marks every `mark_every` rows. A setting that cannot work raises
+    `ValueError` before anything runs.
+
+    Returns one dict per grid point, in grid order, with the columns of the backtest's
+    results.csv: index, fast, slow, band_bps, status ("ok", or why the point failed), then
+    `STAT_COLUMNS` (None when it failed), plus seed and ticks. `output="pandas"` or `"arrow"`
+    returns a pandas DataFrame or a pyarrow Table instead (that library must be installed)."""
     if output not in ("rows", "pandas", "arrow"):
         raise ValueError(f"output must be rows, pandas or arrow; got {output!r}")
-    rows = _native.run_sweep(list(fast), list(slow), list(bands), ticks, seed, workers, data, batch)
+    rows = _native.run_sweep(
+        list(fast),
+        list(slow),
+        list(bands),
+        ticks,
+        seed,
+        workers,
+        data,
+        batch,
+        mark_every,
+        cash,
+        size,
+        commission_bps,
+        commission_per_trade,
+        fill,
+        risk_limit,
+    )
     return _shape(rows, output)
 
 
 class Strategy:
     """A trading strategy written in Python, run in the reference backtest pipeline in the
-    crossover's place: the replayer hands it every batch of ticks (on virtual time), the
-    exchange fills its orders at the next tick's price, the portfolio books them.
+    crossover's place: the replayer hands it every batch of ticks (on virtual time), it
+    answers with the direction it wants to hold, the exchange fills the orders by the fill
+    rule and the account sizes and books them.
 
     Subclasses are constructed with no arguments; `on_start(args)` runs at the start of
     every run (and again if the pipeline restarts after an exception, with the same args).
     An exception is a failure like a Rust panic: the pipeline's supervisor restarts it and
-    the replay starts over; a run that keeps failing is reported in its row's `error`."""
+    the replay starts over; a run that keeps failing, or whose first `on_start` raises, is
+    reported in its row's `status`."""
+
+    @classmethod
+    def warmup(cls, args: Any) -> int:
+        """How many bars the strategy needs (with these args) before it can first decide:
+        Buy & Hold is measured from there (a moving average of `n` bars needs `n - 1`).
+        Default 0."""
+        return 0
 
     def on_start(self, args: Any) -> None:
         """Sets the strategy up for a run."""
@@ -49,8 +114,11 @@ class Strategy:
     def on_ticks(
         self, start: int, prices: list[float], timestamps: list[int]
     ) -> Iterable[tuple[int, int]] | None:
-        """Handles ticks `start .. start + len(prices)` of the series and returns the
-        orders to place: `(tick index, signed quantity)`, each filled at the next tick."""
+        """Handles ticks `start .. start + len(prices)` of the series (`timestamps` in ns)
+        and returns the orders to place, in tick order: `(tick index, target)`, the target
+        the direction wanted after that tick's close, 1 (long), -1 (short) or 0 (flat). The
+        account decides how many units that is (`size`); a target equal to the position
+        held trades nothing."""
         raise NotImplementedError
 
 
@@ -63,15 +131,40 @@ def run_strategy(
     workers: int | None = None,
     data: str | None = None,
     batch: int = 4096,
+    mark_every: int = 1,
+    cash: float = 10_000.0,
+    size: str | float | int = "all",
+    commission_bps: float = 0.0,
+    commission_per_trade: float = 0.0,
+    fill: str = "next-open",
+    risk_limit: float | None = None,
     output: str = "rows",
 ) -> Any:
-    """Backtests `strategy` once per element of `grid` (each the `args` of `on_start`), one
-    virtual-time bus per point, in grid order: dicts with index, args, seed, pnl, sharpe,
-    max_drawdown, trades, fees, ticks, restarts, trace_hash, error. Python code runs under
-    the GIL, so points run one at a time however many workers there are."""
+    """Backtests `strategy` once per element of `grid` (each the `args` of `on_start` and
+    `warmup`), one virtual-time bus per point, with the account settings of `sweep`. Rows in
+    grid order: index, args, seed, status, `STAT_COLUMNS` (None when the run failed), ticks.
+    Python code runs under the GIL, so points run one at a time however many workers there
+    are."""
     if not (isinstance(strategy, type) and issubclass(strategy, Strategy)):
         raise TypeError(f"strategy must be a subclass of mycelium.backtest.Strategy, got {strategy!r}")
-    rows = _native.run_strategy(strategy, list(grid), ticks, seed, workers, data, batch)
+    if output not in ("rows", "pandas", "arrow"):
+        raise ValueError(f"output must be rows, pandas or arrow; got {output!r}")
+    rows = _native.run_strategy(
+        strategy,
+        list(grid),
+        ticks,
+        seed,
+        workers,
+        data,
+        batch,
+        mark_every,
+        cash,
+        size,
+        commission_bps,
+        commission_per_trade,
+        fill,
+        risk_limit,
+    )
     return _shape(rows, output)
 
 
