@@ -1,0 +1,539 @@
+//! A link to one peer node: its queue, its sequencing state, its asks in flight, its events.
+//!
+//! A [`Link`] outlives connections: the dialling side reconnects with backoff
+//! ([`crate::dial`]), the accepting side waits for the peer to come back, and each new
+//! connection resumes where the last one stopped.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use mycelium_actors::Clock;
+use tokio::sync::{oneshot, Notify};
+
+use crate::config::LinkConfig;
+use crate::dispatch::Dispatch;
+use crate::error::{RemoteAskError, SendError, WireError};
+use crate::event::{LinkEvent, LinkEventKind, LossReason, Observer};
+use crate::frame::{encode_frame, FrameSpec, Kind};
+use crate::handshake::{Authenticated, Identity, Resume};
+use crate::session::{Inbound, Outbound};
+
+type ReplySender = oneshot::Sender<Result<(u16, Vec<u8>), RemoteAskError>>;
+
+/// A reply to a remote ask: the reply's type id and body.
+pub type RemoteReply = (u16, Vec<u8>);
+
+/// A link to one peer node. Cheap to clone.
+#[derive(Clone)]
+pub struct Link {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub peer: String,
+    pub me: Identity,
+    pub config: LinkConfig,
+    pub clock: Clock,
+    pub dispatch: Arc<dyn Dispatch>,
+    observer: Option<Observer>,
+    state: Mutex<State>,
+    /// Wakes the writer of the current connection.
+    pub wake_writer: Notify,
+    /// Wakes senders waiting for room.
+    room: Notify,
+}
+
+pub(crate) struct State {
+    pub out: Outbound,
+    pub inb: Inbound,
+    pub pending: HashMap<u64, ReplySender>,
+    next_corr: u64,
+    /// Set when a connection is up: its id.
+    pub connection: Option<u64>,
+    /// The task running the current connection.
+    task: Option<tokio::task::AbortHandle>,
+    next_connection: u64,
+    /// An ack is owed to the peer.
+    pub ack_due: bool,
+    pub acked: u64,
+    /// Set when the link gave up or was shut down.
+    pub closed: Option<String>,
+    /// Frames delivered and duplicates dropped (for tests and stats).
+    pub stats: LinkStats,
+}
+
+/// Counters of one link.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LinkStats {
+    /// Data frames delivered to this node, in order.
+    pub delivered: u64,
+    /// Resent frames dropped because they had been delivered already.
+    pub duplicates: u64,
+    /// Replies that arrived after their ask had failed.
+    pub late_replies: u64,
+    /// Incoming messages a local service could not take (logged).
+    pub dispatch_failures: u64,
+}
+
+impl Link {
+    pub(crate) fn new(
+        peer: String,
+        me: Identity,
+        config: LinkConfig,
+        clock: Clock,
+        dispatch: Arc<dyn Dispatch>,
+        observer: Option<Observer>,
+    ) -> Link {
+        let capacity = config.queue_capacity;
+        Link {
+            inner: Arc::new(Inner {
+                peer,
+                me,
+                config,
+                clock,
+                dispatch,
+                observer,
+                state: Mutex::new(State {
+                    out: Outbound::new(capacity),
+                    inb: Inbound::default(),
+                    pending: HashMap::new(),
+                    next_corr: 1,
+                    connection: None,
+                    task: None,
+                    next_connection: 1,
+                    ack_due: false,
+                    acked: 0,
+                    closed: None,
+                    stats: LinkStats::default(),
+                }),
+                wake_writer: Notify::new(),
+                room: Notify::new(),
+            }),
+        }
+    }
+
+    /// The peer node's name.
+    pub fn peer(&self) -> &str {
+        &self.inner.peer
+    }
+
+    /// True while a connection is up.
+    pub fn is_up(&self) -> bool {
+        self.inner.lock().connection.is_some()
+    }
+
+    /// Why the link closed for good, if it did.
+    pub fn closed_reason(&self) -> Option<String> {
+        self.inner.lock().closed.clone()
+    }
+
+    /// Messages queued or awaiting acknowledgement.
+    pub fn queued(&self) -> usize {
+        self.inner.lock().out.len()
+    }
+
+    /// The link's counters.
+    pub fn stats(&self) -> LinkStats {
+        self.inner.lock().stats
+    }
+
+    fn encode(
+        &self,
+        kind: Kind,
+        name: &str,
+        type_id: u16,
+        corr: u64,
+        body: impl FnOnce(&mut Vec<u8>),
+    ) -> Result<Vec<u8>, SendError> {
+        let mut frame = Vec::with_capacity(64 + name.len());
+        let spec = FrameSpec {
+            kind,
+            type_id,
+            // Placeholder: the log writes the real sequence number.
+            seq: u64::MAX,
+            ts_ns: self.inner.clock.now().as_nanos() as u64,
+            ack: 0,
+            corr,
+            name,
+        };
+        encode_frame(&mut frame, &spec, self.inner.config.max_frame, body)
+            .map_err(SendError::TooLarge)?;
+        Ok(frame)
+    }
+
+    /// Queues a data frame without waiting: `Err(Full)` when the queue is full, and `body` is
+    /// then not called (so a typed caller still holds its message).
+    pub fn try_send(
+        &self,
+        kind: Kind,
+        name: &Arc<str>,
+        type_id: u16,
+        body: impl FnOnce(&mut Vec<u8>),
+    ) -> Result<u64, SendError> {
+        {
+            let st = self.inner.lock();
+            if let Some(reason) = &st.closed {
+                return Err(self.closed_err(reason));
+            }
+            if !st.out.has_room() {
+                return Err(SendError::Full);
+            }
+        }
+        let frame = self.encode(kind, name, type_id, 0, body)?;
+        self.push(kind, name, type_id, frame, false)
+            .map_err(|e| e.err().unwrap_or(SendError::Full))
+    }
+
+    /// Queues a data frame, waiting for room.
+    pub async fn send(
+        &self,
+        kind: Kind,
+        name: &Arc<str>,
+        type_id: u16,
+        body: impl FnOnce(&mut Vec<u8>),
+    ) -> Result<u64, SendError> {
+        let frame = self.encode(kind, name, type_id, 0, body)?;
+        self.push_waiting(kind, name, type_id, frame).await
+    }
+
+    async fn push_waiting(
+        &self,
+        kind: Kind,
+        name: &Arc<str>,
+        type_id: u16,
+        mut frame: Vec<u8>,
+    ) -> Result<u64, SendError> {
+        loop {
+            let room = self.inner.room.notified();
+            let mut room = std::pin::pin!(room);
+            room.as_mut().enable();
+            match self.push(kind, name, type_id, frame, true) {
+                Ok(seq) => return Ok(seq),
+                Err(Ok(back)) => frame = back,
+                Err(Err(e)) => return Err(e),
+            }
+            room.await;
+        }
+    }
+
+    /// `Err(Ok(frame))`: full, frame handed back; `Err(Err(e))`: closed.
+    #[allow(clippy::type_complexity)]
+    fn push(
+        &self,
+        kind: Kind,
+        name: &Arc<str>,
+        type_id: u16,
+        frame: Vec<u8>,
+        hand_back: bool,
+    ) -> Result<u64, Result<Vec<u8>, SendError>> {
+        let mut st = self.inner.lock();
+        if let Some(reason) = &st.closed {
+            return Err(Err(self.closed_err(reason)));
+        }
+        match st.out.push(kind, type_id, name.clone(), frame) {
+            Ok(seq) => {
+                let up = st.connection.is_some();
+                drop(st);
+                if up {
+                    self.inner.wake_writer.notify_one();
+                }
+                Ok(seq)
+            }
+            Err(back) if hand_back => Err(Ok(back)),
+            Err(_) => Err(Err(SendError::Full)),
+        }
+    }
+
+    /// Sends an ask and waits for its reply. Fails at once, with
+    /// [`RemoteAskError::LinkDown`], if the connection drops before the reply arrives.
+    pub async fn ask(
+        &self,
+        name: &Arc<str>,
+        type_id: u16,
+        body: impl FnOnce(&mut Vec<u8>),
+    ) -> Result<RemoteReply, RemoteAskError> {
+        let (tx, rx) = oneshot::channel();
+        let corr = {
+            let mut st = self.inner.lock();
+            let corr = st.next_corr;
+            st.next_corr += 1;
+            st.pending.insert(corr, tx);
+            corr
+        };
+        let sent = match self.encode(Kind::Ask, name, type_id, corr, body) {
+            Ok(frame) => self.push_waiting(Kind::Ask, name, type_id, frame).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = sent {
+            self.inner.lock().pending.remove(&corr);
+            return Err(RemoteAskError::NotSent(e.to_string()));
+        }
+        match rx.await {
+            Ok(result) => result,
+            Err(_) => Err(RemoteAskError::LinkDown {
+                peer: self.inner.peer.clone(),
+                reason: "the link was dropped".into(),
+            }),
+        }
+    }
+
+    /// Closes the link for good: queued and unacknowledged messages are reported lost, asks in
+    /// flight fail, senders get [`SendError::Closed`].
+    pub fn close(&self, reason: &str) {
+        self.inner.give_up(reason);
+    }
+
+    fn closed_err(&self, reason: &str) -> SendError {
+        SendError::Closed {
+            peer: self.inner.peer.clone(),
+            reason: reason.to_owned(),
+        }
+    }
+}
+
+impl Inner {
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn emit(&self, kind: LinkEventKind) {
+        let event = LinkEvent {
+            at: self.clock.now(),
+            peer: self.peer.clone(),
+            kind,
+        };
+        match &event.kind {
+            LinkEventKind::Connecting { attempt } => {
+                tracing::debug!(target: "mycelium::remote", peer = %event.peer, attempt, "connecting")
+            }
+            LinkEventKind::Up {
+                peer_instance,
+                resent,
+            } => tracing::info!(
+                target: "mycelium::remote",
+                peer = %event.peer, peer_instance = format_args!("{peer_instance:016x}"), resent,
+                "link up"
+            ),
+            LinkEventKind::Down { reason } => {
+                tracing::warn!(target: "mycelium::remote", peer = %event.peer, %reason, "link down")
+            }
+            LinkEventKind::Refused { reason } => {
+                tracing::warn!(target: "mycelium::remote", peer = %event.peer, %reason, "link refused")
+            }
+            LinkEventKind::GaveUp { reason } => {
+                tracing::error!(target: "mycelium::remote", peer = %event.peer, %reason, "link gave up")
+            }
+            LinkEventKind::Loss(report) => tracing::error!(
+                target: "mycelium::remote",
+                peer = %event.peer, first_seq = report.first_seq, last_seq = report.last_seq,
+                count = report.messages.len(), reason = ?report.reason,
+                types = ?report.messages.iter().map(|m| m.type_id).collect::<std::collections::BTreeSet<_>>(),
+                "messages lost"
+            ),
+        }
+        if let Some(observer) = &self.observer {
+            observer(&event);
+        }
+    }
+
+    /// Ends the current connection, if any, before a new one from the peer takes its place.
+    pub fn replace_current(&self, reason: &str) {
+        let (id, task) = {
+            let mut st = self.lock();
+            (st.connection, st.task.take())
+        };
+        if let Some(task) = task {
+            task.abort();
+        }
+        if let Some(id) = id {
+            self.detach(id, reason);
+        }
+    }
+
+    /// Records the task that runs connection `id`.
+    pub fn set_task(&self, id: u64, task: tokio::task::AbortHandle) {
+        let mut st = self.lock();
+        if st.connection == Some(id) {
+            st.task = Some(task);
+        } else {
+            task.abort();
+        }
+    }
+
+    /// How many connections were attached so far (a new one changes it).
+    pub fn generation(&self) -> u64 {
+        self.lock().next_connection
+    }
+
+    /// Computes our resume point for a connection with `peer` (sent in our verdict).
+    pub fn resume_point(&self, peer: &Authenticated) -> Resume {
+        let st = self.lock();
+        let same = st.inb.instance == Some(peer.instance);
+        Resume {
+            known_instance: st.inb.instance.unwrap_or(0),
+            received: st.inb.delivered,
+            first_seq: st.out.first_seq(same),
+        }
+    }
+
+    /// Installs a new connection after both verdicts. Returns its id, or an error when the
+    /// two sides' resume points disagree (the connection must then close; the next one
+    /// agrees).
+    pub fn attach(&self, peer: &Authenticated, theirs: Resume) -> Result<u64, String> {
+        let mut st = self.lock();
+        if let Some(reason) = &st.closed {
+            return Err(format!("link closed: {reason}"));
+        }
+        let same = st.inb.instance == Some(peer.instance);
+        let continuity = same && theirs.known_instance == self.me.instance;
+        let reason = if same {
+            LossReason::PeerForgot
+        } else {
+            LossReason::PeerRestarted
+        };
+        let old_instance = st.inb.instance;
+        let (resent, loss) = st.out.resume(
+            continuity,
+            theirs.received,
+            reason,
+            &self.peer,
+            old_instance,
+        );
+        st.inb.resume(peer.instance, theirs.first_seq);
+        st.acked = st.inb.delivered;
+        st.ack_due = false;
+        let id = st.next_connection;
+        st.next_connection += 1;
+        let consistent = continuity || !same;
+        if consistent {
+            st.connection = Some(id);
+        }
+        drop(st);
+        self.room.notify_waiters();
+        if let Some(loss) = loss {
+            self.emit(LinkEventKind::Loss(loss));
+        }
+        if !consistent {
+            return Err("the peer no longer knows this link; unacknowledged messages were reported lost, reconnecting".into());
+        }
+        self.emit(LinkEventKind::Up {
+            peer_instance: peer.instance,
+            resent,
+        });
+        Ok(id)
+    }
+
+    /// The connection `id` ended: asks in flight fail at once.
+    pub fn detach(&self, id: u64, reason: &str) {
+        let pending = {
+            let mut st = self.lock();
+            if st.connection != Some(id) {
+                return;
+            }
+            st.connection = None;
+            st.task = None;
+            std::mem::take(&mut st.pending)
+        };
+        self.fail_asks(pending, reason);
+        self.emit(LinkEventKind::Down {
+            reason: reason.to_owned(),
+        });
+    }
+
+    fn fail_asks(&self, pending: HashMap<u64, ReplySender>, reason: &str) {
+        let mut pending: Vec<_> = pending.into_iter().collect();
+        pending.sort_by_key(|(corr, _)| *corr);
+        for (_, tx) in pending {
+            let _ = tx.send(Err(RemoteAskError::LinkDown {
+                peer: self.peer.clone(),
+                reason: reason.to_owned(),
+            }));
+        }
+    }
+
+    /// Gives up: everything queued or unacknowledged is reported lost.
+    pub fn give_up(&self, reason: &str) {
+        let (loss, pending) = {
+            let mut st = self.lock();
+            if st.closed.is_some() {
+                return;
+            }
+            st.closed = Some(reason.to_owned());
+            st.connection = None;
+            if let Some(task) = st.task.take() {
+                // Let the writer send a Close frame first; the task ends by itself.
+                drop(task);
+            }
+            let instance = st.inb.instance;
+            (
+                st.out.give_up(&self.peer, instance),
+                std::mem::take(&mut st.pending),
+            )
+        };
+        self.fail_asks(pending, reason);
+        self.room.notify_waiters();
+        self.wake_writer.notify_waiters();
+        self.emit(LinkEventKind::GaveUp {
+            reason: reason.to_owned(),
+        });
+        if let Some(loss) = loss {
+            self.emit(LinkEventKind::Loss(loss));
+        }
+    }
+
+    /// Drops acknowledged frames and wakes senders waiting for room.
+    pub fn on_ack(&self, upto: u64) {
+        let freed = self.lock().out.ack(upto);
+        if freed > 0 {
+            self.room.notify_waiters();
+        }
+    }
+
+    /// A reply for ask `corr` arrived.
+    pub fn on_reply(&self, corr: u64, reply: Result<RemoteReply, RemoteAskError>) {
+        let tx = {
+            let mut st = self.lock();
+            let tx = st.pending.remove(&corr);
+            if tx.is_none() {
+                st.stats.late_replies += 1;
+            }
+            tx
+        };
+        if let Some(tx) = tx {
+            let _ = tx.send(reply);
+        }
+    }
+
+    /// Queues a reply frame from a spawned ask task.
+    pub async fn send_reply(
+        self: &Arc<Self>,
+        corr: u64,
+        reply: Result<RemoteReply, String>,
+    ) -> Result<(), SendError> {
+        let link = Link {
+            inner: self.clone(),
+        };
+        let name: Arc<str> = Arc::from("");
+        let (kind, type_id, body) = match reply {
+            Ok((type_id, body)) => (Kind::Reply, type_id, body),
+            Err(reason) => (Kind::ReplyFailed, 0, reason.into_bytes()),
+        };
+        let frame = link
+            .encode(kind, "", type_id, corr, |o| o.extend_from_slice(&body))
+            .or_else(|e| match e {
+                // A reply too large for a frame becomes a failure the asker can read.
+                SendError::TooLarge(WireError::TooLargeToSend { body_len, max }) => {
+                    link.encode(Kind::ReplyFailed, "", 0, corr, |o| {
+                        o.extend_from_slice(
+                            format!("reply of {body_len} bytes exceeds the frame maximum {max}")
+                                .as_bytes(),
+                        )
+                    })
+                }
+                other => Err(other),
+            })?;
+        link.push_waiting(kind, &name, type_id, frame)
+            .await
+            .map(|_| ())
+    }
+}

@@ -1,0 +1,207 @@
+//! A node: this process's identity on the network, its listener and its links to peers.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use mycelium_actors::Bus;
+use tokio::task::JoinHandle;
+
+use crate::config::LinkConfig;
+use crate::dial::{self, Resolver};
+use crate::dispatch::Dispatch;
+use crate::error::TransportError;
+use crate::event::Observer;
+use crate::handshake::{new_instance_id, Identity};
+use crate::link::Link;
+use crate::schema::LocalSchema;
+use crate::secret::Secret;
+use crate::transport::{Endpoint, Listener};
+
+/// This process's identity and links. Dropping it (or [`shutdown`](Node::shutdown)) stops
+/// its listener and dialers.
+pub struct Node {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    me: Identity,
+    config: LinkConfig,
+    bus: Bus,
+    dispatch: Arc<dyn Dispatch>,
+    observer: Option<Observer>,
+    links: Mutex<BTreeMap<String, Link>>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// Builds a [`Node`].
+pub struct NodeBuilder {
+    name: String,
+    schema: LocalSchema,
+    secret: Secret,
+    config: LinkConfig,
+    observer: Option<Observer>,
+    instance: Option<u64>,
+}
+
+impl NodeBuilder {
+    /// Link options for every link of the node.
+    pub fn config(mut self, config: LinkConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Receives every link event (state changes, loss reports).
+    pub fn observer(
+        mut self,
+        observer: impl Fn(&crate::LinkEvent) + Send + Sync + 'static,
+    ) -> Self {
+        self.observer = Some(Arc::new(observer));
+        self
+    }
+
+    /// Fixes the instance id (normally random at every start; a test that simulates a
+    /// process restart gives the new node another one).
+    pub fn instance(mut self, instance: u64) -> Self {
+        self.instance = Some(instance);
+        self
+    }
+
+    /// Builds the node on `bus`: incoming messages go to `dispatch`.
+    pub fn build(self, bus: &Bus, dispatch: Arc<dyn Dispatch>) -> Node {
+        Node {
+            shared: Arc::new(Shared {
+                me: Identity {
+                    node: self.name,
+                    instance: self.instance.unwrap_or_else(new_instance_id),
+                    schema: self.schema,
+                    secret: self.secret,
+                },
+                config: self.config,
+                bus: bus.clone(),
+                dispatch,
+                observer: self.observer,
+                links: Mutex::new(BTreeMap::new()),
+                tasks: Mutex::new(Vec::new()),
+            }),
+        }
+    }
+}
+
+impl Node {
+    /// A node named `name`, speaking `schema`, proving `secret`.
+    pub fn builder(name: impl Into<String>, schema: LocalSchema, secret: Secret) -> NodeBuilder {
+        NodeBuilder {
+            name: name.into(),
+            schema,
+            secret,
+            config: LinkConfig::default(),
+            observer: None,
+            instance: None,
+        }
+    }
+
+    /// This node's name.
+    pub fn name(&self) -> &str {
+        &self.shared.me.node
+    }
+
+    /// This process's instance id.
+    pub fn instance(&self) -> u64 {
+        self.shared.me.instance
+    }
+
+    /// The link to `peer`, if one exists.
+    pub fn link(&self, peer: &str) -> Option<Link> {
+        self.shared.links().get(peer).cloned()
+    }
+
+    /// The link to `peer`, created if needed (not connected: see [`connect`](Node::connect)
+    /// and [`listen`](Node::listen)).
+    pub fn link_to(&self, peer: &str) -> Link {
+        self.shared.link_to(peer)
+    }
+
+    /// Accepts connections from `peers` on `endpoint`; returns the endpoint bound (for TCP
+    /// port 0, the port chosen).
+    pub async fn listen(
+        &self,
+        endpoint: &Endpoint,
+        peers: &[&str],
+    ) -> Result<Endpoint, TransportError> {
+        for peer in peers {
+            self.shared.link_to(peer);
+        }
+        let listener = Listener::bind(endpoint).await?;
+        let bound = listener
+            .local_endpoint()
+            .map_err(|source| TransportError::Io {
+                what: "cannot read the address of",
+                endpoint: endpoint.to_string(),
+                source,
+            })?;
+        let weak = Arc::downgrade(&self.shared);
+        let resolve: Resolver =
+            Arc::new(move |node: &str| weak.upgrade()?.links().get(node).cloned());
+        let task = dial::accept(
+            listener,
+            self.shared.me.clone(),
+            resolve,
+            self.shared.bus.clock().clone(),
+            self.shared.config.handshake_timeout,
+        );
+        self.shared.tasks().push(task);
+        Ok(bound)
+    }
+
+    /// Dials `peer` at `endpoint`, reconnecting with backoff until the link gives up.
+    pub fn connect(&self, peer: &str, endpoint: Endpoint) -> Link {
+        let link = self.shared.link_to(peer);
+        let task = dial::dial(link.clone(), endpoint, self.shared.bus.seed());
+        self.shared.tasks().push(task);
+        link
+    }
+
+    /// Stops the listener and dialers and closes every link (what is still queued is reported
+    /// lost).
+    pub fn shutdown(&self) {
+        for task in self.shared.tasks().drain(..) {
+            task.abort();
+        }
+        let links: Vec<Link> = self.shared.links().values().cloned().collect();
+        for link in links {
+            link.close("the node shut down");
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+impl Shared {
+    fn links(&self) -> MutexGuard<'_, BTreeMap<String, Link>> {
+        self.links.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn tasks(&self) -> MutexGuard<'_, Vec<JoinHandle<()>>> {
+        self.tasks.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn link_to(&self, peer: &str) -> Link {
+        self.links()
+            .entry(peer.to_owned())
+            .or_insert_with(|| {
+                Link::new(
+                    peer.to_owned(),
+                    self.me.clone(),
+                    self.config.clone(),
+                    self.bus.clock().clone(),
+                    self.dispatch.clone(),
+                    self.observer.clone(),
+                )
+            })
+            .clone()
+    }
+}
