@@ -189,6 +189,9 @@ pub enum Listener {
         path: PathBuf,
         /// The uid that owns the socket file.
         uid: u32,
+        /// Device and inode of the socket file, so that dropping the listener removes its own
+        /// file and never one that a successor bound at the same path.
+        file: (u64, u64),
     },
     /// TCP.
     Tcp(TcpListener),
@@ -236,12 +239,13 @@ impl Listener {
                     .map_err(err)
                     .map_err(cleanup)?;
                 // The socket file was just created by this process: its owner is our uid.
-                let uid = std::fs::metadata(path).map_err(err).map_err(cleanup)?.uid();
-                check_directory(&dir, uid).map_err(cleanup)?;
+                let meta = std::fs::metadata(path).map_err(err).map_err(cleanup)?;
+                check_directory(&dir, meta.uid()).map_err(cleanup)?;
                 Ok(Listener::Unix {
                     listener,
                     path: path.clone(),
-                    uid,
+                    uid: meta.uid(),
+                    file: (meta.dev(), meta.ino()),
                 })
             }
         }
@@ -257,9 +261,7 @@ impl Listener {
                 Ok((Stream::Tcp(s), addr.to_string()))
             }
             Listener::Unix {
-                listener,
-                path,
-                uid,
+                listener, path, uid, ..
             } => {
                 let (s, _) = listener.accept().await?;
                 let cred = s.peer_cred()?;
@@ -291,8 +293,12 @@ impl Listener {
 
 impl Drop for Listener {
     fn drop(&mut self) {
-        if let Listener::Unix { path, .. } = self {
-            let _ = std::fs::remove_file(path);
+        if let Listener::Unix { path, file, .. } = self {
+            let ours = std::fs::symlink_metadata(&*path)
+                .is_ok_and(|m| (m.dev(), m.ino()) == *file);
+            if ours {
+                let _ = std::fs::remove_file(path);
+            }
         }
     }
 }
