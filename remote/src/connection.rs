@@ -177,6 +177,9 @@ async fn handle(link: &Arc<Inner>, f: Frame<'_>) -> Result<(), String> {
     let mut st = link.lock();
     st.inb.delivered = f.seq;
     st.stats.delivered += 1;
+    // The writer sends the ack with whatever it writes next (one permit however many
+    // frames were delivered meanwhile).
+    link.wake_writer.notify_one();
     if let Some(e) = failed {
         st.stats.dispatch_failures += 1;
         drop(st);

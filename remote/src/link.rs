@@ -73,6 +73,10 @@ pub struct LinkStats {
     pub late_replies: u64,
     /// Incoming messages a local service could not take (logged).
     pub dispatch_failures: u64,
+    /// Highest sequence number written to a socket so far.
+    pub written: u64,
+    /// Messages queued or awaiting acknowledgement.
+    pub queued: usize,
 }
 
 impl Link {
@@ -134,7 +138,12 @@ impl Link {
 
     /// The link's counters.
     pub fn stats(&self) -> LinkStats {
-        self.inner.lock().stats
+        let st = self.inner.lock();
+        LinkStats {
+            written: st.out.written(),
+            queued: st.out.len(),
+            ..st.stats
+        }
     }
 
     fn encode(

@@ -62,6 +62,10 @@ impl Outbound {
         self.log.len()
     }
 
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
     /// Queues an encoded frame (its seq bytes are overwritten). Hands it back when full.
     pub fn push(
         &mut self,

@@ -261,7 +261,10 @@ impl Listener {
                 Ok((Stream::Tcp(s), addr.to_string()))
             }
             Listener::Unix {
-                listener, path, uid, ..
+                listener,
+                path,
+                uid,
+                ..
             } => {
                 let (s, _) = listener.accept().await?;
                 let cred = s.peer_cred()?;
@@ -294,8 +297,7 @@ impl Listener {
 impl Drop for Listener {
     fn drop(&mut self) {
         if let Listener::Unix { path, file, .. } = self {
-            let ours = std::fs::symlink_metadata(&*path)
-                .is_ok_and(|m| (m.dev(), m.ino()) == *file);
+            let ours = std::fs::symlink_metadata(&*path).is_ok_and(|m| (m.dev(), m.ino()) == *file);
             if ours {
                 let _ = std::fs::remove_file(path);
             }

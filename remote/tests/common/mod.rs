@@ -151,10 +151,7 @@ pub struct Events {
     pub seen: Vec<LinkEvent>,
 }
 
-pub fn events() -> (
-    impl Fn(&LinkEvent) + Send + Sync + 'static,
-    Events,
-) {
+pub fn events() -> (impl Fn(&LinkEvent) + Send + Sync + 'static, Events) {
     let (tx, rx) = mpsc::unbounded_channel();
     (
         move |e: &LinkEvent| {
