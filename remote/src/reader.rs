@@ -67,6 +67,11 @@ impl FrameReader {
         }
     }
 
+    /// Bytes of buffer held now (bounded by the largest frame accepted, or 16 KiB).
+    pub fn buffered_capacity(&self) -> usize {
+        self.buf.len()
+    }
+
     /// True when bytes of an unfinished frame are buffered.
     pub fn has_partial(&self) -> bool {
         self.end > self.start + self.consumed
