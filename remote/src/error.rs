@@ -192,6 +192,23 @@ pub enum RemoteAskError {
     /// The receiving node could not handle it; its reason.
     #[error("the remote handler failed: {0}")]
     Failed(String),
+    /// The reply is not of the expected type or does not decode.
+    #[error("the reply cannot be read: {0}")]
+    BadReply(String),
+}
+
+/// A node could not be set up from its topology.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// The topology file is wrong.
+    #[error(transparent)]
+    Topology(#[from] crate::topology::TopologyError),
+    /// The secret could not be loaded.
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    /// The node could not listen.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
 }
 
 /// A dispatch of an incoming message to local actors failed.

@@ -73,18 +73,22 @@ mod node;
 pub mod reader;
 pub mod schema;
 pub mod secret;
+mod service;
 mod session;
+pub mod topology;
 pub mod transport;
 
 pub use config::{LinkConfig, Mode};
 pub use dispatch::{Dispatch, ReplyFuture};
 pub use error::{
-    DispatchError, HandshakeError, RemoteAskError, SecretError, SendError, TransportError,
-    WireError,
+    DispatchError, HandshakeError, RemoteAskError, SecretError, SendError, SetupError,
+    TransportError, WireError,
 };
 pub use event::{LinkEvent, LinkEventKind, LossReason, LossReport, LostMessage, Observer};
 pub use link::{Link, LinkStats, RemoteReply};
 pub use node::{Node, NodeBuilder};
 pub use schema::LocalSchema;
 pub use secret::Secret;
+pub use service::RemoteService;
+pub use topology::{NodeSpec, SecretSource, Topology, TopologyError};
 pub use transport::Endpoint;

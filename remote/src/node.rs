@@ -9,12 +9,14 @@ use tokio::task::JoinHandle;
 use crate::config::LinkConfig;
 use crate::dial::{self, Resolver};
 use crate::dispatch::Dispatch;
-use crate::error::TransportError;
+use crate::error::{SetupError, TransportError};
 use crate::event::Observer;
 use crate::handshake::{new_instance_id, Identity};
 use crate::link::Link;
 use crate::schema::LocalSchema;
 use crate::secret::Secret;
+use crate::service::RemoteService;
+use crate::topology::Topology;
 use crate::transport::{Endpoint, Listener};
 
 /// This process's identity and links. Dropping it (or [`shutdown`](Node::shutdown)) stops
@@ -31,6 +33,7 @@ struct Shared {
     observer: Option<Observer>,
     links: Mutex<BTreeMap<String, Link>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    topology: Mutex<Option<Topology>>,
 }
 
 /// Builds a [`Node`].
@@ -82,6 +85,7 @@ impl NodeBuilder {
                 observer: self.observer,
                 links: Mutex::new(BTreeMap::new()),
                 tasks: Mutex::new(Vec::new()),
+                topology: Mutex::new(None),
             }),
         }
     }
@@ -98,6 +102,84 @@ impl Node {
             observer: None,
             instance: None,
         }
+    }
+
+    /// Starts node `name` of the topology in `path` on `bus`: loads and validates the file and
+    /// the secret, listens on the node's endpoint for every other node, and dials each node
+    /// whose name sorts after its own (so each pair has one connection, from the node whose
+    /// name sorts first). Incoming messages go to `dispatch`; remote services are reached
+    /// with [`service`](Node::service).
+    pub async fn from_topology(
+        path: impl AsRef<std::path::Path>,
+        name: &str,
+        schema: LocalSchema,
+        bus: &Bus,
+        dispatch: Arc<dyn Dispatch>,
+    ) -> Result<Node, SetupError> {
+        let topology = Topology::load(path)?;
+        Node::start(topology, name, schema, bus, dispatch, None).await
+    }
+
+    /// As [`from_topology`](Node::from_topology), from a loaded topology, with an observer of
+    /// link events.
+    pub async fn start(
+        topology: Topology,
+        name: &str,
+        schema: LocalSchema,
+        bus: &Bus,
+        dispatch: Arc<dyn Dispatch>,
+        observer: Option<Observer>,
+    ) -> Result<Node, SetupError> {
+        let Some(me) = topology.node(name).cloned() else {
+            let names: Vec<&str> = topology.nodes.iter().map(|n| n.name.as_str()).collect();
+            return Err(topology
+                .error(format!(
+                    "no node `{name}` in this topology; it has: {}",
+                    names.join(", ")
+                ))
+                .into());
+        };
+        let secret = topology.secret.load()?;
+        let mut builder = Node::builder(name, schema, secret).config(topology.link.clone());
+        builder.observer = observer;
+        let node = builder.build(bus, dispatch);
+        let peers: Vec<&str> = topology
+            .nodes
+            .iter()
+            .filter(|n| n.name != name)
+            .map(|n| n.name.as_str())
+            .collect();
+        node.listen(&me.endpoint, &peers).await?;
+        for peer in &topology.nodes {
+            if peer.name.as_str() > name {
+                node.connect(&peer.name, peer.endpoint.clone());
+            }
+        }
+        *node.shared.topology() = Some(topology);
+        Ok(node)
+    }
+
+    /// The service `name` if another node of the topology hosts it; `None` for a local
+    /// service or an unknown one.
+    pub fn service(&self, name: &str) -> Option<RemoteService> {
+        let host = {
+            let topology = self.shared.topology();
+            let host = topology.as_ref()?.host_of(name)?;
+            if host.name == self.shared.me.node {
+                return None;
+            }
+            host.name.clone()
+        };
+        Some(RemoteService::new(self.link(&host)?, name))
+    }
+
+    /// True when this node hosts `service` according to its topology.
+    pub fn hosts(&self, service: &str) -> bool {
+        let topology = self.shared.topology();
+        topology
+            .as_ref()
+            .and_then(|t| t.host_of(service))
+            .is_some_and(|n| n.name == self.shared.me.node)
     }
 
     /// This node's name.
@@ -183,6 +265,10 @@ impl Drop for Node {
 impl Shared {
     fn links(&self) -> MutexGuard<'_, BTreeMap<String, Link>> {
         self.links.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn topology(&self) -> MutexGuard<'_, Option<Topology>> {
+        self.topology.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn tasks(&self) -> MutexGuard<'_, Vec<JoinHandle<()>>> {
