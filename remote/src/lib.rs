@@ -66,10 +66,12 @@ pub mod dial;
 pub mod dispatch;
 pub mod error;
 pub mod event;
+mod exports;
 pub mod frame;
 pub mod handshake;
 pub mod link;
 mod node;
+mod proxy;
 pub mod reader;
 pub mod schema;
 pub mod secret;
@@ -85,8 +87,9 @@ pub use error::{
     TransportError, WireError,
 };
 pub use event::{LinkEvent, LinkEventKind, LossReason, LossReport, LostMessage, Observer};
-pub use link::{Link, LinkStats, RemoteReply};
+pub use link::{Link, LinkStats, OnReply, RemoteReply};
 pub use node::{Node, NodeBuilder};
+pub use proxy::RemoteActor;
 pub use schema::LocalSchema;
 pub use secret::Secret;
 pub use service::RemoteService;

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use mycelium_actors::Clock;
+use mycelium_actors::{ActorId, Bus, Clock, DeadLetter, DeadLetterReason, NodeId};
 use tokio::sync::{oneshot, Notify};
 
 use crate::config::LinkConfig;
@@ -18,7 +18,12 @@ use crate::frame::{encode_frame, FrameSpec, Kind};
 use crate::handshake::{Authenticated, Identity, Resume};
 use crate::session::{Inbound, Outbound};
 
-type ReplySender = oneshot::Sender<Result<(u16, Vec<u8>), RemoteAskError>>;
+/// What to do with the answer to a remote ask: called once, with the reply or the reason
+/// there is none.
+pub type OnReply = Box<dyn FnOnce(Result<RemoteReply, RemoteAskError>) + Send>;
+
+/// The message name recorded for untyped sends (raw bytes).
+const UNNAMED: &str = "bytes";
 
 /// A reply to a remote ask: the reply's type id and body.
 pub type RemoteReply = (u16, Vec<u8>);
@@ -32,8 +37,11 @@ pub struct Link {
 pub(crate) struct Inner {
     pub peer: String,
     pub me: Identity,
+    /// The peer's number in this process's addresses.
+    pub node: NodeId,
     pub config: LinkConfig,
     pub clock: Clock,
+    bus: Bus,
     pub dispatch: Arc<dyn Dispatch>,
     observer: Option<Observer>,
     state: Mutex<State>,
@@ -46,7 +54,7 @@ pub(crate) struct Inner {
 pub(crate) struct State {
     pub out: Outbound,
     pub inb: Inbound,
-    pub pending: HashMap<u64, ReplySender>,
+    pub pending: HashMap<u64, OnReply>,
     next_corr: u64,
     /// Set when a connection is up: its id.
     pub connection: Option<u64>,
@@ -82,9 +90,10 @@ pub struct LinkStats {
 impl Link {
     pub(crate) fn new(
         peer: String,
+        node: NodeId,
         me: Identity,
         config: LinkConfig,
-        clock: Clock,
+        bus: &Bus,
         dispatch: Arc<dyn Dispatch>,
         observer: Option<Observer>,
     ) -> Link {
@@ -92,9 +101,11 @@ impl Link {
         Link {
             inner: Arc::new(Inner {
                 peer,
+                node,
                 me,
                 config,
-                clock,
+                clock: bus.clock().clone(),
+                bus: bus.clone(),
                 dispatch,
                 observer,
                 state: Mutex::new(State {
@@ -119,6 +130,16 @@ impl Link {
     /// The peer node's name.
     pub fn peer(&self) -> &str {
         &self.inner.peer
+    }
+
+    /// The peer's number in this process's addresses ([`ActorId`]s of its services).
+    pub fn node_id(&self) -> NodeId {
+        self.inner.node
+    }
+
+    /// The bus clock the link runs on.
+    pub fn clock(&self) -> &Clock {
+        &self.inner.clock
     }
 
     /// True while a connection is up.
@@ -179,6 +200,17 @@ impl Link {
         type_id: u16,
         body: impl FnOnce(&mut Vec<u8>),
     ) -> Result<u64, SendError> {
+        self.try_send_named(kind, name, type_id, UNNAMED, body)
+    }
+
+    pub(crate) fn try_send_named(
+        &self,
+        kind: Kind,
+        name: &Arc<str>,
+        type_id: u16,
+        message: &'static str,
+        body: impl FnOnce(&mut Vec<u8>),
+    ) -> Result<u64, SendError> {
         {
             let st = self.inner.lock();
             if let Some(reason) = &st.closed {
@@ -189,7 +221,7 @@ impl Link {
             }
         }
         let frame = self.encode(kind, name, type_id, 0, body)?;
-        self.push(kind, name, type_id, frame, false)
+        self.push(kind, name, type_id, message, frame, false)
             .map_err(|e| e.err().unwrap_or(SendError::Full))
     }
 
@@ -201,8 +233,19 @@ impl Link {
         type_id: u16,
         body: impl FnOnce(&mut Vec<u8>),
     ) -> Result<u64, SendError> {
+        self.send_named(kind, name, type_id, UNNAMED, body).await
+    }
+
+    pub(crate) async fn send_named(
+        &self,
+        kind: Kind,
+        name: &Arc<str>,
+        type_id: u16,
+        message: &'static str,
+        body: impl FnOnce(&mut Vec<u8>),
+    ) -> Result<u64, SendError> {
         let frame = self.encode(kind, name, type_id, 0, body)?;
-        self.push_waiting(kind, name, type_id, frame).await
+        self.push_waiting(kind, name, type_id, message, frame).await
     }
 
     async fn push_waiting(
@@ -210,13 +253,14 @@ impl Link {
         kind: Kind,
         name: &Arc<str>,
         type_id: u16,
+        message: &'static str,
         mut frame: Vec<u8>,
     ) -> Result<u64, SendError> {
         loop {
             let room = self.inner.room.notified();
             let mut room = std::pin::pin!(room);
             room.as_mut().enable();
-            match self.push(kind, name, type_id, frame, true) {
+            match self.push(kind, name, type_id, message, frame, true) {
                 Ok(seq) => return Ok(seq),
                 Err(Ok(back)) => frame = back,
                 Err(Err(e)) => return Err(e),
@@ -232,6 +276,7 @@ impl Link {
         kind: Kind,
         name: &Arc<str>,
         type_id: u16,
+        message: &'static str,
         frame: Vec<u8>,
         hand_back: bool,
     ) -> Result<u64, Result<Vec<u8>, SendError>> {
@@ -239,7 +284,7 @@ impl Link {
         if let Some(reason) = &st.closed {
             return Err(Err(self.closed_err(reason)));
         }
-        match st.out.push(kind, type_id, name.clone(), frame) {
+        match st.out.push(kind, type_id, name.clone(), message, frame) {
             Ok(seq) => {
                 let up = st.connection.is_some();
                 drop(st);
@@ -262,19 +307,10 @@ impl Link {
         body: impl FnOnce(&mut Vec<u8>),
     ) -> Result<RemoteReply, RemoteAskError> {
         let (tx, rx) = oneshot::channel();
-        let corr = {
-            let mut st = self.inner.lock();
-            let corr = st.next_corr;
-            st.next_corr += 1;
-            st.pending.insert(corr, tx);
-            corr
-        };
-        let sent = match self.encode(Kind::Ask, name, type_id, corr, body) {
-            Ok(frame) => self.push_waiting(Kind::Ask, name, type_id, frame).await,
-            Err(e) => Err(e),
-        };
-        if let Err(e) = sent {
-            self.inner.lock().pending.remove(&corr);
+        let on_reply: OnReply = Box::new(move |result| {
+            let _ = tx.send(result);
+        });
+        if let Err(e) = self.ask_with(name, type_id, UNNAMED, body, on_reply).await {
             return Err(RemoteAskError::NotSent(e.to_string()));
         }
         match rx.await {
@@ -283,6 +319,81 @@ impl Link {
                 peer: self.inner.peer.clone(),
                 reason: "the link was dropped".into(),
             }),
+        }
+    }
+
+    fn register(&self, on_reply: OnReply) -> u64 {
+        let mut st = self.inner.lock();
+        let corr = st.next_corr;
+        st.next_corr += 1;
+        st.pending.insert(corr, on_reply);
+        corr
+    }
+
+    fn unregister(&self, corr: u64) -> Option<OnReply> {
+        self.inner.lock().pending.remove(&corr)
+    }
+
+    /// Queues an ask, waiting for room; `on_reply` gets its answer (or, at once, the reason
+    /// there will be none when the connection drops). On `Err` the ask was not queued and
+    /// `on_reply` is dropped uncalled.
+    pub async fn ask_with(
+        &self,
+        name: &Arc<str>,
+        type_id: u16,
+        message: &'static str,
+        body: impl FnOnce(&mut Vec<u8>),
+        on_reply: OnReply,
+    ) -> Result<(), SendError> {
+        let corr = self.register(on_reply);
+        let sent = match self.encode(Kind::Ask, name, type_id, corr, body) {
+            Ok(frame) => {
+                self.push_waiting(Kind::Ask, name, type_id, message, frame)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        match sent {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                self.unregister(corr);
+                Err(e)
+            }
+        }
+    }
+
+    /// Queues an ask without waiting: when the queue is full or the link closed, `body` is
+    /// not called and `on_reply` is handed back.
+    pub fn try_ask_with(
+        &self,
+        name: &Arc<str>,
+        type_id: u16,
+        message: &'static str,
+        body: impl FnOnce(&mut Vec<u8>),
+        on_reply: OnReply,
+    ) -> Result<(), (SendError, OnReply)> {
+        {
+            let st = self.inner.lock();
+            if let Some(reason) = &st.closed {
+                return Err((self.closed_err(reason), on_reply));
+            }
+            if !st.out.has_room() {
+                return Err((SendError::Full, on_reply));
+            }
+        }
+        let corr = self.register(on_reply);
+        let handed_back = |e: SendError| match self.unregister(corr) {
+            Some(on_reply) => Err((e, on_reply)),
+            // The connection dropped meanwhile and answered it already.
+            None => Ok(()),
+        };
+        let frame = match self.encode(Kind::Ask, name, type_id, corr, body) {
+            Ok(frame) => frame,
+            Err(e) => return handed_back(e),
+        };
+        match self.push(Kind::Ask, name, type_id, message, frame, false) {
+            Ok(_) => Ok(()),
+            Err(e) => handed_back(e.err().unwrap_or(SendError::Full)),
         }
     }
 
@@ -339,6 +450,26 @@ impl Inner {
                 types = ?report.messages.iter().map(|m| m.type_id).collect::<std::collections::BTreeSet<_>>(),
                 "messages lost"
             ),
+        }
+        if let LinkEventKind::Loss(report) = &event.kind {
+            // Every lost tell and publication is also a dead letter of this bus.
+            for m in &report.messages {
+                if matches!(m.kind, Kind::Tell | Kind::Publish) {
+                    self.bus.dead_letters().post(DeadLetter {
+                        actor: ActorId::new(self.node, 0),
+                        actor_type: "remote service",
+                        message_type: m.message,
+                        reason: DeadLetterReason::Lost {
+                            node: self.node,
+                            reason: format!(
+                                "{:?} to `{}` on node `{}`, seq {}, type id {}: {:?}",
+                                m.kind, m.name, self.peer, m.seq, m.type_id, report.reason
+                            ),
+                        },
+                        message: None,
+                    });
+                }
+            }
         }
         if let Some(observer) = &self.observer {
             observer(&event);
@@ -449,11 +580,11 @@ impl Inner {
         });
     }
 
-    fn fail_asks(&self, pending: HashMap<u64, ReplySender>, reason: &str) {
+    fn fail_asks(&self, pending: HashMap<u64, OnReply>, reason: &str) {
         let mut pending: Vec<_> = pending.into_iter().collect();
         pending.sort_by_key(|(corr, _)| *corr);
-        for (_, tx) in pending {
-            let _ = tx.send(Err(RemoteAskError::LinkDown {
+        for (_, on_reply) in pending {
+            on_reply(Err(RemoteAskError::LinkDown {
                 peer: self.peer.clone(),
                 reason: reason.to_owned(),
             }));
@@ -508,8 +639,8 @@ impl Inner {
             }
             tx
         };
-        if let Some(tx) = tx {
-            let _ = tx.send(reply);
+        if let Some(on_reply) = tx {
+            on_reply(reply);
         }
     }
 
@@ -541,7 +672,7 @@ impl Inner {
                 }
                 other => Err(other),
             })?;
-        link.push_waiting(kind, &name, type_id, frame)
+        link.push_waiting(kind, &name, type_id, "reply", frame)
             .await
             .map(|_| ())
     }
