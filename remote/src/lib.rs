@@ -77,6 +77,7 @@ pub mod schema;
 pub mod secret;
 mod service;
 mod session;
+mod topics;
 pub mod topology;
 pub mod transport;
 

@@ -4,10 +4,10 @@
 //! ([`crate::dial`]), the accepting side waits for the peer to come back, and each new
 //! connection resumes where the last one stopped.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use mycelium_actors::{ActorId, Bus, Clock, DeadLetter, DeadLetterReason, NodeId};
+use mycelium_actors::{ActorId, Bus, Clock, DeadLetter, DeadLetterReason, NodeId, Subscription};
 use tokio::sync::{oneshot, Notify};
 
 use crate::config::LinkConfig;
@@ -17,6 +17,7 @@ use crate::event::{LinkEvent, LinkEventKind, LossReason, Observer};
 use crate::frame::{encode_frame, FrameSpec, Kind};
 use crate::handshake::{Authenticated, Identity, Resume};
 use crate::session::{Inbound, Outbound};
+use crate::topics::TopicTypes;
 
 /// What to do with the answer to a remote ask: called once, with the reply or the reason
 /// there is none.
@@ -43,6 +44,7 @@ pub(crate) struct Inner {
     pub clock: Clock,
     bus: Bus,
     pub dispatch: Arc<dyn Dispatch>,
+    topics: Arc<TopicTypes>,
     observer: Option<Observer>,
     state: Mutex<State>,
     /// Wakes the writer of the current connection.
@@ -68,6 +70,10 @@ pub(crate) struct State {
     pub closed: Option<String>,
     /// Frames delivered and duplicates dropped (for tests and stats).
     pub stats: LinkStats,
+    /// Topic interest sent to the peer: (pattern, type id).
+    interests: Vec<(Arc<str>, u16)>,
+    /// The peer's interest this node serves: one subscription per (pattern, type id).
+    forwarded: BTreeMap<(String, u16), Subscription>,
 }
 
 /// Counters of one link.
@@ -88,6 +94,8 @@ pub struct LinkStats {
 }
 
 impl Link {
+    // Called from one place (the node), which holds every part.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         peer: String,
         node: NodeId,
@@ -95,6 +103,7 @@ impl Link {
         config: LinkConfig,
         bus: &Bus,
         dispatch: Arc<dyn Dispatch>,
+        topics: Arc<TopicTypes>,
         observer: Option<Observer>,
     ) -> Link {
         let capacity = config.queue_capacity;
@@ -107,6 +116,7 @@ impl Link {
                 clock: bus.clock().clone(),
                 bus: bus.clone(),
                 dispatch,
+                topics,
                 observer,
                 state: Mutex::new(State {
                     out: Outbound::new(capacity),
@@ -120,6 +130,8 @@ impl Link {
                     acked: 0,
                     closed: None,
                     stats: LinkStats::default(),
+                    interests: Vec::new(),
+                    forwarded: BTreeMap::new(),
                 }),
                 wake_writer: Notify::new(),
                 room: Notify::new(),
@@ -397,6 +409,31 @@ impl Link {
         }
     }
 
+    /// Asks the peer to forward publications of type `type_id` on topics matching `pattern`
+    /// (sent once per pattern and type; sent again to a restarted peer).
+    pub async fn subscribe_remote(&self, pattern: &str, type_id: u16) -> Result<(), SendError> {
+        let name: Arc<str> = Arc::from(pattern);
+        {
+            let mut st = self.inner.lock();
+            if st
+                .interests
+                .iter()
+                .any(|(p, t)| **p == *pattern && *t == type_id)
+            {
+                return Ok(());
+            }
+            st.interests.push((name.clone(), type_id));
+        }
+        self.send_named(Kind::Subscribe, &name, type_id, "subscription", |_| {})
+            .await
+            .map(|_| ())
+    }
+
+    /// The peer's topic interest this node serves: (pattern, type id), in order.
+    pub fn forwarded_topics(&self) -> Vec<(String, u16)> {
+        self.inner.lock().forwarded.keys().cloned().collect()
+    }
+
     /// Closes the link for good: queued and unacknowledged messages are reported lost, asks in
     /// flight fail, senders get [`SendError::Closed`].
     pub fn close(&self, reason: &str) {
@@ -540,6 +577,40 @@ impl Inner {
             old_instance,
         );
         st.inb.resume(peer.instance, theirs.first_seq);
+        let mut dropped = BTreeMap::new();
+        if !same && old_instance.is_some() {
+            // A restarted peer: its predecessor's interest ends, ours must be sent again.
+            dropped = std::mem::take(&mut st.forwarded);
+            let interests = st.interests.clone();
+            for (pattern, type_id) in interests {
+                let mut frame = Vec::with_capacity(64 + pattern.len());
+                let spec = FrameSpec {
+                    kind: Kind::Subscribe,
+                    type_id,
+                    seq: u64::MAX,
+                    ts_ns: self.clock.now().as_nanos() as u64,
+                    ack: 0,
+                    corr: 0,
+                    name: &pattern,
+                };
+                if encode_frame(&mut frame, &spec, self.config.max_frame, |_| {}).is_ok() {
+                    // A full log drops the renewal: said in the log, the link stays correct.
+                    if st
+                        .out
+                        .push(
+                            Kind::Subscribe,
+                            type_id,
+                            pattern.clone(),
+                            "subscription",
+                            frame,
+                        )
+                        .is_err()
+                    {
+                        tracing::warn!(target: "mycelium::remote", peer = %self.peer, %pattern, "topic interest not renewed: queue full");
+                    }
+                }
+            }
+        }
         st.acked = st.inb.delivered;
         st.ack_due = false;
         let id = st.next_connection;
@@ -549,6 +620,9 @@ impl Inner {
             st.connection = Some(id);
         }
         drop(st);
+        for (_, subscription) in dropped {
+            subscription.cancel();
+        }
         self.room.notify_waiters();
         if let Some(loss) = loss {
             self.emit(LinkEventKind::Loss(loss));
@@ -605,6 +679,9 @@ impl Inner {
                 drop(task);
             }
             let instance = st.inb.instance;
+            for (_, subscription) in std::mem::take(&mut st.forwarded) {
+                subscription.cancel();
+            }
             (
                 st.out.give_up(&self.peer, instance),
                 std::mem::take(&mut st.pending),
@@ -626,6 +703,31 @@ impl Inner {
         let freed = self.lock().out.ack(upto);
         if freed > 0 {
             self.room.notify_waiters();
+        }
+    }
+
+    /// The peer asks for publications of `type_id` on `pattern`.
+    pub fn on_subscribe(self: &Arc<Self>, pattern: &str, type_id: u16) -> Result<(), String> {
+        let key = (pattern.to_owned(), type_id);
+        if self.lock().forwarded.contains_key(&key) {
+            return Ok(());
+        }
+        let link = Link {
+            inner: self.clone(),
+        };
+        let subscription = self.topics.subscribe(&self.bus, link, pattern, type_id)?;
+        let previous = self.lock().forwarded.insert(key, subscription);
+        if let Some(previous) = previous {
+            previous.cancel();
+        }
+        Ok(())
+    }
+
+    /// The peer no longer wants `type_id` on `pattern`.
+    pub fn on_unsubscribe(&self, pattern: &str, type_id: u16) {
+        let removed = self.lock().forwarded.remove(&(pattern.to_owned(), type_id));
+        if let Some(subscription) = removed {
+            subscription.cancel();
         }
     }
 

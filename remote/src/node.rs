@@ -10,7 +10,7 @@ use tokio::task::JoinHandle;
 use crate::config::LinkConfig;
 use crate::dial::{self, Resolver};
 use crate::dispatch::Dispatch;
-use crate::error::{SetupError, TransportError};
+use crate::error::{SendError, SetupError, TransportError};
 use crate::event::Observer;
 use crate::handshake::{new_instance_id, Identity};
 use crate::link::Link;
@@ -18,6 +18,7 @@ use crate::proxy::RemoteActor;
 use crate::schema::LocalSchema;
 use crate::secret::Secret;
 use crate::service::RemoteService;
+use crate::topics::TopicTypes;
 use crate::topology::Topology;
 use crate::transport::{Endpoint, Listener};
 
@@ -36,6 +37,7 @@ struct Shared {
     links: Mutex<BTreeMap<String, Link>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     topology: Mutex<Option<Topology>>,
+    topics: Arc<TopicTypes>,
 }
 
 /// Builds a [`Node`].
@@ -88,6 +90,7 @@ impl NodeBuilder {
                 links: Mutex::new(BTreeMap::new()),
                 tasks: Mutex::new(Vec::new()),
                 topology: Mutex::new(None),
+                topics: Arc::default(),
             }),
         }
     }
@@ -196,6 +199,32 @@ impl Node {
     {
         let remote = self.service(service)?;
         Some(RemoteActor::<M, R>::new(remote.link().clone(), service).reply_recipient())
+    }
+
+    /// Lets peers subscribe to publications of `M` on this node's bus: each peer that asks
+    /// gets one subscription per pattern, and each publication travels to it as one frame.
+    pub fn forward_topic<M>(&self)
+    where
+        M: WireMessage + Send + Sync + 'static,
+    {
+        self.shared.topics.add::<M>();
+    }
+
+    /// Subscribes this node to publications of `M` matching `pattern` on every peer (those
+    /// that forward `M`; see [`forward_topic`](Node::forward_topic)): they are published on
+    /// this node's bus, where its own subscribers receive them. Exports `M`'s topic on this
+    /// bus if it is not yet.
+    pub async fn subscribe_remote<M>(&self, pattern: &str) -> Result<(), SendError>
+    where
+        M: WireMessage + Send + Sync + 'static,
+    {
+        // Already exported is fine: another subscription of the same type did it.
+        let _ = self.shared.bus.exports().export_topic::<M>();
+        let links: Vec<Link> = self.shared.links().values().cloned().collect();
+        for link in links {
+            link.subscribe_remote(pattern, M::TYPE_ID).await?;
+        }
+        Ok(())
     }
 
     /// True when this node hosts `service` according to its topology.
@@ -334,6 +363,7 @@ impl Shared {
                     self.config.clone(),
                     &self.bus,
                     self.dispatch.clone(),
+                    self.topics.clone(),
                     self.observer.clone(),
                 )
             })

@@ -13,6 +13,7 @@ use mycelium_actors::{
     Actor, AskError, BoxError, Bus, Context, DeadLetterReason, Handler, Recipient, ReplyRecipient,
     TrySendError,
 };
+use mycelium_codec::WireMessage;
 use mycelium_contracts::{NewOrder, OrderAck, OrderType, Quote, Side, TimeInForce, SCHEMA_DIGEST};
 use mycelium_remote::{LocalSchema, Node};
 use tokio::sync::mpsc;
@@ -238,4 +239,57 @@ async fn full_link_hands_the_message_back_and_lost_tells_are_dead_letters() {
         Err(TrySendError::Closed(q)) if q.instrument == 9
     ));
     assert!(!feed.is_alive());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topics_cross_nodes_encoded_once_per_link() {
+    use mycelium_actors::SubscribeOptions;
+    let dir = TempDir::new("seam-topics");
+    let path = topology(&dir, "");
+    let exec_bus = Bus::new();
+    let exec = Node::from_topology(&path, "exec", SCHEMA, &exec_bus)
+        .await
+        .unwrap();
+    exec.forward_topic::<Quote>();
+    let bus = Bus::new();
+    let strategy = Node::from_topology(&path, "strategy", SCHEMA, &bus)
+        .await
+        .unwrap();
+    // Two subscribers on the strategy node; one interest crosses the link.
+    let mut first = bus
+        .subscribe_stream::<Quote>("md.quote.*", SubscribeOptions::new())
+        .unwrap();
+    let mut second = bus
+        .subscribe_stream::<Quote>("md.quote.*", SubscribeOptions::new())
+        .unwrap();
+    strategy
+        .subscribe_remote::<Quote>("md.quote.*")
+        .await
+        .unwrap();
+    let link = exec.link("strategy").unwrap();
+    tokio::time::timeout(BOUND, async {
+        while link.forwarded_topics().is_empty() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the interest reaches the publishing node");
+    assert_eq!(
+        link.forwarded_topics(),
+        vec![("md.quote.*".to_string(), Quote::TYPE_ID)]
+    );
+    for i in 0..100 {
+        exec_bus.publish("md.quote.AAPL", quote(i)).await.unwrap();
+    }
+    for stream in [&mut first, &mut second] {
+        for i in 0..100 {
+            let p = tokio::time::timeout(BOUND, stream.recv())
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!((p.topic(), p.msg().instrument), ("md.quote.AAPL", i));
+        }
+    }
+    // One frame per publication on the link, whatever the number of remote subscribers.
+    assert_eq!(link.stats().written, 100);
 }
