@@ -75,6 +75,7 @@ pub mod schema;
 pub mod secret;
 mod service;
 mod session;
+pub mod shm;
 pub mod topology;
 pub mod transport;
 
