@@ -47,8 +47,12 @@ const WRITER_CLOSED: u32 = 1;
 /// The reader closed its end.
 const READER_CLOSED: u32 = 2;
 
-/// Smallest data area.
+/// Smallest data area. (The model checker runs on tiny rings, where a few messages fill it.)
+#[cfg(not(loom))]
 pub const MIN_CAPACITY: usize = 4096;
+/// Smallest data area. (The model checker runs on tiny rings, where a few messages fill it.)
+#[cfg(loom)]
+pub const MIN_CAPACITY: usize = 64;
 /// Largest data area.
 pub const MAX_CAPACITY: usize = 1 << 30;
 
