@@ -40,6 +40,8 @@ pub mod error;
 pub mod ring;
 #[cfg(not(loom))]
 pub mod segment;
+#[cfg(not(loom))]
+pub mod stream;
 mod sync;
 pub mod wake;
 
@@ -49,4 +51,6 @@ mod loom_tests;
 #[cfg(not(loom))]
 pub use channel::{create, open, ShmOptions, ShmReceiver, ShmSender};
 pub use error::{RingError, ShmError};
+#[cfg(not(loom))]
+pub use stream::{ShmAcceptor, ShmEndpoint, ShmReadHalf, ShmStream, ShmWriteHalf};
 pub use wake::WaitPolicy;

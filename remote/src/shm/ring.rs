@@ -33,7 +33,7 @@ use std::sync::Arc;
 
 use super::error::RingError;
 use super::sync::{AtomicU32, AtomicU64, Ordering};
-use super::wake::Signal;
+use super::wake::{Doorbell, Signal};
 
 /// Tag of a record that carries a message ("MYC1").
 const TAG_FRAME: u32 = 0x3143_594D;
@@ -103,6 +103,8 @@ struct RingPtr {
     cap: u64,
     /// Keeps the memory alive; never read.
     _owner: Arc<dyn Any + Send + Sync>,
+    /// How to wake a peer task that waits on the link's socket.
+    doorbell: Option<Doorbell>,
 }
 
 // SAFETY: the pointers refer to atomics only (shared by design between the two ends, and
@@ -297,6 +299,7 @@ impl Producer {
             data,
             cap: capacity as u64,
             _owner: owner,
+            doorbell: None,
         };
         let write = ring.ctl().write.0.load(Ordering::Relaxed);
         let read_seen = ring.ctl().read.0.load(Ordering::Relaxed);
@@ -305,6 +308,11 @@ impl Producer {
             write,
             read_seen,
         }
+    }
+
+    /// Wakes a reader task of the peer through `bell` (see [`Doorbell`]).
+    pub fn set_doorbell(&mut self, bell: Doorbell) {
+        self.ring.doorbell = Some(bell);
     }
 
     /// Largest message this ring carries.
@@ -385,7 +393,7 @@ impl Producer {
         data[first].store(header, Ordering::Relaxed);
         self.write += need;
         self.ring.ctl().write.0.store(self.write, Ordering::Release);
-        self.ring.ctl().readable.0.notify();
+        self.ring.ctl().readable.0.notify(self.ring.doorbell.as_ref());
         Ok(true)
     }
 
@@ -433,7 +441,7 @@ impl Producer {
     pub fn close(&self) {
         let ctl = self.ring.ctl();
         ctl.closed.0.fetch_or(WRITER_CLOSED, Ordering::Release);
-        ctl.readable.0.notify();
+        ctl.readable.0.notify(self.ring.doorbell.as_ref());
     }
 }
 
@@ -454,6 +462,7 @@ impl Consumer {
             data,
             cap: capacity as u64,
             _owner: owner,
+            doorbell: None,
         };
         let read = ring.ctl().read.0.load(Ordering::Relaxed) & !7;
         Consumer {
@@ -462,6 +471,11 @@ impl Consumer {
             write_seen: read,
             scratch: Vec::new(),
         }
+    }
+
+    /// Wakes a writer task of the peer through `bell` (see [`Doorbell`]).
+    pub fn set_doorbell(&mut self, bell: Doorbell) {
+        self.ring.doorbell = Some(bell);
     }
 
     /// Bytes ever consumed.
@@ -504,7 +518,7 @@ impl Consumer {
                     self.read = next;
                     let ctl = self.ring.ctl();
                     ctl.read.0.store(self.read, Ordering::Release);
-                    ctl.writable.0.notify();
+                    ctl.writable.0.notify(self.ring.doorbell.as_ref());
                     return Ok(Some(out));
                 }
             }
@@ -527,7 +541,7 @@ impl Consumer {
     pub fn close(&self) {
         let ctl = self.ring.ctl();
         ctl.closed.0.fetch_or(READER_CLOSED, Ordering::Release);
-        ctl.writable.0.notify();
+        ctl.writable.0.notify(self.ring.doorbell.as_ref());
     }
 }
 

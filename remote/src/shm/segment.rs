@@ -253,6 +253,15 @@ impl Segment {
     /// Unlinks the segment `name` if every owner recorded in it is dead (or it is not a
     /// segment at all); returns the pid of the dead creator (0 when unknown).
     fn reclaim(name: &str) -> Result<u32, ShmError> {
+        Self::reclaim_if(name, |_| true)
+    }
+
+    /// As `reclaim`, but a segment without a valid header is removed only if
+    /// `remove_unfinished(age)` agrees (`age`: time since its last change).
+    fn reclaim_if(
+        name: &str,
+        remove_unfinished: impl Fn(std::time::Duration) -> bool,
+    ) -> Result<u32, ShmError> {
         let fd = shm::open(name, shm::OFlags::RDWR, Mode::empty())
             .map_err(Self::io(name, "open the existing"))?;
         let st = rustix::fs::fstat(&fd).map_err(Self::io(name, "inspect the existing"))?;
@@ -281,9 +290,20 @@ impl Segment {
                     }
                 }
                 dead = h.owners[0].pid.load(Ordering::Acquire);
+            } else if !remove_unfinished(age(&st)) {
+                std::mem::ManuallyDrop::new(seg).unmap();
+                return Err(ShmError::BadSegment {
+                    name: name.to_owned(),
+                    problem: "it is being set up".into(),
+                });
             }
             let seg = std::mem::ManuallyDrop::new(seg);
             seg.unmap();
+        } else if !remove_unfinished(age(&st)) {
+            return Err(ShmError::BadSegment {
+                name: name.to_owned(),
+                problem: "it is being set up".into(),
+            });
         }
         match shm::unlink(name) {
             Ok(()) | Err(rustix::io::Errno::NOENT) => Ok(dead),
@@ -448,6 +468,46 @@ impl Drop for Segment {
         }
         self.unmap();
     }
+}
+
+/// Time since the object was last changed.
+// The field types differ between architectures: the casts are not useless everywhere.
+#[allow(clippy::unnecessary_cast)]
+fn age(st: &rustix::fs::Stat) -> std::time::Duration {
+    let secs = (st.st_ctime as i64).max(0) as u64;
+    let nanos = (st.st_ctime_nsec as i64).clamp(0, 999_999_999) as u32;
+    let changed = std::time::UNIX_EPOCH + std::time::Duration::new(secs, nanos);
+    std::time::SystemTime::now()
+        .duration_since(changed)
+        .unwrap_or_default()
+}
+
+/// Where Linux shows POSIX shared-memory objects.
+const SHM_DIR: &str = "/dev/shm";
+
+/// Removes the segments named `/{prefix}.*` whose owners are all dead (left by `kill -9`),
+/// and unfinished ones older than a few seconds; returns their names. Segments of live
+/// processes, of other users, and anything that cannot be read are left alone.
+pub fn sweep(prefix: &str) -> Vec<String> {
+    let Ok(dir) = std::fs::read_dir(SHM_DIR) else {
+        return Vec::new();
+    };
+    let lead = format!("{prefix}.");
+    let mut removed = Vec::new();
+    for entry in dir.flatten() {
+        let file = entry.file_name();
+        let Some(file) = file.to_str() else { continue };
+        if !file.starts_with(&lead) {
+            continue;
+        }
+        let name = format!("/{file}");
+        let settled = |age: std::time::Duration| age >= std::time::Duration::from_secs(10);
+        if Segment::reclaim_if(&name, settled).is_ok() {
+            removed.push(name);
+        }
+    }
+    removed.sort();
+    removed
 }
 
 fn hex(bytes: &[u8]) -> String {

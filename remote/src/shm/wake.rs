@@ -15,6 +15,11 @@
 //! so that the futex wait returns at once or is woken. A busy link therefore makes no system
 //! call at all (the notifier reads a flag that is clear), and an idle one burns no CPU.
 //!
+//! An async task cannot park on a futex: it arms the signal for the *doorbell* instead (the
+//! link's Unix socket), and the notifier writes one byte to that socket, which wakes the task
+//! through the runtime's reactor. The socket also tells the task at once when the peer dies
+//! (end of file).
+//!
 //! The futex is a shared (not process-private) futex, so that the two processes that map the
 //! segment wake each other. Under `--cfg loom` the futex is replaced by a mutex and condition
 //! variable with the same semantics (the value is checked under the lock that `wake` takes),
@@ -23,6 +28,36 @@
 use std::time::{Duration, Instant};
 
 use super::sync::{fence, AtomicU32, Ordering};
+
+/// `sleeping`: nobody waits.
+const NOBODY: u32 = 0;
+/// `sleeping`: a thread is (about to be) parked on the futex.
+const ON_FUTEX: u32 = 1;
+/// `sleeping`: a task waits for a byte on the link's socket.
+const ON_DOORBELL: u32 = 2;
+
+/// How a notifier wakes a task that waits on a socket: one byte written to that socket
+/// (non-blocking; when the socket buffer is full, the peer has bytes to wake on already).
+#[derive(Clone)]
+pub struct Doorbell(std::sync::Arc<dyn std::os::fd::AsFd + Send + Sync>);
+
+impl Doorbell {
+    /// A doorbell that writes to `socket`, which must be non-blocking.
+    pub fn new(socket: std::sync::Arc<dyn std::os::fd::AsFd + Send + Sync>) -> Doorbell {
+        Doorbell(socket)
+    }
+
+    fn ring(&self) {
+        #[cfg(not(loom))]
+        let _ = rustix::io::write(self.0.as_fd(), &[1]);
+    }
+}
+
+impl std::fmt::Debug for Doorbell {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Doorbell")
+    }
+}
 
 /// A futex word and a "somebody sleeps here" flag, in shared memory (two `u32`s, `repr(C)`).
 #[repr(C)]
@@ -51,13 +86,46 @@ impl Signal {
     }
 
     /// Called by the side that made progress, after it published its index with a release
-    /// store. Costs a fence and a load when nobody sleeps; a futex wake when somebody does.
-    pub(crate) fn notify(&self) {
+    /// store. Costs a fence and a load when nobody sleeps; a futex wake when a thread sleeps
+    /// on the futex; one byte on `doorbell` (the link's socket) when a task waits for it.
+    pub(crate) fn notify(&self, doorbell: Option<&Doorbell>) {
         fence(Ordering::SeqCst);
-        if self.sleeping.load(Ordering::Relaxed) != 0 {
-            self.epoch.fetch_add(1, Ordering::Release);
-            self.wake();
+        match self.sleeping.load(Ordering::Relaxed) {
+            NOBODY => {}
+            ON_FUTEX => {
+                self.epoch.fetch_add(1, Ordering::Release);
+                self.wake();
+            }
+            _ => {
+                // Ring once per arming: the waiter re-arms after it woke.
+                let rang = self
+                    .sleeping
+                    .compare_exchange(ON_DOORBELL, NOBODY, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_ok();
+                if let (true, Some(bell)) = (rang, doorbell) {
+                    bell.ring();
+                }
+            }
         }
+    }
+
+    /// Declares that this end is about to wait for the doorbell (an async task that polls the
+    /// link's socket). Returns false, disarmed, when `ready()` already holds.
+    #[cfg_attr(loom, allow(dead_code))]
+    pub(crate) fn arm_doorbell(&self, ready: impl Fn() -> bool) -> bool {
+        self.sleeping.store(ON_DOORBELL, Ordering::Relaxed);
+        fence(Ordering::SeqCst);
+        if ready() {
+            self.sleeping.store(NOBODY, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+
+    /// Withdraws an [`Signal::arm_doorbell`] after the wait ended.
+    #[cfg_attr(loom, allow(dead_code))]
+    pub(crate) fn disarm(&self) {
+        self.sleeping.store(NOBODY, Ordering::Relaxed);
     }
 
     /// Parks once unless `ready()` holds; returns `ready()` after waking. `timeout` bounds the
@@ -65,14 +133,14 @@ impl Signal {
     /// loop and check what else they must (the peer's liveness).
     pub(crate) fn park_unless(&self, ready: impl Fn() -> bool, timeout: Option<Duration>) -> bool {
         let epoch = self.epoch.load(Ordering::Acquire);
-        self.sleeping.store(1, Ordering::Relaxed);
+        self.sleeping.store(ON_FUTEX, Ordering::Relaxed);
         fence(Ordering::SeqCst);
         if ready() {
-            self.sleeping.store(0, Ordering::Relaxed);
+            self.sleeping.store(NOBODY, Ordering::Relaxed);
             return true;
         }
         self.park(epoch, timeout);
-        self.sleeping.store(0, Ordering::Relaxed);
+        self.sleeping.store(NOBODY, Ordering::Relaxed);
         ready()
     }
 
