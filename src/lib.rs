@@ -25,7 +25,8 @@
 //! ```
 //!
 //! The crates behind it: [`mailbox`] (queues), [`actors`] (actors, refs, the bus, the
-//! clock, [topics](mycelium_actors::topic)), [`supervisor`] (supervision trees).
+//! clock, [topics](mycelium_actors::topic), the [export table](mycelium_actors::export) that
+//! links to other processes deliver into), [`supervisor`] (supervision trees).
 
 pub use mycelium_actors as actors;
 pub use mycelium_mailbox as mailbox;
@@ -36,8 +37,9 @@ pub mod prelude {
     pub use mycelium_actors::{
         Actor, ActorId, ActorRef, AskError, BoxError, Bus, BusExit, ClockMode, Context, DeadLetter,
         DeadLetterReason, Failure, Handler, MailboxConfig, OnFailure, Overflow, PublishReport,
-        Published, Publisher, Recipient, Reply, SendError, SpawnError, SpawnOptions, StopReason,
-        SubscribeOptions, Subscription, SubscriptionStats, TopicError, TopicStream, TrySendError,
+        Published, Publisher, Recipient, Reply, ReplyRecipient, SendError, SpawnError,
+        SpawnOptions, StopReason, SubscribeOptions, Subscription, SubscriptionStats, TopicError,
+        TopicStream, TrySendError,
     };
     pub use mycelium_supervisor::{
         Backoff, ChildSpec, Restart, Strategy, SupervisionEvent, Supervisor, SupervisorRef,

@@ -10,9 +10,9 @@ use tokio::sync::{oneshot, Notify};
 use tokio::task::AbortHandle;
 
 use crate::envelope::{AskEnvelope, BoxFuture, Envelope, Signal, TellEnvelope};
-use crate::error::{AskError, NoReply, SendError, TrySendError};
+use crate::error::{AskError, SendError, TrySendError};
 use crate::supervision::ChildHandle;
-use crate::{Actor, ActorId, Clock, Handler, Recipient, StopReason};
+use crate::{Actor, ActorId, Clock, Handler, Recipient, ReplyRecipient, StopReason};
 
 pub(crate) struct Shared<A: Actor> {
     pub(crate) id: ActorId,
@@ -127,7 +127,13 @@ impl<A: Actor> Shared<A> {
     }
 }
 
-/// The typed address of an actor of type `A`.
+/// The typed address of an actor of type `A`, in this process.
+///
+/// An `ActorRef` is local only: it names the actor's type, which another process cannot
+/// hold. The location-transparent addresses are [`Recipient<M>`] (tells) and
+/// [`ReplyRecipient<M, R>`] (tells and asks), which a proxy for an actor in another process
+/// implements too; get them with [`recipient`](Self::recipient) and
+/// [`reply_recipient`](Self::reply_recipient).
 ///
 /// Cheap to clone. It stays valid across restarts: same id, same mailbox, the queued messages
 /// kept. Once the actor has stopped for good, sends fail and hand the message back.
@@ -185,7 +191,7 @@ impl<A: Actor> fmt::Debug for ActorRef<A> {
     }
 }
 
-fn unwrap_message<A: Actor, M: 'static>(signal: Signal<A>) -> M {
+pub(crate) fn unwrap_message<A: Actor, M: 'static>(signal: Signal<A>) -> M {
     match signal {
         Signal::Message(env) => match env.into_message().downcast::<M>() {
             Ok(m) => *m,
@@ -265,8 +271,7 @@ impl<A: Actor> ActorRef<A> {
         }
         match rx.await {
             Ok(Ok(v)) => Ok(v),
-            Ok(Err(NoReply::Failed(f))) => Err(AskError::Failed(f)),
-            Ok(Err(NoReply::Stopped(r))) => Err(AskError::Stopped(r)),
+            Ok(Err(no_reply)) => Err(no_reply.into_ask_error()),
             // The reply slot was dropped unanswered: the task was killed mid-handler.
             Err(_) => Err(AskError::Stopped(
                 self.shared.stop_reason().unwrap_or(StopReason::Killed),
@@ -298,6 +303,17 @@ impl<A: Actor> ActorRef<A> {
         M: Send + 'static,
     {
         Recipient::new(self.shared.clone())
+    }
+
+    /// A type-erased request/reply address for `M`: the caller needs only the message and
+    /// reply types, and code written against it works unchanged when the actor is moved to
+    /// another process behind a proxy.
+    pub fn reply_recipient<M>(&self) -> ReplyRecipient<M, <A as Handler<M>>::Reply>
+    where
+        A: Handler<M>,
+        M: Send + 'static,
+    {
+        ReplyRecipient::new(self.shared.clone())
     }
 
     /// Asks the actor to stop: the signal overtakes queued messages; the current message is

@@ -11,6 +11,7 @@ use tokio::runtime::{Handle, RuntimeFlavor};
 use tokio::sync::{oneshot, Notify};
 
 use crate::actor_ref::Shared;
+use crate::export::{ExportTable, Exports};
 use crate::runner::{self, Runner};
 use crate::supervision::{ChildHandle, SupervisionLink};
 use crate::topic::TopicRegistry;
@@ -66,6 +67,7 @@ struct BusInner {
     state: Mutex<BusState>,
     stopped: Notify,
     topics: TopicRegistry,
+    exports: ExportTable,
 }
 
 #[derive(Default)]
@@ -241,6 +243,7 @@ impl BusBuilder {
                 state: Mutex::new(BusState::default()),
                 stopped: Notify::new(),
                 topics: TopicRegistry::default(),
+                exports: ExportTable::default(),
             }),
         })
     }
@@ -348,6 +351,17 @@ impl Bus {
         self.registry().actors.len()
     }
 
+    /// This bus's export table: how a link to another process reaches actors and topics of
+    /// this bus by (service, type id, bytes). Per bus: two buses never see each other's
+    /// exports.
+    pub fn exports(&self) -> Exports {
+        Exports::new(self.clone())
+    }
+
+    pub(crate) fn export_table(&self) -> &ExportTable {
+        &self.inner.exports
+    }
+
     /// True when both values are the same bus.
     pub fn same_bus(&self, other: &Bus) -> bool {
         Arc::ptr_eq(&self.inner, &other.inner)
@@ -384,7 +398,7 @@ impl Bus {
         if shutting_down && !lenient {
             return Err(SpawnError::BusStopped);
         }
-        let id = ActorId(self.inner.next_id.fetch_add(1, Ordering::Relaxed));
+        let id = ActorId::local_id(self.inner.next_id.fetch_add(1, Ordering::Relaxed));
         let name: Option<Arc<str>> = options.name.map(Arc::from);
         let (tx, rx) = channel(options.mailbox.unwrap_or(self.inner.default_mailbox));
         let shared = Arc::new(Shared::new(id, name.clone(), tx, self.inner.clock.clone()));
@@ -414,7 +428,7 @@ impl Bus {
         let ctx = Context::new(
             me.clone(),
             self.clone(),
-            DetRng::derive(self.inner.seed, id.0),
+            DetRng::derive(self.inner.seed, id.local()),
         );
         let runner = Runner::new(rx, me.clone(), self.clone(), options.link);
         let task = runner::run(runner, args, ctx, options.started);

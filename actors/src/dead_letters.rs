@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use tokio::sync::Notify;
 
-use crate::{ActorId, Failure, StopReason};
+use crate::{ActorId, Failure, NodeId, StopReason};
 
 /// Why a message became a dead letter.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -17,6 +17,16 @@ pub enum DeadLetterReason {
     HandlerFailed(Failure),
     /// It was still queued when its actor stopped for good. The message itself is kept.
     ActorStopped(StopReason),
+    /// It left this process for `node` and was lost on the way: a link posts this for each
+    /// tell it could not deliver (the connection dropped and could not resend, the peer
+    /// restarted, the resend buffer overflowed). The message left as bytes, so only its type
+    /// is recorded.
+    Lost {
+        /// The node it was sent to.
+        node: NodeId,
+        /// What the link knows of the loss.
+        reason: String,
+    },
 }
 
 impl fmt::Display for DeadLetterReason {
@@ -25,6 +35,9 @@ impl fmt::Display for DeadLetterReason {
             DeadLetterReason::HandlerFailed(failure) => write!(f, "its handler {failure}"),
             DeadLetterReason::ActorStopped(reason) => {
                 write!(f, "it was still queued when the actor {reason}")
+            }
+            DeadLetterReason::Lost { node, reason } => {
+                write!(f, "it left this process for {node} and was lost ({reason})")
             }
         }
     }
@@ -108,7 +121,28 @@ impl DeadLetters {
         }
     }
 
-    pub(crate) fn post(&self, letter: DeadLetter) {
+    /// Files a dead letter: logged as a `tracing` warning under target
+    /// `mycelium::dead_letters`, kept (up to the bus's limit) and counted. The bus posts the
+    /// messages its actors could not handle; a link to another process posts the tells it
+    /// lost ([`DeadLetterReason::Lost`]).
+    ///
+    /// ```
+    /// use mycelium_actors::{ActorId, Bus, DeadLetter, DeadLetterReason, NodeId};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+    /// let bus = Bus::new();
+    /// bus.dead_letters().post(DeadLetter {
+    ///     actor: ActorId::new(NodeId::new(2), 7),
+    ///     actor_type: "remote",
+    ///     message_type: "NewOrder",
+    ///     reason: DeadLetterReason::Lost { node: NodeId::new(2), reason: "peer restarted".into() },
+    ///     message: None,
+    /// });
+    /// let letters = bus.dead_letters().drain();
+    /// assert_eq!(letters[0].to_string(), "`NewOrder` to remote #7@node2: it left this process for node2 and was lost (peer restarted)");
+    /// # });
+    /// ```
+    pub fn post(&self, letter: DeadLetter) {
         tracing::warn!(
             target: "mycelium::dead_letters",
             actor = %letter.actor,

@@ -3,13 +3,19 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::{Failure, StopReason};
+use crate::{Failure, NodeId, StopReason};
 
 pub use mycelium_mailbox::{SendError, TrySendError};
 
 /// Why an `ask` got no reply.
+///
+/// The contract for every address, local or remote: while the request is still in this
+/// process it comes back to the caller ([`Closed`](AskError::Closed)); once it has left for
+/// another process it cannot, and a failure after that point is
+/// [`Lost`](AskError::Lost).
 pub enum AskError<M> {
-    /// The actor had already stopped; the request was not queued and is returned here.
+    /// The actor had already stopped (or, for a remote address, the link refused the request
+    /// before sending it); the request was not queued and is returned here.
     Closed(M),
     /// No reply within the timeout (bus time). The request may still be handled later.
     Timeout(Duration),
@@ -18,6 +24,15 @@ pub enum AskError<M> {
     /// The actor stopped (or was killed) before answering; the request went to dead letters
     /// or was dropped with the actor.
     Stopped(StopReason),
+    /// The request left this process for `node` and no answer will come: the link to it
+    /// dropped, or the peer reported that it could not deliver or handle the request. The
+    /// request may or may not have been handled there.
+    Lost {
+        /// The node the request was sent to.
+        node: NodeId,
+        /// What the link or the peer reported.
+        reason: String,
+    },
 }
 
 impl<M> AskError<M> {
@@ -37,6 +52,11 @@ impl<M> fmt::Debug for AskError<M> {
             AskError::Timeout(d) => f.debug_tuple("Timeout").field(d).finish(),
             AskError::Failed(x) => f.debug_tuple("Failed").field(x).finish(),
             AskError::Stopped(r) => f.debug_tuple("Stopped").field(r).finish(),
+            AskError::Lost { node, reason } => f
+                .debug_struct("Lost")
+                .field("node", node)
+                .field("reason", reason)
+                .finish(),
         }
     }
 }
@@ -58,6 +78,10 @@ impl<M> fmt::Display for AskError<M> {
             AskError::Stopped(reason) => {
                 write!(f, "the actor {reason} before answering; the request was not handled")
             }
+            AskError::Lost { node, reason } => write!(
+                f,
+                "the request left this process for {node} and its answer was lost ({reason}); it may or may not have been handled: resend only if it is safe to repeat"
+            ),
         }
     }
 }
@@ -85,4 +109,15 @@ pub enum SpawnError {
 pub(crate) enum NoReply {
     Failed(Failure),
     Stopped(StopReason),
+    Lost { node: NodeId, reason: String },
+}
+
+impl NoReply {
+    pub(crate) fn into_ask_error<M>(self) -> AskError<M> {
+        match self {
+            NoReply::Failed(f) => AskError::Failed(f),
+            NoReply::Stopped(r) => AskError::Stopped(r),
+            NoReply::Lost { node, reason } => AskError::Lost { node, reason },
+        }
+    }
 }

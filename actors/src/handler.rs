@@ -79,6 +79,7 @@ plain_reply!(
     &'static str,
     std::time::Duration,
     crate::ActorId,
+    crate::NodeId,
 );
 
 impl<T: Send + 'static> Reply for Option<T> {}
@@ -92,6 +93,7 @@ impl<K: Send + 'static, V: Send + 'static, S: Send + 'static> Reply
 }
 impl<A: Actor> Reply for crate::ActorRef<A> {}
 impl<M: Send + 'static> Reply for crate::Recipient<M> {}
+impl<M: Send + 'static, R: Send + 'static> Reply for crate::ReplyRecipient<M, R> {}
 impl<T: Send + 'static> Reply for tokio::sync::oneshot::Receiver<T> {}
 
 macro_rules! tuple_reply {

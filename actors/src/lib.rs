@@ -36,6 +36,13 @@
 //! # });
 //! ```
 //!
+//! Addresses: an [`ActorRef`] is local to this process. [`Recipient<M>`] (tells) and
+//! [`ReplyRecipient<M, R>`] (tells and asks) are the location-transparent addresses: the same
+//! calls reach a local actor or, behind a [`MessageSink`] / [`RequestSink`] proxy, one in
+//! another process. A message still in this process comes back on a refusal; an answer lost
+//! after the request left is [`AskError::Lost`]. Incoming bytes from other processes reach
+//! this bus's actors and topics through its [export table](export).
+//!
 //! Failures: a panic in a handler or hook is caught. For an `ask` the caller gets
 //! [`AskError::Failed`]; the failed message goes to the bus's [`DeadLetters`]; the actor's
 //! [`on_failure`](Actor::on_failure) hook decides to continue or to end the incarnation, after
@@ -49,11 +56,13 @@ mod context;
 mod dead_letters;
 mod envelope;
 mod error;
+pub mod export;
 mod failure;
 mod handler;
 mod id;
 mod panic;
 mod recipient;
+mod reply_recipient;
 mod rng;
 mod runner;
 mod slot;
@@ -69,9 +78,10 @@ pub use dead_letters::{DeadLetter, DeadLetterReason, DeadLetters};
 pub use error::{AskError, SendError, SpawnError, TrySendError};
 pub use failure::{Failure, FailureKind, OnFailure, Phase, StopReason};
 pub use handler::{Handler, Reply};
-pub use id::ActorId;
+pub use id::{ActorId, NodeId};
 pub use mycelium_mailbox::MailboxConfig;
 pub use recipient::{MessageSink, Recipient};
+pub use reply_recipient::{Queued, ReplyRecipient, ReplySender, RequestSink};
 pub use rng::DetRng;
 pub use supervision::{ChildHandle, SupervisionLink};
 pub use topic::{

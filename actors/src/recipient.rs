@@ -9,7 +9,17 @@ use crate::error::{SendError, TrySendError};
 use crate::{ActorId, Handler};
 
 /// Anything that accepts messages of type `M`: a local actor, or a proxy for one in another
-/// process. Implement it to put a remote mailbox behind a [`Recipient`].
+/// process. Implement it to put a remote mailbox behind a [`Recipient`] (and
+/// [`RequestSink`](crate::RequestSink) for asks, behind a
+/// [`ReplyRecipient`](crate::ReplyRecipient)).
+///
+/// The error contract every implementation keeps: while a message is still in this process, a
+/// refusal hands it back ([`TrySendError::Full`], [`TrySendError::Closed`], [`SendError`]).
+/// Once it has left for another process it cannot come back; if it is lost after that (the
+/// link dropped and could not resend, the peer restarted), the link reports it as a delivery
+/// report — an event naming the lost messages, and a dead letter for each
+/// ([`DeadLetterReason::Lost`](crate::DeadLetterReason::Lost), posted with
+/// [`DeadLetters::post`](crate::DeadLetters::post)) — never silently.
 pub trait MessageSink<M>: Send + Sync + 'static {
     /// Queues `msg` without waiting; hands it back on a full or closed mailbox.
     fn try_tell(&self, msg: M) -> Result<(), TrySendError<M>>;
@@ -43,7 +53,9 @@ where
     }
 }
 
-/// A type-erased address for messages of type `M`.
+/// A type-erased address for messages of type `M`: a local actor or, behind a proxy, one in
+/// another process; the caller does not change when the actor moves. For asks, see
+/// [`ReplyRecipient`](crate::ReplyRecipient).
 ///
 /// ```
 /// use mycelium_actors::{Actor, BoxError, Bus, Context, Handler, Recipient};

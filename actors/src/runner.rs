@@ -368,7 +368,7 @@ mod tests {
         let bus = Bus::new();
         let (tx, rx) = mycelium_mailbox::channel(Default::default());
         let shared = std::sync::Arc::new(crate::actor_ref::Shared::new(
-            crate::ActorId(1),
+            crate::ActorId::local_id(1),
             None,
             tx,
             bus.clock().clone(),

@@ -14,7 +14,19 @@
 //! ```
 //!
 //! The crate needs `mycelium-codec` as a dependency (it re-exports `serde`). The output is
-//! a pure function of the schema: the same schema gives byte-identical code.
+//! a pure function of the schema and the [`RustOptions`]: the same inputs give
+//! byte-identical code.
+//!
+//! To use the generated types as actor replies (`type Reply = Fill;`), generate the impls of
+//! `mycelium_actors::Reply` with them: the orphan rule lets only the crate that defines a
+//! type implement a foreign trait for it, and that crate is the one including the output.
+//!
+//! ```no_run
+//! // build.rs of a crate that depends on mycelium-actors (or on `mycelium`: then the path is
+//! // `::mycelium::actors::Reply`)
+//! use mycelium_codegen::rust::{build_with, RustOptions};
+//! build_with("../contracts.yaml", &RustOptions::new().reply_trait("::mycelium_actors::Reply"));
+//! ```
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -30,6 +42,29 @@ pub const STRATEGIES_FILE_NAME: &str = "contracts_strategies.rs";
 
 const C: &str = "::mycelium_codec";
 
+/// Options of the Rust generator.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RustOptions {
+    reply_trait: Option<String>,
+}
+
+impl RustOptions {
+    /// The default: types and codecs only.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Also emit `impl <path> for T {}` for every generated enum, struct and message, where
+    /// `path` names the actors' `Reply` trait as the including crate sees it
+    /// (`::mycelium_actors::Reply`, or `::mycelium::actors::Reply`). The trait's methods
+    /// all have defaults, so a contract type is a plain reply: an `ask` gets it back and a
+    /// `tell` never counts it as a failure.
+    pub fn reply_trait(mut self, path: impl Into<String>) -> Self {
+        self.reply_trait = Some(path.into());
+        self
+    }
+}
+
 /// Checks the schema at `schema_path` (relative to the crate being built), writes
 /// [`FILE_NAME`] and [`STRATEGIES_FILE_NAME`] into `OUT_DIR` and tells cargo to rerun when
 /// the schema changes.
@@ -40,13 +75,30 @@ const C: &str = "::mycelium_codec";
 /// makes the build fail with a readable report) or `OUT_DIR` cannot be written. This is
 /// meant for `build.rs`, where a panic is how a build fails.
 pub fn build(schema_path: impl AsRef<Path>) {
-    if let Err(e) = try_build(schema_path) {
+    build_with(schema_path, &RustOptions::default())
+}
+
+/// [`build`] with options.
+///
+/// # Panics
+///
+/// As [`build`].
+pub fn build_with(schema_path: impl AsRef<Path>, options: &RustOptions) {
+    if let Err(e) = try_build_with(schema_path, options) {
         panic!("{e}");
     }
 }
 
 /// [`build`] without the panic: returns the path of the generated module.
 pub fn try_build(schema_path: impl AsRef<Path>) -> Result<PathBuf, String> {
+    try_build_with(schema_path, &RustOptions::default())
+}
+
+/// [`build_with`] without the panic: returns the path of the generated module.
+pub fn try_build_with(
+    schema_path: impl AsRef<Path>,
+    options: &RustOptions,
+) -> Result<PathBuf, String> {
     let path = schema_path.as_ref();
     println!("cargo:rerun-if-changed={}", path.display());
     let schema = crate::model::load(path).map_err(|diags| {
@@ -64,7 +116,7 @@ pub fn try_build(schema_path: impl AsRef<Path>) -> Result<PathBuf, String> {
         .map(PathBuf::from)
         .ok_or("OUT_DIR is not set: call this from a build script")?;
     let module = out_dir.join(FILE_NAME);
-    write_if_changed(&module, &generate(&schema))?;
+    write_if_changed(&module, &generate_with(&schema, options))?;
     write_if_changed(
         &out_dir.join(STRATEGIES_FILE_NAME),
         &generate_strategies(&schema),
@@ -432,6 +484,11 @@ fn record(out: &mut String, name: &str, doc: &Option<String>, fields: &[Field]) 
 
 /// Generates the Rust module for `schema`.
 pub fn generate(schema: &Schema) -> String {
+    generate_with(schema, &RustOptions::default())
+}
+
+/// Generates the Rust module for `schema`, with options.
+pub fn generate_with(schema: &Schema, options: &RustOptions) -> String {
     let mut out = String::new();
     let d = digest::digest(schema);
     let _ = writeln!(
@@ -537,6 +594,15 @@ pub fn generate(schema: &Schema) -> String {
         let _ = writeln!(out, "    const TYPE_ID: u16 = {};", m.id);
         let _ = writeln!(out, "    const TOPIC: &'static str = {:?};", m.topic);
         let _ = writeln!(out, "}}\n");
+    }
+
+    if let Some(reply) = &options.reply_trait {
+        let names = schema.enums.iter().map(|e| &e.name);
+        let names = names.chain(schema.structs.iter().map(|s| &s.name));
+        for name in names.chain(schema.messages.iter().map(|m| &m.name)) {
+            let _ = writeln!(out, "impl {reply} for {name} {{}}");
+        }
+        let _ = writeln!(out);
     }
 
     // One enum over every message, for dispatch on the header's type id.

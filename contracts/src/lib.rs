@@ -21,4 +21,10 @@
 //! # Ok::<(), mycelium_codec::FrameError>(())
 //! ```
 
+//!
+//! With the `actors` feature (on by default) every generated type also implements
+//! `mycelium_actors::Reply`, so a handler can answer with one (`type Reply = Fill;`); the
+//! orphan rule allows that impl only here, next to the types. Turn the feature off
+//! (`default-features = false`) for the types and codecs alone, without the actor runtime.
+
 include!(concat!(env!("OUT_DIR"), "/contracts.rs"));

@@ -19,14 +19,16 @@
 //! # });
 //! ```
 //!
-//! The [`Mailbox`] trait is the seam where a mailbox that lives in another process (a
-//! shared-memory ring, a socket proxy) plugs in behind the same sending API.
+//! This crate is the local queue only. A mailbox that lives in another process (a socket
+//! proxy, a shared-memory ring) does not implement anything here: it plugs in one level up,
+//! as a `MessageSink<M>` (and `RequestSink<M, R>` for asks) behind the `Recipient<M>` and
+//! `ReplyRecipient<M, R>` addresses of `mycelium-actors`, where messages are typed.
 
 mod chan;
 mod config;
 mod error;
 mod lock;
 
-pub use chan::{channel, Empty, Mailbox, Receiver, Send, Sender};
+pub use chan::{channel, Empty, Receiver, Send, Sender};
 pub use config::MailboxConfig;
 pub use error::{SendError, TrySendError};

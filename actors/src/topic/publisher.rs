@@ -59,6 +59,17 @@ impl<T: Send + Sync + 'static> Publisher<T> {
         &self.topic
     }
 
+    /// Publishes `msg` on another topic name of the same type (checked first).
+    pub(crate) async fn publish_named(
+        &self,
+        topic: Arc<str>,
+        key: Option<u64>,
+        msg: T,
+    ) -> Result<PublishReport, crate::topic::TopicError> {
+        crate::topic::pattern::validate_name(&topic)?;
+        Ok(fan_out(&self.table, Published::new(topic, key, msg)).await)
+    }
+
     /// Publishes `msg`; see [`Bus::publish`](crate::Bus::publish).
     pub async fn publish(&self, msg: T) -> PublishReport {
         fan_out(&self.table, Published::new(self.topic.clone(), None, msg)).await

@@ -1,0 +1,185 @@
+//! The entries of the export table: one type-erased sender per exported message type.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mycelium_codec::{DecodeError, WireMessage};
+
+use crate::envelope::BoxFuture;
+use crate::error::{AskError, SendError, TrySendError};
+use crate::export::DeliveryError;
+use crate::topic::{PublishReport, Publisher};
+use crate::{ActorId, Recipient, ReplyRecipient};
+
+/// Why a typed send did not happen, before the service name is attached.
+pub(super) enum Refused {
+    Full(ActorId),
+    Stopped(ActorId),
+}
+
+/// A tell waiting for room in a full mailbox.
+pub(super) type Waiting = BoxFuture<'static, Result<(), Refused>>;
+
+/// A reply encoded as (type id, body).
+pub(super) type EncodedReply = Result<(u16, Vec<u8>), AskError<()>>;
+
+/// One exported message type of one service, type-erased.
+pub(super) trait Exported: Send + Sync {
+    fn message_name(&self) -> &'static str;
+    fn decode_and_try_tell(&self, body: &[u8]) -> Result<Result<(), Refused>, DecodeError>;
+    fn decode_and_tell(&self, body: &[u8]) -> Result<Result<(), Waiting>, DecodeError>;
+    /// `None` for a tell-only export.
+    fn ask(
+        &self,
+        body: &[u8],
+        timeout: Option<Duration>,
+    ) -> Option<Result<(ActorId, BoxFuture<'static, EncodedReply>), DecodeError>>;
+}
+
+fn decide<M: Send + 'static>(
+    id: ActorId,
+    result: Result<(), TrySendError<M>>,
+    wait: impl FnOnce(M) -> BoxFuture<'static, Result<(), SendError<M>>>,
+) -> Result<(), Waiting> {
+    match result {
+        Ok(()) => Ok(()),
+        Err(TrySendError::Closed(_)) => Err(Box::pin(async move { Err(Refused::Stopped(id)) })),
+        Err(TrySendError::Full(m)) => {
+            let waiting = wait(m);
+            Err(Box::pin(async move {
+                waiting.await.map_err(|_| Refused::Stopped(id))
+            }))
+        }
+    }
+}
+
+fn refused<M>(id: ActorId, e: TrySendError<M>) -> Refused {
+    match e {
+        TrySendError::Full(_) => Refused::Full(id),
+        TrySendError::Closed(_) => Refused::Stopped(id),
+    }
+}
+
+pub(super) struct TellExport<M>(pub(super) Recipient<M>);
+
+impl<M: WireMessage + Send + 'static> Exported for TellExport<M> {
+    fn message_name(&self) -> &'static str {
+        M::NAME
+    }
+
+    fn decode_and_try_tell(&self, body: &[u8]) -> Result<Result<(), Refused>, DecodeError> {
+        let msg = M::decode_body(body)?;
+        Ok(self.0.try_tell(msg).map_err(|e| refused(self.0.id(), e)))
+    }
+
+    fn decode_and_tell(&self, body: &[u8]) -> Result<Result<(), Waiting>, DecodeError> {
+        let msg = M::decode_body(body)?;
+        let to = self.0.clone();
+        Ok(decide(self.0.id(), self.0.try_tell(msg), move |m| {
+            Box::pin(async move { to.tell(m).await })
+        }))
+    }
+
+    fn ask(
+        &self,
+        _body: &[u8],
+        _timeout: Option<Duration>,
+    ) -> Option<Result<(ActorId, BoxFuture<'static, EncodedReply>), DecodeError>> {
+        None
+    }
+}
+
+pub(super) struct AskExport<M, R>(pub(super) ReplyRecipient<M, R>);
+
+impl<M, R> Exported for AskExport<M, R>
+where
+    M: WireMessage + Send + 'static,
+    R: WireMessage + Send + 'static,
+{
+    fn message_name(&self) -> &'static str {
+        M::NAME
+    }
+
+    fn decode_and_try_tell(&self, body: &[u8]) -> Result<Result<(), Refused>, DecodeError> {
+        let msg = M::decode_body(body)?;
+        Ok(self.0.try_tell(msg).map_err(|e| refused(self.0.id(), e)))
+    }
+
+    fn decode_and_tell(&self, body: &[u8]) -> Result<Result<(), Waiting>, DecodeError> {
+        let msg = M::decode_body(body)?;
+        let to = self.0.clone();
+        Ok(decide(self.0.id(), self.0.try_tell(msg), move |m| {
+            Box::pin(async move { to.tell(m).await })
+        }))
+    }
+
+    fn ask(
+        &self,
+        body: &[u8],
+        timeout: Option<Duration>,
+    ) -> Option<Result<(ActorId, BoxFuture<'static, EncodedReply>), DecodeError>> {
+        let msg = match M::decode_body(body) {
+            Ok(msg) => msg,
+            Err(e) => return Some(Err(e)),
+        };
+        let to = self.0.clone();
+        let reply: BoxFuture<'static, EncodedReply> = Box::pin(async move {
+            let answer = match timeout {
+                Some(t) => to.ask_timeout(msg, t).await,
+                None => to.ask(msg).await,
+            };
+            match answer {
+                Ok(reply) => {
+                    let mut out = Vec::new();
+                    reply.encode_body(&mut out);
+                    Ok((R::TYPE_ID, out))
+                }
+                Err(e) => Err(without_message(e)),
+            }
+        });
+        Some(Ok((self.0.id(), reply)))
+    }
+}
+
+fn without_message<M>(e: AskError<M>) -> AskError<()> {
+    match e {
+        AskError::Closed(_) => AskError::Closed(()),
+        AskError::Timeout(d) => AskError::Timeout(d),
+        AskError::Failed(f) => AskError::Failed(f),
+        AskError::Stopped(r) => AskError::Stopped(r),
+        AskError::Lost { node, reason } => AskError::Lost { node, reason },
+    }
+}
+
+/// One exported topic message type, type-erased.
+pub(super) trait ExportedTopic: Send + Sync {
+    fn message_name(&self) -> &'static str;
+    fn decode(
+        &self,
+        topic: &str,
+        key: Option<u64>,
+        body: &[u8],
+    ) -> Result<BoxFuture<'static, Result<PublishReport, DeliveryError>>, DecodeError>;
+}
+
+pub(super) struct TopicExport<M: Send + Sync + 'static>(pub(super) Publisher<M>);
+
+impl<M: WireMessage + Send + Sync + 'static> ExportedTopic for TopicExport<M> {
+    fn message_name(&self) -> &'static str {
+        M::NAME
+    }
+
+    fn decode(
+        &self,
+        topic: &str,
+        key: Option<u64>,
+        body: &[u8],
+    ) -> Result<BoxFuture<'static, Result<PublishReport, DeliveryError>>, DecodeError> {
+        let msg = M::decode_body(body)?;
+        let publisher = self.0.clone();
+        let topic: Arc<str> = Arc::from(topic);
+        Ok(Box::pin(async move {
+            Ok(publisher.publish_named(topic, key, msg).await?)
+        }))
+    }
+}

@@ -1,0 +1,434 @@
+//! The export table: how bytes from another process become a typed send on this bus.
+//!
+//! A link to another process reads frames that carry a service name (or a topic name), a
+//! contract type id and the body bytes. [`Exports`], one table per [`Bus`] and never shared
+//! between buses, turns them into a typed [`tell`](Recipient::tell), an
+//! [`ask`](ReplyRecipient::ask) whose reply is encoded back to bytes, or a
+//! [publish](crate::Bus::publish) on this bus. Messages are contract types
+//! ([`WireMessage`]); only the types exported here can be reached from outside.
+//!
+//! ```
+//! use mycelium_actors::{Actor, BoxError, Bus, Context, Handler};
+//! use mycelium_codec::WireMessage;
+//! use mycelium_contracts::{CancelOrder, OrderAck};
+//!
+//! struct Venue;
+//! impl Actor for Venue {
+//!     type Args = ();
+//!     async fn on_start(_: (), _ctx: &mut Context<Self>) -> Result<Self, BoxError> { Ok(Venue) }
+//! }
+//! impl Handler<CancelOrder> for Venue {
+//!     type Reply = OrderAck; // a contract type as a reply
+//!     async fn handle(&mut self, cancel: CancelOrder, _ctx: &mut Context<Self>) -> OrderAck {
+//!         OrderAck {
+//!             client_order_id: cancel.client_order_id,
+//!             venue_order_id: format!("V{}", cancel.client_order_id),
+//!             ts_ns: cancel.ts_ns,
+//!             venue_ts_ns: None,
+//!         }
+//!     }
+//! }
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+//! let bus = Bus::new();
+//! let venue = bus.spawn::<Venue>(());
+//! bus.exports().export_ask("venue", venue.reply_recipient::<CancelOrder>()).unwrap();
+//!
+//! // What a link does with an incoming request: (service, type id, body) in, reply out.
+//! let mut body = Vec::new();
+//! CancelOrder { client_order_id: 77, instrument: 1, ts_ns: 5 }.encode_body(&mut body);
+//! let (type_id, reply) = bus.exports().ask("venue", CancelOrder::TYPE_ID, &body).await.unwrap();
+//! assert_eq!(type_id, OrderAck::TYPE_ID);
+//! assert_eq!(OrderAck::decode_body(&reply).unwrap().venue_order_id, "V77");
+//!
+//! // A tell; and a service this bus does not export.
+//! bus.exports().deliver("venue", CancelOrder::TYPE_ID, &body).await.unwrap();
+//! assert!(bus.exports().try_deliver("nobody", CancelOrder::TYPE_ID, &body).is_err());
+//! # });
+//! ```
+//!
+//! Lookups go through ordered maps (service names in a `BTreeMap`, type ids in a `BTreeMap`),
+//! read from an immutable snapshot: a delivery takes one short lock to clone the snapshot's
+//! reference, and holds no lock while it waits for room in a mailbox.
+
+mod error;
+mod exported;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use mycelium_codec::WireMessage;
+
+pub use error::{DeliveryError, ExportError};
+
+use crate::error::AskError;
+use crate::topic::PublishReport;
+use crate::{Bus, Recipient, ReplyRecipient};
+use exported::{AskExport, Exported, ExportedTopic, Refused, TellExport, TopicExport};
+
+/// The export table of one bus: [`Bus::exports`](crate::Bus::exports). A cheap handle (it
+/// holds the bus); clone it into a link's tasks.
+///
+/// Registration: [`export`](Self::export) (tells), [`export_ask`](Self::export_ask) (tells
+/// and asks), [`export_topic`](Self::export_topic) (publications). Delivery, as a link calls
+/// it: [`try_deliver`](Self::try_deliver) and [`deliver`](Self::deliver) (tells),
+/// [`ask`](Self::ask) and [`ask_timeout`](Self::ask_timeout) (requests),
+/// [`publish`](Self::publish) (publications).
+///
+/// A service is a name that takes one or more message types, each by its contract type id;
+/// several exports under one name add types to it.
+#[derive(Clone)]
+pub struct Exports {
+    bus: Bus,
+}
+
+/// The table itself, held by the bus.
+#[derive(Default)]
+pub(crate) struct ExportTable {
+    snapshot: Mutex<Arc<Snapshot>>,
+}
+
+#[derive(Default, Clone)]
+struct Snapshot {
+    services: BTreeMap<Arc<str>, BTreeMap<u16, Arc<dyn Exported>>>,
+    topics: BTreeMap<u16, Arc<dyn ExportedTopic>>,
+}
+
+impl ExportTable {
+    fn lock(&self) -> MutexGuard<'_, Arc<Snapshot>> {
+        self.snapshot.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn snapshot(&self) -> Arc<Snapshot> {
+        self.lock().clone()
+    }
+
+    /// Replaces the snapshot by `change` applied to a copy of it (registration is rare).
+    fn update<T>(
+        &self,
+        change: impl FnOnce(&mut Snapshot) -> Result<T, ExportError>,
+    ) -> Result<T, ExportError> {
+        let mut current = self.lock();
+        let mut next = Snapshot::clone(&current);
+        let out = change(&mut next)?;
+        *current = Arc::new(next);
+        Ok(out)
+    }
+}
+
+impl Exports {
+    pub(crate) fn new(bus: Bus) -> Self {
+        Exports { bus }
+    }
+
+    fn table(&self) -> &ExportTable {
+        self.bus.export_table()
+    }
+
+    fn add(
+        &self,
+        service: &str,
+        type_id: u16,
+        message: &'static str,
+        exported: Arc<dyn Exported>,
+    ) -> Result<(), ExportError> {
+        if service.is_empty() {
+            return Err(ExportError::EmptyServiceName);
+        }
+        self.table().update(|s| {
+            let types = s.services.entry(Arc::from(service)).or_default();
+            if types.contains_key(&type_id) {
+                return Err(ExportError::AlreadyExported {
+                    service: service.to_string(),
+                    type_id,
+                    message,
+                });
+            }
+            types.insert(type_id, exported);
+            Ok(())
+        })
+    }
+
+    /// Exports `to` under `service` for tells of `M`: an incoming `M::TYPE_ID` with a body
+    /// that decodes as `M` is told to it.
+    pub fn export<M>(&self, service: &str, to: Recipient<M>) -> Result<(), ExportError>
+    where
+        M: WireMessage + Send + 'static,
+    {
+        self.add(service, M::TYPE_ID, M::NAME, Arc::new(TellExport(to)))
+    }
+
+    /// Exports `to` under `service` for tells and asks of `M`; an ask's reply `R` is encoded
+    /// back to bytes with its contract codec.
+    pub fn export_ask<M, R>(
+        &self,
+        service: &str,
+        to: ReplyRecipient<M, R>,
+    ) -> Result<(), ExportError>
+    where
+        M: WireMessage + Send + 'static,
+        R: WireMessage + Send + 'static,
+    {
+        self.add(service, M::TYPE_ID, M::NAME, Arc::new(AskExport(to)))
+    }
+
+    /// Lets incoming publications of `M` (by its type id) be published on this bus, see
+    /// [`publish`](Self::publish). Checks `M`'s contract topic name.
+    pub fn export_topic<M>(&self) -> Result<(), ExportError>
+    where
+        M: WireMessage + Send + Sync + 'static,
+    {
+        let publisher =
+            self.bus
+                .publisher::<M>(M::TOPIC)
+                .map_err(|source| ExportError::InvalidTopic {
+                    message: M::NAME,
+                    source,
+                })?;
+        self.table().update(|s| {
+            if s.topics.contains_key(&M::TYPE_ID) {
+                return Err(ExportError::TopicAlreadyExported {
+                    type_id: M::TYPE_ID,
+                    message: M::NAME,
+                });
+            }
+            s.topics
+                .insert(M::TYPE_ID, Arc::new(TopicExport(publisher)));
+            Ok(())
+        })
+    }
+
+    /// Removes a service and every type it takes; false when there was none.
+    pub fn unexport(&self, service: &str) -> bool {
+        self.table()
+            .update(|s| Ok(s.services.remove(service).is_some()))
+            .unwrap_or(false)
+    }
+
+    /// Stops publishing incoming publications with `type_id`; false when none were exported.
+    pub fn unexport_topic(&self, type_id: u16) -> bool {
+        self.table()
+            .update(|s| Ok(s.topics.remove(&type_id).is_some()))
+            .unwrap_or(false)
+    }
+
+    /// The exported service names, in ascending order.
+    pub fn services(&self) -> Vec<String> {
+        let snapshot = self.table().snapshot();
+        snapshot.services.keys().map(|s| s.to_string()).collect()
+    }
+
+    /// The type ids `service` takes, ascending; `None` for an unknown service.
+    pub fn type_ids(&self, service: &str) -> Option<Vec<u16>> {
+        let snapshot = self.table().snapshot();
+        snapshot
+            .services
+            .get(service)
+            .map(|types| types.keys().copied().collect())
+    }
+
+    /// The exported topic type ids, ascending.
+    pub fn topic_type_ids(&self) -> Vec<u16> {
+        self.table().snapshot().topics.keys().copied().collect()
+    }
+
+    fn lookup(&self, service: &str, type_id: u16) -> Result<Arc<dyn Exported>, DeliveryError> {
+        let snapshot = self.table().snapshot();
+        let Some(types) = snapshot.services.get(service) else {
+            return Err(DeliveryError::UnknownService {
+                service: service.to_string(),
+            });
+        };
+        match types.get(&type_id) {
+            Some(exported) => Ok(exported.clone()),
+            None => Err(DeliveryError::UnknownType {
+                service: service.to_string(),
+                type_id,
+                accepted: types.keys().copied().collect(),
+            }),
+        }
+    }
+
+    /// Decodes `body` as the message `type_id` names and tells it to `service` without
+    /// waiting. A full mailbox is [`DeliveryError::Full`]: nothing was queued, the caller
+    /// still has the bytes.
+    pub fn try_deliver(
+        &self,
+        service: &str,
+        type_id: u16,
+        body: &[u8],
+    ) -> Result<(), DeliveryError> {
+        let exported = self.lookup(service, type_id)?;
+        match exported.decode_and_try_tell(body) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(refused)) => Err(refusal(service, refused)),
+            Err(source) => Err(decode_error(
+                service,
+                type_id,
+                exported.message_name(),
+                source,
+            )),
+        }
+    }
+
+    /// Like [`try_deliver`](Self::try_deliver), waiting for room in a full mailbox: the
+    /// backpressure a link passes on to its peer.
+    pub async fn deliver(
+        &self,
+        service: &str,
+        type_id: u16,
+        body: &[u8],
+    ) -> Result<(), DeliveryError> {
+        let exported = self.lookup(service, type_id)?;
+        match exported.decode_and_tell(body) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(waiting)) => waiting.await.map_err(|r| refusal(service, r)),
+            Err(source) => Err(decode_error(
+                service,
+                type_id,
+                exported.message_name(),
+                source,
+            )),
+        }
+    }
+
+    /// Decodes `body` as the request `type_id` names, asks `service` and returns the reply
+    /// as `(reply type id, reply body)`. Waits for room in a full mailbox, then for the reply.
+    pub async fn ask(
+        &self,
+        service: &str,
+        type_id: u16,
+        body: &[u8],
+    ) -> Result<(u16, Vec<u8>), DeliveryError> {
+        self.ask_inner(service, type_id, body, None).await
+    }
+
+    /// Like [`ask`](Self::ask), giving up after `timeout` of bus time
+    /// ([`DeliveryError::Timeout`]).
+    pub async fn ask_timeout(
+        &self,
+        service: &str,
+        type_id: u16,
+        body: &[u8],
+        timeout: Duration,
+    ) -> Result<(u16, Vec<u8>), DeliveryError> {
+        self.ask_inner(service, type_id, body, Some(timeout)).await
+    }
+
+    async fn ask_inner(
+        &self,
+        service: &str,
+        type_id: u16,
+        body: &[u8],
+        timeout: Option<Duration>,
+    ) -> Result<(u16, Vec<u8>), DeliveryError> {
+        let exported = self.lookup(service, type_id)?;
+        let (actor, reply) = match exported.ask(body, timeout) {
+            None => {
+                return Err(DeliveryError::NotAnAsk {
+                    service: service.to_string(),
+                    type_id,
+                    message: exported.message_name(),
+                })
+            }
+            Some(Err(source)) => {
+                return Err(decode_error(
+                    service,
+                    type_id,
+                    exported.message_name(),
+                    source,
+                ))
+            }
+            Some(Ok(started)) => started,
+        };
+        let service = || service.to_string();
+        reply.await.map_err(|e| match e {
+            AskError::Closed(()) => DeliveryError::Stopped {
+                service: service(),
+                actor,
+                reason: None,
+            },
+            AskError::Stopped(reason) => DeliveryError::Stopped {
+                service: service(),
+                actor,
+                reason: Some(reason),
+            },
+            AskError::Failed(failure) => DeliveryError::Failed {
+                service: service(),
+                failure,
+            },
+            AskError::Timeout(after) => DeliveryError::Timeout {
+                service: service(),
+                after,
+            },
+            AskError::Lost { node, reason } => DeliveryError::Lost {
+                service: service(),
+                node,
+                reason,
+            },
+        })
+    }
+
+    /// Decodes `body` as the topic message `type_id` names and publishes it on this bus
+    /// under `topic` (the name it was published with on the sending side, such as
+    /// `md.quote.AAPL`), with `key`. Waits for subscribers that chose
+    /// [`Overflow::Block`](crate::Overflow::Block).
+    pub async fn publish(
+        &self,
+        type_id: u16,
+        topic: &str,
+        key: Option<u64>,
+        body: &[u8],
+    ) -> Result<PublishReport, DeliveryError> {
+        let exported = {
+            let snapshot = self.table().snapshot();
+            match snapshot.topics.get(&type_id) {
+                Some(exported) => exported.clone(),
+                None => {
+                    return Err(DeliveryError::UnknownTopicType {
+                        type_id,
+                        accepted: snapshot.topics.keys().copied().collect(),
+                    })
+                }
+            }
+        };
+        match exported.decode(topic, key, body) {
+            Ok(publishing) => publishing.await,
+            Err(source) => Err(decode_error(
+                topic,
+                type_id,
+                exported.message_name(),
+                source,
+            )),
+        }
+    }
+}
+
+fn refusal(service: &str, refused: Refused) -> DeliveryError {
+    match refused {
+        Refused::Full(actor) => DeliveryError::Full {
+            service: service.to_string(),
+            actor,
+        },
+        Refused::Stopped(actor) => DeliveryError::Stopped {
+            service: service.to_string(),
+            actor,
+            reason: None,
+        },
+    }
+}
+
+fn decode_error(
+    target: &str,
+    type_id: u16,
+    message: &'static str,
+    source: mycelium_codec::DecodeError,
+) -> DeliveryError {
+    DeliveryError::Decode {
+        target: target.to_string(),
+        type_id,
+        message,
+        source,
+    }
+}

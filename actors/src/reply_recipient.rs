@@ -1,0 +1,315 @@
+//! `ReplyRecipient<M, R>`: a typed request/reply address, and `RequestSink<M, R>`, the seam a
+//! proxy for an actor in another process implements to answer asks.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+
+use crate::actor_ref::{unwrap_message, Shared};
+use crate::envelope::{AskEnvelope, BoxFuture, Envelope, Signal};
+use crate::error::{AskError, NoReply, SendError, TrySendError};
+use crate::{ActorId, Clock, Handler, MessageSink, NodeId, Recipient, StopReason};
+
+/// Where the answer to one request goes. A [`RequestSink`] receives it with the request and
+/// must answer exactly once: with the reply ([`send`](Self::send)), or, for a request that
+/// has left the process, with [`lost`](Self::lost) when the link drops or the peer reports a
+/// failure. One dropped unanswered gives the asker [`RequestSink::unanswered`].
+pub struct ReplySender<R> {
+    tx: oneshot::Sender<Result<R, NoReply>>,
+}
+
+impl<R> ReplySender<R> {
+    pub(crate) fn into_inner(self) -> oneshot::Sender<Result<R, NoReply>> {
+        self.tx
+    }
+
+    /// Answers with the reply. Hands it back when the asker has given up (timed out, or
+    /// dropped its future).
+    pub fn send(self, reply: R) -> Result<(), R> {
+        self.tx.send(Ok(reply)).map_err(|back| match back {
+            Ok(reply) => reply,
+            Err(_) => unreachable!("the value sent was an `Ok`"),
+        })
+    }
+
+    /// Answers that the request left this process for `node` and its answer is lost: the
+    /// asker gets [`AskError::Lost`] at once, not at its timeout.
+    pub fn lost(self, node: NodeId, reason: impl Into<String>) {
+        let _ = self.tx.send(Err(NoReply::Lost {
+            node,
+            reason: reason.into(),
+        }));
+    }
+
+    /// True once the asker has given up: the answer would go nowhere.
+    pub fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+}
+
+impl<R> fmt::Debug for ReplySender<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReplySender")
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+/// What [`RequestSink::send_request`] did with a request.
+pub enum Queued<'a, M> {
+    /// Decided at once: queued (`Ok`), or refused before leaving with the request handed back.
+    Ready(Result<(), SendError<M>>),
+    /// The queue is full: awaiting this waits for room, then decides as `Ready` does.
+    Waiting(BoxFuture<'a, Result<(), SendError<M>>>),
+}
+
+/// Anything that accepts requests of type `M` answered with an `R`: a local actor whose
+/// `Handler<M>` replies with `R`, or a proxy for one in another process. Implement it to put
+/// a remote actor behind a [`ReplyRecipient`].
+///
+/// A proxy keeps the [`ReplySender`] of each request it sends (keyed by a correlation id, say)
+/// and answers it when the reply arrives, or with [`ReplySender::lost`] when the link drops.
+/// While a request is still in this process, a refusal hands it back
+/// ([`Queued::Ready`]`(Err(SendError(msg)))`); once it has left, only `lost` can answer.
+///
+/// A proxy whose "link" is a channel to a task that plays the peer:
+///
+/// ```
+/// use std::sync::Arc;
+/// use mycelium_actors::{
+///     ActorId, AskError, BoxFuture, Bus, Clock, MessageSink, NodeId, Queued, ReplyRecipient,
+///     ReplySender, RequestSink, SendError, TrySendError,
+/// };
+/// use tokio::sync::mpsc;
+///
+/// struct Proxy { link: mpsc::UnboundedSender<(u32, ReplySender<u32>)>, clock: Clock }
+///
+/// impl MessageSink<u32> for Proxy {
+///     fn try_tell(&self, msg: u32) -> Result<(), TrySendError<u32>> {
+///         Err(TrySendError::Closed(msg)) // this proxy only carries asks
+///     }
+///     fn tell(&self, msg: u32) -> BoxFuture<'_, Result<(), SendError<u32>>> {
+///         Box::pin(async move { Err(SendError(msg)) })
+///     }
+///     fn id(&self) -> ActorId { ActorId::new(NodeId::new(1), 4) }
+///     fn is_alive(&self) -> bool { !self.link.is_closed() }
+/// }
+///
+/// impl RequestSink<u32, u32> for Proxy {
+///     fn send_request(&self, msg: u32, reply: ReplySender<u32>) -> Queued<'_, u32> {
+///         match self.link.send((msg, reply)) {
+///             Ok(()) => Queued::Ready(Ok(())),
+///             // Still in this process: hand the request back.
+///             Err(back) => Queued::Ready(Err(SendError(back.0 .0))),
+///         }
+///     }
+///     fn clock(&self) -> &Clock { &self.clock }
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+/// let bus = Bus::new();
+/// let (link, mut peer) = mpsc::unbounded_channel::<(u32, ReplySender<u32>)>();
+/// tokio::spawn(async move {
+///     while let Some((n, reply)) = peer.recv().await {
+///         if n == 0 {
+///             reply.lost(NodeId::new(1), "connection reset"); // the link dropped
+///         } else {
+///             let _ = reply.send(n * 2);
+///         }
+///     }
+/// });
+/// let remote = ReplyRecipient::new(Arc::new(Proxy { link, clock: bus.clock().clone() }));
+/// assert_eq!(remote.ask(21).await.unwrap(), 42);
+/// assert!(matches!(remote.ask(0).await, Err(AskError::Lost { .. })));
+/// # });
+/// ```
+pub trait RequestSink<M, R>: MessageSink<M> {
+    /// Queues `msg` with the slot its answer goes to, without waiting when there is room.
+    fn send_request(&self, msg: M, reply: ReplySender<R>) -> Queued<'_, M>;
+
+    /// The bus clock that [`ReplyRecipient::ask_timeout`] measures timeouts on.
+    fn clock(&self) -> &Clock;
+
+    /// What the asker gets when a [`ReplySender`] is dropped unanswered. By default: the
+    /// answer from [`id`](MessageSink::id)'s node is lost.
+    fn unanswered(&self) -> AskError<M> {
+        AskError::Lost {
+            node: self.id().node(),
+            reason: "the request's reply slot was dropped unanswered".to_string(),
+        }
+    }
+}
+
+impl<A, M> RequestSink<M, <A as Handler<M>>::Reply> for Shared<A>
+where
+    A: Handler<M>,
+    M: Send + 'static,
+{
+    fn send_request(&self, msg: M, reply: ReplySender<<A as Handler<M>>::Reply>) -> Queued<'_, M> {
+        let env = Envelope::new(AskEnvelope {
+            msg,
+            reply: reply.into_inner(),
+        });
+        match self.tx.try_send(Signal::Message(env)) {
+            Ok(()) => Queued::Ready(Ok(())),
+            Err(TrySendError::Closed(sig)) => {
+                Queued::Ready(Err(SendError(unwrap_message::<A, M>(sig))))
+            }
+            Err(TrySendError::Full(sig)) => Queued::Waiting(Box::pin(async move {
+                self.tx
+                    .send(sig)
+                    .await
+                    .map_err(|SendError(sig)| SendError(unwrap_message::<A, M>(sig)))
+            })),
+        }
+    }
+
+    fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    // A local reply slot is dropped unanswered only when the actor's task is aborted.
+    fn unanswered(&self) -> AskError<M> {
+        AskError::Stopped(self.stop_reason().unwrap_or(StopReason::Killed))
+    }
+}
+
+/// A type-erased request/reply address: the caller needs only the request type `M` and the
+/// reply type `R`, and the same calls work whether the actor is in this process or behind a
+/// proxy for another one. For a local actor, `R` is its `Handler<M>::Reply`.
+///
+/// ```
+/// use std::time::Duration;
+/// use mycelium_actors::{Actor, BoxError, Bus, Context, Handler, ReplyRecipient};
+///
+/// struct Doubler;
+/// impl Actor for Doubler {
+///     type Args = ();
+///     async fn on_start(_: (), _ctx: &mut Context<Self>) -> Result<Self, BoxError> { Ok(Doubler) }
+/// }
+/// impl Handler<u32> for Doubler {
+///     type Reply = u64;
+///     async fn handle(&mut self, n: u32, _ctx: &mut Context<Self>) -> u64 { 2 * n as u64 }
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+/// let bus = Bus::new();
+/// let doubler: ReplyRecipient<u32, u64> = bus.spawn::<Doubler>(()).reply_recipient();
+/// assert_eq!(doubler.ask(21).await.unwrap(), 42);
+/// assert_eq!(doubler.ask_timeout(4, Duration::from_secs(1)).await.unwrap(), 8);
+/// doubler.tell(1).await.unwrap(); // a tell: the reply is dropped
+/// let plain = doubler.recipient(); // a Recipient<u32> for code that only tells
+/// assert_eq!(plain.id(), doubler.id());
+/// # });
+/// ```
+pub struct ReplyRecipient<M, R> {
+    sink: Arc<dyn RequestSink<M, R>>,
+}
+
+impl<M, R> Clone for ReplyRecipient<M, R> {
+    fn clone(&self) -> Self {
+        ReplyRecipient {
+            sink: self.sink.clone(),
+        }
+    }
+}
+
+impl<M: 'static, R: 'static> fmt::Debug for ReplyRecipient<M, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ReplyRecipient({})", self.sink.id())
+    }
+}
+
+impl<M: Send + 'static, R: Send + 'static> ReplyRecipient<M, R> {
+    /// Wraps any request sink, local or remote.
+    pub fn new(sink: Arc<dyn RequestSink<M, R>>) -> Self {
+        ReplyRecipient { sink }
+    }
+
+    /// Sends `msg` and waits for the reply: waits for room in a full queue first.
+    ///
+    /// Before the request leaves this process a refusal hands it back
+    /// ([`AskError::Closed`]); after, a lost answer is [`AskError::Lost`].
+    pub async fn ask(&self, msg: M) -> Result<R, AskError<M>> {
+        let (tx, rx) = oneshot::channel();
+        let queued = match self.sink.send_request(msg, ReplySender { tx }) {
+            Queued::Ready(result) => result,
+            Queued::Waiting(wait) => wait.await,
+        };
+        if let Err(SendError(msg)) = queued {
+            return Err(AskError::Closed(msg));
+        }
+        match rx.await {
+            Ok(Ok(reply)) => Ok(reply),
+            Ok(Err(no_reply)) => Err(no_reply.into_ask_error()),
+            Err(_) => Err(self.sink.unanswered()),
+        }
+    }
+
+    /// Like [`ask`](Self::ask), giving up after `timeout` of bus time (waiting for room in
+    /// the queue counts). The request may still be handled after the timeout.
+    pub async fn ask_timeout(&self, msg: M, timeout: Duration) -> Result<R, AskError<M>> {
+        match self.sink.clock().timeout(timeout, self.ask(msg)).await {
+            Ok(result) => result,
+            Err(_) => Err(AskError::Timeout(timeout)),
+        }
+    }
+
+    /// Sends `msg` as a tell, waiting for room; the reply, if any, is dropped.
+    pub async fn tell(&self, msg: M) -> Result<(), SendError<M>> {
+        match self.sink.try_tell(msg) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Closed(m)) => Err(SendError(m)),
+            Err(TrySendError::Full(m)) => self.sink.tell(m).await,
+        }
+    }
+
+    /// Sends `msg` as a tell without waiting; a full or closed queue hands it back.
+    pub fn try_tell(&self, msg: M) -> Result<(), TrySendError<M>> {
+        self.sink.try_tell(msg)
+    }
+
+    /// The receiving actor's id.
+    pub fn id(&self) -> ActorId {
+        self.sink.id()
+    }
+
+    /// False once the receiver has stopped for good.
+    pub fn is_alive(&self) -> bool {
+        self.sink.is_alive()
+    }
+
+    /// The same address as a [`Recipient<M>`], for code that only tells.
+    pub fn recipient(&self) -> Recipient<M> {
+        Recipient::new(Arc::new(TellsOf(self.sink.clone())))
+    }
+}
+
+impl<M: Send + 'static, R: Send + 'static> From<ReplyRecipient<M, R>> for Recipient<M> {
+    fn from(r: ReplyRecipient<M, R>) -> Recipient<M> {
+        r.recipient()
+    }
+}
+
+/// A request sink seen as a plain message sink.
+struct TellsOf<M, R>(Arc<dyn RequestSink<M, R>>);
+
+impl<M: Send + 'static, R: Send + 'static> MessageSink<M> for TellsOf<M, R> {
+    fn try_tell(&self, msg: M) -> Result<(), TrySendError<M>> {
+        self.0.try_tell(msg)
+    }
+
+    fn tell(&self, msg: M) -> BoxFuture<'_, Result<(), SendError<M>>> {
+        self.0.tell(msg)
+    }
+
+    fn id(&self) -> ActorId {
+        self.0.id()
+    }
+
+    fn is_alive(&self) -> bool {
+        self.0.is_alive()
+    }
+}

@@ -1,0 +1,106 @@
+//! A local ask through a `ReplyRecipient` allocates no more than one through the `ActorRef`
+//! (the reply channel): the type-erased address costs a virtual call, not a boxed future.
+
+use mycelium::prelude::*;
+
+struct Echo;
+impl Actor for Echo {
+    type Args = ();
+    async fn on_start(_: (), _ctx: &mut Context<Self>) -> Result<Self, BoxError> {
+        Ok(Echo)
+    }
+}
+impl Handler<u64> for Echo {
+    type Reply = u64;
+    async fn handle(&mut self, n: u64, _ctx: &mut Context<Self>) -> u64 {
+        n + 1
+    }
+}
+
+/// Counts the allocations made on the current thread while enabled.
+mod counting {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+
+    pub struct Counting;
+
+    thread_local! {
+        static ON: Cell<bool> = const { Cell::new(false) };
+        static COUNT: Cell<u64> = const { Cell::new(0) };
+    }
+
+    // SAFETY: every call is forwarded to the system allocator unchanged; the counter is a
+    // const-initialised thread-local `Cell`, which does not allocate.
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            if ON.with(Cell::get) {
+                COUNT.with(|c| c.set(c.get() + 1));
+            }
+            // SAFETY: forwarded with the caller's layout.
+            unsafe { System.alloc(layout) }
+        }
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            // SAFETY: `ptr` came from `System.alloc` with this layout.
+            unsafe { System.dealloc(ptr, layout) }
+        }
+    }
+
+    /// Allocations made on this thread while `f` runs.
+    pub async fn allocations<F: std::future::Future>(f: F) -> u64 {
+        COUNT.with(|c| c.set(0));
+        ON.with(|on| on.set(true));
+        f.await;
+        ON.with(|on| on.set(false));
+        COUNT.with(Cell::get)
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: counting::Counting = counting::Counting;
+
+#[tokio::test(start_paused = true)]
+async fn a_local_ask_through_reply_recipient_allocates_like_actor_ref_ask() {
+    let bus = Bus::builder().virtual_time().build().unwrap();
+    let echo = bus.spawn::<Echo>(());
+    let asks: ReplyRecipient<u64, u64> = echo.reply_recipient();
+    let tells: Recipient<u64> = echo.recipient();
+    // Warm up: the actor's future slot and mailbox reach their working size.
+    for n in 0..16 {
+        echo.ask(n).await.unwrap();
+        asks.ask(n).await.unwrap();
+    }
+    const ASKS: u64 = 500;
+    let direct = counting::allocations(async {
+        for n in 0..ASKS {
+            assert_eq!(echo.ask(n).await.unwrap(), n + 1);
+        }
+    })
+    .await;
+    let erased = counting::allocations(async {
+        for n in 0..ASKS {
+            assert_eq!(asks.ask(n).await.unwrap(), n + 1);
+        }
+    })
+    .await;
+    assert!(
+        erased <= direct + 4,
+        "ReplyRecipient::ask: {erased} allocations, ActorRef::ask: {direct}, for {ASKS} asks each"
+    );
+    // And the reply channel is the only allocation per ask (a boxed future would be a second).
+    assert!(erased <= ASKS + 4, "{erased} allocations for {ASKS} asks");
+    let told = counting::allocations(async {
+        for n in 0..ASKS {
+            tells.try_tell(n).unwrap();
+            if n % 64 == 0 {
+                asks.ask(0).await.unwrap(); // let the actor drain its mailbox
+            }
+        }
+    })
+    .await;
+    // One per draining ask, plus the growth of the mailbox's two queues to 64 slots; one per
+    // tell would be 500.
+    assert!(
+        told <= ASKS / 64 + 16,
+        "{told} allocations for {ASKS} tells"
+    );
+}
