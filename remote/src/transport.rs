@@ -46,7 +46,7 @@ pub enum Stream {
     /// TCP.
     Tcp(TcpStream),
     /// Shared memory.
-    Shm(ShmStream),
+    Shm(Box<ShmStream>),
 }
 
 /// The read half of a [`Stream`].
@@ -84,7 +84,7 @@ impl Stream {
                 (ReadHalf::Tcp(r), WriteHalf::Tcp(w))
             }
             Stream::Shm(s) => {
-                let (r, w) = s.into_split();
+                let (r, w) = (*s).into_split();
                 (ReadHalf::Shm(r), WriteHalf::Shm(w))
             }
         }
@@ -109,7 +109,7 @@ impl Stream {
             }
             Endpoint::Shm(e) => ShmStream::connect(e)
                 .await
-                .map(Stream::Shm)
+                .map(|s| Stream::Shm(Box::new(s)))
                 .map_err(|e| shm_error("cannot set up shared memory with", endpoint, e)),
         }
     }
@@ -242,8 +242,8 @@ impl Listener {
                 .map(Listener::Tcp)
                 .map_err(err),
             Endpoint::Shm(e) => {
-                let acceptor = ShmAcceptor::new(e)
-                    .map_err(|e| shm_error("cannot listen on", endpoint, e))?;
+                let acceptor =
+                    ShmAcceptor::new(e).map_err(|e| shm_error("cannot listen on", endpoint, e))?;
                 let socket = Box::pin(Listener::bind(&Endpoint::Unix(e.socket.clone()))).await?;
                 Ok(Listener::Shm {
                     socket: Box::new(socket),
@@ -326,12 +326,14 @@ impl Listener {
             } => {
                 let (s, peer) = Box::pin(socket.accept()).await?;
                 let Stream::Unix(s) = s else {
-                    return Err(io::Error::other("a Unix listener accepted a non-Unix stream"));
+                    return Err(io::Error::other(
+                        "a Unix listener accepted a non-Unix stream",
+                    ));
                 };
                 let stream = acceptor
                     .accepted(s, peer.clone())
                     .map_err(|e| io::Error::other(format!("{peer}: {e}")))?;
-                Ok((Stream::Shm(stream), format!("shm:{peer}")))
+                Ok((Stream::Shm(Box::new(stream)), format!("shm:{peer}")))
             }
         }
     }

@@ -25,7 +25,11 @@ fn index(g: &Got) -> u32 {
 fn shm_endpoint(dir: &TempDir, ring_bytes: usize) -> ShmEndpoint {
     static N: AtomicU64 = AtomicU64::new(0);
     let mut e = ShmEndpoint::new(dir.path().join("a.sock"));
-    e.prefix = format!("myc-link-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
+    e.prefix = format!(
+        "myc-link-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    );
     e.ring_bytes = ring_bytes;
     e
 }
@@ -66,7 +70,10 @@ async fn in_order_over_shm(mode: Mode, ring_bytes: usize) {
         ..fast_config()
     };
     let (a, _) = node("a", &bus, rec.clone(), config.clone());
-    let at = a.listen(&Endpoint::Shm(endpoint.clone()), &["b"]).await.unwrap();
+    let at = a
+        .listen(&Endpoint::Shm(endpoint.clone()), &["b"])
+        .await
+        .unwrap();
     assert_eq!(at, Endpoint::Shm(endpoint.clone()));
     let (b, _) = node("b", &bus, rec, config);
     let link = b.connect("a", at);
@@ -88,7 +95,11 @@ async fn in_order_over_shm(mode: Mode, ring_bytes: usize) {
         .await
         .unwrap();
     assert_eq!((reply_type, reply.len()), (7, ring_bytes));
-    assert_eq!(segments(&endpoint.prefix).len(), 1, "one segment per connection");
+    assert_eq!(
+        segments(&endpoint.prefix).len(),
+        1,
+        "one segment per connection"
+    );
     drop((link, a, b));
     no_segments_left(&endpoint.prefix).await;
 }
@@ -113,7 +124,10 @@ async fn peer_restart_over_shm_reports_the_exact_lost_range() {
     let (rec1, mut got1) = Recorder::new(false);
     rec1.gate.add_permits(3);
     let (a1, _) = node("a", &bus, rec1.clone(), fast_config());
-    let at = a1.listen(&Endpoint::Shm(endpoint.clone()), &["b"]).await.unwrap();
+    let at = a1
+        .listen(&Endpoint::Shm(endpoint.clone()), &["b"])
+        .await
+        .unwrap();
     let (rec_b, _) = Recorder::new(true);
     let (b, mut b_events) = node("b", &bus, rec_b, fast_config());
     let link = b.connect("a", at.clone());
@@ -193,12 +207,18 @@ services = []
     let Endpoint::Shm(strategy) = &t.nodes[1].endpoint else {
         panic!("not shm")
     };
-    assert_eq!((strategy.prefix.as_str(), strategy.ring_bytes), ("mycelium", 1 << 20));
+    assert_eq!(
+        (strategy.prefix.as_str(), strategy.ring_bytes),
+        ("mycelium", 1 << 20)
+    );
 
     for (bad, says) in [
         ("shm:", "empty"),
         ("shm:a.sock?ring_bytes=1000", "power of two"),
-        ("shm:a.sock?prefix=a/b", "invalid shared-memory segment name"),
+        (
+            "shm:a.sock?prefix=a/b",
+            "invalid shared-memory segment name",
+        ),
         ("shm:a.sock?colour=blue", "unknown shared-memory option"),
     ] {
         let text = format!(

@@ -32,11 +32,17 @@ struct Proc {
 impl Proc {
     fn spawn(role: &str, prefix: &str, extra: &[(&str, String)]) -> Proc {
         let mut cmd = Command::new(std::env::current_exe().unwrap());
-        cmd.args(["--exact", "child_role", "--nocapture", "--test-threads=1", "-q"])
-            .env(ROLE, role)
-            .env("MYC_SHM_PREFIX", prefix)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped());
+        cmd.args([
+            "--exact",
+            "child_role",
+            "--nocapture",
+            "--test-threads=1",
+            "-q",
+        ])
+        .env(ROLE, role)
+        .env("MYC_SHM_PREFIX", prefix)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped());
         for (k, v) in extra {
             cmd.env(k, v);
         }
@@ -50,7 +56,10 @@ impl Proc {
         let mut line = String::new();
         loop {
             line.clear();
-            assert!(self.out.read_line(&mut line).unwrap() > 0, "child ended before printing {tag}");
+            assert!(
+                self.out.read_line(&mut line).unwrap() > 0,
+                "child ended before printing {tag}"
+            );
             if let Some(v) = line.trim().strip_prefix(&format!("{tag}=")) {
                 return v.to_owned();
             }
@@ -81,7 +90,12 @@ fn prefix(tag: &str) -> String {
 /// Whether the segment of `link` exists (looked up by name, without attaching).
 fn exists(prefix: &str, link: &str) -> bool {
     let name = format!("/{prefix}.{link}");
-    rustix::shm::open(name.as_str(), rustix::shm::OFlags::RDONLY, rustix::fs::Mode::empty()).is_ok()
+    rustix::shm::open(
+        name.as_str(),
+        rustix::shm::OFlags::RDONLY,
+        rustix::fs::Mode::empty(),
+    )
+    .is_ok()
 }
 
 fn seq_msg(seq: u64, buf: &mut [u8; 24]) -> &[u8] {
@@ -94,7 +108,11 @@ fn seq_msg(seq: u64, buf: &mut [u8; 24]) -> &[u8] {
 fn seq_of(m: &[u8]) -> u64 {
     assert_eq!(m.len(), 24, "a message changed length");
     let seq = u64::from_le_bytes(m[..8].try_into().unwrap());
-    assert_eq!(u64::from_le_bytes(m[8..16].try_into().unwrap()), !seq, "a message was torn");
+    assert_eq!(
+        u64::from_le_bytes(m[8..16].try_into().unwrap()),
+        !seq,
+        "a message was torn"
+    );
     assert_eq!(
         u64::from_le_bytes(m[16..].try_into().unwrap()),
         seq.wrapping_mul(0x9e37_79b9_7f4a_7c15),
@@ -167,8 +185,12 @@ fn child_role() {
                 tx.send(seq_msg(seq, &mut buf)).unwrap();
             }
             let name = format!("/{prefix}.link");
-            let fd = rustix::shm::open(name.as_str(), rustix::shm::OFlags::RDWR, rustix::fs::Mode::empty())
-                .unwrap();
+            let fd = rustix::shm::open(
+                name.as_str(),
+                rustix::shm::OFlags::RDWR,
+                rustix::fs::Mode::empty(),
+            )
+            .unwrap();
             let len = rustix::fs::fstat(&fd).unwrap().st_size as u64;
             let mut x = var("MYC_SHM_SEED") | 1;
             for i in 0..20_000 {
@@ -214,7 +236,10 @@ fn two_processes_stream_millions_of_messages_each_checked() {
     let mut child = Proc::spawn(
         "reader",
         &p,
-        &[("MYC_SHM_RING", (1 << 16).to_string()), ("MYC_SHM_START", "1".into())],
+        &[
+            ("MYC_SHM_RING", (1 << 16).to_string()),
+            ("MYC_SHM_START", "1".into()),
+        ],
     );
     let mut buf = [0u8; 24];
     for seq in 1..=n {
@@ -222,7 +247,9 @@ fn two_processes_stream_millions_of_messages_each_checked() {
     }
     drop(tx); // closes our outgoing ring: the reader stops after the last message
     let last = rx
-        .recv_timeout_with(Some(PATIENCE), |m| u64::from_le_bytes(m.try_into().unwrap()))
+        .recv_timeout_with(Some(PATIENCE), |m| {
+            u64::from_le_bytes(m.try_into().unwrap())
+        })
         .unwrap()
         .expect("the reader answers");
     assert_eq!(last, n);
@@ -243,7 +270,10 @@ fn a_reader_killed_mid_stream_leaves_an_exact_report_and_a_restart_resumes() {
         let mut child = Proc::spawn(
             "reader",
             &p,
-            &[("MYC_SHM_RING", "4096".into()), ("MYC_SHM_START", resume_at.to_string())],
+            &[
+                ("MYC_SHM_RING", "4096".into()),
+                ("MYC_SHM_START", resume_at.to_string()),
+            ],
         );
         child.expect("attached");
         let mut buf = [0u8; 24];
@@ -272,14 +302,20 @@ fn a_reader_killed_mid_stream_leaves_an_exact_report_and_a_restart_resumes() {
         };
         assert!(matches!(err, ShmError::PeerGone { .. }), "{err}");
         drop((tx, rx));
-        assert!(!exists(&p, "link"), "round {round}: segment left after the reader died");
+        assert!(
+            !exists(&p, "link"),
+            "round {round}: segment left after the reader died"
+        );
     }
     // A last reader takes the rest from where the report said, and everything arrives once.
     let (mut tx, mut rx) = shm::create("link", &opts).unwrap();
     let child = Proc::spawn(
         "reader",
         &p,
-        &[("MYC_SHM_RING", "4096".into()), ("MYC_SHM_START", resume_at.to_string())],
+        &[
+            ("MYC_SHM_RING", "4096".into()),
+            ("MYC_SHM_START", resume_at.to_string()),
+        ],
     );
     let mut buf = [0u8; 24];
     for seq in resume_at..=total {
@@ -287,7 +323,9 @@ fn a_reader_killed_mid_stream_leaves_an_exact_report_and_a_restart_resumes() {
     }
     drop(tx);
     let last = rx
-        .recv_timeout_with(Some(PATIENCE), |m| u64::from_le_bytes(m.try_into().unwrap()))
+        .recv_timeout_with(Some(PATIENCE), |m| {
+            u64::from_le_bytes(m.try_into().unwrap())
+        })
         .unwrap();
     assert_eq!(last, Some(total));
     assert!(child.finish().success());
@@ -311,7 +349,10 @@ fn a_writer_killed_mid_stream_is_detected_and_a_restart_resumes() {
         child.expect("created");
         let (_tx, mut rx) = attach("link", &options(&p, 4096));
         for _ in 0..5_000 {
-            let seq = rx.recv_timeout_with(Some(PATIENCE), seq_of).unwrap().unwrap();
+            let seq = rx
+                .recv_timeout_with(Some(PATIENCE), seq_of)
+                .unwrap()
+                .unwrap();
             assert_eq!(seq, next, "round {round}");
             next += 1;
         }
@@ -329,7 +370,10 @@ fn a_writer_killed_mid_stream_is_detected_and_a_restart_resumes() {
         };
         assert!(matches!(err, ShmError::PeerGone { .. }), "{err}");
         drop((_tx, rx));
-        assert!(!exists(&p, "link"), "round {round}: segment left after the writer died");
+        assert!(
+            !exists(&p, "link"),
+            "round {round}: segment left after the writer died"
+        );
     }
     let mut child = Proc::spawn(
         "writer",
@@ -343,7 +387,10 @@ fn a_writer_killed_mid_stream_is_detected_and_a_restart_resumes() {
     child.expect("created");
     let (_tx, mut rx) = attach("link", &options(&p, 4096));
     while next <= end {
-        let seq = rx.recv_timeout_with(Some(PATIENCE), seq_of).unwrap().unwrap();
+        let seq = rx
+            .recv_timeout_with(Some(PATIENCE), seq_of)
+            .unwrap()
+            .unwrap();
         assert_eq!(seq, next);
         next += 1;
     }
@@ -379,14 +426,20 @@ fn a_hostile_peer_scribbling_over_the_segment_closes_the_link_without_a_crash() 
                 Ok(Some(len)) => {
                     assert!(len <= 4096 / 2);
                     received += 1;
-                    assert!(received < 10_000, "a corrupt ring must not yield messages forever");
+                    assert!(
+                        received < 10_000,
+                        "a corrupt ring must not yield messages forever"
+                    );
                 }
                 Ok(None) => panic!("no verdict on a scribbled ring"),
                 Err(e) => break e,
             }
         };
         assert!(
-            matches!(err, ShmError::Ring(RingError::Corrupt(_)) | ShmError::PeerGone { .. }),
+            matches!(
+                err,
+                ShmError::Ring(RingError::Corrupt(_)) | ShmError::PeerGone { .. }
+            ),
             "seed {seed}: {err}"
         );
         drop((_tx, rx));

@@ -196,4 +196,3 @@ impl ShmReceiver {
         &self.seg
     }
 }
-

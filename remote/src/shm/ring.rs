@@ -229,7 +229,12 @@ fn parse_record(data: &[AtomicU64], cap: u64, pos: u64, end: u64) -> Result<Reco
 }
 
 /// Copies a checked record's payload into `out` with atomic loads.
-fn copy_out(data: &[AtomicU64], word: usize, len: usize, out: &mut Vec<u8>) -> Result<(), RingError> {
+fn copy_out(
+    data: &[AtomicU64],
+    word: usize,
+    len: usize,
+    out: &mut Vec<u8>,
+) -> Result<(), RingError> {
     let words = len.div_ceil(8);
     let src = data
         .get(word..word + words)
@@ -393,7 +398,11 @@ impl Producer {
         data[first].store(header, Ordering::Relaxed);
         self.write += need;
         self.ring.ctl().write.0.store(self.write, Ordering::Release);
-        self.ring.ctl().readable.0.notify(self.ring.doorbell.as_ref());
+        self.ring
+            .ctl()
+            .readable
+            .0
+            .notify(self.ring.doorbell.as_ref());
         Ok(true)
     }
 

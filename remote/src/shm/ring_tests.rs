@@ -59,7 +59,10 @@ fn a_full_ring_refuses_until_the_reader_frees_room() {
     for _ in 0..64 {
         assert!(tx.try_push(&msg).unwrap());
     }
-    assert!(!tx.try_push(&msg).unwrap(), "a full ring must refuse, not overwrite");
+    assert!(
+        !tx.try_push(&msg).unwrap(),
+        "a full ring must refuse, not overwrite"
+    );
     assert!(!tx.ready_for(msg.len()));
     assert_eq!(pop(&mut rx).unwrap(), Some(msg.to_vec()));
     assert!(tx.ready_for(msg.len()));
@@ -90,7 +93,13 @@ fn the_largest_message_always_fits_once_the_ring_drains() {
 fn a_message_larger_than_half_the_ring_is_refused_with_its_size() {
     let (mut tx, mut rx) = heap_ring(4096).unwrap();
     let err = tx.try_push(&vec![0u8; 2041]).unwrap_err();
-    assert_eq!(err, RingError::TooLarge { len: 2041, max: 2040 });
+    assert_eq!(
+        err,
+        RingError::TooLarge {
+            len: 2041,
+            max: 2040
+        }
+    );
     assert!(err.to_string().contains("2041 bytes"), "{err}");
     // Nothing was written and the ring still works.
     assert_eq!(pop(&mut rx).unwrap(), None);
@@ -147,7 +156,10 @@ fn an_impossible_write_index_is_corruption() {
         let (tx, mut rx) = heap_ring(4096).unwrap();
         words(&rx).0.write.0.store(bad, Ordering::Release);
         let err = pop(&mut rx).unwrap_err();
-        assert!(matches!(err, RingError::Corrupt(ref m) if m.contains("write index")), "{bad}: {err}");
+        assert!(
+            matches!(err, RingError::Corrupt(ref m) if m.contains("write index")),
+            "{bad}: {err}"
+        );
         drop(tx);
     }
 }
@@ -161,7 +173,10 @@ fn an_impossible_read_index_is_corruption_for_the_writer() {
     }
     words(&rx).0.read.0.store(12_345, Ordering::Release);
     let err = tx.try_push(&msg).unwrap_err();
-    assert!(matches!(err, RingError::Corrupt(ref m) if m.contains("read index")), "{err}");
+    assert!(
+        matches!(err, RingError::Corrupt(ref m) if m.contains("read index")),
+        "{err}"
+    );
     assert!(tx.unconsumed().is_err());
 }
 
@@ -178,7 +193,10 @@ fn a_lying_length_or_tag_is_corruption() {
         tx.try_push(&[7u8; 16]).unwrap();
         words(&rx).1[0].store(header, Ordering::Relaxed);
         let err = pop(&mut rx).unwrap_err();
-        assert!(matches!(err, RingError::Corrupt(ref m) if m.contains(what)), "{header:#x}: {err}");
+        assert!(
+            matches!(err, RingError::Corrupt(ref m) if m.contains(what)),
+            "{header:#x}: {err}"
+        );
     }
 }
 
@@ -223,5 +241,8 @@ fn random_scribbles_never_crash_the_reader_or_the_writer() {
         }
     }
     // The noise is strong enough that most rounds end in a detected corruption.
-    assert!(corrupt > 200, "only {corrupt} of 300 rounds detected corruption");
+    assert!(
+        corrupt > 200,
+        "only {corrupt} of 300 rounds detected corruption"
+    );
 }

@@ -166,7 +166,13 @@ impl Segment {
     }
 
     /// Maps `len` bytes of `fd` shared and read-write.
-    fn map(name: &str, fd: OwnedFd, len: usize, side: Side, ring_bytes: usize) -> Result<Segment, ShmError> {
+    fn map(
+        name: &str,
+        fd: OwnedFd,
+        len: usize,
+        side: Side,
+        ring_bytes: usize,
+    ) -> Result<Segment, ShmError> {
         // SAFETY: a fresh mapping at an address the kernel chooses, of an object at least
         // `len` bytes long (checked or set by the caller); nothing else refers to it yet.
         let base = unsafe {
@@ -317,18 +323,27 @@ impl Segment {
             name: name.to_owned(),
             problem,
         };
-        let fd = shm::open(name, shm::OFlags::RDWR, Mode::empty()).map_err(Self::io(name, "open"))?;
+        let fd =
+            shm::open(name, shm::OFlags::RDWR, Mode::empty()).map_err(Self::io(name, "open"))?;
         let st = rustix::fs::fstat(&fd).map_err(Self::io(name, "inspect"))?;
         let uid = rustix::process::geteuid().as_raw();
         if st.st_uid != uid {
-            return Err(bad(format!("it belongs to uid {}, not to this user ({uid})", st.st_uid)));
+            return Err(bad(format!(
+                "it belongs to uid {}, not to this user ({uid})",
+                st.st_uid
+            )));
         }
         if st.st_mode & 0o077 != 0 {
-            return Err(bad(format!("its mode {:o} lets other users in", st.st_mode & 0o777)));
+            return Err(bad(format!(
+                "its mode {:o} lets other users in",
+                st.st_mode & 0o777
+            )));
         }
         let size = st.st_size.max(0) as usize;
         if size < DATA_START {
-            return Err(bad(format!("it is {size} bytes long, too short for a header")));
+            return Err(bad(format!(
+                "it is {size} bytes long, too short for a header"
+            )));
         }
         let mut seg = Self::map(name, fd, size, Side::Attacher, 0)?;
         // From here on, dropping `seg` on an error must not count as "done": forget it.
@@ -338,20 +353,37 @@ impl Segment {
         };
         let h = seg.header();
         if h.ready.load(Ordering::Acquire) != READY {
-            return fail(seg, bad("its creator has not finished setting it up".into()));
+            return fail(
+                seg,
+                bad("its creator has not finished setting it up".into()),
+            );
         }
         if h.magic.load(Ordering::Relaxed) != MAGIC {
-            return fail(seg, bad("it is not a Mycelium segment (wrong magic)".into()));
+            return fail(
+                seg,
+                bad("it is not a Mycelium segment (wrong magic)".into()),
+            );
         }
         let version = h.version.load(Ordering::Relaxed);
         if version != LAYOUT_VERSION {
-            return fail(seg, bad(format!("layout version {version}, this build speaks {LAYOUT_VERSION}")));
+            return fail(
+                seg,
+                bad(format!(
+                    "layout version {version}, this build speaks {LAYOUT_VERSION}"
+                )),
+            );
         }
         let ring_bytes = h.ring_bytes.load(Ordering::Relaxed) as usize;
-        if !check_capacity(ring_bytes) || total_len(ring_bytes) != size
+        if !check_capacity(ring_bytes)
+            || total_len(ring_bytes) != size
             || h.total_len.load(Ordering::Relaxed) != size as u64
         {
-            return fail(seg, bad(format!("ring size {ring_bytes} does not match its length {size}")));
+            return fail(
+                seg,
+                bad(format!(
+                    "ring size {ring_bytes} does not match its length {size}"
+                )),
+            );
         }
         let mut theirs = [0u8; 32];
         for (bytes, word) in theirs.chunks_exact_mut(8).zip(&h.digest) {
@@ -367,10 +399,17 @@ impl Segment {
         }
         let (pid, start) = me();
         h.owners[1].start.store(start, Ordering::Relaxed);
-        if let Err(prev) = h.owners[1].pid.compare_exchange(0, pid, Ordering::AcqRel, Ordering::Acquire) {
-            return fail(seg, bad(format!(
-                "it was already attached by process {prev}; its creator must replace it"
-            )));
+        if let Err(prev) =
+            h.owners[1]
+                .pid
+                .compare_exchange(0, pid, Ordering::AcqRel, Ordering::Acquire)
+        {
+            return fail(
+                seg,
+                bad(format!(
+                    "it was already attached by process {prev}; its creator must replace it"
+                )),
+            );
         }
         seg.ring_bytes = ring_bytes;
         Ok(seg)
@@ -398,7 +437,9 @@ impl Segment {
 
     /// The peer's pid, once it has attached (for the attacher: the creator's, always).
     pub fn peer_pid(&self) -> Option<u32> {
-        let pid = self.header().owners[1 - self.side.index()].pid.load(Ordering::Acquire);
+        let pid = self.header().owners[1 - self.side.index()]
+            .pid
+            .load(Ordering::Acquire);
         (pid != 0).then_some(pid)
     }
 

@@ -7,7 +7,11 @@ static NEXT: AtomicU32 = AtomicU32::new(0);
 /// A name no other test (or test run) uses.
 fn unique(tag: &str) -> String {
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    segment_name(&format!("myc-unit-{}", std::process::id()), &format!("{tag}-{n}")).unwrap()
+    segment_name(
+        &format!("myc-unit-{}", std::process::id()),
+        &format!("{tag}-{n}"),
+    )
+    .unwrap()
 }
 
 fn exists(name: &str) -> bool {
@@ -68,7 +72,10 @@ fn a_different_schema_is_refused_with_both_digests() {
     let _a = Segment::create(&name, 4096, D).unwrap();
     let err = Segment::open(&name, [4; 32]).unwrap_err();
     let msg = err.to_string();
-    assert!(msg.contains(&"03".repeat(32)) && msg.contains(&"04".repeat(32)), "{msg}");
+    assert!(
+        msg.contains(&"03".repeat(32)) && msg.contains(&"04".repeat(32)),
+        "{msg}"
+    );
     // The refused attempt did not take the attacher's place.
     Segment::open(&name, D).unwrap();
 }
@@ -120,15 +127,22 @@ fn a_reused_pid_is_not_mistaken_for_the_owner() {
 #[test]
 fn garbage_under_the_name_is_replaced_and_refused_by_open() {
     let name = unique("garbage");
-    let fd = shm::open(name.as_str(), shm::OFlags::CREATE | shm::OFlags::RDWR, Mode::RUSR | Mode::WUSR)
-        .unwrap();
+    let fd = shm::open(
+        name.as_str(),
+        shm::OFlags::CREATE | shm::OFlags::RDWR,
+        Mode::RUSR | Mode::WUSR,
+    )
+    .unwrap();
     rustix::fs::ftruncate(&fd, 100).unwrap();
     let err = Segment::open(&name, D).unwrap_err();
     assert!(err.to_string().contains("too short"), "{err}");
     rustix::fs::ftruncate(&fd, 10_000).unwrap();
     rustix::io::write(&fd, &[0xAB; 512]).unwrap();
     let err = Segment::open(&name, D).unwrap_err();
-    assert!(err.to_string().contains("not finished") || err.to_string().contains("magic"), "{err}");
+    assert!(
+        err.to_string().contains("not finished") || err.to_string().contains("magic"),
+        "{err}"
+    );
     let fresh = Segment::create(&name, 4096, D).unwrap();
     assert_eq!(fresh.reclaimed_from(), Some(0));
 }
@@ -146,7 +160,10 @@ fn a_segment_open_to_others_is_refused() {
 fn a_missing_segment_is_an_io_error_naming_it() {
     let name = unique("missing");
     let err = Segment::open(&name, D).unwrap_err();
-    assert!(matches!(err, ShmError::Io { .. }) && err.to_string().contains(&name), "{err}");
+    assert!(
+        matches!(err, ShmError::Io { .. }) && err.to_string().contains(&name),
+        "{err}"
+    );
 }
 
 #[test]

@@ -204,22 +204,22 @@ impl ShmStream {
         let name = endpoint.socket.display().to_string();
         let io = |what| {
             let name = name.clone();
-            move |source| ShmError::Io {
-                name,
-                what,
-                source,
-            }
+            move |source| ShmError::Io { name, what, source }
         };
         let mut socket = UnixStream::connect(&endpoint.socket)
             .await
             .map_err(io("connect to the socket of"))?;
-        let len = socket.read_u8().await.map_err(io("receive the segment name from"))?;
+        let len = socket
+            .read_u8()
+            .await
+            .map_err(io("receive the segment name from"))?;
         let mut segment = vec![0u8; usize::from(len)];
         socket
             .read_exact(&mut segment)
             .await
             .map_err(io("receive the segment name from"))?;
-        let segment = String::from_utf8(segment).map_err(|_| ShmError::InvalidName("(not UTF-8)".into()))?;
+        let segment =
+            String::from_utf8(segment).map_err(|_| ShmError::InvalidName("(not UTF-8)".into()))?;
         if !segment.starts_with('/') || segment_name("x", &segment[1..]).is_err() {
             return Err(ShmError::InvalidName(segment));
         }
@@ -344,7 +344,11 @@ impl ReadState {
 }
 
 impl AsyncRead for ShmReadHalf {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         let shared = &this.shared;
         let st = this.inner.get_mut().unwrap_or_else(|p| p.into_inner());
@@ -421,7 +425,11 @@ impl ShmWriteHalf {
 }
 
 impl AsyncWrite for ShmWriteHalf {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let n = buf.len().min(this.ring.max_message());
         if n == 0 {
@@ -469,13 +477,21 @@ impl AsyncWrite for ShmWriteHalf {
 }
 
 impl AsyncRead for ShmStream {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().read).poll_read(cx, buf)
     }
 }
 
 impl AsyncWrite for ShmStream {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.get_mut().write).poll_write(cx, buf)
     }
     fn poll_write_vectored(
