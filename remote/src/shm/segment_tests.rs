@@ -173,3 +173,22 @@ fn liveness_of_owners() {
     assert!(!owner_alive(pid, start + 1));
     assert!(!owner_alive(dead_pid(), 0));
 }
+
+#[test]
+fn sweep_removes_dead_segments_of_its_prefix_only() {
+    let prefix = format!("myc-sweep-{}", std::process::id());
+    let dead = segment_name(&prefix, "dead").unwrap();
+    let live = segment_name(&prefix, "live").unwrap();
+    let other = unique("other-prefix");
+    for name in [&dead, &other] {
+        let seg = Segment::create(name, 4096, D).unwrap();
+        seg.header().owners[0].pid.store(dead_pid(), Ordering::Relaxed);
+        std::mem::forget(seg);
+    }
+    let _live = Segment::create(&live, 4096, D).unwrap();
+    assert_eq!(sweep(&prefix), vec![dead.clone()]);
+    assert!(!exists(&dead));
+    assert!(exists(&live));
+    assert!(exists(&other), "another prefix is not swept");
+    Segment::reclaim(&other).unwrap();
+}
