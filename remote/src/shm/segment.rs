@@ -148,6 +148,8 @@ pub struct Segment {
     side: Side,
     ring_bytes: usize,
     reclaimed: Option<u32>,
+    /// Set when this process learnt otherwise that the peer is gone (its socket closed).
+    peer_gone: std::sync::atomic::AtomicBool,
 }
 
 // SAFETY: the mapping is shared memory accessed only through atomics; the raw base pointer
@@ -194,6 +196,7 @@ impl Segment {
             side,
             ring_bytes,
             reclaimed: None,
+            peer_gone: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -443,6 +446,12 @@ impl Segment {
         (pid != 0).then_some(pid)
     }
 
+    /// Records that the peer is gone although its process may still be on its way out (its
+    /// end of the link's socket closed): dropping this side then unlinks the segment.
+    pub fn set_peer_gone(&self) {
+        self.peer_gone.store(true, Ordering::Relaxed);
+    }
+
     /// False once the peer attached and then died. (Before it attaches, it is not dead.)
     pub fn peer_alive(&self) -> bool {
         let owner = &self.header().owners[1 - self.side.index()];
@@ -503,7 +512,9 @@ impl Drop for Segment {
         let before = h.done.fetch_add(1, Ordering::AcqRel);
         let peer = &h.owners[1 - self.side.index()];
         let peer_pid = peer.pid.load(Ordering::Acquire);
-        let peer_gone = peer_pid == 0 || !owner_alive(peer_pid, peer.start.load(Ordering::Acquire));
+        let peer_gone = self.peer_gone.load(Ordering::Relaxed)
+            || peer_pid == 0
+            || !owner_alive(peer_pid, peer.start.load(Ordering::Acquire));
         if (before >= 1 || peer_gone) && self.still_ours() {
             let _ = shm::unlink(self.name.as_str());
         }

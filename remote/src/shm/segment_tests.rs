@@ -182,7 +182,9 @@ fn sweep_removes_dead_segments_of_its_prefix_only() {
     let other = unique("other-prefix");
     for name in [&dead, &other] {
         let seg = Segment::create(name, 4096, D).unwrap();
-        seg.header().owners[0].pid.store(dead_pid(), Ordering::Relaxed);
+        seg.header().owners[0]
+            .pid
+            .store(dead_pid(), Ordering::Relaxed);
         std::mem::forget(seg);
     }
     let _live = Segment::create(&live, 4096, D).unwrap();

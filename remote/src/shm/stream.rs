@@ -99,20 +99,31 @@ impl ShmEndpoint {
 #[derive(Debug)]
 struct Shared {
     socket: Arc<UnixStream>,
+    segment: Arc<Segment>,
     read_waker: Mutex<Option<Waker>>,
     write_waker: Mutex<Option<Waker>>,
 }
 
 impl Shared {
     /// Reads every byte waiting on the socket; `Ok(true)` on end of file (the peer is gone).
+    /// End of file or an error marks the peer gone in the segment.
     fn drain(&self) -> io::Result<bool> {
         let mut buf = [0u8; 64];
         loop {
             match self.socket.try_read(&mut buf) {
-                Ok(0) => return Ok(true),
+                Ok(0) => {
+                    // The peer's end closed: it dropped the link or died (its process may
+                    // not look dead yet), so this side may remove the segment when done.
+                    self.segment.set_peer_gone();
+                    return Ok(true);
+                }
                 Ok(_) => continue,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
-                Err(e) => return Err(e),
+                Err(e) => {
+                    // A dead peer that left doorbell bytes unread shows as a reset.
+                    self.segment.set_peer_gone();
+                    return Err(e);
+                }
             }
         }
     }
@@ -177,6 +188,7 @@ impl ShmStream {
         consumer.set_doorbell(Doorbell::new(bell));
         let shared = Arc::new(Shared {
             socket,
+            segment: segment.clone(),
             read_waker: Mutex::new(None),
             write_waker: Mutex::new(None),
         });
