@@ -1,7 +1,7 @@
 //! Models of the ring's index protocol and of the wake-up protocol, checked with `loom`:
 //!
 //! ```text
-//! RUSTFLAGS="--cfg loom" cargo test -p mycelium-remote --lib --release shm::loom_tests
+//! RUSTFLAGS="--cfg mycelium_loom" cargo test -p mycelium-remote --lib --release shm::loom_tests
 //! ```
 //!
 //! Every interleaving (up to loom's preemption bound) and every value a relaxed load may

@@ -34,23 +34,18 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-#[cfg(not(loom))]
 mod channel;
 pub mod error;
 pub mod ring;
-#[cfg(not(loom))]
 pub mod segment;
-#[cfg(not(loom))]
 pub mod stream;
 mod sync;
 pub mod wake;
 
-#[cfg(loom)]
+#[cfg(all(test, mycelium_loom))]
 mod loom_tests;
 
-#[cfg(not(loom))]
 pub use channel::{create, open, ShmOptions, ShmReceiver, ShmSender};
 pub use error::{RingError, ShmError};
-#[cfg(not(loom))]
 pub use stream::{ShmAcceptor, ShmEndpoint, ShmReadHalf, ShmStream, ShmWriteHalf};
 pub use wake::WaitPolicy;

@@ -48,10 +48,10 @@ const WRITER_CLOSED: u32 = 1;
 const READER_CLOSED: u32 = 2;
 
 /// Smallest data area. (The model checker runs on tiny rings, where a few messages fill it.)
-#[cfg(not(loom))]
+#[cfg(not(mycelium_loom))]
 pub const MIN_CAPACITY: usize = 4096;
 /// Smallest data area. (The model checker runs on tiny rings, where a few messages fill it.)
-#[cfg(loom)]
+#[cfg(mycelium_loom)]
 pub const MIN_CAPACITY: usize = 64;
 /// Largest data area.
 pub const MAX_CAPACITY: usize = 1 << 30;
@@ -566,6 +566,6 @@ impl Drop for Consumer {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(mycelium_loom)))]
 #[path = "ring_tests.rs"]
 mod tests;

@@ -21,7 +21,7 @@
 //! (end of file).
 //!
 //! The futex is a shared (not process-private) futex, so that the two processes that map the
-//! segment wake each other. Under `--cfg loom` the futex is replaced by a mutex and condition
+//! segment wake each other. Under `--cfg mycelium_loom` the futex is replaced by a mutex and condition
 //! variable with the same semantics (the value is checked under the lock that `wake` takes),
 //! and `tests/loom`-style models in `super::loom_tests` check that no wake-up is lost.
 
@@ -48,7 +48,7 @@ impl Doorbell {
     }
 
     fn ring(&self) {
-        #[cfg(not(loom))]
+        #[cfg(not(mycelium_loom))]
         let _ = rustix::io::write(self.0.as_fd(), &[1]);
     }
 }
@@ -65,9 +65,9 @@ impl std::fmt::Debug for Doorbell {
 pub struct Signal {
     epoch: AtomicU32,
     sleeping: AtomicU32,
-    #[cfg(loom)]
+    #[cfg(mycelium_loom)]
     lock: loom::sync::Mutex<()>,
-    #[cfg(loom)]
+    #[cfg(mycelium_loom)]
     cond: loom::sync::Condvar,
 }
 
@@ -78,9 +78,9 @@ impl Signal {
         Signal {
             epoch: AtomicU32::new(0),
             sleeping: AtomicU32::new(0),
-            #[cfg(loom)]
+            #[cfg(mycelium_loom)]
             lock: loom::sync::Mutex::new(()),
-            #[cfg(loom)]
+            #[cfg(mycelium_loom)]
             cond: loom::sync::Condvar::new(),
         }
     }
@@ -111,7 +111,7 @@ impl Signal {
 
     /// Declares that this end is about to wait for the doorbell (an async task that polls the
     /// link's socket). Returns false, disarmed, when `ready()` already holds.
-    #[cfg_attr(loom, allow(dead_code))]
+    #[cfg_attr(mycelium_loom, allow(dead_code))]
     pub(crate) fn arm_doorbell(&self, ready: impl Fn() -> bool) -> bool {
         self.sleeping.store(ON_DOORBELL, Ordering::Relaxed);
         fence(Ordering::SeqCst);
@@ -123,7 +123,7 @@ impl Signal {
     }
 
     /// Withdraws an [`Signal::arm_doorbell`] after the wait ended.
-    #[cfg_attr(loom, allow(dead_code))]
+    #[cfg_attr(mycelium_loom, allow(dead_code))]
     pub(crate) fn disarm(&self) {
         self.sleeping.store(NOBODY, Ordering::Relaxed);
     }
@@ -144,7 +144,7 @@ impl Signal {
         ready()
     }
 
-    #[cfg(not(loom))]
+    #[cfg(not(mycelium_loom))]
     fn park(&self, epoch: u32, timeout: Option<Duration>) {
         use rustix::thread::futex;
         let ts = timeout.map(|t| futex::Timespec {
@@ -156,14 +156,14 @@ impl Signal {
         let _ = futex::wait(&self.epoch, futex::Flags::empty(), epoch, ts.as_ref());
     }
 
-    #[cfg(not(loom))]
+    #[cfg(not(mycelium_loom))]
     fn wake(&self) {
         use rustix::thread::futex;
         // One reader or one writer parks on a signal: waking one is waking all.
         let _ = futex::wake(&self.epoch, futex::Flags::empty(), 1);
     }
 
-    #[cfg(loom)]
+    #[cfg(mycelium_loom)]
     fn park(&self, epoch: u32, _timeout: Option<Duration>) {
         let guard = self.lock.lock().unwrap();
         if self.epoch.load(Ordering::Acquire) == epoch {
@@ -171,7 +171,7 @@ impl Signal {
         }
     }
 
-    #[cfg(loom)]
+    #[cfg(mycelium_loom)]
     fn wake(&self) {
         drop(self.lock.lock().unwrap());
         self.cond.notify_all();
