@@ -229,3 +229,52 @@ services = []
         assert_eq!(err.line, 5, "{bad}: {err}");
     }
 }
+
+/// A listener that hands out `name` as the segment to open, then keeps the socket open.
+async fn fake_acceptor(dir: &TempDir, name: &'static [u8]) -> ShmEndpoint {
+    use tokio::io::AsyncWriteExt;
+    let path = dir.path().join("fake.sock");
+    let listener = tokio::net::UnixListener::bind(&path).unwrap();
+    tokio::spawn(async move {
+        if let Ok((mut s, _)) = listener.accept().await {
+            let mut hello = vec![name.len() as u8];
+            hello.extend_from_slice(name);
+            let _ = s.write_all(&hello).await;
+            let mut buf = [0u8; 16];
+            let _ = tokio::io::AsyncReadExt::read(&mut s, &mut buf).await;
+        }
+    });
+    ShmEndpoint::new(path)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_segment_name_from_the_acceptor_is_refused() {
+    use mycelium_remote::shm::{ShmError, ShmStream};
+    let dir = TempDir::new("shm-badname");
+    let e = fake_acceptor(&dir, b"/../../etc/passwd").await;
+    let err = ShmStream::connect(&e).await.unwrap_err();
+    assert!(matches!(err, ShmError::InvalidName(_)), "{err}");
+
+    let dir = TempDir::new("shm-noname");
+    let e = fake_acceptor(&dir, b"/myc-absent.segment-that-does-not-exist").await;
+    let err = ShmStream::connect(&e).await.unwrap_err();
+    assert!(
+        matches!(err, ShmError::Io { .. }) && err.to_string().contains("does-not-exist"),
+        "{err}"
+    );
+
+    // A listener with a bad ring size or prefix is refused before it binds.
+    let mut bad = ShmEndpoint::new(dir.path().join("bad.sock"));
+    bad.ring_bytes = 1000;
+    let err = mycelium_remote::shm::ShmAcceptor::new(&bad).unwrap_err();
+    assert!(err.to_string().contains("power of two"), "{err}");
+    bad.ring_bytes = 1 << 16;
+    bad.prefix = "a/b".into();
+    let err = mycelium_remote::shm::ShmAcceptor::new(&bad).unwrap_err();
+    assert!(matches!(err, ShmError::InvalidName(_)), "{err}");
+
+    // Nobody listening: the error names the socket.
+    let e = ShmEndpoint::new(dir.path().join("nobody.sock"));
+    let err = ShmStream::connect(&e).await.unwrap_err();
+    assert!(err.to_string().contains("nobody.sock"), "{err}");
+}
