@@ -152,6 +152,9 @@ pub struct Segment {
     reclaimed: Option<u32>,
     /// Set when this process learnt otherwise that the peer is gone (its socket closed).
     peer_gone: std::sync::atomic::AtomicBool,
+    /// Whether this side took part in the segment's life (created it, or attached): only then
+    /// does dropping it count as done and possibly unlink the object.
+    joined: bool,
 }
 
 // SAFETY: the mapping is shared memory accessed only through atomics; the raw base pointer
@@ -199,6 +202,7 @@ impl Segment {
             ring_bytes,
             reclaimed: None,
             peer_gone: std::sync::atomic::AtomicBool::new(false),
+            joined: false,
         })
     }
 
@@ -238,6 +242,7 @@ impl Segment {
             }
         };
         seg.reclaimed = reclaimed;
+        seg.joined = true;
         let h = seg.header();
         let (pid, start) = me();
         h.magic.store(MAGIC, Ordering::Relaxed);
@@ -291,9 +296,6 @@ impl Segment {
                 for owner in &h.owners {
                     let pid = owner.pid.load(Ordering::Acquire);
                     if pid != 0 && owner_alive(pid, owner.start.load(Ordering::Acquire)) {
-                        // Forget the mapping without running the done/unlink logic.
-                        let seg = std::mem::ManuallyDrop::new(seg);
-                        seg.unmap();
                         return Err(ShmError::InUse {
                             name: name.to_owned(),
                             pid,
@@ -302,14 +304,11 @@ impl Segment {
                 }
                 dead = h.owners[0].pid.load(Ordering::Acquire);
             } else if !remove_unfinished(age(&st)) {
-                std::mem::ManuallyDrop::new(seg).unmap();
                 return Err(ShmError::BadSegment {
                     name: name.to_owned(),
                     problem: "it is being set up".into(),
                 });
             }
-            let seg = std::mem::ManuallyDrop::new(seg);
-            seg.unmap();
         } else if !remove_unfinished(age(&st)) {
             return Err(ShmError::BadSegment {
                 name: name.to_owned(),
@@ -350,10 +349,11 @@ impl Segment {
                 "it is {size} bytes long, too short for a header"
             )));
         }
+        // Not joined until it takes the attacher's slot: dropping it on an error below only
+        // unmaps it.
         let mut seg = Self::map(name, fd, size, Side::Attacher, 0)?;
-        // From here on, dropping `seg` on an error must not count as "done": forget it.
         let fail = |seg: Segment, e: ShmError| {
-            std::mem::ManuallyDrop::new(seg).unmap();
+            drop(seg);
             Err(e)
         };
         let h = seg.header();
@@ -417,6 +417,7 @@ impl Segment {
             );
         }
         seg.ring_bytes = ring_bytes;
+        seg.joined = true;
         Ok(seg)
     }
 
@@ -491,9 +492,16 @@ impl Segment {
     }
 
     fn unmap(&self) {
-        // SAFETY: `base`/`len` are the mapping made in `map`; the caller gives up every
-        // reference into it (called from `drop`, or on a segment that never left `open`).
+        // SAFETY: `base`/`len` are the mapping made in `map`; called from `drop`, when no
+        // reference into the mapping is left (the ring ends hold an `Arc` of the segment).
         let _ = unsafe { rustix::mm::munmap(self.base.cast(), self.len) };
+    }
+
+    /// Leaves the segment as a process killed with SIGKILL would: mapped no more, not done,
+    /// not unlinked.
+    #[cfg(test)]
+    pub(crate) fn abandon(mut self) {
+        self.joined = false;
     }
 
     /// Whether the object under our name is still the one we mapped.
@@ -510,6 +518,10 @@ impl Segment {
 
 impl Drop for Segment {
     fn drop(&mut self) {
+        if !self.joined {
+            self.unmap();
+            return;
+        }
         let h = self.header();
         let before = h.done.fetch_add(1, Ordering::AcqRel);
         let peer = &h.owners[1 - self.side.index()];

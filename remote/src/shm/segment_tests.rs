@@ -104,8 +104,7 @@ fn a_segment_whose_owners_died_is_replaced() {
     let a = Segment::create(&name, 4096, D).unwrap();
     let dead = dead_pid();
     a.header().owners[0].pid.store(dead, Ordering::Relaxed);
-    // As after kill -9: no drop runs.
-    std::mem::forget(a);
+    a.abandon();
     let fresh = Segment::create(&name, 8192, D).unwrap();
     assert_eq!(fresh.reclaimed_from(), Some(dead));
     assert_eq!(fresh.ring_bytes(), 8192);
@@ -119,7 +118,7 @@ fn a_reused_pid_is_not_mistaken_for_the_owner() {
     let a = Segment::create(&name, 4096, D).unwrap();
     // Our own pid, but another start time: the process that created it is gone.
     a.header().owners[0].start.fetch_add(1, Ordering::Relaxed);
-    std::mem::forget(a);
+    a.abandon();
     let fresh = Segment::create(&name, 4096, D).unwrap();
     assert_eq!(fresh.reclaimed_from(), Some(std::process::id()));
 }
@@ -185,7 +184,7 @@ fn sweep_removes_dead_segments_of_its_prefix_only() {
         seg.header().owners[0]
             .pid
             .store(dead_pid(), Ordering::Relaxed);
-        std::mem::forget(seg);
+        seg.abandon();
     }
     let _live = Segment::create(&live, 4096, D).unwrap();
     assert_eq!(sweep(&prefix), vec![dead.clone()]);
