@@ -150,8 +150,9 @@ pub struct Segment {
     side: Side,
     ring_bytes: usize,
     reclaimed: Option<u32>,
-    /// Set when this process learnt otherwise that the peer is gone (its socket closed).
-    peer_gone: std::sync::atomic::AtomicBool,
+    /// Set when this process learnt that nobody will use the segment again (the peer's
+    /// socket closed, or the rings are corrupt).
+    retired: std::sync::atomic::AtomicBool,
     /// Whether this side took part in the segment's life (created it, or attached): only then
     /// does dropping it count as done and possibly unlink the object.
     joined: bool,
@@ -201,7 +202,7 @@ impl Segment {
             side,
             ring_bytes,
             reclaimed: None,
-            peer_gone: std::sync::atomic::AtomicBool::new(false),
+            retired: std::sync::atomic::AtomicBool::new(false),
             joined: false,
         })
     }
@@ -449,10 +450,11 @@ impl Segment {
         (pid != 0).then_some(pid)
     }
 
-    /// Records that the peer is gone although its process may still be on its way out (its
-    /// end of the link's socket closed): dropping this side then unlinks the segment.
-    pub fn set_peer_gone(&self) {
-        self.peer_gone.store(true, Ordering::Relaxed);
+    /// Records that nobody will use the segment again: the peer is gone although its process
+    /// may still be on its way out (its end of the link's socket closed), or a ring is
+    /// corrupt. Dropping this side then unlinks the segment, whatever the header says.
+    pub fn retire(&self) {
+        self.retired.store(true, Ordering::Relaxed);
     }
 
     /// False once the peer attached and then died. (Before it attaches, it is not dead.)
@@ -526,7 +528,7 @@ impl Drop for Segment {
         let before = h.done.fetch_add(1, Ordering::AcqRel);
         let peer = &h.owners[1 - self.side.index()];
         let peer_pid = peer.pid.load(Ordering::Acquire);
-        let peer_gone = self.peer_gone.load(Ordering::Relaxed)
+        let peer_gone = self.retired.load(Ordering::Relaxed)
             || peer_pid == 0
             || !owner_alive(peer_pid, peer.start.load(Ordering::Acquire));
         if (before >= 1 || peer_gone) && self.still_ours() {

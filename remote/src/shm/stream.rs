@@ -114,14 +114,14 @@ impl Shared {
                 Ok(0) => {
                     // The peer's end closed: it dropped the link or died (its process may
                     // not look dead yet), so this side may remove the segment when done.
-                    self.segment.set_peer_gone();
+                    self.segment.retire();
                     return Ok(true);
                 }
                 Ok(_) => continue,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
                 Err(e) => {
                     // A dead peer that left doorbell bytes unread shows as a reset.
-                    self.segment.set_peer_gone();
+                    self.segment.retire();
                     return Err(e);
                 }
             }
@@ -139,7 +139,11 @@ impl Shared {
     }
 }
 
-fn ring_io(e: RingError) -> io::Error {
+/// A ring error as an I/O error; a corrupt ring retires the segment.
+fn ring_io(e: RingError, segment: &Segment) -> io::Error {
+    if matches!(e, RingError::Corrupt(_)) {
+        segment.retire();
+    }
     match e {
         RingError::Closed => io::Error::new(io::ErrorKind::BrokenPipe, e),
         other => io::Error::new(io::ErrorKind::InvalidData, other),
@@ -164,6 +168,7 @@ pub struct ShmReadHalf {
 #[derive(Debug)]
 struct ReadState {
     ring: Consumer,
+    segment: Arc<Segment>,
     /// Bytes of the current record not yet handed out.
     pending: Vec<u8>,
     at: usize,
@@ -197,6 +202,7 @@ impl ShmStream {
                 shared: shared.clone(),
                 inner: Mutex::new(ReadState {
                     ring: consumer,
+                    segment: segment.clone(),
                     pending: Vec::new(),
                     at: 0,
                     eof: false,
@@ -349,7 +355,7 @@ impl ReadState {
                     self.eof = true;
                     return Ok(false);
                 }
-                Err(e) => return Err(ring_io(e)),
+                Err(e) => return Err(ring_io(e, &self.segment)),
             }
         }
     }
@@ -407,7 +413,7 @@ impl ShmWriteHalf {
             match self.ring.try_push(&self.gather[..len]) {
                 Ok(true) => return Poll::Ready(Ok(len)),
                 Ok(false) => {}
-                Err(e) => return Poll::Ready(Err(ring_io(e))),
+                Err(e) => return Poll::Ready(Err(ring_io(e, &shared.segment))),
             }
             let ring = &self.ring;
             if !ring.writable().arm_doorbell(|| ring.ready_for(len)) {
