@@ -1,12 +1,15 @@
 //! Models of the ring's index protocol and of the wake-up protocol, checked with `loom`:
 //!
 //! ```text
-//! RUSTFLAGS="--cfg mycelium_loom" cargo test -p mycelium-remote --lib --release shm::loom_tests
+//! RUSTFLAGS="--cfg mycelium_loom" LOOM_MAX_PREEMPTIONS=3 \
+//!     cargo test -p mycelium-remote --lib --release shm::loom_tests
 //! ```
 //!
-//! Every interleaving (up to loom's preemption bound) and every value a relaxed load may
-//! return under the C11 model is explored: messages arrive whole and in order, and a reader
-//! or writer that parks is always woken (a lost wake-up shows as a deadlock).
+//! Every interleaving (up to the preemption bound) and every value a relaxed load may return
+//! under the C11 model is explored: messages arrive whole and in order, and a reader or writer
+//! that parks is always woken (a lost wake-up shows as a deadlock). The models fail when the
+//! protocol is weakened: without the fence before the waiter's last look (a lost wake-up,
+//! reported as a deadlock), or with a relaxed store of the write index (torn messages).
 
 use loom::thread;
 
