@@ -140,6 +140,24 @@ pub enum DecodeError {
         /// The limit.
         max: u32,
     },
+    /// Nested structs whose decoding would take more stack than
+    /// [`crate::read::STACK_BUDGET`] (see [`crate::read::frame_cost`]).
+    #[error("structs nested too deep: one more level would take the decode to {needed} bytes of stack, above the limit of {limit}")]
+    StackLimit {
+        /// Stack used so far plus the next level's estimate.
+        needed: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// Counts that would make the decode allocate more than
+    /// [`crate::read::heap_budget`] of the frame's length.
+    #[error("the frame asks for {needed} bytes of memory, but only {left} remain of what its length allows; the frame is forged or the peers' schemas differ")]
+    MemoryLimit {
+        /// Bytes the value would allocate.
+        needed: usize,
+        /// Bytes left in the decode's budget.
+        left: usize,
+    },
     /// Bytes left over inside a length-delimited value after its content.
     #[error("{count} unexpected bytes after the elements of a list or array")]
     TrailingBytes {

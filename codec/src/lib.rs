@@ -65,7 +65,7 @@ pub use error::{DecodeError, FrameError, LengthBound};
 pub use fixed::Fixed;
 pub use header::{FrameHeader, DEFAULT_MAX_FRAME, FLAG_END_OF_BATCH, HEADER_LEN, MAGIC, VERSION};
 pub use message::{decode_frame, decode_message, encode_frame, WireMessage, WireStruct};
-pub use reader::MAX_DEPTH;
+pub use reader::{heap_budget, MAX_DEPTH, STACK_BUDGET};
 pub use wire_type::WireType;
 
 /// Short names for generated code: `read::Reader`, `write::field`, ...

@@ -1,6 +1,20 @@
 //! Decoding primitives the generated code calls. Every read is bounds-checked and returns
 //! a [`DecodeError`] instead of panicking; nothing is allocated before the bytes that
 //! justify it are known to be present.
+//!
+//! Two budgets make a hostile frame harmless whatever the schema:
+//!
+//! - heap: everything a decode allocates (list and array storage, strings, bytes) is
+//!   charged, before it is allocated, against [`heap_budget`] of the bytes the decode
+//!   started from ([`Reader::new`]); going over is [`DecodeError::MemoryLimit`];
+//! - stack: before decoding a nested struct, the stack already used since the decode's
+//!   first nested struct is measured (from the address of a local), and the struct's
+//!   [`frame_cost`] added; above [`STACK_BUDGET`] the decode stops with
+//!   [`DecodeError::StackLimit`] (besides the [`MAX_DEPTH`] limit). The measure is of the
+//!   real frames, debug or release, so decoding fits in any thread with 2 MiB of stack
+//!   whatever the schema.
+
+use std::cell::Cell;
 
 use crate::error::{DecodeError, LengthBound};
 use crate::fixed::Fixed;
@@ -10,6 +24,37 @@ use crate::WireStruct;
 /// How deep structs may nest inside one message before decoding gives up, so that a
 /// hostile frame cannot exhaust the stack through a recursive struct.
 pub const MAX_DEPTH: u32 = 64;
+
+/// Stack that the nested structs of one decode may take: a quarter of the 2 MiB that Rust
+/// and tokio give a thread by default, leaving the rest to the caller.
+pub const STACK_BUDGET: usize = 512 * 1024;
+
+/// Stack one more level of nesting of struct `S` may take, which must still fit in
+/// [`STACK_BUDGET`] before the decoder enters it: a fixed part for the calls involved
+/// (decoder, list, closure), plus a multiple of the struct's size for the field slots, the
+/// value being built and the copies a return makes. Measured against real frames in debug
+/// builds, whose frames are the larger (`contracts/tests/hostile.rs`, `calibrate`): a
+/// level of a 40-byte recursive struct takes about 5 KiB, one of a 4 KiB struct about
+/// 60 KiB; this estimate gives 16.6 KiB and 81 KiB.
+pub const fn frame_cost<S>() -> usize {
+    FRAME_BASE + FRAME_FACTOR * std::mem::size_of::<S>()
+}
+
+const FRAME_BASE: usize = 16 * 1024;
+const FRAME_FACTOR: usize = 16;
+
+/// An address in the caller's stack frame, to measure how much stack a decode has used.
+#[inline(never)]
+fn stack_address() -> usize {
+    let marker = 0u8;
+    std::hint::black_box(&marker) as *const u8 as usize
+}
+
+/// Most heap a decode of `len` bytes may allocate: 16 times the bytes plus 1 MiB, so a
+/// 1 MiB frame can never ask for more than 17 MiB, however its counts are forged.
+pub const fn heap_budget(len: usize) -> usize {
+    len.saturating_mul(16).saturating_add(1 << 20)
+}
 
 /// The key stored at `off` in a block returned by [`Reader::peek`]. Generated decoders use
 /// it to check, in one block, that the leading fixed-width fields arrived at the offsets
@@ -36,32 +81,80 @@ pub fn fixed_at<T: Fixed, const N: usize>(block: &[u8; N], off: usize) -> Result
     }
 }
 
+/// Heap left to one decode: owned by the outermost reader, shared by the readers of its
+/// nested values.
+#[derive(Debug, Clone)]
+enum Budget<'a> {
+    Own(Cell<usize>),
+    Shared(&'a Cell<usize>),
+}
+
+impl Budget<'_> {
+    #[inline(always)]
+    fn cell(&self) -> &Cell<usize> {
+        match self {
+            Budget::Own(c) => c,
+            Budget::Shared(c) => c,
+        }
+    }
+}
+
 /// A cursor over the bytes of one field sequence or value.
 #[derive(Debug, Clone)]
 pub struct Reader<'a> {
     rest: &'a [u8],
     total: usize,
     depth: u32,
+    /// [`stack_address`] when the decode entered its first nested struct; 0 before.
+    stack_base: usize,
+    budget: Budget<'a>,
 }
 
 impl<'a> Reader<'a> {
-    /// A reader over a message body (nesting depth 0).
+    /// A reader over a message body (nesting depth 0), with a heap budget of
+    /// [`heap_budget`]`(bytes.len())` for everything decoded from it.
     #[inline]
     pub fn new(bytes: &'a [u8]) -> Self {
         Reader {
             rest: bytes,
             total: bytes.len(),
             depth: 0,
+            stack_base: 0,
+            budget: Budget::Own(Cell::new(heap_budget(bytes.len()))),
         }
     }
 
     #[inline]
-    fn child(&self, bytes: &'a [u8], depth: u32) -> Self {
+    fn child<'s>(&'s self, bytes: &'s [u8], depth: u32, stack_base: usize) -> Reader<'s> {
         Reader {
             rest: bytes,
             total: bytes.len(),
             depth,
+            stack_base,
+            budget: Budget::Shared(self.budget.cell()),
         }
+    }
+
+    /// Charges `bytes` of heap against the decode's budget, before allocating them.
+    #[inline]
+    fn charge(&self, bytes: usize) -> Result<(), DecodeError> {
+        let cell = self.budget.cell();
+        match cell.get().checked_sub(bytes) {
+            Some(left) => {
+                cell.set(left);
+                Ok(())
+            }
+            None => Err(DecodeError::MemoryLimit {
+                needed: bytes,
+                left: cell.get(),
+            }),
+        }
+    }
+
+    /// Heap this decode may still allocate.
+    #[inline]
+    pub fn heap_left(&self) -> usize {
+        self.budget.cell().get()
     }
 
     /// Bytes not yet read.
@@ -170,16 +263,20 @@ impl<'a> Reader<'a> {
     /// Reads a `string` value.
     #[inline]
     pub fn string(&mut self) -> Result<String, DecodeError> {
-        Ok(std::str::from_utf8(self.len_bytes()?)?.to_owned())
+        let b = self.len_bytes()?;
+        self.charge(b.len())?;
+        Ok(std::str::from_utf8(b)?.to_owned())
     }
 
     /// Reads a `bytes` value.
     #[inline]
     pub fn bytes(&mut self) -> Result<Vec<u8>, DecodeError> {
-        Ok(self.len_bytes()?.to_vec())
+        let b = self.len_bytes()?;
+        self.charge(b.len())?;
+        Ok(b.to_vec())
     }
 
-    /// Reads a struct value.
+    /// Reads a struct value, if [`MAX_DEPTH`] and [`STACK_BUDGET`] allow one more level.
     #[inline]
     pub fn nested<S: WireStruct>(&mut self) -> Result<S, DecodeError> {
         let body = self.len_bytes()?;
@@ -187,21 +284,35 @@ impl<'a> Reader<'a> {
         if depth > MAX_DEPTH {
             return Err(DecodeError::TooDeep { max: MAX_DEPTH });
         }
-        S::decode_fields(self.child(body, depth))
+        let here = stack_address();
+        let base = if self.stack_base == 0 {
+            here
+        } else {
+            self.stack_base
+        };
+        let needed = base.abs_diff(here).saturating_add(frame_cost::<S>());
+        if needed > STACK_BUDGET {
+            return Err(DecodeError::StackLimit {
+                needed,
+                limit: STACK_BUDGET,
+            });
+        }
+        S::decode_fields(self.child(body, depth, base))
     }
 
     /// Opens a list or array: returns a reader over its elements and the element count,
     /// checked against `max` and against the bytes present (each element takes at least
-    /// `min_width` bytes) before the caller allocates anything.
+    /// `min_width` bytes), and charges `count` elements of `T` against the heap budget,
+    /// before the caller allocates anything.
     #[inline]
-    fn open_seq(
+    fn open_seq<T>(
         &mut self,
         max: Option<u32>,
         exact: Option<usize>,
         min_width: usize,
-    ) -> Result<(Reader<'a>, usize), DecodeError> {
+    ) -> Result<(Reader<'_>, usize), DecodeError> {
         let body = self.len_bytes()?;
-        let mut r = self.child(body, self.depth);
+        let mut r = self.child(body, self.depth, self.stack_base);
         let count = r.read_len()?;
         if let Some(n) = exact {
             if count != n {
@@ -223,11 +334,12 @@ impl<'a> Reader<'a> {
         if needed > r.remaining() {
             return Err(r.truncated(needed));
         }
+        r.charge(count.saturating_mul(std::mem::size_of::<T>()))?;
         Ok((r, count))
     }
 
     #[inline]
-    fn close_seq(r: &Reader<'a>) -> Result<(), DecodeError> {
+    fn close_seq(r: &Reader<'_>) -> Result<(), DecodeError> {
         match r.remaining() {
             0 => Ok(()),
             count => Err(DecodeError::TrailingBytes { count }),
@@ -237,7 +349,7 @@ impl<'a> Reader<'a> {
     /// Reads a list of fixed-width elements.
     #[inline]
     pub fn packed_list<T: Fixed>(&mut self, max: Option<u32>) -> Result<Vec<T>, DecodeError> {
-        let (mut r, count) = self.open_seq(max, None, T::WIDTH)?;
+        let (mut r, count) = self.open_seq::<T>(max, None, T::WIDTH)?;
         let mut v = Vec::with_capacity(count);
         for _ in 0..count {
             v.push(T::take(&mut r)?);
@@ -249,7 +361,7 @@ impl<'a> Reader<'a> {
     /// Reads a list of `u8` in one copy.
     #[inline]
     pub fn packed_u8_list(&mut self, max: Option<u32>) -> Result<Vec<u8>, DecodeError> {
-        let (mut r, count) = self.open_seq(max, None, 1)?;
+        let (mut r, count) = self.open_seq::<u8>(max, None, 1)?;
         let v = r.take(count)?.to_vec();
         Self::close_seq(&r)?;
         Ok(v)
@@ -258,7 +370,8 @@ impl<'a> Reader<'a> {
     /// Reads an array of `N` fixed-width elements without allocating.
     #[inline]
     pub fn packed_array<T: Fixed, const N: usize>(&mut self) -> Result<[T; N], DecodeError> {
-        let (mut r, _) = self.open_seq(None, Some(N), T::WIDTH)?;
+        // Nothing is allocated: charge nothing.
+        let (mut r, _) = self.open_seq::<()>(None, Some(N), T::WIDTH)?;
         let mut a = [T::PLACEHOLDER; N];
         for slot in a.iter_mut() {
             *slot = T::take(&mut r)?;
@@ -267,14 +380,30 @@ impl<'a> Reader<'a> {
         Ok(a)
     }
 
+    /// Reads an array of `N` fixed-width elements straight onto the heap: generated types
+    /// hold large arrays boxed, so that neither a decoder's stack frame nor a struct in a
+    /// list carries them inline.
+    #[inline]
+    pub fn packed_boxed_array<T: Fixed, const N: usize>(
+        &mut self,
+    ) -> Result<Box<[T; N]>, DecodeError> {
+        let (mut r, _) = self.open_seq::<T>(None, Some(N), T::WIDTH)?;
+        let mut v = Vec::with_capacity(N);
+        for _ in 0..N {
+            v.push(T::take(&mut r)?);
+        }
+        Self::close_seq(&r)?;
+        boxed_array(v)
+    }
+
     /// Reads a list of length-delimited elements, each read by `each`.
     #[inline]
     pub fn list<T>(
         &mut self,
         max: Option<u32>,
-        mut each: impl FnMut(&mut Reader<'a>) -> Result<T, DecodeError>,
+        mut each: impl FnMut(&mut Reader<'_>) -> Result<T, DecodeError>,
     ) -> Result<Vec<T>, DecodeError> {
-        let (mut r, count) = self.open_seq(max, None, 4)?;
+        let (mut r, count) = self.open_seq::<T>(max, None, 4)?;
         let mut v = Vec::with_capacity(count);
         for _ in 0..count {
             v.push(each(&mut r)?);
@@ -287,19 +416,37 @@ impl<'a> Reader<'a> {
     #[inline]
     pub fn array<T, const N: usize>(
         &mut self,
-        mut each: impl FnMut(&mut Reader<'a>) -> Result<T, DecodeError>,
+        each: impl FnMut(&mut Reader<'_>) -> Result<T, DecodeError>,
     ) -> Result<[T; N], DecodeError> {
-        let (mut r, _) = self.open_seq(None, Some(N), 4)?;
-        let mut v = Vec::with_capacity(N);
-        for _ in 0..N {
-            v.push(each(&mut r)?);
-        }
-        Self::close_seq(&r)?;
+        let v = self.array_vec::<T, N>(each)?;
         let found = v.len() as u32;
         v.try_into().map_err(|_| DecodeError::LengthMismatch {
             expected: LengthBound::Exactly(N as u32),
             found,
         })
+    }
+
+    /// [`Reader::array`] straight onto the heap, for large arrays (see
+    /// [`Reader::packed_boxed_array`]).
+    #[inline]
+    pub fn boxed_array<T, const N: usize>(
+        &mut self,
+        each: impl FnMut(&mut Reader<'_>) -> Result<T, DecodeError>,
+    ) -> Result<Box<[T; N]>, DecodeError> {
+        boxed_array(self.array_vec::<T, N>(each)?)
+    }
+
+    fn array_vec<T, const N: usize>(
+        &mut self,
+        mut each: impl FnMut(&mut Reader<'_>) -> Result<T, DecodeError>,
+    ) -> Result<Vec<T>, DecodeError> {
+        let (mut r, _) = self.open_seq::<T>(None, Some(N), 4)?;
+        let mut v = Vec::with_capacity(N);
+        for _ in 0..N {
+            v.push(each(&mut r)?);
+        }
+        Self::close_seq(&r)?;
+        Ok(v)
     }
 
     /// Checks that a known field came with the wire type its schema type needs.
@@ -321,4 +468,14 @@ impl<'a> Reader<'a> {
             })
         }
     }
+}
+
+fn boxed_array<T, const N: usize>(v: Vec<T>) -> Result<Box<[T; N]>, DecodeError> {
+    let found = v.len() as u32;
+    v.into_boxed_slice()
+        .try_into()
+        .map_err(|_| DecodeError::LengthMismatch {
+            expected: LengthBound::Exactly(N as u32),
+            found,
+        })
 }

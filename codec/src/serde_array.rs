@@ -50,7 +50,7 @@ pub fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de>, const N: usiz
 pub mod option {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-    struct Ser<'a, T, const N: usize>(&'a [T; N]);
+    pub(super) struct Ser<'a, T, const N: usize>(pub(super) &'a [T; N]);
 
     impl<T: Serialize, const N: usize> Serialize for Ser<'_, T, N> {
         fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -58,7 +58,7 @@ pub mod option {
         }
     }
 
-    struct De<T, const N: usize>([T; N]);
+    pub(super) struct De<T, const N: usize>(pub(super) [T; N]);
 
     impl<'de, T: Deserialize<'de>, const N: usize> Deserialize<'de> for De<T, N> {
         fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -82,5 +82,53 @@ pub mod option {
         d: D,
     ) -> Result<Option<[T; N]>, D::Error> {
         Ok(Option::<De<T, N>>::deserialize(d)?.map(|x| x.0))
+    }
+}
+
+/// The same for `Box<[T; N]>`, the type generated code gives arrays of more than 32
+/// elements.
+pub mod boxed {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    /// Serializes `Box<[T; N]>`.
+    // `with` hands over a reference to the field, which is a box.
+    #[allow(clippy::borrowed_box)]
+    pub fn serialize<S: Serializer, T: Serialize, const N: usize>(
+        a: &Box<[T; N]>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        super::serialize(a, s)
+    }
+
+    /// Deserializes `Box<[T; N]>`.
+    pub fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de>, const N: usize>(
+        d: D,
+    ) -> Result<Box<[T; N]>, D::Error> {
+        super::deserialize(d).map(Box::new)
+    }
+}
+
+/// The same for `Option<Box<[T; N]>>`.
+pub mod boxed_option {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::option::{De, Ser};
+
+    /// Serializes `Option<Box<[T; N]>>`.
+    pub fn serialize<S: Serializer, T: Serialize, const N: usize>(
+        a: &Option<Box<[T; N]>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match a {
+            Some(a) => s.serialize_some(&Ser(a)),
+            None => s.serialize_none(),
+        }
+    }
+
+    /// Deserializes `Option<Box<[T; N]>>`.
+    pub fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de>, const N: usize>(
+        d: D,
+    ) -> Result<Option<Box<[T; N]>>, D::Error> {
+        Ok(Option::<De<T, N>>::deserialize(d)?.map(|x| Box::new(x.0)))
     }
 }

@@ -3,13 +3,18 @@
 //! The checks run in passes (shape of the YAML, then names, then types and tags, then
 //! cycles) and each pass goes on after an error, so one run reports everything it can.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::HashMap;
 
 use crate::diagnostic::Diagnostic;
+use crate::graph::Graph;
 use crate::model::{Enum, Field, Message, Schema, Struct, Type};
 use crate::names;
 use crate::type_expr::{self, TypeExpr};
 use crate::yaml::{self, Kind, Node, Pos};
+
+/// Largest schema accepted, in bytes (of a file, of text, of a canonical form): real
+/// schemas are a few kilobytes, and a bound keeps checking fast and its memory small.
+pub const MAX_SCHEMA_BYTES: usize = 1 << 20;
 
 /// Highest tag a key can carry: 13 bits.
 pub const MAX_TAG: u64 = 8191;
@@ -21,12 +26,25 @@ pub const MAX_ARRAY_LEN: u64 = 4096;
 /// the top of a field.
 pub const MAX_NESTED_ARRAY_LEN: u64 = 32;
 
+/// Largest size, in bytes, a struct or message may have in the generated Rust (as
+/// estimated by [`crate::graph::record_size`]): a decoder holds a few copies of the
+/// record it builds on its stack.
+pub const MAX_INLINE_BYTES: usize = 16 * 1024;
+
+/// Most errors reported for one schema; past it, one last diagnostic says how many more
+/// were found, so a huge broken file cannot flood a terminal or a build log.
+pub const MAX_ERRORS: usize = 100;
+
 /// Parses and checks `text`, collecting every problem.
 pub fn check(file: &str, text: &str) -> Result<Schema, Vec<Diagnostic>> {
     let mut cx = Cx {
         file,
         diags: Vec::new(),
+        suppressed: 0,
     };
+    if let Err(d) = text_is_acceptable(file, text) {
+        return Err(vec![d]);
+    }
     let root = match yaml::parse(text) {
         Ok(Some(root)) => root,
         Ok(None) => {
@@ -49,14 +67,74 @@ pub fn check(file: &str, text: &str) -> Result<Schema, Vec<Diagnostic>> {
             cx.diags
                 .sort_by_key(|d| (d.line, d.column, d.message.clone()));
             cx.diags.dedup();
+            if cx.suppressed > 0 {
+                let n = cx.suppressed;
+                cx.diags.push(Diagnostic::new(
+                    file,
+                    0,
+                    0,
+                    format!("{n} more error{} not shown", if n == 1 { "" } else { "s" }),
+                    format!("fix the {MAX_ERRORS} errors above and check again"),
+                ));
+            }
             Err(cx.diags)
         }
     }
 }
 
+/// Refuses text too large to check quickly, or holding characters YAML forbids (a NUL
+/// byte, other control characters), pointing at the first one.
+fn text_is_acceptable(file: &str, text: &str) -> Result<(), Diagnostic> {
+    if text.len() > MAX_SCHEMA_BYTES {
+        return Err(Diagnostic::new(
+            file,
+            0,
+            0,
+            format!(
+                "the schema is {} bytes long, above the limit of {MAX_SCHEMA_BYTES}",
+                text.len()
+            ),
+            "a schema is a few kilobytes; check that this is the right file",
+        ));
+    }
+    let bad = text
+        .char_indices()
+        .find(|&(_, c)| c.is_control() && !matches!(c, '\t' | '\n' | '\r'));
+    if let Some((at, c)) = bad {
+        let (line, column) = line_column(text.as_bytes(), at);
+        let what = if c == '\0' {
+            "a NUL byte".to_string()
+        } else {
+            format!("the control character U+{:04X}", c as u32)
+        };
+        return Err(Diagnostic::new(
+            file,
+            line,
+            column,
+            format!("{what} is not allowed in a schema"),
+            "remove it; a schema is plain UTF-8 text",
+        ));
+    }
+    Ok(())
+}
+
+/// 1-based line and column (in characters) of byte offset `at`.
+pub fn line_column(bytes: &[u8], at: usize) -> (usize, usize) {
+    let before = &bytes[..at.min(bytes.len())];
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    let column = String::from_utf8_lossy(&before[start..]).chars().count() + 1;
+    (line, column)
+}
+
 struct Cx<'a> {
     file: &'a str,
     diags: Vec<Diagnostic>,
+    /// Errors found past [`MAX_ERRORS`].
+    suppressed: usize,
 }
 
 /// A field as written, before types are resolved and tags assigned.
@@ -96,7 +174,16 @@ enum DeclKind {
 }
 
 impl Cx<'_> {
+    /// True once [`MAX_ERRORS`] are collected: callers skip costly hints from then on.
+    fn full(&self) -> bool {
+        self.diags.len() >= MAX_ERRORS
+    }
+
     fn err(&mut self, pos: Pos, message: impl Into<String>, hint: impl Into<String>) {
+        if self.full() {
+            self.suppressed += 1;
+            return;
+        }
         self.diags.push(Diagnostic::new(
             self.file, pos.line, pos.column, message, hint,
         ));
@@ -473,9 +560,10 @@ impl Cx<'_> {
                 fields,
             });
         }
-        self.cycles(&structs, &out_structs);
+        self.cycles(&structs, &messages, &out_structs, &out_messages);
+        self.generated_names(&enums, &messages);
 
-        Some(Schema {
+        let schema = Schema {
             package: package?,
             version,
             enums: enums
@@ -488,7 +576,85 @@ impl Cx<'_> {
                 .collect(),
             structs: out_structs,
             messages: out_messages,
-        })
+        };
+        if self.diags.is_empty() {
+            // Later passes assume every name resolved and no cycle.
+            self.ocaml_functions(&schema, &decls);
+            let canonical = crate::digest::canonical(&schema).len();
+            if canonical > MAX_SCHEMA_BYTES {
+                self.err(
+                    root.pos,
+                    format!("the schema's canonical form takes {canonical} bytes, above the limit of {MAX_SCHEMA_BYTES} a peer reads back"),
+                    "split the schema; peers exchange the canonical form at handshake",
+                );
+            }
+        }
+        Some(schema)
+    }
+
+    /// Names the generators cannot emit, beyond the keyword and case rules: message
+    /// fields named like a generated method, variants named like an OCaml constructor the
+    /// generated code uses.
+    fn generated_names(&mut self, enums: &[RawEnum], messages: &[RawRecord]) {
+        for m in messages {
+            for f in &m.fields {
+                if names::RESERVED_MESSAGE_FIELD_NAMES.contains(&f.name.as_str()) {
+                    self.err(
+                        f.name_pos,
+                        format!(
+                            "field name `{}` of message `{}` is a method of every generated Python message class",
+                            f.name, m.name
+                        ),
+                        format!("rename it, e.g. `{}_`", f.name),
+                    );
+                }
+            }
+        }
+        for e in enums {
+            for (v, _, pos) in &e.variants {
+                if names::RESERVED_VARIANT_NAMES.contains(&v.as_str()) {
+                    self.err(
+                        *pos,
+                        format!(
+                            "variant `{v}` of enum `{}` would shadow OCaml's option constructor `{v}`",
+                            e.name
+                        ),
+                        "rename the variant",
+                    );
+                }
+            }
+        }
+    }
+
+    /// Two types whose generated OCaml functions would have the same name.
+    fn ocaml_functions(&mut self, schema: &Schema, decls: &HashMap<String, (DeclKind, Pos)>) {
+        let mut seen: HashMap<String, Option<String>> = HashMap::new();
+        for (function, owner) in crate::ocaml::function_names(schema) {
+            match seen.get(&function) {
+                None => {
+                    seen.insert(function, owner);
+                }
+                Some(first) => {
+                    let pos = owner
+                        .as_ref()
+                        .and_then(|o| decls.get(o))
+                        .map(|d| d.1)
+                        .unwrap_or_default();
+                    let with = match first {
+                        Some(t) => format!("`{t}`"),
+                        None => "the module's own".to_string(),
+                    };
+                    self.err(
+                        pos,
+                        format!(
+                            "`{}` and {with} would both generate the OCaml function `{function}`",
+                            owner.as_deref().unwrap_or("the module")
+                        ),
+                        "rename one of the two types",
+                    );
+                }
+            }
+        }
     }
 
     fn entries<'n>(&mut self, node: &'n Node, what: &str) -> Vec<(&'n Node, &'n Node)> {
@@ -887,6 +1053,10 @@ impl Cx<'_> {
                         self.err(pos, format!("`{n}` is a message and cannot be used as a field type"), format!("move its fields into a struct and use that struct in `{n}` and here"));
                         return None;
                     }
+                    None if self.full() => {
+                        self.suppressed += 1;
+                        return None;
+                    }
                     None => {
                         let known: Vec<&str> = decls
                             .iter()
@@ -936,67 +1106,122 @@ impl Cx<'_> {
         })
     }
 
-    /// Reports structs that contain themselves without a list in between.
-    fn cycles(&mut self, raw: &[RawRecord], structs: &[Struct]) {
-        // Direct edges: a field whose type is the struct, or an array of it.
-        let mut edges: BTreeMap<&str, Vec<(&str, &str)>> = BTreeMap::new();
-        for s in structs {
-            let list = edges.entry(s.name.as_str()).or_default();
-            for f in &s.fields {
-                let mut t = &f.ty;
-                while let Type::Array(inner, _) = t {
-                    t = inner;
-                }
-                if let Type::Struct(target) = t {
-                    list.push((target.as_str(), f.name.as_str()));
-                }
-            }
-        }
-        let pos_of = |name: &str, field: &str| -> Pos {
+    /// Reports structs that contain themselves without a list in between, then (when
+    /// there are none) structs nested deeper than a decoder accepts and records too large
+    /// to be held inline.
+    fn cycles(
+        &mut self,
+        raw: &[RawRecord],
+        raw_messages: &[RawRecord],
+        structs: &[Struct],
+        messages: &[Message],
+    ) {
+        let record_pos = |name: &str| {
             raw.iter()
+                .chain(raw_messages)
                 .find(|r| r.name == name)
-                .and_then(|r| r.fields.iter().find(|f| f.name == field))
-                .map(|f| f.name_pos)
+                .map(|r| r.pos)
                 .unwrap_or_default()
         };
-        let mut reported: HashSet<Vec<&str>> = HashSet::new();
-        for start in edges.keys().copied() {
-            // Depth-first search for a path back to `start`.
-            let mut stack: Vec<(&str, usize)> = vec![(start, 0)];
-            let mut path: Vec<(&str, &str)> = Vec::new();
-            let mut on_path: HashSet<&str> = HashSet::from([start]);
-            while let Some((node, idx)) = stack.pop() {
-                let next = edges.get(node).and_then(|e| e.get(idx)).copied();
-                let Some((target, field)) = next else {
-                    on_path.remove(node);
-                    path.pop();
-                    continue;
-                };
-                stack.push((node, idx + 1));
-                if target == start {
-                    let mut cycle: Vec<&str> = path.iter().map(|p| p.0).collect();
-                    cycle.push(node);
-                    let mut key = cycle.clone();
-                    key.sort_unstable();
-                    if reported.insert(key) {
-                        let chain = cycle
-                            .iter()
-                            .chain([&start])
-                            .copied()
-                            .collect::<Vec<_>>()
-                            .join(" -> ");
-                        self.err(
-                            pos_of(node, field),
-                            format!("struct `{start}` contains itself without indirection ({chain}), so it would be infinitely large"),
-                            format!("make field `{field}` of `{node}` a `list<{target}>` (with `max_len: 1` if at most one)"),
-                        );
-                    }
-                } else if !on_path.contains(target) && edges.contains_key(target) {
-                    path.push((node, field));
-                    on_path.insert(target);
-                    stack.push((target, 0));
-                }
+        let field_pos: HashMap<(&str, &str), Pos> = raw
+            .iter()
+            .flat_map(|r| {
+                r.fields
+                    .iter()
+                    .map(move |f| ((r.name.as_str(), f.name.as_str()), f.name_pos))
+            })
+            .collect();
+        let graph = Graph::new(structs);
+        let cycles = graph.direct_cycles();
+        for steps in &cycles {
+            let Some(&(first, _)) = steps.first() else {
+                continue;
+            };
+            let Some(&(node, field)) = steps.last() else {
+                continue;
+            };
+            let start = structs[first].name.as_str();
+            let node = structs[node].name.as_str();
+            let mut names: Vec<&str> = steps
+                .iter()
+                .map(|&(i, _)| structs[i].name.as_str())
+                .chain([start])
+                .collect();
+            if names.len() > 8 {
+                names.splice(4..names.len() - 3, ["..."]);
             }
+            let chain = names.join(" -> ");
+            self.err(
+                field_pos.get(&(node, field)).copied().unwrap_or_default(),
+                format!("struct `{start}` contains itself without indirection ({chain}), so it would be infinitely large"),
+                format!("make field `{field}` of `{node}` a `list<{start}>` (with `max_len: 1` if at most one)"),
+            );
+        }
+        if !cycles.is_empty() {
+            return;
+        }
+        let index: HashMap<&str, usize> = structs
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.name.as_str(), i))
+            .collect();
+        let nesting = graph.nesting();
+        for (i, &(depth, next)) in nesting.iter().enumerate() {
+            if depth as u64 > u64::from(mycelium_codec::MAX_DEPTH) {
+                let mut chain = vec![structs[i].name.as_str()];
+                let mut at = next;
+                while let Some(j) = at {
+                    if chain.len() == 4 {
+                        chain.push("...");
+                        break;
+                    }
+                    chain.push(structs[j].name.as_str());
+                    at = nesting[j].1;
+                }
+                let pos = record_pos(&structs[i].name);
+                self.err(
+                    pos,
+                    format!(
+                        "struct `{}` nests {depth} structs deep ({}), above the {} levels a decoder accepts",
+                        structs[i].name,
+                        chain.join(" -> "),
+                        mycelium_codec::MAX_DEPTH
+                    ),
+                    "flatten the chain: no message could be decoded",
+                );
+                // One report is enough: every struct above it on the chain would repeat it.
+                break;
+            }
+        }
+        let sizes = graph.inline_sizes();
+        let size_of = |name: &str| index.get(name).map_or(0, |&j| sizes[j]);
+        let records = structs
+            .iter()
+            .map(|s| {
+                (
+                    s.name.as_str(),
+                    crate::graph::record_size(&s.fields, &size_of),
+                )
+            })
+            .chain(messages.iter().map(|m| {
+                (
+                    m.name.as_str(),
+                    crate::graph::record_size(&m.fields, &size_of),
+                )
+            }));
+        let mut too_large = Vec::new();
+        for (name, size) in records {
+            if size > MAX_INLINE_BYTES {
+                too_large.push((name, size));
+            }
+        }
+        for (name, size) in too_large {
+            let pos = record_pos(name);
+            self.err(
+                pos,
+                format!("`{name}` holds about {size} bytes inline, above the limit of {MAX_INLINE_BYTES}"),
+                "large values must be lists or arrays of more than 32 elements (both live on the heap); decoding keeps a few copies of a record on the stack",
+            );
         }
     }
 }

@@ -24,13 +24,17 @@
 //! ```
 //!
 //! Modules: [`model`] (the checked schema every generator consumes, and [`model::load`]),
-//! [`check`] (the rules), [`digest`], [`rust`] (generator and `build.rs` helper),
-//! [`python`], [`ocaml`]. The `mycelium-codegen` binary wraps them: `check`, `digest`,
-//! `rust`, `python` and `ocaml` subcommands.
+//! [`check`] (the rules), [`digest`], [`canonical`] (the digest's text read back, for a
+//! handshake), [`compat`] (whether two schemas can talk), [`rust`] (generator and
+//! `build.rs` helper), [`python`], [`ocaml`]. The `mycelium-codegen` binary wraps them:
+//! `check`, `digest`, `compat`, `rust`, `python` and `ocaml` subcommands.
 
+pub mod canonical;
 pub mod check;
+pub mod compat;
 pub mod diagnostic;
 pub mod digest;
+pub mod graph;
 pub mod model;
 pub mod names;
 pub mod ocaml;

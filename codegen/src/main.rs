@@ -11,6 +11,8 @@ usage: mycelium-codegen <command> FILE [-o DIR]
 commands:
   check FILE            report every error in FILE (exit status 1 if any)
   digest FILE           print the schema digest as lowercase hex
+  compat OLD NEW        decide whether peers holding OLD and NEW can talk (exit status 1
+                        if not, naming the first incompatible message and field)
   rust FILE -o DIR      write the generated Rust module into DIR
   python FILE -o DIR    write the generated Python package into DIR
   ocaml FILE -o DIR     write the generated OCaml modules into DIR";
@@ -28,22 +30,34 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(args: &[String]) -> Result<(), String> {
-    let (cmd, file, out) = parse_args(args)?;
-    let schema = match model::load(&file) {
-        Ok(s) => s,
-        Err(diags) => {
-            for d in &diags {
-                eprintln!("{d}");
-            }
-            return Err(format!(
+fn load(file: &Path) -> Result<model::Schema, String> {
+    model::load(file).map_err(|diags| {
+        for d in &diags {
+            eprintln!("{d}");
+        }
+        if diags.len() > mycelium_codegen::check::MAX_ERRORS {
+            format!(
+                "{}: more than {} errors found",
+                file.display(),
+                mycelium_codegen::check::MAX_ERRORS
+            )
+        } else {
+            format!(
                 "{}: {} error{} found",
                 file.display(),
                 diags.len(),
                 if diags.len() == 1 { "" } else { "s" }
-            ));
+            )
         }
-    };
+    })
+}
+
+fn run(args: &[String]) -> Result<(), String> {
+    if args.first().map(String::as_str) == Some("compat") {
+        return compat(&args[1..]);
+    }
+    let (cmd, file, out) = parse_args(args)?;
+    let schema = load(&file)?;
     let files = match cmd.as_str() {
         "check" => {
             println!(
@@ -67,6 +81,21 @@ fn run(args: &[String]) -> Result<(), String> {
     };
     let dir = out.ok_or_else(|| format!("`{cmd}` needs `-o DIR`\n{USAGE}"))?;
     write_files(&dir, &files)
+}
+
+fn compat(args: &[String]) -> Result<(), String> {
+    let [old, new] = args else {
+        return Err(USAGE.to_string());
+    };
+    let old_schema = load(Path::new(old))?;
+    let new_schema = load(Path::new(new))?;
+    match mycelium_codegen::compat::check(&old_schema, &new_schema) {
+        Ok(report) => {
+            println!("{report}");
+            Ok(())
+        }
+        Err(e) => Err(format!("incompatible: {e}")),
+    }
 }
 
 fn parse_args(args: &[String]) -> Result<(String, PathBuf, Option<PathBuf>), String> {

@@ -28,6 +28,7 @@
 
 use std::path::Path;
 
+pub use crate::canonical::from_canonical;
 pub use crate::diagnostic::Diagnostic;
 
 /// A whole, checked `contracts.yaml`.
@@ -217,17 +218,45 @@ impl Schema {
 /// On failure returns every problem found (not only the first), each with the file, line,
 /// column and a one-line hint.
 pub fn load(path: impl AsRef<Path>) -> Result<Schema, Vec<Diagnostic>> {
+    use std::io::Read as _;
+
     let path = path.as_ref();
     let file = path.display().to_string();
-    match std::fs::read_to_string(path) {
-        Ok(text) => parse_str(&file, &text),
-        Err(e) => Err(vec![Diagnostic::new(
+    let limit = crate::check::MAX_SCHEMA_BYTES;
+    let mut bytes = Vec::new();
+    // Never read more than one byte past the limit, however large the file.
+    let read =
+        std::fs::File::open(path).and_then(|f| f.take(limit as u64 + 1).read_to_end(&mut bytes));
+    if let Err(e) = read {
+        return Err(vec![Diagnostic::new(
             &file,
             0,
             0,
             format!("cannot read the schema file: {e}"),
             "check the path; it is resolved relative to the current directory",
-        )]),
+        )]);
+    }
+    if bytes.len() > limit {
+        return Err(vec![Diagnostic::new(
+            &file,
+            0,
+            0,
+            format!("the schema file is larger than the limit of {limit} bytes"),
+            "a schema is a few kilobytes; check that this is the right file",
+        )]);
+    }
+    match std::str::from_utf8(&bytes) {
+        Ok(text) => parse_str(&file, text),
+        Err(e) => {
+            let (line, column) = crate::check::line_column(&bytes, e.valid_up_to());
+            Err(vec![Diagnostic::new(
+                &file,
+                line,
+                column,
+                format!("invalid UTF-8 (byte 0x{:02x})", bytes[e.valid_up_to()]),
+                "save the schema as UTF-8",
+            )])
+        }
     }
 }
 

@@ -153,7 +153,22 @@ pub const RESERVED_TYPE_NAMES: &[&str] = &[
     "Err",
     "Box",
     "AnyMessage",
-    // Python
+    // Python: the generated module's own names, and the built-ins its runtime uses
+    "Message",
+    "Frame",
+    "DecodeError",
+    "EncodeError",
+    "ClassVar",
+    "MAGIC",
+    "VERSION",
+    "PACKAGE",
+    "REGISTRY",
+    "Exception",
+    "ValueError",
+    "OverflowError",
+    "NotImplementedError",
+    "UnicodeDecodeError",
+    "UnicodeEncodeError",
     "List",
     "Optional",
     "Dict",
@@ -184,6 +199,14 @@ pub const RESERVED_TYPE_NAMES: &[&str] = &[
     "nativeint",
     "t",
 ];
+
+/// Field names a message may not take: the methods of every generated Python message
+/// class (`encode`, `decode`, `encode_frame`).
+pub const RESERVED_MESSAGE_FIELD_NAMES: &[&str] = &["encode", "decode", "encode_frame"];
+
+/// Enum variant names no enum may take: OCaml's option constructors, which the generated
+/// code uses unqualified.
+pub const RESERVED_VARIANT_NAMES: &[&str] = &["Some", "None"];
 
 /// Which language(s) reserve `name`, for an error message; empty when none does.
 pub fn keyword_owners(name: &str) -> Vec<&'static str> {

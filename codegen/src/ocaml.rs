@@ -28,7 +28,7 @@ use crate::names::snake_case;
 const RUNTIME: &str = include_str!("ocaml/runtime.ml");
 
 /// Constructors of the standard library the generated code uses itself.
-const RESERVED_VARIANTS: &[&str] = &["Some", "None"];
+const RESERVED_VARIANTS: &[&str] = crate::names::RESERVED_VARIANT_NAMES;
 
 /// Generates the OCaml files for `schema`: `(file name relative to the output directory,
 /// contents)`: `<package>.ml` and a `dune` file declaring the library `<package>`.
@@ -89,36 +89,7 @@ fn check_names(schema: &Schema) -> Result<(), String> {
         }
     }
     let mut seen = BTreeSet::new();
-    let mut names = Vec::new();
-    for e in &schema.enums {
-        let t = snake_case(&e.name);
-        names.extend([
-            format!("read_{t}"),
-            format!("write_{t}"),
-            format!("{t}_to_text"),
-            format!("{t}_to_u32"),
-            format!("{t}_of_u32"),
-            format!("all_{t}"),
-        ]);
-    }
-    for s in &schema.structs {
-        let t = snake_case(&s.name);
-        names.extend([
-            format!("read_{t}"),
-            format!("write_{t}"),
-            format!("{t}_to_text"),
-        ]);
-    }
-    for m in &schema.messages {
-        let t = snake_case(&m.name);
-        names.extend([
-            format!("encode_{t}"),
-            format!("decode_{t}"),
-            format!("{t}_to_text"),
-        ]);
-    }
-    names.extend(["package", "schema_digest", "encode_frame", "decode_frame"].map(String::from));
-    for n in names {
+    for (n, _) in function_names(schema) {
         if !seen.insert(n.clone()) {
             return Err(format!(
                 "two types would both generate the OCaml function `{n}`; rename one of them"
@@ -126,6 +97,50 @@ fn check_names(schema: &Schema) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Every top-level function the generated module defines, with the type it belongs to
+/// (`None` for the module's own): two equal names would not compile, so the checker
+/// refuses schemas that produce them.
+pub fn function_names(schema: &Schema) -> Vec<(String, Option<String>)> {
+    let mut names = Vec::new();
+    for e in &schema.enums {
+        let t = snake_case(&e.name);
+        for n in [
+            format!("read_{t}"),
+            format!("write_{t}"),
+            format!("{t}_to_text"),
+            format!("{t}_to_u32"),
+            format!("{t}_of_u32"),
+            format!("all_{t}"),
+        ] {
+            names.push((n, Some(e.name.clone())));
+        }
+    }
+    for s in &schema.structs {
+        let t = snake_case(&s.name);
+        for n in [
+            format!("read_{t}"),
+            format!("write_{t}"),
+            format!("{t}_to_text"),
+        ] {
+            names.push((n, Some(s.name.clone())));
+        }
+    }
+    for m in &schema.messages {
+        let t = snake_case(&m.name);
+        for n in [
+            format!("encode_{t}"),
+            format!("decode_{t}"),
+            format!("{t}_to_text"),
+        ] {
+            names.push((n, Some(m.name.clone())));
+        }
+    }
+    for n in ["package", "schema_digest", "encode_frame", "decode_frame"] {
+        names.push((n.to_string(), None));
+    }
+    names
 }
 
 fn header(out: &mut String, schema: &Schema) {

@@ -24,18 +24,11 @@ use crate::model::{Field, Message, Schema, Struct, Type};
 
 const RUNTIME: &str = include_str!("python/runtime.py");
 
-/// Names the module defines itself, which a declared type may therefore not take.
-const RESERVED_TYPE_NAMES: &[&str] = &[
-    "Message",
-    "Frame",
-    "DecodeError",
-    "EncodeError",
-    "Any",
-    "ClassVar",
-];
+/// Names the module defines or uses itself, which a declared type may therefore not take.
+const RESERVED_TYPE_NAMES: &[&str] = crate::names::RESERVED_TYPE_NAMES;
 
 /// Method names of every message class, which a message field may therefore not take.
-const RESERVED_FIELD_NAMES: &[&str] = &["encode", "decode", "encode_frame"];
+const RESERVED_FIELD_NAMES: &[&str] = crate::names::RESERVED_MESSAGE_FIELD_NAMES;
 
 /// Generates the Python files for `schema`: `(file name relative to the output directory,
 /// contents)`. Today that is one file, `<package>.py`.

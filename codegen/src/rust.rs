@@ -147,10 +147,19 @@ pub fn rust_type(t: &Type) -> String {
         Type::F64 => "f64".into(),
         Type::String => "::std::string::String".into(),
         Type::Bytes => "::std::vec::Vec<u8>".into(),
+        Type::Array(t, n) if is_boxed(*n) => format!("::std::boxed::Box<[{}; {n}]>", rust_type(t)),
         Type::Array(t, n) => format!("[{}; {n}]", rust_type(t)),
         Type::List(t, _) => format!("::std::vec::Vec<{}>", rust_type(t)),
         Type::Struct(n) | Type::Enum(n) => n.clone(),
     }
+}
+
+/// Arrays of more than 32 elements are held boxed (`Box<[T; N]>`): inline, a struct with
+/// one would make every element of a list of it, and every stack frame decoding it, as
+/// large as the array, whatever the frame holds. The checker allows such arrays only as a
+/// field's own type, so boxing happens only there.
+pub fn is_boxed(n: usize) -> bool {
+    n as u64 > crate::check::MAX_NESTED_ARRAY_LEN
 }
 
 fn field_type(f: &Field) -> String {
@@ -243,12 +252,13 @@ fn dec_value(t: &Type, r: &str, depth: usize) -> String {
             }
         }
         Type::Array(inner, n) => {
+            let boxed = if is_boxed(*n) { "boxed_" } else { "" };
             if is_fixed(inner) {
-                format!("{r}.packed_array::<{}, {n}>()", rust_type(inner))
+                format!("{r}.packed_{boxed}array::<{}, {n}>()", rust_type(inner))
             } else {
                 let v = format!("r{depth}");
                 format!(
-                    "{r}.array::<{}, {n}>(|{v}| {})",
+                    "{r}.{boxed}array::<{}, {n}>(|{v}| {})",
                     rust_type(inner),
                     dec_value(inner, &v, depth + 1)
                 )
@@ -322,17 +332,18 @@ fn fast_prefix(out: &mut String, sorted: &[&Field]) {
             "{C}::read::key_at(h, {off}) == ::std::option::Option::Some({key})"
         ));
         reads.push(format!(
-            "f_{} = ::std::option::Option::Some({C}::read::fixed_at::<{}, N>(h, {})?);",
+            "f_{} = ::std::option::Option::Some({C}::read::fixed_at::<{}, PREFIX_LEN>(h, {})?);",
             f.name,
             rust_type(&f.ty),
             off + 2
         ));
         off += 2 + width;
     }
-    let _ = writeln!(out, "        const N: usize = {off};");
+    // Not `N`: a schema may name a type `N`, and a const argument resolves types first.
+    let _ = writeln!(out, "        const PREFIX_LEN: usize = {off};");
     let _ = writeln!(
         out,
-        "        if let ::std::option::Option::Some(h) = r.peek::<N>() {{"
+        "        if let ::std::option::Option::Some(h) = r.peek::<PREFIX_LEN>() {{"
     );
     let _ = writeln!(
         out,
@@ -342,7 +353,7 @@ fn fast_prefix(out: &mut String, sorted: &[&Field]) {
     for line in reads {
         let _ = writeln!(out, "                {line}");
     }
-    let _ = writeln!(out, "                r.take(N)?;");
+    let _ = writeln!(out, "                r.take(PREFIX_LEN)?;");
     let _ = writeln!(out, "            }}");
     let _ = writeln!(out, "        }}");
 }
@@ -384,11 +395,11 @@ fn record(out: &mut String, name: &str, doc: &Option<String>, fields: &[Field]) 
     for f in fields {
         doc_lines(out, &f.doc, "    ");
         if let Type::Array(_, n) = &f.ty {
-            if *n > 32 {
+            if is_boxed(*n) {
                 let with = if f.optional {
-                    "serde_array::option"
+                    "serde_array::boxed_option"
                 } else {
-                    "serde_array"
+                    "serde_array::boxed"
                 };
                 let _ = writeln!(out, "    #[serde(with = \"{C}::{with}\")]");
             }
@@ -718,9 +729,11 @@ fn strategy(t: &Type) -> String {
         Type::Enum(n) => format!("arb_{}().boxed()", snake_case(n)),
         Type::Struct(n) => format!("arb_{}(depth).boxed()", snake_case(n)),
         Type::Array(inner, n) => format!(
-            "::proptest::collection::vec({}, {n}).prop_map(|v| <[{}; {n}]>::try_from(v).expect(\"vec of the array's length\")).boxed()",
+            "::proptest::collection::vec({}, {n}).prop_map(|v| {}<[{}; {n}]>::try_from(v).expect(\"vec of the array's length\"){}).boxed()",
             strategy(inner),
-            rust_type(inner)
+            if is_boxed(*n) { "::std::boxed::Box::new(" } else { "" },
+            rust_type(inner),
+            if is_boxed(*n) { ")" } else { "" },
         ),
         Type::List(inner, max) => {
             let hi = max.map_or(4, |m| m.min(4));

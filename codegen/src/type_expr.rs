@@ -21,9 +21,17 @@ pub enum TypeExpr {
     List(Box<TypeExpr>),
 }
 
+/// Most lists and arrays one type may nest (`list<list<u8>>` nests 2): the parser, the
+/// checker and every generator walk a type recursively, and no contract needs more.
+pub const MAX_TYPE_NESTING: usize = 8;
+
 /// Parses a type string; the error is a message and a hint.
 pub fn parse(text: &str) -> Result<TypeExpr, (String, String)> {
-    let mut p = P { s: text, i: 0 };
+    let mut p = P {
+        s: text,
+        i: 0,
+        depth: 0,
+    };
     let t = p.ty()?;
     p.ws();
     if p.i != p.s.len() {
@@ -38,6 +46,7 @@ pub fn parse(text: &str) -> Result<TypeExpr, (String, String)> {
 struct P<'a> {
     s: &'a str,
     i: usize,
+    depth: usize,
 }
 
 impl P<'_> {
@@ -82,7 +91,28 @@ impl P<'_> {
     }
 
     fn ty(&mut self) -> Result<TypeExpr, (String, String)> {
+        self.depth += 1;
+        let t = self.ty_inner();
+        self.depth -= 1;
+        t
+    }
+
+    fn nest(&self) -> Result<(), (String, String)> {
+        if self.depth > MAX_TYPE_NESTING {
+            let shown: String = self.s.chars().take(40).collect();
+            return Err((
+                format!(
+                    "type `{shown}...` nests lists and arrays more than {MAX_TYPE_NESTING} deep"
+                ),
+                "wrap the inner part in a struct and use the struct as the element type".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn ty_inner(&mut self) -> Result<TypeExpr, (String, String)> {
         if self.eat('[') {
+            self.nest()?;
             let inner = self.ty()?;
             self.expect(';', "after the array element type")?;
             let n = self.word().to_string();
@@ -122,6 +152,7 @@ impl P<'_> {
             )),
             "list" => {
                 self.expect('<', "after `list`")?;
+                self.nest()?;
                 let inner = self.ty()?;
                 self.expect('>', "to close `list<...>`")?;
                 Ok(TypeExpr::List(Box::new(inner)))
@@ -163,6 +194,23 @@ mod tests {
             )))
         );
         assert_eq!(parse("Level").unwrap(), TypeExpr::Named("Level".into()));
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        let ok = format!(
+            "{}u8{}",
+            "list<".repeat(MAX_TYPE_NESTING),
+            ">".repeat(MAX_TYPE_NESTING)
+        );
+        assert!(parse(&ok).is_ok());
+        for n in [MAX_TYPE_NESTING + 1, 5000, 200_000] {
+            let deep = format!("{}u8{}", "list<".repeat(n), ">".repeat(n));
+            let (msg, _) = parse(&deep).unwrap_err();
+            assert!(msg.contains("more than 8 deep"), "{msg}");
+            let arrays = format!("{}u8{}", "[".repeat(n), "; 2]".repeat(n));
+            assert!(parse(&arrays).is_err());
+        }
     }
 
     #[test]

@@ -164,12 +164,12 @@ async fn handle(link: &Arc<Inner>, f: Frame<'_>) -> Result<(), String> {
             link.on_reply(f.corr, Err(RemoteAskError::Failed(reason)));
             None
         }
-        Kind::Subscribe | Kind::Unsubscribe => {
-            tracing::warn!(
-                target: "mycelium::remote",
-                peer = %link.peer, topic = f.name, type_id = f.type_id,
-                "topic interest received, but this node does not forward topics yet"
-            );
+        Kind::Subscribe => link
+            .on_subscribe(f.name, f.type_id)
+            .err()
+            .map(crate::error::DispatchError::Failed),
+        Kind::Unsubscribe => {
+            link.on_unsubscribe(f.name, f.type_id);
             None
         }
         _ => None,

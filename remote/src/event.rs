@@ -93,6 +93,8 @@ pub struct LostMessage {
     pub type_id: u16,
     /// The service or topic it was sent to.
     pub name: Arc<str>,
+    /// The message type's name, when the sender knew it (typed sends).
+    pub message: &'static str,
 }
 
 impl fmt::Display for LossReport {

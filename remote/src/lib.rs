@@ -11,48 +11,55 @@
 //!   cannot be avoided (the peer restarted, the link gave up) it says so in a
 //!   [`LossReport`];
 //! - bounds its queue: [`Link::send`] waits for room, [`Link::try_send`] refuses;
+//! - puts remote services behind the actors' own addresses ([`RemoteActor`] is a
+//!   `MessageSink` and a `RequestSink`, so `Recipient` and `ReplyRecipient` work unchanged),
+//!   hands incoming frames to the bus's export table, and carries topics across nodes
+//!   ([`Node::forward_topic`], [`Node::subscribe_remote`]);
 //! - sends heartbeats ahead of data and declares a silent peer dead after a timeout of bus
 //!   time; reconnects with exponential backoff and seeded jitter; reports every state change
 //!   to an observer and to `tracing` (target `mycelium::remote`).
 //!
-//! Two nodes on TCP loopback, one asking the other:
+//! Two nodes on TCP loopback: an actor exported on one bus answers asks from the other
+//! through an ordinary `ReplyRecipient` (a topology file does the same wiring by name, see
+//! [`Node::from_topology`]):
 //!
 //! ```
-//! use std::sync::Arc;
-//! use mycelium_actors::{BoxFuture, Bus};
-//! use mycelium_remote::{
-//!     Dispatch, DispatchError, Endpoint, LocalSchema, Node, ReplyFuture, Secret,
-//! };
+//! use mycelium_actors::{Actor, BoxError, Bus, Context, Handler, ReplyRecipient};
+//! use mycelium_contracts::{CancelOrder, OrderAck, SCHEMA_DIGEST};
+//! use mycelium_remote::{Endpoint, LocalSchema, Node, RemoteActor, Secret};
 //!
-//! /// Answers every ask with its body reversed.
-//! struct Reverse;
-//! impl Dispatch for Reverse {
-//!     fn tell<'a>(&'a self, _: &'a str, _: u16, _: &'a [u8]) -> BoxFuture<'a, Result<(), DispatchError>> {
-//!         Box::pin(async { Ok(()) })
-//!     }
-//!     fn ask<'a>(&'a self, _: &'a str, type_id: u16, body: &'a [u8])
-//!         -> BoxFuture<'a, Result<ReplyFuture, DispatchError>> {
-//!         let reply: Vec<u8> = body.iter().rev().copied().collect();
-//!         Box::pin(async move { Ok(Box::pin(async move { Ok((type_id, reply)) }) as ReplyFuture) })
-//!     }
-//!     fn publish<'a>(&'a self, _: &'a str, _: u16, _: &'a [u8]) -> BoxFuture<'a, Result<(), DispatchError>> {
-//!         Box::pin(async { Ok(()) })
+//! struct Venue;
+//! impl Actor for Venue {
+//!     type Args = ();
+//!     async fn on_start(_: (), _ctx: &mut Context<Self>) -> Result<Self, BoxError> { Ok(Venue) }
+//! }
+//! impl Handler<CancelOrder> for Venue {
+//!     type Reply = OrderAck;
+//!     async fn handle(&mut self, c: CancelOrder, _ctx: &mut Context<Self>) -> OrderAck {
+//!         OrderAck { client_order_id: c.client_order_id, venue_order_id: "V1".into(), ts_ns: c.ts_ns, venue_ts_ns: None }
 //!     }
 //! }
 //!
-//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-//! let bus = Bus::new();
-//! let schema = LocalSchema::from_digest([7; 32]);
+//! # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+//! let schema = LocalSchema::from_digest(SCHEMA_DIGEST);
 //! let secret = Secret::new(*b"a shared secret of 32 bytes.....")?;
 //!
-//! let a = Node::builder("a", schema, secret.clone()).build(&bus, Arc::new(Reverse));
-//! let at = a.listen(&Endpoint::Tcp("127.0.0.1:0".into()), &["b"]).await?;
+//! // Node "exec": the venue, exported under the service name "venue".
+//! let exec_bus = Bus::new();
+//! let venue = exec_bus.spawn::<Venue>(());
+//! exec_bus.exports().export_ask("venue", venue.reply_recipient::<CancelOrder>())?;
+//! let exec = Node::builder("exec", schema, secret.clone())
+//!     .build(&exec_bus, std::sync::Arc::new(exec_bus.exports()));
+//! let at = exec.listen(&Endpoint::Tcp("127.0.0.1:0".into()), &["strategy"]).await?;
 //!
-//! let b = Node::builder("b", schema, secret).build(&bus, Arc::new(Reverse));
-//! let to_a = b.connect("a", at);
-//! let service: Arc<str> = Arc::from("echo");
-//! let (type_id, reply) = to_a.ask(&service, 42, |out| out.extend_from_slice(b"abc")).await?;
-//! assert_eq!((type_id, reply.as_slice()), (42, &b"cba"[..]));
+//! // Node "strategy": the same call as for a local actor.
+//! let bus = Bus::new();
+//! let strategy = Node::builder("strategy", schema, secret)
+//!     .build(&bus, std::sync::Arc::new(bus.exports()));
+//! let venue: ReplyRecipient<CancelOrder, OrderAck> =
+//!     RemoteActor::new(strategy.connect("exec", at), "venue").reply_recipient();
+//! let ack = venue.ask(CancelOrder { client_order_id: 7, instrument: 1, ts_ns: 9 }).await?;
+//! assert_eq!((ack.client_order_id, ack.ts_ns), (7, 9));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! # }).unwrap();
 //! ```
@@ -66,16 +73,19 @@ pub mod dial;
 pub mod dispatch;
 pub mod error;
 pub mod event;
+mod exports;
 pub mod frame;
 pub mod handshake;
 pub mod link;
 mod node;
+mod proxy;
 pub mod reader;
 pub mod schema;
 pub mod secret;
 mod service;
 mod session;
 pub mod shm;
+mod topics;
 pub mod topology;
 pub mod transport;
 
@@ -86,8 +96,9 @@ pub use error::{
     TransportError, WireError,
 };
 pub use event::{LinkEvent, LinkEventKind, LossReason, LossReport, LostMessage, Observer};
-pub use link::{Link, LinkStats, RemoteReply};
+pub use link::{Link, LinkStats, OnReply, RemoteReply};
 pub use node::{Node, NodeBuilder};
+pub use proxy::RemoteActor;
 pub use schema::LocalSchema;
 pub use secret::Secret;
 pub use service::RemoteService;

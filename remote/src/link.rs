@@ -4,10 +4,10 @@
 //! ([`crate::dial`]), the accepting side waits for the peer to come back, and each new
 //! connection resumes where the last one stopped.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use mycelium_actors::Clock;
+use mycelium_actors::{ActorId, Bus, Clock, DeadLetter, DeadLetterReason, NodeId, Subscription};
 use tokio::sync::{oneshot, Notify};
 
 use crate::config::LinkConfig;
@@ -17,8 +17,14 @@ use crate::event::{LinkEvent, LinkEventKind, LossReason, Observer};
 use crate::frame::{encode_frame, FrameSpec, Kind};
 use crate::handshake::{Authenticated, Identity, Resume};
 use crate::session::{Inbound, Outbound};
+use crate::topics::TopicTypes;
 
-type ReplySender = oneshot::Sender<Result<(u16, Vec<u8>), RemoteAskError>>;
+/// What to do with the answer to a remote ask: called once, with the reply or the reason
+/// there is none.
+pub type OnReply = Box<dyn FnOnce(Result<RemoteReply, RemoteAskError>) + Send>;
+
+/// The message name recorded for untyped sends (raw bytes).
+const UNNAMED: &str = "bytes";
 
 /// A reply to a remote ask: the reply's type id and body.
 pub type RemoteReply = (u16, Vec<u8>);
@@ -32,9 +38,13 @@ pub struct Link {
 pub(crate) struct Inner {
     pub peer: String,
     pub me: Identity,
+    /// The peer's number in this process's addresses.
+    pub node: NodeId,
     pub config: LinkConfig,
     pub clock: Clock,
+    bus: Bus,
     pub dispatch: Arc<dyn Dispatch>,
+    topics: Arc<TopicTypes>,
     observer: Option<Observer>,
     state: Mutex<State>,
     /// Wakes the writer of the current connection.
@@ -46,7 +56,7 @@ pub(crate) struct Inner {
 pub(crate) struct State {
     pub out: Outbound,
     pub inb: Inbound,
-    pub pending: HashMap<u64, ReplySender>,
+    pub pending: HashMap<u64, OnReply>,
     next_corr: u64,
     /// Set when a connection is up: its id.
     pub connection: Option<u64>,
@@ -60,6 +70,10 @@ pub(crate) struct State {
     pub closed: Option<String>,
     /// Frames delivered and duplicates dropped (for tests and stats).
     pub stats: LinkStats,
+    /// Topic interest sent to the peer: (pattern, type id).
+    interests: Vec<(Arc<str>, u16)>,
+    /// The peer's interest this node serves: one subscription per (pattern, type id).
+    forwarded: BTreeMap<(String, u16), Subscription>,
 }
 
 /// Counters of one link.
@@ -80,22 +94,29 @@ pub struct LinkStats {
 }
 
 impl Link {
+    // Called from one place (the node), which holds every part.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         peer: String,
+        node: NodeId,
         me: Identity,
         config: LinkConfig,
-        clock: Clock,
+        bus: &Bus,
         dispatch: Arc<dyn Dispatch>,
+        topics: Arc<TopicTypes>,
         observer: Option<Observer>,
     ) -> Link {
         let capacity = config.queue_capacity;
         Link {
             inner: Arc::new(Inner {
                 peer,
+                node,
                 me,
                 config,
-                clock,
+                clock: bus.clock().clone(),
+                bus: bus.clone(),
                 dispatch,
+                topics,
                 observer,
                 state: Mutex::new(State {
                     out: Outbound::new(capacity),
@@ -109,6 +130,8 @@ impl Link {
                     acked: 0,
                     closed: None,
                     stats: LinkStats::default(),
+                    interests: Vec::new(),
+                    forwarded: BTreeMap::new(),
                 }),
                 wake_writer: Notify::new(),
                 room: Notify::new(),
@@ -119,6 +142,16 @@ impl Link {
     /// The peer node's name.
     pub fn peer(&self) -> &str {
         &self.inner.peer
+    }
+
+    /// The peer's number in this process's addresses ([`ActorId`]s of its services).
+    pub fn node_id(&self) -> NodeId {
+        self.inner.node
+    }
+
+    /// The bus clock the link runs on.
+    pub fn clock(&self) -> &Clock {
+        &self.inner.clock
     }
 
     /// True while a connection is up.
@@ -179,6 +212,17 @@ impl Link {
         type_id: u16,
         body: impl FnOnce(&mut Vec<u8>),
     ) -> Result<u64, SendError> {
+        self.try_send_named(kind, name, type_id, UNNAMED, body)
+    }
+
+    pub(crate) fn try_send_named(
+        &self,
+        kind: Kind,
+        name: &Arc<str>,
+        type_id: u16,
+        message: &'static str,
+        body: impl FnOnce(&mut Vec<u8>),
+    ) -> Result<u64, SendError> {
         {
             let st = self.inner.lock();
             if let Some(reason) = &st.closed {
@@ -189,7 +233,7 @@ impl Link {
             }
         }
         let frame = self.encode(kind, name, type_id, 0, body)?;
-        self.push(kind, name, type_id, frame, false)
+        self.push(kind, name, type_id, message, frame, false)
             .map_err(|e| e.err().unwrap_or(SendError::Full))
     }
 
@@ -201,8 +245,19 @@ impl Link {
         type_id: u16,
         body: impl FnOnce(&mut Vec<u8>),
     ) -> Result<u64, SendError> {
+        self.send_named(kind, name, type_id, UNNAMED, body).await
+    }
+
+    pub(crate) async fn send_named(
+        &self,
+        kind: Kind,
+        name: &Arc<str>,
+        type_id: u16,
+        message: &'static str,
+        body: impl FnOnce(&mut Vec<u8>),
+    ) -> Result<u64, SendError> {
         let frame = self.encode(kind, name, type_id, 0, body)?;
-        self.push_waiting(kind, name, type_id, frame).await
+        self.push_waiting(kind, name, type_id, message, frame).await
     }
 
     async fn push_waiting(
@@ -210,13 +265,14 @@ impl Link {
         kind: Kind,
         name: &Arc<str>,
         type_id: u16,
+        message: &'static str,
         mut frame: Vec<u8>,
     ) -> Result<u64, SendError> {
         loop {
             let room = self.inner.room.notified();
             let mut room = std::pin::pin!(room);
             room.as_mut().enable();
-            match self.push(kind, name, type_id, frame, true) {
+            match self.push(kind, name, type_id, message, frame, true) {
                 Ok(seq) => return Ok(seq),
                 Err(Ok(back)) => frame = back,
                 Err(Err(e)) => return Err(e),
@@ -232,6 +288,7 @@ impl Link {
         kind: Kind,
         name: &Arc<str>,
         type_id: u16,
+        message: &'static str,
         frame: Vec<u8>,
         hand_back: bool,
     ) -> Result<u64, Result<Vec<u8>, SendError>> {
@@ -239,7 +296,7 @@ impl Link {
         if let Some(reason) = &st.closed {
             return Err(Err(self.closed_err(reason)));
         }
-        match st.out.push(kind, type_id, name.clone(), frame) {
+        match st.out.push(kind, type_id, name.clone(), message, frame) {
             Ok(seq) => {
                 let up = st.connection.is_some();
                 drop(st);
@@ -262,19 +319,10 @@ impl Link {
         body: impl FnOnce(&mut Vec<u8>),
     ) -> Result<RemoteReply, RemoteAskError> {
         let (tx, rx) = oneshot::channel();
-        let corr = {
-            let mut st = self.inner.lock();
-            let corr = st.next_corr;
-            st.next_corr += 1;
-            st.pending.insert(corr, tx);
-            corr
-        };
-        let sent = match self.encode(Kind::Ask, name, type_id, corr, body) {
-            Ok(frame) => self.push_waiting(Kind::Ask, name, type_id, frame).await,
-            Err(e) => Err(e),
-        };
-        if let Err(e) = sent {
-            self.inner.lock().pending.remove(&corr);
+        let on_reply: OnReply = Box::new(move |result| {
+            let _ = tx.send(result);
+        });
+        if let Err(e) = self.ask_with(name, type_id, UNNAMED, body, on_reply).await {
             return Err(RemoteAskError::NotSent(e.to_string()));
         }
         match rx.await {
@@ -284,6 +332,106 @@ impl Link {
                 reason: "the link was dropped".into(),
             }),
         }
+    }
+
+    fn register(&self, on_reply: OnReply) -> u64 {
+        let mut st = self.inner.lock();
+        let corr = st.next_corr;
+        st.next_corr += 1;
+        st.pending.insert(corr, on_reply);
+        corr
+    }
+
+    fn unregister(&self, corr: u64) -> Option<OnReply> {
+        self.inner.lock().pending.remove(&corr)
+    }
+
+    /// Queues an ask, waiting for room; `on_reply` gets its answer (or, at once, the reason
+    /// there will be none when the connection drops). On `Err` the ask was not queued and
+    /// `on_reply` is dropped uncalled.
+    pub async fn ask_with(
+        &self,
+        name: &Arc<str>,
+        type_id: u16,
+        message: &'static str,
+        body: impl FnOnce(&mut Vec<u8>),
+        on_reply: OnReply,
+    ) -> Result<(), SendError> {
+        let corr = self.register(on_reply);
+        let sent = match self.encode(Kind::Ask, name, type_id, corr, body) {
+            Ok(frame) => {
+                self.push_waiting(Kind::Ask, name, type_id, message, frame)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        match sent {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                self.unregister(corr);
+                Err(e)
+            }
+        }
+    }
+
+    /// Queues an ask without waiting: when the queue is full or the link closed, `body` is
+    /// not called and `on_reply` is handed back.
+    pub fn try_ask_with(
+        &self,
+        name: &Arc<str>,
+        type_id: u16,
+        message: &'static str,
+        body: impl FnOnce(&mut Vec<u8>),
+        on_reply: OnReply,
+    ) -> Result<(), (SendError, OnReply)> {
+        {
+            let st = self.inner.lock();
+            if let Some(reason) = &st.closed {
+                return Err((self.closed_err(reason), on_reply));
+            }
+            if !st.out.has_room() {
+                return Err((SendError::Full, on_reply));
+            }
+        }
+        let corr = self.register(on_reply);
+        let handed_back = |e: SendError| match self.unregister(corr) {
+            Some(on_reply) => Err((e, on_reply)),
+            // The connection dropped meanwhile and answered it already.
+            None => Ok(()),
+        };
+        let frame = match self.encode(Kind::Ask, name, type_id, corr, body) {
+            Ok(frame) => frame,
+            Err(e) => return handed_back(e),
+        };
+        match self.push(Kind::Ask, name, type_id, message, frame, false) {
+            Ok(_) => Ok(()),
+            Err(e) => handed_back(e.err().unwrap_or(SendError::Full)),
+        }
+    }
+
+    /// Asks the peer to forward publications of type `type_id` on topics matching `pattern`
+    /// (sent once per pattern and type; sent again to a restarted peer).
+    pub async fn subscribe_remote(&self, pattern: &str, type_id: u16) -> Result<(), SendError> {
+        let name: Arc<str> = Arc::from(pattern);
+        {
+            let mut st = self.inner.lock();
+            if st
+                .interests
+                .iter()
+                .any(|(p, t)| **p == *pattern && *t == type_id)
+            {
+                return Ok(());
+            }
+            st.interests.push((name.clone(), type_id));
+        }
+        self.send_named(Kind::Subscribe, &name, type_id, "subscription", |_| {})
+            .await
+            .map(|_| ())
+    }
+
+    /// The peer's topic interest this node serves: (pattern, type id), in order.
+    pub fn forwarded_topics(&self) -> Vec<(String, u16)> {
+        self.inner.lock().forwarded.keys().cloned().collect()
     }
 
     /// Closes the link for good: queued and unacknowledged messages are reported lost, asks in
@@ -339,6 +487,26 @@ impl Inner {
                 types = ?report.messages.iter().map(|m| m.type_id).collect::<std::collections::BTreeSet<_>>(),
                 "messages lost"
             ),
+        }
+        if let LinkEventKind::Loss(report) = &event.kind {
+            // Every lost tell and publication is also a dead letter of this bus.
+            for m in &report.messages {
+                if matches!(m.kind, Kind::Tell | Kind::Publish) {
+                    self.bus.dead_letters().post(DeadLetter {
+                        actor: ActorId::new(self.node, 0),
+                        actor_type: "remote service",
+                        message_type: m.message,
+                        reason: DeadLetterReason::Lost {
+                            node: self.node,
+                            reason: format!(
+                                "{:?} to `{}` on node `{}`, seq {}, type id {}: {:?}",
+                                m.kind, m.name, self.peer, m.seq, m.type_id, report.reason
+                            ),
+                        },
+                        message: None,
+                    });
+                }
+            }
         }
         if let Some(observer) = &self.observer {
             observer(&event);
@@ -409,6 +577,40 @@ impl Inner {
             old_instance,
         );
         st.inb.resume(peer.instance, theirs.first_seq);
+        let mut dropped = BTreeMap::new();
+        if !same && old_instance.is_some() {
+            // A restarted peer: its predecessor's interest ends, ours must be sent again.
+            dropped = std::mem::take(&mut st.forwarded);
+            let interests = st.interests.clone();
+            for (pattern, type_id) in interests {
+                let mut frame = Vec::with_capacity(64 + pattern.len());
+                let spec = FrameSpec {
+                    kind: Kind::Subscribe,
+                    type_id,
+                    seq: u64::MAX,
+                    ts_ns: self.clock.now().as_nanos() as u64,
+                    ack: 0,
+                    corr: 0,
+                    name: &pattern,
+                };
+                if encode_frame(&mut frame, &spec, self.config.max_frame, |_| {}).is_ok() {
+                    // A full log drops the renewal: said in the log, the link stays correct.
+                    if st
+                        .out
+                        .push(
+                            Kind::Subscribe,
+                            type_id,
+                            pattern.clone(),
+                            "subscription",
+                            frame,
+                        )
+                        .is_err()
+                    {
+                        tracing::warn!(target: "mycelium::remote", peer = %self.peer, %pattern, "topic interest not renewed: queue full");
+                    }
+                }
+            }
+        }
         st.acked = st.inb.delivered;
         st.ack_due = false;
         let id = st.next_connection;
@@ -418,6 +620,9 @@ impl Inner {
             st.connection = Some(id);
         }
         drop(st);
+        for (_, subscription) in dropped {
+            subscription.cancel();
+        }
         self.room.notify_waiters();
         if let Some(loss) = loss {
             self.emit(LinkEventKind::Loss(loss));
@@ -449,11 +654,11 @@ impl Inner {
         });
     }
 
-    fn fail_asks(&self, pending: HashMap<u64, ReplySender>, reason: &str) {
+    fn fail_asks(&self, pending: HashMap<u64, OnReply>, reason: &str) {
         let mut pending: Vec<_> = pending.into_iter().collect();
         pending.sort_by_key(|(corr, _)| *corr);
-        for (_, tx) in pending {
-            let _ = tx.send(Err(RemoteAskError::LinkDown {
+        for (_, on_reply) in pending {
+            on_reply(Err(RemoteAskError::LinkDown {
                 peer: self.peer.clone(),
                 reason: reason.to_owned(),
             }));
@@ -474,6 +679,9 @@ impl Inner {
                 drop(task);
             }
             let instance = st.inb.instance;
+            for (_, subscription) in std::mem::take(&mut st.forwarded) {
+                subscription.cancel();
+            }
             (
                 st.out.give_up(&self.peer, instance),
                 std::mem::take(&mut st.pending),
@@ -498,6 +706,31 @@ impl Inner {
         }
     }
 
+    /// The peer asks for publications of `type_id` on `pattern`.
+    pub fn on_subscribe(self: &Arc<Self>, pattern: &str, type_id: u16) -> Result<(), String> {
+        let key = (pattern.to_owned(), type_id);
+        if self.lock().forwarded.contains_key(&key) {
+            return Ok(());
+        }
+        let link = Link {
+            inner: self.clone(),
+        };
+        let subscription = self.topics.subscribe(&self.bus, link, pattern, type_id)?;
+        let previous = self.lock().forwarded.insert(key, subscription);
+        if let Some(previous) = previous {
+            previous.cancel();
+        }
+        Ok(())
+    }
+
+    /// The peer no longer wants `type_id` on `pattern`.
+    pub fn on_unsubscribe(&self, pattern: &str, type_id: u16) {
+        let removed = self.lock().forwarded.remove(&(pattern.to_owned(), type_id));
+        if let Some(subscription) = removed {
+            subscription.cancel();
+        }
+    }
+
     /// A reply for ask `corr` arrived.
     pub fn on_reply(&self, corr: u64, reply: Result<RemoteReply, RemoteAskError>) {
         let tx = {
@@ -508,8 +741,8 @@ impl Inner {
             }
             tx
         };
-        if let Some(tx) = tx {
-            let _ = tx.send(reply);
+        if let Some(on_reply) = tx {
+            on_reply(reply);
         }
     }
 
@@ -541,7 +774,7 @@ impl Inner {
                 }
                 other => Err(other),
             })?;
-        link.push_waiting(kind, &name, type_id, frame)
+        link.push_waiting(kind, &name, type_id, "reply", frame)
             .await
             .map(|_| ())
     }

@@ -3,19 +3,22 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use mycelium_actors::Bus;
+use mycelium_actors::{Bus, NodeId, Recipient, ReplyRecipient};
+use mycelium_codec::WireMessage;
 use tokio::task::JoinHandle;
 
 use crate::config::LinkConfig;
 use crate::dial::{self, Resolver};
 use crate::dispatch::Dispatch;
-use crate::error::{SetupError, TransportError};
+use crate::error::{SendError, SetupError, TransportError};
 use crate::event::Observer;
 use crate::handshake::{new_instance_id, Identity};
 use crate::link::Link;
+use crate::proxy::RemoteActor;
 use crate::schema::LocalSchema;
 use crate::secret::Secret;
 use crate::service::RemoteService;
+use crate::topics::TopicTypes;
 use crate::topology::Topology;
 use crate::transport::{Endpoint, Listener};
 
@@ -34,6 +37,7 @@ struct Shared {
     links: Mutex<BTreeMap<String, Link>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     topology: Mutex<Option<Topology>>,
+    topics: Arc<TopicTypes>,
 }
 
 /// Builds a [`Node`].
@@ -86,6 +90,7 @@ impl NodeBuilder {
                 links: Mutex::new(BTreeMap::new()),
                 tasks: Mutex::new(Vec::new()),
                 topology: Mutex::new(None),
+                topics: Arc::default(),
             }),
         }
     }
@@ -107,17 +112,18 @@ impl Node {
     /// Starts node `name` of the topology in `path` on `bus`: loads and validates the file and
     /// the secret, listens on the node's endpoint for every other node, and dials each node
     /// whose name sorts after its own (so each pair has one connection, from the node whose
-    /// name sorts first). Incoming messages go to `dispatch`; remote services are reached
-    /// with [`service`](Node::service).
+    /// name sorts first). Incoming messages go to the bus's export table
+    /// ([`Bus::exports`](mycelium_actors::Bus::exports)): export local services there.
+    /// Remote services are reached with [`recipient`](Node::recipient),
+    /// [`reply_recipient`](Node::reply_recipient) or [`service`](Node::service).
     pub async fn from_topology(
         path: impl AsRef<std::path::Path>,
         name: &str,
         schema: LocalSchema,
         bus: &Bus,
-        dispatch: Arc<dyn Dispatch>,
     ) -> Result<Node, SetupError> {
         let topology = Topology::load(path)?;
-        Node::start(topology, name, schema, bus, dispatch, None).await
+        Node::start(topology, name, schema, bus, Arc::new(bus.exports()), None).await
     }
 
     /// As [`from_topology`](Node::from_topology), from a loaded topology, with an observer of
@@ -143,6 +149,7 @@ impl Node {
         let mut builder = Node::builder(name, schema, secret).config(topology.link.clone());
         builder.observer = observer;
         let node = builder.build(bus, dispatch);
+        *node.shared.topology() = Some(topology.clone());
         let peers: Vec<&str> = topology
             .nodes
             .iter()
@@ -153,9 +160,10 @@ impl Node {
         for peer in &topology.nodes {
             if peer.name.as_str() > name {
                 node.connect(&peer.name, peer.endpoint.clone());
+            } else if peer.name != name {
+                node.await_peer(&peer.name);
             }
         }
-        *node.shared.topology() = Some(topology);
         Ok(node)
     }
 
@@ -171,6 +179,52 @@ impl Node {
             host.name.clone()
         };
         Some(RemoteService::new(self.link(&host)?, name))
+    }
+
+    /// A [`Recipient<M>`] for `service` on another node of the topology; `None` when this
+    /// node hosts it (use the local actor) or no node does.
+    pub fn recipient<M>(&self, service: &str) -> Option<Recipient<M>>
+    where
+        M: WireMessage + Send + 'static,
+    {
+        let remote = self.service(service)?;
+        Some(RemoteActor::<M>::new(remote.link().clone(), service).recipient())
+    }
+
+    /// A [`ReplyRecipient<M, R>`] for `service` on another node of the topology.
+    pub fn reply_recipient<M, R>(&self, service: &str) -> Option<ReplyRecipient<M, R>>
+    where
+        M: WireMessage + Send + 'static,
+        R: WireMessage + Send + 'static,
+    {
+        let remote = self.service(service)?;
+        Some(RemoteActor::<M, R>::new(remote.link().clone(), service).reply_recipient())
+    }
+
+    /// Lets peers subscribe to publications of `M` on this node's bus: each peer that asks
+    /// gets one subscription per pattern, and each publication travels to it as one frame.
+    pub fn forward_topic<M>(&self)
+    where
+        M: WireMessage + Send + Sync + 'static,
+    {
+        self.shared.topics.add::<M>();
+    }
+
+    /// Subscribes this node to publications of `M` matching `pattern` on every peer (those
+    /// that forward `M`; see [`forward_topic`](Node::forward_topic)): they are published on
+    /// this node's bus, where its own subscribers receive them. Exports `M`'s topic on this
+    /// bus if it is not yet.
+    pub async fn subscribe_remote<M>(&self, pattern: &str) -> Result<(), SendError>
+    where
+        M: WireMessage + Send + Sync + 'static,
+    {
+        // Already exported is fine: another subscription of the same type did it.
+        let _ = self.shared.bus.exports().export_topic::<M>();
+        let links: Vec<Link> = self.shared.links().values().cloned().collect();
+        for link in links {
+            link.subscribe_remote(pattern, M::TYPE_ID).await?;
+        }
+        Ok(())
     }
 
     /// True when this node hosts `service` according to its topology.
@@ -243,6 +297,20 @@ impl Node {
         link
     }
 
+    /// The link to `peer` gives up (reporting what is queued) if the peer has not connected
+    /// within `give_up_after` of bus time; for links this node does not dial.
+    fn await_peer(&self, peer: &str) {
+        let link = self.shared.link_to(peer);
+        let wait = self.shared.config.give_up_after;
+        let task = tokio::spawn(async move {
+            link.clock().sleep(wait).await;
+            if link.inner.generation() == 1 {
+                link.close(&format!("the peer never connected within {wait:?}"));
+            }
+        });
+        self.shared.tasks().push(task);
+    }
+
     /// Stops the listener and dialers and closes every link (what is still queued is reported
     /// lost).
     pub fn shutdown(&self) {
@@ -275,16 +343,27 @@ impl Shared {
         self.tasks.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The link to `peer`, created if needed. Its node number is the peer's position in the
+    /// topology plus one; without a topology, links are numbered in creation order from 1.
     fn link_to(&self, peer: &str) -> Link {
-        self.links()
+        let position = self
+            .topology()
+            .as_ref()
+            .and_then(|t| t.nodes.iter().position(|n| n.name == peer));
+        let mut links = self.links();
+        let next = links.len() as u32 + 1;
+        links
             .entry(peer.to_owned())
             .or_insert_with(|| {
+                let node = NodeId::new(position.map_or(next, |p| p as u32 + 1));
                 Link::new(
                     peer.to_owned(),
+                    node,
                     self.me.clone(),
                     self.config.clone(),
-                    self.bus.clock().clone(),
+                    &self.bus,
                     self.dispatch.clone(),
+                    self.topics.clone(),
                     self.observer.clone(),
                 )
             })

@@ -29,6 +29,7 @@ pub(crate) struct Entry {
     pub kind: Kind,
     pub type_id: u16,
     pub name: Arc<str>,
+    pub message: &'static str,
 }
 
 /// Outbound half: the bounded log.
@@ -72,6 +73,7 @@ impl Outbound {
         kind: Kind,
         type_id: u16,
         name: Arc<str>,
+        message: &'static str,
         mut frame: Vec<u8>,
     ) -> Result<u64, Vec<u8>> {
         if !self.has_room() || frame.len() < SEQ_AT + 8 {
@@ -86,6 +88,7 @@ impl Outbound {
             kind,
             type_id,
             name,
+            message,
         });
         Ok(seq)
     }
@@ -177,6 +180,7 @@ impl Outbound {
                     kind: e.kind,
                     type_id: e.type_id,
                     name: e.name,
+                    message: e.message,
                 });
             }
         }
@@ -255,20 +259,20 @@ mod tests {
     fn bounded_and_hands_back() {
         let mut out = Outbound::new(2);
         let name: Arc<str> = "svc".into();
-        assert_eq!(out.push(Kind::Tell, 1, name.clone(), frame()), Ok(1));
-        assert_eq!(out.push(Kind::Tell, 1, name.clone(), frame()), Ok(2));
-        assert!(out.push(Kind::Tell, 1, name.clone(), frame()).is_err());
+        assert_eq!(out.push(Kind::Tell, 1, name.clone(), "M", frame()), Ok(1));
+        assert_eq!(out.push(Kind::Tell, 1, name.clone(), "M", frame()), Ok(2));
+        assert!(out.push(Kind::Tell, 1, name.clone(), "M", frame()).is_err());
         let mut batch = Vec::new();
         out.take_batch(10, 1 << 20, &mut batch);
         assert_eq!(batch.iter().map(seq_of).collect::<Vec<_>>(), vec![1, 2]);
         assert_eq!(out.ack(1), 1);
-        assert_eq!(out.push(Kind::Tell, 1, name, frame()), Ok(3));
+        assert_eq!(out.push(Kind::Tell, 1, name, "M", frame()), Ok(3));
     }
 
     #[test]
     fn lying_ack_does_not_drop_unsent() {
         let mut out = Outbound::new(4);
-        out.push(Kind::Tell, 1, "s".into(), frame()).unwrap();
+        out.push(Kind::Tell, 1, "s".into(), "M", frame()).unwrap();
         assert_eq!(out.ack(u64::MAX), 0);
         assert_eq!(out.len(), 1);
     }
@@ -277,7 +281,7 @@ mod tests {
     fn restart_reports_exactly_the_written_unacked() {
         let mut out = Outbound::new(10);
         for _ in 0..5 {
-            out.push(Kind::Tell, 7, "s".into(), frame()).unwrap();
+            out.push(Kind::Tell, 7, "s".into(), "M", frame()).unwrap();
         }
         let mut batch = Vec::new();
         out.take_batch(3, 1 << 20, &mut batch); // 1..=3 written
@@ -311,7 +315,7 @@ mod tests {
             let mut delivered = Vec::new();
             for (add, send, drop_conn) in steps {
                 for _ in 0..add {
-                    if out.push(Kind::Tell, 1, "s".into(), frame()).is_ok() {
+                    if out.push(Kind::Tell, 1, "s".into(), "M", frame()).is_ok() {
                         pushed += 1;
                     }
                 }

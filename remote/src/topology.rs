@@ -8,6 +8,8 @@
 //! [link]                          # optional; defaults shown
 //! queue_capacity = 1024
 //! max_frame = 1048576
+//! max_attempts = 30               # the dialling side gives up after this many failures
+//! give_up_after_ms = 60000        # the accepting side waits this long for its peer
 //! heartbeat_interval_ms = 1000
 //! heartbeat_timeout_ms = 5000
 //! handshake_timeout_ms = 5000
@@ -118,6 +120,7 @@ struct RawLink {
     heartbeat_timeout_ms: Option<Spanned<u64>>,
     handshake_timeout_ms: Option<Spanned<u64>>,
     max_attempts: Option<Spanned<u64>>,
+    give_up_after_ms: Option<Spanned<u64>>,
     mode: Option<Spanned<String>>,
     spin_us: Option<Spanned<u64>>,
 }
@@ -375,6 +378,9 @@ fn link_config(src: &Source<'_>, raw: &RawLink) -> Result<LinkConfig, TopologyEr
     }
     if let Some(v) = &raw.handshake_timeout_ms {
         c.handshake_timeout = ms(v, "handshake_timeout_ms")?;
+    }
+    if let Some(v) = &raw.give_up_after_ms {
+        c.give_up_after = ms(v, "give_up_after_ms")?;
     }
     if let Some(v) = &raw.max_attempts {
         c.max_attempts = u32::try_from(positive(v, "max_attempts")?).unwrap_or(u32::MAX);

@@ -11,7 +11,7 @@ use mycelium_actors::{BoxFuture, Bus};
 use mycelium_codec::WireMessage;
 use mycelium_contracts::{NewOrder, OrderAck, OrderType, Quote, Side, TimeInForce, SCHEMA_DIGEST};
 use mycelium_remote::{
-    Dispatch, DispatchError, LocalSchema, Node, RemoteAskError, ReplyFuture, SetupError,
+    Dispatch, DispatchError, LocalSchema, Node, RemoteAskError, ReplyFuture, SetupError, Topology,
 };
 use tokio::sync::mpsc;
 
@@ -135,20 +135,28 @@ async fn two_nodes_talk(second_endpoint: &str) {
     let schema = LocalSchema::from_digest(SCHEMA_DIGEST);
     let (tx, mut quotes) = mpsc::unbounded_channel();
     let exec_bus = Bus::new();
-    let exec = Node::from_topology(
-        &path,
+    let exec = Node::start(
+        Topology::load(&path).unwrap(),
         "exec",
         schema,
         &exec_bus,
         Arc::new(Execution { quotes: tx }),
+        None,
     )
     .await
     .unwrap();
     let strategy_bus = Bus::new();
     let (rec, _) = Recorder::new(true);
-    let strategy = Node::from_topology(&path, "strategy", schema, &strategy_bus, rec)
-        .await
-        .unwrap();
+    let strategy = Node::start(
+        Topology::load(&path).unwrap(),
+        "strategy",
+        schema,
+        &strategy_bus,
+        rec,
+        None,
+    )
+    .await
+    .unwrap();
 
     assert!(exec.hosts("execution") && !exec.hosts("strategy"));
     assert!(exec.service("execution").is_none(), "local, not remote");
@@ -231,9 +239,8 @@ async fn setup_errors_are_typed() {
     let dir = TempDir::new("setup");
     let path = write_topology(&dir, "unix:strategy.sock");
     let bus = Bus::new();
-    let (rec, _) = Recorder::new(true);
     let schema = LocalSchema::from_digest(SCHEMA_DIGEST);
-    let err = Node::from_topology(&path, "nobody", schema, &bus, rec.clone())
+    let err = Node::from_topology(&path, "nobody", schema, &bus)
         .await
         .err()
         .unwrap();
@@ -246,12 +253,12 @@ async fn setup_errors_are_typed() {
         std::fs::Permissions::from_mode(0o640),
     )
     .unwrap();
-    let err = Node::from_topology(&path, "exec", schema, &bus, rec.clone())
+    let err = Node::from_topology(&path, "exec", schema, &bus)
         .await
         .err()
         .unwrap();
     assert!(matches!(err, SetupError::Secret(_)), "{err}");
-    let err = Node::from_topology(dir.path().join("absent.toml"), "exec", schema, &bus, rec)
+    let err = Node::from_topology(dir.path().join("absent.toml"), "exec", schema, &bus)
         .await
         .err()
         .unwrap();
