@@ -191,10 +191,23 @@ fn floor_wait(word: &AtomicU64, seen: u64, block: bool) -> u64 {
     }
 }
 
-fn floor_send(r: &FloorRing, w: &mut u64, msg: &[u64; WORDS], block: bool) {
-    let mut read = r.read.0.load(Ordering::Acquire);
-    while *w - read >= SLOTS as u64 {
-        read = floor_wait(&r.read.0, read, block);
+/// One end's private state: its own index and the last index of the other end it read
+/// (reloaded only when the ring looks full, or empty, as any decent SPSC ring does).
+#[derive(Default)]
+struct End {
+    mine: u64,
+    seen: u64,
+}
+
+fn floor_send(r: &FloorRing, e: &mut End, msg: &[u64; WORDS], block: bool) {
+    let w = &mut e.mine;
+    while *w - e.seen >= SLOTS as u64 {
+        let read = r.read.0.load(Ordering::Acquire);
+        e.seen = if *w - read >= SLOTS as u64 {
+            floor_wait(&r.read.0, read, block)
+        } else {
+            read
+        };
     }
     for (slot, v) in r.slots[(*w % SLOTS as u64) as usize].iter().zip(msg) {
         slot.store(*v, Ordering::Relaxed);
@@ -208,8 +221,11 @@ fn floor_send(r: &FloorRing, w: &mut u64, msg: &[u64; WORDS], block: bool) {
     }
 }
 
-fn floor_recv(r: &FloorRing, rd: &mut u64, out: &mut [u64; WORDS], block: bool) {
-    floor_wait(&r.write.0, *rd, block);
+fn floor_recv(r: &FloorRing, e: &mut End, out: &mut [u64; WORDS], block: bool) {
+    let rd = &mut e.mine;
+    if e.seen == *rd {
+        e.seen = floor_wait(&r.write.0, *rd, block);
+    }
     for (o, slot) in out.iter_mut().zip(&r.slots[(*rd % SLOTS as u64) as usize]) {
         *o = slot.load(Ordering::Relaxed);
     }
@@ -227,7 +243,7 @@ fn floor_rtt(link: &str, mode: &str, n: usize) -> (u64, u64) {
     let floor = Floor::new(&name, true);
     let mut other = spawn(&["floor-echo", &name, mode, &n.to_string()]);
     let block = mode == "block";
-    let (mut w, mut r) = (0, 0);
+    let (mut w, mut r) = (End::default(), End::default());
     let mut msg = [0u64; WORDS];
     let mut samples = Vec::with_capacity(n);
     for i in 0..n as u64 {
@@ -245,7 +261,7 @@ fn floor_rtt(link: &str, mode: &str, n: usize) -> (u64, u64) {
 fn floor_echo(name: &str, mode: &str, n: usize) {
     let floor = Floor::new(name, false);
     let block = mode == "block";
-    let (mut w, mut r) = (0, 0);
+    let (mut w, mut r) = (End::default(), End::default());
     let mut msg = [0u64; WORDS];
     for _ in 0..n {
         floor_recv(floor.ring(0), &mut r, &mut msg, block);
@@ -259,7 +275,7 @@ fn floor_tput(link: &str, mode: &str, n: usize) -> f64 {
     let floor = Floor::new(&name, true);
     let mut other = spawn(&["floor-sink", &name, mode, &n.to_string()]);
     let block = mode == "block";
-    let (mut w, mut r) = (0, 0);
+    let (mut w, mut r) = (End::default(), End::default());
     let mut msg = [0u64; WORDS];
     let t0 = Instant::now();
     for i in 0..n as u64 {
@@ -276,7 +292,7 @@ fn floor_tput(link: &str, mode: &str, n: usize) -> f64 {
 fn floor_sink(name: &str, mode: &str, n: usize) {
     let floor = Floor::new(name, false);
     let block = mode == "block";
-    let (mut w, mut r) = (0, 0);
+    let (mut w, mut r) = (End::default(), End::default());
     let mut msg = [0u64; WORDS];
     for i in 0..n as u64 {
         floor_recv(floor.ring(0), &mut r, &mut msg, block);
