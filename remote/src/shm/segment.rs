@@ -482,9 +482,10 @@ impl Segment {
         };
         let owner: Arc<dyn std::any::Any + Send + Sync> = self.clone();
         // SAFETY: the regions are inside the mapping that `owner` keeps alive, made of
-        // atomics, of the checked capacity; this side is the only writer of ring `out` and the
-        // only reader of ring `inc` (one `Segment` per side and process; `ends` is called
-        // once per segment by the channel that owns it).
+        // atomics, of the checked capacity. This side is meant to be the only writer of ring
+        // `out` and the only reader of ring `inc`; a second pair of ends (or a hostile peer)
+        // breaks the protocol, which the checks report as corruption, but every access stays
+        // an atomic access inside the mapping.
         unsafe {
             (
                 Producer::from_raw(ctl(out), data(out), self.ring_bytes, owner.clone()),
