@@ -278,3 +278,65 @@ async fn a_bad_segment_name_from_the_acceptor_is_refused() {
     let err = ShmStream::connect(&e).await.unwrap_err();
     assert!(err.to_string().contains("nobody.sock"), "{err}");
 }
+
+/// Random bytes written over a live link's segment (both control blocks): the side that
+/// reads them closes the connection with the reason, the link comes back on a fresh
+/// segment, and every message arrives once, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scribbled_segment_closes_the_connection_and_the_link_recovers() {
+    let dir = TempDir::new("shm-scribble");
+    let endpoint = shm_endpoint(&dir, 4096);
+    let bus = Bus::new();
+    let (rec, mut got) = Recorder::new(true);
+    let (a, mut a_events) = node("a", &bus, rec.clone(), fast_config());
+    let at = a
+        .listen(&Endpoint::Shm(endpoint.clone()), &["b"])
+        .await
+        .unwrap();
+    let (b, mut b_events) = node("b", &bus, rec, fast_config());
+    let link = b.connect("a", at);
+    let svc: Arc<str> = "sink".into();
+    for i in 0..100u32 {
+        link.send(Kind::Tell, &svc, 1, |o| o.extend_from_slice(&body(i)))
+            .await
+            .unwrap();
+    }
+    let mut all = recv_n(&mut got, 100).await;
+
+    let names = segments(&endpoint.prefix);
+    assert_eq!(names.len(), 1);
+    let fd = rustix::shm::open(
+        format!("/{}", names[0]).as_str(),
+        rustix::shm::OFlags::RDWR,
+        rustix::fs::Mode::empty(),
+    )
+    .unwrap();
+    let mut x = 0x2545_f491_4f6c_dd1d_u64;
+    // Past the header: both control blocks (write and read indices, wake-up words).
+    for at in (256..1536).step_by(8) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        rustix::io::pwrite(&fd, &x.to_le_bytes(), at).unwrap();
+    }
+    drop(fd);
+
+    for i in 100..200u32 {
+        link.send(Kind::Tell, &svc, 1, |o| o.extend_from_slice(&body(i)))
+            .await
+            .unwrap();
+    }
+    let corrupt = |k: &LinkEventKind| matches!(k, LinkEventKind::Down { reason } if reason.contains("corrupt"));
+    // One side or the other reads the scribbled indices first.
+    tokio::select! {
+        _ = a_events.wait("down on a corrupt ring", corrupt) => {}
+        _ = b_events.wait("down on a corrupt ring", corrupt) => {}
+    }
+    all.extend(recv_n(&mut got, 100).await);
+    assert_eq!(
+        all.iter().map(index).collect::<Vec<_>>(),
+        (0..200).collect::<Vec<_>>()
+    );
+    drop((link, a, b));
+    no_segments_left(&endpoint.prefix).await;
+}

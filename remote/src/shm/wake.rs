@@ -99,13 +99,24 @@ impl Signal {
                 self.epoch.fetch_add(1, Ordering::Release);
                 self.wake();
             }
-            _ => {
+            ON_DOORBELL => {
                 // Ring once per arming: the waiter re-arms after it woke.
                 let rang = self
                     .sleeping
                     .compare_exchange(ON_DOORBELL, NOBODY, Ordering::Relaxed, Ordering::Relaxed)
                     .is_ok();
                 if let (true, Some(bell)) = (rang, doorbell) {
+                    bell.ring();
+                }
+            }
+            _ => {
+                // Not a value this protocol writes: something scribbled over the segment.
+                // Wake the other end every way it could be waiting, so that it looks at the
+                // ring and finds out.
+                self.sleeping.store(NOBODY, Ordering::Relaxed);
+                self.epoch.fetch_add(1, Ordering::Release);
+                self.wake();
+                if let Some(bell) = doorbell {
                     bell.ring();
                 }
             }
