@@ -174,7 +174,7 @@ async fn main() {
         .build()
         .expect("inside a tokio runtime");
     let (done, mut finished) = mpsc::unbounded_channel();
-    let tree = Supervisor::builder(mycelium::supervisor::Strategy::OneForOne)
+    let tree = Supervisor::builder(RestartStrategy::OneForOne)
         .intensity(5, Duration::from_secs(10))
         .backoff(
             Backoff::exponential(Duration::from_millis(25), 2.0, Duration::from_secs(1))

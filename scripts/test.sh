@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of Mycelium: the Rust workspace (unit, integration and doc tests), the
-# examples, and the cross-language contract suites (Python and OCaml), installing what they
-# need (pytest with pip, OCaml and dune with apt-get) when it is missing.
+# examples, the backtest's cross-check against backtesting.py and its report in headless
+# Chromium, and the cross-language contract suites (Python and OCaml), installing what they
+# need (pytest and backtesting with pip; Chromium, OCaml and dune with apt-get) when it is
+# missing.
 #
 #   bash scripts/test.sh
 #
@@ -36,6 +38,46 @@ for workers in 1 2; do
 done
 cmp "$bt/w1/results.csv" "$bt/w2/results.csv"
 echo "backtest results identical on 1 and 2 workers"
+# The same sweep in messages of 1, 7 and 4,096 rows, with a risk limit that halts runs: the
+# results must be identical.
+for batch in 1 7 4096; do
+    cargo run -q --release --example backtest -- --grid small --ticks 20000 --batch "$batch" \
+        --risk-limit 0.02 --commission-bps 2 --no-progress --out "$bt/b$batch" > /dev/null
+done
+cmp "$bt/b1/results.csv" "$bt/b7/results.csv"
+cmp "$bt/b1/results.csv" "$bt/b4096/results.csv"
+echo "backtest results identical with batches of 1, 7 and 4096 rows"
+# --crash-at: the fault is recovered without a panic message.
+cargo run -q --release --example backtest -- --grid small --ticks 20000 --crash-at 5000 \
+    --no-progress --out "$bt/crash" > "$bt/crash.out" 2> "$bt/crash.err"
+if grep -q "panicked" "$bt/crash.err" "$bt/crash.out"; then
+    echo "error: --crash-at printed a panic message" >&2
+    exit 1
+fi
+grep "fault injected" "$bt/crash.out"
+cargo run -q --release --example backtest -- --grid small --ticks 20000 --no-progress \
+    --out "$bt/clean" > /dev/null
+cmp <(cut -d, -f1-22 "$bt/clean/results.csv") <(cut -d, -f1-22 "$bt/crash/results.csv")
+echo "a recovered fault leaves every statistic unchanged"
+
+step "backtest: statistics against backtesting.py"
+if ! python3 -c "import backtesting" >/dev/null 2>&1; then
+    echo "installing backtesting (pip)"
+    python3 -m pip install -q backtesting
+fi
+python3 backtest/tests/crosscheck/backtesting_py.py target/release/examples/backtest "$bt/crosscheck"
+
+step "backtest: the report in headless Chromium"
+chromium_bin="$(command -v chromium || command -v chromium-browser || true)"
+if [ -z "$chromium_bin" ]; then
+    echo "installing chromium (apt-get)"
+    if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
+    $sudo apt-get update -qq
+    $sudo apt-get install -y -qq chromium > /dev/null
+    chromium_bin="$(command -v chromium || command -v chromium-browser)"
+fi
+python3 backtest/tests/report/chromium.py "$chromium_bin" "$bt/crosscheck/business-days-0/report.html" \
+    "$bt/report"
 
 step "pipeline: one process, then three over Unix sockets and over TCP"
 cargo build -q --example pipeline

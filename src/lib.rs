@@ -28,12 +28,17 @@
 //! clock, [topics](mycelium_actors::topic), the [export table](mycelium_actors::export) that
 //! links to other processes deliver into), [`supervisor`] (supervision trees).
 
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 pub use mycelium_actors as actors;
 pub use mycelium_mailbox as mailbox;
 pub use mycelium_supervisor as supervisor;
 
 /// Everything a first program needs: `use mycelium::prelude::*;`.
 pub mod prelude {
+    pub use mycelium_actors::Down;
     pub use mycelium_actors::{
         Actor, ActorId, ActorRef, AskError, BoxError, Bus, BusExit, ClockMode, Context, DeadLetter,
         DeadLetterReason, Failure, Handler, MailboxConfig, OnFailure, Overflow, PublishReport,
@@ -42,6 +47,7 @@ pub mod prelude {
         TopicStream, TrySendError,
     };
     pub use mycelium_supervisor::{
-        Backoff, ChildSpec, Restart, Strategy, SupervisionEvent, Supervisor, SupervisorRef,
+        AutoShutdown, Backoff, ChildSpec, ChildState, Pool, Restart, RestartStrategy, Shutdown,
+        SupervisionEvent, Supervisor, SupervisorError, SupervisorRef,
     };
 }

@@ -383,7 +383,7 @@ async fn supervised_children_stop_with_their_supervisor_at_shutdown() {
     let log = Log::default();
     let first = bus.spawn::<Probe>(ProbeArgs::new("first", &log));
     first.ask(Seen).await.unwrap();
-    let _tree = Supervisor::builder(Strategy::OneForOne)
+    let _tree = Supervisor::builder(RestartStrategy::OneForOne)
         .child(ChildSpec::new::<Probe>("x", ProbeArgs::new("x", &log)))
         .child(ChildSpec::new::<Probe>("y", ProbeArgs::new("y", &log)))
         .spawn(&bus)

@@ -168,7 +168,7 @@ async fn cancelled_handler_futures_and_restarts_reuse_the_slot() {
     quiet_panics();
     let bus = virtual_bus(1);
     let (observer, mut events) = event_channel();
-    let tree = Supervisor::builder(Strategy::OneForOne)
+    let tree = Supervisor::builder(RestartStrategy::OneForOne)
         .intensity(100, Duration::from_secs(1))
         .backoff(Backoff::none())
         .on_event(observer)

@@ -43,7 +43,7 @@ fn supervision_events_are_tracing_events() {
             quiet_panics();
             let bus = virtual_bus(1);
             let (observer, mut events) = event_channel();
-            let tree = Supervisor::builder(Strategy::OneForOne)
+            let tree = Supervisor::builder(RestartStrategy::OneForOne)
                 .backoff(Backoff::exponential(
                     Duration::from_millis(5),
                     2.0,

@@ -549,7 +549,7 @@ async fn a_cancelled_subscription_receives_nothing_more() {
 async fn a_restarted_actor_subscribes_once_again() {
     quiet_panics();
     let bus = virtual_bus(1);
-    let tree = Supervisor::builder(Strategy::OneForOne)
+    let tree = Supervisor::builder(RestartStrategy::OneForOne)
         .backoff(Backoff::none())
         .child(ChildSpec::new::<Sub>(
             "sub",

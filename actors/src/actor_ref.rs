@@ -362,7 +362,7 @@ impl<A: Actor> ChildHandle for Shared<A> {
         self.name.clone()
     }
 
-    fn restart(&self) -> Option<oneshot::Receiver<()>> {
+    fn restart(&self) -> Option<oneshot::Receiver<Result<(), StopReason>>> {
         let (tx, rx) = oneshot::channel();
         self.tx
             .send_system(Signal::Restart(Some(tx)))

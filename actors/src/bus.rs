@@ -12,7 +12,7 @@ use tokio::sync::{oneshot, Notify};
 
 use crate::actor_ref::Shared;
 use crate::export::{ExportTable, Exports};
-use crate::runner::{self, Runner};
+use crate::runner::{self, Runner, StartAck};
 use crate::supervision::{ChildHandle, SupervisionLink};
 use crate::topic::TopicRegistry;
 use crate::{
@@ -256,7 +256,8 @@ pub struct SpawnOptions {
     mailbox: Option<MailboxConfig>,
     pinned: bool,
     link: Option<Arc<dyn SupervisionLink>>,
-    started: Option<oneshot::Sender<()>>,
+    started: Option<StartAck>,
+    owned: bool,
 }
 
 impl SpawnOptions {
@@ -293,7 +294,22 @@ impl SpawnOptions {
 
     /// Resolves `started` once the first `on_start` has finished (successfully or not).
     pub fn on_started(mut self, started: oneshot::Sender<()>) -> Self {
-        self.started = Some(started);
+        self.started = Some(StartAck::Done(started));
+        self
+    }
+
+    /// Resolves `outcome` with how the first `on_start` went. A failed start is then the
+    /// receiver's to handle: a supervised actor does not also report it to its supervisor
+    /// and waits for the supervisor's decision; an unsupervised one stops with the failure.
+    pub fn on_start_outcome(mut self, outcome: oneshot::Sender<Result<(), StopReason>>) -> Self {
+        self.started = Some(StartAck::Outcome(outcome));
+        self
+    }
+
+    /// An actor owned by another one (`Context::spawn_child`): stopped by its owner, not
+    /// by the bus's shutdown of top-level actors.
+    pub(crate) fn owned(mut self) -> Self {
+        self.owned = true;
         self
     }
 }
@@ -421,7 +437,7 @@ impl Bus {
                 id,
                 Entry {
                     handle: me.handle(),
-                    top_level: options.link.is_none(),
+                    top_level: options.link.is_none() && !options.owned,
                 },
             );
         }

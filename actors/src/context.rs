@@ -1,11 +1,20 @@
 //! `Context`: what a running actor can reach.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::task::AbortHandle;
 
+use crate::supervision::ChildHandle;
 use crate::topic::SubscriptionSet;
-use crate::{Actor, ActorId, ActorRef, Bus, Clock, DetRng, Failure, Handler, StopReason};
+use crate::{
+    Actor, ActorId, ActorRef, Bus, Clock, DetRng, Failure, Handler, SpawnError, SpawnOptions,
+    StopReason,
+};
+
+/// How long a linked child may take to stop when its owner's incarnation ends, before it is
+/// killed.
+const LINKED_CHILD_SHUTDOWN: Duration = Duration::from_secs(5);
 
 /// The context of a running actor: its own ref, its bus, the bus clock, a seeded random
 /// number generator, and timers that send the actor messages.
@@ -16,8 +25,33 @@ pub struct Context<A: Actor> {
     stop: Option<StopReason>,
     incarnation: u32,
     timers: Vec<AbortHandle>,
+    /// Linked children of this incarnation, in spawn order.
+    children: Vec<Arc<dyn ChildHandle>>,
     /// Topic subscriptions of this incarnation (see `Context::subscribe` in `topic`).
     pub(crate) subscriptions: SubscriptionSet,
+}
+
+/// The notice [`Context::watch`] sends when the watched actor has stopped for good.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Down {
+    /// The watched actor.
+    pub id: ActorId,
+    /// Why it stopped.
+    pub reason: StopReason,
+}
+
+/// A watch started with [`Context::watch`]. It ends by itself when the watching actor
+/// restarts or stops; [`cancel`](WatchHandle::cancel) ends it earlier.
+#[derive(Debug, Clone)]
+pub struct WatchHandle {
+    abort: AbortHandle,
+}
+
+impl WatchHandle {
+    /// Stops watching; a notice not yet sent is not sent.
+    pub fn cancel(&self) {
+        self.abort.abort();
+    }
 }
 
 /// A timer started with [`Context::send_after`] or [`Context::send_interval`]. Timers end by
@@ -49,6 +83,7 @@ impl<A: Actor> Context<A> {
             stop: None,
             incarnation: 0,
             timers: Vec::new(),
+            children: Vec::new(),
             subscriptions: SubscriptionSet::default(),
         }
     }
@@ -145,6 +180,123 @@ impl<A: Actor> Context<A> {
         }))
     }
 
+    /// Watches `target`: once it has stopped for good, this actor gets one [`Down`] message
+    /// with its id and final reason. Restarts of a supervised target are not stops for good
+    /// and send nothing; a target that has already stopped is reported at once. The watch
+    /// belongs to this incarnation: it ends when this actor restarts or stops, so a watch set
+    /// in `on_start` is not duplicated by restarts. Outside an actor,
+    /// [`ActorRef::wait_for_stop`] gives the same notice.
+    ///
+    /// ```
+    /// use mycelium_actors::{Actor, BoxError, Bus, Context, Down, Handler, StopReason};
+    ///
+    /// struct Worker;
+    /// impl Actor for Worker {
+    ///     type Args = ();
+    ///     async fn on_start(_: (), _ctx: &mut Context<Self>) -> Result<Self, BoxError> { Ok(Worker) }
+    /// }
+    /// struct Watcher(tokio::sync::mpsc::UnboundedSender<Down>);
+    /// impl Actor for Watcher {
+    ///     type Args = (mycelium_actors::ActorRef<Worker>, tokio::sync::mpsc::UnboundedSender<Down>);
+    ///     async fn on_start((w, tx): Self::Args, ctx: &mut Context<Self>) -> Result<Self, BoxError> {
+    ///         ctx.watch(&w);
+    ///         Ok(Watcher(tx))
+    ///     }
+    /// }
+    /// impl Handler<Down> for Watcher {
+    ///     type Reply = ();
+    ///     async fn handle(&mut self, down: Down, _ctx: &mut Context<Self>) {
+    ///         let _ = self.0.send(down);
+    ///     }
+    /// }
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+    /// let bus = Bus::new();
+    /// let worker = bus.spawn::<Worker>(());
+    /// let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    /// let _watcher = bus.spawn::<Watcher>((worker.clone(), tx));
+    /// worker.stop();
+    /// let down = rx.recv().await.unwrap();
+    /// assert_eq!(down.id, worker.id());
+    /// assert_eq!(down.reason, StopReason::Normal);
+    /// # });
+    /// ```
+    pub fn watch<B: Actor>(&mut self, target: &ActorRef<B>) -> WatchHandle
+    where
+        A: Handler<Down>,
+    {
+        let me = self.me.clone();
+        let target = target.clone();
+        let abort = self.track(self.bus.runtime().spawn(async move {
+            let reason = target.wait_for_stop().await;
+            let _ = me
+                .tell(Down {
+                    id: target.id(),
+                    reason,
+                })
+                .await;
+        }));
+        WatchHandle { abort: abort.abort }
+    }
+
+    /// Spawns an actor linked to this one: it belongs to this incarnation and is stopped
+    /// (children in reverse spawn order, each within 5 s of bus time, then killed) when the
+    /// incarnation ends, before the next one starts and before this actor's own stop is
+    /// reported. A restarted owner that spawns its children in `on_start` therefore never
+    /// runs two copies. A linked child is not restarted: when it stops by itself it stays
+    /// stopped ([`watch`](Self::watch) it to react). Bus shutdown leaves it to its owner.
+    ///
+    /// Fails only as [`Bus::spawn_with`] does (the bus is shutting down).
+    ///
+    /// ```
+    /// use mycelium_actors::{Actor, ActorRef, BoxError, Bus, Context};
+    ///
+    /// struct Child;
+    /// impl Actor for Child {
+    ///     type Args = ();
+    ///     async fn on_start(_: (), _ctx: &mut Context<Self>) -> Result<Self, BoxError> { Ok(Child) }
+    /// }
+    /// struct Owner { child: ActorRef<Child> }
+    /// impl Actor for Owner {
+    ///     type Args = ();
+    ///     async fn on_start(_: (), ctx: &mut Context<Self>) -> Result<Self, BoxError> {
+    ///         Ok(Owner { child: ctx.spawn_child::<Child>(())? })
+    ///     }
+    /// }
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+    /// let bus = Bus::new();
+    /// let owner = bus.spawn::<Owner>(());
+    /// owner.stop();
+    /// owner.wait_for_stop().await;
+    /// assert_eq!(bus.actor_count(), 0); // the child stopped first
+    /// # });
+    /// ```
+    pub fn spawn_child<B: Actor>(&mut self, args: B::Args) -> Result<ActorRef<B>, SpawnError> {
+        let child = self
+            .bus
+            .spawn_with::<B>(args, SpawnOptions::new().owned())?;
+        self.children.retain(|c| c.stop_reason().is_none());
+        self.children.push(child.handle());
+        Ok(child)
+    }
+
+    /// Stops this incarnation's linked children, in reverse spawn order.
+    pub(crate) async fn stop_children(&mut self) {
+        while let Some(child) = self.children.pop() {
+            if child.terminate(StopReason::Shutdown) {
+                let clock = self.bus.clock().clone();
+                if clock
+                    .timeout(LINKED_CHILD_SHUTDOWN, child.wait_for_stop())
+                    .await
+                    .is_err()
+                {
+                    child.kill();
+                }
+            }
+            child.wait_for_stop().await;
+        }
+    }
+
     fn track(&mut self, task: tokio::task::JoinHandle<()>) -> TimerHandle {
         if self.timers.len() >= 32 {
             self.timers.retain(|t| !t.is_finished());
@@ -182,5 +334,9 @@ impl<A: Actor> Context<A> {
 impl<A: Actor> Drop for Context<A> {
     fn drop(&mut self) {
         self.cancel_timers();
+        // Reached with children left only when the actor's task was killed.
+        for child in self.children.drain(..).rev() {
+            child.kill();
+        }
     }
 }

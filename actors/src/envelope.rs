@@ -40,8 +40,9 @@ pub(crate) enum Signal<A: Actor> {
     Terminate(Box<StopReason>),
     /// End the current incarnation for a sibling's restart; ack when the state is dropped.
     Suspend(oneshot::Sender<()>),
-    /// Build a new incarnation; ack once `on_start` has finished (either way).
-    Restart(Option<oneshot::Sender<()>>),
+    /// Build a new incarnation; ack with the outcome once `on_start` has finished. A failed
+    /// start is then the acknowledged party's to handle: it is not also reported as ended.
+    Restart(Option<oneshot::Sender<Result<(), StopReason>>>),
 }
 
 const INLINE: usize = 48;
@@ -123,7 +124,9 @@ unsafe fn handle_payload<'a, A: Actor, P: Payload<A>>(
 ) -> SlotFuture<'a, Outcome> {
     // SAFETY: called once, through `Envelope::handle`, which then forgets the envelope.
     let payload = unsafe { take::<P>(storage) };
-    slot.place(payload.run(actor, ctx))
+    // SAFETY: the handle goes back to `Envelope::handle`'s caller, which promises (the
+    // contract of `Envelope::handle`) to let it be dropped, never leaked.
+    unsafe { slot.place(payload.run(actor, ctx)) }
 }
 
 unsafe fn undeliverable_payload<A: Actor, P: Payload<A>>(
@@ -169,14 +172,20 @@ impl<A: Actor> Envelope<A> {
     }
 
     /// Starts the handler: its future is placed in `slot`; awaiting the result runs it.
-    pub(crate) fn handle<'a>(
+    ///
+    /// # Safety
+    ///
+    /// The returned [`SlotFuture`] must be dropped, never leaked, as for
+    /// [`FutureSlot::place`], which this calls.
+    pub(crate) unsafe fn handle<'a>(
         self,
         actor: &'a mut A,
         ctx: &'a mut Context<A>,
         slot: &'a mut FutureSlot,
     ) -> SlotFuture<'a, Outcome> {
         let mut this = ManuallyDrop::new(self);
-        // SAFETY: the payload is moved out exactly once, and `this` is never dropped.
+        // SAFETY: the payload is moved out exactly once, and `this` is never dropped; the
+        // caller keeps the contract of `FutureSlot::place` for the handle returned.
         unsafe { (this.vtable.handle)(&mut this.storage, actor, ctx, slot) }
     }
 
@@ -284,3 +293,6 @@ where
         Box::new(self.msg)
     }
 }
+
+#[cfg(test)]
+mod tests;

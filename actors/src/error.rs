@@ -102,6 +102,22 @@ pub enum SpawnError {
     /// A pinned actor's thread or runtime could not be created.
     #[error("could not start a dedicated thread for a pinned actor: {0}")]
     Thread(String),
+    /// A supervisor's child failed in `on_start` while the supervisor started (or while it
+    /// was being added): the children started before it were stopped in reverse order and
+    /// the later ones never started.
+    #[error(
+        "child `{child}` could not start: it {cause}; the supervisor stopped the children it had started and did not start the later ones: fix the child's start (or its arguments) and spawn again"
+    )]
+    StartFailed {
+        /// The child's name within its supervisor.
+        child: String,
+        /// How its `on_start` failed.
+        cause: Failure,
+    },
+    /// A supervisor's spec cannot work (duplicate child names, a zero restart period, ...);
+    /// nothing was started.
+    #[error("invalid supervisor spec: {0}")]
+    InvalidSpec(String),
 }
 
 /// What a reply slot carries when there is no reply.

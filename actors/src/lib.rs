@@ -73,7 +73,7 @@ pub use actor::{Actor, BoxError};
 pub use actor_ref::ActorRef;
 pub use bus::{ActorSummary, Bus, BusBuilder, BusError, BusExit, ShutdownReport, SpawnOptions};
 pub use clock::{Clock, ClockMode};
-pub use context::{Context, TimerHandle};
+pub use context::{Context, Down, TimerHandle, WatchHandle};
 pub use dead_letters::{DeadLetter, DeadLetterReason, DeadLetters};
 pub use error::{AskError, SendError, SpawnError, TrySendError};
 pub use failure::{Failure, FailureKind, OnFailure, Phase, StopReason};

@@ -37,6 +37,17 @@ pub(crate) struct Runner<A: Actor> {
     finished: bool,
 }
 
+/// Who waits for an incarnation's start, and what they are told.
+pub(crate) enum StartAck {
+    /// Told only that `on_start` has finished; a failed start is reported to the supervisor
+    /// as an ended incarnation.
+    Done(oneshot::Sender<()>),
+    /// Told how it went; a failed start is then theirs to handle.
+    Outcome(oneshot::Sender<Result<(), StopReason>>),
+}
+
+type OutcomeAck = Option<oneshot::Sender<Result<(), StopReason>>>;
+
 /// How an incarnation's service ended.
 enum Served {
     /// It ended by itself (failure, `ctx.stop()`, `ActorRef::stop`).
@@ -46,12 +57,12 @@ enum Served {
     /// Its supervisor suspended it to restart it with a sibling.
     Suspended(oneshot::Sender<()>),
     /// Its supervisor restarts it directly.
-    Restart(Option<oneshot::Sender<()>>),
+    Restart(OutcomeAck),
 }
 
 /// What the supervisor decided after an incarnation ended.
 enum Decision {
-    Restart(Option<oneshot::Sender<()>>),
+    Restart(OutcomeAck),
     Exit(StopReason),
 }
 
@@ -101,7 +112,10 @@ impl<A: Actor> Runner<A> {
                         },
                     };
                     match signal {
-                        Signal::Message(env) => env.handle(actor, ctx, &mut self.slot),
+                        // SAFETY: `handling` is awaited right below and never leaked: it is
+                        // dropped when the handler completes, or with this future if the
+                        // actor's task is dropped mid-handler, before the slot is used again.
+                        Signal::Message(env) => unsafe { env.handle(actor, ctx, &mut self.slot) },
                         Signal::Stop => return Served::Ended(StopReason::Normal),
                         Signal::Terminate(reason) => return Served::Terminated(*reason),
                         Signal::Suspend(ack) => return Served::Suspended(ack),
@@ -238,7 +252,7 @@ impl<A: Actor> Drop for Runner<A> {
 
 /// What comes after an incarnation.
 enum Next {
-    Restart(Option<oneshot::Sender<()>>),
+    Restart(OutcomeAck),
     Exit,
 }
 
@@ -252,44 +266,71 @@ impl<A: Actor> Runner<A> {
         stop_hook(&mut actor, ctx, &reason).await;
         drop(actor);
         ctx.end_incarnation();
+        ctx.stop_children().await;
         match served {
             Served::Terminated(reason) => {
                 self.finish(reason);
                 Next::Exit
             }
-            Served::Ended(reason) => self.after_end(Some(reason)).await,
+            Served::Ended(reason) => self.after_end(Some(reason), false).await,
             Served::Suspended(suspended) => {
                 let _ = suspended.send(());
-                self.after_end(None).await
+                self.after_end(None, false).await
             }
             Served::Restart(restart) => Next::Restart(restart),
         }
     }
 
-    /// An incarnation ended (`Some(reason)`: by itself, so the supervisor is told; `None`: the
-    /// supervisor suspended it and already knows). Unsupervised actors stop for good.
-    async fn after_end(&mut self, ended: Option<StopReason>) -> Next {
+    /// An incarnation ended (`Some(reason)`: by itself, so the supervisor is told unless it
+    /// already `knows` from a start outcome; `None`: the supervisor suspended it and knows).
+    /// Unsupervised actors stop for good. An incarnation that ended by itself keeps its own
+    /// reason as the final one when the supervisor then terminates it: giving up or shutting
+    /// down does not overwrite why a child stopped.
+    async fn after_end(&mut self, ended: Option<StopReason>, knows: bool) -> Next {
         let Some(link) = self.link.clone() else {
             self.finish(ended.unwrap_or(StopReason::Restarting));
             return Next::Exit;
         };
-        let reason = match ended {
+        let reason = match &ended {
             Some(reason) => {
-                if !link.child_ended(self.me.id(), reason.clone()) {
-                    self.finish(reason);
+                if !knows && !link.child_ended(self.me.id(), reason.clone()) {
+                    self.finish(reason.clone());
                     return Next::Exit;
                 }
-                reason
+                reason.clone()
             }
             None => StopReason::Restarting,
         };
         match self.await_decision(&reason).await {
             Decision::Restart(restart) => Next::Restart(restart),
             Decision::Exit(exit) => {
-                self.finish(exit);
+                self.finish(ended.unwrap_or(exit));
                 Next::Exit
             }
         }
+    }
+}
+
+impl<A: Actor> Runner<A> {
+    /// `on_start` failed: its linked children stop, and whoever waits for the outcome hears
+    /// it (and then handles the failure itself).
+    async fn after_failed_start(
+        &mut self,
+        ctx: &mut Context<A>,
+        reason: StopReason,
+        ack: Option<StartAck>,
+    ) -> Next {
+        ctx.end_incarnation();
+        ctx.stop_children().await;
+        let knows = match ack {
+            Some(StartAck::Outcome(a)) => a.send(Err(reason.clone())).is_ok(),
+            Some(StartAck::Done(a)) => {
+                let _ = a.send(());
+                false
+            }
+            None => false,
+        };
+        self.after_end(Some(reason), knows).await
     }
 }
 
@@ -319,28 +360,29 @@ pub(crate) fn run<A: Actor>(
     mut runner: Runner<A>,
     args: A::Args,
     mut ctx: Context<A>,
-    mut ack: Option<oneshot::Sender<()>>,
+    mut ack: Option<StartAck>,
 ) -> impl Future<Output = ()> + Send {
     async move {
         let mut incarnation = 0u32;
         loop {
             let started = Box::pin(start(&args, &mut ctx, incarnation)).await;
             incarnation = incarnation.saturating_add(1);
-            if let Some(a) = ack.take() {
-                let _ = a.send(());
-            }
             let next = match started {
                 Ok(mut actor) => {
+                    match ack.take() {
+                        Some(StartAck::Done(a)) => drop(a.send(())),
+                        Some(StartAck::Outcome(a)) => drop(a.send(Ok(()))),
+                        None => {}
+                    }
                     let served = runner.serve(&mut actor, &mut ctx).await;
                     Box::pin(runner.after_serve(actor, &mut ctx, served)).await
                 }
                 Err(reason) => {
-                    ctx.end_incarnation();
-                    Box::pin(runner.after_end(Some(reason))).await
+                    Box::pin(runner.after_failed_start(&mut ctx, reason, ack.take())).await
                 }
             };
             match next {
-                Next::Restart(restart) => ack = restart,
+                Next::Restart(restart) => ack = restart.map(StartAck::Outcome),
                 Next::Exit => return,
             }
         }

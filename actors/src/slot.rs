@@ -33,8 +33,20 @@ impl FutureSlot {
     /// returns a handle that polls it and drops it in place.
     ///
     /// The returned handle borrows the slot mutably for `'a`, so the slot cannot be used,
-    /// grown or dropped while the future lives in it.
-    pub(crate) fn place<'a, T, F>(&'a mut self, fut: F) -> SlotFuture<'a, T>
+    /// grown or dropped while the handle lives.
+    ///
+    /// # Safety
+    ///
+    /// The caller must let the returned [`SlotFuture`] be dropped: never leak it
+    /// (`mem::forget`, `ManuallyDrop`, `Box::leak`, a reference cycle) while the slot goes on
+    /// being used or is dropped. The handle pins the future in the slot's memory, and `Pin`
+    /// promises that pinned memory is not reused or freed before the future's destructor has
+    /// run; only the handle's `Drop` runs it. A leaked handle ends the borrow of the slot
+    /// without dropping the future, and the next `place` (or dropping the slot) would then
+    /// overwrite (or free) the memory of a pinned future that was never dropped: a future
+    /// that registered its own address elsewhere (an intrusive waiter list, say) would be
+    /// left dangling. The borrow checker cannot see a leak, so this is the caller's duty.
+    pub(crate) unsafe fn place<'a, T, F>(&'a mut self, fut: F) -> SlotFuture<'a, T>
     where
         F: Future<Output = T> + Send + 'a,
     {
@@ -75,9 +87,9 @@ impl FutureSlot {
 }
 
 /// A future living in a [`FutureSlot`] (or, rarely, on the heap). Dropping it drops the
-/// future in place. It must never be leaked with `mem::forget`: the slot would be reused
-/// while the future it pinned was never dropped. Only the actor runner creates these, and it
-/// never forgets one.
+/// future in place. It must never be leaked (see the safety contract of
+/// [`FutureSlot::place`]): the slot would be reused while the future it pinned was never
+/// dropped. Only the actor runner creates these, and it never leaks one.
 pub(crate) struct SlotFuture<'a, T> {
     ptr: NonNull<dyn Future<Output = T> + Send + 'a>,
     inline: bool,
@@ -141,16 +153,20 @@ mod tests {
             let guard = CountDrops(drops.clone());
             let data = vec![7u8; size];
             let big = [size as u8; 256];
-            let mut f = slot.place(async move {
-                let _g = guard;
-                std::future::ready(()).await;
-                data.len() + big[0] as usize
-            });
+            // SAFETY: `f` is dropped at the end of each iteration, before the next `place`.
+            let mut f = unsafe {
+                slot.place(async move {
+                    let _g = guard;
+                    std::future::ready(()).await;
+                    data.len() + big[0] as usize
+                })
+            };
             assert_eq!(poll_now(&mut f), Poll::Ready(size + (size as u8) as usize));
         }
         assert_eq!(drops.load(Ordering::SeqCst), 7);
         let over = Aligned64([3; 64]);
-        let mut f = slot.place(async move { over.0[63] as usize });
+        // SAFETY: `f` is dropped below, before the slot is used again.
+        let mut f = unsafe { slot.place(async move { over.0[63] as usize }) };
         assert_eq!(poll_now(&mut f), Poll::Ready(3));
         drop(f);
         assert!(slot.capacity() >= 256);
@@ -162,15 +178,19 @@ mod tests {
         let mut slot = FutureSlot::default();
         {
             let guard = CountDrops(drops.clone());
-            let mut f = slot.place(async move {
-                let _g = guard;
-                std::future::pending::<()>().await;
-            });
+            // SAFETY: `f` is dropped at the end of this block, before the slot is reused.
+            let mut f = unsafe {
+                slot.place(async move {
+                    let _g = guard;
+                    std::future::pending::<()>().await;
+                })
+            };
             assert!(poll_now(&mut f).is_pending());
         }
         assert_eq!(drops.load(Ordering::SeqCst), 1);
         // The slot is reusable after a cancelled future.
-        let mut f = slot.place(async { 5 });
+        // SAFETY: `f` is dropped at the end of the test.
+        let mut f = unsafe { slot.place(async { 5 }) };
         assert_eq!(poll_now(&mut f), Poll::Ready(5));
     }
 
@@ -179,12 +199,15 @@ mod tests {
         // A future that borrows its own local across an await is self-referential; it must
         // not move between polls.
         let mut slot = FutureSlot::default();
-        let mut f = slot.place(async {
-            let local = [1u64, 2, 3, 4];
-            let r = &local;
-            tokio::task::yield_now().await;
-            r.iter().sum::<u64>()
-        });
+        // SAFETY: `f` is dropped at the end of the test.
+        let mut f = unsafe {
+            slot.place(async {
+                let local = [1u64, 2, 3, 4];
+                let r = &local;
+                tokio::task::yield_now().await;
+                r.iter().sum::<u64>()
+            })
+        };
         let waker = std::task::Waker::noop();
         let mut cx = Context::from_waker(waker);
         loop {

@@ -33,9 +33,11 @@ pub trait ChildHandle: Send + Sync + 'static {
     /// The name it was spawned with.
     fn name(&self) -> Option<Arc<str>>;
     /// Starts a new incarnation (after a failure, or after [`suspend`](Self::suspend)); the
-    /// receiver resolves once `on_start` has finished, either way. `None` if it has stopped
-    /// for good.
-    fn restart(&self) -> Option<oneshot::Receiver<()>>;
+    /// receiver resolves with the outcome once `on_start` has finished. A failed start is
+    /// the caller's to handle: it is not also reported through
+    /// [`SupervisionLink::child_ended`]; the actor waits for the next decision. `None` if it
+    /// has stopped for good.
+    fn restart(&self) -> Option<oneshot::Receiver<Result<(), StopReason>>>;
     /// Ends the current incarnation (running `on_stop` with [`StopReason::Restarting`]) and
     /// waits for a restart; the receiver resolves once the state is dropped.
     fn suspend(&self) -> Option<oneshot::Receiver<()>>;

@@ -1,22 +1,43 @@
-//! Loading a series from a CSV file of ticks or OHLC bars.
+//! Loading a series from a CSV file of OHLC bars or ticks, as files come.
 //!
-//! The first line is a header naming the columns, which picks the format:
+//! The first line is a header naming the columns; names are matched without regard to case,
+//! spaces around them or quotes, and a UTF-8 byte-order mark before it is ignored:
 //!
-//! | Header | Rows |
+//! | Columns | Rows |
 //! | --- | --- |
-//! | `timestamp_ns,price` or `timestamp_ns,price,volume` | one tick per row |
-//! | `timestamp_ns,open,high,low,close` (optionally `,volume`) | one bar per row, replayed as one tick at its close |
+//! | a time column, `open`, `high`, `low`, `close` (any order, other columns such as `volume` or `adj close` read past) | one bar per row |
+//! | a time column and `price` (or `close` without `open`) | one tick per row |
 //!
-//! `timestamp_ns` is an unsigned integer (nanoseconds since any epoch), strictly increasing
-//! from row to row. Prices are decimal numbers, finite and greater than 0; for a bar `low` is
-//! at most `open`, `close` and `high`, and `high` at least all of them. `volume`, when
-//! present, is a finite number ≥ 0 (read and checked, not used by the reference strategy).
-//! Blank lines are skipped; `\r\n` line ends are accepted. Any other row is rejected with its
-//! 1-based line number.
+//! The time column is the one named `timestamp_ns`, `timestamp`, `time`, `datetime`,
+//! `date`, `ts` or nothing at all (the index column of a pandas or backtesting.py export,
+//! `,Open,High,Low,Close,Volume`); Yahoo's `Date,Open,High,Low,Close,Adj Close,Volume` works
+//! as it is (the strategy trades `Close`), and so does yfinance's three-line header
+//! (`Price,Close,High,Low,Open,Volume`, `Ticker,...`, `Date,...`). Times are:
+//!
+//! - ISO-8601 dates (`2024-01-31`) or date-times (`2024-01-31 09:30`, `2024-01-31T09:30:00`,
+//!   with an optional fraction of a second and an optional `Z` or `+hh:mm`/`-hhmm` offset;
+//!   without an offset, UTC); when every row has the same offset, the statistics take days
+//!   and weekends in that local time ([`Series::with_utc_offset`]), as pandas does with a
+//!   fixed-offset index; when offsets change (daylight saving), in UTC, with a warning, or
+//! - numbers since the Unix epoch: in nanoseconds under `timestamp_ns`, otherwise in the unit
+//!   given ([`LoadOptions::epoch_unit`]) or detected from the size of the first one (below
+//!   10^11 seconds, 10^14 milliseconds, 10^17 microseconds, else nanoseconds).
+//!
+//! Rows must be in time order without duplicates. Prices are finite and > 0; for a bar
+//! `low <= open, close <= high`. A volume, when present, is empty or a finite number >= 0.
+//! Blank lines are skipped, `\r\n` line ends are accepted, and rows whose prices are all
+//! missing (`null` or empty, as Yahoo and pandas write them) are skipped with a warning.
+//! Separate `date` and `time` columns (`2024.01.02,09:30`) are read as one time.
+//! A file without a header whose rows start with a time and four numbers (Binance klines) is
+//! read as time, open, high, low, close, volume and more, with a warning.
+//! Any other problem stops the load with its 1-based line number and what to do about it.
+//! A last row without a line end that is shorter than the row before (fewer columns or
+//! fewer digits) may be a cut download: it is flagged in [`Loaded::warnings`].
 
 use std::fmt;
 use std::path::Path;
 
+use crate::metrics::days_from_civil;
 use crate::Series;
 
 /// Why a CSV file could not be loaded: the file, the 1-based line and what is wrong.
@@ -26,7 +47,7 @@ pub struct DataError {
     pub file: String,
     /// 1-based line number (0 when the file could not be read at all).
     pub line: usize,
-    /// What is wrong, and what was expected.
+    /// What is wrong, and what to do.
     pub what: String,
 }
 
@@ -44,9 +65,9 @@ impl std::error::Error for DataError {}
 /// The two row formats.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DataFormat {
-    /// `timestamp_ns,price[,volume]`.
+    /// A time and a price per row.
     Ticks,
-    /// `timestamp_ns,open,high,low,close[,volume]`.
+    /// A time, open, high, low and close per row.
     Bars,
 }
 
@@ -59,32 +80,150 @@ impl fmt::Display for DataFormat {
     }
 }
 
-const TICK_COLUMNS: &[&str] = &["timestamp_ns", "price", "volume"];
-const BAR_COLUMNS: &[&str] = &["timestamp_ns", "open", "high", "low", "close", "volume"];
+/// The unit of numeric timestamps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EpochUnit {
+    /// Seconds.
+    Seconds,
+    /// Milliseconds.
+    Millis,
+    /// Microseconds.
+    Micros,
+    /// Nanoseconds.
+    Nanos,
+}
 
-/// Loads a CSV file of ticks or bars (see the [module docs](self) for the columns).
+impl EpochUnit {
+    /// `s`, `ms`, `us` (or `µs`) or `ns`.
+    pub fn parse(s: &str) -> Option<EpochUnit> {
+        Some(match s {
+            "s" => EpochUnit::Seconds,
+            "ms" => EpochUnit::Millis,
+            "us" | "µs" => EpochUnit::Micros,
+            "ns" => EpochUnit::Nanos,
+            _ => return None,
+        })
+    }
+
+    /// Nanoseconds per unit.
+    pub fn nanos(self) -> u64 {
+        match self {
+            EpochUnit::Seconds => 1_000_000_000,
+            EpochUnit::Millis => 1_000_000,
+            EpochUnit::Micros => 1_000,
+            EpochUnit::Nanos => 1,
+        }
+    }
+
+    /// The unit a number of this size most likely has (dates from 1973 to 5138).
+    pub fn detect(value: f64) -> EpochUnit {
+        let v = value.abs();
+        if v < 1e11 {
+            EpochUnit::Seconds
+        } else if v < 1e14 {
+            EpochUnit::Millis
+        } else if v < 1e17 {
+            EpochUnit::Micros
+        } else {
+            EpochUnit::Nanos
+        }
+    }
+}
+
+/// How to read a file.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// The unit of numeric timestamps (default: nanoseconds under `timestamp_ns`, else
+    /// detected from the first row).
+    pub epoch_unit: Option<EpochUnit>,
+}
+
+/// A loaded file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Loaded {
+    /// The series (closes, and opens for bars).
+    pub series: Series,
+    /// Bars or ticks.
+    pub format: DataFormat,
+    /// Things worth a look that did not stop the load, each with its line.
+    pub warnings: Vec<String>,
+}
+
+/// Loads a CSV file of bars or ticks with default options (see the [module docs](self)).
 pub fn load_csv(path: impl AsRef<Path>) -> Result<(Series, DataFormat), DataError> {
+    load(path, &LoadOptions::default()).map(|l| (l.series, l.format))
+}
+
+/// Loads a CSV file of bars or ticks.
+pub fn load(path: impl AsRef<Path>, options: &LoadOptions) -> Result<Loaded, DataError> {
     let path = path.as_ref();
     let name = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| DataError {
+    let bytes = std::fs::read(path).map_err(|e| DataError {
         file: name.clone(),
         line: 0,
         what: format!("cannot read the file: {e}"),
     })?;
-    parse_csv(&name, &text)
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let line = e.as_bytes()[..at].iter().filter(|&&b| b == b'\n').count() + 1;
+        DataError {
+            file: name.clone(),
+            line,
+            what: "the file is not UTF-8 text: save it as UTF-8 CSV".into(),
+        }
+    })?;
+    parse(&name, &text, options)
 }
 
-/// Parses CSV text of ticks or bars; `file` names it in errors.
+/// Parses CSV text of bars or ticks with default options; `file` names it in errors.
 pub fn parse_csv(file: &str, text: &str) -> Result<(Series, DataFormat), DataError> {
+    parse(file, text, &LoadOptions::default()).map(|l| (l.series, l.format))
+}
+
+const TIME_NAMES: &[&str] = &[
+    "timestamp_ns",
+    "timestamp",
+    "time",
+    "datetime",
+    "date",
+    "ts",
+    "",
+];
+
+fn unquote(s: &str) -> &str {
+    let s = s.trim();
+    s.strip_prefix('"')
+        .and_then(|x| x.strip_suffix('"'))
+        .unwrap_or(s)
+        .trim()
+}
+
+fn is_missing(s: &str) -> bool {
+    s.is_empty() || s.eq_ignore_ascii_case("null")
+}
+
+/// Digits after the decimal point (or the length, for a field without one).
+fn precision(s: &str) -> usize {
+    match s.find('.') {
+        Some(i) => s.len() - i - 1,
+        None => s.len(),
+    }
+}
+
+/// Parses CSV text of bars or ticks; `file` names it in errors.
+pub fn parse(file: &str, text: &str, options: &LoadOptions) -> Result<Loaded, DataError> {
     let err = |line: usize, what: String| DataError {
         file: file.to_string(),
         line,
         what,
     };
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let ends_with_newline = text.ends_with('\n');
     let mut lines = text
         .lines()
         .enumerate()
-        .map(|(i, l)| (i + 1, l.trim_end_matches('\r')));
+        .map(|(i, l)| (i + 1, l.trim_end_matches('\r')))
+        .peekable();
     let (header_line, header) = loop {
         match lines.next() {
             Some((_, l)) if l.trim().is_empty() => continue,
@@ -92,72 +231,185 @@ pub fn parse_csv(file: &str, text: &str) -> Result<(Series, DataFormat), DataErr
             None => {
                 return Err(err(
                     1,
-                    format!(
-                        "the file is empty: expected a header `{}` or `{}`",
-                        TICK_COLUMNS.join(","),
-                        BAR_COLUMNS.join(",")
-                    ),
+                    "the file is empty: expected a header such as `Date,Open,High,Low,Close` \
+                     or `timestamp_ns,price`"
+                        .into(),
                 ))
             }
         }
     };
-    let names: Vec<String> = header
+    let mut names: Vec<String> = header
         .split(',')
-        .map(|c| c.trim().to_ascii_lowercase())
+        .map(|c| unquote(c).to_ascii_lowercase())
         .collect();
-    let (format, columns) = if names == TICK_COLUMNS[..2] || names == TICK_COLUMNS {
-        (DataFormat::Ticks, names.len())
-    } else if names == BAR_COLUMNS[..5] || names == BAR_COLUMNS {
-        (DataFormat::Bars, names.len())
-    } else {
+    // No header at all, as Binance writes klines: a time then open, high, low, close (and
+    // volume and more), all numbers. The first line is then a row.
+    let headerless = names.len() >= 5
+        && parse_time(&names[0], &mut options.epoch_unit.clone()).is_ok()
+        && names[1..5].iter().all(|v| v.parse::<f64>().is_ok());
+    let mut pending_first = None;
+    if headerless {
+        pending_first = Some((header_line, header));
+        names = ["time", "open", "high", "low", "close", "volume"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain((6..names.len()).map(|i| format!("column {}", i + 1)))
+            .take(names.len())
+            .collect();
+    }
+    let find = |n: &str| names.iter().position(|c| c == n);
+    // A `date` and a `time` column (`2024.01.02,09:30`, as MetaTrader exports) make one time.
+    let time_of_day = match (find("date"), find("time")) {
+        (Some(d), Some(t)) => Some((d, t)),
+        _ => None,
+    };
+    let time = match time_of_day {
+        Some((d, _)) => Some(d),
+        None => TIME_NAMES.iter().find_map(|n| find(n)),
+    };
+    let (open, high, low, close, price) = (
+        find("open"),
+        find("high"),
+        find("low"),
+        find("close"),
+        find("price"),
+    );
+    let volume = find("volume");
+    // yfinance writes `Price,Close,High,Low,Open,Volume`, then a `Ticker,...` and a `Date,...`
+    // line, then the rows with the dates in the first column.
+    let yfinance = time.is_none()
+        && names[0] == "price"
+        && [open, high, low, close].iter().all(Option::is_some);
+    let time = if yfinance { Some(0) } else { time };
+    let Some(time) = time else {
         return Err(err(
             header_line,
             format!(
-                "unknown header `{header}`: expected `{}` (ticks) or `{}` (bars), `volume` optional",
-                TICK_COLUMNS[..2].join(","),
-                BAR_COLUMNS[..5].join(",")
+                "no time column in the header `{header}`: name it `Date`, `Time`, `Timestamp` or \
+                 `timestamp_ns` (or leave the first column unnamed, as pandas does)"
             ),
         ));
     };
+    let price = if yfinance { None } else { price };
+    let (format, price_cols) = match (open, high, low, close, price) {
+        (Some(o), Some(h), Some(l), Some(c), _) => (DataFormat::Bars, vec![o, h, l, c]),
+        (_, _, _, _, Some(p)) => (DataFormat::Ticks, vec![p]),
+        (None, _, _, Some(c), None) => (DataFormat::Ticks, vec![c]),
+        _ => {
+            return Err(err(
+                header_line,
+                format!(
+                    "the header `{header}` has neither bar columns (open, high, low, close) nor \
+                     a `price` column: name the columns, e.g. `Date,Open,High,Low,Close,Volume` \
+                     or `timestamp_ns,price`"
+                ),
+            ))
+        }
+    };
+    let columns = names.len();
+    let ns_column = names[time] == "timestamp_ns";
+    let mut unit = if ns_column {
+        Some(EpochUnit::Nanos)
+    } else {
+        options.epoch_unit
+    };
     let mut ts: Vec<u64> = Vec::new();
-    let mut prices: Vec<f64> = Vec::new();
-    for (n, line) in lines {
+    let mut opens: Vec<f64> = Vec::new();
+    let mut closes: Vec<f64> = Vec::new();
+    let mut warnings = Vec::new();
+    let mut skipped: Option<(usize, usize)> = None;
+    let mut utc_offset = 0i32;
+    let mut mixed_offsets = false;
+    let mut prev_line = 0usize;
+    let mut prev_fields: Vec<String> = Vec::new();
+    if headerless {
+        warnings.push(format!(
+            "{file}:{header_line}: no header: reading the columns as {} (as Binance writes \
+             klines); add a header line to name them",
+            names.iter().take(6).cloned().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    while let Some((n, line)) = pending_first.take().or_else(|| lines.next()) {
         if line.trim().is_empty() {
             continue;
         }
-        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+        let is_last = !ends_with_newline && lines.peek().is_none();
+        let fields: Vec<&str> = line.split(',').map(unquote).collect();
         if fields.len() != columns {
+            let cut = if is_last && fields.len() < columns {
+                ": the file does not end with a line end, so its last line was probably cut \
+                 short (an interrupted download?): download it again or remove the line"
+            } else {
+                ": every row needs a value for each column of the header (commas inside \
+                 values are not supported)"
+            };
             return Err(err(
                 n,
                 format!(
-                    "{} columns, expected {columns} ({})",
+                    "{} columns, expected {columns} ({}){cut}",
                     fields.len(),
                     names.join(",")
                 ),
             ));
         }
-        let t: u64 = fields[0].parse().map_err(|_| {
+        if yfinance
+            && ts.is_empty()
+            && ["ticker", "date", "datetime"].contains(&fields[0].to_ascii_lowercase().as_str())
+        {
+            continue;
+        }
+        if price_cols.iter().all(|&c| is_missing(fields[c])) {
+            skipped = Some(match skipped {
+                Some((first, count)) => (first, count + 1),
+                None => (n, 1),
+            });
+            continue;
+        }
+        let joined;
+        let time_text = match time_of_day {
+            Some((d, t)) => {
+                joined = format!("{} {}", fields[d], fields[t]);
+                joined.as_str()
+            }
+            None => fields[time],
+        };
+        let (t, written) = parse_time(time_text, &mut unit).map_err(|what| {
             err(
                 n,
-                format!("timestamp_ns `{}` is not an unsigned integer", fields[0]),
+                format!("{} `{time_text}`: {what}", names_or(&names[time])),
             )
         })?;
         if let Some(&prev) = ts.last() {
-            if t <= prev {
+            if t == prev {
                 return Err(err(
                     n,
-                    format!("timestamp_ns {t} is not after the previous row's {prev}: timestamps must be strictly increasing"),
+                    format!(
+                        "time `{}` is the same as on line {prev_line}: duplicate rows at lines \
+                         {prev_line} and {n}; remove one of them",
+                        fields[time]
+                    ),
+                ));
+            }
+            if t < prev {
+                return Err(err(
+                    n,
+                    format!(
+                        "time `{}` is before the time on line {prev_line} (`{}`): rows must be in \
+                         time order; sort the file by time, oldest first",
+                        fields[time], prev_fields[time]
+                    ),
                 ));
             }
         }
         let number = |i: usize| -> Result<f64, DataError> {
+            let what = names_or(&names[i]);
             let v: f64 = fields[i]
                 .parse()
-                .map_err(|_| err(n, format!("{} `{}` is not a number", names[i], fields[i])))?;
+                .map_err(|_| err(n, format!("{what} `{}` is not a number", fields[i])))?;
             if !v.is_finite() {
                 return Err(err(
                     n,
-                    format!("{} is {}: it must be finite", names[i], fields[i]),
+                    format!("{what} is {}: it must be finite", fields[i]),
                 ));
             }
             Ok(v)
@@ -167,32 +419,92 @@ pub fn parse_csv(file: &str, text: &str) -> Result<(Series, DataFormat), DataErr
             if v <= 0.0 {
                 return Err(err(
                     n,
-                    format!("{} is {v}: it must be greater than 0", names[i]),
+                    format!("{} is {v}: it must be greater than 0", names_or(&names[i])),
                 ));
             }
             Ok(v)
         };
-        let close = match format {
-            DataFormat::Ticks => price(1)?,
+        let (o, c) = match format {
+            DataFormat::Ticks => {
+                let p = price(price_cols[0])?;
+                (p, p)
+            }
             DataFormat::Bars => {
-                let (open, high, low, close) = (price(1)?, price(2)?, price(3)?, price(4)?);
-                if low > open.min(close).min(high) || high < open.max(close) {
+                let (o, h, l, c) = (
+                    price(price_cols[0])?,
+                    price(price_cols[1])?,
+                    price(price_cols[2])?,
+                    price(price_cols[3])?,
+                );
+                if l > o.min(c).min(h) || h < o.max(c) {
                     return Err(err(
                         n,
-                        format!("inconsistent bar: open {open}, high {high}, low {low}, close {close} (need low <= open, close <= high)"),
+                        format!(
+                            "inconsistent bar: open {o}, high {h}, low {l}, close {c} (need low \
+                             <= open, close <= high): fix or remove the row"
+                        ),
                     ));
                 }
-                close
+                (o, c)
             }
         };
-        if names.last().map(String::as_str) == Some("volume") {
-            let v = number(columns - 1)?;
-            if v < 0.0 {
-                return Err(err(n, format!("volume is {v}: it must be 0 or more")));
+        if let Some(v) = volume {
+            if !fields[v].is_empty() {
+                let x = number(v)?;
+                if x < 0.0 {
+                    return Err(err(n, format!("volume is {x}: it must be 0 or more")));
+                }
             }
         }
+        if is_last && !prev_fields.is_empty() {
+            // Decimals: fewer digits after the point; whole numbers (a volume): two digits
+            // fewer or more; times: a shorter text.
+            let shorter = (0..columns).find(|&i| {
+                let (now, before) = (fields[i], prev_fields[i].as_str());
+                if i == time {
+                    return now.len() < before.len();
+                }
+                if now.parse::<f64>().is_err() || before.parse::<f64>().is_err() {
+                    return false;
+                }
+                match (now.contains('.'), before.contains('.')) {
+                    (true, true) => precision(now) < precision(before),
+                    (false, false) => now.len() + 1 < before.len(),
+                    (false, true) => true,
+                    (true, false) => false,
+                }
+            });
+            if let Some(i) = shorter {
+                warnings.push(format!(
+                    "{file}:{n}: the last line has no line end and its {} `{}` is shorter than \
+                     on the line before (`{}`): the file may have been cut short; check its end",
+                    names_or(&names[i]),
+                    fields[i],
+                    prev_fields[i]
+                ));
+            }
+        }
+        let written = written.unwrap_or(0);
+        if ts.is_empty() {
+            utc_offset = written;
+        } else if written != utc_offset && !mixed_offsets {
+            mixed_offsets = true;
+            warnings.push(format!(
+                "{file}:{n}: the times change their UTC offset here (daylight saving?): the days \
+                 of the statistics are taken in UTC, as pandas does with `utc=True`"
+            ));
+        }
         ts.push(t);
-        prices.push(close);
+        opens.push(o);
+        closes.push(c);
+        prev_line = n;
+        prev_fields = fields.iter().map(|s| s.to_string()).collect();
+    }
+    if let Some((first, count)) = skipped {
+        warnings.push(format!(
+            "{file}:{first}: skipped {count} row(s) without prices (null or empty), the first \
+             on this line"
+        ));
     }
     if ts.is_empty() {
         return Err(err(
@@ -200,6 +512,173 @@ pub fn parse_csv(file: &str, text: &str) -> Result<(Series, DataFormat), DataErr
             format!("no data rows after the header: expected at least one {format} row"),
         ));
     }
-    let series = Series::new(ts, prices).map_err(|e| err(header_line, e.to_string()))?;
-    Ok((series, format))
+    let series = match format {
+        DataFormat::Bars => Series::bars(ts, opens, closes),
+        DataFormat::Ticks => Series::new(ts, closes),
+    }
+    .map_err(|e| err(header_line, e.to_string()))?
+    .with_utc_offset(if mixed_offsets { 0 } else { utc_offset });
+    Ok(Loaded {
+        series,
+        format,
+        warnings,
+    })
+}
+
+fn names_or(name: &str) -> &str {
+    if name.is_empty() {
+        "the time (first column)"
+    } else {
+        name
+    }
+}
+
+/// A time field: an epoch number or an ISO-8601 date or date-time, in nanoseconds since
+/// the epoch. `unit` is fixed by the first numeric time when not given.
+fn parse_time(s: &str, unit: &mut Option<EpochUnit>) -> Result<(u64, Option<i32>), String> {
+    let b = s.as_bytes();
+    if b.is_empty() {
+        return Err("empty time: give every row a time".into());
+    }
+    let numeric = b.iter().all(|c| c.is_ascii_digit() || *c == b'.')
+        && b.iter().filter(|&&c| c == b'.').count() <= 1;
+    if numeric {
+        if let Ok(v) = s.parse::<u64>() {
+            let u = *unit.get_or_insert_with(|| EpochUnit::detect(v as f64));
+            return v.checked_mul(u.nanos()).map(|t| (t, None)).ok_or_else(|| {
+                format!("too large for a time in {u:?} since 1970: check --epoch-unit")
+            });
+        }
+        let v: f64 = s.parse().map_err(|_| "not a number".to_string())?;
+        let u = *unit.get_or_insert_with(|| EpochUnit::detect(v));
+        if matches!(u, EpochUnit::Nanos | EpochUnit::Micros) {
+            return Err(format!("not a whole number of {u:?}"));
+        }
+        let ns = v * u.nanos() as f64;
+        if !(0.0..1.8e19).contains(&ns) {
+            return Err(format!(
+                "out of range for a time in {u:?}: check --epoch-unit"
+            ));
+        }
+        return Ok((ns.round() as u64, None));
+    }
+    parse_iso_offset(s).ok_or_else(|| {
+        "not a time: expected an ISO-8601 date or date-time (2024-01-31, 2024-01-31 09:30:00, \
+         2024-01-31T09:30:00.5+01:00) or a number since 1970 (s, ms, us or ns)"
+            .into()
+    })
+}
+
+/// `YYYY-MM-DD[( |T)HH:MM[:SS[.f+]]][Z|±HH[:MM]]` (`/` or `.` also accepted in the date).
+#[cfg(test)]
+fn parse_iso(s: &str) -> Option<u64> {
+    parse_iso_offset(s).map(|(t, _)| t)
+}
+
+/// As `parse_iso`, with the UTC offset written in the text (`None` without one).
+fn parse_iso_offset(s: &str) -> Option<(u64, Option<i32>)> {
+    let b = s.as_bytes();
+    let num = |from: usize, len: usize| -> Option<i64> {
+        let part = b.get(from..from + len)?;
+        if !part.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        std::str::from_utf8(part).ok()?.parse().ok()
+    };
+    let y = num(0, 4)?;
+    let sep = *b.get(4)?;
+    if !matches!(sep, b'-' | b'/' | b'.') || b.get(7) != Some(&sep) {
+        return None;
+    }
+    let (m, d) = (num(5, 2)?, num(8, 2)?);
+    if !(1..=12).contains(&m) || d < 1 || d > days_in_month(y, m as u32) {
+        return None;
+    }
+    let mut i = 10;
+    let mut secs = 0i64;
+    let mut nanos = 0i64;
+    if matches!(b.get(i), Some(b' ') | Some(b'T') | Some(b't')) {
+        let (hh, mm) = (num(i + 1, 2)?, num(i + 4, 2)?);
+        if b.get(i + 3) != Some(&b':') || hh > 23 || mm > 59 {
+            return None;
+        }
+        secs = hh * 3600 + mm * 60;
+        i += 6;
+        if b.get(i) == Some(&b':') {
+            let ss = num(i + 1, 2)?;
+            if ss > 60 {
+                return None;
+            }
+            secs += ss;
+            i += 3;
+            if b.get(i) == Some(&b'.') || b.get(i) == Some(&b',') {
+                i += 1;
+                let start = i;
+                while b.get(i).is_some_and(u8::is_ascii_digit) {
+                    i += 1;
+                }
+                let digits = &b[start..i];
+                if digits.is_empty() {
+                    return None;
+                }
+                for k in 0..9 {
+                    nanos = nanos * 10 + digits.get(k).map_or(0, |c| i64::from(c - b'0'));
+                }
+            }
+        }
+    }
+    let mut offset = 0i64;
+    let mut written = None;
+    match b.get(i) {
+        None => {}
+        Some(b'Z') | Some(b'z') if i + 1 == b.len() => written = Some(0),
+        Some(&c) if c == b'+' || c == b'-' => {
+            let hh = num(i + 1, 2)?;
+            let rest = &b[i + 3..];
+            let mm = match rest {
+                [] => 0,
+                [b':', _, _] => num(i + 4, 2)?,
+                [_, _] => num(i + 3, 2)?,
+                _ => return None,
+            };
+            if hh > 23 || mm > 59 {
+                return None;
+            }
+            offset = (hh * 3600 + mm * 60) * if c == b'-' { -1 } else { 1 };
+            written = Some(offset as i32);
+        }
+        _ => return None,
+    }
+    let days = days_from_civil(y, m as u32, d as u32);
+    let total = (days * 86_400 + secs - offset).checked_mul(1_000_000_000)? + nanos;
+    Some((u64::try_from(total).ok()?, written))
+}
+
+fn days_in_month(y: i64, m: u32) -> i64 {
+    match m {
+        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iso_forms() {
+        let day = 1_704_067_200_000_000_000u64; // 2024-01-01T00:00:00Z
+        assert_eq!(parse_iso("2024-01-01"), Some(day));
+        assert_eq!(parse_iso("2024/01/01"), Some(day));
+        assert_eq!(parse_iso("2024-01-01 00:00:00"), Some(day));
+        assert_eq!(parse_iso("2024-01-01T01:00:00+01:00"), Some(day));
+        assert_eq!(parse_iso("2023-12-31T19:00:00-0500"), Some(day));
+        assert_eq!(parse_iso("2024-01-01T00:00:00.5Z"), Some(day + 500_000_000));
+        assert_eq!(parse_iso("2024-01-01 00:01"), Some(day + 60_000_000_000));
+        assert_eq!(parse_iso("2024-02-30"), None);
+        assert_eq!(parse_iso("2024-01-01X"), None);
+        assert_eq!(parse_iso("1969-12-31"), None);
+    }
 }

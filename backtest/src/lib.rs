@@ -27,9 +27,9 @@
 //! assert_eq!(hashes(&one), hashes(&two)); // same traces on 1 and on 2 workers
 //! let (best, result) = one
 //!     .successes()
-//!     .max_by(|a, b| a.1.pnl.total_cmp(&b.1.pnl))
+//!     .max_by(|a, b| a.1.stats.return_pct.total_cmp(&b.1.stats.return_pct))
 //!     .unwrap();
-//! println!("best {best}: pnl {:.2}, {} trades", result.pnl, result.trades);
+//! println!("best {best}: {:.2}% return, {} trades", result.stats.return_pct, result.stats.trades);
 //! ```
 //!
 //! The [`pipeline`] module holds the reference backtest written as actors (replayer,
@@ -40,12 +40,15 @@ pub mod data;
 pub mod metrics;
 pub mod pipeline;
 pub mod plot;
+pub mod report;
 pub mod results;
 mod series;
 mod sweep;
 mod trace;
 
-pub use data::{load_csv, parse_csv, DataError, DataFormat};
+pub use data::{
+    load, load_csv, parse, parse_csv, DataError, DataFormat, EpochUnit, LoadOptions, Loaded,
+};
 pub use series::{Series, SeriesError};
 pub use sweep::{run_seed, Run, RunFailure, RunOutcome, Sweep, SweepReport};
 pub use trace::{fnv1a, Trace};

@@ -1,10 +1,14 @@
 //! `Series`: a read-only price series shared by every run of a sweep.
 
+use std::sync::OnceLock;
+
 use mycelium_actors::DetRng;
 
-/// A price series held as a struct of arrays: timestamps in nanoseconds (strictly
-/// increasing) and prices (finite, > 0). Built once and shared between buses by `Arc`, never
-/// copied per run.
+use crate::metrics::Annualisation;
+
+/// A price series held as a struct of arrays: timestamps in nanoseconds since the Unix
+/// epoch (strictly increasing), prices (the closes, finite, > 0) and, for bars, opens. Built
+/// once and shared between buses by `Arc`, never copied per run.
 ///
 /// ```
 /// use mycelium_backtest::Series;
@@ -14,10 +18,26 @@ use mycelium_actors::DetRng;
 /// assert_eq!(s, Series::synthetic(7, 1_000)); // same seed, same series
 /// assert!(s.timestamps().windows(2).all(|w| w[0] < w[1]));
 /// ```
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct Series {
     ts: Vec<u64>,
     price: Vec<f64>,
+    /// Bar opens, for bar data (`None` for ticks: a tick's open is its price).
+    open: Option<Vec<f64>>,
+    /// The UTC offset of the data's local time (from its timestamps' `+hh:mm`), for the
+    /// calendar of daily returns.
+    utc_offset_ns: i64,
+    /// Computed once, on first use, for every run that shares the series.
+    annual: OnceLock<Annualisation>,
+}
+
+impl PartialEq for Series {
+    fn eq(&self, other: &Series) -> bool {
+        self.ts == other.ts
+            && self.price == other.price
+            && self.open == other.open
+            && self.utc_offset_ns == other.utc_offset_ns
+    }
 }
 
 /// Why a series could not be built from columns.
@@ -82,7 +102,34 @@ impl Series {
                 price: price[index],
             });
         }
-        Ok(Series { ts, price })
+        Ok(Series {
+            ts,
+            price,
+            open: None,
+            utc_offset_ns: 0,
+            annual: OnceLock::new(),
+        })
+    }
+
+    /// A series of bars from its columns: timestamps, opens and closes, checked like
+    /// [`Series::new`] (the opens too: same length, finite, > 0). Orders can then fill at a
+    /// bar's open (see [`pipeline::FillAt`](crate::pipeline::FillAt)).
+    pub fn bars(ts: Vec<u64>, open: Vec<f64>, close: Vec<f64>) -> Result<Series, SeriesError> {
+        if open.len() != close.len() {
+            return Err(SeriesError::LengthMismatch {
+                timestamps: open.len(),
+                prices: close.len(),
+            });
+        }
+        if let Some(index) = open.iter().position(|p| !(p.is_finite() && *p > 0.0)) {
+            return Err(SeriesError::BadPrice {
+                index,
+                price: open[index],
+            });
+        }
+        let mut s = Series::new(ts, close)?;
+        s.open = Some(open);
+        Ok(s)
     }
 
     /// A seeded synthetic series of `len` ticks (at least one): a random walk whose drift
@@ -115,7 +162,13 @@ impl Series {
             // Keep the walk in a sane band so a long series never reaches zero.
             p = p.clamp(1.0, 10_000.0);
         }
-        Series { ts, price }
+        Series {
+            ts,
+            price,
+            open: None,
+            utc_offset_ns: 0,
+            annual: OnceLock::new(),
+        }
     }
 
     /// Number of ticks.
@@ -133,9 +186,41 @@ impl Series {
         &self.ts
     }
 
-    /// Prices, finite and positive.
+    /// Prices (the close of each bar), finite and positive.
     pub fn prices(&self) -> &[f64] {
         &self.price
+    }
+
+    /// How returns over this series are annualised (see [`Annualisation::of`]), computed
+    /// once.
+    pub fn annualisation(&self) -> Annualisation {
+        *self
+            .annual
+            .get_or_init(|| Annualisation::of_local(&self.ts, self.utc_offset_ns))
+    }
+
+    /// The same series, whose local time is `offset_secs` ahead of UTC (negative: behind):
+    /// days, weeks and weekends of the statistics are then those of that local time, as
+    /// pandas groups a time-zone-aware index.
+    pub fn with_utc_offset(mut self, offset_secs: i32) -> Series {
+        self.utc_offset_ns = i64::from(offset_secs) * 1_000_000_000;
+        self.annual = OnceLock::new();
+        self
+    }
+
+    /// The offset set by [`Series::with_utc_offset`], in nanoseconds (0: UTC).
+    pub fn utc_offset_ns(&self) -> i64 {
+        self.utc_offset_ns
+    }
+
+    /// Opens of each bar; for ticks, the prices themselves.
+    pub fn opens(&self) -> &[f64] {
+        self.open.as_deref().unwrap_or(&self.price)
+    }
+
+    /// True when the series holds bars with their own opens.
+    pub fn has_opens(&self) -> bool {
+        self.open.is_some()
     }
 
     /// Time from the first tick to tick `index`, in nanoseconds: where the bus clock stands

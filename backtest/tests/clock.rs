@@ -85,8 +85,8 @@ fn a_year_of_hourly_data_runs_on_the_virtual_clock() {
     let series = Series::new(ts, px).unwrap();
     let config = Config {
         batch: 24, // one batch a day
-        bar_ticks: 24,
-        risk_every: Duration::from_secs(6 * 3600),
+        mark_every: 24,
+        risk_limit: Some(0.5),
         ..Config::default()
     };
     let seen = publication_times(series, config);

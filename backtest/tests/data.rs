@@ -1,5 +1,6 @@
 //! Loading CSV files: good files, and each kind of malformed row with its line number.
 
+use mycelium_backtest::data::{parse, EpochUnit, LoadOptions};
 use mycelium_backtest::{load_csv, parse_csv, DataError, DataFormat};
 
 fn error(text: &str) -> DataError {
@@ -69,8 +70,9 @@ fn a_header_without_rows() {
 
 #[test]
 fn an_unknown_header() {
-    assert_rejected("time,price\n1,2\n", 1, "unknown header");
-    assert_rejected("1,100\n2,101\n", 1, "unknown header");
+    assert_rejected("when,price\n1,2\n", 1, "no time column");
+    assert_rejected("1,100\n2,101\n", 1, "no time column");
+    assert_rejected("date,volume\n1,2\n", 1, "neither bar columns");
 }
 
 #[test]
@@ -104,12 +106,12 @@ fn a_timestamp_that_does_not_increase() {
     assert_rejected(
         "timestamp_ns,price\n1,100\n5,101\n5,102\n",
         4,
-        "not after the previous row's 5",
+        "duplicate rows at lines 3 and 4",
     );
     assert_rejected(
         "timestamp_ns,price\n1,100\n5,101\n\n3,102\n",
         5,
-        "strictly increasing",
+        "sort the file by time",
     );
 }
 
@@ -140,6 +142,200 @@ fn an_inconsistent_bar() {
     );
 }
 
+const JAN1: u64 = 1_704_067_200_000_000_000; // 2024-01-01T00:00:00Z
+const DAY: u64 = 86_400_000_000_000;
+
+#[test]
+fn a_pandas_export_with_dates_in_an_unnamed_first_column() {
+    let text = ",Open,High,Low,Close,Volume\n\
+                2024-01-01,10,12,9,11,1000\n\
+                2024-01-02,11,11.5,10.5,10.75,\n";
+    let (s, f) = parse_csv("b.csv", text).unwrap();
+    assert_eq!(f, DataFormat::Bars);
+    assert_eq!(s.timestamps(), &[JAN1, JAN1 + DAY]);
+    assert_eq!(s.opens(), &[10.0, 11.0]);
+    assert_eq!(s.prices(), &[11.0, 10.75]);
+}
+
+#[test]
+fn a_yahoo_file_with_a_bom_and_null_rows() {
+    let text = "\u{feff}Date,Open,High,Low,Close,Adj Close,Volume\n\
+                2024-01-01,10,12,9,11,10.5,1000\n\
+                2024-01-02,null,null,null,null,null,null\n\
+                2024-01-03,11,11.5,10.5,10.75,10.2,800\n";
+    let loaded = parse("y.csv", text, &LoadOptions::default()).unwrap();
+    assert_eq!(loaded.series.timestamps(), &[JAN1, JAN1 + 2 * DAY]);
+    assert_eq!(
+        loaded.series.prices(),
+        &[11.0, 10.75],
+        "Close, not Adj Close"
+    );
+    assert_eq!(loaded.warnings.len(), 1);
+    assert!(
+        loaded.warnings[0].contains("y.csv:3: skipped 1 row"),
+        "{:?}",
+        loaded.warnings
+    );
+}
+
+#[test]
+fn a_yfinance_file_with_its_three_header_lines() {
+    let text = "Price,Close,High,Low,Open,Volume\n\
+                Ticker,SPY,SPY,SPY,SPY,SPY\n\
+                Date,,,,,\n\
+                2024-01-01,11,12,9,10,1000\n\
+                2024-01-02,10.75,11.5,10.5,11,800\n";
+    let (s, f) = parse_csv("yf.csv", text).unwrap();
+    assert_eq!(f, DataFormat::Bars);
+    assert_eq!(s.timestamps(), &[JAN1, JAN1 + DAY]);
+    assert_eq!(s.opens(), &[10.0, 11.0]);
+    assert_eq!(s.prices(), &[11.0, 10.75]);
+}
+
+#[test]
+fn iso_date_times_with_and_without_offsets() {
+    let text = "DateTime,Price\n\
+                2024-01-01 00:00:00,1\n\
+                2024-01-01T01:00:00+01:00,2\n\
+                2024-01-01T00:30:00.25Z,3\n\
+                2024-01-01T01:00:00-00:00,4\n";
+    let err = parse_csv("t.csv", text).unwrap_err();
+    // 01:00+01:00 is midnight UTC again: a duplicate of line 2.
+    assert_eq!(err.line, 3);
+    assert!(
+        err.what.contains("duplicate rows at lines 2 and 3"),
+        "{err}"
+    );
+    let text = "datetime,price\n2024-01-01 00:00:00,1\n2024-01-01T00:30:00.25Z,3\n2024-01-01T02:00:00+01:00,4\n";
+    let (s, _) = parse_csv("t.csv", text).unwrap();
+    let h = 3_600_000_000_000;
+    assert_eq!(
+        s.timestamps(),
+        &[JAN1, JAN1 + h / 2 + 250_000_000, JAN1 + h]
+    );
+}
+
+#[test]
+fn a_fixed_offset_is_the_local_time_and_a_changing_one_means_utc() {
+    let fixed = "Date,Close\n2024-01-01T00:00:00+09:00,1\n2024-01-02T00:00:00+09:00,2\n";
+    let loaded = parse("f.csv", fixed, &LoadOptions::default()).unwrap();
+    assert_eq!(loaded.series.utc_offset_ns(), 9 * 3_600_000_000_000);
+    assert_eq!(loaded.series.timestamps()[0], JAN1 - 9 * 3_600_000_000_000);
+    assert!(loaded.warnings.is_empty());
+    let dst = "Date,Close\n2024-03-08T15:00:00-05:00,1\n2024-03-11T09:30:00-04:00,2\n";
+    let loaded = parse("d.csv", dst, &LoadOptions::default()).unwrap();
+    assert_eq!(loaded.series.utc_offset_ns(), 0);
+    assert_eq!(loaded.warnings.len(), 1);
+    assert!(loaded.warnings[0].starts_with("d.csv:3: the times change their UTC offset"));
+}
+
+#[test]
+fn separate_date_and_time_columns() {
+    let text = "Date,Time,Open,High,Low,Close,Volume\n2024.01.01,00:00,10,12,9,11,5\n2024.01.01,00:05,11,12,9,10,5\n";
+    let (s, _) = parse_csv("mt.csv", text).unwrap();
+    assert_eq!(s.timestamps(), &[JAN1, JAN1 + 300_000_000_000]);
+    assert_rejected(
+        "Date,Time,Close\n2024.01.01,00:00,1\n2024.01.01,25:00,2\n",
+        3,
+        "`2024.01.01 25:00`",
+    );
+}
+
+#[test]
+fn binance_klines_without_a_header() {
+    let text = "1704067200000,42283.58,42554.57,42261.02,42475.23,1271.68,1704070799999,5.4e7,47134,682.3,2.9e7,0\n\
+                1704070800000,42475.23,42775.00,42431.65,42613.56,1196.37,1704074399999,5.1e7,45970,621.5,2.6e7,0\n";
+    let loaded = parse("k.csv", text, &LoadOptions::default()).unwrap();
+    assert_eq!(loaded.format, DataFormat::Bars);
+    assert_eq!(
+        loaded.series.timestamps(),
+        &[JAN1, JAN1 + 3_600_000_000_000]
+    );
+    assert_eq!(loaded.series.prices(), &[42475.23, 42613.56]);
+    assert!(
+        loaded.warnings[0].starts_with("k.csv:1: no header"),
+        "{:?}",
+        loaded.warnings
+    );
+}
+
+#[test]
+fn epoch_numbers_in_every_unit() {
+    for (values, unit) in [
+        (["1704067200", "1704067260"], EpochUnit::Seconds),
+        (["1704067200000", "1704067260000"], EpochUnit::Millis),
+        (["1704067200000000", "1704067260000000"], EpochUnit::Micros),
+        (
+            ["1704067200000000000", "1704067260000000000"],
+            EpochUnit::Nanos,
+        ),
+    ] {
+        let text = format!("time,price\n{},1\n{},2\n", values[0], values[1]);
+        let (s, _) = parse_csv("t.csv", &text).unwrap();
+        assert_eq!(
+            s.timestamps(),
+            &[JAN1, JAN1 + 60_000_000_000],
+            "{unit:?} detected"
+        );
+        let given = LoadOptions {
+            epoch_unit: Some(unit),
+        };
+        assert_eq!(parse("t.csv", &text, &given).unwrap().series, s);
+    }
+    // Given a unit, small numbers are taken in it.
+    let ms = LoadOptions {
+        epoch_unit: Some(EpochUnit::Millis),
+    };
+    let s = parse("t.csv", "time,price\n1000,1\n2000,2\n", &ms)
+        .unwrap()
+        .series;
+    assert_eq!(s.timestamps(), &[1_000_000_000, 2_000_000_000]);
+    assert_rejected("time,price\n1,1\n99999999999999999999999,2\n", 3, "time");
+}
+
+#[test]
+fn a_cut_last_line_is_flagged() {
+    let text = "Date,Open,High,Low,Close\n2024-01-01,10.25,12.5,9.75,11.125\n2024-01-02,11.5,11.75,10.5,10.7";
+    let loaded = parse("c.csv", text, &LoadOptions::default()).unwrap();
+    assert_eq!(loaded.warnings.len(), 1, "{:?}", loaded.warnings);
+    assert!(loaded.warnings[0].starts_with("c.csv:3: the last line has no line end"));
+    assert!(loaded.warnings[0].contains("cut short"));
+    // A volume cut short: two digits fewer than the line before.
+    let text =
+        "Date,Open,High,Low,Close,Volume\n2024-01-01,10,12,9,11,748507\n2024-01-02,11,12,9,11,7485";
+    let loaded = parse("v.csv", text, &LoadOptions::default()).unwrap();
+    assert!(
+        loaded.warnings[0].contains("its volume `7485`"),
+        "{:?}",
+        loaded.warnings
+    );
+    let text = "Date,Open,High,Low,Close,Volume\n2024-01-01,10,12,9,11,748507\n2024-01-02,11,12,9,11,98507";
+    assert!(parse("v.csv", text, &LoadOptions::default())
+        .unwrap()
+        .warnings
+        .is_empty());
+    // The same with a line end is fine.
+    let whole = parse("c.csv", &format!("{text}\n"), &LoadOptions::default()).unwrap();
+    assert!(whole.warnings.is_empty());
+    // A last line cut inside its columns is an error that says so.
+    assert_rejected(
+        "Date,Open,High,Low,Close\n2024-01-01,10,12,9,11\n2024-01-02,11,11",
+        3,
+        "probably cut short",
+    );
+}
+
+#[test]
+fn unsorted_and_bad_times_say_what_to_do() {
+    assert_rejected(
+        "Date,Close\n2024-01-02,1\n2024-01-01,2\n",
+        3,
+        "sort the file by time, oldest first",
+    );
+    assert_rejected("Date,Close\n2024-01-01,1\n2024-13-01,2\n", 3, "ISO-8601");
+    assert_rejected("Date,Close\n2024-01-01,1\n,2\n", 3, "empty time");
+}
+
 mod properties {
     use mycelium_backtest::parse_csv;
     use proptest::prelude::*;
@@ -157,6 +353,35 @@ mod properties {
             )),
             "[0-9a-zA-Z,.\\-+ ]{0,30}",
             Just(String::new()),
+            Just(",Open,High,Low,Close,Volume".to_string()),
+            Just("\u{feff}Date,Open,High,Low,Close,Adj Close,Volume".to_string()),
+            Just("Date,Close".to_string()),
+            (
+                2000i32..2030,
+                0u32..14,
+                0u32..33,
+                1.0f64..200.0,
+                0.0f64..5.0
+            )
+                .prop_map(|(y, m, d, p, s)| format!(
+                    "{y}-{m:02}-{d:02},{p},{},{},{p},{},null",
+                    p + s,
+                    p - s,
+                    p
+                )),
+            (
+                2000i32..2030,
+                1u32..13,
+                1u32..29,
+                0u32..24,
+                -14i32..15,
+                1.0f64..99.0
+            )
+                .prop_map(|(y, m, d, h, o, p)| format!(
+                    "{y}-{m:02}-{d:02}T{h:02}:00:00{o:+03}:00,{p}"
+                )),
+            (1u64..u64::MAX).prop_map(|t| format!("{t},5")),
+            Just("2024-01-01,null,null,null,null,null,null".to_string()),
         ]
     }
 
@@ -166,6 +391,10 @@ mod properties {
         #[test]
         fn never_panics_and_accepts_only_valid_series(lines in proptest::collection::vec(line(), 0..12)) {
             let text = lines.join("\n");
+            if let Ok(loaded) = mycelium_backtest::data::parse("p.csv", &text, &Default::default()) {
+                prop_assert!(loaded.series.opens().iter().all(|p| p.is_finite() && *p > 0.0));
+                prop_assert!(loaded.warnings.iter().all(|w| w.starts_with("p.csv:")));
+            }
             match parse_csv("p.csv", &text) {
                 Ok((s, _)) => {
                     prop_assert!(!s.is_empty());

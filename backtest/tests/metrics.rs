@@ -1,26 +1,34 @@
 //! Metrics on hand-computed cases; the synthetic series and the trace hash are stable.
 
-use mycelium_backtest::metrics::{max_drawdown, returns, sharpe};
+use mycelium_backtest::metrics::{
+    civil_from_days, days_from_civil, max_drawdown, ratios, Annualisation, Period, PeriodCurve,
+    DAY_NS,
+};
 use mycelium_backtest::{fnv1a, Series, Trace};
 
 #[test]
-fn sharpe_of_known_returns() {
-    // mean 0.02, sample variance ((-0.01)^2 + 0 + 0.01^2) / 2 = 1e-4, std 0.01 => 2 per bar
-    assert!((sharpe(&[0.01, 0.02, 0.03], 1.0) - 2.0).abs() < 1e-12);
-    // annualised over 252 bars a year
-    assert!((sharpe(&[0.01, 0.02, 0.03], 252.0) - 2.0 * 252f64.sqrt()).abs() < 1e-9);
-    // returns 1, -1, 1, -1: mean 0 => 0
-    assert_eq!(sharpe(&[1.0, -1.0, 1.0, -1.0], 1.0), 0.0);
-    // mean -0.5, sample std of (-1, 0) = sqrt(0.5)
-    let s = sharpe(&[-1.0, 0.0], 1.0);
-    assert!((s - (-0.5 / 0.5f64.sqrt())).abs() < 1e-12, "{s}");
+fn ratios_of_known_returns() {
+    // Returns 10% then -5%: g = sqrt(1.1 * 0.95) - 1, sample variance of (0.1, -0.05).
+    let r = ratios(&[100.0, 110.0, 104.5], 1.0);
+    let g = (1.1f64 * 0.95).sqrt() - 1.0;
+    assert!((r.return_ann_pct - g * 100.0).abs() < 1e-12);
+    let var = (0.075f64 * 0.075 * 2.0) / 1.0;
+    let vol = ((var + (1.0 + g).powi(2)) - (1.0 + g).powi(2)).sqrt() * 100.0;
+    assert!((r.volatility_ann_pct - vol).abs() < 1e-9, "{r:?}");
+    assert!((r.sharpe - g * 100.0 / vol).abs() < 1e-9);
+    let downside = (0.05f64 * 0.05 / 2.0).sqrt();
+    assert!((r.sortino - g / downside).abs() < 1e-9);
 }
 
 #[test]
-fn sharpe_degenerate_cases_are_zero() {
-    assert_eq!(sharpe(&[], 252.0), 0.0);
-    assert_eq!(sharpe(&[0.05], 252.0), 0.0);
-    assert_eq!(sharpe(&[0.01, 0.01, 0.01], 252.0), 0.0);
+fn ratios_degenerate_cases() {
+    assert!(ratios(&[], 252.0).sharpe.is_nan());
+    assert!(ratios(&[100.0], 252.0).sortino.is_nan());
+    // Never a loss: an infinite Sortino ratio; a flat curve: no Sharpe ratio.
+    assert_eq!(ratios(&[100.0, 101.0, 102.0], 252.0).sortino, f64::INFINITY);
+    assert!(ratios(&[100.0, 100.0, 100.0], 252.0).sharpe.is_nan());
+    // A loss of everything: the geometric mean is taken as 0, as backtesting.py does.
+    assert_eq!(ratios(&[100.0, 0.0], 252.0).return_ann_pct, 0.0);
 }
 
 #[test]
@@ -28,13 +36,64 @@ fn max_drawdown_of_known_curves() {
     assert_eq!(max_drawdown(&[100.0, 120.0, 90.0, 130.0, 117.0]), 0.25);
     assert_eq!(max_drawdown(&[100.0, 110.0, 120.0]), 0.0);
     assert_eq!(max_drawdown(&[100.0, 50.0, 200.0, 150.0]), 0.5);
-    assert_eq!(max_drawdown(&[100.0, 80.0, 60.0, 90.0]), 0.4);
+    assert!((max_drawdown(&[100.0, 80.0, 60.0, 90.0]) - 0.4).abs() < 1e-15);
+    assert_eq!(max_drawdown(&[100.0, 0.0]), 1.0);
     assert_eq!(max_drawdown(&[]), 0.0);
 }
 
 #[test]
-fn returns_are_relative_to_capital() {
-    assert_eq!(returns(&[100.0, 110.0, 99.0], 100.0), vec![0.1, -0.11]);
+fn calendar_arithmetic() {
+    assert_eq!(civil_from_days(0), (1970, 1, 1));
+    assert_eq!(civil_from_days(19_723), (2024, 1, 1));
+    assert_eq!(days_from_civil(2024, 2, 29), 19_782);
+    for d in [0, 59, 365, 11_016, 19_782, 40_000] {
+        let (y, m, dd) = civil_from_days(d);
+        assert_eq!(days_from_civil(y, m, dd), d);
+    }
+}
+
+#[test]
+fn periods_follow_the_data() {
+    let every_day: Vec<u64> = (0..100u64).map(|i| (19_723 + i) * DAY_NS).collect();
+    assert_eq!(
+        Annualisation::of(&every_day),
+        Annualisation {
+            period: Period::Day,
+            per_year: 365.0
+        }
+    );
+    let weekly: Vec<u64> = (0..100u64).map(|i| (19_723 + 7 * i) * DAY_NS).collect();
+    assert_eq!(Annualisation::of(&weekly).period, Period::Week);
+    // Weeks end on Sunday: Sunday 2024-01-07 00:00 closes the first week, Monday opens one.
+    let sunday = (19_723 + 6) * DAY_NS;
+    assert_eq!(
+        Period::Week.key(sunday),
+        Period::Week.key(19_723 * DAY_NS + 1)
+    );
+    assert_ne!(Period::Week.key(sunday + 1), Period::Week.key(sunday));
+    assert_eq!(Period::Week.next_boundary(sunday), sunday + 1);
+    // Months: 2024-01-31 00:00 is January's last instant in the bin, 2024-01-31 01:00 is not.
+    let jan31 = days_from_civil(2024, 1, 31) as u64 * DAY_NS;
+    assert_eq!(Period::Month.key(jan31), Period::Month.key(jan31 - DAY_NS));
+    assert_ne!(
+        Period::Month.key(jan31 + 3_600_000_000_000),
+        Period::Month.key(jan31)
+    );
+    // A curve keeps the last mark of each period.
+    let mut c = PeriodCurve::new(Period::Day);
+    for (t, e) in [
+        (0, 1.0),
+        (5, 2.0),
+        (DAY_NS, 3.0),
+        (DAY_NS + 1, 4.0),
+        (3 * DAY_NS, 5.0),
+    ] {
+        c.push(t, e);
+    }
+    assert_eq!(
+        c.points(),
+        &[(5, 2.0), (DAY_NS + 1, 4.0), (3 * DAY_NS, 5.0)]
+    );
 }
 
 #[test]

@@ -87,7 +87,7 @@ impl Handler<()> for Broken {
 
 #[test]
 fn a_point_whose_supervisor_gives_up_is_reported() {
-    use mycelium_supervisor::{Backoff, ChildSpec, Strategy, Supervisor};
+    use mycelium_supervisor::{Backoff, ChildSpec, RestartStrategy, Supervisor};
     let report = Sweep::new([0u8, 1])
         .workers(1)
         .progress(false)
@@ -95,7 +95,7 @@ fn a_point_whose_supervisor_gives_up_is_reported() {
             if n == 1 {
                 return Ok("fine");
             }
-            Supervisor::builder(Strategy::OneForOne)
+            Supervisor::builder(RestartStrategy::OneForOne)
                 .intensity(2, Duration::from_secs(60))
                 .backoff(Backoff::exponential(
                     Duration::from_millis(10),

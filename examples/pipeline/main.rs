@@ -15,7 +15,8 @@
 //!     cargo run --example pipeline -- --topology examples/pipeline/split-unix.toml --node strategy
 //!     cargo run --example pipeline -- --topology examples/pipeline/split-unix.toml --node feed
 //!
-//! Options: `--seed N` (default 7), `--quotes N` (default 20000).
+//! Options: `--seed N` (default 7), `--quotes N` (default 20000). `PIPELINE_LOG=debug` prints
+//! the links' events on stderr.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -288,7 +289,14 @@ async fn run(args: Args) -> Result<(), BoxError> {
     let hosts = |service_host: &str| service_host == me.name;
 
     let bus = Bus::builder().seed(args.seed).build()?;
-    let schema = LocalSchema::from_digest(SCHEMA_DIGEST);
+    // The whole schema, so a peer built from a different but compatible contracts.yaml is
+    // accepted (and an incompatible one refused, naming the message and field).
+    let schema = LocalSchema::from_yaml("contracts.yaml", include_str!("../../contracts.yaml"))?;
+    if schema.digest != SCHEMA_DIGEST {
+        return Err(
+            "contracts.yaml changed since the contract types were generated: rebuild".into(),
+        );
+    }
     let node = if topology.nodes.len() > 1 {
         let dispatch = Arc::new(bus.exports());
         Some(Node::start(topology.clone(), &me.name, schema, &bus, dispatch, None).await?)
@@ -366,6 +374,14 @@ async fn run(args: Args) -> Result<(), BoxError> {
 }
 
 fn main() {
+    // `PIPELINE_LOG=debug` shows the links' events (connecting, up, down, loss) on stderr.
+    if let Ok(level) = std::env::var("PIPELINE_LOG") {
+        let level = level.parse().unwrap_or(tracing::Level::DEBUG);
+        tracing_subscriber::fmt()
+            .with_max_level(level)
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let args = match parse_args() {
         Ok(args) => args,
         Err(e) => {

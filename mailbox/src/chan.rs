@@ -14,15 +14,15 @@
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
-use crate::lock::{SpinGuard, SpinLock};
+use crate::lock::{Lock, LockGuard};
+use crate::loom::sync::atomic::{AtomicBool, Ordering};
+use crate::loom::sync::Arc;
 use crate::{MailboxConfig, SendError, TrySendError};
 
 struct Chan<T> {
-    state: SpinLock<State<T>>,
+    state: Lock<State<T>>,
     /// Set while the system lane is non-empty, so the receiver can skip the lock on its fast
     /// path. Written only under the lock; read without it as a hint.
     system_pending: AtomicBool,
@@ -38,7 +38,7 @@ struct State<T> {
 }
 
 impl<T> Chan<T> {
-    fn lock(&self) -> SpinGuard<'_, State<T>> {
+    fn lock(&self) -> LockGuard<'_, State<T>> {
         self.state.lock()
     }
 }
@@ -57,7 +57,7 @@ impl<T> Chan<T> {
 /// ```
 pub fn channel<T>(config: MailboxConfig) -> (Sender<T>, Receiver<T>) {
     let chan = Arc::new(Chan {
-        state: SpinLock::new(State {
+        state: Lock::new(State {
             user: VecDeque::new(),
             system: VecDeque::new(),
             closed: false,

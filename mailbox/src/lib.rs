@@ -28,6 +28,9 @@ mod chan;
 mod config;
 mod error;
 mod lock;
+mod loom;
+#[cfg(test)]
+mod tests;
 
 pub use chan::{channel, Empty, Receiver, Send, Sender};
 pub use config::MailboxConfig;

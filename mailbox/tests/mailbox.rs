@@ -1,4 +1,5 @@
 //! Behaviour of the two-lane mailbox.
+#![cfg(not(loom))]
 
 use std::collections::VecDeque;
 use std::future::Future;

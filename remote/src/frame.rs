@@ -48,6 +48,8 @@ pub enum Kind {
     Proof = 33,
     /// Handshake: accept, or refuse with a reason.
     Verdict = 34,
+    /// Handshake, when digests differ: the canonical schema (UTF-8).
+    Schema = 35,
 }
 
 impl Kind {
@@ -67,6 +69,7 @@ impl Kind {
             32 => Kind::Hello,
             33 => Kind::Proof,
             34 => Kind::Verdict,
+            35 => Kind::Schema,
             _ => return None,
         })
     }

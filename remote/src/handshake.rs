@@ -8,7 +8,8 @@
 //!    over both hello frames exactly as they travelled. Each side proves knowledge of the
 //!    secret over the other's fresh challenge; the prover's hello comes first, so a proof
 //!    reflected back is never valid.
-//! 3. **Schema**: equal digests agree; otherwise [`crate::schema::agree`] decides.
+//! 3. **Schema**: equal digests agree; otherwise both send their canonical schema and the
+//!    compatibility check (`mycelium_codegen::compat::check`) decides, on both sides.
 //! 4. **Verdict**: accept (with the resume point of the link, see `session`) or refuse with a
 //!    reason. A side that refuses sends its verdict and closes; nothing from the peer ever
 //!    reaches an actor.
@@ -88,13 +89,22 @@ async fn send<S: AsyncWrite + Unpin>(
     spec: FrameSpec<'_>,
     payload: &[u8],
 ) -> Result<(), HandshakeError> {
+    send_max(stream, peer, spec, payload, HANDSHAKE_MAX_BODY).await
+}
+
+async fn send_max<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    peer: &str,
+    spec: FrameSpec<'_>,
+    payload: &[u8],
+    max_body: u32,
+) -> Result<(), HandshakeError> {
     let mut out = Vec::with_capacity(64 + payload.len());
-    encode_frame(&mut out, &spec, HANDSHAKE_MAX_BODY, |o| {
-        o.extend_from_slice(payload)
-    })
-    .map_err(|e| HandshakeError::Protocol {
-        peer: peer.to_owned(),
-        reason: e.to_string(),
+    encode_frame(&mut out, &spec, max_body, |o| o.extend_from_slice(payload)).map_err(|e| {
+        HandshakeError::Protocol {
+            peer: peer.to_owned(),
+            reason: e.to_string(),
+        }
     })?;
     stream
         .write_all(&out)
@@ -271,23 +281,78 @@ pub async fn authenticate<S: AsyncRead + AsyncWrite + Unpin>(
         });
     }
 
-    if let Err(detail) = schema::agree(&me.schema, &their.digest) {
-        let local = mycelium_codegen::digest::hex(&me.schema.digest);
-        let remote = mycelium_codegen::digest::hex(&their.digest);
-        let err = HandshakeError::SchemaMismatch {
-            peer: peer.to_owned(),
-            local,
-            remote,
-            detail,
-        };
-        refuse(stream, peer, &err.to_string()).await;
-        return Err(err);
+    if !schema::same(&me.schema, &their.digest) {
+        agree_schemas(stream, reader, me, peer, &their.digest).await?;
     }
     Ok(Authenticated {
         node: their_node,
         instance: their.instance,
         digest: their.digest,
     })
+}
+
+/// Largest schema frame body: a canonical schema the checker accepts, and the link header.
+const SCHEMA_MAX_BODY: u32 = mycelium_codegen::check::MAX_SCHEMA_BYTES as u32 + 1024;
+
+/// Different digests: both sides send their canonical schema and accept only if the
+/// compatibility check does; otherwise both refuse, naming both digests and the first
+/// incompatible message and field. Runs after authentication, so the larger frame is read
+/// only from a peer that knows the secret.
+async fn agree_schemas<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    reader: &mut FrameReader,
+    me: &Identity,
+    peer: &str,
+    their_digest: &[u8; 32],
+) -> Result<(), HandshakeError> {
+    let canonical = me.schema.canonical();
+    send_max(
+        stream,
+        peer,
+        FrameSpec::control(Kind::Schema),
+        canonical.as_bytes(),
+        SCHEMA_MAX_BODY,
+    )
+    .await?;
+    reader.set_max_body(SCHEMA_MAX_BODY);
+    let theirs = {
+        let f = reader
+            .read_frame(stream)
+            .await
+            .map_err(|e| read_err(peer, e))?;
+        match f.kind {
+            Kind::Schema => String::from_utf8_lossy(f.payload).into_owned(),
+            Kind::Verdict => {
+                return Err(HandshakeError::Refused {
+                    peer: peer.to_owned(),
+                    reason: verdict_reason(f.payload),
+                })
+            }
+            other => {
+                return Err(HandshakeError::Protocol {
+                    peer: peer.to_owned(),
+                    reason: format!("expected a schema, got {other:?}"),
+                })
+            }
+        }
+    };
+    reader.set_max_body(HANDSHAKE_MAX_BODY);
+    match schema::agree(&me.schema, their_digest, &theirs) {
+        Ok(report) => {
+            tracing::info!(target: "mycelium::remote", peer, %report, "peer schema differs but is compatible");
+            Ok(())
+        }
+        Err(detail) => {
+            let err = HandshakeError::SchemaMismatch {
+                peer: peer.to_owned(),
+                local: mycelium_codegen::digest::hex(&me.schema.digest),
+                remote: mycelium_codegen::digest::hex(their_digest),
+                detail,
+            };
+            refuse(stream, peer, &err.to_string()).await;
+            Err(err)
+        }
+    }
 }
 
 /// Step 4: sends an accepting verdict with our resume point, reads the peer's.

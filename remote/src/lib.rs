@@ -48,7 +48,7 @@
 //! let exec_bus = Bus::new();
 //! let venue = exec_bus.spawn::<Venue>(());
 //! exec_bus.exports().export_ask("venue", venue.reply_recipient::<CancelOrder>())?;
-//! let exec = Node::builder("exec", schema, secret.clone())
+//! let exec = Node::builder("exec", schema.clone(), secret.clone())
 //!     .build(&exec_bus, std::sync::Arc::new(exec_bus.exports()));
 //! let at = exec.listen(&Endpoint::Tcp("127.0.0.1:0".into()), &["strategy"]).await?;
 //!

@@ -74,6 +74,9 @@ pub(crate) struct State {
     interests: Vec<(Arc<str>, u16)>,
     /// The peer's interest this node serves: one subscription per (pattern, type id).
     forwarded: BTreeMap<(String, u16), Subscription>,
+    /// The peer's interest in types this node does not forward (yet): served once
+    /// `Node::forward_topic` names the type.
+    waiting: Vec<(String, u16)>,
 }
 
 /// Counters of one link.
@@ -132,6 +135,7 @@ impl Link {
                     stats: LinkStats::default(),
                     interests: Vec::new(),
                     forwarded: BTreeMap::new(),
+                    waiting: Vec::new(),
                 }),
                 wake_writer: Notify::new(),
                 room: Notify::new(),
@@ -581,6 +585,7 @@ impl Inner {
         if !same && old_instance.is_some() {
             // A restarted peer: its predecessor's interest ends, ours must be sent again.
             dropped = std::mem::take(&mut st.forwarded);
+            st.waiting.clear();
             let interests = st.interests.clone();
             for (pattern, type_id) in interests {
                 let mut frame = Vec::with_capacity(64 + pattern.len());
@@ -709,8 +714,17 @@ impl Inner {
     /// The peer asks for publications of `type_id` on `pattern`.
     pub fn on_subscribe(self: &Arc<Self>, pattern: &str, type_id: u16) -> Result<(), String> {
         let key = (pattern.to_owned(), type_id);
-        if self.lock().forwarded.contains_key(&key) {
-            return Ok(());
+        {
+            let mut st = self.lock();
+            if st.forwarded.contains_key(&key) || st.waiting.contains(&key) {
+                return Ok(());
+            }
+            if !self.topics.has(type_id) {
+                // The node may name the type later (it starts its links first).
+                tracing::debug!(target: "mycelium::remote", peer = %self.peer, pattern, type_id, "topic interest waits for forward_topic");
+                st.waiting.push(key);
+                return Ok(());
+            }
         }
         let link = Link {
             inner: self.clone(),
@@ -721,6 +735,23 @@ impl Inner {
             previous.cancel();
         }
         Ok(())
+    }
+
+    /// `type_id` is now forwarded: serves the interest that waited for it.
+    pub fn serve_waiting(self: &Arc<Self>, type_id: u16) {
+        let ready: Vec<(String, u16)> = {
+            let mut st = self.lock();
+            let (ready, rest) = std::mem::take(&mut st.waiting)
+                .into_iter()
+                .partition(|(_, t)| *t == type_id);
+            st.waiting = rest;
+            ready
+        };
+        for (pattern, type_id) in ready {
+            if let Err(e) = self.on_subscribe(&pattern, type_id) {
+                tracing::warn!(target: "mycelium::remote", peer = %self.peer, %pattern, type_id, error = %e, "topic interest not served");
+            }
+        }
     }
 
     /// The peer no longer wants `type_id` on `pattern`.

@@ -208,6 +208,10 @@ impl Node {
         M: WireMessage + Send + Sync + 'static,
     {
         self.shared.topics.add::<M>();
+        let links: Vec<Link> = self.shared.links().values().cloned().collect();
+        for link in links {
+            link.inner.serve_waiting(M::TYPE_ID);
+        }
     }
 
     /// Subscribes this node to publications of `M` matching `pattern` on every peer (those

@@ -228,14 +228,14 @@ impl Inbound {
     }
 
     pub fn check(&self, seq: u64) -> Order {
+        // A peer that numbers up to u64::MAX gets a gap (the link closes), never an overflow.
+        let expected = self.delivered.saturating_add(1);
         if seq <= self.delivered {
             Order::Duplicate
-        } else if seq == self.delivered + 1 {
+        } else if seq == expected && self.delivered < u64::MAX {
             Order::Deliver
         } else {
-            Order::Gap {
-                expected: self.delivered + 1,
-            }
+            Order::Gap { expected }
         }
     }
 }
@@ -267,6 +267,16 @@ mod tests {
         assert_eq!(batch.iter().map(seq_of).collect::<Vec<_>>(), vec![1, 2]);
         assert_eq!(out.ack(1), 1);
         assert_eq!(out.push(Kind::Tell, 1, name, "M", frame()), Ok(3));
+    }
+
+    #[test]
+    fn sequence_numbers_at_the_limit_never_overflow() {
+        let mut inb = Inbound::default();
+        inb.resume(1, u64::MAX);
+        assert_eq!(inb.check(u64::MAX), Order::Deliver);
+        inb.delivered = u64::MAX;
+        assert_eq!(inb.check(u64::MAX), Order::Duplicate);
+        assert_eq!(inb.check(3), Order::Duplicate);
     }
 
     #[test]

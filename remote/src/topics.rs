@@ -44,6 +44,11 @@ impl TopicTypes {
         self.lock().insert(M::TYPE_ID, factory);
     }
 
+    /// True when `type_id` is forwarded.
+    pub fn has(&self, type_id: u16) -> bool {
+        self.lock().contains_key(&type_id)
+    }
+
     /// Subscribes on `bus`, for `link`, to `pattern` of type `type_id`.
     pub fn subscribe(
         &self,

@@ -287,3 +287,49 @@ fn secret_from_environment() {
         Err(SecretError::MissingEnv { .. })
     ));
 }
+
+const V1: &str = "package: p\nmessages:\n  Ping:\n    id: 1\n    topic: sys.ping\n    fields:\n      - { name: n, type: u64, tag: 1 }\n";
+
+fn with_schema(node: &str, instance: u64, yaml: &str) -> Identity {
+    Identity {
+        node: node.into(),
+        instance,
+        schema: LocalSchema::from_yaml("contracts.yaml", yaml).unwrap(),
+        secret: Secret::new(S1.to_vec()).unwrap(),
+    }
+}
+
+#[tokio::test]
+async fn different_but_compatible_schemas_are_accepted() {
+    let added = format!("{V1}      - {{ name: note, type: string, tag: 2, optional: true }}\n");
+    let (ra, rb) = both(with_schema("a", 1, V1), with_schema("b", 2, &added)).await;
+    let (ra, rb) = (ra.unwrap(), rb.unwrap());
+    assert_ne!(ra.digest, rb.digest);
+}
+
+#[tokio::test]
+async fn incompatible_schemas_refused_on_both_sides_naming_the_field() {
+    let a = with_schema("a", 1, V1);
+    let b = with_schema("b", 2, &V1.replace("type: u64", "type: u32"));
+    let (a_hex, b_hex) = (
+        mycelium_codegen::digest::hex(&a.schema.digest),
+        mycelium_codegen::digest::hex(&b.schema.digest),
+    );
+    let (ra, rb) = both(a, b).await;
+    for (r, local, remote) in [(ra, &a_hex, &b_hex), (rb, &b_hex, &a_hex)] {
+        match r {
+            Err(e @ HandshakeError::SchemaMismatch { .. }) => {
+                let text = e.to_string();
+                assert!(
+                    text.contains(local.as_str()) && text.contains(remote.as_str()),
+                    "{text}"
+                );
+                assert!(
+                    text.contains("message `Ping`") && text.contains("field `n`"),
+                    "{text}"
+                );
+            }
+            other => panic!("expected a schema mismatch, got {other:?}"),
+        }
+    }
+}

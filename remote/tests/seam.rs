@@ -293,3 +293,44 @@ async fn topics_cross_nodes_encoded_once_per_link() {
     // One frame per publication on the link, whatever the number of remote subscribers.
     assert_eq!(link.stats().written, 100);
 }
+
+/// Interest can arrive before the publishing node names the type it forwards (links start
+/// with the node): it waits, and is served by `forward_topic`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interest_that_arrives_before_forward_topic_is_served() {
+    use mycelium_actors::SubscribeOptions;
+    let dir = TempDir::new("seam-early");
+    let path = topology(&dir, "");
+    let exec_bus = Bus::new();
+    let exec = Node::from_topology(&path, "exec", SCHEMA, &exec_bus)
+        .await
+        .unwrap();
+    let bus = Bus::new();
+    let strategy = Node::from_topology(&path, "strategy", SCHEMA, &bus)
+        .await
+        .unwrap();
+    let mut stream = bus
+        .subscribe_stream::<Quote>("md.quote.*", SubscribeOptions::new())
+        .unwrap();
+    strategy
+        .subscribe_remote::<Quote>("md.quote.*")
+        .await
+        .unwrap();
+    let link = exec.link("strategy").unwrap();
+    tokio::time::timeout(BOUND, async {
+        while link.stats().delivered == 0 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the interest arrives");
+    assert!(link.forwarded_topics().is_empty());
+    exec.forward_topic::<Quote>();
+    assert_eq!(link.forwarded_topics().len(), 1);
+    exec_bus.publish("md.quote.X", quote(5)).await.unwrap();
+    let p = tokio::time::timeout(BOUND, stream.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(p.msg().instrument, 5);
+}

@@ -138,7 +138,7 @@ async fn two_nodes_talk(second_endpoint: &str) {
     let exec = Node::start(
         Topology::load(&path).unwrap(),
         "exec",
-        schema,
+        schema.clone(),
         &exec_bus,
         Arc::new(Execution { quotes: tx }),
         None,
@@ -240,7 +240,7 @@ async fn setup_errors_are_typed() {
     let path = write_topology(&dir, "unix:strategy.sock");
     let bus = Bus::new();
     let schema = LocalSchema::from_digest(SCHEMA_DIGEST);
-    let err = Node::from_topology(&path, "nobody", schema, &bus)
+    let err = Node::from_topology(&path, "nobody", schema.clone(), &bus)
         .await
         .err()
         .unwrap();
@@ -253,7 +253,7 @@ async fn setup_errors_are_typed() {
         std::fs::Permissions::from_mode(0o640),
     )
     .unwrap();
-    let err = Node::from_topology(&path, "exec", schema, &bus)
+    let err = Node::from_topology(&path, "exec", schema.clone(), &bus)
         .await
         .err()
         .unwrap();

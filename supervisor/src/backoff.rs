@@ -8,11 +8,14 @@ use mycelium_actors::DetRng;
 /// How long a supervisor waits before restarting a child that failed.
 ///
 /// Attempt `n` (0 for the first restart since the child last ran cleanly) waits
-/// `min(initial * factor^n, cap)`, then adds jitter: up to `jitter` times that delay more,
-/// drawn from the bus's seeded random numbers. So every delay lies in
-/// `[min(initial * factor^n, cap), min(initial * factor^n, cap) * (1 + jitter)]`, and the same
-/// seed gives the same delays. The attempt count goes back to 0 once a child has run for
-/// `reset_after` without failing.
+/// `d = min(initial * factor^n, cap)`, then adds jitter: up to `jitter` times that delay more,
+/// drawn from the supervisor's seeded random numbers, never past the cap. So every delay lies
+/// in `[d, min(cap, d * (1 + jitter))]`, and the same seed gives the same delays. The attempt
+/// count goes back to 0 once a child has run for `reset_after` without failing.
+///
+/// [`max_restarts(k)`](Backoff::max_restarts) gives up after `k` restarts in a row that did
+/// not lead to a clean run: the `k + 1`-th consecutive failure makes the supervisor give up
+/// exactly as when its restart intensity is exceeded.
 ///
 /// ```
 /// use mycelium_supervisor::Backoff;
@@ -30,6 +33,7 @@ pub struct Backoff {
     cap: Duration,
     jitter: f64,
     reset_after: Duration,
+    max_restarts: Option<u32>,
 }
 
 impl Backoff {
@@ -41,6 +45,7 @@ impl Backoff {
             cap: Duration::ZERO,
             jitter: 0.0,
             reset_after: Duration::from_secs(30),
+            max_restarts: None,
         }
     }
 
@@ -53,6 +58,7 @@ impl Backoff {
             cap,
             jitter: 0.0,
             reset_after: Duration::from_secs(30),
+            max_restarts: None,
         }
     }
 
@@ -70,6 +76,20 @@ impl Backoff {
     pub fn reset_after(mut self, clean_run: Duration) -> Self {
         self.reset_after = clean_run;
         self
+    }
+
+    /// Gives up after `k` consecutive restarts of a child that did not lead to a clean run
+    /// of `reset_after` (the count resets with the attempt count). The next failure counts
+    /// as running out of restart intensity: the supervisor stops its children and fails.
+    /// `max_restarts(0)` never restarts a failed child.
+    pub fn max_restarts(mut self, k: u32) -> Self {
+        self.max_restarts = Some(k);
+        self
+    }
+
+    /// The limit set with [`max_restarts`](Self::max_restarts), if any.
+    pub fn max_restart_count(&self) -> Option<u32> {
+        self.max_restarts
     }
 
     /// The clean-running time after which attempts reset.
@@ -93,7 +113,8 @@ impl Backoff {
         }
     }
 
-    /// The delay of attempt `n`, with jitter drawn from `rng`.
+    /// The delay of attempt `n`, with jitter drawn from `rng`: in
+    /// `[base_delay(n), min(cap, base_delay(n) * (1 + jitter))]`.
     pub fn delay(&self, attempt: u32, rng: &mut DetRng) -> Duration {
         let base = self.base_delay(attempt);
         if self.jitter == 0.0 || base.is_zero() {
@@ -101,6 +122,7 @@ impl Backoff {
         }
         let extra = base.as_secs_f64() * self.jitter * rng.next_f64();
         base.saturating_add(Duration::try_from_secs_f64(extra).unwrap_or(Duration::ZERO))
+            .min(self.cap)
     }
 }
 
@@ -143,6 +165,7 @@ mod tests {
             let d = b.delay(attempt, &mut rng);
             prop_assert!(d >= base);
             prop_assert!(d.as_secs_f64() <= base.as_secs_f64() * (1.0 + jitter) + 1e-9);
+            prop_assert!(d <= cap, "{d:?} exceeds the cap {cap:?}");
         }
 
         #[test]
@@ -159,6 +182,26 @@ mod tests {
                 prop_assert_eq!(b.delay(n, &mut r1), b.delay(n, &mut r2));
             }
         }
+    }
+
+    /// A capped delay used to grow past the cap by its jitter.
+    #[test]
+    fn jitter_never_exceeds_the_cap() {
+        let b = Backoff::exponential(Duration::from_millis(100), 2.0, Duration::from_secs(1))
+            .with_jitter(1.0);
+        for seed in 0..200 {
+            let mut rng = DetRng::new(seed);
+            let d = b.delay(10, &mut rng);
+            assert_eq!(d, Duration::from_secs(1), "seed {seed}");
+            let d = b.delay(2, &mut rng);
+            assert!(d >= Duration::from_millis(400) && d <= Duration::from_millis(800));
+        }
+    }
+
+    #[test]
+    fn max_restarts_is_kept() {
+        assert_eq!(Backoff::default().max_restart_count(), None);
+        assert_eq!(Backoff::none().max_restarts(3).max_restart_count(), Some(3));
     }
 
     #[test]
@@ -178,6 +221,6 @@ mod tests {
             Duration::from_secs(5),
         )
         .with_jitter(1.0);
-        assert!(b.delay(3, &mut rng) <= Duration::from_secs(10));
+        assert!(b.delay(3, &mut rng) <= Duration::from_secs(5));
     }
 }

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use mycelium_actors::{Actor, Bus, ChildHandle, MailboxConfig, SpawnError, SpawnOptions};
 
-use crate::supervisor::SupervisorConfig;
+use crate::builder::SupervisorConfig;
+use crate::{AutoShutdown, Shutdown, SpecError};
 
 /// When a child is restarted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -40,7 +41,11 @@ pub(crate) enum ChildKind {
 }
 
 /// One child of a supervisor: its name, how to start it (the factory a restart re-runs), its
-/// restart type and its shutdown deadline.
+/// restart type and how it is shut down.
+///
+/// A worker defaults to `Permanent` and `Shutdown::Timeout(5 s)`; a nested supervisor
+/// ([`ChildSpec::supervisor`]) to `Permanent` and `Shutdown::Infinity`, so its whole subtree
+/// stops before it counts as stopped.
 ///
 /// ```
 /// use mycelium_supervisor::{ChildSpec, Restart};
@@ -62,7 +67,8 @@ pub(crate) enum ChildKind {
 pub struct ChildSpec {
     pub(crate) name: Arc<str>,
     pub(crate) restart: Restart,
-    pub(crate) shutdown: Duration,
+    pub(crate) shutdown: Shutdown,
+    pub(crate) significant: bool,
     pub(crate) mailbox: Option<MailboxConfig>,
     pub(crate) pinned: bool,
     pub(crate) register: bool,
@@ -70,7 +76,8 @@ pub struct ChildSpec {
 }
 
 impl ChildSpec {
-    /// A child of actor type `A` built from `args`. Permanent, with a 5 s shutdown deadline.
+    /// A child of actor type `A` built from `args` (cloned for every restart). Permanent, with
+    /// a 5 s shutdown deadline.
     pub fn new<A: Actor>(name: impl Into<String>, args: A::Args) -> Self {
         let start: Arc<StartFn> = Arc::new(move |bus: &Bus, options: SpawnOptions| {
             bus.spawn_with::<A>(args.clone(), options)
@@ -79,7 +86,8 @@ impl ChildSpec {
         ChildSpec {
             name: Arc::from(name.into()),
             restart: Restart::Permanent,
-            shutdown: Duration::from_secs(5),
+            shutdown: Shutdown::Timeout(Duration::from_secs(5)),
+            significant: false,
             mailbox: None,
             pinned: false,
             register: false,
@@ -87,12 +95,16 @@ impl ChildSpec {
         }
     }
 
-    /// A nested supervisor, forming a tree.
+    /// A nested supervisor, forming a tree. Its shutdown is `Infinity`: its children stop
+    /// (each within its own shutdown) before it counts as stopped. A restarted nested
+    /// supervisor comes back with its *declared* children only, as OTP's `init` does:
+    /// children added to it at run time are not recreated.
     pub fn supervisor(name: impl Into<String>, builder: crate::SupervisorBuilder) -> Self {
         ChildSpec {
             name: Arc::from(name.into()),
             restart: Restart::Permanent,
-            shutdown: Duration::from_secs(30),
+            shutdown: Shutdown::Infinity,
+            significant: false,
             mailbox: None,
             pinned: false,
             register: false,
@@ -106,9 +118,18 @@ impl ChildSpec {
         self
     }
 
-    /// How long the child may take to stop (bus time) before it is killed.
-    pub fn shutdown(mut self, deadline: Duration) -> Self {
-        self.shutdown = deadline;
+    /// How the child is stopped: a `Duration` (or `Shutdown::Timeout`) it may take before it
+    /// is killed, `Shutdown::Immediate` or `Shutdown::Infinity`.
+    pub fn shutdown(mut self, shutdown: impl Into<Shutdown>) -> Self {
+        self.shutdown = shutdown.into();
+        self
+    }
+
+    /// Marks the child significant for its supervisor's [`AutoShutdown`]: when it ends by
+    /// itself and is not restarted, the supervisor may end too. Only transient and temporary
+    /// children can be significant.
+    pub fn significant(mut self, significant: bool) -> Self {
+        self.significant = significant;
         self
     }
 
@@ -140,6 +161,41 @@ impl ChildSpec {
     pub fn restart_type(&self) -> Restart {
         self.restart
     }
+
+    /// How it is shut down.
+    pub fn shutdown_type(&self) -> Shutdown {
+        self.shutdown
+    }
+
+    /// Whether it is a nested supervisor.
+    pub fn is_supervisor(&self) -> bool {
+        matches!(self.kind, ChildKind::Supervisor(_))
+    }
+
+    /// Checks this spec under a supervisor with `auto_shutdown` (and a nested supervisor's
+    /// own specs).
+    pub(crate) fn validate(&self, auto_shutdown: AutoShutdown) -> Result<(), SpecError> {
+        if self.name.is_empty() {
+            return Err(SpecError::EmptyName);
+        }
+        if self.shutdown == Shutdown::Timeout(Duration::ZERO) {
+            return Err(SpecError::ZeroShutdown(self.name.to_string()));
+        }
+        if self.significant {
+            if self.restart == Restart::Permanent {
+                return Err(SpecError::SignificantPermanent(self.name.to_string()));
+            }
+            if auto_shutdown == AutoShutdown::Never {
+                return Err(SpecError::SignificantWithoutAutoShutdown(
+                    self.name.to_string(),
+                ));
+            }
+        }
+        if let ChildKind::Supervisor(config) = &self.kind {
+            config.validate()?;
+        }
+        Ok(())
+    }
 }
 
 impl fmt::Debug for ChildSpec {
@@ -148,6 +204,7 @@ impl fmt::Debug for ChildSpec {
             .field("name", &self.name)
             .field("restart", &self.restart)
             .field("shutdown", &self.shutdown)
+            .field("significant", &self.significant)
             .field(
                 "kind",
                 &match self.kind {

@@ -7,10 +7,18 @@ use std::time::Duration;
 
 use mycelium_actors::{ActorId, StopReason};
 
-/// Something a supervisor did or saw. `at` is bus time.
+/// Something a supervisor did or saw.
+///
+/// Fields, in every variant that has them: `at`, the bus time; `supervisor`, the
+/// supervisor's id; `child`, the child's name; `id`, the child's actor id; `reason`, why an
+/// incarnation ended (or, for `GaveUp` and `Escalated`, why the supervisor gave up);
+/// `delay` and `attempt`, the backoff waited and the restart's number since the child last
+/// ran cleanly (from 0); `to_bus`, whether the escalation failed the bus (at the root).
 #[derive(Clone, Debug, PartialEq)]
+#[allow(missing_docs)] // the fields are described above, once for all variants
 pub enum SupervisionEvent {
-    /// A child started for the first time.
+    /// A child started for the first time (its `on_start` succeeded), or was started again by
+    /// `restart_child`.
     Started {
         at: Duration,
         supervisor: ActorId,
@@ -33,8 +41,8 @@ pub enum SupervisionEvent {
         id: ActorId,
         reason: StopReason,
     },
-    /// A child was restarted after `delay` (its backoff); `attempt` counts restarts since it
-    /// last ran cleanly, from 0.
+    /// A child was restarted after `delay` (its backoff) and its `on_start` succeeded;
+    /// `attempt` counts restarts since it last ran cleanly, from 0.
     Restarted {
         at: Duration,
         supervisor: ActorId,
@@ -43,7 +51,18 @@ pub enum SupervisionEvent {
         delay: Duration,
         attempt: u32,
     },
-    /// A child stopped and, by its restart type, is not restarted.
+    /// A restart attempt failed in `on_start`. It counts as a failure (intensity, backoff):
+    /// the child is restarted again or the supervisor gives up.
+    RestartFailed {
+        at: Duration,
+        supervisor: ActorId,
+        child: Arc<str>,
+        id: ActorId,
+        reason: StopReason,
+        attempt: u32,
+    },
+    /// A child stopped for good: by its restart type it is not restarted, or it was stopped
+    /// by its supervisor (`reason` is its own final reason: `Shutdown` when asked to stop).
     Stopped {
         at: Duration,
         supervisor: ActorId,
@@ -74,6 +93,7 @@ impl SupervisionEvent {
             | SupervisionEvent::Failed { at, .. }
             | SupervisionEvent::Exited { at, .. }
             | SupervisionEvent::Restarted { at, .. }
+            | SupervisionEvent::RestartFailed { at, .. }
             | SupervisionEvent::Stopped { at, .. }
             | SupervisionEvent::GaveUp { at, .. }
             | SupervisionEvent::Escalated { at, .. } => *at,
@@ -87,6 +107,7 @@ impl SupervisionEvent {
             | SupervisionEvent::Failed { child, .. }
             | SupervisionEvent::Exited { child, .. }
             | SupervisionEvent::Restarted { child, .. }
+            | SupervisionEvent::RestartFailed { child, .. }
             | SupervisionEvent::Stopped { child, .. } => Some(child),
             _ => None,
         }
@@ -131,6 +152,16 @@ impl SupervisionEvent {
             } => {
                 let delay_ns = delay.as_nanos() as u64;
                 tracing::info!(target: T, event = "restarted", %supervisor, %child, %id, delay_ns, attempt, "child restarted")
+            }
+            SupervisionEvent::RestartFailed {
+                supervisor,
+                child,
+                id,
+                reason,
+                attempt,
+                ..
+            } => {
+                tracing::warn!(target: T, event = "restart_failed", %supervisor, %child, %id, %reason, attempt, "child restart failed")
             }
             SupervisionEvent::Stopped {
                 supervisor,
@@ -183,10 +214,20 @@ impl fmt::Display for SupervisionEvent {
                 f,
                 "[{t:?}] restarted `{child}` ({id}) after {delay:?} (attempt {attempt})"
             ),
+            SupervisionEvent::RestartFailed {
+                child,
+                id,
+                reason,
+                attempt,
+                ..
+            } => write!(
+                f,
+                "[{t:?}] restart of `{child}` ({id}) failed (attempt {attempt}): {reason}"
+            ),
             SupervisionEvent::Stopped {
                 child, id, reason, ..
             } => {
-                write!(f, "[{t:?}] `{child}` ({id}) is not restarted ({reason})")
+                write!(f, "[{t:?}] `{child}` ({id}) is stopped for good ({reason})")
             }
             SupervisionEvent::GaveUp {
                 supervisor, reason, ..

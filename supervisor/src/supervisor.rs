@@ -1,274 +1,46 @@
-//! The supervisor actor and its builder.
+//! The supervisor actor: it feeds the [`policy`](crate::policy) the events it sees and
+//! carries out the actions the policy decides (starting, suspending, stopping children).
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Duration;
 
 use mycelium_actors::{
-    Actor, ActorId, ActorRef, BoxError, Bus, ChildHandle, Context, Failure, Handler, SpawnError,
-    SpawnOptions, StopReason, SupervisionLink,
+    Actor, ActorId, ActorRef, BoxError, ChildHandle, Context, Failure, Handler, Phase, SpawnError,
+    SpawnOptions, StopReason, SupervisionLink, TimerHandle,
 };
 use tokio::sync::oneshot;
 
+use crate::builder::SupervisorConfig;
 use crate::child_spec::{ChildKind, ChildSpec};
-use crate::event::{Observer, SupervisionEvent};
-use crate::intensity::RestartWindow;
-use crate::{Backoff, Strategy};
+use crate::directory::{DirEntry, Directory};
+use crate::event::SupervisionEvent;
+use crate::policy::{Action, Child, Policy, State};
+use crate::shutdown::{kill_tree, stop_task};
+use crate::supervisor_ref::{ChildInfo, ChildRef, ChildState};
+use crate::{RestartStrategy, Shutdown, SupervisorBuilder};
 
-/// Everything a supervisor is built from. Cloned for each (re)start.
-#[derive(Clone)]
-pub struct SupervisorConfig {
-    strategy: Strategy,
-    max_restarts: u32,
-    within: Duration,
-    backoff: Backoff,
-    children: Vec<ChildSpec>,
-    observer: Option<Observer>,
-    root: bool,
-    directory: Directory,
-}
+mod admin;
 
-/// The children a supervisor has now, shared with its [`SupervisorRef`] and kept across the
-/// supervisor's own restarts.
-#[derive(Clone, Default)]
-pub(crate) struct Directory(Arc<Mutex<DirState>>);
-
-#[derive(Default)]
-struct DirState {
-    /// The current child specs, once the supervisor has started (includes children added at
-    /// run time, so a restarted supervisor starts them too).
-    specs: Option<Vec<ChildSpec>>,
-    entries: Vec<DirEntry>,
-}
-
-#[derive(Clone)]
-struct DirEntry {
-    name: Arc<str>,
-    handle: Arc<dyn ChildHandle>,
-    sub: Option<Directory>,
-}
-
-impl Directory {
-    fn lock(&self) -> MutexGuard<'_, DirState> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn find(&self, name: &str) -> Option<DirEntry> {
-        self.lock()
-            .entries
-            .iter()
-            .find(|e| &*e.name == name)
-            .cloned()
-    }
-
-    fn upsert(&self, entry: DirEntry) {
-        let mut st = self.lock();
-        match st.entries.iter_mut().find(|e| e.name == entry.name) {
-            Some(e) => *e = entry,
-            None => st.entries.push(entry),
-        }
-    }
-
-    fn remove(&self, name: &str) {
-        self.lock().entries.retain(|e| &*e.name != name);
-    }
-}
-
-/// Builds a supervisor: strategy, restart intensity, backoff and children.
-///
-/// ```
-/// use mycelium_actors::{Actor, BoxError, Bus, Context};
-/// use mycelium_supervisor::{Backoff, ChildSpec, Strategy, Supervisor};
-/// use std::time::Duration;
-///
-/// struct Worker;
-/// impl Actor for Worker {
-///     type Args = ();
-///     async fn on_start(_: (), _ctx: &mut Context<Self>) -> Result<Self, BoxError> { Ok(Worker) }
-/// }
-///
-/// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
-/// let bus = Bus::new();
-/// let tree = Supervisor::builder(Strategy::OneForOne)
-///     .intensity(3, Duration::from_secs(5))
-///     .backoff(Backoff::exponential(Duration::from_millis(10), 2.0, Duration::from_secs(1)))
-///     .child(ChildSpec::new::<Worker>("worker", ()))
-///     .spawn(&bus)
-///     .await
-///     .unwrap();
-/// assert!(tree.child::<Worker>("worker").is_some());
-/// # });
-/// ```
-#[derive(Clone)]
-pub struct SupervisorBuilder {
-    config: SupervisorConfig,
-}
-
-impl SupervisorBuilder {
-    /// At most `max_restarts` restarts within `within` of bus time across all children; one
-    /// more and the supervisor stops its children and fails to its parent. Default: 3 in 5 s.
-    pub fn intensity(mut self, max_restarts: u32, within: Duration) -> Self {
-        self.config.max_restarts = max_restarts;
-        self.config.within = within;
-        self
-    }
-
-    /// The backoff between restarts of a child. Default: [`Backoff::default`].
-    pub fn backoff(mut self, backoff: Backoff) -> Self {
-        self.config.backoff = backoff;
-        self
-    }
-
-    /// Adds a child; children start in the order they are added and stop in reverse.
-    pub fn child(mut self, spec: ChildSpec) -> Self {
-        self.config.children.push(spec);
-        self
-    }
-
-    /// Calls `observer` with every supervision event of this supervisor and of nested
-    /// supervisors that set none of their own.
-    pub fn on_event(
-        mut self,
-        observer: impl Fn(&SupervisionEvent) + Send + Sync + 'static,
-    ) -> Self {
-        self.config.observer = Some(Arc::new(observer));
-        self
-    }
-
-    pub(crate) fn into_config(self) -> SupervisorConfig {
-        self.config
-    }
-
-    /// Spawns the supervisor as the root of a tree on `bus` and waits until its children have
-    /// started (in order). If the root gives up, it fails the bus, which then shuts down with
-    /// the reason (see `Bus::wait_stopped`).
-    pub async fn spawn(self, bus: &Bus) -> Result<SupervisorRef, SpawnError> {
-        let mut config = self.config;
-        config.root = true;
-        let directory = config.directory.clone();
-        let (started, rx) = oneshot::channel();
-        let actor =
-            bus.spawn_with::<Supervisor>(config, SpawnOptions::new().on_started(started))?;
-        let _ = rx.await;
-        if let Some(StopReason::Failed(f)) = actor.stop_reason() {
-            return Err(SpawnError::Thread(format!(
-                "the supervisor could not start: {f}"
-            )));
-        }
-        Ok(SupervisorRef { actor, directory })
-    }
-}
-
-/// A handle on a running supervisor.
-#[derive(Clone)]
-pub struct SupervisorRef {
-    actor: ActorRef<Supervisor>,
-    directory: Directory,
-}
-
-/// Why a run-time change to a supervisor's children was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SupervisorError {
-    /// A child with this name exists already.
-    #[error(
-        "the supervisor already has a child named `{0}`: remove it first or pick another name"
-    )]
-    DuplicateName(String),
-    /// No child has this name.
-    #[error("the supervisor has no child named `{0}`")]
-    NoSuchChild(String),
-    /// The child could not be spawned.
-    #[error("could not spawn the child: {0}")]
-    Spawn(#[from] SpawnError),
-    /// The supervisor has stopped.
-    #[error("the supervisor has stopped")]
-    Stopped,
-}
-
-impl SupervisorRef {
-    /// The current ref of the child named `name`, if it is an `A`. The same ref stays valid
-    /// across the child's restarts (it changes only if the child had to be spawned anew after
-    /// being killed).
-    pub fn child<A: Actor>(&self, name: &str) -> Option<ActorRef<A>> {
-        ActorRef::from_handle(&self.directory.find(name)?.handle)
-    }
-
-    /// The nested supervisor named `name`.
-    pub fn child_supervisor(&self, name: &str) -> Option<SupervisorRef> {
-        let entry = self.directory.find(name)?;
-        Some(SupervisorRef {
-            actor: ActorRef::from_handle(&entry.handle)?,
-            directory: entry.sub?,
-        })
-    }
-
-    /// The children's names and ids, in start order.
-    pub fn children(&self) -> Vec<(String, ActorId)> {
-        self.directory
-            .lock()
-            .entries
-            .iter()
-            .map(|e| (e.name.to_string(), e.handle.id()))
-            .collect()
-    }
-
-    /// Starts a new child at the end of the start order.
-    pub async fn add_child(&self, spec: ChildSpec) -> Result<ActorId, SupervisorError> {
-        match self.actor.ask(AddChild(spec)).await {
-            Ok(result) => result,
-            Err(_) => Err(SupervisorError::Stopped),
-        }
-    }
-
-    /// Stops the child named `name` (within its shutdown deadline) and forgets it.
-    pub async fn remove_child(&self, name: &str) -> Result<(), SupervisorError> {
-        match self.actor.ask(RemoveChild(name.to_string())).await {
-            Ok(result) => result,
-            Err(_) => Err(SupervisorError::Stopped),
-        }
-    }
-
-    /// The supervisor's own actor ref.
-    pub fn actor_ref(&self) -> &ActorRef<Supervisor> {
-        &self.actor
-    }
-
-    /// The supervisor's id.
-    pub fn id(&self) -> ActorId {
-        self.actor.id()
-    }
-
-    /// Stops the supervisor: its children stop in reverse start order first.
-    pub fn stop(&self) {
-        self.actor.stop();
-    }
-
-    /// Waits until the supervisor has stopped for good.
-    pub async fn wait_for_stop(&self) -> StopReason {
-        self.actor.wait_for_stop().await
-    }
-}
-
-/// A supervisor: an actor that starts children in order and restarts them by its strategy.
-/// Build one with [`Supervisor::builder`].
+/// A supervisor: an actor that starts children in order and restarts them by its
+/// [`RestartStrategy`]. Build one with [`Supervisor::builder`].
 pub struct Supervisor {
     config: SupervisorConfig,
-    children: Vec<Child>,
-    window: RestartWindow,
+    policy: Policy,
+    /// The children's specs and tasks, in the policy's start order.
+    slots: Vec<Slot>,
     link: Arc<Link>,
+    /// The pending wake-up for the next due restart, and when it is due.
+    wake: Option<(Duration, TimerHandle)>,
+    /// Numbers the children of a pool.
+    pool_seq: u64,
 }
 
-struct Child {
+struct Slot {
     spec: ChildSpec,
-    handle: Arc<dyn ChildHandle>,
+    /// Its task (alive, waiting for a restart, or stopped for good).
+    handle: Option<Arc<dyn ChildHandle>>,
     sub: Option<Directory>,
-    /// Its task lives (it may be waiting for a decision).
-    alive: bool,
-    /// It has a live incarnation.
-    running: bool,
-    /// A restart is scheduled.
-    pending: bool,
-    attempt: u32,
-    started_at: Duration,
 }
 
 struct Link {
@@ -290,44 +62,65 @@ impl SupervisionLink for Link {
 }
 
 /// An incarnation of a child ended by itself.
-pub struct ChildEnded {
+pub(crate) struct ChildEnded {
     id: ActorId,
     reason: StopReason,
 }
 
-/// A child stopped for good.
-pub struct ChildExited {
+/// A child's task ended for good.
+pub(crate) struct ChildExited {
     id: ActorId,
     reason: StopReason,
 }
 
-/// A backoff delay has passed: restart these children.
-pub struct RestartDue {
-    ids: Vec<ActorId>,
-    delay: Duration,
+/// A restart may be due.
+pub(crate) struct Step;
+
+pub(crate) struct AddChild {
+    pub(crate) spec: ChildSpec,
+    pub(crate) pooled: bool,
+}
+pub(crate) struct RemoveChild(pub(crate) String);
+pub(crate) struct StopChild(pub(crate) String);
+pub(crate) struct RestartChild(pub(crate) String);
+pub(crate) struct DeleteChild(pub(crate) String);
+pub(crate) struct WhichChildren;
+pub(crate) struct CountChildren;
+
+/// Why a child did not start.
+enum StartError {
+    /// It could not be spawned at all.
+    Spawn(SpawnError),
+    /// Its `on_start` failed; its task (if any) waits for a decision.
+    Failed(StopReason),
 }
 
-/// Add a child at run time.
-pub struct AddChild(ChildSpec);
+impl StartError {
+    fn reason(&self) -> StopReason {
+        match self {
+            StartError::Spawn(e) => StopReason::Failed(Failure::from_error(Phase::Start, e)),
+            StartError::Failed(reason) => reason.clone(),
+        }
+    }
 
-/// Remove a child at run time.
-pub struct RemoveChild(String);
+    fn into_spawn_error(self, child: &str) -> SpawnError {
+        match self {
+            StartError::Spawn(e) => e,
+            StartError::Failed(reason) => SpawnError::StartFailed {
+                child: child.to_string(),
+                cause: match reason {
+                    StopReason::Failed(f) => f,
+                    other => Failure::from_error(Phase::Start, other),
+                },
+            },
+        }
+    }
+}
 
 impl Supervisor {
     /// Starts building a supervisor with `strategy`.
-    pub fn builder(strategy: Strategy) -> SupervisorBuilder {
-        SupervisorBuilder {
-            config: SupervisorConfig {
-                strategy,
-                max_restarts: 3,
-                within: Duration::from_secs(5),
-                backoff: Backoff::default(),
-                children: Vec::new(),
-                observer: None,
-                root: false,
-                directory: Directory::default(),
-            },
-        }
+    pub fn builder(strategy: RestartStrategy) -> SupervisorBuilder {
+        SupervisorBuilder::new(strategy)
     }
 
     fn emit(&self, event: SupervisionEvent) {
@@ -337,20 +130,47 @@ impl Supervisor {
         }
     }
 
-    fn index(&self, id: ActorId) -> Option<usize> {
-        self.children.iter().position(|c| c.handle.id() == id)
+    fn slot(&self, name: &str) -> Option<&Slot> {
+        self.slots.iter().find(|s| s.spec.name() == name)
     }
 
-    /// Spawns a child from its spec and waits for its first `on_start` to finish.
-    async fn spawn_spec(
-        &self,
-        spec: &ChildSpec,
-        ctx: &mut Context<Self>,
-    ) -> Result<(Arc<dyn ChildHandle>, Option<Directory>), SpawnError> {
-        let (started, rx) = oneshot::channel();
-        let mut options = SpawnOptions::new()
-            .supervised_by(self.link.clone())
-            .on_started(started);
+    fn slot_mut(&mut self, name: &str) -> Option<&mut Slot> {
+        self.slots.iter_mut().find(|s| s.spec.name() == name)
+    }
+
+    fn name_of(&self, id: ActorId) -> Option<Arc<str>> {
+        self.slots
+            .iter()
+            .find(|s| s.handle.as_ref().is_some_and(|h| h.id() == id))
+            .map(|s| s.spec.name.clone())
+    }
+
+    fn child_id(&self, name: &str) -> Option<ActorId> {
+        self.slot(name)?.handle.as_ref().map(|h| h.id())
+    }
+
+    /// Writes what the refs may read: every child with a task, in start order.
+    fn publish(&self) {
+        let entries = self
+            .slots
+            .iter()
+            .filter_map(|s| {
+                Some(DirEntry {
+                    name: s.spec.name.clone(),
+                    handle: s.handle.clone()?,
+                    sub: s.sub.clone(),
+                    running: matches!(
+                        self.policy.state(s.spec.name()),
+                        Some(State::Running { .. })
+                    ),
+                })
+            })
+            .collect();
+        self.config.directory.lock().entries = entries;
+    }
+
+    fn spawn_options(&self, spec: &ChildSpec) -> SpawnOptions {
+        let mut options = SpawnOptions::new().supervised_by(self.link.clone());
         if let Some(mailbox) = spec.mailbox {
             options = options.mailbox(mailbox);
         }
@@ -360,8 +180,23 @@ impl Supervisor {
         if spec.register {
             options = options.name(spec.name.to_string());
         }
+        options
+    }
+
+    /// Spawns a new task for `spec` and waits for its first `on_start`. On a start failure
+    /// the task is returned too: it waits for a decision.
+    async fn spawn_spec(
+        &self,
+        spec: &ChildSpec,
+        ctx: &mut Context<Self>,
+    ) -> (
+        Option<(Arc<dyn ChildHandle>, Option<Directory>)>,
+        Result<(), StartError>,
+    ) {
+        let (started, rx) = oneshot::channel();
+        let options = self.spawn_options(spec).on_start_outcome(started);
         let spawned = match &spec.kind {
-            ChildKind::Worker(start) => (start(ctx.bus(), options)?, None),
+            ChildKind::Worker(start) => start(ctx.bus(), options).map(|h| (h, None)),
             ChildKind::Supervisor(config) => {
                 let mut config = (**config).clone();
                 config.root = false;
@@ -369,195 +204,259 @@ impl Supervisor {
                     config.observer = self.config.observer.clone();
                 }
                 let dir = config.directory.clone();
-                let r = ctx.bus().spawn_with::<Supervisor>(config, options)?;
-                (r.handle(), Some(dir))
+                ctx.bus()
+                    .spawn_with::<Supervisor>(config, options)
+                    .map(|r| (r.handle(), Some(dir)))
             }
         };
-        let _ = rx.await;
-        Ok(spawned)
+        match spawned {
+            Err(e) => (None, Err(StartError::Spawn(e))),
+            Ok(task) => {
+                let outcome = rx.await.unwrap_or(Err(StopReason::Killed));
+                (Some(task), outcome.map_err(StartError::Failed))
+            }
+        }
     }
 
-    async fn start_child(
+    /// Starts a child that has no task yet (initial start, `add_child`, `restart_child`).
+    /// On failure its task is stopped and nothing is kept.
+    async fn start_new(
         &mut self,
-        spec: ChildSpec,
+        spec: &ChildSpec,
         ctx: &mut Context<Self>,
-    ) -> Result<ActorId, SpawnError> {
-        let (handle, sub) = self.spawn_spec(&spec, ctx).await?;
-        let id = handle.id();
-        self.config.directory.upsert(DirEntry {
-            name: spec.name.clone(),
-            handle: handle.clone(),
-            sub: sub.clone(),
-        });
-        self.emit(SupervisionEvent::Started {
-            at: ctx.now(),
-            supervisor: ctx.id(),
-            child: spec.name.clone(),
-            id,
-        });
-        self.children.push(Child {
-            spec,
-            handle,
-            sub,
-            alive: true,
-            running: true,
-            pending: false,
-            attempt: 0,
-            started_at: ctx.now(),
-        });
-        Ok(id)
-    }
-
-    /// The children a failure of child `i` restarts, in start order.
-    fn group(&self, i: usize) -> Vec<usize> {
-        match self.config.strategy {
-            Strategy::OneForOne => vec![i],
-            Strategy::OneForAll => (0..self.children.len()).collect(),
-            Strategy::RestForOne => (i..self.children.len()).collect(),
+    ) -> Result<(Arc<dyn ChildHandle>, Option<Directory>), SpawnError> {
+        match self.spawn_spec(spec, ctx).await {
+            (Some(task), Ok(())) => Ok(task),
+            (task, Err(e)) => {
+                if let Some((handle, _)) = task {
+                    handle.terminate(StopReason::Shutdown);
+                    handle.wait_for_stop().await;
+                }
+                Err(e.into_spawn_error(spec.name()))
+            }
+            (None, Ok(())) => Err(SpawnError::BusStopped),
         }
     }
 
-    async fn on_child_ended(&mut self, id: ActorId, reason: StopReason, ctx: &mut Context<Self>) {
-        let Some(i) = self.index(id) else { return };
-        let now = ctx.now();
-        self.children[i].running = false;
-        let name = self.children[i].spec.name.clone();
-        let event = if reason.is_failure() {
-            SupervisionEvent::Failed {
-                at: now,
-                supervisor: ctx.id(),
-                child: name.clone(),
-                id,
-                reason: reason.clone(),
-            }
-        } else {
-            SupervisionEvent::Exited {
-                at: now,
-                supervisor: ctx.id(),
-                child: name.clone(),
-                id,
-                reason: reason.clone(),
-            }
+    /// Starts a new incarnation of a child waiting for a restart: in place when its task
+    /// waits, spawned anew when its task is gone (it was killed).
+    async fn restart_slot(
+        &mut self,
+        name: &str,
+        ctx: &mut Context<Self>,
+    ) -> Result<ActorId, StartError> {
+        let Some(slot) = self.slot(name) else {
+            return Err(StartError::Spawn(SpawnError::BusStopped));
         };
-        self.emit(event);
-        let abnormal = !matches!(reason, StopReason::Normal | StopReason::Shutdown);
-        if !self.children[i].spec.restart.restarts_after(abnormal) {
-            let child = self.children.remove(i);
-            self.config.directory.remove(&child.spec.name);
-            child.handle.terminate(reason.clone());
-            self.emit(SupervisionEvent::Stopped {
-                at: now,
-                supervisor: ctx.id(),
-                child: name,
-                id,
-                reason,
-            });
-            return;
-        }
-        if !self.window.try_record(now) {
-            let why = format!(
-                "more than {} restarts within {:?}; the last: `{}` {}",
-                self.config.max_restarts, self.config.within, name, reason
-            );
-            self.give_up(why, ctx).await;
-            return;
-        }
-        let group = self.group(i);
-        for &j in group.iter().rev() {
-            if j != i {
-                self.suspend_child(j, ctx).await;
-            }
-        }
-        let child = &mut self.children[i];
-        if now.saturating_sub(child.started_at) >= self.config.backoff.reset_interval() {
-            child.attempt = 0;
-        }
-        let attempt = child.attempt;
-        child.attempt = child.attempt.saturating_add(1);
-        let delay = self.config.backoff.delay(attempt, ctx.rng());
-        let ids: Vec<ActorId> = group
-            .iter()
-            .map(|&j| self.children[j].handle.id())
-            .collect();
-        for &j in &group {
-            self.children[j].pending = true;
-        }
-        if delay.is_zero() {
-            self.restart_group(&ids, delay, ctx).await;
-        } else {
-            ctx.send_after(RestartDue { ids, delay }, delay);
-        }
-    }
-
-    /// Ends a running child's incarnation for a sibling's restart, within its shutdown
-    /// deadline; a child that does not make it is killed (and later spawned anew).
-    async fn suspend_child(&mut self, j: usize, ctx: &mut Context<Self>) {
-        let child = &mut self.children[j];
-        if !child.running {
-            return;
-        }
-        child.running = false;
-        let acked = match child.handle.suspend() {
-            Some(rx) => matches!(
-                ctx.clock().timeout(child.spec.shutdown, rx).await,
-                Ok(Ok(()))
-            ),
-            None => false,
-        };
-        if !acked {
-            child.handle.kill();
-            child.alive = false;
-        }
-    }
-
-    /// Restarts the children with these ids, in start order.
-    async fn restart_group(&mut self, ids: &[ActorId], delay: Duration, ctx: &mut Context<Self>) {
-        for j in 0..self.children.len() {
-            let id = self.children[j].handle.id();
-            if !ids.contains(&id) || self.children[j].running {
-                continue;
-            }
-            self.children[j].pending = false;
-            let restarted = match self.children[j].handle.restart() {
-                Some(rx) if self.children[j].alive => rx.await.is_ok(),
-                _ => false,
-            };
-            if !restarted {
-                // Its task is gone: spawn it anew from the spec.
-                let spec = self.children[j].spec.clone();
-                match self.spawn_spec(&spec, ctx).await {
-                    Ok((handle, sub)) => {
-                        self.config.directory.upsert(DirEntry {
-                            name: spec.name.clone(),
-                            handle: handle.clone(),
-                            sub: sub.clone(),
-                        });
-                        let child = &mut self.children[j];
-                        child.handle = handle;
-                        child.sub = sub;
-                        child.alive = true;
-                    }
-                    Err(e) => {
-                        let why = format!("could not respawn `{}`: {e}", spec.name);
-                        self.give_up(why, ctx).await;
-                        return;
-                    }
+        if let Some(handle) = slot.handle.clone() {
+            if handle.stop_reason().is_none() {
+                if let Some(rx) = handle.restart() {
+                    return match rx.await {
+                        Ok(Ok(())) => Ok(handle.id()),
+                        Ok(Err(reason)) => Err(StartError::Failed(reason)),
+                        Err(_) => Err(StartError::Failed(
+                            handle.stop_reason().unwrap_or(StopReason::Killed),
+                        )),
+                    };
                 }
             }
-            let now = ctx.now();
-            let child = &mut self.children[j];
-            child.running = true;
-            child.started_at = now;
-            let event = SupervisionEvent::Restarted {
-                at: now,
-                supervisor: ctx.id(),
-                child: child.spec.name.clone(),
-                id: child.handle.id(),
-                delay,
-                attempt: child.attempt.saturating_sub(1),
-            };
-            self.emit(event);
         }
+        let spec = slot.spec.clone();
+        let (task, outcome) = self.spawn_spec(&spec, ctx).await;
+        if let Some((handle, sub)) = task {
+            let id = handle.id();
+            if let Some(slot) = self.slot_mut(name) {
+                slot.handle = Some(handle);
+                slot.sub = sub;
+            }
+            outcome.map(|()| id)
+        } else {
+            match outcome {
+                Err(e) => Err(e),
+                Ok(()) => Err(StartError::Spawn(SpawnError::BusStopped)),
+            }
+        }
+    }
+
+    /// Carries out the policy's actions, feeding back the outcome of each start.
+    async fn act(&mut self, actions: Vec<Action>, ctx: &mut Context<Self>) {
+        let mut queue: VecDeque<Action> = actions.into();
+        while let Some(action) = queue.pop_front() {
+            match action {
+                Action::Suspend(name) => self.suspend(&name, ctx).await,
+                Action::Stop(name) => self.stop_for_good(&name, false, ctx).await,
+                Action::Forget(name) => self.slots.retain(|s| s.spec.name != name),
+                Action::Restart {
+                    child,
+                    delay,
+                    attempt,
+                } => match self.restart_slot(&child, ctx).await {
+                    Ok(id) => {
+                        self.policy.started(&child, ctx.now());
+                        self.emit(SupervisionEvent::Restarted {
+                            at: ctx.now(),
+                            supervisor: ctx.id(),
+                            child: child.clone(),
+                            id,
+                            delay,
+                            attempt,
+                        });
+                    }
+                    Err(e) => {
+                        let reason = e.reason();
+                        self.emit(SupervisionEvent::RestartFailed {
+                            at: ctx.now(),
+                            supervisor: ctx.id(),
+                            child: child.clone(),
+                            id: self.child_id(&child).unwrap_or(ctx.id()),
+                            reason: reason.clone(),
+                            attempt,
+                        });
+                        let next = self.policy.start_failed(&child, &reason, ctx.now());
+                        for a in next.into_iter().rev() {
+                            queue.push_front(a);
+                        }
+                    }
+                },
+                Action::GiveUp(why) => {
+                    queue.clear();
+                    self.give_up(why, ctx).await;
+                }
+                Action::Shutdown => {
+                    queue.clear();
+                    ctx.stop();
+                }
+            }
+        }
+        self.publish();
+        self.schedule(ctx);
+    }
+
+    /// Keeps one timer for the next due restart. Restarts run one child per step, each step
+    /// a message at the back of the mailbox, so calls to the supervisor are served between
+    /// steps even when restarts are due at once.
+    fn schedule(&mut self, ctx: &mut Context<Self>) {
+        match self.policy.next_due() {
+            None => {
+                if let Some((_, timer)) = self.wake.take() {
+                    timer.cancel();
+                }
+            }
+            Some(due) => {
+                if let Some((at, timer)) = &self.wake {
+                    if *at == due && !timer.is_finished() {
+                        return;
+                    }
+                    timer.cancel();
+                }
+                let timer = ctx.send_after(Step, due.saturating_sub(ctx.now()));
+                self.wake = Some((due, timer));
+            }
+        }
+    }
+
+    /// Ends a running child's incarnation for a group restart, by its shutdown; a child that
+    /// does not make it is killed with its subtree (and spawned anew later).
+    async fn suspend(&mut self, name: &str, ctx: &mut Context<Self>) {
+        let Some(slot) = self.slot(name) else { return };
+        let Some(handle) = slot.handle.clone() else {
+            return;
+        };
+        let sub = slot.sub.clone();
+        let shutdown = slot.spec.shutdown;
+        let acked = match (shutdown, handle.suspend()) {
+            (Shutdown::Immediate, _) | (_, None) => false,
+            (Shutdown::Timeout(d), Some(rx)) => {
+                matches!(ctx.clock().timeout(d, rx).await, Ok(Ok(())))
+            }
+            (Shutdown::Infinity, Some(rx)) => rx.await.is_ok(),
+        };
+        if !acked {
+            kill_tree(&handle, sub.as_ref()).await;
+        }
+    }
+
+    /// Stops a child's task for good, by its shutdown, and reports how it ended.
+    async fn stop_for_good(&mut self, name: &str, was_running: bool, ctx: &mut Context<Self>) {
+        let Some(slot) = self.slot(name) else { return };
+        let Some(handle) = slot.handle.clone() else {
+            return;
+        };
+        let reason = stop_task(&handle, slot.sub.as_ref(), slot.spec.shutdown, ctx.clock()).await;
+        self.report_stop(name, &handle, reason, was_running, ctx);
+    }
+
+    fn report_stop(
+        &self,
+        name: &str,
+        handle: &Arc<dyn ChildHandle>,
+        reason: StopReason,
+        was_running: bool,
+        ctx: &Context<Self>,
+    ) {
+        let child: Arc<str> = Arc::from(name);
+        if was_running && reason.is_failure() {
+            // It crashed while being stopped: its own failure, reported as such.
+            self.emit(SupervisionEvent::Failed {
+                at: ctx.now(),
+                supervisor: ctx.id(),
+                child: child.clone(),
+                id: handle.id(),
+                reason: reason.clone(),
+            });
+        }
+        self.emit(SupervisionEvent::Stopped {
+            at: ctx.now(),
+            supervisor: ctx.id(),
+            child,
+            id: handle.id(),
+            reason,
+        });
+    }
+
+    /// Stops every child in reverse start order (a pool's in parallel), each by its
+    /// shutdown; returns once all are down.
+    async fn stop_all(&mut self, ctx: &mut Context<Self>) {
+        if let Some((_, timer)) = self.wake.take() {
+            timer.cancel();
+        }
+        let stopping = self.policy.shut_down();
+        if self.config.pool.is_some() {
+            let clock = ctx.clock().clone();
+            let begun = clock.now();
+            let mut waiting = Vec::new();
+            for (name, was_running) in &stopping {
+                let Some(slot) = self.slot(name) else {
+                    continue;
+                };
+                let Some(handle) = slot.handle.clone() else {
+                    continue;
+                };
+                match slot.spec.shutdown {
+                    Shutdown::Immediate => handle.kill(),
+                    _ => {
+                        handle.terminate(StopReason::Shutdown);
+                    }
+                }
+                waiting.push((name.clone(), handle, slot.spec.shutdown, *was_running));
+            }
+            for (name, handle, shutdown, was_running) in waiting {
+                if let Shutdown::Timeout(d) = shutdown {
+                    let left = (begun + d).saturating_sub(clock.now());
+                    if clock.timeout(left, handle.wait_for_stop()).await.is_err() {
+                        handle.kill();
+                    }
+                }
+                let reason = handle.wait_for_stop().await;
+                self.report_stop(&name, &handle, reason, was_running, ctx);
+            }
+        } else {
+            for (name, was_running) in stopping {
+                self.stop_for_good(&name, was_running, ctx).await;
+            }
+        }
+        self.slots.clear();
+        self.config.directory.lock().entries.clear();
     }
 
     /// Intensity exceeded: stop every child, then fail to the parent (or the bus).
@@ -568,7 +467,7 @@ impl Supervisor {
             supervisor: ctx.id(),
             reason: reason.clone(),
         });
-        self.stop_all(StopReason::Shutdown, ctx).await;
+        self.stop_all(ctx).await;
         let to_bus = self.config.root;
         self.emit(SupervisionEvent::Escalated {
             at: ctx.now(),
@@ -585,32 +484,51 @@ impl Supervisor {
         ctx.fail(Failure::escalated(reason.to_string()));
     }
 
-    /// Stops all children in reverse start order, each within its shutdown deadline.
-    async fn stop_all(&mut self, reason: StopReason, ctx: &mut Context<Self>) {
-        while let Some(child) = self.children.pop() {
-            self.config.directory.remove(&child.spec.name);
-            stop_child(&child, reason.clone(), ctx).await;
+    fn ended_event(
+        &self,
+        name: Arc<str>,
+        id: ActorId,
+        reason: StopReason,
+        ctx: &Context<Self>,
+    ) -> SupervisionEvent {
+        if reason.is_failure() {
+            SupervisionEvent::Failed {
+                at: ctx.now(),
+                supervisor: ctx.id(),
+                child: name,
+                id,
+                reason,
+            }
+        } else {
+            SupervisionEvent::Exited {
+                at: ctx.now(),
+                supervisor: ctx.id(),
+                child: name,
+                id,
+                reason,
+            }
         }
     }
-}
 
-async fn stop_child(child: &Child, reason: StopReason, ctx: &mut Context<Supervisor>) {
-    if !child.alive || !child.handle.terminate(reason) {
-        return;
-    }
-    let stopped = ctx
-        .clock()
-        .timeout(child.spec.shutdown, child.handle.wait_for_stop())
-        .await;
-    if stopped.is_err() {
-        tracing::warn!(
-            target: "mycelium::supervisor",
-            child = %child.spec.name,
-            id = %child.handle.id(),
-            deadline = ?child.spec.shutdown,
-            "child did not stop within its shutdown deadline; killed"
-        );
-        child.handle.kill();
+    fn info(&self) -> Vec<ChildInfo> {
+        self.policy
+            .children()
+            .iter()
+            .filter_map(|c| {
+                let slot = self.slot(&c.name)?;
+                let state = match c.state {
+                    State::Running { .. } => ChildState::Running(ChildRef(slot.handle.clone()?)),
+                    State::Restarting { since, .. } => ChildState::Restarting { since },
+                    State::Stopped => ChildState::Stopped,
+                };
+                Some(ChildInfo {
+                    name: c.name.to_string(),
+                    state,
+                    restart: c.restart,
+                    supervisor: slot.spec.is_supervisor(),
+                })
+            })
+            .collect()
     }
 }
 
@@ -621,94 +539,117 @@ impl Actor for Supervisor {
         let link = Arc::new(Link {
             supervisor: ctx.actor_ref().clone(),
         });
-        let specs = {
-            let mut dir = config.directory.lock();
-            dir.entries.clear();
-            dir.specs
-                .get_or_insert_with(|| config.children.clone())
-                .clone()
-        };
+        config.directory.lock().entries.clear();
+        let policy = Policy::new(
+            config.strategy,
+            config.max_restarts,
+            config.within,
+            config.backoff.clone(),
+            ctx.rng().clone(),
+            config.auto_shutdown,
+            config.pool.is_some(),
+        );
+        let specs = config.children.clone();
         let mut sup = Supervisor {
-            window: RestartWindow::new(config.max_restarts, config.within),
             config,
-            children: Vec::new(),
+            policy,
+            slots: Vec::new(),
             link,
+            wake: None,
+            pool_seq: 0,
         };
         for spec in specs {
-            sup.start_child(spec, ctx).await?;
+            match sup.start_new(&spec, ctx).await {
+                Ok((handle, sub)) => {
+                    let id = handle.id();
+                    sup.add_started(spec, handle, sub, ctx);
+                    sup.emit(SupervisionEvent::Started {
+                        at: ctx.now(),
+                        supervisor: ctx.id(),
+                        child: sup.slots[sup.slots.len() - 1].spec.name.clone(),
+                        id,
+                    });
+                }
+                Err(e) => {
+                    sup.stop_all(ctx).await;
+                    sup.config.directory.lock().start_error = Some(e.clone());
+                    return Err(Box::new(e));
+                }
+            }
         }
+        sup.publish();
         Ok(sup)
     }
 
     async fn on_stop(&mut self, ctx: &mut Context<Self>, _reason: &StopReason) {
-        self.stop_all(StopReason::Shutdown, ctx).await;
+        self.stop_all(ctx).await;
+    }
+}
+
+impl Supervisor {
+    fn add_started(
+        &mut self,
+        spec: ChildSpec,
+        handle: Arc<dyn ChildHandle>,
+        sub: Option<Directory>,
+        ctx: &Context<Self>,
+    ) {
+        let child = Child::new(spec.name.clone(), spec.restart, spec.significant);
+        // Names were checked before the start.
+        let _ = self.policy.add(child, ctx.now());
+        self.slots.push(Slot {
+            spec,
+            handle: Some(handle),
+            sub,
+        });
+    }
+}
+
+impl Drop for Supervisor {
+    /// Reached with children left only when the supervisor's task was killed: its children
+    /// must not outlive it.
+    fn drop(&mut self) {
+        for slot in self.slots.iter().rev() {
+            if let Some(handle) = &slot.handle {
+                handle.kill();
+            }
+        }
     }
 }
 
 impl Handler<ChildEnded> for Supervisor {
     type Reply = ();
     async fn handle(&mut self, msg: ChildEnded, ctx: &mut Context<Self>) {
-        self.on_child_ended(msg.id, msg.reason, ctx).await;
+        let Some(name) = self.name_of(msg.id) else {
+            return;
+        };
+        self.emit(self.ended_event(name.clone(), msg.id, msg.reason.clone(), ctx));
+        let actions = self.policy.exited(&name, &msg.reason, ctx.now());
+        self.act(actions, ctx).await;
     }
 }
 
 impl Handler<ChildExited> for Supervisor {
     type Reply = ();
     async fn handle(&mut self, msg: ChildExited, ctx: &mut Context<Self>) {
-        let Some(i) = self.index(msg.id) else { return };
-        let child = &mut self.children[i];
-        let was_alive = child.alive;
-        child.alive = false;
-        // Already waiting for a restart (which will respawn it), or already known dead.
-        if child.pending || !was_alive {
+        let Some(name) = self.name_of(msg.id) else {
+            return;
+        };
+        // Only a running child's death is news (it was killed); the others are being
+        // stopped or restarted by this supervisor already.
+        if !matches!(self.policy.state(&name), Some(State::Running { .. })) {
             return;
         }
-        self.on_child_ended(msg.id, msg.reason, ctx).await;
+        self.emit(self.ended_event(name.clone(), msg.id, msg.reason.clone(), ctx));
+        let actions = self.policy.exited(&name, &msg.reason, ctx.now());
+        self.act(actions, ctx).await;
     }
 }
 
-impl Handler<RestartDue> for Supervisor {
+impl Handler<Step> for Supervisor {
     type Reply = ();
-    async fn handle(&mut self, msg: RestartDue, ctx: &mut Context<Self>) {
-        self.restart_group(&msg.ids, msg.delay, ctx).await;
-    }
-}
-
-impl Handler<AddChild> for Supervisor {
-    type Reply = Result<ActorId, SupervisorError>;
-    async fn handle(&mut self, AddChild(spec): AddChild, ctx: &mut Context<Self>) -> Self::Reply {
-        if self.children.iter().any(|c| c.spec.name == spec.name) {
-            return Err(SupervisorError::DuplicateName(spec.name.to_string()));
-        }
-        self.config
-            .directory
-            .lock()
-            .specs
-            .get_or_insert_with(Vec::new)
-            .push(spec.clone());
-        Ok(self.start_child(spec, ctx).await?)
-    }
-}
-
-impl Handler<RemoveChild> for Supervisor {
-    type Reply = Result<(), SupervisorError>;
-    async fn handle(
-        &mut self,
-        RemoveChild(name): RemoveChild,
-        ctx: &mut Context<Self>,
-    ) -> Self::Reply {
-        let Some(i) = self.children.iter().position(|c| *c.spec.name == *name) else {
-            return Err(SupervisorError::NoSuchChild(name));
-        };
-        let child = self.children.remove(i);
-        {
-            let mut dir = self.config.directory.lock();
-            dir.entries.retain(|e| *e.name != *name);
-            if let Some(specs) = dir.specs.as_mut() {
-                specs.retain(|s| *s.name != *name);
-            }
-        }
-        stop_child(&child, StopReason::Shutdown, ctx).await;
-        Ok(())
+    async fn handle(&mut self, _: Step, ctx: &mut Context<Self>) {
+        let actions = self.policy.tick(ctx.now());
+        self.act(actions, ctx).await;
     }
 }

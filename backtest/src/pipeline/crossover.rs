@@ -4,22 +4,24 @@ use mycelium_actors::{Actor, BoxError, Context, Handler, Published, Publisher, S
 
 use super::{topics, Config, Halt, Order, OrderBatch, Params, TickBatch};
 
-/// Goes long `qty` when the fast simple moving average is above the slow one by more than
-/// the band, short when below by more than the band, and keeps its position in between.
-/// Moving averages are kept incrementally over the shared series (the strategy reads back
-/// only ticks it has already seen), so a tick costs a few additions and comparisons.
+/// Wants to be long when the fast simple moving average of the closes is above the slow
+/// one by more than the band (`fast > slow * (1 + band)`), short when below by more than the
+/// band (`fast < slow * (1 - band)`), and keeps its wish in between (flat until the first
+/// signal). It decides after each close from bar `slow` (0-based) on, the first bar at which
+/// the slow average has a previous value, as backtesting.py starts calling `next()`; each
+/// change of wish is an [`Order`]. Moving averages are kept incrementally over the shared
+/// series (the strategy reads back only ticks it has already seen), so a tick costs a few
+/// additions and comparisons.
 pub struct Crossover {
     fast: usize,
     slow: usize,
     /// `fast_sum * slow > slow_sum * fast * up` means "fast above slow by the band".
     up: f64,
     down: f64,
-    qty: i64,
     fast_sum: f64,
     slow_sum: f64,
     target: i64,
     halted: bool,
-    last_tick: Option<usize>,
     crash_at: Option<usize>,
     orders: Publisher<OrderBatch>,
 }
@@ -47,12 +49,10 @@ impl Actor for Crossover {
             slow,
             up: fast as f64 * (1.0 + band),
             down: fast as f64 * (1.0 - band),
-            qty: args.config.qty,
             fast_sum: 0.0,
             slow_sum: 0.0,
             target: 0,
             halted: false,
-            last_tick: None,
             // Fault injection: only the first incarnation crashes.
             crash_at: args.config.crash_once_at.filter(|_| ctx.incarnation() == 0),
             orders,
@@ -70,34 +70,22 @@ impl Handler<Published<TickBatch>> for Crossover {
         if b.epoch != ctx.incarnation() {
             return Ok(());
         }
-        if let Some(at) = self.crash_at {
-            assert!(
-                !b.range.contains(&at),
-                "injected fault at tick {at} (incarnation {})",
-                ctx.incarnation()
-            );
+        if let Some(at) = self.crash_at.filter(|at| b.range.contains(at)) {
+            // The injected fault: a panic, as a bug would be; the supervisor restarts the
+            // pipeline and the run replays from the first tick.
+            std::panic::panic_any(InjectedFault { tick: at });
         }
         let px = b.series.prices();
         let mut orders = Vec::new();
-        let (fast, slow, qty) = (self.fast, self.slow, self.qty);
+        let (fast, slow) = (self.fast, self.slow);
         let (slow_f, up, down) = (slow as f64, self.up, self.down);
         let (mut fs, mut ss, mut target) = (self.fast_sum, self.slow_sum, self.target);
         let (start, end) = (b.range.start, b.range.end);
-        // Warm-up: until the slow window is full.
+        // Warm-up: until the slow window is full; no decision before bar `slow`.
         let warm = end.min(slow).max(start);
         for (i, &p) in px.iter().enumerate().take(warm).skip(start) {
             fs += if i >= fast { p - px[i - fast] } else { p };
             ss += p;
-            if i + 1 == slow && !self.halted {
-                let want = signal(fs * slow_f, ss * up, ss * down, target);
-                if want != target {
-                    orders.push(Order {
-                        tick: i,
-                        qty: (want - target) * qty,
-                    });
-                    target = want;
-                }
-            }
         }
         // Steady state, the hot loop: three streams over the shared series, no bounds checks,
         // everything in registers; an order is the rare, out-of-line case.
@@ -118,14 +106,13 @@ impl Handler<Published<TickBatch>> for Crossover {
                 if found != target {
                     orders.push(Order {
                         tick: warm + k - 1,
-                        qty: (found - target) * qty,
+                        target: found,
                     });
                     target = found;
                 }
             }
         }
         (self.fast_sum, self.slow_sum, self.target) = (fs, ss, target);
-        self.last_tick = b.range.end.checked_sub(1);
         self.orders
             .publish(OrderBatch {
                 epoch: b.epoch,
@@ -185,34 +172,26 @@ fn signal(fast_scaled: f64, upper: f64, lower: f64, keep: i64) -> i64 {
     }
 }
 
+/// The payload of the panic [`Config::crash_once_at`] injects; a panic hook can recognise
+/// it (`info.payload().downcast_ref::<InjectedFault>()`) and stay quiet about it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InjectedFault {
+    /// The tick it was injected at.
+    pub tick: usize,
+}
+
+impl std::fmt::Display for InjectedFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "injected fault at tick {}", self.tick)
+    }
+}
+
 impl Handler<Published<Halt>> for Crossover {
-    type Reply = Result<(), BoxError>;
-    async fn handle(
-        &mut self,
-        h: Published<Halt>,
-        ctx: &mut Context<Self>,
-    ) -> Result<(), BoxError> {
-        if h.epoch != ctx.incarnation() || self.halted {
-            return Ok(());
+    type Reply = ();
+    async fn handle(&mut self, h: Published<Halt>, ctx: &mut Context<Self>) {
+        // The account no longer books anything: stop deciding.
+        if h.epoch == ctx.incarnation() {
+            self.halted = true;
         }
-        self.halted = true;
-        let (Some(tick), true) = (self.last_tick, self.target != 0) else {
-            return Ok(());
-        };
-        let order = Order {
-            tick,
-            qty: -self.target * self.qty,
-        };
-        self.target = 0;
-        let at = tick + 1;
-        self.orders
-            .publish(OrderBatch {
-                epoch: h.epoch,
-                range: at..at,
-                orders: vec![order],
-                last: false,
-            })
-            .await;
-        Ok(())
     }
 }

@@ -1,18 +1,19 @@
-//! The simulated exchange: fills each order at the next tick's price, with a fee.
+//! The simulated exchange: prices each order by the fill rule.
 
 use std::sync::Arc;
 
 use mycelium_actors::{Actor, BoxError, Context, Handler, Published, Publisher, SubscribeOptions};
 
-use super::{topics, Config, Fill, FillBatch, OrderBatch};
+use super::{topics, Config, Execution, FillAt, FillBatch, OrderBatch};
 use crate::Series;
 
 /// Takes [`OrderBatch`]es from [`topics::ORDERS`] and publishes [`FillBatch`]es on
-/// [`topics::FILLS`]. Fills an order decided on tick `i` at the price of tick `i + 1` (an order on the last
-/// tick is not filled), charging `fee_bps` of the traded notional.
+/// [`topics::FILLS`]. Prices an order decided on bar `i` by [`Config::fill`] (the next
+/// bar's open by default; an order decided on the last bar does not execute). Sizes and
+/// commissions are the account's business.
 pub struct Exchange {
     series: Arc<Series>,
-    fee: f64,
+    fill: FillAt,
     fills: Publisher<FillBatch>,
 }
 
@@ -32,7 +33,7 @@ impl Actor for Exchange {
         let fills = ctx.bus().publisher::<FillBatch>(topics::FILLS)?;
         Ok(Exchange {
             series: args.series,
-            fee: args.config.fee_bps / 10_000.0,
+            fill: args.config.fill,
             fills,
         })
     }
@@ -48,18 +49,17 @@ impl Handler<Published<OrderBatch>> for Exchange {
         if b.epoch != ctx.incarnation() {
             return Ok(());
         }
-        let px = self.series.prices();
-        let fills = b
+        let executions = b
             .orders
             .iter()
             .filter_map(|o| {
-                let tick = o.tick + 1;
-                let price = *px.get(tick)?;
-                Some(Fill {
-                    tick,
+                let (price, bar, book_at) = self.fill.execution(&self.series, o.tick)?;
+                Some(Execution {
+                    decided: o.tick,
+                    bar,
+                    book_at,
                     price,
-                    qty: o.qty,
-                    fee: o.qty.unsigned_abs() as f64 * price * self.fee,
+                    target: o.target,
                 })
             })
             .collect();
@@ -67,7 +67,7 @@ impl Handler<Published<OrderBatch>> for Exchange {
             .publish(FillBatch {
                 epoch: b.epoch,
                 range: b.range.clone(),
-                fills,
+                executions,
                 last: b.last,
             })
             .await;

@@ -21,13 +21,14 @@ pub struct TickBatch {
     pub last: bool,
 }
 
-/// An order: buy (`qty > 0`) or sell (`qty < 0`) after seeing tick `tick`.
+/// An order: after seeing tick `tick`, the strategy wants to be long (`target` 1), short
+/// (-1) or flat (0). The account decides how many units that is.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Order {
-    /// Index of the tick the decision was made on; the fill happens on the next tick.
+    /// Index of the tick (bar) the decision was made on, after its close.
     pub tick: usize,
-    /// Signed quantity.
-    pub qty: i64,
+    /// Wanted direction: 1, -1 or 0.
+    pub target: i64,
 }
 
 /// The orders the strategy sent for one tick batch (possibly none).
@@ -35,7 +36,7 @@ pub struct Order {
 pub struct OrderBatch {
     /// Incarnation of the pipeline that sent it.
     pub epoch: u32,
-    /// The tick batch they answer (empty for an out-of-band order, e.g. a flatten on halt).
+    /// The tick batch they answer.
     pub range: Range<usize>,
     /// Orders in tick order.
     pub orders: Vec<Order>,
@@ -43,33 +44,48 @@ pub struct OrderBatch {
     pub last: bool,
 }
 
-/// An execution.
+/// An order priced by the exchange: where and when it executes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Execution {
+    /// The bar the order was decided on.
+    pub decided: usize,
+    /// The bar it executes on (entry or exit bar of a round trip).
+    pub bar: usize,
+    /// The bar at which the account books it, before marking that bar.
+    pub book_at: usize,
+    /// Execution price.
+    pub price: f64,
+    /// Wanted direction: 1, -1 or 0.
+    pub target: i64,
+}
+
+/// A booked execution: what the account traded.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Fill {
-    /// Index of the tick it executed on.
+    /// Index of the bar (tick) it executed on.
     pub tick: usize,
     /// Execution price.
     pub price: f64,
     /// Signed quantity.
     pub qty: i64,
-    /// Fee paid (always ≥ 0).
+    /// Commission paid (always ≥ 0).
     pub fee: f64,
 }
 
-/// The fills of one order batch.
+/// The executions of one order batch.
 #[derive(Clone, Debug)]
 pub struct FillBatch {
     /// Incarnation of the pipeline that sent it.
     pub epoch: u32,
     /// The tick batch they belong to.
     pub range: Range<usize>,
-    /// Fills in tick order.
-    pub fills: Vec<Fill>,
+    /// Executions in order.
+    pub executions: Vec<Execution>,
     /// True for the last batch of the series.
     pub last: bool,
 }
 
-/// The risk limit was breached: go flat and stop trading.
+/// The account stopped trading (risk limit or bankruptcy): the strategy may stop deciding.
 #[derive(Clone, Copy, Debug)]
 pub struct Halt {
     /// Incarnation of the pipeline that sent it.

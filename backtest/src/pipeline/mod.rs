@@ -13,9 +13,12 @@
 //!   bus clock reaches its first tick's time.
 //! - [`Crossover`] runs the strategy over each batch and sends its orders (one message per
 //!   batch, possibly empty).
-//! - [`Exchange`] fills each order at the next tick's price, charging a fee.
-//! - [`Portfolio`] books fills, marks to market at every bar close, checks the drawdown
-//!   limit on a timer of bus time, and sends the result after the last batch.
+//! - [`Exchange`] prices each order by the fill rule ([`FillAt`]: the next bar's open by
+//!   default, the next tick for ticks).
+//! - [`Portfolio`] is the account: sizes and books fills against its cash, pays commissions,
+//!   marks to market at every bar (or tick), checks bankruptcy and the drawdown limit at each
+//!   mark, computes the statistics and sends the result after the last batch. Every check is
+//!   made at a bar index, never between batches, so results do not depend on the batch size.
 //!
 //! The four run under one `one_for_all` supervisor: if any of them fails, all restart and the
 //! replay starts again from the first tick, so a run's result does not depend on a transient
@@ -32,15 +35,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mycelium_actors::{BoxError, Bus};
-use mycelium_supervisor::{Backoff, ChildSpec, Strategy, Supervisor};
+use mycelium_supervisor::{Backoff, ChildSpec, RestartStrategy, Supervisor};
 use tokio::sync::mpsc;
 
-pub use crossover::{Crossover, CrossoverArgs};
+pub use crossover::{Crossover, CrossoverArgs, InjectedFault};
 pub use exchange::{Exchange, ExchangeArgs};
-pub use messages::{Fill, FillBatch, Halt, Order, OrderBatch, TickBatch};
-pub use portfolio::{Portfolio, PortfolioArgs, RiskCheck};
+pub use messages::{Execution, Fill, FillBatch, Halt, Order, OrderBatch, TickBatch};
+pub use portfolio::{Portfolio, PortfolioArgs};
 pub use replayer::{Publish, Replayer, ReplayerArgs};
 
+use crate::metrics::Stats;
 use crate::Series;
 
 const STRATEGY: &str = "strategy";
@@ -96,23 +100,102 @@ impl fmt::Display for Params {
     }
 }
 
-/// Settings shared by every run of a sweep.
+/// Where an order decided on bar (or tick) `i` executes. Orders are market orders; the
+/// decision is taken after bar `i` closes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum FillAt {
+    /// At the open of bar `i + 1` (backtesting.py's default). For ticks, a tick's open is
+    /// its price: the next tick's price.
+    #[default]
+    NextOpen,
+    /// At the close of bar `i + 1`.
+    NextClose,
+    /// At the close of bar `i` itself (backtesting.py's `trade_on_close=True`); the fill is
+    /// booked, as there, when bar `i + 1` is processed, so bar `i`'s equity does not see its
+    /// commission.
+    SameClose,
+}
+
+impl FillAt {
+    /// For an order decided on `decided`: `(price, bar it executes on, bar it is booked
+    /// at)`, or `None` when the series ends first (an order decided on the last bar never
+    /// fills).
+    pub fn execution(self, series: &Series, decided: usize) -> Option<(f64, usize, usize)> {
+        let next = decided + 1;
+        if next >= series.len() {
+            return None;
+        }
+        Some(match self {
+            FillAt::NextOpen => (series.opens()[next], next, next),
+            FillAt::NextClose => (series.prices()[next], next, next),
+            FillAt::SameClose => (series.prices()[decided], decided, next),
+        })
+    }
+}
+
+impl fmt::Display for FillAt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FillAt::NextOpen => "next-open",
+            FillAt::NextClose => "next-close",
+            FillAt::SameClose => "same-close",
+        })
+    }
+}
+
+/// How many units an entry buys or sells short.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Sizing {
+    /// A fixed number of units. An entry the available cash cannot pay for, commission
+    /// included, is cancelled (counted in [`RunResult::canceled`]).
+    Units(u64),
+    /// A fraction in (0, 1] of the available cash: `floor(cash * f / (price + commission
+    /// per unit))` whole units, as backtesting.py's `buy(size=f)`; 1 means all of it
+    /// (backtesting.py's default, `1 - epsilon`). Zero units cancels the entry.
+    Equity(f64),
+}
+
+/// A run setting that cannot work, and what to give instead.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ConfigError {
+    /// The starting cash is not a positive number.
+    #[error("cash {0} is not a positive amount: give the starting cash, e.g. 10000")]
+    Cash(f64),
+    /// The position size is zero or out of range.
+    #[error("size {0}: give a whole number of units >= 1 or a fraction of equity in (0, 1]")]
+    Size(String),
+    /// A commission is negative or absurd.
+    #[error("commission {0}: give basis points in [0, 1000) and a per-trade amount >= 0")]
+    Commission(String),
+    /// The risk limit is not a fraction.
+    #[error("risk limit {0}: give the drawdown that halts trading as a fraction in (0, 1]")]
+    RiskLimit(f64),
+}
+
+/// Settings shared by every run of a sweep. The defaults are backtesting.py's: 10,000 of
+/// cash, all of it in each entry, no commission, fills at the next bar's open, no risk limit.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
-    /// Ticks per [`TickBatch`] (default 4096). The clock advances per batch.
+    /// Ticks (rows) per [`TickBatch`] (default 4096). Results do not depend on it: it only
+    /// sets how many rows each message carries.
     pub batch: usize,
-    /// Ticks per bar: the portfolio marks to market at every bar close (default 1000).
-    pub bar_ticks: usize,
-    /// Position size in units (default 1).
-    pub qty: i64,
-    /// Fee in basis points of traded notional (default 1).
-    pub fee_bps: f64,
-    /// Drawdown (fraction of the peak equity) past which the strategy is halted (default 0.5).
-    pub risk_limit: f64,
-    /// How often, in bus time, the portfolio checks the drawdown (default 1 week). A check
-    /// can only act between batches, and each costs a clock jump (~1 us), so a period much
-    /// shorter than a batch's span (2.8 days with the synthetic data) buys nothing.
-    pub risk_every: Duration,
+    /// The portfolio marks to market, checks bankruptcy and the risk limit every
+    /// `mark_every` rows (default 1: every bar of bar data, every tick of tick data).
+    pub mark_every: usize,
+    /// Starting cash (default 10,000).
+    pub cash: f64,
+    /// Units per entry (default: all the available cash).
+    pub size: Sizing,
+    /// Commission in basis points of each fill's notional (default 0).
+    pub commission_bps: f64,
+    /// Fixed commission per fill, in cash (default 0).
+    pub commission_per_trade: f64,
+    /// Fill price rule (default: the next bar's open).
+    pub fill: FillAt,
+    /// Drawdown from the running peak of equity (a fraction: 0.2 = 20%) past which trading
+    /// stops: checked at every mark; at the first mark past it the open position is closed
+    /// as an order decided on that bar would be, and no further order fills. Default none.
+    pub risk_limit: Option<f64>,
     /// Fault injection: the strategy's first incarnation panics on the batch holding this
     /// tick; the supervisor restarts the pipeline and the run completes as if nothing had
     /// happened (its trace records the restart).
@@ -126,34 +209,61 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             batch: 4096,
-            bar_ticks: 1000,
-            qty: 1,
-            fee_bps: 1.0,
-            risk_limit: 0.5,
-            risk_every: Duration::from_secs(7 * 86_400),
+            mark_every: 1,
+            cash: 10_000.0,
+            size: Sizing::Equity(1.0),
+            commission_bps: 0.0,
+            commission_per_trade: 0.0,
+            fill: FillAt::NextOpen,
+            risk_limit: None,
             crash_once_at: None,
             keep_fills: false,
         }
     }
 }
 
+impl Config {
+    /// Checks the money settings.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(self.cash.is_finite() && self.cash > 0.0) {
+            return Err(ConfigError::Cash(self.cash));
+        }
+        match self.size {
+            Sizing::Units(0) => return Err(ConfigError::Size("0 units".into())),
+            Sizing::Equity(f) if !(f > 0.0 && f <= 1.0) => {
+                return Err(ConfigError::Size(format!("fraction {f}")))
+            }
+            _ => {}
+        }
+        let (bps, fixed) = (self.commission_bps, self.commission_per_trade);
+        if !(bps.is_finite() && (0.0..1000.0).contains(&bps) && fixed.is_finite() && fixed >= 0.0) {
+            return Err(ConfigError::Commission(format!(
+                "{bps} bps + {fixed} per trade"
+            )));
+        }
+        if let Some(l) = self.risk_limit {
+            if !(l > 0.0 && l <= 1.0) {
+                return Err(ConfigError::RiskLimit(l));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The result of one run.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RunResult {
-    /// Final equity minus starting capital (the price of `qty` units at the first tick).
-    pub pnl: f64,
-    /// Annualised Sharpe ratio of per-bar returns.
-    pub sharpe: f64,
-    /// Maximum drawdown, as a fraction of the peak equity.
-    pub max_drawdown: f64,
-    /// Number of fills.
-    pub trades: u64,
-    /// Total fees paid.
-    pub fees: f64,
-    /// Position at the end.
+    /// The statistics (definitions in [`metrics`](crate::metrics)).
+    pub stats: Stats,
+    /// Position at the end, in units (signed).
     pub position: i64,
-    /// The bar close at which the risk limit halted the strategy, if it did.
+    /// The bar at whose mark the risk limit halted trading, if it did.
     pub halted_at: Option<usize>,
+    /// The bar at whose mark equity reached zero, if it did: the position was closed at that
+    /// bar's close and the run stopped trading with an equity of 0.
+    pub bankrupt_at: Option<usize>,
+    /// Entries cancelled because the cash could not pay for them.
+    pub canceled: u64,
     /// Ticks replayed (the events of the run).
     pub ticks: u64,
     /// FNV-1a hash of the run's trace (start, fills, halt, final metrics).
@@ -162,8 +272,9 @@ pub struct RunResult {
     pub trace_events: u64,
     /// How many times the pipeline was restarted.
     pub restarts: u32,
-    /// Equity at the start and at every bar close.
-    pub equity: Vec<f64>,
+    /// `(timestamp_ns, equity)` at the last mark of each period of the returns (days for
+    /// daily or finer data), the curve the ratios are computed from.
+    pub equity: Vec<(u64, f64)>,
     /// Every fill, in order, when [`Config::keep_fills`] is set; empty otherwise.
     pub fills: Vec<Fill>,
 }
@@ -179,9 +290,10 @@ pub async fn run(
     config: Config,
 ) -> Result<RunResult, BoxError> {
     params.validate()?;
+    config.validate()?;
     let (report, mut results) = mpsc::unbounded_channel();
     let span = Duration::from_nanos(series.offset_ns(series.len() - 1));
-    let _tree = Supervisor::builder(Strategy::OneForAll)
+    let _tree = Supervisor::builder(RestartStrategy::OneForAll)
         .intensity(3, Duration::from_secs(3600))
         .backoff(Backoff::exponential(
             Duration::from_millis(10),
@@ -195,6 +307,8 @@ pub async fn run(
                 series: series.clone(),
                 config: config.clone(),
                 report,
+                // The slow average exists from bar `slow - 1` (none if the series is shorter).
+                warmup: params.slow.saturating_sub(1) as usize,
             },
         ))
         .child(ChildSpec::new::<Exchange>(

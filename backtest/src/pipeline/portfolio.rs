@@ -1,40 +1,43 @@
-//! The portfolio and risk actor: books fills, marks to market per bar, enforces a drawdown
-//! limit on a timer, and reports the run's result.
+//! The portfolio: the account of a run. Sizes and books executions against its cash, marks
+//! to market at every bar, stops at bankruptcy or at the risk limit, and reports the result.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use mycelium_actors::{
-    Actor, BoxError, Context, Handler, Published, SubscribeOptions, TimerHandle,
-};
+use mycelium_actors::{Actor, BoxError, Context, Handler, Published, SubscribeOptions};
 use tokio::sync::mpsc;
 
-use super::{topics, Config, Fill, FillBatch, Halt, RunResult};
-use crate::metrics::{max_drawdown, returns, sharpe, YEAR_NS};
+use super::{topics, Config, Execution, Fill, FillBatch, Halt, RunResult, Sizing};
+use crate::metrics::{ratios, PeriodCurve, Stats};
 use crate::{Series, Trace};
 
-/// Takes [`FillBatch`]es from [`topics::FILLS`] and books them into cash and position, marks the book to market at the close of every bar
-/// (`bar_ticks` ticks, independent of the batch size) for the equity curve, and every
-/// `risk_every` of bus time checks the drawdown: past `risk_limit` it publishes [`Halt`] on
-/// [`topics::HALT`].
-/// After the last batch it computes the metrics and sends the [`RunResult`].
+/// Takes [`FillBatch`]es from [`topics::FILLS`] and keeps the account, bar by bar, whatever
+/// the batch size:
+///
+/// 1. At bar `j`, books the executions due at `j` ([`Execution::book_at`]): an order to
+///    reverse or flatten closes the whole open position first; an entry is sized by
+///    [`Config::size`] against the cash then available and cancelled if the cash cannot pay
+///    for one unit (or the fixed quantity) with its commission, as backtesting.py's broker
+///    does. Commission = `commission_per_trade + |qty| * price * commission_bps / 10_000`
+///    on every fill, entry and exit.
+/// 2. Every [`Config::mark_every`] bars (every bar by default) and at the last bar, marks to
+///    market at the close: `equity = cash + position * (close - entry price)`, where cash
+///    has paid every commission and received every closed round trip's PnL (leverage 1: a
+///    short needs the same cash as a long).
+/// 3. At each mark: equity ≤ 0 is bankruptcy — the position is closed at that close, equity
+///    is 0 from there on, no further order fills (backtesting.py's "out of money"); then a
+///    drawdown `1 - equity / peak` above [`Config::risk_limit`] halts trading: pending
+///    orders are dropped, the position is closed as an order decided on that bar would fill,
+///    and [`Halt`] goes to the strategy on [`topics::HALT`].
+///
+/// After the last batch it computes the [`Stats`] and sends the [`RunResult`].
 pub struct Portfolio {
     series: Arc<Series>,
     config: Config,
-    capital: f64,
-    cash: f64,
-    position: i64,
-    trades: u64,
-    fees: f64,
-    pending: VecDeque<Fill>,
-    next_mark: usize,
-    last_marked: Option<usize>,
-    equity: Vec<f64>,
-    peak: f64,
-    halted_at: Option<usize>,
-    trace: Trace,
-    fills: Vec<Fill>,
-    risk_timer: Option<TimerHandle>,
+    account: Account,
+    pending: VecDeque<Execution>,
+    next_bar: usize,
+    warmup: usize,
     done: bool,
     report: mpsc::UnboundedSender<RunResult>,
 }
@@ -48,39 +51,409 @@ pub struct PortfolioArgs {
     pub config: Config,
     /// Where the result goes.
     pub report: mpsc::UnboundedSender<RunResult>,
+    /// The first bar at which the strategy's indicators all exist: where the buy-and-hold
+    /// return starts, as in backtesting.py (bar 0 if it is past the end).
+    pub warmup: usize,
 }
 
-/// The portfolio's risk timer.
+/// The open round trip.
 #[derive(Clone, Copy, Debug)]
-pub struct RiskCheck {
-    epoch: u32,
+struct Open {
+    bar: usize,
+    price: f64,
+    fee: f64,
+}
+
+struct Account {
+    cash: f64,
+    position: i64,
+    open: Option<Open>,
+    fixed: f64,
+    rel: f64,
+    size: Sizing,
+    peak: f64,
+    worst_dd: f64,
+    curve: PeriodCurve,
+    trades: u64,
+    wins: u64,
+    fills_count: u64,
+    fees: f64,
+    exposed_bars: u64,
+    exposed_until: Option<usize>,
+    canceled: u64,
+    halted_at: Option<usize>,
+    bankrupt_at: Option<usize>,
+    trace: Trace,
+    keep_fills: bool,
+    fills: Vec<Fill>,
+}
+
+impl Account {
+    fn commission(&self, qty: f64, price: f64) -> f64 {
+        self.fixed + qty.abs() * price * self.rel
+    }
+
+    fn stopped(&self) -> bool {
+        self.halted_at.is_some() || self.bankrupt_at.is_some()
+    }
+
+    fn record_fill(&mut self, bar: usize, price: f64, qty: i64, fee: f64) {
+        self.fills_count += 1;
+        self.fees += fee;
+        if self.keep_fills {
+            self.fills.push(Fill {
+                tick: bar,
+                price,
+                qty,
+                fee,
+            });
+        }
+        self.trace.record(
+            "fill",
+            &[
+                (bar as u64).to_le_bytes(),
+                price.to_bits().to_le_bytes(),
+                qty.to_le_bytes(),
+                fee.to_bits().to_le_bytes(),
+            ],
+        );
+    }
+
+    /// Closes the whole position at `price` on `bar`.
+    fn close(&mut self, bar: usize, price: f64) {
+        let Some(open) = self.open.take() else {
+            return;
+        };
+        let size = self.position as f64;
+        let fee = self.commission(size, price);
+        let gross = size * (price - open.price);
+        self.cash += gross - fee;
+        let pl = gross - (fee + open.fee);
+        self.trades += 1;
+        if pl > 0.0 {
+            self.wins += 1;
+        }
+        let from = match self.exposed_until {
+            Some(u) if u >= open.bar => u + 1,
+            _ => open.bar,
+        };
+        if bar >= from {
+            self.exposed_bars += (bar - from + 1) as u64;
+        }
+        self.exposed_until = Some(bar);
+        let qty = -self.position;
+        self.position = 0;
+        self.record_fill(bar, price, qty, fee);
+    }
+
+    fn book(&mut self, x: Execution) {
+        if self.position != 0 && x.target != self.position.signum() {
+            self.close(x.bar, x.price);
+        }
+        if x.target == 0 || self.position != 0 {
+            return;
+        }
+        let price = x.price;
+        let margin = self.cash.max(0.0);
+        let units = match self.size {
+            Sizing::Units(n) => {
+                let n_f = n as f64;
+                let per_unit = price + self.commission(n_f, price) / n_f;
+                if n_f * per_unit > margin {
+                    0
+                } else {
+                    n
+                }
+            }
+            Sizing::Equity(f) => {
+                let f = if f >= 1.0 { 1.0 - f64::EPSILON } else { f };
+                let per_unit = price + self.commission(f, price) / f;
+                let units = py_floordiv(margin * f, per_unit);
+                if units >= 1.0 && units.is_finite() {
+                    units as u64
+                } else {
+                    0
+                }
+            }
+        };
+        if units == 0 {
+            self.canceled += 1;
+            return;
+        }
+        let qty = x.target * units as i64;
+        let fee = self.commission(qty as f64, price);
+        self.cash -= fee;
+        self.position = qty;
+        self.open = Some(Open {
+            bar: x.bar,
+            price,
+            fee,
+        });
+        self.record_fill(x.bar, price, qty, fee);
+    }
+
+    /// Marks every bar of `from..until` (none of which books anything), as [`Account::mark`]
+    /// would one by one, in a loop without calls. Returns the bar after the last one marked
+    /// (`until`, or the bar after a mark that stopped trading) and what that mark did.
+    fn mark_run(
+        &mut self,
+        ts: &[u64],
+        px: &[f64],
+        from: usize,
+        until: usize,
+        risk: Option<f64>,
+    ) -> (usize, Stop) {
+        let limit = match risk {
+            Some(l) if !self.stopped() => l,
+            _ => f64::INFINITY,
+        };
+        let (ts, px) = (&ts[from..until], &px[from..until]);
+        match self.open {
+            Some(o) if self.bankrupt_at.is_none() => {
+                let m = Marking {
+                    cash: self.cash,
+                    pos: self.position as f64,
+                    base: self.position as f64 * o.price,
+                };
+                let (mut peak, mut worst) = (self.peak, self.worst_dd);
+                let mut thr = threshold(peak, worst.min(limit));
+                let mut boundary = self.curve.boundary();
+                let n = ts.len();
+                let mut k = 0;
+                while k < n {
+                    // The common case, in registers: no new period, no new worst drawdown.
+                    let (next, p, t_, last) = scan_marks(
+                        &ts[..n],
+                        &px[..n],
+                        k,
+                        &m,
+                        peak,
+                        worst.min(limit),
+                        thr,
+                        boundary,
+                    );
+                    (peak, thr) = (p, t_);
+                    if let Some((lt, le)) = last {
+                        self.curve.set_last(lt, le);
+                    }
+                    k = next;
+                    if k == n {
+                        break;
+                    }
+                    // An event at bar k: a new period, or a drawdown to look at.
+                    let (t, close) = (ts[k], px[k]);
+                    let e = m.cash + (close * m.pos - m.base);
+                    if e > peak {
+                        peak = e;
+                        thr = threshold(peak, worst.min(limit));
+                    } else if e < thr {
+                        let dd = 1.0 - e / peak;
+                        if e <= 0.0 || dd > limit {
+                            // The rare case, one bar at a time.
+                            (self.peak, self.worst_dd) = (peak, worst);
+                            let stop = self.mark(from + k, t, close, risk);
+                            return (from + k + 1, stop);
+                        }
+                        if dd > worst {
+                            worst = dd;
+                            thr = threshold(peak, worst.min(limit));
+                        }
+                    }
+                    if t >= boundary {
+                        self.curve.push(t, e);
+                        boundary = self.curve.boundary();
+                    } else {
+                        self.curve.set_last(t, e);
+                    }
+                    k += 1;
+                }
+                (self.peak, self.worst_dd) = (peak, worst);
+                (until, Stop::No)
+            }
+            _ => {
+                // Flat (or bankrupt): equity does not move; the first mark does all the
+                // checks, the others only extend the curve.
+                let Some((&t0, &c0)) = ts.first().zip(px.first()) else {
+                    return (until, Stop::No);
+                };
+                let stop = self.mark(from, t0, c0, risk);
+                if stop != Stop::No {
+                    return (from + 1, stop);
+                }
+                let e = if self.bankrupt_at.is_some() {
+                    0.0
+                } else {
+                    self.cash
+                };
+                self.curve.push_flat(&ts[1..], e);
+                (until, Stop::No)
+            }
+        }
+    }
+
+    /// Marks at `close` on bar `j` (time `t`); says whether this mark stopped trading.
+    #[inline]
+    fn mark(&mut self, j: usize, t: u64, close: f64, risk_limit: Option<f64>) -> Stop {
+        let mut e = match self.open {
+            Some(o) => self.cash + (close * self.position as f64 - self.position as f64 * o.price),
+            None => self.cash,
+        };
+        let mut stop = Stop::No;
+        if e <= 0.0 && self.bankrupt_at.is_none() {
+            self.close(j, close);
+            self.cash = 0.0;
+            self.bankrupt_at = Some(j);
+            self.trace.record("bankrupt", &[(j as u64).to_le_bytes()]);
+            stop = Stop::Bankrupt;
+        }
+        if self.bankrupt_at.is_some() {
+            e = 0.0;
+        }
+        if e > self.peak {
+            self.peak = e;
+        }
+        let dd = 1.0 - e / self.peak;
+        if dd > self.worst_dd {
+            self.worst_dd = dd;
+        }
+        self.curve.push(t, e);
+        match risk_limit {
+            Some(limit) if dd > limit && !self.stopped() => {
+                self.halted_at = Some(j);
+                self.trace.record(
+                    "halt",
+                    &[(j as u64).to_le_bytes(), dd.to_bits().to_le_bytes()],
+                );
+                Stop::Halted
+            }
+            _ => stop,
+        }
+    }
+}
+
+/// The account's constants while a position is open: `equity = cash + (close * pos - base)`.
+struct Marking {
+    cash: f64,
+    pos: f64,
+    base: f64,
+}
+
+/// Below this equity the drawdown from `peak` may exceed `worst_or_limit`; at or above it,
+/// it cannot (the 1e-12 margin covers rounding), so no division is needed there.
+#[inline(always)]
+fn threshold(peak: f64, worst_or_limit: f64) -> f64 {
+    peak * (1.0 - worst_or_limit) * (1.0 + 1e-12)
+}
+
+/// Marks from bar `k` while nothing happens: equity at or above the threshold (a new peak
+/// moves it) and the time before `boundary`. Returns the first bar where something happens
+/// (or the end), the peak and threshold, and the last `(time, equity)` marked. A plain
+/// function without calls, so its state stays in registers.
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+fn scan_marks(
+    ts: &[u64],
+    px: &[f64],
+    mut k: usize,
+    m: &Marking,
+    mut peak: f64,
+    worst_or_limit: f64,
+    mut thr: f64,
+    boundary: u64,
+) -> (usize, f64, f64, Option<(u64, f64)>) {
+    let n = ts.len().min(px.len());
+    let (cash, pos, base) = (m.cash, m.pos, m.base);
+    let mut last = None;
+    while k < n {
+        let (t, close) = (ts[k], px[k]);
+        let e = cash + (close * pos - base);
+        if t >= boundary || e < thr {
+            break;
+        }
+        if e > peak {
+            peak = e;
+            thr = threshold(peak, worst_or_limit);
+        }
+        last = Some((t, e));
+        k += 1;
+    }
+    (k, peak, thr, last)
+}
+
+/// What a mark did to trading.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stop {
+    No,
+    Bankrupt,
+    Halted,
+}
+
+/// Python's float floor division `a // b` (`math.floor` of the exact quotient, as CPython
+/// computes it), so that share counts agree with backtesting.py at the boundaries.
+fn py_floordiv(a: f64, b: f64) -> f64 {
+    if b == 0.0 {
+        return f64::NAN;
+    }
+    let mut m = a % b;
+    let mut div = (a - m) / b;
+    if m != 0.0 {
+        if (b < 0.0) != (m < 0.0) {
+            m += b;
+            div -= 1.0;
+        }
+    } else {
+        m = 0.0f64.copysign(b);
+    }
+    let _ = m;
+    if div != 0.0 {
+        let mut floor = div.floor();
+        if div - floor > 0.5 {
+            floor += 1.0;
+        }
+        floor
+    } else {
+        0.0f64.copysign(a / b)
+    }
 }
 
 impl Actor for Portfolio {
     type Args = PortfolioArgs;
     async fn on_start(args: PortfolioArgs, ctx: &mut Context<Self>) -> Result<Self, BoxError> {
-        let capital = args.series.prices()[0] * args.config.qty.unsigned_abs().max(1) as f64;
+        args.config.validate()?;
         ctx.subscribe::<FillBatch>(topics::FILLS, SubscribeOptions::new())?;
         let epoch = ctx.incarnation();
-        let risk_timer = ctx.send_interval(RiskCheck { epoch }, args.config.risk_every);
         let mut trace = Trace::new();
         trace.record("start", &[u64::from(epoch).to_le_bytes()]);
-        let bar = args.config.bar_ticks.max(1);
-        Ok(Portfolio {
-            capital,
-            cash: capital,
+        let annual = args.series.annualisation();
+        let c = &args.config;
+        let account = Account {
+            cash: c.cash,
             position: 0,
+            open: None,
+            fixed: c.commission_per_trade,
+            rel: c.commission_bps / 10_000.0,
+            size: c.size,
+            peak: c.cash,
+            worst_dd: 0.0,
+            curve: PeriodCurve::with_offset(annual.period, args.series.utc_offset_ns()),
             trades: 0,
+            wins: 0,
+            fills_count: 0,
             fees: 0.0,
-            pending: VecDeque::new(),
-            next_mark: bar - 1,
-            last_marked: None,
-            equity: vec![capital],
-            peak: capital,
+            exposed_bars: 0,
+            exposed_until: None,
+            canceled: 0,
             halted_at: None,
+            bankrupt_at: None,
             trace,
+            keep_fills: c.keep_fills,
             fills: Vec::new(),
-            risk_timer: Some(risk_timer),
+        };
+        Ok(Portfolio {
+            account,
+            pending: VecDeque::new(),
+            next_bar: 0,
+            warmup: args.warmup,
             done: false,
             report: args.report,
             series: args.series,
@@ -90,126 +463,152 @@ impl Actor for Portfolio {
 }
 
 impl Portfolio {
-    fn book(&mut self, f: Fill) {
-        self.cash -= f.qty as f64 * f.price + f.fee;
-        self.position += f.qty;
-        self.trades += 1;
-        self.fees += f.fee;
-        if self.config.keep_fills {
-            self.fills.push(f);
-        }
-        self.trace.record(
-            "fill",
-            &[
-                (f.tick as u64).to_le_bytes(),
-                f.price.to_bits().to_le_bytes(),
-                f.qty.to_le_bytes(),
-                f.fee.to_bits().to_le_bytes(),
-            ],
-        );
-    }
-
-    /// Books the pending fills up to tick `at` and records the equity at its close.
-    fn mark(&mut self, at: usize) {
-        while self.pending.front().is_some_and(|f| f.tick <= at) {
-            if let Some(f) = self.pending.pop_front() {
-                self.book(f);
+    /// Processes bars `next_bar..end`: book, mark, check. Returns true if trading stopped
+    /// on one of them.
+    fn advance(&mut self, end: usize) -> bool {
+        let series = self.series.clone();
+        let (ts, px) = (series.timestamps(), series.prices());
+        let last = series.len() - 1;
+        let every = self.config.mark_every.max(1);
+        let risk = self.config.risk_limit;
+        let mut stopped_now = false;
+        let mut j = self.next_bar;
+        while j < end {
+            while let Some(x) = self.pending.front().copied() {
+                if x.book_at > j {
+                    break;
+                }
+                self.pending.pop_front();
+                self.account.book(x);
+            }
+            // The bars up to the next execution need only marks: a tight loop.
+            let until = self
+                .pending
+                .front()
+                .map_or(end, |x| x.book_at.clamp(j + 1, end));
+            while j < until {
+                let stop = if every == 1 {
+                    let (next, stop) = self.account.mark_run(ts, px, j, until, risk);
+                    j = next;
+                    stop
+                } else {
+                    let due = (j + 1) % every == 0 || j == last;
+                    let stop = if due {
+                        self.account.mark(j, ts[j], px[j], risk)
+                    } else {
+                        Stop::No
+                    };
+                    j += 1;
+                    stop
+                };
+                match stop {
+                    Stop::No => {}
+                    Stop::Bankrupt => {
+                        self.pending.clear();
+                        stopped_now = true;
+                    }
+                    Stop::Halted => {
+                        // Orders not yet filled are dropped; the position closes as an
+                        // order decided on this bar would fill.
+                        self.pending.clear();
+                        stopped_now = true;
+                        if self.account.position != 0 {
+                            if let Some((price, bar, book_at)) =
+                                self.config.fill.execution(&series, j - 1)
+                            {
+                                self.pending.push_back(Execution {
+                                    decided: j - 1,
+                                    bar,
+                                    book_at,
+                                    price,
+                                    target: 0,
+                                });
+                            }
+                        }
+                        break;
+                    }
+                }
             }
         }
-        let e = self.cash + self.position as f64 * self.series.prices()[at];
-        self.peak = self.peak.max(e);
-        self.equity.push(e);
-        self.last_marked = Some(at);
+        self.next_bar = j;
+        stopped_now
     }
 
     fn finish(&mut self) -> RunResult {
-        let last = self.series.len() - 1;
-        if self.last_marked != Some(last) {
-            self.mark(last);
-        }
-        // Fills past the last tick cannot exist (the exchange drops them); anything left
-        // would be a bug worth seeing in the trace.
-        while let Some(f) = self.pending.pop_front() {
-            self.book(f);
-        }
-        let final_equity = *self.equity.last().unwrap_or(&self.capital);
-        let bar_ns = self.series.mean_spacing_ns() * self.config.bar_ticks.max(1) as f64;
-        let r = returns(&self.equity, self.capital);
-        let result = RunResult {
-            pnl: final_equity - self.capital,
-            sharpe: sharpe(&r, YEAR_NS / bar_ns.max(1.0)),
-            max_drawdown: max_drawdown(&self.equity),
-            trades: self.trades,
-            fees: self.fees,
-            position: self.position,
-            halted_at: self.halted_at,
-            ticks: self.series.len() as u64,
-            trace_hash: 0,
-            trace_events: 0,
-            restarts: 0,
-            equity: std::mem::take(&mut self.equity),
-            fills: std::mem::take(&mut self.fills),
+        let series = &self.series;
+        let px = series.prices();
+        let a = &mut self.account;
+        let curve = std::mem::replace(&mut a.curve, PeriodCurve::new(crate::metrics::Period::Day));
+        let points = curve.into_points();
+        let equity: Vec<f64> = points.iter().map(|p| p.1).collect();
+        let annual = series.annualisation();
+        let r = ratios(&equity, annual.per_year);
+        let final_equity = equity.last().copied().unwrap_or(self.config.cash);
+        let c0 = px[if self.warmup < px.len() {
+            self.warmup
+        } else {
+            0
+        }];
+        let stats = Stats {
+            cash: self.config.cash,
+            equity_final: final_equity,
+            return_pct: (final_equity - self.config.cash) / self.config.cash * 100.0,
+            buy_hold_return_pct: (px[px.len() - 1] - c0) / c0 * 100.0,
+            max_drawdown_pct: -a.worst_dd * 100.0,
+            return_ann_pct: r.return_ann_pct,
+            volatility_ann_pct: r.volatility_ann_pct,
+            sharpe: r.sharpe,
+            sortino: r.sortino,
+            trades: a.trades,
+            fills: a.fills_count,
+            win_rate_pct: if a.trades == 0 {
+                f64::NAN
+            } else {
+                a.wins as f64 / a.trades as f64 * 100.0
+            },
+            exposure_pct: a.exposed_bars as f64 / series.len() as f64 * 100.0,
+            fees: a.fees,
         };
-        self.trace.record(
-            "end",
-            &[
-                result.pnl.to_bits().to_le_bytes(),
-                result.sharpe.to_bits().to_le_bytes(),
-                result.max_drawdown.to_bits().to_le_bytes(),
-                result.trades.to_le_bytes(),
-                result.position.to_le_bytes(),
-            ],
-        );
+        a.trace
+            .record("end", &stats.values().map(|v| v.to_bits().to_le_bytes()));
         RunResult {
-            trace_hash: self.trace.hash(),
-            trace_events: self.trace.events(),
-            ..result
+            stats,
+            position: a.position,
+            halted_at: a.halted_at,
+            bankrupt_at: a.bankrupt_at,
+            canceled: a.canceled,
+            ticks: series.len() as u64,
+            trace_hash: a.trace.hash(),
+            trace_events: a.trace.events(),
+            restarts: 0,
+            equity: points,
+            fills: std::mem::take(&mut a.fills),
         }
     }
 }
 
 impl Handler<Published<FillBatch>> for Portfolio {
-    type Reply = ();
-    async fn handle(&mut self, b: Published<FillBatch>, ctx: &mut Context<Self>) {
+    type Reply = Result<(), BoxError>;
+    async fn handle(
+        &mut self,
+        b: Published<FillBatch>,
+        ctx: &mut Context<Self>,
+    ) -> Result<(), BoxError> {
         if b.epoch != ctx.incarnation() || self.done {
-            return;
+            return Ok(());
         }
-        self.pending.extend(b.fills.iter().copied());
-        let bar = self.config.bar_ticks.max(1);
-        while self.next_mark < b.range.end {
-            self.mark(self.next_mark);
-            self.next_mark += bar;
+        if !self.account.stopped() {
+            self.pending.extend(b.executions.iter().copied());
+        }
+        if self.advance(b.range.end) {
+            ctx.publish(topics::HALT, Halt { epoch: b.epoch }).await?;
         }
         if b.last {
             self.done = true;
-            if let Some(t) = self.risk_timer.take() {
-                t.cancel();
-            }
             let mut result = self.finish();
             result.restarts = ctx.incarnation();
             let _ = self.report.send(result);
         }
-    }
-}
-
-impl Handler<RiskCheck> for Portfolio {
-    type Reply = Result<(), BoxError>;
-    async fn handle(&mut self, r: RiskCheck, ctx: &mut Context<Self>) -> Result<(), BoxError> {
-        if r.epoch != ctx.incarnation() || self.done || self.halted_at.is_some() {
-            return Ok(());
-        }
-        let e = *self.equity.last().unwrap_or(&self.capital);
-        let drawdown = (self.peak - e) / self.peak.max(f64::MIN_POSITIVE);
-        if drawdown <= self.config.risk_limit {
-            return Ok(());
-        }
-        let at = self.last_marked.unwrap_or(0);
-        self.halted_at = Some(at);
-        self.trace.record(
-            "halt",
-            &[(at as u64).to_le_bytes(), drawdown.to_bits().to_le_bytes()],
-        );
-        ctx.publish(topics::HALT, Halt { epoch: r.epoch }).await?;
         Ok(())
     }
 }

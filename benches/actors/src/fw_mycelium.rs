@@ -168,7 +168,7 @@ impl Handler<Ping> for Worker {
 pub fn w5(n: usize) -> W5Result {
     run_tokio(Rt::Ct, async move {
         let bus = bus();
-        let tree = Supervisor::builder(Strategy::OneForOne)
+        let tree = Supervisor::builder(RestartStrategy::OneForOne)
             .intensity(u32::MAX, Duration::from_secs(1))
             .backoff(Backoff::none())
             .child(ChildSpec::new::<Worker>("worker", ()))

@@ -3,9 +3,10 @@
 /// Which children a supervisor restarts when one of them fails.
 ///
 /// The siblings to restart are stopped in reverse start order, then all are started again
-/// in start order, as in OTP.
+/// in start order, as in OTP. (Named `RestartStrategy`, not `Strategy`, so that it never
+/// clashes with a trading `Strategy` actor.)
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum Strategy {
+pub enum RestartStrategy {
     /// Only the failed child.
     #[default]
     OneForOne,

@@ -1,0 +1,54 @@
+//! The directory: what a supervisor's handles ([`SupervisorRef`](crate::SupervisorRef)) can
+//! read without asking it, and what a killer needs to stop a killed supervisor's subtree.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use mycelium_actors::{ChildHandle, SpawnError};
+
+/// Shared between a supervisor (all its incarnations) and its refs.
+#[derive(Clone, Default)]
+pub(crate) struct Directory(Arc<Mutex<DirState>>);
+
+#[derive(Default)]
+pub(crate) struct DirState {
+    /// Every child with a task, in start order.
+    pub(crate) entries: Vec<DirEntry>,
+    /// Why the last start failed, for `SupervisorBuilder::spawn`.
+    pub(crate) start_error: Option<SpawnError>,
+}
+
+#[derive(Clone)]
+pub(crate) struct DirEntry {
+    pub(crate) name: Arc<str>,
+    pub(crate) handle: Arc<dyn ChildHandle>,
+    pub(crate) sub: Option<Directory>,
+    pub(crate) running: bool,
+}
+
+impl Directory {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, DirState> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn find(&self, name: &str) -> Option<DirEntry> {
+        self.lock()
+            .entries
+            .iter()
+            .find(|e| &*e.name == name)
+            .cloned()
+    }
+
+    /// Every actor below this supervisor, parents before their children, each level in
+    /// start order.
+    pub(crate) fn descendants(&self) -> Vec<Arc<dyn ChildHandle>> {
+        let entries = self.lock().entries.clone();
+        let mut all = Vec::new();
+        for e in entries {
+            all.push(e.handle.clone());
+            if let Some(sub) = &e.sub {
+                all.extend(sub.descendants());
+            }
+        }
+        all
+    }
+}

@@ -1,0 +1,238 @@
+//! `SupervisorRef`: a handle on a running supervisor, and what it reports about children.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mycelium_actors::{Actor, ActorId, ActorRef, ChildHandle, StopReason};
+
+use crate::directory::Directory;
+use crate::supervisor::{
+    AddChild, CountChildren, DeleteChild, RemoveChild, RestartChild, StopChild, WhichChildren,
+};
+use crate::{ChildSpec, Restart, Supervisor, SupervisorError};
+
+/// A type-erased ref to a running child, as [`SupervisorRef::which_children`] reports it.
+#[derive(Clone)]
+pub struct ChildRef(pub(crate) Arc<dyn ChildHandle>);
+
+impl ChildRef {
+    /// The child's actor id.
+    pub fn id(&self) -> ActorId {
+        self.0.id()
+    }
+
+    /// The typed ref, if the child is an `A`.
+    pub fn actor<A: Actor>(&self) -> Option<ActorRef<A>> {
+        ActorRef::from_handle(&self.0)
+    }
+}
+
+impl PartialEq for ChildRef {
+    fn eq(&self, other: &Self) -> bool {
+        self.id() == other.id()
+    }
+}
+
+impl fmt::Debug for ChildRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ChildRef<{}>({})", self.0.type_name(), self.0.id())
+    }
+}
+
+/// Where a child is, as [`SupervisorRef::which_children`] reports it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ChildState {
+    /// It runs, with this ref.
+    Running(ChildRef),
+    /// It has no live incarnation since `since` (bus time) and a restart is planned.
+    Restarting {
+        /// When its last incarnation ended.
+        since: Duration,
+    },
+    /// It does not run and no restart is planned: stopped with `stop_child`, or ended and,
+    /// by its restart type, not restarted. Its spec is kept.
+    Stopped,
+}
+
+/// One child spec of a supervisor and its state.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChildInfo {
+    /// The child's name.
+    pub name: String,
+    /// Its state.
+    pub state: ChildState,
+    /// Its restart type.
+    pub restart: Restart,
+    /// Whether it is a nested supervisor.
+    pub supervisor: bool,
+}
+
+/// How many children a supervisor has, as OTP's `count_children`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ChildCount {
+    /// Child specs, whatever their state.
+    pub specs: usize,
+    /// Children running now.
+    pub active: usize,
+    /// Specs of nested supervisors.
+    pub supervisors: usize,
+    /// Specs of workers.
+    pub workers: usize,
+}
+
+/// A handle on a running supervisor.
+#[derive(Clone)]
+pub struct SupervisorRef {
+    actor: ActorRef<Supervisor>,
+    directory: Directory,
+}
+
+impl SupervisorRef {
+    pub(crate) fn new(actor: ActorRef<Supervisor>, directory: Directory) -> Self {
+        SupervisorRef { actor, directory }
+    }
+
+    /// The ref of the child named `name`, if it is an `A`. The same ref stays valid across the
+    /// child's restarts (it changes only if the child had to be spawned anew: after it was
+    /// killed, or stopped and started again with `restart_child`).
+    pub fn child<A: Actor>(&self, name: &str) -> Option<ActorRef<A>> {
+        ActorRef::from_handle(&self.directory.find(name)?.handle)
+    }
+
+    /// The nested supervisor named `name`.
+    pub fn child_supervisor(&self, name: &str) -> Option<SupervisorRef> {
+        let entry = self.directory.find(name)?;
+        Some(SupervisorRef {
+            actor: ActorRef::from_handle(&entry.handle)?,
+            directory: entry.sub?,
+        })
+    }
+
+    /// The names and ids of the children running now, in start order (without asking the
+    /// supervisor: see [`which_children`](Self::which_children) for every spec and state).
+    pub fn children(&self) -> Vec<(String, ActorId)> {
+        self.directory
+            .lock()
+            .entries
+            .iter()
+            .filter(|e| e.running)
+            .map(|e| (e.name.to_string(), e.handle.id()))
+            .collect()
+    }
+
+    /// Every child spec in start order, with its state. Served between the steps of a
+    /// restart, like every call below.
+    pub async fn which_children(&self) -> Result<Vec<ChildInfo>, SupervisorError> {
+        self.actor
+            .ask(WhichChildren)
+            .await
+            .map_err(|_| SupervisorError::Stopped)
+    }
+
+    /// How many specs, running children, supervisors and workers it has.
+    pub async fn count_children(&self) -> Result<ChildCount, SupervisorError> {
+        self.actor
+            .ask(CountChildren)
+            .await
+            .map_err(|_| SupervisorError::Stopped)
+    }
+
+    /// Starts a new child at the end of the start order. If its `on_start` fails, the error
+    /// ([`SpawnError::StartFailed`](mycelium_actors::SpawnError::StartFailed)) is returned
+    /// and nothing is kept; the supervisor carries on.
+    pub async fn add_child(&self, spec: ChildSpec) -> Result<ActorId, SupervisorError> {
+        match self
+            .actor
+            .ask(AddChild {
+                spec,
+                pooled: false,
+            })
+            .await
+        {
+            Ok(result) => result.map(|h| h.id()),
+            Err(_) => Err(SupervisorError::Stopped),
+        }
+    }
+
+    pub(crate) async fn add_pooled(
+        &self,
+        spec: ChildSpec,
+    ) -> Result<Arc<dyn ChildHandle>, SupervisorError> {
+        match self.actor.ask(AddChild { spec, pooled: true }).await {
+            Ok(result) => result,
+            Err(_) => Err(SupervisorError::Stopped),
+        }
+    }
+
+    /// Stops the child named `name` (by its shutdown) and keeps its spec: it stays stopped,
+    /// through later group restarts too, until [`restart_child`](Self::restart_child). A
+    /// temporary child's spec is removed. Stopping a stopped child does nothing.
+    pub async fn stop_child(&self, name: &str) -> Result<(), SupervisorError> {
+        self.call(StopChild(name.to_string())).await
+    }
+
+    /// Starts a stopped child again (spawned anew: it gets a new ref). It records no restart.
+    /// Errors: `NotFound`, `Running`, `Restarting`, or `Spawn(StartFailed)` when its
+    /// `on_start` fails (it then stays stopped).
+    pub async fn restart_child(&self, name: &str) -> Result<ActorId, SupervisorError> {
+        match self.actor.ask(RestartChild(name.to_string())).await {
+            Ok(result) => result,
+            Err(_) => Err(SupervisorError::Stopped),
+        }
+    }
+
+    /// Removes the spec of a stopped child. Errors: `NotFound`, `Running`, `Restarting`.
+    pub async fn delete_child(&self, name: &str) -> Result<(), SupervisorError> {
+        self.call(DeleteChild(name.to_string())).await
+    }
+
+    /// Stops the child named `name` (by its shutdown) and removes its spec, whatever its
+    /// state: `stop_child` then `delete_child` in one call.
+    pub async fn remove_child(&self, name: &str) -> Result<(), SupervisorError> {
+        self.call(RemoveChild(name.to_string())).await
+    }
+
+    async fn call<M>(&self, msg: M) -> Result<(), SupervisorError>
+    where
+        Supervisor: mycelium_actors::Handler<M, Reply = Result<(), SupervisorError>>,
+        M: Send + 'static,
+    {
+        match self.actor.ask(msg).await {
+            Ok(result) => result,
+            Err(_) => Err(SupervisorError::Stopped),
+        }
+    }
+
+    /// The supervisor's own actor ref.
+    pub fn actor_ref(&self) -> &ActorRef<Supervisor> {
+        &self.actor
+    }
+
+    /// The supervisor's id.
+    pub fn id(&self) -> ActorId {
+        self.actor.id()
+    }
+
+    /// Stops the supervisor and returns once the whole tree below it is down: children stop
+    /// in reverse start order, each by its shutdown (a nested supervisor after its own
+    /// children), and only then the supervisor. Returns its final reason (`Shutdown`, or
+    /// the reason it had already stopped with). A nested supervisor stopped this way is
+    /// then handled by its parent like any child that stopped; use the parent's
+    /// `stop_child` to keep it stopped.
+    pub async fn stop(&self) -> StopReason {
+        self.actor.handle().terminate(StopReason::Shutdown);
+        self.actor.wait_for_stop().await
+    }
+
+    /// Waits until the supervisor has stopped for good.
+    pub async fn wait_for_stop(&self) -> StopReason {
+        self.actor.wait_for_stop().await
+    }
+}
+
+impl fmt::Debug for SupervisorRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SupervisorRef({})", self.actor.id())
+    }
+}
