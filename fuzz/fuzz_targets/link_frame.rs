@@ -25,6 +25,7 @@ fuzz_target!(|data: &[u8]| {
             ack: frame.ack,
             corr: frame.corr,
             name: frame.name,
+            key: frame.key,
         };
         encode_frame(&mut again, &spec, MAX_BODY, |o| o.extend_from_slice(frame.payload))
             .expect("a parsed frame re-encodes");

@@ -135,7 +135,7 @@ async fn handle(link: &Arc<Inner>, f: Frame<'_>) -> Result<(), String> {
         Kind::Tell => link.dispatch.tell(f.name, f.type_id, f.payload).await.err(),
         Kind::Publish => link
             .dispatch
-            .publish(f.name, f.type_id, f.payload)
+            .publish(f.name, f.type_id, f.key, f.payload)
             .await
             .err(),
         Kind::Ask => {

@@ -32,11 +32,12 @@ pub trait Dispatch: Send + Sync + 'static {
         body: &'a [u8],
     ) -> BoxFuture<'a, Result<ReplyFuture, DispatchError>>;
 
-    /// Decodes and publishes on this node's `topic`.
+    /// Decodes and publishes on this node's `topic`, with the publication's `key`.
     fn publish<'a>(
         &'a self,
         topic: &'a str,
         type_id: u16,
+        key: Option<u64>,
         body: &'a [u8],
     ) -> BoxFuture<'a, Result<(), DispatchError>>;
 }

@@ -75,10 +75,11 @@ impl Dispatch for Exports {
         &'a self,
         topic: &'a str,
         type_id: u16,
+        key: Option<u64>,
         body: &'a [u8],
     ) -> BoxFuture<'a, Result<(), DispatchError>> {
         Box::pin(async move {
-            Exports::publish(self, type_id, topic, None, body)
+            Exports::publish(self, type_id, topic, key, body)
                 .await
                 .map(|_| ())
                 .map_err(dispatch_error)

@@ -14,6 +14,8 @@ pub const LINK_HEADER_LEN: usize = 20;
 pub const MAX_NAME_LEN: usize = 255;
 /// Default maximum body length (link header, name and payload) of a frame: 1 MiB.
 pub const DEFAULT_MAX_BODY: u32 = 1 << 20;
+/// Link flag bit 0: a publish frame carries its key in `corr`.
+pub const LINK_FLAG_KEYED: u8 = 1;
 /// Maximum body length of a handshake frame, accepted before the peer is authenticated.
 pub const HANDSHAKE_MAX_BODY: u32 = 4096;
 
@@ -102,6 +104,8 @@ pub struct Frame<'a> {
     pub corr: u64,
     /// Service or topic name (may be empty).
     pub name: &'a str,
+    /// The publication's key (publish frames with the keyed flag), else `None`.
+    pub key: Option<u64>,
     /// The message body (or a reason, or handshake fields).
     pub payload: &'a [u8],
 }
@@ -155,6 +159,8 @@ fn parse_body<'a>(header: &FrameHeader, body: &'a [u8]) -> Result<Frame<'a>, Wir
         u64::from_le_bytes(b)
     };
     let (ack, corr) = (word(4), word(12));
+    // Bit 0 of the link flags: a publication's key travels in `corr`. Other bits reserved.
+    let key = (kind == Kind::Publish && link[1] & LINK_FLAG_KEYED != 0).then_some(corr);
     if kind.is_data() != (header.seq != 0) {
         return Err(WireError::WrongLane {
             kind,
@@ -180,6 +186,7 @@ fn parse_body<'a>(header: &FrameHeader, body: &'a [u8]) -> Result<Frame<'a>, Wir
         ack,
         corr,
         name,
+        key,
         payload: &rest[name_len..],
     })
 }
@@ -201,6 +208,8 @@ pub struct FrameSpec<'a> {
     pub corr: u64,
     /// Service or topic name.
     pub name: &'a str,
+    /// A publication's key (publish frames only; carried in `corr`).
+    pub key: Option<u64>,
 }
 
 impl<'a> FrameSpec<'a> {
@@ -214,6 +223,7 @@ impl<'a> FrameSpec<'a> {
             ack: 0,
             corr: 0,
             name: "",
+            key: None,
         }
     }
 }
@@ -234,11 +244,15 @@ pub fn encode_frame(
     }
     let start = out.len();
     out.extend_from_slice(&[0u8; HEADER_LEN]);
+    let (flags, corr) = match (spec.kind, spec.key) {
+        (Kind::Publish, Some(key)) => (LINK_FLAG_KEYED, key),
+        _ => (0, spec.corr),
+    };
     out.push(spec.kind as u8);
-    out.push(0);
+    out.push(flags);
     out.extend_from_slice(&(spec.name.len() as u16).to_le_bytes());
     out.extend_from_slice(&spec.ack.to_le_bytes());
-    out.extend_from_slice(&spec.corr.to_le_bytes());
+    out.extend_from_slice(&corr.to_le_bytes());
     out.extend_from_slice(spec.name.as_bytes());
     payload(out);
     let body_len = out.len() - start - HEADER_LEN;
@@ -286,6 +300,7 @@ mod tests {
             ack: 0,
             corr: 0,
             name: "strategy",
+            key: None,
         }
     }
 
@@ -298,6 +313,22 @@ mod tests {
             (f.kind, f.type_id, f.seq, f.ts_ns, f.name, f.payload),
             (Kind::Tell, 100, 3, 9, "strategy", &b"body"[..])
         );
+    }
+
+    #[test]
+    fn publication_keys_round_trip() {
+        let mut spec = tell(4);
+        spec.kind = Kind::Publish;
+        spec.name = "md.quote.AAPL";
+        for key in [None, Some(0), Some(u64::MAX)] {
+            spec.key = key;
+            let bytes = frame(spec, b"q");
+            let (f, _) = parse_frame(&bytes, DEFAULT_MAX_BODY).unwrap().unwrap();
+            assert_eq!(
+                (f.kind, f.key, f.name),
+                (Kind::Publish, key, "md.quote.AAPL")
+            );
+        }
     }
 
     #[test]

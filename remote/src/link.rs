@@ -191,6 +191,18 @@ impl Link {
         corr: u64,
         body: impl FnOnce(&mut Vec<u8>),
     ) -> Result<Vec<u8>, SendError> {
+        self.encode_keyed(kind, name, type_id, corr, None, body)
+    }
+
+    fn encode_keyed(
+        &self,
+        kind: Kind,
+        name: &str,
+        type_id: u16,
+        corr: u64,
+        key: Option<u64>,
+        body: impl FnOnce(&mut Vec<u8>),
+    ) -> Result<Vec<u8>, SendError> {
         let mut frame = Vec::with_capacity(64 + name.len());
         let spec = FrameSpec {
             kind,
@@ -201,6 +213,7 @@ impl Link {
             ack: 0,
             corr,
             name,
+            key,
         };
         encode_frame(&mut frame, &spec, self.inner.config.max_frame, body)
             .map_err(SendError::TooLarge)?;
@@ -250,6 +263,43 @@ impl Link {
         body: impl FnOnce(&mut Vec<u8>),
     ) -> Result<u64, SendError> {
         self.send_named(kind, name, type_id, UNNAMED, body).await
+    }
+
+    /// Queues a publication with its key, waiting for room.
+    pub(crate) async fn publish_keyed(
+        &self,
+        topic: &Arc<str>,
+        type_id: u16,
+        message: &'static str,
+        key: Option<u64>,
+        body: impl FnOnce(&mut Vec<u8>),
+    ) -> Result<u64, SendError> {
+        let frame = self.encode_keyed(Kind::Publish, topic, type_id, 0, key, body)?;
+        self.push_waiting(Kind::Publish, topic, type_id, message, frame)
+            .await
+    }
+
+    /// Queues a publication with its key without waiting; `body` is not called when full.
+    pub(crate) fn try_publish_keyed(
+        &self,
+        topic: &Arc<str>,
+        type_id: u16,
+        message: &'static str,
+        key: Option<u64>,
+        body: impl FnOnce(&mut Vec<u8>),
+    ) -> Result<u64, SendError> {
+        {
+            let st = self.inner.lock();
+            if let Some(reason) = &st.closed {
+                return Err(self.closed_err(reason));
+            }
+            if !st.out.has_room() {
+                return Err(SendError::Full);
+            }
+        }
+        let frame = self.encode_keyed(Kind::Publish, topic, type_id, 0, key, body)?;
+        self.push(Kind::Publish, topic, type_id, message, frame, false)
+            .map_err(|e| e.err().unwrap_or(SendError::Full))
     }
 
     pub(crate) async fn send_named(
@@ -597,6 +647,7 @@ impl Inner {
                     ack: 0,
                     corr: 0,
                     name: &pattern,
+                    key: None,
                 };
                 if encode_frame(&mut frame, &spec, self.config.max_frame, |_| {}).is_ok() {
                     // A full log drops the renewal: said in the log, the link stays correct.

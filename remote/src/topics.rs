@@ -12,7 +12,6 @@ use mycelium_actors::{
 };
 use mycelium_codec::WireMessage;
 
-use crate::frame::Kind;
 use crate::link::Link;
 
 type Factory = Arc<dyn Fn(&Bus, Link, &str) -> Result<Subscription, TopicError> + Send + Sync>;
@@ -94,7 +93,7 @@ impl<M: WireMessage + Send + Sync + 'static> MessageSink<Published<M>> for Topic
         let name = self.name(p.topic());
         match self
             .link
-            .try_send_named(Kind::Publish, &name, M::TYPE_ID, M::NAME, |out| {
+            .try_publish_keyed(&name, M::TYPE_ID, M::NAME, p.key(), |out| {
                 p.msg().encode_body(out)
             }) {
             Ok(_) => Ok(()),
@@ -110,7 +109,7 @@ impl<M: WireMessage + Send + Sync + 'static> MessageSink<Published<M>> for Topic
         Box::pin(async move {
             match self
                 .link
-                .send_named(Kind::Publish, &name, M::TYPE_ID, M::NAME, |out| {
+                .publish_keyed(&name, M::TYPE_ID, M::NAME, p.key(), |out| {
                     out.extend_from_slice(&body)
                 })
                 .await

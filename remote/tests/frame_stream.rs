@@ -21,6 +21,7 @@ fn check(data: &[u8]) -> usize {
             ack: frame.ack,
             corr: frame.corr,
             name: frame.name,
+            key: frame.key,
         };
         encode_frame(&mut again, &spec, MAX_BODY, |o| {
             o.extend_from_slice(frame.payload)
@@ -77,6 +78,7 @@ fn valid_frames(n: usize, payload: usize) -> Vec<u8> {
             ack: 0,
             corr: 0,
             name: "md.quote.AAPL",
+            key: Some(i as u64),
         };
         encode_frame(&mut out, &spec, MAX_BODY, |o| {
             o.resize(o.len() + payload, i as u8)

@@ -47,6 +47,7 @@ fn tell(seq: u64, payload: &[u8]) -> Vec<u8> {
         ack: 0,
         corr: 0,
         name: "svc",
+        key: None,
     };
     encode_frame(&mut out, &spec, DEFAULT_MAX_BODY, |o| {
         o.extend_from_slice(payload)

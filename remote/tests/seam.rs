@@ -279,7 +279,15 @@ async fn topics_cross_nodes_encoded_once_per_link() {
         vec![("md.quote.*".to_string(), Quote::TYPE_ID)]
     );
     for i in 0..100 {
-        exec_bus.publish("md.quote.AAPL", quote(i)).await.unwrap();
+        if i % 2 == 0 {
+            exec_bus.publish("md.quote.AAPL", quote(i)).await.unwrap();
+        } else {
+            // Keys cross the link with the publication.
+            exec_bus
+                .publish_keyed("md.quote.AAPL", u64::from(i) * 1000, quote(i))
+                .await
+                .unwrap();
+        }
     }
     for stream in [&mut first, &mut second] {
         for i in 0..100 {
@@ -288,6 +296,8 @@ async fn topics_cross_nodes_encoded_once_per_link() {
                 .unwrap()
                 .unwrap();
             assert_eq!((p.topic(), p.msg().instrument), ("md.quote.AAPL", i));
+            let key = (i % 2 == 1).then_some(u64::from(i) * 1000);
+            assert_eq!(p.key(), key);
         }
     }
     // One frame per publication on the link, whatever the number of remote subscribers.

@@ -78,6 +78,7 @@ impl Dispatch for Execution {
         &'a self,
         _: &'a str,
         _: u16,
+        _: Option<u64>,
         _: &'a [u8],
     ) -> BoxFuture<'a, Result<(), DispatchError>> {
         Box::pin(async { Ok(()) })

@@ -139,6 +139,7 @@ impl Dispatch for Recorder {
         &'a self,
         topic: &'a str,
         type_id: u16,
+        _key: Option<u64>,
         body: &'a [u8],
     ) -> BoxFuture<'a, Result<(), DispatchError>> {
         Box::pin(self.pass(topic, type_id, body))
