@@ -398,6 +398,7 @@ impl Dispatch for Echo {
         &'a self,
         _: &'a str,
         _: u16,
+        _: Option<u64>,
         _: &'a [u8],
     ) -> BoxFuture<'a, Result<(), DispatchError>> {
         Box::pin(async { Ok(()) })

@@ -52,6 +52,7 @@ impl Dispatch for Printer {
         &'a self,
         _: &'a str,
         _: u16,
+        _: Option<u64>,
         _: &'a [u8],
     ) -> BoxFuture<'a, Result<(), DispatchError>> {
         Box::pin(async { Ok(()) })
