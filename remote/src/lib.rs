@@ -84,6 +84,7 @@ pub mod schema;
 pub mod secret;
 mod service;
 mod session;
+pub mod shm;
 mod topics;
 pub mod topology;
 pub mod transport;

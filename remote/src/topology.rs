@@ -343,9 +343,14 @@ fn parse_endpoint(
         }
         return Ok(Endpoint::Tcp(addr.to_owned()));
     }
+    if let Some(rest) = text.strip_prefix("shm:") {
+        return crate::shm::ShmEndpoint::parse(rest, socket_dir)
+            .map(Endpoint::Shm)
+            .map_err(|m| src.error(Some(value.span()), m));
+    }
     Err(src.error(
         Some(value.span()),
-        format!("endpoint `{text}` must start with `unix:` or `tcp:`"),
+        format!("endpoint `{text}` must start with `unix:`, `tcp:` or `shm:`"),
     ))
 }
 

@@ -15,6 +15,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{tcp, unix, TcpListener, TcpStream, UnixListener, UnixStream};
 
 use crate::error::TransportError;
+use crate::shm::{ShmAcceptor, ShmEndpoint, ShmReadHalf, ShmStream, ShmWriteHalf};
 
 /// Where a node listens.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -23,6 +24,8 @@ pub enum Endpoint {
     Unix(PathBuf),
     /// A TCP address, `host:port`.
     Tcp(String),
+    /// Shared memory, set up through a Unix socket (same host only).
+    Shm(ShmEndpoint),
 }
 
 impl fmt::Display for Endpoint {
@@ -30,6 +33,7 @@ impl fmt::Display for Endpoint {
         match self {
             Endpoint::Unix(p) => write!(f, "unix:{}", p.display()),
             Endpoint::Tcp(a) => write!(f, "tcp:{a}"),
+            Endpoint::Shm(e) => write!(f, "shm:{}", e.socket.display()),
         }
     }
 }
@@ -41,6 +45,8 @@ pub enum Stream {
     Unix(UnixStream),
     /// TCP.
     Tcp(TcpStream),
+    /// Shared memory.
+    Shm(Box<ShmStream>),
 }
 
 /// The read half of a [`Stream`].
@@ -50,6 +56,8 @@ pub enum ReadHalf {
     Unix(unix::OwnedReadHalf),
     /// TCP.
     Tcp(tcp::OwnedReadHalf),
+    /// Shared memory.
+    Shm(ShmReadHalf),
 }
 
 /// The write half of a [`Stream`].
@@ -59,6 +67,8 @@ pub enum WriteHalf {
     Unix(unix::OwnedWriteHalf),
     /// TCP.
     Tcp(tcp::OwnedWriteHalf),
+    /// Shared memory.
+    Shm(ShmWriteHalf),
 }
 
 impl Stream {
@@ -72,6 +82,10 @@ impl Stream {
             Stream::Tcp(s) => {
                 let (r, w) = s.into_split();
                 (ReadHalf::Tcp(r), WriteHalf::Tcp(w))
+            }
+            Stream::Shm(s) => {
+                let (r, w) = (*s).into_split();
+                (ReadHalf::Shm(r), WriteHalf::Shm(w))
             }
         }
     }
@@ -93,6 +107,10 @@ impl Stream {
                 s.set_nodelay(true).map_err(err)?;
                 Ok(Stream::Tcp(s))
             }
+            Endpoint::Shm(e) => ShmStream::connect(e)
+                .await
+                .map(|s| Stream::Shm(Box::new(s)))
+                .map_err(|e| shm_error("cannot set up shared memory with", endpoint, e)),
         }
     }
 }
@@ -103,6 +121,7 @@ impl ReadHalf {
         match self {
             ReadHalf::Unix(r) => r.try_read(buf),
             ReadHalf::Tcp(r) => r.try_read(buf),
+            ReadHalf::Shm(r) => r.try_read(buf),
         }
     }
 }
@@ -112,6 +131,7 @@ macro_rules! delegate {
         match $self.get_mut() {
             Self::Unix($inner) => $e,
             Self::Tcp($inner) => $e,
+            Self::Shm($inner) => $e,
         }
     };
 }
@@ -195,6 +215,15 @@ pub enum Listener {
     },
     /// TCP.
     Tcp(TcpListener),
+    /// Shared memory: a Unix socket where links are set up, and what sets them up.
+    Shm {
+        /// The Unix socket (a `Listener::Unix`).
+        socket: Box<Listener>,
+        /// Creates a segment per accepted connection.
+        acceptor: ShmAcceptor,
+        /// The endpoint as given.
+        endpoint: ShmEndpoint,
+    },
 }
 
 impl Listener {
@@ -212,6 +241,16 @@ impl Listener {
                 .await
                 .map(Listener::Tcp)
                 .map_err(err),
+            Endpoint::Shm(e) => {
+                let acceptor =
+                    ShmAcceptor::new(e).map_err(|e| shm_error("cannot listen on", endpoint, e))?;
+                let socket = Box::pin(Listener::bind(&Endpoint::Unix(e.socket.clone()))).await?;
+                Ok(Listener::Shm {
+                    socket: Box::new(socket),
+                    acceptor,
+                    endpoint: e.clone(),
+                })
+            }
             Endpoint::Unix(path) => {
                 let dir = match path.parent() {
                     Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
@@ -282,6 +321,20 @@ impl Listener {
                 }
                 Ok((Stream::Unix(s), peer))
             }
+            Listener::Shm {
+                socket, acceptor, ..
+            } => {
+                let (s, peer) = Box::pin(socket.accept()).await?;
+                let Stream::Unix(s) = s else {
+                    return Err(io::Error::other(
+                        "a Unix listener accepted a non-Unix stream",
+                    ));
+                };
+                let stream = acceptor
+                    .accepted(s, peer.clone())
+                    .map_err(|e| io::Error::other(format!("{peer}: {e}")))?;
+                Ok((Stream::Shm(Box::new(stream)), format!("shm:{peer}")))
+            }
         }
     }
 
@@ -290,6 +343,7 @@ impl Listener {
         match self {
             Listener::Tcp(l) => Ok(Endpoint::Tcp(l.local_addr()?.to_string())),
             Listener::Unix { path, .. } => Ok(Endpoint::Unix(path.clone())),
+            Listener::Shm { endpoint, .. } => Ok(Endpoint::Shm(endpoint.clone())),
         }
     }
 }
@@ -302,6 +356,14 @@ impl Drop for Listener {
                 let _ = std::fs::remove_file(path);
             }
         }
+    }
+}
+
+fn shm_error(what: &'static str, endpoint: &Endpoint, e: crate::shm::ShmError) -> TransportError {
+    TransportError::Io {
+        what,
+        endpoint: endpoint.to_string(),
+        source: io::Error::other(e),
     }
 }
 
