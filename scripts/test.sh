@@ -79,6 +79,31 @@ fi
 python3 backtest/tests/report/chromium.py "$chromium_bin" "$bt/crosscheck/business-days-0/report.html" \
     "$bt/report"
 
+step "pipeline: one process, then three over Unix sockets, over TCP and over shared memory"
+cargo build -q --example pipeline
+pipeline=target/debug/examples/pipeline
+digest() { grep '^result-digest=' "$1" | tail -n 1; }
+"$pipeline" --topology examples/pipeline/monolith.toml --node all > target/pipeline-monolith.out
+MYCELIUM_PIPELINE_SECRET="$(head -c 32 /dev/urandom | base64)"
+export MYCELIUM_PIPELINE_SECRET
+for split in split-unix split-tcp split-shm; do
+    pids=()
+    for node in exec strategy feed; do
+        timeout 120 "$pipeline" --topology "examples/pipeline/$split.toml" --node "$node" \
+            > "target/pipeline-$split-$node.out" 2>&1 &
+        pids+=("$!")
+    done
+    failed=0
+    for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+    if [ "$failed" != 0 ] ||
+        [ "$(digest target/pipeline-monolith.out)" != "$(digest "target/pipeline-$split-exec.out")" ]; then
+        echo "error: the $split pipeline failed or its digest differs from one process's:" >&2
+        tail -n 5 target/pipeline-monolith.out "target/pipeline-$split-"*.out >&2
+        exit 1
+    fi
+    echo "$split: $(digest "target/pipeline-$split-exec.out"), as in one process"
+done
+
 step "contracts: Rust, Python and OCaml"
 bash tests/contracts/run.sh
 

@@ -210,23 +210,33 @@ fn body_of<M: WireMessage>(m: &M) -> Vec<u8> {
 }
 
 /// Decodes chains of every depth up to past the limits on one thread of `stack` bytes:
-/// each decodes or is refused, none overflows.
+/// each decodes or is refused, none overflows. The frames are encoded (and their deep
+/// values dropped) on a thread with room to spare: encoding and dropping a chain a thousand
+/// levels deep recurse, and only the decoder's stack is under test here.
 fn decode_every_depth(stack: usize) {
-    on_thread(stack, || {
-        for depth in (0..80).chain([200, 1000]) {
-            let body = body_of(&Deep {
-                root: node_chain(depth),
-            });
-            match Deep::decode_body(&body) {
+    let frames = on_thread(256 * MIB, || {
+        (0..80)
+            .chain([200, 1000])
+            .map(|depth| {
+                let deep = body_of(&Deep {
+                    root: node_chain(depth),
+                });
+                let wide = body_of(&DeepWide {
+                    root: wide_chain(depth),
+                });
+                (depth, deep, wide)
+            })
+            .collect::<Vec<_>>()
+    });
+    on_thread(stack, move || {
+        for (depth, deep, wide) in frames {
+            match Deep::decode_body(&deep) {
                 Ok(d) => assert!(depth < 64, "{depth}: {}", d.root.kids.len()),
                 // A small struct reaches the depth limit within the stack budget.
                 Err(DecodeError::TooDeep { .. }) => assert!(depth >= 64, "refused at {depth}"),
                 Err(e) => panic!("{depth}: {e}"),
             }
-            let body = body_of(&DeepWide {
-                root: wide_chain(depth),
-            });
-            match DeepWide::decode_body(&body) {
+            match DeepWide::decode_body(&wide) {
                 Ok(_) => assert!(depth < 64, "{depth}"),
                 // A 4 KiB struct exhausts the stack budget long before 64 levels.
                 Err(DecodeError::StackLimit { needed, limit }) => {

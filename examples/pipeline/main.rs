@@ -1,0 +1,409 @@
+//! A trading pipeline — a quote feed, a moving-average strategy and an execution/portfolio
+//! service — wired by topics and asks, run as one process or as three, chosen by a
+//! topology file. The node hosting `execution` prints the results and, last, a line
+//! `result-digest=<hex>` over every order it received: the same in every topology, for the
+//! same seed.
+//!
+//! One process:
+//!
+//!     cargo run --example pipeline -- --topology examples/pipeline/monolith.toml --node all
+//!
+//! Three processes (Unix sockets; `split-tcp.toml` for TCP), each in its own terminal:
+//!
+//!     export MYCELIUM_PIPELINE_SECRET=$(head -c 32 /dev/urandom | base64)
+//!     cargo run --example pipeline -- --topology examples/pipeline/split-unix.toml --node exec
+//!     cargo run --example pipeline -- --topology examples/pipeline/split-unix.toml --node strategy
+//!     cargo run --example pipeline -- --topology examples/pipeline/split-unix.toml --node feed
+//!
+//! Options: `--seed N` (default 7), `--quotes N` (default 20000). `PIPELINE_LOG=debug` prints
+//! the links' events on stderr.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mycelium_actors::Recipient;
+use mycelium_actors::{
+    Actor, BoxError, Bus, Context, DetRng, Handler, Published, ReplyRecipient, SpawnOptions,
+    SubscribeOptions,
+};
+use mycelium_contracts::{
+    Heartbeat, NewOrder, OrderAck, OrderType, Quote, Side, TimeInForce, SCHEMA_DIGEST,
+};
+use mycelium_remote::{LocalSchema, Node, Topology};
+use tokio::sync::{mpsc, oneshot};
+
+const INSTRUMENTS: u32 = 4;
+
+struct Args {
+    topology: String,
+    node: String,
+    seed: u64,
+    quotes: u64,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = std::env::args().skip(1);
+    let (mut topology, mut node, mut seed, mut quotes) = (None, None, 7, 20_000);
+    while let Some(flag) = args.next() {
+        let mut value = || args.next().ok_or(format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--topology" => topology = Some(value()?),
+            "--node" => node = Some(value()?),
+            "--seed" => seed = value()?.parse().map_err(|e| format!("--seed: {e}"))?,
+            "--quotes" => quotes = value()?.parse().map_err(|e| format!("--quotes: {e}"))?,
+            other => return Err(format!("unknown argument `{other}`")),
+        }
+    }
+    Ok(Args {
+        topology: topology.ok_or("--topology FILE is required")?,
+        node: node.ok_or("--node NAME is required")?,
+        seed,
+        quotes,
+    })
+}
+
+// ---- execution and portfolio ----------------------------------------------------------
+
+struct Execution {
+    orders: u64,
+    buys: u64,
+    positions: BTreeMap<u32, (i64, f64)>, // instrument -> (position, cash)
+    digest: u64,
+    done: mpsc::UnboundedSender<()>,
+}
+
+fn fnv(mut h: u64, bytes: &[u8]) -> u64 {
+    for b in bytes {
+        h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+impl Actor for Execution {
+    type Args = mpsc::UnboundedSender<()>;
+    async fn on_start(done: Self::Args, _ctx: &mut Context<Self>) -> Result<Self, BoxError> {
+        Ok(Execution {
+            orders: 0,
+            buys: 0,
+            positions: BTreeMap::new(),
+            digest: 0xcbf2_9ce4_8422_2325,
+            done,
+        })
+    }
+}
+
+impl Handler<NewOrder> for Execution {
+    type Reply = OrderAck;
+    async fn handle(&mut self, o: NewOrder, _ctx: &mut Context<Self>) -> OrderAck {
+        let price = o.price.unwrap_or(0.0);
+        let side = o.side as u32;
+        for part in [
+            &o.client_order_id.to_le_bytes()[..],
+            &o.instrument.to_le_bytes(),
+            &side.to_le_bytes(),
+            &price.to_bits().to_le_bytes(),
+            &o.qty.to_bits().to_le_bytes(),
+            &o.ts_ns.to_le_bytes(),
+        ] {
+            self.digest = fnv(self.digest, part);
+        }
+        self.orders += 1;
+        let (position, cash) = self.positions.entry(o.instrument).or_insert((0, 0.0));
+        if o.side == Side::Buy {
+            self.buys += 1;
+            *position += o.qty as i64;
+            *cash -= price * o.qty;
+        } else {
+            *position -= o.qty as i64;
+            *cash += price * o.qty;
+        }
+        OrderAck {
+            client_order_id: o.client_order_id,
+            venue_order_id: format!("X{}", o.client_order_id),
+            ts_ns: o.ts_ns,
+            venue_ts_ns: None,
+        }
+    }
+}
+
+/// The strategy's last word: how many orders it sent.
+impl Handler<Heartbeat> for Execution {
+    type Reply = ();
+    async fn handle(&mut self, end: Heartbeat, _ctx: &mut Context<Self>) {
+        println!(
+            "orders={} buys={} sells={} (strategy sent {})",
+            self.orders,
+            self.buys,
+            self.orders - self.buys,
+            end.seq
+        );
+        for (instrument, (position, cash)) in &self.positions {
+            println!("instrument={instrument} position={position} cash={cash:.4}");
+        }
+        println!("result-digest={:016x}", self.digest);
+        let _ = self.done.send(());
+    }
+}
+
+// ---- strategy -------------------------------------------------------------------------
+
+struct Strategy {
+    execution: ReplyRecipient<NewOrder, OrderAck>,
+    end: Recipient<Heartbeat>,
+    averages: BTreeMap<u32, (f64, f64)>, // instrument -> (fast, slow)
+    next_id: u64,
+    done: mpsc::UnboundedSender<()>,
+}
+
+impl Actor for Strategy {
+    type Args = (
+        ReplyRecipient<NewOrder, OrderAck>,
+        Recipient<Heartbeat>,
+        mpsc::UnboundedSender<()>,
+    );
+    async fn on_start(
+        (execution, end, done): Self::Args,
+        ctx: &mut Context<Self>,
+    ) -> Result<Self, BoxError> {
+        ctx.subscribe::<Quote>("md.quote.*", SubscribeOptions::new())?;
+        ctx.subscribe::<Heartbeat>("sys.heartbeat", SubscribeOptions::new())?;
+        Ok(Strategy {
+            execution,
+            end,
+            averages: BTreeMap::new(),
+            next_id: 1,
+            done,
+        })
+    }
+}
+
+impl Handler<Published<Quote>> for Strategy {
+    type Reply = ();
+    async fn handle(&mut self, p: Published<Quote>, _ctx: &mut Context<Self>) {
+        let q = p.msg();
+        let mid = (q.bid_px + q.ask_px) / 2.0;
+        let (fast, slow) = self.averages.entry(q.instrument).or_insert((mid, mid));
+        let above_before = *fast > *slow;
+        *fast += 0.3 * (mid - *fast);
+        *slow += 0.05 * (mid - *slow);
+        let above_now = *fast > *slow;
+        if above_before == above_now {
+            return;
+        }
+        let (side, price) = if above_now {
+            (Side::Buy, q.ask_px)
+        } else {
+            (Side::Sell, q.bid_px)
+        };
+        let order = NewOrder {
+            client_order_id: self.next_id,
+            instrument: q.instrument,
+            side,
+            order_type: OrderType::Limit,
+            tif: TimeInForce::Ioc,
+            price: Some(price),
+            stop_price: None,
+            qty: 1.0,
+            account: "pipeline".into(),
+            post_only: false,
+            strategy_tag: *b"ma-cross",
+            ts_ns: q.ts_ns,
+        };
+        self.next_id += 1;
+        if let Err(e) = self.execution.ask(order).await {
+            eprintln!("order not acknowledged: {e}");
+        }
+    }
+}
+
+/// The feed's end marker.
+impl Handler<Published<Heartbeat>> for Strategy {
+    type Reply = ();
+    async fn handle(&mut self, _end: Published<Heartbeat>, _ctx: &mut Context<Self>) {
+        let end = Heartbeat {
+            ts_ns: 0,
+            seq: self.next_id - 1,
+            sender: "strategy".into(),
+        };
+        if let Err(e) = self.end.tell(end).await {
+            eprintln!("end of stream not sent: {e}");
+        }
+        let _ = self.done.send(());
+    }
+}
+
+// ---- feed -----------------------------------------------------------------------------
+
+async fn run_feed(bus: &Bus, seed: u64, quotes: u64) -> Result<(), BoxError> {
+    let mut rng = DetRng::new(seed);
+    let mut mids: Vec<f64> = (0..INSTRUMENTS).map(|i| 100.0 + f64::from(i)).collect();
+    for n in 0..quotes {
+        let instrument = (n % u64::from(INSTRUMENTS)) as u32;
+        let mid = &mut mids[instrument as usize];
+        *mid += (rng.next_f64() - 0.5) * 0.2;
+        let quote = Quote {
+            ts_ns: n * 1_000,
+            instrument,
+            bid_px: *mid - 0.01,
+            bid_qty: 1.0 + (n % 5) as f64,
+            ask_px: *mid + 0.01,
+            ask_qty: 1.0 + (n % 3) as f64,
+        };
+        bus.publish(&format!("md.quote.{instrument}"), quote)
+            .await?;
+    }
+    let end = Heartbeat {
+        ts_ns: quotes * 1_000,
+        seq: quotes,
+        sender: "feed".into(),
+    };
+    bus.publish("sys.heartbeat", end).await?;
+    Ok(())
+}
+
+// ---- wiring ---------------------------------------------------------------------------
+
+/// Waits (polling: a link has no event for it) until `check` holds.
+async fn until(mut check: impl FnMut() -> bool) {
+    while !check() {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+async fn run(args: Args) -> Result<(), BoxError> {
+    let topology = Topology::load(&args.topology)?;
+    let me = topology
+        .node(&args.node)
+        .ok_or_else(|| format!("no node `{}` in {}", args.node, args.topology))?
+        .clone();
+    topology.check_services(&["feed", "strategy", "execution"])?;
+    let host = |service: &str| {
+        topology
+            .host_of(service)
+            .map(|n| n.name.clone())
+            .ok_or_else(|| format!("no node hosts `{service}`"))
+    };
+    let (feed_host, strategy_host, exec_host) =
+        (host("feed")?, host("strategy")?, host("execution")?);
+    let hosts = |service_host: &str| service_host == me.name;
+
+    let bus = Bus::builder().seed(args.seed).build()?;
+    // The whole schema, so a peer built from a different but compatible contracts.yaml is
+    // accepted (and an incompatible one refused, naming the message and field).
+    let schema = LocalSchema::from_yaml("contracts.yaml", include_str!("../../contracts.yaml"))?;
+    if schema.digest != SCHEMA_DIGEST {
+        return Err(
+            "contracts.yaml changed since the contract types were generated: rebuild".into(),
+        );
+    }
+    let node = if topology.nodes.len() > 1 {
+        let dispatch = Arc::new(bus.exports());
+        Some(Node::start(topology.clone(), &me.name, schema, &bus, dispatch, None).await?)
+    } else {
+        None
+    };
+    let node_ref = || node.as_ref().ok_or("this topology has no links");
+
+    let (exec_done_tx, mut exec_done) = mpsc::unbounded_channel();
+    let mut local_exec = None;
+    if hosts(&exec_host) {
+        let exec = bus.spawn::<Execution>(exec_done_tx);
+        bus.exports()
+            .export_ask("execution", exec.reply_recipient::<NewOrder>())?;
+        bus.exports()
+            .export("execution", exec.recipient::<Heartbeat>())?;
+        local_exec = Some(exec);
+    }
+
+    let (strategy_done_tx, mut strategy_done) = mpsc::unbounded_channel();
+    if hosts(&strategy_host) {
+        let (execution, end): (ReplyRecipient<NewOrder, OrderAck>, Recipient<Heartbeat>) =
+            match &local_exec {
+                Some(exec) => (exec.reply_recipient(), exec.recipient()),
+                None => {
+                    let node = node_ref()?;
+                    let unreachable = "`execution` is not reachable";
+                    (
+                        node.reply_recipient("execution").ok_or(unreachable)?,
+                        node.recipient("execution").ok_or(unreachable)?,
+                    )
+                }
+            };
+        let (started_tx, started) = oneshot::channel();
+        bus.spawn_with::<Strategy>(
+            (execution, end, strategy_done_tx),
+            SpawnOptions::new().on_started(started_tx),
+        )?;
+        started.await?;
+        if !hosts(&feed_host) {
+            let node = node_ref()?;
+            node.subscribe_remote::<Quote>("md.quote.*").await?;
+            node.subscribe_remote::<Heartbeat>("sys.heartbeat").await?;
+        }
+    }
+
+    if hosts(&feed_host) {
+        if !hosts(&strategy_host) {
+            let node = node_ref()?;
+            node.forward_topic::<Quote>();
+            node.forward_topic::<Heartbeat>();
+            let link = node.link(&strategy_host).ok_or("no link to the strategy")?;
+            // Publish only once the strategy's interest has arrived, or quotes go nowhere.
+            until(|| link.forwarded_topics().len() >= 2).await;
+        }
+        run_feed(&bus, args.seed, args.quotes).await?;
+        if !hosts(&strategy_host) {
+            let link = node_ref()?.link(&strategy_host).ok_or("no link")?;
+            until(|| link.queued() == 0).await;
+        }
+    }
+
+    if hosts(&exec_host) {
+        exec_done.recv().await.ok_or("execution stopped early")?;
+    } else if hosts(&strategy_host) {
+        strategy_done.recv().await.ok_or("strategy stopped early")?;
+        let link = node_ref()?.link(&exec_host).ok_or("no link to execution")?;
+        until(|| link.queued() == 0).await;
+    }
+    if let Some(node) = &node {
+        node.shutdown();
+    }
+    bus.shutdown(Duration::from_secs(1)).await;
+    Ok(())
+}
+
+fn main() {
+    // `PIPELINE_LOG=debug` shows the links' events (connecting, up, down, loss) on stderr.
+    if let Ok(level) = std::env::var("PIPELINE_LOG") {
+        let level = level.parse().unwrap_or(tracing::Level::DEBUG);
+        tracing_subscriber::fmt()
+            .with_max_level(level)
+            .with_writer(std::io::stderr)
+            .init();
+    }
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!(
+                "error: {e}\nusage: pipeline --topology FILE --node NAME [--seed N] [--quotes N]"
+            );
+            std::process::exit(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    if let Err(e) = runtime.block_on(run(args)) {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,71 @@
+//! Options of a link.
+
+use std::time::Duration;
+
+use mycelium_supervisor::Backoff;
+
+use crate::frame::DEFAULT_MAX_BODY;
+
+/// How a link's reader waits for bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// Park on the socket until it is readable.
+    #[default]
+    Block,
+    /// Poll the socket without parking for up to this long (measured in CPU time, not bus
+    /// time: it is a cost, not an event) after the last bytes arrived, then park. Spares the
+    /// wake-up of a parked thread, which costs tens of microseconds across cores, at the
+    /// price of a busy core.
+    Spin(Duration),
+}
+
+/// Options of a link; the defaults suit a local network.
+#[derive(Clone, Debug)]
+pub struct LinkConfig {
+    /// Messages queued or awaiting acknowledgement, at most. `tell` waits for room,
+    /// `try_tell` hands the message back. Default 1024.
+    pub queue_capacity: usize,
+    /// Largest frame body accepted or sent. Default 1 MiB.
+    pub max_frame: u32,
+    /// A heartbeat goes out when nothing else was sent for this long (bus time). Default 1 s.
+    pub heartbeat_interval: Duration,
+    /// The peer is declared dead when nothing arrived for this long (bus time). Default 5 s.
+    pub heartbeat_timeout: Duration,
+    /// Deadline of a handshake (bus time). Default 5 s.
+    pub handshake_timeout: Duration,
+    /// Deadline of one connection attempt (bus time). Default 5 s.
+    pub connect_timeout: Duration,
+    /// Delay between reconnection attempts, with seeded jitter.
+    pub backoff: Backoff,
+    /// Consecutive failed attempts after which the dialling side gives up. Default 30.
+    pub max_attempts: u32,
+    /// How long the accepting side waits for a lost peer to come back before giving up.
+    /// Default 60 s.
+    pub give_up_after: Duration,
+    /// Block or spin.
+    pub mode: Mode,
+    /// At most this many frames in one write. Default 64.
+    pub batch_frames: usize,
+    /// At most about this many bytes in one write. Default 256 KiB.
+    pub batch_bytes: usize,
+}
+
+impl Default for LinkConfig {
+    fn default() -> Self {
+        LinkConfig {
+            queue_capacity: 1024,
+            max_frame: DEFAULT_MAX_BODY,
+            heartbeat_interval: Duration::from_secs(1),
+            heartbeat_timeout: Duration::from_secs(5),
+            handshake_timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(5),
+            backoff: Backoff::exponential(Duration::from_millis(20), 2.0, Duration::from_secs(5))
+                .with_jitter(0.2),
+            max_attempts: 30,
+            give_up_after: Duration::from_secs(60),
+            mode: Mode::Block,
+            batch_frames: 64,
+            batch_bytes: 256 * 1024,
+        }
+    }
+}

@@ -1,0 +1,43 @@
+//! The receiving side's seam: incoming (service, type id, body) to local actors and topics.
+
+use mycelium_actors::BoxFuture;
+
+use crate::error::DispatchError;
+
+/// The reply of an ask, once the local handler answers: its type id and encoded body.
+pub type ReplyFuture = BoxFuture<'static, Result<(u16, Vec<u8>), DispatchError>>;
+
+/// Delivers incoming messages to this node's actors and topics.
+///
+/// The link calls it in sequence order, one message at a time, and waits for each returned
+/// future: a `tell` that waits for room in a full mailbox stops the link from reading, which
+/// fills the socket and makes the sender wait. So backpressure reaches the sender and no
+/// queue between them grows without bound.
+pub trait Dispatch: Send + Sync + 'static {
+    /// Decodes `body` as type `type_id` and tells it to `service`, waiting for room.
+    fn tell<'a>(
+        &'a self,
+        service: &'a str,
+        type_id: u16,
+        body: &'a [u8],
+    ) -> BoxFuture<'a, Result<(), DispatchError>>;
+
+    /// Decodes and queues an ask to `service`; the outer future ends once the request is in
+    /// the mailbox (so order with later tells holds), the returned one when the reply is
+    /// ready.
+    fn ask<'a>(
+        &'a self,
+        service: &'a str,
+        type_id: u16,
+        body: &'a [u8],
+    ) -> BoxFuture<'a, Result<ReplyFuture, DispatchError>>;
+
+    /// Decodes and publishes on this node's `topic`, with the publication's `key`.
+    fn publish<'a>(
+        &'a self,
+        topic: &'a str,
+        type_id: u16,
+        key: Option<u64>,
+        body: &'a [u8],
+    ) -> BoxFuture<'a, Result<(), DispatchError>>;
+}

@@ -1,0 +1,115 @@
+//! What a link tells its observer: state changes and loss reports.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::frame::Kind;
+
+/// One event of one link.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LinkEvent {
+    /// Bus time of the event.
+    pub at: Duration,
+    /// The peer node's name.
+    pub peer: String,
+    /// What happened.
+    pub kind: LinkEventKind,
+}
+
+/// What happened to a link.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LinkEventKind {
+    /// Dialling the peer; `attempt` counts failures since the link was last up.
+    Connecting {
+        /// Failed attempts before this one.
+        attempt: u32,
+    },
+    /// The handshake succeeded; `resent` unacknowledged frames were sent again.
+    Up {
+        /// The peer's instance id.
+        peer_instance: u64,
+        /// Frames resent from the resend buffer.
+        resent: u64,
+    },
+    /// The connection ended; the link will reconnect (dialling side) or wait for the peer.
+    Down {
+        /// Why.
+        reason: String,
+    },
+    /// A handshake was refused (by us or by the peer).
+    Refused {
+        /// Why.
+        reason: String,
+    },
+    /// The link stopped trying; queued and unacknowledged messages are reported lost.
+    GaveUp {
+        /// Why.
+        reason: String,
+    },
+    /// Messages that may not have been delivered.
+    Loss(LossReport),
+}
+
+/// Why messages were lost.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LossReason {
+    /// The peer restarted (new instance id): what its predecessor had not acknowledged may or
+    /// may not have been handled.
+    PeerRestarted,
+    /// The peer no longer knows this link's state (its side gave up or restarted).
+    PeerForgot,
+    /// The link gave up or was shut down with messages still queued or unacknowledged.
+    GaveUp,
+}
+
+/// Messages sent on a link that cannot be confirmed delivered: the sequence range and each
+/// message's kind, type id and service or topic. Never silent: every such message is in a
+/// report.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LossReport {
+    /// The peer node.
+    pub peer: String,
+    /// The peer instance the messages were meant for, if one was known.
+    pub peer_instance: Option<u64>,
+    /// Why.
+    pub reason: LossReason,
+    /// First lost sequence number.
+    pub first_seq: u64,
+    /// Last lost sequence number (inclusive).
+    pub last_seq: u64,
+    /// The lost messages, in sequence order.
+    pub messages: Vec<LostMessage>,
+}
+
+/// One lost message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LostMessage {
+    /// Its sequence number.
+    pub seq: u64,
+    /// Tell, ask, publish...
+    pub kind: Kind,
+    /// Its contract type id.
+    pub type_id: u16,
+    /// The service or topic it was sent to.
+    pub name: Arc<str>,
+    /// The message type's name, when the sender knew it (typed sends).
+    pub message: &'static str,
+}
+
+impl fmt::Display for LossReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} message(s) to {} lost ({:?}): seq {}..={}",
+            self.messages.len(),
+            self.peer,
+            self.reason,
+            self.first_seq,
+            self.last_seq
+        )
+    }
+}
+
+/// Receives link events. Called synchronously: keep it short (push to a channel).
+pub type Observer = Arc<dyn Fn(&LinkEvent) + Send + Sync>;

@@ -1,0 +1,441 @@
+//! Link frames: the codec's 32-byte header, a 20-byte link header, a name and a payload.
+//!
+//! The layout is specified in `docs/remote.md`. [`parse_frame`] is a pure function of a byte
+//! slice: it never panics, never reads out of bounds, and refuses an oversized frame from its
+//! header alone, before anything is allocated for the body.
+
+use mycelium_codec::{FrameError, FrameHeader, HEADER_LEN, MAGIC};
+
+use crate::error::WireError;
+
+/// Bytes of the link header that opens every frame's body.
+pub const LINK_HEADER_LEN: usize = 20;
+/// Longest service or topic name a frame may carry.
+pub const MAX_NAME_LEN: usize = 255;
+/// Default maximum body length (link header, name and payload) of a frame: 1 MiB.
+pub const DEFAULT_MAX_BODY: u32 = 1 << 20;
+/// Link flag bit 0: a publish frame carries its key in `corr`.
+pub const LINK_FLAG_KEYED: u8 = 1;
+/// Maximum body length of a handshake frame, accepted before the peer is authenticated.
+pub const HANDSHAKE_MAX_BODY: u32 = 4096;
+
+/// What a frame carries. Data kinds travel on the data lane and carry a sequence number
+/// (`seq >= 1`); control and handshake kinds carry `seq == 0`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Kind {
+    /// A message for a service; no reply.
+    Tell = 1,
+    /// A request for a service; `corr` names the reply.
+    Ask = 2,
+    /// The reply to the ask with the same `corr`.
+    Reply = 3,
+    /// The ask with the same `corr` failed at the receiver; the payload says why (UTF-8).
+    ReplyFailed = 4,
+    /// A message published on the topic named in the frame.
+    Publish = 5,
+    /// The sender has subscribers for the topic pattern named, of message `type_id`.
+    Subscribe = 6,
+    /// The sender no longer has subscribers for that pattern and type.
+    Unsubscribe = 7,
+    /// Liveness; carries the sender's cumulative ack.
+    Heartbeat = 16,
+    /// Cumulative acknowledgement: every data frame up to `ack` was delivered.
+    Ack = 17,
+    /// The sender closes the link; the payload says why (UTF-8).
+    Close = 18,
+    /// Handshake: instance id, digest, challenge.
+    Hello = 32,
+    /// Handshake: the HMAC over both hellos.
+    Proof = 33,
+    /// Handshake: accept, or refuse with a reason.
+    Verdict = 34,
+    /// Handshake, when digests differ: the canonical schema (UTF-8).
+    Schema = 35,
+}
+
+impl Kind {
+    /// Reads a kind byte.
+    pub fn from_u8(b: u8) -> Option<Kind> {
+        Some(match b {
+            1 => Kind::Tell,
+            2 => Kind::Ask,
+            3 => Kind::Reply,
+            4 => Kind::ReplyFailed,
+            5 => Kind::Publish,
+            6 => Kind::Subscribe,
+            7 => Kind::Unsubscribe,
+            16 => Kind::Heartbeat,
+            17 => Kind::Ack,
+            18 => Kind::Close,
+            32 => Kind::Hello,
+            33 => Kind::Proof,
+            34 => Kind::Verdict,
+            35 => Kind::Schema,
+            _ => return None,
+        })
+    }
+
+    /// True for kinds on the sequenced data lane.
+    pub fn is_data(self) -> bool {
+        (self as u8) < 16
+    }
+
+    /// True for the handshake kinds.
+    pub fn is_handshake(self) -> bool {
+        (self as u8) >= 32
+    }
+}
+
+/// One decoded frame, borrowing its name and payload from the read buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Frame<'a> {
+    /// What the frame carries.
+    pub kind: Kind,
+    /// The payload's contract type id (data frames), else 0.
+    pub type_id: u16,
+    /// Data-lane sequence number (`>= 1`), or 0 on the control lane.
+    pub seq: u64,
+    /// Sender's bus time in nanoseconds.
+    pub ts_ns: u64,
+    /// Cumulative ack (heartbeat and ack frames), else 0.
+    pub ack: u64,
+    /// Correlation id of an ask and its reply, else 0.
+    pub corr: u64,
+    /// Service or topic name (may be empty).
+    pub name: &'a str,
+    /// The publication's key (publish frames with the keyed flag), else `None`.
+    pub key: Option<u64>,
+    /// The message body (or a reason, or handshake fields).
+    pub payload: &'a [u8],
+}
+
+/// Parses the frame at the start of `buf`.
+///
+/// `Ok(None)`: more bytes are needed (and nothing seen so far is wrong). `Ok(Some((frame,
+/// len)))`: a whole frame of `len` bytes. `Err`: the bytes can never become a valid frame; the
+/// link must close. A header announcing a body above `max_body` is refused as soon as the
+/// header is complete, so a reader never reserves room for it.
+pub fn parse_frame(buf: &[u8], max_body: u32) -> Result<Option<(Frame<'_>, usize)>, WireError> {
+    // A wrong first byte is refused at once, without waiting for a whole header.
+    let prefix = buf.len().min(MAGIC.len());
+    if buf[..prefix] != MAGIC[..prefix] {
+        let mut found = [0u8; 4];
+        found[..prefix].copy_from_slice(&buf[..prefix]);
+        return Err(WireError::Header(FrameError::BadMagic { found }));
+    }
+    if buf.len() < HEADER_LEN {
+        return Ok(None);
+    }
+    let header = FrameHeader::decode(buf, max_body).map_err(WireError::Header)?;
+    let len = header.frame_len();
+    let Some(body) = buf.get(HEADER_LEN..len) else {
+        return Ok(None);
+    };
+    parse_body(&header, body).map(|frame| Some((frame, len)))
+}
+
+/// The bytes a reader needs before it can parse the frame starting at `buf`: the header's
+/// length, then the whole frame's. Errors as [`parse_frame`] would.
+pub fn needed_len(buf: &[u8], max_body: u32) -> Result<usize, WireError> {
+    if buf.len() < HEADER_LEN {
+        return Ok(HEADER_LEN);
+    }
+    let header = FrameHeader::decode(buf, max_body).map_err(WireError::Header)?;
+    Ok(header.frame_len())
+}
+
+fn parse_body<'a>(header: &FrameHeader, body: &'a [u8]) -> Result<Frame<'a>, WireError> {
+    let Some(link) = body.first_chunk::<LINK_HEADER_LEN>() else {
+        return Err(WireError::ShortBody {
+            body_len: body.len(),
+        });
+    };
+    let kind = Kind::from_u8(link[0]).ok_or(WireError::UnknownKind { kind: link[0] })?;
+    let name_len = usize::from(u16::from_le_bytes([link[2], link[3]]));
+    let word = |at: usize| {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&link[at..at + 8]);
+        u64::from_le_bytes(b)
+    };
+    let (ack, corr) = (word(4), word(12));
+    // Bit 0 of the link flags: a publication's key travels in `corr`. Other bits reserved.
+    let key = (kind == Kind::Publish && link[1] & LINK_FLAG_KEYED != 0).then_some(corr);
+    if kind.is_data() != (header.seq != 0) {
+        return Err(WireError::WrongLane {
+            kind,
+            seq: header.seq,
+        });
+    }
+    if matches!(kind, Kind::Ask | Kind::Reply | Kind::ReplyFailed) && corr == 0 {
+        return Err(WireError::MissingCorrelation { kind });
+    }
+    if name_len > MAX_NAME_LEN {
+        return Err(WireError::NameTooLong { len: name_len });
+    }
+    let rest = &body[LINK_HEADER_LEN..];
+    let Some(name) = rest.get(..name_len) else {
+        return Err(WireError::NameTooLong { len: name_len });
+    };
+    let name = std::str::from_utf8(name).map_err(|_| WireError::NameNotUtf8)?;
+    Ok(Frame {
+        kind,
+        type_id: header.type_id,
+        seq: header.seq,
+        ts_ns: header.ts_ns,
+        ack,
+        corr,
+        name,
+        key,
+        payload: &rest[name_len..],
+    })
+}
+
+/// The fields of a frame to write, except its payload.
+#[derive(Clone, Copy, Debug)]
+pub struct FrameSpec<'a> {
+    /// What the frame carries.
+    pub kind: Kind,
+    /// The payload's contract type id, or 0.
+    pub type_id: u16,
+    /// Sequence number (data lane), or 0.
+    pub seq: u64,
+    /// Sender's bus time, nanoseconds.
+    pub ts_ns: u64,
+    /// Cumulative ack, or 0.
+    pub ack: u64,
+    /// Correlation id, or 0.
+    pub corr: u64,
+    /// Service or topic name.
+    pub name: &'a str,
+    /// A publication's key (publish frames only; carried in `corr`).
+    pub key: Option<u64>,
+}
+
+impl<'a> FrameSpec<'a> {
+    /// A control or handshake frame of `kind` with nothing else set.
+    pub fn control(kind: Kind) -> FrameSpec<'static> {
+        FrameSpec {
+            kind,
+            type_id: 0,
+            seq: 0,
+            ts_ns: 0,
+            ack: 0,
+            corr: 0,
+            name: "",
+            key: None,
+        }
+    }
+}
+
+/// Appends one frame to `out`: the header and link header, the name, then whatever `payload`
+/// writes. Fails, leaving `out` as it was, when the name is longer than [`MAX_NAME_LEN`] or the
+/// body would exceed `max_body`.
+pub fn encode_frame(
+    out: &mut Vec<u8>,
+    spec: &FrameSpec<'_>,
+    max_body: u32,
+    payload: impl FnOnce(&mut Vec<u8>),
+) -> Result<usize, WireError> {
+    if spec.name.len() > MAX_NAME_LEN {
+        return Err(WireError::NameTooLong {
+            len: spec.name.len(),
+        });
+    }
+    let start = out.len();
+    out.extend_from_slice(&[0u8; HEADER_LEN]);
+    let (flags, corr) = match (spec.kind, spec.key) {
+        (Kind::Publish, Some(key)) => (LINK_FLAG_KEYED, key),
+        _ => (0, spec.corr),
+    };
+    out.push(spec.kind as u8);
+    out.push(flags);
+    out.extend_from_slice(&(spec.name.len() as u16).to_le_bytes());
+    out.extend_from_slice(&spec.ack.to_le_bytes());
+    out.extend_from_slice(&corr.to_le_bytes());
+    out.extend_from_slice(spec.name.as_bytes());
+    payload(out);
+    let body_len = out.len() - start - HEADER_LEN;
+    let body_len = match u32::try_from(body_len) {
+        Ok(n) if n <= max_body => n,
+        _ => {
+            out.truncate(start);
+            return Err(WireError::TooLargeToSend {
+                body_len,
+                max: max_body,
+            });
+        }
+    };
+    let header = FrameHeader {
+        flags: 0,
+        type_id: spec.type_id,
+        body_len,
+        seq: spec.seq,
+        ts_ns: spec.ts_ns,
+    };
+    out[start..start + HEADER_LEN].copy_from_slice(&header.to_bytes());
+    Ok(out.len() - start)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn frame(spec: FrameSpec<'_>, payload: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        encode_frame(&mut out, &spec, DEFAULT_MAX_BODY, |o| {
+            o.extend_from_slice(payload)
+        })
+        .expect("encodes");
+        out
+    }
+
+    fn tell(seq: u64) -> FrameSpec<'static> {
+        FrameSpec {
+            kind: Kind::Tell,
+            type_id: 100,
+            seq,
+            ts_ns: 9,
+            ack: 0,
+            corr: 0,
+            name: "strategy",
+            key: None,
+        }
+    }
+
+    #[test]
+    fn round_trip() {
+        let bytes = frame(tell(3), b"body");
+        let (f, len) = parse_frame(&bytes, DEFAULT_MAX_BODY).unwrap().unwrap();
+        assert_eq!(len, bytes.len());
+        assert_eq!(
+            (f.kind, f.type_id, f.seq, f.ts_ns, f.name, f.payload),
+            (Kind::Tell, 100, 3, 9, "strategy", &b"body"[..])
+        );
+    }
+
+    #[test]
+    fn publication_keys_round_trip() {
+        let mut spec = tell(4);
+        spec.kind = Kind::Publish;
+        spec.name = "md.quote.AAPL";
+        for key in [None, Some(0), Some(u64::MAX)] {
+            spec.key = key;
+            let bytes = frame(spec, b"q");
+            let (f, _) = parse_frame(&bytes, DEFAULT_MAX_BODY).unwrap().unwrap();
+            assert_eq!(
+                (f.kind, f.key, f.name),
+                (Kind::Publish, key, "md.quote.AAPL")
+            );
+        }
+    }
+
+    #[test]
+    fn every_prefix_asks_for_more() {
+        let bytes = frame(tell(1), b"payload");
+        for n in 0..bytes.len() {
+            assert_eq!(
+                parse_frame(&bytes[..n], DEFAULT_MAX_BODY),
+                Ok(None),
+                "prefix {n}"
+            );
+        }
+    }
+
+    #[test]
+    fn oversized_header_refused_before_body() {
+        let mut bytes = frame(tell(1), b"x");
+        bytes[8..12].copy_from_slice(&u32::MAX.to_le_bytes());
+        bytes.truncate(HEADER_LEN);
+        assert!(matches!(
+            parse_frame(&bytes, DEFAULT_MAX_BODY),
+            Err(WireError::Header(FrameError::FrameTooLarge { .. }))
+        ));
+        assert!(needed_len(&bytes, DEFAULT_MAX_BODY).is_err());
+    }
+
+    #[test]
+    fn bad_first_byte_refused_at_once() {
+        assert!(matches!(
+            parse_frame(b"G", DEFAULT_MAX_BODY),
+            Err(WireError::Header(FrameError::BadMagic { .. }))
+        ));
+    }
+
+    #[test]
+    fn lane_and_correlation_checked() {
+        let mut spec = tell(0);
+        let bytes = frame(spec, b"");
+        assert!(matches!(
+            parse_frame(&bytes, DEFAULT_MAX_BODY),
+            Err(WireError::WrongLane { .. })
+        ));
+        spec = FrameSpec::control(Kind::Heartbeat);
+        spec.seq = 4;
+        let bytes = frame(spec, b"");
+        assert!(matches!(
+            parse_frame(&bytes, DEFAULT_MAX_BODY),
+            Err(WireError::WrongLane { .. })
+        ));
+        spec = tell(1);
+        spec.kind = Kind::Ask;
+        let bytes = frame(spec, b"");
+        assert!(matches!(
+            parse_frame(&bytes, DEFAULT_MAX_BODY),
+            Err(WireError::MissingCorrelation { .. })
+        ));
+    }
+
+    #[test]
+    fn lying_name_length_and_kind_refused() {
+        let mut bytes = frame(tell(1), b"");
+        bytes[HEADER_LEN + 2..HEADER_LEN + 4].copy_from_slice(&200u16.to_le_bytes());
+        assert!(matches!(
+            parse_frame(&bytes, DEFAULT_MAX_BODY),
+            Err(WireError::NameTooLong { .. })
+        ));
+        bytes[HEADER_LEN + 2..HEADER_LEN + 4].copy_from_slice(&8u16.to_le_bytes());
+        bytes[HEADER_LEN] = 99;
+        assert!(matches!(
+            parse_frame(&bytes, DEFAULT_MAX_BODY),
+            Err(WireError::UnknownKind { kind: 99 })
+        ));
+        let mut short = frame(FrameSpec::control(Kind::Ack), b"");
+        short[8..12].copy_from_slice(&3u32.to_le_bytes());
+        short.truncate(HEADER_LEN + 3);
+        assert!(matches!(
+            parse_frame(&short, DEFAULT_MAX_BODY),
+            Err(WireError::ShortBody { body_len: 3 })
+        ));
+    }
+
+    #[test]
+    fn send_side_limits() {
+        let mut out = vec![1, 2];
+        let long = "n".repeat(MAX_NAME_LEN + 1);
+        let mut spec = tell(1);
+        spec.name = &long;
+        assert!(encode_frame(&mut out, &spec, DEFAULT_MAX_BODY, |_| {}).is_err());
+        assert!(encode_frame(&mut out, &tell(1), 8, |o| o.extend_from_slice(&[0; 64])).is_err());
+        assert_eq!(out, vec![1, 2]);
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics_on_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let _ = parse_frame(&bytes, 128);
+        }
+
+        #[test]
+        fn never_panics_on_mutated_frames(pos in 0usize..64, val: u8, cut in 0usize..80) {
+            let mut bytes = frame(tell(7), b"some payload bytes");
+            let at = pos % bytes.len();
+            bytes[at] = val;
+            bytes.truncate(cut.min(bytes.len()));
+            if let Ok(Some((_, len))) = parse_frame(&bytes, DEFAULT_MAX_BODY) {
+                prop_assert!(len <= bytes.len());
+            }
+        }
+    }
+}

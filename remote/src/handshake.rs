@@ -1,0 +1,423 @@
+//! The two-way handshake: hello, HMAC proof in both directions, schema agreement, verdict.
+//!
+//! Both sides run the same steps at once (see `docs/remote.md`):
+//!
+//! 1. **Hello**: protocol version, instance id, a fresh 32-byte random challenge, the schema
+//!    digest; the frame's name is the node's name.
+//! 2. **Proof**: `HMAC-SHA256(secret, "mycelium-remote/1 proof" || own hello || peer hello)`,
+//!    over both hello frames exactly as they travelled. Each side proves knowledge of the
+//!    secret over the other's fresh challenge; the prover's hello comes first, so a proof
+//!    reflected back is never valid.
+//! 3. **Schema**: equal digests agree; otherwise both send their canonical schema and the
+//!    compatibility check (`mycelium_codegen::compat::check`) decides, on both sides.
+//! 4. **Verdict**: accept (with the resume point of the link, see `session`) or refuse with a
+//!    reason. A side that refuses sends its verdict and closes; nothing from the peer ever
+//!    reaches an actor.
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+
+use crate::error::HandshakeError;
+use crate::frame::{encode_frame, FrameSpec, Kind, HANDSHAKE_MAX_BODY};
+use crate::reader::{FrameReader, ReadError};
+use crate::schema::{self, LocalSchema};
+use crate::secret::Secret;
+
+/// Version of the link protocol in the hello.
+pub const PROTOCOL_VERSION: u8 = 1;
+const PROOF_LABEL: &[u8] = b"mycelium-remote/1 proof";
+const HELLO_LEN: usize = 1 + 8 + 32 + 32;
+
+/// What one side brings to a handshake.
+#[derive(Clone, Debug)]
+pub struct Identity {
+    /// This node's name.
+    pub node: String,
+    /// This process's instance id: random, fresh at every start.
+    pub instance: u64,
+    /// The schema this node speaks.
+    pub schema: LocalSchema,
+    /// The shared secret.
+    pub secret: Secret,
+}
+
+/// A peer that proved it knows the secret and speaks an agreeable schema.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Authenticated {
+    /// The peer's node name.
+    pub node: String,
+    /// The peer's instance id.
+    pub instance: u64,
+    /// The peer's schema digest.
+    pub digest: [u8; 32],
+}
+
+/// Where a link resumes: sent in the accepting verdict.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Resume {
+    /// The peer instance our state for this peer refers to (0: none).
+    pub known_instance: u64,
+    /// The last data sequence number delivered in order from that instance.
+    pub received: u64,
+    /// The sequence number of the first data frame we will send (resent or new).
+    pub first_seq: u64,
+}
+
+struct Hello {
+    instance: u64,
+    challenge: [u8; 32],
+    digest: [u8; 32],
+}
+
+fn read_err(peer: &str, e: ReadError) -> HandshakeError {
+    match e {
+        ReadError::Io(source) => HandshakeError::Io {
+            peer: peer.to_owned(),
+            source,
+        },
+        other => HandshakeError::Protocol {
+            peer: peer.to_owned(),
+            reason: other.to_string(),
+        },
+    }
+}
+
+async fn send<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    peer: &str,
+    spec: FrameSpec<'_>,
+    payload: &[u8],
+) -> Result<(), HandshakeError> {
+    send_max(stream, peer, spec, payload, HANDSHAKE_MAX_BODY).await
+}
+
+async fn send_max<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    peer: &str,
+    spec: FrameSpec<'_>,
+    payload: &[u8],
+    max_body: u32,
+) -> Result<(), HandshakeError> {
+    let mut out = Vec::with_capacity(64 + payload.len());
+    encode_frame(&mut out, &spec, max_body, |o| o.extend_from_slice(payload)).map_err(|e| {
+        HandshakeError::Protocol {
+            peer: peer.to_owned(),
+            reason: e.to_string(),
+        }
+    })?;
+    stream
+        .write_all(&out)
+        .await
+        .map_err(|source| HandshakeError::Io {
+            peer: peer.to_owned(),
+            source,
+        })
+}
+
+fn transcript(node: &str, hello: &[u8]) -> Vec<u8> {
+    let mut t = Vec::with_capacity(2 + node.len() + hello.len());
+    t.push(node.len() as u8);
+    t.extend_from_slice(node.as_bytes());
+    t.extend_from_slice(hello);
+    t
+}
+
+fn proof(
+    secret: &Secret,
+    prover_hello: &[u8],
+    verifier_hello: &[u8],
+    peer: &str,
+) -> Result<Hmac<Sha256>, HandshakeError> {
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret.bytes()).map_err(|e| HandshakeError::Protocol {
+            peer: peer.to_owned(),
+            reason: format!("cannot key HMAC-SHA256: {e}"),
+        })?;
+    mac.update(PROOF_LABEL);
+    mac.update(&(prover_hello.len() as u32).to_le_bytes());
+    mac.update(prover_hello);
+    mac.update(verifier_hello);
+    Ok(mac)
+}
+
+/// A fresh random challenge from the operating system.
+fn challenge() -> Result<[u8; 32], HandshakeError> {
+    let mut c = [0u8; 32];
+    getrandom::fill(&mut c).map_err(|e| HandshakeError::Io {
+        peer: String::new(),
+        source: std::io::Error::other(format!("no randomness for the challenge: {e}")),
+    })?;
+    Ok(c)
+}
+
+/// A fresh random instance id.
+pub fn new_instance_id() -> u64 {
+    loop {
+        match getrandom::u64() {
+            Ok(0) => continue,
+            Ok(id) => return id,
+            // Without OS randomness, fall back on time and process id: unique enough to tell
+            // a restarted process from its predecessor.
+            Err(_) => {
+                let t = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos() as u64)
+                    .unwrap_or(1);
+                return (t ^ (u64::from(std::process::id()) << 32)) | 1;
+            }
+        }
+    }
+}
+
+/// Runs steps 1-3. `expected` names the node we dialled (`None` when accepting: any node in
+/// `allowed` may introduce itself). On failure a refusing verdict is sent (best effort) and
+/// the error says why; the caller logs it with the peer's address.
+pub async fn authenticate<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    reader: &mut FrameReader,
+    me: &Identity,
+    peer: &str,
+    expected: Option<&str>,
+    allowed: &(dyn Fn(&str) -> bool + Sync),
+) -> Result<Authenticated, HandshakeError> {
+    let my_challenge = challenge()?;
+    let mut hello = Vec::with_capacity(HELLO_LEN);
+    hello.push(PROTOCOL_VERSION);
+    hello.extend_from_slice(&me.instance.to_le_bytes());
+    hello.extend_from_slice(&my_challenge);
+    hello.extend_from_slice(&me.schema.digest);
+    let mut spec = FrameSpec::control(Kind::Hello);
+    spec.name = &me.node;
+    send(stream, peer, spec, &hello).await?;
+    let my_hello = transcript(&me.node, &hello);
+
+    let protocol = |reason: String| HandshakeError::Protocol {
+        peer: peer.to_owned(),
+        reason,
+    };
+    let (their_hello_bytes, their, their_node) = {
+        let f = reader
+            .read_frame(stream)
+            .await
+            .map_err(|e| read_err(peer, e))?;
+        if f.kind != Kind::Hello {
+            return Err(protocol(format!("expected a hello, got {:?}", f.kind)));
+        }
+        let p = f.payload;
+        if p.len() != HELLO_LEN || p[0] != PROTOCOL_VERSION {
+            return Err(protocol(format!(
+                "hello of {} bytes, protocol version {:?}; this node speaks version {PROTOCOL_VERSION}",
+                p.len(),
+                p.first()
+            )));
+        }
+        let mut instance = [0u8; 8];
+        instance.copy_from_slice(&p[1..9]);
+        let mut challenge = [0u8; 32];
+        challenge.copy_from_slice(&p[9..41]);
+        let mut digest = [0u8; 32];
+        digest.copy_from_slice(&p[41..73]);
+        let hello = Hello {
+            instance: u64::from_le_bytes(instance),
+            challenge,
+            digest,
+        };
+        (transcript(f.name, p), hello, f.name.to_owned())
+    };
+    if their.challenge == my_challenge || their.instance == me.instance {
+        return Err(protocol("the peer echoed our own hello".into()));
+    }
+
+    let mine = proof(&me.secret, &my_hello, &their_hello_bytes, peer)?
+        .finalize()
+        .into_bytes();
+    send(stream, peer, FrameSpec::control(Kind::Proof), &mine).await?;
+    let their_proof = {
+        let f = reader
+            .read_frame(stream)
+            .await
+            .map_err(|e| read_err(peer, e))?;
+        match f.kind {
+            Kind::Proof => f.payload.to_vec(),
+            Kind::Verdict => {
+                return Err(HandshakeError::Refused {
+                    peer: peer.to_owned(),
+                    reason: verdict_reason(f.payload),
+                })
+            }
+            other => return Err(protocol(format!("expected a proof, got {other:?}"))),
+        }
+    };
+    if proof(&me.secret, &their_hello_bytes, &my_hello, peer)?
+        .verify_slice(&their_proof)
+        .is_err()
+    {
+        refuse(
+            stream,
+            peer,
+            "authentication failed: wrong or missing shared secret",
+        )
+        .await;
+        return Err(HandshakeError::AuthFailed {
+            peer: peer.to_owned(),
+        });
+    }
+
+    let node_ok = match expected {
+        Some(name) => their_node == name,
+        None => allowed(&their_node),
+    };
+    if !node_ok {
+        let expected = match expected {
+            Some(name) => format!("`{name}`, the node dialled"),
+            None => "a node of this topology".to_owned(),
+        };
+        refuse(stream, peer, &format!("unexpected node `{their_node}`")).await;
+        return Err(HandshakeError::UnexpectedNode {
+            peer: peer.to_owned(),
+            node: their_node,
+            expected,
+        });
+    }
+
+    if !schema::same(&me.schema, &their.digest) {
+        agree_schemas(stream, reader, me, peer, &their.digest).await?;
+    }
+    Ok(Authenticated {
+        node: their_node,
+        instance: their.instance,
+        digest: their.digest,
+    })
+}
+
+/// Largest schema frame body: a canonical schema the checker accepts, and the link header.
+const SCHEMA_MAX_BODY: u32 = mycelium_codegen::check::MAX_SCHEMA_BYTES as u32 + 1024;
+
+/// Different digests: both sides send their canonical schema and accept only if the
+/// compatibility check does; otherwise both refuse, naming both digests and the first
+/// incompatible message and field. Runs after authentication, so the larger frame is read
+/// only from a peer that knows the secret.
+async fn agree_schemas<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    reader: &mut FrameReader,
+    me: &Identity,
+    peer: &str,
+    their_digest: &[u8; 32],
+) -> Result<(), HandshakeError> {
+    let canonical = me.schema.canonical();
+    send_max(
+        stream,
+        peer,
+        FrameSpec::control(Kind::Schema),
+        canonical.as_bytes(),
+        SCHEMA_MAX_BODY,
+    )
+    .await?;
+    reader.set_max_body(SCHEMA_MAX_BODY);
+    let theirs = {
+        let f = reader
+            .read_frame(stream)
+            .await
+            .map_err(|e| read_err(peer, e))?;
+        match f.kind {
+            Kind::Schema => String::from_utf8_lossy(f.payload).into_owned(),
+            Kind::Verdict => {
+                return Err(HandshakeError::Refused {
+                    peer: peer.to_owned(),
+                    reason: verdict_reason(f.payload),
+                })
+            }
+            other => {
+                return Err(HandshakeError::Protocol {
+                    peer: peer.to_owned(),
+                    reason: format!("expected a schema, got {other:?}"),
+                })
+            }
+        }
+    };
+    reader.set_max_body(HANDSHAKE_MAX_BODY);
+    match schema::agree(&me.schema, their_digest, &theirs) {
+        Ok(report) => {
+            tracing::info!(target: "mycelium::remote", peer, %report, "peer schema differs but is compatible");
+            Ok(())
+        }
+        Err(detail) => {
+            let err = HandshakeError::SchemaMismatch {
+                peer: peer.to_owned(),
+                local: mycelium_codegen::digest::hex(&me.schema.digest),
+                remote: mycelium_codegen::digest::hex(their_digest),
+                detail,
+            };
+            refuse(stream, peer, &err.to_string()).await;
+            Err(err)
+        }
+    }
+}
+
+/// Step 4: sends an accepting verdict with our resume point, reads the peer's.
+pub async fn finish<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    reader: &mut FrameReader,
+    peer: &str,
+    resume: Resume,
+) -> Result<Resume, HandshakeError> {
+    let mut v = Vec::with_capacity(25);
+    v.push(1);
+    v.extend_from_slice(&resume.known_instance.to_le_bytes());
+    v.extend_from_slice(&resume.received.to_le_bytes());
+    v.extend_from_slice(&resume.first_seq.to_le_bytes());
+    send(stream, peer, FrameSpec::control(Kind::Verdict), &v).await?;
+    let f = reader
+        .read_frame(stream)
+        .await
+        .map_err(|e| read_err(peer, e))?;
+    if f.kind != Kind::Verdict {
+        return Err(HandshakeError::Protocol {
+            peer: peer.to_owned(),
+            reason: format!("expected a verdict, got {:?}", f.kind),
+        });
+    }
+    let p = f.payload;
+    if p.first() != Some(&1) {
+        return Err(HandshakeError::Refused {
+            peer: peer.to_owned(),
+            reason: verdict_reason(p),
+        });
+    }
+    if p.len() != 25 {
+        return Err(HandshakeError::Protocol {
+            peer: peer.to_owned(),
+            reason: format!("accepting verdict of {} bytes, expected 25", p.len()),
+        });
+    }
+    let word = |at: usize| {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&p[at..at + 8]);
+        u64::from_le_bytes(b)
+    };
+    Ok(Resume {
+        known_instance: word(1),
+        received: word(9),
+        first_seq: word(17),
+    })
+}
+
+fn verdict_reason(payload: &[u8]) -> String {
+    let text = payload.get(1..).unwrap_or(&[]);
+    String::from_utf8_lossy(text).into_owned()
+}
+
+async fn refuse<S: AsyncWrite + Unpin>(stream: &mut S, peer: &str, reason: &str) {
+    let mut v = Vec::with_capacity(1 + reason.len());
+    v.push(0);
+    let max = HANDSHAKE_MAX_BODY as usize - 64;
+    let mut end = reason.len().min(max);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    v.extend_from_slice(&reason.as_bytes()[..end]);
+    // Best effort: the peer may already be gone.
+    let _ = send(stream, peer, FrameSpec::control(Kind::Verdict), &v).await;
+    let _ = stream.shutdown().await;
+}

@@ -1,0 +1,106 @@
+//! Links between Mycelium nodes over Unix domain sockets and TCP.
+//!
+//! A [`Node`] is this process on the network: a name, a fresh instance id, the schema digest
+//! it speaks and a shared secret. It listens for peers and dials them; each peer gets one
+//! [`Link`], which outlives connections. A link:
+//!
+//! - authenticates both ways (HMAC-SHA256 challenge-response over the shared secret) and
+//!   checks the schema before any message frame is accepted;
+//! - numbers every data frame, keeps it until the peer acknowledges it, resends after a
+//!   reconnection and drops duplicates: in order, nothing lost, nothing twice; when loss
+//!   cannot be avoided (the peer restarted, the link gave up) it says so in a
+//!   [`LossReport`];
+//! - bounds its queue: [`Link::send`] waits for room, [`Link::try_send`] refuses;
+//! - puts remote services behind the actors' own addresses ([`RemoteActor`] is a
+//!   `MessageSink` and a `RequestSink`, so `Recipient` and `ReplyRecipient` work unchanged),
+//!   hands incoming frames to the bus's export table, and carries topics across nodes
+//!   ([`Node::forward_topic`], [`Node::subscribe_remote`]);
+//! - sends heartbeats ahead of data and declares a silent peer dead after a timeout of bus
+//!   time; reconnects with exponential backoff and seeded jitter; reports every state change
+//!   to an observer and to `tracing` (target `mycelium::remote`).
+//!
+//! Two nodes on TCP loopback: an actor exported on one bus answers asks from the other
+//! through an ordinary `ReplyRecipient` (a topology file does the same wiring by name, see
+//! [`Node::from_topology`]):
+//!
+//! ```
+//! use mycelium_actors::{Actor, BoxError, Bus, Context, Handler, ReplyRecipient};
+//! use mycelium_contracts::{CancelOrder, OrderAck, SCHEMA_DIGEST};
+//! use mycelium_remote::{Endpoint, LocalSchema, Node, RemoteActor, Secret};
+//!
+//! struct Venue;
+//! impl Actor for Venue {
+//!     type Args = ();
+//!     async fn on_start(_: (), _ctx: &mut Context<Self>) -> Result<Self, BoxError> { Ok(Venue) }
+//! }
+//! impl Handler<CancelOrder> for Venue {
+//!     type Reply = OrderAck;
+//!     async fn handle(&mut self, c: CancelOrder, _ctx: &mut Context<Self>) -> OrderAck {
+//!         OrderAck { client_order_id: c.client_order_id, venue_order_id: "V1".into(), ts_ns: c.ts_ns, venue_ts_ns: None }
+//!     }
+//! }
+//!
+//! # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+//! let schema = LocalSchema::from_digest(SCHEMA_DIGEST);
+//! let secret = Secret::new(*b"a shared secret of 32 bytes.....")?;
+//!
+//! // Node "exec": the venue, exported under the service name "venue".
+//! let exec_bus = Bus::new();
+//! let venue = exec_bus.spawn::<Venue>(());
+//! exec_bus.exports().export_ask("venue", venue.reply_recipient::<CancelOrder>())?;
+//! let exec = Node::builder("exec", schema.clone(), secret.clone())
+//!     .build(&exec_bus, std::sync::Arc::new(exec_bus.exports()));
+//! let at = exec.listen(&Endpoint::Tcp("127.0.0.1:0".into()), &["strategy"]).await?;
+//!
+//! // Node "strategy": the same call as for a local actor.
+//! let bus = Bus::new();
+//! let strategy = Node::builder("strategy", schema, secret)
+//!     .build(&bus, std::sync::Arc::new(bus.exports()));
+//! let venue: ReplyRecipient<CancelOrder, OrderAck> =
+//!     RemoteActor::new(strategy.connect("exec", at), "venue").reply_recipient();
+//! let ack = venue.ask(CancelOrder { client_order_id: 7, instrument: 1, ts_ns: 9 }).await?;
+//! assert_eq!((ack.client_order_id, ack.ts_ns), (7, 9));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
+//!
+//! The wire layout and the protocol are specified in `docs/remote.md`.
+#![warn(missing_docs)]
+
+pub mod config;
+mod connection;
+pub mod dial;
+pub mod dispatch;
+pub mod error;
+pub mod event;
+mod exports;
+pub mod frame;
+pub mod handshake;
+pub mod link;
+mod node;
+mod proxy;
+pub mod reader;
+pub mod schema;
+pub mod secret;
+mod service;
+mod session;
+pub mod shm;
+mod topics;
+pub mod topology;
+pub mod transport;
+
+pub use config::{LinkConfig, Mode};
+pub use dispatch::{Dispatch, ReplyFuture};
+pub use error::{
+    DispatchError, HandshakeError, RemoteAskError, SecretError, SendError, SetupError,
+    TransportError, WireError,
+};
+pub use event::{LinkEvent, LinkEventKind, LossReason, LossReport, LostMessage, Observer};
+pub use link::{Link, LinkStats, OnReply, RemoteReply};
+pub use node::{Node, NodeBuilder};
+pub use proxy::RemoteActor;
+pub use schema::LocalSchema;
+pub use secret::Secret;
+pub use service::RemoteService;
+pub use topology::{NodeSpec, SecretSource, Topology, TopologyError};
+pub use transport::Endpoint;

@@ -1,0 +1,863 @@
+//! A link to one peer node: its queue, its sequencing state, its asks in flight, its events.
+//!
+//! A [`Link`] outlives connections: the dialling side reconnects with backoff
+//! ([`crate::dial`]), the accepting side waits for the peer to come back, and each new
+//! connection resumes where the last one stopped.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use mycelium_actors::{ActorId, Bus, Clock, DeadLetter, DeadLetterReason, NodeId, Subscription};
+use tokio::sync::{oneshot, Notify};
+
+use crate::config::LinkConfig;
+use crate::dispatch::Dispatch;
+use crate::error::{RemoteAskError, SendError, WireError};
+use crate::event::{LinkEvent, LinkEventKind, LossReason, Observer};
+use crate::frame::{encode_frame, FrameSpec, Kind};
+use crate::handshake::{Authenticated, Identity, Resume};
+use crate::session::{Inbound, Outbound};
+use crate::topics::TopicTypes;
+
+/// What to do with the answer to a remote ask: called once, with the reply or the reason
+/// there is none.
+pub type OnReply = Box<dyn FnOnce(Result<RemoteReply, RemoteAskError>) + Send>;
+
+/// The message name recorded for untyped sends (raw bytes).
+const UNNAMED: &str = "bytes";
+
+/// A reply to a remote ask: the reply's type id and body.
+pub type RemoteReply = (u16, Vec<u8>);
+
+/// A link to one peer node. Cheap to clone.
+#[derive(Clone)]
+pub struct Link {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub peer: String,
+    pub me: Identity,
+    /// The peer's number in this process's addresses.
+    pub node: NodeId,
+    pub config: LinkConfig,
+    pub clock: Clock,
+    bus: Bus,
+    pub dispatch: Arc<dyn Dispatch>,
+    topics: Arc<TopicTypes>,
+    observer: Option<Observer>,
+    state: Mutex<State>,
+    /// Wakes the writer of the current connection.
+    pub wake_writer: Notify,
+    /// Wakes senders waiting for room.
+    room: Notify,
+}
+
+pub(crate) struct State {
+    pub out: Outbound,
+    pub inb: Inbound,
+    pub pending: HashMap<u64, OnReply>,
+    next_corr: u64,
+    /// Set when a connection is up: its id.
+    pub connection: Option<u64>,
+    /// The task running the current connection.
+    task: Option<tokio::task::AbortHandle>,
+    next_connection: u64,
+    /// An ack is owed to the peer.
+    pub ack_due: bool,
+    pub acked: u64,
+    /// Set when the link gave up or was shut down.
+    pub closed: Option<String>,
+    /// Frames delivered and duplicates dropped (for tests and stats).
+    pub stats: LinkStats,
+    /// Topic interest sent to the peer: (pattern, type id).
+    interests: Vec<(Arc<str>, u16)>,
+    /// The peer's interest this node serves: one subscription per (pattern, type id).
+    forwarded: BTreeMap<(String, u16), Subscription>,
+    /// The peer's interest in types this node does not forward (yet): served once
+    /// `Node::forward_topic` names the type.
+    waiting: Vec<(String, u16)>,
+}
+
+/// Counters of one link.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LinkStats {
+    /// Data frames delivered to this node, in order.
+    pub delivered: u64,
+    /// Resent frames dropped because they had been delivered already.
+    pub duplicates: u64,
+    /// Replies that arrived after their ask had failed.
+    pub late_replies: u64,
+    /// Incoming messages a local service could not take (logged).
+    pub dispatch_failures: u64,
+    /// Highest sequence number written to a socket so far.
+    pub written: u64,
+    /// Messages queued or awaiting acknowledgement.
+    pub queued: usize,
+}
+
+impl Link {
+    // Called from one place (the node), which holds every part.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        peer: String,
+        node: NodeId,
+        me: Identity,
+        config: LinkConfig,
+        bus: &Bus,
+        dispatch: Arc<dyn Dispatch>,
+        topics: Arc<TopicTypes>,
+        observer: Option<Observer>,
+    ) -> Link {
+        let capacity = config.queue_capacity;
+        Link {
+            inner: Arc::new(Inner {
+                peer,
+                node,
+                me,
+                config,
+                clock: bus.clock().clone(),
+                bus: bus.clone(),
+                dispatch,
+                topics,
+                observer,
+                state: Mutex::new(State {
+                    out: Outbound::new(capacity),
+                    inb: Inbound::default(),
+                    pending: HashMap::new(),
+                    next_corr: 1,
+                    connection: None,
+                    task: None,
+                    next_connection: 1,
+                    ack_due: false,
+                    acked: 0,
+                    closed: None,
+                    stats: LinkStats::default(),
+                    interests: Vec::new(),
+                    forwarded: BTreeMap::new(),
+                    waiting: Vec::new(),
+                }),
+                wake_writer: Notify::new(),
+                room: Notify::new(),
+            }),
+        }
+    }
+
+    /// The peer node's name.
+    pub fn peer(&self) -> &str {
+        &self.inner.peer
+    }
+
+    /// The peer's number in this process's addresses ([`ActorId`]s of its services).
+    pub fn node_id(&self) -> NodeId {
+        self.inner.node
+    }
+
+    /// The bus clock the link runs on.
+    pub fn clock(&self) -> &Clock {
+        &self.inner.clock
+    }
+
+    /// True while a connection is up.
+    pub fn is_up(&self) -> bool {
+        self.inner.lock().connection.is_some()
+    }
+
+    /// Why the link closed for good, if it did.
+    pub fn closed_reason(&self) -> Option<String> {
+        self.inner.lock().closed.clone()
+    }
+
+    /// Messages queued or awaiting acknowledgement.
+    pub fn queued(&self) -> usize {
+        self.inner.lock().out.len()
+    }
+
+    /// The link's counters.
+    pub fn stats(&self) -> LinkStats {
+        let st = self.inner.lock();
+        LinkStats {
+            written: st.out.written(),
+            queued: st.out.len(),
+            ..st.stats
+        }
+    }
+
+    fn encode(
+        &self,
+        kind: Kind,
+        name: &str,
+        type_id: u16,
+        corr: u64,
+        body: impl FnOnce(&mut Vec<u8>),
+    ) -> Result<Vec<u8>, SendError> {
+        self.encode_keyed(kind, name, type_id, corr, None, body)
+    }
+
+    fn encode_keyed(
+        &self,
+        kind: Kind,
+        name: &str,
+        type_id: u16,
+        corr: u64,
+        key: Option<u64>,
+        body: impl FnOnce(&mut Vec<u8>),
+    ) -> Result<Vec<u8>, SendError> {
+        let mut frame = Vec::with_capacity(64 + name.len());
+        let spec = FrameSpec {
+            kind,
+            type_id,
+            // Placeholder: the log writes the real sequence number.
+            seq: u64::MAX,
+            ts_ns: self.inner.clock.now().as_nanos() as u64,
+            ack: 0,
+            corr,
+            name,
+            key,
+        };
+        encode_frame(&mut frame, &spec, self.inner.config.max_frame, body)
+            .map_err(SendError::TooLarge)?;
+        Ok(frame)
+    }
+
+    /// Queues a data frame without waiting: `Err(Full)` when the queue is full, and `body` is
+    /// then not called (so a typed caller still holds its message).
+    pub fn try_send(
+        &self,
+        kind: Kind,
+        name: &Arc<str>,
+        type_id: u16,
+        body: impl FnOnce(&mut Vec<u8>),
+    ) -> Result<u64, SendError> {
+        self.try_send_named(kind, name, type_id, UNNAMED, body)
+    }
+
+    pub(crate) fn try_send_named(
+        &self,
+        kind: Kind,
+        name: &Arc<str>,
+        type_id: u16,
+        message: &'static str,
+        body: impl FnOnce(&mut Vec<u8>),
+    ) -> Result<u64, SendError> {
+        {
+            let st = self.inner.lock();
+            if let Some(reason) = &st.closed {
+                return Err(self.closed_err(reason));
+            }
+            if !st.out.has_room() {
+                return Err(SendError::Full);
+            }
+        }
+        let frame = self.encode(kind, name, type_id, 0, body)?;
+        self.push(kind, name, type_id, message, frame, false)
+            .map_err(|e| e.err().unwrap_or(SendError::Full))
+    }
+
+    /// Queues a data frame, waiting for room.
+    pub async fn send(
+        &self,
+        kind: Kind,
+        name: &Arc<str>,
+        type_id: u16,
+        body: impl FnOnce(&mut Vec<u8>),
+    ) -> Result<u64, SendError> {
+        self.send_named(kind, name, type_id, UNNAMED, body).await
+    }
+
+    /// Queues a publication with its key, waiting for room.
+    pub(crate) async fn publish_keyed(
+        &self,
+        topic: &Arc<str>,
+        type_id: u16,
+        message: &'static str,
+        key: Option<u64>,
+        body: impl FnOnce(&mut Vec<u8>),
+    ) -> Result<u64, SendError> {
+        let frame = self.encode_keyed(Kind::Publish, topic, type_id, 0, key, body)?;
+        self.push_waiting(Kind::Publish, topic, type_id, message, frame)
+            .await
+    }
+
+    /// Queues a publication with its key without waiting; `body` is not called when full.
+    pub(crate) fn try_publish_keyed(
+        &self,
+        topic: &Arc<str>,
+        type_id: u16,
+        message: &'static str,
+        key: Option<u64>,
+        body: impl FnOnce(&mut Vec<u8>),
+    ) -> Result<u64, SendError> {
+        {
+            let st = self.inner.lock();
+            if let Some(reason) = &st.closed {
+                return Err(self.closed_err(reason));
+            }
+            if !st.out.has_room() {
+                return Err(SendError::Full);
+            }
+        }
+        let frame = self.encode_keyed(Kind::Publish, topic, type_id, 0, key, body)?;
+        self.push(Kind::Publish, topic, type_id, message, frame, false)
+            .map_err(|e| e.err().unwrap_or(SendError::Full))
+    }
+
+    pub(crate) async fn send_named(
+        &self,
+        kind: Kind,
+        name: &Arc<str>,
+        type_id: u16,
+        message: &'static str,
+        body: impl FnOnce(&mut Vec<u8>),
+    ) -> Result<u64, SendError> {
+        let frame = self.encode(kind, name, type_id, 0, body)?;
+        self.push_waiting(kind, name, type_id, message, frame).await
+    }
+
+    async fn push_waiting(
+        &self,
+        kind: Kind,
+        name: &Arc<str>,
+        type_id: u16,
+        message: &'static str,
+        mut frame: Vec<u8>,
+    ) -> Result<u64, SendError> {
+        loop {
+            let room = self.inner.room.notified();
+            let mut room = std::pin::pin!(room);
+            room.as_mut().enable();
+            match self.push(kind, name, type_id, message, frame, true) {
+                Ok(seq) => return Ok(seq),
+                Err(Ok(back)) => frame = back,
+                Err(Err(e)) => return Err(e),
+            }
+            room.await;
+        }
+    }
+
+    /// `Err(Ok(frame))`: full, frame handed back; `Err(Err(e))`: closed.
+    #[allow(clippy::type_complexity)]
+    fn push(
+        &self,
+        kind: Kind,
+        name: &Arc<str>,
+        type_id: u16,
+        message: &'static str,
+        frame: Vec<u8>,
+        hand_back: bool,
+    ) -> Result<u64, Result<Vec<u8>, SendError>> {
+        let mut st = self.inner.lock();
+        if let Some(reason) = &st.closed {
+            return Err(Err(self.closed_err(reason)));
+        }
+        match st.out.push(kind, type_id, name.clone(), message, frame) {
+            Ok(seq) => {
+                let up = st.connection.is_some();
+                drop(st);
+                if up {
+                    self.inner.wake_writer.notify_one();
+                }
+                Ok(seq)
+            }
+            Err(back) if hand_back => Err(Ok(back)),
+            Err(_) => Err(Err(SendError::Full)),
+        }
+    }
+
+    /// Sends an ask and waits for its reply. Fails at once, with
+    /// [`RemoteAskError::LinkDown`], if the connection drops before the reply arrives.
+    pub async fn ask(
+        &self,
+        name: &Arc<str>,
+        type_id: u16,
+        body: impl FnOnce(&mut Vec<u8>),
+    ) -> Result<RemoteReply, RemoteAskError> {
+        let (tx, rx) = oneshot::channel();
+        let on_reply: OnReply = Box::new(move |result| {
+            let _ = tx.send(result);
+        });
+        if let Err(e) = self.ask_with(name, type_id, UNNAMED, body, on_reply).await {
+            return Err(RemoteAskError::NotSent(e.to_string()));
+        }
+        match rx.await {
+            Ok(result) => result,
+            Err(_) => Err(RemoteAskError::LinkDown {
+                peer: self.inner.peer.clone(),
+                reason: "the link was dropped".into(),
+            }),
+        }
+    }
+
+    fn register(&self, on_reply: OnReply) -> u64 {
+        let mut st = self.inner.lock();
+        let corr = st.next_corr;
+        st.next_corr += 1;
+        st.pending.insert(corr, on_reply);
+        corr
+    }
+
+    fn unregister(&self, corr: u64) -> Option<OnReply> {
+        self.inner.lock().pending.remove(&corr)
+    }
+
+    /// Queues an ask, waiting for room; `on_reply` gets its answer (or, at once, the reason
+    /// there will be none when the connection drops). On `Err` the ask was not queued and
+    /// `on_reply` is dropped uncalled.
+    pub async fn ask_with(
+        &self,
+        name: &Arc<str>,
+        type_id: u16,
+        message: &'static str,
+        body: impl FnOnce(&mut Vec<u8>),
+        on_reply: OnReply,
+    ) -> Result<(), SendError> {
+        let corr = self.register(on_reply);
+        let sent = match self.encode(Kind::Ask, name, type_id, corr, body) {
+            Ok(frame) => {
+                self.push_waiting(Kind::Ask, name, type_id, message, frame)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        match sent {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                self.unregister(corr);
+                Err(e)
+            }
+        }
+    }
+
+    /// Queues an ask without waiting: when the queue is full or the link closed, `body` is
+    /// not called and `on_reply` is handed back.
+    pub fn try_ask_with(
+        &self,
+        name: &Arc<str>,
+        type_id: u16,
+        message: &'static str,
+        body: impl FnOnce(&mut Vec<u8>),
+        on_reply: OnReply,
+    ) -> Result<(), (SendError, OnReply)> {
+        {
+            let st = self.inner.lock();
+            if let Some(reason) = &st.closed {
+                return Err((self.closed_err(reason), on_reply));
+            }
+            if !st.out.has_room() {
+                return Err((SendError::Full, on_reply));
+            }
+        }
+        let corr = self.register(on_reply);
+        let handed_back = |e: SendError| match self.unregister(corr) {
+            Some(on_reply) => Err((e, on_reply)),
+            // The connection dropped meanwhile and answered it already.
+            None => Ok(()),
+        };
+        let frame = match self.encode(Kind::Ask, name, type_id, corr, body) {
+            Ok(frame) => frame,
+            Err(e) => return handed_back(e),
+        };
+        match self.push(Kind::Ask, name, type_id, message, frame, false) {
+            Ok(_) => Ok(()),
+            Err(e) => handed_back(e.err().unwrap_or(SendError::Full)),
+        }
+    }
+
+    /// Asks the peer to forward publications of type `type_id` on topics matching `pattern`
+    /// (sent once per pattern and type; sent again to a restarted peer).
+    pub async fn subscribe_remote(&self, pattern: &str, type_id: u16) -> Result<(), SendError> {
+        let name: Arc<str> = Arc::from(pattern);
+        {
+            let mut st = self.inner.lock();
+            if st
+                .interests
+                .iter()
+                .any(|(p, t)| **p == *pattern && *t == type_id)
+            {
+                return Ok(());
+            }
+            st.interests.push((name.clone(), type_id));
+        }
+        self.send_named(Kind::Subscribe, &name, type_id, "subscription", |_| {})
+            .await
+            .map(|_| ())
+    }
+
+    /// The peer's topic interest this node serves: (pattern, type id), in order.
+    pub fn forwarded_topics(&self) -> Vec<(String, u16)> {
+        self.inner.lock().forwarded.keys().cloned().collect()
+    }
+
+    /// Closes the link for good: queued and unacknowledged messages are reported lost, asks in
+    /// flight fail, senders get [`SendError::Closed`].
+    pub fn close(&self, reason: &str) {
+        self.inner.give_up(reason);
+    }
+
+    fn closed_err(&self, reason: &str) -> SendError {
+        SendError::Closed {
+            peer: self.inner.peer.clone(),
+            reason: reason.to_owned(),
+        }
+    }
+}
+
+impl Inner {
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn emit(&self, kind: LinkEventKind) {
+        let event = LinkEvent {
+            at: self.clock.now(),
+            peer: self.peer.clone(),
+            kind,
+        };
+        match &event.kind {
+            LinkEventKind::Connecting { attempt } => {
+                tracing::debug!(target: "mycelium::remote", peer = %event.peer, attempt, "connecting")
+            }
+            LinkEventKind::Up {
+                peer_instance,
+                resent,
+            } => tracing::info!(
+                target: "mycelium::remote",
+                peer = %event.peer, peer_instance = format_args!("{peer_instance:016x}"), resent,
+                "link up"
+            ),
+            LinkEventKind::Down { reason } => {
+                tracing::warn!(target: "mycelium::remote", peer = %event.peer, %reason, "link down")
+            }
+            LinkEventKind::Refused { reason } => {
+                tracing::warn!(target: "mycelium::remote", peer = %event.peer, %reason, "link refused")
+            }
+            LinkEventKind::GaveUp { reason } => {
+                tracing::error!(target: "mycelium::remote", peer = %event.peer, %reason, "link gave up")
+            }
+            LinkEventKind::Loss(report) => tracing::error!(
+                target: "mycelium::remote",
+                peer = %event.peer, first_seq = report.first_seq, last_seq = report.last_seq,
+                count = report.messages.len(), reason = ?report.reason,
+                types = ?report.messages.iter().map(|m| m.type_id).collect::<std::collections::BTreeSet<_>>(),
+                "messages lost"
+            ),
+        }
+        if let LinkEventKind::Loss(report) = &event.kind {
+            // Every lost tell and publication is also a dead letter of this bus.
+            for m in &report.messages {
+                if matches!(m.kind, Kind::Tell | Kind::Publish) {
+                    self.bus.dead_letters().post(DeadLetter {
+                        actor: ActorId::new(self.node, 0),
+                        actor_type: "remote service",
+                        message_type: m.message,
+                        reason: DeadLetterReason::Lost {
+                            node: self.node,
+                            reason: format!(
+                                "{:?} to `{}` on node `{}`, seq {}, type id {}: {:?}",
+                                m.kind, m.name, self.peer, m.seq, m.type_id, report.reason
+                            ),
+                        },
+                        message: None,
+                    });
+                }
+            }
+        }
+        if let Some(observer) = &self.observer {
+            observer(&event);
+        }
+    }
+
+    /// Ends the current connection, if any, before a new one from the peer takes its place.
+    pub fn replace_current(&self, reason: &str) {
+        let (id, task) = {
+            let mut st = self.lock();
+            (st.connection, st.task.take())
+        };
+        if let Some(task) = task {
+            task.abort();
+        }
+        if let Some(id) = id {
+            self.detach(id, reason);
+        }
+    }
+
+    /// Records the task that runs connection `id`.
+    pub fn set_task(&self, id: u64, task: tokio::task::AbortHandle) {
+        let mut st = self.lock();
+        if st.connection == Some(id) {
+            st.task = Some(task);
+        } else {
+            task.abort();
+        }
+    }
+
+    /// How many connections were attached so far (a new one changes it).
+    pub fn generation(&self) -> u64 {
+        self.lock().next_connection
+    }
+
+    /// Computes our resume point for a connection with `peer` (sent in our verdict).
+    pub fn resume_point(&self, peer: &Authenticated) -> Resume {
+        let st = self.lock();
+        let same = st.inb.instance == Some(peer.instance);
+        Resume {
+            known_instance: st.inb.instance.unwrap_or(0),
+            received: st.inb.delivered,
+            first_seq: st.out.first_seq(same),
+        }
+    }
+
+    /// Installs a new connection after both verdicts. Returns its id, or an error when the
+    /// two sides' resume points disagree (the connection must then close; the next one
+    /// agrees).
+    pub fn attach(&self, peer: &Authenticated, theirs: Resume) -> Result<u64, String> {
+        let mut st = self.lock();
+        if let Some(reason) = &st.closed {
+            return Err(format!("link closed: {reason}"));
+        }
+        let same = st.inb.instance == Some(peer.instance);
+        let continuity = same && theirs.known_instance == self.me.instance;
+        let reason = if same {
+            LossReason::PeerForgot
+        } else {
+            LossReason::PeerRestarted
+        };
+        let old_instance = st.inb.instance;
+        let (resent, loss) = st.out.resume(
+            continuity,
+            theirs.received,
+            reason,
+            &self.peer,
+            old_instance,
+        );
+        st.inb.resume(peer.instance, theirs.first_seq);
+        let mut dropped = BTreeMap::new();
+        if !same && old_instance.is_some() {
+            // A restarted peer: its predecessor's interest ends, ours must be sent again.
+            dropped = std::mem::take(&mut st.forwarded);
+            st.waiting.clear();
+            let interests = st.interests.clone();
+            for (pattern, type_id) in interests {
+                let mut frame = Vec::with_capacity(64 + pattern.len());
+                let spec = FrameSpec {
+                    kind: Kind::Subscribe,
+                    type_id,
+                    seq: u64::MAX,
+                    ts_ns: self.clock.now().as_nanos() as u64,
+                    ack: 0,
+                    corr: 0,
+                    name: &pattern,
+                    key: None,
+                };
+                if encode_frame(&mut frame, &spec, self.config.max_frame, |_| {}).is_ok() {
+                    // A full log drops the renewal: said in the log, the link stays correct.
+                    if st
+                        .out
+                        .push(
+                            Kind::Subscribe,
+                            type_id,
+                            pattern.clone(),
+                            "subscription",
+                            frame,
+                        )
+                        .is_err()
+                    {
+                        tracing::warn!(target: "mycelium::remote", peer = %self.peer, %pattern, "topic interest not renewed: queue full");
+                    }
+                }
+            }
+        }
+        st.acked = st.inb.delivered;
+        st.ack_due = false;
+        let id = st.next_connection;
+        st.next_connection += 1;
+        let consistent = continuity || !same;
+        if consistent {
+            st.connection = Some(id);
+        }
+        drop(st);
+        for (_, subscription) in dropped {
+            subscription.cancel();
+        }
+        self.room.notify_waiters();
+        if let Some(loss) = loss {
+            self.emit(LinkEventKind::Loss(loss));
+        }
+        if !consistent {
+            return Err("the peer no longer knows this link; unacknowledged messages were reported lost, reconnecting".into());
+        }
+        self.emit(LinkEventKind::Up {
+            peer_instance: peer.instance,
+            resent,
+        });
+        Ok(id)
+    }
+
+    /// The connection `id` ended: asks in flight fail at once.
+    pub fn detach(&self, id: u64, reason: &str) {
+        let pending = {
+            let mut st = self.lock();
+            if st.connection != Some(id) {
+                return;
+            }
+            st.connection = None;
+            st.task = None;
+            std::mem::take(&mut st.pending)
+        };
+        self.fail_asks(pending, reason);
+        self.emit(LinkEventKind::Down {
+            reason: reason.to_owned(),
+        });
+    }
+
+    fn fail_asks(&self, pending: HashMap<u64, OnReply>, reason: &str) {
+        let mut pending: Vec<_> = pending.into_iter().collect();
+        pending.sort_by_key(|(corr, _)| *corr);
+        for (_, on_reply) in pending {
+            on_reply(Err(RemoteAskError::LinkDown {
+                peer: self.peer.clone(),
+                reason: reason.to_owned(),
+            }));
+        }
+    }
+
+    /// Gives up: everything queued or unacknowledged is reported lost.
+    pub fn give_up(&self, reason: &str) {
+        let (loss, pending) = {
+            let mut st = self.lock();
+            if st.closed.is_some() {
+                return;
+            }
+            st.closed = Some(reason.to_owned());
+            st.connection = None;
+            if let Some(task) = st.task.take() {
+                // Let the writer send a Close frame first; the task ends by itself.
+                drop(task);
+            }
+            let instance = st.inb.instance;
+            for (_, subscription) in std::mem::take(&mut st.forwarded) {
+                subscription.cancel();
+            }
+            (
+                st.out.give_up(&self.peer, instance),
+                std::mem::take(&mut st.pending),
+            )
+        };
+        self.fail_asks(pending, reason);
+        self.room.notify_waiters();
+        self.wake_writer.notify_waiters();
+        self.emit(LinkEventKind::GaveUp {
+            reason: reason.to_owned(),
+        });
+        if let Some(loss) = loss {
+            self.emit(LinkEventKind::Loss(loss));
+        }
+    }
+
+    /// Drops acknowledged frames and wakes senders waiting for room.
+    pub fn on_ack(&self, upto: u64) {
+        let freed = self.lock().out.ack(upto);
+        if freed > 0 {
+            self.room.notify_waiters();
+        }
+    }
+
+    /// The peer asks for publications of `type_id` on `pattern`.
+    pub fn on_subscribe(self: &Arc<Self>, pattern: &str, type_id: u16) -> Result<(), String> {
+        let key = (pattern.to_owned(), type_id);
+        {
+            let mut st = self.lock();
+            if st.forwarded.contains_key(&key) || st.waiting.contains(&key) {
+                return Ok(());
+            }
+            if !self.topics.has(type_id) {
+                // The node may name the type later (it starts its links first).
+                tracing::debug!(target: "mycelium::remote", peer = %self.peer, pattern, type_id, "topic interest waits for forward_topic");
+                st.waiting.push(key);
+                return Ok(());
+            }
+        }
+        let link = Link {
+            inner: self.clone(),
+        };
+        let subscription = self.topics.subscribe(&self.bus, link, pattern, type_id)?;
+        let previous = self.lock().forwarded.insert(key, subscription);
+        if let Some(previous) = previous {
+            previous.cancel();
+        }
+        Ok(())
+    }
+
+    /// `type_id` is now forwarded: serves the interest that waited for it.
+    pub fn serve_waiting(self: &Arc<Self>, type_id: u16) {
+        let ready: Vec<(String, u16)> = {
+            let mut st = self.lock();
+            let (ready, rest) = std::mem::take(&mut st.waiting)
+                .into_iter()
+                .partition(|(_, t)| *t == type_id);
+            st.waiting = rest;
+            ready
+        };
+        for (pattern, type_id) in ready {
+            if let Err(e) = self.on_subscribe(&pattern, type_id) {
+                tracing::warn!(target: "mycelium::remote", peer = %self.peer, %pattern, type_id, error = %e, "topic interest not served");
+            }
+        }
+    }
+
+    /// The peer no longer wants `type_id` on `pattern`.
+    pub fn on_unsubscribe(&self, pattern: &str, type_id: u16) {
+        let removed = self.lock().forwarded.remove(&(pattern.to_owned(), type_id));
+        if let Some(subscription) = removed {
+            subscription.cancel();
+        }
+    }
+
+    /// A reply for ask `corr` arrived.
+    pub fn on_reply(&self, corr: u64, reply: Result<RemoteReply, RemoteAskError>) {
+        let tx = {
+            let mut st = self.lock();
+            let tx = st.pending.remove(&corr);
+            if tx.is_none() {
+                st.stats.late_replies += 1;
+            }
+            tx
+        };
+        if let Some(on_reply) = tx {
+            on_reply(reply);
+        }
+    }
+
+    /// Queues a reply frame from a spawned ask task.
+    pub async fn send_reply(
+        self: &Arc<Self>,
+        corr: u64,
+        reply: Result<RemoteReply, String>,
+    ) -> Result<(), SendError> {
+        let link = Link {
+            inner: self.clone(),
+        };
+        let name: Arc<str> = Arc::from("");
+        let (kind, type_id, body) = match reply {
+            Ok((type_id, body)) => (Kind::Reply, type_id, body),
+            Err(reason) => (Kind::ReplyFailed, 0, reason.into_bytes()),
+        };
+        let frame = link
+            .encode(kind, "", type_id, corr, |o| o.extend_from_slice(&body))
+            .or_else(|e| match e {
+                // A reply too large for a frame becomes a failure the asker can read.
+                SendError::TooLarge(WireError::TooLargeToSend { body_len, max }) => {
+                    link.encode(Kind::ReplyFailed, "", 0, corr, |o| {
+                        o.extend_from_slice(
+                            format!("reply of {body_len} bytes exceeds the frame maximum {max}")
+                                .as_bytes(),
+                        )
+                    })
+                }
+                other => Err(other),
+            })?;
+        link.push_waiting(kind, &name, type_id, "reply", frame)
+            .await
+            .map(|_| ())
+    }
+}

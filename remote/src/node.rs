@@ -1,0 +1,376 @@
+//! A node: this process's identity on the network, its listener and its links to peers.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use mycelium_actors::{Bus, NodeId, Recipient, ReplyRecipient};
+use mycelium_codec::WireMessage;
+use tokio::task::JoinHandle;
+
+use crate::config::LinkConfig;
+use crate::dial::{self, Resolver};
+use crate::dispatch::Dispatch;
+use crate::error::{SendError, SetupError, TransportError};
+use crate::event::Observer;
+use crate::handshake::{new_instance_id, Identity};
+use crate::link::Link;
+use crate::proxy::RemoteActor;
+use crate::schema::LocalSchema;
+use crate::secret::Secret;
+use crate::service::RemoteService;
+use crate::topics::TopicTypes;
+use crate::topology::Topology;
+use crate::transport::{Endpoint, Listener};
+
+/// This process's identity and links. Dropping it (or [`shutdown`](Node::shutdown)) stops
+/// its listener and dialers.
+pub struct Node {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    me: Identity,
+    config: LinkConfig,
+    bus: Bus,
+    dispatch: Arc<dyn Dispatch>,
+    observer: Option<Observer>,
+    links: Mutex<BTreeMap<String, Link>>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+    topology: Mutex<Option<Topology>>,
+    topics: Arc<TopicTypes>,
+}
+
+/// Builds a [`Node`].
+pub struct NodeBuilder {
+    name: String,
+    schema: LocalSchema,
+    secret: Secret,
+    config: LinkConfig,
+    observer: Option<Observer>,
+    instance: Option<u64>,
+}
+
+impl NodeBuilder {
+    /// Link options for every link of the node.
+    pub fn config(mut self, config: LinkConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Receives every link event (state changes, loss reports).
+    pub fn observer(
+        mut self,
+        observer: impl Fn(&crate::LinkEvent) + Send + Sync + 'static,
+    ) -> Self {
+        self.observer = Some(Arc::new(observer));
+        self
+    }
+
+    /// Fixes the instance id (normally random at every start; a test that simulates a
+    /// process restart gives the new node another one).
+    pub fn instance(mut self, instance: u64) -> Self {
+        self.instance = Some(instance);
+        self
+    }
+
+    /// Builds the node on `bus`: incoming messages go to `dispatch`.
+    pub fn build(self, bus: &Bus, dispatch: Arc<dyn Dispatch>) -> Node {
+        Node {
+            shared: Arc::new(Shared {
+                me: Identity {
+                    node: self.name,
+                    instance: self.instance.unwrap_or_else(new_instance_id),
+                    schema: self.schema,
+                    secret: self.secret,
+                },
+                config: self.config,
+                bus: bus.clone(),
+                dispatch,
+                observer: self.observer,
+                links: Mutex::new(BTreeMap::new()),
+                tasks: Mutex::new(Vec::new()),
+                topology: Mutex::new(None),
+                topics: Arc::default(),
+            }),
+        }
+    }
+}
+
+impl Node {
+    /// A node named `name`, speaking `schema`, proving `secret`.
+    pub fn builder(name: impl Into<String>, schema: LocalSchema, secret: Secret) -> NodeBuilder {
+        NodeBuilder {
+            name: name.into(),
+            schema,
+            secret,
+            config: LinkConfig::default(),
+            observer: None,
+            instance: None,
+        }
+    }
+
+    /// Starts node `name` of the topology in `path` on `bus`: loads and validates the file and
+    /// the secret, listens on the node's endpoint for every other node, and dials each node
+    /// whose name sorts after its own (so each pair has one connection, from the node whose
+    /// name sorts first). Incoming messages go to the bus's export table
+    /// ([`Bus::exports`](mycelium_actors::Bus::exports)): export local services there.
+    /// Remote services are reached with [`recipient`](Node::recipient),
+    /// [`reply_recipient`](Node::reply_recipient) or [`service`](Node::service).
+    pub async fn from_topology(
+        path: impl AsRef<std::path::Path>,
+        name: &str,
+        schema: LocalSchema,
+        bus: &Bus,
+    ) -> Result<Node, SetupError> {
+        let topology = Topology::load(path)?;
+        Node::start(topology, name, schema, bus, Arc::new(bus.exports()), None).await
+    }
+
+    /// As [`from_topology`](Node::from_topology), from a loaded topology, with an observer of
+    /// link events.
+    pub async fn start(
+        topology: Topology,
+        name: &str,
+        schema: LocalSchema,
+        bus: &Bus,
+        dispatch: Arc<dyn Dispatch>,
+        observer: Option<Observer>,
+    ) -> Result<Node, SetupError> {
+        let Some(me) = topology.node(name).cloned() else {
+            let names: Vec<&str> = topology.nodes.iter().map(|n| n.name.as_str()).collect();
+            return Err(topology
+                .error(format!(
+                    "no node `{name}` in this topology; it has: {}",
+                    names.join(", ")
+                ))
+                .into());
+        };
+        let secret = topology.secret.load()?;
+        let mut builder = Node::builder(name, schema, secret).config(topology.link.clone());
+        builder.observer = observer;
+        let node = builder.build(bus, dispatch);
+        *node.shared.topology() = Some(topology.clone());
+        let peers: Vec<&str> = topology
+            .nodes
+            .iter()
+            .filter(|n| n.name != name)
+            .map(|n| n.name.as_str())
+            .collect();
+        node.listen(&me.endpoint, &peers).await?;
+        for peer in &topology.nodes {
+            if peer.name.as_str() > name {
+                node.connect(&peer.name, peer.endpoint.clone());
+            } else if peer.name != name {
+                node.await_peer(&peer.name);
+            }
+        }
+        Ok(node)
+    }
+
+    /// The service `name` if another node of the topology hosts it; `None` for a local
+    /// service or an unknown one.
+    pub fn service(&self, name: &str) -> Option<RemoteService> {
+        let host = {
+            let topology = self.shared.topology();
+            let host = topology.as_ref()?.host_of(name)?;
+            if host.name == self.shared.me.node {
+                return None;
+            }
+            host.name.clone()
+        };
+        Some(RemoteService::new(self.link(&host)?, name))
+    }
+
+    /// A [`Recipient<M>`] for `service` on another node of the topology; `None` when this
+    /// node hosts it (use the local actor) or no node does.
+    pub fn recipient<M>(&self, service: &str) -> Option<Recipient<M>>
+    where
+        M: WireMessage + Send + 'static,
+    {
+        let remote = self.service(service)?;
+        Some(RemoteActor::<M>::new(remote.link().clone(), service).recipient())
+    }
+
+    /// A [`ReplyRecipient<M, R>`] for `service` on another node of the topology.
+    pub fn reply_recipient<M, R>(&self, service: &str) -> Option<ReplyRecipient<M, R>>
+    where
+        M: WireMessage + Send + 'static,
+        R: WireMessage + Send + 'static,
+    {
+        let remote = self.service(service)?;
+        Some(RemoteActor::<M, R>::new(remote.link().clone(), service).reply_recipient())
+    }
+
+    /// Lets peers subscribe to publications of `M` on this node's bus: each peer that asks
+    /// gets one subscription per pattern, and each publication travels to it as one frame.
+    pub fn forward_topic<M>(&self)
+    where
+        M: WireMessage + Send + Sync + 'static,
+    {
+        self.shared.topics.add::<M>();
+        let links: Vec<Link> = self.shared.links().values().cloned().collect();
+        for link in links {
+            link.inner.serve_waiting(M::TYPE_ID);
+        }
+    }
+
+    /// Subscribes this node to publications of `M` matching `pattern` on every peer (those
+    /// that forward `M`; see [`forward_topic`](Node::forward_topic)): they are published on
+    /// this node's bus, where its own subscribers receive them. Exports `M`'s topic on this
+    /// bus if it is not yet.
+    pub async fn subscribe_remote<M>(&self, pattern: &str) -> Result<(), SendError>
+    where
+        M: WireMessage + Send + Sync + 'static,
+    {
+        // Already exported is fine: another subscription of the same type did it.
+        let _ = self.shared.bus.exports().export_topic::<M>();
+        let links: Vec<Link> = self.shared.links().values().cloned().collect();
+        for link in links {
+            link.subscribe_remote(pattern, M::TYPE_ID).await?;
+        }
+        Ok(())
+    }
+
+    /// True when this node hosts `service` according to its topology.
+    pub fn hosts(&self, service: &str) -> bool {
+        let topology = self.shared.topology();
+        topology
+            .as_ref()
+            .and_then(|t| t.host_of(service))
+            .is_some_and(|n| n.name == self.shared.me.node)
+    }
+
+    /// This node's name.
+    pub fn name(&self) -> &str {
+        &self.shared.me.node
+    }
+
+    /// This process's instance id.
+    pub fn instance(&self) -> u64 {
+        self.shared.me.instance
+    }
+
+    /// The link to `peer`, if one exists.
+    pub fn link(&self, peer: &str) -> Option<Link> {
+        self.shared.links().get(peer).cloned()
+    }
+
+    /// The link to `peer`, created if needed (not connected: see [`connect`](Node::connect)
+    /// and [`listen`](Node::listen)).
+    pub fn link_to(&self, peer: &str) -> Link {
+        self.shared.link_to(peer)
+    }
+
+    /// Accepts connections from `peers` on `endpoint`; returns the endpoint bound (for TCP
+    /// port 0, the port chosen).
+    pub async fn listen(
+        &self,
+        endpoint: &Endpoint,
+        peers: &[&str],
+    ) -> Result<Endpoint, TransportError> {
+        for peer in peers {
+            self.shared.link_to(peer);
+        }
+        let listener = Listener::bind(endpoint).await?;
+        let bound = listener
+            .local_endpoint()
+            .map_err(|source| TransportError::Io {
+                what: "cannot read the address of",
+                endpoint: endpoint.to_string(),
+                source,
+            })?;
+        let weak = Arc::downgrade(&self.shared);
+        let resolve: Resolver =
+            Arc::new(move |node: &str| weak.upgrade()?.links().get(node).cloned());
+        let task = dial::accept(
+            listener,
+            self.shared.me.clone(),
+            resolve,
+            self.shared.bus.clock().clone(),
+            self.shared.config.handshake_timeout,
+        );
+        self.shared.tasks().push(task);
+        Ok(bound)
+    }
+
+    /// Dials `peer` at `endpoint`, reconnecting with backoff until the link gives up.
+    pub fn connect(&self, peer: &str, endpoint: Endpoint) -> Link {
+        let link = self.shared.link_to(peer);
+        let task = dial::dial(link.clone(), endpoint, self.shared.bus.seed());
+        self.shared.tasks().push(task);
+        link
+    }
+
+    /// The link to `peer` gives up (reporting what is queued) if the peer has not connected
+    /// within `give_up_after` of bus time; for links this node does not dial.
+    fn await_peer(&self, peer: &str) {
+        let link = self.shared.link_to(peer);
+        let wait = self.shared.config.give_up_after;
+        let task = tokio::spawn(async move {
+            link.clock().sleep(wait).await;
+            if link.inner.generation() == 1 {
+                link.close(&format!("the peer never connected within {wait:?}"));
+            }
+        });
+        self.shared.tasks().push(task);
+    }
+
+    /// Stops the listener and dialers and closes every link (what is still queued is reported
+    /// lost).
+    pub fn shutdown(&self) {
+        for task in self.shared.tasks().drain(..) {
+            task.abort();
+        }
+        let links: Vec<Link> = self.shared.links().values().cloned().collect();
+        for link in links {
+            link.close("the node shut down");
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+impl Shared {
+    fn links(&self) -> MutexGuard<'_, BTreeMap<String, Link>> {
+        self.links.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn topology(&self) -> MutexGuard<'_, Option<Topology>> {
+        self.topology.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn tasks(&self) -> MutexGuard<'_, Vec<JoinHandle<()>>> {
+        self.tasks.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The link to `peer`, created if needed. Its node number is the peer's position in the
+    /// topology plus one; without a topology, links are numbered in creation order from 1.
+    fn link_to(&self, peer: &str) -> Link {
+        let position = self
+            .topology()
+            .as_ref()
+            .and_then(|t| t.nodes.iter().position(|n| n.name == peer));
+        let mut links = self.links();
+        let next = links.len() as u32 + 1;
+        links
+            .entry(peer.to_owned())
+            .or_insert_with(|| {
+                let node = NodeId::new(position.map_or(next, |p| p as u32 + 1));
+                Link::new(
+                    peer.to_owned(),
+                    node,
+                    self.me.clone(),
+                    self.config.clone(),
+                    &self.bus,
+                    self.dispatch.clone(),
+                    self.topics.clone(),
+                    self.observer.clone(),
+                )
+            })
+            .clone()
+    }
+}

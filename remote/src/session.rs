@@ -1,0 +1,358 @@
+//! The sequencing state of one link, independent of sockets: the outbound log (queue and
+//! resend buffer in one) and the inbound order check.
+//!
+//! Outbound, every data frame gets the next sequence number when it is queued and stays in
+//! the log until the peer acknowledges it. The log is bounded: it is both the per-link queue
+//! (frames not yet written) and the resend buffer (frames written, not yet acknowledged), so a
+//! full log makes `tell` wait and `try_tell` hand the message back, and the resend buffer can
+//! never overflow. On reconnect to the same peer instance the writer starts again at the first
+//! unacknowledged frame; the receiver drops what it already delivered. Only when the peer has
+//! lost its state (it restarted) or the link gives up are frames removed unacknowledged, and
+//! then they are returned as a loss report.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::event::{LossReason, LossReport, LostMessage};
+use crate::frame::Kind;
+
+/// Offset of the sequence number in a frame (the codec header's `seq`).
+const SEQ_AT: usize = 12;
+
+/// A queued or unacknowledged data frame.
+#[derive(Clone, Debug)]
+pub(crate) struct Entry {
+    pub seq: u64,
+    pub bytes: Bytes,
+    pub kind: Kind,
+    pub type_id: u16,
+    pub name: Arc<str>,
+    pub message: &'static str,
+}
+
+/// Outbound half: the bounded log.
+#[derive(Debug)]
+pub(crate) struct Outbound {
+    log: VecDeque<Entry>,
+    next_seq: u64,
+    /// Highest sequence number ever written to a socket.
+    written: u64,
+    /// Next sequence number to write on the current connection.
+    cursor: u64,
+    capacity: usize,
+}
+
+impl Outbound {
+    pub fn new(capacity: usize) -> Self {
+        Outbound {
+            log: VecDeque::with_capacity(capacity.min(4096)),
+            next_seq: 1,
+            written: 0,
+            cursor: 1,
+            capacity: capacity.max(1),
+        }
+    }
+
+    pub fn has_room(&self) -> bool {
+        self.log.len() < self.capacity
+    }
+
+    pub fn len(&self) -> usize {
+        self.log.len()
+    }
+
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// Queues an encoded frame (its seq bytes are overwritten). Hands it back when full.
+    pub fn push(
+        &mut self,
+        kind: Kind,
+        type_id: u16,
+        name: Arc<str>,
+        message: &'static str,
+        mut frame: Vec<u8>,
+    ) -> Result<u64, Vec<u8>> {
+        if !self.has_room() || frame.len() < SEQ_AT + 8 {
+            return Err(frame);
+        }
+        let seq = self.next_seq;
+        frame[SEQ_AT..SEQ_AT + 8].copy_from_slice(&seq.to_le_bytes());
+        self.next_seq += 1;
+        self.log.push_back(Entry {
+            seq,
+            bytes: Bytes::from(frame),
+            kind,
+            type_id,
+            name,
+            message,
+        });
+        Ok(seq)
+    }
+
+    /// The peer delivered everything up to `upto`: drops those entries. Returns how many.
+    pub fn ack(&mut self, upto: u64) -> usize {
+        // Never past what was written: a lying ack must not drop unsent frames.
+        let upto = upto.min(self.written);
+        let mut n = 0;
+        while self.log.front().is_some_and(|e| e.seq <= upto) {
+            self.log.pop_front();
+            n += 1;
+        }
+        n
+    }
+
+    /// Up to `max_frames` frames (and about `max_bytes`) to write next, advancing the cursor.
+    pub fn take_batch(&mut self, max_frames: usize, max_bytes: usize, out: &mut Vec<Bytes>) {
+        let Some(front) = self.log.front().map(|e| e.seq) else {
+            return;
+        };
+        let start = self.cursor.saturating_sub(front) as usize;
+        let mut bytes = 0;
+        for e in self.log.iter().skip(start).take(max_frames) {
+            if bytes > 0 && bytes + e.bytes.len() > max_bytes {
+                break;
+            }
+            bytes += e.bytes.len();
+            out.push(e.bytes.clone());
+            self.cursor = e.seq + 1;
+            self.written = self.written.max(e.seq);
+        }
+    }
+
+    /// The first sequence number the next connection will carry, if the peer kept its state
+    /// (`continuity`) or not.
+    pub fn first_seq(&self, continuity: bool) -> u64 {
+        let front = self.log.front().map_or(self.next_seq, |e| e.seq);
+        if continuity {
+            front
+        } else {
+            front.max(self.written + 1).min(self.next_seq)
+        }
+    }
+
+    /// Prepares a new connection. With `continuity` the peer delivered up to `received` and
+    /// everything after is resent. Without, frames already written may have reached a peer
+    /// instance that is gone: they are removed and reported.
+    pub fn resume(
+        &mut self,
+        continuity: bool,
+        received: u64,
+        reason: LossReason,
+        peer: &str,
+        peer_instance: Option<u64>,
+    ) -> (u64, Option<LossReport>) {
+        let mut loss = None;
+        if continuity {
+            self.ack(received);
+        } else {
+            let cut = self.written;
+            loss = self.remove_while(|e| e.seq <= cut, reason, peer, peer_instance);
+        }
+        self.cursor = self.log.front().map_or(self.next_seq, |e| e.seq);
+        let resent = self.written.saturating_sub(self.cursor.saturating_sub(1));
+        (resent, loss)
+    }
+
+    /// The link gave up: everything left is lost.
+    pub fn give_up(&mut self, peer: &str, peer_instance: Option<u64>) -> Option<LossReport> {
+        let loss = self.remove_while(|_| true, LossReason::GaveUp, peer, peer_instance);
+        self.written = self.next_seq - 1;
+        self.cursor = self.next_seq;
+        loss
+    }
+
+    fn remove_while(
+        &mut self,
+        lost: impl Fn(&Entry) -> bool,
+        reason: LossReason,
+        peer: &str,
+        peer_instance: Option<u64>,
+    ) -> Option<LossReport> {
+        let mut messages = Vec::new();
+        while self.log.front().is_some_and(&lost) {
+            if let Some(e) = self.log.pop_front() {
+                messages.push(LostMessage {
+                    seq: e.seq,
+                    kind: e.kind,
+                    type_id: e.type_id,
+                    name: e.name,
+                    message: e.message,
+                });
+            }
+        }
+        let (first, last) = (messages.first()?.seq, messages.last()?.seq);
+        Some(LossReport {
+            peer: peer.to_owned(),
+            peer_instance,
+            reason,
+            first_seq: first,
+            last_seq: last,
+            messages,
+        })
+    }
+}
+
+/// What to do with an incoming data frame.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Order {
+    /// The next one: deliver it.
+    Deliver,
+    /// Already delivered (a resend): drop it.
+    Duplicate,
+    /// A frame is missing before it: the link is broken.
+    Gap { expected: u64 },
+}
+
+/// Inbound half: which peer instance we hear from and what was delivered.
+#[derive(Debug, Default)]
+pub(crate) struct Inbound {
+    pub instance: Option<u64>,
+    pub delivered: u64,
+}
+
+impl Inbound {
+    /// A new connection from `peer_instance`, whose first frame will be `first_seq`.
+    pub fn resume(&mut self, peer_instance: u64, first_seq: u64) {
+        let first = first_seq.max(1);
+        if self.instance == Some(peer_instance) {
+            // The sender reported frames up to `first - 1` lost if it skipped any.
+            self.delivered = self.delivered.max(first - 1);
+        } else {
+            self.instance = Some(peer_instance);
+            self.delivered = first - 1;
+        }
+    }
+
+    pub fn check(&self, seq: u64) -> Order {
+        // A peer that numbers up to u64::MAX gets a gap (the link closes), never an overflow.
+        let expected = self.delivered.saturating_add(1);
+        if seq <= self.delivered {
+            Order::Duplicate
+        } else if seq == expected && self.delivered < u64::MAX {
+            Order::Deliver
+        } else {
+            Order::Gap { expected }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn frame() -> Vec<u8> {
+        vec![0u8; 40]
+    }
+
+    fn seq_of(b: &Bytes) -> u64 {
+        let mut s = [0u8; 8];
+        s.copy_from_slice(&b[SEQ_AT..SEQ_AT + 8]);
+        u64::from_le_bytes(s)
+    }
+
+    #[test]
+    fn bounded_and_hands_back() {
+        let mut out = Outbound::new(2);
+        let name: Arc<str> = "svc".into();
+        assert_eq!(out.push(Kind::Tell, 1, name.clone(), "M", frame()), Ok(1));
+        assert_eq!(out.push(Kind::Tell, 1, name.clone(), "M", frame()), Ok(2));
+        assert!(out.push(Kind::Tell, 1, name.clone(), "M", frame()).is_err());
+        let mut batch = Vec::new();
+        out.take_batch(10, 1 << 20, &mut batch);
+        assert_eq!(batch.iter().map(seq_of).collect::<Vec<_>>(), vec![1, 2]);
+        assert_eq!(out.ack(1), 1);
+        assert_eq!(out.push(Kind::Tell, 1, name, "M", frame()), Ok(3));
+    }
+
+    #[test]
+    fn sequence_numbers_at_the_limit_never_overflow() {
+        let mut inb = Inbound::default();
+        inb.resume(1, u64::MAX);
+        assert_eq!(inb.check(u64::MAX), Order::Deliver);
+        inb.delivered = u64::MAX;
+        assert_eq!(inb.check(u64::MAX), Order::Duplicate);
+        assert_eq!(inb.check(3), Order::Duplicate);
+    }
+
+    #[test]
+    fn lying_ack_does_not_drop_unsent() {
+        let mut out = Outbound::new(4);
+        out.push(Kind::Tell, 1, "s".into(), "M", frame()).unwrap();
+        assert_eq!(out.ack(u64::MAX), 0);
+        assert_eq!(out.len(), 1);
+    }
+
+    #[test]
+    fn restart_reports_exactly_the_written_unacked() {
+        let mut out = Outbound::new(10);
+        for _ in 0..5 {
+            out.push(Kind::Tell, 7, "s".into(), "M", frame()).unwrap();
+        }
+        let mut batch = Vec::new();
+        out.take_batch(3, 1 << 20, &mut batch); // 1..=3 written
+        out.ack(1);
+        assert_eq!(out.first_seq(false), 4);
+        let (_, loss) = out.resume(false, 0, LossReason::PeerRestarted, "b", Some(9));
+        let loss = loss.unwrap();
+        assert_eq!((loss.first_seq, loss.last_seq), (2, 3));
+        assert_eq!(loss.messages.len(), 2);
+        batch.clear();
+        out.take_batch(10, 1 << 20, &mut batch);
+        assert_eq!(batch.iter().map(seq_of).collect::<Vec<_>>(), vec![4, 5]);
+        let loss = out.give_up("b", Some(9)).unwrap();
+        assert_eq!(
+            (loss.first_seq, loss.last_seq, loss.reason),
+            (4, 5, LossReason::GaveUp)
+        );
+    }
+
+    proptest! {
+        /// Any pattern of partial writes, lost acks and reconnections to the same instance
+        /// delivers every frame exactly once, in order.
+        #[test]
+        fn reconnects_lose_nothing_and_duplicate_nothing(
+            steps in proptest::collection::vec((0usize..6, 0usize..6, any::<bool>()), 1..40),
+        ) {
+            let mut out = Outbound::new(8);
+            let mut inb = Inbound::default();
+            inb.resume(1, out.first_seq(true));
+            let mut pushed = 0u64;
+            let mut delivered = Vec::new();
+            for (add, send, drop_conn) in steps {
+                for _ in 0..add {
+                    if out.push(Kind::Tell, 1, "s".into(), "M", frame()).is_ok() {
+                        pushed += 1;
+                    }
+                }
+                let mut batch = Vec::new();
+                out.take_batch(send, 1 << 20, &mut batch);
+                for b in &batch {
+                    match inb.check(seq_of(b)) {
+                        Order::Deliver => { inb.delivered += 1; delivered.push(seq_of(b)); }
+                        Order::Duplicate => {}
+                        Order::Gap { .. } => prop_assert!(false, "gap"),
+                    }
+                }
+                if drop_conn {
+                    // The ack of this batch is lost with the connection.
+                    let first = out.first_seq(true);
+                    out.resume(true, inb.delivered, LossReason::PeerForgot, "b", Some(1));
+                    inb.resume(1, first);
+                } else {
+                    out.ack(inb.delivered);
+                }
+            }
+            let mut batch = Vec::new();
+            out.take_batch(usize::MAX, usize::MAX, &mut batch);
+            for b in &batch {
+                if inb.check(seq_of(b)) == Order::Deliver { inb.delivered += 1; delivered.push(seq_of(b)); }
+            }
+            prop_assert_eq!(delivered, (1..=pushed).collect::<Vec<_>>());
+        }
+    }
+}

@@ -1,0 +1,571 @@
+//! One single-producer/single-consumer ring of byte records in (shared) memory.
+//!
+//! The ring is a control block ([`RingControl`]: write index, read index and two wake-up
+//! signals, each on its own cache line) and a data area of `capacity` bytes seen as 64-bit
+//! words. Indices count bytes ever written or read and only grow; a position in the data
+//! area is the index modulo the capacity (a power of two). A record is an 8-byte header
+//! (tag and payload length, little endian) and the payload padded to 8 bytes; a record never
+//! wraps: when it does not fit before the end of the data area, a padding record fills the
+//! rest and the record starts at offset 0. Hence the largest message is half the capacity
+//! less a header ([`Producer::max_message`]), which always fits once the ring drains.
+//!
+//! The other end is not trusted. Each end keeps its own index privately and only publishes
+//! it; what it reads from the other end (the peer's index, a record header) is checked
+//! against the ring before use — alignment, distance within the capacity, tag, length
+//! within the record space left before the end of the data area and before the write index.
+//! Anything else is [`RingError::Corrupt`], and the ring must be dropped. Payload bytes are
+//! copied out word by word with atomic loads before anyone looks at them, so a peer that
+//! rewrites a record while it is read can make the bytes wrong (the codec checks them) but
+//! cannot make this process read outside the ring or race in the Rust memory model.
+//!
+//! ```
+//! use mycelium_remote::shm::ring::heap_ring;
+//!
+//! let (mut tx, mut rx) = heap_ring(4096)?;
+//! tx.try_push(b"quote")?;
+//! let got = rx.try_pop_with(|bytes| bytes.to_vec())?;
+//! assert_eq!(got.as_deref(), Some(&b"quote"[..]));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::any::Any;
+use std::sync::Arc;
+
+use super::error::RingError;
+use super::sync::{AtomicU32, AtomicU64, Ordering};
+use super::wake::{Doorbell, Signal};
+
+/// Tag of a record that carries a message ("MYC1").
+const TAG_FRAME: u32 = 0x3143_594D;
+/// Tag of a record that fills the space up to the end of the data area ("MYCP").
+const TAG_PAD: u32 = 0x5043_594D;
+/// Bytes of a record header.
+const RECORD_HEADER: u64 = 8;
+
+/// The writer closed its end.
+const WRITER_CLOSED: u32 = 1;
+/// The reader closed its end.
+const READER_CLOSED: u32 = 2;
+
+/// Smallest data area. (The model checker runs on tiny rings, where a few messages fill it.)
+#[cfg(not(mycelium_loom))]
+pub const MIN_CAPACITY: usize = 4096;
+/// Smallest data area. (The model checker runs on tiny rings, where a few messages fill it.)
+#[cfg(mycelium_loom)]
+pub const MIN_CAPACITY: usize = 64;
+/// Largest data area.
+pub const MAX_CAPACITY: usize = 1 << 30;
+
+/// One cache line pair (x86 prefetches lines in pairs): keeps the two ends' words apart.
+#[repr(C, align(128))]
+#[derive(Debug)]
+struct Line<T>(T);
+
+/// The control block of a ring, `repr(C)` so that both processes agree on it.
+#[repr(C)]
+#[derive(Debug)]
+pub struct RingControl {
+    /// Bytes ever published by the writer.
+    write: Line<AtomicU64>,
+    /// Bytes ever consumed by the reader.
+    read: Line<AtomicU64>,
+    /// The reader parks here when the ring is empty.
+    readable: Line<Signal>,
+    /// The writer parks here when the ring is full.
+    writable: Line<Signal>,
+    /// `WRITER_CLOSED | READER_CLOSED`.
+    closed: Line<AtomicU32>,
+}
+
+impl RingControl {
+    /// A fresh control block (in shared memory, zeroed bytes are the same thing).
+    pub(crate) fn new() -> RingControl {
+        RingControl {
+            write: Line(AtomicU64::new(0)),
+            read: Line(AtomicU64::new(0)),
+            readable: Line(Signal::new()),
+            writable: Line(Signal::new()),
+            closed: Line(AtomicU32::new(0)),
+        }
+    }
+}
+
+/// Checks a data-area size.
+pub fn check_capacity(capacity: usize) -> bool {
+    capacity.is_power_of_two() && (MIN_CAPACITY..=MAX_CAPACITY).contains(&capacity)
+}
+
+/// Where a ring lives: a control block and a data area, kept alive by `owner`.
+struct RingPtr {
+    ctl: *const RingControl,
+    data: *const AtomicU64,
+    /// Data-area size in bytes.
+    cap: u64,
+    /// Keeps the memory alive; never read.
+    _owner: Arc<dyn Any + Send + Sync>,
+    /// How to wake a peer task that waits on the link's socket.
+    doorbell: Option<Doorbell>,
+}
+
+// SAFETY: the pointers refer to atomics only (shared by design between the two ends, and
+// between processes), kept alive by `owner`, which is itself `Send + Sync`.
+unsafe impl Send for RingPtr {}
+
+impl RingPtr {
+    fn ctl(&self) -> &RingControl {
+        // SAFETY: `ctl` points to a `RingControl` that `owner` keeps mapped and that is only
+        // ever accessed through atomics (constructor contract of `Producer::from_raw`).
+        unsafe { &*self.ctl }
+    }
+
+    fn data(&self) -> &[AtomicU64] {
+        // SAFETY: `data` points to `cap / 8` atomics kept alive by `owner` (same contract).
+        unsafe { std::slice::from_raw_parts(self.data, (self.cap / 8) as usize) }
+    }
+}
+
+/// The writing end of a ring.
+pub struct Producer {
+    ring: RingPtr,
+    /// Private write index: what this end published last.
+    write: u64,
+    /// Last read index seen.
+    read_seen: u64,
+}
+
+/// The reading end of a ring.
+pub struct Consumer {
+    ring: RingPtr,
+    /// Private read index.
+    read: u64,
+    /// Last write index seen.
+    write_seen: u64,
+    /// Messages are copied here before anyone looks at them.
+    scratch: Vec<u8>,
+}
+
+impl std::fmt::Debug for Producer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Producer")
+            .field("capacity", &self.ring.cap)
+            .field("write", &self.write)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Consumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Consumer")
+            .field("capacity", &self.ring.cap)
+            .field("read", &self.read)
+            .finish()
+    }
+}
+
+fn round8(n: u64) -> u64 {
+    (n + 7) & !7
+}
+
+fn corrupt(what: String) -> RingError {
+    RingError::Corrupt(what)
+}
+
+/// Largest message in a ring of `cap` bytes.
+fn max_message(cap: u64) -> u64 {
+    cap / 2 - RECORD_HEADER
+}
+
+/// A record found at a read position.
+enum Record {
+    Frame { word: usize, len: usize, next: u64 },
+    Pad { next: u64 },
+}
+
+/// Reads and checks the record at `pos`, given that bytes up to `end` are published.
+/// `pos` is a private, 8-aligned index and `0 < end - pos <= cap` was checked.
+fn parse_record(data: &[AtomicU64], cap: u64, pos: u64, end: u64) -> Result<Record, RingError> {
+    let avail = end - pos;
+    let off = pos % cap;
+    let tail = cap - off;
+    let header = data
+        .get((off / 8) as usize)
+        .ok_or_else(|| corrupt(format!("record offset {off} outside the ring")))?
+        .load(Ordering::Relaxed);
+    let tag = (header >> 32) as u32;
+    let len = u64::from(header as u32);
+    match tag {
+        TAG_PAD => {
+            if len + RECORD_HEADER != tail {
+                return Err(corrupt(format!(
+                    "padding record of {len} bytes at offset {off} does not end at the end of \
+                     the ring ({cap} bytes)"
+                )));
+            }
+            if tail > avail {
+                return Err(corrupt(format!(
+                    "padding record at offset {off} runs past the write index"
+                )));
+            }
+            Ok(Record::Pad { next: pos + tail })
+        }
+        TAG_FRAME => {
+            let need = RECORD_HEADER + round8(len);
+            if len > max_message(cap) || need > tail || need > avail {
+                return Err(corrupt(format!(
+                    "record of {len} bytes at offset {off} does not fit (ring of {cap} bytes, \
+                     {tail} bytes to its end, {avail} bytes published)"
+                )));
+            }
+            Ok(Record::Frame {
+                word: (off / 8) as usize + 1,
+                len: len as usize,
+                next: pos + need,
+            })
+        }
+        other => Err(corrupt(format!(
+            "unknown record tag {other:#010x} at offset {off}"
+        ))),
+    }
+}
+
+/// Copies a checked record's payload into `out` with atomic loads.
+fn copy_out(
+    data: &[AtomicU64],
+    word: usize,
+    len: usize,
+    out: &mut Vec<u8>,
+) -> Result<(), RingError> {
+    let words = len.div_ceil(8);
+    let src = data
+        .get(word..word + words)
+        .ok_or_else(|| corrupt(format!("record at word {word} outside the ring")))?;
+    out.clear();
+    out.reserve(words * 8);
+    for w in src {
+        out.extend_from_slice(&w.load(Ordering::Relaxed).to_le_bytes());
+    }
+    out.truncate(len);
+    Ok(())
+}
+
+/// Checks a peer's index against our own: 8-aligned and at most `cap` ahead of `behind`.
+fn check_distance(which: &str, ahead: u64, behind: u64, cap: u64) -> Result<(), RingError> {
+    if ahead % 8 != 0 || ahead.wrapping_sub(behind) > cap {
+        return Err(corrupt(format!(
+            "{which} index {ahead} is impossible (other index {behind}, ring of {cap} bytes)"
+        )));
+    }
+    Ok(())
+}
+
+/// A ring on the heap, both ends in this process: for tests and for the protocol's models.
+pub fn heap_ring(capacity: usize) -> Result<(Producer, Consumer), super::ShmError> {
+    if !check_capacity(capacity) {
+        return Err(super::ShmError::BadRingSize(capacity));
+    }
+    struct Heap {
+        ctl: Box<RingControl>,
+        data: Box<[AtomicU64]>,
+    }
+    let heap = Arc::new(Heap {
+        ctl: Box::new(RingControl::new()),
+        data: (0..capacity / 8).map(|_| AtomicU64::new(0)).collect(),
+    });
+    let ctl: *const RingControl = &*heap.ctl;
+    let data = heap.data.as_ptr();
+    // SAFETY: `heap` owns both regions and is passed as their owner; the data area has
+    // `capacity / 8` words and `capacity` was checked.
+    unsafe {
+        Ok((
+            Producer::from_raw(ctl, data, capacity, heap.clone()),
+            Consumer::from_raw(ctl, data, capacity, heap),
+        ))
+    }
+}
+
+impl Producer {
+    /// The writing end of the ring at `ctl` with `capacity` bytes of data at `data`.
+    ///
+    /// # Safety
+    ///
+    /// `ctl` must point to a `RingControl` (zeroed or initialised) and `data` to
+    /// `capacity / 8` `AtomicU64`s, both valid while `owner` lives, accessed by others only
+    /// through atomics; `capacity` must pass [`check_capacity`]; at most one `Producer` may
+    /// exist for a ring at a time, and the ring's indices must be where this end left them
+    /// (zero for a new ring).
+    pub unsafe fn from_raw(
+        ctl: *const RingControl,
+        data: *const AtomicU64,
+        capacity: usize,
+        owner: Arc<dyn Any + Send + Sync>,
+    ) -> Producer {
+        let ring = RingPtr {
+            ctl,
+            data,
+            cap: capacity as u64,
+            _owner: owner,
+            doorbell: None,
+        };
+        let write = ring.ctl().write.0.load(Ordering::Relaxed);
+        let read_seen = ring.ctl().read.0.load(Ordering::Relaxed);
+        Producer {
+            ring,
+            write,
+            read_seen,
+        }
+    }
+
+    /// Wakes a reader task of the peer through `bell` (see [`Doorbell`]).
+    pub fn set_doorbell(&mut self, bell: Doorbell) {
+        self.ring.doorbell = Some(bell);
+    }
+
+    /// Largest message this ring carries.
+    pub fn max_message(&self) -> usize {
+        max_message(self.ring.cap) as usize
+    }
+
+    /// Bytes ever published.
+    pub fn written(&self) -> u64 {
+        self.write
+    }
+
+    /// Space needed for a message of `len` bytes at the current position, padding included.
+    fn space_for(&self, len: usize) -> u64 {
+        let need = RECORD_HEADER + round8(len as u64);
+        let tail = self.ring.cap - self.write % self.ring.cap;
+        if need <= tail {
+            need
+        } else {
+            tail + need
+        }
+    }
+
+    fn free(&self) -> u64 {
+        self.ring.cap - (self.write - self.read_seen)
+    }
+
+    /// Reloads the reader's index, checked.
+    fn refresh(&mut self) -> Result<(), RingError> {
+        let read = self.ring.ctl().read.0.load(Ordering::Acquire);
+        if read % 8 != 0 || self.write.wrapping_sub(read) > self.ring.cap {
+            return Err(corrupt(format!(
+                "read index {read} is impossible (write index {}, ring of {} bytes)",
+                self.write, self.ring.cap
+            )));
+        }
+        self.read_seen = read;
+        Ok(())
+    }
+
+    /// Writes one message, or returns `Ok(false)` when the ring has no room for it now
+    /// (nothing written). Refuses a message larger than [`Producer::max_message`].
+    pub fn try_push(&mut self, msg: &[u8]) -> Result<bool, RingError> {
+        if msg.len() > self.max_message() {
+            return Err(RingError::TooLarge {
+                len: msg.len(),
+                max: self.max_message(),
+            });
+        }
+        if self.ring.ctl().closed.0.load(Ordering::Acquire) & READER_CLOSED != 0 {
+            return Err(RingError::Closed);
+        }
+        let total = self.space_for(msg.len());
+        if self.free() < total {
+            self.refresh()?;
+            if self.free() < total {
+                return Ok(false);
+            }
+        }
+        let cap = self.ring.cap;
+        let data = self.ring.data();
+        let mut off = self.write % cap;
+        let tail = cap - off;
+        let need = RECORD_HEADER + round8(msg.len() as u64);
+        if need > tail {
+            let header = (u64::from(TAG_PAD) << 32) | (tail - RECORD_HEADER);
+            data[(off / 8) as usize].store(header, Ordering::Relaxed);
+            self.write += tail;
+            off = 0;
+        }
+        let first = (off / 8) as usize;
+        for (i, chunk) in msg.chunks(8).enumerate() {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            data[first + 1 + i].store(u64::from_le_bytes(word), Ordering::Relaxed);
+        }
+        let header = (u64::from(TAG_FRAME) << 32) | msg.len() as u64;
+        data[first].store(header, Ordering::Relaxed);
+        self.write += need;
+        self.ring.ctl().write.0.store(self.write, Ordering::Release);
+        self.ring
+            .ctl()
+            .readable
+            .0
+            .notify(self.ring.doorbell.as_ref());
+        Ok(true)
+    }
+
+    /// True when a message of `len` bytes fits now, or the reader closed (so that a waiting
+    /// writer wakes and sees it). Used as a wake-up condition.
+    pub(crate) fn ready_for(&self, len: usize) -> bool {
+        let ctl = self.ring.ctl();
+        if ctl.closed.0.load(Ordering::Acquire) & READER_CLOSED != 0 {
+            return true;
+        }
+        let read = ctl.read.0.load(Ordering::Acquire);
+        let used = self.write.wrapping_sub(read);
+        // An impossible index counts as ready: `try_push` reports it.
+        used > self.ring.cap || self.ring.cap - used >= self.space_for(len)
+    }
+
+    /// The signal this end parks on when the ring is full.
+    pub(crate) fn writable(&self) -> &Signal {
+        &self.ring.ctl().writable.0
+    }
+
+    /// The messages published but not consumed, oldest first: after the reader died they are
+    /// what it never saw (resend them, or report them lost).
+    pub fn unconsumed(&mut self) -> Result<Vec<Vec<u8>>, RingError> {
+        self.refresh()?;
+        let (cap, end) = (self.ring.cap, self.write);
+        let data = self.ring.data();
+        let mut pos = self.read_seen;
+        let mut out = Vec::new();
+        while pos != end {
+            match parse_record(data, cap, pos, end)? {
+                Record::Pad { next } => pos = next,
+                Record::Frame { word, len, next } => {
+                    let mut msg = Vec::new();
+                    copy_out(data, word, len, &mut msg)?;
+                    out.push(msg);
+                    pos = next;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Closes this end: the reader gets [`RingError::Closed`] once it has read everything.
+    pub fn close(&self) {
+        let ctl = self.ring.ctl();
+        ctl.closed.0.fetch_or(WRITER_CLOSED, Ordering::Release);
+        ctl.readable.0.notify(self.ring.doorbell.as_ref());
+    }
+}
+
+impl Consumer {
+    /// The reading end of the ring; same contract as [`Producer::from_raw`], for the reader.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Producer::from_raw`], with "at most one `Consumer`".
+    pub unsafe fn from_raw(
+        ctl: *const RingControl,
+        data: *const AtomicU64,
+        capacity: usize,
+        owner: Arc<dyn Any + Send + Sync>,
+    ) -> Consumer {
+        let ring = RingPtr {
+            ctl,
+            data,
+            cap: capacity as u64,
+            _owner: owner,
+            doorbell: None,
+        };
+        let read = ring.ctl().read.0.load(Ordering::Relaxed) & !7;
+        Consumer {
+            ring,
+            read,
+            write_seen: read,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Wakes a writer task of the peer through `bell` (see [`Doorbell`]).
+    pub fn set_doorbell(&mut self, bell: Doorbell) {
+        self.ring.doorbell = Some(bell);
+    }
+
+    /// Bytes ever consumed.
+    pub fn consumed(&self) -> u64 {
+        self.read
+    }
+
+    /// Reads one message and hands its bytes (a private copy) to `f`; the record is released
+    /// to the writer only after `f` returns, so a reader that dies inside `f` leaves the
+    /// message unconsumed. `Ok(None)`: nothing to read now. [`RingError::Closed`]: the writer
+    /// closed and everything was read.
+    pub fn try_pop_with<R>(&mut self, f: impl FnOnce(&[u8]) -> R) -> Result<Option<R>, RingError> {
+        let cap = self.ring.cap;
+        loop {
+            if self.read == self.write_seen {
+                let write = self.ring.ctl().write.0.load(Ordering::Acquire);
+                check_distance("write", write, self.read, cap)?;
+                self.write_seen = write;
+                if write == self.read {
+                    if self.ring.ctl().closed.0.load(Ordering::Acquire) & WRITER_CLOSED != 0 {
+                        // The writer publishes before it closes: look once more.
+                        let write = self.ring.ctl().write.0.load(Ordering::Acquire);
+                        check_distance("write", write, self.read, cap)?;
+                        self.write_seen = write;
+                        if write == self.read {
+                            return Err(RingError::Closed);
+                        }
+                        continue;
+                    }
+                    return Ok(None);
+                }
+            }
+            match parse_record(self.ring.data(), cap, self.read, self.write_seen)? {
+                Record::Pad { next } => self.read = next,
+                Record::Frame { word, len, next } => {
+                    let mut scratch = std::mem::take(&mut self.scratch);
+                    copy_out(self.ring.data(), word, len, &mut scratch)?;
+                    let out = f(&scratch);
+                    self.scratch = scratch;
+                    self.read = next;
+                    let ctl = self.ring.ctl();
+                    ctl.read.0.store(self.read, Ordering::Release);
+                    ctl.writable.0.notify(self.ring.doorbell.as_ref());
+                    return Ok(Some(out));
+                }
+            }
+        }
+    }
+
+    /// True when something may be read (or the writer closed): a wake-up condition.
+    pub(crate) fn ready(&self) -> bool {
+        let ctl = self.ring.ctl();
+        ctl.write.0.load(Ordering::Acquire) != self.read
+            || ctl.closed.0.load(Ordering::Acquire) & WRITER_CLOSED != 0
+    }
+
+    /// The signal this end parks on when the ring is empty.
+    pub(crate) fn readable(&self) -> &Signal {
+        &self.ring.ctl().readable.0
+    }
+
+    /// Closes this end: the writer gets [`RingError::Closed`].
+    pub fn close(&self) {
+        let ctl = self.ring.ctl();
+        ctl.closed.0.fetch_or(READER_CLOSED, Ordering::Release);
+        ctl.writable.0.notify(self.ring.doorbell.as_ref());
+    }
+}
+
+impl Drop for Producer {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl Drop for Consumer {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+#[cfg(all(test, not(mycelium_loom)))]
+#[path = "ring_tests.rs"]
+mod tests;

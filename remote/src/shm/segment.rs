@@ -1,0 +1,588 @@
+//! A shared-memory segment holding the two rings of one link.
+//!
+//! Layout (all offsets from the start of the mapping):
+//!
+//! | offset | size | what |
+//! | --- | --- | --- |
+//! | 0 | 256 | [`SegmentHeader`]: magic, layout version, ring size, total size, schema digest, owner pids and process start times, ready flag, done count |
+//! | 256 | 640 | control block of ring 0 (creator to attacher) |
+//! | 896 | 640 | control block of ring 1 (attacher to creator) |
+//! | 4096 | `ring_bytes` | data of ring 0 |
+//! | 4096 + `ring_bytes` | `ring_bytes` | data of ring 1 |
+//!
+//! The segment is a POSIX shared-memory object named `/{prefix}.{link}`, created mode 0600
+//! by one side (the *creator*) and opened by the other (the *attacher*), which must run as the
+//! same user. Each side records its pid and the start time of its process (so that a reused
+//! pid is not mistaken for the owner). A segment serves one life of a link: it is unlinked when
+//! both sides have dropped it, or when one side drops it and the other is dead; and when a
+//! creator finds a segment of its name whose owners are all dead (a `kill -9` left it behind),
+//! it unlinks it and creates a fresh one. An attacher refuses a segment that was already
+//! attached once: after a restart it waits for the creator to replace it.
+//!
+//! Known limit: a peer that shrinks the object under the mapping (`ftruncate`) makes the next
+//! access fault; the same user can do that to any file it owns.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use rustix::fs::Mode;
+use rustix::mm::{MapFlags, ProtFlags};
+use rustix::shm;
+
+use super::error::ShmError;
+use super::ring::{check_capacity, Consumer, Producer, RingControl};
+
+/// "MYCSHM" and a zero-terminated layout tag.
+const MAGIC: u64 = 0x0031_4D48_5343_594D;
+/// Version of this layout.
+pub const LAYOUT_VERSION: u32 = 1;
+/// The header's `ready` value once the creator has initialised the segment.
+const READY: u32 = 0x5245_4459;
+
+const HEADER_SPACE: usize = 256;
+const CTL_SPACE: usize = std::mem::size_of::<RingControl>();
+const DATA_START: usize = 4096;
+
+const _: () = assert!(std::mem::size_of::<SegmentHeader>() <= HEADER_SPACE);
+// Under the model checker the control block holds model types and is never mapped.
+#[cfg(not(mycelium_loom))]
+const _: () = assert!(HEADER_SPACE + 2 * CTL_SPACE <= DATA_START);
+
+/// The owner of one side: pid and process start time (clock ticks since boot).
+#[repr(C)]
+#[derive(Debug)]
+struct Owner {
+    pid: AtomicU32,
+    _pad: AtomicU32,
+    start: AtomicU64,
+}
+
+/// The segment header, `repr(C)`; every field is an atomic because the other process may
+/// write it at any time.
+#[repr(C)]
+#[derive(Debug)]
+pub struct SegmentHeader {
+    magic: AtomicU64,
+    version: AtomicU32,
+    ring_bytes: AtomicU32,
+    total_len: AtomicU64,
+    digest: [AtomicU64; 4],
+    owners: [Owner; 2],
+    ready: AtomicU32,
+    done: AtomicU32,
+}
+
+/// Which side of the segment this process is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    /// Created the segment; writes ring 0, reads ring 1.
+    Creator,
+    /// Opened it; writes ring 1, reads ring 0.
+    Attacher,
+}
+
+impl Side {
+    fn index(self) -> usize {
+        match self {
+            Side::Creator => 0,
+            Side::Attacher => 1,
+        }
+    }
+}
+
+/// The total size of a segment with rings of `ring_bytes`.
+fn total_len(ring_bytes: usize) -> usize {
+    DATA_START + 2 * ring_bytes
+}
+
+/// The object name of a link's segment: `/{prefix}.{link}`.
+pub fn segment_name(prefix: &str, link: &str) -> Result<String, ShmError> {
+    let name = format!("{prefix}.{link}");
+    let ok = !prefix.is_empty()
+        && name.len() <= 200
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok {
+        Ok(format!("/{name}"))
+    } else {
+        Err(ShmError::InvalidName(name))
+    }
+}
+
+/// This process as an owner: (pid, start time).
+fn me() -> (u32, u64) {
+    let pid = rustix::process::getpid().as_raw_nonzero().get() as u32;
+    let start = process_start(pid).map(|(_, s)| s).unwrap_or(0);
+    (pid, start)
+}
+
+/// The state letter and start time of process `pid`, from `/proc/<pid>/stat`.
+fn process_start(pid: u32) -> Option<(char, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may contain anything.
+    let rest = stat.get(stat.rfind(')')? + 1..)?;
+    let mut fields = rest.split_ascii_whitespace();
+    let state = fields.next()?.chars().next()?;
+    // Field 22 (start time) is the 19th after the state (field 3).
+    let start = fields.nth(18)?.parse().ok()?;
+    Some((state, start))
+}
+
+/// Whether the process recorded as (`pid`, `start`) still runs. A zombie is dead: it will
+/// never touch the segment again.
+pub(crate) fn owner_alive(pid: u32, start: u64) -> bool {
+    match process_start(pid) {
+        Some((state, s)) => s == start && state != 'Z' && state != 'X',
+        None => false,
+    }
+}
+
+/// A mapping of a segment. Dropping it marks this side done and unlinks the object when the
+/// other side is done too, or dead.
+#[derive(Debug)]
+pub struct Segment {
+    name: String,
+    base: *mut u8,
+    len: usize,
+    fd: OwnedFd,
+    side: Side,
+    ring_bytes: usize,
+    reclaimed: Option<u32>,
+    /// Set when this process learnt that nobody will use the segment again (the peer's
+    /// socket closed, or the rings are corrupt).
+    retired: std::sync::atomic::AtomicBool,
+    /// Whether this side took part in the segment's life (created it, or attached): only then
+    /// does dropping it count as done and possibly unlink the object.
+    joined: bool,
+}
+
+// SAFETY: the mapping is shared memory accessed only through atomics; the raw base pointer
+// is not tied to a thread.
+unsafe impl Send for Segment {}
+// SAFETY: as above; `&Segment` hands out only shared references to atomics.
+unsafe impl Sync for Segment {}
+
+impl Segment {
+    fn io<'a>(name: &'a str, what: &'static str) -> impl Fn(rustix::io::Errno) -> ShmError + 'a {
+        move |e| ShmError::Io {
+            name: name.to_owned(),
+            what,
+            source: e.into(),
+        }
+    }
+
+    /// Maps `len` bytes of `fd` shared and read-write.
+    fn map(
+        name: &str,
+        fd: OwnedFd,
+        len: usize,
+        side: Side,
+        ring_bytes: usize,
+    ) -> Result<Segment, ShmError> {
+        // SAFETY: a fresh mapping at an address the kernel chooses, of an object at least
+        // `len` bytes long (checked or set by the caller); nothing else refers to it yet.
+        let base = unsafe {
+            rustix::mm::mmap(
+                std::ptr::null_mut(),
+                len,
+                ProtFlags::READ | ProtFlags::WRITE,
+                MapFlags::SHARED,
+                fd.as_fd(),
+                0,
+            )
+        }
+        .map_err(Self::io(name, "map"))?;
+        Ok(Segment {
+            name: name.to_owned(),
+            base: base.cast(),
+            len,
+            fd,
+            side,
+            ring_bytes,
+            reclaimed: None,
+            retired: std::sync::atomic::AtomicBool::new(false),
+            joined: false,
+        })
+    }
+
+    fn header(&self) -> &SegmentHeader {
+        // SAFETY: the mapping is at least `HEADER_SPACE` bytes (checked before mapping), page
+        // aligned, and the header is made of atomics, valid for any bit pattern.
+        unsafe { &*self.base.cast::<SegmentHeader>() }
+    }
+
+    /// Creates the segment of `name` with rings of `ring_bytes` for schema `digest`,
+    /// replacing a stale one whose owners are dead.
+    pub fn create(name: &str, ring_bytes: usize, digest: [u8; 32]) -> Result<Segment, ShmError> {
+        if !check_capacity(ring_bytes) {
+            return Err(ShmError::BadRingSize(ring_bytes));
+        }
+        let flags = shm::OFlags::CREATE | shm::OFlags::EXCL | shm::OFlags::RDWR;
+        let mode = Mode::RUSR | Mode::WUSR;
+        let mut reclaimed = None;
+        let fd = match shm::open(name, flags, mode) {
+            Ok(fd) => fd,
+            Err(rustix::io::Errno::EXIST) => {
+                reclaimed = Some(Self::reclaim(name)?);
+                shm::open(name, flags, mode).map_err(Self::io(name, "create"))?
+            }
+            Err(e) => return Err(Self::io(name, "create")(e)),
+        };
+        let len = total_len(ring_bytes);
+        if let Err(e) = rustix::fs::ftruncate(&fd, len as u64) {
+            let _ = shm::unlink(name);
+            return Err(Self::io(name, "size")(e));
+        }
+        let mut seg = match Self::map(name, fd, len, Side::Creator, ring_bytes) {
+            Ok(seg) => seg,
+            Err(e) => {
+                let _ = shm::unlink(name);
+                return Err(e);
+            }
+        };
+        seg.reclaimed = reclaimed;
+        seg.joined = true;
+        let h = seg.header();
+        let (pid, start) = me();
+        h.magic.store(MAGIC, Ordering::Relaxed);
+        h.version.store(LAYOUT_VERSION, Ordering::Relaxed);
+        h.ring_bytes.store(ring_bytes as u32, Ordering::Relaxed);
+        h.total_len.store(len as u64, Ordering::Relaxed);
+        for (word, bytes) in h.digest.iter().zip(digest.chunks_exact(8)) {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(bytes);
+            word.store(u64::from_le_bytes(b), Ordering::Relaxed);
+        }
+        h.owners[0].start.store(start, Ordering::Relaxed);
+        h.owners[0].pid.store(pid, Ordering::Relaxed);
+        // The rest (owners[1], done, ring control blocks and data) is zero, as ftruncate left
+        // it: zero is the initial state of every one of them.
+        h.ready.store(READY, Ordering::Release);
+        if let Some(dead) = reclaimed {
+            tracing::info!(target: "mycelium::remote", segment = %name, dead_owner = dead,
+                "replaced a stale shared-memory segment left by a dead process");
+        }
+        Ok(seg)
+    }
+
+    /// Unlinks the segment `name` if every owner recorded in it is dead (or it is not a
+    /// segment at all); returns the pid of the dead creator (0 when unknown).
+    fn reclaim(name: &str) -> Result<u32, ShmError> {
+        Self::reclaim_if(name, |_| true)
+    }
+
+    /// As `reclaim`, but a segment without a valid header is removed only if
+    /// `remove_unfinished(age)` agrees (`age`: time since its last change).
+    fn reclaim_if(
+        name: &str,
+        remove_unfinished: impl Fn(std::time::Duration) -> bool,
+    ) -> Result<u32, ShmError> {
+        let fd = shm::open(name, shm::OFlags::RDWR, Mode::empty())
+            .map_err(Self::io(name, "open the existing"))?;
+        let st = rustix::fs::fstat(&fd).map_err(Self::io(name, "inspect the existing"))?;
+        let uid = rustix::process::geteuid().as_raw();
+        if st.st_uid != uid {
+            return Err(ShmError::BadSegment {
+                name: name.to_owned(),
+                problem: format!("it belongs to uid {}, not to this user ({uid})", st.st_uid),
+            });
+        }
+        let mut dead = 0;
+        if st.st_size as usize >= DATA_START {
+            let seg = Self::map(name, fd, DATA_START, Side::Creator, 0)?;
+            let h = seg.header();
+            if h.magic.load(Ordering::Acquire) == MAGIC {
+                for owner in &h.owners {
+                    let pid = owner.pid.load(Ordering::Acquire);
+                    if pid != 0 && owner_alive(pid, owner.start.load(Ordering::Acquire)) {
+                        return Err(ShmError::InUse {
+                            name: name.to_owned(),
+                            pid,
+                        });
+                    }
+                }
+                dead = h.owners[0].pid.load(Ordering::Acquire);
+            } else if !remove_unfinished(age(&st)) {
+                return Err(ShmError::BadSegment {
+                    name: name.to_owned(),
+                    problem: "it is being set up".into(),
+                });
+            }
+        } else if !remove_unfinished(age(&st)) {
+            return Err(ShmError::BadSegment {
+                name: name.to_owned(),
+                problem: "it is being set up".into(),
+            });
+        }
+        match shm::unlink(name) {
+            Ok(()) | Err(rustix::io::Errno::NOENT) => Ok(dead),
+            Err(e) => Err(Self::io(name, "remove the stale")(e)),
+        }
+    }
+
+    /// Opens the segment `name` that a creator set up for schema `digest`.
+    pub fn open(name: &str, digest: [u8; 32]) -> Result<Segment, ShmError> {
+        let bad = |problem: String| ShmError::BadSegment {
+            name: name.to_owned(),
+            problem,
+        };
+        let fd =
+            shm::open(name, shm::OFlags::RDWR, Mode::empty()).map_err(Self::io(name, "open"))?;
+        let st = rustix::fs::fstat(&fd).map_err(Self::io(name, "inspect"))?;
+        let uid = rustix::process::geteuid().as_raw();
+        if st.st_uid != uid {
+            return Err(bad(format!(
+                "it belongs to uid {}, not to this user ({uid})",
+                st.st_uid
+            )));
+        }
+        if st.st_mode & 0o077 != 0 {
+            return Err(bad(format!(
+                "its mode {:o} lets other users in",
+                st.st_mode & 0o777
+            )));
+        }
+        let size = st.st_size.max(0) as usize;
+        if size < DATA_START {
+            return Err(bad(format!(
+                "it is {size} bytes long, too short for a header"
+            )));
+        }
+        // Not joined until it takes the attacher's slot: dropping it on an error below only
+        // unmaps it.
+        let mut seg = Self::map(name, fd, size, Side::Attacher, 0)?;
+        let fail = |seg: Segment, e: ShmError| {
+            drop(seg);
+            Err(e)
+        };
+        let h = seg.header();
+        if h.ready.load(Ordering::Acquire) != READY {
+            return fail(
+                seg,
+                bad("its creator has not finished setting it up".into()),
+            );
+        }
+        if h.magic.load(Ordering::Relaxed) != MAGIC {
+            return fail(
+                seg,
+                bad("it is not a Mycelium segment (wrong magic)".into()),
+            );
+        }
+        let version = h.version.load(Ordering::Relaxed);
+        if version != LAYOUT_VERSION {
+            return fail(
+                seg,
+                bad(format!(
+                    "layout version {version}, this build speaks {LAYOUT_VERSION}"
+                )),
+            );
+        }
+        let ring_bytes = h.ring_bytes.load(Ordering::Relaxed) as usize;
+        if !check_capacity(ring_bytes)
+            || total_len(ring_bytes) != size
+            || h.total_len.load(Ordering::Relaxed) != size as u64
+        {
+            return fail(
+                seg,
+                bad(format!(
+                    "ring size {ring_bytes} does not match its length {size}"
+                )),
+            );
+        }
+        let mut theirs = [0u8; 32];
+        for (bytes, word) in theirs.chunks_exact_mut(8).zip(&h.digest) {
+            bytes.copy_from_slice(&word.load(Ordering::Relaxed).to_le_bytes());
+        }
+        if theirs != digest {
+            let e = ShmError::SchemaMismatch {
+                name: name.to_owned(),
+                ours: hex(&digest),
+                theirs: hex(&theirs),
+            };
+            return fail(seg, e);
+        }
+        let (pid, start) = me();
+        h.owners[1].start.store(start, Ordering::Relaxed);
+        if let Err(prev) =
+            h.owners[1]
+                .pid
+                .compare_exchange(0, pid, Ordering::AcqRel, Ordering::Acquire)
+        {
+            return fail(
+                seg,
+                bad(format!(
+                    "it was already attached by process {prev}; its creator must replace it"
+                )),
+            );
+        }
+        seg.ring_bytes = ring_bytes;
+        seg.joined = true;
+        Ok(seg)
+    }
+
+    /// The object's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// This side.
+    pub fn side(&self) -> Side {
+        self.side
+    }
+
+    /// Bytes of each ring's data area.
+    pub fn ring_bytes(&self) -> usize {
+        self.ring_bytes
+    }
+
+    /// When `create` replaced a stale segment: the pid of its dead creator (0 if unknown).
+    pub fn reclaimed_from(&self) -> Option<u32> {
+        self.reclaimed
+    }
+
+    /// The peer's pid, once it has attached (for the attacher: the creator's, always).
+    pub fn peer_pid(&self) -> Option<u32> {
+        let pid = self.header().owners[1 - self.side.index()]
+            .pid
+            .load(Ordering::Acquire);
+        (pid != 0).then_some(pid)
+    }
+
+    /// Records that nobody will use the segment again: the peer is gone although its process
+    /// may still be on its way out (its end of the link's socket closed), or a ring is
+    /// corrupt. Dropping this side then unlinks the segment, whatever the header says.
+    pub fn retire(&self) {
+        self.retired.store(true, Ordering::Relaxed);
+    }
+
+    /// False once the peer attached and then died. (Before it attaches, it is not dead.)
+    pub fn peer_alive(&self) -> bool {
+        let owner = &self.header().owners[1 - self.side.index()];
+        let pid = owner.pid.load(Ordering::Acquire);
+        pid == 0 || owner_alive(pid, owner.start.load(Ordering::Acquire))
+    }
+
+    /// The two ends this side uses: the producer of its outgoing ring and the consumer of its
+    /// incoming one.
+    pub fn ends(self: &Arc<Self>) -> (Producer, Consumer) {
+        let ctl = |i: usize| -> *const RingControl {
+            // SAFETY: both control blocks lie inside the mapping (layout checked by `create`
+            // or `open`), 128-byte aligned.
+            unsafe { self.base.add(HEADER_SPACE + i * CTL_SPACE).cast() }
+        };
+        let data = |i: usize| -> *const super::sync::AtomicU64 {
+            // SAFETY: both data areas lie inside the mapping: `total_len(ring_bytes) == len`.
+            unsafe { self.base.add(DATA_START + i * self.ring_bytes).cast() }
+        };
+        let (out, inc) = match self.side {
+            Side::Creator => (0, 1),
+            Side::Attacher => (1, 0),
+        };
+        let owner: Arc<dyn std::any::Any + Send + Sync> = self.clone();
+        // SAFETY: the regions are inside the mapping that `owner` keeps alive, made of
+        // atomics, of the checked capacity. This side is meant to be the only writer of ring
+        // `out` and the only reader of ring `inc`; a second pair of ends (or a hostile peer)
+        // breaks the protocol, which the checks report as corruption, but every access stays
+        // an atomic access inside the mapping.
+        unsafe {
+            (
+                Producer::from_raw(ctl(out), data(out), self.ring_bytes, owner.clone()),
+                Consumer::from_raw(ctl(inc), data(inc), self.ring_bytes, owner),
+            )
+        }
+    }
+
+    fn unmap(&self) {
+        // SAFETY: `base`/`len` are the mapping made in `map`; called from `drop`, when no
+        // reference into the mapping is left (the ring ends hold an `Arc` of the segment).
+        let _ = unsafe { rustix::mm::munmap(self.base.cast(), self.len) };
+    }
+
+    /// Leaves the segment as a process killed with SIGKILL would: mapped no more, not done,
+    /// not unlinked.
+    #[cfg(all(test, not(mycelium_loom)))]
+    pub(crate) fn abandon(mut self) {
+        self.joined = false;
+    }
+
+    /// Whether the object under our name is still the one we mapped.
+    fn still_ours(&self) -> bool {
+        let Ok(fd) = shm::open(self.name.as_str(), shm::OFlags::RDONLY, Mode::empty()) else {
+            return false;
+        };
+        match (rustix::fs::fstat(&fd), rustix::fs::fstat(&self.fd)) {
+            (Ok(a), Ok(b)) => a.st_dev == b.st_dev && a.st_ino == b.st_ino,
+            _ => false,
+        }
+    }
+}
+
+impl Drop for Segment {
+    fn drop(&mut self) {
+        if !self.joined {
+            self.unmap();
+            return;
+        }
+        let h = self.header();
+        let before = h.done.fetch_add(1, Ordering::AcqRel);
+        let peer = &h.owners[1 - self.side.index()];
+        let peer_pid = peer.pid.load(Ordering::Acquire);
+        let peer_gone = self.retired.load(Ordering::Relaxed)
+            || peer_pid == 0
+            || !owner_alive(peer_pid, peer.start.load(Ordering::Acquire));
+        if (before >= 1 || peer_gone) && self.still_ours() {
+            let _ = shm::unlink(self.name.as_str());
+        }
+        self.unmap();
+    }
+}
+
+/// Time since the object was last changed.
+// The field types differ between architectures: the casts are not useless everywhere.
+#[allow(clippy::unnecessary_cast)]
+fn age(st: &rustix::fs::Stat) -> std::time::Duration {
+    let secs = (st.st_ctime as i64).max(0) as u64;
+    let nanos = (st.st_ctime_nsec as i64).clamp(0, 999_999_999) as u32;
+    let changed = std::time::UNIX_EPOCH + std::time::Duration::new(secs, nanos);
+    std::time::SystemTime::now()
+        .duration_since(changed)
+        .unwrap_or_default()
+}
+
+/// Where Linux shows POSIX shared-memory objects.
+const SHM_DIR: &str = "/dev/shm";
+
+/// Removes the segments named `/{prefix}.*` whose owners are all dead (left by `kill -9`),
+/// and unfinished ones older than a few seconds; returns their names. Segments of live
+/// processes, of other users, and anything that cannot be read are left alone.
+pub fn sweep(prefix: &str) -> Vec<String> {
+    let Ok(dir) = std::fs::read_dir(SHM_DIR) else {
+        return Vec::new();
+    };
+    let lead = format!("{prefix}.");
+    let mut removed = Vec::new();
+    for entry in dir.flatten() {
+        let file = entry.file_name();
+        let Some(file) = file.to_str() else { continue };
+        if !file.starts_with(&lead) {
+            continue;
+        }
+        let name = format!("/{file}");
+        let settled = |age: std::time::Duration| age >= std::time::Duration::from_secs(10);
+        if Segment::reclaim_if(&name, settled).is_ok() {
+            removed.push(name);
+        }
+    }
+    removed.sort();
+    removed
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(all(test, not(mycelium_loom)))]
+#[path = "segment_tests.rs"]
+mod tests;

@@ -1,0 +1,195 @@
+//! Unit tests of segment management.
+
+use super::*;
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+/// A name no other test (or test run) uses.
+fn unique(tag: &str) -> String {
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    segment_name(
+        &format!("myc-unit-{}", std::process::id()),
+        &format!("{tag}-{n}"),
+    )
+    .unwrap()
+}
+
+fn exists(name: &str) -> bool {
+    shm::open(name, shm::OFlags::RDONLY, Mode::empty()).is_ok()
+}
+
+const D: [u8; 32] = [3; 32];
+
+#[test]
+fn names_are_checked() {
+    assert_eq!(segment_name("myc", "a-b").unwrap(), "/myc.a-b");
+    assert!(segment_name("myc", "a/b").is_err());
+    assert!(segment_name("", "a").is_err());
+    assert!(segment_name("myc", &"x".repeat(300)).is_err());
+}
+
+#[test]
+fn create_open_and_both_drops_unlink() {
+    let name = unique("pair");
+    let a = Arc::new(Segment::create(&name, 4096, D).unwrap());
+    let st = rustix::fs::fstat(&a.fd).unwrap();
+    assert_eq!(st.st_mode & 0o777, 0o600);
+    assert_eq!(a.peer_pid(), None);
+    let b = Arc::new(Segment::open(&name, D).unwrap());
+    assert_eq!(b.ring_bytes(), 4096);
+    assert_eq!(a.peer_pid(), Some(std::process::id()));
+    let ((mut a_tx, _a_rx), (_b_tx, mut b_rx)) = (a.ends(), b.ends());
+    a_tx.try_push(b"over shared memory").unwrap();
+    assert_eq!(
+        b_rx.try_pop_with(|m| m.to_vec()).unwrap().as_deref(),
+        Some(&b"over shared memory"[..])
+    );
+    drop((a_tx, _a_rx, a));
+    assert!(exists(&name), "the attacher still uses it");
+    drop((_b_tx, b_rx, b));
+    assert!(!exists(&name));
+}
+
+#[test]
+fn a_creator_alone_unlinks_on_drop() {
+    let name = unique("alone");
+    drop(Segment::create(&name, 4096, D).unwrap());
+    assert!(!exists(&name));
+}
+
+#[test]
+fn a_second_attach_is_refused() {
+    let name = unique("twice");
+    let _a = Segment::create(&name, 4096, D).unwrap();
+    let _b = Segment::open(&name, D).unwrap();
+    let err = Segment::open(&name, D).unwrap_err();
+    assert!(err.to_string().contains("already attached"), "{err}");
+}
+
+#[test]
+fn a_different_schema_is_refused_with_both_digests() {
+    let name = unique("schema");
+    let _a = Segment::create(&name, 4096, D).unwrap();
+    let err = Segment::open(&name, [4; 32]).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&"03".repeat(32)) && msg.contains(&"04".repeat(32)),
+        "{msg}"
+    );
+    // The refused attempt did not take the attacher's place.
+    Segment::open(&name, D).unwrap();
+}
+
+#[test]
+fn a_live_owner_keeps_its_segment() {
+    let name = unique("live");
+    let _a = Segment::create(&name, 4096, D).unwrap();
+    match Segment::create(&name, 4096, D) {
+        Err(ShmError::InUse { pid, .. }) => assert_eq!(pid, std::process::id()),
+        other => panic!("expected InUse, got {other:?}"),
+    }
+}
+
+/// A pid that surely belonged to a process that is now dead.
+fn dead_pid() -> u32 {
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    pid
+}
+
+#[test]
+fn a_segment_whose_owners_died_is_replaced() {
+    let name = unique("stale");
+    let a = Segment::create(&name, 4096, D).unwrap();
+    let dead = dead_pid();
+    a.header().owners[0].pid.store(dead, Ordering::Relaxed);
+    a.abandon();
+    let fresh = Segment::create(&name, 8192, D).unwrap();
+    assert_eq!(fresh.reclaimed_from(), Some(dead));
+    assert_eq!(fresh.ring_bytes(), 8192);
+    drop(fresh);
+    assert!(!exists(&name));
+}
+
+#[test]
+fn a_reused_pid_is_not_mistaken_for_the_owner() {
+    let name = unique("reused");
+    let a = Segment::create(&name, 4096, D).unwrap();
+    // Our own pid, but another start time: the process that created it is gone.
+    a.header().owners[0].start.fetch_add(1, Ordering::Relaxed);
+    a.abandon();
+    let fresh = Segment::create(&name, 4096, D).unwrap();
+    assert_eq!(fresh.reclaimed_from(), Some(std::process::id()));
+}
+
+#[test]
+fn garbage_under_the_name_is_replaced_and_refused_by_open() {
+    let name = unique("garbage");
+    let fd = shm::open(
+        name.as_str(),
+        shm::OFlags::CREATE | shm::OFlags::RDWR,
+        Mode::RUSR | Mode::WUSR,
+    )
+    .unwrap();
+    rustix::fs::ftruncate(&fd, 100).unwrap();
+    let err = Segment::open(&name, D).unwrap_err();
+    assert!(err.to_string().contains("too short"), "{err}");
+    rustix::fs::ftruncate(&fd, 10_000).unwrap();
+    rustix::io::write(&fd, &[0xAB; 512]).unwrap();
+    let err = Segment::open(&name, D).unwrap_err();
+    assert!(
+        err.to_string().contains("not finished") || err.to_string().contains("magic"),
+        "{err}"
+    );
+    let fresh = Segment::create(&name, 4096, D).unwrap();
+    assert_eq!(fresh.reclaimed_from(), Some(0));
+}
+
+#[test]
+fn a_segment_open_to_others_is_refused() {
+    let name = unique("mode");
+    let _a = Segment::create(&name, 4096, D).unwrap();
+    rustix::fs::fchmod(&_a.fd, Mode::from_raw_mode(0o644)).unwrap();
+    let err = Segment::open(&name, D).unwrap_err();
+    assert!(err.to_string().contains("other users"), "{err}");
+}
+
+#[test]
+fn a_missing_segment_is_an_io_error_naming_it() {
+    let name = unique("missing");
+    let err = Segment::open(&name, D).unwrap_err();
+    assert!(
+        matches!(err, ShmError::Io { .. }) && err.to_string().contains(&name),
+        "{err}"
+    );
+}
+
+#[test]
+fn liveness_of_owners() {
+    let (pid, start) = me();
+    assert!(owner_alive(pid, start));
+    assert!(!owner_alive(pid, start + 1));
+    assert!(!owner_alive(dead_pid(), 0));
+}
+
+#[test]
+fn sweep_removes_dead_segments_of_its_prefix_only() {
+    let prefix = format!("myc-sweep-{}", std::process::id());
+    let dead = segment_name(&prefix, "dead").unwrap();
+    let live = segment_name(&prefix, "live").unwrap();
+    let other = unique("other-prefix");
+    for name in [&dead, &other] {
+        let seg = Segment::create(name, 4096, D).unwrap();
+        seg.header().owners[0]
+            .pid
+            .store(dead_pid(), Ordering::Relaxed);
+        seg.abandon();
+    }
+    let _live = Segment::create(&live, 4096, D).unwrap();
+    assert_eq!(sweep(&prefix), vec![dead.clone()]);
+    assert!(!exists(&dead));
+    assert!(exists(&live));
+    assert!(exists(&other), "another prefix is not swept");
+    Segment::reclaim(&other).unwrap();
+}

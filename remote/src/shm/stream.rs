@@ -1,0 +1,531 @@
+//! The shared-memory transport of a link: a byte stream over the two rings of a segment, so
+//! that the link layer (handshake, sequence numbers, acknowledgements, resends, loss reports,
+//! heartbeats) runs on shared memory unchanged.
+//!
+//! Setting up: the accepting side listens on a Unix socket (mode 0600, same-user peers only,
+//! as for `unix:` endpoints). For each connection it creates a segment named
+//! `/{prefix}.{pid}-{n}` and sends its name over the socket (one length byte, the name); the
+//! dialling side opens it. Bytes then flow through the rings; each write of the link layer
+//! (several frames when it coalesces) becomes one ring record, split at the ring's largest
+//! message. The socket stays open as the doorbell of tasks that wait (see
+//! [`super::wake::Doorbell`]) and as the death detector: when the peer process dies the kernel
+//! closes its end and the other side reads end of file at once.
+//!
+//! A listener sweeps its prefix when it binds: segments whose owners are all dead (left by a
+//! `kill -9`) are removed.
+
+use std::io;
+use std::os::fd::AsFd;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
+use tokio::net::UnixStream;
+
+use super::error::{RingError, ShmError};
+use super::ring::{Consumer, Producer};
+use super::segment::{segment_name, sweep, Segment};
+use super::wake::Doorbell;
+
+/// Segments of links carry no schema digest: the link's handshake checks the schemas (and
+/// accepts compatible ones), which a digest in the segment could not.
+const LINK_DIGEST: [u8; 32] = [0; 32];
+
+/// Where a node accepts shared-memory links: the Unix socket that sets them up, the segment
+/// name prefix, and the ring size.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShmEndpoint {
+    /// The Unix socket of the rendezvous (and doorbell).
+    pub socket: PathBuf,
+    /// Segment names start with `/{prefix}.`. Default `mycelium`.
+    pub prefix: String,
+    /// Bytes of each ring's data area (a power of two, 4 KiB to 1 GiB). Default 1 MiB.
+    pub ring_bytes: usize,
+}
+
+impl ShmEndpoint {
+    /// An endpoint at `socket` with the default prefix and ring size.
+    pub fn new(socket: impl Into<PathBuf>) -> ShmEndpoint {
+        ShmEndpoint {
+            socket: socket.into(),
+            prefix: "mycelium".into(),
+            ring_bytes: 1 << 20,
+        }
+    }
+}
+
+impl ShmEndpoint {
+    /// Reads the part of a topology endpoint after `shm:`: a socket path (relative to
+    /// `socket_dir`), optionally followed by `?prefix=NAME` and/or `ring_bytes=N` joined
+    /// with `&`, e.g. `feed.sock?prefix=desk1&ring_bytes=65536`.
+    pub fn parse(text: &str, socket_dir: &std::path::Path) -> Result<ShmEndpoint, String> {
+        let (path, query) = text.split_once('?').unwrap_or((text, ""));
+        if path.is_empty() {
+            return Err("empty shared-memory socket path".into());
+        }
+        let mut e = ShmEndpoint::new(socket_dir.join(path));
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            match pair.split_once('=') {
+                Some(("prefix", v)) => {
+                    segment_name(v, "0-0").map_err(|e| e.to_string())?;
+                    e.prefix = v.to_owned();
+                }
+                Some(("ring_bytes", v)) => {
+                    let n: usize = v
+                        .parse()
+                        .map_err(|_| format!("ring_bytes `{v}` is not a number"))?;
+                    if !super::ring::check_capacity(n) {
+                        return Err(ShmError::BadRingSize(n).to_string());
+                    }
+                    e.ring_bytes = n;
+                }
+                _ => {
+                    return Err(format!(
+                        "unknown shared-memory option `{pair}`; use prefix=NAME or ring_bytes=N"
+                    ))
+                }
+            }
+        }
+        Ok(e)
+    }
+}
+
+/// What both halves of a stream share: the socket, and the wakers of the two halves (a
+/// half that drains the socket's doorbell bytes wakes the other one, whose byte it may have
+/// taken).
+#[derive(Debug)]
+struct Shared {
+    socket: Arc<UnixStream>,
+    segment: Arc<Segment>,
+    read_waker: Mutex<Option<Waker>>,
+    write_waker: Mutex<Option<Waker>>,
+}
+
+impl Shared {
+    /// Reads every byte waiting on the socket; `Ok(true)` on end of file (the peer is gone).
+    /// End of file or an error marks the peer gone in the segment.
+    fn drain(&self) -> io::Result<bool> {
+        let mut buf = [0u8; 64];
+        loop {
+            match self.socket.try_read(&mut buf) {
+                Ok(0) => {
+                    // The peer's end closed: it dropped the link or died (its process may
+                    // not look dead yet), so this side may remove the segment when done.
+                    self.segment.retire();
+                    return Ok(true);
+                }
+                Ok(_) => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) => {
+                    // A dead peer that left doorbell bytes unread shows as a reset.
+                    self.segment.retire();
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    fn wake(slot: &Mutex<Option<Waker>>) {
+        if let Some(w) = slot.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            w.wake();
+        }
+    }
+
+    fn park(slot: &Mutex<Option<Waker>>, cx: &Context<'_>) {
+        *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(cx.waker().clone());
+    }
+}
+
+/// A ring error as an I/O error; a corrupt ring retires the segment.
+fn ring_io(e: RingError, segment: &Segment) -> io::Error {
+    if matches!(e, RingError::Corrupt(_)) {
+        segment.retire();
+    }
+    match e {
+        RingError::Closed => io::Error::new(io::ErrorKind::BrokenPipe, e),
+        other => io::Error::new(io::ErrorKind::InvalidData, other),
+    }
+}
+
+/// A connected shared-memory stream.
+#[derive(Debug)]
+pub struct ShmStream {
+    read: ShmReadHalf,
+    write: ShmWriteHalf,
+    peer: String,
+}
+
+/// The reading half of a [`ShmStream`].
+#[derive(Debug)]
+pub struct ShmReadHalf {
+    shared: Arc<Shared>,
+    inner: Mutex<ReadState>,
+}
+
+#[derive(Debug)]
+struct ReadState {
+    ring: Consumer,
+    segment: Arc<Segment>,
+    /// Bytes of the current record not yet handed out.
+    pending: Vec<u8>,
+    at: usize,
+    eof: bool,
+}
+
+/// The writing half of a [`ShmStream`].
+#[derive(Debug)]
+pub struct ShmWriteHalf {
+    shared: Arc<Shared>,
+    ring: Producer,
+    gather: Vec<u8>,
+}
+
+impl ShmStream {
+    fn new(socket: UnixStream, segment: Segment, peer: String) -> ShmStream {
+        let segment = Arc::new(segment);
+        let socket = Arc::new(socket);
+        let (mut producer, mut consumer) = segment.ends();
+        let bell: Arc<dyn AsFd + Send + Sync> = socket.clone();
+        producer.set_doorbell(Doorbell::new(bell.clone()));
+        consumer.set_doorbell(Doorbell::new(bell));
+        let shared = Arc::new(Shared {
+            socket,
+            segment: segment.clone(),
+            read_waker: Mutex::new(None),
+            write_waker: Mutex::new(None),
+        });
+        ShmStream {
+            read: ShmReadHalf {
+                shared: shared.clone(),
+                inner: Mutex::new(ReadState {
+                    ring: consumer,
+                    segment: segment.clone(),
+                    pending: Vec::new(),
+                    at: 0,
+                    eof: false,
+                }),
+            },
+            write: ShmWriteHalf {
+                shared,
+                ring: producer,
+                gather: Vec::new(),
+            },
+            peer,
+        }
+    }
+
+    /// Dials `endpoint`: connects its socket, receives the segment's name, opens it.
+    pub async fn connect(endpoint: &ShmEndpoint) -> Result<ShmStream, ShmError> {
+        let name = endpoint.socket.display().to_string();
+        let io = |what| {
+            let name = name.clone();
+            move |source| ShmError::Io { name, what, source }
+        };
+        let mut socket = UnixStream::connect(&endpoint.socket)
+            .await
+            .map_err(io("connect to the socket of"))?;
+        let len = socket
+            .read_u8()
+            .await
+            .map_err(io("receive the segment name from"))?;
+        let mut segment = vec![0u8; usize::from(len)];
+        socket
+            .read_exact(&mut segment)
+            .await
+            .map_err(io("receive the segment name from"))?;
+        let segment =
+            String::from_utf8(segment).map_err(|_| ShmError::InvalidName("(not UTF-8)".into()))?;
+        if !segment.starts_with('/') || segment_name("x", &segment[1..]).is_err() {
+            return Err(ShmError::InvalidName(segment));
+        }
+        let seg = Segment::open(&segment, LINK_DIGEST)?;
+        let peer = format!("shm:{} ({segment})", endpoint.socket.display());
+        Ok(ShmStream::new(socket, seg, peer))
+    }
+
+    /// Who is at the other end (for logs).
+    pub fn peer(&self) -> &str {
+        &self.peer
+    }
+
+    /// Splits into halves that a reader and a writer own.
+    pub fn into_split(self) -> (ShmReadHalf, ShmWriteHalf) {
+        (self.read, self.write)
+    }
+}
+
+/// Accepts shared-memory links on a Unix socket that the caller bound.
+#[derive(Debug)]
+pub struct ShmAcceptor {
+    prefix: String,
+    ring_bytes: usize,
+    next: AtomicU64,
+}
+
+impl ShmAcceptor {
+    /// An acceptor for `endpoint`; sweeps segments of its prefix that dead processes left.
+    pub fn new(endpoint: &ShmEndpoint) -> Result<ShmAcceptor, ShmError> {
+        segment_name(&endpoint.prefix, "0-0")?;
+        if !super::ring::check_capacity(endpoint.ring_bytes) {
+            return Err(ShmError::BadRingSize(endpoint.ring_bytes));
+        }
+        for removed in sweep(&endpoint.prefix) {
+            tracing::info!(target: "mycelium::remote", segment = %removed,
+                "removed a shared-memory segment left by a dead process");
+        }
+        Ok(ShmAcceptor {
+            prefix: endpoint.prefix.clone(),
+            ring_bytes: endpoint.ring_bytes,
+            next: AtomicU64::new(0),
+        })
+    }
+
+    /// Sets up the segment of a connection just accepted on the socket.
+    pub fn accepted(&self, socket: UnixStream, peer: String) -> Result<ShmStream, ShmError> {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        let link = format!("{}-{n}", std::process::id());
+        let name = segment_name(&self.prefix, &link)?;
+        let seg = Segment::create(&name, self.ring_bytes, LINK_DIGEST)?;
+        let mut hello = vec![name.len() as u8];
+        hello.extend_from_slice(name.as_bytes());
+        // A fresh socket's buffer takes a few hundred bytes without waiting.
+        match socket.try_write(&hello) {
+            Ok(n) if n == hello.len() => {}
+            Ok(_) => {
+                return Err(ShmError::Io {
+                    name,
+                    what: "send the name of",
+                    source: io::Error::new(io::ErrorKind::WriteZero, "short write"),
+                })
+            }
+            Err(source) => {
+                return Err(ShmError::Io {
+                    name,
+                    what: "send the name of",
+                    source,
+                })
+            }
+        }
+        let peer = format!("{peer} ({name})");
+        Ok(ShmStream::new(socket, seg, peer))
+    }
+}
+
+impl ShmReadHalf {
+    /// Reads without waiting; `WouldBlock` when nothing is there, `Ok(0)` at the end.
+    pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut st = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = ReadBuf::new(buf);
+        match st.take(&mut out) {
+            Ok(true) => Ok(out.filled().len()),
+            Ok(false) if st.eof => Ok(0),
+            Ok(false) => Err(io::ErrorKind::WouldBlock.into()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl ReadState {
+    /// Moves bytes into `out`: `Ok(true)` if some were moved (or the ring is closed: `eof`).
+    fn take(&mut self, out: &mut ReadBuf<'_>) -> io::Result<bool> {
+        loop {
+            if self.at < self.pending.len() {
+                let n = (self.pending.len() - self.at).min(out.remaining());
+                out.put_slice(&self.pending[self.at..self.at + n]);
+                self.at += n;
+                return Ok(true);
+            }
+            let (pending, at) = (&mut self.pending, &mut self.at);
+            let popped = self.ring.try_pop_with(|bytes| {
+                let n = bytes.len().min(out.remaining());
+                out.put_slice(&bytes[..n]);
+                pending.clear();
+                pending.extend_from_slice(&bytes[n..]);
+                *at = 0;
+                n
+            });
+            match popped {
+                Ok(Some(0)) => continue, // an empty record carries nothing
+                Ok(Some(_)) => return Ok(true),
+                Ok(None) => return Ok(false),
+                Err(RingError::Closed) => {
+                    self.eof = true;
+                    return Ok(false);
+                }
+                Err(e) => return Err(ring_io(e, &self.segment)),
+            }
+        }
+    }
+}
+
+impl AsyncRead for ShmReadHalf {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let shared = &this.shared;
+        let st = this.inner.get_mut().unwrap_or_else(|p| p.into_inner());
+        loop {
+            match st.take(buf) {
+                Ok(true) => return Poll::Ready(Ok(())),
+                Ok(false) if st.eof => return Poll::Ready(Ok(())),
+                Ok(false) => {}
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+            let ring = &st.ring;
+            if !ring.readable().arm_doorbell(|| ring.ready()) {
+                continue;
+            }
+            Shared::park(&shared.read_waker, cx);
+            match shared.socket.poll_read_ready(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Ready(Ok(())) => {}
+            }
+            let gone = shared.drain();
+            ring.readable().disarm();
+            Shared::wake(&shared.write_waker);
+            match gone {
+                Err(e) => return Poll::Ready(Err(e)),
+                // The peer's process closed the socket (or died): whatever it published was
+                // read above; after one more look the stream ends.
+                Ok(true) => {
+                    if !st.take(buf)? {
+                        st.eof = true;
+                    }
+                    return Poll::Ready(Ok(()));
+                }
+                Ok(false) => {}
+            }
+        }
+    }
+}
+
+impl ShmWriteHalf {
+    fn push(&mut self, cx: &mut Context<'_>, len: usize) -> Poll<io::Result<usize>> {
+        let shared = &self.shared;
+        loop {
+            match self.ring.try_push(&self.gather[..len]) {
+                Ok(true) => return Poll::Ready(Ok(len)),
+                Ok(false) => {}
+                Err(e) => return Poll::Ready(Err(ring_io(e, &shared.segment))),
+            }
+            let ring = &self.ring;
+            if !ring.writable().arm_doorbell(|| ring.ready_for(len)) {
+                continue;
+            }
+            Shared::park(&shared.write_waker, cx);
+            match shared.socket.poll_read_ready(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Ready(Ok(())) => {}
+            }
+            let gone = shared.drain();
+            ring.writable().disarm();
+            Shared::wake(&shared.read_waker);
+            match gone {
+                Err(e) => return Poll::Ready(Err(e)),
+                Ok(true) => {
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::BrokenPipe,
+                        "the peer of the shared-memory link is gone",
+                    )))
+                }
+                Ok(false) => {}
+            }
+        }
+    }
+}
+
+impl AsyncWrite for ShmWriteHalf {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let n = buf.len().min(this.ring.max_message());
+        if n == 0 {
+            return Poll::Ready(Ok(0));
+        }
+        this.gather.clear();
+        this.gather.extend_from_slice(&buf[..n]);
+        this.push(cx, n)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let max = this.ring.max_message();
+        this.gather.clear();
+        for b in bufs {
+            let room = max - this.gather.len();
+            this.gather.extend_from_slice(&b[..b.len().min(room)]);
+            if this.gather.len() == max {
+                break;
+            }
+        }
+        let n = this.gather.len();
+        if n == 0 {
+            return Poll::Ready(Ok(0));
+        }
+        this.push(cx, n)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.ring.close();
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncRead for ShmStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().read).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for ShmStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().write).poll_write(cx, buf)
+    }
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().write).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().write).poll_flush(cx)
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().write).poll_shutdown(cx)
+    }
+}

@@ -1,0 +1,550 @@
+//! `topology.toml`: which node hosts which services, where each listens, the secret, link
+//! options. Errors name the file, line and column.
+//!
+//! ```toml
+//! socket_dir = "sockets"          # relative Unix endpoints live here (default: next to the file)
+//! secret_file = "link.secret"     # mode 0600; or: secret_env = "MYCELIUM_LINK_SECRET"
+//!
+//! [link]                          # optional; defaults shown
+//! queue_capacity = 1024
+//! max_frame = 1048576
+//! max_attempts = 30               # the dialling side gives up after this many failures
+//! give_up_after_ms = 60000        # the accepting side waits this long for its peer
+//! heartbeat_interval_ms = 1000
+//! heartbeat_timeout_ms = 5000
+//! handshake_timeout_ms = 5000
+//! mode = "block"                  # or "spin", with spin_us = 50
+//!
+//! [[node]]
+//! name = "feed"
+//! endpoint = "unix:feed.sock"     # or "tcp:127.0.0.1:7001"
+//! services = ["feed"]
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::config::{LinkConfig, Mode};
+use crate::secret::Secret;
+use crate::transport::Endpoint;
+
+/// A topology file that cannot be used: where, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{origin}:{line}:{column}: {message}")]
+pub struct TopologyError {
+    /// The file (or the name given to [`Topology::parse`]).
+    pub origin: String,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+    /// What is wrong and what to do.
+    pub message: String,
+}
+
+/// Where the link secret comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SecretSource {
+    /// A file readable by its owner only.
+    File(PathBuf),
+    /// An environment variable.
+    Env(String),
+}
+
+impl SecretSource {
+    /// Loads the secret.
+    pub fn load(&self) -> Result<Secret, crate::error::SecretError> {
+        match self {
+            SecretSource::File(path) => Secret::from_file(path),
+            SecretSource::Env(name) => Secret::from_env(name),
+        }
+    }
+}
+
+/// One node of the topology.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeSpec {
+    /// Its name (unique).
+    pub name: String,
+    /// Where it listens.
+    pub endpoint: Endpoint,
+    /// The services it hosts.
+    pub services: Vec<String>,
+    service_at: Vec<(usize, usize)>,
+}
+
+/// A loaded and validated topology.
+#[derive(Clone, Debug)]
+pub struct Topology {
+    /// The nodes, in file order.
+    pub nodes: Vec<NodeSpec>,
+    /// The secret's source.
+    pub secret: SecretSource,
+    /// Options of every link.
+    pub link: LinkConfig,
+    origin: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    socket_dir: Option<Spanned<String>>,
+    secret_file: Option<Spanned<String>>,
+    secret_env: Option<Spanned<String>>,
+    link: Option<RawLink>,
+    #[serde(default)]
+    node: Vec<Spanned<RawNode>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNode {
+    name: Spanned<String>,
+    endpoint: Option<Spanned<String>>,
+    #[serde(default)]
+    services: Vec<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLink {
+    queue_capacity: Option<Spanned<u64>>,
+    max_frame: Option<Spanned<u64>>,
+    heartbeat_interval_ms: Option<Spanned<u64>>,
+    heartbeat_timeout_ms: Option<Spanned<u64>>,
+    handshake_timeout_ms: Option<Spanned<u64>>,
+    max_attempts: Option<Spanned<u64>>,
+    give_up_after_ms: Option<Spanned<u64>>,
+    mode: Option<Spanned<String>>,
+    spin_us: Option<Spanned<u64>>,
+}
+
+struct Source<'a> {
+    origin: &'a str,
+    text: &'a str,
+}
+
+impl Source<'_> {
+    fn error(&self, span: Option<Range<usize>>, message: impl Into<String>) -> TopologyError {
+        let (line, column) = match span {
+            Some(span) => line_col(self.text, span.start),
+            None => (1, 1),
+        };
+        TopologyError {
+            origin: self.origin.to_owned(),
+            line,
+            column,
+            message: message.into(),
+        }
+    }
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let mut end = offset.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let before = &text[..end];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+impl Topology {
+    /// Reads and validates `path`. Relative paths inside are relative to the file's directory.
+    pub fn load(path: impl AsRef<Path>) -> Result<Topology, TopologyError> {
+        let path = path.as_ref();
+        let origin = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| TopologyError {
+            origin: origin.clone(),
+            line: 1,
+            column: 1,
+            message: format!("cannot read the topology file: {e}"),
+        })?;
+        let base = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+            _ => PathBuf::from("."),
+        };
+        Topology::parse(&text, &origin, &base)
+    }
+
+    /// Parses and validates topology text; relative paths are taken from `base`.
+    pub fn parse(text: &str, origin: &str, base: &Path) -> Result<Topology, TopologyError> {
+        let src = Source { origin, text };
+        let raw: Raw = toml::from_str(text).map_err(|e| {
+            let message = e.message().trim().to_owned();
+            src.error(e.span(), message)
+        })?;
+
+        let socket_dir = match &raw.socket_dir {
+            Some(dir) => base.join(dir.get_ref()),
+            None => base.to_owned(),
+        };
+        let secret = match (&raw.secret_file, &raw.secret_env) {
+            (Some(_), Some(env)) => {
+                return Err(src.error(
+                    Some(env.span()),
+                    "give either `secret_file` or `secret_env`, not both",
+                ))
+            }
+            (Some(file), None) => SecretSource::File(base.join(file.get_ref())),
+            (None, Some(env)) => SecretSource::Env(env.get_ref().clone()),
+            (None, None) => {
+                return Err(src.error(
+                    None,
+                    "no link secret: add `secret_file = \"PATH\"` (a file of mode 0600) or `secret_env = \"VARIABLE\"`",
+                ))
+            }
+        };
+        let link = match &raw.link {
+            Some(l) => link_config(&src, l)?,
+            None => LinkConfig::default(),
+        };
+        if raw.node.is_empty() {
+            return Err(src.error(None, "no nodes: add at least one `[[node]]` table"));
+        }
+
+        let mut nodes: Vec<NodeSpec> = Vec::with_capacity(raw.node.len());
+        let mut hosts: BTreeMap<&str, &str> = BTreeMap::new();
+        for spanned in &raw.node {
+            let node = spanned.get_ref();
+            let name = node.name.get_ref();
+            if name.is_empty() || name.len() > crate::frame::MAX_NAME_LEN {
+                return Err(src.error(
+                    Some(node.name.span()),
+                    "a node name must have 1 to 255 bytes",
+                ));
+            }
+            if nodes.iter().any(|n| &n.name == name) {
+                return Err(src.error(
+                    Some(node.name.span()),
+                    format!("duplicate node `{name}`: node names must be unique"),
+                ));
+            }
+            let Some(endpoint) = &node.endpoint else {
+                return Err(src.error(
+                    Some(spanned.span()),
+                    format!("node `{name}` has no endpoint: add `endpoint = \"unix:NAME.sock\"` or `endpoint = \"tcp:HOST:PORT\"`"),
+                ));
+            };
+            let endpoint = parse_endpoint(&src, endpoint, &socket_dir)?;
+            if let Some(other) = nodes.iter().find(|n| n.endpoint == endpoint) {
+                return Err(src.error(
+                    Some(node.endpoint.as_ref().map_or(0..0, |e| e.span())),
+                    format!(
+                        "node `{name}` has the same endpoint as node `{}`",
+                        other.name
+                    ),
+                ));
+            }
+            let mut services = Vec::with_capacity(node.services.len());
+            let mut service_at = Vec::with_capacity(node.services.len());
+            for service in &node.services {
+                let s = service.get_ref();
+                if s.is_empty() || s.len() > crate::frame::MAX_NAME_LEN {
+                    return Err(src.error(
+                        Some(service.span()),
+                        "a service name must have 1 to 255 bytes",
+                    ));
+                }
+                if let Some(host) = hosts.insert(s, name) {
+                    return Err(src.error(
+                        Some(service.span()),
+                        format!("service `{s}` is hosted by both `{host}` and `{name}`: a service lives on one node"),
+                    ));
+                }
+                services.push(s.clone());
+                service_at.push(line_col(text, service.span().start));
+            }
+            nodes.push(NodeSpec {
+                name: name.clone(),
+                endpoint,
+                services,
+                service_at,
+            });
+        }
+        Ok(Topology {
+            nodes,
+            secret,
+            link,
+            origin: origin.to_owned(),
+        })
+    }
+
+    /// The node named `name`.
+    pub fn node(&self, name: &str) -> Option<&NodeSpec> {
+        self.nodes.iter().find(|n| n.name == name)
+    }
+
+    /// The node hosting `service`.
+    pub fn host_of(&self, service: &str) -> Option<&NodeSpec> {
+        self.nodes
+            .iter()
+            .find(|n| n.services.iter().any(|s| s == service))
+    }
+
+    /// Checks every service named in the file against the services the program has: an
+    /// unknown one (a typo) is an error at its line.
+    pub fn check_services(&self, known: &[&str]) -> Result<(), TopologyError> {
+        for node in &self.nodes {
+            for (service, &(line, column)) in node.services.iter().zip(&node.service_at) {
+                if !known.contains(&service.as_str()) {
+                    return Err(TopologyError {
+                        origin: self.origin.clone(),
+                        line,
+                        column,
+                        message: format!(
+                            "unknown service `{service}` on node `{}`; this program has: {}",
+                            node.name,
+                            known.join(", ")
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// An error about this topology as a whole (no position).
+    pub fn error(&self, message: impl Into<String>) -> TopologyError {
+        TopologyError {
+            origin: self.origin.clone(),
+            line: 1,
+            column: 1,
+            message: message.into(),
+        }
+    }
+}
+
+fn parse_endpoint(
+    src: &Source<'_>,
+    value: &Spanned<String>,
+    socket_dir: &Path,
+) -> Result<Endpoint, TopologyError> {
+    let text = value.get_ref();
+    if let Some(path) = text.strip_prefix("unix:") {
+        if path.is_empty() {
+            return Err(src.error(Some(value.span()), "empty Unix socket path"));
+        }
+        return Ok(Endpoint::Unix(socket_dir.join(path)));
+    }
+    if let Some(addr) = text.strip_prefix("tcp:") {
+        let ok = addr
+            .rsplit_once(':')
+            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+        if !ok {
+            return Err(src.error(Some(value.span()), format!("`{addr}` is not HOST:PORT")));
+        }
+        return Ok(Endpoint::Tcp(addr.to_owned()));
+    }
+    if let Some(rest) = text.strip_prefix("shm:") {
+        return crate::shm::ShmEndpoint::parse(rest, socket_dir)
+            .map(Endpoint::Shm)
+            .map_err(|m| src.error(Some(value.span()), m));
+    }
+    Err(src.error(
+        Some(value.span()),
+        format!("endpoint `{text}` must start with `unix:`, `tcp:` or `shm:`"),
+    ))
+}
+
+fn link_config(src: &Source<'_>, raw: &RawLink) -> Result<LinkConfig, TopologyError> {
+    let mut c = LinkConfig::default();
+    let positive = |v: &Spanned<u64>, what: &str| -> Result<u64, TopologyError> {
+        match *v.get_ref() {
+            0 => Err(src.error(Some(v.span()), format!("`{what}` must be at least 1"))),
+            n => Ok(n),
+        }
+    };
+    let ms = |v: &Spanned<u64>, what: &str| positive(v, what).map(Duration::from_millis);
+    if let Some(v) = &raw.queue_capacity {
+        c.queue_capacity = usize::try_from(positive(v, "queue_capacity")?).unwrap_or(usize::MAX);
+    }
+    if let Some(v) = &raw.max_frame {
+        c.max_frame = u32::try_from(positive(v, "max_frame")?)
+            .map_err(|_| src.error(Some(v.span()), "`max_frame` must fit in 32 bits"))?;
+    }
+    if let Some(v) = &raw.heartbeat_interval_ms {
+        c.heartbeat_interval = ms(v, "heartbeat_interval_ms")?;
+    }
+    if let Some(v) = &raw.heartbeat_timeout_ms {
+        c.heartbeat_timeout = ms(v, "heartbeat_timeout_ms")?;
+    }
+    if let Some(v) = &raw.handshake_timeout_ms {
+        c.handshake_timeout = ms(v, "handshake_timeout_ms")?;
+    }
+    if let Some(v) = &raw.give_up_after_ms {
+        c.give_up_after = ms(v, "give_up_after_ms")?;
+    }
+    if let Some(v) = &raw.max_attempts {
+        c.max_attempts = u32::try_from(positive(v, "max_attempts")?).unwrap_or(u32::MAX);
+    }
+    if c.heartbeat_timeout <= c.heartbeat_interval {
+        let span = raw
+            .heartbeat_timeout_ms
+            .as_ref()
+            .or(raw.heartbeat_interval_ms.as_ref())
+            .map(|v| v.span());
+        return Err(src.error(
+            span,
+            "`heartbeat_timeout_ms` must be longer than `heartbeat_interval_ms`",
+        ));
+    }
+    let spin = raw
+        .spin_us
+        .as_ref()
+        .map(|v| Duration::from_micros(*v.get_ref()));
+    c.mode = match raw.mode.as_ref().map(|m| (m.get_ref().as_str(), m.span())) {
+        None | Some(("block", _)) => Mode::Block,
+        Some(("spin", _)) => Mode::Spin(spin.unwrap_or(Duration::from_micros(50))),
+        Some((other, span)) => {
+            return Err(src.error(
+                Some(span),
+                format!("unknown mode `{other}`: use \"block\" or \"spin\""),
+            ))
+        }
+    };
+    Ok(c)
+}
+
+impl fmt::Display for NodeSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} at {}", self.name, self.endpoint)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Topology, TopologyError> {
+        Topology::parse(text, "topology.toml", Path::new("/base"))
+    }
+
+    const GOOD: &str = r#"
+secret_file = "link.secret"
+socket_dir = "sockets"
+
+[link]
+queue_capacity = 64
+mode = "spin"
+spin_us = 20
+
+[[node]]
+name = "feed"
+endpoint = "unix:feed.sock"
+services = ["feed"]
+
+[[node]]
+name = "exec"
+endpoint = "tcp:127.0.0.1:7001"
+services = ["portfolio", "execution"]
+"#;
+
+    #[test]
+    fn good_file() {
+        let t = parse(GOOD).unwrap();
+        assert_eq!(t.nodes.len(), 2);
+        assert_eq!(
+            t.node("feed").unwrap().endpoint,
+            Endpoint::Unix(PathBuf::from("/base/sockets/feed.sock"))
+        );
+        assert_eq!(t.host_of("execution").unwrap().name, "exec");
+        assert_eq!(
+            t.secret,
+            SecretSource::File(PathBuf::from("/base/link.secret"))
+        );
+        assert_eq!(t.link.queue_capacity, 64);
+        assert_eq!(t.link.mode, Mode::Spin(Duration::from_micros(20)));
+        t.check_services(&["feed", "portfolio", "execution"])
+            .unwrap();
+    }
+
+    #[test]
+    fn unknown_service_named_at_its_line() {
+        let t = parse(GOOD).unwrap();
+        let e = t.check_services(&["feed", "portfolio"]).unwrap_err();
+        assert_eq!((e.line, e.column), (18, 26));
+        assert!(e.message.contains("unknown service `execution`"), "{e}");
+    }
+
+    #[test]
+    fn duplicate_node() {
+        let text = GOOD.replace("name = \"exec\"", "name = \"feed\"");
+        let e = parse(&text).unwrap_err();
+        assert_eq!((e.line, e.column), (16, 8));
+        assert!(e
+            .to_string()
+            .starts_with("topology.toml:16:8: duplicate node `feed`"));
+    }
+
+    #[test]
+    fn missing_endpoint() {
+        let text = GOOD.replace("endpoint = \"unix:feed.sock\"\n", "");
+        let e = parse(&text).unwrap_err();
+        assert!(e.message.contains("node `feed` has no endpoint"), "{e}");
+        assert_eq!(e.line, 10);
+    }
+
+    #[test]
+    fn bad_endpoints() {
+        for (from, to, says) in [
+            ("unix:feed.sock", "udp:x", "must start with"),
+            ("unix:feed.sock", "tcp:nohost", "not HOST:PORT"),
+            ("unix:feed.sock", "tcp:h:99999", "not HOST:PORT"),
+            ("unix:feed.sock", "unix:", "empty Unix"),
+            ("unix:feed.sock", "tcp:127.0.0.1:7001", "same endpoint"),
+        ] {
+            let e = parse(&GOOD.replace(from, to)).unwrap_err();
+            assert!(e.message.contains(says), "{to}: {e}");
+            // The second of two equal endpoints is the one named.
+            let line = if says == "same endpoint" { 17 } else { 12 };
+            assert_eq!(e.line, line, "{to}");
+        }
+    }
+
+    #[test]
+    fn service_on_two_nodes() {
+        let e = parse(&GOOD.replace("\"execution\"", "\"feed\"")).unwrap_err();
+        assert!(
+            e.message.contains("hosted by both `feed` and `exec`"),
+            "{e}"
+        );
+        assert_eq!(e.line, 18);
+    }
+
+    #[test]
+    fn syntax_and_type_errors_have_positions() {
+        let e = parse("secret_env = \"S\"\n[[node]]\nname = 5\n").unwrap_err();
+        assert_eq!(e.line, 3, "{e}");
+        let e = parse("secret_env = \"S\"\n[[node]\n").unwrap_err();
+        assert_eq!(e.line, 2, "{e}");
+        let e = parse("secret_env = \"S\"\nsurprise = 1\n").unwrap_err();
+        assert!(e.message.contains("surprise"), "{e}");
+        assert_eq!(e.line, 2);
+    }
+
+    #[test]
+    fn secret_and_link_options_checked() {
+        let e = parse("[[node]]\nname = \"a\"\nendpoint = \"tcp:h:1\"\n").unwrap_err();
+        assert!(e.message.contains("no link secret"), "{e}");
+        let both = format!("secret_env = \"S\"\n{GOOD}");
+        assert!(parse(&both).unwrap_err().message.contains("not both"));
+        let e = parse(&GOOD.replace("mode = \"spin\"", "mode = \"turbo\"")).unwrap_err();
+        assert!(e.message.contains("unknown mode"), "{e}");
+        assert_eq!(e.line, 7);
+        let e = parse(&GOOD.replace("queue_capacity = 64", "heartbeat_interval_ms = 9000"))
+            .unwrap_err();
+        assert!(e.message.contains("longer than"), "{e}");
+        let e = parse(&GOOD.replace("queue_capacity = 64", "queue_capacity = 0")).unwrap_err();
+        assert!(e.message.contains("at least 1"), "{e}");
+        let e = parse("secret_env = \"S\"\n").unwrap_err();
+        assert!(e.message.contains("no nodes"), "{e}");
+    }
+}

@@ -1,0 +1,389 @@
+//! Unix domain sockets and TCP behind one stream type.
+//!
+//! A Unix socket file is created mode 0600 in a directory that this user owns and that is
+//! closed to others (created 0700 when missing); a connecting process must run as the same
+//! user (`SO_PEERCRED`). TCP sockets have `TCP_NODELAY` set on both sides.
+
+use std::fmt;
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{tcp, unix, TcpListener, TcpStream, UnixListener, UnixStream};
+
+use crate::error::TransportError;
+use crate::shm::{ShmAcceptor, ShmEndpoint, ShmReadHalf, ShmStream, ShmWriteHalf};
+
+/// Where a node listens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    /// A Unix domain socket at this path.
+    Unix(PathBuf),
+    /// A TCP address, `host:port`.
+    Tcp(String),
+    /// Shared memory, set up through a Unix socket (same host only).
+    Shm(ShmEndpoint),
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Endpoint::Unix(p) => write!(f, "unix:{}", p.display()),
+            Endpoint::Tcp(a) => write!(f, "tcp:{a}"),
+            Endpoint::Shm(e) => write!(f, "shm:{}", e.socket.display()),
+        }
+    }
+}
+
+/// A connected socket of either kind.
+#[derive(Debug)]
+pub enum Stream {
+    /// Unix domain socket.
+    Unix(UnixStream),
+    /// TCP.
+    Tcp(TcpStream),
+    /// Shared memory.
+    Shm(Box<ShmStream>),
+}
+
+/// The read half of a [`Stream`].
+#[derive(Debug)]
+pub enum ReadHalf {
+    /// Unix domain socket.
+    Unix(unix::OwnedReadHalf),
+    /// TCP.
+    Tcp(tcp::OwnedReadHalf),
+    /// Shared memory.
+    Shm(ShmReadHalf),
+}
+
+/// The write half of a [`Stream`].
+#[derive(Debug)]
+pub enum WriteHalf {
+    /// Unix domain socket.
+    Unix(unix::OwnedWriteHalf),
+    /// TCP.
+    Tcp(tcp::OwnedWriteHalf),
+    /// Shared memory.
+    Shm(ShmWriteHalf),
+}
+
+impl Stream {
+    /// Splits into halves that a reader and a writer own.
+    pub fn into_split(self) -> (ReadHalf, WriteHalf) {
+        match self {
+            Stream::Unix(s) => {
+                let (r, w) = s.into_split();
+                (ReadHalf::Unix(r), WriteHalf::Unix(w))
+            }
+            Stream::Tcp(s) => {
+                let (r, w) = s.into_split();
+                (ReadHalf::Tcp(r), WriteHalf::Tcp(w))
+            }
+            Stream::Shm(s) => {
+                let (r, w) = (*s).into_split();
+                (ReadHalf::Shm(r), WriteHalf::Shm(w))
+            }
+        }
+    }
+
+    /// Connects to `endpoint`.
+    pub async fn connect(endpoint: &Endpoint) -> Result<Stream, TransportError> {
+        let err = |source| TransportError::Io {
+            what: "cannot connect to",
+            endpoint: endpoint.to_string(),
+            source,
+        };
+        match endpoint {
+            Endpoint::Unix(path) => UnixStream::connect(path)
+                .await
+                .map(Stream::Unix)
+                .map_err(err),
+            Endpoint::Tcp(addr) => {
+                let s = TcpStream::connect(addr.as_str()).await.map_err(err)?;
+                s.set_nodelay(true).map_err(err)?;
+                Ok(Stream::Tcp(s))
+            }
+            Endpoint::Shm(e) => ShmStream::connect(e)
+                .await
+                .map(|s| Stream::Shm(Box::new(s)))
+                .map_err(|e| shm_error("cannot set up shared memory with", endpoint, e)),
+        }
+    }
+}
+
+impl ReadHalf {
+    /// Reads without waiting; `WouldBlock` when nothing is there.
+    pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            ReadHalf::Unix(r) => r.try_read(buf),
+            ReadHalf::Tcp(r) => r.try_read(buf),
+            ReadHalf::Shm(r) => r.try_read(buf),
+        }
+    }
+}
+
+macro_rules! delegate {
+    ($self:ident, $inner:ident => $e:expr) => {
+        match $self.get_mut() {
+            Self::Unix($inner) => $e,
+            Self::Tcp($inner) => $e,
+            Self::Shm($inner) => $e,
+        }
+    };
+}
+
+impl AsyncRead for ReadHalf {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        delegate!(self, s => Pin::new(s).poll_read(cx, buf))
+    }
+}
+
+impl AsyncWrite for WriteHalf {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        delegate!(self, s => Pin::new(s).poll_write(cx, buf))
+    }
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        delegate!(self, s => Pin::new(s).poll_write_vectored(cx, bufs))
+    }
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        delegate!(self, s => Pin::new(s).poll_flush(cx))
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        delegate!(self, s => Pin::new(s).poll_shutdown(cx))
+    }
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        delegate!(self, s => Pin::new(s).poll_read(cx, buf))
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        delegate!(self, s => Pin::new(s).poll_write(cx, buf))
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        delegate!(self, s => Pin::new(s).poll_flush(cx))
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        delegate!(self, s => Pin::new(s).poll_shutdown(cx))
+    }
+}
+
+/// A bound listening socket.
+#[derive(Debug)]
+pub enum Listener {
+    /// Unix domain socket; `uid` owns the socket file and is the only uid accepted.
+    Unix {
+        /// The socket.
+        listener: UnixListener,
+        /// Its path (removed when the listener is dropped).
+        path: PathBuf,
+        /// The uid that owns the socket file.
+        uid: u32,
+        /// Device and inode of the socket file, so that dropping the listener removes its own
+        /// file and never one that a successor bound at the same path.
+        file: (u64, u64),
+    },
+    /// TCP.
+    Tcp(TcpListener),
+    /// Shared memory: a Unix socket where links are set up, and what sets them up.
+    Shm {
+        /// The Unix socket (a `Listener::Unix`).
+        socket: Box<Listener>,
+        /// Creates a segment per accepted connection.
+        acceptor: ShmAcceptor,
+        /// The endpoint as given.
+        endpoint: ShmEndpoint,
+    },
+}
+
+impl Listener {
+    /// Binds `endpoint`. For a Unix socket, the directory is created (0700) if missing and
+    /// must be owned by this user and closed to group and others; a stale socket file left by
+    /// a dead process is replaced.
+    pub async fn bind(endpoint: &Endpoint) -> Result<Listener, TransportError> {
+        let err = |source| TransportError::Io {
+            what: "cannot listen on",
+            endpoint: endpoint.to_string(),
+            source,
+        };
+        match endpoint {
+            Endpoint::Tcp(addr) => TcpListener::bind(addr.as_str())
+                .await
+                .map(Listener::Tcp)
+                .map_err(err),
+            Endpoint::Shm(e) => {
+                let acceptor =
+                    ShmAcceptor::new(e).map_err(|e| shm_error("cannot listen on", endpoint, e))?;
+                let socket = Box::pin(Listener::bind(&Endpoint::Unix(e.socket.clone()))).await?;
+                Ok(Listener::Shm {
+                    socket: Box::new(socket),
+                    acceptor,
+                    endpoint: e.clone(),
+                })
+            }
+            Endpoint::Unix(path) => {
+                let dir = match path.parent() {
+                    Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
+                    _ => PathBuf::from("."),
+                };
+                if !dir.exists() {
+                    std::fs::DirBuilder::new()
+                        .recursive(true)
+                        .mode(0o700)
+                        .create(&dir)
+                        .map_err(err)?;
+                }
+                if let Ok(meta) = std::fs::symlink_metadata(path) {
+                    use std::os::unix::fs::FileTypeExt;
+                    if meta.file_type().is_socket() {
+                        std::fs::remove_file(path).map_err(err)?;
+                    }
+                }
+                let listener = UnixListener::bind(path).map_err(err)?;
+                let cleanup = |e: TransportError| {
+                    let _ = std::fs::remove_file(path);
+                    e
+                };
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+                    .map_err(err)
+                    .map_err(cleanup)?;
+                // The socket file was just created by this process: its owner is our uid.
+                let meta = std::fs::metadata(path).map_err(err).map_err(cleanup)?;
+                check_directory(&dir, meta.uid()).map_err(cleanup)?;
+                Ok(Listener::Unix {
+                    listener,
+                    path: path.clone(),
+                    uid: meta.uid(),
+                    file: (meta.dev(), meta.ino()),
+                })
+            }
+        }
+    }
+
+    /// Accepts one connection and returns it with the peer's address. A Unix peer running as
+    /// another user is refused here (`PermissionDenied`).
+    pub async fn accept(&self) -> io::Result<(Stream, String)> {
+        match self {
+            Listener::Tcp(l) => {
+                let (s, addr) = l.accept().await?;
+                s.set_nodelay(true)?;
+                Ok((Stream::Tcp(s), addr.to_string()))
+            }
+            Listener::Unix {
+                listener,
+                path,
+                uid,
+                ..
+            } => {
+                let (s, _) = listener.accept().await?;
+                let cred = s.peer_cred()?;
+                let peer = format!(
+                    "unix:{} (pid {:?}, uid {})",
+                    path.display(),
+                    cred.pid(),
+                    cred.uid()
+                );
+                if cred.uid() != *uid {
+                    return Err(io::Error::new(
+                        io::ErrorKind::PermissionDenied,
+                        format!("{peer} runs as another user; refused"),
+                    ));
+                }
+                Ok((Stream::Unix(s), peer))
+            }
+            Listener::Shm {
+                socket, acceptor, ..
+            } => {
+                let (s, peer) = Box::pin(socket.accept()).await?;
+                let Stream::Unix(s) = s else {
+                    return Err(io::Error::other(
+                        "a Unix listener accepted a non-Unix stream",
+                    ));
+                };
+                let stream = acceptor
+                    .accepted(s, peer.clone())
+                    .map_err(|e| io::Error::other(format!("{peer}: {e}")))?;
+                Ok((Stream::Shm(Box::new(stream)), format!("shm:{peer}")))
+            }
+        }
+    }
+
+    /// The address bound (for TCP port 0: the port chosen).
+    pub fn local_endpoint(&self) -> io::Result<Endpoint> {
+        match self {
+            Listener::Tcp(l) => Ok(Endpoint::Tcp(l.local_addr()?.to_string())),
+            Listener::Unix { path, .. } => Ok(Endpoint::Unix(path.clone())),
+            Listener::Shm { endpoint, .. } => Ok(Endpoint::Shm(endpoint.clone())),
+        }
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        if let Listener::Unix { path, file, .. } = self {
+            let ours = std::fs::symlink_metadata(&*path).is_ok_and(|m| (m.dev(), m.ino()) == *file);
+            if ours {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+    }
+}
+
+fn shm_error(what: &'static str, endpoint: &Endpoint, e: crate::shm::ShmError) -> TransportError {
+    TransportError::Io {
+        what,
+        endpoint: endpoint.to_string(),
+        source: io::Error::other(e),
+    }
+}
+
+fn check_directory(dir: &Path, uid: u32) -> Result<(), TransportError> {
+    let unsafe_dir = |problem: String| TransportError::UnsafeDirectory {
+        path: dir.to_owned(),
+        problem,
+    };
+    let meta = std::fs::metadata(dir).map_err(|e| unsafe_dir(format!("cannot be read: {e}")))?;
+    if meta.uid() != uid {
+        return Err(unsafe_dir(format!(
+            "is owned by uid {}, not by this user (uid {uid})",
+            meta.uid()
+        )));
+    }
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(unsafe_dir(format!(
+            "has mode {mode:o}, open to other users"
+        )));
+    }
+    Ok(())
+}

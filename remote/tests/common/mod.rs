@@ -1,0 +1,282 @@
+//! Helpers shared by the link tests: temporary directories, a recording dispatcher, an event
+//! log, and a TCP relay whose connections a test can cut.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use mycelium_actors::{BoxFuture, Bus};
+use mycelium_remote::{
+    Dispatch, DispatchError, Endpoint, LinkConfig, LinkEvent, LinkEventKind, LocalSchema, Node,
+    ReplyFuture, Secret,
+};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, Semaphore};
+use tokio::task::JoinHandle;
+
+/// Upper bound on any wait in these tests: reached only when a test is failing.
+pub const BOUND: Duration = Duration::from_secs(20);
+
+pub fn secret() -> Secret {
+    Secret::new(*b"0123456789abcdef0123456789abcdef").expect("valid secret")
+}
+
+pub fn schema() -> LocalSchema {
+    LocalSchema::from_digest([0xab; 32])
+}
+
+/// A directory under the system's temporary directory, mode 0700, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        use std::os::unix::fs::DirBuilderExt;
+        static N: AtomicU64 = AtomicU64::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "mycelium-remote-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&path)
+            .expect("temp dir");
+        TempDir(path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    pub fn socket(&self, name: &str) -> Endpoint {
+        Endpoint::Unix(self.0.join(name))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// What a recorder saw.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Got {
+    pub service: String,
+    pub type_id: u16,
+    pub body: Vec<u8>,
+}
+
+/// A dispatcher that records tells and publishes, answers asks with the reversed body
+/// (service `never` never answers), refuses service `missing`, and lets each message through
+/// only when the gate has a permit (a slow or stuck consumer).
+pub struct Recorder {
+    tx: mpsc::UnboundedSender<Got>,
+    pub gate: Arc<Semaphore>,
+}
+
+impl Recorder {
+    pub fn new(open: bool) -> (Arc<Recorder>, mpsc::UnboundedReceiver<Got>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let gate = Arc::new(Semaphore::new(if open {
+            Semaphore::MAX_PERMITS
+        } else {
+            0
+        }));
+        (Arc::new(Recorder { tx, gate }), rx)
+    }
+
+    async fn pass(&self, service: &str, type_id: u16, body: &[u8]) -> Result<(), DispatchError> {
+        if service == "missing" {
+            return Err(DispatchError::UnknownService(service.into()));
+        }
+        match self.gate.acquire().await {
+            Ok(permit) => permit.forget(),
+            Err(_) => return Err(DispatchError::Failed("gate closed".into())),
+        }
+        let _ = self.tx.send(Got {
+            service: service.into(),
+            type_id,
+            body: body.to_vec(),
+        });
+        Ok(())
+    }
+}
+
+impl Dispatch for Recorder {
+    fn tell<'a>(
+        &'a self,
+        service: &'a str,
+        type_id: u16,
+        body: &'a [u8],
+    ) -> BoxFuture<'a, Result<(), DispatchError>> {
+        Box::pin(self.pass(service, type_id, body))
+    }
+
+    fn ask<'a>(
+        &'a self,
+        service: &'a str,
+        type_id: u16,
+        body: &'a [u8],
+    ) -> BoxFuture<'a, Result<ReplyFuture, DispatchError>> {
+        Box::pin(async move {
+            self.pass(service, type_id, body).await?;
+            let reply: Vec<u8> = body.iter().rev().copied().collect();
+            let never = service == "never";
+            Ok(Box::pin(async move {
+                if never {
+                    std::future::pending::<()>().await;
+                }
+                Ok((type_id, reply))
+            }) as ReplyFuture)
+        })
+    }
+
+    fn publish<'a>(
+        &'a self,
+        topic: &'a str,
+        type_id: u16,
+        _key: Option<u64>,
+        body: &'a [u8],
+    ) -> BoxFuture<'a, Result<(), DispatchError>> {
+        Box::pin(self.pass(topic, type_id, body))
+    }
+}
+
+/// Link events of one node, awaitable.
+pub struct Events {
+    rx: mpsc::UnboundedReceiver<LinkEvent>,
+    pub seen: Vec<LinkEvent>,
+}
+
+pub fn events() -> (impl Fn(&LinkEvent) + Send + Sync + 'static, Events) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    (
+        move |e: &LinkEvent| {
+            let _ = tx.send(e.clone());
+        },
+        Events {
+            rx,
+            seen: Vec::new(),
+        },
+    )
+}
+
+impl Events {
+    /// Waits for the first event (from now on) matching `pred` and returns it.
+    pub async fn wait(&mut self, what: &str, pred: impl Fn(&LinkEventKind) -> bool) -> LinkEvent {
+        let found = tokio::time::timeout(BOUND, async {
+            while let Some(e) = self.rx.recv().await {
+                self.seen.push(e.clone());
+                if pred(&e.kind) {
+                    return Some(e);
+                }
+            }
+            None
+        })
+        .await;
+        match found {
+            Ok(Some(e)) => e,
+            _ => panic!("no `{what}` event; saw {:#?}", self.seen),
+        }
+    }
+
+    /// Every event received so far without waiting.
+    pub fn drain(&mut self) -> &[LinkEvent] {
+        while let Ok(e) = self.rx.try_recv() {
+            self.seen.push(e);
+        }
+        &self.seen
+    }
+}
+
+pub fn fast_config() -> LinkConfig {
+    LinkConfig {
+        backoff: mycelium_supervisor::Backoff::exponential(
+            Duration::from_millis(5),
+            2.0,
+            Duration::from_millis(100),
+        )
+        .with_jitter(0.2),
+        ..LinkConfig::default()
+    }
+}
+
+pub fn node(
+    name: &str,
+    bus: &Bus,
+    dispatch: Arc<dyn Dispatch>,
+    config: LinkConfig,
+) -> (Node, Events) {
+    let (observer, events) = events();
+    let node = Node::builder(name, schema(), secret())
+        .config(config)
+        .observer(observer)
+        .build(bus, dispatch);
+    (node, events)
+}
+
+/// Receives exactly `n` messages (or fails after the bound).
+pub async fn recv_n(rx: &mut mpsc::UnboundedReceiver<Got>, n: usize) -> Vec<Got> {
+    let mut got = Vec::with_capacity(n);
+    while got.len() < n {
+        match tokio::time::timeout(BOUND, rx.recv()).await {
+            Ok(Some(g)) => got.push(g),
+            _ => panic!("received {} of {n} messages", got.len()),
+        }
+    }
+    got
+}
+
+/// A TCP relay in front of `target`: each accepted connection is piped to a new connection to
+/// the target; `cut()` closes the current ones, as a network failure would.
+pub struct Relay {
+    pub endpoint: Endpoint,
+    pipes: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    accept: JoinHandle<()>,
+}
+
+impl Relay {
+    pub async fn start(target: Endpoint) -> Relay {
+        let Endpoint::Tcp(target) = target else {
+            panic!("relay targets TCP")
+        };
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind relay");
+        let endpoint = Endpoint::Tcp(listener.local_addr().expect("addr").to_string());
+        let pipes: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
+        let p = pipes.clone();
+        let accept = tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let target = target.clone();
+                let pipe = tokio::spawn(async move {
+                    if let Ok(mut server) = TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+                p.lock().unwrap().push(pipe);
+            }
+        });
+        Relay {
+            endpoint,
+            pipes,
+            accept,
+        }
+    }
+
+    /// Closes every connection through the relay (both sockets are dropped).
+    pub fn cut(&self) {
+        for pipe in self.pipes.lock().unwrap().drain(..) {
+            pipe.abort();
+        }
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.cut();
+        self.accept.abort();
+    }
+}

@@ -1,0 +1,387 @@
+//! Delivery guarantees: order, reconnection without loss or duplicates, loss reports when a
+//! peer restarts, asks failing when their link drops, backpressure, heartbeats.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use mycelium_actors::Bus;
+use mycelium_remote::frame::Kind;
+use mycelium_remote::{
+    Endpoint, LinkConfig, LinkEventKind, LossReason, Mode, RemoteAskError, SendError,
+};
+
+fn body(i: u32) -> Vec<u8> {
+    i.to_le_bytes().to_vec()
+}
+
+fn index(g: &Got) -> u32 {
+    u32::from_le_bytes(g.body[..4].try_into().unwrap())
+}
+
+async fn in_order_over(a_at: Endpoint, mode: Mode) {
+    let bus = Bus::new();
+    let (rec, mut got) = Recorder::new(true);
+    let config = LinkConfig {
+        mode,
+        ..fast_config()
+    };
+    let (a, _) = node("a", &bus, rec.clone(), config.clone());
+    let at = a.listen(&a_at, &["b"]).await.unwrap();
+    let (b, _) = node("b", &bus, rec, config);
+    let link = b.connect("a", at);
+    let svc: Arc<str> = "strategy".into();
+    for i in 0..2000u32 {
+        link.send(Kind::Tell, &svc, 100, |o| o.extend_from_slice(&body(i)))
+            .await
+            .unwrap();
+    }
+    let all = recv_n(&mut got, 2000).await;
+    assert_eq!(
+        all.iter().map(index).collect::<Vec<_>>(),
+        (0..2000).collect::<Vec<_>>()
+    );
+    assert!(all
+        .iter()
+        .all(|g| g.service == "strategy" && g.type_id == 100));
+    let (reply_type, reply) = link
+        .ask(&svc, 7, |o| o.extend_from_slice(b"xyz"))
+        .await
+        .unwrap();
+    assert_eq!((reply_type, reply), (7, b"zyx".to_vec()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tells_and_asks_in_order_over_unix_blocking() {
+    let dir = TempDir::new("order-unix");
+    in_order_over(dir.socket("a.sock"), Mode::Block).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tells_and_asks_in_order_over_tcp_spinning() {
+    in_order_over(
+        Endpoint::Tcp("127.0.0.1:0".into()),
+        Mode::Spin(Duration::from_micros(50)),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unix_socket_file_is_private_and_unsafe_directory_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new("perms");
+    let bus = Bus::new();
+    let (rec, _) = Recorder::new(true);
+    let (a, _) = node("a", &bus, rec.clone(), fast_config());
+    let Endpoint::Unix(path) = a.listen(&dir.socket("a.sock"), &["b"]).await.unwrap() else {
+        unreachable!()
+    };
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+
+    let open = dir.path().join("open");
+    std::fs::create_dir(&open).unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (c, _) = node("c", &bus, rec, fast_config());
+    let err = c
+        .listen(&Endpoint::Unix(open.join("c.sock")), &["b"])
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("open to other users"), "{err}");
+    assert!(!open.join("c.sock").exists());
+}
+
+/// The connection is closed under the link mid-stream, several times: the dialler reconnects,
+/// resends what was not acknowledged, and the receiver drops what it already had.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_connections_lose_nothing_and_duplicate_nothing() {
+    let bus = Bus::new();
+    let (rec, mut got) = Recorder::new(true);
+    let (a, _) = node("a", &bus, rec.clone(), fast_config());
+    let at = a
+        .listen(&Endpoint::Tcp("127.0.0.1:0".into()), &["b"])
+        .await
+        .unwrap();
+    let relay = Relay::start(at).await;
+    let (b, mut b_events) = node("b", &bus, rec, fast_config());
+    let link = b.connect("a", relay.endpoint.clone());
+    let svc: Arc<str> = "sink".into();
+
+    const N: u32 = 5000;
+    let sender = {
+        let link = link.clone();
+        let svc = svc.clone();
+        tokio::spawn(async move {
+            for i in 0..N {
+                link.send(Kind::Tell, &svc, 1, |o| o.extend_from_slice(&body(i)))
+                    .await
+                    .unwrap();
+            }
+        })
+    };
+    let mut all = Vec::new();
+    for cut in 1..=4 {
+        all.extend(recv_n(&mut got, 500).await);
+        relay.cut();
+        b_events
+            .wait("down", |k| matches!(k, LinkEventKind::Down { .. }))
+            .await;
+        let up = b_events
+            .wait("up", |k| matches!(k, LinkEventKind::Up { .. }))
+            .await;
+        assert!(matches!(up.kind, LinkEventKind::Up { .. }), "cut {cut}");
+    }
+    sender.await.unwrap();
+    let rest = N as usize - all.len();
+    all.extend(recv_n(&mut got, rest).await);
+    assert_eq!(
+        all.iter().map(index).collect::<Vec<_>>(),
+        (0..N).collect::<Vec<_>>()
+    );
+    // Nothing more arrives: no duplicate slipped through after the last expected message.
+    let ask = link.ask(&svc, 2, |o| o.push(0)).await;
+    assert!(ask.is_ok(), "{ask:?}");
+    assert_eq!(recv_n(&mut got, 1).await[0].type_id, 2);
+    assert!(got.try_recv().is_err());
+    assert!(b_events
+        .drain()
+        .iter()
+        .all(|e| !matches!(e.kind, LinkEventKind::Loss(_))));
+}
+
+/// The receiving process goes away while messages it received are not yet acknowledged, and
+/// a new instance (new instance id) takes its place: the sender reports exactly the
+/// unacknowledged ones as lost, with their types, and delivers later messages to the new
+/// instance. Every message is delivered once or reported.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peer_restart_reports_the_exact_lost_range() {
+    let dir = TempDir::new("restart");
+    let bus = Bus::new();
+    // The first incarnation of `a` takes 3 messages, then stops consuming: the rest of what
+    // reaches it is never acknowledged.
+    let (rec1, mut got1) = Recorder::new(false);
+    rec1.gate.add_permits(3);
+    let (a1, _) = node("a", &bus, rec1.clone(), fast_config());
+    let at = a1.listen(&dir.socket("a.sock"), &["b"]).await.unwrap();
+    let (rec_b, _) = Recorder::new(true);
+    let (b, mut b_events) = node("b", &bus, rec_b, fast_config());
+    let link = b.connect("a", at.clone());
+    let svc: Arc<str> = "sink".into();
+    const N: u32 = 20;
+    for i in 0..N {
+        link.send(Kind::Tell, &svc, 5, |o| o.extend_from_slice(&body(i)))
+            .await
+            .unwrap();
+    }
+    let first = recv_n(&mut got1, 3).await;
+    assert_eq!(first.iter().map(index).collect::<Vec<_>>(), vec![0, 1, 2]);
+    // Wait until all 20 are written and the first 3 acknowledged.
+    tokio::time::timeout(BOUND, async {
+        loop {
+            let s = link.stats();
+            if s.written == 20 && s.queued == 17 {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("all written, 3 acknowledged");
+    drop(a1);
+
+    let (rec2, mut got2) = Recorder::new(true);
+    let (a2, _) = node("a", &bus, rec2, fast_config());
+    a2.listen(&at, &["b"]).await.unwrap();
+    let loss = b_events
+        .wait("loss", |k| matches!(k, LinkEventKind::Loss(_)))
+        .await;
+    let LinkEventKind::Loss(report) = loss.kind else {
+        unreachable!()
+    };
+    assert_eq!(report.reason, LossReason::PeerRestarted);
+    assert_eq!((report.first_seq, report.last_seq), (4, 20));
+    assert_eq!(
+        report.messages.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        (4..=20).collect::<Vec<_>>()
+    );
+    assert!(report
+        .messages
+        .iter()
+        .all(|m| m.type_id == 5 && &*m.name == "sink" && m.kind == Kind::Tell));
+    // Later messages reach the new instance, in order, once.
+    for i in N..N + 5 {
+        link.send(Kind::Tell, &svc, 5, |o| o.extend_from_slice(&body(i)))
+            .await
+            .unwrap();
+    }
+    let rest = recv_n(&mut got2, 5).await;
+    assert_eq!(
+        rest.iter().map(index).collect::<Vec<_>>(),
+        (N..N + 5).collect::<Vec<_>>()
+    );
+    drop(a2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ask_fails_at_once_when_its_link_drops() {
+    let bus = Bus::new();
+    let (rec, _got) = Recorder::new(true);
+    let (a, _) = node("a", &bus, rec.clone(), fast_config());
+    let at = a
+        .listen(&Endpoint::Tcp("127.0.0.1:0".into()), &["b"])
+        .await
+        .unwrap();
+    let relay = Relay::start(at).await;
+    let (b, mut b_events) = node("b", &bus, rec, fast_config());
+    let link = b.connect("a", relay.endpoint.clone());
+    b_events
+        .wait("up", |k| matches!(k, LinkEventKind::Up { .. }))
+        .await;
+    let never: Arc<str> = "never".into();
+    let ask = {
+        let link = link.clone();
+        tokio::spawn(async move { link.ask(&never, 1, |o| o.push(1)).await })
+    };
+    // Wait until the request is acknowledged (it reached the handler, which never answers).
+    while link.queued() > 0 {
+        tokio::task::yield_now().await;
+    }
+    relay.cut();
+    let result = tokio::time::timeout(BOUND, ask).await.unwrap().unwrap();
+    assert!(
+        matches!(result, Err(RemoteAskError::LinkDown { .. })),
+        "{result:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_queue_makes_try_send_refuse_and_send_wait() {
+    let dir = TempDir::new("backpressure");
+    let bus = Bus::new();
+    let (rec, mut got) = Recorder::new(false);
+    let config = LinkConfig {
+        queue_capacity: 8,
+        ..fast_config()
+    };
+    let (a, _) = node("a", &bus, rec.clone(), config.clone());
+    let at = a.listen(&dir.socket("a.sock"), &["b"]).await.unwrap();
+    let (b, mut b_events) = node("b", &bus, rec.clone(), config);
+    let link = b.connect("a", at);
+    b_events
+        .wait("up", |k| matches!(k, LinkEventKind::Up { .. }))
+        .await;
+    let svc: Arc<str> = "slow".into();
+    let mut accepted = 0u32;
+    loop {
+        let mut encoded = false;
+        match link.try_send(Kind::Tell, &svc, 1, |o| {
+            encoded = true;
+            o.extend_from_slice(&body(accepted))
+        }) {
+            Ok(_) => accepted += 1,
+            Err(SendError::Full) => {
+                assert!(!encoded, "a refused message must not be encoded");
+                break;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    // Nothing is acknowledged while the consumer is stuck: the queue holds exactly its
+    // capacity.
+    assert_eq!(accepted, 8);
+    let waiting = {
+        let link = link.clone();
+        let svc = svc.clone();
+        tokio::spawn(async move {
+            link.send(Kind::Tell, &svc, 1, |o| o.extend_from_slice(&body(8)))
+                .await
+        })
+    };
+    for _ in 0..100 {
+        tokio::task::yield_now().await;
+    }
+    assert!(!waiting.is_finished(), "send must wait for room");
+    rec.gate.add_permits(1000);
+    waiting.await.unwrap().unwrap();
+    let all = recv_n(&mut got, 9).await;
+    assert_eq!(
+        all.iter().map(index).collect::<Vec<_>>(),
+        (0..9).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_peer_is_declared_dead_by_heartbeat_timeout() {
+    let bus = Bus::new();
+    let (rec, _) = Recorder::new(true);
+    let quiet = LinkConfig {
+        heartbeat_interval: Duration::from_secs(3600),
+        ..fast_config()
+    };
+    let watchful = LinkConfig {
+        heartbeat_interval: Duration::from_millis(50),
+        heartbeat_timeout: Duration::from_millis(300),
+        ..fast_config()
+    };
+    // `a` never sends a heartbeat; `b` expects one every 300 ms.
+    let (a, _) = node("a", &bus, rec.clone(), quiet);
+    let at = a
+        .listen(&Endpoint::Tcp("127.0.0.1:0".into()), &["b"])
+        .await
+        .unwrap();
+    let (b, mut b_events) = node("b", &bus, rec, watchful);
+    let _link = b.connect("a", at);
+    let down = b_events
+        .wait("down", |k| matches!(k, LinkEventKind::Down { .. }))
+        .await;
+    let LinkEventKind::Down { reason } = down.kind else {
+        unreachable!()
+    };
+    assert!(reason.contains("heartbeat timeout"), "{reason}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dialler_gives_up_after_its_attempts_and_reports_queued_messages() {
+    let dir = TempDir::new("giveup");
+    let bus = Bus::new();
+    let (rec, _) = Recorder::new(true);
+    let config = LinkConfig {
+        max_attempts: 3,
+        ..fast_config()
+    };
+    let (b, mut b_events) = node("b", &bus, rec, config);
+    let link = b.connect("a", dir.socket("nobody.sock"));
+    let svc: Arc<str> = "x".into();
+    link.try_send(Kind::Tell, &svc, 9, |o| o.push(1)).unwrap();
+    link.try_send(Kind::Publish, &svc, 9, |o| o.push(2))
+        .unwrap();
+    b_events
+        .wait("gave up", |k| matches!(k, LinkEventKind::GaveUp { .. }))
+        .await;
+    let loss = b_events
+        .wait("loss", |k| matches!(k, LinkEventKind::Loss(_)))
+        .await;
+    let LinkEventKind::Loss(report) = loss.kind else {
+        unreachable!()
+    };
+    assert_eq!(
+        (report.first_seq, report.last_seq, report.reason),
+        (1, 2, LossReason::GaveUp)
+    );
+    assert_eq!(
+        report.messages.iter().map(|m| m.kind).collect::<Vec<_>>(),
+        vec![Kind::Tell, Kind::Publish]
+    );
+    assert!(matches!(
+        link.try_send(Kind::Tell, &svc, 9, |o| o.push(3)),
+        Err(SendError::Closed { .. })
+    ));
+    let attempts = b_events
+        .drain()
+        .iter()
+        .filter(|e| matches!(e.kind, LinkEventKind::Connecting { .. }))
+        .count();
+    assert_eq!(attempts, 3);
+}

@@ -1,0 +1,335 @@
+//! Handshake: accept, refuse on a wrong secret or schema (both sides), deadlines, secrets.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use mycelium_actors::Bus;
+use mycelium_remote::frame::{encode_frame, FrameSpec, Kind, DEFAULT_MAX_BODY};
+use mycelium_remote::handshake::{authenticate, finish, Identity, Resume};
+use mycelium_remote::reader::FrameReader;
+use mycelium_remote::{
+    Endpoint, HandshakeError, LinkConfig, LinkEventKind, LocalSchema, Node, Secret, SecretError,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::UnixStream;
+
+fn identity(node: &str, instance: u64, digest: u8, secret: &[u8]) -> Identity {
+    Identity {
+        node: node.into(),
+        instance,
+        schema: LocalSchema::from_digest([digest; 32]),
+        secret: Secret::new(secret.to_vec()).unwrap(),
+    }
+}
+
+const S1: &[u8] = b"first secret, 32 bytes long.....";
+const S2: &[u8] = b"second secret, 32 bytes long....";
+
+/// Runs both sides' authentication over a socket pair.
+async fn both(
+    a: Identity,
+    b: Identity,
+) -> (
+    Result<mycelium_remote::handshake::Authenticated, HandshakeError>,
+    Result<mycelium_remote::handshake::Authenticated, HandshakeError>,
+) {
+    let (mut sa, mut sb) = UnixStream::pair().unwrap();
+    let ta = tokio::spawn(async move {
+        let mut r = FrameReader::new(4096);
+        authenticate(&mut sa, &mut r, &a, "peer-b", Some("b"), &|_| false).await
+    });
+    let tb = tokio::spawn(async move {
+        let mut r = FrameReader::new(4096);
+        authenticate(&mut sb, &mut r, &b, "peer-a", None, &|n| n == "a").await
+    });
+    (ta.await.unwrap(), tb.await.unwrap())
+}
+
+#[tokio::test]
+async fn same_secret_and_digest_accepted_with_peer_identity() {
+    let (ra, rb) = both(identity("a", 1, 7, S1), identity("b", 2, 7, S1)).await;
+    let (ra, rb) = (ra.unwrap(), rb.unwrap());
+    assert_eq!((ra.node.as_str(), ra.instance), ("b", 2));
+    assert_eq!((rb.node.as_str(), rb.instance), ("a", 1));
+}
+
+#[tokio::test]
+async fn wrong_secret_refused_on_both_sides() {
+    let (ra, rb) = both(identity("a", 1, 7, S1), identity("b", 2, 7, S2)).await;
+    for r in [ra, rb] {
+        match r {
+            Err(HandshakeError::AuthFailed { .. }) => {}
+            other => panic!("expected an authentication refusal, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn digest_mismatch_refused_on_both_sides_naming_both_digests() {
+    let (ra, rb) = both(identity("a", 1, 0x11, S1), identity("b", 2, 0x22, S1)).await;
+    let a_hex = "11".repeat(32);
+    let b_hex = "22".repeat(32);
+    for (r, local, remote) in [(ra, &a_hex, &b_hex), (rb, &b_hex, &a_hex)] {
+        match r {
+            Err(HandshakeError::SchemaMismatch {
+                local: l,
+                remote: r,
+                ..
+            }) => {
+                assert_eq!((&l, &r), (local, remote));
+            }
+            other => panic!("expected a schema mismatch, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn unexpected_node_refused() {
+    let (ra, _) = both(identity("a", 1, 7, S1), identity("c", 2, 7, S1)).await;
+    assert!(matches!(ra, Err(HandshakeError::UnexpectedNode { node, .. }) if node == "c"));
+}
+
+#[tokio::test]
+async fn reflected_hello_refused() {
+    let (mut sa, mut sb) = UnixStream::pair().unwrap();
+    let me = identity("a", 1, 7, S1);
+    let task = tokio::spawn(async move {
+        let mut r = FrameReader::new(4096);
+        authenticate(&mut sa, &mut r, &me, "mirror", None, &|_| true).await
+    });
+    // A mirror: sends back whatever it receives.
+    let mut buf = vec![0u8; 4096];
+    let n = sb.read(&mut buf).await.unwrap();
+    sb.write_all(&buf[..n]).await.unwrap();
+    assert!(matches!(
+        task.await.unwrap(),
+        Err(HandshakeError::Protocol { .. })
+    ));
+}
+
+#[tokio::test]
+async fn garbage_instead_of_hello_is_a_protocol_error() {
+    let (mut sa, mut sb) = UnixStream::pair().unwrap();
+    let me = identity("a", 1, 7, S1);
+    let task = tokio::spawn(async move {
+        let mut r = FrameReader::new(4096);
+        authenticate(&mut sa, &mut r, &me, "junk", None, &|_| true).await
+    });
+    sb.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
+    assert!(matches!(
+        task.await.unwrap(),
+        Err(HandshakeError::Protocol { .. })
+    ));
+    // A hello announcing a body far above the handshake limit is refused from its header.
+    let (mut sa, mut sb) = UnixStream::pair().unwrap();
+    let me = identity("a", 1, 7, S1);
+    let task = tokio::spawn(async move {
+        let mut r = FrameReader::new(4096);
+        authenticate(&mut sa, &mut r, &me, "bomb", None, &|_| true).await
+    });
+    let mut frame = Vec::new();
+    encode_frame(
+        &mut frame,
+        &FrameSpec::control(Kind::Hello),
+        DEFAULT_MAX_BODY,
+        |_| {},
+    )
+    .unwrap();
+    frame[8..12].copy_from_slice(&(64u32 << 20).to_le_bytes());
+    sb.write_all(&frame).await.unwrap();
+    assert!(matches!(
+        task.await.unwrap(),
+        Err(HandshakeError::Protocol { reason, .. }) if reason.contains("exceeds") || reason.contains("too large") || reason.contains("maximum")
+    ));
+}
+
+#[tokio::test]
+async fn verdicts_carry_resume_points() {
+    let (mut sa, mut sb) = UnixStream::pair().unwrap();
+    let a = tokio::spawn(async move {
+        let mut r = FrameReader::new(4096);
+        let me = identity("a", 1, 7, S1);
+        authenticate(&mut sa, &mut r, &me, "b", Some("b"), &|_| false)
+            .await
+            .unwrap();
+        let mine = Resume {
+            known_instance: 2,
+            received: 10,
+            first_seq: 4,
+        };
+        finish(&mut sa, &mut r, "b", mine).await.unwrap()
+    });
+    let mut r = FrameReader::new(4096);
+    let me = identity("b", 2, 7, S1);
+    authenticate(&mut sb, &mut r, &me, "a", None, &|n| n == "a")
+        .await
+        .unwrap();
+    let theirs = finish(&mut sb, &mut r, "a", Resume::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        theirs,
+        Resume {
+            known_instance: 2,
+            received: 10,
+            first_seq: 4
+        }
+    );
+    assert_eq!(a.await.unwrap(), Resume::default());
+}
+
+/// Nodes: a dialler with the wrong secret is refused, gives up, and nothing reaches the
+/// listener's dispatcher.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_secret_between_nodes_reaches_no_actor() {
+    let dir = TempDir::new("secret");
+    let bus = Bus::new();
+    let (rec, mut got) = Recorder::new(true);
+    let (a, mut a_events) = node("a", &bus, rec.clone(), fast_config());
+    let at = a.listen(&dir.socket("a.sock"), &["b"]).await.unwrap();
+
+    let (observer, mut b_events) = events();
+    let b = Node::builder("b", schema(), Secret::new(S2.to_vec()).unwrap())
+        .config(fast_config())
+        .observer(observer)
+        .build(&bus, rec);
+    let link = b.connect("a", at);
+    let svc: Arc<str> = "svc".into();
+    let _ = link.try_send(Kind::Tell, &svc, 1, |o| o.push(1));
+    let refused = b_events
+        .wait("refused", |k| matches!(k, LinkEventKind::Refused { .. }))
+        .await;
+    let LinkEventKind::Refused { reason } = refused.kind else {
+        unreachable!()
+    };
+    assert!(
+        reason.contains("authentication") || reason.contains("refused"),
+        "{reason}"
+    );
+    b_events
+        .wait("gave up", |k| matches!(k, LinkEventKind::GaveUp { .. }))
+        .await;
+    // The queued tell is reported lost, not dropped silently.
+    let loss = b_events
+        .wait("loss", |k| matches!(k, LinkEventKind::Loss(_)))
+        .await;
+    let LinkEventKind::Loss(report) = loss.kind else {
+        unreachable!()
+    };
+    assert_eq!((report.first_seq, report.last_seq), (1, 1));
+    assert!(got.try_recv().is_err());
+    assert!(a_events
+        .drain()
+        .iter()
+        .all(|e| !matches!(e.kind, LinkEventKind::Up { .. })));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_client_is_dropped_at_the_handshake_deadline() {
+    let dir = TempDir::new("deadline");
+    let bus = Bus::new();
+    let (rec, _got) = Recorder::new(true);
+    let config = LinkConfig {
+        handshake_timeout: Duration::from_millis(200),
+        ..fast_config()
+    };
+    let (a, _) = node("a", &bus, rec, config);
+    let Endpoint::Unix(path) = a.listen(&dir.socket("a.sock"), &["b"]).await.unwrap() else {
+        unreachable!()
+    };
+    let mut silent = UnixStream::connect(&path).await.unwrap();
+    // The node sends its hello, then closes the connection at the deadline.
+    let mut buf = vec![0u8; 4096];
+    let closed = tokio::time::timeout(BOUND, async {
+        loop {
+            match silent.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the listener kept a silent client open");
+}
+
+#[test]
+fn secret_file_must_be_private() {
+    let dir = TempDir::new("secretfile");
+    let path = dir.path().join("secret");
+    std::fs::write(&path, b"0123456789abcdef0123\n").unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    assert!(matches!(
+        Secret::from_file(&path),
+        Err(SecretError::Permissions { mode: 0o644, .. })
+    ));
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    assert!(Secret::from_file(&path).is_ok());
+    assert!(matches!(
+        Secret::from_file(dir.path().join("absent")),
+        Err(SecretError::Read { .. })
+    ));
+    std::fs::write(&path, b"short").unwrap();
+    assert!(matches!(
+        Secret::from_file(&path),
+        Err(SecretError::TooShort { len: 5 })
+    ));
+}
+
+#[test]
+fn secret_from_environment() {
+    let name = "MYCELIUM_REMOTE_TEST_SECRET_UNSET_VARIABLE";
+    assert!(matches!(
+        Secret::from_env(name),
+        Err(SecretError::MissingEnv { .. })
+    ));
+}
+
+const V1: &str = "package: p\nmessages:\n  Ping:\n    id: 1\n    topic: sys.ping\n    fields:\n      - { name: n, type: u64, tag: 1 }\n";
+
+fn with_schema(node: &str, instance: u64, yaml: &str) -> Identity {
+    Identity {
+        node: node.into(),
+        instance,
+        schema: LocalSchema::from_yaml("contracts.yaml", yaml).unwrap(),
+        secret: Secret::new(S1.to_vec()).unwrap(),
+    }
+}
+
+#[tokio::test]
+async fn different_but_compatible_schemas_are_accepted() {
+    let added = format!("{V1}      - {{ name: note, type: string, tag: 2, optional: true }}\n");
+    let (ra, rb) = both(with_schema("a", 1, V1), with_schema("b", 2, &added)).await;
+    let (ra, rb) = (ra.unwrap(), rb.unwrap());
+    assert_ne!(ra.digest, rb.digest);
+}
+
+#[tokio::test]
+async fn incompatible_schemas_refused_on_both_sides_naming_the_field() {
+    let a = with_schema("a", 1, V1);
+    let b = with_schema("b", 2, &V1.replace("type: u64", "type: u32"));
+    let (a_hex, b_hex) = (
+        mycelium_codegen::digest::hex(&a.schema.digest),
+        mycelium_codegen::digest::hex(&b.schema.digest),
+    );
+    let (ra, rb) = both(a, b).await;
+    for (r, local, remote) in [(ra, &a_hex, &b_hex), (rb, &b_hex, &a_hex)] {
+        match r {
+            Err(e @ HandshakeError::SchemaMismatch { .. }) => {
+                let text = e.to_string();
+                assert!(
+                    text.contains(local.as_str()) && text.contains(remote.as_str()),
+                    "{text}"
+                );
+                assert!(
+                    text.contains("message `Ping`") && text.contains("field `n`"),
+                    "{text}"
+                );
+            }
+            other => panic!("expected a schema mismatch, got {other:?}"),
+        }
+    }
+}

@@ -1,0 +1,346 @@
+//! Actors on two nodes, wired by one topology file: a `ReplyRecipient` and a `Recipient` for
+//! a service on the other node work like local ones; the receiving bus's export table turns
+//! frames into typed sends; a dropped link fails asks at once with `AskError::Lost`; lost
+//! tells become dead letters; a full link queue hands the message back.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
+
+use common::*;
+use mycelium_actors::{
+    Actor, AskError, BoxError, Bus, Context, DeadLetterReason, Handler, Recipient, ReplyRecipient,
+    TrySendError,
+};
+use mycelium_codec::WireMessage;
+use mycelium_contracts::{NewOrder, OrderAck, OrderType, Quote, Side, TimeInForce, SCHEMA_DIGEST};
+use mycelium_remote::{LocalSchema, Node};
+use tokio::sync::mpsc;
+
+struct Venue {
+    quotes: mpsc::UnboundedSender<Quote>,
+}
+
+impl Actor for Venue {
+    type Args = mpsc::UnboundedSender<Quote>;
+    async fn on_start(quotes: Self::Args, _ctx: &mut Context<Self>) -> Result<Self, BoxError> {
+        Ok(Venue { quotes })
+    }
+}
+
+impl Handler<NewOrder> for Venue {
+    type Reply = OrderAck;
+    async fn handle(&mut self, order: NewOrder, _ctx: &mut Context<Self>) -> OrderAck {
+        if order.client_order_id == 0 {
+            // Never answers: the asker must learn from the link, not from a timeout.
+            std::future::pending::<()>().await;
+        }
+        OrderAck {
+            client_order_id: order.client_order_id,
+            venue_order_id: format!("V{}", order.client_order_id),
+            ts_ns: order.ts_ns,
+            venue_ts_ns: Some(1),
+        }
+    }
+}
+
+impl Handler<Quote> for Venue {
+    type Reply = ();
+    async fn handle(&mut self, quote: Quote, _ctx: &mut Context<Self>) {
+        let _ = self.quotes.send(quote);
+    }
+}
+
+fn topology(dir: &TempDir, link: &str) -> std::path::PathBuf {
+    let secret = dir.path().join("link.secret");
+    std::fs::write(&secret, b"a topology secret of some length\n").unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let text = format!(
+        r#"
+secret_file = "link.secret"
+
+[link]
+{link}
+
+[[node]]
+name = "exec"
+endpoint = "unix:exec.sock"
+services = ["execution"]
+
+[[node]]
+name = "strategy"
+endpoint = "unix:strategy.sock"
+services = ["strategy"]
+"#
+    );
+    let path = dir.path().join("topology.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn order(id: u64) -> NewOrder {
+    NewOrder {
+        client_order_id: id,
+        instrument: 7,
+        side: Side::Sell,
+        order_type: OrderType::Market,
+        tif: TimeInForce::Ioc,
+        price: None,
+        stop_price: None,
+        qty: 1.0,
+        account: "a".into(),
+        post_only: false,
+        strategy_tag: [0; 8],
+        ts_ns: id * 10,
+    }
+}
+
+fn quote(i: u32) -> Quote {
+    Quote {
+        ts_ns: u64::from(i),
+        instrument: i,
+        bid_px: 1.0,
+        bid_qty: 1.0,
+        ask_px: 2.0,
+        ask_qty: 1.0,
+    }
+}
+
+const SCHEMA: LocalSchema = LocalSchema::from_digest(SCHEMA_DIGEST);
+
+async fn exec_node(path: &std::path::Path) -> (Node, Bus, mpsc::UnboundedReceiver<Quote>) {
+    let bus = Bus::new();
+    let (tx, rx) = mpsc::unbounded_channel();
+    let venue = bus.spawn::<Venue>(tx);
+    bus.exports()
+        .export_ask("execution", venue.reply_recipient::<NewOrder>())
+        .unwrap();
+    bus.exports()
+        .export("execution", venue.recipient::<Quote>())
+        .unwrap();
+    let node = Node::from_topology(path, "exec", SCHEMA, &bus)
+        .await
+        .unwrap();
+    (node, bus, rx)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_addresses_work_like_local_ones() {
+    let dir = TempDir::new("seam");
+    let path = topology(&dir, "");
+    let (_exec, _exec_bus, mut quotes) = exec_node(&path).await;
+    let bus = Bus::new();
+    let strategy = Node::from_topology(&path, "strategy", SCHEMA, &bus)
+        .await
+        .unwrap();
+
+    let orders: ReplyRecipient<NewOrder, OrderAck> =
+        strategy.reply_recipient("execution").expect("remote");
+    let feed: Recipient<Quote> = strategy.recipient("execution").expect("remote");
+    assert!(strategy.recipient::<Quote>("strategy").is_none(), "local");
+    assert_eq!(
+        orders.id().node().get(),
+        1,
+        "exec is the first node of the file"
+    );
+
+    for i in 0..50 {
+        feed.tell(quote(i)).await.unwrap();
+    }
+    let ack = orders.ask(order(42)).await.unwrap();
+    assert_eq!(
+        (ack.client_order_id, ack.venue_order_id.as_str()),
+        (42, "V42")
+    );
+    let ack = orders
+        .ask_timeout(order(43), Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(ack.ts_ns, 430);
+    for i in 0..50 {
+        let q = tokio::time::timeout(BOUND, quotes.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(q.instrument, i);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ask_in_flight_fails_with_lost_when_the_peer_goes_away() {
+    let dir = TempDir::new("seam-lost");
+    let path = topology(&dir, "");
+    let (exec, _exec_bus, _quotes) = exec_node(&path).await;
+    let bus = Bus::new();
+    let strategy = Node::from_topology(&path, "strategy", SCHEMA, &bus)
+        .await
+        .unwrap();
+    let orders: ReplyRecipient<NewOrder, OrderAck> = strategy.reply_recipient("execution").unwrap();
+    // One answered ask: the link is up.
+    orders.ask(order(1)).await.unwrap();
+    let pending = {
+        let orders = orders.clone();
+        tokio::spawn(async move { orders.ask(order(0)).await })
+    };
+    let link = strategy.service("execution").unwrap().link().clone();
+    tokio::time::timeout(BOUND, async {
+        while link.queued() > 0 || link.stats().written < 2 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .unwrap();
+    drop(exec);
+    let result = tokio::time::timeout(BOUND, pending).await.unwrap().unwrap();
+    match result {
+        Err(AskError::Lost { node, .. }) => assert_eq!(node.get(), 1),
+        other => panic!("expected Lost, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_link_hands_the_message_back_and_lost_tells_are_dead_letters() {
+    let dir = TempDir::new("seam-dead");
+    // Nobody runs `exec` (which would dial `strategy`): the link never comes up, and gives up
+    // when `exec` has not connected within the wait.
+    let path = topology(&dir, "queue_capacity = 4\ngive_up_after_ms = 300");
+    let bus = Bus::new();
+    let strategy = Node::from_topology(&path, "strategy", SCHEMA, &bus)
+        .await
+        .unwrap();
+    let feed: Recipient<Quote> = strategy.recipient("execution").unwrap();
+    let mut accepted = 0;
+    let back = loop {
+        match feed.try_tell(quote(accepted)) {
+            Ok(()) => accepted += 1,
+            Err(TrySendError::Full(q)) => break q,
+            Err(TrySendError::Closed(_)) => panic!("closed before the queue filled"),
+        }
+    };
+    assert_eq!((accepted, back.instrument), (4, 4));
+    let mut letters = Vec::new();
+    while letters.len() < 4 {
+        let letter = tokio::time::timeout(BOUND, bus.dead_letters().recv())
+            .await
+            .expect("dead letters for the lost tells");
+        letters.push(letter);
+    }
+    for letter in &letters {
+        assert_eq!(letter.message_type, "Quote");
+        assert!(
+            matches!(&letter.reason, DeadLetterReason::Lost { node, .. } if node.get() == 1),
+            "{letter}"
+        );
+    }
+    // After giving up, the address refuses and hands messages back.
+    assert!(matches!(
+        feed.try_tell(quote(9)),
+        Err(TrySendError::Closed(q)) if q.instrument == 9
+    ));
+    assert!(!feed.is_alive());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topics_cross_nodes_encoded_once_per_link() {
+    use mycelium_actors::SubscribeOptions;
+    let dir = TempDir::new("seam-topics");
+    let path = topology(&dir, "");
+    let exec_bus = Bus::new();
+    let exec = Node::from_topology(&path, "exec", SCHEMA, &exec_bus)
+        .await
+        .unwrap();
+    exec.forward_topic::<Quote>();
+    let bus = Bus::new();
+    let strategy = Node::from_topology(&path, "strategy", SCHEMA, &bus)
+        .await
+        .unwrap();
+    // Two subscribers on the strategy node; one interest crosses the link.
+    let mut first = bus
+        .subscribe_stream::<Quote>("md.quote.*", SubscribeOptions::new())
+        .unwrap();
+    let mut second = bus
+        .subscribe_stream::<Quote>("md.quote.*", SubscribeOptions::new())
+        .unwrap();
+    strategy
+        .subscribe_remote::<Quote>("md.quote.*")
+        .await
+        .unwrap();
+    let link = exec.link("strategy").unwrap();
+    tokio::time::timeout(BOUND, async {
+        while link.forwarded_topics().is_empty() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the interest reaches the publishing node");
+    assert_eq!(
+        link.forwarded_topics(),
+        vec![("md.quote.*".to_string(), Quote::TYPE_ID)]
+    );
+    for i in 0..100 {
+        if i % 2 == 0 {
+            exec_bus.publish("md.quote.AAPL", quote(i)).await.unwrap();
+        } else {
+            // Keys cross the link with the publication.
+            exec_bus
+                .publish_keyed("md.quote.AAPL", u64::from(i) * 1000, quote(i))
+                .await
+                .unwrap();
+        }
+    }
+    for stream in [&mut first, &mut second] {
+        for i in 0..100 {
+            let p = tokio::time::timeout(BOUND, stream.recv())
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!((p.topic(), p.msg().instrument), ("md.quote.AAPL", i));
+            let key = (i % 2 == 1).then_some(u64::from(i) * 1000);
+            assert_eq!(p.key(), key);
+        }
+    }
+    // One frame per publication on the link, whatever the number of remote subscribers.
+    assert_eq!(link.stats().written, 100);
+}
+
+/// Interest can arrive before the publishing node names the type it forwards (links start
+/// with the node): it waits, and is served by `forward_topic`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interest_that_arrives_before_forward_topic_is_served() {
+    use mycelium_actors::SubscribeOptions;
+    let dir = TempDir::new("seam-early");
+    let path = topology(&dir, "");
+    let exec_bus = Bus::new();
+    let exec = Node::from_topology(&path, "exec", SCHEMA, &exec_bus)
+        .await
+        .unwrap();
+    let bus = Bus::new();
+    let strategy = Node::from_topology(&path, "strategy", SCHEMA, &bus)
+        .await
+        .unwrap();
+    let mut stream = bus
+        .subscribe_stream::<Quote>("md.quote.*", SubscribeOptions::new())
+        .unwrap();
+    strategy
+        .subscribe_remote::<Quote>("md.quote.*")
+        .await
+        .unwrap();
+    let link = exec.link("strategy").unwrap();
+    tokio::time::timeout(BOUND, async {
+        while link.stats().delivered == 0 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the interest arrives");
+    assert!(link.forwarded_topics().is_empty());
+    exec.forward_topic::<Quote>();
+    assert_eq!(link.forwarded_topics().len(), 1);
+    exec_bus.publish("md.quote.X", quote(5)).await.unwrap();
+    let p = tokio::time::timeout(BOUND, stream.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(p.msg().instrument, 5);
+}

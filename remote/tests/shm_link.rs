@@ -1,0 +1,342 @@
+//! The link layer over shared memory: the same order, ask, loss-report and cleanup rules as
+//! over sockets, with `shm:` endpoints.
+
+mod common;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use mycelium_actors::Bus;
+use mycelium_remote::frame::Kind;
+use mycelium_remote::shm::ShmEndpoint;
+use mycelium_remote::{Endpoint, LinkConfig, LinkEventKind, LossReason, Mode, Topology};
+
+fn body(i: u32) -> Vec<u8> {
+    i.to_le_bytes().to_vec()
+}
+
+fn index(g: &Got) -> u32 {
+    u32::from_le_bytes(g.body[..4].try_into().unwrap())
+}
+
+/// A shared-memory endpoint in `dir` with a prefix of its own.
+fn shm_endpoint(dir: &TempDir, ring_bytes: usize) -> ShmEndpoint {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let mut e = ShmEndpoint::new(dir.path().join("a.sock"));
+    e.prefix = format!(
+        "myc-link-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    );
+    e.ring_bytes = ring_bytes;
+    e
+}
+
+/// The segments that exist under `prefix`.
+fn segments(prefix: &str) -> Vec<String> {
+    let lead = format!("{prefix}.");
+    let mut names: Vec<String> = std::fs::read_dir("/dev/shm")
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.file_name().to_str().map(str::to_owned))
+                .filter(|n| n.starts_with(&lead))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// Waits (bounded) until no segment is left under `prefix`.
+async fn no_segments_left(prefix: &str) {
+    tokio::time::timeout(BOUND, async {
+        while !segments(prefix).is_empty() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("segments left behind: {:?}", segments(prefix)));
+}
+
+async fn in_order_over_shm(mode: Mode, ring_bytes: usize) {
+    let dir = TempDir::new("shm-order");
+    let endpoint = shm_endpoint(&dir, ring_bytes);
+    let bus = Bus::new();
+    let (rec, mut got) = Recorder::new(true);
+    let config = LinkConfig {
+        mode,
+        ..fast_config()
+    };
+    let (a, _) = node("a", &bus, rec.clone(), config.clone());
+    let at = a
+        .listen(&Endpoint::Shm(endpoint.clone()), &["b"])
+        .await
+        .unwrap();
+    assert_eq!(at, Endpoint::Shm(endpoint.clone()));
+    let (b, _) = node("b", &bus, rec, config);
+    let link = b.connect("a", at);
+    let svc: Arc<str> = "strategy".into();
+    for i in 0..5000u32 {
+        link.send(Kind::Tell, &svc, 100, |o| o.extend_from_slice(&body(i)))
+            .await
+            .unwrap();
+    }
+    let all = recv_n(&mut got, 5000).await;
+    assert_eq!(
+        all.iter().map(index).collect::<Vec<_>>(),
+        (0..5000).collect::<Vec<_>>()
+    );
+    // A reply larger than the ring's largest message crosses in several records.
+    let big = vec![7u8; ring_bytes];
+    let (reply_type, reply) = link
+        .ask(&svc, 7, |o| o.extend_from_slice(&big))
+        .await
+        .unwrap();
+    assert_eq!((reply_type, reply.len()), (7, ring_bytes));
+    assert_eq!(
+        segments(&endpoint.prefix).len(),
+        1,
+        "one segment per connection"
+    );
+    drop((link, a, b));
+    no_segments_left(&endpoint.prefix).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tells_and_asks_in_order_over_shm_blocking() {
+    in_order_over_shm(Mode::Block, 4096).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tells_and_asks_in_order_over_shm_spinning() {
+    in_order_over_shm(Mode::Spin(Duration::from_micros(50)), 1 << 16).await;
+}
+
+/// Same as over sockets: the first incarnation of `a` takes 3 messages and stops consuming;
+/// a new incarnation takes its place; the sender reports exactly the unacknowledged ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peer_restart_over_shm_reports_the_exact_lost_range() {
+    let dir = TempDir::new("shm-restart");
+    let endpoint = shm_endpoint(&dir, 4096);
+    let bus = Bus::new();
+    let (rec1, mut got1) = Recorder::new(false);
+    rec1.gate.add_permits(3);
+    let (a1, _) = node("a", &bus, rec1.clone(), fast_config());
+    let at = a1
+        .listen(&Endpoint::Shm(endpoint.clone()), &["b"])
+        .await
+        .unwrap();
+    let (rec_b, _) = Recorder::new(true);
+    let (b, mut b_events) = node("b", &bus, rec_b, fast_config());
+    let link = b.connect("a", at.clone());
+    let svc: Arc<str> = "sink".into();
+    const N: u32 = 20;
+    for i in 0..N {
+        link.send(Kind::Tell, &svc, 5, |o| o.extend_from_slice(&body(i)))
+            .await
+            .unwrap();
+    }
+    let first = recv_n(&mut got1, 3).await;
+    assert_eq!(first.iter().map(index).collect::<Vec<_>>(), vec![0, 1, 2]);
+    tokio::time::timeout(BOUND, async {
+        loop {
+            let s = link.stats();
+            if s.written == 20 && s.queued == 17 {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("all written, 3 acknowledged");
+    drop(a1);
+
+    let (rec2, mut got2) = Recorder::new(true);
+    let (a2, _) = node("a", &bus, rec2, fast_config());
+    a2.listen(&at, &["b"]).await.unwrap();
+    let loss = b_events
+        .wait("loss", |k| matches!(k, LinkEventKind::Loss(_)))
+        .await;
+    let LinkEventKind::Loss(report) = loss.kind else {
+        unreachable!()
+    };
+    assert_eq!(report.reason, LossReason::PeerRestarted);
+    assert_eq!((report.first_seq, report.last_seq), (4, 20));
+    assert_eq!(
+        report.messages.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        (4..=20).collect::<Vec<_>>()
+    );
+    for i in N..N + 5 {
+        link.send(Kind::Tell, &svc, 5, |o| o.extend_from_slice(&body(i)))
+            .await
+            .unwrap();
+    }
+    let rest = recv_n(&mut got2, 5).await;
+    assert_eq!(
+        rest.iter().map(index).collect::<Vec<_>>(),
+        (N..N + 5).collect::<Vec<_>>()
+    );
+    drop((link, a2, b));
+    no_segments_left(&endpoint.prefix).await;
+}
+
+#[test]
+fn topology_reads_shm_endpoints_and_their_options() {
+    let text = r#"
+socket_dir = "/run/myc"
+secret_env = "MYC_SECRET"
+
+[[node]]
+name = "feed"
+endpoint = "shm:feed.sock?prefix=desk1&ring_bytes=65536"
+services = []
+
+[[node]]
+name = "strategy"
+endpoint = "shm:strategy.sock"
+services = []
+"#;
+    let t = Topology::parse(text, "split-shm.toml", std::path::Path::new("/base")).unwrap();
+    let Endpoint::Shm(feed) = &t.nodes[0].endpoint else {
+        panic!("not shm: {:?}", t.nodes[0].endpoint)
+    };
+    assert_eq!(feed.socket, std::path::Path::new("/run/myc/feed.sock"));
+    assert_eq!((feed.prefix.as_str(), feed.ring_bytes), ("desk1", 65536));
+    let Endpoint::Shm(strategy) = &t.nodes[1].endpoint else {
+        panic!("not shm")
+    };
+    assert_eq!(
+        (strategy.prefix.as_str(), strategy.ring_bytes),
+        ("mycelium", 1 << 20)
+    );
+
+    for (bad, says) in [
+        ("shm:", "empty"),
+        ("shm:a.sock?ring_bytes=1000", "power of two"),
+        (
+            "shm:a.sock?prefix=a/b",
+            "invalid shared-memory segment name",
+        ),
+        ("shm:a.sock?colour=blue", "unknown shared-memory option"),
+    ] {
+        let text = format!(
+            "socket_dir = \"/run/myc\"\nsecret_env = \"S\"\n[[node]]\nname = \"a\"\nendpoint = \"{bad}\"\n"
+        );
+        let err = Topology::parse(&text, "t.toml", std::path::Path::new("/base")).unwrap_err();
+        assert!(err.to_string().contains(says), "{bad}: {err}");
+        assert_eq!(err.line, 5, "{bad}: {err}");
+    }
+}
+
+/// A listener that hands out `name` as the segment to open, then keeps the socket open.
+async fn fake_acceptor(dir: &TempDir, name: &'static [u8]) -> ShmEndpoint {
+    use tokio::io::AsyncWriteExt;
+    let path = dir.path().join("fake.sock");
+    let listener = tokio::net::UnixListener::bind(&path).unwrap();
+    tokio::spawn(async move {
+        if let Ok((mut s, _)) = listener.accept().await {
+            let mut hello = vec![name.len() as u8];
+            hello.extend_from_slice(name);
+            let _ = s.write_all(&hello).await;
+            let mut buf = [0u8; 16];
+            let _ = tokio::io::AsyncReadExt::read(&mut s, &mut buf).await;
+        }
+    });
+    ShmEndpoint::new(path)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_segment_name_from_the_acceptor_is_refused() {
+    use mycelium_remote::shm::{ShmError, ShmStream};
+    let dir = TempDir::new("shm-badname");
+    let e = fake_acceptor(&dir, b"/../../etc/passwd").await;
+    let err = ShmStream::connect(&e).await.unwrap_err();
+    assert!(matches!(err, ShmError::InvalidName(_)), "{err}");
+
+    let dir = TempDir::new("shm-noname");
+    let e = fake_acceptor(&dir, b"/myc-absent.segment-that-does-not-exist").await;
+    let err = ShmStream::connect(&e).await.unwrap_err();
+    assert!(
+        matches!(err, ShmError::Io { .. }) && err.to_string().contains("does-not-exist"),
+        "{err}"
+    );
+
+    // A listener with a bad ring size or prefix is refused before it binds.
+    let mut bad = ShmEndpoint::new(dir.path().join("bad.sock"));
+    bad.ring_bytes = 1000;
+    let err = mycelium_remote::shm::ShmAcceptor::new(&bad).unwrap_err();
+    assert!(err.to_string().contains("power of two"), "{err}");
+    bad.ring_bytes = 1 << 16;
+    bad.prefix = "a/b".into();
+    let err = mycelium_remote::shm::ShmAcceptor::new(&bad).unwrap_err();
+    assert!(matches!(err, ShmError::InvalidName(_)), "{err}");
+
+    // Nobody listening: the error names the socket.
+    let e = ShmEndpoint::new(dir.path().join("nobody.sock"));
+    let err = ShmStream::connect(&e).await.unwrap_err();
+    assert!(err.to_string().contains("nobody.sock"), "{err}");
+}
+
+/// Random bytes written over a live link's segment (both control blocks): the side that
+/// reads them closes the connection with the reason, the link comes back on a fresh
+/// segment, and every message arrives once, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scribbled_segment_closes_the_connection_and_the_link_recovers() {
+    let dir = TempDir::new("shm-scribble");
+    let endpoint = shm_endpoint(&dir, 4096);
+    let bus = Bus::new();
+    let (rec, mut got) = Recorder::new(true);
+    let (a, mut a_events) = node("a", &bus, rec.clone(), fast_config());
+    let at = a
+        .listen(&Endpoint::Shm(endpoint.clone()), &["b"])
+        .await
+        .unwrap();
+    let (b, mut b_events) = node("b", &bus, rec, fast_config());
+    let link = b.connect("a", at);
+    let svc: Arc<str> = "sink".into();
+    for i in 0..100u32 {
+        link.send(Kind::Tell, &svc, 1, |o| o.extend_from_slice(&body(i)))
+            .await
+            .unwrap();
+    }
+    let mut all = recv_n(&mut got, 100).await;
+
+    let names = segments(&endpoint.prefix);
+    assert_eq!(names.len(), 1);
+    let fd = rustix::shm::open(
+        format!("/{}", names[0]).as_str(),
+        rustix::shm::OFlags::RDWR,
+        rustix::fs::Mode::empty(),
+    )
+    .unwrap();
+    let mut x = 0x2545_f491_4f6c_dd1d_u64;
+    // Past the header: both control blocks (write and read indices, wake-up words).
+    for at in (256..1536).step_by(8) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        rustix::io::pwrite(&fd, &x.to_le_bytes(), at).unwrap();
+    }
+    drop(fd);
+
+    for i in 100..200u32 {
+        link.send(Kind::Tell, &svc, 1, |o| o.extend_from_slice(&body(i)))
+            .await
+            .unwrap();
+    }
+    let corrupt = |k: &LinkEventKind| matches!(k, LinkEventKind::Down { reason } if reason.contains("corrupt"));
+    // One side or the other reads the scribbled indices first.
+    tokio::select! {
+        _ = a_events.wait("down on a corrupt ring", corrupt) => {}
+        _ = b_events.wait("down on a corrupt ring", corrupt) => {}
+    }
+    all.extend(recv_n(&mut got, 100).await);
+    assert_eq!(
+        all.iter().map(index).collect::<Vec<_>>(),
+        (0..200).collect::<Vec<_>>()
+    );
+    drop((link, a, b));
+    no_segments_left(&endpoint.prefix).await;
+}
