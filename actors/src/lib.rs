@@ -67,6 +67,7 @@ mod rng;
 mod runner;
 mod slot;
 mod supervision;
+pub mod telemetry;
 pub mod topic;
 
 pub use actor::{Actor, BoxError};

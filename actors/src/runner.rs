@@ -19,6 +19,7 @@ use crate::failure::Phase;
 use crate::panic::catch_unwind_future;
 use crate::slot::FutureSlot;
 use crate::supervision::SupervisionLink;
+use crate::telemetry::ActorMetrics;
 use crate::{
     Actor, ActorRef, Bus, Context, DeadLetter, DeadLetterReason, Failure, OnFailure, StopReason,
 };
@@ -35,6 +36,8 @@ pub(crate) struct Runner<A: Actor> {
     /// Where handler futures run, reused message after message.
     slot: FutureSlot,
     finished: bool,
+    /// Its instruments, when the bus records metrics (boxed: most buses do not).
+    metrics: Option<Box<ActorMetrics>>,
 }
 
 /// Who waits for an incarnation's start, and what they are told.
@@ -73,10 +76,12 @@ impl<A: Actor> Runner<A> {
         bus: Bus,
         link: Option<Arc<dyn SupervisionLink>>,
     ) -> Self {
+        let metrics = ActorMetrics::new::<A>(&bus, me.shared.name.as_deref());
         Runner {
             rx,
             me,
             bus,
+            metrics,
             link,
             stash: None,
             slot: FutureSlot::default(),
@@ -122,7 +127,12 @@ impl<A: Actor> Runner<A> {
                         Signal::Restart(ack) => return Served::Restart(ack),
                     }
                 };
-                if let Outcome::Failed(failure) = handling.await {
+                let started = self.metrics.as_ref().map(|m| m.clock.now());
+                let outcome = handling.await;
+                if let (Some(metrics), Some(started)) = (&self.metrics, started) {
+                    metrics.handled(started, self.me.shared.tx.len());
+                }
+                if let Outcome::Failed(failure) = outcome {
                     let decided = Box::pin(self.on_failure(actor, ctx, failure)).await;
                     if let Some(reason) = decided {
                         return Served::Ended(reason);
