@@ -3,9 +3,9 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crate::telemetry::{TopicMetrics, TopicMetricsCache};
 use crate::topic::entry::Attempt;
 use crate::topic::registry::Table;
-use crate::telemetry::{TopicMetrics, TopicMetricsCache};
 use crate::topic::{PublishReport, Published};
 
 /// Delivers `msg` to every matching subscription of the table, in subscription order.

@@ -6,15 +6,15 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::envelope::BoxFuture;
 use crate::error::{SendError, TrySendError};
+use crate::telemetry::{dropped_counter, TopicMetricsCache};
 use crate::topic::buffer::{Buffer, Reader};
+use crate::topic::drain::TimedSink;
 use crate::topic::entry::{Entry, Target};
 use crate::topic::pattern::{validate_name, Pattern};
 use crate::topic::publisher::{fan_out, Publisher};
 use crate::topic::stream::TopicStream;
 use crate::topic::subscription::{Overflow, SubscribeOptions, Subscription};
 use crate::topic::{PublishReport, Published, TopicError};
-use crate::telemetry::{dropped_counter, TopicMetricsCache};
-use crate::topic::drain::TimedSink;
 use crate::{Actor, ActorId, ActorRef, Bus, Context, Handler, MessageSink, Recipient};
 use metrics::Counter;
 
