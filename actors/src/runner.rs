@@ -97,9 +97,13 @@ impl<A: Actor> Runner<A> {
         ctx: &'a mut Context<A>,
     ) -> impl Future<Output = Served> + Send + 'a {
         async move {
+            if let Some(metrics) = &mut self.metrics {
+                metrics.reset();
+            }
             loop {
                 let stash_empty = self.stash.as_ref().is_none_or(|s| s.is_empty());
-                if stash_empty && !self.rx.has_batched() {
+                let waited = stash_empty && !self.rx.has_batched();
+                if waited {
                     // Wait without taking: the await yields `()`, so no signal is held in this
                     // future's state while the actor is idle. Skipped while the batch taken
                     // from the mailbox still holds messages.
@@ -127,13 +131,16 @@ impl<A: Actor> Runner<A> {
                         Signal::Restart(ack) => return Served::Restart(ack),
                     }
                 };
-                let started = self.metrics.as_ref().map(|m| m.clock.now());
+                let started = self.metrics.as_ref().map(|m| m.start(waited));
                 let outcome = handling.await;
-                if let (Some(metrics), Some(started)) = (&self.metrics, started) {
-                    metrics.handled(started, self.me.shared.tx.len());
+                if let (Some(metrics), Some(started)) = (&mut self.metrics, started) {
+                    metrics.handled(started, self.rx.batched_len());
                 }
                 if let Outcome::Failed(failure) = outcome {
                     let decided = Box::pin(self.on_failure(actor, ctx, failure)).await;
+                    if let Some(metrics) = &mut self.metrics {
+                        metrics.reset();
+                    }
                     if let Some(reason) = decided {
                         return Served::Ended(reason);
                     }

@@ -23,7 +23,7 @@
 //!
 //! | Name | Kind | Labels | Unit, meaning |
 //! | --- | --- | --- | --- |
-//! | `mycelium_actor_mailbox_depth` | gauge | `actor`, `actor_type` | user messages waiting after each handled message |
+//! | `mycelium_actor_mailbox_depth` | gauge | `actor`, `actor_type` | user messages waiting in the batch the actor took from its mailbox, after each handled message (arrivals since count at the next refill) |
 //! | `mycelium_actor_handle_seconds` | histogram | `actor`, `actor_type` | seconds of bus time in one handler |
 //! | `mycelium_supervisor_failures_total` | counter | `supervisor` | child incarnations that failed (panics, errors, start failures) |
 //! | `mycelium_supervisor_restarts_total` | counter | `supervisor` | successful restarts of children |
@@ -86,6 +86,8 @@ pub(crate) struct ActorMetrics {
     pub(crate) clock: Clock,
     depth: Gauge,
     handle: Histogram,
+    /// When the last handler ended (bus time).
+    last_end: Option<Duration>,
 }
 
 impl ActorMetrics {
@@ -99,13 +101,33 @@ impl ActorMetrics {
             clock: bus.clock().clone(),
             depth: metrics::gauge!(names::MAILBOX_DEPTH, &labels),
             handle: metrics::histogram!(names::HANDLE_SECONDS, &labels),
+            last_end: None,
         }))
     }
 
+    /// When the handler about to run starts. In a burst (the actor did not `wait` for the
+    /// message) that is when the previous one ended: one clock read per message instead of
+    /// two, and the time between the two is the dequeue, part of handling it.
+    #[inline]
+    pub(crate) fn start(&self, waited: bool) -> Duration {
+        match self.last_end {
+            Some(end) if !waited => end,
+            _ => self.clock.now_in_task(),
+        }
+    }
+
+    /// Forgets the last end: the next handler's start is read from the clock (a new
+    /// incarnation, or after the failure hook ran).
+    pub(crate) fn reset(&mut self) {
+        self.last_end = None;
+    }
+
     /// One message handled from `started` on (bus time), `depth` left waiting.
-    pub(crate) fn handled(&self, started: Duration, depth: usize) {
-        let took = self.clock.now().saturating_sub(started);
-        self.handle.record(took.as_secs_f64());
+    pub(crate) fn handled(&mut self, started: Duration, depth: usize) {
+        let end = self.clock.now_in_task();
+        self.last_end = Some(end);
+        self.handle
+            .record(end.saturating_sub(started).as_secs_f64());
         self.depth.set(depth as f64);
     }
 }
@@ -133,7 +155,7 @@ impl TopicMetrics {
 
     /// A message published at `at` (bus time) reached its subscriber now.
     pub(crate) fn delivered(&self, at: Duration) {
-        let took = self.clock.now().saturating_sub(at);
+        let took = self.clock.now_in_task().saturating_sub(at);
         self.delivery.record(took.as_secs_f64());
     }
 }

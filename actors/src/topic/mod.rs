@@ -150,7 +150,7 @@ impl<T> Published<T> {
     ) -> Self {
         let stamp = metrics.map(|m| {
             m.published();
-            (m.clock.now(), m)
+            (m.clock.now_in_task(), m)
         });
         Published {
             inner: Arc::new(Publication {
