@@ -131,14 +131,6 @@ async fn scenario(metrics_on: bool) {
     tree.stop().await;
 }
 
-fn series<'a>(lines: &'a [String], prefix: &str) -> Vec<&'a str> {
-    lines
-        .iter()
-        .filter(|l| l.starts_with(prefix))
-        .map(|l| l.as_str())
-        .collect()
-}
-
 #[test]
 fn two_identical_virtual_time_runs_record_identical_metrics() {
     let first = run(true);

@@ -153,7 +153,7 @@ fn context() -> (tokio::runtime::Runtime, Context<Probe>) {
         let bus = Bus::new();
         let (tx, _rx) = mycelium_mailbox::channel(Default::default());
         let shared = Arc::new(crate::actor_ref::Shared::new(
-            ActorId(1),
+            ActorId::local_id(1),
             None,
             tx,
             bus.clock().clone(),
