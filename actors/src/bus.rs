@@ -14,6 +14,7 @@ use crate::actor_ref::Shared;
 use crate::export::{ExportTable, Exports};
 use crate::runner::{self, Runner, StartAck};
 use crate::supervision::{ChildHandle, SupervisionLink};
+use crate::telemetry::TopicMetricsCache;
 use crate::topic::TopicRegistry;
 use crate::{
     Actor, ActorId, ActorRef, Clock, ClockMode, Context, DeadLetters, DetRng, SpawnError,
@@ -68,6 +69,7 @@ struct BusInner {
     stopped: Notify,
     topics: TopicRegistry,
     exports: ExportTable,
+    metrics: bool,
 }
 
 #[derive(Default)]
@@ -146,6 +148,7 @@ pub struct BusBuilder {
     dead_letter_limit: usize,
     failure_deadline: Duration,
     handle: Option<Handle>,
+    metrics: bool,
 }
 
 impl Default for BusBuilder {
@@ -157,6 +160,7 @@ impl Default for BusBuilder {
             dead_letter_limit: 10_000,
             failure_deadline: Duration::from_secs(5),
             handle: None,
+            metrics: false,
         }
     }
 }
@@ -218,6 +222,14 @@ impl BusBuilder {
         self
     }
 
+    /// Records metrics through the `metrics` facade (default: off). See
+    /// [`telemetry`](crate::telemetry) for the names, labels and cost; the process installs
+    /// the recorder (exporter) that receives them.
+    pub fn metrics(mut self, on: bool) -> Self {
+        self.metrics = on;
+        self
+    }
+
     /// Builds the bus.
     pub fn build(self) -> Result<Bus, BusError> {
         let handle = match self.handle {
@@ -230,6 +242,10 @@ impl BusBuilder {
             return Err(BusError::VirtualNeedsCurrentThread);
         }
         let clock = Clock::new(self.clock, handle.clone());
+        let topics = TopicRegistry::new(
+            self.metrics
+                .then(|| Arc::new(TopicMetricsCache::new(clock.clone()))),
+        );
         Ok(Bus {
             inner: Arc::new(BusInner {
                 handle,
@@ -242,8 +258,9 @@ impl BusBuilder {
                 dead_letters: DeadLetters::new(self.dead_letter_limit),
                 state: Mutex::new(BusState::default()),
                 stopped: Notify::new(),
-                topics: TopicRegistry::default(),
+                topics,
                 exports: ExportTable::default(),
+                metrics: self.metrics,
             }),
         })
     }
@@ -340,6 +357,11 @@ impl Bus {
     /// Bus time now.
     pub fn now(&self) -> Duration {
         self.inner.clock.now()
+    }
+
+    /// True when this bus records metrics ([`BusBuilder::metrics`]).
+    pub fn metrics_enabled(&self) -> bool {
+        self.inner.metrics
     }
 
     /// The seed this bus was built with.

@@ -68,6 +68,16 @@ impl Clock {
         self.with_time(|| Instant::now().saturating_duration_since(self.inner.origin))
     }
 
+    /// [`now`](Clock::now) for code running on a runtime task: on a real clock it reads tokio's
+    /// clock directly, skipping the runtime lookup (what the metrics read per message).
+    #[inline]
+    pub(crate) fn now_in_task(&self) -> Duration {
+        match self.inner.mode {
+            ClockMode::Real => Instant::now().saturating_duration_since(self.inner.origin),
+            ClockMode::Virtual => self.now(),
+        }
+    }
+
     /// Waits for `duration` of bus time.
     pub fn sleep(&self, duration: Duration) -> tokio::time::Sleep {
         self.with_time(|| tokio::time::sleep(duration))

@@ -47,6 +47,10 @@
 //! [`AskError::Failed`]; the failed message goes to the bus's [`DeadLetters`]; the actor's
 //! [`on_failure`](Actor::on_failure) hook decides to continue or to end the incarnation, after
 //! which its supervisor (crate `mycelium-supervisor`) restarts it in place or lets it stop.
+//!
+//! Metrics: a bus built with [`metrics(true)`](BusBuilder::metrics) records mailbox depth,
+//! handler time, topic publishes, delivery latency and drops through the `metrics` facade, in
+//! bus time; the [`telemetry`] module lists the names and gives remote transports their hooks.
 
 mod actor;
 mod actor_ref;
@@ -67,6 +71,7 @@ mod rng;
 mod runner;
 mod slot;
 mod supervision;
+pub mod telemetry;
 pub mod topic;
 
 pub use actor::{Actor, BoxError};

@@ -19,6 +19,7 @@ use crate::failure::Phase;
 use crate::panic::catch_unwind_future;
 use crate::slot::FutureSlot;
 use crate::supervision::SupervisionLink;
+use crate::telemetry::ActorMetrics;
 use crate::{
     Actor, ActorRef, Bus, Context, DeadLetter, DeadLetterReason, Failure, OnFailure, StopReason,
 };
@@ -35,6 +36,8 @@ pub(crate) struct Runner<A: Actor> {
     /// Where handler futures run, reused message after message.
     slot: FutureSlot,
     finished: bool,
+    /// Its instruments, when the bus records metrics (boxed: most buses do not).
+    metrics: Option<Box<ActorMetrics>>,
 }
 
 /// Who waits for an incarnation's start, and what they are told.
@@ -73,10 +76,12 @@ impl<A: Actor> Runner<A> {
         bus: Bus,
         link: Option<Arc<dyn SupervisionLink>>,
     ) -> Self {
+        let metrics = ActorMetrics::new::<A>(&bus, me.shared.name.as_deref());
         Runner {
             rx,
             me,
             bus,
+            metrics,
             link,
             stash: None,
             slot: FutureSlot::default(),
@@ -92,9 +97,13 @@ impl<A: Actor> Runner<A> {
         ctx: &'a mut Context<A>,
     ) -> impl Future<Output = Served> + Send + 'a {
         async move {
+            if let Some(metrics) = &mut self.metrics {
+                metrics.reset();
+            }
             loop {
                 let stash_empty = self.stash.as_ref().is_none_or(|s| s.is_empty());
-                if stash_empty && !self.rx.has_batched() {
+                let waited = stash_empty && !self.rx.has_batched();
+                if waited {
                     // Wait without taking: the await yields `()`, so no signal is held in this
                     // future's state while the actor is idle. Skipped while the batch taken
                     // from the mailbox still holds messages.
@@ -122,8 +131,16 @@ impl<A: Actor> Runner<A> {
                         Signal::Restart(ack) => return Served::Restart(ack),
                     }
                 };
-                if let Outcome::Failed(failure) = handling.await {
+                let started = self.metrics.as_ref().map(|m| m.start(waited));
+                let outcome = handling.await;
+                if let (Some(metrics), Some(started)) = (&mut self.metrics, started) {
+                    metrics.handled(started, self.rx.batched_len());
+                }
+                if let Outcome::Failed(failure) = outcome {
                     let decided = Box::pin(self.on_failure(actor, ctx, failure)).await;
+                    if let Some(metrics) = &mut self.metrics {
+                        metrics.reset();
+                    }
                     if let Some(reason) = decided {
                         return Served::Ended(reason);
                     }

@@ -280,6 +280,13 @@ impl<T> Receiver<T> {
         Poll::Pending
     }
 
+    /// How many user messages wait in the batch already taken from the queue: everything that
+    /// was queued when the receiver last emptied the shared queue, less what it took since.
+    /// Needs no lock (messages sent meanwhile are counted at the next refill).
+    pub fn batched_len(&self) -> usize {
+        self.batch.len()
+    }
+
     /// True when [`try_next`](Self::try_next) will return a message without taking the lock:
     /// the batch already taken from the queue is not empty (or a system signal waits).
     pub fn has_batched(&self) -> bool {

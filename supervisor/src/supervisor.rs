@@ -5,6 +5,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
+use mycelium_actors::telemetry::SupervisorMetrics;
 use mycelium_actors::{
     Actor, ActorId, ActorRef, BoxError, ChildHandle, Context, Failure, Handler, Phase, SpawnError,
     SpawnOptions, StopReason, SupervisionLink, TimerHandle,
@@ -34,6 +35,8 @@ pub struct Supervisor {
     wake: Option<(Duration, TimerHandle)>,
     /// Numbers the children of a pool.
     pool_seq: u64,
+    /// Failure and restart counters, on a bus that records metrics.
+    metrics: SupervisorMetrics,
 }
 
 struct Slot {
@@ -125,6 +128,13 @@ impl Supervisor {
 
     fn emit(&self, event: SupervisionEvent) {
         event.trace();
+        match &event {
+            SupervisionEvent::Failed { .. } | SupervisionEvent::RestartFailed { .. } => {
+                self.metrics.failed()
+            }
+            SupervisionEvent::Restarted { .. } => self.metrics.restarted(),
+            _ => {}
+        }
         if let Some(observer) = &self.config.observer {
             observer(&event);
         }
@@ -557,6 +567,10 @@ impl Actor for Supervisor {
             link,
             wake: None,
             pool_seq: 0,
+            metrics: SupervisorMetrics::new(
+                ctx.bus(),
+                ctx.actor_ref().name().unwrap_or("supervisor"),
+            ),
         };
         for spec in specs {
             match sup.start_new(&spec, ctx).await {

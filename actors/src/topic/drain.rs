@@ -1,11 +1,16 @@
-//! The drain message: how an actor takes messages out of its side buffer one at a time.
+//! The messages through which topics reach an actor besides `Published<T>` itself: the
+//! drain, how an actor takes messages out of its side buffer one at a time, and the timed
+//! delivery, which records the delivery latency on a bus that records metrics.
 
 use std::sync::Arc;
 
+use crate::actor_ref::Shared;
+use crate::envelope::BoxFuture;
+use crate::error::{SendError, TrySendError};
 use crate::handler::Reply;
 use crate::topic::entry::Entry;
 use crate::topic::Published;
-use crate::{Context, Handler};
+use crate::{ActorId, Context, Handler, MessageSink};
 
 /// The message that tells an actor to take the next message out of a subscription's side
 /// buffer. Handled by the blanket `Handler` impl below; it never needs naming.
@@ -36,5 +41,60 @@ where
             )),
             None => DrainReply(None),
         }
+    }
+}
+
+/// A published message on its way to an actor of a bus that records metrics: handling it
+/// records the delivery latency, then runs the actor's `Handler<Published<T>>`. It never
+/// needs naming.
+#[doc(hidden)]
+pub struct TimedDelivery<T: Send + Sync + 'static>(Published<T>);
+
+impl<A, T> Handler<TimedDelivery<T>> for A
+where
+    A: Handler<Published<T>>,
+    T: Send + Sync + 'static,
+{
+    type Reply = <A as Handler<Published<T>>>::Reply;
+
+    async fn handle(&mut self, timed: TimedDelivery<T>, ctx: &mut Context<A>) -> Self::Reply {
+        timed.0.record_delivery();
+        <A as Handler<Published<T>>>::handle(self, timed.0, ctx).await
+    }
+}
+
+/// An actor's mailbox as a subscription target that wraps each message in a
+/// [`TimedDelivery`].
+pub(super) struct TimedSink<A: crate::Actor>(pub(super) Arc<Shared<A>>);
+
+impl<A, T> MessageSink<Published<T>> for TimedSink<A>
+where
+    A: Handler<Published<T>>,
+    T: Send + Sync + 'static,
+{
+    fn try_tell(&self, msg: Published<T>) -> Result<(), TrySendError<Published<T>>> {
+        self.0
+            .try_tell_msg::<TimedDelivery<T>>(TimedDelivery(msg))
+            .map_err(|e| match e {
+                TrySendError::Full(TimedDelivery(m)) => TrySendError::Full(m),
+                TrySendError::Closed(TimedDelivery(m)) => TrySendError::Closed(m),
+            })
+    }
+
+    fn tell(&self, msg: Published<T>) -> BoxFuture<'_, Result<(), SendError<Published<T>>>> {
+        Box::pin(async move {
+            self.0
+                .tell_msg::<TimedDelivery<T>>(TimedDelivery(msg))
+                .await
+                .map_err(|SendError(TimedDelivery(m))| SendError(m))
+        })
+    }
+
+    fn id(&self) -> ActorId {
+        self.0.id
+    }
+
+    fn is_alive(&self) -> bool {
+        self.0.stop_reason().is_none()
     }
 }

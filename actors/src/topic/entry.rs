@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
 
+use metrics::Counter;
 use tokio::runtime::Handle;
 
 use crate::error::TrySendError;
@@ -27,6 +28,8 @@ pub(super) struct Entry<T: Send + Sync + 'static> {
     active: AtomicBool,
     table: Weak<Table<T>>,
     runtime: Handle,
+    /// Its drop counter, on a bus that records metrics.
+    dropped_metric: Option<Counter>,
 }
 
 /// Where a subscription's messages go.
@@ -52,6 +55,7 @@ impl<T: Send + Sync + 'static> Entry<T> {
         target: Target<T>,
         table: Weak<Table<T>>,
         runtime: Handle,
+        dropped_metric: Option<Counter>,
     ) -> Self {
         Entry {
             pattern,
@@ -64,6 +68,7 @@ impl<T: Send + Sync + 'static> Entry<T> {
             active: AtomicBool::new(true),
             table,
             runtime,
+            dropped_metric,
         }
     }
 
@@ -92,7 +97,7 @@ impl<T: Send + Sync + 'static> Entry<T> {
                     if self.overflow == Overflow::Block {
                         return Attempt::Wait(back);
                     }
-                    self.dropped.fetch_add(1, Ordering::Relaxed);
+                    self.count_drop();
                     report.dropped += 1;
                 }
                 Err(TrySendError::Closed(_)) => self.found_dead(report),
@@ -100,7 +105,7 @@ impl<T: Send + Sync + 'static> Entry<T> {
             Target::Buffer(buffer) => match buffer.offer(self.overflow, msg.clone(), false) {
                 Offer::Taken { evicted, drain } => self.taken(evicted, drain, report),
                 Offer::Refused => {
-                    self.dropped.fetch_add(1, Ordering::Relaxed);
+                    self.count_drop();
                     report.dropped += 1;
                 }
                 Offer::Full(back) => return Attempt::Wait(back),
@@ -127,7 +132,7 @@ impl<T: Send + Sync + 'static> Entry<T> {
             Target::Buffer(buffer) => match buffer.offer_waiting(self.overflow, msg).await {
                 Offer::Taken { evicted, drain } => self.taken(evicted, drain, report),
                 Offer::Refused => {
-                    self.dropped.fetch_add(1, Ordering::Relaxed);
+                    self.count_drop();
                     report.dropped += 1;
                 }
                 Offer::Full(_) | Offer::Closed => {}
@@ -138,7 +143,7 @@ impl<T: Send + Sync + 'static> Entry<T> {
     fn taken(self: &Arc<Self>, evicted: bool, drain: bool, report: &mut PublishReport) {
         report.delivered += 1;
         if evicted {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
+            self.count_drop();
             report.dropped += 1;
         }
         if drain && !self.send_drain() {
@@ -178,13 +183,23 @@ impl<T: Send + Sync + 'static> Entry<T> {
             return None;
         };
         let (item, more) = buffer.take();
-        if item.is_some() {
+        if let Some(msg) = &item {
             self.delivered.fetch_add(1, Ordering::Relaxed);
+            msg.record_delivery();
         }
         if more && matches!(buffer.reader, Reader::Actor(_)) && !self.send_drain() {
             self.found_dead(&mut PublishReport::default());
         }
         item
+    }
+
+    /// Counts one message dropped by the overflow policy.
+    #[inline]
+    fn count_drop(&self) {
+        self.dropped.fetch_add(1, Ordering::Relaxed);
+        if let Some(counter) = &self.dropped_metric {
+            counter.increment(1);
+        }
     }
 
     /// For a stream: the next message, `Ready(None)` once the subscription has ended, or
@@ -194,8 +209,9 @@ impl<T: Send + Sync + 'static> Entry<T> {
             return Poll::Ready(None);
         };
         let polled = buffer.poll_take(cx);
-        if let Poll::Ready(Some(_)) = polled {
+        if let Poll::Ready(Some(msg)) = &polled {
             self.delivered.fetch_add(1, Ordering::Relaxed);
+            msg.record_delivery();
         }
         polled
     }
@@ -214,6 +230,9 @@ impl<T: Send + Sync + 'static> Entry<T> {
         if let Target::Buffer(buffer) = &self.target {
             let discarded = buffer.close() as u64;
             self.dropped.fetch_add(discarded, Ordering::Relaxed);
+            if let Some(counter) = &self.dropped_metric {
+                counter.increment(discarded);
+            }
         }
         if let Some(table) = self.table.upgrade() {
             table.remove(self);

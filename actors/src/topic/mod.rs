@@ -113,6 +113,9 @@ mod subscription;
 use std::fmt;
 use std::ops::Deref;
 use std::sync::Arc;
+use std::time::Duration;
+
+use crate::telemetry::TopicMetrics;
 
 pub use publisher::Publisher;
 pub(crate) use registry::TopicRegistry;
@@ -133,12 +136,37 @@ struct Publication<T> {
     topic: Arc<str>,
     key: Option<u64>,
     msg: T,
+    /// When it was published (bus time) and its topic's instruments, on a bus that records
+    /// metrics.
+    stamp: Option<(Duration, Arc<TopicMetrics>)>,
 }
 
 impl<T> Published<T> {
-    pub(crate) fn new(topic: Arc<str>, key: Option<u64>, msg: T) -> Self {
+    pub(crate) fn new(
+        topic: Arc<str>,
+        key: Option<u64>,
+        msg: T,
+        metrics: Option<Arc<TopicMetrics>>,
+    ) -> Self {
+        let stamp = metrics.map(|m| {
+            m.published();
+            (m.clock.now_in_task(), m)
+        });
         Published {
-            inner: Arc::new(Publication { topic, key, msg }),
+            inner: Arc::new(Publication {
+                topic,
+                key,
+                msg,
+                stamp,
+            }),
+        }
+    }
+
+    /// Records the delivery latency, on a bus that records metrics.
+    #[inline]
+    pub(crate) fn record_delivery(&self) {
+        if let Some((at, metrics)) = &self.inner.stamp {
+            metrics.delivered(*at);
         }
     }
 

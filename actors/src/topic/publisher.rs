@@ -3,6 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crate::telemetry::{TopicMetrics, TopicMetricsCache};
 use crate::topic::entry::Attempt;
 use crate::topic::registry::Table;
 use crate::topic::{PublishReport, Published};
@@ -47,11 +48,26 @@ pub(super) async fn fan_out<T: Send + Sync + 'static>(
 pub struct Publisher<T: Send + Sync + 'static> {
     table: Arc<Table<T>>,
     topic: Arc<str>,
+    /// Its topic's instruments and the bus's, on a bus that records metrics.
+    metrics: Option<(Arc<TopicMetrics>, Arc<TopicMetricsCache>)>,
 }
 
 impl<T: Send + Sync + 'static> Publisher<T> {
-    pub(super) fn new(table: Arc<Table<T>>, topic: Arc<str>) -> Self {
-        Publisher { table, topic }
+    pub(super) fn new(
+        table: Arc<Table<T>>,
+        topic: Arc<str>,
+        cache: Option<Arc<TopicMetricsCache>>,
+    ) -> Self {
+        let metrics = cache.map(|c| (c.get(&topic), c));
+        Publisher {
+            table,
+            topic,
+            metrics,
+        }
+    }
+
+    fn own_metrics(&self) -> Option<Arc<TopicMetrics>> {
+        self.metrics.as_ref().map(|(m, _)| m.clone())
     }
 
     /// The topic it publishes on.
@@ -67,19 +83,21 @@ impl<T: Send + Sync + 'static> Publisher<T> {
         msg: T,
     ) -> Result<PublishReport, crate::topic::TopicError> {
         crate::topic::pattern::validate_name(&topic)?;
-        Ok(fan_out(&self.table, Published::new(topic, key, msg)).await)
+        let metrics = self.metrics.as_ref().map(|(_, cache)| cache.get(&topic));
+        Ok(fan_out(&self.table, Published::new(topic, key, msg, metrics)).await)
     }
 
     /// Publishes `msg`; see [`Bus::publish`](crate::Bus::publish).
     pub async fn publish(&self, msg: T) -> PublishReport {
-        fan_out(&self.table, Published::new(self.topic.clone(), None, msg)).await
+        let published = Published::new(self.topic.clone(), None, msg, self.own_metrics());
+        fan_out(&self.table, published).await
     }
 
     /// Publishes `msg` with `key`; see [`Bus::publish_keyed`](crate::Bus::publish_keyed).
     pub async fn publish_keyed(&self, key: u64, msg: T) -> PublishReport {
         fan_out(
             &self.table,
-            Published::new(self.topic.clone(), Some(key), msg),
+            Published::new(self.topic.clone(), Some(key), msg, self.own_metrics()),
         )
         .await
     }
@@ -90,6 +108,7 @@ impl<T: Send + Sync + 'static> Clone for Publisher<T> {
         Publisher {
             table: self.table.clone(),
             topic: self.topic.clone(),
+            metrics: self.metrics.clone(),
         }
     }
 }

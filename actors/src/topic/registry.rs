@@ -6,7 +6,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::envelope::BoxFuture;
 use crate::error::{SendError, TrySendError};
+use crate::telemetry::{dropped_counter, TopicMetricsCache};
 use crate::topic::buffer::{Buffer, Reader};
+use crate::topic::drain::TimedSink;
 use crate::topic::entry::{Entry, Target};
 use crate::topic::pattern::{validate_name, Pattern};
 use crate::topic::publisher::{fan_out, Publisher};
@@ -14,15 +16,24 @@ use crate::topic::stream::TopicStream;
 use crate::topic::subscription::{Overflow, SubscribeOptions, Subscription};
 use crate::topic::{PublishReport, Published, TopicError};
 use crate::{Actor, ActorId, ActorRef, Bus, Context, Handler, MessageSink, Recipient};
+use metrics::Counter;
 
 /// Every topic table of one bus, one per message type.
-#[derive(Default)]
 pub(crate) struct TopicRegistry {
     // Looked up by type only; never iterated, so hash order is never visible.
     tables: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
+    /// The topics' instruments, on a bus that records metrics.
+    metrics: Option<Arc<TopicMetricsCache>>,
 }
 
 impl TopicRegistry {
+    pub(crate) fn new(metrics: Option<Arc<TopicMetricsCache>>) -> Self {
+        TopicRegistry {
+            tables: Mutex::default(),
+            metrics,
+        }
+    }
+
     fn tables(&self) -> MutexGuard<'_, HashMap<TypeId, Arc<dyn Any + Send + Sync>>> {
         self.tables.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -99,6 +110,7 @@ impl<T: Send + Sync + 'static> Table<T> {
         pattern: &str,
         options: &SubscribeOptions,
         runtime: &tokio::runtime::Handle,
+        dropped: Option<Counter>,
         target: impl FnOnce() -> Target<T>,
     ) -> Result<Arc<Entry<T>>, TopicError> {
         let parsed = Pattern::parse(pattern)?;
@@ -109,6 +121,7 @@ impl<T: Send + Sync + 'static> Table<T> {
             target(),
             Arc::downgrade(self),
             runtime.clone(),
+            dropped,
         ));
         self.add(entry.clone());
         Ok(entry)
@@ -116,12 +129,17 @@ impl<T: Send + Sync + 'static> Table<T> {
 }
 
 /// The target of an actor's subscription: its mailbox, or a side buffer it drains.
-fn actor_target<A, T>(actor: &ActorRef<A>, options: &SubscribeOptions) -> Target<T>
+fn actor_target<A, T>(actor: &ActorRef<A>, options: &SubscribeOptions, timed: bool) -> Target<T>
 where
     A: Handler<Published<T>>,
     T: Send + Sync + 'static,
 {
     match options.overflow {
+        // On a bus that records metrics, a wrapper message records the delivery latency when
+        // the actor takes it.
+        Overflow::Block | Overflow::DropNewest if timed => {
+            Target::Mailbox(Arc::new(TimedSink(actor.shared.clone())))
+        }
         Overflow::Block | Overflow::DropNewest => {
             let sink: Arc<dyn MessageSink<Published<T>>> = actor.shared.clone();
             Target::Mailbox(sink)
@@ -188,10 +206,15 @@ impl Bus {
         msg: T,
     ) -> Result<PublishReport, TopicError> {
         validate_name(topic)?;
+        let metrics = self.topics().metrics.as_ref().map(|c| c.get(topic));
         let Some(table) = self.topics().existing::<T>() else {
+            if let Some(m) = metrics {
+                m.published();
+            }
             return Ok(PublishReport::default());
         };
-        Ok(fan_out(&table, Published::new(Arc::from(topic), key, msg)).await)
+        let published = Published::new(Arc::from(topic), key, msg, metrics);
+        Ok(fan_out(&table, published).await)
     }
 
     /// A publisher for one topic: the name is checked once, and each publish skips the lookup
@@ -201,7 +224,12 @@ impl Bus {
         topic: &str,
     ) -> Result<Publisher<T>, TopicError> {
         validate_name(topic)?;
-        Ok(Publisher::new(self.topics().table::<T>(), Arc::from(topic)))
+        let topics = self.topics();
+        Ok(Publisher::new(
+            topics.table::<T>(),
+            Arc::from(topic),
+            topics.metrics.clone(),
+        ))
     }
 
     /// Subscribes from outside an actor: the messages of type `T` published on topics that
@@ -213,7 +241,8 @@ impl Bus {
         options: SubscribeOptions,
     ) -> Result<TopicStream<T>, TopicError> {
         let table = self.topics().table::<T>();
-        let entry = table.subscribe(pattern, &options, self.runtime(), || {
+        let dropped = dropped_counter(self, pattern, "stream");
+        let entry = table.subscribe(pattern, &options, self.runtime(), dropped, || {
             Target::Buffer(Buffer::new(&options, Reader::Stream))
         })?;
         Ok(TopicStream::new(entry))
@@ -233,8 +262,11 @@ impl Bus {
         T: Send + Sync + 'static,
     {
         let table = self.topics().table::<T>();
-        let entry = table.subscribe(pattern, &options, self.runtime(), || {
-            actor_target(actor, &options)
+        let subscriber = actor.shared.name.as_deref().unwrap_or(A::type_name());
+        let dropped = dropped_counter(self, pattern, subscriber);
+        let timed = self.metrics_enabled();
+        let entry = table.subscribe(pattern, &options, self.runtime(), dropped, || {
+            actor_target(actor, &options, timed)
         })?;
         Ok(Subscription::new(entry))
     }
@@ -255,12 +287,14 @@ impl Bus {
         options: SubscribeOptions,
     ) -> Result<Subscription, TopicError> {
         if let Overflow::Block | Overflow::DropNewest = options.overflow {
-            let entry =
-                self.topics()
-                    .table::<T>()
-                    .subscribe(pattern, &options, self.runtime(), || {
-                        Target::Mailbox(Arc::new(RecipientSink(recipient)))
-                    })?;
+            let dropped = dropped_counter(self, pattern, "recipient");
+            let entry = self.topics().table::<T>().subscribe(
+                pattern,
+                &options,
+                self.runtime(),
+                dropped,
+                || Target::Mailbox(Arc::new(RecipientSink(recipient))),
+            )?;
             return Ok(Subscription::new(entry));
         }
         let mut stream = self.subscribe_stream::<T>(pattern, options)?;

@@ -16,7 +16,7 @@ use crate::common::{
 
 /// Runs `f` inside a fresh actix `System`; `f` receives the arbiter actors should run on
 /// (`None`: the System's own thread).
-fn run_system<F, Fut, T>(rt: Rt, f: F) -> T
+pub(crate) fn run_system<F, Fut, T>(rt: Rt, f: F) -> T
 where
     F: FnOnce(Option<ArbiterHandle>) -> Fut,
     Fut: std::future::Future<Output = T>,
@@ -39,7 +39,7 @@ where
     out
 }
 
-fn start_on<A, F>(arbiter: &Option<ArbiterHandle>, make: F) -> Addr<A>
+pub(crate) fn start_on<A, F>(arbiter: &Option<ArbiterHandle>, make: F) -> Addr<A>
 where
     A: Actor<Context = Context<A>>,
     F: FnOnce() -> A + Send + 'static,

@@ -2,7 +2,7 @@
 //! `tell(..).await`, `ask(..).await`, supervision through `Supervisor::builder` with a
 //! `ChildSpec` and `Backoff::none()`.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use mycelium::prelude::*;
@@ -12,10 +12,44 @@ use crate::common::{
     STARTED, STOPPED,
 };
 
+/// True while the `mycelium-metrics` variant runs: buses record metrics.
+static METRICS: AtomicBool = AtomicBool::new(false);
+
+/// Runs `f` with metrics on for the buses it builds.
+pub fn with_metrics<T>(f: impl FnOnce() -> T) -> T {
+    METRICS.store(true, Ordering::Relaxed);
+    let out = f();
+    METRICS.store(false, Ordering::Relaxed);
+    out
+}
+
+/// Installs the Prometheus recorder for the process (the exporter a user would run), with a
+/// thread that runs its upkeep (draining histogram samples) every second, as its HTTP
+/// listener would.
+///
+/// `MYCELIUM_BENCH_RECORDER=none` leaves the facade without a recorder: the instruments are
+/// then no-ops, which separates Mycelium's own cost from the exporter's.
+pub fn install_recorder() {
+    if std::env::var("MYCELIUM_BENCH_RECORDER").as_deref() == Ok("none") {
+        eprintln!("# metrics: no recorder installed (MYCELIUM_BENCH_RECORDER=none)");
+        return;
+    }
+    match metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder() {
+        Ok(handle) => {
+            std::thread::spawn(move || loop {
+                std::thread::sleep(Duration::from_secs(1));
+                handle.run_upkeep();
+            });
+        }
+        Err(e) => eprintln!("# metrics recorder not installed: {e}"),
+    }
+}
+
 /// A bus whose default mailbox is bounded with the capacity every framework gets.
 fn bus() -> Bus {
     Bus::builder()
         .mailbox(MailboxConfig::Bounded(MAILBOX_CAPACITY))
+        .metrics(METRICS.load(Ordering::Relaxed))
         .build()
         .expect("bus inside a tokio runtime")
 }

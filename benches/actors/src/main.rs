@@ -1,9 +1,13 @@
 //! Actor benchmark: Mycelium beside kameo 0.22, ractor 0.16 and actix 0.13.
 //!
 //! ```text
-//! cargo run --release -p mycelium-bench -- compare [--quick] [--only w1,w2,w3,w4,w5,w6,w7]
-//!     [--frameworks mycelium,kameo,ractor,actix] [--rounds N] [--rt ct|mt]
+//! cargo run --release -p mycelium-bench -- compare [--quick] [--only w1,w2,w3,w4,w5,w6,w7,w13]
+//!     [--frameworks mycelium,kameo,ractor,actix,mycelium-metrics] [--rounds N] [--rt ct|mt]
 //! ```
+//!
+//! `mycelium-metrics` (never run unless named) is Mycelium on a bus built with
+//! `metrics(true)`, with the Prometheus recorder installed in the process: the cost of the
+//! metrics, read as its ratio to `mycelium` in the same run (w1, w2 and w13 only).
 //!
 //! Prints one line per workload, framework and variant:
 //! `<workload> <framework> rt=<ct|mt> <key>=<value> ...`, then a ratio summary. The full mode
@@ -17,6 +21,7 @@ mod fw_actix;
 mod fw_kameo;
 mod fw_mycelium;
 mod fw_ractor;
+mod w13;
 mod w4;
 mod w6;
 mod w7;
@@ -32,6 +37,8 @@ enum Framework {
     Kameo,
     Ractor,
     Actix,
+    /// Mycelium with metrics on (not a peer; only when named in `--frameworks`).
+    MyceliumMetrics,
 }
 
 const ALL_FRAMEWORKS: [Framework; 4] = [
@@ -48,16 +55,21 @@ impl Framework {
             Framework::Kameo => "kameo",
             Framework::Ractor => "ractor",
             Framework::Actix => "actix",
+            Framework::MyceliumMetrics => "mycelium-metrics",
         }
     }
 
     fn parse(s: &str) -> Option<Framework> {
-        ALL_FRAMEWORKS.into_iter().find(|f| f.name() == s)
+        ALL_FRAMEWORKS
+            .into_iter()
+            .chain([Framework::MyceliumMetrics])
+            .find(|f| f.name() == s)
     }
 
     fn w1(self, rt: Rt, n: u64) -> f64 {
         match self {
             Framework::Mycelium => fw_mycelium::w1(rt, n),
+            Framework::MyceliumMetrics => fw_mycelium::with_metrics(|| fw_mycelium::w1(rt, n)),
             Framework::Kameo => fw_kameo::w1(rt, n),
             Framework::Ractor => fw_ractor::w1(rt, n),
             Framework::Actix => fw_actix::w1(rt, n),
@@ -67,6 +79,9 @@ impl Framework {
     fn w2(self, rt: Rt, n: usize, warmup: usize) -> Vec<u64> {
         match self {
             Framework::Mycelium => fw_mycelium::w2(rt, n, warmup),
+            Framework::MyceliumMetrics => {
+                fw_mycelium::with_metrics(|| fw_mycelium::w2(rt, n, warmup))
+            }
             Framework::Kameo => fw_kameo::w2(rt, n, warmup),
             Framework::Ractor => fw_ractor::w2(rt, n, warmup),
             Framework::Actix => fw_actix::w2(rt, n, warmup),
@@ -76,7 +91,7 @@ impl Framework {
     fn w3(self, n: usize) -> SpawnResult {
         reset_counters();
         match self {
-            Framework::Mycelium => fw_mycelium::w3(n),
+            Framework::Mycelium | Framework::MyceliumMetrics => fw_mycelium::w3(n),
             Framework::Kameo => fw_kameo::w3(n),
             Framework::Ractor => fw_ractor::w3(n),
             Framework::Actix => fw_actix::w3(n),
@@ -85,7 +100,7 @@ impl Framework {
 
     fn w5(self, n: usize) -> W5Result {
         with_quiet_panics(|| match self {
-            Framework::Mycelium => fw_mycelium::w5(n),
+            Framework::Mycelium | Framework::MyceliumMetrics => fw_mycelium::w5(n),
             Framework::Kameo => fw_kameo::w5(n),
             Framework::Ractor => fw_ractor::w5(n),
             Framework::Actix => fw_actix::w5(n),
@@ -94,7 +109,7 @@ impl Framework {
 
     fn w4(self, rt: Rt, n: u64) -> w4::W4Result {
         match self {
-            Framework::Mycelium => w4::mycelium::run(rt, n),
+            Framework::Mycelium | Framework::MyceliumMetrics => w4::mycelium::run(rt, n),
             Framework::Kameo => w4::kameo::run(rt, n),
             Framework::Ractor => w4::ractor::run(rt, n),
             Framework::Actix => w4::actix::run(rt, n),
@@ -104,16 +119,27 @@ impl Framework {
     /// rt=mt: `mode=shared`; rt=ct: `mode=iso`.
     fn w6(self, rt: Rt, instances: usize, n: u64) -> w6::W6Result {
         match self {
-            Framework::Mycelium => w6::mycelium::run(rt, instances, n),
+            Framework::Mycelium | Framework::MyceliumMetrics => w6::mycelium::run(rt, instances, n),
             Framework::Kameo => w6::kameo::run(rt, instances, n),
             Framework::Ractor => w6::ractor::run(rt, instances, n),
             Framework::Actix => w6::actix::run(rt, instances, n),
         }
     }
 
+    /// One w13 run: `n` messages, one every `period_ns` (0: unpaced).
+    fn w13(self, rt: Rt, n: u64, period_ns: u64) -> w13::W13Run {
+        match self {
+            Framework::Mycelium => w13::mycelium::run(rt, n, period_ns, false),
+            Framework::MyceliumMetrics => w13::mycelium::run(rt, n, period_ns, true),
+            Framework::Kameo => w13::kameo::run(rt, n, period_ns),
+            Framework::Ractor => w13::ractor::run(rt, n, period_ns),
+            Framework::Actix => w13::actix::run(rt, n, period_ns),
+        }
+    }
+
     fn w7(self, n: usize) -> w7::W7Result {
         match self {
-            Framework::Mycelium => w7::mycelium(n),
+            Framework::Mycelium | Framework::MyceliumMetrics => w7::mycelium(n),
             Framework::Kameo => w7::kameo(n),
             Framework::Ractor => w7::ractor(n),
             Framework::Actix => w7::actix(n),
@@ -130,6 +156,7 @@ enum Workload {
     W5,
     W6,
     W7,
+    W13,
 }
 
 impl Workload {
@@ -142,6 +169,7 @@ impl Workload {
             Workload::W5 => "w5",
             Workload::W6 => "w6",
             Workload::W7 => "w7",
+            Workload::W13 => "w13",
         }
     }
 
@@ -154,6 +182,7 @@ impl Workload {
             Workload::W5,
             Workload::W6,
             Workload::W7,
+            Workload::W13,
         ]
         .into_iter()
         .find(|w| w.name() == s)
@@ -162,7 +191,7 @@ impl Workload {
     /// Runtime variants reported for this workload.
     fn variants(self) -> &'static [Rt] {
         match self {
-            Workload::W1 | Workload::W2 | Workload::W4 => &[Rt::Ct, Rt::Mt],
+            Workload::W1 | Workload::W2 | Workload::W4 | Workload::W13 => &[Rt::Ct, Rt::Mt],
             Workload::W6 => &[Rt::Mt, Rt::Ct],
             Workload::W3 | Workload::W5 | Workload::W7 => &[Rt::Ct],
         }
@@ -190,6 +219,7 @@ struct Counts {
     w6_instances: usize,
     w6_msgs: u64,
     w7_buses: usize,
+    w13_msgs: u64,
 }
 
 const FULL: Counts = Counts {
@@ -202,6 +232,7 @@ const FULL: Counts = Counts {
     w6_instances: 1_000,
     w6_msgs: 1_000,
     w7_buses: 10_000,
+    w13_msgs: 200_000,
 };
 
 const QUICK: Counts = Counts {
@@ -214,6 +245,7 @@ const QUICK: Counts = Counts {
     w6_instances: 20,
     w6_msgs: 100,
     w7_buses: 100,
+    w13_msgs: 2_000,
 };
 
 /// Outcome of one workload for one framework and runtime variant.
@@ -287,8 +319,8 @@ struct Options {
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: mycelium-bench compare [--quick] [--only w1,w2,w3,w4,w5,w6,w7] \
-         [--frameworks mycelium,kameo,ractor,actix] [--rounds N] [--rt ct|mt]"
+        "usage: mycelium-bench compare [--quick] [--only w1,w2,w3,w4,w5,w6,w7,w13] \
+         [--frameworks mycelium,kameo,ractor,actix,mycelium-metrics] [--rounds N] [--rt ct|mt]"
     );
     ExitCode::from(2)
 }
@@ -304,6 +336,7 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
             Workload::W5,
             Workload::W6,
             Workload::W7,
+            Workload::W13,
         ],
         frameworks: ALL_FRAMEWORKS.to_vec(),
         rounds: None,
@@ -461,7 +494,61 @@ fn in_child(cmd: &str, fw: Framework, n: usize, keys: &[&'static str]) -> Outcom
     Outcome::Values(vals)
 }
 
-fn run_one(w: Workload, fw: Framework, rt: Rt, c: &Counts) -> Outcome {
+/// w13's offered rate per runtime variant, in messages per second.
+#[derive(Clone, Copy, Debug, Default)]
+struct W13Rates {
+    ct: Option<f64>,
+    mt: Option<f64>,
+}
+
+impl W13Rates {
+    fn get(&self, rt: Rt) -> Option<f64> {
+        match rt {
+            Rt::Ct => self.ct,
+            Rt::Mt => self.mt,
+        }
+    }
+}
+
+/// w13's offered rate on `rt`: half of the slowest peer's unpaced maximum (the peers among
+/// `frameworks`; Mycelium's own when no peer is selected). Prints each maximum.
+fn w13_rate(rt: Rt, frameworks: &[Framework], n: u64) -> f64 {
+    let peers: Vec<Framework> = frameworks
+        .iter()
+        .copied()
+        .filter(|f| !matches!(f, Framework::Mycelium | Framework::MyceliumMetrics))
+        .collect();
+    let measured = if peers.is_empty() {
+        vec![Framework::Mycelium]
+    } else {
+        peers
+    };
+    let mut slowest = f64::INFINITY;
+    for fw in measured {
+        let run = fw.w13(rt, n, 0);
+        let max = n as f64 / run.secs;
+        println!(
+            "# w13 rt={} {} max_msgs_per_sec={}",
+            rt.label(),
+            fw.name(),
+            max.round() as u64
+        );
+        slowest = slowest.min(max);
+    }
+    let rate = slowest / 2.0;
+    println!(
+        "# w13 rt={} offered rate={} msgs/s (half of the slowest max)",
+        rt.label(),
+        rate.round() as u64
+    );
+    rate
+}
+
+fn run_one(w: Workload, fw: Framework, rt: Rt, c: &Counts, rates: &W13Rates) -> Outcome {
+    if fw == Framework::MyceliumMetrics && !matches!(w, Workload::W1 | Workload::W2 | Workload::W13)
+    {
+        return Outcome::Unsupported("metrics variant measured on w1, w2, w13 only".into());
+    }
     match w {
         Workload::W1 => Outcome::Values(vec![("msgs_per_sec", fw.w1(rt, c.w1_tells))]),
         Workload::W2 => {
@@ -494,6 +581,20 @@ fn run_one(w: Workload, fw: Framework, rt: Rt, c: &Counts) -> Outcome {
             Outcome::Values(vec![("msgs_per_sec", r.msgs_per_sec), ("secs", r.secs)])
         }
         Workload::W7 => in_child("__w7", fw, c.w7_buses, &["ns_per_bus", "bytes_per_bus"]),
+        Workload::W13 => {
+            let Some(rate) = rates.get(rt) else {
+                return Outcome::Unsupported("no offered rate".into());
+            };
+            let period_ns = (1e9 / rate).max(1.0) as u64;
+            let mut run = fw.w13(rt, c.w13_msgs, period_ns);
+            let l = Latency::from_samples(&mut run.samples);
+            Outcome::Values(vec![
+                ("rate", rate),
+                ("p50_ns", l.p50 as f64),
+                ("p99_ns", l.p99 as f64),
+                ("p999_ns", l.p999 as f64),
+            ])
+        }
     }
 }
 
@@ -501,6 +602,21 @@ fn compare(opts: &Options) {
     let counts = if opts.quick { QUICK } else { FULL };
     let n_rounds = opts.rounds.unwrap_or(if opts.quick { 1 } else { 3 });
     let started = Instant::now();
+    if opts.frameworks.contains(&Framework::MyceliumMetrics) {
+        fw_mycelium::install_recorder();
+    }
+    let mut rates = W13Rates::default();
+    if opts.workloads.contains(&Workload::W13) {
+        for &rt in Workload::W13.variants() {
+            if !matches!(opts.rt, Some(o) if o != rt) {
+                let rate = Some(w13_rate(rt, &opts.frameworks, counts.w13_msgs));
+                match rt {
+                    Rt::Ct => rates.ct = rate,
+                    Rt::Mt => rates.mt = rate,
+                }
+            }
+        }
+    }
     // rounds[r] holds every record of round r, in run order.
     let mut rounds: Vec<Vec<Record>> = Vec::with_capacity(n_rounds);
     for round in 0..n_rounds {
@@ -512,7 +628,7 @@ fn compare(opts: &Options) {
                 .filter(|&&rt| !matches!(opts.rt, Some(o) if o != rt))
             {
                 for &fw in &opts.frameworks {
-                    let outcome = run_one(w, fw, rt, &counts);
+                    let outcome = run_one(w, fw, rt, &counts, &rates);
                     let rec = Record {
                         workload: w,
                         framework: fw,
@@ -693,6 +809,20 @@ fn summary(recs: &[Record]) {
             higher_is_better: false,
             goal: f64::NAN,
         },
+        Target {
+            w: Workload::W13,
+            rt: Rt::Ct,
+            key: "p99_ns",
+            higher_is_better: false,
+            goal: 0.5,
+        },
+        Target {
+            w: Workload::W13,
+            rt: Rt::Mt,
+            key: "p99_ns",
+            higher_is_better: false,
+            goal: 0.5,
+        },
     ];
     println!("# ratio summary: mycelium / best peer (same run)");
     for t in targets {
@@ -746,5 +876,38 @@ fn summary(recs: &[Record]) {
             fmt_value(t.key, best_v),
             ratio,
         );
+    }
+    metrics_cost(recs);
+}
+
+/// Prints mycelium-metrics / mycelium for the workloads both ran: the cost of metrics.
+fn metrics_cost(recs: &[Record]) {
+    let keys = [
+        (Workload::W1, "msgs_per_sec"),
+        (Workload::W2, "p50_ns"),
+        (Workload::W2, "p99_ns"),
+        (Workload::W13, "p50_ns"),
+        (Workload::W13, "p99_ns"),
+    ];
+    for (w, key) in keys {
+        for rt in [Rt::Ct, Rt::Mt] {
+            let find = |fw: Framework| {
+                recs.iter()
+                    .find(|r| r.workload == w && r.rt == rt && r.framework == fw)
+                    .and_then(|r| r.value(key))
+            };
+            if let (Some(off), Some(on)) =
+                (find(Framework::Mycelium), find(Framework::MyceliumMetrics))
+            {
+                println!(
+                    "# metrics cost {} rt={} {key}: off={} on={} on/off={:.2}",
+                    w.name(),
+                    rt.label(),
+                    fmt_value(key, off),
+                    fmt_value(key, on),
+                    on / off
+                );
+            }
+        }
     }
 }

@@ -1,0 +1,305 @@
+//! Metrics of a running pipeline, served in the Prometheus text format.
+//!
+//! A supervised feed → strategy → execution pipeline over topics, on a bus that records
+//! metrics, with the `metrics-exporter-prometheus` recorder installed. The execution actor
+//! panics on every 100th order and is restarted; a slow audit stream drops quotes.
+//!
+//! ```text
+//! cargo run --release --example prometheus -- --listen 127.0.0.1:9184
+//! curl http://127.0.0.1:9184/metrics
+//! ```
+//!
+//! With `--listen ADDR` it serves `/metrics` until Ctrl-C. Without it, it runs until 150
+//! orders are filled, prints one scrape and exits.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use mycelium::prelude::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// A price update.
+#[derive(Clone, Debug)]
+pub struct Quote {
+    /// Sequence number over all instruments.
+    pub seq: u64,
+    /// The price.
+    pub price: f64,
+}
+
+/// An order to buy (+) or sell (-) lots.
+#[derive(Clone, Debug)]
+pub struct Order {
+    /// The quote it answers.
+    pub seq: u64,
+    /// Signed quantity.
+    pub qty: i64,
+}
+
+/// A filled order.
+#[derive(Clone, Debug)]
+pub struct Fill {
+    /// The order's sequence number.
+    pub seq: u64,
+}
+
+/// The feed's timer message.
+#[derive(Clone)]
+struct Pulse;
+
+/// Publishes a quote for one of two instruments every millisecond.
+struct Feed {
+    seq: u64,
+}
+
+impl Actor for Feed {
+    type Args = ();
+    async fn on_start(_: (), ctx: &mut Context<Self>) -> Result<Self, BoxError> {
+        ctx.send_interval(Pulse, Duration::from_millis(1));
+        Ok(Feed { seq: 0 })
+    }
+}
+
+impl Handler<Pulse> for Feed {
+    type Reply = Result<(), TopicError>;
+    async fn handle(&mut self, _: Pulse, ctx: &mut Context<Self>) -> Result<(), TopicError> {
+        self.seq += 1;
+        let topic = if self.seq % 2 == 0 {
+            "md.quote.AAPL"
+        } else {
+            "md.quote.MSFT"
+        };
+        let price = 100.0 + (self.seq % 17) as f64 * 0.25;
+        ctx.publish(
+            topic,
+            Quote {
+                seq: self.seq,
+                price,
+            },
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+/// Buys below 102, sells above.
+struct Strategy;
+
+impl Actor for Strategy {
+    type Args = ();
+    async fn on_start(_: (), ctx: &mut Context<Self>) -> Result<Self, BoxError> {
+        ctx.subscribe::<Quote>("md.quote.*", SubscribeOptions::new())?;
+        Ok(Strategy)
+    }
+}
+
+impl Handler<Published<Quote>> for Strategy {
+    type Reply = Result<(), TopicError>;
+    async fn handle(&mut self, quote: Published<Quote>, ctx: &mut Context<Self>) -> Self::Reply {
+        let qty = if quote.price < 102.0 { 1 } else { -1 };
+        let order = Order {
+            seq: quote.seq,
+            qty,
+        };
+        ctx.publish("orders", order).await?;
+        Ok(())
+    }
+}
+
+/// Fills orders; panics on every 100th (its supervisor restarts it).
+struct Execution {
+    position: i64,
+}
+
+impl Actor for Execution {
+    type Args = ();
+    async fn on_start(_: (), ctx: &mut Context<Self>) -> Result<Self, BoxError> {
+        ctx.subscribe::<Order>("orders", SubscribeOptions::new())?;
+        Ok(Execution { position: 0 })
+    }
+}
+
+impl Handler<Published<Order>> for Execution {
+    type Reply = Result<(), TopicError>;
+    async fn handle(&mut self, order: Published<Order>, ctx: &mut Context<Self>) -> Self::Reply {
+        if order.seq % 100 == 0 {
+            panic!("execution: order {} rejected by the venue", order.seq);
+        }
+        self.position += order.qty;
+        ctx.publish("fills", Fill { seq: order.seq }).await?;
+        Ok(())
+    }
+}
+
+/// The running pipeline: its supervisor, the fills, and an audit stream nobody reads (it
+/// drops what does not fit, which the drop counter shows).
+pub struct Pipeline {
+    /// The supervisor of the three actors.
+    pub tree: SupervisorRef,
+    /// Every fill.
+    pub fills: TopicStream<Fill>,
+    /// Kept so that its subscription lasts.
+    pub audit: TopicStream<Quote>,
+}
+
+/// Starts the pipeline on `bus`.
+pub async fn start_pipeline(bus: &Bus) -> Result<Pipeline, BoxError> {
+    let fills = bus.subscribe_stream::<Fill>("fills", SubscribeOptions::new().capacity(4096))?;
+    let audit =
+        bus.subscribe_stream::<Quote>("md.quote.*", SubscribeOptions::drop_newest().capacity(4))?;
+    let tree = Supervisor::builder(RestartStrategy::OneForOne)
+        .intensity(1000, Duration::from_secs(1))
+        .backoff(Backoff::none())
+        .child(ChildSpec::new::<Execution>("execution", ()).register())
+        .child(ChildSpec::new::<Strategy>("strategy", ()).register())
+        .child(ChildSpec::new::<Feed>("feed", ()).register())
+        .spawn(bus)
+        .await?;
+    Ok(Pipeline { tree, fills, audit })
+}
+
+/// Why the command line was refused.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ArgError {
+    /// `--listen` without an address after it.
+    MissingAddress,
+    /// The address after `--listen` is not `IP:PORT`.
+    BadAddress(String),
+    /// An argument this example does not know.
+    Unknown(String),
+}
+
+impl std::fmt::Display for ArgError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ArgError::MissingAddress => {
+                write!(f, "--listen needs an address, such as 127.0.0.1:9184")
+            }
+            ArgError::BadAddress(a) => {
+                write!(f, "{a:?} is not an IP:PORT address, such as 127.0.0.1:9184")
+            }
+            ArgError::Unknown(a) => write!(
+                f,
+                "unknown argument {a:?}; usage: prometheus [--listen IP:PORT]"
+            ),
+        }
+    }
+}
+
+/// Parses `[--listen IP:PORT]`.
+pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<SocketAddr>, ArgError> {
+    let mut args = args.into_iter();
+    let mut listen = None;
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--listen" => {
+                let addr = args.next().ok_or(ArgError::MissingAddress)?;
+                listen = Some(addr.parse().map_err(|_| ArgError::BadAddress(addr))?);
+            }
+            _ => return Err(ArgError::Unknown(arg)),
+        }
+    }
+    Ok(listen)
+}
+
+/// Serves `GET /metrics` on `listener` until the task is dropped.
+pub async fn serve(listener: TcpListener, handle: PrometheusHandle) {
+    loop {
+        let Ok((conn, _)) = listener.accept().await else {
+            continue;
+        };
+        let handle = handle.clone();
+        tokio::spawn(async move {
+            // A client that goes away mid-request is not our problem.
+            let _ = answer(conn, &handle).await;
+        });
+    }
+}
+
+/// Answers one HTTP/1.x request and closes the connection.
+async fn answer(mut conn: TcpStream, handle: &PrometheusHandle) -> std::io::Result<()> {
+    let mut request = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = conn.read(&mut buf).await?;
+        if n == 0 || request.len() > 16 * 1024 {
+            return Ok(());
+        }
+        request.extend_from_slice(&buf[..n]);
+    }
+    let line = request.split(|&b| b == b'\r').next().unwrap_or_default();
+    let mut parts = line.split(|&b| b == b' ');
+    let (method, path) = (parts.next(), parts.next());
+    let (status, content_type, body) = match (method, path) {
+        (Some(b"GET"), Some(b"/metrics")) => (
+            "200 OK",
+            "text/plain; version=0.0.4; charset=utf-8",
+            handle.render(),
+        ),
+        (Some(b"GET"), _) => ("404 Not Found", "text/plain", "try /metrics\n".to_string()),
+        _ => (
+            "405 Method Not Allowed",
+            "text/plain",
+            "only GET\n".to_string(),
+        ),
+    };
+    let head = format!(
+        "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    conn.write_all(head.as_bytes()).await?;
+    conn.write_all(body.as_bytes()).await?;
+    conn.shutdown().await
+}
+
+/// Waits until `n` fills have been seen.
+pub async fn wait_fills(fills: &mut TopicStream<Fill>, n: usize) {
+    for _ in 0..n {
+        if fills.recv().await.is_none() {
+            return;
+        }
+    }
+}
+
+fn main() -> Result<(), BoxError> {
+    let listen = match parse_args(std::env::args().skip(1)) {
+        Ok(listen) => listen,
+        Err(e) => {
+            eprintln!("prometheus: {e}");
+            std::process::exit(2);
+        }
+    };
+    let handle = PrometheusBuilder::new().install_recorder()?;
+    // The restarts' panics are expected: keep their messages short.
+    std::panic::set_hook(Box::new(|info| eprintln!("{info}")));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let bus = Bus::builder().metrics(true).build()?;
+        let mut pipeline = start_pipeline(&bus).await?;
+        match listen {
+            Some(addr) => {
+                let listener = TcpListener::bind(addr).await?;
+                println!(
+                    "serving http://{}/metrics (Ctrl-C stops)",
+                    listener.local_addr()?
+                );
+                tokio::select! {
+                    _ = serve(listener, handle) => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            None => {
+                wait_fills(&mut pipeline.fills, 150).await;
+                print!("{}", handle.render());
+            }
+        }
+        pipeline.tree.stop().await;
+        bus.shutdown(Duration::from_secs(1)).await;
+        Ok(())
+    })
+}
