@@ -15,6 +15,7 @@ use crate::frame::HANDSHAKE_MAX_BODY;
 use crate::handshake::{self, Identity};
 use crate::link::{Inner, Link};
 use crate::reader::FrameReader;
+use crate::tls::{ClientTls, ServerTls};
 use crate::transport::{Endpoint, Listener, Stream};
 
 /// Finds the link for a peer node that introduced itself; `None` refuses the peer.
@@ -29,6 +30,20 @@ enum Failure {
 }
 
 fn classify(e: HandshakeError) -> Failure {
+    // A peer that refused our certificate says so with a TLS alert, which (TLS 1.3) arrives
+    // on the first read after the TLS handshake: retrying cannot help.
+    #[cfg(feature = "tls")]
+    if let HandshakeError::Io { source, peer } = &e {
+        if let Some(tls) = crate::tls::rustls_error(source) {
+            let (problem, permanent) = crate::tls::explain(tls);
+            let reason = format!("TLS with {peer} failed: {problem}");
+            return if permanent {
+                Failure::Permanent(reason)
+            } else {
+                Failure::Transient(reason)
+            };
+        }
+    }
     match e {
         HandshakeError::AuthFailed { .. }
         | HandshakeError::SchemaMismatch { .. }
@@ -40,8 +55,14 @@ fn classify(e: HandshakeError) -> Failure {
 
 /// Starts the dialling side of `link`: connect, handshake, run, and on failure reconnect after
 /// the backoff delay (bus time, jitter from `seed`), until `max_attempts` consecutive failures
-/// or a refusal; then the link gives up.
-pub fn dial(link: Link, endpoint: Endpoint, seed: u64) -> JoinHandle<()> {
+/// or a refusal; then the link gives up. With `tls`, each connection runs TLS first (an
+/// untrusted, expired or misnamed certificate, on either side, is a refusal).
+pub(crate) fn dial(
+    link: Link,
+    endpoint: Endpoint,
+    tls: Option<ClientTls>,
+    seed: u64,
+) -> JoinHandle<()> {
     tokio::spawn(async move {
         let inner = link.inner.clone();
         let mut rng = DetRng::new(seed ^ fnv1a(inner.peer.as_bytes()));
@@ -51,7 +72,7 @@ pub fn dial(link: Link, endpoint: Endpoint, seed: u64) -> JoinHandle<()> {
                 return;
             }
             inner.emit(LinkEventKind::Connecting { attempt });
-            match establish(&inner, &endpoint).await {
+            match establish(&inner, &endpoint, tls.as_ref()).await {
                 Ok(task) => {
                     attempt = 0;
                     // Ends when the connection does; the link was told why.
@@ -84,15 +105,37 @@ pub fn dial(link: Link, endpoint: Endpoint, seed: u64) -> JoinHandle<()> {
     })
 }
 
-async fn establish(inner: &Arc<Inner>, endpoint: &Endpoint) -> Result<JoinHandle<String>, Failure> {
+async fn establish(
+    inner: &Arc<Inner>,
+    endpoint: &Endpoint,
+    tls: Option<&ClientTls>,
+) -> Result<JoinHandle<String>, Failure> {
     let peer_addr = endpoint.to_string();
+    let connect = async {
+        let stream = Stream::connect(endpoint)
+            .await
+            .map_err(|e| Failure::Transient(e.to_string()))?;
+        match tls {
+            None => Ok(stream),
+            Some(tls) => tls.connect(stream, &peer_addr).await.map_err(|e| {
+                #[cfg(feature = "tls")]
+                if let crate::tls::TlsError::Handshake {
+                    permanent: true, ..
+                } = &e
+                {
+                    return Failure::Permanent(e.to_string());
+                }
+                Failure::Transient(e.to_string())
+            }),
+        }
+    };
     let stream = match inner
         .clock
-        .timeout(inner.config.connect_timeout, Stream::connect(endpoint))
+        .timeout(inner.config.connect_timeout, connect)
         .await
     {
         Ok(Ok(s)) => s,
-        Ok(Err(e)) => return Err(Failure::Transient(e.to_string())),
+        Ok(Err(failure)) => return Err(failure),
         Err(_) => {
             return Err(Failure::Transient(format!(
                 "connecting to {peer_addr} timed out"
@@ -141,9 +184,11 @@ async fn establish(inner: &Arc<Inner>, endpoint: &Endpoint) -> Result<JoinHandle
 
 /// Accepts connections on `listener` until the returned task is aborted. Each handshake runs
 /// on its own task under the handshake deadline; a peer that fails it is logged with its
-/// address and never reaches a link.
-pub fn accept(
+/// address and never reaches a link. With `tls`, the TLS handshake runs first, on the
+/// connection's own task and under the same deadline.
+pub(crate) fn accept(
     listener: Listener,
+    tls: Option<ServerTls>,
     me: Identity,
     resolve: Resolver,
     clock: Clock,
@@ -163,7 +208,25 @@ pub fn accept(
             let me = me.clone();
             let resolve = resolve.clone();
             let clock = clock.clone();
+            let tls = tls.clone();
             tokio::spawn(async move {
+                let stream = match tls {
+                    None => stream,
+                    Some(tls) => match clock
+                        .timeout(handshake_timeout, tls.accept(stream, &peer_addr))
+                        .await
+                    {
+                        Ok(Ok(stream)) => stream,
+                        Ok(Err(e)) => {
+                            tracing::warn!(target: "mycelium::remote", peer = %peer_addr, reason = %e, "incoming connection refused");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::warn!(target: "mycelium::remote", peer = %peer_addr, "incoming connection refused: the TLS handshake did not finish within its deadline");
+                            return;
+                        }
+                    },
+                };
                 let first = (&clock, handshake_timeout);
                 if let Err(reason) = accepted(stream, &peer_addr, &me, &resolve, first).await {
                     tracing::warn!(target: "mycelium::remote", peer = %peer_addr, %reason, "incoming connection refused");

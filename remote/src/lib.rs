@@ -84,6 +84,11 @@ pub mod schema;
 pub mod secret;
 mod service;
 mod session;
+#[cfg(feature = "tls")]
+pub mod tls;
+#[cfg(not(feature = "tls"))]
+#[path = "tls_off.rs"]
+mod tls;
 mod topics;
 pub mod topology;
 pub mod transport;
@@ -101,5 +106,7 @@ pub use proxy::RemoteActor;
 pub use schema::LocalSchema;
 pub use secret::Secret;
 pub use service::RemoteService;
-pub use topology::{NodeSpec, SecretSource, Topology, TopologyError};
+#[cfg(feature = "tls")]
+pub use tls::{TlsClient, TlsError, TlsServer};
+pub use topology::{NodeSpec, SecretSource, TlsSpec, Topology, TopologyError};
 pub use transport::Endpoint;

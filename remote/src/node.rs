@@ -22,6 +22,69 @@ use crate::topics::TopicTypes;
 use crate::topology::Topology;
 use crate::transport::{Endpoint, Listener};
 
+/// The TLS a node of `topology` listens with, and dials each other node with.
+#[cfg(feature = "tls")]
+#[allow(clippy::type_complexity)]
+fn tls_of(
+    topology: &Topology,
+    me: &crate::topology::NodeSpec,
+) -> Result<
+    (
+        Option<crate::tls::ServerTls>,
+        BTreeMap<String, crate::tls::ClientTls>,
+    ),
+    SetupError,
+> {
+    use crate::tls::{TlsClient, TlsServer};
+    let Some(mine) = &me.tls else {
+        return Ok((None, BTreeMap::new()));
+    };
+    let server = match me.endpoint {
+        Endpoint::Tcp(_) => Some(TlsServer::from_files(
+            &mine.cert,
+            &mine.key,
+            mine.client_auth.then_some(mine.ca.as_path()),
+        )?),
+        Endpoint::Unix(_) => None,
+    };
+    let mut clients = BTreeMap::new();
+    for peer in &topology.nodes {
+        if peer.name == me.name || peer.tls.is_none() {
+            continue;
+        }
+        if let Some(server_name) = peer.tls_server_name() {
+            let client = TlsClient::from_files(
+                &mine.ca,
+                &server_name,
+                Some((mine.cert.as_path(), mine.key.as_path())),
+            )?;
+            clients.insert(peer.name.clone(), client);
+        }
+    }
+    Ok((server, clients))
+}
+
+/// Without the `tls` feature, a topology that asks for TLS cannot be served.
+#[cfg(not(feature = "tls"))]
+#[allow(clippy::type_complexity)]
+fn tls_of(
+    _topology: &Topology,
+    me: &crate::topology::NodeSpec,
+) -> Result<
+    (
+        Option<crate::tls::ServerTls>,
+        BTreeMap<String, crate::tls::ClientTls>,
+    ),
+    SetupError,
+> {
+    match me.tls {
+        Some(_) => Err(SetupError::TlsNotBuilt {
+            node: me.name.clone(),
+        }),
+        None => Ok((None, BTreeMap::new())),
+    }
+}
+
 /// This process's identity and links. Dropping it (or [`shutdown`](Node::shutdown)) stops
 /// its listener and dialers.
 pub struct Node {
@@ -156,10 +219,12 @@ impl Node {
             .filter(|n| n.name != name)
             .map(|n| n.name.as_str())
             .collect();
-        node.listen(&me.endpoint, &peers).await?;
+        let (server, clients) = tls_of(&topology, &me)?;
+        node.listen_with(&me.endpoint, &peers, server).await?;
         for peer in &topology.nodes {
             if peer.name.as_str() > name {
-                node.connect(&peer.name, peer.endpoint.clone());
+                let tls = clients.get(&peer.name).cloned();
+                node.connect_with(&peer.name, peer.endpoint.clone(), tls);
             } else if peer.name != name {
                 node.await_peer(&peer.name);
             }
@@ -268,6 +333,28 @@ impl Node {
         endpoint: &Endpoint,
         peers: &[&str],
     ) -> Result<Endpoint, TransportError> {
+        self.listen_with(endpoint, peers, None).await
+    }
+
+    /// As [`listen`](Node::listen), with TLS on every accepted connection (a TCP endpoint):
+    /// the TLS handshake runs first, then the link's own handshake inside it. A client whose
+    /// TLS handshake fails is logged with its address and never reaches a link.
+    #[cfg(feature = "tls")]
+    pub async fn listen_tls(
+        &self,
+        endpoint: &Endpoint,
+        peers: &[&str],
+        tls: crate::tls::TlsServer,
+    ) -> Result<Endpoint, TransportError> {
+        self.listen_with(endpoint, peers, Some(tls)).await
+    }
+
+    async fn listen_with(
+        &self,
+        endpoint: &Endpoint,
+        peers: &[&str],
+        tls: Option<crate::tls::ServerTls>,
+    ) -> Result<Endpoint, TransportError> {
         for peer in peers {
             self.shared.link_to(peer);
         }
@@ -284,6 +371,7 @@ impl Node {
             Arc::new(move |node: &str| weak.upgrade()?.links().get(node).cloned());
         let task = dial::accept(
             listener,
+            tls,
             self.shared.me.clone(),
             resolve,
             self.shared.bus.clock().clone(),
@@ -295,8 +383,27 @@ impl Node {
 
     /// Dials `peer` at `endpoint`, reconnecting with backoff until the link gives up.
     pub fn connect(&self, peer: &str, endpoint: Endpoint) -> Link {
+        self.connect_with(peer, endpoint, None)
+    }
+
+    /// As [`connect`](Node::connect), over TLS (a TCP endpoint). A server certificate that
+    /// `tls` does not trust, that expired or that lacks the expected name, or a server that
+    /// refuses this node's certificate, is a refusal: the link gives up at once
+    /// ([`LinkEventKind::Refused`](crate::LinkEventKind::Refused), then a loss report for
+    /// anything queued).
+    #[cfg(feature = "tls")]
+    pub fn connect_tls(&self, peer: &str, endpoint: Endpoint, tls: crate::tls::TlsClient) -> Link {
+        self.connect_with(peer, endpoint, Some(tls))
+    }
+
+    fn connect_with(
+        &self,
+        peer: &str,
+        endpoint: Endpoint,
+        tls: Option<crate::tls::ClientTls>,
+    ) -> Link {
         let link = self.shared.link_to(peer);
-        let task = dial::dial(link.clone(), endpoint, self.shared.bus.seed());
+        let task = dial::dial(link.clone(), endpoint, tls, self.shared.bus.seed());
         self.shared.tasks().push(task);
         link
     }

@@ -41,6 +41,9 @@ pub enum Stream {
     Unix(UnixStream),
     /// TCP.
     Tcp(TcpStream),
+    /// TLS over TCP (feature `tls`).
+    #[cfg(feature = "tls")]
+    Tls(Box<tokio_rustls::TlsStream<TcpStream>>),
 }
 
 /// The read half of a [`Stream`].
@@ -50,6 +53,9 @@ pub enum ReadHalf {
     Unix(unix::OwnedReadHalf),
     /// TCP.
     Tcp(tcp::OwnedReadHalf),
+    /// TLS over TCP (feature `tls`).
+    #[cfg(feature = "tls")]
+    Tls(tokio::io::ReadHalf<tokio_rustls::TlsStream<TcpStream>>),
 }
 
 /// The write half of a [`Stream`].
@@ -59,6 +65,9 @@ pub enum WriteHalf {
     Unix(unix::OwnedWriteHalf),
     /// TCP.
     Tcp(tcp::OwnedWriteHalf),
+    /// TLS over TCP (feature `tls`).
+    #[cfg(feature = "tls")]
+    Tls(tokio::io::WriteHalf<tokio_rustls::TlsStream<TcpStream>>),
 }
 
 impl Stream {
@@ -73,10 +82,16 @@ impl Stream {
                 let (r, w) = s.into_split();
                 (ReadHalf::Tcp(r), WriteHalf::Tcp(w))
             }
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => {
+                let (r, w) = tokio::io::split(*s);
+                (ReadHalf::Tls(r), WriteHalf::Tls(w))
+            }
         }
     }
 
-    /// Connects to `endpoint`.
+    /// Connects to `endpoint` (plain TCP or Unix; see [`TlsClient`](crate::tls::TlsClient)
+    /// for TLS).
     pub async fn connect(endpoint: &Endpoint) -> Result<Stream, TransportError> {
         let err = |source| TransportError::Io {
             what: "cannot connect to",
@@ -99,10 +114,22 @@ impl Stream {
 
 impl ReadHalf {
     /// Reads without waiting; `WouldBlock` when nothing is there.
-    pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+    pub fn try_read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             ReadHalf::Unix(r) => r.try_read(buf),
             ReadHalf::Tcp(r) => r.try_read(buf),
+            // A TLS stream has no readiness-free read: poll it once with a waker that does
+            // nothing (the next real poll registers the task's waker again).
+            #[cfg(feature = "tls")]
+            ReadHalf::Tls(r) => {
+                let mut cx = Context::from_waker(std::task::Waker::noop());
+                let mut rb = ReadBuf::new(buf);
+                match Pin::new(r).poll_read(&mut cx, &mut rb) {
+                    Poll::Ready(Ok(())) => Ok(rb.filled().len()),
+                    Poll::Ready(Err(e)) => Err(e),
+                    Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
+                }
+            }
         }
     }
 }
@@ -112,6 +139,8 @@ macro_rules! delegate {
         match $self.get_mut() {
             Self::Unix($inner) => $e,
             Self::Tcp($inner) => $e,
+            #[cfg(feature = "tls")]
+            Self::Tls($inner) => $e,
         }
     };
 }
