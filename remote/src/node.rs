@@ -99,6 +99,8 @@ struct Shared {
     observer: Option<Observer>,
     links: Mutex<BTreeMap<String, Link>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// One supervisor per dialled link, over its connection driver.
+    supervisors: Arc<Mutex<Vec<mycelium_supervisor::SupervisorRef>>>,
     topology: Mutex<Option<Topology>>,
     topics: Arc<TopicTypes>,
 }
@@ -152,6 +154,7 @@ impl NodeBuilder {
                 observer: self.observer,
                 links: Mutex::new(BTreeMap::new()),
                 tasks: Mutex::new(Vec::new()),
+                supervisors: Arc::default(),
                 topology: Mutex::new(None),
                 topics: Arc::default(),
             }),
@@ -403,7 +406,14 @@ impl Node {
         tls: Option<crate::tls::ClientTls>,
     ) -> Link {
         let link = self.shared.link_to(peer);
-        let task = dial::dial(link.clone(), endpoint, tls, self.shared.bus.seed());
+        let task = dial::dial(
+            link.clone(),
+            endpoint,
+            tls,
+            self.shared.bus.seed(),
+            self.shared.bus.clone(),
+            self.shared.supervisors.clone(),
+        );
         self.shared.tasks().push(task);
         link
     }
@@ -427,6 +437,20 @@ impl Node {
     pub fn shutdown(&self) {
         for task in self.shared.tasks().drain(..) {
             task.abort();
+        }
+        let supervisors: Vec<_> = match self.shared.supervisors.lock() {
+            Ok(mut all) => all.drain(..).collect(),
+            Err(poisoned) => poisoned.into_inner().drain(..).collect(),
+        };
+        for sup in supervisors {
+            // The supervisor first, so that it does not restart the driver; the driver is in
+            // a long handler, so a stop would wait for it: kill it too.
+            sup.actor_ref().kill();
+            for (name, _) in sup.children() {
+                if let Some(driver) = sup.child::<dial::Driver>(&name) {
+                    driver.kill();
+                }
+            }
         }
         let links: Vec<Link> = self.shared.links().values().cloned().collect();
         for link in links {
