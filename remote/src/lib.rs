@@ -18,6 +18,11 @@
 //! - sends heartbeats ahead of data and declares a silent peer dead after a timeout of bus
 //!   time; reconnects with exponential backoff and seeded jitter; reports every state change
 //!   to an observer and to `tracing` (target `mycelium::remote`).
+//! - on the dialling side, runs its connection driver as a supervised actor: a panicking
+//!   connection is restarted with backoff and resumes from the link's log;
+//! - over TCP, optionally runs TLS (feature `tls`: [`Node::listen_tls`],
+//!   [`Node::connect_tls`], certificates from files named in `topology.toml`), with its own
+//!   handshake inside.
 //!
 //! Two nodes on TCP loopback: an actor exported on one bus answers asks from the other
 //! through an ordinary `ReplyRecipient` (a topology file does the same wiring by name, see
