@@ -54,7 +54,7 @@ async fn read_loop(link: &Arc<Inner>, mut reader: FrameReader, mut rd: ReadHalf)
             link.wake_writer.notify_one();
         }
         if let Mode::Spin(budget) = link.config.mode {
-            match spin(&mut reader, &rd, budget).await {
+            match spin(&mut reader, &mut rd, budget).await {
                 Ok(true) => continue,
                 Ok(false) => {}
                 Err(e) => return ended(e),
@@ -83,7 +83,7 @@ fn ended(e: ReadError) -> String {
 /// arrived.
 async fn spin(
     reader: &mut FrameReader,
-    rd: &ReadHalf,
+    rd: &mut ReadHalf,
     budget: Duration,
 ) -> Result<bool, ReadError> {
     let start = std::time::Instant::now();
