@@ -43,6 +43,17 @@ impl<M> AskError<M> {
             _ => None,
         }
     }
+
+    /// The same error without the message it may hold (a closed queue's message is dropped).
+    pub(crate) fn without_message(self) -> AskError<()> {
+        match self {
+            AskError::Closed(_) => AskError::Closed(()),
+            AskError::Timeout(d) => AskError::Timeout(d),
+            AskError::Failed(f) => AskError::Failed(f),
+            AskError::Stopped(r) => AskError::Stopped(r),
+            AskError::Lost { node, reason } => AskError::Lost { node, reason },
+        }
+    }
 }
 
 impl<M> fmt::Debug for AskError<M> {

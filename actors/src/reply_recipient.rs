@@ -176,6 +176,10 @@ where
     }
 }
 
+/// The reply to a request already queued ([`ReplyRecipient::ask_queued`]); the request itself
+/// can no longer be handed back, so errors carry no message.
+pub type PendingReply<R> = BoxFuture<'static, Result<R, AskError<()>>>;
+
 /// A type-erased request/reply address: the caller needs only the request type `M` and the
 /// reply type `R`, and the same calls work whether the actor is in this process or behind a
 /// proxy for another one. For a local actor, `R` is its `Handler<M>::Reply`.
@@ -246,6 +250,49 @@ impl<M: Send + 'static, R: Send + 'static> ReplyRecipient<M, R> {
             Ok(Err(no_reply)) => Err(no_reply.into_ask_error()),
             Err(_) => Err(self.sink.unanswered()),
         }
+    }
+
+    /// [`ask`](Self::ask) in two steps: returns once `msg` is queued (after waiting for room
+    /// in a full queue), with the reply still to come as a [`PendingReply`]. A caller that
+    /// must keep its own sends in order (a link reading a stream of requests and tells) awaits
+    /// this before sending the next message, and the reply on its own.
+    ///
+    /// ```
+    /// # use mycelium_actors::{Actor, BoxError, Bus, Context, Handler, ReplyRecipient};
+    /// # struct Doubler;
+    /// # impl Actor for Doubler {
+    /// #     type Args = ();
+    /// #     async fn on_start(_: (), _ctx: &mut Context<Self>) -> Result<Self, BoxError> { Ok(Doubler) }
+    /// # }
+    /// # impl Handler<u32> for Doubler {
+    /// #     type Reply = u64;
+    /// #     async fn handle(&mut self, n: u32, _ctx: &mut Context<Self>) -> u64 { 2 * n as u64 }
+    /// # }
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+    /// let bus = Bus::new();
+    /// let doubler: ReplyRecipient<u32, u64> = bus.spawn::<Doubler>(()).reply_recipient();
+    /// let reply = doubler.ask_queued(21).await.unwrap(); // queued: a later tell comes after it
+    /// doubler.tell(1).await.unwrap();
+    /// assert_eq!(reply.await.unwrap(), 42);
+    /// # });
+    /// ```
+    pub async fn ask_queued(&self, msg: M) -> Result<PendingReply<R>, AskError<M>> {
+        let (tx, rx) = oneshot::channel();
+        let queued = match self.sink.send_request(msg, ReplySender { tx }) {
+            Queued::Ready(result) => result,
+            Queued::Waiting(wait) => wait.await,
+        };
+        if let Err(SendError(msg)) = queued {
+            return Err(AskError::Closed(msg));
+        }
+        let sink = self.sink.clone();
+        Ok(Box::pin(async move {
+            match rx.await {
+                Ok(Ok(reply)) => Ok(reply),
+                Ok(Err(no_reply)) => Err(no_reply.into_ask_error()),
+                Err(_) => Err(sink.unanswered().without_message()),
+            }
+        }))
     }
 
     /// Like [`ask`](Self::ask), giving up after `timeout` of bus time (waiting for room in

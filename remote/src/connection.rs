@@ -54,7 +54,7 @@ async fn read_loop(link: &Arc<Inner>, mut reader: FrameReader, mut rd: ReadHalf)
             link.wake_writer.notify_one();
         }
         if let Mode::Spin(budget) = link.config.mode {
-            match spin(&mut reader, &rd, budget).await {
+            match spin(&mut reader, &mut rd, budget).await {
                 Ok(true) => continue,
                 Ok(false) => {}
                 Err(e) => return ended(e),
@@ -83,7 +83,7 @@ fn ended(e: ReadError) -> String {
 /// arrived.
 async fn spin(
     reader: &mut FrameReader,
-    rd: &ReadHalf,
+    rd: &mut ReadHalf,
     budget: Duration,
 ) -> Result<bool, ReadError> {
     let start = std::time::Instant::now();
@@ -197,6 +197,12 @@ async fn write_loop(link: &Arc<Inner>, id: u64, mut wr: WriteHalf) -> String {
     let mut batch: Vec<Bytes> = Vec::with_capacity(link.config.batch_frames);
     let mut control: Vec<u8> = Vec::with_capacity(64);
     let mut last_sent = link.clock.now();
+    // An ack owed with nothing else to write waits one turn of the scheduler first: the
+    // reply, or the next message, it would precede is usually about to be queued (a handler
+    // answering, a caller asking again), and then one write carries both and the peer's
+    // reader wakes once instead of twice. One turn only, so an ack is never held back for
+    // long.
+    let mut ack_deferred = false;
     loop {
         let wake = link.wake_writer.notified();
         let mut wake = std::pin::pin!(wake);
@@ -213,16 +219,25 @@ async fn write_loop(link: &Arc<Inner>, id: u64, mut wr: WriteHalf) -> String {
             let _ = wr.shutdown().await;
             return format!("link closed: {reason}");
         }
-        {
+        let defer = {
             let mut st = link.lock();
             if st.connection != Some(id) {
                 return "replaced by a newer connection".to_owned();
             }
             control.clear();
+            st.out.take_batch(
+                link.config.batch_frames,
+                link.config.batch_bytes,
+                &mut batch,
+            );
             let ack = st.inb.delivered;
-            let kind = if ack > st.acked {
+            let heartbeat_due = now.saturating_sub(last_sent) >= interval;
+            let defer = ack > st.acked && batch.is_empty() && !heartbeat_due && !ack_deferred;
+            let kind = if defer {
+                None
+            } else if ack > st.acked {
                 Some(Kind::Ack)
-            } else if now.saturating_sub(last_sent) >= interval {
+            } else if heartbeat_due {
                 Some(Kind::Heartbeat)
             } else {
                 None
@@ -234,12 +249,14 @@ async fn write_loop(link: &Arc<Inner>, id: u64, mut wr: WriteHalf) -> String {
                 let _ = encode_frame(&mut control, &spec, link.config.max_frame, |_| {});
                 st.acked = ack;
             }
-            st.out.take_batch(
-                link.config.batch_frames,
-                link.config.batch_bytes,
-                &mut batch,
-            );
+            defer
+        };
+        if defer {
+            ack_deferred = true;
+            tokio::task::yield_now().await;
+            continue;
         }
+        ack_deferred = false;
         if control.is_empty() && batch.is_empty() {
             tokio::select! {
                 _ = wake => {}

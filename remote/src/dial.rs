@@ -5,7 +5,10 @@ use std::sync::Arc;
 
 use std::time::Duration;
 
-use mycelium_actors::{Clock, DetRng};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use mycelium_actors::{Actor, BoxError, Clock, Context, DetRng, Handler};
+use mycelium_supervisor::{ChildSpec, Restart, RestartStrategy, Supervisor, SupervisorRef};
 use tokio::task::JoinHandle;
 
 use crate::connection;
@@ -15,6 +18,7 @@ use crate::frame::HANDSHAKE_MAX_BODY;
 use crate::handshake::{self, Identity};
 use crate::link::{Inner, Link};
 use crate::reader::FrameReader;
+use crate::tls::{ClientTls, ServerTls};
 use crate::transport::{Endpoint, Listener, Stream};
 
 /// Finds the link for a peer node that introduced itself; `None` refuses the peer.
@@ -29,6 +33,20 @@ enum Failure {
 }
 
 fn classify(e: HandshakeError) -> Failure {
+    // A peer that refused our certificate says so with a TLS alert, which (TLS 1.3) arrives
+    // on the first read after the TLS handshake: retrying cannot help.
+    #[cfg(feature = "tls")]
+    if let HandshakeError::Io { source, peer } = &e {
+        if let Some(tls) = crate::tls::rustls_error(source) {
+            let (problem, permanent) = crate::tls::explain(tls);
+            let reason = format!("TLS with {peer} failed: {problem}");
+            return if permanent {
+                Failure::Permanent(reason)
+            } else {
+                Failure::Transient(reason)
+            };
+        }
+    }
     match e {
         HandshakeError::AuthFailed { .. }
         | HandshakeError::SchemaMismatch { .. }
@@ -38,61 +56,195 @@ fn classify(e: HandshakeError) -> Failure {
     }
 }
 
-/// Starts the dialling side of `link`: connect, handshake, run, and on failure reconnect after
-/// the backoff delay (bus time, jitter from `seed`), until `max_attempts` consecutive failures
-/// or a refusal; then the link gives up.
-pub fn dial(link: Link, endpoint: Endpoint, seed: u64) -> JoinHandle<()> {
+/// The dialling side of a link as a supervised actor: one [`Supervisor`] per dialled link,
+/// with one transient child, the [`Driver`], which runs the connect–handshake–run loop in a
+/// handler. Its arguments hold the [`Link`] itself (its log, sequencing, resume point and asks
+/// in flight live there), so a restarted driver resumes where the last connection stopped:
+/// nothing in the log is lost or resent twice.
+///
+/// - A connection task that panics: the connection is detached (asks in flight fail at once,
+///   `Down` event), the panic fails the driver, and the supervisor restarts it after its
+///   backoff (the link's `backoff`); the new incarnation reconnects and resumes. After
+///   `max_attempts` consecutive panics the link gives up (loss report), as after failed
+///   attempts.
+/// - A failed attempt (peer down, timeout): retried inside the driver after the backoff delay
+///   (bus time, jitter from `seed`), until `max_attempts` consecutive failures; a refusal
+///   (secret, schema, node, TLS certificate) gives up at once. Giving up ends the driver
+///   normally: it is not restarted.
+///
+/// Returns the task that starts the supervisor; the supervisor is kept in `supervisors` so
+/// the node can stop it.
+pub(crate) fn dial(
+    link: Link,
+    endpoint: Endpoint,
+    tls: Option<ClientTls>,
+    seed: u64,
+    bus: mycelium_actors::Bus,
+    supervisors: Arc<std::sync::Mutex<Vec<SupervisorRef>>>,
+) -> JoinHandle<()> {
     tokio::spawn(async move {
         let inner = link.inner.clone();
-        let mut rng = DetRng::new(seed ^ fnv1a(inner.peer.as_bytes()));
-        let mut attempt: u32 = 0;
-        loop {
-            if inner.lock().closed.is_some() {
-                return;
-            }
-            inner.emit(LinkEventKind::Connecting { attempt });
-            match establish(&inner, &endpoint).await {
-                Ok(task) => {
-                    attempt = 0;
-                    // Ends when the connection does; the link was told why.
-                    let _ = task.await;
-                }
-                Err(Failure::Permanent(reason)) => {
-                    inner.emit(LinkEventKind::Refused {
-                        reason: reason.clone(),
-                    });
-                    inner.give_up(&reason);
-                    return;
-                }
-                Err(Failure::Transient(reason)) => {
-                    attempt = attempt.saturating_add(1);
-                    tracing::debug!(target: "mycelium::remote", peer = %inner.peer, attempt, %reason, "connection attempt failed");
-                    if attempt >= inner.config.max_attempts {
-                        inner.give_up(&format!(
-                            "{attempt} connection attempts failed, the last because: {reason}"
-                        ));
-                        return;
-                    }
-                }
-            }
-            let delay = inner
-                .config
-                .backoff
-                .delay(attempt.saturating_sub(1), &mut rng);
-            inner.clock.sleep(delay).await;
+        let peer = inner.peer.clone();
+        let args = DriverArgs {
+            link,
+            endpoint,
+            tls,
+            seed,
+            panics: Arc::new(AtomicU32::new(0)),
+        };
+        let observed = peer.clone();
+        let spawned = Supervisor::builder(RestartStrategy::OneForOne)
+            .backoff(inner.config.backoff.clone())
+            // Never give up at the supervisor (at the root that would fail the bus): the
+            // driver counts its own panics and gives the link up.
+            .intensity(u32::MAX, Duration::from_secs(1))
+            .on_event(move |event| {
+                tracing::info!(target: "mycelium::remote", peer = %observed, ?event, "link driver supervision");
+            })
+            .child(ChildSpec::new::<Driver>(format!("link:{peer}"), args).restart(Restart::Transient))
+            .spawn(&bus)
+            .await;
+        match spawned {
+            Ok(sup) => match supervisors.lock() {
+                Ok(mut all) => all.push(sup),
+                Err(poisoned) => poisoned.into_inner().push(sup),
+            },
+            Err(e) => inner.give_up(&format!("the link's supervisor did not start: {e}")),
         }
     })
 }
 
-async fn establish(inner: &Arc<Inner>, endpoint: &Endpoint) -> Result<JoinHandle<String>, Failure> {
+/// What a [`Driver`] is built from, at every (re)start. The [`Link`] is shared: it is the
+/// state that must survive a restart.
+#[derive(Clone)]
+pub(crate) struct DriverArgs {
+    link: Link,
+    endpoint: Endpoint,
+    tls: Option<ClientTls>,
+    seed: u64,
+    /// Consecutive incarnations that ended in a panic.
+    panics: Arc<AtomicU32>,
+}
+
+/// The dialling side's connection driver: a supervised actor (see [`dial`]).
+pub(crate) struct Driver {
+    args: DriverArgs,
+}
+
+/// Starts the driver's loop (sent by the driver to itself at every start).
+struct Run;
+
+impl Actor for Driver {
+    type Args = DriverArgs;
+    async fn on_start(args: DriverArgs, ctx: &mut Context<Self>) -> Result<Self, BoxError> {
+        ctx.actor_ref()
+            .try_tell(Run)
+            .map_err(|_| "the link driver could not start its loop")?;
+        Ok(Driver { args })
+    }
+}
+
+impl Handler<Run> for Driver {
+    type Reply = ();
+    async fn handle(&mut self, _: Run, ctx: &mut Context<Self>) {
+        let args = &self.args;
+        let inner = &args.link.inner;
+        let panics = args.panics.load(Ordering::Relaxed);
+        if panics >= inner.config.max_attempts {
+            inner.give_up(&format!(
+                "the link's connection task panicked {panics} times in a row"
+            ));
+        } else {
+            drive(args, ctx.incarnation()).await;
+        }
+        ctx.stop();
+    }
+}
+
+/// The connect–handshake–run loop; returns when the link is closed or gives up. A panic of
+/// the connection task is resumed here, failing the driver.
+async fn drive(args: &DriverArgs, incarnation: u32) {
+    let inner = &args.link.inner;
+    let mut rng = DetRng::new(
+        args.seed ^ fnv1a(inner.peer.as_bytes()) ^ u64::from(incarnation).rotate_left(32),
+    );
+    let mut attempt: u32 = 0;
+    loop {
+        if inner.lock().closed.is_some() {
+            return;
+        }
+        inner.emit(LinkEventKind::Connecting { attempt });
+        match establish(inner, &args.endpoint, args.tls.as_ref()).await {
+            Ok((id, task)) => {
+                attempt = 0;
+                // Ends when the connection does; the link was told why.
+                if let Err(e) = task.await {
+                    if e.is_panic() {
+                        args.panics.fetch_add(1, Ordering::Relaxed);
+                        inner.detach(id, "the connection task panicked; restarting it");
+                        std::panic::resume_unwind(e.into_panic());
+                    }
+                } else {
+                    args.panics.store(0, Ordering::Relaxed);
+                }
+            }
+            Err(Failure::Permanent(reason)) => {
+                inner.emit(LinkEventKind::Refused {
+                    reason: reason.clone(),
+                });
+                inner.give_up(&reason);
+                return;
+            }
+            Err(Failure::Transient(reason)) => {
+                attempt = attempt.saturating_add(1);
+                tracing::debug!(target: "mycelium::remote", peer = %inner.peer, attempt, %reason, "connection attempt failed");
+                if attempt >= inner.config.max_attempts {
+                    inner.give_up(&format!(
+                        "{attempt} connection attempts failed, the last because: {reason}"
+                    ));
+                    return;
+                }
+            }
+        }
+        let delay = inner
+            .config
+            .backoff
+            .delay(attempt.saturating_sub(1), &mut rng);
+        inner.clock.sleep(delay).await;
+    }
+}
+
+async fn establish(
+    inner: &Arc<Inner>,
+    endpoint: &Endpoint,
+    tls: Option<&ClientTls>,
+) -> Result<(u64, JoinHandle<String>), Failure> {
     let peer_addr = endpoint.to_string();
+    let connect = async {
+        let stream = Stream::connect(endpoint)
+            .await
+            .map_err(|e| Failure::Transient(e.to_string()))?;
+        match tls {
+            None => Ok(stream),
+            Some(tls) => tls.connect(stream, &peer_addr).await.map_err(|e| {
+                #[cfg(feature = "tls")]
+                if let crate::tls::TlsError::Handshake {
+                    permanent: true, ..
+                } = &e
+                {
+                    return Failure::Permanent(e.to_string());
+                }
+                Failure::Transient(e.to_string())
+            }),
+        }
+    };
     let stream = match inner
         .clock
-        .timeout(inner.config.connect_timeout, Stream::connect(endpoint))
+        .timeout(inner.config.connect_timeout, connect)
         .await
     {
         Ok(Ok(s)) => s,
-        Ok(Err(e)) => return Err(Failure::Transient(e.to_string())),
+        Ok(Err(failure)) => return Err(failure),
         Err(_) => {
             return Err(Failure::Transient(format!(
                 "connecting to {peer_addr} timed out"
@@ -136,14 +288,16 @@ async fn establish(inner: &Arc<Inner>, endpoint: &Endpoint) -> Result<JoinHandle
     let (rd, wr) = stream.into_split();
     let task = tokio::spawn(connection::run(inner.clone(), id, reader, rd, wr));
     inner.set_task(id, task.abort_handle());
-    Ok(task)
+    Ok((id, task))
 }
 
 /// Accepts connections on `listener` until the returned task is aborted. Each handshake runs
 /// on its own task under the handshake deadline; a peer that fails it is logged with its
-/// address and never reaches a link.
-pub fn accept(
+/// address and never reaches a link. With `tls`, the TLS handshake runs first, on the
+/// connection's own task and under the same deadline.
+pub(crate) fn accept(
     listener: Listener,
+    tls: Option<ServerTls>,
     me: Identity,
     resolve: Resolver,
     clock: Clock,
@@ -163,7 +317,25 @@ pub fn accept(
             let me = me.clone();
             let resolve = resolve.clone();
             let clock = clock.clone();
+            let tls = tls.clone();
             tokio::spawn(async move {
+                let stream = match tls {
+                    None => stream,
+                    Some(tls) => match clock
+                        .timeout(handshake_timeout, tls.accept(stream, &peer_addr))
+                        .await
+                    {
+                        Ok(Ok(stream)) => stream,
+                        Ok(Err(e)) => {
+                            tracing::warn!(target: "mycelium::remote", peer = %peer_addr, reason = %e, "incoming connection refused");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::warn!(target: "mycelium::remote", peer = %peer_addr, "incoming connection refused: the TLS handshake did not finish within its deadline");
+                            return;
+                        }
+                    },
+                };
                 let first = (&clock, handshake_timeout);
                 if let Err(reason) = accepted(stream, &peer_addr, &me, &resolve, first).await {
                     tracing::warn!(target: "mycelium::remote", peer = %peer_addr, %reason, "incoming connection refused");
@@ -222,7 +394,12 @@ async fn accepted(
     let (rd, wr) = stream.into_split();
     let task = tokio::spawn(connection::run(inner.clone(), id, reader, rd, wr));
     inner.set_task(id, task.abort_handle());
-    let _ = task.await;
+    if let Err(e) = task.await {
+        if e.is_panic() {
+            // The peer dials again; this side only forgets the connection.
+            inner.detach(id, "the connection task panicked");
+        }
+    }
     // The peer dials again; if it does not within `give_up_after`, the link gives up.
     let generation = inner.generation();
     inner.clock.sleep(inner.config.give_up_after).await;

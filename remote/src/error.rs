@@ -209,6 +209,16 @@ pub enum SetupError {
     /// The node could not listen.
     #[error(transparent)]
     Transport(#[from] TransportError),
+    /// The TLS files of the topology cannot be used.
+    #[cfg(feature = "tls")]
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
+    /// The topology asks for TLS, which this build of `mycelium-remote` leaves out.
+    #[error("node `{node}` has `tls` in its topology, but this program was built without TLS: build `mycelium-remote` with its `tls` feature")]
+    TlsNotBuilt {
+        /// The node.
+        node: String,
+    },
 }
 
 /// A dispatch of an incoming message to local actors failed.

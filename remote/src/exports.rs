@@ -1,8 +1,6 @@
 //! The bus's export table as a link's [`Dispatch`]: incoming frames become typed sends,
 //! asks and publications on this bus.
 
-use std::task::Poll;
-
 use mycelium_actors::export::{DeliveryError, Exports};
 use mycelium_actors::BoxFuture;
 
@@ -37,37 +35,21 @@ impl Dispatch for Exports {
         })
     }
 
-    /// The request is queued in the actor's mailbox by the first poll of the table's ask when
-    /// the mailbox has room, which is when this returns; the reply is awaited on its own task.
-    /// When the mailbox is full, the request waits for room on that task, and a tell read
-    /// after it may reach the actor first.
+    /// Returns once the request is in the actor's mailbox (waiting for room in a full one,
+    /// as a tell does), with the reply to come: the link hands on the next frame only then,
+    /// so a tell read after an ask never reaches the actor before it.
     fn ask<'a>(
         &'a self,
         service: &'a str,
         type_id: u16,
         body: &'a [u8],
     ) -> BoxFuture<'a, Result<ReplyFuture, DispatchError>> {
-        let exports = self.clone();
-        let service = service.to_owned();
-        let body = body.to_vec();
-        let mut asking: ReplyFuture = Box::pin(async move {
-            exports
-                .ask(&service, type_id, &body)
-                .await
-                .map_err(dispatch_error)
-        });
         Box::pin(async move {
-            let first = std::future::poll_fn(|cx| match asking.as_mut().poll(cx) {
-                Poll::Ready(done) => Poll::Ready(Some(done)),
-                Poll::Pending => Poll::Ready(None),
-            })
-            .await;
-            match first {
-                // Refused at once (unknown service or type, undecodable): no reply will come.
-                Some(Err(e)) => Err(e),
-                Some(Ok(reply)) => Ok(Box::pin(async move { Ok(reply) }) as ReplyFuture),
-                None => Ok(asking),
-            }
+            let reply = self
+                .ask_queued(service, type_id, body)
+                .await
+                .map_err(dispatch_error)?;
+            Ok(Box::pin(async move { reply.await.map_err(dispatch_error) }) as ReplyFuture)
         })
     }
 

@@ -18,6 +18,11 @@
 //! - sends heartbeats ahead of data and declares a silent peer dead after a timeout of bus
 //!   time; reconnects with exponential backoff and seeded jitter; reports every state change
 //!   to an observer and to `tracing` (target `mycelium::remote`).
+//! - on the dialling side, runs its connection driver as a supervised actor: a panicking
+//!   connection is restarted with backoff and resumes from the link's log;
+//! - over TCP, optionally runs TLS (feature `tls`: [`Node::listen_tls`],
+//!   [`Node::connect_tls`], certificates from files named in `topology.toml`), with its own
+//!   handshake inside.
 //!
 //! Two nodes on TCP loopback: an actor exported on one bus answers asks from the other
 //! through an ordinary `ReplyRecipient` (a topology file does the same wiring by name, see
@@ -85,6 +90,11 @@ pub mod secret;
 mod service;
 mod session;
 pub mod shm;
+#[cfg(feature = "tls")]
+pub mod tls;
+#[cfg(not(feature = "tls"))]
+#[path = "tls_off.rs"]
+mod tls;
 mod topics;
 pub mod topology;
 pub mod transport;
@@ -102,5 +112,7 @@ pub use proxy::RemoteActor;
 pub use schema::LocalSchema;
 pub use secret::Secret;
 pub use service::RemoteService;
-pub use topology::{NodeSpec, SecretSource, Topology, TopologyError};
+#[cfg(feature = "tls")]
+pub use tls::{TlsClient, TlsError, TlsServer};
+pub use topology::{NodeSpec, SecretSource, TlsSpec, Topology, TopologyError};
 pub use transport::Endpoint;

@@ -22,6 +22,70 @@ use crate::topics::TopicTypes;
 use crate::topology::Topology;
 use crate::transport::{Endpoint, Listener};
 
+/// The TLS a node of `topology` listens with, and dials each other node with.
+#[cfg(feature = "tls")]
+#[allow(clippy::type_complexity)]
+fn tls_of(
+    topology: &Topology,
+    me: &crate::topology::NodeSpec,
+) -> Result<
+    (
+        Option<crate::tls::ServerTls>,
+        BTreeMap<String, crate::tls::ClientTls>,
+    ),
+    SetupError,
+> {
+    use crate::tls::{TlsClient, TlsServer};
+    let Some(mine) = &me.tls else {
+        return Ok((None, BTreeMap::new()));
+    };
+    let server = match me.endpoint {
+        Endpoint::Tcp(_) => Some(TlsServer::from_files(
+            &mine.cert,
+            &mine.key,
+            mine.client_auth.then_some(mine.ca.as_path()),
+        )?),
+        // A Unix socket (or the one that sets up shared memory) never runs TLS.
+        Endpoint::Unix(_) | Endpoint::Shm(_) => None,
+    };
+    let mut clients = BTreeMap::new();
+    for peer in &topology.nodes {
+        if peer.name == me.name || peer.tls.is_none() {
+            continue;
+        }
+        if let Some(server_name) = peer.tls_server_name() {
+            let client = TlsClient::from_files(
+                &mine.ca,
+                &server_name,
+                Some((mine.cert.as_path(), mine.key.as_path())),
+            )?;
+            clients.insert(peer.name.clone(), client);
+        }
+    }
+    Ok((server, clients))
+}
+
+/// Without the `tls` feature, a topology that asks for TLS cannot be served.
+#[cfg(not(feature = "tls"))]
+#[allow(clippy::type_complexity)]
+fn tls_of(
+    _topology: &Topology,
+    me: &crate::topology::NodeSpec,
+) -> Result<
+    (
+        Option<crate::tls::ServerTls>,
+        BTreeMap<String, crate::tls::ClientTls>,
+    ),
+    SetupError,
+> {
+    match me.tls {
+        Some(_) => Err(SetupError::TlsNotBuilt {
+            node: me.name.clone(),
+        }),
+        None => Ok((None, BTreeMap::new())),
+    }
+}
+
 /// This process's identity and links. Dropping it (or [`shutdown`](Node::shutdown)) stops
 /// its listener and dialers.
 pub struct Node {
@@ -36,6 +100,8 @@ struct Shared {
     observer: Option<Observer>,
     links: Mutex<BTreeMap<String, Link>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// One supervisor per dialled link, over its connection driver.
+    supervisors: Arc<Mutex<Vec<mycelium_supervisor::SupervisorRef>>>,
     topology: Mutex<Option<Topology>>,
     topics: Arc<TopicTypes>,
 }
@@ -89,6 +155,7 @@ impl NodeBuilder {
                 observer: self.observer,
                 links: Mutex::new(BTreeMap::new()),
                 tasks: Mutex::new(Vec::new()),
+                supervisors: Arc::default(),
                 topology: Mutex::new(None),
                 topics: Arc::default(),
             }),
@@ -156,10 +223,12 @@ impl Node {
             .filter(|n| n.name != name)
             .map(|n| n.name.as_str())
             .collect();
-        node.listen(&me.endpoint, &peers).await?;
+        let (server, clients) = tls_of(&topology, &me)?;
+        node.listen_with(&me.endpoint, &peers, server).await?;
         for peer in &topology.nodes {
             if peer.name.as_str() > name {
-                node.connect(&peer.name, peer.endpoint.clone());
+                let tls = clients.get(&peer.name).cloned();
+                node.connect_with(&peer.name, peer.endpoint.clone(), tls);
             } else if peer.name != name {
                 node.await_peer(&peer.name);
             }
@@ -268,6 +337,28 @@ impl Node {
         endpoint: &Endpoint,
         peers: &[&str],
     ) -> Result<Endpoint, TransportError> {
+        self.listen_with(endpoint, peers, None).await
+    }
+
+    /// As [`listen`](Node::listen), with TLS on every accepted connection (a TCP endpoint):
+    /// the TLS handshake runs first, then the link's own handshake inside it. A client whose
+    /// TLS handshake fails is logged with its address and never reaches a link.
+    #[cfg(feature = "tls")]
+    pub async fn listen_tls(
+        &self,
+        endpoint: &Endpoint,
+        peers: &[&str],
+        tls: crate::tls::TlsServer,
+    ) -> Result<Endpoint, TransportError> {
+        self.listen_with(endpoint, peers, Some(tls)).await
+    }
+
+    async fn listen_with(
+        &self,
+        endpoint: &Endpoint,
+        peers: &[&str],
+        tls: Option<crate::tls::ServerTls>,
+    ) -> Result<Endpoint, TransportError> {
         for peer in peers {
             self.shared.link_to(peer);
         }
@@ -284,6 +375,7 @@ impl Node {
             Arc::new(move |node: &str| weak.upgrade()?.links().get(node).cloned());
         let task = dial::accept(
             listener,
+            tls,
             self.shared.me.clone(),
             resolve,
             self.shared.bus.clock().clone(),
@@ -295,8 +387,34 @@ impl Node {
 
     /// Dials `peer` at `endpoint`, reconnecting with backoff until the link gives up.
     pub fn connect(&self, peer: &str, endpoint: Endpoint) -> Link {
+        self.connect_with(peer, endpoint, None)
+    }
+
+    /// As [`connect`](Node::connect), over TLS (a TCP endpoint). A server certificate that
+    /// `tls` does not trust, that expired or that lacks the expected name, or a server that
+    /// refuses this node's certificate, is a refusal: the link gives up at once
+    /// ([`LinkEventKind::Refused`](crate::LinkEventKind::Refused), then a loss report for
+    /// anything queued).
+    #[cfg(feature = "tls")]
+    pub fn connect_tls(&self, peer: &str, endpoint: Endpoint, tls: crate::tls::TlsClient) -> Link {
+        self.connect_with(peer, endpoint, Some(tls))
+    }
+
+    fn connect_with(
+        &self,
+        peer: &str,
+        endpoint: Endpoint,
+        tls: Option<crate::tls::ClientTls>,
+    ) -> Link {
         let link = self.shared.link_to(peer);
-        let task = dial::dial(link.clone(), endpoint, self.shared.bus.seed());
+        let task = dial::dial(
+            link.clone(),
+            endpoint,
+            tls,
+            self.shared.bus.seed(),
+            self.shared.bus.clone(),
+            self.shared.supervisors.clone(),
+        );
         self.shared.tasks().push(task);
         link
     }
@@ -320,6 +438,20 @@ impl Node {
     pub fn shutdown(&self) {
         for task in self.shared.tasks().drain(..) {
             task.abort();
+        }
+        let supervisors: Vec<_> = match self.shared.supervisors.lock() {
+            Ok(mut all) => all.drain(..).collect(),
+            Err(poisoned) => poisoned.into_inner().drain(..).collect(),
+        };
+        for sup in supervisors {
+            // The supervisor first, so that it does not restart the driver; the driver is in
+            // a long handler, so a stop would wait for it: kill it too.
+            sup.actor_ref().kill();
+            for (name, _) in sup.children() {
+                if let Some(driver) = sup.child::<dial::Driver>(&name) {
+                    driver.kill();
+                }
+            }
         }
         let links: Vec<Link> = self.shared.links().values().cloned().collect();
         for link in links {

@@ -19,7 +19,17 @@
 //! name = "feed"
 //! endpoint = "unix:feed.sock"     # or "tcp:127.0.0.1:7001"
 //! services = ["feed"]
+//! # optional, on every node or on none (feature `tls`): TLS on TCP links
+//! # tls = { cert = "feed.pem", key = "feed.key", ca = "ca.pem", server_name = "feed.internal", client_auth = true }
 //! ```
+//!
+//! TLS (`tls` on a node): `cert` and `key` are the node's certificate chain and private key
+//! (PEM), presented when it accepts a connection on its TCP endpoint and, when the other side
+//! asks, when it dials; `ca` holds the CA certificates it trusts for its peers' certificates.
+//! A node dialling another verifies the other's certificate against its own `ca` and the other
+//! node's `server_name` (default: the host of its endpoint). `client_auth = true` makes the
+//! node refuse clients without a certificate that chains to its `ca` (mutual TLS). Either
+//! every node has `tls` or none does; a node with a Unix endpoint uses its `tls` only to dial.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -76,7 +86,47 @@ pub struct NodeSpec {
     pub endpoint: Endpoint,
     /// The services it hosts.
     pub services: Vec<String>,
+    /// Its TLS settings, if links use TLS.
+    pub tls: Option<TlsSpec>,
     service_at: Vec<(usize, usize)>,
+}
+
+/// A node's TLS files and options (`tls = { ... }` of a `[[node]]`); paths are resolved
+/// against the topology file's directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsSpec {
+    /// The node's certificate chain (PEM).
+    pub cert: PathBuf,
+    /// The node's private key (PEM).
+    pub key: PathBuf,
+    /// The CA certificates the node trusts for its peers (PEM).
+    pub ca: PathBuf,
+    /// The name a dialling node verifies this node's certificate against; `None`: the host
+    /// of its endpoint.
+    pub server_name: Option<String>,
+    /// Require a client certificate that chains to `ca` (mutual TLS).
+    pub client_auth: bool,
+}
+
+impl NodeSpec {
+    /// The name a dialling node expects in this node's TLS certificate: its `server_name`,
+    /// else the host of its TCP endpoint.
+    pub fn tls_server_name(&self) -> Option<String> {
+        if let Some(name) = self.tls.as_ref().and_then(|t| t.server_name.clone()) {
+            return Some(name);
+        }
+        match &self.endpoint {
+            Endpoint::Tcp(addr) => {
+                let (host, _) = addr.rsplit_once(':')?;
+                Some(
+                    host.trim_start_matches('[')
+                        .trim_end_matches(']')
+                        .to_owned(),
+                )
+            }
+            Endpoint::Unix(_) | Endpoint::Shm(_) => None,
+        }
+    }
 }
 
 /// A loaded and validated topology.
@@ -109,6 +159,18 @@ struct RawNode {
     endpoint: Option<Spanned<String>>,
     #[serde(default)]
     services: Vec<Spanned<String>>,
+    tls: Option<Spanned<RawTls>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    cert: String,
+    key: String,
+    ca: String,
+    server_name: Option<String>,
+    #[serde(default)]
+    client_auth: bool,
 }
 
 #[derive(Deserialize)]
@@ -262,12 +324,48 @@ impl Topology {
                 services.push(s.clone());
                 service_at.push(line_col(text, service.span().start));
             }
+            let tls = node.tls.as_ref().map(|t| {
+                let t = t.get_ref();
+                TlsSpec {
+                    cert: base.join(&t.cert),
+                    key: base.join(&t.key),
+                    ca: base.join(&t.ca),
+                    server_name: t.server_name.clone(),
+                    client_auth: t.client_auth,
+                }
+            });
+            if let (Some(raw_tls), Endpoint::Unix(_) | Endpoint::Shm(_)) = (&node.tls, &endpoint) {
+                if raw_tls.get_ref().client_auth {
+                    return Err(src.error(
+                        Some(raw_tls.span()),
+                        format!("node `{name}` listens on a Unix socket (or shared memory set up through one), where TLS does not run: remove `client_auth` (the socket's file mode and peer uid protect it)"),
+                    ));
+                }
+            }
             nodes.push(NodeSpec {
                 name: name.clone(),
                 endpoint,
                 services,
+                tls,
                 service_at,
             });
+        }
+        let with_tls = raw
+            .node
+            .iter()
+            .filter(|n| n.get_ref().tls.is_some())
+            .count();
+        if with_tls != 0 && with_tls != raw.node.len() {
+            let without = raw
+                .node
+                .iter()
+                .find(|n| n.get_ref().tls.is_none())
+                .map(|n| (n.span(), n.get_ref().name.get_ref().clone()));
+            let (span, name) = without.unwrap_or((0..0, String::new()));
+            return Err(src.error(
+                Some(span),
+                format!("node `{name}` has no `tls` while other nodes do: give every node `tls = {{ cert = ..., key = ..., ca = ... }}` (a node needs `ca` to verify the nodes it dials), or remove `tls` from all"),
+            ));
         }
         Ok(Topology {
             nodes,

@@ -47,6 +47,9 @@ pub enum Stream {
     Tcp(TcpStream),
     /// Shared memory.
     Shm(Box<ShmStream>),
+    /// TLS over TCP (feature `tls`).
+    #[cfg(feature = "tls")]
+    Tls(Box<tokio_rustls::TlsStream<TcpStream>>),
 }
 
 /// The read half of a [`Stream`].
@@ -58,6 +61,9 @@ pub enum ReadHalf {
     Tcp(tcp::OwnedReadHalf),
     /// Shared memory.
     Shm(ShmReadHalf),
+    /// TLS over TCP (feature `tls`).
+    #[cfg(feature = "tls")]
+    Tls(tokio::io::ReadHalf<tokio_rustls::TlsStream<TcpStream>>),
 }
 
 /// The write half of a [`Stream`].
@@ -69,6 +75,9 @@ pub enum WriteHalf {
     Tcp(tcp::OwnedWriteHalf),
     /// Shared memory.
     Shm(ShmWriteHalf),
+    /// TLS over TCP (feature `tls`).
+    #[cfg(feature = "tls")]
+    Tls(tokio::io::WriteHalf<tokio_rustls::TlsStream<TcpStream>>),
 }
 
 impl Stream {
@@ -87,10 +96,16 @@ impl Stream {
                 let (r, w) = (*s).into_split();
                 (ReadHalf::Shm(r), WriteHalf::Shm(w))
             }
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => {
+                let (r, w) = tokio::io::split(*s);
+                (ReadHalf::Tls(r), WriteHalf::Tls(w))
+            }
         }
     }
 
-    /// Connects to `endpoint`.
+    /// Connects to `endpoint` (plain TCP or Unix; see [`TlsClient`](crate::tls::TlsClient)
+    /// for TLS).
     pub async fn connect(endpoint: &Endpoint) -> Result<Stream, TransportError> {
         let err = |source| TransportError::Io {
             what: "cannot connect to",
@@ -117,11 +132,23 @@ impl Stream {
 
 impl ReadHalf {
     /// Reads without waiting; `WouldBlock` when nothing is there.
-    pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+    pub fn try_read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             ReadHalf::Unix(r) => r.try_read(buf),
             ReadHalf::Tcp(r) => r.try_read(buf),
             ReadHalf::Shm(r) => r.try_read(buf),
+            // A TLS stream has no readiness-free read: poll it once with a waker that does
+            // nothing (the next real poll registers the task's waker again).
+            #[cfg(feature = "tls")]
+            ReadHalf::Tls(r) => {
+                let mut cx = Context::from_waker(std::task::Waker::noop());
+                let mut rb = ReadBuf::new(buf);
+                match Pin::new(r).poll_read(&mut cx, &mut rb) {
+                    Poll::Ready(Ok(())) => Ok(rb.filled().len()),
+                    Poll::Ready(Err(e)) => Err(e),
+                    Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
+                }
+            }
         }
     }
 }
@@ -132,6 +159,8 @@ macro_rules! delegate {
             Self::Unix($inner) => $e,
             Self::Tcp($inner) => $e,
             Self::Shm($inner) => $e,
+            #[cfg(feature = "tls")]
+            Self::Tls($inner) => $e,
         }
     };
 }

@@ -1,7 +1,6 @@
 //! The entries of the export table: one type-erased sender per exported message type.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use mycelium_codec::{DecodeError, WireMessage};
 
@@ -23,17 +22,17 @@ pub(super) type Waiting = BoxFuture<'static, Result<(), Refused>>;
 /// A reply encoded as (type id, body).
 pub(super) type EncodedReply = Result<(u16, Vec<u8>), AskError<()>>;
 
+/// A request on its way into a mailbox: done once it is queued, with the reply to come.
+pub(super) type Queueing =
+    BoxFuture<'static, Result<BoxFuture<'static, EncodedReply>, AskError<()>>>;
+
 /// One exported message type of one service, type-erased.
 pub(super) trait Exported: Send + Sync {
     fn message_name(&self) -> &'static str;
     fn decode_and_try_tell(&self, body: &[u8]) -> Result<Result<(), Refused>, DecodeError>;
     fn decode_and_tell(&self, body: &[u8]) -> Result<Result<(), Waiting>, DecodeError>;
     /// `None` for a tell-only export.
-    fn ask(
-        &self,
-        body: &[u8],
-        timeout: Option<Duration>,
-    ) -> Option<Result<(ActorId, BoxFuture<'static, EncodedReply>), DecodeError>>;
+    fn ask(&self, body: &[u8]) -> Option<Result<(ActorId, Queueing), DecodeError>>;
 }
 
 fn decide<M: Send + 'static>(
@@ -80,11 +79,7 @@ impl<M: WireMessage + Send + 'static> Exported for TellExport<M> {
         }))
     }
 
-    fn ask(
-        &self,
-        _body: &[u8],
-        _timeout: Option<Duration>,
-    ) -> Option<Result<(ActorId, BoxFuture<'static, EncodedReply>), DecodeError>> {
+    fn ask(&self, _body: &[u8]) -> Option<Result<(ActorId, Queueing), DecodeError>> {
         None
     }
 }
@@ -113,31 +108,22 @@ where
         }))
     }
 
-    fn ask(
-        &self,
-        body: &[u8],
-        timeout: Option<Duration>,
-    ) -> Option<Result<(ActorId, BoxFuture<'static, EncodedReply>), DecodeError>> {
+    fn ask(&self, body: &[u8]) -> Option<Result<(ActorId, Queueing), DecodeError>> {
         let msg = match M::decode_body(body) {
             Ok(msg) => msg,
             Err(e) => return Some(Err(e)),
         };
         let to = self.0.clone();
-        let reply: BoxFuture<'static, EncodedReply> = Box::pin(async move {
-            let answer = match timeout {
-                Some(t) => to.ask_timeout(msg, t).await,
-                None => to.ask(msg).await,
-            };
-            match answer {
-                Ok(reply) => {
-                    let mut out = Vec::new();
-                    reply.encode_body(&mut out);
-                    Ok((R::TYPE_ID, out))
-                }
-                Err(e) => Err(without_message(e)),
-            }
+        let queueing: Queueing = Box::pin(async move {
+            let pending = to.ask_queued(msg).await.map_err(without_message)?;
+            Ok(Box::pin(async move {
+                let reply = pending.await?;
+                let mut out = Vec::new();
+                reply.encode_body(&mut out);
+                Ok((R::TYPE_ID, out))
+            }) as BoxFuture<'static, EncodedReply>)
         });
-        Some(Ok((self.0.id(), reply)))
+        Some(Ok((self.0.id(), queueing)))
     }
 }
 

@@ -64,11 +64,16 @@ use mycelium_codec::WireMessage;
 pub use bytes::{ByteRefusal, ByteReply, ByteService};
 pub use error::{DeliveryError, ExportError};
 
+use crate::envelope::BoxFuture;
 use crate::error::AskError;
 use crate::topic::PublishReport;
 use crate::{Bus, Recipient, ReplyRecipient};
 use bytes::ByteExport;
 use exported::{AskExport, Exported, ExportedTopic, Refused, TellExport, TopicExport};
+
+/// The reply to a request already in an actor's mailbox ([`Exports::ask_queued`]): the
+/// reply's type id and body.
+pub type PendingEncodedReply = BoxFuture<'static, Result<(u16, Vec<u8>), DeliveryError>>;
 
 /// The export table of one bus: [`Bus::exports`](crate::Bus::exports). A cheap handle (it
 /// holds the bus); clone it into a link's tasks.
@@ -363,8 +368,31 @@ impl Exports {
         body: &[u8],
         timeout: Option<Duration>,
     ) -> Result<(u16, Vec<u8>), DeliveryError> {
+        let asking = async { self.ask_queued(service, type_id, body).await?.await };
+        match timeout {
+            None => asking.await,
+            Some(after) => match self.bus.clock().timeout(after, asking).await {
+                Ok(done) => done,
+                Err(_) => Err(DeliveryError::Timeout {
+                    service: service.to_string(),
+                    after,
+                }),
+            },
+        }
+    }
+
+    /// [`ask`](Self::ask) in two steps: returns once the request is in the actor's mailbox
+    /// (after waiting for room in a full one), with its reply still to come. A link awaits
+    /// this before it hands on the next frame, so a tell read after an ask never reaches the
+    /// actor before it.
+    pub async fn ask_queued(
+        &self,
+        service: &str,
+        type_id: u16,
+        body: &[u8],
+    ) -> Result<PendingEncodedReply, DeliveryError> {
         let exported = self.lookup(service, type_id)?;
-        let (actor, reply) = match exported.ask(body, timeout) {
+        let (actor, queueing) = match exported.ask(body) {
             None => {
                 return Err(DeliveryError::NotAnAsk {
                     service: service.to_string(),
@@ -382,32 +410,11 @@ impl Exports {
             }
             Some(Ok(started)) => started,
         };
-        let service = || service.to_string();
-        reply.await.map_err(|e| match e {
-            AskError::Closed(()) => DeliveryError::Stopped {
-                service: service(),
-                actor,
-                reason: None,
-            },
-            AskError::Stopped(reason) => DeliveryError::Stopped {
-                service: service(),
-                actor,
-                reason: Some(reason),
-            },
-            AskError::Failed(failure) => DeliveryError::Failed {
-                service: service(),
-                failure,
-            },
-            AskError::Timeout(after) => DeliveryError::Timeout {
-                service: service(),
-                after,
-            },
-            AskError::Lost { node, reason } => DeliveryError::Lost {
-                service: service(),
-                node,
-                reason,
-            },
-        })
+        let reply = queueing.await.map_err(|e| ask_error(service, actor, e))?;
+        let service = service.to_string();
+        Ok(Box::pin(async move {
+            reply.await.map_err(|e| ask_error(&service, actor, e))
+        }))
     }
 
     /// Decodes `body` as the topic message `type_id` names and publishes it on this bus
@@ -442,6 +449,29 @@ impl Exports {
                 source,
             )),
         }
+    }
+}
+
+fn ask_error(service: &str, actor: crate::ActorId, e: AskError<()>) -> DeliveryError {
+    let service = service.to_string();
+    match e {
+        AskError::Closed(()) => DeliveryError::Stopped {
+            service,
+            actor,
+            reason: None,
+        },
+        AskError::Stopped(reason) => DeliveryError::Stopped {
+            service,
+            actor,
+            reason: Some(reason),
+        },
+        AskError::Failed(failure) => DeliveryError::Failed { service, failure },
+        AskError::Timeout(after) => DeliveryError::Timeout { service, after },
+        AskError::Lost { node, reason } => DeliveryError::Lost {
+            service,
+            node,
+            reason,
+        },
     }
 }
 

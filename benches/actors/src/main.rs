@@ -1,7 +1,7 @@
 //! Actor benchmark: Mycelium beside kameo 0.22, ractor 0.16 and actix 0.13.
 //!
 //! ```text
-//! cargo run --release -p mycelium-bench -- compare [--quick] [--only w1,w2,w3,w4,w5,w6,w7,w13]
+//! cargo run --release -p mycelium-bench -- compare [--quick] [--only w1,w2,w3,w4,w5,w6,w7,w8,w9,w13]
 //!     [--frameworks mycelium,kameo,ractor,actix,mycelium-metrics] [--rounds N] [--rt ct|mt]
 //! ```
 //!
@@ -14,6 +14,9 @@
 //! runs 3 rounds by default (workloads in turn: w1 for every framework, w2 for every
 //! framework, ..., then again) and prints the per-key median of the rounds; the lines of each
 //! round go to stderr as they are measured. `--quick` uses 1/100 of the counts and 1 round.
+//! w8 and w9 (`remote.rs`: two processes over sockets, beside a raw socket) print
+//! `transport=<unix|tcp> mode=<block|spin>` lines after the others, one round;
+//! `--frameworks`, `--rounds` and `--rt` do not apply to them.
 
 mod common;
 mod floor;
@@ -21,6 +24,7 @@ mod fw_actix;
 mod fw_kameo;
 mod fw_mycelium;
 mod fw_ractor;
+mod remote;
 mod w13;
 mod w4;
 mod w6;
@@ -319,7 +323,7 @@ struct Options {
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: mycelium-bench compare [--quick] [--only w1,w2,w3,w4,w5,w6,w7,w13] \
+        "usage: mycelium-bench compare [--quick] [--only w1,w2,w3,w4,w5,w6,w7,w8,w9,w13] \
          [--frameworks mycelium,kameo,ractor,actix,mycelium-metrics] [--rounds N] [--rt ct|mt]"
     );
     ExitCode::from(2)
@@ -390,16 +394,23 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
-        Some("compare") => match parse_options(&args[1..]) {
-            Ok(opts) => {
-                compare(&opts);
-                ExitCode::SUCCESS
+        Some("compare") => {
+            // w8/w9 (two processes over sockets) run apart: see remote.rs.
+            let (local, remote_sel) = remote::split_args(&args[1..]);
+            if let Some(local) = local {
+                match parse_options(&local) {
+                    Ok(opts) => compare(&opts),
+                    Err(e) => {
+                        eprintln!("{e}");
+                        return usage();
+                    }
+                }
             }
-            Err(e) => {
-                eprintln!("{e}");
-                usage()
-            }
-        },
+            remote::compare(remote_sel);
+            ExitCode::SUCCESS
+        }
+        // Hidden: the server process of w8/w9.
+        Some("__remote_peer") => remote::peer_main(&args[1..]),
         // Hidden: one w3 measurement in a fresh process, result on stdout.
         Some("__w3") if args.len() == 3 => {
             let (Some(fw), Ok(n)) = (Framework::parse(&args[1]), args[2].parse::<usize>()) else {

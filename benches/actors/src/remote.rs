@@ -1,0 +1,871 @@
+//! w8 and w9: two processes over a Unix socket or TCP loopback.
+//!
+//! - **w8**, ask round trip: the client asks, the server's actor answers with the same
+//!   message; `p50_ns`, `p99_ns` of the round trip seen by the client.
+//! - **w9**, one-way tells, then one ask: `n` tells, then one ask answered after all of them
+//!   (in order on the link, in order in the mailbox); `msgs_per_sec` = `n` / time from the
+//!   first tell to the ask's answer.
+//!
+//! The server is a second process: this binary run with the hidden subcommand
+//! `__remote_peer <framework> <transport> <mode>`, which prints `ready <endpoint>` and serves
+//! one client until its stdin closes (or, `raw`, until the client hangs up).
+//!
+//! Frameworks:
+//! - `mycelium`: two nodes of `mycelium-remote` (one bus each, a `current_thread` runtime each),
+//!   the client asking through a `ReplyRecipient<Quote, Quote>` and telling through a
+//!   `Recipient<Quote>`, the server's actor exported under `echo`. The message is the contract
+//!   type `Quote` (`mycelium-contracts`, the closest to a 64-byte payload).
+//! - `raw`: the floor. Plain std sockets, fixed frames of exactly the size of a mycelium frame
+//!   (codec header, link header, service name, `Quote` body), the first byte saying ping, tell
+//!   or ask. The client writes one frame per `write` and reads the answer with `read`; the
+//!   server reads whatever is there (up to 64 KiB) and handles each whole frame. `mode=block`:
+//!   blocking sockets; `mode=spin`: nonblocking sockets polled in a busy loop.
+//! - `ractor`: not run; see [`RACTOR_REASON`].
+//!
+//! `mode=spin` for mycelium is `Mode::Spin(SPIN)` on both links: the reader polls its socket
+//! for up to `SPIN` after the last bytes before parking.
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mycelium::actors::{Actor, BoxError, Bus, Context, Handler, Recipient, ReplyRecipient};
+use mycelium_contracts::{Quote, SCHEMA_DIGEST};
+use mycelium_remote::{Endpoint, LinkConfig, LocalSchema, Node, RemoteActor, Secret};
+
+use crate::common::Latency;
+
+/// How long a spinning mycelium link reader polls after the last bytes before parking
+/// (`MYCELIUM_BENCH_SPIN_US` overrides it, for diagnosis).
+pub const SPIN: Duration = Duration::from_micros(200);
+
+fn spin_budget() -> Duration {
+    std::env::var("MYCELIUM_BENCH_SPIN_US")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map(Duration::from_micros)
+        .unwrap_or(SPIN)
+}
+
+/// The modes to run: both, or those named in `MYCELIUM_BENCH_MODES` (`block`, `spin`), for
+/// diagnosis.
+fn modes() -> Vec<Mode> {
+    let only = std::env::var("MYCELIUM_BENCH_MODES").unwrap_or_default();
+    [Mode::Block, Mode::Spin]
+        .into_iter()
+        .filter(|m| only.is_empty() || only.split(',').any(|o| o == m.name()))
+        .collect()
+}
+
+/// Why the ractor lines are not measured.
+pub const RACTOR_REASON: &str = "ractor_cluster_0.16.5_(the_match_of_ractor_0.16.5)_needs_\
+ractor's_cluster_feature,_which_drops_the_blanket_Message_impl_every_ractor_workload_here_\
+relies_on,_and_a_rustls/prost/vendored-protoc_build;_not_built_(see_docs/perf/remote.md)";
+
+/// Service name of the server's actor (also the raw frame's name bytes' length).
+const SERVICE: &str = "echo";
+/// Codec header + link header.
+const HEADERS: usize = 32 + 20;
+
+/// Raw frame kinds (first byte).
+const RAW_PING: u8 = 1;
+const RAW_TELL: u8 = 2;
+const RAW_ASK: u8 = 3;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    Unix,
+    Tcp,
+}
+
+impl Transport {
+    fn name(self) -> &'static str {
+        match self {
+            Transport::Unix => "unix",
+            Transport::Tcp => "tcp",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Block,
+    Spin,
+}
+
+impl Mode {
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Block => "block",
+            Mode::Spin => "spin",
+        }
+    }
+    fn parse(s: &str) -> Option<Mode> {
+        [Mode::Block, Mode::Spin]
+            .into_iter()
+            .find(|m| m.name() == s)
+    }
+    fn link(self) -> mycelium_remote::Mode {
+        match self {
+            Mode::Block => mycelium_remote::Mode::Block,
+            Mode::Spin => mycelium_remote::Mode::Spin(spin_budget()),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fw {
+    Mycelium,
+    Raw,
+    Ractor,
+}
+
+impl Fw {
+    fn name(self) -> &'static str {
+        match self {
+            Fw::Mycelium => "mycelium",
+            Fw::Raw => "raw",
+            Fw::Ractor => "ractor",
+        }
+    }
+    fn parse(s: &str) -> Option<Fw> {
+        [Fw::Mycelium, Fw::Raw, Fw::Ractor]
+            .into_iter()
+            .find(|f| f.name() == s)
+    }
+}
+
+/// Counts of one run.
+#[derive(Clone, Copy, Debug)]
+pub struct Counts {
+    pub w8_warmup: usize,
+    pub w8_asks: usize,
+    pub w9_tells: u64,
+}
+
+pub const FULL: Counts = Counts {
+    w8_warmup: 2_000,
+    w8_asks: 50_000,
+    w9_tells: 1_000_000,
+};
+
+pub const QUICK: Counts = Counts {
+    w8_warmup: 200,
+    w8_asks: 2_000,
+    w9_tells: 20_000,
+};
+
+/// What `compare` selected for the remote workloads.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Selection {
+    pub w8: bool,
+    pub w9: bool,
+    pub quick: bool,
+}
+
+/// Takes w8 and w9 out of `compare`'s arguments. Returns the arguments for the in-process
+/// workloads (`None` when `--only` named only w8/w9) and the remote selection.
+pub fn split_args(args: &[String]) -> (Option<Vec<String>>, Selection) {
+    let mut rest = Vec::new();
+    let mut sel = Selection {
+        w8: true,
+        w9: true,
+        quick: false,
+    };
+    let mut local = true;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--quick" => {
+                sel.quick = true;
+                rest.push(a.clone());
+            }
+            "--only" => {
+                let Some(list) = it.next() else {
+                    rest.push(a.clone());
+                    continue;
+                };
+                let names: Vec<&str> = list.split(',').collect();
+                sel.w8 = names.contains(&"w8");
+                sel.w9 = names.contains(&"w9");
+                let others: Vec<&str> = names
+                    .into_iter()
+                    .filter(|n| *n != "w8" && *n != "w9")
+                    .collect();
+                if others.is_empty() {
+                    local = false;
+                } else {
+                    rest.push(a.clone());
+                    rest.push(others.join(","));
+                }
+            }
+            _ => rest.push(a.clone()),
+        }
+    }
+    (local.then_some(rest), sel)
+}
+
+/// One measured line.
+struct Line {
+    w: &'static str,
+    fw: Fw,
+    transport: Transport,
+    mode: Mode,
+    vals: Result<Vec<(&'static str, f64)>, String>,
+}
+
+impl Line {
+    fn text(&self) -> String {
+        let mut s = format!(
+            "{} {} transport={} mode={}",
+            self.w,
+            self.fw.name(),
+            self.transport.name(),
+            self.mode.name()
+        );
+        match &self.vals {
+            Ok(vals) => {
+                for (k, v) in vals {
+                    s.push_str(&format!(" {k}={}", v.round() as u64));
+                }
+            }
+            Err(why) => {
+                let why: String = why
+                    .chars()
+                    .map(|c| if c.is_whitespace() { '_' } else { c })
+                    .collect();
+                s.push_str(&format!(" unsupported=1 reason={why}"));
+            }
+        }
+        s
+    }
+
+    fn value(&self, key: &str) -> Option<f64> {
+        self.vals
+            .as_ref()
+            .ok()?
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| *v)
+    }
+}
+
+/// The message sent: a `Quote`.
+fn quote(i: u64) -> Quote {
+    Quote {
+        ts_ns: i,
+        instrument: 7,
+        bid_px: 101.25,
+        bid_qty: 3.0,
+        ask_px: 101.5,
+        ask_qty: 4.0,
+    }
+}
+
+fn body_len() -> usize {
+    use mycelium_codec::WireMessage;
+    let mut out = Vec::new();
+    quote(u64::MAX / 3).encode_body(&mut out);
+    out.len()
+}
+
+/// Bytes of one mycelium tell/ask frame of a `Quote` to `echo`: the raw frame size.
+fn frame_len() -> usize {
+    HEADERS + SERVICE.len() + body_len()
+}
+
+/// Runs the selected remote workloads and prints their lines and ratios.
+pub fn compare(sel: Selection) {
+    if !sel.w8 && !sel.w9 {
+        return;
+    }
+    let c = if sel.quick { QUICK } else { FULL };
+    let started = Instant::now();
+    println!(
+        "# w8/w9: message Quote, body {} bytes, frame {} bytes (raw frames the same size); \
+         w8 {} asks after {} warm-up, w9 {} tells then one ask; mycelium spin = {}us",
+        body_len(),
+        frame_len(),
+        c.w8_asks,
+        c.w8_warmup,
+        c.w9_tells,
+        spin_budget().as_micros()
+    );
+    let mut lines = Vec::new();
+    for transport in [Transport::Unix, Transport::Tcp] {
+        for mode in modes() {
+            for fw in [Fw::Raw, Fw::Mycelium, Fw::Ractor] {
+                let (w8, w9) = match fw {
+                    Fw::Ractor => (
+                        Err(RACTOR_REASON.to_string()),
+                        Err(RACTOR_REASON.to_string()),
+                    ),
+                    _ => match run_pair(fw, transport, mode, c, sel) {
+                        Ok((w8, w9)) => (w8.ok_or_else(String::new), w9.ok_or_else(String::new)),
+                        Err(e) => (Err(e.clone()), Err(e)),
+                    },
+                };
+                for (w, on, vals) in [("w8", sel.w8, w8), ("w9", sel.w9, w9)] {
+                    if on {
+                        let line = Line {
+                            w,
+                            fw,
+                            transport,
+                            mode,
+                            vals,
+                        };
+                        println!("{}", line.text());
+                        lines.push(line);
+                    }
+                }
+            }
+        }
+    }
+    ratios(&lines);
+    println!(
+        "# w8/w9 {} mode, {:.1}s",
+        if sel.quick { "quick" } else { "full" },
+        started.elapsed().as_secs_f64()
+    );
+}
+
+fn ratios(lines: &[Line]) {
+    println!("# w8/w9 ratio summary: mycelium / peer (same run)");
+    for transport in [Transport::Unix, Transport::Tcp] {
+        for mode in [Mode::Block, Mode::Spin] {
+            for (w, key, hib, goals) in [
+                ("w8", "p50_ns", false, [(Fw::Raw, 1.2), (Fw::Ractor, 0.5)]),
+                (
+                    "w9",
+                    "msgs_per_sec",
+                    true,
+                    [(Fw::Raw, 0.8), (Fw::Ractor, 3.0)],
+                ),
+            ] {
+                let find = |fw: Fw| {
+                    lines
+                        .iter()
+                        .find(|l| {
+                            l.w == w && l.fw == fw && l.transport == transport && l.mode == mode
+                        })
+                        .and_then(|l| l.value(key))
+                };
+                let Some(myc) = find(Fw::Mycelium) else {
+                    continue;
+                };
+                for (peer, goal) in goals {
+                    let head = format!(
+                        "# {w} transport={} mode={} {key} vs {}",
+                        transport.name(),
+                        mode.name(),
+                        peer.name()
+                    );
+                    match find(peer).filter(|v| *v > 0.0) {
+                        Some(p) => {
+                            let ratio = myc / p;
+                            let met = if hib { ratio >= goal } else { ratio <= goal };
+                            println!(
+                                "{head}: mycelium={} {}={} ratio={ratio:.2} goal={}{goal:.1} {}",
+                                myc.round() as u64,
+                                peer.name(),
+                                p.round() as u64,
+                                if hib { ">=" } else { "<=" },
+                                if met { "met" } else { "MISSED" }
+                            );
+                        }
+                        None => println!("{head}: no {} result", peer.name()),
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A server process; killed if still running when dropped.
+struct Peer {
+    child: Child,
+    endpoint: String,
+    dir: Option<PathBuf>,
+}
+
+impl Peer {
+    fn start(fw: Fw, transport: Transport, mode: Mode, secret: &str) -> Result<Peer, String> {
+        let dir = match transport {
+            Transport::Unix => {
+                use std::os::unix::fs::DirBuilderExt;
+                let d = std::env::temp_dir().join(format!(
+                    "mycelium-bench-{}-{}",
+                    std::process::id(),
+                    fw.name()
+                ));
+                let _ = std::fs::remove_dir_all(&d);
+                std::fs::DirBuilder::new()
+                    .mode(0o700)
+                    .create(&d)
+                    .map_err(|e| format!("socket dir {}: {e}", d.display()))?;
+                Some(d)
+            }
+            Transport::Tcp => None,
+        };
+        let endpoint = match &dir {
+            Some(d) => format!("unix:{}", d.join("peer.sock").display()),
+            None => "tcp:127.0.0.1:0".to_string(),
+        };
+        let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+        let mut child = Command::new(exe)
+            .args(["__remote_peer", fw.name(), mode.name(), &endpoint])
+            .env("MYCELIUM_BENCH_SECRET", secret)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| format!("spawn peer: {e}"))?;
+        let mut line = String::new();
+        let read = child
+            .stdout
+            .take()
+            .map(|o| BufReader::new(o).read_line(&mut line));
+        let mut peer = Peer {
+            child,
+            endpoint: String::new(),
+            dir,
+        };
+        match (read, line.trim().strip_prefix("ready ")) {
+            (Some(Ok(_)), Some(at)) => {
+                peer.endpoint = at.to_string();
+                Ok(peer)
+            }
+            _ => Err(format!("peer did not start: {line:?}")),
+        }
+    }
+
+    /// Closes the peer's stdin and waits for it to exit.
+    fn finish(mut self) -> Result<(), String> {
+        drop(self.child.stdin.take());
+        let status = self.child.wait().map_err(|e| e.to_string())?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!("peer_exited_{status}"))
+        }
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        if let Some(d) = &self.dir {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+}
+
+type PairResult = (
+    Option<Vec<(&'static str, f64)>>,
+    Option<Vec<(&'static str, f64)>>,
+);
+
+/// Starts a server, runs w8 then w9 against it on one connection.
+fn run_pair(
+    fw: Fw,
+    transport: Transport,
+    mode: Mode,
+    c: Counts,
+    sel: Selection,
+) -> Result<PairResult, String> {
+    let secret = bench_secret();
+    let peer = Peer::start(fw, transport, mode, &secret)?;
+    let out = match fw {
+        Fw::Raw => raw_client(&peer.endpoint, mode, c, sel),
+        Fw::Mycelium => mycelium_client(&peer.endpoint, mode, &secret, c, sel),
+        Fw::Ractor => Err(RACTOR_REASON.to_string()),
+    };
+    let done = peer.finish();
+    let out = out?;
+    done?;
+    Ok(out)
+}
+
+/// A fresh secret per run, from the clock and the process id (loopback benchmark only).
+fn bench_secret() -> String {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("{t:032x}{:016x}", std::process::id())
+}
+
+fn w8_values(mut samples: Vec<u64>) -> Vec<(&'static str, f64)> {
+    let l = Latency::from_samples(&mut samples);
+    vec![("p50_ns", l.p50 as f64), ("p99_ns", l.p99 as f64)]
+}
+
+fn w9_values(n: u64, t: Duration) -> Vec<(&'static str, f64)> {
+    vec![("msgs_per_sec", n as f64 / t.as_secs_f64())]
+}
+
+/// Messages the server will have counted when it answers the w9 ask.
+fn expected_count(c: Counts, sel: Selection) -> u64 {
+    let w8 = if sel.w8 {
+        (c.w8_warmup + c.w8_asks) as u64
+    } else {
+        0
+    };
+    let w9 = if sel.w9 { c.w9_tells + 1 } else { 0 };
+    w8 + w9
+}
+
+// ---------------------------------------------------------------- raw
+
+enum Sock {
+    Unix(UnixStream),
+    Tcp(TcpStream),
+}
+
+impl Sock {
+    fn connect(endpoint: &str, mode: Mode) -> io::Result<Sock> {
+        let s = if let Some(p) = endpoint.strip_prefix("unix:") {
+            Sock::Unix(UnixStream::connect(p)?)
+        } else if let Some(a) = endpoint.strip_prefix("tcp:") {
+            let s = TcpStream::connect(a)?;
+            s.set_nodelay(true)?;
+            Sock::Tcp(s)
+        } else {
+            return Err(io::Error::other(format!("bad endpoint {endpoint}")));
+        };
+        s.set_mode(mode)?;
+        Ok(s)
+    }
+
+    fn set_mode(&self, mode: Mode) -> io::Result<()> {
+        let nb = mode == Mode::Spin;
+        match self {
+            Sock::Unix(s) => s.set_nonblocking(nb),
+            Sock::Tcp(s) => s.set_nonblocking(nb),
+        }
+    }
+
+    /// One `read`; in spin mode polls until some bytes (or EOF) arrive.
+    fn read_some(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let r = match self {
+                Sock::Unix(s) => s.read(buf),
+                Sock::Tcp(s) => s.read(buf),
+            };
+            match r {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::hint::spin_loop(),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                r => return r,
+            }
+        }
+    }
+
+    fn read_exact(&mut self, buf: &mut [u8]) -> io::Result<()> {
+        let mut got = 0;
+        while got < buf.len() {
+            match self.read_some(&mut buf[got..])? {
+                0 => return Err(io::ErrorKind::UnexpectedEof.into()),
+                n => got += n,
+            }
+        }
+        Ok(())
+    }
+
+    fn write_all(&mut self, mut buf: &[u8]) -> io::Result<()> {
+        while !buf.is_empty() {
+            let r = match self {
+                Sock::Unix(s) => s.write(buf),
+                Sock::Tcp(s) => s.write(buf),
+            };
+            match r {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => buf = &buf[n..],
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::hint::spin_loop(),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
+
+fn raw_frame(kind: u8, i: u64) -> Vec<u8> {
+    let mut f = vec![0u8; frame_len()];
+    f[0] = kind;
+    f[8..16].copy_from_slice(&i.to_le_bytes());
+    f
+}
+
+fn raw_client(endpoint: &str, mode: Mode, c: Counts, sel: Selection) -> Result<PairResult, String> {
+    let mut s = Sock::connect(endpoint, mode).map_err(|e| format!("connect: {e}"))?;
+    let io = |e: io::Error| format!("raw: {e}");
+    let mut back = vec![0u8; frame_len()];
+    let mut w8 = None;
+    if sel.w8 {
+        let mut samples = Vec::with_capacity(c.w8_asks);
+        for i in 0..c.w8_warmup + c.w8_asks {
+            let f = raw_frame(RAW_PING, i as u64);
+            let t0 = Instant::now();
+            s.write_all(&f).map_err(io)?;
+            s.read_exact(&mut back).map_err(io)?;
+            let dt = t0.elapsed().as_nanos() as u64;
+            if back[8..16] != f[8..16] {
+                return Err("raw: echo mismatch".into());
+            }
+            if i >= c.w8_warmup {
+                samples.push(dt);
+            }
+        }
+        w8 = Some(w8_values(samples));
+    }
+    let mut w9 = None;
+    if sel.w9 {
+        let t0 = Instant::now();
+        for i in 0..c.w9_tells {
+            let f = raw_frame(RAW_TELL, i);
+            s.write_all(&f).map_err(io)?;
+        }
+        s.write_all(&raw_frame(RAW_ASK, 0)).map_err(io)?;
+        s.read_exact(&mut back).map_err(io)?;
+        let t = t0.elapsed();
+        let count = u64::from_le_bytes(back[8..16].try_into().unwrap_or_default());
+        if count != expected_count(c, sel) {
+            return Err(format!(
+                "raw: server counted {count}, expected {}",
+                expected_count(c, sel)
+            ));
+        }
+        w9 = Some(w9_values(c.w9_tells, t));
+    }
+    Ok((w8, w9))
+}
+
+/// The raw server: reads whatever is there, handles each whole frame, until EOF.
+fn raw_serve(mut s: Sock) -> io::Result<()> {
+    let f = frame_len();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut len = 0;
+    let mut count: u64 = 0;
+    loop {
+        let n = s.read_some(&mut buf[len..])?;
+        if n == 0 {
+            return Ok(());
+        }
+        len += n;
+        let mut at = 0;
+        while len - at >= f {
+            let frame = &mut buf[at..at + f];
+            count += 1;
+            match frame[0] {
+                RAW_PING => s.write_all(frame)?,
+                RAW_ASK => {
+                    frame[8..16].copy_from_slice(&count.to_le_bytes());
+                    s.write_all(frame)?
+                }
+                RAW_TELL => {}
+                k => return Err(io::Error::other(format!("unknown raw kind {k}"))),
+            }
+            at += f;
+        }
+        buf.copy_within(at..len, 0);
+        len -= at;
+    }
+}
+
+fn raw_peer(mode: Mode, endpoint: &str) -> Result<(), String> {
+    let s = if let Some(p) = endpoint.strip_prefix("unix:") {
+        let l = UnixListener::bind(p).map_err(|e| format!("bind {p}: {e}"))?;
+        ready(&format!("unix:{p}"));
+        Sock::Unix(l.accept().map_err(|e| e.to_string())?.0)
+    } else if let Some(a) = endpoint.strip_prefix("tcp:") {
+        let l = TcpListener::bind(a).map_err(|e| format!("bind {a}: {e}"))?;
+        let at = l.local_addr().map_err(|e| e.to_string())?;
+        ready(&format!("tcp:{at}"));
+        let (s, _) = l.accept().map_err(|e| e.to_string())?;
+        s.set_nodelay(true).map_err(|e| e.to_string())?;
+        Sock::Tcp(s)
+    } else {
+        return Err(format!("bad endpoint {endpoint}"));
+    };
+    s.set_mode(mode).map_err(|e| e.to_string())?;
+    raw_serve(s).map_err(|e| format!("raw serve: {e}"))
+}
+
+fn ready(at: &str) {
+    let mut out = io::stdout().lock();
+    let _ = writeln!(out, "ready {at}");
+    let _ = out.flush();
+}
+
+// ---------------------------------------------------------------- mycelium
+
+/// The server's actor: answers a `Quote` with the same quote, its `ts_ns` replaced by the
+/// number of quotes it has handled (so the client can check that every tell arrived).
+struct Echo {
+    count: u64,
+}
+
+impl Actor for Echo {
+    type Args = ();
+    async fn on_start(_: (), _ctx: &mut Context<Self>) -> Result<Self, BoxError> {
+        Ok(Echo { count: 0 })
+    }
+}
+
+impl Handler<Quote> for Echo {
+    type Reply = Quote;
+    async fn handle(&mut self, q: Quote, _ctx: &mut Context<Self>) -> Quote {
+        self.count += 1;
+        Quote {
+            ts_ns: self.count,
+            ..q
+        }
+    }
+}
+
+fn parse_endpoint(s: &str) -> Result<Endpoint, String> {
+    if let Some(p) = s.strip_prefix("unix:") {
+        Ok(Endpoint::Unix(PathBuf::from(p)))
+    } else if let Some(a) = s.strip_prefix("tcp:") {
+        Ok(Endpoint::Tcp(a.to_string()))
+    } else {
+        Err(format!("bad endpoint {s}"))
+    }
+}
+
+fn link_config(mode: Mode) -> LinkConfig {
+    LinkConfig {
+        mode: mode.link(),
+        ..LinkConfig::default()
+    }
+}
+
+fn secret_from(s: &str) -> Result<Secret, String> {
+    Secret::new(s.as_bytes().to_vec()).map_err(|e| e.to_string())
+}
+
+fn ct_runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+fn mycelium_peer(mode: Mode, endpoint: &str) -> Result<(), String> {
+    let secret = secret_from(&std::env::var("MYCELIUM_BENCH_SECRET").map_err(|e| e.to_string())?)?;
+    let endpoint = parse_endpoint(endpoint)?;
+    ct_runtime()?.block_on(async move {
+        let bus = Bus::new();
+        let echo = bus.spawn::<Echo>(());
+        bus.exports()
+            .export_ask(SERVICE, echo.reply_recipient::<Quote>())
+            .map_err(|e| e.to_string())?;
+        let node = Node::builder("server", LocalSchema::from_digest(SCHEMA_DIGEST), secret)
+            .config(link_config(mode))
+            .build(&bus, Arc::new(bus.exports()));
+        let at = node
+            .listen(&endpoint, &["client"])
+            .await
+            .map_err(|e| e.to_string())?;
+        ready(&at.to_string());
+        // Serve until the client closes our stdin.
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        std::thread::spawn(move || {
+            let _ = io::copy(&mut io::stdin().lock(), &mut io::sink());
+            let _ = tx.send(());
+        });
+        let _ = rx.await;
+        node.shutdown();
+        bus.shutdown(Duration::from_secs(2)).await;
+        Ok(())
+    })
+}
+
+fn mycelium_client(
+    endpoint: &str,
+    mode: Mode,
+    secret: &str,
+    c: Counts,
+    sel: Selection,
+) -> Result<PairResult, String> {
+    let secret = secret_from(secret)?;
+    let endpoint = parse_endpoint(endpoint)?;
+    ct_runtime()?.block_on(async move {
+        let bus = Bus::new();
+        let node = Node::builder("client", LocalSchema::from_digest(SCHEMA_DIGEST), secret)
+            .config(link_config(mode))
+            .build(&bus, Arc::new(bus.exports()));
+        let link = node.connect("server", endpoint);
+        let asks: ReplyRecipient<Quote, Quote> =
+            RemoteActor::new(link.clone(), SERVICE).reply_recipient();
+        let tells: Recipient<Quote> = RemoteActor::<Quote, Quote>::new(link, SERVICE).recipient();
+        let err = |e: &dyn std::fmt::Display| format!("mycelium: {e}");
+        let mut w8 = None;
+        if sel.w8 {
+            let mut samples = Vec::with_capacity(c.w8_asks);
+            for i in 0..c.w8_warmup + c.w8_asks {
+                let t0 = Instant::now();
+                let r = asks.ask(quote(i as u64)).await.map_err(|e| err(&e))?;
+                let dt = t0.elapsed().as_nanos() as u64;
+                if r.instrument != 7 {
+                    return Err("mycelium: echo mismatch".into());
+                }
+                if i >= c.w8_warmup {
+                    samples.push(dt);
+                }
+            }
+            w8 = Some(w8_values(samples));
+        }
+        let mut w9 = None;
+        if sel.w9 {
+            let t0 = Instant::now();
+            for i in 0..c.w9_tells {
+                tells.tell(quote(i)).await.map_err(|e| err(&e))?;
+            }
+            let r = asks.ask(quote(0)).await.map_err(|e| err(&e))?;
+            let t = t0.elapsed();
+            if r.ts_ns != expected_count(c, sel) {
+                return Err(format!(
+                    "mycelium: server counted {}, expected {}",
+                    r.ts_ns,
+                    expected_count(c, sel)
+                ));
+            }
+            w9 = Some(w9_values(c.w9_tells, t));
+        }
+        node.shutdown();
+        bus.shutdown(Duration::from_secs(2)).await;
+        Ok((w8, w9))
+    })
+}
+
+/// Hidden subcommand `__remote_peer <framework> <mode> <endpoint>`: the server process.
+pub fn peer_main(args: &[String]) -> ExitCode {
+    let (Some(fw), Some(mode), Some(endpoint)) = (
+        args.first().and_then(|s| Fw::parse(s)),
+        args.get(1).and_then(|s| Mode::parse(s)),
+        args.get(2),
+    ) else {
+        eprintln!("usage: mycelium-bench __remote_peer mycelium|raw block|spin unix:PATH|tcp:ADDR");
+        return ExitCode::from(2);
+    };
+    let r = match fw {
+        Fw::Raw => raw_peer(mode, endpoint),
+        Fw::Mycelium => mycelium_peer(mode, endpoint),
+        Fw::Ractor => Err(RACTOR_REASON.to_string()),
+    };
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("__remote_peer: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
