@@ -10,7 +10,7 @@ use crate::envelope::BoxFuture;
 use crate::error::AskError;
 use crate::ActorId;
 
-use super::exported::{EncodedReply, Exported, Refused, Waiting};
+use super::exported::{Exported, Queueing, Refused, Waiting};
 
 /// Why a [`ByteService`] did not queue a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,14 +89,11 @@ impl Exported for ByteExport {
         }
     }
 
-    fn ask(
-        &self,
-        body: &[u8],
-        timeout: Option<Duration>,
-    ) -> Option<Result<(ActorId, BoxFuture<'static, EncodedReply>), DecodeError>> {
-        Some(Ok((
-            self.service.id(),
-            self.service.ask(self.type_id, body, timeout),
-        )))
+    fn ask(&self, body: &[u8]) -> Option<Result<(ActorId, Queueing), DecodeError>> {
+        // The byte service queues the request itself; its caller bounds the wait for the
+        // reply, so the service gets no timeout of its own.
+        let reply = self.service.ask(self.type_id, body, None);
+        let queueing: Queueing = Box::pin(async move { Ok(reply) });
+        Some(Ok((self.service.id(), queueing)))
     }
 }
