@@ -24,6 +24,10 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdout, Command};
 
 const SOCKET_ENV: &str = "MYCELIUM_REMOTE_CHILD_SOCKET";
+
+/// The tests of this file run one at a time: the flood test measures this process's
+/// resident memory, which a concurrent test's buffers would inflate.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 const QUIET_ENV: &str = "MYCELIUM_REMOTE_CHILD_QUIET";
 
 /// Prints `got <index>` for each message (or, quiet, `count <n>` every 100,000).
@@ -150,6 +154,7 @@ fn index_of(line: &str) -> u32 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn receiver_killed_repeatedly_loses_nothing_silently() {
+    let _one = ONE_AT_A_TIME.lock().await;
     const KILLS: usize = 100;
     const PER_LIFE: usize = 20;
     let dir = TempDir::new("kill");
@@ -224,6 +229,21 @@ async fn receiver_killed_repeatedly_loses_nothing_silently() {
     .await;
     assert!(drained.is_ok(), "the link never drained");
     let Some(sent) = sent else { unreachable!() };
+    // An acknowledgement says a message reached the receiver's mailbox, not that its handler
+    // has printed it yet: wait for the last one's line before killing this receiver, or the
+    // kill itself would drop what it still had queued.
+    if sent > 0 && delivered.last() != Some(&(sent - 1)) {
+        let _ = tokio::time::timeout(BOUND, async {
+            while let Some(line) = next(&mut lines, "got ").await {
+                let n = index_of(&line);
+                delivered.push(n);
+                if n == sent - 1 {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
     child.start_kill().expect("kill");
     child.wait().await.expect("reaped");
     while let Some(line) = next(&mut lines, "got ").await {
@@ -272,6 +292,7 @@ fn rss_kib() -> u64 {
 /// to a receiver process that handles them more slowly than they are produced.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flood_at_a_slow_receiver_keeps_sender_memory_bounded() {
+    let _one = ONE_AT_A_TIME.lock().await;
     let total: u64 = std::env::var("MYCELIUM_FLOOD_MESSAGES")
         .ok()
         .and_then(|v| v.parse().ok())
