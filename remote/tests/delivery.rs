@@ -244,8 +244,9 @@ async fn ask_fails_at_once_when_its_link_drops() {
         let link = link.clone();
         tokio::spawn(async move { link.ask(&never, 1, |o| o.push(1)).await })
     };
-    // Wait until the request is acknowledged (it reached the handler, which never answers).
-    while link.queued() > 0 {
+    // Wait until the request is written and acknowledged (it reached the handler, which
+    // never answers); before it is queued, the queue is empty too.
+    while link.stats().written == 0 || link.queued() > 0 {
         tokio::task::yield_now().await;
     }
     relay.cut();
