@@ -26,14 +26,19 @@ pub(crate) async fn run(
     wr: WriteHalf,
 ) -> String {
     let reason = tokio::select! {
-        r = read_loop(&link, reader, rd) => r,
+        r = read_loop(&link, id, reader, rd) => r,
         r = write_loop(&link, id, wr) => r,
     };
     link.detach(id, &reason);
     reason
 }
 
-async fn read_loop(link: &Arc<Inner>, mut reader: FrameReader, mut rd: ReadHalf) -> String {
+async fn read_loop(
+    link: &Arc<Inner>,
+    id: u64,
+    mut reader: FrameReader,
+    mut rd: ReadHalf,
+) -> String {
     let timeout = link.config.heartbeat_timeout;
     loop {
         loop {
@@ -42,7 +47,7 @@ async fn read_loop(link: &Arc<Inner>, mut reader: FrameReader, mut rd: ReadHalf)
                 Ok(None) => break,
                 Err(e) => return format!("closed on a malformed frame from the peer: {e}"),
             };
-            if let Err(reason) = handle(link, frame).await {
+            if let Err(reason) = handle(link, id, frame).await {
                 return reason;
             }
         }
@@ -98,7 +103,7 @@ async fn spin(
     }
 }
 
-async fn handle(link: &Arc<Inner>, f: Frame<'_>) -> Result<(), String> {
+async fn handle(link: &Arc<Inner>, id: u64, f: Frame<'_>) -> Result<(), String> {
     match f.kind {
         Kind::Heartbeat | Kind::Ack => {
             link.on_ack(f.ack);
@@ -118,20 +123,55 @@ async fn handle(link: &Arc<Inner>, f: Frame<'_>) -> Result<(), String> {
         }
         _ => {}
     }
-    match link.lock().inb.check(f.seq) {
-        Order::Deliver => {}
-        Order::Duplicate => {
-            link.lock().stats.duplicates += 1;
-            return Ok(());
+    // From the order check until the delivery is recorded no other reader of this link may
+    // check: a replaced connection's reader can still run (an abort takes effect at its next
+    // await) while its successor already resumed from the same `delivered`.
+    let _delivering = link.delivery.lock().await;
+    let instance = {
+        let mut st = link.lock();
+        if st.connection != Some(id) {
+            // Replaced: the newer connection delivers this frame (or has already).
+            return Err("replaced by a newer connection".to_owned());
         }
-        Order::Gap { expected } => {
-            return Err(format!(
-                "closed on an out-of-sequence frame: seq {} where {expected} was expected",
-                f.seq
-            ))
+        match st.inb.check(f.seq) {
+            Order::Deliver => st.inb.instance,
+            Order::Duplicate => {
+                st.stats.duplicates += 1;
+                return Ok(());
+            }
+            Order::Gap { expected } => {
+                return Err(format!(
+                    "closed on an out-of-sequence frame: seq {} where {expected} was expected",
+                    f.seq
+                ))
+            }
         }
+    };
+    let failed = deliver(link, &f).await;
+    let mut st = link.lock();
+    // Recorded even when a newer connection from the same peer instance took over meanwhile
+    // (it must not deliver this frame again); never moves `delivered` backwards.
+    st.inb.record(instance, f.seq);
+    st.stats.delivered += 1;
+    // The writer sends the ack with whatever it writes next (one permit however many
+    // frames were delivered meanwhile).
+    link.wake_writer.notify_one();
+    if let Some(e) = failed {
+        st.stats.dispatch_failures += 1;
+        drop(st);
+        tracing::warn!(
+            target: "mycelium::remote",
+            peer = %link.peer, service = f.name, type_id = f.type_id, seq = f.seq, error = %e,
+            "incoming message not delivered"
+        );
     }
-    let failed = match f.kind {
+    Ok(())
+}
+
+/// Hands a data frame that passed the order check to this node; the error when a local
+/// service could not take it.
+async fn deliver(link: &Arc<Inner>, f: &Frame<'_>) -> Option<crate::error::DispatchError> {
+    match f.kind {
         Kind::Tell => link.dispatch.tell(f.name, f.type_id, f.payload).await.err(),
         Kind::Publish => link
             .dispatch
@@ -173,23 +213,7 @@ async fn handle(link: &Arc<Inner>, f: Frame<'_>) -> Result<(), String> {
             None
         }
         _ => None,
-    };
-    let mut st = link.lock();
-    st.inb.delivered = f.seq;
-    st.stats.delivered += 1;
-    // The writer sends the ack with whatever it writes next (one permit however many
-    // frames were delivered meanwhile).
-    link.wake_writer.notify_one();
-    if let Some(e) = failed {
-        st.stats.dispatch_failures += 1;
-        drop(st);
-        tracing::warn!(
-            target: "mycelium::remote",
-            peer = %link.peer, service = f.name, type_id = f.type_id, seq = f.seq, error = %e,
-            "incoming message not delivered"
-        );
     }
-    Ok(())
 }
 
 async fn write_loop(link: &Arc<Inner>, id: u64, mut wr: WriteHalf) -> String {

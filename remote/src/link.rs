@@ -51,6 +51,10 @@ pub(crate) struct Inner {
     pub wake_writer: Notify,
     /// Wakes senders waiting for room.
     room: Notify,
+    /// Held by a reader from its order check until the frame's delivery is recorded, so that
+    /// two readers of the link (a replaced connection's, not yet stopped, and its successor's)
+    /// never deliver the same frame twice.
+    pub delivery: tokio::sync::Mutex<()>,
 }
 
 pub(crate) struct State {
@@ -139,6 +143,7 @@ impl Link {
                 }),
                 wake_writer: Notify::new(),
                 room: Notify::new(),
+                delivery: tokio::sync::Mutex::new(()),
             }),
         }
     }

@@ -227,6 +227,15 @@ impl Inbound {
         }
     }
 
+    /// Frame `seq` from `instance`, which passed [`Inbound::check`], was delivered. Ignored
+    /// when a different peer instance took over meanwhile; never moves backwards, so a late
+    /// record (a replaced connection's) cannot make delivered frames deliverable again.
+    pub fn record(&mut self, instance: Option<u64>, seq: u64) {
+        if self.instance == instance {
+            self.delivered = self.delivered.max(seq);
+        }
+    }
+
     pub fn check(&self, seq: u64) -> Order {
         // A peer that numbers up to u64::MAX gets a gap (the link closes), never an overflow.
         let expected = self.delivered.saturating_add(1);

@@ -244,8 +244,9 @@ async fn ask_fails_at_once_when_its_link_drops() {
         let link = link.clone();
         tokio::spawn(async move { link.ask(&never, 1, |o| o.push(1)).await })
     };
-    // Wait until the request is acknowledged (it reached the handler, which never answers).
-    while link.queued() > 0 {
+    // Wait until the request is written and acknowledged (it reached the handler, which
+    // never answers); before it is queued, the queue is empty too.
+    while link.stats().written == 0 || link.queued() > 0 {
         tokio::task::yield_now().await;
     }
     relay.cut();
@@ -384,4 +385,106 @@ async fn dialler_gives_up_after_its_attempts_and_reports_queued_messages() {
         .filter(|e| matches!(e.kind, LinkEventKind::Connecting { .. }))
         .count();
     assert_eq!(attempts, 3);
+}
+
+/// A dispatcher that delivers through a [`Recorder`] and, on the first delivery of message
+/// `at`, keeps its thread busy until released: the reader of that connection cannot reach an
+/// await, so an abort cannot stop it while a newer connection resumes.
+struct Stalling {
+    inner: Arc<Recorder>,
+    at: u32,
+    hold: std::sync::Mutex<Option<std::sync::mpsc::Receiver<()>>>,
+}
+
+impl mycelium_remote::Dispatch for Stalling {
+    fn tell<'a>(
+        &'a self,
+        service: &'a str,
+        type_id: u16,
+        body: &'a [u8],
+    ) -> mycelium_actors::BoxFuture<'a, Result<(), mycelium_remote::DispatchError>> {
+        Box::pin(async move {
+            self.inner.tell(service, type_id, body).await?;
+            let stall = (u32::from_le_bytes(body[..4].try_into().unwrap()) == self.at)
+                .then(|| self.hold.lock().unwrap().take())
+                .flatten();
+            if let Some(release) = stall {
+                let _ = release.recv_timeout(BOUND);
+            }
+            Ok(())
+        })
+    }
+
+    fn ask<'a>(
+        &'a self,
+        service: &'a str,
+        type_id: u16,
+        body: &'a [u8],
+    ) -> mycelium_actors::BoxFuture<
+        'a,
+        Result<mycelium_remote::ReplyFuture, mycelium_remote::DispatchError>,
+    > {
+        self.inner.ask(service, type_id, body)
+    }
+
+    fn publish<'a>(
+        &'a self,
+        topic: &'a str,
+        type_id: u16,
+        key: Option<u64>,
+        body: &'a [u8],
+    ) -> mycelium_actors::BoxFuture<'a, Result<(), mycelium_remote::DispatchError>> {
+        self.inner.publish(topic, type_id, key, body)
+    }
+}
+
+/// The old connection's reader is still inside a delivery when the connection is cut and the
+/// peer's new connection resumes from a point that does not include that frame yet: the new
+/// reader must not deliver it (nor anything after it) a second time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replaced_connection_still_delivering_duplicates_nothing() {
+    let bus = Bus::new();
+    let (rec, mut got) = Recorder::new(true);
+    let (release, hold) = std::sync::mpsc::channel();
+    const N: u32 = 40;
+    const AT: u32 = 10;
+    let stalling = Arc::new(Stalling {
+        inner: rec.clone(),
+        at: AT,
+        hold: std::sync::Mutex::new(Some(hold)),
+    });
+    let (a, _) = node("a", &bus, stalling, fast_config());
+    let at = a
+        .listen(&Endpoint::Tcp("127.0.0.1:0".into()), &["b"])
+        .await
+        .unwrap();
+    let relay = Relay::start(at).await;
+    let (b, mut b_events) = node("b", &bus, rec, fast_config());
+    let link = b.connect("a", relay.endpoint.clone());
+    let svc: Arc<str> = "sink".into();
+    for i in 0..N {
+        link.send(Kind::Tell, &svc, 1, |o| o.extend_from_slice(&body(i)))
+            .await
+            .unwrap();
+    }
+    // Message AT is delivered and its reader is held inside the delivery.
+    let mut all = recv_n(&mut got, AT as usize + 1).await;
+    relay.cut();
+    b_events
+        .wait("down", |k| matches!(k, LinkEventKind::Down { .. }))
+        .await;
+    b_events
+        .wait("up", |k| matches!(k, LinkEventKind::Up { .. }))
+        .await;
+    release.send(()).unwrap();
+    all.extend(recv_n(&mut got, (N - AT - 1) as usize).await);
+    assert_eq!(
+        all.iter().map(index).collect::<Vec<_>>(),
+        (0..N).collect::<Vec<_>>()
+    );
+    let ask = link.ask(&svc, 2, |o| o.push(0)).await;
+    assert!(ask.is_ok(), "{ask:?}");
+    assert_eq!(recv_n(&mut got, 1).await[0].type_id, 2);
+    assert!(got.try_recv().is_err(), "a message was delivered twice");
+    assert!(a.link_to("b").stats().duplicates > 0);
 }
