@@ -100,6 +100,9 @@ struct Shared {
     observer: Option<Observer>,
     links: Mutex<BTreeMap<String, Link>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// The socket files of this node's Unix listeners, removed at shutdown (at once, while
+    /// the aborted accept task may still hold its listener for a moment).
+    socket_files: Mutex<Vec<crate::transport::SocketFile>>,
     /// One supervisor per dialled link, over its connection driver.
     supervisors: Arc<Mutex<Vec<mycelium_supervisor::SupervisorRef>>>,
     topology: Mutex<Option<Topology>>,
@@ -155,6 +158,7 @@ impl NodeBuilder {
                 observer: self.observer,
                 links: Mutex::new(BTreeMap::new()),
                 tasks: Mutex::new(Vec::new()),
+                socket_files: Mutex::new(Vec::new()),
                 supervisors: Arc::default(),
                 topology: Mutex::new(None),
                 topics: Arc::default(),
@@ -362,7 +366,14 @@ impl Node {
         for peer in peers {
             self.shared.link_to(peer);
         }
-        let listener = Listener::bind(endpoint).await?;
+        let mut listener = Listener::bind(endpoint).await?;
+        if let Some(file) = listener.take_socket_file() {
+            self.shared
+                .socket_files
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(file);
+        }
         let bound = listener
             .local_endpoint()
             .map_err(|source| TransportError::Io {
@@ -439,6 +450,13 @@ impl Node {
         for task in self.shared.tasks().drain(..) {
             task.abort();
         }
+        // Removed now, so that a node started next at the same path (a restart in this
+        // process) finds it free and no late drop removes the successor's file.
+        self.shared
+            .socket_files
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
         let supervisors: Vec<_> = match self.shared.supervisors.lock() {
             Ok(mut all) => all.drain(..).collect(),
             Err(poisoned) => poisoned.into_inner().drain(..).collect(),

@@ -9,6 +9,7 @@ use std::time::Duration;
 use common::*;
 use mycelium_actors::Bus;
 use mycelium_remote::frame::Kind;
+use mycelium_remote::transport::Listener;
 use mycelium_remote::{
     Endpoint, LinkConfig, LinkEventKind, LossReason, Mode, RemoteAskError, SendError,
 };
@@ -91,6 +92,42 @@ async fn unix_socket_file_is_private_and_unsafe_directory_refused() {
         .unwrap_err();
     assert!(err.to_string().contains("open to other users"), "{err}");
     assert!(!open.join("c.sock").exists());
+}
+
+/// Shutting a node down removes its socket file at once (its accept task, aborted, may drop
+/// the listener later), so a successor can bind the path straight away; and a listener
+/// dropped after a successor bound its path leaves the successor's file alone.
+#[tokio::test]
+async fn a_shut_down_node_frees_its_socket_path_at_once() {
+    let dir = TempDir::new("rebind");
+    let bus = Bus::new();
+    let (rec, _) = Recorder::new(true);
+    let (a1, _) = node("a", &bus, rec.clone(), fast_config());
+    let Endpoint::Unix(path) = a1.listen(&dir.socket("a.sock"), &["b"]).await.unwrap() else {
+        unreachable!()
+    };
+    assert!(path.exists());
+    // No await between: on this single-threaded runtime the aborted accept task has not run.
+    a1.shutdown();
+    assert!(
+        !path.exists(),
+        "the socket file outlived the node's shutdown"
+    );
+    let (a2, _) = node("a", &bus, rec, fast_config());
+    a2.listen(&dir.socket("a.sock"), &["b"]).await.unwrap();
+    tokio::task::yield_now().await;
+    assert!(
+        path.exists(),
+        "the old accept task removed its successor's file"
+    );
+
+    let other = dir.socket("b.sock");
+    let old = Listener::bind(&other).await.unwrap();
+    let new = Listener::bind(&other).await.unwrap();
+    drop(old);
+    assert!(dir.path().join("b.sock").exists());
+    drop(new);
+    assert!(!dir.path().join("b.sock").exists());
 }
 
 /// The connection is closed under the link mid-stream, several times: the dialler reconnects,
