@@ -288,15 +288,15 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
-/// Sends `MYCELIUM_FLOOD_MESSAGES` messages (default 1,000,000; the full check is 10,000,000)
-/// to a receiver process that handles them more slowly than they are produced.
+/// Sends 10,000,000 messages (or `MYCELIUM_FLOOD_MESSAGES`) to a receiver process that
+/// handles them more slowly than they are produced.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flood_at_a_slow_receiver_keeps_sender_memory_bounded() {
     let _one = ONE_AT_A_TIME.lock().await;
     let total: u64 = std::env::var("MYCELIUM_FLOOD_MESSAGES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000);
+        .unwrap_or(10_000_000);
     let dir = TempDir::new("flood");
     let Endpoint::Unix(socket) = dir.socket("a.sock") else {
         unreachable!()
