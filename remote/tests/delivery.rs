@@ -390,11 +390,13 @@ async fn dialler_gives_up_after_its_attempts_and_reports_queued_messages() {
         ..fast_config()
     };
     let (b, mut b_events) = node("b", &bus, rec, config);
-    let link = b.connect("a", dir.socket("nobody.sock"));
+    // Queued before dialling, so that the link cannot give up first.
+    let link = b.link_to("a");
     let svc: Arc<str> = "x".into();
     link.try_send(Kind::Tell, &svc, 9, |o| o.push(1)).unwrap();
     link.try_send(Kind::Publish, &svc, 9, |o| o.push(2))
         .unwrap();
+    b.connect("a", dir.socket("nobody.sock"));
     b_events
         .wait("gave up", |k| matches!(k, LinkEventKind::GaveUp { .. }))
         .await;
