@@ -108,6 +108,32 @@ impl Handler<Published<Quote>> for Strategy {
     }
 }
 
+/// The failure the execution actor injects on every 100th order: a panic payload that the
+/// example's panic hook recognises, so that the expected restarts print one line, not a panic
+/// message each.
+#[derive(Debug)]
+pub struct InjectedFault {
+    /// The order that failed.
+    pub seq: u64,
+}
+
+/// Installs a panic hook that announces the first [`InjectedFault`] in one line and keeps
+/// the later ones quiet; any other panic prints as usual.
+pub fn quiet_injected_faults() {
+    static FIRST: std::sync::Once = std::sync::Once::new();
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| match info.payload().downcast_ref::<InjectedFault>() {
+        Some(fault) => FIRST.call_once(|| {
+            eprintln!(
+                "execution fails on purpose on every 100th order (first: order {}); its supervisor restarts it each time (see {})",
+                fault.seq,
+                mycelium::actors::telemetry::names::SUPERVISOR_RESTARTS
+            )
+        }),
+        None => default_hook(info),
+    }));
+}
+
 /// Fills orders; panics on every 100th (its supervisor restarts it).
 struct Execution {
     position: i64,
@@ -125,7 +151,7 @@ impl Handler<Published<Order>> for Execution {
     type Reply = Result<(), TopicError>;
     async fn handle(&mut self, order: Published<Order>, ctx: &mut Context<Self>) -> Self::Reply {
         if order.seq % 100 == 0 {
-            panic!("execution: order {} rejected by the venue", order.seq);
+            std::panic::panic_any(InjectedFault { seq: order.seq });
         }
         self.position += order.qty;
         ctx.publish("fills", Fill { seq: order.seq }).await?;
@@ -272,8 +298,7 @@ fn main() -> Result<(), BoxError> {
         }
     };
     let handle = PrometheusBuilder::new().install_recorder()?;
-    // The restarts' panics are expected: keep their messages short.
-    std::panic::set_hook(Box::new(|info| eprintln!("{info}")));
+    quiet_injected_faults();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
