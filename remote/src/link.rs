@@ -58,6 +58,9 @@ pub(crate) struct Inner {
     /// two readers of the link (a replaced connection's, not yet stopped, and its successor's)
     /// never deliver the same frame twice.
     pub delivery: tokio::sync::Mutex<()>,
+    /// On the accepting side: hands established connections to the link's supervised
+    /// keeper (`accept.rs`). Unset on a link this node does not accept connections for.
+    pub keeper: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<crate::accept::Accepted>>,
 }
 
 pub(crate) struct State {
@@ -149,6 +152,7 @@ impl Link {
                 wake_writer: Notify::new(),
                 room: Notify::new(),
                 delivery: tokio::sync::Mutex::new(()),
+                keeper: std::sync::OnceLock::new(),
             }),
         }
     }

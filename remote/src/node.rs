@@ -7,6 +7,7 @@ use mycelium_actors::{Bus, NodeId, Recipient, ReplyRecipient};
 use mycelium_codec::WireMessage;
 use tokio::task::JoinHandle;
 
+use crate::accept;
 use crate::config::LinkConfig;
 use crate::dial::{self, Resolver};
 use crate::dispatch::Dispatch;
@@ -335,7 +336,9 @@ impl Node {
     }
 
     /// Accepts connections from `peers` on `endpoint`; returns the endpoint bound (for TCP
-    /// port 0, the port chosen).
+    /// port 0, the port chosen). Each peer's link gets a supervisor over the keeper of its
+    /// accepted connections (restarted after a panicking connection); a node not in `peers`
+    /// (nor in an earlier call's) is refused at the handshake.
     pub async fn listen(
         &self,
         endpoint: &Endpoint,
@@ -363,9 +366,6 @@ impl Node {
         peers: &[&str],
         tls: Option<crate::tls::ServerTls>,
     ) -> Result<Endpoint, TransportError> {
-        for peer in peers {
-            self.shared.link_to(peer);
-        }
         let mut listener = Listener::bind(endpoint).await?;
         if let Some(file) = listener.take_socket_file() {
             self.shared
@@ -381,10 +381,36 @@ impl Node {
                 endpoint: endpoint.to_string(),
                 source,
             })?;
+        // Each peer's connections run under a supervised keeper (`accept.rs`).
+        for peer in peers {
+            let link = self.shared.link_to(peer);
+            match accept::keep(&link, &self.shared.bus).await {
+                Ok(Some(sup)) => self
+                    .shared
+                    .supervisors
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(sup),
+                Ok(None) => {}
+                Err(reason) => {
+                    return Err(TransportError::Io {
+                        what: "cannot supervise the connections accepted on",
+                        endpoint: endpoint.to_string(),
+                        source: std::io::Error::other(reason),
+                    })
+                }
+            }
+        }
         let weak = Arc::downgrade(&self.shared);
-        let resolve: Resolver =
-            Arc::new(move |node: &str| weak.upgrade()?.links().get(node).cloned());
-        let task = dial::accept(
+        // Only the peers this node accepts: a node it merely dials is refused here.
+        let resolve: Resolver = Arc::new(move |node: &str| {
+            weak.upgrade()?
+                .links()
+                .get(node)
+                .filter(|link| link.inner.keeper.get().is_some())
+                .cloned()
+        });
+        let task = accept::accept(
             listener,
             tls,
             self.shared.me.clone(),
@@ -468,6 +494,9 @@ impl Node {
             for (name, _) in sup.children() {
                 if let Some(driver) = sup.child::<dial::Driver>(&name) {
                     driver.kill();
+                }
+                if let Some(keeper) = sup.child::<accept::Keeper>(&name) {
+                    keeper.kill();
                 }
             }
         }
