@@ -122,7 +122,8 @@ pub struct InjectedFault {
 pub fn quiet_injected_faults() {
     static FIRST: std::sync::Once = std::sync::Once::new();
     let default_hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| match info.payload().downcast_ref::<InjectedFault>() {
+    std::panic::set_hook(Box::new(move |info| {
+        match info.payload().downcast_ref::<InjectedFault>() {
         Some(fault) => FIRST.call_once(|| {
             eprintln!(
                 "execution fails on purpose on every 100th order (first: order {}); its supervisor restarts it each time (see {})",
@@ -131,6 +132,7 @@ pub fn quiet_injected_faults() {
             )
         }),
         None => default_hook(info),
+    }
     }));
 }
 

@@ -55,7 +55,11 @@ impl Seen {
             }
         })
         .await;
-        assert!(waited.is_ok(), "metrics never reached the expected values: {:#?}", self.0);
+        assert!(
+            waited.is_ok(),
+            "metrics never reached the expected values: {:#?}",
+            self.0
+        );
     }
 }
 
@@ -100,9 +104,15 @@ async fn link_metrics_count_frames_bytes_state_and_resends() {
     .expect("all five written");
     relay.cut();
     let up = b_events
-        .wait("up again", |k| matches!(k, LinkEventKind::Up { resent, .. } if *resent > 0))
+        .wait(
+            "up again",
+            |k| matches!(k, LinkEventKind::Up { resent, .. } if *resent > 0),
+        )
         .await;
-    assert!(matches!(up.kind, LinkEventKind::Up { resent: 5, .. }), "{up:?}");
+    assert!(
+        matches!(up.kind, LinkEventKind::Up { resent: 5, .. }),
+        "{up:?}"
+    );
     rec.gate.add_permits(5);
     recv_n(&mut got, 5).await;
     // A data frame here: 32 (codec header) + 20 (link header) + 4 ("sink") + 40 = 96 bytes.
@@ -112,20 +122,35 @@ async fn link_metrics_count_frames_bytes_state_and_resends() {
     seen.until(&snapshotter, |s| {
         s.get(&format!("{}{{peer=ma,direction=sent}}", names::LINK_FRAMES)) >= 5.0
             && s.get(&format!("{}{{peer=ma,direction=sent}}", names::LINK_BYTES)) >= 5.0 * 96.0
-            && s.get(&format!("{}{{peer=mb,direction=received}}", names::LINK_FRAMES)) >= 5.0
-            && s.get(&format!("{}{{peer=mb,direction=received}}", names::LINK_BYTES)) >= 5.0 * 96.0
+            && s.get(&format!(
+                "{}{{peer=mb,direction=received}}",
+                names::LINK_FRAMES
+            )) >= 5.0
+            && s.get(&format!(
+                "{}{{peer=mb,direction=received}}",
+                names::LINK_BYTES
+            )) >= 5.0 * 96.0
     })
     .await;
-    assert_eq!(seen.get(&format!("{}{{peer=ma}}", names::LINK_RESENDS)), 5.0);
+    assert_eq!(
+        seen.get(&format!("{}{{peer=ma}}", names::LINK_RESENDS)),
+        5.0
+    );
     assert_eq!(seen.get(&format!("{}{{peer=ma}}", names::LINK_STATE)), 2.0);
     assert_eq!(seen.get(&format!("{}{{peer=mb}}", names::LINK_STATE)), 2.0);
     // The receiver acknowledged what it delivered: control frames went the other way.
     seen.until(&snapshotter, |s| {
         s.get(&format!("{}{{peer=mb,direction=sent}}", names::LINK_FRAMES)) >= 1.0
-            && s.get(&format!("{}{{peer=ma,direction=received}}", names::LINK_FRAMES)) >= 1.0
+            && s.get(&format!(
+                "{}{{peer=ma,direction=received}}",
+                names::LINK_FRAMES
+            )) >= 1.0
     })
     .await;
-    assert_eq!(seen.get(&format!("{}{{peer=ma}}", names::LINK_LOSS_REPORTS)), 0.0);
+    assert_eq!(
+        seen.get(&format!("{}{{peer=ma}}", names::LINK_LOSS_REPORTS)),
+        0.0
+    );
     a.shutdown();
     b.shutdown();
 }
@@ -155,8 +180,14 @@ async fn link_metrics_count_loss_reports() {
         .await;
     let mut seen = Seen::default();
     seen.take(&snapshotter);
-    assert_eq!(seen.get(&format!("{}{{peer=nobody}}", names::LINK_LOSS_REPORTS)), 1.0);
-    assert_eq!(seen.get(&format!("{}{{peer=nobody}}", names::LINK_LOST_FRAMES)), 2.0);
+    assert_eq!(
+        seen.get(&format!("{}{{peer=nobody}}", names::LINK_LOSS_REPORTS)),
+        1.0
+    );
+    assert_eq!(
+        seen.get(&format!("{}{{peer=nobody}}", names::LINK_LOST_FRAMES)),
+        2.0
+    );
     let state = format!("{}{{peer=nobody}}", names::LINK_STATE);
     assert!(seen.0.contains_key(&state), "{:#?}", seen.0);
     assert_eq!(seen.get(&state), 0.0);
