@@ -6,6 +6,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::scenario::{self, body, index};
 use common::*;
 use mycelium_actors::Bus;
 use mycelium_remote::frame::Kind;
@@ -14,57 +15,19 @@ use mycelium_remote::{
     Endpoint, LinkConfig, LinkEventKind, LossReason, Mode, RemoteAskError, SendError,
 };
 
-fn body(i: u32) -> Vec<u8> {
-    i.to_le_bytes().to_vec()
-}
-
-fn index(g: &Got) -> u32 {
-    u32::from_le_bytes(g.body[..4].try_into().unwrap())
-}
-
-async fn in_order_over(a_at: Endpoint, mode: Mode) {
-    let bus = Bus::new();
-    let (rec, mut got) = Recorder::new(true);
-    let config = LinkConfig {
-        mode,
-        ..fast_config()
-    };
-    let (a, _) = node("a", &bus, rec.clone(), config.clone());
-    let at = a.listen(&a_at, &["b"]).await.unwrap();
-    let (b, _) = node("b", &bus, rec, config);
-    let link = b.connect("a", at);
-    let svc: Arc<str> = "strategy".into();
-    for i in 0..2000u32 {
-        link.send(Kind::Tell, &svc, 100, |o| o.extend_from_slice(&body(i)))
-            .await
-            .unwrap();
-    }
-    let all = recv_n(&mut got, 2000).await;
-    assert_eq!(
-        all.iter().map(index).collect::<Vec<_>>(),
-        (0..2000).collect::<Vec<_>>()
-    );
-    assert!(all
-        .iter()
-        .all(|g| g.service == "strategy" && g.type_id == 100));
-    let (reply_type, reply) = link
-        .ask(&svc, 7, |o| o.extend_from_slice(b"xyz"))
-        .await
-        .unwrap();
-    assert_eq!((reply_type, reply), (7, b"zyx".to_vec()));
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tells_and_asks_in_order_over_unix_blocking() {
     let dir = TempDir::new("order-unix");
-    in_order_over(dir.socket("a.sock"), Mode::Block).await;
+    scenario::in_order(&dir.socket("a.sock"), Mode::Block, 2000, 3).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tells_and_asks_in_order_over_tcp_spinning() {
-    in_order_over(
-        Endpoint::Tcp("127.0.0.1:0".into()),
+    scenario::in_order(
+        &Endpoint::Tcp("127.0.0.1:0".into()),
         Mode::Spin(Duration::from_micros(50)),
+        2000,
+        3,
     )
     .await;
 }
@@ -195,70 +158,7 @@ async fn dropped_connections_lose_nothing_and_duplicate_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn peer_restart_reports_the_exact_lost_range() {
     let dir = TempDir::new("restart");
-    let bus = Bus::new();
-    // The first incarnation of `a` takes 3 messages, then stops consuming: the rest of what
-    // reaches it is never acknowledged.
-    let (rec1, mut got1) = Recorder::new(false);
-    rec1.gate.add_permits(3);
-    let (a1, _) = node("a", &bus, rec1.clone(), fast_config());
-    let at = a1.listen(&dir.socket("a.sock"), &["b"]).await.unwrap();
-    let (rec_b, _) = Recorder::new(true);
-    let (b, mut b_events) = node("b", &bus, rec_b, fast_config());
-    let link = b.connect("a", at.clone());
-    let svc: Arc<str> = "sink".into();
-    const N: u32 = 20;
-    for i in 0..N {
-        link.send(Kind::Tell, &svc, 5, |o| o.extend_from_slice(&body(i)))
-            .await
-            .unwrap();
-    }
-    let first = recv_n(&mut got1, 3).await;
-    assert_eq!(first.iter().map(index).collect::<Vec<_>>(), vec![0, 1, 2]);
-    // Wait until all 20 are written and the first 3 acknowledged.
-    tokio::time::timeout(BOUND, async {
-        loop {
-            let s = link.stats();
-            if s.written == 20 && s.queued == 17 {
-                break;
-            }
-            tokio::task::yield_now().await;
-        }
-    })
-    .await
-    .expect("all written, 3 acknowledged");
-    drop(a1);
-
-    let (rec2, mut got2) = Recorder::new(true);
-    let (a2, _) = node("a", &bus, rec2, fast_config());
-    a2.listen(&at, &["b"]).await.unwrap();
-    let loss = b_events
-        .wait("loss", |k| matches!(k, LinkEventKind::Loss(_)))
-        .await;
-    let LinkEventKind::Loss(report) = loss.kind else {
-        unreachable!()
-    };
-    assert_eq!(report.reason, LossReason::PeerRestarted);
-    assert_eq!((report.first_seq, report.last_seq), (4, 20));
-    assert_eq!(
-        report.messages.iter().map(|m| m.seq).collect::<Vec<_>>(),
-        (4..=20).collect::<Vec<_>>()
-    );
-    assert!(report
-        .messages
-        .iter()
-        .all(|m| m.type_id == 5 && &*m.name == "sink" && m.kind == Kind::Tell));
-    // Later messages reach the new instance, in order, once.
-    for i in N..N + 5 {
-        link.send(Kind::Tell, &svc, 5, |o| o.extend_from_slice(&body(i)))
-            .await
-            .unwrap();
-    }
-    let rest = recv_n(&mut got2, 5).await;
-    assert_eq!(
-        rest.iter().map(index).collect::<Vec<_>>(),
-        (N..N + 5).collect::<Vec<_>>()
-    );
-    drop(a2);
+    scenario::peer_restart(&dir.socket("a.sock")).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
