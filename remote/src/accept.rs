@@ -47,10 +47,10 @@ pub(crate) type Accepted = (u64, JoinHandle<String>);
 /// not start; a link that has a keeper already gets none.
 pub(crate) async fn keep(link: &Link, bus: &Bus) -> Result<Option<SupervisorRef>, String> {
     let inner = &link.inner;
-    let (tx, rx) = mpsc::unbounded_channel();
-    if inner.keeper.set(tx).is_err() {
+    if inner.keeper.get().is_some() {
         return Ok(None);
     }
+    let (tx, rx) = mpsc::unbounded_channel();
     let peer = inner.peer.clone();
     let args = KeeperArgs {
         link: link.clone(),
@@ -58,7 +58,7 @@ pub(crate) async fn keep(link: &Link, bus: &Bus) -> Result<Option<SupervisorRef>
         panics: Arc::new(AtomicU32::new(0)),
     };
     let observed = peer.clone();
-    Supervisor::builder(RestartStrategy::OneForOne)
+    let sup = Supervisor::builder(RestartStrategy::OneForOne)
         .backoff(inner.config.backoff.clone())
         // Never give up at the supervisor (at the root that would fail the bus): the keeper
         // counts its own panics and gives the link up.
@@ -71,8 +71,14 @@ pub(crate) async fn keep(link: &Link, bus: &Bus) -> Result<Option<SupervisorRef>
         )
         .spawn(bus)
         .await
-        .map(Some)
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+    // Installed only once the keeper runs, so that a failed start leaves no channel behind.
+    if inner.keeper.set(tx).is_err() {
+        // A concurrent `listen` for the same peer installed its keeper first.
+        sup.actor_ref().kill();
+        return Ok(None);
+    }
+    Ok(Some(sup))
 }
 
 /// What a [`Keeper`] is built from, at every (re)start: the state that must survive one.

@@ -367,13 +367,6 @@ impl Node {
         tls: Option<crate::tls::ServerTls>,
     ) -> Result<Endpoint, TransportError> {
         let mut listener = Listener::bind(endpoint).await?;
-        if let Some(file) = listener.take_socket_file() {
-            self.shared
-                .socket_files
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(file);
-        }
         let bound = listener
             .local_endpoint()
             .map_err(|source| TransportError::Io {
@@ -400,6 +393,15 @@ impl Node {
                     })
                 }
             }
+        }
+        // From here on the node removes the socket file (a failure above drops the listener,
+        // and the file with it).
+        if let Some(file) = listener.take_socket_file() {
+            self.shared
+                .socket_files
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(file);
         }
         let weak = Arc::downgrade(&self.shared);
         // Only the peers this node accepts: a node it merely dials is refused here.

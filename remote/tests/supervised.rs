@@ -282,3 +282,36 @@ async fn accepting_side_gives_up_when_the_peer_does_not_come_back() {
     assert!(b_got.try_recv().is_err());
     a.shutdown();
 }
+
+/// The keeper's supervisor cannot start on a bus that has shut down: `listen` says so, binds
+/// nothing, and a later `listen` on a live bus's node works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listen_on_a_stopped_bus_fails_and_leaves_nothing_behind() {
+    let dir = TempDir::new("sup-stopped");
+    let bus = Bus::new();
+    let (rec, _) = Recorder::new(true);
+    let (a, _) = node("a", &bus, rec.clone(), fast_config());
+    bus.shutdown(Duration::from_secs(1)).await;
+    let err = a.listen(&dir.socket("a.sock"), &["b"]).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("cannot supervise the connections accepted on"),
+        "{err}"
+    );
+    assert!(
+        !dir.path().join("a.sock").exists(),
+        "the socket file was left behind"
+    );
+    assert!(a
+        .link("b")
+        .expect("the link exists")
+        .closed_reason()
+        .is_none());
+    drop(a);
+
+    let live = Bus::new();
+    let (a2, _) = node("a", &live, rec, fast_config());
+    a2.listen(&dir.socket("a.sock"), &["b"])
+        .await
+        .expect("listen");
+}
