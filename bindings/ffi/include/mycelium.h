@@ -417,7 +417,8 @@ enum MycStatus myc_tree_free(struct MycTree *tree);
 // Starts the tree on `bus` (children in order, each waited for) and exports the children
 // that have a service name. Consumes `tree` (even on an error). If a child's first start
 // fails, the tree does not start: `StartFailed`, the message naming the child (the
-// children already started are stopped again).
+// children already started are stopped again), returned once the foreign children's
+// `free_user_data` callbacks have run.
 //
 // # Safety
 // `bus` is live; `tree` a live tree, not used again; `out` writable.

@@ -41,8 +41,8 @@ let () =
         M.ask bus "fragile" C.heartbeat (hb ~sender:"boom" 1L) C.heartbeat)
   in
   check "the failure carries the exception" (contains msg "boom requested");
-  check "a dead letter" (M.Bus.dead_letters bus > dead0);
   M.Supervisor.wait_restarts sup ~child:"fragile" 1;
+  check "a dead letter" (M.Bus.dead_letters bus > dead0);
   check_eq "restarts of fragile" string_of_int 1 (M.Supervisor.restarts sup ~child:"fragile");
   check "the backoff elapsed in bus time" (Int64.sub (M.Bus.now_ns bus) t0 >= 100_000_000L);
   check "on_start re-ran with the same args" (!starts = [ 1000L; 1000L ]);
