@@ -4,6 +4,7 @@
 #
 #   rust.sh codegen OUT.ml                  the OCaml codecs of contracts.yaml
 #   rust.sh ffi LIB.a DLL.so HEADER.h       the C ABI (release build) and its header
+#   rust.sh readme OUT.ml                   the OCaml block of README.md's "OCaml actors"
 #
 # The workspace root is found by walking up from the current directory (dune runs rules
 # inside bindings/ocaml/_build); MYCELIUM_ROOT overrides it. CARGO (default: cargo) names
@@ -47,8 +48,19 @@ ffi)
     cp "$target/release/libmycelium_ffi.so" "$dll"
     cp "$root/bindings/ffi/include/mycelium.h" "$header"
     ;;
+readme)
+    out="$(abs "$2")"
+    awk '/^## /{in_section = ($0 == "## OCaml actors")}
+         in_section && /^```ocaml$/{copy = 1; next}
+         copy && /^```$/{exit}
+         copy{print}' "$root/README.md" > "$out"
+    if [ ! -s "$out" ]; then
+        echo "rust.sh: README.md has no \`\`\`ocaml block under \"## OCaml actors\"" >&2
+        exit 1
+    fi
+    ;;
 *)
-    echo "usage: rust.sh codegen OUT.ml | rust.sh ffi LIB.a DLL.so HEADER.h" >&2
+    echo "usage: rust.sh codegen OUT.ml | rust.sh ffi LIB.a DLL.so HEADER.h | rust.sh readme OUT.ml" >&2
     exit 2
     ;;
 esac
