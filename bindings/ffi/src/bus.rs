@@ -298,9 +298,9 @@ pub unsafe extern "C" fn myc_measure_asks(
             }
             Ok::<_, mycelium_actors::export::DeliveryError>(times)
         });
-        let times = hosted
-            .block_on(task)
-            .map_err(|e| Error::new(MycStatus::Panic, format!("the measuring task failed: {e}")))??;
+        let times = hosted.block_on(task).map_err(|e| {
+            Error::new(MycStatus::Panic, format!("the measuring task failed: {e}"))
+        })??;
         for (i, t) in times.into_iter().enumerate() {
             // SAFETY: i < n, and the caller promises `n` writable values.
             unsafe { out_ns.add(i).write(t) };

@@ -52,8 +52,13 @@ pub unsafe extern "C" fn myc_node_start(
 ) -> MycStatus {
     guard(|| {
         // SAFETY: per contract.
-        let (bus, path, name) =
-            unsafe { (handle(bus, "bus")?, text(path, "path")?, text(name, "name")?) };
+        let (bus, path, name) = unsafe {
+            (
+                handle(bus, "bus")?,
+                text(path, "path")?,
+                text(name, "name")?,
+            )
+        };
         let hosted = bus.hosted.clone();
         let schema = LocalSchema::from_digest(SCHEMA_DIGEST);
         let node = hosted
