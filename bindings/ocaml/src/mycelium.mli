@@ -30,8 +30,9 @@
     An exception raised by a handler (or a handler returning {!fail}) is a failure exactly
     like a Rust panic: the message goes to the bus's dead letters, an asker gets
     [Error (Failed, _)] at once, and a supervisor restarts the actor in place (re-running
-    [on_start] with the same arguments) after its backoff. An exception in [on_start] fails
-    the start: [spawn] raises [Error (Start_failed, _)]. Every error of this library is
+    [on_start] with the same arguments) after its backoff; an actor outside a tree stops at
+    its first failure, like a Rust actor. An exception in [on_start] fails the start:
+    [spawn] raises [Error (Start_failed, _)]. Every error of this library is
     {!Error}.
 
     {2 Threads and the runtime lock}

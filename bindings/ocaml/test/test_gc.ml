@@ -39,7 +39,9 @@ let () =
     (* Tells, answered by nobody, and asks to Rust, between collections on this thread. *)
     M.tell bus "gc-0" C.heartbeat (hb 1L);
     ignore (M.ask bus "rust-counter" C.heartbeat (hb 1L) C.heartbeat);
-    if round mod 5 = 0 then Gc.full_major ()
+    if round mod 5 = 0 then Gc.full_major ();
+    (* Compaction moves the heap: roots and handles must follow. *)
+    if round mod 25 = 0 then Gc.compact ()
   done;
   let r = M.ask bus "rust-counter" C.heartbeat (hb 0L) C.heartbeat in
   check_eq "Rust counter saw every ask" Int64.to_string (Int64.of_int rounds) r.seq;

@@ -62,6 +62,30 @@ let () =
   (* An unencodable argument is refused before anything is sent. *)
   let bad_hb : Trading.heartbeat = { ts_ns = 0L; seq = 0L; sender = "\xff" } in
   ignore (expect_error "unencodable message" M.Invalid_argument (fun () -> M.tell bus "ocaml-counter" C.heartbeat bad_hb));
+  (* Handlers that fail on purpose, answer nothing, or get a type they have no handler for. *)
+  let picky =
+    M.Actor.make ~on_start:(fun () -> ())
+      [
+        M.Actor.on C.heartbeat (fun () (h : Trading.heartbeat) ->
+            match h.sender with
+            | "fail" -> M.fail "refused on purpose"
+            | "silent" -> M.no_reply
+            | _ -> M.reply C.heartbeat h);
+      ]
+  in
+  let p = M.spawn bus picky () in
+  ignore (expect_error "no reply to an ask" M.Wrong_type (fun () ->
+      M.Actor_ref.ask p C.heartbeat (hb ~sender:"silent" 1L) C.heartbeat));
+  check "alive after a handler that answered nothing" (M.Actor_ref.is_alive p);
+  let msg = expect_error "M.fail" M.Failed (fun () -> M.Actor_ref.ask p C.heartbeat (hb ~sender:"fail" 1L) C.heartbeat) in
+  check "M.fail's message" (contains msg "refused on purpose");
+  (* An unsupervised actor stops at its first failure, like a Rust one: a new one. *)
+  M.Actor_ref.free p;
+  let p = M.spawn bus picky () in
+  let msg = expect_error "no handler for the type" M.Failed (fun () -> M.Actor_ref.ask p C.quote q C.heartbeat) in
+  check "no handler message" (contains msg "no handler for type id 100");
+  M.Actor_ref.free p;
+  check_eq "no roots after picky" string_of_int roots0 (M.live_roots ());
   M.Bus.close bus;
   ignore (expect_error "closed bus" M.Invalid_argument (fun () -> M.Bus.now_ns bus));
   finish "test_lifecycle"
