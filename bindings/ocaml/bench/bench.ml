@@ -4,6 +4,10 @@
 
      w12 ocaml p50_ns=.. p99_ns=..
      w12 rust p50_ns=.. p99_ns=..
+     w12 c-host p50_ns=.. p99_ns=..
+
+   The third line is a baseline: the same ask to an actor whose callbacks are C (an echo),
+   hosted like the OCaml one, with no OCaml: what the foreign host costs by itself.
 
    Usage: dune exec ./bench/bench.exe [-- ASKS]   (default 20000 asks each, after warm-up) *)
 module M = Mycelium
@@ -26,6 +30,8 @@ let () =
       ]
   in
   let ocaml = M.spawn bus counter () ~service:"ocaml-counter" in
+  let c_echo = M.spawn_c_echo bus in
+  M.Actor_ref.export c_echo "c-echo" [ C.type_id C.heartbeat ];
   let msg : Trading.heartbeat = { ts_ns = 0L; seq = 1L; sender = "bench" } in
   (* Alternate rounds so both see the same machine conditions. *)
   let rounds = 10 in
@@ -34,10 +40,11 @@ let () =
     ignore (M.measure_asks bus service C.heartbeat msg 1000);
     Array.concat (List.init rounds (fun _ -> M.measure_asks bus service C.heartbeat msg per_round))
   in
-  let o = ref [||] and r = ref [||] in
+  let o = ref [||] and r = ref [||] and c = ref [||] in
   for _ = 1 to 2 do
     o := Array.append !o (collect "ocaml-counter");
-    r := Array.append !r (collect "rust-counter")
+    r := Array.append !r (collect "rust-counter");
+    c := Array.append !c (collect "c-echo")
   done;
   let report name times =
     Array.sort compare times;
@@ -45,5 +52,7 @@ let () =
   in
   report "ocaml" !o;
   report "rust" !r;
+  report "c-host" !c;
+  M.Actor_ref.free c_echo;
   M.Actor_ref.free ocaml;
   M.Bus.close bus

@@ -170,6 +170,7 @@ external raw_measure : handle -> string -> int -> string -> int -> int array
   = "myc_ml_measure_asks"
 
 external live_roots : unit -> int = "myc_ml_live_roots"
+external spawn_c_echo : handle -> handle = "myc_ml_spawn_c_echo"
 external actor_spawn : handle -> definition -> handle = "myc_ml_actor_spawn"
 external actor_export : handle -> string -> int array -> unit = "myc_ml_actor_export"
 external actor_tell : handle -> int -> string -> unit = "myc_ml_actor_tell"
@@ -350,6 +351,8 @@ let unsubscribe sub = checked subscription_free sub
 let spawn_rust ?arg bus ~kind ~service =
   let arg = Option.map (name "arg") arg in
   checked (raw_spawn_rust bus (name "kind" kind) arg) (name "service" service)
+
+let spawn_c_echo bus = checked spawn_c_echo bus
 
 let measure_asks bus service (c : 'a Contract.t) v n =
   if n < 0 then invalid "measure_asks: n %d is negative" n;

@@ -330,3 +330,8 @@ val live_roots : unit -> int
 val measure_asks : bus -> string -> 'a Contract.t -> 'a -> int -> int array
 (** [measure_asks bus service c msg n]: asks [service] [n] times in a row from a Rust task
     and returns each round trip in nanoseconds (a benchmark aid: the asker is Rust). *)
+
+val spawn_c_echo : bus -> actor
+(** An actor whose callbacks are C, not OCaml: it answers every message with itself. Export
+    it with {!Actor_ref.export}. A benchmark baseline: the cost of the foreign host without
+    OCaml. *)

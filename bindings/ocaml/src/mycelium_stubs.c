@@ -741,3 +741,34 @@ CAMLprim value myc_ml_node_free(value node) {
   if (n != NULL) CHECK(myc_node_free(n));
   CAMLreturn(Val_unit);
 }
+
+/* ---- A baseline for benchmarks: an actor whose callbacks are C only ------------------- */
+
+static int32_t echo_start(void *user_data, const uint8_t *args, size_t args_len, void **state,
+                          MycCall *call) {
+  (void)user_data;
+  (void)args;
+  (void)args_len;
+  (void)call;
+  *state = NULL;
+  return 0;
+}
+
+static int32_t echo_handle(void *user_data, void *state, uint16_t type_id, const uint8_t *body,
+                           size_t len, MycCall *call) {
+  (void)user_data;
+  (void)state;
+  myc_call_reply(call, type_id, body, len);
+  return 0;
+}
+
+CAMLprim value myc_ml_spawn_c_echo(value bus) {
+  CAMLparam1(bus);
+  MycBus *b = handle_ptr(bus, "bus");
+  MycActorCallbacks cb = {
+      .user_data = NULL, .start = echo_start, .handle = echo_handle, .stop = NULL,
+      .free_user_data = NULL};
+  MycActor *actor = NULL;
+  CHECK(myc_actor_spawn(b, &cb, NULL, 0, &actor));
+  CAMLreturn(alloc_handle(actor));
+}
