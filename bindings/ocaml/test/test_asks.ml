@@ -57,6 +57,13 @@ let () =
   let r = M.ask bus "selfish" C.heartbeat (hb 1L) C.heartbeat in
   check_eq "inner ask timed out" (fun s -> s) "timed out" r.sender;
   M.Actor_ref.free s;
+  (* The C-only baseline actor echoes. *)
+  let c = M.spawn_c_echo bus in
+  M.Actor_ref.export c "c-echo" [ C.type_id C.heartbeat ];
+  let r = M.ask bus "c-echo" C.heartbeat (hb ~sender:"c" 9L) C.heartbeat in
+  check_eq "C echo" (fun s -> s) "c" r.sender;
+  check_eq "C echo seq" Int64.to_string 9L r.seq;
+  M.Actor_ref.free c;
   M.Actor_ref.free a;
   M.Actor_ref.free e;
   M.Bus.close bus;
