@@ -54,9 +54,11 @@
     explicitly ([close], [free], [stop], [unsubscribe], [leave]); a freed handle raises
     [Error (Invalid_argument, _)] when used again, and freeing twice does nothing. The OCaml
     values the library keeps across calls (an actor's definition and arguments, the state of
-    each incarnation) are GC roots, removed synchronously when the incarnation stops and when
-    the actor is torn down: once [Actor_ref.free], [Supervisor.stop] or [Bus.close] returns,
-    none is left. {!live_roots} counts them. *)
+    each incarnation) are GC roots, removed synchronously: an incarnation's state when it
+    stops (a stop, a failure before a restart, {!Bus.shutdown} or {!Bus.close}), an actor's
+    definition when its handle goes ({!Actor_ref.free} for an actor from {!spawn},
+    {!Supervisor.stop} for a tree's children). Once every handle is freed none is left;
+    {!live_roots} counts them. *)
 
 (** {1 Errors} *)
 
