@@ -136,3 +136,14 @@ elif [ "$rc" -ne 0 ]; then
 fi
 echo "-- examples/python_strategy.py"
 "$venv/bin/python" examples/python_strategy.py > /dev/null
+
+step "OCaml actors: dune build and dune test in bindings/ocaml"
+if ! command -v dune >/dev/null 2>&1 || ! command -v ocamlopt >/dev/null 2>&1; then
+    sudo=""
+    if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then sudo="sudo"; fi
+    $sudo apt-get update -qq
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ocaml-nox ocaml-dune > /dev/null
+fi
+# dune builds the Rust static library (cargo build --release -p mycelium-ffi) and the
+# generated codecs itself; --force reruns the tests even when nothing changed.
+(cd bindings/ocaml && dune build 2>&1 && dune test --force 2>&1)
