@@ -16,7 +16,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use mycelium::actors::{TopicError, TopicStream};
 use mycelium::prelude::*;
+use mycelium::supervisor::{Backoff, SupervisorRef};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 

@@ -9,6 +9,10 @@ use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
 use common::*;
+use mycelium::actors::{
+    BusExit, DeadLetterReason, Failure, MailboxConfig, OnFailure, Recipient, SpawnError,
+    SpawnOptions, StopReason, TrySendError,
+};
 use mycelium::prelude::*;
 use tokio::sync::oneshot;
 
