@@ -91,10 +91,11 @@
 //! # Lifetimes
 //!
 //! - [`Context::subscribe`](crate::Context::subscribe): the subscription belongs to the actor's
-//!   incarnation, like a timer. It ends when the actor stops for good, or when the next
-//!   incarnation begins, whose `on_start` subscribes again. While a failed actor waits for its
-//!   restart, messages still reach its mailbox, as other sends do, and the new incarnation
-//!   handles them.
+//!   incarnation, like a timer. It ends when the incarnation ends (right after `on_stop`,
+//!   whether the actor stops for good, fails or is restarted), and the next incarnation's
+//!   `on_start` subscribes again. While a failed actor waits for its restart it is subscribed
+//!   to nothing: publishes in that time do not reach it, and only the messages already in its
+//!   mailbox wait for the next incarnation.
 //! - [`Bus::subscribe_stream`](crate::Bus::subscribe_stream): ends when the [`TopicStream`] is
 //!   dropped.
 //! - [`Bus::subscribe_actor`](crate::Bus::subscribe_actor) and
