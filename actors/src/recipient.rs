@@ -3,9 +3,9 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::actor_ref::Shared;
 use crate::envelope::BoxFuture;
 use crate::error::{SendError, TrySendError};
+use crate::shared::Shared;
 use crate::{ActorId, Handler};
 
 /// Anything that accepts messages of type `M`: a local actor, or a proxy for one in another

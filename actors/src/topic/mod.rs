@@ -118,6 +118,7 @@ use std::time::Duration;
 
 use crate::telemetry::TopicMetrics;
 
+pub use crate::error::TopicError;
 pub use publisher::Publisher;
 pub(crate) use registry::TopicRegistry;
 pub use stream::TopicStream;
@@ -236,25 +237,4 @@ pub struct PublishReport {
     pub dropped: usize,
     /// Subscriptions found dead (stopped actor, dropped stream) and removed.
     pub removed: usize,
-}
-
-/// Why a topic operation was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TopicError {
-    /// The topic name breaks the grammar.
-    #[error("`{name}` is not a topic name: {problem}; a name is dot-separated, non-empty segments such as `md.quote.AAPL`, without `*` or whitespace")]
-    InvalidName {
-        /// The name given.
-        name: String,
-        /// What is wrong with it.
-        problem: &'static str,
-    },
-    /// The subscription pattern breaks the grammar.
-    #[error("`{pattern}` is not a subscription pattern: {problem}; use a topic name (`md.quote.AAPL`), a name followed by `.*` (`md.quote.*`), or `*` alone")]
-    InvalidPattern {
-        /// The pattern given.
-        pattern: String,
-        /// What is wrong with it.
-        problem: &'static str,
-    },
 }

@@ -81,7 +81,7 @@ impl<T: Send + Sync + 'static> Publisher<T> {
         topic: Arc<str>,
         key: Option<u64>,
         msg: T,
-    ) -> Result<PublishReport, crate::topic::TopicError> {
+    ) -> Result<PublishReport, crate::error::TopicError> {
         crate::topic::pattern::validate_name(&topic)?;
         let metrics = self.metrics.as_ref().map(|(_, cache)| cache.get(&topic));
         Ok(fan_out(&self.table, Published::new(topic, key, msg, metrics)).await)
