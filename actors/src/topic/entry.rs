@@ -11,8 +11,8 @@ use crate::error::TrySendError;
 use crate::topic::buffer::{Buffer, Offer, Reader};
 use crate::topic::drain::TopicDrain;
 use crate::topic::pattern::Pattern;
-use crate::topic::registry::Table;
 use crate::topic::subscription::Control;
+use crate::topic::table::Table;
 use crate::topic::{Overflow, PublishReport, Published, SubscribeOptions, SubscriptionStats};
 use crate::MessageSink;
 
@@ -26,7 +26,7 @@ pub(super) struct Entry<T: Send + Sync + 'static> {
     delivered: AtomicU64,
     dropped: AtomicU64,
     active: AtomicBool,
-    table: Weak<Table<T>>,
+    table: Weak<Table<Entry<T>>>,
     runtime: Handle,
     /// Its drop counter, on a bus that records metrics.
     dropped_metric: Option<Counter>,
@@ -53,7 +53,7 @@ impl<T: Send + Sync + 'static> Entry<T> {
         pattern_text: &str,
         options: &SubscribeOptions,
         target: Target<T>,
-        table: Weak<Table<T>>,
+        table: Weak<Table<Entry<T>>>,
         runtime: Handle,
         dropped_metric: Option<Counter>,
     ) -> Self {

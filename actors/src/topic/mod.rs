@@ -103,6 +103,7 @@
 //!   [`Subscription::cancel`], or at the first publish that finds the subscriber stopped.
 
 mod buffer;
+mod bus_methods;
 mod drain;
 mod entry;
 mod pattern;
@@ -110,6 +111,7 @@ mod publisher;
 mod registry;
 mod stream;
 mod subscription;
+mod table;
 
 use std::fmt;
 use std::ops::Deref;

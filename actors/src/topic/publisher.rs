@@ -4,8 +4,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::telemetry::{TopicMetrics, TopicMetricsCache};
-use crate::topic::entry::Attempt;
-use crate::topic::registry::Table;
+use crate::topic::entry::{Attempt, Entry};
+use crate::topic::table::Table;
 use crate::topic::{PublishReport, Published};
 
 /// Delivers `msg` to every matching subscription of the table, in subscription order.
@@ -13,7 +13,7 @@ use crate::topic::{PublishReport, Published};
 /// Per subscriber: one reference-count increment and one mailbox push. A full `Block`
 /// subscriber is waited for before the next one is served, with no lock held.
 pub(super) async fn fan_out<T: Send + Sync + 'static>(
-    table: &Table<T>,
+    table: &Table<Entry<T>>,
     msg: Published<T>,
 ) -> PublishReport {
     let entries = table.snapshot();
@@ -46,7 +46,7 @@ pub(super) async fn fan_out<T: Send + Sync + 'static>(
 /// # });
 /// ```
 pub struct Publisher<T: Send + Sync + 'static> {
-    table: Arc<Table<T>>,
+    table: Arc<Table<Entry<T>>>,
     topic: Arc<str>,
     /// Its topic's instruments and the bus's, on a bus that records metrics.
     metrics: Option<(Arc<TopicMetrics>, Arc<TopicMetricsCache>)>,
@@ -54,7 +54,7 @@ pub struct Publisher<T: Send + Sync + 'static> {
 
 impl<T: Send + Sync + 'static> Publisher<T> {
     pub(super) fn new(
-        table: Arc<Table<T>>,
+        table: Arc<Table<Entry<T>>>,
         topic: Arc<str>,
         cache: Option<Arc<TopicMetricsCache>>,
     ) -> Self {
