@@ -28,6 +28,8 @@
 //! clock, [topics](mycelium_actors::topic), the [export table](mycelium_actors::export) that
 //! links to other processes deliver into), [`supervisor`] (supervision trees).
 
+#![warn(missing_docs)]
+
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;

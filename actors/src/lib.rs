@@ -52,6 +52,8 @@
 //! handler time, topic publishes, delivery latency and drops through the `metrics` facade, in
 //! bus time; the [`telemetry`] module lists the names and gives remote transports their hooks.
 
+#![warn(missing_docs)]
+
 mod actor;
 mod actor_ref;
 mod bus;
