@@ -108,6 +108,42 @@ impl<A: Actor> ActorRef<A> {
         self.shared.tell_msg(msg).await
     }
 
+    /// Sends every message of `msgs`, in order, as `tell` would one by one, but taking the
+    /// mailbox's lock once per run of messages that fit and waking the actor once per run:
+    /// for a sender with many messages for one actor (a fan-out loop, a feed replaying a
+    /// batch). Waits for room when the mailbox fills. On a stopped actor the messages not yet
+    /// queued come back in the error, in order; those before them were delivered.
+    ///
+    /// ```
+    /// use mycelium_actors::{Actor, BoxError, Bus, Context, Handler};
+    ///
+    /// struct Sum(u64);
+    /// impl Actor for Sum {
+    ///     type Args = ();
+    ///     async fn on_start(_: (), _ctx: &mut Context<Self>) -> Result<Self, BoxError> { Ok(Sum(0)) }
+    /// }
+    /// impl Handler<u64> for Sum {
+    ///     type Reply = u64;
+    ///     async fn handle(&mut self, n: u64, _ctx: &mut Context<Self>) -> u64 { self.0 += n; self.0 }
+    /// }
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+    /// let sum = Bus::new().spawn::<Sum>(());
+    /// sum.tell_many(1..=4u64).await.unwrap();
+    /// assert_eq!(sum.ask(0).await.unwrap(), 10);
+    /// # });
+    /// ```
+    pub async fn tell_many<M>(
+        &self,
+        msgs: impl IntoIterator<Item = M>,
+    ) -> Result<(), SendError<Vec<M>>>
+    where
+        A: Handler<M>,
+        M: Send + 'static,
+    {
+        self.shared.tell_many_msgs(msgs).await
+    }
+
     /// Sends `msg` without waiting. On a full or closed mailbox the message is handed back.
     pub fn try_tell<M>(&self, msg: M) -> Result<(), TrySendError<M>>
     where

@@ -92,6 +92,23 @@ impl<A: Actor> Shared<A> {
         }
     }
 
+    pub(crate) async fn tell_many_msgs<M>(
+        &self,
+        msgs: impl IntoIterator<Item = M>,
+    ) -> Result<(), SendError<Vec<M>>>
+    where
+        A: Handler<M>,
+        M: Send + 'static,
+    {
+        let signals: Vec<Signal<A>> = msgs
+            .into_iter()
+            .map(|msg| Signal::Message(Envelope::new(TellEnvelope { msg })))
+            .collect();
+        self.tx.send_many(signals).await.map_err(|SendError(back)| {
+            SendError(back.into_iter().map(unwrap_message::<A, M>).collect())
+        })
+    }
+
     pub(crate) fn try_tell_msg<M>(&self, msg: M) -> Result<(), TrySendError<M>>
     where
         A: Handler<M>,
