@@ -20,7 +20,9 @@ use std::time::Duration;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use std::sync::Arc;
 
+use mycelium::actors::{TopicError, TopicStream};
 use mycelium::prelude::*;
+use mycelium::supervisor::{Backoff, SupervisorRef};
 use mycelium_contracts::{Heartbeat, SCHEMA_DIGEST};
 use mycelium_remote::{Endpoint, LocalSchema, Node, Secret};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -36,6 +36,8 @@
 //! moving-average crossover strategy, simulated exchange, portfolio with a risk limit) under
 //! a supervisor; `examples/backtest` runs it over a grid of 1,000 points and a million ticks.
 
+#![warn(missing_docs)]
+
 pub mod data;
 pub mod metrics;
 pub mod pipeline;

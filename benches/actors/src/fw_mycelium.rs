@@ -5,7 +5,9 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use mycelium::actors::{MailboxConfig, StopReason};
 use mycelium::prelude::*;
+use mycelium::supervisor::Backoff;
 
 use crate::common::{
     rss_bytes, run_tokio, wait_count, Rt, SpawnResult, Unsupported, W5Result, MAILBOX_CAPACITY,

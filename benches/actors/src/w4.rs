@@ -38,6 +38,7 @@ fn result(n: u64, counted: u64, secs: f64) -> W4Result {
 
 pub mod mycelium {
     use super::*;
+    use ::mycelium::actors::MailboxConfig;
     use ::mycelium::prelude::*;
 
     struct Sub {

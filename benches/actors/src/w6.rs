@@ -79,6 +79,7 @@ where
 
 pub mod mycelium {
     use super::*;
+    use ::mycelium::actors::MailboxConfig;
     use ::mycelium::prelude::*;
 
     struct Sink {
