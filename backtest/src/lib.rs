@@ -43,6 +43,7 @@ pub mod plot;
 pub mod report;
 pub mod results;
 mod series;
+mod shard;
 mod sweep;
 mod trace;
 
@@ -50,5 +51,6 @@ pub use data::{
     load, load_csv, parse, parse_csv, DataError, DataFormat, EpochUnit, LoadOptions, Loaded,
 };
 pub use series::{Series, SeriesError};
+pub use shard::{decode_series, encode_series, DecodeError, MergeError, Shard, ShardError};
 pub use sweep::{run_seed, Run, RunFailure, RunOutcome, Sweep, SweepReport};
 pub use trace::{fnv1a, Trace};
