@@ -19,15 +19,11 @@ fn sweep(grid: Vec<Params>, workers: usize) -> Sweep<Params> {
     Sweep::new(grid).seed(11).workers(workers).progress(false)
 }
 
-fn build(
-    series: &Arc<Series>,
-) -> impl Fn(
-    &Params,
-    Run,
-) -> std::pin::Pin<
+type RunFuture = std::pin::Pin<
     Box<dyn std::future::Future<Output = Result<RunResult, mycelium_actors::BoxError>>>,
-> + Sync
-       + '_ {
+>;
+
+fn build(series: &Arc<Series>) -> impl Fn(&Params, Run) -> RunFuture + Sync + '_ {
     move |&params: &Params, run: Run| {
         let series = series.clone();
         Box::pin(async move { pipeline::run(&run.bus, series, params, Config::default()).await })
