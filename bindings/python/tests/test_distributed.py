@@ -168,7 +168,7 @@ def test_dask_two_worker_processes_give_the_bytes_of_one_process(dask_client, re
     assert [p.shards_done for p in seen] == [1, 2, 3, 4]
     assert all(p.shards == 4 and p.points == len(GRID) for p in seen)
     assert seen[-1].points_done == len(GRID) and seen[-1].failed == 4
-    # Both worker processes took part.
+    # Two worker processes, not threads of one.
     assert len({pid for pid in dask_client.run(os.getpid).values()}) == 2
 
 
@@ -322,46 +322,92 @@ def test_cli_refuses_bad_options(capsys):
     assert "the grid is empty" in capsys.readouterr().err
 
 
-def test_cli_against_a_scheduler_and_two_worker_processes(backtest_bin, tmp_path):
-    """`dask scheduler` and two `dask worker` processes on loopback, as on a real cluster;
-    the command line's results.csv against the example's, byte for byte."""
+@pytest.fixture
+def dask_processes(tmp_path):
+    """`dask scheduler` and two `dask worker` processes on loopback, each in its own process
+    group, as on a real cluster; yields the scheduler's address and the workers' processes.
+    Every process is ended at teardown."""
     dask = pathlib.Path(PY).with_name("dask")
     if not dask.exists():
         pytest.skip("the `dask` command is not installed")
     scheduler_file = tmp_path / "scheduler.json"
     procs = []
 
-    def start(*args: str) -> None:
+    def start(*args: str) -> subprocess.Popen:
         log = open(tmp_path / f"proc-{len(procs)}.log", "wb")
-        procs.append(subprocess.Popen([str(dask), *args], stdout=log, stderr=subprocess.STDOUT))
+        proc = subprocess.Popen([str(dask), *args], stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        log.close()
+        procs.append(proc)
+        return proc
 
     try:
         start("scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
               "--scheduler-file", str(scheduler_file))
-        for _ in range(2):
+        workers = [
             start("worker", "--scheduler-file", str(scheduler_file), "--host", "127.0.0.1",
                   "--nthreads", "1", "--no-dashboard")
+            for _ in range(2)
+        ]
         from distributed import Client
 
         with Client(scheduler_file=str(scheduler_file), timeout="60s") as client:
             client.wait_for_workers(2, timeout=60)
             address = client.scheduler.address
-        options = ["--grid", "small", "--ticks", str(TICKS), "--seed", str(SEED), "--risk-limit", "0.05"]
-        run = subprocess.run(
-            [PY, "-m", "mycelium.distributed", "--scheduler", address, "--out", str(tmp_path / "dask"),
-             "--shard-size", "4", *options],
-            capture_output=True, text=True, timeout=300,
-        )
-        assert run.returncode == 0, run.stderr
-        assert "5/5 shards" in run.stderr, "progress as shards complete"
-        ours = (tmp_path / "dask" / "results.csv").read_bytes()
-        assert ours == cargo_csv(backtest_bin, tmp_path / "cargo", *options)
+        yield address, workers
     finally:
         for p in reversed(procs):
-            p.terminate()
+            try:
+                os.killpg(p.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
         for p in procs:
             try:
                 p.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                p.kill()
+                os.killpg(p.pid, signal.SIGKILL)
                 p.wait()
+
+
+def cli(address: str, out: pathlib.Path, *options: str) -> list[str]:
+    return [PY, "-m", "mycelium.distributed", "--scheduler", address, "--out", str(out), *options]
+
+
+def test_cli_against_a_scheduler_and_two_worker_processes(dask_processes, backtest_bin, tmp_path):
+    """The command line's results.csv against the example's, byte for byte."""
+    address, _ = dask_processes
+    options = ["--grid", "small", "--ticks", str(TICKS), "--seed", str(SEED), "--risk-limit", "0.05"]
+    run = subprocess.run(cli(address, tmp_path / "dask", "--shard-size", "4", *options),
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert "5/5 shards" in run.stderr, "progress as shards complete"
+    ours = (tmp_path / "dask" / "results.csv").read_bytes()
+    assert ours == cargo_csv(backtest_bin, tmp_path / "cargo", *options)
+
+
+def test_cli_survives_a_worker_process_killed_mid_run(dask_processes, backtest_bin, tmp_path):
+    """One `dask worker` (its nanny and its worker process) killed with SIGKILL after the
+    first shard completes: the other finishes the sweep, and the bytes are the same."""
+    address, workers = dask_processes
+    options = ["--fast", "5:40:5", "--slow", "100:400:100", "--band", "0,10", "--ticks", "50000",
+               "--seed", str(SEED)]
+    proc = subprocess.Popen(cli(address, tmp_path / "dask", "--shard-size", "2", *options),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        killed_at = None
+        for line in proc.stderr:  # ends when the command line exits
+            if killed_at is None and " shards, " in line:
+                killed_at = line.split()[0]
+                os.killpg(workers[0].pid, signal.SIGKILL)
+        out, _ = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, out
+    assert killed_at is not None, "no progress line came before the command line exited"
+    done, total = map(int, killed_at.split("/"))
+    assert done < total, "the worker was killed before the last shard came back"
+    assert workers[0].wait(timeout=30) == -signal.SIGKILL
+    ours = (tmp_path / "dask" / "results.csv").read_bytes()
+    assert ours == cargo_csv(backtest_bin, tmp_path / "cargo", *options)
