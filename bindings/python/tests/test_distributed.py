@@ -240,6 +240,30 @@ def test_a_python_strategy_on_dask_with_a_file_every_worker_reads(dask_client, t
     assert all(r["trades"] > 0 for r in result.rows[:3])
 
 
+class Broken(Trend):
+    @classmethod
+    def warmup(cls, args):
+        raise RuntimeError("warmup is broken")
+
+
+def test_a_shard_that_raises_is_a_distributed_error_naming_it(dask_client):
+    import cloudpickle
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    try:
+        with pytest.raises(dist.DistributedError, match=r"shard \d failed on the Dask cluster: RuntimeError: .*warmup is broken"):
+            dist.sweep_strategy(Broken, [{"n": 3}, {"n": 4}], client=dask_client, ticks=2_000,
+                                shard_size=1, retries=0)
+        # In process, the strategy's own exception.
+        with pytest.raises(RuntimeError, match="warmup is broken"):
+            dist.sweep_strategy(Broken, [{"n": 3}], ticks=2_000)
+        # A bad setting fails on the client, before anything is submitted.
+        with pytest.raises(ValueError, match="fill must be"):
+            dist.sweep_strategy(Trend, [{"n": 3}], client=dask_client, fill="sideways")
+    finally:
+        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+
+
 def test_a_worker_killed_mid_sweep_still_gives_the_whole_result(reference):
     distributed = pytest.importorskip("distributed")
     killed = []
@@ -282,6 +306,13 @@ def ray_local():
         yield ray
     finally:
         ray.shutdown()
+
+
+def test_ray_must_be_initialised_first(monkeypatch):
+    ray = pytest.importorskip("ray", reason="Ray is not installed: its tests are skipped")
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    with pytest.raises(dist.DistributedError, match=r"Ray is not initialised: call ray.init"):
+        dist.sweep(GRID, client="ray", ticks=TICKS)
 
 
 def test_ray_gives_the_bytes_of_one_process(ray_local, reference):
