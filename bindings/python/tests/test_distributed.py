@@ -292,6 +292,19 @@ def test_a_worker_killed_mid_sweep_still_gives_the_whole_result(reference):
     assert len(result.rows) == len(grid)
 
 
+def test_the_readme_cluster_example_runs(dask_client, tmp_path, monkeypatch, capsys):
+    import re
+
+    section = (ROOT / "README.md").read_text().split("## Sweeps on a cluster", 1)[1]
+    block = re.findall(r"```python\n(.*?)```", section, flags=re.S)[0]
+    assert '"tcp://10.0.0.5:8786"' in block
+    block = block.replace('"tcp://10.0.0.5:8786"', repr(dask_client.scheduler.address))
+    monkeypatch.chdir(tmp_path)
+    exec(compile(block, "README.md", "exec"), {"__name__": "readme"})
+    assert "best: " in capsys.readouterr().out
+    assert (tmp_path / "results.csv").read_text().startswith(dist.CSV_HEADER + "\n")
+
+
 # --- Ray ------------------------------------------------------------------------------
 
 
