@@ -96,6 +96,14 @@ def test_the_csv_is_the_backtest_examples(reference, backtest_bin, tmp_path):
     theirs = cargo_csv(backtest_bin, tmp_path / "cargo", "--grid", str(grid_file),
                        "--ticks", str(TICKS), "--seed", str(SEED))
     assert ours == theirs
+    # The same from a data file, through the command line's parsing of the example's options.
+    data = tmp_path / "ticks.csv"
+    write_ticks(data, dist.MarketData.synthetic(8, 30_000))
+    options = ["--data", str(data), "--fast", "5:20:5", "--slow", "10,100", "--band", "0,5",
+               "--commission-per-trade", "1.5", "--size", "0.5", "--seed", "3"]
+    o = dist._options(["--scheduler", "unused", *options])
+    ours = local(dist._grid_of(o), data=data, seed=3, commission_per_trade=1.5, size=0.5).csv.encode()
+    assert ours == cargo_csv(backtest_bin, tmp_path / "cargo-data", *options)
 
 
 def test_a_series_pickles_bit_for_bit(tmp_path):
@@ -362,6 +370,11 @@ def test_cli_refuses_bad_options(capsys):
     assert dist.main(["--scheduler", "tcp://127.0.0.1:1", "--fast", "5:50:5"]) == 2
     assert "give both --fast and --slow" in capsys.readouterr().err
     assert dist.main(["--scheduler", "tcp://127.0.0.1:1", "--commission", "1"]) == 2
+    assert "--commission is ambiguous" in capsys.readouterr().err
+    assert dist.main(["--scheduler", "tcp://127.0.0.1:1", "--bogus"]) == 2
+    assert "unrecognized arguments: --bogus" in capsys.readouterr().err
+    assert dist.main(["--sched", "tcp://127.0.0.1:1"]) == 2, "no abbreviations, as the example"
+    capsys.readouterr()
     assert dist.main(["--scheduler", "tcp://127.0.0.1:1", "--fast", "50", "--slow", "10"]) == 1
     assert "the grid is empty" in capsys.readouterr().err
 

@@ -601,8 +601,13 @@ def _size(v: str) -> str | float | int:
     raise _UsageError(f"--size {v}: expected `all`, a fraction in (0, 1) or a whole number of units")
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # an exit code of 2 from main(), not SystemExit
+        raise _UsageError(f"{message} (see --help)")
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m mycelium.distributed", usage=_USAGE, add_help=True)
+    p = _Parser(prog="python -m mycelium.distributed", usage=_USAGE, add_help=True, allow_abbrev=False)
     p.add_argument("--scheduler")
     p.add_argument("--ray", nargs="?", const="auto")
     p.add_argument("--shard-size")
