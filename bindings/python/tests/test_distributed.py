@@ -345,6 +345,21 @@ def test_ray_gives_the_bytes_of_one_process(ray_local, reference):
     assert [p.shards_done for p in seen] == [1, 2, 3]
 
 
+def test_a_python_strategy_on_ray(ray_local, tmp_path):
+    from ray import cloudpickle
+
+    path = tmp_path / "ticks.csv"
+    write_ticks(path, dist.MarketData.synthetic(4, 3_000))
+    grid = [{"n": 2}, {"n": 4}, {"n": 0}]
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    try:
+        result = dist.sweep_strategy(Trend, grid, client="ray", data=path, seed=9, shard_size=2)
+    finally:
+        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+    assert repr(result.rows) == repr(run_strategy(Trend, grid, data=str(path), seed=9, workers=1))
+    assert [r["status"] == "ok" for r in result.rows] == [True, True, False]
+
+
 def test_ray_reports_a_missing_data_file_and_a_bad_shard(ray_local, tmp_path):
     with pytest.raises(dist.DataFileMissing, match="cannot read the data file"):
         dist.sweep(GRID, client="ray", data=tmp_path / "nope.csv", read_on_workers=True, retries=0)
