@@ -32,6 +32,10 @@
 //! println!("best {best}: {:.2}% return, {} trades", result.stats.return_pct, result.stats.trades);
 //! ```
 //!
+//! A sweep also runs any subset of its grid ([`Sweep::run_shard`] with a [`Shard`]) with the
+//! same per-point seeds, and [`SweepReport::merge`] puts shards run anywhere back in grid
+//! order: the basis of sweeps on a cluster (the Python package's `mycelium.distributed`).
+//!
 //! The [`pipeline`] module holds the reference backtest written as actors (replayer,
 //! moving-average crossover strategy, simulated exchange, portfolio with a risk limit) under
 //! a supervisor; `examples/backtest` runs it over a grid of 1,000 points and a million ticks.
