@@ -173,6 +173,7 @@ pub mod ractor {
         Val(#[allow(dead_code)] u64),
         Count(RpcReplyPort<u64>),
     }
+    impl ::ractor::Message for SubMsg {}
     impl Actor for Sub {
         type Msg = SubMsg;
         type State = u64;

@@ -387,6 +387,7 @@ pub mod ractor {
 
     struct Source;
     struct Run(u64);
+    impl ::ractor::Message for Run {}
     impl Actor for Source {
         type Msg = Run;
         type State = ActorRef<u64>;
