@@ -14,11 +14,10 @@ use std::sync::Arc;
 use mycelium_mailbox::{Empty, Receiver};
 use tokio::sync::oneshot;
 
-use crate::direct::{Direct, Handoff};
 use crate::envelope::{Outcome, Signal};
 use crate::failure::Phase;
 use crate::panic::catch_unwind_future;
-use crate::slot::{FutureSlot, SlotFuture};
+use crate::slot::FutureSlot;
 use crate::supervision::SupervisionLink;
 use crate::telemetry::ActorMetrics;
 use crate::{
@@ -39,19 +38,6 @@ pub(crate) struct Runner<A: Actor> {
     finished: bool,
     /// Its instruments, when the bus records metrics (boxed: most buses do not).
     metrics: Option<Box<ActorMetrics>>,
-    /// An asker whose handler failed on the lent state waits on this until the failure has
-    /// been dealt with (`direct.rs`).
-    direct_ack: Option<oneshot::Sender<()>>,
-}
-
-/// Takes the lent state back if `serve`'s future is dropped while the actor waits, before
-/// the state itself is dropped; a handler future an asker left running is dropped with it.
-struct TakeBack<'a, A: Actor>(&'a Direct<A>);
-
-impl<A: Actor> Drop for TakeBack<'_, A> {
-    fn drop(&mut self) {
-        drop(self.0.reclaim());
-    }
 }
 
 /// Who waits for an incarnation's start, and what they are told.
@@ -100,7 +86,6 @@ impl<A: Actor> Runner<A> {
             stash: None,
             slot: FutureSlot::default(),
             finished: false,
-            direct_ack: None,
         }
     }
 
@@ -119,64 +104,31 @@ impl<A: Actor> Runner<A> {
                 let stash_empty = self.stash.as_ref().is_none_or(|s| s.is_empty());
                 let waited = stash_empty && !self.rx.has_batched();
                 if waited {
-                    // An asker waiting for a failure handed over earlier is released now
-                    // that the actor waits again, as it would be by the actor's task.
-                    self.direct_ack = None;
-                    let direct = &self.me.shared.direct;
-                    // SAFETY: the state, context, slot and instruments outlive the loan: it
-                    // is taken back right after the wait below, or by `guard` if this future
-                    // is dropped while waiting (before `actor` and `ctx`, which the caller
-                    // of `serve` owns and which outlive this future). Nothing here touches
-                    // them until then; the wait touches only `self.rx`.
-                    unsafe {
-                        direct.lend(actor, ctx, &mut self.slot, &mut self.metrics);
-                    }
-                    let guard = TakeBack(direct);
                     // Wait without taking: the await yields `()`, so no signal is held in this
                     // future's state while the actor is idle. Skipped while the batch taken
                     // from the mailbox still holds messages.
                     std::future::poll_fn(|cx| self.rx.poll_ready(cx)).await;
-                    std::mem::forget(guard);
-                    match self.me.shared.direct.reclaim() {
-                        None => {}
-                        Some(Handoff::Stopped) => {
-                            if let Some(reason) = ctx.take_stop() {
-                                return Served::Ended(reason);
-                            }
-                        }
-                        Some(Handoff::Failed(failure, ack)) => {
-                            self.direct_ack = Some(ack);
-                            if let Some(reason) =
-                                Box::pin(self.after_failure(actor, ctx, failure)).await
-                            {
-                                return Served::Ended(reason);
-                            }
-                            continue;
-                        }
-                        Some(Handoff::Running(handling, started)) => {
-                            // Rare (a handler that awaited), so boxed: inline it would grow
-                            // every idle actor's task.
-                            let finished =
-                                Box::pin(self.finish_handling(actor, ctx, handling, started));
-                            if let Some(served) = finished.await {
-                                return served;
-                            }
-                            continue;
-                        }
-                    }
                 }
+                // Scoped so that the signal and envelope, moved out before the await, hold no
+                // storage in this future's state: that keeps every idle actor's task small.
                 let handling = {
-                    let next = Self::next_handling(
-                        &mut self.stash,
-                        &mut self.rx,
-                        &mut self.slot,
-                        actor,
-                        ctx,
-                    );
-                    let Some(next) = next else { continue };
-                    match next {
-                        Ok(handling) => handling,
-                        Err(served) => return served,
+                    let signal = match self.stash.as_mut().and_then(|s| s.pop_front()) {
+                        Some(sig) => sig,
+                        None => match self.rx.try_next() {
+                            Ok(sig) => sig,
+                            Err(Empty::Closed) => return Served::Terminated(StopReason::Killed),
+                            Err(Empty::Pending) => continue,
+                        },
+                    };
+                    match signal {
+                        // SAFETY: `handling` is awaited right below and never leaked: it is
+                        // dropped when the handler completes, or with this future if the
+                        // actor's task is dropped mid-handler, before the slot is used again.
+                        Signal::Message(env) => unsafe { env.handle(actor, ctx, &mut self.slot) },
+                        Signal::Stop => return Served::Ended(StopReason::Normal),
+                        Signal::Terminate(reason) => return Served::Terminated(*reason),
+                        Signal::Suspend(ack) => return Served::Suspended(ack),
+                        Signal::Restart(ack) => return Served::Restart(ack),
                     }
                 };
                 let started = self.metrics.as_ref().map(|m| m.start(waited));
@@ -185,90 +137,17 @@ impl<A: Actor> Runner<A> {
                     metrics.handled(started, self.rx.batched_len());
                 }
                 if let Outcome::Failed(failure) = outcome {
-                    if let Some(reason) = Box::pin(self.after_failure(actor, ctx, failure)).await {
+                    let decided = Box::pin(self.on_failure(actor, ctx, failure)).await;
+                    if let Some(metrics) = &mut self.metrics {
+                        metrics.reset();
+                    }
+                    if let Some(reason) = decided {
                         return Served::Ended(reason);
                     }
                 }
                 if let Some(reason) = ctx.take_stop() {
                     return Served::Ended(reason);
                 }
-            }
-        }
-    }
-
-    /// Runs to its end a handler an asker started on the lent state.
-    async fn finish_handling(
-        &mut self,
-        actor: &mut A,
-        ctx: &mut Context<A>,
-        handling: SlotFuture<'static, Outcome>,
-        started: Option<std::time::Duration>,
-    ) -> Option<Served> {
-        let outcome = handling.await;
-        if let (Some(metrics), Some(started)) = (&mut self.metrics, started) {
-            metrics.handled(started, self.rx.batched_len());
-        }
-        if let Outcome::Failed(failure) = outcome {
-            if let Some(reason) = Box::pin(self.after_failure(actor, ctx, failure)).await {
-                return Some(Served::Ended(reason));
-            }
-        }
-        ctx.take_stop().map(Served::Ended)
-    }
-
-    /// A handler failed: the failure hook, then `Some(reason)` if the incarnation ends.
-    async fn after_failure(
-        &mut self,
-        actor: &mut A,
-        ctx: &mut Context<A>,
-        failure: Failure,
-    ) -> Option<StopReason> {
-        let decided = Box::pin(self.on_failure(actor, ctx, failure)).await;
-        if let Some(metrics) = &mut self.metrics {
-            metrics.reset();
-        }
-        decided
-    }
-
-    /// Takes the next signal and starts handling it: `None` when there was none after all,
-    /// `Err` when it ends the incarnation.
-    #[allow(clippy::type_complexity)]
-    fn next_handling<'a>(
-        stash: &mut Option<Box<VecDeque<Signal<A>>>>,
-        rx: &mut Receiver<Signal<A>>,
-        slot: &'a mut FutureSlot,
-        actor: &'a mut A,
-        ctx: &'a mut Context<A>,
-    ) -> Option<Result<SlotFuture<'a, Outcome>, Served>> {
-        {
-            {
-                // Scoped so that the signal and envelope, moved out before the await, hold no
-                // storage in this future's state: that keeps every idle actor's task small.
-                let handling = {
-                    let signal = match stash.as_mut().and_then(|s| s.pop_front()) {
-                        Some(sig) => sig,
-                        None => match rx.try_next() {
-                            Ok(sig) => sig,
-                            Err(Empty::Closed) => {
-                                return Some(Err(Served::Terminated(StopReason::Killed)))
-                            }
-                            Err(Empty::Pending) => return None,
-                        },
-                    };
-                    match signal {
-                        // SAFETY: `serve` awaits the handle right away and never leaks it: it
-                        // is dropped when the handler completes, or with `serve`'s future if
-                        // the actor's task is dropped mid-handler, before the slot is used
-                        // again.
-                        Signal::Message(env) => unsafe { env.handle(actor, ctx, slot) },
-                        Signal::Stop => return Some(Err(Served::Ended(StopReason::Normal))),
-                        Signal::Terminate(reason) => return Some(Err(Served::Terminated(*reason))),
-                        Signal::Suspend(ack) => return Some(Err(Served::Suspended(ack))),
-                        Signal::Restart(ack) => return Some(Err(Served::Restart(ack))),
-                        Signal::Resume => return None,
-                    }
-                };
-                Some(Ok(handling))
             }
         }
     }
@@ -329,7 +208,6 @@ async fn stop_hook<A: Actor>(actor: &mut A, ctx: &mut Context<A>, reason: &StopR
 impl<A: Actor> Runner<A> {
     /// Waits on the system lane for the supervisor's decision; user messages stay queued.
     async fn await_decision(&mut self, ended: &StopReason) -> Decision {
-        self.direct_ack = None;
         loop {
             match self.rx.recv_system().await {
                 Some(Signal::Restart(ack)) => return Decision::Restart(ack),
@@ -337,7 +215,7 @@ impl<A: Actor> Runner<A> {
                 Some(Signal::Suspend(ack)) => {
                     let _ = ack.send(());
                 }
-                Some(Signal::Stop | Signal::Resume) => {}
+                Some(Signal::Stop) => {}
                 Some(sig @ Signal::Message(_)) => self.stash.get_or_insert_default().push_back(sig),
                 None => return Decision::Exit(ended.clone()),
             }
@@ -351,7 +229,6 @@ impl<A: Actor> Runner<A> {
             return;
         }
         self.finished = true;
-        self.direct_ack = None;
         self.rx.close();
         let mut leftover: Vec<Signal<A>> = self
             .stash
