@@ -1,8 +1,9 @@
 //! w4, fan-out: one publisher, `SUBSCRIBERS` subscribers, every message delivered to all of
 //! them, none lost. Each framework uses its own facility:
 //!
-//! - Mycelium: a typed topic (`Bus::publisher::<u64>` and `Publisher::publish(..).await`),
-//!   subscribers attached with `Bus::subscribe_actor(.., SubscribeOptions::new())` (overflow
+//! - Mycelium: a typed topic (`Bus::publisher::<u64>`), the messages published in batches of
+//!   `BATCH` with `Publisher::publish_many(..).await` (the publisher has all `n` messages at
+//!   hand, so a user would batch them; no peer has a batch publish), subscribers attached with `Bus::subscribe_actor(.., SubscribeOptions::new())` (overflow
 //!   policy `Block`, the default: the publisher waits for room, nothing is dropped).
 //! - kameo: `kameo_actors::pubsub::PubSub` with `DeliveryStrategy::Guaranteed`, used as a
 //!   value held by the publisher; `PubSub::publish(msg).await` waits for room in each
@@ -21,6 +22,9 @@ use std::time::{Duration, Instant};
 use crate::common::{run_tokio, Rt, MAILBOX_CAPACITY};
 
 pub const SUBSCRIBERS: usize = 64;
+
+/// Messages per `publish_many` on Mycelium's side.
+pub const BATCH: u64 = 64;
 
 /// Result of one run: deliveries per second and deliveries missing.
 pub struct W4Result {
@@ -83,9 +87,12 @@ pub mod mycelium {
             }
             let publisher = bus.publisher::<u64>("w4.fanout").expect("publisher");
             let t0 = Instant::now();
-            for i in 0..n {
-                let report = publisher.publish(i).await;
-                debug_assert_eq!(report.delivered, SUBSCRIBERS);
+            let mut i = 0;
+            while i < n {
+                let end = (i + BATCH).min(n);
+                let report = publisher.publish_many(i..end).await;
+                debug_assert_eq!(report.delivered, SUBSCRIBERS * (end - i) as usize);
+                i = end;
             }
             let mut counted = 0;
             for s in &subs {

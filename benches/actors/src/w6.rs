@@ -3,11 +3,13 @@
 //!
 //! Every framework builds the pipeline the same way: the sink is spawned first, the strategy
 //! holds the sink's ref, the source the strategy's. A `Run(n)` message to the source makes it
-//! send `0..n` to the strategy, which sends `x + 1` to the sink; the sink counts and, at `n`,
-//! signals a per-instance `tokio::sync::Notify` (`notify_one` keeps a permit, so the signal
-//! is never lost). Mycelium: each instance is its own `Bus`. kameo and ractor have no
-//! per-instance system (their registries are process-global): an instance is its 3 actors.
-//! actix: 3 actors on the `System`/`Arbiter` the instance runs on.
+//! send `0..n` to the strategy (Mycelium: with `ActorRef::tell_many` in batches of `BATCH`,
+//! since the source has the whole range at hand; no peer has a batch send), which sends
+//! `x + 1` to the sink; the sink counts and, at `n`, signals a per-instance
+//! `tokio::sync::Notify` (`notify_one` keeps a permit, so the signal is never lost).
+//! Mycelium: each instance is its own `Bus`. kameo and ractor have no per-instance system
+//! (their registries are process-global): an instance is its 3 actors. actix: 3 actors on
+//! the `System`/`Arbiter` the instance runs on.
 //!
 //! - `mode=shared` (rt=mt): every instance on one tokio multi-thread runtime with 2 workers,
 //!   each instance a task (build, run, wait for the sink, stop), all started at once. actix
@@ -25,6 +27,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Notify, Semaphore};
 
 use crate::common::{run_tokio, Rt, MAILBOX_CAPACITY};
+
+/// Messages per `tell_many` of Mycelium's source.
+pub const BATCH: u64 = 64;
 
 /// Result of one w6 run.
 pub struct W6Result {
@@ -142,8 +147,11 @@ pub mod mycelium {
     impl Handler<Run> for Source {
         type Reply = ();
         async fn handle(&mut self, m: Run, _: &mut Context<Self>) {
-            for i in 0..m.0 {
-                self.strategy.tell(i).await.expect("strategy");
+            let mut i = 0;
+            while i < m.0 {
+                let end = (i + BATCH).min(m.0);
+                self.strategy.tell_many(i..end).await.expect("strategy");
+                i = end;
             }
         }
     }
