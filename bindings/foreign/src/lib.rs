@@ -45,12 +45,16 @@
 mod actor;
 pub mod builtin;
 mod foreign;
+mod gate;
 mod runtime;
 mod service;
 mod topics;
 
 pub use actor::{ForeignActor, ForeignReply, ForeignSpec};
 pub use foreign::{Foreign, ForeignMessage};
+pub use gate::ForeignGate;
 pub use runtime::{poll_for, HostError, HostedBus};
-pub use service::{child_spec, spawn, ForeignAskError, ForeignRef, ForeignSpawnError};
+pub use service::{
+    child_spec, gated_child_spec, spawn, Direct, ForeignAskError, ForeignRef, ForeignSpawnError,
+};
 pub use topics::{publish_bytes, subscribe_bytes, ForeignTopicError, CONTRACT_TYPE_IDS};
