@@ -8,6 +8,7 @@
 
 mod actor_ref;
 mod bus;
+mod codec;
 mod errors;
 mod host;
 mod strategy;
@@ -23,6 +24,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<bus::Supervisor>()?;
     m.add_class::<actor_ref::ActorRef>()?;
     m.add_class::<actor_ref::Subscription>()?;
+    m.add_function(wrap_pyfunction!(codec::encode, m)?)?;
+    m.add_function(wrap_pyfunction!(codec::decode, m)?)?;
     m.add_function(wrap_pyfunction!(sweep::run_sweep, m)?)?;
     m.add_function(wrap_pyfunction!(strategy::run_strategy, m)?)?;
     errors::register(m)?;

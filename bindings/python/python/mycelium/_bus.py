@@ -54,7 +54,7 @@ class ActorRef:
         """False once the actor has stopped for good."""
         return self._native.is_alive()
 
-    def _encode(self, message: Any) -> tuple[int, bytes]:
+    def _check(self, message: Any) -> None:
         if not isinstance(message, Message):
             raise _native.MessageTypeError(
                 f"expected a contract message (a class from mycelium.trading), got {type(message).__name__}"
@@ -64,21 +64,31 @@ class ActorRef:
             raise _native.MessageTypeError(
                 f"{self!r} does not handle {type(message).__name__}; it handles {names}"
             )
-        return message.TYPE_ID, message.encode()
+
+    def _encode(self, message: Any) -> tuple[int, bytes]:
+        self._check(message)
+        return message.TYPE_ID, _native.encode(message)
 
     def tell(self, message: Message) -> None:
         """Sends `message` without waiting for it to be handled (waits for room if full)."""
-        self._native.tell(*self._encode(message))
+        self._check(message)
+        self._native.tell_msg(message)
 
     def try_tell(self, message: Message) -> None:
         """Sends `message` or raises `MailboxFull` at once."""
-        self._native.try_tell(*self._encode(message))
+        self._check(message)
+        self._native.try_tell_msg(message)
 
     def ask(self, message: Message, timeout: float | None = None) -> Message:
         """Sends `message` and returns the handler's reply; `timeout` in seconds of bus time.
-        Raises `ActorFailed` if the handler fails, `AskTimeout`, `ActorStopped`."""
-        type_id, body = self._native.ask(*self._encode(message), timeout)
-        return decode_message(type_id, body)
+        Raises `ActorFailed` if the handler fails, `AskTimeout`, `ActorStopped`.
+
+        Without a timeout, when the target is a Python actor with nothing queued and nothing
+        running (and a plain `def` handler, on a real-time bus), its handler runs right here,
+        on the calling thread, with no thread hand-off; otherwise the ask goes through its
+        mailbox and this thread waits without the GIL."""
+        self._check(message)
+        return self._native.ask_msg(message, timeout)
 
     async def tell_async(self, message: Message) -> None:
         """`tell`, awaitable: waits for room without blocking the event loop."""
@@ -95,7 +105,7 @@ class ActorRef:
         fut = loop.create_future()
         self._native.ask_callback(type_id, body, timeout, _settler(loop, fut))
         reply_type, reply = await fut
-        return decode_message(reply_type, reply)
+        return _native.decode(REGISTRY[reply_type], reply) if reply_type in REGISTRY else decode_message(reply_type, reply)
 
     def stop(self) -> None:
         """Asks a Python actor to stop after the message it is handling."""
@@ -286,7 +296,7 @@ class Bus:
                 f"expected a contract message (a class from mycelium.trading), got {type(message).__name__}"
             )
         return self._native.publish(
-            message.TYPE_ID, topic if topic is not None else message.TOPIC, message.encode(), key
+            message.TYPE_ID, topic if topic is not None else message.TOPIC, _native.encode(message), key
         )
 
     def supervise(
