@@ -2,7 +2,9 @@
 //!
 //! A supervised feed → strategy → execution pipeline over topics, on a bus that records
 //! metrics, with the `metrics-exporter-prometheus` recorder installed. The execution actor
-//! panics on every 100th order and is restarted; a slow audit stream drops quotes.
+//! panics on every 100th order and is restarted; a slow audit stream drops quotes. A second
+//! bus in the process, node `risk`, is joined to the pipeline's (node `desk`) by a remote link
+//! over TCP loopback that carries heartbeats, so the scrape also shows `mycelium_link_*`.
 //!
 //! ```text
 //! cargo run --release --example prometheus -- --listen 127.0.0.1:9184
@@ -16,7 +18,13 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use std::sync::Arc;
+
+use mycelium::actors::{TopicError, TopicStream};
 use mycelium::prelude::*;
+use mycelium::supervisor::{Backoff, SupervisorRef};
+use mycelium_contracts::{Heartbeat, SCHEMA_DIGEST};
+use mycelium_remote::{Endpoint, LocalSchema, Node, Secret};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -108,6 +116,34 @@ impl Handler<Published<Quote>> for Strategy {
     }
 }
 
+/// The failure the execution actor injects on every 100th order: a panic payload that the
+/// example's panic hook recognises, so that the expected restarts print one line, not a panic
+/// message each.
+#[derive(Debug)]
+pub struct InjectedFault {
+    /// The order that failed.
+    pub seq: u64,
+}
+
+/// Installs a panic hook that announces the first [`InjectedFault`] in one line and keeps
+/// the later ones quiet; any other panic prints as usual.
+pub fn quiet_injected_faults() {
+    static FIRST: std::sync::Once = std::sync::Once::new();
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        match info.payload().downcast_ref::<InjectedFault>() {
+        Some(fault) => FIRST.call_once(|| {
+            eprintln!(
+                "execution fails on purpose on every 100th order (first: order {}); its supervisor restarts it each time (see {})",
+                fault.seq,
+                mycelium::actors::telemetry::names::SUPERVISOR_RESTARTS
+            )
+        }),
+        None => default_hook(info),
+    }
+    }));
+}
+
 /// Fills orders; panics on every 100th (its supervisor restarts it).
 struct Execution {
     position: i64,
@@ -125,7 +161,7 @@ impl Handler<Published<Order>> for Execution {
     type Reply = Result<(), TopicError>;
     async fn handle(&mut self, order: Published<Order>, ctx: &mut Context<Self>) -> Self::Reply {
         if order.seq % 100 == 0 {
-            panic!("execution: order {} rejected by the venue", order.seq);
+            std::panic::panic_any(InjectedFault { seq: order.seq });
         }
         self.position += order.qty;
         ctx.publish("fills", Fill { seq: order.seq }).await?;
@@ -158,6 +194,90 @@ pub async fn start_pipeline(bus: &Bus) -> Result<Pipeline, BoxError> {
         .spawn(bus)
         .await?;
     Ok(Pipeline { tree, fills, audit })
+}
+
+/// The heartbeat beacon's timer message.
+#[derive(Clone)]
+struct Beat;
+
+/// Publishes a contract `Heartbeat` on `sys.heartbeat` every 10 ms.
+struct Beacon {
+    seq: u64,
+}
+
+impl Actor for Beacon {
+    type Args = ();
+    async fn on_start(_: (), ctx: &mut Context<Self>) -> Result<Self, BoxError> {
+        ctx.send_interval(Beat, Duration::from_millis(10));
+        Ok(Beacon { seq: 0 })
+    }
+}
+
+impl Handler<Beat> for Beacon {
+    type Reply = Result<(), TopicError>;
+    async fn handle(&mut self, _: Beat, ctx: &mut Context<Self>) -> Result<(), TopicError> {
+        self.seq += 1;
+        let beat = Heartbeat {
+            ts_ns: ctx.clock().now().as_nanos() as u64,
+            seq: self.seq,
+            sender: "desk".into(),
+        };
+        ctx.publish("sys.heartbeat", beat).await?;
+        Ok(())
+    }
+}
+
+/// A remote link inside this process: the pipeline's bus is node `desk`, a second bus is node
+/// `risk`, joined over TCP loopback. A beacon on the desk publishes heartbeats, which cross
+/// the link to the risk node's subscriber; both buses record metrics, so a scrape shows the
+/// link's state, frames, bytes, resends and loss reports from both ends.
+pub struct RemoteLink {
+    /// The pipeline's node.
+    pub desk: Node,
+    /// The other node.
+    pub risk: Node,
+    /// The other node's bus.
+    pub risk_bus: Bus,
+    /// The heartbeats that reached the risk node.
+    pub beats: TopicStream<Heartbeat>,
+}
+
+/// Starts the `risk` node on a bus of its own, joins `bus` to it as node `desk`, and starts
+/// the beacon on `bus`.
+pub async fn start_link(bus: &Bus) -> Result<RemoteLink, BoxError> {
+    let schema = LocalSchema::from_digest(SCHEMA_DIGEST);
+    // Both ends live in this process and talk over loopback: a fresh random secret each run.
+    let secret = Secret::new(random_secret())?;
+    let risk_bus = Bus::builder().metrics(true).build()?;
+    let risk = Node::builder("risk", schema.clone(), secret.clone())
+        .build(&risk_bus, Arc::new(risk_bus.exports()));
+    let at = risk
+        .listen(&Endpoint::Tcp("127.0.0.1:0".into()), &["desk"])
+        .await?;
+    let desk = Node::builder("desk", schema, secret).build(bus, Arc::new(bus.exports()));
+    desk.forward_topic::<Heartbeat>();
+    desk.connect("risk", at);
+    let beats = risk_bus.subscribe_stream::<Heartbeat>("sys.heartbeat", SubscribeOptions::new())?;
+    risk.subscribe_remote::<Heartbeat>("sys.heartbeat").await?;
+    bus.spawn::<Beacon>(());
+    Ok(RemoteLink {
+        desk,
+        risk,
+        risk_bus,
+        beats,
+    })
+}
+
+/// 32 random bytes from the standard library's per-process random keys.
+fn random_secret() -> Vec<u8> {
+    use std::hash::{BuildHasher, Hasher};
+    (0..4)
+        .flat_map(|i: u64| {
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u64(i);
+            h.finish().to_le_bytes()
+        })
+        .collect()
 }
 
 /// Why the command line was refused.
@@ -272,8 +392,7 @@ fn main() -> Result<(), BoxError> {
         }
     };
     let handle = PrometheusBuilder::new().install_recorder()?;
-    // The restarts' panics are expected: keep their messages short.
-    std::panic::set_hook(Box::new(|info| eprintln!("{info}")));
+    quiet_injected_faults();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -281,6 +400,7 @@ fn main() -> Result<(), BoxError> {
     runtime.block_on(async move {
         let bus = Bus::builder().metrics(true).build()?;
         let mut pipeline = start_pipeline(&bus).await?;
+        let mut link = start_link(&bus).await?;
         match listen {
             Some(addr) => {
                 let listener = TcpListener::bind(addr).await?;
@@ -295,9 +415,16 @@ fn main() -> Result<(), BoxError> {
             }
             None => {
                 wait_fills(&mut pipeline.fills, 150).await;
+                // And a few heartbeats across the link.
+                for _ in 0..5 {
+                    link.beats.recv().await;
+                }
                 print!("{}", handle.render());
             }
         }
+        link.desk.shutdown();
+        link.risk.shutdown();
+        link.risk_bus.shutdown(Duration::from_secs(1)).await;
         pipeline.tree.stop().await;
         bus.shutdown(Duration::from_secs(1)).await;
         Ok(())

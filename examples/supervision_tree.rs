@@ -7,7 +7,9 @@
 
 use std::time::Duration;
 
+use mycelium::actors::Recipient;
 use mycelium::prelude::*;
+use mycelium::supervisor::{Backoff, Restart};
 use tokio::sync::mpsc;
 
 /// A price update.

@@ -28,6 +28,8 @@
 //! clock, [topics](mycelium_actors::topic), the [export table](mycelium_actors::export) that
 //! links to other processes deliver into), [`supervisor`] (supervision trees).
 
+#![warn(missing_docs)]
+
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
@@ -36,18 +38,25 @@ pub use mycelium_actors as actors;
 pub use mycelium_mailbox as mailbox;
 pub use mycelium_supervisor as supervisor;
 
-/// Everything a first program needs: `use mycelium::prelude::*;`.
+/// What a first program needs: `use mycelium::prelude::*;`.
+///
+/// An actor ([`Actor`](mycelium_actors::Actor), [`Handler`](mycelium_actors::Handler),
+/// [`Context`](mycelium_actors::Context)), its address and errors
+/// ([`ActorRef`](mycelium_actors::ActorRef), [`AskError`](mycelium_actors::AskError),
+/// [`SendError`](mycelium_actors::SendError), [`BoxError`](mycelium_actors::BoxError)), the
+/// [`Bus`](mycelium_actors::Bus), topic subscriptions
+/// ([`Published`](mycelium_actors::Published),
+/// [`SubscribeOptions`](mycelium_actors::SubscribeOptions)) and a supervision tree
+/// ([`Supervisor`](mycelium_supervisor::Supervisor),
+/// [`ChildSpec`](mycelium_supervisor::ChildSpec),
+/// [`RestartStrategy`](mycelium_supervisor::RestartStrategy)). Everything else lives under its
+/// crate: [`mycelium::actors`](crate::actors) (refs, recipients, the clock, dead letters,
+/// failures, spawn options, topics), [`mycelium::supervisor`](crate::supervisor) (backoff,
+/// restart and shutdown policies, pools, events) and [`mycelium::mailbox`](crate::mailbox).
 pub mod prelude {
-    pub use mycelium_actors::Down;
     pub use mycelium_actors::{
-        Actor, ActorId, ActorRef, AskError, BoxError, Bus, BusExit, ClockMode, Context, DeadLetter,
-        DeadLetterReason, Failure, Handler, MailboxConfig, OnFailure, Overflow, PublishReport,
-        Published, Publisher, Recipient, Reply, ReplyRecipient, SendError, SpawnError,
-        SpawnOptions, StopReason, SubscribeOptions, Subscription, SubscriptionStats, TopicError,
-        TopicStream, TrySendError,
+        Actor, ActorRef, AskError, BoxError, Bus, Context, Handler, Published, SendError,
+        SubscribeOptions,
     };
-    pub use mycelium_supervisor::{
-        AutoShutdown, Backoff, ChildSpec, ChildState, Pool, Restart, RestartStrategy, Shutdown,
-        SupervisionEvent, Supervisor, SupervisorError, SupervisorRef,
-    };
+    pub use mycelium_supervisor::{ChildSpec, RestartStrategy, Supervisor};
 }

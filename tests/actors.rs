@@ -9,6 +9,10 @@ use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
 use common::*;
+use mycelium::actors::{
+    BusExit, DeadLetterReason, Failure, MailboxConfig, OnFailure, Recipient, SpawnError,
+    SpawnOptions, StopReason, TrySendError,
+};
 use mycelium::prelude::*;
 use tokio::sync::oneshot;
 
@@ -45,6 +49,42 @@ async fn full_mailbox_hands_the_message_back_and_tell_waits_for_room() {
     waiting.await.unwrap();
     let seen = p.ask(Seen).await.unwrap();
     assert_eq!(seen, [0, 1, 3]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn tell_many_keeps_order_behind_queued_messages_and_waits_for_room() {
+    let bus = virtual_bus(1);
+    let log = Log::default();
+    let p = bus
+        .spawn_with::<Probe>(
+            ProbeArgs::new("p", &log),
+            SpawnOptions::new().mailbox(MailboxConfig::Bounded(2)),
+        )
+        .unwrap();
+    let (go, wait) = oneshot::channel();
+    p.tell(Block(wait)).await.unwrap();
+    tokio::task::yield_now().await; // the actor sits in the Block handler
+    p.try_tell(Record(0)).unwrap();
+    // More than the mailbox holds: the batch waits for room, in order.
+    let mut batch = pin!(p.tell_many((1..=5).map(Record)));
+    assert!(poll_once(batch.as_mut()).is_pending());
+    go.send(()).unwrap();
+    batch.await.unwrap();
+    p.tell(Record(6)).await.unwrap();
+    assert_eq!(p.ask(Seen).await.unwrap(), [0, 1, 2, 3, 4, 5, 6]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn tell_many_to_a_stopped_actor_hands_the_messages_back() {
+    let bus = virtual_bus(1);
+    let log = Log::default();
+    let p = bus.spawn::<Probe>(ProbeArgs::new("p", &log));
+    p.stop();
+    p.wait_for_stop().await;
+    match p.tell_many([Record(1), Record(2)]).await {
+        Err(SendError(back)) => assert_eq!(back.iter().map(|r| r.0).collect::<Vec<_>>(), [1, 2]),
+        other => panic!("expected SendError, got {other:?}"),
+    }
 }
 
 #[tokio::test(start_paused = true)]

@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
+use mycelium::actors::{StopReason, TrySendError};
 use mycelium::prelude::*;
+use mycelium::supervisor::Backoff;
 use tokio::sync::oneshot;
 
 /// Counts drops of the messages that carry it.

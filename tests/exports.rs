@@ -5,6 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mycelium::actors::export::{DeliveryError, ExportError};
+use mycelium::actors::{
+    ActorId, MailboxConfig, ReplyRecipient, SpawnOptions, StopReason, TopicError, TrySendError,
+};
 use mycelium::actors::{BoxFuture, Clock, MessageSink, NodeId, Queued, ReplySender, RequestSink};
 use mycelium::prelude::*;
 use mycelium_codec::{DecodeError, WireMessage};

@@ -4,6 +4,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use mycelium::actors::{
+    ActorId, MailboxConfig, Recipient, ReplyRecipient, SpawnOptions, TrySendError,
+};
 use mycelium::actors::{BoxFuture, Clock, MessageSink, NodeId, Queued, ReplySender, RequestSink};
 use mycelium::prelude::*;
 use tokio::sync::oneshot;

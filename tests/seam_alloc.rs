@@ -1,6 +1,7 @@
 //! A local ask through a `ReplyRecipient` allocates no more than one through the `ActorRef`
 //! (the reply channel): the type-erased address costs a virtual call, not a boxed future.
 
+use mycelium::actors::{Recipient, ReplyRecipient};
 use mycelium::prelude::*;
 
 struct Echo;

@@ -6,7 +6,9 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use mycelium::actors::{BusExit, DeadLetterReason, Failure, StopReason};
 use mycelium::prelude::*;
+use mycelium::supervisor::{Backoff, Restart, SupervisionEvent, SupervisorRef};
 use tokio::sync::oneshot;
 
 async fn three_children(

@@ -9,8 +9,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
+use mycelium::actors::{BusExit, SpawnError, StopReason};
 use mycelium::actors::{Down, Phase};
 use mycelium::prelude::*;
+use mycelium::supervisor::{AutoShutdown, Backoff, Restart, Shutdown, SupervisionEvent};
 use mycelium::supervisor::{ChildState, Pool, SpecError, SupervisorBuilder, SupervisorError};
 use tokio::sync::{mpsc, oneshot};
 

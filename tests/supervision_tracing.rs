@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use common::*;
 use mycelium::prelude::*;
+use mycelium::supervisor::Backoff;
 
 /// Supervision events are also `tracing` events (target `mycelium::supervisor`), so any
 /// subscriber sees them.

@@ -6,6 +6,7 @@ use std::time::Duration;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use mycelium::actors::telemetry::{names, LinkMetrics, LinkState};
 use mycelium::prelude::*;
+use mycelium::supervisor::{Backoff, SupervisionEvent};
 
 /// Works `ms` milliseconds of bus time; 0 panics.
 struct Work(u64);

@@ -8,7 +8,12 @@ use std::time::Duration;
 
 use common::*;
 use mycelium::actors::MessageSink;
+use mycelium::actors::{
+    ActorId, MailboxConfig, PublishReport, Recipient, SpawnOptions, Subscription,
+    SubscriptionStats, TopicError, TopicStream, TrySendError,
+};
 use mycelium::prelude::*;
+use mycelium::supervisor::{Backoff, SupervisionEvent};
 use tokio::sync::oneshot;
 
 /// An actor that subscribes in `on_start` and records what it receives.
@@ -567,6 +572,140 @@ async fn a_restarted_actor_subscribes_once_again() {
     assert_eq!(bus.subscriber_count::<u64>("t"), 1);
     assert_eq!(bus.publish("t", 5u64).await.unwrap().delivered, 1);
     assert_eq!(sub.ask(Got).await.unwrap(), [5]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_actor_receives_nothing_while_it_waits_for_its_restart() {
+    quiet_panics();
+    let bus = virtual_bus(1);
+    let (failed_tx, mut failed) = tokio::sync::mpsc::unbounded_channel();
+    let observer_bus = bus.clone();
+    let tree = Supervisor::builder(RestartStrategy::OneForOne)
+        .backoff(Backoff::exponential(
+            Duration::from_secs(1),
+            2.0,
+            Duration::from_secs(1),
+        ))
+        .on_event(move |event| {
+            if let SupervisionEvent::Failed { .. } = event {
+                // Seen by the supervisor: the failed incarnation's subscriptions are gone.
+                let _ = failed_tx.send(observer_bus.subscriber_count::<u64>("t"));
+            }
+        })
+        .child(ChildSpec::new::<Sub>(
+            "sub",
+            SubArgs::new("sub", "t", SubscribeOptions::new()),
+        ))
+        .spawn(&bus)
+        .await
+        .unwrap();
+    let sub = tree.child::<Sub>("sub").unwrap();
+    bus.publish("t", 1u64).await.unwrap();
+    assert_eq!(sub.ask(Got).await.unwrap(), [1]);
+    sub.tell(Crash).await.unwrap();
+    assert_eq!(failed.recv().await, Some(0));
+    // Within the one-second backoff: nothing is subscribed, so nothing piles up.
+    let report = bus.publish("t", 2u64).await.unwrap();
+    assert_eq!((report.matched, report.delivered), (0, 0));
+    // The next incarnation subscribes again and sees only what is published after.
+    assert_eq!(sub.ask(Got).await.unwrap(), Vec::<u64>::new());
+    assert_eq!(bus.subscriber_count::<u64>("t"), 1);
+    assert_eq!(bus.publish("t", 3u64).await.unwrap().delivered, 1);
+    assert_eq!(sub.ask(Got).await.unwrap(), [3]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn publish_many_gives_every_subscriber_the_batch_in_order() {
+    let bus = virtual_bus(1);
+    let block = subscriber(&bus, SubArgs::new("block", "t", SubscribeOptions::new())).await;
+    let oldest = subscriber(
+        &bus,
+        SubArgs::new("oldest", "t", SubscribeOptions::drop_oldest(8)),
+    )
+    .await;
+    let mut stream = bus
+        .subscribe_stream::<u64>("t", SubscribeOptions::new())
+        .unwrap();
+    let publisher = bus.publisher::<u64>("t").unwrap();
+    let report = publisher.publish_many([1, 2, 3]).await;
+    assert_eq!(
+        (report.matched, report.delivered, report.dropped),
+        (9, 9, 0)
+    );
+    assert_eq!(block.ask(Got).await.unwrap(), [1, 2, 3]);
+    assert_eq!(oldest.ask(Got).await.unwrap(), [1, 2, 3]);
+    assert_eq!(values(&drain(&mut stream)), [1, 2, 3]);
+    // A later single publish comes after the batch.
+    publisher.publish(4).await;
+    assert_eq!(block.ask(Got).await.unwrap(), [1, 2, 3, 4]);
+    assert_eq!(block.ask(Stats).await.unwrap().delivered, 4);
+    assert_eq!(publisher.publish_many([]).await, PublishReport::default());
+}
+
+#[tokio::test(start_paused = true)]
+async fn publish_many_waits_for_room_behind_queued_messages() {
+    let bus = virtual_bus(1);
+    let slow = subscriber_with(
+        &bus,
+        SubArgs::new("slow", "t", SubscribeOptions::new()),
+        SpawnOptions::new().mailbox(MailboxConfig::Bounded(2)),
+    )
+    .await;
+    let go = hold(&slow).await;
+    let publisher = bus.publisher::<u64>("t").unwrap();
+    publisher.publish(0).await;
+    let mut batch = std::pin::pin!(publisher.publish_many(1..=5));
+    assert!(futures_poll_once(batch.as_mut()).is_pending());
+    go.send(()).unwrap();
+    assert_eq!(batch.await.delivered, 5);
+    assert_eq!(slow.ask(Got).await.unwrap(), [0, 1, 2, 3, 4, 5]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn publish_many_to_a_stopped_subscriber_removes_it_once() {
+    let bus = virtual_bus(1);
+    let c = subscriber(&bus, SubArgs::new("c", "other", SubscribeOptions::new())).await;
+    let outside = bus
+        .subscribe_actor::<Sub, u64>(&c, "t", SubscribeOptions::new())
+        .unwrap();
+    c.stop();
+    c.wait_for_stop().await;
+    let report = bus
+        .publisher::<u64>("t")
+        .unwrap()
+        .publish_many([1, 2, 3])
+        .await;
+    // As three single publishes: the first finds it stopped and removes it.
+    assert_eq!(
+        (report.matched, report.delivered, report.removed),
+        (1, 0, 1)
+    );
+    assert!(!outside.is_active());
+    assert_eq!(bus.subscriber_count::<u64>("t"), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn publish_many_through_a_recipient_and_on_a_metrics_bus_keeps_order() {
+    // A recipient and a bus that times deliveries take the batch one message at a time.
+    for bus in [
+        virtual_bus(1),
+        Bus::builder().virtual_time().metrics(true).build().unwrap(),
+    ] {
+        let direct = subscriber(&bus, SubArgs::new("direct", "t", SubscribeOptions::new())).await;
+        let other = subscriber(&bus, SubArgs::new("other", "x", SubscribeOptions::new())).await;
+        bus.subscribe_recipient::<u64>(other.recipient(), "t", SubscribeOptions::new())
+            .unwrap();
+        let report = bus.publisher::<u64>("t").unwrap().publish_many(1..=4).await;
+        assert_eq!((report.matched, report.delivered), (8, 8));
+        assert_eq!(direct.ask(Got).await.unwrap(), [1, 2, 3, 4]);
+        assert_eq!(other.ask(Got).await.unwrap(), [1, 2, 3, 4]);
+    }
+}
+
+fn futures_poll_once<F: std::future::Future>(
+    fut: std::pin::Pin<&mut F>,
+) -> std::task::Poll<F::Output> {
+    fut.poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
 }
 
 struct Crash;

@@ -10,9 +10,10 @@ use mycelium_mailbox::{channel, MailboxConfig};
 use tokio::runtime::{Handle, RuntimeFlavor};
 use tokio::sync::{oneshot, Notify};
 
-use crate::actor_ref::Shared;
+use crate::error::BusError;
 use crate::export::{ExportTable, Exports};
 use crate::runner::{self, Runner, StartAck};
+use crate::shared::Shared;
 use crate::supervision::{ChildHandle, SupervisionLink};
 use crate::telemetry::TopicMetricsCache;
 use crate::topic::TopicRegistry;
@@ -163,19 +164,6 @@ impl Default for BusBuilder {
             metrics: false,
         }
     }
-}
-
-/// Why a bus could not be built.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum BusError {
-    /// No tokio runtime was given or current.
-    #[error(
-        "a bus needs a tokio runtime: build it inside one, or pass one with `BusBuilder::runtime`"
-    )]
-    NoRuntime,
-    /// Virtual time needs a current-thread runtime.
-    #[error("virtual time needs a current-thread tokio runtime with a paused clock (`Builder::new_current_thread().enable_time().start_paused(true)`)")]
-    VirtualNeedsCurrentThread,
 }
 
 impl BusBuilder {

@@ -52,6 +52,8 @@
 //! handler time, topic publishes, delivery latency and drops through the `metrics` facade, in
 //! bus time; the [`telemetry`] module lists the names and gives remote transports their hooks.
 
+#![warn(missing_docs)]
+
 mod actor;
 mod actor_ref;
 mod bus;
@@ -69,6 +71,7 @@ mod recipient;
 mod reply_recipient;
 mod rng;
 mod runner;
+mod shared;
 mod slot;
 mod supervision;
 pub mod telemetry;
@@ -76,11 +79,11 @@ pub mod topic;
 
 pub use actor::{Actor, BoxError};
 pub use actor_ref::ActorRef;
-pub use bus::{ActorSummary, Bus, BusBuilder, BusError, BusExit, ShutdownReport, SpawnOptions};
+pub use bus::{ActorSummary, Bus, BusBuilder, BusExit, ShutdownReport, SpawnOptions};
 pub use clock::{Clock, ClockMode};
 pub use context::{Context, Down, TimerHandle, WatchHandle};
 pub use dead_letters::{DeadLetter, DeadLetterReason, DeadLetters};
-pub use error::{AskError, SendError, SpawnError, TrySendError};
+pub use error::{AskError, BusError, SendError, SpawnError, TrySendError};
 pub use failure::{Failure, FailureKind, OnFailure, Phase, StopReason};
 pub use handler::{Handler, Reply};
 pub use id::{ActorId, NodeId};

@@ -3,9 +3,9 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::actor_ref::Shared;
 use crate::envelope::BoxFuture;
 use crate::error::{SendError, TrySendError};
+use crate::shared::Shared;
 use crate::{ActorId, Handler};
 
 /// Anything that accepts messages of type `M`: a local actor, or a proxy for one in another
@@ -25,6 +25,25 @@ pub trait MessageSink<M>: Send + Sync + 'static {
     fn try_tell(&self, msg: M) -> Result<(), TrySendError<M>>;
     /// Queues `msg`, waiting for room.
     fn tell(&self, msg: M) -> BoxFuture<'_, Result<(), SendError<M>>>;
+    /// Queues every message of `msgs`, in order, waiting for room; on a closed mailbox hands
+    /// back the messages not yet queued, in order. The default sends them one by one; a local
+    /// actor takes its mailbox's lock once per run of messages that fits.
+    fn tell_many(&self, msgs: Vec<M>) -> BoxFuture<'_, Result<(), SendError<Vec<M>>>>
+    where
+        M: Send + 'static,
+    {
+        Box::pin(async move {
+            let mut rest = msgs.into_iter();
+            while let Some(msg) = rest.next() {
+                if let Err(SendError(msg)) = self.tell(msg).await {
+                    let mut back = vec![msg];
+                    back.extend(rest);
+                    return Err(SendError(back));
+                }
+            }
+            Ok(())
+        })
+    }
     /// The receiving actor's id.
     fn id(&self) -> ActorId;
     /// False once the receiver has stopped for good.
@@ -42,6 +61,10 @@ where
 
     fn tell(&self, msg: M) -> BoxFuture<'_, Result<(), SendError<M>>> {
         Box::pin(self.tell_msg(msg))
+    }
+
+    fn tell_many(&self, msgs: Vec<M>) -> BoxFuture<'_, Result<(), SendError<Vec<M>>>> {
+        Box::pin(self.tell_many_msgs(msgs))
     }
 
     fn id(&self) -> ActorId {

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 
-use crate::actor_ref::{unwrap_message, Shared};
 use crate::envelope::{AskEnvelope, BoxFuture, Envelope, Signal};
 use crate::error::{AskError, NoReply, SendError, TrySendError};
+use crate::shared::{unwrap_message, Shared};
 use crate::{ActorId, Clock, Handler, MessageSink, NodeId, Recipient, StopReason};
 
 /// Where the answer to one request goes. A [`RequestSink`] receives it with the request and

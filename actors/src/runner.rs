@@ -426,7 +426,7 @@ mod tests {
     async fn an_idle_actor_task_stays_small() {
         let bus = Bus::new();
         let (tx, rx) = mycelium_mailbox::channel(Default::default());
-        let shared = std::sync::Arc::new(crate::actor_ref::Shared::new(
+        let shared = std::sync::Arc::new(crate::shared::Shared::new(
             crate::ActorId::local_id(1),
             None,
             tx,

@@ -32,9 +32,15 @@
 //! println!("best {best}: {:.2}% return, {} trades", result.stats.return_pct, result.stats.trades);
 //! ```
 //!
+//! A sweep also runs any subset of its grid ([`Sweep::run_shard`] with a [`Shard`]) with the
+//! same per-point seeds, and [`SweepReport::merge`] puts shards run anywhere back in grid
+//! order: the basis of sweeps on a cluster (the Python package's `mycelium.distributed`).
+//!
 //! The [`pipeline`] module holds the reference backtest written as actors (replayer,
 //! moving-average crossover strategy, simulated exchange, portfolio with a risk limit) under
 //! a supervisor; `examples/backtest` runs it over a grid of 1,000 points and a million ticks.
+
+#![warn(missing_docs)]
 
 pub mod data;
 pub mod metrics;
@@ -43,6 +49,7 @@ pub mod plot;
 pub mod report;
 pub mod results;
 mod series;
+mod shard;
 mod sweep;
 mod trace;
 
@@ -50,5 +57,6 @@ pub use data::{
     load, load_csv, parse, parse_csv, DataError, DataFormat, EpochUnit, LoadOptions, Loaded,
 };
 pub use series::{Series, SeriesError};
+pub use shard::{decode_series, encode_series, DecodeError, MergeError, Shard, ShardError};
 pub use sweep::{run_seed, Run, RunFailure, RunOutcome, Sweep, SweepReport};
 pub use trace::{fnv1a, Trace};

@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use mycelium_actors::{BoxError, Bus, DetRng};
 
+use crate::shard::{Shard, ShardError};
+
 /// Runs a function over a parameter grid, one fresh bus per grid point, in parallel.
 ///
 /// Each worker thread takes the next grid point, builds a **fresh current-thread tokio
@@ -198,8 +200,61 @@ impl<P: Clone + Send + Sync> Sweep<P> {
         F: Fn(&P, Run) -> Fut + Sync,
         Fut: Future<Output = Result<R, BoxError>>,
     {
+        let all: Vec<usize> = (0..self.grid.len()).collect();
+        self.run_indices(&all, &build)
+    }
+
+    /// Runs only the grid points of `shard` (indices into the grid) and returns their
+    /// outcomes in the shard's order, each with its index in the whole grid. Every point
+    /// runs exactly as [`Sweep::run`] runs it (same bus seed, from the sweep seed and the
+    /// index), so a shard's results do not depend on where or next to what it ran, and the
+    /// shards of a grid merge back into the report of the whole sweep
+    /// ([`SweepReport::merge`]).
+    ///
+    /// ```
+    /// use mycelium_backtest::{Shard, Sweep, SweepReport};
+    ///
+    /// let sweep = Sweep::new(vec![1u64, 2, 3, 4, 5]).progress(false);
+    /// let work = |&n: &u64, run: mycelium_backtest::Run| async move { Ok(n * 1000 + run.seed % 1000) };
+    /// let whole = sweep.run(work);
+    /// let parts = Shard::split(sweep.len(), 2) // [0, 1], [2, 3], [4]
+    ///     .iter()
+    ///     .rev() // any order, anywhere
+    ///     .map(|shard| sweep.run_shard(shard, work))
+    ///     .collect::<Result<Vec<_>, _>>()
+    ///     .unwrap();
+    /// let merged = SweepReport::merge(sweep.len(), parts).unwrap();
+    /// let values = |r: &SweepReport<u64, u64>| r.successes().map(|(_, v)| *v).collect::<Vec<_>>();
+    /// assert_eq!(values(&merged), values(&whole));
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ShardError`] if the shard is empty, names an index outside the grid or names an
+    /// index twice; nothing runs then.
+    pub fn run_shard<R, F, Fut>(
+        &self,
+        shard: &Shard,
+        build: F,
+    ) -> Result<SweepReport<P, R>, ShardError>
+    where
+        R: Send,
+        F: Fn(&P, Run) -> Fut + Sync,
+        Fut: Future<Output = Result<R, BoxError>>,
+    {
+        shard.check(self.grid.len())?;
+        Ok(self.run_indices(shard.indices(), &build))
+    }
+
+    /// Runs the grid points `indices` (checked by the caller) over the worker threads.
+    fn run_indices<R, F, Fut>(&self, indices: &[usize], build: &F) -> SweepReport<P, R>
+    where
+        R: Send,
+        F: Fn(&P, Run) -> Fut + Sync,
+        Fut: Future<Output = Result<R, BoxError>>,
+    {
         let started = Instant::now();
-        let n = self.grid.len();
+        let n = indices.len();
         let workers = self.workers.min(n.max(1));
         let bar = self.progress_bar(n as u64);
         let next = AtomicUsize::new(0);
@@ -208,20 +263,20 @@ impl<P: Clone + Send + Sync> Sweep<P> {
         let failed = AtomicUsize::new(0);
         std::thread::scope(|scope| {
             for w in 0..workers {
-                let (next, slots, bar, build, failed) = (&next, &slots, &bar, &build, &failed);
+                let (next, slots, bar, failed) = (&next, &slots, &bar, &failed);
                 let spawned = std::thread::Builder::new()
                     .name(format!("sweep-{w}"))
                     .spawn_scoped(scope, move || loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        if i >= n {
+                        let k = next.fetch_add(1, Ordering::Relaxed);
+                        if k >= n {
                             break;
                         }
-                        let result = self.run_one(i, build);
+                        let result = self.run_one(indices[k], build);
                         if result.is_err() {
                             let f = failed.fetch_add(1, Ordering::Relaxed) + 1;
                             bar.set_message(format!("{f} failed"));
                         }
-                        slots.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(result);
+                        slots.lock().unwrap_or_else(|e| e.into_inner())[k] = Some(result);
                         bar.inc(1);
                     });
                 if let Err(e) = spawned {
@@ -231,20 +286,20 @@ impl<P: Clone + Send + Sync> Sweep<P> {
         });
         // Points left by workers that could not start run on this thread.
         loop {
-            let i = next.fetch_add(1, Ordering::Relaxed);
-            if i >= n {
+            let k = next.fetch_add(1, Ordering::Relaxed);
+            if k >= n {
                 break;
             }
-            let result = self.run_one(i, &build);
-            slots.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(result);
+            let result = self.run_one(indices[k], build);
+            slots.lock().unwrap_or_else(|e| e.into_inner())[k] = Some(result);
             bar.inc(1);
         }
         bar.finish_and_clear();
         let slots = slots.into_inner().unwrap_or_else(|e| e.into_inner());
         let runs = slots
             .into_iter()
-            .enumerate()
-            .map(|(index, result)| RunOutcome {
+            .zip(indices)
+            .map(|(result, &index)| RunOutcome {
                 index,
                 params: self.grid[index].clone(),
                 seed: run_seed(self.seed, index),

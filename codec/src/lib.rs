@@ -51,6 +51,8 @@
 //! # Ok::<(), mycelium_codec::FrameError>(())
 //! ```
 
+#![warn(missing_docs)]
+
 mod error;
 mod fixed;
 mod header;

@@ -29,6 +29,8 @@
 //! `build.rs` helper), [`python`], [`ocaml`]. The `mycelium-codegen` binary wraps them:
 //! `check`, `digest`, `compat`, `rust`, `python` and `ocaml` subcommands.
 
+#![warn(missing_docs)]
+
 pub mod canonical;
 pub mod check;
 pub mod compat;

@@ -380,12 +380,28 @@ fn doc_lines(out: &mut String, doc: &Option<String>, indent: &str) {
     }
 }
 
+/// The item's doc from the schema, or `fallback` when it has none (generated code is
+/// documented throughout, so crates that include it can warn on missing docs).
+fn doc_or(out: &mut String, doc: &Option<String>, fallback: &str, indent: &str) {
+    match doc {
+        Some(_) => doc_lines(out, doc, indent),
+        None => {
+            let _ = writeln!(out, "{indent}#[doc = {:?}]", format!(" {fallback}"));
+        }
+    }
+}
+
 fn serde_attrs(out: &mut String) {
     let _ = writeln!(out, "#[serde(crate = \"{C}::serde\")]");
 }
 
 fn record(out: &mut String, name: &str, doc: &Option<String>, fields: &[Field]) {
-    doc_lines(out, doc, "");
+    doc_or(
+        out,
+        doc,
+        &format!("`{name}`, as the schema declares it."),
+        "",
+    );
     let _ = writeln!(
         out,
         "#[derive(Debug, Clone, PartialEq, {C}::serde::Serialize, {C}::serde::Deserialize)]"
@@ -393,7 +409,12 @@ fn record(out: &mut String, name: &str, doc: &Option<String>, fields: &[Field]) 
     serde_attrs(out);
     let _ = writeln!(out, "pub struct {name} {{");
     for f in fields {
-        doc_lines(out, &f.doc, "    ");
+        doc_or(
+            out,
+            &f.doc,
+            &format!("`{}`: `{}`.", f.name, field_type(f)),
+            "    ",
+        );
         if let Type::Array(_, n) = &f.ty {
             if is_boxed(*n) {
                 let with = if f.optional {
@@ -522,7 +543,12 @@ pub fn generate_with(schema: &Schema, options: &RustOptions) -> String {
     let _ = writeln!(out, "];\n");
 
     for e in &schema.enums {
-        doc_lines(&mut out, &e.doc, "");
+        doc_or(
+            &mut out,
+            &e.doc,
+            &format!("`{}`, as the schema declares it.", e.name),
+            "",
+        );
         let _ = writeln!(
             out,
             "#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, {C}::serde::Serialize, {C}::serde::Deserialize)]"
@@ -531,7 +557,10 @@ pub fn generate_with(schema: &Schema, options: &RustOptions) -> String {
         let _ = writeln!(out, "#[repr(u32)]");
         let _ = writeln!(out, "pub enum {} {{", e.name);
         for (v, value) in &e.variants {
-            let _ = writeln!(out, "    {v} = {value},");
+            let _ = writeln!(
+                out,
+                "    /// `{v}` (wire value {value}).\n    {v} = {value},"
+            );
         }
         let _ = writeln!(out, "}}\n");
         let _ = writeln!(out, "impl {} {{", e.name);

@@ -29,7 +29,12 @@ pub struct Node {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Kind {
     /// A scalar; `plain` is false when it was quoted or a block scalar (so `"12"` stays text).
-    Scalar { text: String, plain: bool },
+    Scalar {
+        /// The scalar's text.
+        text: String,
+        /// False when quoted or a block scalar.
+        plain: bool,
+    },
     /// A sequence.
     Seq(Vec<Node>),
     /// A mapping, in source order; duplicate keys are kept so the checker can report them.

@@ -21,6 +21,8 @@
 //! # Ok::<(), mycelium_codec::FrameError>(())
 //! ```
 
+#![warn(missing_docs)]
+
 //!
 //! With the `actors` feature (on by default) every generated type also implements
 //! `mycelium_actors::Reply`, so a handler can answer with one (`type Reply = Fill;`); the

@@ -119,6 +119,54 @@ impl<T> Sender<T> {
         }
     }
 
+    /// Queues every message of `msgs`, in order, taking the mailbox's lock once per run of
+    /// messages that fit (once in all when there is room for the whole batch) and waking the
+    /// receiver once per run, where [`send`](Self::send) in a loop locks and wakes per message.
+    /// Waits for room like `send` when the mailbox fills up. Fails only when the mailbox is
+    /// closed, handing back the messages not yet queued, in order (the ones before them were
+    /// queued). Dropping the future before it completes drops the messages not yet queued.
+    ///
+    /// ```
+    /// use mycelium_mailbox::{channel, MailboxConfig};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let (tx, mut rx) = channel::<u32>(MailboxConfig::Bounded(8));
+    /// tx.send_many(vec![1, 2, 3]).await.unwrap();
+    /// assert_eq!(rx.drain(), [1, 2, 3]);
+    /// # });
+    /// ```
+    pub async fn send_many(&self, msgs: Vec<T>) -> Result<(), SendError<Vec<T>>> {
+        let mut pending = VecDeque::from(msgs);
+        std::future::poll_fn(|cx| {
+            let chan = &self.chan;
+            let mut state = chan.lock();
+            if state.closed {
+                drop(state);
+                return Poll::Ready(Err(SendError(std::mem::take(&mut pending).into())));
+            }
+            let room = chan.capacity.saturating_sub(state.user.len());
+            let n = room.min(pending.len());
+            state.user.extend(pending.drain(..n));
+            let waker = if n > 0 { state.rx_waker.take() } else { None };
+            if pending.is_empty() {
+                drop(state);
+                if let Some(w) = waker {
+                    w.wake();
+                }
+                return Poll::Ready(Ok(()));
+            }
+            if !state.tx_waiters.iter().any(|w| w.will_wake(cx.waker())) {
+                state.tx_waiters.push(cx.waker().clone());
+            }
+            drop(state);
+            if let Some(w) = waker {
+                w.wake();
+            }
+            Poll::Pending
+        })
+        .await
+    }
+
     /// Queues `msg` on the system lane: ahead of every user message, regardless of capacity.
     /// Fails (returning the message) only when the mailbox is closed.
     pub fn send_system(&self, msg: T) -> Result<(), T> {

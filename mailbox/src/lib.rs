@@ -24,6 +24,8 @@
 //! as a `MessageSink<M>` (and `RequestSink<M, R>` for asks) behind the `Recipient<M>` and
 //! `ReplyRecipient<M, R>` addresses of `mycelium-actors`, where messages are typed.
 
+#![warn(missing_docs)]
+
 mod chan;
 mod config;
 mod error;

@@ -150,3 +150,67 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn send_many_queues_in_order_and_waits_for_room() {
+    let (tx, mut rx) = channel::<u32>(MailboxConfig::Bounded(2));
+    tx.try_send(0).unwrap();
+    let mut batch = pin!(tx.send_many(vec![1, 2, 3, 4]));
+    // One slot left: 1 goes in, the rest wait.
+    assert!(poll_once(batch.as_mut()).is_pending());
+    assert_eq!(tx.len(), 2);
+    assert_eq!(rx.try_recv(), Some(0)); // the receiver takes 0 and 1 into its batch
+    assert!(poll_once(batch.as_mut()).is_pending());
+    assert_eq!(tx.len(), 2, "2 and 3 queued, 4 still waits");
+    assert_eq!(rx.try_recv(), Some(1));
+    assert_eq!(rx.try_recv(), Some(2));
+    assert_eq!(poll_once(batch.as_mut()), Poll::Ready(Ok(())));
+    assert_eq!(rx.drain(), vec![3, 4]);
+}
+
+#[test]
+fn send_many_on_a_closed_mailbox_hands_back_what_was_not_queued() {
+    let (tx, mut rx) = channel::<u32>(MailboxConfig::Bounded(2));
+    let mut batch = pin!(tx.send_many(vec![1, 2, 3, 4]));
+    assert!(poll_once(batch.as_mut()).is_pending());
+    rx.close();
+    assert_eq!(
+        poll_once(batch.as_mut()),
+        Poll::Ready(Err(SendError(vec![3, 4])))
+    );
+    assert_eq!(rx.drain(), vec![1, 2]);
+    let mut empty = pin!(tx.send_many(Vec::new()));
+    assert_eq!(
+        poll_once(empty.as_mut()),
+        Poll::Ready(Err(SendError(vec![])))
+    );
+}
+
+#[test]
+fn send_many_wakes_the_receiver() {
+    let (tx, mut rx) = channel::<u32>(MailboxConfig::Bounded(8));
+    let mut recv = pin!(rx.recv());
+    let woken = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    struct Count(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+    impl std::task::Wake for Count {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+    let waker = Waker::from(std::sync::Arc::new(Count(woken.clone())));
+    assert!(recv
+        .as_mut()
+        .poll(&mut Context::from_waker(&waker))
+        .is_pending());
+    let mut batch = pin!(tx.send_many(vec![1, 2, 3]));
+    assert_eq!(poll_once(batch.as_mut()), Poll::Ready(Ok(())));
+    assert_eq!(
+        woken.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "one wake per batch"
+    );
+    assert_eq!(
+        recv.as_mut().poll(&mut Context::from_waker(&waker)),
+        Poll::Ready(Some(1))
+    );
+}

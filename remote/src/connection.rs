@@ -47,6 +47,7 @@ async fn read_loop(
                 Ok(None) => break,
                 Err(e) => return format!("closed on a malformed frame from the peer: {e}"),
             };
+            link.metrics.frame_received(frame.wire_len() as u64);
             if let Err(reason) = handle(link, id, frame).await {
                 return reason;
             }
@@ -290,6 +291,14 @@ async fn write_loop(link: &Arc<Inner>, id: u64, mut wr: WriteHalf) -> String {
         }
         if let Err(e) = write_all(&mut wr, &control, &batch).await {
             return format!("write failed: {e}");
+        }
+        if link.metrics.is_enabled() {
+            if !control.is_empty() {
+                link.metrics.frame_sent(control.len() as u64);
+            }
+            for frame in &batch {
+                link.metrics.frame_sent(frame.len() as u64);
+            }
         }
         last_sent = link.clock.now();
         batch.clear();

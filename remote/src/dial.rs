@@ -1,5 +1,5 @@
-//! Establishing connections: the dialling side's reconnect loop and the accepting side's
-//! listener, whose handshakes run on their own tasks, off the accept loop.
+//! Establishing connections: the dialling side's reconnect loop, a supervised actor per
+//! link. The accepting side is in `accept.rs`.
 
 use std::sync::Arc;
 
@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use mycelium_actors::{Actor, BoxError, Clock, Context, DetRng, Handler};
+use mycelium_actors::{Actor, BoxError, Context, DetRng, Handler};
 use mycelium_supervisor::{ChildSpec, Restart, RestartStrategy, Supervisor, SupervisorRef};
 use tokio::task::JoinHandle;
 
@@ -15,11 +15,11 @@ use crate::connection;
 use crate::error::HandshakeError;
 use crate::event::LinkEventKind;
 use crate::frame::HANDSHAKE_MAX_BODY;
-use crate::handshake::{self, Identity};
+use crate::handshake;
 use crate::link::{Inner, Link};
 use crate::reader::FrameReader;
-use crate::tls::{ClientTls, ServerTls};
-use crate::transport::{Endpoint, Listener, Stream};
+use crate::tls::ClientTls;
+use crate::transport::{Endpoint, Stream};
 
 /// Finds the link for a peer node that introduced itself; `None` refuses the peer.
 pub type Resolver = Arc<dyn Fn(&str) -> Option<Link> + Send + Sync>;
@@ -289,127 +289,6 @@ async fn establish(
     let task = tokio::spawn(connection::run(inner.clone(), id, reader, rd, wr));
     inner.set_task(id, task.abort_handle());
     Ok((id, task))
-}
-
-/// Accepts connections on `listener` until the returned task is aborted. Each handshake runs
-/// on its own task under the handshake deadline; a peer that fails it is logged with its
-/// address and never reaches a link. With `tls`, the TLS handshake runs first, on the
-/// connection's own task and under the same deadline.
-pub(crate) fn accept(
-    listener: Listener,
-    tls: Option<ServerTls>,
-    me: Identity,
-    resolve: Resolver,
-    clock: Clock,
-    handshake_timeout: Duration,
-) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            let (stream, peer_addr) = match listener.accept().await {
-                Ok(accepted) => accepted,
-                Err(e) => {
-                    // A refused Unix peer (other uid) or a transient accept error: the
-                    // listener goes on.
-                    tracing::warn!(target: "mycelium::remote", error = %e, "connection refused at accept");
-                    continue;
-                }
-            };
-            let me = me.clone();
-            let resolve = resolve.clone();
-            let clock = clock.clone();
-            let tls = tls.clone();
-            tokio::spawn(async move {
-                let stream = match tls {
-                    None => stream,
-                    Some(tls) => match clock
-                        .timeout(handshake_timeout, tls.accept(stream, &peer_addr))
-                        .await
-                    {
-                        Ok(Ok(stream)) => stream,
-                        Ok(Err(e)) => {
-                            tracing::warn!(target: "mycelium::remote", peer = %peer_addr, reason = %e, "incoming connection refused");
-                            return;
-                        }
-                        Err(_) => {
-                            tracing::warn!(target: "mycelium::remote", peer = %peer_addr, "incoming connection refused: the TLS handshake did not finish within its deadline");
-                            return;
-                        }
-                    },
-                };
-                let first = (&clock, handshake_timeout);
-                if let Err(reason) = accepted(stream, &peer_addr, &me, &resolve, first).await {
-                    tracing::warn!(target: "mycelium::remote", peer = %peer_addr, %reason, "incoming connection refused");
-                }
-            });
-        }
-    })
-}
-
-async fn accepted(
-    mut stream: Stream,
-    peer_addr: &str,
-    me: &Identity,
-    resolve: &Resolver,
-    (clock, deadline): (&Clock, Duration),
-) -> Result<(), String> {
-    let mut reader = FrameReader::new(HANDSHAKE_MAX_BODY);
-    let first = clock
-        .timeout(
-            deadline,
-            handshake::authenticate(&mut stream, &mut reader, me, peer_addr, None, &|node| {
-                resolve(node).is_some()
-            }),
-        )
-        .await;
-    let auth = match first {
-        Ok(Ok(auth)) => auth,
-        Ok(Err(e)) => return Err(e.to_string()),
-        Err(_) => {
-            return Err(HandshakeError::Timeout {
-                peer: peer_addr.to_owned(),
-            }
-            .to_string())
-        }
-    };
-    let Some(link) = resolve(&auth.node) else {
-        return Err(format!("node `{}` is not known", auth.node));
-    };
-    let inner = link.inner.clone();
-    inner.replace_current("replaced by a new connection from the peer");
-    let resume = inner.resume_point(&auth);
-    let theirs = match inner
-        .clock
-        .timeout(
-            inner.config.handshake_timeout,
-            handshake::finish(&mut stream, &mut reader, peer_addr, resume),
-        )
-        .await
-    {
-        Ok(Ok(theirs)) => theirs,
-        Ok(Err(e)) => return Err(e.to_string()),
-        Err(_) => return Err(format!("handshake with {peer_addr} timed out")),
-    };
-    let id = inner.attach(&auth, theirs)?;
-    reader.set_max_body(inner.config.max_frame);
-    let (rd, wr) = stream.into_split();
-    let task = tokio::spawn(connection::run(inner.clone(), id, reader, rd, wr));
-    inner.set_task(id, task.abort_handle());
-    if let Err(e) = task.await {
-        if e.is_panic() {
-            // The peer dials again; this side only forgets the connection.
-            inner.detach(id, "the connection task panicked");
-        }
-    }
-    // The peer dials again; if it does not within `give_up_after`, the link gives up.
-    let generation = inner.generation();
-    inner.clock.sleep(inner.config.give_up_after).await;
-    if inner.generation() == generation && !link.is_up() {
-        inner.give_up(&format!(
-            "the peer did not reconnect within {:?}",
-            inner.config.give_up_after
-        ));
-    }
-    Ok(())
 }
 
 /// FNV-1a: mixes the peer's name into the jitter seed, stable across runs and releases.

@@ -110,6 +110,13 @@ pub struct Frame<'a> {
     pub payload: &'a [u8],
 }
 
+impl Frame<'_> {
+    /// The frame's length on the wire: codec header, link header, name and payload.
+    pub fn wire_len(&self) -> usize {
+        HEADER_LEN + LINK_HEADER_LEN + self.name.len() + self.payload.len()
+    }
+}
+
 /// Parses the frame at the start of `buf`.
 ///
 /// `Ok(None)`: more bytes are needed (and nothing seen so far is wrong). `Ok(Some((frame,

@@ -408,7 +408,8 @@ fn verdict_reason(payload: &[u8]) -> String {
     String::from_utf8_lossy(text).into_owned()
 }
 
-async fn refuse<S: AsyncWrite + Unpin>(stream: &mut S, peer: &str, reason: &str) {
+/// Sends a refusing verdict with `reason` (best effort) and closes the stream.
+pub(crate) async fn refuse<S: AsyncWrite + Unpin>(stream: &mut S, peer: &str, reason: &str) {
     let mut v = Vec::with_capacity(1 + reason.len());
     v.push(0);
     let max = HANDSHAKE_MAX_BODY as usize - 64;

@@ -18,8 +18,12 @@
 //! - sends heartbeats ahead of data and declares a silent peer dead after a timeout of bus
 //!   time; reconnects with exponential backoff and seeded jitter; reports every state change
 //!   to an observer and to `tracing` (target `mycelium::remote`).
-//! - on the dialling side, runs its connection driver as a supervised actor: a panicking
-//!   connection is restarted with backoff and resumes from the link's log;
+//! - runs its connections under a supervisor on both sides (the dialling side's connection
+//!   driver, the accepting side's keeper): a panicking connection is restarted with backoff
+//!   and resumes from the link's log, and one that keeps panicking gives the link up with a
+//!   loss report;
+//! - with a bus built with `metrics(true)`, records its state, frames, bytes, resends and
+//!   loss reports through the `metrics` facade;
 //! - over TCP, optionally runs TLS (feature `tls`: [`Node::listen_tls`],
 //!   [`Node::connect_tls`], certificates from files named in `topology.toml`), with its own
 //!   handshake inside.
@@ -72,6 +76,7 @@
 //! The wire layout and the protocol are specified in `docs/remote.md`.
 #![warn(missing_docs)]
 
+mod accept;
 pub mod config;
 mod connection;
 pub mod dial;

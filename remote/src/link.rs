@@ -7,6 +7,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use mycelium_actors::telemetry::{LinkMetrics, LinkState};
 use mycelium_actors::{ActorId, Bus, Clock, DeadLetter, DeadLetterReason, NodeId, Subscription};
 use tokio::sync::{oneshot, Notify};
 
@@ -46,6 +47,8 @@ pub(crate) struct Inner {
     pub dispatch: Arc<dyn Dispatch>,
     topics: Arc<TopicTypes>,
     observer: Option<Observer>,
+    /// The link's instruments (no-ops on a bus without metrics).
+    pub metrics: LinkMetrics,
     state: Mutex<State>,
     /// Wakes the writer of the current connection.
     pub wake_writer: Notify,
@@ -55,6 +58,9 @@ pub(crate) struct Inner {
     /// two readers of the link (a replaced connection's, not yet stopped, and its successor's)
     /// never deliver the same frame twice.
     pub delivery: tokio::sync::Mutex<()>,
+    /// On the accepting side: hands established connections to the link's supervised
+    /// keeper (`accept.rs`). Unset on a link this node does not accept connections for.
+    pub keeper: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<crate::accept::Accepted>>,
 }
 
 pub(crate) struct State {
@@ -114,6 +120,7 @@ impl Link {
         observer: Option<Observer>,
     ) -> Link {
         let capacity = config.queue_capacity;
+        let metrics = LinkMetrics::new(bus, &peer);
         Link {
             inner: Arc::new(Inner {
                 peer,
@@ -125,6 +132,7 @@ impl Link {
                 dispatch,
                 topics,
                 observer,
+                metrics,
                 state: Mutex::new(State {
                     out: Outbound::new(capacity),
                     inb: Inbound::default(),
@@ -144,6 +152,7 @@ impl Link {
                 wake_writer: Notify::new(),
                 room: Notify::new(),
                 delivery: tokio::sync::Mutex::new(()),
+                keeper: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -518,6 +527,17 @@ impl Inner {
             peer: self.peer.clone(),
             kind,
         };
+        match &event.kind {
+            LinkEventKind::Connecting { .. } => self.metrics.state(LinkState::Connecting),
+            LinkEventKind::Up { resent, .. } => {
+                self.metrics.state(LinkState::Up);
+                self.metrics.resent(*resent);
+            }
+            LinkEventKind::Down { .. }
+            | LinkEventKind::Refused { .. }
+            | LinkEventKind::GaveUp { .. } => self.metrics.state(LinkState::Down),
+            LinkEventKind::Loss(report) => self.metrics.loss_report(report.messages.len() as u64),
+        }
         match &event.kind {
             LinkEventKind::Connecting { attempt } => {
                 tracing::debug!(target: "mycelium::remote", peer = %event.peer, attempt, "connecting")

@@ -7,6 +7,7 @@ use mycelium_actors::{Bus, NodeId, Recipient, ReplyRecipient};
 use mycelium_codec::WireMessage;
 use tokio::task::JoinHandle;
 
+use crate::accept;
 use crate::config::LinkConfig;
 use crate::dial::{self, Resolver};
 use crate::dispatch::Dispatch;
@@ -100,6 +101,9 @@ struct Shared {
     observer: Option<Observer>,
     links: Mutex<BTreeMap<String, Link>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// The socket files of this node's Unix listeners, removed at shutdown (at once, while
+    /// the aborted accept task may still hold its listener for a moment).
+    socket_files: Mutex<Vec<crate::transport::SocketFile>>,
     /// One supervisor per dialled link, over its connection driver.
     supervisors: Arc<Mutex<Vec<mycelium_supervisor::SupervisorRef>>>,
     topology: Mutex<Option<Topology>>,
@@ -155,6 +159,7 @@ impl NodeBuilder {
                 observer: self.observer,
                 links: Mutex::new(BTreeMap::new()),
                 tasks: Mutex::new(Vec::new()),
+                socket_files: Mutex::new(Vec::new()),
                 supervisors: Arc::default(),
                 topology: Mutex::new(None),
                 topics: Arc::default(),
@@ -331,7 +336,9 @@ impl Node {
     }
 
     /// Accepts connections from `peers` on `endpoint`; returns the endpoint bound (for TCP
-    /// port 0, the port chosen).
+    /// port 0, the port chosen). Each peer's link gets a supervisor over the keeper of its
+    /// accepted connections (restarted after a panicking connection); a node not in `peers`
+    /// (nor in an earlier call's) is refused at the handshake.
     pub async fn listen(
         &self,
         endpoint: &Endpoint,
@@ -359,10 +366,7 @@ impl Node {
         peers: &[&str],
         tls: Option<crate::tls::ServerTls>,
     ) -> Result<Endpoint, TransportError> {
-        for peer in peers {
-            self.shared.link_to(peer);
-        }
-        let listener = Listener::bind(endpoint).await?;
+        let mut listener = Listener::bind(endpoint).await?;
         let bound = listener
             .local_endpoint()
             .map_err(|source| TransportError::Io {
@@ -370,10 +374,45 @@ impl Node {
                 endpoint: endpoint.to_string(),
                 source,
             })?;
+        // Each peer's connections run under a supervised keeper (`accept.rs`).
+        for peer in peers {
+            let link = self.shared.link_to(peer);
+            match accept::keep(&link, &self.shared.bus).await {
+                Ok(Some(sup)) => self
+                    .shared
+                    .supervisors
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(sup),
+                Ok(None) => {}
+                Err(reason) => {
+                    return Err(TransportError::Io {
+                        what: "cannot supervise the connections accepted on",
+                        endpoint: endpoint.to_string(),
+                        source: std::io::Error::other(reason),
+                    })
+                }
+            }
+        }
+        // From here on the node removes the socket file (a failure above drops the listener,
+        // and the file with it).
+        if let Some(file) = listener.take_socket_file() {
+            self.shared
+                .socket_files
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(file);
+        }
         let weak = Arc::downgrade(&self.shared);
-        let resolve: Resolver =
-            Arc::new(move |node: &str| weak.upgrade()?.links().get(node).cloned());
-        let task = dial::accept(
+        // Only the peers this node accepts: a node it merely dials is refused here.
+        let resolve: Resolver = Arc::new(move |node: &str| {
+            weak.upgrade()?
+                .links()
+                .get(node)
+                .filter(|link| link.inner.keeper.get().is_some())
+                .cloned()
+        });
+        let task = accept::accept(
             listener,
             tls,
             self.shared.me.clone(),
@@ -439,6 +478,13 @@ impl Node {
         for task in self.shared.tasks().drain(..) {
             task.abort();
         }
+        // Removed now, so that a node started next at the same path (a restart in this
+        // process) finds it free and no late drop removes the successor's file.
+        self.shared
+            .socket_files
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
         let supervisors: Vec<_> = match self.shared.supervisors.lock() {
             Ok(mut all) => all.drain(..).collect(),
             Err(poisoned) => poisoned.into_inner().drain(..).collect(),
@@ -450,6 +496,9 @@ impl Node {
             for (name, _) in sup.children() {
                 if let Some(driver) = sup.child::<dial::Driver>(&name) {
                     driver.kill();
+                }
+                if let Some(keeper) = sup.child::<accept::Keeper>(&name) {
+                    keeper.kill();
                 }
             }
         }

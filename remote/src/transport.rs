@@ -238,9 +238,9 @@ pub enum Listener {
         path: PathBuf,
         /// The uid that owns the socket file.
         uid: u32,
-        /// Device and inode of the socket file, so that dropping the listener removes its own
-        /// file and never one that a successor bound at the same path.
-        file: (u64, u64),
+        /// The socket file, removed when the listener is dropped unless
+        /// [`take_socket_file`](Listener::take_socket_file) took it out first.
+        file: Option<SocketFile>,
     },
     /// TCP.
     Tcp(TcpListener),
@@ -295,7 +295,11 @@ impl Listener {
                 if let Ok(meta) = std::fs::symlink_metadata(path) {
                     use std::os::unix::fs::FileTypeExt;
                     if meta.file_type().is_socket() {
-                        std::fs::remove_file(path).map_err(err)?;
+                        // Already gone is fine: a listener that was closing removed it.
+                        match std::fs::remove_file(path) {
+                            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(err(e)),
+                            _ => {}
+                        }
                     }
                 }
                 let listener = UnixListener::bind(path).map_err(err)?;
@@ -313,7 +317,10 @@ impl Listener {
                     listener,
                     path: path.clone(),
                     uid: meta.uid(),
-                    file: (meta.dev(), meta.ino()),
+                    file: Some(SocketFile {
+                        path: path.clone(),
+                        id: (meta.dev(), meta.ino()),
+                    }),
                 })
             }
         }
@@ -367,6 +374,19 @@ impl Listener {
         }
     }
 
+    /// Takes the duty of removing the socket file (Unix and shared-memory endpoints) out of
+    /// the listener: the file is then removed when the returned [`SocketFile`] is dropped,
+    /// not when the listener is. A node keeps it, so that shutting the node down removes the
+    /// file at once, while the listener itself may live on a little longer in a task that is
+    /// being aborted (and must not then remove a file that a successor bound at the path).
+    pub fn take_socket_file(&mut self) -> Option<SocketFile> {
+        match self {
+            Listener::Unix { file, .. } => file.take(),
+            Listener::Shm { socket, .. } => socket.take_socket_file(),
+            Listener::Tcp(_) => None,
+        }
+    }
+
     /// The address bound (for TCP port 0: the port chosen).
     pub fn local_endpoint(&self) -> io::Result<Endpoint> {
         match self {
@@ -377,13 +397,27 @@ impl Listener {
     }
 }
 
-impl Drop for Listener {
+/// A Unix listener's socket file: removed when this is dropped, if the path still names the
+/// file that was bound (device and inode), never one that a successor bound at the same path.
+#[derive(Debug)]
+pub struct SocketFile {
+    path: PathBuf,
+    id: (u64, u64),
+}
+
+impl SocketFile {
+    /// The socket file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for SocketFile {
     fn drop(&mut self) {
-        if let Listener::Unix { path, file, .. } = self {
-            let ours = std::fs::symlink_metadata(&*path).is_ok_and(|m| (m.dev(), m.ino()) == *file);
-            if ours {
-                let _ = std::fs::remove_file(path);
-            }
+        let ours =
+            std::fs::symlink_metadata(&self.path).is_ok_and(|m| (m.dev(), m.ino()) == self.id);
+        if ours {
+            let _ = std::fs::remove_file(&self.path);
         }
     }
 }

@@ -6,64 +6,28 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::scenario::{self, body, index};
 use common::*;
 use mycelium_actors::Bus;
 use mycelium_remote::frame::Kind;
+use mycelium_remote::transport::Listener;
 use mycelium_remote::{
     Endpoint, LinkConfig, LinkEventKind, LossReason, Mode, RemoteAskError, SendError,
 };
 
-fn body(i: u32) -> Vec<u8> {
-    i.to_le_bytes().to_vec()
-}
-
-fn index(g: &Got) -> u32 {
-    u32::from_le_bytes(g.body[..4].try_into().unwrap())
-}
-
-async fn in_order_over(a_at: Endpoint, mode: Mode) {
-    let bus = Bus::new();
-    let (rec, mut got) = Recorder::new(true);
-    let config = LinkConfig {
-        mode,
-        ..fast_config()
-    };
-    let (a, _) = node("a", &bus, rec.clone(), config.clone());
-    let at = a.listen(&a_at, &["b"]).await.unwrap();
-    let (b, _) = node("b", &bus, rec, config);
-    let link = b.connect("a", at);
-    let svc: Arc<str> = "strategy".into();
-    for i in 0..2000u32 {
-        link.send(Kind::Tell, &svc, 100, |o| o.extend_from_slice(&body(i)))
-            .await
-            .unwrap();
-    }
-    let all = recv_n(&mut got, 2000).await;
-    assert_eq!(
-        all.iter().map(index).collect::<Vec<_>>(),
-        (0..2000).collect::<Vec<_>>()
-    );
-    assert!(all
-        .iter()
-        .all(|g| g.service == "strategy" && g.type_id == 100));
-    let (reply_type, reply) = link
-        .ask(&svc, 7, |o| o.extend_from_slice(b"xyz"))
-        .await
-        .unwrap();
-    assert_eq!((reply_type, reply), (7, b"zyx".to_vec()));
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tells_and_asks_in_order_over_unix_blocking() {
     let dir = TempDir::new("order-unix");
-    in_order_over(dir.socket("a.sock"), Mode::Block).await;
+    scenario::in_order(&dir.socket("a.sock"), Mode::Block, 2000, 3).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tells_and_asks_in_order_over_tcp_spinning() {
-    in_order_over(
-        Endpoint::Tcp("127.0.0.1:0".into()),
+    scenario::in_order(
+        &Endpoint::Tcp("127.0.0.1:0".into()),
         Mode::Spin(Duration::from_micros(50)),
+        2000,
+        3,
     )
     .await;
 }
@@ -91,6 +55,42 @@ async fn unix_socket_file_is_private_and_unsafe_directory_refused() {
         .unwrap_err();
     assert!(err.to_string().contains("open to other users"), "{err}");
     assert!(!open.join("c.sock").exists());
+}
+
+/// Shutting a node down removes its socket file at once (its accept task, aborted, may drop
+/// the listener later), so a successor can bind the path straight away; and a listener
+/// dropped after a successor bound its path leaves the successor's file alone.
+#[tokio::test]
+async fn a_shut_down_node_frees_its_socket_path_at_once() {
+    let dir = TempDir::new("rebind");
+    let bus = Bus::new();
+    let (rec, _) = Recorder::new(true);
+    let (a1, _) = node("a", &bus, rec.clone(), fast_config());
+    let Endpoint::Unix(path) = a1.listen(&dir.socket("a.sock"), &["b"]).await.unwrap() else {
+        unreachable!()
+    };
+    assert!(path.exists());
+    // No await between: on this single-threaded runtime the aborted accept task has not run.
+    a1.shutdown();
+    assert!(
+        !path.exists(),
+        "the socket file outlived the node's shutdown"
+    );
+    let (a2, _) = node("a", &bus, rec, fast_config());
+    a2.listen(&dir.socket("a.sock"), &["b"]).await.unwrap();
+    tokio::task::yield_now().await;
+    assert!(
+        path.exists(),
+        "the old accept task removed its successor's file"
+    );
+
+    let other = dir.socket("b.sock");
+    let old = Listener::bind(&other).await.unwrap();
+    let new = Listener::bind(&other).await.unwrap();
+    drop(old);
+    assert!(dir.path().join("b.sock").exists());
+    drop(new);
+    assert!(!dir.path().join("b.sock").exists());
 }
 
 /// The connection is closed under the link mid-stream, several times: the dialler reconnects,
@@ -158,70 +158,7 @@ async fn dropped_connections_lose_nothing_and_duplicate_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn peer_restart_reports_the_exact_lost_range() {
     let dir = TempDir::new("restart");
-    let bus = Bus::new();
-    // The first incarnation of `a` takes 3 messages, then stops consuming: the rest of what
-    // reaches it is never acknowledged.
-    let (rec1, mut got1) = Recorder::new(false);
-    rec1.gate.add_permits(3);
-    let (a1, _) = node("a", &bus, rec1.clone(), fast_config());
-    let at = a1.listen(&dir.socket("a.sock"), &["b"]).await.unwrap();
-    let (rec_b, _) = Recorder::new(true);
-    let (b, mut b_events) = node("b", &bus, rec_b, fast_config());
-    let link = b.connect("a", at.clone());
-    let svc: Arc<str> = "sink".into();
-    const N: u32 = 20;
-    for i in 0..N {
-        link.send(Kind::Tell, &svc, 5, |o| o.extend_from_slice(&body(i)))
-            .await
-            .unwrap();
-    }
-    let first = recv_n(&mut got1, 3).await;
-    assert_eq!(first.iter().map(index).collect::<Vec<_>>(), vec![0, 1, 2]);
-    // Wait until all 20 are written and the first 3 acknowledged.
-    tokio::time::timeout(BOUND, async {
-        loop {
-            let s = link.stats();
-            if s.written == 20 && s.queued == 17 {
-                break;
-            }
-            tokio::task::yield_now().await;
-        }
-    })
-    .await
-    .expect("all written, 3 acknowledged");
-    drop(a1);
-
-    let (rec2, mut got2) = Recorder::new(true);
-    let (a2, _) = node("a", &bus, rec2, fast_config());
-    a2.listen(&at, &["b"]).await.unwrap();
-    let loss = b_events
-        .wait("loss", |k| matches!(k, LinkEventKind::Loss(_)))
-        .await;
-    let LinkEventKind::Loss(report) = loss.kind else {
-        unreachable!()
-    };
-    assert_eq!(report.reason, LossReason::PeerRestarted);
-    assert_eq!((report.first_seq, report.last_seq), (4, 20));
-    assert_eq!(
-        report.messages.iter().map(|m| m.seq).collect::<Vec<_>>(),
-        (4..=20).collect::<Vec<_>>()
-    );
-    assert!(report
-        .messages
-        .iter()
-        .all(|m| m.type_id == 5 && &*m.name == "sink" && m.kind == Kind::Tell));
-    // Later messages reach the new instance, in order, once.
-    for i in N..N + 5 {
-        link.send(Kind::Tell, &svc, 5, |o| o.extend_from_slice(&body(i)))
-            .await
-            .unwrap();
-    }
-    let rest = recv_n(&mut got2, 5).await;
-    assert_eq!(
-        rest.iter().map(index).collect::<Vec<_>>(),
-        (N..N + 5).collect::<Vec<_>>()
-    );
-    drop(a2);
+    scenario::peer_restart(&dir.socket("a.sock")).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -353,11 +290,13 @@ async fn dialler_gives_up_after_its_attempts_and_reports_queued_messages() {
         ..fast_config()
     };
     let (b, mut b_events) = node("b", &bus, rec, config);
-    let link = b.connect("a", dir.socket("nobody.sock"));
+    // Queued before dialling, so that the link cannot give up first.
+    let link = b.link_to("a");
     let svc: Arc<str> = "x".into();
     link.try_send(Kind::Tell, &svc, 9, |o| o.push(1)).unwrap();
     link.try_send(Kind::Publish, &svc, 9, |o| o.push(2))
         .unwrap();
+    b.connect("a", dir.socket("nobody.sock"));
     b_events
         .wait("gave up", |k| matches!(k, LinkEventKind::GaveUp { .. }))
         .await;

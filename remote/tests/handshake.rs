@@ -197,9 +197,11 @@ async fn wrong_secret_between_nodes_reaches_no_actor() {
         .config(fast_config())
         .observer(observer)
         .build(&bus, rec);
-    let link = b.connect("a", at);
+    // Queued before dialling, so that the refusal cannot come first.
+    let link = b.link_to("a");
     let svc: Arc<str> = "svc".into();
-    let _ = link.try_send(Kind::Tell, &svc, 1, |o| o.push(1));
+    link.try_send(Kind::Tell, &svc, 1, |o| o.push(1)).unwrap();
+    b.connect("a", at);
     let refused = b_events
         .wait("refused", |k| matches!(k, LinkEventKind::Refused { .. }))
         .await;

@@ -7,19 +7,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::scenario::{self, body, index, no_segments_left, segments};
 use common::*;
 use mycelium_actors::Bus;
 use mycelium_remote::frame::Kind;
 use mycelium_remote::shm::ShmEndpoint;
-use mycelium_remote::{Endpoint, LinkConfig, LinkEventKind, LossReason, Mode, Topology};
-
-fn body(i: u32) -> Vec<u8> {
-    i.to_le_bytes().to_vec()
-}
-
-fn index(g: &Got) -> u32 {
-    u32::from_le_bytes(g.body[..4].try_into().unwrap())
-}
+use mycelium_remote::{Endpoint, LinkEventKind, Mode, Topology};
 
 /// A shared-memory endpoint in `dir` with a prefix of its own.
 fn shm_endpoint(dir: &TempDir, ring_bytes: usize) -> ShmEndpoint {
@@ -34,67 +27,12 @@ fn shm_endpoint(dir: &TempDir, ring_bytes: usize) -> ShmEndpoint {
     e
 }
 
-/// The segments that exist under `prefix`.
-fn segments(prefix: &str) -> Vec<String> {
-    let lead = format!("{prefix}.");
-    let mut names: Vec<String> = std::fs::read_dir("/dev/shm")
-        .map(|d| {
-            d.flatten()
-                .filter_map(|e| e.file_name().to_str().map(str::to_owned))
-                .filter(|n| n.starts_with(&lead))
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names
-}
-
-/// Waits (bounded) until no segment is left under `prefix`.
-async fn no_segments_left(prefix: &str) {
-    tokio::time::timeout(BOUND, async {
-        while !segments(prefix).is_empty() {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("segments left behind: {:?}", segments(prefix)));
-}
-
 async fn in_order_over_shm(mode: Mode, ring_bytes: usize) {
     let dir = TempDir::new("shm-order");
     let endpoint = shm_endpoint(&dir, ring_bytes);
-    let bus = Bus::new();
-    let (rec, mut got) = Recorder::new(true);
-    let config = LinkConfig {
-        mode,
-        ..fast_config()
-    };
-    let (a, _) = node("a", &bus, rec.clone(), config.clone());
-    let at = a
-        .listen(&Endpoint::Shm(endpoint.clone()), &["b"])
-        .await
-        .unwrap();
-    assert_eq!(at, Endpoint::Shm(endpoint.clone()));
-    let (b, _) = node("b", &bus, rec, config);
-    let link = b.connect("a", at);
-    let svc: Arc<str> = "strategy".into();
-    for i in 0..5000u32 {
-        link.send(Kind::Tell, &svc, 100, |o| o.extend_from_slice(&body(i)))
-            .await
-            .unwrap();
-    }
-    let all = recv_n(&mut got, 5000).await;
-    assert_eq!(
-        all.iter().map(index).collect::<Vec<_>>(),
-        (0..5000).collect::<Vec<_>>()
-    );
     // A reply larger than the ring's largest message crosses in several records.
-    let big = vec![7u8; ring_bytes];
-    let (reply_type, reply) = link
-        .ask(&svc, 7, |o| o.extend_from_slice(&big))
-        .await
-        .unwrap();
-    assert_eq!((reply_type, reply.len()), (7, ring_bytes));
+    let (a, b, link) =
+        scenario::in_order(&Endpoint::Shm(endpoint.clone()), mode, 5000, ring_bytes).await;
     assert_eq!(
         segments(&endpoint.prefix).len(),
         1,
@@ -120,64 +58,7 @@ async fn tells_and_asks_in_order_over_shm_spinning() {
 async fn peer_restart_over_shm_reports_the_exact_lost_range() {
     let dir = TempDir::new("shm-restart");
     let endpoint = shm_endpoint(&dir, 4096);
-    let bus = Bus::new();
-    let (rec1, mut got1) = Recorder::new(false);
-    rec1.gate.add_permits(3);
-    let (a1, _) = node("a", &bus, rec1.clone(), fast_config());
-    let at = a1
-        .listen(&Endpoint::Shm(endpoint.clone()), &["b"])
-        .await
-        .unwrap();
-    let (rec_b, _) = Recorder::new(true);
-    let (b, mut b_events) = node("b", &bus, rec_b, fast_config());
-    let link = b.connect("a", at.clone());
-    let svc: Arc<str> = "sink".into();
-    const N: u32 = 20;
-    for i in 0..N {
-        link.send(Kind::Tell, &svc, 5, |o| o.extend_from_slice(&body(i)))
-            .await
-            .unwrap();
-    }
-    let first = recv_n(&mut got1, 3).await;
-    assert_eq!(first.iter().map(index).collect::<Vec<_>>(), vec![0, 1, 2]);
-    tokio::time::timeout(BOUND, async {
-        loop {
-            let s = link.stats();
-            if s.written == 20 && s.queued == 17 {
-                break;
-            }
-            tokio::task::yield_now().await;
-        }
-    })
-    .await
-    .expect("all written, 3 acknowledged");
-    drop(a1);
-
-    let (rec2, mut got2) = Recorder::new(true);
-    let (a2, _) = node("a", &bus, rec2, fast_config());
-    a2.listen(&at, &["b"]).await.unwrap();
-    let loss = b_events
-        .wait("loss", |k| matches!(k, LinkEventKind::Loss(_)))
-        .await;
-    let LinkEventKind::Loss(report) = loss.kind else {
-        unreachable!()
-    };
-    assert_eq!(report.reason, LossReason::PeerRestarted);
-    assert_eq!((report.first_seq, report.last_seq), (4, 20));
-    assert_eq!(
-        report.messages.iter().map(|m| m.seq).collect::<Vec<_>>(),
-        (4..=20).collect::<Vec<_>>()
-    );
-    for i in N..N + 5 {
-        link.send(Kind::Tell, &svc, 5, |o| o.extend_from_slice(&body(i)))
-            .await
-            .unwrap();
-    }
-    let rest = recv_n(&mut got2, 5).await;
-    assert_eq!(
-        rest.iter().map(index).collect::<Vec<_>>(),
-        (N..N + 5).collect::<Vec<_>>()
-    );
+    let (a2, b, link) = scenario::peer_restart(&Endpoint::Shm(endpoint.clone())).await;
     drop((link, a2, b));
     no_segments_left(&endpoint.prefix).await;
 }

@@ -4,7 +4,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use mycelium::actors::StopReason;
 use mycelium::prelude::*;
+use mycelium::supervisor::SupervisionEvent;
 use tokio::sync::{mpsc, oneshot};
 
 /// A shared, ordered log of what actors did.

@@ -152,7 +152,7 @@ fn context() -> (tokio::runtime::Runtime, Context<Probe>) {
         let _enter = rt.enter();
         let bus = Bus::new();
         let (tx, _rx) = mycelium_mailbox::channel(Default::default());
-        let shared = Arc::new(crate::actor_ref::Shared::new(
+        let shared = Arc::new(crate::shared::Shared::new(
             ActorId::new(crate::NodeId::LOCAL, 1),
             None,
             tx,

@@ -52,7 +52,6 @@
 //! reference, and holds no lock while it waits for room in a mailbox.
 
 mod bytes;
-mod error;
 mod exported;
 
 use std::collections::BTreeMap;
@@ -61,8 +60,8 @@ use std::time::Duration;
 
 use mycelium_codec::WireMessage;
 
+pub use crate::error::{DeliveryError, ExportError};
 pub use bytes::{ByteRefusal, ByteReply, ByteService};
-pub use error::{DeliveryError, ExportError};
 
 use crate::envelope::BoxFuture;
 use crate::error::AskError;

@@ -4,10 +4,10 @@
 
 use std::sync::Arc;
 
-use crate::actor_ref::Shared;
 use crate::envelope::BoxFuture;
 use crate::error::{SendError, TrySendError};
 use crate::handler::Reply;
+use crate::shared::Shared;
 use crate::topic::entry::Entry;
 use crate::topic::Published;
 use crate::{ActorId, Context, Handler, MessageSink};

@@ -7,12 +7,12 @@ use std::task::{Context, Poll};
 use metrics::Counter;
 use tokio::runtime::Handle;
 
-use crate::error::TrySendError;
+use crate::error::{SendError, TrySendError};
 use crate::topic::buffer::{Buffer, Offer, Reader};
 use crate::topic::drain::TopicDrain;
 use crate::topic::pattern::Pattern;
-use crate::topic::registry::Table;
 use crate::topic::subscription::Control;
+use crate::topic::table::Table;
 use crate::topic::{Overflow, PublishReport, Published, SubscribeOptions, SubscriptionStats};
 use crate::MessageSink;
 
@@ -26,7 +26,7 @@ pub(super) struct Entry<T: Send + Sync + 'static> {
     delivered: AtomicU64,
     dropped: AtomicU64,
     active: AtomicBool,
-    table: Weak<Table<T>>,
+    table: Weak<Table<Entry<T>>>,
     runtime: Handle,
     /// Its drop counter, on a bus that records metrics.
     dropped_metric: Option<Counter>,
@@ -53,7 +53,7 @@ impl<T: Send + Sync + 'static> Entry<T> {
         pattern_text: &str,
         options: &SubscribeOptions,
         target: Target<T>,
-        table: Weak<Table<T>>,
+        table: Weak<Table<Entry<T>>>,
         runtime: Handle,
         dropped_metric: Option<Counter>,
     ) -> Self {
@@ -113,6 +113,41 @@ impl<T: Send + Sync + 'static> Entry<T> {
             },
         }
         Attempt::Done
+    }
+
+    /// Delivers a batch of messages on one topic, in order, counting as if each were
+    /// published alone. Into a `Block` subscriber's mailbox the batch goes in one `tell_many`
+    /// (one lock per run that fits); other policies and targets take the messages one by one.
+    pub(super) async fn deliver_batch(
+        self: &Arc<Self>,
+        msgs: &[Published<T>],
+        report: &mut PublishReport,
+    ) {
+        if let (Target::Mailbox(sink), Overflow::Block) = (&self.target, self.overflow) {
+            let n = msgs.len();
+            let sent = match sink.tell_many(msgs.to_vec()).await {
+                Ok(()) => n,
+                Err(SendError(back)) => n - back.len(),
+            };
+            self.delivered.fetch_add(sent as u64, Ordering::Relaxed);
+            report.delivered += sent;
+            report.matched += sent;
+            if sent < n {
+                // The message that found the subscriber stopped matched, as it would alone.
+                report.matched += 1;
+                self.found_dead(report);
+            }
+            return;
+        }
+        for msg in msgs {
+            if !self.accepts(msg.topic(), msg.key()) {
+                break;
+            }
+            report.matched += 1;
+            if let Attempt::Wait(back) = self.try_deliver(msg, report) {
+                self.deliver_waiting(back, report).await;
+            }
+        }
     }
 
     /// Delivers to a full `Block` subscriber, waiting for room. No lock is held meanwhile.

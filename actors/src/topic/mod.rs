@@ -91,10 +91,11 @@
 //! # Lifetimes
 //!
 //! - [`Context::subscribe`](crate::Context::subscribe): the subscription belongs to the actor's
-//!   incarnation, like a timer. It ends when the actor stops for good, or when the next
-//!   incarnation begins, whose `on_start` subscribes again. While a failed actor waits for its
-//!   restart, messages still reach its mailbox, as other sends do, and the new incarnation
-//!   handles them.
+//!   incarnation, like a timer. It ends when the incarnation ends (right after `on_stop`,
+//!   whether the actor stops for good, fails or is restarted), and the next incarnation's
+//!   `on_start` subscribes again. While a failed actor waits for its restart it is subscribed
+//!   to nothing: publishes in that time do not reach it, and only the messages already in its
+//!   mailbox wait for the next incarnation.
 //! - [`Bus::subscribe_stream`](crate::Bus::subscribe_stream): ends when the [`TopicStream`] is
 //!   dropped.
 //! - [`Bus::subscribe_actor`](crate::Bus::subscribe_actor) and
@@ -102,6 +103,7 @@
 //!   [`Subscription::cancel`], or at the first publish that finds the subscriber stopped.
 
 mod buffer;
+mod bus_methods;
 mod drain;
 mod entry;
 mod pattern;
@@ -109,6 +111,7 @@ mod publisher;
 mod registry;
 mod stream;
 mod subscription;
+mod table;
 
 use std::fmt;
 use std::ops::Deref;
@@ -117,6 +120,7 @@ use std::time::Duration;
 
 use crate::telemetry::TopicMetrics;
 
+pub use crate::error::TopicError;
 pub use publisher::Publisher;
 pub(crate) use registry::TopicRegistry;
 pub use stream::TopicStream;
@@ -235,25 +239,4 @@ pub struct PublishReport {
     pub dropped: usize,
     /// Subscriptions found dead (stopped actor, dropped stream) and removed.
     pub removed: usize,
-}
-
-/// Why a topic operation was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TopicError {
-    /// The topic name breaks the grammar.
-    #[error("`{name}` is not a topic name: {problem}; a name is dot-separated, non-empty segments such as `md.quote.AAPL`, without `*` or whitespace")]
-    InvalidName {
-        /// The name given.
-        name: String,
-        /// What is wrong with it.
-        problem: &'static str,
-    },
-    /// The subscription pattern breaks the grammar.
-    #[error("`{pattern}` is not a subscription pattern: {problem}; use a topic name (`md.quote.AAPL`), a name followed by `.*` (`md.quote.*`), or `*` alone")]
-    InvalidPattern {
-        /// The pattern given.
-        pattern: String,
-        /// What is wrong with it.
-        problem: &'static str,
-    },
 }

@@ -11,7 +11,7 @@
 //!
 //! `*` is valid only as the whole last segment.
 
-use crate::topic::TopicError;
+use crate::error::TopicError;
 
 /// A parsed subscription pattern.
 #[derive(Clone, Debug, PartialEq, Eq)]

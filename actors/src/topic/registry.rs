@@ -1,29 +1,23 @@
-//! The per-bus topic registry, and the topic methods of `Bus` and `Context`.
+//! The per-bus topic registry: one table per message type.
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::envelope::BoxFuture;
-use crate::error::{SendError, TrySendError};
-use crate::telemetry::{dropped_counter, TopicMetricsCache};
-use crate::topic::buffer::{Buffer, Reader};
-use crate::topic::drain::TimedSink;
-use crate::topic::entry::{Entry, Target};
-use crate::topic::pattern::{validate_name, Pattern};
-use crate::topic::publisher::{fan_out, Publisher};
-use crate::topic::stream::TopicStream;
-use crate::topic::subscription::{Overflow, SubscribeOptions, Subscription};
-use crate::topic::{PublishReport, Published, TopicError};
-use crate::{Actor, ActorId, ActorRef, Bus, Context, Handler, MessageSink, Recipient};
 use metrics::Counter;
+
+use crate::telemetry::TopicMetricsCache;
+use crate::topic::entry::{Entry, Target};
+use crate::topic::pattern::Pattern;
+use crate::topic::table::Table;
+use crate::topic::{SubscribeOptions, TopicError};
 
 /// Every topic table of one bus, one per message type.
 pub(crate) struct TopicRegistry {
     // Looked up by type only; never iterated, so hash order is never visible.
     tables: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
     /// The topics' instruments, on a bus that records metrics.
-    metrics: Option<Arc<TopicMetricsCache>>,
+    pub(super) metrics: Option<Arc<TopicMetricsCache>>,
 }
 
 impl TopicRegistry {
@@ -39,329 +33,44 @@ impl TopicRegistry {
     }
 
     /// The table of `T`, created on first use.
-    fn table<T: Send + Sync + 'static>(&self) -> Arc<Table<T>> {
+    pub(super) fn table<T: Send + Sync + 'static>(&self) -> Arc<Table<Entry<T>>> {
         let any = self
             .tables()
             .entry(TypeId::of::<T>())
-            .or_insert_with(|| Arc::new(Table::<T>::default()))
+            .or_insert_with(|| Arc::new(Table::<Entry<T>>::default()))
             .clone();
-        match any.downcast::<Table<T>>() {
+        match any.downcast::<Table<Entry<T>>>() {
             Ok(table) => table,
-            Err(_) => unreachable!("the table under `TypeId::of::<T>()` is a `Table<T>`"),
+            Err(_) => unreachable!("the table under `TypeId::of::<T>()` is a `Table<Entry<T>>`"),
         }
     }
 
     /// The table of `T`, if anything ever subscribed to or published a `T`.
-    fn existing<T: Send + Sync + 'static>(&self) -> Option<Arc<Table<T>>> {
+    pub(super) fn existing<T: Send + Sync + 'static>(&self) -> Option<Arc<Table<Entry<T>>>> {
         let any = self.tables().get(&TypeId::of::<T>())?.clone();
-        any.downcast::<Table<T>>().ok()
+        any.downcast::<Table<Entry<T>>>().ok()
     }
 }
 
-/// The subscriptions to messages of type `T`, in subscription order.
-///
-/// Publishers read an immutable snapshot (one reference-count increment under a short lock);
-/// subscribing and unsubscribing replace it. So no lock is held while a publisher delivers or
-/// waits for a slow subscriber.
-pub(super) struct Table<T: Send + Sync + 'static> {
-    entries: Mutex<Arc<[Arc<Entry<T>>]>>,
-}
-
-impl<T: Send + Sync + 'static> Default for Table<T> {
-    fn default() -> Self {
-        Table {
-            entries: Mutex::new(Arc::from(Vec::new())),
-        }
-    }
-}
-
-impl<T: Send + Sync + 'static> Table<T> {
-    fn entries(&self) -> MutexGuard<'_, Arc<[Arc<Entry<T>>]>> {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    #[inline]
-    pub(super) fn snapshot(&self) -> Arc<[Arc<Entry<T>>]> {
-        self.entries().clone()
-    }
-
-    fn add(&self, entry: Arc<Entry<T>>) {
-        let mut entries = self.entries();
-        let mut next: Vec<Arc<Entry<T>>> = entries.iter().cloned().collect();
-        next.push(entry);
-        *entries = next.into();
-    }
-
-    pub(super) fn remove(&self, entry: &Entry<T>) {
-        let mut entries = self.entries();
-        if entries.iter().any(|e| std::ptr::eq(&**e, entry)) {
-            let next: Vec<Arc<Entry<T>>> = entries
-                .iter()
-                .filter(|e| !std::ptr::eq(&***e, entry))
-                .cloned()
-                .collect();
-            *entries = next.into();
-        }
-    }
-
-    /// Subscribes; the target is built from the table's weak reference.
-    fn subscribe(
-        self: &Arc<Self>,
-        pattern: &str,
-        options: &SubscribeOptions,
-        runtime: &tokio::runtime::Handle,
-        dropped: Option<Counter>,
-        target: impl FnOnce() -> Target<T>,
-    ) -> Result<Arc<Entry<T>>, TopicError> {
-        let parsed = Pattern::parse(pattern)?;
-        let entry = Arc::new(Entry::new(
-            parsed,
-            pattern,
-            options,
-            target(),
-            Arc::downgrade(self),
-            runtime.clone(),
-            dropped,
-        ));
-        self.add(entry.clone());
-        Ok(entry)
-    }
-}
-
-/// The target of an actor's subscription: its mailbox, or a side buffer it drains.
-fn actor_target<A, T>(actor: &ActorRef<A>, options: &SubscribeOptions, timed: bool) -> Target<T>
-where
-    A: Handler<Published<T>>,
-    T: Send + Sync + 'static,
-{
-    match options.overflow {
-        // On a bus that records metrics, a wrapper message records the delivery latency when
-        // the actor takes it.
-        Overflow::Block | Overflow::DropNewest if timed => {
-            Target::Mailbox(Arc::new(TimedSink(actor.shared.clone())))
-        }
-        Overflow::Block | Overflow::DropNewest => {
-            let sink: Arc<dyn MessageSink<Published<T>>> = actor.shared.clone();
-            Target::Mailbox(sink)
-        }
-        Overflow::DropOldest | Overflow::LatestPerKey => {
-            Target::Buffer(Buffer::new(options, Reader::Actor(actor.shared.clone())))
-        }
-    }
-}
-
-/// A recipient as the target of a subscription.
-struct RecipientSink<M>(Recipient<M>);
-
-impl<M: Send + 'static> MessageSink<M> for RecipientSink<M> {
-    fn try_tell(&self, msg: M) -> Result<(), TrySendError<M>> {
-        self.0.try_tell(msg)
-    }
-
-    fn tell(&self, msg: M) -> BoxFuture<'_, Result<(), SendError<M>>> {
-        Box::pin(self.0.tell(msg))
-    }
-
-    fn id(&self) -> ActorId {
-        self.0.id()
-    }
-
-    fn is_alive(&self) -> bool {
-        self.0.is_alive()
-    }
-}
-
-impl Bus {
-    /// Publishes `msg` on topic `topic`: every live subscription of type `T` whose pattern
-    /// matches receives the same shared [`Published<T>`], in subscription order. Waits only
-    /// for full subscribers that chose [`Overflow::Block`].
-    ///
-    /// Fails only on a malformed topic name (see [the grammar](crate::topic#names-and-patterns)).
-    /// Each call checks the name and allocates the shared message and a copy of the name; to
-    /// publish on one topic many times, a [`Publisher`] checks and copies the name once, so a
-    /// publish allocates only the shared message.
-    pub async fn publish<T: Send + Sync + 'static>(
-        &self,
-        topic: &str,
-        msg: T,
-    ) -> Result<PublishReport, TopicError> {
-        self.publish_inner(topic, None, msg).await
-    }
-
-    /// Like [`publish`](Self::publish), with a key (an instrument id, say) that key-filtered
-    /// subscriptions select on and [`Overflow::LatestPerKey`] conflates by.
-    pub async fn publish_keyed<T: Send + Sync + 'static>(
-        &self,
-        topic: &str,
-        key: u64,
-        msg: T,
-    ) -> Result<PublishReport, TopicError> {
-        self.publish_inner(topic, Some(key), msg).await
-    }
-
-    async fn publish_inner<T: Send + Sync + 'static>(
-        &self,
-        topic: &str,
-        key: Option<u64>,
-        msg: T,
-    ) -> Result<PublishReport, TopicError> {
-        validate_name(topic)?;
-        let metrics = self.topics().metrics.as_ref().map(|c| c.get(topic));
-        let Some(table) = self.topics().existing::<T>() else {
-            if let Some(m) = metrics {
-                m.published();
-            }
-            return Ok(PublishReport::default());
-        };
-        let published = Published::new(Arc::from(topic), key, msg, metrics);
-        Ok(fan_out(&table, published).await)
-    }
-
-    /// A publisher for one topic: the name is checked once, and each publish skips the lookup
-    /// of the topic table.
-    pub fn publisher<T: Send + Sync + 'static>(
-        &self,
-        topic: &str,
-    ) -> Result<Publisher<T>, TopicError> {
-        validate_name(topic)?;
-        let topics = self.topics();
-        Ok(Publisher::new(
-            topics.table::<T>(),
-            Arc::from(topic),
-            topics.metrics.clone(),
-        ))
-    }
-
-    /// Subscribes from outside an actor: the messages of type `T` published on topics that
-    /// match `pattern` wait in the returned stream's buffer (`options.capacity`, applied with
-    /// `options.overflow`). Dropping the stream ends the subscription.
-    pub fn subscribe_stream<T: Send + Sync + 'static>(
-        &self,
-        pattern: &str,
-        options: SubscribeOptions,
-    ) -> Result<TopicStream<T>, TopicError> {
-        let table = self.topics().table::<T>();
-        let dropped = dropped_counter(self, pattern, "stream");
-        let entry = table.subscribe(pattern, &options, self.runtime(), dropped, || {
-            Target::Buffer(Buffer::new(&options, Reader::Stream))
-        })?;
-        Ok(TopicStream::new(entry))
-    }
-
-    /// Subscribes an actor from outside it. Unlike [`Context::subscribe`], the subscription
-    /// does not end when the actor restarts: it ends with [`Subscription::cancel`], or when
-    /// the actor has stopped for good (noticed at the next publish).
-    pub fn subscribe_actor<A, T>(
-        &self,
-        actor: &ActorRef<A>,
-        pattern: &str,
-        options: SubscribeOptions,
-    ) -> Result<Subscription, TopicError>
-    where
-        A: Handler<Published<T>>,
-        T: Send + Sync + 'static,
-    {
-        let table = self.topics().table::<T>();
-        let subscriber = actor.shared.name.as_deref().unwrap_or(A::type_name());
-        let dropped = dropped_counter(self, pattern, subscriber);
-        let timed = self.metrics_enabled();
-        let entry = table.subscribe(pattern, &options, self.runtime(), dropped, || {
-            actor_target(actor, &options, timed)
-        })?;
-        Ok(Subscription::new(entry))
-    }
-
-    /// Subscribes a [`Recipient`]: any [`MessageSink`], such as a proxy for a mailbox in
-    /// another process. It ends with [`Subscription::cancel`] or when the recipient is found
-    /// stopped.
-    ///
-    /// `Block` and `DropNewest` deliver straight into the recipient. `DropOldest` and
-    /// `LatestPerKey` apply the policy in a buffer that a small task on the bus's runtime
-    /// forwards from, waiting for room in the recipient. The policy applies only once the
-    /// recipient's own queue is full, so a slow recipient first sees what that queue holds;
-    /// an actor subscribed with [`subscribe_actor`](Self::subscribe_actor) does not.
-    pub fn subscribe_recipient<T: Send + Sync + 'static>(
-        &self,
-        recipient: Recipient<Published<T>>,
-        pattern: &str,
-        options: SubscribeOptions,
-    ) -> Result<Subscription, TopicError> {
-        if let Overflow::Block | Overflow::DropNewest = options.overflow {
-            let dropped = dropped_counter(self, pattern, "recipient");
-            let entry = self.topics().table::<T>().subscribe(
-                pattern,
-                &options,
-                self.runtime(),
-                dropped,
-                || Target::Mailbox(Arc::new(RecipientSink(recipient))),
-            )?;
-            return Ok(Subscription::new(entry));
-        }
-        let mut stream = self.subscribe_stream::<T>(pattern, options)?;
-        let subscription = stream.subscription();
-        self.runtime().spawn(async move {
-            while let Some(msg) = stream.recv().await {
-                if recipient.tell(msg).await.is_err() {
-                    break; // dropping the stream ends the subscription
-                }
-            }
-        });
-        Ok(subscription)
-    }
-
-    /// How many live subscriptions of type `T` a message on `topic` would reach (ignoring
-    /// key filters).
-    pub fn subscriber_count<T: Send + Sync + 'static>(&self, topic: &str) -> usize {
-        match self.topics().existing::<T>() {
-            Some(table) => table
-                .snapshot()
-                .iter()
-                .filter(|e| e.counts_for(topic))
-                .count(),
-            None => 0,
-        }
-    }
-}
-
-impl<A: Actor> Context<A> {
-    /// Subscribes this actor to the messages of type `T` published on topics matching
-    /// `pattern`; they arrive as [`Published<T>`] through `Handler<Published<T>>`.
-    ///
-    /// The subscription belongs to this incarnation, like a timer: it ends when the actor
-    /// restarts or stops (so subscribe in `on_start`), or earlier with
-    /// [`Subscription::cancel`].
-    pub fn subscribe<T>(
-        &mut self,
-        pattern: &str,
-        options: SubscribeOptions,
-    ) -> Result<Subscription, TopicError>
-    where
-        A: Handler<Published<T>>,
-        T: Send + Sync + 'static,
-    {
-        let subscription =
-            self.bus()
-                .subscribe_actor::<A, T>(self.actor_ref(), pattern, options)?;
-        self.subscriptions.push(subscription.clone());
-        Ok(subscription)
-    }
-
-    /// Publishes on the actor's bus; see [`Bus::publish`].
-    pub async fn publish<T: Send + Sync + 'static>(
-        &self,
-        topic: &str,
-        msg: T,
-    ) -> Result<PublishReport, TopicError> {
-        self.bus().publish(topic, msg).await
-    }
-
-    /// Publishes with a key on the actor's bus; see [`Bus::publish_keyed`].
-    pub async fn publish_keyed<T: Send + Sync + 'static>(
-        &self,
-        topic: &str,
-        key: u64,
-        msg: T,
-    ) -> Result<PublishReport, TopicError> {
-        self.bus().publish_keyed(topic, key, msg).await
-    }
+/// Subscribes to `table`; the target is built once the pattern is checked.
+pub(super) fn subscribe<T: Send + Sync + 'static>(
+    table: &Arc<Table<Entry<T>>>,
+    pattern: &str,
+    options: &SubscribeOptions,
+    runtime: &tokio::runtime::Handle,
+    dropped: Option<Counter>,
+    target: impl FnOnce() -> Target<T>,
+) -> Result<Arc<Entry<T>>, TopicError> {
+    let parsed = Pattern::parse(pattern)?;
+    let entry = Arc::new(Entry::new(
+        parsed,
+        pattern,
+        options,
+        target(),
+        Arc::downgrade(table),
+        runtime.clone(),
+        dropped,
+    ));
+    table.add(entry.clone());
+    Ok(entry)
 }

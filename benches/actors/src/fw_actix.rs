@@ -249,3 +249,44 @@ pub fn w5(n: usize) -> W5Result {
         )),
     }
 }
+
+/// actix 0.13.
+pub struct Actix;
+
+impl crate::framework::Framework for Actix {
+    fn name(&self) -> &'static str {
+        "actix"
+    }
+
+    fn w1(&self, rt: Rt, n: u64) -> f64 {
+        w1(rt, n)
+    }
+
+    fn w2(&self, rt: Rt, n: usize, warmup: usize) -> Vec<u64> {
+        w2(rt, n, warmup)
+    }
+
+    fn w3(&self, n: usize) -> SpawnResult {
+        w3(n)
+    }
+
+    fn w4(&self, rt: Rt, n: u64) -> crate::w4::W4Result {
+        crate::w4::actix::run(rt, n)
+    }
+
+    fn w5(&self, n: usize) -> W5Result {
+        w5(n)
+    }
+
+    fn w6(&self, rt: Rt, instances: usize, n: u64) -> crate::w6::W6Result {
+        crate::w6::actix::run(rt, instances, n)
+    }
+
+    fn w7(&self, n: usize) -> crate::w7::W7Result {
+        crate::w7::actix(n)
+    }
+
+    fn w13(&self, rt: Rt, n: u64, period_ns: u64) -> crate::w13::W13Run {
+        crate::w13::actix::run(rt, n, period_ns)
+    }
+}

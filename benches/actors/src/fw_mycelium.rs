@@ -5,7 +5,9 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use mycelium::actors::{MailboxConfig, StopReason};
 use mycelium::prelude::*;
+use mycelium::supervisor::Backoff;
 
 use crate::common::{
     rss_bytes, run_tokio, wait_count, Rt, SpawnResult, Unsupported, W5Result, MAILBOX_CAPACITY,
@@ -226,4 +228,99 @@ pub fn w5(n: usize) -> W5Result {
         bus.shutdown(Duration::from_secs(5)).await;
         Ok(samples)
     })
+}
+
+/// Mycelium, metrics off (the default).
+pub struct Mycelium;
+
+impl crate::framework::Framework for Mycelium {
+    fn name(&self) -> &'static str {
+        "mycelium"
+    }
+
+    fn is_peer(&self) -> bool {
+        false
+    }
+
+    fn w1(&self, rt: Rt, n: u64) -> f64 {
+        w1(rt, n)
+    }
+
+    fn w2(&self, rt: Rt, n: usize, warmup: usize) -> Vec<u64> {
+        w2(rt, n, warmup)
+    }
+
+    fn w3(&self, n: usize) -> SpawnResult {
+        w3(n)
+    }
+
+    fn w4(&self, rt: Rt, n: u64) -> crate::w4::W4Result {
+        crate::w4::mycelium::run(rt, n)
+    }
+
+    fn w5(&self, n: usize) -> W5Result {
+        w5(n)
+    }
+
+    fn w6(&self, rt: Rt, instances: usize, n: u64) -> crate::w6::W6Result {
+        crate::w6::mycelium::run(rt, instances, n)
+    }
+
+    fn w7(&self, n: usize) -> crate::w7::W7Result {
+        crate::w7::mycelium(n)
+    }
+
+    fn w13(&self, rt: Rt, n: u64, period_ns: u64) -> crate::w13::W13Run {
+        crate::w13::mycelium::run(rt, n, period_ns, false)
+    }
+}
+
+/// Mycelium on buses built with `metrics(true)`: the cost of metrics (w1, w2, w13).
+pub struct MyceliumMetrics;
+
+impl crate::framework::Framework for MyceliumMetrics {
+    fn name(&self) -> &'static str {
+        "mycelium-metrics"
+    }
+
+    fn is_peer(&self) -> bool {
+        false
+    }
+
+    fn skips(&self, workload: &str) -> Option<&'static str> {
+        (!matches!(workload, "w1" | "w2" | "w13"))
+            .then_some("metrics variant measured on w1, w2, w13 only")
+    }
+
+    fn w1(&self, rt: Rt, n: u64) -> f64 {
+        with_metrics(|| w1(rt, n))
+    }
+
+    fn w2(&self, rt: Rt, n: usize, warmup: usize) -> Vec<u64> {
+        with_metrics(|| w2(rt, n, warmup))
+    }
+
+    fn w3(&self, n: usize) -> SpawnResult {
+        w3(n)
+    }
+
+    fn w4(&self, rt: Rt, n: u64) -> crate::w4::W4Result {
+        crate::w4::mycelium::run(rt, n)
+    }
+
+    fn w5(&self, n: usize) -> W5Result {
+        w5(n)
+    }
+
+    fn w6(&self, rt: Rt, instances: usize, n: u64) -> crate::w6::W6Result {
+        crate::w6::mycelium::run(rt, instances, n)
+    }
+
+    fn w7(&self, n: usize) -> crate::w7::W7Result {
+        crate::w7::mycelium(n)
+    }
+
+    fn w13(&self, rt: Rt, n: u64, period_ns: u64) -> crate::w13::W13Run {
+        crate::w13::mycelium::run(rt, n, period_ns, true)
+    }
 }

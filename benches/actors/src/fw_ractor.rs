@@ -17,6 +17,7 @@ enum CounterMsg {
     Add(u64),
     Get(RpcReplyPort<u64>),
 }
+impl ractor::Message for CounterMsg {}
 
 impl Actor for Counter {
     type Msg = CounterMsg;
@@ -50,6 +51,7 @@ struct Echo;
 enum EchoMsg {
     Inc(u64, RpcReplyPort<u64>),
 }
+impl ractor::Message for EchoMsg {}
 
 impl Actor for Echo {
     type Msg = EchoMsg;
@@ -160,6 +162,7 @@ enum WorkerMsg {
     Crash,
     Ping(RpcReplyPort<u64>),
 }
+impl ractor::Message for WorkerMsg {}
 
 impl Actor for Worker {
     type Msg = WorkerMsg;
@@ -190,6 +193,7 @@ enum SupMsg {
     /// Reply with the worker once its generation is at least the given one.
     WorkerAt(u64, RpcReplyPort<ActorRef<WorkerMsg>>),
 }
+impl ractor::Message for SupMsg {}
 
 struct SupState {
     worker: ActorRef<WorkerMsg>,
@@ -280,4 +284,45 @@ pub fn w5(n: usize) -> W5Result {
         handle.await.ok();
         Ok(samples)
     })
+}
+
+/// ractor 0.16.
+pub struct Ractor;
+
+impl crate::framework::Framework for Ractor {
+    fn name(&self) -> &'static str {
+        "ractor"
+    }
+
+    fn w1(&self, rt: Rt, n: u64) -> f64 {
+        w1(rt, n)
+    }
+
+    fn w2(&self, rt: Rt, n: usize, warmup: usize) -> Vec<u64> {
+        w2(rt, n, warmup)
+    }
+
+    fn w3(&self, n: usize) -> SpawnResult {
+        w3(n)
+    }
+
+    fn w4(&self, rt: Rt, n: u64) -> crate::w4::W4Result {
+        crate::w4::ractor::run(rt, n)
+    }
+
+    fn w5(&self, n: usize) -> W5Result {
+        w5(n)
+    }
+
+    fn w6(&self, rt: Rt, instances: usize, n: u64) -> crate::w6::W6Result {
+        crate::w6::ractor::run(rt, instances, n)
+    }
+
+    fn w7(&self, n: usize) -> crate::w7::W7Result {
+        crate::w7::ractor(n)
+    }
+
+    fn w13(&self, rt: Rt, n: u64, period_ns: u64) -> crate::w13::W13Run {
+        crate::w13::ractor::run(rt, n, period_ns)
+    }
 }

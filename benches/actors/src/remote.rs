@@ -20,7 +20,7 @@
 //!   or ask. The client writes one frame per `write` and reads the answer with `read`; the
 //!   server reads whatever is there (up to 64 KiB) and handles each whole frame. `mode=block`:
 //!   blocking sockets; `mode=spin`: nonblocking sockets polled in a busy loop.
-//! - `ractor`: not run; see [`RACTOR_REASON`].
+//! - `ractor`: `ractor_cluster` over TCP and over Unix sockets; see `remote_ractor.rs`.
 //!
 //! `mode=spin` for mycelium is `Mode::Spin(SPIN)` on both links: the reader polls its socket
 //! for up to `SPIN` after the last bytes before parking.
@@ -38,6 +38,7 @@ use mycelium_contracts::{Quote, SCHEMA_DIGEST};
 use mycelium_remote::{Endpoint, LinkConfig, LocalSchema, Node, RemoteActor, Secret};
 
 use crate::common::Latency;
+use crate::shm;
 
 /// How long a spinning mycelium link reader polls after the last bytes before parking
 /// (`MYCELIUM_BENCH_SPIN_US` overrides it, for diagnosis).
@@ -54,17 +55,20 @@ fn spin_budget() -> Duration {
 /// The modes to run: both, or those named in `MYCELIUM_BENCH_MODES` (`block`, `spin`), for
 /// diagnosis.
 fn modes() -> Vec<Mode> {
+    chosen_modes([Mode::Block, Mode::Spin])
+}
+
+/// The shared-memory modes, spin first (as the shm lines have always been printed).
+fn shm_modes() -> Vec<Mode> {
+    chosen_modes([Mode::Spin, Mode::Block])
+}
+
+fn chosen_modes(all: [Mode; 2]) -> Vec<Mode> {
     let only = std::env::var("MYCELIUM_BENCH_MODES").unwrap_or_default();
-    [Mode::Block, Mode::Spin]
-        .into_iter()
+    all.into_iter()
         .filter(|m| only.is_empty() || only.split(',').any(|o| o == m.name()))
         .collect()
 }
-
-/// Why the ractor lines are not measured.
-pub const RACTOR_REASON: &str = "ractor_cluster_0.16.5_(the_match_of_ractor_0.16.5)_needs_\
-ractor's_cluster_feature,_which_drops_the_blanket_Message_impl_every_ractor_workload_here_\
-relies_on,_and_a_rustls/prost/vendored-protoc_build;_not_built_(see_docs/perf/remote.md)";
 
 /// Service name of the server's actor (also the raw frame's name bytes' length).
 const SERVICE: &str = "echo";
@@ -80,6 +84,8 @@ const RAW_ASK: u8 = 3;
 pub enum Transport {
     Unix,
     Tcp,
+    /// Shared memory (`shm.rs`).
+    Shm,
 }
 
 impl Transport {
@@ -87,6 +93,7 @@ impl Transport {
         match self {
             Transport::Unix => "unix",
             Transport::Tcp => "tcp",
+            Transport::Shm => "shm",
         }
     }
 }
@@ -98,7 +105,7 @@ pub enum Mode {
 }
 
 impl Mode {
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Mode::Block => "block",
             Mode::Spin => "spin",
@@ -212,7 +219,7 @@ pub fn split_args(args: &[String]) -> (Option<Vec<String>>, Selection) {
 /// One measured line.
 struct Line {
     w: &'static str,
-    fw: Fw,
+    fw: &'static str,
     transport: Transport,
     mode: Mode,
     vals: Result<Vec<(&'static str, f64)>, String>,
@@ -223,7 +230,7 @@ impl Line {
         let mut s = format!(
             "{} {} transport={} mode={}",
             self.w,
-            self.fw.name(),
+            self.fw,
             self.transport.name(),
             self.mode.name()
         );
@@ -255,7 +262,7 @@ impl Line {
 }
 
 /// The message sent: a `Quote`.
-fn quote(i: u64) -> Quote {
+pub(crate) fn quote(i: u64) -> Quote {
     Quote {
         ts_ns: i,
         instrument: 7,
@@ -296,32 +303,66 @@ pub fn compare(sel: Selection) {
         spin_budget().as_micros()
     );
     let mut lines = Vec::new();
+    let mut emit = |line: Line| {
+        println!("{}", line.text());
+        lines.push(line);
+    };
     for transport in [Transport::Unix, Transport::Tcp] {
         for mode in modes() {
             for fw in [Fw::Raw, Fw::Mycelium, Fw::Ractor] {
-                let (w8, w9) = match fw {
-                    Fw::Ractor => (
-                        Err(RACTOR_REASON.to_string()),
-                        Err(RACTOR_REASON.to_string()),
-                    ),
-                    _ => match run_pair(fw, transport, mode, c, sel) {
-                        Ok((w8, w9)) => (w8.ok_or_else(String::new), w9.ok_or_else(String::new)),
-                        Err(e) => (Err(e.clone()), Err(e)),
-                    },
+                let (w8, w9) = match run_pair(fw, transport, mode, c, sel) {
+                    Ok((w8, w9)) => (w8.ok_or_else(String::new), w9.ok_or_else(String::new)),
+                    Err(e) => (Err(e.clone()), Err(e)),
                 };
                 for (w, on, vals) in [("w8", sel.w8, w8), ("w9", sel.w9, w9)] {
                     if on {
-                        let line = Line {
+                        emit(Line {
                             w,
-                            fw,
+                            fw: fw.name(),
                             transport,
                             mode,
                             vals,
-                        };
-                        println!("{}", line.text());
-                        lines.push(line);
+                        });
                     }
                 }
+            }
+        }
+    }
+    let sc = if sel.quick { shm::QUICK } else { shm::FULL };
+    println!(
+        "# w8/w9 transport=shm: 64-byte messages; w8 {} round trips in spin mode ({} in block \
+         mode), w9 {} messages ({} over the mycelium link)",
+        sc.rtt,
+        sc.rtt / 5,
+        sc.tput,
+        sc.tput / 5
+    );
+    for mode in shm_modes() {
+        for imp in shm::impls() {
+            if sel.w8 {
+                let vals = shm::w8(imp, mode, sc)
+                    .map(|(p50, p99)| vec![("p50_ns", p50 as f64), ("p99_ns", p99 as f64)]);
+                emit(Line {
+                    w: "w8",
+                    fw: imp,
+                    transport: Transport::Shm,
+                    mode,
+                    vals,
+                });
+            }
+        }
+    }
+    for mode in shm_modes() {
+        for imp in shm::impls() {
+            if sel.w9 {
+                let vals = shm::w9(imp, mode, sc).map(|r| vec![("msgs_per_sec", r)]);
+                emit(Line {
+                    w: "w9",
+                    fw: imp,
+                    transport: Transport::Shm,
+                    mode,
+                    vals,
+                });
             }
         }
     }
@@ -333,52 +374,86 @@ pub fn compare(sel: Selection) {
     );
 }
 
+/// Goals of one transport: (workload, key, higher is better, mode, [(peer, goal)]).
+type Goals = Vec<(
+    &'static str,
+    &'static str,
+    bool,
+    Mode,
+    Vec<(&'static str, f64)>,
+)>;
+
+fn goals(transport: Transport) -> Goals {
+    let both = [Mode::Block, Mode::Spin];
+    match transport {
+        Transport::Unix | Transport::Tcp => both
+            .into_iter()
+            .flat_map(|m| {
+                [
+                    (
+                        "w8",
+                        "p50_ns",
+                        false,
+                        m,
+                        vec![("raw", 1.2), ("ractor", 0.5)],
+                    ),
+                    (
+                        "w9",
+                        "msgs_per_sec",
+                        true,
+                        m,
+                        vec![("raw", 0.8), ("ractor", 3.0)],
+                    ),
+                ]
+            })
+            .collect(),
+        Transport::Shm => vec![
+            (
+                "w8",
+                "p50_ns",
+                false,
+                Mode::Spin,
+                vec![("ring", 1.2), ("iceoryx2", 0.5)],
+            ),
+            ("w8", "p50_ns", false, Mode::Block, vec![("ring", 1.2)]),
+            ("w9", "msgs_per_sec", true, Mode::Spin, vec![("ring", 0.8)]),
+            ("w9", "msgs_per_sec", true, Mode::Block, vec![("ring", 0.8)]),
+        ],
+    }
+}
+
 fn ratios(lines: &[Line]) {
     println!("# w8/w9 ratio summary: mycelium / peer (same run)");
-    for transport in [Transport::Unix, Transport::Tcp] {
-        for mode in [Mode::Block, Mode::Spin] {
-            for (w, key, hib, goals) in [
-                ("w8", "p50_ns", false, [(Fw::Raw, 1.2), (Fw::Ractor, 0.5)]),
-                (
-                    "w9",
-                    "msgs_per_sec",
-                    true,
-                    [(Fw::Raw, 0.8), (Fw::Ractor, 3.0)],
-                ),
-            ] {
-                let find = |fw: Fw| {
-                    lines
-                        .iter()
-                        .find(|l| {
-                            l.w == w && l.fw == fw && l.transport == transport && l.mode == mode
-                        })
-                        .and_then(|l| l.value(key))
-                };
-                let Some(myc) = find(Fw::Mycelium) else {
-                    continue;
-                };
-                for (peer, goal) in goals {
-                    let head = format!(
-                        "# {w} transport={} mode={} {key} vs {}",
-                        transport.name(),
-                        mode.name(),
-                        peer.name()
-                    );
-                    match find(peer).filter(|v| *v > 0.0) {
-                        Some(p) => {
-                            let ratio = myc / p;
-                            let met = if hib { ratio >= goal } else { ratio <= goal };
-                            println!(
-                                "{head}: mycelium={} {}={} ratio={ratio:.2} goal={}{goal:.1} {}",
-                                myc.round() as u64,
-                                peer.name(),
-                                p.round() as u64,
-                                if hib { ">=" } else { "<=" },
-                                if met { "met" } else { "MISSED" }
-                            );
-                        }
-                        None => println!("{head}: no {} result", peer.name()),
+    for transport in [Transport::Unix, Transport::Tcp, Transport::Shm] {
+        for (w, key, hib, mode, peers) in goals(transport) {
+            let find = |fw: &str| {
+                lines
+                    .iter()
+                    .find(|l| l.w == w && l.fw == fw && l.transport == transport && l.mode == mode)
+                    .and_then(|l| l.value(key))
+            };
+            let Some(myc) = find("mycelium") else {
+                continue;
+            };
+            for (peer, goal) in peers {
+                let head = format!(
+                    "# {w} transport={} mode={} {key} vs {peer}",
+                    transport.name(),
+                    mode.name(),
+                );
+                match find(peer).filter(|v| *v > 0.0) {
+                    Some(p) => {
+                        let ratio = myc / p;
+                        let met = if hib { ratio >= goal } else { ratio <= goal };
+                        println!(
+                            "{head}: mycelium={} {peer}={} ratio={ratio:.2} goal={}{goal:.1} {}",
+                            myc.round() as u64,
+                            p.round() as u64,
+                            if hib { ">=" } else { "<=" },
+                            if met { "met" } else { "MISSED" }
+                        );
                     }
+                    None => println!("{head}: no {peer} result"),
                 }
             }
         }
@@ -410,6 +485,7 @@ impl Peer {
                 Some(d)
             }
             Transport::Tcp => None,
+            Transport::Shm => return Err("shared memory runs in shm.rs".into()),
         };
         let endpoint = match &dir {
             Some(d) => format!("unix:{}", d.join("peer.sock").display()),
@@ -467,7 +543,7 @@ impl Drop for Peer {
     }
 }
 
-type PairResult = (
+pub(crate) type PairResult = (
     Option<Vec<(&'static str, f64)>>,
     Option<Vec<(&'static str, f64)>>,
 );
@@ -485,7 +561,7 @@ fn run_pair(
     let out = match fw {
         Fw::Raw => raw_client(&peer.endpoint, mode, c, sel),
         Fw::Mycelium => mycelium_client(&peer.endpoint, mode, &secret, c, sel),
-        Fw::Ractor => Err(RACTOR_REASON.to_string()),
+        Fw::Ractor => crate::remote_ractor::client(&peer.endpoint, &secret, c, sel),
     };
     let done = peer.finish();
     let out = out?;
@@ -502,17 +578,17 @@ fn bench_secret() -> String {
     format!("{t:032x}{:016x}", std::process::id())
 }
 
-fn w8_values(mut samples: Vec<u64>) -> Vec<(&'static str, f64)> {
+pub(crate) fn w8_values(mut samples: Vec<u64>) -> Vec<(&'static str, f64)> {
     let l = Latency::from_samples(&mut samples);
     vec![("p50_ns", l.p50 as f64), ("p99_ns", l.p99 as f64)]
 }
 
-fn w9_values(n: u64, t: Duration) -> Vec<(&'static str, f64)> {
+pub(crate) fn w9_values(n: u64, t: Duration) -> Vec<(&'static str, f64)> {
     vec![("msgs_per_sec", n as f64 / t.as_secs_f64())]
 }
 
 /// Messages the server will have counted when it answers the w9 ask.
-fn expected_count(c: Counts, sel: Selection) -> u64 {
+pub(crate) fn expected_count(c: Counts, sel: Selection) -> u64 {
     let w8 = if sel.w8 {
         (c.w8_warmup + c.w8_asks) as u64
     } else {
@@ -698,7 +774,7 @@ fn raw_peer(mode: Mode, endpoint: &str) -> Result<(), String> {
     raw_serve(s).map_err(|e| format!("raw serve: {e}"))
 }
 
-fn ready(at: &str) {
+pub(crate) fn ready(at: &str) {
     let mut out = io::stdout().lock();
     let _ = writeln!(out, "ready {at}");
     let _ = out.flush();
@@ -751,7 +827,7 @@ fn secret_from(s: &str) -> Result<Secret, String> {
     Secret::new(s.as_bytes().to_vec()).map_err(|e| e.to_string())
 }
 
-fn ct_runtime() -> Result<tokio::runtime::Runtime, String> {
+pub(crate) fn ct_runtime() -> Result<tokio::runtime::Runtime, String> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -853,13 +929,15 @@ pub fn peer_main(args: &[String]) -> ExitCode {
         args.get(1).and_then(|s| Mode::parse(s)),
         args.get(2),
     ) else {
-        eprintln!("usage: mycelium-bench __remote_peer mycelium|raw block|spin unix:PATH|tcp:ADDR");
+        eprintln!(
+            "usage: mycelium-bench __remote_peer mycelium|raw|ractor block|spin unix:PATH|tcp:ADDR"
+        );
         return ExitCode::from(2);
     };
     let r = match fw {
         Fw::Raw => raw_peer(mode, endpoint),
         Fw::Mycelium => mycelium_peer(mode, endpoint),
-        Fw::Ractor => Err(RACTOR_REASON.to_string()),
+        Fw::Ractor => crate::remote_ractor::peer(endpoint),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

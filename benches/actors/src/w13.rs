@@ -88,6 +88,7 @@ where
 pub mod mycelium {
     use super::*;
     use crate::common::{run_tokio, MAILBOX_CAPACITY};
+    use ::mycelium::actors::MailboxConfig;
     use ::mycelium::prelude::*;
     use std::time::Duration;
 

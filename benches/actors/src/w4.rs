@@ -38,6 +38,7 @@ fn result(n: u64, counted: u64, secs: f64) -> W4Result {
 
 pub mod mycelium {
     use super::*;
+    use ::mycelium::actors::MailboxConfig;
     use ::mycelium::prelude::*;
 
     struct Sub {
@@ -172,6 +173,7 @@ pub mod ractor {
         Val(#[allow(dead_code)] u64),
         Count(RpcReplyPort<u64>),
     }
+    impl ::ractor::Message for SubMsg {}
     impl Actor for Sub {
         type Msg = SubMsg;
         type State = u64;

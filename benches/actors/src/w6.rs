@@ -79,6 +79,7 @@ where
 
 pub mod mycelium {
     use super::*;
+    use ::mycelium::actors::MailboxConfig;
     use ::mycelium::prelude::*;
 
     struct Sink {
@@ -386,6 +387,7 @@ pub mod ractor {
 
     struct Source;
     struct Run(u64);
+    impl ::ractor::Message for Run {}
     impl Actor for Source {
         type Msg = Run;
         type State = ActorRef<u64>;

@@ -7,6 +7,8 @@
 //! assert_eq!(mycelium_wire_bench::PeerQuote::from(&q).instrument, q.instrument);
 //! ```
 
+#![warn(missing_docs)]
+
 use mycelium_contracts::{NewOrder, OrderType, Quote, Side, TimeInForce};
 
 /// `Quote` for rkyv and bitcode.
@@ -21,11 +23,17 @@ use mycelium_contracts::{NewOrder, OrderType, Quote, Side, TimeInForce};
     bitcode::Decode,
 )]
 pub struct PeerQuote {
+    /// `Quote::ts_ns`.
     pub ts_ns: u64,
+    /// `Quote::instrument`.
     pub instrument: u32,
+    /// `Quote::bid_px`.
     pub bid_px: f64,
+    /// `Quote::bid_qty`.
     pub bid_qty: f64,
+    /// `Quote::ask_px`.
     pub ask_px: f64,
+    /// `Quote::ask_qty`.
     pub ask_qty: f64,
 }
 
@@ -42,7 +50,9 @@ pub struct PeerQuote {
     bitcode::Decode,
 )]
 pub enum PeerSide {
+    /// `Side::Buy`.
     Buy,
+    /// `Side::Sell`.
     Sell,
 }
 
@@ -59,8 +69,11 @@ pub enum PeerSide {
     bitcode::Decode,
 )]
 pub enum PeerOrderType {
+    /// `OrderType::Limit`.
     Limit,
+    /// `OrderType::Market`.
     Market,
+    /// `OrderType::StopLimit`.
     StopLimit,
 }
 
@@ -77,9 +90,13 @@ pub enum PeerOrderType {
     bitcode::Decode,
 )]
 pub enum PeerTif {
+    /// `TimeInForce::Day`.
     Day,
+    /// `TimeInForce::Gtc`.
     Gtc,
+    /// `TimeInForce::Ioc`.
     Ioc,
+    /// `TimeInForce::Fok`.
     Fok,
 }
 
@@ -95,17 +112,29 @@ pub enum PeerTif {
     bitcode::Decode,
 )]
 pub struct PeerNewOrder {
+    /// `NewOrder::client_order_id`.
     pub client_order_id: u64,
+    /// `NewOrder::instrument`.
     pub instrument: u32,
+    /// `NewOrder::side`.
     pub side: PeerSide,
+    /// `NewOrder::order_type`.
     pub order_type: PeerOrderType,
+    /// `NewOrder::tif`.
     pub tif: PeerTif,
+    /// `NewOrder::price`.
     pub price: Option<f64>,
+    /// `NewOrder::stop_price`.
     pub stop_price: Option<f64>,
+    /// `NewOrder::qty`.
     pub qty: f64,
+    /// `NewOrder::account`.
     pub account: String,
+    /// `NewOrder::post_only`.
     pub post_only: bool,
+    /// `NewOrder::strategy_tag`.
     pub strategy_tag: [u8; 8],
+    /// `NewOrder::ts_ns`.
     pub ts_ns: u64,
 }
 

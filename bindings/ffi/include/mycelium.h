@@ -54,6 +54,9 @@ typedef struct MycBus MycBus;
 // only during the callback it was passed to.
 typedef struct MycCall MycCall;
 
+// This bus as a node of a topology. Free with [`myc_node_free`].
+typedef struct MycNode MycNode;
+
 // A topic subscription. Free with [`myc_subscription_free`].
 typedef struct MycSubscription MycSubscription;
 
@@ -106,8 +109,9 @@ extern "C" {
 #endif // __cplusplus
 
 // Spawns a foreign actor (unsupervised) and waits until its `start` has run. A failing
-// start gives `StartFailed` with the start's message. `args` are copied and given to
-// `start` (the same bytes at every restart, for a supervised actor).
+// start gives `StartFailed` with the start's message, once the callbacks' `free_user_data`
+// has run. `args` are copied and given to `start` (the same bytes at every restart, for a
+// supervised actor).
 //
 // # Safety
 // `bus` is a live bus; `callbacks` points to a callbacks struct (copied); `args` to
@@ -270,6 +274,22 @@ enum MycStatus myc_spawn_rust(const struct MycBus *bus,
                               const char *arg,
                               const char *service);
 
+// Measures ask round trips from Rust: asks `service` `n` times in a row from a task on the
+// bus runtime (each ask waits for its reply) and writes each round trip's wall-clock
+// duration in nanoseconds to `out_ns[i]`. A benchmark aid: the asker is Rust, whatever
+// language the service is written in. Stops at the first failed ask and returns its error.
+//
+// # Safety
+// `bus` is live; `service` a NUL-terminated string; `body` points to `len` bytes; `out_ns`
+// points to `n` writable values.
+enum MycStatus myc_measure_asks(const struct MycBus *bus,
+                                const char *service,
+                                uint16_t type_id,
+                                const uint8_t *body,
+                                size_t len,
+                                size_t n,
+                                uint64_t *out_ns);
+
 // Sets the reply of a `handle` callback: the contract message `type_id` with `body`
 // (copied). Ignored for a tell.
 //
@@ -295,6 +315,57 @@ enum MycStatus myc_bytes_free(struct MycBytes *bytes);
 // The message of the last error on this thread ("" if none): a NUL-terminated string owned
 // by the library, valid until the next `myc_` call on this thread.
 const char *myc_last_error(void);
+
+// Starts node `name` of the topology file `path` on `bus` (the contracts of this build's
+// `contracts.yaml`): listens on the node's endpoint, dials the peers whose names sort after
+// it, and hands incoming messages to the bus's exported services. Returns once it listens;
+// links come up in the background (a tell or ask to a peer waits for its link).
+//
+// # Safety
+// `bus` is live; `path` and `name` NUL-terminated strings; `out` writable.
+enum MycStatus myc_node_start(const struct MycBus *bus,
+                              const char *path,
+                              const char *name,
+                              struct MycNode **out);
+
+// Whether another node of the topology hosts `service` (1), or not (0: a local or unknown
+// service).
+//
+// # Safety
+// `node` is live; `service` a NUL-terminated string; `out` writable.
+enum MycStatus myc_node_is_remote(const struct MycNode *node, const char *service, bool *out);
+
+// Tells `service` the contract message `type_id` with `body`: over the link to the node
+// that hosts it, or to this bus's export table for a local service. Waits for room.
+//
+// # Safety
+// `node` is live; `service` a NUL-terminated string; `body` points to `len` bytes.
+enum MycStatus myc_node_tell(const struct MycNode *node,
+                             const char *service,
+                             uint16_t type_id,
+                             const uint8_t *body,
+                             size_t len);
+
+// Asks `service` (remote or local, as [`myc_node_tell`]); on success `*reply_type` and
+// `*reply` (free with `myc_bytes_free`) hold the answer. `timeout_ms` < 0: no timeout.
+//
+// # Safety
+// `node` is live; `service` a NUL-terminated string; `body` points to `len` bytes; the out
+// pointers are writable.
+enum MycStatus myc_node_ask(const struct MycNode *node,
+                            const char *service,
+                            uint16_t type_id,
+                            const uint8_t *body,
+                            size_t len,
+                            int64_t timeout_ms,
+                            uint16_t *reply_type,
+                            struct MycBytes *reply);
+
+// Stops the node's listener and links, and frees the handle. The bus keeps running.
+//
+// # Safety
+// `node` is null or a live handle, not used again.
+enum MycStatus myc_node_free(struct MycNode *node);
 
 // Describes a tree: its strategy (`MYC_ONE_FOR_ONE`, ...), its restart intensity (more than `max_restarts` restarts
 // within `within_ms` of bus time make it give up and fail the bus) and its backoff
@@ -346,7 +417,8 @@ enum MycStatus myc_tree_free(struct MycTree *tree);
 // Starts the tree on `bus` (children in order, each waited for) and exports the children
 // that have a service name. Consumes `tree` (even on an error). If a child's first start
 // fails, the tree does not start: `StartFailed`, the message naming the child (the
-// children already started are stopped again).
+// children already started are stopped again), returned once the foreign children's
+// `free_user_data` callbacks have run.
 //
 // # Safety
 // `bus` is live; `tree` a live tree, not used again; `out` writable.

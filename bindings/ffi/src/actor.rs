@@ -200,8 +200,9 @@ pub(crate) fn timeout(ms: i64) -> Option<Duration> {
 }
 
 /// Spawns a foreign actor (unsupervised) and waits until its `start` has run. A failing
-/// start gives `StartFailed` with the start's message. `args` are copied and given to
-/// `start` (the same bytes at every restart, for a supervised actor).
+/// start gives `StartFailed` with the start's message, once the callbacks' `free_user_data`
+/// has run. `args` are copied and given to `start` (the same bytes at every restart, for a
+/// supervised actor).
 ///
 /// # Safety
 /// `bus` is a live bus; `callbacks` points to a callbacks struct (copied); `args` to
@@ -232,7 +233,15 @@ pub unsafe extern "C" fn myc_actor_spawn(
             args,
             SpawnOptions::new(),
         ));
-        let actor = spawned.map_err(|e| Error::new(MycStatus::StartFailed, e.to_string()))?;
+        let actor = match spawned {
+            Ok(actor) => actor,
+            Err(e) => {
+                // The actor's task lets go of the callbacks as it ends: return once
+                // `free_user_data` has run, so the caller's state for it can be gone too.
+                let _ = hosted.block_on(released);
+                return Err(Error::new(MycStatus::StartFailed, e.to_string()));
+            }
+        };
         let boxed = Box::into_raw(Box::new(MycActor {
             actor,
             hosted,

@@ -254,3 +254,57 @@ pub unsafe extern "C" fn myc_spawn_rust(
         Ok(())
     })
 }
+
+/// Measures ask round trips from Rust: asks `service` `n` times in a row from a task on the
+/// bus runtime (each ask waits for its reply) and writes each round trip's wall-clock
+/// duration in nanoseconds to `out_ns[i]`. A benchmark aid: the asker is Rust, whatever
+/// language the service is written in. Stops at the first failed ask and returns its error.
+///
+/// # Safety
+/// `bus` is live; `service` a NUL-terminated string; `body` points to `len` bytes; `out_ns`
+/// points to `n` writable values.
+#[no_mangle]
+pub unsafe extern "C" fn myc_measure_asks(
+    bus: *const MycBus,
+    service: *const c_char,
+    type_id: u16,
+    body: *const u8,
+    len: usize,
+    n: usize,
+    out_ns: *mut u64,
+) -> MycStatus {
+    guard(|| {
+        // SAFETY: per contract.
+        let (bus, service, body) = unsafe {
+            (
+                handle(bus, "bus")?,
+                text(service, "service")?,
+                bytes(body, len, "body")?,
+            )
+        };
+        if out_ns.is_null() && n > 0 {
+            return Err(Error::invalid("out_ns is null"));
+        }
+        let hosted = &bus.hosted;
+        let exports = hosted.bus().exports();
+        let service = service.to_string();
+        let body = body.to_vec();
+        let task = hosted.handle().spawn(async move {
+            let mut times = Vec::with_capacity(n);
+            for _ in 0..n {
+                let start = std::time::Instant::now();
+                exports.ask(&service, type_id, &body).await?;
+                times.push(u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX));
+            }
+            Ok::<_, mycelium_actors::export::DeliveryError>(times)
+        });
+        let times = hosted.block_on(task).map_err(|e| {
+            Error::new(MycStatus::Panic, format!("the measuring task failed: {e}"))
+        })??;
+        for (i, t) in times.into_iter().enumerate() {
+            // SAFETY: i < n, and the caller promises `n` writable values.
+            unsafe { out_ns.add(i).write(t) };
+        }
+        Ok(())
+    })
+}

@@ -35,10 +35,12 @@ mod actor;
 mod bus;
 mod call;
 mod error;
+mod node;
 mod tree;
 
 pub use actor::*;
 pub use bus::*;
 pub use call::*;
 pub use error::*;
+pub use node::*;
 pub use tree::*;

@@ -226,7 +226,8 @@ pub unsafe extern "C" fn myc_tree_free(tree: *mut MycTree) -> MycStatus {
 /// Starts the tree on `bus` (children in order, each waited for) and exports the children
 /// that have a service name. Consumes `tree` (even on an error). If a child's first start
 /// fails, the tree does not start: `StartFailed`, the message naming the child (the
-/// children already started are stopped again).
+/// children already started are stopped again), returned once the foreign children's
+/// `free_user_data` callbacks have run.
 ///
 /// # Safety
 /// `bus` is live; `tree` a live tree, not used again; `out` writable.
@@ -249,14 +250,22 @@ pub unsafe extern "C" fn myc_tree_start(
             .take()
             .ok_or_else(|| Error::invalid("the tree has been started"))?;
         let hosted = bus.hosted.clone();
-        let sup = hosted
-            .block_on(builder.spawn(hosted.bus()))
-            .map_err(|e| match e {
-                // Refused before anything started (the tree's own checks come first).
-                SpawnError::InvalidSpec(_) => Error::invalid(e.to_string()),
-                // A child whose first start failed (named in the message), or no runtime.
-                _ => Error::new(MycStatus::StartFailed, e.to_string()),
-            })?;
+        let sup = match hosted.block_on(builder.spawn(hosted.bus())) {
+            Ok(sup) => sup,
+            Err(e) => {
+                // The children's callbacks go with the failed tree: return once every
+                // `free_user_data` has run, so the caller's state for them can go too.
+                for released in std::mem::take(&mut tree.released) {
+                    let _ = hosted.block_on(released);
+                }
+                return Err(match e {
+                    // Refused before anything started (the tree's own checks come first).
+                    SpawnError::InvalidSpec(_) => Error::invalid(e.to_string()),
+                    // A child whose first start failed (named in the message), or no runtime.
+                    _ => Error::new(MycStatus::StartFailed, e.to_string()),
+                });
+            }
+        };
         for c in &tree.children {
             let Some(service) = &c.service else { continue };
             let exported = match &c.child {

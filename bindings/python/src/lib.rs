@@ -28,6 +28,12 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(codec::decode, m)?)?;
     m.add_function(wrap_pyfunction!(sweep::run_sweep, m)?)?;
     m.add_function(wrap_pyfunction!(strategy::run_strategy, m)?)?;
+    m.add_class::<sweep::MarketData>()?;
+    m.add_function(wrap_pyfunction!(sweep::run_shard, m)?)?;
+    m.add_function(wrap_pyfunction!(sweep::run_strategy_shard, m)?)?;
+    m.add_function(wrap_pyfunction!(sweep::csv_header, m)?)?;
+    m.add_function(wrap_pyfunction!(sweep::builtin_grid, m)?)?;
+    m.add("ShardError", m.py().get_type::<sweep::ShardError>())?;
     errors::register(m)?;
     Ok(())
 }

@@ -23,6 +23,13 @@ pub(crate) struct PyStrategyArgs {
     args: Arc<Py<PyAny>>,
 }
 
+impl PyStrategyArgs {
+    /// The class and the args of one grid point.
+    pub(crate) fn new(class: Arc<Py<PyAny>>, args: Arc<Py<PyAny>>) -> Self {
+        PyStrategyArgs { class, args }
+    }
+}
+
 /// Hosts one Python strategy object (`mycelium.backtest.Strategy`) for one incarnation.
 pub(crate) struct PyStrategy {
     instance: Arc<Py<PyAny>>,

@@ -3,11 +3,17 @@
 
 use std::sync::Arc;
 
+use mycelium_backtest::data::{self, DataFormat, LoadOptions};
 use mycelium_backtest::pipeline::{self, Config, FillAt, Params, RunResult, Sizing};
-use mycelium_backtest::{load_csv, RunFailure, Series, Sweep};
-use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
+use mycelium_backtest::{
+    decode_series, encode_series, load_csv, results, EpochUnit, RunFailure, Series, Shard, Sweep,
+};
+use mycelium_supervisor::ChildSpec;
+use pyo3::exceptions::{PyFileNotFoundError, PyOSError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyString};
+use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyString, PyTuple};
+
+use crate::strategy::{PyStrategy, PyStrategyArgs};
 
 /// The statistics of a row, named as the columns of the backtest's `results.csv`
 /// (`mycelium_backtest::results::CSV_HEADER`); `None` in a failed row.
@@ -252,6 +258,369 @@ pub(crate) fn run_sweep<'py>(
     }
     if rows.is_empty() {
         return Err(PyRuntimeError::new_err("the sweep returned no runs"));
+    }
+    Ok(rows)
+}
+
+pyo3::create_exception!(
+    _native,
+    ShardError,
+    PyValueError,
+    "A shard that cannot run on its grid (empty, an unknown or a repeated grid index), or a grid that cannot be sharded (empty)."
+);
+
+/// Market data for sweeps that run anywhere: a price series held once per process and
+/// shared by reference between the shards that run there. It pickles as its recipe (a
+/// synthetic series: seed and length) or as its values bit for bit (a loaded file), so a
+/// worker that receives it has the very series the client had.
+#[pyclass(module = "mycelium._native", frozen)]
+pub(crate) struct MarketData {
+    series: Arc<Series>,
+    /// `Some((seed, ticks))` for a synthetic series, rebuilt from that on a worker.
+    synthetic: Option<(u64, usize)>,
+    bars: bool,
+    warnings: Vec<String>,
+}
+
+#[pymethods]
+impl MarketData {
+    /// `ticks` synthetic ticks from `seed` (the backtest's synthetic series).
+    #[staticmethod]
+    fn synthetic(seed: u64, ticks: usize) -> PyResult<MarketData> {
+        if ticks < 2 {
+            return Err(PyValueError::new_err("ticks must be at least 2"));
+        }
+        Ok(MarketData {
+            series: Arc::new(Series::synthetic(seed, ticks)),
+            synthetic: Some((seed, ticks)),
+            bars: false,
+            warnings: Vec::new(),
+        })
+    }
+
+    /// The CSV file of ticks or bars at `path`, read as the backtest's `--data` reads it
+    /// (`epoch_unit`: s, ms, us or ns for numeric timestamps; default: detected).
+    #[staticmethod]
+    #[pyo3(signature = (path, epoch_unit=None))]
+    fn load(
+        py: Python<'_>,
+        path: std::path::PathBuf,
+        epoch_unit: Option<&str>,
+    ) -> PyResult<MarketData> {
+        let epoch_unit = match epoch_unit {
+            None => None,
+            Some(u) => Some(EpochUnit::parse(u).ok_or_else(|| {
+                PyValueError::new_err(format!("epoch_unit `{u}`: expected s, ms, us or ns"))
+            })?),
+        };
+        if let Err(e) = std::fs::metadata(&path) {
+            let text = format!("cannot read the data file {}: {e}", path.display());
+            return Err(if e.kind() == std::io::ErrorKind::NotFound {
+                PyFileNotFoundError::new_err(text)
+            } else {
+                PyOSError::new_err(text)
+            });
+        }
+        let loaded = py
+            .detach(|| data::load(&path, &LoadOptions { epoch_unit }))
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        Ok(MarketData {
+            bars: loaded.format == DataFormat::Bars,
+            series: Arc::new(loaded.series),
+            synthetic: None,
+            warnings: loaded.warnings,
+        })
+    }
+
+    /// A series from the bytes of `to_bytes`.
+    #[staticmethod]
+    #[pyo3(signature = (data, bars=false))]
+    fn from_bytes(py: Python<'_>, data: &[u8], bars: bool) -> PyResult<MarketData> {
+        let series = py
+            .detach(|| decode_series(data))
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        Ok(MarketData {
+            series: Arc::new(series),
+            synthetic: None,
+            bars,
+            warnings: Vec::new(),
+        })
+    }
+
+    /// The series as bytes: every value bit for bit.
+    fn to_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        let bytes = py.detach(|| encode_series(&self.series));
+        PyBytes::new(py, &bytes)
+    }
+
+    /// Rows (ticks or bars) in the series.
+    fn __len__(&self) -> usize {
+        self.series.len()
+    }
+
+    /// True for OHLC bars (orders may fill at a bar's open), false for ticks.
+    #[getter]
+    fn bars(&self) -> bool {
+        self.bars
+    }
+
+    /// `(seed, ticks)` of a synthetic series, None for loaded data.
+    #[getter]
+    fn synthetic_recipe(&self) -> Option<(u64, usize)> {
+        self.synthetic
+    }
+
+    /// What the loader noticed without stopping (each with its line).
+    #[getter]
+    fn warnings(&self) -> Vec<String> {
+        self.warnings.clone()
+    }
+
+    /// First and last timestamps, in ns since the Unix epoch.
+    #[getter]
+    fn span_ns(&self) -> (u64, u64) {
+        let ts = self.series.timestamps();
+        (ts[0], ts[ts.len() - 1])
+    }
+
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyTuple>> {
+        let py = slf.py();
+        let me = slf.get();
+        let class = py.get_type::<MarketData>();
+        match me.synthetic {
+            Some((seed, ticks)) => {
+                let make = class.getattr("synthetic")?;
+                PyTuple::new(py, [make, (seed, ticks).into_pyobject(py)?.into_any()])
+            }
+            None => {
+                let make = class.getattr("from_bytes")?;
+                let args = (me.to_bytes(py), me.bars).into_pyobject(py)?.into_any();
+                PyTuple::new(py, [make, args])
+            }
+        }
+    }
+
+    fn __repr__(&self) -> String {
+        match self.synthetic {
+            Some((seed, ticks)) => format!("MarketData.synthetic(seed={seed}, ticks={ticks})"),
+            None => format!(
+                "<MarketData: {} {}>",
+                self.series.len(),
+                if self.bars { "bars" } else { "ticks" }
+            ),
+        }
+    }
+}
+
+impl MarketData {
+    pub(crate) fn series(&self) -> Arc<Series> {
+        self.series.clone()
+    }
+}
+
+/// The header of the backtest's `results.csv`.
+#[pyfunction]
+pub(crate) fn csv_header() -> &'static str {
+    results::CSV_HEADER
+}
+
+/// A built-in grid of the backtest (`"default"`: 1,000 points, `"small"`: 18), as
+/// `(fast, slow, band_bps)` tuples in grid order.
+#[pyfunction]
+pub(crate) fn builtin_grid(name: &str) -> PyResult<Vec<(u32, u32, u32)>> {
+    let grid = match name {
+        "default" => pipeline::default_grid(),
+        "small" => pipeline::small_grid(),
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "no built-in grid `{other}`: give default or small"
+            )))
+        }
+    };
+    Ok(grid.iter().map(|p| (p.fast, p.slow, p.band_bps)).collect())
+}
+
+/// Checks `indices` against a grid of `len` points as the sweep does.
+fn shard(indices: Vec<usize>, len: usize) -> PyResult<Shard> {
+    if len == 0 {
+        return Err(ShardError::new_err(
+            "the grid is empty: give at least one grid point",
+        ));
+    }
+    let shard = Shard::new(indices);
+    shard
+        .check(len)
+        .map_err(|e| ShardError::new_err(e.to_string()))?;
+    Ok(shard)
+}
+
+/// Runs the grid points `indices` of `grid` (`(fast, slow, band_bps)` tuples) of a sweep
+/// seeded with `seed` on `data`, the GIL released, and returns `(row, csv_line)` per point
+/// in the shard's order: the row as `run_sweep` gives it, the line as the backtest writes
+/// it in `results.csv` (with its line end).
+#[pyfunction]
+#[pyo3(signature = (
+    data, grid, indices, seed, workers=None, batch=4096, mark_every=1, cash=10_000.0,
+    size=None, commission_bps=0.0, commission_per_trade=0.0, fill="next-open",
+    risk_limit=None, crash_at=None,
+))]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn run_shard<'py>(
+    py: Python<'py>,
+    data: &MarketData,
+    grid: Vec<(u32, u32, u32)>,
+    indices: Vec<usize>,
+    seed: u64,
+    workers: Option<usize>,
+    batch: usize,
+    mark_every: usize,
+    cash: f64,
+    size: Option<Bound<'py, PyAny>>,
+    commission_bps: f64,
+    commission_per_trade: f64,
+    fill: &str,
+    risk_limit: Option<f64>,
+    crash_at: Option<usize>,
+) -> PyResult<Vec<(Bound<'py, PyDict>, String)>> {
+    let shard = shard(indices, grid.len())?;
+    let all = PyString::new(py, "all").into_any();
+    let config = Config {
+        crash_once_at: crash_at,
+        ..Settings {
+            batch,
+            mark_every,
+            cash,
+            size: size.as_ref().unwrap_or(&all),
+            commission_bps,
+            commission_per_trade,
+            fill,
+            risk_limit,
+        }
+        .config()?
+    };
+    let grid: Vec<Params> = grid
+        .into_iter()
+        .map(|(fast, slow, band_bps)| Params {
+            fast,
+            slow,
+            band_bps,
+        })
+        .collect();
+    let series = data.series();
+    let mut sweep = Sweep::new(grid).seed(seed).progress(false);
+    if let Some(w) = workers {
+        sweep = sweep.workers(w.max(1));
+    }
+    let report = py
+        .detach(|| {
+            sweep.run_shard(&shard, |params: &Params, run| {
+                let (series, config, params) = (series.clone(), config.clone(), *params);
+                async move { pipeline::run(&run.bus, series, params, config).await }
+            })
+        })
+        .map_err(|e| ShardError::new_err(e.to_string()))?;
+    let mut out = Vec::with_capacity(report.runs.len());
+    for run in &report.runs {
+        let row = PyDict::new(py);
+        row.set_item("index", run.index)?;
+        row.set_item("fast", run.params.fast)?;
+        row.set_item("slow", run.params.slow)?;
+        row.set_item("band_bps", run.params.band_bps)?;
+        row.set_item("seed", run.seed)?;
+        put_result(py, &row, &run.result)?;
+        let mut line = Vec::new();
+        results::write_row(run, &mut line)
+            .map_err(|e| PyRuntimeError::new_err(format!("cannot format a results row: {e}")))?;
+        let line = String::from_utf8(line)
+            .map_err(|e| PyRuntimeError::new_err(format!("a results row is not text: {e}")))?;
+        out.push((row, line));
+    }
+    Ok(out)
+}
+
+/// Runs the grid points `indices` of `grid` (each the `args` of the Python strategy class
+/// `strategy`) of a sweep seeded with `seed` on `data`, and returns their rows as
+/// `run_strategy` gives them, in the shard's order.
+#[pyfunction]
+#[pyo3(signature = (
+    strategy, data, grid, indices, seed, workers=None, batch=4096, mark_every=1,
+    cash=10_000.0, size=None, commission_bps=0.0, commission_per_trade=0.0,
+    fill="next-open", risk_limit=None,
+))]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn run_strategy_shard<'py>(
+    py: Python<'py>,
+    strategy: Py<PyAny>,
+    data: &MarketData,
+    grid: Vec<Py<PyAny>>,
+    indices: Vec<usize>,
+    seed: u64,
+    workers: Option<usize>,
+    batch: usize,
+    mark_every: usize,
+    cash: f64,
+    size: Option<Bound<'py, PyAny>>,
+    commission_bps: f64,
+    commission_per_trade: f64,
+    fill: &str,
+    risk_limit: Option<f64>,
+) -> PyResult<Vec<Bound<'py, PyDict>>> {
+    let shard = shard(indices, grid.len())?;
+    let all = PyString::new(py, "all").into_any();
+    let config = Settings {
+        batch,
+        mark_every,
+        cash,
+        size: size.as_ref().unwrap_or(&all),
+        commission_bps,
+        commission_per_trade,
+        fill,
+        risk_limit,
+    }
+    .config()?;
+    // The bars each point needs before its first decision (for the points of this shard).
+    let mut warmups = vec![0usize; grid.len()];
+    for &i in shard.indices() {
+        let args = &grid[i];
+        let warmup = strategy.call_method1(py, "warmup", (args.clone_ref(py),))?;
+        warmups[i] = warmup.extract(py).map_err(|_| {
+            PyValueError::new_err(format!(
+                "warmup({}) must return a whole number of bars >= 0",
+                args.bind(py)
+                    .repr()
+                    .map(|r| r.to_string())
+                    .unwrap_or_default()
+            ))
+        })?;
+    }
+    let class = Arc::new(strategy);
+    let points: Vec<usize> = (0..grid.len()).collect();
+    let grid: Arc<Vec<Arc<Py<PyAny>>>> = Arc::new(grid.into_iter().map(Arc::new).collect());
+    let series = data.series();
+    let mut sweep = Sweep::new(points).seed(seed).progress(false);
+    if let Some(w) = workers {
+        sweep = sweep.workers(w.max(1));
+    }
+    let report = py
+        .detach(|| {
+            sweep.run_shard(&shard, |i: &usize, run| {
+                let spec = ChildSpec::new::<PyStrategy>(
+                    pipeline::STRATEGY_CHILD,
+                    PyStrategyArgs::new(class.clone(), grid[*i].clone()),
+                );
+                let (series, config, warmup) = (series.clone(), config.clone(), warmups[*i]);
+                async move { pipeline::run_with(&run.bus, series, spec, warmup, config).await }
+            })
+        })
+        .map_err(|e| ShardError::new_err(e.to_string()))?;
+    let mut rows = Vec::with_capacity(report.runs.len());
+    for run in &report.runs {
+        let row = PyDict::new(py);
+        row.set_item("index", run.index)?;
+        row.set_item("args", grid[run.index].clone_ref(py))?;
+        row.set_item("seed", run.seed)?;
+        put_result(py, &row, &run.result)?;
+        rows.push(row);
     }
     Ok(rows)
 }

@@ -204,3 +204,38 @@ fn dropping_the_receiver_wakes_a_parked_sender() {
         assert_eq!(sender.join().unwrap(), Err(SendError(2)));
     });
 }
+
+/// A batch larger than the mailbox waits for room and is woken as the receiver takes
+/// messages: every message arrives, in order, and neither side is left asleep.
+#[test]
+fn send_many_waits_for_room_and_keeps_order() {
+    loom::model(|| {
+        let (tx, mut rx) = channel::<u32>(MailboxConfig::Bounded(1));
+        let sender = thread::spawn(move || block_on(tx.send_many(vec![1, 2, 3])).unwrap());
+        let got: Vec<u32> = (0..3)
+            .map(|_| next_like_the_runner(&mut rx).unwrap())
+            .collect();
+        sender.join().unwrap();
+        assert_eq!(got, [1, 2, 3]);
+    });
+}
+
+/// A batch waiting for room is woken by the receiver closing, and hands back exactly the
+/// messages it did not queue.
+#[test]
+fn send_many_is_woken_by_close_and_hands_back_the_rest() {
+    loom::model(|| {
+        let (tx, mut rx) = channel::<u32>(MailboxConfig::Bounded(1));
+        let sender = thread::spawn(move || block_on(tx.send_many(vec![1, 2, 3])));
+        rx.close();
+        let queued = rx.drain();
+        let result = sender.join().unwrap();
+        let back = match result {
+            Ok(()) => Vec::new(),
+            Err(SendError(back)) => back,
+        };
+        let mut all = queued;
+        all.extend(back);
+        assert_eq!(all, [1, 2, 3]);
+    });
+}

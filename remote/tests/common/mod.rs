@@ -1,6 +1,10 @@
 //! Helpers shared by the link tests: temporary directories, a recording dispatcher, an event
-//! log, and a TCP relay whose connections a test can cut.
+//! log, and a TCP relay whose connections a test can cut; scenarios that run over every
+//! transport ([`scenario`]); a receiving node in a child process ([`child`]).
 #![allow(dead_code)]
+
+pub mod child;
+pub mod scenario;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -140,3 +140,59 @@ def run_strategy(
     fill: str = "next-open",
     risk_limit: float | None = None,
 ) -> list[dict[str, Any]]: ...
+
+# Distributed sweeps (see mycelium/distributed.pyi).
+class ShardError(ValueError): ...
+
+class MarketData:
+    @staticmethod
+    def synthetic(seed: int, ticks: int) -> MarketData: ...
+    @staticmethod
+    def load(path: str, epoch_unit: str | None = None) -> MarketData: ...
+    @staticmethod
+    def from_bytes(data: bytes, bars: bool = False) -> MarketData: ...
+    def to_bytes(self) -> bytes: ...
+    def __len__(self) -> int: ...
+    @property
+    def bars(self) -> bool: ...
+    @property
+    def synthetic_recipe(self) -> tuple[int, int] | None: ...
+    @property
+    def warnings(self) -> list[str]: ...
+    @property
+    def span_ns(self) -> tuple[int, int]: ...
+
+def csv_header() -> str: ...
+def builtin_grid(name: str) -> list[tuple[int, int, int]]: ...
+def run_shard(
+    data: MarketData,
+    grid: list[tuple[int, int, int]],
+    indices: list[int],
+    seed: int,
+    workers: int | None = None,
+    batch: int = 4096,
+    mark_every: int = 1,
+    cash: float = 10_000.0,
+    size: Any = None,
+    commission_bps: float = 0.0,
+    commission_per_trade: float = 0.0,
+    fill: str = "next-open",
+    risk_limit: float | None = None,
+    crash_at: int | None = None,
+) -> list[tuple[dict[str, Any], str]]: ...
+def run_strategy_shard(
+    strategy: Any,
+    data: MarketData,
+    grid: list[Any],
+    indices: list[int],
+    seed: int,
+    workers: int | None = None,
+    batch: int = 4096,
+    mark_every: int = 1,
+    cash: float = 10_000.0,
+    size: Any = None,
+    commission_bps: float = 0.0,
+    commission_per_trade: float = 0.0,
+    fill: str = "next-open",
+    risk_limit: float | None = None,
+) -> list[dict[str, Any]]: ...

@@ -1,0 +1,219 @@
+//! Joining a split deployment: this bus as one node of a `topology.toml`, and tell/ask that
+//! reach a service wherever the topology puts it.
+
+use std::ffi::c_char;
+use std::sync::Arc;
+
+use mycelium_contracts::SCHEMA_DIGEST;
+use mycelium_foreign::HostedBus;
+use mycelium_remote::{LocalSchema, Node, RemoteAskError, RemoteService};
+
+use crate::actor::timeout;
+use crate::bus::MycBus;
+use crate::call::MycBytes;
+use crate::error::{bytes, guard, handle, put, text, Error, MycStatus};
+
+/// This bus as a node of a topology. Free with [`myc_node_free`].
+pub struct MycNode {
+    node: Node,
+    hosted: Arc<HostedBus>,
+}
+
+impl MycNode {
+    /// The service `name` when another node of the topology hosts it.
+    fn remote(&self, name: &str) -> Option<RemoteService> {
+        let _entered = self.hosted.handle().enter();
+        self.node.service(name)
+    }
+}
+
+fn remote_error(e: RemoteAskError) -> Error {
+    let status = match &e {
+        RemoteAskError::NotSent(_) => MycStatus::Stopped,
+        RemoteAskError::LinkDown { .. } | RemoteAskError::Failed(_) => MycStatus::Failed,
+        RemoteAskError::BadReply(_) => MycStatus::WrongType,
+    };
+    Error::new(status, e.to_string())
+}
+
+/// Starts node `name` of the topology file `path` on `bus` (the contracts of this build's
+/// `contracts.yaml`): listens on the node's endpoint, dials the peers whose names sort after
+/// it, and hands incoming messages to the bus's exported services. Returns once it listens;
+/// links come up in the background (a tell or ask to a peer waits for its link).
+///
+/// # Safety
+/// `bus` is live; `path` and `name` NUL-terminated strings; `out` writable.
+#[no_mangle]
+pub unsafe extern "C" fn myc_node_start(
+    bus: *const MycBus,
+    path: *const c_char,
+    name: *const c_char,
+    out: *mut *mut MycNode,
+) -> MycStatus {
+    guard(|| {
+        // SAFETY: per contract.
+        let (bus, path, name) = unsafe {
+            (
+                handle(bus, "bus")?,
+                text(path, "path")?,
+                text(name, "name")?,
+            )
+        };
+        let hosted = bus.hosted.clone();
+        let schema = LocalSchema::from_digest(SCHEMA_DIGEST);
+        let node = hosted
+            .block_on(Node::from_topology(path, name, schema, hosted.bus()))
+            .map_err(|e| Error::invalid(e.to_string()))?;
+        let boxed = Box::into_raw(Box::new(MycNode { node, hosted }));
+        // SAFETY: per contract.
+        unsafe { put(out, boxed, "out") }
+    })
+}
+
+/// Whether another node of the topology hosts `service` (1), or not (0: a local or unknown
+/// service).
+///
+/// # Safety
+/// `node` is live; `service` a NUL-terminated string; `out` writable.
+#[no_mangle]
+pub unsafe extern "C" fn myc_node_is_remote(
+    node: *const MycNode,
+    service: *const c_char,
+    out: *mut bool,
+) -> MycStatus {
+    guard(|| {
+        // SAFETY: per contract.
+        let (node, service) = unsafe { (handle(node, "node")?, text(service, "service")?) };
+        // SAFETY: per contract.
+        unsafe { put(out, node.remote(service).is_some(), "out") }
+    })
+}
+
+/// Tells `service` the contract message `type_id` with `body`: over the link to the node
+/// that hosts it, or to this bus's export table for a local service. Waits for room.
+///
+/// # Safety
+/// `node` is live; `service` a NUL-terminated string; `body` points to `len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn myc_node_tell(
+    node: *const MycNode,
+    service: *const c_char,
+    type_id: u16,
+    body: *const u8,
+    len: usize,
+) -> MycStatus {
+    guard(|| {
+        // SAFETY: per contract.
+        let (node, service, body) = unsafe {
+            (
+                handle(node, "node")?,
+                text(service, "service")?,
+                bytes(body, len, "body")?,
+            )
+        };
+        let hosted = &node.hosted;
+        match node.remote(service) {
+            Some(remote) => {
+                let name: Arc<str> = Arc::from(remote.name());
+                hosted
+                    .block_on(remote.link().send(
+                        mycelium_remote::frame::Kind::Tell,
+                        &name,
+                        type_id,
+                        |out| out.extend_from_slice(body),
+                    ))
+                    .map(|_| ())
+                    .map_err(|e| Error::new(MycStatus::Stopped, e.to_string()))
+            }
+            None => Ok(hosted.block_on(hosted.bus().exports().deliver(service, type_id, body))?),
+        }
+    })
+}
+
+/// Asks `service` (remote or local, as [`myc_node_tell`]); on success `*reply_type` and
+/// `*reply` (free with `myc_bytes_free`) hold the answer. `timeout_ms` < 0: no timeout.
+///
+/// # Safety
+/// `node` is live; `service` a NUL-terminated string; `body` points to `len` bytes; the out
+/// pointers are writable.
+#[no_mangle]
+pub unsafe extern "C" fn myc_node_ask(
+    node: *const MycNode,
+    service: *const c_char,
+    type_id: u16,
+    body: *const u8,
+    len: usize,
+    timeout_ms: i64,
+    reply_type: *mut u16,
+    reply: *mut MycBytes,
+) -> MycStatus {
+    guard(|| {
+        // SAFETY: per contract.
+        let (node, service, body) = unsafe {
+            (
+                handle(node, "node")?,
+                text(service, "service")?,
+                bytes(body, len, "body")?,
+            )
+        };
+        if reply_type.is_null() || reply.is_null() {
+            return Err(Error::invalid("reply_type or reply is null"));
+        }
+        let hosted = &node.hosted;
+        let limit = timeout(timeout_ms);
+        let (t, b) = match node.remote(service) {
+            Some(remote) => {
+                let name: Arc<str> = Arc::from(remote.name());
+                let asked = remote
+                    .link()
+                    .ask(&name, type_id, |out| out.extend_from_slice(body));
+                let answer = match limit {
+                    Some(limit) => {
+                        let bounded = {
+                            let _entered = hosted.handle().enter();
+                            hosted.bus().clock().timeout(limit, asked)
+                        };
+                        hosted.block_on(bounded).map_err(|_| {
+                            Error::new(
+                                MycStatus::Timeout,
+                                format!("no reply from `{service}` within {limit:?}"),
+                            )
+                        })?
+                    }
+                    None => hosted.block_on(asked),
+                };
+                answer.map_err(remote_error)?
+            }
+            None => {
+                let exports = hosted.bus().exports();
+                match limit {
+                    Some(t) => hosted.block_on(exports.ask_timeout(service, type_id, body, t))?,
+                    None => hosted.block_on(exports.ask(service, type_id, body))?,
+                }
+            }
+        };
+        // SAFETY: checked non-null; the caller promises them writable.
+        unsafe {
+            put(reply_type, t, "reply_type")?;
+            put(reply, MycBytes::from_vec(b), "reply")
+        }
+    })
+}
+
+/// Stops the node's listener and links, and frees the handle. The bus keeps running.
+///
+/// # Safety
+/// `node` is null or a live handle, not used again.
+#[no_mangle]
+pub unsafe extern "C" fn myc_node_free(node: *mut MycNode) -> MycStatus {
+    guard(|| {
+        if node.is_null() {
+            return Ok(());
+        }
+        // SAFETY: a live handle from `Box::into_raw`, given up by the caller.
+        let node = unsafe { Box::from_raw(node) };
+        let _entered = node.hosted.handle().enter();
+        node.node.shutdown();
+        Ok(())
+    })
+}

@@ -1,0 +1,344 @@
+//! The entry points added for hosts that are programs of their own (the OCaml binding):
+//! nodes of a topology, asks measured from Rust, and failed starts that return only once the
+//! callbacks are released.
+
+use std::ffi::{c_void, CStr, CString};
+use std::ptr::{null, null_mut};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use mycelium_codec::WireMessage;
+use mycelium_contracts::Heartbeat;
+use mycelium_ffi::*;
+
+fn last_error() -> String {
+    // SAFETY: the library returns a NUL-terminated string valid until the next call.
+    unsafe { CStr::from_ptr(myc_last_error()) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn heartbeat(seq: u64) -> Vec<u8> {
+    let mut body = Vec::new();
+    Heartbeat {
+        ts_ns: 0,
+        seq,
+        sender: "test".into(),
+    }
+    .encode_body(&mut body);
+    body
+}
+
+fn empty() -> MycBytes {
+    MycBytes {
+        data: null_mut(),
+        len: 0,
+        capacity: 0,
+    }
+}
+
+/// Asks `service` through `node`; the reply's seq.
+unsafe fn node_ask(node: *const MycNode, service: &CStr, seq: u64) -> Result<u64, MycStatus> {
+    let body = heartbeat(seq);
+    let (mut t, mut reply) = (0u16, empty());
+    // SAFETY: live node, valid pointers.
+    let st = unsafe {
+        myc_node_ask(
+            node,
+            service.as_ptr(),
+            900,
+            body.as_ptr(),
+            body.len(),
+            20_000,
+            &mut t,
+            &mut reply,
+        )
+    };
+    if st != MycStatus::Ok {
+        return Err(st);
+    }
+    assert_eq!(t, 900);
+    // SAFETY: filled by the library.
+    let bytes = unsafe { std::slice::from_raw_parts(reply.data, reply.len) }.to_vec();
+    // SAFETY: filled by the library, freed once.
+    unsafe { myc_bytes_free(&mut reply) };
+    Ok(Heartbeat::decode_body(&bytes).expect("a heartbeat").seq)
+}
+
+#[test]
+fn two_buses_are_two_nodes_of_a_topology_over_unix_sockets() {
+    let dir = std::env::temp_dir().join(format!("mycelium-ffi-node-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), 0o700)
+        .create(&dir)
+        .expect("temp dir");
+    let file = dir.join("topology.toml");
+    std::fs::write(
+        &file,
+        "secret_env = \"MYCELIUM_FFI_NODE_TEST_SECRET\"\n\
+         [[node]]\nname = \"a\"\nendpoint = \"unix:a.sock\"\nservices = [\"left\"]\n\
+         [[node]]\nname = \"b\"\nendpoint = \"unix:b.sock\"\nservices = [\"right\"]\n",
+    )
+    .expect("topology");
+    std::env::set_var(
+        "MYCELIUM_FFI_NODE_TEST_SECRET",
+        "a secret of at least sixteen bytes",
+    );
+    let path = CString::new(file.to_string_lossy().into_owned()).expect("path");
+    unsafe {
+        let (mut a, mut b) = (null_mut(), null_mut());
+        assert_eq!(myc_bus_new(false, 1, &mut a), MycStatus::Ok);
+        assert_eq!(myc_bus_new(false, 2, &mut b), MycStatus::Ok);
+        assert_eq!(
+            myc_spawn_rust(a, c"counter".as_ptr(), null(), c"left".as_ptr()),
+            MycStatus::Ok
+        );
+        assert_eq!(
+            myc_spawn_rust(b, c"counter".as_ptr(), null(), c"right".as_ptr()),
+            MycStatus::Ok
+        );
+
+        // Errors: an unknown node, a missing file, null pointers.
+        let mut node = null_mut();
+        assert_eq!(
+            myc_node_start(a, path.as_ptr(), c"nobody".as_ptr(), &mut node),
+            MycStatus::InvalidArgument
+        );
+        assert!(
+            last_error().contains("no node `nobody`"),
+            "{}",
+            last_error()
+        );
+        assert_eq!(
+            myc_node_start(
+                a,
+                c"/nonexistent/topology.toml".as_ptr(),
+                c"a".as_ptr(),
+                &mut node
+            ),
+            MycStatus::InvalidArgument
+        );
+        assert_eq!(
+            myc_node_start(a, null(), c"a".as_ptr(), &mut node),
+            MycStatus::InvalidArgument
+        );
+
+        let (mut na, mut nb) = (null_mut(), null_mut());
+        assert_eq!(
+            myc_node_start(a, path.as_ptr(), c"a".as_ptr(), &mut na),
+            MycStatus::Ok,
+            "{}",
+            last_error()
+        );
+        assert_eq!(
+            myc_node_start(b, path.as_ptr(), c"b".as_ptr(), &mut nb),
+            MycStatus::Ok
+        );
+        let mut remote = false;
+        assert_eq!(
+            myc_node_is_remote(na, c"right".as_ptr(), &mut remote),
+            MycStatus::Ok
+        );
+        assert!(remote);
+        assert_eq!(
+            myc_node_is_remote(na, c"left".as_ptr(), &mut remote),
+            MycStatus::Ok
+        );
+        assert!(!remote);
+
+        // Across the link both ways, a tell before an ask, and a local service.
+        assert_eq!(node_ask(na, c"right", 5), Ok(5));
+        let body = heartbeat(10);
+        assert_eq!(
+            myc_node_tell(na, c"right".as_ptr(), 900, body.as_ptr(), body.len()),
+            MycStatus::Ok
+        );
+        assert_eq!(node_ask(na, c"right", 1), Ok(16));
+        assert_eq!(node_ask(nb, c"left", 2), Ok(2));
+        assert_eq!(node_ask(na, c"left", 3), Ok(5));
+        assert_eq!(node_ask(na, c"nobody", 1), Err(MycStatus::UnknownService));
+        // The remote side refuses a type its service does not take.
+        assert_eq!(
+            node_ask(na, c"right", 1).and_then(|_| {
+                let (mut t, mut reply) = (0u16, empty());
+                let st = myc_node_ask(
+                    na,
+                    c"right".as_ptr(),
+                    100,
+                    body.as_ptr(),
+                    body.len(),
+                    20_000,
+                    &mut t,
+                    &mut reply,
+                );
+                if st == MycStatus::Ok {
+                    Ok(0)
+                } else {
+                    Err(st)
+                }
+            }),
+            Err(MycStatus::Failed)
+        );
+        assert_eq!(
+            myc_node_ask(
+                na,
+                c"right".as_ptr(),
+                900,
+                body.as_ptr(),
+                body.len(),
+                -1,
+                null_mut(),
+                null_mut()
+            ),
+            MycStatus::InvalidArgument
+        );
+
+        assert_eq!(myc_node_free(na), MycStatus::Ok);
+        assert_eq!(myc_node_free(nb), MycStatus::Ok);
+        assert_eq!(myc_node_free(null_mut()), MycStatus::Ok);
+        myc_bus_free(a);
+        myc_bus_free(b);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn asks_are_measured_from_rust() {
+    unsafe {
+        let mut bus = null_mut();
+        assert_eq!(myc_bus_new(false, 1, &mut bus), MycStatus::Ok);
+        assert_eq!(
+            myc_spawn_rust(bus, c"counter".as_ptr(), null(), c"counter".as_ptr()),
+            MycStatus::Ok
+        );
+        let body = heartbeat(1);
+        let mut times = [0u64; 20];
+        assert_eq!(
+            myc_measure_asks(
+                bus,
+                c"counter".as_ptr(),
+                900,
+                body.as_ptr(),
+                body.len(),
+                20,
+                times.as_mut_ptr()
+            ),
+            MycStatus::Ok
+        );
+        assert!(times.iter().all(|&t| t > 0));
+        // The counter saw the 20 asks.
+        let (mut t, mut reply) = (0u16, empty());
+        assert_eq!(
+            myc_ask(
+                bus,
+                c"counter".as_ptr(),
+                900,
+                body.as_ptr(),
+                body.len(),
+                -1,
+                &mut t,
+                &mut reply
+            ),
+            MycStatus::Ok
+        );
+        let bytes = std::slice::from_raw_parts(reply.data, reply.len).to_vec();
+        myc_bytes_free(&mut reply);
+        assert_eq!(Heartbeat::decode_body(&bytes).expect("heartbeat").seq, 21);
+
+        assert_eq!(
+            myc_measure_asks(
+                bus,
+                c"nobody".as_ptr(),
+                900,
+                body.as_ptr(),
+                body.len(),
+                3,
+                times.as_mut_ptr()
+            ),
+            MycStatus::UnknownService
+        );
+        assert_eq!(
+            myc_measure_asks(
+                bus,
+                c"counter".as_ptr(),
+                900,
+                body.as_ptr(),
+                body.len(),
+                3,
+                null_mut()
+            ),
+            MycStatus::InvalidArgument
+        );
+        assert!(last_error().contains("out_ns is null"));
+        myc_bus_free(bus);
+    }
+}
+
+static FREED: AtomicUsize = AtomicUsize::new(0);
+
+unsafe extern "C" fn failing_start(
+    _user: *mut c_void,
+    _args: *const u8,
+    _len: usize,
+    _state: *mut *mut c_void,
+    call: *mut MycCall,
+) -> i32 {
+    // SAFETY: `call` is the live call of this callback.
+    unsafe { myc_call_fail(call, c"no config".as_ptr()) };
+    1
+}
+
+unsafe extern "C" fn handle(
+    _user: *mut c_void,
+    _state: *mut c_void,
+    _type_id: u16,
+    _body: *const u8,
+    _len: usize,
+    _call: *mut MycCall,
+) -> i32 {
+    0
+}
+
+unsafe extern "C" fn count_free(_user: *mut c_void) {
+    FREED.fetch_add(1, Ordering::SeqCst);
+}
+
+#[test]
+fn a_failed_start_returns_once_the_callbacks_are_released() {
+    let cb = MycActorCallbacks {
+        user_data: null_mut(),
+        start: Some(failing_start),
+        handle: Some(handle),
+        stop: None,
+        free_user_data: Some(count_free),
+    };
+    unsafe {
+        let mut bus = null_mut();
+        assert_eq!(myc_bus_new(false, 1, &mut bus), MycStatus::Ok);
+        let before = FREED.load(Ordering::SeqCst);
+        let mut actor = null_mut();
+        assert_eq!(
+            myc_actor_spawn(bus, &cb, null(), 0, &mut actor),
+            MycStatus::StartFailed
+        );
+        assert_eq!(FREED.load(Ordering::SeqCst), before + 1);
+
+        let mut tree = null_mut();
+        assert_eq!(
+            myc_tree_new(0, 3, 1000, 10, 2.0, 100, &mut tree),
+            MycStatus::Ok
+        );
+        assert_eq!(
+            myc_tree_add_rust(tree, c"c".as_ptr(), c"counter".as_ptr(), null(), null()),
+            MycStatus::Ok
+        );
+        assert_eq!(
+            myc_tree_add_foreign(tree, c"broken".as_ptr(), &cb, null(), 0, null(), null(), 0),
+            MycStatus::Ok
+        );
+        let mut sup = null_mut();
+        assert_eq!(myc_tree_start(bus, tree, &mut sup), MycStatus::StartFailed);
+        assert!(last_error().contains("broken"));
+        assert_eq!(FREED.load(Ordering::SeqCst), before + 2);
+        myc_bus_free(bus);
+    }
+}

@@ -1,0 +1,339 @@
+(** Mycelium actors in OCaml, in process, over the C ABI of [bindings/ffi].
+
+    An OCaml actor is a record of functions: [on_start] makes the state of an incarnation
+    from the spawn arguments, one handler per contract message type (the types generated
+    from [contracts.yaml], in the library [trading]) answers or consumes a message, and
+    [on_stop] ends the incarnation. It lives on a {!bus} next to Rust actors: it is told
+    and asked by service name, subscribes to topics, publishes, and sits in supervision
+    trees next to Rust children.
+
+    {[
+      let bus = Mycelium.Bus.create () in
+      Mycelium.spawn_rust bus ~kind:"counter" ~service:"counter";
+      let doubler =
+        Mycelium.Actor.make
+          ~on_start:(fun factor -> ref factor)
+          [ Mycelium.Actor.on Mycelium.Contract.heartbeat (fun factor (hb : Trading.heartbeat) ->
+              Mycelium.reply Mycelium.Contract.heartbeat
+                { hb with seq = Int64.mul hb.seq (Int64.of_int !factor) }) ]
+      in
+      let actor = Mycelium.spawn bus doubler 2 ~service:"doubler" in
+      let hb : Trading.heartbeat = { ts_ns = 0L; seq = 21L; sender = "me" } in
+      let r = Mycelium.ask bus "doubler" Mycelium.Contract.heartbeat hb Mycelium.Contract.heartbeat in
+      assert (r.seq = 42L);
+      Mycelium.Actor_ref.free actor;
+      Mycelium.Bus.close bus
+    ]}
+
+    {2 Failures}
+
+    An exception raised by a handler (or a handler returning {!fail}) is a failure exactly
+    like a Rust panic: the message goes to the bus's dead letters, an asker gets
+    [Error (Failed, _)] at once, and a supervisor restarts the actor in place (re-running
+    [on_start] with the same arguments) after its backoff; an actor outside a tree stops at
+    its first failure, like a Rust actor. An exception in [on_start] fails the start:
+    [spawn] raises [Error (Start_failed, _)]. Every error of this library is
+    {!Error}.
+
+    {2 Threads and the runtime lock}
+
+    The program must be linked with the [threads.posix] library (this library depends on
+    it). Callbacks ([on_start], handlers, [on_stop]) run on the Rust runtime's blocking-pool
+    threads, never on the workers that Rust actors run on: each such thread registers itself
+    with the OCaml runtime ([caml_c_thread_register]) the first time it runs a callback and
+    unregisters when it exits. They take the OCaml runtime lock while OCaml code runs. Every
+    function of this module that waits (a tell into a full mailbox, an ask, a spawn, a stop,
+    a close) releases the runtime lock while it waits, so callbacks, including those of
+    actors this thread is asking, run meanwhile. Callbacks of one actor run one at a time;
+    different actors' callbacks may be called from different threads, serialised by the
+    runtime lock.
+
+    {2 Ownership and the GC}
+
+    Handles ({!bus}, {!actor}, {!subscription}, {!Supervisor.t}, {!Node.t}) are freed
+    explicitly ([close], [free], [stop], [unsubscribe], [leave]); a freed handle raises
+    [Error (Invalid_argument, _)] when used again, and freeing twice does nothing. The OCaml
+    values the library keeps across calls (an actor's definition and arguments, the state of
+    each incarnation) are GC roots, removed synchronously: an incarnation's state when it
+    stops (a stop, a failure before a restart, {!Bus.shutdown} or {!Bus.close}), an actor's
+    definition when its handle goes ({!Actor_ref.free} for an actor from {!spawn},
+    {!Supervisor.stop} for a tree's children). Once every handle is freed none is left;
+    {!live_roots} counts them. *)
+
+(** {1 Errors} *)
+
+(** What went wrong, by the C ABI's status codes. *)
+type error =
+  | Invalid_argument  (** A bad argument: an unknown name, a freed handle, a bad pattern. *)
+  | Unknown_service  (** No service of that name is exported on the bus. *)
+  | Wrong_type
+      (** The target does not take that message type, the reply is of another type than
+          asked for, or bytes do not decode as the contract type. *)
+  | Mailbox_full  (** The mailbox is full; nothing was queued. *)
+  | Stopped  (** The actor (or the bus, or the link) has stopped for good. *)
+  | Failed  (** The actor failed (an exception in its handler) handling the request. *)
+  | Timeout  (** No reply within the timeout (bus time). *)
+  | Start_failed  (** [on_start] failed: the actor or tree did not start. *)
+  | Panic  (** A bug inside the library, caught; please report it with the message. *)
+  | Runtime  (** The runtime could not be started, or the bus has shut down. *)
+
+exception Error of error * string
+(** [Error (kind, message)]: every failure of this library. The message says what happened
+    and what to do next. *)
+
+val error_name : error -> string
+(** ["Failed"], ["Timeout"], ...: the constructor's name. *)
+
+(** {1 Contract types} *)
+
+module Contract : sig
+  type 'a t
+  (** A contract message type: its type id, its name and its codec. *)
+
+  val make :
+    name:string -> type_id:int -> encode:('a -> string) -> decode:(string -> 'a) -> 'a t
+  (** A contract type from a generated codec ([Trading.encode_x], [Trading.decode_x]). *)
+
+  val name : 'a t -> string
+  val type_id : 'a t -> int
+  val encode : 'a t -> 'a -> string
+  (** The message's body; raises [Trading.Wire.Encode_error] for a value the wire cannot
+      carry. *)
+
+  val decode : 'a t -> string -> 'a
+  (** Reads a body; raises [Trading.Wire.Decode_error]. *)
+
+  (** The messages of [contracts.yaml]. *)
+
+  val quote : Trading.quote t
+  val book_snapshot : Trading.book_snapshot t
+  val trade : Trading.trade t
+  val new_order : Trading.new_order t
+  val cancel_order : Trading.cancel_order t
+  val order_ack : Trading.order_ack t
+  val order_fill : Trading.order_fill t
+  val order_reject : Trading.order_reject t
+  val heartbeat : Trading.heartbeat t
+  val telemetry : Trading.telemetry t
+end
+
+(** {1 Buses} *)
+
+type bus
+(** A bus and its Rust runtime. *)
+
+module Bus : sig
+  val create : ?virtual_time:bool -> ?seed:int64 -> unit -> bus
+  (** A bus in real time on two Rust worker threads, or (with [~virtual_time:true]) in
+      virtual time: a clock that stands still while any actor (OCaml callbacks included)
+      works, and jumps to the next timer when every actor waits. [seed] (default 0) seeds
+      its random streams (backoff jitter). *)
+
+  val shutdown : ?timeout_ms:int -> bus -> unit
+  (** Stops every actor in reverse start order (each [on_stop] runs), killing what is still
+      alive after [timeout_ms] (default 5000). The handle stays valid (to {!close}). *)
+
+  val close : bus -> unit
+  (** Shuts the bus down if it still runs (5 s deadline) and frees it. Actor handles of the
+      bus must still be freed; they report the actors stopped. *)
+
+  val now_ns : bus -> int64
+  (** Bus time since creation, in nanoseconds. *)
+
+  val dead_letters : bus -> int
+  (** How many dead letters the bus has recorded: messages whose handler failed, messages
+      left in a mailbox when its actor stopped. *)
+end
+
+(** {1 Actors} *)
+
+type reply
+(** What a handler gives back. *)
+
+val reply : 'a Contract.t -> 'a -> reply
+(** Answers an ask with a message (ignored for a tell). *)
+
+val no_reply : reply
+(** Answers nothing: for a tell, or a publication. An ask answered with [no_reply] fails
+    with [Wrong_type]. *)
+
+val fail : string -> reply
+(** Fails the handler with this message, like raising an exception. *)
+
+module Actor : sig
+  type 'state handler
+  (** A handler of one contract type. *)
+
+  val on : 'a Contract.t -> ('state -> 'a -> reply) -> 'state handler
+  (** [on c f]: messages of type [c] go to [f state message]. *)
+
+  type ('args, 'state) t
+  (** An actor definition: how to start, handle, stop. *)
+
+  val make :
+    ?on_stop:('state -> string -> unit) ->
+    on_start:('args -> 'state) ->
+    'state handler list ->
+    ('args, 'state) t
+  (** [make ~on_start ?on_stop handlers]. [on_start args] makes the state of an incarnation
+      (an exception fails the start); [on_stop state reason] ends it (on a stop, a failure
+      before a restart, a shutdown; its exceptions are ignored). A message of a type with no
+      handler fails the handler. Handlers of the same type: the first wins. *)
+
+  val type_ids : ('args, 'state) t -> int list
+  (** The contract type ids it handles (what it is exported for). *)
+end
+
+type actor
+(** A running OCaml actor (unsupervised, or a supervisor's child). *)
+
+val spawn : ?service:string -> bus -> ('args, 'state) Actor.t -> 'args -> actor
+(** Starts an actor and waits until its [on_start] has run; with [~service], exports it
+    under that name for the types it handles. Raises [Error (Start_failed, _)] when
+    [on_start] raises. *)
+
+module Actor_ref : sig
+  val export : actor -> string -> int list -> unit
+  (** [export a service type_ids]: reachable by name for those contract types. *)
+
+  val tell : actor -> 'a Contract.t -> 'a -> unit
+  (** Queues a message, waiting for room in a full mailbox. *)
+
+  val ask : ?timeout_ms:int -> actor -> 'a Contract.t -> 'a -> 'r Contract.t -> 'r
+  (** [ask a req_type req reply_type]: the reply. Raises [Error (Failed, _)] when the handler
+      fails, [Timeout] after [timeout_ms] of bus time (default: no timeout), [Wrong_type]
+      when the reply is not of [reply_type]. *)
+
+  val is_alive : actor -> bool
+  (** False once it has stopped for good. *)
+
+  val stop : actor -> unit
+  (** Stops it and waits until its [on_stop] has run. *)
+
+  val free : actor -> unit
+  (** Frees the handle. An actor from {!spawn} is stopped first; this returns once its last
+      callback has run and its GC roots are gone. A supervisor's child keeps running. *)
+end
+
+(** {1 Services and topics} *)
+
+val tell : bus -> string -> 'a Contract.t -> 'a -> unit
+(** [tell bus service c msg]: to the service exported under that name (Rust or OCaml). *)
+
+val ask : ?timeout_ms:int -> bus -> string -> 'a Contract.t -> 'a -> 'r Contract.t -> 'r
+(** [ask bus service req_type req reply_type]: see {!Actor_ref.ask}; raises
+    [Error (Unknown_service, _)] for an unknown name, [Wrong_type] when the service does not
+    take [req_type]. *)
+
+val publish : ?key:int64 -> bus -> string -> 'a Contract.t -> 'a -> int
+(** [publish bus topic c msg]: to every subscriber (Rust or OCaml) of a matching pattern;
+    returns how many it reached. *)
+
+type subscription
+
+val subscribe : actor -> 'a Contract.t -> string -> subscription
+(** [subscribe a c pattern]: messages of type [c] published under [pattern] (["name"],
+    ["prefix.*"] or ["*"]) go to the actor's handler for [c]. *)
+
+val unsubscribe : subscription -> unit
+(** Cancels it: nothing more is delivered once this returns. *)
+
+val spawn_rust : ?arg:string -> bus -> kind:string -> service:string -> unit
+(** Starts a built-in Rust actor exported under [service], each answering [Heartbeat] asks:
+    ["counter"] (adds each [seq] to a total, replies with the total), ["relay"] ([arg]: a
+    service it asks with [seq + 1], replying with that answer) or ["quote_recorder"] ([arg]:
+    a topic pattern of [Quote]s it counts; replies with the count in [seq]). *)
+
+(** {1 Supervision} *)
+
+module Supervisor : sig
+  type strategy =
+    | One_for_one  (** Only the failed child restarts. *)
+    | One_for_all  (** Every child restarts. *)
+    | Rest_for_one  (** The failed child and those started after it restart. *)
+
+  type child
+  (** A child specification. *)
+
+  val actor : ?service:string -> string -> ('args, 'state) Actor.t -> 'args -> child
+  (** [actor name def args]: an OCaml child; every restart re-runs [on_start args]. With
+      [~service], exported under that name once the tree runs. *)
+
+  val rust : ?arg:string -> ?service:string -> string -> kind:string -> child
+  (** [rust name ~kind]: a built-in Rust child (see {!spawn_rust}). *)
+
+  type t
+
+  val start :
+    ?strategy:strategy ->
+    ?max_restarts:int ->
+    ?within_ms:int ->
+    ?backoff_initial_ms:int ->
+    ?backoff_factor:float ->
+    ?backoff_cap_ms:int ->
+    bus ->
+    child list ->
+    t
+  (** Starts the children in order. Defaults: [One_for_one], at most 10 restarts within
+      10 000 ms (more and the tree gives up), backoff [min (10 * 2.0^n, 1000)] ms. Raises
+      [Error (Start_failed, _)] naming the child whose first start failed (those started
+      are stopped again). *)
+
+  val child : t -> string -> actor
+  (** The OCaml child [name] (the handle stays valid across its restarts; freeing it does
+      not stop the child). *)
+
+  val restarts : ?child:string -> t -> int
+  (** Restarts the tree has finished, of one child or of all. *)
+
+  val wait_restarts : ?child:string -> t -> int -> unit
+  (** Waits until at least [n] restarts have finished; [Error (Stopped, _)] if the tree
+      stops first. *)
+
+  val stop : t -> unit
+  (** Stops the children in reverse order, waits until every callback has run and every GC
+      root of its OCaml children is gone, and frees the handle. *)
+end
+
+(** {1 Split deployments} *)
+
+module Node : sig
+  type t
+  (** This bus as one node of a topology file ([topology.toml], see [docs/remote.md]). *)
+
+  val join : bus -> topology:string -> node:string -> t
+  (** Starts node [node] of the topology file: listens on its endpoint (e.g. a Unix socket),
+      dials the peers whose names sort after it, and serves the services exported on [bus]
+      to the other nodes. The shared secret comes from the environment variable the file
+      names. Raises [Error (Invalid_argument, _)] with the reason (bad file, unknown node,
+      missing secret, cannot listen). *)
+
+  val is_remote : t -> string -> bool
+  (** Whether another node of the topology hosts the service. *)
+
+  val tell : t -> string -> 'a Contract.t -> 'a -> unit
+  (** To the service wherever the topology puts it: over the link to its node, or to this
+      bus. A message for a peer not yet connected waits in the link's queue. *)
+
+  val ask : ?timeout_ms:int -> t -> string -> 'a Contract.t -> 'a -> 'r Contract.t -> 'r
+  (** As {!tell}, waiting for the reply; [Error (Failed, _)] if the link goes down while
+      the ask is in flight or the remote handler fails. *)
+
+  val leave : t -> unit
+  (** Stops the node's listener and links; the bus keeps running. *)
+end
+
+(** {1 Diagnostics} *)
+
+val live_roots : unit -> int
+(** How many OCaml values the library currently holds as GC roots (a definition per live
+    actor or tree child, a state per running incarnation). *)
+
+val measure_asks : bus -> string -> 'a Contract.t -> 'a -> int -> int array
+(** [measure_asks bus service c msg n]: asks [service] [n] times in a row from a Rust task
+    and returns each round trip in nanoseconds (a benchmark aid: the asker is Rust). *)
+
+val spawn_c_echo : bus -> actor
+(** An actor whose callbacks are C, not OCaml: it answers every message with itself. Export
+    it with {!Actor_ref.export}. A benchmark baseline: the cost of the foreign host without
+    OCaml. *)

@@ -1,0 +1,774 @@
+/* C stubs of the Mycelium OCaml binding, over the C ABI in mycelium.h.
+
+   Runtime rules (see mycelium.mli, "Threads and the runtime lock"):
+   - OCaml code runs only on threads registered with the OCaml runtime: the program's own
+     threads, or the Rust runtime's blocking-pool threads, which register themselves
+     (caml_c_thread_register) the first time a callback runs on them and unregister when they
+     exit (a pthread key destructor).
+   - Every stub that can wait (for a reply, a mailbox, a start, a stop) copies its OCaml
+     arguments to C memory and releases the runtime lock while it waits, so the actors'
+     callbacks (which take the lock) can run meanwhile.
+   - The OCaml values kept across calls (an actor's definition, an incarnation's handlers)
+     are generational global roots, removed synchronously by the stop and free_user_data
+     callbacks, before their C cells are freed. live_roots counts them. */
+
+#define CAML_NAME_SPACE
+#include <caml/alloc.h>
+#include <caml/callback.h>
+#include <caml/fail.h>
+#include <caml/memory.h>
+#include <caml/mlvalues.h>
+#include <caml/threads.h>
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mycelium.h"
+
+/* ---- Runtime lock and thread registration ------------------------------------------- */
+
+/* What this thread is to the OCaml runtime, as far as these stubs know. */
+enum {
+  TH_UNKNOWN = 0,   /* not holding the lock (a Rust thread, registered or not) */
+  TH_HOLDING = 1,   /* holds the runtime lock (inside a callback these stubs entered) */
+  TH_RELEASED = 2,  /* an OCaml thread waiting in a stub, the lock released */
+};
+
+static __thread int th_state = TH_UNKNOWN;
+static __thread int th_registered = 0;
+static pthread_key_t unregister_key;
+static pthread_once_t unregister_once = PTHREAD_ONCE_INIT;
+static atomic_long live_roots = 0;
+
+static void unregister_thread(void *unused) {
+  (void)unused;
+  caml_c_thread_unregister();
+}
+
+static void make_unregister_key(void) {
+  pthread_key_create(&unregister_key, unregister_thread);
+}
+
+/* Takes the runtime lock for a callback; returns how to give it back to leave_ocaml. */
+static int enter_ocaml(void) {
+  switch (th_state) {
+    case TH_HOLDING:
+      return TH_HOLDING;
+    case TH_RELEASED:
+      caml_acquire_runtime_system();
+      th_state = TH_HOLDING;
+      return TH_RELEASED;
+    default:
+      if (!th_registered) {
+        caml_c_thread_register();
+        th_registered = 1;
+        pthread_once(&unregister_once, make_unregister_key);
+        pthread_setspecific(unregister_key, (void *)1);
+      }
+      caml_acquire_runtime_system();
+      th_state = TH_HOLDING;
+      return TH_UNKNOWN;
+  }
+}
+
+static void leave_ocaml(int how) {
+  if (how == TH_HOLDING) return;
+  th_state = how;
+  caml_release_runtime_system();
+}
+
+/* Around a call from OCaml into the library that may wait: the lock is released. */
+#define BLOCKING(stmt)                \
+  do {                                \
+    int prev_ = th_state;             \
+    th_state = TH_RELEASED;           \
+    caml_release_runtime_system();    \
+    stmt;                             \
+    caml_acquire_runtime_system();    \
+    th_state = prev_;                 \
+  } while (0)
+
+/* ---- Errors ----------------------------------------------------------------------------- */
+
+/* Raises Mycelium.Raw_error (status, message) with the library's last error. Call with the
+   runtime lock held, on the thread that made the failed call. */
+static void raise_status(MycStatus status) {
+  const value *exn = caml_named_value("mycelium.raw_error");
+  const char *text = myc_last_error();
+  if (exn == NULL) caml_failwith(text ? text : "mycelium: error");
+  /* caml_raise_with_args registers its arguments as roots before it allocates. */
+  value items[2] = {Val_int((int)status), caml_copy_string(text ? text : "")};
+  caml_raise_with_args(*exn, 2, items);
+}
+
+static void raise_closed(const char *what) {
+  const value *exn = caml_named_value("mycelium.raw_error");
+  char buf[128];
+  snprintf(buf, sizeof buf, "the %s is already closed or freed", what);
+  if (exn == NULL) caml_invalid_argument(buf);
+  value items[2] = {Val_int((int)MYC_STATUS_INVALID_ARGUMENT), caml_copy_string(buf)};
+  caml_raise_with_args(*exn, 2, items);
+}
+
+#define CHECK(call)                                 \
+  do {                                              \
+    MycStatus st_;                                  \
+    BLOCKING(st_ = (call));                         \
+    if (st_ != MYC_STATUS_OK) raise_status(st_);    \
+  } while (0)
+
+/* ---- Handles -------------------------------------------------------------------------- */
+
+/* A handle is an abstract block holding the library's pointer; freeing sets it to NULL. */
+static value alloc_handle(void *p) {
+  value v = caml_alloc_small(1, Abstract_tag);
+  Field(v, 0) = (value)p;
+  return v;
+}
+
+static void *handle_ptr(value v, const char *what) {
+  void *p = (void *)Field(v, 0);
+  if (p == NULL) raise_closed(what);
+  return p;
+}
+
+static void *take_handle(value v) {
+  void *p = (void *)Field(v, 0);
+  Field(v, 0) = (value)NULL;
+  return p;
+}
+
+/* C copies of OCaml strings, made before the lock is released. */
+static char *dup_string(value s) {
+  size_t n = caml_string_length(s);
+  char *p = malloc(n + 1);
+  if (p == NULL) caml_raise_out_of_memory();
+  memcpy(p, String_val(s), n);
+  p[n] = '\0';
+  return p;
+}
+
+static char *dup_option(value o) { return Is_block(o) ? dup_string(Field(o, 0)) : NULL; }
+
+static uint8_t *dup_bytes(value s, size_t *len) {
+  *len = caml_string_length(s);
+  uint8_t *p = malloc(*len ? *len : 1);
+  if (p == NULL) caml_raise_out_of_memory();
+  memcpy(p, String_val(s), *len);
+  return p;
+}
+
+static value reply_pair(uint16_t type_id, MycBytes *bytes) {
+  CAMLparam0();
+  CAMLlocal2(body, pair);
+  body = caml_alloc_initialized_string(bytes->len, (const char *)bytes->data);
+  myc_bytes_free(bytes);
+  pair = caml_alloc_tuple(2);
+  Store_field(pair, 0, Val_int(type_id));
+  Store_field(pair, 1, body);
+  CAMLreturn(pair);
+}
+
+/* ---- Actor callbacks ------------------------------------------------------------------ */
+
+/* user_data: the actor's definition, an OCaml record { start : unit -> started }.
+   state: a cell holding the incarnation, an OCaml record { handle; stop }.
+   Both are generational global roots. */
+typedef struct {
+  value def;
+} actor_def;
+
+typedef struct {
+  value instance;
+} actor_cell;
+
+static value *new_root(value *slot, value v) {
+  *slot = v;
+  caml_register_generational_global_root(slot);
+  atomic_fetch_add(&live_roots, 1);
+  return slot;
+}
+
+static void drop_root(value *slot) {
+  caml_remove_generational_global_root(slot);
+  atomic_fetch_sub(&live_roots, 1);
+}
+
+static void fail_with(MycCall *call, value msg) {
+  /* The message is copied by the library; an embedded NUL just ends it early. */
+  myc_call_fail(call, String_val(msg));
+}
+
+static int32_t start_locked(actor_def *def, void **state, MycCall *call) {
+  CAMLparam0();
+  CAMLlocal1(res);
+  int32_t rc = 0;
+  res = caml_callback_exn(Field(def->def, 0), Val_unit);
+  if (Is_exception_result(res)) {
+    myc_call_fail(call, "an OCaml exception escaped the start wrapper");
+    rc = 1;
+  } else if (Tag_val(res) == 0) { /* Started instance */
+    actor_cell *cell = malloc(sizeof *cell);
+    if (cell == NULL) {
+      myc_call_fail(call, "out of memory");
+      rc = 1;
+    } else {
+      new_root(&cell->instance, Field(res, 0));
+      *state = cell;
+    }
+  } else { /* Start_failed message */
+    fail_with(call, Field(res, 0));
+    rc = 1;
+  }
+  CAMLreturnT(int32_t, rc);
+}
+
+static int32_t cb_start(void *user_data, const uint8_t *args, size_t args_len, void **state,
+                        MycCall *call) {
+  (void)args;
+  (void)args_len;
+  int how = enter_ocaml();
+  int32_t rc = start_locked(user_data, state, call);
+  leave_ocaml(how);
+  return rc;
+}
+
+static int32_t handle_locked(actor_cell *cell, uint16_t type_id, const uint8_t *body,
+                             size_t len, MycCall *call) {
+  CAMLparam0();
+  CAMLlocal2(msg, res);
+  int32_t rc = 0;
+  msg = caml_alloc_initialized_string(len, (const char *)body);
+  res = caml_callback2_exn(Field(cell->instance, 0), Val_int(type_id), msg);
+  if (Is_exception_result(res)) {
+    myc_call_fail(call, "an OCaml exception escaped the handler wrapper");
+    rc = 1;
+  } else if (Is_block(res)) {
+    if (Tag_val(res) == 0) { /* Replied (type_id, body) */
+      value b = Field(res, 1);
+      myc_call_reply(call, (uint16_t)Int_val(Field(res, 0)), (const uint8_t *)String_val(b),
+                     caml_string_length(b));
+    } else { /* Failed message */
+      fail_with(call, Field(res, 0));
+      rc = 1;
+    }
+  } /* else Done */
+  CAMLreturnT(int32_t, rc);
+}
+
+static int32_t cb_handle(void *user_data, void *state, uint16_t type_id, const uint8_t *body,
+                         size_t len, MycCall *call) {
+  (void)user_data;
+  int how = enter_ocaml();
+  int32_t rc = handle_locked(state, type_id, body, len, call);
+  leave_ocaml(how);
+  return rc;
+}
+
+static void stop_locked(actor_cell *cell, const char *reason) {
+  CAMLparam0();
+  CAMLlocal1(text);
+  text = caml_copy_string(reason ? reason : "");
+  /* The wrapper catches exceptions from on_stop; a stray one changes nothing here. */
+  (void)caml_callback_exn(Field(cell->instance, 1), text);
+  drop_root(&cell->instance);
+  CAMLreturn0;
+}
+
+static void cb_stop(void *user_data, void *state, const char *reason) {
+  (void)user_data;
+  if (state == NULL) return;
+  int how = enter_ocaml();
+  stop_locked(state, reason);
+  leave_ocaml(how);
+  free(state);
+}
+
+/* The definition whose free_user_data last ran on this thread (compared, never read): tells
+   a failed call whether the library released the callbacks before it failed. */
+static __thread void *last_freed_def = NULL;
+
+static void cb_free_user_data(void *user_data) {
+  actor_def *def = user_data;
+  last_freed_def = def;
+  int how = enter_ocaml();
+  drop_root(&def->def);
+  leave_ocaml(how);
+  free(def);
+}
+
+/* Callbacks for the definition `def` (its root is registered here, dropped by
+   free_user_data; on an error before the library owns it, by release_callbacks). */
+static MycActorCallbacks make_callbacks(value def) {
+  actor_def *d = malloc(sizeof *d);
+  if (d == NULL) caml_raise_out_of_memory();
+  new_root(&d->def, def);
+  MycActorCallbacks cb = {
+      .user_data = d,
+      .start = cb_start,
+      .handle = cb_handle,
+      .stop = cb_stop,
+      .free_user_data = cb_free_user_data,
+  };
+  return cb;
+}
+
+/* ---- Buses ------------------------------------------------------------------------------ */
+
+CAMLprim value myc_ml_bus_new(value virtual_time, value seed) {
+  CAMLparam2(virtual_time, seed);
+  MycBus *bus = NULL;
+  bool v = Bool_val(virtual_time);
+  uint64_t s = (uint64_t)Int64_val(seed);
+  CHECK(myc_bus_new(v, s, &bus));
+  CAMLreturn(alloc_handle(bus));
+}
+
+CAMLprim value myc_ml_bus_shutdown(value bus, value timeout_ms) {
+  CAMLparam2(bus, timeout_ms);
+  MycBus *b = handle_ptr(bus, "bus");
+  uint64_t t = (uint64_t)Long_val(timeout_ms);
+  CHECK(myc_bus_shutdown(b, t));
+  CAMLreturn(Val_unit);
+}
+
+CAMLprim value myc_ml_bus_free(value bus) {
+  CAMLparam1(bus);
+  MycBus *b = take_handle(bus);
+  if (b != NULL) CHECK(myc_bus_free(b));
+  CAMLreturn(Val_unit);
+}
+
+CAMLprim value myc_ml_bus_now_ns(value bus) {
+  CAMLparam1(bus);
+  uint64_t now = 0;
+  MycBus *b = handle_ptr(bus, "bus");
+  CHECK(myc_bus_now_ns(b, &now));
+  CAMLreturn(caml_copy_int64((int64_t)now));
+}
+
+CAMLprim value myc_ml_bus_dead_letters(value bus) {
+  CAMLparam1(bus);
+  uint64_t n = 0;
+  MycBus *b = handle_ptr(bus, "bus");
+  CHECK(myc_bus_dead_letters(b, &n));
+  CAMLreturn(Val_long((long)n));
+}
+
+CAMLprim value myc_ml_tell(value bus, value service, value type_id, value body) {
+  CAMLparam4(bus, service, type_id, body);
+  MycBus *b = handle_ptr(bus, "bus");
+  size_t len;
+  char *svc = dup_string(service);
+  uint8_t *data = dup_bytes(body, &len);
+  MycStatus st;
+  BLOCKING(st = myc_tell(b, svc, (uint16_t)Int_val(type_id), data, len));
+  free(svc);
+  free(data);
+  if (st != MYC_STATUS_OK) raise_status(st);
+  CAMLreturn(Val_unit);
+}
+
+CAMLprim value myc_ml_ask(value bus, value service, value type_id, value body,
+                          value timeout_ms) {
+  CAMLparam5(bus, service, type_id, body, timeout_ms);
+  MycBus *b = handle_ptr(bus, "bus");
+  size_t len;
+  char *svc = dup_string(service);
+  uint8_t *data = dup_bytes(body, &len);
+  uint16_t rt = 0;
+  MycBytes reply = {0};
+  MycStatus st;
+  int64_t t = (int64_t)Long_val(timeout_ms);
+  BLOCKING(st = myc_ask(b, svc, (uint16_t)Int_val(type_id), data, len, t, &rt, &reply));
+  free(svc);
+  free(data);
+  if (st != MYC_STATUS_OK) raise_status(st);
+  CAMLreturn(reply_pair(rt, &reply));
+}
+
+CAMLprim value myc_ml_publish(value bus, value type_id, value topic, value body, value key) {
+  CAMLparam5(bus, type_id, topic, body, key);
+  MycBus *b = handle_ptr(bus, "bus");
+  size_t len, delivered = 0;
+  char *t = dup_string(topic);
+  uint8_t *data = dup_bytes(body, &len);
+  uint64_t k = 0;
+  int has_key = Is_block(key);
+  if (has_key) k = (uint64_t)Int64_val(Field(key, 0));
+  MycStatus st;
+  BLOCKING(st = myc_publish(b, (uint16_t)Int_val(type_id), t, data, len, has_key ? &k : NULL,
+                            &delivered));
+  free(t);
+  free(data);
+  if (st != MYC_STATUS_OK) raise_status(st);
+  CAMLreturn(Val_long((long)delivered));
+}
+
+CAMLprim value myc_ml_spawn_rust(value bus, value kind, value arg, value service) {
+  CAMLparam4(bus, kind, arg, service);
+  MycBus *b = handle_ptr(bus, "bus");
+  char *k = dup_string(kind), *a = dup_option(arg), *s = dup_string(service);
+  MycStatus st;
+  BLOCKING(st = myc_spawn_rust(b, k, a, s));
+  free(k);
+  free(a);
+  free(s);
+  if (st != MYC_STATUS_OK) raise_status(st);
+  CAMLreturn(Val_unit);
+}
+
+CAMLprim value myc_ml_measure_asks(value bus, value service, value type_id, value body,
+                                   value n) {
+  CAMLparam5(bus, service, type_id, body, n);
+  CAMLlocal1(out);
+  MycBus *b = handle_ptr(bus, "bus");
+  long count = Long_val(n);
+  if (count < 0) count = 0;
+  size_t len;
+  char *svc = dup_string(service);
+  uint8_t *data = dup_bytes(body, &len);
+  uint64_t *times = calloc(count ? count : 1, sizeof *times);
+  if (times == NULL) caml_raise_out_of_memory();
+  MycStatus st;
+  BLOCKING(st = myc_measure_asks(b, svc, (uint16_t)Int_val(type_id), data, len, (size_t)count,
+                                 times));
+  free(svc);
+  free(data);
+  if (st != MYC_STATUS_OK) {
+    free(times);
+    raise_status(st);
+  }
+  out = caml_alloc(count, 0);
+  for (long i = 0; i < count; i++) Store_field(out, i, Val_long((long)times[i]));
+  free(times);
+  CAMLreturn(out);
+}
+
+CAMLprim value myc_ml_live_roots(value unit) {
+  (void)unit;
+  return Val_long(atomic_load(&live_roots));
+}
+
+/* ---- Actors ----------------------------------------------------------------------------- */
+
+CAMLprim value myc_ml_actor_spawn(value bus, value def) {
+  CAMLparam2(bus, def);
+  MycBus *b = handle_ptr(bus, "bus");
+  MycActorCallbacks cb = make_callbacks(def);
+  MycActor *actor = NULL;
+  /* From here the library owns the callbacks: it calls free_user_data even when the start
+     fails. */
+  CHECK(myc_actor_spawn(b, &cb, NULL, 0, &actor));
+  CAMLreturn(alloc_handle(actor));
+}
+
+static uint16_t *type_id_array(value ids, size_t *n) {
+  *n = Wosize_val(ids);
+  uint16_t *out = malloc((*n ? *n : 1) * sizeof *out);
+  if (out == NULL) caml_raise_out_of_memory();
+  for (size_t i = 0; i < *n; i++) out[i] = (uint16_t)Int_val(Field(ids, i));
+  return out;
+}
+
+CAMLprim value myc_ml_actor_export(value actor, value service, value ids) {
+  CAMLparam3(actor, service, ids);
+  MycActor *a = handle_ptr(actor, "actor");
+  size_t n;
+  char *s = dup_string(service);
+  uint16_t *t = type_id_array(ids, &n);
+  MycStatus st;
+  BLOCKING(st = myc_actor_export(a, s, t, n));
+  free(s);
+  free(t);
+  if (st != MYC_STATUS_OK) raise_status(st);
+  CAMLreturn(Val_unit);
+}
+
+CAMLprim value myc_ml_actor_tell(value actor, value type_id, value body) {
+  CAMLparam3(actor, type_id, body);
+  MycActor *a = handle_ptr(actor, "actor");
+  size_t len;
+  uint8_t *data = dup_bytes(body, &len);
+  MycStatus st;
+  BLOCKING(st = myc_actor_tell(a, (uint16_t)Int_val(type_id), data, len));
+  free(data);
+  if (st != MYC_STATUS_OK) raise_status(st);
+  CAMLreturn(Val_unit);
+}
+
+CAMLprim value myc_ml_actor_ask(value actor, value type_id, value body, value timeout_ms) {
+  CAMLparam4(actor, type_id, body, timeout_ms);
+  MycActor *a = handle_ptr(actor, "actor");
+  size_t len;
+  uint8_t *data = dup_bytes(body, &len);
+  uint16_t rt = 0;
+  MycBytes reply = {0};
+  MycStatus st;
+  int64_t t = (int64_t)Long_val(timeout_ms);
+  BLOCKING(st = myc_actor_ask(a, (uint16_t)Int_val(type_id), data, len, t, &rt, &reply));
+  free(data);
+  if (st != MYC_STATUS_OK) raise_status(st);
+  CAMLreturn(reply_pair(rt, &reply));
+}
+
+CAMLprim value myc_ml_actor_is_alive(value actor) {
+  CAMLparam1(actor);
+  MycActor *a = handle_ptr(actor, "actor");
+  bool alive = false;
+  CHECK(myc_actor_is_alive(a, &alive));
+  CAMLreturn(Val_bool(alive));
+}
+
+CAMLprim value myc_ml_actor_stop(value actor) {
+  CAMLparam1(actor);
+  MycActor *a = handle_ptr(actor, "actor");
+  CHECK(myc_actor_stop(a));
+  CAMLreturn(Val_unit);
+}
+
+CAMLprim value myc_ml_actor_free(value actor) {
+  CAMLparam1(actor);
+  MycActor *a = take_handle(actor);
+  if (a != NULL) CHECK(myc_actor_free(a));
+  CAMLreturn(Val_unit);
+}
+
+CAMLprim value myc_ml_actor_subscribe(value actor, value type_id, value pattern) {
+  CAMLparam3(actor, type_id, pattern);
+  MycActor *a = handle_ptr(actor, "actor");
+  MycSubscription *sub = NULL;
+  char *p = dup_string(pattern);
+  MycStatus st;
+  BLOCKING(st = myc_actor_subscribe(a, (uint16_t)Int_val(type_id), p, &sub));
+  free(p);
+  if (st != MYC_STATUS_OK) raise_status(st);
+  CAMLreturn(alloc_handle(sub));
+}
+
+CAMLprim value myc_ml_subscription_free(value sub) {
+  CAMLparam1(sub);
+  MycSubscription *s = take_handle(sub);
+  if (s != NULL) CHECK(myc_subscription_free(s));
+  CAMLreturn(Val_unit);
+}
+
+/* ---- Supervision trees ----------------------------------------------------------------- */
+
+CAMLprim value myc_ml_tree_new(value strategy, value max_restarts, value within_ms,
+                               value initial_ms, value factor, value cap_ms) {
+  CAMLparam5(strategy, max_restarts, within_ms, initial_ms, factor);
+  CAMLxparam1(cap_ms);
+  MycTree *tree = NULL;
+  MycStatus st = myc_tree_new((uint32_t)Int_val(strategy), (uint32_t)Long_val(max_restarts),
+                              (uint64_t)Long_val(within_ms), (uint64_t)Long_val(initial_ms),
+                              Double_val(factor), (uint64_t)Long_val(cap_ms), &tree);
+  if (st != MYC_STATUS_OK) raise_status(st);
+  CAMLreturn(alloc_handle(tree));
+}
+
+CAMLprim value myc_ml_tree_new_bytecode(value *argv, int argn) {
+  (void)argn;
+  return myc_ml_tree_new(argv[0], argv[1], argv[2], argv[3], argv[4], argv[5]);
+}
+
+CAMLprim value myc_ml_tree_add_foreign(value tree, value name, value def, value service,
+                                       value ids) {
+  CAMLparam5(tree, name, def, service, ids);
+  MycTree *t = handle_ptr(tree, "tree");
+  size_t n;
+  char *nm = dup_string(name), *svc = dup_option(service);
+  uint16_t *types = type_id_array(ids, &n);
+  MycActorCallbacks cb = make_callbacks(def);
+  MycStatus st;
+  /* The tree owns the callbacks once this returns Ok. A failed call may or may not have
+     released them already (on this thread): release them here if it did not. */
+  last_freed_def = NULL;
+  BLOCKING(st = myc_tree_add_foreign(t, nm, &cb, NULL, 0, svc, types, n));
+  free(nm);
+  free(svc);
+  free(types);
+  if (st != MYC_STATUS_OK) {
+    if (last_freed_def != cb.user_data) {
+      drop_root(&((actor_def *)cb.user_data)->def);
+      free(cb.user_data);
+    }
+    raise_status(st);
+  }
+  CAMLreturn(Val_unit);
+}
+
+CAMLprim value myc_ml_tree_add_rust(value tree, value name, value kind, value arg,
+                                    value service) {
+  CAMLparam5(tree, name, kind, arg, service);
+  MycTree *t = handle_ptr(tree, "tree");
+  char *nm = dup_string(name), *k = dup_string(kind), *a = dup_option(arg),
+       *s = dup_option(service);
+  MycStatus st = myc_tree_add_rust(t, nm, k, a, s);
+  free(nm);
+  free(k);
+  free(a);
+  free(s);
+  if (st != MYC_STATUS_OK) raise_status(st);
+  CAMLreturn(Val_unit);
+}
+
+CAMLprim value myc_ml_tree_free(value tree) {
+  CAMLparam1(tree);
+  MycTree *t = take_handle(tree);
+  if (t != NULL) CHECK(myc_tree_free(t));
+  CAMLreturn(Val_unit);
+}
+
+CAMLprim value myc_ml_tree_start(value bus, value tree) {
+  CAMLparam2(bus, tree);
+  MycBus *b = handle_ptr(bus, "bus");
+  MycTree *t = handle_ptr(tree, "tree");
+  take_handle(tree); /* consumed, even on an error */
+  MycSupervisor *sup = NULL;
+  CHECK(myc_tree_start(b, t, &sup));
+  CAMLreturn(alloc_handle(sup));
+}
+
+CAMLprim value myc_ml_supervisor_child(value sup, value name) {
+  CAMLparam2(sup, name);
+  MycSupervisor *s = handle_ptr(sup, "supervisor");
+  MycActor *a = NULL;
+  char *nm = dup_string(name);
+  MycStatus st;
+  BLOCKING(st = myc_supervisor_child(s, nm, &a));
+  free(nm);
+  if (st != MYC_STATUS_OK) raise_status(st);
+  CAMLreturn(alloc_handle(a));
+}
+
+CAMLprim value myc_ml_supervisor_restarts(value sup, value name) {
+  CAMLparam2(sup, name);
+  MycSupervisor *s = handle_ptr(sup, "supervisor");
+  uint64_t n = 0;
+  char *nm = dup_option(name);
+  MycStatus st;
+  BLOCKING(st = myc_supervisor_restarts(s, nm, &n));
+  free(nm);
+  if (st != MYC_STATUS_OK) raise_status(st);
+  CAMLreturn(Val_long((long)n));
+}
+
+CAMLprim value myc_ml_supervisor_wait_restarts(value sup, value name, value n) {
+  CAMLparam3(sup, name, n);
+  MycSupervisor *s = handle_ptr(sup, "supervisor");
+  char *nm = dup_option(name);
+  MycStatus st;
+  BLOCKING(st = myc_supervisor_wait_restarts(s, nm, (uint64_t)Long_val(n)));
+  free(nm);
+  if (st != MYC_STATUS_OK) raise_status(st);
+  CAMLreturn(Val_unit);
+}
+
+CAMLprim value myc_ml_supervisor_free(value sup) {
+  CAMLparam1(sup);
+  MycSupervisor *s = take_handle(sup);
+  if (s != NULL) CHECK(myc_supervisor_free(s));
+  CAMLreturn(Val_unit);
+}
+
+/* ---- Nodes of a topology --------------------------------------------------------------- */
+
+CAMLprim value myc_ml_node_start(value bus, value path, value name) {
+  CAMLparam3(bus, path, name);
+  MycBus *b = handle_ptr(bus, "bus");
+  MycNode *node = NULL;
+  char *p = dup_string(path), *nm = dup_string(name);
+  MycStatus st;
+  BLOCKING(st = myc_node_start(b, p, nm, &node));
+  free(p);
+  free(nm);
+  if (st != MYC_STATUS_OK) raise_status(st);
+  CAMLreturn(alloc_handle(node));
+}
+
+CAMLprim value myc_ml_node_is_remote(value node, value service) {
+  CAMLparam2(node, service);
+  MycNode *n = handle_ptr(node, "node");
+  bool remote = false;
+  char *s = dup_string(service);
+  MycStatus st;
+  BLOCKING(st = myc_node_is_remote(n, s, &remote));
+  free(s);
+  if (st != MYC_STATUS_OK) raise_status(st);
+  CAMLreturn(Val_bool(remote));
+}
+
+CAMLprim value myc_ml_node_tell(value node, value service, value type_id, value body) {
+  CAMLparam4(node, service, type_id, body);
+  MycNode *n = handle_ptr(node, "node");
+  size_t len;
+  char *svc = dup_string(service);
+  uint8_t *data = dup_bytes(body, &len);
+  MycStatus st;
+  BLOCKING(st = myc_node_tell(n, svc, (uint16_t)Int_val(type_id), data, len));
+  free(svc);
+  free(data);
+  if (st != MYC_STATUS_OK) raise_status(st);
+  CAMLreturn(Val_unit);
+}
+
+CAMLprim value myc_ml_node_ask(value node, value service, value type_id, value body,
+                               value timeout_ms) {
+  CAMLparam5(node, service, type_id, body, timeout_ms);
+  MycNode *n = handle_ptr(node, "node");
+  size_t len;
+  char *svc = dup_string(service);
+  uint8_t *data = dup_bytes(body, &len);
+  uint16_t rt = 0;
+  MycBytes reply = {0};
+  MycStatus st;
+  int64_t t = (int64_t)Long_val(timeout_ms);
+  BLOCKING(st = myc_node_ask(n, svc, (uint16_t)Int_val(type_id), data, len, t, &rt, &reply));
+  free(svc);
+  free(data);
+  if (st != MYC_STATUS_OK) raise_status(st);
+  CAMLreturn(reply_pair(rt, &reply));
+}
+
+CAMLprim value myc_ml_node_free(value node) {
+  CAMLparam1(node);
+  MycNode *n = take_handle(node);
+  if (n != NULL) CHECK(myc_node_free(n));
+  CAMLreturn(Val_unit);
+}
+
+/* ---- A baseline for benchmarks: an actor whose callbacks are C only ------------------- */
+
+static int32_t echo_start(void *user_data, const uint8_t *args, size_t args_len, void **state,
+                          MycCall *call) {
+  (void)user_data;
+  (void)args;
+  (void)args_len;
+  (void)call;
+  *state = NULL;
+  return 0;
+}
+
+static int32_t echo_handle(void *user_data, void *state, uint16_t type_id, const uint8_t *body,
+                           size_t len, MycCall *call) {
+  (void)user_data;
+  (void)state;
+  myc_call_reply(call, type_id, body, len);
+  return 0;
+}
+
+CAMLprim value myc_ml_spawn_c_echo(value bus) {
+  CAMLparam1(bus);
+  MycBus *b = handle_ptr(bus, "bus");
+  MycActorCallbacks cb = {
+      .user_data = NULL, .start = echo_start, .handle = echo_handle, .stop = NULL,
+      .free_user_data = NULL};
+  MycActor *actor = NULL;
+  CHECK(myc_actor_spawn(b, &cb, NULL, 0, &actor));
+  CAMLreturn(alloc_handle(actor));
+}

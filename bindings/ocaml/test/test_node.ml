@@ -1,0 +1,116 @@
+(* A split deployment over Unix sockets: this process is node "ocaml" of a topology file (an
+   OCaml echo actor), and starts a second process, node "rust", hosting a Rust counter. Asks
+   and tells cross the link both ways. The peer process is this executable run with
+   [peer TOPOLOGY]; it serves until its stdin closes. Everything lives in a temporary
+   directory removed at the end. *)
+open Check
+module M = Mycelium
+module C = M.Contract
+
+let secret_var = "MYCELIUM_OCAML_TEST_SECRET"
+let limit = 20_000 (* ms: bounds every cross-process ask *)
+
+let peer topology =
+  let bus = M.Bus.create () in
+  M.spawn_rust bus ~kind:"counter" ~service:"counter";
+  let node = M.Node.join bus ~topology ~node:"rust" in
+  print_endline "ready";
+  (try
+     while true do
+       match input_line stdin with
+       | "ask" ->
+           let r = M.Node.ask ~timeout_ms:limit node "ocaml-echo" C.heartbeat (hb 41L) C.heartbeat in
+           Printf.printf "%Ld %s\n%!" r.seq r.sender
+       | _ -> print_endline "?"
+     done
+   with End_of_file -> ());
+  M.Node.leave node;
+  M.Bus.close bus;
+  exit 0
+
+let temp_dir () =
+  let base = Filename.temp_file "mycelium-ocaml-node" "" in
+  Sys.remove base;
+  Unix.mkdir base 0o700;
+  base
+
+let main () =
+  let dir = temp_dir () in
+  let topology = Filename.concat dir "topology.toml" in
+  let oc = open_out topology in
+  output_string oc
+    (String.concat "\n"
+       [
+         Printf.sprintf "secret_env = %S" secret_var;
+         "";
+         "[[node]]";
+         "name = \"ocaml\"";
+         "endpoint = \"unix:ocaml.sock\"";
+         "services = [\"ocaml-echo\"]";
+         "";
+         "[[node]]";
+         "name = \"rust\"";
+         "endpoint = \"unix:rust.sock\"";
+         "services = [\"counter\"]";
+         "";
+       ]);
+  close_out oc;
+  Unix.putenv secret_var "a test secret of at least 32 bytes!!";
+  let bus = M.Bus.create () in
+  let echo =
+    M.Actor.make ~on_start:(fun () -> ())
+      [ M.Actor.on C.heartbeat (fun () (h : Trading.heartbeat) -> M.reply C.heartbeat { h with sender = "ocaml-echo" }) ]
+  in
+  let e = M.spawn bus echo () ~service:"ocaml-echo" in
+  (* Errors first: an unknown node, a missing file. *)
+  ignore (expect_error "unknown node" M.Invalid_argument (fun () -> M.Node.join bus ~topology ~node:"nobody"));
+  ignore
+    (expect_error "missing topology" M.Invalid_argument (fun () ->
+         M.Node.join bus ~topology:(Filename.concat dir "missing.toml") ~node:"ocaml"));
+  let node = M.Node.join bus ~topology ~node:"ocaml" in
+  let to_child_r, to_child_w = Unix.pipe ~cloexec:true () in
+  let from_child_r, from_child_w = Unix.pipe ~cloexec:true () in
+  let pid =
+    Unix.create_process Sys.executable_name [| Sys.executable_name; "peer"; topology |] to_child_r
+      from_child_w Unix.stderr
+  in
+  Unix.close to_child_r;
+  Unix.close from_child_w;
+  let to_child = Unix.out_channel_of_descr to_child_w in
+  let from_child = Unix.in_channel_of_descr from_child_r in
+  let line () = try input_line from_child with End_of_file -> "<the peer exited>" in
+  check_eq "peer ready" (fun s -> s) "ready" (line ());
+  check "counter is remote" (M.Node.is_remote node "counter");
+  check "ocaml-echo is local" (not (M.Node.is_remote node "ocaml-echo"));
+  (* OCaml node -> Rust actor in the other process. *)
+  let r = M.Node.ask ~timeout_ms:limit node "counter" C.heartbeat (hb 5L) C.heartbeat in
+  check_eq "remote Rust counter" Int64.to_string 5L r.seq;
+  M.Node.tell node "counter" C.heartbeat (hb 10L);
+  let r = M.Node.ask ~timeout_ms:limit node "counter" C.heartbeat (hb 1L) C.heartbeat in
+  check_eq "a tell crossed before the ask" Int64.to_string 16L r.seq;
+  (* A local service through the node. *)
+  let r = M.Node.ask node "ocaml-echo" C.heartbeat (hb 3L) C.heartbeat in
+  check_eq "local through the node" (fun s -> s) "ocaml-echo" r.sender;
+  ignore (expect_error "wrong type to a remote service" M.Failed (fun () ->
+      M.Node.ask ~timeout_ms:limit node "counter" C.quote
+        { ts_ns = 1L; instrument = 1; bid_px = 1.; bid_qty = 1.; ask_px = 1.; ask_qty = 1. } C.heartbeat));
+  (* The other process asks the OCaml actor here. *)
+  output_string to_child "ask\n";
+  flush to_child;
+  check_eq "remote node asked the OCaml actor" (fun s -> s) "41 ocaml-echo" (line ());
+  close_out to_child;
+  let _, status = Unix.waitpid [] pid in
+  check "peer exited cleanly" (status = Unix.WEXITED 0);
+  close_in from_child;
+  M.Node.leave node;
+  M.Actor_ref.free e;
+  M.Bus.close bus;
+  Array.iter (fun f -> Sys.remove (Filename.concat dir f)) (Sys.readdir dir);
+  Unix.rmdir dir;
+  check_eq "no roots left" string_of_int 0 (M.live_roots ());
+  finish "test_node"
+
+let () =
+  match Sys.argv with
+  | [| _; "peer"; topology |] -> peer topology
+  | _ -> main ()

@@ -1,0 +1,80 @@
+(* Supervision: an OCaml child next to a Rust child. An exception in the OCaml handler is a
+   failure like a Rust panic: the ask fails at once, a dead letter, a restart in place that
+   re-runs on_start with the same arguments; the Rust sibling is untouched. *)
+open Check
+module M = Mycelium
+module C = M.Contract
+
+let () =
+  let bus = M.Bus.create ~virtual_time:true () in
+  let starts = ref [] in
+  let stops = ref 0 in
+  let fragile =
+    M.Actor.make
+      ~on_start:(fun base ->
+        starts := base :: !starts;
+        ref base)
+      ~on_stop:(fun _ _ -> incr stops)
+      [
+        M.Actor.on C.heartbeat (fun total (h : Trading.heartbeat) ->
+            if h.sender = "boom" then failwith "boom requested";
+            total := Int64.add !total h.seq;
+            M.reply C.heartbeat (hb !total));
+      ]
+  in
+  let roots0 = M.live_roots () in
+  let sup =
+    M.Supervisor.start bus ~backoff_initial_ms:100
+      [
+        M.Supervisor.actor "fragile" fragile 1000L ~service:"fragile";
+        M.Supervisor.rust "counter" ~kind:"counter" ~service:"counter";
+      ]
+  in
+  check_eq "one start" string_of_int 1 (List.length !starts);
+  let r = M.ask bus "fragile" C.heartbeat (hb 5L) C.heartbeat in
+  check_eq "state before the crash" Int64.to_string 1005L r.seq;
+  ignore (M.ask bus "counter" C.heartbeat (hb 3L) C.heartbeat);
+  let dead0 = M.Bus.dead_letters bus in
+  let t0 = M.Bus.now_ns bus in
+  let msg =
+    expect_error "the ask fails at once" M.Failed (fun () ->
+        M.ask bus "fragile" C.heartbeat (hb ~sender:"boom" 1L) C.heartbeat)
+  in
+  check "the failure carries the exception" (contains msg "boom requested");
+  M.Supervisor.wait_restarts sup ~child:"fragile" 1;
+  check "a dead letter" (M.Bus.dead_letters bus > dead0);
+  check_eq "restarts of fragile" string_of_int 1 (M.Supervisor.restarts sup ~child:"fragile");
+  check "the backoff elapsed in bus time" (Int64.sub (M.Bus.now_ns bus) t0 >= 100_000_000L);
+  check "on_start re-ran with the same args" (!starts = [ 1000L; 1000L ]);
+  check_eq "the failed incarnation stopped" string_of_int 1 !stops;
+  let r = M.ask bus "fragile" C.heartbeat (hb 1L) C.heartbeat in
+  check_eq "fresh state after the restart" Int64.to_string 1001L r.seq;
+  let r = M.ask bus "counter" C.heartbeat (hb 4L) C.heartbeat in
+  check_eq "the Rust sibling kept its state" Int64.to_string 7L r.seq;
+  (* The child's handle stays valid across restarts. *)
+  let child = M.Supervisor.child sup "fragile" in
+  ignore (expect_error "crash through the handle" M.Failed (fun () ->
+      M.Actor_ref.ask child C.heartbeat (hb ~sender:"boom" 1L) C.heartbeat));
+  M.Supervisor.wait_restarts sup ~child:"fragile" 2;
+  let r = M.Actor_ref.ask child C.heartbeat (hb 2L) C.heartbeat in
+  check_eq "the handle reaches the new incarnation" Int64.to_string 1002L r.seq;
+  M.Actor_ref.free child;
+  ignore (expect_error "unknown child" M.Invalid_argument (fun () -> M.Supervisor.child sup "nobody"));
+  M.Supervisor.stop sup;
+  check_eq "every incarnation stopped" string_of_int 3 !stops;
+  check_eq "no roots once the tree stopped" string_of_int roots0 (M.live_roots ());
+  (* A child whose first start fails: the tree does not start, and says which child. *)
+  let broken = M.Actor.make ~on_start:(fun () -> failwith "cannot start") [] in
+  let msg =
+    expect_error "failing first start" M.Start_failed (fun () ->
+        M.Supervisor.start bus [ M.Supervisor.rust "c" ~kind:"counter"; M.Supervisor.actor "broken" broken () ])
+  in
+  check "the message names the child" (contains msg "broken");
+  check_eq "no roots after the failed tree" string_of_int roots0 (M.live_roots ());
+  (* Duplicate child names are refused before anything starts. *)
+  ignore
+    (expect_error "duplicate child" M.Invalid_argument (fun () ->
+         M.Supervisor.start bus [ M.Supervisor.actor "x" fragile 1L; M.Supervisor.actor "x" fragile 2L ]));
+  check_eq "no roots after the refused tree" string_of_int roots0 (M.live_roots ());
+  M.Bus.close bus;
+  finish "test_supervision"

@@ -1,0 +1,485 @@
+"""Distributed sweeps: shards on a Dask LocalCluster of two worker processes, on Ray, and
+through the command line against a scheduler and workers started as separate processes;
+every result compared byte for byte with one process running the whole grid."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+
+import pytest
+
+import mycelium
+from mycelium import distributed as dist
+from mycelium.backtest import Strategy, run_strategy
+
+ROOT = pathlib.Path(__file__).resolve().parents[3]
+PY = sys.executable
+
+# Small and quick, with a failing point (fast >= slow) in the middle.
+GRID = dist.grid([5, 20, 300], [50, 200], [0, 10])
+TICKS = 20_000
+SEED = 5
+
+
+def local(grid=GRID, **kw):
+    kw.setdefault("ticks", TICKS)
+    kw.setdefault("seed", SEED)
+    return dist.sweep(grid, client=None, **kw)
+
+
+@pytest.fixture(scope="module")
+def reference():
+    """The whole grid in this process, as one shard."""
+    return local(shard_size=len(GRID))
+
+
+@pytest.fixture(scope="module")
+def dask_client():
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address="127.0.0.1:0",
+    ) as cluster, distributed.Client(cluster) as client:
+        client.wait_for_workers(2, timeout=60)
+        yield client
+
+
+@pytest.fixture(scope="module")
+def backtest_bin():
+    """The backtest example, release build (as the README's cargo command runs it)."""
+    subprocess.run(
+        ["cargo", "build", "-q", "--release", "--example", "backtest"], cwd=ROOT, check=True
+    )
+    return ROOT / "target" / "release" / "examples" / "backtest"
+
+
+def cargo_csv(backtest_bin, out: pathlib.Path, *options: str) -> bytes:
+    subprocess.run(
+        [str(backtest_bin), "--out", str(out), "--no-progress", *options],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    return (out / "results.csv").read_bytes()
+
+
+# --- in process -----------------------------------------------------------------------
+
+
+def test_shards_in_process_give_the_rows_of_the_local_sweep(reference):
+    rows = mycelium.sweep([5, 20, 300], [50, 200], [0, 10], ticks=TICKS, seed=SEED, workers=2)
+    # NaN (a win rate without trades) is not equal to itself: compare the text.
+    assert repr(reference.rows) == repr(rows)
+    sharded = local(shard_size=3)
+    assert sharded.shards == 4
+    assert sharded.csv == reference.csv
+    assert [r["index"] for r in sharded.rows] == list(range(len(GRID)))
+    # The failed points are rows, as in a local sweep.
+    failed = reference.failures()
+    assert [(r["fast"], r["slow"]) for r in failed] == [(300, 50), (300, 50), (300, 200), (300, 200)]
+    assert all("fast" in r["status"] for r in failed)
+    assert reference.csv.startswith(dist.CSV_HEADER + "\n")
+    assert reference.csv.count("\n") == len(GRID) + 1
+
+
+def test_the_csv_is_the_backtest_examples(reference, backtest_bin, tmp_path):
+    grid_file = tmp_path / "grid.csv"
+    grid_file.write_text("fast,slow,band_bps\n" + "".join(f"{f},{s},{b}\n" for f, s, b in GRID if f < s))
+    ok = [p for p in GRID if p[0] < p[1]]
+    ours = local(ok, shard_size=2).csv.encode()
+    theirs = cargo_csv(backtest_bin, tmp_path / "cargo", "--grid", str(grid_file),
+                       "--ticks", str(TICKS), "--seed", str(SEED))
+    assert ours == theirs
+    # The same from a data file, through the command line's parsing of the example's options.
+    data = tmp_path / "ticks.csv"
+    write_ticks(data, dist.MarketData.synthetic(8, 30_000))
+    options = ["--data", str(data), "--fast", "5:20:5", "--slow", "10,100", "--band", "0,5",
+               "--commission-per-trade", "1.5", "--size", "0.5", "--seed", "3"]
+    o = dist._options(["--scheduler", "unused", *options])
+    ours = local(dist._grid_of(o), data=data, seed=3, commission_per_trade=1.5, size=0.5).csv.encode()
+    assert ours == cargo_csv(backtest_bin, tmp_path / "cargo-data", *options)
+
+
+def test_a_series_pickles_bit_for_bit(tmp_path):
+    import pickle
+
+    synthetic = dist.MarketData.synthetic(3, 1_000)
+    back = pickle.loads(pickle.dumps(synthetic))
+    assert back.to_bytes() == synthetic.to_bytes()
+    assert len(pickle.dumps(synthetic)) < 200, "a synthetic series travels as its recipe"
+    path = tmp_path / "ticks.csv"
+    path.write_text("timestamp_ns,price\n" + "".join(f"{i * 10**9 + 1},{100 + (i % 7) * 0.25}\n" for i in range(500)))
+    loaded = dist.MarketData.load(path)
+    back = pickle.loads(pickle.dumps(loaded))
+    assert back.to_bytes() == loaded.to_bytes() and len(back) == 500
+
+
+# --- bad input ------------------------------------------------------------------------
+
+
+def test_an_empty_grid_is_refused():
+    with pytest.raises(dist.ShardError, match="the grid is empty"):
+        local([])
+    with pytest.raises(dist.ShardError, match="the grid is empty"):
+        dist.sweep_strategy(Trend, [], ticks=TICKS)
+
+
+def test_a_shard_of_unknown_or_repeated_indices_is_refused():
+    data = dist.MarketData.synthetic(1, 1_000)
+    settings = {"seed": 1}
+    with pytest.raises(dist.ShardError, match="grid index 7 is unknown: the grid has 3 point"):
+        dist.run_shard(data, GRID[:3], [0, 7], settings)
+    with pytest.raises(dist.ShardError, match="index 1 is in the shard twice"):
+        dist.run_shard(data, GRID[:3], [1, 1], settings)
+    with pytest.raises(dist.ShardError, match="shard is empty"):
+        dist.run_shard(data, GRID[:3], [], settings)
+    assert isinstance(dist.ShardError("x"), ValueError)
+
+
+def test_bad_settings_and_points_fail_before_anything_runs():
+    with pytest.raises(ValueError, match="fill must be"):
+        local(fill="sideways")
+    with pytest.raises(ValueError, match="shard_size"):
+        local(shard_size=0)
+    with pytest.raises(TypeError, match="grid point"):
+        local([(5, 50)])
+    with pytest.raises(TypeError, match="client must be"):
+        dist.sweep(GRID, client=object())
+    with pytest.raises(FileNotFoundError, match="cannot read the data file"):
+        local(data="/nonexistent/mycelium/ticks.csv")
+
+
+def test_a_data_file_missing_on_a_worker_is_a_clear_error(dask_client, tmp_path):
+    missing = tmp_path / "only-here.csv"
+    with pytest.raises(dist.DataFileMissing, match=r"worker tcp://127\.0\.0\.1:\d+ cannot read the data file .*only-here\.csv") as e:
+        dist.sweep(GRID, client=dask_client, data=missing, read_on_workers=True, retries=0)
+    assert isinstance(e.value, FileNotFoundError)
+    assert "shared storage" in str(e.value)
+
+
+# --- Dask -----------------------------------------------------------------------------
+
+
+def test_dask_two_worker_processes_give_the_bytes_of_one_process(dask_client, reference):
+    seen = []
+    result = dist.sweep(GRID, client=dask_client, ticks=TICKS, seed=SEED, shard_size=3, progress=seen.append)
+    assert result.engine == "dask" and result.shards == 4
+    assert result.csv == reference.csv
+    assert repr(result.rows) == repr(reference.rows)
+    # Progress as each shard completes: one report per shard, counting up to the whole.
+    assert [p.shards_done for p in seen] == [1, 2, 3, 4]
+    assert all(p.shards == 4 and p.points == len(GRID) for p in seen)
+    assert seen[-1].points_done == len(GRID) and seen[-1].failed == 4
+    # Two worker processes, not threads of one.
+    assert len({pid for pid in dask_client.run(os.getpid).values()}) == 2
+
+
+def test_dask_shares_a_loaded_file_by_reference(dask_client, tmp_path, reference):
+    path = tmp_path / "ticks.csv"
+    series = dist.MarketData.synthetic(SEED, TICKS)
+    write_ticks(path, series)
+    on_client = dist.sweep(GRID, client=dask_client, data=path, seed=SEED, shard_size=4)
+    on_workers = dist.sweep(GRID, client=dask_client, data=path, seed=SEED, shard_size=4, read_on_workers=True)
+    in_process = local(data=path)
+    assert on_client.csv == in_process.csv == on_workers.csv
+
+
+class Trend(Strategy):
+    """Long after `n` rising ticks in a row, short after `n` falling ones."""
+
+    @classmethod
+    def warmup(cls, args):
+        return max(args["n"], 0)
+
+    def on_start(self, args):
+        if args["n"] < 1:
+            raise ValueError(f"n must be at least 1, got {args['n']}")
+        self.n = args["n"]
+        self.up = self.down = 0
+        self.last = None
+
+    def on_ticks(self, start, prices, timestamps):
+        orders = []
+        for i, p in enumerate(prices):
+            if self.last is not None:
+                self.up = self.up + 1 if p > self.last else 0
+                self.down = self.down + 1 if p < self.last else 0
+                if self.up == self.n:
+                    orders.append((start + i, 1))
+                elif self.down == self.n:
+                    orders.append((start + i, -1))
+            self.last = p
+        return orders
+
+
+def write_ticks(path: pathlib.Path, series: dist.MarketData) -> None:
+    raw = series.to_bytes()
+    n = len(series)
+    import struct
+
+    ts = struct.unpack_from(f"<{n}Q", raw, 25)
+    px = struct.unpack_from(f"<{n}d", raw, 25 + 8 * n)
+    path.write_text("timestamp_ns,price\n" + "".join(f"{t},{p!r}\n" for t, p in zip(ts, px)))
+
+
+def test_a_python_strategy_on_dask_with_a_file_every_worker_reads(dask_client, tmp_path):
+    import cloudpickle
+
+    # The workers cannot import this test module: ship the strategy class by value.
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    path = tmp_path / "ticks.csv"
+    write_ticks(path, dist.MarketData.synthetic(2, 3_000))
+    grid = [{"n": 3}, {"n": 5}, {"n": 8}, {"n": -1}]
+    try:
+        result = dist.sweep_strategy(Trend, grid, client=dask_client, data=path, seed=9,
+                                     shard_size=1, read_on_workers=True)
+    finally:
+        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+    expected = run_strategy(Trend, grid, data=str(path), seed=9, workers=1)
+    assert repr(result.rows) == repr(expected)
+    assert result.csv is None
+    assert [r["status"] == "ok" for r in result.rows] == [True, True, True, False]
+    assert all(r["trades"] > 0 for r in result.rows[:3])
+
+
+class Broken(Trend):
+    @classmethod
+    def warmup(cls, args):
+        raise RuntimeError("warmup is broken")
+
+
+def test_a_shard_that_raises_is_a_distributed_error_naming_it(dask_client):
+    import cloudpickle
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    try:
+        with pytest.raises(dist.DistributedError, match=r"shard \d failed on the Dask cluster: RuntimeError: .*warmup is broken"):
+            dist.sweep_strategy(Broken, [{"n": 3}, {"n": 4}], client=dask_client, ticks=2_000,
+                                shard_size=1, retries=0)
+        # In process, the strategy's own exception.
+        with pytest.raises(RuntimeError, match="warmup is broken"):
+            dist.sweep_strategy(Broken, [{"n": 3}], ticks=2_000)
+        # A bad setting fails on the client, before anything is submitted.
+        with pytest.raises(ValueError, match="fill must be"):
+            dist.sweep_strategy(Trend, [{"n": 3}], client=dask_client, fill="sideways")
+    finally:
+        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+
+
+def test_a_worker_killed_mid_sweep_still_gives_the_whole_result(reference):
+    distributed = pytest.importorskip("distributed")
+    killed = []
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address="127.0.0.1:0"
+    ) as cluster, distributed.Client(cluster) as client:
+        client.wait_for_workers(2, timeout=60)
+
+        def kill_one_busy_worker(p: dist.Progress) -> None:
+            if killed:
+                return
+            pids = client.run(os.getpid)
+            busy = [addr for addr, keys in client.processing().items() if keys]
+            victim = (busy or sorted(pids))[0]
+            os.kill(pids[victim], signal.SIGKILL)
+            killed.append((p.shards_done, p.shards, bool(busy)))
+
+        # Sixteen shards of three points: the first completion leaves most of them to run.
+        grid = GRID * 4
+        result = dist.sweep(grid, client=client, ticks=TICKS, seed=SEED, shard_size=3,
+                            progress=kill_one_busy_worker)
+    assert killed and killed[0][0] < killed[0][1], "the kill came before the sweep ended"
+    assert killed[0][2], "the killed worker had shards to run"
+    whole = local(grid, shard_size=len(grid))
+    assert result.csv == whole.csv
+    assert len(result.rows) == len(grid)
+
+
+def test_the_readme_cluster_example_runs(dask_client, tmp_path, monkeypatch, capsys):
+    import re
+
+    section = (ROOT / "README.md").read_text().split("## Sweeps on a cluster", 1)[1]
+    block = re.findall(r"```python\n(.*?)```", section, flags=re.S)[0]
+    assert '"tcp://10.0.0.5:8786"' in block
+    block = block.replace('"tcp://10.0.0.5:8786"', repr(dask_client.scheduler.address))
+    monkeypatch.chdir(tmp_path)
+    exec(compile(block, "README.md", "exec"), {"__name__": "readme"})
+    assert "best: " in capsys.readouterr().out
+    assert (tmp_path / "results.csv").read_text().startswith(dist.CSV_HEADER + "\n")
+
+
+# --- Ray ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ray_local():
+    try:
+        import ray
+    except ImportError:
+        pytest.skip("Ray is not installed (pip could not install it on this machine): the Ray tests are skipped")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+def test_ray_must_be_initialised_first(monkeypatch):
+    ray = pytest.importorskip("ray", reason="Ray is not installed: its tests are skipped")
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    with pytest.raises(dist.DistributedError, match=r"Ray is not initialised: call ray.init"):
+        dist.sweep(GRID, client="ray", ticks=TICKS)
+
+
+def test_ray_gives_the_bytes_of_one_process(ray_local, reference):
+    seen = []
+    result = dist.sweep(GRID, client="ray", ticks=TICKS, seed=SEED, shard_size=5, progress=seen.append)
+    assert result.engine == "ray" and result.shards == 3
+    assert result.csv == reference.csv
+    assert repr(result.rows) == repr(reference.rows)
+    assert [p.shards_done for p in seen] == [1, 2, 3]
+
+
+def test_a_python_strategy_on_ray(ray_local, tmp_path):
+    from ray import cloudpickle
+
+    path = tmp_path / "ticks.csv"
+    write_ticks(path, dist.MarketData.synthetic(4, 3_000))
+    grid = [{"n": 2}, {"n": 4}, {"n": 0}]
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    try:
+        result = dist.sweep_strategy(Trend, grid, client="ray", data=path, seed=9, shard_size=2)
+    finally:
+        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+    assert repr(result.rows) == repr(run_strategy(Trend, grid, data=str(path), seed=9, workers=1))
+    assert [r["status"] == "ok" for r in result.rows] == [True, True, False]
+
+
+def test_ray_reports_a_missing_data_file_and_a_bad_shard(ray_local, tmp_path):
+    with pytest.raises(dist.DataFileMissing, match="cannot read the data file"):
+        dist.sweep(GRID, client="ray", data=tmp_path / "nope.csv", read_on_workers=True, retries=0)
+    with pytest.raises(dist.ShardError, match="the grid is empty"):
+        dist.sweep([], client="ray")
+
+
+def test_cli_on_ray_writes_the_examples_bytes(ray_local, backtest_bin, tmp_path, capsys):
+    options = ["--grid", "small", "--ticks", str(TICKS), "--seed", str(SEED), "--commission-bps", "2"]
+    assert dist.main(["--ray", "--out", str(tmp_path / "ray"), "--no-progress", *options]) == 0
+    assert "results:" in capsys.readouterr().out
+    assert (tmp_path / "ray" / "results.csv").read_bytes() == cargo_csv(backtest_bin, tmp_path / "cargo", *options)
+
+
+# --- the command line -----------------------------------------------------------------
+
+
+def test_cli_refuses_bad_options(capsys):
+    assert dist.main(["--out", "x"]) == 2
+    assert "--scheduler ADDRESS" in capsys.readouterr().err
+    assert dist.main(["--scheduler", "tcp://127.0.0.1:1", "--ticks", "many"]) == 2
+    assert "--ticks many: expected a whole number" in capsys.readouterr().err
+    assert dist.main(["--scheduler", "tcp://127.0.0.1:1", "--fast", "5:50:5"]) == 2
+    assert "give both --fast and --slow" in capsys.readouterr().err
+    assert dist.main(["--scheduler", "tcp://127.0.0.1:1", "--commission", "1"]) == 2
+    assert "--commission is ambiguous" in capsys.readouterr().err
+    assert dist.main(["--scheduler", "tcp://127.0.0.1:1", "--bogus"]) == 2
+    assert "unrecognized arguments: --bogus" in capsys.readouterr().err
+    assert dist.main(["--sched", "tcp://127.0.0.1:1"]) == 2, "no abbreviations, as the example"
+    capsys.readouterr()
+    assert dist.main(["--scheduler", "tcp://127.0.0.1:1", "--fast", "50", "--slow", "10"]) == 1
+    assert "the grid is empty" in capsys.readouterr().err
+
+
+@pytest.fixture
+def dask_processes(tmp_path):
+    """`dask scheduler` and two `dask worker` processes on loopback, each in its own process
+    group, as on a real cluster; yields the scheduler's address and the workers' processes.
+    Every process is ended at teardown."""
+    dask = pathlib.Path(PY).with_name("dask")
+    if not dask.exists():
+        pytest.skip("the `dask` command is not installed")
+    scheduler_file = tmp_path / "scheduler.json"
+    procs = []
+
+    def start(*args: str) -> subprocess.Popen:
+        log = open(tmp_path / f"proc-{len(procs)}.log", "wb")
+        proc = subprocess.Popen([str(dask), *args], stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        log.close()
+        procs.append(proc)
+        return proc
+
+    try:
+        start("scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+              "--scheduler-file", str(scheduler_file))
+        workers = [
+            start("worker", "--scheduler-file", str(scheduler_file), "--host", "127.0.0.1",
+                  "--nthreads", "1", "--no-dashboard")
+            for _ in range(2)
+        ]
+        from distributed import Client
+
+        with Client(scheduler_file=str(scheduler_file), timeout="60s") as client:
+            client.wait_for_workers(2, timeout=60)
+            address = client.scheduler.address
+        yield address, workers
+    finally:
+        for p in reversed(procs):
+            try:
+                os.killpg(p.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        for p in procs:
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+
+
+def cli(address: str, out: pathlib.Path, *options: str) -> list[str]:
+    return [PY, "-m", "mycelium.distributed", "--scheduler", address, "--out", str(out), *options]
+
+
+def test_cli_against_a_scheduler_and_two_worker_processes(dask_processes, backtest_bin, tmp_path):
+    """The command line's results.csv against the example's, byte for byte."""
+    address, _ = dask_processes
+    options = ["--grid", "small", "--ticks", str(TICKS), "--seed", str(SEED), "--risk-limit", "0.05"]
+    run = subprocess.run(cli(address, tmp_path / "dask", "--shard-size", "4", *options),
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert "5/5 shards" in run.stderr, "progress as shards complete"
+    ours = (tmp_path / "dask" / "results.csv").read_bytes()
+    assert ours == cargo_csv(backtest_bin, tmp_path / "cargo", *options)
+
+
+def test_cli_survives_a_worker_process_killed_mid_run(dask_processes, backtest_bin, tmp_path):
+    """One `dask worker` (its nanny and its worker process) killed with SIGKILL after the
+    first shard completes: the other finishes the sweep, and the bytes are the same."""
+    address, workers = dask_processes
+    options = ["--fast", "5:40:5", "--slow", "100:400:100", "--band", "0,10", "--ticks", "50000",
+               "--seed", str(SEED)]
+    proc = subprocess.Popen(cli(address, tmp_path / "dask", "--shard-size", "2", *options),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        killed_at = None
+        for line in proc.stderr:  # ends when the command line exits
+            if killed_at is None and " shards, " in line:
+                killed_at = line.split()[0]
+                os.killpg(workers[0].pid, signal.SIGKILL)
+        out, _ = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, out
+    assert killed_at is not None, "no progress line came before the command line exited"
+    done, total = map(int, killed_at.split("/"))
+    assert done < total, "the worker was killed before the last shard came back"
+    assert workers[0].wait(timeout=30) == -signal.SIGKILL
+    ours = (tmp_path / "dask" / "results.csv").read_bytes()
+    assert ours == cargo_csv(backtest_bin, tmp_path / "cargo", *options)

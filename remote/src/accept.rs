@@ -1,0 +1,299 @@
+//! The accepting side: the listener, whose handshakes run on their own tasks off the accept
+//! loop, and, per link, a supervised keeper that runs the connections the peer makes.
+//!
+//! The accepting side cannot reconnect (only the peer dials), so its supervision is about
+//! the link, not the socket: each link accepted on has its own [`Supervisor`] (one-for-one,
+//! the link's `backoff`, an intensity it never reaches, so that it cannot fail the bus) over
+//! one transient child, the [`Keeper`]. Handshakes hand each established connection to the
+//! keeper of its link, which waits on it:
+//!
+//! - A connection task that panics: the connection is detached (asks in flight fail at once,
+//!   `Down` event), the panic fails the keeper, and the supervisor starts a new incarnation
+//!   after its backoff, which takes the peer's next connection (the peer sees the socket
+//!   close and dials again; the log resends what was not acknowledged). After
+//!   `max_attempts` consecutive panics the link gives up: what it holds is reported lost,
+//!   and the peer's next handshake is refused, so the peer gives up and reports its own.
+//! - A connection that ends (the peer died, a cut, a heartbeat timeout): the keeper waits
+//!   `give_up_after` of bus time for the peer to come back; if it does not, the link gives up
+//!   with a loss report.
+//!
+//! The keeper's arguments hold the [`Link`] and the receiving end of its hand-over channel,
+//! so both survive a restart.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use mycelium_actors::{Actor, BoxError, Bus, Clock, Context, Handler};
+use mycelium_supervisor::{ChildSpec, Restart, RestartStrategy, Supervisor, SupervisorRef};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::connection;
+use crate::dial::Resolver;
+use crate::error::HandshakeError;
+use crate::frame::HANDSHAKE_MAX_BODY;
+use crate::handshake::{self, Identity};
+use crate::link::Link;
+use crate::reader::FrameReader;
+use crate::tls::ServerTls;
+use crate::transport::{Listener, Stream};
+
+/// An established connection handed to its link's keeper: its id and the task running it.
+pub(crate) type Accepted = (u64, JoinHandle<String>);
+
+/// Starts the supervised keeper of `link`'s accepted connections and installs its hand-over
+/// channel in the link. Returns the supervisor (for the node to stop), or the reason it did
+/// not start; a link that has a keeper already gets none.
+pub(crate) async fn keep(link: &Link, bus: &Bus) -> Result<Option<SupervisorRef>, String> {
+    let inner = &link.inner;
+    if inner.keeper.get().is_some() {
+        return Ok(None);
+    }
+    let (tx, rx) = mpsc::unbounded_channel();
+    let peer = inner.peer.clone();
+    let args = KeeperArgs {
+        link: link.clone(),
+        incoming: Arc::new(tokio::sync::Mutex::new(rx)),
+        panics: Arc::new(AtomicU32::new(0)),
+    };
+    let observed = peer.clone();
+    let sup = Supervisor::builder(RestartStrategy::OneForOne)
+        .backoff(inner.config.backoff.clone())
+        // Never give up at the supervisor (at the root that would fail the bus): the keeper
+        // counts its own panics and gives the link up.
+        .intensity(u32::MAX, Duration::from_secs(1))
+        .on_event(move |event| {
+            tracing::info!(target: "mycelium::remote", peer = %observed, ?event, "accepted link supervision");
+        })
+        .child(
+            ChildSpec::new::<Keeper>(format!("accepted:{peer}"), args).restart(Restart::Transient),
+        )
+        .spawn(bus)
+        .await
+        .map_err(|e| e.to_string())?;
+    // Installed only once the keeper runs, so that a failed start leaves no channel behind.
+    if inner.keeper.set(tx).is_err() {
+        // A concurrent `listen` for the same peer installed its keeper first.
+        sup.actor_ref().kill();
+        return Ok(None);
+    }
+    Ok(Some(sup))
+}
+
+/// What a [`Keeper`] is built from, at every (re)start: the state that must survive one.
+#[derive(Clone)]
+pub(crate) struct KeeperArgs {
+    link: Link,
+    /// Connections established by handshakes, in the order they were attached.
+    incoming: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Accepted>>>,
+    /// Consecutive incarnations that ended in a panic.
+    panics: Arc<AtomicU32>,
+}
+
+/// The accepting side's keeper of one link's connections: a supervised actor (see the
+/// module's documentation).
+pub(crate) struct Keeper {
+    args: KeeperArgs,
+}
+
+/// Starts the keeper's loop (sent by the keeper to itself at every start).
+struct Run;
+
+impl Actor for Keeper {
+    type Args = KeeperArgs;
+    async fn on_start(args: KeeperArgs, ctx: &mut Context<Self>) -> Result<Self, BoxError> {
+        ctx.actor_ref()
+            .try_tell(Run)
+            .map_err(|_| "the link keeper could not start its loop")?;
+        Ok(Keeper { args })
+    }
+}
+
+impl Handler<Run> for Keeper {
+    type Reply = ();
+    async fn handle(&mut self, _: Run, ctx: &mut Context<Self>) {
+        let args = &self.args;
+        let inner = &args.link.inner;
+        let panics = args.panics.load(Ordering::Relaxed);
+        if panics >= inner.config.max_attempts {
+            inner.give_up(&format!(
+                "the link's accepted connection panicked {panics} times in a row"
+            ));
+        } else {
+            run(args).await;
+        }
+        ctx.stop();
+    }
+}
+
+/// Waits on each connection the peer makes; returns when the link is closed, gives up, or
+/// the node is gone. A panic of a connection task is resumed here, failing the keeper.
+async fn run(args: &KeeperArgs) {
+    let inner = &args.link.inner;
+    let mut incoming = args.incoming.lock().await;
+    loop {
+        if inner.lock().closed.is_some() {
+            return;
+        }
+        // Before the first connection the node decides how long to wait (a topology node
+        // gives up after `give_up_after`); once the peer has connected, this keeper does.
+        let connected_before = inner.generation() > 1;
+        let next = if connected_before && !args.link.is_up() {
+            let wait = inner.config.give_up_after;
+            match inner.clock.timeout(wait, incoming.recv()).await {
+                Ok(next) => next,
+                Err(_) => {
+                    if !args.link.is_up() {
+                        inner.give_up(&format!("the peer did not reconnect within {wait:?}"));
+                        return;
+                    }
+                    continue;
+                }
+            }
+        } else {
+            incoming.recv().await
+        };
+        let Some((id, task)) = next else {
+            // The node, which holds the sending end, is gone.
+            return;
+        };
+        match task.await {
+            Err(e) if e.is_panic() => {
+                args.panics.fetch_add(1, Ordering::Relaxed);
+                inner.detach(
+                    id,
+                    "the connection task panicked; waiting for the peer to reconnect",
+                );
+                drop(incoming);
+                std::panic::resume_unwind(e.into_panic());
+            }
+            // Ended (the link was told why), or aborted when a newer connection replaced it.
+            _ => args.panics.store(0, Ordering::Relaxed),
+        }
+    }
+}
+
+/// Accepts connections on `listener` until the returned task is aborted. Each handshake runs
+/// on its own task under the handshake deadline; a peer that fails it is logged with its
+/// address and never reaches a link. With `tls`, the TLS handshake runs first, on the
+/// connection's own task and under the same deadline.
+pub(crate) fn accept(
+    listener: Listener,
+    tls: Option<ServerTls>,
+    me: Identity,
+    resolve: Resolver,
+    clock: Clock,
+    handshake_timeout: Duration,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let (stream, peer_addr) = match listener.accept().await {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // A refused Unix peer (other uid) or a transient accept error: the
+                    // listener goes on.
+                    tracing::warn!(target: "mycelium::remote", error = %e, "connection refused at accept");
+                    continue;
+                }
+            };
+            let me = me.clone();
+            let resolve = resolve.clone();
+            let clock = clock.clone();
+            let tls = tls.clone();
+            tokio::spawn(async move {
+                let stream = match tls {
+                    None => stream,
+                    Some(tls) => match clock
+                        .timeout(handshake_timeout, tls.accept(stream, &peer_addr))
+                        .await
+                    {
+                        Ok(Ok(stream)) => stream,
+                        Ok(Err(e)) => {
+                            tracing::warn!(target: "mycelium::remote", peer = %peer_addr, reason = %e, "incoming connection refused");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::warn!(target: "mycelium::remote", peer = %peer_addr, "incoming connection refused: the TLS handshake did not finish within its deadline");
+                            return;
+                        }
+                    },
+                };
+                let first = (&clock, handshake_timeout);
+                if let Err(reason) = accepted(stream, &peer_addr, &me, &resolve, first).await {
+                    tracing::warn!(target: "mycelium::remote", peer = %peer_addr, %reason, "incoming connection refused");
+                }
+            });
+        }
+    })
+}
+
+/// Runs the handshake of one accepted connection and hands the connection to its link's
+/// keeper.
+async fn accepted(
+    mut stream: Stream,
+    peer_addr: &str,
+    me: &Identity,
+    resolve: &Resolver,
+    (clock, deadline): (&Clock, Duration),
+) -> Result<(), String> {
+    let mut reader = FrameReader::new(HANDSHAKE_MAX_BODY);
+    let first = clock
+        .timeout(
+            deadline,
+            handshake::authenticate(&mut stream, &mut reader, me, peer_addr, None, &|node| {
+                resolve(node).is_some()
+            }),
+        )
+        .await;
+    let auth = match first {
+        Ok(Ok(auth)) => auth,
+        Ok(Err(e)) => return Err(e.to_string()),
+        Err(_) => {
+            return Err(HandshakeError::Timeout {
+                peer: peer_addr.to_owned(),
+            }
+            .to_string())
+        }
+    };
+    let Some(link) = resolve(&auth.node) else {
+        return Err(format!("node `{}` is not known", auth.node));
+    };
+    let inner = link.inner.clone();
+    let Some(keeper) = inner.keeper.get().cloned() else {
+        return Err(format!("node `{}` is not accepted here", auth.node));
+    };
+    if let Some(reason) = link.closed_reason() {
+        // Refused, not accepted and dropped: the peer gives up (and reports what it holds)
+        // instead of reconnecting for ever.
+        let reason = format!("this node gave the link up: {reason}");
+        handshake::refuse(&mut stream, peer_addr, &reason).await;
+        return Err(reason);
+    }
+    inner.replace_current("replaced by a new connection from the peer");
+    let resume = inner.resume_point(&auth);
+    let theirs = match inner
+        .clock
+        .timeout(
+            inner.config.handshake_timeout,
+            handshake::finish(&mut stream, &mut reader, peer_addr, resume),
+        )
+        .await
+    {
+        Ok(Ok(theirs)) => theirs,
+        Ok(Err(e)) => return Err(e.to_string()),
+        Err(_) => return Err(format!("handshake with {peer_addr} timed out")),
+    };
+    let id = inner.attach(&auth, theirs)?;
+    reader.set_max_body(inner.config.max_frame);
+    let (rd, wr) = stream.into_split();
+    let task = tokio::spawn(connection::run(inner.clone(), id, reader, rd, wr));
+    inner.set_task(id, task.abort_handle());
+    if let Err(mpsc::error::SendError((id, task))) = keeper.send((id, task)) {
+        // The keeper is gone (the node shut down): nothing may run unsupervised.
+        task.abort();
+        inner.detach(id, "the link no longer accepts connections");
+        return Err("the link no longer accepts connections".to_owned());
+    }
+    Ok(())
+}

@@ -1,0 +1,160 @@
+//! Link scenarios that run the same over every transport (sockets and shared memory).
+
+use std::sync::Arc;
+
+use mycelium_actors::Bus;
+use mycelium_remote::frame::Kind;
+use mycelium_remote::{Endpoint, Link, LinkConfig, LinkEventKind, LossReason, Mode, Node};
+
+use super::{fast_config, node, recv_n, Got, Recorder, BOUND};
+
+/// A numbered message body.
+pub fn body(i: u32) -> Vec<u8> {
+    i.to_le_bytes().to_vec()
+}
+
+/// The number in a body made by [`body`].
+pub fn index(g: &Got) -> u32 {
+    u32::from_le_bytes(g.body[..4].try_into().expect("a numbered body"))
+}
+
+/// Node `a` listening on `a_at`, node `b` dialling it, both in `mode`: `count` tells arrive
+/// in order, then an ask of `ask_len` bytes comes back reversed. Returns both nodes and the
+/// link, still up, for the caller's own checks.
+pub async fn in_order(
+    a_at: &Endpoint,
+    mode: Mode,
+    count: u32,
+    ask_len: usize,
+) -> (Node, Node, Link) {
+    let bus = Bus::new();
+    let (rec, mut got) = Recorder::new(true);
+    let config = LinkConfig {
+        mode,
+        ..fast_config()
+    };
+    let (a, _) = node("a", &bus, rec.clone(), config.clone());
+    let at = a.listen(a_at, &["b"]).await.unwrap();
+    let (b, _) = node("b", &bus, rec, config);
+    let link = b.connect("a", at);
+    let svc: Arc<str> = "strategy".into();
+    for i in 0..count {
+        link.send(Kind::Tell, &svc, 100, |o| o.extend_from_slice(&body(i)))
+            .await
+            .unwrap();
+    }
+    let all = recv_n(&mut got, count as usize).await;
+    assert_eq!(
+        all.iter().map(index).collect::<Vec<_>>(),
+        (0..count).collect::<Vec<_>>()
+    );
+    assert!(all
+        .iter()
+        .all(|g| g.service == "strategy" && g.type_id == 100));
+    let ask: Vec<u8> = (0..ask_len).map(|i| i as u8).collect();
+    let (reply_type, reply) = link
+        .ask(&svc, 7, |o| o.extend_from_slice(&ask))
+        .await
+        .unwrap();
+    assert_eq!(reply_type, 7);
+    assert!(
+        reply.iter().eq(ask.iter().rev()),
+        "the reply is not the ask reversed"
+    );
+    (a, b, link)
+}
+
+/// The first incarnation of `a` (listening on `a_at`) takes 3 of 20 messages and stops
+/// consuming, so the rest of what reaches it is never acknowledged; then a new instance (new
+/// instance id) takes its place: the sender reports exactly the unacknowledged ones as lost,
+/// with their types, and delivers later messages to the new instance, in order, once.
+/// Returns the new `a`, `b` and the link, for the caller's own checks.
+pub async fn peer_restart(a_at: &Endpoint) -> (Node, Node, Link) {
+    let bus = Bus::new();
+    let (rec1, mut got1) = Recorder::new(false);
+    rec1.gate.add_permits(3);
+    let (a1, _) = node("a", &bus, rec1.clone(), fast_config());
+    let at = a1.listen(a_at, &["b"]).await.unwrap();
+    let (rec_b, _) = Recorder::new(true);
+    let (b, mut b_events) = node("b", &bus, rec_b, fast_config());
+    let link = b.connect("a", at.clone());
+    let svc: Arc<str> = "sink".into();
+    const N: u32 = 20;
+    for i in 0..N {
+        link.send(Kind::Tell, &svc, 5, |o| o.extend_from_slice(&body(i)))
+            .await
+            .unwrap();
+    }
+    let first = recv_n(&mut got1, 3).await;
+    assert_eq!(first.iter().map(index).collect::<Vec<_>>(), vec![0, 1, 2]);
+    // Wait until all 20 are written and the first 3 acknowledged.
+    tokio::time::timeout(BOUND, async {
+        loop {
+            let s = link.stats();
+            if s.written == 20 && s.queued == 17 {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("all written, 3 acknowledged");
+    drop(a1);
+
+    let (rec2, mut got2) = Recorder::new(true);
+    let (a2, _) = node("a", &bus, rec2, fast_config());
+    a2.listen(&at, &["b"]).await.unwrap();
+    let loss = b_events
+        .wait("loss", |k| matches!(k, LinkEventKind::Loss(_)))
+        .await;
+    let LinkEventKind::Loss(report) = loss.kind else {
+        unreachable!()
+    };
+    assert_eq!(report.reason, LossReason::PeerRestarted);
+    assert_eq!((report.first_seq, report.last_seq), (4, 20));
+    assert_eq!(
+        report.messages.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        (4..=20).collect::<Vec<_>>()
+    );
+    assert!(report
+        .messages
+        .iter()
+        .all(|m| m.type_id == 5 && &*m.name == "sink" && m.kind == Kind::Tell));
+    for i in N..N + 5 {
+        link.send(Kind::Tell, &svc, 5, |o| o.extend_from_slice(&body(i)))
+            .await
+            .unwrap();
+    }
+    let rest = recv_n(&mut got2, 5).await;
+    assert_eq!(
+        rest.iter().map(index).collect::<Vec<_>>(),
+        (N..N + 5).collect::<Vec<_>>()
+    );
+    (a2, b, link)
+}
+
+/// The shared-memory segments that exist under `prefix`, sorted.
+pub fn segments(prefix: &str) -> Vec<String> {
+    let lead = format!("{prefix}.");
+    let mut names: Vec<String> = std::fs::read_dir("/dev/shm")
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.file_name().to_str().map(str::to_owned))
+                .filter(|n| n.starts_with(&lead))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// Waits (bounded) until no segment is left under `prefix`.
+pub async fn no_segments_left(prefix: &str) {
+    tokio::time::timeout(BOUND, async {
+        while !segments(prefix).is_empty() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("segments left behind: {:?}", segments(prefix)));
+}
