@@ -1,6 +1,6 @@
 //! [`ForeignRef`]: the address of a foreign actor, by bytes, and its place in the export table.
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use mycelium_actors::export::{ByteRefusal, ByteReply, ByteService, ExportError};
@@ -14,7 +14,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 
 use crate::actor::{call_failure, panic_text, ForeignCall};
-use crate::gate::{ForeignGate, Slot};
+use crate::gate::{ForeignGate, GateInner, Slot};
 use crate::{Foreign, ForeignActor, ForeignMessage, ForeignReply, ForeignSpec};
 
 /// The address of a foreign actor: tells and asks of contract messages as bytes. Cheap to
@@ -27,7 +27,9 @@ use crate::{Foreign, ForeignActor, ForeignMessage, ForeignReply, ForeignSpec};
 /// [`from_actor_ref`](Self::from_actor_ref)) sends through the mailbox only.
 pub struct ForeignRef<F: Foreign> {
     actor: ActorRef<ForeignActor<F>>,
-    gate: Option<ForeignGate<F>>,
+    /// Weak: a ref kept after the actor has stopped for good (in an export table, say) does
+    /// not keep its callbacks alive.
+    gate: Option<Weak<GateInner<F>>>,
 }
 
 impl<F: Foreign> Clone for ForeignRef<F> {
@@ -111,14 +113,21 @@ impl<F: Foreign> ForeignRef<F> {
     /// thread, and [`try_direct`](Self::try_direct) can run the handler on the caller's
     /// thread. Every ref that may send to the actor while another calls it directly should
     /// carry the gate: a message sent around it can be overtaken by a direct call.
+    ///
+    /// The ref holds the gate weakly: once the actor has stopped for good and its spec is
+    /// gone, the callbacks are released even while refs remain, and the ref sends around the
+    /// gate (to a closed mailbox).
     pub fn with_gate(mut self, gate: ForeignGate<F>) -> Self {
-        self.gate = Some(gate);
+        self.gate = Some(Arc::downgrade(&gate.inner));
         self
     }
 
-    /// The actor's gate, if this ref carries it.
-    pub fn gate(&self) -> Option<&ForeignGate<F>> {
-        self.gate.as_ref()
+    /// The actor's gate, if this ref carries it and the actor's callbacks are still held.
+    pub fn gate(&self) -> Option<ForeignGate<F>> {
+        self.gate
+            .as_ref()
+            .and_then(Weak::upgrade)
+            .map(|inner| ForeignGate { inner })
     }
 
     /// Runs `call` with the actor's callbacks and state on the calling thread, if the actor is
@@ -133,7 +142,7 @@ impl<F: Foreign> ForeignRef<F> {
         &self,
         call: impl FnOnce(&F, &mut F::State) -> Result<R, String>,
     ) -> Direct<R> {
-        let Some(gate) = &self.gate else {
+        let Some(gate) = self.gate() else {
             return Direct::Busy;
         };
         let inner = &gate.inner;
@@ -195,7 +204,7 @@ impl<F: Foreign> ForeignRef<F> {
 
     /// Tells without waiting; a full mailbox or a stopped actor hands the message back.
     pub fn try_tell(&self, msg: ForeignMessage) -> Result<(), TrySendError<ForeignMessage>> {
-        let Some(gate) = &self.gate else {
+        let Some(gate) = self.gate() else {
             return self.actor.try_tell(msg);
         };
         gate.inner.pending.fetch_add(1, Ordering::AcqRel);
@@ -210,7 +219,7 @@ impl<F: Foreign> ForeignRef<F> {
 
     /// Tells, waiting for room in a full mailbox.
     pub async fn tell(&self, msg: ForeignMessage) -> Result<(), SendError<ForeignMessage>> {
-        let Some(gate) = &self.gate else {
+        let Some(gate) = self.gate() else {
             return self.actor.tell(msg).await;
         };
         gate.inner.pending.fetch_add(1, Ordering::AcqRel);
@@ -230,8 +239,8 @@ impl<F: Foreign> ForeignRef<F> {
         timeout: Option<Duration>,
     ) -> Result<ForeignMessage, ForeignAskError> {
         let type_id = msg.type_id;
-        if let Some(gate) = &self.gate {
-            return self.gated_ask(gate, msg, timeout).await;
+        if let Some(gate) = self.gate() {
+            return self.gated_ask(&gate, msg, timeout).await;
         }
         let answer = match timeout {
             Some(t) => self.actor.ask_timeout(msg, t).await,
@@ -292,7 +301,7 @@ impl<F: Foreign> ForeignRef<F> {
 
     /// Asks the actor to stop after the message it is handling.
     pub fn stop(&self) {
-        if let Some(gate) = &self.gate {
+        if let Some(gate) = self.gate() {
             // No direct call once a stop is asked for (the next start allows them again).
             gate.inner.direct_enabled.store(false, Ordering::Release);
         }
