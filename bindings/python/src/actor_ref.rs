@@ -8,7 +8,7 @@ use mycelium_actors::{Bus, SubscribeOptions, Subscription as RustSubscription};
 use mycelium_foreign::{Direct, ForeignAskError, ForeignMessage, ForeignRef};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
+use pyo3::types::{PyBytes, PyFrozenSet};
 use tokio::runtime::Handle;
 
 use crate::codec;
@@ -153,6 +153,25 @@ fn encode_message(message: &Bound<'_, PyAny>) -> PyResult<(u16, Vec<u8>)> {
     Ok((codec::type_id_of(message)?, plan.encode(message)?))
 }
 
+/// The type id and body of `message` if it is a contract message whose type id is in
+/// `accepts` (when given); `None` otherwise.
+fn checked(
+    message: &Bound<'_, PyAny>,
+    accepts: Option<&Bound<'_, PyFrozenSet>>,
+) -> PyResult<Option<(u16, Vec<u8>)>> {
+    if !codec::is_message(message)? {
+        return Ok(None);
+    }
+    let type_id = codec::type_id_of(message)?;
+    if let Some(accepts) = accepts {
+        if !accepts.contains(type_id)? {
+            return Ok(None);
+        }
+    }
+    let body = codec::message_plan(message)?.encode(message)?;
+    Ok(Some((type_id, body)))
+}
+
 /// Runs the handler of an idle Python actor on this thread: `Ok(reply)`, or the body back
 /// when the ask must go through the mailbox.
 fn direct<'py>(
@@ -278,16 +297,35 @@ impl ActorRef {
     }
 
     /// Tells a contract message (encoded by the native codec), waiting (without the GIL) for
-    /// room in a full mailbox.
-    fn tell_msg(&self, py: Python<'_>, message: &Bound<'_, PyAny>) -> PyResult<()> {
-        let (type_id, body) = encode_message(message)?;
-        self.tell(py, type_id, body)
+    /// room in a full mailbox. False, with nothing sent, when `message` is not a contract
+    /// message or its type id is not in `accepts` (the caller raises the error).
+    #[pyo3(signature = (message, accepts=None))]
+    fn tell_msg(
+        &self,
+        py: Python<'_>,
+        message: &Bound<'_, PyAny>,
+        accepts: Option<&Bound<'_, PyFrozenSet>>,
+    ) -> PyResult<bool> {
+        let Some((type_id, body)) = checked(message, accepts)? else {
+            return Ok(false);
+        };
+        self.tell(py, type_id, body)?;
+        Ok(true)
     }
 
-    /// Tells a contract message without waiting: `MailboxFull` when there is no room.
-    fn try_tell_msg(&self, message: &Bound<'_, PyAny>) -> PyResult<()> {
-        let (type_id, body) = encode_message(message)?;
-        self.try_tell(type_id, body)
+    /// Tells a contract message without waiting: `MailboxFull` when there is no room. False
+    /// as for `tell_msg`.
+    #[pyo3(signature = (message, accepts=None))]
+    fn try_tell_msg(
+        &self,
+        message: &Bound<'_, PyAny>,
+        accepts: Option<&Bound<'_, PyFrozenSet>>,
+    ) -> PyResult<bool> {
+        let Some((type_id, body)) = checked(message, accepts)? else {
+            return Ok(false);
+        };
+        self.try_tell(type_id, body)?;
+        Ok(true)
     }
 
     /// Asks with a contract message and returns the reply message. Without a timeout, an idle

@@ -112,6 +112,26 @@ static REGISTRY: PyOnceLock<HashMap<u16, Arc<Plan>>> = PyOnceLock::new();
 /// The plan of `cls`, compiled on first use.
 pub(crate) fn plan(cls: &Bound<'_, PyType>) -> PyResult<Arc<Plan>> {
     let key = cls.as_ptr() as usize;
+    // The last class this thread used, without the lock (a plan keeps its class alive, so
+    // the address names the same class for as long as the plan is cached).
+    if let Some(p) = LAST_PLAN.with_borrow(|last| {
+        last.as_ref()
+            .filter(|(k, _)| *k == key)
+            .map(|(_, p)| p.clone())
+    }) {
+        return Ok(p);
+    }
+    let found = plan_locked(cls, key)?;
+    LAST_PLAN.with_borrow_mut(|last| *last = Some((key, found.clone())));
+    Ok(found)
+}
+
+thread_local! {
+    static LAST_PLAN: std::cell::RefCell<Option<(usize, Arc<Plan>)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+fn plan_locked(cls: &Bound<'_, PyType>, key: usize) -> PyResult<Arc<Plan>> {
     if let Some(p) = PLANS
         .lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -986,6 +1006,22 @@ fn read<'py>(
 /// The contract message class of `message`'s type, checked.
 pub(crate) fn message_plan(message: &Bound<'_, PyAny>) -> PyResult<Arc<Plan>> {
     plan(&message.get_type())
+}
+
+/// `mycelium.trading.Message`, the base of the generated message classes.
+static MESSAGE_BASE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+
+/// True if `value` is an instance of a generated message class.
+pub(crate) fn is_message(value: &Bound<'_, PyAny>) -> PyResult<bool> {
+    let py = value.py();
+    let base = MESSAGE_BASE.get_or_try_init(py, || {
+        py.import("mycelium.trading")?
+            .getattr("Message")?
+            .cast_into::<PyType>()
+            .map(Bound::unbind)
+            .map_err(PyErr::from)
+    })?;
+    value.is_instance(base.bind(py))
 }
 
 /// The type id of a generated message instance.

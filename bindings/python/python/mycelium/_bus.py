@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, NoReturn
 
 from . import _native
 from ._actor import Actor, _Host
@@ -65,19 +65,24 @@ class ActorRef:
                 f"{self!r} does not handle {type(message).__name__}; it handles {names}"
             )
 
+    def _refused(self, message: Any) -> NoReturn:
+        """Raises the `MessageTypeError` of a message the extension refused to send."""
+        self._check(message)
+        raise _native.MessageTypeError(f"{type(message).__name__} is not a contract message")
+
     def _encode(self, message: Any) -> tuple[int, bytes]:
         self._check(message)
         return message.TYPE_ID, _native.encode(message)
 
     def tell(self, message: Message) -> None:
         """Sends `message` without waiting for it to be handled (waits for room if full)."""
-        self._check(message)
-        self._native.tell_msg(message)
+        if not self._native.tell_msg(message, self._accepts):
+            self._refused(message)
 
     def try_tell(self, message: Message) -> None:
         """Sends `message` or raises `MailboxFull` at once."""
-        self._check(message)
-        self._native.try_tell_msg(message)
+        if not self._native.try_tell_msg(message, self._accepts):
+            self._refused(message)
 
     def ask(self, message: Message, timeout: float | None = None) -> Message:
         """Sends `message` and returns the handler's reply; `timeout` in seconds of bus time.
