@@ -139,6 +139,11 @@ impl Bus {
         }
     }
 
+    /// Starts this bus as node `name` of the topology file `path` (see `mycelium-remote`).
+    fn join(&self, py: Python<'_>, path: String, name: String) -> PyResult<crate::node::Node> {
+        crate::node::Node::start(py, &self.bus, &self.handle, path, name)
+    }
+
     /// A ref to whatever the bus exports under `name`.
     fn service(&self, name: &str) -> PyResult<ActorRef> {
         if self.bus.exports().type_ids(name).is_none() {

@@ -11,6 +11,7 @@ mod bus;
 mod codec;
 mod errors;
 mod host;
+mod node;
 mod strategy;
 mod sweep;
 mod wait;
@@ -24,6 +25,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<bus::Supervisor>()?;
     m.add_class::<actor_ref::ActorRef>()?;
     m.add_class::<actor_ref::Subscription>()?;
+    m.add_class::<node::Node>()?;
     m.add_function(wrap_pyfunction!(codec::encode, m)?)?;
     m.add_function(wrap_pyfunction!(codec::decode, m)?)?;
     m.add_function(wrap_pyfunction!(sweep::run_sweep, m)?)?;

@@ -360,6 +360,16 @@ class Bus:
         """Fails the bus with `reason`: it shuts down."""
         self._native.fail(reason)
 
+    def join(self, topology: str, node: str) -> "Node":
+        """Starts this bus as node `node` of the topology file `topology` (the format of
+        `mycelium-remote`: nodes, their endpoints and the services each hosts; the secret is
+        read from the environment variable the file names). Services exported on this bus
+        (`spawn(..., service=...)`) become reachable from the other nodes; `Node.ref` reaches
+        a service on whichever node hosts it. Returns once the node listens; links come up in
+        the background (a tell or ask to a peer waits for its link). Raises `ValueError` for a
+        topology that cannot be used (a missing file, an unknown node, no secret)."""
+        return Node(self._native.join(str(topology), node))
+
     def run_forever(self) -> str:
         """Waits until the bus stops (a root supervisor gave up, `fail`, `shutdown` from
         another thread). Ctrl-C shuts the bus down cleanly and returns `"interrupted"`."""
@@ -368,3 +378,71 @@ class Bus:
         except KeyboardInterrupt:
             self.shutdown()
             return "interrupted"
+
+
+class Node:
+    """This bus as one node of a topology (`Bus.join`). Use as a context manager, or `close`."""
+
+    __slots__ = ("_native",)
+
+    def __init__(self, native: "_native.Node") -> None:
+        self._native = native
+
+    def __enter__(self) -> "Node":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    @property
+    def name(self) -> str:
+        """This node's name in the topology."""
+        return self._native.name
+
+    def is_remote(self, service: str) -> bool:
+        """True if another node of the topology hosts `service`."""
+        return self._native.is_remote(service)
+
+    def ref(self, service: str) -> "NodeRef":
+        """A ref to `service` wherever the topology puts it (this bus's export table for a
+        service no other node hosts)."""
+        return NodeRef(self, service)
+
+    def close(self) -> None:
+        """Stops this node's listener and links; the bus keeps running."""
+        self._native.close()
+
+
+class NodeRef:
+    """A service reached through a `Node`: over a link to the node that hosts it, or locally."""
+
+    __slots__ = ("_node", "service")
+
+    def __init__(self, node: Node, service: str) -> None:
+        self._node = node
+        self.service = service
+
+    def tell(self, message: Message) -> None:
+        """Sends `message` without waiting for it to be handled (waits for room)."""
+        if not isinstance(message, Message):
+            raise _native.MessageTypeError(
+                f"expected a contract message (a class from mycelium.trading), got {type(message).__name__}"
+            )
+        self._node._native.tell(self.service, message.TYPE_ID, _native.encode(message))
+
+    def ask(self, message: Message, timeout: float | None = None) -> Message:
+        """Sends `message` and returns the reply; `timeout` in seconds of bus time. Raises
+        `ActorFailed` (the handler failed, or the link dropped before the reply),
+        `AskTimeout`, `ActorStopped` (not sent), `UnknownService` (a local service that is not
+        exported)."""
+        if not isinstance(message, Message):
+            raise _native.MessageTypeError(
+                f"expected a contract message (a class from mycelium.trading), got {type(message).__name__}"
+            )
+        type_id, body = self._node._native.ask(
+            self.service, message.TYPE_ID, _native.encode(message), timeout
+        )
+        return decode_message(type_id, body)
+
+    def __repr__(self) -> str:
+        return f"NodeRef({self.service!r} via node {self._node.name!r})"
