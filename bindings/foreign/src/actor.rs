@@ -229,16 +229,19 @@ impl<F: Foreign> Actor for ForeignActor<F> {
     }
 
     async fn on_stop(&mut self, _ctx: &mut Context<Self>, reason: &StopReason) {
-        if let Some(state) = self.gate.take(self.incarnation) {
-            let foreign = self.gate.inner.foreign.clone();
-            let reason = reason.clone();
-            // A failing stop callback changes nothing: the incarnation is over either way.
-            let _ = on_host(move || {
-                foreign.stop(state, &reason);
-                Ok(())
-            })
-            .await;
-        }
+        let gate = self.gate.clone();
+        let incarnation = self.incarnation;
+        let reason = reason.clone();
+        // On the pool: taking the state waits for a direct call that is running, which must
+        // not hold a worker. A failing stop callback changes nothing: the incarnation is over
+        // either way.
+        let _ = on_host(move || {
+            if let Some(state) = gate.take(incarnation) {
+                gate.inner.foreign.stop(state, &reason);
+            }
+            Ok(())
+        })
+        .await;
     }
 
     fn type_name() -> &'static str {
