@@ -6,7 +6,7 @@ use std::time::Duration;
 use mycelium_actors::export::ByteService;
 use mycelium_actors::{Bus, SubscribeOptions, Subscription as RustSubscription};
 use mycelium_foreign::{Direct, ForeignAskError, ForeignMessage, ForeignRef};
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyException, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyFrozenSet};
 use tokio::runtime::Handle;
@@ -190,15 +190,23 @@ fn direct<'py>(
         _ => return Ok(Err(body)),
     }
     let msg = ForeignMessage { type_id, body };
+    // A `BaseException` that is not an `Exception` (`KeyboardInterrupt` from Ctrl-C on this
+    // thread, `SystemExit`) fails the actor like any exception, and reaches the caller as
+    // itself rather than as `ActorFailed`.
+    let mut interrupted = None;
     let done = actor.try_direct(|foreign, state| {
-        foreign
-            .call_bytes(py, state, &msg)
-            .map_err(|e| crate::host::exception_text(py, &e))
+        foreign.call_bytes(py, state, &msg).map_err(|e| {
+            let text = crate::host::exception_text(py, &e);
+            if !e.is_instance_of::<PyException>(py) {
+                interrupted = Some(e);
+            }
+            text
+        })
     });
     match done {
         Direct::Done(Some(reply)) => Ok(Ok(codec::decode_message(py, reply.type_id, &reply.body)?)),
         Direct::Done(None) => Err(errors::ask(ForeignAskError::NoReply { type_id })),
-        Direct::Failed(e) => Err(errors::ask(e)),
+        Direct::Failed(e) => Err(interrupted.unwrap_or_else(|| errors::ask(e))),
         Direct::Busy => Ok(Err(msg.body)),
     }
 }
