@@ -95,6 +95,10 @@ def test_two_processes_reach_each_others_services_through_a_topology(tmp_path, m
                         child.kill()
                         child.wait()
             assert child.returncode == 0, child.stderr.read()
+            # The other node is gone: an ask to its service waits for a link that does not
+            # come back, and ends at its timeout.
+            with pytest.raises(mycelium.AskTimeout, match="no reply from `model`"):
+                node.ref("model").ask(hb(1), timeout=0.2)
 
 
 def test_a_topology_that_cannot_be_used_raises_value_error(tmp_path, monkeypatch):
