@@ -4,10 +4,13 @@ use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
 
-use mycelium_actors::{Actor, BoxError, Context, Handler, Reply, StopReason};
+use mycelium_actors::{
+    Actor, ActorRef, BoxError, Context, Failure, Handler, Phase, Reply, StopReason,
+};
 use tokio::sync::oneshot;
 
-use crate::{Foreign, ForeignMessage, ForeignRef};
+use crate::gate::{ForeignGate, Slot};
+use crate::{Foreign, ForeignAskError, ForeignMessage, ForeignRef};
 
 /// Where the first start reports how it went (taken by it; restarts find it empty).
 type FirstStart = Arc<Mutex<Option<oneshot::Sender<Result<(), String>>>>>;
@@ -18,6 +21,7 @@ type FirstStart = Arc<Mutex<Option<oneshot::Sender<Result<(), String>>>>>;
 pub struct ForeignSpec<F: Foreign> {
     foreign: Arc<F>,
     args: F::Args,
+    gate: ForeignGate<F>,
     /// Told how the first start went (taken by it; restarts find it empty).
     first_start: Option<FirstStart>,
 }
@@ -26,10 +30,17 @@ impl<F: Foreign> ForeignSpec<F> {
     /// Callbacks and their arguments.
     pub fn new(foreign: Arc<F>, args: F::Args) -> Self {
         ForeignSpec {
+            gate: ForeignGate::new(foreign.clone()),
             foreign,
             args,
             first_start: None,
         }
+    }
+
+    /// The gate of the actor started from this spec (and from its clones): attach it to the
+    /// actor's ref with [`ForeignRef::with_gate`] to count its sends and allow direct calls.
+    pub fn gate(&self) -> ForeignGate<F> {
+        self.gate.clone()
     }
 
     /// Like [`new`](Self::new), and reports how the first start went to `report`.
@@ -39,9 +50,8 @@ impl<F: Foreign> ForeignSpec<F> {
         report: oneshot::Sender<Result<(), String>>,
     ) -> Self {
         ForeignSpec {
-            foreign,
-            args,
             first_start: Some(Arc::new(Mutex::new(Some(report)))),
+            ..ForeignSpec::new(foreign, args)
         }
     }
 }
@@ -51,17 +61,19 @@ impl<F: Foreign> Clone for ForeignSpec<F> {
         ForeignSpec {
             foreign: self.foreign.clone(),
             args: self.args.clone(),
+            gate: self.gate.clone(),
             first_start: self.first_start.clone(),
         }
     }
 }
 
 /// An actor whose state and handlers live in another language. It takes every message as a
-/// [`ForeignMessage`] and hands it to [`Foreign::handle`] on the bus runtime's blocking pool.
+/// [`ForeignMessage`] and hands it to [`Foreign::handle`] on the bus runtime's blocking pool
+/// (or, through its [`ForeignGate`], on the thread of a direct caller).
 pub struct ForeignActor<F: Foreign> {
-    foreign: Arc<F>,
-    /// `None` only between a stop and the drop, or after a callback thread was lost.
-    state: Option<F::State>,
+    gate: ForeignGate<F>,
+    incarnation: u64,
+    me: ActorRef<ForeignActor<F>>,
 }
 
 /// The reply of a foreign handler: the reply message of an ask, if the handler gave one.
@@ -69,6 +81,37 @@ pub struct ForeignActor<F: Foreign> {
 pub struct ForeignReply(pub Option<ForeignMessage>);
 
 impl Reply for ForeignReply {}
+
+/// The type name failures of a counted message carry (the runner names it so too).
+pub(crate) const CALL_NAME: &str = "ForeignCall";
+
+/// What a gated ref sends: a message counted in the gate's `pending`. An ask carries its
+/// reply channel, so the callback thread answers the asker itself, and a message that meets
+/// a failed state can be queued again whole.
+pub(crate) enum ForeignCall {
+    /// A tell.
+    Tell(ForeignMessage),
+    /// An ask and where its answer goes.
+    Ask(
+        ForeignMessage,
+        oneshot::Sender<Result<ForeignMessage, ForeignAskError>>,
+    ),
+    /// A direct call failed: fail the incarnation it failed in.
+    Failed,
+}
+
+impl ForeignCall {
+    /// The message, when a send hands it back.
+    pub(crate) fn into_message(self) -> ForeignMessage {
+        match self {
+            ForeignCall::Tell(m) | ForeignCall::Ask(m, _) => m,
+            ForeignCall::Failed => ForeignMessage {
+                type_id: 0,
+                body: Vec::new(),
+            },
+        }
+    }
+}
 
 /// The text of a caught panic payload.
 pub(crate) fn panic_text(payload: Box<dyn Any + Send>) -> String {
@@ -79,6 +122,12 @@ pub(crate) fn panic_text(payload: Box<dyn Any + Send>) -> String {
     } else {
         "a callback panicked with a non-string payload".to_string()
     }
+}
+
+/// The failure an asker is given for a handler that failed with `reason`: the one the runner
+/// records for the same failure.
+pub(crate) fn call_failure(reason: &str) -> Failure {
+    Failure::from_panic(Phase::Message(CALL_NAME), Box::new(reason.to_string()))
 }
 
 /// Runs `f` on the runtime's blocking pool: off the workers that Rust actors need, and (on a
@@ -100,38 +149,99 @@ fn fail(reason: String) -> ! {
     std::panic::resume_unwind(Box::new(reason))
 }
 
+/// Runs the handler on `msg` with the state of `incarnation`, holding the state's lock (it
+/// waits while a direct call runs). `Err` is the failure that ends the incarnation.
+fn run_handler<F: Foreign>(
+    gate: &ForeignGate<F>,
+    incarnation: u64,
+    msg: ForeignMessage,
+) -> Result<Result<Option<ForeignMessage>, String>, Stale> {
+    let mut slot = gate.lock();
+    match &mut *slot {
+        Slot::Running {
+            incarnation: n,
+            state,
+        } if *n == incarnation => {
+            let result = catch_unwind(AssertUnwindSafe(|| gate.inner.foreign.handle(state, msg)))
+                .unwrap_or_else(|payload| Err(panic_text(payload)));
+            if let Err(reason) = &result {
+                // No direct call may use a state whose incarnation is ending.
+                mark_failed(&mut slot, reason.clone());
+            }
+            Ok(result)
+        }
+        Slot::Failed {
+            incarnation: n,
+            reason,
+            ..
+        } if *n == incarnation => Err(Stale::Failed(reason.clone(), msg)),
+        _ => Err(Stale::Lost),
+    }
+}
+
+pub(crate) fn mark_failed<S>(slot: &mut Slot<S>, reason: String) {
+    let taken = std::mem::replace(slot, Slot::Empty);
+    *slot = match taken {
+        Slot::Running { incarnation, state }
+        | Slot::Failed {
+            incarnation, state, ..
+        } => Slot::Failed {
+            incarnation,
+            state,
+            reason,
+        },
+        Slot::Empty => Slot::Empty,
+    };
+}
+
+/// Why a handler did not run.
+enum Stale {
+    /// A direct call failed this incarnation (its reason); the message was not handled.
+    Failed(String, ForeignMessage),
+    /// The state is gone (a callback thread was lost).
+    Lost,
+}
+
 impl<F: Foreign> Actor for ForeignActor<F> {
     type Args = ForeignSpec<F>;
 
     async fn on_start(spec: ForeignSpec<F>, ctx: &mut Context<Self>) -> Result<Self, BoxError> {
-        let me = ForeignRef::new(ctx.actor_ref().clone());
-        let foreign = spec.foreign.clone();
+        let me = ctx.actor_ref().clone();
+        let gated = ForeignRef::new(me.clone()).with_gate(spec.gate.clone());
         let report = spec
             .first_start
             .as_ref()
             .and_then(|r| r.lock().unwrap_or_else(|e| e.into_inner()).take());
-        let started = on_host(move || spec.foreign.start(&spec.args, &me)).await;
+        let gate = spec.gate.clone();
+        let started = on_host(move || spec.foreign.start(&spec.args, &gated)).await;
         if let Some(report) = report {
             let _ = report.send(started.as_ref().map(|_| ()).map_err(|e| e.clone()));
         }
         let state = started?;
+        let direct = !ctx.bus().clock().is_virtual();
+        let _ = gate.inner.clock.set(ctx.bus().clock().clone());
+        let incarnation = gate.install(state, direct);
         Ok(ForeignActor {
-            foreign,
-            state: Some(state),
+            gate,
+            incarnation,
+            me,
         })
     }
 
     async fn on_stop(&mut self, _ctx: &mut Context<Self>, reason: &StopReason) {
-        if let Some(state) = self.state.take() {
-            let foreign = self.foreign.clone();
-            let reason = reason.clone();
-            // A failing stop callback changes nothing: the incarnation is over either way.
-            let _ = on_host(move || {
-                foreign.stop(state, &reason);
-                Ok(())
-            })
-            .await;
-        }
+        let gate = self.gate.clone();
+        let incarnation = self.incarnation;
+        let reason = reason.clone();
+        // On the pool: taking the state waits for a direct call that is running, which must
+        // not hold a worker. A failing stop callback changes nothing: the incarnation is over
+        // either way.
+        let _ = on_host(move || {
+            if let Some(state) = gate.take(incarnation) {
+                gate.inner.foreign.stop(state, &reason);
+            }
+            Ok(())
+        })
+        .await;
     }
 
     fn type_name() -> &'static str {
@@ -143,24 +253,96 @@ impl<F: Foreign> Handler<ForeignMessage> for ForeignActor<F> {
     type Reply = ForeignReply;
 
     async fn handle(&mut self, msg: ForeignMessage, _ctx: &mut Context<Self>) -> ForeignReply {
-        let Some(mut state) = self.state.take() else {
-            fail("the actor's state was lost with a callback thread; it must restart".into())
+        let gate = self.gate.clone();
+        let incarnation = self.incarnation;
+        let joined =
+            tokio::task::spawn_blocking(move || run_handler(&gate, incarnation, msg)).await;
+        match joined {
+            Ok(Ok(Ok(reply))) => ForeignReply(reply),
+            Ok(Ok(Err(reason))) => fail(reason),
+            // A message sent around the gate cannot be queued again as it came (its reply
+            // channel is the runner's): it fails with the failure of the direct call.
+            Ok(Err(Stale::Failed(reason, _))) => fail(reason),
+            Ok(Err(Stale::Lost)) => {
+                fail("the actor's state was lost with a callback thread; it must restart".into())
+            }
+            Err(join) => fail(format!("the callback thread was lost: {join}")),
+        }
+    }
+}
+
+impl<F: Foreign> Handler<ForeignCall> for ForeignActor<F> {
+    type Reply = ();
+
+    async fn handle(&mut self, call: ForeignCall, _ctx: &mut Context<Self>) {
+        let gate = self.gate.clone();
+        let incarnation = self.incarnation;
+        let (msg, reply) = match call {
+            ForeignCall::Tell(msg) => (msg, None),
+            ForeignCall::Ask(msg, reply) => (msg, Some(reply)),
+            ForeignCall::Failed => {
+                gate.done();
+                let failed = match &*gate.lock() {
+                    Slot::Failed {
+                        incarnation: n,
+                        reason,
+                        ..
+                    } if *n == incarnation => Some(reason.clone()),
+                    _ => None,
+                };
+                // Otherwise a message before this marker already ended that incarnation.
+                if let Some(reason) = failed {
+                    fail(reason);
+                }
+                return;
+            }
         };
-        let foreign = self.foreign.clone();
+        let me = self.me.clone();
+        let type_id = msg.type_id;
+        // The handler runs on the blocking pool and answers the asker from there.
         let joined = tokio::task::spawn_blocking(move || {
-            let result = catch_unwind(AssertUnwindSafe(|| foreign.handle(&mut state, msg)));
-            (state, result)
+            let result = run_handler(&gate, incarnation, msg);
+            match result {
+                Ok(Ok(answer)) => {
+                    gate.done();
+                    if let Some(reply) = reply {
+                        let _ = reply.send(answer.ok_or(ForeignAskError::NoReply { type_id }));
+                    }
+                    None
+                }
+                Ok(Err(reason)) => {
+                    gate.done();
+                    if let Some(reply) = reply {
+                        let _ = reply.send(Err(ForeignAskError::Failed {
+                            failure: call_failure(&reason),
+                        }));
+                    }
+                    Some(reason)
+                }
+                Err(Stale::Failed(reason, msg)) => {
+                    // Taken from the mailbox while a direct call failed: queued again ahead
+                    // of the others (still counted), for the next incarnation.
+                    let again = match reply {
+                        Some(reply) => ForeignCall::Ask(msg, reply),
+                        None => ForeignCall::Tell(msg),
+                    };
+                    if me.tell_priority(again).is_err() {
+                        gate.done();
+                    }
+                    Some(reason)
+                }
+                Err(Stale::Lost) => {
+                    gate.done();
+                    Some(
+                        "the actor's state was lost with a callback thread; it must restart".into(),
+                    )
+                }
+            }
         })
         .await;
         match joined {
-            Ok((state, result)) => {
-                self.state = Some(state);
-                match result {
-                    Ok(Ok(reply)) => ForeignReply(reply),
-                    Ok(Err(error)) => fail(error),
-                    Err(payload) => fail(panic_text(payload)),
-                }
-            }
+            Ok(None) => {}
+            Ok(Some(reason)) => fail(reason),
             Err(join) => fail(format!("the callback thread was lost: {join}")),
         }
     }
@@ -168,8 +350,8 @@ impl<F: Foreign> Handler<ForeignMessage> for ForeignActor<F> {
 
 impl<F: Foreign> Drop for ForeignActor<F> {
     fn drop(&mut self) {
-        if let Some(state) = self.state.take() {
-            self.foreign.abandon(state);
+        if let Some(state) = self.gate.take(self.incarnation) {
+            self.gate.inner.foreign.abandon(state);
         }
     }
 }

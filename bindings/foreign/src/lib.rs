@@ -39,18 +39,57 @@
 //!
 //! Topics: [`publish_bytes`] and [`subscribe_bytes`] connect foreign code to typed topics of
 //! the contract types.
+//!
+//! Direct calls: every foreign actor has a [`ForeignGate`]. A ref that carries it (the one
+//! [`spawn`] returns; a supervised child's with [`ForeignRef::with_gate`] and the gate from
+//! [`gated_child_spec`]) counts what it sends, and [`ForeignRef::try_direct`] runs a call with
+//! the actor's callbacks and state on the calling thread when the actor is idle, saving the
+//! thread hand-offs of the mailbox path: [`Direct::Done`], [`Direct::Failed`] (the actor
+//! fails and restarts as for any failure), or [`Direct::Busy`] (nothing ran: send through the
+//! mailbox). Continuing the example above:
+//!
+//! ```
+//! # use std::sync::Arc;
+//! # use mycelium_actors::{Bus, SpawnOptions, StopReason};
+//! # use mycelium_foreign::{spawn, Direct, Foreign, ForeignMessage, ForeignRef};
+//! # struct Counting;
+//! # impl Foreign for Counting {
+//! #     type Args = u64;
+//! #     type State = u64;
+//! #     fn start(&self, first: &u64, _me: &ForeignRef<Self>) -> Result<u64, String> { Ok(*first) }
+//! #     fn handle(&self, n: &mut u64, msg: ForeignMessage) -> Result<Option<ForeignMessage>, String> {
+//! #         *n += 1;
+//! #         Ok(Some(ForeignMessage { type_id: msg.type_id, body: n.to_le_bytes().to_vec() }))
+//! #     }
+//! #     fn stop(&self, _n: u64, _reason: &StopReason) {}
+//! # }
+//! # tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap().block_on(async {
+//! let bus = Bus::new();
+//! let counter = spawn(&bus, Arc::new(Counting), 10, SpawnOptions::new()).await.unwrap();
+//! let msg = ForeignMessage { type_id: 900, body: Vec::new() };
+//! match counter.try_direct(|foreign, state| foreign.handle(state, msg)) {
+//!     Direct::Done(Some(reply)) => assert_eq!(reply.body, 11u64.to_le_bytes()),
+//!     Direct::Busy => { /* queued or running: ask through the mailbox instead */ }
+//!     other => panic!("{other:?}"),
+//! }
+//! # });
+//! ```
 
 #![warn(missing_docs)]
 
 mod actor;
 pub mod builtin;
 mod foreign;
+mod gate;
 mod runtime;
 mod service;
 mod topics;
 
 pub use actor::{ForeignActor, ForeignReply, ForeignSpec};
 pub use foreign::{Foreign, ForeignMessage};
+pub use gate::ForeignGate;
 pub use runtime::{poll_for, HostError, HostedBus};
-pub use service::{child_spec, spawn, ForeignAskError, ForeignRef, ForeignSpawnError};
+pub use service::{
+    child_spec, gated_child_spec, spawn, Direct, ForeignAskError, ForeignRef, ForeignSpawnError,
+};
 pub use topics::{publish_bytes, subscribe_bytes, ForeignTopicError, CONTRACT_TYPE_IDS};

@@ -1,6 +1,6 @@
 //! [`ForeignRef`]: the address of a foreign actor, by bytes, and its place in the export table.
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use mycelium_actors::export::{ByteRefusal, ByteReply, ByteService, ExportError};
@@ -10,20 +10,48 @@ use mycelium_actors::{
 };
 use tokio::sync::oneshot;
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::Ordering;
+
+use crate::actor::{call_failure, panic_text, ForeignCall};
+use crate::gate::{ForeignGate, GateInner, Slot};
 use crate::{Foreign, ForeignActor, ForeignMessage, ForeignReply, ForeignSpec};
 
 /// The address of a foreign actor: tells and asks of contract messages as bytes. Cheap to
 /// clone; it stays valid across restarts in place.
+///
+/// A ref with the actor's [`ForeignGate`] (the one [`spawn`] returns, or one given
+/// [`with_gate`](Self::with_gate)) counts what it sends, answers asks from the callback
+/// thread directly, and can run the handler on the calling thread
+/// ([`try_direct`](Self::try_direct)). A ref without it (from
+/// [`from_actor_ref`](Self::from_actor_ref)) sends through the mailbox only.
 pub struct ForeignRef<F: Foreign> {
     actor: ActorRef<ForeignActor<F>>,
+    /// Weak: a ref kept after the actor has stopped for good (in an export table, say) does
+    /// not keep its callbacks alive.
+    gate: Option<Weak<GateInner<F>>>,
 }
 
 impl<F: Foreign> Clone for ForeignRef<F> {
     fn clone(&self) -> Self {
         ForeignRef {
             actor: self.actor.clone(),
+            gate: self.gate.clone(),
         }
     }
+}
+
+/// What [`ForeignRef::try_direct`] did.
+#[derive(Debug)]
+pub enum Direct<R> {
+    /// The handler ran on the calling thread and returned this.
+    Done(R),
+    /// The handler ran on the calling thread and failed: the actor fails as if its task had
+    /// run it (dead letter, supervisor restart); an asker gets this error.
+    Failed(ForeignAskError),
+    /// The actor is not idle (a message is queued or running), is between incarnations, has
+    /// stopped, or is on a virtual-time bus: send through the mailbox instead. Nothing ran.
+    Busy,
 }
 
 /// Why an ask to a foreign actor got no reply.
@@ -71,13 +99,92 @@ impl ForeignAskError {
 
 impl<F: Foreign> ForeignRef<F> {
     pub(crate) fn new(actor: ActorRef<ForeignActor<F>>) -> Self {
-        ForeignRef { actor }
+        ForeignRef { actor, gate: None }
     }
 
-    /// The ref of the supervised child `name` of `supervisor`, if it is a foreign actor of
-    /// this kind.
+    /// A ref from the typed ref of a foreign actor (a supervised child's, say), without its
+    /// gate: see [`with_gate`](Self::with_gate).
     pub fn from_actor_ref(actor: ActorRef<ForeignActor<F>>) -> Self {
-        ForeignRef { actor }
+        ForeignRef { actor, gate: None }
+    }
+
+    /// This ref with the actor's gate ([`ForeignSpec::gate`], or
+    /// [`gated_child_spec`]): its sends are counted, its asks answered from the callback
+    /// thread, and [`try_direct`](Self::try_direct) can run the handler on the caller's
+    /// thread. Every ref that may send to the actor while another calls it directly should
+    /// carry the gate: a message sent around it can be overtaken by a direct call.
+    ///
+    /// The ref holds the gate weakly: once the actor has stopped for good and its spec is
+    /// gone, the callbacks are released even while refs remain, and the ref sends around the
+    /// gate (to a closed mailbox).
+    pub fn with_gate(mut self, gate: ForeignGate<F>) -> Self {
+        self.gate = Some(Arc::downgrade(&gate.inner));
+        self
+    }
+
+    /// The actor's gate, if this ref carries it and the actor's callbacks are still held.
+    pub fn gate(&self) -> Option<ForeignGate<F>> {
+        self.gate
+            .as_ref()
+            .and_then(Weak::upgrade)
+            .map(|inner| ForeignGate { inner })
+    }
+
+    /// Runs `call` with the actor's callbacks and state on the calling thread, if the actor is
+    /// idle: no message sent through a gated ref is queued or running, no handler runs, the
+    /// actor is running (not stopping, failing or restarting) on a real-time bus. It is the
+    /// same handler call the actor's task would make, one at a time with it and in order with
+    /// what gated refs queued before. `Err(reason)` from `call` (or a panic) fails the actor
+    /// exactly like a failure on the blocking pool: [`Direct::Failed`] for this caller, then
+    /// the dead letter and the supervisor's restart. [`Direct::Busy`]: nothing ran; send
+    /// through the mailbox.
+    pub fn try_direct<R>(
+        &self,
+        call: impl FnOnce(&F, &mut F::State) -> Result<R, String>,
+    ) -> Direct<R> {
+        let Some(gate) = self.gate() else {
+            return Direct::Busy;
+        };
+        let inner = &gate.inner;
+        if !inner.direct_enabled.load(Ordering::Acquire)
+            || inner
+                .pending
+                .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+        {
+            return Direct::Busy;
+        }
+        let Some(mut slot) = gate.try_lock() else {
+            // A message sent around the gate is running.
+            gate.done();
+            return Direct::Busy;
+        };
+        let Slot::Running { state, .. } = &mut *slot else {
+            drop(slot);
+            gate.done();
+            return Direct::Busy;
+        };
+        let foreign = inner.foreign.clone();
+        let result = catch_unwind(AssertUnwindSafe(|| call(&foreign, state)))
+            .unwrap_or_else(|payload| Err(panic_text(payload)));
+        match result {
+            Ok(r) => {
+                drop(slot);
+                gate.done();
+                Direct::Done(r)
+            }
+            Err(reason) => {
+                crate::actor::mark_failed(&mut slot, reason.clone());
+                drop(slot);
+                // The marker keeps the count of this call until the task has failed.
+                if self.actor.tell_priority(ForeignCall::Failed).is_err() {
+                    gate.done();
+                }
+                Direct::Failed(ForeignAskError::Failed {
+                    failure: call_failure(&reason),
+                })
+            }
+        }
     }
 
     /// The typed ref underneath.
@@ -97,12 +204,32 @@ impl<F: Foreign> ForeignRef<F> {
 
     /// Tells without waiting; a full mailbox or a stopped actor hands the message back.
     pub fn try_tell(&self, msg: ForeignMessage) -> Result<(), TrySendError<ForeignMessage>> {
-        self.actor.try_tell(msg)
+        let Some(gate) = self.gate() else {
+            return self.actor.try_tell(msg);
+        };
+        gate.inner.pending.fetch_add(1, Ordering::AcqRel);
+        self.actor.try_tell(ForeignCall::Tell(msg)).map_err(|e| {
+            gate.done();
+            match e {
+                TrySendError::Full(c) => TrySendError::Full(c.into_message()),
+                TrySendError::Closed(c) => TrySendError::Closed(c.into_message()),
+            }
+        })
     }
 
     /// Tells, waiting for room in a full mailbox.
     pub async fn tell(&self, msg: ForeignMessage) -> Result<(), SendError<ForeignMessage>> {
-        self.actor.tell(msg).await
+        let Some(gate) = self.gate() else {
+            return self.actor.tell(msg).await;
+        };
+        gate.inner.pending.fetch_add(1, Ordering::AcqRel);
+        self.actor
+            .tell(ForeignCall::Tell(msg))
+            .await
+            .map_err(|SendError(c)| {
+                gate.done();
+                SendError(c.into_message())
+            })
     }
 
     /// Asks; `timeout` is bus time.
@@ -112,6 +239,9 @@ impl<F: Foreign> ForeignRef<F> {
         timeout: Option<Duration>,
     ) -> Result<ForeignMessage, ForeignAskError> {
         let type_id = msg.type_id;
+        if let Some(gate) = self.gate() {
+            return self.gated_ask(&gate, msg, timeout).await;
+        }
         let answer = match timeout {
             Some(t) => self.actor.ask_timeout(msg, t).await,
             None => self.actor.ask(msg).await,
@@ -123,8 +253,58 @@ impl<F: Foreign> ForeignRef<F> {
         }
     }
 
+    /// An ask through the gate: counted, answered by the callback thread.
+    async fn gated_ask(
+        &self,
+        gate: &ForeignGate<F>,
+        msg: ForeignMessage,
+        timeout: Option<Duration>,
+    ) -> Result<ForeignMessage, ForeignAskError> {
+        let (reply, answer) = oneshot::channel();
+        gate.inner.pending.fetch_add(1, Ordering::AcqRel);
+        let asking = async {
+            if self.actor.tell(ForeignCall::Ask(msg, reply)).await.is_err() {
+                gate.done();
+                return Err(ForeignAskError::Stopped {
+                    reason: self.actor.stop_reason(),
+                });
+            }
+            let mut answer = std::pin::pin!(answer);
+            tokio::select! {
+                biased;
+                got = &mut answer => got.unwrap_or_else(|_| Err(self.stopped())),
+                // An ask still queued when the actor stops for good is kept (with its reply
+                // channel) in the dead letters: the stop is the answer.
+                reason = self.actor.wait_for_stop() => match answer.try_recv() {
+                    Ok(got) => got,
+                    Err(_) => Err(ForeignAskError::Stopped { reason: Some(reason) }),
+                },
+            }
+        };
+        match timeout {
+            None => asking.await,
+            Some(t) => {
+                let waited = match gate.inner.clock.get() {
+                    Some(clock) => clock.timeout(t, asking).await,
+                    None => tokio::time::timeout(t, asking).await,
+                };
+                waited.unwrap_or(Err(ForeignAskError::Timeout(t)))
+            }
+        }
+    }
+
+    fn stopped(&self) -> ForeignAskError {
+        ForeignAskError::Stopped {
+            reason: Some(self.actor.stop_reason().unwrap_or(StopReason::Killed)),
+        }
+    }
+
     /// Asks the actor to stop after the message it is handling.
     pub fn stop(&self) {
+        if let Some(gate) = self.gate() {
+            // No direct call once a stop is asked for (the next start allows them again).
+            gate.inner.direct_enabled.store(false, Ordering::Release);
+        }
         self.actor.stop();
     }
 
@@ -156,7 +336,8 @@ impl<F: Foreign> ByteService for ForeignRef<F> {
             type_id,
             body: body.to_vec(),
         };
-        self.actor.try_tell(msg).map_err(|e| match e {
+        // Through the gate, if this ref has it: counted like any other send.
+        ForeignRef::try_tell(self, msg).map_err(|e| match e {
             TrySendError::Full(_) => ByteRefusal::Full,
             TrySendError::Closed(_) => ByteRefusal::Stopped,
         })
@@ -167,8 +348,12 @@ impl<F: Foreign> ByteService for ForeignRef<F> {
             type_id,
             body: body.to_vec(),
         };
-        let actor = self.actor.clone();
-        Box::pin(async move { actor.tell(msg).await.map_err(|_| ByteRefusal::Stopped) })
+        let me = self.clone();
+        Box::pin(async move {
+            ForeignRef::tell(&me, msg)
+                .await
+                .map_err(|_| ByteRefusal::Stopped)
+        })
     }
 
     fn ask(
@@ -210,11 +395,13 @@ pub async fn spawn<F: Foreign>(
     options: SpawnOptions,
 ) -> Result<ForeignRef<F>, ForeignSpawnError> {
     let (report, first_start) = oneshot::channel();
+    let spec = ForeignSpec::reporting(foreign, args, report);
+    let gate = spec.gate();
     let actor = bus
-        .spawn_with::<ForeignActor<F>>(ForeignSpec::reporting(foreign, args, report), options)
+        .spawn_with::<ForeignActor<F>>(spec, options)
         .map_err(ForeignSpawnError::Spawn)?;
     match first_start.await {
-        Ok(Ok(())) => Ok(ForeignRef::new(actor)),
+        Ok(Ok(())) => Ok(ForeignRef::new(actor).with_gate(gate)),
         Ok(Err(error)) => Err(ForeignSpawnError::StartFailed(error)),
         // Dropped unsent: the task ended before its start ran (the bus shut down).
         Err(_) => Err(ForeignSpawnError::StartFailed(
@@ -242,4 +429,18 @@ pub fn child_spec<F: Foreign>(
     args: F::Args,
 ) -> mycelium_supervisor::ChildSpec {
     mycelium_supervisor::ChildSpec::new::<ForeignActor<F>>(name, ForeignSpec::new(foreign, args))
+}
+
+/// [`child_spec`], and the gate of the actor it starts (see [`ForeignRef::with_gate`]).
+pub fn gated_child_spec<F: Foreign>(
+    name: impl Into<String>,
+    foreign: Arc<F>,
+    args: F::Args,
+) -> (mycelium_supervisor::ChildSpec, ForeignGate<F>) {
+    let spec = ForeignSpec::new(foreign, args);
+    let gate = spec.gate();
+    (
+        mycelium_supervisor::ChildSpec::new::<ForeignActor<F>>(name, spec),
+        gate,
+    )
 }

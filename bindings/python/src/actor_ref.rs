@@ -5,12 +5,13 @@ use std::time::Duration;
 
 use mycelium_actors::export::ByteService;
 use mycelium_actors::{Bus, SubscribeOptions, Subscription as RustSubscription};
-use mycelium_foreign::{ForeignMessage, ForeignRef};
-use pyo3::exceptions::PyValueError;
+use mycelium_foreign::{Direct, ForeignAskError, ForeignMessage, ForeignRef};
+use pyo3::exceptions::{PyException, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
+use pyo3::types::{PyBytes, PyFrozenSet};
 use tokio::runtime::Handle;
 
+use crate::codec;
 use crate::errors::{self, ActorStopped, MailboxFull};
 use crate::host::PyForeign;
 use crate::wait::wait;
@@ -146,6 +147,70 @@ impl ActorRef {
     }
 }
 
+/// The type id and body of a contract message instance.
+fn encode_message(message: &Bound<'_, PyAny>) -> PyResult<(u16, Vec<u8>)> {
+    let plan = codec::message_plan(message)?;
+    Ok((codec::type_id_of(message)?, plan.encode(message)?))
+}
+
+/// The type id and body of `message` if it is a contract message whose type id is in
+/// `accepts` (when given); `None` otherwise.
+fn checked(
+    message: &Bound<'_, PyAny>,
+    accepts: Option<&Bound<'_, PyFrozenSet>>,
+) -> PyResult<Option<(u16, Vec<u8>)>> {
+    if !codec::is_message(message)? {
+        return Ok(None);
+    }
+    let type_id = codec::type_id_of(message)?;
+    if let Some(accepts) = accepts {
+        if !accepts.contains(type_id)? {
+            return Ok(None);
+        }
+    }
+    let body = codec::message_plan(message)?.encode(message)?;
+    Ok(Some((type_id, body)))
+}
+
+/// Runs the handler of an idle Python actor on this thread: `Ok(reply)`, or the body back
+/// when the ask must go through the mailbox.
+fn direct<'py>(
+    py: Python<'py>,
+    actor: &ForeignRef<PyForeign>,
+    type_id: u16,
+    body: Vec<u8>,
+) -> PyResult<Result<Bound<'py, PyAny>, Vec<u8>>> {
+    let Some(gate) = actor.gate() else {
+        return Ok(Err(body));
+    };
+    // An `async def` handler runs on the host's own event loop, never on a caller's thread
+    // (which may be running a loop of its own).
+    match gate.foreign().table.get(&type_id) {
+        Some(entry) if !entry.is_async => {}
+        _ => return Ok(Err(body)),
+    }
+    let msg = ForeignMessage { type_id, body };
+    // A `BaseException` that is not an `Exception` (`KeyboardInterrupt` from Ctrl-C on this
+    // thread, `SystemExit`) fails the actor like any exception, and reaches the caller as
+    // itself rather than as `ActorFailed`.
+    let mut interrupted = None;
+    let done = actor.try_direct(|foreign, state| {
+        foreign.call_bytes(py, state, &msg).map_err(|e| {
+            let text = crate::host::exception_text(py, &e);
+            if !e.is_instance_of::<PyException>(py) {
+                interrupted = Some(e);
+            }
+            text
+        })
+    });
+    match done {
+        Direct::Done(Some(reply)) => Ok(Ok(codec::decode_message(py, reply.type_id, &reply.body)?)),
+        Direct::Done(None) => Err(errors::ask(ForeignAskError::NoReply { type_id })),
+        Direct::Failed(e) => Err(interrupted.unwrap_or_else(|| errors::ask(e))),
+        Direct::Busy => Ok(Err(msg.body)),
+    }
+}
+
 fn reply(py: Python<'_>, (type_id, body): (u16, Vec<u8>)) -> (u16, Py<PyBytes>) {
     (type_id, PyBytes::new(py, &body).unbind())
 }
@@ -237,6 +302,67 @@ impl ActorRef {
         let handle = self.handle()?.clone();
         let answer = wait(py, &handle, self.ask_future(type_id, body, timeout))??;
         Ok(reply(py, answer))
+    }
+
+    /// Tells a contract message (encoded by the native codec), waiting (without the GIL) for
+    /// room in a full mailbox. False, with nothing sent, when `message` is not a contract
+    /// message or its type id is not in `accepts` (the caller raises the error).
+    #[pyo3(signature = (message, accepts=None))]
+    fn tell_msg(
+        &self,
+        py: Python<'_>,
+        message: &Bound<'_, PyAny>,
+        accepts: Option<&Bound<'_, PyFrozenSet>>,
+    ) -> PyResult<bool> {
+        let Some((type_id, body)) = checked(message, accepts)? else {
+            return Ok(false);
+        };
+        self.tell(py, type_id, body)?;
+        Ok(true)
+    }
+
+    /// Tells a contract message without waiting: `MailboxFull` when there is no room. False
+    /// as for `tell_msg`.
+    #[pyo3(signature = (message, accepts=None))]
+    fn try_tell_msg(
+        &self,
+        message: &Bound<'_, PyAny>,
+        accepts: Option<&Bound<'_, PyFrozenSet>>,
+    ) -> PyResult<bool> {
+        let Some((type_id, body)) = checked(message, accepts)? else {
+            return Ok(false);
+        };
+        self.try_tell(type_id, body)?;
+        Ok(true)
+    }
+
+    /// Asks with a contract message and returns the reply message. Without a timeout, an idle
+    /// Python actor's handler runs right here, on the calling thread (see
+    /// `ForeignRef::try_direct`); otherwise the ask goes through the mailbox and waits
+    /// without the GIL.
+    #[pyo3(signature = (message, timeout=None))]
+    fn ask_msg<'py>(
+        &self,
+        py: Python<'py>,
+        message: &Bound<'py, PyAny>,
+        timeout: Option<f64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let timeout = seconds(timeout)?;
+        let (type_id, body) = encode_message(message)?;
+        let body = match &self.target {
+            // An ask with a timeout goes through the mailbox: a handler running on this
+            // thread could not be cut short.
+            Target::Foreign(actor) if timeout.is_none() => {
+                match direct(py, actor, type_id, body)? {
+                    Ok(reply) => return Ok(reply),
+                    Err(body) => body,
+                }
+            }
+            _ => body,
+        };
+        let handle = self.handle()?.clone();
+        let (reply_type, reply) = wait(py, &handle, self.ask_future(type_id, body, timeout))??;
+        codec::decode_message(py, reply_type, &reply)
     }
 
     /// Asks; calls `callback(ok, value)` with `(type_id, body)` or the exception.

@@ -1,10 +1,11 @@
 //! `Bus`: a Mycelium bus with its own tokio runtime, driven from Python.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use mycelium_actors::{Bus as RustBus, SpawnError, SpawnOptions, StopReason};
-use mycelium_foreign::{ForeignActor, ForeignRef, HostedBus, CONTRACT_TYPE_IDS};
+use mycelium_foreign::{ForeignActor, ForeignGate, ForeignRef, HostedBus, CONTRACT_TYPE_IDS};
 use mycelium_supervisor::{
     Backoff, ChildState, Restart, RestartStrategy, SupervisionEvent, Supervisor as RustSupervisor,
     SupervisorRef,
@@ -123,7 +124,7 @@ impl Bus {
         args: Py<PyAny>,
         name: Option<String>,
     ) -> PyResult<ActorRef> {
-        let foreign = Arc::new(PyForeign { host });
+        let foreign = Arc::new(PyForeign::new(py, host)?);
         let mut options = SpawnOptions::new();
         if let Some(n) = name {
             options = options.name(n);
@@ -136,6 +137,11 @@ impl Bus {
             Ok(actor) => Ok(ActorRef::foreign_in(actor, &self.handle)),
             Err(e) => Err(start_failed(py, e.to_string(), None)),
         }
+    }
+
+    /// Starts this bus as node `name` of the topology file `path` (see `mycelium-remote`).
+    fn join(&self, py: Python<'_>, path: String, name: String) -> PyResult<crate::node::Node> {
+        crate::node::Node::start(py, &self.bus, &self.handle, path, name)
     }
 
     /// A ref to whatever the bus exports under `name`.
@@ -252,16 +258,19 @@ impl Bus {
                 log.send_modify(|events| events.push((at, kind.to_string(), child)));
             });
         let mut defs = Vec::with_capacity(children.len());
+        let mut gates = HashMap::new();
         for child in &children {
             let def = child.get().get_inner().clone();
             let spec = match &def.kind {
-                ChildKind::Python { host, args, .. } => mycelium_foreign::child_spec(
-                    def.name.clone(),
-                    Arc::new(PyForeign {
-                        host: host.clone_ref(py),
-                    }),
-                    PyArgs(args.clone()),
-                ),
+                ChildKind::Python { host, args, .. } => {
+                    let (spec, gate) = mycelium_foreign::gated_child_spec(
+                        def.name.clone(),
+                        Arc::new(PyForeign::new(py, host.clone_ref(py))?),
+                        PyArgs(args.clone()),
+                    );
+                    gates.insert(def.name.clone(), gate);
+                    spec
+                }
                 ChildKind::Rust { kind, arg } => kind.child_spec(&def.name, arg.clone()),
             };
             builder = builder.child(spec.restart(def.restart));
@@ -280,7 +289,7 @@ impl Bus {
                     .child::<ForeignActor<PyForeign>>(&def.name)
                     .ok_or_else(|| format!("child `{}` is not running", def.name))
                     .and_then(|a| {
-                        ForeignRef::from_actor_ref(a)
+                        gated(a, gates.get(&def.name))
                             .export(&self.bus, service, type_ids)
                             .map_err(|e| e.to_string())
                     }),
@@ -295,6 +304,7 @@ impl Bus {
             bus: self.bus.clone(),
             handle: self.handle.clone(),
             children: defs,
+            gates,
             events,
         })
     }
@@ -462,7 +472,21 @@ pub(crate) struct Supervisor {
     bus: RustBus,
     handle: Handle,
     children: Vec<ChildDefInner>,
+    /// The gates of the Python children, by name.
+    gates: HashMap<String, ForeignGate<PyForeign>>,
     events: watch::Sender<Vec<(f64, String, String)>>,
+}
+
+/// The ref of a Python child, with its gate.
+fn gated(
+    actor: mycelium_actors::ActorRef<ForeignActor<PyForeign>>,
+    gate: Option<&ForeignGate<PyForeign>>,
+) -> ForeignRef<PyForeign> {
+    let actor = ForeignRef::from_actor_ref(actor);
+    match gate {
+        Some(g) => actor.with_gate(g.clone()),
+        None => actor,
+    }
 }
 
 #[pymethods]
@@ -476,7 +500,7 @@ impl Supervisor {
             ChildKind::Python { .. } => self
                 .sup
                 .child::<ForeignActor<PyForeign>>(name)
-                .map(|a| ActorRef::foreign_in(ForeignRef::from_actor_ref(a), &self.handle))
+                .map(|a| ActorRef::foreign_in(gated(a, self.gates.get(name)), &self.handle))
                 .ok_or_else(|| {
                     errors::ActorStopped::new_err(format!("child `{name}` is not running"))
                 }),

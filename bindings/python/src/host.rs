@@ -1,19 +1,128 @@
 //! Python actors as [`Foreign`] callbacks: a Python host object per actor class.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use mycelium_actors::StopReason;
 use mycelium_foreign::{Foreign, ForeignMessage, ForeignRef};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyTuple};
+use pyo3::types::{PyDict, PyString, PyType};
 
 use crate::actor_ref::ActorRef;
+use crate::codec::{self, Plan};
+use crate::errors::MessageTypeError;
+
+/// One handler of an actor class: the message class's codec, the method, and whether it is
+/// `async def` (run by the host's event loop, never directly on a caller's thread).
+pub(crate) struct Entry {
+    pub(crate) plan: Arc<Plan>,
+    method: Py<PyString>,
+    pub(crate) is_async: bool,
+}
 
 /// The callbacks of Python actors. `host` is a `mycelium._actor._Host`: `start(args, ref)`
-/// returns the actor instance, `handle(instance, type_id, body)` returns `None` or
-/// `(type_id, body)`, `stop(instance, reason)`.
+/// returns the actor instance, `finish(instance, name, reply)` resolves an awaitable reply or
+/// raises for one that is not a contract message, `stop(instance, reason)`. The handlers are
+/// called from here, with messages decoded and replies encoded by the native codec.
 pub(crate) struct PyForeign {
     pub(crate) host: Py<PyAny>,
+    class_name: String,
+    pub(crate) table: HashMap<u16, Entry>,
+    message_base: Py<PyType>,
+}
+
+impl PyForeign {
+    /// The callbacks for the actor class `host` was built for.
+    pub(crate) fn new(py: Python<'_>, host: Py<PyAny>) -> PyResult<Self> {
+        let bound = host.bind(py);
+        let cls = bound.getattr("cls")?;
+        let class_name = cls.getattr("__name__")?.extract::<String>()?;
+        let inspect = py.import("inspect")?;
+        let mut table = HashMap::new();
+        let entries = bound.getattr("table")?;
+        for (type_id, entry) in entries.cast::<PyDict>()?.iter() {
+            let (message_cls, name): (Bound<'_, PyType>, Bound<'_, PyString>) = entry.extract()?;
+            let is_async = inspect
+                .call_method1("iscoroutinefunction", (cls.getattr(&name)?,))?
+                .is_truthy()?;
+            table.insert(
+                type_id.extract::<u16>()?,
+                Entry {
+                    plan: codec::plan(&message_cls)?,
+                    method: name.unbind(),
+                    is_async,
+                },
+            );
+        }
+        let message_base = py
+            .import("mycelium.trading")?
+            .getattr("Message")?
+            .cast_into::<PyType>()?
+            .unbind();
+        Ok(PyForeign {
+            host,
+            class_name,
+            table,
+            message_base,
+        })
+    }
+
+    /// Calls the handler of `type_id` on `actor` with the decoded message; the reply message
+    /// (an instance of a generated class) or None.
+    pub(crate) fn call<'py>(
+        &self,
+        py: Python<'py>,
+        actor: &Py<PyAny>,
+        type_id: u16,
+        message: Bound<'py, PyAny>,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let Some(entry) = self.table.get(&type_id) else {
+            return Err(MessageTypeError::new_err(format!(
+                "{} has no handler for type id {type_id}",
+                self.class_name
+            )));
+        };
+        let actor = actor.bind(py);
+        let method = entry.method.bind(py);
+        let mut reply = actor.call_method1(method, (message,))?;
+        if reply.is_none() {
+            return Ok(None);
+        }
+        if !reply.is_instance(self.message_base.bind(py))? {
+            // An awaitable, run to completion; or something that is not a contract message,
+            // which raises `MessageTypeError`.
+            reply = self
+                .host
+                .bind(py)
+                .call_method1("finish", (actor, method, reply))?;
+            if reply.is_none() {
+                return Ok(None);
+            }
+        }
+        Ok(Some(reply))
+    }
+
+    /// `call` on an encoded message, the reply encoded.
+    pub(crate) fn call_bytes(
+        &self,
+        py: Python<'_>,
+        actor: &Py<PyAny>,
+        msg: &ForeignMessage,
+    ) -> PyResult<Option<ForeignMessage>> {
+        let Some(entry) = self.table.get(&msg.type_id) else {
+            return Err(MessageTypeError::new_err(format!(
+                "{} has no handler for type id {}",
+                self.class_name, msg.type_id
+            )));
+        };
+        let message = entry.plan.decode(py, &msg.body)?;
+        let Some(reply) = self.call(py, actor, msg.type_id, message)? else {
+            return Ok(None);
+        };
+        let type_id = codec::type_id_of(&reply)?;
+        let body = codec::message_plan(&reply)?.encode(&reply)?;
+        Ok(Some(ForeignMessage { type_id, body }))
+    }
 }
 
 /// Arguments of a Python actor: any Python object, shared (cloning needs no GIL).
@@ -59,21 +168,8 @@ impl Foreign for PyForeign {
         msg: ForeignMessage,
     ) -> Result<Option<ForeignMessage>, String> {
         Python::attach(|py| {
-            let body = PyBytes::new(py, &msg.body);
-            let reply = self
-                .host
-                .call_method1(py, "handle", (state.clone_ref(py), msg.type_id, body))
-                .map_err(|e| exception_text(py, &e))?;
-            let reply = reply.bind(py);
-            if reply.is_none() {
-                return Ok(None);
-            }
-            let pair = reply.cast::<PyTuple>().map_err(|_| {
-                "the host returned something other than (type_id, body)".to_string()
-            })?;
-            let (type_id, body): (u16, Vec<u8>) =
-                pair.extract().map_err(|e| exception_text(py, &e))?;
-            Ok(Some(ForeignMessage { type_id, body }))
+            self.call_bytes(py, state, &msg)
+                .map_err(|e| exception_text(py, &e))
         })
     }
 

@@ -8,8 +8,10 @@
 
 mod actor_ref;
 mod bus;
+mod codec;
 mod errors;
 mod host;
+mod node;
 mod strategy;
 mod sweep;
 mod wait;
@@ -23,6 +25,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<bus::Supervisor>()?;
     m.add_class::<actor_ref::ActorRef>()?;
     m.add_class::<actor_ref::Subscription>()?;
+    m.add_class::<node::Node>()?;
+    m.add_function(wrap_pyfunction!(codec::encode, m)?)?;
+    m.add_function(wrap_pyfunction!(codec::decode, m)?)?;
     m.add_function(wrap_pyfunction!(sweep::run_sweep, m)?)?;
     m.add_function(wrap_pyfunction!(strategy::run_strategy, m)?)?;
     m.add_class::<sweep::MarketData>()?;

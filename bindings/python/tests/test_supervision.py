@@ -1,3 +1,5 @@
+import threading
+
 import pytest
 
 import mycelium
@@ -217,3 +219,54 @@ def test_stop_returns_once_the_tree_is_down_and_children_lists_running_ones(bus)
     assert sup.children() == []
     with pytest.raises(mycelium.ActorStopped):
         sup.which_children()
+
+
+def test_an_exception_in_a_handler_run_on_the_calling_thread_is_a_failure_and_a_restart(bus):
+    threads = []
+    starts = []
+
+    class Fragile(mycelium.Actor):
+        def on_start(self, args):
+            starts.append(1)
+
+        @mycelium.handler(Heartbeat)
+        def ping(self, msg):
+            threads.append(threading.get_ident())
+            if msg.sender == "boom":
+                raise ValueError("boom on the caller's thread")
+            return msg
+
+    sup = bus.supervise(
+        [mycelium.python_child("fragile", Fragile)],
+        backoff=mycelium.Backoff(initial=0.001, cap=0.01),
+    )
+    fragile = sup.child("fragile")
+    with pytest.raises(mycelium.ActorFailed, match="boom on the caller's thread"):
+        fragile.ask(hb(sender="boom"))
+    # It ran here (the actor was idle), and failed the actor as on a host thread.
+    assert threads == [threading.get_ident()]
+    assert fragile.ask(hb(3)).seq == 3
+    sup.wait_restarts(1, "fragile")
+    assert sup.restarts("fragile") == 1 and len(starts) == 2
+    assert any("boom on the caller's thread" in d["reason"] for d in bus.dead_letters())
+
+
+def test_ctrl_c_in_a_handler_run_on_the_calling_thread_reaches_the_caller_and_fails_the_actor(bus):
+    class Interrupted(mycelium.Actor):
+        @mycelium.handler(Heartbeat)
+        def ping(self, msg):
+            if msg.sender == "interrupt":
+                raise KeyboardInterrupt  # what Ctrl-C raises in the running handler
+            return msg
+
+    sup = bus.supervise(
+        [mycelium.python_child("model", Interrupted)],
+        backoff=mycelium.Backoff(initial=0.001, cap=0.01),
+    )
+    model = sup.child("model")
+    with pytest.raises(KeyboardInterrupt):
+        model.ask(hb(sender="interrupt"))
+    # The interrupted handler failed the actor, which restarted.
+    assert model.ask(hb(2)).seq == 2
+    sup.wait_restarts(1, "model")
+    assert sup.restarts("model") == 1

@@ -114,7 +114,8 @@ def _run(awaitable: Any) -> Any:
 
 
 class _Host:
-    """The callbacks the extension calls for every actor of one class."""
+    """The callbacks the extension calls for every actor of one class (it calls the handlers
+    itself, decoding and encoding messages natively)."""
 
     __slots__ = ("cls", "bus", "table")
 
@@ -137,14 +138,9 @@ class _Host:
             _run(started)
         return actor
 
-    def handle(self, actor: Actor, type_id: int, body: bytes) -> tuple[int, bytes] | None:
-        entry = self.table.get(type_id)
-        if entry is None:
-            raise _native.MessageTypeError(
-                f"{self.cls.__name__} has no handler for type id {type_id}"
-            )
-        message_type, name = entry
-        reply = getattr(actor, name)(message_type.decode(body))
+    def finish(self, actor: Actor, name: str, reply: Any) -> Message | None:
+        """Completes a handler's reply that is not a contract message: runs an awaitable to
+        its end, and raises `MessageTypeError` for anything else that is not None."""
         if inspect.isawaitable(reply):
             reply = _run(reply)
         if reply is None:
@@ -154,7 +150,7 @@ class _Host:
                 f"{self.cls.__name__}.{name} returned {type(reply).__name__}; a handler returns "
                 "a contract message (a class from mycelium.trading) or None"
             )
-        return (reply.TYPE_ID, reply.encode())
+        return reply
 
     def stop(self, actor: Actor, reason: str) -> None:
         try:

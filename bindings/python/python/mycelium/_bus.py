@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, NoReturn
 
 from . import _native
 from ._actor import Actor, _Host
@@ -54,7 +54,7 @@ class ActorRef:
         """False once the actor has stopped for good."""
         return self._native.is_alive()
 
-    def _encode(self, message: Any) -> tuple[int, bytes]:
+    def _check(self, message: Any) -> None:
         if not isinstance(message, Message):
             raise _native.MessageTypeError(
                 f"expected a contract message (a class from mycelium.trading), got {type(message).__name__}"
@@ -64,21 +64,36 @@ class ActorRef:
             raise _native.MessageTypeError(
                 f"{self!r} does not handle {type(message).__name__}; it handles {names}"
             )
-        return message.TYPE_ID, message.encode()
+
+    def _refused(self, message: Any) -> NoReturn:
+        """Raises the `MessageTypeError` of a message the extension refused to send."""
+        self._check(message)
+        raise _native.MessageTypeError(f"{type(message).__name__} is not a contract message")
+
+    def _encode(self, message: Any) -> tuple[int, bytes]:
+        self._check(message)
+        return message.TYPE_ID, _native.encode(message)
 
     def tell(self, message: Message) -> None:
         """Sends `message` without waiting for it to be handled (waits for room if full)."""
-        self._native.tell(*self._encode(message))
+        if not self._native.tell_msg(message, self._accepts):
+            self._refused(message)
 
     def try_tell(self, message: Message) -> None:
         """Sends `message` or raises `MailboxFull` at once."""
-        self._native.try_tell(*self._encode(message))
+        if not self._native.try_tell_msg(message, self._accepts):
+            self._refused(message)
 
     def ask(self, message: Message, timeout: float | None = None) -> Message:
         """Sends `message` and returns the handler's reply; `timeout` in seconds of bus time.
-        Raises `ActorFailed` if the handler fails, `AskTimeout`, `ActorStopped`."""
-        type_id, body = self._native.ask(*self._encode(message), timeout)
-        return decode_message(type_id, body)
+        Raises `ActorFailed` if the handler fails, `AskTimeout`, `ActorStopped`.
+
+        Without a timeout, when the target is a Python actor with nothing queued and nothing
+        running (and a plain `def` handler, on a real-time bus), its handler runs right here,
+        on the calling thread, with no thread hand-off; otherwise the ask goes through its
+        mailbox and this thread waits without the GIL."""
+        self._check(message)
+        return self._native.ask_msg(message, timeout)
 
     async def tell_async(self, message: Message) -> None:
         """`tell`, awaitable: waits for room without blocking the event loop."""
@@ -95,7 +110,7 @@ class ActorRef:
         fut = loop.create_future()
         self._native.ask_callback(type_id, body, timeout, _settler(loop, fut))
         reply_type, reply = await fut
-        return decode_message(reply_type, reply)
+        return _native.decode(REGISTRY[reply_type], reply) if reply_type in REGISTRY else decode_message(reply_type, reply)
 
     def stop(self) -> None:
         """Asks a Python actor to stop after the message it is handling."""
@@ -286,7 +301,7 @@ class Bus:
                 f"expected a contract message (a class from mycelium.trading), got {type(message).__name__}"
             )
         return self._native.publish(
-            message.TYPE_ID, topic if topic is not None else message.TOPIC, message.encode(), key
+            message.TYPE_ID, topic if topic is not None else message.TOPIC, _native.encode(message), key
         )
 
     def supervise(
@@ -345,6 +360,16 @@ class Bus:
         """Fails the bus with `reason`: it shuts down."""
         self._native.fail(reason)
 
+    def join(self, topology: str, node: str) -> "Node":
+        """Starts this bus as node `node` of the topology file `topology` (the format of
+        `mycelium-remote`: nodes, their endpoints and the services each hosts; the secret is
+        read from the environment variable the file names). Services exported on this bus
+        (`spawn(..., service=...)`) become reachable from the other nodes; `Node.ref` reaches
+        a service on whichever node hosts it. Returns once the node listens; links come up in
+        the background (a tell or ask to a peer waits for its link). Raises `ValueError` for a
+        topology that cannot be used (a missing file, an unknown node, no secret)."""
+        return Node(self._native.join(str(topology), node))
+
     def run_forever(self) -> str:
         """Waits until the bus stops (a root supervisor gave up, `fail`, `shutdown` from
         another thread). Ctrl-C shuts the bus down cleanly and returns `"interrupted"`."""
@@ -353,3 +378,71 @@ class Bus:
         except KeyboardInterrupt:
             self.shutdown()
             return "interrupted"
+
+
+class Node:
+    """This bus as one node of a topology (`Bus.join`). Use as a context manager, or `close`."""
+
+    __slots__ = ("_native",)
+
+    def __init__(self, native: "_native.Node") -> None:
+        self._native = native
+
+    def __enter__(self) -> "Node":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    @property
+    def name(self) -> str:
+        """This node's name in the topology."""
+        return self._native.name
+
+    def is_remote(self, service: str) -> bool:
+        """True if another node of the topology hosts `service`."""
+        return self._native.is_remote(service)
+
+    def ref(self, service: str) -> "NodeRef":
+        """A ref to `service` wherever the topology puts it (this bus's export table for a
+        service no other node hosts)."""
+        return NodeRef(self, service)
+
+    def close(self) -> None:
+        """Stops this node's listener and links; the bus keeps running."""
+        self._native.close()
+
+
+class NodeRef:
+    """A service reached through a `Node`: over a link to the node that hosts it, or locally."""
+
+    __slots__ = ("_node", "service")
+
+    def __init__(self, node: Node, service: str) -> None:
+        self._node = node
+        self.service = service
+
+    def tell(self, message: Message) -> None:
+        """Sends `message` without waiting for it to be handled (waits for room)."""
+        if not isinstance(message, Message):
+            raise _native.MessageTypeError(
+                f"expected a contract message (a class from mycelium.trading), got {type(message).__name__}"
+            )
+        self._node._native.tell(self.service, message.TYPE_ID, _native.encode(message))
+
+    def ask(self, message: Message, timeout: float | None = None) -> Message:
+        """Sends `message` and returns the reply; `timeout` in seconds of bus time. Raises
+        `ActorFailed` (the handler failed, or the link dropped before the reply),
+        `AskTimeout`, `ActorStopped` (not sent), `UnknownService` (a local service that is not
+        exported)."""
+        if not isinstance(message, Message):
+            raise _native.MessageTypeError(
+                f"expected a contract message (a class from mycelium.trading), got {type(message).__name__}"
+            )
+        type_id, body = self._node._native.ask(
+            self.service, message.TYPE_ID, _native.encode(message), timeout
+        )
+        return decode_message(type_id, body)
+
+    def __repr__(self) -> str:
+        return f"NodeRef({self.service!r} via node {self._node.name!r})"

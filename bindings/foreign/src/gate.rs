@@ -1,0 +1,145 @@
+//! [`ForeignGate`]: the state of a foreign actor, shared between its task and the threads
+//! that call its handler directly.
+//!
+//! A foreign actor's handlers run on the bus runtime's blocking pool, which costs a thread
+//! hand-off each way. When a thread of the foreign language asks an actor that is idle (no
+//! message queued or running), the gate lets that thread run the handler itself
+//! ([`ForeignRef::try_direct`](crate::ForeignRef::try_direct)): same state, same one-at-a-time
+//! rule, same order, and a failure is the same failure.
+//!
+//! The rules:
+//! - `pending` counts the messages sent through the actor's gated refs that are queued or
+//!   running, plus one while a direct call runs. A direct call starts only by moving it from
+//!   0 to 1, so it never overtakes a message a gated ref queued before it.
+//! - The state sits in a mutex that a handler holds while it runs, on the blocking pool or on
+//!   a direct caller's thread: one handler at a time, whatever the path.
+//! - A direct call that fails leaves the state marked failed (no further direct call can
+//!   start) and queues a marker that fails the actor's task with the same reason, so the
+//!   runner posts the dead letter and the supervisor restarts the actor as for any failure.
+//!   A message the task took from the mailbox meanwhile is queued again ahead of the others
+//!   and handled by the next incarnation.
+//! - Direct calls are off on a virtual-time bus: a callback on the blocking pool holds the
+//!   virtual clock still, a direct caller's thread could not.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, TryLockError};
+
+use mycelium_actors::Clock;
+
+use crate::Foreign;
+
+/// Where the state of the current incarnation is.
+pub(crate) enum Slot<S> {
+    /// Between incarnations.
+    Empty,
+    /// The incarnation `incarnation` runs with `state`.
+    Running { incarnation: u64, state: S },
+    /// A direct call failed with `reason`; the incarnation ends when the task learns it.
+    Failed {
+        incarnation: u64,
+        state: S,
+        reason: String,
+    },
+}
+
+pub(crate) struct GateInner<F: Foreign> {
+    pub(crate) foreign: Arc<F>,
+    pub(crate) pending: AtomicUsize,
+    pub(crate) direct_enabled: AtomicBool,
+    incarnations: AtomicU64,
+    /// The bus clock (ask timeouts are bus time), known from the first start.
+    pub(crate) clock: OnceLock<Clock>,
+    pub(crate) slot: Mutex<Slot<F::State>>,
+}
+
+/// The state of one foreign actor, shared by its task and its direct callers. One per actor
+/// for its whole life (restarts keep it); get it from [`ForeignSpec::gate`](crate::ForeignSpec::gate)
+/// and attach it to a ref with [`ForeignRef::with_gate`](crate::ForeignRef::with_gate).
+pub struct ForeignGate<F: Foreign> {
+    pub(crate) inner: Arc<GateInner<F>>,
+}
+
+impl<F: Foreign> Clone for ForeignGate<F> {
+    fn clone(&self) -> Self {
+        ForeignGate {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<F: Foreign> ForeignGate<F> {
+    pub(crate) fn new(foreign: Arc<F>) -> Self {
+        ForeignGate {
+            inner: Arc::new(GateInner {
+                foreign,
+                pending: AtomicUsize::new(0),
+                direct_enabled: AtomicBool::new(false),
+                incarnations: AtomicU64::new(0),
+                clock: OnceLock::new(),
+                slot: Mutex::new(Slot::Empty),
+            }),
+        }
+    }
+
+    /// The actor's callbacks.
+    pub fn foreign(&self) -> &Arc<F> {
+        &self.inner.foreign
+    }
+
+    /// True if both are the gate of one actor.
+    pub fn same(&self, other: &ForeignGate<F>) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
+    /// Messages sent through gated refs that are queued or running (plus one while a direct
+    /// call runs).
+    pub fn pending(&self) -> usize {
+        self.inner.pending.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Slot<F::State>> {
+        self.inner.slot.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn try_lock(&self) -> Option<MutexGuard<'_, Slot<F::State>>> {
+        match self.inner.slot.try_lock() {
+            Ok(g) => Some(g),
+            Err(TryLockError::Poisoned(e)) => Some(e.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
+        }
+    }
+
+    /// Installs the state of a new incarnation; returns its number.
+    pub(crate) fn install(&self, state: F::State, direct: bool) -> u64 {
+        let incarnation = self.inner.incarnations.fetch_add(1, Ordering::AcqRel) + 1;
+        let old = std::mem::replace(&mut *self.lock(), Slot::Running { incarnation, state });
+        self.inner.direct_enabled.store(direct, Ordering::Release);
+        if let Slot::Running { state, .. } | Slot::Failed { state, .. } = old {
+            self.inner.foreign.abandon(state);
+        }
+        incarnation
+    }
+
+    /// Takes the state of `incarnation` out, if it is still there.
+    pub(crate) fn take(&self, incarnation: u64) -> Option<F::State> {
+        let mut slot = self.lock();
+        match &*slot {
+            Slot::Running { incarnation: n, .. } | Slot::Failed { incarnation: n, .. }
+                if *n == incarnation => {}
+            _ => return None,
+        }
+        match std::mem::replace(&mut *slot, Slot::Empty) {
+            Slot::Running { state, .. } | Slot::Failed { state, .. } => Some(state),
+            Slot::Empty => None,
+        }
+    }
+
+    /// One counted message is done.
+    pub(crate) fn done(&self) {
+        // Saturating: a count can only be missing (a message dropped undelivered), never extra.
+        let _ = self
+            .inner
+            .pending
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+    }
+}

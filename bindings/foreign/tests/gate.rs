@@ -1,0 +1,274 @@
+//! The gate of a foreign actor: direct calls on the caller's thread, in order with the
+//! mailbox, one handler at a time, and failures that are failures.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread::ThreadId;
+use std::time::Duration;
+
+use mycelium_actors::{Bus, SpawnOptions, StopReason};
+use mycelium_foreign::{
+    gated_child_spec, spawn, Direct, Foreign, ForeignActor, ForeignAskError, ForeignMessage,
+    ForeignRef,
+};
+use mycelium_supervisor::{Backoff, RestartStrategy, Supervisor};
+
+/// State: the bodies handled, in order. `b"boom"` fails; `b"wait"` blocks until released.
+struct Logging {
+    starts: AtomicU32,
+    entered: Mutex<mpsc::Sender<()>>,
+    release: Mutex<mpsc::Receiver<()>>,
+    threads: Mutex<Vec<ThreadId>>,
+}
+
+fn logging() -> (Arc<Logging>, mpsc::Receiver<()>, mpsc::Sender<()>) {
+    let (entered_tx, entered_rx) = mpsc::channel();
+    let (release_tx, release_rx) = mpsc::channel();
+    let foreign = Arc::new(Logging {
+        starts: AtomicU32::new(0),
+        entered: Mutex::new(entered_tx),
+        release: Mutex::new(release_rx),
+        threads: Mutex::new(Vec::new()),
+    });
+    (foreign, entered_rx, release_tx)
+}
+
+impl Foreign for Logging {
+    type Args = ();
+    type State = Vec<Vec<u8>>;
+
+    fn start(&self, _args: &(), _me: &ForeignRef<Self>) -> Result<Vec<Vec<u8>>, String> {
+        self.starts.fetch_add(1, Ordering::SeqCst);
+        Ok(Vec::new())
+    }
+
+    fn handle(
+        &self,
+        log: &mut Vec<Vec<u8>>,
+        msg: ForeignMessage,
+    ) -> Result<Option<ForeignMessage>, String> {
+        self.threads
+            .lock()
+            .unwrap()
+            .push(std::thread::current().id());
+        match msg.body.as_slice() {
+            b"boom" => return Err("boom in a direct call".into()),
+            b"wait" => {
+                self.entered.lock().unwrap().send(()).unwrap();
+                self.release.lock().unwrap().recv().unwrap();
+            }
+            _ => {}
+        }
+        log.push(msg.body);
+        Ok(Some(ForeignMessage {
+            type_id: msg.type_id,
+            body: log.join(&b","[..]),
+        }))
+    }
+
+    fn stop(&self, _log: Vec<Vec<u8>>, _reason: &StopReason) {}
+}
+
+fn msg(body: &[u8]) -> ForeignMessage {
+    ForeignMessage {
+        type_id: 900,
+        body: body.to_vec(),
+    }
+}
+
+/// A direct call that hands the message to the actor's handler.
+fn handle(actor: &ForeignRef<Logging>, body: &[u8]) -> Direct<Option<ForeignMessage>> {
+    let m = msg(body);
+    actor.try_direct(move |foreign, state| foreign.handle(state, m))
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+#[test]
+fn a_direct_call_runs_on_the_calling_thread_with_the_actors_state() {
+    runtime().block_on(async {
+        let bus = Bus::new();
+        let (foreign, _entered, _release) = logging();
+        let actor = spawn(&bus, foreign.clone(), (), SpawnOptions::new())
+            .await
+            .unwrap();
+        assert!(actor.gate().is_some());
+        match handle(&actor, b"a") {
+            Direct::Done(Some(reply)) => assert_eq!(reply.body, b"a"),
+            other => panic!("expected a direct reply, got {other:?}"),
+        }
+        assert_eq!(
+            foreign.threads.lock().unwrap().as_slice(),
+            &[std::thread::current().id()]
+        );
+        // The mailbox path sees the same state.
+        let reply = actor.ask(msg(b"b"), None).await.unwrap();
+        assert_eq!(reply.body, b"a,b");
+        assert_eq!(actor.gate().unwrap().pending(), 0);
+        // A ref without the gate never calls directly.
+        let plain = ForeignRef::from_actor_ref(actor.actor_ref().clone());
+        assert!(matches!(handle(&plain, b"c"), Direct::Busy));
+        bus.shutdown(Duration::from_secs(10)).await;
+    });
+}
+
+#[test]
+fn a_direct_call_never_overtakes_a_queued_message_nor_runs_beside_a_handler() {
+    runtime().block_on(async {
+        let bus = Bus::new();
+        let (foreign, entered, release) = logging();
+        let actor = spawn(&bus, foreign.clone(), (), SpawnOptions::new())
+            .await
+            .unwrap();
+        actor.try_tell(msg(b"wait")).unwrap();
+        actor.try_tell(msg(b"queued")).unwrap();
+        // Counted at once: busy even before the first handler starts.
+        assert!(matches!(handle(&actor, b"x"), Direct::Busy));
+        tokio::task::spawn_blocking(move || entered.recv().unwrap())
+            .await
+            .unwrap();
+        assert!(matches!(handle(&actor, b"x"), Direct::Busy));
+        release.send(()).unwrap();
+        // The ask goes behind both: the log shows them in order, and no "x".
+        let reply = actor.ask(msg(b"last"), None).await.unwrap();
+        assert_eq!(reply.body, b"wait,queued,last");
+        assert_eq!(actor.gate().unwrap().pending(), 0);
+        assert!(matches!(handle(&actor, b"y"), Direct::Done(Some(_))));
+        bus.shutdown(Duration::from_secs(10)).await;
+    });
+}
+
+#[test]
+fn a_failed_direct_call_fails_the_actor_which_restarts_in_place() {
+    runtime().block_on(async {
+        let bus = Bus::new();
+        let (foreign, _entered, _release) = logging();
+        let (spec, gate) = gated_child_spec("model", foreign.clone(), ());
+        let tree = Supervisor::builder(RestartStrategy::OneForOne)
+            .backoff(Backoff::exponential(
+                Duration::from_millis(1),
+                2.0,
+                Duration::from_millis(10),
+            ))
+            .child(spec)
+            .spawn(&bus)
+            .await
+            .unwrap();
+        let model =
+            ForeignRef::from_actor_ref(tree.child::<ForeignActor<Logging>>("model").unwrap())
+                .with_gate(gate);
+        assert!(matches!(handle(&model, b"a"), Direct::Done(Some(_))));
+        match handle(&model, b"boom") {
+            Direct::Failed(ForeignAskError::Failed { failure }) => {
+                assert!(failure.to_string().contains("boom in a direct call"))
+            }
+            other => panic!("expected a failure, got {other:?}"),
+        }
+        // No direct call on the failed state: the next ask waits for the new incarnation,
+        // whose log starts empty.
+        assert!(matches!(handle(&model, b"b"), Direct::Busy));
+        let reply = model.ask(msg(b"c"), None).await.unwrap();
+        assert_eq!(reply.body, b"c");
+        assert_eq!(foreign.starts.load(Ordering::SeqCst), 2);
+        let letters = bus.dead_letters().drain();
+        assert_eq!(letters.len(), 1);
+        assert!(letters[0]
+            .reason
+            .to_string()
+            .contains("boom in a direct call"));
+        // A panic in the call is a failure too.
+        match model.try_direct(|_, _| -> Result<(), String> { panic!("a panic in a call") }) {
+            Direct::Failed(ForeignAskError::Failed { failure }) => {
+                assert!(failure.to_string().contains("a panic in a call"))
+            }
+            other => panic!("expected a failure, got {other:?}"),
+        }
+        let reply = model.ask(msg(b"d"), None).await.unwrap();
+        assert_eq!(reply.body, b"d");
+        assert_eq!(foreign.starts.load(Ordering::SeqCst), 3);
+        bus.shutdown(Duration::from_secs(10)).await;
+    });
+}
+
+#[test]
+fn no_direct_call_after_a_stop_nor_on_virtual_time() {
+    runtime().block_on(async {
+        let bus = Bus::new();
+        let (foreign, _entered, _release) = logging();
+        let actor = spawn(&bus, foreign.clone(), (), SpawnOptions::new())
+            .await
+            .unwrap();
+        actor.stop();
+        assert!(matches!(handle(&actor, b"a"), Direct::Busy));
+        actor.wait_for_stop().await;
+        assert!(matches!(handle(&actor, b"a"), Direct::Busy));
+        bus.shutdown(Duration::from_secs(10)).await;
+    });
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .expect("runtime")
+        .block_on(async {
+            let bus = Bus::builder().virtual_time().build().unwrap();
+            let (foreign, _entered, _release) = logging();
+            let actor = spawn(&bus, foreign, (), SpawnOptions::new()).await.unwrap();
+            assert!(matches!(handle(&actor, b"a"), Direct::Busy));
+            assert_eq!(actor.ask(msg(b"b"), None).await.unwrap().body, b"b");
+        });
+}
+
+/// Tells `released` when the callbacks are dropped.
+struct Releasing {
+    _released: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Foreign for Releasing {
+    type Args = ();
+    type State = ();
+
+    fn start(&self, _args: &(), _me: &ForeignRef<Self>) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn handle(&self, _: &mut (), msg: ForeignMessage) -> Result<Option<ForeignMessage>, String> {
+        Ok(Some(msg))
+    }
+
+    fn stop(&self, _: (), _reason: &StopReason) {}
+}
+
+#[test]
+fn refs_kept_after_the_stop_do_not_keep_the_callbacks() {
+    runtime().block_on(async {
+        let bus = Bus::new();
+        let (released, on_release) = tokio::sync::oneshot::channel();
+        let foreign = Arc::new(Releasing {
+            _released: released,
+        });
+        let actor = spawn(&bus, foreign, (), SpawnOptions::new()).await.unwrap();
+        actor.export(&bus, "kept", &[900]).unwrap();
+        assert_eq!(actor.ask(msg(b"a"), None).await.unwrap().body, b"a");
+        let kept = actor.clone();
+        actor.stop();
+        actor.wait_for_stop().await;
+        drop(actor);
+        // Still a ref here and one in the export table: the callbacks go all the same.
+        tokio::time::timeout(Duration::from_secs(30), on_release)
+            .await
+            .expect("the callbacks were released")
+            .unwrap_err();
+        assert!(kept.gate().is_none());
+        assert!(matches!(
+            kept.ask(msg(b"b"), None).await,
+            Err(ForeignAskError::Stopped { .. })
+        ));
+        bus.shutdown(Duration::from_secs(10)).await;
+    });
+}

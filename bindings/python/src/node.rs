@@ -1,0 +1,157 @@
+//! `Node`: a bus as one node of a `topology.toml`, so tell/ask by service name reach a
+//! service wherever the topology puts it.
+
+use std::sync::Arc;
+
+use mycelium_actors::Bus as RustBus;
+use mycelium_contracts::SCHEMA_DIGEST;
+use mycelium_remote::{frame::Kind, LocalSchema, Node as RustNode, RemoteAskError};
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+use tokio::runtime::Handle;
+
+use crate::actor_ref::seconds;
+use crate::errors::{self, ActorFailed, ActorStopped, AskTimeout, MessageTypeError};
+use crate::wait::wait;
+
+/// This process's bus as a node of a topology: its exported services are reachable from the
+/// other nodes, and its tell/ask reach the services of every node.
+#[pyclass(module = "mycelium._native", frozen)]
+pub(crate) struct Node {
+    node: RustNode,
+    bus: RustBus,
+    handle: Handle,
+}
+
+fn remote_error(e: RemoteAskError) -> PyErr {
+    let text = e.to_string();
+    match e {
+        RemoteAskError::NotSent(_) => ActorStopped::new_err(text),
+        RemoteAskError::LinkDown { .. } | RemoteAskError::Failed(_) => ActorFailed::new_err(text),
+        RemoteAskError::BadReply(_) => MessageTypeError::new_err(text),
+    }
+}
+
+impl Node {
+    /// Starts node `name` of the topology file `path` on `bus` and returns once it listens.
+    pub(crate) fn start(
+        py: Python<'_>,
+        bus: &RustBus,
+        handle: &Handle,
+        path: String,
+        name: String,
+    ) -> PyResult<Self> {
+        let b = bus.clone();
+        let started = wait(py, handle, async move {
+            let schema = LocalSchema::from_digest(SCHEMA_DIGEST);
+            RustNode::from_topology(path, &name, schema, &b).await
+        })?;
+        let node = started.map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?;
+        Ok(Node {
+            node,
+            bus: bus.clone(),
+            handle: handle.clone(),
+        })
+    }
+
+    fn remote(&self, service: &str) -> Option<mycelium_remote::RemoteService> {
+        let _entered = self.handle.enter();
+        self.node.service(service)
+    }
+}
+
+#[pymethods]
+impl Node {
+    /// This node's name in the topology.
+    #[getter]
+    fn name(&self) -> String {
+        self.node.name().to_string()
+    }
+
+    /// True if another node of the topology hosts `service`.
+    fn is_remote(&self, service: &str) -> bool {
+        self.remote(service).is_some()
+    }
+
+    /// Tells `service` the contract message `type_id` with `body`: over the link to the node
+    /// that hosts it, or to this bus's export table. Waits (without the GIL) for room.
+    fn tell(&self, py: Python<'_>, service: &str, type_id: u16, body: Vec<u8>) -> PyResult<()> {
+        match self.remote(service) {
+            Some(remote) => {
+                let name: Arc<str> = Arc::from(remote.name());
+                let link = remote.link().clone();
+                wait(py, &self.handle, async move {
+                    link.send(Kind::Tell, &name, type_id, |out| {
+                        out.extend_from_slice(&body)
+                    })
+                    .await
+                })?
+                .map(|_| ())
+                .map_err(|e| ActorStopped::new_err(e.to_string()))
+            }
+            None => {
+                let exports = self.bus.exports();
+                let service = service.to_string();
+                wait(py, &self.handle, async move {
+                    exports.deliver(&service, type_id, &body).await
+                })?
+                .map_err(errors::delivery)
+            }
+        }
+    }
+
+    /// Asks `service` (remote or local, as `tell`) and waits (without the GIL) for the reply
+    /// `(type_id, body)`; `timeout` in seconds of bus time.
+    #[pyo3(signature = (service, type_id, body, timeout=None))]
+    fn ask(
+        &self,
+        py: Python<'_>,
+        service: &str,
+        type_id: u16,
+        body: Vec<u8>,
+        timeout: Option<f64>,
+    ) -> PyResult<(u16, Py<PyBytes>)> {
+        let limit = seconds(timeout)?;
+        let (t, b) = match self.remote(service) {
+            Some(remote) => {
+                let name: Arc<str> = Arc::from(remote.name());
+                let link = remote.link().clone();
+                let clock = self.bus.clock().clone();
+                let asked = async move {
+                    let asked = link.ask(&name, type_id, |out| out.extend_from_slice(&body));
+                    match limit {
+                        Some(limit) => clock.timeout(limit, asked).await.ok(),
+                        None => Some(asked.await),
+                    }
+                };
+                match wait(py, &self.handle, asked)? {
+                    Some(answer) => answer.map_err(remote_error)?,
+                    None => {
+                        return Err(AskTimeout::new_err(format!(
+                            "no reply from `{service}` within {:?}",
+                            limit.unwrap_or_default()
+                        )))
+                    }
+                }
+            }
+            None => {
+                let exports = self.bus.exports();
+                let service = service.to_string();
+                wait(py, &self.handle, async move {
+                    match limit {
+                        Some(t) => exports.ask_timeout(&service, type_id, &body, t).await,
+                        None => exports.ask(&service, type_id, &body).await,
+                    }
+                })?
+                .map_err(errors::delivery)?
+            }
+        };
+        Ok((t, PyBytes::new(py, &b).unbind()))
+    }
+
+    /// Stops the node's listener and links; the bus keeps running.
+    fn close(&self) {
+        let _entered = self.handle.enter();
+        self.node.shutdown();
+    }
+}

@@ -1,0 +1,111 @@
+"""Python over topology.toml: two processes, each a node, over Unix sockets in a temporary
+directory. The child process hosts a Python actor exported as a service; this process asks
+it, and the child asks a Rust actor exported here."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import mycelium
+from mycelium.trading import Heartbeat
+from conftest import Echo, hb
+
+SECRET_ENV = "MYCELIUM_PY_TOPOLOGY_TEST_SECRET"
+
+CHILD = textwrap.dedent(
+    """
+    import sys
+    import mycelium
+    from mycelium.trading import Heartbeat
+
+    class Model(mycelium.Actor):
+        @mycelium.handler(Heartbeat)
+        def ping(self, msg):
+            if msg.sender == "boom":
+                raise ValueError("boom in the other process")
+            return Heartbeat(ts_ns=0, seq=msg.seq * 10, sender="model")
+
+    topology, = sys.argv[1:]
+    with mycelium.Bus() as bus:
+        bus.spawn(Model, service="model")
+        with bus.join(topology, "b") as node:
+            # The first node's Rust counter, over the link.
+            counter = node.ref("counter")
+            counter.tell(Heartbeat(ts_ns=0, seq=5, sender=""))
+            print("count", counter.ask(Heartbeat(ts_ns=0, seq=0, sender=""), timeout=60.0).seq, flush=True)
+            # Serve until the parent closes stdin.
+            sys.stdin.read()
+    """
+)
+
+
+def write_topology(tmp_path):
+    topology = tmp_path / "topology.toml"
+    topology.write_text(
+        f'secret_env = "{SECRET_ENV}"\n'
+        '[[node]]\nname = "a"\nendpoint = "unix:a.sock"\nservices = ["counter"]\n'
+        '[[node]]\nname = "b"\nendpoint = "unix:b.sock"\nservices = ["model"]\n'
+    )
+    return topology
+
+
+def test_two_processes_reach_each_others_services_through_a_topology(tmp_path, monkeypatch):
+    monkeypatch.setenv(SECRET_ENV, "a secret of at least sixteen bytes")
+    topology = write_topology(tmp_path)
+    script = tmp_path / "node_b.py"
+    script.write_text(CHILD)
+    with mycelium.Bus() as bus:
+        bus.spawn_rust("counter", "counter")
+        with bus.join(str(topology), "a") as node:
+            child = subprocess.Popen(
+                [sys.executable, str(script), str(topology)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=os.environ,
+            )
+            try:
+                assert node.name == "a"
+                assert node.is_remote("model") and not node.is_remote("counter")
+                model = node.ref("model")
+                # A Python actor in the other process, over the link.
+                assert model.ask(hb(4), timeout=60.0).seq == 40
+                # Its failure comes back as a failure.
+                with pytest.raises(mycelium.ActorFailed, match="boom in the other process"):
+                    model.ask(hb(sender="boom"), timeout=60.0)
+                # The child asked our counter after telling it 5.
+                line = child.stdout.readline()
+                assert line.split() == ["count", "5"], (line, child.stderr)
+                # A local service through the node: the export table.
+                assert node.ref("counter").ask(hb(0), timeout=60.0).seq == 5
+                with pytest.raises(mycelium.UnknownService):
+                    node.ref("nobody").ask(hb(0), timeout=60.0)
+                with pytest.raises(mycelium.MessageTypeError):
+                    model.tell("not a message")
+            finally:
+                child.stdin.close()
+                try:
+                    child.wait(timeout=60)
+                finally:
+                    if child.poll() is None:
+                        child.kill()
+                        child.wait()
+            assert child.returncode == 0, child.stderr.read()
+            # The other node is gone: an ask to its service waits for a link that does not
+            # come back, and ends at its timeout.
+            with pytest.raises(mycelium.AskTimeout, match="no reply from `model`"):
+                node.ref("model").ask(hb(1), timeout=0.2)
+
+
+def test_a_topology_that_cannot_be_used_raises_value_error(tmp_path, monkeypatch):
+    monkeypatch.setenv(SECRET_ENV, "a secret of at least sixteen bytes")
+    topology = write_topology(tmp_path)
+    with mycelium.Bus() as bus:
+        with pytest.raises(ValueError, match="no node `nobody`"):
+            bus.join(str(topology), "nobody")
+        with pytest.raises(ValueError):
+            bus.join(str(tmp_path / "missing.toml"), "a")
