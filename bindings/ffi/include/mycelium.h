@@ -68,6 +68,10 @@ typedef struct MycSupervisor MycSupervisor;
 typedef struct MycTree MycTree;
 
 // The callbacks of a foreign actor. `start` and `handle` are required.
+//
+// They run one at a time per actor, on the bus runtime's blocking pool, or (`handle` only)
+// on the thread of a caller of `myc_actor_ask` / `myc_measure_actor_asks` when the actor is
+// idle: never on the runtime's async workers.
 typedef struct MycActorCallbacks {
   // Passed to every callback; shared by all incarnations.
   void *user_data;
@@ -143,6 +147,12 @@ enum MycStatus myc_actor_tell(const struct MycActor *actor,
 // Asks the actor; on success `*reply_type` and `*reply` (free it with `myc_bytes_free`) hold
 // the answer. `timeout_ms` < 0: no timeout (bus time otherwise).
 //
+// When the actor is idle (nothing queued or running, not restarting, a real-time bus), its
+// `handle` callback runs on the calling thread, with no hand-off to the bus runtime (and no
+// timeout: the call is the caller's own); a failure there fails the actor exactly as on the
+// runtime (dead letter, restart) and this returns `Failed`. Otherwise the ask goes through
+// the mailbox, in order behind what is queued.
+//
 // # Safety
 // `actor` is live; `body` points to `len` bytes; the out pointers are writable.
 enum MycStatus myc_actor_ask(const struct MycActor *actor,
@@ -152,6 +162,22 @@ enum MycStatus myc_actor_ask(const struct MycActor *actor,
                              int64_t timeout_ms,
                              uint16_t *reply_type,
                              struct MycBytes *reply);
+
+// Measures ask round trips from this thread to the actor: `n` asks in a row, each exactly as
+// `myc_actor_ask` makes it (no timeout), writing each round trip's wall-clock duration in
+// nanoseconds to `out_ns[i]` and, if `direct` is not null, how many ran the handler on this
+// thread to `*direct`. A benchmark aid. Stops at the first failed ask and returns its error.
+//
+// # Safety
+// `actor` is live; `body` points to `len` bytes; `out_ns` points to `n` writable values;
+// `direct` is null or writable.
+enum MycStatus myc_measure_actor_asks(const struct MycActor *actor,
+                                      uint16_t type_id,
+                                      const uint8_t *body,
+                                      size_t len,
+                                      size_t n,
+                                      uint64_t *out_ns,
+                                      size_t *direct);
 
 // True (1) while the actor runs, 0 once it has stopped for good.
 //

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use mycelium_actors::export::ByteService;
 use mycelium_actors::{Bus, SpawnOptions, StopReason, SubscribeOptions, Subscription};
-use mycelium_foreign::{Foreign, ForeignMessage, ForeignRef, HostedBus};
+use mycelium_foreign::{Direct, Foreign, ForeignAskError, ForeignMessage, ForeignRef, HostedBus};
 use tokio::sync::oneshot;
 
 use crate::bus::MycBus;
@@ -14,6 +14,10 @@ use crate::call::{MycBytes, MycCall};
 use crate::error::{bytes, guard, handle, put, text, Error, MycStatus};
 
 /// The callbacks of a foreign actor. `start` and `handle` are required.
+///
+/// They run one at a time per actor, on the bus runtime's blocking pool, or (`handle` only)
+/// on the thread of a caller of `myc_actor_ask` / `myc_measure_actor_asks` when the actor is
+/// idle: never on the runtime's async workers.
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct MycActorCallbacks {
@@ -93,6 +97,32 @@ impl CForeign {
         Ok((foreign, wait))
     }
 
+    /// Runs the `handle` callback on this thread.
+    fn call(
+        &self,
+        state: &mut CState,
+        type_id: u16,
+        body: &[u8],
+    ) -> Result<Option<ForeignMessage>, String> {
+        let mut call = MycCall::default();
+        // SAFETY: the callback contract: valid pointers for the call's duration.
+        let status = unsafe {
+            (self.handle)(
+                self.cb.user_data,
+                state.0,
+                type_id,
+                body.as_ptr(),
+                body.len(),
+                &mut call,
+            )
+        };
+        if status == 0 {
+            Ok(call.reply.take())
+        } else {
+            Err(Self::failure(call, status, "handle"))
+        }
+    }
+
     fn failure(call: MycCall, status: i32, what: &str) -> String {
         call.error
             .unwrap_or_else(|| format!("the {what} callback returned status {status}"))
@@ -148,23 +178,7 @@ impl Foreign for CForeign {
         state: &mut CState,
         msg: ForeignMessage,
     ) -> Result<Option<ForeignMessage>, String> {
-        let mut call = MycCall::default();
-        // SAFETY: as above.
-        let status = unsafe {
-            (self.handle)(
-                self.cb.user_data,
-                state.0,
-                msg.type_id,
-                msg.body.as_ptr(),
-                msg.body.len(),
-                &mut call,
-            )
-        };
-        if status == 0 {
-            Ok(call.reply.take())
-        } else {
-            Err(Self::failure(call, status, "handle"))
-        }
+        self.call(state, msg.type_id, &msg.body)
     }
 
     fn stop(&self, state: CState, reason: &StopReason) {
@@ -193,6 +207,42 @@ impl MycActor {
     fn bus(&self) -> &Bus {
         self.hosted.bus()
     }
+
+    /// Asks from this thread: when the actor is idle its `handle` callback runs right here
+    /// (through the actor's gate: same state, same one-at-a-time rule and order, a failure
+    /// fails the actor as on the blocking pool); otherwise through its mailbox, waiting for
+    /// the reply. The flag says which.
+    fn ask_here(
+        &self,
+        type_id: u16,
+        body: &[u8],
+        timeout: Option<Duration>,
+    ) -> Result<(ForeignMessage, Path), Error> {
+        match self
+            .actor
+            .try_direct(|foreign, state| foreign.call(state, type_id, body))
+        {
+            Direct::Done(Some(reply)) => return Ok((reply, Path::Direct)),
+            Direct::Done(None) => return Err(ForeignAskError::NoReply { type_id }.into()),
+            Direct::Failed(e) => return Err(e.into()),
+            Direct::Busy => {}
+        }
+        let msg = ForeignMessage {
+            type_id,
+            body: body.to_vec(),
+        };
+        let reply = self.hosted.block_on(self.actor.ask(msg, timeout))?;
+        Ok((reply, Path::Mailbox))
+    }
+}
+
+/// How an ask from a foreign thread was answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Path {
+    /// The handler ran on the asking thread.
+    Direct,
+    /// Through the mailbox: the handler ran on the bus runtime's blocking pool.
+    Mailbox,
 }
 
 pub(crate) fn timeout(ms: i64) -> Option<Duration> {
@@ -307,6 +357,12 @@ pub unsafe extern "C" fn myc_actor_tell(
 /// Asks the actor; on success `*reply_type` and `*reply` (free it with `myc_bytes_free`) hold
 /// the answer. `timeout_ms` < 0: no timeout (bus time otherwise).
 ///
+/// When the actor is idle (nothing queued or running, not restarting, a real-time bus), its
+/// `handle` callback runs on the calling thread, with no hand-off to the bus runtime (and no
+/// timeout: the call is the caller's own); a failure there fails the actor exactly as on the
+/// runtime (dead letter, restart) and this returns `Failed`. Otherwise the ask goes through
+/// the mailbox, in order behind what is queued.
+///
 /// # Safety
 /// `actor` is live; `body` points to `len` bytes; the out pointers are writable.
 #[no_mangle]
@@ -325,18 +381,53 @@ pub unsafe extern "C" fn myc_actor_ask(
         if reply_type.is_null() || reply.is_null() {
             return Err(Error::invalid("reply_type or reply is null"));
         }
-        let msg = ForeignMessage {
-            type_id,
-            body: body.to_vec(),
-        };
-        let answer = actor
-            .hosted
-            .block_on(actor.actor.ask(msg, timeout(timeout_ms)))?;
+        let (answer, _) = actor.ask_here(type_id, body, timeout(timeout_ms))?;
         // SAFETY: checked non-null; the caller promises them writable.
         unsafe {
             put(reply_type, answer.type_id, "reply_type")?;
             put(reply, MycBytes::from_vec(answer.body), "reply")
         }
+    })
+}
+
+/// Measures ask round trips from this thread to the actor: `n` asks in a row, each exactly as
+/// `myc_actor_ask` makes it (no timeout), writing each round trip's wall-clock duration in
+/// nanoseconds to `out_ns[i]` and, if `direct` is not null, how many ran the handler on this
+/// thread to `*direct`. A benchmark aid. Stops at the first failed ask and returns its error.
+///
+/// # Safety
+/// `actor` is live; `body` points to `len` bytes; `out_ns` points to `n` writable values;
+/// `direct` is null or writable.
+#[no_mangle]
+pub unsafe extern "C" fn myc_measure_actor_asks(
+    actor: *const MycActor,
+    type_id: u16,
+    body: *const u8,
+    len: usize,
+    n: usize,
+    out_ns: *mut u64,
+    direct: *mut usize,
+) -> MycStatus {
+    guard(|| {
+        // SAFETY: per contract.
+        let (actor, body) = unsafe { (handle(actor, "actor")?, bytes(body, len, "body")?) };
+        if out_ns.is_null() && n > 0 {
+            return Err(Error::invalid("out_ns is null"));
+        }
+        let mut here = 0;
+        for i in 0..n {
+            let start = std::time::Instant::now();
+            let (_, path) = actor.ask_here(type_id, body, None)?;
+            let took = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            here += usize::from(path == Path::Direct);
+            // SAFETY: i < n, and the caller promises `n` writable values.
+            unsafe { out_ns.add(i).write(took) };
+        }
+        if !direct.is_null() {
+            // SAFETY: non-null, and the caller promises it writable.
+            unsafe { put(direct, here, "direct")? };
+        }
+        Ok(())
     })
 }
 

@@ -4,9 +4,10 @@ use std::ffi::c_char;
 use std::sync::Arc;
 use std::time::Duration;
 
+use mycelium_actors::ActorRef;
 use mycelium_actors::SpawnError;
 use mycelium_foreign::builtin::Kind;
-use mycelium_foreign::{ForeignActor, ForeignRef};
+use mycelium_foreign::{ForeignActor, ForeignGate, ForeignRef};
 use mycelium_supervisor::{
     Backoff, ChildSpec, RestartStrategy, SupervisionEvent, Supervisor, SupervisorBuilder,
     SupervisorRef,
@@ -26,8 +27,32 @@ pub const MYC_ONE_FOR_ALL: u32 = 1;
 pub const MYC_REST_FOR_ONE: u32 = 2;
 
 enum Child {
-    Foreign { type_ids: Vec<u16> },
+    Foreign { type_ids: Vec<u16>, gate: Gate },
     Rust { kind: Kind },
+}
+
+/// The gate of a foreign child (see `mycelium_foreign::ForeignGate`): every ref handed out
+/// carries it, so asks from a foreign thread can run the handler there. Held until the tree
+/// runs, then only through a ref (which holds it weakly), so the callbacks are released once
+/// the child has stopped for good.
+enum Gate {
+    Held(ForeignGate<CForeign>),
+    Through(ForeignRef<CForeign>),
+}
+
+impl Gate {
+    /// `actor` with the child's gate.
+    fn attach(&self, actor: ActorRef<ForeignActor<CForeign>>) -> ForeignRef<CForeign> {
+        let actor = ForeignRef::from_actor_ref(actor);
+        let gate = match self {
+            Gate::Held(gate) => Some(gate.clone()),
+            Gate::Through(r) => r.gate(),
+        };
+        match gate {
+            Some(gate) => actor.with_gate(gate),
+            None => actor,
+        }
+    }
 }
 
 struct ChildEntry {
@@ -156,12 +181,14 @@ pub unsafe extern "C" fn myc_tree_add_foreign(
             )
         };
         let (foreign, released) = CForeign::new(cb)?;
-        let spec = mycelium_foreign::child_spec(name, foreign, CArgs(Arc::from(args)));
+        let (spec, gate) =
+            mycelium_foreign::gated_child_spec(name, foreign, CArgs(Arc::from(args)));
         let entry = ChildEntry {
             name: name.to_string(),
             service: service.map(str::to_string),
             child: Child::Foreign {
                 type_ids: ids.to_vec(),
+                gate: Gate::Held(gate),
             },
         };
         add(tree, spec, entry)?;
@@ -255,6 +282,7 @@ pub unsafe extern "C" fn myc_tree_start(
             Err(e) => {
                 // The children's callbacks go with the failed tree: return once every
                 // `free_user_data` has run, so the caller's state for them can go too.
+                tree.children.clear();
                 for released in std::mem::take(&mut tree.released) {
                     let _ = hosted.block_on(released);
                 }
@@ -266,20 +294,44 @@ pub unsafe extern "C" fn myc_tree_start(
                 });
             }
         };
-        for c in &tree.children {
-            let Some(service) = &c.service else { continue };
-            let exported = match &c.child {
-                Child::Foreign { type_ids } => sup
-                    .child::<ForeignActor<CForeign>>(&c.name)
-                    .ok_or_else(|| format!("child `{}` is not running", c.name))
-                    .and_then(|a| {
-                        ForeignRef::from_actor_ref(a)
+        let mut refused = None;
+        for c in &mut tree.children {
+            let exported = match &mut c.child {
+                Child::Foreign { type_ids, gate } => {
+                    let Some(actor) = sup.child::<ForeignActor<CForeign>>(&c.name) else {
+                        refused = Some(format!("child `{}` is not running", c.name));
+                        break;
+                    };
+                    let actor = gate.attach(actor);
+                    let exported = match &c.service {
+                        Some(service) => actor
                             .export(hosted.bus(), service, type_ids)
-                            .map_err(|e| e.to_string())
-                    }),
-                Child::Rust { kind } => kind.export_child(hosted.bus(), &sup, &c.name, service),
+                            .map_err(|e| e.to_string()),
+                        None => Ok(()),
+                    };
+                    // From here the gate is held only through the ref.
+                    *gate = Gate::Through(actor);
+                    exported
+                }
+                Child::Rust { kind } => match &c.service {
+                    Some(service) => kind.export_child(hosted.bus(), &sup, &c.name, service),
+                    None => Ok(()),
+                },
             };
-            exported.map_err(Error::invalid)?;
+            if let Err(e) = exported {
+                refused = Some(e);
+                break;
+            }
+        }
+        if let Some(refused) = refused {
+            // Nothing of a tree that could not be wired up is left running.
+            hosted.block_on(sup.stop());
+            drop(sup);
+            tree.children.clear();
+            for released in std::mem::take(&mut tree.released) {
+                let _ = hosted.block_on(released);
+            }
+            return Err(Error::invalid(refused));
         }
         let running = Box::into_raw(Box::new(MycSupervisor {
             sup,
@@ -307,18 +359,18 @@ pub unsafe extern "C" fn myc_supervisor_child(
     guard(|| {
         // SAFETY: per contract.
         let (sup, name) = unsafe { (handle(sup, "supervisor")?, text(name, "name")?) };
-        match sup.children.iter().find(|c| c.name == name) {
+        let gate = match sup.children.iter().find(|c| c.name == name) {
             Some(ChildEntry {
-                child: Child::Foreign { .. },
+                child: Child::Foreign { gate, .. },
                 ..
-            }) => {}
+            }) => gate,
             Some(_) => {
                 return Err(Error::invalid(format!(
                     "`{name}` is a Rust child: reach it by its service name"
                 )))
             }
             None => return Err(Error::invalid(format!("no child named `{name}`"))),
-        }
+        };
         let actor = sup
             .sup
             .child::<ForeignActor<CForeign>>(name)
@@ -326,7 +378,7 @@ pub unsafe extern "C" fn myc_supervisor_child(
                 Error::new(MycStatus::Stopped, format!("child `{name}` is not running"))
             })?;
         let boxed = Box::into_raw(Box::new(MycActor {
-            actor: ForeignRef::from_actor_ref(actor),
+            actor: gate.attach(actor),
             hosted: sup.bus.clone(),
             owned: None,
         }));
@@ -415,8 +467,11 @@ pub unsafe extern "C" fn myc_supervisor_free(sup: *mut MycSupervisor) -> MycStat
             sup: tree,
             released,
             bus,
+            children,
             ..
         } = *sup;
+        // Children's gates go first: the callbacks are released only when nothing holds them.
+        drop(children);
         // Returns once the whole tree is down.
         bus.block_on(tree.stop());
         drop(tree);

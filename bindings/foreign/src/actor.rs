@@ -214,13 +214,14 @@ impl<F: Foreign> Actor for ForeignActor<F> {
             .and_then(|r| r.lock().unwrap_or_else(|e| e.into_inner()).take());
         let gate = spec.gate.clone();
         let started = on_host(move || spec.foreign.start(&spec.args, &gated)).await;
+        let direct = !ctx.bus().clock().is_virtual();
+        let _ = gate.inner.clock.set(ctx.bus().clock().clone());
+        // Installed before the spawner hears of the start: its first ask may go direct.
+        let started = started.map(|state| gate.install(state, direct));
         if let Some(report) = report {
             let _ = report.send(started.as_ref().map(|_| ()).map_err(|e| e.clone()));
         }
-        let state = started?;
-        let direct = !ctx.bus().clock().is_virtual();
-        let _ = gate.inner.clock.set(ctx.bus().clock().clone());
-        let incarnation = gate.install(state, direct);
+        let incarnation = started?;
         Ok(ForeignActor {
             gate,
             incarnation,

@@ -1,13 +1,20 @@
-(* w12: the round trip of a Heartbeat ask sent by Rust (a task on the bus runtime) to an
-   OCaml counter actor, and to the built-in Rust counter, in the same run on the same bus.
-   Both actors add the seq to a total and answer with a Heartbeat. Prints
+(* w12: the round trip of a Heartbeat ask from Rust to an OCaml counter actor, and to the
+   built-in Rust counter, in the same run on the same bus. Both actors add the seq to a
+   total and answer with a Heartbeat. Prints
 
-     w12 ocaml p50_ns=.. p99_ns=..
-     w12 rust p50_ns=.. p99_ns=..
-     w12 c-host p50_ns=.. p99_ns=..
+     w12 ocaml p50_ns=.. p99_ns=..        Rust asks the OCaml actor's handle from the
+                                          OCaml program's thread (Mycelium.Actor_ref.ask's
+                                          path: the handler runs on the asking thread when
+                                          the actor is idle)
+     w12 ocaml-pool p50_ns=.. p99_ns=..   a Rust task on the bus runtime asks the OCaml
+                                          actor by service name (the handler runs on the
+                                          runtime's blocking pool)
+     w12 rust p50_ns=.. p99_ns=..         a Rust task on the bus runtime asks the Rust actor
+     w12 c-host p50_ns=.. p99_ns=..       as "ocaml", to an actor whose callbacks are C
+     w12 c-host-pool p50_ns=.. p99_ns=..  as "ocaml-pool", to that C actor
 
-   The third line is a baseline: the same ask to an actor whose callbacks are C (an echo),
-   hosted like the OCaml one, with no OCaml: what the foreign host costs by itself.
+   and a comment line saying how many "ocaml" asks ran on the asking thread. The C actor is
+   a baseline: what the foreign host costs without OCaml.
 
    Usage: dune exec ./bench/bench.exe [-- ASKS]   (default 20000 asks each, after warm-up) *)
 module M = Mycelium
@@ -33,26 +40,50 @@ let () =
   let c_echo = M.spawn_c_echo bus in
   M.Actor_ref.export c_echo "c-echo" [ C.type_id C.heartbeat ];
   let msg : Trading.heartbeat = { ts_ns = 0L; seq = 1L; sender = "bench" } in
-  (* Alternate rounds so both see the same machine conditions. *)
+  (* Rounds alternate between the routes so all see the same machine conditions. *)
   let rounds = 10 in
   let per_round = max 1 (asks / rounds) in
-  let collect service =
+  let by_service service () =
     ignore (M.measure_asks bus service C.heartbeat msg 1000);
     Array.concat (List.init rounds (fun _ -> M.measure_asks bus service C.heartbeat msg per_round))
   in
-  let o = ref [||] and r = ref [||] and c = ref [||] in
-  for _ = 1 to 2 do
-    o := Array.append !o (collect "ocaml-counter");
-    r := Array.append !r (collect "rust-counter");
-    c := Array.append !c (collect "c-echo")
-  done;
-  let report name times =
-    Array.sort compare times;
-    Printf.printf "w12 %s p50_ns=%d p99_ns=%d\n%!" name (percentile times 0.5) (percentile times 0.99)
+  let here = ref 0 and asked_here = ref 0 in
+  let by_handle actor ~count () =
+    ignore (M.measure_actor_asks actor C.heartbeat msg 1000);
+    Array.concat
+      (List.init rounds (fun _ ->
+           let times, direct = M.measure_actor_asks actor C.heartbeat msg per_round in
+           if count then begin
+             here := !here + direct;
+             asked_here := !asked_here + Array.length times
+           end;
+           times))
   in
-  report "ocaml" !o;
-  report "rust" !r;
-  report "c-host" !c;
+  let routes =
+    [
+      ("ocaml", by_handle ocaml ~count:true);
+      ("ocaml-pool", by_service "ocaml-counter");
+      ("rust", by_service "rust-counter");
+      ("c-host", by_handle c_echo ~count:false);
+      ("c-host-pool", by_service "c-echo");
+    ]
+  in
+  let results = List.map (fun (name, _) -> (name, ref [||])) routes in
+  for _ = 1 to 2 do
+    List.iter (fun (name, run) ->
+        let acc = List.assoc name results in
+        acc := Array.append !acc (run ()))
+      routes
+  done;
+  List.iter
+    (fun (name, times) ->
+      let times = !times in
+      Array.sort compare times;
+      Printf.printf "w12 %s p50_ns=%d p99_ns=%d\n%!" name (percentile times 0.5)
+        (percentile times 0.99))
+    results;
+  Printf.printf "# w12 ocaml: %d of %d asks ran the handler on the asking thread\n%!" !here
+    !asked_here;
   M.Actor_ref.free c_echo;
   M.Actor_ref.free ocaml;
   M.Bus.close bus

@@ -169,6 +169,9 @@ external raw_spawn_rust : handle -> string -> string option -> string -> unit
 external raw_measure : handle -> string -> int -> string -> int -> int array
   = "myc_ml_measure_asks"
 
+external raw_measure_actor : handle -> int -> string -> int -> int array * int
+  = "myc_ml_measure_actor_asks"
+
 external live_roots : unit -> int = "myc_ml_live_roots"
 external spawn_c_echo : handle -> handle = "myc_ml_spawn_c_echo"
 external actor_spawn : handle -> definition -> handle = "myc_ml_actor_spawn"
@@ -357,6 +360,10 @@ let spawn_c_echo bus = checked spawn_c_echo bus
 let measure_asks bus service (c : 'a Contract.t) v n =
   if n < 0 then invalid "measure_asks: n %d is negative" n;
   checked (raw_measure bus (name "service" service) c.type_id (encode_arg c v)) n
+
+let measure_actor_asks actor (c : 'a Contract.t) v n =
+  if n < 0 then invalid "measure_actor_asks: n %d is negative" n;
+  checked (raw_measure_actor actor c.type_id (encode_arg c v)) n
 
 (* ---- Supervision ------------------------------------------------------------------- *)
 

@@ -202,7 +202,13 @@ module Actor_ref : sig
   val ask : ?timeout_ms:int -> actor -> 'a Contract.t -> 'a -> 'r Contract.t -> 'r
   (** [ask a req_type req reply_type]: the reply. Raises [Error (Failed, _)] when the handler
       fails, [Timeout] after [timeout_ms] of bus time (default: no timeout), [Wrong_type]
-      when the reply is not of [reply_type]. *)
+      when the reply is not of [reply_type].
+
+      When the actor is idle (nothing queued or running for it, not restarting, a real-time
+      bus), its handler runs right here on the calling thread, with no hand-off to the bus
+      runtime: the same handler, state, order and failure handling as through the mailbox
+      (an exception fails the actor and it restarts), but [timeout_ms] does not apply.
+      Otherwise the ask waits in the mailbox behind what is queued. *)
 
   val is_alive : actor -> bool
   (** False once it has stopped for good. *)
@@ -332,6 +338,12 @@ val live_roots : unit -> int
 val measure_asks : bus -> string -> 'a Contract.t -> 'a -> int -> int array
 (** [measure_asks bus service c msg n]: asks [service] [n] times in a row from a Rust task
     and returns each round trip in nanoseconds (a benchmark aid: the asker is Rust). *)
+
+val measure_actor_asks : actor -> 'a Contract.t -> 'a -> int -> int array * int
+(** [measure_actor_asks a c msg n]: asks [a] [n] times in a row from this thread, each ask
+    exactly as {!Actor_ref.ask} makes it (the asking loop is Rust), and returns each round
+    trip in nanoseconds with how many of the [n] ran the handler on this thread (the actor
+    was idle) rather than through the mailbox. A benchmark aid. *)
 
 val spawn_c_echo : bus -> actor
 (** An actor whose callbacks are C, not OCaml: it answers every message with itself. Export

@@ -449,6 +449,38 @@ CAMLprim value myc_ml_measure_asks(value bus, value service, value type_id, valu
   CAMLreturn(out);
 }
 
+CAMLprim value myc_ml_measure_actor_asks(value actor, value type_id, value body, value n) {
+  CAMLparam4(actor, type_id, body, n);
+  CAMLlocal2(out, pair);
+  MycActor *a = handle_ptr(actor, "actor");
+  long count = Long_val(n);
+  if (count < 0) count = 0;
+  size_t len;
+  uint8_t *data = dup_bytes(body, &len);
+  uint64_t *times = calloc(count ? count : 1, sizeof *times);
+  if (times == NULL) {
+    free(data);
+    caml_raise_out_of_memory();
+  }
+  size_t direct = 0;
+  MycStatus st;
+  /* The lock is released: an idle actor's handler takes it back on this very thread. */
+  BLOCKING(st = myc_measure_actor_asks(a, (uint16_t)Int_val(type_id), data, len,
+                                       (size_t)count, times, &direct));
+  free(data);
+  if (st != MYC_STATUS_OK) {
+    free(times);
+    raise_status(st);
+  }
+  out = caml_alloc(count, 0);
+  for (long i = 0; i < count; i++) Store_field(out, i, Val_long((long)times[i]));
+  free(times);
+  pair = caml_alloc_tuple(2);
+  Store_field(pair, 0, out);
+  Store_field(pair, 1, Val_long((long)direct));
+  CAMLreturn(pair);
+}
+
 CAMLprim value myc_ml_live_roots(value unit) {
   (void)unit;
   return Val_long(atomic_load(&live_roots));

@@ -76,5 +76,16 @@ let () =
     (expect_error "duplicate child" M.Invalid_argument (fun () ->
          M.Supervisor.start bus [ M.Supervisor.actor "x" fragile 1L; M.Supervisor.actor "x" fragile 2L ]));
   check_eq "no roots after the refused tree" string_of_int roots0 (M.live_roots ());
+  (* A child that cannot be exported (its service name is taken): the tree is stopped again
+     and nothing of it is left. *)
+  M.spawn_rust bus ~kind:"counter" ~service:"taken";
+  let stops0 = !stops in
+  let msg =
+    expect_error "a taken service" M.Invalid_argument (fun () ->
+        M.Supervisor.start bus [ M.Supervisor.actor "late" fragile 1L ~service:"taken" ])
+  in
+  check "the message names the service" (contains msg "taken");
+  check_eq "the started child was stopped" string_of_int (stops0 + 1) !stops;
+  check_eq "no roots after the unwired tree" string_of_int roots0 (M.live_roots ());
   M.Bus.close bus;
   finish "test_supervision"
