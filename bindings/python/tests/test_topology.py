@@ -17,6 +17,7 @@ SECRET_ENV = "MYCELIUM_PY_TOPOLOGY_TEST_SECRET"
 
 CHILD = textwrap.dedent(
     """
+    import os
     import sys
     import mycelium
     from mycelium.trading import Heartbeat
@@ -26,6 +27,8 @@ CHILD = textwrap.dedent(
         def ping(self, msg):
             if msg.sender == "boom":
                 raise ValueError("boom in the other process")
+            if msg.sender == "die":
+                os._exit(3)
             return Heartbeat(ts_ns=0, seq=msg.seq * 10, sender="model")
 
     topology, = sys.argv[1:]
@@ -99,6 +102,37 @@ def test_two_processes_reach_each_others_services_through_a_topology(tmp_path, m
             # come back, and ends at its timeout.
             with pytest.raises(mycelium.AskTimeout, match="no reply from `model`"):
                 node.ref("model").ask(hb(1), timeout=0.2)
+
+
+def test_an_ask_in_flight_when_the_other_process_dies_fails_with_the_link(tmp_path, monkeypatch):
+    monkeypatch.setenv(SECRET_ENV, "a secret of at least sixteen bytes")
+    topology = write_topology(tmp_path)
+    script = tmp_path / "node_b.py"
+    script.write_text(CHILD)
+    with mycelium.Bus() as bus:
+        bus.spawn_rust("counter", "counter")
+        with bus.join(str(topology), "a") as node:
+            child = subprocess.Popen(
+                [sys.executable, str(script), str(topology)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=os.environ,
+            )
+            try:
+                # The link is up both ways once the child has asked our counter.
+                line = child.stdout.readline()
+                assert line.split() == ["count", "5"], (line, child.stderr)
+                # The handler ends its process: the ask fails with the link, not silently and
+                # not at its timeout.
+                with pytest.raises(mycelium.ActorFailed, match="went down while the ask was in flight"):
+                    node.ref("model").ask(hb(sender="die"), timeout=60.0)
+                assert child.wait(timeout=60) == 3
+            finally:
+                if child.poll() is None:
+                    child.kill()
+                    child.wait()
 
 
 def test_a_topology_that_cannot_be_used_raises_value_error(tmp_path, monkeypatch):
