@@ -126,7 +126,8 @@ enum MycStatus myc_actor_spawn(const struct MycBus *bus,
                                size_t args_len,
                                struct MycActor **out);
 
-// Exports the actor under `service` for the contract messages `type_ids`.
+// Exports the actor under `service` for the contract messages `type_ids` (an id that names
+// no contract message is refused with `InvalidArgument`).
 //
 // # Safety
 // `actor` is live; `service` a NUL-terminated string; `type_ids` points to `n` ids.
@@ -408,7 +409,8 @@ enum MycStatus myc_tree_new(uint32_t strategy,
                             struct MycTree **out);
 
 // Adds a foreign child: every restart re-runs `start` with the same `args` (copied). With a
-// `service` (may be null), it is exported under that name for `type_ids` once the tree runs.
+// `service` (may be null), it is exported under that name for `type_ids` (contract message
+// ids) once the tree runs.
 //
 // # Safety
 // `tree` is live; `name` a NUL-terminated string; `callbacks` valid (copied); `args`

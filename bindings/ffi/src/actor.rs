@@ -11,7 +11,7 @@ use tokio::sync::oneshot;
 
 use crate::bus::MycBus;
 use crate::call::{MycBytes, MycCall};
-use crate::error::{bytes, guard, handle, put, text, Error, MycStatus};
+use crate::error::{bytes, contract_type_ids, guard, handle, put, text, Error, MycStatus};
 
 /// The callbacks of a foreign actor. `start` and `handle` are required.
 ///
@@ -302,7 +302,8 @@ pub unsafe extern "C" fn myc_actor_spawn(
     })
 }
 
-/// Exports the actor under `service` for the contract messages `type_ids`.
+/// Exports the actor under `service` for the contract messages `type_ids` (an id that names
+/// no contract message is refused with `InvalidArgument`).
 ///
 /// # Safety
 /// `actor` is live; `service` a NUL-terminated string; `type_ids` points to `n` ids.
@@ -322,6 +323,7 @@ pub unsafe extern "C" fn myc_actor_export(
                 bytes(type_ids, n, "type_ids")?,
             )
         };
+        contract_type_ids(ids)?;
         actor
             .actor
             .export(actor.bus(), service, ids)

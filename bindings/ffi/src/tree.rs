@@ -17,7 +17,9 @@ use tokio::sync::watch;
 
 use crate::actor::{CArgs, CForeign, MycActor, MycActorCallbacks, Released};
 use crate::bus::MycBus;
-use crate::error::{bytes, guard, handle, optional_text, put, text, Error, MycStatus};
+use crate::error::{
+    bytes, contract_type_ids, guard, handle, optional_text, put, text, Error, MycStatus,
+};
 
 /// Strategy of a tree: only the failed child restarts.
 pub const MYC_ONE_FOR_ONE: u32 = 0;
@@ -151,7 +153,8 @@ fn add(tree: &mut MycTree, spec: ChildSpec, entry: ChildEntry) -> Result<(), Err
 }
 
 /// Adds a foreign child: every restart re-runs `start` with the same `args` (copied). With a
-/// `service` (may be null), it is exported under that name for `type_ids` once the tree runs.
+/// `service` (may be null), it is exported under that name for `type_ids` (contract message
+/// ids) once the tree runs.
 ///
 /// # Safety
 /// `tree` is live; `name` a NUL-terminated string; `callbacks` valid (copied); `args`
@@ -181,6 +184,10 @@ pub unsafe extern "C" fn myc_tree_add_foreign(
             )
         };
         let (foreign, released) = CForeign::new(cb)?;
+        if service.is_some() {
+            // After `new`: a refused child's callbacks are released like any other.
+            contract_type_ids(ids)?;
+        }
         let (spec, gate) =
             mycelium_foreign::gated_child_spec(name, foreign, CArgs(Arc::from(args)));
         let entry = ChildEntry {

@@ -94,6 +94,11 @@ let () =
   ignore (expect_error "negative backoff" M.Invalid_argument (fun () -> M.Supervisor.start bus ~backoff_initial_ms:(-5) []));
   let p = M.spawn bus picky () in
   ignore (expect_error "export of a bad type id" M.Invalid_argument (fun () -> M.Actor_ref.export p "p" [ -1 ]));
+  let msg =
+    expect_error "export of a type id no contract message has" M.Invalid_argument (fun () ->
+        M.Actor_ref.export p "p" [ 999 ])
+  in
+  check "the message names the type id" (contains msg "type id 999");
   M.Actor_ref.free p;
   ignore (expect_error "unknown Rust kind" M.Invalid_argument (fun () -> M.spawn_rust bus ~kind:"nothing" ~service:"n"));
   check_eq "no roots after the refusals" string_of_int roots0 (M.live_roots ());
