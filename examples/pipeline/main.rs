@@ -15,8 +15,9 @@
 //!     cargo run --example pipeline -- --topology examples/pipeline/split-unix.toml --node strategy
 //!     cargo run --example pipeline -- --topology examples/pipeline/split-unix.toml --node feed
 //!
-//! Options: `--seed N` (default 7), `--quotes N` (default 20000). `PIPELINE_LOG=debug` prints
-//! the links' events on stderr.
+//! Options: `--seed N` (default 7), `--quotes N` (default 20000). Link warnings and errors
+//! (a peer down or refused, a loss report) go to stderr; `PIPELINE_LOG=debug` prints every
+//! link event.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -374,14 +375,16 @@ async fn run(args: Args) -> Result<(), BoxError> {
 }
 
 fn main() {
-    // `PIPELINE_LOG=debug` shows the links' events (connecting, up, down, loss) on stderr.
-    if let Ok(level) = std::env::var("PIPELINE_LOG") {
-        let level = level.parse().unwrap_or(tracing::Level::DEBUG);
-        tracing_subscriber::fmt()
-            .with_max_level(level)
-            .with_writer(std::io::stderr)
-            .init();
-    }
+    // Warnings and errors (a link down, a refused peer, a loss report) always reach stderr;
+    // `PIPELINE_LOG=debug` shows every link event (connecting, up, down, loss).
+    let level = match std::env::var("PIPELINE_LOG") {
+        Ok(level) => level.parse().unwrap_or(tracing::Level::DEBUG),
+        Err(_) => tracing::Level::WARN,
+    };
+    tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .init();
     let args = match parse_args() {
         Ok(args) => args,
         Err(e) => {

@@ -508,6 +508,12 @@ impl Link {
         self.inner.give_up(reason);
     }
 
+    /// [`close`](Self::close) as part of this node's own shutdown: logged at info, not as an
+    /// error (a loss report, if anything was still queued, is an error all the same).
+    pub(crate) fn shut_down(&self, reason: &str) {
+        self.inner.end(reason, true);
+    }
+
     fn closed_err(&self, reason: &str) -> SendError {
         SendError::Closed {
             peer: self.inner.peer.clone(),
@@ -556,9 +562,8 @@ impl Inner {
             LinkEventKind::Refused { reason } => {
                 tracing::warn!(target: "mycelium::remote", peer = %event.peer, %reason, "link refused")
             }
-            LinkEventKind::GaveUp { reason } => {
-                tracing::error!(target: "mycelium::remote", peer = %event.peer, %reason, "link gave up")
-            }
+            // Logged by `end`, which knows whether the close was asked for.
+            LinkEventKind::GaveUp { .. } => {}
             LinkEventKind::Loss(report) => tracing::error!(
                 target: "mycelium::remote",
                 peer = %event.peer, first_seq = report.first_seq, last_seq = report.last_seq,
@@ -748,6 +753,12 @@ impl Inner {
 
     /// Gives up: everything queued or unacknowledged is reported lost.
     pub fn give_up(&self, reason: &str) {
+        self.end(reason, false);
+    }
+
+    /// Ends the link: given up (an error), or closed by this node's shutdown (`asked`: logged
+    /// at info; the loss report, if any, is an error either way).
+    fn end(&self, reason: &str, asked: bool) {
         let (loss, pending) = {
             let mut st = self.lock();
             if st.closed.is_some() {
@@ -771,6 +782,11 @@ impl Inner {
         self.fail_asks(pending, reason);
         self.room.notify_waiters();
         self.wake_writer.notify_waiters();
+        if asked {
+            tracing::info!(target: "mycelium::remote", peer = %self.peer, %reason, "link closed");
+        } else {
+            tracing::error!(target: "mycelium::remote", peer = %self.peer, %reason, "link gave up");
+        }
         self.emit(LinkEventKind::GaveUp {
             reason: reason.to_owned(),
         });

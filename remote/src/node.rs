@@ -504,7 +504,7 @@ impl Node {
         }
         let links: Vec<Link> = self.shared.links().values().cloned().collect();
         for link in links {
-            link.close("the node shut down");
+            link.shut_down("the node shut down");
         }
     }
 }
