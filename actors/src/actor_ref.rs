@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 
+use crate::direct::Attempt;
 use crate::envelope::{AskEnvelope, Envelope, Signal, TellEnvelope};
 use crate::error::{AskError, SendError, TrySendError};
 use crate::shared::{unwrap_message, Shared};
@@ -177,9 +178,33 @@ impl<A: Actor> ActorRef<A> {
         M: Send + 'static,
     {
         let (reply, rx) = oneshot::channel();
-        let env = Envelope::new(AskEnvelope { msg, reply });
-        if let Err(SendError(sig)) = self.shared.tx.send(Signal::Message(env)).await {
-            return Err(AskError::Closed(unwrap_message::<A, M>(sig)));
+        let shared = &*self.shared;
+        let mut payload = Some(AskEnvelope { msg, reply });
+        // The direct call (`direct.rs`): an idle actor's handler runs here, on this task.
+        let attempt = std::future::poll_fn(|cx| {
+            std::task::Poll::Ready(payload.take().map(|payload| {
+                shared.direct.try_run(
+                    payload,
+                    cx,
+                    || shared.tx.is_idle(),
+                    || drop(shared.tx.send_system(Signal::Resume)),
+                )
+            }))
+        })
+        .await;
+        match attempt {
+            Some(Attempt::Declined(payload)) => {
+                let env = Envelope::new(payload);
+                if let Err(SendError(sig)) = shared.tx.send(Signal::Message(env)).await {
+                    return Err(AskError::Closed(unwrap_message::<A, M>(sig)));
+                }
+            }
+            Some(Attempt::Failed(handled)) => {
+                // Answered once the actor's task has dealt with the failure, as when the
+                // handler fails there.
+                let _ = handled.await;
+            }
+            Some(Attempt::Ran) | None => {}
         }
         match rx.await {
             Ok(Ok(v)) => Ok(v),

@@ -320,6 +320,11 @@ impl<A: Actor> Context<A> {
         self.subscriptions.cancel_all();
     }
 
+    /// True when a handler has asked the actor to stop and the runner has not acted yet.
+    pub(crate) fn stop_requested(&self) -> bool {
+        self.stop.is_some()
+    }
+
     pub(crate) fn take_stop(&mut self) -> Option<StopReason> {
         self.stop.take()
     }

@@ -43,6 +43,9 @@ pub(crate) enum Signal<A: Actor> {
     /// Build a new incarnation; ack with the outcome once `on_start` has finished. A failed
     /// start is then the acknowledged party's to handle: it is not also reported as ended.
     Restart(Option<oneshot::Sender<Result<(), StopReason>>>),
+    /// Wake up: an asker that ran a handler on the actor's lent state left work for the
+    /// actor's task (`direct.rs`).
+    Resume,
 }
 
 const INLINE: usize = 48;

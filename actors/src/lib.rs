@@ -60,6 +60,7 @@ mod bus;
 mod clock;
 mod context;
 mod dead_letters;
+mod direct;
 mod envelope;
 mod error;
 pub mod export;

@@ -14,10 +14,11 @@ use std::sync::Arc;
 use mycelium_mailbox::{Empty, Receiver};
 use tokio::sync::oneshot;
 
+use crate::direct::{Direct, Handoff};
 use crate::envelope::{Outcome, Signal};
 use crate::failure::Phase;
 use crate::panic::catch_unwind_future;
-use crate::slot::FutureSlot;
+use crate::slot::{FutureSlot, SlotFuture};
 use crate::supervision::SupervisionLink;
 use crate::telemetry::ActorMetrics;
 use crate::{
@@ -38,6 +39,38 @@ pub(crate) struct Runner<A: Actor> {
     finished: bool,
     /// Its instruments, when the bus records metrics (boxed: most buses do not).
     metrics: Option<Box<ActorMetrics>>,
+}
+
+/// Takes the lent state back if `serve`'s future is dropped while the actor waits, before
+/// the state itself is dropped; a handler future an asker left running is dropped with it.
+struct TakeBack<'a, A: Actor>(&'a Direct<A>);
+
+impl<A: Actor> Drop for TakeBack<'_, A> {
+    fn drop(&mut self) {
+        // SAFETY: the guard exists only between the task's `lend` and its `reclaim`, on the
+        // task (see `serve`).
+        drop(unsafe { self.0.reclaim() });
+    }
+}
+
+/// What the next signal comes to.
+enum Step<'a> {
+    /// A message: its handler's future.
+    Handle(SlotFuture<'a, Outcome>),
+    /// Nothing to handle after all: wait again.
+    Again,
+    /// The incarnation ends (or waits for its supervisor).
+    End(Served),
+}
+
+/// What the actor's task does after taking over an asker's handoff.
+enum Resumed {
+    /// The incarnation ends.
+    Ended(Served),
+    /// Wait for mail again (or take the next of a batch).
+    Again,
+    /// Go on to the next signal.
+    Next,
 }
 
 /// Who waits for an incarnation's start, and what they are told.
@@ -104,31 +137,47 @@ impl<A: Actor> Runner<A> {
                 let stash_empty = self.stash.as_ref().is_none_or(|s| s.is_empty());
                 let waited = stash_empty && !self.rx.has_batched();
                 if waited {
+                    let direct = &self.me.shared.direct;
+                    // SAFETY: the state, context, slot and instruments outlive the loan: it
+                    // is taken back right after the wait below, or by `guard` if this future
+                    // is dropped while waiting (before `actor` and `ctx`, which the caller
+                    // of `serve` owns and which outlive this future). Nothing here touches
+                    // them until then; the wait touches only `self.rx`.
+                    unsafe {
+                        direct.lend(actor, ctx, &mut self.slot, &mut self.metrics);
+                    }
+                    let guard = TakeBack(direct);
                     // Wait without taking: the await yields `()`, so no signal is held in this
                     // future's state while the actor is idle. Skipped while the batch taken
                     // from the mailbox still holds messages.
                     std::future::poll_fn(|cx| self.rx.poll_ready(cx)).await;
+                    std::mem::forget(guard);
+                    // Scoped so that the handoff, moved into the boxed future, holds no
+                    // storage in this future's state.
+                    // SAFETY: the actor's task lent its state above.
+                    let handoff = unsafe { self.me.shared.direct.reclaim() };
+                    let resumed = handoff.map(|handoff| Box::pin(self.resume(actor, ctx, handoff)));
+                    if let Some(resumed) = resumed {
+                        match resumed.await {
+                            Resumed::Ended(served) => return served,
+                            Resumed::Again => continue,
+                            Resumed::Next => {}
+                        }
+                    }
                 }
-                // Scoped so that the signal and envelope, moved out before the await, hold no
-                // storage in this future's state: that keeps every idle actor's task small.
+                // Scoped: the step holds no storage in this future's state across the await.
                 let handling = {
-                    let signal = match self.stash.as_mut().and_then(|s| s.pop_front()) {
-                        Some(sig) => sig,
-                        None => match self.rx.try_next() {
-                            Ok(sig) => sig,
-                            Err(Empty::Closed) => return Served::Terminated(StopReason::Killed),
-                            Err(Empty::Pending) => continue,
-                        },
-                    };
-                    match signal {
-                        // SAFETY: `handling` is awaited right below and never leaked: it is
-                        // dropped when the handler completes, or with this future if the
-                        // actor's task is dropped mid-handler, before the slot is used again.
-                        Signal::Message(env) => unsafe { env.handle(actor, ctx, &mut self.slot) },
-                        Signal::Stop => return Served::Ended(StopReason::Normal),
-                        Signal::Terminate(reason) => return Served::Terminated(*reason),
-                        Signal::Suspend(ack) => return Served::Suspended(ack),
-                        Signal::Restart(ack) => return Served::Restart(ack),
+                    let step = Self::next_handling(
+                        &mut self.stash,
+                        &mut self.rx,
+                        &mut self.slot,
+                        actor,
+                        ctx,
+                    );
+                    match step {
+                        Step::Handle(handling) => handling,
+                        Step::Again => continue,
+                        Step::End(served) => return served,
                     }
                 };
                 let started = self.metrics.as_ref().map(|m| m.start(waited));
@@ -137,11 +186,7 @@ impl<A: Actor> Runner<A> {
                     metrics.handled(started, self.rx.batched_len());
                 }
                 if let Outcome::Failed(failure) = outcome {
-                    let decided = Box::pin(self.on_failure(actor, ctx, failure)).await;
-                    if let Some(metrics) = &mut self.metrics {
-                        metrics.reset();
-                    }
-                    if let Some(reason) = decided {
+                    if let Some(reason) = Box::pin(self.after_failure(actor, ctx, failure)).await {
                         return Served::Ended(reason);
                     }
                 }
@@ -149,6 +194,100 @@ impl<A: Actor> Runner<A> {
                     return Served::Ended(reason);
                 }
             }
+        }
+    }
+
+    /// Takes over what an asker left after running a handler on the lent state. Rare (a
+    /// handler that stopped the actor, failed or awaited), so callers box it: inline it would
+    /// grow every idle actor's task.
+    async fn resume(&mut self, actor: &mut A, ctx: &mut Context<A>, handoff: Handoff) -> Resumed {
+        match handoff {
+            Handoff::Stopped => match ctx.take_stop() {
+                Some(reason) => Resumed::Ended(Served::Ended(reason)),
+                None => Resumed::Next,
+            },
+            Handoff::Failed(failure, ack) => {
+                let decided = Box::pin(self.after_failure(actor, ctx, failure)).await;
+                // The asker learns of the failure once the failure hook has decided, as
+                // an asker through the mailbox would.
+                drop(ack);
+                match decided {
+                    Some(reason) => Resumed::Ended(Served::Ended(reason)),
+                    None => Resumed::Again,
+                }
+            }
+            Handoff::Running(handling, started) => {
+                match self.finish_handling(actor, ctx, handling, started).await {
+                    Some(served) => Resumed::Ended(served),
+                    None => Resumed::Again,
+                }
+            }
+        }
+    }
+
+    /// Runs to its end a handler an asker started on the lent state.
+    async fn finish_handling(
+        &mut self,
+        actor: &mut A,
+        ctx: &mut Context<A>,
+        handling: SlotFuture<'static, Outcome>,
+        started: Option<std::time::Duration>,
+    ) -> Option<Served> {
+        let outcome = handling.await;
+        if let (Some(metrics), Some(started)) = (&mut self.metrics, started) {
+            metrics.handled(started, self.rx.batched_len());
+        }
+        if let Outcome::Failed(failure) = outcome {
+            if let Some(reason) = Box::pin(self.after_failure(actor, ctx, failure)).await {
+                return Some(Served::Ended(reason));
+            }
+        }
+        ctx.take_stop().map(Served::Ended)
+    }
+
+    /// A handler failed: the failure hook, then `Some(reason)` if the incarnation ends.
+    async fn after_failure(
+        &mut self,
+        actor: &mut A,
+        ctx: &mut Context<A>,
+        failure: Failure,
+    ) -> Option<StopReason> {
+        let decided = Box::pin(self.on_failure(actor, ctx, failure)).await;
+        if let Some(metrics) = &mut self.metrics {
+            metrics.reset();
+        }
+        decided
+    }
+
+    /// Takes the next signal and starts handling it. A plain function: the signal and the
+    /// envelope it moves out of never take storage in `serve`'s future.
+    #[allow(clippy::box_collection)] // the stash is boxed on purpose (see the field)
+    fn next_handling<'a>(
+        stash: &mut Option<Box<VecDeque<Signal<A>>>>,
+        rx: &mut Receiver<Signal<A>>,
+        slot: &'a mut FutureSlot,
+        actor: &'a mut A,
+        ctx: &'a mut Context<A>,
+    ) -> Step<'a> {
+        let signal = match stash.as_mut().and_then(|s| s.pop_front()) {
+            Some(sig) => sig,
+            None => match rx.try_next() {
+                Ok(sig) => sig,
+                Err(Empty::Closed) => return Step::End(Served::Terminated(StopReason::Killed)),
+                Err(Empty::Pending) => return Step::Again,
+            },
+        };
+        match signal {
+            // SAFETY: `serve` awaits the handle right away and never leaks it: it is dropped
+            // when the handler completes, or with `serve`'s future if the actor's task is
+            // dropped mid-handler, before the slot is used again.
+            Signal::Message(env) => Step::Handle(unsafe { env.handle(actor, ctx, slot) }),
+            Signal::Stop => Step::End(Served::Ended(StopReason::Normal)),
+            Signal::Terminate(reason) => Step::End(Served::Terminated(*reason)),
+            Signal::Suspend(ack) => Step::End(Served::Suspended(ack)),
+            Signal::Restart(ack) => Step::End(Served::Restart(ack)),
+            // Woken for an asker's handoff, already taken over: nothing to handle.
+            Signal::Resume => Step::Again,
         }
     }
 
@@ -215,7 +354,7 @@ impl<A: Actor> Runner<A> {
                 Some(Signal::Suspend(ack)) => {
                     let _ = ack.send(());
                 }
-                Some(Signal::Stop) => {}
+                Some(Signal::Stop | Signal::Resume) => {}
                 Some(sig @ Signal::Message(_)) => self.stash.get_or_insert_default().push_back(sig),
                 None => return Decision::Exit(ended.clone()),
             }

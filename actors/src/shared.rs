@@ -8,6 +8,7 @@ use mycelium_mailbox::Sender;
 use tokio::sync::{oneshot, Notify};
 use tokio::task::AbortHandle;
 
+use crate::direct::Direct;
 use crate::envelope::{BoxFuture, Envelope, Signal, TellEnvelope};
 use crate::error::{SendError, TrySendError};
 use crate::supervision::ChildHandle;
@@ -20,6 +21,8 @@ pub(crate) struct Shared<A: Actor> {
     pub(crate) name: Option<Arc<str>>,
     pub(crate) tx: Sender<Signal<A>>,
     pub(crate) clock: Clock,
+    /// Where the actor's task lends its state to askers while it is idle.
+    pub(crate) direct: Direct<A>,
     control: Mutex<Control>,
     stopped: Notify,
 }
@@ -43,6 +46,7 @@ impl<A: Actor> Shared<A> {
             name,
             tx,
             clock,
+            direct: Direct::default(),
             control: Mutex::new(Control::default()),
             stopped: Notify::new(),
         }
@@ -139,6 +143,7 @@ impl<A: Actor> Shared<A> {
             return;
         }
         c.kill_requested = true;
+        self.direct.close();
         if let Some(h) = &c.abort {
             h.abort();
         }

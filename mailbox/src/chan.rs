@@ -200,6 +200,13 @@ impl<T> Sender<T> {
         self.len() == 0
     }
 
+    /// True when the mailbox is open and neither lane holds a message: nothing is queued
+    /// ahead of a message sent now.
+    pub fn is_idle(&self) -> bool {
+        let state = self.chan.lock();
+        !state.closed && state.user.is_empty() && state.system.is_empty()
+    }
+
     /// The capacity of the user lane (`usize::MAX` when unbounded).
     pub fn capacity(&self) -> usize {
         self.chan.capacity

@@ -32,6 +32,22 @@ fn bounded_hands_back_when_full_and_closed() {
 }
 
 #[test]
+fn idle_means_open_and_nothing_queued_in_either_lane() {
+    let (tx, mut rx) = channel::<u32>(MailboxConfig::Bounded(4));
+    assert!(tx.is_idle());
+    tx.try_send(1).unwrap();
+    assert!(!tx.is_idle());
+    assert_eq!(rx.try_recv(), Some(1));
+    assert!(tx.is_idle());
+    tx.send_system(2).unwrap();
+    assert!(!tx.is_idle(), "a system signal waits");
+    assert_eq!(rx.try_recv(), Some(2));
+    assert!(tx.is_idle());
+    rx.close();
+    assert!(!tx.is_idle(), "a closed mailbox is not idle");
+}
+
+#[test]
 fn zero_capacity_means_one() {
     let (tx, _rx) = channel::<u8>(MailboxConfig::Bounded(0));
     assert_eq!(tx.capacity(), 1);

@@ -1,0 +1,303 @@
+//! The direct call: an ask to an idle actor runs its handler on the asker's task. What must
+//! hold whichever path an ask takes: order behind queued messages, one handler at a time,
+//! a failure is the actor's failure (supervision restarts it), a handler that awaits or
+//! stops the actor, a kill while the state is lent, and other tasks still get to run.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use mycelium::actors::{AskError, StopReason};
+use mycelium::prelude::*;
+use mycelium::supervisor::Backoff;
+use tokio::sync::oneshot;
+
+/// Counts, and says on which task each handler ran.
+struct Where {
+    total: u64,
+}
+
+impl Actor for Where {
+    type Args = u64;
+    async fn on_start(total: u64, _ctx: &mut Context<Self>) -> Result<Self, BoxError> {
+        Ok(Where { total })
+    }
+}
+
+/// Adds `n`; replies with the total and the task the handler ran on.
+struct Add(u64);
+impl Handler<Add> for Where {
+    type Reply = (u64, Option<tokio::task::Id>);
+    async fn handle(&mut self, Add(n): Add, _ctx: &mut Context<Self>) -> Self::Reply {
+        self.total += n;
+        (self.total, tokio::task::try_id())
+    }
+}
+
+/// Adds `n` after awaiting `go`: a handler that does not finish at its first poll.
+struct AddAfter(u64, oneshot::Receiver<()>);
+impl Handler<AddAfter> for Where {
+    type Reply = u64;
+    async fn handle(&mut self, AddAfter(n, go): AddAfter, _ctx: &mut Context<Self>) -> u64 {
+        let _ = go.await;
+        self.total += n;
+        self.total
+    }
+}
+
+/// Panics.
+struct Boom;
+impl Handler<Boom> for Where {
+    type Reply = ();
+    async fn handle(&mut self, _: Boom, _ctx: &mut Context<Self>) {
+        panic!("boom on the direct path");
+    }
+}
+
+/// Replies with the total, then stops the actor.
+struct Last;
+impl Handler<Last> for Where {
+    type Reply = u64;
+    async fn handle(&mut self, _: Last, ctx: &mut Context<Self>) -> u64 {
+        ctx.stop();
+        self.total
+    }
+}
+
+#[tokio::test]
+async fn an_ask_to_an_idle_actor_runs_on_the_askers_task() {
+    let bus = Bus::new();
+    let a = bus.spawn::<Where>(0);
+    // Let the actor start and wait for mail.
+    a.ask(Add(0)).await.unwrap();
+    let asker = tokio::spawn(async move {
+        let (total, ran_on) = a.ask(Add(2)).await.unwrap();
+        (total, ran_on, tokio::task::id())
+    });
+    let (total, ran_on, asker_id) = asker.await.unwrap();
+    assert_eq!(total, 2);
+    assert_eq!(
+        ran_on,
+        Some(asker_id),
+        "the idle actor's handler ran on the asker's task"
+    );
+}
+
+#[tokio::test]
+async fn messages_queued_before_an_ask_are_handled_before_it() {
+    let bus = Bus::new();
+    let a = bus.spawn::<Where>(0);
+    a.ask(Add(0)).await.unwrap();
+    for round in 1..=50u64 {
+        // On this current-thread runtime the actor cannot run between these tells and the
+        // ask: the ask finds them queued and goes behind them, through the mailbox.
+        for _ in 0..round {
+            a.tell(Add(1)).await.unwrap();
+        }
+        let (total, ran_on) = a.ask(Add(0)).await.unwrap();
+        assert_eq!(total, round * (round + 1) / 2, "round {round}");
+        assert_ne!(
+            ran_on,
+            tokio::task::try_id(),
+            "queued mail: not on the asker's task"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_handler_at_a_time_and_each_senders_order_with_concurrent_askers() {
+    let bus = Bus::new();
+    let a = bus.spawn::<Where>(0);
+    let tasks: Vec<_> = (0..4u64)
+        .map(|k| {
+            let a = a.clone();
+            tokio::spawn(async move {
+                let mut last = 0;
+                for i in 0..2_000u64 {
+                    // Alternate tells and asks: each ask sees this sender's earlier tells.
+                    a.tell(Add(1)).await.unwrap();
+                    let (total, _) = a.ask(Add(k + i % 2)).await.unwrap();
+                    assert!(total > last, "totals only grow: {total} after {last}");
+                    last = total;
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    // Every addition landed exactly once.
+    let expected: u64 = (0..4u64)
+        .map(|k| (0..2_000u64).map(|i| 1 + k + i % 2).sum::<u64>())
+        .sum();
+    assert_eq!(a.ask(Add(0)).await.unwrap().0, expected);
+}
+
+#[tokio::test]
+async fn a_failure_on_the_direct_path_fails_the_actor_and_it_restarts() {
+    quiet_panics();
+    let bus = Bus::new();
+    let (observer, mut events) = event_channel();
+    let tree = Supervisor::builder(RestartStrategy::OneForOne)
+        .intensity(10, Duration::from_secs(60))
+        .backoff(Backoff::none())
+        .on_event(observer)
+        .child(ChildSpec::new::<Where>("w", 100))
+        .spawn(&bus)
+        .await
+        .unwrap();
+    let w = tree.child::<Where>("w").unwrap();
+    assert_eq!(w.ask(Add(1)).await.unwrap().0, 101);
+    let dead = bus.dead_letters().total();
+    match w.ask(Boom).await {
+        Err(AskError::Failed(failure)) => {
+            assert!(
+                failure.to_string().contains("boom on the direct path"),
+                "{failure}"
+            )
+        }
+        other => panic!("expected Failed, got {other:?}"),
+    }
+    next_event(&mut events, is_restarted).await;
+    assert!(
+        bus.dead_letters().total() > dead,
+        "the failed message is a dead letter"
+    );
+    let (total, ran_on) = w.ask(Add(5)).await.unwrap();
+    assert_eq!(total, 105, "the new incarnation starts from its args");
+    assert_eq!(ran_on, tokio::task::try_id(), "and is asked directly again");
+    tree.stop().await;
+}
+
+#[tokio::test]
+async fn a_handler_that_awaits_finishes_on_the_actors_task_in_order() {
+    let bus = Bus::new();
+    let a = bus.spawn::<Where>(0);
+    a.ask(Add(0)).await.unwrap();
+    let (go, wait) = oneshot::channel();
+    let asker = {
+        let a = a.clone();
+        tokio::spawn(async move { a.ask(AddAfter(10, wait)).await.unwrap() })
+    };
+    // The asker started the handler; it waits for `go` on the actor's task now. A message
+    // sent meanwhile is handled after it.
+    tokio::task::yield_now().await;
+    let later = {
+        let a = a.clone();
+        tokio::spawn(async move { a.ask(Add(1)).await.unwrap().0 })
+    };
+    tokio::task::yield_now().await;
+    go.send(()).unwrap();
+    assert_eq!(asker.await.unwrap(), 10);
+    assert_eq!(later.await.unwrap(), 11);
+}
+
+#[tokio::test]
+async fn a_handler_that_stops_the_actor_on_the_direct_path() {
+    let bus = Bus::new();
+    let a = bus.spawn::<Where>(7);
+    a.ask(Add(0)).await.unwrap();
+    assert_eq!(a.ask(Last).await.unwrap(), 7);
+    assert_eq!(a.wait_for_stop().await, StopReason::Normal);
+    assert!(matches!(a.ask(Add(1)).await, Err(AskError::Closed(_))));
+}
+
+#[tokio::test]
+async fn a_kill_while_the_state_is_lent_or_a_handler_is_handed_over() {
+    let bus = Bus::new();
+    // Idle, its state lent.
+    let a = bus.spawn::<Where>(0);
+    a.ask(Add(1)).await.unwrap();
+    a.kill();
+    assert_eq!(a.wait_for_stop().await, StopReason::Killed);
+    assert!(a.ask(Add(1)).await.is_err());
+    // A handler started by an asker and handed to the actor's task, never finishing.
+    let b = bus.spawn::<Where>(0);
+    b.ask(Add(1)).await.unwrap();
+    let (_go, wait) = oneshot::channel::<()>();
+    let asker = {
+        let b = b.clone();
+        tokio::spawn(async move { b.ask(AddAfter(1, wait)).await })
+    };
+    tokio::task::yield_now().await;
+    b.kill();
+    assert_eq!(b.wait_for_stop().await, StopReason::Killed);
+    assert!(matches!(asker.await.unwrap(), Err(AskError::Stopped(_))));
+}
+
+#[tokio::test]
+async fn a_long_run_of_direct_asks_lets_other_tasks_run() {
+    let bus = Bus::new();
+    let a = bus.spawn::<Where>(0);
+    a.ask(Add(0)).await.unwrap();
+    let ran = Arc::new(AtomicBool::new(false));
+    let other = {
+        let ran = ran.clone();
+        tokio::spawn(async move { ran.store(true, Ordering::SeqCst) })
+    };
+    let mut direct = 0;
+    for _ in 0..10_000 {
+        if a.ask(Add(1)).await.unwrap().1 == tokio::task::try_id() {
+            direct += 1;
+        }
+    }
+    assert!(direct > 9_000, "most asks ran directly ({direct})");
+    assert!(
+        ran.load(Ordering::SeqCst),
+        "the other task ran during the asks: direct asks yield to the scheduler"
+    );
+    other.await.unwrap();
+}
+
+#[test]
+fn an_ask_from_another_runtime_goes_through_the_mailbox() {
+    // The actor's runtime has a worker of its own, so it runs while another runtime asks.
+    let home = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let a = home.block_on(async {
+        let bus = Bus::new();
+        let a = bus.spawn::<Where>(0);
+        a.ask(Add(0)).await.unwrap();
+        a
+    });
+    let other = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let asks = AtomicU64::new(0);
+    other.block_on(async {
+        for _ in 0..100 {
+            let (_, ran_on) = a.ask(Add(1)).await.unwrap();
+            assert_ne!(
+                ran_on,
+                tokio::task::try_id(),
+                "never on a task of another runtime"
+            );
+            asks.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+    assert_eq!(asks.load(Ordering::Relaxed), 100);
+    assert_eq!(other.block_on(a.ask(Add(0))).unwrap().0, 100);
+}
+
+#[tokio::test(start_paused = true)]
+async fn direct_asks_on_virtual_time_keep_the_clock() {
+    let bus = virtual_bus(3);
+    let a = bus.spawn::<Where>(0);
+    a.ask(Add(0)).await.unwrap();
+    let t0 = bus.clock().now();
+    for _ in 0..100 {
+        a.ask(Add(1)).await.unwrap();
+    }
+    assert_eq!(
+        bus.clock().now(),
+        t0,
+        "no bus time passes in handlers that do not wait"
+    );
+    assert_eq!(a.ask(Add(0)).await.unwrap().0, 100);
+}
