@@ -172,6 +172,13 @@ impl<A: Actor> ActorRef<A> {
     ///
     /// If the handler panics on this very message, the error says the actor failed (and its
     /// supervisor may be restarting it); if the actor stops first, it says so.
+    ///
+    /// When the actor is idle (waiting for mail, nothing queued) and the asker runs on the
+    /// actor's runtime, the handler runs right here on the asker's task, on the actor's state,
+    /// with no task switch: the same handler, one at a time with the actor's own task, after
+    /// everything queued before, and a panic fails the actor as it would on its task. A
+    /// handler that awaits is finished by the actor's task. Otherwise the ask goes through
+    /// the mailbox.
     pub async fn ask<M>(&self, msg: M) -> Result<<A as Handler<M>>::Reply, AskError<M>>
     where
         A: Handler<M>,

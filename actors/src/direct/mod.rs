@@ -59,7 +59,8 @@ struct Lease<A: Actor> {
     ctx: *mut Context<A>,
     slot: *mut FutureSlot,
     metrics: *mut Option<Box<ActorMetrics>>,
-    handoff: Option<Handoff>,
+    /// Boxed: rare, and every actor cell carries the lease.
+    handoff: Option<Box<Handoff>>,
 }
 
 /// Work an asker leaves to the actor's task.
@@ -143,7 +144,7 @@ impl<A: Actor> Direct<A> {
     /// Only the actor's task calls this, after [`lend`](Self::lend).
     pub(crate) unsafe fn reclaim(&self) -> Option<Handoff> {
         // SAFETY: the actor's task is the owner and has lent (this function's contract).
-        unsafe { self.loan.reclaim(|lease| lease.handoff.take()) }
+        unsafe { self.loan.reclaim(|lease| lease.handoff.take()).map(|h| *h) }
     }
 
     /// No asker takes the loan from now on (the actor is being killed).
@@ -220,7 +221,28 @@ impl<A: Actor> Direct<A> {
 
 /// Gives the loan back with work for the actor's task, and wakes it.
 fn hand_off<A: Actor>(mut held: Borrowed<'_, Lease<A>>, handoff: Handoff, resume: impl FnOnce()) {
-    held.with(|lease| lease.handoff = Some(handoff));
+    held.with(|lease| lease.handoff = Some(Box::new(handoff)));
     held.hand_off();
     resume();
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every actor cell carries a `Direct`: a budget, so that growing it shows up here
+    /// (docs/perf/actors.md, w3).
+    #[test]
+    fn the_direct_part_of_an_actor_cell_stays_small() {
+        struct Idle;
+        impl crate::Actor for Idle {
+            type Args = ();
+            async fn on_start(
+                _: (),
+                _ctx: &mut crate::Context<Self>,
+            ) -> Result<Self, crate::BoxError> {
+                Ok(Idle)
+            }
+        }
+        let size = std::mem::size_of::<super::Direct<Idle>>();
+        assert!(size <= 64, "Direct grew to {size} bytes");
+    }
 }
