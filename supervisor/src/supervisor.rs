@@ -2,6 +2,7 @@
 //! carries out the actions the policy decides (starting, suspending, stopping children).
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -48,6 +49,10 @@ struct Slot {
 
 struct Link {
     supervisor: ActorRef<Supervisor>,
+    /// Set when the supervisor stops its children itself (`stop_all`, or its `Drop` after a
+    /// kill): it waits for each of them there (or is gone), so their exit notices would only
+    /// be left in its mailbox, to be reported as dead letters when it stops.
+    stopping: AtomicBool,
 }
 
 impl SupervisionLink for Link {
@@ -58,6 +63,9 @@ impl SupervisionLink for Link {
     }
 
     fn child_exited(&self, child: ActorId, reason: StopReason) {
+        if self.stopping.load(Ordering::Acquire) {
+            return;
+        }
         let _ = self
             .supervisor
             .tell_priority(ChildExited { id: child, reason });
@@ -427,6 +435,7 @@ impl Supervisor {
     /// Stops every child in reverse start order (a pool's in parallel), each by its
     /// shutdown; returns once all are down.
     async fn stop_all(&mut self, ctx: &mut Context<Self>) {
+        self.link.stopping.store(true, Ordering::Release);
         if let Some((_, timer)) = self.wake.take() {
             timer.cancel();
         }
@@ -548,6 +557,7 @@ impl Actor for Supervisor {
     async fn on_start(config: SupervisorConfig, ctx: &mut Context<Self>) -> Result<Self, BoxError> {
         let link = Arc::new(Link {
             supervisor: ctx.actor_ref().clone(),
+            stopping: AtomicBool::new(false),
         });
         config.directory.lock().entries.clear();
         let policy = Policy::new(
@@ -623,6 +633,7 @@ impl Drop for Supervisor {
     /// Reached with children left only when the supervisor's task was killed: its children
     /// must not outlive it.
     fn drop(&mut self) {
+        self.link.stopping.store(true, Ordering::Release);
         for slot in self.slots.iter().rev() {
             if let Some(handle) = &slot.handle {
                 handle.kill();
