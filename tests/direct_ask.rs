@@ -301,3 +301,27 @@ async fn direct_asks_on_virtual_time_keep_the_clock() {
     );
     assert_eq!(a.ask(Add(0)).await.unwrap().0, 100);
 }
+
+#[tokio::test]
+async fn a_reply_recipient_of_a_local_actor_takes_the_direct_call_too() {
+    quiet_panics();
+    let bus = Bus::new();
+    let a = bus.spawn::<Where>(0);
+    let asks: mycelium::actors::ReplyRecipient<Add, (u64, Option<tokio::task::Id>)> =
+        a.reply_recipient();
+    let tells: mycelium::actors::Recipient<Add> = a.recipient();
+    asks.ask(Add(0)).await.unwrap();
+    let (total, ran_on) = asks.ask(Add(2)).await.unwrap();
+    assert_eq!(total, 2);
+    assert_eq!(ran_on, tokio::task::try_id(), "idle: on the asker's task");
+    // Queued tells first, whichever path the ask takes.
+    for _ in 0..10 {
+        tells.tell(Add(1)).await.unwrap();
+    }
+    assert_eq!(asks.ask(Add(0)).await.unwrap().0, 12);
+    // A failure through it is the actor's failure.
+    let boom: mycelium::actors::ReplyRecipient<Boom, ()> = a.reply_recipient();
+    assert!(matches!(boom.ask(Boom).await, Err(AskError::Failed(_))));
+    assert!(matches!(a.wait_for_stop().await, StopReason::Failed(_)));
+    assert!(asks.ask(Add(1)).await.is_err(), "the actor has stopped");
+}

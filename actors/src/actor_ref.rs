@@ -257,7 +257,7 @@ impl<A: Actor> ActorRef<A> {
         A: Handler<M>,
         M: Send + 'static,
     {
-        ReplyRecipient::new(self.shared.clone())
+        ReplyRecipient::local(self.shared.clone())
     }
 
     /// Asks the actor to stop: the signal overtakes queued messages; the current message is

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 
+use crate::direct::Attempt;
 use crate::envelope::{AskEnvelope, BoxFuture, Envelope, Signal};
 use crate::error::{AskError, NoReply, SendError, TrySendError};
 use crate::shared::{unwrap_message, Shared};
@@ -210,13 +211,46 @@ pub type PendingReply<R> = BoxFuture<'static, Result<R, AskError<()>>>;
 /// ```
 pub struct ReplyRecipient<M, R> {
     sink: Arc<dyn RequestSink<M, R>>,
+    /// For a local actor: its direct call (`ActorRef::ask`'s fast path).
+    local: Option<Arc<dyn DirectAsk<M, R>>>,
 }
 
 impl<M, R> Clone for ReplyRecipient<M, R> {
     fn clone(&self) -> Self {
         ReplyRecipient {
             sink: self.sink.clone(),
+            local: self.local.clone(),
         }
+    }
+}
+
+/// The direct call of a local actor, behind its reply recipient (see `direct`).
+pub(crate) trait DirectAsk<M, R>: Send + Sync {
+    /// Runs the ask's handler on the calling task if the actor is idle, or hands the
+    /// envelope back.
+    fn try_run(
+        &self,
+        env: AskEnvelope<M, R>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Attempt<AskEnvelope<M, R>>;
+}
+
+impl<A, M> DirectAsk<M, <A as Handler<M>>::Reply> for Shared<A>
+where
+    A: Handler<M>,
+    M: Send + 'static,
+{
+    fn try_run(
+        &self,
+        env: AskEnvelope<M, <A as Handler<M>>::Reply>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Attempt<AskEnvelope<M, <A as Handler<M>>::Reply>> {
+        self.direct.try_run(
+            env,
+            cx,
+            || self.tx.is_idle(),
+            || drop(self.tx.send_system(Signal::Resume)),
+        )
     }
 }
 
@@ -229,21 +263,51 @@ impl<M: 'static, R: 'static> fmt::Debug for ReplyRecipient<M, R> {
 impl<M: Send + 'static, R: Send + 'static> ReplyRecipient<M, R> {
     /// Wraps any request sink, local or remote.
     pub fn new(sink: Arc<dyn RequestSink<M, R>>) -> Self {
-        ReplyRecipient { sink }
+        ReplyRecipient { sink, local: None }
     }
 
-    /// Sends `msg` and waits for the reply: waits for room in a full queue first.
+    /// A local actor's: its asks take the direct call when it is idle.
+    pub(crate) fn local<S>(shared: Arc<S>) -> Self
+    where
+        S: RequestSink<M, R> + DirectAsk<M, R> + 'static,
+    {
+        ReplyRecipient {
+            sink: shared.clone(),
+            local: Some(shared),
+        }
+    }
+
+    /// Sends `msg` and waits for the reply: waits for room in a full queue first. A local
+    /// actor that is idle runs the handler on this task (see [`ActorRef::ask`](crate::ActorRef::ask)).
     ///
     /// Before the request leaves this process a refusal hands it back
     /// ([`AskError::Closed`]); after, a lost answer is [`AskError::Lost`].
     pub async fn ask(&self, msg: M) -> Result<R, AskError<M>> {
         let (tx, rx) = oneshot::channel();
-        let queued = match self.sink.send_request(msg, ReplySender { tx }) {
-            Queued::Ready(result) => result,
-            Queued::Waiting(wait) => wait.await,
-        };
-        if let Err(SendError(msg)) = queued {
-            return Err(AskError::Closed(msg));
+        let mut env = Some(AskEnvelope { msg, reply: tx });
+        if let Some(local) = &self.local {
+            // An idle local actor's handler runs here, as `ActorRef::ask`'s does.
+            let attempt = std::future::poll_fn(|cx| {
+                std::task::Poll::Ready(env.take().map(|env| local.try_run(env, cx)))
+            })
+            .await;
+            match attempt {
+                Some(Attempt::Declined(back)) => env = Some(back),
+                Some(Attempt::Failed(handled)) => {
+                    // Answered once the actor's task has dealt with the failure.
+                    let _ = handled.await;
+                }
+                Some(Attempt::Ran) | None => {}
+            }
+        }
+        if let Some(AskEnvelope { msg, reply: tx }) = env {
+            let queued = match self.sink.send_request(msg, ReplySender { tx }) {
+                Queued::Ready(result) => result,
+                Queued::Waiting(wait) => wait.await,
+            };
+            if let Err(SendError(msg)) = queued {
+                return Err(AskError::Closed(msg));
+            }
         }
         match rx.await {
             Ok(Ok(reply)) => Ok(reply),
