@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 
-use crate::direct::Attempt;
+use crate::direct;
 use crate::envelope::{AskEnvelope, Envelope, Signal, TellEnvelope};
 use crate::error::{AskError, SendError, TrySendError};
+use crate::reply_recipient::DirectAsk;
 use crate::shared::{unwrap_message, Shared};
 use crate::supervision::ChildHandle;
 use crate::{Actor, ActorId, Handler, Recipient, ReplyRecipient, StopReason};
@@ -186,32 +187,16 @@ impl<A: Actor> ActorRef<A> {
     {
         let (reply, rx) = oneshot::channel();
         let shared = &*self.shared;
-        let mut payload = Some(AskEnvelope { msg, reply });
-        // The direct call (`direct.rs`): an idle actor's handler runs here, on this task.
-        let attempt = std::future::poll_fn(|cx| {
-            std::task::Poll::Ready(payload.take().map(|payload| {
-                shared.direct.try_run(
-                    payload,
-                    cx,
-                    || shared.tx.is_idle(),
-                    || drop(shared.tx.send_system(Signal::Resume)),
-                )
-            }))
+        // The direct call (`direct`): an idle actor's handler runs here, on this task.
+        let declined = direct::offer(AskEnvelope { msg, reply }, |env, cx| {
+            DirectAsk::try_run(shared, env, cx)
         })
         .await;
-        match attempt {
-            Some(Attempt::Declined(payload)) => {
-                let env = Envelope::new(payload);
-                if let Err(SendError(sig)) = shared.tx.send(Signal::Message(env)).await {
-                    return Err(AskError::Closed(unwrap_message::<A, M>(sig)));
-                }
+        if let Some(payload) = declined {
+            let env = Envelope::new(payload);
+            if let Err(SendError(sig)) = shared.tx.send(Signal::Message(env)).await {
+                return Err(AskError::Closed(unwrap_message::<A, M>(sig)));
             }
-            Some(Attempt::Failed(handled)) => {
-                // Answered once the actor's task has dealt with the failure, as when the
-                // handler fails there.
-                let _ = handled.await;
-            }
-            Some(Attempt::Ran) | None => {}
         }
         match rx.await {
             Ok(Ok(v)) => Ok(v),

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 
-use crate::direct::Attempt;
+use crate::direct::{self, Attempt};
 use crate::envelope::{AskEnvelope, BoxFuture, Envelope, Signal};
 use crate::error::{AskError, NoReply, SendError, TrySendError};
 use crate::shared::{unwrap_message, Shared};
@@ -284,22 +284,12 @@ impl<M: Send + 'static, R: Send + 'static> ReplyRecipient<M, R> {
     /// ([`AskError::Closed`]); after, a lost answer is [`AskError::Lost`].
     pub async fn ask(&self, msg: M) -> Result<R, AskError<M>> {
         let (tx, rx) = oneshot::channel();
-        let mut env = Some(AskEnvelope { msg, reply: tx });
-        if let Some(local) = &self.local {
+        let env = AskEnvelope { msg, reply: tx };
+        let env = match &self.local {
             // An idle local actor's handler runs here, as `ActorRef::ask`'s does.
-            let attempt = std::future::poll_fn(|cx| {
-                std::task::Poll::Ready(env.take().map(|env| local.try_run(env, cx)))
-            })
-            .await;
-            match attempt {
-                Some(Attempt::Declined(back)) => env = Some(back),
-                Some(Attempt::Failed(handled)) => {
-                    // Answered once the actor's task has dealt with the failure.
-                    let _ = handled.await;
-                }
-                Some(Attempt::Ran) | None => {}
-            }
-        }
+            Some(local) => direct::offer(env, |env, cx| local.try_run(env, cx)).await,
+            None => Some(env),
+        };
         if let Some(AskEnvelope { msg, reply: tx }) = env {
             let queued = match self.sink.send_request(msg, ReplySender { tx }) {
                 Queued::Ready(result) => result,

@@ -94,6 +94,33 @@ impl<A: Actor> Default for Direct<A> {
     }
 }
 
+/// Offers an ask to an actor's direct call from an async asker (`ActorRef::ask`, a local
+/// `ReplyRecipient::ask`): `None` when the handler ran here or was handed to the actor's task
+/// (the reply comes through the envelope's channel; after a failure, once the task has dealt
+/// with it, as when the handler fails there), or the payload back for the mailbox.
+pub(crate) async fn offer<P>(
+    payload: P,
+    try_run: impl FnOnce(P, &mut std::task::Context<'_>) -> Attempt<P>,
+) -> Option<P> {
+    let mut pending = Some((payload, try_run));
+    let attempt = std::future::poll_fn(|cx| {
+        Poll::Ready(
+            pending
+                .take()
+                .map(|(payload, try_run)| try_run(payload, cx)),
+        )
+    })
+    .await;
+    match attempt {
+        Some(Attempt::Declined(payload)) => Some(payload),
+        Some(Attempt::Failed(handled)) => {
+            let _ = handled.await;
+            None
+        }
+        Some(Attempt::Ran) | None => None,
+    }
+}
+
 /// What an asker's attempt came to.
 pub(crate) enum Attempt<P> {
     /// The actor was not idle (or not on this runtime): send the payload through the mailbox.

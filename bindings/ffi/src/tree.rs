@@ -287,12 +287,8 @@ pub unsafe extern "C" fn myc_tree_start(
         let sup = match hosted.block_on(builder.spawn(hosted.bus())) {
             Ok(sup) => sup,
             Err(e) => {
-                // The children's callbacks go with the failed tree: return once every
-                // `free_user_data` has run, so the caller's state for them can go too.
-                tree.children.clear();
-                for released in std::mem::take(&mut tree.released) {
-                    let _ = hosted.block_on(released);
-                }
+                // The children's callbacks go with the failed tree.
+                release(&mut tree, &hosted);
                 return Err(match e {
                     // Refused before anything started (the tree's own checks come first).
                     SpawnError::InvalidSpec(_) => Error::invalid(e.to_string()),
@@ -334,10 +330,7 @@ pub unsafe extern "C" fn myc_tree_start(
             // Nothing of a tree that could not be wired up is left running.
             hosted.block_on(sup.stop());
             drop(sup);
-            tree.children.clear();
-            for released in std::mem::take(&mut tree.released) {
-                let _ = hosted.block_on(released);
-            }
+            release(&mut tree, &hosted);
             return Err(Error::invalid(refused));
         }
         let running = Box::into_raw(Box::new(MycSupervisor {
@@ -350,6 +343,16 @@ pub unsafe extern "C" fn myc_tree_start(
         // SAFETY: per contract.
         unsafe { put(out, running, "out") }
     })
+}
+
+/// Lets go of a tree that did not start (or was stopped again): returns once every child's
+/// `free_user_data` has run, so the caller's state for them can go too. The children's gates
+/// go first: callbacks are released only when nothing holds them.
+fn release(tree: &mut MycTree, hosted: &mycelium_foreign::HostedBus) {
+    tree.children.clear();
+    for released in std::mem::take(&mut tree.released) {
+        let _ = hosted.block_on(released);
+    }
 }
 
 /// A handle on the foreign child `name` (valid across its restarts in place). Freeing it does

@@ -422,6 +422,16 @@ CAMLprim value myc_ml_spawn_rust(value bus, value kind, value arg, value service
   CAMLreturn(Val_unit);
 }
 
+/* The measured round trips as an OCaml int array; frees `times`. */
+static value ns_array(uint64_t *times, long count) {
+  CAMLparam0();
+  CAMLlocal1(out);
+  out = caml_alloc(count, 0);
+  for (long i = 0; i < count; i++) Store_field(out, i, Val_long((long)times[i]));
+  free(times);
+  CAMLreturn(out);
+}
+
 CAMLprim value myc_ml_measure_asks(value bus, value service, value type_id, value body,
                                    value n) {
   CAMLparam5(bus, service, type_id, body, n);
@@ -443,9 +453,7 @@ CAMLprim value myc_ml_measure_asks(value bus, value service, value type_id, valu
     free(times);
     raise_status(st);
   }
-  out = caml_alloc(count, 0);
-  for (long i = 0; i < count; i++) Store_field(out, i, Val_long((long)times[i]));
-  free(times);
+  out = ns_array(times, count);
   CAMLreturn(out);
 }
 
@@ -472,9 +480,7 @@ CAMLprim value myc_ml_measure_actor_asks(value actor, value type_id, value body,
     free(times);
     raise_status(st);
   }
-  out = caml_alloc(count, 0);
-  for (long i = 0; i < count; i++) Store_field(out, i, Val_long((long)times[i]));
-  free(times);
+  out = ns_array(times, count);
   pair = caml_alloc_tuple(2);
   Store_field(pair, 0, out);
   Store_field(pair, 1, Val_long((long)direct));

@@ -55,22 +55,32 @@ def write_topology(tmp_path):
     return topology
 
 
+def write_node_b(tmp_path):
+    script = tmp_path / "node_b.py"
+    script.write_text(CHILD)
+    return script
+
+
+def start_node_b(script, topology):
+    """Node b in its own process; it serves until its stdin closes."""
+    return subprocess.Popen(
+        [sys.executable, str(script), str(topology)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=os.environ,
+    )
+
+
 def test_two_processes_reach_each_others_services_through_a_topology(tmp_path, monkeypatch):
     monkeypatch.setenv(SECRET_ENV, "a secret of at least sixteen bytes")
     topology = write_topology(tmp_path)
-    script = tmp_path / "node_b.py"
-    script.write_text(CHILD)
+    script = write_node_b(tmp_path)
     with mycelium.Bus() as bus:
         bus.spawn_rust("counter", "counter")
         with bus.join(str(topology), "a") as node:
-            child = subprocess.Popen(
-                [sys.executable, str(script), str(topology)],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                env=os.environ,
-            )
+            child = start_node_b(script, topology)
             try:
                 assert node.name == "a"
                 assert node.is_remote("model") and not node.is_remote("counter")
@@ -107,19 +117,11 @@ def test_two_processes_reach_each_others_services_through_a_topology(tmp_path, m
 def test_an_ask_in_flight_when_the_other_process_dies_fails_with_the_link(tmp_path, monkeypatch):
     monkeypatch.setenv(SECRET_ENV, "a secret of at least sixteen bytes")
     topology = write_topology(tmp_path)
-    script = tmp_path / "node_b.py"
-    script.write_text(CHILD)
+    script = write_node_b(tmp_path)
     with mycelium.Bus() as bus:
         bus.spawn_rust("counter", "counter")
         with bus.join(str(topology), "a") as node:
-            child = subprocess.Popen(
-                [sys.executable, str(script), str(topology)],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                env=os.environ,
-            )
+            child = start_node_b(script, topology)
             try:
                 # The link is up both ways once the child has asked our counter.
                 line = child.stdout.readline()
