@@ -298,14 +298,7 @@ async fn run(args: Args) -> Result<(), BoxError> {
             "contracts.yaml changed since the contract types were generated: rebuild".into(),
         );
     }
-    let node = if topology.nodes.len() > 1 {
-        let dispatch = Arc::new(bus.exports());
-        Some(Node::start(topology.clone(), &me.name, schema, &bus, dispatch, None).await?)
-    } else {
-        None
-    };
-    let node_ref = || node.as_ref().ok_or("this topology has no links");
-
+    // Exported before the node starts: a peer may send the moment its link is up.
     let (exec_done_tx, mut exec_done) = mpsc::unbounded_channel();
     let mut local_exec = None;
     if hosts(&exec_host) {
@@ -316,6 +309,14 @@ async fn run(args: Args) -> Result<(), BoxError> {
             .export("execution", exec.recipient::<Heartbeat>())?;
         local_exec = Some(exec);
     }
+
+    let node = if topology.nodes.len() > 1 {
+        let dispatch = Arc::new(bus.exports());
+        Some(Node::start(topology.clone(), &me.name, schema, &bus, dispatch, None).await?)
+    } else {
+        None
+    };
+    let node_ref = || node.as_ref().ok_or("this topology has no links");
 
     let (strategy_done_tx, mut strategy_done) = mpsc::unbounded_channel();
     if hosts(&strategy_host) {
