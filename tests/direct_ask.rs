@@ -325,3 +325,54 @@ async fn a_reply_recipient_of_a_local_actor_takes_the_direct_call_too() {
     assert!(matches!(a.wait_for_stop().await, StopReason::Failed(_)));
     assert!(asks.ask(Add(1)).await.is_err(), "the actor has stopped");
 }
+
+/// The two-step ask a link's reader uses: an idle actor's handler runs inside `ask_queued`,
+/// so its reply is ready when `ask_queued` returns; with messages queued it goes behind them;
+/// a failure arrives with the reply, after the actor's task has dealt with it.
+#[tokio::test]
+async fn ask_queued_runs_an_idle_actors_handler_at_once_and_keeps_order() {
+    quiet_panics();
+    let bus = Bus::new();
+    let a = bus.spawn::<Where>(0);
+    let asks: mycelium::actors::ReplyRecipient<Add, (u64, Option<tokio::task::Id>)> =
+        a.reply_recipient();
+    let tells: mycelium::actors::Recipient<Add> = a.recipient();
+    asks.ask(Add(0)).await.unwrap();
+
+    let mut pending = asks.ask_queued(Add(3)).await.unwrap();
+    let waker = std::task::Waker::noop();
+    let ready = pending
+        .as_mut()
+        .poll(&mut std::task::Context::from_waker(waker));
+    match ready {
+        std::task::Poll::Ready(Ok((total, ran_on))) => {
+            assert_eq!(total, 3);
+            assert_eq!(ran_on, tokio::task::try_id(), "ran on the asking task");
+        }
+        other => panic!("the idle actor's reply was not ready at once: {other:?}"),
+    }
+
+    // Queued tells first: the request goes through the mailbox behind them, and a tell
+    // sent after `ask_queued` returned comes after it.
+    for _ in 0..5 {
+        tells.tell(Add(1)).await.unwrap();
+    }
+    let behind = asks.ask_queued(Add(0)).await.unwrap();
+    tells.tell(Add(100)).await.unwrap();
+    let (total, ran_on) = behind.await.unwrap();
+    assert_eq!(
+        total, 8,
+        "after the five queued tells, before the later one"
+    );
+    assert_ne!(
+        ran_on,
+        tokio::task::try_id(),
+        "queued: the actor's task ran it"
+    );
+    assert_eq!(asks.ask(Add(0)).await.unwrap().0, 108);
+
+    let boom: mycelium::actors::ReplyRecipient<Boom, ()> = a.reply_recipient();
+    let failed = boom.ask_queued(Boom).await.unwrap();
+    assert!(matches!(failed.await, Err(AskError::Failed(_))));
+    assert!(matches!(a.wait_for_stop().await, StopReason::Failed(_)));
+}

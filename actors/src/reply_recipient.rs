@@ -311,6 +311,11 @@ impl<M: Send + 'static, R: Send + 'static> ReplyRecipient<M, R> {
     /// must keep its own sends in order (a link reading a stream of requests and tells) awaits
     /// this before sending the next message, and the reply on its own.
     ///
+    /// A local actor that is idle runs the handler on this task first, as for `ask` (the
+    /// reply is then ready at once): a link reading requests answers them without a hop
+    /// through the actor's task, at the price of reading its next frame only after the
+    /// handler's first poll.
+    ///
     /// ```
     /// # use mycelium_actors::{Actor, BoxError, Bus, Context, Handler, ReplyRecipient};
     /// # struct Doubler;
@@ -332,15 +337,33 @@ impl<M: Send + 'static, R: Send + 'static> ReplyRecipient<M, R> {
     /// ```
     pub async fn ask_queued(&self, msg: M) -> Result<PendingReply<R>, AskError<M>> {
         let (tx, rx) = oneshot::channel();
-        let queued = match self.sink.send_request(msg, ReplySender { tx }) {
-            Queued::Ready(result) => result,
-            Queued::Waiting(wait) => wait.await,
+        let env = AskEnvelope { msg, reply: tx };
+        // An idle local actor's handler runs here, as for `ask`: then the request is past the
+        // mailbox already, and a later send still comes after it.
+        let (env, handled) = match &self.local {
+            Some(local) => match direct::attempt(env, |env, cx| local.try_run(env, cx)).await {
+                Attempt::Declined(env) => (Some(env), None),
+                Attempt::Ran => (None, None),
+                Attempt::Failed(handled) => (None, Some(handled)),
+            },
+            None => (Some(env), None),
         };
-        if let Err(SendError(msg)) = queued {
-            return Err(AskError::Closed(msg));
+        if let Some(AskEnvelope { msg, reply: tx }) = env {
+            let queued = match self.sink.send_request(msg, ReplySender { tx }) {
+                Queued::Ready(result) => result,
+                Queued::Waiting(wait) => wait.await,
+            };
+            if let Err(SendError(msg)) = queued {
+                return Err(AskError::Closed(msg));
+            }
         }
         let sink = self.sink.clone();
         Ok(Box::pin(async move {
+            // A handler that failed here: the answer comes once the actor's task has dealt
+            // with the failure, as when it fails there.
+            if let Some(handled) = handled {
+                let _ = handled.await;
+            }
             match rx.await {
                 Ok(Ok(reply)) => Ok(reply),
                 Ok(Err(no_reply)) => Err(no_reply.into_ask_error()),

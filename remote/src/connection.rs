@@ -1,20 +1,19 @@
 //! One established connection of a link: a reader that delivers frames in order and a writer
 //! that sends control frames first, then queued data frames, several per (vectored) write.
 
-use std::io::IoSlice;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
-
-use bytes::Bytes;
-use tokio::io::AsyncWriteExt;
 
 use crate::config::Mode;
 use crate::error::RemoteAskError;
-use crate::frame::{encode_frame, Frame, FrameSpec, Kind};
+use crate::frame::{Frame, Kind};
 use crate::link::Inner;
 use crate::reader::{FrameReader, ReadError};
 use crate::session::Order;
 use crate::transport::{ReadHalf, WriteHalf};
+use crate::write::{Turn, WriteSide};
 
 /// Runs the connection until it fails, the link closes or a newer connection replaces it.
 /// Returns why it ended (already reported to the link's observer).
@@ -25,12 +24,34 @@ pub(crate) async fn run(
     rd: ReadHalf,
     wr: WriteHalf,
 ) -> String {
+    // The writer is a task of its own: were it a branch of one task with the reader, every
+    // wake of the writer would resume the reader too, and a spinning reader's turn of the
+    // scheduler (`spin`) would not let the runtime's other tasks run first.
+    let side = Arc::new(WriteSide::new(id, wr, link.clock.now()));
+    link.set_write_side(id, &side);
+    let writer = tokio::spawn({
+        let link = link.clone();
+        async move { write_loop(&link, &side).await }
+    });
+    let mut writer = AbortOnDrop(writer);
     let reason = tokio::select! {
         r = read_loop(&link, id, reader, rd) => r,
-        r = write_loop(&link, id, wr) => r,
+        r = &mut writer.0 => r.unwrap_or_else(|e| format!("the link's writer stopped: {e}")),
     };
+    // A writer still running (the reader ended first) stops with its connection.
+    drop(writer);
     link.detach(id, &reason);
     reason
+}
+
+/// Aborts a task when dropped: the connection's writer ends with the connection's task (which
+/// a newer connection may abort).
+struct AbortOnDrop(tokio::task::JoinHandle<String>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 async fn read_loop(
@@ -57,10 +78,10 @@ async fn read_loop(
             st.inb.delivered > st.acked
         };
         if owed {
-            link.wake_writer.notify_one();
+            link.wake_writer();
         }
         if let Mode::Spin(budget) = link.config.mode {
-            match spin(&mut reader, &mut rd, budget).await {
+            match spin(link, &mut reader, &mut rd, budget).await {
                 Ok(true) => continue,
                 Ok(false) => {}
                 Err(e) => return ended(e),
@@ -85,22 +106,54 @@ fn ended(e: ReadError) -> String {
     }
 }
 
+/// How long a spinning reader polls its socket between turns of the scheduler, at most: the
+/// longest a timer or another socket of this thread waits for it. A task woken from another
+/// thread, or this link's writer woken, ends the slice at once.
+const SPIN_SLICE: Duration = Duration::from_micros(20);
+
 /// Polls the socket without parking for up to `budget` of CPU time; `Ok(true)` once bytes
 /// arrived.
+///
+/// A turn of the scheduler first, so that what the last frames woke (an asker, the writer
+/// with a reply) runs; then a slice of tight polling, and again. A turn costs a poll of the
+/// runtime's I/O driver (a system call), which is why the reader does not take one for every
+/// look at its socket. A TLS stream shows new bytes only after the driver has run: its reader
+/// takes a turn between looks.
 async fn spin(
+    link: &Inner,
     reader: &mut FrameReader,
     rd: &mut ReadHalf,
     budget: Duration,
 ) -> Result<bool, ReadError> {
     let start = std::time::Instant::now();
+    let runtime = tokio::runtime::Handle::current().metrics();
+    let slice = if rd.reads_directly() {
+        SPIN_SLICE.min(budget)
+    } else {
+        Duration::ZERO
+    };
     loop {
-        if reader.try_fill(|buf| rd.try_read(buf))? {
-            return Ok(true);
+        tokio::task::yield_now().await;
+        let slice_end = std::time::Instant::now() + slice;
+        let mut looks = 0u32;
+        loop {
+            if reader.try_fill(|buf| rd.try_read(buf))? {
+                return Ok(true);
+            }
+            looks = looks.wrapping_add(1);
+            // The clock and the runtime's queue every few looks: each costs more than a look.
+            if looks % 8 == 0
+                && (link.writes_due.load(Ordering::Acquire)
+                    || runtime.global_queue_depth() > 0
+                    || std::time::Instant::now() >= slice_end)
+            {
+                break;
+            }
+            std::hint::spin_loop();
         }
         if start.elapsed() >= budget {
             return Ok(false);
         }
-        tokio::task::yield_now().await;
     }
 }
 
@@ -148,15 +201,16 @@ async fn handle(link: &Arc<Inner>, id: u64, f: Frame<'_>) -> Result<(), String> 
             }
         }
     };
-    let failed = deliver(link, &f).await;
+    let (failed, answered) = match deliver(link, &f).await {
+        Delivered::Done => (None, None),
+        Delivered::Failed(e) => (Some(e), None),
+        Delivered::Answered(reply) => (None, Some(reply)),
+    };
     let mut st = link.lock();
     // Recorded even when a newer connection from the same peer instance took over meanwhile
     // (it must not deliver this frame again); never moves `delivered` backwards.
     st.inb.record(instance, f.seq);
     st.stats.delivered += 1;
-    // The writer sends the ack with whatever it writes next (one permit however many
-    // frames were delivered meanwhile).
-    link.wake_writer.notify_one();
     if let Some(e) = failed {
         st.stats.dispatch_failures += 1;
         drop(st);
@@ -165,160 +219,152 @@ async fn handle(link: &Arc<Inner>, id: u64, f: Frame<'_>) -> Result<(), String> 
             peer = %link.peer, service = f.name, type_id = f.type_id, seq = f.seq, error = %e,
             "incoming message not delivered"
         );
+    } else {
+        drop(st);
+    }
+    // A reply ready at once is queued here, after the delivery is recorded, so the write that
+    // carries it acknowledges the ask too.
+    if let Some(reply) = answered {
+        reply_now(link, f.corr, reply);
+    }
+    // The writer sends the ack with whatever it writes next (one permit however many frames
+    // were delivered meanwhile), unless the reply's write carried it.
+    let owed = {
+        let st = link.lock();
+        st.inb.delivered > st.acked
+    };
+    if owed {
+        link.wake_writer();
     }
     Ok(())
 }
 
-/// Hands a data frame that passed the order check to this node; the error when a local
-/// service could not take it.
-async fn deliver(link: &Arc<Inner>, f: &Frame<'_>) -> Option<crate::error::DispatchError> {
+/// What became of a data frame handed to this node.
+enum Delivered {
+    Done,
+    /// A local service could not take it.
+    Failed(crate::error::DispatchError),
+    /// An ask answered during its delivery (the handler ran on this task).
+    Answered(Result<crate::link::RemoteReply, String>),
+}
+
+/// Queues the reply to ask `corr` without waiting; when the link's queue is full, a task
+/// waits for room instead (the reader never waits on its own link).
+fn reply_now(link: &Arc<Inner>, corr: u64, reply: Result<crate::link::RemoteReply, String>) {
+    if let Err(reply) = link.try_send_reply(corr, reply) {
+        let link = link.clone();
+        tokio::spawn(async move {
+            if let Err(e) = link.send_reply(corr, reply).await {
+                tracing::warn!(target: "mycelium::remote", peer = %link.peer, corr, error = %e, "reply not sent");
+            }
+        });
+    }
+}
+
+/// Hands a data frame that passed the order check to this node.
+async fn deliver(link: &Arc<Inner>, f: &Frame<'_>) -> Delivered {
+    let done = |r: Result<(), crate::error::DispatchError>| match r {
+        Ok(()) => Delivered::Done,
+        Err(e) => Delivered::Failed(e),
+    };
     match f.kind {
-        Kind::Tell => link.dispatch.tell(f.name, f.type_id, f.payload).await.err(),
-        Kind::Publish => link
-            .dispatch
-            .publish(f.name, f.type_id, f.key, f.payload)
-            .await
-            .err(),
+        Kind::Tell => done(link.dispatch.tell(f.name, f.type_id, f.payload).await),
+        Kind::Publish => done(
+            link.dispatch
+                .publish(f.name, f.type_id, f.key, f.payload)
+                .await,
+        ),
         Kind::Ask => {
             let corr = f.corr;
-            let queued = link.dispatch.ask(f.name, f.type_id, f.payload).await;
+            let mut reply = match link.dispatch.ask(f.name, f.type_id, f.payload).await {
+                Ok(reply) => reply,
+                Err(e) => return Delivered::Answered(Err(e.to_string())),
+            };
+            // An idle local actor ran the handler during `ask`: its reply is ready now.
+            let first = std::future::poll_fn(|cx| Poll::Ready(reply.as_mut().poll(cx))).await;
+            if let Poll::Ready(answer) = first {
+                return Delivered::Answered(answer.map_err(|e| e.to_string()));
+            }
             let link = link.clone();
             // Replies wait for room in the link's queue on their own task, so the reader
             // never waits on its own link.
             tokio::spawn(async move {
-                let reply = match queued {
-                    Ok(reply) => reply.await.map_err(|e| e.to_string()),
-                    Err(e) => Err(e.to_string()),
-                };
+                let reply = reply.await.map_err(|e| e.to_string());
                 if let Err(e) = link.send_reply(corr, reply).await {
                     tracing::warn!(target: "mycelium::remote", peer = %link.peer, corr, error = %e, "reply not sent");
                 }
             });
-            None
+            Delivered::Done
         }
         Kind::Reply => {
             link.on_reply(f.corr, Ok((f.type_id, f.payload.to_vec())));
-            None
+            Delivered::Done
         }
         Kind::ReplyFailed => {
             let reason = String::from_utf8_lossy(f.payload).into_owned();
             link.on_reply(f.corr, Err(RemoteAskError::Failed(reason)));
-            None
+            Delivered::Done
         }
-        Kind::Subscribe => link
-            .on_subscribe(f.name, f.type_id)
-            .err()
-            .map(crate::error::DispatchError::Failed),
+        Kind::Subscribe => done(
+            link.on_subscribe(f.name, f.type_id)
+                .map_err(crate::error::DispatchError::Failed),
+        ),
         Kind::Unsubscribe => {
             link.on_unsubscribe(f.name, f.type_id);
-            None
+            Delivered::Done
         }
-        _ => None,
+        _ => Delivered::Done,
     }
 }
 
-async fn write_loop(link: &Arc<Inner>, id: u64, mut wr: WriteHalf) -> String {
+async fn write_loop(link: &Arc<Inner>, side: &WriteSide) -> String {
     let interval = link.config.heartbeat_interval;
-    let mut batch: Vec<Bytes> = Vec::with_capacity(link.config.batch_frames);
-    let mut control: Vec<u8> = Vec::with_capacity(64);
-    let mut last_sent = link.clock.now();
     // An ack owed with nothing else to write waits one turn of the scheduler first: the
     // reply, or the next message, it would precede is usually about to be queued (a handler
     // answering, a caller asking again), and then one write carries both and the peer's
     // reader wakes once instead of twice. One turn only, so an ack is never held back for
     // long.
     let mut ack_deferred = false;
+    let mut heartbeat: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
     loop {
-        let wake = link.wake_writer.notified();
+        let wake = link.writer.notified();
         let mut wake = std::pin::pin!(wake);
         wake.as_mut().enable();
-        let now = link.clock.now();
+        link.writes_due.store(false, Ordering::Release);
         let closed = link.lock().closed.clone();
         if let Some(reason) = closed {
-            let mut out = Vec::new();
-            let spec = FrameSpec::control(Kind::Close);
-            let _ = encode_frame(&mut out, &spec, link.config.max_frame, |o| {
-                o.extend_from_slice(reason.as_bytes())
-            });
-            let _ = wr.write_all(&out).await;
-            let _ = wr.shutdown().await;
+            side.close_frame(link, &reason);
+            let _ = std::future::poll_fn(|cx| side.poll_write_pending(link, cx)).await;
+            let _ = std::future::poll_fn(|cx| side.poll_shutdown(cx)).await;
             return format!("link closed: {reason}");
         }
-        let defer = {
-            let mut st = link.lock();
-            if st.connection != Some(id) {
-                return "replaced by a newer connection".to_owned();
+        match side.turn(link, link.clock.now(), interval, ack_deferred) {
+            Err(reason) => return reason,
+            Ok(Turn::DeferAck) => {
+                ack_deferred = true;
+                tokio::task::yield_now().await;
+                continue;
             }
-            control.clear();
-            st.out.take_batch(
-                link.config.batch_frames,
-                link.config.batch_bytes,
-                &mut batch,
-            );
-            let ack = st.inb.delivered;
-            let heartbeat_due = now.saturating_sub(last_sent) >= interval;
-            let defer = ack > st.acked && batch.is_empty() && !heartbeat_due && !ack_deferred;
-            let kind = if defer {
-                None
-            } else if ack > st.acked {
-                Some(Kind::Ack)
-            } else if heartbeat_due {
-                Some(Kind::Heartbeat)
-            } else {
-                None
-            };
-            if let Some(kind) = kind {
-                let mut spec = FrameSpec::control(kind);
-                spec.ack = ack;
-                spec.ts_ns = now.as_nanos() as u64;
-                let _ = encode_frame(&mut control, &spec, link.config.max_frame, |_| {});
-                st.acked = ack;
+            Ok(Turn::Idle(heartbeat_at)) => {
+                ack_deferred = false;
+                // The timer is armed again only once it has fired: a write moves the next
+                // heartbeat later, and a timer that fires early finds none due and re-arms.
+                // (Arming a timer on every turn cost more than the rest of the turn.)
+                let timer = match &mut heartbeat {
+                    Some(t) if !t.is_elapsed() => t,
+                    _ => heartbeat.insert(Box::pin(link.clock.sleep_until(heartbeat_at))),
+                };
+                tokio::select! {
+                    _ = wake => {}
+                    _ = timer.as_mut() => {}
+                }
             }
-            defer
-        };
-        if defer {
-            ack_deferred = true;
-            tokio::task::yield_now().await;
-            continue;
-        }
-        ack_deferred = false;
-        if control.is_empty() && batch.is_empty() {
-            tokio::select! {
-                _ = wake => {}
-                _ = link.clock.sleep_until(last_sent + interval) => {}
-            }
-            continue;
-        }
-        if let Err(e) = write_all(&mut wr, &control, &batch).await {
-            return format!("write failed: {e}");
-        }
-        if link.metrics.is_enabled() {
-            if !control.is_empty() {
-                link.metrics.frame_sent(control.len() as u64);
-            }
-            for frame in &batch {
-                link.metrics.frame_sent(frame.len() as u64);
+            Ok(Turn::Write) => {
+                ack_deferred = false;
+                if let Err(e) = std::future::poll_fn(|cx| side.poll_write_pending(link, cx)).await {
+                    return format!("write failed: {e}");
+                }
             }
         }
-        last_sent = link.clock.now();
-        batch.clear();
     }
-}
-
-/// Writes the control bytes, then every frame, in as few vectored writes as the socket takes.
-async fn write_all(wr: &mut WriteHalf, control: &[u8], frames: &[Bytes]) -> std::io::Result<()> {
-    let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(frames.len() + 1);
-    if !control.is_empty() {
-        slices.push(IoSlice::new(control));
-    }
-    slices.extend(frames.iter().map(|f| IoSlice::new(f)));
-    let mut rest: &mut [IoSlice<'_>] = &mut slices;
-    while !rest.is_empty() {
-        let n = wr.write_vectored(rest).await?;
-        if n == 0 {
-            return Err(std::io::ErrorKind::WriteZero.into());
-        }
-        IoSlice::advance_slices(&mut rest, n);
-    }
-    Ok(())
 }

@@ -103,6 +103,7 @@ mod tls;
 mod topics;
 pub mod topology;
 pub mod transport;
+mod write;
 
 pub use config::{LinkConfig, Mode};
 pub use dispatch::{Dispatch, ReplyFuture};

@@ -5,6 +5,7 @@
 //! connection resumes where the last one stopped.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use mycelium_actors::telemetry::{LinkMetrics, LinkState};
@@ -19,6 +20,7 @@ use crate::frame::{encode_frame, FrameSpec, Kind};
 use crate::handshake::{Authenticated, Identity, Resume};
 use crate::session::{Inbound, Outbound};
 use crate::topics::TopicTypes;
+use crate::write::WriteSide;
 
 /// What to do with the answer to a remote ask: called once, with the reply or the reason
 /// there is none.
@@ -50,8 +52,11 @@ pub(crate) struct Inner {
     /// The link's instruments (no-ops on a bus without metrics).
     pub metrics: LinkMetrics,
     state: Mutex<State>,
-    /// Wakes the writer of the current connection.
-    pub wake_writer: Notify,
+    /// Wakes the writer of the current connection (through [`Inner::wake_writer`]).
+    pub writer: Notify,
+    /// Set when the writer is woken, cleared when it starts a turn: a spinning reader stops
+    /// polling to let it run.
+    pub writes_due: AtomicBool,
     /// Wakes senders waiting for room.
     room: Notify,
     /// Held by a reader from its order check until the frame's delivery is recorded, so that
@@ -72,6 +77,8 @@ pub(crate) struct State {
     pub connection: Option<u64>,
     /// The task running the current connection.
     task: Option<tokio::task::AbortHandle>,
+    /// The current connection's write side (for senders that write themselves).
+    write: Option<Arc<WriteSide>>,
     next_connection: u64,
     /// An ack is owed to the peer.
     pub ack_due: bool,
@@ -139,6 +146,7 @@ impl Link {
                     pending: HashMap::new(),
                     next_corr: 1,
                     connection: None,
+                    write: None,
                     task: None,
                     next_connection: 1,
                     ack_due: false,
@@ -149,7 +157,8 @@ impl Link {
                     forwarded: BTreeMap::new(),
                     waiting: Vec::new(),
                 }),
-                wake_writer: Notify::new(),
+                writer: Notify::new(),
+                writes_due: AtomicBool::new(false),
                 room: Notify::new(),
                 delivery: tokio::sync::Mutex::new(()),
                 keeper: std::sync::OnceLock::new(),
@@ -367,9 +376,12 @@ impl Link {
         match st.out.push(kind, type_id, name.clone(), message, frame) {
             Ok(seq) => {
                 let up = st.connection.is_some();
+                let direct = st.write.clone().filter(|w| w.writes_directly(kind));
                 drop(st);
-                if up {
-                    self.inner.wake_writer.notify_one();
+                match direct {
+                    Some(side) if side.write_now(&self.inner) => {}
+                    _ if up => self.inner.wake_writer(),
+                    _ => {}
                 }
                 Ok(seq)
             }
@@ -523,6 +535,20 @@ impl Link {
 }
 
 impl Inner {
+    /// Makes `side` the one senders write to, if connection `id` is still the current one.
+    pub fn set_write_side(&self, id: u64, side: &Arc<WriteSide>) {
+        let mut st = self.lock();
+        if st.connection == Some(id) {
+            st.write = Some(side.clone());
+        }
+    }
+
+    /// Wakes the writer of the current connection.
+    pub fn wake_writer(&self) {
+        self.writes_due.store(true, Ordering::Release);
+        self.writer.notify_one();
+    }
+
     pub fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -702,6 +728,8 @@ impl Inner {
         let id = st.next_connection;
         st.next_connection += 1;
         let consistent = continuity || !same;
+        // The previous connection's write side goes with it (its task may still be stopping).
+        st.write = None;
         if consistent {
             st.connection = Some(id);
         }
@@ -732,6 +760,7 @@ impl Inner {
             }
             st.connection = None;
             st.task = None;
+            st.write = None;
             std::mem::take(&mut st.pending)
         };
         self.fail_asks(pending, reason);
@@ -766,6 +795,7 @@ impl Inner {
             }
             st.closed = Some(reason.to_owned());
             st.connection = None;
+            st.write = None;
             if let Some(task) = st.task.take() {
                 // Let the writer send a Close frame first; the task ends by itself.
                 drop(task);
@@ -781,7 +811,8 @@ impl Inner {
         };
         self.fail_asks(pending, reason);
         self.room.notify_waiters();
-        self.wake_writer.notify_waiters();
+        self.writes_due.store(true, Ordering::Release);
+        self.writer.notify_waiters();
         if asked {
             tracing::info!(target: "mycelium::remote", peer = %self.peer, %reason, "link closed");
         } else {
@@ -869,7 +900,7 @@ impl Inner {
         }
     }
 
-    /// Queues a reply frame from a spawned ask task.
+    /// Queues a reply frame, waiting for room (on a task of its own: see `connection.rs`).
     pub async fn send_reply(
         self: &Arc<Self>,
         corr: u64,
@@ -878,27 +909,62 @@ impl Inner {
         let link = Link {
             inner: self.clone(),
         };
-        let name: Arc<str> = Arc::from("");
+        let (kind, type_id, frame) = link.encode_reply(corr, reply)?;
+        link.push_waiting(kind, &Arc::from(""), type_id, "reply", frame)
+            .await
+            .map(|_| ())
+    }
+
+    /// Queues a reply frame if there is room now; hands the reply back if not. A reply that
+    /// cannot be encoded is reported, as `send_reply` reports it.
+    pub fn try_send_reply(
+        self: &Arc<Self>,
+        corr: u64,
+        reply: Result<RemoteReply, String>,
+    ) -> Result<(), Result<RemoteReply, String>> {
+        if !self.lock().out.has_room() {
+            return Err(reply);
+        }
+        let link = Link {
+            inner: self.clone(),
+        };
+        let sent = link
+            .encode_reply(corr, reply)
+            .and_then(|(kind, type_id, frame)| {
+                match link.push(kind, &Arc::from(""), type_id, "reply", frame, false) {
+                    Ok(_) => Ok(()),
+                    Err(e) => Err(e.err().unwrap_or(SendError::Full)),
+                }
+            });
+        if let Err(e) = sent {
+            tracing::warn!(target: "mycelium::remote", peer = %self.peer, corr, error = %e, "reply not sent");
+        }
+        Ok(())
+    }
+}
+
+impl Link {
+    /// The frame of the reply to ask `corr`: a reply too large for a frame becomes a failure
+    /// the asker can read.
+    fn encode_reply(
+        &self,
+        corr: u64,
+        reply: Result<RemoteReply, String>,
+    ) -> Result<(Kind, u16, Vec<u8>), SendError> {
         let (kind, type_id, body) = match reply {
             Ok((type_id, body)) => (Kind::Reply, type_id, body),
             Err(reason) => (Kind::ReplyFailed, 0, reason.into_bytes()),
         };
-        let frame = link
-            .encode(kind, "", type_id, corr, |o| o.extend_from_slice(&body))
-            .or_else(|e| match e {
-                // A reply too large for a frame becomes a failure the asker can read.
-                SendError::TooLarge(WireError::TooLargeToSend { body_len, max }) => {
-                    link.encode(Kind::ReplyFailed, "", 0, corr, |o| {
-                        o.extend_from_slice(
-                            format!("reply of {body_len} bytes exceeds the frame maximum {max}")
-                                .as_bytes(),
-                        )
-                    })
-                }
-                other => Err(other),
-            })?;
-        link.push_waiting(kind, &name, type_id, "reply", frame)
-            .await
-            .map(|_| ())
+        match self.encode(kind, "", type_id, corr, |o| o.extend_from_slice(&body)) {
+            Ok(frame) => Ok((kind, type_id, frame)),
+            Err(SendError::TooLarge(WireError::TooLargeToSend { body_len, max })) => {
+                let reason = format!("reply of {body_len} bytes exceeds the frame maximum {max}");
+                let frame = self.encode(Kind::ReplyFailed, "", 0, corr, |o| {
+                    o.extend_from_slice(reason.as_bytes())
+                })?;
+                Ok((Kind::ReplyFailed, 0, frame))
+            }
+            Err(other) => Err(other),
+        }
     }
 }

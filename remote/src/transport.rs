@@ -132,10 +132,14 @@ impl Stream {
 
 impl ReadHalf {
     /// Reads without waiting; `WouldBlock` when nothing is there.
+    ///
+    /// Sockets are read with a system call every time, not only once tokio's I/O driver has
+    /// seen them readable: a spinning reader looks at its socket between the driver's polls.
+    /// (Edge-triggered readiness stays correct: bytes that arrive later raise a new edge.)
     pub fn try_read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
-            ReadHalf::Unix(r) => r.try_read(buf),
-            ReadHalf::Tcp(r) => r.try_read(buf),
+            ReadHalf::Unix(r) => recv_now(r.as_ref(), buf),
+            ReadHalf::Tcp(r) => recv_now(r.as_ref(), buf),
             ReadHalf::Shm(r) => r.try_read(buf),
             // A TLS stream has no readiness-free read: poll it once with a waker that does
             // nothing (the next real poll registers the task's waker again).
@@ -150,6 +154,56 @@ impl ReadHalf {
                 }
             }
         }
+    }
+
+    /// Whether [`try_read`](Self::try_read) sees bytes as soon as they arrive (sockets and
+    /// shared memory), or only after the runtime's I/O driver has run (TLS).
+    pub fn reads_directly(&self) -> bool {
+        match self {
+            ReadHalf::Unix(_) | ReadHalf::Tcp(_) | ReadHalf::Shm(_) => true,
+            #[cfg(feature = "tls")]
+            ReadHalf::Tls(_) => false,
+        }
+    }
+}
+
+impl WriteHalf {
+    /// Writes without waiting and without registering for readiness: `WouldBlock` when the
+    /// socket's buffer or the ring is full. Sockets are written with `sendmsg` and
+    /// `MSG_NOSIGNAL` (a closed peer is an error, never a `SIGPIPE`).
+    pub(crate) fn try_write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        match self {
+            WriteHalf::Unix(w) => send_now(w.as_ref(), bufs),
+            WriteHalf::Tcp(w) => send_now(w.as_ref(), bufs),
+            WriteHalf::Shm(w) => w.try_write_vectored(bufs),
+            #[cfg(feature = "tls")]
+            WriteHalf::Tls(_) => Err(io::ErrorKind::WouldBlock.into()),
+        }
+    }
+
+    /// Whether [`try_write_vectored`](Self::try_write_vectored) can write (not TLS, which is
+    /// written only by polling it).
+    pub(crate) fn writes_directly(&self) -> bool {
+        match self {
+            WriteHalf::Unix(_) | WriteHalf::Tcp(_) | WriteHalf::Shm(_) => true,
+            #[cfg(feature = "tls")]
+            WriteHalf::Tls(_) => false,
+        }
+    }
+}
+
+/// One non-blocking `sendmsg` on a socket tokio owns: `WouldBlock` when its buffer is full.
+fn send_now(socket: &impl std::os::fd::AsFd, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+    let flags = rustix::net::SendFlags::DONTWAIT | rustix::net::SendFlags::NOSIGNAL;
+    let mut no_control = rustix::net::SendAncillaryBuffer::default();
+    rustix::net::sendmsg(socket, bufs, &mut no_control, flags).map_err(io::Error::from)
+}
+
+/// One non-blocking `recv` on a socket tokio owns: `WouldBlock` when nothing is there.
+fn recv_now(socket: &impl std::os::fd::AsFd, buf: &mut [u8]) -> io::Result<usize> {
+    match rustix::net::recv(socket, buf, rustix::net::RecvFlags::DONTWAIT) {
+        Ok((n, _)) => Ok(n),
+        Err(e) => Err(io::Error::from(e)),
     }
 }
 

@@ -427,3 +427,17 @@ async fn a_replaced_connection_still_delivering_duplicates_nothing() {
     assert!(got.try_recv().is_err(), "a message was delivered twice");
     assert!(a.link_to("b").stats().duplicates > 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_peer_fills_the_socket_and_nothing_is_lost_or_reordered() {
+    let dir = TempDir::new("stalled-unix");
+    // 64 asks of 64 KiB: several MiB, more than a socket's buffers hold.
+    scenario::stalled_peer(&dir.socket("a.sock"), Mode::Block, 64, 64 * 1024).await;
+    scenario::stalled_peer(
+        &Endpoint::Tcp("127.0.0.1:0".into()),
+        Mode::Spin(Duration::from_micros(50)),
+        64,
+        64 * 1024,
+    )
+    .await;
+}

@@ -76,7 +76,7 @@ async fn link_metrics_count_frames_bytes_state_and_resends() {
     let snapshotter = recorder.snapshotter();
     let bus = metrics_bus();
     let (rec, mut got) = Recorder::new(false);
-    let (a, _) = node("ma", &bus, rec.clone(), fast_config());
+    let (a, mut a_events) = node("ma", &bus, rec.clone(), fast_config());
     let (b, mut b_events) = node("mb", &bus, rec.clone(), fast_config());
     // The instruments are resolved when a link is made: make both under this test's recorder.
     metrics::with_local_recorder(&recorder, || {
@@ -89,6 +89,11 @@ async fn link_metrics_count_frames_bytes_state_and_resends() {
         .unwrap();
     let relay = Relay::start(at).await;
     let link = b.connect("ma", relay.endpoint.clone());
+    // Both sides attached before the cut: a side that never saw the other's verdict has no
+    // state to resume, and the dialler then reports the five lost instead of resending them.
+    a_events
+        .wait("ma up", |k| matches!(k, LinkEventKind::Up { .. }))
+        .await;
     let svc: Arc<str> = "sink".into();
     for i in 0..5u8 {
         link.send(Kind::Tell, &svc, 1, |o| o.extend_from_slice(&[i; 40]))

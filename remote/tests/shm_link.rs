@@ -43,6 +43,15 @@ async fn in_order_over_shm(mode: Mode, ring_bytes: usize) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_peer_fills_the_ring_and_nothing_is_lost_or_reordered() {
+    let dir = TempDir::new("shm-stalled");
+    // A 64 KiB ring: 32 asks of 16 KiB fill it many times over.
+    let endpoint = shm_endpoint(&dir, 64 * 1024);
+    scenario::stalled_peer(&Endpoint::Shm(endpoint.clone()), Mode::Block, 32, 16 * 1024).await;
+    no_segments_left(&endpoint.prefix).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tells_and_asks_in_order_over_shm_blocking() {
     in_order_over_shm(Mode::Block, 4096).await;
 }

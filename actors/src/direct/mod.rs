@@ -102,23 +102,30 @@ pub(crate) async fn offer<P>(
     payload: P,
     try_run: impl FnOnce(P, &mut std::task::Context<'_>) -> Attempt<P>,
 ) -> Option<P> {
-    let mut pending = Some((payload, try_run));
-    let attempt = std::future::poll_fn(|cx| {
-        Poll::Ready(
-            pending
-                .take()
-                .map(|(payload, try_run)| try_run(payload, cx)),
-        )
-    })
-    .await;
-    match attempt {
-        Some(Attempt::Declined(payload)) => Some(payload),
-        Some(Attempt::Failed(handled)) => {
+    match attempt(payload, try_run).await {
+        Attempt::Declined(payload) => Some(payload),
+        Attempt::Failed(handled) => {
             let _ = handled.await;
             None
         }
-        Some(Attempt::Ran) | None => None,
+        Attempt::Ran => None,
     }
+}
+
+/// Makes the attempt with the asker's task context and returns what it came to, without
+/// waiting for a failure to be dealt with (`ReplyRecipient::ask_queued` waits for that with
+/// the reply).
+pub(crate) async fn attempt<P>(
+    payload: P,
+    try_run: impl FnOnce(P, &mut std::task::Context<'_>) -> Attempt<P>,
+) -> Attempt<P> {
+    let mut pending = Some((payload, try_run));
+    std::future::poll_fn(|cx| match pending.take() {
+        Some((payload, try_run)) => Poll::Ready(try_run(payload, cx)),
+        // Polled again after it returned Ready: never, `poll_fn` is awaited once.
+        None => Poll::Pending,
+    })
+    .await
 }
 
 /// What an asker's attempt came to.

@@ -442,6 +442,36 @@ impl ShmWriteHalf {
     }
 }
 
+impl ShmWriteHalf {
+    /// Writes one ring record of `bufs` (up to the ring's largest message) without waiting:
+    /// `WouldBlock` when the ring has no room for it.
+    pub fn try_write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        let n = self.gather_from(bufs);
+        if n == 0 {
+            return Ok(0);
+        }
+        match self.ring.try_push(&self.gather[..n]) {
+            Ok(true) => Ok(n),
+            Ok(false) => Err(io::ErrorKind::WouldBlock.into()),
+            Err(e) => Err(ring_io(e, &self.shared.segment)),
+        }
+    }
+
+    /// Copies the front of `bufs`, up to the ring's largest message, into the gather buffer.
+    fn gather_from(&mut self, bufs: &[io::IoSlice<'_>]) -> usize {
+        let max = self.ring.max_message();
+        self.gather.clear();
+        for b in bufs {
+            let room = max - self.gather.len();
+            self.gather.extend_from_slice(&b[..b.len().min(room)]);
+            if self.gather.len() == max {
+                break;
+            }
+        }
+        self.gather.len()
+    }
+}
+
 impl AsyncWrite for ShmWriteHalf {
     fn poll_write(
         self: Pin<&mut Self>,
@@ -464,16 +494,7 @@ impl AsyncWrite for ShmWriteHalf {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        let max = this.ring.max_message();
-        this.gather.clear();
-        for b in bufs {
-            let room = max - this.gather.len();
-            this.gather.extend_from_slice(&b[..b.len().min(room)]);
-            if this.gather.len() == max {
-                break;
-            }
-        }
-        let n = this.gather.len();
+        let n = this.gather_from(bufs);
         if n == 0 {
             return Poll::Ready(Ok(0));
         }

@@ -158,3 +158,81 @@ pub async fn no_segments_left(prefix: &str) {
     .await
     .unwrap_or_else(|_| panic!("segments left behind: {:?}", segments(prefix)));
 }
+
+/// Node `b` sends `count` asks of `ask_len` bytes, each with a tell after it, to a node `a`
+/// whose dispatcher is held shut: `a` stops reading, the transport fills, and an ask's
+/// sender, which writes its frame itself, finds no room; the connection's writer finishes
+/// what it left. Then `a` opens: every message arrives once, in sending order, and every ask
+/// is answered.
+#[allow(dead_code)] // each test binary uses its own subset of the scenarios
+pub async fn stalled_peer(a_at: &Endpoint, mode: Mode, count: u32, ask_len: usize) {
+    let bus = Bus::new();
+    let (rec, mut got) = Recorder::new(false);
+    let config = LinkConfig {
+        mode,
+        queue_capacity: 4 * count as usize,
+        ..fast_config()
+    };
+    let (a, _) = node("a", &bus, rec.clone(), config.clone());
+    let at = a.listen(a_at, &["b"]).await.unwrap();
+    let (rec_b, _) = Recorder::new(true);
+    let (b, mut b_events) = node("b", &bus, rec_b, config);
+    let link = b.connect("a", at);
+    // Up first, so that each ask is written by its sender.
+    b_events
+        .wait("up", |k| matches!(k, LinkEventKind::Up { .. }))
+        .await;
+    let svc: Arc<str> = "strategy".into();
+    let (answers, mut answered) = tokio::sync::mpsc::unbounded_channel();
+    for i in 0..count {
+        let mut ask = body(2 * i);
+        ask.resize(ask_len, i as u8);
+        let answers = answers.clone();
+        link.ask_with(
+            &svc,
+            7,
+            "ask",
+            |o| o.extend_from_slice(&ask),
+            Box::new(move |reply| {
+                let _ = answers.send((i, reply));
+            }),
+        )
+        .await
+        .unwrap();
+        link.send(Kind::Tell, &svc, 100, |o| {
+            o.extend_from_slice(&body(2 * i + 1))
+        })
+        .await
+        .unwrap();
+    }
+    assert!(
+        link.stats().written > 0 && link.queued() > 0,
+        "the peer held its reader: frames wait to be written or acknowledged"
+    );
+    rec.gate.add_permits(tokio::sync::Semaphore::MAX_PERMITS);
+    let all = recv_n(&mut got, 2 * count as usize).await;
+    assert_eq!(
+        all.iter().map(index).collect::<Vec<_>>(),
+        (0..2 * count).collect::<Vec<_>>(),
+        "every message once, in sending order"
+    );
+    for _ in 0..count {
+        let (i, reply) = tokio::time::timeout(BOUND, answered.recv())
+            .await
+            .expect("an answer")
+            .expect("answers open");
+        let (type_id, reply) = reply.unwrap_or_else(|e| panic!("ask {i}: {e}"));
+        assert_eq!(type_id, 7);
+        assert_eq!(reply.len(), ask_len);
+        assert_eq!(
+            reply[ask_len - 4..],
+            (2 * i)
+                .to_le_bytes()
+                .iter()
+                .rev()
+                .copied()
+                .collect::<Vec<_>>()[..]
+        );
+    }
+    drop((link, a, b));
+}

@@ -1,0 +1,271 @@
+//! The write side of one connection: frames leave the link's queue for the transport.
+//!
+//! The connection's writer task writes whatever is queued, several frames per (vectored)
+//! write, acknowledgements and heartbeats with them. The sender of an ask or a reply writes
+//! itself, at once, when no one else is writing: it waits for the answer, so nothing would
+//! join its frame in a coalesced write, and writing saves the hop to the writer task (a turn
+//! of the scheduler, or a wake-up on an idle runtime). Tells and publications go to the writer
+//! task, which writes a burst of them with one system call (one ring record on shared
+//! memory). Both take frames in queue order under one lock, so the bytes on the wire are the
+//! queue's order whoever writes them; bytes taken but not yet written (`pending`) are written
+//! first by whoever writes next. TLS is written by the writer task only.
+
+use std::collections::VecDeque;
+use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::sync::{Mutex, MutexGuard};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::io::AsyncWrite;
+
+use crate::frame::{encode_frame, FrameSpec, Kind};
+use crate::link::Inner;
+use crate::transport::WriteHalf;
+
+/// Frames per write at most (the slices of one `sendmsg`).
+const SLICES: usize = 64;
+
+/// The write side of connection `id`: its half of the transport and what was taken from the
+/// queue but not yet written.
+pub(crate) struct WriteSide {
+    id: u64,
+    direct: bool,
+    out: Mutex<Out>,
+}
+
+struct Out {
+    half: WriteHalf,
+    /// Frames taken from the queue (and control frames), in order; `offset` bytes of the
+    /// first are written.
+    pending: VecDeque<Bytes>,
+    offset: usize,
+    /// Reused by `refill`.
+    batch: Vec<Bytes>,
+    /// Bus time of the last write: a heartbeat is due an interval after it.
+    last_sent: Duration,
+}
+
+/// What the writer task's turn found to do.
+pub(crate) enum Turn {
+    /// Bytes are pending: write them.
+    Write,
+    /// Nothing to write until woken or the next heartbeat, due at this bus time.
+    Idle(Duration),
+    /// Only an acknowledgement is owed: wait one turn of the scheduler for a frame to carry it.
+    DeferAck,
+}
+
+impl WriteSide {
+    pub fn new(id: u64, half: WriteHalf, now: Duration) -> WriteSide {
+        WriteSide {
+            id,
+            direct: half.writes_directly(),
+            out: Mutex::new(Out {
+                half,
+                pending: VecDeque::new(),
+                offset: 0,
+                batch: Vec::new(),
+                last_sent: now,
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Out> {
+        self.out.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether a sender that queued a frame of `kind` writes it itself.
+    pub fn writes_directly(&self, kind: Kind) -> bool {
+        self.direct && matches!(kind, Kind::Ask | Kind::Reply | Kind::ReplyFailed)
+    }
+
+    /// Called by a sender that just queued a frame: writes what is queued (and an owed
+    /// acknowledgement) without waiting, if no one else is writing. `false` when the writer
+    /// task must be woken instead: someone else is writing, the transport would block (the
+    /// rest stays pending for the writer), or the write failed (the writer meets the error
+    /// and ends the connection).
+    pub fn write_now(&self, link: &Inner) -> bool {
+        let Ok(mut out) = self.out.try_lock() else {
+            return false;
+        };
+        loop {
+            if out.pending.is_empty() {
+                match refill(link, self.id, &mut out, false, false) {
+                    Ok(Refilled::Some) => {}
+                    Ok(_) => return true,
+                    Err(_) => return false,
+                }
+            }
+            match out.write_with(link, |half, slices| half.try_write_vectored(slices)) {
+                Ok(()) => {}
+                Err(_) => return false,
+            }
+        }
+    }
+
+    /// The writer task's turn: takes the next frames (an acknowledgement or a heartbeat
+    /// first when one is due). `Err` when this connection is no longer the link's.
+    pub fn turn(
+        &self,
+        link: &Inner,
+        now: Duration,
+        interval: Duration,
+        ack_deferred: bool,
+    ) -> Result<Turn, String> {
+        let mut out = self.lock();
+        if !out.pending.is_empty() {
+            return Ok(Turn::Write);
+        }
+        let heartbeat_at = out.last_sent + interval;
+        match refill(link, self.id, &mut out, now >= heartbeat_at, !ack_deferred)? {
+            Refilled::Some => Ok(Turn::Write),
+            Refilled::AckDeferred => Ok(Turn::DeferAck),
+            Refilled::Nothing => Ok(Turn::Idle(heartbeat_at)),
+        }
+    }
+
+    /// Writes what is pending, waiting for the transport (the writer task).
+    pub fn poll_write_pending(&self, link: &Inner, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut out = self.lock();
+        while !out.pending.is_empty() {
+            let polled = out.write_with(link, |half, slices| {
+                match Pin::new(half).poll_write_vectored(cx, slices) {
+                    Poll::Ready(result) => result,
+                    Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
+                }
+            });
+            match polled {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Poll::Pending,
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Queues the Close frame after what is pending (the link was closed for `reason`).
+    pub fn close_frame(&self, link: &Inner, reason: &str) {
+        let mut frame = Vec::new();
+        let spec = FrameSpec::control(Kind::Close);
+        if encode_frame(&mut frame, &spec, link.config.max_frame, |o| {
+            o.extend_from_slice(reason.as_bytes())
+        })
+        .is_ok()
+        {
+            self.lock().pending.push_back(Bytes::from(frame));
+        }
+    }
+
+    /// Shuts the transport's write direction down.
+    pub fn poll_shutdown(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.lock().half).poll_shutdown(cx)
+    }
+}
+
+impl Out {
+    /// One write of the pending frames with `write` (as many as one call takes); `Ok` when
+    /// it wrote something.
+    fn write_with(
+        &mut self,
+        link: &Inner,
+        write: impl FnOnce(&mut WriteHalf, &[IoSlice<'_>]) -> io::Result<usize>,
+    ) -> io::Result<()> {
+        let mut slices = [IoSlice::new(&[]); SLICES];
+        let mut count = 0;
+        for (i, frame) in self.pending.iter().take(SLICES).enumerate() {
+            let from = if i == 0 { self.offset } else { 0 };
+            slices[i] = IoSlice::new(&frame[from..]);
+            count += 1;
+        }
+        let n = write(&mut self.half, &slices[..count])?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        self.advance(link, n);
+        Ok(())
+    }
+
+    /// `n` more bytes were written: drops the frames written whole (counting them).
+    fn advance(&mut self, link: &Inner, mut n: usize) {
+        while n > 0 {
+            let Some(front) = self.pending.front() else {
+                break;
+            };
+            let rest = front.len() - self.offset;
+            if n < rest {
+                self.offset += n;
+                break;
+            }
+            n -= rest;
+            self.offset = 0;
+            if let Some(frame) = self.pending.pop_front() {
+                link.metrics.frame_sent(frame.len() as u64);
+            }
+        }
+        self.last_sent = link.clock.now();
+    }
+}
+
+/// What `refill` found.
+enum Refilled {
+    /// Bytes are pending.
+    Some,
+    /// Nothing to write.
+    Nothing,
+    /// Only an acknowledgement is owed, and it may wait a turn.
+    AckDeferred,
+}
+
+/// Moves the next queued frames to `pending`, after an acknowledgement if one is owed (or a
+/// heartbeat if `heartbeat` and no acknowledgement goes). With `may_defer_ack`, an
+/// acknowledgement with no frame to go with it is held back (the writer's first look).
+/// `Err` when this connection is no longer the link's.
+fn refill(
+    link: &Inner,
+    id: u64,
+    out: &mut Out,
+    heartbeat: bool,
+    may_defer_ack: bool,
+) -> Result<Refilled, String> {
+    let mut st = link.lock();
+    if st.connection != Some(id) {
+        return Err("replaced by a newer connection".to_owned());
+    }
+    out.batch.clear();
+    st.out.take_batch(
+        link.config.batch_frames,
+        link.config.batch_bytes,
+        &mut out.batch,
+    );
+    let ack = st.inb.delivered;
+    let owed = ack > st.acked;
+    if owed && out.batch.is_empty() && !heartbeat && may_defer_ack {
+        return Ok(Refilled::AckDeferred);
+    }
+    let kind = if owed {
+        Some(Kind::Ack)
+    } else if heartbeat {
+        Some(Kind::Heartbeat)
+    } else {
+        None
+    };
+    if let Some(kind) = kind {
+        let mut frame = Vec::with_capacity(64);
+        let mut spec = FrameSpec::control(kind);
+        spec.ack = ack;
+        spec.ts_ns = link.clock.now().as_nanos() as u64;
+        if encode_frame(&mut frame, &spec, link.config.max_frame, |_| {}).is_ok() {
+            out.pending.push_back(Bytes::from(frame));
+            st.acked = ack;
+        }
+    }
+    drop(st);
+    out.pending.extend(out.batch.drain(..));
+    Ok(if out.pending.is_empty() {
+        Refilled::Nothing
+    } else {
+        Refilled::Some
+    })
+}
