@@ -61,6 +61,7 @@ async fn read_loop(
     mut rd: ReadHalf,
 ) -> String {
     let timeout = link.config.heartbeat_timeout;
+    let mut turns = Turns::new();
     loop {
         loop {
             let frame = match reader.next_buffered() {
@@ -69,6 +70,9 @@ async fn read_loop(
                 Err(e) => return format!("closed on a malformed frame from the peer: {e}"),
             };
             link.metrics.frame_received(frame.wire_len() as u64);
+            if matches!(frame.kind, Kind::Reply | Kind::ReplyFailed) {
+                turns.answered = true;
+            }
             if let Err(reason) = handle(link, id, frame).await {
                 return reason;
             }
@@ -81,7 +85,7 @@ async fn read_loop(
             link.wake_writer();
         }
         if let Mode::Spin(budget) = link.config.mode {
-            match spin(link, &mut reader, &mut rd, budget).await {
+            match spin(link, &mut reader, &mut rd, budget, &mut turns).await {
                 Ok(true) => continue,
                 Ok(false) => {}
                 Err(e) => return ended(e),
@@ -111,19 +115,60 @@ fn ended(e: ReadError) -> String {
 /// thread, or this link's writer woken, ends the slice at once.
 const SPIN_SLICE: Duration = Duration::from_micros(20);
 
+/// How a spinning reader gives the runtime's other tasks their turn.
+///
+/// A full turn (`yield_now`) lets tokio poll its I/O driver and timers first, and, on a
+/// current-thread runtime, the future of `block_on`, which is polled only between such turns:
+/// it costs a system call. A short turn (the task woken again at once, at the back of the
+/// queue) lets every task that is ready run, and nothing else. The reader takes a full turn
+/// after it delivered a reply (the asker it woke may be a `block_on` future) and at least
+/// every [`SPIN_SLICE`]; short turns otherwise.
+struct Turns {
+    /// A reply was delivered since the last full turn.
+    answered: bool,
+    last_full: std::time::Instant,
+}
+
+impl Turns {
+    fn new() -> Turns {
+        Turns {
+            answered: false,
+            last_full: std::time::Instant::now(),
+        }
+    }
+
+    async fn take(&mut self) {
+        if self.answered || self.last_full.elapsed() >= SPIN_SLICE {
+            tokio::task::yield_now().await;
+            self.answered = false;
+            self.last_full = std::time::Instant::now();
+        } else {
+            let mut woken = false;
+            std::future::poll_fn(|cx| {
+                if woken {
+                    return Poll::Ready(());
+                }
+                woken = true;
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            })
+            .await;
+        }
+    }
+}
+
 /// Polls the socket without parking for up to `budget` of CPU time; `Ok(true)` once bytes
 /// arrived.
 ///
-/// A turn of the scheduler first, so that what the last frames woke (an asker, the writer
-/// with a reply) runs; then a slice of tight polling, and again. A turn costs a poll of the
-/// runtime's I/O driver (a system call), which is why the reader does not take one for every
-/// look at its socket. A TLS stream shows new bytes only after the driver has run: its reader
-/// takes a turn between looks.
+/// A turn of the scheduler first ([`Turns`]), so that what the last frames woke (an asker,
+/// the writer) runs; then a slice of tight polling, and again. A TLS stream shows new bytes
+/// only after the driver has run: its reader takes a full turn between looks.
 async fn spin(
     link: &Inner,
     reader: &mut FrameReader,
     rd: &mut ReadHalf,
     budget: Duration,
+    turns: &mut Turns,
 ) -> Result<bool, ReadError> {
     let start = std::time::Instant::now();
     let runtime = tokio::runtime::Handle::current().metrics();
@@ -133,7 +178,7 @@ async fn spin(
         Duration::ZERO
     };
     loop {
-        tokio::task::yield_now().await;
+        turns.take().await;
         let slice_end = std::time::Instant::now() + slice;
         let mut looks = 0u32;
         loop {
