@@ -345,6 +345,13 @@ impl Link {
         message: &'static str,
         mut frame: Vec<u8>,
     ) -> Result<u64, SendError> {
+        // Most sends find room: only a full queue registers for the wake-up (and then tries
+        // again, so a wake-up between the two tries is not missed).
+        match self.push(kind, name, type_id, message, frame, true) {
+            Ok(seq) => return Ok(seq),
+            Err(Ok(back)) => frame = back,
+            Err(Err(e)) => return Err(e),
+        }
         loop {
             let room = self.inner.room.notified();
             let mut room = std::pin::pin!(room);
