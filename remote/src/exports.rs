@@ -36,8 +36,9 @@ impl Dispatch for Exports {
     }
 
     /// Returns once the request is in the actor's mailbox (waiting for room in a full one,
-    /// as a tell does), with the reply to come: the link hands on the next frame only then,
-    /// so a tell read after an ask never reaches the actor before it.
+    /// as a tell does), or handled already (an idle actor on this runtime runs the handler
+    /// here, by its direct call), with the reply to come: the link hands on the next frame
+    /// only then, so a tell read after an ask never reaches the actor before it.
     fn ask<'a>(
         &'a self,
         service: &'a str,

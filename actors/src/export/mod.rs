@@ -381,9 +381,10 @@ impl Exports {
     }
 
     /// [`ask`](Self::ask) in two steps: returns once the request is in the actor's mailbox
-    /// (after waiting for room in a full one), with its reply still to come. A link awaits
-    /// this before it hands on the next frame, so a tell read after an ask never reaches the
-    /// actor before it.
+    /// (after waiting for room in a full one), or handled already by the actor's direct call
+    /// (an idle actor on the caller's runtime: see `ReplyRecipient::ask_queued`), with its
+    /// reply still to come. A link awaits this before it hands on the next frame, so a tell
+    /// read after an ask never reaches the actor before it.
     pub async fn ask_queued(
         &self,
         service: &str,
