@@ -302,15 +302,22 @@ async fn direct_asks_on_virtual_time_keep_the_clock() {
     assert_eq!(a.ask(Add(0)).await.unwrap().0, 100);
 }
 
+type Asks = mycelium::actors::ReplyRecipient<Add, (u64, Option<tokio::task::Id>)>;
+
+/// A started `Where` (asked once) with a reply recipient and a recipient for `Add`.
+async fn spawn_where(bus: &Bus) -> (ActorRef<Where>, Asks, mycelium::actors::Recipient<Add>) {
+    let a = bus.spawn::<Where>(0);
+    let asks: Asks = a.reply_recipient();
+    let tells = a.recipient();
+    asks.ask(Add(0)).await.unwrap();
+    (a, asks, tells)
+}
+
 #[tokio::test]
 async fn a_reply_recipient_of_a_local_actor_takes_the_direct_call_too() {
     quiet_panics();
     let bus = Bus::new();
-    let a = bus.spawn::<Where>(0);
-    let asks: mycelium::actors::ReplyRecipient<Add, (u64, Option<tokio::task::Id>)> =
-        a.reply_recipient();
-    let tells: mycelium::actors::Recipient<Add> = a.recipient();
-    asks.ask(Add(0)).await.unwrap();
+    let (a, asks, tells) = spawn_where(&bus).await;
     let (total, ran_on) = asks.ask(Add(2)).await.unwrap();
     assert_eq!(total, 2);
     assert_eq!(ran_on, tokio::task::try_id(), "idle: on the asker's task");
@@ -333,11 +340,7 @@ async fn a_reply_recipient_of_a_local_actor_takes_the_direct_call_too() {
 async fn ask_queued_runs_an_idle_actors_handler_at_once_and_keeps_order() {
     quiet_panics();
     let bus = Bus::new();
-    let a = bus.spawn::<Where>(0);
-    let asks: mycelium::actors::ReplyRecipient<Add, (u64, Option<tokio::task::Id>)> =
-        a.reply_recipient();
-    let tells: mycelium::actors::Recipient<Add> = a.recipient();
-    asks.ask(Add(0)).await.unwrap();
+    let (a, asks, tells) = spawn_where(&bus).await;
 
     let mut pending = asks.ask_queued(Add(3)).await.unwrap();
     let waker = std::task::Waker::noop();

@@ -290,20 +290,27 @@ impl<M: Send + 'static, R: Send + 'static> ReplyRecipient<M, R> {
             Some(local) => direct::offer(env, |env, cx| local.try_run(env, cx)).await,
             None => Some(env),
         };
-        if let Some(AskEnvelope { msg, reply: tx }) = env {
-            let queued = match self.sink.send_request(msg, ReplySender { tx }) {
-                Queued::Ready(result) => result,
-                Queued::Waiting(wait) => wait.await,
-            };
-            if let Err(SendError(msg)) = queued {
-                return Err(AskError::Closed(msg));
-            }
+        if let Some(env) = env {
+            self.queue(env).await?;
         }
         match rx.await {
             Ok(Ok(reply)) => Ok(reply),
             Ok(Err(no_reply)) => Err(no_reply.into_ask_error()),
             Err(_) => Err(self.sink.unanswered()),
         }
+    }
+
+    /// Queues a request the direct call declined (waiting for room); a refusal hands the
+    /// message back.
+    async fn queue(
+        &self,
+        AskEnvelope { msg, reply: tx }: AskEnvelope<M, R>,
+    ) -> Result<(), AskError<M>> {
+        let queued = match self.sink.send_request(msg, ReplySender { tx }) {
+            Queued::Ready(result) => result,
+            Queued::Waiting(wait) => wait.await,
+        };
+        queued.map_err(|SendError(msg)| AskError::Closed(msg))
     }
 
     /// [`ask`](Self::ask) in two steps: returns once `msg` is queued (after waiting for room
@@ -348,14 +355,8 @@ impl<M: Send + 'static, R: Send + 'static> ReplyRecipient<M, R> {
             },
             None => (Some(env), None),
         };
-        if let Some(AskEnvelope { msg, reply: tx }) = env {
-            let queued = match self.sink.send_request(msg, ReplySender { tx }) {
-                Queued::Ready(result) => result,
-                Queued::Waiting(wait) => wait.await,
-            };
-            if let Err(SendError(msg)) = queued {
-                return Err(AskError::Closed(msg));
-            }
+        if let Some(env) = env {
+            self.queue(env).await?;
         }
         let sink = self.sink.clone();
         Ok(Box::pin(async move {
