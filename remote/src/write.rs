@@ -86,12 +86,22 @@ impl WriteSide {
     /// task must be woken instead: someone else is writing, the transport would block (the
     /// rest stays pending for the writer), or the write failed (the writer meets the error
     /// and ends the connection).
+    ///
+    /// It takes from the queue twice at most (what is pending first, then one batch, which
+    /// holds its own frame): senders on other threads that keep queueing do not keep it
+    /// writing, the writer task takes over.
     pub fn write_now(&self, link: &Inner) -> bool {
         let Ok(mut out) = self.out.try_lock() else {
             return false;
         };
+        let mut refills = 0;
         loop {
             if out.pending.is_empty() {
+                if refills == 2 {
+                    // More may be queued: the writer looks.
+                    return false;
+                }
+                refills += 1;
                 match refill(link, self.id, &mut out, false, false) {
                     Ok(Refilled::Some) => {}
                     Ok(_) => return true,
