@@ -88,6 +88,16 @@ impl RingControl {
             closed: Line(AtomicU32::new(0)),
         }
     }
+
+    /// The closed flags; any other bit set means the word was overwritten (the other process
+    /// is not trusted).
+    fn closed_flags(&self) -> Result<u32, RingError> {
+        let flags = self.closed.0.load(Ordering::Acquire);
+        if flags & !(WRITER_CLOSED | READER_CLOSED) != 0 {
+            return Err(corrupt(format!("closed flags {flags:#x}")));
+        }
+        Ok(flags)
+    }
 }
 
 /// Checks a data-area size.
@@ -367,7 +377,7 @@ impl Producer {
                 max: self.max_message(),
             });
         }
-        if self.ring.ctl().closed.0.load(Ordering::Acquire) & READER_CLOSED != 0 {
+        if self.ring.ctl().closed_flags()? & READER_CLOSED != 0 {
             return Err(RingError::Closed);
         }
         let total = self.space_for(msg.len());
@@ -410,7 +420,8 @@ impl Producer {
     /// writer wakes and sees it). Used as a wake-up condition.
     pub(crate) fn ready_for(&self, len: usize) -> bool {
         let ctl = self.ring.ctl();
-        if ctl.closed.0.load(Ordering::Acquire) & READER_CLOSED != 0 {
+        // Closed, or a corrupt flag word (which `try_push` reports): ready.
+        if ctl.closed_flags().map_or(true, |f| f & READER_CLOSED != 0) {
             return true;
         }
         let read = ctl.read.0.load(Ordering::Acquire);
@@ -504,7 +515,7 @@ impl Consumer {
                 check_distance("write", write, self.read, cap)?;
                 self.write_seen = write;
                 if write == self.read {
-                    if self.ring.ctl().closed.0.load(Ordering::Acquire) & WRITER_CLOSED != 0 {
+                    if self.ring.ctl().closed_flags()? & WRITER_CLOSED != 0 {
                         // The writer publishes before it closes: look once more.
                         let write = self.ring.ctl().write.0.load(Ordering::Acquire);
                         check_distance("write", write, self.read, cap)?;
@@ -538,7 +549,7 @@ impl Consumer {
     pub(crate) fn ready(&self) -> bool {
         let ctl = self.ring.ctl();
         ctl.write.0.load(Ordering::Acquire) != self.read
-            || ctl.closed.0.load(Ordering::Acquire) & WRITER_CLOSED != 0
+            || ctl.closed_flags().map_or(true, |f| f & WRITER_CLOSED != 0)
     }
 
     /// The signal this end parks on when the ring is empty.

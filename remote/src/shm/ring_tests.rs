@@ -165,6 +165,24 @@ fn an_impossible_write_index_is_corruption() {
 }
 
 #[test]
+fn an_overwritten_closed_word_is_corruption_not_a_close() {
+    for bad in [4, 0x8000_0002, u32::MAX] {
+        let (mut tx, mut rx) = heap_ring(4096).unwrap();
+        words(&rx).0.closed.0.store(bad, Ordering::Release);
+        let err = tx.try_push(b"x").unwrap_err();
+        assert!(
+            matches!(err, RingError::Corrupt(ref m) if m.contains("closed flags")),
+            "{bad:#x}: writer got {err}"
+        );
+        let err = pop(&mut rx).unwrap_err();
+        assert!(
+            matches!(err, RingError::Corrupt(ref m) if m.contains("closed flags")),
+            "{bad:#x}: reader got {err}"
+        );
+    }
+}
+
+#[test]
 fn an_impossible_read_index_is_corruption_for_the_writer() {
     let (mut tx, rx) = heap_ring(4096).unwrap();
     let msg = [0u8; 1000];
