@@ -256,27 +256,28 @@ async fn handle(link: &Arc<Inner>, id: u64, f: Frame<'_>) -> Result<(), String> 
     // (it must not deliver this frame again); never moves `delivered` backwards.
     st.inb.record(instance, f.seq);
     st.stats.delivered += 1;
-    if let Some(e) = failed {
+    if failed.is_some() {
         st.stats.dispatch_failures += 1;
-        drop(st);
+    }
+    drop(st);
+    if let Some(e) = failed {
         tracing::warn!(
             target: "mycelium::remote",
             peer = %link.peer, service = f.name, type_id = f.type_id, seq = f.seq, error = %e,
             "incoming message not delivered"
         );
-    } else {
-        drop(st);
-    }
-    // A reply ready at once is queued here, after the delivery is recorded, so the write that
-    // carries it acknowledges the ask too.
-    if let Some(reply) = answered {
-        reply_now(link, f.corr, reply);
     }
     // The writer sends the ack with whatever it writes next (one permit however many frames
-    // were delivered meanwhile), unless the reply's write carried it.
-    let owed = {
-        let st = link.lock();
-        st.inb.delivered > st.acked
+    // were delivered meanwhile). A reply ready at once is queued here, after the delivery is
+    // recorded, so the write that carries it acknowledges the ask too: then the writer is
+    // woken only if that write did not happen.
+    let owed = match answered {
+        None => true,
+        Some(reply) => {
+            link.reply_now(f.corr, reply);
+            let st = link.lock();
+            st.inb.delivered > st.acked
+        }
     };
     if owed {
         link.wake_writer();
@@ -291,19 +292,6 @@ enum Delivered {
     Failed(crate::error::DispatchError),
     /// An ask answered during its delivery (the handler ran on this task).
     Answered(Result<crate::link::RemoteReply, String>),
-}
-
-/// Queues the reply to ask `corr` without waiting; when the link's queue is full, a task
-/// waits for room instead (the reader never waits on its own link).
-fn reply_now(link: &Arc<Inner>, corr: u64, reply: Result<crate::link::RemoteReply, String>) {
-    if let Err(reply) = link.try_send_reply(corr, reply) {
-        let link = link.clone();
-        tokio::spawn(async move {
-            if let Err(e) = link.send_reply(corr, reply).await {
-                tracing::warn!(target: "mycelium::remote", peer = %link.peer, corr, error = %e, "reply not sent");
-            }
-        });
-    }
 }
 
 /// Hands a data frame that passed the order check to this node.
@@ -330,15 +318,7 @@ async fn deliver(link: &Arc<Inner>, f: &Frame<'_>) -> Delivered {
             if let Poll::Ready(answer) = first {
                 return Delivered::Answered(answer.map_err(|e| e.to_string()));
             }
-            let link = link.clone();
-            // Replies wait for room in the link's queue on their own task, so the reader
-            // never waits on its own link.
-            tokio::spawn(async move {
-                let reply = reply.await.map_err(|e| e.to_string());
-                if let Err(e) = link.send_reply(corr, reply).await {
-                    tracing::warn!(target: "mycelium::remote", peer = %link.peer, corr, error = %e, "reply not sent");
-                }
-            });
+            link.reply_later(corr, async move { reply.await.map_err(|e| e.to_string()) });
             Delivered::Done
         }
         Kind::Reply => {

@@ -59,6 +59,8 @@ pub(crate) struct Inner {
     pub writes_due: AtomicBool,
     /// Wakes senders waiting for room.
     room: Notify,
+    /// The service name recorded with reply frames (they have none): made once.
+    reply_name: Arc<str>,
     /// Held by a reader from its order check until the frame's delivery is recorded, so that
     /// two readers of the link (a replaced connection's, not yet stopped, and its successor's)
     /// never deliver the same frame twice.
@@ -160,6 +162,7 @@ impl Link {
                 writer: Notify::new(),
                 writes_due: AtomicBool::new(false),
                 room: Notify::new(),
+                reply_name: Arc::from(""),
                 delivery: tokio::sync::Mutex::new(()),
                 keeper: std::sync::OnceLock::new(),
             }),
@@ -383,7 +386,11 @@ impl Link {
         match st.out.push(kind, type_id, name.clone(), message, frame) {
             Ok(seq) => {
                 let up = st.connection.is_some();
-                let direct = st.write.clone().filter(|w| w.writes_directly(kind));
+                let direct = st
+                    .write
+                    .as_ref()
+                    .filter(|w| w.writes_directly(kind))
+                    .cloned();
                 drop(st);
                 match direct {
                     Some(side) if side.write_now(&self.inner) => {}
@@ -907,46 +914,61 @@ impl Inner {
         }
     }
 
-    /// Queues a reply frame, waiting for room (on a task of its own: see `connection.rs`).
-    pub async fn send_reply(
+    /// Queues a reply frame, waiting for room, on a task of its own (the reader never waits
+    /// on its own link). Used when the reply is still to come.
+    pub fn reply_later(
         self: &Arc<Self>,
         corr: u64,
-        reply: Result<RemoteReply, String>,
-    ) -> Result<(), SendError> {
+        reply: impl std::future::Future<Output = Result<RemoteReply, String>> + Send + 'static,
+    ) {
         let link = Link {
             inner: self.clone(),
         };
-        let (kind, type_id, frame) = link.encode_reply(corr, reply)?;
-        link.push_waiting(kind, &Arc::from(""), type_id, "reply", frame)
-            .await
-            .map(|_| ())
+        tokio::spawn(async move {
+            let sent = match link.encode_reply(corr, reply.await) {
+                Ok((kind, type_id, frame)) => link
+                    .push_waiting(kind, &link.inner.reply_name, type_id, "reply", frame)
+                    .await
+                    .map(|_| ()),
+                Err(e) => Err(e),
+            };
+            link.inner.reply_not_sent(corr, sent);
+        });
     }
 
-    /// Queues a reply frame if there is room now; hands the reply back if not. A reply that
-    /// cannot be encoded is reported, as `send_reply` reports it.
-    pub fn try_send_reply(
-        self: &Arc<Self>,
-        corr: u64,
-        reply: Result<RemoteReply, String>,
-    ) -> Result<(), Result<RemoteReply, String>> {
-        if !self.lock().out.has_room() {
-            return Err(reply);
-        }
+    /// Queues the reply to ask `corr` now; when the queue is full, a task waits for room
+    /// with the encoded frame (the reader never waits on its own link).
+    pub fn reply_now(self: &Arc<Self>, corr: u64, reply: Result<RemoteReply, String>) {
         let link = Link {
             inner: self.clone(),
         };
         let sent = link
             .encode_reply(corr, reply)
             .and_then(|(kind, type_id, frame)| {
-                match link.push(kind, &Arc::from(""), type_id, "reply", frame, false) {
+                match link.push(kind, &self.reply_name, type_id, "reply", frame, true) {
                     Ok(_) => Ok(()),
-                    Err(e) => Err(e.err().unwrap_or(SendError::Full)),
+                    Err(Ok(frame)) => {
+                        tokio::spawn(async move {
+                            let sent = link
+                                .push_waiting(kind, &link.inner.reply_name, type_id, "reply", frame)
+                                .await
+                                .map(|_| ());
+                            link.inner.reply_not_sent(corr, sent);
+                        });
+                        Ok(())
+                    }
+                    Err(Err(e)) => Err(e),
                 }
             });
+        self.reply_not_sent(corr, sent);
+    }
+
+    /// Logs a reply that could not be queued (the asker's link closed, or the reply could not
+    /// be encoded even as a failure).
+    fn reply_not_sent(&self, corr: u64, sent: Result<(), SendError>) {
         if let Err(e) = sent {
             tracing::warn!(target: "mycelium::remote", peer = %self.peer, corr, error = %e, "reply not sent");
         }
-        Ok(())
     }
 }
 

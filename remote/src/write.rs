@@ -87,9 +87,9 @@ impl WriteSide {
     /// rest stays pending for the writer), or the write failed (the writer meets the error
     /// and ends the connection).
     ///
-    /// It takes from the queue twice at most (what is pending first, then one batch, which
-    /// holds its own frame): senders on other threads that keep queueing do not keep it
-    /// writing, the writer task takes over.
+    /// It writes what is pending, then takes at most two batches from the queue (the first
+    /// holds its own frame unless more than a batch was queued ahead of it): senders on other
+    /// threads that keep queueing do not keep it writing, the writer task takes over.
     pub fn write_now(&self, link: &Inner) -> bool {
         let Ok(mut out) = self.out.try_lock() else {
             return false;

@@ -441,3 +441,32 @@ async fn a_stalled_peer_fills_the_socket_and_nothing_is_lost_or_reordered() {
     )
     .await;
 }
+
+/// A reply too large for a frame reaches the asker as a failure that says so, whether it was
+/// ready when the ask was delivered or came later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_too_large_for_a_frame_fails_the_ask_with_its_size() {
+    let dir = TempDir::new("huge-reply");
+    let (a, b, link) = scenario::in_order(&dir.socket("a.sock"), Mode::Block, 1, 3).await;
+    for service in ["huge", "huge-later"] {
+        let svc: Arc<str> = service.into();
+        let result = tokio::time::timeout(BOUND, link.ask(&svc, 7, |o| o.push(1)))
+            .await
+            .unwrap_or_else(|_| panic!("{service}: no answer"));
+        match result {
+            Err(RemoteAskError::Failed(reason)) => assert!(
+                reason.contains("exceeds the frame maximum"),
+                "{service}: {reason}"
+            ),
+            other => panic!("{service}: expected a failure, got {other:?}"),
+        }
+    }
+    // The link is still up and in order after both.
+    let svc: Arc<str> = "strategy".into();
+    let (_, reply) = link
+        .ask(&svc, 7, |o| o.extend_from_slice(&[1, 2]))
+        .await
+        .unwrap();
+    assert_eq!(reply, vec![2, 1]);
+    drop((link, a, b));
+}

@@ -128,11 +128,20 @@ impl Dispatch for Recorder {
     ) -> BoxFuture<'a, Result<ReplyFuture, DispatchError>> {
         Box::pin(async move {
             self.pass(service, type_id, body).await?;
-            let reply: Vec<u8> = body.iter().rev().copied().collect();
+            let mut reply: Vec<u8> = body.iter().rev().copied().collect();
+            // `huge`: a reply too large for a frame, ready at once; `huge-later`: the same
+            // after a turn of the scheduler (the reply is still to come when the ask returns).
+            if service.starts_with("huge") {
+                reply = vec![0; mycelium_remote::frame::DEFAULT_MAX_BODY as usize + 1];
+            }
             let never = service == "never";
+            let later = service == "huge-later";
             Ok(Box::pin(async move {
                 if never {
                     std::future::pending::<()>().await;
+                }
+                if later {
+                    tokio::task::yield_now().await;
                 }
                 Ok((type_id, reply))
             }) as ReplyFuture)
