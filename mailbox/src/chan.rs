@@ -21,23 +21,95 @@ use crate::loom::sync::atomic::{AtomicBool, Ordering};
 use crate::loom::sync::Arc;
 use crate::{MailboxConfig, SendError, TrySendError};
 
-struct Chan<T> {
+/// A mailbox's shared part: the two lanes and their lock. [`channel`] puts one behind an
+/// `Arc` shared by its [`Sender`]s and [`Receiver`]; a structure that already has one shared
+/// home (an actor's cell) can hold it inline instead, send through `&Mailbox`, and receive
+/// through an [`Inbox`], saving an allocation per mailbox.
+///
+/// ```
+/// use mycelium_mailbox::{Inbox, Mailbox, MailboxConfig};
+///
+/// let mailbox = Mailbox::new(MailboxConfig::Bounded(4));
+/// let mut inbox = Inbox::new();
+/// mailbox.try_send("a").unwrap();
+/// mailbox.send_system("stop").unwrap();
+/// assert_eq!(inbox.try_next(&mailbox), Ok("stop"));
+/// assert_eq!(inbox.try_next(&mailbox), Ok("a"));
+/// inbox.close(&mailbox);
+/// assert!(mailbox.is_closed());
+/// ```
+pub struct Mailbox<T> {
     state: Lock<State<T>>,
     /// Set while the system lane is non-empty, so the receiver can skip the lock on its fast
     /// path. Written only under the lock; read without it as a hint.
     system_pending: AtomicBool,
+    /// Set by the receiver's `close`. Written only under the lock, and read under it by
+    /// senders; outside the State so that it shares the flags' word (the mailbox lives inline
+    /// in every actor cell).
+    closed: AtomicBool,
     capacity: usize,
 }
 
 struct State<T> {
     user: VecDeque<T>,
-    system: VecDeque<T>,
-    closed: bool,
+    /// The system lane and the senders waiting for room, allocated when first needed: most
+    /// mailboxes carry no signal until their actor stops and are never full, and an actor's
+    /// cell holds its mailbox inline (docs/perf/actors.md, w3).
+    rare: Option<Box<Rare<T>>>,
     rx_waker: Option<Waker>,
+}
+
+struct Rare<T> {
+    system: VecDeque<T>,
     tx_waiters: Vec<Waker>,
 }
 
-impl<T> Chan<T> {
+impl<T> State<T> {
+    fn rare(&mut self) -> &mut Rare<T> {
+        self.rare.get_or_insert_with(|| {
+            Box::new(Rare {
+                system: VecDeque::new(),
+                tx_waiters: Vec::new(),
+            })
+        })
+    }
+
+    fn system_is_empty(&self) -> bool {
+        self.rare.as_ref().is_none_or(|r| r.system.is_empty())
+    }
+
+    /// Registers `cx`'s task to be woken when room is made (once per task).
+    fn wait_for_room(&mut self, cx: &Context<'_>) {
+        let waiters = &mut self.rare().tx_waiters;
+        if !waiters.iter().any(|w| w.will_wake(cx.waker())) {
+            waiters.push(cx.waker().clone());
+        }
+    }
+
+    /// The senders waiting for room, to be woken once the lock is released.
+    fn take_waiters(&mut self) -> Vec<Waker> {
+        self.rare
+            .as_mut()
+            .map(|r| std::mem::take(&mut r.tx_waiters))
+            .unwrap_or_default()
+    }
+}
+
+impl<T> Mailbox<T> {
+    /// An empty, open mailbox.
+    pub fn new(config: MailboxConfig) -> Self {
+        Mailbox {
+            state: Lock::new(State {
+                user: VecDeque::new(),
+                rare: None,
+                rx_waker: None,
+            }),
+            system_pending: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            capacity: config.capacity(),
+        }
+    }
+
     fn lock(&self) -> LockGuard<'_, State<T>> {
         self.state.lock()
     }
@@ -56,30 +128,28 @@ impl<T> Chan<T> {
 /// assert_eq!(rx.try_recv(), Some(1));
 /// ```
 pub fn channel<T>(config: MailboxConfig) -> (Sender<T>, Receiver<T>) {
-    let chan = Arc::new(Chan {
-        state: Lock::new(State {
-            user: VecDeque::new(),
-            system: VecDeque::new(),
-            closed: false,
-            rx_waker: None,
-            tx_waiters: Vec::new(),
-        }),
-        system_pending: AtomicBool::new(false),
-        capacity: config.capacity(),
-    });
+    let chan = Arc::new(Mailbox::new(config));
     (
         Sender { chan: chan.clone() },
         Receiver {
             chan,
-            batch: VecDeque::new(),
-            spare_waiters: Vec::new(),
+            inbox: Inbox::new(),
         },
     )
 }
 
-/// The sending end of a mailbox. Cheap to clone; every clone feeds the same receiver.
+/// The sending end of a mailbox. Cheap to clone; every clone feeds the same receiver. The
+/// sending calls are [`Mailbox`]'s, reached through `Deref`.
 pub struct Sender<T> {
-    chan: Arc<Chan<T>>,
+    chan: Arc<Mailbox<T>>,
+}
+
+impl<T> std::ops::Deref for Sender<T> {
+    type Target = Mailbox<T>;
+
+    fn deref(&self) -> &Mailbox<T> {
+        &self.chan
+    }
 }
 
 impl<T> Clone for Sender<T> {
@@ -90,15 +160,15 @@ impl<T> Clone for Sender<T> {
     }
 }
 
-impl<T> Sender<T> {
+impl<T> Mailbox<T> {
     /// Queues `msg` if there is room, without waiting. On a full or closed mailbox the message
     /// comes back in the error.
     pub fn try_send(&self, msg: T) -> Result<(), TrySendError<T>> {
-        let mut state = self.chan.lock();
-        if state.closed {
+        let mut state = self.lock();
+        if self.closed.load(Ordering::Relaxed) {
             return Err(TrySendError::Closed(msg));
         }
-        if state.user.len() >= self.chan.capacity {
+        if state.user.len() >= self.capacity {
             return Err(TrySendError::Full(msg));
         }
         state.user.push_back(msg);
@@ -114,7 +184,7 @@ impl<T> Sender<T> {
     /// when the mailbox is closed. Dropping the future before it completes drops the message.
     pub fn send(&self, msg: T) -> Send<'_, T> {
         Send {
-            sender: self,
+            mailbox: self,
             msg: Some(msg),
         }
     }
@@ -138,9 +208,9 @@ impl<T> Sender<T> {
     pub async fn send_many(&self, msgs: Vec<T>) -> Result<(), SendError<Vec<T>>> {
         let mut pending = VecDeque::from(msgs);
         std::future::poll_fn(|cx| {
-            let chan = &self.chan;
+            let chan = self;
             let mut state = chan.lock();
-            if state.closed {
+            if chan.closed.load(Ordering::Relaxed) {
                 drop(state);
                 return Poll::Ready(Err(SendError(std::mem::take(&mut pending).into())));
             }
@@ -155,9 +225,7 @@ impl<T> Sender<T> {
                 }
                 return Poll::Ready(Ok(()));
             }
-            if !state.tx_waiters.iter().any(|w| w.will_wake(cx.waker())) {
-                state.tx_waiters.push(cx.waker().clone());
-            }
+            state.wait_for_room(cx);
             drop(state);
             if let Some(w) = waker {
                 w.wake();
@@ -170,12 +238,12 @@ impl<T> Sender<T> {
     /// Queues `msg` on the system lane: ahead of every user message, regardless of capacity.
     /// Fails (returning the message) only when the mailbox is closed.
     pub fn send_system(&self, msg: T) -> Result<(), T> {
-        let mut state = self.chan.lock();
-        if state.closed {
+        let mut state = self.lock();
+        if self.closed.load(Ordering::Relaxed) {
             return Err(msg);
         }
-        state.system.push_back(msg);
-        self.chan.system_pending.store(true, Ordering::Release);
+        state.rare().system.push_back(msg);
+        self.system_pending.store(true, Ordering::Release);
         let waker = state.rx_waker.take();
         drop(state);
         if let Some(w) = waker {
@@ -186,13 +254,13 @@ impl<T> Sender<T> {
 
     /// True once the receiver has closed the mailbox.
     pub fn is_closed(&self) -> bool {
-        self.chan.lock().closed
+        self.closed.load(Ordering::Acquire)
     }
 
     /// The number of user messages waiting in the shared queue (not counting the batch the
     /// receiver has already taken).
     pub fn len(&self) -> usize {
-        self.chan.lock().user.len()
+        self.lock().user.len()
     }
 
     /// True when no user message waits in the shared queue.
@@ -203,15 +271,17 @@ impl<T> Sender<T> {
     /// True when the mailbox is open and neither lane holds a message: nothing is queued
     /// ahead of a message sent now.
     pub fn is_idle(&self) -> bool {
-        let state = self.chan.lock();
-        !state.closed && state.user.is_empty() && state.system.is_empty()
+        let state = self.lock();
+        !self.closed.load(Ordering::Relaxed) && state.user.is_empty() && state.system_is_empty()
     }
 
     /// The capacity of the user lane (`usize::MAX` when unbounded).
     pub fn capacity(&self) -> usize {
-        self.chan.capacity
+        self.capacity
     }
+}
 
+impl<T> Sender<T> {
     /// True when both senders feed the same mailbox.
     pub fn same_mailbox(&self, other: &Sender<T>) -> bool {
         Arc::ptr_eq(&self.chan, &other.chan)
@@ -221,7 +291,7 @@ impl<T> Sender<T> {
 /// Future returned by [`Sender::send`].
 #[must_use = "futures do nothing unless awaited"]
 pub struct Send<'a, T> {
-    sender: &'a Sender<T>,
+    mailbox: &'a Mailbox<T>,
     msg: Option<T>,
 }
 
@@ -235,9 +305,9 @@ impl<T> Future for Send<'_, T> {
         let Some(msg) = self.msg.take() else {
             panic!("mailbox Send future polled after it completed");
         };
-        let chan = &self.sender.chan;
+        let chan = self.mailbox;
         let mut state = chan.lock();
-        if state.closed {
+        if chan.closed.load(Ordering::Relaxed) {
             return Poll::Ready(Err(SendError(msg)));
         }
         if state.user.len() < chan.capacity {
@@ -249,9 +319,7 @@ impl<T> Future for Send<'_, T> {
             }
             return Poll::Ready(Ok(()));
         }
-        if !state.tx_waiters.iter().any(|w| w.will_wake(cx.waker())) {
-            state.tx_waiters.push(cx.waker().clone());
-        }
+        state.wait_for_room(cx);
         drop(state);
         self.msg = Some(msg);
         Poll::Pending
@@ -267,27 +335,41 @@ pub enum Empty {
     Closed,
 }
 
-/// The receiving end of a mailbox, owned by the actor's task.
-pub struct Receiver<T> {
-    chan: Arc<Chan<T>>,
+/// The receiving side's own state of a [`Mailbox`] held inline elsewhere: the batch of user
+/// messages already taken from the shared queue. Every call takes the mailbox it belongs to;
+/// an inbox serves one mailbox for its whole life (a second mailbox would get the first one's
+/// batch). Unlike a [`Receiver`], dropping an inbox does not close the mailbox: its owner
+/// calls [`close`](Self::close).
+pub struct Inbox<T> {
     /// User messages taken from the shared queue in one lock, handed out one by one.
     batch: VecDeque<T>,
-    /// Reused buffer for waking senders that waited for room.
-    spare_waiters: Vec<Waker>,
 }
 
-impl<T> Receiver<T> {
+impl<T> Default for Inbox<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> Inbox<T> {
+    /// An inbox with nothing taken yet.
+    pub fn new() -> Self {
+        Inbox {
+            batch: VecDeque::new(),
+        }
+    }
+
     /// Takes the next message if one is queued, without registering for a wake-up:
     /// system signals first, then user messages in send order. `Err(Closed)` once the mailbox
     /// is closed and empty.
-    pub fn try_next(&mut self) -> Result<T, Empty> {
-        if !self.chan.system_pending.load(Ordering::Acquire) {
+    pub fn try_next(&mut self, mailbox: &Mailbox<T>) -> Result<T, Empty> {
+        if !mailbox.system_pending.load(Ordering::Acquire) {
             if let Some(msg) = self.batch.pop_front() {
                 return Ok(msg);
             }
         }
-        let mut state = self.chan.lock();
-        if let Some(msg) = self.pop_system(&mut state) {
+        let mut state = mailbox.lock();
+        if let Some(msg) = pop_system(mailbox, &mut state) {
             return Ok(msg);
         }
         if let Some(msg) = self.batch.pop_front() {
@@ -295,14 +377,12 @@ impl<T> Receiver<T> {
         }
         if !state.user.is_empty() {
             std::mem::swap(&mut state.user, &mut self.batch);
-            std::mem::swap(&mut state.tx_waiters, &mut self.spare_waiters);
+            let waiters = state.take_waiters();
             drop(state);
-            for w in self.spare_waiters.drain(..) {
-                w.wake();
-            }
+            waiters.into_iter().for_each(Waker::wake);
             return self.batch.pop_front().ok_or(Empty::Pending);
         }
-        if state.closed {
+        if mailbox.closed.load(Ordering::Relaxed) {
             Err(Empty::Closed)
         } else {
             Err(Empty::Pending)
@@ -311,18 +391,21 @@ impl<T> Receiver<T> {
 
     /// Takes the next message: system signals first, then user messages in send order.
     /// Returns `Ready(None)` once the mailbox is closed and empty.
-    pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
-        match self.try_next() {
+    pub fn poll_recv(&mut self, mailbox: &Mailbox<T>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        match self.try_next(mailbox) {
             Ok(msg) => return Poll::Ready(Some(msg)),
             Err(Empty::Closed) => return Poll::Ready(None),
             Err(Empty::Pending) => {}
         }
-        let mut state = self.chan.lock();
+        let mut state = mailbox.lock();
         // Re-check under the lock: a sender that pushed after `try_next` looked has either
         // left its message here or will find the waker registered below.
-        if !state.system.is_empty() || !state.user.is_empty() || state.closed {
+        if !state.system_is_empty()
+            || !state.user.is_empty()
+            || mailbox.closed.load(Ordering::Relaxed)
+        {
             drop(state);
-            return match self.try_next() {
+            return match self.try_next(mailbox) {
                 Ok(msg) => Poll::Ready(Some(msg)),
                 Err(Empty::Closed) => Poll::Ready(None),
                 Err(Empty::Pending) => {
@@ -331,7 +414,7 @@ impl<T> Receiver<T> {
                 }
             };
         }
-        Self::register(&mut state, cx);
+        register(&mut state, cx);
         Poll::Pending
     }
 
@@ -344,36 +427,124 @@ impl<T> Receiver<T> {
 
     /// True when [`try_next`](Self::try_next) will return a message without taking the lock:
     /// the batch already taken from the queue is not empty (or a system signal waits).
-    pub fn has_batched(&self) -> bool {
-        !self.batch.is_empty() || self.chan.system_pending.load(Ordering::Acquire)
+    pub fn has_batched(&self, mailbox: &Mailbox<T>) -> bool {
+        !self.batch.is_empty() || mailbox.system_pending.load(Ordering::Acquire)
     }
 
     /// Ready once a message can be taken with [`try_next`](Self::try_next) (or the mailbox
     /// is closed); registers for a wake-up otherwise. Takes nothing.
-    pub fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        if !self.batch.is_empty() || self.chan.system_pending.load(Ordering::Acquire) {
+    pub fn poll_ready(&mut self, mailbox: &Mailbox<T>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.has_batched(mailbox) {
             return Poll::Ready(());
         }
-        let mut state = self.chan.lock();
-        if !state.system.is_empty() || !state.user.is_empty() || state.closed {
+        let mut state = mailbox.lock();
+        if !state.system_is_empty()
+            || !state.user.is_empty()
+            || mailbox.closed.load(Ordering::Relaxed)
+        {
             return Poll::Ready(());
         }
-        Self::register(&mut state, cx);
+        register(&mut state, cx);
         Poll::Pending
     }
 
     /// Like [`poll_recv`](Self::poll_recv) but reads only the system lane; user messages stay
     /// queued. Used while an actor waits for its supervisor's decision.
-    pub fn poll_recv_system(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
-        let mut state = self.chan.lock();
-        if let Some(msg) = self.pop_system(&mut state) {
+    pub fn poll_recv_system(
+        &mut self,
+        mailbox: &Mailbox<T>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<T>> {
+        let mut state = mailbox.lock();
+        if let Some(msg) = pop_system(mailbox, &mut state) {
             return Poll::Ready(Some(msg));
         }
-        if state.closed {
+        if mailbox.closed.load(Ordering::Relaxed) {
             return Poll::Ready(None);
         }
-        Self::register(&mut state, cx);
+        register(&mut state, cx);
         Poll::Pending
+    }
+
+    /// Closes the mailbox: senders now get their messages back as `Closed`, and waiting
+    /// senders are woken. Messages already queued stay readable (see [`drain`](Self::drain)).
+    pub fn close(&mut self, mailbox: &Mailbox<T>) {
+        let mut state = mailbox.lock();
+        mailbox.closed.store(true, Ordering::Release);
+        let waiters = state.take_waiters();
+        drop(state);
+        waiters.into_iter().for_each(Waker::wake);
+    }
+
+    /// Removes and returns every queued message, system signals first, then user messages in
+    /// send order.
+    pub fn drain(&mut self, mailbox: &Mailbox<T>) -> Vec<T> {
+        let mut state = mailbox.lock();
+        let mut out: Vec<T> = match &mut state.rare {
+            Some(rare) => rare.system.drain(..).collect(),
+            None => Vec::new(),
+        };
+        mailbox.system_pending.store(false, Ordering::Release);
+        out.extend(self.batch.drain(..));
+        out.extend(state.user.drain(..));
+        out
+    }
+}
+
+fn pop_system<T>(mailbox: &Mailbox<T>, state: &mut State<T>) -> Option<T> {
+    let rare = state.rare.as_mut()?;
+    let msg = rare.system.pop_front();
+    if rare.system.is_empty() {
+        mailbox.system_pending.store(false, Ordering::Release);
+    }
+    msg
+}
+
+fn register<T>(state: &mut State<T>, cx: &mut Context<'_>) {
+    match &state.rx_waker {
+        Some(w) if w.will_wake(cx.waker()) => {}
+        _ => state.rx_waker = Some(cx.waker().clone()),
+    }
+}
+
+/// The receiving end of a mailbox, owned by the actor's task. Dropping it closes the mailbox.
+pub struct Receiver<T> {
+    chan: Arc<Mailbox<T>>,
+    inbox: Inbox<T>,
+}
+
+impl<T> Receiver<T> {
+    /// Takes the next message if one is queued, without registering for a wake-up:
+    /// system signals first, then user messages in send order. `Err(Closed)` once the mailbox
+    /// is closed and empty.
+    pub fn try_next(&mut self) -> Result<T, Empty> {
+        self.inbox.try_next(&self.chan)
+    }
+
+    /// Takes the next message: system signals first, then user messages in send order.
+    /// Returns `Ready(None)` once the mailbox is closed and empty.
+    pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        self.inbox.poll_recv(&self.chan, cx)
+    }
+
+    /// See [`Inbox::batched_len`].
+    pub fn batched_len(&self) -> usize {
+        self.inbox.batched_len()
+    }
+
+    /// See [`Inbox::has_batched`].
+    pub fn has_batched(&self) -> bool {
+        self.inbox.has_batched(&self.chan)
+    }
+
+    /// See [`Inbox::poll_ready`].
+    pub fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        self.inbox.poll_ready(&self.chan, cx)
+    }
+
+    /// See [`Inbox::poll_recv_system`].
+    pub fn poll_recv_system(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        self.inbox.poll_recv_system(&self.chan, cx)
     }
 
     /// Waits for the next message (system first). `None` once closed and empty.
@@ -394,50 +565,24 @@ impl<T> Receiver<T> {
     /// Closes the mailbox: senders now get their messages back as `Closed`, and waiting
     /// senders are woken. Messages already queued stay readable (see [`drain`](Self::drain)).
     pub fn close(&mut self) {
-        let mut state = self.chan.lock();
-        state.closed = true;
-        std::mem::swap(&mut state.tx_waiters, &mut self.spare_waiters);
-        drop(state);
-        for w in self.spare_waiters.drain(..) {
-            w.wake();
-        }
+        self.inbox.close(&self.chan)
     }
 
     /// True once [`close`](Self::close) has been called.
     pub fn is_closed(&self) -> bool {
-        self.chan.lock().closed
+        self.chan.is_closed()
     }
 
     /// Removes and returns every queued message, system signals first, then user messages in
     /// send order.
     pub fn drain(&mut self) -> Vec<T> {
-        let mut state = self.chan.lock();
-        let mut out: Vec<T> = state.system.drain(..).collect();
-        self.chan.system_pending.store(false, Ordering::Release);
-        out.extend(self.batch.drain(..));
-        out.extend(state.user.drain(..));
-        out
+        self.inbox.drain(&self.chan)
     }
 
     /// A new sender for this mailbox.
     pub fn sender(&self) -> Sender<T> {
         Sender {
             chan: self.chan.clone(),
-        }
-    }
-
-    fn pop_system(&self, state: &mut State<T>) -> Option<T> {
-        let msg = state.system.pop_front();
-        if state.system.is_empty() {
-            self.chan.system_pending.store(false, Ordering::Release);
-        }
-        msg
-    }
-
-    fn register(state: &mut State<T>, cx: &mut Context<'_>) {
-        match &state.rx_waker {
-            Some(w) if w.will_wake(cx.waker()) => {}
-            _ => state.rx_waker = Some(cx.waker().clone()),
         }
     }
 }

@@ -19,6 +19,11 @@
 //! # });
 //! ```
 //!
+//! [`channel`] puts the shared part, a [`Mailbox`], behind an `Arc` for its [`Sender`]s and
+//! [`Receiver`]. A structure that already has one shared home can hold the `Mailbox` inline,
+//! send through `&Mailbox`, and keep the receiving side's state in an [`Inbox`]: an actor cell
+//! does, which saves an allocation per actor.
+//!
 //! This crate is the local queue only. A mailbox that lives in another process (a socket
 //! proxy, a shared-memory ring) does not implement anything here: it plugs in one level up,
 //! as a `MessageSink<M>` (and `RequestSink<M, R>` for asks) behind the `Recipient<M>` and
@@ -34,6 +39,6 @@ mod loom;
 #[cfg(test)]
 mod tests;
 
-pub use chan::{channel, Empty, Receiver, Send, Sender};
+pub use chan::{channel, Empty, Inbox, Mailbox, Receiver, Send, Sender};
 pub use config::MailboxConfig;
 pub use error::{SendError, TrySendError};
