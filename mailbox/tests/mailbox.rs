@@ -6,7 +6,7 @@ use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
-use mycelium_mailbox::{channel, MailboxConfig, SendError, TrySendError};
+use mycelium_mailbox::{channel, Empty, Inbox, Mailbox, MailboxConfig, SendError, TrySendError};
 use proptest::prelude::*;
 
 fn poll_once<F: Future>(fut: std::pin::Pin<&mut F>) -> Poll<F::Output> {
@@ -94,6 +94,47 @@ fn send_waits_for_room_and_fails_on_close() {
     assert!(poll_once(send.as_mut()).is_pending());
     rx.close();
     assert_eq!(poll_once(send.as_mut()), Poll::Ready(Err(SendError(3))));
+}
+
+/// Counts its wake-ups.
+struct CountingWaker(std::sync::atomic::AtomicUsize);
+
+impl std::task::Wake for CountingWaker {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn an_inline_mailbox_wakes_a_waiting_sender_when_its_inbox_takes_the_batch() {
+    let mailbox = Mailbox::<u32>::new(MailboxConfig::Bounded(1));
+    let mut inbox = Inbox::new();
+    mailbox.try_send(1).unwrap();
+    let counter = std::sync::Arc::new(CountingWaker(Default::default()));
+    let waker = Waker::from(counter.clone());
+    let mut cx = Context::from_waker(&waker);
+    let mut send = pin!(mailbox.send(2));
+    assert!(send.as_mut().poll(&mut cx).is_pending());
+    assert_eq!(inbox.try_next(&mailbox), Ok(1));
+    assert_eq!(counter.0.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(send.as_mut().poll(&mut cx), Poll::Ready(Ok(())));
+    // A sender waiting when the inbox closes the mailbox is woken and gets its message back.
+    let mut late = pin!(mailbox.send(3));
+    assert!(late.as_mut().poll(&mut cx).is_pending());
+    inbox.close(&mailbox);
+    assert_eq!(counter.0.load(std::sync::atomic::Ordering::SeqCst), 2);
+    assert_eq!(late.as_mut().poll(&mut cx), Poll::Ready(Err(SendError(3))));
+    assert_eq!(inbox.drain(&mailbox), vec![2]);
+    assert_eq!(inbox.try_next(&mailbox), Err(Empty::Closed));
+}
+
+#[test]
+fn dropping_an_inbox_leaves_its_mailbox_open() {
+    let mailbox = Mailbox::<u32>::new(MailboxConfig::default());
+    drop(Inbox::<u32>::new());
+    mailbox.try_send(1).unwrap();
+    assert!(!mailbox.is_closed());
+    assert_eq!(Inbox::new().try_next(&mailbox), Ok(1));
 }
 
 #[test]
