@@ -71,7 +71,7 @@ impl<A: Actor> Eq for ActorRef<A> {}
 
 impl<A: Actor> fmt::Debug for ActorRef<A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ActorRef<{}>({}", A::type_name(), self.shared.id)?;
+        write!(f, "ActorRef<{}>({}", A::type_name(), self.shared.id())?;
         if let Some(n) = &self.shared.name {
             write!(f, " `{n}`")?;
         }
@@ -82,7 +82,7 @@ impl<A: Actor> fmt::Debug for ActorRef<A> {
 impl<A: Actor> ActorRef<A> {
     /// The actor's id on its bus.
     pub fn id(&self) -> ActorId {
-        self.shared.id
+        self.shared.id()
     }
 
     /// The name it was spawned with, if any.
@@ -164,7 +164,7 @@ impl<A: Actor> ActorRef<A> {
     {
         let env = Envelope::new(TellEnvelope { msg });
         self.shared
-            .tx
+            .mailbox
             .send_system(Signal::Message(env))
             .map_err(|sig| SendError(unwrap_message::<A, M>(sig)))
     }
@@ -194,7 +194,7 @@ impl<A: Actor> ActorRef<A> {
         .await;
         if let Some(payload) = declined {
             let env = Envelope::new(payload);
-            if let Err(SendError(sig)) = shared.tx.send(Signal::Message(env)).await {
+            if let Err(SendError(sig)) = shared.mailbox.send(Signal::Message(env)).await {
                 return Err(AskError::Closed(unwrap_message::<A, M>(sig)));
             }
         }
@@ -250,7 +250,7 @@ impl<A: Actor> ActorRef<A> {
     /// supervised actor's supervisor then applies its restart policy (a permanent child is
     /// restarted).
     pub fn stop(&self) {
-        let _ = self.shared.tx.send_system(Signal::Stop);
+        let _ = self.shared.mailbox.send_system(Signal::Stop);
     }
 
     /// Aborts the actor's task at its next await point: `on_stop` does not run; queued

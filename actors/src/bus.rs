@@ -1,15 +1,16 @@
 //! The `Bus`: one isolated instance of everything actors share.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use mycelium_mailbox::{channel, MailboxConfig};
+use mycelium_mailbox::MailboxConfig;
 use tokio::runtime::{Handle, RuntimeFlavor};
 use tokio::sync::{oneshot, Notify};
 
+use crate::actor_table::ActorTable;
 use crate::error::BusError;
 use crate::export::{ExportTable, Exports};
 use crate::runner::{self, Runner, StartAck};
@@ -75,7 +76,7 @@ struct BusInner {
 
 #[derive(Default)]
 struct Registry {
-    actors: BTreeMap<ActorId, Entry>,
+    actors: ActorTable<Entry>,
     names: HashMap<Arc<str>, ActorId>,
 }
 
@@ -426,12 +427,17 @@ impl Bus {
         }
         let id = ActorId::local_id(self.inner.next_id.fetch_add(1, Ordering::Relaxed));
         let name: Option<Arc<str>> = options.name.map(Arc::from);
-        let (tx, rx) = channel(options.mailbox.unwrap_or(self.inner.default_mailbox));
-        let shared = Arc::new(Shared::new(id, name.clone(), tx, self.inner.clock.clone()));
+        let mailbox = options.mailbox.unwrap_or(self.inner.default_mailbox);
+        let shared = Arc::new(Shared::new(
+            id.local(),
+            name.clone(),
+            mailbox,
+            self.inner.clock.clone(),
+        ));
         let me = ActorRef { shared };
         if shutting_down {
             // Nothing runs: the ref reports a stopped actor and hands messages back.
-            let mut runner = Runner::new(rx, me.clone(), self.clone(), None);
+            let mut runner = Runner::new(me.clone(), self.clone(), None);
             runner.finish(StopReason::Shutdown);
             return Ok(me);
         }
@@ -444,19 +450,15 @@ impl Bus {
                 reg.names.insert(n.clone(), id);
             }
             reg.actors.insert(
-                id,
+                id.local(),
                 Entry {
                     handle: me.handle(),
                     top_level: options.link.is_none() && !options.owned,
                 },
             );
         }
-        let ctx = Context::new(
-            me.clone(),
-            self.clone(),
-            DetRng::derive(self.inner.seed, id.local()),
-        );
-        let runner = Runner::new(rx, me.clone(), self.clone(), options.link);
+        let ctx = Context::new(me.clone(), self.clone());
+        let runner = Runner::new(me.clone(), self.clone(), options.link);
         let task = runner::run(runner, args, ctx, options.started);
         if options.pinned {
             let rt = match tokio::runtime::Builder::new_current_thread()
@@ -494,13 +496,13 @@ impl Bus {
     pub fn lookup<A: Actor>(&self, name: &str) -> Option<ActorRef<A>> {
         let reg = self.registry();
         let id = reg.names.get(name)?;
-        let entry = reg.actors.get(id)?;
+        let entry = reg.actors.get(id.local())?;
         ActorRef::from_handle(&entry.handle)
     }
 
     pub(crate) fn unregister(&self, id: ActorId) {
         let mut reg = self.registry();
-        if let Some(entry) = reg.actors.remove(&id) {
+        if let Some(entry) = reg.actors.remove(id.local()) {
             if let Some(name) = entry.handle.name() {
                 if reg.names.get(&name) == Some(&id) {
                     reg.names.remove(&name);
@@ -521,8 +523,7 @@ impl Bus {
         let top: Vec<Arc<dyn ChildHandle>> = self
             .registry()
             .actors
-            .values()
-            .rev()
+            .newest_first()
             .filter(|e| e.top_level)
             .map(|e| e.handle.clone())
             .collect();
@@ -537,8 +538,7 @@ impl Bus {
         let rest: Vec<Arc<dyn ChildHandle>> = self
             .registry()
             .actors
-            .values()
-            .rev()
+            .newest_first()
             .map(|e| e.handle.clone())
             .collect();
         for handle in rest {

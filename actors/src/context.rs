@@ -21,14 +21,25 @@ const LINKED_CHILD_SHUTDOWN: Duration = Duration::from_secs(5);
 pub struct Context<A: Actor> {
     me: ActorRef<A>,
     bus: Bus,
-    rng: DetRng,
-    stop: Option<StopReason>,
     incarnation: u32,
+    /// Everything else, allocated when first needed: every idle actor's task holds its
+    /// context, and most actors never stop themselves, draw a random number, set a timer,
+    /// link a child or subscribe (docs/perf/actors.md, w3).
+    held: Option<Box<Held>>,
+}
+
+/// The parts of a [`Context`] that most actors never use.
+#[derive(Default)]
+struct Held {
+    /// A stop the running handler asked for, acted on when it returns.
+    stop: Option<StopReason>,
+    /// Derived from the bus seed and the actor's id when first drawn from.
+    rng: Option<DetRng>,
     timers: Vec<AbortHandle>,
     /// Linked children of this incarnation, in spawn order.
     children: Vec<Arc<dyn ChildHandle>>,
     /// Topic subscriptions of this incarnation (see `Context::subscribe` in `topic`).
-    pub(crate) subscriptions: SubscriptionSet,
+    subscriptions: SubscriptionSet,
 }
 
 /// The notice [`Context::watch`] sends when the watched actor has stopped for good.
@@ -75,17 +86,17 @@ impl TimerHandle {
 }
 
 impl<A: Actor> Context<A> {
-    pub(crate) fn new(me: ActorRef<A>, bus: Bus, rng: DetRng) -> Self {
+    pub(crate) fn new(me: ActorRef<A>, bus: Bus) -> Self {
         Context {
             me,
             bus,
-            rng,
-            stop: None,
             incarnation: 0,
-            timers: Vec::new(),
-            children: Vec::new(),
-            subscriptions: SubscriptionSet::default(),
+            held: None,
         }
+    }
+
+    fn held(&mut self) -> &mut Held {
+        self.held.get_or_insert_default()
     }
 
     /// This actor's own ref.
@@ -115,7 +126,10 @@ impl<A: Actor> Context<A> {
 
     /// This actor's random number generator, seeded from the bus seed and the actor's id.
     pub fn rng(&mut self) -> &mut DetRng {
-        &mut self.rng
+        let (seed, stream) = (self.bus.seed(), self.me.id().local());
+        self.held()
+            .rng
+            .get_or_insert_with(|| DetRng::derive(seed, stream))
     }
 
     /// How many times this actor has been restarted (0 in its first incarnation).
@@ -126,16 +140,14 @@ impl<A: Actor> Context<A> {
     /// Ends this incarnation normally once the current handler returns. An unsupervised actor
     /// stops for good; a supervised one is restarted only if it is a permanent child.
     pub fn stop(&mut self) {
-        if self.stop.is_none() {
-            self.stop = Some(StopReason::Normal);
-        }
+        self.held().stop.get_or_insert(StopReason::Normal);
     }
 
     /// Ends this incarnation with `failure` once the current handler returns, exactly as if
     /// the handler had failed: the supervisor applies its restart policy. Supervisors use it
     /// to escalate.
     pub fn fail(&mut self, failure: Failure) {
-        self.stop = Some(StopReason::Failed(failure));
+        self.held().stop = Some(StopReason::Failed(failure));
     }
 
     /// Sends this actor `msg` after `delay` of bus time.
@@ -275,14 +287,15 @@ impl<A: Actor> Context<A> {
         let child = self
             .bus
             .spawn_with::<B>(args, SpawnOptions::new().owned())?;
-        self.children.retain(|c| c.stop_reason().is_none());
-        self.children.push(child.handle());
+        let children = &mut self.held().children;
+        children.retain(|c| c.stop_reason().is_none());
+        children.push(child.handle());
         Ok(child)
     }
 
     /// Stops this incarnation's linked children, in reverse spawn order.
     pub(crate) async fn stop_children(&mut self) {
-        while let Some(child) = self.children.pop() {
+        while let Some(child) = self.held.as_mut().and_then(|h| h.children.pop()) {
             if child.terminate(StopReason::Shutdown) {
                 let clock = self.bus.clock().clone();
                 if clock
@@ -298,37 +311,49 @@ impl<A: Actor> Context<A> {
     }
 
     fn track(&mut self, task: tokio::task::JoinHandle<()>) -> TimerHandle {
-        if self.timers.len() >= 32 {
-            self.timers.retain(|t| !t.is_finished());
+        let timers = &mut self.held().timers;
+        if timers.len() >= 32 {
+            timers.retain(|t| !t.is_finished());
         }
         let abort = task.abort_handle();
-        self.timers.push(abort.clone());
+        timers.push(abort.clone());
         TimerHandle { abort }
     }
 
     /// A new incarnation starts. The previous one's timers and subscriptions were already
     /// ended by `end_incarnation`, which runs on every path that leads to a restart.
     pub(crate) fn begin_incarnation(&mut self, incarnation: u32) {
-        self.stop = None;
+        if let Some(held) = &mut self.held {
+            held.stop = None;
+        }
         self.incarnation = incarnation;
     }
 
     /// The incarnation is over: its timers and topic subscriptions end now, so nothing they
     /// would send piles up while a supervisor waits out a backoff.
     pub(crate) fn end_incarnation(&mut self) {
-        self.cancel_timers();
-        self.subscriptions.cancel_all();
+        if let Some(held) = &mut self.held {
+            held.cancel_timers();
+            held.subscriptions.cancel_all();
+        }
+    }
+
+    /// Keeps `subscription` for this incarnation, to end with it.
+    pub(crate) fn keep_subscription(&mut self, subscription: crate::topic::Subscription) {
+        self.held().subscriptions.push(subscription);
     }
 
     /// True when a handler has asked the actor to stop and the runner has not acted yet.
     pub(crate) fn stop_requested(&self) -> bool {
-        self.stop.is_some()
+        self.held.as_ref().is_some_and(|h| h.stop.is_some())
     }
 
     pub(crate) fn take_stop(&mut self) -> Option<StopReason> {
-        self.stop.take()
+        self.held.as_mut().and_then(|h| h.stop.take())
     }
+}
 
+impl Held {
     fn cancel_timers(&mut self) {
         for t in self.timers.drain(..) {
             t.abort();
@@ -336,7 +361,7 @@ impl<A: Actor> Context<A> {
     }
 }
 
-impl<A: Actor> Drop for Context<A> {
+impl Drop for Held {
     fn drop(&mut self) {
         self.cancel_timers();
         // Reached with children left only when the actor's task was killed.

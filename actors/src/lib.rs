@@ -56,6 +56,7 @@
 
 mod actor;
 mod actor_ref;
+mod actor_table;
 mod bus;
 mod clock;
 mod context;

@@ -68,7 +68,7 @@ where
     }
 
     fn id(&self) -> ActorId {
-        self.id
+        Shared::id(self)
     }
 
     fn is_alive(&self) -> bool {

@@ -153,13 +153,13 @@ where
             msg,
             reply: reply.into_inner(),
         });
-        match self.tx.try_send(Signal::Message(env)) {
+        match self.mailbox.try_send(Signal::Message(env)) {
             Ok(()) => Queued::Ready(Ok(())),
             Err(TrySendError::Closed(sig)) => {
                 Queued::Ready(Err(SendError(unwrap_message::<A, M>(sig))))
             }
             Err(TrySendError::Full(sig)) => Queued::Waiting(Box::pin(async move {
-                self.tx
+                self.mailbox
                     .send(sig)
                     .await
                     .map_err(|SendError(sig)| SendError(unwrap_message::<A, M>(sig)))
@@ -248,8 +248,8 @@ where
         self.direct.try_run(
             env,
             cx,
-            || self.tx.is_idle(),
-            || drop(self.tx.send_system(Signal::Resume)),
+            || self.mailbox.is_idle(),
+            || drop(self.mailbox.send_system(Signal::Resume)),
         )
     }
 }

@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::Arc;
 
-use mycelium_mailbox::{Empty, Receiver};
+use mycelium_mailbox::{Empty, Inbox, Mailbox};
 use tokio::sync::oneshot;
 
 use crate::direct::{Direct, Handoff};
@@ -26,7 +26,8 @@ use crate::{
 };
 
 pub(crate) struct Runner<A: Actor> {
-    rx: Receiver<Signal<A>>,
+    /// The receiving side of the mailbox in `me`'s cell.
+    inbox: Inbox<Signal<A>>,
     me: ActorRef<A>,
     bus: Bus,
     link: Option<Arc<dyn SupervisionLink>>,
@@ -103,15 +104,10 @@ enum Decision {
 }
 
 impl<A: Actor> Runner<A> {
-    pub(crate) fn new(
-        rx: Receiver<Signal<A>>,
-        me: ActorRef<A>,
-        bus: Bus,
-        link: Option<Arc<dyn SupervisionLink>>,
-    ) -> Self {
+    pub(crate) fn new(me: ActorRef<A>, bus: Bus, link: Option<Arc<dyn SupervisionLink>>) -> Self {
         let metrics = ActorMetrics::new::<A>(&bus, me.shared.name.as_deref());
         Runner {
-            rx,
+            inbox: Inbox::new(),
             me,
             bus,
             metrics,
@@ -135,7 +131,7 @@ impl<A: Actor> Runner<A> {
             }
             loop {
                 let stash_empty = self.stash.as_ref().is_none_or(|s| s.is_empty());
-                let waited = stash_empty && !self.rx.has_batched();
+                let waited = stash_empty && !self.inbox.has_batched(&self.me.shared.mailbox);
                 if waited {
                     let direct = &self.me.shared.direct;
                     // SAFETY: the state, context, slot and instruments outlive the loan: it
@@ -150,7 +146,8 @@ impl<A: Actor> Runner<A> {
                     // Wait without taking: the await yields `()`, so no signal is held in this
                     // future's state while the actor is idle. Skipped while the batch taken
                     // from the mailbox still holds messages.
-                    std::future::poll_fn(|cx| self.rx.poll_ready(cx)).await;
+                    std::future::poll_fn(|cx| self.inbox.poll_ready(&self.me.shared.mailbox, cx))
+                        .await;
                     std::mem::forget(guard);
                     // Scoped so that the handoff, moved into the boxed future, holds no
                     // storage in this future's state.
@@ -169,7 +166,8 @@ impl<A: Actor> Runner<A> {
                 let handling = {
                     let step = Self::next_handling(
                         &mut self.stash,
-                        &mut self.rx,
+                        &mut self.inbox,
+                        &self.me.shared.mailbox,
                         &mut self.slot,
                         actor,
                         ctx,
@@ -181,14 +179,30 @@ impl<A: Actor> Runner<A> {
                     }
                 };
                 let started = self.metrics.as_ref().map(|m| m.start(waited));
-                let outcome = handling.await;
-                if let (Some(metrics), Some(started)) = (&mut self.metrics, started) {
-                    metrics.handled(started, self.rx.batched_len());
-                }
-                if let Outcome::Failed(failure) = outcome {
-                    if let Some(reason) = Box::pin(self.after_failure(actor, ctx, failure)).await {
-                        return Served::Ended(reason);
+                // Scoped: the outcome (a failure's size) is not kept in this future's state
+                // while the failure is handled.
+                let recovering = {
+                    let outcome = handling.await;
+                    if let (Some(metrics), Some(started)) = (&mut self.metrics, started) {
+                        metrics.handled(started, self.inbox.batched_len());
                     }
+                    match outcome {
+                        Outcome::Failed(failure) => {
+                            Some(Box::pin(self.after_failure(actor, ctx, failure)))
+                        }
+                        _ => None,
+                    }
+                };
+                let ended = {
+                    // Moved into this block, so that its borrow of `ctx` ends here.
+                    let recovering = recovering;
+                    match recovering {
+                        Some(recovering) => recovering.await,
+                        None => None,
+                    }
+                };
+                if let Some(reason) = ended {
+                    return Served::Ended(reason);
                 }
                 if let Some(reason) = ctx.take_stop() {
                     return Served::Ended(reason);
@@ -235,7 +249,7 @@ impl<A: Actor> Runner<A> {
     ) -> Option<Served> {
         let outcome = handling.await;
         if let (Some(metrics), Some(started)) = (&mut self.metrics, started) {
-            metrics.handled(started, self.rx.batched_len());
+            metrics.handled(started, self.inbox.batched_len());
         }
         if let Outcome::Failed(failure) = outcome {
             if let Some(reason) = Box::pin(self.after_failure(actor, ctx, failure)).await {
@@ -264,14 +278,15 @@ impl<A: Actor> Runner<A> {
     #[allow(clippy::box_collection)] // the stash is boxed on purpose (see the field)
     fn next_handling<'a>(
         stash: &mut Option<Box<VecDeque<Signal<A>>>>,
-        rx: &mut Receiver<Signal<A>>,
+        inbox: &mut Inbox<Signal<A>>,
+        mailbox: &Mailbox<Signal<A>>,
         slot: &'a mut FutureSlot,
         actor: &'a mut A,
         ctx: &'a mut Context<A>,
     ) -> Step<'a> {
         let signal = match stash.as_mut().and_then(|s| s.pop_front()) {
             Some(sig) => sig,
-            None => match rx.try_next() {
+            None => match inbox.try_next(mailbox) {
                 Ok(sig) => sig,
                 Err(Empty::Closed) => return Step::End(Served::Terminated(StopReason::Killed)),
                 Err(Empty::Pending) => return Step::Again,
@@ -348,7 +363,9 @@ impl<A: Actor> Runner<A> {
     /// Waits on the system lane for the supervisor's decision; user messages stay queued.
     async fn await_decision(&mut self, ended: &StopReason) -> Decision {
         loop {
-            match self.rx.recv_system().await {
+            let mailbox = &self.me.shared.mailbox;
+            let inbox = &mut self.inbox;
+            match std::future::poll_fn(|cx| inbox.poll_recv_system(mailbox, cx)).await {
                 Some(Signal::Restart(ack)) => return Decision::Restart(ack),
                 Some(Signal::Terminate(reason)) => return Decision::Exit(*reason),
                 Some(Signal::Suspend(ack)) => {
@@ -368,13 +385,13 @@ impl<A: Actor> Runner<A> {
             return;
         }
         self.finished = true;
-        self.rx.close();
+        self.inbox.close(&self.me.shared.mailbox);
         let mut leftover: Vec<Signal<A>> = self
             .stash
             .take()
             .map(|s| s.into_iter().collect())
             .unwrap_or_default();
-        leftover.extend(self.rx.drain());
+        leftover.extend(self.inbox.drain(&self.me.shared.mailbox));
         let id = self.me.id();
         for signal in leftover {
             if let Signal::Message(env) = signal {
@@ -467,7 +484,36 @@ impl<A: Actor> Runner<A> {
     }
 }
 
+/// How an incarnation's start went.
+enum Began<A> {
+    /// `on_start` returned the actor's state.
+    Serving(A),
+    /// It failed, and this comes next.
+    Over(Next),
+}
+
 impl<A: Actor> Runner<A> {
+    /// Starts an incarnation and tells whoever waits for it; a failed start is handled here.
+    async fn begin(
+        &mut self,
+        args: &A::Args,
+        ctx: &mut Context<A>,
+        incarnation: u32,
+        ack: &mut Option<StartAck>,
+    ) -> Began<A> {
+        match start(args, ctx, incarnation).await {
+            Ok(actor) => {
+                match ack.take() {
+                    Some(StartAck::Done(a)) => drop(a.send(())),
+                    Some(StartAck::Outcome(a)) => drop(a.send(Ok(()))),
+                    None => {}
+                }
+                Began::Serving(actor)
+            }
+            Err(reason) => Began::Over(self.after_failed_start(ctx, reason, ack.take()).await),
+        }
+    }
+
     /// `on_start` failed: its linked children stop, and whoever waits for the outcome hears
     /// it (and then handles the failure itself).
     async fn after_failed_start(
@@ -521,22 +567,20 @@ pub(crate) fn run<A: Actor>(
     async move {
         let mut incarnation = 0u32;
         loop {
-            let started = Box::pin(start(&args, &mut ctx, incarnation)).await;
+            let first = incarnation;
             incarnation = incarnation.saturating_add(1);
-            let next = match started {
-                Ok(mut actor) => {
-                    match ack.take() {
-                        Some(StartAck::Done(a)) => drop(a.send(())),
-                        Some(StartAck::Outcome(a)) => drop(a.send(Ok(()))),
-                        None => {}
-                    }
-                    let served = runner.serve(&mut actor, &mut ctx).await;
-                    Box::pin(runner.after_serve(actor, &mut ctx, served)).await
+            // Nothing is awaited between the start's result and `actor`, so the result is not
+            // kept in this future's state beside the state it holds while the actor serves.
+            let mut actor = match Box::pin(runner.begin(&args, &mut ctx, first, &mut ack)).await {
+                Began::Serving(actor) => actor,
+                Began::Over(Next::Restart(restart)) => {
+                    ack = restart.map(StartAck::Outcome);
+                    continue;
                 }
-                Err(reason) => {
-                    Box::pin(runner.after_failed_start(&mut ctx, reason, ack.take())).await
-                }
+                Began::Over(Next::Exit) => return,
             };
+            let served = runner.serve(&mut actor, &mut ctx).await;
+            let next = Box::pin(runner.after_serve(actor, &mut ctx, served)).await;
             match next {
                 Next::Restart(restart) => ack = restart.map(StartAck::Outcome),
                 Next::Exit => return,
@@ -548,7 +592,7 @@ pub(crate) fn run<A: Actor>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{BoxError, Bus, DetRng};
+    use crate::{BoxError, Bus};
 
     struct Idle;
     impl Actor for Idle {
@@ -558,24 +602,61 @@ mod tests {
         }
     }
 
-    /// Every actor's task carries this future; it sets most of the memory an idle actor
-    /// costs (docs/perf/actors.md, w3). A budget, so that a change which inlines a cold
-    /// future again (it was 1,104 bytes before they were boxed) shows up here.
-    #[tokio::test]
-    async fn an_idle_actor_task_stays_small() {
+    /// An actor whose state is `[u8; 1024]` (never read: only its size matters).
+    #[allow(dead_code)]
+    struct Big([u8; 1024]);
+    impl Actor for Big {
+        type Args = ();
+        async fn on_start(_: (), _ctx: &mut Context<Self>) -> Result<Self, BoxError> {
+            Ok(Big([0; 1024]))
+        }
+    }
+
+    /// The size of the task future of an actor of type `A`.
+    fn task_size<A: Actor<Args = ()>>() -> usize {
         let bus = Bus::new();
-        let (tx, rx) = mycelium_mailbox::channel(Default::default());
         let shared = std::sync::Arc::new(crate::shared::Shared::new(
-            crate::ActorId::local_id(1),
+            1,
             None,
-            tx,
+            Default::default(),
             bus.clock().clone(),
         ));
         let me = ActorRef { shared };
-        let ctx = Context::new(me.clone(), bus.clone(), DetRng::new(1));
-        let runner = Runner::new(rx, me, bus, None);
-        let task = run::<Idle>(runner, (), ctx, None);
-        let size = std::mem::size_of_val(&task);
-        assert!(size <= 512, "the actor task future grew to {size} bytes");
+        let ctx = Context::new(me.clone(), bus.clone());
+        let runner = Runner::new(me, bus, None);
+        let task = run::<A>(runner, (), ctx, None);
+        std::mem::size_of_val(&task)
+    }
+
+    /// Every actor's task carries this future; with the cell, it sets the memory an idle
+    /// actor costs (docs/perf/actors.md, w3). A budget, so that a change which inlines a
+    /// cold future or a rarely used field again (the future was 1,104 bytes before the cold
+    /// futures were boxed, and 512 before the context's rare parts and the start's result
+    /// left it) shows up here. With tokio's task header, 240 bytes make a 384-byte task.
+    #[tokio::test]
+    async fn an_idle_actor_task_stays_small() {
+        let size = task_size::<Idle>();
+        assert!(size <= 240, "the actor task future grew to {size} bytes");
+    }
+
+    /// With its task, the actor cell sets the memory an idle actor costs. Under glibc the
+    /// 384-byte task (aligned to 128 bytes) and a cell of up to 216 bytes (240 with the
+    /// `Arc`'s counts and malloc's header) take 640 bytes per actor; 8 bytes more make it 768
+    /// (docs/perf/actors.md, w3). The cell's size does not depend on the actor's type.
+    #[test]
+    fn an_actor_cell_fits_beside_its_task() {
+        let size = std::mem::size_of::<crate::shared::Shared<Idle>>();
+        assert!(size <= 216, "the actor cell grew to {size} bytes");
+    }
+
+    /// The actor's state is stored once in its task: not also in the start's result, which
+    /// would double the memory of an actor with a large state.
+    #[tokio::test]
+    async fn the_actor_state_is_stored_once_in_its_task() {
+        let grown = task_size::<Big>() - task_size::<Idle>();
+        assert!(
+            grown <= 1024 + 16,
+            "a 1 KiB state grew the task by {grown} bytes"
+        );
     }
 }

@@ -4,7 +4,7 @@
 use std::any::Any;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use mycelium_mailbox::Sender;
+use mycelium_mailbox::{Mailbox, MailboxConfig};
 use tokio::sync::{oneshot, Notify};
 use tokio::task::AbortHandle;
 
@@ -15,41 +15,55 @@ use crate::supervision::ChildHandle;
 use crate::{Actor, ActorId, Clock, Handler, StopReason};
 
 /// The actor cell of an actor of type `A`: every `ActorRef`, `Recipient` and supervisor link
-/// of it holds one `Arc<Shared<A>>`.
+/// of it holds one `Arc<Shared<A>>`. The mailbox lives inline (its receiving side's batch is
+/// in the actor's task), so an actor costs two allocations: this cell and its task.
+///
+/// Every field counts: with glibc, an actor's task (a 384-byte tokio task cell, aligned to
+/// 128 bytes) and this cell take 640 bytes together only while the cell's allocation fits in
+/// the 240 bytes left to the next aligned task; a few bytes more make it 768 (a unit test
+/// keeps the budget, docs/perf/actors.md has the measurements).
 pub(crate) struct Shared<A: Actor> {
-    pub(crate) id: ActorId,
+    /// The actor's number on its (local) bus: see [`Shared::id`].
+    local_id: u64,
     pub(crate) name: Option<Arc<str>>,
-    pub(crate) tx: Sender<Signal<A>>,
+    pub(crate) mailbox: Mailbox<Signal<A>>,
     pub(crate) clock: Clock,
     /// Where the actor's task lends its state to askers while it is idle.
     pub(crate) direct: Direct<A>,
     control: Mutex<Control>,
-    stopped: Notify,
 }
 
 #[derive(Default)]
 struct Control {
-    stop_reason: Option<StopReason>,
+    /// Boxed: set once, at the end, and every idle actor's cell carries the field.
+    stop_reason: Option<Box<StopReason>>,
     abort: Option<AbortHandle>,
     kill_requested: bool,
+    /// Woken when the actor stops; made by the first waiter, taken by the stop.
+    stopped: Option<Arc<Notify>>,
 }
 
 impl<A: Actor> Shared<A> {
+    /// The cell of local actor number `local_id`.
     pub(crate) fn new(
-        id: ActorId,
+        local_id: u64,
         name: Option<Arc<str>>,
-        tx: Sender<Signal<A>>,
+        mailbox: MailboxConfig,
         clock: Clock,
     ) -> Self {
         Shared {
-            id,
+            local_id,
             name,
-            tx,
+            mailbox: Mailbox::new(mailbox),
             clock,
             direct: Direct::default(),
             control: Mutex::new(Control::default()),
-            stopped: Notify::new(),
         }
+    }
+
+    /// The actor's id (a cell is always a local actor's: remote ones are proxies).
+    pub(crate) fn id(&self) -> ActorId {
+        ActorId::local_id(self.local_id)
     }
 
     fn control(&self) -> MutexGuard<'_, Control> {
@@ -67,15 +81,18 @@ impl<A: Actor> Shared<A> {
     pub(crate) fn mark_stopped(&self, reason: StopReason) {
         let mut c = self.control();
         if c.stop_reason.is_none() {
-            c.stop_reason = Some(reason);
+            c.stop_reason = Some(Box::new(reason));
         }
         c.abort = None;
+        let stopped = c.stopped.take();
         drop(c);
-        self.stopped.notify_waiters();
+        if let Some(stopped) = stopped {
+            stopped.notify_waiters();
+        }
     }
 
     pub(crate) fn stop_reason(&self) -> Option<StopReason> {
-        self.control().stop_reason.clone()
+        self.control().stop_reason.as_deref().cloned()
     }
 
     pub(crate) async fn tell_msg<M>(&self, msg: M) -> Result<(), SendError<M>>
@@ -85,12 +102,12 @@ impl<A: Actor> Shared<A> {
     {
         let env = Envelope::new(TellEnvelope { msg });
         // Fast path: room in the mailbox, no future to build.
-        let sig = match self.tx.try_send(Signal::Message(env)) {
+        let sig = match self.mailbox.try_send(Signal::Message(env)) {
             Ok(()) => return Ok(()),
             Err(TrySendError::Closed(sig)) => return Err(SendError(unwrap_message::<A, M>(sig))),
             Err(TrySendError::Full(sig)) => sig,
         };
-        match self.tx.send(sig).await {
+        match self.mailbox.send(sig).await {
             Ok(()) => Ok(()),
             Err(SendError(sig)) => Err(SendError(unwrap_message::<A, M>(sig))),
         }
@@ -108,9 +125,12 @@ impl<A: Actor> Shared<A> {
             .into_iter()
             .map(|msg| Signal::Message(Envelope::new(TellEnvelope { msg })))
             .collect();
-        self.tx.send_many(signals).await.map_err(|SendError(back)| {
-            SendError(back.into_iter().map(unwrap_message::<A, M>).collect())
-        })
+        self.mailbox
+            .send_many(signals)
+            .await
+            .map_err(|SendError(back)| {
+                SendError(back.into_iter().map(unwrap_message::<A, M>).collect())
+            })
     }
 
     pub(crate) fn try_tell_msg<M>(&self, msg: M) -> Result<(), TrySendError<M>>
@@ -119,15 +139,25 @@ impl<A: Actor> Shared<A> {
         M: Send + 'static,
     {
         let env = Envelope::new(TellEnvelope { msg });
-        self.tx.try_send(Signal::Message(env)).map_err(|e| match e {
-            TrySendError::Full(sig) => TrySendError::Full(unwrap_message::<A, M>(sig)),
-            TrySendError::Closed(sig) => TrySendError::Closed(unwrap_message::<A, M>(sig)),
-        })
+        self.mailbox
+            .try_send(Signal::Message(env))
+            .map_err(|e| match e {
+                TrySendError::Full(sig) => TrySendError::Full(unwrap_message::<A, M>(sig)),
+                TrySendError::Closed(sig) => TrySendError::Closed(unwrap_message::<A, M>(sig)),
+            })
     }
 
     async fn wait_for_stop(&self) -> StopReason {
         loop {
-            let notified = self.stopped.notified();
+            let stopped = {
+                let mut c = self.control();
+                if let Some(reason) = &c.stop_reason {
+                    return StopReason::clone(reason);
+                }
+                c.stopped.get_or_insert_default().clone()
+            };
+            // A stop between the lock above and `enable` is seen by the check below.
+            let notified = stopped.notified();
             let mut notified = std::pin::pin!(notified);
             notified.as_mut().enable();
             if let Some(reason) = self.stop_reason() {
@@ -152,7 +182,7 @@ impl<A: Actor> Shared<A> {
 
 impl<A: Actor> ChildHandle for Shared<A> {
     fn id(&self) -> ActorId {
-        self.id
+        Shared::id(self)
     }
 
     fn type_name(&self) -> &'static str {
@@ -165,7 +195,7 @@ impl<A: Actor> ChildHandle for Shared<A> {
 
     fn restart(&self) -> Option<oneshot::Receiver<Result<(), StopReason>>> {
         let (tx, rx) = oneshot::channel();
-        self.tx
+        self.mailbox
             .send_system(Signal::Restart(Some(tx)))
             .ok()
             .map(|_| rx)
@@ -173,11 +203,14 @@ impl<A: Actor> ChildHandle for Shared<A> {
 
     fn suspend(&self) -> Option<oneshot::Receiver<()>> {
         let (tx, rx) = oneshot::channel();
-        self.tx.send_system(Signal::Suspend(tx)).ok().map(|_| rx)
+        self.mailbox
+            .send_system(Signal::Suspend(tx))
+            .ok()
+            .map(|_| rx)
     }
 
     fn terminate(&self, reason: StopReason) -> bool {
-        self.tx
+        self.mailbox
             .send_system(Signal::Terminate(Box::new(reason)))
             .is_ok()
     }

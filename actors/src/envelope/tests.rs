@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll, Waker};
 
-use crate::{ActorId, ActorRef, BoxError, Bus, DetRng};
+use crate::{ActorRef, BoxError, Bus};
 
 /// The actor the test envelopes are addressed to; counts the handlers that ran.
 struct Probe {
@@ -151,14 +151,13 @@ fn context() -> (tokio::runtime::Runtime, Context<Probe>) {
     let ctx = {
         let _enter = rt.enter();
         let bus = Bus::new();
-        let (tx, _rx) = mycelium_mailbox::channel(Default::default());
         let shared = Arc::new(crate::shared::Shared::new(
-            ActorId::new(crate::NodeId::LOCAL, 1),
+            1,
             None,
-            tx,
+            Default::default(),
             bus.clock().clone(),
         ));
-        Context::new(ActorRef { shared }, bus, DetRng::new(1))
+        Context::new(ActorRef { shared }, bus)
     };
     (rt, ctx)
 }

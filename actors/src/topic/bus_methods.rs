@@ -231,7 +231,7 @@ impl<A: Actor> Context<A> {
         let subscription =
             self.bus()
                 .subscribe_actor::<A, T>(self.actor_ref(), pattern, options)?;
-        self.subscriptions.push(subscription.clone());
+        self.keep_subscription(subscription.clone());
         Ok(subscription)
     }
 

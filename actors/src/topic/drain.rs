@@ -91,7 +91,7 @@ where
     }
 
     fn id(&self) -> ActorId {
-        self.0.id
+        self.0.id()
     }
 
     fn is_alive(&self) -> bool {
