@@ -129,7 +129,7 @@ unsafe fn handle_payload<'a, A: Actor, P: Payload<A>>(
     let payload = unsafe { take::<P>(storage) };
     // SAFETY: the handle goes back to `Envelope::handle`'s caller, which promises (the
     // contract of `Envelope::handle`) to let it be dropped, never leaked.
-    unsafe { slot.place(payload.run(actor, ctx)) }
+    unsafe { slot.place(|| payload.run(actor, ctx)) }
 }
 
 unsafe fn undeliverable_payload<A: Actor, P: Payload<A>>(

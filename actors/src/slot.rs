@@ -29,8 +29,11 @@ pub(crate) struct FutureSlot {
 }
 
 impl FutureSlot {
-    /// Places `fut` in the slot (or on the heap if it needs an alignment above 16) and
-    /// returns a handle that polls it and drops it in place.
+    /// Places the future `make` returns in the slot (or on the heap if it needs an alignment
+    /// above 16) and returns a handle that polls it and drops it in place. The future is built
+    /// once the slot has room, so it is written straight into the slot rather than built on
+    /// the stack and copied, whole, into it (a handler's future can be hundreds of bytes, and
+    /// one is placed per message).
     ///
     /// The returned handle borrows the slot mutably for `'a`, so the slot cannot be used,
     /// grown or dropped while the handle lives.
@@ -46,12 +49,15 @@ impl FutureSlot {
     /// overwrite (or free) the memory of a pinned future that was never dropped: a future
     /// that registered its own address elsewhere (an intrusive waiter list, say) would be
     /// left dangling. The borrow checker cannot see a leak, so this is the caller's duty.
-    pub(crate) unsafe fn place<'a, T, F>(&'a mut self, fut: F) -> SlotFuture<'a, T>
+    pub(crate) unsafe fn place<'a, T, F>(
+        &'a mut self,
+        make: impl FnOnce() -> F,
+    ) -> SlotFuture<'a, T>
     where
         F: Future<Output = T> + Send + 'a,
     {
         if align_of::<F>() > BLOCK {
-            let boxed: Box<dyn Future<Output = T> + Send + 'a> = Box::new(fut);
+            let boxed: Box<dyn Future<Output = T> + Send + 'a> = Box::new(make());
             return SlotFuture {
                 ptr: NonNull::from(Box::leak(boxed)),
                 inline: false,
@@ -69,7 +75,7 @@ impl FutureSlot {
         // aligned and `align_of::<F>() <= 16` was checked above, and the memory is not in use
         // (see above). Writing does not drop anything that was there: the previous future
         // was dropped in place by its `SlotFuture`.
-        unsafe { ptr.write(fut) };
+        unsafe { ptr.write(make()) };
         let dyn_ptr: *mut (dyn Future<Output = T> + Send + 'a) = ptr;
         SlotFuture {
             // SAFETY: `ptr` comes from a Vec's buffer and is not null.
@@ -155,7 +161,7 @@ mod tests {
             let big = [size as u8; 256];
             // SAFETY: `f` is dropped at the end of each iteration, before the next `place`.
             let mut f = unsafe {
-                slot.place(async move {
+                slot.place(|| async move {
                     let _g = guard;
                     std::future::ready(()).await;
                     data.len() + big[0] as usize
@@ -166,7 +172,7 @@ mod tests {
         assert_eq!(drops.load(Ordering::SeqCst), 7);
         let over = Aligned64([3; 64]);
         // SAFETY: `f` is dropped below, before the slot is used again.
-        let mut f = unsafe { slot.place(async move { over.0[63] as usize }) };
+        let mut f = unsafe { slot.place(|| async move { over.0[63] as usize }) };
         assert_eq!(poll_now(&mut f), Poll::Ready(3));
         drop(f);
         assert!(slot.capacity() >= 256);
@@ -180,7 +186,7 @@ mod tests {
             let guard = CountDrops(drops.clone());
             // SAFETY: `f` is dropped at the end of this block, before the slot is reused.
             let mut f = unsafe {
-                slot.place(async move {
+                slot.place(|| async move {
                     let _g = guard;
                     std::future::pending::<()>().await;
                 })
@@ -190,7 +196,7 @@ mod tests {
         assert_eq!(drops.load(Ordering::SeqCst), 1);
         // The slot is reusable after a cancelled future.
         // SAFETY: `f` is dropped at the end of the test.
-        let mut f = unsafe { slot.place(async { 5 }) };
+        let mut f = unsafe { slot.place(|| async { 5 }) };
         assert_eq!(poll_now(&mut f), Poll::Ready(5));
     }
 
@@ -201,7 +207,7 @@ mod tests {
         let mut slot = FutureSlot::default();
         // SAFETY: `f` is dropped at the end of the test.
         let mut f = unsafe {
-            slot.place(async {
+            slot.place(|| async {
                 let local = [1u64, 2, 3, 4];
                 let r = &local;
                 tokio::task::yield_now().await;

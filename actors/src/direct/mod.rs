@@ -221,7 +221,7 @@ impl<A: Actor> Direct<A> {
         let started = metrics.as_ref().map(|m| m.start(true));
         // SAFETY: the handle is either dropped below or handed to the actor's task, which
         // awaits it or drops it (its drop guard calls `reclaim`): it is never leaked.
-        let mut handling = unsafe { slot.place(payload.run(actor, ctx)) };
+        let mut handling = unsafe { slot.place(|| payload.run(actor, ctx)) };
         let outcome = match Pin::new(&mut handling).poll(cx) {
             Poll::Ready(outcome) => outcome,
             Poll::Pending => {
