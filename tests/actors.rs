@@ -5,6 +5,7 @@ mod common;
 
 use std::future::Future;
 use std::pin::pin;
+use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
@@ -221,6 +222,54 @@ async fn timers_follow_the_bus_clock() {
     bus.clock().sleep(Duration::from_secs(10)).await;
     // The interval ended with the actor: nothing was dead-lettered.
     assert_eq!(bus.dead_letters().total(), 0);
+}
+
+/// A zero-delay timer sends at once, at the bus time it was set: no timer tick (tokio rounds a
+/// deadline up to its next millisecond, which on a virtual clock moved bus time forward).
+#[tokio::test(start_paused = true)]
+async fn a_zero_delay_timer_sends_at_the_time_it_was_set() {
+    struct Tick;
+    struct Arm;
+    struct Timed {
+        fired: Arc<tokio::sync::Notify>,
+        at: Arc<std::sync::Mutex<Option<Duration>>>,
+    }
+    impl Actor for Timed {
+        type Args = (
+            Arc<tokio::sync::Notify>,
+            Arc<std::sync::Mutex<Option<Duration>>>,
+        );
+        async fn on_start(
+            (fired, at): Self::Args,
+            _ctx: &mut Context<Self>,
+        ) -> Result<Self, BoxError> {
+            Ok(Timed { fired, at })
+        }
+    }
+    impl Handler<Arm> for Timed {
+        type Reply = Duration;
+        async fn handle(&mut self, _: Arm, ctx: &mut Context<Self>) -> Duration {
+            ctx.send_after(Tick, Duration::ZERO);
+            ctx.now()
+        }
+    }
+    impl Handler<Tick> for Timed {
+        type Reply = ();
+        async fn handle(&mut self, _: Tick, ctx: &mut Context<Self>) {
+            *self.at.lock().unwrap() = Some(ctx.now());
+            self.fired.notify_one();
+        }
+    }
+    let bus = virtual_bus(1);
+    let fired = Arc::new(tokio::sync::Notify::new());
+    let at = Arc::new(std::sync::Mutex::new(None));
+    let t = bus.spawn::<Timed>((fired.clone(), at.clone()));
+    // Off the millisecond grid (a sleep would round up to the next tick).
+    tokio::time::advance(Duration::from_micros(1_500)).await;
+    let armed = t.ask(Arm).await.unwrap();
+    fired.notified().await;
+    assert_eq!(armed, Duration::from_micros(1_500));
+    assert_eq!(*at.lock().unwrap(), Some(armed));
 }
 
 /// A pinned actor runs on its own thread, also when the bus runs on a current-thread

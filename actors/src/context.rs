@@ -150,7 +150,9 @@ impl<A: Actor> Context<A> {
         self.held().stop = Some(StopReason::Failed(failure));
     }
 
-    /// Sends this actor `msg` after `delay` of bus time.
+    /// Sends this actor `msg` after `delay` of bus time. A zero delay sends it at once (from
+    /// a task, so at the back of the mailbox), without a timer: tokio rounds a timer's
+    /// deadline up to its next millisecond tick.
     pub fn send_after<M>(&mut self, msg: M, delay: Duration) -> TimerHandle
     where
         A: Handler<M>,
@@ -159,7 +161,9 @@ impl<A: Actor> Context<A> {
         let me = self.me.clone();
         let clock = self.bus.clock().clone();
         self.track(self.bus.runtime().spawn(async move {
-            clock.sleep(delay).await;
+            if !delay.is_zero() {
+                clock.sleep(delay).await;
+            }
             let _ = me.tell(msg).await;
         }))
     }
