@@ -66,10 +66,37 @@ pub trait Actor: Sized + Send + 'static {
     }
 }
 
+/// `full` without its module path: what follows the last `::` before any generic arguments
+/// (`a::b::Pair<c::D>` is `Pair<c::D>`). A byte scan: it runs on every failure and dead
+/// letter, where a substring search cost about 1,000 instructions (docs/perf/actors.md, w5).
 pub(crate) fn short_type_name(full: &'static str) -> &'static str {
-    let base = full.split('<').next().unwrap_or(full);
-    match base.rfind("::") {
-        Some(i) => &full[i + 2..],
-        None => full,
+    let bytes = full.as_bytes();
+    let base = bytes.iter().position(|&b| b == b'<').unwrap_or(bytes.len());
+    let mut i = base;
+    while i >= 2 {
+        if bytes[i - 1] == b':' && bytes[i - 2] == b':' {
+            // After an ASCII `::`: a char boundary.
+            return &full[i..];
+        }
+        i -= 1;
+    }
+    full
+}
+
+#[cfg(test)]
+mod tests {
+    use super::short_type_name;
+
+    #[test]
+    fn a_short_type_name_drops_the_module_path_but_not_generic_arguments() {
+        assert_eq!(
+            short_type_name("a::b::Pair<c::D, e::F>"),
+            "Pair<c::D, e::F>"
+        );
+        assert_eq!(short_type_name("a::Plain"), "Plain");
+        assert_eq!(short_type_name("Plain"), "Plain");
+        assert_eq!(short_type_name("Gen<a::B>"), "Gen<a::B>");
+        assert_eq!(short_type_name("a::Ünïcode"), "Ünïcode");
+        assert_eq!(short_type_name("::"), "");
     }
 }

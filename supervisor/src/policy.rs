@@ -184,8 +184,7 @@ impl Policy {
         if now.saturating_sub(since) >= self.backoff.reset_interval() {
             child.attempt = 0;
         }
-        let why = format!("`{}` {reason}", child.name);
-        self.failure(i, why, now)
+        self.failure(i, || format!("`{name}` {reason}"), now)
     }
 
     /// A restart attempt of `name` failed in `on_start`: a failure like any other.
@@ -201,8 +200,7 @@ impl Policy {
         if self.done || !matches!(self.children[i].state, State::Restarting { .. }) {
             return Vec::new();
         }
-        let why = format!("`{name}` {reason}");
-        self.failure(i, why, now)
+        self.failure(i, || format!("`{name}` {reason}"), now)
     }
 
     /// A backoff timer fired at `now`: the first due child, in start order, to start.
@@ -343,11 +341,14 @@ impl Policy {
     }
 
     /// Child `i` has no live incarnation and needs a restart.
-    fn failure(&mut self, i: usize, why: String, now: Duration) -> Vec<Action> {
+    /// `why` describes the failure; it is written out only if the supervisor gives up.
+    fn failure(&mut self, i: usize, why: impl FnOnce() -> String, now: Duration) -> Vec<Action> {
         if !self.window.try_record(now) {
             let why = format!(
-                "more than {} restarts within {:?}; the last: {why}",
-                self.max_restarts, self.within
+                "more than {} restarts within {:?}; the last: {}",
+                self.max_restarts,
+                self.within,
+                why()
             );
             return self.give_up(why);
         }
@@ -355,8 +356,9 @@ impl Policy {
         if let Some(k) = self.backoff.max_restart_count() {
             if attempt >= k {
                 let why = format!(
-                    "{} consecutive failures, and its backoff allows {k} restarts; the last: {why}",
-                    attempt + 1
+                    "{} consecutive failures, and its backoff allows {k} restarts; the last: {}",
+                    attempt + 1,
+                    why()
                 );
                 return self.give_up(why);
             }

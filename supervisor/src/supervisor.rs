@@ -168,23 +168,22 @@ impl Supervisor {
     }
 
     /// Writes what the refs may read: every child with a task, in start order.
+    /// The directory's vector is refilled in place: no allocation per supervisor step.
     fn publish(&self) {
-        let entries = self
-            .slots
-            .iter()
-            .filter_map(|s| {
-                Some(DirEntry {
-                    name: s.spec.name.clone(),
-                    handle: s.handle.clone()?,
-                    sub: s.sub.clone(),
-                    running: matches!(
-                        self.policy.state(s.spec.name()),
-                        Some(State::Running { .. })
-                    ),
-                })
+        let entries = self.slots.iter().filter_map(|s| {
+            Some(DirEntry {
+                name: s.spec.name.clone(),
+                handle: s.handle.clone()?,
+                sub: s.sub.clone(),
+                running: matches!(
+                    self.policy.state(s.spec.name()),
+                    Some(State::Running { .. })
+                ),
             })
-            .collect();
-        self.config.directory.lock().entries = entries;
+        });
+        let mut directory = self.config.directory.lock();
+        directory.entries.clear();
+        directory.entries.extend(entries);
     }
 
     fn spawn_options(&self, spec: &ChildSpec) -> SpawnOptions {
@@ -366,6 +365,12 @@ impl Supervisor {
                         return;
                     }
                     timer.cancel();
+                }
+                self.wake = None;
+                // Due now (no backoff): the step goes to the back of the mailbox at once,
+                // without a timer task; through one only if the mailbox is full.
+                if due <= ctx.now() && ctx.actor_ref().try_tell(Step).is_ok() {
+                    return;
                 }
                 let timer = ctx.send_after(Step, due.saturating_sub(ctx.now()));
                 self.wake = Some((due, timer));
