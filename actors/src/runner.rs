@@ -266,7 +266,8 @@ impl<A: Actor> Runner<A> {
         ctx: &mut Context<A>,
         failure: Failure,
     ) -> Option<StopReason> {
-        let decided = Box::pin(self.on_failure(actor, ctx, failure)).await;
+        // Inline: callers box this future already.
+        let decided = self.on_failure(actor, ctx, failure).await;
         if let Some(metrics) = &mut self.metrics {
             metrics.reset();
         }
@@ -307,8 +308,9 @@ impl<A: Actor> Runner<A> {
     }
 
     /// Records the failed message and asks the actor's failure hook. `Some(reason)` ends the
-    /// incarnation. Callers box this future, like the start and stop hooks: they run rarely,
-    /// and inline they would grow every idle actor's task by their size.
+    /// incarnation. It runs inside `after_failure`'s future, which callers box like the start
+    /// and stop hooks: they run rarely, and inline they would grow every idle actor's task by
+    /// their size.
     async fn on_failure(
         &mut self,
         actor: &mut A,
@@ -347,7 +349,8 @@ impl<A: Actor> Runner<A> {
 
 /// Runs `on_stop`, catching a panic in it (logged: the actor is stopping anyway).
 async fn stop_hook<A: Actor>(actor: &mut A, ctx: &mut Context<A>, reason: &StopReason) {
-    if let Err(payload) = Box::pin(catch_unwind_future(actor.on_stop(ctx, reason))).await {
+    // Inline: its one caller, `after_serve`, runs boxed.
+    if let Err(payload) = catch_unwind_future(actor.on_stop(ctx, reason)).await {
         let failure = Failure::from_panic(Phase::FailureHook, payload);
         tracing::warn!(
             target: "mycelium::actor",
