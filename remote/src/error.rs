@@ -156,7 +156,7 @@ pub enum HandshakeError {
 }
 
 /// A message could not be queued on a link.
-#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SendError {
     /// The link's queue is full (only from `try_` calls).
     #[error("the link's queue is full")]
@@ -177,9 +177,10 @@ pub enum SendError {
 /// Why a remote ask got no reply.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RemoteAskError {
-    /// The request could not be queued.
+    /// The request could not be queued: the link is closed, or the request does not fit in
+    /// a frame ([`SendError::TooLarge`], the caller's to fix).
     #[error("the request was not sent: {0}")]
-    NotSent(String),
+    NotSent(SendError),
     /// The link went down after the request was queued: the request may or may not have been
     /// handled; its reply, if any, is dropped.
     #[error("the link to {peer} went down while the ask was in flight ({reason}); it may or may not have been handled")]

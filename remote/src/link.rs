@@ -417,7 +417,7 @@ impl Link {
             let _ = tx.send(result);
         });
         if let Err(e) = self.ask_with(name, type_id, UNNAMED, body, on_reply).await {
-            return Err(RemoteAskError::NotSent(e.to_string()));
+            return Err(RemoteAskError::NotSent(e));
         }
         match rx.await {
             Ok(result) => result,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use mycelium_contracts::SCHEMA_DIGEST;
 use mycelium_foreign::HostedBus;
-use mycelium_remote::{LocalSchema, Node, RemoteAskError, RemoteService};
+use mycelium_remote::{LocalSchema, Node, RemoteAskError, RemoteService, SendError};
 
 use crate::actor::timeout;
 use crate::bus::MycBus;
@@ -29,11 +29,20 @@ impl MycNode {
 
 fn remote_error(e: RemoteAskError) -> Error {
     let status = match &e {
-        RemoteAskError::NotSent(_) => MycStatus::Stopped,
+        RemoteAskError::NotSent(e) => send_status(e),
         RemoteAskError::LinkDown { .. } | RemoteAskError::Failed(_) => MycStatus::Failed,
         RemoteAskError::BadReply(_) => MycStatus::WrongType,
     };
     Error::new(status, e.to_string())
+}
+
+/// A message that could not be queued on a link: too large for a frame is the caller's
+/// argument to fix; otherwise the link is closed for good.
+fn send_status(e: &SendError) -> MycStatus {
+    match e {
+        SendError::TooLarge(_) => MycStatus::InvalidArgument,
+        SendError::Closed { .. } | SendError::Full => MycStatus::Stopped,
+    }
 }
 
 /// Starts node `name` of the topology file `path` on `bus` (the contracts of this build's
@@ -123,7 +132,7 @@ pub unsafe extern "C" fn myc_node_tell(
                         |out| out.extend_from_slice(body),
                     ))
                     .map(|_| ())
-                    .map_err(|e| Error::new(MycStatus::Stopped, e.to_string()))
+                    .map_err(|e| Error::new(send_status(&e), e.to_string()))
             }
             None => Ok(hosted.block_on(hosted.bus().exports().deliver(service, type_id, body))?),
         }

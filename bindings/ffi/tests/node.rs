@@ -178,6 +178,33 @@ fn two_buses_are_two_nodes_of_a_topology_over_unix_sockets() {
             }),
             Err(MycStatus::Failed)
         );
+        // A body larger than a frame (1 MiB by default) is the caller's argument to fix:
+        // refused before anything is queued, and the link lives on.
+        let huge = vec![0u8; 2 << 20];
+        assert_eq!(
+            myc_node_tell(na, c"right".as_ptr(), 900, huge.as_ptr(), huge.len()),
+            MycStatus::InvalidArgument
+        );
+        assert!(
+            last_error().contains("exceeds the link's maximum"),
+            "{}",
+            last_error()
+        );
+        let (mut t, mut reply) = (0u16, empty());
+        assert_eq!(
+            myc_node_ask(
+                na,
+                c"right".as_ptr(),
+                900,
+                huge.as_ptr(),
+                huge.len(),
+                20_000,
+                &mut t,
+                &mut reply
+            ),
+            MycStatus::InvalidArgument
+        );
+        assert_eq!(node_ask(na, c"right", 1), Ok(18));
         assert_eq!(
             myc_node_ask(
                 na,

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use mycelium_actors::Bus as RustBus;
 use mycelium_contracts::SCHEMA_DIGEST;
-use mycelium_remote::{frame::Kind, LocalSchema, Node as RustNode, RemoteAskError};
+use mycelium_remote::{frame::Kind, LocalSchema, Node as RustNode, RemoteAskError, SendError};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use tokio::runtime::Handle;
@@ -26,9 +27,18 @@ pub(crate) struct Node {
 fn remote_error(e: RemoteAskError) -> PyErr {
     let text = e.to_string();
     match e {
-        RemoteAskError::NotSent(_) => ActorStopped::new_err(text),
+        RemoteAskError::NotSent(e) => send_error(e, text),
         RemoteAskError::LinkDown { .. } | RemoteAskError::Failed(_) => ActorFailed::new_err(text),
         RemoteAskError::BadReply(_) => MessageTypeError::new_err(text),
+    }
+}
+
+/// A message that could not be queued on a link: too large for a frame is the caller's
+/// argument to fix (`ValueError`); otherwise the link is closed for good (`ActorStopped`).
+fn send_error(e: SendError, text: String) -> PyErr {
+    match e {
+        SendError::TooLarge(_) => PyValueError::new_err(text),
+        SendError::Closed { .. } | SendError::Full => ActorStopped::new_err(text),
     }
 }
 
@@ -87,7 +97,10 @@ impl Node {
                     .await
                 })?
                 .map(|_| ())
-                .map_err(|e| ActorStopped::new_err(e.to_string()))
+                .map_err(|e| {
+                    let text = e.to_string();
+                    send_error(e, text)
+                })
             }
             None => {
                 let exports = self.bus.exports();

@@ -45,11 +45,13 @@ CHILD = textwrap.dedent(
 )
 
 
-def write_topology(tmp_path):
+def write_topology(tmp_path, link=""):
+    """The two-node topology; `link`, if given, is the body of its `[link]` table."""
     topology = tmp_path / "topology.toml"
     topology.write_text(
         f'secret_env = "{SECRET_ENV}"\n'
-        '[[node]]\nname = "a"\nendpoint = "unix:a.sock"\nservices = ["counter"]\n'
+        + (f"[link]\n{link}\n" if link else "")
+        + '[[node]]\nname = "a"\nendpoint = "unix:a.sock"\nservices = ["counter"]\n'
         '[[node]]\nname = "b"\nendpoint = "unix:b.sock"\nservices = ["model"]\n'
     )
     return topology
@@ -135,6 +137,40 @@ def test_an_ask_in_flight_when_the_other_process_dies_fails_with_the_link(tmp_pa
                 if child.poll() is None:
                     child.kill()
                     child.wait()
+
+
+def test_a_message_too_large_for_a_frame_raises_value_error_and_the_link_lives_on(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setenv(SECRET_ENV, "a secret of at least sixteen bytes")
+    topology = write_topology(tmp_path, link="max_frame = 4096")
+    script = write_node_b(tmp_path)
+    with mycelium.Bus() as bus:
+        bus.spawn_rust("counter", "counter")
+        with bus.join(str(topology), "a") as node:
+            child = start_node_b(script, topology)
+            try:
+                line = child.stdout.readline()
+                assert line.split() == ["count", "5"], (line, child.stderr)
+                model = node.ref("model")
+                big = hb(sender="x" * 10_000)
+                # Refused before anything is queued, with what to change: the caller's to fix,
+                # not a stopped actor.
+                with pytest.raises(ValueError, match="exceeds the link's maximum of 4096"):
+                    model.ask(big, timeout=60.0)
+                with pytest.raises(ValueError, match="raise `max_frame` on both sides"):
+                    model.tell(big)
+                # The link was not touched: the next ask is answered.
+                assert model.ask(hb(4), timeout=60.0).seq == 40
+            finally:
+                child.stdin.close()
+                try:
+                    child.wait(timeout=60)
+                finally:
+                    if child.poll() is None:
+                        child.kill()
+                        child.wait()
+            assert child.returncode == 0, child.stderr.read()
 
 
 def test_a_topology_that_cannot_be_used_raises_value_error(tmp_path, monkeypatch):
