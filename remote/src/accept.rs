@@ -164,6 +164,7 @@ async fn run(args: &KeeperArgs) {
                 inner.detach(
                     id,
                     "the connection task panicked; waiting for the peer to reconnect",
+                    false,
                 );
                 drop(incoming);
                 std::panic::resume_unwind(e.into_panic());
@@ -292,7 +293,7 @@ async fn accepted(
     if let Err(mpsc::error::SendError((id, task))) = keeper.send((id, task)) {
         // The keeper is gone (the node shut down): nothing may run unsupervised.
         task.abort();
-        inner.detach(id, "the link no longer accepts connections");
+        inner.detach(id, "the link no longer accepts connections", false);
         return Err("the link no longer accepts connections".to_owned());
     }
     Ok(())

@@ -34,14 +34,39 @@ pub(crate) async fn run(
         async move { write_loop(&link, &side).await }
     });
     let mut writer = AbortOnDrop(writer);
-    let reason = tokio::select! {
+    let ended = tokio::select! {
         r = read_loop(&link, id, reader, rd) => r,
-        r = &mut writer.0 => r.unwrap_or_else(|e| format!("the link's writer stopped: {e}")),
+        r = &mut writer.0 => {
+            Ended::here(r.unwrap_or_else(|e| format!("the link's writer stopped: {e}")))
+        }
     };
     // A writer still running (the reader ended first) stops with its connection.
     drop(writer);
-    link.detach(id, &reason);
-    reason
+    link.detach(id, &ended.reason, ended.by_peer);
+    ended.reason
+}
+
+/// Why a connection ended.
+struct Ended {
+    reason: String,
+    /// The peer sent a Close frame.
+    by_peer: bool,
+}
+
+impl Ended {
+    /// Ended by what this side saw (not by the peer's Close frame).
+    fn here(reason: String) -> Self {
+        Ended {
+            reason,
+            by_peer: false,
+        }
+    }
+}
+
+impl From<String> for Ended {
+    fn from(reason: String) -> Self {
+        Ended::here(reason)
+    }
 }
 
 /// Aborts a task when dropped: the connection's writer ends with the connection's task (which
@@ -54,12 +79,7 @@ impl Drop for AbortOnDrop {
     }
 }
 
-async fn read_loop(
-    link: &Arc<Inner>,
-    id: u64,
-    mut reader: FrameReader,
-    mut rd: ReadHalf,
-) -> String {
+async fn read_loop(link: &Arc<Inner>, id: u64, mut reader: FrameReader, mut rd: ReadHalf) -> Ended {
     let timeout = link.config.heartbeat_timeout;
     let mut turns = Turns::new();
     loop {
@@ -67,14 +87,16 @@ async fn read_loop(
             let frame = match reader.next_buffered() {
                 Ok(Some(frame)) => frame,
                 Ok(None) => break,
-                Err(e) => return format!("closed on a malformed frame from the peer: {e}"),
+                Err(e) => {
+                    return Ended::here(format!("closed on a malformed frame from the peer: {e}"))
+                }
             };
             link.metrics.frame_received(frame.wire_len() as u64);
             if matches!(frame.kind, Kind::Reply | Kind::ReplyFailed) {
                 turns.answered = true;
             }
-            if let Err(reason) = handle(link, id, frame).await {
-                return reason;
+            if let Err(ended) = handle(link, id, frame).await {
+                return ended;
             }
         }
         let owed = {
@@ -88,16 +110,16 @@ async fn read_loop(
             match spin(link, &mut reader, &mut rd, budget, &mut turns).await {
                 Ok(true) => continue,
                 Ok(false) => {}
-                Err(e) => return ended(e),
+                Err(e) => return ended(e).into(),
             }
         }
         match link.clock.timeout(timeout, reader.fill(&mut rd)).await {
             Err(_) => {
-                return format!(
+                return Ended::here(format!(
                     "nothing from the peer for {timeout:?}: heartbeat timeout, peer presumed dead"
-                )
+                ))
             }
-            Ok(Err(e)) => return ended(e),
+            Ok(Err(e)) => return ended(e).into(),
             Ok(Ok(())) => {}
         }
     }
@@ -202,23 +224,26 @@ async fn spin(
     }
 }
 
-async fn handle(link: &Arc<Inner>, id: u64, f: Frame<'_>) -> Result<(), String> {
+async fn handle(link: &Arc<Inner>, id: u64, f: Frame<'_>) -> Result<(), Ended> {
     match f.kind {
         Kind::Heartbeat | Kind::Ack => {
             link.on_ack(f.ack);
             return Ok(());
         }
         Kind::Close => {
-            return Err(format!(
-                "the peer closed the link: {}",
-                String::from_utf8_lossy(f.payload)
-            ))
+            return Err(Ended {
+                reason: format!(
+                    "the peer closed the link: {}",
+                    String::from_utf8_lossy(f.payload)
+                ),
+                by_peer: true,
+            })
         }
         Kind::Hello | Kind::Proof | Kind::Verdict => {
-            return Err(format!(
+            return Err(Ended::here(format!(
                 "closed on a {:?} frame after the handshake (protocol violation)",
                 f.kind
-            ))
+            )))
         }
         _ => {}
     }
@@ -230,7 +255,7 @@ async fn handle(link: &Arc<Inner>, id: u64, f: Frame<'_>) -> Result<(), String> 
         let mut st = link.lock();
         if st.connection != Some(id) {
             // Replaced: the newer connection delivers this frame (or has already).
-            return Err("replaced by a newer connection".to_owned());
+            return Err(Ended::here("replaced by a newer connection".to_owned()));
         }
         match st.inb.check(f.seq) {
             Order::Deliver => st.inb.instance,
@@ -239,10 +264,10 @@ async fn handle(link: &Arc<Inner>, id: u64, f: Frame<'_>) -> Result<(), String> 
                 return Ok(());
             }
             Order::Gap { expected } => {
-                return Err(format!(
+                return Err(Ended::here(format!(
                     "closed on an out-of-sequence frame: seq {} where {expected} was expected",
                     f.seq
-                ))
+                )))
             }
         }
     };

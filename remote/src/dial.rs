@@ -181,7 +181,7 @@ async fn drive(args: &DriverArgs, incarnation: u32) {
                 if let Err(e) = task.await {
                     if e.is_panic() {
                         args.panics.fetch_add(1, Ordering::Relaxed);
-                        inner.detach(id, "the connection task panicked; restarting it");
+                        inner.detach(id, "the connection task panicked; restarting it", false);
                         std::panic::resume_unwind(e.into_panic());
                     }
                 } else {

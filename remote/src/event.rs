@@ -36,6 +36,10 @@ pub enum LinkEventKind {
     Down {
         /// Why.
         reason: String,
+        /// The peer closed its end on purpose (a Close frame: its link was closed or its node
+        /// shut down), as opposed to a failure seen on this side (a dead socket, a heartbeat
+        /// timeout, a malformed frame). Logged at info instead of as a warning.
+        by_peer: bool,
     },
     /// A handshake was refused (by us or by the peer).
     Refused {

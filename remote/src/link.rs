@@ -596,7 +596,16 @@ impl Inner {
                 peer = %event.peer, peer_instance = format_args!("{peer_instance:016x}"), resent,
                 "link up"
             ),
-            LinkEventKind::Down { reason } => {
+            LinkEventKind::Down {
+                reason,
+                by_peer: true,
+            } => {
+                tracing::info!(target: "mycelium::remote", peer = %event.peer, %reason, "link closed by the peer")
+            }
+            LinkEventKind::Down {
+                reason,
+                by_peer: false,
+            } => {
                 tracing::warn!(target: "mycelium::remote", peer = %event.peer, %reason, "link down")
             }
             LinkEventKind::Refused { reason } => {
@@ -647,7 +656,7 @@ impl Inner {
             task.abort();
         }
         if let Some(id) = id {
-            self.detach(id, reason);
+            self.detach(id, reason, false);
         }
     }
 
@@ -765,8 +774,9 @@ impl Inner {
         Ok(id)
     }
 
-    /// The connection `id` ended: asks in flight fail at once.
-    pub fn detach(&self, id: u64, reason: &str) {
+    /// The connection `id` ended (`by_peer`: the peer closed it with a Close frame): asks in
+    /// flight fail at once.
+    pub fn detach(&self, id: u64, reason: &str, by_peer: bool) {
         let pending = {
             let mut st = self.lock();
             if st.connection != Some(id) {
@@ -780,6 +790,7 @@ impl Inner {
         self.fail_asks(pending, reason);
         self.emit(LinkEventKind::Down {
             reason: reason.to_owned(),
+            by_peer,
         });
     }
 

@@ -274,10 +274,46 @@ async fn silent_peer_is_declared_dead_by_heartbeat_timeout() {
     let down = b_events
         .wait("down", |k| matches!(k, LinkEventKind::Down { .. }))
         .await;
-    let LinkEventKind::Down { reason } = down.kind else {
+    let LinkEventKind::Down { reason, by_peer } = down.kind else {
         unreachable!()
     };
     assert!(reason.contains("heartbeat timeout"), "{reason}");
+    assert!(!by_peer, "a timeout is seen on this side");
+}
+
+/// A peer that closes its link on purpose sends a Close frame: this side's link goes down
+/// marked as closed by the peer (logged at info, not as a warning), with the peer's reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_closing_its_link_is_reported_as_closed_by_the_peer() {
+    let bus = Bus::new();
+    let (rec, _) = Recorder::new(true);
+    let (a, mut a_events) = node("a", &bus, rec.clone(), fast_config());
+    let at = a
+        .listen(&Endpoint::Tcp("127.0.0.1:0".into()), &["b"])
+        .await
+        .unwrap();
+    let (b, mut b_events) = node("b", &bus, rec, fast_config());
+    let b_link = b.connect("a", at);
+    a_events
+        .wait("up", |k| matches!(k, LinkEventKind::Up { .. }))
+        .await;
+    b_events
+        .wait("up", |k| matches!(k, LinkEventKind::Up { .. }))
+        .await;
+    b_link.close("done for the day");
+    let down = a_events
+        .wait("down", |k| matches!(k, LinkEventKind::Down { .. }))
+        .await;
+    let LinkEventKind::Down { reason, by_peer } = down.kind else {
+        unreachable!()
+    };
+    assert!(by_peer, "{reason}");
+    assert!(
+        reason.contains("the peer closed the link") && reason.contains("done for the day"),
+        "{reason}"
+    );
+    a.shutdown();
+    b.shutdown();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -85,9 +85,13 @@ async fn close_reason_and_deliveries(bytes: Vec<u8>, then_eof: bool) -> (String,
     let down = a_events
         .wait("down", |k| matches!(k, LinkEventKind::Down { .. }))
         .await;
-    let LinkEventKind::Down { reason } = down.kind else {
+    let LinkEventKind::Down { reason, by_peer } = down.kind else {
         unreachable!()
     };
+    assert!(
+        !by_peer,
+        "seen on this side, not closed by the peer: {reason}"
+    );
     drop(peer);
 
     // The node lives on: a real `b` connects and is served.

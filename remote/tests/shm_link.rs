@@ -216,7 +216,7 @@ async fn a_scribbled_segment_closes_the_connection_and_the_link_recovers() {
             .await
             .unwrap();
     }
-    let corrupt = |k: &LinkEventKind| matches!(k, LinkEventKind::Down { reason } if reason.contains("corrupt"));
+    let corrupt = |k: &LinkEventKind| matches!(k, LinkEventKind::Down { reason, by_peer: false } if reason.contains("corrupt"));
     // One side or the other reads the scribbled indices first.
     tokio::select! {
         _ = a_events.wait("down on a corrupt ring", corrupt) => {}

@@ -97,9 +97,13 @@ async fn panicking_connection_is_restarted_and_resumes_without_loss() {
     let down = b_events
         .wait("down", |k| matches!(k, LinkEventKind::Down { .. }))
         .await;
-    let LinkEventKind::Down { reason } = down.kind else {
+    let LinkEventKind::Down { reason, by_peer } = down.kind else {
         unreachable!()
     };
+    assert!(
+        !by_peer,
+        "seen on this side, not closed by the peer: {reason}"
+    );
     assert!(reason.contains("panicked"), "{reason}");
     // The restarted driver reconnects; the unacknowledged frame is resent and delivered once.
     b_events
@@ -145,9 +149,13 @@ async fn panicking_accepted_connection_is_restarted_and_resumes_without_loss() {
     let down = a_events
         .wait("down", |k| matches!(k, LinkEventKind::Down { .. }))
         .await;
-    let LinkEventKind::Down { reason } = down.kind else {
+    let LinkEventKind::Down { reason, by_peer } = down.kind else {
         unreachable!()
     };
+    assert!(
+        !by_peer,
+        "seen on this side, not closed by the peer: {reason}"
+    );
     assert!(reason.contains("panicked"), "{reason}");
     // The peer dials again, the restarted keeper takes the connection, the frame is resent.
     a_events
