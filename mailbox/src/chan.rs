@@ -113,6 +113,11 @@ impl<T> Mailbox<T> {
     fn lock(&self) -> LockGuard<'_, State<T>> {
         self.state.lock()
     }
+
+    /// Under the lock: something to take (either lane), or the mailbox is closed.
+    fn has_mail(&self, state: &State<T>) -> bool {
+        !state.system_is_empty() || !state.user.is_empty() || self.closed.load(Ordering::Relaxed)
+    }
 }
 
 /// Creates a mailbox and returns its two ends.
@@ -208,13 +213,12 @@ impl<T> Mailbox<T> {
     pub async fn send_many(&self, msgs: Vec<T>) -> Result<(), SendError<Vec<T>>> {
         let mut pending = VecDeque::from(msgs);
         std::future::poll_fn(|cx| {
-            let chan = self;
-            let mut state = chan.lock();
-            if chan.closed.load(Ordering::Relaxed) {
+            let mut state = self.lock();
+            if self.closed.load(Ordering::Relaxed) {
                 drop(state);
                 return Poll::Ready(Err(SendError(std::mem::take(&mut pending).into())));
             }
-            let room = chan.capacity.saturating_sub(state.user.len());
+            let room = self.capacity.saturating_sub(state.user.len());
             let n = room.min(pending.len());
             state.user.extend(pending.drain(..n));
             let waker = if n > 0 { state.rx_waker.take() } else { None };
@@ -305,12 +309,12 @@ impl<T> Future for Send<'_, T> {
         let Some(msg) = self.msg.take() else {
             panic!("mailbox Send future polled after it completed");
         };
-        let chan = self.mailbox;
-        let mut state = chan.lock();
-        if chan.closed.load(Ordering::Relaxed) {
+        let mailbox = self.mailbox;
+        let mut state = mailbox.lock();
+        if mailbox.closed.load(Ordering::Relaxed) {
             return Poll::Ready(Err(SendError(msg)));
         }
-        if state.user.len() < chan.capacity {
+        if state.user.len() < mailbox.capacity {
             state.user.push_back(msg);
             let waker = state.rx_waker.take();
             drop(state);
@@ -400,10 +404,7 @@ impl<T> Inbox<T> {
         let mut state = mailbox.lock();
         // Re-check under the lock: a sender that pushed after `try_next` looked has either
         // left its message here or will find the waker registered below.
-        if !state.system_is_empty()
-            || !state.user.is_empty()
-            || mailbox.closed.load(Ordering::Relaxed)
-        {
+        if mailbox.has_mail(&state) {
             drop(state);
             return match self.try_next(mailbox) {
                 Ok(msg) => Poll::Ready(Some(msg)),
@@ -438,10 +439,7 @@ impl<T> Inbox<T> {
             return Poll::Ready(());
         }
         let mut state = mailbox.lock();
-        if !state.system_is_empty()
-            || !state.user.is_empty()
-            || mailbox.closed.load(Ordering::Relaxed)
-        {
+        if mailbox.has_mail(&state) {
             return Poll::Ready(());
         }
         register(&mut state, cx);

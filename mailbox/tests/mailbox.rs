@@ -129,15 +129,6 @@ fn an_inline_mailbox_wakes_a_waiting_sender_when_its_inbox_takes_the_batch() {
 }
 
 #[test]
-fn dropping_an_inbox_leaves_its_mailbox_open() {
-    let mailbox = Mailbox::<u32>::new(MailboxConfig::default());
-    drop(Inbox::<u32>::new());
-    mailbox.try_send(1).unwrap();
-    assert!(!mailbox.is_closed());
-    assert_eq!(Inbox::new().try_next(&mailbox), Ok(1));
-}
-
-#[test]
 fn dropping_the_receiver_closes() {
     let (tx, rx) = channel::<u8>(MailboxConfig::default());
     drop(rx);

@@ -63,12 +63,6 @@ impl Ended {
     }
 }
 
-impl From<String> for Ended {
-    fn from(reason: String) -> Self {
-        Ended::here(reason)
-    }
-}
-
 /// Aborts a task when dropped: the connection's writer ends with the connection's task (which
 /// a newer connection may abort).
 struct AbortOnDrop(tokio::task::JoinHandle<String>);
@@ -110,7 +104,7 @@ async fn read_loop(link: &Arc<Inner>, id: u64, mut reader: FrameReader, mut rd: 
             match spin(link, &mut reader, &mut rd, budget, &mut turns).await {
                 Ok(true) => continue,
                 Ok(false) => {}
-                Err(e) => return ended(e).into(),
+                Err(e) => return Ended::here(ended(e)),
             }
         }
         match link.clock.timeout(timeout, reader.fill(&mut rd)).await {
@@ -119,7 +113,7 @@ async fn read_loop(link: &Arc<Inner>, id: u64, mut reader: FrameReader, mut rd: 
                     "nothing from the peer for {timeout:?}: heartbeat timeout, peer presumed dead"
                 ))
             }
-            Ok(Err(e)) => return ended(e).into(),
+            Ok(Err(e)) => return Ended::here(ended(e)),
             Ok(Ok(())) => {}
         }
     }

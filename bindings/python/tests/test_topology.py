@@ -75,6 +75,17 @@ def start_node_b(script, topology):
     )
 
 
+def stop_node_b(child):
+    """Closes node b's stdin and waits for it to end by itself (killed after 60 s)."""
+    child.stdin.close()
+    try:
+        child.wait(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+
+
 def test_two_processes_reach_each_others_services_through_a_topology(tmp_path, monkeypatch):
     monkeypatch.setenv(SECRET_ENV, "a secret of at least sixteen bytes")
     topology = write_topology(tmp_path)
@@ -102,13 +113,7 @@ def test_two_processes_reach_each_others_services_through_a_topology(tmp_path, m
                 with pytest.raises(mycelium.MessageTypeError):
                     model.tell("not a message")
             finally:
-                child.stdin.close()
-                try:
-                    child.wait(timeout=60)
-                finally:
-                    if child.poll() is None:
-                        child.kill()
-                        child.wait()
+                stop_node_b(child)
             assert child.returncode == 0, child.stderr.read()
             # The other node is gone: an ask to its service waits for a link that does not
             # come back, and ends at its timeout.
@@ -163,13 +168,7 @@ def test_a_message_too_large_for_a_frame_raises_value_error_and_the_link_lives_o
                 # The link was not touched: the next ask is answered.
                 assert model.ask(hb(4), timeout=60.0).seq == 40
             finally:
-                child.stdin.close()
-                try:
-                    child.wait(timeout=60)
-                finally:
-                    if child.poll() is None:
-                        child.kill()
-                        child.wait()
+                stop_node_b(child)
             assert child.returncode == 0, child.stderr.read()
 
 
