@@ -13,7 +13,8 @@ use mycelium::actors::{BusExit, SpawnError, StopReason};
 use mycelium::actors::{Down, Phase};
 use mycelium::prelude::*;
 use mycelium::supervisor::{AutoShutdown, Backoff, Restart, Shutdown, SupervisionEvent};
-use mycelium::supervisor::{ChildState, Pool, SpecError, SupervisorBuilder, SupervisorError};
+use mycelium::supervisor::{ChildInfo, ChildState, Pool, SpecError, SupervisorBuilder};
+use mycelium::supervisor::{SupervisorError, SupervisorRef};
 use tokio::sync::{mpsc, oneshot};
 
 const fn ms(n: u64) -> Duration {
@@ -655,6 +656,62 @@ async fn admin_calls_are_served_during_a_restart_loop() {
         "no give-up: the loop was stopped"
     );
     assert!(bus.exit().is_none());
+}
+
+/// Without backoff, a failed child starts again in the handling of its exit, as OTP's
+/// supervisor restarts in handling the `'EXIT'`: a call that reaches the supervisor while it
+/// handles the failure is answered with the child running again. (When the restart was a
+/// message of its own at the back of the mailbox, the call was answered first, with the
+/// child restarting.)
+#[tokio::test(start_paused = true)]
+async fn a_restart_without_backoff_happens_in_the_handling_of_the_exit() {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::sync::{Mutex, OnceLock};
+    use std::task::{Context as TaskContext, Waker};
+
+    type Call = Pin<Box<dyn Future<Output = Result<Vec<ChildInfo>, SupervisorError>> + Send>>;
+    quiet_panics();
+    let bus = virtual_bus(1);
+    let log = Log::default();
+    let tree_slot: Arc<OnceLock<SupervisorRef>> = Arc::default();
+    let call: Arc<Mutex<Option<Call>>> = Arc::default();
+    let observer = {
+        let (tree_slot, call) = (tree_slot.clone(), call.clone());
+        move |e: &SupervisionEvent| {
+            if let (SupervisionEvent::Failed { .. }, Some(tree)) = (e, tree_slot.get()) {
+                let tree = tree.clone();
+                let mut asked: Call = Box::pin(async move { tree.which_children().await });
+                // One poll queues the call in the supervisor's mailbox (it is busy).
+                let mut cx = TaskContext::from_waker(Waker::noop());
+                assert!(asked.as_mut().poll(&mut cx).is_pending());
+                *call.lock().unwrap() = Some(asked);
+            }
+        }
+    };
+    let tree = Supervisor::builder(RestartStrategy::OneForOne)
+        .backoff(Backoff::none())
+        .on_event(observer)
+        .child(ChildSpec::new::<Flaky>("w", FlakyArgs::new("w", &log)))
+        .spawn(&bus)
+        .await
+        .unwrap();
+    let _ = tree_slot.set(tree.clone());
+    tree.child::<Flaky>("w").unwrap().tell(Crash).await.unwrap();
+    let mut asked = None;
+    for _ in 0..1000 {
+        asked = call.lock().unwrap().take();
+        if asked.is_some() {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    let children = asked.expect("the failure was seen").await.unwrap();
+    assert!(
+        matches!(children[0].state, ChildState::Running(_)),
+        "{children:?}"
+    );
+    assert_eq!(log.take(), ["start w", "stop w", "start w"]);
 }
 
 // ---- §2 features --------------------------------------------------------------------------

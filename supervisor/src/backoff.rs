@@ -104,6 +104,10 @@ impl Backoff {
 
     /// The delay of attempt `n` before jitter: `min(initial * factor^n, cap)`.
     pub fn base_delay(&self, attempt: u32) -> Duration {
+        if self.initial.is_zero() {
+            // No backoff (`Backoff::none()`): no power to compute on each restart.
+            return Duration::ZERO;
+        }
         let exp = i32::try_from(attempt).unwrap_or(i32::MAX);
         let secs = self.initial.as_secs_f64() * self.factor.powi(exp);
         if secs.is_nan() || secs >= self.cap.as_secs_f64() {

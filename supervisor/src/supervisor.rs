@@ -167,23 +167,44 @@ impl Supervisor {
         self.slot(name)?.handle.as_ref().map(|h| h.id())
     }
 
-    /// Writes what the refs may read: every child with a task, in start order.
-    /// The directory's vector is refilled in place: no allocation per supervisor step.
+    /// Writes what the refs may read: every child with a task, in start order. An entry
+    /// that names the same child and task as before is updated in place (a restart in place
+    /// changes only whether it runs): no allocation and no reference count touched per step.
     fn publish(&self) {
-        let entries = self.slots.iter().filter_map(|s| {
-            Some(DirEntry {
-                name: s.spec.name.clone(),
-                handle: s.handle.clone()?,
-                sub: s.sub.clone(),
-                running: matches!(
-                    self.policy.state(s.spec.name()),
-                    Some(State::Running { .. })
-                ),
-            })
-        });
         let mut directory = self.config.directory.lock();
-        directory.entries.clear();
-        directory.entries.extend(entries);
+        let entries = &mut directory.entries;
+        let mut n = 0;
+        for slot in &self.slots {
+            let Some(handle) = &slot.handle else { continue };
+            let running = matches!(
+                self.policy.state(slot.spec.name()),
+                Some(State::Running { .. })
+            );
+            match entries.get_mut(n) {
+                Some(e)
+                    if Arc::ptr_eq(&e.name, &slot.spec.name) && Arc::ptr_eq(&e.handle, handle) =>
+                {
+                    e.running = running;
+                    if e.sub.as_ref().map(Directory::id) != slot.sub.as_ref().map(Directory::id) {
+                        e.sub = slot.sub.clone();
+                    }
+                }
+                found => {
+                    let entry = DirEntry {
+                        name: slot.spec.name.clone(),
+                        handle: handle.clone(),
+                        sub: slot.sub.clone(),
+                        running,
+                    };
+                    match found {
+                        Some(e) => *e = entry,
+                        None => entries.push(entry),
+                    }
+                }
+            }
+            n += 1;
+        }
+        entries.truncate(n);
     }
 
     fn spawn_options(&self, spec: &ChildSpec) -> SpawnOptions {
@@ -295,10 +316,20 @@ impl Supervisor {
         }
     }
 
-    /// Carries out the policy's actions, feeding back the outcome of each start.
-    async fn act(&mut self, actions: Vec<Action>, ctx: &mut Context<Self>) {
+    /// Carries out the policy's actions, feeding back the outcome of each start. With
+    /// `step_now` (a child's incarnation ended), the first restart due at once starts here,
+    /// in the handling of the exit, as OTP's supervisor restarts in handling the `'EXIT'`;
+    /// further due restarts go one per [`Step`].
+    async fn act(&mut self, actions: Vec<Action>, mut step_now: bool, ctx: &mut Context<Self>) {
         let mut queue: VecDeque<Action> = actions.into();
-        while let Some(action) = queue.pop_front() {
+        loop {
+            let Some(action) = queue.pop_front() else {
+                if std::mem::take(&mut step_now) && self.due_now(ctx.now()) {
+                    queue.extend(self.policy.tick(ctx.now()));
+                    continue;
+                }
+                break;
+            };
             match action {
                 Action::Suspend(name) => self.suspend(&name, ctx).await,
                 Action::Stop(name) => self.stop_for_good(&name, false, ctx).await,
@@ -309,9 +340,10 @@ impl Supervisor {
                     attempt,
                 } => match self.restart_slot(&child, ctx).await {
                     Ok(id) => {
-                        self.policy.started(&child, ctx.now());
+                        let now = ctx.now();
+                        self.policy.started(&child, now);
                         self.emit(SupervisionEvent::Restarted {
-                            at: ctx.now(),
+                            at: now,
                             supervisor: ctx.id(),
                             child: child.clone(),
                             id,
@@ -321,15 +353,16 @@ impl Supervisor {
                     }
                     Err(e) => {
                         let reason = e.reason();
+                        let now = ctx.now();
                         self.emit(SupervisionEvent::RestartFailed {
-                            at: ctx.now(),
+                            at: now,
                             supervisor: ctx.id(),
                             child: child.clone(),
                             id: self.child_id(&child).unwrap_or(ctx.id()),
                             reason: reason.clone(),
                             attempt,
                         });
-                        let next = self.policy.start_failed(&child, &reason, ctx.now());
+                        let next = self.policy.start_failed(&child, &reason, now);
                         for a in next.into_iter().rev() {
                             queue.push_front(a);
                         }
@@ -347,6 +380,11 @@ impl Supervisor {
         }
         self.publish();
         self.schedule(ctx);
+    }
+
+    /// Whether a restart is due at `now`.
+    fn due_now(&self, now: Duration) -> bool {
+        self.policy.next_due().is_some_and(|due| due <= now)
     }
 
     /// Keeps one timer for the next due restart. Restarts run one child per step, each step
@@ -369,10 +407,11 @@ impl Supervisor {
                 self.wake = None;
                 // Due now (no backoff): the step goes to the back of the mailbox at once,
                 // without a timer task; through one only if the mailbox is full.
-                if due <= ctx.now() && ctx.actor_ref().try_tell(Step).is_ok() {
+                let now = ctx.now();
+                if due <= now && ctx.actor_ref().try_tell(Step).is_ok() {
                     return;
                 }
-                let timer = ctx.send_after(Step, due.saturating_sub(ctx.now()));
+                let timer = ctx.send_after(Step, due.saturating_sub(now));
                 self.wake = Some((due, timer));
             }
         }
@@ -513,11 +552,12 @@ impl Supervisor {
         name: Arc<str>,
         id: ActorId,
         reason: StopReason,
+        at: Duration,
         ctx: &Context<Self>,
     ) -> SupervisionEvent {
         if reason.is_failure() {
             SupervisionEvent::Failed {
-                at: ctx.now(),
+                at,
                 supervisor: ctx.id(),
                 child: name,
                 id,
@@ -525,7 +565,7 @@ impl Supervisor {
             }
         } else {
             SupervisionEvent::Exited {
-                at: ctx.now(),
+                at,
                 supervisor: ctx.id(),
                 child: name,
                 id,
@@ -653,9 +693,10 @@ impl Handler<ChildEnded> for Supervisor {
         let Some(name) = self.name_of(msg.id) else {
             return;
         };
-        self.emit(self.ended_event(name.clone(), msg.id, msg.reason.clone(), ctx));
-        let actions = self.policy.exited(&name, &msg.reason, ctx.now());
-        self.act(actions, ctx).await;
+        let now = ctx.now();
+        self.emit(self.ended_event(name.clone(), msg.id, msg.reason.clone(), now, ctx));
+        let actions = self.policy.exited(&name, &msg.reason, now);
+        self.act(actions, true, ctx).await;
     }
 }
 
@@ -670,9 +711,10 @@ impl Handler<ChildExited> for Supervisor {
         if !matches!(self.policy.state(&name), Some(State::Running { .. })) {
             return;
         }
-        self.emit(self.ended_event(name.clone(), msg.id, msg.reason.clone(), ctx));
-        let actions = self.policy.exited(&name, &msg.reason, ctx.now());
-        self.act(actions, ctx).await;
+        let now = ctx.now();
+        self.emit(self.ended_event(name.clone(), msg.id, msg.reason.clone(), now, ctx));
+        let actions = self.policy.exited(&name, &msg.reason, now);
+        self.act(actions, true, ctx).await;
     }
 }
 
@@ -680,6 +722,6 @@ impl Handler<Step> for Supervisor {
     type Reply = ();
     async fn handle(&mut self, _: Step, ctx: &mut Context<Self>) {
         let actions = self.policy.tick(ctx.now());
-        self.act(actions, ctx).await;
+        self.act(actions, false, ctx).await;
     }
 }
