@@ -317,18 +317,25 @@ impl Supervisor {
     }
 
     /// Carries out the policy's actions, feeding back the outcome of each start. With
-    /// `step_now` (a child's incarnation ended), the first restart due at once starts here,
-    /// in the handling of the exit, as OTP's supervisor restarts in handling the `'EXIT'`;
-    /// further due restarts go one per [`Step`].
-    async fn act(&mut self, actions: Vec<Action>, mut step_now: bool, ctx: &mut Context<Self>) {
+    /// `exit_at` (a child's incarnation ended at that bus time), the first restart due by
+    /// then starts here, in the handling of the exit, as OTP's supervisor restarts in
+    /// handling the `'EXIT'`; further due restarts go one per [`Step`].
+    async fn act(
+        &mut self,
+        actions: Vec<Action>,
+        mut exit_at: Option<Duration>,
+        ctx: &mut Context<Self>,
+    ) {
         let mut queue: VecDeque<Action> = actions.into();
         loop {
             let Some(action) = queue.pop_front() else {
-                if std::mem::take(&mut step_now) && self.due_now(ctx.now()) {
-                    queue.extend(self.policy.tick(ctx.now()));
-                    continue;
+                match exit_at.take() {
+                    Some(at) if self.due_by(at) => {
+                        queue.extend(self.policy.tick(at));
+                        continue;
+                    }
+                    _ => break,
                 }
-                break;
             };
             match action {
                 Action::Suspend(name) => self.suspend(&name, ctx).await,
@@ -382,9 +389,9 @@ impl Supervisor {
         self.schedule(ctx);
     }
 
-    /// Whether a restart is due at `now`.
-    fn due_now(&self, now: Duration) -> bool {
-        self.policy.next_due().is_some_and(|due| due <= now)
+    /// Whether a restart is due at `at`.
+    fn due_by(&self, at: Duration) -> bool {
+        self.policy.next_due().is_some_and(|due| due <= at)
     }
 
     /// Keeps one timer for the next due restart. Restarts run one child per step, each step
@@ -696,7 +703,7 @@ impl Handler<ChildEnded> for Supervisor {
         let now = ctx.now();
         self.emit(self.ended_event(name.clone(), msg.id, msg.reason.clone(), now, ctx));
         let actions = self.policy.exited(&name, &msg.reason, now);
-        self.act(actions, true, ctx).await;
+        self.act(actions, Some(now), ctx).await;
     }
 }
 
@@ -714,7 +721,7 @@ impl Handler<ChildExited> for Supervisor {
         let now = ctx.now();
         self.emit(self.ended_event(name.clone(), msg.id, msg.reason.clone(), now, ctx));
         let actions = self.policy.exited(&name, &msg.reason, now);
-        self.act(actions, true, ctx).await;
+        self.act(actions, Some(now), ctx).await;
     }
 }
 
@@ -722,6 +729,6 @@ impl Handler<Step> for Supervisor {
     type Reply = ();
     async fn handle(&mut self, _: Step, ctx: &mut Context<Self>) {
         let actions = self.policy.tick(ctx.now());
-        self.act(actions, false, ctx).await;
+        self.act(actions, None, ctx).await;
     }
 }

@@ -200,15 +200,17 @@ impl<A: Actor> Direct<A> {
         if !self.loan.is_parked() {
             return Attempt::Declined(payload);
         }
-        match (self.runtime.get(), tokio::runtime::Handle::try_current()) {
-            (Some(id), Ok(here)) if *id == here.id() => {}
-            _ => return Attempt::Declined(payload),
-        }
         let Some(mut held) = self.loan.borrow() else {
             return Attempt::Declined(payload);
         };
+        // The runtime last: finding the caller's clones a handle (an atomic increment and
+        // decrement), while an actor with mail waiting declines with its mailbox's flags.
         if !idle() {
             return Attempt::Declined(payload);
+        }
+        match (self.runtime.get(), tokio::runtime::Handle::try_current()) {
+            (Some(id), Ok(here)) if *id == here.id() => {}
+            _ => return Attempt::Declined(payload),
         }
         let (actor, ctx, slot, metrics) =
             held.with(|lease| (lease.actor, lease.ctx, lease.slot, lease.metrics));

@@ -124,7 +124,7 @@ impl Handler<DeleteChild> for Supervisor {
         ctx: &mut Context<Self>,
     ) -> Self::Reply {
         let actions = self.policy.delete_child(&name)?;
-        self.act(actions, false, ctx).await;
+        self.act(actions, None, ctx).await;
         Ok(())
     }
 }
