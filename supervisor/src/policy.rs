@@ -203,28 +203,24 @@ impl Policy {
         self.failure(i, || format!("`{name}` {reason}"), now)
     }
 
-    /// A backoff timer fired at `now`: the first due child, in start order, to start.
-    pub(crate) fn tick(&mut self, now: Duration) -> Vec<Action> {
+    /// A restart step at `now`: the first due child, in start order, to start.
+    pub(crate) fn tick(&mut self, now: Duration) -> Option<Action> {
         if self.done {
-            return Vec::new();
+            return None;
         }
-        self.children
-            .iter()
-            .find_map(|c| match c.state {
-                State::Restarting {
-                    due,
-                    delay,
-                    attempt,
-                    ..
-                } if due <= now => Some(Action::Restart {
-                    child: c.name.clone(),
-                    delay,
-                    attempt,
-                }),
-                _ => None,
-            })
-            .into_iter()
-            .collect()
+        self.children.iter().find_map(|c| match c.state {
+            State::Restarting {
+                due,
+                delay,
+                attempt,
+                ..
+            } if due <= now => Some(Action::Restart {
+                child: c.name.clone(),
+                delay,
+                attempt,
+            }),
+            _ => None,
+        })
     }
 
     /// When the next restart is due, if any is planned.
@@ -377,6 +373,10 @@ impl Policy {
             delay,
             attempt,
         };
+        if self.group(i).len() == 1 {
+            // One for one: no sibling to stop or delay.
+            return Vec::new();
+        }
         let group: Vec<Arc<str>> = self
             .group(i)
             .map(|j| self.children[j].name.clone())
@@ -504,7 +504,7 @@ mod tests {
             let mut p = policy(strategy, PERM, 10);
             assert_eq!(p.exited("b", &crash(), ms(5)), expected, "{strategy:?}");
             assert_eq!(p.next_due(), Some(ms(105)), "{strategy:?}");
-            assert_eq!(p.tick(ms(104)), [], "{strategy:?}: not yet due");
+            assert_eq!(p.tick(ms(104)), None, "{strategy:?}: not yet due");
         }
     }
 
@@ -514,10 +514,10 @@ mod tests {
         let mut p = policy(OneForAll, PERM, 10);
         p.exited("b", &crash(), ms(0));
         for child in ["a", "b", "c"] {
-            assert_eq!(p.tick(ms(100)), [restart(child)]);
+            assert_eq!(p.tick(ms(100)), Some(restart(child)));
             p.started(child, ms(100));
         }
-        assert_eq!(p.tick(ms(100)), []);
+        assert_eq!(p.tick(ms(100)), None);
         assert_eq!(p.next_due(), None);
     }
 
@@ -595,7 +595,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(p.exited("b", &crash(), ms(1)), []);
-        assert_eq!(p.tick(ms(1000)), []);
+        assert_eq!(p.tick(ms(1000)), None);
     }
 
     /// rest_for_one: a restart attempt that fails at `b` resumes at `b`; `a` is left alone
@@ -607,12 +607,12 @@ mod tests {
             p.exited("a", &crash(), ms(0)),
             [Action::Suspend(n("c")), Action::Suspend(n("b"))]
         );
-        assert_eq!(p.tick(ms(100)), [restart("a")]);
+        assert_eq!(p.tick(ms(100)), Some(restart("a")));
         p.started("a", ms(100));
-        assert_eq!(p.tick(ms(100)), [restart("b")]);
+        assert_eq!(p.tick(ms(100)), Some(restart("b")));
         // b fails to start: a keeps running, c is not started.
         assert_eq!(p.start_failed("b", &start_error(), ms(100)), []);
-        assert_eq!(p.tick(ms(100)), [], "c waits for b");
+        assert_eq!(p.tick(ms(100)), None, "c waits for b");
         assert_eq!(
             states(&p),
             [
@@ -622,9 +622,9 @@ mod tests {
             ]
         );
         assert_eq!(p.next_due(), Some(ms(200)));
-        assert_eq!(p.tick(ms(200)), [restart("b")]);
+        assert_eq!(p.tick(ms(200)), Some(restart("b")));
         p.started("b", ms(200));
-        assert_eq!(p.tick(ms(200)), [restart("c")]);
+        assert_eq!(p.tick(ms(200)), Some(restart("c")));
     }
 
     /// one_for_all: a restart attempt that fails at `b` stops `a` (started in this round)
@@ -633,14 +633,14 @@ mod tests {
     fn one_for_all_restart_failure_restarts_the_whole_group() {
         let mut p = policy(OneForAll, PERM, 10);
         p.exited("c", &crash(), ms(0));
-        assert_eq!(p.tick(ms(100)), [restart("a")]);
+        assert_eq!(p.tick(ms(100)), Some(restart("a")));
         p.started("a", ms(100));
-        assert_eq!(p.tick(ms(100)), [restart("b")]);
+        assert_eq!(p.tick(ms(100)), Some(restart("b")));
         assert_eq!(
             p.start_failed("b", &start_error(), ms(100)),
             [Action::Suspend(n("a"))]
         );
-        assert_eq!(p.tick(ms(200)), [restart("a")]);
+        assert_eq!(p.tick(ms(200)), Some(restart("a")));
     }
 
     /// one_for_one: a failing child does not hold back an independent sibling.
@@ -649,10 +649,10 @@ mod tests {
         let mut p = policy(OneForOne, PERM, 10);
         p.exited("c", &crash(), ms(0));
         p.exited("a", &crash(), ms(50));
-        assert_eq!(p.tick(ms(100)), [restart("c")]);
+        assert_eq!(p.tick(ms(100)), Some(restart("c")));
         p.started("c", ms(100));
-        assert_eq!(p.tick(ms(100)), []);
-        assert_eq!(p.tick(ms(150)), [restart("a")]);
+        assert_eq!(p.tick(ms(100)), None);
+        assert_eq!(p.tick(ms(150)), Some(restart("a")));
     }
 
     /// A temporary bystander of a group restart is stopped for good and forgotten.
@@ -672,7 +672,7 @@ mod tests {
             ]
         );
         assert_eq!(p.state("c"), None);
-        assert_eq!(p.tick(ms(100)), [restart("a")]);
+        assert_eq!(p.tick(ms(100)), Some(restart("a")));
     }
 
     /// Backoff attempts grow with consecutive failures and reset after a clean run;
@@ -738,11 +738,11 @@ mod tests {
             "stopping a stopped child is a no-op"
         );
         assert_eq!(p.exited("a", &crash(), ms(0)), [Action::Suspend(n("c"))]);
-        assert_eq!(p.tick(ms(100)), [restart("a")]);
+        assert_eq!(p.tick(ms(100)), Some(restart("a")));
         p.started("a", ms(100));
-        assert_eq!(p.tick(ms(100)), [restart("c")]);
+        assert_eq!(p.tick(ms(100)), Some(restart("c")));
         p.started("c", ms(100));
-        assert_eq!(p.tick(ms(100)), [], "b stays stopped");
+        assert_eq!(p.tick(ms(100)), None, "b stays stopped");
         assert_eq!(p.state("b"), Some(State::Stopped));
 
         assert_eq!(
@@ -857,7 +857,7 @@ mod tests {
         let stopping = p.shut_down();
         assert_eq!(stopping.len(), 3);
         assert_eq!(stopping[0].0, n("c"));
-        assert_eq!(p.tick(ms(500)), []);
+        assert_eq!(p.tick(ms(500)), None);
     }
 
     mod model {
@@ -913,13 +913,12 @@ mod tests {
                         }
                         Ev::Tick(dt) => {
                             now += ms(dt);
-                            let actions = p.tick(now);
-                            prop_assert!(actions.len() <= 1);
-                            if let Some(Action::Restart { child, .. }) = actions.first() {
+                            let action = p.tick(now);
+                            if let Some(Action::Restart { child, .. }) = &action {
                                 let first_due = p.children().iter().find(|c| matches!(c.state, State::Restarting { due, .. } if due <= now)).map(|c| c.name.clone());
                                 prop_assert_eq!(Some(child.clone()), first_due);
                             }
-                            actions
+                            action.into_iter().collect()
                         }
                     };
                     while let Some(a) = actions.pop() {
@@ -941,7 +940,7 @@ mod tests {
                         }
                     }
                     if gave_up {
-                        prop_assert_eq!(p.tick(now + ms(10_000)), vec![]);
+                        prop_assert_eq!(p.tick(now + ms(10_000)), None);
                         prop_assert_eq!(p.next_due(), None);
                     }
                     if strategy != OneForOne && !gave_up {

@@ -316,26 +316,24 @@ impl Supervisor {
         }
     }
 
-    /// Carries out the policy's actions, feeding back the outcome of each start. With
-    /// `exit_at` (a child's incarnation ended at that bus time), the first restart due by
-    /// then starts here, in the handling of the exit, as OTP's supervisor restarts in
-    /// handling the `'EXIT'`; further due restarts go one per [`Step`].
+    /// Carries out the policy's actions, feeding back the outcome of each start; then, with
+    /// `step_at`, one restart step: the first restart due by that bus time. A [`Step`] is
+    /// one; so is the end of a child's incarnation, whose restart (due at once without
+    /// backoff) starts in the handling of the exit, as OTP's supervisor restarts in handling
+    /// the `'EXIT'`. Further due restarts go one per `Step`.
     async fn act(
         &mut self,
         actions: Vec<Action>,
-        mut exit_at: Option<Duration>,
+        mut step_at: Option<Duration>,
         ctx: &mut Context<Self>,
     ) {
         let mut queue: VecDeque<Action> = actions.into();
         loop {
-            let Some(action) = queue.pop_front() else {
-                match exit_at.take() {
-                    Some(at) if self.due_by(at) => {
-                        queue.extend(self.policy.tick(at));
-                        continue;
-                    }
-                    _ => break,
-                }
+            let Some(action) = queue
+                .pop_front()
+                .or_else(|| self.policy.tick(step_at.take()?))
+            else {
+                break;
             };
             match action {
                 Action::Suspend(name) => self.suspend(&name, ctx).await,
@@ -387,11 +385,6 @@ impl Supervisor {
         }
         self.publish();
         self.schedule(ctx);
-    }
-
-    /// Whether a restart is due at `at`.
-    fn due_by(&self, at: Duration) -> bool {
-        self.policy.next_due().is_some_and(|due| due <= at)
     }
 
     /// Keeps one timer for the next due restart. Restarts run one child per step, each step
@@ -728,7 +721,6 @@ impl Handler<ChildExited> for Supervisor {
 impl Handler<Step> for Supervisor {
     type Reply = ();
     async fn handle(&mut self, _: Step, ctx: &mut Context<Self>) {
-        let actions = self.policy.tick(ctx.now());
-        self.act(actions, None, ctx).await;
+        self.act(Vec::new(), Some(ctx.now()), ctx).await;
     }
 }
