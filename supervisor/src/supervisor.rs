@@ -328,13 +328,10 @@ impl Supervisor {
         ctx: &mut Context<Self>,
     ) {
         let mut queue: VecDeque<Action> = actions.into();
-        loop {
-            let Some(action) = queue
-                .pop_front()
-                .or_else(|| self.policy.tick(step_at.take()?))
-            else {
-                break;
-            };
+        while let Some(action) = queue
+            .pop_front()
+            .or_else(|| self.policy.tick(step_at.take()?))
+        {
             match action {
                 Action::Suspend(name) => self.suspend(&name, ctx).await,
                 Action::Stop(name) => self.stop_for_good(&name, false, ctx).await,
