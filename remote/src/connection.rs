@@ -86,11 +86,11 @@ async fn read_loop(link: &Arc<Inner>, id: u64, mut reader: FrameReader, mut rd: 
                 }
             };
             link.metrics.frame_received(frame.wire_len() as u64);
-            if matches!(frame.kind, Kind::Reply | Kind::ReplyFailed) {
-                turns.answered = true;
-            }
             if let Err(ended) = handle(link, id, frame).await {
                 return ended;
+            }
+            if link.answered_outside_task.swap(false, Ordering::Relaxed) {
+                turns.answered = true;
             }
         }
         let owed = {
@@ -137,10 +137,11 @@ const SPIN_SLICE: Duration = Duration::from_micros(20);
 /// current-thread runtime, the future of `block_on`, which is polled only between such turns:
 /// it costs a system call. A short turn (the task woken again at once, at the back of the
 /// queue) lets every task that is ready run, and nothing else. The reader takes a full turn
-/// after it delivered a reply (the asker it woke may be a `block_on` future) and at least
-/// every [`SPIN_SLICE`]; short turns otherwise.
+/// after it delivered a reply to an asker outside any task (a `block_on` future; an asker
+/// that is a task runs in the short turn) and at least every [`SPIN_SLICE`]; short turns
+/// otherwise.
 struct Turns {
-    /// A reply was delivered since the last full turn.
+    /// A reply went to an asker outside any task since the last full turn.
     answered: bool,
     last_full: std::time::Instant,
 }

@@ -26,6 +26,15 @@ use crate::write::WriteSide;
 /// there is none.
 pub type OnReply = Box<dyn FnOnce(Result<RemoteReply, RemoteAskError>) + Send>;
 
+/// An ask waiting for its reply.
+pub(crate) struct Pending {
+    on_reply: OnReply,
+    /// Asked from outside any task (a `block_on` future, another thread): on a
+    /// current-thread runtime such an asker runs only after the scheduler's full turn, which
+    /// a spinning reader then takes for it (`connection.rs`, `Turns`).
+    outside_task: bool,
+}
+
 /// The message name recorded for untyped sends (raw bytes).
 const UNNAMED: &str = "bytes";
 
@@ -59,6 +68,9 @@ pub(crate) struct Inner {
     pub writes_due: AtomicBool,
     /// Wakes senders waiting for room.
     room: Notify,
+    /// Set when a reply went to an asker outside any task; a spinning reader takes (and
+    /// clears) it as its cue for a full turn of the scheduler.
+    pub answered_outside_task: AtomicBool,
     /// The service name recorded with reply frames (they have none): made once.
     reply_name: Arc<str>,
     /// Held by a reader from its order check until the frame's delivery is recorded, so that
@@ -73,7 +85,7 @@ pub(crate) struct Inner {
 pub(crate) struct State {
     pub out: Outbound,
     pub inb: Inbound,
-    pub pending: HashMap<u64, OnReply>,
+    pub pending: HashMap<u64, Pending>,
     next_corr: u64,
     /// Set when a connection is up: its id.
     pub connection: Option<u64>,
@@ -162,6 +174,7 @@ impl Link {
                 writer: Notify::new(),
                 writes_due: AtomicBool::new(false),
                 room: Notify::new(),
+                answered_outside_task: AtomicBool::new(false),
                 reply_name: Arc::from(""),
                 delivery: tokio::sync::Mutex::new(()),
                 keeper: std::sync::OnceLock::new(),
@@ -432,12 +445,18 @@ impl Link {
         let mut st = self.inner.lock();
         let corr = st.next_corr;
         st.next_corr += 1;
-        st.pending.insert(corr, on_reply);
+        st.pending.insert(
+            corr,
+            Pending {
+                on_reply,
+                outside_task: tokio::task::try_id().is_none(),
+            },
+        );
         corr
     }
 
     fn unregister(&self, corr: u64) -> Option<OnReply> {
-        self.inner.lock().pending.remove(&corr)
+        self.inner.lock().pending.remove(&corr).map(|p| p.on_reply)
     }
 
     /// Queues an ask, waiting for room; `on_reply` gets its answer (or, at once, the reason
@@ -794,11 +813,11 @@ impl Inner {
         });
     }
 
-    fn fail_asks(&self, pending: HashMap<u64, OnReply>, reason: &str) {
+    fn fail_asks(&self, pending: HashMap<u64, Pending>, reason: &str) {
         let mut pending: Vec<_> = pending.into_iter().collect();
         pending.sort_by_key(|(corr, _)| *corr);
-        for (_, on_reply) in pending {
-            on_reply(Err(RemoteAskError::LinkDown {
+        for (_, p) in pending {
+            (p.on_reply)(Err(RemoteAskError::LinkDown {
                 peer: self.peer.clone(),
                 reason: reason.to_owned(),
             }));
@@ -920,8 +939,11 @@ impl Inner {
             }
             tx
         };
-        if let Some(on_reply) = tx {
-            on_reply(reply);
+        if let Some(p) = tx {
+            if p.outside_task {
+                self.answered_outside_task.store(true, Ordering::Relaxed);
+            }
+            (p.on_reply)(reply);
         }
     }
 
