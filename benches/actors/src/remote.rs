@@ -827,6 +827,18 @@ fn secret_from(s: &str) -> Result<Secret, String> {
     Secret::new(s.as_bytes().to_vec()).map_err(|e| e.to_string())
 }
 
+/// Runs `driver` as a task on `rt` and waits for it. The driving code of the remote workloads
+/// (the asker, the sender) is spawned, as the in-process workloads' is (`common::run_tokio`):
+/// it runs as an actor would, not as the `block_on` future, which a current-thread runtime
+/// polls only between full turns of its scheduler.
+pub(crate) fn drive<T: Send + 'static>(
+    rt: &tokio::runtime::Runtime,
+    driver: impl std::future::Future<Output = Result<T, String>> + Send + 'static,
+) -> Result<T, String> {
+    rt.block_on(rt.spawn(driver))
+        .map_err(|e| format!("driver task: {e}"))?
+}
+
 pub(crate) fn ct_runtime() -> Result<tokio::runtime::Runtime, String> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -873,7 +885,7 @@ fn mycelium_client(
 ) -> Result<PairResult, String> {
     let secret = secret_from(secret)?;
     let endpoint = parse_endpoint(endpoint)?;
-    ct_runtime()?.block_on(async move {
+    drive(&ct_runtime()?, async move {
         let bus = Bus::new();
         let node = Node::builder("client", LocalSchema::from_digest(SCHEMA_DIGEST), secret)
             .config(link_config(mode))

@@ -204,7 +204,7 @@ pub fn client(
 ) -> Result<PairResult, String> {
     let endpoint = endpoint.to_string();
     let cookie = secret.to_string();
-    crate::remote::ct_runtime()?.block_on(async move {
+    crate::remote::drive(&crate::remote::ct_runtime()?, async move {
         let node = node("client", &cookie, 0).await?;
         if let Some(path) = endpoint.strip_prefix("unix:") {
             let s = tokio::net::UnixStream::connect(path)

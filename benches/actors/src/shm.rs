@@ -636,9 +636,10 @@ fn link_to_echo(mode: &str, bus: &Bus) -> Result<(LinkPeer, mycelium_remote::Lin
 }
 
 fn link_rtt(mode: &str, n: usize) -> Result<(u64, u64), String> {
-    runtime()?.block_on(async {
+    let mode = mode.to_owned();
+    crate::remote::drive(&runtime()?, async move {
         let bus = Bus::new();
-        let (peer, link, node) = link_to_echo(mode, &bus)?;
+        let (peer, link, node) = link_to_echo(&mode, &bus)?;
         let svc: Arc<str> = "echo".into();
         let body = [7u8; PAYLOAD];
         let mut samples = Vec::with_capacity(n);
@@ -660,9 +661,10 @@ fn link_rtt(mode: &str, n: usize) -> Result<(u64, u64), String> {
 }
 
 fn link_tput(mode: &str, n: usize) -> Result<f64, String> {
-    runtime()?.block_on(async {
+    let mode = mode.to_owned();
+    crate::remote::drive(&runtime()?, async move {
         let bus = Bus::new();
-        let (peer, link, node) = link_to_echo(mode, &bus)?;
+        let (peer, link, node) = link_to_echo(&mode, &bus)?;
         let svc: Arc<str> = "echo".into();
         let body = [7u8; PAYLOAD];
         link.ask(&svc, 1, |o| o.extend_from_slice(&body))
