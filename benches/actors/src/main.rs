@@ -281,6 +281,16 @@ fn w13_rate(rt: Rt, frameworks: &[&'static dyn Framework], n: u64) -> f64 {
         rt.label(),
         rate.round() as u64
     );
+    let mut late = w13::driver_floor(rt, n, (1e9 / rate).max(1.0) as u64);
+    let floor = common::Latency::from_samples(&mut late);
+    println!(
+        "# w13 rt={} floor (the driver alone, each message recorded when it is sent) \
+         p50_ns={} p99_ns={} p999_ns={}",
+        rt.label(),
+        floor.p50,
+        floor.p99,
+        floor.p999
+    );
     rate
 }
 

@@ -85,6 +85,22 @@ where
     }
 }
 
+/// The harness's own floor at `period_ns`: the same driver, whose send records the message's
+/// lateness at once (no actor, no hop). Every framework's latency includes it: on rt=ct the
+/// driver sees that a message is due only after a turn of the scheduler.
+pub fn driver_floor(rt: Rt, n: u64, period_ns: u64) -> Vec<u64> {
+    crate::common::run_tokio(rt, async move {
+        let c = Collector::new(n as usize);
+        let mut late = c.buffer();
+        drive(&c, n, period_ns, |due| {
+            late.push(c.now_ns().saturating_sub(due));
+            std::future::ready(())
+        })
+        .await;
+        late
+    })
+}
+
 pub mod mycelium {
     use super::*;
     use crate::common::{run_tokio, MAILBOX_CAPACITY};
