@@ -275,8 +275,12 @@ impl<A: Actor> Runner<A> {
     }
 
     /// Takes the next signal and starts handling it. A plain function: the signal and the
-    /// envelope it moves out of never take storage in `serve`'s future.
+    /// envelope it moves out of never take storage in `serve`'s future. Always inlined into
+    /// the serving loop: left to the compiler, an unrelated change to the cold paths once
+    /// made it a call, and every message paid for it (w1 rt=ct 33 to 26 M msgs/s, w4 and w6
+    /// 20% slower; docs/perf/actors.md, optimisation log).
     #[allow(clippy::box_collection)] // the stash is boxed on purpose (see the field)
+    #[inline(always)]
     fn next_handling<'a>(
         stash: &mut Option<Box<VecDeque<Signal<A>>>>,
         inbox: &mut Inbox<Signal<A>>,
