@@ -544,6 +544,21 @@ impl Supervisor {
         ctx.fail(Failure::escalated(reason.to_string()));
     }
 
+    /// A child's incarnation ended (by itself, or it was killed while running): the event,
+    /// then the policy's actions and, at the same bus time, the restart step that may be due.
+    async fn child_down(
+        &mut self,
+        name: Arc<str>,
+        id: ActorId,
+        reason: StopReason,
+        ctx: &mut Context<Self>,
+    ) {
+        let now = ctx.now();
+        self.emit(self.ended_event(name.clone(), id, reason.clone(), now, ctx));
+        let actions = self.policy.exited(&name, &reason, now);
+        self.act(actions, Some(now), ctx).await;
+    }
+
     fn ended_event(
         &self,
         name: Arc<str>,
@@ -690,10 +705,7 @@ impl Handler<ChildEnded> for Supervisor {
         let Some(name) = self.name_of(msg.id) else {
             return;
         };
-        let now = ctx.now();
-        self.emit(self.ended_event(name.clone(), msg.id, msg.reason.clone(), now, ctx));
-        let actions = self.policy.exited(&name, &msg.reason, now);
-        self.act(actions, Some(now), ctx).await;
+        self.child_down(name, msg.id, msg.reason, ctx).await;
     }
 }
 
@@ -708,10 +720,7 @@ impl Handler<ChildExited> for Supervisor {
         if !matches!(self.policy.state(&name), Some(State::Running { .. })) {
             return;
         }
-        let now = ctx.now();
-        self.emit(self.ended_event(name.clone(), msg.id, msg.reason.clone(), now, ctx));
-        let actions = self.policy.exited(&name, &msg.reason, now);
-        self.act(actions, Some(now), ctx).await;
+        self.child_down(name, msg.id, msg.reason, ctx).await;
     }
 }
 
