@@ -2,6 +2,7 @@
 directory. The child process hosts a Python actor exported as a service; this process asks
 it, and the child asks a Rust actor exported here."""
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -57,15 +58,14 @@ def write_topology(tmp_path, link=""):
     return topology
 
 
-def write_node_b(tmp_path):
+@contextlib.contextmanager
+def node_b(tmp_path, topology):
+    """Node b in its own process, once the link is up both ways (it has asked node a's
+    counter, after telling it 5). On leaving, its stdin is closed and it ends by itself
+    (killed after 60 s)."""
     script = tmp_path / "node_b.py"
     script.write_text(CHILD)
-    return script
-
-
-def start_node_b(script, topology):
-    """Node b in its own process; it serves until its stdin closes."""
-    return subprocess.Popen(
+    child = subprocess.Popen(
         [sys.executable, str(script), str(topology)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -73,28 +73,28 @@ def start_node_b(script, topology):
         text=True,
         env=os.environ,
     )
-
-
-def stop_node_b(child):
-    """Closes node b's stdin and waits for it to end by itself (killed after 60 s)."""
-    child.stdin.close()
     try:
-        child.wait(timeout=60)
+        line = child.stdout.readline()
+        assert line.split() == ["count", "5"], (line, child.stderr)
+        yield child
     finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
+        child.stdin.close()
+        try:
+            child.wait(timeout=60)
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
 
 
 def test_two_processes_reach_each_others_services_through_a_topology(tmp_path, monkeypatch):
     monkeypatch.setenv(SECRET_ENV, "a secret of at least sixteen bytes")
     topology = write_topology(tmp_path)
-    script = write_node_b(tmp_path)
     with mycelium.Bus() as bus:
         bus.spawn_rust("counter", "counter")
         with bus.join(str(topology), "a") as node:
-            child = start_node_b(script, topology)
-            try:
+            # Entered once the child has asked our counter after telling it 5.
+            with node_b(tmp_path, topology) as child:
                 assert node.name == "a"
                 assert node.is_remote("model") and not node.is_remote("counter")
                 model = node.ref("model")
@@ -103,17 +103,12 @@ def test_two_processes_reach_each_others_services_through_a_topology(tmp_path, m
                 # Its failure comes back as a failure.
                 with pytest.raises(mycelium.ActorFailed, match="boom in the other process"):
                     model.ask(hb(sender="boom"), timeout=60.0)
-                # The child asked our counter after telling it 5.
-                line = child.stdout.readline()
-                assert line.split() == ["count", "5"], (line, child.stderr)
                 # A local service through the node: the export table.
                 assert node.ref("counter").ask(hb(0), timeout=60.0).seq == 5
                 with pytest.raises(mycelium.UnknownService):
                     node.ref("nobody").ask(hb(0), timeout=60.0)
                 with pytest.raises(mycelium.MessageTypeError):
                     model.tell("not a message")
-            finally:
-                stop_node_b(child)
             assert child.returncode == 0, child.stderr.read()
             # The other node is gone: an ask to its service waits for a link that does not
             # come back, and ends at its timeout.
@@ -124,24 +119,15 @@ def test_two_processes_reach_each_others_services_through_a_topology(tmp_path, m
 def test_an_ask_in_flight_when_the_other_process_dies_fails_with_the_link(tmp_path, monkeypatch):
     monkeypatch.setenv(SECRET_ENV, "a secret of at least sixteen bytes")
     topology = write_topology(tmp_path)
-    script = write_node_b(tmp_path)
     with mycelium.Bus() as bus:
         bus.spawn_rust("counter", "counter")
         with bus.join(str(topology), "a") as node:
-            child = start_node_b(script, topology)
-            try:
-                # The link is up both ways once the child has asked our counter.
-                line = child.stdout.readline()
-                assert line.split() == ["count", "5"], (line, child.stderr)
+            with node_b(tmp_path, topology) as child:
                 # The handler ends its process: the ask fails with the link, not silently and
                 # not at its timeout.
                 with pytest.raises(mycelium.ActorFailed, match="went down while the ask was in flight"):
                     node.ref("model").ask(hb(sender="die"), timeout=60.0)
                 assert child.wait(timeout=60) == 3
-            finally:
-                if child.poll() is None:
-                    child.kill()
-                    child.wait()
 
 
 def test_a_message_too_large_for_a_frame_raises_value_error_and_the_link_lives_on(
@@ -149,14 +135,10 @@ def test_a_message_too_large_for_a_frame_raises_value_error_and_the_link_lives_o
 ):
     monkeypatch.setenv(SECRET_ENV, "a secret of at least sixteen bytes")
     topology = write_topology(tmp_path, link="max_frame = 4096")
-    script = write_node_b(tmp_path)
     with mycelium.Bus() as bus:
         bus.spawn_rust("counter", "counter")
         with bus.join(str(topology), "a") as node:
-            child = start_node_b(script, topology)
-            try:
-                line = child.stdout.readline()
-                assert line.split() == ["count", "5"], (line, child.stderr)
+            with node_b(tmp_path, topology) as child:
                 model = node.ref("model")
                 big = hb(sender="x" * 10_000)
                 # Refused before anything is queued, with what to change: the caller's to fix,
@@ -167,8 +149,6 @@ def test_a_message_too_large_for_a_frame_raises_value_error_and_the_link_lives_o
                     model.tell(big)
                 # The link was not touched: the next ask is answered.
                 assert model.ask(hb(4), timeout=60.0).seq == 40
-            finally:
-                stop_node_b(child)
             assert child.returncode == 0, child.stderr.read()
 
 
