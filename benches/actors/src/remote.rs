@@ -63,6 +63,25 @@ fn shm_modes() -> Vec<Mode> {
     chosen_modes([Mode::Spin, Mode::Block])
 }
 
+/// The transports to run: all, or those named in `MYCELIUM_BENCH_TRANSPORTS` (`unix`, `tcp`,
+/// `shm`), for diagnosis.
+fn chosen_transports<const N: usize>(all: [Transport; N]) -> Vec<Transport> {
+    let only = std::env::var("MYCELIUM_BENCH_TRANSPORTS").unwrap_or_default();
+    all.into_iter()
+        .filter(|t| only.is_empty() || only.split(',').any(|o| o == t.name()))
+        .collect()
+}
+
+/// The socket implementations to run: all, or those named in `MYCELIUM_BENCH_SOCKETS` (`raw`,
+/// `mycelium`, `ractor`), for diagnosis.
+fn chosen_socket_fws() -> Vec<Fw> {
+    let only = std::env::var("MYCELIUM_BENCH_SOCKETS").unwrap_or_default();
+    [Fw::Raw, Fw::Mycelium, Fw::Ractor]
+        .into_iter()
+        .filter(|f| only.is_empty() || only.split(',').any(|o| o == f.name()))
+        .collect()
+}
+
 fn chosen_modes(all: [Mode; 2]) -> Vec<Mode> {
     let only = std::env::var("MYCELIUM_BENCH_MODES").unwrap_or_default();
     all.into_iter()
@@ -307,9 +326,9 @@ pub fn compare(sel: Selection) {
         println!("{}", line.text());
         lines.push(line);
     };
-    for transport in [Transport::Unix, Transport::Tcp] {
+    for transport in chosen_transports([Transport::Unix, Transport::Tcp]) {
         for mode in modes() {
-            for fw in [Fw::Raw, Fw::Mycelium, Fw::Ractor] {
+            for fw in chosen_socket_fws() {
                 let (w8, w9) = match run_pair(fw, transport, mode, c, sel) {
                     Ok((w8, w9)) => (w8.ok_or_else(String::new), w9.ok_or_else(String::new)),
                     Err(e) => (Err(e.clone()), Err(e)),
@@ -337,7 +356,8 @@ pub fn compare(sel: Selection) {
         sc.tput,
         sc.tput / 5
     );
-    for mode in shm_modes() {
+    let shm = !chosen_transports([Transport::Shm]).is_empty();
+    for mode in shm_modes().into_iter().filter(|_| shm) {
         for imp in shm::impls() {
             if sel.w8 {
                 let vals = shm::w8(imp, mode, sc)
@@ -352,7 +372,7 @@ pub fn compare(sel: Selection) {
             }
         }
     }
-    for mode in shm_modes() {
+    for mode in shm_modes().into_iter().filter(|_| shm) {
         for imp in shm::impls() {
             if sel.w9 {
                 let vals = shm::w9(imp, mode, sc).map(|r| vec![("msgs_per_sec", r)]);
