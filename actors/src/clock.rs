@@ -96,9 +96,15 @@ impl Clock {
 
     /// Virtual timers must be registered with the bus's own runtime even when called from a
     /// pinned actor's thread; real timers work on any runtime.
+    ///
+    /// A running task has a runtime: `try_id` reads a thread-local, where `try_current` clones
+    /// the runtime's handle (two atomic operations), so it is asked first.
+    #[inline]
     fn with_time<R>(&self, f: impl FnOnce() -> R) -> R {
         match self.inner.mode {
-            ClockMode::Real if Handle::try_current().is_ok() => f(),
+            ClockMode::Real if tokio::task::try_id().is_some() || Handle::try_current().is_ok() => {
+                f()
+            }
             _ => {
                 let _guard = self.inner.handle.enter();
                 f()
