@@ -93,12 +93,13 @@ async fn read_loop(link: &Arc<Inner>, id: u64, mut reader: FrameReader, mut rd: 
                 turns.answered = true;
             }
         }
-        let owed = {
-            let st = link.lock();
-            st.inb.delivered > st.acked
-        };
-        if owed {
-            link.wake_writer();
+        if link.owes_ack() {
+            if spinning(link) {
+                // Looked at again after the next turn of the scheduler (`spin`).
+                turns.ack_owed = true;
+            } else {
+                link.wake_writer();
+            }
         }
         if let Mode::Spin(budget) = link.config.mode {
             match spin(link, &mut reader, &mut rd, budget, &mut turns).await {
@@ -117,6 +118,12 @@ async fn read_loop(link: &Arc<Inner>, id: u64, mut reader: FrameReader, mut rd: 
             Ok(Ok(())) => {}
         }
     }
+}
+
+/// Whether this link's readers spin: a spinning reader, not the writer, waits one turn of the
+/// scheduler for a frame to carry an owed acknowledgement (`Turns::ack_owed`).
+fn spinning(link: &Inner) -> bool {
+    matches!(link.config.mode, Mode::Spin(_))
 }
 
 fn ended(e: ReadError) -> String {
@@ -140,9 +147,17 @@ const SPIN_SLICE: Duration = Duration::from_micros(20);
 /// after it delivered a reply to an asker outside any task (a `block_on` future; an asker
 /// that is a task runs in the short turn) and at least every [`SPIN_SLICE`]; short turns
 /// otherwise.
+///
+/// An acknowledgement owed when the reader starts to spin waits for that turn: the handler
+/// or the asker that the delivered frames woke usually queues a frame in it (a reply, the
+/// next ask), and the write of that frame carries the acknowledgement. Only if none did is
+/// the writer woken, to send it alone at once. (In block mode the writer waits that turn
+/// itself, at the cost of a wake-up and a turn of its own per delivery.)
 struct Turns {
     /// A reply went to an asker outside any task since the last full turn.
     answered: bool,
+    /// An acknowledgement was owed when the reader last finished its frames.
+    ack_owed: bool,
     last_full: std::time::Instant,
 }
 
@@ -150,7 +165,16 @@ impl Turns {
     fn new() -> Turns {
         Turns {
             answered: false,
+            ack_owed: false,
             last_full: std::time::Instant::now(),
+        }
+    }
+
+    /// After a turn: wakes the writer for an acknowledgement that no frame carried.
+    fn send_owed_ack(&mut self, link: &Inner) {
+        if std::mem::take(&mut self.ack_owed) && link.owes_ack() {
+            link.ack_now.store(true, Ordering::Relaxed);
+            link.wake_writer();
         }
     }
 
@@ -196,6 +220,7 @@ async fn spin(
     };
     loop {
         turns.take().await;
+        turns.send_owed_ack(link);
         let slice_end = std::time::Instant::now() + slice;
         let mut looks = 0u32;
         loop {
@@ -291,12 +316,12 @@ async fn handle(link: &Arc<Inner>, id: u64, f: Frame<'_>) -> Result<(), Ended> {
     // were delivered meanwhile). A reply ready at once is queued here, after the delivery is
     // recorded, so the write that carries it acknowledges the ask too: then the writer is
     // woken only if that write did not happen.
+    // A spinning reader leaves an owed acknowledgement for its next turn (`Turns`).
     let owed = match answered {
-        None => true,
+        None => !spinning(link),
         Some(reply) => {
             link.reply_now(f.corr, reply);
-            let st = link.lock();
-            st.inb.delivered > st.acked
+            !spinning(link) && link.owes_ack()
         }
     };
     if owed {
@@ -383,7 +408,8 @@ async fn write_loop(link: &Arc<Inner>, side: &WriteSide) -> String {
             let _ = std::future::poll_fn(|cx| side.poll_shutdown(cx)).await;
             return format!("link closed: {reason}");
         }
-        match side.turn(link, link.clock.now(), interval, ack_deferred) {
+        let may_defer_ack = !ack_deferred && !link.ack_now.swap(false, Ordering::Relaxed);
+        match side.turn(link, link.clock.now(), interval, may_defer_ack) {
             Err(reason) => return reason,
             Ok(Turn::DeferAck) => {
                 ack_deferred = true;

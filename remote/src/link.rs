@@ -38,6 +38,13 @@ pub(crate) struct Pending {
 /// The message name recorded for untyped sends (raw bytes).
 const UNNAMED: &str = "bytes";
 
+/// The codec's header and the link's, before a frame's name and body.
+const FRAME_HEADERS: usize = mycelium_codec::HEADER_LEN + crate::frame::LINK_HEADER_LEN;
+
+/// The body size a frame's buffer is first made for when the body's is not known: most
+/// contract messages fit, so encoding them does not reallocate.
+const BODY_GUESS: usize = 128;
+
 /// A reply to a remote ask: the reply's type id and body.
 pub type RemoteReply = (u16, Vec<u8>);
 
@@ -71,6 +78,9 @@ pub(crate) struct Inner {
     /// Set when a reply went to an asker outside any task; a spinning reader takes (and
     /// clears) it as its cue for a full turn of the scheduler.
     pub answered_outside_task: AtomicBool,
+    /// Set by a spinning reader that already waited a turn for a frame to carry an owed
+    /// acknowledgement: the writer sends it at once, without deferring it again.
+    pub ack_now: AtomicBool,
     /// The service name recorded with reply frames (they have none): made once.
     reply_name: Arc<str>,
     /// Held by a reader from its order check until the frame's delivery is recorded, so that
@@ -175,6 +185,7 @@ impl Link {
                 writes_due: AtomicBool::new(false),
                 room: Notify::new(),
                 answered_outside_task: AtomicBool::new(false),
+                ack_now: AtomicBool::new(false),
                 reply_name: Arc::from(""),
                 delivery: tokio::sync::Mutex::new(()),
                 keeper: std::sync::OnceLock::new(),
@@ -230,7 +241,7 @@ impl Link {
         corr: u64,
         body: impl FnOnce(&mut Vec<u8>),
     ) -> Result<Vec<u8>, SendError> {
-        self.encode_keyed(kind, name, type_id, corr, None, body)
+        self.encode_sized(kind, name, type_id, corr, None, BODY_GUESS, body)
     }
 
     fn encode_keyed(
@@ -242,7 +253,24 @@ impl Link {
         key: Option<u64>,
         body: impl FnOnce(&mut Vec<u8>),
     ) -> Result<Vec<u8>, SendError> {
-        let mut frame = Vec::with_capacity(64 + name.len());
+        self.encode_sized(kind, name, type_id, corr, key, BODY_GUESS, body)
+    }
+
+    /// Encodes a frame into a buffer made for a body of `body_len` bytes: a buffer that grows
+    /// while the body is written costs a reallocation and a copy.
+    // The frame's fields, one argument each.
+    #[allow(clippy::too_many_arguments)]
+    fn encode_sized(
+        &self,
+        kind: Kind,
+        name: &str,
+        type_id: u16,
+        corr: u64,
+        key: Option<u64>,
+        body_len: usize,
+        body: impl FnOnce(&mut Vec<u8>),
+    ) -> Result<Vec<u8>, SendError> {
+        let mut frame = Vec::with_capacity(FRAME_HEADERS + name.len() + body_len);
         let spec = FrameSpec {
             kind,
             type_id,
@@ -574,6 +602,12 @@ impl Inner {
         if st.connection == Some(id) {
             st.write = Some(side.clone());
         }
+    }
+
+    /// True when frames were delivered that the peer has not been acknowledged yet.
+    pub fn owes_ack(&self) -> bool {
+        let st = self.lock();
+        st.inb.delivered > st.acked
     }
 
     /// Wakes the writer of the current connection.
@@ -1017,7 +1051,10 @@ impl Link {
             Ok((type_id, body)) => (Kind::Reply, type_id, body),
             Err(reason) => (Kind::ReplyFailed, 0, reason.into_bytes()),
         };
-        match self.encode(kind, "", type_id, corr, |o| o.extend_from_slice(&body)) {
+        let sized = self.encode_sized(kind, "", type_id, corr, None, body.len(), |o| {
+            o.extend_from_slice(&body)
+        });
+        match sized {
             Ok(frame) => Ok((kind, type_id, frame)),
             Err(SendError::TooLarge(WireError::TooLargeToSend { body_len, max })) => {
                 let reason = format!("reply of {body_len} bytes exceeds the frame maximum {max}");

@@ -105,6 +105,11 @@ impl Outbound {
         n
     }
 
+    /// Frames are queued that the current connection has not written yet.
+    pub fn has_unwritten(&self) -> bool {
+        self.cursor < self.next_seq
+    }
+
     /// Up to `max_frames` frames (and about `max_bytes`) to write next, advancing the cursor.
     pub fn take_batch(&mut self, max_frames: usize, max_bytes: usize, out: &mut Vec<Bytes>) {
         let Some(front) = self.log.front().map(|e| e.seq) else {

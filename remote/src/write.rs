@@ -45,6 +45,8 @@ struct Out {
     batch: Vec<Bytes>,
     /// Bus time of the last write: a heartbeat is due an interval after it.
     last_sent: Duration,
+    /// The last `refill` left frames in the queue (more than a batch was queued).
+    more_queued: bool,
 }
 
 /// What the writer task's turn found to do.
@@ -68,6 +70,7 @@ impl WriteSide {
                 offset: 0,
                 batch: Vec::new(),
                 last_sent: now,
+                more_queued: false,
             }),
         }
     }
@@ -97,8 +100,11 @@ impl WriteSide {
         let mut refills = 0;
         loop {
             if out.pending.is_empty() {
+                if refills > 0 && !out.more_queued {
+                    return true;
+                }
                 if refills == 2 {
-                    // More may be queued: the writer looks.
+                    // More is queued: the writer writes it.
                     return false;
                 }
                 refills += 1;
@@ -116,20 +122,22 @@ impl WriteSide {
     }
 
     /// The writer task's turn: takes the next frames (an acknowledgement or a heartbeat
-    /// first when one is due). `Err` when this connection is no longer the link's.
+    /// first when one is due). With `may_defer_ack`, an acknowledgement with nothing to go
+    /// with it waits a turn ([`Turn::DeferAck`]). `Err` when this connection is no longer the
+    /// link's.
     pub fn turn(
         &self,
         link: &Inner,
         now: Duration,
         interval: Duration,
-        ack_deferred: bool,
+        may_defer_ack: bool,
     ) -> Result<Turn, String> {
         let mut out = self.lock();
         if !out.pending.is_empty() {
             return Ok(Turn::Write);
         }
         let heartbeat_at = out.last_sent + interval;
-        match refill(link, self.id, &mut out, now >= heartbeat_at, !ack_deferred)? {
+        match refill(link, self.id, &mut out, now >= heartbeat_at, may_defer_ack)? {
             Refilled::Some => Ok(Turn::Write),
             Refilled::AckDeferred => Ok(Turn::DeferAck),
             Refilled::Nothing => Ok(Turn::Idle(heartbeat_at)),
@@ -249,6 +257,7 @@ fn refill(
         link.config.batch_bytes,
         &mut out.batch,
     );
+    out.more_queued = st.out.has_unwritten();
     let ack = st.inb.delivered;
     let owed = ack > st.acked;
     if owed && out.batch.is_empty() && !heartbeat && may_defer_ack {

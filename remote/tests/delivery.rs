@@ -32,6 +32,46 @@ async fn tells_and_asks_in_order_over_tcp_spinning() {
     .await;
 }
 
+/// A spinning reader leaves an owed acknowledgement for a frame that is about to be sent to
+/// carry it; when none is (the last tell of a burst, a reply that no ask follows), it still
+/// goes, alone: both sides' queues drain with nothing more sent.
+async fn spinning_readers_acknowledge_the_last_frames(name: &str) {
+    let dir = TempDir::new(name);
+    // No heartbeat within the test's bound: it would carry the acknowledgement too.
+    let config = LinkConfig {
+        mode: Mode::Spin(Duration::from_micros(50)),
+        heartbeat_interval: Duration::from_secs(3600),
+        heartbeat_timeout: Duration::from_secs(7200),
+        ..fast_config()
+    };
+    let (a, _b, link) = scenario::in_order_with(&dir.socket("a.sock"), config, 1, 3).await;
+    let back = a.link("b").expect("a's link to b");
+    // b's ask was its last frame, a's reply a's last: each is acknowledged alone.
+    tokio::time::timeout(BOUND, async {
+        while link.queued() > 0 || back.queued() > 0 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| {
+        panic!(
+            "unacknowledged after {BOUND:?}: b has {} queued, a has {}",
+            link.queued(),
+            back.queued()
+        )
+    });
+}
+
+#[tokio::test]
+async fn spinning_readers_on_one_thread_acknowledge_the_last_frames() {
+    spinning_readers_acknowledge_the_last_frames("spin-ack-ct").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spinning_readers_on_two_threads_acknowledge_the_last_frames() {
+    spinning_readers_acknowledge_the_last_frames("spin-ack-mt").await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unix_socket_file_is_private_and_unsafe_directory_refused() {
     use std::os::unix::fs::PermissionsExt;

@@ -27,12 +27,22 @@ pub async fn in_order(
     count: u32,
     ask_len: usize,
 ) -> (Node, Node, Link) {
-    let bus = Bus::new();
-    let (rec, mut got) = Recorder::new(true);
     let config = LinkConfig {
         mode,
         ..fast_config()
     };
+    in_order_with(a_at, config, count, ask_len).await
+}
+
+/// [`in_order`] with both nodes' links configured by `config`.
+pub async fn in_order_with(
+    a_at: &Endpoint,
+    config: LinkConfig,
+    count: u32,
+    ask_len: usize,
+) -> (Node, Node, Link) {
+    let bus = Bus::new();
+    let (rec, mut got) = Recorder::new(true);
     let (a, _) = node("a", &bus, rec.clone(), config.clone());
     let at = a.listen(a_at, &["b"]).await.unwrap();
     let (b, _) = node("b", &bus, rec, config);
