@@ -273,6 +273,11 @@ async fn handle(link: &Arc<Inner>, id: u64, f: Frame<'_>) -> Result<(), Ended> {
     let _delivering = link.delivery.lock().await;
     let instance = {
         let mut st = link.lock();
+        // The acknowledgement a data frame may carry (`write.rs`, `refill`), whatever its
+        // order: it is cumulative, and never counts past what was written.
+        if f.ack > 0 && st.out.ack(f.ack) > 0 {
+            link.room_freed();
+        }
         if st.connection != Some(id) {
             // Replaced: the newer connection delivers this frame (or has already).
             return Err(Ended::here("replaced by a newer connection".to_owned()));

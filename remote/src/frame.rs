@@ -10,6 +10,9 @@ use crate::error::WireError;
 
 /// Bytes of the link header that opens every frame's body.
 pub const LINK_HEADER_LEN: usize = 20;
+/// Offset of the link header's `ack` in a frame: a writer sets it in a data frame's copy to
+/// acknowledge with that frame, without an Ack frame of its own.
+pub const ACK_AT: usize = HEADER_LEN + 4;
 /// Longest service or topic name a frame may carry.
 pub const MAX_NAME_LEN: usize = 255;
 /// Default maximum body length (link header, name and payload) of a frame: 1 MiB.
@@ -98,7 +101,8 @@ pub struct Frame<'a> {
     pub seq: u64,
     /// Sender's bus time in nanoseconds.
     pub ts_ns: u64,
-    /// Cumulative ack (heartbeat and ack frames), else 0.
+    /// Cumulative ack: in heartbeat and ack frames, and in a data frame that carries one
+    /// (0 when it carries none).
     pub ack: u64,
     /// Correlation id of an ask and its reply, else 0.
     pub corr: u64,

@@ -908,8 +908,13 @@ impl Inner {
     pub fn on_ack(&self, upto: u64) {
         let freed = self.lock().out.ack(upto);
         if freed > 0 {
-            self.room.notify_waiters();
+            self.room_freed();
         }
+    }
+
+    /// Acknowledged frames left the log: wakes senders waiting for room.
+    pub fn room_freed(&self) {
+        self.room.notify_waiters();
     }
 
     /// The peer asks for publications of `type_id` on `pattern`.

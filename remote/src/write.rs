@@ -20,7 +20,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::io::AsyncWrite;
 
-use crate::frame::{encode_frame, FrameSpec, Kind};
+use crate::frame::{encode_frame, FrameSpec, Kind, ACK_AT};
 use crate::link::Inner;
 use crate::transport::WriteHalf;
 
@@ -47,6 +47,11 @@ struct Out {
     last_sent: Duration,
     /// The last `refill` left frames in the queue (more than a batch was queued).
     more_queued: bool,
+    /// The first pending frame as it is written: a copy with an owed acknowledgement in its
+    /// `ack` field (the log keeps the frame as it was queued, for a resend).
+    patched: Vec<u8>,
+    /// `patched` stands for the first pending frame until it is written whole.
+    front_patched: bool,
 }
 
 /// What the writer task's turn found to do.
@@ -71,6 +76,8 @@ impl WriteSide {
                 batch: Vec::new(),
                 last_sent: now,
                 more_queued: false,
+                patched: Vec::new(),
+                front_patched: false,
             }),
         }
     }
@@ -193,8 +200,11 @@ impl Out {
         let mut slices = [IoSlice::new(&[]); SLICES];
         let mut count = 0;
         for (i, frame) in self.pending.iter().take(SLICES).enumerate() {
-            let from = if i == 0 { self.offset } else { 0 };
-            slices[i] = IoSlice::new(&frame[from..]);
+            slices[i] = match i {
+                0 if self.front_patched => IoSlice::new(&self.patched[self.offset..]),
+                0 => IoSlice::new(&frame[self.offset..]),
+                _ => IoSlice::new(frame),
+            };
             count += 1;
         }
         let n = write(&mut self.half, &slices[..count])?;
@@ -218,6 +228,7 @@ impl Out {
             }
             n -= rest;
             self.offset = 0;
+            self.front_patched = false;
             if let Some(frame) = self.pending.pop_front() {
                 link.metrics.frame_sent(frame.len() as u64);
             }
@@ -236,8 +247,9 @@ enum Refilled {
     AckDeferred,
 }
 
-/// Moves the next queued frames to `pending`, after an acknowledgement if one is owed (or a
-/// heartbeat if `heartbeat` and no acknowledgement goes). With `may_defer_ack`, an
+/// Moves the next queued frames to `pending` (which is empty), with an acknowledgement if one
+/// is owed: in the first frame's `ack` field, or in an Ack frame ahead of them when there are
+/// none (or a heartbeat if `heartbeat` and no acknowledgement goes). With `may_defer_ack`, an
 /// acknowledgement with no frame to go with it is held back (the writer's first look).
 /// `Err` when this connection is no longer the link's.
 fn refill(
@@ -262,6 +274,20 @@ fn refill(
     let owed = ack > st.acked;
     if owed && out.batch.is_empty() && !heartbeat && may_defer_ack {
         return Ok(Refilled::AckDeferred);
+    }
+    if owed && out.pending.is_empty() {
+        if let Some(first) = out.batch.first().filter(|f| f.len() >= ACK_AT + 8) {
+            // The first frame carries the acknowledgement: a copy of it with the field set,
+            // written in its place (`write_with`).
+            out.patched.clear();
+            out.patched.extend_from_slice(first);
+            out.patched[ACK_AT..ACK_AT + 8].copy_from_slice(&ack.to_le_bytes());
+            out.front_patched = true;
+            st.acked = ack;
+            drop(st);
+            out.pending.extend(out.batch.drain(..));
+            return Ok(Refilled::Some);
+        }
     }
     let kind = if owed {
         Some(Kind::Ack)
