@@ -5,6 +5,7 @@
 //! connection resumes where the last one stopped.
 
 use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -33,6 +34,31 @@ pub(crate) struct Pending {
     /// current-thread runtime such an asker runs only after the scheduler's full turn, which
     /// a spinning reader then takes for it (`connection.rs`, `Turns`).
     outside_task: bool,
+}
+
+/// The asks in flight, by correlation id.
+pub(crate) type Asks = HashMap<u64, Pending, BuildHasherDefault<CorrHasher>>;
+
+/// Hashes correlation ids: this side hands them out in sequence, and one multiplication
+/// spreads them over the table. A peer chooses none of the keys (a reply with a made-up id
+/// only misses), so SipHash's defence against chosen keys would buy nothing here.
+#[derive(Default)]
+pub(crate) struct CorrHasher(u64);
+
+impl Hasher for CorrHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 /// The message name recorded for untyped sends (raw bytes).
@@ -95,7 +121,7 @@ pub(crate) struct Inner {
 pub(crate) struct State {
     pub out: Outbound,
     pub inb: Inbound,
-    pub pending: HashMap<u64, Pending>,
+    pub pending: Asks,
     next_corr: u64,
     /// Set when a connection is up: its id.
     pub connection: Option<u64>,
@@ -167,7 +193,7 @@ impl Link {
                 state: Mutex::new(State {
                     out: Outbound::new(capacity),
                     inb: Inbound::default(),
-                    pending: HashMap::new(),
+                    pending: Asks::default(),
                     next_corr: 1,
                     connection: None,
                     write: None,
@@ -847,7 +873,7 @@ impl Inner {
         });
     }
 
-    fn fail_asks(&self, pending: HashMap<u64, Pending>, reason: &str) {
+    fn fail_asks(&self, pending: Asks, reason: &str) {
         let mut pending: Vec<_> = pending.into_iter().collect();
         pending.sort_by_key(|(corr, _)| *corr);
         for (_, p) in pending {

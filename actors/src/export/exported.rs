@@ -19,6 +19,9 @@ pub(super) enum Refused {
 /// A tell waiting for room in a full mailbox.
 pub(super) type Waiting = BoxFuture<'static, Result<(), Refused>>;
 
+/// The body size a reply's buffer is first made for (most contract messages fit).
+const REPLY_GUESS: usize = 128;
+
 /// A reply encoded as (type id, body).
 pub(super) type EncodedReply = Result<(u16, Vec<u8>), AskError<()>>;
 
@@ -118,7 +121,8 @@ where
             let pending = to.ask_queued(msg).await.map_err(without_message)?;
             Ok(Box::pin(async move {
                 let reply = pending.await?;
-                let mut out = Vec::new();
+                // Made for most replies at once: growing from empty reallocates several times.
+                let mut out = Vec::with_capacity(REPLY_GUESS);
                 reply.encode_body(&mut out);
                 Ok((R::TYPE_ID, out))
             }) as BoxFuture<'static, EncodedReply>)
