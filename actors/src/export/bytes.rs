@@ -51,6 +51,8 @@ pub trait ByteService: Send + Sync + 'static {
 pub(super) struct ByteExport {
     pub(super) service: Arc<dyn ByteService>,
     pub(super) type_id: u16,
+    /// The service name it is exported under, for the errors of its replies.
+    pub(super) name: Arc<str>,
 }
 
 fn refused(id: ActorId, r: ByteRefusal) -> Refused {
@@ -93,7 +95,13 @@ impl Exported for ByteExport {
         // The byte service queues the request itself; its caller bounds the wait for the
         // reply, so the service gets no timeout of its own.
         let reply = self.service.ask(self.type_id, body, None);
-        let queueing: Queueing = Box::pin(async move { Ok(reply) });
-        Some(Ok((self.service.id(), queueing)))
+        let (actor, name) = (self.service.id(), self.name.clone());
+        let queueing: Queueing = Box::pin(async move {
+            Ok(
+                Box::pin(async move { reply.await.map_err(|e| super::ask_error(&name, actor, e)) })
+                    as super::PendingEncodedReply,
+            )
+        });
+        Some(Ok((actor, queueing)))
     }
 }

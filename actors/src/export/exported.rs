@@ -6,7 +6,7 @@ use mycelium_codec::{DecodeError, WireMessage};
 
 use crate::envelope::BoxFuture;
 use crate::error::{AskError, SendError, TrySendError};
-use crate::export::DeliveryError;
+use crate::export::{DeliveryError, PendingEncodedReply};
 use crate::topic::{PublishReport, Publisher};
 use crate::{ActorId, Recipient, ReplyRecipient};
 
@@ -22,12 +22,9 @@ pub(super) type Waiting = BoxFuture<'static, Result<(), Refused>>;
 /// The body size a reply's buffer is first made for (most contract messages fit).
 const REPLY_GUESS: usize = 128;
 
-/// A reply encoded as (type id, body).
-pub(super) type EncodedReply = Result<(u16, Vec<u8>), AskError<()>>;
-
-/// A request on its way into a mailbox: done once it is queued, with the reply to come.
-pub(super) type Queueing =
-    BoxFuture<'static, Result<BoxFuture<'static, EncodedReply>, AskError<()>>>;
+/// A request on its way into a mailbox: done once it is queued, with the reply to come
+/// (its failure already named with the service and the actor).
+pub(super) type Queueing = BoxFuture<'static, Result<PendingEncodedReply, AskError<()>>>;
 
 /// One exported message type of one service, type-erased.
 pub(super) trait Exported: Send + Sync {
@@ -87,7 +84,11 @@ impl<M: WireMessage + Send + 'static> Exported for TellExport<M> {
     }
 }
 
-pub(super) struct AskExport<M, R>(pub(super) ReplyRecipient<M, R>);
+pub(super) struct AskExport<M, R> {
+    pub(super) to: ReplyRecipient<M, R>,
+    /// The service it is exported under, for the errors of its replies.
+    pub(super) service: Arc<str>,
+}
 
 impl<M, R> Exported for AskExport<M, R>
 where
@@ -100,13 +101,13 @@ where
 
     fn decode_and_try_tell(&self, body: &[u8]) -> Result<Result<(), Refused>, DecodeError> {
         let msg = M::decode_body(body)?;
-        Ok(self.0.try_tell(msg).map_err(|e| refused(self.0.id(), e)))
+        Ok(self.to.try_tell(msg).map_err(|e| refused(self.to.id(), e)))
     }
 
     fn decode_and_tell(&self, body: &[u8]) -> Result<Result<(), Waiting>, DecodeError> {
         let msg = M::decode_body(body)?;
-        let to = self.0.clone();
-        Ok(decide(self.0.id(), self.0.try_tell(msg), move |m| {
+        let to = self.to.clone();
+        Ok(decide(self.to.id(), self.to.try_tell(msg), move |m| {
             Box::pin(async move { to.tell(m).await })
         }))
     }
@@ -116,18 +117,21 @@ where
             Ok(msg) => msg,
             Err(e) => return Some(Err(e)),
         };
-        let to = self.0.clone();
+        let to = self.to.clone();
+        let (actor, service) = (self.to.id(), self.service.clone());
         let queueing: Queueing = Box::pin(async move {
             let pending = to.ask_queued(msg).await.map_err(without_message)?;
             Ok(Box::pin(async move {
-                let reply = pending.await?;
+                let reply = pending
+                    .await
+                    .map_err(|e| super::ask_error(&service, actor, e))?;
                 // Made for most replies at once: growing from empty reallocates several times.
                 let mut out = Vec::with_capacity(REPLY_GUESS);
                 reply.encode_body(&mut out);
                 Ok((R::TYPE_ID, out))
-            }) as BoxFuture<'static, EncodedReply>)
+            }) as PendingEncodedReply)
         });
-        Some(Ok((self.0.id(), queueing)))
+        Some(Ok((actor, queueing)))
     }
 }
 

@@ -177,7 +177,11 @@ impl Exports {
         M: WireMessage + Send + 'static,
         R: WireMessage + Send + 'static,
     {
-        self.add(service, M::TYPE_ID, M::NAME, Arc::new(AskExport(to)))
+        let export = AskExport {
+            to,
+            service: Arc::from(service),
+        };
+        self.add(service, M::TYPE_ID, M::NAME, Arc::new(export))
     }
 
     /// Exports a service that decodes its own messages (a foreign actor) under `service`,
@@ -206,10 +210,12 @@ impl Exports {
                     message: types[&type_id].message_name(),
                 });
             }
+            let name: Arc<str> = Arc::from(service);
             for &type_id in type_ids {
                 let export = ByteExport {
                     service: to.clone(),
                     type_id,
+                    name: name.clone(),
                 };
                 types.insert(type_id, Arc::new(export));
             }
@@ -410,11 +416,7 @@ impl Exports {
             }
             Some(Ok(started)) => started,
         };
-        let reply = queueing.await.map_err(|e| ask_error(service, actor, e))?;
-        let service = service.to_string();
-        Ok(Box::pin(async move {
-            reply.await.map_err(|e| ask_error(&service, actor, e))
-        }))
+        queueing.await.map_err(|e| ask_error(service, actor, e))
     }
 
     /// Decodes `body` as the topic message `type_id` names and publishes it on this bus
@@ -452,7 +454,7 @@ impl Exports {
     }
 }
 
-fn ask_error(service: &str, actor: crate::ActorId, e: AskError<()>) -> DeliveryError {
+pub(super) fn ask_error(service: &str, actor: crate::ActorId, e: AskError<()>) -> DeliveryError {
     let service = service.to_string();
     match e {
         AskError::Closed(()) => DeliveryError::Stopped {
