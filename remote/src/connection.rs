@@ -159,6 +159,9 @@ struct Turns {
     /// An acknowledgement was owed when the reader last finished its frames.
     ack_owed: bool,
     last_full: std::time::Instant,
+    /// The reader's runtime, whose queue a slice watches (looked up once: a lookup clones
+    /// the runtime's handle).
+    runtime: tokio::runtime::RuntimeMetrics,
 }
 
 impl Turns {
@@ -167,6 +170,7 @@ impl Turns {
             answered: false,
             ack_owed: false,
             last_full: std::time::Instant::now(),
+            runtime: tokio::runtime::Handle::current().metrics(),
         }
     }
 
@@ -212,7 +216,6 @@ async fn spin(
     turns: &mut Turns,
 ) -> Result<bool, ReadError> {
     let start = std::time::Instant::now();
-    let runtime = tokio::runtime::Handle::current().metrics();
     let slice = if rd.reads_directly() {
         SPIN_SLICE.min(budget)
     } else {
@@ -231,7 +234,7 @@ async fn spin(
             // The clock and the runtime's queue every few looks: each costs more than a look.
             if looks % 8 == 0
                 && (link.writes_due.load(Ordering::Acquire)
-                    || runtime.global_queue_depth() > 0
+                    || turns.runtime.global_queue_depth() > 0
                     || std::time::Instant::now() >= slice_end)
             {
                 break;
