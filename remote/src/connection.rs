@@ -395,6 +395,16 @@ async fn deliver(link: &Arc<Inner>, f: &Frame<'_>) -> Delivered {
     }
 }
 
+/// When the link was closed: writes what is pending and a Close frame with the reason, shuts
+/// the transport's write direction down, and returns why the writer ends.
+async fn close_if_closed(link: &Inner, side: &WriteSide) -> Option<String> {
+    let reason = link.lock().closed.clone()?;
+    side.close_frame(link, &reason);
+    let _ = std::future::poll_fn(|cx| side.poll_write_pending(link, cx)).await;
+    let _ = std::future::poll_fn(|cx| side.poll_shutdown(cx)).await;
+    Some(format!("link closed: {reason}"))
+}
+
 async fn write_loop(link: &Arc<Inner>, side: &WriteSide) -> String {
     let interval = link.config.heartbeat_interval;
     // An ack owed with nothing else to write waits one turn of the scheduler first: the
@@ -409,16 +419,14 @@ async fn write_loop(link: &Arc<Inner>, side: &WriteSide) -> String {
         let mut wake = std::pin::pin!(wake);
         wake.as_mut().enable();
         link.writes_due.store(false, Ordering::Release);
-        let closed = link.lock().closed.clone();
-        if let Some(reason) = closed {
-            side.close_frame(link, &reason);
-            let _ = std::future::poll_fn(|cx| side.poll_write_pending(link, cx)).await;
-            let _ = std::future::poll_fn(|cx| side.poll_shutdown(cx)).await;
-            return format!("link closed: {reason}");
+        if let Some(ended) = close_if_closed(link, side).await {
+            return ended;
         }
         let may_defer_ack = !ack_deferred && !link.ack_now.swap(false, Ordering::Relaxed);
         match side.turn(link, link.clock.now(), interval, may_defer_ack) {
-            Err(reason) => return reason,
+            // Closed since the look above (closing lets the connection go, so the turn fails):
+            // the Close frame still goes.
+            Err(reason) => return close_if_closed(link, side).await.unwrap_or(reason),
             Ok(Turn::DeferAck) => {
                 ack_deferred = true;
                 tokio::task::yield_now().await;
