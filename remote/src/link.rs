@@ -267,7 +267,7 @@ impl Link {
         corr: u64,
         body: impl FnOnce(&mut Vec<u8>),
     ) -> Result<Vec<u8>, SendError> {
-        self.encode_sized(kind, name, type_id, corr, None, BODY_GUESS, body)
+        self.encode_keyed(kind, name, type_id, corr, None, body)
     }
 
     fn encode_keyed(
