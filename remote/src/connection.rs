@@ -34,17 +34,35 @@ pub(crate) async fn run(
         async move { write_loop(&link, &side).await }
     });
     let mut writer = AbortOnDrop(writer);
-    let ended = tokio::select! {
-        r = read_loop(&link, id, reader, rd) => r,
+    let reading = read_loop(&link, id, reader, rd);
+    tokio::pin!(reading);
+    let (ended, writer_done) = tokio::select! {
+        r = &mut reading => (r, false),
         r = &mut writer.0 => {
-            Ended::here(r.unwrap_or_else(|e| format!("the link's writer stopped: {e}")))
+            let reason = r.unwrap_or_else(|e| format!("the link's writer stopped: {e}"));
+            (Ended::here(reason), true)
         }
     };
+    // This side closed the link. Its writer sends the Close frame and shuts its direction
+    // down; its reader reads and drops what the peer still sends (`drain`) until the peer,
+    // having read the Close, closes its end. Each may finish: closing a socket with unread
+    // bytes resets the connection, and a reset can destroy the Close before the peer reads it.
+    if link.lock().closed.is_some() {
+        if writer_done {
+            let _ = link.clock.timeout(CLOSE_GRACE, &mut reading).await;
+        } else {
+            let _ = link.clock.timeout(CLOSE_GRACE, &mut writer.0).await;
+        }
+    }
     // A writer still running (the reader ended first) stops with its connection.
     drop(writer);
     link.detach(id, &ended.reason, ended.by_peer);
     ended.reason
 }
+
+/// How long a closed link's connection may take to send its Close frame and see the peer
+/// close its end (bus time).
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 /// Why a connection ended.
 struct Ended {
@@ -87,6 +105,9 @@ async fn read_loop(link: &Arc<Inner>, id: u64, mut reader: FrameReader, mut rd: 
             };
             link.metrics.frame_received(frame.wire_len() as u64);
             if let Err(ended) = handle(link, id, frame).await {
+                if link.lock().closed.is_some() {
+                    drain(link, &mut reader, &mut rd).await;
+                }
                 return ended;
             }
             if link.answered_outside_task.swap(false, Ordering::Relaxed) {
@@ -124,6 +145,21 @@ async fn read_loop(link: &Arc<Inner>, id: u64, mut reader: FrameReader, mut rd: 
 /// scheduler for a frame to carry an owed acknowledgement (`Turns::ack_owed`).
 fn spinning(link: &Inner) -> bool {
     matches!(link.config.mode, Mode::Spin(_))
+}
+
+/// This side closed the link while the peer was still sending: reads and drops what comes
+/// until the peer, having read the Close frame the writer sends meanwhile, closes its end
+/// (or [`CLOSE_GRACE`] passes). Closing a socket with unread bytes would reset the
+/// connection, and a reset can destroy the Close frame before the peer reads it.
+async fn drain(link: &Inner, reader: &mut FrameReader, rd: &mut ReadHalf) {
+    let _ = link
+        .clock
+        .timeout(CLOSE_GRACE, async {
+            while reader.fill(rd).await.is_ok() {
+                while let Ok(Some(_)) = reader.next_buffered() {}
+            }
+        })
+        .await;
 }
 
 fn ended(e: ReadError) -> String {

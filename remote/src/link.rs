@@ -744,9 +744,12 @@ impl Inner {
         let mut st = self.lock();
         if st.connection == Some(id) {
             st.task = Some(task);
-        } else {
+        } else if st.closed.is_none() {
+            // Replaced already by a newer connection.
             task.abort();
         }
+        // Closed since it was attached: as `end` does, the task is left to send the Close
+        // frame and end by itself.
     }
 
     /// How many connections were attached so far (a new one changes it).

@@ -321,6 +321,61 @@ async fn silent_peer_is_declared_dead_by_heartbeat_timeout() {
     assert!(!by_peer, "a timeout is seen on this side");
 }
 
+/// A link closed while its peer keeps sending still says why: the frames that arrive after
+/// the close end its reader, and its writer sends the Close frame all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_closed_under_a_stream_of_tells_still_sends_its_close_frame() {
+    for round in 0..5 {
+        let bus = Bus::new();
+        let (rec, mut got) = Recorder::new(true);
+        let (a, mut a_events) = node("a", &bus, rec.clone(), fast_config());
+        let at = a
+            .listen(&Endpoint::Tcp("127.0.0.1:0".into()), &["b"])
+            .await
+            .unwrap();
+        let (b, mut b_events) = node("b", &bus, rec, fast_config());
+        let b_link = b.connect("a", at);
+        a_events
+            .wait("up", |k| matches!(k, LinkEventKind::Up { .. }))
+            .await;
+        b_events
+            .wait("up", |k| matches!(k, LinkEventKind::Up { .. }))
+            .await;
+        let a_link = a.link("b").expect("a's link to b");
+        let svc: Arc<str> = "strategy".into();
+        // a streams tells at b until its link goes down.
+        let stream = tokio::spawn(async move {
+            let mut i = 0u32;
+            while a_link
+                .send(Kind::Tell, &svc, 100, |o| o.extend_from_slice(&body(i)))
+                .await
+                .is_ok()
+            {
+                i = i.wrapping_add(1);
+            }
+        });
+        // Closed in the middle of the stream.
+        recv_n(&mut got, 10).await;
+        b_link.close("done for the day");
+        let down = a_events
+            .wait("down with b's reason", |k| {
+                matches!(k, LinkEventKind::Down { reason, .. } if reason.contains("done for the day"))
+            })
+            .await;
+        let LinkEventKind::Down { reason, by_peer } = down.kind else {
+            unreachable!()
+        };
+        assert!(by_peer, "round {round}: {reason}");
+        assert!(
+            reason.contains("done for the day"),
+            "round {round}: {reason}"
+        );
+        a.shutdown();
+        b.shutdown();
+        stream.abort();
+    }
+}
+
 /// A peer that closes its link on purpose sends a Close frame: this side's link goes down
 /// marked as closed by the peer (logged at info, not as a warning), with the peer's reason.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -341,8 +396,12 @@ async fn a_peer_closing_its_link_is_reported_as_closed_by_the_peer() {
         .wait("up", |k| matches!(k, LinkEventKind::Up { .. }))
         .await;
     b_link.close("done for the day");
+    // A connection that b gave up during its handshake (under load), after a had accepted it,
+    // went down without a reason: the down that counts is the one with b's reason.
     let down = a_events
-        .wait("down", |k| matches!(k, LinkEventKind::Down { .. }))
+        .wait("down with b's reason", |k| {
+            matches!(k, LinkEventKind::Down { reason, .. } if reason.contains("done for the day"))
+        })
         .await;
     let LinkEventKind::Down { reason, by_peer } = down.kind else {
         unreachable!()
