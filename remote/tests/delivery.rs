@@ -358,9 +358,7 @@ async fn a_link_closed_under_a_stream_of_tells_still_sends_its_close_frame() {
         recv_n(&mut got, 10).await;
         b_link.close("done for the day");
         let down = a_events
-            .wait("down with b's reason", |k| {
-                matches!(k, LinkEventKind::Down { reason, .. } if reason.contains("done for the day"))
-            })
+            .wait("down", |k| matches!(k, LinkEventKind::Down { .. }))
             .await;
         let LinkEventKind::Down { reason, by_peer } = down.kind else {
             unreachable!()
@@ -396,12 +394,8 @@ async fn a_peer_closing_its_link_is_reported_as_closed_by_the_peer() {
         .wait("up", |k| matches!(k, LinkEventKind::Up { .. }))
         .await;
     b_link.close("done for the day");
-    // A connection that b gave up during its handshake (under load), after a had accepted it,
-    // went down without a reason: the down that counts is the one with b's reason.
     let down = a_events
-        .wait("down with b's reason", |k| {
-            matches!(k, LinkEventKind::Down { reason, .. } if reason.contains("done for the day"))
-        })
+        .wait("down", |k| matches!(k, LinkEventKind::Down { .. }))
         .await;
     let LinkEventKind::Down { reason, by_peer } = down.kind else {
         unreachable!()
