@@ -458,7 +458,9 @@ async fn write_loop(link: &Arc<Inner>, side: &WriteSide) -> String {
         if let Some(ended) = close_if_closed(link, side).await {
             return ended;
         }
-        let may_defer_ack = !ack_deferred && !link.ack_now.swap(false, Ordering::Relaxed);
+        // Taken whatever `ack_deferred` says, so that a cue never outlives its turn.
+        let ack_now = link.ack_now.swap(false, Ordering::Relaxed);
+        let may_defer_ack = !ack_deferred && !ack_now;
         match side.turn(link, link.clock.now(), interval, may_defer_ack) {
             // Closed since the look above (closing lets the connection go, so the turn fails):
             // the Close frame still goes.

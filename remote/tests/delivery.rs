@@ -12,8 +12,9 @@ use mycelium_actors::Bus;
 use mycelium_remote::frame::Kind;
 use mycelium_remote::transport::Listener;
 use mycelium_remote::{
-    Endpoint, LinkConfig, LinkEventKind, LossReason, Mode, RemoteAskError, SendError,
+    Endpoint, Link, LinkConfig, LinkEventKind, LossReason, Mode, Node, RemoteAskError, SendError,
 };
+use tokio::sync::mpsc;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tells_and_asks_in_order_over_unix_blocking() {
@@ -321,26 +322,49 @@ async fn silent_peer_is_declared_dead_by_heartbeat_timeout() {
     assert!(!by_peer, "a timeout is seen on this side");
 }
 
+/// Node a listening on loopback TCP, node b dialling it, both links up; the received
+/// messages arrive on the recorder's channel.
+async fn tcp_pair_up() -> (Node, Events, Node, Link, mpsc::UnboundedReceiver<Got>) {
+    let bus = Bus::new();
+    let (rec, got) = Recorder::new(true);
+    let (a, mut a_events) = node("a", &bus, rec.clone(), fast_config());
+    let at = a
+        .listen(&Endpoint::Tcp("127.0.0.1:0".into()), &["b"])
+        .await
+        .unwrap();
+    let (b, mut b_events) = node("b", &bus, rec, fast_config());
+    let b_link = b.connect("a", at);
+    a_events
+        .wait("up", |k| matches!(k, LinkEventKind::Up { .. }))
+        .await;
+    b_events
+        .wait("up", |k| matches!(k, LinkEventKind::Up { .. }))
+        .await;
+    (a, a_events, b, b_link, got)
+}
+
+/// b closes its link; a's link must go down as closed by the peer, with b's reason.
+async fn close_and_expect_closed_by_peer(b_link: &Link, a_events: &mut Events, context: &str) {
+    b_link.close("done for the day");
+    let down = a_events
+        .wait("down", |k| matches!(k, LinkEventKind::Down { .. }))
+        .await;
+    let LinkEventKind::Down { reason, by_peer } = down.kind else {
+        unreachable!()
+    };
+    assert!(by_peer, "{context}{reason}");
+    assert!(
+        reason.contains("the peer closed the link") && reason.contains("done for the day"),
+        "{context}{reason}"
+    );
+}
+
 /// A link closed while its peer keeps sending still says why: the frames that arrive after
 /// the close end its reader, and its writer sends the Close frame all the same.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_link_closed_under_a_stream_of_tells_still_sends_its_close_frame() {
     for round in 0..5 {
-        let bus = Bus::new();
-        let (rec, mut got) = Recorder::new(true);
-        let (a, mut a_events) = node("a", &bus, rec.clone(), fast_config());
-        let at = a
-            .listen(&Endpoint::Tcp("127.0.0.1:0".into()), &["b"])
-            .await
-            .unwrap();
-        let (b, mut b_events) = node("b", &bus, rec, fast_config());
-        let b_link = b.connect("a", at);
-        a_events
-            .wait("up", |k| matches!(k, LinkEventKind::Up { .. }))
-            .await;
-        b_events
-            .wait("up", |k| matches!(k, LinkEventKind::Up { .. }))
-            .await;
+        let (a, mut a_events, b, b_link, mut got) = tcp_pair_up().await;
         let a_link = a.link("b").expect("a's link to b");
         let svc: Arc<str> = "strategy".into();
         // a streams tells at b until its link goes down.
@@ -356,18 +380,7 @@ async fn a_link_closed_under_a_stream_of_tells_still_sends_its_close_frame() {
         });
         // Closed in the middle of the stream.
         recv_n(&mut got, 10).await;
-        b_link.close("done for the day");
-        let down = a_events
-            .wait("down", |k| matches!(k, LinkEventKind::Down { .. }))
-            .await;
-        let LinkEventKind::Down { reason, by_peer } = down.kind else {
-            unreachable!()
-        };
-        assert!(by_peer, "round {round}: {reason}");
-        assert!(
-            reason.contains("done for the day"),
-            "round {round}: {reason}"
-        );
+        close_and_expect_closed_by_peer(&b_link, &mut a_events, &format!("round {round}: ")).await;
         a.shutdown();
         b.shutdown();
         stream.abort();
@@ -378,33 +391,8 @@ async fn a_link_closed_under_a_stream_of_tells_still_sends_its_close_frame() {
 /// marked as closed by the peer (logged at info, not as a warning), with the peer's reason.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_closing_its_link_is_reported_as_closed_by_the_peer() {
-    let bus = Bus::new();
-    let (rec, _) = Recorder::new(true);
-    let (a, mut a_events) = node("a", &bus, rec.clone(), fast_config());
-    let at = a
-        .listen(&Endpoint::Tcp("127.0.0.1:0".into()), &["b"])
-        .await
-        .unwrap();
-    let (b, mut b_events) = node("b", &bus, rec, fast_config());
-    let b_link = b.connect("a", at);
-    a_events
-        .wait("up", |k| matches!(k, LinkEventKind::Up { .. }))
-        .await;
-    b_events
-        .wait("up", |k| matches!(k, LinkEventKind::Up { .. }))
-        .await;
-    b_link.close("done for the day");
-    let down = a_events
-        .wait("down", |k| matches!(k, LinkEventKind::Down { .. }))
-        .await;
-    let LinkEventKind::Down { reason, by_peer } = down.kind else {
-        unreachable!()
-    };
-    assert!(by_peer, "{reason}");
-    assert!(
-        reason.contains("the peer closed the link") && reason.contains("done for the day"),
-        "{reason}"
-    );
+    let (a, mut a_events, b, b_link, _got) = tcp_pair_up().await;
+    close_and_expect_closed_by_peer(&b_link, &mut a_events, "").await;
     a.shutdown();
     b.shutdown();
 }
