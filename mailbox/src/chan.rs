@@ -220,7 +220,13 @@ impl<T> Mailbox<T> {
             }
             let room = self.capacity.saturating_sub(state.user.len());
             let n = room.min(pending.len());
-            state.user.extend(pending.drain(..n));
+            if n == pending.len() {
+                // The common case, room for the whole batch: moved in one copy, where
+                // `extend` would move message by message.
+                state.user.append(&mut pending);
+            } else {
+                state.user.extend(pending.drain(..n));
+            }
             let waker = if n > 0 { state.rx_waker.take() } else { None };
             if pending.is_empty() {
                 drop(state);
