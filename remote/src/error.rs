@@ -174,6 +174,18 @@ pub enum SendError {
     TooLarge(WireError),
 }
 
+/// Why a subscription to other nodes' publications was not made
+/// ([`Node::subscribe_remote`](crate::Node::subscribe_remote)).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SubscribeError {
+    /// The pattern breaks the topic grammar (nothing was sent).
+    #[error(transparent)]
+    Pattern(#[from] mycelium_actors::TopicError),
+    /// The subscription could not be queued on a link.
+    #[error(transparent)]
+    Send(#[from] SendError),
+}
+
 /// Why a remote ask got no reply.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RemoteAskError {

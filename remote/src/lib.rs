@@ -109,7 +109,7 @@ pub use config::{LinkConfig, Mode};
 pub use dispatch::{Dispatch, ReplyFuture};
 pub use error::{
     DispatchError, HandshakeError, RemoteAskError, SecretError, SendError, SetupError,
-    TransportError, WireError,
+    SubscribeError, TransportError, WireError,
 };
 pub use event::{LinkEvent, LinkEventKind, LossReason, LossReport, LostMessage, Observer};
 pub use link::{Link, LinkStats, OnReply, RemoteReply};

@@ -11,7 +11,7 @@ use crate::accept;
 use crate::config::LinkConfig;
 use crate::dial::{self, Resolver};
 use crate::dispatch::Dispatch;
-use crate::error::{SendError, SetupError, TransportError};
+use crate::error::{SetupError, SubscribeError, TransportError};
 use crate::event::Observer;
 use crate::handshake::{new_instance_id, Identity};
 use crate::link::Link;
@@ -291,11 +291,13 @@ impl Node {
     /// Subscribes this node to publications of `M` matching `pattern` on every peer (those
     /// that forward `M`; see [`forward_topic`](Node::forward_topic)): they are published on
     /// this node's bus, where its own subscribers receive them. Exports `M`'s topic on this
-    /// bus if it is not yet.
-    pub async fn subscribe_remote<M>(&self, pattern: &str) -> Result<(), SendError>
+    /// bus if it is not yet. A pattern that breaks the topic grammar is refused here, before
+    /// anything is sent.
+    pub async fn subscribe_remote<M>(&self, pattern: &str) -> Result<(), SubscribeError>
     where
         M: WireMessage + Send + Sync + 'static,
     {
+        mycelium_actors::topic::check_pattern(pattern)?;
         // Already exported is fine: another subscription of the same type did it.
         let _ = self.shared.bus.exports().export_topic::<M>();
         let links: Vec<Link> = self.shared.links().values().cloned().collect();

@@ -241,6 +241,34 @@ async fn full_link_hands_the_message_back_and_lost_tells_are_dead_letters() {
     assert!(!feed.is_alive());
 }
 
+#[tokio::test]
+async fn a_remote_subscription_with_a_bad_pattern_is_refused_before_it_is_sent() {
+    let dir = TempDir::new("seam-bad-pattern");
+    let path = topology(&dir, "");
+    let bus = Bus::new();
+    let strategy = Node::from_topology(&path, "strategy", SCHEMA, &bus)
+        .await
+        .unwrap();
+    let refused = strategy
+        .subscribe_remote::<Quote>("md.*.quote")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, mycelium_remote::SubscribeError::Pattern(_)),
+        "{refused:?}"
+    );
+    assert!(
+        refused
+            .to_string()
+            .contains("`*` may only stand alone as the last segment"),
+        "{refused}"
+    );
+    // Nothing was queued for the peer: no interest was recorded on the link.
+    let link = strategy.link("exec").unwrap();
+    assert_eq!(link.stats().queued, 0, "{:?}", link.stats());
+    strategy.shutdown();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn topics_cross_nodes_encoded_once_per_link() {
     use mycelium_actors::SubscribeOptions;

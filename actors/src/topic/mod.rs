@@ -225,6 +225,21 @@ impl<T: fmt::Debug> fmt::Debug for Published<T> {
     }
 }
 
+/// Checks a subscription pattern against the grammar above without subscribing: for code
+/// that sends a pattern elsewhere (to another node) and wants the caller to hear of a bad
+/// one at once.
+///
+/// ```
+/// use mycelium_actors::topic::check_pattern;
+///
+/// assert!(check_pattern("md.quote.*").is_ok());
+/// let bad = check_pattern("md.*.quote").unwrap_err();
+/// assert!(bad.to_string().contains("`*` may only stand alone as the last segment"));
+/// ```
+pub fn check_pattern(pattern: &str) -> Result<(), TopicError> {
+    pattern::Pattern::parse(pattern).map(|_| ())
+}
+
 /// What one publish did, summed over the subscriptions it matched.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PublishReport {

@@ -92,4 +92,7 @@ pub use runtime::{poll_for, HostError, HostedBus};
 pub use service::{
     child_spec, gated_child_spec, spawn, Direct, ForeignAskError, ForeignRef, ForeignSpawnError,
 };
-pub use topics::{publish_bytes, subscribe_bytes, ForeignTopicError, CONTRACT_TYPE_IDS};
+pub use topics::{
+    publish_bytes, subscribe_bytes, visit_contract, ContractVisitor, ForeignTopicError,
+    CONTRACT_TYPE_IDS,
+};

@@ -32,13 +32,35 @@ pub const CONTRACT_TYPE_IDS: [u16; 10] = [
     c::Telemetry::TYPE_ID,
 ];
 
-/// Something done with the Rust contract type behind a type id.
-trait ContractVisitor {
+/// Something done with the Rust contract type behind a type id, for code that holds only
+/// the id (a foreign language's message): [`visit_contract`] calls `visit::<M>` with `M` the
+/// contract type of that id.
+///
+/// ```
+/// use mycelium_codec::WireMessage;
+/// use mycelium_contracts::Quote;
+/// use mycelium_foreign::{visit_contract, ContractVisitor};
+///
+/// struct Name;
+/// impl ContractVisitor for Name {
+///     type Out = &'static str;
+///     fn visit<M: WireMessage + Send + Sync + 'static>(self) -> &'static str {
+///         M::NAME
+///     }
+/// }
+/// assert_eq!(visit_contract(Quote::TYPE_ID, Name), Some("Quote"));
+/// assert_eq!(visit_contract(0, Name), None);
+/// ```
+pub trait ContractVisitor {
+    /// What the visit returns.
     type Out;
+    /// Called with `M`, the contract type of the visited id.
     fn visit<M: WireMessage + Send + Sync + 'static>(self) -> Self::Out;
 }
 
-fn visit<V: ContractVisitor>(type_id: u16, v: V) -> Option<V::Out> {
+/// Runs `v` with the contract type of `type_id`; `None` when the id names no contract
+/// message (one of [`CONTRACT_TYPE_IDS`]).
+pub fn visit_contract<V: ContractVisitor>(type_id: u16, v: V) -> Option<V::Out> {
     Some(match type_id {
         c::Quote::TYPE_ID => v.visit::<c::Quote>(),
         c::BookSnapshot::TYPE_ID => v.visit::<c::BookSnapshot>(),
@@ -87,7 +109,7 @@ pub async fn publish_bytes(
     key: Option<u64>,
     body: &[u8],
 ) -> Result<PublishReport, ForeignTopicError> {
-    visit(type_id, ExportTopic(bus)).ok_or(ForeignTopicError::UnknownType(type_id))?;
+    visit_contract(type_id, ExportTopic(bus)).ok_or(ForeignTopicError::UnknownType(type_id))?;
     Ok(bus.exports().publish(type_id, topic, key, body).await?)
 }
 
@@ -162,5 +184,5 @@ pub fn subscribe_bytes(
         options,
         to,
     };
-    Ok(visit(type_id, subscribe).ok_or(ForeignTopicError::UnknownType(type_id))??)
+    Ok(visit_contract(type_id, subscribe).ok_or(ForeignTopicError::UnknownType(type_id))??)
 }

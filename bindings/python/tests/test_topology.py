@@ -4,6 +4,7 @@ it, and the child asks a Rust actor exported here."""
 
 import contextlib
 import os
+import queue
 import subprocess
 import sys
 import textwrap
@@ -30,12 +31,16 @@ CHILD = textwrap.dedent(
                 raise ValueError("boom in the other process")
             if msg.sender == "die":
                 os._exit(3)
+            if msg.sender == "publish":
+                # Forwarded to the nodes that subscribed to "hb.*" here.
+                self.publish(Heartbeat(ts_ns=0, seq=msg.seq, sender="b"), "hb.b")
             return Heartbeat(ts_ns=0, seq=msg.seq * 10, sender="model")
 
     topology, = sys.argv[1:]
     with mycelium.Bus() as bus:
         bus.spawn(Model, service="model")
         with bus.join(topology, "b") as node:
+            node.forward_topic(Heartbeat)
             # The first node's Rust counter, over the link.
             counter = node.ref("counter")
             counter.tell(Heartbeat(ts_ns=0, seq=5, sender=""))
@@ -114,6 +119,40 @@ def test_two_processes_reach_each_others_services_through_a_topology(tmp_path, m
             # come back, and ends at its timeout.
             with pytest.raises(mycelium.AskTimeout, match="no reply from `model`"):
                 node.ref("model").ask(hb(1), timeout=0.2)
+
+
+def test_a_topic_published_on_one_node_reaches_subscribers_on_the_other(tmp_path, monkeypatch):
+    monkeypatch.setenv(SECRET_ENV, "a secret of at least sixteen bytes")
+    topology = write_topology(tmp_path)
+    got: "queue.Queue[tuple[int, str]]" = queue.Queue()
+
+    class Collector(mycelium.Actor):
+        def on_start(self, args):
+            self.subscribe(Heartbeat, "hb.*")
+
+        @mycelium.handler(Heartbeat)
+        def seen(self, msg):
+            got.put((msg.seq, msg.sender))
+
+    with mycelium.Bus() as bus:
+        bus.spawn_rust("counter", "counter")
+        bus.spawn(Collector)
+        with bus.join(str(topology), "a") as node:
+            # A bad pattern or a class that is not a contract message: refused here.
+            with pytest.raises(ValueError, match="may only stand alone as the last segment"):
+                node.subscribe_remote(Heartbeat, "hb.*.x")
+            with pytest.raises(TypeError, match="subscribe_remote takes a contract message class"):
+                node.subscribe_remote("Heartbeat", "hb.*")
+            with pytest.raises(TypeError, match="forward_topic takes a contract message class"):
+                node.forward_topic(int)
+            # Queued on the link to b before b is up; the ask below follows it on the link.
+            node.subscribe_remote(Heartbeat, "hb.*")
+            with node_b(tmp_path, topology) as child:
+                # b's handler publishes under "hb.b" on b's bus, which forwards it here.
+                assert node.ref("model").ask(hb(7, sender="publish"), timeout=60.0).seq == 70
+                assert got.get(timeout=60) == (7, "b")
+            assert child.returncode == 0, child.stderr.read()
+        assert got.empty()
 
 
 def test_an_ask_in_flight_when_the_other_process_dies_fails_with_the_link(tmp_path, monkeypatch):

@@ -408,9 +408,32 @@ class Node:
         service no other node hosts)."""
         return NodeRef(self, service)
 
+    def forward_topic(self, message_type: type[Message]) -> None:
+        """Lets the other nodes subscribe (`subscribe_remote`) to publications of
+        `message_type` on this bus, Python's and Rust's alike: each publication travels once
+        per link that asked for it."""
+        self._native.forward_topic(_contract_type(message_type, "forward_topic"))
+
+    def subscribe_remote(self, message_type: type[Message], pattern: str | None = None) -> None:
+        """Subscribes this node to publications of `message_type` on topics matching
+        `pattern` (default: the message's contract topic) on every other node that forwards
+        them (`forward_topic` there): they are published on this bus, where its subscribers
+        receive them. Raises `ValueError` for a pattern that breaks the topic grammar."""
+        self._native.subscribe_remote(
+            _contract_type(message_type, "subscribe_remote"),
+            pattern if pattern is not None else message_type.TOPIC,
+        )
+
     def close(self) -> None:
         """Stops this node's listener and links; the bus keeps running."""
         self._native.close()
+
+
+def _contract_type(message_type: Any, call: str) -> int:
+    """The type id of a generated contract class, or `TypeError` naming `call`."""
+    if not (isinstance(message_type, type) and issubclass(message_type, Message)):
+        raise TypeError(f"{call} takes a contract message class, got {message_type!r}")
+    return message_type.TYPE_ID
 
 
 class NodeRef:
