@@ -388,6 +388,25 @@ enum MycStatus myc_node_ask(const struct MycNode *node,
                             uint16_t *reply_type,
                             struct MycBytes *reply);
 
+// Lets the other nodes subscribe to publications of the contract message `type_id` on this
+// bus ([`myc_node_subscribe_remote`] on their side): each publication travels once per link.
+// `WrongType` for an id that names no contract message.
+//
+// # Safety
+// `node` is live.
+enum MycStatus myc_node_forward_topic(const struct MycNode *node, uint16_t type_id);
+
+// Subscribes this node to publications of the contract message `type_id` on topics matching
+// `pattern` on the other nodes that forward them: they are published on this bus, where its
+// subscribers receive them. `InvalidArgument` for a pattern that breaks the topic grammar
+// (nothing is sent), `WrongType` for an id that names no contract message.
+//
+// # Safety
+// `node` is live; `pattern` a NUL-terminated string.
+enum MycStatus myc_node_subscribe_remote(const struct MycNode *node,
+                                         uint16_t type_id,
+                                         const char *pattern);
+
 // Stops the node's listener and links, and frees the handle. The bus keeps running.
 //
 // # Safety

@@ -109,6 +109,9 @@ impl From<ForeignTopicError> for Error {
             ForeignTopicError::Delivery(d) => d.into(),
             ForeignTopicError::UnknownType(_) => Error::new(MycStatus::WrongType, e.to_string()),
             ForeignTopicError::Topic(_) => Error::invalid(e.to_string()),
+            ForeignTopicError::Link(ref link) => {
+                Error::new(crate::node::send_status(link), e.to_string())
+            }
         }
     }
 }

@@ -38,7 +38,7 @@ fn remote_error(e: RemoteAskError) -> Error {
 
 /// A message that could not be queued on a link: too large for a frame is the caller's
 /// argument to fix; otherwise the link is closed for good.
-fn send_status(e: &SendError) -> MycStatus {
+pub(crate) fn send_status(e: &SendError) -> MycStatus {
     match e {
         SendError::TooLarge(_) => MycStatus::InvalidArgument,
         SendError::Closed { .. } | SendError::Full => MycStatus::Stopped,
@@ -206,6 +206,44 @@ pub unsafe extern "C" fn myc_node_ask(
             put(reply_type, t, "reply_type")?;
             put(reply, MycBytes::from_vec(b), "reply")
         }
+    })
+}
+
+/// Lets the other nodes subscribe to publications of the contract message `type_id` on this
+/// bus ([`myc_node_subscribe_remote`] on their side): each publication travels once per link.
+/// `WrongType` for an id that names no contract message.
+///
+/// # Safety
+/// `node` is live.
+#[no_mangle]
+pub unsafe extern "C" fn myc_node_forward_topic(node: *const MycNode, type_id: u16) -> MycStatus {
+    guard(|| {
+        // SAFETY: per contract.
+        let node = unsafe { handle(node, "node")? };
+        let _entered = node.hosted.handle().enter();
+        Ok(mycelium_foreign::forward_topic(&node.node, type_id)?)
+    })
+}
+
+/// Subscribes this node to publications of the contract message `type_id` on topics matching
+/// `pattern` on the other nodes that forward them: they are published on this bus, where its
+/// subscribers receive them. `InvalidArgument` for a pattern that breaks the topic grammar
+/// (nothing is sent), `WrongType` for an id that names no contract message.
+///
+/// # Safety
+/// `node` is live; `pattern` a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn myc_node_subscribe_remote(
+    node: *const MycNode,
+    type_id: u16,
+    pattern: *const c_char,
+) -> MycStatus {
+    guard(|| {
+        // SAFETY: per contract.
+        let (node, pattern) = unsafe { (handle(node, "node")?, text(pattern, "pattern")?) };
+        Ok(node.hosted.block_on(mycelium_foreign::subscribe_remote(
+            &node.node, type_id, pattern,
+        ))?)
     })
 }
 

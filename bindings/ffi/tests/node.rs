@@ -219,6 +219,54 @@ fn two_buses_are_two_nodes_of_a_topology_over_unix_sockets() {
             MycStatus::InvalidArgument
         );
 
+        // Topics across the link: b forwards heartbeats, a subscribes to `hb.*` there.
+        let publish_on_b = |seq: u64| {
+            let body = heartbeat(seq);
+            let mut delivered = usize::MAX;
+            let st = myc_publish(
+                b,
+                900,
+                c"hb.b".as_ptr(),
+                body.as_ptr(),
+                body.len(),
+                null(),
+                &mut delivered,
+            );
+            assert_eq!(st, MycStatus::Ok, "{}", last_error());
+            delivered
+        };
+        assert_eq!(myc_node_forward_topic(nb, 900), MycStatus::Ok);
+        assert_eq!(myc_node_forward_topic(nb, 1), MycStatus::WrongType);
+        assert_eq!(publish_on_b(1), 0, "nobody subscribed yet");
+        assert_eq!(
+            myc_node_subscribe_remote(na, 900, c"hb.*.x".as_ptr()),
+            MycStatus::InvalidArgument
+        );
+        assert!(
+            last_error().contains("may only stand alone as the last segment"),
+            "{}",
+            last_error()
+        );
+        assert_eq!(
+            myc_node_subscribe_remote(na, 1, c"hb.*".as_ptr()),
+            MycStatus::WrongType
+        );
+        assert_eq!(
+            myc_node_subscribe_remote(na, 900, null()),
+            MycStatus::InvalidArgument
+        );
+        assert_eq!(
+            myc_node_subscribe_remote(na, 900, c"hb.*".as_ptr()),
+            MycStatus::Ok,
+            "{}",
+            last_error()
+        );
+        // The ask follows the subscription on the link: once answered, b serves it, and a
+        // publication there has one subscriber more, the link to a (the bad pattern above
+        // sent nothing).
+        assert_eq!(node_ask(na, c"right", 0), Ok(18));
+        assert_eq!(publish_on_b(2), 1);
+
         assert_eq!(myc_node_free(na), MycStatus::Ok);
         assert_eq!(myc_node_free(nb), MycStatus::Ok);
         assert_eq!(myc_node_free(null_mut()), MycStatus::Ok);

@@ -88,6 +88,9 @@ pub enum ForeignTopicError {
     /// The publication was not delivered (a body that does not decode, ...).
     #[error(transparent)]
     Delivery(#[from] DeliveryError),
+    /// A subscription to other nodes' publications could not be queued on a link.
+    #[error(transparent)]
+    Link(#[from] mycelium_remote::SendError),
 }
 
 struct ExportTopic<'a>(&'a Bus);

@@ -206,6 +206,8 @@ external node_start : handle -> string -> string -> handle = "myc_ml_node_start"
 external node_is_remote : handle -> string -> bool = "myc_ml_node_is_remote"
 external node_tell : handle -> string -> int -> string -> unit = "myc_ml_node_tell"
 external node_ask : handle -> string -> int -> string -> int -> int * string = "myc_ml_node_ask"
+external node_forward_topic : handle -> int -> unit = "myc_ml_node_forward_topic"
+external node_subscribe_remote : handle -> int -> string -> unit = "myc_ml_node_subscribe_remote"
 external node_free : handle -> unit = "myc_ml_node_free"
 
 (* Names cross into C as NUL-terminated strings: refuse an embedded NUL rather than cut. *)
@@ -444,6 +446,11 @@ module Node = struct
       checked (node_ask t (name "service" service) c.type_id body) (timeout_arg timeout_ms)
     in
     decode_reply r answer
+
+  let forward_topic t (c : 'a Contract.t) = checked (node_forward_topic t) c.type_id
+
+  let subscribe_remote t (c : 'a Contract.t) pattern =
+    checked (node_subscribe_remote t c.type_id) (name "pattern" pattern)
 
   let leave t = checked node_free t
 end

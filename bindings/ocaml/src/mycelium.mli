@@ -325,6 +325,16 @@ module Node : sig
   (** As {!tell}, waiting for the reply; [Error (Failed, _)] if the link goes down while
       the ask is in flight or the remote handler fails. *)
 
+  val forward_topic : t -> 'a Contract.t -> unit
+  (** Lets the other nodes subscribe ({!subscribe_remote} on their side) to publications of
+      type [c] on this bus: each publication travels once per link. *)
+
+  val subscribe_remote : t -> 'a Contract.t -> string -> unit
+  (** [subscribe_remote t c pattern]: publications of type [c] under [pattern] on the other
+      nodes that forward them are published on this bus, where its subscribers (OCaml or
+      Rust) receive them. A pattern that breaks the topic grammar raises
+      [Error (Invalid_argument, _)] before anything is sent. *)
+
   val leave : t -> unit
   (** Stops the node's listener and links; the bus keeps running. *)
 end

@@ -14,6 +14,7 @@ let peer topology =
   let bus = M.Bus.create () in
   M.spawn_rust bus ~kind:"counter" ~service:"counter";
   let node = M.Node.join bus ~topology ~node:"rust" in
+  M.Node.forward_topic node C.heartbeat;
   print_endline "ready";
   (try
      while true do
@@ -21,6 +22,12 @@ let peer topology =
        | "ask" ->
            let r = M.Node.ask ~timeout_ms:limit node "ocaml-echo" C.heartbeat (hb 41L) C.heartbeat in
            Printf.printf "%Ld %s\n%!" r.seq r.sender
+       | "publish" ->
+           (* One subscriber: the link to the node that subscribed. The ask then follows the
+              publication on the same link. *)
+           let n = M.publish bus "hb.rust" C.heartbeat (hb 77L) in
+           let r = M.Node.ask ~timeout_ms:limit node "ocaml-echo" C.heartbeat (hb 0L) C.heartbeat in
+           Printf.printf "%d %s\n%!" n r.sender
        | _ -> print_endline "?"
      done
    with End_of_file -> ());
@@ -98,6 +105,33 @@ let main () =
   output_string to_child "ask\n";
   flush to_child;
   check_eq "remote node asked the OCaml actor" (fun s -> s) "41 ocaml-echo" (line ());
+  (* Topics across the link: the peer forwards heartbeats; this node subscribes to "hb.*"
+     there, for an OCaml actor here that keeps the last one (and answers a quote with it). *)
+  let last =
+    M.Actor.make ~on_start:(fun () -> ref 0L)
+      [
+        M.Actor.on C.heartbeat (fun last (h : Trading.heartbeat) ->
+            last := h.seq;
+            M.no_reply);
+        M.Actor.on C.quote (fun last _ -> M.reply C.heartbeat (hb !last));
+      ]
+  in
+  let l = M.spawn bus last () ~service:"last-heartbeat" in
+  let sub = M.subscribe l C.heartbeat "hb.*" in
+  ignore
+    (expect_error "bad remote pattern" M.Invalid_argument (fun () ->
+         M.Node.subscribe_remote node C.heartbeat "hb.*.x"));
+  M.Node.subscribe_remote node C.heartbeat "hb.*";
+  (* An ask over the link after the subscription: once answered, the peer serves it. *)
+  ignore (M.Node.ask ~timeout_ms:limit node "counter" C.heartbeat (hb 0L) C.heartbeat);
+  output_string to_child "publish\n";
+  flush to_child;
+  check_eq "published once, to the link" (fun s -> s) "1 ocaml-echo" (line ());
+  let q : Trading.quote = { ts_ns = 0L; instrument = 0; bid_px = 0.; bid_qty = 0.; ask_px = 0.; ask_qty = 0. } in
+  let r = M.ask bus "last-heartbeat" C.quote q C.heartbeat in
+  check_eq "the peer's publication reached the OCaml subscriber" Int64.to_string 77L r.seq;
+  M.unsubscribe sub;
+  M.Actor_ref.free l;
   close_out to_child;
   let _, status = Unix.waitpid [] pid in
   check "peer exited cleanly" (status = Unix.WEXITED 0);

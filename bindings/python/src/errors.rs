@@ -2,7 +2,7 @@
 
 use mycelium_actors::export::DeliveryError;
 use mycelium_foreign::{ForeignAskError, ForeignTopicError};
-use pyo3::exceptions::{PyException, PyTypeError};
+use pyo3::exceptions::{PyException, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::{create_exception, PyErr};
 
@@ -73,9 +73,9 @@ pub(crate) fn delivery(e: DeliveryError) -> PyErr {
         DeliveryError::Stopped { .. } => ActorStopped::new_err(text),
         DeliveryError::Failed { .. } | DeliveryError::Lost { .. } => ActorFailed::new_err(text),
         DeliveryError::Timeout { .. } => AskTimeout::new_err(text),
-        DeliveryError::UnknownTopicType { .. } | DeliveryError::Topic(_) => {
-            MessageTypeError::new_err(text)
-        }
+        DeliveryError::UnknownTopicType { .. } => MessageTypeError::new_err(text),
+        // A topic name that breaks the grammar is a bad argument, not a type error.
+        DeliveryError::Topic(_) => PyValueError::new_err(text),
     }
 }
 
@@ -94,7 +94,10 @@ pub(crate) fn ask(e: ForeignAskError) -> PyErr {
 pub(crate) fn topic(e: ForeignTopicError) -> PyErr {
     match e {
         ForeignTopicError::Delivery(d) => delivery(d),
-        other => MessageTypeError::new_err(other.to_string()),
+        // A topic name or pattern that breaks the grammar is a bad argument.
+        ForeignTopicError::Topic(_) => PyValueError::new_err(e.to_string()),
+        ForeignTopicError::Link(_) => ActorStopped::new_err(e.to_string()),
+        ForeignTopicError::UnknownType(_) => MessageTypeError::new_err(e.to_string()),
     }
 }
 

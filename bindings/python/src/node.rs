@@ -3,14 +3,10 @@
 
 use std::sync::Arc;
 
-use mycelium_actors::BoxFuture;
 use mycelium_actors::Bus as RustBus;
-use mycelium_codec::WireMessage;
 use mycelium_contracts::SCHEMA_DIGEST;
-use mycelium_foreign::{visit_contract, ContractVisitor, CONTRACT_TYPE_IDS};
-use mycelium_remote::{
-    frame::Kind, LocalSchema, Node as RustNode, RemoteAskError, SendError, SubscribeError,
-};
+use mycelium_foreign::ForeignTopicError;
+use mycelium_remote::{frame::Kind, LocalSchema, Node as RustNode, RemoteAskError, SendError};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
@@ -35,6 +31,18 @@ fn remote_error(e: RemoteAskError) -> PyErr {
         RemoteAskError::NotSent(e) => send_error(e, text),
         RemoteAskError::LinkDown { .. } | RemoteAskError::Failed(_) => ActorFailed::new_err(text),
         RemoteAskError::BadReply(_) => MessageTypeError::new_err(text),
+    }
+}
+
+/// A remote topic call refused: a link that takes no more is `send_error`'s; the rest as a
+/// local publish or subscription.
+fn topic_error(e: ForeignTopicError) -> PyErr {
+    match e {
+        ForeignTopicError::Link(e) => {
+            let text = e.to_string();
+            send_error(e, text)
+        }
+        other => errors::topic(other),
     }
 }
 
@@ -66,16 +74,6 @@ impl Node {
             node,
             bus: bus.clone(),
             handle: handle.clone(),
-        })
-    }
-
-    /// The contract type behind `type_id`, or the error a Python caller gets for an id that
-    /// names none.
-    fn contract<V: ContractVisitor>(type_id: u16, v: V) -> PyResult<V::Out> {
-        visit_contract(type_id, v).ok_or_else(|| {
-            MessageTypeError::new_err(format!(
-                "type id {type_id} is not a contract message (known: {CONTRACT_TYPE_IDS:?})"
-            ))
         })
     }
 
@@ -181,7 +179,7 @@ impl Node {
     /// this bus (`subscribe_remote` on their side): each publication travels once per link.
     fn forward_topic(&self, type_id: u16) -> PyResult<()> {
         let _entered = self.handle.enter();
-        Self::contract(type_id, Forward(&self.node))
+        mycelium_foreign::forward_topic(&self.node, type_id).map_err(topic_error)
     }
 
     /// Subscribes this node to publications of `type_id` on topics matching `pattern` on
@@ -189,51 +187,13 @@ impl Node {
     /// subscribers (Python or Rust) receive them. Waits (without the GIL) for room on the
     /// links.
     fn subscribe_remote(&self, py: Python<'_>, type_id: u16, pattern: &str) -> PyResult<()> {
-        let subscribed = {
-            let _entered = self.handle.enter();
-            Self::contract(
-                type_id,
-                SubscribeRemote {
-                    node: &self.node,
-                    pattern,
-                },
-            )?
-        };
-        wait(py, &self.handle, subscribed)?.map_err(|e| {
-            let text = e.to_string();
-            match e {
-                SubscribeError::Pattern(_) => PyValueError::new_err(text),
-                SubscribeError::Send(e) => send_error(e, text),
-            }
-        })
+        let subscribed = mycelium_foreign::subscribe_remote(&self.node, type_id, pattern);
+        wait(py, &self.handle, subscribed)?.map_err(topic_error)
     }
 
     /// Stops the node's listener and links; the bus keeps running.
     fn close(&self) {
         let _entered = self.handle.enter();
         self.node.shutdown();
-    }
-}
-
-/// `Node::forward_topic::<M>` for the contract type of an id.
-struct Forward<'a>(&'a RustNode);
-
-impl ContractVisitor for Forward<'_> {
-    type Out = ();
-    fn visit<M: WireMessage + Send + Sync + 'static>(self) {
-        self.0.forward_topic::<M>();
-    }
-}
-
-/// `Node::subscribe_remote::<M>` for the contract type of an id, as a future to wait for.
-struct SubscribeRemote<'a> {
-    node: &'a RustNode,
-    pattern: &'a str,
-}
-
-impl<'a> ContractVisitor for SubscribeRemote<'a> {
-    type Out = BoxFuture<'a, Result<(), SubscribeError>>;
-    fn visit<M: WireMessage + Send + Sync + 'static>(self) -> Self::Out {
-        Box::pin(self.node.subscribe_remote::<M>(self.pattern))
     }
 }

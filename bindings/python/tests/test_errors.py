@@ -109,3 +109,25 @@ def test_bad_supervisor_options(bus):
         bus.spawn_rust("teapot", "t")
     with pytest.raises(ValueError, match="needs an arg"):
         bus.spawn_rust("relay", "r")
+
+
+def test_a_topic_or_pattern_that_breaks_the_grammar_is_a_value_error(bus):
+    with pytest.raises(ValueError, match="`bad..topic` is not a topic name"):
+        bus.publish(hb(), "bad..topic")
+    started = []
+
+    class Subscriber(mycelium.Actor):
+        def on_start(self, args):
+            try:
+                self.subscribe(Heartbeat, "sys.*.x")
+            except ValueError as e:
+                started.append(str(e))
+
+        @mycelium.handler(Heartbeat)
+        def seen(self, msg):
+            return None
+
+    bus.spawn(Subscriber)
+    assert len(started) == 1 and "may only stand alone as the last segment" in started[0], started
+    # The bus is unharmed: a valid publish still reaches nobody (no subscriber), no error.
+    assert bus.publish(hb(), "sys.heartbeat") == 0
