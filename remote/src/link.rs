@@ -596,6 +596,25 @@ impl Link {
             .map(|_| ())
     }
 
+    /// Withdraws the interest [`subscribe_remote`](Self::subscribe_remote) sent: the peer
+    /// stops forwarding `type_id` on `pattern`, and a restarted peer is not asked for it
+    /// again. Sends nothing for an interest this link never sent.
+    pub async fn unsubscribe_remote(&self, pattern: &str, type_id: u16) -> Result<(), SendError> {
+        {
+            let mut st = self.inner.lock();
+            let before = st.interests.len();
+            st.interests
+                .retain(|(p, t)| !(**p == *pattern && *t == type_id));
+            if st.interests.len() == before {
+                return Ok(());
+            }
+        }
+        let name: Arc<str> = Arc::from(pattern);
+        self.send_named(Kind::Unsubscribe, &name, type_id, "unsubscription", |_| {})
+            .await
+            .map(|_| ())
+    }
+
     /// The peer's topic interest this node serves: (pattern, type id), in order.
     pub fn forwarded_topics(&self) -> Vec<(String, u16)> {
         self.inner.lock().forwarded.keys().cloned().collect()
@@ -991,7 +1010,13 @@ impl Inner {
 
     /// The peer no longer wants `type_id` on `pattern`.
     pub fn on_unsubscribe(&self, pattern: &str, type_id: u16) {
-        let removed = self.lock().forwarded.remove(&(pattern.to_owned(), type_id));
+        let key = (pattern.to_owned(), type_id);
+        let removed = {
+            let mut st = self.lock();
+            // Interest still waiting for `forward_topic` is withdrawn as well.
+            st.waiting.retain(|k| *k != key);
+            st.forwarded.remove(&key)
+        };
         if let Some(subscription) = removed {
             subscription.cancel();
         }

@@ -307,6 +307,22 @@ impl Node {
         Ok(())
     }
 
+    /// Ends what [`subscribe_remote`](Node::subscribe_remote) started for `M` on `pattern`:
+    /// every peer stops forwarding it to this node (this node's own subscribers stay, and
+    /// see only local publications). A pattern that breaks the topic grammar is refused
+    /// before anything is sent; one never subscribed sends nothing.
+    pub async fn unsubscribe_remote<M>(&self, pattern: &str) -> Result<(), SubscribeError>
+    where
+        M: WireMessage + Send + Sync + 'static,
+    {
+        mycelium_actors::topic::check_pattern(pattern)?;
+        let links: Vec<Link> = self.shared.links().values().cloned().collect();
+        for link in links {
+            link.unsubscribe_remote(pattern, M::TYPE_ID).await?;
+        }
+        Ok(())
+    }
+
     /// True when this node hosts `service` according to its topology.
     pub fn hosts(&self, service: &str) -> bool {
         let topology = self.shared.topology();

@@ -241,6 +241,19 @@ async fn full_link_hands_the_message_back_and_lost_tells_are_dead_letters() {
     assert!(!feed.is_alive());
 }
 
+/// The `exec` and `strategy` nodes of the topology at `path`, each on a bus of its own.
+async fn exec_and_strategy(path: &std::path::Path) -> ((Bus, Node), (Bus, Node)) {
+    let exec_bus = Bus::new();
+    let exec = Node::from_topology(path, "exec", SCHEMA, &exec_bus)
+        .await
+        .unwrap();
+    let bus = Bus::new();
+    let strategy = Node::from_topology(path, "strategy", SCHEMA, &bus)
+        .await
+        .unwrap();
+    ((exec_bus, exec), (bus, strategy))
+}
+
 #[tokio::test]
 async fn a_remote_subscription_with_a_bad_pattern_is_refused_before_it_is_sent() {
     let dir = TempDir::new("seam-bad-pattern");
@@ -274,15 +287,8 @@ async fn topics_cross_nodes_encoded_once_per_link() {
     use mycelium_actors::SubscribeOptions;
     let dir = TempDir::new("seam-topics");
     let path = topology(&dir, "");
-    let exec_bus = Bus::new();
-    let exec = Node::from_topology(&path, "exec", SCHEMA, &exec_bus)
-        .await
-        .unwrap();
+    let ((exec_bus, exec), (bus, strategy)) = exec_and_strategy(&path).await;
     exec.forward_topic::<Quote>();
-    let bus = Bus::new();
-    let strategy = Node::from_topology(&path, "strategy", SCHEMA, &bus)
-        .await
-        .unwrap();
     // Two subscribers on the strategy node; one interest crosses the link.
     let mut first = bus
         .subscribe_stream::<Quote>("md.quote.*", SubscribeOptions::new())
@@ -332,6 +338,59 @@ async fn topics_cross_nodes_encoded_once_per_link() {
     assert_eq!(link.stats().written, 100);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_subscription_ends_with_unsubscribe_remote() {
+    let dir = TempDir::new("seam-unsubscribe");
+    let path = topology(&dir, "");
+    let ((exec_bus, exec), (_bus, strategy)) = exec_and_strategy(&path).await;
+    exec.forward_topic::<Quote>();
+    let link = exec.link("strategy").unwrap();
+    let forwarded = |want: bool| {
+        let link = link.clone();
+        async move {
+            tokio::time::timeout(BOUND, async {
+                while link.forwarded_topics().is_empty() == want {
+                    tokio::task::yield_now().await;
+                }
+            })
+            .await
+            .expect("the publishing node sees the change of interest");
+        }
+    };
+    strategy
+        .subscribe_remote::<Quote>("md.quote.*")
+        .await
+        .unwrap();
+    forwarded(true).await;
+    let report = exec_bus.publish("md.quote.AAPL", quote(1)).await.unwrap();
+    assert_eq!(report.delivered, 1, "the link to the strategy node");
+
+    assert!(matches!(
+        strategy.unsubscribe_remote::<Quote>("md.*.quote").await,
+        Err(mycelium_remote::SubscribeError::Pattern(_))
+    ));
+    strategy
+        .unsubscribe_remote::<Quote>("md.quote.*")
+        .await
+        .unwrap();
+    forwarded(false).await;
+    let report = exec_bus.publish("md.quote.AAPL", quote(2)).await.unwrap();
+    assert_eq!(report.delivered, 0, "nobody forwards it any more");
+    // Withdrawn for good: a second unsubscribe has nothing to send, and subscribing again
+    // works as the first time.
+    strategy
+        .unsubscribe_remote::<Quote>("md.quote.*")
+        .await
+        .unwrap();
+    strategy
+        .subscribe_remote::<Quote>("md.quote.*")
+        .await
+        .unwrap();
+    forwarded(true).await;
+    exec.shutdown();
+    strategy.shutdown();
+}
+
 /// Interest can arrive before the publishing node names the type it forwards (links start
 /// with the node): it waits, and is served by `forward_topic`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -339,14 +398,7 @@ async fn interest_that_arrives_before_forward_topic_is_served() {
     use mycelium_actors::SubscribeOptions;
     let dir = TempDir::new("seam-early");
     let path = topology(&dir, "");
-    let exec_bus = Bus::new();
-    let exec = Node::from_topology(&path, "exec", SCHEMA, &exec_bus)
-        .await
-        .unwrap();
-    let bus = Bus::new();
-    let strategy = Node::from_topology(&path, "strategy", SCHEMA, &bus)
-        .await
-        .unwrap();
+    let ((exec_bus, exec), (bus, strategy)) = exec_and_strategy(&path).await;
     let mut stream = bus
         .subscribe_stream::<Quote>("md.quote.*", SubscribeOptions::new())
         .unwrap();

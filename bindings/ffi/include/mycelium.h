@@ -407,6 +407,16 @@ enum MycStatus myc_node_subscribe_remote(const struct MycNode *node,
                                          uint16_t type_id,
                                          const char *pattern);
 
+// Ends what [`myc_node_subscribe_remote`] started: the other nodes stop forwarding
+// `type_id` on `pattern` to this node. `InvalidArgument` for a pattern that breaks the
+// topic grammar, `WrongType` for an id that names no contract message.
+//
+// # Safety
+// `node` is live; `pattern` a NUL-terminated string.
+enum MycStatus myc_node_unsubscribe_remote(const struct MycNode *node,
+                                           uint16_t type_id,
+                                           const char *pattern);
+
 // Stops the node's listener and links, and frees the handle. The bus keeps running.
 //
 // # Safety

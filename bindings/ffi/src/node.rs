@@ -238,12 +238,51 @@ pub unsafe extern "C" fn myc_node_subscribe_remote(
     type_id: u16,
     pattern: *const c_char,
 ) -> MycStatus {
+    // SAFETY: the caller's contract, passed on.
+    unsafe { change_interest(node, type_id, pattern, Interest::Subscribe) }
+}
+
+/// Ends what [`myc_node_subscribe_remote`] started: the other nodes stop forwarding
+/// `type_id` on `pattern` to this node. `InvalidArgument` for a pattern that breaks the
+/// topic grammar, `WrongType` for an id that names no contract message.
+///
+/// # Safety
+/// `node` is live; `pattern` a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn myc_node_unsubscribe_remote(
+    node: *const MycNode,
+    type_id: u16,
+    pattern: *const c_char,
+) -> MycStatus {
+    // SAFETY: the caller's contract, passed on.
+    unsafe { change_interest(node, type_id, pattern, Interest::Unsubscribe) }
+}
+
+enum Interest {
+    Subscribe,
+    Unsubscribe,
+}
+
+/// # Safety
+/// `node` is live; `pattern` a NUL-terminated string.
+unsafe fn change_interest(
+    node: *const MycNode,
+    type_id: u16,
+    pattern: *const c_char,
+    interest: Interest,
+) -> MycStatus {
     guard(|| {
         // SAFETY: per contract.
         let (node, pattern) = unsafe { (handle(node, "node")?, text(pattern, "pattern")?) };
-        Ok(node.hosted.block_on(mycelium_foreign::subscribe_remote(
-            &node.node, type_id, pattern,
-        ))?)
+        let hosted = &node.hosted;
+        Ok(match interest {
+            Interest::Subscribe => hosted.block_on(mycelium_foreign::subscribe_remote(
+                &node.node, type_id, pattern,
+            )),
+            Interest::Unsubscribe => hosted.block_on(mycelium_foreign::unsubscribe_remote(
+                &node.node, type_id, pattern,
+            )),
+        }?)
     })
 }
 

@@ -266,6 +266,15 @@ fn two_buses_are_two_nodes_of_a_topology_over_unix_sockets() {
         // sent nothing).
         assert_eq!(node_ask(na, c"right", 0), Ok(18));
         assert_eq!(publish_on_b(2), 1);
+        // Withdrawn the same way: once the next ask is answered, b forwards nothing more.
+        assert_eq!(
+            myc_node_unsubscribe_remote(na, 900, c"hb.*".as_ptr()),
+            MycStatus::Ok,
+            "{}",
+            last_error()
+        );
+        assert_eq!(node_ask(na, c"right", 0), Ok(18));
+        assert_eq!(publish_on_b(3), 0);
 
         assert_eq!(myc_node_free(na), MycStatus::Ok);
         assert_eq!(myc_node_free(nb), MycStatus::Ok);

@@ -89,7 +89,7 @@ mod topics;
 pub use actor::{ForeignActor, ForeignReply, ForeignSpec};
 pub use foreign::{Foreign, ForeignMessage};
 pub use gate::ForeignGate;
-pub use remote_topics::{forward_topic, subscribe_remote};
+pub use remote_topics::{forward_topic, subscribe_remote, unsubscribe_remote};
 pub use runtime::{poll_for, HostError, HostedBus};
 pub use service::{
     child_spec, gated_child_spec, spawn, Direct, ForeignAskError, ForeignRef, ForeignSpawnError,

@@ -1,6 +1,6 @@
 //! Topics across nodes for foreign code, which names a contract message by its type id:
-//! [`forward_topic`] and [`subscribe_remote`] are `Node::forward_topic::<M>` and
-//! `Node::subscribe_remote::<M>` for the contract type `M` behind the id.
+//! [`forward_topic`], [`subscribe_remote`] and [`unsubscribe_remote`] are the `Node` methods
+//! of those names for the contract type `M` behind the id.
 
 use mycelium_codec::WireMessage;
 use mycelium_remote::{Node, SubscribeError};
@@ -23,10 +23,25 @@ pub async fn subscribe_remote(
 ) -> Result<(), ForeignTopicError> {
     let subscribed = visit_contract(type_id, SubscribeRemote { node, pattern })
         .ok_or(ForeignTopicError::UnknownType(type_id))?;
-    subscribed.await.map_err(|e| match e {
+    subscribed.await.map_err(foreign)
+}
+
+/// Ends what [`subscribe_remote`] started ([`Node::unsubscribe_remote`]).
+pub async fn unsubscribe_remote(
+    node: &Node,
+    type_id: u16,
+    pattern: &str,
+) -> Result<(), ForeignTopicError> {
+    let withdrawn = visit_contract(type_id, UnsubscribeRemote { node, pattern })
+        .ok_or(ForeignTopicError::UnknownType(type_id))?;
+    withdrawn.await.map_err(foreign)
+}
+
+fn foreign(e: SubscribeError) -> ForeignTopicError {
+    match e {
         SubscribeError::Pattern(e) => ForeignTopicError::Topic(e),
         SubscribeError::Send(e) => ForeignTopicError::Link(e),
-    })
+    }
 }
 
 struct Forward<'a>(&'a Node);
@@ -47,5 +62,17 @@ impl<'a> ContractVisitor for SubscribeRemote<'a> {
     type Out = mycelium_actors::BoxFuture<'a, Result<(), SubscribeError>>;
     fn visit<M: WireMessage + Send + Sync + 'static>(self) -> Self::Out {
         Box::pin(self.node.subscribe_remote::<M>(self.pattern))
+    }
+}
+
+struct UnsubscribeRemote<'a> {
+    node: &'a Node,
+    pattern: &'a str,
+}
+
+impl<'a> ContractVisitor for UnsubscribeRemote<'a> {
+    type Out = mycelium_actors::BoxFuture<'a, Result<(), SubscribeError>>;
+    fn visit<M: WireMessage + Send + Sync + 'static>(self) -> Self::Out {
+        Box::pin(self.node.unsubscribe_remote::<M>(self.pattern))
     }
 }

@@ -208,6 +208,8 @@ external node_tell : handle -> string -> int -> string -> unit = "myc_ml_node_te
 external node_ask : handle -> string -> int -> string -> int -> int * string = "myc_ml_node_ask"
 external node_forward_topic : handle -> int -> unit = "myc_ml_node_forward_topic"
 external node_subscribe_remote : handle -> int -> string -> unit = "myc_ml_node_subscribe_remote"
+external node_unsubscribe_remote : handle -> int -> string -> unit
+  = "myc_ml_node_unsubscribe_remote"
 external node_free : handle -> unit = "myc_ml_node_free"
 
 (* Names cross into C as NUL-terminated strings: refuse an embedded NUL rather than cut. *)
@@ -451,6 +453,9 @@ module Node = struct
 
   let subscribe_remote t (c : 'a Contract.t) pattern =
     checked (node_subscribe_remote t c.type_id) (name "pattern" pattern)
+
+  let unsubscribe_remote t (c : 'a Contract.t) pattern =
+    checked (node_unsubscribe_remote t c.type_id) (name "pattern" pattern)
 
   let leave t = checked node_free t
 end

@@ -335,6 +335,10 @@ module Node : sig
       Rust) receive them. A pattern that breaks the topic grammar raises
       [Error (Invalid_argument, _)] before anything is sent. *)
 
+  val unsubscribe_remote : t -> 'a Contract.t -> string -> unit
+  (** Ends what {!subscribe_remote} started for [c] on [pattern]: the other nodes stop
+      forwarding it to this node. *)
+
   val leave : t -> unit
   (** Stops the node's listener and links; the bus keeps running. *)
 end

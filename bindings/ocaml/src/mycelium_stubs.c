@@ -793,6 +793,17 @@ CAMLprim value myc_ml_node_subscribe_remote(value node, value type_id, value pat
   CAMLreturn(Val_unit);
 }
 
+CAMLprim value myc_ml_node_unsubscribe_remote(value node, value type_id, value pattern) {
+  CAMLparam3(node, type_id, pattern);
+  MycNode *n = handle_ptr(node, "node");
+  char *p = dup_string(pattern);
+  MycStatus st;
+  BLOCKING(st = myc_node_unsubscribe_remote(n, (uint16_t)Int_val(type_id), p));
+  free(p);
+  if (st != MYC_STATUS_OK) raise_status(st);
+  CAMLreturn(Val_unit);
+}
+
 CAMLprim value myc_ml_node_free(value node) {
   CAMLparam1(node);
   MycNode *n = take_handle(node);

@@ -130,6 +130,12 @@ let main () =
   let q : Trading.quote = { ts_ns = 0L; instrument = 0; bid_px = 0.; bid_qty = 0.; ask_px = 0.; ask_qty = 0. } in
   let r = M.ask bus "last-heartbeat" C.quote q C.heartbeat in
   check_eq "the peer's publication reached the OCaml subscriber" Int64.to_string 77L r.seq;
+  (* Withdrawn: once an ask over the link is answered, the peer forwards nothing more. *)
+  M.Node.unsubscribe_remote node C.heartbeat "hb.*";
+  ignore (M.Node.ask ~timeout_ms:limit node "counter" C.heartbeat (hb 0L) C.heartbeat);
+  output_string to_child "publish\n";
+  flush to_child;
+  check_eq "published to nobody after the unsubscription" (fun s -> s) "0 ocaml-echo" (line ());
   M.unsubscribe sub;
   M.Actor_ref.free l;
   close_out to_child;

@@ -191,6 +191,13 @@ impl Node {
         wait(py, &self.handle, subscribed)?.map_err(topic_error)
     }
 
+    /// Ends what `subscribe_remote` started: the other nodes stop forwarding `type_id` on
+    /// `pattern` to this node.
+    fn unsubscribe_remote(&self, py: Python<'_>, type_id: u16, pattern: &str) -> PyResult<()> {
+        let withdrawn = mycelium_foreign::unsubscribe_remote(&self.node, type_id, pattern);
+        wait(py, &self.handle, withdrawn)?.map_err(topic_error)
+    }
+
     /// Stops the node's listener and links; the bus keeps running.
     fn close(&self) {
         let _entered = self.handle.enter();

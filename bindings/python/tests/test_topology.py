@@ -12,7 +12,7 @@ import textwrap
 import pytest
 
 import mycelium
-from mycelium.trading import Heartbeat
+from mycelium.trading import Heartbeat, Quote
 from conftest import Echo, hb
 
 SECRET_ENV = "MYCELIUM_PY_TOPOLOGY_TEST_SECRET"
@@ -134,9 +134,14 @@ def test_a_topic_published_on_one_node_reaches_subscribers_on_the_other(tmp_path
         def seen(self, msg):
             got.put((msg.seq, msg.sender))
 
+        @mycelium.handler(Quote)
+        def flush(self, msg):
+            # Answered after every heartbeat queued before it.
+            return hb(0)
+
     with mycelium.Bus() as bus:
         bus.spawn_rust("counter", "counter")
-        bus.spawn(Collector)
+        collector = bus.spawn(Collector)
         with bus.join(str(topology), "a") as node:
             # A bad pattern or a class that is not a contract message: refused here.
             with pytest.raises(ValueError, match="may only stand alone as the last segment"):
@@ -151,6 +156,12 @@ def test_a_topic_published_on_one_node_reaches_subscribers_on_the_other(tmp_path
                 # b's handler publishes under "hb.b" on b's bus, which forwards it here.
                 assert node.ref("model").ask(hb(7, sender="publish"), timeout=60.0).seq == 70
                 assert got.get(timeout=60) == (7, "b")
+                # Withdrawn: the unsubscription goes before the next ask on the link, and b's
+                # publication during that ask would come before its reply.
+                node.unsubscribe_remote(Heartbeat, "hb.*")
+                assert node.ref("model").ask(hb(8, sender="publish"), timeout=60.0).seq == 80
+                collector.ask(Quote(ts_ns=0, instrument=0, bid_px=0.0, bid_qty=0.0, ask_px=0.0, ask_qty=0.0), timeout=60.0)
+                assert got.empty(), got.get_nowait()
             assert child.returncode == 0, child.stderr.read()
         assert got.empty()
 

@@ -424,6 +424,15 @@ class Node:
             pattern if pattern is not None else message_type.TOPIC,
         )
 
+    def unsubscribe_remote(self, message_type: type[Message], pattern: str | None = None) -> None:
+        """Ends what `subscribe_remote` started for `message_type` on `pattern`: the other
+        nodes stop forwarding it here (this bus's subscribers stay, and see only local
+        publications)."""
+        self._native.unsubscribe_remote(
+            _contract_type(message_type, "unsubscribe_remote"),
+            pattern if pattern is not None else message_type.TOPIC,
+        )
+
     def close(self) -> None:
         """Stops this node's listener and links; the bus keeps running."""
         self._native.close()
