@@ -21,9 +21,7 @@ pub async fn subscribe_remote(
     type_id: u16,
     pattern: &str,
 ) -> Result<(), ForeignTopicError> {
-    let subscribed = visit_contract(type_id, SubscribeRemote { node, pattern })
-        .ok_or(ForeignTopicError::UnknownType(type_id))?;
-    subscribed.await.map_err(foreign)
+    change_interest(node, type_id, pattern, false).await
 }
 
 /// Ends what [`subscribe_remote`] started ([`Node::unsubscribe_remote`]).
@@ -32,16 +30,26 @@ pub async fn unsubscribe_remote(
     type_id: u16,
     pattern: &str,
 ) -> Result<(), ForeignTopicError> {
-    let withdrawn = visit_contract(type_id, UnsubscribeRemote { node, pattern })
-        .ok_or(ForeignTopicError::UnknownType(type_id))?;
-    withdrawn.await.map_err(foreign)
+    change_interest(node, type_id, pattern, true).await
 }
 
-fn foreign(e: SubscribeError) -> ForeignTopicError {
-    match e {
+async fn change_interest(
+    node: &Node,
+    type_id: u16,
+    pattern: &str,
+    withdraw: bool,
+) -> Result<(), ForeignTopicError> {
+    let interest = Interest {
+        node,
+        pattern,
+        withdraw,
+    };
+    let changed =
+        visit_contract(type_id, interest).ok_or(ForeignTopicError::UnknownType(type_id))?;
+    changed.await.map_err(|e| match e {
         SubscribeError::Pattern(e) => ForeignTopicError::Topic(e),
         SubscribeError::Send(e) => ForeignTopicError::Link(e),
-    }
+    })
 }
 
 struct Forward<'a>(&'a Node);
@@ -53,26 +61,20 @@ impl ContractVisitor for Forward<'_> {
     }
 }
 
-struct SubscribeRemote<'a> {
+/// `Node::subscribe_remote::<M>`, or `unsubscribe_remote` with `withdraw`.
+struct Interest<'a> {
     node: &'a Node,
     pattern: &'a str,
+    withdraw: bool,
 }
 
-impl<'a> ContractVisitor for SubscribeRemote<'a> {
+impl<'a> ContractVisitor for Interest<'a> {
     type Out = mycelium_actors::BoxFuture<'a, Result<(), SubscribeError>>;
     fn visit<M: WireMessage + Send + Sync + 'static>(self) -> Self::Out {
-        Box::pin(self.node.subscribe_remote::<M>(self.pattern))
-    }
-}
-
-struct UnsubscribeRemote<'a> {
-    node: &'a Node,
-    pattern: &'a str,
-}
-
-impl<'a> ContractVisitor for UnsubscribeRemote<'a> {
-    type Out = mycelium_actors::BoxFuture<'a, Result<(), SubscribeError>>;
-    fn visit<M: WireMessage + Send + Sync + 'static>(self) -> Self::Out {
-        Box::pin(self.node.unsubscribe_remote::<M>(self.pattern))
+        if self.withdraw {
+            Box::pin(self.node.unsubscribe_remote::<M>(self.pattern))
+        } else {
+            Box::pin(self.node.subscribe_remote::<M>(self.pattern))
+        }
     }
 }

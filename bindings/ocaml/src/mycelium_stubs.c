@@ -782,26 +782,25 @@ CAMLprim value myc_ml_node_forward_topic(value node, value type_id) {
   CAMLreturn(Val_unit);
 }
 
-CAMLprim value myc_ml_node_subscribe_remote(value node, value type_id, value pattern) {
+/* Subscribes to, or withdraws from, `pattern` on the other nodes. */
+static value node_interest(value node, value type_id, value pattern,
+                           MycStatus (*change)(const MycNode *, uint16_t, const char *)) {
   CAMLparam3(node, type_id, pattern);
   MycNode *n = handle_ptr(node, "node");
   char *p = dup_string(pattern);
   MycStatus st;
-  BLOCKING(st = myc_node_subscribe_remote(n, (uint16_t)Int_val(type_id), p));
+  BLOCKING(st = change(n, (uint16_t)Int_val(type_id), p));
   free(p);
   if (st != MYC_STATUS_OK) raise_status(st);
   CAMLreturn(Val_unit);
 }
 
+CAMLprim value myc_ml_node_subscribe_remote(value node, value type_id, value pattern) {
+  return node_interest(node, type_id, pattern, myc_node_subscribe_remote);
+}
+
 CAMLprim value myc_ml_node_unsubscribe_remote(value node, value type_id, value pattern) {
-  CAMLparam3(node, type_id, pattern);
-  MycNode *n = handle_ptr(node, "node");
-  char *p = dup_string(pattern);
-  MycStatus st;
-  BLOCKING(st = myc_node_unsubscribe_remote(n, (uint16_t)Int_val(type_id), p));
-  free(p);
-  if (st != MYC_STATUS_OK) raise_status(st);
-  CAMLreturn(Val_unit);
+  return node_interest(node, type_id, pattern, myc_node_unsubscribe_remote);
 }
 
 CAMLprim value myc_ml_node_free(value node) {

@@ -2,6 +2,7 @@
 
 use mycelium_actors::export::DeliveryError;
 use mycelium_foreign::{ForeignAskError, ForeignTopicError};
+use mycelium_remote::SendError;
 use pyo3::exceptions::{PyException, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::{create_exception, PyErr};
@@ -90,14 +91,15 @@ pub(crate) fn ask(e: ForeignAskError) -> PyErr {
     }
 }
 
-/// The exception for a publish or a subscription.
+/// The exception for a publish or a subscription, local or across nodes.
 pub(crate) fn topic(e: ForeignTopicError) -> PyErr {
+    let text = e.to_string();
     match e {
         ForeignTopicError::Delivery(d) => delivery(d),
         // A topic name or pattern that breaks the grammar is a bad argument.
-        ForeignTopicError::Topic(_) => PyValueError::new_err(e.to_string()),
-        ForeignTopicError::Link(_) => ActorStopped::new_err(e.to_string()),
-        ForeignTopicError::UnknownType(_) => MessageTypeError::new_err(e.to_string()),
+        ForeignTopicError::Topic(_) => PyValueError::new_err(text),
+        ForeignTopicError::Link(link) => send_error(link, text),
+        ForeignTopicError::UnknownType(_) => MessageTypeError::new_err(text),
     }
 }
 
@@ -113,4 +115,13 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("BusClosed", py.get_type::<BusClosed>())?;
     m.add("MessageTypeError", py.get_type::<MessageTypeError>())?;
     Ok(())
+}
+
+/// A message that could not be queued on a link: too large for a frame is the caller's
+/// argument to fix (`ValueError`); otherwise the link is closed for good (`ActorStopped`).
+pub(crate) fn send_error(e: SendError, text: String) -> PyErr {
+    match e {
+        SendError::TooLarge(_) => PyValueError::new_err(text),
+        SendError::Closed { .. } | SendError::Full => ActorStopped::new_err(text),
+    }
 }

@@ -5,15 +5,13 @@ use std::sync::Arc;
 
 use mycelium_actors::Bus as RustBus;
 use mycelium_contracts::SCHEMA_DIGEST;
-use mycelium_foreign::ForeignTopicError;
-use mycelium_remote::{frame::Kind, LocalSchema, Node as RustNode, RemoteAskError, SendError};
-use pyo3::exceptions::PyValueError;
+use mycelium_remote::{frame::Kind, LocalSchema, Node as RustNode, RemoteAskError};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use tokio::runtime::Handle;
 
 use crate::actor_ref::seconds;
-use crate::errors::{self, ActorFailed, ActorStopped, AskTimeout, MessageTypeError};
+use crate::errors::{self, ActorFailed, AskTimeout, MessageTypeError};
 use crate::wait::wait;
 
 /// This process's bus as a node of a topology: its exported services are reachable from the
@@ -28,30 +26,9 @@ pub(crate) struct Node {
 fn remote_error(e: RemoteAskError) -> PyErr {
     let text = e.to_string();
     match e {
-        RemoteAskError::NotSent(e) => send_error(e, text),
+        RemoteAskError::NotSent(e) => errors::send_error(e, text),
         RemoteAskError::LinkDown { .. } | RemoteAskError::Failed(_) => ActorFailed::new_err(text),
         RemoteAskError::BadReply(_) => MessageTypeError::new_err(text),
-    }
-}
-
-/// A remote topic call refused: a link that takes no more is `send_error`'s; the rest as a
-/// local publish or subscription.
-fn topic_error(e: ForeignTopicError) -> PyErr {
-    match e {
-        ForeignTopicError::Link(e) => {
-            let text = e.to_string();
-            send_error(e, text)
-        }
-        other => errors::topic(other),
-    }
-}
-
-/// A message that could not be queued on a link: too large for a frame is the caller's
-/// argument to fix (`ValueError`); otherwise the link is closed for good (`ActorStopped`).
-fn send_error(e: SendError, text: String) -> PyErr {
-    match e {
-        SendError::TooLarge(_) => PyValueError::new_err(text),
-        SendError::Closed { .. } | SendError::Full => ActorStopped::new_err(text),
     }
 }
 
@@ -112,7 +89,7 @@ impl Node {
                 .map(|_| ())
                 .map_err(|e| {
                     let text = e.to_string();
-                    send_error(e, text)
+                    errors::send_error(e, text)
                 })
             }
             None => {
@@ -179,7 +156,7 @@ impl Node {
     /// this bus (`subscribe_remote` on their side): each publication travels once per link.
     fn forward_topic(&self, type_id: u16) -> PyResult<()> {
         let _entered = self.handle.enter();
-        mycelium_foreign::forward_topic(&self.node, type_id).map_err(topic_error)
+        mycelium_foreign::forward_topic(&self.node, type_id).map_err(errors::topic)
     }
 
     /// Subscribes this node to publications of `type_id` on topics matching `pattern` on
@@ -188,14 +165,14 @@ impl Node {
     /// links.
     fn subscribe_remote(&self, py: Python<'_>, type_id: u16, pattern: &str) -> PyResult<()> {
         let subscribed = mycelium_foreign::subscribe_remote(&self.node, type_id, pattern);
-        wait(py, &self.handle, subscribed)?.map_err(topic_error)
+        wait(py, &self.handle, subscribed)?.map_err(errors::topic)
     }
 
     /// Ends what `subscribe_remote` started: the other nodes stop forwarding `type_id` on
     /// `pattern` to this node.
     fn unsubscribe_remote(&self, py: Python<'_>, type_id: u16, pattern: &str) -> PyResult<()> {
         let withdrawn = mycelium_foreign::unsubscribe_remote(&self.node, type_id, pattern);
-        wait(py, &self.handle, withdrawn)?.map_err(topic_error)
+        wait(py, &self.handle, withdrawn)?.map_err(errors::topic)
     }
 
     /// Stops the node's listener and links; the bus keeps running.
