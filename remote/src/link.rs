@@ -577,7 +577,8 @@ impl Link {
     }
 
     /// Asks the peer to forward publications of type `type_id` on topics matching `pattern`
-    /// (sent once per pattern and type; sent again to a restarted peer).
+    /// (sent once per pattern and type; sent again to a restarted peer). An interest that
+    /// could not be queued (the link is closed, the frame too large) is not kept.
     pub async fn subscribe_remote(&self, pattern: &str, type_id: u16) -> Result<(), SendError> {
         let name: Arc<str> = Arc::from(pattern);
         {
@@ -591,9 +592,18 @@ impl Link {
             }
             st.interests.push((name.clone(), type_id));
         }
-        self.send_named(Kind::Subscribe, &name, type_id, "subscription", |_| {})
-            .await
-            .map(|_| ())
+        let sent = self
+            .send_named(Kind::Subscribe, &name, type_id, "subscription", |_| {})
+            .await;
+        if sent.is_err() {
+            // Not recorded: a later call sends it again, and a restarted peer is not asked
+            // for an interest it never had.
+            self.inner
+                .lock()
+                .interests
+                .retain(|(p, t)| !(**p == *pattern && *t == type_id));
+        }
+        sent.map(|_| ())
     }
 
     /// Withdraws the interest [`subscribe_remote`](Self::subscribe_remote) sent: the peer

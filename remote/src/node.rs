@@ -292,7 +292,8 @@ impl Node {
     /// that forward `M`; see [`forward_topic`](Node::forward_topic)): they are published on
     /// this node's bus, where its own subscribers receive them. Exports `M`'s topic on this
     /// bus if it is not yet. A pattern that breaks the topic grammar is refused here, before
-    /// anything is sent.
+    /// anything is sent. A link that cannot take the subscription (closed for good) does not
+    /// keep the others from getting it: every link is tried, and the first refusal returned.
     pub async fn subscribe_remote<M>(&self, pattern: &str) -> Result<(), SubscribeError>
     where
         M: WireMessage + Send + Sync + 'static,
@@ -301,26 +302,33 @@ impl Node {
         // Already exported is fine: another subscription of the same type did it.
         let _ = self.shared.bus.exports().export_topic::<M>();
         let links: Vec<Link> = self.shared.links().values().cloned().collect();
+        let mut refused = None;
         for link in links {
-            link.subscribe_remote(pattern, M::TYPE_ID).await?;
+            if let Err(e) = link.subscribe_remote(pattern, M::TYPE_ID).await {
+                refused.get_or_insert(e);
+            }
         }
-        Ok(())
+        refused.map_or(Ok(()), |e| Err(e.into()))
     }
 
     /// Ends what [`subscribe_remote`](Node::subscribe_remote) started for `M` on `pattern`:
     /// every peer stops forwarding it to this node (this node's own subscribers stay, and
     /// see only local publications). A pattern that breaks the topic grammar is refused
-    /// before anything is sent; one never subscribed sends nothing.
+    /// before anything is sent; one never subscribed sends nothing. As with subscribing,
+    /// every link is tried and the first refusal returned.
     pub async fn unsubscribe_remote<M>(&self, pattern: &str) -> Result<(), SubscribeError>
     where
         M: WireMessage + Send + Sync + 'static,
     {
         mycelium_actors::topic::check_pattern(pattern)?;
         let links: Vec<Link> = self.shared.links().values().cloned().collect();
+        let mut refused = None;
         for link in links {
-            link.unsubscribe_remote(pattern, M::TYPE_ID).await?;
+            if let Err(e) = link.unsubscribe_remote(pattern, M::TYPE_ID).await {
+                refused.get_or_insert(e);
+            }
         }
-        Ok(())
+        refused.map_or(Ok(()), |e| Err(e.into()))
     }
 
     /// True when this node hosts `service` according to its topology.

@@ -391,6 +391,103 @@ async fn a_remote_subscription_ends_with_unsubscribe_remote() {
     strategy.shutdown();
 }
 
+/// A link closed for good refuses a subscription with a reason that names the peer, and
+/// keeps no record of it (so there is nothing to withdraw).
+#[tokio::test]
+async fn a_remote_subscription_on_a_closed_link_names_the_link() {
+    let dir = TempDir::new("seam-closed-subscribe");
+    let path = topology(&dir, "");
+    let bus = Bus::new();
+    let strategy = Node::from_topology(&path, "strategy", SCHEMA, &bus)
+        .await
+        .unwrap();
+    strategy.link("exec").unwrap().close("closed by the test");
+    // Twice: had the first attempt been recorded, the second would pass as a duplicate.
+    for _ in 0..2 {
+        let refused = strategy.subscribe_remote::<Quote>("md.quote.*").await;
+        let refused = refused.unwrap_err();
+        assert!(
+            matches!(
+                &refused,
+                mycelium_remote::SubscribeError::Send(mycelium_remote::SendError::Closed { peer, .. })
+                    if peer == "exec"
+            ),
+            "{refused:?}"
+        );
+        assert_eq!(
+            refused.to_string(),
+            "the link to exec is closed: closed by the test"
+        );
+    }
+    // Nothing to withdraw.
+    strategy
+        .unsubscribe_remote::<Quote>("md.quote.*")
+        .await
+        .unwrap();
+    strategy.shutdown();
+}
+
+/// A publishing node that restarts (a new instance) is asked again for the interest that is
+/// still live, and not for what was withdrawn before it went away.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_peer_is_asked_again_for_live_interest_only() {
+    let dir = TempDir::new("seam-renew");
+    let path = topology(&dir, "");
+    let (exec, _exec_bus, _quotes) = exec_node(&path).await;
+    exec.forward_topic::<Quote>();
+    let bus = Bus::new();
+    let strategy = Node::from_topology(&path, "strategy", SCHEMA, &bus)
+        .await
+        .unwrap();
+    // Withdrawn first: were it renewed, it would reach the new peer before the live one.
+    strategy
+        .subscribe_remote::<Quote>("md.trade.*")
+        .await
+        .unwrap();
+    strategy
+        .subscribe_remote::<Quote>("md.quote.*")
+        .await
+        .unwrap();
+    strategy
+        .unsubscribe_remote::<Quote>("md.trade.*")
+        .await
+        .unwrap();
+    let served = |node: &Node, want: Vec<(String, u16)>| {
+        let link = node.link("strategy").unwrap();
+        async move {
+            tokio::time::timeout(BOUND, async {
+                while link.forwarded_topics() != want {
+                    tokio::task::yield_now().await;
+                }
+            })
+            .await
+            .unwrap_or_else(|_| panic!("forwarded {:?}", link.forwarded_topics()));
+        }
+    };
+    let live = vec![("md.quote.*".to_string(), Quote::TYPE_ID)];
+    served(&exec, live.clone()).await;
+    let first = exec.instance();
+    exec.shutdown();
+    drop(exec);
+
+    let (exec, _exec_bus, _quotes) = exec_node(&path).await;
+    assert_ne!(exec.instance(), first, "a new instance");
+    exec.forward_topic::<Quote>();
+    served(&exec, live.clone()).await;
+    // An ask after the renewal, answered: nothing else arrives behind it.
+    let venue = strategy
+        .reply_recipient::<NewOrder, OrderAck>("execution")
+        .unwrap();
+    let ack = tokio::time::timeout(BOUND, venue.ask(order(5)))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ack.client_order_id, 5);
+    assert_eq!(exec.link("strategy").unwrap().forwarded_topics(), live);
+    exec.shutdown();
+    strategy.shutdown();
+}
+
 /// Interest can arrive before the publishing node names the type it forwards (links start
 /// with the node): it waits, and is served by `forward_topic`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -210,3 +210,26 @@ def test_a_topology_that_cannot_be_used_raises_value_error(tmp_path, monkeypatch
             bus.join(str(topology), "nobody")
         with pytest.raises(ValueError):
             bus.join(str(tmp_path / "missing.toml"), "a")
+
+
+def test_remote_topic_calls_with_a_bad_type_or_a_closed_link_raise(tmp_path, monkeypatch):
+    monkeypatch.setenv(SECRET_ENV, "a secret of at least sixteen bytes")
+    topology = write_topology(tmp_path)
+    with mycelium.Bus() as bus:
+        node = bus.join(str(topology), "a")
+        # A type id that is in no contract (what a caller of the native layer could pass).
+        for call in (
+            lambda: node._native.forward_topic(65000),
+            lambda: node._native.subscribe_remote(65000, "hb.*"),
+            lambda: node._native.unsubscribe_remote(65000, "hb.*"),
+        ):
+            with pytest.raises(mycelium.MessageTypeError, match="type id 65000 is not a contract message"):
+                call()
+        node.close()
+        # Every link is closed for good: the subscription cannot be sent, and says why.
+        with pytest.raises(mycelium.ActorStopped, match="the link to b is closed"):
+            node.subscribe_remote(Heartbeat, "hb.*")
+        # Not recorded, so asked again it fails again, and there is nothing to withdraw.
+        with pytest.raises(mycelium.ActorStopped, match="the link to b is closed"):
+            node.subscribe_remote(Heartbeat, "hb.*")
+        node.unsubscribe_remote(Heartbeat, "hb.*")
