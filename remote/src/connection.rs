@@ -411,7 +411,7 @@ async fn deliver(link: &Arc<Inner>, f: &Frame<'_>) -> Delivered {
             Delivered::Done
         }
         Kind::Reply => {
-            link.on_reply(f.corr, Ok((f.type_id, f.payload.to_vec())));
+            link.on_reply(f.corr, Ok((f.type_id, f.payload)));
             Delivered::Done
         }
         Kind::ReplyFailed => {

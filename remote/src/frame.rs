@@ -248,44 +248,89 @@ pub fn encode_frame(
     max_body: u32,
     payload: impl FnOnce(&mut Vec<u8>),
 ) -> Result<usize, WireError> {
+    check_name(spec)?;
+    let start = out.len();
+    out.extend_from_slice(&[0u8; HEADER_LEN]);
+    out.extend_from_slice(&link_header(spec));
+    out.extend_from_slice(spec.name.as_bytes());
+    payload(out);
+    let body_len = match checked_body_len(out.len() - start - HEADER_LEN, max_body) {
+        Ok(n) => n,
+        Err(e) => {
+            out.truncate(start);
+            return Err(e);
+        }
+    };
+    out[start..start + HEADER_LEN].copy_from_slice(&codec_header(spec, body_len));
+    Ok(out.len() - start)
+}
+
+/// Encodes the frame of `spec` around `payload`, in `payload`'s own buffer: the headers and
+/// the name are written in front of it and its bytes move up, so a buffer with room to
+/// spare for them (a reply encoded into a buffer made for most replies) is not allocated
+/// again. The result is the bytes [`encode_frame`] would write.
+pub fn encode_frame_around(
+    mut payload: Vec<u8>,
+    spec: &FrameSpec<'_>,
+    max_body: u32,
+) -> Result<Vec<u8>, WireError> {
+    check_name(spec)?;
+    let head = HEADER_LEN + LINK_HEADER_LEN + spec.name.len();
+    let len = payload.len();
+    let body_len = checked_body_len(head - HEADER_LEN + len, max_body)?;
+    payload.resize(head + len, 0);
+    payload.copy_within(..len, head);
+    payload[..HEADER_LEN].copy_from_slice(&codec_header(spec, body_len));
+    payload[HEADER_LEN..HEADER_LEN + LINK_HEADER_LEN].copy_from_slice(&link_header(spec));
+    payload[HEADER_LEN + LINK_HEADER_LEN..head].copy_from_slice(spec.name.as_bytes());
+    Ok(payload)
+}
+
+fn check_name(spec: &FrameSpec<'_>) -> Result<(), WireError> {
     if spec.name.len() > MAX_NAME_LEN {
         return Err(WireError::NameTooLong {
             len: spec.name.len(),
         });
     }
-    let start = out.len();
-    out.extend_from_slice(&[0u8; HEADER_LEN]);
-    let (flags, corr) = match (spec.kind, spec.key) {
-        (Kind::Publish, Some(key)) => (LINK_FLAG_KEYED, key),
-        _ => (0, spec.corr),
-    };
-    out.push(spec.kind as u8);
-    out.push(flags);
-    out.extend_from_slice(&(spec.name.len() as u16).to_le_bytes());
-    out.extend_from_slice(&spec.ack.to_le_bytes());
-    out.extend_from_slice(&corr.to_le_bytes());
-    out.extend_from_slice(spec.name.as_bytes());
-    payload(out);
-    let body_len = out.len() - start - HEADER_LEN;
-    let body_len = match u32::try_from(body_len) {
-        Ok(n) if n <= max_body => n,
-        _ => {
-            out.truncate(start);
-            return Err(WireError::TooLargeToSend {
-                body_len,
-                max: max_body,
-            });
-        }
-    };
-    let header = FrameHeader {
+    Ok(())
+}
+
+/// The codec's body length (the link's header, the name and the payload), if it is within
+/// `max_body`.
+fn checked_body_len(body_len: usize, max_body: u32) -> Result<u32, WireError> {
+    match u32::try_from(body_len) {
+        Ok(n) if n <= max_body => Ok(n),
+        _ => Err(WireError::TooLargeToSend {
+            body_len,
+            max: max_body,
+        }),
+    }
+}
+
+fn codec_header(spec: &FrameSpec<'_>, body_len: u32) -> [u8; HEADER_LEN] {
+    FrameHeader {
         flags: 0,
         type_id: spec.type_id,
         body_len,
         seq: spec.seq,
         ts_ns: spec.ts_ns,
+    }
+    .to_bytes()
+}
+
+/// Kind, flags, name length, ack and correlation id (a keyed publication's key).
+fn link_header(spec: &FrameSpec<'_>) -> [u8; LINK_HEADER_LEN] {
+    let (flags, corr) = match (spec.kind, spec.key) {
+        (Kind::Publish, Some(key)) => (LINK_FLAG_KEYED, key),
+        _ => (0, spec.corr),
     };
-    out[start..start + HEADER_LEN].copy_from_slice(&header.to_bytes());
-    Ok(out.len() - start)
+    let mut h = [0u8; LINK_HEADER_LEN];
+    h[0] = spec.kind as u8;
+    h[1] = flags;
+    h[2..4].copy_from_slice(&(spec.name.len() as u16).to_le_bytes());
+    h[4..12].copy_from_slice(&spec.ack.to_le_bytes());
+    h[12..20].copy_from_slice(&corr.to_le_bytes());
+    h
 }
 
 #[cfg(test)]
@@ -446,6 +491,40 @@ mod tests {
             bytes.truncate(cut.min(bytes.len()));
             if let Ok(Some((_, len))) = parse_frame(&bytes, DEFAULT_MAX_BODY) {
                 prop_assert!(len <= bytes.len());
+            }
+        }
+
+        /// A frame encoded around its payload's buffer is the frame `encode_frame` writes,
+        /// whatever room the buffer has; the same limits refuse it.
+        #[test]
+        fn a_frame_around_its_payload_is_the_same_frame(
+            publish: bool,
+            key in proptest::option::of(any::<u64>()),
+            corr: u64,
+            ack: u64,
+            name in "[a-z.]{0,40}",
+            payload in proptest::collection::vec(any::<u8>(), 0..300),
+            spare in 0usize..200,
+            max_body in 0u32..400,
+        ) {
+            let spec = FrameSpec {
+                kind: if publish { Kind::Publish } else { Kind::Reply },
+                type_id: 42,
+                seq: 5,
+                ts_ns: 6,
+                ack,
+                corr,
+                name: &name,
+                key,
+            };
+            let mut buffer = Vec::with_capacity(payload.len() + spare);
+            buffer.extend_from_slice(&payload);
+            let mut expected = Vec::new();
+            let written = encode_frame(&mut expected, &spec, max_body, |o| o.extend_from_slice(&payload));
+            match (encode_frame_around(buffer, &spec, max_body), written) {
+                (Ok(around), Ok(_)) => prop_assert_eq!(around, expected),
+                (Err(a), Err(b)) => prop_assert_eq!(a.to_string(), b.to_string()),
+                (a, b) => prop_assert!(false, "around {:?}, encode_frame {:?}", a.map(|v| v.len()), b),
             }
         }
     }

@@ -112,7 +112,7 @@ pub use error::{
     SubscribeError, TransportError, WireError,
 };
 pub use event::{LinkEvent, LinkEventKind, LossReason, LossReport, LostMessage, Observer};
-pub use link::{Link, LinkStats, OnReply, RemoteReply};
+pub use link::{Link, LinkStats, OnReply, RemoteReply, ReplyBody};
 pub use node::{Node, NodeBuilder};
 pub use proxy::RemoteActor;
 pub use schema::LocalSchema;

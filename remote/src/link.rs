@@ -17,15 +17,15 @@ use crate::config::LinkConfig;
 use crate::dispatch::Dispatch;
 use crate::error::{RemoteAskError, SendError, WireError};
 use crate::event::{LinkEvent, LinkEventKind, LossReason, Observer};
-use crate::frame::{encode_frame, FrameSpec, Kind};
+use crate::frame::{encode_frame, encode_frame_around, FrameSpec, Kind};
 use crate::handshake::{Authenticated, Identity, Resume};
 use crate::session::{Inbound, Outbound};
 use crate::topics::TopicTypes;
 use crate::write::WriteSide;
 
-/// What to do with the answer to a remote ask: called once, with the reply or the reason
-/// there is none.
-pub type OnReply = Box<dyn FnOnce(Result<RemoteReply, RemoteAskError>) + Send>;
+/// What to do with the answer to a remote ask: called once, with the reply (its body
+/// borrowed from the frame it came in, to decode without a copy) or the reason there is none.
+pub type OnReply = Box<dyn for<'a> FnOnce(Result<ReplyBody<'a>, RemoteAskError>) + Send>;
 
 /// An ask waiting for its reply.
 pub(crate) struct Pending {
@@ -73,6 +73,9 @@ const BODY_GUESS: usize = 128;
 
 /// A reply to a remote ask: the reply's type id and body.
 pub type RemoteReply = (u16, Vec<u8>);
+
+/// A reply to a remote ask as it is read: the reply's type id and its body in the frame.
+pub type ReplyBody<'a> = (u16, &'a [u8]);
 
 /// A link to one peer node. Cheap to clone.
 #[derive(Clone)]
@@ -480,8 +483,8 @@ impl Link {
         body: impl FnOnce(&mut Vec<u8>),
     ) -> Result<RemoteReply, RemoteAskError> {
         let (tx, rx) = oneshot::channel();
-        let on_reply: OnReply = Box::new(move |result| {
-            let _ = tx.send(result);
+        let on_reply: OnReply = Box::new(move |result: Result<ReplyBody<'_>, _>| {
+            let _ = tx.send(result.map(|(type_id, body)| (type_id, body.to_vec())));
         });
         if let Err(e) = self.ask_with(name, type_id, UNNAMED, body, on_reply).await {
             return Err(RemoteAskError::NotSent(e));
@@ -1033,7 +1036,7 @@ impl Inner {
     }
 
     /// A reply for ask `corr` arrived.
-    pub fn on_reply(&self, corr: u64, reply: Result<RemoteReply, RemoteAskError>) {
+    pub fn on_reply(&self, corr: u64, reply: Result<ReplyBody<'_>, RemoteAskError>) {
         let tx = {
             let mut st = self.lock();
             let tx = st.pending.remove(&corr);
@@ -1120,19 +1123,28 @@ impl Link {
             Ok((type_id, body)) => (Kind::Reply, type_id, body),
             Err(reason) => (Kind::ReplyFailed, 0, reason.into_bytes()),
         };
-        let sized = self.encode_sized(kind, "", type_id, corr, None, body.len(), |o| {
-            o.extend_from_slice(&body)
-        });
-        match sized {
+        let spec = FrameSpec {
+            kind,
+            type_id,
+            // Placeholder: the log writes the real sequence number.
+            seq: u64::MAX,
+            ts_ns: self.inner.clock.now().as_nanos() as u64,
+            ack: 0,
+            corr,
+            name: "",
+            key: None,
+        };
+        // In the body's own buffer: made for most replies, it has room for the headers.
+        match encode_frame_around(body, &spec, self.inner.config.max_frame) {
             Ok(frame) => Ok((kind, type_id, frame)),
-            Err(SendError::TooLarge(WireError::TooLargeToSend { body_len, max })) => {
+            Err(WireError::TooLargeToSend { body_len, max }) => {
                 let reason = format!("reply of {body_len} bytes exceeds the frame maximum {max}");
                 let frame = self.encode(Kind::ReplyFailed, "", 0, corr, |o| {
                     o.extend_from_slice(reason.as_bytes())
                 })?;
                 Ok((Kind::ReplyFailed, 0, frame))
             }
-            Err(other) => Err(other),
+            Err(other) => Err(SendError::TooLarge(other)),
         }
     }
 }

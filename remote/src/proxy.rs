@@ -20,7 +20,7 @@ use mycelium_codec::WireMessage;
 
 use crate::error::{RemoteAskError, SendError as LinkSendError};
 use crate::frame::Kind;
-use crate::link::{Link, OnReply, RemoteReply};
+use crate::link::{Link, OnReply, ReplyBody};
 
 /// A service on another node, as an address for messages `M` answered with `R` (`R = ()` for
 /// tells only).
@@ -178,8 +178,8 @@ fn answer<R: WireMessage + Send + 'static>(
     reply: ReplySender<R>,
 ) -> OnReply {
     Box::new(
-        move |result: Result<RemoteReply, RemoteAskError>| match result {
-            Ok((type_id, body)) if type_id == R::TYPE_ID => match R::decode_body(&body) {
+        move |result: Result<ReplyBody<'_>, RemoteAskError>| match result {
+            Ok((type_id, body)) if type_id == R::TYPE_ID => match R::decode_body(body) {
                 Ok(r) => {
                     // The asker may have given up (timeout): nothing to do then.
                     let _ = reply.send(r);

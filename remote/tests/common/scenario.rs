@@ -203,8 +203,8 @@ pub async fn stalled_peer(a_at: &Endpoint, mode: Mode, count: u32, ask_len: usiz
             7,
             "ask",
             |o| o.extend_from_slice(&ask),
-            Box::new(move |reply| {
-                let _ = answers.send((i, reply));
+            Box::new(move |reply: Result<mycelium_remote::ReplyBody<'_>, _>| {
+                let _ = answers.send((i, reply.map(|(t, b)| (t, b.to_vec()))));
             }),
         )
         .await
