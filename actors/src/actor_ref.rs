@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 use crate::direct;
-use crate::envelope::{AskEnvelope, Envelope, Signal, TellEnvelope};
+use crate::envelope::{AskEnvelope, Envelope, SystemSignal, TellEnvelope};
 use crate::error::{AskError, SendError, TrySendError};
 use crate::reply_recipient::DirectAsk;
 use crate::shared::{unwrap_message, Shared};
@@ -165,7 +165,7 @@ impl<A: Actor> ActorRef<A> {
         let env = Envelope::new(TellEnvelope { msg });
         self.shared
             .mailbox
-            .send_system(Signal::Message(env))
+            .send_system(env)
             .map_err(|sig| SendError(unwrap_message::<A, M>(sig)))
     }
 
@@ -194,7 +194,7 @@ impl<A: Actor> ActorRef<A> {
         .await;
         if let Some(payload) = declined {
             let env = Envelope::new(payload);
-            if let Err(SendError(sig)) = shared.mailbox.send(Signal::Message(env)).await {
+            if let Err(SendError(sig)) = shared.mailbox.send(env).await {
                 return Err(AskError::Closed(unwrap_message::<A, M>(sig)));
             }
         }
@@ -250,7 +250,10 @@ impl<A: Actor> ActorRef<A> {
     /// supervised actor's supervisor then applies its restart policy (a permanent child is
     /// restarted).
     pub fn stop(&self) {
-        let _ = self.shared.mailbox.send_system(Signal::Stop);
+        let _ = self
+            .shared
+            .mailbox
+            .send_system(SystemSignal::Stop.envelope());
     }
 
     /// Aborts the actor's task at its next await point: `on_stop` does not run; queued

@@ -31,7 +31,12 @@ pub(crate) enum Outcome {
     Failed(Failure),
 }
 
-/// What travels through an actor's mailbox.
+/// What an envelope taken from an actor's mailbox asks of it ([`Envelope::into_signal`]).
+///
+/// The mailbox carries envelopes, not signals: a control signal travels as an envelope whose
+/// payload is a [`SystemSignal`], so a queued element is the envelope's 56 bytes. As an enum
+/// beside the envelope, the tag made it 64 (rustc has one niche in the vtable reference, and
+/// five variants to place).
 pub(crate) enum Signal<A: Actor> {
     Message(Envelope<A>),
     /// End the current incarnation (`ActorRef::stop`).
@@ -46,6 +51,22 @@ pub(crate) enum Signal<A: Actor> {
     /// Wake up: an asker that ran a handler on the actor's lent state left work for the
     /// actor's task (`direct.rs`).
     Resume,
+}
+
+/// The control signals, as the payload of an envelope ([`Signal`] has their meaning).
+pub(crate) enum SystemSignal {
+    Stop,
+    Terminate(Box<StopReason>),
+    Suspend(oneshot::Sender<()>),
+    Restart(Option<oneshot::Sender<Result<(), StopReason>>>),
+    Resume,
+}
+
+impl SystemSignal {
+    /// The envelope that carries this signal through an actor's mailbox.
+    pub(crate) fn envelope<A: Actor>(self) -> Envelope<A> {
+        Envelope::new(self)
+    }
 }
 
 const INLINE: usize = 48;
@@ -79,6 +100,8 @@ struct VTable<A: Actor> {
     undeliverable: unsafe fn(*mut Storage, StopReason) -> Box<dyn Any + Send>,
     into_message: unsafe fn(*mut Storage) -> Box<dyn Any + Send>,
     drop: unsafe fn(*mut Storage),
+    /// The payload is a [`SystemSignal`]: true only in the vtable made for `SystemSignal`.
+    control: bool,
 }
 
 /// The typed contents of an envelope.
@@ -91,6 +114,9 @@ pub(crate) trait Payload<A: Actor>: Send + Sized + 'static {
     ) -> impl Future<Output = Outcome> + Send + 'a;
     fn undeliverable(self, reason: StopReason) -> Box<dyn Any + Send>;
     fn into_message(self) -> Box<dyn Any + Send>;
+    /// True for [`SystemSignal`] alone: [`Envelope::into_signal`] takes such a payload out as a
+    /// `SystemSignal`.
+    const CONTROL: bool = false;
 }
 
 struct VTableOf<A, P>(PhantomData<(A, P)>);
@@ -102,6 +128,7 @@ impl<A: Actor, P: Payload<A>> VTableOf<A, P> {
         undeliverable: undeliverable_payload::<A, P>,
         into_message: into_message_payload::<A, P>,
         drop: drop_payload::<P>,
+        control: P::CONTROL,
     };
 }
 
@@ -172,6 +199,26 @@ impl<A: Actor> Envelope<A> {
 
     pub(crate) fn message_type(&self) -> &'static str {
         (self.vtable.message_type)()
+    }
+
+    /// What this envelope asks of the actor: a message to handle, or a control signal.
+    #[inline]
+    pub(crate) fn into_signal(self) -> Signal<A> {
+        if !self.vtable.control {
+            return Signal::Message(self);
+        }
+        let mut this = ManuallyDrop::new(self);
+        // SAFETY: only the vtable made for `SystemSignal` says `control` (`Payload::CONTROL` is
+        // true for `SystemSignal` alone), so the storage holds a live `SystemSignal`, written by
+        // `Envelope::new::<SystemSignal>`; it is moved out once and `this` is never dropped.
+        let control = unsafe { take::<SystemSignal>(&mut this.storage) };
+        match control {
+            SystemSignal::Stop => Signal::Stop,
+            SystemSignal::Terminate(reason) => Signal::Terminate(reason),
+            SystemSignal::Suspend(ack) => Signal::Suspend(ack),
+            SystemSignal::Restart(ack) => Signal::Restart(ack),
+            SystemSignal::Resume => Signal::Resume,
+        }
     }
 
     /// Starts the handler: its future is placed in `slot`; awaiting the result runs it.
@@ -294,6 +341,29 @@ where
 
     fn into_message(self) -> Box<dyn Any + Send> {
         Box::new(self.msg)
+    }
+}
+
+/// A control signal is never handled as a message: [`Envelope::into_signal`] takes it out
+/// first. Were one handled, dropped or sent back all the same, it would end as a dropped
+/// signal (its acknowledgement channels closed), never as a message.
+impl<A: Actor> Payload<A> for SystemSignal {
+    const CONTROL: bool = true;
+
+    fn message_type() -> &'static str {
+        "control signal"
+    }
+
+    async fn run(self, _actor: &mut A, _ctx: &mut Context<A>) -> Outcome {
+        Outcome::Done
+    }
+
+    fn undeliverable(self, _reason: StopReason) -> Box<dyn Any + Send> {
+        Box::new(())
+    }
+
+    fn into_message(self) -> Box<dyn Any + Send> {
+        Box::new(())
     }
 }
 

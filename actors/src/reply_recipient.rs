@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 use crate::direct::{self, Attempt};
-use crate::envelope::{AskEnvelope, BoxFuture, Envelope, Signal};
+use crate::envelope::{AskEnvelope, BoxFuture, Envelope, SystemSignal};
 use crate::error::{AskError, NoReply, SendError, TrySendError};
 use crate::shared::{unwrap_message, Shared};
 use crate::{ActorId, Clock, Handler, MessageSink, NodeId, Recipient, StopReason};
@@ -153,7 +153,7 @@ where
             msg,
             reply: reply.into_inner(),
         });
-        match self.mailbox.try_send(Signal::Message(env)) {
+        match self.mailbox.try_send(env) {
             Ok(()) => Queued::Ready(Ok(())),
             Err(TrySendError::Closed(sig)) => {
                 Queued::Ready(Err(SendError(unwrap_message::<A, M>(sig))))
@@ -249,7 +249,7 @@ where
             env,
             cx,
             || self.mailbox.is_idle(),
-            || drop(self.mailbox.send_system(Signal::Resume)),
+            || drop(self.mailbox.send_system(SystemSignal::Resume.envelope())),
         )
     }
 }

@@ -15,7 +15,7 @@ use mycelium_mailbox::{Empty, Inbox, Mailbox};
 use tokio::sync::oneshot;
 
 use crate::direct::{Direct, Handoff};
-use crate::envelope::{Outcome, Signal};
+use crate::envelope::{Envelope, Outcome, Signal};
 use crate::failure::Phase;
 use crate::panic::catch_unwind_future;
 use crate::slot::{FutureSlot, SlotFuture};
@@ -27,14 +27,14 @@ use crate::{
 
 pub(crate) struct Runner<A: Actor> {
     /// The receiving side of the mailbox in `me`'s cell.
-    inbox: Inbox<Signal<A>>,
+    inbox: Inbox<Envelope<A>>,
     me: ActorRef<A>,
     bus: Bus,
     link: Option<Arc<dyn SupervisionLink>>,
     /// Priority messages that arrived while the actor waited for its supervisor (boxed: it
     /// is rarely used, and every idle actor would carry an empty queue inline).
     #[allow(clippy::box_collection)]
-    stash: Option<Box<VecDeque<Signal<A>>>>,
+    stash: Option<Box<VecDeque<Envelope<A>>>>,
     /// Where handler futures run, reused message after message.
     slot: FutureSlot,
     finished: bool,
@@ -282,22 +282,22 @@ impl<A: Actor> Runner<A> {
     #[allow(clippy::box_collection)] // the stash is boxed on purpose (see the field)
     #[inline(always)]
     fn next_handling<'a>(
-        stash: &mut Option<Box<VecDeque<Signal<A>>>>,
-        inbox: &mut Inbox<Signal<A>>,
-        mailbox: &Mailbox<Signal<A>>,
+        stash: &mut Option<Box<VecDeque<Envelope<A>>>>,
+        inbox: &mut Inbox<Envelope<A>>,
+        mailbox: &Mailbox<Envelope<A>>,
         slot: &'a mut FutureSlot,
         actor: &'a mut A,
         ctx: &'a mut Context<A>,
     ) -> Step<'a> {
-        let signal = match stash.as_mut().and_then(|s| s.pop_front()) {
-            Some(sig) => sig,
+        let envelope = match stash.as_mut().and_then(|s| s.pop_front()) {
+            Some(env) => env,
             None => match inbox.try_next(mailbox) {
-                Ok(sig) => sig,
+                Ok(env) => env,
                 Err(Empty::Closed) => return Step::End(Served::Terminated(StopReason::Killed)),
                 Err(Empty::Pending) => return Step::Again,
             },
         };
-        match signal {
+        match envelope.into_signal() {
             // SAFETY: `serve` awaits the handle right away and never leaks it: it is dropped
             // when the handler completes, or with `serve`'s future if the actor's task is
             // dropped mid-handler, before the slot is used again.
@@ -372,15 +372,18 @@ impl<A: Actor> Runner<A> {
         loop {
             let mailbox = &self.me.shared.mailbox;
             let inbox = &mut self.inbox;
-            match std::future::poll_fn(|cx| inbox.poll_recv_system(mailbox, cx)).await {
-                Some(Signal::Restart(ack)) => return Decision::Restart(ack),
-                Some(Signal::Terminate(reason)) => return Decision::Exit(*reason),
-                Some(Signal::Suspend(ack)) => {
+            let Some(env) = std::future::poll_fn(|cx| inbox.poll_recv_system(mailbox, cx)).await
+            else {
+                return Decision::Exit(ended.clone());
+            };
+            match env.into_signal() {
+                Signal::Restart(ack) => return Decision::Restart(ack),
+                Signal::Terminate(reason) => return Decision::Exit(*reason),
+                Signal::Suspend(ack) => {
                     let _ = ack.send(());
                 }
-                Some(Signal::Stop | Signal::Resume) => {}
-                Some(sig @ Signal::Message(_)) => self.stash.get_or_insert_default().push_back(sig),
-                None => return Decision::Exit(ended.clone()),
+                Signal::Stop | Signal::Resume => {}
+                Signal::Message(env) => self.stash.get_or_insert_default().push_back(env),
             }
         }
     }
@@ -393,15 +396,15 @@ impl<A: Actor> Runner<A> {
         }
         self.finished = true;
         self.inbox.close(&self.me.shared.mailbox);
-        let mut leftover: Vec<Signal<A>> = self
+        let mut leftover: Vec<Envelope<A>> = self
             .stash
             .take()
             .map(|s| s.into_iter().collect())
             .unwrap_or_default();
         leftover.extend(self.inbox.drain(&self.me.shared.mailbox));
         let id = self.me.id();
-        for signal in leftover {
-            if let Signal::Message(env) = signal {
+        for env in leftover {
+            if let Signal::Message(env) = env.into_signal() {
                 let message_type = env.message_type();
                 let message = env.undeliverable(reason.clone());
                 self.bus.dead_letters().post(DeadLetter {

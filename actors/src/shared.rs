@@ -9,7 +9,7 @@ use tokio::sync::{oneshot, Notify};
 use tokio::task::AbortHandle;
 
 use crate::direct::Direct;
-use crate::envelope::{BoxFuture, Envelope, Signal, TellEnvelope};
+use crate::envelope::{BoxFuture, Envelope, SystemSignal, TellEnvelope};
 use crate::error::{SendError, TrySendError};
 use crate::supervision::ChildHandle;
 use crate::{Actor, ActorId, Clock, Handler, StopReason};
@@ -26,7 +26,7 @@ pub(crate) struct Shared<A: Actor> {
     /// The actor's number on its (local) bus: see [`Shared::id`].
     local_id: u64,
     pub(crate) name: Option<Arc<str>>,
-    pub(crate) mailbox: Mailbox<Signal<A>>,
+    pub(crate) mailbox: Mailbox<Envelope<A>>,
     pub(crate) clock: Clock,
     /// Where the actor's task lends its state to askers while it is idle.
     pub(crate) direct: Direct<A>,
@@ -102,7 +102,7 @@ impl<A: Actor> Shared<A> {
     {
         let env = Envelope::new(TellEnvelope { msg });
         // Fast path: room in the mailbox, no future to build.
-        let sig = match self.mailbox.try_send(Signal::Message(env)) {
+        let sig = match self.mailbox.try_send(env) {
             Ok(()) => return Ok(()),
             Err(TrySendError::Closed(sig)) => return Err(SendError(unwrap_message::<A, M>(sig))),
             Err(TrySendError::Full(sig)) => sig,
@@ -121,12 +121,12 @@ impl<A: Actor> Shared<A> {
         A: Handler<M>,
         M: Send + 'static,
     {
-        let signals: Vec<Signal<A>> = msgs
+        let envelopes: Vec<Envelope<A>> = msgs
             .into_iter()
-            .map(|msg| Signal::Message(Envelope::new(TellEnvelope { msg })))
+            .map(|msg| Envelope::new(TellEnvelope { msg }))
             .collect();
         self.mailbox
-            .send_many(signals)
+            .send_many(envelopes)
             .await
             .map_err(|SendError(back)| {
                 SendError(back.into_iter().map(unwrap_message::<A, M>).collect())
@@ -139,12 +139,10 @@ impl<A: Actor> Shared<A> {
         M: Send + 'static,
     {
         let env = Envelope::new(TellEnvelope { msg });
-        self.mailbox
-            .try_send(Signal::Message(env))
-            .map_err(|e| match e {
-                TrySendError::Full(sig) => TrySendError::Full(unwrap_message::<A, M>(sig)),
-                TrySendError::Closed(sig) => TrySendError::Closed(unwrap_message::<A, M>(sig)),
-            })
+        self.mailbox.try_send(env).map_err(|e| match e {
+            TrySendError::Full(sig) => TrySendError::Full(unwrap_message::<A, M>(sig)),
+            TrySendError::Closed(sig) => TrySendError::Closed(unwrap_message::<A, M>(sig)),
+        })
     }
 
     async fn wait_for_stop(&self) -> StopReason {
@@ -196,7 +194,7 @@ impl<A: Actor> ChildHandle for Shared<A> {
     fn restart(&self) -> Option<oneshot::Receiver<Result<(), StopReason>>> {
         let (tx, rx) = oneshot::channel();
         self.mailbox
-            .send_system(Signal::Restart(Some(tx)))
+            .send_system(SystemSignal::Restart(Some(tx)).envelope())
             .ok()
             .map(|_| rx)
     }
@@ -204,14 +202,14 @@ impl<A: Actor> ChildHandle for Shared<A> {
     fn suspend(&self) -> Option<oneshot::Receiver<()>> {
         let (tx, rx) = oneshot::channel();
         self.mailbox
-            .send_system(Signal::Suspend(tx))
+            .send_system(SystemSignal::Suspend(tx).envelope())
             .ok()
             .map(|_| rx)
     }
 
     fn terminate(&self, reason: StopReason) -> bool {
         self.mailbox
-            .send_system(Signal::Terminate(Box::new(reason)))
+            .send_system(SystemSignal::Terminate(Box::new(reason)).envelope())
             .is_ok()
     }
 
@@ -232,13 +230,10 @@ impl<A: Actor> ChildHandle for Shared<A> {
     }
 }
 
-/// The message inside a signal built by a send of `M`.
-pub(crate) fn unwrap_message<A: Actor, M: 'static>(signal: Signal<A>) -> M {
-    match signal {
-        Signal::Message(env) => match env.into_message().downcast::<M>() {
-            Ok(m) => *m,
-            Err(_) => unreachable!("an envelope built for `M` holds an `M`"),
-        },
-        _ => unreachable!("a message send carries a message signal"),
+/// The message inside an envelope built by a send of `M`.
+pub(crate) fn unwrap_message<A: Actor, M: 'static>(env: Envelope<A>) -> M {
+    match env.into_message().downcast::<M>() {
+        Ok(m) => *m,
+        Err(_) => unreachable!("an envelope built for `M` holds an `M`"),
     }
 }

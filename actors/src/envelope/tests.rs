@@ -237,8 +237,69 @@ fn ends_exactly_once<T: Sample>() {
 fn layout_is_a_vtable_pointer_and_48_bytes() {
     assert_eq!(size_of::<Envelope<Probe>>(), 56);
     assert_eq!(align_of::<Envelope<Probe>>(), 8);
-    // The vtable reference gives `Signal` a niche: a queued signal is 64 bytes.
+    // The mailbox queues envelopes, system signals included: 56 bytes each. `Signal`, the
+    // enum they are read as, would be 64 (its tag finds no niche to live in).
     assert_eq!(size_of::<Signal<Probe>>(), 64);
+    assert!(fits::<SystemSignal>());
+}
+
+#[test]
+fn a_message_envelope_reads_as_a_message() {
+    let env = Envelope::<Probe>::new(msg(7_u64));
+    match env.into_signal() {
+        Signal::Message(env) => {
+            let back = env.into_message().downcast::<u64>().expect("the message");
+            assert_eq!(*back, 7);
+        }
+        _ => panic!("a message envelope read as a system signal"),
+    }
+}
+
+/// Each system signal comes out of its envelope as the signal that went in, with what it
+/// carries intact.
+#[test]
+fn a_system_signal_comes_out_of_its_envelope_as_it_went_in() {
+    let read = |s: SystemSignal| SystemSignal::envelope::<Probe>(s).into_signal();
+    assert!(matches!(read(SystemSignal::Stop), Signal::Stop));
+    assert!(matches!(read(SystemSignal::Resume), Signal::Resume));
+    match read(SystemSignal::Terminate(Box::new(StopReason::Killed))) {
+        Signal::Terminate(reason) => assert_eq!(*reason, StopReason::Killed),
+        _ => panic!("not a terminate"),
+    }
+    let (tx, mut rx) = oneshot::channel();
+    match read(SystemSignal::Suspend(tx)) {
+        Signal::Suspend(ack) => ack.send(()).expect("the suspend's receiver"),
+        _ => panic!("not a suspend"),
+    }
+    assert_eq!(rx.try_recv(), Ok(()));
+    let (tx, mut rx) = oneshot::channel();
+    match read(SystemSignal::Restart(Some(tx))) {
+        Signal::Restart(Some(ack)) => ack.send(Ok(())).expect("the restart's receiver"),
+        _ => panic!("not a restart with its ack"),
+    }
+    assert_eq!(rx.try_recv(), Ok(Ok(())));
+    assert!(matches!(
+        read(SystemSignal::Restart(None)),
+        Signal::Restart(None)
+    ));
+}
+
+/// A system signal whose envelope is dropped unread (left in a closed mailbox) drops what it
+/// carries once: its acknowledgement's receiver sees the sender gone, and memcheck sees the
+/// reason's box freed.
+#[test]
+fn a_system_signal_dropped_unread_drops_what_it_carries() {
+    let (tx, mut rx) = oneshot::channel::<()>();
+    drop(SystemSignal::Suspend(tx).envelope::<Probe>());
+    assert_eq!(rx.try_recv(), Err(oneshot::error::TryRecvError::Closed));
+    drop(SystemSignal::Terminate(Box::new(StopReason::Normal)).envelope::<Probe>());
+    // Handed back as a message would be, it is no message: nothing of it comes back.
+    let (tx, mut rx) = oneshot::channel::<Result<(), StopReason>>();
+    let back = SystemSignal::Restart(Some(tx))
+        .envelope::<Probe>()
+        .undeliverable(StopReason::Normal);
+    assert!(back.downcast::<()>().is_ok());
+    assert_eq!(rx.try_recv(), Err(oneshot::error::TryRecvError::Closed));
 }
 
 #[test]
