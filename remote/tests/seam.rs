@@ -427,6 +427,36 @@ async fn a_remote_subscription_on_a_closed_link_names_the_link() {
     strategy.shutdown();
 }
 
+/// A pattern the grammar accepts but a frame cannot carry (names are at most 255 bytes) is
+/// refused with the reason, and not kept: asked again, it is refused again.
+#[tokio::test]
+async fn a_remote_subscription_too_long_for_a_frame_is_refused_and_not_kept() {
+    let dir = TempDir::new("seam-long-pattern");
+    let path = topology(&dir, "");
+    let bus = Bus::new();
+    let strategy = Node::from_topology(&path, "strategy", SCHEMA, &bus)
+        .await
+        .unwrap();
+    let long = format!("md.{}.*", "q".repeat(300));
+    for _ in 0..2 {
+        let refused = strategy.subscribe_remote::<Quote>(&long).await.unwrap_err();
+        assert!(
+            matches!(
+                refused,
+                mycelium_remote::SubscribeError::Send(mycelium_remote::SendError::TooLarge(_))
+            ),
+            "{refused:?}"
+        );
+        assert!(
+            refused.to_string().contains("exceeds 255 bytes"),
+            "{refused}"
+        );
+    }
+    let link = strategy.link("exec").unwrap();
+    assert_eq!(link.stats().queued, 0, "{:?}", link.stats());
+    strategy.shutdown();
+}
+
 /// A publishing node that restarts (a new instance) is asked again for the interest that is
 /// still live, and not for what was withdrawn before it went away.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
