@@ -13,8 +13,6 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use bytes::Bytes;
-
 use crate::event::{LossReason, LossReport, LostMessage};
 use crate::frame::Kind;
 
@@ -25,7 +23,7 @@ const SEQ_AT: usize = 12;
 #[derive(Clone, Debug)]
 pub(crate) struct Entry {
     pub seq: u64,
-    pub bytes: Bytes,
+    pub bytes: Vec<u8>,
     pub kind: Kind,
     pub type_id: u16,
     pub name: Arc<str>,
@@ -84,7 +82,7 @@ impl Outbound {
         self.next_seq += 1;
         self.log.push_back(Entry {
             seq,
-            bytes: Bytes::from(frame),
+            bytes: frame,
             kind,
             type_id,
             name,
@@ -110,8 +108,9 @@ impl Outbound {
         self.cursor < self.next_seq
     }
 
-    /// Up to `max_frames` frames (and about `max_bytes`) to write next, advancing the cursor.
-    pub fn take_batch(&mut self, max_frames: usize, max_bytes: usize, out: &mut Vec<Bytes>) {
+    /// Up to `max_frames` frames (and about `max_bytes`) to write next, each handed to
+    /// `take` in order, advancing the cursor.
+    pub fn take_batch(&mut self, max_frames: usize, max_bytes: usize, mut take: impl FnMut(&[u8])) {
         let Some(front) = self.log.front().map(|e| e.seq) else {
             return;
         };
@@ -122,7 +121,7 @@ impl Outbound {
                 break;
             }
             bytes += e.bytes.len();
-            out.push(e.bytes.clone());
+            take(&e.bytes);
             self.cursor = e.seq + 1;
             self.written = self.written.max(e.seq);
         }
@@ -263,7 +262,7 @@ mod tests {
         vec![0u8; 40]
     }
 
-    fn seq_of(b: &Bytes) -> u64 {
+    fn seq_of(b: &[u8]) -> u64 {
         let mut s = [0u8; 8];
         s.copy_from_slice(&b[SEQ_AT..SEQ_AT + 8]);
         u64::from_le_bytes(s)
@@ -276,9 +275,9 @@ mod tests {
         assert_eq!(out.push(Kind::Tell, 1, name.clone(), "M", frame()), Ok(1));
         assert_eq!(out.push(Kind::Tell, 1, name.clone(), "M", frame()), Ok(2));
         assert!(out.push(Kind::Tell, 1, name.clone(), "M", frame()).is_err());
-        let mut batch = Vec::new();
-        out.take_batch(10, 1 << 20, &mut batch);
-        assert_eq!(batch.iter().map(seq_of).collect::<Vec<_>>(), vec![1, 2]);
+        let mut seqs = Vec::new();
+        out.take_batch(10, 1 << 20, |b| seqs.push(seq_of(b)));
+        assert_eq!(seqs, vec![1, 2]);
         assert_eq!(out.ack(1), 1);
         assert_eq!(out.push(Kind::Tell, 1, name, "M", frame()), Ok(3));
     }
@@ -307,17 +306,16 @@ mod tests {
         for _ in 0..5 {
             out.push(Kind::Tell, 7, "s".into(), "M", frame()).unwrap();
         }
-        let mut batch = Vec::new();
-        out.take_batch(3, 1 << 20, &mut batch); // 1..=3 written
+        out.take_batch(3, 1 << 20, |_| {}); // 1..=3 written
         out.ack(1);
         assert_eq!(out.first_seq(false), 4);
         let (_, loss) = out.resume(false, 0, LossReason::PeerRestarted, "b", Some(9));
         let loss = loss.unwrap();
         assert_eq!((loss.first_seq, loss.last_seq), (2, 3));
         assert_eq!(loss.messages.len(), 2);
-        batch.clear();
-        out.take_batch(10, 1 << 20, &mut batch);
-        assert_eq!(batch.iter().map(seq_of).collect::<Vec<_>>(), vec![4, 5]);
+        let mut seqs = Vec::new();
+        out.take_batch(10, 1 << 20, |b| seqs.push(seq_of(b)));
+        assert_eq!(seqs, vec![4, 5]);
         let loss = out.give_up("b", Some(9)).unwrap();
         assert_eq!(
             (loss.first_seq, loss.last_seq, loss.reason),
@@ -344,10 +342,10 @@ mod tests {
                     }
                 }
                 let mut batch = Vec::new();
-                out.take_batch(send, 1 << 20, &mut batch);
-                for b in &batch {
-                    match inb.check(seq_of(b)) {
-                        Order::Deliver => { inb.delivered += 1; delivered.push(seq_of(b)); }
+                out.take_batch(send, 1 << 20, |b| batch.push(seq_of(b)));
+                for &seq in &batch {
+                    match inb.check(seq) {
+                        Order::Deliver => { inb.delivered += 1; delivered.push(seq); }
                         Order::Duplicate => {}
                         Order::Gap { .. } => prop_assert!(false, "gap"),
                     }
@@ -362,9 +360,9 @@ mod tests {
                 }
             }
             let mut batch = Vec::new();
-            out.take_batch(usize::MAX, usize::MAX, &mut batch);
-            for b in &batch {
-                if inb.check(seq_of(b)) == Order::Deliver { inb.delivered += 1; delivered.push(seq_of(b)); }
+            out.take_batch(usize::MAX, usize::MAX, |b| batch.push(seq_of(b)));
+            for &seq in &batch {
+                if inb.check(seq) == Order::Deliver { inb.delivered += 1; delivered.push(seq); }
             }
             prop_assert_eq!(delivered, (1..=pushed).collect::<Vec<_>>());
         }

@@ -9,6 +9,10 @@
 //! memory). Both take frames in queue order under one lock, so the bytes on the wire are the
 //! queue's order whoever writes them; bytes taken but not yet written (`pending`) are written
 //! first by whoever writes next. TLS is written by the writer task only.
+//!
+//! Frames taken from the queue are copied into one reused buffer (`pending`) and written from
+//! there: the log keeps its own frame for a resend, and a copy of a few hundred bytes costs
+//! less than sharing the frame (an allocation for the shared handle, and its reference counts).
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
@@ -17,15 +21,11 @@ use std::sync::{Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
 use tokio::io::AsyncWrite;
 
 use crate::frame::{encode_frame, FrameSpec, Kind, ACK_AT};
 use crate::link::Inner;
 use crate::transport::WriteHalf;
-
-/// Frames per write at most (the slices of one `sendmsg`).
-const SLICES: usize = 64;
 
 /// The write side of connection `id`: its half of the transport and what was taken from the
 /// queue but not yet written.
@@ -37,21 +37,18 @@ pub(crate) struct WriteSide {
 
 struct Out {
     half: WriteHalf,
-    /// Frames taken from the queue (and control frames), in order; `offset` bytes of the
-    /// first are written.
-    pending: VecDeque<Bytes>,
+    /// The frames taken from the queue (and control frames), back to back, in order; the
+    /// first `offset` bytes are written. Emptied (its capacity kept) once written whole.
+    pending: Vec<u8>,
     offset: usize,
-    /// Reused by `refill`.
-    batch: Vec<Bytes>,
+    /// The lengths of the pending frames not yet counted as sent, in order; `counted` bytes
+    /// of `pending` are frames already counted.
+    lens: VecDeque<usize>,
+    counted: usize,
     /// Bus time of the last write: a heartbeat is due an interval after it.
     last_sent: Duration,
     /// The last `refill` left frames in the queue (more than a batch was queued).
     more_queued: bool,
-    /// The first pending frame as it is written: a copy with an owed acknowledgement in its
-    /// `ack` field (the log keeps the frame as it was queued, for a resend).
-    patched: Vec<u8>,
-    /// `patched` stands for the first pending frame until it is written whole.
-    front_patched: bool,
 }
 
 /// What the writer task's turn found to do.
@@ -71,13 +68,12 @@ impl WriteSide {
             direct: half.writes_directly(),
             out: Mutex::new(Out {
                 half,
-                pending: VecDeque::new(),
+                pending: Vec::new(),
                 offset: 0,
-                batch: Vec::new(),
+                lens: VecDeque::new(),
+                counted: 0,
                 last_sent: now,
                 more_queued: false,
-                patched: Vec::new(),
-                front_patched: false,
             }),
         }
     }
@@ -106,7 +102,7 @@ impl WriteSide {
         };
         let mut refills = 0;
         loop {
-            if out.pending.is_empty() {
+            if out.is_written() {
                 if refills > 0 && !out.more_queued {
                     return true;
                 }
@@ -140,7 +136,7 @@ impl WriteSide {
         may_defer_ack: bool,
     ) -> Result<Turn, String> {
         let mut out = self.lock();
-        if !out.pending.is_empty() {
+        if !out.is_written() {
             return Ok(Turn::Write);
         }
         let heartbeat_at = out.last_sent + interval;
@@ -154,7 +150,7 @@ impl WriteSide {
     /// Writes what is pending, waiting for the transport (the writer task).
     pub fn poll_write_pending(&self, link: &Inner, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let mut out = self.lock();
-        while !out.pending.is_empty() {
+        while !out.is_written() {
             let polled = out.write_with(link, |half, slices| {
                 match Pin::new(half).poll_write_vectored(cx, slices) {
                     Poll::Ready(result) => result,
@@ -172,14 +168,12 @@ impl WriteSide {
 
     /// Queues the Close frame after what is pending (the link was closed for `reason`).
     pub fn close_frame(&self, link: &Inner, reason: &str) {
-        let mut frame = Vec::new();
         let spec = FrameSpec::control(Kind::Close);
-        if encode_frame(&mut frame, &spec, link.config.max_frame, |o| {
+        let mut out = self.lock();
+        if let Ok(len) = encode_frame(&mut out.pending, &spec, link.config.max_frame, |o| {
             o.extend_from_slice(reason.as_bytes())
-        })
-        .is_ok()
-        {
-            self.lock().pending.push_back(Bytes::from(frame));
+        }) {
+            out.lens.push_back(len);
         }
     }
 
@@ -190,24 +184,22 @@ impl WriteSide {
 }
 
 impl Out {
-    /// One write of the pending frames with `write` (as many as one call takes); `Ok` when
-    /// it wrote something.
+    /// Everything taken has been written.
+    fn is_written(&self) -> bool {
+        self.offset == self.pending.len()
+    }
+
+    /// One write of the pending bytes with `write` (as many as one call takes); `Ok` when it
+    /// wrote something.
     fn write_with(
         &mut self,
         link: &Inner,
         write: impl FnOnce(&mut WriteHalf, &[IoSlice<'_>]) -> io::Result<usize>,
     ) -> io::Result<()> {
-        let mut slices = [IoSlice::new(&[]); SLICES];
-        let mut count = 0;
-        for (i, frame) in self.pending.iter().take(SLICES).enumerate() {
-            slices[i] = match i {
-                0 if self.front_patched => IoSlice::new(&self.patched[self.offset..]),
-                0 => IoSlice::new(&frame[self.offset..]),
-                _ => IoSlice::new(frame),
-            };
-            count += 1;
-        }
-        let n = write(&mut self.half, &slices[..count])?;
+        let n = write(
+            &mut self.half,
+            &[IoSlice::new(&self.pending[self.offset..])],
+        )?;
         if n == 0 {
             return Err(io::ErrorKind::WriteZero.into());
         }
@@ -215,23 +207,23 @@ impl Out {
         Ok(())
     }
 
-    /// `n` more bytes were written: drops the frames written whole (counting them).
-    fn advance(&mut self, link: &Inner, mut n: usize) {
-        while n > 0 {
-            let Some(front) = self.pending.front() else {
-                break;
-            };
-            let rest = front.len() - self.offset;
-            if n < rest {
-                self.offset += n;
+    /// `n` more bytes were written: counts the frames written whole, and empties the buffer
+    /// once all of it is.
+    fn advance(&mut self, link: &Inner, n: usize) {
+        self.offset = (self.offset + n).min(self.pending.len());
+        while let Some(&len) = self.lens.front() {
+            if self.counted + len > self.offset {
                 break;
             }
-            n -= rest;
+            self.counted += len;
+            self.lens.pop_front();
+            link.metrics.frame_sent(len as u64);
+        }
+        if self.is_written() {
+            self.pending.clear();
             self.offset = 0;
-            self.front_patched = false;
-            if let Some(frame) = self.pending.pop_front() {
-                link.metrics.frame_sent(frame.len() as u64);
-            }
+            self.counted = 0;
+            self.lens.clear();
         }
         self.last_sent = link.clock.now();
     }
@@ -247,9 +239,10 @@ enum Refilled {
     AckDeferred,
 }
 
-/// Moves the next queued frames to `pending` (which is empty), with an acknowledgement if one
-/// is owed: in the first frame's `ack` field, or in an Ack frame ahead of them when there are
-/// none (or a heartbeat if `heartbeat` and no acknowledgement goes). With `may_defer_ack`, an
+/// Copies the next queued frames into `pending` (which is written whole), with an
+/// acknowledgement if one is owed: in the first frame's `ack` field (the log keeps the frame
+/// as it was queued, for a resend), or in an Ack frame ahead of them when there are none (or
+/// a heartbeat if `heartbeat` and no acknowledgement goes). With `may_defer_ack`, an
 /// acknowledgement with no frame to go with it is held back (the writer's first look).
 /// `Err` when this connection is no longer the link's.
 fn refill(
@@ -263,52 +256,44 @@ fn refill(
     if st.connection != Some(id) {
         return Err("replaced by a newer connection".to_owned());
     }
-    out.batch.clear();
-    st.out.take_batch(
-        link.config.batch_frames,
-        link.config.batch_bytes,
-        &mut out.batch,
-    );
-    out.more_queued = st.out.has_unwritten();
     let ack = st.inb.delivered;
     let owed = ack > st.acked;
-    if owed && out.batch.is_empty() && !heartbeat && may_defer_ack {
+    let has_data = st.out.has_unwritten();
+    if owed && !has_data && !heartbeat && may_defer_ack {
         return Ok(Refilled::AckDeferred);
     }
-    if owed && out.pending.is_empty() {
-        if let Some(first) = out.batch.first().filter(|f| f.len() >= ACK_AT + 8) {
-            // The first frame carries the acknowledgement: a copy of it with the field set,
-            // written in its place (`write_with`).
-            out.patched.clear();
-            out.patched.extend_from_slice(first);
-            out.patched[ACK_AT..ACK_AT + 8].copy_from_slice(&ack.to_le_bytes());
-            out.front_patched = true;
-            st.acked = ack;
-            drop(st);
-            out.pending.extend(out.batch.drain(..));
-            return Ok(Refilled::Some);
-        }
-    }
-    let kind = if owed {
+    // A control frame goes first when no data frame carries the acknowledgement.
+    let kind = if owed && !has_data {
         Some(Kind::Ack)
-    } else if heartbeat {
+    } else if heartbeat && !owed {
         Some(Kind::Heartbeat)
     } else {
         None
     };
     if let Some(kind) = kind {
-        let mut frame = Vec::with_capacity(64);
         let mut spec = FrameSpec::control(kind);
         spec.ack = ack;
         spec.ts_ns = link.clock.now().as_nanos() as u64;
-        if encode_frame(&mut frame, &spec, link.config.max_frame, |_| {}).is_ok() {
-            out.pending.push_back(Bytes::from(frame));
+        if let Ok(len) = encode_frame(&mut out.pending, &spec, link.config.max_frame, |_| {}) {
+            out.lens.push_back(len);
             st.acked = ack;
         }
     }
+    let Out { pending, lens, .. } = out;
+    let first = pending.len();
+    st.out
+        .take_batch(link.config.batch_frames, link.config.batch_bytes, |frame| {
+            pending.extend_from_slice(frame);
+            lens.push_back(frame.len());
+        });
+    if owed && st.acked < ack && pending.len() >= first + ACK_AT + 8 {
+        // The first data frame carries the acknowledgement.
+        pending[first + ACK_AT..first + ACK_AT + 8].copy_from_slice(&ack.to_le_bytes());
+        st.acked = ack;
+    }
+    out.more_queued = st.out.has_unwritten();
     drop(st);
-    out.pending.extend(out.batch.drain(..));
-    Ok(if out.pending.is_empty() {
+    Ok(if out.is_written() {
         Refilled::Nothing
     } else {
         Refilled::Some
