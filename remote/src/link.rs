@@ -273,6 +273,8 @@ impl Link {
         self.encode_keyed(kind, name, type_id, corr, None, body)
     }
 
+    /// Encodes a data frame into a buffer made for a body of [`BODY_GUESS`] bytes: a buffer
+    /// that grows while the body is written costs a reallocation and a copy.
     fn encode_keyed(
         &self,
         kind: Kind,
@@ -282,25 +284,23 @@ impl Link {
         key: Option<u64>,
         body: impl FnOnce(&mut Vec<u8>),
     ) -> Result<Vec<u8>, SendError> {
-        self.encode_sized(kind, name, type_id, corr, key, BODY_GUESS, body)
+        let mut frame = Vec::with_capacity(FRAME_HEADERS + name.len() + BODY_GUESS);
+        let spec = self.data_spec(kind, name, type_id, corr, key);
+        encode_frame(&mut frame, &spec, self.inner.config.max_frame, body)
+            .map_err(SendError::TooLarge)?;
+        Ok(frame)
     }
 
-    /// Encodes a frame into a buffer made for a body of `body_len` bytes: a buffer that grows
-    /// while the body is written costs a reallocation and a copy.
-    // The frame's fields, one argument each.
-    #[allow(clippy::too_many_arguments)]
-    fn encode_sized(
+    /// The fields of a data frame sent now (its sequence number is written by the log).
+    fn data_spec<'a>(
         &self,
         kind: Kind,
-        name: &str,
+        name: &'a str,
         type_id: u16,
         corr: u64,
         key: Option<u64>,
-        body_len: usize,
-        body: impl FnOnce(&mut Vec<u8>),
-    ) -> Result<Vec<u8>, SendError> {
-        let mut frame = Vec::with_capacity(FRAME_HEADERS + name.len() + body_len);
-        let spec = FrameSpec {
+    ) -> FrameSpec<'a> {
+        FrameSpec {
             kind,
             type_id,
             // Placeholder: the log writes the real sequence number.
@@ -310,10 +310,7 @@ impl Link {
             corr,
             name,
             key,
-        };
-        encode_frame(&mut frame, &spec, self.inner.config.max_frame, body)
-            .map_err(SendError::TooLarge)?;
-        Ok(frame)
+        }
     }
 
     /// Queues a data frame without waiting: `Err(Full)` when the queue is full, and `body` is
@@ -1123,17 +1120,7 @@ impl Link {
             Ok((type_id, body)) => (Kind::Reply, type_id, body),
             Err(reason) => (Kind::ReplyFailed, 0, reason.into_bytes()),
         };
-        let spec = FrameSpec {
-            kind,
-            type_id,
-            // Placeholder: the log writes the real sequence number.
-            seq: u64::MAX,
-            ts_ns: self.inner.clock.now().as_nanos() as u64,
-            ack: 0,
-            corr,
-            name: "",
-            key: None,
-        };
+        let spec = self.data_spec(kind, "", type_id, corr, None);
         // In the body's own buffer: made for most replies, it has room for the headers.
         match encode_frame_around(body, &spec, self.inner.config.max_frame) {
             Ok(frame) => Ok((kind, type_id, frame)),

@@ -301,14 +301,7 @@ impl Node {
         mycelium_actors::topic::check_pattern(pattern)?;
         // Already exported is fine: another subscription of the same type did it.
         let _ = self.shared.bus.exports().export_topic::<M>();
-        let links: Vec<Link> = self.shared.links().values().cloned().collect();
-        let mut refused = None;
-        for link in links {
-            if let Err(e) = link.subscribe_remote(pattern, M::TYPE_ID).await {
-                refused.get_or_insert(e);
-            }
-        }
-        refused.map_or(Ok(()), |e| Err(e.into()))
+        self.change_interest(pattern, M::TYPE_ID, false).await
     }
 
     /// Ends what [`subscribe_remote`](Node::subscribe_remote) started for `M` on `pattern`:
@@ -321,10 +314,26 @@ impl Node {
         M: WireMessage + Send + Sync + 'static,
     {
         mycelium_actors::topic::check_pattern(pattern)?;
+        self.change_interest(pattern, M::TYPE_ID, true).await
+    }
+
+    /// Sends (or, `withdraw`, withdraws) one interest on every link: each is tried, and the
+    /// first refusal returned.
+    async fn change_interest(
+        &self,
+        pattern: &str,
+        type_id: u16,
+        withdraw: bool,
+    ) -> Result<(), SubscribeError> {
         let links: Vec<Link> = self.shared.links().values().cloned().collect();
         let mut refused = None;
         for link in links {
-            if let Err(e) = link.unsubscribe_remote(pattern, M::TYPE_ID).await {
+            let changed = if withdraw {
+                link.unsubscribe_remote(pattern, type_id).await
+            } else {
+                link.subscribe_remote(pattern, type_id).await
+            };
+            if let Err(e) = changed {
                 refused.get_or_insert(e);
             }
         }

@@ -241,27 +241,32 @@ async fn full_link_hands_the_message_back_and_lost_tells_are_dead_letters() {
     assert!(!feed.is_alive());
 }
 
+/// Node `name` of the topology at `path`, on a bus of its own.
+async fn node_on_own_bus(path: &std::path::Path, name: &str) -> (Bus, Node) {
+    let bus = Bus::new();
+    let node = Node::from_topology(path, name, SCHEMA, &bus).await.unwrap();
+    (bus, node)
+}
+
 /// The `exec` and `strategy` nodes of the topology at `path`, each on a bus of its own.
 async fn exec_and_strategy(path: &std::path::Path) -> ((Bus, Node), (Bus, Node)) {
-    let exec_bus = Bus::new();
-    let exec = Node::from_topology(path, "exec", SCHEMA, &exec_bus)
-        .await
-        .unwrap();
-    let bus = Bus::new();
-    let strategy = Node::from_topology(path, "strategy", SCHEMA, &bus)
-        .await
-        .unwrap();
-    ((exec_bus, exec), (bus, strategy))
+    (
+        node_on_own_bus(path, "exec").await,
+        node_on_own_bus(path, "strategy").await,
+    )
+}
+
+/// Nothing was queued for the peer `exec`: no interest was recorded on the link.
+fn nothing_queued_for_exec(strategy: &Node) {
+    let link = strategy.link("exec").unwrap();
+    assert_eq!(link.stats().queued, 0, "{:?}", link.stats());
 }
 
 #[tokio::test]
 async fn a_remote_subscription_with_a_bad_pattern_is_refused_before_it_is_sent() {
     let dir = TempDir::new("seam-bad-pattern");
     let path = topology(&dir, "");
-    let bus = Bus::new();
-    let strategy = Node::from_topology(&path, "strategy", SCHEMA, &bus)
-        .await
-        .unwrap();
+    let (_bus, strategy) = node_on_own_bus(&path, "strategy").await;
     let refused = strategy
         .subscribe_remote::<Quote>("md.*.quote")
         .await
@@ -276,9 +281,7 @@ async fn a_remote_subscription_with_a_bad_pattern_is_refused_before_it_is_sent()
             .contains("`*` may only stand alone as the last segment"),
         "{refused}"
     );
-    // Nothing was queued for the peer: no interest was recorded on the link.
-    let link = strategy.link("exec").unwrap();
-    assert_eq!(link.stats().queued, 0, "{:?}", link.stats());
+    nothing_queued_for_exec(&strategy);
     strategy.shutdown();
 }
 
@@ -397,10 +400,7 @@ async fn a_remote_subscription_ends_with_unsubscribe_remote() {
 async fn a_remote_subscription_on_a_closed_link_names_the_link() {
     let dir = TempDir::new("seam-closed-subscribe");
     let path = topology(&dir, "");
-    let bus = Bus::new();
-    let strategy = Node::from_topology(&path, "strategy", SCHEMA, &bus)
-        .await
-        .unwrap();
+    let (_bus, strategy) = node_on_own_bus(&path, "strategy").await;
     strategy.link("exec").unwrap().close("closed by the test");
     // Twice: had the first attempt been recorded, the second would pass as a duplicate.
     for _ in 0..2 {
@@ -433,10 +433,7 @@ async fn a_remote_subscription_on_a_closed_link_names_the_link() {
 async fn a_remote_subscription_too_long_for_a_frame_is_refused_and_not_kept() {
     let dir = TempDir::new("seam-long-pattern");
     let path = topology(&dir, "");
-    let bus = Bus::new();
-    let strategy = Node::from_topology(&path, "strategy", SCHEMA, &bus)
-        .await
-        .unwrap();
+    let (_bus, strategy) = node_on_own_bus(&path, "strategy").await;
     let long = format!("md.{}.*", "q".repeat(300));
     for _ in 0..2 {
         let refused = strategy.subscribe_remote::<Quote>(&long).await.unwrap_err();
@@ -452,8 +449,7 @@ async fn a_remote_subscription_too_long_for_a_frame_is_refused_and_not_kept() {
             "{refused}"
         );
     }
-    let link = strategy.link("exec").unwrap();
-    assert_eq!(link.stats().queued, 0, "{:?}", link.stats());
+    nothing_queued_for_exec(&strategy);
     strategy.shutdown();
 }
 
@@ -465,10 +461,7 @@ async fn a_restarted_peer_is_asked_again_for_live_interest_only() {
     let path = topology(&dir, "");
     let (exec, _exec_bus, _quotes) = exec_node(&path).await;
     exec.forward_topic::<Quote>();
-    let bus = Bus::new();
-    let strategy = Node::from_topology(&path, "strategy", SCHEMA, &bus)
-        .await
-        .unwrap();
+    let (_bus, strategy) = node_on_own_bus(&path, "strategy").await;
     // Withdrawn first: were it renewed, it would reach the new peer before the live one.
     strategy
         .subscribe_remote::<Quote>("md.trade.*")
