@@ -230,3 +230,80 @@ async fn a_scribbled_segment_closes_the_connection_and_the_link_recovers() {
     drop((link, a, b));
     no_segments_left(&endpoint.prefix).await;
 }
+
+#[tokio::test]
+async fn a_shm_stream_carries_gathered_and_direct_writes_through_a_small_read_buffer() {
+    use mycelium_remote::shm::{ShmAcceptor, ShmStream};
+    use std::io::IoSlice;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let dir = TempDir::new("shm-stream");
+    let endpoint = shm_endpoint(&dir, 4096);
+    let listener = tokio::net::UnixListener::bind(&endpoint.socket).unwrap();
+    let acceptor = ShmAcceptor::new(&endpoint).unwrap();
+    // The acceptor sends the segment's name, which `connect` waits for.
+    let (server, connected) = tokio::join!(
+        async {
+            let (socket, _) = listener.accept().await.unwrap();
+            acceptor.accepted(socket, "test".into()).unwrap()
+        },
+        ShmStream::connect(&endpoint)
+    );
+    let (mut rd, _w) = connected.unwrap().into_split();
+    let (_r, mut wr) = server.into_split();
+
+    let max = 4096 / 2 - 8; // the largest record of a 4 KiB ring
+    let big: Vec<u8> = (0..max + 100).map(|i| (i % 251) as u8).collect();
+    let mut expected = b"abcdef".to_vec();
+    expected.extend_from_slice(&big[..max]);
+    expected.extend_from_slice(&big[..max]);
+    expected.extend_from_slice(b"tail");
+    let write = async {
+        // Several slices: gathered into one record.
+        let n = wr
+            .write_vectored(&[
+                IoSlice::new(b"ab"),
+                IoSlice::new(b""),
+                IoSlice::new(b"cdef"),
+            ])
+            .await
+            .unwrap();
+        assert_eq!(n, 6);
+        // One slice (after an empty one), longer than a record: written where it lies, cut
+        // at the largest record.
+        let n = wr
+            .write_vectored(&[IoSlice::new(b""), IoSlice::new(&big)])
+            .await
+            .unwrap();
+        assert_eq!(n, max);
+        // A slice that fills a record, then more: only the first slice goes (the ring has
+        // room for it once the reader took the record before).
+        let slices = [IoSlice::new(&big[..max]), IoSlice::new(b"zz")];
+        let mut turns = 0;
+        let n = loop {
+            match wr.try_write_vectored(&slices) {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && turns < 100_000 => {
+                    turns += 1;
+                    tokio::task::yield_now().await
+                }
+                other => break other.unwrap(),
+            }
+        };
+        assert_eq!(n, max);
+        assert_eq!(wr.write(b"tail").await.unwrap(), 4);
+    };
+    let read = async {
+        let mut got = Vec::new();
+        let mut small = [0u8; 13]; // records arrive split across reads
+        while got.len() < expected.len() {
+            let n = rd.read(&mut small).await.unwrap();
+            assert!(n > 0, "the stream ended after {} bytes", got.len());
+            got.extend_from_slice(&small[..n]);
+        }
+        got
+    };
+    let ((), got) = tokio::join!(write, read);
+    assert_eq!(got, expected);
+    drop((rd, wr, _r, _w));
+    no_segments_left(&endpoint.prefix).await;
+}

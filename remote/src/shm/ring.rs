@@ -238,6 +238,27 @@ fn parse_record(data: &[AtomicU64], cap: u64, pos: u64, end: u64) -> Result<Reco
     }
 }
 
+/// The words of a checked record's payload of `len` bytes starting at `word`.
+fn record_words(data: &[AtomicU64], word: usize, len: usize) -> Result<&[AtomicU64], RingError> {
+    data.get(word..word + len.div_ceil(8))
+        .ok_or_else(|| corrupt(format!("record at word {word} outside the ring")))
+}
+
+/// Copies the first `out.len()` bytes of `words` (at most 8 per word) into `out` with atomic
+/// loads; `out` is no longer than the words.
+fn copy_words(words: &[AtomicU64], out: &mut [u8]) {
+    let whole = out.len() / 8;
+    let mut chunks = out.chunks_exact_mut(8);
+    for (dst, w) in (&mut chunks).zip(words) {
+        dst.copy_from_slice(&w.load(Ordering::Relaxed).to_le_bytes());
+    }
+    let rest = chunks.into_remainder();
+    if !rest.is_empty() {
+        let last = words[whole].load(Ordering::Relaxed).to_le_bytes();
+        rest.copy_from_slice(&last[..rest.len()]);
+    }
+}
+
 /// Copies a checked record's payload into `out` with atomic loads.
 fn copy_out(
     data: &[AtomicU64],
@@ -245,16 +266,10 @@ fn copy_out(
     len: usize,
     out: &mut Vec<u8>,
 ) -> Result<(), RingError> {
-    let words = len.div_ceil(8);
-    let src = data
-        .get(word..word + words)
-        .ok_or_else(|| corrupt(format!("record at word {word} outside the ring")))?;
+    let words = record_words(data, word, len)?;
     out.clear();
-    out.reserve(words * 8);
-    for w in src {
-        out.extend_from_slice(&w.load(Ordering::Relaxed).to_le_bytes());
-    }
-    out.truncate(len);
+    out.resize(len, 0);
+    copy_words(words, out);
     Ok(())
 }
 
@@ -508,6 +523,47 @@ impl Consumer {
     /// message unconsumed. `Ok(None)`: nothing to read now. [`RingError::Closed`]: the writer
     /// closed and everything was read.
     pub fn try_pop_with<R>(&mut self, f: impl FnOnce(&[u8]) -> R) -> Result<Option<R>, RingError> {
+        let Some((word, len, next)) = self.next_record()? else {
+            return Ok(None);
+        };
+        let mut scratch = std::mem::take(&mut self.scratch);
+        copy_out(self.ring.data(), word, len, &mut scratch)?;
+        let out = f(&scratch);
+        self.scratch = scratch;
+        self.release(next);
+        Ok(Some(out))
+    }
+
+    /// Reads one message straight into the caller's memory: its first bytes into `out` (as
+    /// many as fit), the rest into `rest` (emptied first). Returns the message's length; as
+    /// [`try_pop_with`](Self::try_pop_with) otherwise, without its intermediate copy.
+    pub fn try_pop_split(
+        &mut self,
+        out: &mut [u8],
+        rest: &mut Vec<u8>,
+    ) -> Result<Option<usize>, RingError> {
+        let Some((word, len, next)) = self.next_record()? else {
+            return Ok(None);
+        };
+        let words = record_words(self.ring.data(), word, len)?;
+        let head = len.min(out.len());
+        copy_words(words, &mut out[..head]);
+        rest.clear();
+        if head < len {
+            // `head` is a multiple of 8 here unless `out` is full: only then does `rest`
+            // start inside a word.
+            let start = head / 8;
+            rest.resize(len - start * 8, 0);
+            copy_words(&words[start..], rest);
+            rest.drain(..head - start * 8);
+        }
+        self.release(next);
+        Ok(Some(len))
+    }
+
+    /// The next published message record, padding skipped: its first payload word, its
+    /// length, and the read index after it. `Ok(None)`: nothing published.
+    fn next_record(&mut self) -> Result<Option<(usize, usize, u64)>, RingError> {
         let cap = self.ring.cap;
         loop {
             if self.read == self.write_seen {
@@ -530,19 +586,17 @@ impl Consumer {
             }
             match parse_record(self.ring.data(), cap, self.read, self.write_seen)? {
                 Record::Pad { next } => self.read = next,
-                Record::Frame { word, len, next } => {
-                    let mut scratch = std::mem::take(&mut self.scratch);
-                    copy_out(self.ring.data(), word, len, &mut scratch)?;
-                    let out = f(&scratch);
-                    self.scratch = scratch;
-                    self.read = next;
-                    let ctl = self.ring.ctl();
-                    ctl.read.0.store(self.read, Ordering::Release);
-                    ctl.writable.0.notify(self.ring.doorbell.as_ref());
-                    return Ok(Some(out));
-                }
+                Record::Frame { word, len, next } => return Ok(Some((word, len, next))),
             }
         }
+    }
+
+    /// Hands the record read up to `next` back to the writer.
+    fn release(&mut self, next: u64) {
+        self.read = next;
+        let ctl = self.ring.ctl();
+        ctl.read.0.store(self.read, Ordering::Release);
+        ctl.writable.0.notify(self.ring.doorbell.as_ref());
     }
 
     /// True when something may be read (or the writer closed): a wake-up condition.

@@ -215,7 +215,37 @@ fn a_lying_length_or_tag_is_corruption() {
             matches!(err, RingError::Corrupt(ref m) if m.contains(what)),
             "{header:#x}: {err}"
         );
+        let err = rx.try_pop_split(&mut [0; 8], &mut Vec::new()).unwrap_err();
+        assert!(
+            matches!(err, RingError::Corrupt(ref m) if m.contains(what)),
+            "{header:#x}, split: {err}"
+        );
     }
+}
+
+#[test]
+fn a_message_split_between_the_callers_buffer_and_the_rest_comes_out_whole() {
+    let (mut tx, mut rx) = heap_ring(4096).unwrap();
+    let mut rest = vec![0xee; 3]; // emptied by each pop
+    for len in [0usize, 1, 7, 8, 9, 37, 64, 300] {
+        for room in [0usize, 1, 5, 8, 13, 16, len, len + 9] {
+            let msg: Vec<u8> = (0..len).map(|i| (i * 7 + len + room) as u8).collect();
+            assert!(tx.try_push(&msg).unwrap());
+            assert!(tx.try_push(b"next").unwrap());
+            let mut out = vec![0xaa; room];
+            assert_eq!(rx.try_pop_split(&mut out, &mut rest).unwrap(), Some(len));
+            let head = len.min(room);
+            assert!(
+                out[head..].iter().all(|&b| b == 0xaa),
+                "len {len} room {room}"
+            );
+            let mut whole = out[..head].to_vec();
+            whole.extend_from_slice(&rest);
+            assert_eq!(whole, msg, "len {len} room {room}");
+            assert_eq!(pop(&mut rx).unwrap().as_deref(), Some(&b"next"[..]));
+        }
+    }
+    assert_eq!(rx.try_pop_split(&mut [0; 8], &mut rest).unwrap(), None);
 }
 
 #[test]
@@ -244,7 +274,14 @@ fn random_scribbles_never_crash_the_reader_or_the_writer() {
                 }
                 _ => {}
             }
-            match rx.try_pop_with(|b| b.len()) {
+            let popped = if step % 2 == 0 {
+                rx.try_pop_with(|b| b.len())
+            } else {
+                let mut out = [0u8; 64];
+                let room = (noise.next() % 65) as usize;
+                rx.try_pop_split(&mut out[..room], &mut Vec::new())
+            };
+            match popped {
                 Ok(Some(n)) => assert!(n <= tx.max_message()),
                 Ok(None) => {}
                 Err(e) => {

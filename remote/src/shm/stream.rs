@@ -338,15 +338,14 @@ impl ReadState {
                 self.at += n;
                 return Ok(true);
             }
-            let (pending, at) = (&mut self.pending, &mut self.at);
-            let popped = self.ring.try_pop_with(|bytes| {
-                let n = bytes.len().min(out.remaining());
-                out.put_slice(&bytes[..n]);
-                pending.clear();
-                pending.extend_from_slice(&bytes[n..]);
-                *at = 0;
-                n
-            });
+            let room = out.initialize_unfilled();
+            let space = room.len();
+            let popped = self.ring.try_pop_split(room, &mut self.pending);
+            if let Ok(Some(len)) = popped {
+                let n = len.min(space);
+                out.advance(n);
+                self.at = 0;
+            }
             match popped {
                 Ok(Some(0)) => continue, // an empty record carries nothing
                 Ok(Some(_)) => return Ok(true),
@@ -406,69 +405,79 @@ impl AsyncRead for ShmReadHalf {
     }
 }
 
-impl ShmWriteHalf {
-    fn push(&mut self, cx: &mut Context<'_>, len: usize) -> Poll<io::Result<usize>> {
-        let shared = &self.shared;
-        loop {
-            match self.ring.try_push(&self.gather[..len]) {
-                Ok(true) => return Poll::Ready(Ok(len)),
-                Ok(false) => {}
-                Err(e) => return Poll::Ready(Err(ring_io(e, &shared.segment))),
+/// Writes `data` as one ring record, or parks the task until the ring has room for it.
+fn push(
+    ring: &mut Producer,
+    shared: &Shared,
+    cx: &mut Context<'_>,
+    data: &[u8],
+) -> Poll<io::Result<usize>> {
+    let len = data.len();
+    loop {
+        match ring.try_push(data) {
+            Ok(true) => return Poll::Ready(Ok(len)),
+            Ok(false) => {}
+            Err(e) => return Poll::Ready(Err(ring_io(e, &shared.segment))),
+        }
+        if !ring.writable().arm_doorbell(|| ring.ready_for(len)) {
+            continue;
+        }
+        Shared::park(&shared.write_waker, cx);
+        match shared.socket.poll_read_ready(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Ready(Ok(())) => {}
+        }
+        let gone = shared.drain();
+        ring.writable().disarm();
+        Shared::wake(&shared.read_waker);
+        match gone {
+            Err(e) => return Poll::Ready(Err(e)),
+            Ok(true) => {
+                return Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::BrokenPipe,
+                    "the peer of the shared-memory link is gone",
+                )))
             }
-            let ring = &self.ring;
-            if !ring.writable().arm_doorbell(|| ring.ready_for(len)) {
-                continue;
-            }
-            Shared::park(&shared.write_waker, cx);
-            match shared.socket.poll_read_ready(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Ready(Ok(())) => {}
-            }
-            let gone = shared.drain();
-            ring.writable().disarm();
-            Shared::wake(&shared.read_waker);
-            match gone {
-                Err(e) => return Poll::Ready(Err(e)),
-                Ok(true) => {
-                    return Poll::Ready(Err(io::Error::new(
-                        io::ErrorKind::BrokenPipe,
-                        "the peer of the shared-memory link is gone",
-                    )))
-                }
-                Ok(false) => {}
-            }
+            Ok(false) => {}
         }
     }
+}
+
+/// The bytes of the next ring record: the front of `bufs`, up to `max` bytes, taken where
+/// they lie when one slice holds them all (the link writes one slice), else gathered into
+/// `gather`.
+fn record<'a>(gather: &'a mut Vec<u8>, max: usize, bufs: &'a [io::IoSlice<'_>]) -> &'a [u8] {
+    let mut nonempty = bufs.iter().filter(|b| !b.is_empty());
+    if let Some(first) = nonempty.next() {
+        if first.len() >= max || nonempty.next().is_none() {
+            return &first[..first.len().min(max)];
+        }
+    }
+    gather.clear();
+    for b in bufs {
+        let room = max - gather.len();
+        gather.extend_from_slice(&b[..b.len().min(room)]);
+        if gather.len() == max {
+            break;
+        }
+    }
+    gather
 }
 
 impl ShmWriteHalf {
     /// Writes one ring record of `bufs` (up to the ring's largest message) without waiting:
     /// `WouldBlock` when the ring has no room for it.
     pub fn try_write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
-        let n = self.gather_from(bufs);
-        if n == 0 {
+        let data = record(&mut self.gather, self.ring.max_message(), bufs);
+        if data.is_empty() {
             return Ok(0);
         }
-        match self.ring.try_push(&self.gather[..n]) {
-            Ok(true) => Ok(n),
+        match self.ring.try_push(data) {
+            Ok(true) => Ok(data.len()),
             Ok(false) => Err(io::ErrorKind::WouldBlock.into()),
             Err(e) => Err(ring_io(e, &self.shared.segment)),
         }
-    }
-
-    /// Copies the front of `bufs`, up to the ring's largest message, into the gather buffer.
-    fn gather_from(&mut self, bufs: &[io::IoSlice<'_>]) -> usize {
-        let max = self.ring.max_message();
-        self.gather.clear();
-        for b in bufs {
-            let room = max - self.gather.len();
-            self.gather.extend_from_slice(&b[..b.len().min(room)]);
-            if self.gather.len() == max {
-                break;
-            }
-        }
-        self.gather.len()
     }
 }
 
@@ -483,9 +492,7 @@ impl AsyncWrite for ShmWriteHalf {
         if n == 0 {
             return Poll::Ready(Ok(0));
         }
-        this.gather.clear();
-        this.gather.extend_from_slice(&buf[..n]);
-        this.push(cx, n)
+        push(&mut this.ring, &this.shared, cx, &buf[..n])
     }
 
     fn poll_write_vectored(
@@ -494,11 +501,11 @@ impl AsyncWrite for ShmWriteHalf {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        let n = this.gather_from(bufs);
-        if n == 0 {
+        let data = record(&mut this.gather, this.ring.max_message(), bufs);
+        if data.is_empty() {
             return Poll::Ready(Ok(0));
         }
-        this.push(cx, n)
+        push(&mut this.ring, &this.shared, cx, data)
     }
 
     fn is_write_vectored(&self) -> bool {
