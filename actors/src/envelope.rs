@@ -28,7 +28,9 @@ pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// What handling one envelope came to.
 pub(crate) enum Outcome {
     Done,
-    Failed(Failure),
+    /// Boxed: a failure is rare, and a boxed one keeps `Poll<Outcome>` at two words, returned
+    /// in registers from every handler future's poll.
+    Failed(Box<Failure>),
 }
 
 /// What an envelope taken from an actor's mailbox asks of it ([`Envelope::into_signal`]).
@@ -288,15 +290,15 @@ where
         match catch_unwind_future(actor.handle(self.msg, ctx)).await {
             Ok(reply) => match reply.failure() {
                 None => Outcome::Done,
-                Some(err) => Outcome::Failed(Failure::from_error(
+                Some(err) => Outcome::Failed(Box::new(Failure::from_error(
                     Phase::Message(message_name::<M>()),
                     err,
-                )),
+                ))),
             },
-            Err(payload) => Outcome::Failed(Failure::from_panic(
+            Err(payload) => Outcome::Failed(Box::new(Failure::from_panic(
                 Phase::Message(message_name::<M>()),
                 payload,
-            )),
+            ))),
         }
     }
 
@@ -329,7 +331,7 @@ where
             Err(payload) => {
                 let failure = Failure::from_panic(Phase::Message(message_name::<M>()), payload);
                 let _ = reply.send(Err(NoReply::Failed(failure.clone())));
-                Outcome::Failed(failure)
+                Outcome::Failed(Box::new(failure))
             }
         }
     }

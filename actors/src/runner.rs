@@ -188,7 +188,7 @@ impl<A: Actor> Runner<A> {
                     }
                     match outcome {
                         Outcome::Failed(failure) => {
-                            Some(Box::pin(self.after_failure(actor, ctx, failure)))
+                            Some(Box::pin(self.after_failure(actor, ctx, *failure)))
                         }
                         _ => None,
                     }
@@ -252,7 +252,7 @@ impl<A: Actor> Runner<A> {
             metrics.handled(started, self.inbox.batched_len());
         }
         if let Outcome::Failed(failure) = outcome {
-            if let Some(reason) = Box::pin(self.after_failure(actor, ctx, failure)).await {
+            if let Some(reason) = Box::pin(self.after_failure(actor, ctx, *failure)).await {
                 return Some(Served::Ended(reason));
             }
         }

@@ -248,7 +248,7 @@ impl<A: Actor> Direct<A> {
             }
             Outcome::Failed(failure) => {
                 let (tx, rx) = oneshot::channel();
-                hand_off(held, Handoff::Failed(failure, tx), resume);
+                hand_off(held, Handoff::Failed(*failure, tx), resume);
                 Attempt::Failed(rx)
             }
         }
