@@ -61,13 +61,27 @@ impl FutureSlot {
         F: Future<Output = T> + Send + 'a,
     {
         if align_of::<F>() > BLOCK {
-            let boxed: Box<dyn Future<Output = T> + Send + 'a> = Box::new(make());
-            return SlotFuture {
-                ptr: NonNull::from(Box::leak(boxed)),
-                inline: false,
-                _slot: PhantomData,
-            };
+            // Rare (an alignment above 16): the future goes on the heap, and its box in the
+            // slot, so every handle drops its future the same way and stays two words (a
+            // `Poll` of it comes back in registers).
+            // SAFETY: the caller's promise, passed on.
+            return unsafe { self.place_inline(|| Box::pin(make())) };
         }
+        // SAFETY: the caller's promise, passed on; the alignment was checked above.
+        unsafe { self.place_inline(make) }
+    }
+
+    /// [`place`](Self::place) for a future of an alignment of at most 16.
+    ///
+    /// # Safety
+    ///
+    /// As for [`place`](Self::place), and `align_of::<F>() <= 16`.
+    #[inline(always)]
+    unsafe fn place_inline<'a, T, F>(&'a mut self, make: impl FnOnce() -> F) -> SlotFuture<'a, T>
+    where
+        F: Future<Output = T> + Send + 'a,
+    {
+        debug_assert!(align_of::<F>() <= BLOCK);
         let needed = size_of::<F>().div_ceil(BLOCK).max(1);
         if self.blocks.len() < needed {
             // Nothing lives in the slot now (`&mut self` proves no `SlotFuture` borrows it),
@@ -76,15 +90,14 @@ impl FutureSlot {
         }
         let ptr = self.blocks.as_mut_ptr().cast::<F>();
         // SAFETY: `blocks` holds at least `size_of::<F>()` bytes, its start is 16-byte
-        // aligned and `align_of::<F>() <= 16` was checked above, and the memory is not in use
-        // (see above). Writing does not drop anything that was there: the previous future
-        // was dropped in place by its `SlotFuture`.
+        // aligned and `align_of::<F>() <= 16` (the caller's promise), and the memory is not
+        // in use (see above). Writing does not drop anything that was there: the previous
+        // future was dropped in place by its `SlotFuture`.
         unsafe { ptr.write(make()) };
         let dyn_ptr: *mut (dyn Future<Output = T> + Send + 'a) = ptr;
         SlotFuture {
             // SAFETY: `ptr` comes from a Vec's buffer and is not null.
             ptr: unsafe { NonNull::new_unchecked(dyn_ptr) },
-            inline: true,
             _slot: PhantomData,
         }
     }
@@ -96,13 +109,12 @@ impl FutureSlot {
     }
 }
 
-/// A future living in a [`FutureSlot`] (or, rarely, on the heap). Dropping it drops the
-/// future in place. It must never be leaked (see the safety contract of
+/// A future living in a [`FutureSlot`] (one of an alignment above 16 on the heap, its box in
+/// the slot). Dropping it drops the future in place. It must never be leaked (see the safety contract of
 /// [`FutureSlot::place`]): the slot would be reused while the future it pinned was never
 /// dropped. Only the actor runner creates these, and it never leaks one.
 pub(crate) struct SlotFuture<'a, T> {
     ptr: NonNull<dyn Future<Output = T> + Send + 'a>,
-    inline: bool,
     _slot: PhantomData<&'a mut FutureSlot>,
 }
 
@@ -115,8 +127,8 @@ impl<T> Future for SlotFuture<'_, T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
         // SAFETY: the future stays at `ptr` from `place` until `drop` below: the slot is
-        // mutably borrowed for the handle's whole life, so it is neither moved nor reused,
-        // and a heap future is owned by this handle alone. So pinning it here is sound.
+        // mutably borrowed for the handle's whole life, so it is neither moved nor reused.
+        // So pinning it here is sound.
         let fut = unsafe { Pin::new_unchecked(&mut *self.ptr.as_ptr()) };
         fut.poll(cx)
     }
@@ -124,15 +136,9 @@ impl<T> Future for SlotFuture<'_, T> {
 
 impl<T> Drop for SlotFuture<'_, T> {
     fn drop(&mut self) {
-        if self.inline {
-            // SAFETY: the future was written at `ptr` by `place` and has not been dropped:
-            // this is the one place that drops it, and it runs once.
-            unsafe { std::ptr::drop_in_place(self.ptr.as_ptr()) };
-        } else {
-            // SAFETY: `ptr` came from `Box::leak` in `place` and is turned back into the
-            // box exactly once.
-            drop(unsafe { Box::from_raw(self.ptr.as_ptr()) });
-        }
+        // SAFETY: the future was written at `ptr` by `place` and has not been dropped: this is
+        // the one place that drops it, and it runs once.
+        unsafe { std::ptr::drop_in_place(self.ptr.as_ptr()) };
     }
 }
 
@@ -175,11 +181,41 @@ mod tests {
         }
         assert_eq!(drops.load(Ordering::SeqCst), 7);
         let over = Aligned64([3; 64]);
+        let guard = CountDrops(drops.clone());
         // SAFETY: `f` is dropped below, before the slot is used again.
-        let mut f = unsafe { slot.place(|| async move { over.0[63] as usize }) };
+        let mut f = unsafe {
+            slot.place(|| async move {
+                let _g = guard;
+                over.0[63] as usize
+            })
+        };
         assert_eq!(poll_now(&mut f), Poll::Ready(3));
         drop(f);
+        assert_eq!(
+            drops.load(Ordering::SeqCst),
+            8,
+            "the boxed future was dropped"
+        );
         assert!(slot.capacity() >= 256);
+        // One left pending is dropped, box and all, with its handle.
+        let guard = CountDrops(drops.clone());
+        let over = Aligned64([4; 64]);
+        // SAFETY: `f` is dropped below, before the slot is used again.
+        let mut f = unsafe {
+            slot.place(|| async move {
+                let _g = guard;
+                std::future::pending::<()>().await;
+                over.0[0]
+            })
+        };
+        assert!(poll_now(&mut f).is_pending());
+        drop(f);
+        assert_eq!(drops.load(Ordering::SeqCst), 9);
+    }
+
+    #[test]
+    fn a_handle_is_two_words() {
+        assert_eq!(size_of::<SlotFuture<'_, u64>>(), 16);
     }
 
     #[test]
