@@ -11,6 +11,7 @@ use crate::error::{SendError, TrySendError};
 use crate::topic::buffer::{Buffer, Offer, Reader};
 use crate::topic::drain::TopicDrain;
 use crate::topic::pattern::Pattern;
+use crate::topic::prepaid::Prepaid;
 use crate::topic::subscription::Control;
 use crate::topic::table::Table;
 use crate::topic::{Overflow, PublishReport, Published, SubscribeOptions, SubscriptionStats};
@@ -74,6 +75,15 @@ impl<T: Send + Sync + 'static> Entry<T> {
 
     /// True when a message on `topic` with `key` is for this subscription.
     #[inline]
+    /// True when it takes a batch whole, in one mailbox send: an actor's mailbox that the
+    /// publisher waits on when full (`Overflow::Block`).
+    pub(super) fn takes_batches(&self) -> bool {
+        matches!(
+            (&self.target, self.overflow),
+            (Target::Mailbox(_), Overflow::Block)
+        )
+    }
+
     pub(super) fn accepts(&self, topic: &str, key: Option<u64>) -> bool {
         self.active.load(Ordering::Relaxed)
             && (self.key.is_none() || self.key == key)
@@ -120,12 +130,13 @@ impl<T: Send + Sync + 'static> Entry<T> {
     /// (one lock per run that fits); other policies and targets take the messages one by one.
     pub(super) async fn deliver_batch(
         self: &Arc<Self>,
-        msgs: &[Published<T>],
+        batch: &mut Prepaid<'_, T>,
         report: &mut PublishReport,
     ) {
-        if let (Target::Mailbox(sink), Overflow::Block) = (&self.target, self.overflow) {
+        let msgs = batch.msgs();
+        if let (Target::Mailbox(sink), true) = (&self.target, self.takes_batches()) {
             let n = msgs.len();
-            let sent = match sink.tell_many(msgs.to_vec()).await {
+            let sent = match sink.tell_many(batch.take()).await {
                 Ok(()) => n,
                 Err(SendError(back)) => n - back.len(),
             };

@@ -104,9 +104,11 @@
 
 mod buffer;
 mod bus_methods;
+mod counted;
 mod drain;
 mod entry;
 mod pattern;
+mod prepaid;
 mod publisher;
 mod registry;
 mod stream;
@@ -119,6 +121,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::telemetry::TopicMetrics;
+use counted::Counted;
 
 pub use crate::error::TopicError;
 pub use publisher::Publisher;
@@ -133,7 +136,7 @@ pub use subscription::{Overflow, SubscribeOptions, Subscription, SubscriptionSta
 /// Cloning is one reference-count increment. It derefs to `T`. An actor receives it through
 /// `impl Handler<Published<T>> for MyActor`.
 pub struct Published<T> {
-    inner: Arc<Publication<T>>,
+    inner: Counted<Publication<T>>,
 }
 
 struct Publication<T> {
@@ -157,7 +160,7 @@ impl<T> Published<T> {
             (m.clock.now_in_task(), m)
         });
         Published {
-            inner: Arc::new(Publication {
+            inner: Counted::new(Publication {
                 topic,
                 key,
                 msg,
@@ -191,7 +194,34 @@ impl<T> Published<T> {
 
     /// True when both are the same publication (the same shared message, not a copy).
     pub fn ptr_eq(a: &Published<T>, b: &Published<T>) -> bool {
-        Arc::ptr_eq(&a.inner, &b.inner)
+        Counted::ptr_eq(&a.inner, &b.inner)
+    }
+
+    /// Adds `n` handles' worth to the count at once ([`Counted::prepay`]).
+    pub(crate) fn prepay(&self, n: usize) {
+        self.inner.prepay(n);
+    }
+
+    /// A handle paid for by [`prepay`](Self::prepay).
+    ///
+    /// # Safety
+    ///
+    /// As for [`Counted::prepaid`].
+    pub(crate) unsafe fn prepaid(&self) -> Self {
+        Published {
+            // SAFETY: the caller's promise.
+            inner: unsafe { self.inner.prepaid() },
+        }
+    }
+
+    /// Gives back `n` prepaid units no handle took.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Counted::refund`].
+    pub(crate) unsafe fn refund(&self, n: usize) {
+        // SAFETY: the caller's promise.
+        unsafe { self.inner.refund(n) }
     }
 }
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::telemetry::{TopicMetrics, TopicMetricsCache};
 use crate::topic::entry::{Attempt, Entry};
+use crate::topic::prepaid::Prepaid;
 use crate::topic::table::Table;
 use crate::topic::{PublishReport, Published};
 
@@ -43,9 +44,15 @@ pub(super) async fn fan_out_many<T: Send + Sync + 'static>(
         return report;
     };
     let topic = first.topic();
-    for entry in table.snapshot().iter() {
+    let entries = table.snapshot();
+    let takers = entries
+        .iter()
+        .filter(|e| e.accepts(topic, None) && e.takes_batches())
+        .count();
+    let mut batch = Prepaid::new(&msgs, takers);
+    for entry in entries.iter() {
         if entry.accepts(topic, None) {
-            entry.deliver_batch(&msgs, &mut report).await;
+            entry.deliver_batch(&mut batch, &mut report).await;
         }
     }
     report
