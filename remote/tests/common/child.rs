@@ -132,6 +132,26 @@ pub async fn next(lines: &mut Output, prefix: &str) -> Option<String> {
     }
 }
 
+/// Waits for the child's `ready` line, keeping the deliveries it printed before it: the
+/// child's accept loop runs on a worker thread while its main thread prints `ready`, so
+/// under load a connection can be accepted, and messages delivered, first.
+async fn wait_ready(lines: &mut Output, delivered: &mut Vec<u32>) {
+    loop {
+        let line = tokio::time::timeout(BOUND, lines.next_line())
+            .await
+            .expect("child output within the bound")
+            .ok()
+            .flatten()
+            .expect("child ready");
+        if line.starts_with("ready") {
+            return;
+        }
+        if let Some(rest) = line.strip_prefix("got ") {
+            delivered.push(index_of(rest));
+        }
+    }
+}
+
 fn index_of(line: &str) -> u32 {
     line.trim().parse().expect("an index")
 }
@@ -168,7 +188,7 @@ pub async fn killed_repeatedly_loses_nothing_silently(
     let mut delivered: Vec<u32> = Vec::new();
     for _ in 0..kills {
         let (mut child, mut lines) = spawn();
-        next(&mut lines, "ready").await.expect("child ready");
+        wait_ready(&mut lines, &mut delivered).await;
         for _ in 0..per_life {
             let line = next(&mut lines, "got ").await.expect("a message");
             delivered.push(index_of(&line));
@@ -184,7 +204,7 @@ pub async fn killed_repeatedly_loses_nothing_silently(
     // The sender may be waiting for room: stop it once the last receiver runs.
     stop.store(true, Ordering::Relaxed);
     let (mut child, mut lines) = spawn();
-    next(&mut lines, "ready").await.expect("child ready");
+    wait_ready(&mut lines, &mut delivered).await;
     // Everything still queued reaches the last receiver (or is reported): wait until the log
     // is empty, reading the child's output meanwhile so its pipe never fills.
     let mut sender = std::pin::pin!(sender);
