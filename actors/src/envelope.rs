@@ -13,13 +13,14 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::mem::{align_of, size_of, ManuallyDrop, MaybeUninit};
 use std::pin::Pin;
+use std::task::Poll;
 
 use tokio::sync::oneshot;
 
 use crate::error::NoReply;
 use crate::failure::{Failure, Phase};
 use crate::handler::{Handler, Reply};
-use crate::panic::catch_unwind_future;
+use crate::panic::{catch_unwind_future, CatchUnwind};
 use crate::slot::{FutureSlot, SlotFuture};
 use crate::{Actor, Context, StopReason};
 
@@ -268,6 +269,45 @@ pub(crate) struct TellEnvelope<M> {
     pub(crate) msg: M,
 }
 
+pin_project_lite::pin_project! {
+    /// The future of a told message: its handler's, a reply that reports a failure or a panic
+    /// turned into the actor's failure.
+    struct Told<F, M> {
+        #[pin]
+        handling: CatchUnwind<F>,
+        _msg: PhantomData<fn() -> M>,
+    }
+}
+
+impl<F, M> Future for Told<F, M>
+where
+    F: Future,
+    F::Output: Reply,
+{
+    type Output = Outcome;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Outcome> {
+        let handled = match self.project().handling.poll(cx) {
+            Poll::Ready(handled) => handled,
+            Poll::Pending => return Poll::Pending,
+        };
+        Poll::Ready(match handled {
+            Ok(reply) => match reply.failure() {
+                None => Outcome::Done,
+                Some(err) => Outcome::Failed(Box::new(Failure::from_error(
+                    Phase::Message(message_name::<M>()),
+                    err,
+                ))),
+            },
+            Err(payload) => Outcome::Failed(Box::new(Failure::from_panic(
+                Phase::Message(message_name::<M>()),
+                payload,
+            ))),
+        })
+    }
+}
+
 pub(crate) struct AskEnvelope<M, R> {
     pub(crate) msg: M,
     pub(crate) reply: oneshot::Sender<Result<R, NoReply>>,
@@ -286,19 +326,17 @@ where
         message_name::<M>()
     }
 
-    async fn run(self, actor: &mut A, ctx: &mut Context<A>) -> Outcome {
-        match catch_unwind_future(actor.handle(self.msg, ctx)).await {
-            Ok(reply) => match reply.failure() {
-                None => Outcome::Done,
-                Some(err) => Outcome::Failed(Box::new(Failure::from_error(
-                    Phase::Message(message_name::<M>()),
-                    err,
-                ))),
-            },
-            Err(payload) => Outcome::Failed(Box::new(Failure::from_panic(
-                Phase::Message(message_name::<M>()),
-                payload,
-            ))),
+    fn run<'a>(
+        self,
+        actor: &'a mut A,
+        ctx: &'a mut Context<A>,
+    ) -> impl Future<Output = Outcome> + Send + 'a {
+        // The handler's future is made here, in the slot, rather than on the first poll of an
+        // `async` wrapper, which moved the message into it then (a read of what was just
+        // written, the hottest instruction of the tell path in a w6 profile).
+        Told::<_, M> {
+            handling: catch_unwind_future(actor.handle(self.msg, ctx)),
+            _msg: PhantomData,
         }
     }
 
