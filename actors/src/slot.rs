@@ -110,9 +110,9 @@ impl FutureSlot {
 }
 
 /// A future living in a [`FutureSlot`] (one of an alignment above 16 on the heap, its box in
-/// the slot). Dropping it drops the future in place. It must never be leaked (see the safety contract of
-/// [`FutureSlot::place`]): the slot would be reused while the future it pinned was never
-/// dropped. Only the actor runner creates these, and it never leaks one.
+/// the slot). Dropping it drops the future in place. It must never be leaked (see the safety
+/// contract of [`FutureSlot::place`]): the slot would be reused while the future it pinned was
+/// never dropped. Only the actor runner creates these, and it never leaks one.
 pub(crate) struct SlotFuture<'a, T> {
     ptr: NonNull<dyn Future<Output = T> + Send + 'a>,
     _slot: PhantomData<&'a mut FutureSlot>,

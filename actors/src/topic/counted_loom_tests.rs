@@ -8,6 +8,7 @@ struct Value(UnsafeCell<u64>);
 impl Drop for Value {
     fn drop(&mut self) {
         // A write: loom reports it if it is not ordered after every read below.
+        // SAFETY: `&mut self`: no handle is left to read the value.
         self.0.with_mut(|v| unsafe { *v = 0 });
     }
 }

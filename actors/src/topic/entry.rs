@@ -73,8 +73,6 @@ impl<T: Send + Sync + 'static> Entry<T> {
         }
     }
 
-    /// True when a message on `topic` with `key` is for this subscription.
-    #[inline]
     /// True when it takes a batch whole, in one mailbox send: an actor's mailbox that the
     /// publisher waits on when full (`Overflow::Block`).
     pub(super) fn takes_batches(&self) -> bool {
@@ -84,6 +82,8 @@ impl<T: Send + Sync + 'static> Entry<T> {
         )
     }
 
+    /// True when a message on `topic` with `key` is for this subscription.
+    #[inline]
     pub(super) fn accepts(&self, topic: &str, key: Option<u64>) -> bool {
         self.active.load(Ordering::Relaxed)
             && (self.key.is_none() || self.key == key)

@@ -196,33 +196,6 @@ impl<T> Published<T> {
     pub fn ptr_eq(a: &Published<T>, b: &Published<T>) -> bool {
         Counted::ptr_eq(&a.inner, &b.inner)
     }
-
-    /// Adds `n` handles' worth to the count at once ([`Counted::prepay`]).
-    pub(crate) fn prepay(&self, n: usize) {
-        self.inner.prepay(n);
-    }
-
-    /// A handle paid for by [`prepay`](Self::prepay).
-    ///
-    /// # Safety
-    ///
-    /// As for [`Counted::prepaid`].
-    pub(crate) unsafe fn prepaid(&self) -> Self {
-        Published {
-            // SAFETY: the caller's promise.
-            inner: unsafe { self.inner.prepaid() },
-        }
-    }
-
-    /// Gives back `n` prepaid units no handle took.
-    ///
-    /// # Safety
-    ///
-    /// As for [`Counted::refund`].
-    pub(crate) unsafe fn refund(&self, n: usize) {
-        // SAFETY: the caller's promise.
-        unsafe { self.inner.refund(n) }
-    }
 }
 
 impl<T> Clone for Published<T> {

@@ -17,7 +17,7 @@ impl<'a, T> Prepaid<'a, T> {
     pub(super) fn new(msgs: &'a [Published<T>], takers: usize) -> Self {
         if takers > 0 {
             for m in msgs {
-                m.prepay(takers);
+                m.inner.prepay(takers);
             }
         }
         Prepaid { msgs, left: takers }
@@ -37,9 +37,12 @@ impl<'a, T> Prepaid<'a, T> {
         self.left -= 1;
         self.msgs
             .iter()
-            // SAFETY: `new` added `takers` units to every message's count and `left` counts
-            // those not spent; one per message is spent here, and `left` was lowered first.
-            .map(|m| unsafe { m.prepaid() })
+            .map(|m| Published {
+                // SAFETY: `new` added `takers` units to every message's count and `left`
+                // counts those not spent; one per message is spent here, and `left` was
+                // lowered first.
+                inner: unsafe { m.inner.prepaid() },
+            })
             .collect()
     }
 }
@@ -50,7 +53,7 @@ impl<T> Drop for Prepaid<'_, T> {
             for m in self.msgs {
                 // SAFETY: `left` units of each message were paid by `new` and spent by no
                 // `take`.
-                unsafe { m.refund(self.left) };
+                unsafe { m.inner.refund(self.left) };
             }
         }
     }
