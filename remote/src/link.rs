@@ -273,8 +273,9 @@ impl Link {
         self.encode_keyed(kind, name, type_id, corr, None, body)
     }
 
-    /// Encodes a data frame into a buffer made for a body of [`BODY_GUESS`] bytes: a buffer
-    /// that grows while the body is written costs a reallocation and a copy.
+    /// Encodes a data frame into a buffer with room for a body of [`BODY_GUESS`] bytes (one an
+    /// acknowledged frame left, when the log kept one): a buffer that grows while the body is
+    /// written costs a reallocation and a copy.
     fn encode_keyed(
         &self,
         kind: Kind,
