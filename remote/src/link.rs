@@ -112,8 +112,9 @@ pub(crate) struct Inner {
     pub ack_now: AtomicBool,
     /// The service name recorded with reply frames (they have none): made once.
     reply_name: Arc<str>,
-    /// Held by a reader from its order check until the frame's delivery is recorded, so that
-    /// two readers of the link (a replaced connection's, not yet stopped, and its successor's)
+    /// Held by a reader from the order check of a data frame until the delivery of it and of
+    /// the frames read with it is recorded (`connection.rs`, `Delivering`), so that two
+    /// readers of the link (a replaced connection's, not yet stopped, and its successor's)
     /// never deliver the same frame twice.
     pub delivery: tokio::sync::Mutex<()>,
     /// On the accepting side: hands established connections to the link's supervised
@@ -285,7 +286,8 @@ impl Link {
         key: Option<u64>,
         body: impl FnOnce(&mut Vec<u8>),
     ) -> Result<Vec<u8>, SendError> {
-        let mut frame = Vec::with_capacity(FRAME_HEADERS + name.len() + BODY_GUESS);
+        let want = FRAME_HEADERS + name.len() + BODY_GUESS;
+        let mut frame = self.inner.lock().out.frame_buffer(want);
         let spec = self.data_spec(kind, name, type_id, corr, key);
         encode_frame(&mut frame, &spec, self.inner.config.max_frame, body)
             .map_err(SendError::TooLarge)?;
