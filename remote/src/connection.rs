@@ -330,6 +330,11 @@ async fn handle<'a>(
     if delivering.0.is_none() {
         delivering.0 = Some(link.delivery.lock().await);
     }
+    // A unit of the task's cooperative budget per frame, as the lock's acquisition took when
+    // it was taken per frame: a long read yields every so often, so the writer sends the
+    // acknowledgements that let the peer's sender go on, and the actors it fed run. (Without
+    // it, one-way streams in block mode ran 30-40% slower.)
+    tokio::task::consume_budget().await;
     let instance = {
         let mut st = link.lock();
         // The acknowledgement a data frame may carry (`write.rs`, `refill`), whatever its
