@@ -369,7 +369,8 @@ async fn run(args: Args) -> Result<(), BoxError> {
         until(|| link.queued() == 0).await;
     }
     if let Some(node) = &node {
-        node.shutdown();
+        // Waits for the Close frames, which acknowledge the last messages delivered here.
+        node.close().await;
     }
     bus.shutdown(Duration::from_secs(1)).await;
     Ok(())

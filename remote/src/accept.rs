@@ -25,7 +25,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mycelium_actors::{Actor, BoxError, Bus, Clock, Context, Handler};
-use mycelium_supervisor::{ChildSpec, Restart, RestartStrategy, Supervisor, SupervisorRef};
+use mycelium_supervisor::{
+    ChildSpec, Restart, RestartStrategy, Shutdown, Supervisor, SupervisorRef,
+};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -67,7 +69,10 @@ pub(crate) async fn keep(link: &Link, bus: &Bus) -> Result<Option<SupervisorRef>
             tracing::info!(target: "mycelium::remote", peer = %observed, ?event, "accepted link supervision");
         })
         .child(
-            ChildSpec::new::<Keeper>(format!("accepted:{peer}"), args).restart(Restart::Transient),
+            ChildSpec::new::<Keeper>(format!("accepted:{peer}"), args)
+                .restart(Restart::Transient)
+                // Its handler keeps the link for as long as it lives: stopped, it is killed.
+                .shutdown(Shutdown::Immediate),
         )
         .spawn(bus)
         .await
@@ -288,8 +293,7 @@ async fn accepted(
     let id = inner.attach(&auth, theirs)?;
     reader.set_max_body(inner.config.max_frame);
     let (rd, wr) = stream.into_split();
-    let task = tokio::spawn(connection::run(inner.clone(), id, reader, rd, wr));
-    inner.set_task(id, task.abort_handle());
+    let task = connection::spawn(&inner, id, reader, rd, wr);
     if let Err(mpsc::error::SendError((id, task))) = keeper.send((id, task)) {
         // The keeper is gone (the node shut down): nothing may run unsupervised.
         task.abort();

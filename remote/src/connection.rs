@@ -15,14 +15,30 @@ use crate::session::Order;
 use crate::transport::{ReadHalf, WriteHalf};
 use crate::write::{Turn, WriteSide};
 
+/// Starts the task that runs connection `id` of `link` and records it as the link's
+/// current one; it is counted as running ([`Inner::running`]) from now until it ends.
+pub(crate) fn spawn(
+    link: &Arc<Inner>,
+    id: u64,
+    reader: FrameReader,
+    rd: ReadHalf,
+    wr: WriteHalf,
+) -> tokio::task::JoinHandle<String> {
+    let running = Running::new(link);
+    let task = tokio::spawn(run(link.clone(), id, reader, rd, wr, running));
+    link.set_task(id, task.abort_handle());
+    task
+}
+
 /// Runs the connection until it fails, the link closes or a newer connection replaces it.
 /// Returns why it ended (already reported to the link's observer).
-pub(crate) async fn run(
+async fn run(
     link: Arc<Inner>,
     id: u64,
     reader: FrameReader,
     rd: ReadHalf,
     wr: WriteHalf,
+    _running: Running,
 ) -> String {
     // The writer is a task of its own: were it a branch of one task with the reader, every
     // wake of the writer would resume the reader too, and a spinning reader's turn of the
@@ -62,7 +78,24 @@ pub(crate) async fn run(
 
 /// How long a closed link's connection may take to send its Close frame and see the peer
 /// close its end (bus time).
-const CLOSE_GRACE: Duration = Duration::from_secs(1);
+pub(crate) const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
+/// Counts a connection task in [`Inner::running`] while it runs, aborted or not.
+struct Running(Arc<Inner>);
+
+impl Running {
+    fn new(link: &Arc<Inner>) -> Running {
+        link.running.fetch_add(1, Ordering::AcqRel);
+        Running(link.clone())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.running.fetch_sub(1, Ordering::AcqRel);
+        self.0.ran.notify_waiters();
+    }
+}
 
 /// Why a connection ended.
 struct Ended {
@@ -308,13 +341,15 @@ async fn handle<'a>(
             return Ok(());
         }
         Kind::Close => {
+            // What the peer delivered before it closed (`WriteSide::close_frame`).
+            link.on_ack(f.ack);
             return Err(Ended {
                 reason: format!(
                     "the peer closed the link: {}",
                     String::from_utf8_lossy(f.payload)
                 ),
                 by_peer: true,
-            })
+            });
         }
         Kind::Hello | Kind::Proof | Kind::Verdict => {
             return Err(Ended::here(format!(
@@ -460,7 +495,17 @@ async fn deliver(link: &Arc<Inner>, f: &Frame<'_>) -> Delivered {
 /// the transport's write direction down, and returns why the writer ends.
 async fn close_if_closed(link: &Inner, side: &WriteSide) -> Option<String> {
     let reason = link.lock().closed.clone()?;
-    side.close_frame(link, &reason);
+    {
+        // A frame being delivered now is recorded first, so that the Close frame acknowledges
+        // it; a delivery stuck behind a full mailbox holds the Close back for CLOSE_GRACE at
+        // most.
+        let _delivering = link
+            .clock
+            .timeout(CLOSE_GRACE, link.delivery.lock())
+            .await
+            .ok();
+        side.close_frame(link, &reason);
+    }
     let _ = std::future::poll_fn(|cx| side.poll_write_pending(link, cx)).await;
     let _ = std::future::poll_fn(|cx| side.poll_shutdown(cx)).await;
     Some(format!("link closed: {reason}"))

@@ -8,7 +8,9 @@ use std::time::Duration;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use mycelium_actors::{Actor, BoxError, Context, DetRng, Handler};
-use mycelium_supervisor::{ChildSpec, Restart, RestartStrategy, Supervisor, SupervisorRef};
+use mycelium_supervisor::{
+    ChildSpec, Restart, RestartStrategy, Shutdown, Supervisor, SupervisorRef,
+};
 use tokio::task::JoinHandle;
 
 use crate::connection;
@@ -101,7 +103,12 @@ pub(crate) fn dial(
             .on_event(move |event| {
                 tracing::info!(target: "mycelium::remote", peer = %observed, ?event, "link driver supervision");
             })
-            .child(ChildSpec::new::<Driver>(format!("link:{peer}"), args).restart(Restart::Transient))
+            .child(
+                ChildSpec::new::<Driver>(format!("link:{peer}"), args)
+                    .restart(Restart::Transient)
+                    // Its handler runs the link for as long as it lives: stopped, it is killed.
+                    .shutdown(Shutdown::Immediate),
+            )
             .spawn(&bus)
             .await;
         match spawned {
@@ -286,8 +293,7 @@ async fn establish(
     let id = inner.attach(&auth, theirs).map_err(Failure::Transient)?;
     reader.set_max_body(inner.config.max_frame);
     let (rd, wr) = stream.into_split();
-    let task = tokio::spawn(connection::run(inner.clone(), id, reader, rd, wr));
-    inner.set_task(id, task.abort_handle());
+    let task = connection::spawn(inner, id, reader, rd, wr);
     Ok((id, task))
 }
 

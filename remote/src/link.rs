@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use mycelium_actors::telemetry::{LinkMetrics, LinkState};
@@ -120,6 +120,10 @@ pub(crate) struct Inner {
     /// On the accepting side: hands established connections to the link's supervised
     /// keeper (`accept.rs`). Unset on a link this node does not accept connections for.
     pub keeper: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<crate::accept::Accepted>>,
+    /// Connection tasks running (`connection::run`, replaced ones still ending included).
+    pub running: AtomicUsize,
+    /// Notified each time a connection task ends.
+    pub ran: Notify,
 }
 
 pub(crate) struct State {
@@ -219,6 +223,8 @@ impl Link {
                 reply_name: Arc::from(""),
                 delivery: tokio::sync::Mutex::new(()),
                 keeper: std::sync::OnceLock::new(),
+                running: AtomicUsize::new(0),
+                ran: Notify::new(),
             }),
         }
     }
@@ -251,6 +257,23 @@ impl Link {
     /// Messages queued or awaiting acknowledgement.
     pub fn queued(&self) -> usize {
         self.inner.lock().out.len()
+    }
+
+    /// Waits until no connection of this link runs. After [`close`](Self::close) (or the
+    /// node's shutdown) that is once the Close frame is written and the peer has closed its
+    /// end, or a grace period of a second for each has passed: a process that ends then has
+    /// told the peer what it delivered. On a link that is not closed, it waits until the
+    /// connection drops.
+    pub async fn closed(&self) {
+        loop {
+            let ran = self.inner.ran.notified();
+            let mut ran = std::pin::pin!(ran);
+            ran.as_mut().enable();
+            if self.inner.running.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            ran.await;
+        }
     }
 
     /// The link's counters.

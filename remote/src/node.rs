@@ -507,8 +507,23 @@ impl Node {
         self.shared.tasks().push(task);
     }
 
+    /// [`shutdown`](Self::shutdown), then waits until every link's connection has sent its
+    /// Close frame, which acknowledges what this node delivered, and seen the peer close its
+    /// end (a few seconds at most). Call it before the process ends: what this node delivered
+    /// but had not acknowledged yet would otherwise stay unacknowledged at the peer, which
+    /// reports it lost when it gives up waiting for this node to come back.
+    pub async fn close(&self) {
+        self.shutdown();
+        let links: Vec<Link> = self.shared.links().values().cloned().collect();
+        for link in links {
+            let bound = 3 * crate::connection::CLOSE_GRACE;
+            let _ = link.inner.clock.timeout(bound, link.closed()).await;
+        }
+    }
+
     /// Stops the listener and dialers and closes every link (what is still queued is reported
-    /// lost).
+    /// lost). Returns at once: [`close`](Self::close) also waits for the links' Close frames
+    /// to be written.
     pub fn shutdown(&self) {
         for task in self.shared.tasks().drain(..) {
             task.abort();
@@ -525,17 +540,11 @@ impl Node {
             Err(poisoned) => poisoned.into_inner().drain(..).collect(),
         };
         for sup in supervisors {
-            // The supervisor first, so that it does not restart the driver; the driver is in
-            // a long handler, so a stop would wait for it: kill it too.
-            sup.actor_ref().kill();
-            for (name, _) in sup.children() {
-                if let Some(driver) = sup.child::<dial::Driver>(&name) {
-                    driver.kill();
-                }
-                if let Some(keeper) = sup.child::<accept::Keeper>(&name) {
-                    keeper.kill();
-                }
-            }
+            // Stopped, a supervisor restarts nothing more and kills its driver or keeper
+            // (`Shutdown::Immediate`: their handlers run as long as the link). Killed instead,
+            // it would leave the exits of the children it had not stopped itself queued, and
+            // report them as dead letters on every shutdown.
+            sup.actor_ref().stop();
         }
         let links: Vec<Link> = self.shared.links().values().cloned().collect();
         for link in links {

@@ -166,9 +166,20 @@ impl WriteSide {
         Poll::Ready(Ok(()))
     }
 
-    /// Queues the Close frame after what is pending (the link was closed for `reason`).
+    /// Queues the Close frame after what is pending (the link was closed for `reason`). It
+    /// acknowledges every frame delivered: a node that shuts down right after a delivery (the
+    /// last message of a stream, whose handler ends the process) would otherwise leave the
+    /// peer holding it as unacknowledged, and report it lost when it gives up waiting.
     pub fn close_frame(&self, link: &Inner, reason: &str) {
-        let spec = FrameSpec::control(Kind::Close);
+        let ack = {
+            let mut st = link.lock();
+            st.acked = st.acked.max(st.inb.delivered);
+            st.inb.delivered
+        };
+        let spec = FrameSpec {
+            ack,
+            ..FrameSpec::control(Kind::Close)
+        };
         let mut out = self.lock();
         if let Ok(len) = encode_frame(&mut out.pending, &spec, link.config.max_frame, |o| {
             o.extend_from_slice(reason.as_bytes())

@@ -691,3 +691,186 @@ async fn a_reader_with_a_long_stream_buffered_lets_the_other_tasks_of_its_thread
         "the reader delivered {largest} frames in one turn of the scheduler"
     );
 }
+
+/// A dispatcher whose first tell waits, inside its delivery, until the test releases it; it
+/// says when it got there.
+struct HeldOnce {
+    entered: std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
+    release: tokio::sync::Mutex<Option<tokio::sync::oneshot::Receiver<()>>>,
+}
+
+impl mycelium_remote::Dispatch for HeldOnce {
+    fn tell<'a>(
+        &'a self,
+        _: &'a str,
+        _: u16,
+        _: &'a [u8],
+    ) -> mycelium_actors::BoxFuture<'a, Result<(), mycelium_remote::DispatchError>> {
+        Box::pin(async move {
+            let entered = self.entered.lock().unwrap().take();
+            if let Some(entered) = entered {
+                let _ = entered.send(());
+                let release = self.release.lock().await.take();
+                if let Some(release) = release {
+                    let _ = release.await;
+                }
+            }
+            Ok(())
+        })
+    }
+    fn ask<'a>(
+        &'a self,
+        _: &'a str,
+        _: u16,
+        _: &'a [u8],
+    ) -> mycelium_actors::BoxFuture<
+        'a,
+        Result<mycelium_remote::ReplyFuture, mycelium_remote::DispatchError>,
+    > {
+        Box::pin(async { Err(mycelium_remote::DispatchError::Failed("tells only".into())) })
+    }
+    fn publish<'a>(
+        &'a self,
+        _: &'a str,
+        _: u16,
+        _: Option<u64>,
+        _: &'a [u8],
+    ) -> mycelium_actors::BoxFuture<'a, Result<(), mycelium_remote::DispatchError>> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// A node that shuts down while a message is being delivered acknowledges it in its Close
+/// frame: the sender holds nothing unacknowledged and reports no loss. (Before, when the last
+/// message of a stream ended the receiving process, its sender kept it as unacknowledged,
+/// waited for the peer to come back and, giving up a minute later, reported it lost.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_shutting_down_acknowledges_in_its_close_frame_what_it_delivered() {
+    let dir = TempDir::new("close-acks");
+    let bus = Bus::new();
+    let (entered_tx, entered) = tokio::sync::oneshot::channel();
+    let (release, release_rx) = tokio::sync::oneshot::channel();
+    let held = Arc::new(HeldOnce {
+        entered: std::sync::Mutex::new(Some(entered_tx)),
+        release: tokio::sync::Mutex::new(Some(release_rx)),
+    });
+    let (b, _) = node("b", &bus, held, fast_config());
+    let at = b.listen(&dir.socket("b.sock"), &["a"]).await.unwrap();
+    let (sink, _) = Recorder::new(true);
+    let (a, mut a_events) = node("a", &bus, sink, fast_config());
+    let link = a.connect("b", at);
+    let svc: Arc<str> = "sink".into();
+    link.send(Kind::Tell, &svc, 1, |o| o.extend_from_slice(&body(0)))
+        .await
+        .unwrap();
+    tokio::time::timeout(BOUND, entered)
+        .await
+        .expect("the tell reached b's dispatcher")
+        .unwrap();
+    // b shuts down while its reader is inside the delivery: nothing is acknowledged yet.
+    assert_eq!(link.queued(), 1);
+    b.shutdown();
+    release.send(()).unwrap();
+    let down = a_events
+        .wait("down", |k| matches!(k, LinkEventKind::Down { .. }))
+        .await;
+    assert!(
+        matches!(down.kind, LinkEventKind::Down { by_peer: true, .. }),
+        "b did not close the link with a Close frame: {down:?}"
+    );
+    assert_eq!(
+        link.queued(),
+        0,
+        "the delivered tell is still unacknowledged"
+    );
+    a.shutdown();
+    let loss = a_events
+        .drain()
+        .iter()
+        .find(|e| matches!(e.kind, LinkEventKind::Loss(_)))
+        .cloned();
+    assert!(loss.is_none(), "a reported a loss: {loss:?}");
+}
+
+/// `Node::close` returns once the node's Close frames are written: a process that ends right
+/// after it has told its peers what it delivered, and they see it close the link rather than
+/// vanish. (With `shutdown` alone the end of the runtime cut the Close frame off, and the
+/// peer, holding the last message as unacknowledged, reported it lost when it gave up.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_node_has_told_its_peers_before_its_runtime_ends() {
+    let dir = TempDir::new("node-close");
+    let bus = Bus::new();
+    let (sink, _) = Recorder::new(true);
+    let (a, mut a_events) = node("a", &bus, sink, fast_config());
+    let at = a.listen(&dir.socket("a.sock"), &["b"]).await.unwrap();
+    // b on a runtime of its own, which ends as a process would, right after `close`.
+    let (rec, mut got) = Recorder::new(true);
+    let b_process = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let bus = Bus::new();
+            let (b, _) = node("b", &bus, rec, fast_config());
+            let _link = b.connect("a", at);
+            recv_n(&mut got, 1).await;
+            b.close().await;
+        });
+    });
+    a_events
+        .wait("up", |k| matches!(k, LinkEventKind::Up { .. }))
+        .await;
+    let link = a.link_to("b");
+    let svc: Arc<str> = "sink".into();
+    link.send(Kind::Tell, &svc, 1, |o| o.extend_from_slice(&body(0)))
+        .await
+        .unwrap();
+    let down = a_events
+        .wait("down", |k| matches!(k, LinkEventKind::Down { .. }))
+        .await;
+    assert!(
+        matches!(down.kind, LinkEventKind::Down { by_peer: true, .. }),
+        "b's Close frame did not arrive: {down:?}"
+    );
+    assert_eq!(
+        link.queued(),
+        0,
+        "the delivered tell is still unacknowledged"
+    );
+    tokio::task::spawn_blocking(move || b_process.join())
+        .await
+        .unwrap()
+        .expect("b's thread");
+}
+
+/// A node's shutdown stops the supervisors of its links, which stop their drivers and keepers
+/// themselves: no exit of theirs is left queued at a killed supervisor and reported as a dead
+/// letter on every shutdown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_nodes_leaves_no_dead_letters() {
+    let dir = TempDir::new("close-letters");
+    let (bus_a, bus_b) = (Bus::new(), Bus::new());
+    let (sink_a, _) = Recorder::new(true);
+    let (a, mut a_events) = node("a", &bus_a, sink_a, fast_config());
+    let at = a.listen(&dir.socket("a.sock"), &["b"]).await.unwrap();
+    let (sink_b, _) = Recorder::new(true);
+    let (b, _) = node("b", &bus_b, sink_b, fast_config());
+    let link = b.connect("a", at);
+    a_events
+        .wait("up", |k| matches!(k, LinkEventKind::Up { .. }))
+        .await;
+    let svc: Arc<str> = "sink".into();
+    let asked = link.ask(&svc, 1, |o| o.push(1)).await;
+    assert!(asked.is_ok(), "{asked:?}");
+    tokio::join!(a.close(), b.close());
+    for (name, bus) in [("a", &bus_a), ("b", &bus_b)] {
+        bus.shutdown(BOUND).await;
+        let letters = bus.dead_letters().drain();
+        assert!(
+            letters.is_empty(),
+            "{name} reported dead letters: {:?}",
+            letters.iter().map(|l| l.to_string()).collect::<Vec<_>>()
+        );
+    }
+}
