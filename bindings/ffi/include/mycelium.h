@@ -417,7 +417,9 @@ enum MycStatus myc_node_unsubscribe_remote(const struct MycNode *node,
                                            uint16_t type_id,
                                            const char *pattern);
 
-// Stops the node's listener and links, and frees the handle. The bus keeps running.
+// Stops the node's listener and links, waits until each link's Close frame, which
+// acknowledges what this node delivered, is written (a few seconds at most), and frees the
+// handle. The bus keeps running.
 //
 // # Safety
 // `node` is null or a live handle, not used again.

@@ -286,7 +286,9 @@ unsafe fn change_interest(
     })
 }
 
-/// Stops the node's listener and links, and frees the handle. The bus keeps running.
+/// Stops the node's listener and links, waits until each link's Close frame, which
+/// acknowledges what this node delivered, is written (a few seconds at most), and frees the
+/// handle. The bus keeps running.
 ///
 /// # Safety
 /// `node` is null or a live handle, not used again.
@@ -298,8 +300,7 @@ pub unsafe extern "C" fn myc_node_free(node: *mut MycNode) -> MycStatus {
         }
         // SAFETY: a live handle from `Box::into_raw`, given up by the caller.
         let node = unsafe { Box::from_raw(node) };
-        let _entered = node.hosted.handle().enter();
-        node.node.shutdown();
+        node.hosted.block_on(node.node.close());
         Ok(())
     })
 }

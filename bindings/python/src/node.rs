@@ -175,9 +175,10 @@ impl Node {
         wait(py, &self.handle, withdrawn)?.map_err(errors::topic)
     }
 
-    /// Stops the node's listener and links; the bus keeps running.
-    fn close(&self) {
-        let _entered = self.handle.enter();
-        self.node.shutdown();
+    /// Stops the node's listener and links, and waits until each link's Close frame, which
+    /// acknowledges what this node delivered, is written (a few seconds at most); the bus
+    /// keeps running.
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        wait(py, &self.handle, self.node.close())
     }
 }
