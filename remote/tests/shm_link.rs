@@ -307,3 +307,31 @@ async fn a_shm_stream_carries_gathered_and_direct_writes_through_a_small_read_bu
     drop((rd, wr, _r, _w));
     no_segments_left(&endpoint.prefix).await;
 }
+
+/// With no heartbeat to wake a sleeping side now and then, streams of tells and a reply
+/// larger than a ring record still complete, in both modes: no doorbell is lost. (Both
+/// halves of a link's end wait on one socket, for which the runtime keeps a single waker; a
+/// reader whose doorbell woke the writer instead slept until the writer next waited for
+/// room, and the link stalled until a heartbeat came, a second later at best.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_doorbell_is_lost_when_no_heartbeat_comes() {
+    for mode in [Mode::Block, Mode::Spin(Duration::from_micros(50))] {
+        for _ in 0..3 {
+            let dir = TempDir::new("shm-doorbell");
+            let endpoint = shm_endpoint(&dir, 1 << 16);
+            let config = mycelium_remote::LinkConfig {
+                mode,
+                heartbeat_interval: Duration::from_secs(3600),
+                heartbeat_timeout: Duration::from_secs(7200),
+                ..fast_config()
+            };
+            let at = Endpoint::Shm(endpoint.clone());
+            let (a, b, link) =
+                tokio::time::timeout(BOUND, scenario::in_order_with(&at, config, 5000, 1 << 16))
+                    .await
+                    .unwrap_or_else(|_| panic!("the link stalled ({mode:?})"));
+            drop((link, a, b));
+            no_segments_left(&endpoint.prefix).await;
+        }
+    }
+}

@@ -18,7 +18,7 @@ use std::io;
 use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
@@ -102,6 +102,10 @@ struct Shared {
     segment: Arc<Segment>,
     read_waker: Mutex<Option<Waker>>,
     write_waker: Mutex<Option<Waker>>,
+    /// The reading half parked on the socket since it last moved bytes.
+    read_parked: AtomicBool,
+    /// The writing half parked on the socket since it last wrote.
+    write_parked: AtomicBool,
 }
 
 impl Shared {
@@ -134,8 +138,22 @@ impl Shared {
         }
     }
 
-    fn park(slot: &Mutex<Option<Waker>>, cx: &Context<'_>) {
+    fn park(slot: &Mutex<Option<Waker>>, parked: &AtomicBool, cx: &Context<'_>) {
         *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(cx.waker().clone());
+        parked.store(true, Ordering::Relaxed);
+    }
+
+    /// A half that had parked on the socket goes on without waiting (its ring became ready):
+    /// wakes the other half if it is parked. The runtime keeps one waker per socket for
+    /// readiness, the last half's to poll it, so the wake this half took may have been meant
+    /// for the other, whose registration it replaced; woken, the other looks at its ring
+    /// and, if it must wait still, registers again. (Without this, a reader whose doorbell
+    /// woke the writer instead slept until the writer next waited for room, and the peer,
+    /// which rings once per arming, did not ring again: a link stalled.)
+    fn went_on(parked: &AtomicBool, other: &Mutex<Option<Waker>>) {
+        if parked.load(Ordering::Relaxed) && parked.swap(false, Ordering::Relaxed) {
+            Shared::wake(other);
+        }
     }
 }
 
@@ -196,6 +214,8 @@ impl ShmStream {
             segment: segment.clone(),
             read_waker: Mutex::new(None),
             write_waker: Mutex::new(None),
+            read_parked: AtomicBool::new(false),
+            write_parked: AtomicBool::new(false),
         });
         ShmStream {
             read: ShmReadHalf {
@@ -371,7 +391,10 @@ impl AsyncRead for ShmReadHalf {
         let st = this.inner.get_mut().unwrap_or_else(|p| p.into_inner());
         loop {
             match st.take(buf) {
-                Ok(true) => return Poll::Ready(Ok(())),
+                Ok(true) => {
+                    Shared::went_on(&shared.read_parked, &shared.write_waker);
+                    return Poll::Ready(Ok(()));
+                }
                 Ok(false) if st.eof => return Poll::Ready(Ok(())),
                 Ok(false) => {}
                 Err(e) => return Poll::Ready(Err(e)),
@@ -380,7 +403,7 @@ impl AsyncRead for ShmReadHalf {
             if !ring.readable().arm_doorbell(|| ring.ready()) {
                 continue;
             }
-            Shared::park(&shared.read_waker, cx);
+            Shared::park(&shared.read_waker, &shared.read_parked, cx);
             match shared.socket.poll_read_ready(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
@@ -415,14 +438,17 @@ fn push(
     let len = data.len();
     loop {
         match ring.try_push(data) {
-            Ok(true) => return Poll::Ready(Ok(len)),
+            Ok(true) => {
+                Shared::went_on(&shared.write_parked, &shared.read_waker);
+                return Poll::Ready(Ok(len));
+            }
             Ok(false) => {}
             Err(e) => return Poll::Ready(Err(ring_io(e, &shared.segment))),
         }
         if !ring.writable().arm_doorbell(|| ring.ready_for(len)) {
             continue;
         }
-        Shared::park(&shared.write_waker, cx);
+        Shared::park(&shared.write_waker, &shared.write_parked, cx);
         match shared.socket.poll_read_ready(cx) {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
