@@ -588,19 +588,37 @@ async fn a_reply_too_large_for_a_frame_fails_the_ask_with_its_size() {
     drop((link, a, b));
 }
 
-/// A dispatcher whose deliveries are ready at once and take none of the task's cooperative
-/// budget: it counts the tells.
-struct Counting(Arc<std::sync::atomic::AtomicU64>);
+/// A dispatcher of tells only, which counts them. Its deliveries are ready at once and take
+/// none of the task's cooperative budget, except the first when it is given a hold: that one
+/// says it got there and waits, inside its delivery, until the test releases it.
+#[derive(Default)]
+struct TellSink {
+    delivered: Arc<std::sync::atomic::AtomicU64>,
+    hold: std::sync::Mutex<Option<Hold>>,
+}
 
-impl mycelium_remote::Dispatch for Counting {
+struct Hold {
+    entered: tokio::sync::oneshot::Sender<()>,
+    release: tokio::sync::oneshot::Receiver<()>,
+}
+
+impl mycelium_remote::Dispatch for TellSink {
     fn tell<'a>(
         &'a self,
         _: &'a str,
         _: u16,
         _: &'a [u8],
     ) -> mycelium_actors::BoxFuture<'a, Result<(), mycelium_remote::DispatchError>> {
-        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Box::pin(async { Ok(()) })
+        self.delivered
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let hold = self.hold.lock().unwrap().take();
+        Box::pin(async move {
+            if let Some(Hold { entered, release }) = hold {
+                let _ = entered.send(());
+                let _ = release.await;
+            }
+            Ok(())
+        })
     }
     fn ask<'a>(
         &'a self,
@@ -634,17 +652,13 @@ async fn a_reader_with_a_long_stream_buffered_lets_the_other_tasks_of_its_thread
     const N: u64 = 4000;
     let dir = TempDir::new("reader-yields");
     let bus = Bus::new();
-    let delivered = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let sink = Arc::new(TellSink::default());
+    let delivered = sink.delivered.clone();
     let config = LinkConfig {
         queue_capacity: N as usize + 1,
         ..fast_config()
     };
-    let (a, _) = node(
-        "a",
-        &bus,
-        Arc::new(Counting(delivered.clone())),
-        config.clone(),
-    );
+    let (a, _) = node("a", &bus, sink, config.clone());
     let at = a.listen(&dir.socket("a.sock"), &["b"]).await.unwrap();
     let (rec, _) = Recorder::new(true);
     let (b, mut b_events) = node("b", &bus, rec, config);
@@ -692,54 +706,6 @@ async fn a_reader_with_a_long_stream_buffered_lets_the_other_tasks_of_its_thread
     );
 }
 
-/// A dispatcher whose first tell waits, inside its delivery, until the test releases it; it
-/// says when it got there.
-struct HeldOnce {
-    entered: std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
-    release: tokio::sync::Mutex<Option<tokio::sync::oneshot::Receiver<()>>>,
-}
-
-impl mycelium_remote::Dispatch for HeldOnce {
-    fn tell<'a>(
-        &'a self,
-        _: &'a str,
-        _: u16,
-        _: &'a [u8],
-    ) -> mycelium_actors::BoxFuture<'a, Result<(), mycelium_remote::DispatchError>> {
-        Box::pin(async move {
-            let entered = self.entered.lock().unwrap().take();
-            if let Some(entered) = entered {
-                let _ = entered.send(());
-                let release = self.release.lock().await.take();
-                if let Some(release) = release {
-                    let _ = release.await;
-                }
-            }
-            Ok(())
-        })
-    }
-    fn ask<'a>(
-        &'a self,
-        _: &'a str,
-        _: u16,
-        _: &'a [u8],
-    ) -> mycelium_actors::BoxFuture<
-        'a,
-        Result<mycelium_remote::ReplyFuture, mycelium_remote::DispatchError>,
-    > {
-        Box::pin(async { Err(mycelium_remote::DispatchError::Failed("tells only".into())) })
-    }
-    fn publish<'a>(
-        &'a self,
-        _: &'a str,
-        _: u16,
-        _: Option<u64>,
-        _: &'a [u8],
-    ) -> mycelium_actors::BoxFuture<'a, Result<(), mycelium_remote::DispatchError>> {
-        Box::pin(async { Ok(()) })
-    }
-}
-
 /// A node that shuts down while a message is being delivered acknowledges it in its Close
 /// frame: the sender holds nothing unacknowledged and reports no loss. (Before, when the last
 /// message of a stream ended the receiving process, its sender kept it as unacknowledged,
@@ -750,9 +716,12 @@ async fn a_node_shutting_down_acknowledges_in_its_close_frame_what_it_delivered(
     let bus = Bus::new();
     let (entered_tx, entered) = tokio::sync::oneshot::channel();
     let (release, release_rx) = tokio::sync::oneshot::channel();
-    let held = Arc::new(HeldOnce {
-        entered: std::sync::Mutex::new(Some(entered_tx)),
-        release: tokio::sync::Mutex::new(Some(release_rx)),
+    let held = Arc::new(TellSink {
+        hold: std::sync::Mutex::new(Some(Hold {
+            entered: entered_tx,
+            release: release_rx,
+        })),
+        ..TellSink::default()
     });
     let (b, _) = node("b", &bus, held, fast_config());
     let at = b.listen(&dir.socket("b.sock"), &["a"]).await.unwrap();
