@@ -509,16 +509,22 @@ impl Node {
 
     /// [`shutdown`](Self::shutdown), then waits until every link's connection has sent its
     /// Close frame, which acknowledges what this node delivered, and seen the peer close its
-    /// end (a few seconds at most). Call it before the process ends: what this node delivered
-    /// but had not acknowledged yet would otherwise stay unacknowledged at the peer, which
-    /// reports it lost when it gives up waiting for this node to come back.
+    /// end (three seconds of bus time at most). Call it before the process ends: what this
+    /// node delivered but had not acknowledged yet would otherwise stay unacknowledged at the
+    /// peer, which reports it lost when it gives up waiting for this node to come back.
     pub async fn close(&self) {
         self.shutdown();
         let links: Vec<Link> = self.shared.links().values().cloned().collect();
-        for link in links {
-            let bound = 3 * crate::connection::CLOSE_GRACE;
-            let _ = link.inner.clock.timeout(bound, link.closed()).await;
-        }
+        // The connections close together: one bound for all of them (a second to record a
+        // delivery in progress, one to write the Close frame, one for the peer to close its
+        // end), not one per link.
+        let all_closed = async {
+            for link in &links {
+                link.closed().await;
+            }
+        };
+        let bound = 3 * crate::connection::CLOSE_GRACE;
+        let _ = self.shared.bus.clock().timeout(bound, all_closed).await;
     }
 
     /// Stops the listener and dialers and closes every link (what is still queued is reported

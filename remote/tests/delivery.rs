@@ -706,40 +706,90 @@ async fn a_reader_with_a_long_stream_buffered_lets_the_other_tasks_of_its_thread
     );
 }
 
+/// Node `a` connected to node `b`, whose dispatcher holds the first tell inside its delivery
+/// until `release` is sent (or dropped): the tell has reached `b` and is not acknowledged.
+struct HeldDelivery {
+    a: Node,
+    a_events: Events,
+    b: Node,
+    link: Link,
+    release: Option<tokio::sync::oneshot::Sender<()>>,
+    _dir: TempDir,
+}
+
+impl HeldDelivery {
+    async fn start(tag: &str) -> HeldDelivery {
+        let dir = TempDir::new(tag);
+        let bus = Bus::new();
+        let (entered_tx, entered) = tokio::sync::oneshot::channel();
+        let (release, release_rx) = tokio::sync::oneshot::channel();
+        let held = Arc::new(TellSink {
+            hold: std::sync::Mutex::new(Some(Hold {
+                entered: entered_tx,
+                release: release_rx,
+            })),
+            ..TellSink::default()
+        });
+        let (b, _) = node("b", &bus, held, fast_config());
+        let at = b.listen(&dir.socket("b.sock"), &["a"]).await.unwrap();
+        let (sink, _) = Recorder::new(true);
+        let (a, a_events) = node("a", &bus, sink, fast_config());
+        let link = a.connect("b", at);
+        let svc: Arc<str> = "sink".into();
+        link.send(Kind::Tell, &svc, 1, |o| o.extend_from_slice(&body(0)))
+            .await
+            .unwrap();
+        tokio::time::timeout(BOUND, entered)
+            .await
+            .expect("the tell reached b's dispatcher")
+            .unwrap();
+        HeldDelivery {
+            a,
+            a_events,
+            b,
+            link,
+            release: Some(release),
+            _dir: dir,
+        }
+    }
+}
+
+/// A delivery that never ends does not hold a closing node's Close frame back for more than
+/// its grace: `close` returns, the peer sees the link closed, and the tell, never delivered,
+/// stays unacknowledged there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_stuck_at_close_holds_the_close_frame_back_a_second_at_most() {
+    let mut held = HeldDelivery::start("close-stuck").await;
+    tokio::time::timeout(BOUND, held.b.close())
+        .await
+        .expect("close returned within its bound");
+    let down = held
+        .a_events
+        .wait("down", |k| matches!(k, LinkEventKind::Down { .. }))
+        .await;
+    assert!(
+        matches!(down.kind, LinkEventKind::Down { by_peer: true, .. }),
+        "b did not close the link with a Close frame: {down:?}"
+    );
+    assert_eq!(
+        held.link.queued(),
+        1,
+        "a tell never delivered was acknowledged"
+    );
+}
+
 /// A node that shuts down while a message is being delivered acknowledges it in its Close
 /// frame: the sender holds nothing unacknowledged and reports no loss. (Before, when the last
 /// message of a stream ended the receiving process, its sender kept it as unacknowledged,
 /// waited for the peer to come back and, giving up a minute later, reported it lost.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_shutting_down_acknowledges_in_its_close_frame_what_it_delivered() {
-    let dir = TempDir::new("close-acks");
-    let bus = Bus::new();
-    let (entered_tx, entered) = tokio::sync::oneshot::channel();
-    let (release, release_rx) = tokio::sync::oneshot::channel();
-    let held = Arc::new(TellSink {
-        hold: std::sync::Mutex::new(Some(Hold {
-            entered: entered_tx,
-            release: release_rx,
-        })),
-        ..TellSink::default()
-    });
-    let (b, _) = node("b", &bus, held, fast_config());
-    let at = b.listen(&dir.socket("b.sock"), &["a"]).await.unwrap();
-    let (sink, _) = Recorder::new(true);
-    let (a, mut a_events) = node("a", &bus, sink, fast_config());
-    let link = a.connect("b", at);
-    let svc: Arc<str> = "sink".into();
-    link.send(Kind::Tell, &svc, 1, |o| o.extend_from_slice(&body(0)))
-        .await
-        .unwrap();
-    tokio::time::timeout(BOUND, entered)
-        .await
-        .expect("the tell reached b's dispatcher")
-        .unwrap();
+    let mut held = HeldDelivery::start("close-acks").await;
+    let (a_events, link) = (&mut held.a_events, &held.link);
     // b shuts down while its reader is inside the delivery: nothing is acknowledged yet.
     assert_eq!(link.queued(), 1);
-    b.shutdown();
-    release.send(()).unwrap();
+    held.b.shutdown();
+    held.release.take().unwrap().send(()).unwrap();
     let down = a_events
         .wait("down", |k| matches!(k, LinkEventKind::Down { .. }))
         .await;
@@ -752,7 +802,7 @@ async fn a_node_shutting_down_acknowledges_in_its_close_frame_what_it_delivered(
         0,
         "the delivered tell is still unacknowledged"
     );
-    a.shutdown();
+    held.a.shutdown();
     let loss = a_events
         .drain()
         .iter()
