@@ -47,6 +47,7 @@ async fn run(
     link.set_write_side(id, &side);
     let writer = tokio::spawn({
         let link = link.clone();
+        let side = side.clone();
         async move { write_loop(&link, &side).await }
     });
     let mut writer = AbortOnDrop(writer);
@@ -69,6 +70,16 @@ async fn run(
         } else {
             let _ = link.clock.timeout(CLOSE_GRACE, &mut writer.0).await;
         }
+    } else if ended.by_peer && !writer_done {
+        // The peer closed the link: its Close frame is answered with one that acknowledges
+        // what this side delivered, so that the peer's loss report leaves it out. The writer
+        // stops first; what it had taken but not written goes before the answer.
+        writer.0.abort();
+        let _ = (&mut writer.0).await;
+        let _ = link
+            .clock
+            .timeout(CLOSE_GRACE, answer_close(&link, &side))
+            .await;
     }
     // A writer still running (the reader ended first) stops with its connection.
     drop(writer);
@@ -93,6 +104,8 @@ impl Running {
 impl Drop for Running {
     fn drop(&mut self) {
         self.0.running.fetch_sub(1, Ordering::AcqRel);
+        // A closed link's loss report waited for its connections (`Inner::end`).
+        self.0.report_owed_loss();
         self.0.ran.notify_waiters();
     }
 }
@@ -194,7 +207,11 @@ async fn drain(link: &Inner, reader: &mut FrameReader, rd: &mut ReadHalf) {
         .clock
         .timeout(CLOSE_GRACE, async {
             while reader.fill(rd).await.is_ok() {
-                while let Ok(Some(_)) = reader.next_buffered() {}
+                // Not delivered; the acknowledgements they carry are applied, the answer to
+                // this side's Close frame above all (`answer_close`).
+                while let Ok(Some(frame)) = reader.next_buffered() {
+                    link.on_ack(frame.ack);
+                }
             }
         })
         .await;
@@ -377,6 +394,11 @@ async fn handle<'a>(
         if f.ack > 0 && st.out.ack(f.ack) > 0 {
             link.room_freed();
         }
+        if let Some(reason) = &st.closed {
+            // Not delivered: the Close frame acknowledged what was (`close_if_closed`), and
+            // the peer reports the rest lost.
+            return Err(Ended::here(format!("link closed: {reason}")));
+        }
         if st.connection != Some(id) {
             // Replaced: the newer connection delivers this frame (or has already).
             return Err(Ended::here("replaced by a newer connection".to_owned()));
@@ -489,6 +511,14 @@ async fn deliver(link: &Arc<Inner>, f: &Frame<'_>) -> Delivered {
         }
         _ => Delivered::Done,
     }
+}
+
+/// Answers the peer's Close frame with one of this side's, which acknowledges what it
+/// delivered, and shuts the write direction down.
+async fn answer_close(link: &Inner, side: &WriteSide) {
+    side.close_frame(link, "answering the peer's Close");
+    let _ = std::future::poll_fn(|cx| side.poll_write_pending(link, cx)).await;
+    let _ = std::future::poll_fn(|cx| side.poll_shutdown(cx)).await;
 }
 
 /// When the link was closed: writes what is pending and a Close frame with the reason, shuts

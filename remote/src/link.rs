@@ -143,6 +143,9 @@ pub(crate) struct State {
     pub acked: u64,
     /// Set when the link gave up or was shut down.
     pub closed: Option<String>,
+    /// The link is closed and its loss report not made yet: it waits until no connection
+    /// runs, for the acknowledgement of the peer's Close frame ([`Inner::report_owed_loss`]).
+    loss_owed: bool,
     /// Frames delivered and duplicates dropped (for tests and stats).
     pub stats: LinkStats,
     /// Topic interest sent to the peer: (pattern, type id).
@@ -210,6 +213,7 @@ impl Link {
                     ack_due: false,
                     acked: 0,
                     closed: None,
+                    loss_owed: false,
                     stats: LinkStats::default(),
                     interests: Vec::new(),
                     forwarded: BTreeMap::new(),
@@ -656,8 +660,10 @@ impl Link {
         self.inner.lock().forwarded.keys().cloned().collect()
     }
 
-    /// Closes the link for good: queued and unacknowledged messages are reported lost, asks in
-    /// flight fail, senders get [`SendError::Closed`].
+    /// Closes the link for good: asks in flight fail, senders get [`SendError::Closed`], and
+    /// queued and unacknowledged messages are reported lost, once the connection has sent its
+    /// Close frame and read the peer's answer (a second each at most): what the peer
+    /// acknowledges in it is not reported.
     pub fn close(&self, reason: &str) {
         self.inner.give_up(reason);
     }
@@ -949,8 +955,13 @@ impl Inner {
 
     /// Ends the link: given up (an error), or closed by this node's shutdown (`asked`: logged
     /// at info; the loss report, if any, is an error either way).
+    ///
+    /// What is queued or unacknowledged is reported lost once no connection of the link runs
+    /// ([`report_owed_loss`](Self::report_owed_loss)): a running one writes the Close frame
+    /// and reads the peer's answer to it, whose acknowledgement takes what the peer delivered
+    /// out of the report.
     fn end(&self, reason: &str, asked: bool) {
-        let (loss, pending) = {
+        let pending = {
             let mut st = self.lock();
             if st.closed.is_some() {
                 return;
@@ -962,14 +973,10 @@ impl Inner {
                 // Let the writer send a Close frame first; the task ends by itself.
                 drop(task);
             }
-            let instance = st.inb.instance;
             for (_, subscription) in std::mem::take(&mut st.forwarded) {
                 subscription.cancel();
             }
-            (
-                st.out.give_up(&self.peer, instance),
-                std::mem::take(&mut st.pending),
-            )
+            std::mem::take(&mut st.pending)
         };
         self.fail_asks(pending, reason);
         self.room.notify_waiters();
@@ -983,6 +990,25 @@ impl Inner {
         self.emit(LinkEventKind::GaveUp {
             reason: reason.to_owned(),
         });
+        // Owed only now, so that the report follows the GaveUp event.
+        self.lock().loss_owed = true;
+        self.report_owed_loss();
+    }
+
+    /// Makes a closed link's loss report once no connection of it runs (called by the link's
+    /// end and by each connection task as it ends, [`Inner::running`]); at most once.
+    pub fn report_owed_loss(&self) {
+        let loss = {
+            let mut st = self.lock();
+            // Read under the lock: a connection task that ends after this look finds the
+            // report owed when it looks itself, one that ended before has been counted out.
+            if !st.loss_owed || self.running.load(Ordering::Acquire) != 0 {
+                return;
+            }
+            st.loss_owed = false;
+            let instance = st.inb.instance;
+            st.out.give_up(&self.peer, instance)
+        };
         if let Some(loss) = loss {
             self.emit(LinkEventKind::Loss(loss));
         }

@@ -811,6 +811,54 @@ async fn a_node_shutting_down_acknowledges_in_its_close_frame_what_it_delivered(
     assert!(loss.is_none(), "a reported a loss: {loss:?}");
 }
 
+/// A node that closes its link while the peer is still delivering what it sent reports no
+/// loss of it: the peer answers the Close frame with one that acknowledges the delivery, and
+/// the loss report waits for that answer. (Before, the report was made at once, and every
+/// message delivered but not yet acknowledged was reported lost.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closing_node_reports_no_loss_of_what_the_peer_delivered_meanwhile() {
+    let mut held = HeldDelivery::start("close-answered").await;
+    // a closes while b's reader is inside the delivery: nothing is acknowledged yet.
+    assert_eq!(held.link.queued(), 1);
+    held.a.shutdown();
+    held.release.take().unwrap().send(()).unwrap();
+    tokio::time::timeout(BOUND, held.link.closed())
+        .await
+        .expect("a's connection ended within the bound");
+    let events = held.a_events.drain();
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e.kind, LinkEventKind::GaveUp { .. })),
+        "a's link did not close: {events:?}"
+    );
+    let loss = events
+        .iter()
+        .find(|e| matches!(e.kind, LinkEventKind::Loss(_)));
+    assert!(loss.is_none(), "a reported a delivered tell lost: {loss:?}");
+    assert_eq!(held.link.queued(), 0);
+}
+
+/// A closing node whose peer never answers its Close frame (stuck in a delivery) still
+/// reports what is unacknowledged lost, once its grace has passed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closing_node_whose_peer_never_answers_reports_the_unacknowledged_lost() {
+    let mut held = HeldDelivery::start("close-unanswered").await;
+    held.a.shutdown();
+    let loss = held
+        .a_events
+        .wait("loss", |k| matches!(k, LinkEventKind::Loss(_)))
+        .await;
+    let LinkEventKind::Loss(report) = loss.kind else {
+        unreachable!()
+    };
+    assert_eq!(
+        (report.first_seq, report.last_seq, report.reason),
+        (1, 1, LossReason::GaveUp)
+    );
+    held.b.shutdown();
+}
+
 /// `Node::close` returns once the node's Close frames are written: a process that ends right
 /// after it has told its peers what it delivered, and they see it close the link rather than
 /// vanish. (With `shutdown` alone the end of the runtime cut the Close frame off, and the
