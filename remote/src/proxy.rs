@@ -197,6 +197,11 @@ fn answer<R: WireMessage + Send + 'static>(
                     R::NAME
                 ),
             ),
+            // `AskError::Lost` says itself that the request may have been handled.
+            Err(RemoteAskError::LinkDown { peer, reason }) => reply.lost(
+                node,
+                format!("the link to {peer} went down while the ask was in flight: {reason}"),
+            ),
             Err(e) => reply.lost(node, e.to_string()),
         },
     )

@@ -194,7 +194,20 @@ async fn ask_in_flight_fails_with_lost_when_the_peer_goes_away() {
     drop(exec);
     let result = tokio::time::timeout(BOUND, pending).await.unwrap().unwrap();
     match result {
-        Err(AskError::Lost { node, .. }) => assert_eq!(node.get(), 1),
+        Err(e @ AskError::Lost { .. }) => {
+            let AskError::Lost { node, .. } = &e else {
+                unreachable!()
+            };
+            assert_eq!(node.get(), 1);
+            // The message names the link and says once that the request may have been handled.
+            let message = e.to_string();
+            assert!(message.contains("the link to exec went down"), "{message}");
+            assert_eq!(
+                message.matches("may or may not have been handled").count(),
+                1,
+                "{message}"
+            );
+        }
         other => panic!("expected Lost, got {other:?}"),
     }
 }
