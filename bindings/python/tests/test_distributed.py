@@ -457,9 +457,29 @@ def test_cli_against_a_scheduler_and_two_worker_processes(dask_processes, backte
     assert ours == cargo_csv(backtest_bin, tmp_path / "cargo", *options)
 
 
+def kill_like_a_crash(pid: int):
+    """SIGKILLs process `pid` and its descendants, as a crash of a node would, except
+    multiprocessing's resource tracker, which a crash of the processes it serves leaves
+    alive: it then unlinks the semaphores they held (killed with them, it would leave them in
+    /dev/shm). Returns the trackers, to wait for."""
+    import psutil
+
+    root = psutil.Process(pid)
+    descendants = root.children(recursive=True)
+    trackers = [p for p in descendants if "resource_tracker" in " ".join(p.cmdline())]
+    for p in [root, *descendants]:
+        if p not in trackers:
+            p.send_signal(signal.SIGKILL)
+    return trackers
+
+
 def test_cli_survives_a_worker_process_killed_mid_run(dask_processes, backtest_bin, tmp_path):
     """One `dask worker` (its nanny and its worker process) killed with SIGKILL after the
-    first shard completes: the other finishes the sweep, and the bytes are the same."""
+    first shard completes: the other finishes the sweep, and the bytes are the same. The
+    killed processes leave nothing in /dev/shm."""
+    import psutil
+
+    trackers = []
     address, workers = dask_processes
     options = ["--fast", "5:40:5", "--slow", "100:400:100", "--band", "0,10", "--ticks", "50000",
                "--seed", str(SEED)]
@@ -470,7 +490,7 @@ def test_cli_survives_a_worker_process_killed_mid_run(dask_processes, backtest_b
         for line in proc.stderr:  # ends when the command line exits
             if killed_at is None and " shards, " in line:
                 killed_at = line.split()[0]
-                os.killpg(workers[0].pid, signal.SIGKILL)
+                trackers = kill_like_a_crash(workers[0].pid)
         out, _ = proc.communicate(timeout=300)
     finally:
         if proc.poll() is None:
@@ -481,5 +501,8 @@ def test_cli_survives_a_worker_process_killed_mid_run(dask_processes, backtest_b
     done, total = map(int, killed_at.split("/"))
     assert done < total, "the worker was killed before the last shard came back"
     assert workers[0].wait(timeout=30) == -signal.SIGKILL
+    # The killed processes' trackers end once they have unlinked what was left.
+    _, alive = psutil.wait_procs(trackers, timeout=30)
+    assert not alive, f"resource trackers still running: {alive}"
     ours = (tmp_path / "dask" / "results.csv").read_bytes()
     assert ours == cargo_csv(backtest_bin, tmp_path / "cargo", *options)
