@@ -145,7 +145,7 @@ fi
 echo "-- examples/python_strategy.py"
 "$venv/bin/python" examples/python_strategy.py > /dev/null
 
-step "OCaml actors: dune build and dune test in bindings/ocaml"
+step "OCaml actors: dune build, dune test and dune install in bindings/ocaml"
 if ! command -v dune >/dev/null 2>&1 || ! command -v ocamlopt >/dev/null 2>&1; then
     sudo=""
     if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then sudo="sudo"; fi
@@ -155,3 +155,10 @@ fi
 # dune builds the Rust static library (cargo build --release -p mycelium-ffi) and the
 # generated codecs itself; --force reruns the tests even when nothing changed.
 (cd bindings/ocaml && dune build 2>&1 && dune test --force 2>&1)
+# Installed (findlib names `mycelium` and `mycelium.trading`), the library builds a program of
+# another dune project.
+echo "-- dune install, and a program built against the installed library"
+prefix="$PWD/target/ocaml-prefix"
+rm -rf "$prefix"
+(cd bindings/ocaml && dune install --prefix "$prefix" 2>/dev/null)
+(cd tests/ocaml-install && OCAMLPATH="$prefix/lib" dune build ./main.exe 2>&1 && ./_build/default/main.exe)
