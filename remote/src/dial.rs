@@ -206,9 +206,12 @@ async fn drive(args: &DriverArgs, incarnation: u32) {
                 attempt = attempt.saturating_add(1);
                 tracing::debug!(target: "mycelium::remote", peer = %inner.peer, attempt, %reason, "connection attempt failed");
                 if attempt >= inner.config.max_attempts {
-                    inner.give_up(&format!(
-                        "{attempt} connection attempts failed, the last because: {reason}"
-                    ));
+                    let attempts = if attempt == 1 {
+                        "the connection attempt failed".to_owned()
+                    } else {
+                        format!("{attempt} connection attempts failed, the last")
+                    };
+                    inner.give_up(&format!("{attempts} because: {reason}"));
                     return;
                 }
             }

@@ -426,3 +426,74 @@ fn a_failed_start_returns_once_the_callbacks_are_released() {
         myc_bus_free(bus);
     }
 }
+
+/// A node whose link gave up (its peer never came): asks to the peer's services fail with
+/// `Stopped`, and so does a remote subscription, which says the link is closed.
+#[test]
+fn a_link_that_gave_up_refuses_asks_and_remote_subscriptions() {
+    let dir = std::env::temp_dir().join(format!("mycelium-ffi-gaveup-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), 0o700)
+        .create(&dir)
+        .expect("temp dir");
+    let file = dir.join("topology.toml");
+    // `a` dials `b`, which never starts, and gives up after its first attempt.
+    std::fs::write(
+        &file,
+        "secret_env = \"MYCELIUM_FFI_GAVEUP_TEST_SECRET\"\n\
+         [link]\nmax_attempts = 1\n\
+         [[node]]\nname = \"a\"\nendpoint = \"unix:a.sock\"\nservices = [\"left\"]\n\
+         [[node]]\nname = \"b\"\nendpoint = \"unix:b.sock\"\nservices = [\"right\"]\n",
+    )
+    .expect("topology");
+    std::env::set_var(
+        "MYCELIUM_FFI_GAVEUP_TEST_SECRET",
+        "a secret of at least sixteen bytes",
+    );
+    let path = CString::new(file.to_string_lossy().into_owned()).expect("path");
+    unsafe {
+        let mut bus = null_mut();
+        assert_eq!(myc_bus_new(false, 1, &mut bus), MycStatus::Ok);
+        let mut node = null_mut();
+        assert_eq!(
+            myc_node_start(bus, path.as_ptr(), c"a".as_ptr(), &mut node),
+            MycStatus::Ok,
+            "{}",
+            last_error()
+        );
+        // Queued while the link dials (`Failed`: its answer is lost), or refused once it gave
+        // up (`Stopped`: not sent): either way it fails when the link gives up, not at its
+        // timeout, and says why.
+        let asked = node_ask(node, c"right", 1);
+        assert!(
+            matches!(asked, Err(MycStatus::Failed | MycStatus::Stopped)),
+            "{asked:?}: {}",
+            last_error()
+        );
+        assert!(
+            last_error().contains("the link to b")
+                && last_error().contains("the connection attempt failed because: cannot connect"),
+            "{}",
+            last_error()
+        );
+        assert_eq!(
+            myc_node_subscribe_remote(node, 900, c"hb.*".as_ptr()),
+            MycStatus::Stopped
+        );
+        assert!(
+            last_error().contains("the link to b is closed"),
+            "{}",
+            last_error()
+        );
+        // Nothing was recorded: withdrawing it is not an error.
+        assert_eq!(
+            myc_node_unsubscribe_remote(node, 900, c"hb.*".as_ptr()),
+            MycStatus::Ok,
+            "{}",
+            last_error()
+        );
+        assert_eq!(myc_node_free(node), MycStatus::Ok);
+        myc_bus_free(bus);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
