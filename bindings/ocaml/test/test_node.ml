@@ -41,6 +41,46 @@ let temp_dir () =
   Unix.mkdir base 0o700;
   base
 
+(* A node whose link gave up (its peer never starts; one connection attempt): an ask to the
+   peer's service fails when the link gives up, and a remote subscription is refused with
+   [Stopped], naming the closed link. *)
+let gave_up () =
+  let dir = temp_dir () in
+  let topology = Filename.concat dir "topology.toml" in
+  let oc = open_out topology in
+  output_string oc
+    (String.concat "\n"
+       [
+         Printf.sprintf "secret_env = %S" secret_var;
+         "[link]";
+         "max_attempts = 1";
+         "[[node]]";
+         "name = \"alone\"";
+         "endpoint = \"unix:alone.sock\"";
+         "services = []";
+         "[[node]]";
+         "name = \"never\"";
+         "endpoint = \"unix:never.sock\"";
+         "services = [\"absent\"]";
+         "";
+       ]);
+  close_out oc;
+  let bus = M.Bus.create () in
+  let node = M.Node.join bus ~topology ~node:"alone" in
+  (match M.Node.ask ~timeout_ms:limit node "absent" C.heartbeat (hb 1L) C.heartbeat with
+  | _ -> check "an ask over a link that gave up fails" false
+  | exception M.Error ((M.Failed | M.Stopped), msg) ->
+      check ("the failed ask names the link: " ^ msg) (contains msg "the link to never"));
+  let msg =
+    expect_error "subscription over a link that gave up" M.Stopped (fun () ->
+        M.Node.subscribe_remote node C.heartbeat "hb.*")
+  in
+  check ("the refusal says the link is closed: " ^ msg) (contains msg "the link to never is closed");
+  M.Node.leave node;
+  M.Bus.close bus;
+  Array.iter (fun f -> Sys.remove (Filename.concat dir f)) (Sys.readdir dir);
+  Unix.rmdir dir
+
 let main () =
   let dir = temp_dir () in
   let topology = Filename.concat dir "topology.toml" in
@@ -147,6 +187,7 @@ let main () =
   M.Bus.close bus;
   Array.iter (fun f -> Sys.remove (Filename.concat dir f)) (Sys.readdir dir);
   Unix.rmdir dir;
+  gave_up ();
   check_eq "no roots left" string_of_int 0 (M.live_roots ());
   finish "test_node"
 
