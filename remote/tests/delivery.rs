@@ -417,12 +417,7 @@ async fn dialler_gives_up_after_its_attempts_and_reports_queued_messages() {
     b_events
         .wait("gave up", |k| matches!(k, LinkEventKind::GaveUp { .. }))
         .await;
-    let loss = b_events
-        .wait("loss", |k| matches!(k, LinkEventKind::Loss(_)))
-        .await;
-    let LinkEventKind::Loss(report) = loss.kind else {
-        unreachable!()
-    };
+    let report = b_events.loss().await;
     assert_eq!(
         (report.first_seq, report.last_seq, report.reason),
         (1, 2, LossReason::GaveUp)
@@ -845,13 +840,7 @@ async fn a_closing_node_reports_no_loss_of_what_the_peer_delivered_meanwhile() {
 async fn a_closing_node_whose_peer_never_answers_reports_the_unacknowledged_lost() {
     let mut held = HeldDelivery::start("close-unanswered").await;
     held.a.shutdown();
-    let loss = held
-        .a_events
-        .wait("loss", |k| matches!(k, LinkEventKind::Loss(_)))
-        .await;
-    let LinkEventKind::Loss(report) = loss.kind else {
-        unreachable!()
-    };
+    let report = held.a_events.loss().await;
     assert_eq!(
         (report.first_seq, report.last_seq, report.reason),
         (1, 1, LossReason::GaveUp)

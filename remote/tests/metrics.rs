@@ -180,9 +180,7 @@ async fn link_metrics_count_loss_reports() {
     link.try_send(Kind::Tell, &svc, 9, |o| o.push(1)).unwrap();
     link.try_send(Kind::Tell, &svc, 9, |o| o.push(2)).unwrap();
     b.connect("nobody", dir.socket("nobody.sock"));
-    events
-        .wait("loss", |k| matches!(k, LinkEventKind::Loss(_)))
-        .await;
+    events.loss().await;
     let mut seen = Seen::default();
     seen.take(&snapshotter);
     assert_eq!(
@@ -216,9 +214,7 @@ async fn a_bus_without_metrics_records_no_link_metrics() {
     let svc: Arc<str> = "x".into();
     link.try_send(Kind::Tell, &svc, 9, |o| o.push(1)).unwrap();
     b.connect("nobody", dir.socket("nobody.sock"));
-    events
-        .wait("loss", |k| matches!(k, LinkEventKind::Loss(_)))
-        .await;
+    events.loss().await;
     assert!(snapshotter.snapshot().into_vec().is_empty());
     b.shutdown();
 }

@@ -222,12 +222,7 @@ async fn accepted_connection_that_keeps_panicking_gives_up_and_both_sides_report
         unreachable!()
     };
     assert!(reason.contains("gave the link up"), "{reason}");
-    let loss = b_events
-        .wait("loss", |k| matches!(k, LinkEventKind::Loss(_)))
-        .await;
-    let LinkEventKind::Loss(report) = loss.kind else {
-        unreachable!()
-    };
+    let report = b_events.loss().await;
     assert_eq!(report.reason, LossReason::GaveUp);
     assert_eq!((report.first_seq, report.last_seq), (1, 1));
     assert!(a_got.try_recv().is_err(), "the poison was never delivered");
@@ -279,12 +274,7 @@ async fn accepting_side_gives_up_when_the_peer_does_not_come_back() {
         unreachable!()
     };
     assert!(reason.contains("did not reconnect"), "{reason}");
-    let loss = a_events
-        .wait("loss", |k| matches!(k, LinkEventKind::Loss(_)))
-        .await;
-    let LinkEventKind::Loss(report) = loss.kind else {
-        unreachable!()
-    };
+    let report = a_events.loss().await;
     assert_eq!((report.first_seq, report.last_seq), (1, 1));
     assert_eq!(report.messages[0].type_id, 7);
     assert!(b_got.try_recv().is_err());

@@ -64,9 +64,12 @@ unsafe fn node_ask(node: *const MycNode, service: &CStr, seq: u64) -> Result<u64
     Ok(Heartbeat::decode_body(&bytes).expect("a heartbeat").seq)
 }
 
-#[test]
-fn two_buses_are_two_nodes_of_a_topology_over_unix_sockets() {
-    let dir = std::env::temp_dir().join(format!("mycelium-ffi-node-{}", std::process::id()));
+/// A private temporary directory with `topology.toml` holding nodes `a` (service `left`) and
+/// `b` (service `right`) over Unix sockets, `link` (a `[link]` table, or nothing) before them,
+/// and the secret in the environment variable `secret_env`. Returns the directory and the
+/// file's path.
+fn two_node_topology(tag: &str, secret_env: &str, link: &str) -> (std::path::PathBuf, CString) {
+    let dir = std::env::temp_dir().join(format!("mycelium-ffi-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), 0o700)
         .create(&dir)
@@ -74,16 +77,21 @@ fn two_buses_are_two_nodes_of_a_topology_over_unix_sockets() {
     let file = dir.join("topology.toml");
     std::fs::write(
         &file,
-        "secret_env = \"MYCELIUM_FFI_NODE_TEST_SECRET\"\n\
-         [[node]]\nname = \"a\"\nendpoint = \"unix:a.sock\"\nservices = [\"left\"]\n\
-         [[node]]\nname = \"b\"\nendpoint = \"unix:b.sock\"\nservices = [\"right\"]\n",
+        format!(
+            "secret_env = \"{secret_env}\"\n{link}\
+             [[node]]\nname = \"a\"\nendpoint = \"unix:a.sock\"\nservices = [\"left\"]\n\
+             [[node]]\nname = \"b\"\nendpoint = \"unix:b.sock\"\nservices = [\"right\"]\n"
+        ),
     )
     .expect("topology");
-    std::env::set_var(
-        "MYCELIUM_FFI_NODE_TEST_SECRET",
-        "a secret of at least sixteen bytes",
-    );
+    std::env::set_var(secret_env, "a secret of at least sixteen bytes");
     let path = CString::new(file.to_string_lossy().into_owned()).expect("path");
+    (dir, path)
+}
+
+#[test]
+fn two_buses_are_two_nodes_of_a_topology_over_unix_sockets() {
+    let (dir, path) = two_node_topology("node", "MYCELIUM_FFI_NODE_TEST_SECRET", "");
     unsafe {
         let (mut a, mut b) = (null_mut(), null_mut());
         assert_eq!(myc_bus_new(false, 1, &mut a), MycStatus::Ok);
@@ -431,26 +439,12 @@ fn a_failed_start_returns_once_the_callbacks_are_released() {
 /// `Stopped`, and so does a remote subscription, which says the link is closed.
 #[test]
 fn a_link_that_gave_up_refuses_asks_and_remote_subscriptions() {
-    let dir = std::env::temp_dir().join(format!("mycelium-ffi-gaveup-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), 0o700)
-        .create(&dir)
-        .expect("temp dir");
-    let file = dir.join("topology.toml");
     // `a` dials `b`, which never starts, and gives up after its first attempt.
-    std::fs::write(
-        &file,
-        "secret_env = \"MYCELIUM_FFI_GAVEUP_TEST_SECRET\"\n\
-         [link]\nmax_attempts = 1\n\
-         [[node]]\nname = \"a\"\nendpoint = \"unix:a.sock\"\nservices = [\"left\"]\n\
-         [[node]]\nname = \"b\"\nendpoint = \"unix:b.sock\"\nservices = [\"right\"]\n",
-    )
-    .expect("topology");
-    std::env::set_var(
+    let (dir, path) = two_node_topology(
+        "gaveup",
         "MYCELIUM_FFI_GAVEUP_TEST_SECRET",
-        "a secret of at least sixteen bytes",
+        "[link]\nmax_attempts = 1\n",
     );
-    let path = CString::new(file.to_string_lossy().into_owned()).expect("path");
     unsafe {
         let mut bus = null_mut();
         assert_eq!(myc_bus_new(false, 1, &mut bus), MycStatus::Ok);

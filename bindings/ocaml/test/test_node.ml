@@ -41,30 +41,32 @@ let temp_dir () =
   Unix.mkdir base 0o700;
   base
 
+(* Writes [dir/topology.toml]: the secret from [secret_var], the [link] lines, then one node per
+   (name, services), each on the Unix socket [name.sock]; returns the file's path. *)
+let write_topology dir ?(link = []) nodes =
+  let topology = Filename.concat dir "topology.toml" in
+  let node (name, services) =
+    [
+      "[[node]]";
+      Printf.sprintf "name = %S" name;
+      Printf.sprintf "endpoint = \"unix:%s.sock\"" name;
+      Printf.sprintf "services = [%s]" (String.concat ", " (List.map (Printf.sprintf "%S") services));
+    ]
+  in
+  let oc = open_out topology in
+  output_string oc
+    (String.concat "\n" ((Printf.sprintf "secret_env = %S" secret_var :: link) @ List.concat_map node nodes @ [ "" ]));
+  close_out oc;
+  topology
+
 (* A node whose link gave up (its peer never starts; one connection attempt): an ask to the
    peer's service fails when the link gives up, and a remote subscription is refused with
    [Stopped], naming the closed link. *)
 let gave_up () =
   let dir = temp_dir () in
-  let topology = Filename.concat dir "topology.toml" in
-  let oc = open_out topology in
-  output_string oc
-    (String.concat "\n"
-       [
-         Printf.sprintf "secret_env = %S" secret_var;
-         "[link]";
-         "max_attempts = 1";
-         "[[node]]";
-         "name = \"alone\"";
-         "endpoint = \"unix:alone.sock\"";
-         "services = []";
-         "[[node]]";
-         "name = \"never\"";
-         "endpoint = \"unix:never.sock\"";
-         "services = [\"absent\"]";
-         "";
-       ]);
-  close_out oc;
+  let topology =
+    write_topology dir ~link:[ "[link]"; "max_attempts = 1" ] [ ("alone", []); ("never", [ "absent" ]) ]
+  in
   let bus = M.Bus.create () in
   let node = M.Node.join bus ~topology ~node:"alone" in
   (match M.Node.ask ~timeout_ms:limit node "absent" C.heartbeat (hb 1L) C.heartbeat with
@@ -83,25 +85,7 @@ let gave_up () =
 
 let main () =
   let dir = temp_dir () in
-  let topology = Filename.concat dir "topology.toml" in
-  let oc = open_out topology in
-  output_string oc
-    (String.concat "\n"
-       [
-         Printf.sprintf "secret_env = %S" secret_var;
-         "";
-         "[[node]]";
-         "name = \"ocaml\"";
-         "endpoint = \"unix:ocaml.sock\"";
-         "services = [\"ocaml-echo\"]";
-         "";
-         "[[node]]";
-         "name = \"rust\"";
-         "endpoint = \"unix:rust.sock\"";
-         "services = [\"counter\"]";
-         "";
-       ]);
-  close_out oc;
+  let topology = write_topology dir [ ("ocaml", [ "ocaml-echo" ]); ("rust", [ "counter" ]) ] in
   Unix.putenv secret_var "a test secret of at least 32 bytes!!";
   let bus = M.Bus.create () in
   let echo =

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use mycelium_actors::{BoxFuture, Bus};
 use mycelium_remote::{
-    Dispatch, DispatchError, Endpoint, LinkConfig, LinkEvent, LinkEventKind, LocalSchema, Node,
-    ReplyFuture, Secret,
+    Dispatch, DispatchError, Endpoint, LinkConfig, LinkEvent, LinkEventKind, LocalSchema,
+    LossReport, Node, ReplyFuture, Secret,
 };
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Semaphore};
@@ -194,6 +194,17 @@ impl Events {
         match found {
             Ok(Some(e)) => e,
             _ => panic!("no `{what}` event; saw {:#?}", self.seen),
+        }
+    }
+
+    /// Waits for the next loss report and returns it.
+    pub async fn loss(&mut self) -> LossReport {
+        let event = self
+            .wait("loss", |k| matches!(k, LinkEventKind::Loss(_)))
+            .await;
+        match event.kind {
+            LinkEventKind::Loss(report) => report,
+            _ => unreachable!("waited for a loss report"),
         }
     }
 

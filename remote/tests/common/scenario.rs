@@ -114,12 +114,7 @@ pub async fn peer_restart(a_at: &Endpoint) -> (Node, Node, Link) {
     let (rec2, mut got2) = Recorder::new(true);
     let (a2, _) = node("a", &bus, rec2, fast_config());
     a2.listen(&at, &["b"]).await.unwrap();
-    let loss = b_events
-        .wait("loss", |k| matches!(k, LinkEventKind::Loss(_)))
-        .await;
-    let LinkEventKind::Loss(report) = loss.kind else {
-        unreachable!()
-    };
+    let report = b_events.loss().await;
     assert_eq!(report.reason, LossReason::PeerRestarted);
     assert_eq!((report.first_seq, report.last_seq), (4, 20));
     assert_eq!(
