@@ -527,9 +527,10 @@ impl Node {
         let _ = self.shared.bus.clock().timeout(bound, all_closed).await;
     }
 
-    /// Stops the listener and dialers and closes every link (what is still queued is reported
-    /// lost). Returns at once: [`close`](Self::close) also waits for the links' Close frames
-    /// to be written.
+    /// Stops the listener and dialers and closes every link: what the peer has not
+    /// acknowledged once the link's connection has closed (after the peer's answer to the
+    /// Close frame, or a grace period) is reported lost. Returns at once: [`close`](Self::close)
+    /// also waits for the Close frames and those reports.
     pub fn shutdown(&self) {
         for task in self.shared.tasks().drain(..) {
             task.abort();
