@@ -16,8 +16,9 @@ pub use mycelium_mailbox::{SendError, TrySendError};
 /// another process it cannot, and a failure after that point is
 /// [`Lost`](AskError::Lost).
 pub enum AskError<M> {
-    /// The actor had already stopped (or, for a remote address, the link refused the request
-    /// before sending it); the request was not queued and is returned here.
+    /// The actor had already stopped (or, for a remote address, the link refused the request,
+    /// or closed for good before writing it); the request was not delivered and is returned
+    /// here.
     Closed(M),
     /// No reply within the timeout (bus time). The request may still be handled later.
     Timeout(Duration),
@@ -138,15 +139,40 @@ pub enum SpawnError {
 pub(crate) enum NoReply {
     Failed(Failure),
     Stopped(StopReason),
-    Lost { node: NodeId, reason: String },
+    Lost {
+        node: NodeId,
+        reason: String,
+    },
+    /// The request never left this process after all, and is handed back
+    /// ([`ReplySender::unsent`](crate::ReplySender::unsent)).
+    Unsent {
+        node: NodeId,
+        request: Box<dyn std::any::Any + Send>,
+    },
 }
 
 impl NoReply {
-    pub(crate) fn into_ask_error<M>(self) -> AskError<M> {
+    pub(crate) fn into_ask_error<M: 'static>(self) -> AskError<M> {
         match self {
             NoReply::Failed(f) => AskError::Failed(f),
             NoReply::Stopped(r) => AskError::Stopped(r),
             NoReply::Lost { node, reason } => AskError::Lost { node, reason },
+            NoReply::Unsent { node, request } => match request.downcast::<M>() {
+                Ok(request) => AskError::Closed(*request),
+                Err(_) => AskError::Lost {
+                    node,
+                    reason: "the request was not sent, but came back as another type".into(),
+                },
+            },
+        }
+    }
+
+    /// [`into_ask_error`](Self::into_ask_error) for an asker that no longer holds the
+    /// request: one handed back is [`AskError::Closed`]`(())`.
+    pub(crate) fn into_ask_error_without_message(self) -> AskError<()> {
+        match self {
+            NoReply::Unsent { .. } => AskError::Closed(()),
+            other => other.into_ask_error(),
         }
     }
 }

@@ -16,7 +16,8 @@ use crate::{ActorId, Clock, Handler, MessageSink, NodeId, Recipient, StopReason}
 /// Where the answer to one request goes. A [`RequestSink`] receives it with the request and
 /// must answer exactly once: with the reply ([`send`](Self::send)), or, for a request that
 /// has left the process, with [`lost`](Self::lost) when the link drops or the peer reports a
-/// failure. One dropped unanswered gives the asker [`RequestSink::unanswered`].
+/// failure, or, for one that was queued but never left, with [`unsent`](Self::unsent). One
+/// dropped unanswered gives the asker [`RequestSink::unanswered`].
 pub struct ReplySender<R> {
     tx: oneshot::Sender<Result<R, NoReply>>,
 }
@@ -41,6 +42,17 @@ impl<R> ReplySender<R> {
         let _ = self.tx.send(Err(NoReply::Lost {
             node,
             reason: reason.into(),
+        }));
+    }
+
+    /// Answers that the request never left this process after all (its link closed for good
+    /// before writing it), and hands it back: the asker gets [`AskError::Closed`] with it, to
+    /// send again elsewhere or later. `request` is the asked message, of the type `M` the
+    /// asker sent.
+    pub fn unsent<M: Send + 'static>(self, node: NodeId, request: M) {
+        let _ = self.tx.send(Err(NoReply::Unsent {
+            node,
+            request: Box::new(request),
         }));
     }
 
@@ -73,7 +85,9 @@ pub enum Queued<'a, M> {
 /// A proxy keeps the [`ReplySender`] of each request it sends (keyed by a correlation id, say)
 /// and answers it when the reply arrives, or with [`ReplySender::lost`] when the link drops.
 /// While a request is still in this process, a refusal hands it back
-/// ([`Queued::Ready`]`(Err(SendError(msg)))`); once it has left, only `lost` can answer.
+/// ([`Queued::Ready`]`(Err(SendError(msg)))`); once it has left, only `lost` can answer. A
+/// request queued but never sent (its link closed for good first) can be handed back later
+/// with [`ReplySender::unsent`].
 ///
 /// A proxy whose "link" is a channel to a task that plays the peer:
 ///
@@ -367,7 +381,7 @@ impl<M: Send + 'static, R: Send + 'static> ReplyRecipient<M, R> {
             }
             match rx.await {
                 Ok(Ok(reply)) => Ok(reply),
-                Ok(Err(no_reply)) => Err(no_reply.into_ask_error()),
+                Ok(Err(no_reply)) => Err(no_reply.into_ask_error_without_message()),
                 Err(_) => Err(sink.unanswered().without_message()),
             }
         }))

@@ -193,6 +193,15 @@ pub enum RemoteAskError {
     /// a frame ([`SendError::TooLarge`], the caller's to fix).
     #[error("the request was not sent: {0}")]
     NotSent(SendError),
+    /// The request was queued, but the link closed for good (gave up, or was closed) before
+    /// writing it: it was not handled. `request` is its body, for the asker to have back.
+    #[error("the request was not sent: {error}")]
+    Unsent {
+        /// Why the link closed ([`SendError::Closed`]).
+        error: SendError,
+        /// The request's encoded body.
+        request: Vec<u8>,
+    },
     /// The link went down after the request was queued: the request may or may not have been
     /// handled; its reply, if any, is dropped.
     #[error("the link to {peer} went down while the ask was in flight ({reason}); it may or may not have been handled")]

@@ -17,7 +17,7 @@ use crate::config::LinkConfig;
 use crate::dispatch::Dispatch;
 use crate::error::{RemoteAskError, SendError, WireError};
 use crate::event::{LinkEvent, LinkEventKind, LossReason, Observer};
-use crate::frame::{encode_frame, encode_frame_around, FrameSpec, Kind};
+use crate::frame::{encode_frame, encode_frame_around, parse_frame, FrameSpec, Kind};
 use crate::handshake::{Authenticated, Identity, Resume};
 use crate::session::{Inbound, Outbound};
 use crate::topics::TopicTypes;
@@ -502,7 +502,8 @@ impl Link {
     }
 
     /// Sends an ask and waits for its reply. Fails at once, with
-    /// [`RemoteAskError::LinkDown`], if the connection drops before the reply arrives.
+    /// [`RemoteAskError::LinkDown`], if the connection drops before the reply arrives, or
+    /// with [`RemoteAskError::Unsent`] if the link closes for good before writing the ask.
     pub async fn ask(
         &self,
         name: &Arc<str>,
@@ -976,9 +977,35 @@ impl Inner {
             for (_, subscription) in std::mem::take(&mut st.forwarded) {
                 subscription.cancel();
             }
-            std::mem::take(&mut st.pending)
+            // Asks never written go back to their askers: they were not handled. (The link
+            // writes nothing more: frames already taken for a write count as written.)
+            let unsent: HashMap<u64, Vec<u8>> = st
+                .out
+                .never_written()
+                .filter(|e| e.kind == Kind::Ask)
+                .filter_map(|e| parse_frame(&e.bytes, self.config.max_frame).ok().flatten())
+                .map(|(f, _)| (f.corr, f.payload.to_vec()))
+                .collect();
+            (std::mem::take(&mut st.pending), unsent)
         };
-        self.fail_asks(pending, reason);
+        let (pending, mut unsent) = pending;
+        let mut pending: Vec<_> = pending.into_iter().collect();
+        pending.sort_by_key(|(corr, _)| *corr);
+        for (corr, p) in pending {
+            (p.on_reply)(Err(match unsent.remove(&corr) {
+                Some(request) => RemoteAskError::Unsent {
+                    error: SendError::Closed {
+                        peer: self.peer.clone(),
+                        reason: reason.to_owned(),
+                    },
+                    request,
+                },
+                None => RemoteAskError::LinkDown {
+                    peer: self.peer.clone(),
+                    reason: reason.to_owned(),
+                },
+            }));
+        }
         self.room.notify_waiters();
         self.writes_due.store(true, Ordering::Release);
         self.writer.notify_waiters();

@@ -128,7 +128,7 @@ where
     R: WireMessage + Send + 'static,
 {
     fn send_request(&self, msg: M, reply: ReplySender<R>) -> Queued<'_, M> {
-        let on_reply = answer::<R>(self.link.node_id(), reply);
+        let on_reply = answer::<M, R>(self.link.node_id(), reply);
         match self.link.try_ask_with(
             &self.service,
             M::TYPE_ID,
@@ -172,13 +172,14 @@ where
     }
 }
 
-/// Routes a reply frame to the asker: decoded as `R`, or a lost answer saying why.
-fn answer<R: WireMessage + Send + 'static>(
+/// Routes a reply frame to the asker: decoded as `R`, or a lost answer saying why, or the
+/// request itself when the link closed before sending it.
+fn answer<M: WireMessage + Send + 'static, R: WireMessage + Send + 'static>(
     node: mycelium_actors::NodeId,
     reply: ReplySender<R>,
 ) -> OnReply {
-    Box::new(
-        move |result: Result<ReplyBody<'_>, RemoteAskError>| match result {
+    Box::new(move |result: Result<ReplyBody<'_>, RemoteAskError>| {
+        match result {
             Ok((type_id, body)) if type_id == R::TYPE_ID => match R::decode_body(body) {
                 Ok(r) => {
                     // The asker may have given up (timeout): nothing to do then.
@@ -197,12 +198,20 @@ fn answer<R: WireMessage + Send + 'static>(
                     R::NAME
                 ),
             ),
+            // Never sent: the asker has its request back (`AskError::Closed`).
+            Err(RemoteAskError::Unsent { error, request }) => match M::decode_body(&request) {
+                Ok(request) => reply.unsent(node, request),
+                Err(e) => reply.lost(
+                    node,
+                    format!("{error}; the request was not sent, but its body does not decode as {} again: {e}", M::NAME),
+                ),
+            },
             // `AskError::Lost` says itself that the request may have been handled.
             Err(RemoteAskError::LinkDown { peer, reason }) => reply.lost(
                 node,
                 format!("the link to {peer} went down while the ask was in flight: {reason}"),
             ),
             Err(e) => reply.lost(node, e.to_string()),
-        },
-    )
+        }
+    })
 }

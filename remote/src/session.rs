@@ -137,6 +137,12 @@ impl Outbound {
         n
     }
 
+    /// The queued frames never written to any connection, in order.
+    pub fn never_written(&self) -> impl Iterator<Item = &Entry> {
+        let written = self.written;
+        self.log.iter().filter(move |e| e.seq > written)
+    }
+
     /// Frames are queued that the current connection has not written yet.
     pub fn has_unwritten(&self) -> bool {
         self.cursor < self.next_seq

@@ -254,6 +254,33 @@ async fn full_link_hands_the_message_back_and_lost_tells_are_dead_letters() {
     assert!(!feed.is_alive());
 }
 
+/// An ask queued on a link that gives up before it was ever written was not handled: the
+/// asker has its request back (`AskError::Closed`), as when the link refuses it at once, not
+/// a lost answer that "may or may not have been handled".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ask_never_sent_comes_back_to_the_asker_when_the_link_gives_up() {
+    let dir = TempDir::new("seam-unsent");
+    // Nobody runs `exec`: the link never comes up, and gives up after the wait.
+    let path = topology(&dir, "give_up_after_ms = 300");
+    let bus = Bus::new();
+    let strategy = Node::from_topology(&path, "strategy", SCHEMA, &bus)
+        .await
+        .unwrap();
+    let orders: ReplyRecipient<NewOrder, OrderAck> = strategy.reply_recipient("execution").unwrap();
+    let result = tokio::time::timeout(BOUND, orders.ask(order(42)))
+        .await
+        .expect("the ask ended when the link gave up");
+    match result {
+        Err(AskError::Closed(back)) => assert_eq!(back.client_order_id, 42),
+        other => panic!("expected the request back, got {other:?}"),
+    }
+    // Asked again, the closed link refuses at once, the same way.
+    assert!(matches!(
+        orders.ask(order(43)).await,
+        Err(AskError::Closed(back)) if back.client_order_id == 43
+    ));
+}
+
 /// Node `name` of the topology at `path`, on a bus of its own.
 async fn node_on_own_bus(path: &std::path::Path, name: &str) -> (Bus, Node) {
     let bus = Bus::new();

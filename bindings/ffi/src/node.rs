@@ -29,7 +29,7 @@ impl MycNode {
 
 fn remote_error(e: RemoteAskError) -> Error {
     let status = match &e {
-        RemoteAskError::NotSent(e) => send_status(e),
+        RemoteAskError::NotSent(e) | RemoteAskError::Unsent { error: e, .. } => send_status(e),
         RemoteAskError::LinkDown { .. } | RemoteAskError::Failed(_) => MycStatus::Failed,
         RemoteAskError::BadReply(_) => MycStatus::WrongType,
     };

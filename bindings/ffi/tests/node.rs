@@ -455,17 +455,12 @@ fn a_link_that_gave_up_refuses_asks_and_remote_subscriptions() {
             "{}",
             last_error()
         );
-        // Queued while the link dials (`Failed`: its answer is lost), or refused once it gave
-        // up (`Stopped`: not sent): either way it fails when the link gives up, not at its
-        // timeout, and says why.
+        // Queued while the link dials, or refused once it gave up: either way it was never
+        // sent (`Stopped`), it fails when the link gives up, not at its timeout, and says why.
         let asked = node_ask(node, c"right", 1);
+        assert_eq!(asked, Err(MycStatus::Stopped), "{}", last_error());
         assert!(
-            matches!(asked, Err(MycStatus::Failed | MycStatus::Stopped)),
-            "{asked:?}: {}",
-            last_error()
-        );
-        assert!(
-            last_error().contains("the link to b")
+            last_error().contains("the request was not sent: the link to b is closed")
                 && last_error().contains("the connection attempt failed because: cannot connect"),
             "{}",
             last_error()

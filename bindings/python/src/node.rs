@@ -26,7 +26,9 @@ pub(crate) struct Node {
 fn remote_error(e: RemoteAskError) -> PyErr {
     let text = e.to_string();
     match e {
-        RemoteAskError::NotSent(e) => errors::send_error(e, text),
+        RemoteAskError::NotSent(e) | RemoteAskError::Unsent { error: e, .. } => {
+            errors::send_error(e, text)
+        }
         RemoteAskError::LinkDown { .. } | RemoteAskError::Failed(_) => ActorFailed::new_err(text),
         RemoteAskError::BadReply(_) => MessageTypeError::new_err(text),
     }
