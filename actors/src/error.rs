@@ -355,3 +355,38 @@ pub enum DeliveryError {
     #[error("incoming publication: {0}")]
     Topic(#[from] TopicError),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unsent(request: impl std::any::Any + Send) -> NoReply {
+        NoReply::Unsent {
+            node: NodeId::new(2),
+            request: Box::new(request),
+        }
+    }
+
+    #[test]
+    fn a_request_handed_back_is_the_askers_again() {
+        assert!(matches!(
+            unsent(String::from("order 7")).into_ask_error::<String>(),
+            AskError::Closed(back) if back == "order 7"
+        ));
+        assert!(matches!(
+            unsent(7u32).into_ask_error_without_message(),
+            AskError::Closed(())
+        ));
+    }
+
+    #[test]
+    fn a_request_handed_back_as_another_type_is_a_lost_answer_that_says_so() {
+        match unsent(7u32).into_ask_error::<String>() {
+            AskError::Lost { node, reason } => {
+                assert_eq!(node, NodeId::new(2));
+                assert!(reason.contains("came back as another type"), "{reason}");
+            }
+            other => panic!("expected Lost, got {other:?}"),
+        }
+    }
+}

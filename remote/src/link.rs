@@ -931,20 +931,32 @@ impl Inner {
             st.write = None;
             std::mem::take(&mut st.pending)
         };
-        self.fail_asks(pending, reason);
+        self.fail_asks(pending, HashMap::new(), reason);
         self.emit(LinkEventKind::Down {
             reason: reason.to_owned(),
             by_peer,
         });
     }
 
-    fn fail_asks(&self, pending: Asks, reason: &str) {
+    /// Fails the asks `pending`, in the order they were asked: those whose request is in
+    /// `unsent` (by correlation id: never written, and the link closed for good) with
+    /// [`RemoteAskError::Unsent`], the others with [`RemoteAskError::LinkDown`].
+    fn fail_asks(&self, pending: Asks, mut unsent: HashMap<u64, Vec<u8>>, reason: &str) {
         let mut pending: Vec<_> = pending.into_iter().collect();
         pending.sort_by_key(|(corr, _)| *corr);
-        for (_, p) in pending {
-            (p.on_reply)(Err(RemoteAskError::LinkDown {
-                peer: self.peer.clone(),
-                reason: reason.to_owned(),
+        for (corr, p) in pending {
+            (p.on_reply)(Err(match unsent.remove(&corr) {
+                Some(request) => RemoteAskError::Unsent {
+                    error: SendError::Closed {
+                        peer: self.peer.clone(),
+                        reason: reason.to_owned(),
+                    },
+                    request,
+                },
+                None => RemoteAskError::LinkDown {
+                    peer: self.peer.clone(),
+                    reason: reason.to_owned(),
+                },
             }));
         }
     }
@@ -962,7 +974,7 @@ impl Inner {
     /// and reads the peer's answer to it, whose acknowledgement takes what the peer delivered
     /// out of the report.
     fn end(&self, reason: &str, asked: bool) {
-        let pending = {
+        let (pending, unsent) = {
             let mut st = self.lock();
             if st.closed.is_some() {
                 return;
@@ -988,24 +1000,7 @@ impl Inner {
                 .collect();
             (std::mem::take(&mut st.pending), unsent)
         };
-        let (pending, mut unsent) = pending;
-        let mut pending: Vec<_> = pending.into_iter().collect();
-        pending.sort_by_key(|(corr, _)| *corr);
-        for (corr, p) in pending {
-            (p.on_reply)(Err(match unsent.remove(&corr) {
-                Some(request) => RemoteAskError::Unsent {
-                    error: SendError::Closed {
-                        peer: self.peer.clone(),
-                        reason: reason.to_owned(),
-                    },
-                    request,
-                },
-                None => RemoteAskError::LinkDown {
-                    peer: self.peer.clone(),
-                    reason: reason.to_owned(),
-                },
-            }));
-        }
+        self.fail_asks(pending, unsent, reason);
         self.room.notify_waiters();
         self.writes_due.store(true, Ordering::Release);
         self.writer.notify_waiters();

@@ -701,6 +701,17 @@ async fn a_reader_with_a_long_stream_buffered_lets_the_other_tasks_of_its_thread
     );
 }
 
+/// Waits for the link to go down and asserts the peer closed it with a Close frame.
+async fn expect_closed_by_peer(events: &mut Events, failure: &str) {
+    let down = events
+        .wait("down", |k| matches!(k, LinkEventKind::Down { .. }))
+        .await;
+    assert!(
+        matches!(down.kind, LinkEventKind::Down { by_peer: true, .. }),
+        "{failure}: {down:?}"
+    );
+}
+
 /// Node `a` connected to node `b`, whose dispatcher holds the first tell inside its delivery
 /// until `release` is sent (or dropped): the tell has reached `b` and is not acknowledged.
 struct HeldDelivery {
@@ -758,14 +769,11 @@ async fn a_delivery_stuck_at_close_holds_the_close_frame_back_a_second_at_most()
     tokio::time::timeout(BOUND, held.b.close())
         .await
         .expect("close returned within its bound");
-    let down = held
-        .a_events
-        .wait("down", |k| matches!(k, LinkEventKind::Down { .. }))
-        .await;
-    assert!(
-        matches!(down.kind, LinkEventKind::Down { by_peer: true, .. }),
-        "b did not close the link with a Close frame: {down:?}"
-    );
+    expect_closed_by_peer(
+        &mut held.a_events,
+        "b did not close the link with a Close frame",
+    )
+    .await;
     assert_eq!(
         held.link.queued(),
         1,
@@ -785,13 +793,7 @@ async fn a_node_shutting_down_acknowledges_in_its_close_frame_what_it_delivered(
     assert_eq!(link.queued(), 1);
     held.b.shutdown();
     held.release.take().unwrap().send(()).unwrap();
-    let down = a_events
-        .wait("down", |k| matches!(k, LinkEventKind::Down { .. }))
-        .await;
-    assert!(
-        matches!(down.kind, LinkEventKind::Down { by_peer: true, .. }),
-        "b did not close the link with a Close frame: {down:?}"
-    );
+    expect_closed_by_peer(a_events, "b did not close the link with a Close frame").await;
     assert_eq!(
         link.queued(),
         0,
@@ -882,13 +884,7 @@ async fn a_closed_node_has_told_its_peers_before_its_runtime_ends() {
     link.send(Kind::Tell, &svc, 1, |o| o.extend_from_slice(&body(0)))
         .await
         .unwrap();
-    let down = a_events
-        .wait("down", |k| matches!(k, LinkEventKind::Down { .. }))
-        .await;
-    assert!(
-        matches!(down.kind, LinkEventKind::Down { by_peer: true, .. }),
-        "b's Close frame did not arrive: {down:?}"
-    );
+    expect_closed_by_peer(&mut a_events, "b's Close frame did not arrive").await;
     assert_eq!(
         link.queued(),
         0,
