@@ -723,6 +723,47 @@ mod ice {
         _node: Node<ipc::Service>,
     }
 
+    /// The files of one measurement: iceoryx2's directories under a root of its own in the
+    /// temporary directory, and its shared-memory objects named with a prefix of its own, so
+    /// that [`Files`] can remove them all afterwards (by default iceoryx2 keeps a global
+    /// management object in `/dev/shm` and directories in `/tmp/iceoryx2` for good).
+    fn config(name: &str) -> Result<Config, String> {
+        let mut config = Config::default();
+        config.global.prefix = FileName::new(prefix(name).as_bytes()).ctx("iceoryx2 prefix")?;
+        let root = format!("{}/", root(name).display());
+        config
+            .global
+            .set_root_path(&Path::new(root.as_bytes()).ctx("iceoryx2 root path")?);
+        Ok(config)
+    }
+
+    fn prefix(name: &str) -> String {
+        format!("{name}_")
+    }
+
+    fn root(name: &str) -> std::path::PathBuf {
+        std::env::temp_dir().join(name)
+    }
+
+    /// Removes what iceoryx2 left of measurement `name` when dropped (after both processes
+    /// have let go of it).
+    pub struct Files(pub String);
+
+    impl Drop for Files {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(root(&self.0));
+            let prefix = prefix(&self.0);
+            let Ok(entries) = std::fs::read_dir("/dev/shm") else {
+                return;
+            };
+            for entry in entries.flatten() {
+                if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
+    }
+
     fn service_name(s: &str) -> Result<ServiceName, String> {
         ServiceName::new(s).ctx("service name")
     }
@@ -733,6 +774,7 @@ mod ice {
         pub fn new(name: &str, tx: &str, rx: &str, block: bool) -> Result<Ends, String> {
             set_log_level(LogLevel::Error);
             let node = NodeBuilder::new()
+                .config(&config(name)?)
                 .create::<ipc::Service>()
                 .ctx("iceoryx2 node")?;
             let pubsub = |dir: &str| {
@@ -842,6 +884,8 @@ fn ice_connected(ends: &ice::Ends) -> Result<(), String> {
 }
 
 fn ice_rtt(name: &str, mode: &str, n: usize) -> Result<(u64, u64), String> {
+    // Declared first, dropped last: after this side's ends and the other process.
+    let _files = ice::Files(name.to_string());
     let ends = ice::Ends::new(name, "ping", "pong", mode == "block")?;
     let mut other = spawn(&["ice-echo", name, mode, &n.to_string()])?;
     await_ready(&mut other)?;
@@ -884,6 +928,8 @@ fn until_stdin_closes() {
 }
 
 fn ice_tput(name: &str, mode: &str, n: usize) -> Result<f64, String> {
+    // Declared first, dropped last: after this side's ends and the other process.
+    let _files = ice::Files(name.to_string());
     let ends = ice::Ends::new(name, "data", "done", mode == "block")?;
     let mut other = spawn(&["ice-sink", name, mode, &n.to_string()])?;
     await_ready(&mut other)?;
