@@ -215,3 +215,219 @@ fn answer<M: WireMessage + Send + 'static, R: WireMessage + Send + 'static>(
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use mycelium_actors::{AskError, Bus, NodeId};
+    use mycelium_codec::read::Reader;
+    use mycelium_codec::{DecodeError, WireStruct};
+
+    use super::*;
+
+    /// A message whose body is its number, eight bytes.
+    #[derive(Debug, PartialEq)]
+    struct Num(u64);
+
+    impl WireStruct for Num {
+        const NAME: &'static str = "Num";
+        fn encode_fields(&self, out: &mut Vec<u8>) {
+            out.extend_from_slice(&self.0.to_le_bytes());
+        }
+        fn decode_fields(mut r: Reader<'_>) -> Result<Self, DecodeError> {
+            let n = Num(u64::from_le_bytes(r.take_array()?));
+            match r.remaining() {
+                0 => Ok(n),
+                _ => Err(DecodeError::Truncated {
+                    offset: 8,
+                    needed: 0,
+                    available: r.remaining(),
+                }),
+            }
+        }
+    }
+
+    impl WireMessage for Num {
+        const TYPE_ID: u16 = 1;
+        const TOPIC: &'static str = "num";
+    }
+
+    /// A message whose body never decodes again (a codec that does not round-trip).
+    #[derive(Debug)]
+    struct OneWay;
+
+    impl WireStruct for OneWay {
+        const NAME: &'static str = "OneWay";
+        fn encode_fields(&self, out: &mut Vec<u8>) {
+            out.push(0);
+        }
+        fn decode_fields(r: Reader<'_>) -> Result<Self, DecodeError> {
+            Err(DecodeError::Truncated {
+                offset: 0,
+                needed: 2,
+                available: r.remaining(),
+            })
+        }
+    }
+
+    impl WireMessage for OneWay {
+        const TYPE_ID: u16 = 2;
+        const TOPIC: &'static str = "one-way";
+    }
+
+    const PEER: NodeId = NodeId::new(7);
+
+    /// What the link hands the reply slot, made from the request's encoded body.
+    type Outcome = fn(Vec<u8>) -> Result<(u16, Vec<u8>), RemoteAskError>;
+
+    /// A sink that answers each request at once, through [`answer`], with `outcome`.
+    struct Answers<M> {
+        outcome: Outcome,
+        clock: Clock,
+        _m: PhantomData<fn(M)>,
+    }
+
+    impl<M: WireMessage + Send + 'static> MessageSink<M> for Answers<M> {
+        fn try_tell(&self, msg: M) -> Result<(), TrySendError<M>> {
+            Err(TrySendError::Closed(msg))
+        }
+        fn tell(&self, msg: M) -> BoxFuture<'_, Result<(), SendError<M>>> {
+            Box::pin(async move { Err(SendError(msg)) })
+        }
+        fn id(&self) -> ActorId {
+            ActorId::new(PEER, 0)
+        }
+        fn is_alive(&self) -> bool {
+            true
+        }
+    }
+
+    impl<M: WireMessage + Send + 'static> RequestSink<M, Num> for Answers<M> {
+        fn send_request(&self, msg: M, reply: ReplySender<Num>) -> Queued<'_, M> {
+            let mut body = Vec::new();
+            msg.encode_body(&mut body);
+            let on_reply = answer::<M, Num>(PEER, reply);
+            match (self.outcome)(body) {
+                Ok((type_id, body)) => on_reply(Ok((type_id, &body))),
+                Err(e) => on_reply(Err(e)),
+            }
+            Queued::Ready(Ok(()))
+        }
+        fn clock(&self) -> &Clock {
+            &self.clock
+        }
+    }
+
+    async fn ask<M: WireMessage + Send + 'static>(
+        msg: M,
+        outcome: Outcome,
+    ) -> Result<Num, AskError<M>> {
+        let bus = Bus::new();
+        let sink = Answers {
+            outcome,
+            clock: bus.clock().clone(),
+            _m: PhantomData,
+        };
+        ReplyRecipient::new(Arc::new(sink)).ask(msg).await
+    }
+
+    fn lost_reason<M: std::fmt::Debug>(result: Result<Num, AskError<M>>) -> String {
+        match result {
+            Err(AskError::Lost { node, reason }) => {
+                assert_eq!(node, PEER);
+                reason
+            }
+            other => panic!("expected a lost answer, got {other:?}"),
+        }
+    }
+
+    fn closed() -> LinkSendError {
+        LinkSendError::Closed {
+            peer: "b".into(),
+            reason: "gave up".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_reply_of_the_right_type_reaches_the_asker() {
+        let reply = ask(Num(1), |_| Ok((Num::TYPE_ID, 9u64.to_le_bytes().to_vec()))).await;
+        assert_eq!(reply.unwrap(), Num(9));
+    }
+
+    #[tokio::test]
+    async fn a_reply_that_does_not_decode_is_a_lost_answer_saying_so() {
+        let reason = lost_reason(ask(Num(1), |_| Ok((Num::TYPE_ID, vec![1, 2, 3]))).await);
+        assert!(
+            reason.starts_with("the reply does not decode as Num: "),
+            "{reason}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_reply_of_another_type_is_a_lost_answer_naming_both_types() {
+        let reason = lost_reason(ask(Num(1), |_| Ok((OneWay::TYPE_ID, vec![0]))).await);
+        assert_eq!(reason, "the reply has type id 2, not 1 (Num)");
+    }
+
+    #[tokio::test]
+    async fn an_unsent_request_comes_back_to_the_asker() {
+        let back = ask(Num(5), |request| {
+            Err(RemoteAskError::Unsent {
+                error: closed(),
+                request,
+            })
+        })
+        .await;
+        match back {
+            Err(AskError::Closed(Num(5))) => {}
+            other => panic!("expected the request back, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unsent_request_that_does_not_decode_again_is_a_lost_answer_saying_why() {
+        let reason = lost_reason(
+            ask(OneWay, |request| {
+                Err(RemoteAskError::Unsent {
+                    error: closed(),
+                    request,
+                })
+            })
+            .await,
+        );
+        assert!(
+            reason.contains(
+                "the request was not sent, but its body does not decode as OneWay again: "
+            ),
+            "{reason}"
+        );
+        assert!(reason.starts_with(&closed().to_string()), "{reason}");
+    }
+
+    #[tokio::test]
+    async fn a_link_down_in_flight_is_a_lost_answer_naming_the_peer() {
+        let reason = lost_reason(
+            ask(Num(1), |_| {
+                Err(RemoteAskError::LinkDown {
+                    peer: "b".into(),
+                    reason: "connection reset".into(),
+                })
+            })
+            .await,
+        );
+        assert_eq!(
+            reason,
+            "the link to b went down while the ask was in flight: connection reset"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_remote_handler_failure_is_a_lost_answer_with_the_peers_words() {
+        let reason = lost_reason(
+            ask(Num(1), |_| {
+                Err(RemoteAskError::Failed("handler panicked: boom".into()))
+            })
+            .await,
+        );
+        assert_eq!(reason, "the remote handler failed: handler panicked: boom");
+    }
+}
