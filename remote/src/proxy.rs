@@ -237,11 +237,7 @@ mod tests {
             let n = Num(u64::from_le_bytes(r.take_array()?));
             match r.remaining() {
                 0 => Ok(n),
-                _ => Err(DecodeError::Truncated {
-                    offset: 8,
-                    needed: 0,
-                    available: r.remaining(),
-                }),
+                count => Err(DecodeError::TrailingBytes { count }),
             }
         }
     }

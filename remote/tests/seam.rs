@@ -194,10 +194,7 @@ async fn ask_in_flight_fails_with_lost_when_the_peer_goes_away() {
     drop(exec);
     let result = tokio::time::timeout(BOUND, pending).await.unwrap().unwrap();
     match result {
-        Err(e @ AskError::Lost { .. }) => {
-            let AskError::Lost { node, .. } = &e else {
-                unreachable!()
-            };
+        Err(e @ AskError::Lost { node, .. }) => {
             assert_eq!(node.get(), 1);
             // The message names the link and says once that the request may have been handled.
             let message = e.to_string();
