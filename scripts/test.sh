@@ -132,8 +132,20 @@ if ! "$venv/bin/python" -c 'import ray' >/dev/null 2>&1; then
 fi
 # In-tree build with the venv's maturin: it reuses the workspace's target/ directory.
 PATH="$PWD/$venv/bin:$PATH" "$venv/bin/python" -m pip install -q --no-build-isolation ./bindings/python
+# pytest's own temporary directories in one removed at the end (by default it keeps the last
+# three runs'); the tests put Dask's and Ray's scratch files in one of their own (conftest.py),
+# and nothing may appear where those two write by default.
+pytest_tmp="$(mktemp -d)"
+trap 'rm -rf "$pytest_tmp"' EXIT
+leftovers() {
+    local d
+    for d in "${TMPDIR:-/tmp}/dask-scratch-space" "${TMPDIR:-/tmp}/ray"; do
+        if [ -e "$d" ]; then find "$d" -maxdepth 1 | sort; fi
+    done
+}
+before="$(leftovers)"
 set +e
-"$venv/bin/python" -m pytest -q bindings/python/tests
+"$venv/bin/python" -m pytest -q -p no:cacheprovider --basetemp "$pytest_tmp/base" bindings/python/tests
 rc=$?
 set -e
 if [ "$rc" -eq 5 ]; then
@@ -141,6 +153,11 @@ if [ "$rc" -eq 5 ]; then
     exit 1
 elif [ "$rc" -ne 0 ]; then
     exit "$rc"
+fi
+if [ "$(leftovers)" != "$before" ]; then
+    echo "error: the Python tests left Dask or Ray scratch files behind:" >&2
+    diff <(echo "$before") <(leftovers) >&2 || true
+    exit 1
 fi
 echo "-- examples/python_strategy.py"
 "$venv/bin/python" examples/python_strategy.py > /dev/null

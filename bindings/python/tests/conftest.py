@@ -1,7 +1,19 @@
+import os
+import shutil
+import tempfile
+
 import pytest
 
-import mycelium
-from mycelium.trading import Heartbeat
+# The cluster tests' scratch files (Dask's worker directories, Ray's session directory), in a
+# directory of this run removed when it ends: left to their defaults, Dask and Ray keep them
+# in /tmp/dask-scratch-space and /tmp/ray for good. Set before either is imported, and
+# inherited by the worker processes the tests start.
+SCRATCH = tempfile.mkdtemp(prefix="myc-")
+os.environ["DASK_TEMPORARY_DIRECTORY"] = os.path.join(SCRATCH, "dask")
+os.environ["RAY_TMPDIR"] = SCRATCH
+
+import mycelium  # noqa: E402
+from mycelium.trading import Heartbeat  # noqa: E402
 
 
 def hb(seq: int = 0, sender: str = "test", ts_ns: int = 0) -> Heartbeat:
@@ -35,3 +47,11 @@ def bus():
 def vbus():
     with mycelium.Bus(virtual_time=True) as b:
         yield b
+
+
+@pytest.fixture(scope="session", autouse=True)
+def scratch_removed():
+    """Removes the cluster tests' scratch directory once every test has run (their clusters
+    are shut down by then: every cluster fixture is module-scoped or narrower)."""
+    yield
+    shutil.rmtree(SCRATCH, ignore_errors=True)

@@ -6,13 +6,17 @@ Prints, for the same sweep: the wall time in one process, on a Dask LocalCluster
 worker processes and on a local Ray of two CPUs (each shard one thread, so every engine has
 two cores), checks that the three CSVs are identical, then the cost of a shard that does
 almost nothing (one grid point on two ticks) on each engine, and the shard size that keeps
-that overhead under 5% of the run.
+that overhead under 5% of the run. Dask's and Ray's scratch files go to a temporary
+directory removed at the end (left to their defaults, they stay in `/tmp/dask-scratch-space`
+and `/tmp/ray`).
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
+import tempfile
 import time
 
 from . import distributed as dist
@@ -32,6 +36,11 @@ def main() -> None:
     p.add_argument("--tiny-shards", type=int, default=200)
     p.add_argument("--no-ray", action="store_true")
     a = p.parse_args()
+    with tempfile.TemporaryDirectory(prefix="myc-") as scratch:
+        _run(a, scratch)
+
+
+def _run(a: argparse.Namespace, scratch: str) -> None:
     grid = dist.builtin_grid(a.grid)
     data = dist.MarketData.synthetic(a.seed, a.ticks)
     tiny_grid = [(1, 2, 0)] * a.tiny_shards
@@ -44,10 +53,13 @@ def main() -> None:
     print(f"one process, 2 threads: {t_one:.3f} s, {per_point * 1e3:.3f} ms per point per core")
     rows = [("one process (2 threads)", t_one, None)]
 
+    import dask
     from distributed import Client, LocalCluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address="127.0.0.1:0") as cluster, Client(cluster) as client:
+    # The scheduler's and the workers' scratch space (`local_directory` reaches the workers only).
+    with dask.config.set({"temporary-directory": os.path.join(scratch, "dask")}), \
+            LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                         dashboard_address="127.0.0.1:0") as cluster, Client(cluster) as client:
         client.wait_for_workers(2)
         dist.sweep(tiny_grid[:4], client=client, data=tiny_data, shard_size=1, workers=1)  # warm up
         res, t = _timed(lambda: dist.sweep(grid, client=client, workers=1, **kw))
@@ -58,7 +70,8 @@ def main() -> None:
     if not a.no_ray:
         import ray
 
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+                 _temp_dir=os.path.join(scratch, "ray"))
         try:
             dist.sweep(tiny_grid[:4], client="ray", data=tiny_data, shard_size=1, workers=1)  # warm up
             res, t = _timed(lambda: dist.sweep(grid, client="ray", workers=1, **kw))
