@@ -1195,8 +1195,25 @@ impl Link {
             Err(reason) => (Kind::ReplyFailed, 0, reason.into_bytes()),
         };
         let spec = self.data_spec(kind, "", type_id, corr, None);
-        // In the body's own buffer: made for most replies, it has room for the headers.
-        match encode_frame_around(body, &spec, self.inner.config.max_frame) {
+        let encoded = if body.capacity() - body.len() >= FRAME_HEADERS {
+            // In the body's own buffer: made for most replies (the export table's are), it
+            // has room for the headers.
+            encode_frame_around(body, &spec, self.inner.config.max_frame)
+        } else {
+            // A body made to measure (a `Dispatch` of the caller's own): copied into a frame
+            // buffer, one an acknowledged frame left, rather than its own buffer grown (a
+            // reallocation, which copies it as well).
+            let mut frame = self
+                .inner
+                .lock()
+                .out
+                .frame_buffer(FRAME_HEADERS + body.len());
+            encode_frame(&mut frame, &spec, self.inner.config.max_frame, |o| {
+                o.extend_from_slice(&body)
+            })
+            .map(|_| frame)
+        };
+        match encoded {
             Ok(frame) => Ok((kind, type_id, frame)),
             Err(WireError::TooLargeToSend { body_len, max }) => {
                 let reason = format!("reply of {body_len} bytes exceeds the frame maximum {max}");
