@@ -13,6 +13,16 @@ pub const LINK_HEADER_LEN: usize = 20;
 /// Offset of the link header's `ack` in a frame: a writer sets it in a data frame's copy to
 /// acknowledge with that frame, without an Ack frame of its own.
 pub const ACK_AT: usize = HEADER_LEN + 4;
+/// Offset of the codec header's `ts_ns` in a frame: the bus time at which the frame was made.
+pub const TS_AT: usize = 20;
+/// The bus time a frame was made at (its header's `ts_ns`), from the frame's bytes; zero for
+/// bytes too short to hold it.
+pub fn frame_time(frame: &[u8]) -> u64 {
+    frame
+        .get(TS_AT..TS_AT + 8)
+        .and_then(|b| b.try_into().ok())
+        .map_or(0, u64::from_le_bytes)
+}
 /// Longest service or topic name a frame may carry.
 pub const MAX_NAME_LEN: usize = 255;
 /// Default maximum body length (link header, name and payload) of a frame: 1 MiB.
@@ -369,6 +379,16 @@ mod tests {
             (f.kind, f.type_id, f.seq, f.ts_ns, f.name, f.payload),
             (Kind::Tell, 100, 3, 9, "strategy", &b"body"[..])
         );
+    }
+
+    #[test]
+    fn the_writers_offsets_are_the_parsers_fields() {
+        let mut bytes = frame(tell(3), b"body");
+        assert_eq!(frame_time(&bytes), 9);
+        assert_eq!(frame_time(&bytes[..TS_AT + 7]), 0);
+        bytes[ACK_AT..ACK_AT + 8].copy_from_slice(&77u64.to_le_bytes());
+        let (f, _) = parse_frame(&bytes, DEFAULT_MAX_BODY).unwrap().unwrap();
+        assert_eq!((f.ack, f.ts_ns), (77, frame_time(&bytes)));
     }
 
     #[test]

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use tokio::io::AsyncWrite;
 
-use crate::frame::{encode_frame, FrameSpec, Kind, ACK_AT};
+use crate::frame::{encode_frame, frame_time, FrameSpec, Kind, ACK_AT};
 use crate::link::Inner;
 use crate::transport::WriteHalf;
 
@@ -45,7 +45,9 @@ struct Out {
     /// of `pending` are frames already counted.
     lens: VecDeque<usize>,
     counted: usize,
-    /// Bus time of the last write: a heartbeat is due an interval after it.
+    /// Bus time of the newest frame written whole (its `ts_ns`, read from its bytes: made
+    /// just before it was queued, so never later than its write): a heartbeat is due an
+    /// interval after it.
     last_sent: Duration,
     /// The last `refill` left frames in the queue (more than a batch was queued).
     more_queued: bool,
@@ -226,6 +228,8 @@ impl Out {
             if self.counted + len > self.offset {
                 break;
             }
+            let made = frame_time(&self.pending[self.counted..self.counted + len]);
+            self.last_sent = self.last_sent.max(Duration::from_nanos(made));
             self.counted += len;
             self.lens.pop_front();
             link.metrics.frame_sent(len as u64);
@@ -236,7 +240,6 @@ impl Out {
             self.counted = 0;
             self.lens.clear();
         }
-        self.last_sent = link.clock.now();
     }
 }
 

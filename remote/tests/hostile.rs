@@ -9,33 +9,9 @@ use common::*;
 use mycelium_actors::Bus;
 use mycelium_codec::HEADER_LEN;
 use mycelium_remote::frame::{encode_frame, FrameSpec, Kind, DEFAULT_MAX_BODY};
-use mycelium_remote::handshake::{authenticate, finish, Identity, Resume};
-use mycelium_remote::reader::FrameReader;
 use mycelium_remote::transport::Stream;
-use mycelium_remote::{Endpoint, LinkEventKind};
+use mycelium_remote::LinkEventKind;
 use tokio::io::AsyncWriteExt;
-
-/// A peer that passes the handshake as node `b` (it knows the secret) and then misbehaves.
-async fn authenticated_peer(at: &Endpoint) -> Stream {
-    let mut stream = Stream::connect(at).await.unwrap();
-    let mut reader = FrameReader::new(4096);
-    let me = Identity {
-        node: "b".into(),
-        instance: 77,
-        schema: schema(),
-        secret: secret(),
-    };
-    authenticate(&mut stream, &mut reader, &me, "a", Some("a"), &|_| false)
-        .await
-        .unwrap();
-    let resume = Resume {
-        known_instance: 0,
-        received: 0,
-        first_seq: 1,
-    };
-    finish(&mut stream, &mut reader, "a", resume).await.unwrap();
-    stream
-}
 
 fn tell(seq: u64, payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
@@ -72,7 +48,7 @@ async fn close_reason_and_deliveries(bytes: Vec<u8>, then_eof: bool) -> (String,
     let (a, mut a_events) = node("a", &bus, rec.clone(), fast_config());
     let at = a.listen(&dir.socket("a.sock"), &["b"]).await.unwrap();
 
-    let mut peer = authenticated_peer(&at).await;
+    let (mut peer, _) = authenticated_peer(&at).await;
     a_events
         .wait("up", |k| matches!(k, LinkEventKind::Up { .. }))
         .await;

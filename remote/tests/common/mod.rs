@@ -12,6 +12,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mycelium_actors::{BoxFuture, Bus};
+use mycelium_remote::handshake::{authenticate, finish, Identity, Resume};
+use mycelium_remote::reader::FrameReader;
+use mycelium_remote::transport::Stream;
 use mycelium_remote::{
     Dispatch, DispatchError, Endpoint, LinkConfig, LinkEvent, LinkEventKind, LocalSchema,
     LossReport, Node, ReplyFuture, Secret,
@@ -29,6 +32,31 @@ pub fn secret() -> Secret {
 
 pub fn schema() -> LocalSchema {
     LocalSchema::from_digest([0xab; 32])
+}
+
+/// A peer that passes the handshake with node `a` as node `b` (it knows the secret), by hand:
+/// what it writes and reads next is up to the test. Returns its stream and the reader that
+/// holds whatever `a` sent after the handshake.
+pub async fn authenticated_peer(at: &Endpoint) -> (Stream, FrameReader) {
+    let mut stream = Stream::connect(at).await.unwrap();
+    let mut reader = FrameReader::new(4096);
+    let me = Identity {
+        node: "b".into(),
+        instance: 77,
+        schema: schema(),
+        secret: secret(),
+    };
+    authenticate(&mut stream, &mut reader, &me, "a", Some("a"), &|_| false)
+        .await
+        .unwrap();
+    let resume = Resume {
+        known_instance: 0,
+        received: 0,
+        first_seq: 1,
+    };
+    finish(&mut stream, &mut reader, "a", resume).await.unwrap();
+    reader.set_max_body(mycelium_remote::frame::DEFAULT_MAX_BODY);
+    (stream, reader)
 }
 
 /// A directory under the system's temporary directory, mode 0700, removed on drop.
