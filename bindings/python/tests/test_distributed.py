@@ -283,18 +283,21 @@ def test_a_worker_killed_mid_sweep_still_gives_the_whole_result(reference):
         def kill_one_busy_worker(p: dist.Progress) -> None:
             if killed:
                 return
-            pids = client.run(os.getpid)
             busy = [addr for addr, keys in client.processing().items() if keys]
-            victim = (busy or sorted(pids))[0]
-            os.kill(pids[victim], signal.SIGKILL)
-            killed.append((p.shards_done, p.shards, bool(busy)))
+            if not busy:
+                # Caught between two assignments (the scheduler holds the queued shards back
+                # until a worker has room): look again at the next completion.
+                return
+            pids = client.run(os.getpid)
+            os.kill(pids[busy[0]], signal.SIGKILL)
+            killed.append((p.shards_done, p.shards))
 
         # Sixteen shards of three points: the first completion leaves most of them to run.
         grid = GRID * 4
         result = dist.sweep(grid, client=client, ticks=TICKS, seed=SEED, shard_size=3,
                             progress=kill_one_busy_worker)
-    assert killed and killed[0][0] < killed[0][1], "the kill came before the sweep ended"
-    assert killed[0][2], "the killed worker had shards to run"
+    assert killed, "a worker with shards to run was killed"
+    assert killed[0][0] < killed[0][1], "the kill came before the sweep ended"
     whole = local(grid, shard_size=len(grid))
     assert result.csv == whole.csv
     assert len(result.rows) == len(grid)
