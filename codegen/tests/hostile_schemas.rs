@@ -27,12 +27,27 @@ fn message_with_field(field: &str) -> String {
     )
 }
 
-fn temp_file(name: &str, bytes: &[u8]) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("mycelium-hostile-schemas-{}", std::process::id()));
+/// A file `name` holding `bytes`, in a directory of its own removed with it on drop (also
+/// when the test fails).
+fn temp_file(name: &str, bytes: &[u8]) -> TempFile {
+    let dir = std::env::temp_dir().join(format!(
+        "mycelium-hostile-schemas-{}-{name}",
+        std::process::id()
+    ));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let path = dir.join(name);
     std::fs::write(&path, bytes).expect("write");
-    path
+    TempFile(path)
+}
+
+struct TempFile(std::path::PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if let Some(dir) = self.0.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
 }
 
 #[test]
@@ -64,7 +79,7 @@ fn invalid_utf8_is_reported_at_its_line() {
     bytes.extend_from_slice(&[0xC3, 0x28]);
     bytes.extend_from_slice(b"\n");
     let path = temp_file("utf8.yaml", &bytes);
-    let errs = model::load(&path).unwrap_err();
+    let errs = model::load(&path.0).unwrap_err();
     assert_eq!(
         (errs.len(), errs[0].line, errs[0].column),
         (1, 5, 21),
@@ -89,7 +104,7 @@ fn nul_and_control_bytes_are_reported_at_their_line() {
         "t.yaml:2:1: error: the control character U+001B",
     );
     let path = temp_file("nul.yaml", b"package: p\n\0");
-    let errs = model::load(&path).unwrap_err();
+    let errs = model::load(&path.0).unwrap_err();
     assert_eq!((errs[0].line, errs[0].column), (2, 1), "{}", errs[0]);
 }
 
@@ -108,14 +123,13 @@ fn a_fifty_megabyte_schema_is_refused_without_reading_it_all() {
         errs[0]
     );
     let path = temp_file("big.yaml", big.as_bytes());
-    let errs = model::load(&path).unwrap_err();
+    let errs = model::load(&path.0).unwrap_err();
     assert_eq!(errs.len(), 1);
     assert!(
         errs[0].message.contains("larger than the limit"),
         "{}",
         errs[0]
     );
-    std::fs::remove_file(&path).expect("clean up");
 }
 
 #[test]
@@ -269,7 +283,7 @@ fn the_cli_prints_a_bounded_report() {
     let path = temp_file("many.yaml", text.as_bytes());
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_mycelium-codegen"))
         .arg("check")
-        .arg(&path)
+        .arg(&path.0)
         .output()
         .expect("runs");
     assert_eq!(out.status.code(), Some(1));

@@ -64,11 +64,20 @@ unsafe fn node_ask(node: *const MycNode, service: &CStr, seq: u64) -> Result<u64
     Ok(Heartbeat::decode_body(&bytes).expect("a heartbeat").seq)
 }
 
+/// A private temporary directory, removed on drop (also when the test fails).
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// A private temporary directory with `topology.toml` holding nodes `a` (service `left`) and
 /// `b` (service `right`) over Unix sockets, `link` (a `[link]` table, or nothing) before them,
 /// and the secret in the environment variable `secret_env`. Returns the directory and the
 /// file's path.
-fn two_node_topology(tag: &str, secret_env: &str, link: &str) -> (std::path::PathBuf, CString) {
+fn two_node_topology(tag: &str, secret_env: &str, link: &str) -> (TempDir, CString) {
     let dir = std::env::temp_dir().join(format!("mycelium-ffi-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), 0o700)
@@ -86,12 +95,12 @@ fn two_node_topology(tag: &str, secret_env: &str, link: &str) -> (std::path::Pat
     .expect("topology");
     std::env::set_var(secret_env, "a secret of at least sixteen bytes");
     let path = CString::new(file.to_string_lossy().into_owned()).expect("path");
-    (dir, path)
+    (TempDir(dir), path)
 }
 
 #[test]
 fn two_buses_are_two_nodes_of_a_topology_over_unix_sockets() {
-    let (dir, path) = two_node_topology("node", "MYCELIUM_FFI_NODE_TEST_SECRET", "");
+    let (_dir, path) = two_node_topology("node", "MYCELIUM_FFI_NODE_TEST_SECRET", "");
     unsafe {
         let (mut a, mut b) = (null_mut(), null_mut());
         assert_eq!(myc_bus_new(false, 1, &mut a), MycStatus::Ok);
@@ -290,7 +299,6 @@ fn two_buses_are_two_nodes_of_a_topology_over_unix_sockets() {
         myc_bus_free(a);
         myc_bus_free(b);
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -440,7 +448,7 @@ fn a_failed_start_returns_once_the_callbacks_are_released() {
 #[test]
 fn a_link_that_gave_up_refuses_asks_and_remote_subscriptions() {
     // `a` dials `b`, which never starts, and gives up after its first attempt.
-    let (dir, path) = two_node_topology(
+    let (_dir, path) = two_node_topology(
         "gaveup",
         "MYCELIUM_FFI_GAVEUP_TEST_SECRET",
         "[link]\nmax_attempts = 1\n",
@@ -484,5 +492,4 @@ fn a_link_that_gave_up_refuses_asks_and_remote_subscriptions() {
         assert_eq!(myc_node_free(node), MycStatus::Ok);
         myc_bus_free(bus);
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
