@@ -237,7 +237,9 @@ const SPIN_SLICE: Duration = Duration::from_micros(20);
 /// queue) lets every task that is ready run, and nothing else. The reader takes a full turn
 /// after it delivered a reply to an asker outside any task (a `block_on` future; an asker
 /// that is a task runs in the short turn) and at least every [`SPIN_SLICE`]; short turns
-/// otherwise.
+/// otherwise. No clock is read between the last frame and the turn: whether a full turn is
+/// due is judged by the time last read while spinning ([`Turns::seen`]), so that what the
+/// frames woke runs as soon as it can.
 ///
 /// An acknowledgement owed when the reader starts to spin waits for that turn: the handler
 /// or the asker that the delivered frames woke usually queues a frame in it (a reply, the
@@ -250,6 +252,8 @@ struct Turns {
     /// An acknowledgement was owed when the reader last finished its frames.
     ack_owed: bool,
     last_full: std::time::Instant,
+    /// The time the reader last read while spinning: at most one turn and a few looks old.
+    seen: std::time::Instant,
     /// The reader's runtime, whose queue a slice watches (looked up once: a lookup clones
     /// the runtime's handle).
     runtime: tokio::runtime::RuntimeMetrics,
@@ -261,6 +265,7 @@ impl Turns {
             answered: false,
             ack_owed: false,
             last_full: std::time::Instant::now(),
+            seen: std::time::Instant::now(),
             runtime: tokio::runtime::Handle::current().metrics(),
         }
     }
@@ -274,7 +279,7 @@ impl Turns {
     }
 
     async fn take(&mut self) {
-        if self.answered || self.last_full.elapsed() >= SPIN_SLICE {
+        if self.answered || self.seen.saturating_duration_since(self.last_full) >= SPIN_SLICE {
             tokio::task::yield_now().await;
             self.answered = false;
             self.last_full = std::time::Instant::now();
@@ -306,16 +311,20 @@ async fn spin(
     budget: Duration,
     turns: &mut Turns,
 ) -> Result<bool, ReadError> {
-    let start = std::time::Instant::now();
     let slice = if rd.reads_directly() {
         SPIN_SLICE.min(budget)
     } else {
         Duration::ZERO
     };
+    // The budget counts from the end of the first turn: the clock is read after it.
+    let mut start = None;
     loop {
         turns.take().await;
         turns.send_owed_ack(link);
-        let slice_end = std::time::Instant::now() + slice;
+        let now = std::time::Instant::now();
+        turns.seen = now;
+        let start = *start.get_or_insert(now);
+        let slice_end = now + slice;
         let mut looks = 0u32;
         loop {
             if reader.try_fill(|buf| rd.try_read(buf))? {
@@ -323,16 +332,19 @@ async fn spin(
             }
             looks = looks.wrapping_add(1);
             // The clock and the runtime's queue every few looks: each costs more than a look.
-            if looks % 8 == 0
-                && (link.writes_due.load(Ordering::Acquire)
-                    || turns.runtime.global_queue_depth() > 0
-                    || std::time::Instant::now() >= slice_end)
-            {
-                break;
+            if looks % 8 == 0 {
+                if link.writes_due.load(Ordering::Acquire) || turns.runtime.global_queue_depth() > 0
+                {
+                    break;
+                }
+                turns.seen = std::time::Instant::now();
+                if turns.seen >= slice_end {
+                    break;
+                }
             }
             std::hint::spin_loop();
         }
-        if start.elapsed() >= budget {
+        if turns.seen.saturating_duration_since(start) >= budget {
             return Ok(false);
         }
     }
