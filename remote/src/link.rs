@@ -1195,10 +1195,13 @@ impl Link {
             Err(reason) => (Kind::ReplyFailed, 0, reason.into_bytes()),
         };
         let spec = self.data_spec(kind, "", type_id, corr, None);
-        let encoded = if body.capacity() - body.len() >= FRAME_HEADERS {
+        let max = self.inner.config.max_frame;
+        let encoded = if body.capacity() - body.len() >= FRAME_HEADERS || body.len() > max as usize
+        {
             // In the body's own buffer: made for most replies (the export table's are), it
-            // has room for the headers.
-            encode_frame_around(body, &spec, self.inner.config.max_frame)
+            // has room for the headers. A body too large for a frame is refused there too,
+            // before anything is copied.
+            encode_frame_around(body, &spec, max)
         } else {
             // A body made to measure (a `Dispatch` of the caller's own): copied into a frame
             // buffer, one an acknowledged frame left, rather than its own buffer grown (a
@@ -1208,10 +1211,7 @@ impl Link {
                 .lock()
                 .out
                 .frame_buffer(FRAME_HEADERS + body.len());
-            encode_frame(&mut frame, &spec, self.inner.config.max_frame, |o| {
-                o.extend_from_slice(&body)
-            })
-            .map(|_| frame)
+            encode_frame(&mut frame, &spec, max, |o| o.extend_from_slice(&body)).map(|_| frame)
         };
         match encoded {
             Ok(frame) => Ok((kind, type_id, frame)),
