@@ -27,8 +27,10 @@ fuzz_target!(|data: &[u8]| {
             name: frame.name,
             key: frame.key,
         };
-        encode_frame(&mut again, &spec, MAX_BODY, |o| o.extend_from_slice(frame.payload))
-            .expect("a parsed frame re-encodes");
+        encode_frame(&mut again, &spec, MAX_BODY, |o| {
+            o.extend_from_slice(frame.payload)
+        })
+        .expect("a parsed frame re-encodes");
         let (back, n) = parse_frame(&again, MAX_BODY)
             .expect("re-encoded frame parses")
             .expect("re-encoded frame is whole");

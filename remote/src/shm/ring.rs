@@ -2,7 +2,7 @@
 //!
 //! The ring is a control block ([`RingControl`]: write index, read index and two wake-up
 //! signals, each on its own cache line) and a data area of `capacity` bytes seen as 64-bit
-//! words. Indices count bytes ever written or read and only grow; a position in the data
+//! words. Indices count bytes ever written or read and only grow (wrapping at 2^64); a position in the data
 //! area is the index modulo the capacity (a power of two). A record is an 8-byte header
 //! (tag and payload length, little endian) and the payload padded to 8 bytes; a record never
 //! wraps: when it does not fit before the end of the data area, a padding record fills the
@@ -194,7 +194,7 @@ enum Record {
 /// Reads and checks the record at `pos`, given that bytes up to `end` are published.
 /// `pos` is a private, 8-aligned index and `0 < end - pos <= cap` was checked.
 fn parse_record(data: &[AtomicU64], cap: u64, pos: u64, end: u64) -> Result<Record, RingError> {
-    let avail = end - pos;
+    let avail = end.wrapping_sub(pos);
     let off = pos % cap;
     let tail = cap - off;
     let header = data
@@ -216,7 +216,9 @@ fn parse_record(data: &[AtomicU64], cap: u64, pos: u64, end: u64) -> Result<Reco
                     "padding record at offset {off} runs past the write index"
                 )));
             }
-            Ok(Record::Pad { next: pos + tail })
+            Ok(Record::Pad {
+                next: pos.wrapping_add(tail),
+            })
         }
         TAG_FRAME => {
             let need = RECORD_HEADER + round8(len);
@@ -229,7 +231,7 @@ fn parse_record(data: &[AtomicU64], cap: u64, pos: u64, end: u64) -> Result<Reco
             Ok(Record::Frame {
                 word: (off / 8) as usize + 1,
                 len: len as usize,
-                next: pos + need,
+                next: pos.wrapping_add(need),
             })
         }
         other => Err(corrupt(format!(
@@ -334,8 +336,9 @@ impl Producer {
     /// `ctl` must point to a `RingControl` (zeroed or initialised) and `data` to
     /// `capacity / 8` `AtomicU64`s, both valid while `owner` lives, accessed by others only
     /// through atomics; `capacity` must pass [`check_capacity`]; at most one `Producer` may
-    /// exist for a ring at a time, and the ring's indices must be where this end left them
-    /// (zero for a new ring).
+    /// exist for a ring at a time. The ring's indices should be where this end left them (zero
+    /// for a new ring); any others, as a hostile peer may leave them, are reported as
+    /// corruption by the first operation that reads them, and are never unsafe.
     pub unsafe fn from_raw(
         ctl: *const RingControl,
         data: *const AtomicU64,
@@ -349,8 +352,10 @@ impl Producer {
             _owner: owner,
             doorbell: None,
         };
-        let write = ring.ctl().write.0.load(Ordering::Relaxed);
-        let read_seen = ring.ctl().read.0.load(Ordering::Relaxed);
+        // Kept 8-aligned whatever the word says; no room is known until the reader's index
+        // has been read and checked (`refresh`, on the first push).
+        let write = ring.ctl().write.0.load(Ordering::Relaxed) & !7;
+        let read_seen = write.wrapping_sub(capacity as u64);
         Producer {
             ring,
             write,
@@ -384,8 +389,10 @@ impl Producer {
         }
     }
 
+    /// Bytes free as of the reader's index last seen (checked by `refresh`, or the
+    /// constructor's "none known free", so never more than `cap` behind).
     fn free(&self) -> u64 {
-        self.ring.cap - (self.write - self.read_seen)
+        self.ring.cap - self.write.wrapping_sub(self.read_seen)
     }
 
     /// Reloads the reader's index, checked.
@@ -428,14 +435,14 @@ impl Producer {
         if need > tail {
             let header = (u64::from(TAG_PAD) << 32) | (tail - RECORD_HEADER);
             data[(off / 8) as usize].store(header, Ordering::Relaxed);
-            self.write += tail;
+            self.write = self.write.wrapping_add(tail);
             off = 0;
         }
         let first = (off / 8) as usize;
         store_words(&data[first + 1..first + 1 + msg.len().div_ceil(8)], msg);
         let header = (u64::from(TAG_FRAME) << 32) | msg.len() as u64;
         data[first].store(header, Ordering::Relaxed);
-        self.write += need;
+        self.write = self.write.wrapping_add(need);
         self.ring.ctl().write.0.store(self.write, Ordering::Release);
         self.ring
             .ctl()

@@ -301,3 +301,84 @@ fn random_scribbles_never_crash_the_reader_or_the_writer() {
         "only {corrupt} of 300 rounds detected corruption"
     );
 }
+
+/// The two ends of a heap ring whose control block already holds `write` and `read`, as a
+/// segment's creator (trusted or not) may have left it before this side attached.
+fn ring_left_at(write: u64, read: u64) -> (Producer, Consumer) {
+    struct Heap {
+        ctl: Box<RingControl>,
+        data: Box<[AtomicU64]>,
+    }
+    let heap = Arc::new(Heap {
+        ctl: Box::new(RingControl::new()),
+        data: (0..4096 / 8).map(|_| AtomicU64::new(0)).collect(),
+    });
+    heap.ctl.write.0.store(write, Ordering::Relaxed);
+    heap.ctl.read.0.store(read, Ordering::Relaxed);
+    let ctl: *const RingControl = &*heap.ctl;
+    let data = heap.data.as_ptr();
+    // SAFETY: `heap` owns both regions and is passed as their owner; the data area has
+    // 512 words, a valid ring of 4096 bytes; one producer and one consumer.
+    unsafe {
+        (
+            Producer::from_raw(ctl, data, 4096, heap.clone()),
+            Consumer::from_raw(ctl, data, 4096, heap),
+        )
+    }
+}
+
+#[test]
+fn indices_a_hostile_creator_left_are_corruption_not_a_panic() {
+    // (Found by the `shm_ring` fuzz target: a reader's index ahead of the writer's made the
+    // writer's free-space sum overflow, a panic in a build that checks overflow.)
+    let cases = [
+        (5, 100),
+        (0, 8),
+        (8, 0),
+        (0, u64::MAX),
+        (u64::MAX, 0),
+        (u64::MAX - 3, u64::MAX - 64),
+        (4096 * 3, 0),
+    ];
+    for (write, read) in cases {
+        let (mut tx, mut rx) = ring_left_at(write, read);
+        let pushed = tx.try_push(b"order");
+        let popped = pop(&mut rx);
+        let left = tx.unconsumed();
+        for outcome in [pushed.map(|_| ()), popped.map(|_| ()), left.map(|_| ())] {
+            if let Err(e) = outcome {
+                assert!(
+                    matches!(e, RingError::Corrupt(_)),
+                    "write {write}, read {read}: {e}"
+                );
+            }
+        }
+        assert!(
+            tx.try_push(b"order").is_err() || pop(&mut rx).is_err(),
+            "write {write}, read {read}: a ring left in an impossible state was used as is"
+        );
+    }
+}
+
+#[test]
+fn a_ring_carries_messages_across_the_index_wrap() {
+    // Indices only grow and wrap at 2^64: a ring whose indices start just below it (a
+    // consistent state: nothing published, nothing to read) works on through the wrap,
+    // whether a message record (64 bytes from a lap's start) or a padding record (96 bytes
+    // before the end, then a record of 112) is the one that ends at 2^64.
+    for (start, first_len) in [(0u64.wrapping_sub(4096), 56), (0u64.wrapping_sub(96), 104)] {
+        let (mut tx, mut rx) = ring_left_at(start, start);
+        for i in 0..500u32 {
+            let len = if i < 100 {
+                first_len
+            } else {
+                (i % 200) as usize
+            };
+            let msg = vec![i as u8; len];
+            assert!(tx.try_push(&msg).unwrap(), "message {i}");
+            assert_eq!(pop(&mut rx).unwrap(), Some(msg), "message {i}");
+        }
+        assert!(tx.written() < start, "the write index wrapped");
+        assert_eq!(tx.unconsumed().unwrap(), Vec::<Vec<u8>>::new());
+    }
+}
