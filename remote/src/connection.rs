@@ -375,7 +375,7 @@ async fn handle<'a>(
             return Err(Ended {
                 reason: format!(
                     "the peer closed the link: {}",
-                    String::from_utf8_lossy(f.payload)
+                    crate::frame::peer_text(f.payload)
                 ),
                 by_peer: true,
             });
@@ -509,7 +509,7 @@ async fn deliver(link: &Arc<Inner>, f: &Frame<'_>) -> Delivered {
             Delivered::Done
         }
         Kind::ReplyFailed => {
-            let reason = String::from_utf8_lossy(f.payload).into_owned();
+            let reason = crate::frame::peer_text(f.payload);
             link.on_reply(f.corr, Err(RemoteAskError::Failed(reason)));
             Delivered::Done
         }

@@ -343,11 +343,54 @@ fn link_header(spec: &FrameSpec<'_>) -> [u8; LINK_HEADER_LEN] {
     h
 }
 
+/// Most characters of a peer's free text that this side keeps.
+const PEER_TEXT_MAX: usize = 1024;
+
+/// A peer's free text (a close or refusal reason, a failed ask's reason) as this side shows
+/// and logs it: bytes that are not UTF-8 replaced, control characters escaped (`\n`,
+/// `\u{1b}`), so that a peer can neither forge a log line nor send a terminal escape, and at
+/// most [`PEER_TEXT_MAX`] characters, the rest counted.
+pub(crate) fn peer_text(payload: &[u8]) -> String {
+    let text = String::from_utf8_lossy(payload);
+    let mut out = String::with_capacity(text.len().min(PEER_TEXT_MAX));
+    let mut chars = text.chars();
+    for c in chars.by_ref().take(PEER_TEXT_MAX) {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    let rest = chars.count();
+    if rest > 0 {
+        out.push_str(&format!(" ... ({rest} more characters)"));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
     use proptest::prelude::*;
 
+    #[test]
+    fn a_peers_text_is_shown_escaped_and_bounded() {
+        assert_eq!(peer_text(b"schema mismatch"), "schema mismatch");
+        assert_eq!(
+            peer_text("d\u{e9}j\u{e0} vu".as_bytes()),
+            "d\u{e9}j\u{e0} vu"
+        );
+        // A forged log line and a terminal escape stay on one line, visible as escapes.
+        assert_eq!(
+            peer_text(b"bye\n2026-01-01 ERROR forged\x1b[2J\t"),
+            "bye\\n2026-01-01 ERROR forged\\u{1b}[2J\\t"
+        );
+        assert_eq!(peer_text(b"\xff\xfeok"), "\u{fffd}\u{fffd}ok");
+        let long = peer_text(&[b'x'; PEER_TEXT_MAX + 10]);
+        assert!(long.starts_with(&"x".repeat(PEER_TEXT_MAX)));
+        assert!(long.ends_with(" ... (10 more characters)"), "{long}");
+    }
     fn frame(spec: FrameSpec<'_>, payload: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
         encode_frame(&mut out, &spec, DEFAULT_MAX_BODY, |o| {

@@ -404,8 +404,7 @@ pub async fn finish<S: AsyncRead + AsyncWrite + Unpin>(
 }
 
 fn verdict_reason(payload: &[u8]) -> String {
-    let text = payload.get(1..).unwrap_or(&[]);
-    String::from_utf8_lossy(text).into_owned()
+    crate::frame::peer_text(payload.get(1..).unwrap_or(&[]))
 }
 
 /// Sends a refusing verdict with `reason` (best effort) and closes the stream.
