@@ -6,10 +6,15 @@ use mycelium_actors::BoxFuture;
 
 use crate::dispatch::{Dispatch, ReplyFuture};
 use crate::error::DispatchError;
+use crate::frame::peer_text;
 
+/// The error a frame for an export came to. A service name that matched nothing is the
+/// peer's text, shown escaped ([`peer_text`]): it is logged and sent back to the asker.
 fn dispatch_error(e: DeliveryError) -> DispatchError {
     match e {
-        DeliveryError::UnknownService { service } => DispatchError::UnknownService(service),
+        DeliveryError::UnknownService { service } => {
+            DispatchError::UnknownService(peer_text(service.as_bytes()))
+        }
         DeliveryError::UnknownType {
             service, type_id, ..
         } => DispatchError::UnknownType { service, type_id },
@@ -67,5 +72,21 @@ impl Dispatch for Exports {
                 .map(|_| ())
                 .map_err(dispatch_error)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_service_name_that_matched_nothing_is_shown_escaped() {
+        let e = dispatch_error(DeliveryError::UnknownService {
+            service: "svc\n2026-01-01 ERROR forged\x1b[2J".into(),
+        });
+        assert_eq!(
+            e.to_string(),
+            "no exported service `svc\\n2026-01-01 ERROR forged\\u{1b}[2J` on this node"
+        );
     }
 }
