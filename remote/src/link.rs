@@ -67,6 +67,11 @@ const UNNAMED: &str = "bytes";
 /// The codec's header and the link's, before a frame's name and body.
 const FRAME_HEADERS: usize = mycelium_codec::HEADER_LEN + crate::frame::LINK_HEADER_LEN;
 
+/// Distinct topic interests (pattern and type id) a peer may hold on one link: each costs a
+/// subscription on this bus, so a peer that knows the secret still cannot grow them without
+/// bound. Far above what a topology uses.
+pub const MAX_TOPIC_INTERESTS: usize = 4096;
+
 /// The body size a frame's buffer is first made for when the body's is not known: most
 /// contract messages fit, so encoding them does not reallocate.
 const BODY_GUESS: usize = 128;
@@ -1049,13 +1054,20 @@ impl Inner {
         self.room.notify_waiters();
     }
 
-    /// The peer asks for publications of `type_id` on `pattern`.
+    /// The peer asks for publications of `type_id` on `pattern`. Refused beyond
+    /// [`MAX_TOPIC_INTERESTS`] distinct interests on the link.
     pub fn on_subscribe(self: &Arc<Self>, pattern: &str, type_id: u16) -> Result<(), String> {
         let key = (pattern.to_owned(), type_id);
         {
             let mut st = self.lock();
             if st.forwarded.contains_key(&key) || st.waiting.contains(&key) {
                 return Ok(());
+            }
+            if st.forwarded.len() + st.waiting.len() >= MAX_TOPIC_INTERESTS {
+                return Err(format!(
+                    "the peer already holds {MAX_TOPIC_INTERESTS} topic interests on this link, \
+                     the most one link keeps; unsubscribe from others first"
+                ));
             }
             if !self.topics.has(type_id) {
                 // The node may name the type later (it starts its links first).
