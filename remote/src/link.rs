@@ -1079,7 +1079,11 @@ impl Inner {
         let link = Link {
             inner: self.clone(),
         };
-        let subscription = self.topics.subscribe(&self.bus, link, pattern, type_id)?;
+        // The error quotes the peer's pattern: escaped like the peer's other text.
+        let subscription = self
+            .topics
+            .subscribe(&self.bus, link, pattern, type_id)
+            .map_err(|e| crate::frame::peer_text(e.as_bytes()))?;
         let previous = self.lock().forwarded.insert(key, subscription);
         if let Some(previous) = previous {
             previous.cancel();
@@ -1099,7 +1103,7 @@ impl Inner {
         };
         for (pattern, type_id) in ready {
             if let Err(e) = self.on_subscribe(&pattern, type_id) {
-                tracing::warn!(target: "mycelium::remote", peer = %self.peer, %pattern, type_id, error = %e, "topic interest not served");
+                tracing::warn!(target: "mycelium::remote", peer = %self.peer, pattern = pattern.as_str(), type_id, error = %e, "topic interest not served");
             }
         }
     }
