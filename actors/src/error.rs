@@ -190,11 +190,25 @@ pub enum BusError {
     VirtualNeedsCurrentThread,
 }
 
+/// A name or pattern as an error message shows it: control characters escaped (`\u{1b}`), so
+/// that a name from a peer or a file cannot break the message's line or drive a terminal.
+fn shown(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Why a topic operation was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TopicError {
     /// The topic name breaks the grammar.
-    #[error("`{name}` is not a topic name: {problem}; a name is dot-separated, non-empty segments such as `md.quote.AAPL`, without `*` or whitespace")]
+    #[error("`{}` is not a topic name: {problem}; a name is dot-separated, non-empty segments such as `md.quote.AAPL`, without `*`, whitespace or control characters", shown(.name))]
     InvalidName {
         /// The name given.
         name: String,
@@ -202,7 +216,7 @@ pub enum TopicError {
         problem: &'static str,
     },
     /// The subscription pattern breaks the grammar.
-    #[error("`{pattern}` is not a subscription pattern: {problem}; use a topic name (`md.quote.AAPL`), a name followed by `.*` (`md.quote.*`), or `*` alone")]
+    #[error("`{}` is not a subscription pattern: {problem}; use a topic name (`md.quote.AAPL`), a name followed by `.*` (`md.quote.*`), or `*` alone", shown(.pattern))]
     InvalidPattern {
         /// The pattern given.
         pattern: String,

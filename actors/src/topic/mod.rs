@@ -60,7 +60,7 @@
 //! # Names and patterns
 //!
 //! A **topic name** is one or more dot-separated segments, such as `md.quote.AAPL`; a segment
-//! is not empty and holds no `.`, no `*` and no whitespace. A **pattern** is a name (matches
+//! is not empty and holds no `.`, no `*`, no whitespace and no control character. A **pattern** is a name (matches
 //! exactly that name), a name followed by `.*` (`md.quote.*` matches `md.quote.AAPL` and
 //! `md.quote.AAPL.bid`, but not `md.quote`), or `*` alone (every name).
 //!

@@ -1,7 +1,7 @@
 //! Topic names and subscription patterns.
 //!
 //! A **topic name** is one or more dot-separated segments, such as `md.quote.AAPL`. A segment
-//! is not empty and holds no `.`, no `*` and no whitespace.
+//! is not empty and holds no `.`, no `*`, no whitespace and no control character.
 //!
 //! A **pattern** is either
 //! - a topic name, which matches exactly that name;
@@ -83,8 +83,13 @@ fn check_name(name: &str) -> Result<(), &'static str> {
         if segment.contains('*') {
             return Err("`*` is not allowed in a topic name");
         }
-        if segment.chars().any(char::is_whitespace) {
-            return Err("it contains whitespace");
+        for c in segment.chars() {
+            if c.is_whitespace() {
+                return Err("it contains whitespace");
+            }
+            if c.is_control() {
+                return Err("it contains a control character");
+            }
         }
     }
     Ok(())
@@ -121,8 +126,21 @@ mod tests {
 
     #[test]
     fn invalid_names_and_patterns_are_refused_with_a_reason() {
-        for bad in ["", ".a", "a.", "a..b", "a*", "a.*.b", "a b", "*.a"] {
+        for bad in [
+            "", ".a", "a.", "a..b", "a*", "a.*.b", "a b", "*.a", "a\u{1b}b", "a\u{9b}",
+        ] {
             assert!(validate_name(bad).is_err(), "{bad:?} accepted as a name");
+        }
+        // A control character is named as such, and shown escaped: the message is one line
+        // a terminal prints as it is.
+        for (bad, shown) in [("md.\u{1b}[2J", "md.\\u{1b}[2J"), ("a\u{0}", "a\\u{0}")] {
+            let name_err = validate_name(bad).unwrap_err().to_string();
+            let pattern_err = Pattern::parse(&format!("{bad}.*")).unwrap_err().to_string();
+            for err in [name_err, pattern_err] {
+                assert!(err.contains("control character"), "{err}");
+                assert!(err.contains(shown), "{err}");
+                assert!(!err.chars().any(char::is_control), "{err:?}");
+            }
         }
         for bad in [
             "", ".*", "a.**", "a*", "a.*.b", "**", "a.b*", "a..*", " a.*",
