@@ -371,26 +371,8 @@ pub(crate) fn peer_text(payload: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
     use proptest::prelude::*;
 
-    #[test]
-    fn a_peers_text_is_shown_escaped_and_bounded() {
-        assert_eq!(peer_text(b"schema mismatch"), "schema mismatch");
-        assert_eq!(
-            peer_text("d\u{e9}j\u{e0} vu".as_bytes()),
-            "d\u{e9}j\u{e0} vu"
-        );
-        // A forged log line and a terminal escape stay on one line, visible as escapes.
-        assert_eq!(
-            peer_text(b"bye\n2026-01-01 ERROR forged\x1b[2J\t"),
-            "bye\\n2026-01-01 ERROR forged\\u{1b}[2J\\t"
-        );
-        assert_eq!(peer_text(b"\xff\xfeok"), "\u{fffd}\u{fffd}ok");
-        let long = peer_text(&[b'x'; PEER_TEXT_MAX + 10]);
-        assert!(long.starts_with(&"x".repeat(PEER_TEXT_MAX)));
-        assert!(long.ends_with(" ... (10 more characters)"), "{long}");
-    }
     fn frame(spec: FrameSpec<'_>, payload: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
         encode_frame(&mut out, &spec, DEFAULT_MAX_BODY, |o| {
@@ -590,5 +572,23 @@ mod tests {
                 (a, b) => prop_assert!(false, "around {:?}, encode_frame {:?}", a.map(|v| v.len()), b),
             }
         }
+    }
+
+    #[test]
+    fn a_peers_text_is_shown_escaped_and_bounded() {
+        assert_eq!(peer_text(b"schema mismatch"), "schema mismatch");
+        assert_eq!(
+            peer_text("d\u{e9}j\u{e0} vu".as_bytes()),
+            "d\u{e9}j\u{e0} vu"
+        );
+        // A forged log line and a terminal escape stay on one line, visible as escapes.
+        assert_eq!(
+            peer_text(b"bye\n2026-01-01 ERROR forged\x1b[2J\t"),
+            "bye\\n2026-01-01 ERROR forged\\u{1b}[2J\\t"
+        );
+        assert_eq!(peer_text(b"\xff\xfeok"), "\u{fffd}\u{fffd}ok");
+        let long = peer_text(&[b'x'; PEER_TEXT_MAX + 10]);
+        assert!(long.starts_with(&"x".repeat(PEER_TEXT_MAX)));
+        assert!(long.ends_with(" ... (10 more characters)"), "{long}");
     }
 }

@@ -305,6 +305,16 @@ fn check_distance(which: &str, ahead: u64, behind: u64, cap: u64) -> Result<(), 
 
 /// A ring on the heap, both ends in this process: for tests and for the protocol's models.
 pub fn heap_ring(capacity: usize) -> Result<(Producer, Consumer), super::ShmError> {
+    heap_ring_left_at(capacity, 0, 0)
+}
+
+/// A heap ring whose control block holds the indices `write` and `read` before its ends
+/// attach, as a segment's creator (trusted or not) may leave them.
+fn heap_ring_left_at(
+    capacity: usize,
+    write: u64,
+    read: u64,
+) -> Result<(Producer, Consumer), super::ShmError> {
     if !check_capacity(capacity) {
         return Err(super::ShmError::BadRingSize(capacity));
     }
@@ -316,6 +326,8 @@ pub fn heap_ring(capacity: usize) -> Result<(Producer, Consumer), super::ShmErro
         ctl: Box::new(RingControl::new()),
         data: (0..capacity / 8).map(|_| AtomicU64::new(0)).collect(),
     });
+    heap.ctl.write.0.store(write, Ordering::Relaxed);
+    heap.ctl.read.0.store(read, Ordering::Relaxed);
     let ctl: *const RingControl = &*heap.ctl;
     let data = heap.data.as_ptr();
     // SAFETY: `heap` owns both regions and is passed as their owner; the data area has

@@ -302,29 +302,10 @@ fn random_scribbles_never_crash_the_reader_or_the_writer() {
     );
 }
 
-/// The two ends of a heap ring whose control block already holds `write` and `read`, as a
-/// segment's creator (trusted or not) may have left it before this side attached.
+/// The two ends of a 4096-byte heap ring whose control block already holds `write` and
+/// `read`.
 fn ring_left_at(write: u64, read: u64) -> (Producer, Consumer) {
-    struct Heap {
-        ctl: Box<RingControl>,
-        data: Box<[AtomicU64]>,
-    }
-    let heap = Arc::new(Heap {
-        ctl: Box::new(RingControl::new()),
-        data: (0..4096 / 8).map(|_| AtomicU64::new(0)).collect(),
-    });
-    heap.ctl.write.0.store(write, Ordering::Relaxed);
-    heap.ctl.read.0.store(read, Ordering::Relaxed);
-    let ctl: *const RingControl = &*heap.ctl;
-    let data = heap.data.as_ptr();
-    // SAFETY: `heap` owns both regions and is passed as their owner; the data area has
-    // 512 words, a valid ring of 4096 bytes; one producer and one consumer.
-    unsafe {
-        (
-            Producer::from_raw(ctl, data, 4096, heap.clone()),
-            Consumer::from_raw(ctl, data, 4096, heap),
-        )
-    }
+    heap_ring_left_at(4096, write, read).unwrap()
 }
 
 #[test]
