@@ -57,6 +57,21 @@ impl Handler<Boom> for Where {
     }
 }
 
+/// Panics before its future exists.
+struct BoomEarly;
+impl Handler<BoomEarly> for Where {
+    type Reply = ();
+    #[allow(unreachable_code)]
+    fn handle(
+        &mut self,
+        _: BoomEarly,
+        _ctx: &mut Context<Self>,
+    ) -> impl std::future::Future<Output = ()> + Send {
+        panic!("boom before the future");
+        async {}
+    }
+}
+
 /// Replies with the total, then stops the actor.
 struct Last;
 impl Handler<Last> for Where {
@@ -169,6 +184,34 @@ async fn a_failure_on_the_direct_path_fails_the_actor_and_it_restarts() {
     let (total, ran_on) = w.ask(Add(5)).await.unwrap();
     assert_eq!(total, 105, "the new incarnation starts from its args");
     assert_eq!(ran_on, tokio::task::try_id(), "and is asked directly again");
+    tree.stop().await;
+}
+
+/// A handler that panics before its future exists, asked directly: the panic is the actor's
+/// failure (the asker gets `Failed`, the supervisor restarts the actor), not the asker's own.
+#[tokio::test]
+async fn a_panic_before_the_handlers_future_on_the_direct_path_fails_the_actor() {
+    quiet_panics();
+    let bus = Bus::new();
+    let (observer, mut events) = event_channel();
+    let tree = Supervisor::builder(RestartStrategy::OneForOne)
+        .intensity(10, Duration::from_secs(60))
+        .backoff(Backoff::none())
+        .on_event(observer)
+        .child(ChildSpec::new::<Where>("w", 100))
+        .spawn(&bus)
+        .await
+        .unwrap();
+    let w = tree.child::<Where>("w").unwrap();
+    assert_eq!(w.ask(Add(1)).await.unwrap().0, 101);
+    match w.ask(BoomEarly).await {
+        Err(AskError::Failed(failure)) => {
+            assert!(failure.to_string().contains("boom before"), "{failure}")
+        }
+        other => panic!("expected Failed, got {other:?}"),
+    }
+    next_event(&mut events, is_restarted).await;
+    assert_eq!(w.ask(Add(5)).await.unwrap().0, 105, "a new incarnation");
     tree.stop().await;
 }
 

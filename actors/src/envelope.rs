@@ -335,7 +335,7 @@ where
         // `async` wrapper, which moved the message into it then (a read of what was just
         // written, the hottest instruction of the tell path in a w6 profile).
         Told::<_, M> {
-            handling: catch_unwind_future(actor.handle(self.msg, ctx)),
+            handling: catch_unwind_future(|| actor.handle(self.msg, ctx)),
             _msg: PhantomData,
         }
     }
@@ -360,7 +360,7 @@ where
 
     async fn run(self, actor: &mut A, ctx: &mut Context<A>) -> Outcome {
         let AskEnvelope { msg, reply } = self;
-        match catch_unwind_future(actor.handle(msg, ctx)).await {
+        match catch_unwind_future(|| actor.handle(msg, ctx)).await {
             Ok(value) => {
                 // The asker may have given up (timeout, dropped future): nothing to do.
                 let _ = reply.send(Ok(value));

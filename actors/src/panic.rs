@@ -8,32 +8,60 @@ use std::task::{Context, Poll};
 
 pin_project_lite::pin_project! {
     /// The future of [`catch_unwind_future`].
-    pub(crate) struct CatchUnwind<F> {
-        #[pin]
-        fut: F,
+    #[project = CatchUnwindProj]
+    pub(crate) enum CatchUnwind<F> {
+        /// The future was made: it runs.
+        Running {
+            #[pin]
+            fut: F,
+        },
+        /// Making the future panicked: the payload, given on the first poll.
+        Panicked {
+            payload: Option<Box<dyn Any + Send>>,
+        },
     }
 }
 
-/// Runs `fut`, turning a panic in any of its polls into `Err(payload)`.
+/// Makes the future with `make` and runs it, turning a panic in `make` or in any of the
+/// future's polls into `Err(payload)`.
+///
+/// `make` runs inside the guard because a handler or hook declared as a plain `fn` returning
+/// `impl Future` may run code (and panic) before its future exists.
 ///
 /// The actor's state may be half-updated after a panic; that is why a panic is a failure that
 /// the actor's `on_failure` hook and its supervisor decide about, never silently ignored.
 ///
-/// A struct rather than an `async fn`: an `async fn` would keep `fut` as its argument and move
-/// it into a pinned local on its first poll, a copy of the whole handler future per message.
-pub(crate) fn catch_unwind_future<F: Future>(fut: F) -> CatchUnwind<F> {
-    CatchUnwind { fut }
+/// A struct rather than an `async fn`: an `async fn` would keep the future as its argument and
+/// move it into a pinned local on its first poll, a copy of the whole handler future per
+/// message.
+#[inline(always)]
+pub(crate) fn catch_unwind_future<F: Future>(make: impl FnOnce() -> F) -> CatchUnwind<F> {
+    match catch_unwind(AssertUnwindSafe(make)) {
+        Ok(fut) => CatchUnwind::Running { fut },
+        Err(payload) => CatchUnwind::Panicked {
+            payload: Some(payload),
+        },
+    }
 }
 
 impl<F: Future> Future for CatchUnwind<F> {
     type Output = Result<F::Output, Box<dyn Any + Send>>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let fut = self.project().fut;
-        match catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
-            Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
-            Ok(Poll::Pending) => Poll::Pending,
-            Err(payload) => Poll::Ready(Err(payload)),
+        match self.project() {
+            CatchUnwindProj::Running { fut } => {
+                match catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
+                    Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
+                    Ok(Poll::Pending) => Poll::Pending,
+                    Err(payload) => Poll::Ready(Err(payload)),
+                }
+            }
+            // Polled again after it reported the panic (which no caller here does): the same
+            // answer, without the payload, rather than a panic of its own.
+            CatchUnwindProj::Panicked { payload } => Poll::Ready(Err(payload
+                .take()
+                .unwrap_or_else(|| Box::new("a future polled again after it panicked")))),
         }
     }
 }

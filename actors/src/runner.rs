@@ -339,7 +339,7 @@ impl<A: Actor> Runner<A> {
             reason: DeadLetterReason::HandlerFailed(failure.clone()),
             message: None,
         });
-        match catch_unwind_future(actor.on_failure(ctx, &failure)).await {
+        match catch_unwind_future(|| actor.on_failure(ctx, &failure)).await {
             Ok(OnFailure::Continue) => None,
             Ok(OnFailure::Stop) => Some(StopReason::Failed(failure)),
             Err(payload) => {
@@ -354,7 +354,7 @@ impl<A: Actor> Runner<A> {
 /// Runs `on_stop`, catching a panic in it (logged: the actor is stopping anyway).
 async fn stop_hook<A: Actor>(actor: &mut A, ctx: &mut Context<A>, reason: &StopReason) {
     // Inline: its one caller, `after_serve`, runs boxed.
-    if let Err(payload) = catch_unwind_future(actor.on_stop(ctx, reason)).await {
+    if let Err(payload) = catch_unwind_future(|| actor.on_stop(ctx, reason)).await {
         let failure = Failure::from_panic(Phase::FailureHook, payload);
         tracing::warn!(
             target: "mycelium::actor",
@@ -553,7 +553,7 @@ async fn start<A: Actor>(
     incarnation: u32,
 ) -> Result<A, StopReason> {
     ctx.begin_incarnation(incarnation);
-    match catch_unwind_future(A::on_start(args.clone(), ctx)).await {
+    match catch_unwind_future(|| A::on_start(args.clone(), ctx)).await {
         Ok(Ok(actor)) => Ok(actor),
         Ok(Err(error)) => Err(StopReason::Failed(Failure::from_error(Phase::Start, error))),
         Err(payload) => Err(StopReason::Failed(Failure::from_panic(
