@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use mycelium::actors::{AskError, StopReason};
+use mycelium::actors::{AskError, Failure, OnFailure, StopReason};
 use mycelium::prelude::*;
 use mycelium::supervisor::Backoff;
 use tokio::sync::oneshot;
@@ -213,6 +213,53 @@ async fn a_panic_before_the_handlers_future_on_the_direct_path_fails_the_actor()
     next_event(&mut events, is_restarted).await;
     assert_eq!(w.ask(Add(5)).await.unwrap().0, 105, "a new incarnation");
     tree.stop().await;
+}
+
+/// A handler asked directly that stops its actor and then fails, in an actor whose failure
+/// hook lets it go on: the stop still ends it, as it does through the mailbox (it used to stay
+/// pending and end the actor after some later message).
+#[tokio::test(start_paused = true)]
+async fn a_stop_before_a_failure_on_the_direct_path_ends_the_actor() {
+    quiet_panics();
+    struct Survivor;
+    impl Actor for Survivor {
+        type Args = ();
+        async fn on_start(_: (), _ctx: &mut Context<Self>) -> Result<Self, BoxError> {
+            Ok(Survivor)
+        }
+        async fn on_failure(&mut self, _ctx: &mut Context<Self>, _f: &Failure) -> OnFailure {
+            OnFailure::Continue
+        }
+    }
+    struct StopThenPanic;
+    impl Handler<StopThenPanic> for Survivor {
+        type Reply = ();
+        async fn handle(&mut self, _: StopThenPanic, ctx: &mut Context<Self>) {
+            ctx.stop();
+            panic!("failed after asking to stop");
+        }
+    }
+    struct Ping;
+    impl Handler<Ping> for Survivor {
+        type Reply = Option<tokio::task::Id>;
+        async fn handle(&mut self, _: Ping, _ctx: &mut Context<Self>) -> Self::Reply {
+            tokio::task::try_id()
+        }
+    }
+    let bus = Bus::new();
+    let a = bus.spawn::<Survivor>(());
+    a.ask(Ping).await.unwrap();
+    assert_eq!(
+        a.ask(Ping).await.unwrap(),
+        tokio::task::try_id(),
+        "asked directly"
+    );
+    assert!(matches!(
+        a.ask(StopThenPanic).await,
+        Err(AskError::Failed(_))
+    ));
+    let stopped = tokio::time::timeout(Duration::from_secs(60), a.wait_for_stop()).await;
+    assert_eq!(stopped, Ok(StopReason::Normal));
 }
 
 #[tokio::test]

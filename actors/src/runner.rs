@@ -225,7 +225,9 @@ impl<A: Actor> Runner<A> {
                 // The asker learns of the failure once the failure hook has decided, as
                 // an asker through the mailbox would.
                 drop(ack);
-                match decided {
+                // A stop the handler asked for before it failed ends the incarnation when
+                // the hook lets it go on, as it does after a failure through the mailbox.
+                match decided.or_else(|| ctx.take_stop()) {
                     Some(reason) => Resumed::Ended(Served::Ended(reason)),
                     None => Resumed::Again,
                 }
