@@ -224,6 +224,58 @@ async fn timers_follow_the_bus_clock() {
     assert_eq!(bus.dead_letters().total(), 0);
 }
 
+/// Durations too long to add to the clock (`Duration::MAX`) are waits that do not end, not
+/// panics: an interval, a wait until a bus time, and a shutdown's deadline.
+#[tokio::test(start_paused = true)]
+async fn durations_too_long_to_add_are_waits_that_do_not_end() {
+    #[derive(Clone)]
+    struct Tick;
+    struct Forever(Option<mycelium::actors::TimerHandle>);
+    impl Actor for Forever {
+        type Args = ();
+        async fn on_start(_: (), _ctx: &mut Context<Self>) -> Result<Self, BoxError> {
+            Ok(Forever(None))
+        }
+    }
+    struct Arm;
+    impl Handler<Arm> for Forever {
+        type Reply = ();
+        async fn handle(&mut self, _: Arm, ctx: &mut Context<Self>) {
+            self.0 = Some(ctx.send_interval(Tick, Duration::MAX));
+        }
+    }
+    impl Handler<Tick> for Forever {
+        type Reply = ();
+        async fn handle(&mut self, _: Tick, _ctx: &mut Context<Self>) {
+            panic!("a tick after Duration::MAX");
+        }
+    }
+    struct TimerEnded;
+    impl Handler<TimerEnded> for Forever {
+        type Reply = bool;
+        async fn handle(&mut self, _: TimerEnded, _ctx: &mut Context<Self>) -> bool {
+            self.0.as_ref().is_some_and(|t| t.is_finished())
+        }
+    }
+    let bus = virtual_bus(1);
+    let f = bus.spawn::<Forever>(());
+    // Armed once bus time has moved on: now + Duration::MAX cannot be added.
+    bus.clock().sleep(Duration::from_secs(1)).await;
+    f.ask(Arm).await.unwrap();
+    let late = bus.clock().sleep_until(Duration::MAX);
+    assert!(bus
+        .clock()
+        .timeout(Duration::from_secs(3600), late)
+        .await
+        .is_err());
+    assert!(
+        !f.ask(TimerEnded).await.unwrap(),
+        "the interval's task lives on"
+    );
+    let report = bus.shutdown(Duration::MAX).await;
+    assert_eq!((report.stopped.len(), report.killed.len()), (1, 0));
+}
+
 /// A zero-delay timer sends at once, at the bus time it was set: no timer tick (tokio rounds a
 /// deadline up to its next millisecond, which on a virtual clock moved bus time forward).
 #[tokio::test(start_paused = true)]

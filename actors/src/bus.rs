@@ -518,7 +518,8 @@ impl Bus {
     pub async fn shutdown(&self, deadline: Duration) -> ShutdownReport {
         self.state().shutting_down = true;
         let clock = self.inner.clock.clone();
-        let end = clock.now() + deadline;
+        // Saturating: a deadline of `Duration::MAX` means no deadline.
+        let end = clock.now().saturating_add(deadline);
         let mut report = ShutdownReport::default();
         let top: Vec<Arc<dyn ChildHandle>> = self
             .registry()

@@ -83,10 +83,13 @@ impl Clock {
         self.with_time(|| tokio::time::sleep(duration))
     }
 
-    /// Waits until the bus time `at` (a value of [`now`](Clock::now)).
+    /// Waits until the bus time `at` (a value of [`now`](Clock::now)). A time too far to
+    /// represent (`Duration::MAX`, say) is a wait that does not end.
     pub fn sleep_until(&self, at: Duration) -> tokio::time::Sleep {
-        let deadline = self.inner.origin + at;
-        self.with_time(|| tokio::time::sleep_until(deadline))
+        match self.inner.origin.checked_add(at) {
+            Some(deadline) => self.with_time(|| tokio::time::sleep_until(deadline)),
+            None => self.sleep(Duration::MAX),
+        }
     }
 
     /// Runs `fut` for at most `duration` of bus time.

@@ -180,17 +180,19 @@ impl<A: Actor> Context<A> {
         let clock = self.bus.clock().clone();
         let period = period.max(Duration::from_nanos(1));
         self.track(self.bus.runtime().spawn(async move {
-            let mut next = clock.now() + period;
+            // Saturating throughout: a period too long to add is a tick that never comes.
+            let mut next = clock.now().saturating_add(period);
             loop {
                 clock.sleep_until(next).await;
                 if me.tell(msg.clone()).await.is_err() {
                     return;
                 }
-                next += period;
+                next = next.saturating_add(period);
                 let now = clock.now();
                 if next <= now {
                     let behind = (now - next).as_nanos() / period.as_nanos() + 1;
-                    next += period * behind as u32;
+                    let skipped = u32::try_from(behind).unwrap_or(u32::MAX);
+                    next = next.saturating_add(period.saturating_mul(skipped));
                 }
             }
         }))

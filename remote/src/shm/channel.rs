@@ -164,7 +164,8 @@ impl ShmReceiver {
         timeout: Option<Duration>,
         mut f: impl FnMut(&[u8]) -> R,
     ) -> Result<Option<R>, ShmError> {
-        let deadline = timeout.map(|t| std::time::Instant::now() + t);
+        // A timeout too long to add to the clock is no timeout.
+        let deadline = timeout.and_then(|t| std::time::Instant::now().checked_add(t));
         loop {
             if let Some(r) = self
                 .ring
