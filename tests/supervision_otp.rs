@@ -101,6 +101,49 @@ fn drain(rx: &mut mpsc::UnboundedReceiver<SupervisionEvent>) -> Vec<SupervisionE
 
 // ---- §1 bugs ------------------------------------------------------------------------------
 
+/// Supervisors spawned from clones of one builder each have their own directory: the refs of
+/// one subtree, or of one root, never reach another's children, and stopping one leaves the
+/// other's children alone.
+#[tokio::test(start_paused = true)]
+async fn supervisors_from_one_builder_keep_their_own_children() {
+    let bus = virtual_bus(1);
+    let log = Log::default();
+    let sub = Supervisor::builder(RestartStrategy::OneForOne).child(ChildSpec::new::<Flaky>(
+        "worker",
+        FlakyArgs::new("worker", &log),
+    ));
+    let root = Supervisor::builder(RestartStrategy::OneForOne)
+        .child(ChildSpec::supervisor("a", sub.clone()))
+        .child(ChildSpec::supervisor("b", sub.clone()))
+        .spawn(&bus)
+        .await
+        .unwrap();
+    let worker_of = |name: &str| {
+        root.child_supervisor(name)
+            .unwrap()
+            .child::<Flaky>("worker")
+            .unwrap()
+    };
+    let (wa, wb) = (worker_of("a"), worker_of("b"));
+    assert_ne!(wa.id(), wb.id(), "each subtree reaches its own worker");
+    root.stop_child("a").await.unwrap();
+    assert!(!wa.is_alive());
+    assert!(wb.is_alive(), "stopping a left b's worker alone");
+    assert_eq!(worker_of("b").id(), wb.id(), "b's worker was not restarted");
+
+    // Two roots from one builder, on two buses.
+    let (bus1, bus2) = (virtual_bus(2), virtual_bus(3));
+    let root1 = sub.clone().spawn(&bus1).await.unwrap();
+    let root2 = sub.spawn(&bus2).await.unwrap();
+    root1.stop().await;
+    let w2 = root2
+        .child::<Flaky>("worker")
+        .expect("root 2 still lists its worker");
+    assert!(w2.is_alive());
+    root.stop().await;
+    root2.stop().await;
+}
+
 /// A sub-supervisor killed at its shutdown deadline used to leave its children running.
 /// Now whoever kills it stops its subtree, and `stop()` returns only when all are down.
 #[tokio::test(start_paused = true)]

@@ -166,6 +166,8 @@ impl SupervisorBuilder {
             .map_err(|e| SpawnError::InvalidSpec(e.to_string()))?;
         let mut config = self.config;
         config.root = true;
+        // A directory of its own: clones of one builder spawn supervisors that share nothing.
+        config.directory = Directory::default();
         let directory = config.directory.clone();
         directory.lock().start_error = None;
         let (started, rx) = oneshot::channel();

@@ -238,6 +238,9 @@ impl Supervisor {
             ChildKind::Supervisor(config) => {
                 let mut config = (**config).clone();
                 config.root = false;
+                // A directory of its own for each task: two children from one builder (or a
+                // child and a root) share nothing. A restart in place keeps the task's.
+                config.directory = Directory::default();
                 if config.observer.is_none() {
                     config.observer = self.config.observer.clone();
                 }
