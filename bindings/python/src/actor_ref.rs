@@ -11,6 +11,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyFrozenSet};
 use tokio::runtime::Handle;
 
+use crate::callbacks;
 use crate::codec;
 use crate::errors::{self, ActorStopped, MailboxFull};
 use crate::host::PyForeign;
@@ -53,7 +54,8 @@ where
         let result = fut.await;
         // Python runs on the blocking pool, never on a runtime worker.
         pool.spawn_blocking(move || {
-            Python::attach(|py| {
+            // Once the interpreter is exiting no event loop is left to settle.
+            let _ = callbacks::attach(|py| {
                 let called = match result {
                     Ok(v) => callback.call1(py, (true, v)),
                     Err(e) => callback.call1(py, (false, e.into_value(py))),
@@ -61,7 +63,7 @@ where
                 if let Err(e) = called {
                     e.print(py);
                 }
-            })
+            });
         });
     });
 }

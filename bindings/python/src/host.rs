@@ -9,6 +9,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyType};
 
 use crate::actor_ref::ActorRef;
+use crate::callbacks::{self, Exiting, EXITING};
 use crate::codec::{self, Plan};
 use crate::errors::MessageTypeError;
 
@@ -153,13 +154,14 @@ impl Foreign for PyForeign {
     type State = Py<PyAny>;
 
     fn start(&self, args: &PyArgs, me: &ForeignRef<Self>) -> Result<Py<PyAny>, String> {
-        Python::attach(|py| {
+        callbacks::attach(|py| {
             let me =
                 Py::new(py, ActorRef::foreign(me.clone())).map_err(|e| exception_text(py, &e))?;
             self.host
                 .call_method1(py, "start", (args.0.clone_ref(py), me))
                 .map_err(|e| exception_text(py, &e))
         })
+        .unwrap_or_else(|Exiting| Err(EXITING.to_string()))
     }
 
     fn handle(
@@ -167,20 +169,25 @@ impl Foreign for PyForeign {
         state: &mut Py<PyAny>,
         msg: ForeignMessage,
     ) -> Result<Option<ForeignMessage>, String> {
-        Python::attach(|py| {
+        callbacks::attach(|py| {
             self.call_bytes(py, state, &msg)
                 .map_err(|e| exception_text(py, &e))
         })
+        .unwrap_or_else(|Exiting| Err(EXITING.to_string()))
     }
 
     fn stop(&self, state: Py<PyAny>, reason: &StopReason) {
-        Python::attach(|py| {
-            let reason = reason.to_string();
+        let reason = reason.to_string();
+        let stopped = callbacks::attach(|py| {
             if let Err(e) = self.host.call_method1(py, "stop", (state, reason)) {
                 // The incarnation is over either way; say why its stop hook failed.
                 e.print(py);
             }
-        })
+        });
+        if stopped.is_err() {
+            // Not silently: the incarnation ends without its stop hook.
+            eprintln!("{}.on_stop was not called: {EXITING}", self.class_name);
+        }
     }
 
     fn abandon(&self, state: Py<PyAny>) {

@@ -13,6 +13,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
 
+use crate::callbacks::{self, Exiting, EXITING};
 use crate::host::exception_text;
 use crate::sweep::{put_result, series, Settings};
 
@@ -42,7 +43,8 @@ async fn in_python<T: Send + 'static>(
     f: impl FnOnce(Python<'_>) -> PyResult<T> + Send + 'static,
 ) -> Result<T, String> {
     match tokio::task::spawn_blocking(move || {
-        Python::attach(|py| f(py).map_err(|e| exception_text(py, &e)))
+        callbacks::attach(|py| f(py).map_err(|e| exception_text(py, &e)))
+            .unwrap_or_else(|Exiting| Err(EXITING.to_string()))
     })
     .await
     {

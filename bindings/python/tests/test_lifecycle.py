@@ -101,3 +101,77 @@ def test_named_service_reaches_a_python_actor(bus):
     bus.spawn(Echo, service="echo")
     assert "echo" in bus.services()
     assert bus.ref("echo").ask(hb(1)).seq == 2
+
+
+# A script whose actor is killed by a shutdown while its handler runs: the handler goes on (a
+# kill cannot preempt Python code) until the script's own atexit hook, which runs before the
+# package's (hooks run last registered first), releases it; it then keeps running for a while
+# into the exit, sleeping and waiting on the bus. The exit must wait for it to return.
+KILLED_HANDLER = r"""
+import atexit, sys, threading, time
+import mycelium
+from mycelium.trading import Heartbeat
+
+MODE = sys.argv[1]
+running = threading.Event()
+release = threading.Event()
+atexit.register(release.set)
+
+
+class Slow(mycelium.Actor):
+    @mycelium.handler(Heartbeat)
+    def ping(self, msg):
+        running.set()
+        if MODE == "relay":
+            # Asks a relay that asks this busy actor back: a cycle the kill ends.
+            try:
+                self.bus.ref("relay").ask(msg)
+            except mycelium.MyceliumError as e:
+                # On stderr: the main thread may be writing on stdout now.
+                sys.stderr.write(f"ask ended: {type(e).__name__}\n")
+        while not release.is_set():
+            time.sleep(0.01)
+        if MODE == "wait":
+            # A wait that never ends by itself (a relay that asks itself), started during the
+            # exit: it raises, so the handler can return.
+            try:
+                loop.ask(msg)
+            except mycelium.BusClosed:
+                print("wait ended: BusClosed", flush=True)
+        for _ in range(20):
+            time.sleep(0.01)
+        print("handler returned", flush=True)
+
+
+other = mycelium.Bus()
+other.spawn_rust("relay", "loop", "loop")
+loop = other.ref("loop")
+
+
+with mycelium.Bus() as bus:
+    slow = bus.spawn(Slow, service="slow")
+    if MODE == "relay":
+        bus.spawn_rust("relay", "relay", "slow")
+    slow.tell(Heartbeat(ts_ns=0, seq=1, sender="main"))
+    running.wait()
+    sys.stdout.write(f"killed {bus.shutdown(0.2)['killed']}\n")
+    sys.stdout.flush()
+"""
+
+
+@pytest.mark.parametrize("mode", ["sleep", "relay", "wait"])
+def test_exit_waits_for_the_handler_of_a_killed_actor(tmp_path, mode):
+    import subprocess
+    import sys
+
+    script = tmp_path / "killed_handler.py"
+    script.write_text(KILLED_HANDLER)
+    done = subprocess.run(
+        [sys.executable, str(script), mode], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, (done.returncode, done.stdout, done.stderr)
+    lines = done.stdout.splitlines()
+    killed = [int(line.split()[1]) for line in lines if line.startswith("killed ")]
+    assert killed and killed[0] >= 1, done.stdout
+    assert lines[-1] == "handler returned", done.stdout
+    assert ("wait ended: BusClosed" in lines) == (mode == "wait"), done.stdout

@@ -3,12 +3,38 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
+import os
+import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, NoReturn
 
 from . import _native
 from ._actor import Actor, _Host
 from .trading import REGISTRY, Message, decode_message
+
+
+def _close_callbacks() -> None:
+    """At exit, while the interpreter is still whole: no handler, `on_start`, `on_stop` or
+    async completion starts on a bus runtime's threads any more (a handler or `on_start` that
+    would have run fails, like any failing handler, saying the interpreter is exiting), and
+    the exit waits for those still running, such as the handler of an actor a shutdown killed
+    (a kill cannot preempt Python code), to return. A wait on the bus inside such a handler
+    raises `BusClosed`. Ctrl-C during that wait ends the process at once (exit status 130)."""
+    try:
+        _native.close_callbacks()
+    except KeyboardInterrupt:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:
+                pass
+        os._exit(130)
+
+
+# atexit runs its hooks last registered first: those a program registers after importing
+# mycelium still run with callbacks allowed.
+atexit.register(_close_callbacks)
 
 
 def _settler(loop: asyncio.AbstractEventLoop, fut: asyncio.Future) -> Callable[[bool, Any], None]:
@@ -353,7 +379,10 @@ class Bus:
         return self._native.dead_letters()
 
     def shutdown(self, timeout: float = 5.0) -> dict[str, int]:
-        """Stops every actor (each `on_stop` runs), killing what is alive after `timeout`."""
+        """Stops every actor (each `on_stop` runs), killing what is alive after `timeout`
+        seconds; returns `{"stopped": n, "killed": n}`. A killed Python actor's `on_stop` does
+        not run, and a handler it was running goes on until it returns (Python code cannot be
+        preempted): its result is discarded, and the interpreter's exit waits for it."""
         return self._native.shutdown(timeout)
 
     def fail(self, reason: str) -> None:

@@ -115,6 +115,10 @@ class Node:
     def unsubscribe_remote(self, type_id: int, pattern: str) -> None: ...
     def close(self) -> None: ...
 
+def close_callbacks() -> None:
+    """The package's `atexit` hook: no Python callback starts from a bus runtime's threads any
+    more, and this waits until the running ones have returned."""
+
 def encode(message: Any) -> bytes:
     """The body of a generated contract message or struct, as its `encode()` writes it."""
 

@@ -1,0 +1,111 @@
+//! Python called from the bus runtime's threads, and the interpreter's exit.
+//!
+//! Handlers, `on_start`, `on_stop` and the completions of `ask_async`/`tell_async` run on
+//! threads of a bus runtime's blocking pool, which take the GIL for each call. A kill (a
+//! shutdown's deadline) aborts an actor's task but cannot preempt the Python code it was
+//! running: that code goes on, on its pool thread, until it returns. Such a thread must not
+//! take the GIL once the interpreter is finalising, so every call from those threads goes
+//! through [`attach`], which counts the calls running, and the package's `atexit` hook calls
+//! [`close_callbacks`]: from then on no call starts (a handler or `on_start` fails with
+//! [`EXITING`], like any failing handler), a wait inside a running call raises `BusClosed`
+//! so a handler blocked on the bus returns, and the hook waits, without the GIL, until every
+//! running call has returned. `atexit` hooks run while the interpreter is still whole.
+
+use std::cell::Cell;
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+use pyo3::prelude::*;
+
+/// Why a callback did not run: the interpreter is exiting.
+pub(crate) const EXITING: &str =
+    "the Python interpreter is exiting: no Python callback starts any more";
+
+/// How often the exit hook looks for Ctrl-C while it waits.
+const SIGNAL_CHECK: Duration = Duration::from_millis(100);
+
+struct Calls {
+    /// Set by the exit hook; never cleared.
+    closed: bool,
+    /// Calls inside [`attach`] now.
+    running: usize,
+}
+
+static CALLS: Mutex<Calls> = Mutex::new(Calls {
+    closed: false,
+    running: 0,
+});
+static IDLE: Condvar = Condvar::new();
+
+thread_local! {
+    /// True on a thread while it runs a call through [`attach`].
+    static IN_CALL: Cell<bool> = const { Cell::new(false) };
+}
+
+fn calls() -> MutexGuard<'static, Calls> {
+    CALLS.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The interpreter is exiting: no callback may start.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Exiting;
+
+/// Leaves a call: counted out (also when it unwinds).
+struct Leave {
+    was_in_call: bool,
+}
+
+impl Drop for Leave {
+    fn drop(&mut self) {
+        IN_CALL.with(|c| c.set(self.was_in_call));
+        let mut calls = calls();
+        calls.running -= 1;
+        if calls.running == 0 {
+            IDLE.notify_all();
+        }
+    }
+}
+
+/// Runs `f` with the GIL, counted, on a thread that is not a Python thread (a runtime's
+/// blocking pool); `Err(Exiting)`, without touching Python, once the interpreter is exiting.
+pub(crate) fn attach<T>(f: impl for<'py> FnOnce(Python<'py>) -> T) -> Result<T, Exiting> {
+    {
+        let mut calls = calls();
+        if calls.closed {
+            return Err(Exiting);
+        }
+        calls.running += 1;
+    }
+    let _leave = Leave {
+        was_in_call: IN_CALL.with(|c| c.replace(true)),
+    };
+    Ok(Python::attach(f))
+}
+
+/// True on a thread running a call through [`attach`] once the interpreter is exiting: a
+/// wait there gives up so the call can return.
+pub(crate) fn exiting_in_call() -> bool {
+    IN_CALL.with(|c| c.get()) && calls().closed
+}
+
+/// The package's `atexit` hook: no Python callback starts from now on, and this waits
+/// (without the GIL, Ctrl-C raising `KeyboardInterrupt`) until the running ones have
+/// returned. A handler that never returns keeps the process from exiting, as a non-daemon
+/// thread does.
+#[pyfunction]
+pub(crate) fn close_callbacks(py: Python<'_>) -> PyResult<()> {
+    calls().closed = true;
+    loop {
+        let idle = py.detach(|| {
+            let calls = calls();
+            let (calls, _) = IDLE
+                .wait_timeout_while(calls, SIGNAL_CHECK, |c| c.running > 0)
+                .unwrap_or_else(|p| p.into_inner());
+            calls.running == 0
+        });
+        if idle {
+            return Ok(());
+        }
+        py.check_signals()?;
+    }
+}
