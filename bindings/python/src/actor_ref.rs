@@ -42,29 +42,84 @@ pub(crate) fn seconds(timeout: Option<f64>) -> PyResult<Option<Duration>> {
     }
 }
 
+/// Calls an awaitable's `callback(ok, value)` once: with the outcome, or, if it is dropped
+/// before (with the task that should have settled it, when the bus runtime has shut down),
+/// with `ActorStopped`, as the synchronous call raises.
+struct Settle<T>
+where
+    T: for<'py> IntoPyObject<'py> + Send + 'static,
+{
+    callback: Option<Py<PyAny>>,
+    outcome: Option<PyResult<T>>,
+}
+
+impl<T> Settle<T>
+where
+    T: for<'py> IntoPyObject<'py> + Send + 'static,
+{
+    fn call(callback: Py<PyAny>, outcome: PyResult<T>) {
+        // Once the interpreter is exiting no event loop is left to settle.
+        let _ = callbacks::attach(|py| {
+            let called = match outcome {
+                Ok(v) => callback.call1(py, (true, v)),
+                Err(e) => callback.call1(py, (false, e.into_value(py))),
+            };
+            if let Err(e) = called {
+                e.print(py);
+            }
+        });
+    }
+
+    /// Settles now, on this thread.
+    fn now(mut self) {
+        if let Some(callback) = self.callback.take() {
+            let outcome = self.outcome.take().unwrap_or_else(|| Err(gone()));
+            Self::call(callback, outcome);
+        }
+    }
+}
+
+impl<T> Drop for Settle<T>
+where
+    T: for<'py> IntoPyObject<'py> + Send + 'static,
+{
+    fn drop(&mut self) {
+        let Some(callback) = self.callback.take() else {
+            return;
+        };
+        let outcome = self.outcome.take().unwrap_or_else(|| Err(gone()));
+        // Dropped with its task, on whichever thread dropped it (one holding the GIL, or a
+        // runtime worker that must not wait for it): settled from a thread of its own. If no
+        // thread can be started, the callback is dropped and its future stays pending.
+        let _ = std::thread::Builder::new()
+            .name("mycelium-settle".into())
+            .spawn(move || Self::call(callback, outcome));
+    }
+}
+
+/// The error of an awaitable whose bus has shut down before it was settled.
+fn gone() -> PyErr {
+    ActorStopped::new_err("the bus has shut down: no answer will come")
+}
+
 /// Runs `fut` on `handle` and calls `callback(ok, value)` from a blocking-pool thread when it
-/// is done: `value` is the result, or the exception instance when `ok` is false.
+/// is done: `value` is the result, or the exception instance when `ok` is false. If the bus
+/// runtime has shut down before (the task is dropped), `ActorStopped`.
 pub(crate) fn complete_later<F, T>(handle: &Handle, fut: F, callback: Py<PyAny>)
 where
     F: Future<Output = PyResult<T>> + Send + 'static,
     T: for<'py> IntoPyObject<'py> + Send + 'static,
 {
+    let mut settle = Settle {
+        callback: Some(callback),
+        outcome: None,
+    };
     let pool = handle.clone();
+    // On a runtime that has shut down, the task (and `settle` in it) is dropped at once.
     handle.spawn(async move {
-        let result = fut.await;
+        settle.outcome = Some(fut.await);
         // Python runs on the blocking pool, never on a runtime worker.
-        pool.spawn_blocking(move || {
-            // Once the interpreter is exiting no event loop is left to settle.
-            let _ = callbacks::attach(|py| {
-                let called = match result {
-                    Ok(v) => callback.call1(py, (true, v)),
-                    Err(e) => callback.call1(py, (false, e.into_value(py))),
-                };
-                if let Err(e) = called {
-                    e.print(py);
-                }
-            });
-        });
+        pool.spawn_blocking(move || settle.now());
     });
 }
 

@@ -97,6 +97,29 @@ def test_awaitable_ask_raises_the_failure(bus):
         asyncio.run(main())
 
 
+def test_awaitables_settle_once_the_bus_is_gone():
+    import gc
+
+    b = mycelium.Bus()
+    b.spawn_rust("counter", "c")
+    ref = b.ref("c")
+    assert ref.ask(hb(1)).seq >= 0
+    # The last reference: the native bus and its runtime go with it.
+    del b
+    gc.collect()
+    with pytest.raises(mycelium.ActorStopped):
+        ref.ask(hb(1))
+
+    async def main():
+        # Bounded: without an answer the future would wait for good.
+        with pytest.raises(mycelium.ActorStopped):
+            await asyncio.wait_for(ref.ask_async(hb(1)), 10)
+        with pytest.raises(mycelium.ActorStopped):
+            await asyncio.wait_for(ref.tell_async(hb(2)), 10)
+
+    asyncio.run(main())
+
+
 def test_named_service_reaches_a_python_actor(bus):
     bus.spawn(Echo, service="echo")
     assert "echo" in bus.services()

@@ -122,7 +122,8 @@ class ActorRef:
         return self._native.ask_msg(message, timeout)
 
     async def tell_async(self, message: Message) -> None:
-        """`tell`, awaitable: waits for room without blocking the event loop."""
+        """`tell`, awaitable: waits for room without blocking the event loop. Raises as `tell`
+        does, `ActorStopped` too once the bus is gone."""
         type_id, body = self._encode(message)
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
@@ -130,7 +131,7 @@ class ActorRef:
         await fut
 
     async def ask_async(self, message: Message, timeout: float | None = None) -> Message:
-        """`ask`, awaitable."""
+        """`ask`, awaitable. Raises as `ask` does, `ActorStopped` too once the bus is gone."""
         type_id, body = self._encode(message)
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
