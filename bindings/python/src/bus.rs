@@ -280,10 +280,13 @@ impl Bus {
         let sup = self
             .wait(py, async move { builder.spawn(&bus).await })?
             .map_err(|e| spawn_error(py, e))?;
+        // The services this call adds to the export table, removed again if one is refused.
+        let mut added: Vec<String> = Vec::new();
         for def in &defs {
             let Some(service) = &def.service else {
                 continue;
             };
+            let fresh = self.bus.exports().type_ids(service).is_none();
             let exported = match &def.kind {
                 ChildKind::Python { type_ids, .. } => sup
                     .child::<ForeignActor<PyForeign>>(&def.name)
@@ -297,7 +300,19 @@ impl Bus {
                     kind.export_child(&self.bus, &sup, &def.name, service)
                 }
             };
-            exported.map_err(PyValueError::new_err)?;
+            if let Err(e) = exported {
+                // Nothing of a tree the caller gets no handle on is left running or exported:
+                // its children stop (their `on_stop` runs) before the error is raised.
+                for service in &added {
+                    self.bus.exports().unexport(service);
+                }
+                let stopping = sup.clone();
+                self.wait(py, async move { stopping.stop().await })?;
+                return Err(PyValueError::new_err(e));
+            }
+            if fresh {
+                added.push(service.clone());
+            }
         }
         Ok(Supervisor {
             sup,

@@ -270,3 +270,52 @@ def test_ctrl_c_in_a_handler_run_on_the_calling_thread_reaches_the_caller_and_fa
     assert model.ask(hb(2)).seq == 2
     sup.wait_restarts(1, "model")
     assert sup.restarts("model") == 1
+
+
+class Logged(mycelium.Actor):
+    """Logs `start <name>` and `stop <name>` to the list `args["log"]`."""
+
+    def on_start(self, args):
+        self.args = args
+        args["log"].append(f"start {args['name']}")
+
+    @mycelium.handler(Heartbeat)
+    def ping(self, msg):
+        return msg
+
+    def on_stop(self, reason):
+        self.args["log"].append(f"stop {self.args['name']}")
+
+
+def test_a_spawn_whose_service_is_taken_leaves_nothing_running(bus):
+    log = []
+    bus.spawn(Logged, {"log": log, "name": "first"}, service="svc")
+    with pytest.raises(ValueError, match="`svc` already takes"):
+        bus.spawn(Logged, {"log": log, "name": "second"}, service="svc")
+    # Stopped before the error: its on_stop has run, and the service is still the first's.
+    assert log == ["start first", "start second", "stop second"]
+    assert bus.services() == ["svc"]
+    assert bus.ref("svc").ask(hb(3)).seq == 3
+    assert bus.shutdown() == {"stopped": 1, "killed": 0}
+    assert log[-1] == "stop first"
+
+
+def test_a_tree_whose_child_service_is_taken_leaves_nothing_running(bus):
+    log = []
+    bus.spawn(Logged, {"log": log, "name": "owner"}, service="svc")
+    children = [
+        mycelium.python_child("a", Logged, {"log": log, "name": "a"}, service="free"),
+        mycelium.rust_child("c", "counter", service="counter"),
+        mycelium.python_child("b", Logged, {"log": log, "name": "b"}, service="svc"),
+    ]
+    with pytest.raises(ValueError, match="`svc` already takes"):
+        bus.supervise(children)
+    # The tree was stopped (children in reverse start order) before the error, and the
+    # services it had exported are gone with it.
+    assert log == ["start owner", "start a", "start b", "stop b", "stop a"]
+    assert bus.services() == ["svc"]
+    # So the same tree starts once the name is free.
+    children[2] = mycelium.python_child("b", Logged, {"log": log, "name": "b"}, service="svc2")
+    sup = bus.supervise(children)
+    assert sorted(bus.services()) == ["counter", "free", "svc", "svc2"]
+    assert sup.child("b").ask(hb(4)).seq == 4

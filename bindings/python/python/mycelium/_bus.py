@@ -298,11 +298,19 @@ class Bus:
     ) -> ActorRef:
         """Starts a Python actor (unsupervised) and waits for its `on_start`; raises
         `StartFailed` if it raises. `service` exports it under that name, reachable from
-        Rust actors and from `Bus.ref`."""
+        Rust actors and from `Bus.ref`; if that is refused (`ValueError`: the service already
+        takes one of its message types), the actor is stopped, its `on_stop` run, before the
+        error is raised."""
         host = _Host(actor, self)
         native = self._native.spawn(host, args, name)
         if service is not None:
-            native.export(self._native, service, list(host.table))
+            try:
+                native.export(self._native, service, list(host.table))
+            except BaseException:
+                # Not left running without a handle: stopped (its `on_stop` runs) first.
+                native.stop()
+                native.wait_for_stop()
+                raise
         return ActorRef(native, host.table)
 
     def ref(self, service: str) -> ActorRef:
@@ -345,7 +353,9 @@ class Bus:
         restarts `within` seconds make it give up and fail the bus. If a child's first
         `on_start` raises, the tree does not start: the children started before it are
         stopped and `StartFailed` is raised, its `child` attribute naming that child. Two
-        children with one name raise `ValueError`."""
+        children with one name raise `ValueError`. A child's `service` that is refused (it
+        already takes one of the child's message types) raises `ValueError` once the tree is
+        stopped and the services it exported are removed."""
         defs = []
         accepts: dict[str, frozenset[int] | None] = {}
         for child in children:
