@@ -178,7 +178,9 @@ class Supervisor:
 
 class Bus:
     """An isolated bus with its own runtime; real time, or virtual time (a paused clock
-    that jumps to the next timer whenever every actor waits)."""
+    that jumps to the next timer whenever every actor waits). On virtual time the clock
+    stands still while a Python handler runs, so no timeout or shutdown deadline passes
+    during one: a handler must not wait for something only a deadline would end."""
 
     def __init__(self, *, virtual_time: bool = False, seed: int = 0, workers: int = 2) -> None: ...
     def __enter__(self) -> Bus: ...
