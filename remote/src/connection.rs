@@ -399,7 +399,7 @@ async fn handle<'a>(
     // acknowledgements that let the peer's sender go on, and the actors it fed run. (Without
     // it, one-way streams in block mode ran 30-40% slower.)
     tokio::task::consume_budget().await;
-    let instance = {
+    let numbering = {
         let mut st = link.lock();
         // The acknowledgement a data frame may carry (`write.rs`, `refill`), whatever its
         // order: it is cumulative, and never counts past what was written.
@@ -416,7 +416,7 @@ async fn handle<'a>(
             return Err(Ended::here("replaced by a newer connection".to_owned()));
         }
         match st.inb.check(f.seq) {
-            Order::Deliver => st.inb.instance,
+            Order::Deliver => st.inb.numbering(),
             Order::Duplicate => {
                 st.stats.duplicates += 1;
                 return Ok(());
@@ -437,7 +437,7 @@ async fn handle<'a>(
     let mut st = link.lock();
     // Recorded even when a newer connection from the same peer instance took over meanwhile
     // (it must not deliver this frame again); never moves `delivered` backwards.
-    st.inb.record(instance, f.seq);
+    st.inb.record(numbering, f.seq);
     st.stats.delivered += 1;
     if failed.is_some() {
         st.stats.dispatch_failures += 1;

@@ -844,7 +844,8 @@ impl Inner {
             return Err(format!("link closed: {reason}"));
         }
         let same = st.inb.instance == Some(peer.instance);
-        let continuity = same && theirs.known_instance == self.me.instance;
+        let peer_knows_us = theirs.known_instance == self.me.instance;
+        let continuity = same && peer_knows_us;
         let reason = if same {
             LossReason::PeerForgot
         } else {
@@ -858,7 +859,10 @@ impl Inner {
             &self.peer,
             old_instance,
         );
-        st.inb.resume(peer.instance, theirs.first_seq);
+        // A peer that does not know this link numbers its frames anew, even under the
+        // instance id this side heard from before (a process given the same id again).
+        st.inb
+            .resume(peer.instance, theirs.first_seq, peer_knows_us);
         let mut dropped = BTreeMap::new();
         if !same && old_instance.is_some() {
             // A restarted peer: its predecessor's interest ends, ours must be sent again.

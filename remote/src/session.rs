@@ -256,26 +256,44 @@ pub(crate) enum Order {
 pub(crate) struct Inbound {
     pub instance: Option<u64>,
     pub delivered: u64,
+    /// Counts the times the numbering started anew ([`Inbound::resume`] without
+    /// continuity): a delivery checked before it is not recorded after it.
+    epoch: u64,
 }
+
+/// Whose numbering a frame that passed [`Inbound::check`] belongs to: the peer instance and
+/// the [`Inbound`]'s epoch at the check.
+pub(crate) type Numbering = (Option<u64>, u64);
 
 impl Inbound {
     /// A new connection from `peer_instance`, whose first frame will be `first_seq`.
-    pub fn resume(&mut self, peer_instance: u64, first_seq: u64) {
+    /// `peer_knows_us`: the peer's verdict names this node's instance as the one it last
+    /// heard from, so it kept its state for this link. A peer that does not (a process that
+    /// came back with the same instance id but fresh state) numbers its frames anew: what was
+    /// delivered from its predecessor says nothing about them.
+    pub fn resume(&mut self, peer_instance: u64, first_seq: u64, peer_knows_us: bool) {
         let first = first_seq.max(1);
-        if self.instance == Some(peer_instance) {
+        if self.instance == Some(peer_instance) && peer_knows_us {
             // The sender reported frames up to `first - 1` lost if it skipped any.
             self.delivered = self.delivered.max(first - 1);
         } else {
             self.instance = Some(peer_instance);
             self.delivered = first - 1;
+            self.epoch = self.epoch.wrapping_add(1);
         }
     }
 
-    /// Frame `seq` from `instance`, which passed [`Inbound::check`], was delivered. Ignored
-    /// when a different peer instance took over meanwhile; never moves backwards, so a late
-    /// record (a replaced connection's) cannot make delivered frames deliverable again.
-    pub fn record(&mut self, instance: Option<u64>, seq: u64) {
-        if self.instance == instance {
+    /// The numbering frames checked now belong to (for [`Inbound::record`]).
+    pub fn numbering(&self) -> Numbering {
+        (self.instance, self.epoch)
+    }
+
+    /// Frame `seq` of `numbering`, which passed [`Inbound::check`], was delivered. Ignored
+    /// when the numbering started anew meanwhile (a different peer instance, or the same one
+    /// with fresh state); never moves backwards, so a late record (a replaced connection's)
+    /// cannot make delivered frames deliverable again.
+    pub fn record(&mut self, numbering: Numbering, seq: u64) {
+        if self.numbering() == numbering {
             self.delivered = self.delivered.max(seq);
         }
     }
@@ -361,11 +379,28 @@ mod tests {
     #[test]
     fn sequence_numbers_at_the_limit_never_overflow() {
         let mut inb = Inbound::default();
-        inb.resume(1, u64::MAX);
+        inb.resume(1, u64::MAX, true);
         assert_eq!(inb.check(u64::MAX), Order::Deliver);
         inb.delivered = u64::MAX;
         assert_eq!(inb.check(u64::MAX), Order::Duplicate);
         assert_eq!(inb.check(3), Order::Duplicate);
+    }
+
+    #[test]
+    fn a_peer_with_the_same_instance_but_fresh_state_numbers_anew() {
+        let mut inb = Inbound::default();
+        inb.resume(7, 1, true);
+        inb.delivered = 5;
+        // It still knows this link: what was delivered stays delivered.
+        inb.resume(7, 1, true);
+        assert_eq!(inb.check(3), Order::Duplicate);
+        let before = inb.numbering();
+        // It does not (it came back with the same instance id): its frame 1 is new.
+        inb.resume(7, 1, false);
+        assert_eq!(inb.check(1), Order::Deliver);
+        // A delivery checked before (a replaced connection's) is not recorded now.
+        inb.record(before, 5);
+        assert_eq!(inb.delivered, 0);
     }
 
     #[test]
@@ -408,7 +443,7 @@ mod tests {
         ) {
             let mut out = Outbound::new(8);
             let mut inb = Inbound::default();
-            inb.resume(1, out.first_seq(true));
+            inb.resume(1, out.first_seq(true), true);
             let mut pushed = 0u64;
             let mut delivered = Vec::new();
             for (add, send, drop_conn) in steps {
@@ -430,7 +465,7 @@ mod tests {
                     // The ack of this batch is lost with the connection.
                     let first = out.first_seq(true);
                     out.resume(true, inb.delivered, LossReason::PeerForgot, "b", Some(1));
-                    inb.resume(1, first);
+                    inb.resume(1, first, true);
                 } else {
                     out.ack(inb.delivered);
                 }

@@ -202,6 +202,62 @@ async fn peer_restart_reports_the_exact_lost_range() {
     scenario::peer_restart(&dir.socket("a.sock")).await;
 }
 
+/// A peer process that comes back with the same instance id (`NodeBuilder::instance`) but
+/// fresh state numbers its frames from 1 again: they are new messages, not resends of its
+/// predecessor's, and every one of them is delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_back_with_the_same_instance_id_and_fresh_state_is_delivered_everything() {
+    let dir = TempDir::new("same-instance");
+    let bus = Bus::new();
+    let (rec, mut got) = Recorder::new(true);
+    let (a, _) = node("a", &bus, rec, fast_config());
+    let at = a.listen(&dir.socket("a.sock"), &["b"]).await.unwrap();
+    let svc: Arc<str> = "sink".into();
+    let b_node = |rec| {
+        Node::builder("b", schema(), secret())
+            .config(fast_config())
+            .instance(77)
+            .build(&bus, rec)
+    };
+
+    let (rec_b, _) = Recorder::new(true);
+    let b1 = b_node(rec_b);
+    let link = b1.connect("a", at.clone());
+    for i in 0..5 {
+        link.send(Kind::Tell, &svc, 5, |o| o.extend_from_slice(&body(i)))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        recv_n(&mut got, 5)
+            .await
+            .iter()
+            .map(index)
+            .collect::<Vec<_>>(),
+        (0..5).collect::<Vec<_>>()
+    );
+    b1.close().await;
+    drop(b1);
+
+    let (rec_b, _) = Recorder::new(true);
+    let b2 = b_node(rec_b);
+    let link = b2.connect("a", at);
+    for i in 100..108 {
+        link.send(Kind::Tell, &svc, 5, |o| o.extend_from_slice(&body(i)))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        recv_n(&mut got, 8)
+            .await
+            .iter()
+            .map(index)
+            .collect::<Vec<_>>(),
+        (100..108).collect::<Vec<_>>()
+    );
+    assert_eq!(a.link("b").unwrap().stats().duplicates, 0);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ask_fails_at_once_when_its_link_drops() {
     let bus = Bus::new();
