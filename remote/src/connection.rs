@@ -380,7 +380,7 @@ async fn handle<'a>(
                 by_peer: true,
             });
         }
-        Kind::Hello | Kind::Proof | Kind::Verdict => {
+        Kind::Hello | Kind::Proof | Kind::Verdict | Kind::Schema => {
             return Err(Ended::here(format!(
                 "closed on a {:?} frame after the handshake (protocol violation)",
                 f.kind

@@ -156,16 +156,21 @@ async fn out_of_sequence_frame_closes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn handshake_frame_after_the_handshake_closes() {
-    let mut hello = Vec::new();
-    encode_frame(
-        &mut hello,
-        &FrameSpec::control(Kind::Hello),
-        DEFAULT_MAX_BODY,
-        |_| {},
-    )
-    .unwrap();
-    let reason = close_reason(hello, false).await;
-    assert!(reason.contains("protocol violation"), "{reason}");
+    for kind in [Kind::Hello, Kind::Proof, Kind::Verdict, Kind::Schema] {
+        let mut frame = Vec::new();
+        encode_frame(
+            &mut frame,
+            &FrameSpec::control(kind),
+            DEFAULT_MAX_BODY,
+            |_| {},
+        )
+        .unwrap();
+        let reason = close_reason(frame, false).await;
+        assert!(
+            reason.contains("protocol violation") && reason.contains(&format!("{kind:?}")),
+            "{kind:?}: {reason}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
