@@ -870,6 +870,13 @@ impl Inner {
             st.waiting.clear();
             let interests = st.interests.clone();
             for (pattern, type_id) in interests {
+                // A renewal still queued from an earlier restart goes to this instance.
+                let queued = st.out.never_written().any(|e| {
+                    e.kind == Kind::Subscribe && e.type_id == type_id && e.name == pattern
+                });
+                if queued {
+                    continue;
+                }
                 let mut frame = Vec::with_capacity(64 + pattern.len());
                 let spec = FrameSpec {
                     kind: Kind::Subscribe,
@@ -881,21 +888,20 @@ impl Inner {
                     name: &pattern,
                     key: None,
                 };
+                // Queued even when the log is full (senders may have filled it while the
+                // peer was away): a renewal refused here would never be sent again, since
+                // the interest stays recorded. At most one frame per interest goes beyond
+                // the capacity (the check above), and interests are this node's own.
+                // Encoding fails only for a pattern too long for a frame, which
+                // `subscribe_remote` refused and never recorded.
                 if encode_frame(&mut frame, &spec, self.config.max_frame, |_| {}).is_ok() {
-                    // A full log drops the renewal: said in the log, the link stays correct.
-                    if st
-                        .out
-                        .push(
-                            Kind::Subscribe,
-                            type_id,
-                            pattern.clone(),
-                            "subscription",
-                            frame,
-                        )
-                        .is_err()
-                    {
-                        tracing::warn!(target: "mycelium::remote", peer = %self.peer, %pattern, "topic interest not renewed: queue full");
-                    }
+                    let _ = st.out.push_beyond_capacity(
+                        Kind::Subscribe,
+                        type_id,
+                        pattern.clone(),
+                        "subscription",
+                        frame,
+                    );
                 }
             }
         }

@@ -104,9 +104,26 @@ impl Outbound {
         type_id: u16,
         name: Arc<str>,
         message: &'static str,
+        frame: Vec<u8>,
+    ) -> Result<u64, Vec<u8>> {
+        if !self.has_room() {
+            return Err(frame);
+        }
+        self.push_beyond_capacity(kind, type_id, name, message, frame)
+    }
+
+    /// Queues an encoded frame even when the log is full: for the few control frames the
+    /// link itself must send (the renewal of this node's topic interest to a restarted peer,
+    /// at most one frame per interest), which a full log must not refuse.
+    pub fn push_beyond_capacity(
+        &mut self,
+        kind: Kind,
+        type_id: u16,
+        name: Arc<str>,
+        message: &'static str,
         mut frame: Vec<u8>,
     ) -> Result<u64, Vec<u8>> {
-        if !self.has_room() || frame.len() < SEQ_AT + 8 {
+        if frame.len() < SEQ_AT + 8 {
             return Err(frame);
         }
         let seq = self.next_seq;
@@ -337,6 +354,28 @@ mod tests {
         out.take_batch(10, 1 << 20, |b| seqs.push(seq_of(b)));
         assert_eq!(seqs, vec![1, 2]);
         assert_eq!(out.ack(1), 1);
+        assert_eq!(out.push(Kind::Tell, 1, name, "M", frame()), Ok(3));
+    }
+
+    #[test]
+    fn a_full_log_still_takes_the_link_s_own_control_frames() {
+        let mut out = Outbound::new(1);
+        let name: Arc<str> = "svc".into();
+        assert_eq!(out.push(Kind::Tell, 1, name.clone(), "M", frame()), Ok(1));
+        assert!(out.push(Kind::Tell, 1, name.clone(), "M", frame()).is_err());
+        let pattern: Arc<str> = "md.>".into();
+        assert_eq!(
+            out.push_beyond_capacity(Kind::Subscribe, 1, pattern, "subscription", frame()),
+            Ok(2)
+        );
+        assert_eq!(out.len(), 2);
+        let mut seqs = Vec::new();
+        out.take_batch(10, 1 << 20, |b| seqs.push(seq_of(b)));
+        assert_eq!(seqs, vec![1, 2]);
+        // Room again only once the log is below its capacity.
+        assert_eq!(out.ack(1), 1);
+        assert!(out.push(Kind::Tell, 1, name.clone(), "M", frame()).is_err());
+        assert_eq!(out.ack(2), 1);
         assert_eq!(out.push(Kind::Tell, 1, name, "M", frame()), Ok(3));
     }
 

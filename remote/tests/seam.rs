@@ -548,6 +548,85 @@ async fn a_restarted_peer_is_asked_again_for_live_interest_only() {
     strategy.shutdown();
 }
 
+/// The link's queue is full when the publishing node comes back (senders filled it while the
+/// peer was away): the interest is sent to the new instance all the same, and its
+/// publications arrive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interest_is_renewed_to_a_restarted_peer_even_through_a_full_queue() {
+    use mycelium_actors::SubscribeOptions;
+    use mycelium_remote::frame::Kind;
+    use mycelium_remote::SendError;
+    let dir = TempDir::new("seam-renew-full");
+    let path = topology(&dir, "queue_capacity = 8");
+    let (exec, _exec_bus, _quotes) = exec_node(&path).await;
+    exec.forward_topic::<Quote>();
+    let (bus, strategy) = node_on_own_bus(&path, "strategy").await;
+    let mut stream = bus
+        .subscribe_stream::<Quote>("md.*", SubscribeOptions::new())
+        .unwrap();
+    strategy.subscribe_remote::<Quote>("md.*").await.unwrap();
+    let live = vec![("md.*".to_string(), Quote::TYPE_ID)];
+    let served = |node: &Node| {
+        let link = node.link("strategy").unwrap();
+        let want = live.clone();
+        async move {
+            tokio::time::timeout(BOUND, async {
+                while link.forwarded_topics() != want {
+                    tokio::task::yield_now().await;
+                }
+            })
+            .await
+            .unwrap_or_else(|_| panic!("forwarded {:?}", link.forwarded_topics()));
+        }
+    };
+    served(&exec).await;
+    exec.shutdown();
+    drop(exec);
+
+    // While the peer is away, the queue fills.
+    let link = strategy.link("exec").unwrap();
+    tokio::time::timeout(BOUND, async {
+        while link.is_up() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the link goes down");
+    let svc: std::sync::Arc<str> = "execution".into();
+    let mut queued = 0;
+    loop {
+        match link.try_send(Kind::Tell, &svc, Quote::TYPE_ID, |o| {
+            quote(queued).encode_body(o)
+        }) {
+            Ok(_) => queued += 1,
+            Err(SendError::Full) => break,
+            Err(e) => panic!("{e}"),
+        }
+        assert!(queued <= 8, "the queue holds 8");
+    }
+    assert_eq!(queued, 8);
+
+    let (exec, exec_bus, mut quotes) = exec_node(&path).await;
+    exec.forward_topic::<Quote>();
+    served(&exec).await;
+    // What was queued arrives too.
+    for i in 0..8 {
+        let q = tokio::time::timeout(BOUND, quotes.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(q.instrument, i);
+    }
+    exec_bus.publish("md.quote.X", quote(42)).await.unwrap();
+    let p = tokio::time::timeout(BOUND, stream.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(p.msg().instrument, 42);
+    exec.shutdown();
+    strategy.shutdown();
+}
+
 /// Interest can arrive before the publishing node names the type it forwards (links start
 /// with the node): it waits, and is served by `forward_topic`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
