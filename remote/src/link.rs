@@ -27,9 +27,53 @@ use crate::write::WriteSide;
 /// borrowed from the frame it came in, to decode without a copy) or the reason there is none.
 pub type OnReply = Box<dyn for<'a> FnOnce(Result<ReplyBody<'a>, RemoteAskError>) + Send>;
 
+/// Where the answer to an ask goes, when the asker can tell that it gave up.
+pub(crate) trait Asker: Send {
+    /// Hands over the reply, or the reason there is none.
+    fn answer(self: Box<Self>, result: Result<ReplyBody<'_>, RemoteAskError>);
+    /// The asker gave up (it timed out, or dropped its future): an answer would go nowhere.
+    fn gone(&self) -> bool;
+}
+
+/// Where the answer to an ask goes.
+pub(crate) enum ReplyTo {
+    /// A callback of the caller's own ([`Link::ask_with`]).
+    Callback(OnReply),
+    /// An asker that says when it gave up ([`Link::ask`], the typed proxies).
+    Asker(Box<dyn Asker>),
+}
+
+impl ReplyTo {
+    fn answer(self, result: Result<ReplyBody<'_>, RemoteAskError>) {
+        match self {
+            ReplyTo::Callback(on_reply) => on_reply(result),
+            ReplyTo::Asker(asker) => asker.answer(result),
+        }
+    }
+
+    fn gone(&self) -> bool {
+        match self {
+            ReplyTo::Callback(_) => false,
+            ReplyTo::Asker(asker) => asker.gone(),
+        }
+    }
+
+    /// As a callback (for [`Link::try_ask_with`], which hands back what it was given).
+    fn into_callback(self) -> OnReply {
+        match self {
+            ReplyTo::Callback(on_reply) => on_reply,
+            ReplyTo::Asker(asker) => Box::new(move |result| asker.answer(result)),
+        }
+    }
+}
+
+/// The fewest asks in flight at which a link looks for asks whose askers gave up
+/// ([`Link::register`]).
+const SWEEP_ASKS_FROM: usize = 64;
+
 /// An ask waiting for its reply.
 pub(crate) struct Pending {
-    on_reply: OnReply,
+    reply_to: ReplyTo,
     /// Asked from outside any task (a `block_on` future, another thread): on a
     /// current-thread runtime such an asker runs only after the scheduler's full turn, which
     /// a spinning reader then takes for it (`connection.rs`, `Turns`).
@@ -135,6 +179,9 @@ pub(crate) struct State {
     pub out: Outbound,
     pub inb: Inbound,
     pub pending: Asks,
+    /// At this many asks in flight, the next one registered first removes those whose
+    /// askers gave up ([`Link::register`]).
+    sweep_asks_at: usize,
     next_corr: u64,
     /// Set when a connection is up: its id.
     pub connection: Option<u64>,
@@ -210,6 +257,7 @@ impl Link {
                     out: Outbound::new(capacity),
                     inb: Inbound::default(),
                     pending: Asks::default(),
+                    sweep_asks_at: SWEEP_ASKS_FROM,
                     next_corr: 1,
                     connection: None,
                     write: None,
@@ -516,12 +564,14 @@ impl Link {
         body: impl FnOnce(&mut Vec<u8>),
     ) -> Result<RemoteReply, RemoteAskError> {
         let (tx, rx) = oneshot::channel();
-        let on_reply: OnReply = Box::new(move |result: Result<ReplyBody<'_>, _>| {
-            let _ = tx.send(result.map(|(type_id, body)| (type_id, body.to_vec())));
-        });
-        if let Err(e) = self.ask_with(name, type_id, UNNAMED, body, on_reply).await {
-            return Err(RemoteAskError::NotSent(e));
-        }
+        let asker = ReplyTo::Asker(Box::new(OwnAsk(tx)));
+        let corr = match self.ask_to(name, type_id, UNNAMED, body, asker).await {
+            Ok(corr) => corr,
+            Err(e) => return Err(RemoteAskError::NotSent(e)),
+        };
+        // A caller that stops waiting (a timeout, a dropped future) takes its ask out of the
+        // asks in flight: a peer that never answers cannot make them pile up.
+        let _registered = Registered { link: self, corr };
         match rx.await {
             Ok(result) => result,
             Err(_) => Err(RemoteAskError::LinkDown {
@@ -531,22 +581,49 @@ impl Link {
         }
     }
 
-    fn register(&self, on_reply: OnReply) -> u64 {
-        let mut st = self.inner.lock();
-        let corr = st.next_corr;
-        st.next_corr += 1;
-        st.pending.insert(
-            corr,
-            Pending {
-                on_reply,
-                outside_task: tokio::task::try_id().is_none(),
-            },
-        );
+    /// Records an ask in flight. Once they are [`SWEEP_ASKS_FROM`] or more, and twice as many
+    /// as the last time this looked, it first drops those whose askers gave up (an asker that
+    /// can tell, [`ReplyTo::Asker`]: a typed proxy's `ask_timeout` that timed out, a dropped
+    /// future), so that asks a peer acknowledges but never answers cannot pile up.
+    fn register(&self, reply_to: ReplyTo) -> u64 {
+        let mut gone = Vec::new();
+        let corr = {
+            let mut st = self.inner.lock();
+            if st.pending.len() >= st.sweep_asks_at {
+                let corrs: Vec<u64> = st
+                    .pending
+                    .iter()
+                    .filter(|(_, p)| p.reply_to.gone())
+                    .map(|(corr, _)| *corr)
+                    .collect();
+                gone.extend(corrs.iter().filter_map(|corr| st.pending.remove(corr)));
+                st.sweep_asks_at = (2 * st.pending.len()).max(SWEEP_ASKS_FROM);
+            }
+            let corr = st.next_corr;
+            st.next_corr += 1;
+            st.pending.insert(
+                corr,
+                Pending {
+                    reply_to,
+                    outside_task: tokio::task::try_id().is_none(),
+                },
+            );
+            corr
+        };
+        // Their answer slots go outside the lock.
+        drop(gone);
         corr
     }
 
-    fn unregister(&self, corr: u64) -> Option<OnReply> {
-        self.inner.lock().pending.remove(&corr).map(|p| p.on_reply)
+    fn unregister(&self, corr: u64) -> Option<ReplyTo> {
+        let removed = self.inner.lock().pending.remove(&corr);
+        removed.map(|p| p.reply_to)
+    }
+
+    /// Asks in flight: sent (or waiting for room) and not yet answered.
+    #[doc(hidden)]
+    pub fn asks_in_flight(&self) -> usize {
+        self.inner.lock().pending.len()
     }
 
     /// Queues an ask, waiting for room; `on_reply` gets its answer (or, at once, the reason
@@ -560,7 +637,24 @@ impl Link {
         body: impl FnOnce(&mut Vec<u8>),
         on_reply: OnReply,
     ) -> Result<(), SendError> {
-        let corr = self.register(on_reply);
+        self.ask_to(name, type_id, message, body, ReplyTo::Callback(on_reply))
+            .await
+            .map(|_| ())
+    }
+
+    /// [`ask_with`](Self::ask_with) for any [`ReplyTo`]; returns the ask's correlation id. A
+    /// caller that drops the future while it waits for room takes the ask out of the asks in
+    /// flight.
+    pub(crate) async fn ask_to(
+        &self,
+        name: &Arc<str>,
+        type_id: u16,
+        message: &'static str,
+        body: impl FnOnce(&mut Vec<u8>),
+        reply_to: ReplyTo,
+    ) -> Result<u64, SendError> {
+        let corr = self.register(reply_to);
+        let registered = Registered { link: self, corr };
         let sent = match self.encode(Kind::Ask, name, type_id, corr, body) {
             Ok(frame) => {
                 self.push_waiting(Kind::Ask, name, type_id, message, frame)
@@ -569,11 +663,12 @@ impl Link {
             Err(e) => Err(e),
         };
         match sent {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                self.unregister(corr);
-                Err(e)
+            Ok(_) => {
+                std::mem::forget(registered);
+                Ok(corr)
             }
+            // Taken out by `registered`.
+            Err(e) => Err(e),
         }
     }
 
@@ -587,18 +682,31 @@ impl Link {
         body: impl FnOnce(&mut Vec<u8>),
         on_reply: OnReply,
     ) -> Result<(), (SendError, OnReply)> {
+        self.try_ask_to(name, type_id, message, body, ReplyTo::Callback(on_reply))
+            .map_err(|(e, reply_to)| (e, reply_to.into_callback()))
+    }
+
+    /// [`try_ask_with`](Self::try_ask_with) for any [`ReplyTo`].
+    pub(crate) fn try_ask_to(
+        &self,
+        name: &Arc<str>,
+        type_id: u16,
+        message: &'static str,
+        body: impl FnOnce(&mut Vec<u8>),
+        reply_to: ReplyTo,
+    ) -> Result<(), (SendError, ReplyTo)> {
         {
             let st = self.inner.lock();
             if let Some(reason) = &st.closed {
-                return Err((self.closed_err(reason), on_reply));
+                return Err((self.closed_err(reason), reply_to));
             }
             if !st.out.has_room() {
-                return Err((SendError::Full, on_reply));
+                return Err((SendError::Full, reply_to));
             }
         }
-        let corr = self.register(on_reply);
+        let corr = self.register(reply_to);
         let handed_back = |e: SendError| match self.unregister(corr) {
-            Some(on_reply) => Err((e, on_reply)),
+            Some(reply_to) => Err((e, reply_to)),
             // The connection dropped meanwhile and answered it already.
             None => Ok(()),
         };
@@ -685,6 +793,35 @@ impl Link {
             peer: self.inner.peer.clone(),
             reason: reason.to_owned(),
         }
+    }
+}
+
+/// The answer slot of [`Link::ask`].
+struct OwnAsk(oneshot::Sender<Result<RemoteReply, RemoteAskError>>);
+
+impl Asker for OwnAsk {
+    fn answer(self: Box<Self>, result: Result<ReplyBody<'_>, RemoteAskError>) {
+        let _ = self
+            .0
+            .send(result.map(|(type_id, body)| (type_id, body.to_vec())));
+    }
+
+    fn gone(&self) -> bool {
+        self.0.is_closed()
+    }
+}
+
+/// An ask in flight, taken out of the link's asks when dropped (its asker stopped waiting);
+/// nothing happens if it was answered already.
+struct Registered<'a> {
+    link: &'a Link,
+    corr: u64,
+}
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        // Dropped outside the lock: the answer slot may hold anything.
+        drop(self.link.unregister(self.corr));
     }
 }
 
@@ -960,7 +1097,7 @@ impl Inner {
         let mut pending: Vec<_> = pending.into_iter().collect();
         pending.sort_by_key(|(corr, _)| *corr);
         for (corr, p) in pending {
-            (p.on_reply)(Err(match unsent.remove(&corr) {
+            p.reply_to.answer(Err(match unsent.remove(&corr) {
                 Some(request) => RemoteAskError::Unsent {
                     error: SendError::Closed {
                         peer: self.peer.clone(),
@@ -1146,7 +1283,7 @@ impl Inner {
             if p.outside_task {
                 self.answered_outside_task.store(true, Ordering::Relaxed);
             }
-            (p.on_reply)(reply);
+            p.reply_to.answer(reply);
         }
     }
 

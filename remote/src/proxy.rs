@@ -20,7 +20,7 @@ use mycelium_codec::WireMessage;
 
 use crate::error::{RemoteAskError, SendError as LinkSendError};
 use crate::frame::Kind;
-use crate::link::{Link, OnReply, ReplyBody};
+use crate::link::{Asker, Link, ReplyBody, ReplyTo};
 
 /// A service on another node, as an address for messages `M` answered with `R` (`R = ()` for
 /// tells only).
@@ -128,31 +128,35 @@ where
     R: WireMessage + Send + 'static,
 {
     fn send_request(&self, msg: M, reply: ReplySender<R>) -> Queued<'_, M> {
-        let on_reply = answer::<M, R>(self.link.node_id(), reply);
-        match self.link.try_ask_with(
+        let reply_to = ReplyTo::Asker(Box::new(Answer::<M, R> {
+            node: self.link.node_id(),
+            reply,
+            request: PhantomData,
+        }));
+        match self.link.try_ask_to(
             &self.service,
             M::TYPE_ID,
             M::NAME,
             |out| msg.encode_body(out),
-            on_reply,
+            reply_to,
         ) {
             Ok(()) => Queued::Ready(Ok(())),
-            Err((LinkSendError::Full, on_reply)) => {
+            Err((LinkSendError::Full, reply_to)) => {
                 let mut body = Vec::new();
                 msg.encode_body(&mut body);
                 Queued::Waiting(Box::pin(async move {
                     let sent = self
                         .link
-                        .ask_with(
+                        .ask_to(
                             &self.service,
                             M::TYPE_ID,
                             M::NAME,
                             |out| out.extend_from_slice(&body),
-                            on_reply,
+                            reply_to,
                         )
                         .await;
                     match sent {
-                        Ok(()) => Ok(()),
+                        Ok(_) => Ok(()),
                         Err(e) => {
                             refused(&self.link, &self.service, M::NAME, &e);
                             Err(SendError(msg))
@@ -174,46 +178,55 @@ where
 
 /// Routes a reply frame to the asker: decoded as `R`, or a lost answer saying why, or the
 /// request itself when the link closed before sending it.
-fn answer<M: WireMessage + Send + 'static, R: WireMessage + Send + 'static>(
+struct Answer<M, R> {
     node: mycelium_actors::NodeId,
     reply: ReplySender<R>,
-) -> OnReply {
-    Box::new(move |result: Result<ReplyBody<'_>, RemoteAskError>| {
+    request: PhantomData<fn() -> M>,
+}
+
+impl<M: WireMessage + Send + 'static, R: WireMessage + Send + 'static> Asker for Answer<M, R> {
+    fn answer(self: Box<Self>, result: Result<ReplyBody<'_>, RemoteAskError>) {
+        let Answer { node, reply, .. } = *self;
         match result {
-            Ok((type_id, body)) if type_id == R::TYPE_ID => match R::decode_body(body) {
-                Ok(r) => {
-                    // The asker may have given up (timeout): nothing to do then.
-                    let _ = reply.send(r);
-                }
-                Err(e) => reply.lost(
-                    node,
-                    format!("the reply does not decode as {}: {e}", R::NAME),
-                ),
-            },
-            Ok((type_id, _)) => reply.lost(
+        Ok((type_id, body)) if type_id == R::TYPE_ID => match R::decode_body(body) {
+            Ok(r) => {
+                // The asker may have given up (timeout): nothing to do then.
+                let _ = reply.send(r);
+            }
+            Err(e) => reply.lost(
                 node,
-                format!(
-                    "the reply has type id {type_id}, not {} ({})",
-                    R::TYPE_ID,
-                    R::NAME
-                ),
+                format!("the reply does not decode as {}: {e}", R::NAME),
             ),
-            // Never sent: the asker has its request back (`AskError::Closed`).
-            Err(RemoteAskError::Unsent { error, request }) => match M::decode_body(&request) {
-                Ok(request) => reply.unsent(node, request),
-                Err(e) => reply.lost(
-                    node,
-                    format!("{error}; the request was not sent, but its body does not decode as {} again: {e}", M::NAME),
-                ),
-            },
-            // `AskError::Lost` says itself that the request may have been handled.
-            Err(RemoteAskError::LinkDown { peer, reason }) => reply.lost(
+        },
+        Ok((type_id, _)) => reply.lost(
+            node,
+            format!(
+                "the reply has type id {type_id}, not {} ({})",
+                R::TYPE_ID,
+                R::NAME
+            ),
+        ),
+        // Never sent: the asker has its request back (`AskError::Closed`).
+        Err(RemoteAskError::Unsent { error, request }) => match M::decode_body(&request) {
+            Ok(request) => reply.unsent(node, request),
+            Err(e) => reply.lost(
                 node,
-                format!("the link to {peer} went down while the ask was in flight: {reason}"),
+                format!("{error}; the request was not sent, but its body does not decode as {} again: {e}", M::NAME),
             ),
-            Err(e) => reply.lost(node, e.to_string()),
-        }
-    })
+        },
+        // `AskError::Lost` says itself that the request may have been handled.
+        Err(RemoteAskError::LinkDown { peer, reason }) => reply.lost(
+            node,
+            format!("the link to {peer} went down while the ask was in flight: {reason}"),
+        ),
+        Err(e) => reply.lost(node, e.to_string()),
+    }
+    }
+
+    /// The asker timed out or dropped its future: its ask can leave the asks in flight.
+    fn gone(&self) -> bool {
+        self.reply.is_closed()
+    }
 }
 
 #[cfg(test)]
@@ -301,10 +314,14 @@ mod tests {
         fn send_request(&self, msg: M, reply: ReplySender<Num>) -> Queued<'_, M> {
             let mut body = Vec::new();
             msg.encode_body(&mut body);
-            let on_reply = answer::<M, Num>(PEER, reply);
+            let answer = Box::new(Answer::<M, Num> {
+                node: PEER,
+                reply,
+                request: PhantomData,
+            });
             match (self.outcome)(body) {
-                Ok((type_id, body)) => on_reply(Ok((type_id, &body))),
-                Err(e) => on_reply(Err(e)),
+                Ok((type_id, body)) => answer.answer(Ok((type_id, &body))),
+                Err(e) => answer.answer(Err(e)),
             }
             Queued::Ready(Ok(()))
         }

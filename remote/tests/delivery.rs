@@ -291,6 +291,70 @@ async fn ask_fails_at_once_when_its_link_drops() {
     );
 }
 
+/// Asks whose askers gave up leave the link's asks in flight, though the peer acknowledges
+/// them and never answers: a dropped `Link::ask` at once, an `ask_timeout` that timed out
+/// when the next asks are registered (the asks in flight stay bounded).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn asks_given_up_by_their_askers_leave_the_asks_in_flight() {
+    use mycelium_contracts::Quote;
+    use mycelium_remote::RemoteActor;
+    let dir = TempDir::new("abandoned-asks");
+    let bus = Bus::new();
+    let (rec, _got) = Recorder::new(true);
+    let (a, _) = node("a", &bus, rec.clone(), fast_config());
+    let at = a.listen(&dir.socket("a.sock"), &["b"]).await.unwrap();
+    let (b, mut b_events) = node("b", &bus, rec, fast_config());
+    let link = b.connect("a", at);
+    b_events
+        .wait("up", |k| matches!(k, LinkEventKind::Up { .. }))
+        .await;
+    let never: Arc<str> = "never".into();
+
+    // A `Link::ask` whose future is dropped once the request was acknowledged.
+    let ask = {
+        let link = link.clone();
+        let never = never.clone();
+        tokio::spawn(async move { link.ask(&never, 1, |o| o.push(1)).await })
+    };
+    while link.stats().written == 0 || link.queued() > 0 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(link.asks_in_flight(), 1);
+    ask.abort();
+    assert!(ask.await.unwrap_err().is_cancelled());
+    assert_eq!(link.asks_in_flight(), 0);
+
+    // Typed asks through a `ReplyRecipient`, each given up at once.
+    let venue = RemoteActor::<Quote, Quote>::new(link.clone(), "never").reply_recipient();
+    let quote = Quote {
+        ts_ns: 1,
+        instrument: 1,
+        bid_px: 1.0,
+        bid_qty: 1.0,
+        ask_px: 2.0,
+        ask_qty: 1.0,
+    };
+    for _ in 0..1000 {
+        let result = venue.ask_timeout(quote.clone(), Duration::ZERO).await;
+        assert!(
+            matches!(result, Err(mycelium_actors::AskError::Timeout(_))),
+            "{result:?}"
+        );
+        assert!(
+            link.asks_in_flight() <= 64,
+            "{} asks in flight",
+            link.asks_in_flight()
+        );
+    }
+    // The link still answers.
+    let svc: Arc<str> = "svc".into();
+    let (_, reply) = link
+        .ask(&svc, 1, |o| o.extend_from_slice(b"ab"))
+        .await
+        .unwrap();
+    assert_eq!(reply, b"ba");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_queue_makes_try_send_refuse_and_send_wait() {
     let dir = TempDir::new("backpressure");
