@@ -184,6 +184,13 @@ async fn run(args: &KeeperArgs) {
 /// on its own task under the handshake deadline; a peer that fails it is logged with its
 /// address and never reaches a link. With `tls`, the TLS handshake runs first, on the
 /// connection's own task and under the same deadline.
+///
+/// An accept that fails for want of resources (no file descriptor left, no memory) leaves
+/// the connection queued in the kernel, so the next accept fails at once as well: the loop
+/// then waits ([`AcceptBackoff`]) before it tries again, and logs a streak of failures at
+/// a bounded rate. At most [`MAX_HANDSHAKES`] connections are in their handshake at once
+/// (each may take the whole handshake deadline): one beyond is closed at once, logged at a
+/// bounded rate.
 pub(crate) fn accept(
     listener: Listener,
     tls: Option<ServerTls>,
@@ -193,15 +200,47 @@ pub(crate) fn accept(
     handshake_timeout: Duration,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
+        let mut backoff = AcceptBackoff::default();
+        let handshakes = Arc::new(tokio::sync::Semaphore::new(MAX_HANDSHAKES));
+        let mut turned_away = 0u64;
         loop {
             let (stream, peer_addr) = match listener.accept().await {
-                Ok(accepted) => accepted,
-                Err(e) => {
-                    // A refused Unix peer (other uid) or a transient accept error: the
-                    // listener goes on.
+                Ok(accepted) => {
+                    backoff.succeeded();
+                    accepted
+                }
+                Err(e) if !waits_after(&e) => {
+                    // A refused Unix peer (other uid), or a connection the peer gave up:
+                    // that connection is gone, and the listener goes on.
                     tracing::warn!(target: "mycelium::remote", error = %e, "connection refused at accept");
                     continue;
                 }
+                Err(e) => {
+                    let (delay, log) = backoff.failed();
+                    if log {
+                        tracing::error!(
+                            target: "mycelium::remote",
+                            error = %e, failures = backoff.failures, retry_in = ?delay,
+                            "cannot accept connections (out of file descriptors or memory? \
+                             raise the limit on open files, `ulimit -n`); retrying"
+                        );
+                    }
+                    clock.sleep(delay).await;
+                    continue;
+                }
+            };
+            let Ok(permit) = handshakes.clone().try_acquire_owned() else {
+                turned_away += 1;
+                if turned_away.is_power_of_two() {
+                    tracing::warn!(
+                        target: "mycelium::remote",
+                        peer = %peer_addr, turned_away,
+                        "incoming connection closed at once: {MAX_HANDSHAKES} handshakes already \
+                         running (a peer opening connections without finishing them?)"
+                    );
+                }
+                drop(stream);
+                continue;
             };
             let me = me.clone();
             let resolve = resolve.clone();
@@ -229,9 +268,57 @@ pub(crate) fn accept(
                 if let Err(reason) = accepted(stream, &peer_addr, &me, &resolve, first).await {
                     tracing::warn!(target: "mycelium::remote", peer = %peer_addr, %reason, "incoming connection refused");
                 }
+                drop(permit);
             });
         }
     })
+}
+
+/// Most connections in their handshake at once on one listener: each may take the whole
+/// handshake deadline, and one more is closed at once.
+pub const MAX_HANDSHAKES: usize = 64;
+
+/// The accept loop waits before trying again after this error: it is not about one
+/// connection (which the failed accept would have consumed) but about this process (out of
+/// file descriptors or memory) or unknown, and trying again at once would fail the same way.
+fn waits_after(e: &std::io::Error) -> bool {
+    !matches!(
+        e.kind(),
+        std::io::ErrorKind::PermissionDenied
+            | std::io::ErrorKind::ConnectionAborted
+            | std::io::ErrorKind::ConnectionReset
+    )
+}
+
+/// The wait between failing accepts: from [`AcceptBackoff::FIRST`], doubling, at most
+/// [`AcceptBackoff::MAX`]; back to the start after an accept succeeds. A streak of failures
+/// is logged at its 1st, 2nd, 4th, 8th... failure, so at most once per
+/// [`AcceptBackoff::MAX`] once the wait is at its longest, and less and less often.
+#[derive(Debug, Default)]
+pub(crate) struct AcceptBackoff {
+    /// Consecutive failed accepts.
+    pub failures: u32,
+}
+
+impl AcceptBackoff {
+    pub const FIRST: Duration = Duration::from_millis(1);
+    pub const MAX: Duration = Duration::from_secs(1);
+
+    /// An accept failed: how long to wait, and whether to log it.
+    pub fn failed(&mut self) -> (Duration, bool) {
+        self.failures = self.failures.saturating_add(1);
+        let doublings = (self.failures - 1).min(16);
+        let delay = Self::FIRST.saturating_mul(1 << doublings).min(Self::MAX);
+        (delay, self.failures.is_power_of_two())
+    }
+
+    /// An accept succeeded: the next failure waits the shortest time again.
+    pub fn succeeded(&mut self) {
+        if self.failures > 0 {
+            tracing::info!(target: "mycelium::remote", failures = self.failures, "accepting connections again");
+            self.failures = 0;
+        }
+    }
 }
 
 /// Runs the handshake of one accepted connection and hands the connection to its link's
@@ -301,4 +388,54 @@ async fn accepted(
         return Err("the link no longer accepts connections".to_owned());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failing_accepts_wait_longer_and_longer_up_to_a_bound_and_log_less_and_less() {
+        let mut b = AcceptBackoff::default();
+        let mut delays = Vec::new();
+        let mut logged = Vec::new();
+        for n in 1..=40u32 {
+            let (delay, log) = b.failed();
+            delays.push(delay);
+            if log {
+                logged.push(n);
+            }
+        }
+        assert_eq!(delays[0], AcceptBackoff::FIRST);
+        assert_eq!(delays[1], 2 * AcceptBackoff::FIRST);
+        assert!(delays.windows(2).all(|w| w[0] <= w[1]));
+        assert!(delays.iter().all(|d| *d <= AcceptBackoff::MAX));
+        assert_eq!(delays[39], AcceptBackoff::MAX);
+        assert_eq!(logged, vec![1, 2, 4, 8, 16, 32]);
+        // Success starts over.
+        b.succeeded();
+        assert_eq!(b.failed(), (AcceptBackoff::FIRST, true));
+        // A very long streak neither overflows nor logs often.
+        b.failures = u32::MAX - 1;
+        assert_eq!(b.failed().0, AcceptBackoff::MAX);
+        assert_eq!(b.failed().0, AcceptBackoff::MAX);
+    }
+
+    #[test]
+    fn the_loop_waits_after_running_out_of_descriptors_not_after_one_refused_peer() {
+        use std::io::{Error, ErrorKind};
+        for errno in [
+            rustix::io::Errno::MFILE,
+            rustix::io::Errno::NFILE,
+            rustix::io::Errno::NOBUFS,
+            rustix::io::Errno::NOMEM,
+        ] {
+            assert!(waits_after(&Error::from_raw_os_error(errno.raw_os_error())));
+        }
+        assert!(!waits_after(&Error::new(
+            ErrorKind::PermissionDenied,
+            "another uid"
+        )));
+        assert!(!waits_after(&Error::from(ErrorKind::ConnectionAborted)));
+    }
 }

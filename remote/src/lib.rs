@@ -105,6 +105,7 @@ pub mod topology;
 pub mod transport;
 mod write;
 
+pub use accept::MAX_HANDSHAKES;
 pub use config::{LinkConfig, Mode};
 pub use dispatch::{Dispatch, ReplyFuture};
 pub use error::{
