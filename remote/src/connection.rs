@@ -386,6 +386,20 @@ async fn handle<'a>(
                 f.kind
             )))
         }
+        Kind::Ask => {
+            // Not taken (nor acknowledged: the peer sends it again on its next connection)
+            // while a queue's worth of replies waits for room: the peer does not acknowledge
+            // the replies it was sent, and each further ask would hold one more here.
+            let waiting = link.replies_waiting.load(Ordering::Acquire);
+            if waiting >= link.config.queue_capacity.max(1) {
+                return Err(Ended::here(format!(
+                    "closed: {waiting} replies to the peer's asks wait for room in a queue of \
+                     {} that the peer does not acknowledge (it sends asks faster than it takes \
+                     their replies); its asks in flight fail",
+                    link.config.queue_capacity
+                )));
+            }
+        }
         _ => {}
     }
     // From the order check until the delivery is recorded no other reader of this link may

@@ -173,6 +173,11 @@ pub(crate) struct Inner {
     pub running: AtomicUsize,
     /// Notified each time a connection task ends.
     pub ran: Notify,
+    /// Replies to the peer's asks that wait for room in the full queue, each on a task of
+    /// its own ([`WaitingReply`]). A reader closes its connection rather than take one more
+    /// ask while there are [`LinkConfig::queue_capacity`] of them (`connection.rs`): a peer
+    /// that does not acknowledge replies cannot make this node hold more and more of them.
+    pub replies_waiting: AtomicUsize,
 }
 
 pub(crate) struct State {
@@ -282,6 +287,7 @@ impl Link {
                 keeper: std::sync::OnceLock::new(),
                 running: AtomicUsize::new(0),
                 ran: Notify::new(),
+                replies_waiting: AtomicUsize::new(0),
             }),
         }
     }
@@ -618,6 +624,12 @@ impl Link {
     fn unregister(&self, corr: u64) -> Option<ReplyTo> {
         let removed = self.inner.lock().pending.remove(&corr);
         removed.map(|p| p.reply_to)
+    }
+
+    /// Replies to the peer's asks waiting for room in the queue.
+    #[doc(hidden)]
+    pub fn replies_waiting(&self) -> usize {
+        self.inner.replies_waiting.load(Ordering::Acquire)
     }
 
     /// Asks in flight: sent (or waiting for room) and not yet answered.
@@ -1299,10 +1311,16 @@ impl Inner {
         };
         tokio::spawn(async move {
             let sent = match link.encode_reply(corr, reply.await) {
-                Ok((kind, type_id, frame)) => link
-                    .push_waiting(kind, &link.inner.reply_name, type_id, "reply", frame)
-                    .await
-                    .map(|_| ()),
+                Ok((kind, type_id, frame)) => {
+                    match link.push(kind, &link.inner.reply_name, type_id, "reply", frame, true) {
+                        Ok(_) => Ok(()),
+                        Err(Ok(frame)) => {
+                            let waiting = WaitingReply::new(&link.inner);
+                            link.reply_when_room(kind, type_id, frame, waiting).await
+                        }
+                        Err(Err(e)) => Err(e),
+                    }
+                }
                 Err(e) => Err(e),
             };
             link.inner.reply_not_sent(corr, sent);
@@ -1321,11 +1339,10 @@ impl Inner {
                 match link.push(kind, &self.reply_name, type_id, "reply", frame, true) {
                     Ok(_) => Ok(()),
                     Err(Ok(frame)) => {
+                        // Counted before the reader reads on (it looks before each ask).
+                        let waiting = WaitingReply::new(self);
                         tokio::spawn(async move {
-                            let sent = link
-                                .push_waiting(kind, &link.inner.reply_name, type_id, "reply", frame)
-                                .await
-                                .map(|_| ());
+                            let sent = link.reply_when_room(kind, type_id, frame, waiting).await;
                             link.inner.reply_not_sent(corr, sent);
                         });
                         Ok(())
@@ -1345,7 +1362,40 @@ impl Inner {
     }
 }
 
+/// A reply waiting for room in the queue, counted in [`Inner::replies_waiting`] while it
+/// lives.
+pub(crate) struct WaitingReply(Arc<Inner>);
+
+impl WaitingReply {
+    fn new(link: &Arc<Inner>) -> WaitingReply {
+        link.replies_waiting.fetch_add(1, Ordering::AcqRel);
+        WaitingReply(link.clone())
+    }
+}
+
+impl Drop for WaitingReply {
+    fn drop(&mut self) {
+        self.0.replies_waiting.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 impl Link {
+    /// Queues a reply frame once there is room; counted as waiting until then.
+    async fn reply_when_room(
+        &self,
+        kind: Kind,
+        type_id: u16,
+        frame: Vec<u8>,
+        waiting: WaitingReply,
+    ) -> Result<(), SendError> {
+        let sent = self
+            .push_waiting(kind, &self.inner.reply_name, type_id, "reply", frame)
+            .await
+            .map(|_| ());
+        drop(waiting);
+        sent
+    }
+
     /// The frame of the reply to ask `corr`: a reply too large for a frame becomes a failure
     /// the asker can read.
     fn encode_reply(

@@ -204,6 +204,67 @@ async fn connections_beyond_the_handshakes_in_progress_are_closed_at_once() {
     assert_eq!(recv_n(&mut got, 1).await[0].body, b"after");
 }
 
+/// A peer that keeps asking and never acknowledges the replies (nor reads them) cannot make
+/// the node hold more and more replies waiting for room: once a queue's worth waits, the
+/// connection closes with the reason before the next ask is taken.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replies_a_peer_never_acknowledges_stay_bounded() {
+    const CAPACITY: usize = 8;
+    let dir = TempDir::new("replies");
+    let bus = Bus::new();
+    let (rec, _got) = Recorder::new(true);
+    let config = mycelium_remote::LinkConfig {
+        queue_capacity: CAPACITY,
+        ..fast_config()
+    };
+    let (a, mut a_events) = node("a", &bus, rec, config);
+    let at = a.listen(&dir.socket("a.sock"), &["b"]).await.unwrap();
+    let (mut peer, _) = authenticated_peer(&at).await;
+    a_events
+        .wait("up", |k| matches!(k, LinkEventKind::Up { .. }))
+        .await;
+    let mut bytes = Vec::new();
+    for seq in 1..=2000u64 {
+        let spec = FrameSpec {
+            kind: Kind::Ask,
+            type_id: 1,
+            seq,
+            ts_ns: 0,
+            ack: 0,
+            corr: seq,
+            name: "svc",
+            key: None,
+        };
+        encode_frame(&mut bytes, &spec, DEFAULT_MAX_BODY, |o| {
+            o.extend_from_slice(&[7u8; 512])
+        })
+        .unwrap();
+    }
+    // The node may close before it has read everything.
+    let _ = peer.write_all(&bytes).await;
+    let down = a_events
+        .wait("down", |k| matches!(k, LinkEventKind::Down { .. }))
+        .await;
+    let LinkEventKind::Down { reason, .. } = down.kind else {
+        unreachable!()
+    };
+    assert!(
+        reason.contains("replies to the peer's asks wait"),
+        "{reason}"
+    );
+    let link = a.link("b").unwrap();
+    assert!(
+        link.replies_waiting() <= CAPACITY,
+        "{} replies wait",
+        link.replies_waiting()
+    );
+    assert!(
+        link.stats().delivered < 2 * CAPACITY as u64 + 1,
+        "{:?}",
+        link.stats()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unauthenticated_garbage_never_reaches_a_link() {
     let dir = TempDir::new("garbage");
