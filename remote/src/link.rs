@@ -502,11 +502,32 @@ impl Link {
         name: &Arc<str>,
         type_id: u16,
         message: &'static str,
+        frame: Vec<u8>,
+    ) -> Result<u64, SendError> {
+        self.push_waiting_asking(kind, name, type_id, message, frame, None)
+            .await
+    }
+
+    /// [`push_waiting`](Self::push_waiting); with `ask`, the ask's correlation id and where
+    /// its answer goes, registered in the asks in flight when (and only when) the frame is
+    /// queued.
+    async fn push_waiting_asking(
+        &self,
+        kind: Kind,
+        name: &Arc<str>,
+        type_id: u16,
+        message: &'static str,
         mut frame: Vec<u8>,
+        mut ask: Option<(u64, &mut Option<ReplyTo>)>,
     ) -> Result<u64, SendError> {
         // Most sends find room: only a full queue registers for the wake-up (and then tries
         // again, so a wake-up between the two tries is not missed).
-        match self.push(kind, name, type_id, message, frame, true) {
+        fn again<'a>(
+            ask: &'a mut Option<(u64, &mut Option<ReplyTo>)>,
+        ) -> Option<(u64, &'a mut Option<ReplyTo>)> {
+            ask.as_mut().map(|(corr, slot)| (*corr, &mut **slot))
+        }
+        match self.push_asking(kind, name, type_id, message, frame, true, again(&mut ask)) {
             Ok(seq) => return Ok(seq),
             Err(Ok(back)) => frame = back,
             Err(Err(e)) => return Err(e),
@@ -515,7 +536,7 @@ impl Link {
             let room = self.inner.room.notified();
             let mut room = std::pin::pin!(room);
             room.as_mut().enable();
-            match self.push(kind, name, type_id, message, frame, true) {
+            match self.push_asking(kind, name, type_id, message, frame, true, again(&mut ask)) {
                 Ok(seq) => return Ok(seq),
                 Err(Ok(back)) => frame = back,
                 Err(Err(e)) => return Err(e),
@@ -535,12 +556,34 @@ impl Link {
         frame: Vec<u8>,
         hand_back: bool,
     ) -> Result<u64, Result<Vec<u8>, SendError>> {
+        self.push_asking(kind, name, type_id, message, frame, hand_back, None)
+    }
+
+    /// [`push`](Self::push); with `ask`, registers the ask (taken from its slot) in the asks
+    /// in flight under the same lock as it is queued: an ask waiting for room is not in
+    /// flight, so a connection that drops meanwhile does not fail it (it goes out on the
+    /// next one), and a link that closes meanwhile refuses it, its request unsent.
+    #[allow(clippy::type_complexity, clippy::too_many_arguments)]
+    fn push_asking(
+        &self,
+        kind: Kind,
+        name: &Arc<str>,
+        type_id: u16,
+        message: &'static str,
+        frame: Vec<u8>,
+        hand_back: bool,
+        ask: Option<(u64, &mut Option<ReplyTo>)>,
+    ) -> Result<u64, Result<Vec<u8>, SendError>> {
         let mut st = self.inner.lock();
         if let Some(reason) = &st.closed {
             return Err(Err(self.closed_err(reason)));
         }
         match st.out.push(kind, type_id, name.clone(), message, frame) {
             Ok(seq) => {
+                let gone = match ask.and_then(|(corr, slot)| Some((corr, slot.take()?))) {
+                    Some((corr, reply_to)) => register(&mut st, corr, reply_to),
+                    None => Vec::new(),
+                };
                 let up = st.connection.is_some();
                 let direct = st
                     .write
@@ -548,6 +591,8 @@ impl Link {
                     .filter(|w| w.writes_directly(kind))
                     .cloned();
                 drop(st);
+                // Their answer slots go outside the lock.
+                drop(gone);
                 match direct {
                     Some(side) if side.write_now(&self.inner) => {}
                     _ if up => self.inner.wake_writer(),
@@ -563,6 +608,9 @@ impl Link {
     /// Sends an ask and waits for its reply. Fails at once, with
     /// [`RemoteAskError::LinkDown`], if the connection drops before the reply arrives, or
     /// with [`RemoteAskError::Unsent`] if the link closes for good before writing the ask.
+    /// An ask waiting for room in a full queue is not in flight yet: a connection that drops
+    /// meanwhile leaves it waiting, and a link that closes meanwhile refuses it
+    /// ([`RemoteAskError::NotSent`]).
     pub async fn ask(
         &self,
         name: &Arc<str>,
@@ -587,37 +635,11 @@ impl Link {
         }
     }
 
-    /// Records an ask in flight. Once they are [`SWEEP_ASKS_FROM`] or more, and twice as many
-    /// as the last time this looked, it first drops those whose askers gave up (an asker that
-    /// can tell, [`ReplyTo::Asker`]: a typed proxy's `ask_timeout` that timed out, a dropped
-    /// future), so that asks a peer acknowledges but never answers cannot pile up.
-    fn register(&self, reply_to: ReplyTo) -> u64 {
-        let mut gone = Vec::new();
-        let corr = {
-            let mut st = self.inner.lock();
-            if st.pending.len() >= st.sweep_asks_at {
-                let corrs: Vec<u64> = st
-                    .pending
-                    .iter()
-                    .filter(|(_, p)| p.reply_to.gone())
-                    .map(|(corr, _)| *corr)
-                    .collect();
-                gone.extend(corrs.iter().filter_map(|corr| st.pending.remove(corr)));
-                st.sweep_asks_at = (2 * st.pending.len()).max(SWEEP_ASKS_FROM);
-            }
-            let corr = st.next_corr;
-            st.next_corr += 1;
-            st.pending.insert(
-                corr,
-                Pending {
-                    reply_to,
-                    outside_task: tokio::task::try_id().is_none(),
-                },
-            );
-            corr
-        };
-        // Their answer slots go outside the lock.
-        drop(gone);
+    /// A correlation id for a new ask.
+    fn next_corr(&self) -> u64 {
+        let mut st = self.inner.lock();
+        let corr = st.next_corr;
+        st.next_corr += 1;
         corr
     }
 
@@ -639,7 +661,8 @@ impl Link {
     }
 
     /// Queues an ask, waiting for room; `on_reply` gets its answer (or, at once, the reason
-    /// there will be none when the connection drops). On `Err` the ask was not queued and
+    /// there will be none when the connection drops after the ask was queued: one that drops
+    /// while the ask waits for room leaves it waiting). On `Err` the ask was not queued and
     /// `on_reply` is dropped uncalled.
     pub async fn ask_with(
         &self,
@@ -654,9 +677,9 @@ impl Link {
             .map(|_| ())
     }
 
-    /// [`ask_with`](Self::ask_with) for any [`ReplyTo`]; returns the ask's correlation id. A
-    /// caller that drops the future while it waits for room takes the ask out of the asks in
-    /// flight.
+    /// [`ask_with`](Self::ask_with) for any [`ReplyTo`]; returns the ask's correlation id.
+    /// The ask is in flight (registered, failed by a dropping connection) once it is queued,
+    /// not while it waits for room.
     pub(crate) async fn ask_to(
         &self,
         name: &Arc<str>,
@@ -665,23 +688,19 @@ impl Link {
         body: impl FnOnce(&mut Vec<u8>),
         reply_to: ReplyTo,
     ) -> Result<u64, SendError> {
-        let corr = self.register(reply_to);
-        let registered = Registered { link: self, corr };
-        let sent = match self.encode(Kind::Ask, name, type_id, corr, body) {
-            Ok(frame) => {
-                self.push_waiting(Kind::Ask, name, type_id, message, frame)
-                    .await
-            }
-            Err(e) => Err(e),
-        };
-        match sent {
-            Ok(_) => {
-                std::mem::forget(registered);
-                Ok(corr)
-            }
-            // Taken out by `registered`.
-            Err(e) => Err(e),
-        }
+        let corr = self.next_corr();
+        let frame = self.encode(Kind::Ask, name, type_id, corr, body)?;
+        let mut slot = Some(reply_to);
+        self.push_waiting_asking(
+            Kind::Ask,
+            name,
+            type_id,
+            message,
+            frame,
+            Some((corr, &mut slot)),
+        )
+        .await?;
+        Ok(corr)
     }
 
     /// Queues an ask without waiting: when the queue is full or the link closed, `body` is
@@ -716,19 +735,26 @@ impl Link {
                 return Err((SendError::Full, reply_to));
             }
         }
-        let corr = self.register(reply_to);
-        let handed_back = |e: SendError| match self.unregister(corr) {
-            Some(reply_to) => Err((e, reply_to)),
-            // The connection dropped meanwhile and answered it already.
-            None => Ok(()),
-        };
+        let corr = self.next_corr();
         let frame = match self.encode(Kind::Ask, name, type_id, corr, body) {
             Ok(frame) => frame,
-            Err(e) => return handed_back(e),
+            Err(e) => return Err((e, reply_to)),
         };
-        match self.push(Kind::Ask, name, type_id, message, frame, false) {
-            Ok(_) => Ok(()),
-            Err(e) => handed_back(e.err().unwrap_or(SendError::Full)),
+        let mut slot = Some(reply_to);
+        let pushed = self.push_asking(
+            Kind::Ask,
+            name,
+            type_id,
+            message,
+            frame,
+            false,
+            Some((corr, &mut slot)),
+        );
+        match (pushed, slot) {
+            (Ok(_), _) => Ok(()),
+            (Err(e), Some(reply_to)) => Err((e.err().unwrap_or(SendError::Full), reply_to)),
+            // Not queued, so not registered: the slot is still full (never reached).
+            (Err(_), None) => Ok(()),
         }
     }
 
@@ -806,6 +832,33 @@ impl Link {
             reason: reason.to_owned(),
         }
     }
+}
+
+/// Records ask `corr` in flight. Once they are [`SWEEP_ASKS_FROM`] or more, and twice as many
+/// as the last time this looked, it first takes out those whose askers gave up (an asker that
+/// can tell, [`ReplyTo::Asker`]: a typed proxy's `ask_timeout` that timed out, a dropped
+/// future), so that asks a peer acknowledges but never answers cannot pile up. Returns them,
+/// to be dropped outside the lock.
+fn register(st: &mut State, corr: u64, reply_to: ReplyTo) -> Vec<Pending> {
+    let mut gone = Vec::new();
+    if st.pending.len() >= st.sweep_asks_at {
+        let corrs: Vec<u64> = st
+            .pending
+            .iter()
+            .filter(|(_, p)| p.reply_to.gone())
+            .map(|(corr, _)| *corr)
+            .collect();
+        gone.extend(corrs.iter().filter_map(|corr| st.pending.remove(corr)));
+        st.sweep_asks_at = (2 * st.pending.len()).max(SWEEP_ASKS_FROM);
+    }
+    st.pending.insert(
+        corr,
+        Pending {
+            reply_to,
+            outside_task: tokio::task::try_id().is_none(),
+        },
+    );
+    gone
 }
 
 /// The answer slot of [`Link::ask`].

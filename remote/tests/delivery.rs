@@ -355,6 +355,56 @@ async fn asks_given_up_by_their_askers_leave_the_asks_in_flight() {
     assert_eq!(reply, b"ba");
 }
 
+/// An ask waiting for room in a full queue is not in flight yet: a connection that drops
+/// meanwhile does not fail it, and it goes out, and is answered, once there is room on the
+/// next connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ask_waiting_for_room_is_sent_and_answered_after_a_reconnection() {
+    let bus = Bus::new();
+    let (rec, mut got) = Recorder::new(false);
+    let (a, _) = node("a", &bus, rec.clone(), fast_config());
+    let at = a
+        .listen(&Endpoint::Tcp("127.0.0.1:0".into()), &["b"])
+        .await
+        .unwrap();
+    let relay = Relay::start(at).await;
+    let config = LinkConfig {
+        queue_capacity: 1,
+        ..fast_config()
+    };
+    let (b_rec, _) = Recorder::new(true);
+    let (b, mut b_events) = node("b", &bus, b_rec, config);
+    let link = b.connect("a", relay.endpoint.clone());
+    b_events
+        .wait("up", |k| matches!(k, LinkEventKind::Up { .. }))
+        .await;
+    // `a` holds its first delivery: the tell is never acknowledged, the queue stays full.
+    let svc: Arc<str> = "svc".into();
+    link.try_send(Kind::Tell, &svc, 1, |o| o.push(0)).unwrap();
+    let mut ask = Box::pin(link.ask(&svc, 1, |o| o.extend_from_slice(b"xy")));
+    tokio::select! {
+        biased;
+        r = &mut ask => panic!("the ask found room: {r:?}"),
+        _ = std::future::ready(()) => {}
+    }
+    assert_eq!(link.asks_in_flight(), 0, "waiting for room, not in flight");
+    relay.cut();
+    b_events
+        .wait("down", |k| matches!(k, LinkEventKind::Down { .. }))
+        .await;
+    b_events
+        .wait("up", |k| matches!(k, LinkEventKind::Up { .. }))
+        .await;
+    rec.gate.add_permits(tokio::sync::Semaphore::MAX_PERMITS);
+    let (_, reply) = tokio::time::timeout(BOUND, ask)
+        .await
+        .expect("answered")
+        .expect("sent after the reconnection and answered");
+    assert_eq!(reply, b"yx");
+    assert_eq!(recv_n(&mut got, 2).await[1].body, b"xy");
+    assert_eq!(link.stats().late_replies, 0);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_queue_makes_try_send_refuse_and_send_wait() {
     let dir = TempDir::new("backpressure");
