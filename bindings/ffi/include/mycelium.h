@@ -292,7 +292,10 @@ enum MycStatus myc_publish(const struct MycBus *bus,
 
 // Starts a built-in Rust actor exported under `service`: `counter` (each Heartbeat adds its
 // seq; replies with the total), `relay` (arg: a service it asks with seq + 1) or
-// `quote_recorder` (arg: a topic pattern of Quotes it counts). Waits for its start.
+// `quote_recorder` (arg: a topic pattern of Quotes it counts). Waits for its start, and
+// exports it once it has started. `InvalidArgument` (nothing left running) for an unknown
+// kind, a missing arg, a start that fails (a pattern that breaks the topic grammar) or a
+// service name already taken.
 //
 // # Safety
 // `bus` is live; `kind` and `service` NUL-terminated strings; `arg` null or one.

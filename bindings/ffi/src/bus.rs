@@ -220,7 +220,10 @@ pub unsafe extern "C" fn myc_publish(
 
 /// Starts a built-in Rust actor exported under `service`: `counter` (each Heartbeat adds its
 /// seq; replies with the total), `relay` (arg: a service it asks with seq + 1) or
-/// `quote_recorder` (arg: a topic pattern of Quotes it counts). Waits for its start.
+/// `quote_recorder` (arg: a topic pattern of Quotes it counts). Waits for its start, and
+/// exports it once it has started. `InvalidArgument` (nothing left running) for an unknown
+/// kind, a missing arg, a start that fails (a pattern that breaks the topic grammar) or a
+/// service name already taken.
 ///
 /// # Safety
 /// `bus` is live; `kind` and `service` NUL-terminated strings; `arg` null or one.
@@ -245,13 +248,12 @@ pub unsafe extern "C" fn myc_spawn_rust(
         let arg = arg.map(str::to_string);
         kind.check_arg(&arg).map_err(Error::invalid)?;
         let hosted = &bus.hosted;
-        let started = {
+        let starting = {
             let _entered = hosted.handle().enter();
             kind.spawn(hosted.bus(), service, arg)
                 .map_err(Error::invalid)?
         };
-        let _ = hosted.block_on(started);
-        Ok(())
+        hosted.block_on(starting).map_err(Error::invalid)
     })
 }
 

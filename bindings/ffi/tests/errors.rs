@@ -4,7 +4,7 @@ use std::ffi::{c_char, c_void, CStr};
 use std::ptr::{null, null_mut};
 
 use mycelium_codec::WireMessage;
-use mycelium_contracts::Heartbeat;
+use mycelium_contracts::{Heartbeat, Quote};
 use mycelium_ffi::*;
 
 fn last_error() -> String {
@@ -257,5 +257,89 @@ fn bad_arguments_are_refused_with_a_message() {
         assert_eq!(myc_actor_free(null_mut()), MycStatus::Ok);
         assert_eq!(myc_subscription_free(null_mut()), MycStatus::Ok);
         assert_eq!(myc_supervisor_free(null_mut()), MycStatus::Ok);
+    }
+}
+
+#[test]
+fn a_built_in_actor_that_cannot_start_or_be_exported_is_refused_and_left_stopped() {
+    unsafe {
+        let mut bus = null_mut();
+        assert_eq!(myc_bus_new(false, 1, &mut bus), MycStatus::Ok);
+        let quote = |bus, topic: &CStr| {
+            let mut body = Vec::new();
+            Quote {
+                ts_ns: 1,
+                instrument: 1,
+                bid_px: 1.0,
+                bid_qty: 1.0,
+                ask_px: 1.0,
+                ask_qty: 1.0,
+            }
+            .encode_body(&mut body);
+            let mut delivered = usize::MAX;
+            let st = myc_publish(
+                bus,
+                Quote::TYPE_ID,
+                topic.as_ptr(),
+                body.as_ptr(),
+                body.len(),
+                null(),
+                &mut delivered,
+            );
+            assert_eq!(st, MycStatus::Ok, "{}", last_error());
+            delivered
+        };
+
+        // A pattern that breaks the topic grammar: refused, and nothing is exported.
+        assert_eq!(
+            myc_spawn_rust(
+                bus,
+                c"quote_recorder".as_ptr(),
+                c"bad pattern!".as_ptr(),
+                c"rec".as_ptr()
+            ),
+            MycStatus::InvalidArgument
+        );
+        assert!(last_error().contains("could not start"), "{}", last_error());
+        let mut t = 0u16;
+        let mut reply = MycBytes {
+            data: null_mut(),
+            len: 0,
+            capacity: 0,
+        };
+        assert_eq!(
+            myc_ask(bus, c"rec".as_ptr(), 900, null(), 0, -1, &mut t, &mut reply),
+            MycStatus::UnknownService
+        );
+
+        // A recorder that starts but whose service name is taken: refused, and stopped (no
+        // subscriber is left for its pattern).
+        assert_eq!(
+            myc_spawn_rust(bus, c"counter".as_ptr(), null(), c"taken".as_ptr()),
+            MycStatus::Ok
+        );
+        assert_eq!(
+            myc_spawn_rust(
+                bus,
+                c"quote_recorder".as_ptr(),
+                c"md.*".as_ptr(),
+                c"taken".as_ptr()
+            ),
+            MycStatus::InvalidArgument
+        );
+        assert_eq!(quote(bus, c"md.x"), 0);
+
+        // The same recorder under a free name runs and is reached.
+        assert_eq!(
+            myc_spawn_rust(
+                bus,
+                c"quote_recorder".as_ptr(),
+                c"md.*".as_ptr(),
+                c"rec".as_ptr()
+            ),
+            MycStatus::Ok
+        );
+        assert_eq!(quote(bus, c"md.x"), 1);
+        assert_eq!(myc_bus_free(bus), MycStatus::Ok);
     }
 }

@@ -8,6 +8,9 @@ use mycelium_actors::{
 use mycelium_codec::WireMessage;
 use mycelium_contracts::{Heartbeat, Quote};
 use mycelium_supervisor::{ChildSpec, SupervisorRef};
+use std::future::Future;
+use std::pin::Pin;
+
 use tokio::sync::oneshot;
 
 /// Counts: each `Heartbeat` adds its `seq`; the reply carries the total.
@@ -150,32 +153,18 @@ impl Kind {
         Ok(())
     }
 
-    /// Spawns it unsupervised and exports it under `service`; the receiver resolves once its
-    /// `on_start` has run.
-    pub fn spawn(
-        self,
-        bus: &Bus,
-        service: &str,
-        arg: Option<String>,
-    ) -> Result<oneshot::Receiver<()>, String> {
+    /// Spawns it unsupervised; the future it gives waits for its `on_start` and, once the
+    /// start has succeeded, exports it under `service`. The future fails (with a message for
+    /// the caller) when the start fails (a `quote_recorder` pattern that breaks the topic
+    /// grammar) or the export is refused (the service name is taken); nothing is left
+    /// running then. Call it from within the bus's runtime.
+    pub fn spawn(self, bus: &Bus, service: &str, arg: Option<String>) -> Result<Starting, String> {
         let arg = arg.unwrap_or_default();
-        let (started, wait) = oneshot::channel();
-        let options = SpawnOptions::new().on_started(started);
-        let spawned = match self {
-            Kind::Counter => bus
-                .spawn_with::<Counter>((), options)
-                .map(|a| export(bus, service, a)),
-            Kind::Relay => bus
-                .spawn_with::<Relay>(arg, options)
-                .map(|a| export(bus, service, a)),
-            Kind::QuoteRecorder => bus
-                .spawn_with::<QuoteRecorder>(arg, options)
-                .map(|a| export(bus, service, a)),
-        };
-        spawned
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?;
-        Ok(wait)
+        match self {
+            Kind::Counter => spawn_exported::<Counter>(bus, service, (), self),
+            Kind::Relay => spawn_exported::<Relay>(bus, service, arg, self),
+            Kind::QuoteRecorder => spawn_exported::<QuoteRecorder>(bus, service, arg, self),
+        }
     }
 
     /// A child spec for a supervision tree (export it with [`export_child`](Self::export_child)
@@ -213,6 +202,50 @@ impl Kind {
         };
         exported.map_err(|e| e.to_string())
     }
+}
+
+/// A built-in actor being started by [`Kind::spawn`]: resolves once it runs and is exported,
+/// or with why it is not running.
+pub type Starting = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
+
+fn spawn_exported<A>(
+    bus: &Bus,
+    service: &str,
+    args: A::Args,
+    kind: Kind,
+) -> Result<Starting, String>
+where
+    A: Handler<Heartbeat, Reply = Heartbeat>,
+{
+    let (outcome, started) = oneshot::channel();
+    let actor = bus
+        .spawn_with::<A>(args, SpawnOptions::new().on_start_outcome(outcome))
+        .map_err(|e| e.to_string())?;
+    let bus = bus.clone();
+    let service = service.to_string();
+    Ok(Box::pin(async move {
+        match started.await {
+            Ok(Ok(())) => {}
+            // An unsupervised actor whose start failed has stopped with the failure.
+            Ok(Err(reason)) => {
+                return Err(format!(
+                    "the built-in {kind:?} actor could not start: {reason}"
+                ))
+            }
+            Err(_) => {
+                return Err(format!(
+                    "the built-in {kind:?} actor stopped before its start finished"
+                ))
+            }
+        }
+        if let Err(e) = export(&bus, &service, actor.clone()) {
+            // Unreachable by name, it would run for nothing.
+            actor.stop();
+            actor.wait_for_stop().await;
+            return Err(e.to_string());
+        }
+        Ok(())
+    }))
 }
 
 fn export<A>(

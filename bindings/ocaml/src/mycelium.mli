@@ -248,7 +248,10 @@ val spawn_rust : ?arg:string -> bus -> kind:string -> service:string -> unit
 (** Starts a built-in Rust actor exported under [service], each answering [Heartbeat] asks:
     ["counter"] (adds each [seq] to a total, replies with the total), ["relay"] ([arg]: a
     service it asks with [seq + 1], replying with that answer) or ["quote_recorder"] ([arg]:
-    a topic pattern of [Quote]s it counts; replies with the count in [seq]). *)
+    a topic pattern of [Quote]s it counts; replies with the count in [seq]). Returns once it
+    has started and is exported; raises [Error (Invalid_argument, _)], with nothing left
+    running, for an unknown kind, a missing [arg], a start that fails (a pattern that breaks
+    the topic grammar) or a [service] name already taken. *)
 
 (** {1 Supervision} *)
 

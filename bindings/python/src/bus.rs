@@ -176,12 +176,12 @@ impl Bus {
     ) -> PyResult<ActorRef> {
         let kind = Kind::parse(kind).map_err(PyValueError::new_err)?;
         kind.check_arg(&arg).map_err(PyValueError::new_err)?;
-        let started = {
+        let starting = {
             let _entered = self.handle.enter();
             kind.spawn(&self.bus, service, arg)
                 .map_err(PyValueError::new_err)?
         };
-        let _ = self.wait(py, started)?;
+        self.wait(py, starting)?.map_err(PyValueError::new_err)?;
         Ok(ActorRef::service(&self.bus, service))
     }
 

@@ -111,6 +111,15 @@ def test_bad_supervisor_options(bus):
         bus.spawn_rust("relay", "r")
 
 
+def test_a_built_in_actor_that_cannot_start_is_a_value_error_and_not_exported(bus):
+    with pytest.raises(ValueError, match="could not start"):
+        bus.spawn_rust("quote_recorder", "rec", arg="bad pattern!")
+    assert "rec" not in bus.services()
+    # The name is still free for one that starts.
+    bus.spawn_rust("quote_recorder", "rec", arg="md.*")
+    assert "rec" in bus.services()
+
+
 def test_a_topic_or_pattern_that_breaks_the_grammar_is_a_value_error(bus):
     with pytest.raises(ValueError, match="`bad..topic` is not a topic name"):
         bus.publish(hb(), "bad..topic")

@@ -323,7 +323,10 @@ class Bus:
         return self._native.services()
 
     def spawn_rust(self, kind: str, service: str, arg: str | None = None) -> ActorRef:
-        """Starts a built-in Rust actor exported under `service` (see `rust_child`)."""
+        """Starts a built-in Rust actor exported under `service` (see `rust_child`), once it
+        has started. Raises `ValueError`, with nothing left running, for an unknown kind, a
+        missing arg, a start that fails (a `quote_recorder` pattern that breaks the topic
+        grammar) or a service name already taken."""
         self._native.spawn_rust(kind, service, arg)
         return self.ref(service)
 
