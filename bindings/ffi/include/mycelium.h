@@ -95,6 +95,12 @@ typedef struct MycActorCallbacks {
   void (*stop)(void *user_data, void *state, const char *reason);
   // Frees `user_data` once no callback of the actor (or of the tree child's every
   // incarnation) can run any more. Optional.
+  //
+  // Ownership: once `myc_actor_spawn` or `myc_tree_add_foreign` is called with a non-null
+  // `callbacks`, the library owns `user_data`, whatever the outcome. If the call fails
+  // (any argument refused, a failed start, ...), `free_user_data` has been called exactly
+  // once, on the calling thread, before it returns; if it succeeds, it is called once
+  // later, when the actor (or the tree) lets go of the callbacks.
   void (*free_user_data)(void *user_data);
 } MycActorCallbacks;
 
@@ -113,13 +119,14 @@ extern "C" {
 #endif // __cplusplus
 
 // Spawns a foreign actor (unsupervised) and waits until its `start` has run. A failing
-// start gives `StartFailed` with the start's message, once the callbacks' `free_user_data`
-// has run. `args` are copied and given to `start` (the same bytes at every restart, for a
-// supervised actor).
+// start gives `StartFailed` with the start's message. `args` are copied and given to
+// `start` (the same bytes at every restart, for a supervised actor). On any failure the
+// callbacks' `free_user_data` has run (once) when this returns (see
+// `MycActorCallbacks::free_user_data`).
 //
 // # Safety
-// `bus` is a live bus; `callbacks` points to a callbacks struct (copied); `args` to
-// `args_len` bytes; `out` is writable.
+// `bus` is null or a live bus; `callbacks` null or a callbacks struct (copied); `args` null
+// or `args_len` bytes; `out` null or writable.
 enum MycStatus myc_actor_spawn(const struct MycBus *bus,
                                const struct MycActorCallbacks *callbacks,
                                const uint8_t *args,
@@ -444,11 +451,14 @@ enum MycStatus myc_tree_new(uint32_t strategy,
 
 // Adds a foreign child: every restart re-runs `start` with the same `args` (copied). With a
 // `service` (may be null), it is exported under that name for `type_ids` (contract message
-// ids) once the tree runs.
+// ids) once the tree runs. On any failure (an argument refused, an id that names no
+// contract message, a name already taken) the callbacks' `free_user_data` has run (once)
+// when this returns (see `MycActorCallbacks::free_user_data`).
 //
 // # Safety
-// `tree` is live; `name` a NUL-terminated string; `callbacks` valid (copied); `args`
-// `args_len` bytes; `service` null or a string; `type_ids` `n` ids.
+// `tree` null or live; `name` null or a NUL-terminated string; `callbacks` null or valid
+// (copied); `args` null or `args_len` bytes; `service` null or a string; `type_ids` null or
+// `n` ids.
 enum MycStatus myc_tree_add_foreign(struct MycTree *tree,
                                     const char *name,
                                     const struct MycActorCallbacks *callbacks,

@@ -53,6 +53,12 @@ pub struct MycActorCallbacks {
     >,
     /// Frees `user_data` once no callback of the actor (or of the tree child's every
     /// incarnation) can run any more. Optional.
+    ///
+    /// Ownership: once `myc_actor_spawn` or `myc_tree_add_foreign` is called with a non-null
+    /// `callbacks`, the library owns `user_data`, whatever the outcome. If the call fails
+    /// (any argument refused, a failed start, ...), `free_user_data` has been called exactly
+    /// once, on the calling thread, before it returns; if it succeeds, it is called once
+    /// later, when the actor (or the tree) lets go of the callbacks.
     pub free_user_data: Option<unsafe extern "C" fn(user_data: *mut c_void)>,
 }
 
@@ -80,13 +86,24 @@ unsafe impl Send for CForeign {}
 unsafe impl Sync for CForeign {}
 
 impl CForeign {
+    /// Takes ownership of the callbacks' `user_data`: on an error here `free_user_data` has
+    /// run; otherwise it runs when the last holder of the returned `Arc` drops it. Call it
+    /// before checking any other argument, so every failure of the entry point releases
+    /// `user_data` the same way.
     pub(crate) fn new(cb: &MycActorCallbacks) -> Result<(Arc<Self>, Released), Error> {
-        let start = cb
-            .start
-            .ok_or_else(|| Error::invalid("callbacks.start is null"))?;
-        let handle = cb
-            .handle
-            .ok_or_else(|| Error::invalid("callbacks.handle is null"))?;
+        let (Some(start), Some(handle)) = (cb.start, cb.handle) else {
+            if let Some(free) = cb.free_user_data {
+                // SAFETY: the ABI's ownership rule: the library owns `user_data` once called,
+                // and no callback of these has run or can run.
+                unsafe { free(cb.user_data) };
+            }
+            let which = if cb.start.is_none() {
+                "callbacks.start"
+            } else {
+                "callbacks.handle"
+            };
+            return Err(Error::invalid(format!("{which} is null")));
+        };
         let (released, wait) = oneshot::channel();
         let foreign = Arc::new(CForeign {
             cb: *cb,
@@ -250,13 +267,14 @@ pub(crate) fn timeout(ms: i64) -> Option<Duration> {
 }
 
 /// Spawns a foreign actor (unsupervised) and waits until its `start` has run. A failing
-/// start gives `StartFailed` with the start's message, once the callbacks' `free_user_data`
-/// has run. `args` are copied and given to `start` (the same bytes at every restart, for a
-/// supervised actor).
+/// start gives `StartFailed` with the start's message. `args` are copied and given to
+/// `start` (the same bytes at every restart, for a supervised actor). On any failure the
+/// callbacks' `free_user_data` has run (once) when this returns (see
+/// `MycActorCallbacks::free_user_data`).
 ///
 /// # Safety
-/// `bus` is a live bus; `callbacks` points to a callbacks struct (copied); `args` to
-/// `args_len` bytes; `out` is writable.
+/// `bus` is null or a live bus; `callbacks` null or a callbacks struct (copied); `args` null
+/// or `args_len` bytes; `out` null or writable.
 #[no_mangle]
 pub unsafe extern "C" fn myc_actor_spawn(
     bus: *const MycBus,
@@ -267,14 +285,11 @@ pub unsafe extern "C" fn myc_actor_spawn(
 ) -> MycStatus {
     guard(|| {
         // SAFETY: per this function's contract.
-        let (bus, cb, args) = unsafe {
-            (
-                handle(bus, "bus")?,
-                handle(callbacks, "callbacks")?,
-                bytes(args, args_len, "args")?,
-            )
-        };
+        let cb = unsafe { handle(callbacks, "callbacks")? };
+        // First: from here an error drops `foreign`, which releases `user_data`.
         let (foreign, released) = CForeign::new(cb)?;
+        // SAFETY: per this function's contract.
+        let (bus, args) = unsafe { (handle(bus, "bus")?, bytes(args, args_len, "args")?) };
         let args = CArgs(Arc::from(args));
         let hosted = bus.hosted.clone();
         let spawned = hosted.block_on(mycelium_foreign::spawn(

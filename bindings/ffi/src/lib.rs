@@ -15,6 +15,9 @@
 //!   per actor; different actors' callbacks may run at once on different threads. A callback
 //!   reports failure by returning non-zero (message with [`myc_call_fail`]): a failure like a
 //!   Rust panic, restarted by its supervisor. A callback must not unwind into Rust.
+//! - Callbacks given to [`myc_actor_spawn`] or [`myc_tree_add_foreign`] belong to the library
+//!   from the call on: a failed call has run their `free_user_data` exactly once before it
+//!   returns, whatever it refused.
 //!
 //! ```
 //! use mycelium_ffi::*;

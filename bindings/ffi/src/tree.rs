@@ -154,11 +154,14 @@ fn add(tree: &mut MycTree, spec: ChildSpec, entry: ChildEntry) -> Result<(), Err
 
 /// Adds a foreign child: every restart re-runs `start` with the same `args` (copied). With a
 /// `service` (may be null), it is exported under that name for `type_ids` (contract message
-/// ids) once the tree runs.
+/// ids) once the tree runs. On any failure (an argument refused, an id that names no
+/// contract message, a name already taken) the callbacks' `free_user_data` has run (once)
+/// when this returns (see `MycActorCallbacks::free_user_data`).
 ///
 /// # Safety
-/// `tree` is live; `name` a NUL-terminated string; `callbacks` valid (copied); `args`
-/// `args_len` bytes; `service` null or a string; `type_ids` `n` ids.
+/// `tree` null or live; `name` null or a NUL-terminated string; `callbacks` null or valid
+/// (copied); `args` null or `args_len` bytes; `service` null or a string; `type_ids` null or
+/// `n` ids.
 #[no_mangle]
 pub unsafe extern "C" fn myc_tree_add_foreign(
     tree: *mut MycTree,
@@ -172,20 +175,21 @@ pub unsafe extern "C" fn myc_tree_add_foreign(
 ) -> MycStatus {
     guard(|| {
         // SAFETY: per contract.
-        let (tree, name, cb, args, service, ids) = unsafe {
+        let cb = unsafe { handle(callbacks, "callbacks")? };
+        // First: from here an error drops `foreign`, which releases `user_data`.
+        let (foreign, released) = CForeign::new(cb)?;
+        // SAFETY: per contract.
+        let (tree, name, args, service, ids) = unsafe {
             (
                 tree.as_mut()
                     .ok_or_else(|| Error::invalid("tree is null"))?,
                 text(name, "name")?,
-                handle(callbacks, "callbacks")?,
                 bytes(args, args_len, "args")?,
                 optional_text(service, "service")?,
                 bytes(type_ids, n, "type_ids")?,
             )
         };
-        let (foreign, released) = CForeign::new(cb)?;
         if service.is_some() {
-            // After `new`: a refused child's callbacks are released like any other.
             contract_type_ids(ids)?;
         }
         let (spec, gate) =

@@ -288,13 +288,8 @@ static void cb_stop(void *user_data, void *state, const char *reason) {
   free(state);
 }
 
-/* The definition whose free_user_data last ran on this thread (compared, never read): tells
-   a failed call whether the library released the callbacks before it failed. */
-static __thread void *last_freed_def = NULL;
-
 static void cb_free_user_data(void *user_data) {
   actor_def *def = user_data;
-  last_freed_def = def;
   int how = enter_ocaml();
   drop_root(&def->def);
   leave_ocaml(how);
@@ -302,7 +297,9 @@ static void cb_free_user_data(void *user_data) {
 }
 
 /* Callbacks for the definition `def` (its root is registered here, dropped by
-   free_user_data; on an error before the library owns it, by release_callbacks). */
+   free_user_data). Once they are passed to myc_actor_spawn or myc_tree_add_foreign the
+   library owns them: a failed call has run free_user_data (on this thread) before it
+   returns. */
 static MycActorCallbacks make_callbacks(value def) {
   actor_def *d = malloc(sizeof *d);
   if (d == NULL) caml_raise_out_of_memory();
@@ -623,20 +620,12 @@ CAMLprim value myc_ml_tree_add_foreign(value tree, value name, value def, value 
   uint16_t *types = type_id_array(ids, &n);
   MycActorCallbacks cb = make_callbacks(def);
   MycStatus st;
-  /* The tree owns the callbacks once this returns Ok. A failed call may or may not have
-     released them already (on this thread): release them here if it did not. */
-  last_freed_def = NULL;
+  /* From here the library owns the callbacks: a failed call has released them. */
   BLOCKING(st = myc_tree_add_foreign(t, nm, &cb, NULL, 0, svc, types, n));
   free(nm);
   free(svc);
   free(types);
-  if (st != MYC_STATUS_OK) {
-    if (last_freed_def != cb.user_data) {
-      drop_root(&((actor_def *)cb.user_data)->def);
-      free(cb.user_data);
-    }
-    raise_status(st);
-  }
+  if (st != MYC_STATUS_OK) raise_status(st);
   CAMLreturn(Val_unit);
 }
 

@@ -1,0 +1,166 @@
+//! Who owns `user_data` after a failed call: the library, on every path. Each failure of
+//! `myc_actor_spawn` and `myc_tree_add_foreign` (with non-null callbacks) has called
+//! `free_user_data` exactly once when it returns.
+
+use std::ffi::{c_char, c_void};
+use std::ptr::{null, null_mut};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use mycelium_ffi::*;
+
+unsafe extern "C" fn start_ok(
+    _user: *mut c_void,
+    _args: *const u8,
+    _len: usize,
+    _state: *mut *mut c_void,
+    _call: *mut MycCall,
+) -> i32 {
+    0
+}
+
+unsafe extern "C" fn start_fails(
+    _user: *mut c_void,
+    _args: *const u8,
+    _len: usize,
+    _state: *mut *mut c_void,
+    call: *mut MycCall,
+) -> i32 {
+    // SAFETY: `call` is the live call of this callback.
+    unsafe { myc_call_fail(call, c"no config".as_ptr()) };
+    1
+}
+
+unsafe extern "C" fn handle(
+    _user: *mut c_void,
+    _state: *mut c_void,
+    _type_id: u16,
+    _body: *const u8,
+    _len: usize,
+    _call: *mut MycCall,
+) -> i32 {
+    0
+}
+
+unsafe extern "C" fn count_free(user: *mut c_void) {
+    // SAFETY: every test passes a live counter as user_data.
+    unsafe { &*(user as *const AtomicUsize) }.fetch_add(1, Ordering::SeqCst);
+}
+
+fn callbacks(freed: &AtomicUsize) -> MycActorCallbacks {
+    MycActorCallbacks {
+        user_data: freed as *const AtomicUsize as *mut c_void,
+        start: Some(start_ok),
+        handle: Some(handle),
+        stop: None,
+        free_user_data: Some(count_free),
+    }
+}
+
+/// Runs `call` with fresh callbacks counting their releases; checks it fails with `status`
+/// and has released `user_data` exactly once by the time it returns.
+fn released_once_on_failure(
+    what: &str,
+    status: MycStatus,
+    call: impl FnOnce(&MycActorCallbacks) -> MycStatus,
+) {
+    let freed = AtomicUsize::new(0);
+    let cb = callbacks(&freed);
+    assert_eq!(call(&cb), status, "{what}");
+    assert_eq!(
+        freed.load(Ordering::SeqCst),
+        1,
+        "{what}: free_user_data calls"
+    );
+}
+
+#[test]
+fn a_failed_spawn_releases_user_data_once_on_every_path() {
+    unsafe {
+        let mut bus = null_mut();
+        assert_eq!(myc_bus_new(false, 1, &mut bus), MycStatus::Ok);
+        let mut out = null_mut();
+        released_once_on_failure("null bus", MycStatus::InvalidArgument, |cb| {
+            myc_actor_spawn(null(), cb, null(), 0, &mut out)
+        });
+        released_once_on_failure(
+            "args null with a length",
+            MycStatus::InvalidArgument,
+            |cb| myc_actor_spawn(bus, cb, null(), 3, &mut out),
+        );
+        released_once_on_failure("null handle callback", MycStatus::InvalidArgument, |cb| {
+            let cb = MycActorCallbacks {
+                handle: None,
+                ..*cb
+            };
+            myc_actor_spawn(bus, &cb, null(), 0, &mut out)
+        });
+        released_once_on_failure("failed start", MycStatus::StartFailed, |cb| {
+            let cb = MycActorCallbacks {
+                start: Some(start_fails),
+                ..*cb
+            };
+            myc_actor_spawn(bus, &cb, null(), 0, &mut out)
+        });
+        assert!(out.is_null());
+        assert_eq!(myc_bus_free(bus), MycStatus::Ok);
+    }
+}
+
+#[test]
+fn a_refused_tree_child_releases_user_data_once_on_every_path() {
+    unsafe {
+        let mut tree = null_mut();
+        assert_eq!(
+            myc_tree_new(MYC_ONE_FOR_ONE, 3, 1000, 1, 2.0, 10, &mut tree),
+            MycStatus::Ok
+        );
+        let add = |tree, name: *const c_char, cb, args: *const u8, len, ids: &[u16]| {
+            myc_tree_add_foreign(
+                tree,
+                name,
+                cb,
+                args,
+                len,
+                c"svc".as_ptr(),
+                ids.as_ptr(),
+                ids.len(),
+            )
+        };
+        let heartbeat = [900u16];
+        released_once_on_failure("null tree", MycStatus::InvalidArgument, |cb| {
+            add(null_mut(), c"a".as_ptr(), cb, null(), 0, &heartbeat)
+        });
+        released_once_on_failure("null name", MycStatus::InvalidArgument, |cb| {
+            add(tree, null(), cb, null(), 0, &heartbeat)
+        });
+        let bad_utf8 = [0xffu8, 0];
+        released_once_on_failure("name not UTF-8", MycStatus::InvalidArgument, |cb| {
+            add(tree, bad_utf8.as_ptr().cast(), cb, null(), 0, &heartbeat)
+        });
+        released_once_on_failure(
+            "args null with a length",
+            MycStatus::InvalidArgument,
+            |cb| add(tree, c"a".as_ptr(), cb, null(), 3, &heartbeat),
+        );
+        released_once_on_failure("null start callback", MycStatus::InvalidArgument, |cb| {
+            let cb = MycActorCallbacks { start: None, ..*cb };
+            add(tree, c"a".as_ptr(), &cb, null(), 0, &heartbeat)
+        });
+        released_once_on_failure("unknown type id", MycStatus::InvalidArgument, |cb| {
+            add(tree, c"a".as_ptr(), cb, null(), 0, &[60_000])
+        });
+        // A child that is accepted keeps its callbacks until the tree lets go of them.
+        let kept = AtomicUsize::new(0);
+        let cb = callbacks(&kept);
+        assert_eq!(
+            add(tree, c"a".as_ptr(), &cb, null(), 0, &heartbeat),
+            MycStatus::Ok
+        );
+        released_once_on_failure("duplicate name", MycStatus::InvalidArgument, |cb| {
+            add(tree, c"a".as_ptr(), cb, null(), 0, &heartbeat)
+        });
+        assert_eq!(kept.load(Ordering::SeqCst), 0);
+        assert_eq!(myc_tree_free(tree), MycStatus::Ok);
+        assert_eq!(kept.load(Ordering::SeqCst), 1);
+    }
+}
