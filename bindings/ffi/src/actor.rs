@@ -11,7 +11,9 @@ use tokio::sync::oneshot;
 
 use crate::bus::MycBus;
 use crate::call::{MycBytes, MycCall};
-use crate::error::{bytes, contract_type_ids, guard, handle, put, text, Error, MycStatus};
+use crate::error::{
+    bytes, contract_type_ids, guard, handle, put, text, writable, Error, MycStatus,
+};
 
 /// The callbacks of a foreign actor. `start` and `handle` are required.
 ///
@@ -290,6 +292,7 @@ pub unsafe extern "C" fn myc_actor_spawn(
         let (foreign, released) = CForeign::new(cb)?;
         // SAFETY: per this function's contract.
         let (bus, args) = unsafe { (handle(bus, "bus")?, bytes(args, args_len, "args")?) };
+        writable(out, "out")?;
         let args = CArgs(Arc::from(args));
         let hosted = bus.hosted.clone();
         let spawned = hosted.block_on(mycelium_foreign::spawn(
@@ -527,6 +530,7 @@ pub unsafe extern "C" fn myc_actor_subscribe(
     guard(|| {
         // SAFETY: per contract.
         let (actor, pattern) = unsafe { (handle(actor, "actor")?, text(pattern, "pattern")?) };
+        writable(out, "out")?;
         let to: Arc<dyn ByteService> = Arc::new(actor.actor.clone());
         let sub = mycelium_foreign::subscribe_bytes(
             actor.bus(),

@@ -9,7 +9,7 @@ use mycelium_foreign::HostedBus;
 
 use crate::actor::timeout;
 use crate::call::MycBytes;
-use crate::error::{bytes, guard, handle, optional_text, put, text, Error, MycStatus};
+use crate::error::{bytes, guard, handle, optional_text, put, text, writable, Error, MycStatus};
 
 /// A bus and its runtime. Free with [`myc_bus_free`].
 pub struct MycBus {
@@ -28,6 +28,7 @@ pub unsafe extern "C" fn myc_bus_new(
     out: *mut *mut MycBus,
 ) -> MycStatus {
     guard(|| {
+        writable(out, "out")?;
         let hosted = HostedBus::new(virtual_time, seed, 2)
             .map_err(|e| Error::new(MycStatus::Runtime, e.to_string()))?;
         let boxed = Box::into_raw(Box::new(MycBus {

@@ -204,6 +204,15 @@ pub(crate) unsafe fn handle<'a, T>(ptr: *const T, what: &str) -> Result<&'a T, E
     unsafe { ptr.as_ref() }.ok_or_else(|| Error::invalid(format!("{what} is null")))
 }
 
+/// Refuses a null out pointer: checked before a call does anything, so a refused call leaves
+/// nothing running or allocated.
+pub(crate) fn writable<T>(out: *mut T, what: &str) -> Result<(), Error> {
+    if out.is_null() {
+        return Err(Error::invalid(format!("{what} is null")));
+    }
+    Ok(())
+}
+
 /// Writes `value` to an out pointer.
 ///
 /// # Safety

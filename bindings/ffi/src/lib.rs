@@ -6,7 +6,9 @@
 //! Rules of the ABI:
 //! - Every function returns a [`MycStatus`]; on an error, [`myc_last_error`] gives the message
 //!   (per thread, valid until the next call on that thread). No Rust panic crosses the
-//!   boundary: each entry point catches it and returns [`MycStatus::Panic`].
+//!   boundary: each entry point catches it and returns [`MycStatus::Panic`]. An entry point
+//!   checks its arguments (out pointers included) before it does anything: a call refused
+//!   with `InvalidArgument` has started, spawned or allocated nothing.
 //! - Handles are opaque and owned by the caller, who frees each exactly once with its
 //!   `_free` function. A free that tears something down (an actor, a subscription, a tree, a
 //!   bus) waits until it is down, so no callback runs once it returns, except a final

@@ -11,7 +11,7 @@ use mycelium_remote::{LocalSchema, Node, RemoteAskError, RemoteService, SendErro
 use crate::actor::timeout;
 use crate::bus::MycBus;
 use crate::call::MycBytes;
-use crate::error::{bytes, guard, handle, put, text, Error, MycStatus};
+use crate::error::{bytes, guard, handle, put, text, writable, Error, MycStatus};
 
 /// This bus as a node of a topology. Free with [`myc_node_free`].
 pub struct MycNode {
@@ -68,6 +68,7 @@ pub unsafe extern "C" fn myc_node_start(
                 text(name, "name")?,
             )
         };
+        writable(out, "out")?;
         let hosted = bus.hosted.clone();
         let schema = LocalSchema::from_digest(SCHEMA_DIGEST);
         let node = hosted

@@ -18,7 +18,7 @@ use tokio::sync::watch;
 use crate::actor::{CArgs, CForeign, MycActor, MycActorCallbacks, Released};
 use crate::bus::MycBus;
 use crate::error::{
-    bytes, contract_type_ids, guard, handle, optional_text, put, text, Error, MycStatus,
+    bytes, contract_type_ids, guard, handle, optional_text, put, text, writable, Error, MycStatus,
 };
 
 /// Strategy of a tree: only the failed child restarts.
@@ -98,6 +98,7 @@ pub unsafe extern "C" fn myc_tree_new(
     out: *mut *mut MycTree,
 ) -> MycStatus {
     guard(|| {
+        writable(out, "out")?;
         if !(backoff_factor.is_finite() && backoff_factor >= 1.0) {
             return Err(Error::invalid("backoff_factor must be a number >= 1"));
         }
@@ -283,6 +284,7 @@ pub unsafe extern "C" fn myc_tree_start(
         let mut tree = unsafe { Box::from_raw(tree) };
         // SAFETY: per contract.
         let bus = unsafe { handle(bus, "bus")? };
+        writable(out, "out")?;
         let builder = tree
             .builder
             .take()
@@ -373,6 +375,7 @@ pub unsafe extern "C" fn myc_supervisor_child(
     guard(|| {
         // SAFETY: per contract.
         let (sup, name) = unsafe { (handle(sup, "supervisor")?, text(name, "name")?) };
+        writable(out, "out")?;
         let gate = match sup.children.iter().find(|c| c.name == name) {
             Some(ChildEntry {
                 child: Child::Foreign { gate, .. },

@@ -493,3 +493,28 @@ fn a_link_that_gave_up_refuses_asks_and_remote_subscriptions() {
         myc_bus_free(bus);
     }
 }
+
+#[test]
+fn a_null_out_pointer_starts_no_node() {
+    let (dir, path) = two_node_topology("out", "MYCELIUM_FFI_OUT_TEST_SECRET", "");
+    unsafe {
+        let mut bus = null_mut();
+        assert_eq!(myc_bus_new(false, 1, &mut bus), MycStatus::Ok);
+        assert_eq!(
+            myc_node_start(bus, path.as_ptr(), c"a".as_ptr(), null_mut()),
+            MycStatus::InvalidArgument
+        );
+        assert!(last_error().contains("out is null"), "{}", last_error());
+        assert!(!dir.0.join("a.sock").exists(), "the node listens");
+        let mut node = null_mut();
+        assert_eq!(
+            myc_node_start(bus, path.as_ptr(), c"a".as_ptr(), &mut node),
+            MycStatus::Ok,
+            "{}",
+            last_error()
+        );
+        assert!(dir.0.join("a.sock").exists(), "the node listens");
+        assert_eq!(myc_node_free(node), MycStatus::Ok);
+        assert_eq!(myc_bus_free(bus), MycStatus::Ok);
+    }
+}
