@@ -193,7 +193,10 @@ enum MycStatus myc_measure_actor_asks(const struct MycActor *actor,
 // `actor` is live; `alive` writable.
 enum MycStatus myc_actor_is_alive(const struct MycActor *actor, bool *alive);
 
-// Stops the actor and waits until it has stopped for good (its `stop` callback has run).
+// Stops an actor from `myc_actor_spawn` and waits until it has stopped for good (its `stop`
+// callback has run). A supervisor's child (from `myc_supervisor_child`) is refused with
+// `InvalidArgument` and keeps running: its supervisor would restart it, so it stops with its
+// tree (`myc_supervisor_free`).
 //
 // # Safety
 // `actor` is live.

@@ -465,7 +465,10 @@ pub unsafe extern "C" fn myc_actor_is_alive(actor: *const MycActor, alive: *mut 
     })
 }
 
-/// Stops the actor and waits until it has stopped for good (its `stop` callback has run).
+/// Stops an actor from `myc_actor_spawn` and waits until it has stopped for good (its `stop`
+/// callback has run). A supervisor's child (from `myc_supervisor_child`) is refused with
+/// `InvalidArgument` and keeps running: its supervisor would restart it, so it stops with its
+/// tree (`myc_supervisor_free`).
 ///
 /// # Safety
 /// `actor` is live.
@@ -474,6 +477,11 @@ pub unsafe extern "C" fn myc_actor_stop(actor: *const MycActor) -> MycStatus {
     guard(|| {
         // SAFETY: per contract.
         let actor = unsafe { handle(actor, "actor")? };
+        if actor.owned.is_none() {
+            return Err(Error::invalid(
+                "the actor is a supervisor's child, which its supervisor restarts: stop it with its tree (myc_supervisor_free)",
+            ));
+        }
         actor.actor.stop();
         actor.hosted.block_on(actor.actor.wait_for_stop());
         Ok(())

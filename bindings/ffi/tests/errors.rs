@@ -343,3 +343,60 @@ fn a_built_in_actor_that_cannot_start_or_be_exported_is_refused_and_left_stopped
         assert_eq!(myc_bus_free(bus), MycStatus::Ok);
     }
 }
+
+unsafe extern "C" fn start_ok(
+    _user: *mut c_void,
+    _args: *const u8,
+    _len: usize,
+    _state: *mut *mut c_void,
+    _call: *mut MycCall,
+) -> i32 {
+    0
+}
+
+#[test]
+fn a_supervisor_child_is_not_stopped_through_its_handle() {
+    unsafe {
+        let mut bus = null_mut();
+        assert_eq!(myc_bus_new(false, 1, &mut bus), MycStatus::Ok);
+        let mut tree = null_mut();
+        assert_eq!(
+            myc_tree_new(MYC_ONE_FOR_ONE, 3, 1000, 1, 2.0, 10, &mut tree),
+            MycStatus::Ok
+        );
+        let cb = MycActorCallbacks {
+            start: Some(start_ok),
+            ..callbacks()
+        };
+        assert_eq!(
+            myc_tree_add_foreign(tree, c"w".as_ptr(), &cb, null(), 0, null(), null(), 0),
+            MycStatus::Ok
+        );
+        let mut sup = null_mut();
+        assert_eq!(myc_tree_start(bus, tree, &mut sup), MycStatus::Ok);
+        let mut child = null_mut();
+        assert_eq!(
+            myc_supervisor_child(sup, c"w".as_ptr(), &mut child),
+            MycStatus::Ok
+        );
+        // Its supervisor would restart it: refused at once, and it keeps running. (A thread,
+        // so a call that never returns fails the test instead of hanging it.)
+        let (tx, rx) = std::sync::mpsc::channel();
+        let handle = child as usize;
+        std::thread::spawn(move || {
+            let st = myc_actor_stop(handle as *const MycActor);
+            let _ = tx.send((st, last_error()));
+        });
+        let (st, msg) = rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("myc_actor_stop on a child returns");
+        assert_eq!(st, MycStatus::InvalidArgument);
+        assert!(msg.contains("myc_supervisor_free"), "{msg}");
+        let mut alive = false;
+        assert_eq!(myc_actor_is_alive(child, &mut alive), MycStatus::Ok);
+        assert!(alive);
+        assert_eq!(myc_actor_free(child), MycStatus::Ok);
+        assert_eq!(myc_supervisor_free(sup), MycStatus::Ok);
+        assert_eq!(myc_bus_free(bus), MycStatus::Ok);
+    }
+}

@@ -214,7 +214,9 @@ module Actor_ref : sig
   (** False once it has stopped for good. *)
 
   val stop : actor -> unit
-  (** Stops it and waits until its [on_stop] has run. *)
+  (** Stops an actor from {!spawn} and waits until its [on_stop] has run. A supervisor's child
+      ({!Supervisor.child}) raises [Error (Invalid_argument, _)] and keeps running: its
+      supervisor would restart it, so it stops with its tree ({!Supervisor.stop}). *)
 
   val free : actor -> unit
   (** Frees the handle. An actor from {!spawn} is stopped first; this returns once its last

@@ -58,6 +58,11 @@ let () =
   M.Supervisor.wait_restarts sup ~child:"fragile" 2;
   let r = M.Actor_ref.ask child C.heartbeat (hb 2L) C.heartbeat in
   check_eq "the handle reaches the new incarnation" Int64.to_string 1002L r.seq;
+  (* Its supervisor would restart it: a child is stopped with its tree, not through its
+     handle. *)
+  let msg = expect_error "stop a child" M.Invalid_argument (fun () -> M.Actor_ref.stop child) in
+  check "the message names the way" (contains msg "myc_supervisor_free");
+  check "the child still runs" (M.Actor_ref.is_alive child);
   M.Actor_ref.free child;
   ignore (expect_error "unknown child" M.Invalid_argument (fun () -> M.Supervisor.child sup "nobody"));
   M.Supervisor.stop sup;
