@@ -52,7 +52,10 @@
 
     Handles ({!bus}, {!actor}, {!subscription}, {!Supervisor.t}, {!Node.t}) are freed
     explicitly ([close], [free], [stop], [unsubscribe], [leave]); a freed handle raises
-    [Error (Invalid_argument, _)] when used again, and freeing twice does nothing. The OCaml
+    [Error (Invalid_argument, _)] when used again, and freeing twice does nothing. A handle
+    may be freed while another thread (or a callback below this one) is in a call on it: it is
+    closed at once (new calls raise), and the free itself (for an actor from {!spawn}, its
+    stop; for a bus, its shutdown) happens when the last call in flight on it returns. The OCaml
     values the library keeps across calls (an actor's definition and arguments, the state of
     each incarnation) are GC roots, removed synchronously: an incarnation's state when it
     stops (a stop, a failure before a restart, {!Bus.shutdown} or {!Bus.close}), an actor's
@@ -134,8 +137,9 @@ module Bus : sig
       alive after [timeout_ms] (default 5000). The handle stays valid (to {!close}). *)
 
   val close : bus -> unit
-  (** Shuts the bus down if it still runs (5 s deadline) and frees it. Actor handles of the
-      bus must still be freed; they report the actors stopped. *)
+  (** Shuts the bus down if it still runs (5 s deadline) and frees it (when the last call in
+      flight on the handle returns, if another thread is in one). Actor handles of the bus
+      must still be freed; they report the actors stopped. *)
 
   val now_ns : bus -> int64
   (** Bus time since creation, in nanoseconds. *)
@@ -220,7 +224,9 @@ module Actor_ref : sig
 
   val free : actor -> unit
   (** Frees the handle. An actor from {!spawn} is stopped first; this returns once its last
-      callback has run and its GC roots are gone. A supervisor's child keeps running. *)
+      callback has run and its GC roots are gone, unless a call on the handle is in flight
+      (see "Ownership and the GC"): then the stop comes when that call returns. A
+      supervisor's child keeps running. *)
 end
 
 (** {1 Services and topics} *)
@@ -303,7 +309,9 @@ module Supervisor : sig
 
   val stop : t -> unit
   (** Stops the children in reverse order, waits until every callback has run and every GC
-      root of its OCaml children is gone, and frees the handle. *)
+      root of its OCaml children is gone, and frees the handle. While another thread is in
+      a call on the handle ({!wait_restarts}, {!child}), the handle is closed at once and
+      the stop comes when that call returns. *)
 end
 
 (** {1 Split deployments} *)

@@ -8,6 +8,9 @@
    - Every stub that can wait (for a reply, a mailbox, a start, a stop) copies its OCaml
      arguments to C memory and releases the runtime lock while it waits, so the actors'
      callbacks (which take the lock) can run meanwhile.
+   - A handle counts the calls in flight on it (see "Handles"): a handle freed by one thread
+     while another waits in a call on it is closed at once, and the library's object is
+     freed when the last such call ends, never under a call that still uses it.
    - The OCaml values kept across calls (an actor's definition, an incarnation's handlers)
      are generational global roots, removed synchronously by the stop and free_user_data
      callbacks, before their C cells are freed. live_roots counts them. */
@@ -114,6 +117,16 @@ static void raise_closed(const char *what) {
   caml_raise_with_args(*exn, 2, items);
 }
 
+/* Around a call from OCaml into the library that does not wait: the lock is kept (a callback
+   it runs on this thread, such as free_user_data, finds it held). */
+#define HOLDING(stmt)             \
+  do {                            \
+    int prev_ = th_state;         \
+    th_state = TH_HOLDING;        \
+    stmt;                         \
+    th_state = prev_;             \
+  } while (0)
+
 #define CHECK(call)                                 \
   do {                                              \
     MycStatus st_;                                  \
@@ -123,24 +136,106 @@ static void raise_closed(const char *what) {
 
 /* ---- Handles -------------------------------------------------------------------------- */
 
-/* A handle is an abstract block holding the library's pointer; freeing sets it to NULL. */
+/* A handle is an abstract block: the library's pointer (NULL once freed), how many calls on it
+   are in flight (a stub that released the runtime lock for a call still uses the pointer),
+   and the free deferred to the last of them (NULL unless freed while calls were in flight).
+   Every field is read and written with the runtime lock held, so no other lock is needed;
+   a stub re-reads the block from its root after taking the lock back, as the GC may have
+   moved it. */
+typedef MycStatus (*free_fn)(void *);
+
+enum { H_PTR = 0, H_IN_FLIGHT = 1, H_DEFERRED = 2 };
+
 static value alloc_handle(void *p) {
-  value v = caml_alloc_small(1, Abstract_tag);
-  Field(v, 0) = (value)p;
+  value v = caml_alloc_small(3, Abstract_tag);
+  Field(v, H_PTR) = (value)p;
+  Field(v, H_IN_FLIGHT) = (value)0;
+  Field(v, H_DEFERRED) = (value)NULL;
   return v;
 }
 
+static int handle_closed(value v) {
+  return (void *)Field(v, H_PTR) == NULL || (void *)Field(v, H_DEFERRED) != NULL;
+}
+
+/* The pointer of a handle used only while the runtime lock is held. */
 static void *handle_ptr(value v, const char *what) {
-  void *p = (void *)Field(v, 0);
-  if (p == NULL) raise_closed(what);
+  if (handle_closed(v)) raise_closed(what);
+  return (void *)Field(v, H_PTR);
+}
+
+/* Starts a call on the handle: its pointer stays valid until end_call. A stub checks its
+   handle with handle_ptr first, so a closed handle raises before anything is copied, and
+   takes the pointer again here, right before it releases the lock. */
+static void *begin_call(value v, const char *what) {
+  if (handle_closed(v)) raise_closed(what);
+  Field(v, H_IN_FLIGHT) = (value)((intptr_t)Field(v, H_IN_FLIGHT) + 1);
+  return (void *)Field(v, H_PTR);
+}
+
+/* Ends a call started by begin_call; the last one to end on a handle freed meanwhile makes
+   the deferred free (its status is dropped: the free was asked for by a call that has
+   returned). */
+static void end_call(value v) {
+  intptr_t n = (intptr_t)Field(v, H_IN_FLIGHT) - 1;
+  Field(v, H_IN_FLIGHT) = (value)n;
+  free_fn deferred = (free_fn)Field(v, H_DEFERRED);
+  if (n == 0 && deferred != NULL) {
+    void *p = (void *)Field(v, H_PTR);
+    Field(v, H_PTR) = (value)NULL;
+    Field(v, H_DEFERRED) = (value)NULL;
+    MycStatus st;
+    BLOCKING(st = deferred(p));
+    (void)st;
+  }
+}
+
+/* A call on the handle `h` (a registered root, such as a CAMLparam) with the runtime lock
+   released: `p` is its pointer for the call. */
+#define ON_HANDLE(h, what, p, stmt) \
+  do {                              \
+    p = begin_call(h, what);        \
+    BLOCKING(stmt);                 \
+    end_call(h);                    \
+  } while (0)
+
+#define ON_HANDLE_CHECK(h, what, p, call)             \
+  do {                                                \
+    MycStatus st_;                                    \
+    ON_HANDLE(h, what, p, st_ = (call));              \
+    if (st_ != MYC_STATUS_OK) raise_status(st_);      \
+  } while (0)
+
+/* Frees the handle with `release` (a second free does nothing). While calls on it are in
+   flight (on other threads, or below on this one), the handle is closed at once (new calls
+   raise) and the free is left to the last of them. */
+static void close_handle(value v, free_fn release) {
+  CAMLparam1(v);
+  if (handle_closed(v)) CAMLreturn0;
+  if ((intptr_t)Field(v, H_IN_FLIGHT) > 0) {
+    Field(v, H_DEFERRED) = (value)release;
+    CAMLreturn0;
+  }
+  void *p = (void *)Field(v, H_PTR);
+  Field(v, H_PTR) = (value)NULL;
+  CHECK(release(p));
+  CAMLreturn0;
+}
+
+/* Takes the pointer out of a handle that is consumed (a tree when it starts). */
+static void *take_handle(value v, const char *what) {
+  if (handle_closed(v)) raise_closed(what);
+  void *p = (void *)Field(v, H_PTR);
+  Field(v, H_PTR) = (value)NULL;
   return p;
 }
 
-static void *take_handle(value v) {
-  void *p = (void *)Field(v, 0);
-  Field(v, 0) = (value)NULL;
-  return p;
-}
+static MycStatus free_bus(void *p) { return myc_bus_free(p); }
+static MycStatus free_actor(void *p) { return myc_actor_free(p); }
+static MycStatus free_subscription(void *p) { return myc_subscription_free(p); }
+static MycStatus free_tree(void *p) { return myc_tree_free(p); }
+static MycStatus free_supervisor(void *p) { return myc_supervisor_free(p); }
+static MycStatus free_node(void *p) { return myc_node_free(p); }
 
 /* C copies of OCaml strings, made before the lock is released. */
 static char *dup_string(value s) {
@@ -329,14 +424,13 @@ CAMLprim value myc_ml_bus_shutdown(value bus, value timeout_ms) {
   CAMLparam2(bus, timeout_ms);
   MycBus *b = handle_ptr(bus, "bus");
   uint64_t t = (uint64_t)Long_val(timeout_ms);
-  CHECK(myc_bus_shutdown(b, t));
+  ON_HANDLE_CHECK(bus, "bus", b, myc_bus_shutdown(b, t));
   CAMLreturn(Val_unit);
 }
 
 CAMLprim value myc_ml_bus_free(value bus) {
   CAMLparam1(bus);
-  MycBus *b = take_handle(bus);
-  if (b != NULL) CHECK(myc_bus_free(b));
+  close_handle(bus, free_bus);
   CAMLreturn(Val_unit);
 }
 
@@ -344,7 +438,7 @@ CAMLprim value myc_ml_bus_now_ns(value bus) {
   CAMLparam1(bus);
   uint64_t now = 0;
   MycBus *b = handle_ptr(bus, "bus");
-  CHECK(myc_bus_now_ns(b, &now));
+  ON_HANDLE_CHECK(bus, "bus", b, myc_bus_now_ns(b, &now));
   CAMLreturn(caml_copy_int64((int64_t)now));
 }
 
@@ -352,7 +446,7 @@ CAMLprim value myc_ml_bus_dead_letters(value bus) {
   CAMLparam1(bus);
   uint64_t n = 0;
   MycBus *b = handle_ptr(bus, "bus");
-  CHECK(myc_bus_dead_letters(b, &n));
+  ON_HANDLE_CHECK(bus, "bus", b, myc_bus_dead_letters(b, &n));
   CAMLreturn(Val_long((long)n));
 }
 
@@ -363,7 +457,7 @@ CAMLprim value myc_ml_tell(value bus, value service, value type_id, value body) 
   char *svc = dup_string(service);
   uint8_t *data = dup_bytes(body, &len);
   MycStatus st;
-  BLOCKING(st = myc_tell(b, svc, (uint16_t)Int_val(type_id), data, len));
+  ON_HANDLE(bus, "bus", b, st = myc_tell(b, svc, (uint16_t)Int_val(type_id), data, len));
   free(svc);
   free(data);
   if (st != MYC_STATUS_OK) raise_status(st);
@@ -381,7 +475,8 @@ CAMLprim value myc_ml_ask(value bus, value service, value type_id, value body,
   MycBytes reply = {0};
   MycStatus st;
   int64_t t = (int64_t)Long_val(timeout_ms);
-  BLOCKING(st = myc_ask(b, svc, (uint16_t)Int_val(type_id), data, len, t, &rt, &reply));
+  ON_HANDLE(bus, "bus", b,
+            st = myc_ask(b, svc, (uint16_t)Int_val(type_id), data, len, t, &rt, &reply));
   free(svc);
   free(data);
   if (st != MYC_STATUS_OK) raise_status(st);
@@ -398,8 +493,9 @@ CAMLprim value myc_ml_publish(value bus, value type_id, value topic, value body,
   int has_key = Is_block(key);
   if (has_key) k = (uint64_t)Int64_val(Field(key, 0));
   MycStatus st;
-  BLOCKING(st = myc_publish(b, (uint16_t)Int_val(type_id), t, data, len, has_key ? &k : NULL,
-                            &delivered));
+  ON_HANDLE(bus, "bus", b,
+            st = myc_publish(b, (uint16_t)Int_val(type_id), t, data, len, has_key ? &k : NULL,
+                             &delivered));
   free(t);
   free(data);
   if (st != MYC_STATUS_OK) raise_status(st);
@@ -411,7 +507,7 @@ CAMLprim value myc_ml_spawn_rust(value bus, value kind, value arg, value service
   MycBus *b = handle_ptr(bus, "bus");
   char *k = dup_string(kind), *a = dup_option(arg), *s = dup_string(service);
   MycStatus st;
-  BLOCKING(st = myc_spawn_rust(b, k, a, s));
+  ON_HANDLE(bus, "bus", b, st = myc_spawn_rust(b, k, a, s));
   free(k);
   free(a);
   free(s);
@@ -442,8 +538,9 @@ CAMLprim value myc_ml_measure_asks(value bus, value service, value type_id, valu
   uint64_t *times = calloc(count ? count : 1, sizeof *times);
   if (times == NULL) caml_raise_out_of_memory();
   MycStatus st;
-  BLOCKING(st = myc_measure_asks(b, svc, (uint16_t)Int_val(type_id), data, len, (size_t)count,
-                                 times));
+  ON_HANDLE(bus, "bus", b,
+            st = myc_measure_asks(b, svc, (uint16_t)Int_val(type_id), data, len,
+                                  (size_t)count, times));
   free(svc);
   free(data);
   if (st != MYC_STATUS_OK) {
@@ -470,8 +567,9 @@ CAMLprim value myc_ml_measure_actor_asks(value actor, value type_id, value body,
   size_t direct = 0;
   MycStatus st;
   /* The lock is released: an idle actor's handler takes it back on this very thread. */
-  BLOCKING(st = myc_measure_actor_asks(a, (uint16_t)Int_val(type_id), data, len,
-                                       (size_t)count, times, &direct));
+  ON_HANDLE(actor, "actor", a,
+            st = myc_measure_actor_asks(a, (uint16_t)Int_val(type_id), data, len,
+                                        (size_t)count, times, &direct));
   free(data);
   if (st != MYC_STATUS_OK) {
     free(times);
@@ -498,7 +596,7 @@ CAMLprim value myc_ml_actor_spawn(value bus, value def) {
   MycActor *actor = NULL;
   /* From here the library owns the callbacks: it calls free_user_data even when the start
      fails. */
-  CHECK(myc_actor_spawn(b, &cb, NULL, 0, &actor));
+  ON_HANDLE_CHECK(bus, "bus", b, myc_actor_spawn(b, &cb, NULL, 0, &actor));
   CAMLreturn(alloc_handle(actor));
 }
 
@@ -517,7 +615,7 @@ CAMLprim value myc_ml_actor_export(value actor, value service, value ids) {
   char *s = dup_string(service);
   uint16_t *t = type_id_array(ids, &n);
   MycStatus st;
-  BLOCKING(st = myc_actor_export(a, s, t, n));
+  ON_HANDLE(actor, "actor", a, st = myc_actor_export(a, s, t, n));
   free(s);
   free(t);
   if (st != MYC_STATUS_OK) raise_status(st);
@@ -530,7 +628,7 @@ CAMLprim value myc_ml_actor_tell(value actor, value type_id, value body) {
   size_t len;
   uint8_t *data = dup_bytes(body, &len);
   MycStatus st;
-  BLOCKING(st = myc_actor_tell(a, (uint16_t)Int_val(type_id), data, len));
+  ON_HANDLE(actor, "actor", a, st = myc_actor_tell(a, (uint16_t)Int_val(type_id), data, len));
   free(data);
   if (st != MYC_STATUS_OK) raise_status(st);
   CAMLreturn(Val_unit);
@@ -545,7 +643,8 @@ CAMLprim value myc_ml_actor_ask(value actor, value type_id, value body, value ti
   MycBytes reply = {0};
   MycStatus st;
   int64_t t = (int64_t)Long_val(timeout_ms);
-  BLOCKING(st = myc_actor_ask(a, (uint16_t)Int_val(type_id), data, len, t, &rt, &reply));
+  ON_HANDLE(actor, "actor", a,
+            st = myc_actor_ask(a, (uint16_t)Int_val(type_id), data, len, t, &rt, &reply));
   free(data);
   if (st != MYC_STATUS_OK) raise_status(st);
   CAMLreturn(reply_pair(rt, &reply));
@@ -555,21 +654,20 @@ CAMLprim value myc_ml_actor_is_alive(value actor) {
   CAMLparam1(actor);
   MycActor *a = handle_ptr(actor, "actor");
   bool alive = false;
-  CHECK(myc_actor_is_alive(a, &alive));
+  ON_HANDLE_CHECK(actor, "actor", a, myc_actor_is_alive(a, &alive));
   CAMLreturn(Val_bool(alive));
 }
 
 CAMLprim value myc_ml_actor_stop(value actor) {
   CAMLparam1(actor);
   MycActor *a = handle_ptr(actor, "actor");
-  CHECK(myc_actor_stop(a));
+  ON_HANDLE_CHECK(actor, "actor", a, myc_actor_stop(a));
   CAMLreturn(Val_unit);
 }
 
 CAMLprim value myc_ml_actor_free(value actor) {
   CAMLparam1(actor);
-  MycActor *a = take_handle(actor);
-  if (a != NULL) CHECK(myc_actor_free(a));
+  close_handle(actor, free_actor);
   CAMLreturn(Val_unit);
 }
 
@@ -579,7 +677,7 @@ CAMLprim value myc_ml_actor_subscribe(value actor, value type_id, value pattern)
   MycSubscription *sub = NULL;
   char *p = dup_string(pattern);
   MycStatus st;
-  BLOCKING(st = myc_actor_subscribe(a, (uint16_t)Int_val(type_id), p, &sub));
+  ON_HANDLE(actor, "actor", a, st = myc_actor_subscribe(a, (uint16_t)Int_val(type_id), p, &sub));
   free(p);
   if (st != MYC_STATUS_OK) raise_status(st);
   CAMLreturn(alloc_handle(sub));
@@ -587,8 +685,7 @@ CAMLprim value myc_ml_actor_subscribe(value actor, value type_id, value pattern)
 
 CAMLprim value myc_ml_subscription_free(value sub) {
   CAMLparam1(sub);
-  MycSubscription *s = take_handle(sub);
-  if (s != NULL) CHECK(myc_subscription_free(s));
+  close_handle(sub, free_subscription);
   CAMLreturn(Val_unit);
 }
 
@@ -620,8 +717,10 @@ CAMLprim value myc_ml_tree_add_foreign(value tree, value name, value def, value 
   uint16_t *types = type_id_array(ids, &n);
   MycActorCallbacks cb = make_callbacks(def);
   MycStatus st;
-  /* From here the library owns the callbacks: a failed call has released them. */
-  BLOCKING(st = myc_tree_add_foreign(t, nm, &cb, NULL, 0, svc, types, n));
+  /* From here the library owns the callbacks: a failed call has released them (on this
+     thread). The call does not wait, so the runtime lock is kept: no other thread can use
+     or free the tree meanwhile. */
+  HOLDING(st = myc_tree_add_foreign(t, nm, &cb, NULL, 0, svc, types, n));
   free(nm);
   free(svc);
   free(types);
@@ -646,18 +745,16 @@ CAMLprim value myc_ml_tree_add_rust(value tree, value name, value kind, value ar
 
 CAMLprim value myc_ml_tree_free(value tree) {
   CAMLparam1(tree);
-  MycTree *t = take_handle(tree);
-  if (t != NULL) CHECK(myc_tree_free(t));
+  close_handle(tree, free_tree);
   CAMLreturn(Val_unit);
 }
 
 CAMLprim value myc_ml_tree_start(value bus, value tree) {
   CAMLparam2(bus, tree);
   MycBus *b = handle_ptr(bus, "bus");
-  MycTree *t = handle_ptr(tree, "tree");
-  take_handle(tree); /* consumed, even on an error */
+  MycTree *t = take_handle(tree, "tree"); /* consumed, even on an error */
   MycSupervisor *sup = NULL;
-  CHECK(myc_tree_start(b, t, &sup));
+  ON_HANDLE_CHECK(bus, "bus", b, myc_tree_start(b, t, &sup));
   CAMLreturn(alloc_handle(sup));
 }
 
@@ -667,7 +764,7 @@ CAMLprim value myc_ml_supervisor_child(value sup, value name) {
   MycActor *a = NULL;
   char *nm = dup_string(name);
   MycStatus st;
-  BLOCKING(st = myc_supervisor_child(s, nm, &a));
+  ON_HANDLE(sup, "supervisor", s, st = myc_supervisor_child(s, nm, &a));
   free(nm);
   if (st != MYC_STATUS_OK) raise_status(st);
   CAMLreturn(alloc_handle(a));
@@ -679,7 +776,7 @@ CAMLprim value myc_ml_supervisor_restarts(value sup, value name) {
   uint64_t n = 0;
   char *nm = dup_option(name);
   MycStatus st;
-  BLOCKING(st = myc_supervisor_restarts(s, nm, &n));
+  ON_HANDLE(sup, "supervisor", s, st = myc_supervisor_restarts(s, nm, &n));
   free(nm);
   if (st != MYC_STATUS_OK) raise_status(st);
   CAMLreturn(Val_long((long)n));
@@ -690,7 +787,7 @@ CAMLprim value myc_ml_supervisor_wait_restarts(value sup, value name, value n) {
   MycSupervisor *s = handle_ptr(sup, "supervisor");
   char *nm = dup_option(name);
   MycStatus st;
-  BLOCKING(st = myc_supervisor_wait_restarts(s, nm, (uint64_t)Long_val(n)));
+  ON_HANDLE(sup, "supervisor", s, st = myc_supervisor_wait_restarts(s, nm, (uint64_t)Long_val(n)));
   free(nm);
   if (st != MYC_STATUS_OK) raise_status(st);
   CAMLreturn(Val_unit);
@@ -698,8 +795,7 @@ CAMLprim value myc_ml_supervisor_wait_restarts(value sup, value name, value n) {
 
 CAMLprim value myc_ml_supervisor_free(value sup) {
   CAMLparam1(sup);
-  MycSupervisor *s = take_handle(sup);
-  if (s != NULL) CHECK(myc_supervisor_free(s));
+  close_handle(sup, free_supervisor);
   CAMLreturn(Val_unit);
 }
 
@@ -711,7 +807,7 @@ CAMLprim value myc_ml_node_start(value bus, value path, value name) {
   MycNode *node = NULL;
   char *p = dup_string(path), *nm = dup_string(name);
   MycStatus st;
-  BLOCKING(st = myc_node_start(b, p, nm, &node));
+  ON_HANDLE(bus, "bus", b, st = myc_node_start(b, p, nm, &node));
   free(p);
   free(nm);
   if (st != MYC_STATUS_OK) raise_status(st);
@@ -724,7 +820,7 @@ CAMLprim value myc_ml_node_is_remote(value node, value service) {
   bool remote = false;
   char *s = dup_string(service);
   MycStatus st;
-  BLOCKING(st = myc_node_is_remote(n, s, &remote));
+  ON_HANDLE(node, "node", n, st = myc_node_is_remote(n, s, &remote));
   free(s);
   if (st != MYC_STATUS_OK) raise_status(st);
   CAMLreturn(Val_bool(remote));
@@ -737,7 +833,7 @@ CAMLprim value myc_ml_node_tell(value node, value service, value type_id, value 
   char *svc = dup_string(service);
   uint8_t *data = dup_bytes(body, &len);
   MycStatus st;
-  BLOCKING(st = myc_node_tell(n, svc, (uint16_t)Int_val(type_id), data, len));
+  ON_HANDLE(node, "node", n, st = myc_node_tell(n, svc, (uint16_t)Int_val(type_id), data, len));
   free(svc);
   free(data);
   if (st != MYC_STATUS_OK) raise_status(st);
@@ -755,7 +851,8 @@ CAMLprim value myc_ml_node_ask(value node, value service, value type_id, value b
   MycBytes reply = {0};
   MycStatus st;
   int64_t t = (int64_t)Long_val(timeout_ms);
-  BLOCKING(st = myc_node_ask(n, svc, (uint16_t)Int_val(type_id), data, len, t, &rt, &reply));
+  ON_HANDLE(node, "node", n,
+            st = myc_node_ask(n, svc, (uint16_t)Int_val(type_id), data, len, t, &rt, &reply));
   free(svc);
   free(data);
   if (st != MYC_STATUS_OK) raise_status(st);
@@ -766,7 +863,7 @@ CAMLprim value myc_ml_node_forward_topic(value node, value type_id) {
   CAMLparam2(node, type_id);
   MycNode *n = handle_ptr(node, "node");
   MycStatus st;
-  BLOCKING(st = myc_node_forward_topic(n, (uint16_t)Int_val(type_id)));
+  ON_HANDLE(node, "node", n, st = myc_node_forward_topic(n, (uint16_t)Int_val(type_id)));
   if (st != MYC_STATUS_OK) raise_status(st);
   CAMLreturn(Val_unit);
 }
@@ -778,7 +875,7 @@ static value node_interest(value node, value type_id, value pattern,
   MycNode *n = handle_ptr(node, "node");
   char *p = dup_string(pattern);
   MycStatus st;
-  BLOCKING(st = change(n, (uint16_t)Int_val(type_id), p));
+  ON_HANDLE(node, "node", n, st = change(n, (uint16_t)Int_val(type_id), p));
   free(p);
   if (st != MYC_STATUS_OK) raise_status(st);
   CAMLreturn(Val_unit);
@@ -794,8 +891,7 @@ CAMLprim value myc_ml_node_unsubscribe_remote(value node, value type_id, value p
 
 CAMLprim value myc_ml_node_free(value node) {
   CAMLparam1(node);
-  MycNode *n = take_handle(node);
-  if (n != NULL) CHECK(myc_node_free(n));
+  close_handle(node, free_node);
   CAMLreturn(Val_unit);
 }
 
@@ -826,6 +922,6 @@ CAMLprim value myc_ml_spawn_c_echo(value bus) {
       .user_data = NULL, .start = echo_start, .handle = echo_handle, .stop = NULL,
       .free_user_data = NULL};
   MycActor *actor = NULL;
-  CHECK(myc_actor_spawn(b, &cb, NULL, 0, &actor));
+  ON_HANDLE_CHECK(bus, "bus", b, myc_actor_spawn(b, &cb, NULL, 0, &actor));
   CAMLreturn(alloc_handle(actor));
 }
