@@ -8,8 +8,8 @@ use tokio::task::AbortHandle;
 use crate::supervision::ChildHandle;
 use crate::topic::SubscriptionSet;
 use crate::{
-    Actor, ActorId, ActorRef, Bus, Clock, DetRng, Failure, Handler, SpawnError, SpawnOptions,
-    StopReason,
+    Actor, ActorId, ActorRef, Bus, Clock, DeadLetter, DeadLetterReason, DetRng, Failure, Handler,
+    SendError, SpawnError, SpawnOptions, StopReason,
 };
 
 /// How long a linked child may take to stop when its owner's incarnation ends, before it is
@@ -159,12 +159,12 @@ impl<A: Actor> Context<A> {
         M: Send + 'static,
     {
         let me = self.me.clone();
-        let clock = self.bus.clock().clone();
+        let bus = self.bus.clone();
         self.track(self.bus.runtime().spawn(async move {
             if !delay.is_zero() {
-                clock.sleep(delay).await;
+                bus.clock().sleep(delay).await;
             }
-            let _ = me.tell(msg).await;
+            send_own(&me, &bus, msg).await;
         }))
     }
 
@@ -177,6 +177,7 @@ impl<A: Actor> Context<A> {
         M: Clone + Send + 'static,
     {
         let me = self.me.clone();
+        let bus = self.bus.clone();
         let clock = self.bus.clock().clone();
         let period = period.max(Duration::from_nanos(1));
         self.track(self.bus.runtime().spawn(async move {
@@ -184,7 +185,7 @@ impl<A: Actor> Context<A> {
             let mut next = clock.now().saturating_add(period);
             loop {
                 clock.sleep_until(next).await;
-                if me.tell(msg.clone()).await.is_err() {
+                if !send_own(&me, &bus, msg.clone()).await {
                     return;
                 }
                 next = next.saturating_add(period);
@@ -244,15 +245,15 @@ impl<A: Actor> Context<A> {
         A: Handler<Down>,
     {
         let me = self.me.clone();
+        let bus = self.bus.clone();
         let target = target.clone();
         let abort = self.track(self.bus.runtime().spawn(async move {
             let reason = target.wait_for_stop().await;
-            let _ = me
-                .tell(Down {
-                    id: target.id(),
-                    reason,
-                })
-                .await;
+            let down = Down {
+                id: target.id(),
+                reason,
+            };
+            send_own(&me, &bus, down).await;
         }));
         WatchHandle { abort: abort.abort }
     }
@@ -359,6 +360,32 @@ impl<A: Actor> Context<A> {
     }
 }
 
+/// Sends a timer's or a watch's message to its own actor. The actor's timers end with its
+/// incarnation, but an actor killed while one of them fires on another worker has closed its
+/// mailbox first: the message then becomes a dead letter, as any message sent to a stopped
+/// actor does. `false` when it was not delivered.
+async fn send_own<A, M>(me: &ActorRef<A>, bus: &Bus, msg: M) -> bool
+where
+    A: Handler<M>,
+    M: Send + 'static,
+{
+    match me.tell(msg).await {
+        Ok(()) => true,
+        Err(SendError(msg)) => {
+            bus.dead_letters().post(DeadLetter {
+                actor: me.id(),
+                actor_type: A::type_name(),
+                message_type: crate::actor::short_type_name(std::any::type_name::<M>()),
+                reason: DeadLetterReason::ActorStopped(
+                    me.stop_reason().unwrap_or(StopReason::Killed),
+                ),
+                message: Some(Box::new(msg)),
+            });
+            false
+        }
+    }
+}
+
 impl Held {
     fn cancel_timers(&mut self) {
         for t in self.timers.drain(..) {
@@ -374,5 +401,48 @@ impl Drop for Held {
         for child in self.children.drain(..).rev() {
             child.kill();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::BoxError;
+
+    struct Idle;
+    impl Actor for Idle {
+        type Args = ();
+        async fn on_start(_: (), _ctx: &mut Context<Self>) -> Result<Self, BoxError> {
+            Ok(Idle)
+        }
+    }
+
+    struct Ping(u32);
+    impl Handler<Ping> for Idle {
+        type Reply = ();
+        async fn handle(&mut self, _: Ping, _ctx: &mut Context<Self>) {}
+    }
+
+    /// What a timer or a watch sends an actor that has stopped meanwhile (killed on another
+    /// worker as the timer fired) is a dead letter with the message in it, not dropped.
+    #[tokio::test]
+    async fn a_timers_message_to_a_stopped_actor_is_a_dead_letter() {
+        let bus = Bus::new();
+        let live = bus.spawn::<Idle>(());
+        assert!(send_own(&live, &bus, Ping(1)).await);
+        let stopped = bus.spawn::<Idle>(());
+        stopped.stop();
+        stopped.wait_for_stop().await;
+        assert!(!send_own(&stopped, &bus, Ping(7)).await);
+        let mut letters = bus.dead_letters().drain();
+        assert_eq!(letters.len(), 1);
+        let letter = &mut letters[0];
+        assert_eq!(letter.actor, stopped.id());
+        assert_eq!(letter.message_type, "Ping");
+        assert!(matches!(
+            letter.reason,
+            DeadLetterReason::ActorStopped(StopReason::Normal)
+        ));
+        assert_eq!(letter.downcast::<Ping>().map(|p| p.0), Some(7));
     }
 }
