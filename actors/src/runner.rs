@@ -419,8 +419,11 @@ impl<A: Actor> Runner<A> {
             }
         }
         tracing::debug!(target: "mycelium::actor", actor = %id, actor_type = A::type_name(), %reason, "stopped");
-        self.me.shared.mark_stopped(reason.clone());
+        // Out of the registry before anyone waiting for the stop is woken: whoever sees the
+        // actor stopped (a supervisor about to start it again under its name) finds its name
+        // free and the bus's count without it.
         self.bus.unregister(id);
+        self.me.shared.mark_stopped(reason.clone());
         if let Some(link) = &self.link {
             link.child_exited(id, reason);
         }
