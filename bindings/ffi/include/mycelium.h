@@ -64,7 +64,8 @@ typedef struct MycSubscription MycSubscription;
 typedef struct MycSupervisor MycSupervisor;
 
 // A tree being described (not started). Consumed by [`myc_tree_start`], or freed with
-// [`myc_tree_free`].
+// [`myc_tree_free`]. Not safe to share between threads: calls on one tree (adding children,
+// starting it, freeing it) must not overlap.
 typedef struct MycTree MycTree;
 
 // The callbacks of a foreign actor. `start` and `handle` are required.
@@ -459,6 +460,7 @@ enum MycStatus myc_tree_new(uint32_t strategy,
 // when this returns (see `MycActorCallbacks::free_user_data`).
 //
 // # Safety
+// No other call on `tree` runs meanwhile (see [`MycTree`]).
 // `tree` null or live; `name` null or a NUL-terminated string; `callbacks` null or valid
 // (copied); `args` null or `args_len` bytes; `service` null or a string; `type_ids` null or
 // `n` ids.

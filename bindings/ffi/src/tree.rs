@@ -64,7 +64,8 @@ struct ChildEntry {
 }
 
 /// A tree being described (not started). Consumed by [`myc_tree_start`], or freed with
-/// [`myc_tree_free`].
+/// [`myc_tree_free`]. Not safe to share between threads: calls on one tree (adding children,
+/// starting it, freeing it) must not overlap.
 pub struct MycTree {
     builder: Option<SupervisorBuilder>,
     children: Vec<ChildEntry>,
@@ -160,6 +161,7 @@ fn add(tree: &mut MycTree, spec: ChildSpec, entry: ChildEntry) -> Result<(), Err
 /// when this returns (see `MycActorCallbacks::free_user_data`).
 ///
 /// # Safety
+/// No other call on `tree` runs meanwhile (see [`MycTree`]).
 /// `tree` null or live; `name` null or a NUL-terminated string; `callbacks` null or valid
 /// (copied); `args` null or `args_len` bytes; `service` null or a string; `type_ids` null or
 /// `n` ids.
