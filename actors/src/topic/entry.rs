@@ -110,7 +110,7 @@ impl<T: Send + Sync + 'static> Entry<T> {
                     self.count_drop();
                     report.dropped += 1;
                 }
-                Err(TrySendError::Closed(_)) => self.found_dead(report),
+                Err(TrySendError::Closed(_)) => self.found_dead_holding(report),
             },
             Target::Buffer(buffer) => match buffer.offer(self.overflow, msg.clone(), false) {
                 Offer::Taken { evicted, drain } => self.taken(evicted, drain, report),
@@ -119,7 +119,7 @@ impl<T: Send + Sync + 'static> Entry<T> {
                     report.dropped += 1;
                 }
                 Offer::Full(back) => return Attempt::Wait(back),
-                Offer::Closed => {}
+                Offer::Closed => self.found_dead_holding(report),
             },
         }
         Attempt::Done
@@ -146,7 +146,7 @@ impl<T: Send + Sync + 'static> Entry<T> {
             if sent < n {
                 // The message that found the subscriber stopped matched, as it would alone.
                 report.matched += 1;
-                self.found_dead(report);
+                self.found_dead_holding(report);
             }
             return;
         }
@@ -173,7 +173,7 @@ impl<T: Send + Sync + 'static> Entry<T> {
                     self.delivered.fetch_add(1, Ordering::Relaxed);
                     report.delivered += 1;
                 }
-                Err(_) => self.found_dead(report),
+                Err(_) => self.found_dead_holding(report),
             },
             Target::Buffer(buffer) => match buffer.offer_waiting(self.overflow, msg).await {
                 Offer::Taken { evicted, drain } => self.taken(evicted, drain, report),
@@ -181,7 +181,7 @@ impl<T: Send + Sync + 'static> Entry<T> {
                     self.count_drop();
                     report.dropped += 1;
                 }
-                Offer::Full(_) | Offer::Closed => {}
+                Offer::Full(_) | Offer::Closed => self.found_dead_holding(report),
             },
         }
     }
@@ -265,6 +265,20 @@ impl<T: Send + Sync + 'static> Entry<T> {
     fn found_dead(&self, report: &mut PublishReport) {
         if self.deactivate() {
             report.removed += 1;
+        }
+    }
+
+    /// The subscriber was found gone with a matched message in hand: the subscription is
+    /// removed (counted in `removed`, which accounts for the message), or, when it had already
+    /// ended meanwhile (a stream dropped, an incarnation's subscriptions cancelled while the
+    /// publisher waited for room), the message counts as dropped, so that every matched
+    /// message is delivered, dropped or explained by a removal.
+    fn found_dead_holding(&self, report: &mut PublishReport) {
+        if self.deactivate() {
+            report.removed += 1;
+        } else {
+            self.count_drop();
+            report.dropped += 1;
         }
     }
 

@@ -251,9 +251,10 @@ pub struct PublishReport {
     /// Subscriptions that took the message: into the actor's mailbox, its side buffer or the
     /// stream's buffer.
     pub delivered: usize,
-    /// Messages dropped by overflow policies during this publish: this message, refused by a
-    /// full `DropNewest` subscriber, or an older message evicted by `DropOldest` or replaced
-    /// by `LatestPerKey`.
+    /// Messages dropped during this publish: this message, refused by a full `DropNewest`
+    /// subscriber or held for a `Block` one whose subscription ended while the publisher
+    /// waited for room, or an older message evicted by `DropOldest` or replaced by
+    /// `LatestPerKey`.
     pub dropped: usize,
     /// Subscriptions found dead (stopped actor, dropped stream) and removed.
     pub removed: usize,
