@@ -1035,7 +1035,12 @@ async fn a_publisher_waiting_on_a_stream_is_released_when_the_stream_is_dropped(
     // so no removal explains it.
     let report = second.await.unwrap();
     assert_eq!(
-        (report.matched, report.delivered, report.dropped, report.removed),
+        (
+            report.matched,
+            report.delivered,
+            report.dropped,
+            report.removed
+        ),
         (1, 0, 1, 0)
     );
     assert_eq!(

@@ -302,6 +302,36 @@ impl Link {
         self.inner.node
     }
 
+    /// A publication to the peer that cannot become a frame (a topic name over 255 bytes, a
+    /// body over the frame limit) is lost for this link alone: logged, and posted as a dead
+    /// letter of this bus. The subscription and the link live on.
+    pub(crate) fn unsendable_publication(
+        &self,
+        topic: &str,
+        message: &'static str,
+        why: &SendError,
+    ) {
+        let topic = crate::frame::peer_text(topic.as_bytes());
+        tracing::warn!(
+            target: "mycelium::remote",
+            peer = %self.inner.peer, %topic, message, reason = %why,
+            "a publication that cannot be sent to this peer was dropped"
+        );
+        self.inner.bus.dead_letters().post(DeadLetter {
+            actor: ActorId::new(self.inner.node, 0),
+            actor_type: "remote service",
+            message_type: message,
+            reason: DeadLetterReason::Lost {
+                node: self.inner.node,
+                reason: format!(
+                    "a publication on `{topic}` for node `{}` cannot be sent: {why}",
+                    self.inner.peer
+                ),
+            },
+            message: None,
+        });
+    }
+
     /// The bus clock the link runs on.
     pub fn clock(&self) -> &Clock {
         &self.inner.clock

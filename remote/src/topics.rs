@@ -98,7 +98,13 @@ impl<M: WireMessage + Send + Sync + 'static> MessageSink<Published<M>> for Topic
             }) {
             Ok(_) => Ok(()),
             Err(crate::SendError::Full) => Err(TrySendError::Full(p)),
-            Err(_) => Err(TrySendError::Closed(p)),
+            // This message alone cannot be sent: reported, and the subscription lives on
+            // (handed back as closed, the peer's subscription would end for good).
+            Err(e @ crate::SendError::TooLarge(_)) => {
+                self.link.unsendable_publication(p.topic(), M::NAME, &e);
+                Ok(())
+            }
+            Err(crate::SendError::Closed { .. }) => Err(TrySendError::Closed(p)),
         }
     }
 
@@ -115,6 +121,10 @@ impl<M: WireMessage + Send + Sync + 'static> MessageSink<Published<M>> for Topic
                 .await
             {
                 Ok(_) => Ok(()),
+                Err(e @ crate::SendError::TooLarge(_)) => {
+                    self.link.unsendable_publication(p.topic(), M::NAME, &e);
+                    Ok(())
+                }
                 Err(_) => Err(SendError(p)),
             }
         })

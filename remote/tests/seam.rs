@@ -378,6 +378,60 @@ async fn topics_cross_nodes_encoded_once_per_link() {
     assert_eq!(link.stats().written, 100);
 }
 
+/// A publication that cannot become a frame (a topic name longer than a frame carries) is a
+/// dead letter for that link alone: the peer's subscription lives on, and the next
+/// publication reaches it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publication_too_long_for_a_frame_is_a_dead_letter_and_the_subscription_lives() {
+    use mycelium_actors::{DeadLetterReason, SubscribeOptions};
+    let dir = TempDir::new("seam-unsendable");
+    let path = topology(&dir, "");
+    let ((exec_bus, exec), (bus, strategy)) = exec_and_strategy(&path).await;
+    exec.forward_topic::<Quote>();
+    let mut got = bus
+        .subscribe_stream::<Quote>("md.quote.*", SubscribeOptions::new())
+        .unwrap();
+    strategy
+        .subscribe_remote::<Quote>("md.quote.*")
+        .await
+        .unwrap();
+    let link = exec.link("strategy").unwrap();
+    tokio::time::timeout(BOUND, async {
+        while link.forwarded_topics().is_empty() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the interest reaches the publishing node");
+    let long = format!("md.quote.{}", "x".repeat(300));
+    for (topic, i) in [
+        ("md.quote.AAPL", 1),
+        (long.as_str(), 2),
+        ("md.quote.AAPL", 3),
+    ] {
+        let report = exec_bus.publish(topic, quote(i)).await.unwrap();
+        assert_eq!((report.matched, report.removed), (1, 0), "{topic}");
+    }
+    for i in [1, 3] {
+        let p = tokio::time::timeout(BOUND, got.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(p.msg().instrument, i);
+    }
+    let letters = exec_bus.dead_letters().drain();
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    match &letters[0].reason {
+        DeadLetterReason::Lost { reason, .. } => {
+            assert!(reason.contains("cannot be sent"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(link.forwarded_topics().len(), 1);
+    exec.shutdown();
+    strategy.shutdown();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_remote_subscription_ends_with_unsubscribe_remote() {
     let dir = TempDir::new("seam-unsubscribe");
