@@ -29,6 +29,13 @@ fn bad_settings_are_refused() {
         ),
         (
             Config {
+                size: Sizing::Units(u64::MAX),
+                ..Config::default()
+            },
+            "a position holds at most",
+        ),
+        (
+            Config {
                 size: Sizing::Equity(1.5),
                 ..Config::default()
             },
@@ -165,6 +172,25 @@ mod runs {
             assert_eq!(r.position, -10);
             assert_eq!((r.bankrupt_at, r.halted_at, r.canceled), (None, None, 0));
         }
+    }
+
+    /// A fraction of the cash at a tiny price asks for more units than a position holds: the
+    /// entry is capped at `i64::MAX` units, a long stays long (the count once wrapped into a
+    /// short of -1).
+    #[test]
+    fn an_entry_too_large_for_a_position_is_capped_not_wrapped() {
+        let closes = [1e-16, 1e-16, 2e-16, 3e-16, 4e-16];
+        let r = run(
+            bars(&closes, &closes),
+            Config {
+                size: Sizing::Equity(1.0),
+                keep_fills: true,
+                ..Config::default()
+            },
+        );
+        let first = r.fills.first().expect("an entry on the rising close");
+        assert_eq!(first.qty, i64::MAX, "{:?}", r.fills);
+        assert_eq!(r.position, i64::MAX);
     }
 
     #[test]

@@ -154,7 +154,8 @@ pub enum Sizing {
     Units(u64),
     /// A fraction in (0, 1] of the available cash: `floor(cash * f / (price + commission
     /// per unit))` whole units, as backtesting.py's `buy(size=f)`; 1 means all of it
-    /// (backtesting.py's default, `1 - epsilon`). Zero units cancels the entry.
+    /// (backtesting.py's default, `1 - epsilon`). Zero units cancels the entry; more than
+    /// `i64::MAX` (a huge cash at a tiny price) is capped there.
     Equity(f64),
 }
 
@@ -233,6 +234,12 @@ impl Config {
         }
         match self.size {
             Sizing::Units(0) => return Err(ConfigError::Size("0 units".into())),
+            Sizing::Units(n) if n > i64::MAX as u64 => {
+                return Err(ConfigError::Size(format!(
+                    "{n} units (a position holds at most {} units)",
+                    i64::MAX
+                )))
+            }
             Sizing::Equity(f) if !(f > 0.0 && f <= 1.0) => {
                 return Err(ConfigError::Size(format!("fraction {f}")))
             }

@@ -180,7 +180,10 @@ impl Account {
             self.canceled += 1;
             return;
         }
-        let qty = x.target * units as i64;
+        // A position holds at most `i64::MAX` units (a fraction of a huge cash at a tiny
+        // price asks for more): capped, never wrapped into a position of the other sign.
+        let units = units.min(i64::MAX as u64) as i64;
+        let qty = x.target * units;
         let fee = self.commission(qty as f64, price);
         self.cash -= fee;
         self.position = qty;
