@@ -804,6 +804,27 @@ async fn a_recipient_with_a_buffered_policy_is_forwarded_to() {
     assert_eq!(subscription.stats().dropped, 4);
 }
 
+/// A recipient with a buffered policy that has stopped: the message its forwarder took and
+/// could not pass on counts as dropped, and the subscription ends.
+#[tokio::test(start_paused = true)]
+async fn a_stopped_recipient_behind_a_buffer_counts_its_lost_message() {
+    let bus = virtual_bus(1);
+    let sub = subscriber(&bus, SubArgs::new("a", "other", SubscribeOptions::new())).await;
+    let subscription = bus
+        .subscribe_recipient::<u64>(sub.recipient(), "t", SubscribeOptions::drop_oldest(2))
+        .unwrap();
+    sub.stop();
+    sub.wait_for_stop().await;
+    assert_eq!(
+        bus.publish("t", 1u64).await.unwrap().delivered,
+        1,
+        "into the buffer"
+    );
+    settle().await;
+    assert_eq!(subscription.stats().dropped, 1);
+    assert_eq!(bus.subscriber_count::<u64>("t"), 0);
+}
+
 /// Counts the allocations made on the current thread while enabled.
 mod counting {
     use std::alloc::{GlobalAlloc, Layout, System};

@@ -191,7 +191,11 @@ impl Bus {
         self.runtime().spawn(async move {
             while let Some(msg) = stream.recv().await {
                 if recipient.tell(msg).await.is_err() {
-                    break; // dropping the stream ends the subscription
+                    // The recipient has stopped: the message in hand counts as dropped, like
+                    // those still buffered, which dropping the stream (ending the
+                    // subscription) discards and counts.
+                    stream.count_lost();
+                    break;
                 }
             }
         });

@@ -241,7 +241,7 @@ impl<T: Send + Sync + 'static> Entry<T> {
 
     /// Counts one message dropped by the overflow policy.
     #[inline]
-    fn count_drop(&self) {
+    pub(super) fn count_drop(&self) {
         self.dropped.fetch_add(1, Ordering::Relaxed);
         if let Some(counter) = &self.dropped_metric {
             counter.increment(1);

@@ -22,6 +22,11 @@ impl<T: Send + Sync + 'static> TopicStream<T> {
         TopicStream { entry }
     }
 
+    /// Counts as dropped a message taken from this stream that its taker could not pass on.
+    pub(super) fn count_lost(&self) {
+        self.entry.count_drop();
+    }
+
     /// The next message, waiting for one. `None` once the subscription has been cancelled.
     pub async fn recv(&mut self) -> Option<Published<T>> {
         std::future::poll_fn(|cx| self.entry.poll_recv(cx)).await
