@@ -23,7 +23,10 @@ worker's cores busy) and returns its rows; the client merges them in grid order.
   reads the file itself, once, from a path every worker can read (shared storage).
 - Progress: `progress(Progress)` is called as each shard completes.
 - A shard whose worker dies is run again by the engine (Dask reschedules the tasks of a lost
-  worker; Ray's `max_retries`); `retries` more times for an exception. A grid point that
+  worker; Ray's `max_retries`). A shard that raises is run `retries` more times: on Dask for
+  any exception, on Ray only for a data file a worker could not find (`DataFileMissing`;
+  Ray retries just the exception types it is given, and the others are deterministic: a
+  bad argument raises again). A grid point that
   fails (a bad window, a strategy that keeps raising) is a row whose status says why, as in
   a local sweep, and the other points complete.
 
@@ -519,8 +522,9 @@ CLUSTER:
     --scheduler ADDRESS  a Dask scheduler, e.g. tcp://10.0.0.5:8786
     --ray [ADDRESS]      a Ray cluster instead (default address: auto)
     --shard-size N       grid points per task (default: 4 tasks per worker thread)
-    --retries N          runs again of a shard that raised (default 2; a lost worker's
-                         shards are always rescheduled)
+    --retries N          runs again of a shard that raised (default 2; on Ray only for a
+                         data file a worker could not find; a lost worker's shards are
+                         always rescheduled)
     --read-on-workers    each worker reads --data itself (a path every worker can read)
                          instead of the client reading it and sharing it
     --workers N          threads per shard (default: the worker's cores per task slot)
