@@ -163,6 +163,21 @@ def test_a_data_file_missing_on_a_worker_is_a_clear_error(dask_client, tmp_path)
     assert "shared storage" in str(e.value)
 
 
+def test_workers_that_read_different_data_files_are_refused():
+    """With read_on_workers, each shard reports the digest of the file its worker read; a
+    second digest (a file changed during the sweep, or different on another host) is an
+    error naming both workers, never a silent mix of data."""
+    same = dist._SameData(("file", "ticks.csv", None))
+    assert same.part(("a" * 64, "tcp://w1", [1])) == [1]
+    assert same.part(("a" * 64, "tcp://w2", [2])) == [2]
+    with pytest.raises(dist.DistributedError,
+                       match=r"different contents of the data file ticks\.csv: sha256 a{16}\.\.\. on tcp://w1, "
+                             r"b{16}\.\.\. on tcp://w3; put the same file on every worker"):
+        same.part(("b" * 64, "tcp://w3", [3]))
+    # Shared data carries no digest.
+    assert dist._SameData(dist.MarketData.synthetic(1, 10)).part((None, "", [4])) == [4]
+
+
 # --- Dask -----------------------------------------------------------------------------
 
 

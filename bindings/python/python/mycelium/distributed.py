@@ -20,7 +20,10 @@ worker's cores busy) and returns its rows; the client merges them in grid order.
 - Market data is shared by reference: the series is loaded once (on the client), scattered
   to the Dask workers (`Client.scatter(broadcast=True)`) or put in Ray's object store, and
   every shard on a worker uses that copy. With `read_on_workers=True` each worker process
-  reads the file itself, once, from a path every worker can read (shared storage).
+  reads the file itself, once, from a path every worker can read (shared storage); each
+  shard reports the SHA-256 of the bytes its worker read, and a sweep whose workers read
+  different contents (a file changed during the sweep, or different on another host) fails
+  with `DistributedError` naming both workers.
 - Progress: `progress(Progress)` is called as each shard completes.
 - A shard whose worker dies is run again by the engine (Dask reschedules the tasks of a lost
   worker; Ray's `max_retries`). A shard that raises is run `retries` more times: on Dask for
@@ -38,6 +41,7 @@ backtest's `results.csv` from a Dask scheduler (`--scheduler ADDRESS`) or a Ray 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import math
 import os
 import re
@@ -159,14 +163,28 @@ def builtin_grid(name: str) -> list[tuple[int, int, int]]:
 # The task: one shard, on whatever process runs it.
 
 _loaded_lock = threading.Lock()
-_loaded: dict[tuple[Any, ...], MarketData] = {}
+_loaded: dict[tuple[Any, ...], tuple[MarketData, str]] = {}
 
 
 def _data_on_worker(data: Any) -> MarketData:
     """The market data of a task: the shared object itself, or, for `("file", path,
     epoch_unit)`, the file read once per process (again only if it changed)."""
+    return _data_and_digest(data)[0]
+
+
+def _file_digest(path: str) -> str:
+    """The SHA-256 of a data file's bytes (hex), to tell whether workers read the same."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _data_and_digest(data: Any) -> tuple[MarketData, str | None]:
+    """As `_data_on_worker`, with the digest of the file read (None for shared data)."""
     if isinstance(data, MarketData):
-        return data
+        return data, None
     _, path, epoch_unit = data
     try:
         st = os.stat(path)
@@ -181,7 +199,7 @@ def _data_on_worker(data: Any) -> MarketData:
         found = _loaded.get(key)
         if found is None:
             try:
-                found = MarketData.load(os.fspath(path), epoch_unit)
+                found = (MarketData.load(os.fspath(path), epoch_unit), _file_digest(os.fspath(path)))
             except FileNotFoundError as e:
                 raise DataFileMissing(f"worker {_where()}: {e}") from None
             _loaded.clear()  # one file at a time per process
@@ -231,6 +249,39 @@ def run_shard(
     settings.pop("crash_at", None)
     rows = _native.run_strategy_shard(strategy, data, list(points), list(indices), **settings)
     return [(row, None) for row in rows]
+
+
+def _shard_task(
+    data: Any, points: Sequence[Any], indices: Sequence[int], settings: dict[str, Any]
+) -> tuple[str | None, str, list[tuple[dict[str, Any], str | None]]]:
+    """The engines' task: `run_shard`, with the digest of the data file the worker read (None
+    for shared data) and where it ran, so the client can check every shard read the same."""
+    digest = _data_and_digest(data)[1]
+    return digest, _where() if digest is not None else "", run_shard(data, points, indices, settings)
+
+
+class _SameData:
+    """Checks that every shard of a sweep whose workers read the data file themselves read the
+    same bytes: a file that changed during the sweep, or differs between hosts, would give
+    shards different data and the results no warning."""
+
+    def __init__(self, data: Any):
+        self.path = data[1] if isinstance(data, tuple) else None
+        self.first: tuple[str, str] | None = None
+
+    def part(self, result: tuple[str | None, str, Any]) -> Any:
+        digest, where, part = result
+        if digest is not None:
+            if self.first is None:
+                self.first = (digest, where)
+            elif digest != self.first[0]:
+                raise DistributedError(
+                    f"the workers read different contents of the data file {self.path}: "
+                    f"sha256 {self.first[0][:16]}... on {self.first[1]}, {digest[:16]}... on "
+                    f"{where}; put the same file on every worker and leave it unchanged during "
+                    "the sweep, or let the client read and share it (read_on_workers=False)"
+                )
+        return part
 
 
 # ---------------------------------------------------------------------------------------
@@ -445,20 +496,22 @@ def _on_dask(client: Any, data: Any, points: list[Any], shards: list[list[int]],
     shared_data, shared_points = client.scatter([data, points], broadcast=True, hash=False)
     token = uuid.uuid4().hex[:8]
     futures = {
-        client.submit(run_shard, shared_data, shared_points, shard, settings, retries=retries,
+        client.submit(_shard_task, shared_data, shared_points, shard, settings, retries=retries,
                       pure=False, key=f"mycelium-shard-{token}-{k}"): k
         for k, shard in enumerate(shards)
     }
     parts: dict[int, Any] = {}
+    same = _SameData(data)
     try:
         for future in as_completed(list(futures)):
             k = futures[future]
             try:
-                parts[k] = future.result()
+                result = future.result()
             except (ShardError, DataFileMissing, ValueError, TypeError):
                 raise
             except Exception as e:
                 raise DistributedError(f"shard {k} failed on the Dask cluster: {type(e).__name__}: {e}") from e
+            parts[k] = same.part(result)
             tracker.done(parts[k])
     finally:
         client.cancel(list(futures))
@@ -479,7 +532,7 @@ def _on_ray(data: Any, points: list[Any], shards: list[list[int]],
     import ray
 
     threads = settings.get("workers") or 1
-    task = ray.remote(run_shard).options(
+    task = ray.remote(_shard_task).options(
         num_cpus=threads,
         max_retries=retries,
         retry_exceptions=[DataFileMissing],
@@ -489,18 +542,20 @@ def _on_ray(data: Any, points: list[Any], shards: list[list[int]],
     settings = dict(settings, workers=threads)
     pending = {task.remote(data_ref, points_ref, shard, settings): k for k, shard in enumerate(shards)}
     parts: dict[int, Any] = {}
+    same = _SameData(data)
     try:
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
             for ref in ready:
                 k = pending.pop(ref)
                 try:
-                    parts[k] = ray.get(ref)
+                    result = ray.get(ref)
                 except Exception as e:
                     cause = _unwrap(e)
                     if isinstance(cause, (ShardError, DataFileMissing, ValueError, TypeError)):
                         raise cause from None
                     raise DistributedError(f"shard {k} failed on Ray: {type(e).__name__}: {e}") from e
+                parts[k] = same.part(result)
                 tracker.done(parts[k])
     finally:
         for ref in pending:
