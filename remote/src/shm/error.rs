@@ -51,10 +51,13 @@ pub enum ShmError {
          letters, digits, '.', '_' and '-'"
     )]
     InvalidName(String),
-    /// Another live process owns a segment of this name.
+    /// Another process owns a segment of this name, and it is alive, or it runs in another
+    /// pid namespace (another container sharing `/dev/shm`), or whether it runs cannot be
+    /// read from `/proc`: the segment is never removed then.
     #[error(
-        "shared-memory segment {name} is in use by live process {pid}; is another node \
-         running with the same name?"
+        "shared-memory segment {name} is in use by process {pid} (alive, or in another pid \
+         namespace, or its liveness cannot be read from /proc); is another node running with \
+         the same name or prefix? If no process uses it any more, remove /dev/shm{name}"
     )]
     InUse {
         /// The segment's name.

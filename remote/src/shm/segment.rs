@@ -4,7 +4,7 @@
 //!
 //! | offset | size | what |
 //! | --- | --- | --- |
-//! | 0 | 256 | [`SegmentHeader`]: magic, layout version, ring size, total size, schema digest, owner pids and process start times, ready flag, done count |
+//! | 0 | 256 | [`SegmentHeader`]: magic, layout version, ring size, total size, schema digest, owner pids, process start times and pid namespaces, ready flag, done count |
 //! | 256 | 640 | control block of ring 0 (creator to attacher) |
 //! | 896 | 640 | control block of ring 1 (attacher to creator) |
 //! | 4096 | `ring_bytes` | data of ring 0 |
@@ -12,12 +12,16 @@
 //!
 //! The segment is a POSIX shared-memory object named `/{prefix}.{link}`, created mode 0600
 //! by one side (the *creator*) and opened by the other (the *attacher*), which must run as the
-//! same user. Each side records its pid and the start time of its process (so that a reused
-//! pid is not mistaken for the owner). A segment serves one life of a link: it is unlinked when
-//! both sides have dropped it, or when one side drops it and the other is dead; and when a
-//! creator finds a segment of its name whose owners are all dead (a `kill -9` left it behind),
-//! it unlinks it and creates a fresh one. An attacher refuses a segment that was already
-//! attached once: after a restart it waits for the creator to replace it.
+//! same user. Each side records its pid, the start time of its process (so that a reused
+//! pid is not mistaken for the owner) and its pid namespace (the inode of `/proc/self/ns/pid`).
+//! A segment serves one life of a link: it is unlinked when both sides have dropped it, or when
+//! one side drops it and the other is dead; and when a creator finds a segment of its name
+//! whose owners are all dead (a `kill -9` left it behind), it unlinks it and creates a fresh
+//! one. An owner is judged dead only when that can be known: it lives in this process's pid
+//! namespace, `/proc` shows this namespace, and its start time was recorded. An owner in
+//! another pid namespace (another container sharing `/dev/shm`), or one whose liveness cannot
+//! be read, counts as alive: its segment is never removed. An attacher refuses a segment that
+//! was already attached once: after a restart it waits for the creator to replace it.
 //!
 //! Known limit: a peer that shrinks the object under the mapping (`ftruncate`) makes the next
 //! access fault; the same user can do that to any file it owns.
@@ -36,7 +40,7 @@ use super::ring::{check_capacity, Consumer, Producer, RingControl};
 /// "MYCSHM" and a zero-terminated layout tag.
 const MAGIC: u64 = 0x0031_4D48_5343_594D;
 /// Version of this layout.
-pub const LAYOUT_VERSION: u32 = 1;
+pub const LAYOUT_VERSION: u32 = 2;
 /// The header's `ready` value once the creator has initialised the segment.
 const READY: u32 = 0x5245_4459;
 
@@ -49,13 +53,15 @@ const _: () = assert!(std::mem::size_of::<SegmentHeader>() <= HEADER_SPACE);
 #[cfg(not(mycelium_loom))]
 const _: () = assert!(HEADER_SPACE + 2 * CTL_SPACE <= DATA_START);
 
-/// The owner of one side: pid and process start time (clock ticks since boot).
+/// The owner of one side: pid, process start time (clock ticks since boot; 0: unknown) and
+/// pid namespace (inode of `/proc/self/ns/pid`; 0: unknown).
 #[repr(C)]
 #[derive(Debug)]
 struct Owner {
     pid: AtomicU32,
     _pad: AtomicU32,
     start: AtomicU64,
+    ns: AtomicU64,
 }
 
 /// The segment header, `repr(C)`; every field is an atomic because the other process may
@@ -111,16 +117,59 @@ pub fn segment_name(prefix: &str, link: &str) -> Result<String, ShmError> {
     }
 }
 
-/// This process as an owner: (pid, start time).
-fn me() -> (u32, u64) {
-    let pid = rustix::process::getpid().as_raw_nonzero().get() as u32;
-    let start = process_start(pid).map(|(_, s)| s).unwrap_or(0);
-    (pid, start)
+/// This process as an owner.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Me {
+    pid: u32,
+    /// Start time; 0 when `/proc` does not show this process (not mounted, or mounted for
+    /// another pid namespace).
+    start: u64,
+    /// Pid namespace; 0 when unknown.
+    ns: u64,
 }
 
-/// The state letter and start time of process `pid`, from `/proc/<pid>/stat`.
-fn process_start(pid: u32) -> Option<(char, u64)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+impl Me {
+    /// Whether this process can judge an owner of its own namespace from `/proc`.
+    fn can_judge(&self) -> bool {
+        self.start != 0 && self.ns != 0
+    }
+}
+
+/// This process as an owner.
+fn me() -> Me {
+    let pid = rustix::process::getpid().as_raw_nonzero().get() as u32;
+    // `/proc/self` is dangling when `/proc` belongs to another pid namespace: then no start
+    // time is known, and no owner is ever judged dead.
+    let start = match stat_file("/proc/self/stat") {
+        Ok(Some((_, s))) => s,
+        _ => 0,
+    };
+    // The field types differ between architectures.
+    #[allow(clippy::unnecessary_cast)]
+    let ns = match rustix::fs::stat("/proc/self/ns/pid") {
+        Ok(st) => st.st_ino as u64,
+        Err(_) => 0,
+    };
+    Me { pid, start, ns }
+}
+
+/// The state letter and start time of a process, from its `stat` file at `path`:
+/// `Ok(None)` if there is no such process, `Err` if that cannot be told.
+fn stat_file(path: &str) -> Result<Option<(char, u64)>, ()> {
+    let stat = match std::fs::read_to_string(path) {
+        Ok(stat) => stat,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        // A process that exited between the lookup and the read.
+        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::SRCH.raw_os_error()) => {
+            return Ok(None)
+        }
+        Err(_) => return Err(()),
+    };
+    parse_stat(&stat).map(Some).ok_or(())
+}
+
+/// The state letter and start time in the text of a `/proc/<pid>/stat` file.
+fn parse_stat(stat: &str) -> Option<(char, u64)> {
     // The command name (field 2) is in parentheses and may contain anything.
     let rest = stat.get(stat.rfind(')')? + 1..)?;
     let mut fields = rest.split_ascii_whitespace();
@@ -130,12 +179,44 @@ fn process_start(pid: u32) -> Option<(char, u64)> {
     Some((state, start))
 }
 
-/// Whether the process recorded as (`pid`, `start`) still runs. A zombie is dead: it will
-/// never touch the segment again.
-pub(crate) fn owner_alive(pid: u32, start: u64) -> bool {
-    match process_start(pid) {
-        Some((state, s)) => s == start && state != 'Z' && state != 'X',
-        None => false,
+/// Whether the process recorded as (`pid`, `start`, `ns`) may still run, as `me` can tell.
+/// It is dead only if it is provably so: it was recorded in `me`'s pid namespace with a start
+/// time, `me` can read `/proc` of that namespace, and no process `pid` with that start time
+/// runs there (a zombie is dead: it will never touch the segment again). An owner of another
+/// namespace, or one recorded or looked up without a start time, counts as alive.
+pub(crate) fn owner_alive_for(me: &Me, pid: u32, start: u64, ns: u64) -> bool {
+    if !me.can_judge() || start == 0 || ns == 0 || ns != me.ns {
+        return true;
+    }
+    match stat_file(&format!("/proc/{pid}/stat")) {
+        Ok(Some((state, s))) => s == start && state != 'Z' && state != 'X',
+        Ok(None) => false,
+        Err(()) => true,
+    }
+}
+
+/// As `owner_alive_for`, judged by this process.
+pub(crate) fn owner_alive(pid: u32, start: u64, ns: u64) -> bool {
+    owner_alive_for(&me(), pid, start, ns)
+}
+
+impl Owner {
+    /// Whether this slot's process may still run (an empty slot: no).
+    fn alive(&self) -> bool {
+        let pid = self.pid.load(Ordering::Acquire);
+        pid != 0
+            && owner_alive(
+                pid,
+                self.start.load(Ordering::Acquire),
+                self.ns.load(Ordering::Acquire),
+            )
+    }
+
+    /// Records this process in the slot, the pid last.
+    fn record(&self, me: &Me) {
+        self.ns.store(me.ns, Ordering::Relaxed);
+        self.start.store(me.start, Ordering::Relaxed);
+        self.pid.store(me.pid, Ordering::Release);
     }
 }
 
@@ -245,7 +326,6 @@ impl Segment {
         seg.reclaimed = reclaimed;
         seg.joined = true;
         let h = seg.header();
-        let (pid, start) = me();
         h.magic.store(MAGIC, Ordering::Relaxed);
         h.version.store(LAYOUT_VERSION, Ordering::Relaxed);
         h.ring_bytes.store(ring_bytes as u32, Ordering::Relaxed);
@@ -255,8 +335,7 @@ impl Segment {
             b.copy_from_slice(bytes);
             word.store(u64::from_le_bytes(b), Ordering::Relaxed);
         }
-        h.owners[0].start.store(start, Ordering::Relaxed);
-        h.owners[0].pid.store(pid, Ordering::Relaxed);
+        h.owners[0].record(&me());
         // The rest (owners[1], done, ring control blocks and data) is zero, as ftruncate left
         // it: zero is the initial state of every one of them.
         h.ready.store(READY, Ordering::Release);
@@ -294,12 +373,23 @@ impl Segment {
             let seg = Self::map(name, fd, DATA_START, Side::Creator, 0)?;
             let h = seg.header();
             if h.magic.load(Ordering::Acquire) == MAGIC {
+                let version = h.version.load(Ordering::Acquire);
+                if version != LAYOUT_VERSION {
+                    // Its owners cannot be read with this layout: leave it to a person.
+                    return Err(ShmError::BadSegment {
+                        name: name.to_owned(),
+                        problem: format!(
+                            "it has layout version {version} (another build of Mycelium), this \
+                             build speaks {LAYOUT_VERSION}; if no process uses it, remove \
+                             {SHM_DIR}{name}"
+                        ),
+                    });
+                }
                 for owner in &h.owners {
-                    let pid = owner.pid.load(Ordering::Acquire);
-                    if pid != 0 && owner_alive(pid, owner.start.load(Ordering::Acquire)) {
+                    if owner.alive() {
                         return Err(ShmError::InUse {
                             name: name.to_owned(),
-                            pid,
+                            pid: owner.pid.load(Ordering::Acquire),
                         });
                     }
                 }
@@ -403,12 +493,13 @@ impl Segment {
             };
             return fail(seg, e);
         }
-        let (pid, start) = me();
-        h.owners[1].start.store(start, Ordering::Relaxed);
+        let me = me();
+        h.owners[1].start.store(me.start, Ordering::Relaxed);
+        h.owners[1].ns.store(me.ns, Ordering::Relaxed);
         if let Err(prev) =
             h.owners[1]
                 .pid
-                .compare_exchange(0, pid, Ordering::AcqRel, Ordering::Acquire)
+                .compare_exchange(0, me.pid, Ordering::AcqRel, Ordering::Acquire)
         {
             return fail(
                 seg,
@@ -460,8 +551,7 @@ impl Segment {
     /// False once the peer attached and then died. (Before it attaches, it is not dead.)
     pub fn peer_alive(&self) -> bool {
         let owner = &self.header().owners[1 - self.side.index()];
-        let pid = owner.pid.load(Ordering::Acquire);
-        pid == 0 || owner_alive(pid, owner.start.load(Ordering::Acquire))
+        owner.pid.load(Ordering::Acquire) == 0 || owner.alive()
     }
 
     /// The two ends this side uses: the producer of its outgoing ring and the consumer of its
@@ -529,9 +619,7 @@ impl Drop for Segment {
         let before = h.done.fetch_add(1, Ordering::AcqRel);
         let peer = &h.owners[1 - self.side.index()];
         let peer_pid = peer.pid.load(Ordering::Acquire);
-        let peer_gone = self.retired.load(Ordering::Relaxed)
-            || peer_pid == 0
-            || !owner_alive(peer_pid, peer.start.load(Ordering::Acquire));
+        let peer_gone = self.retired.load(Ordering::Relaxed) || peer_pid == 0 || !peer.alive();
         if (before >= 1 || peer_gone) && self.still_ours() {
             let _ = shm::unlink(self.name.as_str());
         }
@@ -556,7 +644,8 @@ const SHM_DIR: &str = "/dev/shm";
 
 /// Removes the segments named `/{prefix}.*` whose owners are all dead (left by `kill -9`),
 /// and unfinished ones older than a few seconds; returns their names. Segments of live
-/// processes, of other users, and anything that cannot be read are left alone.
+/// processes, of processes in other pid namespaces or whose liveness cannot be told, of other
+/// users, of other layout versions, and anything that cannot be read are left alone.
 pub fn sweep(prefix: &str) -> Vec<String> {
     let Ok(dir) = std::fs::read_dir(SHM_DIR) else {
         return Vec::new();

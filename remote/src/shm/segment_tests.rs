@@ -167,10 +167,84 @@ fn a_missing_segment_is_an_io_error_naming_it() {
 
 #[test]
 fn liveness_of_owners() {
-    let (pid, start) = me();
-    assert!(owner_alive(pid, start));
-    assert!(!owner_alive(pid, start + 1));
-    assert!(!owner_alive(dead_pid(), 0));
+    let me = me();
+    assert!(me.can_judge(), "this test needs /proc: {me:?}");
+    assert!(owner_alive(me.pid, me.start, me.ns));
+    assert!(!owner_alive(me.pid, me.start + 1, me.ns));
+    let dead = dead_pid();
+    assert!(!owner_alive(dead, me.start, me.ns));
+}
+
+#[test]
+fn an_owner_in_another_pid_namespace_counts_as_alive() {
+    let me = me();
+    let dead = dead_pid();
+    // A dead pid, another start time: in our namespace it would be dead.
+    assert!(!owner_alive_for(&me, dead, me.start + 1, me.ns));
+    assert!(owner_alive_for(&me, dead, me.start + 1, me.ns + 1));
+    assert!(owner_alive_for(&me, me.pid, me.start + 1, me.ns ^ 0x5a5a));
+}
+
+#[test]
+fn an_owner_whose_liveness_cannot_be_told_counts_as_alive() {
+    let me = me();
+    let dead = dead_pid();
+    // Recorded without a start time, or without a namespace.
+    assert!(owner_alive_for(&me, dead, 0, me.ns));
+    assert!(owner_alive_for(&me, dead, me.start, 0));
+    // Judged by a process that cannot read /proc of its namespace.
+    let blind = Me { start: 0, ..me };
+    assert!(owner_alive_for(&blind, dead, me.start, me.ns));
+    let lost = Me { ns: 0, ..me };
+    assert!(owner_alive_for(&lost, dead, me.start, me.ns));
+}
+
+#[test]
+fn a_segment_of_another_pid_namespace_is_kept() {
+    let name = unique("foreign");
+    let a = Segment::create(&name, 4096, D).unwrap();
+    // As another container would leave it: an owner pid that is dead here, its namespace.
+    let owner = &a.header().owners[0];
+    owner.pid.store(dead_pid(), Ordering::Relaxed);
+    owner.ns.fetch_add(1, Ordering::Relaxed);
+    a.abandon();
+    let err = Segment::create(&name, 4096, D).unwrap_err();
+    assert!(matches!(err, ShmError::InUse { .. }), "{err}");
+    assert!(err.to_string().contains("another pid namespace"), "{err}");
+    let prefix = name[1..].rsplit_once('.').unwrap().0;
+    assert!(!sweep(prefix).contains(&name));
+    assert!(exists(&name), "neither create nor sweep removed it");
+    shm::unlink(name.as_str()).unwrap();
+}
+
+#[test]
+fn a_segment_without_an_owner_start_time_is_kept() {
+    let name = unique("nostart");
+    let a = Segment::create(&name, 4096, D).unwrap();
+    let owner = &a.header().owners[0];
+    owner.pid.store(dead_pid(), Ordering::Relaxed);
+    owner.start.store(0, Ordering::Relaxed);
+    a.abandon();
+    let err = Segment::create(&name, 4096, D).unwrap_err();
+    assert!(matches!(err, ShmError::InUse { .. }), "{err}");
+    assert!(exists(&name));
+    shm::unlink(name.as_str()).unwrap();
+}
+
+#[test]
+fn a_segment_of_another_layout_version_is_kept() {
+    let name = unique("version");
+    let a = Segment::create(&name, 4096, D).unwrap();
+    a.header().version.store(1, Ordering::Relaxed);
+    a.header().owners[0]
+        .pid
+        .store(dead_pid(), Ordering::Relaxed);
+    a.abandon();
+    let err = Segment::create(&name, 4096, D).unwrap_err();
+    assert!(err.to_string().contains("layout version 1"), "{err}");
+    assert!(err.to_string().contains("remove /dev/shm"), "{err}");
+    assert!(exists(&name));
+    shm::unlink(name.as_str()).unwrap();
 }
 
 #[test]

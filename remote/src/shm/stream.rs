@@ -4,8 +4,8 @@
 //!
 //! Setting up: the accepting side listens on a Unix socket (mode 0600, same-user peers only,
 //! as for `unix:` endpoints). For each connection it creates a segment named
-//! `/{prefix}.{pid}-{n}` and sends its name over the socket (one length byte, the name); the
-//! dialling side opens it. Bytes then flow through the rings; each write of the link layer
+//! `/{prefix}.{pid}-{nonce}-{n}` (the nonce: random, drawn once per process) and sends its
+//! name over the socket (one length byte, the name); the dialling side opens it. Bytes then flow through the rings; each write of the link layer
 //! (several frames when it coalesces) becomes one ring record, split at the ring's largest
 //! message. The socket stays open as the doorbell of tasks that wait (see
 //! [`super::wake::Doorbell`]) and as the death detector: when the peer process dies the kernel
@@ -277,6 +277,33 @@ impl ShmStream {
     }
 }
 
+/// The link part of a segment's name: `{pid}-{nonce}-{n}`. The pid alone does not tell
+/// processes apart when containers with their own pid namespaces share `/dev/shm` (several
+/// may be pid 1); the nonce, drawn at random once per process, does.
+fn link_name(pid: u32, nonce: u64, n: u64) -> String {
+    format!("{pid}-{nonce:016x}-{n}")
+}
+
+/// This process's nonce for segment names.
+fn process_nonce() -> u64 {
+    static NONCE: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *NONCE.get_or_init(fresh_nonce)
+}
+
+/// A random 64-bit value (from the system's generator; if that fails, from the standard
+/// library's randomly keyed hasher and the time).
+fn fresh_nonce() -> u64 {
+    getrandom::u64().unwrap_or_else(|_| {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u32(std::process::id());
+        if let Ok(t) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+            h.write_u128(t.as_nanos());
+        }
+        h.finish()
+    })
+}
+
 /// Accepts shared-memory links on a Unix socket that the caller bound.
 #[derive(Debug)]
 pub struct ShmAcceptor {
@@ -288,7 +315,7 @@ pub struct ShmAcceptor {
 impl ShmAcceptor {
     /// An acceptor for `endpoint`; sweeps segments of its prefix that dead processes left.
     pub fn new(endpoint: &ShmEndpoint) -> Result<ShmAcceptor, ShmError> {
-        segment_name(&endpoint.prefix, "0-0")?;
+        segment_name(&endpoint.prefix, &link_name(u32::MAX, u64::MAX, u64::MAX))?;
         if !super::ring::check_capacity(endpoint.ring_bytes) {
             return Err(ShmError::BadRingSize(endpoint.ring_bytes));
         }
@@ -306,7 +333,7 @@ impl ShmAcceptor {
     /// Sets up the segment of a connection just accepted on the socket.
     pub fn accepted(&self, socket: UnixStream, peer: String) -> Result<ShmStream, ShmError> {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
-        let link = format!("{}-{n}", std::process::id());
+        let link = link_name(std::process::id(), process_nonce(), n);
         let name = segment_name(&self.prefix, &link)?;
         let seg = Segment::create(&name, self.ring_bytes, LINK_DIGEST)?;
         let mut hello = vec![name.len() as u8];
@@ -581,5 +608,23 @@ impl AsyncWrite for ShmStream {
     }
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().write).poll_shutdown(cx)
+    }
+}
+
+#[cfg(all(test, not(mycelium_loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_of_processes_with_the_same_pid_differ() {
+        // Two processes of one pid (in two pid namespaces) draw their nonces independently.
+        let (a, b) = (fresh_nonce(), fresh_nonce());
+        assert_ne!(a, b);
+        assert_ne!(link_name(1, a, 0), link_name(1, b, 0));
+        // Within a process, the nonce stays.
+        assert_eq!(process_nonce(), process_nonce());
+        // The longest name still fits a default prefix.
+        let longest = link_name(u32::MAX, u64::MAX, u64::MAX);
+        segment_name("mycelium", &longest).unwrap();
     }
 }
