@@ -414,6 +414,11 @@ impl Segment {
 
     /// Opens the segment `name` that a creator set up for schema `digest`.
     pub fn open(name: &str, digest: [u8; 32]) -> Result<Segment, ShmError> {
+        Self::open_as(name, digest, me())
+    }
+
+    /// As `open`, recording `me` as the attacher.
+    fn open_as(name: &str, digest: [u8; 32], me: Me) -> Result<Segment, ShmError> {
         let bad = |problem: String| ShmError::BadSegment {
             name: name.to_owned(),
             problem,
@@ -493,9 +498,9 @@ impl Segment {
             };
             return fail(seg, e);
         }
-        let me = me();
-        h.owners[1].start.store(me.start, Ordering::Relaxed);
-        h.owners[1].ns.store(me.ns, Ordering::Relaxed);
+        // The slot is claimed first: a process that loses the claim must not touch the
+        // winner's start time. Until the start time and namespace follow, the attacher counts
+        // as alive (unknown), never as dead.
         if let Err(prev) =
             h.owners[1]
                 .pid
@@ -508,6 +513,8 @@ impl Segment {
                 )),
             );
         }
+        h.owners[1].ns.store(me.ns, Ordering::Relaxed);
+        h.owners[1].start.store(me.start, Ordering::Release);
         seg.ring_bytes = ring_bytes;
         seg.joined = true;
         Ok(seg)

@@ -67,6 +67,33 @@ fn a_second_attach_is_refused() {
 }
 
 #[test]
+fn a_failed_second_attach_leaves_the_attacher_alive() {
+    let name = unique("twice-alive");
+    let a = Segment::create(&name, 4096, D).unwrap();
+    let b = Segment::open(&name, D).unwrap();
+    assert!(a.peer_alive());
+    // Another process (another start time) tries to attach too, and loses.
+    let other = Me {
+        start: me().start + 1,
+        ..me()
+    };
+    let err = Segment::open_as(&name, D, other).unwrap_err();
+    assert!(err.to_string().contains("already attached"), "{err}");
+    assert!(a.peer_alive(), "the live attacher still counts as alive");
+    assert_eq!(
+        a.header().owners[1].start.load(Ordering::Relaxed),
+        me().start
+    );
+    drop(a);
+    assert!(
+        exists(&name),
+        "the creator did not unlink the live attacher's segment"
+    );
+    drop(b);
+    assert!(!exists(&name));
+}
+
+#[test]
 fn a_different_schema_is_refused_with_both_digests() {
     let name = unique("schema");
     let _a = Segment::create(&name, 4096, D).unwrap();
