@@ -309,8 +309,11 @@ fn fresh_nonce() -> u64 {
 pub struct ShmAcceptor {
     prefix: String,
     ring_bytes: usize,
-    next: AtomicU64,
 }
+
+/// The number of the next link segment this process creates: one count for all acceptors, so
+/// that two listeners of one prefix never pick the same name.
+static NEXT_LINK: AtomicU64 = AtomicU64::new(0);
 
 impl ShmAcceptor {
     /// An acceptor for `endpoint`; sweeps segments of its prefix that dead processes left.
@@ -326,13 +329,12 @@ impl ShmAcceptor {
         Ok(ShmAcceptor {
             prefix: endpoint.prefix.clone(),
             ring_bytes: endpoint.ring_bytes,
-            next: AtomicU64::new(0),
         })
     }
 
     /// Sets up the segment of a connection just accepted on the socket.
     pub fn accepted(&self, socket: UnixStream, peer: String) -> Result<ShmStream, ShmError> {
-        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        let n = NEXT_LINK.fetch_add(1, Ordering::Relaxed);
         let link = link_name(std::process::id(), process_nonce(), n);
         let name = segment_name(&self.prefix, &link)?;
         let seg = Segment::create(&name, self.ring_bytes, LINK_DIGEST)?;
@@ -626,5 +628,39 @@ mod tests {
         // The longest name still fits a default prefix.
         let longest = link_name(u32::MAX, u64::MAX, u64::MAX);
         segment_name("mycelium", &longest).unwrap();
+    }
+
+    #[tokio::test]
+    async fn two_acceptors_of_one_prefix_in_one_process_both_accept() {
+        let dir = std::env::temp_dir();
+        let mut endpoint = ShmEndpoint::new(dir.join("unused.sock"));
+        endpoint.prefix = format!("myc-two-acceptors-{}", std::process::id());
+        endpoint.ring_bytes = 4096;
+        let first = ShmAcceptor::new(&endpoint).unwrap();
+        let second = ShmAcceptor::new(&endpoint).unwrap();
+        let mut kept = Vec::new();
+        for _ in 0..2 {
+            for acceptor in [&first, &second] {
+                let (ours, theirs) = UnixStream::pair().unwrap();
+                let stream = acceptor.accepted(ours, "test".into()).unwrap();
+                kept.push((stream, theirs));
+            }
+        }
+        let mut names: Vec<&str> = kept.iter().map(|(s, _)| s.peer()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), 4, "{names:?}");
+        drop(kept);
+        assert!(sweep(&endpoint.prefix).is_empty());
+        let left = std::fs::read_dir("/dev/shm")
+            .unwrap()
+            .flatten()
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with(&endpoint.prefix)
+            })
+            .count();
+        assert_eq!(left, 0, "every segment was unlinked");
     }
 }
