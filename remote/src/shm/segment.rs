@@ -17,7 +17,8 @@
 //! A segment serves one life of a link: it is unlinked when both sides have dropped it, or when
 //! one side drops it and the other is dead; and when a creator finds a segment of its name
 //! whose owners are all dead (a `kill -9` left it behind), it unlinks it and creates a fresh
-//! one. An owner is judged dead only when that can be known: it lives in this process's pid
+//! one (one that another creator is still setting up is left alone until it is stale). An
+//! owner is judged dead only when that can be known: it lives in this process's pid
 //! namespace, `/proc` shows this namespace, and its start time was recorded. An owner in
 //! another pid namespace (another container sharing `/dev/shm`), or one whose liveness cannot
 //! be read, counts as alive: its segment is never removed. An attacher refuses a segment that
@@ -326,7 +327,9 @@ impl Segment {
         seg.reclaimed = reclaimed;
         seg.joined = true;
         let h = seg.header();
-        h.magic.store(MAGIC, Ordering::Relaxed);
+        // Everything, the owner first, before the magic (Release): whoever reads the magic
+        // (Acquire) sees the owner; an object without it is unfinished and left alone.
+        h.owners[0].record(&me());
         h.version.store(LAYOUT_VERSION, Ordering::Relaxed);
         h.ring_bytes.store(ring_bytes as u32, Ordering::Relaxed);
         h.total_len.store(len as u64, Ordering::Relaxed);
@@ -335,7 +338,7 @@ impl Segment {
             b.copy_from_slice(bytes);
             word.store(u64::from_le_bytes(b), Ordering::Relaxed);
         }
-        h.owners[0].record(&me());
+        h.magic.store(MAGIC, Ordering::Release);
         // The rest (owners[1], done, ring control blocks and data) is zero, as ftruncate left
         // it: zero is the initial state of every one of them.
         h.ready.store(READY, Ordering::Release);
@@ -347,13 +350,16 @@ impl Segment {
     }
 
     /// Unlinks the segment `name` if every owner recorded in it is dead (or it is not a
-    /// segment at all); returns the pid of the dead creator (0 when unknown).
+    /// segment at all, or one left unfinished for `UNFINISHED_STALE`); returns the pid of the
+    /// dead creator (0 when unknown). A segment that another creator is setting up (created,
+    /// not yet sized or not yet given its header) is left alone.
     fn reclaim(name: &str) -> Result<u32, ShmError> {
-        Self::reclaim_if(name, |_| true)
+        Self::reclaim_if(name, |age| age >= UNFINISHED_STALE)
     }
 
-    /// As `reclaim`, but a segment without a valid header is removed only if
-    /// `remove_unfinished(age)` agrees (`age`: time since its last change).
+    /// As `reclaim`, but a segment that is not yet set up (shorter than a header, or without
+    /// its magic yet) is removed only if `remove_unfinished(age)` agrees (`age`: time since
+    /// its last change).
     fn reclaim_if(
         name: &str,
         remove_unfinished: impl Fn(std::time::Duration) -> bool,
@@ -368,11 +374,21 @@ impl Segment {
                 problem: format!("it belongs to uid {}, not to this user ({uid})", st.st_uid),
             });
         }
+        let unfinished = || ShmError::BadSegment {
+            name: name.to_owned(),
+            problem: format!(
+                "another process is setting it up (if it stays unfinished, it is replaced \
+                 {} s after its last change)",
+                UNFINISHED_STALE.as_secs()
+            ),
+        };
         let mut dead = 0;
-        if st.st_size as usize >= DATA_START {
+        let size = st.st_size.max(0) as usize;
+        if size >= DATA_START {
             let seg = Self::map(name, fd, DATA_START, Side::Creator, 0)?;
             let h = seg.header();
-            if h.magic.load(Ordering::Acquire) == MAGIC {
+            let magic = h.magic.load(Ordering::Acquire);
+            if magic == MAGIC {
                 let version = h.version.load(Ordering::Acquire);
                 if version != LAYOUT_VERSION {
                     // Its owners cannot be read with this layout: leave it to a person.
@@ -394,17 +410,18 @@ impl Segment {
                     }
                 }
                 dead = h.owners[0].pid.load(Ordering::Acquire);
-            } else if !remove_unfinished(age(&st)) {
-                return Err(ShmError::BadSegment {
-                    name: name.to_owned(),
-                    problem: "it is being set up".into(),
-                });
+            } else if magic == 0 && !remove_unfinished(age(&st)) {
+                // A creator writes nothing but the magic there: zero is a segment being set
+                // up; anything else is not one of ours.
+                return Err(unfinished());
             }
         } else if !remove_unfinished(age(&st)) {
-            return Err(ShmError::BadSegment {
-                name: name.to_owned(),
-                problem: "it is being set up".into(),
-            });
+            return Err(unfinished());
+        }
+        // Another creator may have replaced the object since it was opened: remove only the
+        // one inspected.
+        if !same_object(name, &st) {
+            return Err(unfinished());
         }
         match shm::unlink(name) {
             Ok(()) | Err(rustix::io::Errno::NOENT) => Ok(dead),
@@ -634,6 +651,21 @@ impl Drop for Segment {
     }
 }
 
+/// How long a segment may stay unfinished (created but not yet sized or given its header)
+/// before it counts as left behind by a creator that died while setting it up.
+const UNFINISHED_STALE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Whether `name` still names the object of `st`.
+fn same_object(name: &str, st: &rustix::fs::Stat) -> bool {
+    let Ok(fd) = shm::open(name, shm::OFlags::RDONLY, Mode::empty()) else {
+        return false;
+    };
+    match rustix::fs::fstat(&fd) {
+        Ok(now) => now.st_dev == st.st_dev && now.st_ino == st.st_ino,
+        Err(_) => false,
+    }
+}
+
 /// Time since the object was last changed.
 // The field types differ between architectures: the casts are not useless everywhere.
 #[allow(clippy::unnecessary_cast)]
@@ -666,8 +698,7 @@ pub fn sweep(prefix: &str) -> Vec<String> {
             continue;
         }
         let name = format!("/{file}");
-        let settled = |age: std::time::Duration| age >= std::time::Duration::from_secs(10);
-        if Segment::reclaim_if(&name, settled).is_ok() {
+        if Segment::reclaim(&name).is_ok() {
             removed.push(name);
         }
     }

@@ -294,3 +294,58 @@ fn sweep_removes_dead_segments_of_its_prefix_only() {
     assert!(exists(&other), "another prefix is not swept");
     Segment::reclaim(&other).unwrap();
 }
+
+#[test]
+fn of_two_creators_racing_for_a_name_at_most_one_succeeds() {
+    use std::sync::Barrier;
+    const ROUNDS: usize = 500;
+    let name = unique("race");
+    let barrier = Barrier::new(2);
+    let oks = std::thread::scope(|scope| {
+        let racer = || {
+            let mut oks = Vec::with_capacity(ROUNDS);
+            for _ in 0..ROUNDS {
+                barrier.wait();
+                let seg = Segment::create(&name, 4096, D);
+                oks.push(seg.is_ok());
+                // Both have tried before either lets its segment go.
+                barrier.wait();
+                drop(seg);
+                barrier.wait();
+            }
+            oks
+        };
+        let a = scope.spawn(racer);
+        let b = scope.spawn(racer);
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    let both: Vec<usize> = (0..ROUNDS).filter(|&i| oks.0[i] && oks.1[i]).collect();
+    assert!(
+        both.is_empty(),
+        "both creators succeeded in rounds {both:?}"
+    );
+    assert!(!exists(&name));
+}
+
+#[test]
+fn an_unfinished_segment_is_left_alone_until_it_is_stale() {
+    let name = unique("unfinished");
+    // As a creator leaves it between creating the object and sizing it.
+    let fd = shm::open(
+        name.as_str(),
+        shm::OFlags::CREATE | shm::OFlags::EXCL | shm::OFlags::RDWR,
+        Mode::RUSR | Mode::WUSR,
+    )
+    .unwrap();
+    let err = Segment::create(&name, 4096, D).unwrap_err();
+    assert!(err.to_string().contains("setting it up"), "{err}");
+    // Sized, header not written yet.
+    rustix::fs::ftruncate(&fd, total_len(4096) as u64).unwrap();
+    let err = Segment::create(&name, 4096, D).unwrap_err();
+    assert!(err.to_string().contains("setting it up"), "{err}");
+    assert!(sweep(name[1..].rsplit_once('.').unwrap().0).is_empty());
+    assert!(exists(&name));
+    // Once stale (here: declared so), it goes.
+    Segment::reclaim_if(&name, |_| true).unwrap();
+    assert!(!exists(&name));
+}
