@@ -296,11 +296,14 @@ impl Topology {
                 ));
             };
             let endpoint = parse_endpoint(&src, endpoint, &socket_dir)?;
-            if let Some(other) = nodes.iter().find(|n| n.endpoint == endpoint) {
+            if let Some(other) = nodes
+                .iter()
+                .find(|n| n.endpoint == endpoint || same_socket(&n.endpoint, &endpoint))
+            {
                 return Err(src.error(
                     Some(node.endpoint.as_ref().map_or(0..0, |e| e.span())),
                     format!(
-                        "node `{name}` has the same endpoint as node `{}`",
+                        "node `{name}` has the same endpoint (or Unix socket path) as node `{}`",
                         other.name
                     ),
                 ));
@@ -517,6 +520,19 @@ impl fmt::Display for NodeSpec {
     }
 }
 
+/// Whether two endpoints listen on one Unix socket path (`unix:` and `shm:` endpoints, whatever
+/// their options).
+fn same_socket(a: &Endpoint, b: &Endpoint) -> bool {
+    fn socket(e: &Endpoint) -> Option<&Path> {
+        match e {
+            Endpoint::Unix(path) => Some(path),
+            Endpoint::Shm(shm) => Some(&shm.socket),
+            Endpoint::Tcp(_) => None,
+        }
+    }
+    matches!((socket(a), socket(b)), (Some(x), Some(y)) if x == y)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -605,6 +621,26 @@ services = ["portfolio", "execution"]
             let line = if says == "same endpoint" { 17 } else { 12 };
             assert_eq!(e.line, line, "{to}");
         }
+    }
+
+    #[test]
+    fn endpoints_on_one_socket_path_are_duplicates() {
+        for (first, second) in [
+            ("unix:a.sock", "shm:a.sock"),
+            ("shm:a.sock", "shm:a.sock?ring_bytes=65536"),
+            ("shm:a.sock?prefix=one", "shm:a.sock?prefix=two"),
+        ] {
+            let text = GOOD
+                .replace("unix:feed.sock", first)
+                .replace("tcp:127.0.0.1:7001", second);
+            let e = parse(&text).unwrap_err();
+            assert!(e.message.contains("same endpoint"), "{first} {second}: {e}");
+            assert_eq!(e.line, 17, "{first} {second}");
+        }
+        let text = GOOD
+            .replace("unix:feed.sock", "shm:a.sock")
+            .replace("tcp:127.0.0.1:7001", "shm:b.sock");
+        parse(&text).unwrap();
     }
 
     #[test]

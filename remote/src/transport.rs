@@ -309,10 +309,36 @@ pub enum Listener {
     },
 }
 
+/// Why the socket file at `path` must not be replaced: a process listens on it, or whether
+/// one does cannot be told. `None` when nobody answers (the file is stale).
+async fn listened_on(path: &Path) -> Option<String> {
+    let shown = path.display();
+    let probe =
+        tokio::time::timeout(std::time::Duration::from_secs(1), UnixStream::connect(path)).await;
+    match probe {
+        Ok(Err(e))
+            if matches!(
+                e.kind(),
+                io::ErrorKind::ConnectionRefused | io::ErrorKind::NotFound
+            ) =>
+        {
+            None
+        }
+        Ok(Ok(_)) | Err(_) => Some(format!(
+            "another process listens on {shown}; stop it, or give this node another socket path"
+        )),
+        Ok(Err(e)) => Some(format!(
+            "cannot tell whether another process listens on {shown} (connecting to it: {e}); \
+             if no process uses it, remove it"
+        )),
+    }
+}
+
 impl Listener {
     /// Binds `endpoint`. For a Unix socket, the directory is created (0700) if missing and
     /// must be owned by this user and closed to group and others; a stale socket file left by
-    /// a dead process is replaced.
+    /// a dead process (nobody answers on it) is replaced, one where a process listens is
+    /// refused (`AddrInUse`).
     pub async fn bind(endpoint: &Endpoint) -> Result<Listener, TransportError> {
         let err = |source| TransportError::Io {
             what: "cannot listen on",
@@ -349,6 +375,9 @@ impl Listener {
                 if let Ok(meta) = std::fs::symlink_metadata(path) {
                     use std::os::unix::fs::FileTypeExt;
                     if meta.file_type().is_socket() {
+                        if let Some(why) = listened_on(path).await {
+                            return Err(err(io::Error::new(io::ErrorKind::AddrInUse, why)));
+                        }
                         // Already gone is fine: a listener that was closing removed it.
                         match std::fs::remove_file(path) {
                             Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(err(e)),
@@ -503,4 +532,59 @@ fn check_directory(dir: &Path, uid: u32) -> Result<(), TransportError> {
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fresh directory closed to others, removed on drop.
+    struct Dir(PathBuf);
+
+    impl Dir {
+        fn new(tag: &str) -> Dir {
+            let path = std::env::temp_dir().join(format!(
+                "myc-transport-{tag}-{}-{:x}",
+                std::process::id(),
+                getrandom::u64().unwrap_or(0)
+            ));
+            std::fs::DirBuilder::new()
+                .mode(0o700)
+                .create(&path)
+                .unwrap();
+            Dir(path)
+        }
+    }
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_socket_where_a_process_listens_is_not_replaced() {
+        let dir = Dir::new("live");
+        let endpoint = Endpoint::Unix(dir.0.join("a.sock"));
+        let first = Listener::bind(&endpoint).await.unwrap();
+        let err = Listener::bind(&endpoint).await.unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("another process listens on"), "{msg}");
+        assert!(msg.contains("a.sock"), "{msg}");
+        // The first listener still has its file and takes connections.
+        UnixStream::connect(dir.0.join("a.sock")).await.unwrap();
+        drop(first);
+    }
+
+    #[tokio::test]
+    async fn a_stale_socket_file_is_replaced() {
+        let dir = Dir::new("stale");
+        let path = dir.0.join("a.sock");
+        // Bound and closed without removing its file, as a killed process leaves it.
+        drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+        assert!(path.exists());
+        let listener = Listener::bind(&Endpoint::Unix(path.clone())).await.unwrap();
+        UnixStream::connect(&path).await.unwrap();
+        drop(listener);
+    }
 }

@@ -127,6 +127,15 @@ async fn a_shut_down_node_frees_its_socket_path_at_once() {
 
     let other = dir.socket("b.sock");
     let old = Listener::bind(&other).await.unwrap();
+    // A path where a listener answers is not taken over.
+    let err = Listener::bind(&other).await.unwrap_err();
+    assert!(
+        err.to_string().contains("another process listens on"),
+        "{err}"
+    );
+    // Its file gone (as a shutdown removes it), a successor binds the path; the old listener,
+    // dropped later, leaves the successor's file alone.
+    std::fs::remove_file(dir.path().join("b.sock")).unwrap();
     let new = Listener::bind(&other).await.unwrap();
     drop(old);
     assert!(dir.path().join("b.sock").exists());
