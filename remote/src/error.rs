@@ -78,6 +78,15 @@ pub enum SecretError {
         /// Its permission bits.
         mode: u32,
     },
+    /// The path is not a regular file of this user (a symbolic link, a directory or device,
+    /// or a file another user owns).
+    #[error("secret file {path} {problem}")]
+    NotOwnFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, and what to do.
+        problem: String,
+    },
     /// The environment variable is not set.
     #[error("environment variable {name} holding the link secret is not set")]
     MissingEnv {

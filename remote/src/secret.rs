@@ -22,24 +22,58 @@ impl Secret {
         Ok(Secret(bytes))
     }
 
-    /// Reads the secret from a file that only its owner may read (mode 0600 or stricter).
-    /// One trailing newline is not part of the secret.
+    /// Reads the secret from a file that only its owner may read (mode 0600 or stricter),
+    /// owned by this process's user, and not a symbolic link. The file is opened once and
+    /// checked and read through that descriptor. One trailing newline is not part of the
+    /// secret.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Secret, SecretError> {
-        use std::os::unix::fs::PermissionsExt;
+        use rustix::fs::{FileType, Mode, OFlags};
+        use std::io::Read;
         let path = path.as_ref();
-        let read_err = |source| SecretError::Read {
+        let read_err = |source: std::io::Error| SecretError::Read {
             path: path.to_owned(),
             source,
         };
-        let meta = std::fs::metadata(path).map_err(read_err)?;
-        let mode = meta.permissions().mode() & 0o777;
+        let not_own = |problem: String| SecretError::NotOwnFile {
+            path: path.to_owned(),
+            problem,
+        };
+        // NONBLOCK: opening a FIFO must not wait for a writer; it is refused below.
+        let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK;
+        let fd = match rustix::fs::open(path, flags, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(rustix::io::Errno::LOOP) => {
+                return Err(not_own(
+                    "is a symbolic link; name the file itself in the configuration".into(),
+                ))
+            }
+            Err(e) => return Err(read_err(e.into())),
+        };
+        let st = rustix::fs::fstat(&fd).map_err(|e| read_err(e.into()))?;
+        if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+            return Err(not_own(
+                "is not a regular file; put the secret in a regular file (chmod 600)".into(),
+            ));
+        }
+        let uid = rustix::process::geteuid().as_raw();
+        if st.st_uid != uid {
+            return Err(not_own(format!(
+                "belongs to uid {}, not to this user (uid {uid}); the user running the node \
+                 must own it (chown)",
+                st.st_uid
+            )));
+        }
+        let mode = st.st_mode & 0o777;
         if mode & 0o077 != 0 {
             return Err(SecretError::Permissions {
                 path: path.to_owned(),
                 mode,
             });
         }
-        let mut bytes = std::fs::read(path).map_err(read_err)?;
+        let mut bytes = Vec::new();
+        std::fs::File::from(fd)
+            .read_to_end(&mut bytes)
+            .map_err(read_err)?;
         if bytes.last() == Some(&b'\n') {
             bytes.pop();
         }

@@ -277,6 +277,32 @@ fn secret_file_must_be_private() {
 }
 
 #[test]
+fn secret_file_must_be_a_regular_file_not_a_link() {
+    let dir = TempDir::new("secretlink");
+    let target = dir.path().join("secret");
+    std::fs::write(&target, b"0123456789abcdef0123\n").unwrap();
+    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let link = dir.path().join("link");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let err = Secret::from_file(&link).unwrap_err();
+    assert!(matches!(err, SecretError::NotOwnFile { .. }), "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("symbolic link") && msg.contains("name the file itself"),
+        "{msg}"
+    );
+    let err = Secret::from_file(dir.path()).unwrap_err();
+    assert!(err.to_string().contains("not a regular file"), "{err}");
+    let err = Secret::from_file(target.with_file_name("absent")).unwrap_err();
+    assert!(matches!(err, SecretError::Read { .. }), "{err}");
+    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let e644 = Secret::from_file(&target).unwrap_err();
+    assert!(e644.to_string().contains("chmod 600"), "{e644}");
+    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o400)).unwrap();
+    assert!(Secret::from_file(&target).is_ok());
+}
+
+#[test]
 fn secret_from_environment() {
     let name = "MYCELIUM_REMOTE_TEST_SECRET_UNSET_VARIABLE";
     assert!(matches!(
