@@ -238,6 +238,8 @@ fn a_segment_of_another_pid_namespace_is_kept() {
     let err = Segment::create(&name, 4096, D).unwrap_err();
     assert!(matches!(err, ShmError::InUse { .. }), "{err}");
     assert!(err.to_string().contains("another pid namespace"), "{err}");
+    let taken = Segment::create(&name, 4096, D).unwrap_err();
+    assert!(matches!(taken, ShmError::InUse { .. }), "{taken}");
     let prefix = name[1..].rsplit_once('.').unwrap().0;
     assert!(!sweep(prefix).contains(&name));
     assert!(exists(&name), "neither create nor sweep removed it");
@@ -348,4 +350,94 @@ fn an_unfinished_segment_is_left_alone_until_it_is_stale() {
     // Once stale (here: declared so), it goes.
     Segment::reclaim_if(&name, |_| true).unwrap();
     assert!(!exists(&name));
+}
+
+/// Set for the child of `a_live_segment_of_another_pid_namespace_survives_create`: the name
+/// of the segment it creates.
+const NS_CHILD: &str = "MYCELIUM_SHM_TEST_NS_CHILD";
+
+/// In that child only (otherwise it does nothing): creates the segment, holds it until its
+/// standard input closes, then drops it.
+#[test]
+fn ns_child_holds_a_segment() {
+    let Ok(name) = std::env::var(NS_CHILD) else {
+        return;
+    };
+    let seg = Segment::create(&name, 4096, D).unwrap();
+    let mut line = String::new();
+    let _ = std::io::stdin().read_line(&mut line);
+    drop(seg);
+}
+
+/// Kills and reaps the child when the test ends, however it ends.
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        drop(self.0.stdin.take());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_live_segment_of_another_pid_namespace_survives_create() {
+    use std::process::{Command, Stdio};
+    let userns = Command::new("unshare")
+        .args(["-Urpf", "--mount-proc", "true"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    if !matches!(userns, Ok(s) if s.success()) {
+        eprintln!("skipped: unprivileged user and pid namespaces are not available here");
+        return;
+    }
+    let name = unique("ns");
+    let child = Command::new("unshare")
+        .args(["-Urpf", "--mount-proc"])
+        .arg(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "shm::segment::tests::ns_child_holds_a_segment",
+            "--test-threads=1",
+            "--quiet",
+        ])
+        .env(NS_CHILD, &name)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut child = Reaped(child);
+    // What `create` does when it finds the name taken, tried until the child has set the
+    // segment up (before: missing, or being set up).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let err = loop {
+        match Segment::reclaim(&name) {
+            Err(e @ ShmError::InUse { .. }) => break e,
+            Err(_) if std::time::Instant::now() < deadline => {}
+            Ok(_) => panic!("the live segment of another pid namespace was removed"),
+            Err(e) => panic!("the child did not set its segment up: {e}"),
+        }
+        if let Ok(Some(status)) = child.0.try_wait() {
+            panic!("the child ended early: {status}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    assert!(err.to_string().contains("another pid namespace"), "{err}");
+    let taken = Segment::create(&name, 4096, D).unwrap_err();
+    assert!(matches!(taken, ShmError::InUse { .. }), "{taken}");
+    let prefix = name[1..].rsplit_once('.').unwrap().0;
+    assert!(sweep(prefix).is_empty());
+    assert!(exists(&name));
+    drop(child.0.stdin.take());
+    let status = child.0.wait().unwrap();
+    assert!(status.success(), "{status}");
+    assert!(!exists(&name), "the child removed its segment");
 }
