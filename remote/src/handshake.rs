@@ -25,7 +25,7 @@ use crate::schema::{self, LocalSchema};
 use crate::secret::Secret;
 
 /// Version of the link protocol in the hello.
-pub const PROTOCOL_VERSION: u8 = 1;
+pub const PROTOCOL_VERSION: u8 = 2;
 const PROOF_LABEL: &[u8] = b"mycelium-remote/1 proof";
 const HELLO_LEN: usize = 1 + 8 + 32 + 32;
 
@@ -123,8 +123,19 @@ fn transcript(node: &str, hello: &[u8]) -> Vec<u8> {
     t
 }
 
+/// The proof of the side that dialled, or of the side that accepted: a proof binds its
+/// prover's role, so a relay that connects to two listening nodes and passes each the other's
+/// hello and proof authenticates to neither (each sees a listener's proof where it expects a
+/// dialler's).
+#[derive(Clone, Copy)]
+enum Role {
+    Dialled,
+    Accepted,
+}
+
 fn proof(
     secret: &Secret,
+    prover: Role,
     prover_hello: &[u8],
     verifier_hello: &[u8],
     peer: &str,
@@ -135,6 +146,10 @@ fn proof(
             reason: format!("cannot key HMAC-SHA256: {e}"),
         })?;
     mac.update(PROOF_LABEL);
+    mac.update(match prover {
+        Role::Dialled => b"d",
+        Role::Accepted => b"a",
+    });
     mac.update(&(prover_hello.len() as u32).to_le_bytes());
     mac.update(prover_hello);
     mac.update(verifier_hello);
@@ -229,7 +244,11 @@ pub async fn authenticate<S: AsyncRead + AsyncWrite + Unpin>(
         return Err(protocol("the peer echoed our own hello".into()));
     }
 
-    let mine = proof(&me.secret, &my_hello, &their_hello_bytes, peer)?
+    let (my_role, their_role) = match expected {
+        Some(_) => (Role::Dialled, Role::Accepted),
+        None => (Role::Accepted, Role::Dialled),
+    };
+    let mine = proof(&me.secret, my_role, &my_hello, &their_hello_bytes, peer)?
         .finalize()
         .into_bytes();
     send(stream, peer, FrameSpec::control(Kind::Proof), &mine).await?;
@@ -249,7 +268,7 @@ pub async fn authenticate<S: AsyncRead + AsyncWrite + Unpin>(
             other => return Err(protocol(format!("expected a proof, got {other:?}"))),
         }
     };
-    if proof(&me.secret, &their_hello_bytes, &my_hello, peer)?
+    if proof(&me.secret, their_role, &their_hello_bytes, &my_hello, peer)?
         .verify_slice(&their_proof)
         .is_err()
     {

@@ -93,6 +93,63 @@ async fn unexpected_node_refused() {
     assert!(matches!(ra, Err(HandshakeError::UnexpectedNode { node, .. }) if node == "c"));
 }
 
+/// A relay that connects to two listening nodes and passes each the other's hello and then
+/// its proof: each node receives a proof made by a listener where it expects a dialler's, so
+/// neither authenticates the relay (before proofs bound their prover's role, both did, and only
+/// the rule that a node accepts the nodes sorting before it stood in the way).
+#[tokio::test]
+async fn a_relay_between_two_listeners_authenticates_to_neither() {
+    let (mut a_side, mut a_relay) = UnixStream::pair().unwrap();
+    let (mut b_side, mut b_relay) = UnixStream::pair().unwrap();
+    let (a, b) = (identity("a", 1, 7, S1), identity("b", 2, 7, S1));
+    let ta = tokio::spawn(async move {
+        let mut r = FrameReader::new(4096);
+        authenticate(&mut a_side, &mut r, &a, "relay", None, &|_| true).await
+    });
+    let tb = tokio::spawn(async move {
+        let mut r = FrameReader::new(4096);
+        authenticate(&mut b_side, &mut r, &b, "relay", None, &|_| true).await
+    });
+    let (mut ra, mut rb) = (FrameReader::new(4096), FrameReader::new(4096));
+    async fn take(
+        r: &mut FrameReader,
+        s: &mut UnixStream,
+    ) -> (FrameSpec<'static>, Vec<u8>, String) {
+        let f = r.read_frame(s).await.unwrap();
+        (
+            FrameSpec::control(f.kind),
+            f.payload.to_vec(),
+            f.name.to_owned(),
+        )
+    }
+    async fn give(s: &mut UnixStream, (mut spec, payload, name): (FrameSpec<'_>, Vec<u8>, String)) {
+        let mut out = Vec::new();
+        spec.name = &name;
+        encode_frame(&mut out, &spec, DEFAULT_MAX_BODY, |o| {
+            o.extend_from_slice(&payload)
+        })
+        .unwrap();
+        s.write_all(&out).await.unwrap();
+    }
+    // The hellos, then the proofs, each to the other node.
+    for _ in 0..2 {
+        let from_a = take(&mut ra, &mut a_relay).await;
+        let from_b = take(&mut rb, &mut b_relay).await;
+        give(&mut b_relay, from_a).await;
+        give(&mut a_relay, from_b).await;
+    }
+    for task in [ta, tb] {
+        let outcome = tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .expect("the node decides at once")
+            .unwrap();
+        assert!(
+            matches!(outcome, Err(HandshakeError::AuthFailed { .. })),
+            "{outcome:?}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn reflected_hello_refused() {
     let (mut sa, mut sb) = UnixStream::pair().unwrap();
