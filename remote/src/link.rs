@@ -654,9 +654,12 @@ impl Link {
             Err(e) => return Err(RemoteAskError::NotSent(e)),
         };
         // A caller that stops waiting (a timeout, a dropped future) takes its ask out of the
-        // asks in flight: a peer that never answers cannot make them pile up.
-        let _registered = Registered { link: self, corr };
-        match rx.await {
+        // asks in flight: a peer that never answers cannot make them pile up. Once the answer
+        // (or the sender's end) came, the entry is gone already: no second lock.
+        let registered = Registered { link: self, corr };
+        let answered = rx.await;
+        std::mem::forget(registered);
+        match answered {
             Ok(result) => result,
             Err(_) => Err(RemoteAskError::LinkDown {
                 peer: self.inner.peer.clone(),
@@ -906,8 +909,8 @@ impl Asker for OwnAsk {
     }
 }
 
-/// An ask in flight, taken out of the link's asks when dropped (its asker stopped waiting);
-/// nothing happens if it was answered already.
+/// An ask in flight, taken out of the link's asks when dropped (its asker stopped waiting
+/// before the answer came); forgotten once the answer came, which took it out already.
 struct Registered<'a> {
     link: &'a Link,
     corr: u64,

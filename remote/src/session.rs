@@ -278,9 +278,9 @@ pub(crate) struct Inbound {
     epoch: u64,
 }
 
-/// Whose numbering a frame that passed [`Inbound::check`] belongs to: the peer instance and
-/// the [`Inbound`]'s epoch at the check.
-pub(crate) type Numbering = (Option<u64>, u64);
+/// Whose numbering a frame that passed [`Inbound::check`] belongs to: the [`Inbound`]'s epoch
+/// at the check (a new peer instance starts a new epoch too).
+pub(crate) type Numbering = u64;
 
 impl Inbound {
     /// A new connection from `peer_instance`, whose first frame will be `first_seq`.
@@ -302,7 +302,7 @@ impl Inbound {
 
     /// The numbering frames checked now belong to (for [`Inbound::record`]).
     pub fn numbering(&self) -> Numbering {
-        (self.instance, self.epoch)
+        self.epoch
     }
 
     /// Frame `seq` of `numbering`, which passed [`Inbound::check`], was delivered. Ignored
