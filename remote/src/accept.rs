@@ -304,11 +304,12 @@ impl AcceptBackoff {
     pub const FIRST: Duration = Duration::from_millis(1);
     pub const MAX: Duration = Duration::from_secs(1);
 
-    /// An accept failed: how long to wait, and whether to log it.
+    /// An accept failed: how long to wait (the supervisor's exponential backoff, without
+    /// jitter), and whether to log it.
     pub fn failed(&mut self) -> (Duration, bool) {
         self.failures = self.failures.saturating_add(1);
-        let doublings = (self.failures - 1).min(16);
-        let delay = Self::FIRST.saturating_mul(1 << doublings).min(Self::MAX);
+        let delay = mycelium_supervisor::Backoff::exponential(Self::FIRST, 2.0, Self::MAX)
+            .base_delay(self.failures - 1);
         (delay, self.failures.is_power_of_two())
     }
 

@@ -136,9 +136,23 @@ impl Me {
     }
 }
 
-/// This process as an owner.
+/// This process as an owner: read once per process (a forked child, whose pid differs from
+/// the one read, reads its own), since every liveness check needs it.
 fn me() -> Me {
+    static ME: std::sync::OnceLock<Me> = std::sync::OnceLock::new();
     let pid = rustix::process::getpid().as_raw_nonzero().get() as u32;
+    match ME.get() {
+        Some(me) if me.pid == pid => *me,
+        _ => {
+            let me = read_me(pid);
+            let _ = ME.set(me);
+            me
+        }
+    }
+}
+
+/// This process as an owner, read from `/proc`.
+fn read_me(pid: u32) -> Me {
     // `/proc/self` is dangling when `/proc` belongs to another pid namespace: then no start
     // time is known, and no owner is ever judged dead.
     let start = match stat_file("/proc/self/stat") {
