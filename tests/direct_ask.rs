@@ -12,7 +12,7 @@ use std::time::Duration;
 use common::*;
 use mycelium::actors::{AskError, Failure, OnFailure, StopReason};
 use mycelium::prelude::*;
-use mycelium::supervisor::Backoff;
+use mycelium::supervisor::{Backoff, SupervisionEvent, SupervisorRef};
 use tokio::sync::oneshot;
 
 /// Counts, and says on which task each handler ran.
@@ -151,11 +151,17 @@ async fn one_handler_at_a_time_and_each_senders_order_with_concurrent_askers() {
     assert_eq!(a.ask(Add(0)).await.unwrap().0, expected);
 }
 
-#[tokio::test]
-async fn a_failure_on_the_direct_path_fails_the_actor_and_it_restarts() {
+/// A `Where` (total 100) supervised one-for-one without backoff, asked once (101) so that it
+/// is idle and asked directly from here on; with the tree's events.
+async fn supervised_where() -> (
+    Bus,
+    SupervisorRef,
+    ActorRef<Where>,
+    tokio::sync::mpsc::UnboundedReceiver<SupervisionEvent>,
+) {
     quiet_panics();
     let bus = Bus::new();
-    let (observer, mut events) = event_channel();
+    let (observer, events) = event_channel();
     let tree = Supervisor::builder(RestartStrategy::OneForOne)
         .intensity(10, Duration::from_secs(60))
         .backoff(Backoff::none())
@@ -166,6 +172,12 @@ async fn a_failure_on_the_direct_path_fails_the_actor_and_it_restarts() {
         .unwrap();
     let w = tree.child::<Where>("w").unwrap();
     assert_eq!(w.ask(Add(1)).await.unwrap().0, 101);
+    (bus, tree, w, events)
+}
+
+#[tokio::test]
+async fn a_failure_on_the_direct_path_fails_the_actor_and_it_restarts() {
+    let (bus, tree, w, mut events) = supervised_where().await;
     let dead = bus.dead_letters().total();
     match w.ask(Boom).await {
         Err(AskError::Failed(failure)) => {
@@ -191,19 +203,7 @@ async fn a_failure_on_the_direct_path_fails_the_actor_and_it_restarts() {
 /// failure (the asker gets `Failed`, the supervisor restarts the actor), not the asker's own.
 #[tokio::test]
 async fn a_panic_before_the_handlers_future_on_the_direct_path_fails_the_actor() {
-    quiet_panics();
-    let bus = Bus::new();
-    let (observer, mut events) = event_channel();
-    let tree = Supervisor::builder(RestartStrategy::OneForOne)
-        .intensity(10, Duration::from_secs(60))
-        .backoff(Backoff::none())
-        .on_event(observer)
-        .child(ChildSpec::new::<Where>("w", 100))
-        .spawn(&bus)
-        .await
-        .unwrap();
-    let w = tree.child::<Where>("w").unwrap();
-    assert_eq!(w.ask(Add(1)).await.unwrap().0, 101);
+    let (_bus, tree, w, mut events) = supervised_where().await;
     match w.ask(BoomEarly).await {
         Err(AskError::Failed(failure)) => {
             assert!(failure.to_string().contains("boom before"), "{failure}")

@@ -188,39 +188,43 @@ impl<M: WireMessage + Send + 'static, R: WireMessage + Send + 'static> Asker for
     fn answer(self: Box<Self>, result: Result<ReplyBody<'_>, RemoteAskError>) {
         let Answer { node, reply, .. } = *self;
         match result {
-        Ok((type_id, body)) if type_id == R::TYPE_ID => match R::decode_body(body) {
-            Ok(r) => {
-                // The asker may have given up (timeout): nothing to do then.
-                let _ = reply.send(r);
-            }
-            Err(e) => reply.lost(
+            Ok((type_id, body)) if type_id == R::TYPE_ID => match R::decode_body(body) {
+                Ok(r) => {
+                    // The asker may have given up (timeout): nothing to do then.
+                    let _ = reply.send(r);
+                }
+                Err(e) => reply.lost(
+                    node,
+                    format!("the reply does not decode as {}: {e}", R::NAME),
+                ),
+            },
+            Ok((type_id, _)) => reply.lost(
                 node,
-                format!("the reply does not decode as {}: {e}", R::NAME),
+                format!(
+                    "the reply has type id {type_id}, not {} ({})",
+                    R::TYPE_ID,
+                    R::NAME
+                ),
             ),
-        },
-        Ok((type_id, _)) => reply.lost(
-            node,
-            format!(
-                "the reply has type id {type_id}, not {} ({})",
-                R::TYPE_ID,
-                R::NAME
-            ),
-        ),
-        // Never sent: the asker has its request back (`AskError::Closed`).
-        Err(RemoteAskError::Unsent { error, request }) => match M::decode_body(&request) {
-            Ok(request) => reply.unsent(node, request),
-            Err(e) => reply.lost(
+            // Never sent: the asker has its request back (`AskError::Closed`).
+            Err(RemoteAskError::Unsent { error, request }) => match M::decode_body(&request) {
+                Ok(request) => reply.unsent(node, request),
+                Err(e) => reply.lost(
+                    node,
+                    format!(
+                        "{error}; the request was not sent, but its body does not decode as {} \
+                         again: {e}",
+                        M::NAME
+                    ),
+                ),
+            },
+            // `AskError::Lost` says itself that the request may have been handled.
+            Err(RemoteAskError::LinkDown { peer, reason }) => reply.lost(
                 node,
-                format!("{error}; the request was not sent, but its body does not decode as {} again: {e}", M::NAME),
+                format!("the link to {peer} went down while the ask was in flight: {reason}"),
             ),
-        },
-        // `AskError::Lost` says itself that the request may have been handled.
-        Err(RemoteAskError::LinkDown { peer, reason }) => reply.lost(
-            node,
-            format!("the link to {peer} went down while the ask was in flight: {reason}"),
-        ),
-        Err(e) => reply.lost(node, e.to_string()),
-    }
+            Err(e) => reply.lost(node, e.to_string()),
+        }
     }
 
     /// The asker timed out or dropped its future: its ask can leave the asks in flight.

@@ -294,6 +294,17 @@ async fn exec_and_strategy(path: &std::path::Path) -> ((Bus, Node), (Bus, Node))
 }
 
 /// Nothing was queued for the peer `exec`: no interest was recorded on the link.
+/// Waits until the publishing node's `link` forwards some topic (`want`) or none.
+async fn forwarding(link: &mycelium_remote::link::Link, want: bool) {
+    tokio::time::timeout(BOUND, async {
+        while link.forwarded_topics().is_empty() == want {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the publishing node sees the change of interest");
+}
+
 fn nothing_queued_for_exec(strategy: &Node) {
     let link = strategy.link("exec").unwrap();
     assert_eq!(link.stats().queued, 0, "{:?}", link.stats());
@@ -341,13 +352,7 @@ async fn topics_cross_nodes_encoded_once_per_link() {
         .await
         .unwrap();
     let link = exec.link("strategy").unwrap();
-    tokio::time::timeout(BOUND, async {
-        while link.forwarded_topics().is_empty() {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await
-    .expect("the interest reaches the publishing node");
+    forwarding(&link, true).await;
     assert_eq!(
         link.forwarded_topics(),
         vec![("md.quote.*".to_string(), Quote::TYPE_ID)]
@@ -396,13 +401,7 @@ async fn a_publication_too_long_for_a_frame_is_a_dead_letter_and_the_subscriptio
         .await
         .unwrap();
     let link = exec.link("strategy").unwrap();
-    tokio::time::timeout(BOUND, async {
-        while link.forwarded_topics().is_empty() {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await
-    .expect("the interest reaches the publishing node");
+    forwarding(&link, true).await;
     let long = format!("md.quote.{}", "x".repeat(300));
     for (topic, i) in [
         ("md.quote.AAPL", 1),
@@ -439,18 +438,7 @@ async fn a_remote_subscription_ends_with_unsubscribe_remote() {
     let ((exec_bus, exec), (_bus, strategy)) = exec_and_strategy(&path).await;
     exec.forward_topic::<Quote>();
     let link = exec.link("strategy").unwrap();
-    let forwarded = |want: bool| {
-        let link = link.clone();
-        async move {
-            tokio::time::timeout(BOUND, async {
-                while link.forwarded_topics().is_empty() == want {
-                    tokio::task::yield_now().await;
-                }
-            })
-            .await
-            .expect("the publishing node sees the change of interest");
-        }
-    };
+    let forwarded = |want: bool| forwarding(&link, want);
     strategy
         .subscribe_remote::<Quote>("md.quote.*")
         .await

@@ -70,10 +70,15 @@ where
         });
     }
 
+    /// The callback and what to give it, once (`ActorStopped` when no outcome came).
+    fn take(&mut self) -> Option<(Py<PyAny>, PyResult<T>)> {
+        let callback = self.callback.take()?;
+        Some((callback, self.outcome.take().unwrap_or_else(|| Err(gone()))))
+    }
+
     /// Settles now, on this thread.
     fn now(mut self) {
-        if let Some(callback) = self.callback.take() {
-            let outcome = self.outcome.take().unwrap_or_else(|| Err(gone()));
+        if let Some((callback, outcome)) = self.take() {
             Self::call(callback, outcome);
         }
     }
@@ -84,10 +89,9 @@ where
     T: for<'py> IntoPyObject<'py> + Send + 'static,
 {
     fn drop(&mut self) {
-        let Some(callback) = self.callback.take() else {
+        let Some((callback, outcome)) = self.take() else {
             return;
         };
-        let outcome = self.outcome.take().unwrap_or_else(|| Err(gone()));
         // Dropped with its task, on whichever thread dropped it (one holding the GIL, or a
         // runtime worker that must not wait for it): settled from a thread of its own. If no
         // thread can be started, the callback is dropped and its future stays pending.
