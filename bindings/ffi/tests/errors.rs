@@ -7,6 +7,9 @@ use mycelium_codec::WireMessage;
 use mycelium_contracts::{Heartbeat, Quote};
 use mycelium_ffi::*;
 
+mod common;
+use common::{handle, start_fails};
+
 fn last_error() -> String {
     // SAFETY: the library returns a NUL-terminated string valid until the next call.
     unsafe { CStr::from_ptr(myc_last_error()) }
@@ -14,33 +17,10 @@ fn last_error() -> String {
         .into_owned()
 }
 
-unsafe extern "C" fn start(
-    _user: *mut c_void,
-    _args: *const u8,
-    _len: usize,
-    _state: *mut *mut c_void,
-    call: *mut MycCall,
-) -> i32 {
-    // SAFETY: `call` is the live call of this callback.
-    unsafe { myc_call_fail(call, c"no config".as_ptr()) };
-    1
-}
-
-unsafe extern "C" fn handle(
-    _user: *mut c_void,
-    _state: *mut c_void,
-    _type_id: u16,
-    _body: *const u8,
-    _len: usize,
-    _call: *mut MycCall,
-) -> i32 {
-    0
-}
-
 fn callbacks() -> MycActorCallbacks {
     MycActorCallbacks {
         user_data: null_mut(),
-        start: Some(start),
+        start: Some(start_fails),
         handle: Some(handle),
         stop: None,
         free_user_data: None,

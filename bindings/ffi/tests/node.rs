@@ -10,6 +10,9 @@ use mycelium_codec::WireMessage;
 use mycelium_contracts::Heartbeat;
 use mycelium_ffi::*;
 
+mod common;
+use common::{handle, start_fails};
+
 fn last_error() -> String {
     // SAFETY: the library returns a NUL-terminated string valid until the next call.
     unsafe { CStr::from_ptr(myc_last_error()) }
@@ -375,29 +378,6 @@ fn asks_are_measured_from_rust() {
 
 static FREED: AtomicUsize = AtomicUsize::new(0);
 
-unsafe extern "C" fn failing_start(
-    _user: *mut c_void,
-    _args: *const u8,
-    _len: usize,
-    _state: *mut *mut c_void,
-    call: *mut MycCall,
-) -> i32 {
-    // SAFETY: `call` is the live call of this callback.
-    unsafe { myc_call_fail(call, c"no config".as_ptr()) };
-    1
-}
-
-unsafe extern "C" fn handle(
-    _user: *mut c_void,
-    _state: *mut c_void,
-    _type_id: u16,
-    _body: *const u8,
-    _len: usize,
-    _call: *mut MycCall,
-) -> i32 {
-    0
-}
-
 unsafe extern "C" fn count_free(_user: *mut c_void) {
     FREED.fetch_add(1, Ordering::SeqCst);
 }
@@ -406,7 +386,7 @@ unsafe extern "C" fn count_free(_user: *mut c_void) {
 fn a_failed_start_returns_once_the_callbacks_are_released() {
     let cb = MycActorCallbacks {
         user_data: null_mut(),
-        start: Some(failing_start),
+        start: Some(start_fails),
         handle: Some(handle),
         stop: None,
         free_user_data: Some(count_free),

@@ -10,6 +10,9 @@ use mycelium_codec::WireMessage;
 use mycelium_contracts::Heartbeat;
 use mycelium_ffi::*;
 
+mod common;
+use common::handle;
+
 fn threads() -> usize {
     std::fs::read_dir("/proc/self/task")
         .expect("/proc/self/task")
@@ -27,17 +30,6 @@ unsafe extern "C" fn count_start(
     // SAFETY: the test passes two live counters as user_data.
     let counts = unsafe { &*(user as *const [AtomicUsize; 2]) };
     counts[0].fetch_add(1, Ordering::SeqCst);
-    0
-}
-
-unsafe extern "C" fn handle(
-    _user: *mut c_void,
-    _state: *mut c_void,
-    _type_id: u16,
-    _body: *const u8,
-    _len: usize,
-    _call: *mut MycCall,
-) -> i32 {
     0
 }
 

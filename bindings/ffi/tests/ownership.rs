@@ -8,34 +8,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use mycelium_ffi::*;
 
+mod common;
+use common::{handle, start_fails};
+
 unsafe extern "C" fn start_ok(
     _user: *mut c_void,
     _args: *const u8,
     _len: usize,
     _state: *mut *mut c_void,
-    _call: *mut MycCall,
-) -> i32 {
-    0
-}
-
-unsafe extern "C" fn start_fails(
-    _user: *mut c_void,
-    _args: *const u8,
-    _len: usize,
-    _state: *mut *mut c_void,
-    call: *mut MycCall,
-) -> i32 {
-    // SAFETY: `call` is the live call of this callback.
-    unsafe { myc_call_fail(call, c"no config".as_ptr()) };
-    1
-}
-
-unsafe extern "C" fn handle(
-    _user: *mut c_void,
-    _state: *mut c_void,
-    _type_id: u16,
-    _body: *const u8,
-    _len: usize,
     _call: *mut MycCall,
 ) -> i32 {
     0
