@@ -58,10 +58,12 @@ pub enum LinkEventKind {
 /// Why messages were lost.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LossReason {
-    /// The peer restarted (new instance id): what its predecessor had not acknowledged may or
-    /// may not have been handled.
+    /// The peer restarted (a new incarnation, whatever its instance id): what its
+    /// predecessor had not acknowledged may or may not have been handled.
     PeerRestarted,
-    /// The peer no longer knows this link's state (its side gave up or restarted).
+    /// The peer, the process heard from before, holds its state for this link about another
+    /// process of this node's name (two took turns under it): what it had not acknowledged
+    /// may or may not have been handled.
     PeerForgot,
     /// The link gave up or was shut down with messages still queued or unacknowledged.
     GaveUp,

@@ -57,7 +57,7 @@ pub enum Kind {
     Ack = 17,
     /// The sender closes the link; the payload says why (UTF-8).
     Close = 18,
-    /// Handshake: instance id, digest, challenge.
+    /// Handshake: instance id, incarnation, challenge, digest.
     Hello = 32,
     /// Handshake: the HMAC over both hellos.
     Proof = 33,

@@ -2,8 +2,8 @@
 //!
 //! Both sides run the same steps at once (see `docs/remote.md`):
 //!
-//! 1. **Hello**: protocol version, instance id, a fresh 32-byte random challenge, the schema
-//!    digest; the frame's name is the node's name.
+//! 1. **Hello**: protocol version, instance id, incarnation, a fresh 32-byte random challenge,
+//!    the schema digest; the frame's name is the node's name.
 //! 2. **Proof**: `HMAC-SHA256(secret, "mycelium-remote/1 proof" || own hello || peer hello)`,
 //!    over both hello frames exactly as they travelled. Each side proves knowledge of the
 //!    secret over the other's fresh challenge; the prover's hello comes first, so a proof
@@ -25,17 +25,22 @@ use crate::schema::{self, LocalSchema};
 use crate::secret::Secret;
 
 /// Version of the link protocol in the hello.
-pub const PROTOCOL_VERSION: u8 = 2;
+pub const PROTOCOL_VERSION: u8 = 3;
 const PROOF_LABEL: &[u8] = b"mycelium-remote/1 proof";
-const HELLO_LEN: usize = 1 + 8 + 32 + 32;
+const HELLO_LEN: usize = 1 + 8 + 8 + 32 + 32;
 
 /// What one side brings to a handshake.
 #[derive(Clone, Debug)]
 pub struct Identity {
     /// This node's name.
     pub node: String,
-    /// This process's instance id: random, fresh at every start.
+    /// This process's instance id: random, fresh at every start (unless
+    /// `NodeBuilder::instance` fixes it); what events and loss reports name.
     pub instance: u64,
+    /// This node's incarnation: random at every start, never chosen, never 0. A link's
+    /// state for a peer refers to the peer's incarnation, so a process given an instance id
+    /// again is still a new peer.
+    pub incarnation: u64,
     /// The schema this node speaks.
     pub schema: LocalSchema,
     /// The shared secret.
@@ -49,6 +54,8 @@ pub struct Authenticated {
     pub node: String,
     /// The peer's instance id.
     pub instance: u64,
+    /// The peer's incarnation ([`Identity::incarnation`]).
+    pub incarnation: u64,
     /// The peer's schema digest.
     pub digest: [u8; 32],
 }
@@ -56,8 +63,9 @@ pub struct Authenticated {
 /// Where a link resumes: sent in the accepting verdict.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct Resume {
-    /// The peer instance our state for this peer refers to (0: none).
-    pub known_instance: u64,
+    /// The peer incarnation our state for this peer refers to (0: none, no connection from
+    /// the peer was ever installed here).
+    pub known_incarnation: u64,
     /// The last data sequence number delivered in order from that instance.
     pub received: u64,
     /// The sequence number of the first data frame we will send (resent or new).
@@ -66,6 +74,7 @@ pub struct Resume {
 
 struct Hello {
     instance: u64,
+    incarnation: u64,
     challenge: [u8; 32],
     digest: [u8; 32],
 }
@@ -200,6 +209,7 @@ pub async fn authenticate<S: AsyncRead + AsyncWrite + Unpin>(
     let mut hello = Vec::with_capacity(HELLO_LEN);
     hello.push(PROTOCOL_VERSION);
     hello.extend_from_slice(&me.instance.to_le_bytes());
+    hello.extend_from_slice(&me.incarnation.to_le_bytes());
     hello.extend_from_slice(&my_challenge);
     hello.extend_from_slice(&me.schema.digest);
     let mut spec = FrameSpec::control(Kind::Hello);
@@ -227,21 +237,30 @@ pub async fn authenticate<S: AsyncRead + AsyncWrite + Unpin>(
                 p.first()
             )));
         }
-        let mut instance = [0u8; 8];
-        instance.copy_from_slice(&p[1..9]);
+        let word = |at: usize| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&p[at..at + 8]);
+            u64::from_le_bytes(w)
+        };
         let mut challenge = [0u8; 32];
-        challenge.copy_from_slice(&p[9..41]);
+        challenge.copy_from_slice(&p[17..49]);
         let mut digest = [0u8; 32];
-        digest.copy_from_slice(&p[41..73]);
+        digest.copy_from_slice(&p[49..81]);
         let hello = Hello {
-            instance: u64::from_le_bytes(instance),
+            instance: word(1),
+            incarnation: word(9),
             challenge,
             digest,
         };
         (transcript(f.name, p), hello, f.name.to_owned())
     };
-    if their.challenge == my_challenge || their.instance == me.instance {
+    if their.challenge == my_challenge || their.incarnation == me.incarnation {
         return Err(protocol("the peer echoed our own hello".into()));
+    }
+    if their.incarnation == 0 {
+        return Err(protocol(
+            "hello with incarnation 0 (0 stands for none)".into(),
+        ));
     }
 
     let (my_role, their_role) = match expected {
@@ -306,6 +325,7 @@ pub async fn authenticate<S: AsyncRead + AsyncWrite + Unpin>(
     Ok(Authenticated {
         node: their_node,
         instance: their.instance,
+        incarnation: their.incarnation,
         digest: their.digest,
     })
 }
@@ -383,7 +403,7 @@ pub async fn finish<S: AsyncRead + AsyncWrite + Unpin>(
 ) -> Result<Resume, HandshakeError> {
     let mut v = Vec::with_capacity(25);
     v.push(1);
-    v.extend_from_slice(&resume.known_instance.to_le_bytes());
+    v.extend_from_slice(&resume.known_incarnation.to_le_bytes());
     v.extend_from_slice(&resume.received.to_le_bytes());
     v.extend_from_slice(&resume.first_seq.to_le_bytes());
     send(stream, peer, FrameSpec::control(Kind::Verdict), &v).await?;
@@ -416,7 +436,7 @@ pub async fn finish<S: AsyncRead + AsyncWrite + Unpin>(
         u64::from_le_bytes(b)
     };
     Ok(Resume {
-        known_instance: word(1),
+        known_incarnation: word(1),
         received: word(9),
         first_seq: word(17),
     })

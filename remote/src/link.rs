@@ -1062,9 +1062,9 @@ impl Inner {
     /// Computes our resume point for a connection with `peer` (sent in our verdict).
     pub fn resume_point(&self, peer: &Authenticated) -> Resume {
         let st = self.lock();
-        let same = st.inb.instance == Some(peer.instance);
+        let same = st.inb.knows(peer.incarnation);
         Resume {
-            known_instance: st.inb.instance.unwrap_or(0),
+            known_incarnation: st.inb.incarnation.unwrap_or(0),
             received: st.inb.delivered,
             first_seq: st.out.first_seq(same),
         }
@@ -1078,26 +1078,30 @@ impl Inner {
         if let Some(reason) = &st.closed {
             return Err(format!("link closed: {reason}"));
         }
-        let same = st.inb.instance == Some(peer.instance);
-        let peer_knows_us = theirs.known_instance == self.me.instance;
-        let continuity = same && peer_knows_us;
+        let same = st.inb.knows(peer.incarnation);
+        let peer_knows_us = theirs.known_incarnation == self.me.incarnation;
+        // The process this side installed a connection with, which never installed one from
+        // this node: its handshake ended between the two verdicts (a connection cut after
+        // ours arrived and before theirs did), so it handled nothing of this side's, and
+        // everything unacknowledged is sent again.
+        let never_installed = same && theirs.known_incarnation == 0;
+        let continuity = same && (peer_knows_us || never_installed);
+        let received = if peer_knows_us { theirs.received } else { 0 };
         let reason = if same {
             LossReason::PeerForgot
         } else {
             LossReason::PeerRestarted
         };
         let old_instance = st.inb.instance;
-        let (resent, loss) = st.out.resume(
-            continuity,
-            theirs.received,
-            reason,
-            &self.peer,
-            old_instance,
+        let (resent, loss) = st
+            .out
+            .resume(continuity, received, reason, &self.peer, old_instance);
+        // A peer that does not know this node's incarnation numbers its frames anew.
+        st.inb.resume(
+            (peer.instance, peer.incarnation),
+            theirs.first_seq,
+            peer_knows_us,
         );
-        // A peer that does not know this link numbers its frames anew, even under the
-        // instance id this side heard from before (a process given the same id again).
-        st.inb
-            .resume(peer.instance, theirs.first_seq, peer_knows_us);
         let mut dropped = BTreeMap::new();
         if !same && old_instance.is_some() {
             // A restarted peer: its predecessor's interest ends, ours must be sent again.

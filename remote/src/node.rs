@@ -136,8 +136,10 @@ impl NodeBuilder {
         self
     }
 
-    /// Fixes the instance id (normally random at every start; a test that simulates a
-    /// process restart gives the new node another one).
+    /// Fixes the instance id (normally random at every start), which events and loss
+    /// reports name. A process given its predecessor's id is still a new peer to the nodes
+    /// it links to: the link's state refers to the node's incarnation, random at every
+    /// start and never chosen.
     pub fn instance(mut self, instance: u64) -> Self {
         self.instance = Some(instance);
         self
@@ -150,6 +152,7 @@ impl NodeBuilder {
                 me: Identity {
                     node: self.name,
                     instance: self.instance.unwrap_or_else(new_instance_id),
+                    incarnation: new_instance_id(),
                     schema: self.schema,
                     secret: self.secret,
                 },

@@ -271,7 +271,10 @@ pub(crate) enum Order {
 /// Inbound half: which peer instance we hear from and what was delivered.
 #[derive(Debug, Default)]
 pub(crate) struct Inbound {
+    /// The peer's instance id (for reports).
     pub instance: Option<u64>,
+    /// The peer's incarnation: what `delivered` refers to.
+    pub incarnation: Option<u64>,
     pub delivered: u64,
     /// Counts the times the numbering started anew ([`Inbound::resume`] without
     /// continuity): a delivery checked before it is not recorded after it.
@@ -283,21 +286,32 @@ pub(crate) struct Inbound {
 pub(crate) type Numbering = u64;
 
 impl Inbound {
-    /// A new connection from `peer_instance`, whose first frame will be `first_seq`.
-    /// `peer_knows_us`: the peer's verdict names this node's instance as the one it last
-    /// heard from, so it kept its state for this link. A peer that does not (a process that
-    /// came back with the same instance id but fresh state) numbers its frames anew: what was
-    /// delivered from its predecessor says nothing about them.
-    pub fn resume(&mut self, peer_instance: u64, first_seq: u64, peer_knows_us: bool) {
+    /// A new connection from the peer `(instance, incarnation)`, whose first frame will be
+    /// `first_seq`. `peer_knows_us`: the peer's verdict names this node's incarnation as the
+    /// one it last heard from, so it kept its state for this link. A peer that does not (it
+    /// never installed a connection from this node) numbers its frames anew: what was
+    /// delivered before says nothing about them.
+    pub fn resume(
+        &mut self,
+        (instance, incarnation): (u64, u64),
+        first_seq: u64,
+        peer_knows_us: bool,
+    ) {
         let first = first_seq.max(1);
-        if self.instance == Some(peer_instance) && peer_knows_us {
+        if self.knows(incarnation) && peer_knows_us {
             // The sender reported frames up to `first - 1` lost if it skipped any.
             self.delivered = self.delivered.max(first - 1);
         } else {
-            self.instance = Some(peer_instance);
+            self.instance = Some(instance);
+            self.incarnation = Some(incarnation);
             self.delivered = first - 1;
             self.epoch = self.epoch.wrapping_add(1);
         }
+    }
+
+    /// Whether `delivered` refers to the peer incarnation `incarnation`.
+    pub fn knows(&self, incarnation: u64) -> bool {
+        self.incarnation == Some(incarnation)
     }
 
     /// The numbering frames checked now belong to (for [`Inbound::record`]).
@@ -418,7 +432,7 @@ mod tests {
     #[test]
     fn sequence_numbers_at_the_limit_never_overflow() {
         let mut inb = Inbound::default();
-        inb.resume(1, u64::MAX, true);
+        inb.resume((1, 1), u64::MAX, true);
         assert_eq!(inb.check(u64::MAX), Order::Deliver);
         inb.delivered = u64::MAX;
         assert_eq!(inb.check(u64::MAX), Order::Duplicate);
@@ -426,16 +440,16 @@ mod tests {
     }
 
     #[test]
-    fn a_peer_with_the_same_instance_but_fresh_state_numbers_anew() {
+    fn a_peer_that_does_not_know_this_node_numbers_anew() {
         let mut inb = Inbound::default();
-        inb.resume(7, 1, true);
+        inb.resume((7, 7), 1, true);
         inb.delivered = 5;
         // It still knows this link: what was delivered stays delivered.
-        inb.resume(7, 1, true);
+        inb.resume((7, 7), 1, true);
         assert_eq!(inb.check(3), Order::Duplicate);
         let before = inb.numbering();
-        // It does not (it came back with the same instance id): its frame 1 is new.
-        inb.resume(7, 1, false);
+        // It does not (it never installed a connection of this node): its frame 1 is new.
+        inb.resume((7, 7), 1, false);
         assert_eq!(inb.check(1), Order::Deliver);
         // A delivery checked before (a replaced connection's) is not recorded now.
         inb.record(before, 5);
@@ -482,7 +496,7 @@ mod tests {
         ) {
             let mut out = Outbound::new(8);
             let mut inb = Inbound::default();
-            inb.resume(1, out.first_seq(true), true);
+            inb.resume((1, 1), out.first_seq(true), true);
             let mut pushed = 0u64;
             let mut delivered = Vec::new();
             for (add, send, drop_conn) in steps {
@@ -504,7 +518,7 @@ mod tests {
                     // The ack of this batch is lost with the connection.
                     let first = out.first_seq(true);
                     out.resume(true, inb.delivered, LossReason::PeerForgot, "b", Some(1));
-                    inb.resume(1, first, true);
+                    inb.resume((1, 1), first, true);
                 } else {
                     out.ack(inb.delivered);
                 }

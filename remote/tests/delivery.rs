@@ -10,9 +10,12 @@ use common::scenario::{self, body, index};
 use common::*;
 use mycelium_actors::Bus;
 use mycelium_remote::frame::Kind;
-use mycelium_remote::transport::Listener;
+use mycelium_remote::handshake::{authenticate, finish, Identity, Resume};
+use mycelium_remote::reader::FrameReader;
+use mycelium_remote::transport::{Listener, Stream};
 use mycelium_remote::{
-    Endpoint, Link, LinkConfig, LinkEventKind, LossReason, Mode, Node, RemoteAskError, SendError,
+    Endpoint, Link, LinkConfig, LinkEvent, LinkEventKind, LossReason, Mode, Node, RemoteAskError,
+    SendError,
 };
 use tokio::sync::mpsc;
 
@@ -362,6 +365,114 @@ async fn asks_given_up_by_their_askers_leave_the_asks_in_flight() {
         .await
         .unwrap();
     assert_eq!(reply, b"ba");
+}
+
+/// The peer's handshake can end between the two verdicts: this side received the peer's and
+/// installed the connection, the peer never received this side's and never installed it.
+/// What this side wrote on that connection reached no one, and the peer (the same process)
+/// says on the next connection that it never heard from this node: everything is sent
+/// again, and nothing is reported lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_the_peer_never_installed_loses_nothing() {
+    let (up, seen) = cut_before_the_peer_installs(5).await;
+    assert!(
+        matches!(up.kind, LinkEventKind::Up { resent: 1, .. }),
+        "{up:?}"
+    );
+    assert!(
+        !seen
+            .iter()
+            .any(|e| matches!(e.kind, LinkEventKind::Loss(_))),
+        "nothing reported lost: {seen:#?}"
+    );
+}
+
+/// The same, but the peer came back as a new process under the same instance id
+/// (`NodeBuilder::instance`): its predecessor may have handled what was written, so it is
+/// reported lost, not sent again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_back_under_the_same_instance_id_is_a_new_peer() {
+    let (up, seen) = cut_before_the_peer_installs(6).await;
+    assert!(
+        matches!(up.kind, LinkEventKind::Up { resent: 0, .. }),
+        "{up:?}"
+    );
+    let lost: Vec<_> = seen
+        .iter()
+        .filter_map(|e| match &e.kind {
+            LinkEventKind::Loss(r) => Some((r.reason, r.first_seq, r.last_seq)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(lost, [(LossReason::PeerRestarted, 1, 1)]);
+}
+
+/// Node `b` links to a bare handshake as `a` (instance 5, incarnation 5), which never
+/// installs a connection and so knows no incarnation of `b`. `b` writes a tell on the first
+/// connection, which then breaks; the second is with incarnation `again` of `a` and carries
+/// tell 1 when `b` sends it again. Returns `b`'s second `Up` event and every event it saw.
+async fn cut_before_the_peer_installs(again: u64) -> (LinkEvent, Vec<LinkEvent>) {
+    let dir = TempDir::new("never-installed");
+    let at = dir.socket("a.sock");
+    let listener = Listener::bind(&at).await.unwrap();
+    let accept = |incarnation| {
+        let listener = &listener;
+        async move {
+            let a = Identity {
+                node: "a".into(),
+                instance: 5,
+                incarnation,
+                schema: schema(),
+                secret: secret(),
+            };
+            let (mut stream, addr) = listener.accept().await.unwrap();
+            let mut reader = FrameReader::new(4096);
+            authenticate(&mut stream, &mut reader, &a, &addr, None, &|n| n == "b")
+                .await
+                .unwrap();
+            let mine = Resume {
+                known_incarnation: 0,
+                received: 0,
+                first_seq: 1,
+            };
+            finish(&mut stream, &mut reader, &addr, mine).await.unwrap();
+            reader.set_max_body(mycelium_remote::frame::DEFAULT_MAX_BODY);
+            (stream, reader)
+        }
+    };
+    let (rec, _) = Recorder::new(true);
+    let (b, mut b_events) = node("b", &Bus::new(), rec, fast_config());
+    let link = b.connect("a", at.clone());
+    let first = accept(5).await;
+    b_events
+        .wait("up", |k| matches!(k, LinkEventKind::Up { .. }))
+        .await;
+    link.try_send(Kind::Tell, &"svc".into(), 1, |o| o.push(42))
+        .unwrap();
+    assert_eq!(next_tell(first).await, (1, vec![42]), "written");
+    let second = accept(again).await;
+    let up = b_events
+        .wait("up", |k| matches!(k, LinkEventKind::Up { .. }))
+        .await;
+    if again == 5 {
+        assert_eq!(next_tell(second).await, (1, vec![42]), "sent again");
+    }
+    let seen = b_events.drain().to_vec();
+    b.close().await;
+    (up, seen)
+}
+
+/// Reads frames until a tell: its sequence number and body.
+async fn next_tell((mut stream, mut reader): (Stream, FrameReader)) -> (u64, Vec<u8>) {
+    loop {
+        let f = tokio::time::timeout(BOUND, reader.read_frame(&mut stream))
+            .await
+            .expect("a frame in time")
+            .expect("a frame");
+        if f.kind == Kind::Tell {
+            return (f.seq, f.payload.to_vec());
+        }
+    }
 }
 
 /// An ask waiting for room in a full queue is not in flight yet: a connection that drops

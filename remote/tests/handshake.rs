@@ -21,6 +21,7 @@ fn identity(node: &str, instance: u64, digest: u8, secret: &[u8]) -> Identity {
     Identity {
         node: node.into(),
         instance,
+        incarnation: instance,
         schema: LocalSchema::from_digest([digest; 32]),
         secret: Secret::new(secret.to_vec()).unwrap(),
     }
@@ -214,7 +215,7 @@ async fn verdicts_carry_resume_points() {
             .await
             .unwrap();
         let mine = Resume {
-            known_instance: 2,
+            known_incarnation: 2,
             received: 10,
             first_seq: 4,
         };
@@ -231,7 +232,7 @@ async fn verdicts_carry_resume_points() {
     assert_eq!(
         theirs,
         Resume {
-            known_instance: 2,
+            known_incarnation: 2,
             received: 10,
             first_seq: 4
         }
@@ -374,6 +375,7 @@ fn with_schema(node: &str, instance: u64, yaml: &str) -> Identity {
     Identity {
         node: node.into(),
         instance,
+        incarnation: instance,
         schema: LocalSchema::from_yaml("contracts.yaml", yaml).unwrap(),
         secret: Secret::new(S1.to_vec()).unwrap(),
     }

@@ -43,6 +43,7 @@ pub async fn authenticated_peer(at: &Endpoint) -> (Stream, FrameReader) {
     let me = Identity {
         node: "b".into(),
         instance: 77,
+        incarnation: 77,
         schema: schema(),
         secret: secret(),
     };
@@ -50,7 +51,7 @@ pub async fn authenticated_peer(at: &Endpoint) -> (Stream, FrameReader) {
         .await
         .unwrap();
     let resume = Resume {
-        known_instance: 0,
+        known_incarnation: 0,
         received: 0,
         first_seq: 1,
     };
