@@ -204,6 +204,99 @@ async fn dropped_connections_lose_nothing_and_duplicate_nothing() {
         .all(|e| !matches!(e.kind, LinkEventKind::Loss(_))));
 }
 
+/// Connections cut anywhere, both ways busy: a relay cuts each of its first 100 connections
+/// after a random number of bytes in each direction (up to 800: inside the handshake, a
+/// frame or an acknowledgement), while each node streams tells to the other. Every message
+/// arrives once, in order, and nothing is reported lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_cut_anywhere_lose_nothing_and_duplicate_nothing() {
+    cut_anywhere(LinkConfig::default()).await;
+}
+
+/// The same with spinning readers and queues of 4 frames (senders wait for acknowledgements
+/// across the cuts).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_cut_anywhere_with_spinning_readers_and_small_queues() {
+    cut_anywhere(LinkConfig {
+        mode: Mode::Spin(Duration::from_micros(50)),
+        queue_capacity: 4,
+        ..LinkConfig::default()
+    })
+    .await;
+}
+
+async fn cut_anywhere(config: LinkConfig) {
+    const N: u32 = 3000;
+    const CUTS: u64 = 100;
+    let config = LinkConfig {
+        backoff: mycelium_supervisor::Backoff::exponential(
+            Duration::from_millis(1),
+            2.0,
+            Duration::from_millis(4),
+        ),
+        max_attempts: 10_000,
+        ..config
+    };
+    let bus = Bus::new();
+    let (a_rec, mut a_got) = Recorder::new(true);
+    let (a, mut a_events) = node("a", &bus, a_rec, config.clone());
+    let at = a
+        .listen(&Endpoint::Tcp("127.0.0.1:0".into()), &["b"])
+        .await
+        .unwrap();
+    // Another seed for a search: MYCELIUM_CHAOS_SEED=<u64>.
+    let seed = std::env::var("MYCELIUM_CHAOS_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x5eed);
+    let relay = CuttingRelay::start(at, seed, CUTS, 800).await;
+    let (b_rec, mut b_got) = Recorder::new(true);
+    let (b, mut b_events) = node("b", &bus, b_rec, config);
+    let to_a = b.connect("a", relay.endpoint.clone());
+    let to_b = a.link("b").expect("a link to the node it listens for");
+    let stream = |link: Link| {
+        tokio::spawn(async move {
+            let svc: Arc<str> = "sink".into();
+            for i in 0..N {
+                link.send(Kind::Tell, &svc, 1, |o| o.extend_from_slice(&body(i)))
+                    .await
+                    .unwrap();
+            }
+        })
+    };
+    let senders = [stream(to_a.clone()), stream(to_b.clone())];
+    for got in [&mut a_got, &mut b_got] {
+        assert_eq!(
+            recv_n(got, N as usize)
+                .await
+                .iter()
+                .map(index)
+                .collect::<Vec<_>>(),
+            (0..N).collect::<Vec<_>>()
+        );
+    }
+    for sender in senders {
+        sender.await.unwrap();
+    }
+    assert_eq!(relay.cut(), CUTS, "every cut connection was cut");
+    // Nothing more arrives: an ask each way is the next message.
+    for (link, got) in [(&to_a, &mut a_got), (&to_b, &mut b_got)] {
+        let ask = link.ask(&"sink".into(), 2, |o| o.push(0)).await;
+        assert!(ask.is_ok(), "{ask:?}");
+        assert_eq!(recv_n(got, 1).await[0].type_id, 2);
+        assert!(got.try_recv().is_err());
+    }
+    for events in [&mut a_events, &mut b_events] {
+        let seen = events.drain();
+        assert!(
+            !seen
+                .iter()
+                .any(|e| matches!(e.kind, LinkEventKind::Loss(_))),
+            "nothing reported lost: {seen:#?}"
+        );
+    }
+}
+
 /// The receiving process goes away while messages it received are not yet acknowledged, and
 /// a new instance (new instance id) takes its place: the sender reports exactly the
 /// unacknowledged ones as lost, with their types, and delivers later messages to the new

@@ -333,3 +333,105 @@ impl Drop for Relay {
         self.accept.abort();
     }
 }
+
+/// A TCP relay in front of `target` that cuts each of its first `cuts` connections once it
+/// has passed a number of bytes, drawn for each direction from 1 to `max_bytes` by a
+/// generator seeded with `seed`: cuts fall inside handshakes, frames and acknowledgements
+/// alike. A direction that has passed its bytes stops at once, the other a moment later.
+/// Later connections pass everything.
+pub struct CuttingRelay {
+    pub endpoint: Endpoint,
+    cut: Arc<AtomicU64>,
+    accept: JoinHandle<()>,
+}
+
+impl CuttingRelay {
+    pub async fn start(target: Endpoint, seed: u64, cuts: u64, max_bytes: u64) -> CuttingRelay {
+        let Endpoint::Tcp(target) = target else {
+            panic!("relay targets TCP")
+        };
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind relay");
+        let endpoint = Endpoint::Tcp(listener.local_addr().expect("addr").to_string());
+        let cut = Arc::new(AtomicU64::new(0));
+        let counted = cut.clone();
+        let accept = tokio::spawn(async move {
+            let mut rng = seed | 1;
+            let mut draw = move || {
+                // xorshift64
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                1 + rng % max_bytes
+            };
+            let mut pipes = tokio::task::JoinSet::new();
+            for n in 0.. {
+                let Ok((client, _)) = listener.accept().await else {
+                    return;
+                };
+                let budgets = (n < cuts).then(|| (draw(), draw()));
+                let target = target.clone();
+                let counted = counted.clone();
+                pipes.spawn(async move {
+                    let Ok(server) = TcpStream::connect(target).await else {
+                        return;
+                    };
+                    let (mut cr, mut cw) = client.into_split();
+                    let (mut sr, mut sw) = server.into_split();
+                    let (up, down) = budgets.unwrap_or((u64::MAX, u64::MAX));
+                    let up = pump(&mut cr, &mut sw, up);
+                    let down = pump(&mut sr, &mut cw, down);
+                    tokio::pin!(up, down);
+                    // A direction that has passed its bytes stops; the other goes on a
+                    // little longer (a cut seen by one side only a moment after the other,
+                    // as a real network failure can be), then both close.
+                    let grace = Duration::from_millis(2);
+                    tokio::select! {
+                        _ = &mut up => { let _ = tokio::time::timeout(grace, down).await; }
+                        _ = &mut down => { let _ = tokio::time::timeout(grace, up).await; }
+                    }
+                    if budgets.is_some() {
+                        counted.fetch_add(1, Ordering::AcqRel);
+                    }
+                });
+            }
+        });
+        CuttingRelay {
+            endpoint,
+            cut,
+            accept,
+        }
+    }
+
+    /// How many connections it has cut so far.
+    pub fn cut(&self) -> u64 {
+        self.cut.load(Ordering::Acquire)
+    }
+}
+
+impl Drop for CuttingRelay {
+    fn drop(&mut self) {
+        // The accept task owns the pipes (a `JoinSet`): aborting it closes every connection.
+        self.accept.abort();
+    }
+}
+
+/// Copies from `from` to `to` until `budget` bytes have passed or `from` ends.
+async fn pump(
+    from: &mut tokio::net::tcp::OwnedReadHalf,
+    to: &mut tokio::net::tcp::OwnedWriteHalf,
+    mut budget: u64,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 16 * 1024];
+    while budget > 0 {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        let pass = n.min(usize::try_from(budget).unwrap_or(usize::MAX));
+        if to.write_all(&buf[..pass]).await.is_err() {
+            return;
+        }
+        budget -= pass as u64;
+    }
+}
