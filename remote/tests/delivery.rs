@@ -206,8 +206,10 @@ async fn dropped_connections_lose_nothing_and_duplicate_nothing() {
 
 /// Connections cut anywhere, both ways busy: a relay cuts each of its first 100 connections
 /// after a random number of bytes in each direction (up to 800: inside the handshake, a
-/// frame or an acknowledgement), while each node streams tells to the other. Every message
-/// arrives once, in order, and nothing is reported lost.
+/// frame or an acknowledgement), while each node streams tells to the other and one asks.
+/// Every tell arrives once, in order, and nothing is reported lost; every ask is answered
+/// or fails as its connection drops, and is delivered at most once, in order (an ask that
+/// failed may still be delivered: its frame is resent).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_cut_anywhere_lose_nothing_and_duplicate_nothing() {
     cut_anywhere(LinkConfig::default()).await;
@@ -227,6 +229,7 @@ async fn connections_cut_anywhere_with_spinning_readers_and_small_queues() {
 
 async fn cut_anywhere(config: LinkConfig) {
     const N: u32 = 3000;
+    const ASKS: u32 = 300;
     const CUTS: u64 = 100;
     let config = LinkConfig {
         backoff: mycelium_supervisor::Backoff::exponential(
@@ -265,27 +268,72 @@ async fn cut_anywhere(config: LinkConfig) {
         })
     };
     let senders = [stream(to_a.clone()), stream(to_b.clone())];
-    for got in [&mut a_got, &mut b_got] {
-        assert_eq!(
-            recv_n(got, N as usize)
-                .await
-                .iter()
-                .map(index)
-                .collect::<Vec<_>>(),
-            (0..N).collect::<Vec<_>>()
-        );
-    }
+    // Asks beside the tells: each is answered (its body reversed) or fails because its
+    // connection dropped; a failed one may still have been delivered (its frame is resent).
+    let asker = {
+        let link = to_a.clone();
+        tokio::spawn(async move {
+            let svc: Arc<str> = "sink".into();
+            let mut answered = Vec::new();
+            for i in 0..ASKS {
+                match link.ask(&svc, 3, |o| o.extend_from_slice(&body(i))).await {
+                    Ok((_, reply)) => {
+                        assert_eq!(reply, body(i).into_iter().rev().collect::<Vec<_>>());
+                        answered.push(i);
+                    }
+                    Err(RemoteAskError::LinkDown { .. }) => {}
+                    Err(e) => panic!("ask {i}: {e}"),
+                }
+            }
+            answered
+        })
+    };
+    let tells_to_b = recv_n(&mut b_got, N as usize).await;
+    let answered = asker.await.unwrap();
     for sender in senders {
         sender.await.unwrap();
     }
+    // `a` has every tell; every ask answered and perhaps some of those that failed.
+    let mut tells_to_a = Vec::new();
+    let mut asks_to_a = Vec::new();
+    while tells_to_a.len() < N as usize || asks_to_a.len() < answered.len() {
+        let got = recv_n(&mut a_got, 1).await.remove(0);
+        match got.type_id {
+            1 => tells_to_a.push(index(&got)),
+            _ => asks_to_a.push(index(&got)),
+        }
+    }
+    // Asks that failed and are still resent arrive before the final ask below.
+    assert_eq!(tells_to_a, (0..N).collect::<Vec<_>>());
+    assert_eq!(
+        tells_to_b.iter().map(index).collect::<Vec<_>>(),
+        (0..N).collect::<Vec<_>>()
+    );
     assert_eq!(relay.cut(), CUTS, "every cut connection was cut");
-    // Nothing more arrives: an ask each way is the next message.
+    // Nothing more arrives: an ask each way is the next message (after, at `a`, the rest of
+    // the asks that failed but were delivered).
     for (link, got) in [(&to_a, &mut a_got), (&to_b, &mut b_got)] {
         let ask = link.ask(&"sink".into(), 2, |o| o.push(0)).await;
         assert!(ask.is_ok(), "{ask:?}");
-        assert_eq!(recv_n(got, 1).await[0].type_id, 2);
+        loop {
+            let g = recv_n(got, 1).await.remove(0);
+            match g.type_id {
+                2 => break,
+                3 => asks_to_a.push(index(&g)),
+                other => panic!("a message of type {other} after the last expected one"),
+            }
+        }
         assert!(got.try_recv().is_err());
     }
+    // Each ask delivered once, in order, every answered one among them.
+    assert!(
+        asks_to_a.windows(2).all(|w| w[0] < w[1]),
+        "asks delivered once and in order: {asks_to_a:?}"
+    );
+    assert!(
+        answered.iter().all(|i| asks_to_a.binary_search(i).is_ok()),
+        "every answered ask was delivered"
+    );
     for events in [&mut a_events, &mut b_events] {
         let seen = events.drain();
         assert!(
