@@ -124,6 +124,35 @@ async fn send_max<S: AsyncWrite + Unpin>(
         })
 }
 
+/// A write of the handshake failed with `e`. A peer that refused the link sends its
+/// refusing verdict and closes, and a write that comes after its close fails (a broken
+/// pipe, a reset) while the verdict may still wait to be read: the refusal is the error then,
+/// with its reason, since a peer that refused is not tried again and a person reads why.
+/// Reads at most a few frames, and only what arrived: the peer closed.
+async fn refusal_or<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    reader: &mut FrameReader,
+    peer: &str,
+    e: HandshakeError,
+) -> HandshakeError {
+    if !matches!(e, HandshakeError::Io { .. }) {
+        return e;
+    }
+    for _ in 0..4 {
+        match reader.read_frame(stream).await {
+            Ok(f) if f.kind == Kind::Verdict && f.payload.first() == Some(&0) => {
+                return HandshakeError::Refused {
+                    peer: peer.to_owned(),
+                    reason: verdict_reason(f.payload),
+                }
+            }
+            Ok(_) => continue,
+            Err(_) => break,
+        }
+    }
+    e
+}
+
 fn transcript(node: &str, hello: &[u8]) -> Vec<u8> {
     let mut t = Vec::with_capacity(2 + node.len() + hello.len());
     t.push(node.len() as u8);
@@ -214,7 +243,9 @@ pub async fn authenticate<S: AsyncRead + AsyncWrite + Unpin>(
     hello.extend_from_slice(&me.schema.digest);
     let mut spec = FrameSpec::control(Kind::Hello);
     spec.name = &me.node;
-    send(stream, peer, spec, &hello).await?;
+    if let Err(e) = send(stream, peer, spec, &hello).await {
+        return Err(refusal_or(stream, reader, peer, e).await);
+    }
     let my_hello = transcript(&me.node, &hello);
 
     let protocol = |reason: String| HandshakeError::Protocol {
@@ -270,7 +301,9 @@ pub async fn authenticate<S: AsyncRead + AsyncWrite + Unpin>(
     let mine = proof(&me.secret, my_role, &my_hello, &their_hello_bytes, peer)?
         .finalize()
         .into_bytes();
-    send(stream, peer, FrameSpec::control(Kind::Proof), &mine).await?;
+    if let Err(e) = send(stream, peer, FrameSpec::control(Kind::Proof), &mine).await {
+        return Err(refusal_or(stream, reader, peer, e).await);
+    }
     let their_proof = {
         let f = reader
             .read_frame(stream)
@@ -345,15 +378,18 @@ async fn agree_schemas<S: AsyncRead + AsyncWrite + Unpin>(
     their_digest: &[u8; 32],
 ) -> Result<(), HandshakeError> {
     let canonical = me.schema.canonical();
-    send_max(
+    reader.set_max_body(SCHEMA_MAX_BODY);
+    if let Err(e) = send_max(
         stream,
         peer,
         FrameSpec::control(Kind::Schema),
         canonical.as_bytes(),
         SCHEMA_MAX_BODY,
     )
-    .await?;
-    reader.set_max_body(SCHEMA_MAX_BODY);
+    .await
+    {
+        return Err(refusal_or(stream, reader, peer, e).await);
+    }
     let theirs = {
         let f = reader
             .read_frame(stream)
@@ -406,7 +442,9 @@ pub async fn finish<S: AsyncRead + AsyncWrite + Unpin>(
     v.extend_from_slice(&resume.known_incarnation.to_le_bytes());
     v.extend_from_slice(&resume.received.to_le_bytes());
     v.extend_from_slice(&resume.first_seq.to_le_bytes());
-    send(stream, peer, FrameSpec::control(Kind::Verdict), &v).await?;
+    if let Err(e) = send(stream, peer, FrameSpec::control(Kind::Verdict), &v).await {
+        return Err(refusal_or(stream, reader, peer, e).await);
+    }
     let f = reader
         .read_frame(stream)
         .await

@@ -415,3 +415,41 @@ async fn incompatible_schemas_refused_on_both_sides_naming_the_field() {
         }
     }
 }
+
+/// A node that refuses a dialler sends its verdict and closes; the dialler's own verdict,
+/// written after that close, fails (a broken pipe). The dialler still reads the refusal and
+/// reports it, with its reason (a refusal is not tried again), every time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_dialler_always_learns_why() {
+    let dir = TempDir::new("refused-why");
+    let (rec, _) = Recorder::new(true);
+    let (a, _) = node("a", &Bus::new(), rec, fast_config());
+    let at = a.listen(&dir.socket("a.sock"), &["b"]).await.unwrap();
+    for i in 0..100 {
+        let mut stream = mycelium_remote::transport::Stream::connect(&at)
+            .await
+            .unwrap();
+        let mut reader = FrameReader::new(4096);
+        let me = Identity {
+            node: "stranger".into(),
+            instance: 1000 + i,
+            incarnation: 1000 + i,
+            schema: schema(),
+            secret: secret(),
+        };
+        let result =
+            match authenticate(&mut stream, &mut reader, &me, "a", Some("a"), &|_| false).await {
+                Ok(_) => finish(&mut stream, &mut reader, "a", Resume::default())
+                    .await
+                    .map(|_| ()),
+                Err(e) => Err(e),
+            };
+        match result {
+            Err(HandshakeError::Refused { reason, .. }) => {
+                assert!(reason.contains("unexpected node `stranger`"), "{reason}")
+            }
+            other => panic!("handshake {i}: {other:?}"),
+        }
+    }
+    a.shutdown();
+}
