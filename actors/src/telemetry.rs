@@ -36,6 +36,7 @@
 //! | `mycelium_link_resends_total` | counter | `peer` | frames sent again |
 //! | `mycelium_link_loss_reports_total` | counter | `peer` | loss reports received |
 //! | `mycelium_link_lost_frames_total` | counter | `peer` | frames the peer reported lost |
+//! | `mycelium_link_refused_total` | counter | `reason` (`auth`, `node`, `schema`, `handshake`, `tls`, `turned_away`) | incoming connections a node's listener closed before they reached a link |
 //!
 //! Cardinality: `actor` is the actor's registered name, or its type name for anonymous
 //! actors (one series per type, not per id). `supervisor` is the supervisor's name, or
@@ -79,6 +80,9 @@ pub mod names {
     pub const LINK_LOSS_REPORTS: &str = "mycelium_link_loss_reports_total";
     /// Counter: frames the peer of a remote link reported lost.
     pub const LINK_LOST_FRAMES: &str = "mycelium_link_lost_frames_total";
+    /// Counter: incoming connections a node's listener closed before they reached a link,
+    /// per reason.
+    pub const LINK_REFUSED: &str = "mycelium_link_refused_total";
 }
 
 /// An actor's instruments, held by its task when the bus records metrics.
@@ -311,6 +315,74 @@ impl LinkMetrics {
         if let Some(i) = &self.inner {
             i.loss_reports.increment(1);
             i.lost_frames.increment(lost);
+        }
+    }
+}
+
+/// Why a node's listener closed an incoming connection before it reached a link (the
+/// `reason` label of [`names::LINK_REFUSED`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// A wrong or missing shared secret (`auth`).
+    Auth,
+    /// A node that is not accepted there (`node`).
+    Node,
+    /// An incompatible schema (`schema`).
+    Schema,
+    /// The handshake failed otherwise: a protocol error, its deadline, the connection lost,
+    /// the peer's own refusal, or a link that gave the peer up (`handshake`).
+    Handshake,
+    /// The TLS handshake failed (`tls`).
+    Tls,
+    /// Too many handshakes were running: closed at once (`turned_away`).
+    TurnedAway,
+}
+
+impl Refusal {
+    const ALL: [Refusal; 6] = [
+        Refusal::Auth,
+        Refusal::Node,
+        Refusal::Schema,
+        Refusal::Handshake,
+        Refusal::Tls,
+        Refusal::TurnedAway,
+    ];
+
+    /// The `reason` label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Refusal::Auth => "auth",
+            Refusal::Node => "node",
+            Refusal::Schema => "schema",
+            Refusal::Handshake => "handshake",
+            Refusal::Tls => "tls",
+            Refusal::TurnedAway => "turned_away",
+        }
+    }
+}
+
+/// The counter of a node's listeners: incoming connections refused, by [`Refusal`]. Every
+/// call is a no-op when the bus does not record metrics.
+#[derive(Clone, Debug)]
+pub struct ListenerMetrics {
+    inner: Option<Arc<[Counter; 6]>>,
+}
+
+impl ListenerMetrics {
+    /// The counters of the listeners of a node on `bus`.
+    pub fn new(bus: &Bus) -> Self {
+        let inner = bus.metrics_enabled().then(|| {
+            Arc::new(
+                Refusal::ALL.map(|r| metrics::counter!(names::LINK_REFUSED, "reason" => r.label())),
+            )
+        });
+        ListenerMetrics { inner }
+    }
+
+    /// An incoming connection was refused for `why`.
+    pub fn refused(&self, why: Refusal) {
+        if let Some(counters) = &self.inner {
+            counters[why as usize].increment(1);
         }
     }
 }

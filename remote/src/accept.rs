@@ -24,6 +24,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use mycelium_actors::telemetry::{ListenerMetrics, Refusal};
 use mycelium_actors::{Actor, BoxError, Bus, Clock, Context, Handler};
 use mycelium_supervisor::{
     ChildSpec, Restart, RestartStrategy, Shutdown, Supervisor, SupervisorRef,
@@ -198,6 +199,7 @@ pub(crate) fn accept(
     resolve: Resolver,
     clock: Clock,
     handshake_timeout: Duration,
+    metrics: ListenerMetrics,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut backoff = AcceptBackoff::default();
@@ -230,6 +232,7 @@ pub(crate) fn accept(
                 }
             };
             let Ok(permit) = handshakes.clone().try_acquire_owned() else {
+                metrics.refused(Refusal::TurnedAway);
                 turned_away += 1;
                 if turned_away.is_power_of_two() {
                     tracing::warn!(
@@ -246,6 +249,7 @@ pub(crate) fn accept(
             let resolve = resolve.clone();
             let clock = clock.clone();
             let tls = tls.clone();
+            let metrics = metrics.clone();
             tokio::spawn(async move {
                 let stream = match tls {
                     None => stream,
@@ -255,17 +259,21 @@ pub(crate) fn accept(
                     {
                         Ok(Ok(stream)) => stream,
                         Ok(Err(e)) => {
+                            metrics.refused(Refusal::Tls);
                             tracing::warn!(target: "mycelium::remote", peer = %peer_addr, reason = %e, "incoming connection refused");
                             return;
                         }
                         Err(_) => {
+                            metrics.refused(Refusal::Tls);
                             tracing::warn!(target: "mycelium::remote", peer = %peer_addr, "incoming connection refused: the TLS handshake did not finish within its deadline");
                             return;
                         }
                     },
                 };
                 let first = (&clock, handshake_timeout);
-                if let Err(reason) = accepted(stream, &peer_addr, &me, &resolve, first).await {
+                if let Err((why, reason)) = accepted(stream, &peer_addr, &me, &resolve, first).await
+                {
+                    metrics.refused(why);
                     tracing::warn!(target: "mycelium::remote", peer = %peer_addr, %reason, "incoming connection refused");
                 }
                 drop(permit);
@@ -330,7 +338,9 @@ async fn accepted(
     me: &Identity,
     resolve: &Resolver,
     (clock, deadline): (&Clock, Duration),
-) -> Result<(), String> {
+) -> Result<(), (Refusal, String)> {
+    let handshake = |reason: String| (Refusal::Handshake, reason);
+    let node = |reason: String| (Refusal::Node, reason);
     let mut reader = FrameReader::new(HANDSHAKE_MAX_BODY);
     let first = clock
         .timeout(
@@ -342,27 +352,37 @@ async fn accepted(
         .await;
     let auth = match first {
         Ok(Ok(auth)) => auth,
-        Ok(Err(e)) => return Err(e.to_string()),
+        Ok(Err(e)) => {
+            let why = match e {
+                HandshakeError::AuthFailed { .. } => Refusal::Auth,
+                HandshakeError::UnexpectedNode { .. } => Refusal::Node,
+                HandshakeError::SchemaMismatch { .. } => Refusal::Schema,
+                _ => Refusal::Handshake,
+            };
+            return Err((why, e.to_string()));
+        }
         Err(_) => {
-            return Err(HandshakeError::Timeout {
-                peer: peer_addr.to_owned(),
-            }
-            .to_string())
+            return Err(handshake(
+                HandshakeError::Timeout {
+                    peer: peer_addr.to_owned(),
+                }
+                .to_string(),
+            ))
         }
     };
     let Some(link) = resolve(&auth.node) else {
-        return Err(format!("node `{}` is not known", auth.node));
+        return Err(node(format!("node `{}` is not known", auth.node)));
     };
     let inner = link.inner.clone();
     let Some(keeper) = inner.keeper.get().cloned() else {
-        return Err(format!("node `{}` is not accepted here", auth.node));
+        return Err(node(format!("node `{}` is not accepted here", auth.node)));
     };
     if let Some(reason) = link.closed_reason() {
         // Refused, not accepted and dropped: the peer gives up (and reports what it holds)
         // instead of reconnecting for ever.
         let reason = format!("this node gave the link up: {reason}");
         handshake::refuse(&mut stream, peer_addr, &reason).await;
-        return Err(reason);
+        return Err(handshake(reason));
     }
     inner.replace_current("replaced by a new connection from the peer");
     let resume = inner.resume_point(&auth);
@@ -375,10 +395,10 @@ async fn accepted(
         .await
     {
         Ok(Ok(theirs)) => theirs,
-        Ok(Err(e)) => return Err(e.to_string()),
-        Err(_) => return Err(format!("handshake with {peer_addr} timed out")),
+        Ok(Err(e)) => return Err(handshake(e.to_string())),
+        Err(_) => return Err(handshake(format!("handshake with {peer_addr} timed out"))),
     };
-    let id = inner.attach(&auth, theirs)?;
+    let id = inner.attach(&auth, theirs).map_err(handshake)?;
     reader.set_max_body(inner.config.max_frame);
     let (rd, wr) = stream.into_split();
     let task = connection::spawn(&inner, id, reader, rd, wr);
@@ -386,7 +406,9 @@ async fn accepted(
         // The keeper is gone (the node shut down): nothing may run unsupervised.
         task.abort();
         inner.detach(id, "the link no longer accepts connections", false);
-        return Err("the link no longer accepts connections".to_owned());
+        return Err(handshake(
+            "the link no longer accepts connections".to_owned(),
+        ));
     }
     Ok(())
 }

@@ -22,6 +22,7 @@ use crate::service::RemoteService;
 use crate::topics::TopicTypes;
 use crate::topology::Topology;
 use crate::transport::{Endpoint, Listener};
+use mycelium_actors::telemetry::ListenerMetrics;
 
 /// The TLS a node of `topology` listens with, and dials each other node with.
 #[cfg(feature = "tls")]
@@ -108,6 +109,8 @@ struct Shared {
     supervisors: Arc<Mutex<Vec<mycelium_supervisor::SupervisorRef>>>,
     topology: Mutex<Option<Topology>>,
     topics: Arc<TopicTypes>,
+    /// The refusal counters of its listeners (resolved when the node is built).
+    refused: ListenerMetrics,
 }
 
 /// Builds a [`Node`].
@@ -145,7 +148,8 @@ impl NodeBuilder {
         self
     }
 
-    /// Builds the node on `bus`: incoming messages go to `dispatch`.
+    /// Builds the node on `bus`: incoming messages go to `dispatch`. On a bus that records
+    /// metrics, its listeners' refusal counters are resolved here.
     pub fn build(self, bus: &Bus, dispatch: Arc<dyn Dispatch>) -> Node {
         Node {
             shared: Arc::new(Shared {
@@ -166,6 +170,7 @@ impl NodeBuilder {
                 supervisors: Arc::default(),
                 topology: Mutex::new(None),
                 topics: Arc::default(),
+                refused: ListenerMetrics::new(bus),
             }),
         }
     }
@@ -457,6 +462,7 @@ impl Node {
             resolve,
             self.shared.bus.clock().clone(),
             self.shared.config.handshake_timeout,
+            self.shared.refused.clone(),
         );
         self.shared.tasks().push(task);
         Ok(bound)

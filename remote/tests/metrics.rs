@@ -1,6 +1,6 @@
 //! Link metrics through the `metrics` facade, read with metrics-util's debugging recorder:
-//! state, frames and bytes both ways, resends after a cut connection, loss reports; and a bus
-//! without metrics records none.
+//! state, frames and bytes both ways, resends after a cut connection, loss reports, refused
+//! incoming connections by reason; and a bus without metrics records none.
 
 mod common;
 
@@ -12,7 +12,7 @@ use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use mycelium_actors::telemetry::names;
 use mycelium_actors::Bus;
 use mycelium_remote::frame::Kind;
-use mycelium_remote::{Endpoint, LinkConfig, LinkEventKind};
+use mycelium_remote::{Endpoint, LinkConfig, LinkEventKind, Node};
 
 /// Series seen so far, as `name{labels}`: counters summed over snapshots (a snapshot resets
 /// them), gauges as first read (a snapshot resets them too, and the tests read them only
@@ -89,8 +89,7 @@ async fn link_metrics_count_frames_bytes_state_and_resends() {
         .unwrap();
     let relay = Relay::start(at).await;
     let link = b.connect("ma", relay.endpoint.clone());
-    // Both sides attached before the cut: a side that never saw the other's verdict has no
-    // state to resume, and the dialler then reports the five lost instead of resending them.
+    // Both sides attached before the cut, which then falls on an established connection.
     a_events
         .wait("ma up", |k| matches!(k, LinkEventKind::Up { .. }))
         .await;
@@ -217,4 +216,49 @@ async fn a_bus_without_metrics_records_no_link_metrics() {
     events.loss().await;
     assert!(snapshotter.snapshot().into_vec().is_empty());
     b.shutdown();
+}
+
+/// Incoming connections a listener refuses are counted by reason: a wrong secret (`auth`), a
+/// node it does not accept (`node`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_connections_are_counted_by_reason() {
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let dir = TempDir::new("metrics-refused");
+    let bus = metrics_bus();
+    let (rec, _) = Recorder::new(true);
+    // The listeners' counters are resolved when the node is built.
+    let (a, _) =
+        metrics::with_local_recorder(&recorder, || node("ra", &bus, rec.clone(), fast_config()));
+    let at = a.listen(&dir.socket("ra.sock"), &["rb"]).await.unwrap();
+    let wrong = mycelium_remote::Secret::new(*b"another secret, 32 bytes long...").unwrap();
+    let (observer, mut wrong_events) = events();
+    let b = Node::builder("rb", schema(), wrong)
+        .config(fast_config())
+        .observer(observer)
+        .build(&Bus::new(), rec.clone());
+    b.connect("ra", at.clone());
+    wrong_events
+        .wait("refused", |k| matches!(k, LinkEventKind::Refused { .. }))
+        .await;
+    let (c, mut stranger_events) = node("rc", &Bus::new(), rec, fast_config());
+    c.connect("ra", at);
+    stranger_events
+        .wait("refused", |k| matches!(k, LinkEventKind::Refused { .. }))
+        .await;
+    let mut seen = Seen::default();
+    seen.until(&snapshotter, |s| {
+        s.get(&format!("{}{{reason=auth}}", names::LINK_REFUSED)) == 1.0
+            && s.get(&format!("{}{{reason=node}}", names::LINK_REFUSED)) == 1.0
+    })
+    .await;
+    for other in ["schema", "handshake", "tls", "turned_away"] {
+        assert_eq!(
+            seen.get(&format!("{}{{reason={other}}}", names::LINK_REFUSED)),
+            0.0
+        );
+    }
+    a.shutdown();
+    b.shutdown();
+    c.shutdown();
 }
