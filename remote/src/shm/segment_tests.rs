@@ -14,6 +14,15 @@ fn unique(tag: &str) -> String {
     .unwrap()
 }
 
+/// A segment name under a prefix of its own (`myc-<tag>-<pid>`), and the prefix: for a test
+/// that sweeps, whose sweep must not reach the other tests' segments (a dead owner's, which
+/// one of them leaves for a moment, would go).
+fn alone(tag: &str) -> (String, String) {
+    let prefix = format!("myc-{tag}-{}", std::process::id());
+    let name = segment_name(&prefix, "x").unwrap();
+    (prefix, name)
+}
+
 fn exists(name: &str) -> bool {
     shm::open(name, shm::OFlags::RDONLY, Mode::empty()).is_ok()
 }
@@ -228,7 +237,7 @@ fn an_owner_whose_liveness_cannot_be_told_counts_as_alive() {
 
 #[test]
 fn a_segment_of_another_pid_namespace_is_kept() {
-    let name = unique("foreign");
+    let (prefix, name) = alone("foreign");
     let a = Segment::create(&name, 4096, D).unwrap();
     // As another container would leave it: an owner pid that is dead here, its namespace.
     let owner = &a.header().owners[0];
@@ -240,8 +249,7 @@ fn a_segment_of_another_pid_namespace_is_kept() {
     assert!(err.to_string().contains("another pid namespace"), "{err}");
     let taken = Segment::create(&name, 4096, D).unwrap_err();
     assert!(matches!(taken, ShmError::InUse { .. }), "{taken}");
-    let prefix = name[1..].rsplit_once('.').unwrap().0;
-    assert!(!sweep(prefix).contains(&name));
+    assert!(!sweep(&prefix).contains(&name));
     assert!(exists(&name), "neither create nor sweep removed it");
     shm::unlink(name.as_str()).unwrap();
 }
@@ -331,7 +339,7 @@ fn of_two_creators_racing_for_a_name_at_most_one_succeeds() {
 
 #[test]
 fn an_unfinished_segment_is_left_alone_until_it_is_stale() {
-    let name = unique("unfinished");
+    let (prefix, name) = alone("unfinished");
     // As a creator leaves it between creating the object and sizing it.
     let fd = shm::open(
         name.as_str(),
@@ -345,7 +353,7 @@ fn an_unfinished_segment_is_left_alone_until_it_is_stale() {
     rustix::fs::ftruncate(&fd, total_len(4096) as u64).unwrap();
     let err = Segment::create(&name, 4096, D).unwrap_err();
     assert!(err.to_string().contains("setting it up"), "{err}");
-    assert!(sweep(name[1..].rsplit_once('.').unwrap().0).is_empty());
+    assert!(sweep(&prefix).is_empty());
     assert!(exists(&name));
     // Once stale (here: declared so), it goes.
     Segment::reclaim_if(&name, |_| true).unwrap();
@@ -399,7 +407,7 @@ fn a_live_segment_of_another_pid_namespace_survives_create() {
         eprintln!("skipped: unprivileged user and pid namespaces are not available here");
         return;
     }
-    let name = unique("ns");
+    let (prefix, name) = alone("ns");
     let child = Command::new("unshare")
         .args(["-Urpf", "--mount-proc"])
         .arg(std::env::current_exe().unwrap())
@@ -433,8 +441,7 @@ fn a_live_segment_of_another_pid_namespace_survives_create() {
     assert!(err.to_string().contains("another pid namespace"), "{err}");
     let taken = Segment::create(&name, 4096, D).unwrap_err();
     assert!(matches!(taken, ShmError::InUse { .. }), "{taken}");
-    let prefix = name[1..].rsplit_once('.').unwrap().0;
-    assert!(sweep(prefix).is_empty());
+    assert!(sweep(&prefix).is_empty());
     assert!(exists(&name));
     drop(child.0.stdin.take());
     let status = child.0.wait().unwrap();
