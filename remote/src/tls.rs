@@ -62,6 +62,14 @@ pub enum TlsError {
         /// What rustls said, with what to do.
         problem: String,
     },
+    /// A private key file that every user of the host can read.
+    #[error("TLS private key file {path} has mode {mode:o}: every user of this host can read it; make it readable by its owner (and group) only (chmod 600 or 640)")]
+    KeyPermissions {
+        /// The file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
     /// The name to verify the server's certificate against is not a DNS name or IP address.
     #[error("`{name}` is not a valid server name for TLS; give a DNS name or an IP address that the server's certificate carries (`server_name`)")]
     ServerName {
@@ -91,6 +99,30 @@ fn read(what: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {
         path: path.to_owned(),
         source,
     })
+}
+
+/// Reads a private key file, refused when others (neither its owner nor its group) may
+/// read or write it. Checked on the opened file, so a symbolic link (a certificate manager's
+/// `live/` directory) is judged by the file it leads to.
+fn read_key(path: &Path) -> Result<Vec<u8>, TlsError> {
+    use std::io::Read;
+    use std::os::unix::fs::PermissionsExt;
+    let read_err = |source| TlsError::Read {
+        what: "private key",
+        path: path.to_owned(),
+        source,
+    };
+    let mut file = std::fs::File::open(path).map_err(read_err)?;
+    let mode = file.metadata().map_err(read_err)?.permissions().mode() & 0o777;
+    if mode & 0o007 != 0 {
+        return Err(TlsError::KeyPermissions {
+            path: path.to_owned(),
+            mode,
+        });
+    }
+    let mut pem = Vec::new();
+    file.read_to_end(&mut pem).map_err(read_err)?;
+    Ok(pem)
 }
 
 fn certs(
@@ -177,7 +209,7 @@ impl TlsClient {
             Some((cert, key)) => Some((
                 read("certificate", cert)?,
                 cert.display().to_string(),
-                read("private key", key)?,
+                read_key(key)?,
                 key.display().to_string(),
             )),
             None => None,
@@ -273,7 +305,7 @@ impl TlsServer {
         client_ca: Option<&Path>,
     ) -> Result<TlsServer, TlsError> {
         let cert_pem = read("certificate", cert)?;
-        let key_pem = read("private key", key)?;
+        let key_pem = read_key(key)?;
         let ca = match client_ca {
             Some(ca) => Some((read("CA", ca)?, ca.display().to_string())),
             None => None,

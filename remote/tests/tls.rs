@@ -239,6 +239,38 @@ fn missing_file_is_a_read_error_naming_the_file() {
     assert!(matches!(err, TlsError::Read { what: "CA", .. }), "{err}");
 }
 
+/// A private key file every user of the host can read is refused, on either side, naming the
+/// file and its mode; one its group may read is taken, also through a symbolic link.
+#[test]
+fn a_private_key_others_can_read_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new("tls-key-mode");
+    let ca = Ca::new("test ca");
+    let leaf = ca.issue("localhost");
+    let file = |name: &str, text: &str, mode: u32| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).expect("write");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+        path
+    };
+    let cert = file("leaf.pem", &leaf.cert, 0o644);
+    let ca_pem = file("ca.pem", &ca.pem(), 0o644);
+    let open = file("open.key", &leaf.key, 0o644);
+    let err = TlsServer::from_files(&cert, &open, None).unwrap_err();
+    assert!(
+        matches!(&err, TlsError::KeyPermissions { path, mode: 0o644 } if *path == open),
+        "{err}"
+    );
+    assert!(err.to_string().contains("chmod 600"), "{err}");
+    let err = TlsClient::from_files(&ca_pem, "localhost", Some((&cert, &open))).unwrap_err();
+    assert!(matches!(err, TlsError::KeyPermissions { .. }), "{err}");
+    let group = file("group.key", &leaf.key, 0o640);
+    TlsServer::from_files(&cert, &group, None).expect("a key its group may read");
+    let link = dir.path().join("link.key");
+    std::os::unix::fs::symlink(&group, &link).expect("symlink");
+    TlsClient::from_files(&ca_pem, "localhost", Some((&cert, &link))).expect("through a link");
+}
+
 #[test]
 fn bad_pem_is_a_pem_error() {
     let ca = Ca::new("test ca");
