@@ -1389,32 +1389,16 @@ impl Inner {
         }
     }
 
-    /// Queues a reply frame, waiting for room, on a task of its own (the reader never waits
-    /// on its own link). Used when the reply is still to come.
+    /// Queues the reply to ask `corr` once it is ready, on a task of its own (the reader
+    /// never waits on its own link), as [`reply_now`](Self::reply_now) does. Used when the
+    /// reply is still to come.
     pub fn reply_later(
         self: &Arc<Self>,
         corr: u64,
         reply: impl std::future::Future<Output = Result<RemoteReply, String>> + Send + 'static,
     ) {
-        let link = Link {
-            inner: self.clone(),
-        };
-        tokio::spawn(async move {
-            let sent = match link.encode_reply(corr, reply.await) {
-                Ok((kind, type_id, frame)) => {
-                    match link.push(kind, &link.inner.reply_name, type_id, "reply", frame, true) {
-                        Ok(_) => Ok(()),
-                        Err(Ok(frame)) => {
-                            let waiting = WaitingReply::new(&link.inner);
-                            link.reply_when_room(kind, type_id, frame, waiting).await
-                        }
-                        Err(Err(e)) => Err(e),
-                    }
-                }
-                Err(e) => Err(e),
-            };
-            link.inner.reply_not_sent(corr, sent);
-        });
+        let link = self.clone();
+        tokio::spawn(async move { link.reply_now(corr, reply.await) });
     }
 
     /// Queues the reply to ask `corr` now; when the queue is full, a task waits for room
