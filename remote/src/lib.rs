@@ -1,7 +1,7 @@
 //! Links between Mycelium nodes over Unix domain sockets and TCP.
 //!
-//! A [`Node`] is this process on the network: a name, a fresh instance id, the schema digest
-//! it speaks and a shared secret. It listens for peers and dials them; each peer gets one
+//! A [`Node`] is this process on the network: a name, a fresh instance id and incarnation,
+//! the schema digest it speaks and a shared secret. It listens for peers and dials them; each peer gets one
 //! [`Link`], which outlives connections. A link:
 //!
 //! - authenticates both ways (HMAC-SHA256 challenge-response over the shared secret) and
