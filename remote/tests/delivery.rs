@@ -198,10 +198,7 @@ async fn dropped_connections_lose_nothing_and_duplicate_nothing() {
     assert!(ask.is_ok(), "{ask:?}");
     assert_eq!(recv_n(&mut got, 1).await[0].type_id, 2);
     assert!(got.try_recv().is_err());
-    assert!(b_events
-        .drain()
-        .iter()
-        .all(|e| !matches!(e.kind, LinkEventKind::Loss(_))));
+    b_events.assert_no_loss();
 }
 
 /// Connections cut anywhere, both ways busy: a relay cuts each of its first 100 connections
@@ -334,15 +331,8 @@ async fn cut_anywhere(config: LinkConfig) {
         answered.iter().all(|i| asks_to_a.binary_search(i).is_ok()),
         "every answered ask was delivered"
     );
-    for events in [&mut a_events, &mut b_events] {
-        let seen = events.drain();
-        assert!(
-            !seen
-                .iter()
-                .any(|e| matches!(e.kind, LinkEventKind::Loss(_))),
-            "nothing reported lost: {seen:#?}"
-        );
-    }
+    a_events.assert_no_loss();
+    b_events.assert_no_loss();
 }
 
 /// The receiving process goes away while messages it received are not yet acknowledged, and
@@ -520,12 +510,7 @@ async fn a_connection_the_peer_never_installed_loses_nothing() {
         matches!(up.kind, LinkEventKind::Up { resent: 1, .. }),
         "{up:?}"
     );
-    assert!(
-        !seen
-            .iter()
-            .any(|e| matches!(e.kind, LinkEventKind::Loss(_))),
-        "nothing reported lost: {seen:#?}"
-    );
+    assert_no_loss(&seen);
 }
 
 /// The same, but the peer came back as a new process under the same instance id

@@ -244,6 +244,21 @@ impl Events {
         }
         &self.seen
     }
+
+    /// Panics if any event received so far (without waiting) is a loss report.
+    pub fn assert_no_loss(&mut self) {
+        assert_no_loss(self.drain());
+    }
+}
+
+/// Panics if any of `events` is a loss report.
+pub fn assert_no_loss(events: &[LinkEvent]) {
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e.kind, LinkEventKind::Loss(_))),
+        "nothing reported lost: {events:#?}"
+    );
 }
 
 pub fn fast_config() -> LinkConfig {
