@@ -104,4 +104,33 @@ let () =
   check_eq "no roots after the refusals" string_of_int roots0 (M.live_roots ());
   M.Bus.close bus;
   ignore (expect_error "closed bus" M.Invalid_argument (fun () -> M.Bus.now_ns bus));
+  (* Closing a bus while its OCaml actor is busy on a Rust thread: the handler finishes and
+     the actor's on_stop runs there, so close must not hold the OCaml runtime while it waits
+     for the shutdown. *)
+  let bus = M.Bus.create () in
+  let started = Atomic.make false in
+  let stopped = ref "" in
+  let slow =
+    M.Actor.make
+      ~on_start:(fun () -> ())
+      ~on_stop:(fun () reason -> stopped := reason)
+      [
+        M.Actor.on C.heartbeat (fun () (_ : Trading.heartbeat) ->
+            Atomic.set started true;
+            (* Work that releases the runtime, as blocking calls do. *)
+            Unix.sleepf 0.2;
+            M.no_reply);
+      ]
+  in
+  let s = M.spawn bus slow () in
+  M.Actor_ref.tell s C.heartbeat (hb 1L);
+  let spins = ref 0 in
+  while (not (Atomic.get started)) && !spins < 100_000_000 do
+    incr spins;
+    Thread.yield ()
+  done;
+  check "the handler started" (Atomic.get started);
+  M.Bus.close bus;
+  check_eq "the busy actor stopped through its on_stop" (fun s -> s) "shut down" !stopped;
+  M.Actor_ref.free s;
   finish "test_lifecycle"
