@@ -228,6 +228,75 @@ async fn certificate_for_another_name_is_refused() {
     assert!(reason.contains("server_name"), "{reason}");
 }
 
+/// TLS connections cut anywhere: a relay cuts each of the first 60 after a seeded random
+/// number of bytes each way (up to 4,000: inside the TLS handshake, the link's handshake
+/// inside it, a record), with mutual TLS. A cut is never taken for a refusal: the link
+/// reconnects, every tell arrives once and in order, and nothing is reported lost
+/// (`MYCELIUM_CHAOS_SEED` for another seed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_connections_cut_anywhere_lose_nothing() {
+    const N: u32 = 1000;
+    const CUTS: u64 = 60;
+    let ca = Ca::new("test ca");
+    let (a_leaf, b_leaf) = (ca.issue("localhost"), ca.issue("b"));
+    let config = LinkConfig {
+        backoff: mycelium_supervisor::Backoff::exponential(
+            std::time::Duration::from_millis(1),
+            2.0,
+            std::time::Duration::from_millis(4),
+        ),
+        max_attempts: 10_000,
+        ..fast_config()
+    };
+    let bus = Bus::new();
+    let (rec, mut got) = Recorder::new(true);
+    let (a, mut a_events) = node("a", &bus, rec.clone(), config.clone());
+    let at = a
+        .listen_tls(&TCP(), &["b"], server(&a_leaf, Some(&ca)))
+        .await
+        .expect("listen");
+    let seed = std::env::var("MYCELIUM_CHAOS_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x715);
+    let relay = CuttingRelay::start(at, seed, CUTS, 4000).await;
+    let (b, mut b_events) = node("b", &bus, rec, config);
+    let link = b.connect_tls("a", relay.endpoint.clone(), client(&ca, Some(&b_leaf)));
+    let sender = tokio::spawn(async move {
+        let svc: Arc<str> = "sink".into();
+        for i in 0..N {
+            link.send(Kind::Tell, &svc, 1, |o| {
+                o.extend_from_slice(&i.to_le_bytes())
+            })
+            .await
+            .expect("queued");
+        }
+    });
+    let indices: Vec<u32> = recv_n(&mut got, N as usize)
+        .await
+        .iter()
+        .map(|g| u32::from_le_bytes(g.body[..4].try_into().expect("a numbered body")))
+        .collect();
+    assert_eq!(indices, (0..N).collect::<Vec<_>>());
+    sender.await.expect("sender");
+    assert_eq!(relay.cut(), CUTS, "every cut connection was cut");
+    let refused = b_events.drain().iter().any(|e| {
+        matches!(
+            e.kind,
+            LinkEventKind::Refused { .. } | LinkEventKind::GaveUp { .. }
+        )
+    });
+    assert!(
+        !refused,
+        "a cut was taken for a refusal: {:#?}",
+        b_events.drain()
+    );
+    a_events.assert_no_loss();
+    b_events.assert_no_loss();
+    a.shutdown();
+    b.shutdown();
+}
+
 #[test]
 fn missing_file_is_a_read_error_naming_the_file() {
     let dir = TempDir::new("tls-missing");
