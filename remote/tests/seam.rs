@@ -305,6 +305,39 @@ async fn forwarding(link: &mycelium_remote::link::Link, want: bool) {
     .expect("the publishing node sees the change of interest");
 }
 
+/// Nodes `exec` and `strategy` (topology of `dir`), each on its own bus, with quotes
+/// `md.quote.*` forwarded from `exec` to `strategy`: the interest has crossed the link.
+struct QuotesAcross {
+    _dir: TempDir,
+    exec_bus: Bus,
+    exec: Node,
+    bus: Bus,
+    strategy: Node,
+    /// `exec`'s link to `strategy`.
+    link: mycelium_remote::link::Link,
+}
+
+async fn quotes_across(tag: &str) -> QuotesAcross {
+    let dir = TempDir::new(tag);
+    let path = topology(&dir, "");
+    let ((exec_bus, exec), (bus, strategy)) = exec_and_strategy(&path).await;
+    exec.forward_topic::<Quote>();
+    strategy
+        .subscribe_remote::<Quote>("md.quote.*")
+        .await
+        .unwrap();
+    let link = exec.link("strategy").unwrap();
+    forwarding(&link, true).await;
+    QuotesAcross {
+        _dir: dir,
+        exec_bus,
+        exec,
+        bus,
+        strategy,
+        link,
+    }
+}
+
 fn nothing_queued_for_exec(strategy: &Node) {
     let link = strategy.link("exec").unwrap();
     assert_eq!(link.stats().queued, 0, "{:?}", link.stats());
@@ -336,10 +369,12 @@ async fn a_remote_subscription_with_a_bad_pattern_is_refused_before_it_is_sent()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn topics_cross_nodes_encoded_once_per_link() {
     use mycelium_actors::SubscribeOptions;
-    let dir = TempDir::new("seam-topics");
-    let path = topology(&dir, "");
-    let ((exec_bus, exec), (bus, strategy)) = exec_and_strategy(&path).await;
-    exec.forward_topic::<Quote>();
+    let QuotesAcross {
+        exec_bus,
+        bus,
+        link,
+        ..
+    } = &quotes_across("seam-topics").await;
     // Two subscribers on the strategy node; one interest crosses the link.
     let mut first = bus
         .subscribe_stream::<Quote>("md.quote.*", SubscribeOptions::new())
@@ -347,12 +382,6 @@ async fn topics_cross_nodes_encoded_once_per_link() {
     let mut second = bus
         .subscribe_stream::<Quote>("md.quote.*", SubscribeOptions::new())
         .unwrap();
-    strategy
-        .subscribe_remote::<Quote>("md.quote.*")
-        .await
-        .unwrap();
-    let link = exec.link("strategy").unwrap();
-    forwarding(&link, true).await;
     assert_eq!(
         link.forwarded_topics(),
         vec![("md.quote.*".to_string(), Quote::TYPE_ID)]
@@ -389,19 +418,17 @@ async fn topics_cross_nodes_encoded_once_per_link() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_publication_too_long_for_a_frame_is_a_dead_letter_and_the_subscription_lives() {
     use mycelium_actors::{DeadLetterReason, SubscribeOptions};
-    let dir = TempDir::new("seam-unsendable");
-    let path = topology(&dir, "");
-    let ((exec_bus, exec), (bus, strategy)) = exec_and_strategy(&path).await;
-    exec.forward_topic::<Quote>();
+    let QuotesAcross {
+        exec_bus,
+        exec,
+        bus,
+        strategy,
+        link,
+        ..
+    } = &quotes_across("seam-unsendable").await;
     let mut got = bus
         .subscribe_stream::<Quote>("md.quote.*", SubscribeOptions::new())
         .unwrap();
-    strategy
-        .subscribe_remote::<Quote>("md.quote.*")
-        .await
-        .unwrap();
-    let link = exec.link("strategy").unwrap();
-    forwarding(&link, true).await;
     let long = format!("md.quote.{}", "x".repeat(300));
     for (topic, i) in [
         ("md.quote.AAPL", 1),
@@ -433,17 +460,14 @@ async fn a_publication_too_long_for_a_frame_is_a_dead_letter_and_the_subscriptio
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_remote_subscription_ends_with_unsubscribe_remote() {
-    let dir = TempDir::new("seam-unsubscribe");
-    let path = topology(&dir, "");
-    let ((exec_bus, exec), (_bus, strategy)) = exec_and_strategy(&path).await;
-    exec.forward_topic::<Quote>();
-    let link = exec.link("strategy").unwrap();
-    let forwarded = |want: bool| forwarding(&link, want);
-    strategy
-        .subscribe_remote::<Quote>("md.quote.*")
-        .await
-        .unwrap();
-    forwarded(true).await;
+    let QuotesAcross {
+        exec_bus,
+        exec,
+        strategy,
+        link,
+        ..
+    } = &quotes_across("seam-unsubscribe").await;
+    let forwarded = |want: bool| forwarding(link, want);
     let report = exec_bus.publish("md.quote.AAPL", quote(1)).await.unwrap();
     assert_eq!(report.delivered, 1, "the link to the strategy node");
 
