@@ -422,3 +422,17 @@ impl SupervisorMetrics {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Refusal;
+
+    /// `ListenerMetrics::refused` indexes its counters, made in the order of `Refusal::ALL`,
+    /// by the variant's discriminant: the two orders must agree.
+    #[test]
+    fn refusals_are_listed_in_declaration_order() {
+        for (i, why) in Refusal::ALL.iter().enumerate() {
+            assert_eq!(*why as usize, i, "{why:?}");
+        }
+    }
+}

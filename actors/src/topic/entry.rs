@@ -239,7 +239,7 @@ impl<T: Send + Sync + 'static> Entry<T> {
         item
     }
 
-    /// Counts one message dropped by the overflow policy.
+    /// Counts one message dropped (by the overflow policy, or held for a subscriber gone).
     #[inline]
     pub(super) fn count_drop(&self) {
         self.dropped.fetch_add(1, Ordering::Relaxed);
