@@ -169,6 +169,29 @@ async fn reflected_hello_refused() {
     ));
 }
 
+/// Incarnation 0 stands for "none" in a verdict: a hello that claims it is refused.
+#[tokio::test]
+async fn a_hello_with_incarnation_zero_is_refused() {
+    let (mut sa, mut sb) = UnixStream::pair().unwrap();
+    let a = identity("a", 1, 7, S1);
+    let zero = Identity {
+        incarnation: 0,
+        ..identity("b", 2, 7, S1)
+    };
+    let task = tokio::spawn(async move {
+        let mut r = FrameReader::new(4096);
+        authenticate(&mut sa, &mut r, &a, "b", None, &|_| true).await
+    });
+    let mut r = FrameReader::new(4096);
+    let _ = authenticate(&mut sb, &mut r, &zero, "a", Some("a"), &|_| false).await;
+    match task.await.unwrap() {
+        Err(HandshakeError::Protocol { reason, .. }) => {
+            assert!(reason.contains("incarnation 0"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
 #[tokio::test]
 async fn garbage_instead_of_hello_is_a_protocol_error() {
     let (mut sa, mut sb) = UnixStream::pair().unwrap();
