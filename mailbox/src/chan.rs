@@ -262,6 +262,15 @@ impl<T> Mailbox<T> {
         Ok(())
     }
 
+    /// Wakes the receiver if it is registered for a wake-up, without queuing anything: for an
+    /// owner that must make the receiver look again (an actor being killed while it waits).
+    pub fn wake_receiver(&self) {
+        let waker = self.lock().rx_waker.take();
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+
     /// True once the receiver has closed the mailbox.
     pub fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)

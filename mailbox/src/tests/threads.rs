@@ -62,3 +62,26 @@ fn threads_lose_nothing_and_keep_each_senders_order() {
         assert_eq!(signals, 2 * (PER_SENDER as usize).div_ceil(1000));
     });
 }
+
+#[test]
+fn wake_receiver_wakes_a_waiting_receiver_once_and_queues_nothing() {
+    struct Count(std::sync::atomic::AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+    let count = Arc::new(Count(Default::default()));
+    let waker = Waker::from(count.clone());
+    let mailbox = crate::Mailbox::<u32>::new(MailboxConfig::Bounded(4));
+    let mut inbox = crate::Inbox::new();
+    // Nothing registered yet: nothing to wake.
+    mailbox.wake_receiver();
+    assert!(inbox
+        .poll_ready(&mailbox, &mut Context::from_waker(&waker))
+        .is_pending());
+    mailbox.wake_receiver();
+    mailbox.wake_receiver();
+    assert_eq!(count.0.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert!(mailbox.is_idle(), "a wake queues nothing");
+}
