@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use mycelium_mailbox::MailboxConfig;
@@ -13,7 +13,8 @@ use tokio::sync::{oneshot, Notify};
 use crate::actor_table::ActorTable;
 use crate::error::BusError;
 use crate::export::{ExportTable, Exports};
-use crate::runner::{self, Runner, StartAck};
+use crate::hibernation::{self, Driver};
+use crate::runner::{self, Life, Runner, StartAck};
 use crate::shared::Shared;
 use crate::supervision::{ChildHandle, SupervisionLink};
 use crate::telemetry::TopicMetricsCache;
@@ -72,6 +73,8 @@ struct BusInner {
     topics: TopicRegistry,
     exports: ExportTable,
     metrics: bool,
+    /// Runs woken hibernating actors; started by the first one.
+    hibernation: OnceLock<Arc<Driver>>,
 }
 
 #[derive(Default)]
@@ -250,6 +253,7 @@ impl BusBuilder {
                 topics,
                 exports: ExportTable::default(),
                 metrics: self.metrics,
+                hibernation: OnceLock::new(),
             }),
         })
     }
@@ -264,6 +268,7 @@ pub struct SpawnOptions {
     link: Option<Arc<dyn SupervisionLink>>,
     started: Option<StartAck>,
     owned: bool,
+    hibernate: bool,
 }
 
 impl SpawnOptions {
@@ -289,6 +294,18 @@ impl SpawnOptions {
     /// timers and timeouts still follow the bus clock.
     pub fn pinned(mut self) -> Self {
         self.pinned = true;
+        self
+    }
+
+    /// The actor gives up its task whenever its mailbox is empty, and its state waits in a
+    /// small allocation until the next message or signal: an idle actor then costs about
+    /// half the memory (docs/perf/actors.md, w3). Waking costs a queue hop and an
+    /// allocation, and asks always go through the mailbox, so this suits many mostly idle
+    /// actors (one per instrument, order or session) rather than a busy one. Everything
+    /// else (supervision, stopping, dead letters) is the same. Not for a
+    /// [`pinned`](Self::pinned) actor, which keeps its thread anyway.
+    pub fn hibernate(mut self) -> Self {
+        self.hibernate = true;
         self
     }
 
@@ -425,6 +442,9 @@ impl Bus {
         if shutting_down && !lenient {
             return Err(SpawnError::BusStopped);
         }
+        if options.pinned && options.hibernate {
+            return Err(SpawnError::PinnedHibernating);
+        }
         let id = ActorId::local_id(self.inner.next_id.fetch_add(1, Ordering::Relaxed));
         let name: Option<Arc<str>> = options.name.map(Arc::from);
         let mailbox = options.mailbox.unwrap_or(self.inner.default_mailbox);
@@ -459,6 +479,17 @@ impl Bus {
         }
         let ctx = Context::new(me.clone(), self.clone());
         let runner = Runner::new(me.clone(), self.clone(), options.link);
+        if options.hibernate {
+            hibernation::schedule(Life {
+                runner: runner.hibernating(),
+                args,
+                ctx,
+                ack: options.started,
+                incarnation: 0,
+                actor: None,
+            });
+            return Ok(me);
+        }
         let task = runner::run(runner, args, ctx, options.started);
         if options.pinned {
             let rt = match tokio::runtime::Builder::new_current_thread()
@@ -606,6 +637,13 @@ impl Bus {
     /// The failure recorded by [`fail`](Self::fail), if any.
     pub fn failure(&self) -> Option<String> {
         self.state().failure.clone()
+    }
+
+    /// The driver of this bus's hibernating actors, started on first use.
+    pub(crate) fn hibernation(&self) -> &Arc<Driver> {
+        self.inner
+            .hibernation
+            .get_or_init(|| Driver::new(self.inner.handle.clone()))
     }
 
     pub(crate) fn topics(&self) -> &TopicRegistry {

@@ -407,15 +407,8 @@ impl Drop for Held {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::BoxError;
 
-    struct Idle;
-    impl Actor for Idle {
-        type Args = ();
-        async fn on_start(_: (), _ctx: &mut Context<Self>) -> Result<Self, BoxError> {
-            Ok(Idle)
-        }
-    }
+    use crate::test_actors::Idle;
 
     struct Ping(u32);
     impl Handler<Ping> for Idle {

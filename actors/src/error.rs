@@ -113,6 +113,12 @@ pub enum SpawnError {
     /// The bus is shutting down or has shut down.
     #[error("the bus is shutting down and accepts no new actors")]
     BusStopped,
+    /// [`SpawnOptions::pinned`](crate::SpawnOptions::pinned) and
+    /// [`SpawnOptions::hibernate`](crate::SpawnOptions::hibernate) were both asked for.
+    #[error(
+        "an actor cannot be both pinned and hibernating: a pinned actor keeps its own thread whether or not it has mail; drop one of the two options"
+    )]
+    PinnedHibernating,
     /// A pinned actor's thread or runtime could not be created.
     #[error("could not start a dedicated thread for a pinned actor: {0}")]
     Thread(String),

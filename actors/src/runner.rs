@@ -38,6 +38,9 @@ pub(crate) struct Runner<A: Actor> {
     /// Where handler futures run, reused message after message.
     slot: FutureSlot,
     finished: bool,
+    /// The actor gives up its task whenever it runs out of mail (`SpawnOptions::hibernate`):
+    /// `serve` returns [`Served::Idle`] instead of waiting.
+    hibernate: bool,
     /// Its instruments, when the bus records metrics (boxed: most buses do not).
     metrics: Option<Box<ActorMetrics>>,
 }
@@ -115,16 +118,68 @@ impl<A: Actor> Runner<A> {
             stash: None,
             slot: FutureSlot::default(),
             finished: false,
+            hibernate: false,
         }
     }
 
+    /// The runner of an actor that hibernates whenever it runs out of mail.
+    pub(crate) fn hibernating(mut self) -> Self {
+        self.hibernate = true;
+        self
+    }
+
+    /// What of the runner outlives its task while the actor hibernates, boxed, and `None`
+    /// when there is nothing (an unsupervised actor without metrics): the rest (the empty
+    /// batch, the handler-future slot and its buffer) is dropped, and the actor's ref and bus
+    /// are in its context.
+    #[allow(clippy::box_collection)] // as `Runner::stash`
+    pub(crate) fn put_away(mut self) -> Option<Box<Kept<A>>> {
+        debug_assert!(
+            self.inbox.batched_len() == 0,
+            "an actor hibernates with no mail in hand"
+        );
+        let kept =
+            (self.link.is_some() || self.stash.is_some() || self.metrics.is_some()).then(|| {
+                Box::new(Kept {
+                    link: self.link.take(),
+                    stash: self.stash.take(),
+                    metrics: self.metrics.take(),
+                })
+            });
+        // Not finished: it sleeps. Dropping the rest must not finalise the actor.
+        self.finished = true;
+        kept
+    }
+
+    /// The runner of a hibernated actor, woken.
+    pub(crate) fn woken(kept: Option<Box<Kept<A>>>, ctx: &Context<A>) -> Self {
+        let kept = kept.map(|kept| *kept).unwrap_or(Kept {
+            link: None,
+            stash: None,
+            metrics: None,
+        });
+        Runner {
+            inbox: Inbox::new(),
+            me: ctx.actor_ref().clone(),
+            bus: ctx.bus().clone(),
+            metrics: kept.metrics,
+            link: kept.link,
+            stash: kept.stash,
+            slot: FutureSlot::default(),
+            finished: false,
+            hibernate: true,
+        }
+    }
+
+    /// Serves messages until the incarnation ends, or, for a hibernating actor, until it
+    /// has no mail (`None`: see `hibernation.rs`).
     // Not an `async fn`: its arguments would be stored twice in the future's state.
     #[allow(clippy::manual_async_fn)]
     fn serve<'a>(
         &'a mut self,
         actor: &'a mut A,
         ctx: &'a mut Context<A>,
-    ) -> impl Future<Output = Served> + Send + 'a {
+    ) -> impl Future<Output = Option<Served>> + Send + 'a {
         async move {
             if let Some(metrics) = &mut self.metrics {
                 metrics.reset();
@@ -132,7 +187,9 @@ impl<A: Actor> Runner<A> {
             loop {
                 let stash_empty = self.stash.as_ref().is_none_or(|s| s.is_empty());
                 let waited = stash_empty && !self.inbox.has_batched(&self.me.shared.mailbox);
-                if waited {
+                // A hibernating actor never waits here: it takes what is queued below, and
+                // gives its task up when there is nothing.
+                if waited && !self.hibernate {
                     let direct = &self.me.shared.direct;
                     // SAFETY: the state, context, slot and instruments outlive the loan: it
                     // is taken back right after the wait below, or by `guard` if this future
@@ -156,7 +213,7 @@ impl<A: Actor> Runner<A> {
                     let resumed = handoff.map(|handoff| Box::pin(self.resume(actor, ctx, handoff)));
                     if let Some(resumed) = resumed {
                         match resumed.await {
-                            Resumed::Ended(served) => return served,
+                            Resumed::Ended(served) => return Some(served),
                             Resumed::Again => continue,
                             Resumed::Next => {}
                         }
@@ -174,8 +231,9 @@ impl<A: Actor> Runner<A> {
                     );
                     match step {
                         Step::Handle(handling) => handling,
+                        Step::Again if self.hibernate => return None,
                         Step::Again => continue,
-                        Step::End(served) => return served,
+                        Step::End(served) => return Some(served),
                     }
                 };
                 let started = self.metrics.as_ref().map(|m| m.start(waited));
@@ -202,10 +260,10 @@ impl<A: Actor> Runner<A> {
                     }
                 };
                 if let Some(reason) = ended {
-                    return Served::Ended(reason);
+                    return Some(Served::Ended(reason));
                 }
                 if let Some(reason) = ctx.take_stop() {
-                    return Served::Ended(reason);
+                    return Some(Served::Ended(reason));
                 }
             }
         }
@@ -594,7 +652,12 @@ pub(crate) fn run<A: Actor>(
                 }
                 Began::Over(Next::Exit) => return,
             };
-            let served = runner.serve(&mut actor, &mut ctx).await;
+            // `None` (out of mail) only ever comes to a hibernating actor's runner.
+            let served = loop {
+                if let Some(served) = runner.serve(&mut actor, &mut ctx).await {
+                    break served;
+                }
+            };
             let next = Box::pin(runner.after_serve(actor, &mut ctx, served)).await;
             match next {
                 Next::Restart(restart) => ack = restart.map(StartAck::Outcome),
@@ -604,18 +667,73 @@ pub(crate) fn run<A: Actor>(
     }
 }
 
+/// What of a [`Runner`] a hibernating actor keeps while it has no task.
+pub(crate) struct Kept<A: Actor> {
+    link: Option<Arc<dyn SupervisionLink>>,
+    #[allow(clippy::box_collection)] // as `Runner::stash`
+    stash: Option<Box<VecDeque<Envelope<A>>>>,
+    metrics: Option<Box<ActorMetrics>>,
+}
+
+/// Everything a hibernating actor's task holds: its runner, its context, its start arguments
+/// and, once started, its state.
+pub(crate) struct Life<A: Actor> {
+    pub(crate) runner: Runner<A>,
+    pub(crate) args: A::Args,
+    pub(crate) ctx: Context<A>,
+    pub(crate) ack: Option<StartAck>,
+    /// The number of the next incarnation.
+    pub(crate) incarnation: u32,
+    /// `None` until `on_start` has returned it (and between incarnations).
+    pub(crate) actor: Option<A>,
+}
+
+/// A hibernating actor's life from where it was put down: starts the actor if it has not
+/// started and serves its mail; `true` when there is no mail left (the life can be put to
+/// sleep), `false` when the actor has stopped for good. The steps are those of [`run`].
+pub(crate) async fn live<A: Actor>(life: &mut Life<A>) -> bool {
+    loop {
+        if life.actor.is_none() {
+            let first = life.incarnation;
+            life.incarnation = first.saturating_add(1);
+            let began =
+                Box::pin(
+                    life.runner
+                        .begin(&life.args, &mut life.ctx, first, &mut life.ack),
+                )
+                .await;
+            match began {
+                Began::Serving(actor) => life.actor = Some(actor),
+                Began::Over(Next::Restart(restart)) => {
+                    life.ack = restart.map(StartAck::Outcome);
+                    continue;
+                }
+                Began::Over(Next::Exit) => return false,
+            }
+        }
+        let served = match &mut life.actor {
+            Some(actor) => life.runner.serve(actor, &mut life.ctx).await,
+            None => continue,
+        };
+        let Some(served) = served else {
+            return true;
+        };
+        let Some(actor) = life.actor.take() else {
+            continue;
+        };
+        match Box::pin(life.runner.after_serve(actor, &mut life.ctx, served)).await {
+            Next::Restart(restart) => life.ack = restart.map(StartAck::Outcome),
+            Next::Exit => return false,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::{BoxError, Bus};
 
-    struct Idle;
-    impl Actor for Idle {
-        type Args = ();
-        async fn on_start(_: (), _ctx: &mut Context<Self>) -> Result<Self, BoxError> {
-            Ok(Idle)
-        }
-    }
+    use crate::test_actors::Idle;
 
     /// An actor whose state is `[u8; 1024]` (never read: only its size matters).
     #[allow(dead_code)]

@@ -91,6 +91,11 @@ impl<A: Actor> Shared<A> {
         }
     }
 
+    /// Whether the actor has been killed (or is being killed).
+    pub(crate) fn kill_requested(&self) -> bool {
+        self.control().kill_requested
+    }
+
     pub(crate) fn stop_reason(&self) -> Option<StopReason> {
         self.control().stop_reason.as_deref().cloned()
     }
@@ -175,6 +180,10 @@ impl<A: Actor> Shared<A> {
         if let Some(h) = &c.abort {
             h.abort();
         }
+        drop(c);
+        // A hibernating actor has no task to abort: its mailbox's waker is what holds it,
+        // and waking it hands it to its bus's driver, which drops it (`hibernation.rs`).
+        self.mailbox.wake_receiver();
     }
 }
 

@@ -71,6 +71,7 @@ pub struct ChildSpec {
     pub(crate) significant: bool,
     pub(crate) mailbox: Option<MailboxConfig>,
     pub(crate) pinned: bool,
+    pub(crate) hibernate: bool,
     pub(crate) register: bool,
     pub(crate) kind: ChildKind,
 }
@@ -90,6 +91,7 @@ impl ChildSpec {
             significant: false,
             mailbox: None,
             pinned: false,
+            hibernate: false,
             register: false,
             kind: ChildKind::Worker(start),
         }
@@ -107,6 +109,7 @@ impl ChildSpec {
             significant: false,
             mailbox: None,
             pinned: false,
+            hibernate: false,
             register: false,
             kind: ChildKind::Supervisor(Box::new(builder.into_config())),
         }
@@ -142,6 +145,14 @@ impl ChildSpec {
     /// Runs the child on a dedicated thread (see `SpawnOptions::pinned`).
     pub fn pinned(mut self) -> Self {
         self.pinned = true;
+        self
+    }
+
+    /// The child gives up its task whenever its mailbox is empty (see
+    /// `SpawnOptions::hibernate`): for many mostly idle children. Not with
+    /// [`pinned`](Self::pinned): the child's start then fails.
+    pub fn hibernate(mut self) -> Self {
+        self.hibernate = true;
         self
     }
 

@@ -215,6 +215,9 @@ impl Supervisor {
         if spec.pinned {
             options = options.pinned();
         }
+        if spec.hibernate {
+            options = options.hibernate();
+        }
         if spec.register {
             options = options.name(spec.name.to_string());
         }

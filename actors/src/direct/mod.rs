@@ -268,17 +268,7 @@ mod tests {
     /// (docs/perf/actors.md, w3).
     #[test]
     fn the_direct_part_of_an_actor_cell_stays_small() {
-        struct Idle;
-        impl crate::Actor for Idle {
-            type Args = ();
-            async fn on_start(
-                _: (),
-                _ctx: &mut crate::Context<Self>,
-            ) -> Result<Self, crate::BoxError> {
-                Ok(Idle)
-            }
-        }
-        let size = std::mem::size_of::<super::Direct<Idle>>();
+        let size = std::mem::size_of::<super::Direct<crate::test_actors::Idle>>();
         assert!(size <= 64, "Direct grew to {size} bytes");
     }
 }

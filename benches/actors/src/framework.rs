@@ -44,14 +44,17 @@ pub trait Framework: Sync {
 
 /// The frameworks run by default: Mycelium first, then the peers.
 pub const ALL: [&dyn Framework; 4] = [
-    &crate::fw_mycelium::Mycelium,
+    &crate::fw_mycelium::MYCELIUM,
     &crate::fw_kameo::Kameo,
     &crate::fw_ractor::Ractor,
     &crate::fw_actix::Actix,
 ];
 
 /// Frameworks run only when named in `--frameworks`.
-pub const EXTRA: [&dyn Framework; 1] = [&crate::fw_mycelium::MyceliumMetrics];
+pub const EXTRA: [&dyn Framework; 2] = [
+    &crate::fw_mycelium::MYCELIUM_METRICS,
+    &crate::fw_mycelium::MYCELIUM_HIBERNATING,
+];
 
 /// The framework called `name`.
 pub fn parse(name: &str) -> Option<&'static dyn Framework> {

@@ -5,7 +5,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use mycelium::actors::{MailboxConfig, StopReason};
+use mycelium::actors::{MailboxConfig, SpawnOptions, StopReason};
 use mycelium::prelude::*;
 use mycelium::supervisor::Backoff;
 
@@ -116,10 +116,16 @@ pub fn w1(rt: Rt, n: u64) -> f64 {
     })
 }
 
-pub fn w2(rt: Rt, n: usize, warmup: usize) -> Vec<u64> {
+/// `hibernate`: the actor is spawned with `SpawnOptions::hibernate`, so every ask wakes it.
+pub fn w2(rt: Rt, n: usize, warmup: usize, hibernate: bool) -> Vec<u64> {
     run_tokio(rt, async move {
         let bus = bus();
-        let echo = bus.spawn::<Echo>(());
+        let echo = if hibernate {
+            bus.spawn_with::<Echo>((), SpawnOptions::new().hibernate())
+                .expect("an unnamed, unpinned spawn")
+        } else {
+            bus.spawn::<Echo>(())
+        };
         for i in 0..warmup as u64 {
             assert_eq!(echo.ask(Inc(i)).await.expect("ask"), i + 1);
         }
@@ -147,14 +153,20 @@ impl Actor for Idle {
     }
 }
 
-pub fn w3(n: usize) -> SpawnResult {
+/// `hibernate`: the actors are spawned with `SpawnOptions::hibernate` (no task while idle).
+pub fn w3(n: usize, hibernate: bool) -> SpawnResult {
     run_tokio(Rt::Ct, async move {
         let bus = bus();
         let mut refs = Vec::with_capacity(n);
         let rss0 = rss_bytes();
         let t0 = Instant::now();
         for _ in 0..n {
-            refs.push(bus.spawn::<Idle>(()));
+            refs.push(if hibernate {
+                bus.spawn_with::<Idle>((), SpawnOptions::new().hibernate())
+                    .expect("an unnamed, unpinned spawn")
+            } else {
+                bus.spawn::<Idle>(())
+            });
         }
         wait_count(&STARTED, n).await;
         let spawn = t0.elapsed();
@@ -230,57 +242,62 @@ pub fn w5(n: usize) -> W5Result {
     })
 }
 
+/// Mycelium, as the benchmark runs it: the default (`MYCELIUM`) and two variants measured
+/// beside it, each on the workloads named in `only` (all when empty).
+pub struct Mycelium {
+    name: &'static str,
+    /// Buses built with `metrics(true)`, the recorder installed.
+    metrics: bool,
+    /// Actors spawned with `SpawnOptions::hibernate` (w2, w3).
+    hibernate: bool,
+    only: &'static [&'static str],
+    /// Why the other workloads are skipped.
+    why: &'static str,
+}
+
 /// Mycelium, metrics off (the default).
-pub struct Mycelium;
+pub const MYCELIUM: Mycelium = Mycelium {
+    name: "mycelium",
+    metrics: false,
+    hibernate: false,
+    only: &[],
+    why: "",
+};
 
-impl crate::framework::Framework for Mycelium {
-    fn name(&self) -> &'static str {
-        "mycelium"
-    }
+/// Mycelium on buses built with `metrics(true)`: the cost of metrics (w1, w2, w13).
+pub const MYCELIUM_METRICS: Mycelium = Mycelium {
+    name: "mycelium-metrics",
+    metrics: true,
+    hibernate: false,
+    only: &["w1", "w2", "w13"],
+    why: "metrics variant measured on w1, w2, w13 only",
+};
 
-    fn is_peer(&self) -> bool {
-        false
-    }
+/// Mycelium's actors spawned with `SpawnOptions::hibernate`, which hold no task while they
+/// have no mail: w3 (idle memory), and w2, where every ask wakes the actor (the cost of a
+/// wake: no direct call, a queue hop, a task's future made and dropped).
+pub const MYCELIUM_HIBERNATING: Mycelium = Mycelium {
+    name: "mycelium-hibernating",
+    metrics: false,
+    hibernate: true,
+    only: &["w2", "w3"],
+    why: "hibernation variant measured on w2 (the cost of a wake) and w3 only",
+};
 
-    fn w1(&self, rt: Rt, n: u64) -> f64 {
-        w1(rt, n)
-    }
-
-    fn w2(&self, rt: Rt, n: usize, warmup: usize) -> Vec<u64> {
-        w2(rt, n, warmup)
-    }
-
-    fn w3(&self, n: usize) -> SpawnResult {
-        w3(n)
-    }
-
-    fn w4(&self, rt: Rt, n: u64) -> crate::w4::W4Result {
-        crate::w4::mycelium::run(rt, n)
-    }
-
-    fn w5(&self, n: usize) -> W5Result {
-        w5(n)
-    }
-
-    fn w6(&self, rt: Rt, instances: usize, n: u64) -> crate::w6::W6Result {
-        crate::w6::mycelium::run(rt, instances, n)
-    }
-
-    fn w7(&self, n: usize) -> crate::w7::W7Result {
-        crate::w7::mycelium(n)
-    }
-
-    fn w13(&self, rt: Rt, n: u64, period_ns: u64) -> crate::w13::W13Run {
-        crate::w13::mycelium::run(rt, n, period_ns, false)
+impl Mycelium {
+    /// Runs `f` with metrics on if this variant records them.
+    fn measured<T>(&self, f: impl FnOnce() -> T) -> T {
+        if self.metrics {
+            with_metrics(f)
+        } else {
+            f()
+        }
     }
 }
 
-/// Mycelium on buses built with `metrics(true)`: the cost of metrics (w1, w2, w13).
-pub struct MyceliumMetrics;
-
-impl crate::framework::Framework for MyceliumMetrics {
+impl crate::framework::Framework for Mycelium {
     fn name(&self) -> &'static str {
-        "mycelium-metrics"
+        self.name
     }
 
     fn is_peer(&self) -> bool {
@@ -288,20 +305,19 @@ impl crate::framework::Framework for MyceliumMetrics {
     }
 
     fn skips(&self, workload: &str) -> Option<&'static str> {
-        (!matches!(workload, "w1" | "w2" | "w13"))
-            .then_some("metrics variant measured on w1, w2, w13 only")
+        (!self.only.is_empty() && !self.only.contains(&workload)).then_some(self.why)
     }
 
     fn w1(&self, rt: Rt, n: u64) -> f64 {
-        with_metrics(|| w1(rt, n))
+        self.measured(|| w1(rt, n))
     }
 
     fn w2(&self, rt: Rt, n: usize, warmup: usize) -> Vec<u64> {
-        with_metrics(|| w2(rt, n, warmup))
+        self.measured(|| w2(rt, n, warmup, self.hibernate))
     }
 
     fn w3(&self, n: usize) -> SpawnResult {
-        w3(n)
+        w3(n, self.hibernate)
     }
 
     fn w4(&self, rt: Rt, n: u64) -> crate::w4::W4Result {
@@ -321,6 +337,6 @@ impl crate::framework::Framework for MyceliumMetrics {
     }
 
     fn w13(&self, rt: Rt, n: u64, period_ns: u64) -> crate::w13::W13Run {
-        crate::w13::mycelium::run(rt, n, period_ns, true)
+        crate::w13::mycelium::run(rt, n, period_ns, self.metrics)
     }
 }

@@ -3,12 +3,15 @@
 //!
 //! ```text
 //! cargo run --release -p mycelium-bench -- compare [--quick] [--only w1,w2,w3,w4,w5,w6,w7,w8,w9,w13]
-//!     [--frameworks mycelium,kameo,ractor,actix,mycelium-metrics] [--rounds N] [--rt ct|mt]
+//!     [--frameworks mycelium,kameo,ractor,actix,mycelium-metrics,mycelium-hibernating] [--rounds N] [--rt ct|mt]
 //! ```
 //!
 //! `mycelium-metrics` (never run unless named) is Mycelium on a bus built with
 //! `metrics(true)`, with the Prometheus recorder installed in the process: the cost of the
 //! metrics, read as its ratio to `mycelium` in the same run (w1, w2 and w13 only).
+//! `mycelium-hibernating` (never run unless named) spawns the actors of w3 and w2 with
+//! `SpawnOptions::hibernate`: actors that hold no task while they have no mail (w3: their
+//! memory; w2: every ask wakes one).
 //!
 //! Prints one line per workload, framework and variant:
 //! `<workload> <framework> rt=<ct|mt> <key>=<value> ...`, then a ratio summary. The full mode
@@ -119,7 +122,7 @@ struct Options {
 fn usage() -> ExitCode {
     eprintln!(
         "usage: mycelium-bench compare [--quick] [--only w1,w2,w3,w4,w5,w6,w7,w8,w9,w13] \
-         [--frameworks mycelium,kameo,ractor,actix,mycelium-metrics] [--rounds N] [--rt ct|mt]"
+         [--frameworks mycelium,kameo,ractor,actix,mycelium-metrics,mycelium-hibernating] [--rounds N] [--rt ct|mt]"
     );
     ExitCode::from(2)
 }
@@ -314,7 +317,7 @@ fn compare(opts: &Options) {
     if opts
         .frameworks
         .iter()
-        .any(|f| framework::same(*f, &fw_mycelium::MyceliumMetrics))
+        .any(|f| framework::same(*f, &fw_mycelium::MYCELIUM_METRICS))
     {
         fw_mycelium::install_recorder();
     }
@@ -435,9 +438,16 @@ fn summary(recs: &[Record]) {
             recs.iter()
                 .find(|r| r.workload == w && r.rt == t.rt && framework::same(r.framework, fw))
         };
-        let Some(myc) = find(&fw_mycelium::Mycelium).and_then(|r| r.value(t.key)) else {
+        let ours: Vec<(&dyn Framework, f64)> = [
+            &fw_mycelium::MYCELIUM as &dyn Framework,
+            &fw_mycelium::MYCELIUM_HIBERNATING,
+        ]
+        .into_iter()
+        .filter_map(|fw| find(fw).and_then(|r| r.value(t.key)).map(|v| (fw, v)))
+        .collect();
+        if ours.is_empty() {
             continue;
-        };
+        }
         let peers: Vec<(&dyn Framework, f64)> = framework::ALL
             .iter()
             .filter(|fw| fw.is_peer())
@@ -453,31 +463,34 @@ fn summary(recs: &[Record]) {
             println!("# {} rt={variant} {}: no peer result", w.name, t.key);
             continue;
         };
-        let ratio = myc / best_v;
-        let met = if t.higher_is_better {
-            ratio >= t.goal
-        } else {
-            ratio <= t.goal
-        };
-        let goal = if t.goal.is_nan() {
-            "none reported_only".to_string()
-        } else {
-            format!(
-                "{}{:.1} {}",
-                if t.higher_is_better { ">=" } else { "<=" },
-                t.goal,
-                if met { "met" } else { "MISSED" }
-            )
-        };
-        println!(
-            "# {} rt={variant} {}: mycelium={} best_peer={}({}) ratio={:.2} goal={goal}",
-            w.name,
-            t.key,
-            fmt_value(t.key, myc),
-            best_fw.name(),
-            fmt_value(t.key, best_v),
-            ratio,
-        );
+        for (fw, myc) in ours {
+            let ratio = myc / best_v;
+            let met = if t.higher_is_better {
+                ratio >= t.goal
+            } else {
+                ratio <= t.goal
+            };
+            let goal = if t.goal.is_nan() {
+                "none reported_only".to_string()
+            } else {
+                format!(
+                    "{}{:.1} {}",
+                    if t.higher_is_better { ">=" } else { "<=" },
+                    t.goal,
+                    if met { "met" } else { "MISSED" }
+                )
+            };
+            println!(
+                "# {} rt={variant} {}: {}={} best_peer={}({}) ratio={:.2} goal={goal}",
+                w.name,
+                t.key,
+                fw.name(),
+                fmt_value(t.key, myc),
+                best_fw.name(),
+                fmt_value(t.key, best_v),
+                ratio,
+            );
+        }
     }
     metrics_cost(recs);
 }
@@ -501,8 +514,8 @@ fn metrics_cost(recs: &[Record]) {
                     .and_then(|r| r.value(key))
             };
             if let (Some(off), Some(on)) = (
-                find(&fw_mycelium::Mycelium),
-                find(&fw_mycelium::MyceliumMetrics),
+                find(&fw_mycelium::MYCELIUM),
+                find(&fw_mycelium::MYCELIUM_METRICS),
             ) {
                 println!(
                     "# metrics cost {} rt={} {key}: off={} on={} on/off={:.2}",

@@ -1,0 +1,393 @@
+//! Hibernation: an actor that holds no task while it has no mail.
+//!
+//! Every actor is a tokio task while it waits for mail, and with its cell that task sets what
+//! an idle actor costs (docs/perf/actors.md, w3). An actor spawned with
+//! [`SpawnOptions::hibernate`](crate::SpawnOptions::hibernate) gives its task up instead: when
+//! its mailbox is empty, its state, context and the little of its runner that must outlive
+//! the task are moved into a [`Sleeper`], a small allocation that is also the waker the
+//! mailbox holds. The next message or signal wakes the sleeper, which hands the actor's life
+//! to its bus's [`Driver`]: one task per bus that runs woken actors in turn. An actor whose
+//! work finishes at once (its handlers do not wait) goes back to sleep from there and never
+//! becomes a task; one whose handler waits (a timer, an ask, its supervisor's decision) is
+//! moved into a task of its own for as long as it waits, then sleeps again.
+//!
+//! The actor is the same in both forms: its mailbox, its ref, its supervision and its stop
+//! are those of any actor. Two things differ. A woken actor starts with a queue hop and an
+//! allocation, so hibernation suits many mostly idle actors (an instrument's, an order's, a
+//! session's) rather than a hot pipeline; and an ask of a hibernating actor always goes
+//! through its mailbox (the direct call needs a task that lends its state).
+//!
+//! A kill reaches a sleeping actor through its mailbox's waker: the driver drops its life,
+//! which finalises it as killed (dead letters, waiters, supervisor) like an aborted task. If
+//! the runtime shuts down, the driver's queue is dropped in the same way, and an actor woken
+//! later finds the driver closed and is finalised where it was woken.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context as TaskContext, Poll, Wake, Waker};
+
+use mycelium_mailbox::Inbox;
+use tokio::runtime::Handle;
+
+use crate::runner::{live, Kept, Life, Runner, StartAck};
+use crate::shared::Shared;
+use crate::{Actor, Context};
+
+/// A sleeping actor: what its task held, less what can be made again when it wakes.
+struct Asleep<A: Actor> {
+    kept: Option<Box<Kept<A>>>,
+    args: A::Args,
+    ctx: Context<A>,
+    /// `None` before its first start (a new actor waits for the driver like a woken one).
+    actor: Option<A>,
+    /// Boxed: only a new actor spawned with a start notification has one.
+    ack: Option<Box<StartAck>>,
+    incarnation: u32,
+    /// Handed to the driver already (by the first wake).
+    queued: bool,
+}
+
+impl<A: Actor> Asleep<A> {
+    fn new(life: Life<A>) -> Self {
+        let Life {
+            runner,
+            args,
+            ctx,
+            ack,
+            incarnation,
+            actor,
+        } = life;
+        Asleep {
+            kept: runner.put_away(),
+            args,
+            ctx,
+            actor,
+            ack: ack.map(Box::new),
+            incarnation,
+            queued: false,
+        }
+    }
+
+    fn wake(self) -> Life<A> {
+        Life {
+            runner: Runner::woken(self.kept, &self.ctx),
+            args: self.args,
+            ctx: self.ctx,
+            ack: self.ack.map(|ack| *ack),
+            incarnation: self.incarnation,
+            actor: self.actor,
+        }
+    }
+}
+
+/// The waker a sleeping actor leaves in its mailbox, holding the actor until its bus's
+/// driver takes it. One per nap: once taken, it is spent.
+struct Sleeper<A: Actor> {
+    asleep: Mutex<Option<Asleep<A>>>,
+}
+
+impl<A: Actor> Sleeper<A> {
+    fn new(asleep: Asleep<A>) -> Arc<Self> {
+        Arc::new(Sleeper {
+            asleep: Mutex::new(Some(asleep)),
+        })
+    }
+
+    fn take(&self) -> Option<Asleep<A>> {
+        self.asleep.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
+    /// Hands the sleeper to its bus's driver, once. Only the sleeper's address is queued:
+    /// the actor's task is made when the driver comes to it, so waking many actors at once
+    /// (a new bus's starts, a publish to many sleeping subscribers) costs a pointer each
+    /// until then.
+    fn rouse(self: &Arc<Self>) {
+        let driver = {
+            let mut asleep = self.asleep.lock().unwrap_or_else(|e| e.into_inner());
+            match asleep.as_mut() {
+                Some(asleep) if !asleep.queued => {
+                    asleep.queued = true;
+                    asleep.ctx.bus().hibernation().clone()
+                }
+                // Queued already, or taken back by its own task (mail came as it fell
+                // asleep): nothing to do.
+                _ => return,
+            }
+        };
+        driver.push(self.clone());
+    }
+}
+
+impl<A: Actor> Wake for Sleeper<A> {
+    fn wake(self: Arc<Self>) {
+        self.rouse();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.rouse();
+    }
+}
+
+impl<A: Actor> Drop for Sleeper<A> {
+    fn drop(&mut self) {
+        // A sleeper dropped with its actor still inside finalises it as killed (its runner's
+        // drop guard), as a dropped task does.
+        let asleep = self
+            .asleep
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        drop(asleep.map(Asleep::wake));
+    }
+}
+
+/// A sleeper in its bus's driver's queue.
+trait Queued: Send + Sync {
+    /// Takes the actor out to run it (`None`: it was taken back meanwhile).
+    fn take_job(&self) -> Option<Box<dyn Job>>;
+}
+
+impl<A: Actor> Queued for Sleeper<A> {
+    fn take_job(&self) -> Option<Box<dyn Job>> {
+        let life = self.take()?.wake();
+        let shared = life.ctx.actor_ref().shared.clone();
+        Some(Box::new(LifeJob {
+            shared,
+            life: Box::pin(sleepwalk(life)),
+        }))
+    }
+}
+
+/// Hands a new hibernating actor to its bus's driver, which starts it.
+pub(crate) fn schedule<A: Actor>(life: Life<A>) {
+    Sleeper::new(Asleep::new(life)).rouse();
+}
+
+/// Runs a hibernating actor until it sleeps (or stops for good).
+async fn sleepwalk<A: Actor>(mut life: Life<A>) {
+    loop {
+        if !live(&mut life).await {
+            return;
+        }
+        match sleep(life) {
+            Some(back) => life = back,
+            None => return,
+        }
+    }
+}
+
+/// Puts an actor with no mail to sleep: its life goes into a sleeper registered as its
+/// mailbox's waker. `Some(life)` back when mail came meanwhile.
+fn sleep<A: Actor>(life: Life<A>) -> Option<Life<A>> {
+    debug_assert!(life.ack.is_none(), "a started actor has no start to report");
+    let shared: Arc<Shared<A>> = life.ctx.actor_ref().shared.clone();
+    let sleeper = Sleeper::new(Asleep::new(life));
+    let waker = Waker::from(sleeper.clone());
+    // The batch is empty (the actor took everything), so a fresh inbox sees what its own
+    // would: whether anything is queued, registering the sleeper under the mailbox's lock
+    // when nothing is.
+    let queued = Inbox::new()
+        .poll_ready(&shared.mailbox, &mut TaskContext::from_waker(&waker))
+        .is_ready();
+    // A kill sets its flag before it wakes the mailbox's waker, and the sleeper was
+    // registered before the flag is read here: one of the two sees the other.
+    if queued || shared.kill_requested() {
+        // The driver may already have taken the actor from the sleeper (woken by that
+        // mail): then it runs there, and this task is done.
+        let life = sleeper.take()?.wake();
+        if queued && !shared.kill_requested() {
+            return Some(life);
+        }
+        // Killed: dropping the life finalises the actor (its runner's drop guard).
+        drop(life);
+    }
+    None
+}
+
+/// A woken hibernating actor, as its bus's driver runs it.
+trait Job: Send {
+    /// Whether the actor was killed: the driver then drops it unrun.
+    fn killed(&self) -> bool;
+    /// Runs the actor until it sleeps, stops, or waits for something.
+    fn poll(&mut self, cx: &mut TaskContext<'_>) -> Poll<()>;
+    /// Moves an actor that waits into a task of its own.
+    fn into_task(self: Box<Self>, handle: &Handle);
+}
+
+struct LifeJob<A: Actor> {
+    shared: Arc<Shared<A>>,
+    life: Pin<Box<dyn Future<Output = ()> + Send>>,
+}
+
+impl<A: Actor> Job for LifeJob<A> {
+    fn killed(&self) -> bool {
+        self.shared.kill_requested()
+    }
+
+    fn poll(&mut self, cx: &mut TaskContext<'_>) -> Poll<()> {
+        self.life.as_mut().poll(cx)
+    }
+
+    fn into_task(self: Box<Self>, handle: &Handle) {
+        let LifeJob { shared, life } = *self;
+        // The task's first poll registers its own waker wherever the driver's was.
+        let join = handle.spawn(life);
+        shared.set_abort(join.abort_handle());
+    }
+}
+
+/// One bus's runner of woken hibernating actors: a queue, and a task that empties it while
+/// it is not empty (started by the push that finds it stopped, so an idle bus holds none).
+pub(crate) struct Driver {
+    state: Mutex<DriverState>,
+    handle: Handle,
+}
+
+#[derive(Default)]
+struct DriverState {
+    queue: VecDeque<Arc<dyn Queued>>,
+    /// The driver's task runs (or is about to).
+    running: bool,
+    /// The driver's runtime has shut down: jobs are dropped when pushed.
+    closed: bool,
+}
+
+/// How many actors the driver runs before it lets other tasks of its runtime run.
+const TURNS_PER_YIELD: u32 = 64;
+
+impl Driver {
+    /// A driver whose task runs on `handle`.
+    pub(crate) fn new(handle: Handle) -> Arc<Driver> {
+        Arc::new(Driver {
+            state: Mutex::new(DriverState::default()),
+            handle,
+        })
+    }
+
+    fn state(&self) -> MutexGuard<'_, DriverState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn push(self: &Arc<Self>, sleeper: Arc<dyn Queued>) {
+        let mut state = self.state();
+        if state.closed {
+            drop(state);
+            // Its runtime is gone: the actor is finalised here, as killed.
+            drop(sleeper.take_job());
+            return;
+        }
+        state.queue.push_back(sleeper);
+        let start = !state.running;
+        state.running = true;
+        drop(state);
+        if start {
+            // On a runtime that has shut down the future is dropped unpolled, and with it
+            // the guard, which closes the driver and drops the queue.
+            self.handle.spawn(drive(Closing {
+                driver: self.clone(),
+                done: false,
+            }));
+        }
+    }
+
+    /// The next sleeper, or `None` (the task then ends) when the queue is empty.
+    fn next(&self) -> Option<Arc<dyn Queued>> {
+        let mut state = self.state();
+        let next = state.queue.pop_front();
+        // Under the same lock as `push`: a sleeper pushed after this starts a new task.
+        state.running = next.is_some();
+        next
+    }
+}
+
+/// Closes the driver if its task is dropped before it ends by itself (its runtime shut
+/// down), dropping, and so finalising, the actors queued.
+struct Closing {
+    driver: Arc<Driver>,
+    /// The task found the queue empty and ended: a later push has started another.
+    done: bool,
+}
+
+impl Drop for Closing {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let queued = {
+            let mut state = self.driver.state();
+            state.closed = true;
+            state.running = false;
+            std::mem::take(&mut state.queue)
+        };
+        for sleeper in queued {
+            drop(sleeper.take_job());
+        }
+    }
+}
+
+async fn drive(mut closing: Closing) {
+    let mut turns = 0u32;
+    while let Some(sleeper) = closing.driver.next() {
+        let Some(mut job) = sleeper.take_job() else {
+            continue;
+        };
+        drop(sleeper);
+        if job.killed() {
+            drop_quietly(job);
+            continue;
+        }
+        let polled = std::future::poll_fn(|cx| {
+            Poll::Ready(std::panic::catch_unwind(AssertUnwindSafe(|| job.poll(cx))))
+        })
+        .await;
+        match polled {
+            Ok(Poll::Ready(())) => drop_quietly(job),
+            Ok(Poll::Pending) => job.into_task(&closing.driver.handle),
+            Err(_) => {
+                // Handlers' panics are caught where they run; this is one outside them (a
+                // state's `Drop`). The actor is dropped, and so finalised as killed.
+                tracing::error!(
+                    target: "mycelium::actor",
+                    "a hibernating actor panicked outside its handlers; it is stopped as killed"
+                );
+                drop_quietly(job);
+            }
+        }
+        turns += 1;
+        if turns == TURNS_PER_YIELD {
+            turns = 0;
+            tokio::task::yield_now().await;
+        }
+    }
+    closing.done = true;
+}
+
+/// Drops a job without letting a panic in its drop (an actor state's `Drop`) end the
+/// driver's task, which runs the bus's other hibernating actors.
+fn drop_quietly(job: Box<dyn Job>) {
+    if std::panic::catch_unwind(AssertUnwindSafe(|| drop(job))).is_err() {
+        tracing::error!(
+            target: "mycelium::actor",
+            "a hibernating actor panicked while it was dropped"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use crate::test_actors::Idle;
+
+    /// With its cell, the sleeper is all a sleeping actor costs (docs/perf/actors.md, w3): a
+    /// budget, so that growing it shows up here. Up to 72 bytes (64 today), the sleeper and
+    /// the `Arc`'s counts take a 96-byte chunk with glibc, beside the cell's 240.
+    #[test]
+    fn a_sleeping_actor_stays_small() {
+        let size = std::mem::size_of::<Sleeper<Idle>>();
+        assert!(size <= 72, "the sleeper grew to {size} bytes");
+    }
+}

@@ -1,0 +1,294 @@
+//! Hibernating actors (`SpawnOptions::hibernate`): no task while they have no mail, and
+//! otherwise the same actors: order, asks, waiting handlers, failures, supervision, kill,
+//! shutdown, and a runtime that goes away.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use mycelium::actors::{
+    DeadLetterReason, SendError, SpawnError, SpawnOptions, StopReason, TrySendError,
+};
+use mycelium::prelude::*;
+use mycelium::supervisor::{Backoff, ChildSpec, RestartStrategy, Supervisor};
+use tokio::runtime::Handle;
+use tokio::sync::oneshot;
+
+fn hibernating(bus: &Bus, name: &'static str, log: &Log) -> ActorRef<Probe> {
+    bus.spawn_with::<Probe>(ProbeArgs::new(name, log), SpawnOptions::new().hibernate())
+        .unwrap()
+}
+
+/// Tasks alive on the current runtime (the test's own future is not one).
+fn tasks() -> usize {
+    Handle::current().metrics().num_alive_tasks()
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_idle_hibernating_actor_holds_no_task() {
+    let bus = virtual_bus(1);
+    let log = Log::default();
+    let mut refs = Vec::new();
+    let mut started = Vec::new();
+    for _ in 0..20 {
+        let (tx, rx) = oneshot::channel();
+        let options = SpawnOptions::new().hibernate().on_started(tx);
+        refs.push(
+            bus.spawn_with::<Probe>(ProbeArgs::new("h", &log), options)
+                .unwrap(),
+        );
+        started.push(rx);
+    }
+    for rx in started {
+        rx.await.unwrap();
+    }
+    // The driver ran the 20 starts in one turn and ended with its queue empty.
+    assert_eq!(tasks(), 0, "no task per idle hibernating actor");
+    for (i, r) in refs.iter().enumerate() {
+        r.tell(Record(i as u64)).await.unwrap();
+    }
+    for (i, r) in refs.iter().enumerate() {
+        assert_eq!(r.ask(Seen).await.unwrap(), [i as u64]);
+    }
+    assert_eq!(tasks(), 0, "each went back to sleep after its mail");
+    // The same actors without hibernation are a task each.
+    let plain: Vec<_> = (0..20)
+        .map(|_| bus.spawn::<Probe>(ProbeArgs::new("p", &log)))
+        .collect();
+    for p in &plain {
+        p.ask(Seen).await.unwrap();
+    }
+    assert_eq!(tasks(), 20);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hibernating_actor_keeps_the_order_of_its_mail_across_naps() {
+    let bus = virtual_bus(1);
+    let log = Log::default();
+    let h = hibernating(&bus, "h", &log);
+    for n in 0..5 {
+        h.tell(Record(n)).await.unwrap();
+    }
+    assert_eq!(h.ask(Seen).await.unwrap(), [0, 1, 2, 3, 4]);
+    // Mail arriving one message at a time, each after a nap.
+    for n in 5..8 {
+        h.tell(Record(n)).await.unwrap();
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(h.ask(Seen).await.unwrap(), [0, 1, 2, 3, 4, 5, 6, 7]);
+    assert!(h.is_alive());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_waiting_handler_moves_the_actor_into_a_task_until_it_sleeps_again() {
+    let bus = virtual_bus(1);
+    let log = Log::default();
+    let h = hibernating(&bus, "h", &log);
+    // A handler that sleeps on the bus clock: the actor waits in a task of its own...
+    let at = h.ask(Nap(Duration::from_secs(3))).await.unwrap();
+    assert_eq!(at, Duration::from_secs(3));
+    // ...and gives the task up once its handler has returned and its mailbox is empty.
+    h.ask(Seen).await.unwrap();
+    tokio::task::yield_now().await;
+    assert_eq!(tasks(), 0);
+    // Mail sent while the handler waits is handled after it, in order.
+    let (go, wait) = oneshot::channel();
+    h.tell(Block(wait)).await.unwrap();
+    h.tell(Record(1)).await.unwrap();
+    h.tell(Record(2)).await.unwrap();
+    go.send(()).unwrap();
+    assert_eq!(h.ask(Seen).await.unwrap(), [1, 2]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failure_of_an_unsupervised_hibernating_actor_stops_it_and_reports_the_rest() {
+    quiet_panics();
+    let bus = virtual_bus(1);
+    let log = Log::default();
+    let h = hibernating(&bus, "h", &log);
+    let (go, wait) = oneshot::channel();
+    h.tell(CrashAfter(wait)).await.unwrap();
+    h.tell(Record(7)).await.unwrap();
+    go.send(()).unwrap();
+    let reason = h.wait_for_stop().await;
+    assert!(matches!(reason, StopReason::Failed(_)), "{reason:?}");
+    assert_eq!(log.take(), ["start h", "stop h"]);
+    let letters = bus.dead_letters().drain();
+    assert!(letters
+        .iter()
+        .any(|l| matches!(l.reason, DeadLetterReason::HandlerFailed(_))));
+    assert!(letters.iter().any(
+        |l| matches!(l.reason, DeadLetterReason::ActorStopped(_)) && l.message_type == "Record"
+    ));
+    assert!(matches!(h.tell(Record(8)).await, Err(SendError(Record(8)))));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_supervised_hibernating_child_is_restarted_with_fresh_state() {
+    quiet_panics();
+    let bus = virtual_bus(1);
+    let log = Log::default();
+    let (observer, mut events) = event_channel();
+    let sup = Supervisor::builder(RestartStrategy::OneForOne)
+        .backoff(Backoff::none())
+        .on_event(observer)
+        .child(ChildSpec::new::<Probe>("w", ProbeArgs::new("w", &log)).hibernate())
+        .spawn(&bus)
+        .await
+        .unwrap();
+    let w = sup.child::<Probe>("w").unwrap();
+    w.tell(Record(1)).await.unwrap();
+    assert_eq!(w.ask(Seen).await.unwrap(), [1]);
+    w.tell(Crash).await.unwrap();
+    next_event(&mut events, is_restarted).await;
+    // The same ref, a new incarnation: its state starts again, and it hibernates again.
+    assert_eq!(w.ask(Seen).await.unwrap(), Vec::<u64>::new());
+    assert_eq!(log.take(), ["start w", "stop w", "start w"]);
+    sup.stop().await;
+    assert_eq!(log.take(), ["stop w"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn killing_a_sleeping_actor_stops_it_without_its_stop_hook() {
+    let bus = virtual_bus(1);
+    let log = Log::default();
+    let h = hibernating(&bus, "h", &log);
+    h.ask(Seen).await.unwrap();
+    tokio::task::yield_now().await;
+    assert_eq!(tasks(), 0, "asleep");
+    h.kill();
+    assert_eq!(h.wait_for_stop().await, StopReason::Killed);
+    assert_eq!(log.take(), ["start h"], "a kill runs no stop hook");
+    assert!(matches!(h.tell(Record(1)).await, Err(SendError(Record(1)))));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_kill_while_woken_mail_waits_for_the_driver_dead_letters_the_mail() {
+    let bus = virtual_bus(1);
+    let log = Log::default();
+    let h = hibernating(&bus, "h", &log);
+    h.ask(Seen).await.unwrap();
+    tokio::task::yield_now().await;
+    // The tell wakes the sleeper, which queues the actor for the driver; the kill comes
+    // before the driver runs (this task has not yielded).
+    h.tell(Record(1)).await.unwrap();
+    h.kill();
+    assert_eq!(h.wait_for_stop().await, StopReason::Killed);
+    let letters = bus.dead_letters().drain();
+    assert_eq!(letters.len(), 1, "the message is reported, not lost");
+    assert_eq!(
+        letters[0].reason,
+        DeadLetterReason::ActorStopped(StopReason::Killed)
+    );
+    assert_eq!(log.take(), ["start h"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_stops_sleeping_actors_with_their_stop_hooks() {
+    let bus = virtual_bus(1);
+    let log = Log::default();
+    let a = hibernating(&bus, "a", &log);
+    let b = hibernating(&bus, "b", &log);
+    a.ask(Seen).await.unwrap();
+    b.ask(Seen).await.unwrap();
+    let report = bus.shutdown(Duration::from_secs(5)).await;
+    assert_eq!(report.stopped.len(), 2);
+    assert!(report.killed.is_empty());
+    assert_eq!(log.take(), ["start a", "start b", "stop b", "stop a"]);
+    assert_eq!(a.stop_reason(), Some(StopReason::Shutdown));
+    assert_eq!(bus.actor_count(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_pinned_actor_cannot_hibernate() {
+    let bus = virtual_bus(1);
+    let log = Log::default();
+    let err = bus
+        .spawn_with::<Probe>(
+            ProbeArgs::new("p", &log),
+            SpawnOptions::new().pinned().hibernate(),
+        )
+        .err()
+        .unwrap();
+    assert_eq!(err, SpawnError::PinnedHibernating);
+    assert!(err.to_string().contains("drop one of the two options"));
+    assert_eq!(bus.actor_count(), 0);
+}
+
+/// Mail sent to a sleeping actor after its runtime has shut down is not lost: the actor is
+/// finalised as killed where it is woken, and the message goes to the dead letters.
+#[test]
+fn mail_for_a_sleeping_actor_of_a_runtime_that_shut_down_is_dead_lettered() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let log = Log::default();
+    let (bus, h) = rt.block_on(async {
+        let bus = Bus::new();
+        let h = hibernating(&bus, "h", &log);
+        h.ask(Seen).await.unwrap();
+        (bus, h)
+    });
+    drop(rt);
+    assert!(
+        h.is_alive(),
+        "asleep, not stopped, when its runtime went away"
+    );
+    h.try_tell(Record(1)).unwrap();
+    assert_eq!(h.stop_reason(), Some(StopReason::Killed));
+    let letters = bus.dead_letters().drain();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].message_type, "Record");
+    assert!(matches!(
+        h.try_tell(Record(2)),
+        Err(TrySendError::Closed(Record(2)))
+    ));
+}
+
+/// On two worker threads, mail from two senders races the actors' naps (a sleeper
+/// registered as the mail arrives, a sleeper woken while its actor is taken back): every
+/// message is handled once, in each sender's order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_mail_and_naps_on_two_threads_lose_nothing() {
+    let bus = Bus::new();
+    let log = Log::default();
+    let actors: Vec<ActorRef<Probe>> = (0..16).map(|_| hibernating(&bus, "h", &log)).collect();
+    let senders: Vec<_> = (0..2u64)
+        .map(|s| {
+            let actors = actors.clone();
+            tokio::spawn(async move {
+                for n in 0..300u64 {
+                    for a in &actors {
+                        a.tell(Record(s * 1000 + n)).await.unwrap();
+                    }
+                    if n % 7 == 0 {
+                        tokio::task::yield_now().await;
+                    }
+                }
+            })
+        })
+        .collect();
+    // A bound, not a wait: a lost wake-up would leave a send or an ask waiting forever.
+    let bound = Duration::from_secs(60);
+    for s in senders {
+        tokio::time::timeout(bound, s)
+            .await
+            .expect("the senders finish")
+            .unwrap();
+    }
+    for a in &actors {
+        let seen = tokio::time::timeout(bound, a.ask(Seen))
+            .await
+            .expect("a lost wake-up left mail unhandled")
+            .unwrap();
+        assert_eq!(seen.len(), 600);
+        for s in 0..2u64 {
+            let mine: Vec<u64> = seen.iter().copied().filter(|v| v / 1000 == s).collect();
+            assert_eq!(mine, (0..300).map(|n| s * 1000 + n).collect::<Vec<_>>());
+        }
+    }
+    bus.shutdown(Duration::from_secs(5)).await;
+    assert_eq!(bus.actor_count(), 0);
+}
