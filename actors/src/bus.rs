@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use mycelium_mailbox::MailboxConfig;
@@ -13,7 +13,7 @@ use tokio::sync::{oneshot, Notify};
 use crate::actor_table::ActorTable;
 use crate::error::BusError;
 use crate::export::{ExportTable, Exports};
-use crate::hibernation::{self, Driver};
+use crate::hibernation::{self, Driver, DriverCell};
 use crate::runner::{self, Life, Runner, StartAck};
 use crate::shared::Shared;
 use crate::supervision::{ChildHandle, SupervisionLink};
@@ -74,7 +74,7 @@ struct BusInner {
     exports: ExportTable,
     metrics: bool,
     /// Runs woken hibernating actors; started by the first one.
-    hibernation: OnceLock<Arc<Driver>>,
+    hibernation: DriverCell,
 }
 
 #[derive(Default)]
@@ -253,7 +253,7 @@ impl BusBuilder {
                 topics,
                 exports: ExportTable::default(),
                 metrics: self.metrics,
-                hibernation: OnceLock::new(),
+                hibernation: DriverCell::default(),
             }),
         })
     }
@@ -641,9 +641,7 @@ impl Bus {
 
     /// The driver of this bus's hibernating actors, started on first use.
     pub(crate) fn hibernation(&self) -> &Arc<Driver> {
-        self.inner
-            .hibernation
-            .get_or_init(|| Driver::new(self.inner.handle.clone()))
+        self.inner.hibernation.get(&self.inner.handle)
     }
 
     pub(crate) fn topics(&self) -> &TopicRegistry {

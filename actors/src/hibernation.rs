@@ -26,11 +26,12 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{Context as TaskContext, Poll, Wake, Waker};
 
 use mycelium_mailbox::Inbox;
 use tokio::runtime::Handle;
+use tokio::sync::Notify;
 
 use crate::runner::{live, Kept, Life, Runner, StartAck};
 use crate::shared::Shared;
@@ -239,11 +240,34 @@ impl<A: Actor> Job for LifeJob<A> {
     }
 }
 
-/// One bus's runner of woken hibernating actors: a queue, and a task that empties it while
-/// it is not empty (started by the push that finds it stopped, so an idle bus holds none).
+/// One bus's runner of woken hibernating actors: a queue, and a task that empties it,
+/// started by the first push and ended when its bus is dropped (`DriverCell`).
 pub(crate) struct Driver {
     state: Mutex<DriverState>,
+    ready: Notify,
     handle: Handle,
+}
+
+/// Where a bus keeps its driver: made by the first hibernating actor, retired with the bus.
+#[derive(Default)]
+pub(crate) struct DriverCell(OnceLock<Arc<Driver>>);
+
+impl DriverCell {
+    /// The driver, made on first use, whose task runs on `handle`.
+    pub(crate) fn get(&self, handle: &Handle) -> &Arc<Driver> {
+        self.0.get_or_init(|| Driver::new(handle.clone()))
+    }
+}
+
+impl Drop for DriverCell {
+    fn drop(&mut self) {
+        // The bus is gone, and so is every actor that could be queued (each holds the bus):
+        // the driver's task ends.
+        if let Some(driver) = self.0.get() {
+            driver.state().retired = true;
+            driver.ready.notify_one();
+        }
+    }
 }
 
 #[derive(Default)]
@@ -253,6 +277,8 @@ struct DriverState {
     running: bool,
     /// The driver's runtime has shut down: jobs are dropped when pushed.
     closed: bool,
+    /// The bus was dropped: the task ends.
+    retired: bool,
 }
 
 /// How many actors the driver runs before it lets other tasks of its runtime run.
@@ -263,6 +289,7 @@ impl Driver {
     pub(crate) fn new(handle: Handle) -> Arc<Driver> {
         Arc::new(Driver {
             state: Mutex::new(DriverState::default()),
+            ready: Notify::new(),
             handle,
         })
     }
@@ -290,16 +317,27 @@ impl Driver {
                 driver: self.clone(),
                 done: false,
             }));
+        } else {
+            self.ready.notify_one();
         }
     }
 
-    /// The next sleeper, or `None` (the task then ends) when the queue is empty.
-    fn next(&self) -> Option<Arc<dyn Queued>> {
-        let mut state = self.state();
-        let next = state.queue.pop_front();
-        // Under the same lock as `push`: a sleeper pushed after this starts a new task.
-        state.running = next.is_some();
-        next
+    /// The next sleeper, waiting for one; `None` once the bus is gone (the task then ends).
+    async fn next(&self) -> Option<Arc<dyn Queued>> {
+        loop {
+            {
+                let mut state = self.state();
+                if let Some(next) = state.queue.pop_front() {
+                    return Some(next);
+                }
+                if state.retired {
+                    state.running = false;
+                    return None;
+                }
+            }
+            // A push (or the retirement) after the check above leaves a permit: not missed.
+            self.ready.notified().await;
+        }
     }
 }
 
@@ -330,7 +368,7 @@ impl Drop for Closing {
 
 async fn drive(mut closing: Closing) {
     let mut turns = 0u32;
-    while let Some(sleeper) = closing.driver.next() {
+    while let Some(sleeper) = closing.driver.next().await {
         let Some(mut job) = sleeper.take_job() else {
             continue;
         };
