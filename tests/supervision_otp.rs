@@ -283,6 +283,10 @@ async fn bad_specs_are_refused_before_anything_starts() {
                 .child(probe("a").restart(Restart::Transient).significant(true)),
             SpecError::SignificantWithoutAutoShutdown("a".into()),
         ),
+        (
+            Supervisor::builder(RestartStrategy::OneForOne).child(probe("a").pinned().hibernate()),
+            SpecError::PinnedHibernating("a".into()),
+        ),
     ];
     for (builder, expected) in cases {
         assert_eq!(builder.validate(), Err(expected.clone()));

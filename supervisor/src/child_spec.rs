@@ -150,7 +150,7 @@ impl ChildSpec {
 
     /// The child gives up its task whenever its mailbox is empty (see
     /// `SpawnOptions::hibernate`): for many mostly idle children. Not with
-    /// [`pinned`](Self::pinned): the child's start then fails.
+    /// [`pinned`](Self::pinned): the spec is then refused (`SpecError::PinnedHibernating`).
     pub fn hibernate(mut self) -> Self {
         self.hibernate = true;
         self
@@ -201,6 +201,9 @@ impl ChildSpec {
                     self.name.to_string(),
                 ));
             }
+        }
+        if self.pinned && self.hibernate {
+            return Err(SpecError::PinnedHibernating(self.name.to_string()));
         }
         if let ChildKind::Supervisor(config) = &self.kind {
             config.validate()?;

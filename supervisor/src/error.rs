@@ -56,6 +56,9 @@ pub enum SpecError {
     /// A significant child under a supervisor without auto-shutdown.
     #[error("child `{0}` is significant, but the supervisor's auto-shutdown is `Never`: set `auto_shutdown`")]
     SignificantWithoutAutoShutdown(String),
+    /// A child is both pinned and hibernating.
+    #[error("child `{0}` is both pinned and hibernating: a pinned child keeps its own thread whether or not it has mail; drop one of the two")]
+    PinnedHibernating(String),
     /// A dynamic pool is given children of its own.
     #[error("a pool starts its children with `start_child`; it takes no declared children")]
     PoolWithChildren,
