@@ -297,3 +297,58 @@ async fn racing_mail_and_naps_on_two_threads_lose_nothing() {
     bus.shutdown(Duration::from_secs(5)).await;
     assert_eq!(bus.actor_count(), 0);
 }
+
+/// Logs `name:n` for each number it is told.
+struct Tally {
+    name: &'static str,
+    log: Log,
+}
+
+impl Actor for Tally {
+    type Args = (&'static str, Log);
+    async fn on_start((name, log): Self::Args, _: &mut Context<Self>) -> Result<Self, BoxError> {
+        Ok(Tally { name, log })
+    }
+}
+
+impl Handler<u64> for Tally {
+    type Reply = ();
+    async fn handle(&mut self, n: u64, _: &mut Context<Self>) {
+        self.log.push(format!("{}:{n}", self.name));
+    }
+}
+
+/// A sleeper woken with a long mailbox has a turn of messages, then moves into a task of its
+/// own, so the bus's other sleepers are not held up behind it.
+#[tokio::test(start_paused = true)]
+async fn a_busy_sleeper_lets_the_others_run() {
+    let bus = virtual_bus(1);
+    let log = Log::default();
+    let spawn = |name| {
+        bus.spawn_with::<Tally>((name, log.clone()), SpawnOptions::new().hibernate())
+            .unwrap()
+    };
+    let (a, b) = (spawn("a"), spawn("b"));
+    a.tell(0).await.unwrap();
+    b.tell(0).await.unwrap();
+    tokio::task::yield_now().await;
+    assert_eq!(log.take(), ["a:0", "b:0"]);
+    // Both asleep; `a` is woken first, with 500 messages.
+    for n in 1..=500 {
+        a.try_tell(n).unwrap();
+    }
+    b.try_tell(1).unwrap();
+    a.ask(501u64).await.unwrap();
+    b.ask(2u64).await.unwrap();
+    let seen = log.take();
+    let at = |entry: &str| seen.iter().position(|e| e == entry).unwrap();
+    assert!(
+        at("b:1") < at("a:500"),
+        "`b` waited for all of `a`'s mail: {:?}",
+        &seen[..8]
+    );
+    assert_eq!(seen.iter().filter(|e| e.starts_with("a:")).count(), 501);
+    // `a` sleeps again once its mailbox is empty: the bus's driver is the only task.
+    tokio::task::yield_now().await;
+    assert_eq!(tasks(), 1);
+}

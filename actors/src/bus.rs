@@ -481,7 +481,7 @@ impl Bus {
         let runner = Runner::new(me.clone(), self.clone(), options.link);
         if options.hibernate {
             hibernation::schedule(Life {
-                runner: runner.hibernating(),
+                runner,
                 args,
                 ctx,
                 ack: options.started,

@@ -173,6 +173,12 @@ async fn sleepwalk<A: Actor>(mut life: Life<A>) {
         if !live(&mut life).await {
             return;
         }
+        if life.runner.has_mail() {
+            // It had its turn with mail left: let others run. On the driver this poll is
+            // then pending, and the actor moves into a task of its own until it sleeps.
+            tokio::task::yield_now().await;
+            continue;
+        }
         match sleep(life) {
             Some(back) => life = back,
             None => return,

@@ -38,12 +38,15 @@ pub(crate) struct Runner<A: Actor> {
     /// Where handler futures run, reused message after message.
     slot: FutureSlot,
     finished: bool,
-    /// The actor gives up its task whenever it runs out of mail (`SpawnOptions::hibernate`):
-    /// `serve` returns [`Served::Idle`] instead of waiting.
-    hibernate: bool,
+    /// Messages a hibernating actor has handled since `serve` last returned.
+    turns: u8,
     /// Its instruments, when the bus records metrics (boxed: most buses do not).
     metrics: Option<Box<ActorMetrics>>,
 }
+
+/// How many messages a hibernating actor handles before `serve` returns, so that its task can
+/// let others run: on its bus's driver, a busy sleeper then moves into a task of its own.
+const HIBERNATING_TURN: u8 = 64;
 
 /// Takes the lent state back if `serve`'s future is dropped while the actor waits, before
 /// the state itself is dropped; a handler future an asker left running is dropped with it.
@@ -118,14 +121,8 @@ impl<A: Actor> Runner<A> {
             stash: None,
             slot: FutureSlot::default(),
             finished: false,
-            hibernate: false,
+            turns: 0,
         }
-    }
-
-    /// The runner of an actor that hibernates whenever it runs out of mail.
-    pub(crate) fn hibernating(mut self) -> Self {
-        self.hibernate = true;
-        self
     }
 
     /// What of the runner outlives its task while the actor hibernates, boxed, and `None`
@@ -151,6 +148,11 @@ impl<A: Actor> Runner<A> {
         kept
     }
 
+    /// Whether mail is waiting: in the batch taken, or in either lane of the mailbox.
+    pub(crate) fn has_mail(&self) -> bool {
+        self.inbox.has_batched(&self.me.shared.mailbox) || !self.me.shared.mailbox.is_idle()
+    }
+
     /// The runner of a hibernated actor, woken.
     pub(crate) fn woken(kept: Option<Box<Kept<A>>>, ctx: &Context<A>) -> Self {
         let kept = kept.map(|kept| *kept).unwrap_or(Kept {
@@ -167,15 +169,17 @@ impl<A: Actor> Runner<A> {
             stash: kept.stash,
             slot: FutureSlot::default(),
             finished: false,
-            hibernate: true,
+            turns: 0,
         }
     }
 
-    /// Serves messages until the incarnation ends, or, for a hibernating actor, until it
-    /// has no mail (`None`: see `hibernation.rs`).
+    /// Serves messages until the incarnation ends, or, for a hibernating actor (`HIBERNATE`,
+    /// `SpawnOptions::hibernate`), until it has no mail or has had its turn of
+    /// [`HIBERNATING_TURN`] messages (`None`: see `hibernation.rs`). A constant, so that the
+    /// default actor's loop carries no test of it.
     // Not an `async fn`: its arguments would be stored twice in the future's state.
     #[allow(clippy::manual_async_fn)]
-    fn serve<'a>(
+    fn serve<'a, const HIBERNATE: bool>(
         &'a mut self,
         actor: &'a mut A,
         ctx: &'a mut Context<A>,
@@ -189,7 +193,7 @@ impl<A: Actor> Runner<A> {
                 let waited = stash_empty && !self.inbox.has_batched(&self.me.shared.mailbox);
                 // A hibernating actor never waits here: it takes what is queued below, and
                 // gives its task up when there is nothing.
-                if waited && !self.hibernate {
+                if waited && !HIBERNATE {
                     let direct = &self.me.shared.direct;
                     // SAFETY: the state, context, slot and instruments outlive the loan: it
                     // is taken back right after the wait below, or by `guard` if this future
@@ -231,7 +235,7 @@ impl<A: Actor> Runner<A> {
                     );
                     match step {
                         Step::Handle(handling) => handling,
-                        Step::Again if self.hibernate => return None,
+                        Step::Again if HIBERNATE => return None,
                         Step::Again => continue,
                         Step::End(served) => return Some(served),
                     }
@@ -264,6 +268,13 @@ impl<A: Actor> Runner<A> {
                 }
                 if let Some(reason) = ctx.take_stop() {
                     return Some(Served::Ended(reason));
+                }
+                if HIBERNATE {
+                    self.turns += 1;
+                    if self.turns == HIBERNATING_TURN {
+                        self.turns = 0;
+                        return None;
+                    }
                 }
             }
         }
@@ -652,9 +663,9 @@ pub(crate) fn run<A: Actor>(
                 }
                 Began::Over(Next::Exit) => return,
             };
-            // `None` (out of mail) only ever comes to a hibernating actor's runner.
+            // Never `None`: that comes only to a hibernating actor's loop.
             let served = loop {
-                if let Some(served) = runner.serve(&mut actor, &mut ctx).await {
+                if let Some(served) = runner.serve::<false>(&mut actor, &mut ctx).await {
                     break served;
                 }
             };
@@ -712,7 +723,7 @@ pub(crate) async fn live<A: Actor>(life: &mut Life<A>) -> bool {
             }
         }
         let served = match &mut life.actor {
-            Some(actor) => life.runner.serve(actor, &mut life.ctx).await,
+            Some(actor) => life.runner.serve::<true>(actor, &mut life.ctx).await,
             None => continue,
         };
         let Some(served) = served else {
