@@ -700,8 +700,9 @@ pub(crate) struct Life<A: Actor> {
 }
 
 /// A hibernating actor's life from where it was put down: starts the actor if it has not
-/// started and serves its mail; `true` when there is no mail left (the life can be put to
-/// sleep), `false` when the actor has stopped for good. The steps are those of [`run`].
+/// started and serves its mail; `true` when it is out of mail or has had its turn (see
+/// `sleepwalk`, which tells the two apart), `false` when the actor has stopped for good. The
+/// steps are those of [`run`].
 pub(crate) async fn live<A: Actor>(life: &mut Life<A>) -> bool {
     loop {
         if life.actor.is_none() {
