@@ -4,11 +4,13 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
 use mycelium::actors::{
-    DeadLetterReason, SendError, SpawnError, SpawnOptions, StopReason, TrySendError,
+    ActorId, DeadLetterReason, SendError, SpawnError, SpawnOptions, StopReason, SupervisionLink,
+    TrySendError,
 };
 use mycelium::prelude::*;
 use mycelium::supervisor::{Backoff, ChildSpec, RestartStrategy, Supervisor};
@@ -351,4 +353,86 @@ async fn a_busy_sleeper_lets_the_others_run() {
     // `a` sleeps again once its mailbox is empty: the bus's driver is the only task.
     tokio::task::yield_now().await;
     assert_eq!(tasks(), 1);
+}
+
+/// Keeps `n` hibernating linked children, one per "order".
+struct Desk {
+    orders: Vec<ActorRef<Probe>>,
+}
+
+impl Actor for Desk {
+    type Args = (usize, Log);
+    async fn on_start((n, log): Self::Args, ctx: &mut Context<Self>) -> Result<Self, BoxError> {
+        let mut orders = Vec::new();
+        for _ in 0..n {
+            let args = ProbeArgs::new("order", &log);
+            orders.push(ctx.spawn_child_with::<Probe>(args, SpawnOptions::new().hibernate())?);
+        }
+        Ok(Desk { orders })
+    }
+}
+
+struct Orders;
+impl Handler<Orders> for Desk {
+    type Reply = Vec<ActorRef<Probe>>;
+    async fn handle(&mut self, _: Orders, _: &mut Context<Self>) -> Vec<ActorRef<Probe>> {
+        self.orders.clone()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_actor_keeps_hibernating_linked_children_and_stops_them_first() {
+    let bus = virtual_bus(1);
+    let log = Log::default();
+    let desk = bus.spawn::<Desk>((10, log.clone()));
+    let orders = desk.ask(Orders).await.unwrap();
+    for (i, order) in orders.iter().enumerate() {
+        order.tell(Record(i as u64)).await.unwrap();
+        assert_eq!(order.ask(Seen).await.unwrap(), [i as u64]);
+    }
+    tokio::task::yield_now().await;
+    assert_eq!(
+        tasks(),
+        2,
+        "the desk and the bus's driver: no task per order"
+    );
+    log.take();
+    desk.stop();
+    desk.wait_for_stop().await;
+    assert_eq!(
+        log.take(),
+        vec!["stop order"; 10],
+        "each order stopped with its desk"
+    );
+    assert_eq!(bus.actor_count(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_linked_child_with_a_supervisor_is_refused() {
+    struct Nobody;
+    impl SupervisionLink for Nobody {
+        fn child_ended(&self, _: ActorId, _: StopReason) -> bool {
+            false
+        }
+        fn child_exited(&self, _: ActorId, _: StopReason) {}
+    }
+    struct Owner;
+    impl Actor for Owner {
+        type Args = Log;
+        async fn on_start(log: Log, ctx: &mut Context<Self>) -> Result<Self, BoxError> {
+            let options = SpawnOptions::new().supervised_by(Arc::new(Nobody));
+            match ctx.spawn_child_with::<Probe>(ProbeArgs::new("c", &log), options) {
+                Err(SpawnError::OwnedAndSupervised) => Ok(Owner),
+                other => Err(format!("expected a refusal, got {:?}", other.map(|r| r.id())).into()),
+            }
+        }
+    }
+    let bus = virtual_bus(1);
+    let log = Log::default();
+    let (tx, rx) = oneshot::channel();
+    bus.spawn_with::<Owner>(log.clone(), SpawnOptions::new().on_start_outcome(tx))
+        .unwrap();
+    assert_eq!(rx.await.unwrap(), Ok(()));
+    assert!(log.take().is_empty(), "the child never started");
+    assert_eq!(bus.actor_count(), 1);
 }

@@ -329,6 +329,11 @@ impl SpawnOptions {
         self
     }
 
+    /// Whether a supervisor was given (`supervised_by`).
+    pub(crate) fn is_supervised(&self) -> bool {
+        self.link.is_some()
+    }
+
     /// An actor owned by another one (`Context::spawn_child`): stopped by its owner, not
     /// by the bus's shutdown of top-level actors.
     pub(crate) fn owned(mut self) -> Self {

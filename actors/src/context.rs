@@ -291,9 +291,23 @@ impl<A: Actor> Context<A> {
     /// # });
     /// ```
     pub fn spawn_child<B: Actor>(&mut self, args: B::Args) -> Result<ActorRef<B>, SpawnError> {
-        let child = self
-            .bus
-            .spawn_with::<B>(args, SpawnOptions::new().owned())?;
+        self.spawn_child_with(args, SpawnOptions::new())
+    }
+
+    /// [`spawn_child`](Self::spawn_child) with options: a name, a mailbox, a dedicated
+    /// thread, or [`hibernate`](SpawnOptions::hibernate) for the many mostly idle children an
+    /// actor may keep (one per order, say). A linked child is stopped by its owner, so
+    /// options that also place it under a supervisor are refused
+    /// ([`SpawnError::OwnedAndSupervised`]).
+    pub fn spawn_child_with<B: Actor>(
+        &mut self,
+        args: B::Args,
+        options: SpawnOptions,
+    ) -> Result<ActorRef<B>, SpawnError> {
+        if options.is_supervised() {
+            return Err(SpawnError::OwnedAndSupervised);
+        }
+        let child = self.bus.spawn_with::<B>(args, options.owned())?;
         let children = &mut self.held().children;
         children.retain(|c| c.stop_reason().is_none());
         children.push(child.handle());

@@ -119,6 +119,12 @@ pub enum SpawnError {
         "an actor cannot be both pinned and hibernating: a pinned actor keeps its own thread whether or not it has mail; drop one of the two options"
     )]
     PinnedHibernating,
+    /// [`Context::spawn_child_with`](crate::Context::spawn_child_with) was given a
+    /// supervisor: a linked child is stopped by its owner.
+    #[error(
+        "a linked child cannot also have a supervisor: its owner stops it; drop `supervised_by`, or spawn it on the bus under its supervisor"
+    )]
+    OwnedAndSupervised,
     /// A pinned actor's thread or runtime could not be created.
     #[error("could not start a dedicated thread for a pinned actor: {0}")]
     Thread(String),
