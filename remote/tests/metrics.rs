@@ -12,7 +12,7 @@ use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use mycelium_actors::telemetry::names;
 use mycelium_actors::Bus;
 use mycelium_remote::frame::Kind;
-use mycelium_remote::{Endpoint, LinkConfig, LinkEventKind, Node};
+use mycelium_remote::{Endpoint, LinkConfig, LinkEventKind, LocalSchema, Node};
 
 /// Series seen so far, as `name{labels}`: counters summed over snapshots (a snapshot resets
 /// them), gauges as first read (a snapshot resets them too, and the tests read them only
@@ -230,7 +230,10 @@ async fn refused_connections_are_counted_by_reason() {
     // The listeners' counters are resolved when the node is built.
     let (a, _) =
         metrics::with_local_recorder(&recorder, || node("ra", &bus, rec.clone(), fast_config()));
-    let at = a.listen(&dir.socket("ra.sock"), &["rb"]).await.unwrap();
+    let at = a
+        .listen(&dir.socket("ra.sock"), &["rb", "rd"])
+        .await
+        .unwrap();
     let wrong = mycelium_remote::Secret::new(*b"another secret, 32 bytes long...").unwrap();
     let (observer, mut wrong_events) = events();
     let b = Node::builder("rb", schema(), wrong)
@@ -241,18 +244,29 @@ async fn refused_connections_are_counted_by_reason() {
     wrong_events
         .wait("refused", |k| matches!(k, LinkEventKind::Refused { .. }))
         .await;
-    let (c, mut stranger_events) = node("rc", &Bus::new(), rec, fast_config());
-    c.connect("ra", at);
+    let (c, mut stranger_events) = node("rc", &Bus::new(), rec.clone(), fast_config());
+    c.connect("ra", at.clone());
     stranger_events
+        .wait("refused", |k| matches!(k, LinkEventKind::Refused { .. }))
+        .await;
+    // A node it accepts, with the secret, but a schema it cannot agree with.
+    let (observer, mut schema_events) = events();
+    let d = Node::builder("rd", LocalSchema::from_digest([0xcd; 32]), secret())
+        .config(fast_config())
+        .observer(observer)
+        .build(&Bus::new(), rec);
+    d.connect("ra", at);
+    schema_events
         .wait("refused", |k| matches!(k, LinkEventKind::Refused { .. }))
         .await;
     let mut seen = Seen::default();
     seen.until(&snapshotter, |s| {
         s.get(&format!("{}{{reason=auth}}", names::LINK_REFUSED)) == 1.0
             && s.get(&format!("{}{{reason=node}}", names::LINK_REFUSED)) == 1.0
+            && s.get(&format!("{}{{reason=schema}}", names::LINK_REFUSED)) == 1.0
     })
     .await;
-    for other in ["schema", "handshake", "tls", "turned_away"] {
+    for other in ["handshake", "tls", "turned_away"] {
         assert_eq!(
             seen.get(&format!("{}{{reason={other}}}", names::LINK_REFUSED)),
             0.0
@@ -261,4 +275,5 @@ async fn refused_connections_are_counted_by_reason() {
     a.shutdown();
     b.shutdown();
     c.shutdown();
+    d.shutdown();
 }
