@@ -22,6 +22,14 @@ fn hibernating(bus: &Bus, name: &'static str, log: &Log) -> ActorRef<Probe> {
         .unwrap()
 }
 
+/// A hibernating actor that has started and gone to sleep (the driver has run).
+async fn asleep(bus: &Bus, name: &'static str, log: &Log) -> ActorRef<Probe> {
+    let h = hibernating(bus, name, log);
+    h.ask(Seen).await.unwrap();
+    tokio::task::yield_now().await;
+    h
+}
+
 /// Tasks alive on the current runtime (the test's own future is not one).
 fn tasks() -> usize {
     Handle::current().metrics().num_alive_tasks()
@@ -160,9 +168,7 @@ async fn a_supervised_hibernating_child_is_restarted_with_fresh_state() {
 async fn killing_a_sleeping_actor_stops_it_without_its_stop_hook() {
     let bus = virtual_bus(1);
     let log = Log::default();
-    let h = hibernating(&bus, "h", &log);
-    h.ask(Seen).await.unwrap();
-    tokio::task::yield_now().await;
+    let h = asleep(&bus, "h", &log).await;
     assert_eq!(tasks(), 1, "asleep: the bus's driver only");
     h.kill();
     assert_eq!(h.wait_for_stop().await, StopReason::Killed);
@@ -174,9 +180,7 @@ async fn killing_a_sleeping_actor_stops_it_without_its_stop_hook() {
 async fn a_kill_while_woken_mail_waits_for_the_driver_dead_letters_the_mail() {
     let bus = virtual_bus(1);
     let log = Log::default();
-    let h = hibernating(&bus, "h", &log);
-    h.ask(Seen).await.unwrap();
-    tokio::task::yield_now().await;
+    let h = asleep(&bus, "h", &log).await;
     // The tell wakes the sleeper, which queues the actor for the driver; the kill comes
     // before the driver runs (this task has not yielded).
     h.tell(Record(1)).await.unwrap();
@@ -435,4 +439,39 @@ async fn a_linked_child_with_a_supervisor_is_refused() {
     assert_eq!(rx.await.unwrap(), Ok(()));
     assert!(log.take().is_empty(), "the child never started");
     assert_eq!(bus.actor_count(), 1);
+}
+
+/// Panics with "boom" when dropped.
+struct Brittle;
+
+impl Drop for Brittle {
+    fn drop(&mut self) {
+        panic!("boom");
+    }
+}
+
+impl Actor for Brittle {
+    type Args = ();
+    async fn on_start(_: (), _: &mut Context<Self>) -> Result<Self, BoxError> {
+        Ok(Brittle)
+    }
+}
+
+/// A panic outside the handlers (a state's `Drop`, when the actor stops) is caught by the
+/// driver: that actor ends as killed, and the bus's other sleepers go on.
+#[tokio::test(start_paused = true)]
+async fn a_panic_outside_the_handlers_ends_that_actor_only() {
+    quiet_panics();
+    let bus = virtual_bus(1);
+    let log = Log::default();
+    let other = asleep(&bus, "other", &log).await;
+    let brittle = bus
+        .spawn_with::<Brittle>((), SpawnOptions::new().hibernate())
+        .unwrap();
+    tokio::task::yield_now().await;
+    brittle.stop();
+    assert_eq!(brittle.wait_for_stop().await, StopReason::Killed);
+    other.tell(Record(1)).await.unwrap();
+    assert_eq!(other.ask(Seen).await.unwrap(), [1]);
+    assert_eq!(tasks(), 1, "the driver survived");
 }

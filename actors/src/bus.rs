@@ -298,9 +298,9 @@ impl SpawnOptions {
     }
 
     /// The actor gives up its task whenever its mailbox is empty, and its state waits in a
-    /// small allocation until the next message or signal: an idle actor then costs about
-    /// half the memory (docs/perf/actors.md, w3). Waking costs a queue hop and an
-    /// allocation, and asks always go through the mailbox, so this suits many mostly idle
+    /// small allocation until the next message or signal: an idle actor then costs about 40%
+    /// less memory (docs/perf/actors.md, w3). Waking costs a queue hop and a few
+    /// allocations, and asks always go through the mailbox, so this suits many mostly idle
     /// actors (one per instrument, order or session) rather than a busy one. Everything
     /// else (supervision, stopping, dead letters) is the same. Not for a
     /// [`pinned`](Self::pinned) actor, which keeps its thread anyway.

@@ -202,8 +202,8 @@ fn sleep<A: Actor>(life: Life<A>) -> Option<Life<A>> {
     // A kill sets its flag before it wakes the mailbox's waker, and the sleeper was
     // registered before the flag is read here: one of the two sees the other.
     if queued || shared.kill_requested() {
-        // The driver may already have taken the actor from the sleeper (woken by that
-        // mail): then it runs there, and this task is done.
+        // Mail found here registered nothing, so the sleeper is still full; but a kill's
+        // wake may already have handed it to the driver, which then drops the actor.
         let life = sleeper.take()?.wake();
         if queued && !shared.kill_requested() {
             return Some(life);
@@ -247,7 +247,8 @@ impl<A: Actor> Job for LifeJob<A> {
 }
 
 /// One bus's runner of woken hibernating actors: a queue, and a task that empties it,
-/// started by the first push and ended when its bus is dropped (`DriverCell`).
+/// started with the driver (by the bus's first hibernating actor) and ended when its bus is
+/// dropped (`DriverCell`).
 pub(crate) struct Driver {
     state: Mutex<DriverState>,
     ready: Notify,
@@ -279,8 +280,6 @@ impl Drop for DriverCell {
 #[derive(Default)]
 struct DriverState {
     queue: VecDeque<Arc<dyn Queued>>,
-    /// The driver's task runs (or is about to).
-    running: bool,
     /// The driver's runtime has shut down: jobs are dropped when pushed.
     closed: bool,
     /// The bus was dropped: the task ends.
@@ -291,13 +290,16 @@ struct DriverState {
 const TURNS_PER_YIELD: u32 = 64;
 
 impl Driver {
-    /// A driver whose task runs on `handle`.
+    /// A driver and its task, on `handle`. On a runtime that has shut down the task's
+    /// future is dropped unpolled, and with it the guard, which closes the driver.
     pub(crate) fn new(handle: Handle) -> Arc<Driver> {
-        Arc::new(Driver {
+        let driver = Arc::new(Driver {
             state: Mutex::new(DriverState::default()),
             ready: Notify::new(),
             handle,
-        })
+        });
+        driver.handle.spawn(drive(Closing(driver.clone())));
+        driver
     }
 
     fn state(&self) -> MutexGuard<'_, DriverState> {
@@ -313,19 +315,8 @@ impl Driver {
             return;
         }
         state.queue.push_back(sleeper);
-        let start = !state.running;
-        state.running = true;
         drop(state);
-        if start {
-            // On a runtime that has shut down the future is dropped unpolled, and with it
-            // the guard, which closes the driver and drops the queue.
-            self.handle.spawn(drive(Closing {
-                driver: self.clone(),
-                done: false,
-            }));
-        } else {
-            self.ready.notify_one();
-        }
+        self.ready.notify_one();
     }
 
     /// The next sleeper, waiting for one; `None` once the bus is gone (the task then ends).
@@ -337,7 +328,6 @@ impl Driver {
                     return Some(next);
                 }
                 if state.retired {
-                    state.running = false;
                     return None;
                 }
             }
@@ -347,23 +337,18 @@ impl Driver {
     }
 }
 
-/// Closes the driver if its task is dropped before it ends by itself (its runtime shut
+/// Closes the driver if its task is dropped before its bus retires it (its runtime shut
 /// down), dropping, and so finalising, the actors queued.
-struct Closing {
-    driver: Arc<Driver>,
-    /// The task found the queue empty and ended: a later push has started another.
-    done: bool,
-}
+struct Closing(Arc<Driver>);
 
 impl Drop for Closing {
     fn drop(&mut self) {
-        if self.done {
-            return;
-        }
         let queued = {
-            let mut state = self.driver.state();
+            let mut state = self.0.state();
+            if state.retired {
+                return;
+            }
             state.closed = true;
-            state.running = false;
             std::mem::take(&mut state.queue)
         };
         for sleeper in queued {
@@ -372,9 +357,10 @@ impl Drop for Closing {
     }
 }
 
-async fn drive(mut closing: Closing) {
+async fn drive(closing: Closing) {
+    let driver = &closing.0;
     let mut turns = 0u32;
-    while let Some(sleeper) = closing.driver.next().await {
+    while let Some(sleeper) = driver.next().await {
         let Some(mut job) = sleeper.take_job() else {
             continue;
         };
@@ -389,7 +375,7 @@ async fn drive(mut closing: Closing) {
         .await;
         match polled {
             Ok(Poll::Ready(())) => drop_quietly(job),
-            Ok(Poll::Pending) => job.into_task(&closing.driver.handle),
+            Ok(Poll::Pending) => job.into_task(&driver.handle),
             Err(_) => {
                 // Handlers' panics are caught where they run; this is one outside them (a
                 // state's `Drop`). The actor is dropped, and so finalised as killed.
@@ -406,7 +392,6 @@ async fn drive(mut closing: Closing) {
             tokio::task::yield_now().await;
         }
     }
-    closing.done = true;
 }
 
 /// Drops a job without letting a panic in its drop (an actor state's `Drop`) end the

@@ -49,8 +49,8 @@
 //! which its supervisor (crate `mycelium-supervisor`) restarts it in place or lets it stop.
 //!
 //! Many idle actors: an actor spawned with [`SpawnOptions::hibernate`] holds no task while
-//! its mailbox is empty, only its cell and a small allocation with its state (about half the
-//! memory of an idle actor that is a task); its bus runs it when mail comes.
+//! its mailbox is empty, only its cell and a small allocation with its state (about 40% less
+//! memory than an idle actor that is a task); its bus runs it when mail comes.
 //!
 //! Metrics: a bus built with [`metrics(true)`](BusBuilder::metrics) records mailbox depth,
 //! handler time, topic publishes, delivery latency and drops through the `metrics` facade, in
