@@ -21,8 +21,10 @@
 //! owner is judged dead only when that can be known: it lives in this process's pid
 //! namespace, `/proc` shows this namespace, and its start time was recorded. An owner in
 //! another pid namespace (another container sharing `/dev/shm`), or one whose liveness cannot
-//! be read, counts as alive: its segment is never removed. An attacher refuses a segment that
-//! was already attached once: after a restart it waits for the creator to replace it.
+//! be read, counts as alive: its segment is never removed. An attacher holds the segment only
+//! once it has recorded itself (its pid claims the slot first, its start time and namespace
+//! follow): one that died in between does not keep it forever. An attacher refuses a segment
+//! that was already attached once: after a restart it waits for the creator to replace it.
 //!
 //! Known limit: a peer that shrinks the object under the mapping (`ftruncate`) makes the next
 //! access fault; the same user can do that to any file it owns.
@@ -55,15 +57,20 @@ const _: () = assert!(std::mem::size_of::<SegmentHeader>() <= HEADER_SPACE);
 const _: () = assert!(HEADER_SPACE + 2 * CTL_SPACE <= DATA_START);
 
 /// The owner of one side: pid, process start time (clock ticks since boot; 0: unknown) and
-/// pid namespace (inode of `/proc/self/ns/pid`; 0: unknown).
+/// pid namespace (inode of `/proc/self/ns/pid`; 0: unknown), and whether the last two are
+/// written (`recorded`, [`RECORDED`]): an attacher claims its slot by its pid first, and
+/// writes the rest after.
 #[repr(C)]
 #[derive(Debug)]
 struct Owner {
     pid: AtomicU32,
-    _pad: AtomicU32,
+    recorded: AtomicU32,
     start: AtomicU64,
     ns: AtomicU64,
 }
+
+/// An owner slot's `recorded` value once its start time and namespace are written.
+const RECORDED: u32 = 1;
 
 /// The segment header, `repr(C)`; every field is an atomic because the other process may
 /// write it at any time.
@@ -227,10 +234,22 @@ impl Owner {
             )
     }
 
+    /// Whether this slot's process keeps the segment from being removed: it may still run,
+    /// and it finished recording itself. An attacher that claimed the slot and died before
+    /// writing its start time (the one moment between two stores) would otherwise count as
+    /// alive forever; one that is still writing them is about to use a segment that is of no
+    /// use without its creator, and the creator's slot is recorded before the segment exists
+    /// for anyone. A slot written by a build that did not mark it counts as unrecorded too:
+    /// the segment then lives as long as its creator.
+    fn keeps(&self) -> bool {
+        self.recorded.load(Ordering::Acquire) == RECORDED && self.alive()
+    }
+
     /// Records this process in the slot, the pid last.
     fn record(&self, me: &Me) {
         self.ns.store(me.ns, Ordering::Relaxed);
         self.start.store(me.start, Ordering::Relaxed);
+        self.recorded.store(RECORDED, Ordering::Relaxed);
         self.pid.store(me.pid, Ordering::Release);
     }
 }
@@ -415,8 +434,11 @@ impl Segment {
                         ),
                     });
                 }
-                for owner in &h.owners {
-                    if owner.alive() {
+                // The creator's slot is recorded before the magic is written; an attacher's
+                // only once it has claimed the slot (`Owner::keeps`).
+                for (i, owner) in h.owners.iter().enumerate() {
+                    let holds = if i == 0 { owner.alive() } else { owner.keeps() };
+                    if holds {
                         return Err(ShmError::InUse {
                             name: name.to_owned(),
                             pid: owner.pid.load(Ordering::Acquire),
@@ -545,7 +567,8 @@ impl Segment {
             );
         }
         h.owners[1].ns.store(me.ns, Ordering::Relaxed);
-        h.owners[1].start.store(me.start, Ordering::Release);
+        h.owners[1].start.store(me.start, Ordering::Relaxed);
+        h.owners[1].recorded.store(RECORDED, Ordering::Release);
         seg.ring_bytes = ring_bytes;
         seg.joined = true;
         Ok(seg)
@@ -657,7 +680,9 @@ impl Drop for Segment {
         let before = h.done.fetch_add(1, Ordering::AcqRel);
         let peer = &h.owners[1 - self.side.index()];
         let peer_pid = peer.pid.load(Ordering::Acquire);
-        let peer_gone = self.retired.load(Ordering::Relaxed) || peer_pid == 0 || !peer.alive();
+        // An attacher that has not recorded itself does not keep the segment (`Owner::keeps`);
+        // the creator's slot always is recorded.
+        let peer_gone = self.retired.load(Ordering::Relaxed) || peer_pid == 0 || !peer.keeps();
         if (before >= 1 || peer_gone) && self.still_ours() {
             let _ = shm::unlink(self.name.as_str());
         }

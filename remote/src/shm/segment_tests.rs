@@ -254,6 +254,57 @@ fn a_segment_of_another_pid_namespace_is_kept() {
     shm::unlink(name.as_str()).unwrap();
 }
 
+/// Leaves `seg`'s attacher slot as an attacher that died after claiming it and before
+/// recording its start time and namespace would.
+fn claimed_by_a_dead_attacher(seg: &Segment) -> u32 {
+    let dead = dead_pid();
+    seg.header().owners[1].pid.store(dead, Ordering::Release);
+    dead
+}
+
+#[test]
+fn an_attacher_that_died_while_claiming_does_not_keep_a_dead_creators_segment() {
+    let name = unique("halfclaim");
+    let a = Segment::create(&name, 4096, D).unwrap();
+    let creator = dead_pid();
+    a.header().owners[0].pid.store(creator, Ordering::Relaxed);
+    claimed_by_a_dead_attacher(&a);
+    a.abandon();
+    let fresh = Segment::create(&name, 4096, D).unwrap();
+    assert_eq!(fresh.reclaimed_from(), Some(creator));
+    drop(fresh);
+    assert!(!exists(&name));
+}
+
+#[test]
+fn a_creator_unlinks_on_drop_past_an_attacher_that_died_while_claiming() {
+    let name = unique("halfclaimdrop");
+    let a = Segment::create(&name, 4096, D).unwrap();
+    claimed_by_a_dead_attacher(&a);
+    // While the creator runs, the half-recorded attacher is not judged dead: its start time
+    // is unknown (the creator learns of its death from the link's socket).
+    assert!(a.peer_alive());
+    drop(a);
+    assert!(!exists(&name));
+}
+
+#[test]
+fn a_recorded_attacher_of_unknown_liveness_keeps_a_dead_creators_segment() {
+    let name = unique("recorded");
+    let a = Segment::create(&name, 4096, D).unwrap();
+    let b = Segment::open(&name, D).unwrap();
+    // The attacher recorded itself without a start time (its `/proc` was not readable).
+    a.header().owners[1].start.store(0, Ordering::Relaxed);
+    a.header().owners[0]
+        .pid
+        .store(dead_pid(), Ordering::Relaxed);
+    a.abandon();
+    b.abandon();
+    let err = Segment::create(&name, 4096, D).unwrap_err();
+    assert!(matches!(err, ShmError::InUse { .. }), "{err}");
+    shm::unlink(name.as_str()).unwrap();
+}
+
 #[test]
 fn a_segment_without_an_owner_start_time_is_kept() {
     let name = unique("nostart");
