@@ -4,68 +4,15 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use common::seen::{metrics_bus, Seen};
 use common::*;
-use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
+use metrics_util::debugging::DebuggingRecorder;
 use mycelium_actors::telemetry::names;
 use mycelium_actors::Bus;
 use mycelium_remote::frame::Kind;
 use mycelium_remote::{Endpoint, LinkConfig, LinkEventKind, LocalSchema, Node};
-
-/// Series seen so far, as `name{labels}`: counters summed over snapshots (a snapshot resets
-/// them), gauges as first read (a snapshot resets them too, and the tests read them only
-/// once the link's state no longer changes).
-#[derive(Default)]
-struct Seen(BTreeMap<String, f64>);
-
-impl Seen {
-    fn take(&mut self, snapshotter: &Snapshotter) {
-        for (key, _, _, value) in snapshotter.snapshot().into_vec() {
-            let key = key.key();
-            let labels: Vec<String> = key
-                .labels()
-                .map(|l| format!("{}={}", l.key(), l.value()))
-                .collect();
-            let series = format!("{}{{{}}}", key.name(), labels.join(","));
-            match value {
-                DebugValue::Counter(c) => *self.0.entry(series).or_default() += c as f64,
-                DebugValue::Gauge(g) => {
-                    self.0.entry(series).or_insert(g.into_inner());
-                }
-                DebugValue::Histogram(_) => {}
-            }
-        }
-    }
-
-    fn get(&self, series: &str) -> f64 {
-        self.0.get(series).copied().unwrap_or(0.0)
-    }
-
-    /// Takes snapshots until `done` holds (bounded).
-    async fn until(&mut self, snapshotter: &Snapshotter, done: impl Fn(&Seen) -> bool) {
-        let waited = tokio::time::timeout(BOUND, async {
-            loop {
-                self.take(snapshotter);
-                if done(self) {
-                    return;
-                }
-                tokio::task::yield_now().await;
-            }
-        })
-        .await;
-        assert!(
-            waited.is_ok(),
-            "metrics never reached the expected values: {:#?}",
-            self.0
-        );
-    }
-}
-
-fn metrics_bus() -> Bus {
-    Bus::builder().metrics(true).build().expect("bus")
-}
 
 /// A connection cut while the receiver holds every message unacknowledged: the reconnection
 /// resends all five, which the resend counter shows; frames and bytes count both ways, and
@@ -276,4 +223,54 @@ async fn refused_connections_are_counted_by_reason() {
     b.shutdown();
     c.shutdown();
     d.shutdown();
+}
+
+/// Connections refused before any node is known are counted too: bytes that are no
+/// handshake (`handshake`), and a connection beyond the handshakes a listener runs at once
+/// (`turned_away`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_refused_before_the_handshake_are_counted_by_reason() {
+    use mycelium_remote::transport::Stream;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let dir = TempDir::new("metrics-door");
+    let bus = metrics_bus();
+    let (rec, _) = Recorder::new(true);
+    let config = LinkConfig {
+        // Longer than any wait of the test: the idle connections below keep their places.
+        handshake_timeout: 3 * BOUND,
+        ..fast_config()
+    };
+    let (a, _) = metrics::with_local_recorder(&recorder, || node("da", &bus, rec, config));
+    let at = a.listen(&dir.socket("da.sock"), &["db"]).await.unwrap();
+    let mut garbage = Stream::connect(&at).await.unwrap();
+    garbage.write_all(&[0xff; 64]).await.unwrap();
+    let mut seen = Seen::default();
+    let handshake = format!("{}{{reason=handshake}}", names::LINK_REFUSED);
+    let turned_away = format!("{}{{reason=turned_away}}", names::LINK_REFUSED);
+    seen.until(&snapshotter, |s| s.get(&handshake) == 1.0).await;
+    let mut idle = Vec::new();
+    for _ in 0..mycelium_remote::MAX_HANDSHAKES {
+        idle.push(Stream::connect(&at).await.unwrap());
+    }
+    let mut extra = Stream::connect(&at).await.unwrap();
+    let mut buf = [0u8; 8];
+    let read = tokio::time::timeout(BOUND, extra.read(&mut buf)).await;
+    assert!(matches!(read, Ok(Ok(0) | Err(_))), "{read:?}");
+    seen.until(&snapshotter, |s| s.get(&turned_away) == 1.0)
+        .await;
+    assert_eq!(
+        seen.get(&handshake),
+        1.0,
+        "the idle ones are still in theirs"
+    );
+    for other in ["auth", "node", "schema", "tls"] {
+        assert_eq!(
+            seen.get(&format!("{}{{reason={other}}}", names::LINK_REFUSED)),
+            0.0
+        );
+    }
+    drop(idle);
+    a.shutdown();
 }

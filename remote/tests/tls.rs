@@ -501,3 +501,42 @@ async fn shared_secret_is_still_proved_inside_tls() {
     a.shutdown();
     b.shutdown();
 }
+
+/// Bytes that are no TLS handshake, sent to a TLS listener, are refused and counted under
+/// `tls` in the refusal metric.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_speaks_no_tls_is_refused_and_counted() {
+    use common::seen::{metrics_bus, Seen};
+    use mycelium_actors::telemetry::names;
+    use mycelium_remote::transport::Stream;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let recorder = metrics_util::debugging::DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let ca = Ca::new("test ca");
+    let bus = metrics_bus();
+    let (rec, mut got) = Recorder::new(true);
+    let (a, _) = metrics::with_local_recorder(&recorder, || node("a", &bus, rec, config()));
+    let at = a
+        .listen_tls(&TCP(), &["b"], server(&ca.issue("localhost"), None))
+        .await
+        .expect("listen");
+    let mut plain = Stream::connect(&at).await.unwrap();
+    plain.write_all(&[0x42; 64]).await.unwrap();
+    // The listener closes the connection.
+    let mut buf = [0u8; 256];
+    let closed = tokio::time::timeout(BOUND, async {
+        loop {
+            match plain.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "a peer without TLS was not closed");
+    let tls = format!("{}{{reason=tls}}", names::LINK_REFUSED);
+    let mut seen = Seen::default();
+    seen.until(&snapshotter, |s| s.get(&tls) == 1.0).await;
+    assert!(got.try_recv().is_err(), "a refused peer reached an actor");
+    a.shutdown();
+}

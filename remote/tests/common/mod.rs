@@ -5,6 +5,7 @@
 
 pub mod child;
 pub mod scenario;
+pub mod seen;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
