@@ -9,6 +9,12 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+// Spawn flag (`myc_actor_spawn_with`, `myc_tree_add_foreign_with`): the actor gives up its
+// task whenever its mailbox is empty and is woken by its next message, for many mostly idle
+// actors; each message that finds it asleep costs a wake-up. Its state stays with its
+// callbacks, so an ask from a foreign thread still runs on that thread while it is idle.
+#define MYC_SPAWN_HIBERNATE 1
+
 // Strategy of a tree: only the failed child restarts.
 #define MYC_ONE_FOR_ONE 0
 
@@ -134,6 +140,18 @@ enum MycStatus myc_actor_spawn(const struct MycBus *bus,
                                size_t args_len,
                                struct MycActor **out);
 
+// `myc_actor_spawn` with `flags`: 0, or `MYC_SPAWN_HIBERNATE`. Unknown bits are refused
+// with `InvalidArgument` (and `free_user_data` has run, as for any failure).
+//
+// # Safety
+// As `myc_actor_spawn`.
+enum MycStatus myc_actor_spawn_with(const struct MycBus *bus,
+                                    const struct MycActorCallbacks *callbacks,
+                                    const uint8_t *args,
+                                    size_t args_len,
+                                    uint32_t flags,
+                                    struct MycActor **out);
+
 // Exports the actor under `service` for the contract messages `type_ids` (an id that names
 // no contract message is refused with `InvalidArgument`).
 //
@@ -253,6 +271,14 @@ enum MycStatus myc_bus_free(struct MycBus *bus);
 // # Safety
 // `bus` is live; `out` writable.
 enum MycStatus myc_bus_now_ns(const struct MycBus *bus, uint64_t *out);
+
+// Tasks alive on the bus's runtime: one per actor that is not asleep, and those of its
+// supervisors and hibernation driver. A diagnostic: an actor spawned with
+// `MYC_SPAWN_HIBERNATE` holds none while it has no mail.
+//
+// # Safety
+// `bus` is live; `out` writable.
+enum MycStatus myc_bus_runtime_tasks(const struct MycBus *bus, uint64_t *out);
 
 // How many dead letters the bus has recorded in all (failed messages, messages left when an
 // actor stopped).
@@ -472,6 +498,21 @@ enum MycStatus myc_tree_add_foreign(struct MycTree *tree,
                                     const char *service,
                                     const uint16_t *type_ids,
                                     size_t n);
+
+// `myc_tree_add_foreign` with `flags`: 0, or `MYC_SPAWN_HIBERNATE` (the child gives up its
+// task whenever its mailbox is empty). Unknown bits are refused with `InvalidArgument`.
+//
+// # Safety
+// As `myc_tree_add_foreign`.
+enum MycStatus myc_tree_add_foreign_with(struct MycTree *tree,
+                                         const char *name,
+                                         const struct MycActorCallbacks *callbacks,
+                                         const uint8_t *args,
+                                         size_t args_len,
+                                         const char *service,
+                                         const uint16_t *type_ids,
+                                         size_t n,
+                                         uint32_t flags);
 
 // Adds a built-in Rust child (see `myc_spawn_rust` for the kinds), exported under `service`
 // (may be null) once the tree runs.

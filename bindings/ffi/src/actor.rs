@@ -268,6 +268,23 @@ pub(crate) fn timeout(ms: i64) -> Option<Duration> {
     u64::try_from(ms).ok().map(Duration::from_millis)
 }
 
+/// Spawn flag (`myc_actor_spawn_with`, `myc_tree_add_foreign_with`): the actor gives up its
+/// task whenever its mailbox is empty and is woken by its next message, for many mostly idle
+/// actors; each message that finds it asleep costs a wake-up. Its state stays with its
+/// callbacks, so an ask from a foreign thread still runs on that thread while it is idle.
+pub const MYC_SPAWN_HIBERNATE: u32 = 1;
+
+/// Whether spawn `flags` ask for hibernation; an unknown bit is refused.
+pub(crate) fn hibernates(flags: u32) -> Result<bool, Error> {
+    if flags & !MYC_SPAWN_HIBERNATE != 0 {
+        return Err(Error::invalid(format!(
+            "unknown spawn flags {:#x} (known: MYC_SPAWN_HIBERNATE = {MYC_SPAWN_HIBERNATE})",
+            flags & !MYC_SPAWN_HIBERNATE
+        )));
+    }
+    Ok(flags & MYC_SPAWN_HIBERNATE != 0)
+}
+
 /// Spawns a foreign actor (unsupervised) and waits until its `start` has run. A failing
 /// start gives `StartFailed` with the start's message. `args` are copied and given to
 /// `start` (the same bytes at every restart, for a supervised actor). On any failure the
@@ -285,6 +302,24 @@ pub unsafe extern "C" fn myc_actor_spawn(
     args_len: usize,
     out: *mut *mut MycActor,
 ) -> MycStatus {
+    // SAFETY: the same contract.
+    unsafe { myc_actor_spawn_with(bus, callbacks, args, args_len, 0, out) }
+}
+
+/// `myc_actor_spawn` with `flags`: 0, or `MYC_SPAWN_HIBERNATE`. Unknown bits are refused
+/// with `InvalidArgument` (and `free_user_data` has run, as for any failure).
+///
+/// # Safety
+/// As `myc_actor_spawn`.
+#[no_mangle]
+pub unsafe extern "C" fn myc_actor_spawn_with(
+    bus: *const MycBus,
+    callbacks: *const MycActorCallbacks,
+    args: *const u8,
+    args_len: usize,
+    flags: u32,
+    out: *mut *mut MycActor,
+) -> MycStatus {
     guard(|| {
         // SAFETY: per this function's contract.
         let cb = unsafe { handle(callbacks, "callbacks")? };
@@ -293,13 +328,18 @@ pub unsafe extern "C" fn myc_actor_spawn(
         // SAFETY: per this function's contract.
         let (bus, args) = unsafe { (handle(bus, "bus")?, bytes(args, args_len, "args")?) };
         writable(out, "out")?;
+        let options = if hibernates(flags)? {
+            SpawnOptions::new().hibernate()
+        } else {
+            SpawnOptions::new()
+        };
         let args = CArgs(Arc::from(args));
         let hosted = bus.hosted.clone();
         let spawned = hosted.block_on(mycelium_foreign::spawn(
             hosted.bus(),
             foreign,
             args,
-            SpawnOptions::new(),
+            options,
         ));
         let actor = match spawned {
             Ok(actor) => actor,

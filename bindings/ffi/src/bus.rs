@@ -92,6 +92,23 @@ pub unsafe extern "C" fn myc_bus_now_ns(bus: *const MycBus, out: *mut u64) -> My
     })
 }
 
+/// Tasks alive on the bus's runtime: one per actor that is not asleep, and those of its
+/// supervisors and hibernation driver. A diagnostic: an actor spawned with
+/// `MYC_SPAWN_HIBERNATE` holds none while it has no mail.
+///
+/// # Safety
+/// `bus` is live; `out` writable.
+#[no_mangle]
+pub unsafe extern "C" fn myc_bus_runtime_tasks(bus: *const MycBus, out: *mut u64) -> MycStatus {
+    guard(|| {
+        // SAFETY: per contract.
+        let bus = unsafe { handle(bus, "bus")? };
+        let tasks = bus.hosted.runtime_tasks() as u64;
+        // SAFETY: per contract.
+        unsafe { put(out, tasks, "out") }
+    })
+}
+
 /// How many dead letters the bus has recorded in all (failed messages, messages left when an
 /// actor stopped).
 ///

@@ -15,7 +15,7 @@ use mycelium_supervisor::{
 
 use tokio::sync::watch;
 
-use crate::actor::{CArgs, CForeign, MycActor, MycActorCallbacks, Released};
+use crate::actor::{hibernates, CArgs, CForeign, MycActor, MycActorCallbacks, Released};
 use crate::bus::MycBus;
 use crate::error::{
     bytes, contract_type_ids, guard, handle, optional_text, put, text, writable, Error, MycStatus,
@@ -176,6 +176,32 @@ pub unsafe extern "C" fn myc_tree_add_foreign(
     type_ids: *const u16,
     n: usize,
 ) -> MycStatus {
+    // SAFETY: the same contract.
+    unsafe {
+        myc_tree_add_foreign_with(
+            tree, name, callbacks, args, args_len, service, type_ids, n, 0,
+        )
+    }
+}
+
+/// `myc_tree_add_foreign` with `flags`: 0, or `MYC_SPAWN_HIBERNATE` (the child gives up its
+/// task whenever its mailbox is empty). Unknown bits are refused with `InvalidArgument`.
+///
+/// # Safety
+/// As `myc_tree_add_foreign`.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn myc_tree_add_foreign_with(
+    tree: *mut MycTree,
+    name: *const c_char,
+    callbacks: *const MycActorCallbacks,
+    args: *const u8,
+    args_len: usize,
+    service: *const c_char,
+    type_ids: *const u16,
+    n: usize,
+    flags: u32,
+) -> MycStatus {
     guard(|| {
         // SAFETY: per contract.
         let cb = unsafe { handle(callbacks, "callbacks")? };
@@ -195,8 +221,10 @@ pub unsafe extern "C" fn myc_tree_add_foreign(
         if service.is_some() {
             contract_type_ids(ids)?;
         }
+        let hibernate = hibernates(flags)?;
         let (spec, gate) =
             mycelium_foreign::gated_child_spec(name, foreign, CArgs(Arc::from(args)));
+        let spec = if hibernate { spec.hibernate() } else { spec };
         let entry = ChildEntry {
             name: name.to_string(),
             service: service.map(str::to_string),

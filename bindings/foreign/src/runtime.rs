@@ -96,6 +96,13 @@ impl HostedBus {
         &self.handle
     }
 
+    /// Tasks alive on its runtime: one per actor that is not asleep, and those of its
+    /// supervisors, links and hibernation driver. A diagnostic: a hibernating actor with no
+    /// mail holds none (`SpawnOptions::hibernate`).
+    pub fn runtime_tasks(&self) -> usize {
+        self.handle.metrics().num_alive_tasks()
+    }
+
     /// Runs `fut` to completion on the calling thread (any thread, including a foreign
     /// callback's), inside the runtime's context so bus timers work.
     pub fn block_on<F: Future>(&self, fut: F) -> F::Output {

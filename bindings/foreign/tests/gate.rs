@@ -272,3 +272,66 @@ fn refs_kept_after_the_stop_do_not_keep_the_callbacks() {
         bus.shutdown(Duration::from_secs(10)).await;
     });
 }
+
+/// Tasks alive on the current runtime.
+fn tasks() -> usize {
+    tokio::runtime::Handle::current()
+        .metrics()
+        .num_alive_tasks()
+}
+
+#[test]
+fn a_hibernating_foreign_actor_holds_no_task_takes_direct_calls_and_restarts_in_place() {
+    runtime().block_on(async {
+        let bus = Bus::new();
+        let (foreign, _entered, _release) = logging();
+        // Ten unsupervised ones, and one under a supervisor.
+        let mut idle = Vec::new();
+        for _ in 0..10 {
+            let actor = spawn(&bus, foreign.clone(), (), SpawnOptions::new().hibernate())
+                .await
+                .unwrap();
+            assert_eq!(actor.ask(msg(b"a"), None).await.unwrap().body, b"a");
+            idle.push(actor);
+        }
+        let (spec, gate) = gated_child_spec("model", foreign.clone(), ());
+        let tree = Supervisor::builder(RestartStrategy::OneForOne)
+            .backoff(Backoff::exponential(
+                Duration::from_millis(1),
+                2.0,
+                Duration::from_millis(10),
+            ))
+            .child(spec.hibernate())
+            .spawn(&bus)
+            .await
+            .unwrap();
+        let model =
+            ForeignRef::from_actor_ref(tree.child::<ForeignActor<Logging>>("model").unwrap())
+                .with_gate(gate);
+        // The state lives behind the gate, not in a task: direct calls go on while it sleeps.
+        assert!(matches!(handle(&model, b"a"), Direct::Done(Some(_))));
+        assert_eq!(model.ask(msg(b"b"), None).await.unwrap().body, b"a,b");
+        // Asleep, the eleven hold no task: the supervisor and the bus's driver are the two
+        // left. The last to answer may still be on its way back to sleep on another worker:
+        // the condition is polled, within a bound reached only when the test fails.
+        let start = std::time::Instant::now();
+        let mut asleep = false;
+        while start.elapsed() < Duration::from_secs(20) {
+            if tasks() == 2 {
+                asleep = true;
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert!(asleep, "{} tasks alive", tasks());
+        // A failed direct call fails the sleeping actor, which restarts with a fresh state.
+        assert!(matches!(handle(&model, b"boom"), Direct::Failed(_)));
+        let reply = model.ask(msg(b"c"), None).await.unwrap();
+        assert_eq!(reply.body, b"c");
+        assert_eq!(foreign.starts.load(Ordering::SeqCst), 12);
+        for actor in &idle {
+            assert_eq!(actor.ask(msg(b"b"), None).await.unwrap().body, b"a,b");
+        }
+        bus.shutdown(Duration::from_secs(10)).await;
+    });
+}

@@ -157,6 +157,7 @@ external bus_shutdown : handle -> int -> unit = "myc_ml_bus_shutdown"
 external bus_free : handle -> unit = "myc_ml_bus_free"
 external bus_now_ns : handle -> int64 = "myc_ml_bus_now_ns"
 external bus_dead_letters : handle -> int = "myc_ml_bus_dead_letters"
+external bus_runtime_tasks : handle -> int = "myc_ml_bus_runtime_tasks"
 external raw_tell : handle -> string -> int -> string -> unit = "myc_ml_tell"
 external raw_ask : handle -> string -> int -> string -> int -> int * string = "myc_ml_ask"
 
@@ -174,7 +175,7 @@ external raw_measure_actor : handle -> int -> string -> int -> int array * int
 
 external live_roots : unit -> int = "myc_ml_live_roots"
 external spawn_c_echo : handle -> handle = "myc_ml_spawn_c_echo"
-external actor_spawn : handle -> definition -> handle = "myc_ml_actor_spawn"
+external actor_spawn : handle -> definition -> bool -> handle = "myc_ml_actor_spawn"
 external actor_export : handle -> string -> int array -> unit = "myc_ml_actor_export"
 external actor_tell : handle -> int -> string -> unit = "myc_ml_actor_tell"
 external actor_ask : handle -> int -> string -> int -> int * string = "myc_ml_actor_ask"
@@ -187,8 +188,9 @@ external subscription_free : handle -> unit = "myc_ml_subscription_free"
 external tree_new : int -> int -> int -> int -> float -> int -> handle
   = "myc_ml_tree_new_bytecode" "myc_ml_tree_new"
 
-external tree_add_foreign : handle -> string -> definition -> string option -> int array -> unit
-  = "myc_ml_tree_add_foreign"
+external tree_add_foreign :
+  handle -> string -> definition -> string option -> int array -> bool -> unit
+  = "myc_ml_tree_add_foreign_bytecode" "myc_ml_tree_add_foreign"
 
 external tree_add_rust : handle -> string -> string -> string option -> string option -> unit
   = "myc_ml_tree_add_rust"
@@ -231,6 +233,7 @@ module Bus = struct
   let close bus = checked bus_free bus
   let now_ns bus = checked bus_now_ns bus
   let dead_letters bus = checked bus_dead_letters bus
+  let runtime_tasks bus = checked bus_runtime_tasks bus
 end
 
 (* ---- Actors ------------------------------------------------------------------------ *)
@@ -322,8 +325,8 @@ module Actor_ref = struct
   let free actor = checked actor_free actor
 end
 
-let spawn ?service bus (d : ('args, 'state) Actor.t) args =
-  let actor = checked (actor_spawn bus) (Actor.definition d args) in
+let spawn ?service ?(hibernate = false) bus (d : ('args, 'state) Actor.t) args =
+  let actor = checked (fun def -> actor_spawn bus def hibernate) (Actor.definition d args) in
   (match service with
   | None -> ()
   | Some s -> (
@@ -375,16 +378,23 @@ module Supervisor = struct
   type strategy = One_for_one | One_for_all | Rest_for_one
 
   type child =
-    | Foreign of { c_name : string; c_service : string option; def : definition; ids : int list }
+    | Foreign of {
+        c_name : string;
+        c_service : string option;
+        def : definition;
+        ids : int list;
+        hibernate : bool;
+      }
     | Rust of { r_name : string; kind : string; arg : string option; r_service : string option }
 
-  let actor ?service child_name (d : ('args, 'state) Actor.t) args =
+  let actor ?service ?(hibernate = false) child_name (d : ('args, 'state) Actor.t) args =
     Foreign
       {
         c_name = name "child name" child_name;
         c_service = Option.map (name "service") service;
         def = Actor.definition d args;
         ids = d.ids;
+        hibernate;
       }
 
   let rust ?arg ?service child_name ~kind =
@@ -412,7 +422,9 @@ module Supervisor = struct
        List.iter
          (function
            | Foreign c ->
-               checked (tree_add_foreign tree c.c_name c.def c.c_service) (Array.of_list c.ids)
+               checked
+                 (fun ids -> tree_add_foreign tree c.c_name c.def c.c_service ids c.hibernate)
+                 (Array.of_list c.ids)
            | Rust r -> checked (tree_add_rust tree r.r_name r.kind r.arg) r.r_service)
          children
      with e ->

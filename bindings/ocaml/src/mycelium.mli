@@ -147,6 +147,11 @@ module Bus : sig
   val dead_letters : bus -> int
   (** How many dead letters the bus has recorded: messages whose handler failed, messages
       left in a mailbox when its actor stopped. *)
+
+  val runtime_tasks : bus -> int
+  (** Tasks alive on the bus's runtime: one per actor that is not asleep, and those of its
+      supervisors and hibernation driver. A diagnostic: an actor spawned with
+      [~hibernate:true] holds none while it has no mail. *)
 end
 
 (** {1 Actors} *)
@@ -191,10 +196,14 @@ end
 type actor
 (** A running OCaml actor (unsupervised, or a supervisor's child). *)
 
-val spawn : ?service:string -> bus -> ('args, 'state) Actor.t -> 'args -> actor
+val spawn :
+  ?service:string -> ?hibernate:bool -> bus -> ('args, 'state) Actor.t -> 'args -> actor
 (** Starts an actor and waits until its [on_start] has run; with [~service], exports it
     under that name for the types it handles. Raises [Error (Start_failed, _)] when
-    [on_start] raises. *)
+    [on_start] raises. With [~hibernate:true] the actor gives up its task whenever its
+    mailbox is empty and is woken by its next message: for many mostly idle actors, at the
+    price of a wake-up per message that finds it asleep (asks from OCaml threads still run
+    on the caller's thread while it is idle). *)
 
 module Actor_ref : sig
   val export : actor -> string -> int list -> unit
@@ -272,9 +281,11 @@ module Supervisor : sig
   type child
   (** A child specification. *)
 
-  val actor : ?service:string -> string -> ('args, 'state) Actor.t -> 'args -> child
+  val actor :
+    ?service:string -> ?hibernate:bool -> string -> ('args, 'state) Actor.t -> 'args -> child
   (** [actor name def args]: an OCaml child; every restart re-runs [on_start args]. With
-      [~service], exported under that name once the tree runs. *)
+      [~service], exported under that name once the tree runs; with [~hibernate:true], it
+      holds no task while its mailbox is empty (see {!spawn}). *)
 
   val rust : ?arg:string -> ?service:string -> string -> kind:string -> child
   (** [rust name ~kind]: a built-in Rust child (see {!spawn_rust}). *)

@@ -450,6 +450,14 @@ CAMLprim value myc_ml_bus_dead_letters(value bus) {
   CAMLreturn(Val_long((long)n));
 }
 
+CAMLprim value myc_ml_bus_runtime_tasks(value bus) {
+  CAMLparam1(bus);
+  uint64_t n = 0;
+  MycBus *b = handle_ptr(bus, "bus");
+  ON_HANDLE_CHECK(bus, "bus", b, myc_bus_runtime_tasks(b, &n));
+  CAMLreturn(Val_long((long)n));
+}
+
 CAMLprim value myc_ml_tell(value bus, value service, value type_id, value body) {
   CAMLparam4(bus, service, type_id, body);
   MycBus *b = handle_ptr(bus, "bus");
@@ -589,14 +597,15 @@ CAMLprim value myc_ml_live_roots(value unit) {
 
 /* ---- Actors ----------------------------------------------------------------------------- */
 
-CAMLprim value myc_ml_actor_spawn(value bus, value def) {
-  CAMLparam2(bus, def);
+CAMLprim value myc_ml_actor_spawn(value bus, value def, value hibernate) {
+  CAMLparam3(bus, def, hibernate);
   MycBus *b = handle_ptr(bus, "bus");
+  uint32_t flags = Bool_val(hibernate) ? MYC_SPAWN_HIBERNATE : 0;
   MycActorCallbacks cb = make_callbacks(def);
   MycActor *actor = NULL;
   /* From here the library owns the callbacks: it calls free_user_data even when the start
      fails. */
-  ON_HANDLE_CHECK(bus, "bus", b, myc_actor_spawn(b, &cb, NULL, 0, &actor));
+  ON_HANDLE_CHECK(bus, "bus", b, myc_actor_spawn_with(b, &cb, NULL, 0, flags, &actor));
   CAMLreturn(alloc_handle(actor));
 }
 
@@ -709,9 +718,11 @@ CAMLprim value myc_ml_tree_new_bytecode(value *argv, int argn) {
 }
 
 CAMLprim value myc_ml_tree_add_foreign(value tree, value name, value def, value service,
-                                       value ids) {
+                                       value ids, value hibernate) {
   CAMLparam5(tree, name, def, service, ids);
+  CAMLxparam1(hibernate);
   MycTree *t = handle_ptr(tree, "tree");
+  uint32_t flags = Bool_val(hibernate) ? MYC_SPAWN_HIBERNATE : 0;
   size_t n;
   char *nm = dup_string(name), *svc = dup_option(service);
   uint16_t *types = type_id_array(ids, &n);
@@ -720,12 +731,17 @@ CAMLprim value myc_ml_tree_add_foreign(value tree, value name, value def, value 
   /* From here the library owns the callbacks: a failed call has released them (on this
      thread). The call does not wait, so the runtime lock is kept: no other thread can use
      or free the tree meanwhile. */
-  HOLDING(st = myc_tree_add_foreign(t, nm, &cb, NULL, 0, svc, types, n));
+  HOLDING(st = myc_tree_add_foreign_with(t, nm, &cb, NULL, 0, svc, types, n, flags));
   free(nm);
   free(svc);
   free(types);
   if (st != MYC_STATUS_OK) raise_status(st);
   CAMLreturn(Val_unit);
+}
+
+CAMLprim value myc_ml_tree_add_foreign_bytecode(value *argv, int argn) {
+  (void)argn;
+  return myc_ml_tree_add_foreign(argv[0], argv[1], argv[2], argv[3], argv[4], argv[5]);
 }
 
 CAMLprim value myc_ml_tree_add_rust(value tree, value name, value kind, value arg,

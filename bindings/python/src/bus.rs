@@ -115,19 +115,30 @@ impl Bus {
         self.bus.now().as_secs_f64()
     }
 
-    /// Spawns a Python actor (unsupervised) and waits for its `on_start`.
-    #[pyo3(signature = (host, args, name=None))]
+    /// Tasks alive on the bus's runtime: one per actor that is not asleep, and those of its
+    /// supervisors, links and hibernation driver (a diagnostic: hibernating actors at work).
+    fn runtime_tasks(&self) -> usize {
+        self._hosted.runtime_tasks()
+    }
+
+    /// Spawns a Python actor (unsupervised) and waits for its `on_start`. A hibernating one
+    /// holds no task while its mailbox is empty (`SpawnOptions::hibernate`).
+    #[pyo3(signature = (host, args, name=None, hibernate=false))]
     fn spawn(
         &self,
         py: Python<'_>,
         host: Py<PyAny>,
         args: Py<PyAny>,
         name: Option<String>,
+        hibernate: bool,
     ) -> PyResult<ActorRef> {
         let foreign = Arc::new(PyForeign::new(py, host)?);
         let mut options = SpawnOptions::new();
         if let Some(n) = name {
             options = options.name(n);
+        }
+        if hibernate {
+            options = options.hibernate();
         }
         let bus = self.bus.clone();
         let spawned = self.wait(py, async move {
@@ -273,7 +284,12 @@ impl Bus {
                 }
                 ChildKind::Rust { kind, arg } => kind.child_spec(&def.name, arg.clone()),
             };
-            builder = builder.child(spec.restart(def.restart));
+            let spec = spec.restart(def.restart);
+            builder = builder.child(if def.hibernate {
+                spec.hibernate()
+            } else {
+                spec
+            });
             defs.push(def);
         }
         let bus = self.bus.clone();
@@ -401,6 +417,7 @@ impl Clone for ChildDefInner {
             restart: self.restart,
             service: self.service.clone(),
             kind: self.kind.clone(),
+            hibernate: self.hibernate,
         }
     }
 }
@@ -410,6 +427,8 @@ struct ChildDefInner {
     restart: Restart,
     service: Option<String>,
     kind: ChildKind,
+    /// The child gives up its task whenever its mailbox is empty (`ChildSpec::hibernate`).
+    hibernate: bool,
 }
 
 /// One child of a supervision tree: a Python actor or a built-in Rust actor.
@@ -428,7 +447,7 @@ impl ChildDef {
 impl ChildDef {
     /// A Python actor child (the host built by the Python layer).
     #[staticmethod]
-    #[pyo3(signature = (name, host, args, type_ids, service=None, restart="permanent"))]
+    #[pyo3(signature = (name, host, args, type_ids, service=None, restart="permanent", hibernate=false))]
     fn python(
         name: String,
         host: Py<PyAny>,
@@ -436,6 +455,7 @@ impl ChildDef {
         type_ids: Vec<u16>,
         service: Option<String>,
         restart: &str,
+        hibernate: bool,
     ) -> PyResult<Self> {
         Ok(ChildDef {
             inner: ChildDefInner {
@@ -447,19 +467,21 @@ impl ChildDef {
                     args: Arc::new(args),
                     type_ids,
                 },
+                hibernate,
             },
         })
     }
 
     /// A built-in Rust actor child.
     #[staticmethod]
-    #[pyo3(signature = (name, kind, arg=None, service=None, restart="permanent"))]
+    #[pyo3(signature = (name, kind, arg=None, service=None, restart="permanent", hibernate=false))]
     fn rust(
         name: String,
         kind: &str,
         arg: Option<String>,
         service: Option<String>,
         restart: &str,
+        hibernate: bool,
     ) -> PyResult<Self> {
         let kind = Kind::parse(kind).map_err(PyValueError::new_err)?;
         kind.check_arg(&arg).map_err(PyValueError::new_err)?;
@@ -469,6 +491,7 @@ impl ChildDef {
                 restart: restart_type(restart)?,
                 service,
                 kind: ChildKind::Rust { kind, arg },
+                hibernate,
             },
         })
     }

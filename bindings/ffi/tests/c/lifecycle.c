@@ -1,9 +1,12 @@
 /* Exercises the C ABI end to end: bus lifecycle, a foreign actor with tell/ask, a failing
  * callback, a supervision tree with a restart next to a Rust actor, topics, teardown.
  * Built and run by tests/c_program.rs; prints "ok" and exits 0 when every check holds. */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime, sched_yield */
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "mycelium.h"
 
@@ -113,6 +116,86 @@ static uint64_t ask_service(MycBus *bus, const char *service, uint64_t seq, MycS
     return out;
 }
 
+/* The bus's task count once it is at_most or less: an actor that just answered may still be
+ * on its way back to sleep. Bounded (20 s), reached only when a check is failing. */
+static uint64_t settle_tasks(MycBus *bus, uint64_t at_most) {
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    uint64_t tasks = 0;
+    for (;;) {
+        OK(myc_bus_runtime_tasks(bus, &tasks));
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (tasks <= at_most || now.tv_sec - start.tv_sec > 20) return tasks;
+        sched_yield();
+    }
+}
+
+/* Hibernating actors (MYC_SPAWN_HIBERNATE): no task while they have no mail, otherwise the
+ * same actors; unknown flags are refused. */
+static void hibernating(void) {
+    MycStatus st;
+    unsigned char body[64];
+    size_t n;
+    MycBus *bus = NULL;
+    OK(myc_bus_new(false, 3, &bus));
+    uint64_t base = 0;
+    OK(myc_bus_runtime_tasks(bus, &base));
+    Shared shared = {0};
+    MycActorCallbacks cb = {&shared, on_start, on_handle, on_stop, on_free};
+    uint64_t first = 100;
+    MycActor *sleepers[10];
+    for (int i = 0; i < 10; i++) {
+        OK(myc_actor_spawn_with(bus, &cb, (const uint8_t *)&first, sizeof first,
+                                MYC_SPAWN_HIBERNATE, &sleepers[i]));
+        CHECK(ask_seq(sleepers[i], 0, "", &st) == 101 && st == MYC_STATUS_OK);
+    }
+    /* The bus's hibernation driver is the one task more. */
+    CHECK(settle_tasks(bus, base + 1) == base + 1);
+    /* A tell, then an ask, each finding it asleep: its state was kept. */
+    n = encode_heartbeat(body, 0, 0, "");
+    OK(myc_actor_tell(sleepers[0], HEARTBEAT, body, n));
+    CHECK(ask_seq(sleepers[0], 0, "", &st) == 103 && st == MYC_STATUS_OK);
+    /* A failing callback fails the sleeper (unsupervised, it stops). */
+    ask_seq(sleepers[1], 0, "boom", &st);
+    CHECK(st == MYC_STATUS_FAILED);
+    for (int i = 0; i < 10; i++) OK(myc_actor_free(sleepers[i]));
+    CHECK(shared.starts == 10 && shared.stops == 10 && shared.freed == 10);
+
+    /* An unknown flag is refused, and the callbacks' user data is released. */
+    Shared refused = {0};
+    MycActorCallbacks refused_cb = {&refused, on_start, on_handle, on_stop, on_free};
+    MycActor *none = NULL;
+    CHECK(myc_actor_spawn_with(bus, &refused_cb, NULL, 0, 0x80, &none) ==
+          MYC_STATUS_INVALID_ARGUMENT);
+    CHECK(strstr(myc_last_error(), "unknown spawn flags 0x80") != NULL);
+    CHECK(none == NULL && refused.starts == 0 && refused.freed == 1);
+
+    /* A hibernating child of a tree restarts in place. */
+    Shared tree_shared = {0};
+    MycActorCallbacks tree_cb = {&tree_shared, on_start, on_handle, on_stop, on_free};
+    MycTree *tree = NULL;
+    OK(myc_tree_new(MYC_ONE_FOR_ONE, 3, 60000, 1, 2.0, 10, &tree));
+    uint16_t ids[] = {HEARTBEAT};
+    CHECK(myc_tree_add_foreign_with(tree, "refused", &refused_cb, NULL, 0, NULL, ids, 1, 0x80) ==
+          MYC_STATUS_INVALID_ARGUMENT);
+    CHECK(refused.starts == 0 && refused.freed == 2);
+    OK(myc_tree_add_foreign_with(tree, "model", &tree_cb, (const uint8_t *)&first, sizeof first,
+                                 "model", ids, 1, MYC_SPAWN_HIBERNATE));
+    MycSupervisor *sup = NULL;
+    OK(myc_tree_start(bus, tree, &sup));
+    MycActor *model = NULL;
+    OK(myc_supervisor_child(sup, "model", &model));
+    CHECK(ask_seq(model, 0, "", &st) == 101);
+    ask_seq(model, 0, "boom", &st);
+    CHECK(st == MYC_STATUS_FAILED);
+    CHECK(ask_seq(model, 0, "", &st) == 101 && st == MYC_STATUS_OK);
+    CHECK(tree_shared.starts == 2 && tree_shared.stops == 1);
+    OK(myc_actor_free(model));
+    OK(myc_supervisor_free(sup));
+    CHECK(tree_shared.stops == 2 && tree_shared.freed == 1);
+    OK(myc_bus_free(bus));
+}
+
 int main(void) {
     MycStatus st;
     unsigned char body[64];
@@ -208,6 +291,8 @@ int main(void) {
     OK(myc_bus_now_ns(vbus, &now));
     CHECK(now == 0);
     OK(myc_bus_free(vbus));
+
+    hibernating();
 
     printf("ok\n");
     return 0;

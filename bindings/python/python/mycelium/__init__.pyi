@@ -130,6 +130,7 @@ class PythonChild:
     args: Any
     service: str | None
     restart: str
+    hibernate: bool
 
 class RustChild:
     name: str
@@ -137,6 +138,7 @@ class RustChild:
     arg: str | None
     service: str | None
     restart: str
+    hibernate: bool
 
 def python_child(
     name: str,
@@ -145,8 +147,10 @@ def python_child(
     *,
     service: str | None = None,
     restart: str = "permanent",
+    hibernate: bool = False,
 ) -> PythonChild:
-    """A Python child of a tree; `restart`: permanent, transient or temporary."""
+    """A Python child of a tree; `restart`: permanent, transient or temporary;
+    `hibernate`: no task while its mailbox is empty."""
 
 def rust_child(
     name: str,
@@ -155,6 +159,7 @@ def rust_child(
     *,
     service: str | None = None,
     restart: str = "permanent",
+    hibernate: bool = False,
 ) -> RustChild:
     """A built-in Rust child: `counter` (each Heartbeat adds its seq; replies with the
     total), `relay` (arg: a service it asks with seq + 1, replying with that answer) or
@@ -188,6 +193,7 @@ class Bus:
     @property
     def virtual_time(self) -> bool: ...
     def now(self) -> float: ...
+    def runtime_tasks(self) -> int: ...
     def spawn(
         self,
         actor: type[Actor],
@@ -195,6 +201,7 @@ class Bus:
         *,
         name: str | None = None,
         service: str | None = None,
+        hibernate: bool = False,
     ) -> ActorRef: ...
     def ref(self, service: str) -> ActorRef: ...
     def services(self) -> list[str]: ...

@@ -169,6 +169,7 @@ class PythonChild:
     args: Any = None
     service: str | None = None
     restart: str = "permanent"
+    hibernate: bool = False
 
 
 @dataclass(frozen=True)
@@ -180,6 +181,7 @@ class RustChild:
     arg: str | None = None
     service: str | None = None
     restart: str = "permanent"
+    hibernate: bool = False
 
 
 def python_child(
@@ -189,11 +191,13 @@ def python_child(
     *,
     service: str | None = None,
     restart: str = "permanent",
+    hibernate: bool = False,
 ) -> PythonChild:
     """A Python actor child. Every restart builds a fresh instance and calls
     `on_start(args)` with the same `args`. `service` exports it under that name.
-    `restart`: permanent, transient or temporary."""
-    return PythonChild(name, actor, args, service, restart)
+    `restart`: permanent, transient or temporary. `hibernate`: the child holds no task while
+    its mailbox is empty (see `Bus.spawn`)."""
+    return PythonChild(name, actor, args, service, restart, hibernate)
 
 
 def rust_child(
@@ -203,10 +207,12 @@ def rust_child(
     *,
     service: str | None = None,
     restart: str = "permanent",
+    hibernate: bool = False,
 ) -> RustChild:
     """A built-in Rust actor child: `counter`, `relay` (arg: the service it asks) or
-    `quote_recorder` (arg: a topic pattern). `service` exports it under that name."""
-    return RustChild(name, kind, arg, service, restart)
+    `quote_recorder` (arg: a topic pattern). `service` exports it under that name.
+    `hibernate`: the child holds no task while its mailbox is empty (see `Bus.spawn`)."""
+    return RustChild(name, kind, arg, service, restart, hibernate)
 
 
 class Supervisor:
@@ -288,6 +294,12 @@ class Bus:
         """Seconds of bus time since the bus was created."""
         return self._native.now()
 
+    def runtime_tasks(self) -> int:
+        """Tasks alive on the bus's runtime: one per actor that is not asleep, and those of
+        its supervisors, links and hibernation driver. A diagnostic: a hibernating actor
+        with no mail holds none."""
+        return self._native.runtime_tasks()
+
     def spawn(
         self,
         actor: type[Actor],
@@ -295,14 +307,17 @@ class Bus:
         *,
         name: str | None = None,
         service: str | None = None,
+        hibernate: bool = False,
     ) -> ActorRef:
         """Starts a Python actor (unsupervised) and waits for its `on_start`; raises
         `StartFailed` if it raises. `service` exports it under that name, reachable from
         Rust actors and from `Bus.ref`; if that is refused (`ValueError`: the service already
         takes one of its message types), the actor is stopped, its `on_stop` run, before the
-        error is raised."""
+        error is raised. A `hibernate` actor gives up its task whenever its mailbox is empty
+        and is woken by its next message: for many mostly idle actors, at the price of a
+        wake-up per message that finds it asleep."""
         host = _Host(actor, self)
-        native = self._native.spawn(host, args, name)
+        native = self._native.spawn(host, args, name, hibernate)
         if service is not None:
             try:
                 native.export(self._native, service, list(host.table))
@@ -366,13 +381,21 @@ class Bus:
                 host = _Host(child.actor, self)
                 defs.append(
                     _native.ChildDef.python(
-                        child.name, host, child.args, list(host.table), child.service, child.restart
+                        child.name,
+                        host,
+                        child.args,
+                        list(host.table),
+                        child.service,
+                        child.restart,
+                        child.hibernate,
                     )
                 )
                 accepts[child.name] = frozenset(host.table)
             elif isinstance(child, RustChild):
                 defs.append(
-                    _native.ChildDef.rust(child.name, child.kind, child.arg, child.service, child.restart)
+                    _native.ChildDef.rust(
+                        child.name, child.kind, child.arg, child.service, child.restart, child.hibernate
+                    )
                 )
                 accepts[child.name] = None
             else:
