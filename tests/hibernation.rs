@@ -475,3 +475,63 @@ async fn a_panic_outside_the_handlers_ends_that_actor_only() {
     assert_eq!(other.ask(Seen).await.unwrap(), [1]);
     assert_eq!(tasks(), 1, "the driver survived");
 }
+
+/// Meets another actor inside its handler without awaiting: it holds its thread until the
+/// other arrives too (or a bound passes, reached only when they never run together).
+struct Meeting {
+    arrived: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Actor for Meeting {
+    type Args = Arc<std::sync::atomic::AtomicUsize>;
+    async fn on_start(arrived: Self::Args, _: &mut Context<Self>) -> Result<Self, BoxError> {
+        Ok(Meeting { arrived })
+    }
+}
+
+/// Asks whether the other actor arrived while this one waited.
+struct Meet;
+
+impl Handler<Meet> for Meeting {
+    type Reply = bool;
+    async fn handle(&mut self, _: Meet, _: &mut Context<Self>) -> bool {
+        use std::sync::atomic::Ordering;
+        self.arrived.fetch_add(1, Ordering::SeqCst);
+        let start = std::time::Instant::now();
+        while self.arrived.load(Ordering::SeqCst) < 2 {
+            if start.elapsed() > Duration::from_secs(20) {
+                return false;
+            }
+            std::hint::spin_loop();
+        }
+        true
+    }
+}
+
+/// On two worker threads, two sleepers woken at once run at once: one on the driver's task,
+/// the other on a helper. (One driver task alone would run the second only after the first,
+/// which waits for it.) Once the burst is over, the helper is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_wake_ups_runs_on_every_worker() {
+    let bus = Bus::new();
+    let arrived = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let options = || SpawnOptions::new().hibernate();
+    let a = bus
+        .spawn_with::<Meeting>(arrived.clone(), options())
+        .unwrap();
+    let b = bus
+        .spawn_with::<Meeting>(arrived.clone(), options())
+        .unwrap();
+    let (first, second) = tokio::join!(a.ask(Meet), b.ask(Meet));
+    assert!(
+        first.unwrap() && second.unwrap(),
+        "the two never ran together"
+    );
+    // Idle again: the driver's task is the bus's only one (a helper ends with its queue).
+    let start = std::time::Instant::now();
+    while tasks() > 1 && start.elapsed() < Duration::from_secs(20) {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(tasks(), 1, "no helper outlives the burst");
+    bus.shutdown(Duration::from_secs(5)).await;
+}

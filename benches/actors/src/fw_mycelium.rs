@@ -248,7 +248,7 @@ pub struct Mycelium {
     name: &'static str,
     /// Buses built with `metrics(true)`, the recorder installed.
     metrics: bool,
-    /// Actors spawned with `SpawnOptions::hibernate` (w2, w3).
+    /// Actors spawned with `SpawnOptions::hibernate` (w2, w3, w4).
     hibernate: bool,
     only: &'static [&'static str],
     /// Why the other workloads are skipped.
@@ -274,14 +274,15 @@ pub const MYCELIUM_METRICS: Mycelium = Mycelium {
 };
 
 /// Mycelium's actors spawned with `SpawnOptions::hibernate`, which hold no task while they
-/// have no mail: w3 (idle memory), and w2, where every ask wakes the actor (the cost of a
-/// wake: no direct call, a queue hop, a task's future made and dropped).
+/// have no mail: w3 (idle memory); w2, where every ask wakes the actor (the cost of a wake:
+/// no direct call, a queue hop, a task's future made and dropped); and w4, where every batch
+/// wakes all the subscribers at once.
 pub const MYCELIUM_HIBERNATING: Mycelium = Mycelium {
     name: "mycelium-hibernating",
     metrics: false,
     hibernate: true,
-    only: &["w2", "w3"],
-    why: "hibernation variant measured on w2 (the cost of a wake) and w3 only",
+    only: &["w2", "w3", "w4"],
+    why: "hibernation variant measured on w2 (the cost of a wake), w3 and w4 only",
 };
 
 impl Mycelium {
@@ -321,7 +322,7 @@ impl crate::framework::Framework for Mycelium {
     }
 
     fn w4(&self, rt: Rt, n: u64) -> crate::w4::W4Result {
-        crate::w4::mycelium::run(rt, n)
+        crate::w4::mycelium::run(rt, n, self.hibernate)
     }
 
     fn w5(&self, n: usize) -> W5Result {

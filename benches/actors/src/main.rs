@@ -9,9 +9,9 @@
 //! `mycelium-metrics` (never run unless named) is Mycelium on a bus built with
 //! `metrics(true)`, with the Prometheus recorder installed in the process: the cost of the
 //! metrics, read as its ratio to `mycelium` in the same run (w1, w2 and w13 only).
-//! `mycelium-hibernating` (never run unless named) spawns the actors of w3 and w2 with
+//! `mycelium-hibernating` (never run unless named) spawns the actors of w2, w3 and w4 with
 //! `SpawnOptions::hibernate`: actors that hold no task while they have no mail (w3: their
-//! memory; w2: every ask wakes one).
+//! memory; w2: every ask wakes one; w4: every batch wakes all the subscribers).
 //!
 //! Prints one line per workload, framework and variant:
 //! `<workload> <framework> rt=<ct|mt> <key>=<value> ...`, then a ratio summary. The full mode

@@ -68,7 +68,9 @@ pub mod mycelium {
         }
     }
 
-    pub fn run(rt: Rt, n: u64) -> W4Result {
+    /// `hibernate`: the subscribers are spawned with `SpawnOptions::hibernate`, so every
+    /// batch wakes each of them (the fan-out of a burst to sleeping actors).
+    pub fn run(rt: Rt, n: u64, hibernate: bool) -> W4Result {
         run_tokio(rt, async move {
             let bus = Bus::builder()
                 .mailbox(MailboxConfig::Bounded(MAILBOX_CAPACITY))
@@ -77,7 +79,12 @@ pub mod mycelium {
             let mut subs = Vec::with_capacity(SUBSCRIBERS);
             let mut subscriptions = Vec::with_capacity(SUBSCRIBERS);
             for _ in 0..SUBSCRIBERS {
-                let s = bus.spawn::<Sub>(());
+                let s = if hibernate {
+                    bus.spawn_with::<Sub>((), ::mycelium::actors::SpawnOptions::new().hibernate())
+                        .expect("spawn")
+                } else {
+                    bus.spawn::<Sub>(())
+                };
                 subscriptions.push(
                     bus.subscribe_actor::<Sub, u64>(&s, "w4.fanout", SubscribeOptions::new())
                         .expect("subscribe"),
