@@ -206,13 +206,7 @@ pub enum BusError {
 /// that a name from a peer or a file cannot break the message's line or drive a terminal.
 fn shown(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
+    mycelium_codec::text::escape_controls(text.chars(), &mut out);
     out
 }
 

@@ -61,6 +61,7 @@ mod wire_type;
 
 pub mod reader;
 pub mod serde_array;
+pub mod text;
 pub mod writer;
 
 pub use error::{DecodeError, FrameError, LengthBound};

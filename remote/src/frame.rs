@@ -354,13 +354,7 @@ pub(crate) fn peer_text(payload: &[u8]) -> String {
     let text = String::from_utf8_lossy(payload);
     let mut out = String::with_capacity(text.len().min(PEER_TEXT_MAX));
     let mut chars = text.chars();
-    for c in chars.by_ref().take(PEER_TEXT_MAX) {
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
+    mycelium_codec::text::escape_controls(chars.by_ref().take(PEER_TEXT_MAX), &mut out);
     let rest = chars.count();
     if rest > 0 {
         out.push_str(&format!(" ... ({rest} more characters)"));
