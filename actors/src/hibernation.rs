@@ -6,8 +6,7 @@
 //! its mailbox is empty, its state, context and the little of its runner that must outlive
 //! the task are moved into a [`Sleeper`], a small allocation that is also the waker the
 //! mailbox holds. The next message or signal wakes the sleeper, which hands the actor's life
-//! to its bus's [`Driver`]: one task per bus that runs woken actors in turn (with helpers on
-//! the other workers of a multi-thread runtime while a burst lasts). An actor whose
+//! to its bus's [`Driver`]: one task per bus that runs woken actors in turn. An actor whose
 //! work finishes at once (its handlers do not wait) goes back to sleep from there and never
 //! becomes a task; one whose handler waits (a timer, an ask, its supervisor's decision) is
 //! moved into a task of its own for as long as it waits, then sleeps again.
@@ -249,17 +248,11 @@ impl<A: Actor> Job for LifeJob<A> {
 
 /// One bus's runner of woken hibernating actors: a queue, and a task that empties it,
 /// started with the driver (by the bus's first hibernating actor) and ended when its bus is
-/// dropped (`DriverCell`). On a multi-thread runtime, a sleeper pushed while that task is
-/// running an actor starts a helper, up to one per other worker, which runs actors from the
-/// same queue and ends when it is empty: a burst of wake-ups is served in parallel, and an
-/// idle bus keeps one task.
+/// dropped (`DriverCell`).
 pub(crate) struct Driver {
     state: Mutex<DriverState>,
     ready: Notify,
     handle: Handle,
-    /// Helpers at most: the runtime's workers less the driver's own task (none on a
-    /// current-thread runtime, so a virtual-time bus stays deterministic).
-    max_helpers: usize,
 }
 
 /// Where a bus keeps its driver: made by the first hibernating actor, retired with the bus.
@@ -291,10 +284,6 @@ struct DriverState {
     closed: bool,
     /// The bus was dropped: the task ends.
     retired: bool,
-    /// The driver's task waits for a sleeper (and no push has notified it yet).
-    waiting: bool,
-    /// Helpers running.
-    helpers: usize,
 }
 
 /// How many actors the driver runs before it lets other tasks of its runtime run.
@@ -304,12 +293,10 @@ impl Driver {
     /// A driver and its task, on `handle`. On a runtime that has shut down the task's
     /// future is dropped unpolled, and with it the guard, which closes the driver.
     pub(crate) fn new(handle: Handle) -> Arc<Driver> {
-        let max_helpers = handle.metrics().num_workers().saturating_sub(1);
         let driver = Arc::new(Driver {
             state: Mutex::new(DriverState::default()),
             ready: Notify::new(),
             handle,
-            max_helpers,
         });
         driver.handle.spawn(drive(Closing(driver.clone())));
         driver
@@ -328,16 +315,8 @@ impl Driver {
             return;
         }
         state.queue.push_back(sleeper);
-        if std::mem::take(&mut state.waiting) {
-            drop(state);
-            self.ready.notify_one();
-        } else if state.helpers < self.max_helpers {
-            state.helpers += 1;
-            drop(state);
-            self.handle.spawn(help(self.clone()));
-        }
-        // Otherwise every task of the driver is running an actor: one takes this sleeper
-        // when it is done.
+        drop(state);
+        self.ready.notify_one();
     }
 
     /// The next sleeper, waiting for one; `None` once the bus is gone (the task then ends).
@@ -351,21 +330,10 @@ impl Driver {
                 if state.retired {
                     return None;
                 }
-                state.waiting = true;
             }
             // A push (or the retirement) after the check above leaves a permit: not missed.
             self.ready.notified().await;
         }
-    }
-
-    /// A helper's next sleeper; `None` (and the helper counted out) once the queue is empty.
-    fn next_for_helper(&self) -> Option<Arc<dyn Queued>> {
-        let mut state = self.state();
-        let next = state.queue.pop_front();
-        if next.is_none() {
-            state.helpers -= 1;
-        }
-        next
     }
 }
 
@@ -393,50 +361,36 @@ async fn drive(closing: Closing) {
     let driver = &closing.0;
     let mut turns = 0u32;
     while let Some(sleeper) = driver.next().await {
-        run_one(driver, sleeper, &mut turns).await;
-    }
-}
-
-/// A helper of the driver's task: runs queued sleepers until the queue is empty.
-async fn help(driver: Arc<Driver>) {
-    let mut turns = 0u32;
-    while let Some(sleeper) = driver.next_for_helper() {
-        run_one(&driver, sleeper, &mut turns).await;
-    }
-}
-
-/// Runs one woken actor until it sleeps, stops, or waits (then in a task of its own); after
-/// every [`TURNS_PER_YIELD`] of them, lets the runtime's other tasks run.
-async fn run_one(driver: &Driver, sleeper: Arc<dyn Queued>, turns: &mut u32) {
-    let Some(mut job) = sleeper.take_job() else {
-        return;
-    };
-    drop(sleeper);
-    if job.killed() {
-        drop_quietly(job);
-        return;
-    }
-    let polled = std::future::poll_fn(|cx| {
-        Poll::Ready(std::panic::catch_unwind(AssertUnwindSafe(|| job.poll(cx))))
-    })
-    .await;
-    match polled {
-        Ok(Poll::Ready(())) => drop_quietly(job),
-        Ok(Poll::Pending) => job.into_task(&driver.handle),
-        Err(_) => {
-            // Handlers' panics are caught where they run; this is one outside them (a
-            // state's `Drop`). The actor is dropped, and so finalised as killed.
-            tracing::error!(
-                target: "mycelium::actor",
-                "a hibernating actor panicked outside its handlers; it is stopped as killed"
-            );
+        let Some(mut job) = sleeper.take_job() else {
+            continue;
+        };
+        drop(sleeper);
+        if job.killed() {
             drop_quietly(job);
+            continue;
         }
-    }
-    *turns += 1;
-    if *turns == TURNS_PER_YIELD {
-        *turns = 0;
-        tokio::task::yield_now().await;
+        let polled = std::future::poll_fn(|cx| {
+            Poll::Ready(std::panic::catch_unwind(AssertUnwindSafe(|| job.poll(cx))))
+        })
+        .await;
+        match polled {
+            Ok(Poll::Ready(())) => drop_quietly(job),
+            Ok(Poll::Pending) => job.into_task(&driver.handle),
+            Err(_) => {
+                // Handlers' panics are caught where they run; this is one outside them (a
+                // state's `Drop`). The actor is dropped, and so finalised as killed.
+                tracing::error!(
+                    target: "mycelium::actor",
+                    "a hibernating actor panicked outside its handlers; it is stopped as killed"
+                );
+                drop_quietly(job);
+            }
+        }
+        turns += 1;
+        if turns == TURNS_PER_YIELD {
+            turns = 0;
+            tokio::task::yield_now().await;
+        }
     }
 }
 
