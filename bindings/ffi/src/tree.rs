@@ -190,7 +190,6 @@ pub unsafe extern "C" fn myc_tree_add_foreign(
 /// # Safety
 /// As `myc_tree_add_foreign`.
 #[no_mangle]
-#[allow(clippy::too_many_arguments)]
 pub unsafe extern "C" fn myc_tree_add_foreign_with(
     tree: *mut MycTree,
     name: *const c_char,

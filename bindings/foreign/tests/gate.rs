@@ -82,6 +82,30 @@ fn handle(actor: &ForeignRef<Logging>, body: &[u8]) -> Direct<Option<ForeignMess
     actor.try_direct(move |foreign, state| foreign.handle(state, m))
 }
 
+/// `foreign` as the child `model` of a one-for-one tree with a short backoff (hibernating
+/// or not), and its gated ref; the tree's ref keeps it running.
+async fn supervised_model(
+    bus: &Bus,
+    foreign: &Arc<Logging>,
+    hibernate: bool,
+) -> (mycelium_supervisor::SupervisorRef, ForeignRef<Logging>) {
+    let (spec, gate) = gated_child_spec("model", foreign.clone(), ());
+    let spec = if hibernate { spec.hibernate() } else { spec };
+    let tree = Supervisor::builder(RestartStrategy::OneForOne)
+        .backoff(Backoff::exponential(
+            Duration::from_millis(1),
+            2.0,
+            Duration::from_millis(10),
+        ))
+        .child(spec)
+        .spawn(bus)
+        .await
+        .unwrap();
+    let model = ForeignRef::from_actor_ref(tree.child::<ForeignActor<Logging>>("model").unwrap())
+        .with_gate(gate);
+    (tree, model)
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -149,20 +173,7 @@ fn a_failed_direct_call_fails_the_actor_which_restarts_in_place() {
     runtime().block_on(async {
         let bus = Bus::new();
         let (foreign, _entered, _release) = logging();
-        let (spec, gate) = gated_child_spec("model", foreign.clone(), ());
-        let tree = Supervisor::builder(RestartStrategy::OneForOne)
-            .backoff(Backoff::exponential(
-                Duration::from_millis(1),
-                2.0,
-                Duration::from_millis(10),
-            ))
-            .child(spec)
-            .spawn(&bus)
-            .await
-            .unwrap();
-        let model =
-            ForeignRef::from_actor_ref(tree.child::<ForeignActor<Logging>>("model").unwrap())
-                .with_gate(gate);
+        let (_tree, model) = supervised_model(&bus, &foreign, false).await;
         assert!(matches!(handle(&model, b"a"), Direct::Done(Some(_))));
         match handle(&model, b"boom") {
             Direct::Failed(ForeignAskError::Failed { failure }) => {
@@ -294,20 +305,7 @@ fn a_hibernating_foreign_actor_holds_no_task_takes_direct_calls_and_restarts_in_
             assert_eq!(actor.ask(msg(b"a"), None).await.unwrap().body, b"a");
             idle.push(actor);
         }
-        let (spec, gate) = gated_child_spec("model", foreign.clone(), ());
-        let tree = Supervisor::builder(RestartStrategy::OneForOne)
-            .backoff(Backoff::exponential(
-                Duration::from_millis(1),
-                2.0,
-                Duration::from_millis(10),
-            ))
-            .child(spec.hibernate())
-            .spawn(&bus)
-            .await
-            .unwrap();
-        let model =
-            ForeignRef::from_actor_ref(tree.child::<ForeignActor<Logging>>("model").unwrap())
-                .with_gate(gate);
+        let (_tree, model) = supervised_model(&bus, &foreign, true).await;
         // The state lives behind the gate, not in a task: direct calls go on while it sleeps.
         assert!(matches!(handle(&model, b"a"), Direct::Done(Some(_))));
         assert_eq!(model.ask(msg(b"b"), None).await.unwrap().body, b"a,b");
