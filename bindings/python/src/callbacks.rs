@@ -10,8 +10,12 @@
 //! [`EXITING`], like any failing handler), a wait inside a running call raises `BusClosed`
 //! so a handler blocked on the bus returns, and the hook waits, without the GIL, until every
 //! running call has returned. `atexit` hooks run while the interpreter is still whole.
+//!
+//! An `async def` handler runs to its end on its thread's own event loop ([`thread_loop`]),
+//! which lives as long as the thread: a Python `threading.local` cannot hold it, since a
+//! runtime thread's Python thread state, and all it holds, ends with each call.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -40,6 +44,43 @@ static IDLE: Condvar = Condvar::new();
 thread_local! {
     /// True on a thread while it runs a call through [`attach`].
     static IN_CALL: Cell<bool> = const { Cell::new(false) };
+    /// This thread's event loop for `async def` callbacks, once it has run one.
+    static EVENT_LOOP: RefCell<Option<EventLoop>> = const { RefCell::new(None) };
+}
+
+/// An asyncio event loop, closed when its thread ends (or it is replaced).
+struct EventLoop(Py<PyAny>);
+
+impl Drop for EventLoop {
+    fn drop(&mut self) {
+        // Once the interpreter is exiting the loop is left as it is: the process ends.
+        let _ = attach(|py| {
+            if let Err(e) = self.0.call_method0(py, "close") {
+                e.print(py);
+            }
+        });
+    }
+}
+
+/// The calling thread's event loop, made at its first call (again if a handler closed it):
+/// `async def` handlers, `on_start` and `on_stop` run to their end on it. It is closed when
+/// the thread ends, so a runtime's pool thread makes one loop in its life, not one per call.
+#[pyfunction]
+pub(crate) fn thread_loop(py: Python<'_>) -> PyResult<Py<PyAny>> {
+    EVENT_LOOP.with(|slot| {
+        if let Some(current) = slot.borrow().as_ref() {
+            if !current.0.call_method0(py, "is_closed")?.is_truthy(py)? {
+                return Ok(current.0.clone_ref(py));
+            }
+        }
+        let made = py
+            .import("asyncio")?
+            .call_method0("new_event_loop")?
+            .unbind();
+        let old = slot.replace(Some(EventLoop(made.clone_ref(py))));
+        drop(old);
+        Ok(made)
+    })
 }
 
 fn calls() -> MutexGuard<'static, Calls> {

@@ -28,6 +28,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<actor_ref::Subscription>()?;
     m.add_class::<node::Node>()?;
     m.add_function(wrap_pyfunction!(callbacks::close_callbacks, m)?)?;
+    m.add_function(wrap_pyfunction!(callbacks::thread_loop, m)?)?;
     m.add_function(wrap_pyfunction!(codec::encode, m)?)?;
     m.add_function(wrap_pyfunction!(codec::decode, m)?)?;
     m.add_function(wrap_pyfunction!(sweep::run_sweep, m)?)?;

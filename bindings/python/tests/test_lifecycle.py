@@ -76,6 +76,38 @@ def test_async_handlers_and_async_on_start(bus):
     assert slow.ask(hb(1)).seq == 101
 
 
+def test_async_handlers_share_their_threads_event_loops_which_close_with_the_threads():
+    import gc
+    import threading
+    import time
+
+    seen = []
+
+    class Async(mycelium.Actor):
+        @mycelium.handler(Heartbeat)
+        async def ping(self, msg):
+            await asyncio.sleep(0)
+            seen.append((threading.get_ident(), asyncio.get_running_loop()))
+            return msg
+
+    b = mycelium.Bus()
+    actor = b.spawn(Async)
+    for i in range(50):
+        actor.ask(hb(i), timeout=10)
+    b.shutdown()
+    threads = {t for t, _ in seen}
+    loops = {id(lp): lp for _, lp in seen}
+    # One loop per thread for its life (held here, so no id is reused), not one per call.
+    assert len(seen) == 50 and len(loops) <= len(threads), (len(loops), len(threads))
+    # The runtime goes with the bus; each pool thread closes its loop as it ends.
+    del b
+    gc.collect()
+    deadline = time.monotonic() + 20
+    while not all(lp.is_closed() for lp in loops.values()):
+        assert time.monotonic() < deadline, "an event loop outlived its thread"
+        time.sleep(0.01)
+
+
 def test_awaitable_tell_and_ask_from_asyncio(bus):
     echo = bus.spawn(Echo)
 
@@ -105,8 +137,9 @@ def test_awaitables_settle_once_the_bus_is_gone():
     ref = b.ref("c")
     assert ref.ask(hb(1)).seq >= 0
     # The last reference: the native bus and its runtime go with it.
-    del b
-    gc.collect()
+    with pytest.warns(ResourceWarning, match="dropped without shutdown"):
+        del b
+        gc.collect()
     with pytest.raises(mycelium.ActorStopped):
         ref.ask(hb(1))
 
@@ -118,6 +151,64 @@ def test_awaitables_settle_once_the_bus_is_gone():
             await asyncio.wait_for(ref.tell_async(hb(2)), 10)
 
     asyncio.run(main())
+
+
+def test_a_bus_dropped_while_python_actors_run_is_collected():
+    import gc
+    import weakref
+
+    log = []
+    b = mycelium.Bus()
+    actor = b.spawn(Recording, log)
+    inside = b.spawn(Echo)
+    # Every path from an actor back to its bus: `self.bus`, and a subscription of its own.
+    assert actor.ask(hb(1)).seq == 1
+    sub = b.spawn(Subscriber)
+    assert sub.ask(hb(0)).seq == 0
+    alive = weakref.ref(b)
+    with pytest.warns(ResourceWarning, match="dropped without shutdown"):
+        del b
+        gc.collect()
+    assert alive() is None, "the actors' hosts still hold the bus"
+    # The runtime ended with it, and the actors with the runtime (without their on_stop).
+    for ref in (actor, inside, sub):
+        with pytest.raises(mycelium.ActorStopped):
+            ref.ask(hb(2))
+        assert not ref.is_alive()
+    assert log == ["start", "got 1"]
+
+
+class Subscriber(mycelium.Actor):
+    """Holds a subscription and publishes through `self.bus` when asked."""
+
+    def on_start(self, args):
+        self.subscribe(Heartbeat, "test.*")
+
+    @mycelium.handler(Heartbeat)
+    def ping(self, msg):
+        if msg.sender == "test":
+            self.publish(hb(msg.seq, sender="published"), "test.echo")
+        return msg
+
+
+def test_an_actor_whose_bus_is_gone_is_told_so():
+    import gc
+
+    class Keeper(mycelium.Actor):
+        """Keeps itself reachable after its bus is dropped."""
+
+        def on_start(self, kept):
+            kept.append(self)
+
+    kept = []
+    b = mycelium.Bus()
+    b.spawn(Keeper, kept)
+    assert kept[0].bus is b
+    with pytest.warns(ResourceWarning):
+        del b
+        gc.collect()
+    with pytest.raises(mycelium.BusClosed, match="Keeper has been dropped"):
+        kept[0].bus
 
 
 def test_named_service_reaches_a_python_actor(bus):

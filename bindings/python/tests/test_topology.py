@@ -80,7 +80,14 @@ def node_b(tmp_path, topology):
     )
     try:
         line = child.stdout.readline()
-        assert line.split() == ["count", "5"], (line, child.stderr)
+        if line.split() != ["count", "5"]:
+            child.stdin.close()
+            try:
+                _, err = child.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                _, err = child.communicate()
+            pytest.fail(f"node b did not come up: it printed {line!r}; its stderr:\n{err}")
         yield child
     finally:
         child.stdin.close()
@@ -90,6 +97,8 @@ def node_b(tmp_path, topology):
             if child.poll() is None:
                 child.kill()
                 child.wait()
+            child.stdout.close()
+            child.stderr.close()
 
 
 def test_two_processes_reach_each_others_services_through_a_topology(tmp_path, monkeypatch):

@@ -80,7 +80,9 @@ class Actor:
     backoff; refs stay valid."""
 
     ref: ActorRef
-    bus: Bus
+    @property
+    def bus(self) -> Bus:
+        """This actor's bus, held weakly: `BusClosed` once the program has dropped it."""
     def on_start(self, args: Any) -> Any: ...
     def on_stop(self, reason: str) -> Any: ...
     def subscribe(
@@ -185,7 +187,9 @@ class Bus:
     """An isolated bus with its own runtime; real time, or virtual time (a paused clock
     that jumps to the next timer whenever every actor waits). On virtual time the clock
     stands still while a Python handler runs, so no timeout or shutdown deadline passes
-    during one: a handler must not wait for something only a deadline would end."""
+    during one: a handler must not wait for something only a deadline would end. A bus
+    dropped without `shutdown()` is collected even while its actors run: they end without
+    `on_stop`, and a `ResourceWarning` says so."""
 
     def __init__(self, *, virtual_time: bool = False, seed: int = 0, workers: int = 2) -> None: ...
     def __enter__(self) -> Bus: ...

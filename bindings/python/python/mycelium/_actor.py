@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import inspect
-import threading
+import weakref
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from . import _native
@@ -46,7 +45,20 @@ class Actor:
     """
 
     ref: "ActorRef"
-    bus: "Bus"
+    _mycelium_bus: "weakref.ref[Bus]"
+
+    @property
+    def bus(self) -> "Bus":
+        """This actor's bus. An actor holds its bus weakly, so that a bus the program no
+        longer holds is collected, and its runtime ends, even while its actors run; from then
+        on this raises `BusClosed`."""
+        bus = self._mycelium_bus()
+        if bus is None:
+            raise _native.BusClosed(
+                f"the bus of {type(self).__name__} has been dropped: keep a reference to the "
+                "Bus (or use it as a context manager) for as long as its actors work"
+            )
+        return bus
 
     def on_start(self, args: Any) -> Any:
         """Called at the start of every incarnation with the spawn arguments."""
@@ -101,16 +113,10 @@ class Actor:
         return table
 
 
-_local = threading.local()
-
-
 def _run(awaitable: Any) -> Any:
-    """Runs an `async def` handler to completion on this host thread's own event loop."""
-    loop = getattr(_local, "loop", None)
-    if loop is None or loop.is_closed():
-        loop = asyncio.new_event_loop()
-        _local.loop = loop
-    return loop.run_until_complete(awaitable)
+    """Runs an `async def` handler to completion on this thread's own event loop (one per
+    thread, for the thread's life: see `_native.thread_loop`)."""
+    return _native.thread_loop().run_until_complete(awaitable)
 
 
 class _Host:
@@ -119,18 +125,21 @@ class _Host:
 
     __slots__ = ("cls", "bus", "table")
 
+    # `bus` is a weak reference: the extension holds every host, so a strong one would keep
+    # the bus, and with it its runtime and actors, alive after the program dropped it.
+
     def __init__(self, cls: type[Actor], bus: "Bus") -> None:
         if not (isinstance(cls, type) and issubclass(cls, Actor)):
             raise TypeError(f"an actor is a subclass of mycelium.Actor, got {cls!r}")
         self.cls = cls
-        self.bus = bus
+        self.bus = weakref.ref(bus)
         self.table = cls._mycelium_table()
 
     def start(self, args: Any, native_ref: "_native.ActorRef") -> Actor:
         from ._bus import ActorRef
 
         actor = self.cls()
-        actor.bus = self.bus
+        actor._mycelium_bus = self.bus
         actor.ref = ActorRef(native_ref, self.table)
         actor._mycelium_subscriptions = []
         started = actor.on_start(args)

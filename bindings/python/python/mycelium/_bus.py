@@ -273,7 +273,9 @@ class Bus:
     `Bus()` runs in real time; `Bus(virtual_time=True)` on a paused clock that jumps to the
     next timer whenever every actor waits (backtests, tests of timeouts and backoffs). Use it
     as a context manager, or call `shutdown()`; Ctrl-C during `run_forever()` or any wait
-    shuts it down cleanly."""
+    shuts it down cleanly. A bus the program drops without `shutdown()` is collected even
+    while its actors run (they hold it weakly): its runtime ends, its actors end without their
+    `on_stop`, and a `ResourceWarning` says so."""
 
     def __init__(self, *, virtual_time: bool = False, seed: int = 0, workers: int = 2) -> None:
         self._native = _native.Bus(virtual_time, seed, workers)
@@ -284,6 +286,23 @@ class Bus:
     def __exit__(self, *exc: Any) -> None:
         if not self._native.is_stopped():
             self._native.shutdown(5.0)
+
+    def __del__(self) -> None:
+        # Collected while running: the runtime ends with the native bus, and its actors with
+        # it, without their `on_stop`. Said as Python says it of an unclosed file.
+        native = getattr(self, "_native", None)
+        try:
+            if native is not None and not native.is_stopped():
+                import warnings
+
+                warnings.warn(
+                    "a Bus was dropped without shutdown(): its actors ended without on_stop; "
+                    "use the Bus as a context manager or call shutdown()",
+                    ResourceWarning,
+                    stacklevel=2,
+                )
+        except Exception:
+            pass  # the interpreter is exiting: nothing left to tell
 
     @property
     def virtual_time(self) -> bool:

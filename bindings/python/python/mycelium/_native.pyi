@@ -1,5 +1,6 @@
 """The extension module under `mycelium`: use the `mycelium` package's API instead."""
 
+import asyncio
 from typing import Any, Callable
 
 class MyceliumError(Exception): ...
@@ -130,6 +131,10 @@ class Node:
 def close_callbacks() -> None:
     """The package's `atexit` hook: no Python callback starts from a bus runtime's threads any
     more, and this waits until the running ones have returned."""
+
+def thread_loop() -> asyncio.AbstractEventLoop:
+    """The calling thread's asyncio event loop for `async def` callbacks: made at its first
+    call, closed when the thread ends."""
 
 def encode(message: Any) -> bytes:
     """The body of a generated contract message or struct, as its `encode()` writes it."""
