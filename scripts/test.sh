@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-step() { printf '\n== %s\n' "$*"; }
+step() { printf '\n== %s (at %ds)\n' "$*" "$SECONDS"; }
 
 if ! command -v cargo >/dev/null 2>&1; then
     echo "error: cargo is not installed; install a Rust toolchain (https://rustup.rs) first" >&2
