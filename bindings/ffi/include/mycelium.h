@@ -262,6 +262,11 @@ enum MycStatus myc_bus_shutdown(const struct MycBus *bus, uint64_t timeout_ms);
 // Shuts the bus down (5 s deadline) if it still runs, and frees it. Actor handles of this
 // bus stay valid to free, and report the actors stopped.
 //
+// A callback still running at the deadline is not stopped (C code cannot be preempted): it
+// goes on, on its pool thread, after this returns, its result discarded, and its actor's
+// `free_user_data` runs once it has returned. A program that must know when the last
+// callback has returned waits for the `free_user_data` calls of its actors.
+//
 // # Safety
 // `bus` is null or a live handle, not used again.
 enum MycStatus myc_bus_free(struct MycBus *bus);

@@ -144,3 +144,103 @@ fn a_refused_tree_child_releases_user_data_once_on_every_path() {
         assert_eq!(kept.load(Ordering::SeqCst), 1);
     }
 }
+
+/// What a blocking `handle` callback shares with its test: whether it has begun, whether it
+/// may return, and how many times `free_user_data` ran.
+#[derive(Default)]
+struct Stuck {
+    state: std::sync::Mutex<(bool, bool)>,
+    changed: std::sync::Condvar,
+    freed: AtomicUsize,
+}
+
+impl Stuck {
+    fn wait_until(&self, what: &str, done: impl Fn(&(bool, bool)) -> bool) {
+        let guard = self.state.lock().unwrap();
+        let (_guard, timed_out) = self
+            .changed
+            .wait_timeout_while(guard, std::time::Duration::from_secs(20), |s| !done(s))
+            .unwrap();
+        assert!(!timed_out.timed_out(), "{what} did not happen within 20 s");
+    }
+}
+
+unsafe extern "C" fn handle_until_released(
+    user: *mut c_void,
+    _state: *mut c_void,
+    _type_id: u16,
+    _body: *const u8,
+    _len: usize,
+    _call: *mut MycCall,
+) -> i32 {
+    // SAFETY: the test passes a `Stuck` that outlives every callback as user_data.
+    let stuck = unsafe { &*(user as *const Stuck) };
+    stuck.state.lock().unwrap().0 = true;
+    stuck.changed.notify_all();
+    stuck.wait_until("the release of the handler", |s| s.1);
+    0
+}
+
+unsafe extern "C" fn free_stuck(user: *mut c_void) {
+    // SAFETY: as above.
+    let stuck = unsafe { &*(user as *const Stuck) };
+    stuck.freed.fetch_add(1, Ordering::SeqCst);
+    stuck.changed.notify_all();
+}
+
+#[test]
+fn a_callback_the_shutdown_could_not_stop_outlives_the_bus_and_then_releases_user_data() {
+    let stuck = Stuck::default();
+    let cb = MycActorCallbacks {
+        user_data: &stuck as *const Stuck as *mut c_void,
+        start: Some(start_ok),
+        handle: Some(handle_until_released),
+        stop: None,
+        free_user_data: Some(free_stuck),
+    };
+    unsafe {
+        let mut bus = null_mut();
+        assert_eq!(myc_bus_new(false, 1, &mut bus), MycStatus::Ok);
+        let mut actor = null_mut();
+        assert_eq!(
+            myc_actor_spawn(bus, &cb, null(), 0, &mut actor),
+            MycStatus::Ok
+        );
+        assert_eq!(myc_actor_tell(actor, 900, null(), 0), MycStatus::Ok);
+        stuck.wait_until("the handler's start", |s| s.0);
+        // The deadline passes with the callback inside C code: the actor is killed, the bus
+        // freed, and the callback still runs.
+        assert_eq!(myc_bus_shutdown(bus, 10), MycStatus::Ok);
+        assert_eq!(myc_bus_free(bus), MycStatus::Ok);
+        assert_eq!(
+            stuck.freed.load(Ordering::SeqCst),
+            0,
+            "user_data freed under a callback"
+        );
+        // The killed actor counts as stopped once the runtime has dropped its task (its
+        // worker does so as the runtime ends), while its callback still runs.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let mut alive = true;
+            assert_eq!(myc_actor_is_alive(actor, &mut alive), MycStatus::Ok);
+            if !alive {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the killed actor stays alive"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        assert_eq!(
+            stuck.freed.load(Ordering::SeqCst),
+            0,
+            "user_data freed under a callback"
+        );
+        // Once it returns, `free_user_data` runs once; freeing the handle waits for it.
+        stuck.state.lock().unwrap().1 = true;
+        stuck.changed.notify_all();
+        assert_eq!(myc_actor_free(actor), MycStatus::Ok);
+        assert_eq!(stuck.freed.load(Ordering::SeqCst), 1);
+    }
+}

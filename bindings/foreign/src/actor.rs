@@ -350,6 +350,42 @@ impl<F: Foreign> Handler<ForeignCall> for ForeignActor<F> {
 }
 
 impl<F: Foreign> Drop for ForeignActor<F> {
+    /// Reached with the state still in the gate only when the task was killed (a shutdown's
+    /// deadline, the runtime's end): `on_stop` has taken it otherwise. The kill drops the task
+    /// on a runtime worker, which must neither wait for the state's lock (a callback the kill
+    /// could not stop holds it until it returns) nor run `abandon` (foreign code never runs
+    /// on a worker): both go to the blocking pool.
+    fn drop(&mut self) {
+        if let Some(slot) = self.gate.try_lock() {
+            let ours = matches!(
+                &*slot,
+                Slot::Running { incarnation, .. } | Slot::Failed { incarnation, .. }
+                    if *incarnation == self.incarnation
+            );
+            if !ours {
+                return;
+            }
+        }
+        let release = Release {
+            gate: self.gate.clone(),
+            incarnation: self.incarnation,
+        };
+        match tokio::runtime::Handle::try_current() {
+            // A pool that is shutting down drops the closure unrun: `release` then runs where
+            // it is dropped.
+            Ok(runtime) => drop(runtime.spawn_blocking(move || drop(release))),
+            Err(_) => drop(release),
+        }
+    }
+}
+
+/// Abandons the state of a killed incarnation when dropped, once its lock is free.
+struct Release<F: Foreign> {
+    gate: ForeignGate<F>,
+    incarnation: u64,
+}
+
+impl<F: Foreign> Drop for Release<F> {
     fn drop(&mut self) {
         if let Some(state) = self.gate.take(self.incarnation) {
             self.gate.inner.foreign.abandon(state);

@@ -40,7 +40,8 @@ pub trait Foreign: Send + Sync + 'static {
     fn stop(&self, state: Self::State, reason: &StopReason);
 
     /// Releases the state of an actor whose task was killed before `stop` could run. Runs on
-    /// whichever thread drops the actor; by default it drops the state.
+    /// the runtime's blocking pool once no callback holds the state (on the thread that drops
+    /// the actor only when the runtime has ended); by default it drops the state.
     fn abandon(&self, state: Self::State) {
         drop(state);
     }

@@ -19,6 +19,8 @@ struct Logging {
     entered: Mutex<mpsc::Sender<()>>,
     release: Mutex<mpsc::Receiver<()>>,
     threads: Mutex<Vec<ThreadId>>,
+    /// The threads `abandon` ran on.
+    abandoned: Mutex<Vec<ThreadId>>,
 }
 
 fn logging() -> (Arc<Logging>, mpsc::Receiver<()>, mpsc::Sender<()>) {
@@ -29,6 +31,7 @@ fn logging() -> (Arc<Logging>, mpsc::Receiver<()>, mpsc::Sender<()>) {
         entered: Mutex::new(entered_tx),
         release: Mutex::new(release_rx),
         threads: Mutex::new(Vec::new()),
+        abandoned: Mutex::new(Vec::new()),
     });
     (foreign, entered_rx, release_tx)
 }
@@ -67,6 +70,13 @@ impl Foreign for Logging {
     }
 
     fn stop(&self, _log: Vec<Vec<u8>>, _reason: &StopReason) {}
+
+    fn abandon(&self, _log: Vec<Vec<u8>>) {
+        self.abandoned
+            .lock()
+            .unwrap()
+            .push(std::thread::current().id());
+    }
 }
 
 fn msg(body: &[u8]) -> ForeignMessage {
@@ -253,6 +263,60 @@ impl Foreign for Releasing {
     }
 
     fn stop(&self, _: (), _reason: &StopReason) {}
+}
+
+#[test]
+fn a_kill_during_a_handler_holds_no_worker_and_abandons_the_state_off_the_workers_after_it() {
+    // One worker: if the kill waited for the handler there, nothing else would run.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let within = Duration::from_secs(20);
+    let (tx, done) = mpsc::channel();
+    let (foreign, entered, release) = logging();
+    let bus = rt.block_on(async { Bus::new() });
+    let actor = rt
+        .block_on(spawn(&bus, foreign.clone(), (), SpawnOptions::new()))
+        .unwrap();
+    let worker = rt.block_on(rt.spawn(async { std::thread::current().id() }));
+    actor.try_tell(msg(b"wait")).unwrap();
+    entered.recv_timeout(within).expect("the handler started");
+    // The deadline passes with the handler inside foreign code: the actor is killed.
+    let shutdown = bus.clone();
+    rt.spawn(async move {
+        let report = shutdown.shutdown(Duration::from_millis(10)).await;
+        tx.send(report.killed.len()).unwrap();
+    });
+    assert_eq!(done.recv_timeout(within).expect("the shutdown returned"), 1);
+    let (tx, stopped) = mpsc::channel();
+    let waiting = actor.clone();
+    rt.spawn(async move {
+        waiting.wait_for_stop().await;
+        tx.send(()).unwrap();
+    });
+    stopped
+        .recv_timeout(within)
+        .expect("the killed actor counts as stopped while its handler still runs");
+    assert!(foreign.abandoned.lock().unwrap().is_empty());
+    // Once the handler returns, the state is abandoned once, on the blocking pool.
+    release.send(()).unwrap();
+    let deadline = std::time::Instant::now() + within;
+    while foreign.abandoned.lock().unwrap().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the state was never abandoned"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let abandoned = foreign.abandoned.lock().unwrap().clone();
+    assert_eq!(abandoned.len(), 1);
+    assert_ne!(
+        abandoned[0],
+        worker.unwrap(),
+        "abandon ran on the runtime's worker"
+    );
 }
 
 #[test]
