@@ -213,11 +213,17 @@ impl<F: Foreign> Actor for ForeignActor<F> {
             .as_ref()
             .and_then(|r| r.lock().unwrap_or_else(|e| e.into_inner()).take());
         let gate = spec.gate.clone();
-        let started = on_host(move || spec.foreign.start(&spec.args, &gated)).await;
         let direct = !ctx.bus().clock().is_virtual();
         let _ = gate.inner.clock.set(ctx.bus().clock().clone());
-        // Installed before the spawner hears of the start: its first ask may go direct.
-        let started = started.map(|state| gate.install(state, direct));
+        // Installed before the spawner hears of the start (its first ask may go direct), on
+        // the pool: installing waits for the state's lock, which a callback of a killed
+        // incarnation may still hold, and abandons a state left there.
+        let installing = gate.clone();
+        let started = on_host(move || {
+            let state = spec.foreign.start(&spec.args, &gated)?;
+            Ok(installing.install(state, direct))
+        })
+        .await;
         if let Some(report) = report {
             let _ = report.send(started.as_ref().map(|_| ()).map_err(|e| e.clone()));
         }

@@ -320,6 +320,101 @@ fn a_kill_during_a_handler_holds_no_worker_and_abandons_the_state_off_the_worker
 }
 
 #[test]
+fn a_restart_after_a_kill_during_a_handler_holds_no_worker_while_the_handler_runs() {
+    // One worker, as above. `model` is killed at once (one-for-all, `Immediate`) when `b`
+    // fails, while its handler still runs; its new incarnation waits for that handler off
+    // the worker, so `b`, restarted first, answers meanwhile.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let within = Duration::from_secs(20);
+    let (model_foreign, entered, release) = logging();
+    let (b_foreign, _b_entered, _b_release) = logging();
+    let bus = rt.block_on(async { Bus::new() });
+    let (model_spec, model_gate) = gated_child_spec("model", model_foreign.clone(), ());
+    let (b_spec, b_gate) = gated_child_spec("b", b_foreign.clone(), ());
+    let tree = rt
+        .block_on(
+            Supervisor::builder(RestartStrategy::OneForAll)
+                .backoff(Backoff::exponential(
+                    Duration::from_millis(1),
+                    2.0,
+                    Duration::from_millis(10),
+                ))
+                .child(b_spec)
+                .child(model_spec.shutdown(mycelium_supervisor::Shutdown::Immediate))
+                .spawn(&bus),
+        )
+        .unwrap();
+    let gated = |name: &str, gate| {
+        ForeignRef::from_actor_ref(tree.child::<ForeignActor<Logging>>(name).unwrap())
+            .with_gate(gate)
+    };
+    let model = gated("model", model_gate);
+    let b = gated("b", b_gate);
+    model.try_tell(msg(b"wait")).unwrap();
+    entered.recv_timeout(within).expect("the handler started");
+    b.try_tell(msg(b"boom")).unwrap();
+    // The new incarnation's start callback has run (on the pool); what follows it, putting
+    // the state in the gate, waits for the old handler. Meanwhile `b` (restarted in place:
+    // its ref stays valid) answers a hundred asks, which a worker waiting there could not.
+    let deadline = std::time::Instant::now() + within;
+    while model_foreign.starts.load(Ordering::SeqCst) < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "model was not restarted"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let (tx, answered) = mpsc::channel();
+    let asking = b.clone();
+    rt.spawn(async move {
+        let mut n = 0;
+        while n < 100 {
+            if asking.ask(msg(b"after"), None).await.is_ok() {
+                n += 1;
+            } else {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+        tx.send(n).unwrap();
+    });
+    assert_eq!(
+        answered
+            .recv_timeout(within)
+            .expect("b answered while model's handler ran"),
+        100
+    );
+    release.send(()).unwrap();
+    // The new incarnation starts with a fresh state once the old handler is done: a killed
+    // child is spawned anew, so its ref is the tree's new one (`model` stays dead).
+    let (tx, replied) = mpsc::channel();
+    rt.spawn(async move {
+        loop {
+            let Some(now) = tree.child::<ForeignActor<Logging>>("model") else {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                continue;
+            };
+            match ForeignRef::from_actor_ref(now)
+                .ask(msg(b"fresh"), None)
+                .await
+            {
+                Ok(reply) => break tx.send(reply.body).unwrap(),
+                Err(_) => tokio::time::sleep(Duration::from_millis(1)).await,
+            }
+        }
+    });
+    assert_eq!(
+        replied.recv_timeout(within).expect("model answered"),
+        b"fresh"
+    );
+    assert!(!model.is_alive());
+    assert_eq!(model_foreign.abandoned.lock().unwrap().len(), 1);
+}
+
+#[test]
 fn refs_kept_after_the_stop_do_not_keep_the_callbacks() {
     runtime().block_on(async {
         let bus = Bus::new();
