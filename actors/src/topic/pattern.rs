@@ -1,7 +1,10 @@
 //! Topic names and subscription patterns.
 //!
 //! A **topic name** is one or more dot-separated segments, such as `md.quote.AAPL`. A segment
-//! is not empty and holds no `.`, no `*`, no whitespace and no control character.
+//! is not empty and holds no `.`, no `*`, no whitespace and no control character, and is not
+//! `>`, `#` or `+` alone: those are other systems' wildcards (NATS, MQTT), which would match
+//! only themselves here, so a pattern such as `md.>` is refused rather than silently
+//! matching nothing.
 //!
 //! A **pattern** is either
 //! - a topic name, which matches exactly that name;
@@ -83,6 +86,11 @@ fn check_name(name: &str) -> Result<(), &'static str> {
         if segment.contains('*') {
             return Err("`*` is not allowed in a topic name");
         }
+        if matches!(segment, ">" | "#" | "+") {
+            return Err(
+                "a `>`, `#` or `+` segment is another system's wildcard, not one here: `prefix.*` matches every topic under `prefix`",
+            );
+        }
         for c in segment.chars() {
             if c.is_whitespace() {
                 return Err("it contains whitespace");
@@ -153,6 +161,20 @@ mod tests {
         }
         assert!(validate_name("md.quote.AAPL").is_ok());
         assert!(validate_name("x").is_ok());
+    }
+
+    #[test]
+    fn other_systems_wildcards_are_refused_and_point_to_ours() {
+        for bad in ["md.>", "md.#", "md.quote.+", ">", "#", "+", "md.>.x"] {
+            let err = Pattern::parse(bad).expect_err(bad).to_string();
+            assert!(err.contains("`prefix.*` matches every topic"), "{err}");
+            assert!(validate_name(bad).is_err(), "{bad:?} accepted as a name");
+        }
+        // Inside a segment they are ordinary characters.
+        for good in ["fx.EUR>USD", "tag.#1", "a+b"] {
+            assert!(validate_name(good).is_ok(), "{good:?}");
+            assert!(p(good).matches(good));
+        }
     }
 
     fn segment() -> impl Strategy<Value = String> {

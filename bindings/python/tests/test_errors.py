@@ -127,16 +127,19 @@ def test_a_topic_or_pattern_that_breaks_the_grammar_is_a_value_error(bus):
 
     class Subscriber(mycelium.Actor):
         def on_start(self, args):
-            try:
-                self.subscribe(Heartbeat, "sys.*.x")
-            except ValueError as e:
-                started.append(str(e))
+            for pattern in ("sys.*.x", "sys.>"):
+                try:
+                    self.subscribe(Heartbeat, pattern)
+                except ValueError as e:
+                    started.append(str(e))
 
         @mycelium.handler(Heartbeat)
         def seen(self, msg):
             return None
 
     bus.spawn(Subscriber)
-    assert len(started) == 1 and "may only stand alone as the last segment" in started[0], started
+    assert len(started) == 2 and "may only stand alone as the last segment" in started[0], started
+    # Another system's wildcard is refused with a pointer to this one.
+    assert "`prefix.*` matches every topic" in started[1], started
     # The bus is unharmed: a valid publish still reaches nobody (no subscriber), no error.
     assert bus.publish(hb(), "sys.heartbeat") == 0
