@@ -60,8 +60,9 @@
 //! # Names and patterns
 //!
 //! A **topic name** is one or more dot-separated segments, such as `md.quote.AAPL`; a segment
-//! is not empty and holds no `.`, no `*`, no whitespace and no control character. A **pattern** is a name (matches
-//! exactly that name), a name followed by `.*` (`md.quote.*` matches `md.quote.AAPL` and
+//! is not empty, holds no `.`, no `*`, no whitespace and no control character, and is not
+//! `>`, `#` or `+` alone (other systems' wildcards, refused rather than matched literally).
+//! A **pattern** is a name (matches exactly that name), a name followed by `.*` (`md.quote.*` matches `md.quote.AAPL` and
 //! `md.quote.AAPL.bid`, but not `md.quote`), or `*` alone (every name).
 //!
 //! # Overflow policies
