@@ -161,6 +161,8 @@ if [ "$(leftovers)" != "$before" ]; then
 fi
 echo "-- examples/python_strategy.py"
 "$venv/bin/python" examples/python_strategy.py > /dev/null
+echo "-- bindings/python/bench/compare.py --quick"
+"$venv/bin/python" bindings/python/bench/compare.py --quick > /dev/null
 
 step "OCaml actors: dune build, dune test and dune install in bindings/ocaml"
 if ! command -v dune >/dev/null 2>&1 || ! command -v ocamlopt >/dev/null 2>&1; then

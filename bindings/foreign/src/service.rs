@@ -159,11 +159,18 @@ impl<F: Foreign> ForeignRef<F> {
             gate.done();
             return Direct::Busy;
         };
+        // Not once the actor counts as stopped: a kill marks it so before its task lets go
+        // of the state, and a call must not run after the stop is visible.
         let Slot::Running { state, .. } = &mut *slot else {
             drop(slot);
             gate.done();
             return Direct::Busy;
         };
+        if !self.actor.is_alive() {
+            drop(slot);
+            gate.done();
+            return Direct::Busy;
+        }
         let foreign = inner.foreign.clone();
         let result = catch_unwind(AssertUnwindSafe(|| call(&foreign, state)))
             .unwrap_or_else(|payload| Err(panic_text(payload)));

@@ -5,6 +5,8 @@
 Prints one line per workload and framework:
 
     w10 <framework> p50_ns=.. p99_ns=..   ask round trip to a Python actor, int -> int + 1
+                                          (mycelium-async: an `async def` handler; -mailbox:
+                                          with a timeout, so through the mailbox)
     w11 <framework> msgs_per_sec=..       tells from Python to a counter actor
 
 For mycelium the w10 actor is a Python actor and the w11 counter a Rust actor (the built-in
@@ -39,14 +41,20 @@ class Plus1(mycelium.Actor):
         return Heartbeat(ts_ns=0, seq=hb.seq + 1, sender="")
 
 
-def mycelium_w10(n: int, warmup: int) -> list[int]:
+class AsyncPlus1(mycelium.Actor):
+    @mycelium.handler(Heartbeat)
+    async def plus1(self, hb: Heartbeat) -> Heartbeat:
+        return Heartbeat(ts_ns=0, seq=hb.seq + 1, sender="")
+
+
+def mycelium_w10(n: int, warmup: int, actor_class=Plus1, timeout: float | None = None) -> list[int]:
     with mycelium.Bus() as bus:
-        actor = bus.spawn(Plus1)
+        actor = bus.spawn(actor_class)
         samples = []
         for i in range(warmup + n):
             msg = Heartbeat(ts_ns=0, seq=i, sender="")
             t0 = time.perf_counter_ns()
-            reply = actor.ask(msg)
+            reply = actor.ask(msg, timeout)
             t1 = time.perf_counter_ns()
             assert reply.seq == i + 1
             if i >= warmup:
@@ -184,7 +192,14 @@ def main() -> None:
     except ImportError:
         have_pykka = False
 
-    w10 = [("mycelium", mycelium_w10), ("asyncio", asyncio_w10)]
+    w10 = [
+        ("mycelium", mycelium_w10),
+        # The same ask to an `async def` handler: run on the asking thread's event loop, and
+        # (a timeout sends any ask through the mailbox) on a pool thread's.
+        ("mycelium-async", lambda n, w: mycelium_w10(n, w, AsyncPlus1)),
+        ("mycelium-async-mailbox", lambda n, w: mycelium_w10(n, w, AsyncPlus1, 60.0)),
+        ("asyncio", asyncio_w10),
+    ]
     w11 = [("mycelium", mycelium_w11), ("asyncio", asyncio_w11)]
     if have_pykka:
         w10.insert(1, ("pykka", pykka_w10))

@@ -244,10 +244,12 @@ fn direct<'py>(
     let Some(gate) = actor.gate() else {
         return Ok(Err(body));
     };
-    // An `async def` handler runs on the host's own event loop, never on a caller's thread
-    // (which may be running a loop of its own).
+    // An `async def` handler runs to its end on this thread's event loop (`thread_loop`),
+    // unless this thread is running a loop of its own, inside which no other loop can run:
+    // then it goes through the mailbox, to a pool thread's loop.
     match gate.foreign().table.get(&type_id) {
         Some(entry) if !entry.is_async => {}
+        Some(_) if running_loop(py)?.is_none() => {}
         _ => return Ok(Err(body)),
     }
     let msg = ForeignMessage { type_id, body };
@@ -270,6 +272,12 @@ fn direct<'py>(
         Direct::Failed(e) => Err(interrupted.unwrap_or_else(|| errors::ask(e))),
         Direct::Busy => Ok(Err(msg.body)),
     }
+}
+
+/// The event loop running on this thread, if any.
+fn running_loop(py: Python<'_>) -> PyResult<Option<Bound<'_, PyAny>>> {
+    let running = py.import("asyncio")?.call_method0("_get_running_loop")?;
+    Ok((!running.is_none()).then_some(running))
 }
 
 fn reply(py: Python<'_>, (type_id, body): (u16, Vec<u8>)) -> (u16, Py<PyBytes>) {

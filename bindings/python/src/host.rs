@@ -14,7 +14,8 @@ use crate::codec::{self, Plan};
 use crate::errors::MessageTypeError;
 
 /// One handler of an actor class: the message class's codec, the method, and whether it is
-/// `async def` (run by the host's event loop, never directly on a caller's thread).
+/// `async def` (run on the calling thread's event loop: never called directly from a thread
+/// that is running a loop).
 pub(crate) struct Entry {
     pub(crate) plan: Arc<Plan>,
     method: Py<PyString>,

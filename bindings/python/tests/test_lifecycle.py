@@ -108,6 +108,41 @@ def test_async_handlers_share_their_threads_event_loops_which_close_with_the_thr
         time.sleep(0.01)
 
 
+def test_an_ask_of_an_idle_actor_runs_its_async_handler_here_unless_a_loop_runs_here(bus):
+    import threading
+
+    ran_on = []
+
+    class Async(mycelium.Actor):
+        @mycelium.handler(Heartbeat)
+        async def ping(self, msg):
+            await asyncio.sleep(0)
+            ran_on.append(threading.get_ident())
+            return hb(msg.seq + 1)
+
+    actor = bus.spawn(Async)
+    # No loop runs on this thread: the handler runs here, on this thread's own loop.
+    assert actor.ask(hb(1)).seq == 2
+    assert ran_on == [threading.get_ident()]
+
+    async def inside_a_loop():
+        # This thread runs a loop: no other can run here, so the mailbox takes the ask.
+        return actor.ask(hb(2))
+
+    assert asyncio.run(inside_a_loop()).seq == 3
+    assert ran_on[1] != threading.get_ident()
+    # A failure there is the actor's failure, raised here.
+    class Failing(mycelium.Actor):
+        @mycelium.handler(Heartbeat)
+        async def ping(self, msg):
+            await asyncio.sleep(0)
+            raise ValueError("async boom")
+
+    failing = bus.spawn(Failing)
+    with pytest.raises(mycelium.ActorFailed, match="async boom"):
+        failing.ask(hb(1))
+
+
 def test_awaitable_tell_and_ask_from_asyncio(bus):
     echo = bus.spawn(Echo)
 
@@ -155,6 +190,7 @@ def test_awaitables_settle_once_the_bus_is_gone():
 
 def test_a_bus_dropped_while_python_actors_run_is_collected():
     import gc
+    import time
     import weakref
 
     log = []
@@ -170,11 +206,15 @@ def test_a_bus_dropped_while_python_actors_run_is_collected():
         del b
         gc.collect()
     assert alive() is None, "the actors' hosts still hold the bus"
-    # The runtime ended with it, and the actors with the runtime (without their on_stop).
+    # The runtime ends with it, in the background, and the actors with the runtime (without
+    # their on_stop); once one counts as stopped, nothing reaches its handler.
+    deadline = time.monotonic() + 20
     for ref in (actor, inside, sub):
+        while ref.is_alive():
+            assert time.monotonic() < deadline, f"{ref!r} outlived its runtime"
+            time.sleep(0.001)
         with pytest.raises(mycelium.ActorStopped):
-            ref.ask(hb(2))
-        assert not ref.is_alive()
+            ref.ask(hb(2, sender="after"))
     assert log == ["start", "got 1"]
 
 

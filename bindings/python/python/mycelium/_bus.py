@@ -115,9 +115,10 @@ class ActorRef:
         Raises `ActorFailed` if the handler fails, `AskTimeout`, `ActorStopped`.
 
         Without a timeout, when the target is a Python actor with nothing queued and nothing
-        running (and a plain `def` handler, on a real-time bus), its handler runs right here,
-        on the calling thread, with no thread hand-off; otherwise the ask goes through its
-        mailbox and this thread waits without the GIL."""
+        running (on a real-time bus), its handler runs right here, on the calling thread, with
+        no thread hand-off (an `async def` one on this thread's own event loop, unless an event
+        loop is running on this thread); otherwise the ask goes through its mailbox and this
+        thread waits without the GIL."""
         self._check(message)
         return self._native.ask_msg(message, timeout)
 
@@ -274,8 +275,8 @@ class Bus:
     next timer whenever every actor waits (backtests, tests of timeouts and backoffs). Use it
     as a context manager, or call `shutdown()`; Ctrl-C during `run_forever()` or any wait
     shuts it down cleanly. A bus the program drops without `shutdown()` is collected even
-    while its actors run (they hold it weakly): its runtime ends, its actors end without their
-    `on_stop`, and a `ResourceWarning` says so."""
+    while its actors run (they hold it weakly): its runtime ends in the background, its actors
+    end without their `on_stop`, and a `ResourceWarning` says so."""
 
     def __init__(self, *, virtual_time: bool = False, seed: int = 0, workers: int = 2) -> None:
         self._native = _native.Bus(virtual_time, seed, workers)
