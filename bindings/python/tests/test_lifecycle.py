@@ -143,6 +143,33 @@ def test_an_ask_of_an_idle_actor_runs_its_async_handler_here_unless_a_loop_runs_
         failing.ask(hb(1))
 
 
+def test_an_interrupted_async_handler_leaves_nothing_in_its_threads_loop(bus):
+    import signal
+
+    log = []
+
+    class Sleeper(mycelium.Actor):
+        @mycelium.handler(Heartbeat)
+        async def ping(self, msg):
+            if msg.seq == 1:
+                # Ctrl-C while the handler awaits, on this (the main) thread.
+                asyncio.get_running_loop().call_later(0.01, signal.raise_signal, signal.SIGINT)
+            try:
+                await asyncio.sleep(0.05)
+            except asyncio.CancelledError:
+                log.append(f"cancelled {msg.seq}")
+                raise
+            log.append(f"finished {msg.seq}")
+            return msg
+
+    with pytest.raises(KeyboardInterrupt):
+        bus.spawn(Sleeper).ask(hb(1))
+    assert log == ["cancelled 1"]
+    # The next handler on this thread's loop runs alone: the first does not come back.
+    assert bus.spawn(Sleeper).ask(hb(2)).seq == 2
+    assert log == ["cancelled 1", "finished 2"]
+
+
 def test_awaitable_tell_and_ask_from_asyncio(bus):
     echo = bus.spawn(Echo)
 

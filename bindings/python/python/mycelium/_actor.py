@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import weakref
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
@@ -115,8 +116,22 @@ class Actor:
 
 def _run(awaitable: Any) -> Any:
     """Runs an `async def` handler to completion on this thread's own event loop (one per
-    thread, for the thread's life: see `_native.thread_loop`)."""
-    return _native.thread_loop().run_until_complete(awaitable)
+    thread, for the thread's life: see `_native.thread_loop`).
+
+    The loop outlives the call, so nothing of it may be left in the loop: if the wait is
+    interrupted (Ctrl-C while it awaits, on the main thread), the handler's task is
+    cancelled and run to its end before the interruption goes on, as `asyncio.run` does."""
+    loop = _native.thread_loop()
+    task = asyncio.ensure_future(awaitable, loop=loop)
+    try:
+        return loop.run_until_complete(task)
+    finally:
+        if not task.done():
+            task.cancel()
+            try:
+                loop.run_until_complete(task)
+            except BaseException:
+                pass  # the cancellation, or the handler's own error while cancelled
 
 
 class _Host:
