@@ -336,16 +336,20 @@ pub enum Refusal {
     Tls,
     /// Too many handshakes were running: closed at once (`turned_away`).
     TurnedAway,
+    /// The peer closed the connection before a byte of it came: a probe of whether the node
+    /// listens, a health check, a port scan (`silent`). Logged at debug level only.
+    Silent,
 }
 
 impl Refusal {
-    const ALL: [Refusal; 6] = [
+    const ALL: [Refusal; 7] = [
         Refusal::Auth,
         Refusal::Node,
         Refusal::Schema,
         Refusal::Handshake,
         Refusal::Tls,
         Refusal::TurnedAway,
+        Refusal::Silent,
     ];
 
     /// The `reason` label.
@@ -357,6 +361,7 @@ impl Refusal {
             Refusal::Handshake => "handshake",
             Refusal::Tls => "tls",
             Refusal::TurnedAway => "turned_away",
+            Refusal::Silent => "silent",
         }
     }
 }
@@ -365,7 +370,7 @@ impl Refusal {
 /// call is a no-op when the bus does not record metrics.
 #[derive(Clone, Debug)]
 pub struct ListenerMetrics {
-    inner: Option<Arc<[Counter; 6]>>,
+    inner: Option<Arc<[Counter; Refusal::ALL.len()]>>,
 }
 
 impl ListenerMetrics {

@@ -271,10 +271,17 @@ pub(crate) fn accept(
                     },
                 };
                 let first = (&clock, handshake_timeout);
-                if let Err((why, reason)) = accepted(stream, &peer_addr, &me, &resolve, first).await
-                {
-                    metrics.refused(why);
-                    tracing::warn!(target: "mycelium::remote", peer = %peer_addr, %reason, "incoming connection refused");
+                match accepted(stream, &peer_addr, &me, &resolve, first).await {
+                    Ok(()) => {}
+                    // A probe or a health check is no one's problem.
+                    Err((why @ Refusal::Silent, reason)) => {
+                        metrics.refused(why);
+                        tracing::debug!(target: "mycelium::remote", peer = %peer_addr, %reason, "incoming connection closed");
+                    }
+                    Err((why, reason)) => {
+                        metrics.refused(why);
+                        tracing::warn!(target: "mycelium::remote", peer = %peer_addr, %reason, "incoming connection refused");
+                    }
                 }
                 drop(permit);
             });
@@ -357,6 +364,7 @@ async fn accepted(
                 HandshakeError::AuthFailed { .. } => Refusal::Auth,
                 HandshakeError::UnexpectedNode { .. } => Refusal::Node,
                 HandshakeError::SchemaMismatch { .. } => Refusal::Schema,
+                HandshakeError::Silent { .. } => Refusal::Silent,
                 _ => Refusal::Handshake,
             };
             return Err((why, e.to_string()));

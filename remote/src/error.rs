@@ -104,6 +104,13 @@ pub enum SecretError {
 /// Why a handshake did not establish a link. Nothing from the peer reached an actor.
 #[derive(Debug, thiserror::Error)]
 pub enum HandshakeError {
+    /// The peer closed the connection, or reset it, before a byte of it came: a probe of
+    /// whether the node listens, a health check, a port scan.
+    #[error("peer {peer} closed the connection before sending anything")]
+    Silent {
+        /// The peer's address.
+        peer: String,
+    },
     /// The socket failed.
     #[error("i/o error during handshake with {peer}: {source}")]
     Io {

@@ -153,6 +153,35 @@ async fn refusal_or<S: AsyncRead + Unpin>(
     e
 }
 
+/// The error of the first read of a handshake: a peer that closed the connection before a
+/// single byte came is [`HandshakeError::Silent`].
+fn first_read_err(peer: &str, reader: &FrameReader, e: ReadError) -> HandshakeError {
+    let silent = !reader.received_any()
+        && match &e {
+            ReadError::Eof { .. } => true,
+            ReadError::Io(e) => closed_under_us(e),
+            ReadError::Wire(_) => false,
+        };
+    if silent {
+        HandshakeError::Silent {
+            peer: peer.to_owned(),
+        }
+    } else {
+        read_err(peer, e)
+    }
+}
+
+/// The socket error of a peer that closed or reset the connection (not, say, a TLS alert,
+/// which says why).
+fn closed_under_us(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::BrokenPipe
+            | std::io::ErrorKind::ConnectionReset
+            | std::io::ErrorKind::ConnectionAborted
+    )
+}
+
 fn transcript(node: &str, hello: &[u8]) -> Vec<u8> {
     let mut t = Vec::with_capacity(2 + node.len() + hello.len());
     t.push(node.len() as u8);
@@ -244,7 +273,17 @@ pub async fn authenticate<S: AsyncRead + AsyncWrite + Unpin>(
     let mut spec = FrameSpec::control(Kind::Hello);
     spec.name = &me.node;
     if let Err(e) = send(stream, peer, spec, &hello).await {
-        return Err(refusal_or(stream, reader, peer, e).await);
+        // A peer gone before a byte of it came, with no refusal to read, said nothing.
+        return Err(match refusal_or(stream, reader, peer, e).await {
+            HandshakeError::Io { source, .. }
+                if !reader.received_any() && closed_under_us(&source) =>
+            {
+                HandshakeError::Silent {
+                    peer: peer.to_owned(),
+                }
+            }
+            other => other,
+        });
     }
     let my_hello = transcript(&me.node, &hello);
 
@@ -253,10 +292,10 @@ pub async fn authenticate<S: AsyncRead + AsyncWrite + Unpin>(
         reason,
     };
     let (their_hello_bytes, their, their_node) = {
-        let f = reader
-            .read_frame(stream)
-            .await
-            .map_err(|e| read_err(peer, e))?;
+        let f = match reader.read_frame(stream).await {
+            Ok(f) => f,
+            Err(e) => return Err(first_read_err(peer, reader, e)),
+        };
         if f.kind != Kind::Hello {
             return Err(protocol(format!("expected a hello, got {:?}", f.kind)));
         }

@@ -35,6 +35,8 @@ pub struct FrameReader {
     end: usize,
     consumed: usize,
     max_body: u32,
+    /// A byte has come.
+    received: bool,
 }
 
 impl FrameReader {
@@ -46,6 +48,7 @@ impl FrameReader {
             end: 0,
             consumed: 0,
             max_body,
+            received: false,
         }
     }
 
@@ -124,7 +127,13 @@ impl FrameReader {
             });
         }
         self.end += n;
+        self.received = true;
         Ok(())
+    }
+
+    /// True once any byte has come (a peer that closes before is silent).
+    pub fn received_any(&self) -> bool {
+        self.received
     }
 
     /// Reads until a whole frame is buffered and returns it.

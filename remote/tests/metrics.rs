@@ -265,12 +265,29 @@ async fn connections_refused_before_the_handshake_are_counted_by_reason() {
         1.0,
         "the idle ones are still in theirs"
     );
-    for other in ["auth", "node", "schema", "tls"] {
+    for other in ["auth", "node", "schema", "tls", "silent"] {
         assert_eq!(
             seen.get(&format!("{}{{reason={other}}}", names::LINK_REFUSED)),
             0.0
         );
     }
+    // Closed without a word, the idle ones are silent, not failed handshakes; so is the
+    // probe of a second process that tries to listen on the node's socket path.
+    let silent = format!("{}{{reason=silent}}", names::LINK_REFUSED);
     drop(idle);
+    seen.until(&snapshotter, |s| {
+        s.get(&silent) == mycelium_remote::MAX_HANDSHAKES as f64
+    })
+    .await;
+    let taken = mycelium_remote::transport::Listener::bind(&at).await;
+    assert!(
+        taken.is_err(),
+        "a second listener on a live node's socket path"
+    );
+    seen.until(&snapshotter, |s| {
+        s.get(&silent) == (mycelium_remote::MAX_HANDSHAKES + 1) as f64
+    })
+    .await;
+    assert_eq!(seen.get(&handshake), 1.0);
     a.shutdown();
 }
