@@ -265,14 +265,20 @@ impl Foreign for Releasing {
     fn stop(&self, _: (), _reason: &StopReason) {}
 }
 
-#[test]
-fn a_kill_during_a_handler_holds_no_worker_and_abandons_the_state_off_the_workers_after_it() {
-    // One worker: if the kill waited for the handler there, nothing else would run.
-    let rt = tokio::runtime::Builder::new_multi_thread()
+/// A runtime of one worker: a test that something holds no worker sees everything stop
+/// when it does.
+fn one_worker() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
-        .expect("runtime");
+        .expect("runtime")
+}
+
+#[test]
+fn a_kill_during_a_handler_holds_no_worker_and_abandons_the_state_off_the_workers_after_it() {
+    // One worker: if the kill waited for the handler there, nothing else would run.
+    let rt = one_worker();
     let within = Duration::from_secs(20);
     let (tx, done) = mpsc::channel();
     let (foreign, entered, release) = logging();
@@ -324,11 +330,7 @@ fn a_restart_after_a_kill_during_a_handler_holds_no_worker_while_the_handler_run
     // One worker, as above. `model` is killed at once (one-for-all, `Immediate`) when `b`
     // fails, while its handler still runs; its new incarnation waits for that handler off
     // the worker, so `b`, restarted first, answers meanwhile.
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = one_worker();
     let within = Duration::from_secs(20);
     let (model_foreign, entered, release) = logging();
     let (b_foreign, _b_entered, _b_release) = logging();
