@@ -95,6 +95,14 @@ impl<A: Actor> ActorRef<A> {
         self.shared.stop_reason().is_none()
     }
 
+    /// True once the actor's mailbox is closed: it is ending (a kill, its last stop) or has
+    /// stopped for good, so nothing sent from now on is handled. Closed before
+    /// [`is_alive`](Self::is_alive) turns false; one atomic load, where `is_alive` takes a
+    /// lock.
+    pub fn is_closed(&self) -> bool {
+        self.shared.mailbox.is_closed()
+    }
+
     /// Why it stopped, once it has.
     pub fn stop_reason(&self) -> Option<StopReason> {
         self.shared.stop_reason()

@@ -156,30 +156,33 @@ async fn refusal_or<S: AsyncRead + Unpin>(
 /// The error of the first read of a handshake: a peer that closed the connection before a
 /// single byte came is [`HandshakeError::Silent`].
 fn first_read_err(peer: &str, reader: &FrameReader, e: ReadError) -> HandshakeError {
-    let silent = !reader.received_any()
-        && match &e {
-            ReadError::Eof { .. } => true,
-            ReadError::Io(e) => closed_under_us(e),
-            ReadError::Wire(_) => false,
-        };
-    if silent {
-        HandshakeError::Silent {
+    match e {
+        ReadError::Eof { .. } if !reader.received_any() => HandshakeError::Silent {
             peer: peer.to_owned(),
-        }
-    } else {
-        read_err(peer, e)
+        },
+        other => silenced(peer, reader, read_err(peer, other)),
     }
 }
 
-/// The socket error of a peer that closed or reset the connection (not, say, a TLS alert,
-/// which says why).
-fn closed_under_us(e: &std::io::Error) -> bool {
-    matches!(
-        e.kind(),
-        std::io::ErrorKind::BrokenPipe
-            | std::io::ErrorKind::ConnectionReset
-            | std::io::ErrorKind::ConnectionAborted
-    )
+/// `e`, or [`HandshakeError::Silent`] when it is the socket error of a peer that closed or
+/// reset the connection before a byte of it came (not, say, a TLS alert, which says why).
+fn silenced(peer: &str, reader: &FrameReader, e: HandshakeError) -> HandshakeError {
+    match e {
+        HandshakeError::Io { source, .. }
+            if !reader.received_any()
+                && matches!(
+                    source.kind(),
+                    std::io::ErrorKind::BrokenPipe
+                        | std::io::ErrorKind::ConnectionReset
+                        | std::io::ErrorKind::ConnectionAborted
+                ) =>
+        {
+            HandshakeError::Silent {
+                peer: peer.to_owned(),
+            }
+        }
+        other => other,
+    }
 }
 
 fn transcript(node: &str, hello: &[u8]) -> Vec<u8> {
@@ -274,16 +277,8 @@ pub async fn authenticate<S: AsyncRead + AsyncWrite + Unpin>(
     spec.name = &me.node;
     if let Err(e) = send(stream, peer, spec, &hello).await {
         // A peer gone before a byte of it came, with no refusal to read, said nothing.
-        return Err(match refusal_or(stream, reader, peer, e).await {
-            HandshakeError::Io { source, .. }
-                if !reader.received_any() && closed_under_us(&source) =>
-            {
-                HandshakeError::Silent {
-                    peer: peer.to_owned(),
-                }
-            }
-            other => other,
-        });
+        let e = refusal_or(stream, reader, peer, e).await;
+        return Err(silenced(peer, reader, e));
     }
     let my_hello = transcript(&me.node, &hello);
 

@@ -362,15 +362,12 @@ impl<F: Foreign> Drop for ForeignActor<F> {
     /// could not stop holds it until it returns) nor run `abandon` (foreign code never runs
     /// on a worker): both go to the blocking pool.
     fn drop(&mut self) {
-        if let Some(slot) = self.gate.try_lock() {
-            let ours = matches!(
-                &*slot,
-                Slot::Running { incarnation, .. } | Slot::Failed { incarnation, .. }
-                    if *incarnation == self.incarnation
-            );
-            if !ours {
-                return;
-            }
+        if self
+            .gate
+            .try_lock()
+            .is_some_and(|slot| !slot.holds(self.incarnation))
+        {
+            return;
         }
         let release = Release {
             gate: self.gate.clone(),

@@ -42,6 +42,17 @@ pub(crate) enum Slot<S> {
     },
 }
 
+impl<S> Slot<S> {
+    /// True while it holds the state of `incarnation` (running or failed).
+    pub(crate) fn holds(&self, incarnation: u64) -> bool {
+        matches!(
+            self,
+            Slot::Running { incarnation: n, .. } | Slot::Failed { incarnation: n, .. }
+                if *n == incarnation
+        )
+    }
+}
+
 pub(crate) struct GateInner<F: Foreign> {
     pub(crate) foreign: Arc<F>,
     pub(crate) pending: AtomicUsize,
@@ -123,10 +134,8 @@ impl<F: Foreign> ForeignGate<F> {
     /// Takes the state of `incarnation` out, if it is still there.
     pub(crate) fn take(&self, incarnation: u64) -> Option<F::State> {
         let mut slot = self.lock();
-        match &*slot {
-            Slot::Running { incarnation: n, .. } | Slot::Failed { incarnation: n, .. }
-                if *n == incarnation => {}
-            _ => return None,
+        if !slot.holds(incarnation) {
+            return None;
         }
         match std::mem::replace(&mut *slot, Slot::Empty) {
             Slot::Running { state, .. } | Slot::Failed { state, .. } => Some(state),

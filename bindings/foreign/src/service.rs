@@ -159,14 +159,14 @@ impl<F: Foreign> ForeignRef<F> {
             gate.done();
             return Direct::Busy;
         };
-        // Not once the actor counts as stopped: a kill marks it so before its task lets go
-        // of the state, and a call must not run after the stop is visible.
         let Slot::Running { state, .. } = &mut *slot else {
             drop(slot);
             gate.done();
             return Direct::Busy;
         };
-        if !self.actor.is_alive() {
+        // Not once the actor is ending: a kill closes its mailbox (and marks it stopped)
+        // before its task lets go of the state, and no call may run after that is visible.
+        if self.actor.is_closed() {
             drop(slot);
             gate.done();
             return Direct::Busy;

@@ -117,8 +117,12 @@ async fn supervised_model(
 }
 
 fn runtime() -> tokio::runtime::Runtime {
+    runtime_of(2)
+}
+
+fn runtime_of(workers: usize) -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(workers)
         .enable_all()
         .build()
         .expect("runtime")
@@ -268,11 +272,7 @@ impl Foreign for Releasing {
 /// A runtime of one worker: a test that something holds no worker sees everything stop
 /// when it does.
 fn one_worker() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("runtime")
+    runtime_of(1)
 }
 
 #[test]

@@ -249,7 +249,7 @@ fn direct<'py>(
     // then it goes through the mailbox, to a pool thread's loop.
     match gate.foreign().table.get(&type_id) {
         Some(entry) if !entry.is_async => {}
-        Some(_) if running_loop(py)?.is_none() => {}
+        Some(_) if !loop_running(py)? => {}
         _ => return Ok(Err(body)),
     }
     let msg = ForeignMessage { type_id, body };
@@ -274,10 +274,12 @@ fn direct<'py>(
     }
 }
 
-/// The event loop running on this thread, if any.
-fn running_loop(py: Python<'_>) -> PyResult<Option<Bound<'_, PyAny>>> {
-    let running = py.import("asyncio")?.call_method0("_get_running_loop")?;
-    Ok((!running.is_none()).then_some(running))
+/// True if an event loop is running on this thread.
+fn loop_running(py: Python<'_>) -> PyResult<bool> {
+    Ok(!py
+        .import("asyncio")?
+        .call_method0("_get_running_loop")?
+        .is_none())
 }
 
 fn reply(py: Python<'_>, (type_id, body): (u16, Vec<u8>)) -> (u16, Py<PyBytes>) {

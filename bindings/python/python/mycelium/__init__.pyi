@@ -111,8 +111,8 @@ class ActorRef:
     def ask(self, message: Message, timeout: float | None = None) -> Message:
         """The handler's reply. Without a timeout, an idle Python actor (nothing queued,
         nothing running, a real-time bus) runs its handler on the calling thread (an
-        `async def` one only if no event loop runs on that thread); otherwise the ask goes through its mailbox and the caller waits
-        without the GIL. Raises `ActorFailed`, `AskTimeout`, `ActorStopped`."""
+        `async def` one only if no event loop runs on that thread); otherwise the ask goes
+        through its mailbox and the caller waits without the GIL. Raises `ActorFailed`, `AskTimeout`, `ActorStopped`."""
     def tell_async(self, message: Message) -> Awaitable[None]: ...
     def ask_async(self, message: Message, timeout: float | None = None) -> Awaitable[Message]: ...
     def stop(self) -> None: ...

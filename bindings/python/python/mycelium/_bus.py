@@ -6,6 +6,7 @@ import asyncio
 import atexit
 import os
 import sys
+import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, NoReturn
 
@@ -294,13 +295,10 @@ class Bus:
         native = getattr(self, "_native", None)
         try:
             if native is not None and not native.is_stopped():
-                import warnings
-
                 warnings.warn(
                     "a Bus was dropped without shutdown(): its actors ended without on_stop; "
                     "use the Bus as a context manager or call shutdown()",
                     ResourceWarning,
-                    stacklevel=2,
                 )
         except Exception:
             pass  # the interpreter is exiting: nothing left to tell
