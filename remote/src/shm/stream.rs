@@ -340,7 +340,10 @@ impl ShmAcceptor {
         let seg = Segment::create(&name, self.ring_bytes, LINK_DIGEST)?;
         let mut hello = vec![name.len() as u8];
         hello.extend_from_slice(name.as_bytes());
-        // A fresh socket's buffer takes a few hundred bytes without waiting.
+        // A fresh socket's buffer takes a few hundred bytes without waiting. The standard
+        // library under tokio sends on a socket with MSG_NOSIGNAL: a peer that already closed
+        // is EPIPE, not a SIGPIPE that would kill a host that has not ignored it (checked by
+        // `writes_to_a_dead_peer_raise_no_sigpipe`).
         match socket.try_write(&hello) {
             Ok(n) if n == hello.len() => {}
             Ok(_) => {
@@ -628,6 +631,69 @@ mod tests {
         // The longest name still fits a default prefix.
         let longest = link_name(u32::MAX, u64::MAX, u64::MAX);
         segment_name("mycelium", &longest).unwrap();
+    }
+
+    /// Set for the child of `writes_to_a_dead_peer_raise_no_sigpipe`.
+    const SIGPIPE_CHILD: &str = "MYCELIUM_SHM_TEST_SIGPIPE_CHILD";
+
+    /// In that child only (otherwise it does nothing): with SIGPIPE at its default (death),
+    /// rings a doorbell and sends a segment's name to sockets whose peers are gone.
+    #[test]
+    fn sigpipe_child_writes_to_dead_peers() {
+        let Ok(prefix) = std::env::var(SIGPIPE_CHILD) else {
+            return;
+        };
+        // SAFETY: restores the default action of one signal; no handler runs Rust code.
+        let old = unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+        assert_ne!(old, libc::SIG_ERR);
+
+        let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+        drop(theirs);
+        let bell = Doorbell::new(Arc::new(ours));
+        let signal = super::super::wake::Signal::new();
+        assert!(signal.arm_doorbell(|| false));
+        signal.notify(Some(&bell));
+        eprintln!("the doorbell rang a dead peer");
+
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let mut endpoint = ShmEndpoint::new("unused.sock");
+            endpoint.prefix = prefix;
+            endpoint.ring_bytes = 4096;
+            let acceptor = ShmAcceptor::new(&endpoint).unwrap();
+            let (ours, theirs) = UnixStream::pair().unwrap();
+            drop(theirs);
+            let err = acceptor.accepted(ours, "test".into()).unwrap_err();
+            assert!(err.to_string().contains("send the name"), "{err}");
+        });
+        eprintln!("the segment's name was sent to a dead peer");
+    }
+
+    #[test]
+    fn writes_to_a_dead_peer_raise_no_sigpipe() {
+        use std::os::unix::process::ExitStatusExt;
+        let prefix = format!("myc-sigpipe-{}", std::process::id());
+        let status = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "shm::stream::tests::sigpipe_child_writes_to_dead_peers",
+                "--test-threads=1",
+                "--nocapture",
+            ])
+            .env(SIGPIPE_CHILD, &prefix)
+            .stdin(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert_eq!(
+            status.signal(),
+            None,
+            "the child died by a signal: {status}"
+        );
+        assert!(status.success(), "{status}");
+        assert!(sweep(&prefix).is_empty(), "no segment was left behind");
     }
 
     #[tokio::test]
