@@ -143,7 +143,9 @@ impl Shared {
         parked.store(true, Ordering::Relaxed);
     }
 
-    /// A half that had parked on the socket goes on without waiting (its ring became ready):
+    /// A half that had parked on the socket goes on without waiting (its ring became ready,
+    /// or a direct `try_write_vectored` / `try_read` succeeded, which the link uses for asks
+    /// and replies):
     /// wakes the other half if it is parked. The runtime keeps one waker per socket for
     /// readiness, the last half's to poll it, so the wake this half took may have been meant
     /// for the other, whose registration it replaced; woken, the other looks at its ring
@@ -372,7 +374,11 @@ impl ShmReadHalf {
         let mut st = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let mut out = ReadBuf::new(buf);
         match st.take(&mut out) {
-            Ok(true) => Ok(out.filled().len()),
+            Ok(true) => {
+                // Going on after a wait, like `poll_read`: the wake may have been the writer's.
+                Shared::went_on(&self.shared.read_parked, &self.shared.write_waker);
+                Ok(out.filled().len())
+            }
             Ok(false) if st.eof => Ok(0),
             Ok(false) => Err(io::ErrorKind::WouldBlock.into()),
             Err(e) => Err(e),
@@ -532,7 +538,12 @@ impl ShmWriteHalf {
             return Ok(0);
         }
         match self.ring.try_push(data) {
-            Ok(true) => Ok(data.len()),
+            Ok(true) => {
+                // Going on after a wait, like `push`: the wake that ended it may have been the
+                // reader's, and the writer task, woken, may find nothing left to write.
+                Shared::went_on(&self.shared.write_parked, &self.shared.read_waker);
+                Ok(data.len())
+            }
             Ok(false) => Err(io::ErrorKind::WouldBlock.into()),
             Err(e) => Err(ring_io(e, &self.shared.segment)),
         }
@@ -694,6 +705,131 @@ mod tests {
         );
         assert!(status.success(), "{status}");
         assert!(sweep(&prefix).is_empty(), "no segment was left behind");
+    }
+
+    /// A waker that counts its wakes and lets a test await the next one.
+    #[derive(Default)]
+    struct Counting {
+        wakes: std::sync::atomic::AtomicUsize,
+        woken: tokio::sync::Notify,
+    }
+
+    impl std::task::Wake for Counting {
+        fn wake(self: Arc<Self>) {
+            self.wake_by_ref();
+        }
+        fn wake_by_ref(self: &Arc<Self>) {
+            self.wakes.fetch_add(1, Ordering::Relaxed);
+            self.woken.notify_one();
+        }
+    }
+
+    impl Counting {
+        fn wakes(&self) -> usize {
+            self.wakes.load(Ordering::Relaxed)
+        }
+
+        /// Waits (bounded) until this waker is woken: the runtime's I/O driver runs meanwhile.
+        async fn woken(&self) {
+            tokio::time::timeout(std::time::Duration::from_secs(10), self.woken.notified())
+                .await
+                .expect("the waker was not woken");
+        }
+    }
+
+    /// Both ends of a link over a segment with rings of 4 KiB (records of 1000 bytes: four
+    /// fill a ring), as the acceptor and the dialler set them up.
+    async fn linked(tag: &str) -> (ShmStream, ShmStream) {
+        let mut endpoint = ShmEndpoint::new("unused.sock");
+        endpoint.prefix = format!("myc-{tag}-{}", std::process::id());
+        endpoint.ring_bytes = 4096;
+        let acceptor = ShmAcceptor::new(&endpoint).unwrap();
+        let (ours, mut theirs) = UnixStream::pair().unwrap();
+        let accepted = acceptor.accepted(ours, "acceptor".into()).unwrap();
+        let len = theirs.read_u8().await.unwrap();
+        let mut name = vec![0; usize::from(len)];
+        theirs.read_exact(&mut name).await.unwrap();
+        let seg = Segment::open(std::str::from_utf8(&name).unwrap(), LINK_DIGEST).unwrap();
+        (accepted, ShmStream::new(theirs, seg, "dialler".into()))
+    }
+
+    const RECORD: [u8; 1000] = [5; 1000];
+
+    /// Fills `w`'s ring with direct writes.
+    fn fill(w: &mut ShmWriteHalf) {
+        while w.try_write_vectored(&[io::IoSlice::new(&RECORD)]).is_ok() {}
+    }
+
+    /// Reads everything `r` holds with direct reads.
+    fn drain_all(r: &ShmReadHalf) {
+        let mut buf = [0u8; 4096];
+        while r.try_read(&mut buf).is_ok_and(|n| n > 0) {}
+    }
+
+    fn poll_read_with(r: &mut ShmReadHalf, waker: &Arc<Counting>) -> Poll<io::Result<()>> {
+        let waker = Waker::from(waker.clone());
+        let mut buf = [0u8; 4096];
+        let mut buf = ReadBuf::new(&mut buf);
+        Pin::new(r).poll_read(&mut Context::from_waker(&waker), &mut buf)
+    }
+
+    fn poll_write_with(w: &mut ShmWriteHalf, waker: &Arc<Counting>) -> Poll<io::Result<usize>> {
+        let waker = Waker::from(waker.clone());
+        Pin::new(w).poll_write(&mut Context::from_waker(&waker), &RECORD)
+    }
+
+    /// Both halves of one end wait on the socket, whose one registration is the writer's (it
+    /// polled last); the peer rings for both, and the runtime wakes the writer alone. A direct
+    /// write then succeeds (an ask's), and the writer task, woken, finds nothing to write: the
+    /// direct write must pass the wake on to the reader, or its record waits for the writer's
+    /// next push (a heartbeat away).
+    #[tokio::test]
+    async fn a_direct_write_after_a_wait_wakes_the_parked_reader() {
+        let (a, d) = linked("direct-write").await;
+        let ((mut a_read, mut a_write), (d_read, mut d_write)) = (a.into_split(), d.into_split());
+        let (reader, writer) = (Arc::<Counting>::default(), Arc::<Counting>::default());
+        assert!(poll_read_with(&mut a_read, &reader).is_pending());
+        fill(&mut a_write);
+        assert!(poll_write_with(&mut a_write, &writer).is_pending());
+        // The peer publishes a record (rings the reader's doorbell) and frees the ring (rings
+        // the writer's).
+        d_write
+            .try_write_vectored(&[io::IoSlice::new(b"for the reader")])
+            .unwrap();
+        drain_all(&d_read);
+        writer.woken().await;
+        assert_eq!(reader.wakes(), 0, "the runtime keeps one waker per socket");
+        let n = a_write
+            .try_write_vectored(&[io::IoSlice::new(b"an ask")])
+            .unwrap();
+        assert_eq!(n, 6);
+        assert!(reader.wakes() > 0, "the parked reader was not woken");
+        let mut buf = [0u8; 64];
+        let n = a_read.try_read(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"for the reader");
+    }
+
+    /// As `a_direct_write_after_a_wait_wakes_the_parked_reader`, the other way round: the
+    /// reader polled last, the runtime wakes it alone, and a direct read takes the record: it
+    /// must pass the wake on to the writer, which waits for room.
+    #[tokio::test]
+    async fn a_direct_read_after_a_wait_wakes_the_parked_writer() {
+        let (a, d) = linked("direct-read").await;
+        let ((mut a_read, mut a_write), (d_read, mut d_write)) = (a.into_split(), d.into_split());
+        let (reader, writer) = (Arc::<Counting>::default(), Arc::<Counting>::default());
+        fill(&mut a_write);
+        assert!(poll_write_with(&mut a_write, &writer).is_pending());
+        assert!(poll_read_with(&mut a_read, &reader).is_pending());
+        drain_all(&d_read);
+        d_write
+            .try_write_vectored(&[io::IoSlice::new(b"for the reader")])
+            .unwrap();
+        reader.woken().await;
+        assert_eq!(writer.wakes(), 0, "the runtime keeps one waker per socket");
+        let mut buf = [0u8; 64];
+        let n = a_read.try_read(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"for the reader");
+        assert!(writer.wakes() > 0, "the parked writer was not woken");
     }
 
     #[tokio::test]
