@@ -214,7 +214,15 @@ pub(crate) fn accept(
                 Err(e) if !waits_after(&e) => {
                     // A refused Unix peer (other uid), or a connection the peer gave up:
                     // that connection is gone, and the listener goes on.
-                    tracing::warn!(target: "mycelium::remote", error = %e, "connection refused at accept");
+                    if e.kind() == std::io::ErrorKind::PermissionDenied {
+                        tracing::warn!(target: "mycelium::remote", error = %e, "connection refused at accept");
+                    } else {
+                        // Closed before it was set up (a probe, a health check, the bind
+                        // probe of a second process on an `shm:` socket): no one's problem,
+                        // as a silent peer in the handshake.
+                        metrics.refused(Refusal::Silent);
+                        tracing::debug!(target: "mycelium::remote", error = %e, "incoming connection closed before it was set up");
+                    }
                     continue;
                 }
                 Err(e) => {

@@ -192,6 +192,28 @@ impl WriteHalf {
     }
 }
 
+/// The error of setting up an accepted shared-memory connection. A peer that closed before
+/// the segment's name reached it (a probe of whether the node listens, a health check) is
+/// `ConnectionAborted`: that one connection is gone, and the accept loop goes on at once.
+/// Anything else (no room in `/dev/shm`, a segment that cannot be created) is about this
+/// process: the loop waits before it tries again.
+fn shm_accept_error(peer: &str, e: crate::shm::ShmError) -> io::Error {
+    let gone = matches!(
+        &e,
+        crate::shm::ShmError::Io { source, .. }
+            if matches!(
+                source.kind(),
+                io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
+            )
+    );
+    let kind = if gone {
+        io::ErrorKind::ConnectionAborted
+    } else {
+        io::ErrorKind::Other
+    };
+    io::Error::new(kind, format!("{peer}: {e}"))
+}
+
 /// One non-blocking `sendmsg` on a socket tokio owns: `WouldBlock` when its buffer is full.
 fn send_now(socket: &impl std::os::fd::AsFd, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
     let flags = rustix::net::SendFlags::DONTWAIT | rustix::net::SendFlags::NOSIGNAL;
@@ -451,7 +473,7 @@ impl Listener {
                 };
                 let stream = acceptor
                     .accepted(s, peer.clone())
-                    .map_err(|e| io::Error::other(format!("{peer}: {e}")))?;
+                    .map_err(|e| shm_accept_error(&peer, e))?;
                 Ok((Stream::Shm(Box::new(stream)), format!("shm:{peer}")))
             }
         }
@@ -574,6 +596,34 @@ mod tests {
         // The first listener still has its file and takes connections.
         UnixStream::connect(dir.0.join("a.sock")).await.unwrap();
         drop(first);
+    }
+
+    #[tokio::test]
+    async fn a_shm_peer_that_closes_before_the_segment_name_aborts_one_connection() {
+        let dir = Dir::new("shm-probe");
+        let mut shm = ShmEndpoint::new(dir.0.join("a.sock"));
+        shm.prefix = format!("myc-probe-{}", std::process::id());
+        shm.ring_bytes = 4096;
+        let listener = Listener::bind(&Endpoint::Shm(shm.clone())).await.unwrap();
+        // A probe: connects, closes before the acceptor sends the segment's name.
+        drop(std::os::unix::net::UnixStream::connect(&shm.socket).unwrap());
+        let Err(err) = listener.accept().await else {
+            panic!("a connection whose peer closed was set up");
+        };
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionAborted, "{err}");
+        // The listener goes on: the next connection is set up.
+        let (accepted, connected) = tokio::join!(listener.accept(), ShmStream::connect(&shm));
+        let (Stream::Shm(_), _) = accepted.unwrap() else {
+            panic!("not a shared-memory stream");
+        };
+        drop(connected.unwrap());
+        // Both ends dropped: no segment is left, the probe's included.
+        let left = std::fs::read_dir("/dev/shm")
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(&shm.prefix))
+            .count();
+        assert_eq!(left, 0, "segments left behind");
     }
 
     #[tokio::test]

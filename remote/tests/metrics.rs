@@ -291,3 +291,32 @@ async fn connections_refused_before_the_handshake_are_counted_by_reason() {
     assert_eq!(seen.get(&handshake), 1.0);
     a.shutdown();
 }
+
+/// A peer that connects to an `shm:` socket and closes before the segment's name reached it
+/// (a probe, a health check) is a silent peer, counted as such and logged at debug level, not
+/// a failure to accept that makes the listener wait; the next connection is set up. (One
+/// thread: the probe closes before the accept loop runs, so the name's send is what fails.)
+#[tokio::test]
+async fn a_probe_of_an_shm_socket_is_counted_as_silent() {
+    use mycelium_remote::shm::{ShmEndpoint, ShmStream};
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let dir = TempDir::new("metrics-shm-probe");
+    let bus = metrics_bus();
+    let (rec, _) = Recorder::new(true);
+    let (a, _) = metrics::with_local_recorder(&recorder, || node("sa", &bus, rec, fast_config()));
+    let mut shm = ShmEndpoint::new(dir.path().join("sa.sock"));
+    shm.prefix = format!("myc-metrics-probe-{}", std::process::id());
+    shm.ring_bytes = 4096;
+    a.listen(&Endpoint::Shm(shm.clone()), &["sb"])
+        .await
+        .unwrap();
+    drop(std::os::unix::net::UnixStream::connect(&shm.socket).unwrap());
+    // The listener takes the probe first, then this connection.
+    let next = tokio::time::timeout(BOUND, ShmStream::connect(&shm)).await;
+    assert!(matches!(next, Ok(Ok(_))), "{next:?}");
+    let silent = format!("{}{{reason=silent}}", names::LINK_REFUSED);
+    let mut seen = Seen::default();
+    seen.until(&snapshotter, |s| s.get(&silent) == 1.0).await;
+    a.shutdown();
+}

@@ -45,6 +45,26 @@ pub enum ShmError {
         #[source]
         source: io::Error,
     },
+    /// The memory of a new segment could not be reserved: `/dev/shm` (a tmpfs) is full or
+    /// too small, or a memory limit was reached. Segments are reserved whole when they are
+    /// created, so a full `/dev/shm` is this error rather than a SIGBUS later.
+    #[error(
+        "shared-memory segment {name}: cannot reserve its {bytes} bytes (two rings of \
+         {ring_bytes} bytes and a 4 KiB header) in /dev/shm: {source}; free space in /dev/shm \
+         (see `df /dev/shm`; a container's /dev/shm is often 64 MiB, raised with --shm-size), \
+         or configure smaller rings (`ring_bytes`)"
+    )]
+    NoSpace {
+        /// The segment's name.
+        name: String,
+        /// The segment's total size.
+        bytes: usize,
+        /// The size of each of its rings.
+        ring_bytes: usize,
+        /// The system's error.
+        #[source]
+        source: io::Error,
+    },
     /// The segment name (prefix and link) is not a valid POSIX shared-memory name.
     #[error(
         "invalid shared-memory segment name {0:?}: use at most 200 characters among \

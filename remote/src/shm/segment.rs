@@ -33,7 +33,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use rustix::fs::Mode;
+use rustix::fs::{FallocateFlags, Mode};
 use rustix::mm::{MapFlags, ProtFlags};
 use rustix::shm;
 
@@ -350,6 +350,18 @@ impl Segment {
             let _ = shm::unlink(name);
             return Err(Self::io(name, "size")(e));
         }
+        // `ftruncate` only sets the length: tmpfs gives a page its memory when it is first
+        // touched, and when `/dev/shm` is full that touch is a SIGBUS, which kills the
+        // process. Reserving every page now turns a full `/dev/shm` into an error.
+        if let Err(e) = rustix::fs::fallocate(&fd, FallocateFlags::empty(), 0, len as u64) {
+            let _ = shm::unlink(name);
+            return Err(ShmError::NoSpace {
+                name: name.to_owned(),
+                bytes: len,
+                ring_bytes,
+                source: e.into(),
+            });
+        }
         let mut seg = match Self::map(name, fd, len, Side::Creator, ring_bytes) {
             Ok(seg) => seg,
             Err(e) => {
@@ -372,8 +384,8 @@ impl Segment {
             word.store(u64::from_le_bytes(b), Ordering::Relaxed);
         }
         h.magic.store(MAGIC, Ordering::Release);
-        // The rest (owners[1], done, ring control blocks and data) is zero, as ftruncate left
-        // it: zero is the initial state of every one of them.
+        // The rest (owners[1], done, ring control blocks and data) is zero, as ftruncate and
+        // fallocate left it: zero is the initial state of every one of them.
         h.ready.store(READY, Ordering::Release);
         if let Some(dead) = reclaimed {
             tracing::info!(target: "mycelium::remote", segment = %name, dead_owner = dead,

@@ -499,3 +499,75 @@ fn a_live_segment_of_another_pid_namespace_survives_create() {
     assert!(status.success(), "{status}");
     assert!(!exists(&name), "the child removed its segment");
 }
+
+/// Set for the child of `a_full_dev_shm_is_an_error_not_a_sigbus`, which runs with a 256 KiB
+/// tmpfs on `/dev/shm`.
+const FULL_CHILD: &str = "MYCELIUM_SHM_TEST_FULL_CHILD";
+
+/// In that child only (otherwise it does nothing): creates a segment larger than its
+/// `/dev/shm`.
+#[test]
+fn full_child_creates_a_segment() {
+    if std::env::var_os(FULL_CHILD).is_none() {
+        return;
+    }
+    let name = unique("full");
+    match Segment::create(&name, 1 << 20, D) {
+        Err(e @ ShmError::NoSpace { .. }) => {
+            let text = e.to_string();
+            assert!(
+                text.contains("/dev/shm") && text.contains("ring_bytes"),
+                "{text}"
+            );
+        }
+        Err(e) => panic!("another error than NoSpace: {e}"),
+        Ok(seg) => {
+            // What a link would do with it: writing the ring reaches a page that tmpfs
+            // cannot back (a SIGBUS).
+            let seg = Arc::new(seg);
+            let (mut tx, _rx) = seg.ends();
+            while let Ok(true) = tx.try_push(&[7; 4096]) {}
+            panic!("a segment larger than /dev/shm was created and filled");
+        }
+    }
+    assert!(
+        !exists(&name),
+        "the name of the failed segment was left behind"
+    );
+}
+
+#[test]
+fn a_full_dev_shm_is_an_error_not_a_sigbus() {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::{Command, Stdio};
+    let mount = "mount -t tmpfs -o size=256k none /dev/shm";
+    let userns = Command::new("unshare")
+        .args(["-Urm", "sh", "-c", mount])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    if !matches!(userns, Ok(s) if s.success()) {
+        eprintln!("skipped: unprivileged user and mount namespaces are not available here");
+        return;
+    }
+    let status = Command::new("unshare")
+        .args(["-Urm", "sh", "-c"])
+        .arg(format!("{mount} && exec \"$0\" \"$@\""))
+        .arg(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "shm::segment::tests::full_child_creates_a_segment",
+            "--test-threads=1",
+            "--nocapture",
+        ])
+        .env(FULL_CHILD, "1")
+        .stdin(Stdio::null())
+        .status()
+        .unwrap();
+    assert_eq!(
+        status.signal(),
+        None,
+        "the child died by a signal: {status}"
+    );
+    assert!(status.success(), "{status}");
+}

@@ -143,7 +143,9 @@ impl Shared {
         parked.store(true, Ordering::Relaxed);
     }
 
-    /// A half that had parked on the socket goes on without waiting (its ring became ready):
+    /// A half that had parked on the socket goes on without waiting (its ring became ready,
+    /// or a direct `try_write_vectored` / `try_read` succeeded, which the link uses for asks
+    /// and replies):
     /// wakes the other half if it is parked. The runtime keeps one waker per socket for
     /// readiness, the last half's to poll it, so the wake this half took may have been meant
     /// for the other, whose registration it replaced; woken, the other looks at its ring
@@ -340,7 +342,10 @@ impl ShmAcceptor {
         let seg = Segment::create(&name, self.ring_bytes, LINK_DIGEST)?;
         let mut hello = vec![name.len() as u8];
         hello.extend_from_slice(name.as_bytes());
-        // A fresh socket's buffer takes a few hundred bytes without waiting.
+        // A fresh socket's buffer takes a few hundred bytes without waiting. The standard
+        // library under tokio sends on a socket with MSG_NOSIGNAL: a peer that already closed
+        // is EPIPE, not a SIGPIPE that would kill a host that has not ignored it (checked by
+        // `writes_to_a_dead_peer_raise_no_sigpipe`).
         match socket.try_write(&hello) {
             Ok(n) if n == hello.len() => {}
             Ok(_) => {
@@ -369,7 +374,11 @@ impl ShmReadHalf {
         let mut st = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let mut out = ReadBuf::new(buf);
         match st.take(&mut out) {
-            Ok(true) => Ok(out.filled().len()),
+            Ok(true) => {
+                // Going on after a wait, like `poll_read`: the wake may have been the writer's.
+                Shared::went_on(&self.shared.read_parked, &self.shared.write_waker);
+                Ok(out.filled().len())
+            }
             Ok(false) if st.eof => Ok(0),
             Ok(false) => Err(io::ErrorKind::WouldBlock.into()),
             Err(e) => Err(e),
@@ -529,7 +538,12 @@ impl ShmWriteHalf {
             return Ok(0);
         }
         match self.ring.try_push(data) {
-            Ok(true) => Ok(data.len()),
+            Ok(true) => {
+                // Going on after a wait, like `push`: the wake that ended it may have been the
+                // reader's, and the writer task, woken, may find nothing left to write.
+                Shared::went_on(&self.shared.write_parked, &self.shared.read_waker);
+                Ok(data.len())
+            }
             Ok(false) => Err(io::ErrorKind::WouldBlock.into()),
             Err(e) => Err(ring_io(e, &self.shared.segment)),
         }
@@ -614,53 +628,5 @@ impl AsyncWrite for ShmStream {
 }
 
 #[cfg(all(test, not(mycelium_loom)))]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_of_processes_with_the_same_pid_differ() {
-        // Two processes of one pid (in two pid namespaces) draw their nonces independently.
-        let (a, b) = (fresh_nonce(), fresh_nonce());
-        assert_ne!(a, b);
-        assert_ne!(link_name(1, a, 0), link_name(1, b, 0));
-        // Within a process, the nonce stays.
-        assert_eq!(process_nonce(), process_nonce());
-        // The longest name still fits a default prefix.
-        let longest = link_name(u32::MAX, u64::MAX, u64::MAX);
-        segment_name("mycelium", &longest).unwrap();
-    }
-
-    #[tokio::test]
-    async fn two_acceptors_of_one_prefix_in_one_process_both_accept() {
-        let dir = std::env::temp_dir();
-        let mut endpoint = ShmEndpoint::new(dir.join("unused.sock"));
-        endpoint.prefix = format!("myc-two-acceptors-{}", std::process::id());
-        endpoint.ring_bytes = 4096;
-        let first = ShmAcceptor::new(&endpoint).unwrap();
-        let second = ShmAcceptor::new(&endpoint).unwrap();
-        let mut kept = Vec::new();
-        for _ in 0..2 {
-            for acceptor in [&first, &second] {
-                let (ours, theirs) = UnixStream::pair().unwrap();
-                let stream = acceptor.accepted(ours, "test".into()).unwrap();
-                kept.push((stream, theirs));
-            }
-        }
-        let mut names: Vec<&str> = kept.iter().map(|(s, _)| s.peer()).collect();
-        names.sort();
-        names.dedup();
-        assert_eq!(names.len(), 4, "{names:?}");
-        drop(kept);
-        assert!(sweep(&endpoint.prefix).is_empty());
-        let left = std::fs::read_dir("/dev/shm")
-            .unwrap()
-            .flatten()
-            .filter(|e| {
-                e.file_name()
-                    .to_string_lossy()
-                    .starts_with(&endpoint.prefix)
-            })
-            .count();
-        assert_eq!(left, 0, "every segment was unlinked");
-    }
-}
+#[path = "stream_tests.rs"]
+mod tests;

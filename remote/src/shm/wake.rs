@@ -36,13 +36,13 @@ const ON_FUTEX: u32 = 1;
 /// `sleeping`: a task waits for a byte on the link's socket.
 const ON_DOORBELL: u32 = 2;
 
-/// How a notifier wakes a task that waits on a socket: one byte written to that socket
+/// How a notifier wakes a task that waits on a socket: one byte sent on that socket
 /// (non-blocking; when the socket buffer is full, the peer has bytes to wake on already).
 #[derive(Clone)]
 pub struct Doorbell(std::sync::Arc<dyn std::os::fd::AsFd + Send + Sync>);
 
 impl Doorbell {
-    /// A doorbell that writes to `socket`, which must be non-blocking.
+    /// A doorbell that sends on `socket`, a connected stream socket.
     pub fn new(socket: std::sync::Arc<dyn std::os::fd::AsFd + Send + Sync>) -> Doorbell {
         Doorbell(socket)
     }
@@ -51,8 +51,16 @@ impl Doorbell {
         // Under the model checker there is no socket to write to.
         #[cfg(mycelium_loom)]
         let _ = &self.0;
+        // `send` with MSG_NOSIGNAL, not `write`: when the peer process is dead, a write is
+        // EPIPE *and* SIGPIPE, which kills a host that has not ignored it (C, OCaml, a Rust
+        // program that restored the default). The error itself needs nothing: the waiter
+        // learns of the death from the socket.
         #[cfg(not(mycelium_loom))]
-        let _ = rustix::io::write(self.0.as_fd(), &[1]);
+        let _ = rustix::net::send(
+            self.0.as_fd(),
+            &[1],
+            rustix::net::SendFlags::DONTWAIT | rustix::net::SendFlags::NOSIGNAL,
+        );
     }
 }
 

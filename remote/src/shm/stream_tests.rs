@@ -1,0 +1,238 @@
+//! Unit tests of the shared-memory stream.
+
+use super::*;
+
+#[test]
+fn names_of_processes_with_the_same_pid_differ() {
+    // Two processes of one pid (in two pid namespaces) draw their nonces independently.
+    let (a, b) = (fresh_nonce(), fresh_nonce());
+    assert_ne!(a, b);
+    assert_ne!(link_name(1, a, 0), link_name(1, b, 0));
+    // Within a process, the nonce stays.
+    assert_eq!(process_nonce(), process_nonce());
+    // The longest name still fits a default prefix.
+    let longest = link_name(u32::MAX, u64::MAX, u64::MAX);
+    segment_name("mycelium", &longest).unwrap();
+}
+
+/// Set for the child of `writes_to_a_dead_peer_raise_no_sigpipe`.
+const SIGPIPE_CHILD: &str = "MYCELIUM_SHM_TEST_SIGPIPE_CHILD";
+
+/// In that child only (otherwise it does nothing): with SIGPIPE at its default (death),
+/// rings a doorbell and sends a segment's name to sockets whose peers are gone.
+#[test]
+fn sigpipe_child_writes_to_dead_peers() {
+    let Ok(prefix) = std::env::var(SIGPIPE_CHILD) else {
+        return;
+    };
+    // SAFETY: restores the default action of one signal; no handler runs Rust code.
+    let old = unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    assert_ne!(old, libc::SIG_ERR);
+
+    let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+    drop(theirs);
+    let bell = Doorbell::new(Arc::new(ours));
+    let signal = super::super::wake::Signal::new();
+    assert!(signal.arm_doorbell(|| false));
+    signal.notify(Some(&bell));
+    eprintln!("the doorbell rang a dead peer");
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut endpoint = ShmEndpoint::new("unused.sock");
+        endpoint.prefix = prefix;
+        endpoint.ring_bytes = 4096;
+        let acceptor = ShmAcceptor::new(&endpoint).unwrap();
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        drop(theirs);
+        let err = acceptor.accepted(ours, "test".into()).unwrap_err();
+        assert!(err.to_string().contains("send the name"), "{err}");
+    });
+    eprintln!("the segment's name was sent to a dead peer");
+}
+
+#[test]
+fn writes_to_a_dead_peer_raise_no_sigpipe() {
+    use std::os::unix::process::ExitStatusExt;
+    let prefix = format!("myc-sigpipe-{}", std::process::id());
+    let status = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "shm::stream::tests::sigpipe_child_writes_to_dead_peers",
+            "--test-threads=1",
+            "--nocapture",
+        ])
+        .env(SIGPIPE_CHILD, &prefix)
+        .stdin(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert_eq!(
+        status.signal(),
+        None,
+        "the child died by a signal: {status}"
+    );
+    assert!(status.success(), "{status}");
+    assert!(sweep(&prefix).is_empty(), "no segment was left behind");
+}
+
+/// A waker that counts its wakes and lets a test await the next one.
+#[derive(Default)]
+struct Counting {
+    wakes: std::sync::atomic::AtomicUsize,
+    woken: tokio::sync::Notify,
+}
+
+impl std::task::Wake for Counting {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.wakes.fetch_add(1, Ordering::Relaxed);
+        self.woken.notify_one();
+    }
+}
+
+impl Counting {
+    fn wakes(&self) -> usize {
+        self.wakes.load(Ordering::Relaxed)
+    }
+
+    /// Waits (bounded) until this waker is woken: the runtime's I/O driver runs meanwhile.
+    async fn woken(&self) {
+        tokio::time::timeout(std::time::Duration::from_secs(10), self.woken.notified())
+            .await
+            .expect("the waker was not woken");
+    }
+}
+
+/// Both ends of a link over a segment with rings of 4 KiB (records of 1000 bytes: four
+/// fill a ring), as the acceptor and the dialler set them up.
+async fn linked(tag: &str) -> (ShmStream, ShmStream) {
+    let mut endpoint = ShmEndpoint::new("unused.sock");
+    endpoint.prefix = format!("myc-{tag}-{}", std::process::id());
+    endpoint.ring_bytes = 4096;
+    let acceptor = ShmAcceptor::new(&endpoint).unwrap();
+    let (ours, mut theirs) = UnixStream::pair().unwrap();
+    let accepted = acceptor.accepted(ours, "acceptor".into()).unwrap();
+    let len = theirs.read_u8().await.unwrap();
+    let mut name = vec![0; usize::from(len)];
+    theirs.read_exact(&mut name).await.unwrap();
+    let seg = Segment::open(std::str::from_utf8(&name).unwrap(), LINK_DIGEST).unwrap();
+    (accepted, ShmStream::new(theirs, seg, "dialler".into()))
+}
+
+const RECORD: [u8; 1000] = [5; 1000];
+
+/// Fills `w`'s ring with direct writes.
+fn fill(w: &mut ShmWriteHalf) {
+    while w.try_write_vectored(&[io::IoSlice::new(&RECORD)]).is_ok() {}
+}
+
+/// Reads everything `r` holds with direct reads.
+fn drain_all(r: &ShmReadHalf) {
+    let mut buf = [0u8; 4096];
+    while r.try_read(&mut buf).is_ok_and(|n| n > 0) {}
+}
+
+fn poll_read_with(r: &mut ShmReadHalf, waker: &Arc<Counting>) -> Poll<io::Result<()>> {
+    let waker = Waker::from(waker.clone());
+    let mut buf = [0u8; 4096];
+    let mut buf = ReadBuf::new(&mut buf);
+    Pin::new(r).poll_read(&mut Context::from_waker(&waker), &mut buf)
+}
+
+fn poll_write_with(w: &mut ShmWriteHalf, waker: &Arc<Counting>) -> Poll<io::Result<usize>> {
+    let waker = Waker::from(waker.clone());
+    Pin::new(w).poll_write(&mut Context::from_waker(&waker), &RECORD)
+}
+
+/// Both halves of one end wait on the socket, whose one registration is the writer's (it
+/// polled last); the peer rings for both, and the runtime wakes the writer alone. A direct
+/// write then succeeds (an ask's), and the writer task, woken, finds nothing to write: the
+/// direct write must pass the wake on to the reader, or its record waits for the writer's
+/// next push (a heartbeat away).
+#[tokio::test]
+async fn a_direct_write_after_a_wait_wakes_the_parked_reader() {
+    let (a, d) = linked("direct-write").await;
+    let ((mut a_read, mut a_write), (d_read, mut d_write)) = (a.into_split(), d.into_split());
+    let (reader, writer) = (Arc::<Counting>::default(), Arc::<Counting>::default());
+    assert!(poll_read_with(&mut a_read, &reader).is_pending());
+    fill(&mut a_write);
+    assert!(poll_write_with(&mut a_write, &writer).is_pending());
+    // The peer publishes a record (rings the reader's doorbell) and frees the ring (rings
+    // the writer's).
+    d_write
+        .try_write_vectored(&[io::IoSlice::new(b"for the reader")])
+        .unwrap();
+    drain_all(&d_read);
+    writer.woken().await;
+    assert_eq!(reader.wakes(), 0, "the runtime keeps one waker per socket");
+    let n = a_write
+        .try_write_vectored(&[io::IoSlice::new(b"an ask")])
+        .unwrap();
+    assert_eq!(n, 6);
+    assert!(reader.wakes() > 0, "the parked reader was not woken");
+    let mut buf = [0u8; 64];
+    let n = a_read.try_read(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"for the reader");
+}
+
+/// As `a_direct_write_after_a_wait_wakes_the_parked_reader`, the other way round: the
+/// reader polled last, the runtime wakes it alone, and a direct read takes the record: it
+/// must pass the wake on to the writer, which waits for room.
+#[tokio::test]
+async fn a_direct_read_after_a_wait_wakes_the_parked_writer() {
+    let (a, d) = linked("direct-read").await;
+    let ((mut a_read, mut a_write), (d_read, mut d_write)) = (a.into_split(), d.into_split());
+    let (reader, writer) = (Arc::<Counting>::default(), Arc::<Counting>::default());
+    fill(&mut a_write);
+    assert!(poll_write_with(&mut a_write, &writer).is_pending());
+    assert!(poll_read_with(&mut a_read, &reader).is_pending());
+    drain_all(&d_read);
+    d_write
+        .try_write_vectored(&[io::IoSlice::new(b"for the reader")])
+        .unwrap();
+    reader.woken().await;
+    assert_eq!(writer.wakes(), 0, "the runtime keeps one waker per socket");
+    let mut buf = [0u8; 64];
+    let n = a_read.try_read(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"for the reader");
+    assert!(writer.wakes() > 0, "the parked writer was not woken");
+}
+
+#[tokio::test]
+async fn two_acceptors_of_one_prefix_in_one_process_both_accept() {
+    let dir = std::env::temp_dir();
+    let mut endpoint = ShmEndpoint::new(dir.join("unused.sock"));
+    endpoint.prefix = format!("myc-two-acceptors-{}", std::process::id());
+    endpoint.ring_bytes = 4096;
+    let first = ShmAcceptor::new(&endpoint).unwrap();
+    let second = ShmAcceptor::new(&endpoint).unwrap();
+    let mut kept = Vec::new();
+    for _ in 0..2 {
+        for acceptor in [&first, &second] {
+            let (ours, theirs) = UnixStream::pair().unwrap();
+            let stream = acceptor.accepted(ours, "test".into()).unwrap();
+            kept.push((stream, theirs));
+        }
+    }
+    let mut names: Vec<&str> = kept.iter().map(|(s, _)| s.peer()).collect();
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), 4, "{names:?}");
+    drop(kept);
+    assert!(sweep(&endpoint.prefix).is_empty());
+    let left = std::fs::read_dir("/dev/shm")
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(&endpoint.prefix)
+        })
+        .count();
+    assert_eq!(left, 0, "every segment was unlinked");
+}
