@@ -413,7 +413,7 @@ async fn handle<'a>(
     // acknowledgements that let the peer's sender go on, and the actors it fed run. (Without
     // it, one-way streams in block mode ran 30-40% slower.)
     tokio::task::consume_budget().await;
-    let numbering = {
+    let (numbering, asker) = {
         let mut st = link.lock();
         // The acknowledgement a data frame may carry (`write.rs`, `refill`), whatever its
         // order: it is cumulative, and never counts past what was written.
@@ -430,7 +430,8 @@ async fn handle<'a>(
             return Err(Ended::here("replaced by a newer connection".to_owned()));
         }
         match st.inb.check(f.seq) {
-            Order::Deliver => st.inb.numbering(),
+            // The peer incarnation an ask came from, whom its reply is for.
+            Order::Deliver => (st.inb.numbering(), st.inb.incarnation.unwrap_or(0)),
             Order::Duplicate => {
                 st.stats.duplicates += 1;
                 return Ok(());
@@ -443,7 +444,7 @@ async fn handle<'a>(
             }
         }
     };
-    let (failed, answered) = match deliver(link, &f).await {
+    let (failed, answered) = match deliver(link, &f, asker).await {
         Delivered::Done => (None, None),
         Delivered::Failed(e) => (Some(e), None),
         Delivered::Answered(reply) => (None, Some(reply)),
@@ -472,7 +473,7 @@ async fn handle<'a>(
     let owed = match answered {
         None => !spinning(link),
         Some(reply) => {
-            link.reply_now(f.corr, reply);
+            link.reply_now(f.corr, asker, reply);
             !spinning(link) && link.owes_ack()
         }
     };
@@ -491,8 +492,9 @@ enum Delivered {
     Answered(Result<crate::link::RemoteReply, String>),
 }
 
-/// Hands a data frame that passed the order check to this node.
-async fn deliver(link: &Arc<Inner>, f: &Frame<'_>) -> Delivered {
+/// Hands a data frame that passed the order check to this node; `asker` is the peer
+/// incarnation it came from.
+async fn deliver(link: &Arc<Inner>, f: &Frame<'_>, asker: u64) -> Delivered {
     let done = |r: Result<(), crate::error::DispatchError>| match r {
         Ok(()) => Delivered::Done,
         Err(e) => Delivered::Failed(e),
@@ -515,7 +517,9 @@ async fn deliver(link: &Arc<Inner>, f: &Frame<'_>) -> Delivered {
             if let Poll::Ready(answer) = first {
                 return Delivered::Answered(answer.map_err(|e| e.to_string()));
             }
-            link.reply_later(corr, async move { reply.await.map_err(|e| e.to_string()) });
+            link.reply_later(corr, asker, async move {
+                reply.await.map_err(|e| e.to_string())
+            });
             Delivered::Done
         }
         Kind::Reply => {

@@ -401,6 +401,144 @@ async fn a_peer_back_with_the_same_instance_id_and_fresh_state_is_delivered_ever
     assert_eq!(a.link("b").unwrap().stats().duplicates, 0);
 }
 
+/// A service that answers an ask with its body; the ask whose body is `first` answers only
+/// once the test releases it, having said that it got there.
+struct SlowEcho {
+    hold: std::sync::Mutex<Option<Hold>>,
+}
+
+impl mycelium_remote::Dispatch for SlowEcho {
+    fn tell<'a>(
+        &'a self,
+        _: &'a str,
+        _: u16,
+        _: &'a [u8],
+    ) -> mycelium_actors::BoxFuture<'a, Result<(), mycelium_remote::DispatchError>> {
+        Box::pin(async { Ok(()) })
+    }
+    fn ask<'a>(
+        &'a self,
+        _: &'a str,
+        type_id: u16,
+        body: &'a [u8],
+    ) -> mycelium_actors::BoxFuture<
+        'a,
+        Result<mycelium_remote::ReplyFuture, mycelium_remote::DispatchError>,
+    > {
+        let hold = match body {
+            b"first" => self.hold.lock().unwrap().take(),
+            _ => None,
+        };
+        let body = body.to_vec();
+        Box::pin(async move {
+            Ok(Box::pin(async move {
+                if let Some(Hold { entered, release }) = hold {
+                    let _ = entered.send(());
+                    let _ = release.await;
+                }
+                Ok((type_id, body))
+            }) as mycelium_remote::ReplyFuture)
+        })
+    }
+    fn publish<'a>(
+        &'a self,
+        _: &'a str,
+        _: u16,
+        _: Option<u64>,
+        _: &'a [u8],
+    ) -> mycelium_actors::BoxFuture<'a, Result<(), mycelium_remote::DispatchError>> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// The reply to an ask of a process that then restarted is not sent to its successor, whose
+/// asks may carry the same correlation ids: the successor gets the answer to its own ask, and
+/// no reply it did not ask for. (Before, the reply queued while the asker was away went to
+/// the new process, which took it for the answer to its own first ask.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_to_a_restarted_peer_s_predecessor_never_reaches_the_new_process() {
+    let dir = TempDir::new("stale-reply");
+    let bus = Bus::new();
+    let (entered_tx, entered) = tokio::sync::oneshot::channel();
+    let (release, release_rx) = tokio::sync::oneshot::channel();
+    let slow = Arc::new(SlowEcho {
+        hold: std::sync::Mutex::new(Some(Hold {
+            entered: entered_tx,
+            release: release_rx,
+        })),
+    });
+    let (b, mut b_events) = node("b", &bus, slow, fast_config());
+    let at = b.listen(&dir.socket("b.sock"), &["a"]).await.unwrap();
+    let svc: Arc<str> = "slow".into();
+
+    let (sink, _) = Recorder::new(true);
+    let (a1, _) = node("a", &bus, sink, fast_config());
+    let link = a1.connect("b", at.clone());
+    let first = {
+        let (link, svc) = (link.clone(), svc.clone());
+        tokio::spawn(async move { link.ask(&svc, 1, |o| o.extend_from_slice(b"first")).await })
+    };
+    tokio::time::timeout(BOUND, entered)
+        .await
+        .expect("the first ask reached b's handler")
+        .unwrap();
+    a1.close().await;
+    drop(a1);
+    let _ = tokio::time::timeout(BOUND, first).await.unwrap();
+    b_events
+        .wait("a's connection ended", |k| {
+            matches!(k, LinkEventKind::Down { .. })
+        })
+        .await;
+
+    // The handler answers while `a` is away: its reply is queued, unwritten.
+    release.send(()).unwrap();
+    let b_link = b.link("a").unwrap();
+    tokio::time::timeout(BOUND, async {
+        while b_link.queued() == 0 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("b queued the reply");
+
+    // A new process `a` asks at once, before its link is even up: its ask is in flight
+    // when whatever b sends first arrives.
+    let (sink, _) = Recorder::new(true);
+    let (a2, _) = node("a", &bus, sink, fast_config());
+    let link = a2.connect("b", at);
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    link.try_ask_with(
+        &svc,
+        1,
+        "second",
+        |o| o.extend_from_slice(b"second"),
+        Box::new(move |r| {
+            let _ = tx.send(r.map(|(t, body)| (t, body.to_vec())));
+        }),
+    )
+    .map_err(|(e, _)| e)
+    .unwrap();
+    let (_, answer) = tokio::time::timeout(BOUND, rx)
+        .await
+        .expect("the second ask was answered")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&answer),
+        "second",
+        "the new process got the answer to its predecessor's ask"
+    );
+    // b writes in order: had it sent the first reply, it would have arrived before this one.
+    assert_eq!(
+        link.stats().late_replies,
+        0,
+        "a reply meant for the predecessor reached the new process"
+    );
+    a2.shutdown();
+    b.shutdown();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ask_fails_at_once_when_its_link_drops() {
     let bus = Bus::new();
