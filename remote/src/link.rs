@@ -169,6 +169,9 @@ pub(crate) struct Inner {
     /// On the accepting side: hands established connections to the link's supervised
     /// keeper (`accept.rs`). Unset on a link this node does not accept connections for.
     pub keeper: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<crate::accept::Accepted>>,
+    /// Notified when the link closes: a connection task ends within its grace after it
+    /// (`connection::run`).
+    pub closing: Notify,
     /// Connection tasks running (`connection::run`, replaced ones still ending included).
     pub running: AtomicUsize,
     /// Notified each time a connection task ends.
@@ -285,6 +288,7 @@ impl Link {
                 reply_name: Arc::from(""),
                 delivery: tokio::sync::Mutex::new(()),
                 keeper: std::sync::OnceLock::new(),
+                closing: Notify::new(),
                 running: AtomicUsize::new(0),
                 ran: Notify::new(),
                 replies_waiting: AtomicUsize::new(0),
@@ -1283,6 +1287,7 @@ impl Inner {
         };
         self.fail_asks(pending, unsent, reason);
         self.room.notify_waiters();
+        self.closing.notify_waiters();
         self.writes_due.store(true, Ordering::Release);
         self.writer.notify_waiters();
         if asked {

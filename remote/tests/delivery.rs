@@ -1487,6 +1487,42 @@ async fn a_closing_node_whose_peer_never_answers_reports_the_unacknowledged_lost
     held.b.shutdown();
 }
 
+/// A closing node whose writer is parked on a full socket (the peer's reader is stuck in a
+/// delivery, and the peer's heartbeats keep this side's reader alive) still ends its
+/// connection within the close's grace: its loss report comes and `Link::closed` returns
+/// while the peer is still stuck. (Before, the connection waited for room in the socket for
+/// ever: no report, and the link's memory held.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closing_node_whose_writer_waits_on_a_full_socket_still_reports() {
+    let mut held = HeldDelivery::start("close-full-socket").await;
+    let svc: Arc<str> = "sink".into();
+    // Far more than a Unix socket buffers: the writer cannot write the first of them whole
+    // while b's reader is held.
+    for _ in 0..4 {
+        held.link
+            .send(Kind::Tell, &svc, 1, |o| o.resize(1_000_000, 7))
+            .await
+            .unwrap();
+    }
+    tokio::time::timeout(BOUND, async {
+        while held.link.stats().written < 2 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("a's writer took a large tell");
+    held.a.shutdown();
+    let report = held.a_events.loss().await;
+    assert_eq!(
+        (report.first_seq, report.last_seq, report.reason),
+        (1, 5, LossReason::GaveUp)
+    );
+    tokio::time::timeout(BOUND, held.link.closed())
+        .await
+        .expect("a's connection ended");
+    held.b.shutdown();
+}
+
 /// `Node::close` returns once the node's Close frames are written: a process that ends right
 /// after it has told its peers what it delivered, and they see it close the link rather than
 /// vanish. (With `shutdown` alone the end of the runtime cut the Close frame off, and the
