@@ -142,8 +142,9 @@ async fn run(args: &KeeperArgs) {
         if inner.lock().closed.is_some() {
             return;
         }
-        // Before the first connection the node decides how long to wait (a topology node
-        // gives up after `give_up_after`); once the peer has connected, this keeper does.
+        // Before the first connection the node decides how long to wait (`Node::listen`
+        // gives a peer it does not dial `give_up_after`); once the peer has connected, this
+        // keeper does.
         let connected_before = inner.generation() > 1;
         let next = if connected_before && !args.link.is_up() {
             let wait = inner.config.give_up_after;

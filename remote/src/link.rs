@@ -172,6 +172,9 @@ pub(crate) struct Inner {
     /// Notified when the link closes: a connection task ends within its grace after it
     /// (`connection::run`).
     pub closing: Notify,
+    /// Set when this node dials the peer (`Node::connect`): then the dialler, not the
+    /// accepting side's wait for a first connection, gives the link up.
+    pub dialled: AtomicBool,
     /// Connection tasks running (`connection::run`, replaced ones still ending included).
     pub running: AtomicUsize,
     /// Notified each time a connection task ends.
@@ -289,6 +292,7 @@ impl Link {
                 delivery: tokio::sync::Mutex::new(()),
                 keeper: std::sync::OnceLock::new(),
                 closing: Notify::new(),
+                dialled: AtomicBool::new(false),
                 running: AtomicUsize::new(0),
                 ran: Notify::new(),
                 replies_waiting: AtomicUsize::new(0),
