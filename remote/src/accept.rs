@@ -122,7 +122,7 @@ impl Handler<Run> for Keeper {
         let args = &self.args;
         let inner = &args.link.inner;
         let panics = args.panics.load(Ordering::Relaxed);
-        if panics >= inner.config.max_attempts {
+        if panics >= inner.config.attempts() {
             inner.give_up(&format!(
                 "the link's accepted connection panicked {panics} times in a row"
             ));

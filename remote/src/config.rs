@@ -37,7 +37,9 @@ pub struct LinkConfig {
     pub connect_timeout: Duration,
     /// Delay between reconnection attempts, with seeded jitter.
     pub backoff: Backoff,
-    /// Consecutive failed attempts after which the dialling side gives up. Default 30.
+    /// Consecutive failed attempts after which the dialling side gives up (and consecutive
+    /// panicking connections after which either side does). Default 30; 0 is taken as 1:
+    /// a link always makes its first attempt.
     pub max_attempts: u32,
     /// How long the accepting side waits for a lost peer to come back before giving up.
     /// Default 60 s.
@@ -48,6 +50,13 @@ pub struct LinkConfig {
     pub batch_frames: usize,
     /// At most about this many bytes in one write. Default 256 KiB.
     pub batch_bytes: usize,
+}
+
+impl LinkConfig {
+    /// [`max_attempts`](Self::max_attempts), at least 1.
+    pub(crate) fn attempts(&self) -> u32 {
+        self.max_attempts.max(1)
+    }
 }
 
 impl Default for LinkConfig {
