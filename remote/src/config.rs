@@ -4,7 +4,12 @@ use std::time::Duration;
 
 use mycelium_supervisor::Backoff;
 
-use crate::frame::DEFAULT_MAX_BODY;
+use crate::frame::{DEFAULT_MAX_BODY, HANDSHAKE_MAX_BODY};
+
+/// The smallest [`LinkConfig::max_frame`]: room for the link's own frames (a subscription
+/// with the longest pattern, a failed reply's reason, a Close frame's reason), as much as a
+/// handshake frame may take.
+pub const MIN_MAX_FRAME: u32 = HANDSHAKE_MAX_BODY;
 
 /// How a link's reader waits for bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -25,7 +30,10 @@ pub struct LinkConfig {
     /// Messages queued or awaiting acknowledgement, at most. `tell` waits for room,
     /// `try_tell` hands the message back. Default 1024.
     pub queue_capacity: usize,
-    /// Largest frame body accepted or sent. Default 1 MiB.
+    /// Largest frame body accepted or sent. Default 1 MiB; at least [`MIN_MAX_FRAME`] (a
+    /// smaller value is taken as it), so that the link's own frames always fit. Both sides of
+    /// a link must use the same value: a frame larger than the receiver's limit closes the
+    /// connection, and the sender sends it again on every reconnection without end.
     pub max_frame: u32,
     /// A heartbeat goes out when nothing else was sent for this long (bus time). Default 1 s.
     pub heartbeat_interval: Duration,
@@ -53,6 +61,12 @@ pub struct LinkConfig {
 }
 
 impl LinkConfig {
+    /// [`max_frame`](Self::max_frame), at least [`MIN_MAX_FRAME`].
+    pub(crate) fn with_frame_floor(mut self) -> Self {
+        self.max_frame = self.max_frame.max(MIN_MAX_FRAME);
+        self
+    }
+
     /// [`max_attempts`](Self::max_attempts), at least 1.
     pub(crate) fn attempts(&self) -> u32 {
         self.max_attempts.max(1)

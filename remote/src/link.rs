@@ -250,6 +250,7 @@ impl Link {
         topics: Arc<TopicTypes>,
         observer: Option<Observer>,
     ) -> Link {
+        let config = config.with_frame_floor();
         let capacity = config.queue_capacity;
         let metrics = LinkMetrics::new(bus, &peer);
         Link {

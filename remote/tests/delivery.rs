@@ -539,6 +539,39 @@ async fn a_reply_to_a_restarted_peer_s_predecessor_never_reaches_the_new_process
     b.shutdown();
 }
 
+/// A `max_frame` too small for the link's own frames is taken as the smallest that fits
+/// them: the link comes up, acknowledges, and carries small messages. (Before, a tell was
+/// refused as too large, and heartbeats and acknowledgements could not even be encoded.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_max_frame_below_the_minimum_is_raised_to_it() {
+    let dir = TempDir::new("tiny-frames");
+    let bus = Bus::new();
+    let config = LinkConfig {
+        max_frame: 16,
+        ..fast_config()
+    };
+    let (rec, mut got) = Recorder::new(true);
+    let (a, _) = node("a", &bus, rec, config.clone());
+    let at = a.listen(&dir.socket("a.sock"), &["b"]).await.unwrap();
+    let (rec_b, _) = Recorder::new(true);
+    let (b, _) = node("b", &bus, rec_b, config);
+    let link = b.connect("a", at);
+    let svc: Arc<str> = "sink".into();
+    link.send(Kind::Tell, &svc, 5, |o| o.extend_from_slice(&body(1)))
+        .await
+        .expect("a small tell fits");
+    assert_eq!(index(&recv_n(&mut got, 1).await[0]), 1);
+    tokio::time::timeout(BOUND, async {
+        while link.queued() > 0 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the tell was acknowledged");
+    a.shutdown();
+    b.shutdown();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ask_fails_at_once_when_its_link_drops() {
     let bus = Bus::new();
