@@ -229,6 +229,9 @@ pub struct LinkStats {
     pub duplicates: u64,
     /// Replies that arrived after their ask had failed.
     pub late_replies: u64,
+    /// Replies to asks of a restarted peer's previous incarnation, dropped: nobody could
+    /// receive them.
+    pub stale_replies: u64,
     /// Incoming messages a local service could not take (logged).
     pub dispatch_failures: u64,
     /// Highest sequence number written to a socket so far.
@@ -1125,6 +1128,7 @@ impl Inner {
         } else {
             st.out.drop_unwritten_replies()
         };
+        st.stats.stale_replies += stale_replies as u64;
         // A peer that does not know this node's incarnation numbers its frames anew.
         st.inb.resume(
             (peer.instance, peer.incarnation),
@@ -1538,6 +1542,7 @@ impl Link {
             return Err(self.closed_err(reason));
         }
         if !st.inb.knows(to) {
+            st.stats.stale_replies += 1;
             return Ok(Queued::Stale);
         }
         let name = self.inner.reply_name.clone();

@@ -457,6 +457,18 @@ impl mycelium_remote::Dispatch for SlowEcho {
 /// the new process, which took it for the answer to its own first ask.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reply_to_a_restarted_peer_s_predecessor_never_reaches_the_new_process() {
+    stale_reply(true).await;
+}
+
+/// As above, with the reply ready only once the new process is connected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_ready_after_the_peer_restarted_never_reaches_the_new_process() {
+    stale_reply(false).await;
+}
+
+/// `b` holds the reply to `a`'s first ask; `a` restarts and asks again. The held reply is
+/// ready while `a` is away (`before_restart`) or once the new process is connected.
+async fn stale_reply(before_restart: bool) {
     let dir = TempDir::new("stale-reply");
     let bus = Bus::new();
     let (entered_tx, entered) = tokio::sync::oneshot::channel();
@@ -490,51 +502,72 @@ async fn a_reply_to_a_restarted_peer_s_predecessor_never_reaches_the_new_process
             matches!(k, LinkEventKind::Down { .. })
         })
         .await;
-
-    // The handler answers while `a` is away: its reply is queued, unwritten.
-    release.send(()).unwrap();
     let b_link = b.link("a").unwrap();
-    tokio::time::timeout(BOUND, async {
-        while b_link.queued() == 0 {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await
-    .expect("b queued the reply");
+    let mut release = Some(release);
+    if before_restart {
+        // The handler answers while `a` is away: its reply is queued, unwritten.
+        release.take().unwrap().send(()).unwrap();
+        tokio::time::timeout(BOUND, async {
+            while b_link.queued() == 0 {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("b queued the reply");
+    }
 
     // A new process `a` asks at once, before its link is even up: its ask is in flight
     // when whatever b sends first arrives.
     let (sink, _) = Recorder::new(true);
     let (a2, _) = node("a", &bus, sink, fast_config());
     let link = a2.connect("b", at);
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    link.try_ask_with(
-        &svc,
-        1,
-        "second",
-        |o| o.extend_from_slice(b"second"),
-        Box::new(move |r| {
-            let _ = tx.send(r.map(|(t, body)| (t, body.to_vec())));
-        }),
-    )
-    .map_err(|(e, _)| e)
-    .unwrap();
-    let (_, answer) = tokio::time::timeout(BOUND, rx)
-        .await
-        .expect("the second ask was answered")
-        .unwrap()
+    let ask = |body: &'static [u8]| {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        link.try_ask_with(
+            &svc,
+            1,
+            "ask",
+            |o| o.extend_from_slice(body),
+            Box::new(move |r| {
+                let _ = tx.send(r.map(|(t, body)| (t, body.to_vec())));
+            }),
+        )
+        .map_err(|(e, _)| e)
         .unwrap();
+        async move {
+            let (_, answer) = tokio::time::timeout(BOUND, rx)
+                .await
+                .expect("the ask was answered")
+                .unwrap()
+                .unwrap();
+            String::from_utf8_lossy(&answer).into_owned()
+        }
+    };
     assert_eq!(
-        String::from_utf8_lossy(&answer),
+        ask(b"second").await,
         "second",
         "the new process got the answer to its predecessor's ask"
     );
+    if let Some(release) = release.take() {
+        // The handler answers now that the new process is connected.
+        release.send(()).unwrap();
+    }
+    // Until b dropped the reply, or the new process received it.
+    tokio::time::timeout(BOUND, async {
+        while b_link.stats().stale_replies == 0 && link.stats().late_replies == 0 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the reply to the predecessor was neither dropped nor received");
     // b writes in order: had it sent the first reply, it would have arrived before this one.
+    assert_eq!(ask(b"third").await, "third");
     assert_eq!(
         link.stats().late_replies,
         0,
         "a reply meant for the predecessor reached the new process"
     );
+    assert_eq!(b_link.stats().stale_replies, 1);
     a2.shutdown();
     b.shutdown();
 }
