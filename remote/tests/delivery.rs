@@ -516,8 +516,9 @@ async fn stale_reply(before_restart: bool) {
         .expect("b queued the reply");
     }
 
-    // A new process `a` asks at once, before its link is even up: its ask is in flight
-    // when whatever b sends first arrives.
+    // A new process `a` asks at once, as its link comes up: its ask is in flight when
+    // whatever b sends first arrives (or, should the link win the race, the old reply would
+    // arrive as a late one: counted below).
     let (sink, _) = Recorder::new(true);
     let (a2, _) = node("a", &bus, sink, fast_config());
     let link = a2.connect("b", at);
