@@ -122,7 +122,7 @@ impl Handler<Run> for Keeper {
         let args = &self.args;
         let inner = &args.link.inner;
         let panics = args.panics.load(Ordering::Relaxed);
-        if panics >= inner.config.max_attempts {
+        if panics >= inner.config.attempts() {
             inner.give_up(&format!(
                 "the link's accepted connection panicked {panics} times in a row"
             ));
@@ -142,8 +142,9 @@ async fn run(args: &KeeperArgs) {
         if inner.lock().closed.is_some() {
             return;
         }
-        // Before the first connection the node decides how long to wait (a topology node
-        // gives up after `give_up_after`); once the peer has connected, this keeper does.
+        // Before the first connection the node decides how long to wait (`Node::listen`
+        // gives a peer it does not dial `give_up_after`); once the peer has connected, this
+        // keeper does.
         let connected_before = inner.generation() > 1;
         let next = if connected_before && !args.link.is_up() {
             let wait = inner.config.give_up_after;
@@ -262,11 +263,24 @@ pub(crate) fn accept(
                 let stream = match tls {
                     None => stream,
                     Some(tls) => match clock
-                        .timeout(handshake_timeout, tls.accept(stream, &peer_addr))
+                        .timeout(handshake_timeout, async {
+                            let mut stream = stream;
+                            // A peer that closes before its first byte is a probe, as in the
+                            // link's own handshake, not a failed TLS handshake.
+                            if closes_silently(&mut stream).await {
+                                return None;
+                            }
+                            Some(tls.accept(stream, &peer_addr).await)
+                        })
                         .await
                     {
-                        Ok(Ok(stream)) => stream,
-                        Ok(Err(e)) => {
+                        Ok(None) => {
+                            metrics.refused(Refusal::Silent);
+                            tracing::debug!(target: "mycelium::remote", peer = %peer_addr, reason = "the peer closed the connection before sending anything", "incoming connection closed");
+                            return;
+                        }
+                        Ok(Some(Ok(stream))) => stream,
+                        Ok(Some(Err(e))) => {
                             metrics.refused(Refusal::Tls);
                             tracing::warn!(target: "mycelium::remote", peer = %peer_addr, reason = %e, "incoming connection refused");
                             return;
@@ -295,6 +309,15 @@ pub(crate) fn accept(
             });
         }
     })
+}
+
+/// Waits for the peer's first byte without taking it: `true` when the peer closed the
+/// connection without sending one.
+async fn closes_silently(stream: &mut Stream) -> bool {
+    match stream {
+        Stream::Tcp(tcp) => matches!(tcp.peek(&mut [0u8; 1]).await, Ok(0)),
+        _ => false,
+    }
 }
 
 /// Most connections in their handshake at once on one listener: each may take the whole

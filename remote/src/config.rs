@@ -4,7 +4,12 @@ use std::time::Duration;
 
 use mycelium_supervisor::Backoff;
 
-use crate::frame::DEFAULT_MAX_BODY;
+use crate::frame::{DEFAULT_MAX_BODY, HANDSHAKE_MAX_BODY};
+
+/// The smallest [`LinkConfig::max_frame`]: room for the link's own frames (a subscription
+/// with the longest pattern, a failed reply's reason, a Close frame's reason), as much as a
+/// handshake frame may take.
+pub const MIN_MAX_FRAME: u32 = HANDSHAKE_MAX_BODY;
 
 /// How a link's reader waits for bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -25,7 +30,10 @@ pub struct LinkConfig {
     /// Messages queued or awaiting acknowledgement, at most. `tell` waits for room,
     /// `try_tell` hands the message back. Default 1024.
     pub queue_capacity: usize,
-    /// Largest frame body accepted or sent. Default 1 MiB.
+    /// Largest frame body accepted or sent. Default 1 MiB; at least [`MIN_MAX_FRAME`] (a
+    /// smaller value is taken as it), so that the link's own frames always fit. Both sides of
+    /// a link must use the same value: a frame larger than the receiver's limit closes the
+    /// connection, and the sender sends it again on every reconnection without end.
     pub max_frame: u32,
     /// A heartbeat goes out when nothing else was sent for this long (bus time). Default 1 s.
     pub heartbeat_interval: Duration,
@@ -37,7 +45,9 @@ pub struct LinkConfig {
     pub connect_timeout: Duration,
     /// Delay between reconnection attempts, with seeded jitter.
     pub backoff: Backoff,
-    /// Consecutive failed attempts after which the dialling side gives up. Default 30.
+    /// Consecutive failed attempts after which the dialling side gives up (and consecutive
+    /// panicking connections after which either side does). Default 30; 0 is taken as 1:
+    /// a link always makes its first attempt.
     pub max_attempts: u32,
     /// How long the accepting side waits for a lost peer to come back before giving up.
     /// Default 60 s.
@@ -48,6 +58,19 @@ pub struct LinkConfig {
     pub batch_frames: usize,
     /// At most about this many bytes in one write. Default 256 KiB.
     pub batch_bytes: usize,
+}
+
+impl LinkConfig {
+    /// [`max_frame`](Self::max_frame), at least [`MIN_MAX_FRAME`].
+    pub(crate) fn with_frame_floor(mut self) -> Self {
+        self.max_frame = self.max_frame.max(MIN_MAX_FRAME);
+        self
+    }
+
+    /// [`max_attempts`](Self::max_attempts), at least 1.
+    pub(crate) fn attempts(&self) -> u32 {
+        self.max_attempts.max(1)
+    }
 }
 
 impl Default for LinkConfig {

@@ -53,39 +53,73 @@ async fn run(
     let mut writer = AbortOnDrop(writer);
     let reading = read_loop(&link, id, reader, rd);
     tokio::pin!(reading);
-    let (ended, writer_done) = tokio::select! {
-        r = &mut reading => (r, false),
-        r = &mut writer.0 => {
-            let reason = r.unwrap_or_else(|e| format!("the link's writer stopped: {e}"));
-            (Ended::here(reason), true)
+    let ending = async {
+        let (ended, writer_done) = tokio::select! {
+            r = &mut reading => (r, false),
+            r = &mut writer.0 => {
+                let reason = r.unwrap_or_else(|e| format!("the link's writer stopped: {e}"));
+                (Ended::here(reason), true)
+            }
+        };
+        // This side closed the link. Its writer sends the Close frame and shuts its direction
+        // down; its reader reads and drops what the peer still sends (`drain`) until the peer,
+        // having read the Close, closes its end. Each may finish: closing a socket with unread
+        // bytes resets the connection, and a reset can destroy the Close before the peer
+        // reads it.
+        if link.lock().closed.is_some() {
+            if writer_done {
+                let _ = link.clock.timeout(CLOSE_GRACE, &mut reading).await;
+            } else {
+                let _ = link.clock.timeout(CLOSE_GRACE, &mut writer.0).await;
+            }
+        } else if ended.by_peer && !writer_done {
+            // The peer closed the link: its Close frame is answered with one that
+            // acknowledges what this side delivered, so that the peer's loss report leaves it
+            // out. The writer stops first; what it had taken but not written goes before the
+            // answer.
+            writer.0.abort();
+            let _ = (&mut writer.0).await;
+            let _ = link
+                .clock
+                .timeout(CLOSE_GRACE, answer_close(&link, &side))
+                .await;
         }
+        ended
     };
-    // This side closed the link. Its writer sends the Close frame and shuts its direction
-    // down; its reader reads and drops what the peer still sends (`drain`) until the peer,
-    // having read the Close, closes its end. Each may finish: closing a socket with unread
-    // bytes resets the connection, and a reset can destroy the Close before the peer reads it.
-    if link.lock().closed.is_some() {
-        if writer_done {
-            let _ = link.clock.timeout(CLOSE_GRACE, &mut reading).await;
-        } else {
-            let _ = link.clock.timeout(CLOSE_GRACE, &mut writer.0).await;
-        }
-    } else if ended.by_peer && !writer_done {
-        // The peer closed the link: its Close frame is answered with one that acknowledges
-        // what this side delivered, so that the peer's loss report leaves it out. The writer
-        // stops first; what it had taken but not written goes before the answer.
-        writer.0.abort();
-        let _ = (&mut writer.0).await;
-        let _ = link
-            .clock
-            .timeout(CLOSE_GRACE, answer_close(&link, &side))
-            .await;
-    }
+    // A closed link's connection ends within its grace whatever its reader and writer wait
+    // for: a writer parked on a full socket (the peer's reader stuck in a delivery) while the
+    // peer's heartbeats keep the reader alive would otherwise hold it, the link's loss report
+    // and `Link::closed` for ever.
+    let ended = tokio::select! {
+        ended = ending => ended,
+        () = closed_then_grace(&link) => Ended::here(format!(
+            "link closed: {}; the connection did not end within {CLOSE_LIFE:?} of it",
+            link.lock().closed.clone().unwrap_or_default()
+        )),
+    };
     // A writer still running (the reader ended first) stops with its connection.
     drop(writer);
     link.detach(id, &ended.reason, ended.by_peer);
     ended.reason
 }
+
+/// Returns [`CLOSE_LIFE`] after the link is closed.
+async fn closed_then_grace(link: &Inner) {
+    loop {
+        let closing = link.closing.notified();
+        let mut closing = std::pin::pin!(closing);
+        closing.as_mut().enable();
+        if link.lock().closed.is_some() {
+            break;
+        }
+        closing.await;
+    }
+    link.clock.sleep(CLOSE_LIFE).await;
+}
+
+/// The longest a closed link's connection lives on: [`CLOSE_GRACE`] to write the Close
+/// frame, and as long again for the peer to close its end.
+pub(crate) const CLOSE_LIFE: Duration = Duration::from_secs(2);
 
 /// How long a closed link's connection may take to send its Close frame and see the peer
 /// close its end (bus time).
@@ -413,7 +447,7 @@ async fn handle<'a>(
     // acknowledgements that let the peer's sender go on, and the actors it fed run. (Without
     // it, one-way streams in block mode ran 30-40% slower.)
     tokio::task::consume_budget().await;
-    let numbering = {
+    let (numbering, asker) = {
         let mut st = link.lock();
         // The acknowledgement a data frame may carry (`write.rs`, `refill`), whatever its
         // order: it is cumulative, and never counts past what was written.
@@ -430,7 +464,8 @@ async fn handle<'a>(
             return Err(Ended::here("replaced by a newer connection".to_owned()));
         }
         match st.inb.check(f.seq) {
-            Order::Deliver => st.inb.numbering(),
+            // The peer incarnation an ask came from, whom its reply is for.
+            Order::Deliver => (st.inb.numbering(), st.inb.incarnation.unwrap_or(0)),
             Order::Duplicate => {
                 st.stats.duplicates += 1;
                 return Ok(());
@@ -443,7 +478,7 @@ async fn handle<'a>(
             }
         }
     };
-    let (failed, answered) = match deliver(link, &f).await {
+    let (failed, answered) = match deliver(link, &f, asker).await {
         Delivered::Done => (None, None),
         Delivered::Failed(e) => (Some(e), None),
         Delivered::Answered(reply) => (None, Some(reply)),
@@ -472,7 +507,7 @@ async fn handle<'a>(
     let owed = match answered {
         None => !spinning(link),
         Some(reply) => {
-            link.reply_now(f.corr, reply);
+            link.reply_now(f.corr, asker, reply);
             !spinning(link) && link.owes_ack()
         }
     };
@@ -491,8 +526,9 @@ enum Delivered {
     Answered(Result<crate::link::RemoteReply, String>),
 }
 
-/// Hands a data frame that passed the order check to this node.
-async fn deliver(link: &Arc<Inner>, f: &Frame<'_>) -> Delivered {
+/// Hands a data frame that passed the order check to this node; `asker` is the peer
+/// incarnation it came from.
+async fn deliver(link: &Arc<Inner>, f: &Frame<'_>, asker: u64) -> Delivered {
     let done = |r: Result<(), crate::error::DispatchError>| match r {
         Ok(()) => Delivered::Done,
         Err(e) => Delivered::Failed(e),
@@ -515,7 +551,9 @@ async fn deliver(link: &Arc<Inner>, f: &Frame<'_>) -> Delivered {
             if let Poll::Ready(answer) = first {
                 return Delivered::Answered(answer.map_err(|e| e.to_string()));
             }
-            link.reply_later(corr, async move { reply.await.map_err(|e| e.to_string()) });
+            link.reply_later(corr, asker, async move {
+                reply.await.map_err(|e| e.to_string())
+            });
             Delivered::Done
         }
         Kind::Reply => {

@@ -157,7 +157,7 @@ impl Handler<Run> for Driver {
         let args = &self.args;
         let inner = &args.link.inner;
         let panics = args.panics.load(Ordering::Relaxed);
-        if panics >= inner.config.max_attempts {
+        if panics >= inner.config.attempts() {
             inner.give_up(&format!(
                 "the link's connection task panicked {panics} times in a row"
             ));
@@ -205,7 +205,7 @@ async fn drive(args: &DriverArgs, incarnation: u32) {
             Err(Failure::Transient(reason)) => {
                 attempt = attempt.saturating_add(1);
                 tracing::debug!(target: "mycelium::remote", peer = %inner.peer, attempt, %reason, "connection attempt failed");
-                if attempt >= inner.config.max_attempts {
+                if attempt >= inner.config.attempts() {
                     let attempts = if attempt == 1 {
                         "the connection attempt failed".to_owned()
                     } else {

@@ -106,7 +106,7 @@ pub mod transport;
 mod write;
 
 pub use accept::MAX_HANDSHAKES;
-pub use config::{LinkConfig, Mode};
+pub use config::{LinkConfig, Mode, MIN_MAX_FRAME};
 pub use dispatch::{Dispatch, ReplyFuture};
 pub use error::{
     DispatchError, HandshakeError, RemoteAskError, SecretError, SendError, SetupError,

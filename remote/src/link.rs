@@ -169,6 +169,12 @@ pub(crate) struct Inner {
     /// On the accepting side: hands established connections to the link's supervised
     /// keeper (`accept.rs`). Unset on a link this node does not accept connections for.
     pub keeper: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<crate::accept::Accepted>>,
+    /// Notified when the link closes: a connection task ends within its grace after it
+    /// (`connection::run`).
+    pub closing: Notify,
+    /// Set when this node dials the peer (`Node::connect`): then the dialler, not the
+    /// accepting side's wait for a first connection, gives the link up.
+    pub dialled: AtomicBool,
     /// Connection tasks running (`connection::run`, replaced ones still ending included).
     pub running: AtomicUsize,
     /// Notified each time a connection task ends.
@@ -223,6 +229,9 @@ pub struct LinkStats {
     pub duplicates: u64,
     /// Replies that arrived after their ask had failed.
     pub late_replies: u64,
+    /// Replies to asks of a restarted peer's previous incarnation, dropped: nobody could
+    /// receive them.
+    pub stale_replies: u64,
     /// Incoming messages a local service could not take (logged).
     pub dispatch_failures: u64,
     /// Highest sequence number written to a socket so far.
@@ -244,6 +253,7 @@ impl Link {
         topics: Arc<TopicTypes>,
         observer: Option<Observer>,
     ) -> Link {
+        let config = config.with_frame_floor();
         let capacity = config.queue_capacity;
         let metrics = LinkMetrics::new(bus, &peer);
         Link {
@@ -263,7 +273,7 @@ impl Link {
                     inb: Inbound::default(),
                     pending: Asks::default(),
                     sweep_asks_at: SWEEP_ASKS_FROM,
-                    next_corr: 1,
+                    next_corr: first_corr(),
                     connection: None,
                     write: None,
                     task: None,
@@ -285,6 +295,8 @@ impl Link {
                 reply_name: Arc::from(""),
                 delivery: tokio::sync::Mutex::new(()),
                 keeper: std::sync::OnceLock::new(),
+                closing: Notify::new(),
+                dialled: AtomicBool::new(false),
                 running: AtomicUsize::new(0),
                 ran: Notify::new(),
                 replies_waiting: AtomicUsize::new(0),
@@ -614,24 +626,30 @@ impl Link {
                     Some((corr, reply_to)) => register(&mut st, corr, reply_to),
                     None => Vec::new(),
                 };
-                let up = st.connection.is_some();
-                let direct = st
-                    .write
-                    .as_ref()
-                    .filter(|w| w.writes_directly(kind))
-                    .cloned();
-                drop(st);
+                self.write_queued(st, kind);
                 // Their answer slots go outside the lock.
                 drop(gone);
-                match direct {
-                    Some(side) if side.write_now(&self.inner) => {}
-                    _ if up => self.inner.wake_writer(),
-                    _ => {}
-                }
                 Ok(seq)
             }
             Err(back) if hand_back => Err(Ok(back)),
             Err(_) => Err(Err(SendError::Full)),
+        }
+    }
+
+    /// A frame of `kind` was just queued (`st` is the lock it was queued under): the sender
+    /// writes it itself when the connection lets it, or wakes the writer.
+    fn write_queued(&self, st: MutexGuard<'_, State>, kind: Kind) {
+        let up = st.connection.is_some();
+        let direct = st
+            .write
+            .as_ref()
+            .filter(|w| w.writes_directly(kind))
+            .cloned();
+        drop(st);
+        match direct {
+            Some(side) if side.write_now(&self.inner) => {}
+            _ if up => self.inner.wake_writer(),
+            _ => {}
         }
     }
 
@@ -668,11 +686,11 @@ impl Link {
         }
     }
 
-    /// A correlation id for a new ask.
+    /// A correlation id for a new ask (never 0).
     fn next_corr(&self) -> u64 {
         let mut st = self.inner.lock();
         let corr = st.next_corr;
-        st.next_corr += 1;
+        st.next_corr = st.next_corr.checked_add(1).unwrap_or(1);
         corr
     }
 
@@ -865,6 +883,13 @@ impl Link {
             reason: reason.to_owned(),
         }
     }
+}
+
+/// The first correlation id of a link: random, so that the asks of a restarted process do
+/// not reuse its predecessor's ids (a reply to one of those, should it still arrive, misses
+/// and is counted late). Never 0, and far from the end of the range.
+fn first_corr() -> u64 {
+    (crate::handshake::new_instance_id() >> 2).max(1)
 }
 
 /// Records ask `corr` in flight. Once they are [`SWEEP_ASKS_FROM`] or more, and twice as many
@@ -1096,6 +1121,14 @@ impl Inner {
         let (resent, loss) = st
             .out
             .resume(continuity, received, reason, &self.peer, old_instance);
+        // Replies to a restarted peer's predecessor would reach the new process as answers
+        // to its own asks of the same correlation ids: nobody can receive them.
+        let stale_replies = if same {
+            0
+        } else {
+            st.out.drop_unwritten_replies()
+        };
+        st.stats.stale_replies += stale_replies as u64;
         // A peer that does not know this node's incarnation numbers its frames anew.
         st.inb.resume(
             (peer.instance, peer.incarnation),
@@ -1159,6 +1192,13 @@ impl Inner {
             subscription.cancel();
         }
         self.room.notify_waiters();
+        if stale_replies > 0 {
+            tracing::info!(
+                target: "mycelium::remote",
+                peer = %self.peer, count = stale_replies,
+                "replies to the asks of the peer's previous incarnation dropped: it restarted, and nobody can receive them"
+            );
+        }
         if let Some(loss) = loss {
             self.emit(LinkEventKind::Loss(loss));
         }
@@ -1256,6 +1296,7 @@ impl Inner {
         };
         self.fail_asks(pending, unsent, reason);
         self.room.notify_waiters();
+        self.closing.notify_waiters();
         self.writes_due.store(true, Ordering::Release);
         self.writer.notify_waiters();
         if asked {
@@ -1392,39 +1433,62 @@ impl Inner {
     /// Queues the reply to ask `corr` once it is ready, on a task of its own (the reader
     /// never waits on its own link), as [`reply_now`](Self::reply_now) does. Used when the
     /// reply is still to come.
+    ///
+    /// `to` is the peer incarnation that asked: a reply ready once the peer has restarted is
+    /// dropped, not sent to the new process.
     pub fn reply_later(
         self: &Arc<Self>,
         corr: u64,
+        to: u64,
         reply: impl std::future::Future<Output = Result<RemoteReply, String>> + Send + 'static,
     ) {
         let link = self.clone();
-        tokio::spawn(async move { link.reply_now(corr, reply.await) });
+        tokio::spawn(async move { link.reply_now(corr, to, reply.await) });
     }
 
-    /// Queues the reply to ask `corr` now; when the queue is full, a task waits for room
-    /// with the encoded frame (the reader never waits on its own link).
-    pub fn reply_now(self: &Arc<Self>, corr: u64, reply: Result<RemoteReply, String>) {
+    /// Queues the reply to ask `corr` of the peer incarnation `to` now; when the queue is
+    /// full, a task waits for room with the encoded frame (the reader never waits on its own
+    /// link).
+    pub fn reply_now(self: &Arc<Self>, corr: u64, to: u64, reply: Result<RemoteReply, String>) {
         let link = Link {
             inner: self.clone(),
         };
         let sent = link
             .encode_reply(corr, reply)
-            .and_then(|(kind, type_id, frame)| {
-                match link.push(kind, &self.reply_name, type_id, "reply", frame, true) {
-                    Ok(_) => Ok(()),
-                    Err(Ok(frame)) => {
+            .and_then(
+                |(kind, type_id, frame)| match link.push_reply(kind, type_id, frame, to) {
+                    Ok(Queued::Yes) => Ok(()),
+                    Ok(Queued::Stale) => {
+                        self.stale_reply(corr);
+                        Ok(())
+                    }
+                    Ok(Queued::Full(frame)) => {
                         // Counted before the reader reads on (it looks before each ask).
                         let waiting = WaitingReply::new(self);
                         tokio::spawn(async move {
-                            let sent = link.reply_when_room(kind, type_id, frame, waiting).await;
-                            link.inner.reply_not_sent(corr, sent);
+                            let sent = link
+                                .reply_when_room(kind, type_id, frame, to, waiting)
+                                .await;
+                            if let Ok(Queued::Stale) = sent {
+                                link.inner.stale_reply(corr);
+                            }
+                            link.inner.reply_not_sent(corr, sent.map(|_| ()));
                         });
                         Ok(())
                     }
-                    Err(Err(e)) => Err(e),
-                }
-            });
+                    Err(e) => Err(e),
+                },
+            );
         self.reply_not_sent(corr, sent);
+    }
+
+    /// A reply to an ask of the peer's previous incarnation was dropped (the peer restarted).
+    fn stale_reply(&self, corr: u64) {
+        tracing::debug!(
+            target: "mycelium::remote",
+            peer = %self.peer, corr,
+            "reply to an ask of the peer's previous incarnation dropped: it restarted"
+        );
     }
 
     /// Logs a reply that could not be queued (the asker's link closed, or the reply could not
@@ -1453,19 +1517,63 @@ impl Drop for WaitingReply {
     }
 }
 
+/// What became of a reply handed to the queue.
+enum Queued {
+    Yes,
+    /// The queue is full: the frame is handed back.
+    Full(Vec<u8>),
+    /// The peer incarnation that asked is gone (the peer restarted): dropped.
+    Stale,
+}
+
 impl Link {
+    /// Queues a reply to an ask of the peer incarnation `to`, unless the peer restarted
+    /// since: checked under the lock that attaches a new incarnation's connection, which
+    /// drops the replies already queued for its predecessor.
+    fn push_reply(
+        &self,
+        kind: Kind,
+        type_id: u16,
+        frame: Vec<u8>,
+        to: u64,
+    ) -> Result<Queued, SendError> {
+        let mut st = self.inner.lock();
+        if let Some(reason) = &st.closed {
+            return Err(self.closed_err(reason));
+        }
+        if !st.inb.knows(to) {
+            st.stats.stale_replies += 1;
+            return Ok(Queued::Stale);
+        }
+        let name = self.inner.reply_name.clone();
+        match st.out.push(kind, type_id, name, "reply", frame) {
+            Ok(_) => {
+                self.write_queued(st, kind);
+                Ok(Queued::Yes)
+            }
+            Err(back) => Ok(Queued::Full(back)),
+        }
+    }
+
     /// Queues a reply frame once there is room; counted as waiting until then.
     async fn reply_when_room(
         &self,
         kind: Kind,
         type_id: u16,
-        frame: Vec<u8>,
+        mut frame: Vec<u8>,
+        to: u64,
         waiting: WaitingReply,
-    ) -> Result<(), SendError> {
-        let sent = self
-            .push_waiting(kind, &self.inner.reply_name, type_id, "reply", frame)
-            .await
-            .map(|_| ());
+    ) -> Result<Queued, SendError> {
+        let sent = loop {
+            let room = self.inner.room.notified();
+            let mut room = std::pin::pin!(room);
+            room.as_mut().enable();
+            match self.push_reply(kind, type_id, frame, to) {
+                Ok(Queued::Full(back)) => frame = back,
+                other => break other,
+            }
+            room.await;
+        };
         drop(waiting);
         sent
     }

@@ -239,11 +239,10 @@ impl Node {
         let (server, clients) = tls_of(&topology, &me)?;
         node.listen_with(&me.endpoint, &peers, server).await?;
         for peer in &topology.nodes {
+            // The peers that dial this node are given up by `listen_with` if they never do.
             if peer.name.as_str() > name {
                 let tls = clients.get(&peer.name).cloned();
                 node.connect_with(&peer.name, peer.endpoint.clone(), tls);
-            } else if peer.name != name {
-                node.await_peer(&peer.name);
             }
         }
         Ok(node)
@@ -381,7 +380,9 @@ impl Node {
     /// Accepts connections from `peers` on `endpoint`; returns the endpoint bound (for TCP
     /// port 0, the port chosen). Each peer's link gets a supervisor over the keeper of its
     /// accepted connections (restarted after a panicking connection); a node not in `peers`
-    /// (nor in an earlier call's) is refused at the handshake.
+    /// (nor in an earlier call's) is refused at the handshake. A peer that has not connected
+    /// within `give_up_after` of bus time is given up (what was queued for it is reported
+    /// lost), unless this node dials it too.
     pub async fn listen(
         &self,
         endpoint: &Endpoint,
@@ -421,12 +422,14 @@ impl Node {
         for peer in peers {
             let link = self.shared.link_to(peer);
             match accept::keep(&link, &self.shared.bus).await {
-                Ok(Some(sup)) => self
-                    .shared
-                    .supervisors
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(sup),
+                Ok(Some(sup)) => {
+                    self.shared
+                        .supervisors
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(sup);
+                    self.await_peer(peer);
+                }
                 Ok(None) => {}
                 Err(reason) => {
                     return Err(TransportError::Io {
@@ -490,6 +493,9 @@ impl Node {
         tls: Option<crate::tls::ClientTls>,
     ) -> Link {
         let link = self.shared.link_to(peer);
+        link.inner
+            .dialled
+            .store(true, std::sync::atomic::Ordering::Release);
         let task = dial::dial(
             link.clone(),
             endpoint,
@@ -503,13 +509,18 @@ impl Node {
     }
 
     /// The link to `peer` gives up (reporting what is queued) if the peer has not connected
-    /// within `give_up_after` of bus time; for links this node does not dial.
+    /// within `give_up_after` of bus time; for a link this node accepts and does not dial
+    /// (one it dials gives up after the dialler's attempts).
     fn await_peer(&self, peer: &str) {
         let link = self.shared.link_to(peer);
         let wait = self.shared.config.give_up_after;
         let task = tokio::spawn(async move {
             link.clock().sleep(wait).await;
-            if link.inner.generation() == 1 {
+            let dialled = link
+                .inner
+                .dialled
+                .load(std::sync::atomic::Ordering::Acquire);
+            if link.inner.generation() == 1 && !dialled {
                 link.close(&format!("the peer never connected within {wait:?}"));
             }
         });

@@ -218,6 +218,38 @@ impl Outbound {
         (resent, loss)
     }
 
+    /// The peer restarted: removes the replies queued and never written, which answer asks
+    /// of its predecessor (the new process would take them for answers to its own asks with
+    /// the same correlation ids), and numbers the frames left on from the last one written,
+    /// as the resume point sent to the new process said. Returns how many were removed.
+    /// Called after [`resume`](Self::resume) without continuity, which left only frames never
+    /// written.
+    pub fn drop_unwritten_replies(&mut self) -> usize {
+        let written = self.written;
+        let before = self.log.len();
+        let mut kept = VecDeque::with_capacity(before);
+        let mut next = written + 1;
+        for mut e in std::mem::take(&mut self.log) {
+            if e.seq > written {
+                if matches!(e.kind, Kind::Reply | Kind::ReplyFailed) {
+                    self.keep_buffer(e.bytes);
+                    continue;
+                }
+                e.seq = next;
+                e.bytes[SEQ_AT..SEQ_AT + 8].copy_from_slice(&next.to_le_bytes());
+                next += 1;
+            }
+            kept.push_back(e);
+        }
+        self.log = kept;
+        let dropped = before - self.log.len();
+        if dropped > 0 {
+            self.next_seq = next;
+            self.cursor = self.log.front().map_or(next, |e| e.seq.max(written + 1));
+        }
+        dropped
+    }
+
     /// The link gave up: everything left is lost.
     pub fn give_up(&mut self, peer: &str, peer_instance: Option<u64>) -> Option<LossReport> {
         let loss = self.remove_while(|_| true, LossReason::GaveUp, peer, peer_instance);
@@ -485,6 +517,36 @@ mod tests {
             (loss.first_seq, loss.last_seq, loss.reason),
             (4, 5, LossReason::GaveUp)
         );
+    }
+
+    #[test]
+    fn a_restarted_peer_gets_no_reply_meant_for_its_predecessor() {
+        let mut out = Outbound::new(10);
+        let kinds = [
+            Kind::Tell,
+            Kind::Reply,
+            Kind::Tell,
+            Kind::ReplyFailed,
+            Kind::Ask,
+            Kind::Reply,
+        ];
+        for kind in kinds {
+            out.push(kind, 7, "s".into(), "M", frame()).unwrap();
+        }
+        out.take_batch(2, 1 << 20, |_| {}); // 1 (tell) and 2 (reply) written
+        assert_eq!(out.first_seq(false), 3);
+        let (_, loss) = out.resume(false, 0, LossReason::PeerRestarted, "b", Some(9));
+        assert_eq!(loss.unwrap().messages.len(), 2);
+        assert_eq!(out.drop_unwritten_replies(), 2);
+        // The tell and the ask left, numbered on from the resume point the peer was sent.
+        let mut sent = Vec::new();
+        out.take_batch(10, 1 << 20, |b| sent.push(seq_of(b)));
+        assert_eq!(sent, vec![3, 4]);
+        assert_eq!(out.push(Kind::Tell, 7, "s".into(), "M", frame()), Ok(5));
+        out.take_batch(10, 1 << 20, |b| sent.push(seq_of(b)));
+        assert_eq!(sent, vec![3, 4, 5]);
+        out.ack(5);
+        assert_eq!(out.len(), 0);
     }
 
     proptest! {

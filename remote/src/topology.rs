@@ -7,7 +7,7 @@
 //!
 //! [link]                          # optional; defaults shown
 //! queue_capacity = 1024
-//! max_frame = 1048576
+//! max_frame = 1048576             # at least 4096; the same on every node
 //! max_attempts = 30               # the dialling side gives up after this many failures
 //! give_up_after_ms = 60000        # the accepting side waits this long for its peer
 //! heartbeat_interval_ms = 1000
@@ -470,6 +470,15 @@ fn link_config(src: &Source<'_>, raw: &RawLink) -> Result<LinkConfig, TopologyEr
     if let Some(v) = &raw.max_frame {
         c.max_frame = u32::try_from(positive(v, "max_frame")?)
             .map_err(|_| src.error(Some(v.span()), "`max_frame` must fit in 32 bits"))?;
+        if c.max_frame < crate::config::MIN_MAX_FRAME {
+            return Err(src.error(
+                Some(v.span()),
+                format!(
+                    "`max_frame` must be at least {} bytes: the link's own frames must fit",
+                    crate::config::MIN_MAX_FRAME
+                ),
+            ));
+        }
     }
     if let Some(v) = &raw.heartbeat_interval_ms {
         c.heartbeat_interval = ms(v, "heartbeat_interval_ms")?;
@@ -678,6 +687,12 @@ services = ["portfolio", "execution"]
         assert!(e.message.contains("longer than"), "{e}");
         let e = parse(&GOOD.replace("queue_capacity = 64", "queue_capacity = 0")).unwrap_err();
         assert!(e.message.contains("at least 1"), "{e}");
+        let e = parse(&GOOD.replace("queue_capacity = 64", "max_frame = 64")).unwrap_err();
+        assert!(
+            e.message.contains("`max_frame` must be at least 4096"),
+            "{e}"
+        );
+        assert_eq!(e.line, 6);
         let e = parse("secret_env = \"S\"\n").unwrap_err();
         assert!(e.message.contains("no nodes"), "{e}");
     }

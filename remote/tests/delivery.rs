@@ -401,6 +401,211 @@ async fn a_peer_back_with_the_same_instance_id_and_fresh_state_is_delivered_ever
     assert_eq!(a.link("b").unwrap().stats().duplicates, 0);
 }
 
+/// A service that answers an ask with its body; the ask whose body is `first` answers only
+/// once the test releases it, having said that it got there.
+struct SlowEcho {
+    hold: std::sync::Mutex<Option<Hold>>,
+}
+
+impl mycelium_remote::Dispatch for SlowEcho {
+    fn tell<'a>(
+        &'a self,
+        _: &'a str,
+        _: u16,
+        _: &'a [u8],
+    ) -> mycelium_actors::BoxFuture<'a, Result<(), mycelium_remote::DispatchError>> {
+        Box::pin(async { Ok(()) })
+    }
+    fn ask<'a>(
+        &'a self,
+        _: &'a str,
+        type_id: u16,
+        body: &'a [u8],
+    ) -> mycelium_actors::BoxFuture<
+        'a,
+        Result<mycelium_remote::ReplyFuture, mycelium_remote::DispatchError>,
+    > {
+        let hold = match body {
+            b"first" => self.hold.lock().unwrap().take(),
+            _ => None,
+        };
+        let body = body.to_vec();
+        Box::pin(async move {
+            Ok(Box::pin(async move {
+                if let Some(Hold { entered, release }) = hold {
+                    let _ = entered.send(());
+                    let _ = release.await;
+                }
+                Ok((type_id, body))
+            }) as mycelium_remote::ReplyFuture)
+        })
+    }
+    fn publish<'a>(
+        &'a self,
+        _: &'a str,
+        _: u16,
+        _: Option<u64>,
+        _: &'a [u8],
+    ) -> mycelium_actors::BoxFuture<'a, Result<(), mycelium_remote::DispatchError>> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// The reply to an ask of a process that then restarted is not sent to its successor, whose
+/// asks may carry the same correlation ids: the successor gets the answer to its own ask, and
+/// no reply it did not ask for. (Before, the reply queued while the asker was away went to
+/// the new process, which took it for the answer to its own first ask.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_to_a_restarted_peer_s_predecessor_never_reaches_the_new_process() {
+    stale_reply(true).await;
+}
+
+/// As above, with the reply ready only once the new process is connected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_ready_after_the_peer_restarted_never_reaches_the_new_process() {
+    stale_reply(false).await;
+}
+
+/// `b` holds the reply to `a`'s first ask; `a` restarts and asks again. The held reply is
+/// ready while `a` is away (`before_restart`) or once the new process is connected.
+async fn stale_reply(before_restart: bool) {
+    let dir = TempDir::new("stale-reply");
+    let bus = Bus::new();
+    let (entered_tx, entered) = tokio::sync::oneshot::channel();
+    let (release, release_rx) = tokio::sync::oneshot::channel();
+    let slow = Arc::new(SlowEcho {
+        hold: std::sync::Mutex::new(Some(Hold {
+            entered: entered_tx,
+            release: release_rx,
+        })),
+    });
+    let (b, mut b_events) = node("b", &bus, slow, fast_config());
+    let at = b.listen(&dir.socket("b.sock"), &["a"]).await.unwrap();
+    let svc: Arc<str> = "slow".into();
+
+    let (sink, _) = Recorder::new(true);
+    let (a1, _) = node("a", &bus, sink, fast_config());
+    let link = a1.connect("b", at.clone());
+    let first = {
+        let (link, svc) = (link.clone(), svc.clone());
+        tokio::spawn(async move { link.ask(&svc, 1, |o| o.extend_from_slice(b"first")).await })
+    };
+    tokio::time::timeout(BOUND, entered)
+        .await
+        .expect("the first ask reached b's handler")
+        .unwrap();
+    a1.close().await;
+    drop(a1);
+    let _ = tokio::time::timeout(BOUND, first).await.unwrap();
+    b_events
+        .wait("a's connection ended", |k| {
+            matches!(k, LinkEventKind::Down { .. })
+        })
+        .await;
+    let b_link = b.link("a").unwrap();
+    let mut release = Some(release);
+    if before_restart {
+        // The handler answers while `a` is away: its reply is queued, unwritten.
+        release.take().unwrap().send(()).unwrap();
+        tokio::time::timeout(BOUND, async {
+            while b_link.queued() == 0 {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("b queued the reply");
+    }
+
+    // A new process `a` asks at once, as its link comes up: its ask is in flight when
+    // whatever b sends first arrives (or, should the link win the race, the old reply would
+    // arrive as a late one: counted below).
+    let (sink, _) = Recorder::new(true);
+    let (a2, _) = node("a", &bus, sink, fast_config());
+    let link = a2.connect("b", at);
+    let ask = |body: &'static [u8]| {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        link.try_ask_with(
+            &svc,
+            1,
+            "ask",
+            |o| o.extend_from_slice(body),
+            Box::new(move |r| {
+                let _ = tx.send(r.map(|(t, body)| (t, body.to_vec())));
+            }),
+        )
+        .map_err(|(e, _)| e)
+        .unwrap();
+        async move {
+            let (_, answer) = tokio::time::timeout(BOUND, rx)
+                .await
+                .expect("the ask was answered")
+                .unwrap()
+                .unwrap();
+            String::from_utf8_lossy(&answer).into_owned()
+        }
+    };
+    assert_eq!(
+        ask(b"second").await,
+        "second",
+        "the new process got the answer to its predecessor's ask"
+    );
+    if let Some(release) = release.take() {
+        // The handler answers now that the new process is connected.
+        release.send(()).unwrap();
+    }
+    // Until b dropped the reply, or the new process received it.
+    tokio::time::timeout(BOUND, async {
+        while b_link.stats().stale_replies == 0 && link.stats().late_replies == 0 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the reply to the predecessor was neither dropped nor received");
+    // b writes in order: had it sent the first reply, it would have arrived before this one.
+    assert_eq!(ask(b"third").await, "third");
+    assert_eq!(
+        link.stats().late_replies,
+        0,
+        "a reply meant for the predecessor reached the new process"
+    );
+    assert_eq!(b_link.stats().stale_replies, 1);
+    a2.shutdown();
+    b.shutdown();
+}
+
+/// A `max_frame` too small for the link's own frames is taken as the smallest that fits
+/// them: the link comes up, acknowledges, and carries small messages. (Before, a tell was
+/// refused as too large, and heartbeats and acknowledgements could not even be encoded.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_max_frame_below_the_minimum_is_raised_to_it() {
+    let dir = TempDir::new("tiny-frames");
+    let bus = Bus::new();
+    let config = LinkConfig {
+        max_frame: 16,
+        ..fast_config()
+    };
+    let (rec, mut got) = Recorder::new(true);
+    let (a, _) = node("a", &bus, rec, config.clone());
+    let at = a.listen(&dir.socket("a.sock"), &["b"]).await.unwrap();
+    let (rec_b, _) = Recorder::new(true);
+    let (b, _) = node("b", &bus, rec_b, config);
+    let link = b.connect("a", at);
+    let svc: Arc<str> = "sink".into();
+    link.send(Kind::Tell, &svc, 5, |o| o.extend_from_slice(&body(1)))
+        .await
+        .expect("a small tell fits");
+    assert_eq!(index(&recv_n(&mut got, 1).await[0]), 1);
+    tokio::time::timeout(BOUND, async {
+        while link.queued() > 0 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the tell was acknowledged");
+    a.shutdown();
+    b.shutdown();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ask_fails_at_once_when_its_link_drops() {
     let bus = Bus::new();
@@ -1346,6 +1551,42 @@ async fn a_closing_node_whose_peer_never_answers_reports_the_unacknowledged_lost
         (report.first_seq, report.last_seq, report.reason),
         (1, 1, LossReason::GaveUp)
     );
+    held.b.shutdown();
+}
+
+/// A closing node whose writer is parked on a full socket (the peer's reader is stuck in a
+/// delivery, and the peer's heartbeats keep this side's reader alive) still ends its
+/// connection within the close's grace: its loss report comes and `Link::closed` returns
+/// while the peer is still stuck. (Before, the connection waited for room in the socket for
+/// ever: no report, and the link's memory held.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closing_node_whose_writer_waits_on_a_full_socket_still_reports() {
+    let mut held = HeldDelivery::start("close-full-socket").await;
+    let svc: Arc<str> = "sink".into();
+    // Far more than a Unix socket buffers: the writer cannot write the first of them whole
+    // while b's reader is held.
+    for _ in 0..4 {
+        held.link
+            .send(Kind::Tell, &svc, 1, |o| o.resize(1_000_000, 7))
+            .await
+            .unwrap();
+    }
+    tokio::time::timeout(BOUND, async {
+        while held.link.stats().written < 2 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("a's writer took a large tell");
+    held.a.shutdown();
+    let report = held.a_events.loss().await;
+    assert_eq!(
+        (report.first_seq, report.last_seq, report.reason),
+        (1, 5, LossReason::GaveUp)
+    );
+    tokio::time::timeout(BOUND, held.link.closed())
+        .await
+        .expect("a's connection ended");
     held.b.shutdown();
 }
 

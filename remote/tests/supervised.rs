@@ -281,6 +281,78 @@ async fn accepting_side_gives_up_when_the_peer_does_not_come_back() {
     a.shutdown();
 }
 
+/// A node that listens for a peer (without a topology) which never connects gives the link
+/// up after `give_up_after`, and reports what was queued for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accepting_side_gives_up_on_a_peer_that_never_connects() {
+    let bus = Bus::new();
+    let config = LinkConfig {
+        give_up_after: Duration::from_millis(200),
+        ..fast_config()
+    };
+    let (a_rec, _a_got) = Recorder::new(true);
+    let (a, mut a_events) = node("a", &bus, a_rec, config);
+    a.listen(&Endpoint::Tcp("127.0.0.1:0".into()), &["b"])
+        .await
+        .expect("listen");
+    let a_link = a.link("b").expect("link to b");
+    let svc: Arc<str> = "sink".into();
+    a_link
+        .send(Kind::Tell, &svc, 7, |o| o.extend_from_slice(b"queued"))
+        .await
+        .expect("queued");
+    let gave_up = a_events
+        .wait("gave up", |k| matches!(k, LinkEventKind::GaveUp { .. }))
+        .await;
+    let LinkEventKind::GaveUp { reason } = gave_up.kind else {
+        unreachable!()
+    };
+    assert!(reason.contains("never connected"), "{reason}");
+    let report = a_events.loss().await;
+    assert_eq!(
+        (report.first_seq, report.last_seq, report.reason),
+        (1, 1, LossReason::GaveUp)
+    );
+    a.shutdown();
+}
+
+/// `max_attempts: 0` is taken as one attempt: neither side gives the link up before it
+/// tried (before, both gave up at once, "panicked 0 times in a row").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_attempts_zero_still_makes_the_first_attempt() {
+    let bus = Bus::new();
+    let config = LinkConfig {
+        max_attempts: 0,
+        ..fast_config()
+    };
+    let (a_rec, mut a_got) = Recorder::new(true);
+    let (a, mut a_events) = node("a", &bus, a_rec, config.clone());
+    let at = a
+        .listen(&Endpoint::Tcp("127.0.0.1:0".into()), &["b"])
+        .await
+        .expect("listen");
+    let (b_rec, _b_got) = Recorder::new(true);
+    let (b, mut b_events) = node("b", &bus, b_rec, config);
+    let link = b.connect("a", at);
+    let svc: Arc<str> = "sink".into();
+    link.send(Kind::Tell, &svc, 7, |o| o.extend_from_slice(b"one"))
+        .await
+        .expect("queued");
+    assert_eq!(recv_n(&mut a_got, 1).await[0].body, b"one");
+    for events in [&mut a_events, &mut b_events] {
+        assert!(
+            !events
+                .drain()
+                .iter()
+                .any(|e| matches!(e.kind, LinkEventKind::GaveUp { .. })),
+            "{:?}",
+            events.seen
+        );
+    }
+    a.shutdown();
+    b.shutdown();
+}
+
 /// The keeper's supervisor cannot start on a bus that has shut down: `listen` says so, binds
 /// nothing, and a later `listen` on a live bus's node works.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -540,3 +540,36 @@ async fn a_peer_that_speaks_no_tls_is_refused_and_counted() {
     assert!(got.try_recv().is_err(), "a refused peer reached an actor");
     a.shutdown();
 }
+
+/// A client that connects to a TLS listener and closes before sending a byte (a probe, a
+/// health check) is counted as `silent`, as on a listener without TLS, not as a failed TLS
+/// handshake; a client that sends something that is not TLS still counts as `tls`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_closing_before_its_first_byte_is_silent_not_a_tls_failure() {
+    use common::seen::{metrics_bus, Seen};
+    use metrics_util::debugging::DebuggingRecorder;
+    use mycelium_actors::telemetry::names;
+    use mycelium_remote::transport::Stream;
+    use tokio::io::AsyncWriteExt;
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let bus = metrics_bus();
+    let ca = Ca::new("ca");
+    let leaf = ca.issue("localhost");
+    let (rec, _) = Recorder::new(true);
+    let (a, _) = metrics::with_local_recorder(&recorder, || node("a", &bus, rec, config()));
+    let at = a
+        .listen_tls(&TCP(), &["b"], server(&leaf, None))
+        .await
+        .expect("listen");
+    drop(Stream::connect(&at).await.unwrap());
+    let mut garbage = Stream::connect(&at).await.unwrap();
+    garbage.write_all(&[0xff; 64]).await.unwrap();
+    let silent = format!("{}{{reason=silent}}", names::LINK_REFUSED);
+    let tls = format!("{}{{reason=tls}}", names::LINK_REFUSED);
+    let mut seen = Seen::default();
+    seen.until(&snapshotter, |s| s.get(&silent) + s.get(&tls) == 2.0)
+        .await;
+    assert_eq!((seen.get(&silent), seen.get(&tls)), (1.0, 1.0));
+    a.shutdown();
+}
