@@ -44,6 +44,10 @@ struct Slot {
     spec: ChildSpec,
     /// Its task (alive, waiting for a restart, or stopped for good).
     handle: Option<Arc<dyn ChildHandle>>,
+    /// The incarnation of that task this supervisor last started (0 for a new task, one
+    /// more for each restart in place). A child's report of an older one is stale: it was
+    /// queued before the child was suspended and restarted with its group.
+    incarnation: u32,
     sub: Option<Directory>,
 }
 
@@ -56,9 +60,13 @@ struct Link {
 }
 
 impl SupervisionLink for Link {
-    fn child_ended(&self, child: ActorId, reason: StopReason) -> bool {
+    fn child_ended(&self, child: ActorId, incarnation: u32, reason: StopReason) -> bool {
         self.supervisor
-            .tell_priority(ChildEnded { id: child, reason })
+            .tell_priority(ChildEnded {
+                id: child,
+                incarnation,
+                reason,
+            })
             .is_ok()
     }
 
@@ -75,6 +83,7 @@ impl SupervisionLink for Link {
 /// An incarnation of a child ended by itself.
 pub(crate) struct ChildEnded {
     id: ActorId,
+    incarnation: u32,
     reason: StopReason,
 }
 
@@ -156,11 +165,14 @@ impl Supervisor {
         self.slots.iter_mut().find(|s| s.spec.name() == name)
     }
 
-    fn name_of(&self, id: ActorId) -> Option<Arc<str>> {
+    fn slot_of(&self, id: ActorId) -> Option<&Slot> {
         self.slots
             .iter()
             .find(|s| s.handle.as_ref().is_some_and(|h| h.id() == id))
-            .map(|s| s.spec.name.clone())
+    }
+
+    fn name_of(&self, id: ActorId) -> Option<Arc<str>> {
+        self.slot_of(id).map(|s| s.spec.name.clone())
     }
 
     fn child_id(&self, name: &str) -> Option<ActorId> {
@@ -295,6 +307,9 @@ impl Supervisor {
         if let Some(handle) = slot.handle.clone() {
             if handle.stop_reason().is_none() {
                 if let Some(rx) = handle.restart() {
+                    if let Some(slot) = self.slot_mut(name) {
+                        slot.incarnation = slot.incarnation.saturating_add(1);
+                    }
                     return match rx.await {
                         Ok(Ok(())) => Ok(handle.id()),
                         Ok(Err(reason)) => Err(StartError::Failed(reason)),
@@ -311,6 +326,7 @@ impl Supervisor {
             let id = handle.id();
             if let Some(slot) = self.slot_mut(name) {
                 slot.handle = Some(handle);
+                slot.incarnation = 0;
                 slot.sub = sub;
             }
             outcome.map(|()| id)
@@ -687,6 +703,7 @@ impl Supervisor {
         self.slots.push(Slot {
             spec,
             handle: Some(handle),
+            incarnation: 0,
             sub,
         });
     }
@@ -708,9 +725,15 @@ impl Drop for Supervisor {
 impl Handler<ChildEnded> for Supervisor {
     type Reply = ();
     async fn handle(&mut self, msg: ChildEnded, ctx: &mut Context<Self>) {
-        let Some(name) = self.name_of(msg.id) else {
+        let Some(slot) = self.slot_of(msg.id) else {
             return;
         };
+        // A report that a group restart overtook: the child was suspended and started again
+        // after sending it, and its new incarnation runs.
+        if msg.incarnation < slot.incarnation {
+            return;
+        }
+        let name = slot.spec.name.clone();
         self.child_down(name, msg.id, msg.reason, ctx).await;
     }
 }
