@@ -1101,6 +1101,35 @@ async fn a_dynamic_pool() {
     pool.stop_child(&a).await.unwrap_err();
 }
 
+/// A pool whose children may take for ever to stop (`Duration::MAX`, a deadline past what
+/// bus time holds) stops them as `Infinity` would: asked to stop, waited for, reported.
+#[tokio::test(start_paused = true)]
+async fn a_pool_with_an_endless_shutdown_deadline_stops_its_children() {
+    let bus = virtual_bus(1);
+    let log = Log::default();
+    let (observer, mut events) = events();
+    let pool = Pool::<Probe>::builder("probe")
+        .shutdown(Duration::MAX)
+        .on_event(observer)
+        .spawn(&bus)
+        .await
+        .unwrap();
+    let a = pool.start_child(ProbeArgs::new("a", &log)).await.unwrap();
+    // The deadline is counted from the stop's bus time: past zero, it overflows.
+    bus.clock().sleep(ms(1)).await;
+    pool.supervisor().stop().await;
+    assert_eq!(log.take(), ["start a", "stop a"]);
+    assert_eq!(a.stop_reason(), Some(StopReason::Shutdown));
+    let stopped: Vec<_> = drain(&mut events)
+        .into_iter()
+        .filter_map(|e| match e {
+            SupervisionEvent::Stopped { id, reason, .. } => Some((id, reason)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(stopped, [(a.id(), StopReason::Shutdown)]);
+}
+
 /// `watch` gives one notice when an actor stops for good, never for restarts.
 #[tokio::test(start_paused = true)]
 async fn watch_reports_the_final_stop_only() {

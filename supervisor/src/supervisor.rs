@@ -524,7 +524,11 @@ impl Supervisor {
             }
             for (name, handle, shutdown, was_running) in waiting {
                 if let Shutdown::Timeout(d) = shutdown {
-                    let left = (begun + d).saturating_sub(clock.now());
+                    // A deadline past what bus time can hold (`Duration::MAX`) never comes.
+                    let left = match begun.checked_add(d) {
+                        Some(deadline) => deadline.saturating_sub(clock.now()),
+                        None => Duration::MAX,
+                    };
                     if clock.timeout(left, handle.wait_for_stop()).await.is_err() {
                         handle.kill();
                     }
