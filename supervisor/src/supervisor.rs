@@ -23,6 +23,8 @@ use crate::supervisor_ref::{ChildInfo, ChildRef, ChildState};
 use crate::{RestartStrategy, Shutdown, SupervisorBuilder};
 
 mod admin;
+#[cfg(test)]
+mod tests;
 
 /// A supervisor: an actor that starts children in order and restarts them by its
 /// [`RestartStrategy`]. Build one with [`Supervisor::builder`].
@@ -445,12 +447,18 @@ impl Supervisor {
         };
         let sub = slot.sub.clone();
         let shutdown = slot.spec.shutdown;
-        let acked = match (shutdown, handle.suspend()) {
-            (Shutdown::Immediate, _) | (_, None) => false,
-            (Shutdown::Timeout(d), Some(rx)) => {
-                matches!(ctx.clock().timeout(d, rx).await, Ok(Ok(())))
-            }
-            (Shutdown::Infinity, Some(rx)) => rx.await.is_ok(),
+        // An `Immediate` child is killed without being asked first: a suspension queued
+        // before the kill could still run its `on_stop` (on another worker, say).
+        let acked = match shutdown {
+            Shutdown::Immediate => false,
+            Shutdown::Timeout(d) => match handle.suspend() {
+                Some(rx) => matches!(ctx.clock().timeout(d, rx).await, Ok(Ok(()))),
+                None => false,
+            },
+            Shutdown::Infinity => match handle.suspend() {
+                Some(rx) => rx.await.is_ok(),
+                None => false,
+            },
         };
         if !acked {
             kill_tree(&handle, sub.as_ref()).await;
