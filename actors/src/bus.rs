@@ -509,17 +509,34 @@ impl Bus {
             };
             let join = rt.spawn(task);
             me.shared.set_abort(join.abort_handle());
+            // The runtime goes to the thread once the thread exists. Were it moved into the
+            // closure, a failed spawn would drop it here, and dropping a runtime waits for
+            // its blocking pool, which panics inside an async context (a spawn from an
+            // actor).
+            let (give, take) = std::sync::mpsc::sync_channel::<tokio::runtime::Runtime>(1);
             let spawned = std::thread::Builder::new()
                 .name(format!("mycelium-{}{}", A::type_name(), id))
                 .spawn(move || {
-                    rt.block_on(async {
-                        let _ = join.await;
-                    })
+                    if let Ok(rt) = take.recv() {
+                        rt.block_on(async {
+                            let _ = join.await;
+                        })
+                    }
                 });
-            if let Err(e) = spawned {
-                // The closure (and with it the runtime and the task) was dropped: the task's
-                // drop guard has already finalised the actor as killed.
-                return Err(SpawnError::Thread(e.to_string()));
+            let refused = match spawned {
+                Ok(_) => give.send(rt).err().map(|back| {
+                    (
+                        back.0,
+                        "the actor's thread ended before it started".to_string(),
+                    )
+                }),
+                Err(e) => Some((rt, e.to_string())),
+            };
+            if let Some((rt, why)) = refused {
+                // Shutting the runtime down drops the task, whose drop guard finalises the
+                // actor as killed; in the background, so nothing blocks.
+                rt.shutdown_background();
+                return Err(SpawnError::Thread(why));
             }
         } else {
             let join = self.inner.handle.spawn(task);
