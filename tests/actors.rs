@@ -5,6 +5,7 @@ mod common;
 
 use std::future::Future;
 use std::pin::pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
@@ -592,6 +593,64 @@ async fn shutdown_kills_what_is_left_at_the_deadline() {
     assert_eq!(log.take(), ["start a", "start stuck", "start c", "stop c"]);
     // The stuck actor's queued message is not lost silently.
     assert_eq!(bus.dead_letters().drain().len(), 1);
+}
+
+/// Spawns that race with `Bus::shutdown` (from another thread) either come before it, and
+/// their actors are stopped by it, or are refused: no actor registers after the shutdown
+/// took its list of actors, to be killed as if it had outlived the deadline, or to outlive
+/// the shutdown altogether. A race, so many rounds; it never fails with the check and the
+/// flag under the registry's lock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn actors_spawned_during_shutdown_are_stopped_or_refused() {
+    const ROUNDS: usize = 400;
+    let mut late = Vec::new();
+    for round in 0..ROUNDS {
+        let bus = Bus::new();
+        // The spawner spawns as fast as it can until it is refused; the shutdown begins once
+        // it is under way (a spin of a few spawns: a wake-up across threads would let it
+        // spawn thousands), so that a spawn is in progress when the flag is set.
+        let spawned = Arc::new(AtomicUsize::new(0));
+        let spawner = {
+            let (bus, spawned) = (bus.clone(), spawned.clone());
+            std::thread::spawn(move || {
+                let log = Log::default();
+                let mut refs = Vec::new();
+                loop {
+                    match bus.spawn_with::<Probe>(ProbeArgs::new("p", &log), SpawnOptions::new()) {
+                        Ok(r) => refs.push(r),
+                        Err(SpawnError::BusStopped) => return refs,
+                        Err(e) => panic!("{e}"),
+                    }
+                    spawned.fetch_add(1, Ordering::Release);
+                }
+            })
+        };
+        while spawned.load(Ordering::Acquire) < 16 {
+            std::hint::spin_loop();
+        }
+        let report = tokio::time::timeout(
+            Duration::from_secs(60),
+            bus.shutdown(Duration::from_secs(30)),
+        )
+        .await
+        .expect("the shutdown ended");
+        let refs = tokio::task::spawn_blocking(move || spawner.join().unwrap())
+            .await
+            .unwrap();
+        let alive = refs.iter().filter(|r| r.stop_reason().is_none()).count();
+        if !report.killed.is_empty() || alive > 0 {
+            late.push((round, report.killed.len(), alive));
+            for r in &refs {
+                r.kill();
+            }
+        }
+    }
+    assert!(
+        late.is_empty(),
+        "{} of {ROUNDS} rounds had actors registered after the shutdown's list \
+         (round, killed, alive after the shutdown): {late:?}",
+        late.len()
+    );
 }
 
 #[tokio::test(start_paused = true)]

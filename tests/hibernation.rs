@@ -415,7 +415,7 @@ async fn an_actor_keeps_hibernating_linked_children_and_stops_them_first() {
 async fn a_linked_child_with_a_supervisor_is_refused() {
     struct Nobody;
     impl SupervisionLink for Nobody {
-        fn child_ended(&self, _: ActorId, _: StopReason) -> bool {
+        fn child_ended(&self, _: ActorId, _: u32, _: StopReason) -> bool {
             false
         }
         fn child_exited(&self, _: ActorId, _: StopReason) {}

@@ -761,6 +761,92 @@ async fn a_restart_without_backoff_happens_in_the_handling_of_the_exit() {
     assert_eq!(log.take(), ["start w", "stop w", "start w"]);
 }
 
+/// A child's crash report that a group restart overtook is not a second failure. Under
+/// one_for_all, `a` crashes, and `c` (started before it) crashes while the supervisor
+/// handles `a`'s failure: `c`'s report is queued, and `c` acknowledges its suspension while it
+/// waits for a decision; the supervisor restarts `c` at once (no backoff), then reads `c`'s
+/// old report. As OTP flushes a terminated child's pending `'EXIT'`, that report is ignored:
+/// one restart of `c`, and intensity 1 is not exceeded.
+#[tokio::test(start_paused = true)]
+async fn a_crash_report_overtaken_by_a_group_restart_is_ignored() {
+    quiet_panics();
+    let bus = virtual_bus(1);
+    let log = Log::default();
+    let (observer, mut events) = events();
+    let (go, wait) = oneshot::channel();
+    let go = std::sync::Mutex::new(Some(go));
+    // `c` crashes while the supervisor handles `a`'s failure: released in the `Failed`
+    // event, which the supervisor emits before it suspends `c` and waits for the
+    // acknowledgement; `c` then crashes and reports before it reads the suspension.
+    let observer = move |e: &SupervisionEvent| {
+        if matches!(e, SupervisionEvent::Failed { child, .. } if &**child == "a") {
+            if let Some(go) = go.lock().unwrap().take() {
+                let _ = go.send(());
+            }
+        }
+        observer(e);
+    };
+    let tree = Supervisor::builder(RestartStrategy::OneForAll)
+        .backoff(Backoff::none())
+        .intensity(1, Duration::from_secs(5))
+        .on_event(observer)
+        .child(ChildSpec::new::<Probe>("c", ProbeArgs::new("c", &log)))
+        .child(ChildSpec::new::<Probe>("a", ProbeArgs::new("a", &log)))
+        .spawn(&bus)
+        .await
+        .unwrap();
+    let c = tree.child::<Probe>("c").unwrap();
+    let a = tree.child::<Probe>("a").unwrap();
+    c.tell(CrashAfter(wait)).await.unwrap();
+    a.tell(Crash).await.unwrap();
+    let mut all = Vec::new();
+    loop {
+        let e = events.recv().await.expect("event stream ended");
+        let done = matches!(&e, SupervisionEvent::Restarted { child, .. } if &**child == "a")
+            || matches!(e, SupervisionEvent::GaveUp { .. });
+        all.push(e);
+        if done {
+            break;
+        }
+    }
+    // Without the reasons, which the quiet panic hook would take for the crashes' own.
+    let seen: Vec<String> = all
+        .iter()
+        .map(|e| match e {
+            SupervisionEvent::Failed { child, .. } => format!("failed {child}"),
+            SupervisionEvent::Restarted { child, .. } => format!("restarted {child}"),
+            SupervisionEvent::GaveUp { .. } => "gave up".to_string(),
+            other => format!("other, at {:?}", other.at()),
+        })
+        .collect();
+    assert!(bus.exit().is_none(), "the bus failed: {seen:?}");
+    let restarted = |name: &str| {
+        all.iter()
+            .filter(|e| matches!(e, SupervisionEvent::Restarted { child, .. } if &**child == name))
+            .count()
+    };
+    let failed = all
+        .iter()
+        .filter(|e| matches!(e, SupervisionEvent::Failed { .. }))
+        .count();
+    assert_eq!(
+        (restarted("c"), restarted("a"), failed),
+        (1, 1, 1),
+        "{seen:?}"
+    );
+    assert_eq!(
+        log.take(),
+        ["start c", "start a", "stop a", "stop c", "start c", "start a"]
+    );
+    let children = tree.which_children().await.unwrap();
+    assert!(
+        children
+            .iter()
+            .all(|c| matches!(c.state, ChildState::Running(_))),
+        "{children:?}"
+    );
+}
+
 // ---- §2 features --------------------------------------------------------------------------
 
 #[tokio::test(start_paused = true)]
@@ -1023,6 +1109,35 @@ async fn a_dynamic_pool() {
     assert_eq!(bus.now(), Duration::from_secs(1));
     assert!(!a.is_alive() && !b.is_alive());
     pool.stop_child(&a).await.unwrap_err();
+}
+
+/// A pool whose children may take for ever to stop (`Duration::MAX`, a deadline past what
+/// bus time holds) stops them as `Infinity` would: asked to stop, waited for, reported.
+#[tokio::test(start_paused = true)]
+async fn a_pool_with_an_endless_shutdown_deadline_stops_its_children() {
+    let bus = virtual_bus(1);
+    let log = Log::default();
+    let (observer, mut events) = events();
+    let pool = Pool::<Probe>::builder("probe")
+        .shutdown(Duration::MAX)
+        .on_event(observer)
+        .spawn(&bus)
+        .await
+        .unwrap();
+    let a = pool.start_child(ProbeArgs::new("a", &log)).await.unwrap();
+    // The deadline is counted from the stop's bus time: past zero, it overflows.
+    bus.clock().sleep(ms(1)).await;
+    pool.supervisor().stop().await;
+    assert_eq!(log.take(), ["start a", "stop a"]);
+    assert_eq!(a.stop_reason(), Some(StopReason::Shutdown));
+    let stopped: Vec<_> = drain(&mut events)
+        .into_iter()
+        .filter_map(|e| match e {
+            SupervisionEvent::Stopped { id, reason, .. } => Some((id, reason)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(stopped, [(a.id(), StopReason::Shutdown)]);
 }
 
 /// `watch` gives one notice when an actor stops for good, never for restarts.

@@ -531,6 +531,40 @@ async fn stopped_actors_and_dropped_streams_are_removed() {
     assert_eq!(bus.publish("t", 3u64).await.unwrap().matched, 0);
 }
 
+/// An actor subscribed from outside with a side buffer, that stops with a drain message in
+/// its mailbox (it becomes a dead letter): the next publish finds it stopped although no new
+/// drain message is needed, removes the subscription and does not count the message
+/// delivered. (Before, the buffer waited for ever for the actor to take its messages: every
+/// later message was counted delivered and lost without a report.)
+#[tokio::test(start_paused = true)]
+async fn a_stopped_actor_with_a_drain_message_queued_is_removed() {
+    for (options, kill) in [
+        (SubscribeOptions::drop_oldest(4), false),
+        (SubscribeOptions::latest_per_key(), true),
+    ] {
+        let bus = virtual_bus(1);
+        let c = subscriber(&bus, SubArgs::new("c", "other", SubscribeOptions::new())).await;
+        let outside = bus.subscribe_actor::<Sub, u64>(&c, "t", options).unwrap();
+        let report = bus.publish("t", 1u64).await.unwrap();
+        assert_eq!((report.matched, report.delivered), (1, 1));
+        if kill {
+            c.kill();
+        } else {
+            c.stop();
+        }
+        c.wait_for_stop().await;
+        let report = bus.publish("t", 2u64).await.unwrap();
+        assert_eq!(
+            (report.matched, report.delivered, report.removed),
+            (1, 0, 1),
+            "kill: {kill}"
+        );
+        assert!(!outside.is_active());
+        assert_eq!(bus.publish("t", 3u64).await.unwrap().matched, 0);
+        assert_eq!(bus.subscriber_count::<u64>("t"), 0);
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_cancelled_subscription_receives_nothing_more() {
     let bus = virtual_bus(1);

@@ -81,6 +81,9 @@ struct BusInner {
 struct Registry {
     actors: ActorTable<Entry>,
     names: HashMap<Arc<str>, ActorId>,
+    /// Set when `shutdown` begins, under this lock: a spawn either registers before the
+    /// shutdown takes its list of actors, or sees the flag and starts nothing.
+    shutting_down: bool,
 }
 
 struct Entry {
@@ -90,7 +93,6 @@ struct Entry {
 
 #[derive(Default)]
 struct BusState {
-    shutting_down: bool,
     exit: Option<BusExit>,
     failure: Option<String>,
 }
@@ -443,10 +445,6 @@ impl Bus {
         options: SpawnOptions,
         lenient: bool,
     ) -> Result<ActorRef<A>, SpawnError> {
-        let shutting_down = self.state().shutting_down;
-        if shutting_down && !lenient {
-            return Err(SpawnError::BusStopped);
-        }
         if options.pinned && options.hibernate {
             return Err(SpawnError::PinnedHibernating);
         }
@@ -460,14 +458,18 @@ impl Bus {
             self.inner.clock.clone(),
         ));
         let me = ActorRef { shared };
-        if shutting_down {
-            // Nothing runs: the ref reports a stopped actor and hands messages back.
-            let mut runner = Runner::new(me.clone(), self.clone(), None);
-            runner.finish(StopReason::Shutdown);
-            return Ok(me);
-        }
         {
             let mut reg = self.registry();
+            if reg.shutting_down {
+                drop(reg);
+                if !lenient {
+                    return Err(SpawnError::BusStopped);
+                }
+                // Nothing runs: the ref reports a stopped actor and hands messages back.
+                let mut runner = Runner::new(me.clone(), self.clone(), None);
+                runner.finish(StopReason::Shutdown);
+                return Ok(me);
+            }
             if let Some(n) = &name {
                 if reg.names.contains_key(n) {
                     return Err(SpawnError::NameTaken(n.to_string()));
@@ -509,17 +511,34 @@ impl Bus {
             };
             let join = rt.spawn(task);
             me.shared.set_abort(join.abort_handle());
+            // The runtime goes to the thread once the thread exists. Were it moved into the
+            // closure, a failed spawn would drop it here, and dropping a runtime waits for
+            // its blocking pool, which panics inside an async context (a spawn from an
+            // actor).
+            let (give, take) = std::sync::mpsc::sync_channel::<tokio::runtime::Runtime>(1);
             let spawned = std::thread::Builder::new()
                 .name(format!("mycelium-{}{}", A::type_name(), id))
                 .spawn(move || {
-                    rt.block_on(async {
-                        let _ = join.await;
-                    })
+                    if let Ok(rt) = take.recv() {
+                        rt.block_on(async {
+                            let _ = join.await;
+                        })
+                    }
                 });
-            if let Err(e) = spawned {
-                // The closure (and with it the runtime and the task) was dropped: the task's
-                // drop guard has already finalised the actor as killed.
-                return Err(SpawnError::Thread(e.to_string()));
+            let refused = match spawned {
+                Ok(_) => give.send(rt).err().map(|back| {
+                    (
+                        back.0,
+                        "the actor's thread ended before it started".to_string(),
+                    )
+                }),
+                Err(e) => Some((rt, e.to_string())),
+            };
+            if let Some((rt, why)) = refused {
+                // Shutting the runtime down drops the task, whose drop guard finalises the
+                // actor as killed; in the background, so nothing blocks.
+                rt.shutdown_background();
+                return Err(SpawnError::Thread(why));
             }
         } else {
             let join = self.inner.handle.spawn(task);
@@ -552,7 +571,7 @@ impl Bus {
     /// still alive when `deadline` (bus time) has passed are killed and listed in the report.
     /// After this the bus accepts no new actors.
     pub async fn shutdown(&self, deadline: Duration) -> ShutdownReport {
-        self.state().shutting_down = true;
+        self.registry().shutting_down = true;
         let clock = self.inner.clock.clone();
         // Saturating: a deadline of `Duration::MAX` means no deadline.
         let end = clock.now().saturating_add(deadline);

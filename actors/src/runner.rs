@@ -529,28 +529,34 @@ impl<A: Actor> Runner<A> {
                 self.finish(reason);
                 Next::Exit
             }
-            Served::Ended(reason) => self.after_end(Some(reason), false).await,
+            Served::Ended(reason) => self.after_end(Some(reason), false, ctx.incarnation()).await,
             Served::Suspended(suspended) => {
                 let _ = suspended.send(());
-                self.after_end(None, false).await
+                self.after_end(None, false, ctx.incarnation()).await
             }
             Served::Restart(restart) => Next::Restart(restart),
         }
     }
 
-    /// An incarnation ended (`Some(reason)`: by itself, so the supervisor is told unless it
-    /// already `knows` from a start outcome; `None`: the supervisor suspended it and knows).
+    /// Incarnation `incarnation` ended (`Some(reason)`: by itself, so the supervisor is told
+    /// unless it already `knows` from a start outcome; `None`: the supervisor suspended it and
+    /// knows).
     /// Unsupervised actors stop for good. An incarnation that ended by itself keeps its own
     /// reason as the final one when the supervisor then terminates it: giving up or shutting
     /// down does not overwrite why a child stopped.
-    async fn after_end(&mut self, ended: Option<StopReason>, knows: bool) -> Next {
+    async fn after_end(
+        &mut self,
+        ended: Option<StopReason>,
+        knows: bool,
+        incarnation: u32,
+    ) -> Next {
         let Some(link) = self.link.clone() else {
             self.finish(ended.unwrap_or(StopReason::Restarting));
             return Next::Exit;
         };
         let reason = match &ended {
             Some(reason) => {
-                if !knows && !link.child_ended(self.me.id(), reason.clone()) {
+                if !knows && !link.child_ended(self.me.id(), incarnation, reason.clone()) {
                     self.finish(reason.clone());
                     return Next::Exit;
                 }
@@ -616,7 +622,7 @@ impl<A: Actor> Runner<A> {
             }
             None => false,
         };
-        self.after_end(Some(reason), knows).await
+        self.after_end(Some(reason), knows, ctx.incarnation()).await
     }
 }
 

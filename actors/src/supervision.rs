@@ -14,11 +14,17 @@ use crate::{ActorId, StopReason};
 
 /// How a supervised actor reports to its supervisor.
 pub trait SupervisionLink: Send + Sync + 'static {
-    /// An incarnation of `child` ended by itself: it failed, or stopped normally. The child
-    /// then waits, with its mailbox and ref intact, for [`ChildHandle::restart`] or
-    /// [`ChildHandle::terminate`]. Returns `false` when the supervisor can no longer decide
-    /// (it has stopped); the child then stops for good.
-    fn child_ended(&self, child: ActorId, reason: StopReason) -> bool;
+    /// Incarnation `incarnation` of `child` ended by itself: it failed, or stopped normally.
+    /// The child then waits, with its mailbox and ref intact, for [`ChildHandle::restart`]
+    /// or [`ChildHandle::terminate`]. Returns `false` when the supervisor can no longer
+    /// decide (it has stopped); the child then stops for good.
+    ///
+    /// `incarnation` is the child's [`Context::incarnation`](crate::Context::incarnation)
+    /// (0 for the first, one more for each [`ChildHandle::restart`]). A report can be
+    /// overtaken: a supervisor that suspends and restarts a child whose report is still
+    /// queued finds, when it reads the report, a newer incarnation running, and must ignore
+    /// it, as OTP flushes a terminated child's pending `'EXIT'`.
+    fn child_ended(&self, child: ActorId, incarnation: u32, reason: StopReason) -> bool;
 
     /// `child` has stopped for good (terminated, killed, or unable to reach its supervisor).
     fn child_exited(&self, child: ActorId, reason: StopReason);

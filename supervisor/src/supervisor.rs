@@ -23,6 +23,8 @@ use crate::supervisor_ref::{ChildInfo, ChildRef, ChildState};
 use crate::{RestartStrategy, Shutdown, SupervisorBuilder};
 
 mod admin;
+#[cfg(test)]
+mod tests;
 
 /// A supervisor: an actor that starts children in order and restarts them by its
 /// [`RestartStrategy`]. Build one with [`Supervisor::builder`].
@@ -44,6 +46,10 @@ struct Slot {
     spec: ChildSpec,
     /// Its task (alive, waiting for a restart, or stopped for good).
     handle: Option<Arc<dyn ChildHandle>>,
+    /// The incarnation of that task this supervisor last started (0 for a new task, one
+    /// more for each restart in place). A child's report of an older one is stale: it was
+    /// queued before the child was suspended and restarted with its group.
+    incarnation: u32,
     sub: Option<Directory>,
 }
 
@@ -56,9 +62,13 @@ struct Link {
 }
 
 impl SupervisionLink for Link {
-    fn child_ended(&self, child: ActorId, reason: StopReason) -> bool {
+    fn child_ended(&self, child: ActorId, incarnation: u32, reason: StopReason) -> bool {
         self.supervisor
-            .tell_priority(ChildEnded { id: child, reason })
+            .tell_priority(ChildEnded {
+                id: child,
+                incarnation,
+                reason,
+            })
             .is_ok()
     }
 
@@ -75,6 +85,7 @@ impl SupervisionLink for Link {
 /// An incarnation of a child ended by itself.
 pub(crate) struct ChildEnded {
     id: ActorId,
+    incarnation: u32,
     reason: StopReason,
 }
 
@@ -156,11 +167,14 @@ impl Supervisor {
         self.slots.iter_mut().find(|s| s.spec.name() == name)
     }
 
-    fn name_of(&self, id: ActorId) -> Option<Arc<str>> {
+    fn slot_of(&self, id: ActorId) -> Option<&Slot> {
         self.slots
             .iter()
             .find(|s| s.handle.as_ref().is_some_and(|h| h.id() == id))
-            .map(|s| s.spec.name.clone())
+    }
+
+    fn name_of(&self, id: ActorId) -> Option<Arc<str>> {
+        self.slot_of(id).map(|s| s.spec.name.clone())
     }
 
     fn child_id(&self, name: &str) -> Option<ActorId> {
@@ -295,6 +309,9 @@ impl Supervisor {
         if let Some(handle) = slot.handle.clone() {
             if handle.stop_reason().is_none() {
                 if let Some(rx) = handle.restart() {
+                    if let Some(slot) = self.slot_mut(name) {
+                        slot.incarnation = slot.incarnation.saturating_add(1);
+                    }
                     return match rx.await {
                         Ok(Ok(())) => Ok(handle.id()),
                         Ok(Err(reason)) => Err(StartError::Failed(reason)),
@@ -311,6 +328,7 @@ impl Supervisor {
             let id = handle.id();
             if let Some(slot) = self.slot_mut(name) {
                 slot.handle = Some(handle);
+                slot.incarnation = 0;
                 slot.sub = sub;
             }
             outcome.map(|()| id)
@@ -429,12 +447,18 @@ impl Supervisor {
         };
         let sub = slot.sub.clone();
         let shutdown = slot.spec.shutdown;
-        let acked = match (shutdown, handle.suspend()) {
-            (Shutdown::Immediate, _) | (_, None) => false,
-            (Shutdown::Timeout(d), Some(rx)) => {
-                matches!(ctx.clock().timeout(d, rx).await, Ok(Ok(())))
-            }
-            (Shutdown::Infinity, Some(rx)) => rx.await.is_ok(),
+        // An `Immediate` child is killed without being asked first: a suspension queued
+        // before the kill could still run its `on_stop` (on another worker, say).
+        let acked = match shutdown {
+            Shutdown::Immediate => false,
+            Shutdown::Timeout(d) => match handle.suspend() {
+                Some(rx) => matches!(ctx.clock().timeout(d, rx).await, Ok(Ok(()))),
+                None => false,
+            },
+            Shutdown::Infinity => match handle.suspend() {
+                Some(rx) => rx.await.is_ok(),
+                None => false,
+            },
         };
         if !acked {
             kill_tree(&handle, sub.as_ref()).await;
@@ -508,7 +532,11 @@ impl Supervisor {
             }
             for (name, handle, shutdown, was_running) in waiting {
                 if let Shutdown::Timeout(d) = shutdown {
-                    let left = (begun + d).saturating_sub(clock.now());
+                    // A deadline past what bus time can hold (`Duration::MAX`) never comes.
+                    let left = match begun.checked_add(d) {
+                        Some(deadline) => deadline.saturating_sub(clock.now()),
+                        None => Duration::MAX,
+                    };
                     if clock.timeout(left, handle.wait_for_stop()).await.is_err() {
                         handle.kill();
                     }
@@ -687,6 +715,7 @@ impl Supervisor {
         self.slots.push(Slot {
             spec,
             handle: Some(handle),
+            incarnation: 0,
             sub,
         });
     }
@@ -708,9 +737,15 @@ impl Drop for Supervisor {
 impl Handler<ChildEnded> for Supervisor {
     type Reply = ();
     async fn handle(&mut self, msg: ChildEnded, ctx: &mut Context<Self>) {
-        let Some(name) = self.name_of(msg.id) else {
+        let Some(slot) = self.slot_of(msg.id) else {
             return;
         };
+        // A report that a group restart overtook: the child was suspended and started again
+        // after sending it, and its new incarnation runs.
+        if msg.incarnation < slot.incarnation {
+            return;
+        }
+        let name = slot.spec.name.clone();
         self.child_down(name, msg.id, msg.reason, ctx).await;
     }
 }

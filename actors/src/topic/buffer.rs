@@ -7,16 +7,35 @@ use std::task::{Context, Poll, Waker};
 
 use tokio::sync::Notify;
 
+use crate::shared::Shared;
 use crate::topic::drain::TopicDrain;
 use crate::topic::{Overflow, Published, SubscribeOptions};
-use crate::MessageSink;
+use crate::{Handler, MessageSink};
 
 /// Who reads a buffer.
 pub(super) enum Reader<T: Send + Sync + 'static> {
     /// A `TopicStream`, woken through the waker it leaves in the buffer.
     Stream,
     /// An actor, sent one drain message at a time.
-    Actor(Arc<dyn MessageSink<TopicDrain<T>>>),
+    Actor(Arc<dyn DrainReader<T>>),
+}
+
+/// The mailbox of an actor that reads a buffer.
+pub(super) trait DrainReader<T: Send + Sync + 'static>: MessageSink<TopicDrain<T>> {
+    /// True once the mailbox is closed (the actor is ending or has stopped): a drain message
+    /// queued earlier will not be handled, so messages taken into the buffer would stay
+    /// there. One atomic load, cheap enough for every message the buffer takes.
+    fn is_closed(&self) -> bool;
+}
+
+impl<A, T> DrainReader<T> for Shared<A>
+where
+    A: Handler<TopicDrain<T>>,
+    T: Send + Sync + 'static,
+{
+    fn is_closed(&self) -> bool {
+        self.mailbox.is_closed()
+    }
 }
 
 pub(super) struct Buffer<T: Send + Sync + 'static> {

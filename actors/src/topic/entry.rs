@@ -186,14 +186,35 @@ impl<T: Send + Sync + 'static> Entry<T> {
         }
     }
 
+    /// The buffer took a message. An actor reading it must still be there: a drain message
+    /// is on its way unless one is needed now, and a reader that stopped with one in its
+    /// mailbox (which became a dead letter) never asks for the next. Its subscription is
+    /// removed here, whether or not a drain is needed, and the message is not delivered.
     fn taken(self: &Arc<Self>, evicted: bool, drain: bool, report: &mut PublishReport) {
-        report.delivered += 1;
         if evicted {
             self.count_drop();
             report.dropped += 1;
         }
-        if drain && !self.send_drain() {
-            self.found_dead(report);
+        let reading = if drain {
+            self.send_drain()
+        } else {
+            !self.reader_closed()
+        };
+        if reading {
+            report.delivered += 1;
+        } else {
+            self.found_dead_holding(report);
+        }
+    }
+
+    /// True when the buffer's reader is an actor whose mailbox has closed.
+    fn reader_closed(&self) -> bool {
+        match &self.target {
+            Target::Buffer(buffer) => match &buffer.reader {
+                Reader::Actor(sink) => sink.is_closed(),
+                Reader::Stream => false,
+            },
+            Target::Mailbox(_) => false,
         }
     }
 

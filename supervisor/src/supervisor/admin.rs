@@ -102,6 +102,7 @@ impl Handler<RestartChild> for Supervisor {
         let id = handle.id();
         if let Some(slot) = self.slot_mut(&name) {
             slot.handle = Some(handle);
+            slot.incarnation = 0;
             slot.sub = sub;
         }
         self.policy.started(&name, ctx.now());
