@@ -9,7 +9,7 @@ use mycelium_actors::{
 };
 use tokio::sync::oneshot;
 
-use crate::gate::{ForeignGate, Slot};
+use crate::gate::{release_later, Claim, ClaimGuard, ForeignGate, Slot};
 use crate::{Foreign, ForeignAskError, ForeignMessage, ForeignRef};
 
 /// Where the first start reports how it went (taken by it; restarts find it empty).
@@ -217,13 +217,21 @@ impl<F: Foreign> Actor for ForeignActor<F> {
         let _ = gate.inner.clock.set(ctx.bus().clock().clone());
         // Installed before the spawner hears of the start (its first ask may go direct), on
         // the pool: installing waits for the state's lock, which a callback of a killed
-        // incarnation may still hold, and abandons a state left there.
+        // incarnation may still hold, and abandons a state left there. A kill while the start
+        // runs drops `claimed`: the start, which goes on, then abandons what it made.
+        let claim = Arc::new(Claim::default());
+        let mut claimed = ClaimGuard {
+            claim: claim.clone(),
+            gate: gate.clone(),
+            armed: true,
+        };
         let installing = gate.clone();
         let started = on_host(move || {
-            let state = spec.foreign.start(&spec.args, &gated)?;
-            Ok(installing.install(state, direct))
+            installing.start_and_install(|| spec.foreign.start(&spec.args, &gated), direct, &claim)
         })
         .await;
+        // No await from here on: the actor value owns the state before a kill can come.
+        claimed.armed = false;
         if let Some(report) = report {
             let _ = report.send(started.as_ref().map(|_| ()).map_err(|e| e.clone()));
         }
@@ -369,29 +377,6 @@ impl<F: Foreign> Drop for ForeignActor<F> {
         {
             return;
         }
-        let release = Release {
-            gate: self.gate.clone(),
-            incarnation: self.incarnation,
-        };
-        match tokio::runtime::Handle::try_current() {
-            // A pool that is shutting down drops the closure unrun: `release` then runs where
-            // it is dropped.
-            Ok(runtime) => drop(runtime.spawn_blocking(move || drop(release))),
-            Err(_) => drop(release),
-        }
-    }
-}
-
-/// Abandons the state of a killed incarnation when dropped, once its lock is free.
-struct Release<F: Foreign> {
-    gate: ForeignGate<F>,
-    incarnation: u64,
-}
-
-impl<F: Foreign> Drop for Release<F> {
-    fn drop(&mut self) {
-        if let Some(state) = self.gate.take(self.incarnation) {
-            self.gate.inner.foreign.abandon(state);
-        }
+        release_later(self.gate.clone(), self.incarnation);
     }
 }

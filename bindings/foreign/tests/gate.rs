@@ -9,7 +9,7 @@ use std::time::Duration;
 use mycelium_actors::{Bus, SpawnOptions, StopReason};
 use mycelium_foreign::{
     gated_child_spec, spawn, Direct, Foreign, ForeignActor, ForeignAskError, ForeignMessage,
-    ForeignRef,
+    ForeignRef, ForeignSpawnError,
 };
 use mycelium_supervisor::{Backoff, RestartStrategy, Supervisor};
 
@@ -492,5 +492,97 @@ fn a_hibernating_foreign_actor_holds_no_task_takes_direct_calls_and_restarts_in_
             assert_eq!(actor.ask(msg(b"b"), None).await.unwrap().body, b"a,b");
         }
         bus.shutdown(Duration::from_secs(10)).await;
+    });
+}
+
+/// Its start blocks until released; it counts starts, stops and abandons, and tells
+/// `released` each time a state is dropped, whoever drops it.
+struct SlowStart {
+    starts: AtomicU32,
+    stops: AtomicU32,
+    abandons: AtomicU32,
+    entered: Mutex<mpsc::Sender<()>>,
+    release: Mutex<mpsc::Receiver<()>>,
+    released: Mutex<mpsc::Sender<()>>,
+}
+
+/// Tells its channel when dropped.
+struct Owned(mpsc::Sender<()>);
+
+impl Drop for Owned {
+    fn drop(&mut self) {
+        let _ = self.0.send(());
+    }
+}
+
+impl Foreign for SlowStart {
+    type Args = ();
+    type State = Owned;
+
+    fn start(&self, _args: &(), _me: &ForeignRef<Self>) -> Result<Owned, String> {
+        self.starts.fetch_add(1, Ordering::SeqCst);
+        self.entered.lock().unwrap().send(()).unwrap();
+        self.release.lock().unwrap().recv().unwrap();
+        Ok(Owned(self.released.lock().unwrap().clone()))
+    }
+
+    fn handle(&self, _: &mut Owned, msg: ForeignMessage) -> Result<Option<ForeignMessage>, String> {
+        Ok(Some(msg))
+    }
+
+    fn stop(&self, _: Owned, _reason: &StopReason) {
+        self.stops.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn abandon(&self, _: Owned) {
+        self.abandons.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_kill_during_the_start_abandons_the_state_the_start_makes_after_it() {
+    runtime().block_on(async {
+        let bus = Bus::new();
+        let (entered_tx, entered) = mpsc::channel();
+        let (release, release_rx) = mpsc::channel();
+        let (released_tx, released) = mpsc::channel();
+        let foreign = Arc::new(SlowStart {
+            starts: AtomicU32::new(0),
+            stops: AtomicU32::new(0),
+            abandons: AtomicU32::new(0),
+            entered: Mutex::new(entered_tx),
+            release: Mutex::new(release_rx),
+            released: Mutex::new(released_tx),
+        });
+        let spawning = tokio::spawn({
+            let (bus, foreign) = (bus.clone(), foreign.clone());
+            async move {
+                spawn(&bus, foreign, (), SpawnOptions::new())
+                    .await
+                    .map(drop)
+            }
+        });
+        tokio::task::spawn_blocking(move || entered.recv().unwrap())
+            .await
+            .unwrap();
+        // The deadline passes with the start inside foreign code: the actor is killed.
+        let report = bus.shutdown(Duration::from_millis(10)).await;
+        assert_eq!(report.killed.len(), 1);
+        match spawning.await.unwrap() {
+            Err(ForeignSpawnError::StartFailed(_)) => {}
+            other => panic!("expected a failed start, got {other:?}"),
+        }
+        // The start finishes after the kill: the state it made is released all the same.
+        release.send(()).unwrap();
+        tokio::task::spawn_blocking(move || released.recv_timeout(Duration::from_secs(30)))
+            .await
+            .unwrap()
+            .expect("the state was released");
+        assert_eq!(foreign.starts.load(Ordering::SeqCst), 1);
+        assert_eq!(
+            foreign.stops.load(Ordering::SeqCst) + foreign.abandons.load(Ordering::SeqCst),
+            1,
+            "the state was dropped without `stop` or `abandon`"
+        );
     });
 }
