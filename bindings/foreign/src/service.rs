@@ -122,6 +122,12 @@ impl<F: Foreign> ForeignRef<F> {
         self
     }
 
+    /// This ref with the gate `gate` holds (or none).
+    pub(crate) fn with_weak_gate(mut self, gate: Option<Weak<GateInner<F>>>) -> Self {
+        self.gate = gate;
+        self
+    }
+
     /// The actor's gate, if this ref carries it and the actor's callbacks are still held.
     pub fn gate(&self) -> Option<ForeignGate<F>> {
         self.gate

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use mycelium_actors::{Bus, SpawnOptions, StopReason};
 use mycelium_foreign::{
-    gated_child_spec, spawn, Direct, Foreign, ForeignActor, ForeignAskError, ForeignMessage,
-    ForeignRef, ForeignSpawnError,
+    export_child, gated_child_spec, spawn, Direct, Foreign, ForeignActor, ForeignAskError,
+    ForeignMessage, ForeignRef, ForeignSpawnError,
 };
 use mycelium_supervisor::{Backoff, RestartStrategy, Supervisor};
 
@@ -354,6 +354,8 @@ fn a_restart_after_a_kill_during_a_handler_holds_no_worker_while_the_handler_run
         ForeignRef::from_actor_ref(tree.child::<ForeignActor<Logging>>(name).unwrap())
             .with_gate(gate)
     };
+    // Exported by name: the service follows the child when it is spawned anew.
+    export_child(&bus, &tree, "model", Some(&model_gate), "model", &[900]).unwrap();
     let model = gated("model", model_gate);
     let b = gated("b", b_gate);
     model.try_tell(msg(b"wait")).unwrap();
@@ -414,6 +416,18 @@ fn a_restart_after_a_kill_during_a_handler_holds_no_worker_while_the_handler_run
     );
     assert!(!model.is_alive());
     assert_eq!(model_foreign.abandoned.lock().unwrap().len(), 1);
+    // An ask by service name reaches the new child, not the dead one.
+    let (tx, exported) = mpsc::channel();
+    let asking = bus.clone();
+    rt.spawn(async move {
+        let answer = asking.exports().ask("model", 900, b"by name").await;
+        tx.send(answer.map_err(|e| e.to_string())).unwrap();
+    });
+    let (_, body) = exported
+        .recv_timeout(within)
+        .expect("the export answered")
+        .expect("the export reached the running child");
+    assert_eq!(body, b"fresh,by name");
 }
 
 #[test]
