@@ -9,6 +9,7 @@ use mycelium_actors::{
 };
 use tokio::sync::oneshot;
 
+use crate::count::Count;
 use crate::gate::{release_later, Claim, ClaimGuard, ForeignGate, Slot};
 use crate::{Foreign, ForeignAskError, ForeignMessage, ForeignRef};
 
@@ -85,27 +86,29 @@ impl Reply for ForeignReply {}
 /// The type name failures of a counted message carry (the runner names it so too).
 pub(crate) const CALL_NAME: &str = "ForeignCall";
 
-/// What a gated ref sends: a message counted in the gate's `pending`. An ask carries its
-/// reply channel, so the callback thread answers the asker itself, and a message that meets
-/// a failed state can be queued again whole.
+/// What a gated ref sends: a message counted in the gate's `pending` (by its [`Count`],
+/// which counts it off when dropped, handled or not). An ask carries its reply channel, so
+/// the callback thread answers the asker itself, and a message that meets a failed state can
+/// be queued again whole.
 pub(crate) enum ForeignCall {
     /// A tell.
-    Tell(ForeignMessage),
+    Tell(ForeignMessage, Count),
     /// An ask and where its answer goes.
     Ask(
         ForeignMessage,
         oneshot::Sender<Result<ForeignMessage, ForeignAskError>>,
+        Count,
     ),
     /// A direct call failed: fail the incarnation it failed in.
-    Failed,
+    Failed(Count),
 }
 
 impl ForeignCall {
-    /// The message, when a send hands it back.
+    /// The message, when a send hands it back (no longer counted).
     pub(crate) fn into_message(self) -> ForeignMessage {
         match self {
-            ForeignCall::Tell(m) | ForeignCall::Ask(m, _) => m,
-            ForeignCall::Failed => ForeignMessage {
+            ForeignCall::Tell(m, _) | ForeignCall::Ask(m, _, _) => m,
+            ForeignCall::Failed(_) => ForeignMessage {
                 type_id: 0,
                 body: Vec::new(),
             },
@@ -207,6 +210,9 @@ impl<F: Foreign> Actor for ForeignActor<F> {
 
     async fn on_start(spec: ForeignSpec<F>, ctx: &mut Context<Self>) -> Result<Self, BoxError> {
         let me = ctx.actor_ref().clone();
+        // Spawned anew (after a kill), the actor has a new mailbox: what was counted for the
+        // old one is in the dead letters.
+        spec.gate.inner.counts.write_off_all_but(me.id());
         let gated = ForeignRef::new(me.clone()).with_gate(spec.gate.clone());
         let report = spec
             .first_start
@@ -292,11 +298,11 @@ impl<F: Foreign> Handler<ForeignCall> for ForeignActor<F> {
     async fn handle(&mut self, call: ForeignCall, _ctx: &mut Context<Self>) {
         let gate = self.gate.clone();
         let incarnation = self.incarnation;
-        let (msg, reply) = match call {
-            ForeignCall::Tell(msg) => (msg, None),
-            ForeignCall::Ask(msg, reply) => (msg, Some(reply)),
-            ForeignCall::Failed => {
-                gate.done();
+        let (msg, reply, count) = match call {
+            ForeignCall::Tell(msg, count) => (msg, None, count),
+            ForeignCall::Ask(msg, reply, count) => (msg, Some(reply), count),
+            ForeignCall::Failed(count) => {
+                drop(count);
                 let failed = match &*gate.lock() {
                     Slot::Failed {
                         incarnation: n,
@@ -314,19 +320,20 @@ impl<F: Foreign> Handler<ForeignCall> for ForeignActor<F> {
         };
         let me = self.me.clone();
         let type_id = msg.type_id;
-        // The handler runs on the blocking pool and answers the asker from there.
+        // The handler runs on the blocking pool and answers the asker from there. The count
+        // goes before the answer: an asker that has its reply finds the actor idle.
         let joined = tokio::task::spawn_blocking(move || {
             let result = run_handler(&gate, incarnation, msg);
             match result {
                 Ok(Ok(answer)) => {
-                    gate.done();
+                    drop(count);
                     if let Some(reply) = reply {
                         let _ = reply.send(answer.ok_or(ForeignAskError::NoReply { type_id }));
                     }
                     None
                 }
                 Ok(Err(reason)) => {
-                    gate.done();
+                    drop(count);
                     if let Some(reply) = reply {
                         let _ = reply.send(Err(ForeignAskError::Failed {
                             failure: call_failure(&reason),
@@ -338,16 +345,15 @@ impl<F: Foreign> Handler<ForeignCall> for ForeignActor<F> {
                     // Taken from the mailbox while a direct call failed: queued again ahead
                     // of the others (still counted), for the next incarnation.
                     let again = match reply {
-                        Some(reply) => ForeignCall::Ask(msg, reply),
-                        None => ForeignCall::Tell(msg),
+                        Some(reply) => ForeignCall::Ask(msg, reply, count),
+                        None => ForeignCall::Tell(msg, count),
                     };
-                    if me.tell_priority(again).is_err() {
-                        gate.done();
-                    }
+                    // Refused, it is dropped here, and counted off with it.
+                    let _ = me.tell_priority(again);
                     Some(reason)
                 }
                 Err(Stale::Lost) => {
-                    gate.done();
+                    drop(count);
                     Some(
                         "the actor's state was lost with a callback thread; it must restart".into(),
                     )

@@ -10,7 +10,8 @@
 //! The rules:
 //! - `pending` counts the messages sent through the actor's gated refs that are queued or
 //!   running, plus one while a direct call runs. A direct call starts only by moving it from
-//!   0 to 1, so it never overtakes a message a gated ref queued before it.
+//!   0 to 1, so it never overtakes a message a gated ref queued before it. A message counts
+//!   itself off when dropped, handled or not (see `count.rs`).
 //! - The state sits in a mutex that a handler holds while it runs, on the blocking pool or on
 //!   a direct caller's thread: one handler at a time, whatever the path.
 //! - A direct call that fails leaves the state marked failed (no further direct call can
@@ -21,11 +22,12 @@
 //! - Direct calls are off on a virtual-time bus: a callback on the blocking pool holds the
 //!   virtual clock still, a direct caller's thread could not.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, TryLockError};
 
 use mycelium_actors::Clock;
 
+use crate::count::Counts;
 use crate::Foreign;
 
 /// Where the state of the current incarnation is.
@@ -55,7 +57,7 @@ impl<S> Slot<S> {
 
 pub(crate) struct GateInner<F: Foreign> {
     pub(crate) foreign: Arc<F>,
-    pub(crate) pending: AtomicUsize,
+    pub(crate) counts: Arc<Counts>,
     pub(crate) direct_enabled: AtomicBool,
     incarnations: AtomicU64,
     /// The bus clock (ask timeouts are bus time), known from the first start.
@@ -87,7 +89,7 @@ impl<F: Foreign> ForeignGate<F> {
         ForeignGate {
             inner: Arc::new(GateInner {
                 foreign,
-                pending: AtomicUsize::new(0),
+                counts: Arc::default(),
                 direct_enabled: AtomicBool::new(false),
                 incarnations: AtomicU64::new(0),
                 clock: OnceLock::new(),
@@ -110,7 +112,7 @@ impl<F: Foreign> ForeignGate<F> {
     /// Messages sent through gated refs that are queued or running (plus one while a direct
     /// call runs).
     pub fn pending(&self) -> usize {
-        self.inner.pending.load(Ordering::Acquire)
+        self.inner.counts.pending()
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, Slot<F::State>> {
@@ -167,15 +169,6 @@ impl<F: Foreign> ForeignGate<F> {
             Slot::Running { state, .. } | Slot::Failed { state, .. } => Some(state),
             Slot::Empty => None,
         }
-    }
-
-    /// One counted message is done.
-    pub(crate) fn done(&self) {
-        // Saturating: a count can only be missing (a message dropped undelivered), never extra.
-        let _ = self
-            .inner
-            .pending
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
     }
 }
 

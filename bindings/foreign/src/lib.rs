@@ -80,6 +80,7 @@
 mod actor;
 pub mod builtin;
 mod child;
+mod count;
 mod foreign;
 mod gate;
 mod remote_topics;

@@ -360,6 +360,8 @@ fn a_restart_after_a_kill_during_a_handler_holds_no_worker_while_the_handler_run
     let b = gated("b", b_gate);
     model.try_tell(msg(b"wait")).unwrap();
     entered.recv_timeout(within).expect("the handler started");
+    // Still queued at the kill: a dead letter, never handled.
+    model.try_tell(msg(b"queued")).unwrap();
     b.try_tell(msg(b"boom")).unwrap();
     // The new incarnation's start callback has run (on the pool); what follows it, putting
     // the state in the gate, waits for the old handler. Meanwhile `b` (restarted in place:
@@ -395,9 +397,10 @@ fn a_restart_after_a_kill_during_a_handler_holds_no_worker_while_the_handler_run
     // The new incarnation starts with a fresh state once the old handler is done: a killed
     // child is spawned anew, so its ref is the tree's new one (`model` stays dead).
     let (tx, replied) = mpsc::channel();
+    let finding = tree.clone();
     rt.spawn(async move {
         loop {
-            let Some(now) = tree.child::<ForeignActor<Logging>>("model") else {
+            let Some(now) = finding.child::<ForeignActor<Logging>>("model") else {
                 tokio::time::sleep(Duration::from_millis(1)).await;
                 continue;
             };
@@ -428,6 +431,12 @@ fn a_restart_after_a_kill_during_a_handler_holds_no_worker_while_the_handler_run
         .expect("the export answered")
         .expect("the export reached the running child");
     assert_eq!(body, b"fresh,by name");
+    // What was counted for the dead child is not counted against the new one: it is idle,
+    // and takes direct calls.
+    let now = ForeignRef::from_actor_ref(tree.child::<ForeignActor<Logging>>("model").unwrap())
+        .with_gate(model.gate().unwrap());
+    assert_eq!(model.gate().unwrap().pending(), 0);
+    assert!(matches!(handle(&now, b"direct"), Direct::Done(Some(_))));
 }
 
 #[test]
@@ -598,5 +607,32 @@ fn a_kill_during_the_start_abandons_the_state_the_start_makes_after_it() {
             1,
             "the state was dropped without `stop` or `abandon`"
         );
+    });
+}
+
+#[test]
+fn an_ask_that_times_out_waiting_for_room_leaves_no_count_behind() {
+    runtime().block_on(async {
+        let bus = Bus::new();
+        let (foreign, entered, release) = logging();
+        let options = SpawnOptions::new().mailbox(mycelium_actors::MailboxConfig::Bounded(1));
+        let actor = spawn(&bus, foreign.clone(), (), options).await.unwrap();
+        actor.try_tell(msg(b"wait")).unwrap();
+        tokio::task::spawn_blocking(move || entered.recv().unwrap())
+            .await
+            .unwrap();
+        actor.try_tell(msg(b"queued")).unwrap();
+        // The mailbox is full: the ask gives up while it waits for room.
+        assert!(matches!(
+            actor.ask(msg(b"x"), Some(Duration::from_millis(10))).await,
+            Err(ForeignAskError::Timeout(_))
+        ));
+        release.send(()).unwrap();
+        // Answered once the two before it are done; the timed-out ask was never queued.
+        let reply = actor.ask(msg(b"last"), None).await.unwrap();
+        assert_eq!(reply.body, b"wait,queued,last");
+        assert_eq!(actor.gate().unwrap().pending(), 0);
+        assert!(matches!(handle(&actor, b"y"), Direct::Done(Some(_))));
+        bus.shutdown(Duration::from_secs(10)).await;
     });
 }
