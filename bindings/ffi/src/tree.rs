@@ -341,10 +341,17 @@ pub unsafe extern "C" fn myc_tree_start(
                         break;
                     };
                     let actor = gate.attach(actor);
+                    // Found anew on every call: a killed child is spawned anew, with a new ref.
                     let exported = match &c.service {
-                        Some(service) => actor
-                            .export(hosted.bus(), service, type_ids)
-                            .map_err(|e| e.to_string()),
+                        Some(service) => mycelium_foreign::export_child(
+                            hosted.bus(),
+                            &sup,
+                            &c.name,
+                            actor.gate().as_ref(),
+                            service,
+                            type_ids,
+                        )
+                        .map_err(|e| e.to_string()),
                         None => Ok(()),
                     };
                     // From here the gate is held only through the ref.

@@ -9,7 +9,8 @@ use mycelium_actors::{
 };
 use tokio::sync::oneshot;
 
-use crate::gate::{ForeignGate, Slot};
+use crate::count::Count;
+use crate::gate::{release_later, Claim, ClaimGuard, ForeignGate, Slot};
 use crate::{Foreign, ForeignAskError, ForeignMessage, ForeignRef};
 
 /// Where the first start reports how it went (taken by it; restarts find it empty).
@@ -85,27 +86,29 @@ impl Reply for ForeignReply {}
 /// The type name failures of a counted message carry (the runner names it so too).
 pub(crate) const CALL_NAME: &str = "ForeignCall";
 
-/// What a gated ref sends: a message counted in the gate's `pending`. An ask carries its
-/// reply channel, so the callback thread answers the asker itself, and a message that meets
-/// a failed state can be queued again whole.
+/// What a gated ref sends: a message counted in the gate's `pending` (by its [`Count`],
+/// which counts it off when dropped, handled or not). An ask carries its reply channel, so
+/// the callback thread answers the asker itself, and a message that meets a failed state can
+/// be queued again whole.
 pub(crate) enum ForeignCall {
     /// A tell.
-    Tell(ForeignMessage),
+    Tell(ForeignMessage, Count),
     /// An ask and where its answer goes.
     Ask(
         ForeignMessage,
         oneshot::Sender<Result<ForeignMessage, ForeignAskError>>,
+        Count,
     ),
     /// A direct call failed: fail the incarnation it failed in.
-    Failed,
+    Failed(Count),
 }
 
 impl ForeignCall {
-    /// The message, when a send hands it back.
+    /// The message, when a send hands it back (no longer counted).
     pub(crate) fn into_message(self) -> ForeignMessage {
         match self {
-            ForeignCall::Tell(m) | ForeignCall::Ask(m, _) => m,
-            ForeignCall::Failed => ForeignMessage {
+            ForeignCall::Tell(m, _) | ForeignCall::Ask(m, _, _) => m,
+            ForeignCall::Failed(_) => ForeignMessage {
                 type_id: 0,
                 body: Vec::new(),
             },
@@ -207,6 +210,9 @@ impl<F: Foreign> Actor for ForeignActor<F> {
 
     async fn on_start(spec: ForeignSpec<F>, ctx: &mut Context<Self>) -> Result<Self, BoxError> {
         let me = ctx.actor_ref().clone();
+        // Spawned anew (after a kill), the actor has a new mailbox: what was counted for the
+        // old one is in the dead letters.
+        spec.gate.inner.counts.write_off_all_but(me.id());
         let gated = ForeignRef::new(me.clone()).with_gate(spec.gate.clone());
         let report = spec
             .first_start
@@ -217,13 +223,21 @@ impl<F: Foreign> Actor for ForeignActor<F> {
         let _ = gate.inner.clock.set(ctx.bus().clock().clone());
         // Installed before the spawner hears of the start (its first ask may go direct), on
         // the pool: installing waits for the state's lock, which a callback of a killed
-        // incarnation may still hold, and abandons a state left there.
+        // incarnation may still hold, and abandons a state left there. A kill while the start
+        // runs drops `claimed`: the start, which goes on, then abandons what it made.
+        let claim = Arc::new(Claim::default());
+        let mut claimed = ClaimGuard {
+            claim: claim.clone(),
+            gate: gate.clone(),
+            armed: true,
+        };
         let installing = gate.clone();
         let started = on_host(move || {
-            let state = spec.foreign.start(&spec.args, &gated)?;
-            Ok(installing.install(state, direct))
+            installing.start_and_install(|| spec.foreign.start(&spec.args, &gated), direct, &claim)
         })
         .await;
+        // No await from here on: the actor value owns the state before a kill can come.
+        claimed.armed = false;
         if let Some(report) = report {
             let _ = report.send(started.as_ref().map(|_| ()).map_err(|e| e.clone()));
         }
@@ -284,11 +298,11 @@ impl<F: Foreign> Handler<ForeignCall> for ForeignActor<F> {
     async fn handle(&mut self, call: ForeignCall, _ctx: &mut Context<Self>) {
         let gate = self.gate.clone();
         let incarnation = self.incarnation;
-        let (msg, reply) = match call {
-            ForeignCall::Tell(msg) => (msg, None),
-            ForeignCall::Ask(msg, reply) => (msg, Some(reply)),
-            ForeignCall::Failed => {
-                gate.done();
+        let (msg, reply, count) = match call {
+            ForeignCall::Tell(msg, count) => (msg, None, count),
+            ForeignCall::Ask(msg, reply, count) => (msg, Some(reply), count),
+            ForeignCall::Failed(count) => {
+                drop(count);
                 let failed = match &*gate.lock() {
                     Slot::Failed {
                         incarnation: n,
@@ -306,19 +320,20 @@ impl<F: Foreign> Handler<ForeignCall> for ForeignActor<F> {
         };
         let me = self.me.clone();
         let type_id = msg.type_id;
-        // The handler runs on the blocking pool and answers the asker from there.
+        // The handler runs on the blocking pool and answers the asker from there. The count
+        // goes before the answer: an asker that has its reply finds the actor idle.
         let joined = tokio::task::spawn_blocking(move || {
             let result = run_handler(&gate, incarnation, msg);
             match result {
                 Ok(Ok(answer)) => {
-                    gate.done();
+                    drop(count);
                     if let Some(reply) = reply {
                         let _ = reply.send(answer.ok_or(ForeignAskError::NoReply { type_id }));
                     }
                     None
                 }
                 Ok(Err(reason)) => {
-                    gate.done();
+                    drop(count);
                     if let Some(reply) = reply {
                         let _ = reply.send(Err(ForeignAskError::Failed {
                             failure: call_failure(&reason),
@@ -330,16 +345,15 @@ impl<F: Foreign> Handler<ForeignCall> for ForeignActor<F> {
                     // Taken from the mailbox while a direct call failed: queued again ahead
                     // of the others (still counted), for the next incarnation.
                     let again = match reply {
-                        Some(reply) => ForeignCall::Ask(msg, reply),
-                        None => ForeignCall::Tell(msg),
+                        Some(reply) => ForeignCall::Ask(msg, reply, count),
+                        None => ForeignCall::Tell(msg, count),
                     };
-                    if me.tell_priority(again).is_err() {
-                        gate.done();
-                    }
+                    // Refused, it is dropped here, and counted off with it.
+                    let _ = me.tell_priority(again);
                     Some(reason)
                 }
                 Err(Stale::Lost) => {
-                    gate.done();
+                    drop(count);
                     Some(
                         "the actor's state was lost with a callback thread; it must restart".into(),
                     )
@@ -369,29 +383,6 @@ impl<F: Foreign> Drop for ForeignActor<F> {
         {
             return;
         }
-        let release = Release {
-            gate: self.gate.clone(),
-            incarnation: self.incarnation,
-        };
-        match tokio::runtime::Handle::try_current() {
-            // A pool that is shutting down drops the closure unrun: `release` then runs where
-            // it is dropped.
-            Ok(runtime) => drop(runtime.spawn_blocking(move || drop(release))),
-            Err(_) => drop(release),
-        }
-    }
-}
-
-/// Abandons the state of a killed incarnation when dropped, once its lock is free.
-struct Release<F: Foreign> {
-    gate: ForeignGate<F>,
-    incarnation: u64,
-}
-
-impl<F: Foreign> Drop for Release<F> {
-    fn drop(&mut self) {
-        if let Some(state) = self.gate.take(self.incarnation) {
-            self.gate.inner.foreign.abandon(state);
-        }
+        release_later(self.gate.clone(), self.incarnation);
     }
 }

@@ -10,7 +10,8 @@
 //! The rules:
 //! - `pending` counts the messages sent through the actor's gated refs that are queued or
 //!   running, plus one while a direct call runs. A direct call starts only by moving it from
-//!   0 to 1, so it never overtakes a message a gated ref queued before it.
+//!   0 to 1, so it never overtakes a message a gated ref queued before it. A message counts
+//!   itself off when dropped, handled or not (see `count.rs`).
 //! - The state sits in a mutex that a handler holds while it runs, on the blocking pool or on
 //!   a direct caller's thread: one handler at a time, whatever the path.
 //! - A direct call that fails leaves the state marked failed (no further direct call can
@@ -21,11 +22,12 @@
 //! - Direct calls are off on a virtual-time bus: a callback on the blocking pool holds the
 //!   virtual clock still, a direct caller's thread could not.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, TryLockError};
 
 use mycelium_actors::Clock;
 
+use crate::count::Counts;
 use crate::Foreign;
 
 /// Where the state of the current incarnation is.
@@ -55,12 +57,16 @@ impl<S> Slot<S> {
 
 pub(crate) struct GateInner<F: Foreign> {
     pub(crate) foreign: Arc<F>,
-    pub(crate) pending: AtomicUsize,
+    pub(crate) counts: Arc<Counts>,
     pub(crate) direct_enabled: AtomicBool,
     incarnations: AtomicU64,
     /// The bus clock (ask timeouts are bus time), known from the first start.
     pub(crate) clock: OnceLock<Clock>,
     pub(crate) slot: Mutex<Slot<F::State>>,
+    /// Held by a `start` callback and the install that follows it: one start at a time, so
+    /// the start of a restart waits for that of a killed incarnation, which goes on after
+    /// the kill (foreign code cannot be preempted).
+    starting: Mutex<()>,
 }
 
 /// The state of one foreign actor, shared by its task and its direct callers. One per actor
@@ -83,11 +89,12 @@ impl<F: Foreign> ForeignGate<F> {
         ForeignGate {
             inner: Arc::new(GateInner {
                 foreign,
-                pending: AtomicUsize::new(0),
+                counts: Arc::default(),
                 direct_enabled: AtomicBool::new(false),
                 incarnations: AtomicU64::new(0),
                 clock: OnceLock::new(),
                 slot: Mutex::new(Slot::Empty),
+                starting: Mutex::new(()),
             }),
         }
     }
@@ -105,7 +112,7 @@ impl<F: Foreign> ForeignGate<F> {
     /// Messages sent through gated refs that are queued or running (plus one while a direct
     /// call runs).
     pub fn pending(&self) -> usize {
-        self.inner.pending.load(Ordering::Acquire)
+        self.inner.counts.pending()
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, Slot<F::State>> {
@@ -120,15 +127,36 @@ impl<F: Foreign> ForeignGate<F> {
         }
     }
 
-    /// Installs the state of a new incarnation; returns its number.
-    pub(crate) fn install(&self, state: F::State, direct: bool) -> u64 {
+    /// Runs a `start` callback and installs the state it gives, unless the start was killed
+    /// meanwhile (`claim` given up): then the state is abandoned, since nobody owns it.
+    /// Blocks (on the blocking pool) while another start of this actor runs.
+    pub(crate) fn start_and_install(
+        &self,
+        start: impl FnOnce() -> Result<F::State, String>,
+        direct: bool,
+        claim: &Claim,
+    ) -> Result<u64, String> {
+        let _one = self
+            .inner
+            .starting
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let state = start()?;
         let incarnation = self.inner.incarnations.fetch_add(1, Ordering::AcqRel) + 1;
-        let old = std::mem::replace(&mut *self.lock(), Slot::Running { incarnation, state });
+        let mut slot = self.lock();
+        if !claim.install(incarnation) {
+            drop(slot);
+            self.inner.foreign.abandon(state);
+            return Err("the actor was killed during its start".into());
+        }
+        let old = std::mem::replace(&mut *slot, Slot::Running { incarnation, state });
+        drop(slot);
         self.inner.direct_enabled.store(direct, Ordering::Release);
+        // A killed incarnation's state whose release has not run yet.
         if let Slot::Running { state, .. } | Slot::Failed { state, .. } = old {
             self.inner.foreign.abandon(state);
         }
-        incarnation
+        Ok(incarnation)
     }
 
     /// Takes the state of `incarnation` out, if it is still there.
@@ -142,13 +170,71 @@ impl<F: Foreign> ForeignGate<F> {
             Slot::Empty => None,
         }
     }
+}
 
-    /// One counted message is done.
-    pub(crate) fn done(&self) {
-        // Saturating: a count can only be missing (a message dropped undelivered), never extra.
-        let _ = self
-            .inner
-            .pending
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+/// Who owns the state a `start` callback is making: the actor's task, until a kill drops
+/// it. Shared by the task (through [`ClaimGuard`]) and the start running on the pool.
+#[derive(Default)]
+pub(crate) struct Claim(AtomicU64);
+
+/// [`Claim`] values besides an installed incarnation's number.
+const CLAIMED: u64 = 0;
+const DROPPED: u64 = u64::MAX;
+
+impl Claim {
+    /// Records that the state of `incarnation` is installed; false if the claim was dropped
+    /// (the state must not be installed).
+    fn install(&self, incarnation: u64) -> bool {
+        self.0
+            .compare_exchange(CLAIMED, incarnation, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+}
+
+/// Held by the actor's task while its start runs: dropped undisarmed (the task was killed),
+/// it gives up the claim, and releases the state if the start installed it already.
+pub(crate) struct ClaimGuard<F: Foreign> {
+    pub(crate) claim: Arc<Claim>,
+    pub(crate) gate: ForeignGate<F>,
+    pub(crate) armed: bool,
+}
+
+impl<F: Foreign> Drop for ClaimGuard<F> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        match self.claim.0.swap(DROPPED, Ordering::AcqRel) {
+            CLAIMED | DROPPED => {}
+            // Installed, but the task that would own it is gone.
+            incarnation => release_later(self.gate.clone(), incarnation),
+        }
+    }
+}
+
+/// Abandons the state of the killed `incarnation` on the blocking pool, once its lock is
+/// free: the caller may be a runtime worker, which must neither wait for the state's lock (a
+/// callback the kill could not stop holds it until it returns) nor run foreign code.
+pub(crate) fn release_later<F: Foreign>(gate: ForeignGate<F>, incarnation: u64) {
+    let release = Release { gate, incarnation };
+    match tokio::runtime::Handle::try_current() {
+        // A pool that is shutting down drops the closure unrun: `release` then runs where
+        // it is dropped.
+        Ok(runtime) => drop(runtime.spawn_blocking(move || drop(release))),
+        Err(_) => drop(release),
+    }
+}
+
+/// Abandons the state of a killed incarnation when dropped, once its lock is free.
+struct Release<F: Foreign> {
+    gate: ForeignGate<F>,
+    incarnation: u64,
+}
+
+impl<F: Foreign> Drop for Release<F> {
+    fn drop(&mut self) {
+        if let Some(state) = self.gate.take(self.incarnation) {
+            self.gate.inner.foreign.abandon(state);
+        }
     }
 }

@@ -79,6 +79,8 @@
 
 mod actor;
 pub mod builtin;
+mod child;
+mod count;
 mod foreign;
 mod gate;
 mod remote_topics;
@@ -87,6 +89,7 @@ mod service;
 mod topics;
 
 pub use actor::{ForeignActor, ForeignReply, ForeignSpec};
+pub use child::export_child;
 pub use foreign::{Foreign, ForeignMessage};
 pub use gate::ForeignGate;
 pub use remote_topics::{forward_topic, subscribe_remote, unsubscribe_remote};

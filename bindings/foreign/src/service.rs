@@ -122,6 +122,12 @@ impl<F: Foreign> ForeignRef<F> {
         self
     }
 
+    /// This ref with the gate `gate` holds (or none).
+    pub(crate) fn with_weak_gate(mut self, gate: Option<Weak<GateInner<F>>>) -> Self {
+        self.gate = gate;
+        self
+    }
+
     /// The actor's gate, if this ref carries it and the actor's callbacks are still held.
     pub fn gate(&self) -> Option<ForeignGate<F>> {
         self.gate
@@ -146,29 +152,24 @@ impl<F: Foreign> ForeignRef<F> {
             return Direct::Busy;
         };
         let inner = &gate.inner;
-        if !inner.direct_enabled.load(Ordering::Acquire)
-            || inner
-                .pending
-                .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
-                .is_err()
-        {
+        if !inner.direct_enabled.load(Ordering::Acquire) || !inner.counts.begin_direct() {
             return Direct::Busy;
         }
         let Some(mut slot) = gate.try_lock() else {
             // A message sent around the gate is running.
-            gate.done();
+            inner.counts.end_direct();
             return Direct::Busy;
         };
         let Slot::Running { state, .. } = &mut *slot else {
             drop(slot);
-            gate.done();
+            inner.counts.end_direct();
             return Direct::Busy;
         };
         // Not once the actor is ending: a kill closes its mailbox (and marks it stopped)
         // before its task lets go of the state, and no call may run after that is visible.
         if self.actor.is_closed() {
             drop(slot);
-            gate.done();
+            inner.counts.end_direct();
             return Direct::Busy;
         }
         let foreign = inner.foreign.clone();
@@ -177,16 +178,18 @@ impl<F: Foreign> ForeignRef<F> {
         match result {
             Ok(r) => {
                 drop(slot);
-                gate.done();
+                inner.counts.end_direct();
                 Direct::Done(r)
             }
             Err(reason) => {
                 crate::actor::mark_failed(&mut slot, reason.clone());
                 drop(slot);
-                // The marker keeps the count of this call until the task has failed.
-                if self.actor.tell_priority(ForeignCall::Failed).is_err() {
-                    gate.done();
-                }
+                // The marker is counted until the task has failed (counted before this call
+                // ends, so no other direct call starts in between); refused, it is dropped
+                // and counted off.
+                let marker = ForeignCall::Failed(inner.counts.count(self.actor.id()));
+                inner.counts.end_direct();
+                let _ = self.actor.tell_priority(marker);
                 Direct::Failed(ForeignAskError::Failed {
                     failure: call_failure(&reason),
                 })
@@ -214,14 +217,14 @@ impl<F: Foreign> ForeignRef<F> {
         let Some(gate) = self.gate() else {
             return self.actor.try_tell(msg);
         };
-        gate.inner.pending.fetch_add(1, Ordering::AcqRel);
-        self.actor.try_tell(ForeignCall::Tell(msg)).map_err(|e| {
-            gate.done();
-            match e {
+        let count = gate.inner.counts.count(self.actor.id());
+        // Refused, the call comes back and its count goes with it.
+        self.actor
+            .try_tell(ForeignCall::Tell(msg, count))
+            .map_err(|e| match e {
                 TrySendError::Full(c) => TrySendError::Full(c.into_message()),
                 TrySendError::Closed(c) => TrySendError::Closed(c.into_message()),
-            }
-        })
+            })
     }
 
     /// Tells, waiting for room in a full mailbox.
@@ -229,14 +232,13 @@ impl<F: Foreign> ForeignRef<F> {
         let Some(gate) = self.gate() else {
             return self.actor.tell(msg).await;
         };
-        gate.inner.pending.fetch_add(1, Ordering::AcqRel);
+        // Counted off when the call is dropped: refused, or with this future if it is
+        // dropped while it waits for room.
+        let count = gate.inner.counts.count(self.actor.id());
         self.actor
-            .tell(ForeignCall::Tell(msg))
+            .tell(ForeignCall::Tell(msg, count))
             .await
-            .map_err(|SendError(c)| {
-                gate.done();
-                SendError(c.into_message())
-            })
+            .map_err(|SendError(c)| SendError(c.into_message()))
     }
 
     /// Asks; `timeout` is bus time.
@@ -268,10 +270,16 @@ impl<F: Foreign> ForeignRef<F> {
         timeout: Option<Duration>,
     ) -> Result<ForeignMessage, ForeignAskError> {
         let (reply, answer) = oneshot::channel();
-        gate.inner.pending.fetch_add(1, Ordering::AcqRel);
+        // Counted off when the call is dropped: handled, refused, or with this future if it
+        // is dropped (a timeout, say) while it waits for room.
+        let count = gate.inner.counts.count(self.actor.id());
         let asking = async {
-            if self.actor.tell(ForeignCall::Ask(msg, reply)).await.is_err() {
-                gate.done();
+            if self
+                .actor
+                .tell(ForeignCall::Ask(msg, reply, count))
+                .await
+                .is_err()
+            {
                 return Err(ForeignAskError::Stopped {
                     reason: self.actor.stop_reason(),
                 });

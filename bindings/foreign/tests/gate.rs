@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use mycelium_actors::{Bus, SpawnOptions, StopReason};
 use mycelium_foreign::{
-    gated_child_spec, spawn, Direct, Foreign, ForeignActor, ForeignAskError, ForeignMessage,
-    ForeignRef,
+    export_child, gated_child_spec, spawn, Direct, Foreign, ForeignActor, ForeignAskError,
+    ForeignMessage, ForeignRef, ForeignSpawnError,
 };
 use mycelium_supervisor::{Backoff, RestartStrategy, Supervisor};
 
@@ -354,10 +354,14 @@ fn a_restart_after_a_kill_during_a_handler_holds_no_worker_while_the_handler_run
         ForeignRef::from_actor_ref(tree.child::<ForeignActor<Logging>>(name).unwrap())
             .with_gate(gate)
     };
+    // Exported by name: the service follows the child when it is spawned anew.
+    export_child(&bus, &tree, "model", Some(&model_gate), "model", &[900]).unwrap();
     let model = gated("model", model_gate);
     let b = gated("b", b_gate);
     model.try_tell(msg(b"wait")).unwrap();
     entered.recv_timeout(within).expect("the handler started");
+    // Still queued at the kill: a dead letter, never handled.
+    model.try_tell(msg(b"queued")).unwrap();
     b.try_tell(msg(b"boom")).unwrap();
     // The new incarnation's start callback has run (on the pool); what follows it, putting
     // the state in the gate, waits for the old handler. Meanwhile `b` (restarted in place:
@@ -393,9 +397,10 @@ fn a_restart_after_a_kill_during_a_handler_holds_no_worker_while_the_handler_run
     // The new incarnation starts with a fresh state once the old handler is done: a killed
     // child is spawned anew, so its ref is the tree's new one (`model` stays dead).
     let (tx, replied) = mpsc::channel();
+    let finding = tree.clone();
     rt.spawn(async move {
         loop {
-            let Some(now) = tree.child::<ForeignActor<Logging>>("model") else {
+            let Some(now) = finding.child::<ForeignActor<Logging>>("model") else {
                 tokio::time::sleep(Duration::from_millis(1)).await;
                 continue;
             };
@@ -414,6 +419,24 @@ fn a_restart_after_a_kill_during_a_handler_holds_no_worker_while_the_handler_run
     );
     assert!(!model.is_alive());
     assert_eq!(model_foreign.abandoned.lock().unwrap().len(), 1);
+    // An ask by service name reaches the new child, not the dead one.
+    let (tx, exported) = mpsc::channel();
+    let asking = bus.clone();
+    rt.spawn(async move {
+        let answer = asking.exports().ask("model", 900, b"by name").await;
+        tx.send(answer.map_err(|e| e.to_string())).unwrap();
+    });
+    let (_, body) = exported
+        .recv_timeout(within)
+        .expect("the export answered")
+        .expect("the export reached the running child");
+    assert_eq!(body, b"fresh,by name");
+    // What was counted for the dead child is not counted against the new one: it is idle,
+    // and takes direct calls.
+    let now = ForeignRef::from_actor_ref(tree.child::<ForeignActor<Logging>>("model").unwrap())
+        .with_gate(model.gate().unwrap());
+    assert_eq!(model.gate().unwrap().pending(), 0);
+    assert!(matches!(handle(&now, b"direct"), Direct::Done(Some(_))));
 }
 
 #[test]
@@ -491,6 +514,125 @@ fn a_hibernating_foreign_actor_holds_no_task_takes_direct_calls_and_restarts_in_
         for actor in &idle {
             assert_eq!(actor.ask(msg(b"b"), None).await.unwrap().body, b"a,b");
         }
+        bus.shutdown(Duration::from_secs(10)).await;
+    });
+}
+
+/// Its start blocks until released; it counts starts, stops and abandons, and tells
+/// `released` each time a state is dropped, whoever drops it.
+struct SlowStart {
+    starts: AtomicU32,
+    stops: AtomicU32,
+    abandons: AtomicU32,
+    entered: Mutex<mpsc::Sender<()>>,
+    release: Mutex<mpsc::Receiver<()>>,
+    released: Mutex<mpsc::Sender<()>>,
+}
+
+/// Tells its channel when dropped.
+struct Owned(mpsc::Sender<()>);
+
+impl Drop for Owned {
+    fn drop(&mut self) {
+        let _ = self.0.send(());
+    }
+}
+
+impl Foreign for SlowStart {
+    type Args = ();
+    type State = Owned;
+
+    fn start(&self, _args: &(), _me: &ForeignRef<Self>) -> Result<Owned, String> {
+        self.starts.fetch_add(1, Ordering::SeqCst);
+        self.entered.lock().unwrap().send(()).unwrap();
+        self.release.lock().unwrap().recv().unwrap();
+        Ok(Owned(self.released.lock().unwrap().clone()))
+    }
+
+    fn handle(&self, _: &mut Owned, msg: ForeignMessage) -> Result<Option<ForeignMessage>, String> {
+        Ok(Some(msg))
+    }
+
+    fn stop(&self, _: Owned, _reason: &StopReason) {
+        self.stops.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn abandon(&self, _: Owned) {
+        self.abandons.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_kill_during_the_start_abandons_the_state_the_start_makes_after_it() {
+    runtime().block_on(async {
+        let bus = Bus::new();
+        let (entered_tx, entered) = mpsc::channel();
+        let (release, release_rx) = mpsc::channel();
+        let (released_tx, released) = mpsc::channel();
+        let foreign = Arc::new(SlowStart {
+            starts: AtomicU32::new(0),
+            stops: AtomicU32::new(0),
+            abandons: AtomicU32::new(0),
+            entered: Mutex::new(entered_tx),
+            release: Mutex::new(release_rx),
+            released: Mutex::new(released_tx),
+        });
+        let spawning = tokio::spawn({
+            let (bus, foreign) = (bus.clone(), foreign.clone());
+            async move {
+                spawn(&bus, foreign, (), SpawnOptions::new())
+                    .await
+                    .map(drop)
+            }
+        });
+        tokio::task::spawn_blocking(move || entered.recv().unwrap())
+            .await
+            .unwrap();
+        // The deadline passes with the start inside foreign code: the actor is killed.
+        let report = bus.shutdown(Duration::from_millis(10)).await;
+        assert_eq!(report.killed.len(), 1);
+        match spawning.await.unwrap() {
+            Err(ForeignSpawnError::StartFailed(_)) => {}
+            other => panic!("expected a failed start, got {other:?}"),
+        }
+        // The start finishes after the kill: the state it made is released all the same.
+        release.send(()).unwrap();
+        tokio::task::spawn_blocking(move || released.recv_timeout(Duration::from_secs(30)))
+            .await
+            .unwrap()
+            .expect("the state was released");
+        assert_eq!(foreign.starts.load(Ordering::SeqCst), 1);
+        assert_eq!(
+            foreign.stops.load(Ordering::SeqCst) + foreign.abandons.load(Ordering::SeqCst),
+            1,
+            "the state was dropped without `stop` or `abandon`"
+        );
+    });
+}
+
+#[test]
+fn an_ask_that_times_out_waiting_for_room_leaves_no_count_behind() {
+    runtime().block_on(async {
+        let bus = Bus::new();
+        let (foreign, entered, release) = logging();
+        let options = SpawnOptions::new().mailbox(mycelium_actors::MailboxConfig::Bounded(1));
+        let actor = spawn(&bus, foreign.clone(), (), options).await.unwrap();
+        actor.try_tell(msg(b"wait")).unwrap();
+        tokio::task::spawn_blocking(move || entered.recv().unwrap())
+            .await
+            .unwrap();
+        actor.try_tell(msg(b"queued")).unwrap();
+        // The mailbox is full: the ask gives up while it waits for room.
+        assert!(matches!(
+            actor.ask(msg(b"x"), Some(Duration::from_millis(10))).await,
+            Err(ForeignAskError::Timeout(_))
+        ));
+        release.send(()).unwrap();
+        // Answered once the two before it are done; the timed-out ask was never queued.
+        let reply = actor.ask(msg(b"last"), None).await.unwrap();
+        assert_eq!(reply.body, b"wait,queued,last");
+        assert_eq!(actor.gate().unwrap().pending(), 0);
+        assert!(matches!(handle(&actor, b"y"), Direct::Done(Some(_))));
         bus.shutdown(Duration::from_secs(10)).await;
     });
 }

@@ -305,7 +305,8 @@ module Supervisor : sig
   (** Starts the children in order. Defaults: [One_for_one], at most 10 restarts within
       10 000 ms (more and the tree gives up), backoff [min (10 * 2.0^n, 1000)] ms. Raises
       [Error (Start_failed, _)] naming the child whose first start failed (those started
-      are stopped again). *)
+      are stopped again). On any error nothing of the tree is left: a closed [bus] raises
+      [Error (Invalid_argument, _)] once the children's definitions are released. *)
 
   val child : t -> string -> actor
   (** The OCaml child [name] (the handle stays valid across its restarts; freeing it does

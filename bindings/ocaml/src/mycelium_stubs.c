@@ -767,8 +767,14 @@ CAMLprim value myc_ml_tree_free(value tree) {
 
 CAMLprim value myc_ml_tree_start(value bus, value tree) {
   CAMLparam2(bus, tree);
+  /* Consumed, even on an error: taken before the bus is checked, and freed (its children's
+     callbacks released) when the bus is closed, as myc_tree_start does on its errors. */
+  MycTree *t = take_handle(tree, "tree");
+  if (handle_closed(bus)) {
+    CHECK(myc_tree_free(t));
+    raise_closed("bus");
+  }
   MycBus *b = handle_ptr(bus, "bus");
-  MycTree *t = take_handle(tree, "tree"); /* consumed, even on an error */
   MycSupervisor *sup = NULL;
   ON_HANDLE_CHECK(bus, "bus", b, myc_tree_start(b, t, &sup));
   CAMLreturn(alloc_handle(sup));

@@ -93,4 +93,11 @@ let () =
   check_eq "the started child was stopped" string_of_int (stops0 + 1) !stops;
   check_eq "no roots after the unwired tree" string_of_int roots0 (M.live_roots ());
   M.Bus.close bus;
+  (* A tree started on a closed bus: refused, and its children's definitions released. *)
+  let msg =
+    expect_error "a tree on a closed bus" M.Invalid_argument (fun () ->
+        M.Supervisor.start bus [ M.Supervisor.actor "late" fragile 1L ~service:"late" ])
+  in
+  check "the message names the bus" (contains msg "bus");
+  check_eq "no roots after the tree on a closed bus" string_of_int roots0 (M.live_roots ());
   finish "test_supervision"

@@ -304,13 +304,20 @@ impl Bus {
             };
             let fresh = self.bus.exports().type_ids(service).is_none();
             let exported = match &def.kind {
+                // Found anew on every call: a killed child is spawned anew, with a new ref.
                 ChildKind::Python { type_ids, .. } => sup
                     .child::<ForeignActor<PyForeign>>(&def.name)
                     .ok_or_else(|| format!("child `{}` is not running", def.name))
-                    .and_then(|a| {
-                        gated(a, gates.get(&def.name))
-                            .export(&self.bus, service, type_ids)
-                            .map_err(|e| e.to_string())
+                    .and_then(|_| {
+                        mycelium_foreign::export_child(
+                            &self.bus,
+                            &sup,
+                            &def.name,
+                            gates.get(&def.name),
+                            service,
+                            type_ids,
+                        )
+                        .map_err(|e| e.to_string())
                     }),
                 ChildKind::Rust { kind, .. } => {
                     kind.export_child(&self.bus, &sup, &def.name, service)

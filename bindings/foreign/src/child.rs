@@ -1,0 +1,92 @@
+//! [`export_child`]: a supervised foreign child in the export table, found anew on every
+//! call. A supervisor restarts a child in place (same ref), but spawns a killed one anew,
+//! with a new ref: a service that kept the first ref would answer `Stopped` from then on.
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use mycelium_actors::export::{ByteRefusal, ByteReply, ByteService, ExportError};
+use mycelium_actors::{ActorId, AskError, BoxFuture, Bus};
+use mycelium_supervisor::SupervisorRef;
+
+use crate::gate::GateInner;
+use crate::{Foreign, ForeignActor, ForeignGate, ForeignRef};
+
+/// Exports the foreign child `name` of the tree `sup` under `service`, for the contract
+/// messages `type_ids`. Every tell and ask looks the child up in the tree, so the service
+/// reaches the child that runs now, also after it was killed and spawned anew. With the
+/// child's `gate` (from [`gated_child_spec`](crate::gated_child_spec)) its sends are counted
+/// as a gated ref's are; the service holds the gate weakly.
+pub fn export_child<F: Foreign>(
+    bus: &Bus,
+    sup: &SupervisorRef,
+    name: &str,
+    gate: Option<&ForeignGate<F>>,
+    service: &str,
+    type_ids: &[u16],
+) -> Result<(), ExportError> {
+    let child = ChildService::<F> {
+        first: sup.child::<ForeignActor<F>>(name).map(|a| a.id()),
+        sup: sup.clone(),
+        name: Arc::from(name),
+        gate: gate.map(|g| Arc::downgrade(&g.inner)),
+    };
+    bus.exports()
+        .export_bytes(service, type_ids, Arc::new(child))
+}
+
+struct ChildService<F: Foreign> {
+    sup: SupervisorRef,
+    name: Arc<str>,
+    gate: Option<Weak<GateInner<F>>>,
+    /// The child's id when exported, for a child no longer in the tree.
+    first: Option<ActorId>,
+}
+
+impl<F: Foreign> ChildService<F> {
+    /// The child that runs now (or its last incarnation), with the gate.
+    fn current(&self) -> Option<ForeignRef<F>> {
+        let actor = self.sup.child::<ForeignActor<F>>(&self.name)?;
+        Some(ForeignRef::from_actor_ref(actor).with_weak_gate(self.gate.clone()))
+    }
+}
+
+impl<F: Foreign> ByteService for ChildService<F> {
+    fn id(&self) -> ActorId {
+        match (self.current(), self.first) {
+            (Some(child), _) => child.id(),
+            (None, Some(first)) => first,
+            (None, None) => self.sup.id(),
+        }
+    }
+
+    fn is_alive(&self) -> bool {
+        self.current().is_some_and(|c| c.is_alive())
+    }
+
+    fn try_tell(&self, type_id: u16, body: &[u8]) -> Result<(), ByteRefusal> {
+        match self.current() {
+            Some(child) => ByteService::try_tell(&child, type_id, body),
+            None => Err(ByteRefusal::Stopped),
+        }
+    }
+
+    fn tell(&self, type_id: u16, body: &[u8]) -> BoxFuture<'static, Result<(), ByteRefusal>> {
+        match self.current() {
+            Some(child) => ByteService::tell(&child, type_id, body),
+            None => Box::pin(async { Err(ByteRefusal::Stopped) }),
+        }
+    }
+
+    fn ask(
+        &self,
+        type_id: u16,
+        body: &[u8],
+        timeout: Option<Duration>,
+    ) -> BoxFuture<'static, ByteReply> {
+        match self.current() {
+            Some(child) => ByteService::ask(&child, type_id, body, timeout),
+            None => Box::pin(async { Err(AskError::Closed(())) }),
+        }
+    }
+}
