@@ -90,13 +90,25 @@ async fn run(
     // for: a writer parked on a full socket (the peer's reader stuck in a delivery) while the
     // peer's heartbeats keep the reader alive would otherwise hold it, the link's loss report
     // and `Link::closed` for ever.
+    // The watch is a task of its own that fires a oneshot: polled on every wake of the
+    // reader's task, a oneshot is an atomic load, where a waiting `Notified` takes a lock.
+    let (fire, expired) = tokio::sync::oneshot::channel::<()>();
+    let watch = AbortOnDrop(tokio::spawn({
+        let link = link.clone();
+        async move {
+            closed_then_grace(&link).await;
+            let _ = fire.send(());
+        }
+    }));
     let ended = tokio::select! {
         ended = ending => ended,
-        () = closed_then_grace(&link) => Ended::here(format!(
+        // A watch dropped unfired (its runtime shutting down) leaves the connection be.
+        Ok(()) = expired => Ended::here(format!(
             "link closed: {}; the connection did not end within {CLOSE_LIFE:?} of it",
             link.lock().closed.clone().unwrap_or_default()
         )),
     };
+    drop(watch);
     // A writer still running (the reader ended first) stops with its connection.
     drop(writer);
     link.detach(id, &ended.reason, ended.by_peer);
@@ -117,9 +129,10 @@ async fn closed_then_grace(link: &Inner) {
     link.clock.sleep(CLOSE_LIFE).await;
 }
 
-/// The longest a closed link's connection lives on: [`CLOSE_GRACE`] to write the Close
-/// frame, and as long again for the peer to close its end.
-pub(crate) const CLOSE_LIFE: Duration = Duration::from_secs(2);
+/// The longest a closed link's connection lives on: [`CLOSE_GRACE`] for a delivery in
+/// progress to be recorded, as long to write the Close frame, and as long again for the peer
+/// to close its end (`close_if_closed`, and the close in `run`).
+pub(crate) const CLOSE_LIFE: Duration = Duration::from_secs(3);
 
 /// How long a closed link's connection may take to send its Close frame and see the peer
 /// close its end (bus time).
@@ -163,9 +176,9 @@ impl Ended {
 
 /// Aborts a task when dropped: the connection's writer ends with the connection's task (which
 /// a newer connection may abort).
-struct AbortOnDrop(tokio::task::JoinHandle<String>);
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
 
-impl Drop for AbortOnDrop {
+impl<T> Drop for AbortOnDrop<T> {
     fn drop(&mut self) {
         self.0.abort();
     }
