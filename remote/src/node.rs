@@ -237,6 +237,15 @@ impl Node {
             .map(|n| n.name.as_str())
             .collect();
         let (server, clients) = tls_of(&topology, &me)?;
+        // The peers this node dials are marked so before it listens: `listen_with` gives up
+        // only those that must dial it, were the dials late.
+        for peer in peers.iter().filter(|peer| **peer > name) {
+            node.shared
+                .link_to(peer)
+                .inner
+                .dialled
+                .store(true, std::sync::atomic::Ordering::Release);
+        }
         node.listen_with(&me.endpoint, &peers, server).await?;
         for peer in &topology.nodes {
             // The peers that dial this node are given up by `listen_with` if they never do.
@@ -529,7 +538,7 @@ impl Node {
 
     /// [`shutdown`](Self::shutdown), then waits until every link's connection has sent its
     /// Close frame, which acknowledges what this node delivered, and seen the peer close its
-    /// end (three seconds of bus time at most). Call it before the process ends: what this
+    /// end (a little over three seconds of bus time at most). Call it before the process ends: what this
     /// node delivered but had not acknowledged yet would otherwise stay unacknowledged at the
     /// peer, which reports it lost when it gives up waiting for this node to come back.
     pub async fn close(&self) {
@@ -537,13 +546,14 @@ impl Node {
         let links: Vec<Link> = self.shared.links().values().cloned().collect();
         // The connections close together: one bound for all of them (a second to record a
         // delivery in progress, one to write the Close frame, one for the peer to close its
-        // end), not one per link.
+        // end), not one per link. A little past the connections' own bound (`CLOSE_LIFE`),
+        // so that one cut at that bound has ended, and reported, first.
         let all_closed = async {
             for link in &links {
                 link.closed().await;
             }
         };
-        let bound = 3 * crate::connection::CLOSE_GRACE;
+        let bound = crate::connection::CLOSE_LIFE + crate::connection::CLOSE_GRACE / 10;
         let _ = self.shared.bus.clock().timeout(bound, all_closed).await;
     }
 
