@@ -34,6 +34,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use rustix::fs::{FallocateFlags, Mode};
+use rustix::io::Errno;
 use rustix::mm::{MapFlags, ProtFlags};
 use rustix::shm;
 
@@ -353,13 +354,16 @@ impl Segment {
         // `ftruncate` only sets the length: tmpfs gives a page its memory when it is first
         // touched, and when `/dev/shm` is full that touch is a SIGBUS, which kills the
         // process. Reserving every page now turns a full `/dev/shm` into an error.
-        if let Err(e) = rustix::fs::fallocate(&fd, FallocateFlags::empty(), 0, len as u64) {
+        if let Err(e) = reserve(&fd, len as u64) {
             let _ = shm::unlink(name);
-            return Err(ShmError::NoSpace {
-                name: name.to_owned(),
-                bytes: len,
-                ring_bytes,
-                source: e.into(),
+            return Err(match e {
+                Errno::NOSPC | Errno::NOMEM | Errno::FBIG => ShmError::NoSpace {
+                    name: name.to_owned(),
+                    bytes: len,
+                    ring_bytes,
+                    source: e.into(),
+                },
+                e => Self::io(name, "reserve its memory")(e),
             });
         }
         let mut seg = match Self::map(name, fd, len, Side::Creator, ring_bytes) {
@@ -759,6 +763,21 @@ pub fn sweep(prefix: &str) -> Vec<String> {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Gives every page of a new segment its memory now (`fallocate`). A signal that interrupts
+/// a large reservation is retried (a bounded number of times); a file system that cannot
+/// reserve leaves the pages to their first touch, as before.
+fn reserve(fd: &OwnedFd, len: u64) -> Result<(), Errno> {
+    const TRIES: u32 = 64;
+    for _ in 1..TRIES {
+        match rustix::fs::fallocate(fd, FallocateFlags::empty(), 0, len) {
+            Err(Errno::INTR) => continue,
+            Err(Errno::OPNOTSUPP | Errno::NOSYS) => return Ok(()),
+            done => return done,
+        }
+    }
+    rustix::fs::fallocate(fd, FallocateFlags::empty(), 0, len)
 }
 
 #[cfg(all(test, not(mycelium_loom)))]
