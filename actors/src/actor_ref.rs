@@ -13,7 +13,7 @@ use crate::error::{AskError, SendError, TrySendError};
 use crate::reply_recipient::DirectAsk;
 use crate::shared::{unwrap_message, Shared};
 use crate::supervision::ChildHandle;
-use crate::{Actor, ActorId, Handler, Recipient, ReplyRecipient, StopReason};
+use crate::{Actor, ActorId, Handler, Queued, Recipient, ReplyRecipient, ReplySender, StopReason};
 
 /// The typed address of an actor of type `A`, in this process.
 ///
@@ -213,6 +213,43 @@ impl<A: Actor> ActorRef<A> {
             Err(_) => Err(AskError::Stopped(
                 self.shared.stop_reason().unwrap_or(StopReason::Killed),
             )),
+        }
+    }
+
+    /// Queues a request whose answer goes to `reply`, as
+    /// [`RequestSink::send_request`](crate::RequestSink::send_request) does for this actor,
+    /// except that the future it gives on a full mailbox holds the actor rather than
+    /// borrowing this ref: for a [`RequestSink`](crate::RequestSink) of your own that picks
+    /// a local actor at each send (a supervisor's address that follows a child does). Boxes
+    /// a future only on a full mailbox.
+    pub fn send_request<M>(
+        &self,
+        msg: M,
+        reply: ReplySender<<A as Handler<M>>::Reply>,
+    ) -> Queued<'static, M>
+    where
+        A: Handler<M>,
+        M: Send + 'static,
+    {
+        let env = Envelope::new(AskEnvelope {
+            msg,
+            reply: reply.into_inner(),
+        });
+        match self.shared.mailbox.try_send(env) {
+            Ok(()) => Queued::Ready(Ok(())),
+            Err(TrySendError::Closed(sig)) => {
+                Queued::Ready(Err(SendError(unwrap_message::<A, M>(sig))))
+            }
+            Err(TrySendError::Full(sig)) => {
+                let shared = self.shared.clone();
+                Queued::Waiting(Box::pin(async move {
+                    shared
+                        .mailbox
+                        .send(sig)
+                        .await
+                        .map_err(|SendError(sig)| SendError(unwrap_message::<A, M>(sig)))
+                }))
+            }
         }
     }
 
