@@ -175,7 +175,7 @@ impl SupervisorBuilder {
             bus.spawn_with::<Supervisor>(config, SpawnOptions::new().on_start_outcome(started))?;
         let outcome = rx.await.unwrap_or(Err(StopReason::Killed));
         match outcome {
-            Ok(()) => Ok(SupervisorRef::new(actor, directory)),
+            Ok(()) => Ok(SupervisorRef::new(actor, directory, bus.clock().clone())),
             Err(reason) => {
                 actor.wait_for_stop().await;
                 let recorded = directory.lock().start_error.take();

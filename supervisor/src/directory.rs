@@ -23,6 +23,8 @@ pub(crate) struct DirEntry {
     pub(crate) handle: Arc<dyn ChildHandle>,
     pub(crate) sub: Option<Directory>,
     pub(crate) running: bool,
+    /// No incarnation runs and the supervisor plans a restart.
+    pub(crate) restarting: bool,
 }
 
 impl Directory {

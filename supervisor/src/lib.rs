@@ -99,6 +99,16 @@
 //! supervisor comes back with its *declared* children only; children added to it at run time
 //! are not recreated.
 //!
+//! **Addresses that follow a child.** [`SupervisorRef::child`] gives the child's ref, which
+//! stays valid across restarts in place but not when a killed child is spawned anew.
+//! [`SupervisorRef::child_recipient`] (tells) and [`SupervisorRef::child_reply_recipient`]
+//! (tells and asks) give a `Recipient` / `ReplyRecipient` that follows the child by name:
+//! each send reaches the incarnation that runs then. Export one
+//! (`bus.exports().export_ask(service, tree.child_reply_recipient::<A, M>(name).unwrap())`)
+//! and the service survives kills, as a registered name follows a restarted process in
+//! OTP. While no incarnation runs, sends are refused with the message handed back;
+//! `is_alive` turns false only once the tree will not start the child again.
+//!
 //! **Auto-shutdown.** With [`AutoShutdown::AnySignificant`] or [`AutoShutdown::AllSignificant`]
 //! a supervisor ends normally when any / all of its significant children
 //! ([`ChildSpec::significant`]) are done: only exits a child causes itself count.
@@ -120,6 +130,7 @@
 mod auto_shutdown;
 mod backoff;
 mod builder;
+mod child_address;
 mod child_spec;
 mod directory;
 mod error;

@@ -190,15 +190,15 @@ impl Supervisor {
         let mut n = 0;
         for slot in &self.slots {
             let Some(handle) = &slot.handle else { continue };
-            let running = matches!(
-                self.policy.state(slot.spec.name()),
-                Some(State::Running { .. })
-            );
+            let state = self.policy.state(slot.spec.name());
+            let running = matches!(state, Some(State::Running { .. }));
+            let restarting = matches!(state, Some(State::Restarting { .. }));
             match entries.get_mut(n) {
                 Some(e)
                     if Arc::ptr_eq(&e.name, &slot.spec.name) && Arc::ptr_eq(&e.handle, handle) =>
                 {
                     e.running = running;
+                    e.restarting = restarting;
                     if e.sub.as_ref().map(Directory::id) != slot.sub.as_ref().map(Directory::id) {
                         e.sub = slot.sub.clone();
                     }
@@ -209,6 +209,7 @@ impl Supervisor {
                         handle: handle.clone(),
                         sub: slot.sub.clone(),
                         running,
+                        restarting,
                     };
                     match found {
                         Some(e) => *e = entry,

@@ -4,8 +4,11 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mycelium_actors::{Actor, ActorId, ActorRef, ChildHandle, StopReason};
+use mycelium_actors::{
+    Actor, ActorId, ActorRef, ChildHandle, Clock, Handler, Recipient, ReplyRecipient, StopReason,
+};
 
+use crate::child_address::ChildAddress;
 use crate::directory::Directory;
 use crate::supervisor::{
     AddChild, CountChildren, DeleteChild, RemoveChild, RestartChild, StopChild, WhichChildren,
@@ -86,18 +89,158 @@ pub struct ChildCount {
 pub struct SupervisorRef {
     actor: ActorRef<Supervisor>,
     directory: Directory,
+    /// The bus clock, for the timeouts of asks through
+    /// [`child_reply_recipient`](Self::child_reply_recipient).
+    clock: Clock,
 }
 
 impl SupervisorRef {
-    pub(crate) fn new(actor: ActorRef<Supervisor>, directory: Directory) -> Self {
-        SupervisorRef { actor, directory }
+    pub(crate) fn new(actor: ActorRef<Supervisor>, directory: Directory, clock: Clock) -> Self {
+        SupervisorRef {
+            actor,
+            directory,
+            clock,
+        }
     }
 
     /// The ref of the child named `name`, if it is an `A`. The same ref stays valid across the
     /// child's restarts (it changes only if the child had to be spawned anew: after it was
-    /// killed, or stopped and started again with `restart_child`).
+    /// killed, or stopped and started again with `restart_child`): to keep reaching the
+    /// child whatever happens to it, use [`child_recipient`](Self::child_recipient) or
+    /// [`child_reply_recipient`](Self::child_reply_recipient).
     pub fn child<A: Actor>(&self, name: &str) -> Option<ActorRef<A>> {
         ActorRef::from_handle(&self.directory.find(name)?.handle)
+    }
+
+    /// An address for tells of `M` that follows the child named `name` (an `A`) by name, or
+    /// `None` if the tree has no such child now. Each send reaches the incarnation that runs
+    /// then, also after the child was killed and spawned anew with a new ref: exported
+    /// ([`Exports::export`](mycelium_actors::export::Exports::export)), it gives a service
+    /// that survives kills, as a registered name follows a restarted process in OTP.
+    ///
+    /// While no incarnation runs (between a kill and the restart that spawns the child anew,
+    /// or once the tree has given it up), a send is refused and the message handed back
+    /// ([`TrySendError::Closed`](mycelium_actors::TrySendError::Closed),
+    /// [`SendError`](mycelium_actors::SendError)).
+    /// `is_alive` stays true while the tree will start the child again (a restart is
+    /// planned, or the supervisor has yet to handle the end of the last incarnation), and
+    /// turns false once the supervisor has stopped, no longer has the child, or holds it
+    /// stopped (`stop_child`, or not restarted by its restart type); a later
+    /// [`restart_child`](Self::restart_child) makes the address reach it again. A child
+    /// restarted in place keeps its ref and mailbox, so messages sent while it restarts
+    /// wait in its mailbox.
+    ///
+    /// The incarnation last reached is cached and the tree is read again only once its
+    /// mailbox has closed: a send to a running child costs an uncontended lock and a
+    /// reference count more than a send through its ref. The address follows the children
+    /// of this supervisor's incarnation; a nested supervisor that is itself killed and spawned anew has a new
+    /// [`SupervisorRef`] (get it again from its parent with
+    /// [`child_supervisor`](Self::child_supervisor)).
+    ///
+    /// ```
+    /// use mycelium_actors::{Actor, BoxError, Bus, Context, Handler};
+    /// use mycelium_supervisor::{ChildSpec, RestartStrategy, SupervisionEvent, Supervisor};
+    ///
+    /// struct Counter(u64);
+    /// impl Actor for Counter {
+    ///     type Args = ();
+    ///     async fn on_start(_: (), _ctx: &mut Context<Self>) -> Result<Self, BoxError> { Ok(Counter(0)) }
+    /// }
+    /// impl Handler<u64> for Counter {
+    ///     type Reply = u64;
+    ///     async fn handle(&mut self, n: u64, _ctx: &mut Context<Self>) -> u64 { self.0 += n; self.0 }
+    /// }
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap().block_on(async {
+    /// let bus = Bus::builder().virtual_time().build().unwrap();
+    /// let (restarted, mut restarts) = tokio::sync::mpsc::unbounded_channel();
+    /// let tree = Supervisor::builder(RestartStrategy::OneForOne)
+    ///     .on_event(move |e| {
+    ///         if matches!(e, SupervisionEvent::Restarted { .. }) {
+    ///             let _ = restarted.send(());
+    ///         }
+    ///     })
+    ///     .child(ChildSpec::new::<Counter>("counter", ()))
+    ///     .spawn(&bus)
+    ///     .await
+    ///     .unwrap();
+    /// let counter = tree.child_recipient::<Counter, u64>("counter").unwrap();
+    /// counter.tell(1).await.unwrap();
+    ///
+    /// let first = tree.child::<Counter>("counter").unwrap();
+    /// first.kill(); // spawned anew after its backoff, with a new ref: `first` is dead for good
+    /// first.wait_for_stop().await;
+    /// assert!(counter.try_tell(5).is_err()); // no incarnation runs: handed back
+    /// assert!(counter.is_alive()); // but the tree will start one
+    /// restarts.recv().await.unwrap();
+    /// counter.tell(2).await.unwrap(); // reaches the new incarnation
+    /// assert_eq!(tree.child::<Counter>("counter").unwrap().ask(0).await.unwrap(), 2);
+    /// # });
+    /// ```
+    pub fn child_recipient<A, M>(&self, name: &str) -> Option<Recipient<M>>
+    where
+        A: Handler<M>,
+        M: Send + 'static,
+    {
+        let address = ChildAddress::<A>::find(&self.actor, &self.directory, &self.clock, name)?;
+        Some(Recipient::new(Arc::new(address)))
+    }
+
+    /// An address for tells and asks of `M` that follows the child named `name` (an `A`) by
+    /// name, or `None` if the tree has no such child now: as
+    /// [`child_recipient`](Self::child_recipient), and an ask while no incarnation runs fails
+    /// with [`AskError::Closed`](mycelium_actors::AskError::Closed), the request handed back.
+    /// Export it with [`Exports::export_ask`](mycelium_actors::export::Exports::export_ask)
+    /// for a service that survives kills. Asks go through the child's mailbox (not the direct
+    /// call an idle actor's own ref takes).
+    ///
+    /// ```
+    /// use mycelium_actors::{Actor, BoxError, Bus, Context, Handler};
+    /// use mycelium_supervisor::{ChildSpec, RestartStrategy, SupervisionEvent, Supervisor};
+    ///
+    /// struct Doubler;
+    /// impl Actor for Doubler {
+    ///     type Args = ();
+    ///     async fn on_start(_: (), _ctx: &mut Context<Self>) -> Result<Self, BoxError> { Ok(Doubler) }
+    /// }
+    /// impl Handler<u32> for Doubler {
+    ///     type Reply = u64;
+    ///     async fn handle(&mut self, n: u32, _ctx: &mut Context<Self>) -> u64 { 2 * n as u64 }
+    /// }
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap().block_on(async {
+    /// let bus = Bus::builder().virtual_time().build().unwrap();
+    /// let (restarted, mut restarts) = tokio::sync::mpsc::unbounded_channel();
+    /// let tree = Supervisor::builder(RestartStrategy::OneForOne)
+    ///     .on_event(move |e| {
+    ///         if matches!(e, SupervisionEvent::Restarted { .. }) {
+    ///             let _ = restarted.send(());
+    ///         }
+    ///     })
+    ///     .child(ChildSpec::new::<Doubler>("doubler", ()))
+    ///     .spawn(&bus)
+    ///     .await
+    ///     .unwrap();
+    /// let doubler = tree.child_reply_recipient::<Doubler, u32>("doubler").unwrap();
+    /// assert_eq!(doubler.ask(21).await.unwrap(), 42);
+    ///
+    /// let first = tree.child::<Doubler>("doubler").unwrap();
+    /// first.kill();
+    /// first.wait_for_stop().await;
+    /// restarts.recv().await.unwrap();
+    /// assert_eq!(doubler.ask(4).await.unwrap(), 8); // the new incarnation answers
+    /// # });
+    /// ```
+    pub fn child_reply_recipient<A, M>(
+        &self,
+        name: &str,
+    ) -> Option<ReplyRecipient<M, <A as Handler<M>>::Reply>>
+    where
+        A: Handler<M>,
+        M: Send + 'static,
+    {
+        let address = ChildAddress::<A>::find(&self.actor, &self.directory, &self.clock, name)?;
+        Some(ReplyRecipient::new(Arc::new(address)))
     }
 
     /// The nested supervisor named `name`.
@@ -106,6 +249,7 @@ impl SupervisorRef {
         Some(SupervisorRef {
             actor: ActorRef::from_handle(&entry.handle)?,
             directory: entry.sub?,
+            clock: self.clock.clone(),
         })
     }
 
