@@ -3,7 +3,7 @@
 //! a quote recorder. Each answers `Heartbeat` asks and is exported under a service name.
 
 use mycelium_actors::{
-    Actor, ActorRef, BoxError, Bus, Context, Handler, Published, SpawnOptions, SubscribeOptions,
+    Actor, BoxError, Bus, Context, Handler, Published, SpawnOptions, SubscribeOptions,
 };
 use mycelium_codec::WireMessage;
 use mycelium_contracts::{Heartbeat, Quote};
@@ -178,7 +178,10 @@ impl Kind {
         }
     }
 
-    /// Exports the supervised child `name` under `service`.
+    /// Exports the supervised child `name` under `service`, through an address that follows
+    /// the child by name ([`SupervisorRef::child_reply_recipient`]): the service reaches the
+    /// incarnation that runs now, also after the child was killed and spawned anew with a new
+    /// ref. While none runs, a call is refused as for a stopped actor.
     pub fn export_child(
         self,
         bus: &Bus,
@@ -187,20 +190,15 @@ impl Kind {
         service: &str,
     ) -> Result<(), String> {
         let missing = || format!("the supervisor has no `{name}` child of kind {self:?}");
-        let exported = match self {
-            Kind::Counter => export(
-                bus,
-                service,
-                sup.child::<Counter>(name).ok_or_else(missing)?,
-            ),
-            Kind::Relay => export(bus, service, sup.child::<Relay>(name).ok_or_else(missing)?),
-            Kind::QuoteRecorder => export(
-                bus,
-                service,
-                sup.child::<QuoteRecorder>(name).ok_or_else(missing)?,
-            ),
-        };
-        exported.map_err(|e| e.to_string())
+        let child = match self {
+            Kind::Counter => sup.child_reply_recipient::<Counter, Heartbeat>(name),
+            Kind::Relay => sup.child_reply_recipient::<Relay, Heartbeat>(name),
+            Kind::QuoteRecorder => sup.child_reply_recipient::<QuoteRecorder, Heartbeat>(name),
+        }
+        .ok_or_else(missing)?;
+        bus.exports()
+            .export_ask(service, child)
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -238,7 +236,10 @@ where
                 ))
             }
         }
-        if let Err(e) = export(&bus, &service, actor.clone()) {
+        let exported = bus
+            .exports()
+            .export_ask(&service, actor.reply_recipient::<Heartbeat>());
+        if let Err(e) = exported {
             // Unreachable by name, it would run for nothing.
             actor.stop();
             actor.wait_for_stop().await;
@@ -246,16 +247,4 @@ where
         }
         Ok(())
     }))
-}
-
-fn export<A>(
-    bus: &Bus,
-    service: &str,
-    actor: ActorRef<A>,
-) -> Result<(), mycelium_actors::export::ExportError>
-where
-    A: Handler<Heartbeat, Reply = Heartbeat>,
-{
-    bus.exports()
-        .export_ask(service, actor.reply_recipient::<Heartbeat>())
 }

@@ -8,12 +8,12 @@ use mycelium_actors::export::{DeliveryError, ExportError};
 use mycelium_actors::{Bus, SpawnError, SpawnOptions, StopReason, SubscribeOptions};
 use mycelium_codec::WireMessage;
 use mycelium_contracts::{Heartbeat, Quote};
-use mycelium_foreign::builtin::Kind;
+use mycelium_foreign::builtin::{Counter, Kind};
 use mycelium_foreign::{
     child_spec, publish_bytes, spawn, subscribe_bytes, Foreign, ForeignActor, ForeignAskError,
     ForeignMessage, ForeignRef, ForeignSpawnError, ForeignTopicError,
 };
-use mycelium_supervisor::{Backoff, RestartStrategy, Supervisor};
+use mycelium_supervisor::{Backoff, RestartStrategy, SupervisionEvent, Supervisor};
 
 /// Counts messages; `b"boom"` fails; `b"none"` answers nothing; counts starts and stops.
 #[derive(Default)]
@@ -352,5 +352,72 @@ fn a_blocked_callback_leaves_the_only_worker_to_rust_actors() {
         assert_eq!(Heartbeat::decode_body(&total).unwrap().seq, 3);
         go.send(()).unwrap();
         assert_eq!(pending.await.unwrap().unwrap().body, b"x");
+    });
+}
+
+#[test]
+fn a_builtin_child_exported_by_name_answers_after_it_was_killed_and_spawned_anew() {
+    virtual_runtime().block_on(async {
+        let bus = Bus::builder().virtual_time().build().unwrap();
+        let (restarted, mut restarts) = tokio::sync::mpsc::unbounded_channel();
+        let tree = Supervisor::builder(RestartStrategy::OneForOne)
+            .backoff(Backoff::exponential(
+                Duration::from_millis(100),
+                1.0,
+                Duration::from_millis(100),
+            ))
+            .on_event(move |e| {
+                if let SupervisionEvent::Restarted { id, .. } = e {
+                    let _ = restarted.send(*id);
+                }
+            })
+            .child(Kind::Counter.child_spec("counter", None))
+            .spawn(&bus)
+            .await
+            .unwrap();
+        assert!(Kind::Relay
+            .export_child(&bus, &tree, "counter", "wrong")
+            .unwrap_err()
+            .contains("no `counter` child of kind Relay"));
+        Kind::Counter
+            .export_child(&bus, &tree, "counter", "counter")
+            .unwrap();
+        let beat = |seq| {
+            let mut body = Vec::new();
+            Heartbeat {
+                ts_ns: 0,
+                seq,
+                sender: String::new(),
+            }
+            .encode_body(&mut body);
+            body
+        };
+        let total = |reply: (u16, Vec<u8>)| Heartbeat::decode_body(&reply.1).unwrap().seq;
+        let exports = bus.exports();
+        assert_eq!(
+            total(exports.ask("counter", 900, &beat(3)).await.unwrap()),
+            3
+        );
+
+        let first = tree.child::<Counter>("counter").unwrap();
+        first.kill();
+        first.wait_for_stop().await;
+        // No incarnation runs until the restart: refused as a stopped actor.
+        assert!(matches!(
+            exports.ask("counter", 900, &beat(5)).await,
+            Err(DeliveryError::Stopped { .. })
+        ));
+        let id = tokio::time::timeout(Duration::from_secs(60), restarts.recv())
+            .await
+            .expect("the counter was restarted")
+            .unwrap();
+        assert_ne!(id, first.id(), "a killed child is spawned anew");
+        // The service reaches the new incarnation (a fresh count) by name.
+        exports.deliver("counter", 900, &beat(1)).await.unwrap();
+        assert_eq!(
+            total(exports.ask("counter", 900, &beat(4)).await.unwrap()),
+            5
+        );
+        tree.stop().await;
     });
 }
