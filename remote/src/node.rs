@@ -247,6 +247,10 @@ impl Node {
                 .store(true, std::sync::atomic::Ordering::Release);
         }
         node.listen_with(&me.endpoint, &peers, server).await?;
+        #[cfg(test)]
+        if let Some(late) = DIALS_COME_LATE.take() {
+            late.await;
+        }
         for peer in &topology.nodes {
             // The peers that dial this node are given up by `listen_with` if they never do.
             if peer.name.as_str() > name {
@@ -636,3 +640,15 @@ impl Shared {
             .clone()
     }
 }
+
+#[cfg(test)]
+thread_local! {
+    /// In unit tests: awaited by [`Node::start`] between its `listen` and its dials, so that
+    /// the dials come as late as on a loaded machine.
+    static DIALS_COME_LATE: std::cell::Cell<Option<mycelium_actors::BoxFuture<'static, ()>>> =
+        const { std::cell::Cell::new(None) };
+}
+
+#[cfg(test)]
+#[path = "node_tests.rs"]
+mod tests;

@@ -10,8 +10,8 @@
 //! to the state, its context, its handler-future slot and its instruments into the actor
 //! cell's [`Direct`] and marks it `PARKED` (the protocol is [`Loan`], in `loan.rs`, checked
 //! under loom in `loom_tests.rs`). An asker takes the loan (`PARKED` -> `CALLER`),
-//! checks that the mailbox is empty in both lanes, polls the handler's future once, and gives
-//! the loan back. Whatever the actor's task must still do is handed over with it
+//! checks that the mailbox is open and empty in both lanes, polls the handler's future
+//! once, and gives the loan back. Whatever the actor's task must still do is handed over with it
 //! (`HANDOFF`): a handler that did not finish at once (its future stays in the slot and the
 //! actor's task polls it to the end), a handler that failed (the task runs the failure hook
 //! and supervision exactly as if it had failed there), or a handler that stopped the actor.
@@ -264,11 +264,54 @@ fn hand_off<A: Actor>(mut held: Borrowed<'_, Lease<A>>, handoff: Handoff, resume
 
 #[cfg(test)]
 mod tests {
+    use crate::{Actor, AskError, BoxError, Bus, Context, Handler};
+
+    /// Counts the asks it handles.
+    struct Counter(u64);
+
+    impl Actor for Counter {
+        type Args = ();
+        async fn on_start(_: (), _ctx: &mut Context<Self>) -> Result<Self, BoxError> {
+            Ok(Counter(0))
+        }
+    }
+
+    struct Bump;
+
+    impl Handler<Bump> for Counter {
+        type Reply = u64;
+        async fn handle(&mut self, _: Bump, _ctx: &mut Context<Self>) -> u64 {
+            self.0 += 1;
+            self.0
+        }
+    }
+
     /// Every actor cell carries a `Direct`: a budget, so that growing it shows up here
     /// (docs/perf/actors.md, w3).
     #[test]
     fn the_direct_part_of_an_actor_cell_stays_small() {
         let size = std::mem::size_of::<super::Direct<crate::test_actors::Idle>>();
         assert!(size <= 64, "Direct grew to {size} bytes");
+    }
+
+    /// The asker checks under the loan that the mailbox is still open (`Mailbox::is_idle`):
+    /// an ask that finds the state lent but the mailbox closed is refused as an ask of a
+    /// stopped actor, and its handler does not run. The actor's own stop never closes the
+    /// mailbox while its state is lent (it takes the loan back first), so the test closes it
+    /// by hand, behind the parked task's back.
+    #[tokio::test]
+    async fn a_direct_ask_after_the_mailbox_closed_does_not_run_the_handler() {
+        let bus = Bus::new();
+        let counter = bus.spawn::<Counter>(());
+        // On this one-thread runtime the actor's task lends its state right after it
+        // replies, before the asker runs again.
+        assert_eq!(counter.ask(Bump).await.ok(), Some(1));
+        assert!(counter.shared.direct.loan.is_parked(), "the state is lent");
+        mycelium_mailbox::Inbox::new().close(&counter.shared.mailbox);
+        match counter.ask(Bump).await {
+            Err(AskError::Closed(Bump)) => {}
+            Err(other) => panic!("expected the ask refused as closed, got {other}"),
+            Ok(n) => panic!("the handler ran on a closed mailbox (count {n})"),
+        }
     }
 }

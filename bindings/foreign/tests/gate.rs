@@ -249,6 +249,47 @@ fn no_direct_call_after_a_stop_nor_on_virtual_time() {
         });
 }
 
+/// A kill closes the actor's mailbox and marks it stopped before its state leaves the gate
+/// (the state is abandoned on the blocking pool, whose one thread is held busy here): a direct
+/// call in between is refused, and does not run on the killed incarnation's state.
+#[test]
+fn no_direct_call_on_a_killed_actors_state_before_it_is_abandoned() {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(async {
+            let bus = Bus::new();
+            let (foreign, _entered, _release) = logging();
+            let actor = spawn(&bus, foreign.clone(), (), SpawnOptions::new())
+                .await
+                .unwrap();
+            assert!(matches!(handle(&actor, b"a"), Direct::Done(_)));
+            let (occupied, is_occupied) = tokio::sync::oneshot::channel();
+            let (free, freed) = mpsc::channel::<()>();
+            let blocker = tokio::task::spawn_blocking(move || {
+                let _ = occupied.send(());
+                let _ = freed.recv();
+            });
+            is_occupied.await.unwrap();
+            actor.actor_ref().kill();
+            actor.wait_for_stop().await;
+            assert!(
+                matches!(handle(&actor, b"b"), Direct::Busy),
+                "a direct call ran on a killed actor's state"
+            );
+            assert!(
+                foreign.abandoned.lock().unwrap().is_empty(),
+                "the state was still in the gate"
+            );
+            free.send(()).unwrap();
+            blocker.await.unwrap();
+            bus.shutdown(Duration::from_secs(10)).await;
+        });
+}
+
 /// Tells `released` when the callbacks are dropped.
 struct Releasing {
     _released: tokio::sync::oneshot::Sender<()>,

@@ -363,7 +363,12 @@ impl Segment {
                     ring_bytes,
                     source: e.into(),
                 },
-                e => Self::io(name, "reserve its memory")(e),
+                // Only after `reserve` gave up retrying.
+                Errno::INTR => Self::io(
+                    name,
+                    "reserve its memory: fallocate was interrupted by a signal 64 times in a row",
+                )(e),
+                e => Self::io(name, "reserve its memory (fallocate)")(e),
             });
         }
         let mut seg = match Self::map(name, fd, len, Side::Creator, ring_bytes) {
@@ -769,15 +774,38 @@ fn hex(bytes: &[u8]) -> String {
 /// a large reservation is retried (a bounded number of times); a file system that cannot
 /// reserve leaves the pages to their first touch, as before.
 fn reserve(fd: &OwnedFd, len: u64) -> Result<(), Errno> {
-    const TRIES: u32 = 64;
-    for _ in 1..TRIES {
-        match rustix::fs::fallocate(fd, FallocateFlags::empty(), 0, len) {
+    for _ in 1..RESERVE_TRIES {
+        match fallocate(fd, len) {
             Err(Errno::INTR) => continue,
             Err(Errno::OPNOTSUPP | Errno::NOSYS) => return Ok(()),
             done => return done,
         }
     }
+    fallocate(fd, len)
+}
+
+/// How many times [`reserve`] calls `fallocate` while a signal interrupts it (the error
+/// `create` reports then says so).
+const RESERVE_TRIES: u32 = 64;
+
+/// `fallocate` of the whole segment; in unit tests, the stand-in a test set on this thread
+/// (`FAKE_FALLOCATE`), since no file system fails on demand.
+fn fallocate(fd: &OwnedFd, len: u64) -> Result<(), Errno> {
+    #[cfg(test)]
+    if let Some(result) = FAKE_FALLOCATE.with_borrow_mut(|fake| fake.as_mut().map(|f| f())) {
+        return result;
+    }
     rustix::fs::fallocate(fd, FallocateFlags::empty(), 0, len)
+}
+
+/// A stand-in for the `fallocate` calls made on this thread, while set.
+#[cfg(test)]
+type FakeFallocate = Box<dyn FnMut() -> Result<(), Errno>>;
+
+#[cfg(test)]
+thread_local! {
+    static FAKE_FALLOCATE: std::cell::RefCell<Option<FakeFallocate>> =
+        const { std::cell::RefCell::new(None) };
 }
 
 #[cfg(all(test, not(mycelium_loom)))]

@@ -571,3 +571,115 @@ fn a_full_dev_shm_is_an_error_not_a_sigbus() {
     );
     assert!(status.success(), "{status}");
 }
+
+/// Creates a segment of `name` while `fake` stands in for `fallocate` on this thread, and
+/// counts the calls.
+fn create_with_fallocate(
+    name: &str,
+    mut fake: impl FnMut(u32) -> Result<(), Errno> + 'static,
+) -> (Result<Segment, ShmError>, u32) {
+    let calls = Arc::new(AtomicU32::new(0));
+    let counted = calls.clone();
+    FAKE_FALLOCATE.set(Some(Box::new(move || {
+        fake(counted.fetch_add(1, Ordering::Relaxed) + 1)
+    })));
+    // Cleared even if `create` panics, so that no other test on this thread sees it.
+    struct Clear;
+    impl Drop for Clear {
+        fn drop(&mut self) {
+            FAKE_FALLOCATE.set(None);
+        }
+    }
+    let _clear = Clear;
+    let created = Segment::create(name, 4096, D);
+    (created, calls.load(Ordering::Relaxed))
+}
+
+/// The segment carries a message from one end to the other.
+fn works(seg: Segment) {
+    let name = seg.name().to_owned();
+    let a = Arc::new(seg);
+    let b = Arc::new(Segment::open(&name, D).unwrap());
+    let ((mut a_tx, _a_rx), (_b_tx, mut b_rx)) = (a.ends(), b.ends());
+    a_tx.try_push(b"reserved").unwrap();
+    assert_eq!(
+        b_rx.try_pop_with(|m| m.to_vec()).unwrap().as_deref(),
+        Some(&b"reserved"[..])
+    );
+}
+
+#[test]
+fn a_reservation_interrupted_a_few_times_is_retried() {
+    let name = unique("eintr");
+    let (created, calls) =
+        create_with_fallocate(
+            &name,
+            |call| if call <= 3 { Err(Errno::INTR) } else { Ok(()) },
+        );
+    works(created.unwrap());
+    assert_eq!(calls, 4);
+    assert!(!exists(&name));
+}
+
+#[test]
+fn a_reservation_interrupted_every_time_gives_up_after_its_bound_and_says_so() {
+    let name = unique("eintr-forever");
+    let (created, calls) = create_with_fallocate(&name, |_| Err(Errno::INTR));
+    assert_eq!(calls, RESERVE_TRIES);
+    let Err(err) = created else {
+        panic!("created despite the failed reservation")
+    };
+    assert!(matches!(err, ShmError::Io { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(
+        text.contains(&name)
+            && text.contains(&format!("interrupted by a signal {RESERVE_TRIES} times")),
+        "{text}"
+    );
+    assert!(!exists(&name), "a segment that failed is unlinked");
+}
+
+#[test]
+fn a_file_system_that_cannot_reserve_leaves_pages_to_their_first_touch() {
+    for errno in [Errno::OPNOTSUPP, Errno::NOSYS] {
+        let name = unique("no-fallocate");
+        let (created, calls) = create_with_fallocate(&name, move |_| Err(errno));
+        works(created.unwrap_or_else(|e| panic!("{errno:?}: {e}")));
+        assert_eq!(calls, 1, "{errno:?} is not retried");
+        assert!(!exists(&name));
+    }
+}
+
+#[test]
+fn no_space_is_no_space_and_another_failure_names_what_failed() {
+    for errno in [Errno::NOSPC, Errno::NOMEM, Errno::FBIG] {
+        let name = unique("nospace");
+        let (created, _) = create_with_fallocate(&name, move |_| Err(errno));
+        let Err(err) = created else {
+            panic!("created despite the failed reservation")
+        };
+        assert!(
+            matches!(err, ShmError::NoSpace { .. }),
+            "{errno:?}: {err:?}"
+        );
+        assert!(err.to_string().contains("df /dev/shm"), "{err}");
+        assert!(!exists(&name));
+    }
+    let name = unique("eio");
+    let (created, calls) = create_with_fallocate(&name, |_| Err(Errno::IO));
+    assert_eq!(calls, 1, "an I/O error is not retried");
+    let Err(err) = created else {
+        panic!("created despite the failed reservation")
+    };
+    let text = err.to_string();
+    assert!(matches!(err, ShmError::Io { .. }), "{err:?}");
+    assert!(
+        text.contains(&name) && text.contains("reserve its memory (fallocate)"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&std::io::Error::from(Errno::IO).to_string()),
+        "{text}"
+    );
+    assert!(!exists(&name));
+}
