@@ -42,9 +42,24 @@ impl Handler<Ping> for Worker {
     async fn handle(&mut self, _: Ping, _ctx: &mut Context<Self>) {}
 }
 
+/// Ends the worker's incarnation after this message.
+struct Quit;
+impl Handler<Quit> for Worker {
+    type Reply = ();
+    async fn handle(&mut self, _: Quit, ctx: &mut Context<Self>) {
+        ctx.stop();
+    }
+}
+
 /// One scenario on a fresh paused runtime and a fresh recorder; returns every recorded
 /// series as `name{labels} value`, sorted.
 fn run(metrics_on: bool) -> Vec<String> {
+    record(|| scenario(metrics_on))
+}
+
+/// Runs `scenario` on a fresh paused runtime and a fresh recorder; returns every recorded
+/// series as `name{labels} value`, sorted.
+fn record<F: std::future::Future<Output = ()>>(scenario: impl FnOnce() -> F) -> Vec<String> {
     let recorder = DebuggingRecorder::new();
     let snapshotter = recorder.snapshotter();
     metrics::with_local_recorder(&recorder, || {
@@ -53,7 +68,7 @@ fn run(metrics_on: bool) -> Vec<String> {
             .start_paused(true)
             .build()
             .unwrap();
-        rt.block_on(scenario(metrics_on));
+        rt.block_on(scenario());
     });
     let mut lines: Vec<String> = snapshotter
         .snapshot()
@@ -188,4 +203,43 @@ fn two_identical_virtual_time_runs_record_identical_metrics() {
 #[test]
 fn a_bus_without_metrics_records_nothing() {
     assert_eq!(run(false), Vec::<String>::new());
+}
+
+/// A recipient subscribed with a buffered policy is forwarded to through a buffer of its own;
+/// its drops are counted under `subscriber=recipient`, as the docs say, not as a stream's.
+#[test]
+fn a_recipients_buffered_drops_are_labelled_recipient() {
+    let lines = record(|| async {
+        let bus = Bus::builder().virtual_time().metrics(true).build().unwrap();
+        let worker = bus.spawn::<Worker>(());
+        worker.ask(Ping).await.unwrap();
+        let subscription = bus
+            .subscribe_recipient::<u64>(
+                worker.recipient(),
+                "fills",
+                SubscribeOptions::drop_oldest(1),
+            )
+            .unwrap();
+        // The forwarder has not run yet: the buffer keeps the newest, the two before it drop.
+        for ms in 1..=3u64 {
+            bus.publish("fills", ms).await.unwrap();
+        }
+        assert_eq!(subscription.stats().dropped, 2);
+        // Cancelling discards the one still buffered: three drops in all.
+        subscription.cancel();
+        worker.stop();
+        worker.wait_for_stop().await;
+    });
+    let dropped: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.starts_with(names::SUBSCRIPTION_DROPPED) && l.contains("pattern=fills"))
+        .collect();
+    assert_eq!(
+        dropped,
+        [&format!(
+            "{}{{pattern=fills,subscriber=recipient}} 3",
+            names::SUBSCRIPTION_DROPPED
+        )],
+        "{lines:#?}"
+    );
 }
