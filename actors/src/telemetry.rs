@@ -36,7 +36,7 @@
 //! | `mycelium_link_resends_total` | counter | `peer` | frames sent again |
 //! | `mycelium_link_loss_reports_total` | counter | `peer` | loss reports received |
 //! | `mycelium_link_lost_frames_total` | counter | `peer` | frames the peer reported lost |
-//! | `mycelium_link_refused_total` | counter | `reason` (`auth`, `node`, `schema`, `handshake`, `tls`, `turned_away`) | incoming connections a node's listener closed before they reached a link |
+//! | `mycelium_link_refused_total` | counter | `reason` (`auth`, `node`, `schema`, `handshake`, `tls`, `turned_away`, `silent`) | incoming connections a node's listener closed before they reached a link |
 //!
 //! Cardinality: `actor` is the actor's registered name, or its type name for anonymous
 //! actors (one series per type, not per id). `supervisor` is the supervisor's name, or
