@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use mycelium::actors::telemetry::{names, LinkMetrics, LinkState};
+use mycelium::actors::SpawnOptions;
 use mycelium::prelude::*;
 use mycelium::supervisor::{Backoff, SupervisionEvent};
 
@@ -240,6 +241,33 @@ fn a_recipients_buffered_drops_are_labelled_recipient() {
             "{}{{pattern=fills,subscriber=recipient}} 3",
             names::SUBSCRIPTION_DROPPED
         )],
+        "{lines:#?}"
+    );
+}
+
+/// An actor that stops with messages in hand (they go to the dead letters) holds none: its
+/// mailbox depth reads 0 afterwards, not what it held when it last handled a message.
+#[test]
+fn a_stopped_actors_mailbox_depth_is_zero() {
+    let lines = record(|| async {
+        let bus = Bus::builder().virtual_time().metrics(true).build().unwrap();
+        let worker = bus
+            .spawn_with::<Worker>((), SpawnOptions::new().name("quitter"))
+            .unwrap();
+        // Queued before the worker runs, taken as one batch: it quits with three pings left.
+        worker.tell(Work(1)).await.unwrap();
+        worker.tell(Quit).await.unwrap();
+        for _ in 0..3 {
+            worker.tell(Ping).await.unwrap();
+        }
+        worker.wait_for_stop().await;
+        assert_eq!(bus.dead_letters().drain().len(), 3);
+    });
+    assert!(
+        lines.contains(&format!(
+            "{}{{actor=quitter,actor_type=Worker}} 0",
+            names::MAILBOX_DEPTH
+        )),
         "{lines:#?}"
     );
 }

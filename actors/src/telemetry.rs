@@ -23,7 +23,7 @@
 //!
 //! | Name | Kind | Labels | Unit, meaning |
 //! | --- | --- | --- | --- |
-//! | `mycelium_actor_mailbox_depth` | gauge | `actor`, `actor_type` | user messages waiting in the batch the actor took from its mailbox, after each handled message (arrivals since count at the next refill) |
+//! | `mycelium_actor_mailbox_depth` | gauge | `actor`, `actor_type` | user messages waiting in the batch the actor took from its mailbox, after each handled message (arrivals since count at the next refill); 0 once the actor has stopped |
 //! | `mycelium_actor_handle_seconds` | histogram | `actor`, `actor_type` | seconds of bus time in one handler |
 //! | `mycelium_supervisor_failures_total` | counter | `supervisor` | child incarnations that failed (panics, errors, start failures) |
 //! | `mycelium_supervisor_restarts_total` | counter | `supervisor` | successful restarts of children |
@@ -124,6 +124,11 @@ impl ActorMetrics {
     /// incarnation, or after the failure hook ran).
     pub(crate) fn reset(&mut self) {
         self.last_end = None;
+    }
+
+    /// The actor stopped for good: what it held went to the dead letters, so it holds nothing.
+    pub(crate) fn stopped(&self) {
+        self.depth.set(0.0);
     }
 
     /// One message handled from `started` on (bus time), `depth` left waiting.
