@@ -271,3 +271,50 @@ fn a_stopped_actors_mailbox_depth_is_zero() {
         "{lines:#?}"
     );
 }
+
+/// Through a recipient, the delivery latency is recorded only by a buffered policy's
+/// forwarder, when it takes the message out of the buffer; a `Block` or `DropNewest`
+/// subscription hands the message straight to the recipient and records none.
+#[test]
+fn a_recipients_delivery_latency_is_recorded_only_behind_a_buffer() {
+    let lines = record(|| async {
+        let bus = Bus::builder().virtual_time().metrics(true).build().unwrap();
+        let worker = bus.spawn::<Worker>(());
+        worker.ask(Ping).await.unwrap();
+        let straight = bus
+            .subscribe_recipient::<u64>(worker.recipient(), "straight", SubscribeOptions::new())
+            .unwrap();
+        let buffered = bus
+            .subscribe_recipient::<u64>(
+                worker.recipient(),
+                "buffered",
+                SubscribeOptions::drop_oldest(4),
+            )
+            .unwrap();
+        bus.publish("straight", 1u64).await.unwrap();
+        bus.publish("buffered", 1u64).await.unwrap();
+        // The forwarder's turn, then the worker's (a millisecond for each message).
+        bus.clock().sleep(Duration::from_millis(10)).await;
+        worker.ask(Ping).await.unwrap();
+        assert_eq!(buffered.stats().delivered, 1);
+        assert_eq!(straight.stats().delivered, 1);
+        straight.cancel();
+        buffered.cancel();
+        worker.stop();
+        worker.wait_for_stop().await;
+    });
+    assert!(
+        lines.contains(&format!(
+            "{}{{topic=buffered}} [0]",
+            names::TOPIC_DELIVERY_SECONDS
+        )),
+        "{lines:#?}"
+    );
+    assert!(
+        lines.contains(&format!(
+            "{}{{topic=straight}} []",
+            names::TOPIC_DELIVERY_SECONDS
+        )),
+        "{lines:#?}"
+    );
+}
