@@ -29,7 +29,7 @@
 //! | `mycelium_supervisor_restarts_total` | counter | `supervisor` | successful restarts of children |
 //! | `mycelium_topic_published_total` | counter | `topic` | messages published (a rate in the query) |
 //! | `mycelium_topic_delivery_seconds` | histogram | `topic` | seconds of bus time from publish to the subscriber's handler (or stream) taking it |
-//! | `mycelium_subscription_dropped_total` | counter | `pattern`, `subscriber` | messages a subscription dropped by its overflow policy |
+//! | `mycelium_subscription_dropped_total` | counter | `pattern`, `subscriber` | messages a subscription dropped: by its overflow policy, or still waiting in its buffer when it ended (as `SubscriptionStats::dropped`) |
 //! | `mycelium_link_state` | gauge | `peer` | 0 down, 1 connecting, 2 up |
 //! | `mycelium_link_bytes_total` | counter | `peer`, `direction` (`sent`/`received`) | bytes |
 //! | `mycelium_link_frames_total` | counter | `peer`, `direction` | frames |
@@ -66,7 +66,8 @@ pub mod names {
     pub const TOPIC_PUBLISHED: &str = "mycelium_topic_published_total";
     /// Histogram: seconds of bus time from publish to the subscriber taking the message.
     pub const TOPIC_DELIVERY_SECONDS: &str = "mycelium_topic_delivery_seconds";
-    /// Counter: messages dropped by a subscription's overflow policy.
+    /// Counter: messages a subscription dropped, by its overflow policy or left in its buffer
+    /// when it ended.
     pub const SUBSCRIPTION_DROPPED: &str = "mycelium_subscription_dropped_total";
     /// Gauge: a remote link's state (see [`LinkState`](super::LinkState)).
     pub const LINK_STATE: &str = "mycelium_link_state";
