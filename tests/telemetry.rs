@@ -318,3 +318,41 @@ fn a_recipients_delivery_latency_is_recorded_only_behind_a_buffer() {
         "{lines:#?}"
     );
 }
+
+/// On a metrics bus a published message reaches an actor's mailbox as itself: handled, its
+/// delivery latency is recorded; left in the mailbox of an actor that stops, its dead letter
+/// names `Published<u64>` and gives it back.
+#[test]
+fn a_published_message_dead_lettered_on_a_metrics_bus_is_itself() {
+    let lines = record(|| async {
+        let bus = Bus::builder().virtual_time().metrics(true).build().unwrap();
+        let worker = bus.spawn::<Worker>(());
+        worker.ask(Ping).await.unwrap();
+        bus.publish("md.handled", 2u64).await.unwrap();
+        worker.ask(Ping).await.unwrap();
+        // Queued behind the quit, before the worker runs: it stops with both in hand.
+        worker.tell(Quit).await.unwrap();
+        bus.publish("md.left", 3u64).await.unwrap();
+        bus.publish("md.left", 4u64).await.unwrap();
+        worker.wait_for_stop().await;
+        let mut letters = bus.dead_letters().drain();
+        assert_eq!(letters.len(), 2);
+        let mut left = Vec::new();
+        for letter in &mut letters {
+            assert_eq!(letter.message_type, "Published<u64>");
+            let msg = letter
+                .downcast::<Published<u64>>()
+                .expect("the message back");
+            assert_eq!(msg.topic(), "md.left");
+            left.push(*msg);
+        }
+        assert_eq!(left, [3, 4]);
+    });
+    assert!(
+        lines.contains(&format!(
+            "{}{{topic=md.handled}} [0]",
+            names::TOPIC_DELIVERY_SECONDS
+        )),
+        "{lines:#?}"
+    );
+}
