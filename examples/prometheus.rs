@@ -11,8 +11,9 @@
 //! curl http://127.0.0.1:9184/metrics
 //! ```
 //!
-//! With `--listen ADDR` it serves `/metrics` until Ctrl-C. Without it, it runs until 150
-//! orders are filled, prints one scrape and exits.
+//! With `--listen ADDR` it serves `/metrics` until Ctrl-C, giving each connection ten seconds
+//! to send its request and read the answer. Without it, it runs until 150 orders are filled,
+//! prints one scrape and exits.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -324,16 +325,28 @@ pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Socke
     Ok(listen)
 }
 
+/// How long one connection may take, from accept to the last byte of the answer: a client
+/// that sends its request slowly, or never, or does not read the answer, is cut off then
+/// instead of holding a connection (a file descriptor and a task) for ever.
+pub const CONNECTION_DEADLINE: Duration = Duration::from_secs(10);
+
 /// Serves `GET /metrics` on `listener` until the task is dropped.
 pub async fn serve(listener: TcpListener, handle: PrometheusHandle) {
     loop {
-        let Ok((conn, _)) = listener.accept().await else {
-            continue;
+        let conn = match listener.accept().await {
+            Ok((conn, _)) => conn,
+            Err(e) => {
+                // Out of file descriptors, say: retrying at once would spin, so wait a little
+                // for connections to close.
+                eprintln!("prometheus: accepting a scrape failed ({e}); retrying in 100 ms");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
         };
         let handle = handle.clone();
         tokio::spawn(async move {
-            // A client that goes away mid-request is not our problem.
-            let _ = answer(conn, &handle).await;
+            // A client that goes away mid-request, or takes too long, is not our problem.
+            let _ = tokio::time::timeout(CONNECTION_DEADLINE, answer(conn, &handle)).await;
         });
     }
 }

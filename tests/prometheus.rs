@@ -136,3 +136,33 @@ fn the_command_line_is_checked() {
         .to_string()
         .contains("--listen"));
 }
+
+/// A client that connects and sends nothing, or stops half-way through its request, is cut
+/// off after the example's deadline; a scrape that comes meanwhile is answered.
+#[tokio::test(start_paused = true)]
+async fn a_silent_client_is_cut_off_and_does_not_hold_up_others() {
+    // A recorder that is not installed: the other test of this binary owns the process's.
+    let handle = PrometheusBuilder::new().build_recorder().handle();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(example::serve(listener, handle));
+
+    let mut silent = TcpStream::connect(addr).await.unwrap();
+    let mut halfway = TcpStream::connect(addr).await.unwrap();
+    halfway
+        .write_all(b"GET /metrics HTTP/1.1\r\n")
+        .await
+        .unwrap();
+    let scrape = get(addr, "GET /metrics HTTP/1.1\r\n\r\n").await;
+    assert!(scrape.starts_with("HTTP/1.1 200 OK"), "{scrape}");
+
+    for conn in [&mut silent, &mut halfway] {
+        let mut rest = Vec::new();
+        // Bus time: the paused clock jumps to the server's deadline once all tasks wait.
+        let closed = tokio::time::timeout(Duration::from_secs(3600), conn.read_to_end(&mut rest))
+            .await
+            .expect("the server still holds the connection of a client that sent no request");
+        assert_eq!(closed.unwrap(), 0, "no answer to an unfinished request");
+    }
+    server.abort();
+}

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use mycelium::actors::telemetry::{names, LinkMetrics, LinkState};
+use mycelium::actors::SpawnOptions;
 use mycelium::prelude::*;
 use mycelium::supervisor::{Backoff, SupervisionEvent};
 
@@ -42,9 +43,24 @@ impl Handler<Ping> for Worker {
     async fn handle(&mut self, _: Ping, _ctx: &mut Context<Self>) {}
 }
 
+/// Ends the worker's incarnation after this message.
+struct Quit;
+impl Handler<Quit> for Worker {
+    type Reply = ();
+    async fn handle(&mut self, _: Quit, ctx: &mut Context<Self>) {
+        ctx.stop();
+    }
+}
+
 /// One scenario on a fresh paused runtime and a fresh recorder; returns every recorded
 /// series as `name{labels} value`, sorted.
 fn run(metrics_on: bool) -> Vec<String> {
+    record(|| scenario(metrics_on))
+}
+
+/// Runs `scenario` on a fresh paused runtime and a fresh recorder; returns every recorded
+/// series as `name{labels} value`, sorted.
+fn record<F: std::future::Future<Output = ()>>(scenario: impl FnOnce() -> F) -> Vec<String> {
     let recorder = DebuggingRecorder::new();
     let snapshotter = recorder.snapshotter();
     metrics::with_local_recorder(&recorder, || {
@@ -53,7 +69,7 @@ fn run(metrics_on: bool) -> Vec<String> {
             .start_paused(true)
             .build()
             .unwrap();
-        rt.block_on(scenario(metrics_on));
+        rt.block_on(scenario());
     });
     let mut lines: Vec<String> = snapshotter
         .snapshot()
@@ -188,4 +204,155 @@ fn two_identical_virtual_time_runs_record_identical_metrics() {
 #[test]
 fn a_bus_without_metrics_records_nothing() {
     assert_eq!(run(false), Vec::<String>::new());
+}
+
+/// A recipient subscribed with a buffered policy is forwarded to through a buffer of its own;
+/// its drops are counted under `subscriber=recipient`, as the docs say, not as a stream's.
+#[test]
+fn a_recipients_buffered_drops_are_labelled_recipient() {
+    let lines = record(|| async {
+        let bus = Bus::builder().virtual_time().metrics(true).build().unwrap();
+        let worker = bus.spawn::<Worker>(());
+        worker.ask(Ping).await.unwrap();
+        let subscription = bus
+            .subscribe_recipient::<u64>(
+                worker.recipient(),
+                "fills",
+                SubscribeOptions::drop_oldest(1),
+            )
+            .unwrap();
+        // The forwarder has not run yet: the buffer keeps the newest, the two before it drop.
+        for ms in 1..=3u64 {
+            bus.publish("fills", ms).await.unwrap();
+        }
+        assert_eq!(subscription.stats().dropped, 2);
+        // Cancelling discards the one still buffered: three drops in all.
+        subscription.cancel();
+        worker.stop();
+        worker.wait_for_stop().await;
+    });
+    let dropped: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.starts_with(names::SUBSCRIPTION_DROPPED) && l.contains("pattern=fills"))
+        .collect();
+    assert_eq!(
+        dropped,
+        [&format!(
+            "{}{{pattern=fills,subscriber=recipient}} 3",
+            names::SUBSCRIPTION_DROPPED
+        )],
+        "{lines:#?}"
+    );
+}
+
+/// An actor that stops with messages in hand (they go to the dead letters) holds none: its
+/// mailbox depth reads 0 afterwards, not what it held when it last handled a message.
+#[test]
+fn a_stopped_actors_mailbox_depth_is_zero() {
+    let lines = record(|| async {
+        let bus = Bus::builder().virtual_time().metrics(true).build().unwrap();
+        let worker = bus
+            .spawn_with::<Worker>((), SpawnOptions::new().name("quitter"))
+            .unwrap();
+        // Queued before the worker runs, taken as one batch: it quits with three pings left.
+        worker.tell(Work(1)).await.unwrap();
+        worker.tell(Quit).await.unwrap();
+        for _ in 0..3 {
+            worker.tell(Ping).await.unwrap();
+        }
+        worker.wait_for_stop().await;
+        assert_eq!(bus.dead_letters().drain().len(), 3);
+    });
+    assert!(
+        lines.contains(&format!(
+            "{}{{actor=quitter,actor_type=Worker}} 0",
+            names::MAILBOX_DEPTH
+        )),
+        "{lines:#?}"
+    );
+}
+
+/// Through a recipient, the delivery latency is recorded only by a buffered policy's
+/// forwarder, when it takes the message out of the buffer; a `Block` or `DropNewest`
+/// subscription hands the message straight to the recipient and records none.
+#[test]
+fn a_recipients_delivery_latency_is_recorded_only_behind_a_buffer() {
+    let lines = record(|| async {
+        let bus = Bus::builder().virtual_time().metrics(true).build().unwrap();
+        let worker = bus.spawn::<Worker>(());
+        worker.ask(Ping).await.unwrap();
+        let straight = bus
+            .subscribe_recipient::<u64>(worker.recipient(), "straight", SubscribeOptions::new())
+            .unwrap();
+        let buffered = bus
+            .subscribe_recipient::<u64>(
+                worker.recipient(),
+                "buffered",
+                SubscribeOptions::drop_oldest(4),
+            )
+            .unwrap();
+        bus.publish("straight", 1u64).await.unwrap();
+        bus.publish("buffered", 1u64).await.unwrap();
+        // The forwarder's turn, then the worker's (a millisecond for each message).
+        bus.clock().sleep(Duration::from_millis(10)).await;
+        worker.ask(Ping).await.unwrap();
+        assert_eq!(buffered.stats().delivered, 1);
+        assert_eq!(straight.stats().delivered, 1);
+        straight.cancel();
+        buffered.cancel();
+        worker.stop();
+        worker.wait_for_stop().await;
+    });
+    assert!(
+        lines.contains(&format!(
+            "{}{{topic=buffered}} [0]",
+            names::TOPIC_DELIVERY_SECONDS
+        )),
+        "{lines:#?}"
+    );
+    assert!(
+        lines.contains(&format!(
+            "{}{{topic=straight}} []",
+            names::TOPIC_DELIVERY_SECONDS
+        )),
+        "{lines:#?}"
+    );
+}
+
+/// On a metrics bus a published message reaches an actor's mailbox as itself: handled, its
+/// delivery latency is recorded; left in the mailbox of an actor that stops, its dead letter
+/// names `Published<u64>` and gives it back.
+#[test]
+fn a_published_message_dead_lettered_on_a_metrics_bus_is_itself() {
+    let lines = record(|| async {
+        let bus = Bus::builder().virtual_time().metrics(true).build().unwrap();
+        let worker = bus.spawn::<Worker>(());
+        worker.ask(Ping).await.unwrap();
+        bus.publish("md.handled", 2u64).await.unwrap();
+        worker.ask(Ping).await.unwrap();
+        // Queued behind the quit, before the worker runs: it stops with both in hand.
+        worker.tell(Quit).await.unwrap();
+        bus.publish("md.left", 3u64).await.unwrap();
+        bus.publish("md.left", 4u64).await.unwrap();
+        worker.wait_for_stop().await;
+        let mut letters = bus.dead_letters().drain();
+        assert_eq!(letters.len(), 2);
+        let mut left = Vec::new();
+        for letter in &mut letters {
+            assert_eq!(letter.message_type, "Published<u64>");
+            let msg = letter
+                .downcast::<Published<u64>>()
+                .expect("the message back");
+            assert_eq!(msg.topic(), "md.left");
+            left.push(*msg);
+        }
+        assert_eq!(left, [3, 4]);
+    });
+    assert!(
+        lines.contains(&format!(
+            "{}{{topic=md.handled}} [0]",
+            names::TOPIC_DELIVERY_SECONDS
+        )),
+        "{lines:#?}"
+    );
 }

@@ -308,6 +308,45 @@ where
     }
 }
 
+/// A told `M` with a step of its own that runs just before the handler (a published
+/// message's delivery latency, recorded on a bus that records metrics). In every other way it
+/// is a [`TellEnvelope`] of `M`: its failures, dead letters and refusals name and hand back
+/// the `M`, so a user never meets a wrapper.
+pub(crate) struct PreludedTell<M> {
+    pub(crate) msg: M,
+    pub(crate) prelude: fn(&M),
+}
+
+impl<A, M> Payload<A> for PreludedTell<M>
+where
+    A: Handler<M>,
+    M: Send + 'static,
+{
+    fn message_type() -> &'static str {
+        message_name::<M>()
+    }
+
+    fn run<'a>(
+        self,
+        actor: &'a mut A,
+        ctx: &'a mut Context<A>,
+    ) -> impl Future<Output = Outcome> + Send + 'a {
+        (self.prelude)(&self.msg);
+        Told::<_, M> {
+            handling: catch_unwind_future(|| actor.handle(self.msg, ctx)),
+            _msg: PhantomData,
+        }
+    }
+
+    fn undeliverable(self, _reason: StopReason) -> Box<dyn Any + Send> {
+        Box::new(self.msg)
+    }
+
+    fn into_message(self) -> Box<dyn Any + Send> {
+        Box::new(self.msg)
+    }
+}
+
 pub(crate) struct AskEnvelope<M, R> {
     pub(crate) msg: M,
     pub(crate) reply: oneshot::Sender<Result<R, NoReply>>,

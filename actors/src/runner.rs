@@ -473,6 +473,9 @@ impl<A: Actor> Runner<A> {
             .map(|s| s.into_iter().collect())
             .unwrap_or_default();
         leftover.extend(self.inbox.drain(&self.me.shared.mailbox));
+        if let Some(metrics) = &self.metrics {
+            metrics.stopped();
+        }
         let id = self.me.id();
         for env in leftover {
             if let Signal::Message(env) = env.into_signal() {

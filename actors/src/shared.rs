@@ -9,7 +9,7 @@ use tokio::sync::{oneshot, Notify};
 use tokio::task::AbortHandle;
 
 use crate::direct::Direct;
-use crate::envelope::{BoxFuture, Envelope, SystemSignal, TellEnvelope};
+use crate::envelope::{BoxFuture, Envelope, Payload, SystemSignal, TellEnvelope};
 use crate::error::{SendError, TrySendError};
 use crate::supervision::ChildHandle;
 use crate::{Actor, ActorId, Clock, Handler, StopReason};
@@ -105,7 +105,18 @@ impl<A: Actor> Shared<A> {
         A: Handler<M>,
         M: Send + 'static,
     {
-        let env = Envelope::new(TellEnvelope { msg });
+        self.tell_payload::<M, _>(TellEnvelope { msg }).await
+    }
+
+    /// Queues `payload`, a tell whose message is an `M` (its `into_message` gives an `M`),
+    /// waiting for room; a closed mailbox hands the `M` back.
+    #[inline]
+    pub(crate) async fn tell_payload<M, P>(&self, payload: P) -> Result<(), SendError<M>>
+    where
+        M: Send + 'static,
+        P: Payload<A>,
+    {
+        let env = Envelope::new(payload);
         // Fast path: room in the mailbox, no future to build.
         let sig = match self.mailbox.try_send(env) {
             Ok(()) => return Ok(()),
@@ -143,7 +154,18 @@ impl<A: Actor> Shared<A> {
         A: Handler<M>,
         M: Send + 'static,
     {
-        let env = Envelope::new(TellEnvelope { msg });
+        self.try_tell_payload::<M, _>(TellEnvelope { msg })
+    }
+
+    /// Queues `payload`, a tell whose message is an `M`, if there is room; otherwise hands the
+    /// `M` back.
+    #[inline]
+    pub(crate) fn try_tell_payload<M, P>(&self, payload: P) -> Result<(), TrySendError<M>>
+    where
+        M: Send + 'static,
+        P: Payload<A>,
+    {
+        let env = Envelope::new(payload);
         self.mailbox.try_send(env).map_err(|e| match e {
             TrySendError::Full(sig) => TrySendError::Full(unwrap_message::<A, M>(sig)),
             TrySendError::Closed(sig) => TrySendError::Closed(unwrap_message::<A, M>(sig)),

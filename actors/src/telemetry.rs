@@ -23,20 +23,20 @@
 //!
 //! | Name | Kind | Labels | Unit, meaning |
 //! | --- | --- | --- | --- |
-//! | `mycelium_actor_mailbox_depth` | gauge | `actor`, `actor_type` | user messages waiting in the batch the actor took from its mailbox, after each handled message (arrivals since count at the next refill) |
+//! | `mycelium_actor_mailbox_depth` | gauge | `actor`, `actor_type` | user messages waiting in the batch the actor took from its mailbox, after each handled message (arrivals since count at the next refill); 0 once the actor has stopped |
 //! | `mycelium_actor_handle_seconds` | histogram | `actor`, `actor_type` | seconds of bus time in one handler |
 //! | `mycelium_supervisor_failures_total` | counter | `supervisor` | child incarnations that failed (panics, errors, start failures) |
 //! | `mycelium_supervisor_restarts_total` | counter | `supervisor` | successful restarts of children |
 //! | `mycelium_topic_published_total` | counter | `topic` | messages published (a rate in the query) |
 //! | `mycelium_topic_delivery_seconds` | histogram | `topic` | seconds of bus time from publish to the subscriber's handler (or stream) taking it |
-//! | `mycelium_subscription_dropped_total` | counter | `pattern`, `subscriber` | messages a subscription dropped by its overflow policy |
+//! | `mycelium_subscription_dropped_total` | counter | `pattern`, `subscriber` | messages a subscription dropped: by its overflow policy, or still waiting in its buffer when it ended (as `SubscriptionStats::dropped`) |
 //! | `mycelium_link_state` | gauge | `peer` | 0 down, 1 connecting, 2 up |
 //! | `mycelium_link_bytes_total` | counter | `peer`, `direction` (`sent`/`received`) | bytes |
 //! | `mycelium_link_frames_total` | counter | `peer`, `direction` | frames |
 //! | `mycelium_link_resends_total` | counter | `peer` | frames sent again |
 //! | `mycelium_link_loss_reports_total` | counter | `peer` | loss reports received |
 //! | `mycelium_link_lost_frames_total` | counter | `peer` | frames the peer reported lost |
-//! | `mycelium_link_refused_total` | counter | `reason` (`auth`, `node`, `schema`, `handshake`, `tls`, `turned_away`) | incoming connections a node's listener closed before they reached a link |
+//! | `mycelium_link_refused_total` | counter | `reason` (`auth`, `node`, `schema`, `handshake`, `tls`, `turned_away`, `silent`) | incoming connections a node's listener closed before they reached a link |
 //!
 //! Cardinality: `actor` is the actor's registered name, or its type name for anonymous
 //! actors (one series per type, not per id). `supervisor` is the supervisor's name, or
@@ -66,7 +66,8 @@ pub mod names {
     pub const TOPIC_PUBLISHED: &str = "mycelium_topic_published_total";
     /// Histogram: seconds of bus time from publish to the subscriber taking the message.
     pub const TOPIC_DELIVERY_SECONDS: &str = "mycelium_topic_delivery_seconds";
-    /// Counter: messages dropped by a subscription's overflow policy.
+    /// Counter: messages a subscription dropped, by its overflow policy or left in its buffer
+    /// when it ended.
     pub const SUBSCRIPTION_DROPPED: &str = "mycelium_subscription_dropped_total";
     /// Gauge: a remote link's state (see [`LinkState`](super::LinkState)).
     pub const LINK_STATE: &str = "mycelium_link_state";
@@ -124,6 +125,11 @@ impl ActorMetrics {
     /// incarnation, or after the failure hook ran).
     pub(crate) fn reset(&mut self) {
         self.last_end = None;
+    }
+
+    /// The actor stopped for good: what it held went to the dead letters, so it holds nothing.
+    pub(crate) fn stopped(&self) {
+        self.depth.set(0.0);
     }
 
     /// One message handled from `started` on (bus time), `depth` left waiting.

@@ -490,7 +490,7 @@ impl<T> Inbox<T> {
     }
 
     /// Removes and returns every queued message, system signals first, then user messages in
-    /// send order.
+    /// send order. Senders waiting for room in an open mailbox are woken: there is room again.
     pub fn drain(&mut self, mailbox: &Mailbox<T>) -> Vec<T> {
         let mut state = mailbox.lock();
         let mut out: Vec<T> = match &mut state.rare {
@@ -500,6 +500,9 @@ impl<T> Inbox<T> {
         mailbox.system_pending.store(false, Ordering::Release);
         out.extend(self.batch.drain(..));
         out.extend(state.user.drain(..));
+        let waiters = state.take_waiters();
+        drop(state);
+        waiters.into_iter().for_each(Waker::wake);
         out
     }
 }
@@ -587,7 +590,7 @@ impl<T> Receiver<T> {
     }
 
     /// Removes and returns every queued message, system signals first, then user messages in
-    /// send order.
+    /// send order. Senders waiting for room in an open mailbox are woken: there is room again.
     pub fn drain(&mut self) -> Vec<T> {
         self.inbox.drain(&self.chan)
     }

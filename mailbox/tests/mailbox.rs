@@ -262,3 +262,20 @@ fn send_many_wakes_the_receiver() {
         Poll::Ready(Some(1))
     );
 }
+
+#[test]
+fn draining_an_open_mailbox_wakes_the_senders_waiting_for_room() {
+    let (tx, mut rx) = channel::<u32>(MailboxConfig::Bounded(1));
+    tx.try_send(1).unwrap();
+    let counter = std::sync::Arc::new(CountingWaker(Default::default()));
+    let waker = Waker::from(counter.clone());
+    let mut cx = Context::from_waker(&waker);
+    let mut send = pin!(tx.send(2));
+    assert!(send.as_mut().poll(&mut cx).is_pending());
+    // The receiver empties the queue without closing it: there is room again, and the
+    // waiting sender must hear of it (nothing else would wake it).
+    assert_eq!(rx.drain(), vec![1]);
+    assert_eq!(counter.0.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(send.as_mut().poll(&mut cx), Poll::Ready(Ok(())));
+    assert_eq!(rx.try_recv(), Some(2));
+}

@@ -128,8 +128,18 @@ impl Bus {
         pattern: &str,
         options: SubscribeOptions,
     ) -> Result<TopicStream<T>, TopicError> {
+        self.subscribe_buffered(pattern, options, "stream")
+    }
+
+    /// A stream's subscription, its drops counted under `subscriber`.
+    fn subscribe_buffered<T: Send + Sync + 'static>(
+        &self,
+        pattern: &str,
+        options: SubscribeOptions,
+        subscriber: &str,
+    ) -> Result<TopicStream<T>, TopicError> {
         let table = self.topics().table::<T>();
-        let dropped = dropped_counter(self, pattern, "stream");
+        let dropped = dropped_counter(self, pattern, subscriber);
         let entry = subscribe(&table, pattern, &options, self.runtime(), dropped, || {
             Target::Buffer(Buffer::new(&options, Reader::Stream))
         })?;
@@ -186,7 +196,7 @@ impl Bus {
             )?;
             return Ok(Subscription::new(entry));
         }
-        let mut stream = self.subscribe_stream::<T>(pattern, options)?;
+        let mut stream = self.subscribe_buffered::<T>(pattern, options, "recipient")?;
         let subscription = stream.subscription();
         self.runtime().spawn(async move {
             while let Some(msg) = stream.recv().await {

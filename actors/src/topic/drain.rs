@@ -1,10 +1,10 @@
 //! The messages through which topics reach an actor besides `Published<T>` itself: the
 //! drain, how an actor takes messages out of its side buffer one at a time, and the timed
-//! delivery, which records the delivery latency on a bus that records metrics.
+//! sink, which records the delivery latency on a bus that records metrics.
 
 use std::sync::Arc;
 
-use crate::envelope::BoxFuture;
+use crate::envelope::{BoxFuture, PreludedTell};
 use crate::error::{SendError, TrySendError};
 use crate::handler::Reply;
 use crate::shared::Shared;
@@ -44,27 +44,10 @@ where
     }
 }
 
-/// A published message on its way to an actor of a bus that records metrics: handling it
-/// records the delivery latency, then runs the actor's `Handler<Published<T>>`. It never
-/// needs naming.
-#[doc(hidden)]
-pub struct TimedDelivery<T: Send + Sync + 'static>(Published<T>);
-
-impl<A, T> Handler<TimedDelivery<T>> for A
-where
-    A: Handler<Published<T>>,
-    T: Send + Sync + 'static,
-{
-    type Reply = <A as Handler<Published<T>>>::Reply;
-
-    async fn handle(&mut self, timed: TimedDelivery<T>, ctx: &mut Context<A>) -> Self::Reply {
-        timed.0.record_delivery();
-        <A as Handler<Published<T>>>::handle(self, timed.0, ctx).await
-    }
-}
-
-/// An actor's mailbox as a subscription target that wraps each message in a
-/// [`TimedDelivery`].
+/// An actor's mailbox as a subscription target of a bus that records metrics: handling a
+/// message records its delivery latency first, then runs the actor's
+/// `Handler<Published<T>>` (a [`PreludedTell`], so failures, dead letters and refusals
+/// still name and carry the `Published<T>`).
 pub(super) struct TimedSink<A: crate::Actor>(pub(super) Arc<Shared<A>>);
 
 impl<A, T> MessageSink<Published<T>> for TimedSink<A>
@@ -73,21 +56,11 @@ where
     T: Send + Sync + 'static,
 {
     fn try_tell(&self, msg: Published<T>) -> Result<(), TrySendError<Published<T>>> {
-        self.0
-            .try_tell_msg::<TimedDelivery<T>>(TimedDelivery(msg))
-            .map_err(|e| match e {
-                TrySendError::Full(TimedDelivery(m)) => TrySendError::Full(m),
-                TrySendError::Closed(TimedDelivery(m)) => TrySendError::Closed(m),
-            })
+        self.0.try_tell_payload(timed(msg))
     }
 
     fn tell(&self, msg: Published<T>) -> BoxFuture<'_, Result<(), SendError<Published<T>>>> {
-        Box::pin(async move {
-            self.0
-                .tell_msg::<TimedDelivery<T>>(TimedDelivery(msg))
-                .await
-                .map_err(|SendError(TimedDelivery(m))| SendError(m))
-        })
+        Box::pin(self.0.tell_payload(timed(msg)))
     }
 
     fn id(&self) -> ActorId {
@@ -96,5 +69,13 @@ where
 
     fn is_alive(&self) -> bool {
         self.0.stop_reason().is_none()
+    }
+}
+
+/// `msg` as a tell that records its delivery latency when the actor takes it.
+fn timed<T: Send + Sync + 'static>(msg: Published<T>) -> PreludedTell<Published<T>> {
+    PreludedTell {
+        msg,
+        prelude: Published::record_delivery,
     }
 }

@@ -193,6 +193,23 @@ fn send_racing_close_loses_nothing() {
     });
 }
 
+/// A receiver that empties its open mailbox with `drain` wakes a sender parked on it: the
+/// sender's message arrives, and no side is left asleep.
+#[test]
+fn drain_wakes_a_parked_sender() {
+    loom::model(|| {
+        let (tx, mut rx) = channel::<u32>(MailboxConfig::Bounded(1));
+        tx.try_send(1).unwrap();
+        let sender = thread::spawn(move || block_on(tx.send(2)).unwrap());
+        let mut got = rx.drain();
+        if got.len() < 2 {
+            got.push(block_on(rx.recv()).unwrap());
+        }
+        sender.join().unwrap();
+        assert_eq!(got, [1, 2]);
+    });
+}
+
 /// Dropping the receiver while a sender waits for room wakes that sender with `Closed`.
 #[test]
 fn dropping_the_receiver_wakes_a_parked_sender() {
