@@ -255,3 +255,60 @@ async fn a_message_queued_before_the_peer_s_limit_was_known_is_reported_lost() {
     );
     p.small.shutdown();
 }
+
+/// A peer that comes back with a smaller `max_frame`: a message queued for it while it was away,
+/// which its predecessor would have taken, is reported lost when the new one's connection is
+/// installed, and the messages after it are delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_back_with_a_smaller_limit_gets_no_frame_above_it() {
+    let bus = Bus::new();
+    let dir = TempDir::new("limit-restart");
+    let at = dir.socket("small.sock");
+    let (sink, _) = Recorder::new(true);
+    let (big, mut big_events) = node("big", &bus, sink, config(LARGE));
+    let (recorder, _) = Recorder::new(true);
+    let (before, _) = node("small", &bus, recorder, config(LARGE));
+    let bound = before.listen(&at, &["big"]).await.unwrap();
+    let link = big.connect("small", bound);
+    big_events
+        .wait("up", |k| matches!(k, LinkEventKind::Up { .. }))
+        .await;
+    assert_eq!(link.peer_max_frame(), Some(LARGE));
+    before.close().await;
+    big_events
+        .wait("down", |k| matches!(k, LinkEventKind::Down { .. }))
+        .await;
+
+    let svc: Arc<str> = Arc::from("svc");
+    link.send(Kind::Tell, &svc, 1, |o| o.extend_from_slice(&[7; TEN_KIB]))
+        .await
+        .unwrap();
+    link.send(Kind::Tell, &svc, 2, |o| o.extend_from_slice(b"after"))
+        .await
+        .unwrap();
+    let (recorder, mut rx) = Recorder::new(true);
+    let (after, _) = node("small", &bus, recorder, config(SMALL));
+    after.listen(&at, &["big"]).await.unwrap();
+    let report = big_events.loss().await;
+    assert_eq!(report.reason, LossReason::TooLargeForPeer);
+    let lost: Vec<_> = report.messages.iter().map(|m| (m.seq, m.type_id)).collect();
+    assert_eq!(lost.len(), 1);
+    assert_eq!(lost[0].1, 1);
+    big_events
+        .wait("up", |k| matches!(k, LinkEventKind::Up { .. }))
+        .await;
+    assert_eq!(link.peer_max_frame(), Some(SMALL));
+    let got = recv_n(&mut rx, 1).await;
+    assert_eq!((got[0].type_id, got[0].body.as_slice()), (2, &b"after"[..]));
+    big.close().await;
+    let events = big_events.drain();
+    let losses = events
+        .iter()
+        .filter(|e| matches!(e.kind, LinkEventKind::Loss(_)))
+        .count();
+    assert_eq!(
+        losses, 1,
+        "only the report of the one too large: {events:#?}"
+    );
+    after.shutdown();
+}
