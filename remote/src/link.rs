@@ -995,7 +995,7 @@ impl Inner {
 
     /// The largest frame body this link sends: this node's `max_frame`, or the peer's when
     /// it is known and smaller.
-    fn send_limit(&self) -> u32 {
+    pub(crate) fn send_limit(&self) -> u32 {
         let peer = self.lock().peer_max_frame;
         peer.map_or(self.config.max_frame, |p| p.min(self.config.max_frame))
     }

@@ -30,6 +30,7 @@ struct Pair {
     big: Node,
     big_events: Events,
     small: Node,
+    small_events: Events,
     rx: tokio::sync::mpsc::UnboundedReceiver<Got>,
     _dir: TempDir,
 }
@@ -39,11 +40,12 @@ fn pair(tag: &str, bus: &Bus) -> Pair {
     let (sink, _) = Recorder::new(true);
     let (big, big_events) = node("big", bus, sink, config(LARGE));
     let (recorder, rx) = Recorder::new(true);
-    let (small, _) = node("small", bus, recorder, config(SMALL));
+    let (small, small_events) = node("small", bus, recorder, config(SMALL));
     Pair {
         big,
         big_events,
         small,
+        small_events,
         rx,
         _dir: dir,
     }
@@ -311,4 +313,27 @@ async fn a_peer_back_with_a_smaller_limit_gets_no_frame_above_it() {
         "only the report of the one too large: {events:#?}"
     );
     after.shutdown();
+}
+
+/// A Close frame's reason is cut to what the peer accepts: the peer reads the close as one,
+/// not as a malformed frame.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_close_reason_is_cut_to_the_peer_s_limit() {
+    let bus = Bus::new();
+    let mut p = pair("limit-close", &bus);
+    p.connect().await;
+    p.small_events
+        .wait("up", |k| matches!(k, LinkEventKind::Up { .. }))
+        .await;
+    p.big.link("small").unwrap().close(&"x".repeat(TEN_KIB));
+    let down = p
+        .small_events
+        .wait("down", |k| matches!(k, LinkEventKind::Down { .. }))
+        .await;
+    assert!(
+        matches!(&down.kind, LinkEventKind::Down { by_peer: true, reason } if reason.contains("xxx")),
+        "{down:?}"
+    );
+    p.big.shutdown();
+    p.small.shutdown();
 }
