@@ -31,9 +31,10 @@ pub struct LinkConfig {
     /// `try_tell` hands the message back. Default 1024.
     pub queue_capacity: usize,
     /// Largest frame body accepted or sent. Default 1 MiB; at least [`MIN_MAX_FRAME`] (a
-    /// smaller value is taken as it), so that the link's own frames always fit. Both sides of
-    /// a link must use the same value: a frame larger than the receiver's limit closes the
-    /// connection, and the sender sends it again on every reconnection without end.
+    /// smaller value is taken as it), so that the link's own frames always fit. Each side
+    /// declares its value in its hello, and the two may differ: a message larger than the
+    /// peer's value is refused when sent (`WireError::TooLargeForPeer`), and one queued
+    /// before the peer's value was known is reported lost when the connection is installed.
     pub max_frame: u32,
     /// A heartbeat goes out when nothing else was sent for this long (bus time). Default 1 s.
     pub heartbeat_interval: Duration,

@@ -55,6 +55,19 @@ pub enum WireError {
         /// The maximum.
         max: u32,
     },
+    /// A frame to send is larger than the peer accepts: within this node's `max_frame`, above
+    /// the peer's, which it declared in its hello.
+    #[error("a frame body of {body_len} bytes exceeds the maximum of {peer_max} bytes that node `{peer}` accepts (its `max_frame`; this node's is {own_max}); raise `max_frame` on `{peer}` or send smaller messages")]
+    TooLargeForPeer {
+        /// The peer node.
+        peer: String,
+        /// The body's length.
+        body_len: usize,
+        /// The peer's maximum.
+        peer_max: u32,
+        /// This node's maximum.
+        own_max: u32,
+    },
 }
 
 /// The shared secret could not be loaded.
@@ -185,7 +198,9 @@ pub enum SendError {
         /// Why.
         reason: String,
     },
-    /// The message does not fit in one frame.
+    /// The message does not fit in one frame: this node's (`WireError::TooLargeToSend`) or
+    /// the one the peer accepts (`WireError::TooLargeForPeer`, once the link has met the
+    /// peer). Nothing was queued; the link lives on.
     #[error(transparent)]
     TooLarge(WireError),
 }

@@ -67,6 +67,11 @@ pub enum LossReason {
     PeerForgot,
     /// The link gave up or was shut down with messages still queued or unacknowledged.
     GaveUp,
+    /// Messages queued before the link knew the peer's largest frame body (while it was
+    /// away, or before it restarted with a smaller `max_frame`) do not fit in it. They were
+    /// never sent: they are taken out of the log, and the frames after them take their
+    /// sequence numbers.
+    TooLargeForPeer,
 }
 
 /// Messages sent on a link that cannot be confirmed delivered: the sequence range and each

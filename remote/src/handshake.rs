@@ -3,7 +3,11 @@
 //! Both sides run the same steps at once (see `docs/remote.md`):
 //!
 //! 1. **Hello**: protocol version, instance id, incarnation, a fresh 32-byte random challenge,
-//!    the schema digest; the frame's name is the node's name.
+//!    the schema digest, and the largest frame body the node accepts (its `max_frame`); the
+//!    frame's name is the node's name. A hello of another protocol version is refused, naming
+//!    both versions. Each side learns the peer's limit here ([`Authenticated::max_frame`]):
+//!    the link refuses to queue a frame larger than it, and reports lost the ones queued
+//!    before it was known.
 //! 2. **Proof**: `HMAC-SHA256(secret, "mycelium-remote/1 proof" || own hello || peer hello)`,
 //!    over both hello frames exactly as they travelled. Each side proves knowledge of the
 //!    secret over the other's fresh challenge; the prover's hello comes first, so a proof
@@ -18,6 +22,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
+use crate::config::MIN_MAX_FRAME;
 use crate::error::HandshakeError;
 use crate::frame::{encode_frame, FrameSpec, Kind, HANDSHAKE_MAX_BODY};
 use crate::reader::{FrameReader, ReadError};
@@ -25,9 +30,11 @@ use crate::schema::{self, LocalSchema};
 use crate::secret::Secret;
 
 /// Version of the link protocol in the hello.
-pub const PROTOCOL_VERSION: u8 = 3;
+/// Version 4 added the sender's `max_frame`; 3 added the incarnation; 2 bound the prover's
+/// role in the proof.
+pub const PROTOCOL_VERSION: u8 = 4;
 const PROOF_LABEL: &[u8] = b"mycelium-remote/1 proof";
-const HELLO_LEN: usize = 1 + 8 + 8 + 32 + 32;
+const HELLO_LEN: usize = 1 + 8 + 8 + 32 + 32 + 4;
 
 /// What one side brings to a handshake.
 #[derive(Clone, Debug)]
@@ -45,6 +52,9 @@ pub struct Identity {
     pub schema: LocalSchema,
     /// The shared secret.
     pub secret: Secret,
+    /// The largest frame body this node accepts (its `LinkConfig::max_frame`), declared in
+    /// the hello; a value below [`MIN_MAX_FRAME`] is sent as that.
+    pub max_frame: u32,
 }
 
 /// A peer that proved it knows the secret and speaks an agreeable schema.
@@ -58,6 +68,8 @@ pub struct Authenticated {
     pub incarnation: u64,
     /// The peer's schema digest.
     pub digest: [u8; 32],
+    /// The largest frame body the peer accepts (at least [`MIN_MAX_FRAME`]).
+    pub max_frame: u32,
 }
 
 /// Where a link resumes: sent in the accepting verdict.
@@ -77,6 +89,7 @@ struct Hello {
     incarnation: u64,
     challenge: [u8; 32],
     digest: [u8; 32],
+    max_frame: u32,
 }
 
 fn read_err(peer: &str, e: ReadError) -> HandshakeError {
@@ -273,6 +286,7 @@ pub async fn authenticate<S: AsyncRead + AsyncWrite + Unpin>(
     hello.extend_from_slice(&me.incarnation.to_le_bytes());
     hello.extend_from_slice(&my_challenge);
     hello.extend_from_slice(&me.schema.digest);
+    hello.extend_from_slice(&me.max_frame.max(MIN_MAX_FRAME).to_le_bytes());
     let mut spec = FrameSpec::control(Kind::Hello);
     spec.name = &me.node;
     if let Err(e) = send(stream, peer, spec, &hello).await {
@@ -295,11 +309,20 @@ pub async fn authenticate<S: AsyncRead + AsyncWrite + Unpin>(
             return Err(protocol(format!("expected a hello, got {:?}", f.kind)));
         }
         let p = f.payload;
-        if p.len() != HELLO_LEN || p[0] != PROTOCOL_VERSION {
+        match p.first() {
+            Some(&PROTOCOL_VERSION) => {}
+            Some(version) => {
+                return Err(protocol(format!(
+                    "the peer speaks link protocol version {version}, this node version \
+                     {PROTOCOL_VERSION}; run the same version of mycelium-remote on both nodes"
+                )))
+            }
+            None => return Err(protocol("an empty hello".into())),
+        }
+        if p.len() != HELLO_LEN {
             return Err(protocol(format!(
-                "hello of {} bytes, protocol version {:?}; this node speaks version {PROTOCOL_VERSION}",
-                p.len(),
-                p.first()
+                "hello of {} bytes, expected {HELLO_LEN} for protocol version {PROTOCOL_VERSION}",
+                p.len()
             )));
         }
         let word = |at: usize| {
@@ -311,11 +334,14 @@ pub async fn authenticate<S: AsyncRead + AsyncWrite + Unpin>(
         challenge.copy_from_slice(&p[17..49]);
         let mut digest = [0u8; 32];
         digest.copy_from_slice(&p[49..81]);
+        let mut max_frame = [0u8; 4];
+        max_frame.copy_from_slice(&p[81..85]);
         let hello = Hello {
             instance: word(1),
             incarnation: word(9),
             challenge,
             digest,
+            max_frame: u32::from_le_bytes(max_frame),
         };
         (transcript(f.name, p), hello, f.name.to_owned())
     };
@@ -326,6 +352,12 @@ pub async fn authenticate<S: AsyncRead + AsyncWrite + Unpin>(
         return Err(protocol(
             "hello with incarnation 0 (0 stands for none)".into(),
         ));
+    }
+    if their.max_frame < MIN_MAX_FRAME {
+        return Err(protocol(format!(
+            "hello declaring a largest frame body of {} bytes, below the least of {MIN_MAX_FRAME}",
+            their.max_frame
+        )));
     }
 
     let (my_role, their_role) = match expected {
@@ -394,6 +426,7 @@ pub async fn authenticate<S: AsyncRead + AsyncWrite + Unpin>(
         instance: their.instance,
         incarnation: their.incarnation,
         digest: their.digest,
+        max_frame: their.max_frame,
     })
 }
 

@@ -206,6 +206,10 @@ pub(crate) struct State {
     pub acked: u64,
     /// Set when the link gave up or was shut down.
     pub closed: Option<String>,
+    /// The largest frame body the peer accepts, from its hello: unknown until the first
+    /// handshake. A frame larger than it is refused when queued ([`Inner::fits_peer`]), and
+    /// taken out of the log at attach when queued before it was known.
+    peer_max_frame: Option<u32>,
     /// The link is closed and its loss report not made yet: it waits until no connection
     /// runs, for the acknowledgement of the peer's Close frame ([`Inner::report_owed_loss`]).
     loss_owed: bool,
@@ -281,6 +285,7 @@ impl Link {
                     ack_due: false,
                     acked: 0,
                     closed: None,
+                    peer_max_frame: None,
                     loss_owed: false,
                     stats: LinkStats::default(),
                     interests: Vec::new(),
@@ -357,6 +362,13 @@ impl Link {
     /// Why the link closed for good, if it did.
     pub fn closed_reason(&self) -> Option<String> {
         self.inner.lock().closed.clone()
+    }
+
+    /// The largest frame body the peer accepts, as it declared in its hello; `None` until
+    /// the link has met the peer. A message whose frame is larger is refused at once
+    /// ([`SendError::TooLarge`] with [`WireError::TooLargeForPeer`]).
+    pub fn peer_max_frame(&self) -> Option<u32> {
+        self.inner.lock().peer_max_frame
     }
 
     /// Messages queued or awaiting acknowledgement.
@@ -620,6 +632,9 @@ impl Link {
         if let Some(reason) = &st.closed {
             return Err(Err(self.closed_err(reason)));
         }
+        // Checked under the lock that attaches a connection: a frame queued before the
+        // peer's limit was known is checked there instead.
+        self.inner.fits_peer(&st, frame.len()).map_err(Err)?;
         match st.out.push(kind, type_id, name.clone(), message, frame) {
             Ok(seq) => {
                 let gone = match ask.and_then(|(corr, slot)| Some((corr, slot.take()?))) {
@@ -957,6 +972,34 @@ impl Inner {
         }
     }
 
+    /// `Err` when a frame of `frame_len` bytes (its codec header included) has a body larger
+    /// than the peer accepts, once the link knows that limit; checked under the link's lock.
+    fn fits_peer(&self, st: &State, frame_len: usize) -> Result<(), SendError> {
+        let body_len = frame_len.saturating_sub(mycelium_codec::HEADER_LEN);
+        match st.peer_max_frame {
+            Some(peer_max) if body_len > peer_max as usize => Err(SendError::TooLarge(
+                self.too_large_for_peer(body_len, peer_max),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    fn too_large_for_peer(&self, body_len: usize, peer_max: u32) -> WireError {
+        WireError::TooLargeForPeer {
+            peer: self.peer.clone(),
+            body_len,
+            peer_max,
+            own_max: self.config.max_frame,
+        }
+    }
+
+    /// The largest frame body this link sends: this node's `max_frame`, or the peer's when
+    /// it is known and smaller.
+    pub(crate) fn send_limit(&self) -> u32 {
+        let peer = self.lock().peer_max_frame;
+        peer.map_or(self.config.max_frame, |p| p.min(self.config.max_frame))
+    }
+
     /// True when frames were delivered that the peer has not been acknowledged yet.
     pub fn owes_ack(&self) -> bool {
         let st = self.lock();
@@ -1129,6 +1172,38 @@ impl Inner {
             st.out.drop_unwritten_replies()
         };
         st.stats.stale_replies += stale_replies as u64;
+        // Frames queued before this side knew the peer's limit (while it was away, or meant
+        // for a predecessor that took larger ones) would close every connection at the
+        // peer's reader and be sent again without end: they are reported lost instead, and
+        // the asks among them fail. One incarnation's limit never changes (a node's
+        // configuration is fixed), so frames written to it already always fit it.
+        st.peer_max_frame = Some(peer.max_frame);
+        let too_large = st.out.remove_too_large(peer.max_frame);
+        let too_large_asks: Vec<(ReplyTo, usize)> = too_large
+            .iter()
+            .filter(|e| e.kind == Kind::Ask)
+            .filter_map(|e| {
+                let (f, _) = parse_frame(&e.bytes, self.config.max_frame)
+                    .ok()
+                    .flatten()?;
+                let pending = st.pending.remove(&f.corr)?;
+                Some((
+                    pending.reply_to,
+                    e.bytes.len().saturating_sub(mycelium_codec::HEADER_LEN),
+                ))
+            })
+            .collect();
+        let too_large_loss = crate::session::loss_report(
+            &too_large,
+            LossReason::TooLargeForPeer,
+            &self.peer,
+            Some(peer.instance),
+        );
+        let largest = too_large
+            .iter()
+            .map(|e| e.bytes.len().saturating_sub(mycelium_codec::HEADER_LEN))
+            .max();
+        drop(too_large);
         // A peer that does not know this node's incarnation numbers its frames anew.
         st.inb.resume(
             (peer.instance, peer.incarnation),
@@ -1200,6 +1275,21 @@ impl Inner {
             );
         }
         if let Some(loss) = loss {
+            self.emit(LinkEventKind::Loss(loss));
+        }
+        if let Some(largest) = largest {
+            tracing::warn!(
+                target: "mycelium::remote",
+                peer = %self.peer, largest, peer_max = peer.max_frame, own_max = self.config.max_frame,
+                "messages queued before the peer's largest frame was known do not fit in it; reported lost (raise `max_frame` on the peer or send smaller messages)"
+            );
+        }
+        for (reply_to, body_len) in too_large_asks {
+            reply_to.answer(Err(RemoteAskError::NotSent(SendError::TooLarge(
+                self.too_large_for_peer(body_len, peer.max_frame),
+            ))));
+        }
+        if let Some(loss) = too_large_loss {
             self.emit(LinkEventKind::Loss(loss));
         }
         if !consistent {
@@ -1545,6 +1635,7 @@ impl Link {
             st.stats.stale_replies += 1;
             return Ok(Queued::Stale);
         }
+        self.inner.fits_peer(&st, frame.len())?;
         let name = self.inner.reply_name.clone();
         match st.out.push(kind, type_id, name, "reply", frame) {
             Ok(_) => {
@@ -1590,7 +1681,9 @@ impl Link {
             Err(reason) => (Kind::ReplyFailed, 0, reason.into_bytes()),
         };
         let spec = self.data_spec(kind, "", type_id, corr, None);
-        let max = self.inner.config.max_frame;
+        // A reply too large for the peer becomes a failure it can read, as one too large
+        // for this node does.
+        let max = self.inner.send_limit();
         let encoded = if body.capacity() - body.len() >= FRAME_HEADERS || body.len() > max as usize
         {
             // In the body's own buffer: made for most replies (the export table's are), it
@@ -1611,7 +1704,10 @@ impl Link {
         match encoded {
             Ok(frame) => Ok((kind, type_id, frame)),
             Err(WireError::TooLargeToSend { body_len, max }) => {
-                let reason = format!("reply of {body_len} bytes exceeds the frame maximum {max}");
+                let reason = format!(
+                    "reply of {body_len} bytes exceeds the frame maximum {max} of this link \
+                     (the smaller of both nodes' `max_frame`)"
+                );
                 let frame = self.encode(Kind::ReplyFailed, "", 0, corr, |o| {
                     o.extend_from_slice(reason.as_bytes())
                 })?;

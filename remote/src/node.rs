@@ -159,6 +159,7 @@ impl NodeBuilder {
                     incarnation: new_instance_id(),
                     schema: self.schema,
                     secret: self.secret,
+                    max_frame: self.config.max_frame.max(crate::config::MIN_MAX_FRAME),
                 },
                 config: self.config,
                 bus: bus.clone(),

@@ -225,14 +225,35 @@ impl Outbound {
     /// Called after [`resume`](Self::resume) without continuity, which left only frames never
     /// written.
     pub fn drop_unwritten_replies(&mut self) -> usize {
+        let removed = self.remove_unwritten(|e| matches!(e.kind, Kind::Reply | Kind::ReplyFailed));
+        let n = removed.len();
+        for e in removed {
+            self.keep_buffer(e.bytes);
+        }
+        n
+    }
+
+    /// Takes out the frames never written whose body is larger than `max_body` (the most the
+    /// peer accepts, learnt in this connection's handshake: they were queued before it was
+    /// known) and numbers the others on, as [`drop_unwritten_replies`](Self::drop_unwritten_replies)
+    /// does. Returns them, in order, with the numbers they had.
+    pub fn remove_too_large(&mut self, max_body: u32) -> Vec<Entry> {
+        self.remove_unwritten(|e| body_len(&e.bytes) > max_body as usize)
+    }
+
+    /// Removes the frames never written for which `remove` holds, and numbers those left on
+    /// from the last frame written. No connection carried them, so their numbers are free:
+    /// the peer, whichever resume point it was sent, expects `written + 1` after the frames
+    /// written, and sees no gap. Returns the removed frames, in order.
+    fn remove_unwritten(&mut self, mut remove: impl FnMut(&Entry) -> bool) -> Vec<Entry> {
         let written = self.written;
-        let before = self.log.len();
-        let mut kept = VecDeque::with_capacity(before);
+        let mut removed = Vec::new();
+        let mut kept = VecDeque::with_capacity(self.log.len());
         let mut next = written + 1;
         for mut e in std::mem::take(&mut self.log) {
             if e.seq > written {
-                if matches!(e.kind, Kind::Reply | Kind::ReplyFailed) {
-                    self.keep_buffer(e.bytes);
+                if remove(&e) {
+                    removed.push(e);
                     continue;
                 }
                 e.seq = next;
@@ -242,12 +263,13 @@ impl Outbound {
             kept.push_back(e);
         }
         self.log = kept;
-        let dropped = before - self.log.len();
-        if dropped > 0 {
+        if !removed.is_empty() {
             self.next_seq = next;
-            self.cursor = self.log.front().map_or(next, |e| e.seq.max(written + 1));
+            // The frames written keep their numbers: a cursor at one of them still points at
+            // it, one past them at the first frame numbered on (or the next to come).
+            self.cursor = self.cursor.min(next);
         }
-        dropped
+        removed
     }
 
     /// The link gave up: everything left is lost.
@@ -265,28 +287,47 @@ impl Outbound {
         peer: &str,
         peer_instance: Option<u64>,
     ) -> Option<LossReport> {
-        let mut messages = Vec::new();
+        let mut removed = Vec::new();
         while self.log.front().is_some_and(&lost) {
             if let Some(e) = self.log.pop_front() {
-                messages.push(LostMessage {
-                    seq: e.seq,
-                    kind: e.kind,
-                    type_id: e.type_id,
-                    name: e.name,
-                    message: e.message,
-                });
+                removed.push(e);
             }
         }
-        let (first, last) = (messages.first()?.seq, messages.last()?.seq);
-        Some(LossReport {
-            peer: peer.to_owned(),
-            peer_instance,
-            reason,
-            first_seq: first,
-            last_seq: last,
-            messages,
-        })
+        loss_report(&removed, reason, peer, peer_instance)
     }
+}
+
+/// The bytes of a frame's body (what `max_frame` bounds): all but the codec's header.
+fn body_len(frame: &[u8]) -> usize {
+    frame.len().saturating_sub(mycelium_codec::HEADER_LEN)
+}
+
+/// The report of the frames `removed` (in sequence order), if there are any.
+pub(crate) fn loss_report(
+    removed: &[Entry],
+    reason: LossReason,
+    peer: &str,
+    peer_instance: Option<u64>,
+) -> Option<LossReport> {
+    let messages: Vec<LostMessage> = removed
+        .iter()
+        .map(|e| LostMessage {
+            seq: e.seq,
+            kind: e.kind,
+            type_id: e.type_id,
+            name: e.name.clone(),
+            message: e.message,
+        })
+        .collect();
+    let (first, last) = (messages.first()?.seq, messages.last()?.seq);
+    Some(LossReport {
+        peer: peer.to_owned(),
+        peer_instance,
+        reason,
+        first_seq: first,
+        last_seq: last,
+        messages,
+    })
 }
 
 /// What to do with an incoming data frame.
@@ -547,6 +588,37 @@ mod tests {
         assert_eq!(sent, vec![3, 4, 5]);
         out.ack(5);
         assert_eq!(out.len(), 0);
+    }
+
+    #[test]
+    fn frames_too_large_for_the_peer_leave_the_log_without_a_gap() {
+        let big = || vec![0u8; mycelium_codec::HEADER_LEN + 5000];
+        let mut out = Outbound::new(10);
+        out.push(Kind::Tell, 1, "s".into(), "M", frame()).unwrap(); // 1, written
+        out.push(Kind::Tell, 1, "s".into(), "M", frame()).unwrap(); // 2, written
+        out.take_batch(2, 1 << 20, |_| {});
+        out.push(Kind::Tell, 2, "s".into(), "M", big()).unwrap(); // 3
+        out.push(Kind::Tell, 1, "s".into(), "M", frame()).unwrap(); // 4
+        out.push(Kind::Ask, 3, "s".into(), "M", big()).unwrap(); // 5
+        out.push(Kind::Tell, 1, "s".into(), "M", frame()).unwrap(); // 6
+                                                                    // The same peer: frames 1 and 2 are sent again, the rest numbered on after them.
+        let first = out.first_seq(true);
+        out.resume(true, 0, LossReason::PeerForgot, "b", Some(1));
+        let removed = out.remove_too_large(4096);
+        let lost: Vec<(u64, u16)> = removed.iter().map(|e| (e.seq, e.type_id)).collect();
+        assert_eq!(lost, vec![(3, 2), (5, 3)]);
+        let mut inb = Inbound::default();
+        inb.resume((1, 1), first, true);
+        let mut sent = Vec::new();
+        out.take_batch(10, 1 << 20, |b| sent.push(seq_of(b)));
+        assert_eq!(sent, vec![1, 2, 3, 4]);
+        for seq in sent {
+            assert_eq!(inb.check(seq), Order::Deliver);
+            inb.delivered = seq;
+        }
+        assert_eq!(out.push(Kind::Tell, 1, "s".into(), "M", frame()), Ok(5));
+        out.ack(4);
+        assert_eq!(out.len(), 1);
     }
 
     proptest! {

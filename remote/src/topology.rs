@@ -7,7 +7,7 @@
 //!
 //! [link]                          # optional; defaults shown
 //! queue_capacity = 1024
-//! max_frame = 1048576             # at least 4096; the same on every node
+//! max_frame = 1048576             # at least 4096
 //! max_attempts = 30               # the dialling side gives up after this many failures
 //! give_up_after_ms = 60000        # the accepting side waits this long for its peer
 //! heartbeat_interval_ms = 1000

@@ -182,14 +182,16 @@ impl WriteSide {
             ack,
             ..FrameSpec::control(Kind::Close)
         };
-        // A reason too long for a frame is cut (at a character), not the Close frame left out.
-        let room = (link.config.max_frame as usize).saturating_sub(crate::frame::LINK_HEADER_LEN);
+        // A reason too long for a frame (this node's, or the one the peer accepts) is cut (at a
+        // character), not the Close frame left out or sent too large for the peer to read.
+        let max = link.send_limit();
+        let room = (max as usize).saturating_sub(crate::frame::LINK_HEADER_LEN);
         let mut cut = reason.len().min(room);
         while !reason.is_char_boundary(cut) {
             cut -= 1;
         }
         let mut out = self.lock();
-        if let Ok(len) = encode_frame(&mut out.pending, &spec, link.config.max_frame, |o| {
+        if let Ok(len) = encode_frame(&mut out.pending, &spec, max, |o| {
             o.extend_from_slice(&reason.as_bytes()[..cut])
         }) {
             out.lens.push_back(len);

@@ -755,6 +755,7 @@ async fn cut_before_the_peer_installs(again: u64) -> (LinkEvent, Vec<LinkEvent>)
                 incarnation,
                 schema: schema(),
                 secret: secret(),
+                max_frame: mycelium_remote::frame::DEFAULT_MAX_BODY,
             };
             let (mut stream, addr) = listener.accept().await.unwrap();
             let mut reader = FrameReader::new(4096);

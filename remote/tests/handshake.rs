@@ -24,6 +24,7 @@ fn identity(node: &str, instance: u64, digest: u8, secret: &[u8]) -> Identity {
         incarnation: instance,
         schema: LocalSchema::from_digest([digest; 32]),
         secret: Secret::new(secret.to_vec()).unwrap(),
+        max_frame: mycelium_remote::frame::DEFAULT_MAX_BODY,
     }
 }
 
@@ -189,6 +190,58 @@ async fn a_hello_with_incarnation_zero_is_refused() {
             assert!(reason.contains("incarnation 0"), "{reason}")
         }
         other => panic!("{other:?}"),
+    }
+}
+
+/// Each side learns the largest frame body the other accepts; a limit below the least a link
+/// needs is declared as that least.
+#[tokio::test]
+async fn each_side_learns_the_peer_s_max_frame() {
+    let a = Identity {
+        max_frame: 1000,
+        ..identity("a", 1, 7, S1)
+    };
+    let b = Identity {
+        max_frame: 65536,
+        ..identity("b", 2, 7, S1)
+    };
+    let (ra, rb) = both(a, b).await;
+    assert_eq!(ra.unwrap().max_frame, 65536);
+    assert_eq!(rb.unwrap().max_frame, mycelium_remote::MIN_MAX_FRAME);
+}
+
+/// A hello of protocol version 3, which did not carry `max_frame`, is refused, the error
+/// naming both versions.
+#[tokio::test]
+async fn a_hello_of_the_previous_version_is_refused_naming_both_versions() {
+    let (mut sa, mut sb) = UnixStream::pair().unwrap();
+    let me = identity("a", 1, 7, S1);
+    let task = tokio::spawn(async move {
+        let mut r = FrameReader::new(4096);
+        authenticate(&mut sa, &mut r, &me, "old", None, &|_| true).await
+    });
+    // Version 3: version | instance | incarnation | challenge | schema digest.
+    let mut hello = vec![3u8];
+    hello.extend_from_slice(&2u64.to_le_bytes());
+    hello.extend_from_slice(&2u64.to_le_bytes());
+    hello.extend_from_slice(&[9; 32]);
+    hello.extend_from_slice(&[7; 32]);
+    let spec = FrameSpec {
+        name: "b",
+        ..FrameSpec::control(Kind::Hello)
+    };
+    let mut frame = Vec::new();
+    encode_frame(&mut frame, &spec, DEFAULT_MAX_BODY, |o| {
+        o.extend_from_slice(&hello)
+    })
+    .unwrap();
+    sb.write_all(&frame).await.unwrap();
+    match tokio::time::timeout(BOUND, task).await {
+        Ok(Ok(Err(HandshakeError::Protocol { reason, .. }))) => assert!(
+            reason.contains("version 3") && reason.contains("version 4"),
+            "{reason}"
+        ),
+        other => panic!("expected the old hello refused, got {other:?}"),
     }
 }
 
@@ -401,6 +454,7 @@ fn with_schema(node: &str, instance: u64, yaml: &str) -> Identity {
         incarnation: instance,
         schema: LocalSchema::from_yaml("contracts.yaml", yaml).unwrap(),
         secret: Secret::new(S1.to_vec()).unwrap(),
+        max_frame: mycelium_remote::frame::DEFAULT_MAX_BODY,
     }
 }
 
@@ -459,6 +513,7 @@ async fn a_refused_dialler_always_learns_why() {
             incarnation: 1000 + i,
             schema: schema(),
             secret: secret(),
+            max_frame: mycelium_remote::frame::DEFAULT_MAX_BODY,
         };
         let result =
             match authenticate(&mut stream, &mut reader, &me, "a", Some("a"), &|_| false).await {

@@ -47,6 +47,7 @@ pub async fn authenticated_peer(at: &Endpoint) -> (Stream, FrameReader) {
         incarnation: 77,
         schema: schema(),
         secret: secret(),
+        max_frame: mycelium_remote::frame::DEFAULT_MAX_BODY,
     };
     authenticate(&mut stream, &mut reader, &me, "a", Some("a"), &|_| false)
         .await
@@ -163,6 +164,10 @@ impl Dispatch for Recorder {
             // after a turn of the scheduler (the reply is still to come when the ask returns).
             if service.starts_with("huge") {
                 reply = vec![0; mycelium_remote::frame::DEFAULT_MAX_BODY as usize + 1];
+            }
+            // `ten-kib`: a reply of 10 KiB, within the default frame limit and above the least.
+            if service == "ten-kib" {
+                reply = vec![0; 10 * 1024];
             }
             let never = service == "never";
             let later = service == "huge-later";
