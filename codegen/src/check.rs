@@ -45,6 +45,9 @@ pub fn check(file: &str, text: &str) -> Result<Schema, Vec<Diagnostic>> {
     if let Err(d) = text_is_acceptable(file, text) {
         return Err(vec![d]);
     }
+    // Editors on Windows start UTF-8 files with a byte order mark, which YAML allows at the
+    // start of a stream but the parser would read as part of the first key.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let root = match yaml::parse(text) {
         Ok(Some(root)) => root,
         Ok(None) => {
