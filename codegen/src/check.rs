@@ -919,8 +919,8 @@ impl Cx<'_> {
             }
         };
         let tag = m.get("tag").and_then(|n| {
-            let v = self.uint(n, "the tag", u64::MAX)?;
-            if v == 0 || v > MAX_TAG {
+            let v = self.uint(n, "the tag", MAX_TAG)?;
+            if v == 0 {
                 self.err(
                     n.pos,
                     format!("tag {v} is out of range"),

@@ -188,3 +188,18 @@ fn a_byte_order_mark_at_the_start_is_allowed() {
     let errs = errors(&format!("{text}\u{feff}version: 1\n"));
     assert_has(&errs, "t.yaml:7:1: error: unknown key");
 }
+
+#[test]
+fn a_tag_out_of_range_names_the_largest_tag() {
+    for tag in ["9000", "18446744073709551616", "0x2000"] {
+        let errs = errors(&format!(
+            "package: p\nmessages:\n  Q:\n    id: 1\n    topic: a.b\n    fields: [{{name: a, type: u8, tag: {tag}}}]\n"
+        ));
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert_has(
+            &errs,
+            &format!("the tag {tag} is out of range (largest allowed: 8191)")
+                .replace("0x2000", "8192"),
+        );
+    }
+}
