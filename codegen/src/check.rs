@@ -31,6 +31,12 @@ pub const MAX_NESTED_ARRAY_LEN: u64 = 32;
 /// record it builds on its stack.
 pub const MAX_INLINE_BYTES: usize = 16 * 1024;
 
+/// Largest size, in bytes, of an array held boxed (more than 32 elements) in the generated
+/// Rust, as estimated by [`crate::graph::inline_size`]: a decoder must be able to reserve
+/// it within the fixed part of its heap budget ([`mycelium_codec::heap_budget`]), since a
+/// frame holding the array can be as small as its element count allows.
+pub const MAX_BOXED_ARRAY_BYTES: usize = 1 << 20;
+
 /// Most errors reported for one schema; past it, one last diagnostic says how many more
 /// were found, so a huge broken file cannot flood a terminal or a build log.
 pub const MAX_ERRORS: usize = 100;
@@ -1128,6 +1134,7 @@ impl Cx<'_> {
         };
         let field_pos: HashMap<(&str, &str), Pos> = raw
             .iter()
+            .chain(raw_messages)
             .flat_map(|r| {
                 r.fields
                     .iter()
@@ -1225,6 +1232,32 @@ impl Cx<'_> {
                 format!("`{name}` holds about {size} bytes inline, above the limit of {MAX_INLINE_BYTES}"),
                 "large values must be lists or arrays of more than 32 elements (both live on the heap); decoding keeps a few copies of a record on the stack",
             );
+        }
+        let fields = structs
+            .iter()
+            .map(|s| (s.name.as_str(), &s.fields))
+            .chain(messages.iter().map(|m| (m.name.as_str(), &m.fields)));
+        for (owner, fields) in fields {
+            for f in fields.iter() {
+                let Type::Array(inner, n) = &f.ty else {
+                    continue;
+                };
+                if !crate::rust::is_boxed(*n) {
+                    continue;
+                }
+                let size = crate::graph::inline_size(inner, &size_of).saturating_mul(*n);
+                if size > MAX_BOXED_ARRAY_BYTES {
+                    let pos = field_pos
+                        .get(&(owner, f.name.as_str()))
+                        .copied()
+                        .unwrap_or_else(|| record_pos(owner));
+                    self.err(
+                        pos,
+                        format!("field `{}` of `{owner}`, a `{}`, holds about {size} bytes, above the limit of {MAX_BOXED_ARRAY_BYTES} for an array", f.name, f.ty.canonical()),
+                        "make it a `list<...>`: a decoder reserves every element of an array, and refuses a frame too small to justify that much memory (MemoryLimit)",
+                    );
+                }
+            }
         }
     }
 }
