@@ -32,10 +32,12 @@ pub const MAX_NESTED_ARRAY_LEN: u64 = 32;
 pub const MAX_INLINE_BYTES: usize = 16 * 1024;
 
 /// Largest size, in bytes, of an array held boxed (more than 32 elements) in the generated
-/// Rust, as estimated by [`crate::graph::inline_size`]: a decoder must be able to reserve
-/// it within the fixed part of its heap budget ([`mycelium_codec::heap_budget`]), since a
-/// frame holding the array can be as small as its element count allows.
-pub const MAX_BOXED_ARRAY_BYTES: usize = 1 << 20;
+/// Rust, as estimated by [`crate::graph::inline_size`]. A decoder reserves all of it,
+/// within the fixed part of its heap budget ([`mycelium_codec::heap_budget`]) when the
+/// frame is as small as the element count allows; and cloning the value (or reading it
+/// with serde) passes the array through the stack a few times in a debug build, where a
+/// 500 KiB array of structs overflows a 2 MiB thread.
+pub const MAX_BOXED_ARRAY_BYTES: usize = 128 * 1024;
 
 /// Most errors reported for one schema; past it, one last diagnostic says how many more
 /// were found, so a huge broken file cannot flood a terminal or a build log.
@@ -1254,7 +1256,7 @@ impl Cx<'_> {
                     self.err(
                         pos,
                         format!("field `{}` of `{owner}`, a `{}`, holds about {size} bytes, above the limit of {MAX_BOXED_ARRAY_BYTES} for an array", f.name, f.ty.canonical()),
-                        "make it a `list<...>`: a decoder reserves every element of an array, and refuses a frame too small to justify that much memory (MemoryLimit)",
+                        "make it a `list<...>`: a decoder reserves every element of an array (a frame too small to justify the memory is refused), and a clone copies it through the stack",
                     );
                 }
             }
