@@ -31,6 +31,14 @@ pub const MAX_NESTED_ARRAY_LEN: u64 = 32;
 /// record it builds on its stack.
 pub const MAX_INLINE_BYTES: usize = 16 * 1024;
 
+/// Largest size, in bytes, of an array held boxed (more than 32 elements) in the generated
+/// Rust, as estimated by [`crate::graph::inline_size`]. A decoder reserves all of it,
+/// within the fixed part of its heap budget ([`mycelium_codec::heap_budget`]) when the
+/// frame is as small as the element count allows; and cloning the value (or reading it
+/// with serde) passes the array through the stack a few times in a debug build, where a
+/// 500 KiB array of structs overflows a 2 MiB thread.
+pub const MAX_BOXED_ARRAY_BYTES: usize = 128 * 1024;
+
 /// Most errors reported for one schema; past it, one last diagnostic says how many more
 /// were found, so a huge broken file cannot flood a terminal or a build log.
 pub const MAX_ERRORS: usize = 100;
@@ -45,6 +53,9 @@ pub fn check(file: &str, text: &str) -> Result<Schema, Vec<Diagnostic>> {
     if let Err(d) = text_is_acceptable(file, text) {
         return Err(vec![d]);
     }
+    // Editors on Windows start UTF-8 files with a byte order mark, which YAML allows at the
+    // start of a stream but the parser would read as part of the first key.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let root = match yaml::parse(text) {
         Ok(Some(root)) => root,
         Ok(None) => {
@@ -916,8 +927,8 @@ impl Cx<'_> {
             }
         };
         let tag = m.get("tag").and_then(|n| {
-            let v = self.uint(n, "the tag", u64::MAX)?;
-            if v == 0 || v > MAX_TAG {
+            let v = self.uint(n, "the tag", MAX_TAG)?;
+            if v == 0 {
                 self.err(
                     n.pos,
                     format!("tag {v} is out of range"),
@@ -1125,6 +1136,7 @@ impl Cx<'_> {
         };
         let field_pos: HashMap<(&str, &str), Pos> = raw
             .iter()
+            .chain(raw_messages)
             .flat_map(|r| {
                 r.fields
                     .iter()
@@ -1222,6 +1234,32 @@ impl Cx<'_> {
                 format!("`{name}` holds about {size} bytes inline, above the limit of {MAX_INLINE_BYTES}"),
                 "large values must be lists or arrays of more than 32 elements (both live on the heap); decoding keeps a few copies of a record on the stack",
             );
+        }
+        let fields = structs
+            .iter()
+            .map(|s| (s.name.as_str(), &s.fields))
+            .chain(messages.iter().map(|m| (m.name.as_str(), &m.fields)));
+        for (owner, fields) in fields {
+            for f in fields.iter() {
+                let Type::Array(inner, n) = &f.ty else {
+                    continue;
+                };
+                if !crate::rust::is_boxed(*n) {
+                    continue;
+                }
+                let size = crate::graph::inline_size(inner, &size_of).saturating_mul(*n);
+                if size > MAX_BOXED_ARRAY_BYTES {
+                    let pos = field_pos
+                        .get(&(owner, f.name.as_str()))
+                        .copied()
+                        .unwrap_or_else(|| record_pos(owner));
+                    self.err(
+                        pos,
+                        format!("field `{}` of `{owner}`, a `{}`, holds about {size} bytes, above the limit of {MAX_BOXED_ARRAY_BYTES} for an array", f.name, f.ty.canonical()),
+                        "make it a `list<...>`: a decoder reserves every element of an array (a frame too small to justify the memory is refused), and a clone copies it through the stack",
+                    );
+                }
+            }
         }
     }
 }

@@ -15,14 +15,16 @@ pub struct Diagnostic {
     pub line: usize,
     /// 1-based column; 0 with `line == 0`.
     pub column: usize,
-    /// What is wrong.
+    /// What is wrong; control characters are escaped (`\u{1b}`).
     pub message: String,
-    /// One line saying what to do about it.
+    /// One line saying what to do about it; control characters are escaped.
     pub hint: String,
 }
 
 impl Diagnostic {
-    /// Builds a diagnostic.
+    /// Builds a diagnostic. Messages quote names and lines of the schema, which may be a
+    /// peer's ([`crate::model::from_canonical`]): their control characters are escaped, so
+    /// that printing a diagnostic can neither forge log lines nor send terminal sequences.
     pub fn new(
         file: &str,
         line: usize,
@@ -34,10 +36,19 @@ impl Diagnostic {
             file: file.to_string(),
             line,
             column,
-            message: message.into(),
-            hint: hint.into(),
+            message: escaped(message.into()),
+            hint: escaped(hint.into()),
         }
     }
+}
+
+fn escaped(text: String) -> String {
+    if !text.chars().any(char::is_control) {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    mycelium_codec::text::escape_controls(text.chars(), &mut out);
+    out
 }
 
 impl fmt::Display for Diagnostic {

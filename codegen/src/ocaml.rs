@@ -177,12 +177,22 @@ fn header(out: &mut String, schema: &Schema) {
 /// recursive type definition are ambiguous to the compiler (warning 50).
 fn doc_comment(out: &mut String, doc: Option<&str>, indent: &str) {
     if let Some(doc) = doc {
+        // Inside a comment the lexer still reads string literals, `"..."` and the quoted
+        // `{|...|}`, `{id|...|id}` and `{%ext|...|}`: a brace followed by a space starts none.
         let text = doc
             .trim()
             .replace("(*", "( *")
             .replace("*)", "* )")
-            .replace('"', "'")
-            .replace("{|", "{ |");
+            .replace('"', "'");
+        let mut spaced = String::with_capacity(text.len() + 8);
+        let mut chars = text.chars().peekable();
+        while let Some(c) = chars.next() {
+            spaced.push(c);
+            if c == '{' && chars.peek().is_some_and(|n| !n.is_whitespace()) {
+                spaced.push(' ');
+            }
+        }
+        let text = spaced;
         let _ = writeln!(
             out,
             "{indent}(* {} *)",

@@ -178,8 +178,10 @@ fn message_class(out: &mut String, m: &Message) {
 fn fields(out: &mut String, fields: &[Field]) {
     for f in fields {
         if let Some(doc) = &f.doc {
-            for line in doc.lines() {
-                let _ = writeln!(out, "    # {}", line.trim_end());
+            for line in doc_lines(doc) {
+                let mut shown = String::with_capacity(line.len());
+                mycelium_codec::text::escape_controls(line.chars(), &mut shown);
+                let _ = writeln!(out, "    # {shown}");
             }
         }
         if f.optional {
@@ -252,15 +254,38 @@ fn py_str(s: &str) -> String {
     lit
 }
 
-/// `doc` made safe inside a triple-quoted docstring.
-fn docstring(doc: &str) -> String {
+/// The lines of `doc`, split where Python's tokenizer ends a line: at `\n`, `\r\n` and a
+/// lone `\r` (which `str::lines` keeps inside a line, and which would end a `#` comment and
+/// let the rest of the doc be read as code).
+fn doc_lines(doc: &str) -> Vec<String> {
     doc.trim()
-        .replace('\\', "\\\\")
-        .replace("\"\"\"", "\\\"\\\"\\\"")
-        .lines()
-        .map(str::trim_end)
-        .collect::<Vec<_>>()
-        .join("\n    ")
+        .replace("\r\n", "\n")
+        .split(['\n', '\r'])
+        .map(|l| l.trim_end().to_string())
+        .collect()
+}
+
+/// `doc` made safe inside a triple-quoted docstring: backslashes and every quote escaped
+/// (a closing `"` next to the delimiter would end the string early), control characters
+/// written as `\xNN` escapes (a NUL byte cannot appear in Python source).
+fn docstring(doc: &str) -> String {
+    let mut out = String::with_capacity(doc.len() + 8);
+    for (i, line) in doc_lines(doc).iter().enumerate() {
+        if i > 0 {
+            out.push_str("\n    ");
+        }
+        for c in line.chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                '"' => out.push_str("\\\""),
+                c if c.is_control() && c != '\t' => {
+                    let _ = write!(out, "\\x{:02x}", c as u32);
+                }
+                c => out.push(c),
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -315,7 +340,7 @@ messages:
         ));
         assert!(src.contains("@dataclass(kw_only=True, slots=True)\nclass Level:\n"));
         assert!(src.contains("    qty: float | None = None\n"));
-        assert!(src.contains("class Quote(Message):\n    \"\"\"Top of \"book\".\"\"\"\n"));
+        assert!(src.contains("class Quote(Message):\n    \"\"\"Top of \\\"book\\\".\"\"\"\n"));
         assert!(src.contains(
             "    TYPE_ID: ClassVar[int] = 100\n    TOPIC: ClassVar[str] = \"md.quote\"\n\n"
         ));
@@ -345,6 +370,19 @@ messages:
         let mut schema = tiny();
         schema.messages[0].fields[0].name = "encode".into();
         assert!(generate(&schema).unwrap_err().contains("Quote.encode"));
+    }
+
+    #[test]
+    fn docs_stay_comments_and_docstrings() {
+        let mut schema = tiny();
+        schema.messages[0].doc = Some("quoted \"".into());
+        schema.messages[0].fields[0].doc = Some("one\r    evil()\r\ntwo\0".into());
+        let src = &generate(&schema).expect("generates")[0].1;
+        assert!(src.contains("    \"\"\"quoted \\\"\"\"\"\n"), "{src}");
+        assert!(
+            src.contains("    # one\n    #     evil()\n    # two\\u{0}\n"),
+            "{src}"
+        );
     }
 
     #[test]

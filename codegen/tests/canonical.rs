@@ -113,3 +113,26 @@ fn only_the_outer_list_carries_a_max_len() {
     ));
     assert!(e.contains("only the outer list"), "{e}");
 }
+
+#[test]
+fn a_peers_control_characters_are_escaped_in_diagnostics() {
+    // A name carrying a terminal sequence, and a line that is not canonical at all.
+    for text in [
+        GOOD.replace("message 5 Ping", "message 5 Pi\u{1b}[2Jng"),
+        GOOD.replace("package p", "package p\r\u{1b}[1Aforged"),
+        GOOD.replace("enum Side", "bogus\u{1b}]0;title\u{7}"),
+    ] {
+        let Err(diags) = model::from_canonical(&text) else {
+            panic!("accepted:\n{text}");
+        };
+        for d in &diags {
+            let shown = d.to_string();
+            assert!(
+                !shown.contains(['\u{1b}', '\r', '\u{7}']),
+                "a control character reaches the diagnostic: {shown:?}"
+            );
+        }
+        let shown = diags[0].to_string();
+        assert!(shown.contains("\\u{1b}"), "{shown}");
+    }
+}

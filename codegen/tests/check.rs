@@ -176,3 +176,30 @@ fn aliases_and_multiple_documents_are_rejected() {
         "more than one YAML document",
     );
 }
+
+#[test]
+fn a_byte_order_mark_at_the_start_is_allowed() {
+    let text = "package: p\nmessages:\n  Q:\n    id: 1\n    topic: a.b\n    fields: [{name: a, type: u8}]\n";
+    let plain = model::parse_str("t.yaml", text).expect("valid");
+    let marked = model::parse_str("t.yaml", &format!("\u{feff}{text}"))
+        .unwrap_or_else(|d| panic!("{}", d[0]));
+    assert_eq!(marked, plain);
+    // Only at the start: elsewhere it is part of the text, and reported with its line.
+    let errs = errors(&format!("{text}\u{feff}version: 1\n"));
+    assert_has(&errs, "t.yaml:7:1: error: unknown key");
+}
+
+#[test]
+fn a_tag_out_of_range_names_the_largest_tag() {
+    for tag in ["9000", "18446744073709551616", "0x2000"] {
+        let errs = errors(&format!(
+            "package: p\nmessages:\n  Q:\n    id: 1\n    topic: a.b\n    fields: [{{name: a, type: u8, tag: {tag}}}]\n"
+        ));
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert_has(
+            &errs,
+            &format!("the tag {tag} is out of range (largest allowed: 8191)")
+                .replace("0x2000", "8192"),
+        );
+    }
+}

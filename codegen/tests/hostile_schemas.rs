@@ -2,7 +2,9 @@
 //! chains of structs, names a generator cannot emit. Each gives positioned errors, in
 //! bounded time and memory, never a crash.
 
-use mycelium_codegen::check::{MAX_ERRORS, MAX_INLINE_BYTES, MAX_SCHEMA_BYTES};
+use mycelium_codegen::check::{
+    MAX_BOXED_ARRAY_BYTES, MAX_ERRORS, MAX_INLINE_BYTES, MAX_SCHEMA_BYTES,
+};
 use mycelium_codegen::model;
 
 fn errors(text: &str) -> Vec<String> {
@@ -200,6 +202,39 @@ fn records_too_large_to_hold_inline_are_refused() {
         &message_with_field("{ name: x, type: \"[[[u64; 32]; 32]; 32]\" }"),
         "holds about 262144 bytes inline",
     );
+}
+
+#[test]
+fn arrays_too_large_to_reserve_are_refused() {
+    // A struct of 60 optional [u64; 32] holds 15,840 bytes: 4096 of them take 62 MiB, which
+    // a decoder would reserve for a frame of 16 KiB and refuse (MemoryLimit), every time,
+    // and 33 of them (the fewest held boxed) 510 KiB, which a clone in a debug build copies
+    // through the stack, overflowing a thread of 2 MiB.
+    let mut t = String::from("package: p\nstructs:\n  Wide:\n    fields:\n");
+    for i in 0..60 {
+        t.push_str(&format!(
+            "      - {{ name: f{i}, type: \"[u64; 32]\", optional: true }}\n"
+        ));
+    }
+    t.push_str("messages:\n  M:\n    id: 1\n    topic: a.b\n    fields:\n      - { name: x, type: \"[Wide; 4096]\" }\n");
+    assert_error(
+        &t,
+        &format!("t.yaml:70:17: error: field `x` of `M`, a `[Wide; 4096]`, holds about 64880640 bytes, above the limit of {MAX_BOXED_ARRAY_BYTES}"),
+    );
+    // In a struct too; the largest arrays of scalars and strings stay allowed.
+    let in_struct = t.replace(
+        "messages:\n  M:",
+        "  Holder:\n    fields:\n      - { name: y, type: \"[Wide; 33]\" }\nmessages:\n  M:",
+    );
+    assert_error(&in_struct, "t.yaml:67:17: error: field `y` of `Holder`");
+    assert_error(
+        &t.replace("[Wide; 4096]", "[[u64; 32]; 4096]"),
+        "holds about 1048576 bytes",
+    );
+    for fine in ["[f64; 4096]", "[string; 4096]", "[[u64; 32]; 512]"] {
+        let text = t.replace("[Wide; 4096]", fine);
+        assert!(errors(&text).is_empty(), "{fine}: {:?}", errors(&text));
+    }
 }
 
 #[test]

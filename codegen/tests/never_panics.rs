@@ -44,3 +44,39 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// A peer's canonical schema with a few characters changed, inserted or removed (any
+    /// character, control characters included): read back or refused with diagnostics on
+    /// one of its lines, never a panic, and nothing accepted that is not canonical.
+    #[test]
+    fn mutated_canonical_text_from_a_peer(
+        edits in proptest::collection::vec((any::<usize>(), 0u8..3, any::<char>()), 1..6)
+    ) {
+        let schema = model::parse_str("contracts.yaml", REPO).expect("valid");
+        let canonical = mycelium_codegen::digest::canonical(&schema);
+        let mut text: Vec<char> = canonical.chars().collect();
+        for (at, op, c) in edits {
+            let at = at % text.len().max(1);
+            match op {
+                0 => { text.remove(at); }
+                1 => text.insert(at, c),
+                _ => text[at] = c,
+            }
+        }
+        let text: String = text.into_iter().collect();
+        match model::from_canonical(&text) {
+            Ok(back) => prop_assert_eq!(mycelium_codegen::digest::canonical(&back), text),
+            Err(diags) => {
+                prop_assert!(!diags.is_empty());
+                let lines = text.split('\n').count();
+                for d in &diags {
+                    prop_assert!(d.line <= lines, "{d}");
+                    prop_assert!(!d.to_string().contains(|c: char| c.is_control() && c != '\n'), "{d:?}");
+                }
+            }
+        }
+    }
+}

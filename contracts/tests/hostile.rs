@@ -12,7 +12,7 @@ use proptest::prelude::*;
 mod hostile {
     include!(concat!(env!("OUT_DIR"), "/hostile.rs"));
 }
-use hostile::{Big, Bomb, Deep, DeepWide, Node, Wide, WideNode, N};
+use hostile::{Big, Bomb, Bush, Deep, DeepLists, DeepWide, Node, Wide, WideNode, N};
 
 /// Counts the bytes each thread asks the allocator for (tests run on several threads).
 struct Counting;
@@ -193,6 +193,16 @@ fn wide_chain(depth: usize) -> WideNode {
     n
 }
 
+fn bush_chain(depth: usize) -> Bush {
+    let mut n = Bush { kids: Vec::new() };
+    for _ in 0..depth {
+        n = Bush {
+            kids: vec![vec![vec![vec![vec![vec![vec![vec![n]]]]]]]],
+        };
+    }
+    n
+}
+
 /// Runs `f` on a thread with `stack` bytes of stack; an overflow aborts the test binary.
 fn on_thread<R: Send + 'static>(stack: usize, f: impl FnOnce() -> R + Send + 'static) -> R {
     std::thread::Builder::new()
@@ -224,12 +234,25 @@ fn decode_every_depth(stack: usize) {
                 let wide = body_of(&DeepWide {
                     root: wide_chain(depth),
                 });
-                (depth, deep, wide)
+                let lists = body_of(&DeepLists {
+                    root: bush_chain(depth),
+                });
+                (depth, deep, wide, lists)
             })
             .collect::<Vec<_>>()
     });
     on_thread(stack, move || {
-        for (depth, deep, wide) in frames {
+        for (depth, deep, wide, lists) in frames {
+            match DeepLists::decode_body(&lists) {
+                Ok(_) => assert!(depth < 64, "{depth}"),
+                // Eight lists per level: the depth limit, or the stack budget first.
+                Err(DecodeError::TooDeep { .. }) => assert!(depth >= 64, "refused at {depth}"),
+                Err(DecodeError::StackLimit { needed, limit }) => {
+                    assert!(depth >= 8, "refused at depth {depth}");
+                    assert!(needed > limit);
+                }
+                Err(e) => panic!("{depth}: {e}"),
+            }
             match Deep::decode_body(&deep) {
                 Ok(d) => assert!(depth < 64, "{depth}: {}", d.root.kids.len()),
                 // A small struct reaches the depth limit within the stack budget.

@@ -97,3 +97,19 @@ fn refuses_names_the_module_cannot_hold() {
         .unwrap_err()
         .contains("`read_level_to_text`"));
 }
+
+#[test]
+fn docs_cannot_open_a_string_inside_a_comment() {
+    // The lexer reads `{id|`, `{|` and `{%ext|` as the start of a quoted string even in a
+    // comment; left open, the module does not compile.
+    let mut schema = tiny();
+    schema.messages[0].doc = Some("quoted {id|a, {|b, {%ext|c, {  d".into());
+    let files = generate(&schema).expect("generates");
+    assert!(
+        files[0]
+            .1
+            .contains("(* quoted { id|a, { |b, { %ext|c, {  d *)\nand quote = {\n"),
+        "{}",
+        files[0].1
+    );
+}

@@ -2,11 +2,14 @@
 (from tests/contracts/schemas/).
 
 `tests/contracts/run.sh` generates them and points `MYCELIUM_PY_OUT` at the directory. Run
-alone, pytest generates them itself into a temporary directory with the codegen CLI.
+alone, pytest generates them itself into a temporary directory with the codegen CLI, and
+removes it when the run ends.
 """
 
+import atexit
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -22,6 +25,7 @@ def _module_dir() -> pathlib.Path:
     if out:
         return pathlib.Path(out)
     out = pathlib.Path(tempfile.mkdtemp(prefix="mycelium-py-"))
+    atexit.register(shutil.rmtree, out, ignore_errors=True)
     for schema in [REPO / "contracts.yaml", *sorted((REPO / "tests" / "contracts" / "schemas").glob("*.yaml"))]:
         subprocess.run(
             ["cargo", "run", "-q", "-p", "mycelium-codegen", "--", "python", str(schema), "-o", str(out)],

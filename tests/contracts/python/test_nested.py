@@ -2,11 +2,12 @@
 nesting limit against hostile depth, and bytes beside list<u8>."""
 
 import struct
+import sys
 
 import pytest
 
 import nested
-from nested import DecodeError, Node, Tree
+from nested import Bush, DecodeError, Node, Thicket, Tree
 
 U32 = struct.Struct("<I")
 
@@ -47,6 +48,59 @@ def test_hostile_depth_is_refused_without_exhausting_the_stack() -> None:
     with pytest.raises(DecodeError) as info:
         Tree.decode(body)
     assert info.value.kind == "TooDeep"
+
+
+LIST_LEVELS = 8
+"""How many lists `Bush.kids` nests."""
+
+
+def bush(depth: int) -> Bush:
+    """`depth` bushes, each the only one in the innermost list of the one above."""
+    node = Bush(label=depth, kids=[])
+    for label in range(depth - 1, 0, -1):
+        kids = [node]
+        for _ in range(LIST_LEVELS - 1):
+            kids = [kids]
+        node = Bush(label=label, kids=kids)
+    return node
+
+
+def bush_body(depth: int) -> bytes:
+    """A Thicket body holding `depth` bushes, built by hand (any depth, no recursion)."""
+    node = key(1, 2) + U32.pack(0) + key(2, 4) + len_value(U32.pack(0))
+    for _ in range(depth - 1):
+        kids = len_value(node)
+        for _ in range(LIST_LEVELS):
+            kids = len_value(U32.pack(1) + kids)
+        node = key(1, 2) + U32.pack(0) + key(2, 4) + kids
+    return key(1, 4) + len_value(node)
+
+
+def test_structs_nesting_lists_of_lists_decode_up_to_max_depth() -> None:
+    thicket = Thicket(root=bush(nested.MAX_DEPTH))
+    Thicket.decode(bush_body(nested.MAX_DEPTH))
+    assert Thicket.decode(thicket.encode()) == thicket
+
+
+def test_structs_nesting_lists_of_lists_past_max_depth_are_too_deep() -> None:
+    # Each level is a struct inside eight lists: ten interpreter frames, which used to
+    # reach Python's recursion limit before the 64 levels of TooDeep.
+    with pytest.raises(DecodeError) as info:
+        Thicket.decode(bush_body(nested.MAX_DEPTH + 40))
+    assert info.value.kind == "TooDeep"
+
+
+def test_a_decode_past_the_recursion_limit_is_a_decode_error() -> None:
+    body = bush_body(40)
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(200)
+    try:
+        with pytest.raises(DecodeError) as info:
+            Thicket.decode(body)
+    finally:
+        sys.setrecursionlimit(limit)
+    assert info.value.kind == "StackLimit"
+    assert "recursion limit" in info.value.detail
 
 
 def test_bytes_and_list_of_u8_print_differently() -> None:

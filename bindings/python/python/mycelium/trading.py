@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import enum
 import struct as _struct
+import sys
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -40,8 +41,9 @@ class DecodeError(Exception):
     `FrameError`/`DecodeError` variants (`Truncated`, `BadMagic`, `UnsupportedVersion`,
     `FrameTooLarge`, `InvalidTag`, `InvalidWireType`, `WrongWireType`, `DuplicateField`,
     `MissingField`, `InvalidValue`, `InvalidUtf8`, `LengthMismatch`, `UnknownEnumValue`,
-    `TooDeep`, `TrailingBytes`), plus `UnknownType` for a type id that names no message of
-    this schema; `detail` says where.
+    `TooDeep`, `StackLimit`, `TrailingBytes`), plus `UnknownType` for a type id that names no
+    message of this schema; `detail` says where. `StackLimit` is Python's recursion limit
+    reached before `TooDeep`'s: structs that each nest lists of lists.
     This is the only exception decoding raises, whatever the input.
     """
 
@@ -380,7 +382,12 @@ class _Seq(_Codec):
         # Every element takes at least `width` (or a 4-byte length): refuse a count the
         # remaining bytes cannot hold before building anything.
         inner.need(count * (self.elem.width or 4), f"{what} ({count} elements)")
-        items = [self.elem.read(inner, f"{what}[{i}]") for i in range(count)]
+        # A loop, not a comprehension: a comprehension is one more interpreter frame per
+        # list level, and nested lists inside recursive structs reach the recursion limit.
+        items = []
+        read = self.elem.read
+        for i in range(count):
+            items.append(read(inner, f"{what}[{i}]"))
         if inner.pos != inner.end:
             raise DecodeError(
                 "TrailingBytes", f"{what}: {inner.end - inner.pos} bytes left after {count} elements"
@@ -515,7 +522,17 @@ class Message:
     def decode(cls, body: bytes | bytearray | memoryview) -> Any:
         """Reads a body (no frame header) written by `encode`; raises `DecodeError`."""
         view = memoryview(body).cast("B")
-        return _read_fields(cls, _Reader(view, 0, len(view), 0))
+        try:
+            return _read_fields(cls, _Reader(view, 0, len(view), 0))
+        except RecursionError:
+            # Structs within MAX_DEPTH, each holding lists of lists, can still take more
+            # frames than the interpreter allows; the peer's bytes must not surface as
+            # anything but a DecodeError.
+            raise DecodeError(
+                "StackLimit",
+                f"{cls.__name__}: nested structs and lists exceed Python's recursion limit "
+                f"({sys.getrecursionlimit()})",
+            ) from None
 
     def encode_frame(self, *, seq: int = 0, ts_ns: int = 0, flags: int = 0) -> bytes:
         """Header plus body, ready to write to a connection."""

@@ -38,6 +38,20 @@ let () =
   let body = key 1 4 ^ len_value !node ^ key 2 4 ^ len_value "" in
   let got = outcome (fun () -> decode_tree body) in
   check ("hostile depth: " ^ got) (got = "TooDeep");
+  (* Bushes nest each level in eight lists: the most stack a level can take. *)
+  let bush_body depth =
+    let node = ref (key 1 2 ^ u32 0 ^ key 2 4 ^ len_value (u32 0)) in
+    for _ = 2 to depth do
+      let kids = ref (len_value !node) in
+      for _ = 1 to 8 do kids := len_value (u32 1 ^ !kids) done;
+      node := key 1 2 ^ u32 0 ^ key 2 4 ^ !kids
+    done;
+    key 1 4 ^ len_value !node
+  in
+  let got = outcome (fun () -> decode_thicket (bush_body Wire.max_depth)) in
+  check ("bushes up to max_depth: " ^ got) (got = "ok");
+  let got = outcome (fun () -> decode_thicket (bush_body (Wire.max_depth + 40))) in
+  check ("bushes past max_depth: " ^ got) (got = "TooDeep");
   let t : tree = { root = { label = 1; children = [] }; blob = Bytes.of_string "\001\002"; small = Some [ 1; 2 ] } in
   let text = tree_to_text t in
   check ("bytes and list<u8> text: " ^ text)
