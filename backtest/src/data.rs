@@ -19,6 +19,8 @@
 //!   without an offset, UTC); when every row has the same offset, the statistics take days
 //!   and weekends in that local time ([`Series::with_utc_offset`]), as pandas does with a
 //!   fixed-offset index; when offsets change (daylight saving), in UTC, with a warning, or
+//! - ISO-8601 basic dates (`20240131`): an eight-digit number that is a valid date, when no
+//!   epoch unit is given and no earlier row was read as an epoch number, or
 //! - numbers since the Unix epoch: in nanoseconds under `timestamp_ns`, otherwise in the unit
 //!   given ([`LoadOptions::epoch_unit`]) or detected from the size of the first one (below
 //!   10^11 seconds, 10^14 milliseconds, 10^17 microseconds, else nanoseconds).
@@ -543,6 +545,14 @@ fn parse_time(s: &str, unit: &mut Option<EpochUnit>) -> Result<(u64, Option<i32>
     let numeric = b.iter().all(|c| c.is_ascii_digit() || *c == b'.')
         && b.iter().filter(|&&c| c == b'.').count() <= 1;
     if numeric {
+        // ISO-8601's basic form of a date, `20240131`, as many exports write it: read as
+        // seconds since 1970 it would be a time in 1970, a second from the next row.
+        if unit.is_none() && b.len() == 8 && !s.contains('.') {
+            let dashed = format!("{}-{}-{}", &s[..4], &s[4..6], &s[6..]);
+            if let Some(t) = parse_iso_offset(&dashed) {
+                return Ok(t);
+            }
+        }
         if let Ok(v) = s.parse::<u64>() {
             let u = *unit.get_or_insert_with(|| EpochUnit::detect(v as f64));
             return v.checked_mul(u.nanos()).map(|t| (t, None)).ok_or_else(|| {

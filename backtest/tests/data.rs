@@ -294,6 +294,32 @@ fn epoch_numbers_in_every_unit() {
 }
 
 #[test]
+fn compact_dates_are_dates_not_seconds() {
+    // `20240101` read as seconds since 1970 would be a series one second a row in August
+    // 1970, and daily statistics without a single day's return.
+    let text = "Date,Close\n20240101,1\n20240102,2\n20240103,3\n";
+    let (s, _) = parse_csv("d.csv", text).unwrap();
+    const DAY: u64 = 86_400_000_000_000;
+    assert_eq!(s.timestamps(), &[JAN1, JAN1 + DAY, JAN1 + 2 * DAY]);
+    // A unit given, or fixed by an earlier epoch number, still reads them as numbers.
+    let given = LoadOptions {
+        epoch_unit: Some(EpochUnit::Seconds),
+    };
+    let s = parse("d.csv", text, &given).unwrap().series;
+    assert_eq!(s.timestamps()[0], 20_240_101_000_000_000);
+    let s = parse_csv("d.csv", "time,price\n9999999,1\n20240101,2\n")
+        .unwrap()
+        .0;
+    assert_eq!(
+        s.timestamps(),
+        &[9_999_999_000_000_000, 20_240_101_000_000_000]
+    );
+    // Not a date (month 13): a number of seconds, as before.
+    let s = parse_csv("d.csv", "time,price\n20241301,1\n").unwrap().0;
+    assert_eq!(s.timestamps(), &[20_241_301_000_000_000]);
+}
+
+#[test]
 fn a_cut_last_line_is_flagged() {
     let text = "Date,Open,High,Low,Close\n2024-01-01,10.25,12.5,9.75,11.125\n2024-01-02,11.5,11.75,10.5,10.7";
     let loaded = parse("c.csv", text, &LoadOptions::default()).unwrap();
