@@ -27,7 +27,7 @@
 //!
 //! Rows must be in time order without duplicates. Prices are finite and > 0; for a bar
 //! `low <= open, close <= high`. A volume, when present, is empty or a finite number >= 0.
-//! Blank lines are skipped, `\r\n` line ends are accepted, and rows whose prices are all
+//! Blank lines are skipped, `\r\n` and `\r` line ends are accepted, and rows whose prices are all
 //! missing (`null` or empty, as Yahoo and pandas write them) are skipped with a warning.
 //! Separate `date` and `time` columns (`2024.01.02,09:30`) are read as one time.
 //! A file without a header whose rows start with a time and four numbers (Binance klines) is
@@ -220,9 +220,15 @@ pub fn parse(file: &str, text: &str, options: &LoadOptions) -> Result<Loaded, Da
         what,
     };
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let ends_with_newline = text.ends_with('\n');
-    let mut lines = text
-        .lines()
+    // Classic Mac line ends, `\r` alone (Excel's "CSV (Macintosh)"), in a file without `\n`.
+    let cr_only = !text.contains('\n') && text.contains('\r');
+    let ends_with_newline = text.ends_with(if cr_only { '\r' } else { '\n' });
+    let split: Box<dyn Iterator<Item = &str>> = if cr_only {
+        Box::new(text.split('\r'))
+    } else {
+        Box::new(text.lines())
+    };
+    let mut lines = split
         .enumerate()
         .map(|(i, l)| (i + 1, l.trim_end_matches('\r')))
         .peekable();

@@ -294,6 +294,29 @@ fn epoch_numbers_in_every_unit() {
 }
 
 #[test]
+fn classic_mac_line_ends() {
+    // `\r` alone, as Excel's "CSV (Macintosh)" writes: one line each, not one long header.
+    let text = "Date,Close\r2024-01-01,1\r2024-01-02,2\r";
+    let loaded = parse("m.csv", text, &LoadOptions::default()).unwrap();
+    assert_eq!(loaded.series.prices(), &[1.0, 2.0]);
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    // Lines are still counted, and a cut last line is still flagged.
+    let e = parse_csv("m.csv", "Date,Close\r2024-01-01,1\r2024-01-00,2\r").unwrap_err();
+    assert_eq!(e.line, 3, "{e}");
+    let cut = parse(
+        "m.csv",
+        "Date,Close\r2024-01-01,1.25\r2024-01-02,1.5",
+        &LoadOptions::default(),
+    )
+    .unwrap();
+    assert!(
+        cut.warnings[0].starts_with("m.csv:3: the last line has no line end"),
+        "{:?}",
+        cut.warnings
+    );
+}
+
+#[test]
 fn compact_dates_are_dates_not_seconds() {
     // `20240101` read as seconds since 1970 would be a series one second a row in August
     // 1970, and daily statistics without a single day's return.
