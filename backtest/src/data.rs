@@ -265,6 +265,23 @@ pub fn parse(file: &str, text: &str, options: &LoadOptions) -> Result<Loaded, Da
             .take(names.len())
             .collect();
     }
+    // Semicolons (spreadsheets set to a decimal comma) or tabs: one column named after all.
+    if names.len() == 1 {
+        if let Some((sep, name)) = [(';', "semicolons"), ('\t', "tabs")]
+            .into_iter()
+            .find(|(c, _)| header.contains(*c))
+        {
+            return Err(err(
+                header_line,
+                format!(
+                    "the header `{header}` separates its columns with {name}, not commas: save \
+                     the file as comma-separated CSV (with `.` as the decimal point), e.g. with \
+                     `tr '{}' ','` when no value holds a comma",
+                    sep.escape_default()
+                ),
+            ));
+        }
+    }
     let find = |n: &str| names.iter().position(|c| c == n);
     // A `date` and a `time` column (`2024.01.02,09:30`, as MetaTrader exports) make one time.
     let time_of_day = match (find("date"), find("time")) {

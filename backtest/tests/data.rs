@@ -294,6 +294,21 @@ fn epoch_numbers_in_every_unit() {
 }
 
 #[test]
+fn other_separators_are_named() {
+    // Not "no time column ... name it `Date`" for a header that has a `Date`.
+    assert_rejected(
+        "Date;Open;High;Low;Close\n2024-01-01;1;2;0.5;1.5\n",
+        1,
+        "separates its columns with semicolons, not commas",
+    );
+    assert_rejected(
+        "\n\nDate\tClose\n2024-01-01\t1\n",
+        3,
+        "separates its columns with tabs, not commas",
+    );
+}
+
+#[test]
 fn classic_mac_line_ends() {
     // `\r` alone, as Excel's "CSV (Macintosh)" writes: one line each, not one long header.
     let text = "Date,Close\r2024-01-01,1\r2024-01-02,2\r";
