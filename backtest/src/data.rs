@@ -346,6 +346,7 @@ pub fn parse(file: &str, text: &str, options: &LoadOptions) -> Result<Loaded, Da
     let mut utc_offset = 0i32;
     let mut mixed_offsets = false;
     let mut prev_line = 0usize;
+    let mut prev_time = String::new();
     let mut prev_fields: Vec<String> = Vec::new();
     if headerless {
         warnings.push(format!(
@@ -409,9 +410,8 @@ pub fn parse(file: &str, text: &str, options: &LoadOptions) -> Result<Loaded, Da
                 return Err(err(
                     n,
                     format!(
-                        "time `{}` is the same as on line {prev_line}: duplicate rows at lines \
-                         {prev_line} and {n}; remove one of them",
-                        fields[time]
+                        "time `{time_text}` is the same as on line {prev_line}: duplicate rows at \
+                         lines {prev_line} and {n}; remove one of them"
                     ),
                 ));
             }
@@ -419,9 +419,9 @@ pub fn parse(file: &str, text: &str, options: &LoadOptions) -> Result<Loaded, Da
                 return Err(err(
                     n,
                     format!(
-                        "time `{}` is before the time on line {prev_line} (`{}`): rows must be in \
-                         time order; sort the file by time, oldest first",
-                        fields[time], prev_fields[time]
+                        "time `{time_text}` is before the time on line {prev_line} \
+                         (`{prev_time}`): rows must be in time order; sort the file by time, \
+                         oldest first"
                     ),
                 ));
             }
@@ -523,6 +523,7 @@ pub fn parse(file: &str, text: &str, options: &LoadOptions) -> Result<Loaded, Da
         opens.push(o);
         closes.push(c);
         prev_line = n;
+        prev_time = time_text.to_string();
         prev_fields = fields.iter().map(|s| s.to_string()).collect();
     }
     if let Some((first, count)) = skipped {

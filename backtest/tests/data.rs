@@ -294,6 +294,20 @@ fn epoch_numbers_in_every_unit() {
 }
 
 #[test]
+fn unsorted_date_and_time_columns_show_the_whole_time() {
+    assert_rejected(
+        "Date,Time,Close\n2024.01.02,09:31,1\n2024.01.02,09:30,2\n",
+        3,
+        "time `2024.01.02 09:30` is before the time on line 2 (`2024.01.02 09:31`)",
+    );
+    assert_rejected(
+        "Date,Time,Close\n2024.01.02,09:30,1\n2024.01.02,09:30,2\n",
+        3,
+        "time `2024.01.02 09:30` is the same as on line 2",
+    );
+}
+
+#[test]
 fn other_separators_are_named() {
     // Not "no time column ... name it `Date`" for a header that has a `Date`.
     assert_rejected(
