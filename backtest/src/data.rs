@@ -25,7 +25,7 @@
 //!   given ([`LoadOptions::epoch_unit`]) or detected from the size of the first one (below
 //!   10^11 seconds, 10^14 milliseconds, 10^17 microseconds, else nanoseconds).
 //!
-//! Rows must be in time order without duplicates. Prices are finite and > 0; for a bar
+//! Times lie from 1970-01-01 to 2262-04-11 UTC. Rows must be in time order without duplicates. Prices are finite and > 0; for a bar
 //! `low <= open, close <= high`. A volume, when present, is empty or a finite number >= 0.
 //! Blank lines are skipped, `\r\n` and `\r` line ends are accepted, and rows whose prices are all
 //! missing (`null` or empty, as Yahoo and pandas write them) are skipped with a warning.
@@ -597,6 +597,21 @@ fn parse_time(s: &str, unit: &mut Option<EpochUnit>) -> Result<(u64, Option<i32>
         return Ok((ns.round() as u64, None));
     }
     parse_iso_offset(s).ok_or_else(|| {
+        // A well-formed time of another year (a leap year for a leap one) reads: the year
+        // is out of range (Yahoo's indices start in 1927; 9999-12-31 marks "no end").
+        let year = s
+            .get(..4)
+            .filter(|y| y.bytes().all(|c| c.is_ascii_digit()))
+            .and_then(|y| y.parse::<i64>().ok());
+        if let (Some(y), Some(rest)) = (year, s.get(4..)) {
+            let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+            let other = if leap { "2000" } else { "2001" };
+            if parse_iso_offset(&format!("{other}{rest}")).is_some() {
+                return "outside the times a series can hold, 1970-01-01 to 2262-04-11 UTC: \
+                        remove the rows outside that span"
+                    .into();
+            }
+        }
         "not a time: expected an ISO-8601 date or date-time (2024-01-31, 2024-01-31 09:30:00, \
          2024-01-31T09:30:00.5+01:00) or a number since 1970 (s, ms, us or ns)"
             .into()

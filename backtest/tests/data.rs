@@ -294,6 +294,22 @@ fn epoch_numbers_in_every_unit() {
 }
 
 #[test]
+fn a_time_outside_the_span_of_a_series_says_so() {
+    // Yahoo's S&P 500 starts in 1927: not "not a time".
+    for (text, line) in [
+        ("Date,Close\n1927-12-30,17.66\n", 2),
+        ("Date,Close\n2024-01-01,1\n9999-12-31,2\n", 3),
+        ("Date,Close\n1970-01-01T00:30:00+01:00,1\n", 2),
+        ("Date,Close\n2262-04-12,1\n", 2),
+    ] {
+        assert_rejected(text, line, "outside the times a series can hold");
+    }
+    // An impossible date is still not a time, whatever its year.
+    assert_rejected("Date,Close\n1900-02-29,1\n", 2, "not a time");
+    assert_rejected("Date,Close\n2024-02-30,1\n", 2, "not a time");
+}
+
+#[test]
 fn unsorted_date_and_time_columns_show_the_whole_time() {
     assert_rejected(
         "Date,Time,Close\n2024.01.02,09:31,1\n2024.01.02,09:30,2\n",
