@@ -155,6 +155,15 @@ def test_bad_settings_and_points_fail_before_anything_runs():
         local(data="/nonexistent/mycelium/ticks.csv")
 
 
+def test_what_the_loader_notices_on_the_client_is_a_warning(tmp_path):
+    rows = [f"2024-01-{d:02},{100 + d}" for d in range(1, 29)] + ["2024-01-29,"]
+    path = tmp_path / "ticks.csv"
+    path.write_text("Date,Price\n" + "\n".join(rows) + "\n")
+    with pytest.warns(UserWarning, match=r"ticks\.csv:30: skipped 1 row"):
+        result = local([(2, 3, 0)], data=path)
+    assert result.ok_rows()[0]["ticks"] == 28
+
+
 def test_a_data_file_missing_on_a_worker_is_a_clear_error(dask_client, tmp_path):
     missing = tmp_path / "only-here.csv"
     with pytest.raises(dist.DataFileMissing, match=r"worker tcp://127\.0\.0\.1:\d+ cannot read the data file .*only-here\.csv") as e:

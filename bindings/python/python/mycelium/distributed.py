@@ -49,6 +49,7 @@ import sys
 import threading
 import time
 import uuid
+import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
@@ -317,8 +318,9 @@ def sweep(
     already `ray.init`-ed), or None to run in this process. Rows and CSV are those of one
     process running the whole grid with the same seed, data and settings.
 
-    `data`: a `MarketData`, a CSV file (read on the client and shared, or by each worker
-    with `read_on_workers=True`), or None for `ticks` synthetic ticks from `seed`. The
+    `data`: a `MarketData`, a CSV file (read on the client and shared, what the loader
+    noticed given as a `UserWarning` each, or by each worker with `read_on_workers=True`),
+    or None for `ticks` synthetic ticks from `seed`. The
     account settings are those of `mycelium.sweep`; `workers` is the threads of one shard
     (default: the worker's cores per task slot); `crash_at` injects a fault as the backtest's
     `--crash-at`. Raises `ValueError` for a bad setting and `ShardError` for an empty grid,
@@ -423,6 +425,8 @@ def _run(
             data = ("file", os.fspath(data), epoch_unit)
         else:
             data = MarketData.load(os.fspath(data), epoch_unit)
+            for w in data.warnings:
+                warnings.warn(w, UserWarning, stacklevel=3)
     started = time.monotonic()
     if client is None:
         engine, slots = "this process", 1
