@@ -162,6 +162,11 @@ def test_what_the_loader_notices_on_the_client_is_a_warning(tmp_path):
     with pytest.warns(UserWarning, match=r"ticks\.csv:30: skipped 1 row"):
         result = local([(2, 3, 0)], data=path)
     assert result.ok_rows()[0]["ticks"] == 28
+    # Read where the shards run: the first shard's warnings come back, once, with where.
+    with pytest.warns(UserWarning, match=r"ticks\.csv:30: skipped 1 row.* \(as read by .+\)$") as seen:
+        result = local([(2, 3, 0), (2, 4, 0)], data=path, read_on_workers=True, shard_size=1)
+    assert result.shards == 2 and [r["ticks"] for r in result.ok_rows()] == [28, 28]
+    assert len([w for w in seen if "skipped" in str(w.message)]) == 1
 
 
 def test_a_data_file_missing_on_a_worker_is_a_clear_error(dask_client, tmp_path):
@@ -250,6 +255,15 @@ def write_ticks(path: pathlib.Path, series: dist.MarketData) -> None:
     ts = struct.unpack_from(f"<{n}Q", raw, 25)
     px = struct.unpack_from(f"<{n}d", raw, 25 + 8 * n)
     path.write_text("timestamp_ns,price\n" + "".join(f"{t},{p!r}\n" for t, p in zip(ts, px)))
+
+
+def test_what_a_dask_worker_loader_notices_is_a_warning_on_the_client(dask_client, tmp_path):
+    rows = [f"2024-01-{d:02},{100 + d}" for d in range(1, 29)] + ["2024-01-29,"]
+    path = tmp_path / "ticks.csv"
+    path.write_text("Date,Price\n" + "\n".join(rows) + "\n")
+    with pytest.warns(UserWarning, match=r"ticks\.csv:30: skipped 1 row.* \(as read by tcp://"):
+        result = dist.sweep([(2, 3, 0)], client=dask_client, data=path, read_on_workers=True)
+    assert result.ok_rows()[0]["ticks"] == 28
 
 
 def test_a_python_strategy_on_dask_with_a_file_every_worker_reads(dask_client, tmp_path):

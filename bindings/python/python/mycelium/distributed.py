@@ -254,27 +254,33 @@ def run_shard(
 
 def _shard_task(
     data: Any, points: Sequence[Any], indices: Sequence[int], settings: dict[str, Any]
-) -> tuple[str | None, str, list[tuple[dict[str, Any], str | None]]]:
+) -> tuple[str | None, str, list[tuple[dict[str, Any], str | None]], list[str]]:
     """The engines' task: `run_shard`, with the digest of the data file the worker read (None
-    for shared data) and where it ran, so the client can check every shard read the same."""
-    digest = _data_and_digest(data)[1]
-    return digest, _where() if digest is not None else "", run_shard(data, points, indices, settings)
+    for shared data) and where it ran, so the client can check every shard read the same,
+    and what the loader noticed in that file (rows skipped, ...), for the client to warn."""
+    loaded, digest = _data_and_digest(data)
+    if digest is None:
+        return None, "", run_shard(data, points, indices, settings), []
+    return digest, _where(), run_shard(data, points, indices, settings), list(loaded.warnings)
 
 
 class _SameData:
     """Checks that every shard of a sweep whose workers read the data file themselves read the
     same bytes: a file that changed during the sweep, or differs between hosts, would give
-    shards different data and the results no warning."""
+    shards different data and the results no warning. Keeps the loader's warnings of the
+    first shard that read the file (the same for every shard that read the same bytes)."""
 
     def __init__(self, data: Any):
         self.path = data[1] if isinstance(data, tuple) else None
         self.first: tuple[str, str] | None = None
+        self.warnings: list[str] = []
 
-    def part(self, result: tuple[str | None, str, Any]) -> Any:
-        digest, where, part = result
+    def part(self, result: tuple[Any, ...]) -> Any:
+        digest, where, part, *rest = result
         if digest is not None:
             if self.first is None:
                 self.first = (digest, where)
+                self.warnings = list(rest[0]) if rest else []
             elif digest != self.first[0]:
                 raise DistributedError(
                     f"the workers read different contents of the data file {self.path}: "
@@ -318,8 +324,8 @@ def sweep(
     already `ray.init`-ed), or None to run in this process. Rows and CSV are those of one
     process running the whole grid with the same seed, data and settings.
 
-    `data`: a `MarketData`, a CSV file (read on the client and shared, what the loader
-    noticed given as a `UserWarning` each, or by each worker with `read_on_workers=True`),
+    `data`: a `MarketData`, a CSV file (read on the client and shared, or by each worker
+    with `read_on_workers=True`; what the loader noticed is given as a `UserWarning` each),
     or None for `ticks` synthetic ticks from `seed`. The
     account settings are those of `mycelium.sweep`; `workers` is the threads of one shard
     (default: the worker's cores per task slot); `crash_at` injects a fault as the backtest's
@@ -439,15 +445,19 @@ def _run(
     size = shard_size or max(1, math.ceil(len(points) / (4 * slots)))
     shards = [list(range(a, min(a + size, len(points)))) for a in range(0, len(points), size)]
     tracker = _Tracker(len(shards), len(points), started, progress)
+    same = _SameData(data)
     if engine == "dask":
-        parts = _on_dask(client, data, points, shards, settings, retries, tracker)
+        parts = _on_dask(client, data, points, shards, settings, retries, tracker, same)
     elif engine == "ray":
-        parts = _on_ray(data, points, shards, settings, retries, tracker)
+        parts = _on_ray(data, points, shards, settings, retries, tracker, same)
     else:
         parts = {}
         for k, shard in enumerate(shards):
-            parts[k] = run_shard(data, points, shard, settings)
+            parts[k] = same.part(_shard_task(data, points, shard, settings))
             tracker.done(parts[k])
+    for w in same.warnings:
+        warnings.warn(f"{w} (as read by {same.first[1] if same.first else 'a worker'})", UserWarning,
+                      stacklevel=3)
     rows: list[dict[str, Any]] = []
     lines: list[str] = []
     for k in range(len(shards)):
@@ -493,7 +503,8 @@ def _unwrap(e: BaseException) -> BaseException:
 
 
 def _on_dask(client: Any, data: Any, points: list[Any], shards: list[list[int]],
-             settings: dict[str, Any], retries: int, tracker: _Tracker) -> dict[int, Any]:
+             settings: dict[str, Any], retries: int, tracker: _Tracker,
+             same: _SameData) -> dict[int, Any]:
     from distributed import as_completed
 
     # Shared by reference: one copy per worker, and every shard there uses it.
@@ -505,7 +516,6 @@ def _on_dask(client: Any, data: Any, points: list[Any], shards: list[list[int]],
         for k, shard in enumerate(shards)
     }
     parts: dict[int, Any] = {}
-    same = _SameData(data)
     try:
         for future in as_completed(list(futures)):
             k = futures[future]
@@ -532,7 +542,8 @@ def _ray_slots() -> int:
 
 
 def _on_ray(data: Any, points: list[Any], shards: list[list[int]],
-            settings: dict[str, Any], retries: int, tracker: _Tracker) -> dict[int, Any]:
+            settings: dict[str, Any], retries: int, tracker: _Tracker,
+            same: _SameData) -> dict[int, Any]:
     import ray
 
     threads = settings.get("workers") or 1
@@ -546,7 +557,6 @@ def _on_ray(data: Any, points: list[Any], shards: list[list[int]],
     settings = dict(settings, workers=threads)
     pending = {task.remote(data_ref, points_ref, shard, settings): k for k, shard in enumerate(shards)}
     parts: dict[int, Any] = {}
-    same = _SameData(data)
     try:
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
