@@ -354,6 +354,17 @@ def test_the_readme_cluster_example_runs(dask_client, tmp_path, monkeypatch, cap
     assert (tmp_path / "results.csv").read_text().startswith(dist.CSV_HEADER + "\n")
 
 
+def test_cli_refuses_an_output_folder_it_cannot_make_before_the_sweep(dask_client, tmp_path, capsys):
+    (tmp_path / "a-file").write_text("")
+    out = tmp_path / "a-file" / "out"
+    code = dist.main(["--scheduler", dask_client.scheduler.address, "--grid", "small",
+                      "--ticks", "1000", "--no-progress", "--out", str(out)])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert f"error: cannot create the output folder {out}: Not a directory" in captured.err
+    assert "grid:" not in captured.out, "the sweep ran first"
+
+
 # --- Ray ------------------------------------------------------------------------------
 
 

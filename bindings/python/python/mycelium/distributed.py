@@ -809,6 +809,11 @@ def _main(o: dict[str, Any]) -> int:
     points = _grid_of(o)
     if not points:
         raise RuntimeError("the grid is empty: every point has fast >= slow")
+    # Before the sweep, not after: a folder that cannot be made would throw its results away.
+    try:
+        os.makedirs(o["out"], exist_ok=True)
+    except OSError as e:
+        raise RuntimeError(f"cannot create the output folder {o['out']}: {e.strerror or e}") from None
     if o["data"] is not None and not o["read_on_workers"]:
         data: Any = MarketData.load(o["data"], o["epoch_unit"])
         for w in data.warnings:
@@ -862,7 +867,6 @@ def _main(o: dict[str, Any]) -> int:
         print(f"failed: fast={row['fast']} slow={row['slow']} band={row['band_bps']}bp: {row['status']}")
     if len(failures) > 10:
         print(f"... and {len(failures) - 10} more failed point(s)")
-    os.makedirs(o["out"], exist_ok=True)
     path = os.path.join(o["out"], "results.csv")
     result.write_csv(path)
     print(f"results: {path} ({len(result)} rows, {result.shards} shards, {result.elapsed:.2f} s)")
