@@ -585,7 +585,9 @@ fn parse_time(s: &str, unit: &mut Option<EpochUnit>) -> Result<(u64, Option<i32>
         }
         let v: f64 = s.parse().map_err(|_| "not a number".to_string())?;
         let u = *unit.get_or_insert_with(|| EpochUnit::detect(v));
-        if matches!(u, EpochUnit::Nanos | EpochUnit::Micros) {
+        // A fraction of a nanosecond or microsecond; a whole number here is one too large
+        // for a u64, out of range below.
+        if matches!(u, EpochUnit::Nanos | EpochUnit::Micros) && s.contains('.') {
             return Err(format!("not a whole number of {u:?}"));
         }
         let ns = v * u.nanos() as f64;

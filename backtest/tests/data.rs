@@ -291,6 +291,17 @@ fn epoch_numbers_in_every_unit() {
         .series;
     assert_eq!(s.timestamps(), &[1_000_000_000, 2_000_000_000]);
     assert_rejected("time,price\n1,1\n99999999999999999999999,2\n", 3, "time");
+    // Too large, not "not a whole number of Nanos".
+    assert_rejected(
+        "time,price\n99999999999999999999999,1\n",
+        2,
+        "out of range for a time in Nanos",
+    );
+    assert_rejected(
+        "time,price\n1704067200000000.5,1\n",
+        2,
+        "not a whole number of Micros",
+    );
 }
 
 #[test]
