@@ -192,6 +192,24 @@ def test_workers_that_read_different_data_files_are_refused():
     assert dist._SameData(dist.MarketData.synthetic(1, 10)).part((None, "", [4])) == [4]
 
 
+def test_a_data_file_changed_while_a_worker_reads_it_is_refused(tmp_path, monkeypatch):
+    """Loaded in one version and digested in another, a worker's copy would pass the check
+    that all workers read the same bytes."""
+    path = tmp_path / "ticks.csv"
+    path.write_text("Date,Price\n" + "\n".join(f"2024-01-{d:02},{100 + d}" for d in range(1, 29)) + "\n")
+    digest = dist._file_digest
+
+    def rewritten_first(p):
+        with open(p, "a") as f:
+            f.write("2024-01-29,1\n")
+        return digest(p)
+
+    monkeypatch.setattr(dist, "_file_digest", rewritten_first)
+    monkeypatch.setattr(dist, "_loaded", {})
+    with pytest.raises(dist.DistributedError, match=r"ticks\.csv changed while worker .+ read it"):
+        local([(2, 3, 0)], data=path, read_on_workers=True)
+
+
 # --- Dask -----------------------------------------------------------------------------
 
 

@@ -203,6 +203,18 @@ def _data_and_digest(data: Any) -> tuple[MarketData, str | None]:
                 found = (MarketData.load(os.fspath(path), epoch_unit), _file_digest(os.fspath(path)))
             except FileNotFoundError as e:
                 raise DataFileMissing(f"worker {_where()}: {e}") from None
+            # The digest is of a second read: a file replaced or rewritten since the stat
+            # above may have been loaded in one version and digested in another.
+            try:
+                after = os.stat(path)
+            except OSError:
+                after = None
+            if after is None or (after.st_mtime_ns, after.st_size) != (st.st_mtime_ns, st.st_size):
+                raise DistributedError(
+                    f"the data file {path} changed while worker {_where()} read it: leave it "
+                    "unchanged during the sweep, or let the client read and share it "
+                    "(read_on_workers=False)"
+                )
             _loaded.clear()  # one file at a time per process
             _loaded[key] = found
         return found
