@@ -12,7 +12,8 @@
 //! `date`, `ts` or nothing at all (the index column of a pandas or backtesting.py export,
 //! `,Open,High,Low,Close,Volume`); Yahoo's `Date,Open,High,Low,Close,Adj Close,Volume` works
 //! as it is (the strategy trades `Close`), and so does yfinance's three-line header
-//! (`Price,Close,High,Low,Open,Volume`, `Ticker,...`, `Date,...`). Times are:
+//! (`Price,Close,High,Low,Open,Volume`, `Ticker,...`, `Date,...`); a header that names a
+//! price column twice (yfinance's download of several tickers) is refused. Times are:
 //!
 //! - ISO-8601 dates (`2024-01-31`) or date-times (`2024-01-31 09:30`, `2024-01-31T09:30:00`,
 //!   with an optional fraction of a second and an optional `Z` or `+hh:mm`/`-hhmm` offset;
@@ -331,6 +332,21 @@ pub fn parse(file: &str, text: &str, options: &LoadOptions) -> Result<Loaded, Da
             ))
         }
     };
+    // yfinance writes one `Close` (and `High`, ...) per ticker when it downloads several:
+    // reading the first would be a backtest of one ticker without a word.
+    if let Some(&twice) = price_cols
+        .iter()
+        .find(|&&c| names.iter().filter(|n| **n == names[c]).count() > 1)
+    {
+        return Err(err(
+            header_line,
+            format!(
+                "the header `{header}` has more than one `{}` column (a download of several \
+                 tickers?): keep the columns of one instrument, one file per instrument",
+                names[twice]
+            ),
+        ));
+    }
     let columns = names.len();
     let ns_column = names[time] == "timestamp_ns";
     let mut unit = if ns_column {

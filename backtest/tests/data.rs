@@ -335,6 +335,24 @@ fn unsorted_date_and_time_columns_show_the_whole_time() {
 }
 
 #[test]
+fn a_file_of_several_tickers_is_refused() {
+    // yfinance's download of two tickers: not a backtest of the first one without a word.
+    assert_rejected(
+        "Price,Close,Close,High,High,Low,Low,Open,Open,Volume,Volume\n\
+         Ticker,AAPL,MSFT,AAPL,MSFT,AAPL,MSFT,AAPL,MSFT,AAPL,MSFT\n\
+         Date,,,,,,,,,,\n\
+         2024-01-02,185.6,370.9,188.4,375.9,183.9,366.5,187.2,373.9,82488700,25258600\n",
+        1,
+        "more than one `open` column (a download of several tickers?)",
+    );
+    assert_rejected(
+        "Date,Price,Price\n2024-01-02,1,2\n",
+        1,
+        "more than one `price` column",
+    );
+}
+
+#[test]
 fn other_separators_are_named() {
     // Not "no time column ... name it `Date`" for a header that has a `Date`.
     assert_rejected(
