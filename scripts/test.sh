@@ -38,6 +38,17 @@ for workers in 1 2; do
 done
 cmp "$bt/w1/results.csv" "$bt/w2/results.csv"
 echo "backtest results identical on 1 and 2 workers"
+# An output folder that cannot be made (under a file) stops the run before the sweep.
+if cargo run -q --example backtest -- --grid small --ticks 1000 --no-progress \
+    --out "$bt/w1/results.csv/out" > "$bt/no-out.out" 2>&1; then
+    echo "error: the backtest ran with an output folder it cannot make" >&2
+    exit 1
+fi
+if grep -q "^grid:" "$bt/no-out.out" || ! grep -q "cannot create the output folder" "$bt/no-out.out"; then
+    echo "error: an output folder that cannot be made was found only after the sweep:" >&2
+    cat "$bt/no-out.out" >&2
+    exit 1
+fi
 # The same sweep in messages of 1, 7 and 4,096 rows, with a risk limit that halts runs: the
 # results must be identical.
 for batch in 1 7 4096; do

@@ -12,20 +12,23 @@
 //! `date`, `ts` or nothing at all (the index column of a pandas or backtesting.py export,
 //! `,Open,High,Low,Close,Volume`); Yahoo's `Date,Open,High,Low,Close,Adj Close,Volume` works
 //! as it is (the strategy trades `Close`), and so does yfinance's three-line header
-//! (`Price,Close,High,Low,Open,Volume`, `Ticker,...`, `Date,...`). Times are:
+//! (`Price,Close,High,Low,Open,Volume`, `Ticker,...`, `Date,...`); a header that names a
+//! price column twice (yfinance's download of several tickers) is refused. Times are:
 //!
 //! - ISO-8601 dates (`2024-01-31`) or date-times (`2024-01-31 09:30`, `2024-01-31T09:30:00`,
 //!   with an optional fraction of a second and an optional `Z` or `+hh:mm`/`-hhmm` offset;
 //!   without an offset, UTC); when every row has the same offset, the statistics take days
 //!   and weekends in that local time ([`Series::with_utc_offset`]), as pandas does with a
 //!   fixed-offset index; when offsets change (daylight saving), in UTC, with a warning, or
+//! - ISO-8601 basic dates (`20240131`): an eight-digit number that is a valid date, when no
+//!   epoch unit is given and no earlier row was read as an epoch number, or
 //! - numbers since the Unix epoch: in nanoseconds under `timestamp_ns`, otherwise in the unit
 //!   given ([`LoadOptions::epoch_unit`]) or detected from the size of the first one (below
 //!   10^11 seconds, 10^14 milliseconds, 10^17 microseconds, else nanoseconds).
 //!
-//! Rows must be in time order without duplicates. Prices are finite and > 0; for a bar
+//! Times lie from 1970-01-01 to 2262-04-11 UTC. Rows must be in time order without duplicates. Prices are finite and > 0; for a bar
 //! `low <= open, close <= high`. A volume, when present, is empty or a finite number >= 0.
-//! Blank lines are skipped, `\r\n` line ends are accepted, and rows whose prices are all
+//! Blank lines are skipped, `\r\n` and `\r` line ends are accepted, and rows whose prices are all
 //! missing (`null` or empty, as Yahoo and pandas write them) are skipped with a warning.
 //! Separate `date` and `time` columns (`2024.01.02,09:30`) are read as one time.
 //! A file without a header whose rows start with a time and four numbers (Binance klines) is
@@ -218,9 +221,15 @@ pub fn parse(file: &str, text: &str, options: &LoadOptions) -> Result<Loaded, Da
         what,
     };
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let ends_with_newline = text.ends_with('\n');
-    let mut lines = text
-        .lines()
+    // Classic Mac line ends, `\r` alone (Excel's "CSV (Macintosh)"), in a file without `\n`.
+    let cr_only = !text.contains('\n') && text.contains('\r');
+    let ends_with_newline = text.ends_with(if cr_only { '\r' } else { '\n' });
+    let split: Box<dyn Iterator<Item = &str>> = if cr_only {
+        Box::new(text.split('\r'))
+    } else {
+        Box::new(text.lines())
+    };
+    let mut lines = split
         .enumerate()
         .map(|(i, l)| (i + 1, l.trim_end_matches('\r')))
         .peekable();
@@ -256,6 +265,23 @@ pub fn parse(file: &str, text: &str, options: &LoadOptions) -> Result<Loaded, Da
             .chain((6..names.len()).map(|i| format!("column {}", i + 1)))
             .take(names.len())
             .collect();
+    }
+    // Semicolons (spreadsheets set to a decimal comma) or tabs: one column named after all.
+    if names.len() == 1 {
+        if let Some((sep, name)) = [(';', "semicolons"), ('\t', "tabs")]
+            .into_iter()
+            .find(|(c, _)| header.contains(*c))
+        {
+            return Err(err(
+                header_line,
+                format!(
+                    "the header `{header}` separates its columns with {name}, not commas: save \
+                     the file as comma-separated CSV (with `.` as the decimal point), e.g. with \
+                     `tr '{}' ','` when no value holds a comma",
+                    sep.escape_default()
+                ),
+            ));
+        }
     }
     let find = |n: &str| names.iter().position(|c| c == n);
     // A `date` and a `time` column (`2024.01.02,09:30`, as MetaTrader exports) make one time.
@@ -306,6 +332,21 @@ pub fn parse(file: &str, text: &str, options: &LoadOptions) -> Result<Loaded, Da
             ))
         }
     };
+    // yfinance writes one `Close` (and `High`, ...) per ticker when it downloads several:
+    // reading the first would be a backtest of one ticker without a word.
+    if let Some(&twice) = price_cols
+        .iter()
+        .find(|&&c| names.iter().filter(|n| **n == names[c]).count() > 1)
+    {
+        return Err(err(
+            header_line,
+            format!(
+                "the header `{header}` has more than one `{}` column (a download of several \
+                 tickers?): keep the columns of one instrument, one file per instrument",
+                names[twice]
+            ),
+        ));
+    }
     let columns = names.len();
     let ns_column = names[time] == "timestamp_ns";
     let mut unit = if ns_column {
@@ -321,6 +362,7 @@ pub fn parse(file: &str, text: &str, options: &LoadOptions) -> Result<Loaded, Da
     let mut utc_offset = 0i32;
     let mut mixed_offsets = false;
     let mut prev_line = 0usize;
+    let mut prev_time = String::new();
     let mut prev_fields: Vec<String> = Vec::new();
     if headerless {
         warnings.push(format!(
@@ -384,9 +426,8 @@ pub fn parse(file: &str, text: &str, options: &LoadOptions) -> Result<Loaded, Da
                 return Err(err(
                     n,
                     format!(
-                        "time `{}` is the same as on line {prev_line}: duplicate rows at lines \
-                         {prev_line} and {n}; remove one of them",
-                        fields[time]
+                        "time `{time_text}` is the same as on line {prev_line}: duplicate rows at \
+                         lines {prev_line} and {n}; remove one of them"
                     ),
                 ));
             }
@@ -394,9 +435,9 @@ pub fn parse(file: &str, text: &str, options: &LoadOptions) -> Result<Loaded, Da
                 return Err(err(
                     n,
                     format!(
-                        "time `{}` is before the time on line {prev_line} (`{}`): rows must be in \
-                         time order; sort the file by time, oldest first",
-                        fields[time], prev_fields[time]
+                        "time `{time_text}` is before the time on line {prev_line} \
+                         (`{prev_time}`): rows must be in time order; sort the file by time, \
+                         oldest first"
                     ),
                 ));
             }
@@ -498,6 +539,7 @@ pub fn parse(file: &str, text: &str, options: &LoadOptions) -> Result<Loaded, Da
         opens.push(o);
         closes.push(c);
         prev_line = n;
+        prev_time = time_text.to_string();
         prev_fields = fields.iter().map(|s| s.to_string()).collect();
     }
     if let Some((first, count)) = skipped {
@@ -543,6 +585,14 @@ fn parse_time(s: &str, unit: &mut Option<EpochUnit>) -> Result<(u64, Option<i32>
     let numeric = b.iter().all(|c| c.is_ascii_digit() || *c == b'.')
         && b.iter().filter(|&&c| c == b'.').count() <= 1;
     if numeric {
+        // ISO-8601's basic form of a date, `20240131`, as many exports write it: read as
+        // seconds since 1970 it would be a time in 1970, a second from the next row.
+        if unit.is_none() && b.len() == 8 && !s.contains('.') {
+            let dashed = format!("{}-{}-{}", &s[..4], &s[4..6], &s[6..]);
+            if let Some(t) = parse_iso_offset(&dashed) {
+                return Ok(t);
+            }
+        }
         if let Ok(v) = s.parse::<u64>() {
             let u = *unit.get_or_insert_with(|| EpochUnit::detect(v as f64));
             return v.checked_mul(u.nanos()).map(|t| (t, None)).ok_or_else(|| {
@@ -551,7 +601,9 @@ fn parse_time(s: &str, unit: &mut Option<EpochUnit>) -> Result<(u64, Option<i32>
         }
         let v: f64 = s.parse().map_err(|_| "not a number".to_string())?;
         let u = *unit.get_or_insert_with(|| EpochUnit::detect(v));
-        if matches!(u, EpochUnit::Nanos | EpochUnit::Micros) {
+        // A fraction of a nanosecond or microsecond; a whole number here is one too large
+        // for a u64, out of range below.
+        if matches!(u, EpochUnit::Nanos | EpochUnit::Micros) && s.contains('.') {
             return Err(format!("not a whole number of {u:?}"));
         }
         let ns = v * u.nanos() as f64;
@@ -563,6 +615,21 @@ fn parse_time(s: &str, unit: &mut Option<EpochUnit>) -> Result<(u64, Option<i32>
         return Ok((ns.round() as u64, None));
     }
     parse_iso_offset(s).ok_or_else(|| {
+        // A well-formed time of another year (a leap year for a leap one) reads: the year
+        // is out of range (Yahoo's indices start in 1927; 9999-12-31 marks "no end").
+        let year = s
+            .get(..4)
+            .filter(|y| y.bytes().all(|c| c.is_ascii_digit()))
+            .and_then(|y| y.parse::<i64>().ok());
+        if let (Some(y), Some(rest)) = (year, s.get(4..)) {
+            let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+            let other = if leap { "2000" } else { "2001" };
+            if parse_iso_offset(&format!("{other}{rest}")).is_some() {
+                return "outside the times a series can hold, 1970-01-01 to 2262-04-11 UTC: \
+                        remove the rows outside that span"
+                    .into();
+            }
+        }
         "not a time: expected an ISO-8601 date or date-time (2024-01-31, 2024-01-31 09:30:00, \
          2024-01-31T09:30:00.5+01:00) or a number since 1970 (s, ms, us or ns)"
             .into()

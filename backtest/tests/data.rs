@@ -291,6 +291,129 @@ fn epoch_numbers_in_every_unit() {
         .series;
     assert_eq!(s.timestamps(), &[1_000_000_000, 2_000_000_000]);
     assert_rejected("time,price\n1,1\n99999999999999999999999,2\n", 3, "time");
+    // Too large, not "not a whole number of Nanos".
+    assert_rejected(
+        "time,price\n99999999999999999999999,1\n",
+        2,
+        "out of range for a time in Nanos",
+    );
+    assert_rejected(
+        "time,price\n1704067200000000.5,1\n",
+        2,
+        "not a whole number of Micros",
+    );
+}
+
+#[test]
+fn a_time_outside_the_span_of_a_series_says_so() {
+    // Yahoo's S&P 500 starts in 1927: not "not a time".
+    for (text, line) in [
+        ("Date,Close\n1927-12-30,17.66\n", 2),
+        ("Date,Close\n2024-01-01,1\n9999-12-31,2\n", 3),
+        ("Date,Close\n1970-01-01T00:30:00+01:00,1\n", 2),
+        ("Date,Close\n2262-04-12,1\n", 2),
+    ] {
+        assert_rejected(text, line, "outside the times a series can hold");
+    }
+    // An impossible date is still not a time, whatever its year.
+    assert_rejected("Date,Close\n1900-02-29,1\n", 2, "not a time");
+    assert_rejected("Date,Close\n2024-02-30,1\n", 2, "not a time");
+}
+
+#[test]
+fn unsorted_date_and_time_columns_show_the_whole_time() {
+    assert_rejected(
+        "Date,Time,Close\n2024.01.02,09:31,1\n2024.01.02,09:30,2\n",
+        3,
+        "time `2024.01.02 09:30` is before the time on line 2 (`2024.01.02 09:31`)",
+    );
+    assert_rejected(
+        "Date,Time,Close\n2024.01.02,09:30,1\n2024.01.02,09:30,2\n",
+        3,
+        "time `2024.01.02 09:30` is the same as on line 2",
+    );
+}
+
+#[test]
+fn a_file_of_several_tickers_is_refused() {
+    // yfinance's download of two tickers: not a backtest of the first one without a word.
+    assert_rejected(
+        "Price,Close,Close,High,High,Low,Low,Open,Open,Volume,Volume\n\
+         Ticker,AAPL,MSFT,AAPL,MSFT,AAPL,MSFT,AAPL,MSFT,AAPL,MSFT\n\
+         Date,,,,,,,,,,\n\
+         2024-01-02,185.6,370.9,188.4,375.9,183.9,366.5,187.2,373.9,82488700,25258600\n",
+        1,
+        "more than one `open` column (a download of several tickers?)",
+    );
+    assert_rejected(
+        "Date,Price,Price\n2024-01-02,1,2\n",
+        1,
+        "more than one `price` column",
+    );
+}
+
+#[test]
+fn other_separators_are_named() {
+    // Not "no time column ... name it `Date`" for a header that has a `Date`.
+    assert_rejected(
+        "Date;Open;High;Low;Close\n2024-01-01;1;2;0.5;1.5\n",
+        1,
+        "separates its columns with semicolons, not commas",
+    );
+    assert_rejected(
+        "\n\nDate\tClose\n2024-01-01\t1\n",
+        3,
+        "separates its columns with tabs, not commas",
+    );
+}
+
+#[test]
+fn classic_mac_line_ends() {
+    // `\r` alone, as Excel's "CSV (Macintosh)" writes: one line each, not one long header.
+    let text = "Date,Close\r2024-01-01,1\r2024-01-02,2\r";
+    let loaded = parse("m.csv", text, &LoadOptions::default()).unwrap();
+    assert_eq!(loaded.series.prices(), &[1.0, 2.0]);
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    // Lines are still counted, and a cut last line is still flagged.
+    let e = parse_csv("m.csv", "Date,Close\r2024-01-01,1\r2024-01-00,2\r").unwrap_err();
+    assert_eq!(e.line, 3, "{e}");
+    let cut = parse(
+        "m.csv",
+        "Date,Close\r2024-01-01,1.25\r2024-01-02,1.5",
+        &LoadOptions::default(),
+    )
+    .unwrap();
+    assert!(
+        cut.warnings[0].starts_with("m.csv:3: the last line has no line end"),
+        "{:?}",
+        cut.warnings
+    );
+}
+
+#[test]
+fn compact_dates_are_dates_not_seconds() {
+    // `20240101` read as seconds since 1970 would be a series one second a row in August
+    // 1970, and daily statistics without a single day's return.
+    let text = "Date,Close\n20240101,1\n20240102,2\n20240103,3\n";
+    let (s, _) = parse_csv("d.csv", text).unwrap();
+    const DAY: u64 = 86_400_000_000_000;
+    assert_eq!(s.timestamps(), &[JAN1, JAN1 + DAY, JAN1 + 2 * DAY]);
+    // A unit given, or fixed by an earlier epoch number, still reads them as numbers.
+    let given = LoadOptions {
+        epoch_unit: Some(EpochUnit::Seconds),
+    };
+    let s = parse("d.csv", text, &given).unwrap().series;
+    assert_eq!(s.timestamps()[0], 20_240_101_000_000_000);
+    let s = parse_csv("d.csv", "time,price\n9999999,1\n20240101,2\n")
+        .unwrap()
+        .0;
+    assert_eq!(
+        s.timestamps(),
+        &[9_999_999_000_000_000, 20_240_101_000_000_000]
+    );
+    // Not a date (month 13): a number of seconds, as before.
+    let s = parse_csv("d.csv", "time,price\n20241301,1\n").unwrap().0;
+    assert_eq!(s.timestamps(), &[20_241_301_000_000_000]);
 }
 
 #[test]

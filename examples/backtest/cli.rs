@@ -83,8 +83,9 @@ DATA FILES:
               separate Date and Time columns (`2024.01.02,09:30`, as MetaTrader writes)
       ticks:  a time column and price: `timestamp_ns,price[,volume]`, `time,price`
     Times: ISO-8601 dates (2024-01-31) or date-times (2024-01-31T09:30:00, a space or a
-    T, optional fraction, Z or +hh:mm offset; without one, UTC), or numbers since the Unix
-    epoch in s, ms, us or ns (detected from their size, or --epoch-unit). With one offset
+    T, optional fraction, Z or +hh:mm offset; without one, UTC; also 20240131 unless
+    --epoch-unit is given), or numbers since the Unix epoch in s, ms, us or ns (detected
+    from their size, or --epoch-unit). With one offset
     throughout, daily returns use that local time's days; with changing offsets, UTC's.
     Rows must be in time order without duplicates; `null` rows are skipped. Prices
     finite and > 0; low <= open, close <= high.

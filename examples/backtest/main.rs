@@ -138,6 +138,10 @@ fn run(o: Options) -> Result<ExitCode, String> {
         keep_fills: false,
     };
     config.validate().map_err(|e| e.to_string())?;
+    // Before the sweep, not after: an output folder that cannot be made would otherwise
+    // throw a whole sweep's results away.
+    fs::create_dir_all(&o.out)
+        .map_err(|e| format!("cannot create the output folder {}: {e}", o.out.display()))?;
     let mut sweep = Sweep::new(grid.clone()).seed(o.seed);
     if let Some(w) = o.workers {
         sweep = sweep.workers(w);
@@ -237,8 +241,6 @@ fn run(o: Options) -> Result<ExitCode, String> {
         report.workers
     );
 
-    fs::create_dir_all(&o.out)
-        .map_err(|e| format!("cannot create the output folder {}: {e}", o.out.display()))?;
     let csv_path = o.out.join("results.csv");
     let file = fs::File::create(&csv_path)
         .map_err(|e| format!("cannot write {}: {e}", csv_path.display()))?;

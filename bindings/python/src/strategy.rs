@@ -195,7 +195,7 @@ pub(crate) fn run_strategy<'py>(
         risk_limit,
     }
     .config()?;
-    let series = series(data, ticks, seed)?;
+    let series = series(py, data, ticks, seed)?;
     // The bars each point needs before its first decision: Buy & Hold is measured from there.
     let mut warmups = Vec::with_capacity(grid.len());
     for args in &grid {

@@ -1,15 +1,18 @@
 //! The built-in backtest sweep, run from Python: rows of results, with the columns of the
 //! backtest's `results.csv`.
 
+use std::ffi::CString;
 use std::sync::Arc;
 
 use mycelium_backtest::data::{self, DataFormat, LoadOptions};
 use mycelium_backtest::pipeline::{self, Config, FillAt, Params, RunResult, Sizing};
 use mycelium_backtest::{
-    decode_series, encode_series, load_csv, results, EpochUnit, RunFailure, Series, Shard, Sweep,
+    decode_series, encode_series, results, EpochUnit, RunFailure, Series, Shard, Sweep,
 };
 use mycelium_supervisor::ChildSpec;
-use pyo3::exceptions::{PyFileNotFoundError, PyOSError, PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::exceptions::{
+    PyFileNotFoundError, PyOSError, PyRuntimeError, PyTypeError, PyUserWarning, PyValueError,
+};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyString, PyTuple};
 
@@ -131,13 +134,27 @@ fn sizing(size: &Bound<'_, PyAny>) -> PyResult<Sizing> {
     ))
 }
 
-/// The series: the CSV file `data`, or `ticks` synthetic ticks from `seed`.
-pub(crate) fn series(data: Option<String>, ticks: usize, seed: u64) -> PyResult<Arc<Series>> {
+/// The series: the CSV file `data`, or `ticks` synthetic ticks from `seed`. What the
+/// loader noticed without stopping (rows skipped, a last line perhaps cut) is given as a
+/// Python `UserWarning` each, as the backtest prints it.
+pub(crate) fn series(
+    py: Python<'_>,
+    data: Option<String>,
+    ticks: usize,
+    seed: u64,
+) -> PyResult<Arc<Series>> {
     let series = match data {
         Some(path) => {
-            load_csv(&path)
-                .map_err(|e| PyValueError::new_err(e.to_string()))?
-                .0
+            let loaded = py
+                .detach(|| mycelium_backtest::load(&path, &LoadOptions::default()))
+                .map_err(|e| PyValueError::new_err(e.to_string()))?;
+            let category = py.get_type::<PyUserWarning>();
+            for warning in &loaded.warnings {
+                let text = CString::new(warning.replace('\0', " "))
+                    .map_err(|e| PyValueError::new_err(e.to_string()))?;
+                PyErr::warn(py, &category, &text, 1)?;
+            }
+            loaded.series
         }
         None if ticks < 2 => return Err(PyValueError::new_err("ticks must be at least 2")),
         None => Series::synthetic(seed, ticks),
@@ -234,7 +251,7 @@ pub(crate) fn run_sweep<'py>(
         risk_limit,
     }
     .config()?;
-    let series = series(data, ticks, seed)?;
+    let series = series(py, data, ticks, seed)?;
     let mut sweep = Sweep::new(grid).seed(seed);
     if let Some(w) = workers {
         sweep = sweep.workers(w.max(1));

@@ -61,6 +61,20 @@ def test_sweep_account_settings_change_the_results():
     assert halted["halted_at"] is not None
 
 
+def test_what_the_loader_notices_is_a_warning_not_lost(tmp_path):
+    # A Yahoo row of nulls is skipped, as the backtest skips it, and says so.
+    rows = [f"2024-01-{d:02},{100 + d},{101 + d},{99 + d},{100.5 + d}" for d in range(1, 29)]
+    rows.insert(5, "2024-01-29,null,null,null,null")
+    rows.sort()
+    path = tmp_path / "yahoo.csv"
+    path.write_text("Date,Open,High,Low,Close\n" + "\n".join(rows) + "\n")
+    with pytest.warns(UserWarning, match=r"yahoo\.csv:\d+: skipped 1 row\(s\) without prices"):
+        (row,) = mycelium.sweep([2], [3], [0], data=str(path), workers=1)
+    assert row["status"] == "ok" and row["ticks"] == 28
+    with pytest.warns(UserWarning, match="skipped 1 row"):
+        mycelium.backtest.run_strategy(Flip, [{"every": 5}], data=str(path), workers=1)
+
+
 def test_sweep_bad_input():
     with pytest.raises(ValueError, match="grid is empty"):
         mycelium.sweep([], [50], [0])

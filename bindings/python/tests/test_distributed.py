@@ -155,6 +155,20 @@ def test_bad_settings_and_points_fail_before_anything_runs():
         local(data="/nonexistent/mycelium/ticks.csv")
 
 
+def test_what_the_loader_notices_on_the_client_is_a_warning(tmp_path):
+    rows = [f"2024-01-{d:02},{100 + d}" for d in range(1, 29)] + ["2024-01-29,"]
+    path = tmp_path / "ticks.csv"
+    path.write_text("Date,Price\n" + "\n".join(rows) + "\n")
+    with pytest.warns(UserWarning, match=r"ticks\.csv:30: skipped 1 row"):
+        result = local([(2, 3, 0)], data=path)
+    assert result.ok_rows()[0]["ticks"] == 28
+    # Read where the shards run: the first shard's warnings come back, once, with where.
+    with pytest.warns(UserWarning, match=r"ticks\.csv:30: skipped 1 row.* \(as read by .+\)$") as seen:
+        result = local([(2, 3, 0), (2, 4, 0)], data=path, read_on_workers=True, shard_size=1)
+    assert result.shards == 2 and [r["ticks"] for r in result.ok_rows()] == [28, 28]
+    assert len([w for w in seen if "skipped" in str(w.message)]) == 1
+
+
 def test_a_data_file_missing_on_a_worker_is_a_clear_error(dask_client, tmp_path):
     missing = tmp_path / "only-here.csv"
     with pytest.raises(dist.DataFileMissing, match=r"worker tcp://127\.0\.0\.1:\d+ cannot read the data file .*only-here\.csv") as e:
@@ -176,6 +190,24 @@ def test_workers_that_read_different_data_files_are_refused():
         same.part(("b" * 64, "tcp://w3", [3]))
     # Shared data carries no digest.
     assert dist._SameData(dist.MarketData.synthetic(1, 10)).part((None, "", [4])) == [4]
+
+
+def test_a_data_file_changed_while_a_worker_reads_it_is_refused(tmp_path, monkeypatch):
+    """Loaded in one version and digested in another, a worker's copy would pass the check
+    that all workers read the same bytes."""
+    path = tmp_path / "ticks.csv"
+    path.write_text("Date,Price\n" + "\n".join(f"2024-01-{d:02},{100 + d}" for d in range(1, 29)) + "\n")
+    digest = dist._file_digest
+
+    def rewritten_first(p):
+        with open(p, "a") as f:
+            f.write("2024-01-29,1\n")
+        return digest(p)
+
+    monkeypatch.setattr(dist, "_file_digest", rewritten_first)
+    monkeypatch.setattr(dist, "_loaded", {})
+    with pytest.raises(dist.DistributedError, match=r"ticks\.csv changed while worker .+ read it"):
+        local([(2, 3, 0)], data=path, read_on_workers=True)
 
 
 # --- Dask -----------------------------------------------------------------------------
@@ -241,6 +273,15 @@ def write_ticks(path: pathlib.Path, series: dist.MarketData) -> None:
     ts = struct.unpack_from(f"<{n}Q", raw, 25)
     px = struct.unpack_from(f"<{n}d", raw, 25 + 8 * n)
     path.write_text("timestamp_ns,price\n" + "".join(f"{t},{p!r}\n" for t, p in zip(ts, px)))
+
+
+def test_what_a_dask_worker_loader_notices_is_a_warning_on_the_client(dask_client, tmp_path):
+    rows = [f"2024-01-{d:02},{100 + d}" for d in range(1, 29)] + ["2024-01-29,"]
+    path = tmp_path / "ticks.csv"
+    path.write_text("Date,Price\n" + "\n".join(rows) + "\n")
+    with pytest.warns(UserWarning, match=r"ticks\.csv:30: skipped 1 row.* \(as read by tcp://"):
+        result = dist.sweep([(2, 3, 0)], client=dask_client, data=path, read_on_workers=True)
+    assert result.ok_rows()[0]["ticks"] == 28
 
 
 def test_a_python_strategy_on_dask_with_a_file_every_worker_reads(dask_client, tmp_path):
@@ -329,6 +370,17 @@ def test_the_readme_cluster_example_runs(dask_client, tmp_path, monkeypatch, cap
     exec(compile(block, "README.md", "exec"), {"__name__": "readme"})
     assert "best: " in capsys.readouterr().out
     assert (tmp_path / "results.csv").read_text().startswith(dist.CSV_HEADER + "\n")
+
+
+def test_cli_refuses_an_output_folder_it_cannot_make_before_the_sweep(dask_client, tmp_path, capsys):
+    (tmp_path / "a-file").write_text("")
+    out = tmp_path / "a-file" / "out"
+    code = dist.main(["--scheduler", dask_client.scheduler.address, "--grid", "small",
+                      "--ticks", "1000", "--no-progress", "--out", str(out)])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert f"error: cannot create the output folder {out}: Not a directory" in captured.err
+    assert "grid:" not in captured.out, "the sweep ran first"
 
 
 # --- Ray ------------------------------------------------------------------------------

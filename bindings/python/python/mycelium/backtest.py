@@ -53,8 +53,9 @@ def sweep(
 ) -> Any:
     """Runs the reference crossover backtest over every (fast, slow, band) combination, one
     virtual-time bus per grid point on `workers` threads (default: all cores), with the GIL
-    released. `data` is a CSV price file (ticks or OHLC bars); without it, `ticks` synthetic
-    ticks from `seed`.
+    released. `data` is a CSV price file (ticks or OHLC bars; what the loader notices without
+    stopping, such as skipped rows, is given as a `UserWarning` each); without it, `ticks`
+    synthetic ticks from `seed`.
 
     The account (the defaults are backtesting.py's): `cash` to start with; `size` per entry,
     "all" the available cash, a fraction of it in (0, 1) (a float) or a whole number of

@@ -49,6 +49,7 @@ import sys
 import threading
 import time
 import uuid
+import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
@@ -202,6 +203,18 @@ def _data_and_digest(data: Any) -> tuple[MarketData, str | None]:
                 found = (MarketData.load(os.fspath(path), epoch_unit), _file_digest(os.fspath(path)))
             except FileNotFoundError as e:
                 raise DataFileMissing(f"worker {_where()}: {e}") from None
+            # The digest is of a second read: a file replaced or rewritten since the stat
+            # above may have been loaded in one version and digested in another.
+            try:
+                after = os.stat(path)
+            except OSError:
+                after = None
+            if after is None or (after.st_mtime_ns, after.st_size) != (st.st_mtime_ns, st.st_size):
+                raise DistributedError(
+                    f"the data file {path} changed while worker {_where()} read it: leave it "
+                    "unchanged during the sweep, or let the client read and share it "
+                    "(read_on_workers=False)"
+                )
             _loaded.clear()  # one file at a time per process
             _loaded[key] = found
         return found
@@ -253,27 +266,33 @@ def run_shard(
 
 def _shard_task(
     data: Any, points: Sequence[Any], indices: Sequence[int], settings: dict[str, Any]
-) -> tuple[str | None, str, list[tuple[dict[str, Any], str | None]]]:
+) -> tuple[str | None, str, list[tuple[dict[str, Any], str | None]], list[str]]:
     """The engines' task: `run_shard`, with the digest of the data file the worker read (None
-    for shared data) and where it ran, so the client can check every shard read the same."""
-    digest = _data_and_digest(data)[1]
-    return digest, _where() if digest is not None else "", run_shard(data, points, indices, settings)
+    for shared data) and where it ran, so the client can check every shard read the same,
+    and what the loader noticed in that file (rows skipped, ...), for the client to warn."""
+    loaded, digest = _data_and_digest(data)
+    if digest is None:
+        return None, "", run_shard(data, points, indices, settings), []
+    return digest, _where(), run_shard(data, points, indices, settings), list(loaded.warnings)
 
 
 class _SameData:
     """Checks that every shard of a sweep whose workers read the data file themselves read the
     same bytes: a file that changed during the sweep, or differs between hosts, would give
-    shards different data and the results no warning."""
+    shards different data and the results no warning. Keeps the loader's warnings of the
+    first shard that read the file (the same for every shard that read the same bytes)."""
 
     def __init__(self, data: Any):
         self.path = data[1] if isinstance(data, tuple) else None
         self.first: tuple[str, str] | None = None
+        self.warnings: list[str] = []
 
-    def part(self, result: tuple[str | None, str, Any]) -> Any:
-        digest, where, part = result
+    def part(self, result: tuple[Any, ...]) -> Any:
+        digest, where, part, *rest = result
         if digest is not None:
             if self.first is None:
                 self.first = (digest, where)
+                self.warnings = list(rest[0]) if rest else []
             elif digest != self.first[0]:
                 raise DistributedError(
                     f"the workers read different contents of the data file {self.path}: "
@@ -318,7 +337,8 @@ def sweep(
     process running the whole grid with the same seed, data and settings.
 
     `data`: a `MarketData`, a CSV file (read on the client and shared, or by each worker
-    with `read_on_workers=True`), or None for `ticks` synthetic ticks from `seed`. The
+    with `read_on_workers=True`; what the loader noticed is given as a `UserWarning` each),
+    or None for `ticks` synthetic ticks from `seed`. The
     account settings are those of `mycelium.sweep`; `workers` is the threads of one shard
     (default: the worker's cores per task slot); `crash_at` injects a fault as the backtest's
     `--crash-at`. Raises `ValueError` for a bad setting and `ShardError` for an empty grid,
@@ -423,6 +443,8 @@ def _run(
             data = ("file", os.fspath(data), epoch_unit)
         else:
             data = MarketData.load(os.fspath(data), epoch_unit)
+            for w in data.warnings:
+                warnings.warn(w, UserWarning, stacklevel=3)
     started = time.monotonic()
     if client is None:
         engine, slots = "this process", 1
@@ -435,15 +457,19 @@ def _run(
     size = shard_size or max(1, math.ceil(len(points) / (4 * slots)))
     shards = [list(range(a, min(a + size, len(points)))) for a in range(0, len(points), size)]
     tracker = _Tracker(len(shards), len(points), started, progress)
+    same = _SameData(data)
     if engine == "dask":
-        parts = _on_dask(client, data, points, shards, settings, retries, tracker)
+        parts = _on_dask(client, data, points, shards, settings, retries, tracker, same)
     elif engine == "ray":
-        parts = _on_ray(data, points, shards, settings, retries, tracker)
+        parts = _on_ray(data, points, shards, settings, retries, tracker, same)
     else:
         parts = {}
         for k, shard in enumerate(shards):
-            parts[k] = run_shard(data, points, shard, settings)
+            parts[k] = same.part(_shard_task(data, points, shard, settings))
             tracker.done(parts[k])
+    for w in same.warnings:
+        warnings.warn(f"{w} (as read by {same.first[1] if same.first else 'a worker'})", UserWarning,
+                      stacklevel=3)
     rows: list[dict[str, Any]] = []
     lines: list[str] = []
     for k in range(len(shards)):
@@ -489,7 +515,8 @@ def _unwrap(e: BaseException) -> BaseException:
 
 
 def _on_dask(client: Any, data: Any, points: list[Any], shards: list[list[int]],
-             settings: dict[str, Any], retries: int, tracker: _Tracker) -> dict[int, Any]:
+             settings: dict[str, Any], retries: int, tracker: _Tracker,
+             same: _SameData) -> dict[int, Any]:
     from distributed import as_completed
 
     # Shared by reference: one copy per worker, and every shard there uses it.
@@ -501,7 +528,6 @@ def _on_dask(client: Any, data: Any, points: list[Any], shards: list[list[int]],
         for k, shard in enumerate(shards)
     }
     parts: dict[int, Any] = {}
-    same = _SameData(data)
     try:
         for future in as_completed(list(futures)):
             k = futures[future]
@@ -528,7 +554,8 @@ def _ray_slots() -> int:
 
 
 def _on_ray(data: Any, points: list[Any], shards: list[list[int]],
-            settings: dict[str, Any], retries: int, tracker: _Tracker) -> dict[int, Any]:
+            settings: dict[str, Any], retries: int, tracker: _Tracker,
+            same: _SameData) -> dict[int, Any]:
     import ray
 
     threads = settings.get("workers") or 1
@@ -542,7 +569,6 @@ def _on_ray(data: Any, points: list[Any], shards: list[list[int]],
     settings = dict(settings, workers=threads)
     pending = {task.remote(data_ref, points_ref, shard, settings): k for k, shard in enumerate(shards)}
     parts: dict[int, Any] = {}
-    same = _SameData(data)
     try:
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
@@ -795,6 +821,11 @@ def _main(o: dict[str, Any]) -> int:
     points = _grid_of(o)
     if not points:
         raise RuntimeError("the grid is empty: every point has fast >= slow")
+    # Before the sweep, not after: a folder that cannot be made would throw its results away.
+    try:
+        os.makedirs(o["out"], exist_ok=True)
+    except OSError as e:
+        raise RuntimeError(f"cannot create the output folder {o['out']}: {e.strerror or e}") from None
     if o["data"] is not None and not o["read_on_workers"]:
         data: Any = MarketData.load(o["data"], o["epoch_unit"])
         for w in data.warnings:
@@ -848,7 +879,6 @@ def _main(o: dict[str, Any]) -> int:
         print(f"failed: fast={row['fast']} slow={row['slow']} band={row['band_bps']}bp: {row['status']}")
     if len(failures) > 10:
         print(f"... and {len(failures) - 10} more failed point(s)")
-    os.makedirs(o["out"], exist_ok=True)
     path = os.path.join(o["out"], "results.csv")
     result.write_csv(path)
     print(f"results: {path} ({len(result)} rows, {result.shards} shards, {result.elapsed:.2f} s)")
