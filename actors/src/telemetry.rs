@@ -34,7 +34,7 @@
 //! | `mycelium_link_bytes_total` | counter | `peer`, `direction` (`sent`/`received`) | bytes |
 //! | `mycelium_link_frames_total` | counter | `peer`, `direction` | frames |
 //! | `mycelium_link_resends_total` | counter | `peer` | frames sent again |
-//! | `mycelium_link_loss_reports_total` | counter | `peer` | loss reports received |
+//! | `mycelium_link_loss_reports_total` | counter | `peer` | loss reports this node raised for its messages to `peer` (the peer restarted, the link gave up, a frame too large for it) |
 //! | `mycelium_link_lost_frames_total` | counter | `peer` | frames the peer reported lost |
 //! | `mycelium_link_refused_total` | counter | `reason` (`auth`, `node`, `schema`, `handshake`, `tls`, `turned_away`, `silent`) | incoming connections a node's listener closed before they reached a link |
 //!
