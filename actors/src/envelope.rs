@@ -323,7 +323,7 @@ where
     M: Send + 'static,
 {
     fn message_type() -> &'static str {
-        message_name::<M>()
+        <TellEnvelope<M> as Payload<A>>::message_type()
     }
 
     fn run<'a>(
@@ -332,18 +332,15 @@ where
         ctx: &'a mut Context<A>,
     ) -> impl Future<Output = Outcome> + Send + 'a {
         (self.prelude)(&self.msg);
-        Told::<_, M> {
-            handling: catch_unwind_future(|| actor.handle(self.msg, ctx)),
-            _msg: PhantomData,
-        }
+        TellEnvelope { msg: self.msg }.run(actor, ctx)
     }
 
-    fn undeliverable(self, _reason: StopReason) -> Box<dyn Any + Send> {
-        Box::new(self.msg)
+    fn undeliverable(self, reason: StopReason) -> Box<dyn Any + Send> {
+        <TellEnvelope<M> as Payload<A>>::undeliverable(TellEnvelope { msg: self.msg }, reason)
     }
 
     fn into_message(self) -> Box<dyn Any + Send> {
-        Box::new(self.msg)
+        <TellEnvelope<M> as Payload<A>>::into_message(TellEnvelope { msg: self.msg })
     }
 }
 

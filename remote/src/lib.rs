@@ -95,6 +95,8 @@ pub mod secret;
 mod service;
 mod session;
 pub mod shm;
+#[cfg(test)]
+mod test_dir;
 #[cfg(feature = "tls")]
 pub mod tls;
 #[cfg(not(feature = "tls"))]

@@ -1,34 +1,13 @@
 //! Unit tests of a node started from a topology.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 
 use super::*;
 use crate::event::{LinkEvent, LinkEventKind};
-
-/// A private directory of its own under the system's temporary directory, removed on drop.
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new(tag: &str) -> Dir {
-        let path = std::env::temp_dir().join(format!("myc-node-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        // Private: a node refuses a socket directory open to other users.
-        std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), 0o700)
-            .create(&path)
-            .unwrap();
-        Dir(path)
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use crate::test_dir::Dir;
 
 /// Node `a` dials `b` (names sorting after its own), and listens for it too.
 fn topology(dir: &Dir, give_up_after: Duration) -> Topology {

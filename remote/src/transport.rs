@@ -560,29 +560,7 @@ fn check_directory(dir: &Path, uid: u32) -> Result<(), TransportError> {
 mod tests {
     use super::*;
 
-    /// A fresh directory closed to others, removed on drop.
-    struct Dir(PathBuf);
-
-    impl Dir {
-        fn new(tag: &str) -> Dir {
-            let path = std::env::temp_dir().join(format!(
-                "myc-transport-{tag}-{}-{:x}",
-                std::process::id(),
-                getrandom::u64().unwrap_or(0)
-            ));
-            std::fs::DirBuilder::new()
-                .mode(0o700)
-                .create(&path)
-                .unwrap();
-            Dir(path)
-        }
-    }
-
-    impl Drop for Dir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
+    use crate::test_dir::Dir;
 
     #[tokio::test]
     async fn a_socket_where_a_process_listens_is_not_replaced() {
