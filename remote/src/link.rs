@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use mycelium_actors::telemetry::{LinkMetrics, LinkState};
@@ -19,7 +19,7 @@ use crate::error::{RemoteAskError, SendError, WireError};
 use crate::event::{LinkEvent, LinkEventKind, LossReason, Observer};
 use crate::frame::{encode_frame, encode_frame_around, parse_frame, FrameSpec, Kind};
 use crate::handshake::{Authenticated, Identity, Resume};
-use crate::session::{Inbound, Outbound};
+use crate::session::{body_len, Inbound, Outbound};
 use crate::topics::TopicTypes;
 use crate::write::WriteSide;
 
@@ -175,6 +175,12 @@ pub(crate) struct Inner {
     /// Set when this node dials the peer (`Node::connect`): then the dialler, not the
     /// accepting side's wait for a first connection, gives the link up.
     pub dialled: AtomicBool,
+    /// The largest frame body the peer accepts, from its hello; 0 until the first handshake
+    /// (a hello declares at least `MIN_MAX_FRAME`). Stored at attach under the link's lock, so
+    /// a frame queued under that lock is checked against the limit of the connection it will
+    /// go out on ([`Inner::fits_peer`]); those queued before it was known that exceed it leave
+    /// the log at attach. An atomic, so that encoding a reply reads it without the lock.
+    peer_max_frame: AtomicU32,
     /// Connection tasks running (`connection::run`, replaced ones still ending included).
     pub running: AtomicUsize,
     /// Notified each time a connection task ends.
@@ -206,10 +212,6 @@ pub(crate) struct State {
     pub acked: u64,
     /// Set when the link gave up or was shut down.
     pub closed: Option<String>,
-    /// The largest frame body the peer accepts, from its hello: unknown until the first
-    /// handshake. A frame larger than it is refused when queued ([`Inner::fits_peer`]), and
-    /// taken out of the log at attach when queued before it was known.
-    peer_max_frame: Option<u32>,
     /// The link is closed and its loss report not made yet: it waits until no connection
     /// runs, for the acknowledgement of the peer's Close frame ([`Inner::report_owed_loss`]).
     loss_owed: bool,
@@ -285,7 +287,6 @@ impl Link {
                     ack_due: false,
                     acked: 0,
                     closed: None,
-                    peer_max_frame: None,
                     loss_owed: false,
                     stats: LinkStats::default(),
                     interests: Vec::new(),
@@ -302,6 +303,7 @@ impl Link {
                 keeper: std::sync::OnceLock::new(),
                 closing: Notify::new(),
                 dialled: AtomicBool::new(false),
+                peer_max_frame: AtomicU32::new(0),
                 running: AtomicUsize::new(0),
                 ran: Notify::new(),
                 replies_waiting: AtomicUsize::new(0),
@@ -368,7 +370,7 @@ impl Link {
     /// the link has met the peer. A message whose frame is larger is refused at once
     /// ([`SendError::TooLarge`] with [`WireError::TooLargeForPeer`]).
     pub fn peer_max_frame(&self) -> Option<u32> {
-        self.inner.lock().peer_max_frame
+        self.inner.peer_max_frame()
     }
 
     /// Messages queued or awaiting acknowledgement.
@@ -634,7 +636,7 @@ impl Link {
         }
         // Checked under the lock that attaches a connection: a frame queued before the
         // peer's limit was known is checked there instead.
-        self.inner.fits_peer(&st, frame.len()).map_err(Err)?;
+        self.inner.fits_peer(frame.len()).map_err(Err)?;
         match st.out.push(kind, type_id, name.clone(), message, frame) {
             Ok(seq) => {
                 let gone = match ask.and_then(|(corr, slot)| Some((corr, slot.take()?))) {
@@ -972,11 +974,17 @@ impl Inner {
         }
     }
 
+    /// The peer's `max_frame`, once a handshake declared it.
+    fn peer_max_frame(&self) -> Option<u32> {
+        Some(self.peer_max_frame.load(Ordering::Acquire)).filter(|&max| max > 0)
+    }
+
     /// `Err` when a frame of `frame_len` bytes (its codec header included) has a body larger
-    /// than the peer accepts, once the link knows that limit; checked under the link's lock.
-    fn fits_peer(&self, st: &State, frame_len: usize) -> Result<(), SendError> {
-        let body_len = frame_len.saturating_sub(mycelium_codec::HEADER_LEN);
-        match st.peer_max_frame {
+    /// than the peer accepts, once the link knows that limit. Called under the link's lock,
+    /// which attach holds when it learns the limit.
+    fn fits_peer(&self, frame_len: usize) -> Result<(), SendError> {
+        let body_len = body_len(frame_len);
+        match self.peer_max_frame() {
             Some(peer_max) if body_len > peer_max as usize => Err(SendError::TooLarge(
                 self.too_large_for_peer(body_len, peer_max),
             )),
@@ -996,8 +1004,8 @@ impl Inner {
     /// The largest frame body this link sends: this node's `max_frame`, or the peer's when
     /// it is known and smaller.
     pub(crate) fn send_limit(&self) -> u32 {
-        let peer = self.lock().peer_max_frame;
-        peer.map_or(self.config.max_frame, |p| p.min(self.config.max_frame))
+        self.peer_max_frame()
+            .map_or(self.config.max_frame, |p| p.min(self.config.max_frame))
     }
 
     /// True when frames were delivered that the peer has not been acknowledged yet.
@@ -1177,7 +1185,7 @@ impl Inner {
         // peer's reader and be sent again without end: they are reported lost instead, and
         // the asks among them fail. One incarnation's limit never changes (a node's
         // configuration is fixed), so frames written to it already always fit it.
-        st.peer_max_frame = Some(peer.max_frame);
+        self.peer_max_frame.store(peer.max_frame, Ordering::Release);
         let too_large = st.out.remove_too_large(peer.max_frame);
         let too_large_asks: Vec<(ReplyTo, usize)> = too_large
             .iter()
@@ -1187,10 +1195,7 @@ impl Inner {
                     .ok()
                     .flatten()?;
                 let pending = st.pending.remove(&f.corr)?;
-                Some((
-                    pending.reply_to,
-                    e.bytes.len().saturating_sub(mycelium_codec::HEADER_LEN),
-                ))
+                Some((pending.reply_to, body_len(e.bytes.len())))
             })
             .collect();
         let too_large_loss = crate::session::loss_report(
@@ -1199,10 +1204,7 @@ impl Inner {
             &self.peer,
             Some(peer.instance),
         );
-        let largest = too_large
-            .iter()
-            .map(|e| e.bytes.len().saturating_sub(mycelium_codec::HEADER_LEN))
-            .max();
+        let largest = too_large.iter().map(|e| body_len(e.bytes.len())).max();
         drop(too_large);
         // A peer that does not know this node's incarnation numbers its frames anew.
         st.inb.resume(
@@ -1635,7 +1637,7 @@ impl Link {
             st.stats.stale_replies += 1;
             return Ok(Queued::Stale);
         }
-        self.inner.fits_peer(&st, frame.len())?;
+        self.inner.fits_peer(frame.len())?;
         let name = self.inner.reply_name.clone();
         match st.out.push(kind, type_id, name, "reply", frame) {
             Ok(_) => {

@@ -238,7 +238,7 @@ impl Outbound {
     /// known) and numbers the others on, as [`drop_unwritten_replies`](Self::drop_unwritten_replies)
     /// does. Returns them, in order, with the numbers they had.
     pub fn remove_too_large(&mut self, max_body: u32) -> Vec<Entry> {
-        self.remove_unwritten(|e| body_len(&e.bytes) > max_body as usize)
+        self.remove_unwritten(|e| body_len(e.bytes.len()) > max_body as usize)
     }
 
     /// Removes the frames never written for which `remove` holds, and numbers those left on
@@ -297,9 +297,10 @@ impl Outbound {
     }
 }
 
-/// The bytes of a frame's body (what `max_frame` bounds): all but the codec's header.
-fn body_len(frame: &[u8]) -> usize {
-    frame.len().saturating_sub(mycelium_codec::HEADER_LEN)
+/// The length of the body of a frame of `frame_len` bytes (what `max_frame` bounds): all
+/// but the codec's header.
+pub(crate) fn body_len(frame_len: usize) -> usize {
+    frame_len.saturating_sub(mycelium_codec::HEADER_LEN)
 }
 
 /// The report of the frames `removed` (in sequence order), if there are any.
@@ -601,7 +602,8 @@ mod tests {
         out.push(Kind::Tell, 1, "s".into(), "M", frame()).unwrap(); // 4
         out.push(Kind::Ask, 3, "s".into(), "M", big()).unwrap(); // 5
         out.push(Kind::Tell, 1, "s".into(), "M", frame()).unwrap(); // 6
-                                                                    // The same peer: frames 1 and 2 are sent again, the rest numbered on after them.
+
+        // The same peer: frames 1 and 2 are sent again, the rest numbered on after them.
         let first = out.first_seq(true);
         out.resume(true, 0, LossReason::PeerForgot, "b", Some(1));
         let removed = out.remove_too_large(4096);
