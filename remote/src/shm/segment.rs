@@ -774,18 +774,18 @@ fn hex(bytes: &[u8]) -> String {
 /// a large reservation is retried (a bounded number of times); a file system that cannot
 /// reserve leaves the pages to their first touch, as before.
 fn reserve(fd: &OwnedFd, len: u64) -> Result<(), Errno> {
-    for _ in 1..RESERVE_TRIES {
+    for _ in 0..RESERVE_TRIES {
         match fallocate(fd, len) {
             Err(Errno::INTR) => continue,
             Err(Errno::OPNOTSUPP | Errno::NOSYS) => return Ok(()),
             done => return done,
         }
     }
-    fallocate(fd, len)
+    Err(Errno::INTR)
 }
 
 /// How many times [`reserve`] calls `fallocate` while a signal interrupts it (the error
-/// `create` reports then says so).
+/// `create` reports then says "64 times").
 const RESERVE_TRIES: u32 = 64;
 
 /// `fallocate` of the whole segment; in unit tests, the stand-in a test set on this thread
