@@ -1493,13 +1493,12 @@ impl Inner {
     /// The peer no longer wants `type_id` on `pattern`.
     pub fn on_unsubscribe(&self, pattern: &str, type_id: u16) {
         let key = (pattern.to_owned(), type_id);
-        let removed = {
-            let mut st = self.lock();
-            // Interest still waiting for `forward_topic` is withdrawn as well.
-            st.waiting.retain(|k| *k != key);
-            st.forwarded.remove(&key)
-        };
-        if let Some(subscription) = removed {
+        let mut st = self.lock();
+        // Interest still waiting for `forward_topic` is withdrawn as well.
+        st.waiting.retain(|k| *k != key);
+        // Cancelled before the lock is let go: once `forwarded_topics` no longer lists the
+        // interest, nothing published is forwarded for it.
+        if let Some(subscription) = st.forwarded.remove(&key) {
             subscription.cancel();
         }
     }
