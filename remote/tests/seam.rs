@@ -209,13 +209,16 @@ async fn ask_in_flight_fails_with_lost_when_the_peer_goes_away() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// On virtual time: the wait runs out only once the test awaits the dead letters, never
+/// while it fills the queue (on wall-clock time a stall of the test's thread longer than the
+/// wait closed the link first).
+#[tokio::test(start_paused = true)]
 async fn full_link_hands_the_message_back_and_lost_tells_are_dead_letters() {
     let dir = TempDir::new("seam-dead");
     // Nobody runs `exec` (which would dial `strategy`): the link never comes up, and gives up
     // when `exec` has not connected within the wait.
     let path = topology(&dir, "queue_capacity = 4\ngive_up_after_ms = 300");
-    let bus = Bus::new();
+    let bus = Bus::builder().virtual_time().build().unwrap();
     let strategy = Node::from_topology(&path, "strategy", SCHEMA, &bus)
         .await
         .unwrap();
