@@ -233,8 +233,12 @@ async fn accepted_connection_that_keeps_panicking_gives_up_and_both_sides_report
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn accepting_side_gives_up_when_the_peer_does_not_come_back() {
     let bus = Bus::new();
+    // The wait is also how long `a` waits for b's first connection, from `listen` on: it
+    // bounds a dial and a handshake over real sockets, which a loaded machine can stall for
+    // seconds (at 200 ms, a stall of the test's thread before `connect` had `a` give up on a
+    // peer that had not connected yet).
     let config = LinkConfig {
-        give_up_after: Duration::from_millis(200),
+        give_up_after: Duration::from_secs(5),
         ..fast_config()
     };
     let (a_rec, _a_got) = Recorder::new(true);
