@@ -152,6 +152,17 @@ async fn wait_ready(lines: &mut Output, delivered: &mut Vec<u32>) {
     }
 }
 
+/// The indices of the messages reported lost in the events received so far.
+fn lost_so_far(events: &mut Events) -> BTreeSet<u32> {
+    let mut lost = BTreeSet::new();
+    for e in events.drain() {
+        if let LinkEventKind::Loss(report) = &e.kind {
+            lost.extend(report.messages.iter().map(|m| (m.seq - 1) as u32));
+        }
+    }
+    lost
+}
+
 fn index_of(line: &str) -> u32 {
     line.trim().parse().expect("an index")
 }
@@ -205,12 +216,22 @@ pub async fn killed_repeatedly_loses_nothing_silently(
     stop.store(true, Ordering::Relaxed);
     let (mut child, mut lines) = spawn();
     wait_ready(&mut lines, &mut delivered).await;
-    // Everything still queued reaches the last receiver (or is reported): wait until the log
-    // is empty, reading the child's output meanwhile so its pipe never fills.
+    // Everything still queued reaches the last receiver (or is reported): wait until the link
+    // came up to it and the log is empty, reading the child's output meanwhile so its pipe
+    // never fills. The log can be empty before the last receiver connects (the receiver killed
+    // last took everything, and the sender stopped): its Up is awaited as well, which also
+    // comes after the report of what its predecessor left unacknowledged (`Inner::attach`).
     let mut sender = std::pin::pin!(sender);
     let mut sent = None;
+    let ups = |events: &mut Events| {
+        events
+            .drain()
+            .iter()
+            .filter(|e| matches!(e.kind, LinkEventKind::Up { .. }))
+            .count()
+    };
     let drained = tokio::time::timeout(BOUND, async {
-        while sent.is_none() || link.queued() > 0 {
+        while sent.is_none() || link.queued() > 0 || ups(events) < kills + 1 {
             tokio::select! {
                 line = lines.next_line() => {
                     if let Ok(Some(line)) = line {
@@ -228,19 +249,19 @@ pub async fn killed_repeatedly_loses_nothing_silently(
     assert!(drained.is_ok(), "the link never drained");
     let Some(sent) = sent else { unreachable!() };
     // An acknowledgement says a message reached the receiver's mailbox, not that its handler
-    // has printed it yet: wait for the last one's line before killing this receiver, or the
-    // kill itself would drop what it still had queued.
-    if sent > 0 && delivered.last() != Some(&(sent - 1)) {
-        let _ = tokio::time::timeout(BOUND, async {
-            while let Some(line) = next(&mut lines, "got ").await {
-                let n = index_of(&line);
-                delivered.push(n);
-                if n == sent - 1 {
-                    break;
-                }
-            }
-        })
-        .await;
+    // has printed it yet: wait for the line of the last message not reported lost before
+    // killing this receiver, or the kill itself would drop what it still had queued. (The last
+    // message sent can be among the lost: written to a receiver killed before it acknowledged
+    // it, when the sender stopped before its successor connected. Waiting for it then ended
+    // in a panic of `next`, whose own bound ran out with the wait's.)
+    let lost = lost_so_far(events);
+    if let Some(last) = (0..sent).rev().find(|i| !lost.contains(i)) {
+        while delivered.last().is_none_or(|&n| n < last) {
+            let line = next(&mut lines, "got ")
+                .await
+                .expect("the last receiver prints what it acknowledged");
+            delivered.push(index_of(&line));
+        }
     }
     child.start_kill().expect("kill");
     child.wait().await.expect("reaped");
@@ -248,13 +269,10 @@ pub async fn killed_repeatedly_loses_nothing_silently(
         delivered.push(index_of(&line));
     }
 
-    let mut lost = BTreeSet::new();
+    let lost = lost_so_far(events);
     let mut ups = 0;
     for e in events.drain() {
         match &e.kind {
-            LinkEventKind::Loss(report) => {
-                lost.extend(report.messages.iter().map(|m| (m.seq - 1) as u32))
-            }
             LinkEventKind::Up { .. } => ups += 1,
             LinkEventKind::GaveUp { reason } => panic!("gave up: {reason}"),
             _ => {}
