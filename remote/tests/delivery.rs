@@ -1232,13 +1232,28 @@ async fn a_replaced_connection_still_delivering_duplicates_nothing() {
     b_events
         .wait("up", |k| matches!(k, LinkEventKind::Up { .. }))
         .await;
+    // An ask queued behind the frames b resends is written after them: once it is written, so
+    // are they, and a's new reader has them to check once the old one lets go. (Released
+    // before, the old reader could deliver them all and a acknowledge them before b wrote
+    // them again; b then dropped them unwritten, and there was no duplicate to drop.)
+    let ask = {
+        let (link, svc) = (link.clone(), svc.clone());
+        tokio::spawn(async move { link.ask(&svc, 2, |o| o.push(0)).await })
+    };
+    tokio::time::timeout(BOUND, async {
+        while link.stats().written <= u64::from(N) {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the ask is written after the resent frames");
     release.send(()).unwrap();
     all.extend(recv_n(&mut got, (N - AT - 1) as usize).await);
     assert_eq!(
         all.iter().map(index).collect::<Vec<_>>(),
         (0..N).collect::<Vec<_>>()
     );
-    let ask = link.ask(&svc, 2, |o| o.push(0)).await;
+    let ask = tokio::time::timeout(BOUND, ask).await.unwrap().unwrap();
     assert!(ask.is_ok(), "{ask:?}");
     assert_eq!(recv_n(&mut got, 1).await[0].type_id, 2);
     assert!(got.try_recv().is_err(), "a message was delivered twice");
