@@ -2,7 +2,7 @@
 //! mailbox, one handler at a time, and failures that are failures.
 
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::thread::ThreadId;
 use std::time::Duration;
 
@@ -21,6 +21,22 @@ struct Logging {
     threads: Mutex<Vec<ThreadId>>,
     /// The threads `abandon` ran on.
     abandoned: Mutex<Vec<ThreadId>>,
+    /// Notified by each `abandon`.
+    abandon_seen: Condvar,
+}
+
+impl Logging {
+    /// Waits, up to `within`, until `abandon` has run `n` times; returns how many times it
+    /// has. A killed incarnation's state is abandoned on the blocking pool after it leaves
+    /// the gate, which may be after the next incarnation has answered.
+    fn abandons(&self, n: usize, within: Duration) -> usize {
+        let abandoned = self.abandoned.lock().unwrap();
+        let (abandoned, _) = self
+            .abandon_seen
+            .wait_timeout_while(abandoned, within, |a| a.len() < n)
+            .unwrap();
+        abandoned.len()
+    }
 }
 
 fn logging() -> (Arc<Logging>, mpsc::Receiver<()>, mpsc::Sender<()>) {
@@ -32,6 +48,7 @@ fn logging() -> (Arc<Logging>, mpsc::Receiver<()>, mpsc::Sender<()>) {
         release: Mutex::new(release_rx),
         threads: Mutex::new(Vec::new()),
         abandoned: Mutex::new(Vec::new()),
+        abandon_seen: Condvar::new(),
     });
     (foreign, entered_rx, release_tx)
 }
@@ -76,6 +93,7 @@ impl Foreign for Logging {
             .lock()
             .unwrap()
             .push(std::thread::current().id());
+        self.abandon_seen.notify_all();
     }
 }
 
@@ -459,7 +477,8 @@ fn a_restart_after_a_kill_during_a_handler_holds_no_worker_while_the_handler_run
         b"fresh"
     );
     assert!(!model.is_alive());
-    assert_eq!(model_foreign.abandoned.lock().unwrap().len(), 1);
+    // The old incarnation's state is abandoned once; the new one may have answered first.
+    assert_eq!(model_foreign.abandons(1, within), 1);
     // An ask by service name reaches the new child, not the dead one.
     let (tx, exported) = mpsc::channel();
     let asking = bus.clone();
