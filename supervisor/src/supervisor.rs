@@ -369,6 +369,9 @@ impl Supervisor {
                     Ok(id) => {
                         let now = ctx.now();
                         self.policy.started(&child, now);
+                        // Listed running before the event is out: an observer that reads
+                        // the children on it sees this child among them.
+                        self.publish();
                         self.emit(SupervisionEvent::Restarted {
                             at: now,
                             supervisor: ctx.id(),

@@ -255,6 +255,7 @@ impl SupervisorRef {
 
     /// The names and ids of the children running now, in start order (without asking the
     /// supervisor: see [`which_children`](Self::which_children) for every spec and state).
+    /// A restarted child is listed by the time its `Restarted` event is out.
     pub fn children(&self) -> Vec<(String, ActorId)> {
         self.directory
             .lock()

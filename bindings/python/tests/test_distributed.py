@@ -492,10 +492,14 @@ def dask_processes(tmp_path):
             for _ in range(2)
         ]
         from distributed import Client
+        from distributed.utils import json_load_robust
 
-        with Client(scheduler_file=str(scheduler_file), timeout="60s") as client:
+        # The scheduler creates its file, then fills it: read it until it parses, as `dask
+        # worker` does (Client(scheduler_file=...) gives up after ten reads 10 ms apart,
+        # which a loaded machine can outlast).
+        address = json_load_robust(str(scheduler_file), timeout=60)["address"]
+        with Client(address, timeout="60s") as client:
             client.wait_for_workers(2, timeout=60)
-            address = client.scheduler.address
         yield address, workers
     finally:
         for p in reversed(procs):

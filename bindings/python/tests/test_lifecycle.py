@@ -162,8 +162,14 @@ def test_an_interrupted_async_handler_leaves_nothing_in_its_threads_loop(bus):
             log.append(f"finished {msg.seq}")
             return msg
 
-    with pytest.raises(KeyboardInterrupt):
-        bus.spawn(Sleeper).ask(hb(1))
+    # Ctrl-C raises KeyboardInterrupt even where pytest was started with SIGINT ignored (as a
+    # shell does for a command it runs in the background).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            bus.spawn(Sleeper).ask(hb(1))
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert log == ["cancelled 1"]
     # The next handler on this thread's loop runs alone: the first does not come back.
     assert bus.spawn(Sleeper).ask(hb(2)).seq == 2

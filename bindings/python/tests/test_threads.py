@@ -150,6 +150,9 @@ def test_ctrl_c_shuts_the_bus_down_cleanly(tmp_path):
             import mycelium
             from mycelium.trading import Heartbeat
 
+            # Ctrl-C raises KeyboardInterrupt even where this process was started with SIGINT
+            # ignored (as a shell does for a command it runs in the background).
+            signal.signal(signal.SIGINT, signal.default_int_handler)
             stops = []
 
             class Interrupter(mycelium.Actor):

@@ -132,3 +132,56 @@ async fn an_immediate_sibling_is_killed_without_a_suspension() {
     let calls = calls.lock().unwrap().clone();
     assert_eq!(calls, ["kill"]);
 }
+
+/// A child is listed among the running children by the time its `Restarted` event is out: an
+/// observer that reads `children()` on that event (as the Python binding's `wait_restarts`
+/// lets its caller do) sees it. Before, the list the refs read was written only after every
+/// restart of a group, so a group restart's events came out while it still left them out.
+#[tokio::test(start_paused = true)]
+async fn a_restarted_child_is_listed_running_when_its_event_is_out() {
+    let bus = Bus::builder().seed(1).virtual_time().build().unwrap();
+    let tree_ref: Arc<std::sync::OnceLock<crate::SupervisorRef>> = Arc::default();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let (tx, mut events) = mpsc::unbounded_channel();
+    let (tree_in_observer, seen_in_observer) = (tree_ref.clone(), seen.clone());
+    let tree = Supervisor::builder(RestartStrategy::OneForAll)
+        .backoff(Backoff::none())
+        .on_event(move |e: &SupervisionEvent| {
+            if let (SupervisionEvent::Restarted { child, .. }, Some(tree)) =
+                (e, tree_in_observer.get())
+            {
+                let running: Vec<String> = tree.children().into_iter().map(|(n, _)| n).collect();
+                seen_in_observer
+                    .lock()
+                    .unwrap()
+                    .push((child.to_string(), running));
+            }
+            let _ = tx.send(e.clone());
+        })
+        .child(ChildSpec::new::<Worker>("first", ()))
+        .child(ChildSpec::new::<Worker>("second", ()))
+        .spawn(&bus)
+        .await
+        .unwrap();
+    assert!(tree_ref.set(tree.clone()).is_ok());
+    tree.child::<Worker>("second")
+        .unwrap()
+        .tell(Fail)
+        .await
+        .unwrap();
+    let mut restarted = 0;
+    while restarted < 2 {
+        let e = events.recv().await.expect("event stream ended");
+        if matches!(e, SupervisionEvent::Restarted { .. }) {
+            restarted += 1;
+        }
+    }
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    for (child, running) in &seen {
+        assert!(
+            running.contains(child),
+            "{child} restarted but not listed running: {seen:?}"
+        );
+    }
+}
