@@ -328,34 +328,60 @@ def test_a_shard_that_raises_is_a_distributed_error_naming_it(dask_client):
         cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
 
 
-def test_a_worker_killed_mid_sweep_still_gives_the_whole_result(reference):
+class HeldBack(Trend):
+    """Trend whose points, all but the first to start, wait on the worker (in `warmup`) for
+    the Dask event their args name (`hold`): the sweep cannot end before the test sets it."""
+
+    @classmethod
+    def warmup(cls, args):
+        import distributed
+
+        # The first point to take the lock runs at once (it never gives the lock back).
+        if not distributed.Lock(f"{args['hold']}-first").acquire(blocking=False):
+            if not distributed.Event(args["hold"]).wait(timeout=120):
+                raise RuntimeError(f"event {args['hold']} never set")
+        return super().warmup(args)
+
+
+def test_a_worker_killed_mid_sweep_still_gives_the_whole_result():
+    import uuid
+
+    import cloudpickle
+
     distributed = pytest.importorskip("distributed")
+    # Sixteen shards of one point; all but the first wait until a worker is killed, so the
+    # kill always finds shards running, whatever the machine's load.
+    hold = f"mycelium-held-back-{uuid.uuid4().hex}"
+    grid = [{"n": n, "hold": hold} for n in range(1, 17)]
     killed = []
-    with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address="127.0.0.1:0"
-    ) as cluster, distributed.Client(cluster) as client:
-        client.wait_for_workers(2, timeout=60)
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    try:
+        with distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+            dashboard_address="127.0.0.1:0"
+        ) as cluster, distributed.Client(cluster) as client:
+            client.wait_for_workers(2, timeout=60)
+            release = distributed.Event(hold, client=client)
 
-        def kill_one_busy_worker(p: dist.Progress) -> None:
-            if killed:
-                return
-            busy = [addr for addr, keys in client.processing().items() if keys]
-            if not busy:
-                # Caught between two assignments (the scheduler holds the queued shards back
-                # until a worker has room): look again at the next completion.
-                return
-            pids = client.run(os.getpid)
-            os.kill(pids[busy[0]], signal.SIGKILL)
-            killed.append((p.shards_done, p.shards))
+            def kill_one_busy_worker(p: dist.Progress) -> None:
+                if killed:
+                    return
+                try:
+                    busy = [addr for addr, keys in client.processing().items() if keys]
+                    if busy:
+                        pids = client.run(os.getpid)
+                        os.kill(pids[busy[0]], signal.SIGKILL)
+                        killed.append((p.shards_done, p.shards))
+                finally:
+                    release.set()
 
-        # Sixteen shards of three points: the first completion leaves most of them to run.
-        grid = GRID * 4
-        result = dist.sweep(grid, client=client, ticks=TICKS, seed=SEED, shard_size=3,
-                            progress=kill_one_busy_worker)
-    assert killed, "a worker with shards to run was killed"
-    assert killed[0][0] < killed[0][1], "the kill came before the sweep ended"
-    whole = local(grid, shard_size=len(grid))
-    assert result.csv == whole.csv
+            result = dist.sweep_strategy(HeldBack, grid, client=client, ticks=TICKS, seed=SEED,
+                                         shard_size=1, progress=kill_one_busy_worker)
+    finally:
+        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+    assert killed == [(1, 16)], "a worker with shards to run was killed at the first completion"
+    whole = dist.sweep_strategy(Trend, grid, ticks=TICKS, seed=SEED)
+    assert repr(result.rows) == repr(whole.rows)
     assert len(result.rows) == len(grid)
 
 
