@@ -162,6 +162,8 @@ struct Ended {
     reason: String,
     /// The peer sent a Close frame.
     by_peer: bool,
+    /// An ask was not taken: a queue's worth of replies waits for room.
+    replies_held: bool,
 }
 
 impl Ended {
@@ -170,6 +172,7 @@ impl Ended {
         Ended {
             reason,
             by_peer: false,
+            replies_held: false,
         }
     }
 }
@@ -203,7 +206,19 @@ async fn read_loop(link: &Arc<Inner>, id: u64, mut reader: FrameReader, mut rd: 
             if let Err(ended) = handle(link, id, frame, &mut delivering).await {
                 drop(delivering);
                 if link.lock().closed.is_some() {
-                    drain(link, &mut reader, &mut rd).await;
+                    drain(link, &mut reader, &mut rd, || false).await;
+                } else if ended.replies_held {
+                    // The ask is not taken, but the connection ends only once the writer had
+                    // its chance to write what is queued and the peer's acknowledgements made
+                    // room for a reply (or a grace passed). Ended at once, a connection on
+                    // which the peer resends that ask first could close before its writer ran:
+                    // nothing queued would ever reach the peer, nothing be acknowledged, no
+                    // reply get room, and every connection after would close the same way.
+                    let capacity = link.config.queue_capacity.max(1);
+                    drain(link, &mut reader, &mut rd, || {
+                        link.replies_waiting.load(Ordering::Acquire) < capacity
+                    })
+                    .await;
                 }
                 return ended;
             }
@@ -245,19 +260,27 @@ fn spinning(link: &Inner) -> bool {
     matches!(link.config.mode, Mode::Spin(_))
 }
 
-/// This side closed the link while the peer was still sending: reads and drops what comes
-/// until the peer, having read the Close frame the writer sends meanwhile, closes its end
-/// (or [`CLOSE_GRACE`] passes). Closing a socket with unread bytes would reset the
-/// connection, and a reset can destroy the Close frame before the peer reads it.
-async fn drain(link: &Inner, reader: &mut FrameReader, rd: &mut ReadHalf) {
+/// Reads and drops what the peer sends, applying the acknowledgements it carries, until
+/// `done`, the peer closes its end, or [`CLOSE_GRACE`] passes; the writer writes on
+/// meanwhile.
+///
+/// This side closed the link while the peer was still sending: the peer closes its end once
+/// it has read the Close frame the writer sends (`done` never holds). Closing a socket with
+/// unread bytes would reset the connection, and a reset can destroy the Close frame before
+/// the peer reads it. Or the reader did not take an ask while a queue's worth of replies
+/// waits for room (`handle`): `done` once there is room for one.
+async fn drain(link: &Inner, reader: &mut FrameReader, rd: &mut ReadHalf, done: impl Fn() -> bool) {
     let _ = link
         .clock
         .timeout(CLOSE_GRACE, async {
-            while reader.fill(rd).await.is_ok() {
+            loop {
                 // Not delivered; the acknowledgements they carry are applied, the answer to
                 // this side's Close frame above all (`answer_close`).
                 while let Ok(Some(frame)) = reader.next_buffered() {
                     link.on_ack(frame.ack);
+                }
+                if done() || reader.fill(rd).await.is_err() {
+                    break;
                 }
             }
         })
@@ -425,6 +448,7 @@ async fn handle<'a>(
                     crate::frame::peer_text(f.payload)
                 ),
                 by_peer: true,
+                replies_held: false,
             });
         }
         Kind::Hello | Kind::Proof | Kind::Verdict | Kind::Schema => {
@@ -439,12 +463,15 @@ async fn handle<'a>(
             // the replies it was sent, and each further ask would hold one more here.
             let waiting = link.replies_waiting.load(Ordering::Acquire);
             if waiting >= link.config.queue_capacity.max(1) {
-                return Err(Ended::here(format!(
-                    "closed: {waiting} replies to the peer's asks wait for room in a queue of \
-                     {} that the peer does not acknowledge (it sends asks faster than it takes \
-                     their replies); its asks in flight fail",
-                    link.config.queue_capacity
-                )));
+                return Err(Ended {
+                    replies_held: true,
+                    ..Ended::here(format!(
+                        "closed: {waiting} replies to the peer's asks wait for room in a queue \
+                         of {} that the peer does not acknowledge (it sends asks faster than it \
+                         takes their replies); its asks in flight fail",
+                        link.config.queue_capacity
+                    ))
+                });
             }
         }
         _ => {}

@@ -265,6 +265,113 @@ async fn replies_a_peer_never_acknowledges_stay_bounded() {
     );
 }
 
+/// An ask frame from the peer, `seq` and `corr` alike.
+fn ask_frame(out: &mut Vec<u8>, seq: u64) {
+    let spec = FrameSpec {
+        kind: Kind::Ask,
+        type_id: 1,
+        seq,
+        ts_ns: 0,
+        ack: 0,
+        corr: seq,
+        name: "svc",
+        key: None,
+    };
+    encode_frame(out, &spec, DEFAULT_MAX_BODY, |o| o.push(7)).unwrap();
+}
+
+/// The queue is full of tells the peer has not received, and a queue's worth of replies
+/// waits for room, when the peer connects again and resends an ask first: the node does not
+/// take the ask, but it writes what its queue holds before the connection closes, so the
+/// peer can deliver and acknowledge it, and room comes. (Closing at once, before its writer
+/// had run, it closed every connection with nothing written: the link stalled for good.)
+/// A current-thread runtime, so that the connection's writer runs only when its reader
+/// waits.
+#[tokio::test]
+async fn a_node_holding_a_queue_of_replies_still_writes_its_queue_to_a_reconnected_peer() {
+    use mycelium_remote::handshake::{authenticate, Identity};
+    use mycelium_remote::reader::FrameReader;
+    const CAPACITY: usize = 2;
+    let dir = TempDir::new("replies-stall");
+    let bus = Bus::new();
+    let (rec, _got) = Recorder::new(true);
+    let config = mycelium_remote::LinkConfig {
+        queue_capacity: CAPACITY,
+        ..fast_config()
+    };
+    let (a, mut a_events) = node("a", &bus, rec, config);
+    let at = a.listen(&dir.socket("a.sock"), &["b"]).await.unwrap();
+    let (mut peer, _) = authenticated_peer(&at).await;
+    a_events
+        .wait("up", |k| matches!(k, LinkEventKind::Up { .. }))
+        .await;
+    // The queue fills with tells the peer never acknowledges (it does not read them).
+    let link = a.link("b").unwrap();
+    let svc: Arc<str> = "svc".into();
+    for _ in 0..CAPACITY {
+        link.send(Kind::Tell, &svc, 1, |o| o.push(1)).await.unwrap();
+    }
+    // The replies to the first asks wait for room; the next ask closes the connection.
+    let mut bytes = Vec::new();
+    for seq in 1..=CAPACITY as u64 + 1 {
+        ask_frame(&mut bytes, seq);
+    }
+    peer.write_all(&bytes).await.unwrap();
+    a_events
+        .wait("down", |k| matches!(k, LinkEventKind::Down { .. }))
+        .await;
+    assert_eq!(link.replies_waiting(), CAPACITY);
+    drop(peer);
+    // The peer comes back: its verdict and the ask the node did not take, in one write.
+    let mut stream = Stream::connect(&at).await.unwrap();
+    let mut reader = FrameReader::new(4096);
+    let me = Identity {
+        node: "b".into(),
+        instance: 77,
+        incarnation: 77,
+        schema: schema(),
+        secret: secret(),
+        max_frame: DEFAULT_MAX_BODY,
+    };
+    authenticate(&mut stream, &mut reader, &me, "a", Some("a"), &|_| false)
+        .await
+        .unwrap();
+    let first = CAPACITY as u64 + 1;
+    let mut verdict = vec![1u8];
+    for word in [0u64, 0, first] {
+        verdict.extend_from_slice(&word.to_le_bytes());
+    }
+    let mut bytes = Vec::new();
+    encode_frame(
+        &mut bytes,
+        &FrameSpec::control(Kind::Verdict),
+        DEFAULT_MAX_BODY,
+        |o| o.extend_from_slice(&verdict),
+    )
+    .unwrap();
+    ask_frame(&mut bytes, first);
+    stream.write_all(&bytes).await.unwrap();
+    reader.set_max_body(DEFAULT_MAX_BODY);
+    let mut tells = 0;
+    let mut verdict_seen = false;
+    loop {
+        let read = tokio::time::timeout(BOUND, reader.read_frame(&mut stream))
+            .await
+            .expect("the node closes the connection");
+        let Ok(frame) = read else { break };
+        match frame.kind {
+            Kind::Verdict => verdict_seen = true,
+            Kind::Tell => tells += 1,
+            _ => {}
+        }
+    }
+    assert!(verdict_seen, "the node accepted the connection");
+    assert_eq!(
+        tells, CAPACITY,
+        "the queued tells were written before the close"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unauthenticated_garbage_never_reaches_a_link() {
     let dir = TempDir::new("garbage");
