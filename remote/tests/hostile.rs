@@ -225,20 +225,7 @@ async fn replies_a_peer_never_acknowledges_stay_bounded() {
         .await;
     let mut bytes = Vec::new();
     for seq in 1..=2000u64 {
-        let spec = FrameSpec {
-            kind: Kind::Ask,
-            type_id: 1,
-            seq,
-            ts_ns: 0,
-            ack: 0,
-            corr: seq,
-            name: "svc",
-            key: None,
-        };
-        encode_frame(&mut bytes, &spec, DEFAULT_MAX_BODY, |o| {
-            o.extend_from_slice(&[7u8; 512])
-        })
-        .unwrap();
+        ask_frame(&mut bytes, seq, &[7u8; 512]);
     }
     // The node may close before it has read everything.
     let _ = peer.write_all(&bytes).await;
@@ -266,7 +253,7 @@ async fn replies_a_peer_never_acknowledges_stay_bounded() {
 }
 
 /// An ask frame from the peer, `seq` and `corr` alike.
-fn ask_frame(out: &mut Vec<u8>, seq: u64) {
+fn ask_frame(out: &mut Vec<u8>, seq: u64, body: &[u8]) {
     let spec = FrameSpec {
         kind: Kind::Ask,
         type_id: 1,
@@ -277,7 +264,7 @@ fn ask_frame(out: &mut Vec<u8>, seq: u64) {
         name: "svc",
         key: None,
     };
-    encode_frame(out, &spec, DEFAULT_MAX_BODY, |o| o.push(7)).unwrap();
+    encode_frame(out, &spec, DEFAULT_MAX_BODY, |o| o.extend_from_slice(body)).unwrap();
 }
 
 /// The queue is full of tells the peer has not received, and a queue's worth of replies
@@ -289,8 +276,6 @@ fn ask_frame(out: &mut Vec<u8>, seq: u64) {
 /// waits.
 #[tokio::test]
 async fn a_node_holding_a_queue_of_replies_still_writes_its_queue_to_a_reconnected_peer() {
-    use mycelium_remote::handshake::{authenticate, Identity};
-    use mycelium_remote::reader::FrameReader;
     const CAPACITY: usize = 2;
     let dir = TempDir::new("replies-stall");
     let bus = Bus::new();
@@ -314,7 +299,7 @@ async fn a_node_holding_a_queue_of_replies_still_writes_its_queue_to_a_reconnect
     // The replies to the first asks wait for room; the next ask closes the connection.
     let mut bytes = Vec::new();
     for seq in 1..=CAPACITY as u64 + 1 {
-        ask_frame(&mut bytes, seq);
+        ask_frame(&mut bytes, seq, &[7]);
     }
     peer.write_all(&bytes).await.unwrap();
     a_events
@@ -323,19 +308,7 @@ async fn a_node_holding_a_queue_of_replies_still_writes_its_queue_to_a_reconnect
     assert_eq!(link.replies_waiting(), CAPACITY);
     drop(peer);
     // The peer comes back: its verdict and the ask the node did not take, in one write.
-    let mut stream = Stream::connect(&at).await.unwrap();
-    let mut reader = FrameReader::new(4096);
-    let me = Identity {
-        node: "b".into(),
-        instance: 77,
-        incarnation: 77,
-        schema: schema(),
-        secret: secret(),
-        max_frame: DEFAULT_MAX_BODY,
-    };
-    authenticate(&mut stream, &mut reader, &me, "a", Some("a"), &|_| false)
-        .await
-        .unwrap();
+    let (mut stream, mut reader) = authenticated_before_verdict(&at).await;
     let first = CAPACITY as u64 + 1;
     let mut verdict = vec![1u8];
     for word in [0u64, 0, first] {
@@ -349,7 +322,7 @@ async fn a_node_holding_a_queue_of_replies_still_writes_its_queue_to_a_reconnect
         |o| o.extend_from_slice(&verdict),
     )
     .unwrap();
-    ask_frame(&mut bytes, first);
+    ask_frame(&mut bytes, first, &[7]);
     stream.write_all(&bytes).await.unwrap();
     reader.set_max_body(DEFAULT_MAX_BODY);
     let mut tells = 0;

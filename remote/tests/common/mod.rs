@@ -39,6 +39,19 @@ pub fn schema() -> LocalSchema {
 /// what it writes and reads next is up to the test. Returns its stream and the reader that
 /// holds whatever `a` sent after the handshake.
 pub async fn authenticated_peer(at: &Endpoint) -> (Stream, FrameReader) {
+    let (mut stream, mut reader) = authenticated_before_verdict(at).await;
+    let resume = Resume {
+        known_incarnation: 0,
+        received: 0,
+        first_seq: 1,
+    };
+    finish(&mut stream, &mut reader, "a", resume).await.unwrap();
+    reader.set_max_body(mycelium_remote::frame::DEFAULT_MAX_BODY);
+    (stream, reader)
+}
+
+/// [`authenticated_peer`] up to its verdict, which the test writes itself.
+pub async fn authenticated_before_verdict(at: &Endpoint) -> (Stream, FrameReader) {
     let mut stream = Stream::connect(at).await.unwrap();
     let mut reader = FrameReader::new(4096);
     let me = Identity {
@@ -52,13 +65,6 @@ pub async fn authenticated_peer(at: &Endpoint) -> (Stream, FrameReader) {
     authenticate(&mut stream, &mut reader, &me, "a", Some("a"), &|_| false)
         .await
         .unwrap();
-    let resume = Resume {
-        known_incarnation: 0,
-        received: 0,
-        first_seq: 1,
-    };
-    finish(&mut stream, &mut reader, "a", resume).await.unwrap();
-    reader.set_max_body(mycelium_remote::frame::DEFAULT_MAX_BODY);
     (stream, reader)
 }
 
