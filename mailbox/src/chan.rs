@@ -61,7 +61,11 @@ struct State<T> {
 
 struct Rare<T> {
     system: VecDeque<T>,
-    tx_waiters: Vec<Waker>,
+    /// The senders waiting for room, each under the number its future holds, so that a
+    /// future dropped while it waits takes its waker out ([`Waiter`]'s `Drop`): without that,
+    /// every task that gave up on a full mailbox would stay allocated until the next batch.
+    tx_waiters: Vec<(u64, Waker)>,
+    next_waiter: u64,
 }
 
 impl<T> State<T> {
@@ -70,6 +74,7 @@ impl<T> State<T> {
             Box::new(Rare {
                 system: VecDeque::new(),
                 tx_waiters: Vec::new(),
+                next_waiter: 0,
             })
         })
     }
@@ -78,19 +83,38 @@ impl<T> State<T> {
         self.rare.as_ref().is_none_or(|r| r.system.is_empty())
     }
 
-    /// Registers `cx`'s task to be woken when room is made (once per task).
-    fn wait_for_room(&mut self, cx: &Context<'_>) {
-        let waiters = &mut self.rare().tx_waiters;
-        if !waiters.iter().any(|w| w.will_wake(cx.waker())) {
-            waiters.push(cx.waker().clone());
+    /// Registers `cx`'s task to be woken when room is made, under the waiter's number: a
+    /// waiter still registered has its waker refreshed, one woken since (or new) is
+    /// registered anew.
+    fn wait_for_room(&mut self, waiter: &mut Option<u64>, cx: &Context<'_>) {
+        let rare = self.rare();
+        if let Some(id) = *waiter {
+            if let Some((_, w)) = rare.tx_waiters.iter_mut().find(|(i, _)| *i == id) {
+                if !w.will_wake(cx.waker()) {
+                    *w = cx.waker().clone();
+                }
+                return;
+            }
         }
+        let id = rare.next_waiter;
+        rare.next_waiter = rare.next_waiter.wrapping_add(1);
+        rare.tx_waiters.push((id, cx.waker().clone()));
+        *waiter = Some(id);
+    }
+
+    /// Takes waiter `id`'s waker out, if it is still registered. Returns it, to be dropped
+    /// once the lock is released (dropping a waker may run a task's destructor).
+    fn forget_waiter(&mut self, id: u64) -> Option<Waker> {
+        let waiters = &mut self.rare.as_mut()?.tx_waiters;
+        let at = waiters.iter().position(|(i, _)| *i == id)?;
+        Some(waiters.swap_remove(at).1)
     }
 
     /// The senders waiting for room, to be woken once the lock is released.
     fn take_waiters(&mut self) -> Vec<Waker> {
         self.rare
             .as_mut()
-            .map(|r| std::mem::take(&mut r.tx_waiters))
+            .map(|r| r.tx_waiters.drain(..).map(|(_, w)| w).collect())
             .unwrap_or_default()
     }
 }
@@ -189,7 +213,7 @@ impl<T> Mailbox<T> {
     /// when the mailbox is closed. Dropping the future before it completes drops the message.
     pub fn send(&self, msg: T) -> Send<'_, T> {
         Send {
-            mailbox: self,
+            waiter: Waiter::new(self),
             msg: Some(msg),
         }
     }
@@ -212,6 +236,7 @@ impl<T> Mailbox<T> {
     /// ```
     pub async fn send_many(&self, msgs: Vec<T>) -> Result<(), SendError<Vec<T>>> {
         let mut pending = VecDeque::from(msgs);
+        let mut waiter = Waiter::new(self);
         std::future::poll_fn(|cx| {
             let mut state = self.lock();
             if self.closed.load(Ordering::Relaxed) {
@@ -235,7 +260,7 @@ impl<T> Mailbox<T> {
                 }
                 return Poll::Ready(Ok(()));
             }
-            state.wait_for_room(cx);
+            state.wait_for_room(&mut waiter.id, cx);
             drop(state);
             if let Some(w) = waker {
                 w.wake();
@@ -307,10 +332,42 @@ impl<T> Sender<T> {
     }
 }
 
-/// Future returned by [`Sender::send`].
+/// A sender's place among those waiting for room: the number its waker is registered under
+/// while it waits. Dropped while still registered (its future given up), it takes the waker
+/// out.
+struct Waiter<'a, T> {
+    mailbox: &'a Mailbox<T>,
+    id: Option<u64>,
+}
+
+impl<'a, T> Waiter<'a, T> {
+    fn new(mailbox: &'a Mailbox<T>) -> Self {
+        Waiter { mailbox, id: None }
+    }
+
+    /// Leaves the wait list under the lock already held, as a sender done waiting: usually
+    /// out of it already (room is made by waking the whole list). Returns the waker to drop
+    /// once the lock is released.
+    fn leave(&mut self, state: &mut State<T>) -> Option<Waker> {
+        self.id.take().and_then(|id| state.forget_waiter(id))
+    }
+}
+
+impl<T> Drop for Waiter<'_, T> {
+    fn drop(&mut self) {
+        // Never registered (the common case: there was room at once): no lock taken.
+        if let Some(id) = self.id {
+            let waker = self.mailbox.lock().forget_waiter(id);
+            drop(waker);
+        }
+    }
+}
+
+/// Future returned by [`Sender::send`]. Dropped while it waits for room, it leaves the
+/// senders' wait list at once (its message is dropped, as `send` says).
 #[must_use = "futures do nothing unless awaited"]
 pub struct Send<'a, T> {
-    mailbox: &'a Mailbox<T>,
+    waiter: Waiter<'a, T>,
     msg: Option<T>,
 }
 
@@ -324,23 +381,29 @@ impl<T> Future for Send<'_, T> {
         let Some(msg) = self.msg.take() else {
             panic!("mailbox Send future polled after it completed");
         };
-        let mailbox = self.mailbox;
+        let this = &mut *self;
+        let mailbox = this.waiter.mailbox;
         let mut state = mailbox.lock();
         if mailbox.closed.load(Ordering::Relaxed) {
+            let stale = this.waiter.leave(&mut state);
+            drop(state);
+            drop(stale);
             return Poll::Ready(Err(SendError(msg)));
         }
         if state.user.len() < mailbox.capacity {
             state.user.push_back(msg);
+            let stale = this.waiter.leave(&mut state);
             let waker = state.rx_waker.take();
             drop(state);
+            drop(stale);
             if let Some(w) = waker {
                 w.wake();
             }
             return Poll::Ready(Ok(()));
         }
-        state.wait_for_room(cx);
+        state.wait_for_room(&mut this.waiter.id, cx);
         drop(state);
-        self.msg = Some(msg);
+        this.msg = Some(msg);
         Poll::Pending
     }
 }

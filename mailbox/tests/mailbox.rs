@@ -279,3 +279,61 @@ fn draining_an_open_mailbox_wakes_the_senders_waiting_for_room() {
     assert_eq!(send.as_mut().poll(&mut cx), Poll::Ready(Ok(())));
     assert_eq!(rx.try_recv(), Some(2));
 }
+
+#[test]
+fn a_sender_that_gives_up_waiting_leaves_no_waker_behind() {
+    // Tasks that time out against a full mailbox: each send future is dropped while it
+    // waits. Their wakers (each holding its task alive) must go with them, not stay until
+    // the receiver next takes a batch.
+    let (tx, mut rx) = channel::<u32>(MailboxConfig::Bounded(1));
+    tx.try_send(0).unwrap();
+    let counters: Vec<_> = (0..100)
+        .map(|_| std::sync::Arc::new(CountingWaker(Default::default())))
+        .collect();
+    for (i, counter) in counters.iter().enumerate() {
+        let waker = Waker::from(counter.clone());
+        let mut cx = Context::from_waker(&waker);
+        if i % 2 == 0 {
+            let mut send = pin!(tx.send(1));
+            assert!(send.as_mut().poll(&mut cx).is_pending());
+            // Polled again with the same task: still one registration.
+            assert!(send.as_mut().poll(&mut cx).is_pending());
+        } else {
+            let mut many = pin!(tx.send_many(vec![1, 2]));
+            assert!(many.as_mut().poll(&mut cx).is_pending());
+        }
+    }
+    for counter in &counters {
+        assert_eq!(
+            std::sync::Arc::strong_count(counter),
+            1,
+            "a waker outlived its sender"
+        );
+    }
+    assert_eq!(rx.try_recv(), Some(0));
+    assert!(counters
+        .iter()
+        .all(|c| c.0.load(std::sync::atomic::Ordering::SeqCst) == 0));
+}
+
+#[test]
+fn one_of_two_senders_of_one_task_giving_up_leaves_the_other_waiting() {
+    // Two sends polled by the same task share its waker; dropping one must not take the
+    // other's registration with it, or the other would never hear of room.
+    let (tx, mut rx) = channel::<u32>(MailboxConfig::Bounded(1));
+    tx.try_send(0).unwrap();
+    let counter = std::sync::Arc::new(CountingWaker(Default::default()));
+    let waker = Waker::from(counter.clone());
+    let mut cx = Context::from_waker(&waker);
+    let mut kept = pin!(tx.send(1));
+    assert!(kept.as_mut().poll(&mut cx).is_pending());
+    {
+        let mut dropped = pin!(tx.send(2));
+        assert!(dropped.as_mut().poll(&mut cx).is_pending());
+    }
+    assert_eq!(rx.try_recv(), Some(0));
+    assert_eq!(counter.0.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(kept.as_mut().poll(&mut cx), Poll::Ready(Ok(())));
+    assert_eq!(rx.try_recv(), Some(1));
+    assert_eq!(rx.try_recv(), None);
+}

@@ -6,7 +6,8 @@
 //! `loom::future::block_on`: a future that returns `Pending` and is never woken makes loom
 //! report a deadlock, so a lost wake-up fails the model.
 
-use std::future::poll_fn;
+use std::future::{poll_fn, Future};
+use std::task::Poll;
 
 use loom::future::block_on;
 use loom::thread;
@@ -150,6 +151,34 @@ fn every_parked_sender_is_woken() {
         assert_eq!(got[0], 0);
         got.sort_unstable();
         assert_eq!(got, [0, 1, 2]);
+    });
+}
+
+/// A sender that gives up while parked (its future dropped) leaves the wait list without
+/// taking another parked sender's wake-up with it, and its message is queued only if its one
+/// poll said so.
+#[test]
+fn a_sender_giving_up_leaves_the_others_waiting() {
+    loom::model(|| {
+        let (tx, mut rx) = channel::<u32>(MailboxConfig::Bounded(1));
+        tx.try_send(0).unwrap();
+        let tx2 = tx.clone();
+        let quitter = thread::spawn(move || {
+            let mut send = std::pin::pin!(tx.send(1));
+            // One poll, then the future is dropped.
+            block_on(poll_fn(|cx| Poll::Ready(send.as_mut().poll(cx).is_ready())))
+        });
+        let waiter = thread::spawn(move || block_on(tx2.send(2)).unwrap());
+        let mut got = Vec::new();
+        while got.last() != Some(&2) {
+            got.push(block_on(rx.recv()).unwrap());
+        }
+        let queued = quitter.join().unwrap();
+        waiter.join().unwrap();
+        got.extend(rx.drain());
+        got.sort_unstable();
+        let expected: &[u32] = if queued { &[0, 1, 2] } else { &[0, 2] };
+        assert_eq!(got, expected);
     });
 }
 
