@@ -483,7 +483,7 @@ impl Link {
             if let Some(reason) = &st.closed {
                 return Err(self.closed_err(reason));
             }
-            if !st.out.has_room() {
+            if !self.inner.room_for_own(&st) {
                 return Err(SendError::Full);
             }
         }
@@ -531,7 +531,7 @@ impl Link {
             if let Some(reason) = &st.closed {
                 return Err(self.closed_err(reason));
             }
-            if !st.out.has_room() {
+            if !self.inner.room_for_own(&st) {
                 return Err(SendError::Full);
             }
         }
@@ -637,6 +637,13 @@ impl Link {
         // Checked under the lock that attaches a connection: a frame queued before the
         // peer's limit was known is checked there instead.
         self.inner.fits_peer(frame.len()).map_err(Err)?;
+        if !self.inner.room_for_own(&st) {
+            return Err(if hand_back {
+                Ok(frame)
+            } else {
+                Err(SendError::Full)
+            });
+        }
         match st.out.push(kind, type_id, name.clone(), message, frame) {
             Ok(seq) => {
                 let gone = match ask.and_then(|(corr, slot)| Some((corr, slot.take()?))) {
@@ -799,7 +806,7 @@ impl Link {
             if let Some(reason) = &st.closed {
                 return Err((self.closed_err(reason), reply_to));
             }
-            if !st.out.has_room() {
+            if !self.inner.room_for_own(&st) {
                 return Err((SendError::Full, reply_to));
             }
         }
@@ -1431,6 +1438,17 @@ impl Inner {
         }
     }
 
+    /// Room in the queue for a frame of this node's own (a tell, an ask, a publication, an
+    /// interest): a place is kept free for each reply to the peer's asks that waits for room
+    /// (`replies_waiting`). So replies take freed room first. Otherwise a sender of this
+    /// node that always waits for room with its next frame can take every place an
+    /// acknowledgement frees; the replies wait on, the peer's asks go unanswered, and once a
+    /// queue's worth of replies waits the reader closes the connection (`handle`).
+    fn room_for_own(&self, st: &State) -> bool {
+        st.out
+            .has_room_beside(self.replies_waiting.load(Ordering::Acquire))
+    }
+
     /// Acknowledged frames left the log: wakes senders waiting for room.
     pub fn room_freed(&self) {
         self.room.notify_waiters();
@@ -1592,7 +1610,7 @@ impl Inner {
 }
 
 /// A reply waiting for room in the queue, counted in [`Inner::replies_waiting`] while it
-/// lives.
+/// lives: a place in the queue is kept for it ([`Inner::room_for_own`]).
 pub(crate) struct WaitingReply(Arc<Inner>);
 
 impl WaitingReply {
@@ -1605,6 +1623,9 @@ impl WaitingReply {
 impl Drop for WaitingReply {
     fn drop(&mut self) {
         self.0.replies_waiting.fetch_sub(1, Ordering::AcqRel);
+        // The place kept free for this reply is free for this node's own frames again (the
+        // reply was queued, or was dropped unqueued: its asker restarted, or the link closed).
+        self.0.room_freed();
     }
 }
 

@@ -89,6 +89,11 @@ impl Outbound {
         self.log.len() < self.capacity
     }
 
+    /// Room for a frame with `reserved` places kept free beside it.
+    pub fn has_room_beside(&self, reserved: usize) -> bool {
+        self.log.len().saturating_add(reserved) < self.capacity
+    }
+
     pub fn len(&self) -> usize {
         self.log.len()
     }

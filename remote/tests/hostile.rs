@@ -345,6 +345,141 @@ async fn a_node_holding_a_queue_of_replies_still_writes_its_queue_to_a_reconnect
     );
 }
 
+/// A reply to the peer's ask waiting for room takes the place an acknowledgement frees
+/// before this node's own tells do, though a sender of this node was waiting for room first
+/// and always waits again with its next tell. (Taking turns at random with such a sender,
+/// replies piled up until a queue's worth waited and the reader closed the connection, the
+/// peer's asks failing.) A current-thread runtime, so that the tell sender is waiting before
+/// the reply is.
+#[tokio::test]
+async fn a_waiting_reply_takes_freed_room_before_the_nodes_own_waiting_tells() {
+    const CAPACITY: usize = 2;
+    let dir = TempDir::new("replies-first");
+    let bus = Bus::new();
+    let (rec, _got) = Recorder::new(true);
+    let config = mycelium_remote::LinkConfig {
+        queue_capacity: CAPACITY,
+        ..fast_config()
+    };
+    let (a, mut a_events) = node("a", &bus, rec, config);
+    let at = a.listen(&dir.socket("a.sock"), &["b"]).await.unwrap();
+    let (mut peer, mut reader) = authenticated_peer(&at).await;
+    a_events
+        .wait("up", |k| matches!(k, LinkEventKind::Up { .. }))
+        .await;
+    let link = a.link("b").unwrap();
+    let svc: Arc<str> = "svc".into();
+    for _ in 0..CAPACITY {
+        link.send(Kind::Tell, &svc, 1, |o| o.push(1)).await.unwrap();
+    }
+    // A sender that waits for room, then waits again with its next tell.
+    let sender = {
+        let (link, svc) = (link.clone(), svc.clone());
+        tokio::spawn(
+            async move { while link.send(Kind::Tell, &svc, 1, |o| o.push(2)).await.is_ok() {} },
+        )
+    };
+    tokio::task::yield_now().await;
+    // The peer asks; the reply waits for room too.
+    let mut bytes = Vec::new();
+    ask_frame(&mut bytes, 1, &[7]);
+    peer.write_all(&bytes).await.unwrap();
+    tokio::time::timeout(BOUND, async {
+        while link.replies_waiting() == 0 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the reply waits for room");
+    // The peer acknowledges the first tell: one place frees.
+    let mut bytes = Vec::new();
+    let ack = FrameSpec {
+        ack: 1,
+        ..FrameSpec::control(Kind::Ack)
+    };
+    encode_frame(&mut bytes, &ack, DEFAULT_MAX_BODY, |_| {}).unwrap();
+    peer.write_all(&bytes).await.unwrap();
+    let mut kinds = Vec::new();
+    while kinds.len() < CAPACITY + 1 {
+        let frame = tokio::time::timeout(BOUND, reader.read_frame(&mut peer))
+            .await
+            .expect("the node writes on")
+            .expect("the connection stays up");
+        if matches!(frame.kind, Kind::Tell | Kind::Reply | Kind::ReplyFailed) {
+            kinds.push(frame.kind);
+        }
+    }
+    assert_eq!(kinds, [Kind::Tell, Kind::Tell, Kind::Reply]);
+    assert_eq!(link.replies_waiting(), 0);
+    sender.abort();
+}
+
+/// Replies waiting for room keep places free in the queue; when they are dropped unqueued
+/// (their asker's process restarted), the places are free again, and a sender of this node
+/// waiting for room hears of it. (Not told, it waited for good: the restart had emptied the
+/// queue, so no acknowledgement was ever to come.)
+#[tokio::test]
+async fn places_kept_for_replies_a_restarted_peer_will_never_take_are_given_back() {
+    const CAPACITY: usize = 2;
+    let dir = TempDir::new("replies-gone");
+    let bus = Bus::new();
+    let (rec, _got) = Recorder::new(true);
+    let config = mycelium_remote::LinkConfig {
+        queue_capacity: CAPACITY,
+        ..fast_config()
+    };
+    let (a, mut a_events) = node("a", &bus, rec, config);
+    let at = a.listen(&dir.socket("a.sock"), &["b"]).await.unwrap();
+    let (mut peer, _) = authenticated_peer_as(&at, 77).await;
+    a_events
+        .wait("up", |k| matches!(k, LinkEventKind::Up { .. }))
+        .await;
+    let link = a.link("b").unwrap();
+    let svc: Arc<str> = "svc".into();
+    for _ in 0..CAPACITY {
+        link.send(Kind::Tell, &svc, 1, |o| o.push(1)).await.unwrap();
+    }
+    let sender = {
+        let (link, svc) = (link.clone(), svc.clone());
+        tokio::spawn(async move { link.send(Kind::Tell, &svc, 1, |o| o.push(2)).await })
+    };
+    tokio::task::yield_now().await;
+    // A queue's worth of replies waits for room (one ask more would close the connection).
+    let mut bytes = Vec::new();
+    for seq in 1..=CAPACITY as u64 {
+        ask_frame(&mut bytes, seq, &[7]);
+    }
+    peer.write_all(&bytes).await.unwrap();
+    tokio::time::timeout(BOUND, async {
+        while link.replies_waiting() < CAPACITY {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the replies wait for room");
+    // The peer's process restarts: the tells it never acknowledged are reported lost, the
+    // replies to its predecessor dropped.
+    drop(peer);
+    let (mut peer, mut reader) = authenticated_peer_as(&at, 78).await;
+    let sent = tokio::time::timeout(BOUND, sender)
+        .await
+        .expect("the waiting sender gets room")
+        .unwrap();
+    assert!(sent.is_ok(), "{sent:?}");
+    let frame = tokio::time::timeout(BOUND, async {
+        loop {
+            let frame = reader.read_frame(&mut peer).await.unwrap();
+            if frame.kind == Kind::Tell {
+                return frame.payload.to_vec();
+            }
+        }
+    })
+    .await
+    .expect("the tell reaches the new process");
+    assert_eq!(frame, [2]);
+    assert_eq!(link.replies_waiting(), 0);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unauthenticated_garbage_never_reaches_a_link() {
     let dir = TempDir::new("garbage");

@@ -39,7 +39,13 @@ pub fn schema() -> LocalSchema {
 /// what it writes and reads next is up to the test. Returns its stream and the reader that
 /// holds whatever `a` sent after the handshake.
 pub async fn authenticated_peer(at: &Endpoint) -> (Stream, FrameReader) {
-    let (mut stream, mut reader) = authenticated_before_verdict(at).await;
+    authenticated_peer_as(at, 77).await
+}
+
+/// [`authenticated_peer`] as incarnation `incarnation` of node `b`: another number than an
+/// earlier peer's is node `b` restarted.
+pub async fn authenticated_peer_as(at: &Endpoint, incarnation: u64) -> (Stream, FrameReader) {
+    let (mut stream, mut reader) = authenticated_before_verdict_as(at, incarnation).await;
     let resume = Resume {
         known_incarnation: 0,
         received: 0,
@@ -52,12 +58,16 @@ pub async fn authenticated_peer(at: &Endpoint) -> (Stream, FrameReader) {
 
 /// [`authenticated_peer`] up to its verdict, which the test writes itself.
 pub async fn authenticated_before_verdict(at: &Endpoint) -> (Stream, FrameReader) {
+    authenticated_before_verdict_as(at, 77).await
+}
+
+async fn authenticated_before_verdict_as(at: &Endpoint, incarnation: u64) -> (Stream, FrameReader) {
     let mut stream = Stream::connect(at).await.unwrap();
     let mut reader = FrameReader::new(4096);
     let me = Identity {
         node: "b".into(),
-        instance: 77,
-        incarnation: 77,
+        instance: incarnation,
+        incarnation,
         schema: schema(),
         secret: secret(),
         max_frame: mycelium_remote::frame::DEFAULT_MAX_BODY,
