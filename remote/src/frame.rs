@@ -347,9 +347,10 @@ fn link_header(spec: &FrameSpec<'_>) -> [u8; LINK_HEADER_LEN] {
 const PEER_TEXT_MAX: usize = 1024;
 
 /// A peer's free text (a close or refusal reason, a failed ask's reason) as this side shows
-/// and logs it: bytes that are not UTF-8 replaced, control characters escaped (`\n`,
-/// `\u{1b}`), so that a peer can neither forge a log line nor send a terminal escape, and at
-/// most [`PEER_TEXT_MAX`] characters, the rest counted.
+/// and logs it: bytes that are not UTF-8 replaced, control characters, bidirectional
+/// formatting characters and line separators escaped (`\n`, `\u{1b}`, `\u{202e}`), so that a
+/// peer can neither forge a log line, send a terminal escape nor show its text reordered, and
+/// at most [`PEER_TEXT_MAX`] characters, the rest counted.
 pub(crate) fn peer_text(payload: &[u8]) -> String {
     let text = String::from_utf8_lossy(payload);
     let mut out = String::with_capacity(text.len().min(PEER_TEXT_MAX));
