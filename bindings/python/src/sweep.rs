@@ -598,17 +598,7 @@ pub(crate) fn run_strategy_shard<'py>(
     // The bars each point needs before its first decision (for the points of this shard).
     let mut warmups = vec![0usize; grid.len()];
     for &i in shard.indices() {
-        let args = &grid[i];
-        let warmup = strategy.call_method1(py, "warmup", (args.clone_ref(py),))?;
-        warmups[i] = warmup.extract(py).map_err(|_| {
-            PyValueError::new_err(format!(
-                "warmup({}) must return a whole number of bars >= 0",
-                args.bind(py)
-                    .repr()
-                    .map(|r| r.to_string())
-                    .unwrap_or_default()
-            ))
-        })?;
+        warmups[i] = crate::strategy::warmup(py, &strategy, &grid[i], i)?;
     }
     let class = Arc::new(strategy);
     let points: Vec<usize> = (0..grid.len()).collect();

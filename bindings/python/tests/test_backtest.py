@@ -212,3 +212,26 @@ def test_a_python_strategy_returning_bad_orders_is_reported():
         mycelium.backtest.run_strategy(Outside, [])
     with pytest.raises(ValueError, match="cash"):
         mycelium.backtest.run_strategy(Outside, [None], cash=-1.0)
+
+
+class NoSuchWindow(Exception):
+    """An exception of the user's own, to check that the type raised is the type seen."""
+
+
+class Picky(mycelium.backtest.Strategy):
+    @classmethod
+    def warmup(cls, args):
+        if args["n"] < 0:
+            raise NoSuchWindow(f"no window of {args['n']} bars")
+        return args["n"]
+
+    def on_ticks(self, start, prices, timestamps):
+        return []
+
+
+def test_a_raising_warmup_propagates_as_raised_with_a_note_naming_the_grid_point():
+    with pytest.raises(NoSuchWindow, match="no window of -1 bars") as raised:
+        mycelium.backtest.run_strategy(Picky, [{"n": 2}, {"n": 3}, {"n": -1}], ticks=5_000)
+    assert type(raised.value) is NoSuchWindow
+    assert raised.value.__notes__ == ["while computing warmup({'n': -1}) for grid point 2"]
+
