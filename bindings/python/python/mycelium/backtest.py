@@ -62,7 +62,8 @@ def sweep(
     units (an int); `commission_bps` of each fill's notional plus `commission_per_trade`;
     `fill` next-open, next-close or same-close; `risk_limit`, a drawdown (a fraction) past
     which trading stops; marks every `mark_every` rows. A setting that cannot work raises
-    `ValueError` before anything runs.
+    `ValueError` before anything runs, and a `data` file that is not there
+    `FileNotFoundError`.
 
     Returns one dict per grid point, in grid order, with the columns of the backtest's
     results.csv: index, fast, slow, band_bps, status ("ok", or why the point failed), then
