@@ -582,6 +582,11 @@ mod tests {
             "bye\\n2026-01-01 ERROR forged\\u{1b}[2J\\t"
         );
         assert_eq!(peer_text(b"\xff\xfeok"), "\u{fffd}\u{fffd}ok");
+        // Neither reordered (a right-to-left override) nor split (a line separator).
+        assert_eq!(
+            peer_text("bye \u{202e}gnp.exe\u{2028}forged".as_bytes()),
+            "bye \\u{202e}gnp.exe\\u{2028}forged"
+        );
         let long = peer_text(&[b'x'; PEER_TEXT_MAX + 10]);
         assert!(long.starts_with(&"x".repeat(PEER_TEXT_MAX)));
         assert!(long.ends_with(" ... (10 more characters)"), "{long}");
