@@ -202,8 +202,9 @@ pub enum BusError {
     VirtualNeedsCurrentThread,
 }
 
-/// A name or pattern as an error message shows it: control characters escaped (`\u{1b}`), so
-/// that a name from a peer or a file cannot break the message's line or drive a terminal.
+/// A name or pattern as an error message shows it: control characters, bidirectional
+/// formatting characters and line separators escaped (`\u{1b}`, `\u{202e}`), so that a name
+/// from a peer or a file cannot break the message's line, drive a terminal or show reordered.
 fn shown(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     mycelium_codec::text::escape_controls(text.chars(), &mut out);

@@ -53,6 +53,11 @@ fn load(file: &Path) -> Result<model::Schema, String> {
 }
 
 fn run(args: &[String]) -> Result<(), String> {
+    // Asked for, the usage is the answer, not an error: stdout and exit status 0.
+    if wants_help(args) {
+        println!("{USAGE}");
+        return Ok(());
+    }
     if args.first().map(String::as_str) == Some("compat") {
         return compat(&args[1..]);
     }
@@ -84,6 +89,9 @@ fn run(args: &[String]) -> Result<(), String> {
 }
 
 fn compat(args: &[String]) -> Result<(), String> {
+    for a in args {
+        unknown_option(a)?;
+    }
     let [old, new] = args else {
         return Err(USAGE.to_string());
     };
@@ -98,20 +106,50 @@ fn compat(args: &[String]) -> Result<(), String> {
     }
 }
 
+fn is_help(arg: &str) -> bool {
+    arg == "-h" || arg == "--help"
+}
+
+/// Whether `-h` or `--help` stands anywhere as a flag (not as the directory after `-o`).
+fn wants_help(args: &[String]) -> bool {
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "-o" | "--out" => {
+                it.next();
+            }
+            a if is_help(a) => return true,
+            _ => {}
+        }
+    }
+    false
+}
+
+/// Refuses an argument that looks like an option but is none (a file named so can be
+/// written `./-name`).
+fn unknown_option(arg: &str) -> Result<(), String> {
+    if arg.len() > 1 && arg.starts_with('-') {
+        return Err(format!("unknown option `{arg}`\n{USAGE}"));
+    }
+    Ok(())
+}
+
 fn parse_args(args: &[String]) -> Result<(String, PathBuf, Option<PathBuf>), String> {
     let mut positional = Vec::new();
     let mut out = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
-            "-h" | "--help" => return Err(USAGE.to_string()),
             "-o" | "--out" => {
                 let dir = it
                     .next()
                     .ok_or_else(|| format!("`{a}` needs a directory\n{USAGE}"))?;
                 out = Some(PathBuf::from(dir));
             }
-            _ => positional.push(a.clone()),
+            _ => {
+                unknown_option(a)?;
+                positional.push(a.clone());
+            }
         }
     }
     match positional.as_slice() {

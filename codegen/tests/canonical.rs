@@ -136,3 +136,31 @@ fn a_peers_control_characters_are_escaped_in_diagnostics() {
         assert!(shown.contains("\\u{1b}"), "{shown}");
     }
 }
+
+#[test]
+fn a_peers_bidi_overrides_and_line_separators_are_escaped_in_diagnostics() {
+    // A name that would show reversed, and a line split in two for whoever reads the log.
+    for (text, want) in [
+        (
+            GOOD.replace("message 5 Ping", "message 5 Pi\u{202e}gn"),
+            "\\u{202e}",
+        ),
+        (
+            GOOD.replace("enum Side", "bogus\u{2028}forged"),
+            "\\u{2028}",
+        ),
+    ] {
+        let Err(diags) = model::from_canonical(&text) else {
+            panic!("accepted:\n{text}");
+        };
+        for d in &diags {
+            let shown = d.to_string();
+            assert!(
+                !shown.contains(['\u{202e}', '\u{2028}']),
+                "a bidi override or line separator reaches the diagnostic: {shown:?}"
+            );
+        }
+        let shown = diags[0].to_string();
+        assert!(shown.contains(want), "{shown}");
+    }
+}

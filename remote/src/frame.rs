@@ -347,9 +347,10 @@ fn link_header(spec: &FrameSpec<'_>) -> [u8; LINK_HEADER_LEN] {
 const PEER_TEXT_MAX: usize = 1024;
 
 /// A peer's free text (a close or refusal reason, a failed ask's reason) as this side shows
-/// and logs it: bytes that are not UTF-8 replaced, control characters escaped (`\n`,
-/// `\u{1b}`), so that a peer can neither forge a log line nor send a terminal escape, and at
-/// most [`PEER_TEXT_MAX`] characters, the rest counted.
+/// and logs it: bytes that are not UTF-8 replaced, control characters, bidirectional
+/// formatting characters and line separators escaped (`\n`, `\u{1b}`, `\u{202e}`), so that a
+/// peer can neither forge a log line, send a terminal escape nor show its text reordered, and
+/// at most [`PEER_TEXT_MAX`] characters, the rest counted.
 pub(crate) fn peer_text(payload: &[u8]) -> String {
     let text = String::from_utf8_lossy(payload);
     let mut out = String::with_capacity(text.len().min(PEER_TEXT_MAX));
@@ -581,6 +582,11 @@ mod tests {
             "bye\\n2026-01-01 ERROR forged\\u{1b}[2J\\t"
         );
         assert_eq!(peer_text(b"\xff\xfeok"), "\u{fffd}\u{fffd}ok");
+        // Neither reordered (a right-to-left override) nor split (a line separator).
+        assert_eq!(
+            peer_text("bye \u{202e}gnp.exe\u{2028}forged".as_bytes()),
+            "bye \\u{202e}gnp.exe\\u{2028}forged"
+        );
         let long = peer_text(&[b'x'; PEER_TEXT_MAX + 10]);
         assert!(long.starts_with(&"x".repeat(PEER_TEXT_MAX)));
         assert!(long.ends_with(" ... (10 more characters)"), "{long}");

@@ -151,6 +151,39 @@ impl Handler<Published<Halt>> for PyStrategy {
     }
 }
 
+/// The bars grid point `index` (whose args are `args`) needs before its first decision: the
+/// strategy class's `warmup(args)`. An exception it raises comes back as raised (its type
+/// kept) with a note naming the call and the point, so that a sweep stopped by it says where.
+pub(crate) fn warmup(
+    py: Python<'_>,
+    strategy: &Py<PyAny>,
+    args: &Py<PyAny>,
+    index: usize,
+) -> PyResult<usize> {
+    let shown = || {
+        args.bind(py)
+            .repr()
+            .map(|r| r.to_string())
+            .unwrap_or_else(|_| "<args whose repr raised>".to_string())
+    };
+    let bars = strategy
+        .call_method1(py, "warmup", (args.clone_ref(py),))
+        .inspect_err(|e| {
+            // An exception that takes no note (add_note replaced or refused) still goes
+            // back as raised, only without the note.
+            let _ = e.add_note(
+                py,
+                format!("while computing warmup({}) for grid point {index}", shown()),
+            );
+        })?;
+    bars.extract(py).map_err(|_| {
+        PyValueError::new_err(format!(
+            "warmup({}) for grid point {index} must return a whole number of bars >= 0",
+            shown()
+        ))
+    })
+}
+
 /// Runs the reference pipeline with a Python strategy class, once per element of `grid`
 /// (each the `args` of `on_start`, and of the class's `warmup`), one virtual-time bus per
 /// point on `workers` threads. Rows have the columns of the backtest's `results.csv`.
@@ -198,18 +231,8 @@ pub(crate) fn run_strategy<'py>(
     let series = series(py, data, ticks, seed)?;
     // The bars each point needs before its first decision: Buy & Hold is measured from there.
     let mut warmups = Vec::with_capacity(grid.len());
-    for args in &grid {
-        let warmup = strategy.call_method1(py, "warmup", (args.clone_ref(py),))?;
-        let warmup: usize = warmup.extract(py).map_err(|_| {
-            PyValueError::new_err(format!(
-                "warmup({}) must return a whole number of bars >= 0",
-                args.bind(py)
-                    .repr()
-                    .map(|r| r.to_string())
-                    .unwrap_or_default()
-            ))
-        })?;
-        warmups.push(warmup);
+    for (i, args) in grid.iter().enumerate() {
+        warmups.push(warmup(py, &strategy, args, i)?);
     }
     let class = Arc::new(strategy);
     let points: Vec<usize> = (0..grid.len()).collect();

@@ -145,6 +145,7 @@ pub(crate) fn series(
 ) -> PyResult<Arc<Series>> {
     let series = match data {
         Some(path) => {
+            data_file_exists(std::path::Path::new(&path))?;
             let loaded = py
                 .detach(|| mycelium_backtest::load(&path, &LoadOptions::default()))
                 .map_err(|e| PyValueError::new_err(e.to_string()))?;
@@ -160,6 +161,23 @@ pub(crate) fn series(
         None => Series::synthetic(seed, ticks),
     };
     Ok(Arc::new(series))
+}
+
+/// `Ok` when the data file at `path` is there to be read; else `FileNotFoundError` naming
+/// it (`OSError` when it cannot be looked at for another reason), as Python's own `open`
+/// would raise, rather than the `ValueError` of a file that does not parse.
+fn data_file_exists(path: &std::path::Path) -> PyResult<()> {
+    match std::fs::metadata(path) {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let text = format!("cannot read the data file {}: {e}", path.display());
+            Err(if e.kind() == std::io::ErrorKind::NotFound {
+                PyFileNotFoundError::new_err(text)
+            } else {
+                PyOSError::new_err(text)
+            })
+        }
+    }
 }
 
 /// Fills `row` with the run's status (`"ok"`, or why it failed), its statistics (the
@@ -316,7 +334,9 @@ impl MarketData {
     }
 
     /// The CSV file of ticks or bars at `path`, read as the backtest's `--data` reads it
-    /// (`epoch_unit`: s, ms, us or ns for numeric timestamps; default: detected).
+    /// (`epoch_unit`: s, ms, us or ns for numeric timestamps; default: detected). A file
+    /// that is not there raises `FileNotFoundError` naming it; one that does not parse,
+    /// `ValueError`.
     #[staticmethod]
     #[pyo3(signature = (path, epoch_unit=None))]
     fn load(
@@ -330,14 +350,7 @@ impl MarketData {
                 PyValueError::new_err(format!("epoch_unit `{u}`: expected s, ms, us or ns"))
             })?),
         };
-        if let Err(e) = std::fs::metadata(&path) {
-            let text = format!("cannot read the data file {}: {e}", path.display());
-            return Err(if e.kind() == std::io::ErrorKind::NotFound {
-                PyFileNotFoundError::new_err(text)
-            } else {
-                PyOSError::new_err(text)
-            });
-        }
+        data_file_exists(&path)?;
         let loaded = py
             .detach(|| data::load(&path, &LoadOptions { epoch_unit }))
             .map_err(|e| PyValueError::new_err(e.to_string()))?;
@@ -598,17 +611,7 @@ pub(crate) fn run_strategy_shard<'py>(
     // The bars each point needs before its first decision (for the points of this shard).
     let mut warmups = vec![0usize; grid.len()];
     for &i in shard.indices() {
-        let args = &grid[i];
-        let warmup = strategy.call_method1(py, "warmup", (args.clone_ref(py),))?;
-        warmups[i] = warmup.extract(py).map_err(|_| {
-            PyValueError::new_err(format!(
-                "warmup({}) must return a whole number of bars >= 0",
-                args.bind(py)
-                    .repr()
-                    .map(|r| r.to_string())
-                    .unwrap_or_default()
-            ))
-        })?;
+        warmups[i] = crate::strategy::warmup(py, &strategy, &grid[i], i)?;
     }
     let class = Arc::new(strategy);
     let points: Vec<usize> = (0..grid.len()).collect();

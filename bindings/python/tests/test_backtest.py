@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 import mycelium
@@ -78,7 +80,7 @@ def test_what_the_loader_notices_is_a_warning_not_lost(tmp_path):
 def test_sweep_bad_input():
     with pytest.raises(ValueError, match="grid is empty"):
         mycelium.sweep([], [50], [0])
-    with pytest.raises(ValueError):
+    with pytest.raises(FileNotFoundError, match="/nonexistent/prices.csv"):
         mycelium.sweep([5], [50], [0], data="/nonexistent/prices.csv")
     with pytest.raises(ValueError, match="output"):
         mycelium.sweep([5], [50], [0], ticks=1000, output="excel")
@@ -212,3 +214,44 @@ def test_a_python_strategy_returning_bad_orders_is_reported():
         mycelium.backtest.run_strategy(Outside, [])
     with pytest.raises(ValueError, match="cash"):
         mycelium.backtest.run_strategy(Outside, [None], cash=-1.0)
+
+
+class NoSuchWindow(Exception):
+    """An exception of the user's own, to check that the type raised is the type seen."""
+
+
+class Picky(mycelium.backtest.Strategy):
+    @classmethod
+    def warmup(cls, args):
+        if args["n"] < 0:
+            raise NoSuchWindow(f"no window of {args['n']} bars")
+        return args["n"]
+
+    def on_ticks(self, start, prices, timestamps):
+        return []
+
+
+def test_a_raising_warmup_propagates_as_raised_with_a_note_naming_the_grid_point():
+    with pytest.raises(NoSuchWindow, match="no window of -1 bars") as raised:
+        mycelium.backtest.run_strategy(Picky, [{"n": 2}, {"n": 3}, {"n": -1}], ticks=5_000)
+    assert type(raised.value) is NoSuchWindow
+    assert raised.value.__notes__ == ["while computing warmup({'n': -1}) for grid point 2"]
+
+
+def test_a_missing_data_file_is_file_not_found_naming_it(tmp_path):
+    from mycelium.distributed import MarketData
+
+    missing = tmp_path / "no-such-ticks.csv"
+    calls = [
+        lambda: mycelium.sweep([5], [50], [0], data=str(missing), workers=1),
+        lambda: mycelium.backtest.run_strategy(Picky, [{"n": 0}], data=str(missing)),
+        lambda: MarketData.load(str(missing)),
+    ]
+    for call in calls:
+        with pytest.raises(FileNotFoundError, match=re.escape(str(missing))):
+            call()
+    # A file that is there but does not parse is still a ValueError.
+    garbage = tmp_path / "garbage.csv"
+    garbage.write_text("not,a\nprice,file\n")
+    with pytest.raises(ValueError):
+        mycelium.sweep([5], [50], [0], data=str(garbage), workers=1)

@@ -315,7 +315,8 @@ def test_a_shard_that_raises_is_a_distributed_error_naming_it(dask_client):
 
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
     try:
-        with pytest.raises(dist.DistributedError, match=r"shard \d failed on the Dask cluster: RuntimeError: .*warmup is broken"):
+        # The message names the grid point too (the note `warmup` added to the exception).
+        with pytest.raises(dist.DistributedError, match=r"shard \d failed on the Dask cluster: RuntimeError: .*warmup is broken; while computing warmup\(\{'n': [34]\}\) for grid point [01]"):
             dist.sweep_strategy(Broken, [{"n": 3}, {"n": 4}], client=dask_client, ticks=2_000,
                                 shard_size=1, retries=0)
         # In process, the strategy's own exception.
@@ -326,6 +327,22 @@ def test_a_shard_that_raises_is_a_distributed_error_naming_it(dask_client):
             dist.sweep_strategy(Trend, [{"n": 3}], client=dask_client, fill="sideways")
     finally:
         cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+
+
+def test_a_raising_warmup_in_a_shard_propagates_as_raised_naming_the_grid_point():
+    class NoSuchWindow(Exception):
+        pass
+
+    class Picky(Trend):
+        @classmethod
+        def warmup(cls, args):
+            if args["n"] < 0:
+                raise NoSuchWindow(f"no window of {args['n']} bars")
+            return args["n"]
+
+    with pytest.raises(NoSuchWindow) as raised:
+        dist.sweep_strategy(Picky, [{"n": 3}, {"n": 4}, {"n": -1}], ticks=2_000, shard_size=2)
+    assert raised.value.__notes__ == ["while computing warmup({'n': -1}) for grid point 2"]
 
 
 class HeldBack(Trend):

@@ -62,7 +62,8 @@ def sweep(
     units (an int); `commission_bps` of each fill's notional plus `commission_per_trade`;
     `fill` next-open, next-close or same-close; `risk_limit`, a drawdown (a fraction) past
     which trading stops; marks every `mark_every` rows. A setting that cannot work raises
-    `ValueError` before anything runs.
+    `ValueError` before anything runs, and a `data` file that is not there
+    `FileNotFoundError`.
 
     Returns one dict per grid point, in grid order, with the columns of the backtest's
     results.csv: index, fast, slow, band_bps, status ("ok", or why the point failed), then
@@ -106,7 +107,9 @@ class Strategy:
     def warmup(cls, args: Any) -> int:
         """How many bars the strategy needs (with these args) before it can first decide:
         Buy & Hold is measured from there (a moving average of `n` bars needs `n - 1`).
-        Default 0."""
+        Default 0. It is called for every grid point before any runs: an exception it
+        raises stops the sweep there and propagates as raised, with a note (`add_note`)
+        naming the args and the grid point."""
         return 0
 
     def on_start(self, args: Any) -> None:
@@ -145,7 +148,8 @@ def run_strategy(
     `warmup`), one virtual-time bus per point, with the account settings of `sweep`. Rows in
     grid order: index, args, seed, status, `STAT_COLUMNS` (None when the run failed), ticks.
     Python code runs under the GIL, so points run one at a time however many workers there
-    are."""
+    are. An exception `warmup` raises propagates, before anything runs, with a note naming the
+    grid point."""
     if not (isinstance(strategy, type) and issubclass(strategy, Strategy)):
         raise TypeError(f"strategy must be a subclass of mycelium.backtest.Strategy, got {strategy!r}")
     if output not in ("rows", "pandas", "arrow"):

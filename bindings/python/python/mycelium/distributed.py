@@ -508,6 +508,13 @@ class _Tracker:
                                    self.failed, time.monotonic() - self.started))
 
 
+def _described(e: BaseException) -> str:
+    """The exception's type and message, then its notes (a raising `warmup`'s names the grid
+    point), which `str(e)` leaves out."""
+    notes = "".join(f"; {note}" for note in getattr(e, "__notes__", ()))
+    return f"{type(e).__name__}: {e}{notes}"
+
+
 def _unwrap(e: BaseException) -> BaseException:
     """The exception a shard raised, out of the engine's wrapper (Ray's RayTaskError)."""
     cause = getattr(e, "cause", None)
@@ -536,7 +543,7 @@ def _on_dask(client: Any, data: Any, points: list[Any], shards: list[list[int]],
             except (ShardError, DataFileMissing, ValueError, TypeError):
                 raise
             except Exception as e:
-                raise DistributedError(f"shard {k} failed on the Dask cluster: {type(e).__name__}: {e}") from e
+                raise DistributedError(f"shard {k} failed on the Dask cluster: {_described(e)}") from e
             parts[k] = same.part(result)
             tracker.done(parts[k])
     finally:
