@@ -469,3 +469,25 @@ async fn ask_queued_runs_an_idle_actors_handler_at_once_and_keeps_order() {
     assert!(matches!(failed.await, Err(AskError::Failed(_))));
     assert!(matches!(a.wait_for_stop().await, StopReason::Failed(_)));
 }
+
+/// An address that follows a supervised child takes the direct call of the incarnation that
+/// runs now, before and after a kill that spawns the child anew, as the child's own ref does.
+#[tokio::test]
+async fn an_address_following_a_supervised_child_takes_its_direct_call() {
+    let (_bus, tree, w, mut events) = supervised_where().await;
+    let asks = tree.child_reply_recipient::<Where, Add>("w").unwrap();
+    let (total, ran_on) = asks.ask(Add(1)).await.unwrap();
+    assert_eq!(total, 102);
+    assert_eq!(ran_on, tokio::task::try_id(), "idle: on the asker's task");
+    w.kill();
+    next_event(&mut events, is_restarted).await;
+    let (total, ran_on) = asks.ask(Add(5)).await.unwrap();
+    assert_eq!(total, 105, "the new incarnation");
+    assert_eq!(ran_on, tokio::task::try_id(), "asked directly again");
+    // A failure through it is the new incarnation's, which the tree restarts.
+    let boom = tree.child_reply_recipient::<Where, Boom>("w").unwrap();
+    assert!(matches!(boom.ask(Boom).await, Err(AskError::Failed(_))));
+    next_event(&mut events, is_restarted).await;
+    assert_eq!(asks.ask(Add(7)).await.unwrap().0, 107);
+    tree.stop().await;
+}

@@ -2,6 +2,7 @@
 //! proxy for an actor in another process implements to answer asks.
 
 use std::fmt;
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,7 +12,7 @@ use crate::direct::{self, Attempt};
 use crate::envelope::{AskEnvelope, BoxFuture, Envelope, SystemSignal};
 use crate::error::{AskError, NoReply, SendError, TrySendError};
 use crate::shared::{unwrap_message, Shared};
-use crate::{ActorId, Clock, Handler, MessageSink, NodeId, Recipient, StopReason};
+use crate::{ActorId, ActorRef, Clock, Handler, MessageSink, NodeId, Recipient, StopReason};
 
 /// Where the answer to one request goes. A [`RequestSink`] receives it with the request and
 /// must answer exactly once: with the reply ([`send`](Self::send)), or, for a request that
@@ -268,6 +269,30 @@ where
     }
 }
 
+/// The direct call of whichever actor [`ReplyRecipient::following`]'s `current` gives.
+struct Following<A, F> {
+    current: F,
+    actor: PhantomData<fn() -> A>,
+}
+
+impl<A, M, F> DirectAsk<M, <A as Handler<M>>::Reply> for Following<A, F>
+where
+    A: Handler<M>,
+    M: Send + 'static,
+    F: Fn() -> ActorRef<A> + Send + Sync,
+{
+    fn try_run(
+        &self,
+        env: AskEnvelope<M, <A as Handler<M>>::Reply>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Attempt<AskEnvelope<M, <A as Handler<M>>::Reply>> {
+        // The actor's task keeps its cell alive while it runs a handler handed to it; this
+        // ref only needs to outlive the attempt.
+        let actor = (self.current)();
+        actor.shared.try_run(env, cx)
+    }
+}
+
 impl<M: 'static, R: 'static> fmt::Debug for ReplyRecipient<M, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "ReplyRecipient({})", self.sink.id())
@@ -278,6 +303,26 @@ impl<M: Send + 'static, R: Send + 'static> ReplyRecipient<M, R> {
     /// Wraps any request sink, local or remote.
     pub fn new(sink: Arc<dyn RequestSink<M, R>>) -> Self {
         ReplyRecipient { sink, local: None }
+    }
+
+    /// An address of local actors found anew at each ask: `sink` queues requests, and
+    /// `current` gives the actor that runs now, whose direct call an ask takes when that
+    /// actor is idle (as [`ActorRef::ask`](crate::ActorRef::ask) does), so that an address
+    /// that follows an actor across restarts (`SupervisorRef::child_reply_recipient`) asks as
+    /// fast as the actor's own ref. `current` is called once per ask (twice when the direct
+    /// call is declined and `sink` picks the actor again).
+    pub fn following<A, F>(sink: Arc<dyn RequestSink<M, R>>, current: F) -> Self
+    where
+        A: Handler<M, Reply = R>,
+        F: Fn() -> ActorRef<A> + Send + Sync + 'static,
+    {
+        ReplyRecipient {
+            sink,
+            local: Some(Arc::new(Following {
+                current,
+                actor: PhantomData,
+            })),
+        }
     }
 
     /// A local actor's: its asks take the direct call when it is idle.

@@ -49,7 +49,7 @@ impl<A: Actor> ChildAddress<A> {
 
     /// The incarnation that runs now or, between a kill and the restart that spawns the child
     /// anew (or once the tree has given it up), the last one, whose sends are refused.
-    fn current(&self) -> ActorRef<A> {
+    pub(crate) fn current(&self) -> ActorRef<A> {
         let mut cached = self.lock();
         if cached.is_closed() {
             if let Some(found) = self

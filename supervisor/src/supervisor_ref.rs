@@ -191,8 +191,8 @@ impl SupervisorRef {
     /// [`child_recipient`](Self::child_recipient), and an ask while no incarnation runs fails
     /// with [`AskError::Closed`](mycelium_actors::AskError::Closed), the request handed back.
     /// Export it with [`Exports::export_ask`](mycelium_actors::export::Exports::export_ask)
-    /// for a service that survives kills. Asks go through the child's mailbox (not the direct
-    /// call an idle actor's own ref takes).
+    /// for a service that survives kills. An ask takes the direct call of the incarnation that
+    /// runs now when it is idle, as the child's own ref does.
     ///
     /// ```
     /// use mycelium_actors::{Actor, BoxError, Bus, Context, Handler};
@@ -239,8 +239,17 @@ impl SupervisorRef {
         A: Handler<M>,
         M: Send + 'static,
     {
-        let address = ChildAddress::<A>::find(&self.actor, &self.directory, &self.clock, name)?;
-        Some(ReplyRecipient::new(Arc::new(address)))
+        let address = Arc::new(ChildAddress::<A>::find(
+            &self.actor,
+            &self.directory,
+            &self.clock,
+            name,
+        )?);
+        // Asks take the direct call of the incarnation that runs now, as its own ref's do.
+        let current = address.clone();
+        Some(ReplyRecipient::following(address, move || {
+            current.current()
+        }))
     }
 
     /// The nested supervisor named `name`.
