@@ -51,9 +51,10 @@ pub const ALL: [&dyn Framework; 4] = [
 ];
 
 /// Frameworks run only when named in `--frameworks`.
-pub const EXTRA: [&dyn Framework; 2] = [
+pub const EXTRA: [&dyn Framework; 3] = [
     &crate::fw_mycelium::MYCELIUM_METRICS,
     &crate::fw_mycelium::MYCELIUM_HIBERNATING,
+    &crate::fw_mycelium::MYCELIUM_SUPERVISED,
 ];
 
 /// The framework called `name`.

@@ -116,29 +116,75 @@ pub fn w1(rt: Rt, n: u64) -> f64 {
     })
 }
 
-/// `hibernate`: the actor is spawned with `SpawnOptions::hibernate`, so every ask wakes it.
-pub fn w2(rt: Rt, n: usize, warmup: usize, hibernate: bool) -> Vec<u64> {
+/// How w2's asker reaches its actor.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// The actor's own ref.
+    Ref,
+    /// The own ref of an actor spawned with `SpawnOptions::hibernate`: every ask wakes it.
+    Hibernating,
+    /// The address that follows a supervised child (`child_reply_recipient`).
+    Supervised,
+}
+
+pub fn w2(rt: Rt, n: usize, warmup: usize, reach: Reach) -> Vec<u64> {
     run_tokio(rt, async move {
         let bus = bus();
-        let echo = if hibernate {
-            bus.spawn_with::<Echo>((), SpawnOptions::new().hibernate())
-                .expect("an unnamed, unpinned spawn")
-        } else {
-            bus.spawn::<Echo>(())
+        let samples = match reach {
+            Reach::Ref => w2_asks(bus.spawn::<Echo>(()), n, warmup).await,
+            Reach::Hibernating => {
+                let echo = bus
+                    .spawn_with::<Echo>((), SpawnOptions::new().hibernate())
+                    .expect("an unnamed, unpinned spawn");
+                w2_asks(echo, n, warmup).await
+            }
+            Reach::Supervised => {
+                let tree = Supervisor::builder(RestartStrategy::OneForOne)
+                    .child(ChildSpec::new::<Echo>("echo", ()))
+                    .spawn(&bus)
+                    .await
+                    .expect("the tree starts");
+                let echo = tree
+                    .child_reply_recipient::<Echo, Inc>("echo")
+                    .expect("the child runs");
+                w2_asks(echo, n, warmup).await
+            }
         };
-        for i in 0..warmup as u64 {
-            assert_eq!(echo.ask(Inc(i)).await.expect("ask"), i + 1);
-        }
-        let mut samples = Vec::with_capacity(n);
-        for i in 0..n as u64 {
-            let t0 = Instant::now();
-            let r = echo.ask(Inc(i)).await.expect("ask");
-            samples.push(t0.elapsed().as_nanos() as u64);
-            assert_eq!(r, i + 1);
-        }
         bus.shutdown(Duration::from_secs(5)).await;
         samples
     })
+}
+
+/// What w2 asks through: an actor's ref or a reply recipient.
+trait AskInc {
+    async fn ask_inc(&self, i: u64) -> u64;
+}
+
+impl AskInc for ActorRef<Echo> {
+    async fn ask_inc(&self, i: u64) -> u64 {
+        self.ask(Inc(i)).await.expect("ask")
+    }
+}
+
+impl AskInc for mycelium::actors::ReplyRecipient<Inc, u64> {
+    async fn ask_inc(&self, i: u64) -> u64 {
+        self.ask(Inc(i)).await.expect("ask")
+    }
+}
+
+/// `warmup` asks, then `n` timed ones.
+async fn w2_asks(echo: impl AskInc, n: usize, warmup: usize) -> Vec<u64> {
+    for i in 0..warmup as u64 {
+        assert_eq!(echo.ask_inc(i).await, i + 1);
+    }
+    let mut samples = Vec::with_capacity(n);
+    for i in 0..n as u64 {
+        let t0 = Instant::now();
+        let r = echo.ask_inc(i).await;
+        samples.push(t0.elapsed().as_nanos() as u64);
+        assert_eq!(r, i + 1);
+    }
+    samples
 }
 
 struct Idle;
@@ -250,6 +296,8 @@ pub struct Mycelium {
     metrics: bool,
     /// Actors spawned with `SpawnOptions::hibernate` (w2, w3, w4).
     hibernate: bool,
+    /// w2 asks through the address that follows a supervised child.
+    supervised: bool,
     only: &'static [&'static str],
     /// Why the other workloads are skipped.
     why: &'static str,
@@ -260,6 +308,7 @@ pub const MYCELIUM: Mycelium = Mycelium {
     name: "mycelium",
     metrics: false,
     hibernate: false,
+    supervised: false,
     only: &[],
     why: "",
 };
@@ -269,6 +318,7 @@ pub const MYCELIUM_METRICS: Mycelium = Mycelium {
     name: "mycelium-metrics",
     metrics: true,
     hibernate: false,
+    supervised: false,
     only: &["w1", "w2", "w13"],
     why: "metrics variant measured on w1, w2, w13 only",
 };
@@ -281,8 +331,20 @@ pub const MYCELIUM_HIBERNATING: Mycelium = Mycelium {
     name: "mycelium-hibernating",
     metrics: false,
     hibernate: true,
+    supervised: false,
     only: &["w2", "w3", "w4"],
     why: "hibernation variant measured on w2 (the cost of a wake), w3 and w4 only",
+};
+
+/// w2 through the address that follows a supervised child (`child_reply_recipient`), which
+/// takes the direct call of the incarnation that runs now: the cost of following the child.
+pub const MYCELIUM_SUPERVISED: Mycelium = Mycelium {
+    name: "mycelium-supervised",
+    metrics: false,
+    hibernate: false,
+    supervised: true,
+    only: &["w2"],
+    why: "supervised variant measured on w2 only (asks through child_reply_recipient)",
 };
 
 impl Mycelium {
@@ -314,7 +376,14 @@ impl crate::framework::Framework for Mycelium {
     }
 
     fn w2(&self, rt: Rt, n: usize, warmup: usize) -> Vec<u64> {
-        self.measured(|| w2(rt, n, warmup, self.hibernate))
+        let reach = if self.supervised {
+            Reach::Supervised
+        } else if self.hibernate {
+            Reach::Hibernating
+        } else {
+            Reach::Ref
+        };
+        self.measured(|| w2(rt, n, warmup, reach))
     }
 
     fn w3(&self, n: usize) -> SpawnResult {

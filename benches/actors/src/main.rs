@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo run --release -p mycelium-bench -- compare [--quick] [--only w1,w2,w3,w4,w5,w6,w7,w8,w9,w13]
-//!     [--frameworks mycelium,kameo,ractor,actix,mycelium-metrics,mycelium-hibernating] [--rounds N] [--rt ct|mt]
+//!     [--frameworks mycelium,kameo,ractor,actix,mycelium-metrics,mycelium-hibernating,mycelium-supervised] [--rounds N] [--rt ct|mt]
 //! ```
 //!
 //! `mycelium-metrics` (never run unless named) is Mycelium on a bus built with
@@ -12,6 +12,8 @@
 //! `mycelium-hibernating` (never run unless named) spawns the actors of w2, w3 and w4 with
 //! `SpawnOptions::hibernate`: actors that hold no task while they have no mail (w3: their
 //! memory; w2: every ask wakes one; w4: every batch wakes all the subscribers).
+//! `mycelium-supervised` (never run unless named) runs w2 through the address that follows a
+//! supervised child (`SupervisorRef::child_reply_recipient`).
 //!
 //! Prints one line per workload, framework and variant:
 //! `<workload> <framework> rt=<ct|mt> <key>=<value> ...`, then a ratio summary. The full mode
@@ -122,7 +124,7 @@ struct Options {
 fn usage() -> ExitCode {
     eprintln!(
         "usage: mycelium-bench compare [--quick] [--only w1,w2,w3,w4,w5,w6,w7,w8,w9,w13] \
-         [--frameworks mycelium,kameo,ractor,actix,mycelium-metrics,mycelium-hibernating] [--rounds N] [--rt ct|mt]"
+         [--frameworks mycelium,kameo,ractor,actix,mycelium-metrics,mycelium-hibernating,mycelium-supervised] [--rounds N] [--rt ct|mt]"
     );
     ExitCode::from(2)
 }
@@ -441,6 +443,7 @@ fn summary(recs: &[Record]) {
         let ours: Vec<(&dyn Framework, f64)> = [
             &fw_mycelium::MYCELIUM as &dyn Framework,
             &fw_mycelium::MYCELIUM_HIBERNATING,
+            &fw_mycelium::MYCELIUM_SUPERVISED,
         ]
         .into_iter()
         .filter_map(|fw| find(fw).and_then(|r| r.value(t.key)).map(|v| (fw, v)))
