@@ -3,10 +3,29 @@
 
 use std::io::Write;
 
+/// The largest width or height a chart may have, in pixels: its canvas is allocated whole
+/// (3 bytes a pixel, 192 MiB at this size on both sides).
+pub const MAX_SIDE: u32 = 8192;
+
+/// Refuses a chart larger than [`MAX_SIDE`] on either side, before anything is allocated.
+fn check_size(width: u32, height: u32) -> Result<(), png::EncodingError> {
+    if width > MAX_SIDE || height > MAX_SIDE {
+        return Err(png::EncodingError::IoError(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!(
+                "a chart of {width} x {height} pixels is too large: at most {MAX_SIDE} pixels a \
+                 side"
+            ),
+        )));
+    }
+    Ok(())
+}
+
 /// Draws `values` as a line chart of `width` x `height` pixels and writes it as a PNG:
 /// white background, a light frame, a grey line at the first value (the starting capital),
 /// light grid lines at the quarters, and the curve in blue. Values are scaled to fill the
-/// height; an empty or constant series gives a flat line.
+/// height; an empty or constant series gives a flat line. Sizes below 32 pixels are raised to
+/// 32; above [`MAX_SIDE`] they are refused (an `InvalidInput` I/O error, nothing written).
 ///
 /// ```
 /// let mut png = Vec::new();
@@ -19,7 +38,9 @@ pub fn equity_png(
     height: u32,
     out: impl Write,
 ) -> Result<(), png::EncodingError> {
-    let (w, h) = (width.max(16) as usize, height.max(16) as usize);
+    check_size(width, height)?;
+    // The frame sits 8 pixels in from each edge: a smaller image has no inside.
+    let (w, h) = (width.max(32) as usize, height.max(32) as usize);
     let mut canvas = Canvas {
         w,
         h,
@@ -75,7 +96,9 @@ pub fn equity_png(
 
 /// Draws an equity curve of `(timestamp_ns, equity)` points as a `width` x `height` PNG
 /// with a title, a y axis of equity values and an x axis of dates (UTC), grid lines at the
-/// ticks, and the curve in blue. Points need not be evenly spaced in time.
+/// ticks, and the curve in blue. Points need not be evenly spaced in time. Sizes below 200 x
+/// 120 pixels are raised to that; above [`MAX_SIDE`] they are refused (an `InvalidInput` I/O
+/// error, nothing written).
 ///
 /// ```
 /// let day = 86_400_000_000_000u64;
@@ -91,6 +114,7 @@ pub fn equity_chart_png(
     height: u32,
     out: impl Write,
 ) -> Result<(), png::EncodingError> {
+    check_size(width, height)?;
     let (w, h) = (width.max(200) as usize, height.max(120) as usize);
     let mut c = Canvas {
         w,

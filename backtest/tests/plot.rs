@@ -89,3 +89,46 @@ fn report_dates_and_axis_ticks() {
     );
     assert!(nice_ticks(f64::NAN, 1.0, 5).is_empty());
 }
+
+#[test]
+fn a_chart_larger_than_the_limit_is_refused_before_anything_is_drawn() {
+    use mycelium_backtest::plot::MAX_SIDE;
+    let curve = [100.0, 101.0];
+    let points = [(0u64, 100.0), (1, 101.0)];
+    for (width, height) in [
+        (u32::MAX, u32::MAX),
+        (MAX_SIDE + 1, 100),
+        (100, MAX_SIDE + 1),
+    ] {
+        let mut bytes = Vec::new();
+        let err = equity_png(&curve, width, height, &mut bytes).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("too large") && text.contains("8192"),
+            "{text}"
+        );
+        assert!(bytes.is_empty());
+        let err = equity_chart_png(&points, "t", width, height, &mut bytes).unwrap_err();
+        assert!(err.to_string().contains("too large"), "{err}");
+        assert!(bytes.is_empty());
+    }
+    // The limit itself is allowed (a thin chart, to keep the test small).
+    let mut bytes = Vec::new();
+    equity_png(&curve, MAX_SIDE, 1, &mut bytes).unwrap();
+    assert_eq!(decode(&bytes).0, MAX_SIDE);
+}
+
+#[test]
+fn the_smallest_sizes_are_raised_to_a_chart_with_an_inside() {
+    let curve = [100.0, 101.0, 99.0];
+    let points = [(0u64, 100.0), (86_400_000_000_000, 101.0)];
+    for (width, height) in [(0, 0), (1, 1), (16, 16), (17, 40), (40, 17)] {
+        let mut bytes = Vec::new();
+        equity_png(&curve, width, height, &mut bytes).unwrap();
+        let (w, h, _) = decode(&bytes);
+        assert_eq!((w, h), (width.max(32), height.max(32)));
+        let mut bytes = Vec::new();
+        equity_chart_png(&points, "t", width, height, &mut bytes).unwrap();
+        assert_eq!(decode(&bytes).0, 200);
+    }
+}
