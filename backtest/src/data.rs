@@ -13,7 +13,8 @@
 //! `,Open,High,Low,Close,Volume`); Yahoo's `Date,Open,High,Low,Close,Adj Close,Volume` works
 //! as it is (the strategy trades `Close`), and so does yfinance's three-line header
 //! (`Price,Close,High,Low,Open,Volume`, `Ticker,...`, `Date,...`); a header that names a
-//! price column twice (yfinance's download of several tickers) is refused. Times are:
+//! price column twice (yfinance's download of several tickers), or the time column's name
+//! twice, is refused. Times are:
 //!
 //! - ISO-8601 dates (`2024-01-31`) or date-times (`2024-01-31 09:30`, `2024-01-31T09:30:00`,
 //!   with an optional fraction of a second and an optional `Z` or `+hh:mm`/`-hhmm` offset;
@@ -332,6 +333,23 @@ pub fn parse(file: &str, text: &str, options: &LoadOptions) -> Result<Loaded, Da
             ))
         }
     };
+    // Two columns of the time's name (a join of two files?): reading the first could pair
+    // each row's prices with the wrong time without a word. (Unnamed columns are left alone:
+    // a pandas index comes first, and a trailing comma leaves another unnamed column.)
+    let time_cols = std::iter::once(time).chain(time_of_day.map(|(_, t)| t));
+    if let Some(twice) = time_cols
+        .filter(|&c| !names[c].is_empty())
+        .find(|&c| names.iter().filter(|n| **n == names[c]).count() > 1)
+    {
+        return Err(err(
+            header_line,
+            format!(
+                "the header `{header}` has more than one `{}` column: keep the one that holds \
+                 the rows' times",
+                names[twice]
+            ),
+        ));
+    }
     // yfinance writes one `Close` (and `High`, ...) per ticker when it downloads several:
     // reading the first would be a backtest of one ticker without a word.
     if let Some(&twice) = price_cols

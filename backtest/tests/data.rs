@@ -353,6 +353,29 @@ fn a_file_of_several_tickers_is_refused() {
 }
 
 #[test]
+fn a_repeated_time_column_is_refused() {
+    assert_rejected(
+        "Date,Open,High,Low,Close,Date\n2024-01-02,1,2,0.5,1.5,2024-01-03\n",
+        1,
+        "more than one `date` column",
+    );
+    assert_rejected(
+        "timestamp_ns,price,timestamp_ns\n1,1,2\n",
+        1,
+        "more than one `timestamp_ns` column",
+    );
+    // A date and a time of day: each may appear once.
+    assert_rejected(
+        "Date,Time,Close,Time\n2024.01.02,09:30,1,09:31\n",
+        1,
+        "more than one `time` column",
+    );
+    // Unnamed columns (a pandas index, a trailing comma) are not time columns twice over.
+    let (series, _) = parse_csv("prices.csv", ",Close,\n2024-01-02,1,\n2024-01-03,2,\n").unwrap();
+    assert_eq!(series.len(), 2);
+}
+
+#[test]
 fn other_separators_are_named() {
     // Not "no time column ... name it `Date`" for a header that has a `Date`.
     assert_rejected(
