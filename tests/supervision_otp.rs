@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use mycelium::actors::{BusExit, SpawnError, StopReason};
+use mycelium::actors::{AskError, BusExit, SpawnError, StopReason};
 use mycelium::actors::{Down, Phase};
 use mycelium::prelude::*;
 use mycelium::supervisor::{AutoShutdown, Backoff, Restart, Shutdown, SupervisionEvent};
@@ -75,6 +75,13 @@ impl Handler<Crash> for Flaky {
     async fn handle(&mut self, _: Crash, _ctx: &mut Context<Self>) {
         panic!("crash requested");
     }
+}
+
+/// Answers at once.
+struct Ping;
+impl Handler<Ping> for Flaky {
+    type Reply = ();
+    async fn handle(&mut self, _: Ping, _ctx: &mut Context<Self>) {}
 }
 
 impl Handler<Hang> for Flaky {
@@ -1387,4 +1394,51 @@ async fn a_nested_pool() {
     assert!(!s.is_alive());
     assert_eq!(pool.count_children().await.unwrap().specs, 0);
     assert!(pool.start_child(ProbeArgs::new("s2", &log)).await.is_ok());
+}
+
+/// An address got from a nested supervisor follows its child also after that supervisor was
+/// killed and spawned anew by its parent (a new ref and a new directory): it finds the
+/// supervisor again by name from the root. It stays alive meanwhile, and once the parent
+/// gives the subtree up it turns dead.
+#[tokio::test(start_paused = true)]
+async fn an_address_from_a_nested_supervisor_follows_its_child_across_the_supervisors_respawn() {
+    let bus = virtual_bus(1);
+    let log = Log::default();
+    let (observer, mut events) = events();
+    let mid = Supervisor::builder(RestartStrategy::OneForOne).child(ChildSpec::new::<Flaky>(
+        "worker",
+        FlakyArgs::new("worker", &log),
+    ));
+    let root = Supervisor::builder(RestartStrategy::OneForOne)
+        .backoff(Backoff::none())
+        .on_event(observer)
+        .child(ChildSpec::supervisor("mid", mid))
+        .spawn(&bus)
+        .await
+        .unwrap();
+    let mid_ref = root.child_supervisor("mid").unwrap();
+    let tells = mid_ref.child_recipient::<Flaky, Ping>("worker").unwrap();
+    let asks = mid_ref
+        .child_reply_recipient::<Flaky, Ping>("worker")
+        .unwrap();
+    let old = mid_ref.child::<Flaky>("worker").unwrap();
+    asks.ask(Ping).await.unwrap();
+    mid_ref.actor_ref().kill();
+    next_event(&mut events, |e| is_restarted(e) && e.child() == Some("mid")).await;
+    let new = root
+        .child_supervisor("mid")
+        .unwrap()
+        .child::<Flaky>("worker")
+        .unwrap();
+    assert_ne!(new.id(), old.id());
+    assert!(tells.is_alive() && asks.is_alive());
+    tells.tell(Ping).await.unwrap();
+    asks.ask(Ping).await.unwrap();
+    assert_eq!(asks.id(), new.id(), "the new worker answers");
+    assert_eq!(tells.id(), new.id());
+    // The root gives the subtree up: the addresses turn dead and refuse.
+    root.stop_child("mid").await.unwrap();
+    assert!(!asks.is_alive() && !tells.is_alive());
+    assert!(matches!(asks.ask(Ping).await, Err(AskError::Closed(_))));
+    root.stop().await;
 }

@@ -10,33 +10,32 @@ use mycelium_actors::{
     ReplySender, RequestSink, SendError, StopReason, TrySendError,
 };
 
-use crate::directory::Directory;
-use crate::Supervisor;
+use crate::directory::{Directory, Path};
 
 /// Sends to the incarnation of the child `name` that runs now. The last one found is cached;
 /// the directory is read again only once its mailbox is closed (killed, or stopped for good),
 /// so a send to a running child costs an uncontended lock, an atomic load and a reference
-/// count more than a send through its own ref.
+/// count more than a send through its own ref. The child's supervisor is found again by its
+/// path from the tree's root, so a nested supervisor spawned anew is followed too.
 pub(crate) struct ChildAddress<A: Actor> {
-    supervisor: ActorRef<Supervisor>,
-    directory: Directory,
+    home: Path,
     name: Arc<str>,
     clock: Clock,
     cached: Mutex<ActorRef<A>>,
 }
 
 impl<A: Actor> ChildAddress<A> {
-    /// The address of the child `name`, if the tree has one and it is an `A`.
+    /// The address of the child `name` of the supervisor at `home` (whose directory is
+    /// `directory` now), if it has one and it is an `A`.
     pub(crate) fn find(
-        supervisor: &ActorRef<Supervisor>,
+        home: &Path,
         directory: &Directory,
         clock: &Clock,
         name: &str,
     ) -> Option<Self> {
         let found = ActorRef::from_handle(&directory.find(name)?.handle)?;
         Some(ChildAddress {
-            supervisor: supervisor.clone(),
-            directory: directory.clone(),
+            home: home.clone(),
             name: Arc::from(name),
             clock: clock.clone(),
             cached: Mutex::new(found),
@@ -53,8 +52,9 @@ impl<A: Actor> ChildAddress<A> {
         let mut cached = self.lock();
         if cached.is_closed() {
             if let Some(found) = self
-                .directory
-                .find(&self.name)
+                .home
+                .resolve()
+                .and_then(|(_, directory)| directory.find(&self.name))
                 .and_then(|e| ActorRef::from_handle(&e.handle))
             {
                 *cached = found;
@@ -87,11 +87,12 @@ where
         if !self.current().is_closed() {
             return true;
         }
-        self.supervisor.is_alive()
-            && self
-                .directory
-                .find(&self.name)
-                .is_some_and(|e| e.running || e.restarting)
+        self.home.resolve().is_some_and(|(supervisor, directory)| {
+            supervisor.is_alive()
+                && directory
+                    .find(&self.name)
+                    .is_some_and(|e| e.running || e.restarting)
+        })
     }
 }
 

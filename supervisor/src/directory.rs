@@ -3,7 +3,9 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use mycelium_actors::{ChildHandle, SpawnError};
+use mycelium_actors::{ActorRef, ChildHandle, SpawnError};
+
+use crate::Supervisor;
 
 /// Shared between a supervisor (all its incarnations) and its refs.
 #[derive(Clone, Default)]
@@ -57,5 +59,53 @@ impl Directory {
             }
         }
         all
+    }
+}
+
+/// How to find a supervisor again, whatever became of the nested supervisors above it: a
+/// tree's root (whose directory serves all its incarnations) and the names of the nested
+/// supervisors from there down. A nested supervisor spawned anew (after a kill) has a new
+/// ref and a new directory; its parent's directory lists the one that runs now.
+#[derive(Clone)]
+pub(crate) struct Path {
+    root: ActorRef<Supervisor>,
+    root_directory: Directory,
+    names: Arc<[Arc<str>]>,
+}
+
+impl Path {
+    /// The path of a tree's root.
+    pub(crate) fn root(actor: ActorRef<Supervisor>, directory: Directory) -> Self {
+        Path {
+            root: actor,
+            root_directory: directory,
+            names: Arc::from([]),
+        }
+    }
+
+    /// The path of the nested supervisor `name` below this one.
+    pub(crate) fn child(&self, name: &str) -> Self {
+        let names: Vec<Arc<str>> = self
+            .names
+            .iter()
+            .cloned()
+            .chain([Arc::from(name)])
+            .collect();
+        Path {
+            root: self.root.clone(),
+            root_directory: self.root_directory.clone(),
+            names: names.into(),
+        }
+    }
+
+    /// The supervisor at the end of the path that runs now, and its directory; `None` while
+    /// one on the way has no running incarnation.
+    pub(crate) fn resolve(&self) -> Option<(ActorRef<Supervisor>, Directory)> {
+        let mut found = (self.root.clone(), self.root_directory.clone());
+        for name in self.names.iter() {
+            let entry = found.1.find(name)?;
+            found = (ActorRef::from_handle(&entry.handle)?, entry.sub?);
+        }
+        Some(found)
     }
 }

@@ -9,7 +9,7 @@ use mycelium_actors::{
 };
 
 use crate::child_address::ChildAddress;
-use crate::directory::Directory;
+use crate::directory::{Directory, Path};
 use crate::supervisor::{
     AddChild, CountChildren, DeleteChild, RemoveChild, RestartChild, StopChild, WhichChildren,
 };
@@ -89,6 +89,8 @@ pub struct ChildCount {
 pub struct SupervisorRef {
     actor: ActorRef<Supervisor>,
     directory: Directory,
+    /// How the addresses of its children find it again (`ChildAddress`).
+    path: Path,
     /// The bus clock, for the timeouts of asks through
     /// [`child_reply_recipient`](Self::child_reply_recipient).
     clock: Clock,
@@ -97,6 +99,7 @@ pub struct SupervisorRef {
 impl SupervisorRef {
     pub(crate) fn new(actor: ActorRef<Supervisor>, directory: Directory, clock: Clock) -> Self {
         SupervisorRef {
+            path: Path::root(actor.clone(), directory.clone()),
             actor,
             directory,
             clock,
@@ -132,10 +135,10 @@ impl SupervisorRef {
     ///
     /// The incarnation last reached is cached and the tree is read again only once its
     /// mailbox has closed: a send to a running child costs an uncontended lock and a
-    /// reference count more than a send through its ref. The address follows the children
-    /// of this supervisor's incarnation; a nested supervisor that is itself killed and spawned anew has a new
-    /// [`SupervisorRef`] (get it again from its parent with
-    /// [`child_supervisor`](Self::child_supervisor)).
+    /// reference count more than a send through its ref. An address got from a nested
+    /// supervisor ([`child_supervisor`](Self::child_supervisor)) follows the child also when
+    /// that supervisor (or one above it) is killed and spawned anew: it finds the supervisor
+    /// again by its names from the tree's root.
     ///
     /// ```
     /// use mycelium_actors::{Actor, BoxError, Bus, Context, Handler};
@@ -182,7 +185,7 @@ impl SupervisorRef {
         A: Handler<M>,
         M: Send + 'static,
     {
-        let address = ChildAddress::<A>::find(&self.actor, &self.directory, &self.clock, name)?;
+        let address = ChildAddress::<A>::find(&self.path, &self.directory, &self.clock, name)?;
         Some(Recipient::new(Arc::new(address)))
     }
 
@@ -240,7 +243,7 @@ impl SupervisorRef {
         M: Send + 'static,
     {
         let address = Arc::new(ChildAddress::<A>::find(
-            &self.actor,
+            &self.path,
             &self.directory,
             &self.clock,
             name,
@@ -252,12 +255,16 @@ impl SupervisorRef {
         }))
     }
 
-    /// The nested supervisor named `name`.
+    /// The nested supervisor named `name`. The handle is that incarnation's: once the nested
+    /// supervisor is killed and spawned anew, get a handle again from its parent. (The
+    /// addresses of its children, [`child_recipient`](Self::child_recipient) and
+    /// [`child_reply_recipient`](Self::child_reply_recipient), follow it by name.)
     pub fn child_supervisor(&self, name: &str) -> Option<SupervisorRef> {
         let entry = self.directory.find(name)?;
         Some(SupervisorRef {
             actor: ActorRef::from_handle(&entry.handle)?,
             directory: entry.sub?,
+            path: self.path.child(name),
             clock: self.clock.clone(),
         })
     }
