@@ -187,24 +187,34 @@ async fn a_killed_sub_supervisor_leaves_no_orphans() {
     );
 }
 
+/// A root (one-for-one, no backoff, its events) over the nested supervisor `mid`, which
+/// runs a `Flaky` `worker`.
+async fn root_over_mid(
+    bus: &Bus,
+    log: &Log,
+) -> (SupervisorRef, mpsc::UnboundedReceiver<SupervisionEvent>) {
+    let (observer, events) = events();
+    let mid = Supervisor::builder(RestartStrategy::OneForOne).child(ChildSpec::new::<Flaky>(
+        "worker",
+        FlakyArgs::new("worker", log),
+    ));
+    let root = Supervisor::builder(RestartStrategy::OneForOne)
+        .backoff(Backoff::none())
+        .on_event(observer)
+        .child(ChildSpec::supervisor("mid", mid))
+        .spawn(bus)
+        .await
+        .unwrap();
+    (root, events)
+}
+
 /// A sub-supervisor killed by someone is restarted by its parent with fresh children; the
 /// old ones do not run beside the new ones.
 #[tokio::test(start_paused = true)]
 async fn a_restarted_killed_sub_supervisor_does_not_run_old_children_beside_new_ones() {
     let bus = virtual_bus(1);
     let log = Log::default();
-    let (observer, mut events) = events();
-    let mid = Supervisor::builder(RestartStrategy::OneForOne).child(ChildSpec::new::<Flaky>(
-        "worker",
-        FlakyArgs::new("worker", &log),
-    ));
-    let root = Supervisor::builder(RestartStrategy::OneForOne)
-        .backoff(Backoff::none())
-        .on_event(observer)
-        .child(ChildSpec::supervisor("mid", mid))
-        .spawn(&bus)
-        .await
-        .unwrap();
+    let (root, mut events) = root_over_mid(&bus, &log).await;
     let mid_ref = root.child_supervisor("mid").unwrap();
     let old = mid_ref.child::<Flaky>("worker").unwrap();
     mid_ref.actor_ref().kill();
@@ -1404,18 +1414,7 @@ async fn a_nested_pool() {
 async fn an_address_from_a_nested_supervisor_follows_its_child_across_the_supervisors_respawn() {
     let bus = virtual_bus(1);
     let log = Log::default();
-    let (observer, mut events) = events();
-    let mid = Supervisor::builder(RestartStrategy::OneForOne).child(ChildSpec::new::<Flaky>(
-        "worker",
-        FlakyArgs::new("worker", &log),
-    ));
-    let root = Supervisor::builder(RestartStrategy::OneForOne)
-        .backoff(Backoff::none())
-        .on_event(observer)
-        .child(ChildSpec::supervisor("mid", mid))
-        .spawn(&bus)
-        .await
-        .unwrap();
+    let (root, mut events) = root_over_mid(&bus, &log).await;
     let mid_ref = root.child_supervisor("mid").unwrap();
     let tells = mid_ref.child_recipient::<Flaky, Ping>("worker").unwrap();
     let asks = mid_ref

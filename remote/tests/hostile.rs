@@ -9,6 +9,7 @@ use common::*;
 use mycelium_actors::Bus;
 use mycelium_codec::HEADER_LEN;
 use mycelium_remote::frame::{encode_frame, FrameSpec, Kind, DEFAULT_MAX_BODY};
+use mycelium_remote::reader::FrameReader;
 use mycelium_remote::transport::Stream;
 use mycelium_remote::{Endpoint, LinkEventKind, Node};
 use tokio::io::AsyncWriteExt;
@@ -267,6 +268,76 @@ fn ask_frame(out: &mut Vec<u8>, seq: u64, body: &[u8]) {
     encode_frame(out, &spec, DEFAULT_MAX_BODY, |o| o.extend_from_slice(body)).unwrap();
 }
 
+/// Node `a` with a link queue of `capacity` frames, full of tells to a hand-made peer `b`
+/// (incarnation 77) that never acknowledges them (it does not read them).
+struct FullQueue {
+    _dir: TempDir,
+    _bus: Bus,
+    _got: tokio::sync::mpsc::UnboundedReceiver<Got>,
+    _a: Node,
+    events: Events,
+    at: Endpoint,
+    link: mycelium_remote::Link,
+    svc: Arc<str>,
+}
+
+impl FullQueue {
+    async fn new(tag: &str, capacity: usize) -> (FullQueue, Stream, FrameReader) {
+        let dir = TempDir::new(tag);
+        let bus = Bus::new();
+        let (rec, got) = Recorder::new(true);
+        let config = mycelium_remote::LinkConfig {
+            queue_capacity: capacity,
+            ..fast_config()
+        };
+        let (a, mut events) = node("a", &bus, rec, config);
+        let at = a.listen(&dir.socket("a.sock"), &["b"]).await.unwrap();
+        let (peer, reader) = authenticated_peer_as(&at, 77).await;
+        events
+            .wait("up", |k| matches!(k, LinkEventKind::Up { .. }))
+            .await;
+        let link = a.link("b").unwrap();
+        let svc: Arc<str> = "svc".into();
+        for _ in 0..capacity {
+            link.send(Kind::Tell, &svc, 1, |o| o.push(1)).await.unwrap();
+        }
+        let full = FullQueue {
+            _dir: dir,
+            _bus: bus,
+            _got: got,
+            _a: a,
+            events,
+            at,
+            link,
+            svc,
+        };
+        (full, peer, reader)
+    }
+
+    /// A task that sends tells of `2` until the link refuses one, each waiting for room.
+    fn waiting_sender(&self) -> tokio::task::JoinHandle<mycelium_remote::SendError> {
+        let (link, svc) = (self.link.clone(), self.svc.clone());
+        tokio::spawn(async move {
+            loop {
+                if let Err(e) = link.send(Kind::Tell, &svc, 1, |o| o.push(2)).await {
+                    return e;
+                }
+            }
+        })
+    }
+
+    /// Waits until `n` replies wait for room (bounded).
+    async fn replies_waiting(&self, n: usize) {
+        tokio::time::timeout(BOUND, async {
+            while self.link.replies_waiting() < n {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("the replies wait for room");
+    }
+}
+
 /// The queue is full of tells the peer has not received, and a queue's worth of replies
 /// waits for room, when the peer connects again and resends an ask first: the node does not
 /// take the ask, but it writes what its queue holds before the connection closes, so the
@@ -277,32 +348,15 @@ fn ask_frame(out: &mut Vec<u8>, seq: u64, body: &[u8]) {
 #[tokio::test]
 async fn a_node_holding_a_queue_of_replies_still_writes_its_queue_to_a_reconnected_peer() {
     const CAPACITY: usize = 2;
-    let dir = TempDir::new("replies-stall");
-    let bus = Bus::new();
-    let (rec, _got) = Recorder::new(true);
-    let config = mycelium_remote::LinkConfig {
-        queue_capacity: CAPACITY,
-        ..fast_config()
-    };
-    let (a, mut a_events) = node("a", &bus, rec, config);
-    let at = a.listen(&dir.socket("a.sock"), &["b"]).await.unwrap();
-    let (mut peer, _) = authenticated_peer(&at).await;
-    a_events
-        .wait("up", |k| matches!(k, LinkEventKind::Up { .. }))
-        .await;
-    // The queue fills with tells the peer never acknowledges (it does not read them).
-    let link = a.link("b").unwrap();
-    let svc: Arc<str> = "svc".into();
-    for _ in 0..CAPACITY {
-        link.send(Kind::Tell, &svc, 1, |o| o.push(1)).await.unwrap();
-    }
+    let (mut full, mut peer, _) = FullQueue::new("replies-stall", CAPACITY).await;
+    let (link, at) = (full.link.clone(), full.at.clone());
     // The replies to the first asks wait for room; the next ask closes the connection.
     let mut bytes = Vec::new();
     for seq in 1..=CAPACITY as u64 + 1 {
         ask_frame(&mut bytes, seq, &[7]);
     }
     peer.write_all(&bytes).await.unwrap();
-    a_events
+    full.events
         .wait("down", |k| matches!(k, LinkEventKind::Down { .. }))
         .await;
     assert_eq!(link.replies_waiting(), CAPACITY);
@@ -354,43 +408,15 @@ async fn a_node_holding_a_queue_of_replies_still_writes_its_queue_to_a_reconnect
 #[tokio::test]
 async fn a_waiting_reply_takes_freed_room_before_the_nodes_own_waiting_tells() {
     const CAPACITY: usize = 2;
-    let dir = TempDir::new("replies-first");
-    let bus = Bus::new();
-    let (rec, _got) = Recorder::new(true);
-    let config = mycelium_remote::LinkConfig {
-        queue_capacity: CAPACITY,
-        ..fast_config()
-    };
-    let (a, mut a_events) = node("a", &bus, rec, config);
-    let at = a.listen(&dir.socket("a.sock"), &["b"]).await.unwrap();
-    let (mut peer, mut reader) = authenticated_peer(&at).await;
-    a_events
-        .wait("up", |k| matches!(k, LinkEventKind::Up { .. }))
-        .await;
-    let link = a.link("b").unwrap();
-    let svc: Arc<str> = "svc".into();
-    for _ in 0..CAPACITY {
-        link.send(Kind::Tell, &svc, 1, |o| o.push(1)).await.unwrap();
-    }
+    let (full, mut peer, mut reader) = FullQueue::new("replies-first", CAPACITY).await;
     // A sender that waits for room, then waits again with its next tell.
-    let sender = {
-        let (link, svc) = (link.clone(), svc.clone());
-        tokio::spawn(
-            async move { while link.send(Kind::Tell, &svc, 1, |o| o.push(2)).await.is_ok() {} },
-        )
-    };
+    let sender = full.waiting_sender();
     tokio::task::yield_now().await;
     // The peer asks; the reply waits for room too.
     let mut bytes = Vec::new();
     ask_frame(&mut bytes, 1, &[7]);
     peer.write_all(&bytes).await.unwrap();
-    tokio::time::timeout(BOUND, async {
-        while link.replies_waiting() == 0 {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await
-    .expect("the reply waits for room");
+    full.replies_waiting(1).await;
     // The peer acknowledges the first tell: one place frees.
     let mut bytes = Vec::new();
     let ack = FrameSpec {
@@ -410,7 +436,7 @@ async fn a_waiting_reply_takes_freed_room_before_the_nodes_own_waiting_tells() {
         }
     }
     assert_eq!(kinds, [Kind::Tell, Kind::Tell, Kind::Reply]);
-    assert_eq!(link.replies_waiting(), 0);
+    assert_eq!(full.link.replies_waiting(), 0);
     sender.abort();
 }
 
@@ -421,26 +447,9 @@ async fn a_waiting_reply_takes_freed_room_before_the_nodes_own_waiting_tells() {
 #[tokio::test]
 async fn places_kept_for_replies_a_restarted_peer_will_never_take_are_given_back() {
     const CAPACITY: usize = 2;
-    let dir = TempDir::new("replies-gone");
-    let bus = Bus::new();
-    let (rec, _got) = Recorder::new(true);
-    let config = mycelium_remote::LinkConfig {
-        queue_capacity: CAPACITY,
-        ..fast_config()
-    };
-    let (a, mut a_events) = node("a", &bus, rec, config);
-    let at = a.listen(&dir.socket("a.sock"), &["b"]).await.unwrap();
-    let (mut peer, _) = authenticated_peer_as(&at, 77).await;
-    a_events
-        .wait("up", |k| matches!(k, LinkEventKind::Up { .. }))
-        .await;
-    let link = a.link("b").unwrap();
-    let svc: Arc<str> = "svc".into();
-    for _ in 0..CAPACITY {
-        link.send(Kind::Tell, &svc, 1, |o| o.push(1)).await.unwrap();
-    }
+    let (full, mut peer, _) = FullQueue::new("replies-gone", CAPACITY).await;
     let sender = {
-        let (link, svc) = (link.clone(), svc.clone());
+        let (link, svc) = (full.link.clone(), full.svc.clone());
         tokio::spawn(async move { link.send(Kind::Tell, &svc, 1, |o| o.push(2)).await })
     };
     tokio::task::yield_now().await;
@@ -450,17 +459,11 @@ async fn places_kept_for_replies_a_restarted_peer_will_never_take_are_given_back
         ask_frame(&mut bytes, seq, &[7]);
     }
     peer.write_all(&bytes).await.unwrap();
-    tokio::time::timeout(BOUND, async {
-        while link.replies_waiting() < CAPACITY {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await
-    .expect("the replies wait for room");
+    full.replies_waiting(CAPACITY).await;
     // The peer's process restarts: the tells it never acknowledged are reported lost, the
     // replies to its predecessor dropped.
     drop(peer);
-    let (mut peer, mut reader) = authenticated_peer_as(&at, 78).await;
+    let (mut peer, mut reader) = authenticated_peer_as(&full.at, 78).await;
     let sent = tokio::time::timeout(BOUND, sender)
         .await
         .expect("the waiting sender gets room")
@@ -477,7 +480,7 @@ async fn places_kept_for_replies_a_restarted_peer_will_never_take_are_given_back
     .await
     .expect("the tell reaches the new process");
     assert_eq!(frame, [2]);
-    assert_eq!(link.replies_waiting(), 0);
+    assert_eq!(full.link.replies_waiting(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
