@@ -363,7 +363,7 @@ impl<T> Drop for Waiter<'_, T> {
     }
 }
 
-/// Future returned by [`Sender::send`]. Dropped while it waits for room, it leaves the
+/// Future returned by [`Mailbox::send`] (a [`Sender`]'s `send`). Dropped while it waits for room, it leaves the
 /// senders' wait list at once (its message is dropped, as `send` says).
 #[must_use = "futures do nothing unless awaited"]
 pub struct Send<'a, T> {

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-/// Why [`Sender::try_send`](crate::Sender::try_send) did not queue a message. The message is
+/// Why [`Mailbox::try_send`](crate::Mailbox::try_send) did not queue a message. The message is
 /// returned inside, so nothing is lost.
 #[derive(PartialEq, Eq, Clone, Copy)]
 pub enum TrySendError<T> {
@@ -51,7 +51,7 @@ impl<T> fmt::Display for TrySendError<T> {
 
 impl<T> std::error::Error for TrySendError<T> {}
 
-/// [`Sender::send`](crate::Sender::send) failed because the mailbox is closed. The message is
+/// [`Mailbox::send`](crate::Mailbox::send) failed because the mailbox is closed. The message is
 /// returned inside.
 #[derive(PartialEq, Eq, Clone, Copy)]
 pub struct SendError<T>(pub T);

@@ -2,8 +2,8 @@
 //!
 //! A mailbox is a multi-producer, single-consumer queue with two lanes: a bounded *user* lane
 //! for ordinary messages and an unbounded *system* lane for control signals, which is always
-//! read first. Bounded is the default; a full mailbox makes [`Sender::send`] wait and
-//! [`Sender::try_send`] hand the message back, so nothing is dropped silently.
+//! read first. Bounded is the default; a full mailbox makes [`Sender`]'s [`send`](Mailbox::send) wait and
+//! [`try_send`](Mailbox::try_send) hand the message back, so nothing is dropped silently.
 //!
 //! ```
 //! use mycelium_mailbox::{channel, MailboxConfig};
