@@ -309,8 +309,9 @@ impl<M: Send + 'static, R: Send + 'static> ReplyRecipient<M, R> {
     /// `current` gives the actor that runs now, whose direct call an ask takes when that
     /// actor is idle (as [`ActorRef::ask`](crate::ActorRef::ask) does), so that an address
     /// that follows an actor across restarts (`SupervisorRef::child_reply_recipient`) asks as
-    /// fast as the actor's own ref. `current` is called once per ask (twice when the direct
-    /// call is declined and `sink` picks the actor again).
+    /// fast as the actor's own ref. `current` is called once per ask; when the direct call
+    /// is declined (the actor is busy), the request goes to `sink`, which picks its actor
+    /// itself.
     pub fn following<A, F>(sink: Arc<dyn RequestSink<M, R>>, current: F) -> Self
     where
         A: Handler<M, Reply = R>,
