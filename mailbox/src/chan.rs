@@ -110,11 +110,12 @@ impl<T> State<T> {
         Some(waiters.swap_remove(at).1)
     }
 
-    /// The senders waiting for room, to be woken once the lock is released.
-    fn take_waiters(&mut self) -> Vec<Waker> {
+    /// The senders waiting for room, to be woken once the lock is released
+    /// ([`wake_all`]): the list itself is taken, not copied.
+    fn take_waiters(&mut self) -> Vec<(u64, Waker)> {
         self.rare
             .as_mut()
-            .map(|r| r.tx_waiters.drain(..).map(|(_, w)| w).collect())
+            .map(|r| std::mem::take(&mut r.tx_waiters))
             .unwrap_or_default()
     }
 }
@@ -240,7 +241,9 @@ impl<T> Mailbox<T> {
         std::future::poll_fn(|cx| {
             let mut state = self.lock();
             if self.closed.load(Ordering::Relaxed) {
+                let stale = waiter.leave(&mut state);
                 drop(state);
+                drop(stale);
                 return Poll::Ready(Err(SendError(std::mem::take(&mut pending).into())));
             }
             let room = self.capacity.saturating_sub(state.user.len());
@@ -254,7 +257,9 @@ impl<T> Mailbox<T> {
             }
             let waker = if n > 0 { state.rx_waker.take() } else { None };
             if pending.is_empty() {
+                let stale = waiter.leave(&mut state);
                 drop(state);
+                drop(stale);
                 if let Some(w) = waker {
                     w.wake();
                 }
@@ -461,7 +466,7 @@ impl<T> Inbox<T> {
             std::mem::swap(&mut state.user, &mut self.batch);
             let waiters = state.take_waiters();
             drop(state);
-            waiters.into_iter().for_each(Waker::wake);
+            wake_all(waiters);
             return self.batch.pop_front().ok_or(Empty::Pending);
         }
         if mailbox.closed.load(Ordering::Relaxed) {
@@ -549,7 +554,7 @@ impl<T> Inbox<T> {
         mailbox.closed.store(true, Ordering::Release);
         let waiters = state.take_waiters();
         drop(state);
-        waiters.into_iter().for_each(Waker::wake);
+        wake_all(waiters);
     }
 
     /// Removes and returns every queued message, system signals first, then user messages in
@@ -565,9 +570,14 @@ impl<T> Inbox<T> {
         out.extend(state.user.drain(..));
         let waiters = state.take_waiters();
         drop(state);
-        waiters.into_iter().for_each(Waker::wake);
+        wake_all(waiters);
         out
     }
+}
+
+/// Wakes the senders [`State::take_waiters`] took.
+fn wake_all(waiters: Vec<(u64, Waker)>) {
+    waiters.into_iter().for_each(|(_, w)| w.wake());
 }
 
 fn pop_system<T>(mailbox: &Mailbox<T>, state: &mut State<T>) -> Option<T> {
