@@ -4,6 +4,7 @@
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use tokio::sync::oneshot;
@@ -147,6 +148,16 @@ pub trait RequestSink<M, R>: MessageSink<M> {
 
     /// The bus clock that [`ReplyRecipient::ask_timeout`] measures timeouts on.
     fn clock(&self) -> &Clock;
+
+    /// Called by an asker once [`send_request`](Self::send_request) has queued its request,
+    /// before it waits for the answer, with a test of whether the answer has come. A proxy
+    /// whose answers arrive on a channel that the asker's own thread can read (a link that
+    /// polls its socket or ring rather than park on it) may read it here, for a short time,
+    /// so that the answer reaches the asker without a hop through another task. Does nothing
+    /// by default.
+    fn read_answer(&self, answered: &dyn Fn() -> bool) {
+        let _ = answered;
+    }
 
     /// What the asker gets when a [`ReplySender`] is dropped unanswered. By default: the
     /// answer from [`id`](MessageSink::id)'s node is lost.
@@ -352,6 +363,7 @@ impl<M: Send + 'static, R: Send + 'static> ReplyRecipient<M, R> {
         };
         if let Some(env) = env {
             self.queue(env).await?;
+            self.sink.read_answer(&|| !rx.is_empty());
         }
         match rx.await {
             Ok(Ok(reply)) => Ok(reply),
@@ -403,34 +415,70 @@ impl<M: Send + 'static, R: Send + 'static> ReplyRecipient<M, R> {
     /// # });
     /// ```
     pub async fn ask_queued(&self, msg: M) -> Result<PendingReply<R>, AskError<M>> {
-        let (tx, rx) = oneshot::channel();
-        let env = AskEnvelope { msg, reply: tx };
         // An idle local actor's handler runs here, as for `ask`: then the request is past the
         // mailbox already, and a later send still comes after it.
-        let (env, handled) = match &self.local {
-            Some(local) => match direct::attempt(env, |env, cx| local.try_run(env, cx)).await {
-                Attempt::Declined(env) => (Some(env), None),
-                Attempt::Ran => (None, None),
-                Attempt::Failed(handled) => (None, Some(handled)),
-            },
-            None => (Some(env), None),
-        };
-        if let Some(env) = env {
-            self.queue(env).await?;
+        let mut msg = Some(msg);
+        let direct = std::future::poll_fn(|cx| match msg.take() {
+            Some(msg) => Poll::Ready(self.try_direct(msg, cx)),
+            // Polled again after it returned Ready: never, `poll_fn` is awaited once.
+            None => Poll::Pending,
+        })
+        .await;
+        match direct {
+            Direct::Answered(answer) => Ok(Box::pin(std::future::ready(answer))),
+            Direct::Later(reply) => Ok(reply),
+            Direct::Declined(declined) => self.queue_declined(declined).await,
         }
+    }
+
+    /// The direct call of an ask, made with the asker's task context: the actor's handler
+    /// runs here if it is idle on this runtime. For a request that cannot take it (the actor
+    /// is busy, on another runtime, or not in this process) the request comes back, with the
+    /// channel its reply will come on, to be queued ([`queue_declined`](Self::queue_declined)).
+    pub(crate) fn try_direct(&self, msg: M, cx: &mut std::task::Context<'_>) -> Direct<M, R> {
+        let (tx, mut rx) = oneshot::channel();
+        let env = AskEnvelope { msg, reply: tx };
+        let Some(local) = &self.local else {
+            return Direct::Declined(Declined { env, rx });
+        };
+        match local.try_run(env, cx) {
+            Attempt::Declined(env) => Direct::Declined(Declined { env, rx }),
+            Attempt::Ran => match rx.try_recv() {
+                Ok(answer) => Direct::Answered(answer_of(Ok(answer), &*self.sink)),
+                Err(oneshot::error::TryRecvError::Empty) => Direct::Later(self.pending(None, rx)),
+                Err(oneshot::error::TryRecvError::Closed) => {
+                    Direct::Answered(Err(self.sink.unanswered().without_message()))
+                }
+            },
+            // The answer comes once the actor's task has dealt with the failure, as when
+            // the handler fails there.
+            Attempt::Failed(handled) => Direct::Later(self.pending(Some(handled), rx)),
+        }
+    }
+
+    /// Queues a request the direct call declined (waiting for room); returns its reply to
+    /// come.
+    pub(crate) async fn queue_declined(
+        &self,
+        Declined { env, rx }: Declined<M, R>,
+    ) -> Result<PendingReply<R>, AskError<M>> {
+        self.queue(env).await?;
+        Ok(self.pending(None, rx))
+    }
+
+    /// The reply coming on `rx`, once `handled` (the actor's task dealt with a failure).
+    fn pending(
+        &self,
+        handled: Option<oneshot::Receiver<()>>,
+        rx: oneshot::Receiver<Result<R, NoReply>>,
+    ) -> PendingReply<R> {
         let sink = self.sink.clone();
-        Ok(Box::pin(async move {
-            // A handler that failed here: the answer comes once the actor's task has dealt
-            // with the failure, as when it fails there.
+        Box::pin(async move {
             if let Some(handled) = handled {
                 let _ = handled.await;
             }
-            match rx.await {
-                Ok(Ok(reply)) => Ok(reply),
-                Ok(Err(no_reply)) => Err(no_reply.into_ask_error_without_message()),
-                Err(_) => Err(sink.unanswered().without_message()),
-            }
-        }))
+            answer_of(rx.await, &*sink)
+        })
     }
 
     /// Like [`ask`](Self::ask), giving up after `timeout` of bus time (waiting for room in
@@ -475,6 +523,34 @@ impl<M: Send + 'static, R: Send + 'static> ReplyRecipient<M, R> {
 impl<M: Send + 'static, R: Send + 'static> From<ReplyRecipient<M, R>> for Recipient<M> {
     fn from(r: ReplyRecipient<M, R>) -> Recipient<M> {
         r.recipient()
+    }
+}
+
+/// What the direct call of an ask came to ([`ReplyRecipient::try_direct`]).
+pub(crate) enum Direct<M, R> {
+    /// The handler ran here and answered.
+    Answered(Result<R, AskError<()>>),
+    /// The handler ran here (or failed) and its answer comes later.
+    Later(PendingReply<R>),
+    /// The actor could not take it now: the request, to be queued.
+    Declined(Declined<M, R>),
+}
+
+/// A request the direct call declined, with the channel its reply will come on.
+pub(crate) struct Declined<M, R> {
+    env: AskEnvelope<M, R>,
+    rx: oneshot::Receiver<Result<R, NoReply>>,
+}
+
+/// The asker's side of what came on a reply channel.
+fn answer_of<M: 'static, R: 'static>(
+    answer: Result<Result<R, NoReply>, oneshot::error::RecvError>,
+    sink: &dyn RequestSink<M, R>,
+) -> Result<R, AskError<()>> {
+    match answer {
+        Ok(Ok(reply)) => Ok(reply),
+        Ok(Err(no_reply)) => Err(no_reply.into_ask_error_without_message()),
+        Err(_) => Err(sink.unanswered().without_message()),
     }
 }
 

@@ -7,9 +7,11 @@ use std::task::Poll;
 use std::time::Duration;
 
 use crate::config::Mode;
-use crate::error::RemoteAskError;
-use crate::frame::{Frame, Kind};
-use crate::link::Inner;
+use crate::dispatch::AskNow;
+use crate::error::WireError;
+use crate::frame::{encode_frame, set_time, set_type_id, Frame, FrameSpec, Kind};
+use crate::link::{reply_too_large, Inner};
+use crate::read::{reply_of, ReadParts, ReadSide};
 use crate::reader::{FrameReader, ReadError};
 use crate::session::Order;
 use crate::transport::{ReadHalf, WriteHalf};
@@ -45,13 +47,15 @@ async fn run(
     // scheduler (`spin`) would not let the runtime's other tasks run first.
     let side = Arc::new(WriteSide::new(id, wr, link.clock.now()));
     link.set_write_side(id, &side);
+    let read_side = Arc::new(ReadSide::new(id, rd.reads_directly()));
+    link.set_read_side(id, &read_side);
     let writer = tokio::spawn({
         let link = link.clone();
         let side = side.clone();
         async move { write_loop(&link, &side).await }
     });
     let mut writer = AbortOnDrop(writer);
-    let reading = read_loop(&link, id, reader, rd);
+    let reading = read_loop(&link, &read_side, ReadParts::new(reader, rd));
     tokio::pin!(reading);
     let ending = async {
         let (ended, writer_done) = tokio::select! {
@@ -187,10 +191,30 @@ impl<T> Drop for AbortOnDrop<T> {
     }
 }
 
-async fn read_loop(link: &Arc<Inner>, id: u64, mut reader: FrameReader, mut rd: ReadHalf) -> Ended {
+async fn read_loop(link: &Arc<Inner>, side: &ReadSide, parts: ReadParts) -> Ended {
+    let id = side.id;
     let timeout = link.config.heartbeat_timeout;
     let mut turns = Turns::new();
+    let mut parts = parts;
+    // Spin mode: a turn of the scheduler before each slice of polling (`Turns`), taken with
+    // the read side handed back, so that an asker that runs in it can read its reply
+    // (`read.rs`); `slice_next` once it is taken.
+    let (mut turn_due, mut slice_next) = (false, false);
     loop {
+        if turn_due {
+            side.hand_back(parts);
+            turns.take(link).await;
+            parts = side.take_back().await;
+            turns.send_owed_ack(link);
+            (turn_due, slice_next) = (false, true);
+        }
+        let ReadParts {
+            reader, rd, failed, ..
+        } = &mut parts;
+        if let Some(e) = failed.take() {
+            // An asker's read failed.
+            return Ended::here(ended(e));
+        }
         // Taken at the first data frame of what was read and held until it is all delivered
         // (`Delivering`).
         let mut delivering = Delivering(None);
@@ -206,7 +230,7 @@ async fn read_loop(link: &Arc<Inner>, id: u64, mut reader: FrameReader, mut rd: 
             if let Err(ended) = handle(link, id, frame, &mut delivering).await {
                 drop(delivering);
                 if link.lock().closed.is_some() {
-                    drain(link, &mut reader, &mut rd, || false).await;
+                    drain(link, reader, rd, || false).await;
                 } else if ended.replies_held {
                     // The ask is not taken, but the connection ends only once the writer had
                     // its chance to write what is queued and the peer's acknowledgements made
@@ -215,41 +239,47 @@ async fn read_loop(link: &Arc<Inner>, id: u64, mut reader: FrameReader, mut rd: 
                     // nothing queued would ever reach the peer, nothing be acknowledged, no
                     // reply get room, and every connection after would close the same way.
                     let capacity = link.config.queue_capacity.max(1);
-                    drain(link, &mut reader, &mut rd, || {
+                    drain(link, reader, rd, || {
                         link.replies_waiting.load(Ordering::Acquire) < capacity
                     })
                     .await;
                 }
                 return ended;
             }
-            if link.answered_outside_task.swap(false, Ordering::Relaxed) {
-                turns.answered = true;
-            }
         }
         drop(delivering);
         if link.owes_ack() {
             if spinning(link) {
-                // Looked at again after the next turn of the scheduler (`spin`).
+                // Looked at again after the next turn of the scheduler (`Turns`).
                 turns.ack_owed = true;
             } else {
                 link.wake_writer();
             }
         }
         if let Mode::Spin(budget) = link.config.mode {
-            match spin(link, &mut reader, &mut rd, budget, &mut turns).await {
-                Ok(true) => continue,
-                Ok(false) => {}
+            if !std::mem::take(&mut slice_next) {
+                turn_due = true;
+                continue;
+            }
+            match spin(link, reader, rd, budget, &mut turns) {
+                Ok(Slice::Bytes) => continue,
+                Ok(Slice::Over) => {
+                    turn_due = true;
+                    continue;
+                }
+                // The budget is spent: the reader parks on the transport.
+                Ok(Slice::Spent) => {}
                 Err(e) => return Ended::here(ended(e)),
             }
         }
-        match link.clock.timeout(timeout, reader.fill(&mut rd)).await {
+        match link.clock.timeout(timeout, reader.fill(rd)).await {
             Err(_) => {
                 return Ended::here(format!(
                     "nothing from the peer for {timeout:?}: heartbeat timeout, peer presumed dead"
                 ))
             }
             Ok(Err(e)) => return Ended::here(ended(e)),
-            Ok(Ok(())) => {}
+            Ok(Ok(())) => turns.spin_start = None,
         }
     }
 }
@@ -305,11 +335,11 @@ const SPIN_SLICE: Duration = Duration::from_micros(20);
 /// current-thread runtime, the future of `block_on`, which is polled only between such turns:
 /// it costs a system call. A short turn (the task woken again at once, at the back of the
 /// queue) lets every task that is ready run, and nothing else. The reader takes a full turn
-/// after it delivered a reply to an asker outside any task (a `block_on` future; an asker
-/// that is a task runs in the short turn) and at least every [`SPIN_SLICE`]; short turns
-/// otherwise. No clock is read between the last frame and the turn: whether a full turn is
-/// due is judged by the time last read while spinning ([`Turns::seen`]), so that what the
-/// frames woke runs as soon as it can.
+/// after a reply went to an asker outside any task (a `block_on` future; an asker that is a
+/// task runs in the short turn) and at least every [`SPIN_SLICE`]; short turns otherwise. No
+/// clock is read between the last frame and the turn: whether a full turn is due is judged
+/// by the time last read while spinning ([`Turns::seen`]), so that what the frames woke runs
+/// as soon as it can.
 ///
 /// An acknowledgement owed when the reader starts to spin waits for that turn: the handler
 /// or the asker that the delivered frames woke usually queues a frame in it (a reply, the
@@ -324,6 +354,18 @@ struct Turns {
     last_full: std::time::Instant,
     /// The time the reader last read while spinning: at most one turn and a few looks old.
     seen: std::time::Instant,
+    /// When the reader started to spin since bytes last came: its budget counts from there.
+    spin_start: Option<std::time::Instant>,
+    /// [`Inner::self_reads`] when the reader last looked.
+    self_reads: u64,
+    /// An asker read the connection since the reader's look before last: the next turn is
+    /// a full one. An asker whose task used up its cooperative budget (tokio's 128
+    /// operations per poll) reading one reply after another waits for the runtime's next
+    /// poll of its I/O driver, which a short turn never brings.
+    askers: bool,
+    /// When the reader last saw that an asker had read: for a slice after it, the reader
+    /// looks once between turns rather than poll, so that an asker queued behind it runs.
+    askers_at: Option<std::time::Instant>,
     /// The reader's runtime, whose queue a slice watches (looked up once: a lookup clones
     /// the runtime's handle).
     runtime: tokio::runtime::RuntimeMetrics,
@@ -336,20 +378,33 @@ impl Turns {
             ack_owed: false,
             last_full: std::time::Instant::now(),
             seen: std::time::Instant::now(),
+            spin_start: None,
+            self_reads: 0,
+            askers: false,
+            askers_at: None,
             runtime: tokio::runtime::Handle::current().metrics(),
         }
     }
 
-    /// After a turn: wakes the writer for an acknowledgement that no frame carried.
+    /// After a turn: wakes the writer for an acknowledgement that no frame carried. An
+    /// asker that read replies since the last look may have left one owed too.
     fn send_owed_ack(&mut self, link: &Inner) {
-        if std::mem::take(&mut self.ack_owed) && link.owes_ack() {
+        let asker_read = link.self_reads.load(Ordering::Relaxed) != self.self_reads;
+        if (std::mem::take(&mut self.ack_owed) || asker_read) && link.owes_ack() {
             link.ack_now.store(true, Ordering::Relaxed);
             link.wake_writer();
         }
     }
 
-    async fn take(&mut self) {
-        if self.answered || self.seen.saturating_duration_since(self.last_full) >= SPIN_SLICE {
+    async fn take(&mut self, link: &Inner) {
+        // A reply to an asker outside any task, delivered by this reader or by an asker.
+        if link.answered_outside_task.swap(false, Ordering::Relaxed) {
+            self.answered = true;
+        }
+        if self.answered
+            || std::mem::take(&mut self.askers)
+            || self.seen.saturating_duration_since(self.last_full) >= SPIN_SLICE
+        {
             tokio::task::yield_now().await;
             self.answered = false;
             self.last_full = std::time::Instant::now();
@@ -368,56 +423,79 @@ impl Turns {
     }
 }
 
-/// Polls the socket without parking for up to `budget` of CPU time; `Ok(true)` once bytes
-/// arrived.
+/// How a slice of polling ended.
+enum Slice {
+    /// Bytes arrived.
+    Bytes,
+    /// The slice is over (or cut short): a turn of the scheduler, then the next.
+    Over,
+    /// The spin budget is spent: park on the transport.
+    Spent,
+}
+
+/// Polls the socket without parking for a slice of up to [`SPIN_SLICE`], within a budget of
+/// `budget` of CPU time since bytes last came (the turn of the scheduler before each slice is
+/// taken by the caller, [`Turns`]).
 ///
-/// A turn of the scheduler first ([`Turns`]), so that what the last frames woke (an asker,
-/// the writer) runs; then a slice of tight polling, and again. A TLS stream shows new bytes
-/// only after the driver has run: its reader takes a full turn between looks.
-async fn spin(
+/// A slice ends early when the link's writer is woken or a task woken from another thread
+/// waits. It is a single look when an asker read the connection less than a slice ago
+/// ([`Turns::askers_at`]): that asker may be waiting for this thread; the turn after the look
+/// that first sees such a read is a full one ([`Turns::askers`]). A TLS stream shows new bytes only after
+/// the driver has run: its reader takes a full turn between looks.
+fn spin(
     link: &Inner,
     reader: &mut FrameReader,
     rd: &mut ReadHalf,
     budget: Duration,
     turns: &mut Turns,
-) -> Result<bool, ReadError> {
-    let slice = if rd.reads_directly() {
-        SPIN_SLICE.min(budget)
-    } else {
+) -> Result<Slice, ReadError> {
+    let now = std::time::Instant::now();
+    turns.seen = now;
+    let reads = link.self_reads.load(Ordering::Relaxed);
+    turns.askers = reads != turns.self_reads;
+    turns.self_reads = reads;
+    if turns.askers {
+        turns.askers_at = Some(now);
+    }
+    let askers_recently = turns
+        .askers_at
+        .is_some_and(|at| now.saturating_duration_since(at) < SPIN_SLICE);
+    let one_look = !rd.reads_directly() || askers_recently;
+    let slice = if one_look {
         Duration::ZERO
+    } else {
+        SPIN_SLICE.min(budget)
     };
     // The budget counts from the end of the first turn: the clock is read after it.
-    let mut start = None;
+    let start = *turns.spin_start.get_or_insert(now);
+    let slice_end = now + slice;
+    let mut looks = 0u32;
     loop {
-        turns.take().await;
-        turns.send_owed_ack(link);
-        let now = std::time::Instant::now();
-        turns.seen = now;
-        let start = *start.get_or_insert(now);
-        let slice_end = now + slice;
-        let mut looks = 0u32;
-        loop {
-            if reader.try_fill(|buf| rd.try_read(buf))? {
-                return Ok(true);
-            }
-            looks = looks.wrapping_add(1);
-            // The clock and the runtime's queue every few looks: each costs more than a look.
-            if looks % 8 == 0 {
-                if link.writes_due.load(Ordering::Acquire) || turns.runtime.global_queue_depth() > 0
-                {
-                    break;
-                }
-                turns.seen = std::time::Instant::now();
-                if turns.seen >= slice_end {
-                    break;
-                }
-            }
-            std::hint::spin_loop();
+        if reader.try_fill(|buf| rd.try_read(buf))? {
+            turns.spin_start = None;
+            return Ok(Slice::Bytes);
         }
-        if turns.seen.saturating_duration_since(start) >= budget {
-            return Ok(false);
+        if one_look {
+            break;
         }
+        looks = looks.wrapping_add(1);
+        // The clock and the runtime's queue every few looks: each costs more than a look.
+        if looks % 8 == 0 {
+            if link.writes_due.load(Ordering::Acquire) || turns.runtime.global_queue_depth() > 0 {
+                break;
+            }
+            turns.seen = std::time::Instant::now();
+            if turns.seen >= slice_end {
+                break;
+            }
+        }
+        std::hint::spin_loop();
     }
+    if turns.seen.saturating_duration_since(start) >= budget {
+        turns.spin_start = None;
+        return Ok(Slice::Spent);
+    }
+    Ok(Slice::Over)
 }
 
 /// The link's delivery lock ([`Inner::delivery`]) while a reader holds it: from the order
@@ -487,7 +565,7 @@ async fn handle<'a>(
     // acknowledgements that let the peer's sender go on, and the actors it fed run. (Without
     // it, one-way streams in block mode ran 30-40% slower.)
     tokio::task::consume_budget().await;
-    let (numbering, asker) = {
+    let (numbering, asker, reply_buffer) = {
         let mut st = link.lock();
         // The acknowledgement a data frame may carry (`write.rs`, `refill`), whatever its
         // order: it is cumulative, and never counts past what was written.
@@ -504,8 +582,13 @@ async fn handle<'a>(
             return Err(Ended::here("replaced by a newer connection".to_owned()));
         }
         match st.inb.check(f.seq) {
-            // The peer incarnation an ask came from, whom its reply is for.
-            Order::Deliver => (st.inb.numbering(), st.inb.incarnation.unwrap_or(0)),
+            // The peer incarnation an ask came from, whom its reply is for; and, for an ask, a
+            // buffer for its reply's frame (one an acknowledged frame left, if any).
+            Order::Deliver => (
+                st.inb.numbering(),
+                st.inb.incarnation.unwrap_or(0),
+                (f.kind == Kind::Ask).then(|| st.out.frame_buffer(REPLY_FRAME_GUESS)),
+            ),
             Order::Duplicate => {
                 st.stats.duplicates += 1;
                 return Ok(());
@@ -518,10 +601,11 @@ async fn handle<'a>(
             }
         }
     };
-    let (failed, answered) = match deliver(link, &f, asker).await {
+    let (failed, answered) = match deliver(link, &f, asker, reply_buffer).await {
         Delivered::Done => (None, None),
         Delivered::Failed(e) => (Some(e), None),
-        Delivered::Answered(reply) => (None, Some(reply)),
+        Delivered::Answered(reply) => (None, Some(Answer::Reply(reply))),
+        Delivered::AnsweredFrame(type_id, frame) => (None, Some(Answer::Frame(type_id, frame))),
     };
     let mut st = link.lock();
     // Recorded even when a newer connection from the same peer instance took over meanwhile
@@ -546,8 +630,11 @@ async fn handle<'a>(
     // A spinning reader leaves an owed acknowledgement for its next turn (`Turns`).
     let owed = match answered {
         None => !spinning(link),
-        Some(reply) => {
-            link.reply_now(f.corr, asker, reply);
+        Some(answer) => {
+            match answer {
+                Answer::Reply(reply) => link.reply_now(f.corr, asker, reply),
+                Answer::Frame(type_id, frame) => link.reply_frame(f.corr, asker, type_id, frame),
+            }
             !spinning(link) && link.owes_ack()
         }
     };
@@ -564,11 +651,28 @@ enum Delivered {
     Failed(crate::error::DispatchError),
     /// An ask answered during its delivery (the handler ran on this task).
     Answered(Result<crate::link::RemoteReply, String>),
+    /// An ask answered during its delivery, its reply's frame made at once: the reply's type
+    /// id, and the frame.
+    AnsweredFrame(u16, Vec<u8>),
 }
 
+/// The answer to an ask, ready when its delivery is recorded.
+enum Answer {
+    Reply(Result<crate::link::RemoteReply, String>),
+    Frame(u16, Vec<u8>),
+}
+
+/// The size a reply's frame buffer is first made for: the headers and a body of most sizes.
+const REPLY_FRAME_GUESS: usize = 192;
+
 /// Hands a data frame that passed the order check to this node; `asker` is the peer
-/// incarnation it came from.
-async fn deliver(link: &Arc<Inner>, f: &Frame<'_>, asker: u64) -> Delivered {
+/// incarnation it came from, and `reply_buffer` (for an ask) a buffer for its reply's frame.
+async fn deliver(
+    link: &Arc<Inner>,
+    f: &Frame<'_>,
+    asker: u64,
+    reply_buffer: Option<Vec<u8>>,
+) -> Delivered {
     let done = |r: Result<(), crate::error::DispatchError>| match r {
         Ok(()) => Delivered::Done,
         Err(e) => Delivered::Failed(e),
@@ -582,7 +686,46 @@ async fn deliver(link: &Arc<Inner>, f: &Frame<'_>, asker: u64) -> Delivered {
         ),
         Kind::Ask => {
             let corr = f.corr;
-            let mut reply = match link.dispatch.ask(f.name, f.type_id, f.payload).await {
+            // The reply's frame is made first: an idle local actor answers on this task, and
+            // its reply is encoded straight into it (`Dispatch::ask_now`). Its type id and
+            // time are written once it is made.
+            let mut frame = reply_buffer.unwrap_or_default();
+            let spec = FrameSpec {
+                corr,
+                ..FrameSpec::control(Kind::Reply)
+            };
+            let max = link.send_limit();
+            let (encoded, asked) = std::future::poll_fn(|cx| {
+                let mut asked = None;
+                let encoded = encode_frame(&mut frame, &spec, max, |out| {
+                    asked = Some(link.dispatch.ask_now(f.name, f.type_id, f.payload, cx, out));
+                });
+                Poll::Ready((encoded, asked))
+            })
+            .await;
+            let queued = match asked {
+                Some(Ok(AskNow::Answered(type_id))) => {
+                    return match encoded {
+                        Ok(_) => {
+                            set_type_id(&mut frame, type_id);
+                            set_time(&mut frame, link.clock.now());
+                            Delivered::AnsweredFrame(type_id, frame)
+                        }
+                        // Too large for a frame: sent as a failure.
+                        Err(WireError::TooLargeToSend { body_len, max }) => {
+                            Delivered::Answered(Err(reply_too_large(body_len, max)))
+                        }
+                        Err(e) => Delivered::Answered(Err(e.to_string())),
+                    };
+                }
+                Some(Ok(AskNow::Later(queued))) => queued,
+                Some(Err(e)) => return Delivered::Answered(Err(e.to_string())),
+                // The name is empty, so encoding always calls the body.
+                None => {
+                    return Delivered::Answered(Err("the reply's frame could not be made".into()))
+                }
+            };
+            let mut reply = match queued.await {
                 Ok(reply) => reply,
                 Err(e) => return Delivered::Answered(Err(e.to_string())),
             };
@@ -596,13 +739,8 @@ async fn deliver(link: &Arc<Inner>, f: &Frame<'_>, asker: u64) -> Delivered {
             });
             Delivered::Done
         }
-        Kind::Reply => {
-            link.on_reply(f.corr, Ok((f.type_id, f.payload)));
-            Delivered::Done
-        }
-        Kind::ReplyFailed => {
-            let reason = crate::frame::peer_text(f.payload);
-            link.on_reply(f.corr, Err(RemoteAskError::Failed(reason)));
+        Kind::Reply | Kind::ReplyFailed => {
+            link.on_reply(f.corr, reply_of(f));
             Delivered::Done
         }
         Kind::Subscribe => done(

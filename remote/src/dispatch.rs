@@ -32,6 +32,22 @@ pub trait Dispatch: Send + Sync + 'static {
         body: &'a [u8],
     ) -> BoxFuture<'a, Result<ReplyFuture, DispatchError>>;
 
+    /// [`ask`](Self::ask), answered on the caller's task when it can be: by a local actor's
+    /// direct call that finishes in one poll, made with `cx`, the caller's task context. The
+    /// reply's body is then written to the end of `out` ([`AskNow::Answered`]), and nothing
+    /// is allocated for a reply to come. By default never at once: `ask`'s future, to await.
+    fn ask_now<'a>(
+        &'a self,
+        service: &'a str,
+        type_id: u16,
+        body: &'a [u8],
+        cx: &mut std::task::Context<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<AskNow<'a>, DispatchError> {
+        let _ = (cx, out);
+        Ok(AskNow::Later(self.ask(service, type_id, body)))
+    }
+
     /// Decodes and publishes on this node's `topic`, with the publication's `key`.
     fn publish<'a>(
         &'a self,
@@ -40,4 +56,13 @@ pub trait Dispatch: Send + Sync + 'static {
         key: Option<u64>,
         body: &'a [u8],
     ) -> BoxFuture<'a, Result<(), DispatchError>>;
+}
+
+/// What [`Dispatch::ask_now`] did with an ask.
+pub enum AskNow<'a> {
+    /// Answered on the caller's task: the reply's type id (its body is written).
+    Answered(u16),
+    /// To be awaited, as [`Dispatch::ask`]'s future: done once the request is queued, with
+    /// the reply to come.
+    Later(BoxFuture<'a, Result<ReplyFuture, DispatchError>>),
 }

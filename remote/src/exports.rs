@@ -1,10 +1,10 @@
 //! The bus's export table as a link's [`Dispatch`]: incoming frames become typed sends,
 //! asks and publications on this bus.
 
-use mycelium_actors::export::{DeliveryError, Exports};
+use mycelium_actors::export::{AskNow as ExportAskNow, DeliveryError, Exports};
 use mycelium_actors::BoxFuture;
 
-use crate::dispatch::{Dispatch, ReplyFuture};
+use crate::dispatch::{AskNow, Dispatch, ReplyFuture};
 use crate::error::DispatchError;
 use crate::frame::peer_text;
 
@@ -57,6 +57,26 @@ impl Dispatch for Exports {
                 .map_err(dispatch_error)?;
             Ok(Box::pin(async move { reply.await.map_err(dispatch_error) }) as ReplyFuture)
         })
+    }
+
+    /// An idle actor on this runtime answers on the caller's task, its reply encoded into
+    /// `out` (`Exports::ask_now`).
+    fn ask_now<'a>(
+        &'a self,
+        service: &'a str,
+        type_id: u16,
+        body: &'a [u8],
+        cx: &mut std::task::Context<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<AskNow<'a>, DispatchError> {
+        match Exports::ask_now(self, service, type_id, body, cx, out) {
+            Ok(ExportAskNow::Answered(type_id)) => Ok(AskNow::Answered(type_id)),
+            Ok(ExportAskNow::Queued(queued)) => Ok(AskNow::Later(Box::pin(async move {
+                let reply = queued.await.map_err(dispatch_error)?;
+                Ok(Box::pin(async move { reply.await.map_err(dispatch_error) }) as ReplyFuture)
+            }))),
+            Err(e) => Err(dispatch_error(e)),
+        }
     }
 
     fn publish<'a>(

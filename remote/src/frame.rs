@@ -13,8 +13,23 @@ pub const LINK_HEADER_LEN: usize = 20;
 /// Offset of the link header's `ack` in a frame: a writer sets it in a data frame's copy to
 /// acknowledge with that frame, without an Ack frame of its own.
 pub const ACK_AT: usize = HEADER_LEN + 4;
+/// Offset of the codec header's `type_id` in a frame: a reply's frame made before its reply
+/// gets it once the reply is known ([`set_type_id`]).
+pub const TYPE_AT: usize = 6;
+/// Writes `type_id` into the codec header of `frame` (at least a header long).
+pub fn set_type_id(frame: &mut [u8], type_id: u16) {
+    if let Some(at) = frame.get_mut(TYPE_AT..TYPE_AT + 2) {
+        at.copy_from_slice(&type_id.to_le_bytes());
+    }
+}
 /// Offset of the codec header's `ts_ns` in a frame: the bus time at which the frame was made.
 pub const TS_AT: usize = 20;
+/// Writes `at` as the bus time `frame` (at least a header long) was made at.
+pub fn set_time(frame: &mut [u8], at: std::time::Duration) {
+    if let Some(ts) = frame.get_mut(TS_AT..TS_AT + 8) {
+        ts.copy_from_slice(&(at.as_nanos() as u64).to_le_bytes());
+    }
+}
 /// The bus time a frame was made at (its header's `ts_ns`), from the frame's bytes; zero for
 /// bytes too short to hold it.
 pub fn frame_time(frame: &[u8]) -> u64 {

@@ -89,6 +89,7 @@ pub mod handshake;
 pub mod link;
 mod node;
 mod proxy;
+mod read;
 pub mod reader;
 pub mod schema;
 pub mod secret;
@@ -109,7 +110,7 @@ mod write;
 
 pub use accept::MAX_HANDSHAKES;
 pub use config::{LinkConfig, Mode, MIN_MAX_FRAME};
-pub use dispatch::{Dispatch, ReplyFuture};
+pub use dispatch::{AskNow, Dispatch, ReplyFuture};
 pub use error::{
     DispatchError, HandshakeError, RemoteAskError, SecretError, SendError, SetupError,
     SubscribeError, TransportError, WireError,

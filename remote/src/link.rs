@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use mycelium_actors::telemetry::{LinkMetrics, LinkState};
@@ -19,6 +19,7 @@ use crate::error::{RemoteAskError, SendError, WireError};
 use crate::event::{LinkEvent, LinkEventKind, LossReason, Observer};
 use crate::frame::{encode_frame, encode_frame_around, parse_frame, FrameSpec, Kind};
 use crate::handshake::{Authenticated, Identity, Resume};
+use crate::read::ReadSide;
 use crate::session::{body_len, Inbound, Outbound};
 use crate::topics::TopicTypes;
 use crate::write::WriteSide;
@@ -185,6 +186,10 @@ pub(crate) struct Inner {
     pub running: AtomicUsize,
     /// Notified each time a connection task ends.
     pub ran: Notify,
+    /// Counts the times an asker read the link's current connection for its reply
+    /// (`read.rs`): a spinning reader that sees it change gives its thread back at once
+    /// rather than poll for a whole slice, so that an asker waiting for its turn runs.
+    pub self_reads: AtomicU64,
     /// Replies to the peer's asks that wait for room in the full queue, each on a task of
     /// its own ([`WaitingReply`]). A reader closes its connection rather than take one more
     /// ask while there are [`LinkConfig::queue_capacity`] of them (`connection.rs`): a peer
@@ -206,6 +211,8 @@ pub(crate) struct State {
     task: Option<tokio::task::AbortHandle>,
     /// The current connection's write side (for senders that write themselves).
     write: Option<Arc<WriteSide>>,
+    /// The current connection's read side (for askers that read their replies themselves).
+    read: Option<Arc<ReadSide>>,
     next_connection: u64,
     /// An ack is owed to the peer.
     pub ack_due: bool,
@@ -240,6 +247,9 @@ pub struct LinkStats {
     pub stale_replies: u64,
     /// Incoming messages a local service could not take (logged).
     pub dispatch_failures: u64,
+    /// Replies read off the connection by an asker itself (spin mode), not by the link's
+    /// reader task; counted in `delivered` too.
+    pub asker_reads: u64,
     /// Highest sequence number written to a socket so far.
     pub written: u64,
     /// Messages queued or awaiting acknowledgement.
@@ -282,6 +292,7 @@ impl Link {
                     next_corr: first_corr(),
                     connection: None,
                     write: None,
+                    read: None,
                     task: None,
                     next_connection: 1,
                     ack_due: false,
@@ -306,6 +317,7 @@ impl Link {
                 peer_max_frame: AtomicU32::new(0),
                 running: AtomicUsize::new(0),
                 ran: Notify::new(),
+                self_reads: AtomicU64::new(0),
                 replies_waiting: AtomicUsize::new(0),
             }),
         }
@@ -695,6 +707,7 @@ impl Link {
             Ok(corr) => corr,
             Err(e) => return Err(RemoteAskError::NotSent(e)),
         };
+        self.inner.read_for_answer(&|| !rx.is_empty());
         // A caller that stops waiting (a timeout, a dropped future) takes its ask out of the
         // asks in flight: a peer that never answers cannot make them pile up. Once the answer
         // (or the sender's end) came, the entry is gone already: no second lock.
@@ -979,6 +992,29 @@ impl Inner {
         if st.connection == Some(id) {
             st.write = Some(side.clone());
         }
+    }
+
+    /// Makes `side` the one askers read their replies from, if connection `id` is still
+    /// the current one.
+    pub fn set_read_side(&self, id: u64, side: &Arc<ReadSide>) {
+        let mut st = self.lock();
+        if st.connection == Some(id) {
+            st.read = Some(side.clone());
+        }
+    }
+
+    /// Called by an asker whose ask was just queued, before it waits for the answer: in spin
+    /// mode, reads the current connection for a while itself, until `answered()` holds
+    /// ([`ReadSide::read_for_answer`]). Does nothing in block mode, or when no connection is
+    /// up.
+    pub(crate) fn read_for_answer(&self, answered: &dyn Fn() -> bool) {
+        let crate::config::Mode::Spin(budget) = self.config.mode else {
+            return;
+        };
+        let Some(side) = self.lock().read.clone() else {
+            return;
+        };
+        side.read_for_answer(self, budget, answered);
     }
 
     /// The peer's `max_frame`, once a handshake declared it.
@@ -1268,6 +1304,7 @@ impl Inner {
         let consistent = continuity || !same;
         // The previous connection's write side goes with it (its task may still be stopping).
         st.write = None;
+        st.read = None;
         if consistent {
             st.connection = Some(id);
         }
@@ -1322,6 +1359,7 @@ impl Inner {
             st.connection = None;
             st.task = None;
             st.write = None;
+            st.read = None;
             std::mem::take(&mut st.pending)
         };
         self.fail_asks(pending, HashMap::new(), reason);
@@ -1375,6 +1413,7 @@ impl Inner {
             st.closed = Some(reason.to_owned());
             st.connection = None;
             st.write = None;
+            st.read = None;
             if let Some(task) = st.task.take() {
                 // Let the writer send a Close frame first; the task ends by itself.
                 drop(task);
@@ -1523,20 +1562,29 @@ impl Inner {
 
     /// A reply for ask `corr` arrived.
     pub fn on_reply(&self, corr: u64, reply: Result<ReplyBody<'_>, RemoteAskError>) {
-        let tx = {
-            let mut st = self.lock();
-            let tx = st.pending.remove(&corr);
-            if tx.is_none() {
-                st.stats.late_replies += 1;
-            }
-            tx
-        };
-        if let Some(p) = tx {
-            if p.outside_task {
-                self.answered_outside_task.store(true, Ordering::Relaxed);
-            }
-            p.reply_to.answer(reply);
+        let asker = self.take_ask(&mut self.lock(), corr);
+        if let Some(asker) = asker {
+            self.answer(asker, reply);
         }
+    }
+
+    /// Takes ask `corr` out of the asks in flight, for its reply: `None` (counted as a late
+    /// reply) when it is not there (its asker gave up, or its connection dropped).
+    pub(crate) fn take_ask(&self, st: &mut State, corr: u64) -> Option<Pending> {
+        let asker = st.pending.remove(&corr);
+        if asker.is_none() {
+            st.stats.late_replies += 1;
+        }
+        asker
+    }
+
+    /// Hands `reply` to the ask `asker` (outside the link's lock: the answer slot may run
+    /// anything).
+    pub(crate) fn answer(&self, asker: Pending, reply: Result<ReplyBody<'_>, RemoteAskError>) {
+        if asker.outside_task {
+            self.answered_outside_task.store(true, Ordering::Relaxed);
+        }
+        asker.reply_to.answer(reply);
     }
 
     /// Queues the reply to ask `corr` once it is ready, on a task of its own (the reader
@@ -1564,31 +1612,47 @@ impl Inner {
         };
         let sent = link
             .encode_reply(corr, reply)
-            .and_then(
-                |(kind, type_id, frame)| match link.push_reply(kind, type_id, frame, to) {
-                    Ok(Queued::Yes) => Ok(()),
-                    Ok(Queued::Stale) => {
-                        self.stale_reply(corr);
-                        Ok(())
-                    }
-                    Ok(Queued::Full(frame)) => {
-                        // Counted before the reader reads on (it looks before each ask).
-                        let waiting = WaitingReply::new(self);
-                        tokio::spawn(async move {
-                            let sent = link
-                                .reply_when_room(kind, type_id, frame, to, waiting)
-                                .await;
-                            if let Ok(Queued::Stale) = sent {
-                                link.inner.stale_reply(corr);
-                            }
-                            link.inner.reply_not_sent(corr, sent.map(|_| ()));
-                        });
-                        Ok(())
-                    }
-                    Err(e) => Err(e),
-                },
-            );
+            .and_then(|(kind, type_id, frame)| self.queue_reply(corr, to, kind, type_id, frame));
         self.reply_not_sent(corr, sent);
+    }
+
+    /// Queues the reply to ask `corr` of the peer incarnation `to`, encoded already as
+    /// `frame`; when the queue is full, a task waits for room with it (the reader never waits
+    /// on its own link). Logs a reply that cannot be queued.
+    pub fn reply_frame(self: &Arc<Self>, corr: u64, to: u64, type_id: u16, frame: Vec<u8>) {
+        let sent = self.queue_reply(corr, to, Kind::Reply, type_id, frame);
+        self.reply_not_sent(corr, sent);
+    }
+
+    fn queue_reply(
+        self: &Arc<Self>,
+        corr: u64,
+        to: u64,
+        kind: Kind,
+        type_id: u16,
+        frame: Vec<u8>,
+    ) -> Result<(), SendError> {
+        let link = Link {
+            inner: self.clone(),
+        };
+        match link.push_reply(kind, type_id, frame, to)? {
+            Queued::Yes => {}
+            Queued::Stale => self.stale_reply(corr),
+            Queued::Full(frame) => {
+                // Counted before the reader reads on (it looks before each ask).
+                let waiting = WaitingReply::new(self);
+                tokio::spawn(async move {
+                    let sent = link
+                        .reply_when_room(kind, type_id, frame, to, waiting)
+                        .await;
+                    if let Ok(Queued::Stale) = sent {
+                        link.inner.stale_reply(corr);
+                    }
+                    link.inner.reply_not_sent(corr, sent.map(|_| ()));
+                });
+            }
+        }
+        Ok(())
     }
 
     /// A reply to an ask of the peer's previous incarnation was dropped (the peer restarted).
@@ -1607,6 +1671,15 @@ impl Inner {
             tracing::warn!(target: "mycelium::remote", peer = %self.peer, corr, error = %e, "reply not sent");
         }
     }
+}
+
+/// Why a reply whose frame body would be `body_len` bytes is not sent: it is sent as a
+/// failure instead.
+pub(crate) fn reply_too_large(body_len: usize, max: u32) -> String {
+    format!(
+        "reply of {body_len} bytes exceeds the frame maximum {max} of this link (the smaller \
+         of both nodes' `max_frame`)"
+    )
 }
 
 /// A reply waiting for room in the queue, counted in [`Inner::replies_waiting`] while it
@@ -1726,10 +1799,7 @@ impl Link {
         match encoded {
             Ok(frame) => Ok((kind, type_id, frame)),
             Err(WireError::TooLargeToSend { body_len, max }) => {
-                let reason = format!(
-                    "reply of {body_len} bytes exceeds the frame maximum {max} of this link \
-                     (the smaller of both nodes' `max_frame`)"
-                );
+                let reason = reply_too_large(body_len, max);
                 let frame = self.encode(Kind::ReplyFailed, "", 0, corr, |o| {
                     o.extend_from_slice(reason.as_bytes())
                 })?;

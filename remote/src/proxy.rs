@@ -174,6 +174,11 @@ where
     fn clock(&self) -> &Clock {
         self.link.clock()
     }
+
+    /// In spin mode, reads the link for the answer ([`Link`]'s read side, `read.rs`).
+    fn read_answer(&self, answered: &dyn Fn() -> bool) {
+        self.link.inner.read_for_answer(answered);
+    }
 }
 
 /// Routes a reply frame to the asker: decoded as `R`, or a lost answer saying why, or the

@@ -70,6 +70,12 @@ impl FrameReader {
         }
     }
 
+    /// Makes the frame [`next_buffered`](Self::next_buffered) returned last the next one it
+    /// returns again: its reader left it for another.
+    pub fn put_back(&mut self) {
+        self.consumed = 0;
+    }
+
     /// Bytes of buffer held now (bounded by the largest frame accepted, or 16 KiB).
     pub fn buffered_capacity(&self) -> usize {
         self.buf.len()

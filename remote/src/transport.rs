@@ -169,7 +169,7 @@ impl ReadHalf {
 
 impl WriteHalf {
     /// Writes without waiting and without registering for readiness: `WouldBlock` when the
-    /// socket's buffer or the ring is full. Sockets are written with `sendmsg` and
+    /// socket's buffer or the ring is full. Sockets are written with `send` (one slice) or `sendmsg` and
     /// `MSG_NOSIGNAL` (a closed peer is an error, never a `SIGPIPE`).
     pub(crate) fn try_write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
         match self {
@@ -214,9 +214,17 @@ fn shm_accept_error(peer: &str, e: crate::shm::ShmError) -> io::Error {
     io::Error::new(kind, format!("{peer}: {e}"))
 }
 
-/// One non-blocking `sendmsg` on a socket tokio owns: `WouldBlock` when its buffer is full.
+/// One non-blocking send on a socket tokio owns: `WouldBlock` when its buffer is full.
+///
+/// One slice (what the link writes: its frames copied back to back) goes with `send`, several
+/// with `sendmsg`: `send` skips the message header that `sendmsg` copies in and checks
+/// (docs/perf/remote.md, "Askers that read their replies, asks answered into their frames,
+/// writes with `send`").
 fn send_now(socket: &impl std::os::fd::AsFd, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
     let flags = rustix::net::SendFlags::DONTWAIT | rustix::net::SendFlags::NOSIGNAL;
+    if let [one] = bufs {
+        return rustix::net::send(socket, one, flags).map_err(io::Error::from);
+    }
     let mut no_control = rustix::net::SendAncillaryBuffer::default();
     rustix::net::sendmsg(socket, bufs, &mut no_control, flags).map_err(io::Error::from)
 }

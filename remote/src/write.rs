@@ -119,7 +119,8 @@ impl WriteSide {
                     Err(_) => return false,
                 }
             }
-            match out.write_with(link, |half, slices| half.try_write_vectored(slices)) {
+            let w = out.write_with(link, |half, slices| half.try_write_vectored(slices));
+            match w {
                 Ok(()) => {}
                 Err(_) => return false,
             }

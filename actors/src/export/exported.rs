@@ -7,8 +7,9 @@ use mycelium_codec::{DecodeError, WireMessage};
 use crate::envelope::BoxFuture;
 use crate::error::{AskError, SendError, TrySendError};
 use crate::export::{DeliveryError, PendingEncodedReply};
+use crate::reply_recipient::Direct;
 use crate::topic::{PublishReport, Publisher};
-use crate::{ActorId, Recipient, ReplyRecipient};
+use crate::{ActorId, PendingReply, Recipient, ReplyRecipient};
 
 /// Why a typed send did not happen, before the service name is attached.
 pub(super) enum Refused {
@@ -33,6 +34,27 @@ pub(super) trait Exported: Send + Sync {
     fn decode_and_tell(&self, body: &[u8]) -> Result<Result<(), Waiting>, DecodeError>;
     /// `None` for a tell-only export.
     fn ask(&self, body: &[u8]) -> Option<Result<(ActorId, Queueing), DecodeError>>;
+    /// [`ask`](Self::ask), answered on this task when the actor takes it by its direct call
+    /// and its handler finishes in this poll: the reply's body is then written to the end of
+    /// `out`. `None` for a tell-only export. By default as `ask`, never answered at once.
+    fn ask_now(
+        &self,
+        body: &[u8],
+        cx: &mut std::task::Context<'_>,
+        out: &mut Vec<u8>,
+    ) -> Option<Result<(ActorId, Asked), DecodeError>> {
+        let _ = (cx, out);
+        self.ask(body)
+            .map(|asked| asked.map(|(actor, queueing)| (actor, Asked::Queueing(queueing))))
+    }
+}
+
+/// What [`Exported::ask_now`] did with a request.
+pub(super) enum Asked {
+    /// Answered: the reply's type id (its body is written).
+    Now(u16),
+    /// To be awaited, as [`Exported::ask`]'s.
+    Queueing(Queueing),
 }
 
 fn decide<M: Send + 'static>(
@@ -118,10 +140,62 @@ where
             Err(e) => return Some(Err(e)),
         };
         let to = self.to.clone();
-        let (actor, service) = (self.to.id(), self.service.clone());
+        let encode = self.encoding();
         let queueing: Queueing = Box::pin(async move {
             let pending = to.ask_queued(msg).await.map_err(without_message)?;
-            Ok(Box::pin(async move {
+            Ok(encode(pending))
+        });
+        Some(Ok((self.to.id(), queueing)))
+    }
+
+    fn ask_now(
+        &self,
+        body: &[u8],
+        cx: &mut std::task::Context<'_>,
+        out: &mut Vec<u8>,
+    ) -> Option<Result<(ActorId, Asked), DecodeError>> {
+        let msg = match M::decode_body(body) {
+            Ok(msg) => msg,
+            Err(e) => return Some(Err(e)),
+        };
+        let asked = match self.to.try_direct(msg, cx) {
+            Direct::Answered(Ok(reply)) => {
+                reply.encode_body(out);
+                Asked::Now(R::TYPE_ID)
+            }
+            Direct::Answered(Err(e)) => {
+                let encode = self.encoding();
+                Asked::Queueing(Box::pin(async move {
+                    Ok(encode(Box::pin(std::future::ready(Err(e)))))
+                }))
+            }
+            Direct::Later(pending) => {
+                let pending = self.encoding()(pending);
+                Asked::Queueing(Box::pin(std::future::ready(Ok(pending))))
+            }
+            Direct::Declined(declined) => {
+                let (to, encode) = (self.to.clone(), self.encoding());
+                Asked::Queueing(Box::pin(async move {
+                    let pending = to.queue_declined(declined).await.map_err(without_message)?;
+                    Ok(encode(pending))
+                }))
+            }
+        };
+        Some(Ok((self.to.id(), asked)))
+    }
+}
+
+impl<M, R> AskExport<M, R>
+where
+    M: WireMessage + Send + 'static,
+    R: WireMessage + Send + 'static,
+{
+    /// Turns a reply to come into its encoded form, its failure named with the service and
+    /// the actor.
+    fn encoding(&self) -> impl FnOnce(PendingReply<R>) -> PendingEncodedReply + Send + 'static {
+        let (actor, service) = (self.to.id(), self.service.clone());
+        move |pending| {
+            Box::pin(async move {
                 let reply = pending
                     .await
                     .map_err(|e| super::ask_error(&service, actor, e))?;
@@ -129,9 +203,8 @@ where
                 let mut out = Vec::with_capacity(REPLY_GUESS);
                 reply.encode_body(&mut out);
                 Ok((R::TYPE_ID, out))
-            }) as PendingEncodedReply)
-        });
-        Some(Ok((actor, queueing)))
+            })
+        }
     }
 }
 

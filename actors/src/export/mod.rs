@@ -68,7 +68,7 @@ use crate::error::AskError;
 use crate::topic::PublishReport;
 use crate::{Bus, Recipient, ReplyRecipient};
 use bytes::ByteExport;
-use exported::{AskExport, Exported, ExportedTopic, Refused, TellExport, TopicExport};
+use exported::{AskExport, Asked, Exported, ExportedTopic, Refused, TellExport, TopicExport};
 
 /// The reply to a request already in an actor's mailbox ([`Exports::ask_queued`]): the
 /// reply's type id and body.
@@ -398,25 +398,79 @@ impl Exports {
         body: &[u8],
     ) -> Result<PendingEncodedReply, DeliveryError> {
         let exported = self.lookup(service, type_id)?;
-        let (actor, queueing) = match exported.ask(body) {
-            None => {
-                return Err(DeliveryError::NotAnAsk {
-                    service: service.to_string(),
-                    type_id,
-                    message: exported.message_name(),
-                })
-            }
-            Some(Err(source)) => {
-                return Err(decode_error(
-                    service,
-                    type_id,
-                    exported.message_name(),
-                    source,
-                ))
-            }
-            Some(Ok(started)) => started,
-        };
+        let (actor, queueing) = asked(exported.ask(body), &*exported, service, type_id)?;
         queueing.await.map_err(|e| ask_error(service, actor, e))
+    }
+
+    /// [`ask_queued`](Self::ask_queued), answered at once when it can be: by an idle actor on
+    /// the caller's runtime whose handler finishes in one poll, run here with `cx`, the
+    /// caller's task context. Its reply's body is then written to the end of `out`, and
+    /// nothing is allocated for a reply to come. Otherwise the request goes the way of
+    /// `ask_queued`, whose future [`AskNow::Queued`] is: the caller awaits it before it hands
+    /// on its next message, so that order holds.
+    ///
+    /// ```
+    /// # use mycelium_actors::{Actor, BoxError, Bus, Context, Handler};
+    /// # use mycelium_actors::export::AskNow;
+    /// # use mycelium_codec::WireMessage;
+    /// # use mycelium_contracts::{CancelOrder, OrderAck};
+    /// # struct Venue;
+    /// # impl Actor for Venue {
+    /// #     type Args = ();
+    /// #     async fn on_start(_: (), _ctx: &mut Context<Self>) -> Result<Self, BoxError> { Ok(Venue) }
+    /// # }
+    /// # impl Handler<CancelOrder> for Venue {
+    /// #     type Reply = OrderAck;
+    /// #     async fn handle(&mut self, c: CancelOrder, _ctx: &mut Context<Self>) -> OrderAck {
+    /// #         OrderAck { client_order_id: c.client_order_id, venue_order_id: "V".into(), ts_ns: 0, venue_ts_ns: None }
+    /// #     }
+    /// # }
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+    /// let bus = Bus::new();
+    /// let venue = bus.spawn::<Venue>(());
+    /// bus.exports().export_ask("venue", venue.reply_recipient::<CancelOrder>()).unwrap();
+    /// let mut body = Vec::new();
+    /// CancelOrder { client_order_id: 77, instrument: 1, ts_ns: 5 }.encode_body(&mut body);
+    ///
+    /// let mut reply = Vec::new();
+    /// let asked = std::future::poll_fn(|cx| {
+    ///     std::task::Poll::Ready(bus.exports().ask_now("venue", CancelOrder::TYPE_ID, &body, cx, &mut reply))
+    /// })
+    /// .await
+    /// .unwrap();
+    /// let (type_id, reply) = match asked {
+    ///     AskNow::Answered(type_id) => (type_id, reply),
+    ///     // The actor was busy (not here: it is idle once started).
+    ///     AskNow::Queued(queued) => queued.await.unwrap().await.unwrap(),
+    /// };
+    /// assert_eq!(type_id, OrderAck::TYPE_ID);
+    /// assert_eq!(OrderAck::decode_body(&reply).unwrap().client_order_id, 77);
+    /// # });
+    /// ```
+    pub fn ask_now(
+        &self,
+        service: &str,
+        type_id: u16,
+        body: &[u8],
+        cx: &mut std::task::Context<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<AskNow, DeliveryError> {
+        let exported = self.lookup(service, type_id)?;
+        let (actor, asked) = asked(
+            exported.ask_now(body, cx, out),
+            &*exported,
+            service,
+            type_id,
+        )?;
+        Ok(match asked {
+            Asked::Now(reply_type) => AskNow::Answered(reply_type),
+            Asked::Queueing(queueing) => {
+                let service = service.to_string();
+                AskNow::Queued(Box::pin(async move {
+                    queueing.await.map_err(|e| ask_error(&service, actor, e))
+                }))
+            }
+        })
     }
 
     /// Decodes `body` as the topic message `type_id` names and publishes it on this bus
@@ -452,6 +506,40 @@ impl Exports {
             )),
         }
     }
+}
+
+/// What an export did with an ask, or the error of an export that takes no asks or a body
+/// that does not decode.
+fn asked<T>(
+    asked: Option<Result<T, mycelium_codec::DecodeError>>,
+    exported: &dyn Exported,
+    service: &str,
+    type_id: u16,
+) -> Result<T, DeliveryError> {
+    match asked {
+        None => Err(DeliveryError::NotAnAsk {
+            service: service.to_string(),
+            type_id,
+            message: exported.message_name(),
+        }),
+        Some(Err(source)) => Err(decode_error(
+            service,
+            type_id,
+            exported.message_name(),
+            source,
+        )),
+        Some(Ok(asked)) => Ok(asked),
+    }
+}
+
+/// What [`Exports::ask_now`] did with a request.
+pub enum AskNow {
+    /// Answered on the caller's task: the reply's type id; its body was written to the
+    /// buffer given.
+    Answered(u16),
+    /// Not answered yet: done once the request is queued (or handled, its answer still to
+    /// come), as [`Exports::ask_queued`] is.
+    Queued(BoxFuture<'static, Result<PendingEncodedReply, DeliveryError>>),
 }
 
 pub(super) fn ask_error(service: &str, actor: crate::ActorId, e: AskError<()>) -> DeliveryError {

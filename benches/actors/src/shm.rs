@@ -33,7 +33,7 @@ use mycelium::actors::{BoxFuture, Bus};
 use mycelium_remote::frame::Kind;
 use mycelium_remote::shm::{self, ShmEndpoint, ShmOptions, WaitPolicy};
 use mycelium_remote::{
-    Dispatch, DispatchError, Endpoint, LinkConfig, LocalSchema, Node, ReplyFuture, Secret,
+    AskNow, Dispatch, DispatchError, Endpoint, LinkConfig, LocalSchema, Node, ReplyFuture, Secret,
 };
 
 use crate::remote::Mode;
@@ -531,6 +531,18 @@ impl Dispatch for Echo {
     ) -> BoxFuture<'a, Result<ReplyFuture, DispatchError>> {
         let reply = body.to_vec();
         Box::pin(async move { Ok(Box::pin(async move { Ok((type_id, reply)) }) as ReplyFuture) })
+    }
+    /// The echo answers at once, into the reply's frame.
+    fn ask_now<'a>(
+        &'a self,
+        _: &'a str,
+        type_id: u16,
+        body: &'a [u8],
+        _: &mut std::task::Context<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<AskNow<'a>, DispatchError> {
+        out.extend_from_slice(body);
+        Ok(AskNow::Answered(type_id))
     }
     fn publish<'a>(
         &'a self,

@@ -1,0 +1,234 @@
+//! The read side of one connection: frames come off the transport, in order.
+//!
+//! The connection's reader task reads and delivers every frame (`connection.rs`). In spin
+//! mode an asker that has just written its ask may read the replies itself while the reader
+//! task is between two turns of the scheduler ([`ReadSide::read_for_answer`]): it takes the
+//! read side if no one holds it, polls the transport for a slice at most, and takes the
+//! frames that need no task of their own: replies, handed to their askers (its own among
+//! them), and acknowledgements. At the first frame of any other kind it stops and leaves
+//! that frame and everything after it to the reader task, so frames are still taken in
+//! order. Its own reply then needs no hop through the reader task: no wake-up, no turn of the
+//! scheduler between the reply's arrival and the asker (docs/perf/remote.md, "Askers that
+//! read their replies").
+
+use std::sync::atomic::Ordering;
+use std::sync::{Mutex, MutexGuard, TryLockError};
+use std::time::{Duration, Instant};
+
+use crate::error::RemoteAskError;
+use crate::frame::{Frame, Kind};
+use crate::link::Inner;
+use crate::reader::{FrameReader, ReadError};
+use crate::session::Order;
+use crate::transport::ReadHalf;
+
+/// The read side of connection `id`: where its reader task leaves what it reads with while
+/// it takes a turn of the scheduler, for an asker to read its reply.
+pub(crate) struct ReadSide {
+    pub id: u64,
+    /// The transport shows bytes as soon as they arrive (not TLS): an asker may read it.
+    direct: bool,
+    /// The reader's parts while the reader task is in a turn (spin mode); `None` while it
+    /// reads, delivers or parks on the transport. Only the reader task takes them out.
+    parts: Mutex<Option<ReadParts>>,
+}
+
+/// What the reader of a connection reads with.
+pub(crate) struct ReadParts {
+    pub reader: FrameReader,
+    pub rd: ReadHalf,
+    /// Why reading failed, when an asker met it: the reader task ends the connection with it.
+    pub failed: Option<ReadError>,
+}
+
+impl ReadParts {
+    pub fn new(reader: FrameReader, rd: ReadHalf) -> ReadParts {
+        ReadParts {
+            reader,
+            rd,
+            failed: None,
+        }
+    }
+}
+
+/// How long an asker polls the transport for its reply, at most, before it leaves the
+/// reading to the reader task and waits: as long as the reader task polls between two turns
+/// of the scheduler (`connection.rs`, `SPIN_SLICE`), so the asker holds its thread no longer
+/// than the reader would.
+pub(crate) const ASKER_SLICE: Duration = Duration::from_micros(20);
+
+impl ReadSide {
+    pub fn new(id: u64, direct: bool) -> ReadSide {
+        ReadSide {
+            id,
+            direct,
+            parts: Mutex::new(None),
+        }
+    }
+
+    /// The reader task leaves its parts for askers while it takes a turn.
+    pub fn hand_back(&self, parts: ReadParts) {
+        *lock(&self.parts) = Some(parts);
+    }
+
+    /// The reader task takes its parts back after a turn, once no asker reads with them
+    /// (an asker on another thread holds them for a slice at most).
+    pub async fn take_back(&self) -> ReadParts {
+        loop {
+            if let Some(parts) = try_lock(&self.parts).and_then(|mut slot| slot.take()) {
+                return parts;
+            }
+            tokio::task::yield_now().await;
+        }
+    }
+
+    /// Reads for an asker that has just queued its ask, until `answered()` holds, for
+    /// [`ASKER_SLICE`] (and the link's spin budget) at most: returns at once when the reader
+    /// task or another asker holds the read side, or a reader of a replaced connection holds
+    /// the link's delivery; stops early at a frame it does not take, a read that fails (left
+    /// for the reader task), a wake of the link's writer or a task woken from another thread
+    /// (both wait for this thread).
+    pub fn read_for_answer(&self, link: &Inner, budget: Duration, answered: &dyn Fn() -> bool) {
+        if !self.direct {
+            return;
+        }
+        let Some(mut slot) = try_lock(&self.parts) else {
+            return;
+        };
+        let Some(parts) = slot.as_mut() else {
+            return;
+        };
+        // Held, as a reader holds it, from the order check of a data frame until its
+        // delivery is recorded: a replaced connection's reader may still be delivering.
+        let Ok(_delivering) = link.delivery.try_lock() else {
+            return;
+        };
+        link.self_reads.fetch_add(1, Ordering::Relaxed);
+        let ReadParts {
+            reader, rd, failed, ..
+        } = parts;
+        if failed.is_some() {
+            return;
+        }
+        let mut end = None;
+        let mut looks = 0u32;
+        loop {
+            loop {
+                match reader.next_buffered() {
+                    Ok(Some(frame)) => {
+                        if !take(link, self.id, &frame) {
+                            reader.put_back();
+                            return;
+                        }
+                        link.metrics.frame_received(frame.wire_len() as u64);
+                    }
+                    Ok(None) => break,
+                    // The reader task parses it again and closes the connection.
+                    Err(_) => return,
+                }
+            }
+            if answered() {
+                return;
+            }
+            match reader.try_fill(|buf| rd.try_read(buf)) {
+                Ok(true) => continue,
+                Ok(false) => {}
+                Err(e) => {
+                    *failed = Some(e);
+                    return;
+                }
+            }
+            looks = looks.wrapping_add(1);
+            // The clock and the flags every few looks, as the spinning reader does.
+            if looks % 8 == 0 {
+                if link.writes_due.load(Ordering::Acquire) || other_thread_waits() {
+                    return;
+                }
+                let now = Instant::now();
+                if now >= *end.get_or_insert(now + ASKER_SLICE.min(budget)) {
+                    return;
+                }
+            }
+            std::hint::spin_loop();
+        }
+    }
+}
+
+/// Locks the slot of a reader's parts. A panic while it was held (an answer callback of an
+/// asker's that panicked) left the parts whole: the frame it answered was taken and recorded
+/// before.
+fn lock(slot: &Mutex<Option<ReadParts>>) -> MutexGuard<'_, Option<ReadParts>> {
+    slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// [`lock`] without waiting: `None` when an asker holds the slot.
+fn try_lock(slot: &Mutex<Option<ReadParts>>) -> Option<MutexGuard<'_, Option<ReadParts>>> {
+    match slot.try_lock() {
+        Ok(guard) => Some(guard),
+        Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+        Err(TryLockError::WouldBlock) => None,
+    }
+}
+
+/// A task woken from another thread waits for this runtime's thread.
+fn other_thread_waits() -> bool {
+    tokio::runtime::Handle::try_current()
+        .map(|h| h.metrics().global_queue_depth() > 0)
+        .unwrap_or(false)
+}
+
+/// Takes frame `f` of connection `id` here, as the reader task would: a reply to an ask of
+/// this node, or an acknowledgement. `false` for any other frame, and for one whose
+/// delivery the reader task must judge (the link closed, the connection replaced, a frame
+/// out of sequence): it is left for the reader task.
+fn take(link: &Inner, id: u64, f: &Frame<'_>) -> bool {
+    match f.kind {
+        Kind::Heartbeat | Kind::Ack => {
+            link.on_ack(f.ack);
+            true
+        }
+        Kind::Reply | Kind::ReplyFailed => {
+            let (freed, asker) = {
+                let mut st = link.lock();
+                if st.closed.is_some() || st.connection != Some(id) {
+                    return false;
+                }
+                let numbering = match st.inb.check(f.seq) {
+                    Order::Deliver => st.inb.numbering(),
+                    Order::Duplicate => {
+                        st.stats.duplicates += 1;
+                        let freed = f.ack > 0 && st.out.ack(f.ack) > 0;
+                        drop(st);
+                        if freed {
+                            link.room_freed();
+                        }
+                        return true;
+                    }
+                    Order::Gap { .. } => return false,
+                };
+                let freed = f.ack > 0 && st.out.ack(f.ack) > 0;
+                let asker = link.take_ask(&mut st, f.corr);
+                st.inb.record(numbering, f.seq);
+                st.stats.delivered += 1;
+                st.stats.asker_reads += 1;
+                (freed, asker)
+            };
+            if freed {
+                link.room_freed();
+            }
+            if let Some(asker) = asker {
+                link.answer(asker, reply_of(f));
+            }
+            true
+        }
+        _ => false,
+    }
+}
+
+/// The answer a reply frame carries.
+pub(crate) fn reply_of<'a>(f: &Frame<'a>) -> Result<crate::link::ReplyBody<'a>, RemoteAskError> {
+    match f.kind {
+        Kind::Reply => Ok((f.type_id, f.payload)),
+        _ => Err(RemoteAskError::Failed(crate::frame::peer_text(f.payload))),
+    }
+}

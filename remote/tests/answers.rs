@@ -1,0 +1,300 @@
+//! Replies without a hop through a task: an idle exported actor answers on the link's reader
+//! task, its reply encoded straight into a frame; in spin mode an asker reads its own reply
+//! off the connection. Both keep the link's order and its errors.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use mycelium_actors::{Actor, AskError, BoxError, Bus, Context, Handler};
+use mycelium_contracts::{CancelOrder, OrderAck};
+use mycelium_remote::frame::{encode_frame, FrameSpec, Kind, DEFAULT_MAX_BODY};
+use mycelium_remote::{Link, LinkConfig, LinkEventKind, Mode, Node, RemoteActor, MIN_MAX_FRAME};
+use tokio::io::AsyncWriteExt;
+
+fn spinning() -> LinkConfig {
+    LinkConfig {
+        mode: Mode::Spin(Duration::from_millis(50)),
+        ..fast_config()
+    }
+}
+
+/// Runs `f` on a thread of its own, with a current-thread runtime: another process, as far
+/// as the spinning asker of the test's thread can tell.
+fn elsewhere<F>(f: impl FnOnce() -> F + Send + 'static) -> std::thread::JoinHandle<F::Output>
+where
+    F: std::future::Future + 'static,
+    F::Output: Send + 'static,
+{
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+            .block_on(f())
+    })
+}
+
+/// A frame of `kind` (a reply or a tell to `seen`) with sequence number `seq`.
+fn frame(kind: Kind, seq: u64, corr: u64, body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let spec = FrameSpec {
+        kind,
+        type_id: 1,
+        seq,
+        ts_ns: 0,
+        ack: 0,
+        corr,
+        name: if kind == Kind::Tell { "seen" } else { "" },
+        key: None,
+    };
+    encode_frame(&mut out, &spec, DEFAULT_MAX_BODY, |o| {
+        o.extend_from_slice(body)
+    })
+    .unwrap();
+    out
+}
+
+/// Node a (spinning, on the test's one thread) asks a peer made by hand (on a thread of its
+/// own) twice. The peer answers the first ask, then, before the second is asked, sends
+/// `ahead(corr)`, given the second ask's correlation id (a link numbers its asks on by one),
+/// and (with `eof`) closes its end. The test's thread waits for that without letting the
+/// runtime run, so a's reader task cannot read them: the second ask's asker finds them all
+/// at its first look.
+async fn second_ask_finds(ahead: fn(u64) -> Vec<u8>, eof: bool) -> Asked {
+    let dir = TempDir::new("asker-reads");
+    let bus = Bus::new();
+    let (rec, mut got) = Recorder::new(true);
+    let (a, mut events) = node("a", &bus, rec, spinning());
+    let at = a.listen(&dir.socket("a.sock"), &["b"]).await.unwrap();
+    let (go, go_rx) = std::sync::mpsc::channel::<()>();
+    let (sent, sent_rx) = std::sync::mpsc::channel::<()>();
+    let (done, done_rx) = std::sync::mpsc::channel::<()>();
+    let peer = elsewhere(move || async move {
+        let (mut stream, mut reader) = authenticated_peer(&at).await;
+        let corr = loop {
+            let f = reader.read_frame(&mut stream).await.expect("a's ask");
+            if f.kind == Kind::Ask {
+                break f.corr;
+            }
+        };
+        let mut bytes = frame(Kind::Reply, 1, corr, b"first");
+        stream.write_all(&bytes).await.unwrap();
+        // Once the first answer is in: read with it, a reply to the second ask would come
+        // before that ask and be dropped as late.
+        go_rx.recv().expect("the first ask answered");
+        bytes = ahead(corr + 1);
+        stream.write_all(&bytes).await.unwrap();
+        if eof {
+            stream.shutdown().await.unwrap();
+        }
+        let _ = sent.send(());
+        // Held open until the test is done.
+        let _ = done_rx.recv();
+    });
+    events
+        .wait("up", |k| matches!(k, LinkEventKind::Up { .. }))
+        .await;
+    let link = a.link("b").expect("a's link to b");
+    let svc: Arc<str> = "svc".into();
+    let (_, first) = link
+        .ask(&svc, 1, |o| o.push(1))
+        .await
+        .expect("first answer");
+    assert_eq!(first, b"first");
+    // Blocks this thread: a's reader task does not run until the second ask is asked.
+    go.send(()).expect("the peer waits");
+    sent_rx.recv().expect("the peer sent its frames");
+    let second = link.ask(&svc, 1, |o| o.push(2)).await.map(|(_, body)| body);
+    let mut bodies = Vec::new();
+    while let Ok(g) = got.try_recv() {
+        bodies.push(g);
+    }
+    Asked {
+        second,
+        link,
+        events,
+        got: bodies,
+        node: a,
+        peer: Some((done, peer)),
+    }
+}
+
+/// What [`second_ask_finds`] saw; the node shuts down and the peer's thread ends when it is
+/// dropped.
+struct Asked {
+    second: Result<Vec<u8>, mycelium_remote::RemoteAskError>,
+    link: Link,
+    events: Events,
+    got: Vec<Got>,
+    node: Node,
+    /// Ends the peer's thread, which closes its end.
+    peer: Option<(std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>)>,
+}
+
+impl Drop for Asked {
+    fn drop(&mut self) {
+        self.node.shutdown();
+        if let Some((done, peer)) = self.peer.take() {
+            let _ = done.send(());
+            let _ = peer.join();
+        }
+    }
+}
+
+/// The asker of the second ask reads its reply itself (no hop through the reader task).
+#[tokio::test]
+async fn an_asker_in_spin_mode_reads_its_reply_itself() {
+    let asked = second_ask_finds(|corr| frame(Kind::Reply, 2, corr, b"second"), false).await;
+    assert_eq!(asked.second.as_deref().expect("second answer"), b"second");
+    let stats = asked.link.stats();
+    assert!(stats.asker_reads >= 1, "{stats:?}");
+}
+
+/// A tell that came before the reply: the asker leaves it, and the reply after it, to the
+/// reader task, which delivers the tell first. So when the ask returns, the tell is already
+/// with a's dispatcher.
+#[tokio::test]
+async fn an_asker_reading_its_reply_leaves_a_tell_before_it_to_the_reader() {
+    let asked = second_ask_finds(
+        |corr| {
+            let mut bytes = frame(Kind::Tell, 2, 0, b"before");
+            bytes.extend_from_slice(&frame(Kind::Reply, 3, corr, b"second"));
+            bytes
+        },
+        false,
+    )
+    .await;
+    assert_eq!(asked.second.as_deref().expect("second answer"), b"second");
+    let told: Vec<_> = asked
+        .got
+        .iter()
+        .map(|g| (g.service.as_str(), &g.body[..]))
+        .collect();
+    assert_eq!(told, [("seen", &b"before"[..])]);
+}
+
+/// What comes after the reply an asker read, and is no frame it may take, is left to the
+/// reader task, which closes the link with the reason.
+async fn after_the_reply(after: fn(u64) -> Vec<u8>, eof: bool) -> String {
+    let mut asked = second_ask_finds(after, eof).await;
+    assert_eq!(asked.second.as_deref().expect("second answer"), b"second");
+    let down = asked
+        .events
+        .wait("down", |k| matches!(k, LinkEventKind::Down { .. }))
+        .await;
+    match down.kind {
+        LinkEventKind::Down { reason, .. } => reason,
+        _ => unreachable!("waited for a down event"),
+    }
+}
+
+#[tokio::test]
+async fn bytes_that_are_no_frame_after_a_reply_an_asker_read_close_the_link() {
+    let reason = after_the_reply(
+        |corr| {
+            let mut bytes = frame(Kind::Reply, 2, corr, b"second");
+            bytes.extend_from_slice(&[0xff; 64]);
+            bytes
+        },
+        false,
+    )
+    .await;
+    assert!(reason.contains("malformed frame"), "{reason}");
+}
+
+#[tokio::test]
+async fn a_reply_out_of_sequence_after_one_an_asker_read_closes_the_link() {
+    let reason = after_the_reply(
+        |corr| {
+            let mut bytes = frame(Kind::Reply, 2, corr, b"second");
+            bytes.extend_from_slice(&frame(Kind::Reply, 4, corr + 1, b"skipped a number"));
+            bytes
+        },
+        false,
+    )
+    .await;
+    assert!(
+        reason.contains("out-of-sequence frame: seq 4 where 3 was expected"),
+        "{reason}"
+    );
+}
+
+#[tokio::test]
+async fn a_peer_that_closed_after_a_reply_an_asker_read_ends_the_connection() {
+    let reason = after_the_reply(|corr| frame(Kind::Reply, 2, corr, b"second"), true).await;
+    assert!(reason.contains("peer closed the connection"), "{reason}");
+}
+
+/// Answers every cancel with an order id of `len` bytes.
+struct Verbose(usize);
+
+impl Actor for Verbose {
+    type Args = usize;
+    async fn on_start(len: usize, _ctx: &mut Context<Self>) -> Result<Self, BoxError> {
+        Ok(Verbose(len))
+    }
+}
+
+impl Handler<CancelOrder> for Verbose {
+    type Reply = OrderAck;
+    async fn handle(&mut self, c: CancelOrder, _ctx: &mut Context<Self>) -> OrderAck {
+        OrderAck {
+            client_order_id: c.client_order_id,
+            venue_order_id: "V".repeat(self.0),
+            ts_ns: c.ts_ns,
+            venue_ts_ns: None,
+        }
+    }
+}
+
+/// An idle exported actor answers on b's reader task and its reply is encoded straight into
+/// a frame: a reply too large for the frames b sends comes back as a failure that says so,
+/// and a reply that fits comes back whole, in both modes.
+#[tokio::test]
+async fn a_reply_made_on_the_readers_task_that_is_too_large_comes_back_as_a_failure() {
+    for mode in [Mode::Block, Mode::Spin(Duration::from_millis(50))] {
+        let dir = TempDir::new("reply-now");
+        let bus = Bus::new();
+        let venue = bus.spawn::<Verbose>(MIN_MAX_FRAME as usize);
+        let small = bus.spawn::<Verbose>(100);
+        bus.exports()
+            .export_ask("venue", venue.reply_recipient::<CancelOrder>())
+            .unwrap();
+        bus.exports()
+            .export_ask("small", small.reply_recipient::<CancelOrder>())
+            .unwrap();
+        let config = LinkConfig {
+            mode,
+            max_frame: MIN_MAX_FRAME,
+            ..fast_config()
+        };
+        let (b, _) = node("b", &bus, Arc::new(bus.exports()), config.clone());
+        let at = b.listen(&dir.socket("b.sock"), &["a"]).await.unwrap();
+        let (a, _) = node("a", &bus, Arc::new(bus.exports()), config);
+        let link = a.connect("b", at);
+        let cancel = |id| CancelOrder {
+            client_order_id: id,
+            instrument: 1,
+            ts_ns: 0,
+        };
+        let venue =
+            RemoteActor::<CancelOrder, OrderAck>::new(link.clone(), "venue").reply_recipient();
+        match venue.ask(cancel(1)).await {
+            Err(AskError::Lost { reason, .. }) => {
+                assert!(
+                    reason.contains("exceeds the frame maximum"),
+                    "{mode:?}: {reason}"
+                )
+            }
+            other => panic!("{mode:?}: expected a failure, got {other:?}"),
+        }
+        let small = RemoteActor::<CancelOrder, OrderAck>::new(link, "small").reply_recipient();
+        let ack = small.ask(cancel(2)).await.expect("a reply that fits");
+        assert_eq!((ack.client_order_id, ack.venue_order_id.len()), (2, 100));
+        a.shutdown();
+        b.shutdown();
+    }
+}
