@@ -440,8 +440,8 @@ enum Slice {
 /// A slice ends early when the link's writer is woken or a task woken from another thread
 /// waits. It is a single look when an asker read the connection less than a slice ago
 /// ([`Turns::askers_at`]): that asker may be waiting for this thread; the turn after the look
-/// that first sees such a read is a full one ([`Turns::askers`]). A TLS stream shows new bytes only after
-/// the driver has run: its reader takes a full turn between looks.
+/// that first sees such a read is a full one ([`Turns::askers`]). A TLS stream shows new bytes
+/// only after the driver has run: its reader takes a full turn between looks.
 fn spin(
     link: &Inner,
     reader: &mut FrameReader,
@@ -504,7 +504,18 @@ fn spin(
 /// 70 instructions); another reader of the link, which can only be a connection replacing
 /// this one, waits as long as before, since this reader gives it up before it waits for
 /// bytes and ends at its next frame once replaced.
-struct Delivering<'a>(Option<tokio::sync::MutexGuard<'a, ()>>);
+///
+/// While held, [`Inner::delivering`] is set (from before the first order check), so that an
+/// asker reading replies (`read.rs`) leaves them to the readers.
+struct Delivering<'a>(Option<(tokio::sync::MutexGuard<'a, ()>, &'a Inner)>);
+
+impl Drop for Delivering<'_> {
+    fn drop(&mut self) {
+        if let Some((_, link)) = &self.0 {
+            link.delivering.store(false, Ordering::Release);
+        }
+    }
+}
 
 async fn handle<'a>(
     link: &'a Arc<Inner>,
@@ -558,7 +569,9 @@ async fn handle<'a>(
     // check: a replaced connection's reader can still run (an abort takes effect at its next
     // await) while its successor already resumed from the same `delivered`.
     if delivering.0.is_none() {
-        delivering.0 = Some(link.delivery.lock().await);
+        let held = link.delivery.lock().await;
+        link.delivering.store(true, Ordering::Release);
+        delivering.0 = Some((held, link));
     }
     // A unit of the task's cooperative budget per frame, as the lock's acquisition took when
     // it was taken per frame: a long read yields every so often, so the writer sends the
@@ -615,7 +628,26 @@ async fn handle<'a>(
     if failed.is_some() {
         st.stats.dispatch_failures += 1;
     }
-    drop(st);
+    // The writer sends the ack with whatever it writes next (one permit however many frames
+    // were delivered meanwhile). A reply ready at once is queued here, after the delivery is
+    // recorded (a reply's frame under the same lock), so the write that carries it
+    // acknowledges the ask too: then the writer is woken only if that write did not happen.
+    // A spinning reader leaves an owed acknowledgement for its next turn (`Turns`).
+    let answered = match answered {
+        Some(Answer::Frame(type_id, frame)) => {
+            link.reply_frame(st, f.corr, asker, type_id, frame);
+            true
+        }
+        Some(Answer::Reply(reply)) => {
+            drop(st);
+            link.reply_now(f.corr, asker, reply);
+            true
+        }
+        None => {
+            drop(st);
+            false
+        }
+    };
     if let Some(e) = failed {
         tracing::warn!(
             target: "mycelium::remote",
@@ -623,20 +655,10 @@ async fn handle<'a>(
             "incoming message not delivered"
         );
     }
-    // The writer sends the ack with whatever it writes next (one permit however many frames
-    // were delivered meanwhile). A reply ready at once is queued here, after the delivery is
-    // recorded, so the write that carries it acknowledges the ask too: then the writer is
-    // woken only if that write did not happen.
-    // A spinning reader leaves an owed acknowledgement for its next turn (`Turns`).
-    let owed = match answered {
-        None => !spinning(link),
-        Some(answer) => {
-            match answer {
-                Answer::Reply(reply) => link.reply_now(f.corr, asker, reply),
-                Answer::Frame(type_id, frame) => link.reply_frame(f.corr, asker, type_id, frame),
-            }
-            !spinning(link) && link.owes_ack()
-        }
+    let owed = if answered {
+        !spinning(link) && link.owes_ack()
+    } else {
+        !spinning(link)
     };
     if owed {
         link.wake_writer();

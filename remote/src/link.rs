@@ -186,6 +186,11 @@ pub(crate) struct Inner {
     pub running: AtomicUsize,
     /// Notified each time a connection task ends.
     pub ran: Notify,
+    /// Set while a reader holds [`delivery`](Self::delivery) to deliver frames (from before
+    /// its first order check): an asker reading replies leaves them to the reader then, as it
+    /// may be a replaced connection's reader, which checked a frame that the new connection
+    /// brings again. Read under the link's lock, after which the reader checks.
+    pub delivering: AtomicBool,
     /// Counts the times an asker read the link's current connection for its reply
     /// (`read.rs`): a spinning reader that sees it change gives its thread back at once
     /// rather than poll for a whole slice, so that an asker waiting for its turn runs.
@@ -317,6 +322,7 @@ impl Link {
                 peer_max_frame: AtomicU32::new(0),
                 running: AtomicUsize::new(0),
                 ran: Notify::new(),
+                delivering: AtomicBool::new(false),
                 self_reads: AtomicU64::new(0),
                 replies_waiting: AtomicUsize::new(0),
             }),
@@ -417,6 +423,9 @@ impl Link {
         }
     }
 
+    /// Encodes a data frame into a buffer with room for a body of [`BODY_GUESS`] bytes (one an
+    /// acknowledged frame left, when the log kept one): a buffer that grows while the body is
+    /// written costs a reallocation and a copy.
     fn encode(
         &self,
         kind: Kind,
@@ -425,14 +434,15 @@ impl Link {
         corr: u64,
         body: impl FnOnce(&mut Vec<u8>),
     ) -> Result<Vec<u8>, SendError> {
-        self.encode_keyed(kind, name, type_id, corr, None, body)
+        let frame = self.inner.lock().out.frame_buffer(frame_guess(name));
+        self.encode_into(frame, kind, name, type_id, corr, None, body)
     }
 
-    /// Encodes a data frame into a buffer with room for a body of [`BODY_GUESS`] bytes (one an
-    /// acknowledged frame left, when the log kept one): a buffer that grows while the body is
-    /// written costs a reallocation and a copy.
-    fn encode_keyed(
+    /// Encodes a data frame into `frame`, an empty buffer.
+    #[allow(clippy::too_many_arguments)]
+    fn encode_into(
         &self,
+        mut frame: Vec<u8>,
         kind: Kind,
         name: &str,
         type_id: u16,
@@ -440,12 +450,26 @@ impl Link {
         key: Option<u64>,
         body: impl FnOnce(&mut Vec<u8>),
     ) -> Result<Vec<u8>, SendError> {
-        let want = FRAME_HEADERS + name.len() + BODY_GUESS;
-        let mut frame = self.inner.lock().out.frame_buffer(want);
         let spec = self.data_spec(kind, name, type_id, corr, key);
         encode_frame(&mut frame, &spec, self.inner.config.max_frame, body)
             .map_err(SendError::TooLarge)?;
         Ok(frame)
+    }
+
+    /// Under one lock: refuses a frame of this node's own when the link is closed or (with
+    /// `room`) its queue has no room for it, and takes a correlation id for an ask (`ask`, 0
+    /// otherwise) and a buffer for a frame named `name` (one an acknowledged frame left, if
+    /// any).
+    fn begin(&self, ask: bool, room: bool, name: &str) -> Result<(u64, Vec<u8>), SendError> {
+        let mut st = self.inner.lock();
+        if let Some(reason) = &st.closed {
+            return Err(self.closed_err(reason));
+        }
+        if room && !self.inner.room_for_own(&st) {
+            return Err(SendError::Full);
+        }
+        let corr = if ask { next_corr(&mut st) } else { 0 };
+        Ok((corr, st.out.frame_buffer(frame_guess(name))))
     }
 
     /// The fields of a data frame sent now (its sequence number is written by the log).
@@ -490,16 +514,8 @@ impl Link {
         message: &'static str,
         body: impl FnOnce(&mut Vec<u8>),
     ) -> Result<u64, SendError> {
-        {
-            let st = self.inner.lock();
-            if let Some(reason) = &st.closed {
-                return Err(self.closed_err(reason));
-            }
-            if !self.inner.room_for_own(&st) {
-                return Err(SendError::Full);
-            }
-        }
-        let frame = self.encode(kind, name, type_id, 0, body)?;
+        let (_, frame) = self.begin(false, true, name)?;
+        let frame = self.encode_into(frame, kind, name, type_id, 0, None, body)?;
         self.push(kind, name, type_id, message, frame, false)
             .map_err(|e| e.err().unwrap_or(SendError::Full))
     }
@@ -524,7 +540,8 @@ impl Link {
         key: Option<u64>,
         body: impl FnOnce(&mut Vec<u8>),
     ) -> Result<u64, SendError> {
-        let frame = self.encode_keyed(Kind::Publish, topic, type_id, 0, key, body)?;
+        let frame = self.inner.lock().out.frame_buffer(frame_guess(topic));
+        let frame = self.encode_into(frame, Kind::Publish, topic, type_id, 0, key, body)?;
         self.push_waiting(Kind::Publish, topic, type_id, message, frame)
             .await
     }
@@ -538,16 +555,8 @@ impl Link {
         key: Option<u64>,
         body: impl FnOnce(&mut Vec<u8>),
     ) -> Result<u64, SendError> {
-        {
-            let st = self.inner.lock();
-            if let Some(reason) = &st.closed {
-                return Err(self.closed_err(reason));
-            }
-            if !self.inner.room_for_own(&st) {
-                return Err(SendError::Full);
-            }
-        }
-        let frame = self.encode_keyed(Kind::Publish, topic, type_id, 0, key, body)?;
+        let (_, frame) = self.begin(false, true, topic)?;
+        let frame = self.encode_into(frame, Kind::Publish, topic, type_id, 0, key, body)?;
         self.push(Kind::Publish, topic, type_id, message, frame, false)
             .map_err(|e| e.err().unwrap_or(SendError::Full))
     }
@@ -662,30 +671,13 @@ impl Link {
                     Some((corr, reply_to)) => register(&mut st, corr, reply_to),
                     None => Vec::new(),
                 };
-                self.write_queued(st, kind);
+                self.inner.write_queued(st, kind);
                 // Their answer slots go outside the lock.
                 drop(gone);
                 Ok(seq)
             }
             Err(back) if hand_back => Err(Ok(back)),
             Err(_) => Err(Err(SendError::Full)),
-        }
-    }
-
-    /// A frame of `kind` was just queued (`st` is the lock it was queued under): the sender
-    /// writes it itself when the connection lets it, or wakes the writer.
-    fn write_queued(&self, st: MutexGuard<'_, State>, kind: Kind) {
-        let up = st.connection.is_some();
-        let direct = st
-            .write
-            .as_ref()
-            .filter(|w| w.writes_directly(kind))
-            .cloned();
-        drop(st);
-        match direct {
-            Some(side) if side.write_now(&self.inner) => {}
-            _ if up => self.inner.wake_writer(),
-            _ => {}
         }
     }
 
@@ -721,14 +713,6 @@ impl Link {
                 reason: "the link was dropped".into(),
             }),
         }
-    }
-
-    /// A correlation id for a new ask (never 0).
-    fn next_corr(&self) -> u64 {
-        let mut st = self.inner.lock();
-        let corr = st.next_corr;
-        st.next_corr = st.next_corr.checked_add(1).unwrap_or(1);
-        corr
     }
 
     fn unregister(&self, corr: u64) -> Option<ReplyTo> {
@@ -776,8 +760,8 @@ impl Link {
         body: impl FnOnce(&mut Vec<u8>),
         reply_to: ReplyTo,
     ) -> Result<u64, SendError> {
-        let corr = self.next_corr();
-        let frame = self.encode(Kind::Ask, name, type_id, corr, body)?;
+        let (corr, frame) = self.begin(true, false, name)?;
+        let frame = self.encode_into(frame, Kind::Ask, name, type_id, corr, None, body)?;
         let mut slot = Some(reply_to);
         self.push_waiting_asking(
             Kind::Ask,
@@ -814,17 +798,11 @@ impl Link {
         body: impl FnOnce(&mut Vec<u8>),
         reply_to: ReplyTo,
     ) -> Result<(), (SendError, ReplyTo)> {
-        {
-            let st = self.inner.lock();
-            if let Some(reason) = &st.closed {
-                return Err((self.closed_err(reason), reply_to));
-            }
-            if !self.inner.room_for_own(&st) {
-                return Err((SendError::Full, reply_to));
-            }
-        }
-        let corr = self.next_corr();
-        let frame = match self.encode(Kind::Ask, name, type_id, corr, body) {
+        let (corr, frame) = match self.begin(true, true, name) {
+            Ok(begun) => begun,
+            Err(e) => return Err((e, reply_to)),
+        };
+        let frame = match self.encode_into(frame, Kind::Ask, name, type_id, corr, None, body) {
             Ok(frame) => frame,
             Err(e) => return Err((e, reply_to)),
         };
@@ -915,11 +893,21 @@ impl Link {
     }
 
     fn closed_err(&self, reason: &str) -> SendError {
-        SendError::Closed {
-            peer: self.inner.peer.clone(),
-            reason: reason.to_owned(),
-        }
+        self.inner.closed_err(reason)
     }
+}
+
+/// A correlation id for a new ask (never 0).
+fn next_corr(st: &mut State) -> u64 {
+    let corr = st.next_corr;
+    st.next_corr = st.next_corr.checked_add(1).unwrap_or(1);
+    corr
+}
+
+/// The size a frame named `name` is first made for: a buffer that grows while the body is
+/// written costs a reallocation and a copy, and most contract messages fit [`BODY_GUESS`].
+fn frame_guess(name: &str) -> usize {
+    FRAME_HEADERS + name.len() + BODY_GUESS
 }
 
 /// The first correlation id of a link: random, so that the asks of a restarted process do
@@ -1612,33 +1600,46 @@ impl Inner {
         };
         let sent = link
             .encode_reply(corr, reply)
-            .and_then(|(kind, type_id, frame)| self.queue_reply(corr, to, kind, type_id, frame));
+            .and_then(|(kind, type_id, frame)| {
+                self.queue_reply(self.lock(), corr, to, kind, type_id, frame)
+            });
         self.reply_not_sent(corr, sent);
     }
 
     /// Queues the reply to ask `corr` of the peer incarnation `to`, encoded already as
-    /// `frame`; when the queue is full, a task waits for room with it (the reader never waits
-    /// on its own link). Logs a reply that cannot be queued.
-    pub fn reply_frame(self: &Arc<Self>, corr: u64, to: u64, type_id: u16, frame: Vec<u8>) {
-        let sent = self.queue_reply(corr, to, Kind::Reply, type_id, frame);
+    /// `frame`, under the link's lock `st` (the reader's, which recorded the ask's delivery
+    /// under it); when the queue is full, a task waits for room with it (the reader never
+    /// waits on its own link). Logs a reply that cannot be queued.
+    pub fn reply_frame(
+        self: &Arc<Self>,
+        st: MutexGuard<'_, State>,
+        corr: u64,
+        to: u64,
+        type_id: u16,
+        frame: Vec<u8>,
+    ) {
+        let sent = self.queue_reply(st, corr, to, Kind::Reply, type_id, frame);
         self.reply_not_sent(corr, sent);
     }
 
+    /// Queues the reply to ask `corr` under the link's lock `st` (see
+    /// [`reply_frame`](Self::reply_frame)).
     fn queue_reply(
         self: &Arc<Self>,
+        st: MutexGuard<'_, State>,
         corr: u64,
         to: u64,
         kind: Kind,
         type_id: u16,
         frame: Vec<u8>,
     ) -> Result<(), SendError> {
-        let link = Link {
-            inner: self.clone(),
-        };
-        match link.push_reply(kind, type_id, frame, to)? {
+        match self.push_reply(st, kind, type_id, frame, to)? {
             Queued::Yes => {}
             Queued::Stale => self.stale_reply(corr),
             Queued::Full(frame) => {
+                let link = Link {
+                    inner: self.clone(),
+                };
                 // Counted before the reader reads on (it looks before each ask).
                 let waiting = WaitingReply::new(self);
                 tokio::spawn(async move {
@@ -1653,6 +1654,61 @@ impl Inner {
             }
         }
         Ok(())
+    }
+
+    /// Queues a reply to an ask of the peer incarnation `to` under the link's lock `st`, unless
+    /// the peer restarted since: checked under the lock that attaches a new incarnation's
+    /// connection, which drops the replies already queued for its predecessor.
+    fn push_reply(
+        &self,
+        mut st: MutexGuard<'_, State>,
+        kind: Kind,
+        type_id: u16,
+        frame: Vec<u8>,
+        to: u64,
+    ) -> Result<Queued, SendError> {
+        if let Some(reason) = &st.closed {
+            return Err(self.closed_err(reason));
+        }
+        if !st.inb.knows(to) {
+            st.stats.stale_replies += 1;
+            return Ok(Queued::Stale);
+        }
+        self.fits_peer(frame.len())?;
+        let name = self.reply_name.clone();
+        match st.out.push(kind, type_id, name, "reply", frame) {
+            Ok(_) => {
+                self.write_queued(st, kind);
+                Ok(Queued::Yes)
+            }
+            Err(back) => Ok(Queued::Full(back)),
+        }
+    }
+
+    /// A frame of `kind` was just queued (`st` is the lock it was queued under): the sender
+    /// writes it itself when the connection lets it, or wakes the writer.
+    fn write_queued(&self, st: MutexGuard<'_, State>, kind: Kind) {
+        let up = st.connection.is_some();
+        let direct = st
+            .write
+            .as_ref()
+            .filter(|w| w.writes_directly(kind))
+            .cloned();
+        let written = match direct {
+            // Takes the frame under the lock it was queued under.
+            Some(side) => side.write_now(self, st),
+            None => false,
+        };
+        if !written && up {
+            self.wake_writer();
+        }
+    }
+
+    fn closed_err(&self, reason: &str) -> SendError {
+        SendError::Closed {
+            peer: self.peer.clone(),
+            reason: reason.to_owned(),
+        }
     }
 
     /// A reply to an ask of the peer's previous incarnation was dropped (the peer restarted).
@@ -1712,35 +1768,6 @@ enum Queued {
 }
 
 impl Link {
-    /// Queues a reply to an ask of the peer incarnation `to`, unless the peer restarted
-    /// since: checked under the lock that attaches a new incarnation's connection, which
-    /// drops the replies already queued for its predecessor.
-    fn push_reply(
-        &self,
-        kind: Kind,
-        type_id: u16,
-        frame: Vec<u8>,
-        to: u64,
-    ) -> Result<Queued, SendError> {
-        let mut st = self.inner.lock();
-        if let Some(reason) = &st.closed {
-            return Err(self.closed_err(reason));
-        }
-        if !st.inb.knows(to) {
-            st.stats.stale_replies += 1;
-            return Ok(Queued::Stale);
-        }
-        self.inner.fits_peer(frame.len())?;
-        let name = self.inner.reply_name.clone();
-        match st.out.push(kind, type_id, name, "reply", frame) {
-            Ok(_) => {
-                self.write_queued(st, kind);
-                Ok(Queued::Yes)
-            }
-            Err(back) => Ok(Queued::Full(back)),
-        }
-    }
-
     /// Queues a reply frame once there is room; counted as waiting until then.
     async fn reply_when_room(
         &self,
@@ -1754,7 +1781,10 @@ impl Link {
             let room = self.inner.room.notified();
             let mut room = std::pin::pin!(room);
             room.as_mut().enable();
-            match self.push_reply(kind, type_id, frame, to) {
+            match self
+                .inner
+                .push_reply(self.inner.lock(), kind, type_id, frame, to)
+            {
                 Ok(Queued::Full(back)) => frame = back,
                 other => break other,
             }

@@ -84,10 +84,10 @@ impl ReadSide {
 
     /// Reads for an asker that has just queued its ask, until `answered()` holds, for
     /// [`ASKER_SLICE`] (and the link's spin budget) at most: returns at once when the reader
-    /// task or another asker holds the read side, or a reader of a replaced connection holds
-    /// the link's delivery; stops early at a frame it does not take, a read that fails (left
-    /// for the reader task), a wake of the link's writer or a task woken from another thread
-    /// (both wait for this thread).
+    /// task or another asker holds the read side; stops early at a frame it does not take
+    /// (any but a reply or an acknowledgement, or a reply while a reader delivers), a read
+    /// that fails (left for the reader task), a wake of the link's writer or a task woken
+    /// from another thread (both wait for this thread).
     pub fn read_for_answer(&self, link: &Inner, budget: Duration, answered: &dyn Fn() -> bool) {
         if !self.direct {
             return;
@@ -96,11 +96,6 @@ impl ReadSide {
             return;
         };
         let Some(parts) = slot.as_mut() else {
-            return;
-        };
-        // Held, as a reader holds it, from the order check of a data frame until its
-        // delivery is recorded: a replaced connection's reader may still be delivering.
-        let Ok(_delivering) = link.delivery.try_lock() else {
             return;
         };
         link.self_reads.fetch_add(1, Ordering::Relaxed);
@@ -190,7 +185,12 @@ fn take(link: &Inner, id: u64, f: &Frame<'_>) -> bool {
         Kind::Reply | Kind::ReplyFailed => {
             let (freed, asker) = {
                 let mut st = link.lock();
-                if st.closed.is_some() || st.connection != Some(id) {
+                // A reader delivering (a replaced connection's) may have checked this frame
+                // already; the link closed, or the connection replaced: the reader judges.
+                if st.closed.is_some()
+                    || st.connection != Some(id)
+                    || link.delivering.load(Ordering::Acquire)
+                {
                     return false;
                 }
                 let numbering = match st.inb.check(f.seq) {

@@ -24,7 +24,7 @@ use std::time::Duration;
 use tokio::io::AsyncWrite;
 
 use crate::frame::{encode_frame, frame_time, FrameSpec, Kind, ACK_AT};
-use crate::link::Inner;
+use crate::link::{Inner, State};
 use crate::transport::WriteHalf;
 
 /// The write side of connection `id`: its half of the transport and what was taken from the
@@ -89,20 +89,38 @@ impl WriteSide {
         self.direct && matches!(kind, Kind::Ask | Kind::Reply | Kind::ReplyFailed)
     }
 
-    /// Called by a sender that just queued a frame: writes what is queued (and an owed
-    /// acknowledgement) without waiting, if no one else is writing. `false` when the writer
-    /// task must be woken instead: someone else is writing, the transport would block (the
-    /// rest stays pending for the writer), or the write failed (the writer meets the error
-    /// and ends the connection).
+    /// Called by a sender that just queued a frame, with the link's lock `st` it queued it
+    /// under: writes what is queued (and an owed acknowledgement) without waiting, if no one
+    /// else is writing; the first batch is taken under `st`, without taking it again. `false`
+    /// when the writer task must be woken instead: someone else is writing, the transport
+    /// would block (the rest stays pending for the writer), or the write failed (the writer
+    /// meets the error and ends the connection).
     ///
     /// It writes what is pending, then takes at most two batches from the queue (the first
     /// holds its own frame unless more than a batch was queued ahead of it): senders on other
     /// threads that keep queueing do not keep it writing, the writer task takes over.
-    pub fn write_now(&self, link: &Inner) -> bool {
+    pub fn write_now(&self, link: &Inner, mut st: MutexGuard<'_, State>) -> bool {
+        // The write side's lock is taken before the link's everywhere else: only tried here.
         let Ok(mut out) = self.out.try_lock() else {
             return false;
         };
-        let mut refills = 0;
+        if !out.is_written() {
+            drop(st);
+            return self.write_taken(link, out, 0);
+        }
+        let refilled = refill_locked(link, &mut st, self.id, &mut out, false, false);
+        drop(st);
+        match refilled {
+            Ok(Refilled::Some) => self.write_taken(link, out, 1),
+            Ok(_) => true,
+            Err(_) => false,
+        }
+    }
+
+    /// Writes what is pending in `out`, then takes batches from the queue (`refills` taken
+    /// already), as [`write_now`](Self::write_now) says.
+    fn write_taken(&self, link: &Inner, mut out: MutexGuard<'_, Out>, refills: u32) -> bool {
+        let mut refills = refills;
         loop {
             if out.is_written() {
                 if refills > 0 && !out.more_queued {
@@ -119,8 +137,7 @@ impl WriteSide {
                     Err(_) => return false,
                 }
             }
-            let w = out.write_with(link, |half, slices| half.try_write_vectored(slices));
-            match w {
+            match out.write_with(link, |half, slices| half.try_write_vectored(slices)) {
                 Ok(()) => {}
                 Err(_) => return false,
             }
@@ -275,7 +292,18 @@ fn refill(
     heartbeat: bool,
     may_defer_ack: bool,
 ) -> Result<Refilled, String> {
-    let mut st = link.lock();
+    refill_locked(link, &mut link.lock(), id, out, heartbeat, may_defer_ack)
+}
+
+/// [`refill`] under the link's lock `st`, held already.
+fn refill_locked(
+    link: &Inner,
+    st: &mut State,
+    id: u64,
+    out: &mut Out,
+    heartbeat: bool,
+    may_defer_ack: bool,
+) -> Result<Refilled, String> {
     if st.connection != Some(id) {
         return Err("replaced by a newer connection".to_owned());
     }
@@ -315,7 +343,6 @@ fn refill(
         st.acked = ack;
     }
     out.more_queued = st.out.has_unwritten();
-    drop(st);
     Ok(if out.is_written() {
         Refilled::Nothing
     } else {
