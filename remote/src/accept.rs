@@ -437,9 +437,13 @@ async fn accepted(
         Ok(Err(e)) => return Err(handshake(e.to_string())),
         Err(_) => return Err(handshake(format!("handshake with {peer_addr} timed out"))),
     };
+    let (rd, wr) = stream.split_for(inner.config.mode).map_err(|e| {
+        handshake(format!(
+            "cannot set up the connection with {peer_addr}: {e}"
+        ))
+    })?;
     let id = inner.attach(&auth, theirs).map_err(handshake)?;
     reader.set_max_body(inner.config.max_frame);
-    let (rd, wr) = stream.into_split();
     let task = connection::spawn(&inner, id, reader, rd, wr);
     if let Err(mpsc::error::SendError((id, task))) = keeper.send((id, task)) {
         // The keeper is gone (the node shut down): nothing may run unsupervised.

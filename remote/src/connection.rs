@@ -468,6 +468,8 @@ fn spin(
     };
     // The budget counts from the end of the first turn: the clock is read after it.
     let start = *turns.spin_start.get_or_insert(now);
+    // Polled, the socket raises no events for the runtime while this reader spins.
+    rd.unregister();
     let slice_end = now + slice;
     let mut looks = 0u32;
     loop {

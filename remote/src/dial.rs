@@ -293,9 +293,13 @@ async fn establish(
             ))
         }
     };
+    let (rd, wr) = stream.split_for(inner.config.mode).map_err(|e| {
+        Failure::Transient(format!(
+            "cannot set up the connection with {peer_addr}: {e}"
+        ))
+    })?;
     let id = inner.attach(&auth, theirs).map_err(Failure::Transient)?;
     reader.set_max_body(inner.config.max_frame);
-    let (rd, wr) = stream.into_split();
     let task = connection::spawn(inner, id, reader, rd, wr);
     Ok((id, task))
 }

@@ -88,6 +88,7 @@ pub mod frame;
 pub mod handshake;
 pub mod link;
 mod node;
+mod polled;
 mod proxy;
 mod read;
 pub mod reader;

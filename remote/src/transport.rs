@@ -14,7 +14,10 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{tcp, unix, TcpListener, TcpStream, UnixListener, UnixStream};
 
+use crate::config::Mode;
 use crate::error::TransportError;
+use crate::polled::{recv_now, send_now};
+pub use crate::polled::{PolledRead, PolledWrite};
 use crate::shm::{ShmAcceptor, ShmEndpoint, ShmReadHalf, ShmStream, ShmWriteHalf};
 
 /// Where a node listens.
@@ -61,6 +64,9 @@ pub enum ReadHalf {
     Tcp(tcp::OwnedReadHalf),
     /// Shared memory.
     Shm(ShmReadHalf),
+    /// A Unix or TCP socket that a spinning reader polls itself, outside the runtime's
+    /// reactor while it spins ([`Stream::into_polled_split`]).
+    Polled(PolledRead),
     /// TLS over TCP (feature `tls`).
     #[cfg(feature = "tls")]
     Tls(tokio::io::ReadHalf<tokio_rustls::TlsStream<TcpStream>>),
@@ -75,6 +81,8 @@ pub enum WriteHalf {
     Tcp(tcp::OwnedWriteHalf),
     /// Shared memory.
     Shm(ShmWriteHalf),
+    /// The write half of a polled socket ([`Stream::into_polled_split`]).
+    Polled(PolledWrite),
     /// TLS over TCP (feature `tls`).
     #[cfg(feature = "tls")]
     Tls(tokio::io::WriteHalf<tokio_rustls::TlsStream<TcpStream>>),
@@ -102,6 +110,28 @@ impl Stream {
                 (ReadHalf::Tls(r), WriteHalf::Tls(w))
             }
         }
+    }
+
+    /// Splits into halves for a link in `mode`: [`into_polled_split`](Self::into_polled_split)
+    /// when its reader spins, [`into_split`](Self::into_split) when it parks.
+    pub fn split_for(self, mode: Mode) -> io::Result<(ReadHalf, WriteHalf)> {
+        match mode {
+            Mode::Spin(_) => self.into_polled_split(),
+            Mode::Block => Ok(self.into_split()),
+        }
+    }
+
+    /// Splits into halves for a link whose reader spins: a Unix or TCP socket leaves the
+    /// runtime's reactor and is registered again only while one of its halves waits
+    /// (`polled.rs`); shared memory and TLS split as [`into_split`](Self::into_split) does.
+    pub fn into_polled_split(self) -> io::Result<(ReadHalf, WriteHalf)> {
+        let socket: std::os::fd::OwnedFd = match self {
+            Stream::Unix(s) => s.into_std()?.into(),
+            Stream::Tcp(s) => s.into_std()?.into(),
+            other => return Ok(other.into_split()),
+        };
+        let (rd, wr) = crate::polled::split(socket)?;
+        Ok((ReadHalf::Polled(rd), WriteHalf::Polled(wr)))
     }
 
     /// Connects to `endpoint` (plain TCP or Unix; see [`TlsClient`](crate::tls::TlsClient)
@@ -141,6 +171,7 @@ impl ReadHalf {
             ReadHalf::Unix(r) => recv_now(r.as_ref(), buf),
             ReadHalf::Tcp(r) => recv_now(r.as_ref(), buf),
             ReadHalf::Shm(r) => r.try_read(buf),
+            ReadHalf::Polled(r) => r.try_read(buf),
             // A TLS stream has no readiness-free read: poll it once with a waker that does
             // nothing (the next real poll registers the task's waker again).
             #[cfg(feature = "tls")]
@@ -156,11 +187,19 @@ impl ReadHalf {
         }
     }
 
+    /// A polled socket leaves the runtime's reactor: its reader polls it from now on, until
+    /// a read waits again. Other kinds stay as they are.
+    pub(crate) fn unregister(&mut self) {
+        if let ReadHalf::Polled(r) = self {
+            r.unregister();
+        }
+    }
+
     /// Whether [`try_read`](Self::try_read) sees bytes as soon as they arrive (sockets and
     /// shared memory), or only after the runtime's I/O driver has run (TLS).
     pub fn reads_directly(&self) -> bool {
         match self {
-            ReadHalf::Unix(_) | ReadHalf::Tcp(_) | ReadHalf::Shm(_) => true,
+            ReadHalf::Unix(_) | ReadHalf::Tcp(_) | ReadHalf::Shm(_) | ReadHalf::Polled(_) => true,
             #[cfg(feature = "tls")]
             ReadHalf::Tls(_) => false,
         }
@@ -176,6 +215,7 @@ impl WriteHalf {
             WriteHalf::Unix(w) => send_now(w.as_ref(), bufs),
             WriteHalf::Tcp(w) => send_now(w.as_ref(), bufs),
             WriteHalf::Shm(w) => w.try_write_vectored(bufs),
+            WriteHalf::Polled(w) => w.try_write_vectored(bufs),
             #[cfg(feature = "tls")]
             WriteHalf::Tls(_) => Err(io::ErrorKind::WouldBlock.into()),
         }
@@ -185,7 +225,9 @@ impl WriteHalf {
     /// written only by polling it).
     pub(crate) fn writes_directly(&self) -> bool {
         match self {
-            WriteHalf::Unix(_) | WriteHalf::Tcp(_) | WriteHalf::Shm(_) => true,
+            WriteHalf::Unix(_) | WriteHalf::Tcp(_) | WriteHalf::Shm(_) | WriteHalf::Polled(_) => {
+                true
+            }
             #[cfg(feature = "tls")]
             WriteHalf::Tls(_) => false,
         }
@@ -214,29 +256,6 @@ fn shm_accept_error(peer: &str, e: crate::shm::ShmError) -> io::Error {
     io::Error::new(kind, format!("{peer}: {e}"))
 }
 
-/// One non-blocking send on a socket tokio owns: `WouldBlock` when its buffer is full.
-///
-/// One slice (what the link writes: its frames copied back to back) goes with `send`, several
-/// with `sendmsg`: `send` skips the message header that `sendmsg` copies in and checks
-/// (docs/perf/remote.md, "Askers that read their replies, asks answered into their frames,
-/// writes with `send`").
-fn send_now(socket: &impl std::os::fd::AsFd, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
-    let flags = rustix::net::SendFlags::DONTWAIT | rustix::net::SendFlags::NOSIGNAL;
-    if let [one] = bufs {
-        return rustix::net::send(socket, one, flags).map_err(io::Error::from);
-    }
-    let mut no_control = rustix::net::SendAncillaryBuffer::default();
-    rustix::net::sendmsg(socket, bufs, &mut no_control, flags).map_err(io::Error::from)
-}
-
-/// One non-blocking `recv` on a socket tokio owns: `WouldBlock` when nothing is there.
-fn recv_now(socket: &impl std::os::fd::AsFd, buf: &mut [u8]) -> io::Result<usize> {
-    match rustix::net::recv(socket, buf, rustix::net::RecvFlags::DONTWAIT) {
-        Ok((n, _)) => Ok(n),
-        Err(e) => Err(io::Error::from(e)),
-    }
-}
-
 macro_rules! delegate {
     ($self:ident, $inner:ident => $e:expr) => {
         match $self.get_mut() {
@@ -249,13 +268,27 @@ macro_rules! delegate {
     };
 }
 
+/// [`delegate`] for the halves, which have a polled kind too.
+macro_rules! delegate_half {
+    ($self:ident, $inner:ident => $e:expr) => {
+        match $self.get_mut() {
+            Self::Unix($inner) => $e,
+            Self::Tcp($inner) => $e,
+            Self::Shm($inner) => $e,
+            Self::Polled($inner) => $e,
+            #[cfg(feature = "tls")]
+            Self::Tls($inner) => $e,
+        }
+    };
+}
+
 impl AsyncRead for ReadHalf {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        delegate!(self, s => Pin::new(s).poll_read(cx, buf))
+        delegate_half!(self, s => Pin::new(s).poll_read(cx, buf))
     }
 }
 
@@ -265,23 +298,23 @@ impl AsyncWrite for WriteHalf {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        delegate!(self, s => Pin::new(s).poll_write(cx, buf))
+        delegate_half!(self, s => Pin::new(s).poll_write(cx, buf))
     }
     fn poll_write_vectored(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        delegate!(self, s => Pin::new(s).poll_write_vectored(cx, bufs))
+        delegate_half!(self, s => Pin::new(s).poll_write_vectored(cx, bufs))
     }
     fn is_write_vectored(&self) -> bool {
         true
     }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        delegate!(self, s => Pin::new(s).poll_flush(cx))
+        delegate_half!(self, s => Pin::new(s).poll_flush(cx))
     }
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        delegate!(self, s => Pin::new(s).poll_shutdown(cx))
+        delegate_half!(self, s => Pin::new(s).poll_shutdown(cx))
     }
 }
 

@@ -36,6 +36,15 @@ async fn tells_and_asks_in_order_over_tcp_spinning() {
     .await;
 }
 
+/// In spin mode a socket is out of the runtime's reactor while its reader spins and is
+/// registered only to park (`polled.rs`): with no budget, the readers park after every look,
+/// so messages keep crossing registrations made and dropped again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tells_and_asks_in_order_over_unix_spinning_with_no_budget_parking_after_every_look() {
+    let dir = TempDir::new("order-unix-spin0");
+    scenario::in_order(&dir.socket("a.sock"), Mode::Spin(Duration::ZERO), 2000, 3).await;
+}
+
 /// A spinning reader leaves an owed acknowledgement for a frame that is about to be sent to
 /// carry it; when none is (the last tell of a burst, a reply that no ask follows), it still
 /// goes, alone: both sides' queues drain with nothing more sent.
@@ -1265,6 +1274,15 @@ async fn a_stalled_peer_fills_the_socket_and_nothing_is_lost_or_reordered() {
     let dir = TempDir::new("stalled-unix");
     // 64 asks of 64 KiB: several MiB, more than a socket's buffers hold.
     scenario::stalled_peer(&dir.socket("a.sock"), Mode::Block, 64, 64 * 1024).await;
+    // Spinning, a full socket registers its write half with the reactor to wait for room
+    // (`polled.rs`).
+    scenario::stalled_peer(
+        &dir.socket("b.sock"),
+        Mode::Spin(Duration::from_micros(50)),
+        64,
+        64 * 1024,
+    )
+    .await;
     scenario::stalled_peer(
         &Endpoint::Tcp("127.0.0.1:0".into()),
         Mode::Spin(Duration::from_micros(50)),
