@@ -731,6 +731,9 @@ mod ice {
         /// other side's subscriber (and listener) are there.
         out: PubSubFactory<ipc::Service, Msg, ()>,
         out_event: Option<EventFactory<ipc::Service>>,
+        /// Block mode: waits on the listener that ended with no notification, after which a
+        /// sample was there: wake-ups lost ([`Ends::lost_wakeups`]).
+        lost_wakeups: std::cell::Cell<u64>,
         // Dropped last: the ports above belong to it.
         _node: Node<ipc::Service>,
     }
@@ -839,6 +842,7 @@ mod ice {
                 listener,
                 out,
                 out_event,
+                lost_wakeups: std::cell::Cell::new(0),
                 _node: node,
             })
         }
@@ -867,17 +871,53 @@ mod ice {
 
         /// Receives one message: spins on the subscriber, or in block mode waits on the
         /// listener between attempts.
+        ///
+        /// The wait is bounded ([`WAKE_BOUND`]): in w9's block mode a sink was seen asleep on
+        /// its listener with a full buffer while the publisher retried for good (two full runs
+        /// in three). A wake-up lost that way now costs a stall, counted in
+        /// [`lost_wakeups`](Self::lost_wakeups), not a hang.
         pub fn recv(&self) -> Result<Msg, String> {
+            let mut timed_out = false;
             loop {
                 if let Some(s) = self.sub.receive().ctx("iceoryx2 receive")? {
+                    if timed_out {
+                        self.lost_wakeups.set(self.lost_wakeups.get() + 1);
+                    }
                     return Ok(*s);
                 }
                 match &self.listener {
                     Some(l) => {
-                        l.blocking_wait(|_| {}).ctx("iceoryx2 wait")?;
+                        // A wait can also end early with nothing new (a notification of an
+                        // event already collected): only one that lasted its bound counts.
+                        let t0 = std::time::Instant::now();
+                        let woken = l.timed_wait(|_| {}, WAKE_BOUND).ctx("iceoryx2 wait")?;
+                        timed_out = woken == 0 && t0.elapsed() >= WAKE_BOUND;
                     }
                     None => std::hint::spin_loop(),
                 }
+            }
+        }
+
+        /// Waits of [`recv`](Self::recv) that ended at their bound, with no notification,
+        /// though a sample was there: wake-ups iceoryx2 lost.
+        pub fn lost_wakeups(&self) -> u64 {
+            self.lost_wakeups.get()
+        }
+    }
+
+    /// The longest a blocking receive waits on its listener before it looks at its
+    /// subscriber again.
+    const WAKE_BOUND: std::time::Duration = std::time::Duration::from_millis(20);
+
+    impl Ends {
+        /// Says on stderr how many wake-ups were lost, if any (`who` names the end).
+        pub fn report_lost_wakeups(&self, who: &str) {
+            if self.lost_wakeups() > 0 {
+                eprintln!(
+                    "# iceoryx2 {who}: {} waits on the listener ended at their {WAKE_BOUND:?} \
+                     bound with a sample waiting (wake-ups lost; each a stall in the figure)",
+                    self.lost_wakeups()
+                );
             }
         }
     }
@@ -915,6 +955,7 @@ fn ice_rtt(name: &str, mode: &str, n: usize) -> Result<(u64, u64), String> {
             samples.push(dt);
         }
     }
+    ends.report_lost_wakeups("asker");
     finish(other)?;
     percentiles(samples)
 }
@@ -928,6 +969,7 @@ fn ice_echo(name: &str, mode: &str, n: usize) -> Result<(), String> {
         msg[0] += 1;
         ends.send(msg)?;
     }
+    ends.report_lost_wakeups("echo");
     until_stdin_closes();
     Ok(())
 }
@@ -955,6 +997,7 @@ fn ice_tput(name: &str, mode: &str, n: usize) -> Result<f64, String> {
     let last = ends.recv()?;
     let rate = n as f64 / t0.elapsed().as_secs_f64();
     check(last[0] == n as u64, "iceoryx2 sink count")?;
+    ends.report_lost_wakeups("sender");
     finish(other)?;
     Ok(rate)
 }
@@ -970,6 +1013,7 @@ fn ice_sink(name: &str, mode: &str, n: usize) -> Result<(), String> {
     let mut msg: ice::Msg = [0; PAYLOAD / 8];
     msg[0] = n as u64;
     ends.send(msg)?;
+    ends.report_lost_wakeups("sink");
     until_stdin_closes();
     Ok(())
 }
