@@ -1,7 +1,9 @@
 //! The bus's export table as a link's [`Dispatch`]: incoming frames become typed sends,
 //! asks and publications on this bus.
 
-use mycelium_actors::export::{AskNow as ExportAskNow, DeliveryError, Exports};
+use mycelium_actors::export::{
+    AskNow as ExportAskNow, DeliveryError, Exports, PendingEncodedReply,
+};
 use mycelium_actors::BoxFuture;
 
 use crate::dispatch::{AskNow, Dispatch, ReplyFuture};
@@ -24,6 +26,17 @@ fn dispatch_error(e: DeliveryError) -> DispatchError {
         },
         other => DispatchError::Failed(other.to_string()),
     }
+}
+
+/// [`Dispatch::ask`]'s future from a request on its way into a mailbox: done once it is
+/// queued, with the reply to come.
+fn reply_to_come<'a>(
+    queueing: impl std::future::Future<Output = Result<PendingEncodedReply, DeliveryError>> + Send + 'a,
+) -> mycelium_actors::BoxFuture<'a, Result<ReplyFuture, DispatchError>> {
+    Box::pin(async move {
+        let reply = queueing.await.map_err(dispatch_error)?;
+        Ok(Box::pin(async move { reply.await.map_err(dispatch_error) }) as ReplyFuture)
+    })
 }
 
 impl Dispatch for Exports {
@@ -50,13 +63,7 @@ impl Dispatch for Exports {
         type_id: u16,
         body: &'a [u8],
     ) -> BoxFuture<'a, Result<ReplyFuture, DispatchError>> {
-        Box::pin(async move {
-            let reply = self
-                .ask_queued(service, type_id, body)
-                .await
-                .map_err(dispatch_error)?;
-            Ok(Box::pin(async move { reply.await.map_err(dispatch_error) }) as ReplyFuture)
-        })
+        reply_to_come(self.ask_queued(service, type_id, body))
     }
 
     /// An idle actor on this runtime answers on the caller's task, its reply encoded into
@@ -71,10 +78,7 @@ impl Dispatch for Exports {
     ) -> Result<AskNow<'a>, DispatchError> {
         match Exports::ask_now(self, service, type_id, body, cx, out) {
             Ok(ExportAskNow::Answered(type_id)) => Ok(AskNow::Answered(type_id)),
-            Ok(ExportAskNow::Queued(queued)) => Ok(AskNow::Later(Box::pin(async move {
-                let reply = queued.await.map_err(dispatch_error)?;
-                Ok(Box::pin(async move { reply.await.map_err(dispatch_error) }) as ReplyFuture)
-            }))),
+            Ok(ExportAskNow::Queued(queued)) => Ok(AskNow::Later(reply_to_come(queued))),
             Err(e) => Err(dispatch_error(e)),
         }
     }

@@ -257,25 +257,12 @@ fn shm_accept_error(peer: &str, e: crate::shm::ShmError) -> io::Error {
 }
 
 macro_rules! delegate {
-    ($self:ident, $inner:ident => $e:expr) => {
+    ($self:ident, $inner:ident => $e:expr $(, $extra:ident)*) => {
         match $self.get_mut() {
             Self::Unix($inner) => $e,
             Self::Tcp($inner) => $e,
             Self::Shm($inner) => $e,
-            #[cfg(feature = "tls")]
-            Self::Tls($inner) => $e,
-        }
-    };
-}
-
-/// [`delegate`] for the halves, which have a polled kind too.
-macro_rules! delegate_half {
-    ($self:ident, $inner:ident => $e:expr) => {
-        match $self.get_mut() {
-            Self::Unix($inner) => $e,
-            Self::Tcp($inner) => $e,
-            Self::Shm($inner) => $e,
-            Self::Polled($inner) => $e,
+            $(Self::$extra($inner) => $e,)*
             #[cfg(feature = "tls")]
             Self::Tls($inner) => $e,
         }
@@ -288,7 +275,7 @@ impl AsyncRead for ReadHalf {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        delegate_half!(self, s => Pin::new(s).poll_read(cx, buf))
+        delegate!(self, s => Pin::new(s).poll_read(cx, buf), Polled)
     }
 }
 
@@ -298,23 +285,23 @@ impl AsyncWrite for WriteHalf {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        delegate_half!(self, s => Pin::new(s).poll_write(cx, buf))
+        delegate!(self, s => Pin::new(s).poll_write(cx, buf), Polled)
     }
     fn poll_write_vectored(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        delegate_half!(self, s => Pin::new(s).poll_write_vectored(cx, bufs))
+        delegate!(self, s => Pin::new(s).poll_write_vectored(cx, bufs), Polled)
     }
     fn is_write_vectored(&self) -> bool {
         true
     }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        delegate_half!(self, s => Pin::new(s).poll_flush(cx))
+        delegate!(self, s => Pin::new(s).poll_flush(cx), Polled)
     }
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        delegate_half!(self, s => Pin::new(s).poll_shutdown(cx))
+        delegate!(self, s => Pin::new(s).poll_shutdown(cx), Polled)
     }
 }
 
