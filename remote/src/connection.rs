@@ -58,7 +58,10 @@ async fn run(
     let reading = read_loop(&link, &read_side, ReadParts::new(reader, rd));
     tokio::pin!(reading);
     let ending = async {
+        // Biased: polled in this order, without the random start that costs each poll of a
+        // spinning reader's task (one per turn of the scheduler) a draw of the runtime's RNG.
         let (ended, writer_done) = tokio::select! {
+            biased;
             r = &mut reading => (r, false),
             r = &mut writer.0 => {
                 let reason = r.unwrap_or_else(|e| format!("the link's writer stopped: {e}"));
@@ -105,6 +108,7 @@ async fn run(
         }
     }));
     let ended = tokio::select! {
+        biased;
         ended = ending => ended,
         // A watch dropped unfired (its runtime shutting down) leaves the connection be.
         Ok(()) = expired => Ended::here(format!(
