@@ -481,6 +481,12 @@ async fn an_address_following_a_supervised_child_takes_its_direct_call() {
     assert_eq!(ran_on, tokio::task::try_id(), "idle: on the asker's task");
     w.kill();
     next_event(&mut events, is_restarted).await;
+    // The child spawned anew has no task until its first mail, which this ask is.
+    assert_eq!(
+        asks.ask(Add(0)).await.unwrap().0,
+        100,
+        "the new incarnation"
+    );
     let (total, ran_on) = asks.ask(Add(5)).await.unwrap();
     assert_eq!(total, 105, "the new incarnation");
     assert_eq!(ran_on, tokio::task::try_id(), "asked directly again");

@@ -1,6 +1,7 @@
 //! Hibernating actors (`SpawnOptions::hibernate`): no task while they have no mail, and
 //! otherwise the same actors: order, asks, waiting handlers, failures, supervision, kill,
-//! shutdown, and a runtime that goes away.
+//! shutdown, and a runtime that goes away. And default actors, which share the first part:
+//! no task until their first mail.
 
 mod common;
 
@@ -227,34 +228,127 @@ async fn a_pinned_actor_cannot_hibernate() {
     assert_eq!(bus.actor_count(), 0);
 }
 
-/// Mail sent to a sleeping actor after its runtime has shut down is not lost: the actor is
-/// finalised as killed where it is woken, and the message goes to the dead letters.
+/// A sleeping actor has no task for its runtime to drop when it shuts down: its bus's driver,
+/// which that runtime drops too, kills every actor of the bus, so the sleeping one is
+/// finalised with its runtime (not later, when mail comes), and mail sent afterwards is
+/// handed back. The same holds for a default actor that has had no mail yet.
 #[test]
-fn mail_for_a_sleeping_actor_of_a_runtime_that_shut_down_is_dead_lettered() {
+fn a_sleeping_actor_of_a_runtime_that_shut_down_is_finalised_with_it() {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     let log = Log::default();
-    let (bus, h) = rt.block_on(async {
+    let (bus, h, d) = rt.block_on(async {
         let bus = Bus::new();
         let h = hibernating(&bus, "h", &log);
         h.ask(Seen).await.unwrap();
-        (bus, h)
+        let (started, start) = oneshot::channel();
+        let d = bus
+            .spawn_with::<Probe>(
+                ProbeArgs::new("d", &log),
+                SpawnOptions::new().on_started(started),
+            )
+            .unwrap();
+        start.await.unwrap();
+        (bus, h, d)
     });
+    assert!(h.is_alive() && d.is_alive(), "asleep before the shutdown");
     drop(rt);
-    assert!(
-        h.is_alive(),
-        "asleep, not stopped, when its runtime went away"
+    for actor in [&h, &d] {
+        assert!(!actor.is_alive(), "finalised with its runtime");
+        assert_eq!(actor.stop_reason(), Some(StopReason::Killed));
+        assert!(matches!(
+            actor.try_tell(Record(1)),
+            Err(TrySendError::Closed(Record(1)))
+        ));
+    }
+    assert_eq!(bus.actor_count(), 0);
+    assert!(bus.dead_letters().drain().is_empty(), "no mail was queued");
+}
+
+/// A default actor (neither hibernating nor pinned) has no task until its first mail: its
+/// bus's driver starts it and it sleeps; its first mail gives it a task of its own, which it
+/// keeps while idle, and asks then take the direct call.
+#[tokio::test(start_paused = true)]
+async fn a_default_actor_has_no_task_until_its_first_mail() {
+    let bus = virtual_bus(1);
+    let log = Log::default();
+    let mut refs = Vec::new();
+    let mut started = Vec::new();
+    for _ in 0..20 {
+        let (tx, rx) = oneshot::channel();
+        let options = SpawnOptions::new().on_started(tx);
+        refs.push(
+            bus.spawn_with::<Probe>(ProbeArgs::new("d", &log), options)
+                .unwrap(),
+        );
+        started.push(rx);
+    }
+    for rx in started {
+        rx.await.unwrap();
+    }
+    assert_eq!(
+        tasks(),
+        1,
+        "only the bus's driver: no task per idle new actor"
     );
-    h.try_tell(Record(1)).unwrap();
-    assert_eq!(h.stop_reason(), Some(StopReason::Killed));
-    let letters = bus.dead_letters().drain();
-    assert_eq!(letters.len(), 1);
-    assert_eq!(letters[0].message_type, "Record");
+    for (i, r) in refs.iter().enumerate() {
+        r.tell(Record(i as u64)).await.unwrap();
+    }
+    for r in &refs {
+        r.ask(Seen).await.unwrap();
+    }
+    for _ in 0..4 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(
+        tasks(),
+        21,
+        "a task per actor that has had mail, and the driver"
+    );
+    for (i, r) in refs.iter().enumerate() {
+        assert_eq!(r.ask(Seen).await.unwrap(), vec![i as u64]);
+    }
+    assert_eq!(tasks(), 21, "each keeps its task while idle");
+    let report = bus.shutdown(Duration::from_secs(5)).await;
+    assert_eq!(report.stopped.len(), 20);
+    assert_eq!(bus.actor_count(), 0);
+}
+
+/// A default actor that never had mail still stops like any actor: a stop reaches it on its
+/// bus's driver (its `on_stop` runs, with no task made for it), and a kill finalises it.
+#[tokio::test(start_paused = true)]
+async fn a_default_actor_without_mail_stops_and_is_killed_like_any() {
+    let bus = virtual_bus(1);
+    let log = Log::default();
+    let spawn = |name| {
+        let (tx, rx) = oneshot::channel();
+        let options = SpawnOptions::new().on_started(tx);
+        let actor = bus
+            .spawn_with::<Probe>(ProbeArgs::new(name, &log), options)
+            .unwrap();
+        (actor, rx)
+    };
+    let (stopped, started_s) = spawn("s");
+    let (killed, started_k) = spawn("k");
+    started_s.await.unwrap();
+    started_k.await.unwrap();
+    assert_eq!(tasks(), 1, "asleep: the driver is the one task");
+    stopped.stop();
+    assert_eq!(stopped.wait_for_stop().await, StopReason::Normal);
+    assert_eq!(
+        tasks(),
+        1,
+        "stopped on the driver, without a task of its own"
+    );
+    killed.kill();
+    assert_eq!(killed.wait_for_stop().await, StopReason::Killed);
+    assert_eq!(log.take(), ["start s", "start k", "stop s"]);
+    assert_eq!(bus.actor_count(), 0);
     assert!(matches!(
-        h.try_tell(Record(2)),
-        Err(TrySendError::Closed(Record(2)))
+        killed.try_tell(Record(1)),
+        Err(TrySendError::Closed(Record(1)))
     ));
 }
 

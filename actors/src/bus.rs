@@ -300,12 +300,13 @@ impl SpawnOptions {
     }
 
     /// The actor gives up its task whenever its mailbox is empty, and its state waits in a
-    /// small allocation until the next message or signal: an idle actor then costs about 40%
-    /// less memory (docs/perf/actors.md, w3). Waking costs a queue hop and a few
-    /// allocations, and asks always go through the mailbox, so this suits many mostly idle
-    /// actors (one per instrument, order or session) rather than a busy one. Everything
-    /// else (supervision, stopping, dead letters) is the same. Not for a
-    /// [`pinned`](Self::pinned) actor, which keeps its thread anyway.
+    /// small allocation until the next message or signal (every actor does so until its first
+    /// mail; this one for good): an idle actor then costs about 40% less memory than one with
+    /// a task (docs/perf/actors.md, w3). Waking costs a queue hop and a few allocations, and
+    /// asks always go through the mailbox, so this suits many mostly idle actors (one per
+    /// instrument, order or session) rather than a busy one. Everything else (supervision,
+    /// stopping, dead letters) is the same. Not for a [`pinned`](Self::pinned) actor, which
+    /// keeps its thread anyway.
     pub fn hibernate(mut self) -> Self {
         self.hibernate = true;
         self
@@ -418,8 +419,9 @@ impl Bus {
         Arc::ptr_eq(&self.inner, &other.inner)
     }
 
-    /// Spawns an actor built from `args` and returns its ref at once; `on_start` runs in the
-    /// actor's task and messages sent meanwhile wait in its mailbox.
+    /// Spawns an actor built from `args` and returns its ref at once; `on_start` runs on the
+    /// bus's driver and messages sent meanwhile wait in its mailbox. The actor has no task of
+    /// its own until its first mail, which gives it one for good.
     ///
     /// On a bus that is shutting down, the actor stops at once with
     /// [`StopReason::Shutdown`] and sends to it hand the message back.
@@ -486,63 +488,65 @@ impl Bus {
         }
         let ctx = Context::new(me.clone(), self.clone());
         let runner = Runner::new(me.clone(), self.clone(), options.link);
-        if options.hibernate {
-            hibernation::schedule(Life {
+        if !options.pinned {
+            // No task yet: the bus's driver starts the actor, which then sleeps until its
+            // first mail (a hibernating actor, whenever it has none).
+            let life = Life {
                 runner,
                 args,
                 ctx,
                 ack: options.started,
                 incarnation: 0,
                 actor: None,
-            });
+            };
+            if options.hibernate {
+                hibernation::schedule(life);
+            } else {
+                hibernation::schedule_until_mail(life);
+            }
             return Ok(me);
         }
         let task = runner::run(runner, args, ctx, options.started);
-        if options.pinned {
-            let rt = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => {
-                    self.unregister(id);
-                    return Err(SpawnError::Thread(e.to_string()));
-                }
-            };
-            let join = rt.spawn(task);
-            me.shared.set_abort(join.abort_handle());
-            // The runtime goes to the thread once the thread exists. Were it moved into the
-            // closure, a failed spawn would drop it here, and dropping a runtime waits for
-            // its blocking pool, which panics inside an async context (a spawn from an
-            // actor).
-            let (give, take) = std::sync::mpsc::sync_channel::<tokio::runtime::Runtime>(1);
-            let spawned = std::thread::Builder::new()
-                .name(format!("mycelium-{}{}", A::type_name(), id))
-                .spawn(move || {
-                    if let Ok(rt) = take.recv() {
-                        rt.block_on(async {
-                            let _ = join.await;
-                        })
-                    }
-                });
-            let refused = match spawned {
-                Ok(_) => give.send(rt).err().map(|back| {
-                    (
-                        back.0,
-                        "the actor's thread ended before it started".to_string(),
-                    )
-                }),
-                Err(e) => Some((rt, e.to_string())),
-            };
-            if let Some((rt, why)) = refused {
-                // Shutting the runtime down drops the task, whose drop guard finalises the
-                // actor as killed; in the background, so nothing blocks.
-                rt.shutdown_background();
-                return Err(SpawnError::Thread(why));
+        let rt = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt,
+            Err(e) => {
+                self.unregister(id);
+                return Err(SpawnError::Thread(e.to_string()));
             }
-        } else {
-            let join = self.inner.handle.spawn(task);
-            me.shared.set_abort(join.abort_handle());
+        };
+        let join = rt.spawn(task);
+        me.shared.set_abort(join.abort_handle());
+        // The runtime goes to the thread once the thread exists. Were it moved into the
+        // closure, a failed spawn would drop it here, and dropping a runtime waits for
+        // its blocking pool, which panics inside an async context (a spawn from an
+        // actor).
+        let (give, take) = std::sync::mpsc::sync_channel::<tokio::runtime::Runtime>(1);
+        let spawned = std::thread::Builder::new()
+            .name(format!("mycelium-{}{}", A::type_name(), id))
+            .spawn(move || {
+                if let Ok(rt) = take.recv() {
+                    rt.block_on(async {
+                        let _ = join.await;
+                    })
+                }
+            });
+        let refused = match spawned {
+            Ok(_) => give.send(rt).err().map(|back| {
+                (
+                    back.0,
+                    "the actor's thread ended before it started".to_string(),
+                )
+            }),
+            Err(e) => Some((rt, e.to_string())),
+        };
+        if let Some((rt, why)) = refused {
+            // Shutting the runtime down drops the task, whose drop guard finalises the
+            // actor as killed; in the background, so nothing blocks.
+            rt.shutdown_background();
+            return Err(SpawnError::Thread(why));
         }
         Ok(me)
     }
@@ -663,9 +667,29 @@ impl Bus {
         self.state().failure.clone()
     }
 
-    /// The driver of this bus's hibernating actors, started on first use.
+    /// The driver of this bus's actors that have no task, started on first use.
     pub(crate) fn hibernation(&self) -> &Arc<Driver> {
-        self.inner.hibernation.get(&self.inner.handle)
+        self.inner.hibernation.get(&self.inner.handle, || {
+            let bus = Arc::downgrade(&self.inner);
+            Box::new(move || {
+                if let Some(inner) = bus.upgrade() {
+                    Bus { inner }.kill_every_actor();
+                }
+            })
+        })
+    }
+
+    /// Kills every actor of the bus (its runtime has shut down).
+    fn kill_every_actor(&self) {
+        let every: Vec<Arc<dyn ChildHandle>> = self
+            .registry()
+            .actors
+            .newest_first()
+            .map(|e| e.handle.clone())
+            .collect();
+        for handle in every {
+            handle.kill();
+        }
     }
 
     pub(crate) fn topics(&self) -> &TopicRegistry {

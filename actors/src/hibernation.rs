@@ -1,26 +1,33 @@
 //! Hibernation: an actor that holds no task while it has no mail.
 //!
-//! Every actor is a tokio task while it waits for mail, and with its cell that task sets what
-//! an idle actor costs (docs/perf/actors.md, w3). An actor spawned with
-//! [`SpawnOptions::hibernate`](crate::SpawnOptions::hibernate) gives its task up instead: when
-//! its mailbox is empty, its state, context and the little of its runner that must outlive
-//! the task are moved into a [`Sleeper`], a small allocation that is also the waker the
-//! mailbox holds. The next message or signal wakes the sleeper, which hands the actor's life
-//! to its bus's [`Driver`]: one task per bus that runs woken actors in turn. An actor whose
-//! work finishes at once (its handlers do not wait) goes back to sleep from there and never
-//! becomes a task; one whose handler waits (a timer, an ask, its supervisor's decision) is
-//! moved into a task of its own for as long as it waits, then sleeps again.
+//! An actor that is a tokio task while it waits for mail costs, with its cell, what that task
+//! takes (docs/perf/actors.md, w3). An actor with no mail can do without: its state, context
+//! and the little of its runner that must outlive the task are moved into a [`Sleeper`], a
+//! small allocation that is also the waker the mailbox holds. The next message or signal
+//! wakes the sleeper, which hands the actor's life to its bus's [`Driver`]: one task per bus
+//! that runs new and woken actors in turn.
+//!
+//! Every actor but a pinned one starts that way: the driver runs its `on_start` and it
+//! sleeps until its first mail, which the driver serves before it moves the actor into a task
+//! of its own for good ([`until_first_mail`]). An actor spawned with
+//! [`SpawnOptions::hibernate`](crate::SpawnOptions::hibernate) sleeps again whenever its
+//! mailbox is empty ([`sleepwalk`]): one whose work finishes at once (its handlers do not
+//! wait) goes back to sleep from the driver and never becomes a task; one whose handler waits
+//! (a timer, an ask, its supervisor's decision) is moved into a task of its own for as long as
+//! it waits, then sleeps again.
 //!
 //! The actor is the same in both forms: its mailbox, its ref, its supervision and its stop
-//! are those of any actor. Two things differ. A woken actor starts with a queue hop and an
-//! allocation, so hibernation suits many mostly idle actors (an instrument's, an order's, a
-//! session's) rather than a hot pipeline; and an ask of a hibernating actor always goes
-//! through its mailbox (the direct call needs a task that lends its state).
+//! are those of any actor. Two things differ while it sleeps. A woken actor starts with a
+//! queue hop and an allocation, so hibernation suits many mostly idle actors (an
+//! instrument's, an order's, a session's) rather than a hot pipeline; and an ask of a
+//! sleeping actor goes through its mailbox (the direct call needs a task that lends its
+//! state).
 //!
 //! A kill reaches a sleeping actor through its mailbox's waker: the driver drops its life,
 //! which finalises it as killed (dead letters, waiters, supervisor) like an aborted task. If
-//! the runtime shuts down, the driver's queue is dropped in the same way, and an actor woken
-//! later finds the driver closed and is finalised where it was woken.
+//! the runtime shuts down, the driver's queue is dropped in the same way, and the driver
+//! kills every actor of its bus, so the sleeping ones are finalised with the runtime (the
+//! kill hands them to the closed driver, which drops them where they are).
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -33,7 +40,7 @@ use mycelium_mailbox::Inbox;
 use tokio::runtime::Handle;
 use tokio::sync::Notify;
 
-use crate::runner::{live, Kept, Life, Runner, StartAck};
+use crate::runner::{live, run_woken, Kept, Life, Runner, StartAck};
 use crate::shared::Shared;
 use crate::{Actor, Context};
 
@@ -49,10 +56,13 @@ struct Asleep<A: Actor> {
     incarnation: u32,
     /// Handed to the driver already (by the first wake).
     queued: bool,
+    /// A default actor, which sleeps only until its first mail, and then has a task of its
+    /// own for good; not a hibernating one.
+    until_mail: bool,
 }
 
 impl<A: Actor> Asleep<A> {
-    fn new(life: Life<A>) -> Self {
+    fn new(life: Life<A>, until_mail: bool) -> Self {
         let Life {
             runner,
             args,
@@ -69,6 +79,7 @@ impl<A: Actor> Asleep<A> {
             ack: ack.map(Box::new),
             incarnation,
             queued: false,
+            until_mail,
         }
     }
 
@@ -104,20 +115,36 @@ impl<A: Actor> Sleeper<A> {
     /// Hands the sleeper to its bus's driver, once. Only the sleeper's address is queued:
     /// the actor's task is made when the driver comes to it, so waking many actors at once
     /// (a new bus's starts, a publish to many sleeping subscribers) costs a pointer each
-    /// until then.
+    /// until then. A started default actor's first mail skips the driver: the actor moves
+    /// into its task here, which serves that mail (a task it would have soon anyway).
     fn rouse(self: &Arc<Self>) {
-        let driver = {
-            let mut asleep = self.asleep.lock().unwrap_or_else(|e| e.into_inner());
-            match asleep.as_mut() {
-                Some(asleep) if !asleep.queued => {
-                    asleep.queued = true;
-                    asleep.ctx.bus().hibernation().clone()
+        let mut asleep = self.asleep.lock().unwrap_or_else(|e| e.into_inner());
+        let driver = match asleep.as_mut() {
+            Some(sleeping) if !sleeping.queued => {
+                let shared = &sleeping.ctx.actor_ref().shared;
+                // A signal alone (a stop at shutdown) is served on the driver, where the
+                // actor usually ends without ever having a task.
+                let first_mail = sleeping.until_mail
+                    && sleeping.actor.is_some()
+                    && !shared.kill_requested()
+                    && !shared.mailbox.is_empty();
+                if first_mail {
+                    let woken = asleep.take();
+                    drop(asleep);
+                    if let Some(woken) = woken {
+                        into_own_task(woken.wake());
+                    }
+                    return;
                 }
-                // Queued already, or taken back by its own task (mail came as it fell
-                // asleep): nothing to do.
-                _ => return,
+                // New, hibernating or killed: the driver starts, runs or drops it.
+                sleeping.queued = true;
+                sleeping.ctx.bus().hibernation().clone()
             }
+            // Queued already, or taken back by its own task (mail came as it fell
+            // asleep): nothing to do.
+            _ => return,
         };
+        drop(asleep);
         driver.push(self.clone());
     }
 }
@@ -153,18 +180,80 @@ trait Queued: Send + Sync {
 
 impl<A: Actor> Queued for Sleeper<A> {
     fn take_job(&self) -> Option<Box<dyn Job>> {
-        let life = self.take()?.wake();
+        let asleep = self.take()?;
+        let until_mail = asleep.until_mail;
+        let life = asleep.wake();
         let shared = life.ctx.actor_ref().shared.clone();
-        Some(Box::new(LifeJob {
-            shared,
-            life: Box::pin(sleepwalk(life)),
-        }))
+        let life: Pin<Box<dyn Future<Output = ()> + Send>> = if until_mail {
+            Box::pin(until_first_mail(life))
+        } else {
+            Box::pin(sleepwalk(life))
+        };
+        Some(Box::new(LifeJob { shared, life }))
     }
 }
 
 /// Hands a new hibernating actor to its bus's driver, which starts it.
 pub(crate) fn schedule<A: Actor>(life: Life<A>) {
-    Sleeper::new(Asleep::new(life)).rouse();
+    Sleeper::new(Asleep::new(life, false)).rouse();
+}
+
+/// Hands a new default actor to its bus's driver, which starts it; the actor then sleeps
+/// until its first mail, which gives it a task of its own.
+pub(crate) fn schedule_until_mail<A: Actor>(life: Life<A>) {
+    Sleeper::new(Asleep::new(life, true)).rouse();
+}
+
+/// Runs a default actor on the driver as far as it goes without a task: a new one starts
+/// and, unless mail waits, sleeps; one with mail (queued before its start) or woken by a
+/// signal alone (a stop) serves it and, if it goes on, moves into a task of its own, which
+/// it keeps. (Its first mail, when it sleeps, moves it into its task from the wake: see
+/// `Sleeper::rouse`.)
+async fn until_first_mail<A: Actor>(mut life: Life<A>) {
+    // Mail sent before the start counts as a first mail as well.
+    let mut woken = life.actor.is_some() || life.runner.has_mail();
+    loop {
+        if !live(&mut life).await {
+            return;
+        }
+        if woken || life.runner.has_mail() {
+            break;
+        }
+        // Just started, and no mail waits: asleep until some comes.
+        match sleep(life, true) {
+            Some(back) => {
+                life = back;
+                woken = true;
+            }
+            None => return,
+        }
+    }
+    into_own_task(life);
+}
+
+/// Moves a started actor into a task of its own for good. On a runtime that has shut down
+/// the task is dropped at once, which finalises the actor as killed.
+fn into_own_task<A: Actor>(life: Life<A>) {
+    let Life {
+        runner,
+        args,
+        ctx,
+        ack,
+        incarnation,
+        actor,
+    } = life;
+    // Taken by the start.
+    drop(ack);
+    // Always `Some` for a started actor; were it not, dropping the runner would finalise the
+    // actor as killed.
+    let Some(actor) = actor else {
+        return;
+    };
+    let shared = ctx.actor_ref().shared.clone();
+    let handle = ctx.bus().hibernation().handle.clone();
+    let join = handle.spawn(run_woken(runner, args, ctx, incarnation, actor));
+    // A kill that came meanwhile aborts the task here.
+    shared.set_abort(join.abort_handle());
 }
 
 /// Runs a hibernating actor until it sleeps (or stops for good).
@@ -179,7 +268,7 @@ async fn sleepwalk<A: Actor>(mut life: Life<A>) {
             tokio::task::yield_now().await;
             continue;
         }
-        match sleep(life) {
+        match sleep(life, false) {
             Some(back) => life = back,
             None => return,
         }
@@ -188,10 +277,10 @@ async fn sleepwalk<A: Actor>(mut life: Life<A>) {
 
 /// Puts an actor with no mail to sleep: its life goes into a sleeper registered as its
 /// mailbox's waker. `Some(life)` back when mail came meanwhile.
-fn sleep<A: Actor>(life: Life<A>) -> Option<Life<A>> {
+fn sleep<A: Actor>(life: Life<A>, until_mail: bool) -> Option<Life<A>> {
     debug_assert!(life.ack.is_none(), "a started actor has no start to report");
     let shared: Arc<Shared<A>> = life.ctx.actor_ref().shared.clone();
-    let sleeper = Sleeper::new(Asleep::new(life));
+    let sleeper = Sleeper::new(Asleep::new(life, until_mail));
     let waker = Waker::from(sleeper.clone());
     // The batch is empty (the actor took everything), so a fresh inbox sees what its own
     // would: whether anything is queued, registering the sleeper under the mailbox's lock
@@ -246,23 +335,47 @@ impl<A: Actor> Job for LifeJob<A> {
     }
 }
 
-/// One bus's runner of woken hibernating actors: a queue, and a task that empties it,
-/// started with the driver (by the bus's first hibernating actor) and ended when its bus is
+/// What a driver does when its runtime shuts down under it: finalise every actor of its bus,
+/// since sleeping ones have no task that the runtime would drop.
+pub(crate) type OnClose = Box<dyn Fn() + Send + Sync>;
+
+/// One bus's runner of new and woken actors that have no task: a queue, and a task that
+/// empties it, started with the driver (by the bus's first actor) and ended when its bus is
 /// dropped (`DriverCell`).
 pub(crate) struct Driver {
     state: Mutex<DriverState>,
     ready: Notify,
     handle: Handle,
+    on_close: OnClose,
 }
 
-/// Where a bus keeps its driver: made by the first hibernating actor, retired with the bus.
+/// Where a bus keeps its driver: made by the first actor, retired with the bus.
 #[derive(Default)]
 pub(crate) struct DriverCell(OnceLock<Arc<Driver>>);
 
 impl DriverCell {
-    /// The driver, made on first use, whose task runs on `handle`.
-    pub(crate) fn get(&self, handle: &Handle) -> &Arc<Driver> {
-        self.0.get_or_init(|| Driver::new(handle.clone()))
+    /// The driver, made on first use, whose task runs on `handle`; `on_close` is called if
+    /// that runtime shuts down before the bus is dropped.
+    pub(crate) fn get(&self, handle: &Handle, on_close: impl FnOnce() -> OnClose) -> &Arc<Driver> {
+        if let Some(driver) = self.0.get() {
+            return driver;
+        }
+        let mut made = false;
+        let driver = self.0.get_or_init(|| {
+            made = true;
+            Arc::new(Driver {
+                state: Mutex::new(DriverState::default()),
+                ready: Notify::new(),
+                handle: handle.clone(),
+                on_close: on_close(),
+            })
+        });
+        // Started outside the cell's initialisation: on a runtime that has shut down the task
+        // is dropped at once, and `on_close` then reaches this cell again.
+        if made {
+            driver.handle.spawn(drive(Closing(driver.clone())));
+        }
+        driver
     }
 }
 
@@ -290,18 +403,6 @@ struct DriverState {
 const TURNS_PER_YIELD: u32 = 64;
 
 impl Driver {
-    /// A driver and its task, on `handle`. On a runtime that has shut down the task's
-    /// future is dropped unpolled, and with it the guard, which closes the driver.
-    pub(crate) fn new(handle: Handle) -> Arc<Driver> {
-        let driver = Arc::new(Driver {
-            state: Mutex::new(DriverState::default()),
-            ready: Notify::new(),
-            handle,
-        });
-        driver.handle.spawn(drive(Closing(driver.clone())));
-        driver
-    }
-
     fn state(&self) -> MutexGuard<'_, DriverState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -338,7 +439,9 @@ impl Driver {
 }
 
 /// Closes the driver if its task is dropped before its bus retires it (its runtime shut
-/// down), dropping, and so finalising, the actors queued.
+/// down, or had before the task was spawned), dropping, and so finalising, the actors
+/// queued; then every actor of the bus is killed, which finalises the sleeping ones (their
+/// kill hands them to the closed driver) as the runtime's shutdown does those with tasks.
 struct Closing(Arc<Driver>);
 
 impl Drop for Closing {
@@ -354,6 +457,7 @@ impl Drop for Closing {
         for sleeper in queued {
             drop(sleeper.take_job());
         }
+        (self.0.on_close)();
     }
 }
 

@@ -48,9 +48,10 @@
 //! [`on_failure`](Actor::on_failure) hook decides to continue or to end the incarnation, after
 //! which its supervisor (crate `mycelium-supervisor`) restarts it in place or lets it stop.
 //!
-//! Many idle actors: an actor spawned with [`SpawnOptions::hibernate`] holds no task while
-//! its mailbox is empty, only its cell and a small allocation with its state (about 40% less
-//! memory than an idle actor that is a task); its bus runs it when mail comes.
+//! Many idle actors: an actor has no task until its first mail, only its cell and a small
+//! allocation with its state (about half the memory of an idle actor that is a task); its bus
+//! starts it, and its first mail gives it a task of its own. One spawned with
+//! [`SpawnOptions::hibernate`] gives its task up again whenever its mailbox is empty.
 //!
 //! Metrics: a bus built with [`metrics(true)`](BusBuilder::metrics) records mailbox depth,
 //! handler time, topic publishes, delivery latency and drops through the `metrics` facade, in

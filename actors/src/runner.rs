@@ -646,43 +646,91 @@ async fn start<A: Actor>(
     }
 }
 
-/// The whole life of one actor. Only the serving loop lives inline in this future; starts,
-/// stops and supervision round trips are rare and run in boxed futures, so an idle actor's
-/// task stays small. (A block that uses its captures in place, rather than an `async fn`,
-/// whose arguments would be stored twice.)
-#[allow(clippy::manual_async_fn)]
-pub(crate) fn run<A: Actor>(
+/// Starts the actor's next incarnation (numbered `*incarnation`, which then counts on), and
+/// again after each failed start that its supervisor restarts: `Some(state)` once `on_start`
+/// has returned it, `None` when the actor has stopped for good. Callers box it: it is rare,
+/// and inline it would grow every idle actor's task.
+pub(crate) async fn next_incarnation<A: Actor>(
+    runner: &mut Runner<A>,
+    args: &A::Args,
+    ctx: &mut Context<A>,
+    incarnation: &mut u32,
+    mut ack: Option<StartAck>,
+) -> Option<A> {
+    loop {
+        let first = *incarnation;
+        *incarnation = first.saturating_add(1);
+        match runner.begin(args, ctx, first, &mut ack).await {
+            Began::Serving(actor) => return Some(actor),
+            Began::Over(Next::Restart(restart)) => ack = restart.map(StartAck::Outcome),
+            Began::Over(Next::Exit) => return None,
+        }
+    }
+}
+
+/// The whole life of one actor from its start. Used by a pinned actor, on its own thread;
+/// every other actor starts on its bus's hibernation driver and gets a task of its own,
+/// [`run_woken`], with its first mail.
+pub(crate) async fn run<A: Actor>(
     mut runner: Runner<A>,
     args: A::Args,
     mut ctx: Context<A>,
-    mut ack: Option<StartAck>,
+    ack: Option<StartAck>,
+) {
+    let mut incarnation = 0u32;
+    let started = Box::pin(next_incarnation(
+        &mut runner,
+        &args,
+        &mut ctx,
+        &mut incarnation,
+        ack,
+    ))
+    .await;
+    if let Some(actor) = started {
+        run_woken(runner, args, ctx, incarnation, actor).await;
+    }
+}
+
+/// The life of a started actor, in a task of its own, from its current incarnation on (the
+/// next one is numbered `incarnation`). Only the serving loop lives inline in this future;
+/// stops, restarts and supervision round trips are rare and run in boxed futures, so an idle
+/// actor's task stays small. (A block that uses its captures in place, rather than an
+/// `async fn`, whose arguments would be stored twice; `actor` too is reused in place, so the
+/// state is stored once.)
+#[allow(clippy::manual_async_fn)]
+pub(crate) fn run_woken<A: Actor>(
+    mut runner: Runner<A>,
+    args: A::Args,
+    mut ctx: Context<A>,
+    mut incarnation: u32,
+    mut actor: A,
 ) -> impl Future<Output = ()> + Send {
     async move {
-        let mut incarnation = 0u32;
         loop {
-            let first = incarnation;
-            incarnation = incarnation.saturating_add(1);
-            // Nothing is awaited between the start's result and `actor`, so the result is not
-            // kept in this future's state beside the state it holds while the actor serves.
-            let mut actor = match Box::pin(runner.begin(&args, &mut ctx, first, &mut ack)).await {
-                Began::Serving(actor) => actor,
-                Began::Over(Next::Restart(restart)) => {
-                    ack = restart.map(StartAck::Outcome);
-                    continue;
-                }
-                Began::Over(Next::Exit) => return,
-            };
             // Never `None`: that comes only to a hibernating actor's loop.
             let served = loop {
                 if let Some(served) = runner.serve::<false>(&mut actor, &mut ctx).await {
                     break served;
                 }
             };
-            let next = Box::pin(runner.after_serve(actor, &mut ctx, served)).await;
-            match next {
-                Next::Restart(restart) => ack = restart.map(StartAck::Outcome),
+            let ack = match Box::pin(runner.after_serve(actor, &mut ctx, served)).await {
+                Next::Restart(restart) => restart.map(StartAck::Outcome),
                 Next::Exit => return,
-            }
+            };
+            // Nothing is awaited between the start's result and `actor`, so the result is not
+            // kept in this future's state beside the state it holds while the actor serves.
+            actor = match Box::pin(next_incarnation(
+                &mut runner,
+                &args,
+                &mut ctx,
+                &mut incarnation,
+                ack,
+            ))
+            .await
+            {
+                Some(actor) => actor,
+                None => return,
+            };
         }
     }
 }
@@ -715,21 +763,18 @@ pub(crate) struct Life<A: Actor> {
 pub(crate) async fn live<A: Actor>(life: &mut Life<A>) -> bool {
     loop {
         if life.actor.is_none() {
-            let first = life.incarnation;
-            life.incarnation = first.saturating_add(1);
-            let began =
-                Box::pin(
-                    life.runner
-                        .begin(&life.args, &mut life.ctx, first, &mut life.ack),
-                )
-                .await;
-            match began {
-                Began::Serving(actor) => life.actor = Some(actor),
-                Began::Over(Next::Restart(restart)) => {
-                    life.ack = restart.map(StartAck::Outcome);
-                    continue;
-                }
-                Began::Over(Next::Exit) => return false,
+            let ack = life.ack.take();
+            let started = Box::pin(next_incarnation(
+                &mut life.runner,
+                &life.args,
+                &mut life.ctx,
+                &mut life.incarnation,
+                ack,
+            ))
+            .await;
+            match started {
+                Some(actor) => life.actor = Some(actor),
+                None => return false,
             }
         }
         let served = match &mut life.actor {
@@ -766,8 +811,9 @@ mod tests {
         }
     }
 
-    /// The size of the task future of an actor of type `A`.
-    fn task_size<A: Actor<Args = ()>>() -> usize {
+    /// The size of the task future of a started actor (`actor`), which every actor but a
+    /// pinned one has from its first mail on.
+    fn task_size<A: Actor<Args = ()>>(actor: A) -> usize {
         let bus = Bus::new();
         let shared = std::sync::Arc::new(crate::shared::Shared::new(
             1,
@@ -778,7 +824,7 @@ mod tests {
         let me = ActorRef { shared };
         let ctx = Context::new(me.clone(), bus.clone());
         let runner = Runner::new(me, bus, None);
-        let task = run::<A>(runner, (), ctx, None);
+        let task = run_woken::<A>(runner, (), ctx, 1, actor);
         std::mem::size_of_val(&task)
     }
 
@@ -789,7 +835,7 @@ mod tests {
     /// left it) shows up here. With tokio's task header, 240 bytes make a 384-byte task.
     #[tokio::test]
     async fn an_idle_actor_task_stays_small() {
-        let size = task_size::<Idle>();
+        let size = task_size(Idle);
         assert!(size <= 240, "the actor task future grew to {size} bytes");
     }
 
@@ -807,7 +853,7 @@ mod tests {
     /// would double the memory of an actor with a large state.
     #[tokio::test]
     async fn the_actor_state_is_stored_once_in_its_task() {
-        let grown = task_size::<Big>() - task_size::<Idle>();
+        let grown = task_size(Big([0; 1024])) - task_size(Idle);
         assert!(
             grown <= 1024 + 16,
             "a 1 KiB state grew the task by {grown} bytes"

@@ -303,9 +303,11 @@ mod tests {
     async fn a_direct_ask_after_the_mailbox_closed_does_not_run_the_handler() {
         let bus = Bus::new();
         let counter = bus.spawn::<Counter>(());
-        // On this one-thread runtime the actor's task lends its state right after it
-        // replies, before the asker runs again.
+        // The first mail gives the actor its task (it has none before). On this one-thread
+        // runtime that task lends the state right after it replies to the second ask,
+        // before the asker runs again.
         assert_eq!(counter.ask(Bump).await.ok(), Some(1));
+        assert_eq!(counter.ask(Bump).await.ok(), Some(2));
         assert!(counter.shared.direct.loan.is_parked(), "the state is lent");
         mycelium_mailbox::Inbox::new().close(&counter.shared.mailbox);
         match counter.ask(Bump).await {

@@ -18,6 +18,19 @@ let settle bus at_most =
   in
   go ()
 
+(* The bus's task count once it is [count]: an actor that has served its first mail moves into
+   a task of its own just after. Bounded (20 s), reached only when a check fails. *)
+let become bus count =
+  let deadline = Unix.gettimeofday () +. 20.0 in
+  let rec go () =
+    let n = M.Bus.runtime_tasks bus in
+    if n = count || Unix.gettimeofday () > deadline then n
+    else (
+      Thread.yield ();
+      go ())
+  in
+  go ()
+
 let counter ~stops =
   M.Actor.make
     ~on_start:(fun base -> ref base)
@@ -45,11 +58,19 @@ let () =
   M.Actor_ref.tell first C.heartbeat (hb 5L);
   let r = M.Actor_ref.ask first C.heartbeat (hb 1L) C.heartbeat in
   check_eq "state kept across naps" Int64.to_string 106L r.seq;
-  let awake = M.spawn bus (counter ~stops) 0L in
-  ignore (M.Actor_ref.ask awake C.heartbeat (hb 1L) C.heartbeat);
-  (* The first sleeper may still be on its way back to sleep. *)
-  check_eq "an actor that does not hibernate is a task" string_of_int (base + 2)
-    (settle bus (base + 2));
+  let plain = M.spawn bus (counter ~stops) 0L in
+  ignore (M.Actor_ref.ask plain C.heartbeat (hb 1L) C.heartbeat);
+  (* An ask from this thread runs through the actor's gate: it is no mail, and an actor that
+     does not hibernate has no task until its first mail. The first sleeper may still be on
+     its way back to sleep. *)
+  check_eq "no task before a plain actor's first mail" string_of_int (base + 1)
+    (settle bus (base + 1));
+  M.Actor_ref.tell plain C.heartbeat (hb 1L);
+  (* Answered after the tell, which the ask waits for. *)
+  let r = M.Actor_ref.ask plain C.heartbeat (hb 0L) C.heartbeat in
+  check_eq "the tell came first" Int64.to_string 2L r.seq;
+  check_eq "a plain actor's first mail gives it a task" string_of_int (base + 2)
+    (become bus (base + 2));
   (* A hibernating child of a tree restarts in place. *)
   let sup =
     M.Supervisor.start bus ~backoff_initial_ms:1

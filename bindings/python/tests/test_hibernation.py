@@ -19,6 +19,15 @@ def settle(bus: mycelium.Bus, at_most: int) -> int:
     return bus.runtime_tasks()
 
 
+def become(bus: mycelium.Bus, count: int) -> int:
+    """The bus's task count once it is `count`: an actor that has served its first mail moves
+    into a task of its own just after. Bounded; reached only when the test fails."""
+    deadline = time.monotonic() + 20.0
+    while bus.runtime_tasks() != count and time.monotonic() < deadline:
+        time.sleep(0)  # lets the runtime's threads take the interpreter
+    return bus.runtime_tasks()
+
+
 def test_idle_hibernating_actors_hold_no_task(bus):
     base = bus.runtime_tasks()
     sleepers = [bus.spawn(Echo, hibernate=True) for _ in range(20)]
@@ -26,10 +35,18 @@ def test_idle_hibernating_actors_hold_no_task(bus):
         assert actor.ask(hb(i)).seq == i + 1
     # The bus's hibernation driver is the one task more.
     assert settle(bus, base + 1) == base + 1, "no task per idle hibernating actor"
-    awake = [bus.spawn(Echo) for _ in range(20)]
-    for actor in awake:
+    plain = [bus.spawn(Echo) for _ in range(20)]
+    for actor in plain:
         actor.ask(hb(1))
-    assert bus.runtime_tasks() == base + 21, "an actor that does not hibernate is a task"
+    # A Python thread's ask runs through the actor's gate: it is no mail, and a plain actor
+    # has no task until its first mail.
+    assert settle(bus, base + 1) == base + 1, "no task before a plain actor's first mail"
+    for actor in plain:
+        actor.tell(hb(1))
+    # Answered after the tell, which the ask waits for.
+    for actor in plain:
+        assert actor.ask(hb(1)).sender == "handled 3"
+    assert become(bus, base + 21) == base + 21, "a task per plain actor from its first mail"
 
 
 def test_a_hibernating_actor_keeps_its_state_and_order_across_naps(bus):
