@@ -316,6 +316,46 @@ async fn a_default_actor_has_no_task_until_its_first_mail() {
     assert_eq!(bus.actor_count(), 0);
 }
 
+/// Starts only once released, saying when its start has begun; counts what it is told.
+struct SlowStart {
+    told: u64,
+}
+
+impl Actor for SlowStart {
+    type Args = Arc<(tokio::sync::Notify, tokio::sync::Notify)>;
+    async fn on_start(gates: Self::Args, _ctx: &mut Context<Self>) -> Result<Self, BoxError> {
+        let (entered, release) = &*gates;
+        entered.notify_one();
+        release.notified().await;
+        Ok(SlowStart { told: 0 })
+    }
+}
+
+impl Handler<Record> for SlowStart {
+    type Reply = u64;
+    async fn handle(&mut self, _: Record, _ctx: &mut Context<Self>) -> u64 {
+        self.told += 1;
+        self.told
+    }
+}
+
+/// Mail that comes while a default actor starts is its first mail: served once the start
+/// is done, it gives the actor its task, as mail after the start would.
+#[tokio::test(start_paused = true)]
+async fn mail_during_a_default_actors_start_gives_it_its_task() {
+    let bus = virtual_bus(1);
+    let gates = Arc::new((tokio::sync::Notify::new(), tokio::sync::Notify::new()));
+    let actor = bus.spawn::<SlowStart>(gates.clone());
+    gates.0.notified().await;
+    actor.tell(Record(1)).await.unwrap();
+    gates.1.notify_one();
+    assert_eq!(actor.ask(Record(2)).await.unwrap(), 2);
+    for _ in 0..4 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(tasks(), 2, "the driver, and the actor's own task");
+}
+
 /// A default actor that never had mail still stops like any actor: a stop reaches it on its
 /// bus's driver (its `on_stop` runs, with no task made for it), and a kill finalises it.
 #[tokio::test(start_paused = true)]

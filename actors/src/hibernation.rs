@@ -205,18 +205,19 @@ pub(crate) fn schedule_until_mail<A: Actor>(life: Life<A>) {
 }
 
 /// Runs a default actor on the driver as far as it goes without a task: a new one starts
-/// and, unless mail waits, sleeps; one with mail (queued before its start) or woken by a
-/// signal alone (a stop) serves it and, if it goes on, moves into a task of its own, which
-/// it keeps. (Its first mail, when it sleeps, moves it into its task from the wake: see
-/// `Sleeper::rouse`.)
+/// and, unless it has had mail, sleeps; one with mail (sent before its start ended) or woken
+/// by a signal alone (a stop) serves it and, if it goes on, moves into a task of its own,
+/// which it keeps. (Its first mail, when it sleeps, moves it into its task from the wake:
+/// see `Sleeper::rouse`.)
 async fn until_first_mail<A: Actor>(mut life: Life<A>) {
-    // Mail sent before the start counts as a first mail as well.
-    let mut woken = life.actor.is_some() || life.runner.has_mail();
+    let mut woken = life.actor.is_some();
     loop {
         if !live(&mut life).await {
             return;
         }
-        if woken || life.runner.has_mail() {
+        // Mail that came before or during the start, served in the start's turn or still
+        // waiting, is a first mail as well.
+        if woken || life.runner.handled_in_turn() || life.runner.has_mail() {
             break;
         }
         // Just started, and no mail waits: asleep until some comes.

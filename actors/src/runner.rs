@@ -38,7 +38,7 @@ pub(crate) struct Runner<A: Actor> {
     /// Where handler futures run, reused message after message.
     slot: FutureSlot,
     finished: bool,
-    /// Messages a hibernating actor has handled since `serve` last returned.
+    /// Messages a hibernating actor has handled in its current (or last) call of `serve`.
     turns: u8,
     /// Its instruments, when the bus records metrics (boxed: most buses do not).
     metrics: Option<Box<ActorMetrics>>,
@@ -148,6 +148,11 @@ impl<A: Actor> Runner<A> {
         kept
     }
 
+    /// Whether a hibernating actor's last call of `serve` handled a message.
+    pub(crate) fn handled_in_turn(&self) -> bool {
+        self.turns > 0
+    }
+
     /// Whether mail is waiting: in the batch taken, or in either lane of the mailbox.
     pub(crate) fn has_mail(&self) -> bool {
         self.inbox.has_batched(&self.me.shared.mailbox) || !self.me.shared.mailbox.is_idle()
@@ -187,6 +192,9 @@ impl<A: Actor> Runner<A> {
         async move {
             if let Some(metrics) = &mut self.metrics {
                 metrics.reset();
+            }
+            if HIBERNATE {
+                self.turns = 0;
             }
             loop {
                 let stash_empty = self.stash.as_ref().is_none_or(|s| s.is_empty());
@@ -272,7 +280,6 @@ impl<A: Actor> Runner<A> {
                 if HIBERNATE {
                     self.turns += 1;
                     if self.turns == HIBERNATING_TURN {
-                        self.turns = 0;
                         return None;
                     }
                 }

@@ -86,7 +86,7 @@ let () =
   check_eq "fresh state after the restart" Int64.to_string 1001L r.seq;
   M.Supervisor.stop sup;
   List.iter M.Actor_ref.free sleepers;
-  M.Actor_ref.free awake;
+  M.Actor_ref.free plain;
   M.Bus.close bus;
   check_eq "every incarnation's on_stop ran" string_of_int 13 !stops;
   finish "test_hibernation"
