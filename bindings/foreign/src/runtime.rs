@@ -97,8 +97,9 @@ impl HostedBus {
     }
 
     /// Tasks alive on its runtime: one per actor that is not asleep, and those of its
-    /// supervisors, links and hibernation driver. A diagnostic: a hibernating actor with no
-    /// mail holds none (`SpawnOptions::hibernate`).
+    /// supervisors, links and hibernation driver. A diagnostic: an actor sleeps until its
+    /// first mail (a host thread's call through its gate is none), and a hibernating one
+    /// whenever it has no mail (`SpawnOptions::hibernate`).
     pub fn runtime_tasks(&self) -> usize {
         self.handle.metrics().num_alive_tasks()
     }

@@ -314,8 +314,9 @@ class Bus:
 
     def runtime_tasks(self) -> int:
         """Tasks alive on the bus's runtime: one per actor that is not asleep, and those of
-        its supervisors, links and hibernation driver. A diagnostic: a hibernating actor
-        with no mail holds none."""
+        its supervisors, links and hibernation driver. A diagnostic: an actor sleeps until
+        its first mail (an ask from a Python thread through its gate is none), and a
+        hibernating one whenever it has no mail."""
         return self._native.runtime_tasks()
 
     def spawn(
