@@ -561,13 +561,14 @@ fn a_hibernating_foreign_actor_holds_no_task_takes_direct_calls_and_restarts_in_
         // The state lives behind the gate, not in a task: direct calls go on while it sleeps.
         assert!(matches!(handle(&model, b"a"), Direct::Done(Some(_))));
         assert_eq!(model.ask(msg(b"b"), None).await.unwrap().body, b"a,b");
-        // Asleep, the eleven hold no task: the supervisor and the bus's driver are the two
-        // left. The last to answer may still be on its way back to sleep on another worker:
-        // the condition is polled, within a bound reached only when the test fails.
+        // Asleep, the eleven hold no task: the bus's driver and the supervisor are all that
+        // may be left (the supervisor has a task only once it has had mail, which depends on
+        // timing). The last to answer may still be on its way back to sleep on another
+        // worker: the condition is polled, within a bound reached only when the test fails.
         let start = std::time::Instant::now();
         let mut asleep = false;
         while start.elapsed() < Duration::from_secs(20) {
-            if tasks() == 2 {
+            if tasks() <= 2 {
                 asleep = true;
                 break;
             }
