@@ -31,6 +31,31 @@ async fn asleep(bus: &Bus, name: &'static str, log: &Log) -> ActorRef<Probe> {
     h
 }
 
+/// Spawns `n` actors, each with `options()` and a start notification, and waits until all
+/// have started (their bus's driver runs the starts in one turn).
+async fn spawn_started(
+    bus: &Bus,
+    name: &'static str,
+    log: &Log,
+    n: usize,
+    options: impl Fn() -> SpawnOptions,
+) -> Vec<ActorRef<Probe>> {
+    let mut refs = Vec::new();
+    let mut started = Vec::new();
+    for _ in 0..n {
+        let (tx, rx) = oneshot::channel();
+        refs.push(
+            bus.spawn_with::<Probe>(ProbeArgs::new(name, log), options().on_started(tx))
+                .unwrap(),
+        );
+        started.push(rx);
+    }
+    for rx in started {
+        rx.await.unwrap();
+    }
+    refs
+}
+
 /// Tasks alive on the current runtime (the test's own future is not one).
 fn tasks() -> usize {
     Handle::current().metrics().num_alive_tasks()
@@ -40,20 +65,7 @@ fn tasks() -> usize {
 async fn an_idle_hibernating_actor_holds_no_task() {
     let bus = virtual_bus(1);
     let log = Log::default();
-    let mut refs = Vec::new();
-    let mut started = Vec::new();
-    for _ in 0..20 {
-        let (tx, rx) = oneshot::channel();
-        let options = SpawnOptions::new().hibernate().on_started(tx);
-        refs.push(
-            bus.spawn_with::<Probe>(ProbeArgs::new("h", &log), options)
-                .unwrap(),
-        );
-        started.push(rx);
-    }
-    for rx in started {
-        rx.await.unwrap();
-    }
+    let refs = spawn_started(&bus, "h", &log, 20, || SpawnOptions::new().hibernate()).await;
     // The driver ran the 20 starts in one turn; it is the bus's one task for them.
     assert_eq!(tasks(), 1, "no task per idle hibernating actor");
     for (i, r) in refs.iter().enumerate() {
@@ -274,20 +286,7 @@ fn a_sleeping_actor_of_a_runtime_that_shut_down_is_finalised_with_it() {
 async fn a_default_actor_has_no_task_until_its_first_mail() {
     let bus = virtual_bus(1);
     let log = Log::default();
-    let mut refs = Vec::new();
-    let mut started = Vec::new();
-    for _ in 0..20 {
-        let (tx, rx) = oneshot::channel();
-        let options = SpawnOptions::new().on_started(tx);
-        refs.push(
-            bus.spawn_with::<Probe>(ProbeArgs::new("d", &log), options)
-                .unwrap(),
-        );
-        started.push(rx);
-    }
-    for rx in started {
-        rx.await.unwrap();
-    }
+    let refs = spawn_started(&bus, "d", &log, 20, SpawnOptions::new).await;
     assert_eq!(
         tasks(),
         1,
@@ -362,18 +361,12 @@ async fn mail_during_a_default_actors_start_gives_it_its_task() {
 async fn a_default_actor_without_mail_stops_and_is_killed_like_any() {
     let bus = virtual_bus(1);
     let log = Log::default();
-    let spawn = |name| {
-        let (tx, rx) = oneshot::channel();
-        let options = SpawnOptions::new().on_started(tx);
-        let actor = bus
-            .spawn_with::<Probe>(ProbeArgs::new(name, &log), options)
-            .unwrap();
-        (actor, rx)
-    };
-    let (stopped, started_s) = spawn("s");
-    let (killed, started_k) = spawn("k");
-    started_s.await.unwrap();
-    started_k.await.unwrap();
+    let stopped = spawn_started(&bus, "s", &log, 1, SpawnOptions::new)
+        .await
+        .remove(0);
+    let killed = spawn_started(&bus, "k", &log, 1, SpawnOptions::new)
+        .await
+        .remove(0);
     assert_eq!(tasks(), 1, "asleep: the driver is the one task");
     stopped.stop();
     assert_eq!(stopped.wait_for_stop().await, StopReason::Normal);

@@ -580,14 +580,7 @@ impl Bus {
         // Saturating: a deadline of `Duration::MAX` means no deadline.
         let end = clock.now().saturating_add(deadline);
         let mut report = ShutdownReport::default();
-        let top: Vec<Arc<dyn ChildHandle>> = self
-            .registry()
-            .actors
-            .newest_first()
-            .filter(|e| e.top_level)
-            .map(|e| e.handle.clone())
-            .collect();
-        for handle in top {
+        for handle in self.actors_newest_first(true) {
             handle.terminate(StopReason::Shutdown);
             let left = end.saturating_sub(clock.now());
             match clock.timeout(left, handle.wait_for_stop()).await {
@@ -595,13 +588,7 @@ impl Bus {
                 Err(_) => break,
             }
         }
-        let rest: Vec<Arc<dyn ChildHandle>> = self
-            .registry()
-            .actors
-            .newest_first()
-            .map(|e| e.handle.clone())
-            .collect();
-        for handle in rest {
+        for handle in self.actors_newest_first(false) {
             if handle.stop_reason().is_none() {
                 tracing::warn!(
                     target: "mycelium::bus",
@@ -681,15 +668,20 @@ impl Bus {
 
     /// Kills every actor of the bus (its runtime has shut down).
     fn kill_every_actor(&self) {
-        let every: Vec<Arc<dyn ChildHandle>> = self
-            .registry()
-            .actors
-            .newest_first()
-            .map(|e| e.handle.clone())
-            .collect();
-        for handle in every {
+        for handle in self.actors_newest_first(false) {
             handle.kill();
         }
+    }
+
+    /// The bus's actors (only those without a supervisor: `top_level`), newest first, taken
+    /// out of the registry's lock so that stopping them can reach it.
+    fn actors_newest_first(&self, top_level: bool) -> Vec<Arc<dyn ChildHandle>> {
+        self.registry()
+            .actors
+            .newest_first()
+            .filter(|e| !top_level || e.top_level)
+            .map(|e| e.handle.clone())
+            .collect()
     }
 
     pub(crate) fn topics(&self) -> &TopicRegistry {

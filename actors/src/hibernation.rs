@@ -8,8 +8,8 @@
 //! that runs new and woken actors in turn.
 //!
 //! Every actor but a pinned one starts that way: the driver runs its `on_start` and it
-//! sleeps until its first mail, which the driver serves before it moves the actor into a task
-//! of its own for good ([`until_first_mail`]). An actor spawned with
+//! sleeps until its first mail, whose wake moves it into a task of its own for good, which
+//! serves that mail ([`until_first_mail`], `Sleeper::rouse`). An actor spawned with
 //! [`SpawnOptions::hibernate`](crate::SpawnOptions::hibernate) sleeps again whenever its
 //! mailbox is empty ([`sleepwalk`]): one whose work finishes at once (its handlers do not
 //! wait) goes back to sleep from the driver and never becomes a task; one whose handler waits
