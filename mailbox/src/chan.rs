@@ -21,6 +21,19 @@ use crate::loom::sync::atomic::{AtomicBool, Ordering};
 use crate::loom::sync::Arc;
 use crate::{MailboxConfig, SendError, TrySendError};
 
+/// What [`Mailbox::try_send_unless_idle`] did with an item.
+#[derive(Debug)]
+pub enum Unless<I> {
+    /// Queued.
+    Sent,
+    /// Not queued: the mailbox is open and nothing is queued in it.
+    Idle(I),
+    /// Not queued: the user lane is full.
+    Full(I),
+    /// Not queued: the mailbox is closed.
+    Closed(I),
+}
+
 /// A mailbox's shared part: the two lanes and their lock. [`channel`] puts one behind an
 /// `Arc` shared by its [`Sender`]s and [`Receiver`]; a structure that already has one shared
 /// home (an actor's cell) can hold it inline instead, send through `&Mailbox`, and receive
@@ -208,6 +221,40 @@ impl<T> Mailbox<T> {
             w.wake();
         }
         Ok(())
+    }
+
+    /// Queues the message `wrap(item)` if there is room, unless the mailbox is idle (open,
+    /// and nothing queued in either lane): then `item` comes back as [`Unless::Idle`], not
+    /// queued, for a sender that can hand it to the receiver another way (the actor's direct
+    /// call). One lock either way, where [`is_idle`](Self::is_idle) then
+    /// [`try_send`](Self::try_send) take two.
+    ///
+    /// ```
+    /// use mycelium_mailbox::{Mailbox, MailboxConfig, Unless};
+    ///
+    /// let mailbox = Mailbox::new(MailboxConfig::Bounded(4));
+    /// assert!(matches!(mailbox.try_send_unless_idle(1, |n| n), Unless::Idle(1)));
+    /// mailbox.try_send(1).unwrap();
+    /// assert!(matches!(mailbox.try_send_unless_idle(2, |n| n), Unless::Sent));
+    /// ```
+    pub fn try_send_unless_idle<I>(&self, item: I, wrap: impl FnOnce(I) -> T) -> Unless<I> {
+        let mut state = self.lock();
+        if self.closed.load(Ordering::Relaxed) {
+            return Unless::Closed(item);
+        }
+        if state.user.is_empty() && state.system_is_empty() {
+            return Unless::Idle(item);
+        }
+        if state.user.len() >= self.capacity {
+            return Unless::Full(item);
+        }
+        state.user.push_back(wrap(item));
+        let waker = state.rx_waker.take();
+        drop(state);
+        if let Some(w) = waker {
+            w.wake();
+        }
+        Unless::Sent
     }
 
     /// Queues `msg`, waiting for room in a bounded mailbox. Fails (returning the message) only

@@ -39,6 +39,6 @@ mod loom;
 #[cfg(test)]
 mod tests;
 
-pub use chan::{channel, Empty, Inbox, Mailbox, Receiver, Send, Sender};
+pub use chan::{channel, Empty, Inbox, Mailbox, Receiver, Send, Sender, Unless};
 pub use config::MailboxConfig;
 pub use error::{SendError, TrySendError};

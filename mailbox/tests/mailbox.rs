@@ -6,7 +6,9 @@ use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
-use mycelium_mailbox::{channel, Empty, Inbox, Mailbox, MailboxConfig, SendError, TrySendError};
+use mycelium_mailbox::{
+    channel, Empty, Inbox, Mailbox, MailboxConfig, SendError, TrySendError, Unless,
+};
 use proptest::prelude::*;
 
 fn poll_once<F: Future>(fut: std::pin::Pin<&mut F>) -> Poll<F::Output> {
@@ -45,6 +47,35 @@ fn idle_means_open_and_nothing_queued_in_either_lane() {
     assert!(tx.is_idle());
     rx.close();
     assert!(!tx.is_idle(), "a closed mailbox is not idle");
+}
+
+/// `try_send_unless_idle` queues only behind mail (or signals) already there, and says why
+/// it did not.
+#[test]
+fn sending_unless_idle_queues_only_behind_mail() {
+    let (tx, mut rx) = channel::<u32>(MailboxConfig::Bounded(2));
+    let wrapped = |n: u32| n * 10;
+    assert!(matches!(
+        tx.try_send_unless_idle(1, wrapped),
+        Unless::Idle(1)
+    ));
+    assert!(tx.is_idle(), "an idle answer queues nothing");
+    tx.send_system(9).unwrap();
+    assert!(
+        matches!(tx.try_send_unless_idle(2, wrapped), Unless::Sent),
+        "behind a signal"
+    );
+    assert!(matches!(tx.try_send_unless_idle(3, wrapped), Unless::Sent));
+    assert!(matches!(
+        tx.try_send_unless_idle(4, wrapped),
+        Unless::Full(4)
+    ));
+    assert_eq!(rx.drain(), vec![9, 20, 30], "queued as wrapped, in order");
+    rx.close();
+    assert!(matches!(
+        tx.try_send_unless_idle(5, wrapped),
+        Unless::Closed(5)
+    ));
 }
 
 #[test]
