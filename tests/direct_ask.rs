@@ -108,9 +108,10 @@ async fn messages_queued_before_an_ask_are_handled_before_it() {
     a.ask(Add(0)).await.unwrap();
     for round in 1..=50u64 {
         // On this current-thread runtime the actor cannot run between these tells and the
-        // ask: the ask finds them queued and goes behind them, through the mailbox.
+        // ask: the ask finds them queued and goes behind them, through the mailbox. (`try_tell`
+        // always queues; an awaited `tell` to the idle actor would run here, as the ask does.)
         for _ in 0..round {
-            a.tell(Add(1)).await.unwrap();
+            a.try_tell(Add(1)).unwrap();
         }
         let (total, ran_on) = a.ask(Add(0)).await.unwrap();
         assert_eq!(total, round * (round + 1) / 2, "round {round}");

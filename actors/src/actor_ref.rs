@@ -110,6 +110,14 @@ impl<A: Actor> ActorRef<A> {
 
     /// Sends `msg`, waiting for room in a bounded mailbox. Fails only when the actor has
     /// stopped for good; the message is handed back.
+    ///
+    /// On a current-thread runtime, when the actor is idle (waiting for mail, nothing queued)
+    /// and runs on this runtime, the handler runs right here on the sender's task, on the
+    /// actor's state, as an [`ask`](Self::ask) does: one handler at a time, after everything
+    /// queued before, a panic failing the actor (the tell still returns `Ok`: the message was
+    /// delivered), and a handler that awaits finished by the actor's task while this returns.
+    /// On a multi-thread runtime, where the actor's task may run in parallel with the sender,
+    /// and with [`try_tell`](Self::try_tell), the message always goes through the mailbox.
     pub async fn tell<M>(&self, msg: M) -> Result<(), SendError<M>>
     where
         A: Handler<M>,

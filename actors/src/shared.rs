@@ -4,11 +4,11 @@
 use std::any::Any;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use mycelium_mailbox::{Mailbox, MailboxConfig};
+use mycelium_mailbox::{Mailbox, MailboxConfig, Unless};
 use tokio::sync::{oneshot, Notify};
 use tokio::task::AbortHandle;
 
-use crate::direct::Direct;
+use crate::direct::{self, Attempt, Direct};
 use crate::envelope::{BoxFuture, Envelope, Payload, SystemSignal, TellEnvelope};
 use crate::error::{SendError, TrySendError};
 use crate::supervision::ChildHandle;
@@ -105,7 +105,40 @@ impl<A: Actor> Shared<A> {
         A: Handler<M>,
         M: Send + 'static,
     {
-        self.tell_payload::<M, _>(TellEnvelope { msg }).await
+        let mut payload = TellEnvelope { msg };
+        loop {
+            if !self.direct.may_take_tells() {
+                return self.tell_payload::<M, _>(payload).await;
+            }
+            // The state is lent: one lock queues the message behind mail already there, or
+            // finds the mailbox idle, and then the direct call (`direct`) may run the handler
+            // here, on the sender's task.
+            payload = match self.mailbox.try_send_unless_idle(payload, Envelope::new) {
+                Unless::Sent => return Ok(()),
+                Unless::Closed(payload) => return Err(SendError(payload.msg)),
+                Unless::Full(payload) => return self.tell_payload::<M, _>(payload).await,
+                Unless::Idle(payload) => payload,
+            };
+            // A sender that tells idle actors in a loop never waits for room: it gives the
+            // other tasks of its thread a turn every so many handlers run here (and looks at
+            // the mailbox again after it).
+            if direct::turn_due() {
+                tokio::task::yield_now().await;
+                continue;
+            }
+            let resume = || drop(self.mailbox.send_system(SystemSignal::Resume.envelope()));
+            let attempt =
+                direct::attempt(payload, |env, cx| self.direct.try_tell(env, cx, resume)).await;
+            return match attempt {
+                Attempt::Declined(payload) => self.tell_payload::<M, _>(payload).await,
+                // A failure is the actor's task's to deal with, as if it had failed there;
+                // the sender goes on.
+                Attempt::Ran | Attempt::Failed(_) => {
+                    direct::ran_here();
+                    Ok(())
+                }
+            };
+        }
     }
 
     /// Queues `payload`, a tell whose message is an `M` (its `into_message` gives an `M`),

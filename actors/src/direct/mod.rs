@@ -25,6 +25,15 @@
 //! asker declines when anything is queued), stop and kill requests win (a queued signal, or
 //! the sticky `CLOSED` flag set by a kill, makes the asker decline), and a failure is a failure of the
 //! actor's task.
+//!
+//! On a current-thread runtime a tell takes the same path (`Shared::tell_msg`): there the
+//! actor's task would run the handler on this same thread anyway, after two trips through the
+//! scheduler. The sender checks the mailbox before it takes the loan, in the lock that would
+//! queue the message ([`Mailbox::try_send_unless_idle`](mycelium_mailbox::Mailbox)), and goes
+//! on once the handler has finished or been handed over. Two limits: direct calls nest
+//! [`MAX_DEPTH`] deep at most on a thread (a handler run here that tells or asks another idle
+//! actor runs that one's inside its own poll), and a thread gives its other tasks a turn
+//! after every [`TELLS_PER_TURN`] told handlers it ran directly.
 
 mod loan;
 #[cfg(all(test, mycelium_loom))]
@@ -33,7 +42,7 @@ mod sync;
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::Poll;
 use std::time::Duration;
 
@@ -48,8 +57,11 @@ use crate::{Actor, Context};
 
 /// The part of an actor cell through which its task lends its state.
 pub(crate) struct Direct<A: Actor> {
-    /// The runtime the actor's task runs on, set when it first lends its state.
-    runtime: OnceLock<tokio::runtime::Id>,
+    /// The runtime the actor's task runs on, set when it first lends its state: its id's
+    /// bits (`runtime_bits`) shifted left by one, the low bit set for a current-thread
+    /// runtime; 0 until then. Eight bytes in every actor cell, where a `OnceLock` of the id
+    /// and the flag took twenty-four.
+    home: AtomicU64,
     loan: Loan<Lease<A>>,
 }
 
@@ -82,7 +94,7 @@ unsafe impl<A: Actor> Send for Lease<A> {}
 impl<A: Actor> Default for Direct<A> {
     fn default() -> Self {
         Direct {
-            runtime: OnceLock::new(),
+            home: AtomicU64::new(0),
             loan: Loan::new(Lease {
                 actor: std::ptr::null_mut(),
                 ctx: std::ptr::null_mut(),
@@ -154,9 +166,16 @@ impl<A: Actor> Direct<A> {
         slot: *mut FutureSlot,
         metrics: *mut Option<Box<ActorMetrics>>,
     ) {
-        if self.runtime.get().is_none() {
+        if self.home.load(Ordering::Relaxed) == 0 {
             if let Ok(handle) = tokio::runtime::Handle::try_current() {
-                let _ = self.runtime.set(handle.id());
+                let one_thread =
+                    handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread;
+                // Published by the loan's release below; the hint in `may_take_tells` reads
+                // it relaxed, and a stale 0 only sends a tell through the mailbox.
+                self.home.store(
+                    runtime_bits(handle.id()) << 1 | u64::from(one_thread),
+                    Ordering::Relaxed,
+                );
             }
         }
         // SAFETY: the actor's task is the owner and holds the loan (this function's contract).
@@ -186,8 +205,30 @@ impl<A: Actor> Direct<A> {
         self.loan.close();
     }
 
+    /// Whether a tell may try the direct call: the state is lent (a hint, checked again
+    /// when the loan is taken) by a task of a current-thread runtime. On a multi-thread
+    /// runtime the actor's task may run the handler on another worker, in parallel with the
+    /// sender, so tells to it always go through the mailbox.
+    pub(crate) fn may_take_tells(&self) -> bool {
+        self.loan.is_parked() && self.home.load(Ordering::Relaxed) & 1 == 1
+    }
+
+    /// [`try_run`](Self::try_run) for a tell whose sender found the mailbox idle (under the
+    /// mailbox's lock, before taking the loan: a message another sender queues meanwhile is
+    /// concurrent with this one, in either order), on the actor's current-thread runtime, where
+    /// the actor's task would run it on this same thread anyway.
+    pub(crate) fn try_tell<P: Payload<A>>(
+        &self,
+        payload: P,
+        cx: &mut std::task::Context<'_>,
+        resume: impl FnOnce(),
+    ) -> Attempt<P> {
+        self.try_run(payload, cx, || true, resume)
+    }
+
     /// Runs `payload` on the lent state if the actor is idle: parked, nothing queued
-    /// (`idle` checks the mailbox under the loan), and on the runtime of the caller.
+    /// (`idle` checks the mailbox under the loan), and on the runtime of the caller; not nested
+    /// deeper than [`MAX_DEPTH`] direct calls on this thread.
     ///
     /// `resume` wakes the actor's task for a handoff.
     pub(crate) fn try_run<P: Payload<A>>(
@@ -200,6 +241,9 @@ impl<A: Actor> Direct<A> {
         if !self.loan.is_parked() {
             return Attempt::Declined(payload);
         }
+        let Some(_depth) = Depth::enter() else {
+            return Attempt::Declined(payload);
+        };
         let Some(mut held) = self.loan.borrow() else {
             return Attempt::Declined(payload);
         };
@@ -208,8 +252,8 @@ impl<A: Actor> Direct<A> {
         if !idle() {
             return Attempt::Declined(payload);
         }
-        match (self.runtime.get(), tokio::runtime::Handle::try_current()) {
-            (Some(id), Ok(here)) if *id == here.id() => {}
+        match tokio::runtime::Handle::try_current() {
+            Ok(here) if self.home.load(Ordering::Relaxed) >> 1 == runtime_bits(here.id()) => {}
             _ => return Attempt::Declined(payload),
         }
         let (actor, ctx, slot, metrics) =
@@ -255,6 +299,86 @@ impl<A: Actor> Direct<A> {
     }
 }
 
+/// A runtime's id as a number (below 2^63: tokio counts its runtimes from 1). tokio has no
+/// conversion, but its id hashes as that one number, which this hasher keeps as it is (any
+/// other input it packs byte by byte, so distinct ids still give distinct numbers).
+fn runtime_bits(id: tokio::runtime::Id) -> u64 {
+    use std::hash::{Hash, Hasher};
+    struct Bits(u64);
+    impl Hasher for Bits {
+        fn write(&mut self, bytes: &[u8]) {
+            for b in bytes {
+                self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+            }
+        }
+        fn write_u64(&mut self, n: u64) {
+            self.0 = n;
+        }
+        fn finish(&self) -> u64 {
+            self.0
+        }
+    }
+    let mut bits = Bits(0);
+    id.hash(&mut bits);
+    bits.finish() & (u64::MAX >> 1)
+}
+
+/// How deep direct calls may nest on one thread (a handler run here that tells or asks
+/// another idle actor runs that one's handler inside its own poll): beyond it, the message
+/// goes through the mailbox, so a long chain of actors cannot exhaust the stack.
+const MAX_DEPTH: u32 = 16;
+
+thread_local! {
+    static DEPTH: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// One level of nested direct calls on this thread, left when dropped.
+struct Depth;
+
+impl Depth {
+    fn enter() -> Option<Depth> {
+        DEPTH.with(|d| {
+            let now = d.get();
+            (now < MAX_DEPTH).then(|| {
+                d.set(now + 1);
+                Depth
+            })
+        })
+    }
+}
+
+impl Drop for Depth {
+    fn drop(&mut self) {
+        DEPTH.with(|d| d.set(d.get() - 1));
+    }
+}
+
+/// Handlers a thread runs for tells (directly, on their senders' tasks) between two turns it
+/// gives the other tasks: as many as a full default mailbox holds, after which a sender
+/// that tells through the mailbox would have waited for room.
+const TELLS_PER_TURN: u32 = 1024;
+
+thread_local! {
+    static TELLS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Whether the calling task must give the other tasks of its thread a turn before it runs
+/// another tell's handler here (once every [`TELLS_PER_TURN`] of them).
+pub(crate) fn turn_due() -> bool {
+    TELLS.with(|n| {
+        let due = n.get() >= TELLS_PER_TURN;
+        if due {
+            n.set(0);
+        }
+        due
+    })
+}
+
+/// A tell's handler ran (or started) on its sender's task.
+pub(crate) fn ran_here() {
+    TELLS.with(|n| n.set(n.get() + 1));
+}
+
 /// Gives the loan back with work for the actor's task, and wakes it.
 fn hand_off<A: Actor>(mut held: Borrowed<'_, Lease<A>>, handoff: Handoff, resume: impl FnOnce()) {
     held.with(|lease| lease.handoff = Some(Box::new(handoff)));
@@ -284,6 +408,21 @@ mod tests {
             self.0 += 1;
             self.0
         }
+    }
+
+    /// The number kept for a runtime tells runtimes apart, and fits beside the flag.
+    #[test]
+    fn runtime_bits_tell_runtimes_apart() {
+        let runtime = || {
+            tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap()
+        };
+        let (a, b) = (runtime(), runtime());
+        let bits = |rt: &tokio::runtime::Runtime| super::runtime_bits(rt.handle().id());
+        assert_eq!(bits(&a), bits(&a));
+        assert_ne!(bits(&a), bits(&b));
+        assert!(bits(&a) > 0 && bits(&a) < 1 << 63);
     }
 
     /// Every actor cell carries a `Direct`: a budget, so that growing it shows up here
