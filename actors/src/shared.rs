@@ -123,7 +123,7 @@ impl<A: Actor> Shared<A> {
             // other tasks of its thread a turn every so many handlers run here (and looks at
             // the mailbox again after it).
             if direct::turn_due() {
-                tokio::task::yield_now().await;
+                direct::give_turn().await;
                 continue;
             }
             let resume = || drop(self.mailbox.send_system(SystemSignal::Resume.envelope()));

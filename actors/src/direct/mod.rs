@@ -354,8 +354,8 @@ impl Drop for Depth {
 }
 
 /// Handlers a thread runs for tells (directly, on their senders' tasks) between two turns it
-/// gives the other tasks: as many as a full default mailbox holds, after which a sender
-/// that tells through the mailbox would have waited for room.
+/// gives the other tasks ([`give_turn`]): as many as a full default mailbox holds, after which
+/// a sender that tells through the mailbox would have waited for room.
 const TELLS_PER_TURN: u32 = 1024;
 
 thread_local! {
@@ -372,6 +372,23 @@ pub(crate) fn turn_due() -> bool {
         }
         due
     })
+}
+
+/// Gives the other tasks of this thread a turn: the task is woken at once and goes to the
+/// back of its runtime's queue. Not `yield_now`, which waits for the runtime's next poll of
+/// its I/O driver (a system call on every turn); the runtime polls that driver between its
+/// tasks on its own every so many of them.
+pub(crate) async fn give_turn() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            return Poll::Ready(());
+        }
+        yielded = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    })
+    .await
 }
 
 /// A tell's handler ran (or started) on its sender's task.
