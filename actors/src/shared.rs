@@ -131,8 +131,8 @@ impl<A: Actor> Shared<A> {
                 direct::attempt(payload, |env, cx| self.direct.try_tell(env, cx, resume)).await;
             return match attempt {
                 Attempt::Declined(payload) => self.tell_payload::<M, _>(payload).await,
-                // A failure is the actor's task's to deal with, as if it had failed there;
-                // the sender goes on.
+                // Ran, or handed to the actor's task (a handler that awaits, a failure, which
+                // the task deals with as if it had failed there): the sender goes on.
                 Attempt::Ran | Attempt::Failed(_) => {
                     direct::ran_here();
                     Ok(())

@@ -79,8 +79,9 @@ struct Lease<A: Actor> {
 pub(crate) enum Handoff {
     /// The handler finished and asked the actor to stop (`Context::stop`).
     Stopped,
-    /// The handler failed; the asker waits on the sender until the task has dealt with it.
-    Failed(Failure, oneshot::Sender<()>),
+    /// The handler failed; an asker waits on the sender until the task has dealt with it (a
+    /// teller does not wait: no sender).
+    Failed(Failure, Option<oneshot::Sender<()>>),
     /// The handler is still running: its future is in the actor's slot, started at the
     /// given bus time (when the actor records metrics).
     Running(SlotFuture<'static, Outcome>, Option<Duration>),
@@ -223,7 +224,8 @@ impl<A: Actor> Direct<A> {
         cx: &mut std::task::Context<'_>,
         resume: impl FnOnce(),
     ) -> Attempt<P> {
-        self.try_run(payload, cx, || true, resume)
+        // A failure handed to the actor's task is its to deal with: the teller goes on (`Ran`).
+        self.run_here(payload, cx, || true, resume, false)
     }
 
     /// Runs `payload` on the lent state if the actor is idle: parked, nothing queued
@@ -237,6 +239,19 @@ impl<A: Actor> Direct<A> {
         cx: &mut std::task::Context<'_>,
         idle: impl FnOnce() -> bool,
         resume: impl FnOnce(),
+    ) -> Attempt<P> {
+        self.run_here(payload, cx, idle, resume, true)
+    }
+
+    /// [`try_run`](Self::try_run); with `wait_on_failure`, a failure comes back as
+    /// [`Attempt::Failed`], to wait on until the actor's task has dealt with it.
+    fn run_here<P: Payload<A>>(
+        &self,
+        payload: P,
+        cx: &mut std::task::Context<'_>,
+        idle: impl FnOnce() -> bool,
+        resume: impl FnOnce(),
+        wait_on_failure: bool,
     ) -> Attempt<P> {
         if !self.loan.is_parked() {
             return Attempt::Declined(payload);
@@ -290,10 +305,14 @@ impl<A: Actor> Direct<A> {
                 hand_off(held, Handoff::Stopped, resume);
                 Attempt::Ran
             }
-            Outcome::Failed(failure) => {
+            Outcome::Failed(failure) if wait_on_failure => {
                 let (tx, rx) = oneshot::channel();
-                hand_off(held, Handoff::Failed(*failure, tx), resume);
+                hand_off(held, Handoff::Failed(*failure, Some(tx)), resume);
                 Attempt::Failed(rx)
+            }
+            Outcome::Failed(failure) => {
+                hand_off(held, Handoff::Failed(*failure, None), resume);
+                Attempt::Ran
             }
         }
     }
