@@ -133,10 +133,7 @@ impl<A: Actor> Shared<A> {
                 Attempt::Declined(payload) => self.tell_payload::<M, _>(payload).await,
                 // Ran, or handed to the actor's task (a handler that awaits, a failure, which
                 // the task deals with as if it had failed there): the sender goes on.
-                Attempt::Ran | Attempt::Failed(_) => {
-                    direct::ran_here();
-                    Ok(())
-                }
+                Attempt::Ran | Attempt::Failed(_) => Ok(()),
             };
         }
     }

@@ -207,19 +207,14 @@ impl<T> Mailbox<T> {
     /// Queues `msg` if there is room, without waiting. On a full or closed mailbox the message
     /// comes back in the error.
     pub fn try_send(&self, msg: T) -> Result<(), TrySendError<T>> {
-        let mut state = self.lock();
+        let state = self.lock();
         if self.closed.load(Ordering::Relaxed) {
             return Err(TrySendError::Closed(msg));
         }
         if state.user.len() >= self.capacity {
             return Err(TrySendError::Full(msg));
         }
-        state.user.push_back(msg);
-        let waker = state.rx_waker.take();
-        drop(state);
-        if let Some(w) = waker {
-            w.wake();
-        }
+        self.push_user(state, msg);
         Ok(())
     }
 
@@ -238,7 +233,7 @@ impl<T> Mailbox<T> {
     /// assert!(matches!(mailbox.try_send_unless_idle(2, |n| n), Unless::Sent));
     /// ```
     pub fn try_send_unless_idle<I>(&self, item: I, wrap: impl FnOnce(I) -> T) -> Unless<I> {
-        let mut state = self.lock();
+        let state = self.lock();
         if self.closed.load(Ordering::Relaxed) {
             return Unless::Closed(item);
         }
@@ -248,13 +243,19 @@ impl<T> Mailbox<T> {
         if state.user.len() >= self.capacity {
             return Unless::Full(item);
         }
-        state.user.push_back(wrap(item));
+        self.push_user(state, wrap(item));
+        Unless::Sent
+    }
+
+    /// Queues `msg` in the user lane under `state` (room checked), and wakes the receiver
+    /// outside the lock.
+    fn push_user(&self, mut state: LockGuard<'_, State<T>>, msg: T) {
+        state.user.push_back(msg);
         let waker = state.rx_waker.take();
         drop(state);
         if let Some(w) = waker {
             w.wake();
         }
-        Unless::Sent
     }
 
     /// Queues `msg`, waiting for room in a bounded mailbox. Fails (returning the message) only

@@ -33,7 +33,7 @@
 //! on once the handler has finished or been handed over. Two limits: direct calls nest
 //! [`MAX_DEPTH`] deep at most on a thread (a handler run here that tells or asks another idle
 //! actor runs that one's inside its own poll), and a thread gives its other tasks a turn
-//! after every [`TELLS_PER_TURN`] told handlers it ran directly.
+//! after every [`TELLS_PER_TURN`] tells it took up to run directly.
 
 mod loan;
 #[cfg(all(test, mycelium_loom))]
@@ -372,23 +372,21 @@ impl Drop for Depth {
     }
 }
 
-/// Handlers a thread runs for tells (directly, on their senders' tasks) between two turns it
-/// gives the other tasks ([`give_turn`]): as many as a full default mailbox holds, after which
-/// a sender that tells through the mailbox would have waited for room.
+/// Tells a thread takes up to run directly (their senders found the actor idle) between two
+/// turns it gives the other tasks ([`give_turn`]): as many as a full default mailbox holds,
+/// after which a sender that tells through the mailbox would have waited for room.
 const TELLS_PER_TURN: u32 = 1024;
 
 thread_local! {
     static TELLS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
 }
 
-/// Whether the calling task must give the other tasks of its thread a turn before it runs
-/// another tell's handler here (once every [`TELLS_PER_TURN`] of them).
+/// Counts a tell about to run its handler here, and says whether the calling task must first
+/// give the other tasks of its thread a turn (once every [`TELLS_PER_TURN`] of them).
 pub(crate) fn turn_due() -> bool {
     TELLS.with(|n| {
         let due = n.get() >= TELLS_PER_TURN;
-        if due {
-            n.set(0);
-        }
+        n.set(if due { 0 } else { n.get() + 1 });
         due
     })
 }
@@ -408,11 +406,6 @@ pub(crate) async fn give_turn() {
         Poll::Pending
     })
     .await
-}
-
-/// A tell's handler ran (or started) on its sender's task.
-pub(crate) fn ran_here() {
-    TELLS.with(|n| n.set(n.get() + 1));
 }
 
 /// Gives the loan back with work for the actor's task, and wakes it.
@@ -490,5 +483,24 @@ mod tests {
             Err(other) => panic!("expected the ask refused as closed, got {other}"),
             Ok(n) => panic!("the handler ran on a closed mailbox (count {n})"),
         }
+    }
+
+    /// The same for a tell on this one-thread runtime: the lock that would queue it finds the
+    /// mailbox closed, and the message comes back.
+    #[tokio::test]
+    async fn a_direct_tell_after_the_mailbox_closed_comes_back() {
+        let bus = Bus::new();
+        let counter = bus.spawn::<Counter>(());
+        assert_eq!(counter.ask(Bump).await.ok(), Some(1));
+        assert_eq!(counter.ask(Bump).await.ok(), Some(2));
+        assert!(
+            counter.shared.direct.may_take_tells(),
+            "the state is lent, on a current-thread runtime"
+        );
+        mycelium_mailbox::Inbox::new().close(&counter.shared.mailbox);
+        assert!(
+            matches!(counter.tell(Bump).await, Err(crate::SendError(Bump))),
+            "the tell is refused with its message"
+        );
     }
 }
