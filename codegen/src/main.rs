@@ -11,6 +11,8 @@ usage: mycelium-codegen <command> FILE [-o DIR]
 commands:
   check FILE            report every error in FILE (exit status 1 if any)
   digest FILE           print the schema digest as lowercase hex
+  canonical FILE        print the schema's canonical text: what a node sends a peer whose
+                        digest differs, for it to judge compatibility
   compat OLD NEW        decide whether peers holding OLD and NEW can talk (exit status 1
                         if not, naming the first incompatible message and field)
   rust FILE -o DIR      write the generated Rust module into DIR
@@ -74,6 +76,10 @@ fn run(args: &[String]) -> Result<(), String> {
         }
         "digest" => {
             println!("{}", digest::hex(&digest::digest(&schema)));
+            return Ok(());
+        }
+        "canonical" => {
+            print!("{}", digest::canonical(&schema));
             return Ok(());
         }
         "rust" => vec![(

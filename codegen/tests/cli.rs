@@ -69,3 +69,23 @@ fn a_directory_named_like_the_help_flag_is_not_a_request_for_help() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("missing.yaml"), "{stderr}");
 }
+
+#[test]
+fn canonical_prints_the_text_a_peer_is_sent() {
+    let out = codegen(&["canonical", "../contracts.yaml"]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).expect("UTF-8");
+    let schema = mycelium_codegen::model::load("../contracts.yaml").expect("valid");
+    assert_eq!(text, mycelium_codegen::digest::canonical(&schema));
+    // It reads back to the same schema, by digest.
+    let back = mycelium_codegen::canonical::from_canonical(&text).expect("reads back");
+    assert_eq!(
+        mycelium_codegen::digest::digest(&back),
+        mycelium_codegen::digest::digest(&schema)
+    );
+    let digest = codegen(&["digest", "../contracts.yaml"]);
+    assert_eq!(
+        String::from_utf8_lossy(&digest.stdout).trim(),
+        mycelium_codegen::digest::hex(&mycelium_codegen::digest::digest(&back))
+    );
+}
