@@ -90,14 +90,16 @@ fi
 python3 backtest/tests/report/chromium.py "$chromium_bin" "$bt/crosscheck/business-days-0/report.html" \
     "$bt/report"
 
-step "pipeline: one process, then three over Unix sockets, over TCP and over shared memory"
+step "pipeline: one process, then three over Unix sockets, over TCP, over TCP with mutual TLS and over shared memory"
 cargo build -q --example pipeline
 pipeline=target/debug/examples/pipeline
 digest() { grep '^result-digest=' "$1" | tail -n 1; }
 "$pipeline" --topology examples/pipeline/monolith.toml --node all > target/pipeline-monolith.out
 MYCELIUM_PIPELINE_SECRET="$(head -c 32 /dev/urandom | base64)"
 export MYCELIUM_PIPELINE_SECRET
-for split in split-unix split-tcp split-shm; do
+# The TLS topology's certificate authority and node certificates (in examples/pipeline/certs).
+"$pipeline" --topology examples/pipeline/split-tls.toml --make-certs > /dev/null
+for split in split-unix split-tcp split-tls split-shm; do
     pids=()
     for node in exec strategy feed; do
         timeout 120 "$pipeline" --topology "examples/pipeline/$split.toml" --node "$node" \

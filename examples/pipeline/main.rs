@@ -8,12 +8,19 @@
 //!
 //!     cargo run --example pipeline -- --topology examples/pipeline/monolith.toml --node all
 //!
-//! Three processes (Unix sockets; `split-tcp.toml` for TCP), each in its own terminal:
+//! Three processes (Unix sockets; `split-tcp.toml` for TCP, `split-shm.toml` for shared
+//! memory), each in its own terminal:
 //!
 //!     export MYCELIUM_PIPELINE_SECRET=$(head -c 32 /dev/urandom | base64)
 //!     cargo run --example pipeline -- --topology examples/pipeline/split-unix.toml --node exec
 //!     cargo run --example pipeline -- --topology examples/pipeline/split-unix.toml --node strategy
 //!     cargo run --example pipeline -- --topology examples/pipeline/split-unix.toml --node feed
+//!
+//! TCP with mutual TLS (`split-tls.toml`): first make its certificates, a certificate authority
+//! and one certificate per node, at the paths the topology names (`examples/pipeline/certs/`),
+//! then start the three nodes as above:
+//!
+//!     cargo run --example pipeline -- --topology examples/pipeline/split-tls.toml --make-certs
 //!
 //! Options: `--seed N` (default 7), `--quotes N` (default 20000). Link warnings and errors
 //! (a peer down or refused, a loss report) go to stderr; `PIPELINE_LOG=debug` prints every
@@ -43,9 +50,18 @@ struct Args {
     quotes: u64,
 }
 
-fn parse_args() -> Result<Args, String> {
+/// What the command line asks for.
+enum Command {
+    /// Run the node `Args::node`.
+    Run(Args),
+    /// Write the certificates the topology's `tls` tables name.
+    MakeCerts { topology: String },
+}
+
+fn parse_args() -> Result<Command, String> {
     let mut args = std::env::args().skip(1);
     let (mut topology, mut node, mut seed, mut quotes) = (None, None, 7, 20_000);
+    let mut make_certs = false;
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or(format!("{flag} needs a value"));
         match flag.as_str() {
@@ -53,15 +69,86 @@ fn parse_args() -> Result<Args, String> {
             "--node" => node = Some(value()?),
             "--seed" => seed = value()?.parse().map_err(|e| format!("--seed: {e}"))?,
             "--quotes" => quotes = value()?.parse().map_err(|e| format!("--quotes: {e}"))?,
+            "--make-certs" => make_certs = true,
             other => return Err(format!("unknown argument `{other}`")),
         }
     }
-    Ok(Args {
-        topology: topology.ok_or("--topology FILE is required")?,
+    let topology = topology.ok_or("--topology FILE is required")?;
+    if make_certs {
+        return Ok(Command::MakeCerts { topology });
+    }
+    Ok(Command::Run(Args {
+        topology,
         node: node.ok_or("--node NAME is required")?,
         seed,
         quotes,
-    })
+    }))
+}
+
+// ---- certificates for a TLS topology --------------------------------------------------
+
+/// Makes a certificate authority and, for every node with a `tls` table, a certificate for
+/// the name its peers verify (`server_name`, else its endpoint's host) signed by it, and
+/// writes them, with the node's key (mode 0600) and the authority's certificate, where the
+/// table says. A demonstration authority for runs on one machine: across hosts, use
+/// certificates from your own.
+fn make_certs(path: &str) -> Result<(), BoxError> {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+
+    let topology = Topology::load(path)?;
+    let ca_key = KeyPair::generate()?;
+    let mut params = CertificateParams::new(Vec::<String>::new())?;
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "mycelium pipeline example CA");
+    let ca = params.self_signed(&ca_key)?;
+    let mut made = 0;
+    for node in &topology.nodes {
+        let Some(tls) = &node.tls else { continue };
+        let name = node.tls_server_name().ok_or_else(|| {
+            format!(
+                "node `{}` has no name to certify: give it `server_name`",
+                node.name
+            )
+        })?;
+        let key = KeyPair::generate()?;
+        let mut params = CertificateParams::new(vec![name.clone()])?;
+        params.distinguished_name.push(DnType::CommonName, &name);
+        let cert = params.signed_by(&key, &ca, &ca_key)?;
+        write_file(&tls.cert, &cert.pem(), 0o644)?;
+        write_file(&tls.key, &key.serialize_pem(), 0o600)?;
+        write_file(&tls.ca, &ca.pem(), 0o644)?;
+        println!("{}: {} for `{name}`", node.name, tls.cert.display());
+        made += 1;
+    }
+    if made == 0 {
+        return Err(format!("no node of {path} has a `tls` table: nothing to make").into());
+    }
+    Ok(())
+}
+
+/// Writes `text` to `path` (its directory made if missing) with permissions `mode`.
+fn write_file(path: &std::path::Path, text: &str, mode: u32) -> Result<(), BoxError> {
+    use std::io::Write as _;
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+
+    let at = |e: std::io::Error| format!("{}: {e}", path.display());
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(at)?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(path)
+        .map_err(at)?;
+    // A file that existed keeps its mode through `open`: set it.
+    file.set_permissions(std::fs::Permissions::from_mode(mode))
+        .map_err(at)?;
+    file.write_all(text.as_bytes()).map_err(at)?;
+    Ok(())
 }
 
 // ---- execution and portfolio ----------------------------------------------------------
@@ -388,10 +475,18 @@ fn main() {
         .with_writer(std::io::stderr)
         .init();
     let args = match parse_args() {
-        Ok(args) => args,
+        Ok(Command::Run(args)) => args,
+        Ok(Command::MakeCerts { topology }) => {
+            if let Err(e) = make_certs(&topology) {
+                eprintln!("error: {e}");
+                std::process::exit(1);
+            }
+            return;
+        }
         Err(e) => {
             eprintln!(
-                "error: {e}\nusage: pipeline --topology FILE --node NAME [--seed N] [--quotes N]"
+                "error: {e}\nusage: pipeline --topology FILE --node NAME [--seed N] [--quotes N]\n       \
+                 pipeline --topology FILE --make-certs"
             );
             std::process::exit(2);
         }
