@@ -114,8 +114,11 @@ fn loom_after_a_close_nobody_borrows_and_the_owner_still_reclaims() {
         asker.join().unwrap();
         assert!(value <= 1);
         // The flag is sticky across a new lend.
+        // SAFETY: the owner, which took its value back above, lends again and reclaims: no
+        // borrow is held (the asker joined, and a closed loan lends to no one).
         unsafe { loan.lend(|_| {}) };
         assert!(loan.borrow().is_none(), "still closed after a new lend");
+        // SAFETY: the owner takes back the loan it made just above.
         let _ = unsafe { loan.reclaim(|_| ()) };
     });
 }
