@@ -94,6 +94,10 @@ impl fmt::Display for DeadLetter {
     }
 }
 
+/// How many dead letters of one event ([`DeadLetters::post_all`]) are logged one by one; the
+/// others are counted in one more warning.
+pub const LOGGED_PER_EVENT: usize = 8;
+
 /// The dead-letter office of one bus: the most recent dead letters (up to a limit) and a
 /// count of all of them.
 pub struct DeadLetters {
@@ -106,6 +110,18 @@ struct Office {
     letters: VecDeque<DeadLetter>,
     total: u64,
     evicted: u64,
+}
+
+impl Office {
+    /// Keeps `letter` (evicting the oldest when `limit` are held) and counts it.
+    fn file(&mut self, letter: DeadLetter, limit: usize) {
+        self.total += 1;
+        if self.letters.len() == limit {
+            self.letters.pop_front();
+            self.evicted += 1;
+        }
+        self.letters.push_back(letter);
+    }
 }
 
 impl DeadLetters {
@@ -143,21 +159,67 @@ impl DeadLetters {
     /// # });
     /// ```
     pub fn post(&self, letter: DeadLetter) {
-        tracing::warn!(
-            target: "mycelium::dead_letters",
-            actor = %letter.actor,
-            actor_type = letter.actor_type,
-            message_type = letter.message_type,
-            reason = %letter.reason,
-            "dead letter"
-        );
-        let mut office = self.lock();
-        office.total += 1;
-        if office.letters.len() == self.limit {
-            office.letters.pop_front();
-            office.evicted += 1;
+        log(&letter);
+        self.lock().file(letter, self.limit);
+        self.notify.notify_waiters();
+    }
+
+    /// Files the dead letters of one event (an actor that stopped with mail queued, a link
+    /// that lost what it had queued), in order: each kept and counted as
+    /// [`post`](Self::post) does, but only the first [`LOGGED_PER_EVENT`] logged one by one,
+    /// the rest in one more warning with their count. An actor stopped with ten thousand
+    /// messages queued, or a peer restarted under a full queue, is nine lines in the log, not
+    /// ten thousand; every letter is still in the office (up to its limit) and in
+    /// [`total`](Self::total).
+    ///
+    /// ```
+    /// use mycelium_actors::{ActorId, Bus, DeadLetter, DeadLetterReason, NodeId, StopReason};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+    /// let bus = Bus::new();
+    /// let letter = |n: u64| DeadLetter {
+    ///     actor: ActorId::new(NodeId::new(1), n),
+    ///     actor_type: "Probe",
+    ///     message_type: "Record",
+    ///     reason: DeadLetterReason::ActorStopped(StopReason::Normal),
+    ///     message: None,
+    /// };
+    /// bus.dead_letters().post_all((0..100).map(letter)); // 9 warnings: 8 letters, then "92 more"
+    /// assert_eq!(bus.dead_letters().len(), 100);
+    /// assert_eq!(bus.dead_letters().total(), 100);
+    /// # });
+    /// ```
+    pub fn post_all(&self, letters: impl IntoIterator<Item = DeadLetter>) {
+        let mut filed = Vec::new();
+        let mut unlogged: Option<(ActorId, &'static str, &'static str)> = None;
+        for letter in letters {
+            if filed.len() < LOGGED_PER_EVENT {
+                log(&letter);
+            } else if unlogged.is_none() {
+                unlogged = Some((letter.actor, letter.actor_type, letter.message_type));
+            }
+            filed.push(letter);
         }
-        office.letters.push_back(letter);
+        if filed.is_empty() {
+            return;
+        }
+        if let Some((actor, actor_type, message_type)) = unlogged {
+            let more = filed.len() - LOGGED_PER_EVENT;
+            tracing::warn!(
+                target: "mycelium::dead_letters",
+                more,
+                first_actor = %actor,
+                first_actor_type = actor_type,
+                first_message_type = message_type,
+                "{more} more dead letters of the same event, not logged one by one (the bus \
+                 keeps the latest {}: `Bus::dead_letters()`)",
+                self.limit
+            );
+        }
+        let mut office = self.lock();
+        for letter in filed {
+            office.file(letter, self.limit);
+        }
         drop(office);
         self.notify.notify_waiters();
     }
@@ -203,4 +265,16 @@ impl DeadLetters {
     fn lock(&self) -> std::sync::MutexGuard<'_, Office> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// Logs one dead letter: a `tracing` warning under target `mycelium::dead_letters`.
+fn log(letter: &DeadLetter) {
+    tracing::warn!(
+        target: "mycelium::dead_letters",
+        actor = %letter.actor,
+        actor_type = letter.actor_type,
+        message_type = letter.message_type,
+        reason = %letter.reason,
+        "dead letter"
+    );
 }

@@ -484,19 +484,23 @@ impl<A: Actor> Runner<A> {
             metrics.stopped();
         }
         let id = self.me.id();
-        for env in leftover {
-            if let Signal::Message(env) = env.into_signal() {
+        // One event: its first letters are logged one by one, the rest counted in one line.
+        self.bus
+            .dead_letters()
+            .post_all(leftover.into_iter().filter_map(|env| {
+                let Signal::Message(env) = env.into_signal() else {
+                    return None;
+                };
                 let message_type = env.message_type();
                 let message = env.undeliverable(reason.clone());
-                self.bus.dead_letters().post(DeadLetter {
+                Some(DeadLetter {
                     actor: id,
                     actor_type: A::type_name(),
                     message_type,
                     reason: DeadLetterReason::ActorStopped(reason.clone()),
                     message: Some(message),
-                });
-            }
-        }
+                })
+            }));
         tracing::debug!(target: "mycelium::actor", actor = %id, actor_type = A::type_name(), %reason, "stopped");
         // Out of the registry before anyone waiting for the stop is woken: whoever sees the
         // actor stopped (a supervisor about to start it again under its name) finds its name

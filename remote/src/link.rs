@@ -1110,24 +1110,26 @@ impl Inner {
             ),
         }
         if let LinkEventKind::Loss(report) = &event.kind {
-            // Every lost tell and publication is also a dead letter of this bus.
-            for m in &report.messages {
-                if matches!(m.kind, Kind::Tell | Kind::Publish) {
-                    self.bus.dead_letters().post(DeadLetter {
-                        actor: ActorId::new(self.node, 0),
-                        actor_type: "remote service",
-                        message_type: m.message,
-                        reason: DeadLetterReason::Lost {
-                            node: self.node,
-                            reason: format!(
-                                "{:?} to `{}` on node `{}`, seq {}, type id {}: {:?}",
-                                m.kind, m.name, self.peer, m.seq, m.type_id, report.reason
-                            ),
-                        },
-                        message: None,
-                    });
-                }
-            }
+            // Every lost tell and publication is also a dead letter of this bus: one event,
+            // whose first letters are logged one by one and the rest counted in one line
+            // (the error above sums the loss up).
+            let lost = report
+                .messages
+                .iter()
+                .filter(|m| matches!(m.kind, Kind::Tell | Kind::Publish));
+            self.bus.dead_letters().post_all(lost.map(|m| DeadLetter {
+                actor: ActorId::new(self.node, 0),
+                actor_type: "remote service",
+                message_type: m.message,
+                reason: DeadLetterReason::Lost {
+                    node: self.node,
+                    reason: format!(
+                        "{:?} to `{}` on node `{}`, seq {}, type id {}: {:?}",
+                        m.kind, m.name, self.peer, m.seq, m.type_id, report.reason
+                    ),
+                },
+                message: None,
+            }));
         }
         if let Some(observer) = &self.observer {
             observer(&event);
