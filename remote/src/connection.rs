@@ -631,9 +631,12 @@ async fn handle<'a>(
     // (it must not deliver this frame again); never moves `delivered` backwards.
     st.inb.record(numbering, f.seq);
     st.stats.delivered += 1;
-    if failed.is_some() {
+    let failures = if failed.is_some() {
         st.stats.dispatch_failures += 1;
-    }
+        st.stats.dispatch_failures
+    } else {
+        0
+    };
     // The writer sends the ack with whatever it writes next (one permit however many frames
     // were delivered meanwhile). A reply ready at once is queued here, after the delivery is
     // recorded (a reply's frame under the same lock), so the write that carries it
@@ -654,11 +657,13 @@ async fn handle<'a>(
             false
         }
     };
-    if let Some(e) = failed {
+    if let Some(e) = failed.filter(|_| logged_failure(failures)) {
         tracing::warn!(
             target: "mycelium::remote",
             peer = %link.peer, service = f.name, type_id = f.type_id, seq = f.seq, error = %e,
-            "incoming message not delivered"
+            failures,
+            "incoming message not delivered (failures counts this link's; past the eighth, only \
+             every power of two is logged)"
         );
     }
     let owed = if answered {
@@ -670,6 +675,14 @@ async fn handle<'a>(
         link.wake_writer();
     }
     Ok(())
+}
+
+/// Whether the link's `n`th message that could not be delivered is logged: the first eight,
+/// then the 16th, the 32nd, the 64th and so on (each line gives the count). A peer that sends
+/// a stream of them (to a service this node does not export, say) fills no log; the count is
+/// in `LinkStats::dispatch_failures` and an asker gets its failure as the reply all the same.
+fn logged_failure(n: u64) -> bool {
+    n <= 8 || n.is_power_of_two()
 }
 
 /// What became of a data frame handed to this node.
@@ -861,5 +874,16 @@ async fn write_loop(link: &Arc<Inner>, side: &WriteSide) -> String {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::logged_failure;
+
+    #[test]
+    fn failures_past_the_eighth_are_logged_at_powers_of_two() {
+        let logged: Vec<u64> = (1..=1000).filter(|&n| logged_failure(n)).collect();
+        assert_eq!(logged, [1, 2, 3, 4, 5, 6, 7, 8, 16, 32, 64, 128, 256, 512]);
     }
 }
