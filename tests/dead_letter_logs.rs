@@ -10,7 +10,6 @@ use std::sync::{Arc, Mutex};
 
 use common::*;
 use mycelium::actors::{DeadLetterReason, StopReason, LOGGED_PER_EVENT};
-use mycelium::prelude::*;
 use tokio::sync::oneshot;
 
 #[derive(Clone, Default)]
