@@ -5,70 +5,40 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use common::*;
 use mycelium::actors::{DeadLetterReason, StopReason, LOGGED_PER_EVENT};
 use tokio::sync::oneshot;
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// An actor stopped with 100 messages queued: all 100 are dead letters, kept and counted;
 /// the log holds the first few one by one and one line for the rest.
 #[test]
 fn an_actor_stopped_with_mail_queued_logs_a_few_lines() {
     const QUEUED: u64 = 100;
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    tracing::subscriber::with_default(subscriber, || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .start_paused(true)
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let bus = virtual_bus(1);
-            let log = Log::default();
-            let p = bus.spawn::<Probe>(ProbeArgs::new("p", &log));
-            let (go, wait) = oneshot::channel();
-            p.tell(Block(wait)).await.unwrap();
-            for n in 0..QUEUED {
-                p.tell(Record(n)).await.unwrap();
-            }
-            tokio::task::yield_now().await;
-            p.stop(); // overtakes the queued records
-            go.send(()).unwrap();
-            assert_eq!(p.wait_for_stop().await, StopReason::Normal);
+    let ((), text) = logs_of_paused_run(|| async {
+        let bus = virtual_bus(1);
+        let log = Log::default();
+        let p = bus.spawn::<Probe>(ProbeArgs::new("p", &log));
+        let (go, wait) = oneshot::channel();
+        p.tell(Block(wait)).await.unwrap();
+        for n in 0..QUEUED {
+            p.tell(Record(n)).await.unwrap();
+        }
+        tokio::task::yield_now().await;
+        p.stop(); // overtakes the queued records
+        go.send(()).unwrap();
+        assert_eq!(p.wait_for_stop().await, StopReason::Normal);
 
-            let mut letters = bus.dead_letters().drain();
-            assert_eq!(letters.len() as u64, QUEUED);
-            assert_eq!(bus.dead_letters().total(), QUEUED);
-            for (n, letter) in letters.iter_mut().enumerate() {
-                assert!(matches!(
-                    letter.reason,
-                    DeadLetterReason::ActorStopped(StopReason::Normal)
-                ));
-                assert_eq!(letter.downcast::<Record>().map(|r| r.0), Some(n as u64));
-            }
-        });
+        let mut letters = bus.dead_letters().drain();
+        assert_eq!(letters.len() as u64, QUEUED);
+        assert_eq!(bus.dead_letters().total(), QUEUED);
+        for (n, letter) in letters.iter_mut().enumerate() {
+            assert!(matches!(
+                letter.reason,
+                DeadLetterReason::ActorStopped(StopReason::Normal)
+            ));
+            assert_eq!(letter.downcast::<Record>().map(|r| r.0), Some(n as u64));
+        }
     });
-    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     let one_by_one = text
         .lines()
         .filter(|l| l.contains(": dead letter actor="))

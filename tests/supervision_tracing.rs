@@ -14,55 +14,27 @@ use mycelium::supervisor::Backoff;
 /// subscriber sees them.
 #[test]
 fn supervision_events_are_tracing_events() {
-    use std::io::Write;
-    use std::sync::{Arc, Mutex};
-
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-    impl Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    tracing::subscriber::with_default(subscriber, || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .start_paused(true)
-            .build()
+    let ((), text) = logs_of_paused_run(|| async {
+        quiet_panics();
+        let bus = virtual_bus(1);
+        let (observer, mut events) = event_channel();
+        let tree = Supervisor::builder(RestartStrategy::OneForOne)
+            .backoff(Backoff::exponential(
+                Duration::from_millis(5),
+                2.0,
+                Duration::from_secs(1),
+            ))
+            .on_event(observer)
+            .child(ChildSpec::new::<Probe>(
+                "w",
+                ProbeArgs::new("w", &Log::default()),
+            ))
+            .spawn(&bus)
+            .await
             .unwrap();
-        rt.block_on(async {
-            quiet_panics();
-            let bus = virtual_bus(1);
-            let (observer, mut events) = event_channel();
-            let tree = Supervisor::builder(RestartStrategy::OneForOne)
-                .backoff(Backoff::exponential(
-                    Duration::from_millis(5),
-                    2.0,
-                    Duration::from_secs(1),
-                ))
-                .on_event(observer)
-                .child(ChildSpec::new::<Probe>(
-                    "w",
-                    ProbeArgs::new("w", &Log::default()),
-                ))
-                .spawn(&bus)
-                .await
-                .unwrap();
-            tree.child::<Probe>("w").unwrap().tell(Crash).await.unwrap();
-            next_event(&mut events, is_restarted).await;
-        });
+        tree.child::<Probe>("w").unwrap().tell(Crash).await.unwrap();
+        next_event(&mut events, is_restarted).await;
     });
-    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     for needle in [
         "mycelium::supervisor",
         "event=\"started\"",

@@ -198,3 +198,38 @@ pub async fn next_event(
 pub fn is_restarted(e: &SupervisionEvent) -> bool {
     matches!(e, SupervisionEvent::Restarted { .. })
 }
+
+/// Runs `f`'s future on a current-thread runtime with a paused clock, under a `tracing`
+/// subscriber that writes plain text (no colours) into a buffer; returns the future's output
+/// and the text. Use it in a test binary of its own: `tracing` caches per call site whether
+/// anyone listens, and another test of the same process hitting those call sites with no
+/// subscriber at the same moment could make this one miss events.
+pub fn logs_of_paused_run<F: std::future::Future>(f: impl FnOnce() -> F) -> (F::Output, String) {
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let output = tracing::subscriber::with_default(subscriber, || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .unwrap()
+            .block_on(f())
+    });
+    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    (output, text)
+}
