@@ -22,8 +22,10 @@
 //! round go to stderr as they are measured. `--quick` uses 1/100 of the counts and 1 round.
 //! w8 and w9 (two processes: `remote.rs` over sockets beside a raw socket and
 //! `ractor_cluster`, `shm.rs` over shared memory beside a hand-written ring and iceoryx2)
-//! print `transport=<unix|tcp|shm> mode=<block|spin>` lines after the others, one round;
-//! `--frameworks`, `--rounds` and `--rt` do not apply to them.
+//! print `transport=<unix|tcp|shm> mode=<block|spin>` lines after the others, each the
+//! median of `--rounds` rounds as well (the frameworks of one transport and mode in turn in
+//! each round, so that a line and its floor are measured minutes, not tens of minutes,
+//! apart); `--frameworks` and `--rt` do not apply to them.
 //!
 //! Layout: `framework.rs` (the [`framework::Framework`] trait; one implementation per
 //! framework in `fw_<name>.rs`), `workload.rs` (the named in-process workloads, their keys and
@@ -190,7 +192,13 @@ fn main() -> ExitCode {
     match args.first().map(String::as_str) {
         Some("compare") => {
             // w8/w9 (two processes over sockets) run apart: see remote.rs.
-            let (local, remote_sel) = remote::split_args(&args[1..]);
+            let (local, remote_sel) = match remote::split_args(&args[1..]) {
+                Ok(split) => split,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return usage();
+                }
+            };
             if let Some(local) = local {
                 match parse_options(&local) {
                     Ok(opts) => compare(&opts),

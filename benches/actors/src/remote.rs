@@ -191,16 +191,27 @@ pub struct Selection {
     pub w8: bool,
     pub w9: bool,
     pub quick: bool,
+    /// `--rounds N`; `None`: 3 in full mode, 1 in quick mode, as for the other workloads.
+    pub rounds: Option<usize>,
+}
+
+impl Selection {
+    /// How many rounds each line is the median of.
+    fn rounds(&self) -> usize {
+        self.rounds.unwrap_or(if self.quick { 1 } else { 3 })
+    }
 }
 
 /// Takes w8 and w9 out of `compare`'s arguments. Returns the arguments for the in-process
-/// workloads (`None` when `--only` named only w8/w9) and the remote selection.
-pub fn split_args(args: &[String]) -> (Option<Vec<String>>, Selection) {
+/// workloads (`None` when `--only` named only w8/w9) and the remote selection; `Err` for a
+/// `--rounds` that is not a positive number.
+pub fn split_args(args: &[String]) -> Result<(Option<Vec<String>>, Selection), String> {
     let mut rest = Vec::new();
     let mut sel = Selection {
         w8: true,
         w9: true,
         quick: false,
+        rounds: None,
     };
     let mut local = true;
     let mut it = args.iter();
@@ -209,6 +220,15 @@ pub fn split_args(args: &[String]) -> (Option<Vec<String>>, Selection) {
             "--quick" => {
                 sel.quick = true;
                 rest.push(a.clone());
+            }
+            "--rounds" => {
+                let n = it.next().ok_or("--rounds needs a value")?;
+                let rounds = n.parse::<usize>().ok().filter(|&n| n > 0).ok_or_else(|| {
+                    format!("--rounds: `{n}` is not a number of rounds (1 or more)")
+                })?;
+                sel.rounds = Some(rounds);
+                rest.push(a.clone());
+                rest.push(n.clone());
             }
             "--only" => {
                 let Some(list) = it.next() else {
@@ -232,7 +252,35 @@ pub fn split_args(args: &[String]) -> (Option<Vec<String>>, Selection) {
             _ => rest.push(a.clone()),
         }
     }
-    (local.then_some(rest), sel)
+    Ok((local.then_some(rest), sel))
+}
+
+/// The keys and values of one line.
+type Vals = Vec<(&'static str, f64)>;
+
+/// Per-key medians of the rounds that measured; the first round's error when none did.
+fn median_vals(rounds: Vec<Result<Vals, String>>) -> Result<Vals, String> {
+    let ok: Vec<&Vals> = rounds.iter().filter_map(|r| r.as_ref().ok()).collect();
+    let Some(first) = ok.first() else {
+        return Err(rounds.into_iter().find_map(Result::err).unwrap_or_default());
+    };
+    Ok(first
+        .iter()
+        .map(|&(key, _)| {
+            let mut v: Vec<f64> = ok
+                .iter()
+                .filter_map(|vals| vals.iter().find(|(k, _)| *k == key).map(|(_, v)| *v))
+                .collect();
+            v.sort_by(|a, b| a.total_cmp(b));
+            let n = v.len();
+            let median = if n % 2 == 1 {
+                v[n / 2]
+            } else {
+                (v[n / 2 - 1] + v[n / 2]) / 2.0
+            };
+            (key, median)
+        })
+        .collect())
 }
 
 /// One measured line.
@@ -241,7 +289,7 @@ struct Line {
     fw: &'static str,
     transport: Transport,
     mode: Mode,
-    vals: Result<Vec<(&'static str, f64)>, String>,
+    vals: Result<Vals, String>,
 }
 
 impl Line {
@@ -321,6 +369,13 @@ pub fn compare(sel: Selection) {
         c.w9_tells,
         spin_budget().as_micros()
     );
+    let n_rounds = sel.rounds();
+    if n_rounds > 1 {
+        println!(
+            "# each line: the median of {n_rounds} rounds, the frameworks of a transport and \
+             mode in turn in each (per-round lines on stderr)"
+        );
+    }
     let mut lines = Vec::new();
     let mut emit = |line: Line| {
         println!("{}", line.text());
@@ -328,11 +383,37 @@ pub fn compare(sel: Selection) {
     };
     for transport in chosen_transports([Transport::Unix, Transport::Tcp]) {
         for mode in modes() {
-            for fw in chosen_socket_fws() {
-                let (w8, w9) = match run_pair(fw, transport, mode, c, sel) {
-                    Ok((w8, w9)) => (w8.ok_or_else(String::new), w9.ok_or_else(String::new)),
-                    Err(e) => (Err(e.clone()), Err(e)),
-                };
+            let fws = chosen_socket_fws();
+            // rounds[r][i]: framework i's (w8, w9) in round r.
+            let mut rounds = Vec::with_capacity(n_rounds);
+            for round in 0..n_rounds {
+                let mut this = Vec::with_capacity(fws.len());
+                for &fw in &fws {
+                    let (w8, w9) = match run_pair(fw, transport, mode, c, sel) {
+                        Ok((w8, w9)) => (w8.ok_or_else(String::new), w9.ok_or_else(String::new)),
+                        Err(e) => (Err(e.clone()), Err(e)),
+                    };
+                    if n_rounds > 1 {
+                        for (w, on, vals) in [("w8", sel.w8, &w8), ("w9", sel.w9, &w9)] {
+                            if on {
+                                let line = Line {
+                                    w,
+                                    fw: fw.name(),
+                                    transport,
+                                    mode,
+                                    vals: vals.clone(),
+                                };
+                                eprintln!("# round {} {}", round + 1, line.text());
+                            }
+                        }
+                    }
+                    this.push((w8, w9));
+                }
+                rounds.push(this);
+            }
+            for (i, &fw) in fws.iter().enumerate() {
+                let w8 = median_vals(rounds.iter().map(|r| r[i].0.clone()).collect());
+                let w9 = median_vals(rounds.iter().map(|r| r[i].1.clone()).collect());
                 for (w, on, vals) in [("w8", sel.w8, w8), ("w9", sel.w9, w9)] {
                     if on {
                         emit(Line {
@@ -357,31 +438,39 @@ pub fn compare(sel: Selection) {
         sc.tput / 5
     );
     let shm = !chosen_transports([Transport::Shm]).is_empty();
-    for mode in shm_modes().into_iter().filter(|_| shm) {
-        for imp in shm::impls() {
-            if sel.w8 {
-                let vals = shm::w8(imp, mode, sc)
-                    .map(|(p50, p99)| vec![("p50_ns", p50 as f64), ("p99_ns", p99 as f64)]);
-                emit(Line {
-                    w: "w8",
-                    fw: imp,
-                    transport: Transport::Shm,
-                    mode,
-                    vals,
-                });
+    type Measure = fn(&'static str, Mode, shm::ShmCounts) -> Result<Vals, String>;
+    let w8: Measure = |imp, mode, sc| {
+        shm::w8(imp, mode, sc)
+            .map(|(p50, p99)| vec![("p50_ns", p50 as f64), ("p99_ns", p99 as f64)])
+    };
+    let w9: Measure = |imp, mode, sc| shm::w9(imp, mode, sc).map(|r| vec![("msgs_per_sec", r)]);
+    for (w, on, measure) in [("w8", sel.w8, w8), ("w9", sel.w9, w9)] {
+        for mode in shm_modes().into_iter().filter(|_| shm && on) {
+            let imps = shm::impls();
+            let mut rounds: Vec<Vec<Result<Vals, String>>> = Vec::with_capacity(n_rounds);
+            for round in 0..n_rounds {
+                let this: Vec<_> = imps.iter().map(|&imp| measure(imp, mode, sc)).collect();
+                if n_rounds > 1 {
+                    for (&imp, vals) in imps.iter().zip(&this) {
+                        let line = Line {
+                            w,
+                            fw: imp,
+                            transport: Transport::Shm,
+                            mode,
+                            vals: vals.clone(),
+                        };
+                        eprintln!("# round {} {}", round + 1, line.text());
+                    }
+                }
+                rounds.push(this);
             }
-        }
-    }
-    for mode in shm_modes().into_iter().filter(|_| shm) {
-        for imp in shm::impls() {
-            if sel.w9 {
-                let vals = shm::w9(imp, mode, sc).map(|r| vec![("msgs_per_sec", r)]);
+            for (i, &imp) in imps.iter().enumerate() {
                 emit(Line {
-                    w: "w9",
+                    w,
                     fw: imp,
                     transport: Transport::Shm,
                     mode,
-                    vals,
+                    vals: median_vals(rounds.iter().map(|r| r[i].clone()).collect()),
                 });
             }
         }
