@@ -191,26 +191,23 @@ impl DeadLetters {
     /// ```
     pub fn post_all(&self, letters: impl IntoIterator<Item = DeadLetter>) {
         let mut filed = Vec::new();
-        let mut unlogged: Option<(ActorId, &'static str, &'static str)> = None;
         for letter in letters {
             if filed.len() < LOGGED_PER_EVENT {
                 log(&letter);
-            } else if unlogged.is_none() {
-                unlogged = Some((letter.actor, letter.actor_type, letter.message_type));
             }
             filed.push(letter);
         }
         if filed.is_empty() {
             return;
         }
-        if let Some((actor, actor_type, message_type)) = unlogged {
+        if let Some(first) = filed.get(LOGGED_PER_EVENT) {
             let more = filed.len() - LOGGED_PER_EVENT;
             tracing::warn!(
                 target: "mycelium::dead_letters",
                 more,
-                first_actor = %actor,
-                first_actor_type = actor_type,
-                first_message_type = message_type,
+                first_actor = %first.actor,
+                first_actor_type = first.actor_type,
+                first_message_type = first.message_type,
                 "{more} more dead letters of the same event, not logged one by one (the bus \
                  keeps the latest {}: `Bus::dead_letters()`)",
                 self.limit

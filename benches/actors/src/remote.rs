@@ -258,6 +258,55 @@ pub fn split_args(args: &[String]) -> Result<(Option<Vec<String>>, Selection), S
 /// The keys and values of one line.
 type Vals = Vec<(&'static str, f64)>;
 
+/// Measures each framework of `fws` (with its name) in each of `n_rounds` rounds, the
+/// frameworks in turn within a round; `measure` gives a framework's lines of one round, as
+/// (workload, values). Prints every round's lines on stderr when there are several, and
+/// returns the lines of per-key medians, in the order `fws` and `measure` give them.
+fn in_rounds<F: Copy>(
+    n_rounds: usize,
+    transport: Transport,
+    mode: Mode,
+    fws: &[(F, &'static str)],
+    mut measure: impl FnMut(F) -> Vec<(&'static str, Result<Vals, String>)>,
+) -> Vec<Line> {
+    // rounds[r][i]: framework i's lines in round r.
+    let mut rounds = Vec::with_capacity(n_rounds);
+    for round in 0..n_rounds {
+        let mut this = Vec::with_capacity(fws.len());
+        for &(fw, name) in fws {
+            let measured = measure(fw);
+            if n_rounds > 1 {
+                for (w, vals) in &measured {
+                    let line = Line {
+                        w,
+                        fw: name,
+                        transport,
+                        mode,
+                        vals: vals.clone(),
+                    };
+                    eprintln!("# round {} {}", round + 1, line.text());
+                }
+            }
+            this.push(measured);
+        }
+        rounds.push(this);
+    }
+    let mut lines = Vec::new();
+    for (i, &(_, name)) in fws.iter().enumerate() {
+        for (j, &(w, _)) in rounds[0][i].iter().enumerate() {
+            let vals = median_vals(rounds.iter().map(|r| r[i][j].1.clone()).collect());
+            lines.push(Line {
+                w,
+                fw: name,
+                transport,
+                mode,
+                vals,
+            });
+        }
+    }
+    lines
+}
+
 /// Per-key medians of the rounds that measured; the first round's error when none did.
 fn median_vals(rounds: Vec<Result<Vals, String>>) -> Result<Vals, String> {
     let ok: Vec<&Vals> = rounds.iter().filter_map(|r| r.as_ref().ok()).collect();
@@ -383,49 +432,22 @@ pub fn compare(sel: Selection) {
     };
     for transport in chosen_transports([Transport::Unix, Transport::Tcp]) {
         for mode in modes() {
-            let fws = chosen_socket_fws();
-            // rounds[r][i]: framework i's (w8, w9) in round r.
-            let mut rounds = Vec::with_capacity(n_rounds);
-            for round in 0..n_rounds {
-                let mut this = Vec::with_capacity(fws.len());
-                for &fw in &fws {
-                    let (w8, w9) = match run_pair(fw, transport, mode, c, sel) {
-                        Ok((w8, w9)) => (w8.ok_or_else(String::new), w9.ok_or_else(String::new)),
-                        Err(e) => (Err(e.clone()), Err(e)),
-                    };
-                    if n_rounds > 1 {
-                        for (w, on, vals) in [("w8", sel.w8, &w8), ("w9", sel.w9, &w9)] {
-                            if on {
-                                let line = Line {
-                                    w,
-                                    fw: fw.name(),
-                                    transport,
-                                    mode,
-                                    vals: vals.clone(),
-                                };
-                                eprintln!("# round {} {}", round + 1, line.text());
-                            }
-                        }
-                    }
-                    this.push((w8, w9));
-                }
-                rounds.push(this);
-            }
-            for (i, &fw) in fws.iter().enumerate() {
-                let w8 = median_vals(rounds.iter().map(|r| r[i].0.clone()).collect());
-                let w9 = median_vals(rounds.iter().map(|r| r[i].1.clone()).collect());
-                for (w, on, vals) in [("w8", sel.w8, w8), ("w9", sel.w9, w9)] {
-                    if on {
-                        emit(Line {
-                            w,
-                            fw: fw.name(),
-                            transport,
-                            mode,
-                            vals,
-                        });
-                    }
-                }
-            }
+            let fws: Vec<(Fw, &'static str)> = chosen_socket_fws()
+                .into_iter()
+                .map(|fw| (fw, fw.name()))
+                .collect();
+            let measured = in_rounds(n_rounds, transport, mode, &fws, |fw| {
+                let (w8, w9) = match run_pair(fw, transport, mode, c, sel) {
+                    Ok((w8, w9)) => (w8.ok_or_else(String::new), w9.ok_or_else(String::new)),
+                    Err(e) => (Err(e.clone()), Err(e)),
+                };
+                [("w8", sel.w8, w8), ("w9", sel.w9, w9)]
+                    .into_iter()
+                    .filter(|(_, on, _)| *on)
+                    .map(|(w, _, vals)| (w, vals))
+                    .collect()
+            });
+            measured.into_iter().for_each(&mut emit);
         }
     }
     let sc = if sel.quick { shm::QUICK } else { shm::FULL };
@@ -446,33 +468,12 @@ pub fn compare(sel: Selection) {
     let w9: Measure = |imp, mode, sc| shm::w9(imp, mode, sc).map(|r| vec![("msgs_per_sec", r)]);
     for (w, on, measure) in [("w8", sel.w8, w8), ("w9", sel.w9, w9)] {
         for mode in shm_modes().into_iter().filter(|_| shm && on) {
-            let imps = shm::impls();
-            let mut rounds: Vec<Vec<Result<Vals, String>>> = Vec::with_capacity(n_rounds);
-            for round in 0..n_rounds {
-                let this: Vec<_> = imps.iter().map(|&imp| measure(imp, mode, sc)).collect();
-                if n_rounds > 1 {
-                    for (&imp, vals) in imps.iter().zip(&this) {
-                        let line = Line {
-                            w,
-                            fw: imp,
-                            transport: Transport::Shm,
-                            mode,
-                            vals: vals.clone(),
-                        };
-                        eprintln!("# round {} {}", round + 1, line.text());
-                    }
-                }
-                rounds.push(this);
-            }
-            for (i, &imp) in imps.iter().enumerate() {
-                emit(Line {
-                    w,
-                    fw: imp,
-                    transport: Transport::Shm,
-                    mode,
-                    vals: median_vals(rounds.iter().map(|r| r[i].clone()).collect()),
-                });
-            }
+            let imps: Vec<(&'static str, &'static str)> =
+                shm::impls().into_iter().map(|imp| (imp, imp)).collect();
+            let measured = in_rounds(n_rounds, Transport::Shm, mode, &imps, |imp| {
+                vec![(w, measure(imp, mode, sc))]
+            });
+            measured.into_iter().for_each(&mut emit);
         }
     }
     ratios(&lines);
