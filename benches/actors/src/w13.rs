@@ -1,8 +1,9 @@
 //! w13, latency under load: a 3-stage pipeline feed → strategy → execution at a fixed offered
 //! rate, end-to-end latency per message.
 //!
-//! A driver task (the market) schedules message `i` at `t0 + i × period` and hands it to the
-//! feed actor when it is due, yielding to the runtime until then; the feed forwards to the
+//! A driver task (the market) schedules message `i` at `start + i × period` and hands it to
+//! the feed actor when it is due, yielding to the runtime until then while the pipeline has
+//! work and spinning on the clock while it has none ([`drive`]); the feed forwards to the
 //! strategy, the strategy to the execution actor, which records `now − due`. Latency is
 //! measured from the *scheduled* time, so a driver held up by a backed-up pipeline does not
 //! hide the queueing (no coordinated omission).
@@ -12,6 +13,7 @@
 //! as soon as the previous send returns). rt=ct: one `current_thread` runtime (actix: its
 //! `System`); rt=mt: a 2-worker runtime (actix: the pipeline on a second `Arbiter`).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -30,6 +32,8 @@ pub struct W13Run {
 pub struct Collector {
     t0: Instant,
     target: usize,
+    /// Messages recorded so far: the driver compares it with the messages it sent.
+    recorded: AtomicU64,
     samples: Mutex<Vec<u64>>,
     done: Notify,
 }
@@ -39,6 +43,7 @@ impl Collector {
         Arc::new(Collector {
             t0: Instant::now(),
             target,
+            recorded: AtomicU64::new(0),
             samples: Mutex::new(Vec::new()),
             done: Notify::new(),
         })
@@ -56,6 +61,7 @@ impl Collector {
     /// Records message `due`; hands the buffer over at the target.
     fn record(&self, buf: &mut Vec<u64>, due: u64) {
         buf.push(self.now_ns().saturating_sub(due));
+        self.recorded.fetch_add(1, Ordering::Release);
         if buf.len() == self.target {
             *self.samples.lock().unwrap_or_else(|e| e.into_inner()) = std::mem::take(buf);
             self.done.notify_one();
@@ -70,34 +76,48 @@ impl Collector {
     }
 }
 
-/// Sends `n` messages, message `i` not before `t0 + i × period_ns` (period 0: unpaced).
+/// Sends `n` messages, message `i` not before `start + i × period_ns` (period 0: unpaced),
+/// where `start` is when the driver begins (the actors' spawns are not counted as lateness).
+///
+/// Until a message is due the driver waits in one of two ways. While messages it sent are
+/// still in the pipeline it yields to the runtime after each look at the clock, so that the
+/// pipeline's tasks run. Once every message sent has been recorded nothing else of the
+/// workload waits for the thread, and it spins on the clock in place: a yield there would
+/// make each look wait for a turn of the runtime (with tokio's `yield_now`, a poll of the I/O
+/// driver, a system call), and every message would be late by up to one turn for every
+/// framework alike (docs/perf/actors.md, "Session twenty-five").
 async fn drive<S, Fut>(c: &Collector, n: u64, period_ns: u64, mut send: S)
 where
     S: FnMut(u64) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
+    let start = c.now_ns();
     for i in 0..n {
-        let due = i * period_ns;
+        let due = start + i * period_ns;
         while c.now_ns() < due {
-            tokio::task::yield_now().await;
+            if c.recorded.load(Ordering::Acquire) == i {
+                std::hint::spin_loop();
+            } else {
+                tokio::task::yield_now().await;
+            }
         }
         send(due).await;
     }
 }
 
 /// The harness's own floor at `period_ns`: the same driver, whose send records the message's
-/// lateness at once (no actor, no hop). Every framework's latency includes it: on rt=ct the
-/// driver sees that a message is due only after a turn of the scheduler.
+/// lateness at once (no actor, no hop). Every framework's latency includes it: the time from
+/// a message's due time to the driver's look at the clock that sees it.
 pub fn driver_floor(rt: Rt, n: u64, period_ns: u64) -> Vec<u64> {
     crate::common::run_tokio(rt, async move {
         let c = Collector::new(n as usize);
         let mut late = c.buffer();
         drive(&c, n, period_ns, |due| {
-            late.push(c.now_ns().saturating_sub(due));
+            c.record(&mut late, due);
             std::future::ready(())
         })
         .await;
-        late
+        c.wait().await.samples
     })
 }
 
