@@ -2,8 +2,9 @@
 //! handler on the sender's task. What must hold: order behind queued mail and the sender's
 //! own order, a failure is the actor's (supervision restarts it) while the sender goes on, a
 //! handler that awaits is finished by the actor's task, a chain of tells nests only so deep,
-//! a sender that tells in a loop lets the other tasks run, and on a multi-thread runtime tells
-//! keep going through the mailbox.
+//! a sender that tells in a loop lets the other tasks run (from outside the handlers it runs,
+//! so a pipeline is not cut in the middle), and on a multi-thread runtime tells keep going
+//! through the mailbox.
 
 mod common;
 
@@ -296,4 +297,103 @@ async fn a_sender_that_tells_in_a_loop_lets_the_other_tasks_run() {
     let here = tokio::task::try_id();
     let direct = seen.iter().filter(|(_, ran_on)| *ran_on == here).count();
     assert!(direct > 4_000, "most tells ran here ({direct})");
+}
+
+/// Tells each note on to the next actor: a stage of a pipeline.
+struct Relay<A: Actor>(ActorRef<A>);
+
+impl<A: Actor + Handler<Note>> Actor for Relay<A> {
+    type Args = ActorRef<A>;
+    async fn on_start(next: ActorRef<A>, _ctx: &mut Context<Self>) -> Result<Self, BoxError> {
+        Ok(Relay(next))
+    }
+}
+
+impl<A: Actor + Handler<Note>> Handler<Note> for Relay<A> {
+    type Reply = ();
+    async fn handle(&mut self, note: Note, _ctx: &mut Context<Self>) {
+        self.0.tell(note).await.unwrap();
+    }
+}
+
+/// Tells the next actor the notes `0..n`, from one handler.
+struct Burst(u64);
+impl<A: Actor + Handler<Note>> Handler<Burst> for Relay<A> {
+    type Reply = ();
+    async fn handle(&mut self, Burst(n): Burst, _ctx: &mut Context<Self>) {
+        for i in 0..n {
+            self.0.tell(Note(i)).await.unwrap();
+        }
+    }
+}
+
+struct Ping;
+impl<A: Actor + Handler<Note>> Handler<Ping> for Relay<A> {
+    type Reply = ();
+    async fn handle(&mut self, _: Ping, _ctx: &mut Context<Self>) {}
+}
+
+/// A sender's turns come between its messages, not inside the handlers it runs: a turn given
+/// by a tell nested in a handler would leave that handler pending, and it would go on from
+/// its actor's task, with the messages behind it. Three stages, so that with a turn due every
+/// so many tells counted, the tell that finds it due is not always the outermost one.
+#[tokio::test]
+async fn a_senders_turns_do_not_cut_a_pipeline_of_direct_tells() {
+    let bus = Bus::new();
+    let log = bus.spawn::<Log>(());
+    let second = bus.spawn::<Relay<Log>>(log.clone());
+    let first = bus.spawn::<Relay<Relay<Log>>>(second.clone());
+    settled(&log).await;
+    for _ in 0..2 {
+        second.ask(Ping).await.unwrap();
+        first.ask(Ping).await.unwrap();
+    }
+    let ran = Arc::new(AtomicBool::new(false));
+    let other = {
+        let ran = ran.clone();
+        tokio::spawn(async move { ran.store(true, Ordering::SeqCst) })
+    };
+    for n in 0..5_000 {
+        first.tell(Note(n)).await.unwrap();
+    }
+    assert!(
+        ran.load(Ordering::SeqCst),
+        "the other task ran during the tells: the sender gave its thread turns"
+    );
+    other.await.unwrap();
+    let seen = log.ask(Seen).await.unwrap();
+    assert_eq!(numbers(&seen), (0..5_000).collect::<Vec<_>>());
+    let here = tokio::task::try_id();
+    let elsewhere: Vec<u64> = seen
+        .iter()
+        .filter(|(_, ran_on)| *ran_on != here)
+        .map(|(n, _)| *n)
+        .collect();
+    assert!(
+        elsewhere.is_empty(),
+        "every stage ran on the sender's task; these notes went on from an actor's task: {elsewhere:?}"
+    );
+}
+
+/// A handler run on the sender's task that tells in a loop holds that task only so long: past
+/// a bound, the tell nested in it gives the turn anyway, the handler goes on from its actor's
+/// task (which gives turns of its own), and the sender goes on.
+#[tokio::test]
+async fn a_handler_run_here_that_tells_in_a_loop_goes_on_from_its_task() {
+    let bus = Bus::new();
+    let log = bus.spawn::<Log>(());
+    let relay = bus.spawn::<Relay<Log>>(log.clone());
+    settled(&log).await;
+    relay.ask(Ping).await.unwrap();
+    relay.ask(Ping).await.unwrap();
+    relay.tell(Burst(20_000)).await.unwrap();
+    relay.ask(Ping).await.unwrap();
+    let seen = log.ask(Seen).await.unwrap();
+    assert_eq!(numbers(&seen), (0..20_000).collect::<Vec<_>>());
+    let here = tokio::task::try_id();
+    let ran_here = seen.iter().filter(|(_, ran_on)| *ran_on == here).count();
+    assert!(
+        ran_here > 0 && ran_here < 20_000,
+        "the burst began on the sender's task and went on from the relay's ({ran_here} here)"
+    );
 }

@@ -121,7 +121,8 @@ impl<A: Actor> Shared<A> {
             };
             // A sender that tells idle actors in a loop never waits for room: it gives the
             // other tasks of its thread a turn every so many handlers run here (and looks at
-            // the mailbox again after it).
+            // the mailbox again after it), outside any handler run here when it can
+            // (`direct::turn_due`).
             if direct::turn_due() {
                 direct::give_turn().await;
                 continue;
@@ -129,6 +130,9 @@ impl<A: Actor> Shared<A> {
             let resume = || drop(self.mailbox.send_system(SystemSignal::Resume.envelope()));
             let attempt =
                 direct::attempt(payload, |env, cx| self.direct.try_tell(env, cx, resume)).await;
+            if direct::turn_due_after() {
+                direct::give_turn().await;
+            }
             return match attempt {
                 Attempt::Declined(payload) => self.tell_payload::<M, _>(payload).await,
                 // Ran, or handed to the actor's task (a handler that awaits, a failure, which

@@ -375,20 +375,52 @@ impl Drop for Depth {
 /// Tells a thread takes up to run directly (their senders found the actor idle) between two
 /// turns it gives the other tasks ([`give_turn`]): as many as a full default mailbox holds,
 /// after which a sender that tells through the mailbox would have waited for room.
+///
+/// The turn is given by the outermost tell, the one whose sender is not itself a handler run
+/// here ([`turn_due`] before its handler, [`turn_due_after`] once the handler and the tells
+/// nested in it are done). A nested tell that gave the turn would leave every handler around
+/// it pending in mid-call, and each of those would go to its actor's task (the hand-off of a
+/// handler that awaits) with the messages behind it: a turn in the middle of a pipeline made
+/// the message in flight and the next ones wait for those tasks.
 const TELLS_PER_TURN: u32 = 1024;
+
+/// Tells run directly inside one outermost tell (a handler run here that tells in a loop)
+/// before a nested tell gives the turn anyway: a handler cannot hold its thread for longer
+/// than this many handlers run inside it.
+const NESTED_TELLS_PER_TURN: u32 = 4 * TELLS_PER_TURN;
 
 thread_local! {
     static TELLS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
 }
 
 /// Counts a tell about to run its handler here, and says whether the calling task must first
-/// give the other tasks of its thread a turn (once every [`TELLS_PER_TURN`] of them).
+/// give the other tasks of its thread a turn: an outermost tell once every
+/// [`TELLS_PER_TURN`] of them, a nested one only past [`NESTED_TELLS_PER_TURN`].
 pub(crate) fn turn_due() -> bool {
+    let limit = if DEPTH.with(|d| d.get()) == 0 {
+        TELLS_PER_TURN
+    } else {
+        NESTED_TELLS_PER_TURN
+    };
     TELLS.with(|n| {
-        let due = n.get() >= TELLS_PER_TURN;
+        let due = n.get() >= limit;
         n.set(if due { 0 } else { n.get() + 1 });
         due
     })
+}
+
+/// After an outermost tell that ran here: whether its sender gives the turn now, because the
+/// tells nested in it took the count to [`TELLS_PER_TURN`] (the message is delivered, so the
+/// turn delays no one's message but the sender's next one).
+pub(crate) fn turn_due_after() -> bool {
+    DEPTH.with(|d| d.get()) == 0
+        && TELLS.with(|n| {
+            let due = n.get() >= TELLS_PER_TURN;
+            if due {
+                n.set(0);
+            }
+            due
+        })
 }
 
 /// Gives the other tasks of this thread a turn: the task is woken at once and goes to the
