@@ -274,24 +274,43 @@ async fn a_told_handler_that_awaits_is_finished_by_the_actors_task_in_order() {
     assert!(seen.iter().all(|(_, ran_on)| *ran_on != here));
 }
 
+/// A task spawned before a sender's loop of tells, which notes that it ran.
+struct OtherTask {
+    ran: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl OtherTask {
+    fn spawn() -> OtherTask {
+        let ran = Arc::new(AtomicBool::new(false));
+        let task = {
+            let ran = ran.clone();
+            tokio::spawn(async move { ran.store(true, Ordering::SeqCst) })
+        };
+        OtherTask { ran, task }
+    }
+
+    /// Checks, right after the loop, that the task ran during it: the sender gave its thread
+    /// turns.
+    async fn ran_meanwhile(self) {
+        assert!(
+            self.ran.load(Ordering::SeqCst),
+            "the other task ran during the tells: a sender gives its thread turns"
+        );
+        self.task.await.unwrap();
+    }
+}
+
 #[tokio::test]
 async fn a_sender_that_tells_in_a_loop_lets_the_other_tasks_run() {
     let bus = Bus::new();
     let log = bus.spawn::<Log>(());
     settled(&log).await;
-    let ran = Arc::new(AtomicBool::new(false));
-    let other = {
-        let ran = ran.clone();
-        tokio::spawn(async move { ran.store(true, Ordering::SeqCst) })
-    };
+    let other = OtherTask::spawn();
     for n in 0..5_000 {
         log.tell(Note(n)).await.unwrap();
     }
-    assert!(
-        ran.load(Ordering::SeqCst),
-        "the other task ran during the tells: a sender gives its thread a turn"
-    );
-    other.await.unwrap();
+    other.ran_meanwhile().await;
     let seen = log.ask(Seen).await.unwrap();
     assert_eq!(numbers(&seen), (0..5_000).collect::<Vec<_>>());
     let here = tokio::task::try_id();
@@ -348,19 +367,11 @@ async fn a_senders_turns_do_not_cut_a_pipeline_of_direct_tells() {
         second.ask(Ping).await.unwrap();
         first.ask(Ping).await.unwrap();
     }
-    let ran = Arc::new(AtomicBool::new(false));
-    let other = {
-        let ran = ran.clone();
-        tokio::spawn(async move { ran.store(true, Ordering::SeqCst) })
-    };
+    let other = OtherTask::spawn();
     for n in 0..5_000 {
         first.tell(Note(n)).await.unwrap();
     }
-    assert!(
-        ran.load(Ordering::SeqCst),
-        "the other task ran during the tells: the sender gave its thread turns"
-    );
-    other.await.unwrap();
+    other.ran_meanwhile().await;
     let seen = log.ask(Seen).await.unwrap();
     assert_eq!(numbers(&seen), (0..5_000).collect::<Vec<_>>());
     let here = tokio::task::try_id();
