@@ -130,14 +130,17 @@ impl<A: Actor> Shared<A> {
             let resume = || drop(self.mailbox.send_system(SystemSignal::Resume.envelope()));
             let attempt =
                 direct::attempt(payload, |env, cx| self.direct.try_tell(env, cx, resume)).await;
-            if direct::turn_due_after() {
-                direct::give_turn().await;
-            }
             return match attempt {
                 Attempt::Declined(payload) => self.tell_payload::<M, _>(payload).await,
                 // Ran, or handed to the actor's task (a handler that awaits, a failure, which
-                // the task deals with as if it had failed there): the sender goes on.
-                Attempt::Ran | Attempt::Failed(_) => Ok(()),
+                // the task deals with as if it had failed there): the sender goes on, after a
+                // turn if the tells nested in the handler made one due.
+                Attempt::Ran | Attempt::Failed(_) => {
+                    if direct::turn_due_after() {
+                        direct::give_turn().await;
+                    }
+                    Ok(())
+                }
             };
         }
     }
