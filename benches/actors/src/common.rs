@@ -19,6 +19,15 @@ impl Rt {
             Rt::Mt => "mt",
         }
     }
+
+    /// The variant a label names (`ct`, `mt`).
+    pub fn parse(label: &str) -> Option<Rt> {
+        match label {
+            "ct" => Some(Rt::Ct),
+            "mt" => Some(Rt::Mt),
+            _ => None,
+        }
+    }
 }
 
 /// Builds the tokio runtime for `rt`.

@@ -20,6 +20,9 @@
 //! runs 3 rounds by default (workloads in turn: w1 for every framework, w2 for every
 //! framework, ..., then again) and prints the per-key median of the rounds; the lines of each
 //! round go to stderr as they are measured. `--quick` uses 1/100 of the counts and 1 round.
+//! Each run of one workload for one framework and variant (and each unpaced w13 run that sets
+//! the offered rate) is a fresh process of this binary (hidden `__run`, `__w13max`), so that
+//! none finds the heap as an earlier run left it.
 //! w8 and w9 (two processes: `remote.rs` over sockets beside a raw socket and
 //! `ractor_cluster`, `shm.rs` over shared memory beside a hand-written ring and iceoryx2)
 //! print `transport=<unix|tcp|shm> mode=<block|spin>` lines after the others, each the
@@ -170,11 +173,11 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
                 }
             }
             "--rt" => {
-                opts.rt = Some(match value("--rt")?.as_str() {
-                    "ct" => Rt::Ct,
-                    "mt" => Rt::Mt,
-                    other => return Err(format!("unknown runtime {other} (ct or mt)")),
-                });
+                let label = value("--rt")?;
+                opts.rt = Some(
+                    Rt::parse(&label)
+                        .ok_or_else(|| format!("unknown runtime {label} (ct or mt)"))?,
+                );
             }
             other => return Err(format!("unknown argument {other}")),
         }
@@ -215,6 +218,21 @@ fn main() -> ExitCode {
         Some("__remote_peer") => remote::peer_main(&args[1..]),
         // Hidden: the other process of the shared-memory lines of w8/w9.
         Some("__shm_peer") => shm::peer_main(&args[1..]),
+        // Hidden: one run of an in-process workload, in a fresh process (`isolated`).
+        Some("__run") => run_child(&args[1..]),
+        // Hidden: w13's unpaced maximum of one framework, in a fresh process.
+        Some("__w13max") if args.len() == 4 => {
+            let (Some(fw), Some(rt), Ok(n)) = (
+                framework::parse(&args[1]),
+                Rt::parse(&args[2]),
+                args[3].parse::<u64>(),
+            ) else {
+                return usage();
+            };
+            let run = fw.w13(rt, n, 0);
+            println!("max_msgs_per_sec={}", n as f64 / run.secs);
+            ExitCode::SUCCESS
+        }
         // Hidden: one w3 measurement in a fresh process, result on stdout.
         Some("__w3") if args.len() == 3 => {
             let (Some(fw), Ok(n)) = (framework::parse(&args[1]), args[2].parse::<usize>()) else {
@@ -278,8 +296,16 @@ fn w13_rate(rt: Rt, frameworks: &[&'static dyn Framework], n: u64) -> f64 {
     };
     let mut slowest = f64::INFINITY;
     for fw in measured {
-        let run = fw.w13(rt, n, 0);
-        let max = n as f64 / run.secs;
+        let max = match workload::child(
+            &["__w13max", fw.name(), rt.label(), &n.to_string()],
+            &["max_msgs_per_sec"],
+        ) {
+            Outcome::Values(v) => v.first().map_or(f64::NAN, |(_, max)| *max),
+            Outcome::Unsupported(why) => {
+                eprintln!("# w13 rt={} {}: {why}", rt.label(), fw.name());
+                f64::NAN
+            }
+        };
         println!(
             "# w13 rt={} {} max_msgs_per_sec={}",
             rt.label(),
@@ -320,6 +346,68 @@ fn run_one(
     (w.run)(fw, rt, &Ctx { counts, rates })
 }
 
+/// Runs one workload for one framework and variant in a fresh process of this binary
+/// (`__run`), so that no run finds the allocator as an earlier one left it. A framework that
+/// queues a workload's messages without bound grows the heap by hundreds of megabytes, and
+/// the next run in the same process, its own or another's, found those pages already mapped:
+/// actix's w1 rt=ct ran at 8 M msgs/s in its first round of a process and 19-20 M in the next
+/// two (docs/perf/actors.md, "Session twenty-five").
+fn isolated(
+    w: &'static Workload,
+    fw: &'static dyn Framework,
+    rt: Rt,
+    quick: bool,
+    rates: &W13Rates,
+) -> Outcome {
+    if let Some(why) = fw.skips(w.name) {
+        return Outcome::Unsupported(why.into());
+    }
+    let rate = rates
+        .get(rt)
+        .map_or_else(|| "-".to_string(), |r| r.to_string());
+    let mode = if quick { "quick" } else { "full" };
+    workload::child_outcome(&["__run", w.name, fw.name(), rt.label(), mode, &rate])
+}
+
+/// `__run <workload> <framework> <ct|mt> <quick|full> <w13 rate or ->`: prints the outcome
+/// on one line of stdout (`key=value ...`, or `unsupported=<reason>`).
+fn run_child(args: &[String]) -> ExitCode {
+    let [name, fw, rt, mode, rate] = args else {
+        return usage();
+    };
+    let (Some(w), Some(fw), Some(rt)) = (
+        WORKLOADS.iter().find(|w| w.name == name.as_str()),
+        framework::parse(fw),
+        Rt::parse(rt),
+    ) else {
+        return usage();
+    };
+    let counts = match mode.as_str() {
+        "quick" => QUICK,
+        "full" => FULL,
+        _ => return usage(),
+    };
+    let mut rates = W13Rates::default();
+    if let Ok(r) = rate.parse::<f64>() {
+        match rt {
+            Rt::Ct => rates.ct = Some(r),
+            Rt::Mt => rates.mt = Some(r),
+        }
+    }
+    if framework::same(fw, &fw_mycelium::MYCELIUM_METRICS) {
+        fw_mycelium::install_recorder();
+    }
+    reset_counters();
+    match run_one(w, fw, rt, &counts, &rates) {
+        Outcome::Values(vals) => {
+            let line: Vec<String> = vals.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            println!("{}", line.join(" "));
+        }
+        Outcome::Unsupported(why) => println!("unsupported={why}"),
+    }
+    ExitCode::SUCCESS
+}
+
 fn compare(opts: &Options) {
     let counts = if opts.quick { QUICK } else { FULL };
     let n_rounds = opts.rounds.unwrap_or(if opts.quick { 1 } else { 3 });
@@ -354,7 +442,7 @@ fn compare(opts: &Options) {
                 .filter(|&&rt| !matches!(opts.rt, Some(o) if o != rt))
             {
                 for &fw in &opts.frameworks {
-                    let outcome = run_one(w, fw, rt, &counts, &rates);
+                    let outcome = isolated(w, fw, rt, opts.quick, &rates);
                     let rec = Record {
                         workload: w,
                         framework: fw,

@@ -297,22 +297,17 @@ fn w13(fw: &'static dyn Framework, rt: Rt, cx: &Ctx<'_>) -> Outcome {
 /// Runs the hidden subcommand `cmd` for `fw` in a fresh child process of this binary and
 /// reads `keys` from its stdout (a key the child does not print is left out).
 fn in_child(cmd: &str, fw: &dyn Framework, n: usize, keys: &[&'static str]) -> Outcome {
-    let out = match std::env::current_exe().and_then(|exe| {
-        Command::new(exe)
-            .args([cmd, fw.name(), &n.to_string()])
-            .output()
-    }) {
+    child(&[cmd, fw.name(), &n.to_string()], keys)
+}
+
+/// Runs this binary with `args` in a fresh process and reads `keys` from its stdout (a key
+/// the child does not print is left out); a child that cannot start or fails is the outcome's
+/// reason.
+pub fn child(args: &[&str], keys: &[&'static str]) -> Outcome {
+    let stdout = match child_stdout(args) {
         Ok(out) => out,
-        Err(e) => return Outcome::Unsupported(format!("child_not_started:{e}")),
+        Err(why) => return Outcome::Unsupported(why),
     };
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    if !out.status.success() {
-        return Outcome::Unsupported(format!(
-            "child_failed:{}:{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
     let vals = keys
         .iter()
         .filter_map(|&key| {
@@ -323,4 +318,50 @@ fn in_child(cmd: &str, fw: &dyn Framework, n: usize, keys: &[&'static str]) -> O
         })
         .collect();
     Outcome::Values(vals)
+}
+
+/// Runs this binary with `args` in a fresh process and reads the outcome it prints on its
+/// last line: `key=value ...`, or `unsupported=<reason>` (`__run`).
+pub fn child_outcome(args: &[&str]) -> Outcome {
+    let stdout = match child_stdout(args) {
+        Ok(out) => out,
+        Err(why) => return Outcome::Unsupported(why),
+    };
+    let line = stdout.lines().last().unwrap_or("");
+    if let Some(why) = line.strip_prefix("unsupported=") {
+        return Outcome::Unsupported(why.to_string());
+    }
+    let vals = line
+        .split_whitespace()
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (intern(k), v.parse::<f64>().unwrap_or(f64::NAN)))
+        .collect();
+    Outcome::Values(vals)
+}
+
+fn child_stdout(args: &[&str]) -> Result<String, String> {
+    let out = std::env::current_exe()
+        .and_then(|exe| Command::new(exe).args(args).output())
+        .map_err(|e| format!("child_not_started:{e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "child_failed:{}:{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// A key read from a child, as the `&'static str` an [`Outcome`] holds: each distinct key is
+/// kept once for the life of the process (a handful of names).
+fn intern(key: &str) -> &'static str {
+    static KEYS: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+    let mut keys = KEYS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(k) = keys.iter().find(|k| **k == key) {
+        return k;
+    }
+    let k: &'static str = Box::leak(key.to_string().into_boxed_str());
+    keys.push(k);
+    k
 }
