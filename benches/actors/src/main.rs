@@ -202,9 +202,10 @@ fn main() -> ExitCode {
                     return usage();
                 }
             };
+            let mut failed = 0;
             if let Some(local) = local {
                 match parse_options(&local) {
-                    Ok(opts) => compare(&opts),
+                    Ok(opts) => failed = compare(&opts),
                     Err(e) => {
                         eprintln!("{e}");
                         return usage();
@@ -212,6 +213,10 @@ fn main() -> ExitCode {
                 }
             }
             remote::compare(remote_sel);
+            if failed > 0 {
+                eprintln!("{failed} run(s) failed in their process (child_failed above)");
+                return ExitCode::FAILURE;
+            }
             ExitCode::SUCCESS
         }
         // Hidden: the server process of w8/w9.
@@ -408,7 +413,9 @@ fn run_child(args: &[String]) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn compare(opts: &Options) {
+/// Runs the in-process workloads; returns how many runs failed in their process (a panic, a
+/// crash), which `main` turns into a failing exit after printing everything.
+fn compare(opts: &Options) -> usize {
     let counts = if opts.quick { QUICK } else { FULL };
     let n_rounds = opts.rounds.unwrap_or(if opts.quick { 1 } else { 3 });
     let started = Instant::now();
@@ -475,6 +482,17 @@ fn compare(opts: &Options) {
         if opts.quick { "quick" } else { "full" },
         started.elapsed().as_secs_f64()
     );
+    // With one round its records were moved into `finals`.
+    let runs: Vec<&Record> = if rounds.is_empty() {
+        finals.iter().collect()
+    } else {
+        rounds.iter().flatten().collect()
+    };
+    runs.into_iter()
+        .filter(
+            |rec| matches!(&rec.outcome, Outcome::Unsupported(why) if why.starts_with("child_")),
+        )
+        .count()
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
