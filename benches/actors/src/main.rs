@@ -235,28 +235,27 @@ fn main() -> ExitCode {
                 return usage();
             };
             let run = fw.w13(rt, n, 0);
-            println!("max_msgs_per_sec={}", n as f64 / run.secs);
+            workload::print_outcome(&Outcome::Values(vec![(
+                "max_msgs_per_sec",
+                n as f64 / run.secs,
+            )]));
             ExitCode::SUCCESS
         }
-        // Hidden: one w3 measurement in a fresh process, result on stdout.
+        // Hidden: one w3 measurement of `n` actors, result on stdout (for profilers).
         Some("__w3") if args.len() == 3 => {
             let (Some(fw), Ok(n)) = (framework::parse(&args[1]), args[2].parse::<usize>()) else {
                 return usage();
             };
             reset_counters();
-            let r = fw.w3(n);
-            println!(
-                "ns_per_spawn={} bytes_per_actor={} stop_secs={}",
-                r.ns_per_spawn, r.bytes_per_actor, r.stop_secs
-            );
+            workload::print_outcome(&workload::w3_outcome(fw.w3(n)));
             ExitCode::SUCCESS
         }
-        // Hidden: one w7 measurement in a fresh process, result on stdout.
+        // Hidden: one w7 measurement of `n` buses, result on stdout (for profilers).
         Some("__w7") if args.len() == 3 => {
             let (Some(fw), Ok(n)) = (framework::parse(&args[1]), args[2].parse::<usize>()) else {
                 return usage();
             };
-            println!("{}", fw.w7(n).text());
+            workload::print_outcome(&Outcome::Values(fw.w7(n).values()));
             ExitCode::SUCCESS
         }
         // Hidden: reference points without an actor layer (bare channels, plain tokio tasks).
@@ -301,10 +300,7 @@ fn w13_rate(rt: Rt, frameworks: &[&'static dyn Framework], n: u64) -> f64 {
     };
     let mut slowest = f64::INFINITY;
     for fw in measured {
-        let max = match workload::child(
-            &["__w13max", fw.name(), rt.label(), &n.to_string()],
-            &["max_msgs_per_sec"],
-        ) {
+        let max = match workload::child(&["__w13max", fw.name(), rt.label(), &n.to_string()]) {
             Outcome::Values(v) => v.first().map_or(f64::NAN, |(_, max)| *max),
             Outcome::Unsupported(why) => {
                 eprintln!("# w13 rt={} {}: {why}", rt.label(), fw.name());
@@ -371,7 +367,7 @@ fn isolated(
         .get(rt)
         .map_or_else(|| "-".to_string(), |r| r.to_string());
     let mode = if quick { "quick" } else { "full" };
-    workload::child_outcome(&["__run", w.name, fw.name(), rt.label(), mode, &rate])
+    workload::child(&["__run", w.name, fw.name(), rt.label(), mode, &rate])
 }
 
 /// `__run <workload> <framework> <ct|mt> <quick|full> <w13 rate or ->`: prints the outcome
@@ -403,13 +399,7 @@ fn run_child(args: &[String]) -> ExitCode {
         fw_mycelium::install_recorder();
     }
     reset_counters();
-    match run_one(w, fw, rt, &counts, &rates) {
-        Outcome::Values(vals) => {
-            let line: Vec<String> = vals.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            println!("{}", line.join(" "));
-        }
-        Outcome::Unsupported(why) => println!("unsupported={why}"),
-    }
+    workload::print_outcome(&run_one(w, fw, rt, &counts, &rates));
     ExitCode::SUCCESS
 }
 
@@ -438,6 +428,8 @@ fn compare(opts: &Options) -> usize {
             }
         }
     }
+    // Runs that failed in their process (`workload::child`).
+    let mut failed = 0;
     // rounds[r] holds every record of round r, in run order.
     let mut rounds: Vec<Vec<Record>> = Vec::with_capacity(n_rounds);
     for round in 0..n_rounds {
@@ -450,6 +442,9 @@ fn compare(opts: &Options) -> usize {
             {
                 for &fw in &opts.frameworks {
                     let outcome = isolated(w, fw, rt, opts.quick, &rates);
+                    if matches!(&outcome, Outcome::Unsupported(why) if why.starts_with("child_")) {
+                        failed += 1;
+                    }
                     let rec = Record {
                         workload: w,
                         framework: fw,
@@ -482,17 +477,7 @@ fn compare(opts: &Options) -> usize {
         if opts.quick { "quick" } else { "full" },
         started.elapsed().as_secs_f64()
     );
-    // With one round its records were moved into `finals`.
-    let runs: Vec<&Record> = if rounds.is_empty() {
-        finals.iter().collect()
-    } else {
-        rounds.iter().flatten().collect()
-    };
-    runs.into_iter()
-        .filter(
-            |rec| matches!(&rec.outcome, Outcome::Unsupported(why) if why.starts_with("child_")),
-        )
-        .count()
+    failed
 }
 
 fn median(mut v: Vec<f64>) -> f64 {

@@ -1,6 +1,6 @@
 //! w7, bus lifecycle: create and drop `n` isolated instances, each the 3-actor pipeline of
-//! w6 with one message through it. Runs in a fresh child process (hidden subcommand `__w7`)
-//! for every framework, on one `current_thread` runtime (actix: one `System`).
+//! w6 with one message through it. Runs in a fresh process (as every run: `__run`; `__w7` runs
+//! one of any size) for every framework, on one `current_thread` runtime (actix: one `System`).
 //!
 //! 1. `bytes_per_bus`: RSS before and after building `n` instances that stay alive (each has
 //!    passed its one message), divided by `n`; then they are stopped.
@@ -31,15 +31,6 @@ use std::time::Instant;
 use crate::common::{rss_bytes, run_tokio, Rt};
 use crate::w6;
 
-/// The keys a w7 line may carry, in order (the topic ones: Mycelium only).
-pub const KEYS: &[&str] = &[
-    "ns_per_bus",
-    "bytes_per_bus",
-    "sweep_ns_per_bus",
-    "topic_ns_per_bus",
-    "topic_bytes_per_bus",
-];
-
 /// Result of one w7 run.
 pub struct W7Result {
     pub ns_per_bus: f64,
@@ -49,19 +40,20 @@ pub struct W7Result {
 }
 
 impl W7Result {
-    /// `key=value` pairs, as the `__w7` child prints them.
-    pub fn text(&self) -> String {
-        let mut s = format!(
-            "ns_per_bus={} bytes_per_bus={}",
-            self.ns_per_bus, self.bytes_per_bus
-        );
+    /// The line's keys and values (the topic bus's only for Mycelium).
+    pub fn values(&self) -> Vec<(&'static str, f64)> {
+        let mut vals = vec![
+            ("ns_per_bus", self.ns_per_bus),
+            ("bytes_per_bus", self.bytes_per_bus),
+        ];
         if let Some(t) = &self.topic {
-            s.push_str(&format!(
-                " sweep_ns_per_bus={} topic_ns_per_bus={} topic_bytes_per_bus={}",
-                t.sweep_ns_per_bus, t.topic_ns_per_bus, t.topic_bytes_per_bus
-            ));
+            vals.extend([
+                ("sweep_ns_per_bus", t.sweep_ns_per_bus),
+                ("topic_ns_per_bus", t.topic_ns_per_bus),
+                ("topic_bytes_per_bus", t.topic_bytes_per_bus),
+            ]);
         }
-        s
+        vals
     }
 }
 

@@ -7,7 +7,7 @@
 
 use std::process::Command;
 
-use crate::common::{with_quiet_panics, Latency, Rt};
+use crate::common::{with_quiet_panics, Latency, Rt, SpawnResult};
 use crate::framework::Framework;
 
 /// Iteration counts for one run.
@@ -235,15 +235,19 @@ fn w2(fw: &'static dyn Framework, rt: Rt, cx: &Ctx<'_>) -> Outcome {
     latency_values(&mut samples, true)
 }
 
-/// w3 runs in a fresh child process, so allocator state left by earlier workloads does not
-/// skew the RSS growth.
+/// w3 reads the RSS growth of its own process: like every run, it has a fresh one (`__run`),
+/// so allocator state left by earlier workloads does not skew it.
 fn w3(fw: &'static dyn Framework, _: Rt, cx: &Ctx<'_>) -> Outcome {
-    in_child(
-        "__w3",
-        fw,
-        cx.counts.w3_actors,
-        &["ns_per_spawn", "bytes_per_actor", "stop_secs"],
-    )
+    w3_outcome(fw.w3(cx.counts.w3_actors))
+}
+
+/// w3's keys (also printed by the hidden `__w3`, a w3 run of any size for profilers).
+pub fn w3_outcome(r: SpawnResult) -> Outcome {
+    Outcome::Values(vec![
+        ("ns_per_spawn", r.ns_per_spawn),
+        ("bytes_per_actor", r.bytes_per_actor),
+        ("stop_secs", r.stop_secs),
+    ])
 }
 
 fn w4(fw: &'static dyn Framework, rt: Rt, cx: &Ctx<'_>) -> Outcome {
@@ -276,7 +280,7 @@ fn w6(fw: &'static dyn Framework, rt: Rt, cx: &Ctx<'_>) -> Outcome {
 
 /// w7 runs in a fresh child process, for the same reason as w3.
 fn w7(fw: &'static dyn Framework, _: Rt, cx: &Ctx<'_>) -> Outcome {
-    in_child("__w7", fw, cx.counts.w7_buses, crate::w7::KEYS)
+    Outcome::Values(fw.w7(cx.counts.w7_buses).values())
 }
 
 fn w13(fw: &'static dyn Framework, rt: Rt, cx: &Ctx<'_>) -> Outcome {
@@ -294,35 +298,9 @@ fn w13(fw: &'static dyn Framework, rt: Rt, cx: &Ctx<'_>) -> Outcome {
     ])
 }
 
-/// Runs the hidden subcommand `cmd` for `fw` in a fresh child process of this binary and
-/// reads `keys` from its stdout (a key the child does not print is left out).
-fn in_child(cmd: &str, fw: &dyn Framework, n: usize, keys: &[&'static str]) -> Outcome {
-    child(&[cmd, fw.name(), &n.to_string()], keys)
-}
-
-/// Runs this binary with `args` in a fresh process and reads `keys` from its stdout (a key
-/// the child does not print is left out); a child that cannot start or fails is the outcome's
-/// reason.
-pub fn child(args: &[&str], keys: &[&'static str]) -> Outcome {
-    let stdout = match child_stdout(args) {
-        Ok(out) => out,
-        Err(why) => return Outcome::Unsupported(why),
-    };
-    let vals = keys
-        .iter()
-        .filter_map(|&key| {
-            stdout
-                .split_whitespace()
-                .find_map(|kv| kv.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
-                .map(|v| (key, v.parse::<f64>().unwrap_or(f64::NAN)))
-        })
-        .collect();
-    Outcome::Values(vals)
-}
-
 /// Runs this binary with `args` in a fresh process and reads the outcome it prints on its
-/// last line: `key=value ...`, or `unsupported=<reason>` (`__run`).
-pub fn child_outcome(args: &[&str]) -> Outcome {
+/// last line ([`print_outcome`]); a child that cannot start or fails is the outcome's reason.
+pub fn child(args: &[&str]) -> Outcome {
     let stdout = match child_stdout(args) {
         Ok(out) => out,
         Err(why) => return Outcome::Unsupported(why),
@@ -337,6 +315,18 @@ pub fn child_outcome(args: &[&str]) -> Outcome {
         .map(|(k, v)| (intern(k), v.parse::<f64>().unwrap_or(f64::NAN)))
         .collect();
     Outcome::Values(vals)
+}
+
+/// Prints `outcome` as a child's last line of stdout: `key=value ...`, or
+/// `unsupported=<reason>` ([`child`] reads it back).
+pub fn print_outcome(outcome: &Outcome) {
+    match outcome {
+        Outcome::Values(vals) => {
+            let line: Vec<String> = vals.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            println!("{}", line.join(" "));
+        }
+        Outcome::Unsupported(why) => println!("unsupported={why}"),
+    }
 }
 
 fn child_stdout(args: &[&str]) -> Result<String, String> {
