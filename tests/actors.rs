@@ -595,6 +595,73 @@ async fn shutdown_kills_what_is_left_at_the_deadline() {
     assert_eq!(bus.dead_letters().drain().len(), 1);
 }
 
+/// An actor whose `on_stop` takes `stop` of bus time, after yielding to the runtime once.
+struct SlowStop {
+    name: &'static str,
+    log: Log,
+    stop: Duration,
+}
+impl Actor for SlowStop {
+    type Args = (&'static str, Log, Duration);
+    async fn on_start(
+        (name, log, stop): (&'static str, Log, Duration),
+        _: &mut Context<Self>,
+    ) -> Result<Self, BoxError> {
+        Ok(SlowStop { name, log, stop })
+    }
+    async fn on_stop(&mut self, ctx: &mut Context<Self>, _: &StopReason) {
+        tokio::task::yield_now().await;
+        ctx.clock().sleep(self.stop).await;
+        self.log
+            .push(format!("stop {} at {:?}", self.name, ctx.now()));
+    }
+}
+
+/// The deadline is the shutdown's, not each actor's: an actor whose stop takes several turns
+/// and a timer is waited for while the deadline allows, and the time it took counts against
+/// the actors after it. Actors that stop at once take no bus time.
+#[tokio::test(start_paused = true)]
+async fn shutdown_waits_for_slow_stops_until_its_one_deadline() {
+    let bus = virtual_bus(1);
+    let log = Log::default();
+    let a = bus.spawn::<SlowStop>(("a", log.clone(), Duration::from_millis(1500)));
+    let b = bus.spawn::<SlowStop>(("b", log.clone(), Duration::from_millis(1500)));
+    let quick = bus.spawn::<Probe>(ProbeArgs::new("quick", &log));
+    quick.ask(Seen).await.unwrap();
+    let report = bus.shutdown(Duration::from_secs(2)).await;
+    assert_eq!(
+        report.stopped.iter().map(|s| s.id).collect::<Vec<_>>(),
+        [quick.id(), b.id()]
+    );
+    assert_eq!(
+        report.killed.iter().map(|s| s.id).collect::<Vec<_>>(),
+        [a.id()]
+    );
+    assert_eq!(bus.now(), Duration::from_secs(2));
+    assert_eq!(log.take(), ["start quick", "stop quick", "stop b at 1.5s"]);
+    assert_eq!(a.wait_for_stop().await, StopReason::Killed);
+
+    // Within the deadline, each is waited for in turn.
+    let bus = virtual_bus(1);
+    let a = bus.spawn::<SlowStop>(("a", log.clone(), Duration::from_millis(500)));
+    let b = bus.spawn::<SlowStop>(("b", log.clone(), Duration::from_millis(500)));
+    let report = bus.shutdown(Duration::from_secs(2)).await;
+    assert_eq!(
+        report.stopped.iter().map(|s| s.id).collect::<Vec<_>>(),
+        [b.id(), a.id()]
+    );
+    assert!(report.killed.is_empty());
+    assert_eq!(log.take(), ["stop b at 500ms", "stop a at 1s"]);
+
+    // Quick stops alone: no bus time passes.
+    let bus = virtual_bus(1);
+    let quick = bus.spawn::<Probe>(ProbeArgs::new("quick", &log));
+    quick.ask(Seen).await.unwrap();
+    let report = bus.shutdown(Duration::from_secs(2)).await;
+    assert_eq!(report.stopped.len(), 1);
+    assert_eq!(bus.now(), Duration::ZERO);
+}
+
 /// Spawns that race with `Bus::shutdown` (from another thread) either come before it, and
 /// their actors are stopped by it, or are refused: no actor registers after the shutdown
 /// took its list of actors, to be killed as if it had outlived the deadline, or to outlive

@@ -2,8 +2,10 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::Poll;
 use std::time::Duration;
 
 use mycelium_mailbox::MailboxConfig;
@@ -580,13 +582,36 @@ impl Bus {
         // Saturating: a deadline of `Duration::MAX` means no deadline.
         let end = clock.now().saturating_add(deadline);
         let mut report = ShutdownReport::default();
+        // One timer for the whole shutdown, armed only when an actor is still running after
+        // the tasks its stop woke have had a turn: most actors stop in that turn, and a
+        // timer costs its runtime a wake-up of its I/O driver (a system call) when armed.
+        let mut deadline = std::pin::pin!(None::<tokio::time::Sleep>);
         for handle in self.actors_newest_first(true) {
             handle.terminate(StopReason::Shutdown);
-            let left = end.saturating_sub(clock.now());
-            match clock.timeout(left, handle.wait_for_stop()).await {
-                Ok(_) => report.stopped.push(ActorSummary::of(&handle)),
-                Err(_) => break,
+            let mut stopping = handle.wait_for_stop();
+            let mut turned = false;
+            let stopped = std::future::poll_fn(|cx| {
+                if stopping.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(true);
+                }
+                if !turned {
+                    turned = true;
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+                if deadline.is_none() {
+                    deadline.set(Some(clock.sleep_until(end)));
+                }
+                match deadline.as_mut().as_pin_mut() {
+                    Some(timer) => timer.poll(cx).map(|()| false),
+                    None => Poll::Pending,
+                }
+            })
+            .await;
+            if !stopped {
+                break;
             }
+            report.stopped.push(ActorSummary::of(&handle));
         }
         for handle in self.actors_newest_first(false) {
             if handle.stop_reason().is_none() {
