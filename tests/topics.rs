@@ -1105,3 +1105,43 @@ async fn a_publisher_waiting_on_a_stream_is_released_when_the_stream_is_dropped(
     );
     assert_eq!(bus.subscriber_count::<u64>("t"), 0);
 }
+
+/// On a current-thread runtime, a publisher that finds room in every mailbox, and so never
+/// waits, gives its thread's other tasks a turn every so many deliveries: the subscribers
+/// handle the first messages while it publishes the rest, instead of after it has filled
+/// their mailboxes. One publish at a time and in batches alike, in order, none lost.
+#[tokio::test(start_paused = true)]
+async fn a_publisher_that_never_waits_gives_its_subscribers_turns() {
+    const N: u64 = 10_000;
+    let bus = virtual_bus(1);
+    let log = Log::default();
+    let roomy = || SpawnOptions::new().mailbox(MailboxConfig::Bounded(2 * N as usize));
+    let one = SubArgs::new("one", "one", SubscribeOptions::new()).log(&log);
+    let one = subscriber_with(&bus, one, roomy()).await;
+    for i in 0..N {
+        assert_eq!(bus.publish("one", i).await.unwrap().delivered, 1);
+    }
+    log.push("published one by one");
+    let many = SubArgs::new("many", "many", SubscribeOptions::new()).log(&log);
+    let many = subscriber_with(&bus, many, roomy()).await;
+    let publisher = bus.publisher::<u64>("many").unwrap();
+    for first in (0..N).step_by(100) {
+        assert_eq!(
+            publisher.publish_many(first..first + 100).await.delivered,
+            100
+        );
+    }
+    log.push("published in batches");
+    settle().await;
+    let entries = log.take();
+    let at = |what: &str| entries.iter().position(|e| e == what).unwrap();
+    assert!(
+        at("one 0") < at("published one by one"),
+        "the subscriber ran only after the publisher: {:?}",
+        &entries[..3]
+    );
+    assert!(at("many 0") < at("published in batches"));
+    let all: Vec<u64> = (0..N).collect();
+    assert_eq!(one.ask(Got).await.unwrap(), all);
+    assert_eq!(many.ask(Got).await.unwrap(), all);
+}

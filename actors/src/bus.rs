@@ -241,6 +241,7 @@ impl BusBuilder {
         let topics = TopicRegistry::new(
             self.metrics
                 .then(|| Arc::new(TopicMetricsCache::new(clock.clone()))),
+            handle.runtime_flavor() == RuntimeFlavor::CurrentThread,
         );
         Ok(Bus {
             inner: Arc::new(BusInner {

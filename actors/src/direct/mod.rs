@@ -372,6 +372,12 @@ impl Drop for Depth {
     }
 }
 
+/// Whether this thread is running a handler by a direct call (a tell's or an ask's): a turn
+/// given from inside one would leave it pending, to be finished by its actor's task.
+pub(crate) fn nested() -> bool {
+    DEPTH.with(|d| d.get()) > 0
+}
+
 /// Tells a thread takes up to run directly (their senders found the actor idle) between two
 /// turns it gives the other tasks ([`give_turn`]): as many as a full default mailbox holds,
 /// after which a sender that tells through the mailbox would have waited for room.

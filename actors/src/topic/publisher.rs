@@ -29,6 +29,9 @@ pub(super) async fn fan_out<T: Send + Sync + 'static>(
             entry.deliver_waiting(back, &mut report).await;
         }
     }
+    if table.turn_due(report.delivered) {
+        crate::direct::give_turn().await;
+    }
     report
 }
 
@@ -54,6 +57,12 @@ pub(super) async fn fan_out_many<T: Send + Sync + 'static>(
         if entry.accepts(topic, None) {
             entry.deliver_batch(&mut batch, &mut report).await;
         }
+    }
+    // The handles not spent go back before the turn, not after it.
+    drop(batch);
+    drop(msgs);
+    if table.turn_due(report.delivered) {
+        crate::direct::give_turn().await;
     }
     report
 }

@@ -18,13 +18,16 @@ pub(crate) struct TopicRegistry {
     tables: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
     /// The topics' instruments, on a bus that records metrics.
     pub(super) metrics: Option<Arc<TopicMetricsCache>>,
+    /// The bus runs on a current-thread runtime (`Table::turn_due`).
+    one_thread: bool,
 }
 
 impl TopicRegistry {
-    pub(crate) fn new(metrics: Option<Arc<TopicMetricsCache>>) -> Self {
+    pub(crate) fn new(metrics: Option<Arc<TopicMetricsCache>>, one_thread: bool) -> Self {
         TopicRegistry {
             tables: Mutex::default(),
             metrics,
+            one_thread,
         }
     }
 
@@ -37,7 +40,7 @@ impl TopicRegistry {
         let any = self
             .tables()
             .entry(TypeId::of::<T>())
-            .or_insert_with(|| Arc::new(Table::<Entry<T>>::default()))
+            .or_insert_with(|| Arc::new(Table::<Entry<T>>::new(self.one_thread)))
             .clone();
         match any.downcast::<Table<Entry<T>>>() {
             Ok(table) => table,
