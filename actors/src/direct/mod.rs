@@ -403,10 +403,10 @@ thread_local! {
 /// give the other tasks of its thread a turn: an outermost tell once every
 /// [`TELLS_PER_TURN`] of them, a nested one only past [`NESTED_TELLS_PER_TURN`].
 pub(crate) fn turn_due() -> bool {
-    let limit = if DEPTH.with(|d| d.get()) == 0 {
-        TELLS_PER_TURN
-    } else {
+    let limit = if nested() {
         NESTED_TELLS_PER_TURN
+    } else {
+        TELLS_PER_TURN
     };
     TELLS.with(|n| {
         let due = n.get() >= limit;
@@ -419,7 +419,7 @@ pub(crate) fn turn_due() -> bool {
 /// tells nested in it took the count to [`TELLS_PER_TURN`] (the message is delivered, so the
 /// turn delays no one's message but the sender's next one).
 pub(crate) fn turn_due_after() -> bool {
-    DEPTH.with(|d| d.get()) == 0
+    !nested()
         && TELLS.with(|n| {
             let due = n.get() >= TELLS_PER_TURN;
             if due {

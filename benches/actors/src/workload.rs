@@ -278,7 +278,7 @@ fn w6(fw: &'static dyn Framework, rt: Rt, cx: &Ctx<'_>) -> Outcome {
     Outcome::Values(vec![("msgs_per_sec", r.msgs_per_sec), ("secs", r.secs)])
 }
 
-/// w7 runs in a fresh child process, for the same reason as w3.
+/// w7 reads its process's RSS growth too: like every run, it has a fresh process (`__run`).
 fn w7(fw: &'static dyn Framework, _: Rt, cx: &Ctx<'_>) -> Outcome {
     Outcome::Values(fw.w7(cx.counts.w7_buses).values())
 }
