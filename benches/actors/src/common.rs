@@ -165,34 +165,3 @@ pub fn with_quiet_panics<T>(f: impl FnOnce() -> T) -> T {
 pub struct Unsupported(pub String);
 
 pub type W5Result = Result<Vec<u64>, Unsupported>;
-
-/// Nanoseconds of a fixed single-threaded loop (stores into a buffer of 128 KiB), the fastest
-/// of three: how fast the machine runs this process just now.
-///
-/// This machine has slow spells: for seconds at a time the same code takes about 1.3-1.5x
-/// longer, in every process alike (docs/perf/actors.md, "Slow spells"). `compare` times this
-/// loop before and after each run, in the run's process, to tell a run made in a slow spell.
-pub fn reference_ns() -> u64 {
-    (0..3)
-        .map(|_| {
-            let t = std::time::Instant::now();
-            std::hint::black_box(reference_loop());
-            t.elapsed().as_nanos() as u64
-        })
-        .min()
-        .unwrap_or(0)
-}
-
-fn reference_loop() -> u64 {
-    // 128 KiB, written 20 times over: stores into the second-level cache are what a slow
-    // spell slows most (1.4-1.5x, where a chain of multiplies is 1.1x), and a buffer of its
-    // own keeps the loop apart from the heap a run leaves behind.
-    static BUFFER: std::sync::Mutex<[u64; 1 << 14]> = std::sync::Mutex::new([0; 1 << 14]);
-    let mut buffer = BUFFER.lock().unwrap_or_else(|e| e.into_inner());
-    for pass in 0..20u64 {
-        for (i, word) in buffer.iter_mut().enumerate() {
-            *word = std::hint::black_box(i as u64 ^ pass);
-        }
-    }
-    buffer[77]
-}

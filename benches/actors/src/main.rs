@@ -25,11 +25,12 @@
 //! none finds the heap as an earlier run left it.
 //!
 //! Each such process also times a fixed reference loop just before and just after its run
-//! ([`common::reference_ns`]; keys `ref_before_ns`, `ref_after_ns`). The machine has slow
-//! spells, seconds long, in which the same code takes 1.2-1.5x longer: a run whose reference
-//! took more than [`SLOW_SPELL`] times the fastest reference of the whole `compare` is made
-//! again, up to `--retries` times (4 in full mode, none in quick mode), and the attempt with
-//! the fastest reference is kept. So every framework is measured on the machine in the same
+//! ([`spells::reference_ns`]; keys `ref_before_ns`, `ref_after_ns`), and so does `compare`
+//! around each w8/w9 measurement. The machine has slow spells, seconds long, in which the
+//! same code takes 1.2-1.5x longer: a run whose reference took more than
+//! [`spells::SLOW_SPELL`] times the fastest reference of the whole `compare` is made again, up
+//! to `--retries` times (4 in full mode, none in quick mode), and the attempt with the
+//! fastest reference is kept. So every framework is measured on the machine in the same
 //! state; the choice reads only the reference loop, never the workload's own figures.
 //! w8 and w9 (two processes: `remote.rs` over sockets beside a raw socket and
 //! `ractor_cluster`, `shm.rs` over shared memory beside a hand-written ring and iceoryx2)
@@ -53,6 +54,7 @@ mod fw_ractor;
 mod remote;
 mod remote_ractor;
 mod shm;
+mod spells;
 mod w13;
 mod w4;
 mod w6;
@@ -64,6 +66,7 @@ use std::time::Instant;
 
 use common::{reset_counters, Rt};
 use framework::Framework;
+use spells::Spells;
 use workload::{Ctx, Outcome, W13Rates, Workload, FULL, QUICK, WORKLOADS};
 
 #[derive(Clone)]
@@ -132,9 +135,6 @@ struct Options {
     rounds: Option<usize>,
     /// Only this runtime variant (`--rt ct|mt`); `None`: every variant of each workload.
     rt: Option<Rt>,
-    /// How many times a run made in a slow spell is made again (`--retries N`); `None`: 4 in
-    /// full mode, 0 in quick mode.
-    retries: Option<usize>,
 }
 
 fn usage() -> ExitCode {
@@ -152,7 +152,6 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
         frameworks: framework::ALL.to_vec(),
         rounds: None,
         rt: None,
-        retries: None,
     };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -183,13 +182,6 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
                 if rounds == 0 {
                     return Err("--rounds must be at least 1".into());
                 }
-            }
-            "--retries" => {
-                opts.retries = Some(
-                    value("--retries")?
-                        .parse()
-                        .map_err(|e| format!("--retries: {e}"))?,
-                );
             }
             "--rt" => {
                 let label = value("--rt")?;
@@ -222,16 +214,21 @@ fn main() -> ExitCode {
                 }
             };
             let mut failed = 0;
+            let mut spells = Spells::new(remote_sel.retries());
+            let mut slowers = Vec::new();
             if let Some(local) = local {
                 match parse_options(&local) {
-                    Ok(opts) => failed = compare(&opts),
+                    Ok(opts) => failed = compare(&opts, &mut spells, &mut slowers),
                     Err(e) => {
                         eprintln!("{e}");
                         return usage();
                     }
                 }
             }
-            remote::compare(remote_sel);
+            remote::compare(remote_sel, &mut spells, &mut slowers);
+            if let Some(line) = spells.report(slowers.into_iter()) {
+                println!("{line}");
+            }
             if failed > 0 {
                 eprintln!("{failed} run(s) failed in their process (child_failed above)");
                 return ExitCode::FAILURE;
@@ -271,7 +268,7 @@ fn main() -> ExitCode {
                     if i > 0 {
                         std::thread::sleep(std::time::Duration::from_millis(gap_ms));
                     }
-                    (common::reference_ns() / 1_000).to_string()
+                    (spells::reference_ns() / 1_000).to_string()
                 })
                 .collect();
             println!("reference_us {}", times.join(" "));
@@ -435,20 +432,21 @@ fn run_child(args: &[String]) -> ExitCode {
         fw_mycelium::install_recorder();
     }
     reset_counters();
-    let before = common::reference_ns();
-    let mut outcome = run_one(w, fw, rt, &counts, &rates);
-    let after = common::reference_ns();
+    let (mut outcome, before, after) =
+        spells::between_references(|| run_one(w, fw, rt, &counts, &rates));
     if let Outcome::Values(vals) = &mut outcome {
-        vals.push(("ref_before_ns", before as f64));
-        vals.push(("ref_after_ns", after as f64));
+        vals.push((spells::BEFORE, before));
+        vals.push((spells::AFTER, after));
     }
     workload::print_outcome(&outcome);
     ExitCode::SUCCESS
 }
 
-/// Runs the in-process workloads; returns how many runs failed in their process (a panic, a
-/// crash), which `main` turns into a failing exit after printing everything.
-fn compare(opts: &Options) -> usize {
+/// Runs the in-process workloads, each run checked for a slow spell by `spells`; adds the
+/// slower reference of each run kept to `slowers`. Returns how many runs failed in their
+/// process (a panic, a crash), which `main` turns into a failing exit after printing
+/// everything.
+fn compare(opts: &Options, spells: &mut Spells, slowers: &mut Vec<f64>) -> usize {
     let counts = if opts.quick { QUICK } else { FULL };
     let n_rounds = opts.rounds.unwrap_or(if opts.quick { 1 } else { 3 });
     let started = Instant::now();
@@ -473,8 +471,6 @@ fn compare(opts: &Options) -> usize {
     }
     // Runs that failed in their process (`workload::child`).
     let mut failed = 0;
-    let retries = opts.retries.unwrap_or(if opts.quick { 0 } else { 4 });
-    let mut spells = Spells::default();
     // rounds[r] holds every record of round r, in run order.
     let mut rounds: Vec<Vec<Record>> = Vec::with_capacity(n_rounds);
     for round in 0..n_rounds {
@@ -487,8 +483,11 @@ fn compare(opts: &Options) -> usize {
             {
                 for &fw in &opts.frameworks {
                     let label = format!("{} {} rt={}", w.name, fw.name(), rt.label());
-                    let outcome =
-                        spells.run(&label, retries, || isolated(w, fw, rt, opts.quick, &rates));
+                    let outcome = spells.run(
+                        &label,
+                        || isolated(w, fw, rt, opts.quick, &rates),
+                        references,
+                    );
                     if matches!(&outcome, Outcome::Unsupported(why) if why.starts_with("child_")) {
                         failed += 1;
                     }
@@ -507,7 +506,12 @@ fn compare(opts: &Options) -> usize {
         }
         rounds.push(records);
     }
-    let spell_line = spells.report(rounds.iter().flatten(), retries);
+    slowers.extend(
+        rounds
+            .iter()
+            .flatten()
+            .filter_map(|rec| references(&rec.outcome).map(|(slower, _)| slower)),
+    );
     let finals = if n_rounds == 1 {
         rounds.pop().unwrap_or_default()
     } else {
@@ -520,9 +524,6 @@ fn compare(opts: &Options) -> usize {
         println!("{}", rec.line());
     }
     summary(&finals);
-    if let Some(line) = spell_line {
-        println!("{line}");
-    }
     println!(
         "# {} mode, {:.1}s total",
         if opts.quick { "quick" } else { "full" },
@@ -531,99 +532,15 @@ fn compare(opts: &Options) -> usize {
     failed
 }
 
-/// A run is made in a slow spell when its reference loop, before or after it, took more than
-/// this many times the fastest reference loop of the `compare` so far.
-const SLOW_SPELL: f64 = 1.1;
-
-/// The reference loops seen by one `compare`, and the runs made again for a slow spell.
-struct Spells {
-    /// The fastest reference loop so far (ns).
-    fastest: f64,
-    /// Runs made again.
-    reruns: usize,
-}
-
-impl Default for Spells {
-    fn default() -> Self {
-        Spells {
-            fastest: f64::INFINITY,
-            reruns: 0,
-        }
-    }
-}
-
-/// The slower of a run's two reference loops, and the faster (`None`: no reference, as for
+/// The slower and the faster of a run's two reference loops (`None`: no reference, as for
 /// an unsupported run or one that failed in its process).
 fn references(outcome: &Outcome) -> Option<(f64, f64)> {
     let Outcome::Values(vals) = outcome else {
         return None;
     };
     let get = |key: &str| vals.iter().find(|(k, _)| *k == key).map(|(_, v)| *v);
-    let (before, after) = (get("ref_before_ns")?, get("ref_after_ns")?);
+    let (before, after) = (get(spells::BEFORE)?, get(spells::AFTER)?);
     Some((before.max(after), before.min(after)))
-}
-
-impl Spells {
-    /// Makes a run with `attempt`, again while its reference says it was made in a slow spell,
-    /// at most `retries` more times; returns the attempt whose slower reference was fastest.
-    /// `label` names the run in the line that says it is made again (stderr).
-    fn run(
-        &mut self,
-        label: &str,
-        retries: usize,
-        mut attempt: impl FnMut() -> Outcome,
-    ) -> Outcome {
-        let mut kept: Option<(f64, Outcome)> = None;
-        for n in 0..=retries {
-            let outcome = attempt();
-            let Some((slower, faster)) = references(&outcome) else {
-                return outcome;
-            };
-            self.fastest = self.fastest.min(faster);
-            if kept.as_ref().is_none_or(|(k, _)| slower < *k) {
-                kept = Some((slower, outcome));
-            }
-            if slower <= SLOW_SPELL * self.fastest {
-                break;
-            }
-            if n < retries {
-                self.reruns += 1;
-                eprintln!(
-                    "# slow spell: {label}: reference {:.0} us, over {SLOW_SPELL}x the fastest \
-                     ({:.0} us): made again",
-                    slower / 1e3,
-                    self.fastest / 1e3
-                );
-            }
-        }
-        kept.map(|(_, outcome)| outcome)
-            .unwrap_or_else(|| Outcome::Unsupported("no_attempt".into()))
-    }
-
-    /// How many of `records` (every round's) were made in a slow spell, judged against the
-    /// fastest reference of the whole `compare`, and how many runs were made again.
-    fn report<'a>(
-        &self,
-        records: impl Iterator<Item = &'a Record>,
-        retries: usize,
-    ) -> Option<String> {
-        let (mut runs, mut slow) = (0, 0);
-        for rec in records {
-            if let Some((slower, _)) = references(&rec.outcome) {
-                runs += 1;
-                slow += usize::from(slower > SLOW_SPELL * self.fastest);
-            }
-        }
-        (runs > 0).then(|| {
-            format!(
-                "# slow spells: fastest reference loop {:.0} us; {slow} of {runs} runs kept \
-                 with a reference over {SLOW_SPELL}x it; {} run(s) made again (--retries \
-                 {retries})",
-                self.fastest / 1e3,
-                self.reruns,
-            )
-        })
-    }
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -775,107 +692,5 @@ fn metrics_cost(recs: &[Record]) {
                 );
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn run(p50: f64, before: f64, after: f64) -> Outcome {
-        Outcome::Values(vec![
-            ("p50_ns", p50),
-            ("ref_before_ns", before),
-            ("ref_after_ns", after),
-        ])
-    }
-
-    fn p50(outcome: &Outcome) -> f64 {
-        match outcome {
-            Outcome::Values(v) => v[0].1,
-            Outcome::Unsupported(why) => panic!("unsupported: {why}"),
-        }
-    }
-
-    #[test]
-    fn a_run_in_a_slow_spell_is_made_again_and_the_fastest_reference_kept() {
-        let mut spells = Spells::default();
-        // The first run sets the fastest reference.
-        assert_eq!(
-            p50(&spells.run("test", 4, || run(100.0, 300.0, 300.0))),
-            100.0
-        );
-        // Slow, slower, then fast: three attempts, the fast one kept, whatever its figure.
-        let mut attempts = vec![
-            run(1.0, 360.0, 300.0),
-            run(2.0, 380.0, 380.0),
-            run(900.0, 305.0, 310.0),
-        ]
-        .into_iter();
-        let kept = spells.run("test", 4, || {
-            attempts.next().expect("no more than three attempts")
-        });
-        assert_eq!(p50(&kept), 900.0);
-        assert_eq!(spells.reruns, 2);
-    }
-
-    #[test]
-    fn retries_are_bounded_and_keep_the_least_slow_attempt() {
-        let mut spells = Spells::default();
-        spells.run("test", 4, || run(100.0, 300.0, 300.0));
-        let mut made = 0;
-        let refs = [400.0, 350.0, 390.0];
-        let kept = spells.run("test", 2, || {
-            made += 1;
-            run(made as f64, refs[made - 1], 300.0)
-        });
-        assert_eq!(made, 3);
-        assert_eq!(p50(&kept), 2.0);
-        assert_eq!(spells.reruns, 2);
-        assert_eq!(
-            spells.report(std::iter::empty(), 2),
-            None,
-            "no records, no line"
-        );
-    }
-
-    #[test]
-    fn a_run_without_a_reference_is_never_made_again() {
-        let mut spells = Spells::default();
-        let mut made = 0;
-        let kept = spells.run("test", 4, || {
-            made += 1;
-            Outcome::Unsupported("child_failed:boom".into())
-        });
-        assert_eq!(made, 1);
-        assert!(matches!(kept, Outcome::Unsupported(why) if why == "child_failed:boom"));
-    }
-
-    #[test]
-    fn a_faster_spell_later_moves_the_line_every_run_is_judged_against() {
-        let mut spells = Spells::default();
-        let mut made = 0;
-        // A slow machine from the start: nothing to compare with, so no rerun.
-        let first = spells.run("test", 4, || {
-            made += 1;
-            run(1.0, 360_000.0, 360_000.0)
-        });
-        assert_eq!(made, 1);
-        // Then a fast spell: the first run is now reported as made in a slow one.
-        let second = spells.run("test", 4, || run(2.0, 300_000.0, 300_000.0));
-        let record = |outcome| Record {
-            workload: &WORKLOADS[0],
-            framework: framework::ALL[0],
-            rt: Rt::Ct,
-            outcome,
-        };
-        let records = [record(first), record(second)];
-        let line = spells.report(records.iter(), 4).expect("a line");
-        assert!(line.contains("fastest reference loop 300 us"), "{line}");
-        assert!(
-            line.contains("1 of 2 runs kept with a reference over"),
-            "{line}"
-        );
-        assert!(line.contains("0 run(s) made again"), "{line}");
     }
 }

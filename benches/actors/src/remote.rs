@@ -33,6 +33,7 @@ use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::spells::{self, Spells};
 use mycelium::actors::{Actor, BoxError, Bus, Context, Handler, Recipient, ReplyRecipient};
 use mycelium_contracts::{Quote, SCHEMA_DIGEST};
 use mycelium_remote::{Endpoint, LinkConfig, LocalSchema, Node, RemoteActor, Secret};
@@ -193,6 +194,8 @@ pub struct Selection {
     pub quick: bool,
     /// `--rounds N`; `None`: 3 in full mode, 1 in quick mode, as for the other workloads.
     pub rounds: Option<usize>,
+    /// `--retries N` (for every workload, local or not); `None`: 4 in full mode, 0 in quick.
+    pub retries: Option<usize>,
 }
 
 impl Selection {
@@ -200,11 +203,17 @@ impl Selection {
     fn rounds(&self) -> usize {
         self.rounds.unwrap_or(if self.quick { 1 } else { 3 })
     }
+
+    /// How many times a measurement made in a slow spell is made again (`spells`).
+    pub fn retries(&self) -> usize {
+        self.retries.unwrap_or(if self.quick { 0 } else { 4 })
+    }
 }
 
 /// Takes w8 and w9 out of `compare`'s arguments. Returns the arguments for the in-process
 /// workloads (`None` when `--only` named only w8/w9) and the remote selection; `Err` for a
-/// `--rounds` that is not a positive number.
+/// `--rounds` that is not a positive number or a `--retries` that is not a number. `--retries`
+/// is taken out here for every workload (`Selection::retries`).
 pub fn split_args(args: &[String]) -> Result<(Option<Vec<String>>, Selection), String> {
     let mut rest = Vec::new();
     let mut sel = Selection {
@@ -212,6 +221,7 @@ pub fn split_args(args: &[String]) -> Result<(Option<Vec<String>>, Selection), S
         w9: true,
         quick: false,
         rounds: None,
+        retries: None,
     };
     let mut local = true;
     let mut it = args.iter();
@@ -229,6 +239,12 @@ pub fn split_args(args: &[String]) -> Result<(Option<Vec<String>>, Selection), S
                 sel.rounds = Some(rounds);
                 rest.push(a.clone());
                 rest.push(n.clone());
+            }
+            "--retries" => {
+                let n = it.next().ok_or("--retries needs a value")?;
+                sel.retries = Some(n.parse::<usize>().map_err(|_| {
+                    format!("--retries: `{n}` is not a number of retries (0 or more)")
+                })?);
             }
             "--only" => {
                 let Some(list) = it.next() else {
@@ -258,23 +274,43 @@ pub fn split_args(args: &[String]) -> Result<(Option<Vec<String>>, Selection), S
 /// The keys and values of one line.
 type Vals = Vec<(&'static str, f64)>;
 
+/// A framework's lines of one measurement, as (workload, values).
+type Measured = Vec<(&'static str, Result<Vals, String>)>;
+
 /// Measures each framework of `fws` (with its name) in each of `n_rounds` rounds, the
-/// frameworks in turn within a round; `measure` gives a framework's lines of one round, as
-/// (workload, values). Prints every round's lines on stderr when there are several, and
-/// returns the lines of per-key medians, in the order `fws` and `measure` give them.
+/// frameworks in turn within a round; `measure` gives a framework's lines of one round. Each
+/// measurement is timed between two reference loops (their keys added to its lines) and made
+/// again by `spells` while they say it was made in a slow spell; the slower reference of each
+/// one kept goes to `slowers`. Prints every round's lines on stderr when there are several,
+/// and returns the lines of per-key medians, in the order `fws` and `measure` give them.
 fn in_rounds<F: Copy>(
     n_rounds: usize,
     transport: Transport,
     mode: Mode,
     fws: &[(F, &'static str)],
-    mut measure: impl FnMut(F) -> Vec<(&'static str, Result<Vals, String>)>,
+    spells: &mut Spells,
+    slowers: &mut Vec<f64>,
+    mut measure: impl FnMut(F) -> Measured,
 ) -> Vec<Line> {
     // rounds[r][i]: framework i's lines in round r.
     let mut rounds = Vec::with_capacity(n_rounds);
     for round in 0..n_rounds {
         let mut this = Vec::with_capacity(fws.len());
         for &(fw, name) in fws {
-            let measured = measure(fw);
+            let label = format!("{name} transport={} mode={}", transport.name(), mode.name());
+            let measured = spells.run(
+                &label,
+                || {
+                    let (mut measured, before, after) = spells::between_references(|| measure(fw));
+                    for vals in measured.iter_mut().filter_map(|(_, v)| v.as_mut().ok()) {
+                        vals.push((spells::BEFORE, before));
+                        vals.push((spells::AFTER, after));
+                    }
+                    measured
+                },
+                references,
+            );
+            slowers.extend(references(&measured).map(|(slower, _)| slower));
             if n_rounds > 1 {
                 for (w, vals) in &measured {
                     let line = Line {
@@ -305,6 +341,15 @@ fn in_rounds<F: Copy>(
         }
     }
     lines
+}
+
+/// The slower and the faster reference loop around a measurement (`None` when none of its
+/// lines measured).
+fn references(measured: &Measured) -> Option<(f64, f64)> {
+    let vals = measured.iter().find_map(|(_, v)| v.as_ref().ok())?;
+    let get = |key: &str| vals.iter().find(|(k, _)| *k == key).map(|(_, v)| *v);
+    let (before, after) = (get(spells::BEFORE)?, get(spells::AFTER)?);
+    Some((before.max(after), before.min(after)))
 }
 
 /// Per-key medians of the rounds that measured; the first round's error when none did.
@@ -402,7 +447,9 @@ fn frame_len() -> usize {
 }
 
 /// Runs the selected remote workloads and prints their lines and ratios.
-pub fn compare(sel: Selection) {
+/// Runs w8 and w9 as `sel` says, each measurement checked for a slow spell by `spells`; adds
+/// the slower reference of each measurement kept to `slowers`.
+pub fn compare(sel: Selection, spells: &mut Spells, slowers: &mut Vec<f64>) {
     if !sel.w8 && !sel.w9 {
         return;
     }
@@ -436,7 +483,7 @@ pub fn compare(sel: Selection) {
                 .into_iter()
                 .map(|fw| (fw, fw.name()))
                 .collect();
-            let measured = in_rounds(n_rounds, transport, mode, &fws, |fw| {
+            let measured = in_rounds(n_rounds, transport, mode, &fws, spells, slowers, |fw| {
                 let (w8, w9) = match run_pair(fw, transport, mode, c, sel) {
                     Ok((w8, w9)) => (w8.ok_or_else(String::new), w9.ok_or_else(String::new)),
                     Err(e) => (Err(e.clone()), Err(e)),
@@ -470,9 +517,15 @@ pub fn compare(sel: Selection) {
         for mode in shm_modes().into_iter().filter(|_| shm && on) {
             let imps: Vec<(&'static str, &'static str)> =
                 shm::impls().into_iter().map(|imp| (imp, imp)).collect();
-            let measured = in_rounds(n_rounds, Transport::Shm, mode, &imps, |imp| {
-                vec![(w, measure(imp, mode, sc))]
-            });
+            let measured = in_rounds(
+                n_rounds,
+                Transport::Shm,
+                mode,
+                &imps,
+                spells,
+                slowers,
+                |imp| vec![(w, measure(imp, mode, sc))],
+            );
             measured.into_iter().for_each(&mut emit);
         }
     }
