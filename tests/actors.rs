@@ -181,6 +181,57 @@ async fn recipient_needs_only_the_message_type() {
     assert!(matches!(r.tell(Record(3)).await, Err(SendError(Record(3)))));
 }
 
+/// `Clock::within`: what is ready at once, after a turn or before the time runs out is
+/// returned; what is not is given up at the deadline, on bus time.
+#[tokio::test(start_paused = true)]
+async fn within_waits_no_longer_than_its_time_of_the_bus_clock() {
+    let bus = virtual_bus(1);
+    let clock = bus.clock();
+    let second = Duration::from_secs(1);
+    assert_eq!(clock.within(second, async { 1 }).await, Some(1));
+    // Pending for one poll, woken at once: the turn `within` gives before its timer.
+    let mut polled = false;
+    let after_a_turn = std::future::poll_fn(|cx| {
+        if polled {
+            return Poll::Ready(2);
+        }
+        polled = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    });
+    assert_eq!(clock.within(second, after_a_turn).await, Some(2));
+    assert_eq!(clock.now(), Duration::ZERO, "no time passed");
+    let late = clock.sleep(Duration::from_millis(300));
+    assert_eq!(
+        clock
+            .within(second, async {
+                late.await;
+                3
+            })
+            .await,
+        Some(3)
+    );
+    assert_eq!(clock.now(), Duration::from_millis(300));
+    let never = std::future::pending::<u8>();
+    assert_eq!(clock.within(second, never).await, None);
+    assert_eq!(
+        clock.now(),
+        Duration::from_millis(1_300),
+        "one second after it began"
+    );
+    // A deadline past what bus time holds is no deadline: the wait ends with its future.
+    let later = clock.sleep(Duration::from_secs(3_600));
+    assert_eq!(
+        clock
+            .within(Duration::MAX, async {
+                later.await;
+                4
+            })
+            .await,
+        Some(4)
+    );
+}
+
 /// Timers on the context: one-shot and interval, on bus time, cancelled at restart and stop.
 #[tokio::test(start_paused = true)]
 async fn timers_follow_the_bus_clock() {

@@ -542,6 +542,51 @@ async fn a_temporary_bystander_is_stopped_and_forgotten() {
     assert_eq!(bus.actor_count(), 3);
 }
 
+/// A group restart asks each bystander to stop by its shutdown: one that hangs is killed at
+/// its deadline, on bus time, and restarted with the others; one that stops at once is not
+/// waited for.
+#[tokio::test(start_paused = true)]
+async fn a_group_restart_kills_a_hanging_bystander_at_its_deadline() {
+    quiet_panics();
+    let bus = virtual_bus(1);
+    let log = Log::default();
+    let (observer, mut events) = events();
+    let tree = Supervisor::builder(RestartStrategy::OneForAll)
+        .backoff(Backoff::none())
+        .on_event(observer)
+        .child(ChildSpec::new::<Probe>("a", ProbeArgs::new("a", &log)).shutdown(ms(300)))
+        .child(ChildSpec::new::<Flaky>("slow", FlakyArgs::new("slow", &log)).shutdown(ms(300)))
+        .spawn(&bus)
+        .await
+        .unwrap();
+    log.take();
+    // A crash with every bystander quick to stop: no time passes.
+    tree.child::<Probe>("a").unwrap().tell(Crash).await.unwrap();
+    next_event(&mut events, |e| {
+        is_restarted(e) && e.child() == Some("slow")
+    })
+    .await;
+    assert_eq!(bus.now(), Duration::ZERO);
+    assert_eq!(log.take(), ["stop a", "stop slow", "start a", "start slow"]);
+    // Now the bystander hangs: the restart waits 300 ms for it, then kills it.
+    let slow = tree.child::<Flaky>("slow").unwrap();
+    slow.tell(Hang).await.unwrap();
+    tree.child::<Probe>("a").unwrap().tell(Crash).await.unwrap();
+    next_event(&mut events, |e| {
+        is_restarted(e) && e.child() == Some("slow")
+    })
+    .await;
+    assert_eq!(bus.now(), ms(300), "killed at its deadline");
+    assert_eq!(slow.stop_reason(), Some(StopReason::Killed));
+    let again = tree.child::<Flaky>("slow").unwrap();
+    assert!(again.is_alive() && again.id() != slow.id(), "spawned anew");
+    assert_eq!(
+        log.take(),
+        ["stop a", "start a", "start slow"],
+        "the hanging one killed: no on_stop"
+    );
+}
+
 /// OTP's boundary case, end to end: intensity 1 per 1000 ms; failures at 0 and 1000 give up.
 #[tokio::test(start_paused = true)]
 async fn the_intensity_window_includes_its_boundary() {

@@ -2,10 +2,8 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::Poll;
 use std::time::Duration;
 
 use mycelium_mailbox::MailboxConfig;
@@ -13,6 +11,7 @@ use tokio::runtime::{Handle, RuntimeFlavor};
 use tokio::sync::{oneshot, Notify};
 
 use crate::actor_table::ActorTable;
+use crate::clock::until_deadline;
 use crate::error::BusError;
 use crate::export::{ExportTable, Exports};
 use crate::hibernation::{self, Driver, DriverCell};
@@ -589,27 +588,10 @@ impl Bus {
         let mut deadline = std::pin::pin!(None::<tokio::time::Sleep>);
         for handle in self.actors_newest_first(true) {
             handle.terminate(StopReason::Shutdown);
-            let mut stopping = handle.wait_for_stop();
-            let mut turned = false;
-            let stopped = std::future::poll_fn(|cx| {
-                if stopping.as_mut().poll(cx).is_ready() {
-                    return Poll::Ready(true);
-                }
-                if !turned {
-                    turned = true;
-                    cx.waker().wake_by_ref();
-                    return Poll::Pending;
-                }
-                if deadline.is_none() {
-                    deadline.set(Some(clock.sleep_until(end)));
-                }
-                match deadline.as_mut().as_pin_mut() {
-                    Some(timer) => timer.poll(cx).map(|()| false),
-                    None => Poll::Pending,
-                }
-            })
-            .await;
-            if !stopped {
+            let stopping = handle.wait_for_stop();
+            let stopped =
+                until_deadline(stopping, deadline.as_mut(), || clock.sleep_until(end)).await;
+            if stopped.is_none() {
                 break;
             }
             report.stopped.push(ActorSummary::of(&handle));

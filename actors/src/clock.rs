@@ -1,11 +1,13 @@
 //! The bus clock: every timer, timeout, restart window and backoff delay reads it.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use tokio::runtime::Handle;
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 
 /// Which time a bus runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -92,6 +94,35 @@ impl Clock {
         }
     }
 
+    /// Runs `fut` for at most `duration` of bus time, counted from its first poll, as
+    /// [`timeout`](Clock::timeout) does, but arms a timer only if `fut` is still pending after
+    /// its task has had one more turn; `None` if the time ran out first.
+    ///
+    /// For waits that mostly end at once or in that turn (a child told to stop, whose task
+    /// stops as soon as it runs): a tokio timer that becomes its runtime's earliest wakes the
+    /// runtime's I/O driver when armed, a system call, even from the runtime's own thread.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), mycelium_actors::BusError> {
+    /// use std::time::Duration;
+    /// use mycelium_actors::{Bus, ClockMode};
+    ///
+    /// let bus = Bus::builder().clock(ClockMode::Virtual).build()?;
+    /// let clock = bus.clock();
+    /// assert_eq!(clock.within(Duration::from_secs(1), async { 7 }).await, Some(7));
+    /// let never = std::future::pending::<()>();
+    /// assert_eq!(clock.within(Duration::from_secs(1), never).await, None);
+    /// assert_eq!(clock.now(), Duration::from_secs(1));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn within<F: Future>(&self, duration: Duration, fut: F) -> Option<F::Output> {
+        let end = self.now().saturating_add(duration);
+        let timer = std::pin::pin!(None);
+        until_deadline(fut, timer, || self.sleep_until(end)).await
+    }
+
     /// Runs `fut` for at most `duration` of bus time.
     pub fn timeout<F: Future>(&self, duration: Duration, fut: F) -> tokio::time::Timeout<F> {
         self.with_time(|| tokio::time::timeout(duration, fut))
@@ -114,6 +145,38 @@ impl Clock {
             }
         }
     }
+}
+
+/// Awaits `fut`, but no longer than the timer in `timer`, which `arm` makes the first time it
+/// is needed: when `fut` is still pending after its task has had one more turn (the task wakes
+/// itself once first). `None` if the timer ended first. The timer outlives the call, so that
+/// several waits in turn can share one deadline (`Bus::shutdown`).
+pub(crate) async fn until_deadline<F: Future>(
+    fut: F,
+    mut timer: Pin<&mut Option<Sleep>>,
+    arm: impl FnOnce() -> Sleep,
+) -> Option<F::Output> {
+    let mut fut = std::pin::pin!(fut);
+    let mut turned = false;
+    let mut arm = Some(arm);
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(out) = fut.as_mut().poll(cx) {
+            return Poll::Ready(Some(out));
+        }
+        if !turned {
+            turned = true;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        if let Some(arm) = arm.take().filter(|_| timer.is_none()) {
+            timer.set(Some(arm()));
+        }
+        match timer.as_mut().as_pin_mut() {
+            Some(sleep) => sleep.poll(cx).map(|()| None),
+            None => Poll::Pending,
+        }
+    })
+    .await
 }
 
 impl std::fmt::Debug for Clock {

@@ -320,9 +320,9 @@ impl<A: Actor> Context<A> {
             if child.terminate(StopReason::Shutdown) {
                 let clock = self.bus.clock().clone();
                 if clock
-                    .timeout(LINKED_CHILD_SHUTDOWN, child.wait_for_stop())
+                    .within(LINKED_CHILD_SHUTDOWN, child.wait_for_stop())
                     .await
-                    .is_err()
+                    .is_none()
                 {
                     child.kill();
                 }

@@ -64,8 +64,10 @@ pub(crate) async fn stop_task(
     match shutdown {
         Shutdown::Immediate => kill_tree(handle, sub).await,
         Shutdown::Timeout(d) => {
+            // `within` arms its timer only if the child has not stopped once the tasks its
+            // stop woke have had a turn: most children stop in that turn.
             if handle.terminate(StopReason::Shutdown)
-                && clock.timeout(d, handle.wait_for_stop()).await.is_err()
+                && clock.within(d, handle.wait_for_stop()).await.is_none()
             {
                 tracing::warn!(
                     target: "mycelium::supervisor",

@@ -456,7 +456,7 @@ impl Supervisor {
         let acked = match shutdown {
             Shutdown::Immediate => false,
             Shutdown::Timeout(d) => match handle.suspend() {
-                Some(rx) => matches!(ctx.clock().timeout(d, rx).await, Ok(Ok(()))),
+                Some(rx) => matches!(ctx.clock().within(d, rx).await, Some(Ok(()))),
                 None => false,
             },
             Shutdown::Infinity => match handle.suspend() {
@@ -541,7 +541,7 @@ impl Supervisor {
                         Some(deadline) => deadline.saturating_sub(clock.now()),
                         None => Duration::MAX,
                     };
-                    if clock.timeout(left, handle.wait_for_stop()).await.is_err() {
+                    if clock.within(left, handle.wait_for_stop()).await.is_none() {
                         handle.kill();
                     }
                 }
