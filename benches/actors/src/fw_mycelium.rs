@@ -288,6 +288,38 @@ pub fn w5(n: usize) -> W5Result {
     })
 }
 
+/// A supervised tree's shutdown (hidden `__tree <children> <trees>`): `trees` times in turn, a
+/// one-for-one supervisor of `children` workers, each asked once (so that each has a task, as
+/// a worker that has had mail does), then stopped. Returns the time of the stops per child
+/// stopped (ns). Mycelium only, no goal: a measure of its own changes to a tree's shutdown.
+pub fn tree_shutdown(children: usize, trees: usize) -> f64 {
+    run_tokio(Rt::Ct, async move {
+        let bus = bus();
+        let mut stopping = Duration::ZERO;
+        for _ in 0..trees {
+            let names: Vec<String> = (0..children).map(|i| format!("worker-{i}")).collect();
+            let tree = names
+                .iter()
+                .fold(
+                    Supervisor::builder(RestartStrategy::OneForOne),
+                    |b, name| b.child(ChildSpec::new::<Worker>(name.as_str(), ())),
+                )
+                .spawn(&bus)
+                .await
+                .expect("a tree of workers");
+            for name in &names {
+                let worker: ActorRef<Worker> = tree.child::<Worker>(name).expect("child");
+                assert_eq!(worker.ask(Ping).await.expect("ping"), 7);
+            }
+            let t0 = Instant::now();
+            tree.stop().await;
+            stopping += t0.elapsed();
+        }
+        bus.shutdown(Duration::from_secs(5)).await;
+        stopping.as_nanos() as f64 / (children * trees) as f64
+    })
+}
+
 /// Mycelium, as the benchmark runs it: the default (`MYCELIUM`) and two variants measured
 /// beside it, each on the workloads named in `only` (all when empty).
 pub struct Mycelium {

@@ -283,6 +283,16 @@ fn main() -> ExitCode {
             workload::print_outcome(&workload::w3_outcome(fw.w3(n)));
             ExitCode::SUCCESS
         }
+        // Hidden: a supervised tree's shutdown, Mycelium only (`fw_mycelium::tree_shutdown`).
+        Some("__tree") if args.len() == 3 => {
+            let (Ok(children), Ok(trees)) = (args[1].parse::<usize>(), args[2].parse::<usize>())
+            else {
+                return usage();
+            };
+            let ns = fw_mycelium::tree_shutdown(children.max(1), trees.max(1));
+            println!("ns_per_child_stopped={ns:.1}");
+            ExitCode::SUCCESS
+        }
         // Hidden: one w7 measurement of `n` buses, result on stdout (for profilers).
         Some("__w7") if args.len() == 3 => {
             let (Some(fw), Ok(n)) = (framework::parse(&args[1]), args[2].parse::<usize>()) else {
