@@ -17,9 +17,46 @@ pub const BEFORE: &str = "ref_before_ns";
 /// The key of the reference loop's time just after a measurement (ns).
 pub const AFTER: &str = "ref_after_ns";
 
-/// Nanoseconds of a fixed single-threaded loop (stores into a buffer of 128 KiB), the fastest
-/// of three: how fast the machine runs this process just now.
+/// Nanoseconds of a fixed single-threaded loop (stores into a buffer of 128 KiB, the fastest
+/// of three) on the slowest of the CPUs this process may run on (the first
+/// [`MAX_CPUS`] of them): how fast the machine runs this process just now.
+///
+/// A spell can slow one CPU and not another, and a run of two threads is as slow as its
+/// slower thread (w6 isolated: one thread took 31-38 ms for its 500 instances while the other
+/// took 49-54), so the calling thread times the loop on each CPU in turn, pinned to it, and
+/// then gets its own CPUs back.
 pub fn reference_ns() -> u64 {
+    use rustix::thread::{sched_getaffinity, sched_setaffinity, CpuSet};
+    let Ok(mine) = sched_getaffinity(None) else {
+        return reference_here();
+    };
+    let cpus: Vec<usize> = (0..CpuSet::MAX_CPU)
+        .filter(|&cpu| mine.is_set(cpu))
+        .take(MAX_CPUS)
+        .collect();
+    if cpus.len() < 2 {
+        return reference_here();
+    }
+    let mut slowest = 0;
+    for cpu in cpus {
+        let mut one = CpuSet::new();
+        one.set(cpu);
+        if sched_setaffinity(None, &one).is_ok() {
+            slowest = slowest.max(reference_here());
+        }
+    }
+    // Were this to fail, the thread would stay on the last CPU: the measurement after it
+    // would then be of one CPU, which the references would not say. It does not fail for a
+    // mask the thread had.
+    let _ = sched_setaffinity(None, &mine);
+    slowest
+}
+
+/// How many CPUs [`reference_ns`] times the loop on, at most (about 1 ms each).
+pub const MAX_CPUS: usize = 8;
+
+/// The loop's time on the CPU the thread runs on: the fastest of three.
+fn reference_here() -> u64 {
     (0..3)
         .map(|_| {
             let t = std::time::Instant::now();
