@@ -189,7 +189,7 @@ async fn within_waits_no_longer_than_its_time_of_the_bus_clock() {
     let clock = bus.clock();
     let second = Duration::from_secs(1);
     assert_eq!(clock.within(second, async { 1 }).await, Some(1));
-    // Pending for one poll, woken at once: the turn `within` gives before its timer.
+    // Pending for one poll, woken at once: ready with no time passed.
     let mut polled = false;
     let after_a_turn = std::future::poll_fn(|cx| {
         if polled {

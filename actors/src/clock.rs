@@ -94,9 +94,9 @@ impl Clock {
         }
     }
 
-    /// Runs `fut` for at most `duration` of bus time, counted from its first poll, as
-    /// [`timeout`](Clock::timeout) does, but arms a timer only if `fut` is still pending after
-    /// its task has had one more turn; `None` if the time ran out first.
+    /// Runs `fut` for at most `duration` of bus time, like [`timeout`](Clock::timeout) (which
+    /// counts from its call, this from its first poll), but arms a timer only if `fut` is
+    /// still pending after its task has had one more turn; `None` if the time ran out first.
     ///
     /// For waits that mostly end at once or in that turn (a child told to stop, whose task
     /// stops as soon as it runs): a tokio timer that becomes its runtime's earliest wakes the

@@ -545,12 +545,10 @@ fn compare(opts: &Options, spells: &mut Spells, slowers: &mut Vec<f64>) -> usize
 /// The slower and the faster of a run's two reference loops (`None`: no reference, as for
 /// an unsupported run or one that failed in its process).
 fn references(outcome: &Outcome) -> Option<(f64, f64)> {
-    let Outcome::Values(vals) = outcome else {
-        return None;
-    };
-    let get = |key: &str| vals.iter().find(|(k, _)| *k == key).map(|(_, v)| *v);
-    let (before, after) = (get(spells::BEFORE)?, get(spells::AFTER)?);
-    Some((before.max(after), before.min(after)))
+    match outcome {
+        Outcome::Values(vals) => spells::references(vals),
+        Outcome::Unsupported(_) => None,
+    }
 }
 
 fn median(mut v: Vec<f64>) -> f64 {

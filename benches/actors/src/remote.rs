@@ -33,13 +33,13 @@ use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::spells::{self, Spells};
 use mycelium::actors::{Actor, BoxError, Bus, Context, Handler, Recipient, ReplyRecipient};
 use mycelium_contracts::{Quote, SCHEMA_DIGEST};
 use mycelium_remote::{Endpoint, LinkConfig, LocalSchema, Node, RemoteActor, Secret};
 
 use crate::common::Latency;
 use crate::shm;
+use crate::spells::{self, Spells};
 
 /// How long a spinning mycelium link reader polls after the last bytes before parking
 /// (`MYCELIUM_BENCH_SPIN_US` overrides it, for diagnosis).
@@ -346,10 +346,7 @@ fn in_rounds<F: Copy>(
 /// The slower and the faster reference loop around a measurement (`None` when none of its
 /// lines measured).
 fn references(measured: &Measured) -> Option<(f64, f64)> {
-    let vals = measured.iter().find_map(|(_, v)| v.as_ref().ok())?;
-    let get = |key: &str| vals.iter().find(|(k, _)| *k == key).map(|(_, v)| *v);
-    let (before, after) = (get(spells::BEFORE)?, get(spells::AFTER)?);
-    Some((before.max(after), before.min(after)))
+    spells::references(measured.iter().find_map(|(_, v)| v.as_ref().ok())?)
 }
 
 /// Per-key medians of the rounds that measured; the first round's error when none did.
@@ -446,9 +443,9 @@ fn frame_len() -> usize {
     HEADERS + SERVICE.len() + body_len()
 }
 
-/// Runs the selected remote workloads and prints their lines and ratios.
-/// Runs w8 and w9 as `sel` says, each measurement checked for a slow spell by `spells`; adds
-/// the slower reference of each measurement kept to `slowers`.
+/// Runs w8 and w9 as `sel` says and prints their lines and ratios, each measurement checked
+/// for a slow spell by `spells`; adds the slower reference of each measurement kept to
+/// `slowers`.
 pub fn compare(sel: Selection, spells: &mut Spells, slowers: &mut Vec<f64>) {
     if !sel.w8 && !sel.w9 {
         return;

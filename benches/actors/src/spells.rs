@@ -1,8 +1,8 @@
 //! Slow spells: telling a run made while the machine was slow, and making it again.
 //!
 //! The machine has spells, a tenth of a second to seconds long, in which code that goes
-//! through the caches and the kernel runs 1.2-1.5x slower, in every process alike
-//! (docs/perf/actors.md, "Slow spells"). Each measurement is timed between two runs of
+//! through the caches and the kernel runs 1.2-1.5x slower, in every process alike, on one CPU
+//! or on all (docs/perf/actors.md, "Slow spells"). Each measurement is timed between two runs of
 //! [`reference_ns`], in the process that measures; [`Spells::run`] makes a measurement again
 //! while its slower reference is over [`SLOW_SPELL`] times the fastest seen in the
 //! `compare`, and keeps the attempt whose slower reference was fastest. The choice reads only
@@ -52,7 +52,7 @@ pub fn reference_ns() -> u64 {
     slowest
 }
 
-/// How many CPUs [`reference_ns`] times the loop on, at most (about 1 ms each).
+/// How many CPUs [`reference_ns`] times the loop on, at most (about half a millisecond each).
 pub const MAX_CPUS: usize = 8;
 
 /// The loop's time on the CPU the thread runs on: the fastest of three.
@@ -68,9 +68,9 @@ fn reference_here() -> u64 {
 }
 
 fn reference_loop() -> u64 {
-    // 128 KiB, written 20 times over: stores into the second-level cache are what a slow
-    // spell slows most (1.4-1.5x, where a chain of multiplies is 1.1x), and a buffer of its
-    // own keeps the loop apart from the heap a run leaves behind.
+    // 128 KiB, written 20 times over: stores into the second-level cache are among what a
+    // slow spell slows most (1.2-1.6x, where a chain of multiplies is 1.09x), and a buffer of
+    // its own keeps the loop apart from the heap a run leaves behind.
     static BUFFER: std::sync::Mutex<[u64; 1 << 14]> = std::sync::Mutex::new([0; 1 << 14]);
     let mut buffer = BUFFER.lock().unwrap_or_else(|e| e.into_inner());
     for pass in 0..20u64 {
@@ -79,6 +79,14 @@ fn reference_loop() -> u64 {
         }
     }
     buffer[77]
+}
+
+/// The slower and the faster of the two reference loops recorded among a measurement's
+/// values (under [`BEFORE`] and [`AFTER`]); `None` if they are not there.
+pub fn references(vals: &[(&'static str, f64)]) -> Option<(f64, f64)> {
+    let get = |key: &str| vals.iter().find(|(k, _)| *k == key).map(|(_, v)| *v);
+    let (before, after) = (get(BEFORE)?, get(AFTER)?);
+    Some((before.max(after), before.min(after)))
 }
 
 /// `measure` between two reference loops: its result and the loops' times (before, after).
@@ -289,6 +297,13 @@ mod tests {
             "{line}"
         );
         assert!(line.contains("0 run(s) made again (--retries 4)"), "{line}");
+    }
+
+    #[test]
+    fn references_are_read_from_a_measurements_values_in_either_order() {
+        let vals = [("p50_ns", 90.0), (AFTER, 300.0), (BEFORE, 360.0)];
+        assert_eq!(references(&vals), Some((360.0, 300.0)));
+        assert_eq!(references(&[("p50_ns", 90.0), (BEFORE, 360.0)]), None);
     }
 
     #[test]
