@@ -10,6 +10,15 @@
 //! sender wakes the receiver only when it is parked. Capacity counts the messages waiting in
 //! the shared queue; the batch the actor has already taken is its work in hand, like a
 //! message a `tokio::sync::mpsc` receiver has already received.
+//!
+//! Why `#[inline]` on the paths of every message (`try_send`, `try_send_unless_idle`,
+//! `push_user`, `Inbox::try_next`): they are generic, so they are compiled in the crate that
+//! sends, and without the attribute that crate's codegen units share one copy of each. Which
+//! unit it lands in, and so whether LLVM inlines it into its caller, then depends on all of
+//! that crate's code: a change elsewhere once took w1's sender from 301 to 312 instructions a
+//! message, and the benchmark built with 16 units (cargo's default) ran w6 isolated with 8%
+//! more instructions. Marked, each unit that calls them has its own copy (docs/perf/actors.md,
+//! "Session twenty-eight").
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -206,6 +215,7 @@ impl<T> Clone for Sender<T> {
 impl<T> Mailbox<T> {
     /// Queues `msg` if there is room, without waiting. On a full or closed mailbox the message
     /// comes back in the error.
+    #[inline]
     pub fn try_send(&self, msg: T) -> Result<(), TrySendError<T>> {
         let state = self.lock();
         if self.closed.load(Ordering::Relaxed) {
@@ -232,6 +242,7 @@ impl<T> Mailbox<T> {
     /// mailbox.try_send(1).unwrap();
     /// assert!(matches!(mailbox.try_send_unless_idle(2, |n| n), Unless::Sent));
     /// ```
+    #[inline]
     pub fn try_send_unless_idle<I>(&self, item: I, wrap: impl FnOnce(I) -> T) -> Unless<I> {
         let state = self.lock();
         if self.closed.load(Ordering::Relaxed) {
@@ -249,6 +260,7 @@ impl<T> Mailbox<T> {
 
     /// Queues `msg` in the user lane under `state` (room checked), and wakes the receiver
     /// outside the lock.
+    #[inline]
     fn push_user(&self, mut state: LockGuard<'_, State<T>>, msg: T) {
         state.user.push_back(msg);
         let waker = state.rx_waker.take();
@@ -497,6 +509,7 @@ impl<T> Inbox<T> {
     /// Takes the next message if one is queued, without registering for a wake-up:
     /// system signals first, then user messages in send order. `Err(Closed)` once the mailbox
     /// is closed and empty.
+    #[inline]
     pub fn try_next(&mut self, mailbox: &Mailbox<T>) -> Result<T, Empty> {
         if !mailbox.system_pending.load(Ordering::Acquire) {
             if let Some(msg) = self.batch.pop_front() {
