@@ -295,17 +295,49 @@ where
         Poll::Ready(match handled {
             Ok(reply) => match reply.failure() {
                 None => Outcome::Done,
-                Some(err) => Outcome::Failed(Box::new(Failure::from_error(
-                    Phase::Message(message_name::<M>()),
-                    err,
-                ))),
+                Some(err) => failed::<M>(err),
             },
-            Err(payload) => Outcome::Failed(Box::new(Failure::from_panic(
-                Phase::Message(message_name::<M>()),
-                payload,
-            ))),
+            Err(payload) => panicked::<M>(payload),
         })
     }
+}
+
+// The failure paths of a handler, out of line and cold: `Told::poll` and
+// `AskEnvelope::run` are the frames that catch a handler's panic, and the unwinder reads the
+// catching frame's unwinding rules and call-site table on every panic, so the less they hold
+// the cheaper a restart (docs/perf/actors.md, "Session twenty-nine"). They also leave the
+// path of every message smaller.
+
+/// The outcome of a told `M` whose handler returned an error.
+#[cold]
+#[inline(never)]
+fn failed<M>(err: String) -> Outcome {
+    Outcome::Failed(Box::new(Failure::from_error(
+        Phase::Message(message_name::<M>()),
+        err,
+    )))
+}
+
+/// The outcome of a told `M` whose handler panicked.
+#[cold]
+#[inline(never)]
+fn panicked<M>(payload: Box<dyn Any + Send>) -> Outcome {
+    Outcome::Failed(Box::new(Failure::from_panic(
+        Phase::Message(message_name::<M>()),
+        payload,
+    )))
+}
+
+/// The outcome of an asked `M` whose handler panicked, the asker told of it.
+#[cold]
+#[inline(never)]
+fn ask_panicked<M, R>(
+    payload: Box<dyn Any + Send>,
+    reply: oneshot::Sender<Result<R, NoReply>>,
+) -> Outcome {
+    let failure = Failure::from_panic(Phase::Message(message_name::<M>()), payload);
+    let _ = reply.send(Err(NoReply::Failed(failure.clone())));
+    Outcome::Failed(Box::new(failure))
 }
 
 /// A told `M` with a step of its own that runs just before the handler (a published
@@ -402,11 +434,7 @@ where
                 let _ = reply.send(Ok(value));
                 Outcome::Done
             }
-            Err(payload) => {
-                let failure = Failure::from_panic(Phase::Message(message_name::<M>()), payload);
-                let _ = reply.send(Err(NoReply::Failed(failure.clone())));
-                Outcome::Failed(Box::new(failure))
-            }
+            Err(payload) => ask_panicked::<M, _>(payload, reply),
         }
     }
 

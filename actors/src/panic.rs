@@ -57,11 +57,79 @@ impl<F: Future> Future for CatchUnwind<F> {
                     Err(payload) => Poll::Ready(Err(payload)),
                 }
             }
-            // Polled again after it reported the panic (which no caller here does): the same
-            // answer, without the payload, rather than a panic of its own.
-            CatchUnwindProj::Panicked { payload } => Poll::Ready(Err(payload
-                .take()
-                .unwrap_or_else(|| Box::new("a future polled again after it panicked")))),
+            CatchUnwindProj::Panicked { payload } => Poll::Ready(Err(take_payload(payload))),
+        }
+    }
+}
+
+/// The payload of a panic in making the future. Polled again after it reported the panic
+/// (which no caller here does), the same answer without the payload, rather than a panic of
+/// its own. Out of line and cold: the poll is the frame that catches a panic of the future,
+/// and the unwinder reads its rules and call sites on every panic.
+#[cold]
+#[inline(never)]
+fn take_payload(payload: &mut Option<Box<dyn Any + Send>>) -> Box<dyn Any + Send> {
+    payload
+        .take()
+        .unwrap_or_else(|| Box::new("a future polled again after it panicked"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::task::Waker;
+
+    fn poll<F: Future>(
+        fut: Pin<&mut CatchUnwind<F>>,
+    ) -> Poll<Result<F::Output, Box<dyn Any + Send>>> {
+        fut.poll(&mut Context::from_waker(Waker::noop()))
+    }
+
+    fn message(payload: &(dyn Any + Send)) -> &str {
+        payload
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("?")
+    }
+
+    #[test]
+    fn a_future_that_completes_gives_its_output() {
+        let mut fut = std::pin::pin!(catch_unwind_future(|| async { 7 }));
+        assert!(matches!(poll(fut.as_mut()), Poll::Ready(Ok(7))));
+    }
+
+    #[test]
+    fn a_panic_in_a_poll_is_its_payload() {
+        let mut fut = std::pin::pin!(catch_unwind_future(|| async {
+            if std::hint::black_box(true) {
+                panic!("in the poll");
+            }
+        }));
+        match poll(fut.as_mut()) {
+            Poll::Ready(Err(payload)) => assert_eq!(message(&*payload), "in the poll"),
+            _ => panic!("the panic was not caught"),
+        }
+    }
+
+    #[test]
+    fn a_panic_in_making_the_future_is_its_payload_and_a_second_poll_says_so() {
+        fn make() -> std::future::Ready<u8> {
+            panic!("before the future");
+        }
+        let mut fut = std::pin::pin!(catch_unwind_future(make));
+        match poll(fut.as_mut()) {
+            Poll::Ready(Err(payload)) => assert_eq!(message(&*payload), "before the future"),
+            _ => panic!("the panic was not caught"),
+        }
+        match poll(fut.as_mut()) {
+            Poll::Ready(Err(payload)) => {
+                assert_eq!(
+                    message(&*payload),
+                    "a future polled again after it panicked"
+                )
+            }
+            _ => panic!("a second poll must report the panic again"),
         }
     }
 }
