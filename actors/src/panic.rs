@@ -85,12 +85,11 @@ mod tests {
         fut.poll(&mut Context::from_waker(Waker::noop()))
     }
 
-    fn message(payload: &(dyn Any + Send)) -> &str {
-        payload
-            .downcast_ref::<&str>()
-            .copied()
-            .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-            .unwrap_or("?")
+    /// The panic's message, read as a failure reads it.
+    fn message(payload: Box<dyn Any + Send>) -> String {
+        crate::failure::Failure::from_panic(crate::failure::Phase::Start, payload)
+            .reason
+            .to_string()
     }
 
     #[test]
@@ -107,7 +106,7 @@ mod tests {
             }
         }));
         match poll(fut.as_mut()) {
-            Poll::Ready(Err(payload)) => assert_eq!(message(&*payload), "in the poll"),
+            Poll::Ready(Err(payload)) => assert_eq!(message(payload), "in the poll"),
             _ => panic!("the panic was not caught"),
         }
     }
@@ -119,15 +118,12 @@ mod tests {
         }
         let mut fut = std::pin::pin!(catch_unwind_future(make));
         match poll(fut.as_mut()) {
-            Poll::Ready(Err(payload)) => assert_eq!(message(&*payload), "before the future"),
+            Poll::Ready(Err(payload)) => assert_eq!(message(payload), "before the future"),
             _ => panic!("the panic was not caught"),
         }
         match poll(fut.as_mut()) {
             Poll::Ready(Err(payload)) => {
-                assert_eq!(
-                    message(&*payload),
-                    "a future polled again after it panicked"
-                )
+                assert_eq!(message(payload), "a future polled again after it panicked")
             }
             _ => panic!("a second poll must report the panic again"),
         }
