@@ -276,6 +276,10 @@ async fn sleepwalk<A: Actor>(mut life: Life<A>) {
     }
 }
 
+/// The places a hibernating actor going to sleep keeps in each lane of its mailbox (64
+/// envelopes, 3.5 KiB); a lane that a burst grew past them gives its buffer back.
+const KEPT_PLACES: usize = 64;
+
 /// Puts an actor with no mail to sleep: its life goes into a sleeper registered as its
 /// mailbox's waker. `Some(life)` back when mail came meanwhile.
 fn sleep<A: Actor>(life: Life<A>, until_mail: bool) -> Option<Life<A>> {
@@ -283,12 +287,17 @@ fn sleep<A: Actor>(life: Life<A>, until_mail: bool) -> Option<Life<A>> {
     let shared: Arc<Shared<A>> = life.ctx.actor_ref().shared.clone();
     let sleeper = Sleeper::new(Asleep::new(life, until_mail));
     let waker = Waker::from(sleeper.clone());
+    let cx = &mut TaskContext::from_waker(&waker);
     // The batch is empty (the actor took everything), so a fresh inbox sees what its own
     // would: whether anything is queued, registering the sleeper under the mailbox's lock
-    // when nothing is.
-    let queued = Inbox::new()
-        .poll_ready(&shared.mailbox, &mut TaskContext::from_waker(&waker))
-        .is_ready();
+    // when nothing is. A hibernating actor, which sleeps whenever it has no mail, gives back
+    // under that lock what a burst grew its queues to (its batch went with the runner).
+    let queued = if until_mail {
+        Inbox::new().poll_ready(&shared.mailbox, cx)
+    } else {
+        Inbox::new().poll_ready_releasing(&shared.mailbox, cx, KEPT_PLACES)
+    }
+    .is_ready();
     // A kill sets its flag before it wakes the mailbox's waker, and the sleeper was
     // registered before the flag is read here: one of the two sees the other.
     if queued || shared.kill_requested() {
@@ -515,6 +524,7 @@ mod tests {
     use super::*;
 
     use crate::test_actors::Idle;
+    use crate::{BoxError, Bus, Handler, SpawnOptions};
 
     /// With its cell, the sleeper is all a sleeping actor costs (docs/perf/actors.md, w3): a
     /// budget, so that growing it shows up here. Up to 72 bytes (64 today), the sleeper and
@@ -523,5 +533,75 @@ mod tests {
     fn a_sleeping_actor_stays_small() {
         let size = std::mem::size_of::<Sleeper<Idle>>();
         assert!(size <= 72, "the sleeper grew to {size} bytes");
+    }
+
+    /// Adds what it is told; a nap waits a turn (the actor is awake, its batch empty, while
+    /// mail comes in).
+    struct Adder(u64);
+
+    impl crate::Actor for Adder {
+        type Args = ();
+        async fn on_start(_: (), _ctx: &mut Context<Self>) -> Result<Self, BoxError> {
+            Ok(Adder(0))
+        }
+    }
+
+    struct Add(u64);
+    struct Nap;
+    struct Sum;
+
+    impl Handler<Add> for Adder {
+        type Reply = ();
+        async fn handle(&mut self, Add(n): Add, _ctx: &mut Context<Self>) {
+            self.0 += n;
+        }
+    }
+
+    impl Handler<Nap> for Adder {
+        type Reply = ();
+        async fn handle(&mut self, _: Nap, _ctx: &mut Context<Self>) {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    impl Handler<Sum> for Adder {
+        type Reply = u64;
+        async fn handle(&mut self, _: Sum, _ctx: &mut Context<Self>) -> u64 {
+            self.0
+        }
+    }
+
+    /// A burst of 300 tells and a nap, then more mail while the actor naps: the receiver
+    /// takes the second mail in exchange for the burst's emptied queue, which the mailbox
+    /// then holds (512 places). Returns what the mailbox holds once the actor is idle again.
+    async fn places_after_a_burst(options: SpawnOptions) -> usize {
+        let bus = Bus::builder().build().unwrap();
+        let adder = bus.spawn_with::<Adder>((), options).unwrap();
+        for n in 1..=300 {
+            adder.tell(Add(n)).await.unwrap();
+        }
+        adder.tell(Nap).await.unwrap();
+        // The actor handles the burst and naps; the mail told meanwhile waits behind it.
+        tokio::task::yield_now().await;
+        adder.tell(Add(1)).await.unwrap();
+        assert_eq!(adder.ask(Sum).await.unwrap(), 300 * 301 / 2 + 1);
+        // Its turn ends after the reply: idle (asleep, when it hibernates) from here.
+        tokio::task::yield_now().await;
+        let places = adder.shared.mailbox.allocated();
+        bus.shutdown(std::time::Duration::from_secs(1)).await;
+        places
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hibernating_actor_gives_back_what_a_burst_grew_its_mailbox_to() {
+        // The case is real: an actor that keeps its task keeps the burst's queue, so that
+        // steady traffic allocates nothing.
+        let kept = places_after_a_burst(SpawnOptions::new()).await;
+        assert!(kept >= 300, "the burst's queue is kept: {kept} places");
+        let asleep = places_after_a_burst(SpawnOptions::new().hibernate()).await;
+        assert!(
+            asleep <= KEPT_PLACES,
+            "a sleeping actor holds {asleep} places in its mailbox"
+        );
     }
 }

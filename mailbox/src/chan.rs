@@ -388,6 +388,50 @@ impl<T> Mailbox<T> {
     pub fn capacity(&self) -> usize {
         self.capacity
     }
+
+    /// The places allocated in both lanes' queues, empty or not: the memory the mailbox holds
+    /// beyond its own size is about this many messages' worth. A lane keeps what a burst grew
+    /// it to (steady traffic then allocates nothing) until [`release_spare`] gives it back.
+    ///
+    /// [`release_spare`]: Self::release_spare
+    pub fn allocated(&self) -> usize {
+        let state = self.lock();
+        state.user.capacity() + state.rare.as_ref().map_or(0, |r| r.system.capacity())
+    }
+
+    /// Gives back the buffer of each empty lane that holds more than `keep` places: for an
+    /// owner about to leave the mailbox idle for a while (a hibernating actor going to sleep),
+    /// after a burst grew it. A lane with messages in it is left as it is, and the next
+    /// message of a lane given back allocates again. The buffers are freed after the lock is
+    /// let go.
+    pub fn release_spare(&self, keep: usize) {
+        let mut state = self.lock();
+        let spare = state.take_spare(keep);
+        drop(state);
+        drop(spare);
+    }
+}
+
+/// The buffers of a mailbox's lanes taken out by [`State::take_spare`], to be freed once the
+/// lock is let go.
+type Spare<T> = (Option<VecDeque<T>>, Option<VecDeque<T>>);
+
+impl<T> State<T> {
+    /// Takes out the buffer of each empty lane that holds more than `keep` places.
+    fn take_spare(&mut self, keep: usize) -> Spare<T> {
+        let user = take_if_spare(&mut self.user, keep);
+        let system = self
+            .rare
+            .as_mut()
+            .and_then(|r| take_if_spare(&mut r.system, keep));
+        (user, system)
+    }
+}
+
+/// `queue`'s buffer, if it is empty and holds more than `keep` places; an empty queue, which
+/// holds none, takes its place.
+fn take_if_spare<T>(queue: &mut VecDeque<T>, keep: usize) -> Option<VecDeque<T>> {
+    (queue.is_empty() && queue.capacity() > keep).then(|| std::mem::take(queue))
 }
 
 impl<T> Sender<T> {
@@ -587,6 +631,30 @@ impl<T> Inbox<T> {
             return Poll::Ready(());
         }
         register(&mut state, cx);
+        Poll::Pending
+    }
+
+    /// [`poll_ready`](Self::poll_ready) for a receiver about to leave the mailbox idle for a
+    /// while (a hibernating actor going to sleep): when it registers for a wake-up it also
+    /// gives back, under the same lock, the buffer of each empty lane grown past `keep`
+    /// places, as [`Mailbox::release_spare`] does.
+    pub fn poll_ready_releasing(
+        &mut self,
+        mailbox: &Mailbox<T>,
+        cx: &mut Context<'_>,
+        keep: usize,
+    ) -> Poll<()> {
+        if self.has_batched(mailbox) {
+            return Poll::Ready(());
+        }
+        let mut state = mailbox.lock();
+        if mailbox.has_mail(&state) {
+            return Poll::Ready(());
+        }
+        register(&mut state, cx);
+        let spare = state.take_spare(keep);
+        drop(state);
+        drop(spare);
         Poll::Pending
     }
 

@@ -368,3 +368,92 @@ fn one_of_two_senders_of_one_task_giving_up_leaves_the_other_waiting() {
     assert_eq!(rx.try_recv(), Some(1));
     assert_eq!(rx.try_recv(), None);
 }
+
+/// `release_spare` gives back the buffer of each empty lane over the limit, and nothing else:
+/// not a lane with messages in it, not one within the limit, not the receiver's batch.
+#[test]
+fn release_spare_gives_back_only_empty_lanes_grown_past_the_limit() {
+    let mailbox = Mailbox::new(MailboxConfig::Bounded(1024));
+    let mut inbox = Inbox::new();
+    assert_eq!(mailbox.allocated(), 0, "a new mailbox holds no queue");
+    for n in 0..100 {
+        mailbox.try_send(n).unwrap();
+    }
+    for n in 0..40 {
+        mailbox.send_system(1000 + n).unwrap();
+    }
+    let grown = mailbox.allocated();
+    assert!(grown >= 140, "both lanes grew: {grown} places");
+    mailbox.release_spare(8);
+    assert_eq!(mailbox.allocated(), grown, "lanes with messages are kept");
+    // The system lane empties and gives its buffer back; the user lane still holds mail.
+    for n in 0..40 {
+        assert_eq!(inbox.try_next(&mailbox), Ok(1000 + n));
+    }
+    mailbox.release_spare(8);
+    let user = mailbox.allocated();
+    assert!(
+        (100..grown).contains(&user),
+        "the user lane alone: {user} places"
+    );
+    // The receiver takes the user lane's messages into its batch, in exchange for its empty
+    // one; more mail then grows the lane again, within and past a limit.
+    assert_eq!(inbox.try_next(&mailbox), Ok(0));
+    for n in 100..120 {
+        mailbox.try_send(n).unwrap();
+    }
+    for n in 1..120 {
+        assert_eq!(inbox.try_next(&mailbox), Ok(n));
+    }
+    assert_eq!(inbox.try_next(&mailbox), Err(Empty::Pending));
+    let lane = mailbox.allocated();
+    assert!(lane >= 20, "the second burst's lane: {lane} places");
+    mailbox.release_spare(lane);
+    assert_eq!(mailbox.allocated(), lane, "a lane within the limit is kept");
+    mailbox.release_spare(lane - 1);
+    assert_eq!(
+        mailbox.allocated(),
+        0,
+        "an empty lane past the limit is given back"
+    );
+    // A lane given back works as a new one.
+    mailbox.try_send(7).unwrap();
+    mailbox.send_system(8).unwrap();
+    assert_eq!(inbox.try_next(&mailbox), Ok(8));
+    assert_eq!(inbox.try_next(&mailbox), Ok(7));
+}
+
+/// `poll_ready_releasing` gives the spare buffers back only when it registers for a wake-up:
+/// with mail queued it is ready and keeps them.
+#[test]
+fn poll_ready_releasing_gives_back_only_when_nothing_is_queued() {
+    let mailbox = Mailbox::new(MailboxConfig::Bounded(1024));
+    let mut inbox = Inbox::new();
+    let mut cx = Context::from_waker(Waker::noop());
+    for n in 0..100 {
+        mailbox.try_send(n).unwrap();
+    }
+    let grown = mailbox.allocated();
+    assert!(grown >= 100);
+    assert_eq!(
+        Inbox::new().poll_ready_releasing(&mailbox, &mut cx, 8),
+        Poll::Ready(())
+    );
+    assert_eq!(mailbox.allocated(), grown, "mail is queued: the lane is kept");
+    // Taken into the batch, whose empty buffer the lane gets; more mail grows the lane again.
+    assert_eq!(inbox.try_next(&mailbox), Ok(0));
+    for n in 100..140 {
+        mailbox.try_send(n).unwrap();
+    }
+    for n in 1..140 {
+        assert_eq!(inbox.try_next(&mailbox), Ok(n));
+    }
+    let lane = mailbox.allocated();
+    assert!(lane > 8, "the lane holds the first batch's buffer: {lane} places");
+    drop(inbox);
+    assert_eq!(
+        Inbox::new().poll_ready_releasing(&mailbox, &mut cx, 8),
+        Poll::Pending
+    );
+    assert_eq!(mailbox.allocated(), 0, "registered, and the lane given back");
+}
