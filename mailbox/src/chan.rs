@@ -390,8 +390,9 @@ impl<T> Mailbox<T> {
     }
 
     /// The places allocated in both lanes' queues, empty or not: the memory the mailbox holds
-    /// beyond its own size is about this many messages' worth. A lane keeps what a burst grew
-    /// it to (steady traffic then allocates nothing) until [`release_spare`] gives it back.
+    /// beyond its own size is about this many messages' worth (the batch the receiver has
+    /// taken is its [`Inbox`]'s). A lane keeps what a burst grew it to (steady traffic then
+    /// allocates nothing) until [`release_spare`] gives it back.
     ///
     /// [`release_spare`]: Self::release_spare
     pub fn allocated(&self) -> usize {

@@ -439,7 +439,11 @@ fn poll_ready_releasing_gives_back_only_when_nothing_is_queued() {
         Inbox::new().poll_ready_releasing(&mailbox, &mut cx, 8),
         Poll::Ready(())
     );
-    assert_eq!(mailbox.allocated(), grown, "mail is queued: the lane is kept");
+    assert_eq!(
+        mailbox.allocated(),
+        grown,
+        "mail is queued: the lane is kept"
+    );
     // Taken into the batch, whose empty buffer the lane gets; more mail grows the lane again.
     assert_eq!(inbox.try_next(&mailbox), Ok(0));
     for n in 100..140 {
@@ -449,11 +453,18 @@ fn poll_ready_releasing_gives_back_only_when_nothing_is_queued() {
         assert_eq!(inbox.try_next(&mailbox), Ok(n));
     }
     let lane = mailbox.allocated();
-    assert!(lane > 8, "the lane holds the first batch's buffer: {lane} places");
+    assert!(
+        lane > 8,
+        "the lane holds the first batch's buffer: {lane} places"
+    );
     drop(inbox);
     assert_eq!(
         Inbox::new().poll_ready_releasing(&mailbox, &mut cx, 8),
         Poll::Pending
     );
-    assert_eq!(mailbox.allocated(), 0, "registered, and the lane given back");
+    assert_eq!(
+        mailbox.allocated(),
+        0,
+        "registered, and the lane given back"
+    );
 }
