@@ -638,7 +638,9 @@ impl<T> Inbox<T> {
     /// [`poll_ready`](Self::poll_ready) for a receiver about to leave the mailbox idle for a
     /// while (a hibernating actor going to sleep): when it registers for a wake-up it also
     /// gives back, under the same lock, the buffer of each empty lane grown past `keep`
-    /// places, as [`Mailbox::release_spare`] does.
+    /// places, as [`Mailbox::release_spare`] does. Its own copy of `poll_ready`'s steps: one
+    /// body for both, even inlined, moved the code of every park (docs/perf/actors.md,
+    /// "Session thirty").
     pub fn poll_ready_releasing(
         &mut self,
         mailbox: &Mailbox<T>,
