@@ -604,4 +604,37 @@ mod tests {
             "a sleeping actor holds {asleep} places in its mailbox"
         );
     }
+
+    /// An actor that keeps its task gives a burst's queue back once the batches it takes are
+    /// small again: the mailbox's refill does it (`Inbox::try_next`) at the third small batch
+    /// after the burst, the first one following the burst's. Each batch is queued while the
+    /// actor naps: mail to an idle actor is handled without the queue (the direct call).
+    #[tokio::test(start_paused = true)]
+    async fn a_busy_actor_gives_back_a_bursts_queue_once_its_batches_are_small() {
+        let bus = Bus::builder().build().unwrap();
+        let adder = bus.spawn::<Adder>(());
+        // A nap, then `adds` tells and an ask queued behind it: one batch.
+        let batch = |adds: u64| {
+            let adder = adder.clone();
+            async move {
+                adder.tell(Nap).await.unwrap();
+                for n in 1..=adds {
+                    adder.tell(Add(n)).await.unwrap();
+                }
+                adder.ask(Sum).await.unwrap()
+            }
+        };
+        assert_eq!(batch(300).await, 300 * 301 / 2);
+        assert_eq!(batch(1).await, 300 * 301 / 2 + 1);
+        let after_one = adder.shared.mailbox.allocated();
+        assert!(after_one >= 300, "kept after one small batch: {after_one}");
+        assert_eq!(batch(1).await, 300 * 301 / 2 + 2);
+        assert_eq!(batch(1).await, 300 * 301 / 2 + 3);
+        let places = adder.shared.mailbox.allocated();
+        assert!(
+            places <= 64,
+            "the burst's queue is given back: {places} places"
+        );
+        bus.shutdown(std::time::Duration::from_secs(1)).await;
+    }
 }

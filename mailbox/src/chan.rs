@@ -535,7 +535,24 @@ pub enum Empty {
 pub struct Inbox<T> {
     /// User messages taken from the shared queue in one lock, handed out one by one.
     batch: VecDeque<T>,
+    /// How many messages the batch before this one held when it was taken: with the current
+    /// batch's, what tells a queue a burst grew from one that steady traffic needs
+    /// ([`RETURNED_PLACES`]).
+    last_batch: usize,
 }
+
+/// The places the queue handed back to the senders at a refill may hold whatever the
+/// traffic: past them, it is given back to the allocator when it holds over four times both
+/// the batch just taken and the one before it.
+///
+/// Why: the receiver trades the shared queue for its emptied batch at each refill, so the
+/// two buffers take turns, and a burst leaves both grown (an actor's bounded lane of 1,024
+/// places is 56 KiB), for as long as the mailbox lives if nothing gives them back. Given
+/// back at the second or third small batch after a burst, the senders' next messages grow a
+/// new queue from nothing, doubling; a run of bursts and small batches in turn keeps its
+/// queues, since each small batch follows a big one. The check costs a refill one
+/// comparison; the rest is cold.
+const RETURNED_PLACES: usize = 64;
 
 impl<T> Default for Inbox<T> {
     fn default() -> Self {
@@ -548,6 +565,7 @@ impl<T> Inbox<T> {
     pub fn new() -> Self {
         Inbox {
             batch: VecDeque::new(),
+            last_batch: 0,
         }
     }
 
@@ -570,6 +588,10 @@ impl<T> Inbox<T> {
         }
         if !state.user.is_empty() {
             std::mem::swap(&mut state.user, &mut self.batch);
+            let before = std::mem::replace(&mut self.last_batch, self.batch.len());
+            if state.user.capacity() > RETURNED_PLACES {
+                return self.refilled_after_a_burst(state, before);
+            }
             let waiters = state.take_waiters();
             drop(state);
             wake_all(waiters);
@@ -580,6 +602,28 @@ impl<T> Inbox<T> {
         } else {
             Err(Empty::Pending)
         }
+    }
+
+    /// The rest of [`try_next`](Self::try_next)'s refill when the queue it handed back to the
+    /// senders holds more than [`RETURNED_PLACES`]: gives that queue's buffer back to the
+    /// allocator, after the lock is let go, when a burst grew it and the batches are small
+    /// again. `before` is the length of the batch before this one.
+    #[cold]
+    #[inline(never)]
+    fn refilled_after_a_burst(
+        &mut self,
+        mut state: LockGuard<'_, State<T>>,
+        before: usize,
+    ) -> Result<T, Empty> {
+        let places = state.user.capacity();
+        let small = |batch: usize| batch.saturating_mul(4) < places;
+        let spare =
+            (small(self.batch.len()) && small(before)).then(|| std::mem::take(&mut state.user));
+        let waiters = state.take_waiters();
+        drop(state);
+        drop(spare);
+        wake_all(waiters);
+        self.batch.pop_front().ok_or(Empty::Pending)
     }
 
     /// Takes the next message: system signals first, then user messages in send order.

@@ -468,3 +468,58 @@ fn poll_ready_releasing_gives_back_only_when_nothing_is_queued() {
         "registered, and the lane given back"
     );
 }
+
+/// Sends `count` messages and takes them all, the first one refilling the batch.
+fn burst(mailbox: &Mailbox<u32>, inbox: &mut Inbox<u32>, count: u32) {
+    for n in 0..count {
+        mailbox.try_send(n).unwrap();
+    }
+    for n in 0..count {
+        assert_eq!(inbox.try_next(mailbox), Ok(n));
+    }
+    assert_eq!(inbox.try_next(mailbox), Err(Empty::Pending));
+}
+
+/// A refill gives back the queue a burst grew once the batches are small again, and keeps it
+/// while bursts come between small batches.
+#[test]
+fn a_refill_gives_back_the_queue_a_burst_grew() {
+    let mailbox = Mailbox::new(MailboxConfig::Bounded(1024));
+    let mut inbox = Inbox::new();
+    burst(&mailbox, &mut inbox, 1000);
+    // The burst's queue is the batch; the lane has the batch's old (empty) buffer.
+    assert!(mailbox.allocated() < 64);
+    // Small batches: the first follows the burst, and the lane keeps the burst's buffer.
+    burst(&mailbox, &mut inbox, 1);
+    assert!(mailbox.allocated() >= 1000, "kept after one small batch");
+    burst(&mailbox, &mut inbox, 1);
+    burst(&mailbox, &mut inbox, 1);
+    // The second small batch in a row handed the burst's buffer back to the allocator.
+    assert!(
+        mailbox.allocated() <= 64,
+        "given back: {} places",
+        mailbox.allocated()
+    );
+    // Both buffers take turns in the lane: neither holds the burst's places any more.
+    burst(&mailbox, &mut inbox, 1);
+    assert!(mailbox.allocated() <= 64);
+    burst(&mailbox, &mut inbox, 1);
+    assert!(mailbox.allocated() <= 64);
+
+    // Bursts and small batches in turn: each small batch follows a big one, so the queues are
+    // kept and steady traffic of that shape allocates nothing.
+    for _ in 0..4 {
+        burst(&mailbox, &mut inbox, 1000);
+        burst(&mailbox, &mut inbox, 1);
+        assert!(mailbox.allocated() >= 1000, "kept between bursts");
+    }
+    // Batches of more than a quarter of the burst's queue keep it too: it is in the lane
+    // after one refill in two, the batch after the other.
+    for _ in 0..4 {
+        burst(&mailbox, &mut inbox, 300);
+        let first = mailbox.allocated();
+        burst(&mailbox, &mut inbox, 300);
+        let second = mailbox.allocated();
+        assert!(first.max(second) >= 1000, "kept for batches of 300");
+    }
+}
