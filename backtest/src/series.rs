@@ -29,6 +29,73 @@ pub struct Series {
     utc_offset_ns: i64,
     /// Computed once, on first use, for every run that shares the series.
     annual: OnceLock<Annualisation>,
+    /// The same: the price range and end of each block of ticks, for the account's marks.
+    blocks: OnceLock<PriceBlocks>,
+}
+
+/// The lowest and the highest price of each whole block of ticks of a series, and the time
+/// of its last tick, at two sizes: [`PriceBlocks::COARSE`] and [`PriceBlocks::FINE`] ticks
+/// (blocks start at tick 0; a last, shorter block has none).
+///
+/// Why: an open position's account is marked at every tick, and its equity,
+/// `cash + (close * position - base)`, is monotonic in the close (each rounded operation
+/// is), so a block's two extreme prices bound the equity of every tick in it. When the
+/// bounds show neither a new peak nor a drawdown past the one to look at, and the block ends
+/// before the period does, the marks pass the block over: the same results, bit for bit,
+/// without reading its ticks. The fine blocks serve where a coarse one cannot be passed over
+/// whole and where the marks start between two coarse blocks.
+#[derive(Clone, Debug)]
+pub(crate) struct PriceBlocks {
+    coarse: Vec<Block>,
+    fine: Vec<Block>,
+}
+
+/// One block of [`PriceBlocks`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Block {
+    /// The lowest price.
+    pub lo: f64,
+    /// The highest price.
+    pub hi: f64,
+    /// The time of the last tick.
+    pub end: u64,
+}
+
+impl PriceBlocks {
+    /// Ticks per coarse block.
+    pub(crate) const COARSE: usize = 64;
+    /// Ticks per fine block (a coarse block holds a whole number of them).
+    pub(crate) const FINE: usize = 8;
+
+    fn of(ts: &[u64], price: &[f64]) -> PriceBlocks {
+        let blocks = |len: usize| {
+            price
+                .chunks_exact(len)
+                .zip(ts.chunks_exact(len))
+                .map(|(p, t)| Block {
+                    lo: p.iter().fold(f64::INFINITY, |lo, &x| lo.min(x)),
+                    hi: p.iter().fold(f64::NEG_INFINITY, |hi, &x| hi.max(x)),
+                    end: t[len - 1],
+                })
+                .collect()
+        };
+        PriceBlocks {
+            coarse: blocks(Self::COARSE),
+            fine: blocks(Self::FINE),
+        }
+    }
+
+    /// Coarse block `b` (ticks `b * COARSE..(b + 1) * COARSE`), if the series has it whole.
+    #[inline]
+    pub(crate) fn coarse(&self, b: usize) -> Option<&Block> {
+        self.coarse.get(b)
+    }
+
+    /// Fine block `b` (ticks `b * FINE..(b + 1) * FINE`), if the series has it whole.
+    #[inline]
+    pub(crate) fn fine(&self, b: usize) -> Option<&Block> {
+        self.fine.get(b)
+    }
 }
 
 impl PartialEq for Series {
@@ -108,6 +175,7 @@ impl Series {
             open: None,
             utc_offset_ns: 0,
             annual: OnceLock::new(),
+            blocks: OnceLock::new(),
         })
     }
 
@@ -168,6 +236,7 @@ impl Series {
             open: None,
             utc_offset_ns: 0,
             annual: OnceLock::new(),
+            blocks: OnceLock::new(),
         }
     }
 
@@ -197,6 +266,12 @@ impl Series {
         *self
             .annual
             .get_or_init(|| Annualisation::of_local(&self.ts, self.utc_offset_ns))
+    }
+
+    /// The price range and end of each block of ticks ([`PriceBlocks`]), computed once.
+    pub(crate) fn price_blocks(&self) -> &PriceBlocks {
+        self.blocks
+            .get_or_init(|| PriceBlocks::of(&self.ts, &self.price))
     }
 
     /// The same series, whose local time is `offset_secs` ahead of UTC (negative: behind):

@@ -9,6 +9,7 @@ use tokio::sync::mpsc;
 
 use super::{topics, Config, Execution, Fill, FillBatch, Halt, RunResult, Sizing};
 use crate::metrics::{ratios, PeriodCurve, Stats};
+use crate::series::{Block, PriceBlocks};
 use crate::{Series, Trace};
 
 /// Takes [`FillBatch`]es from [`topics::FILLS`] and keeps the account, bar by bar, whatever
@@ -200,12 +201,12 @@ impl Account {
     /// (`until`, or the bar after a mark that stopped trading) and what that mark did.
     fn mark_run(
         &mut self,
-        ts: &[u64],
-        px: &[f64],
+        series: &Series,
         from: usize,
         until: usize,
         risk: Option<f64>,
     ) -> (usize, Stop) {
+        let (ts, px) = (series.timestamps(), series.prices());
         let limit = match risk {
             Some(l) if !self.stopped() => l,
             _ => f64::INFINITY,
@@ -220,6 +221,7 @@ impl Account {
                 };
                 let (mut peak, mut worst) = (self.peak, self.worst_dd);
                 let mut thr = threshold(peak, worst.min(limit));
+                let blocks = series.price_blocks();
                 let mut boundary = self.curve.boundary();
                 let n = ts.len();
                 let mut k = 0;
@@ -234,10 +236,12 @@ impl Account {
                         worst.min(limit),
                         thr,
                         boundary,
+                        blocks,
+                        from,
                     );
                     (peak, thr) = (p, t_);
-                    if let Some((lt, le)) = last {
-                        self.curve.set_last(lt, le);
+                    if let Some(i) = last {
+                        self.curve.set_last(ts[i], m.equity(px[i]));
                     }
                     k = next;
                     if k == n {
@@ -245,7 +249,7 @@ impl Account {
                     }
                     // An event at bar k: a new period, or a drawdown to look at.
                     let (t, close) = (ts[k], px[k]);
-                    let e = m.cash + (close * m.pos - m.base);
+                    let e = m.equity(close);
                     if e > peak {
                         peak = e;
                         thr = threshold(peak, worst.min(limit));
@@ -341,6 +345,14 @@ struct Marking {
     base: f64,
 }
 
+impl Marking {
+    /// The equity at `close`; [`scan_marks`] computes it the same way, in registers.
+    #[inline(always)]
+    fn equity(&self, close: f64) -> f64 {
+        self.cash + (close * self.pos - self.base)
+    }
+}
+
 /// Below this equity the drawdown from `peak` may exceed `worst_or_limit`; at or above it,
 /// it cannot (the 1e-12 margin covers rounding), so no division is needed there.
 #[inline(always)]
@@ -350,8 +362,15 @@ fn threshold(peak: f64, worst_or_limit: f64) -> f64 {
 
 /// Marks from bar `k` while nothing happens: equity at or above the threshold (a new peak
 /// moves it) and the time before `boundary`. Returns the first bar where something happens
-/// (or the end), the peak and threshold, and the last `(time, equity)` marked. A plain
-/// function without calls, so its state stays in registers.
+/// (or the end), the peak and threshold, and the last bar marked. A plain function without
+/// calls, so its state stays in registers.
+///
+/// `ts` and `px` start at tick `offset` of the series whose [`PriceBlocks`] `blocks` are. A
+/// whole block in which no tick can make a new peak or fall below the threshold (its
+/// extreme prices say so, equity being monotonic in the close), and which ends before
+/// `boundary`, is passed over in one step, without reading its ticks: coarse blocks first,
+/// fine ones where a coarse one cannot be passed over, tick by tick in a fine block that
+/// cannot be either.
 #[inline(never)]
 #[allow(clippy::too_many_arguments)]
 fn scan_marks(
@@ -363,22 +382,60 @@ fn scan_marks(
     worst_or_limit: f64,
     mut thr: f64,
     boundary: u64,
-) -> (usize, f64, f64, Option<(u64, f64)>) {
+    blocks: &PriceBlocks,
+    offset: usize,
+) -> (usize, f64, f64, Option<usize>) {
+    const COARSE: usize = PriceBlocks::COARSE;
+    const FINE: usize = PriceBlocks::FINE;
     let n = ts.len().min(px.len());
     let (cash, pos, base) = (m.cash, m.pos, m.base);
+    let equity = |close: f64| cash + (close * pos - base);
+    // Whether a block can be passed over: no tick in it makes a new peak or falls below the
+    // threshold, and it ends before the boundary.
+    let quiet = |b: &Block, peak: f64, thr: f64| {
+        let (low, high) = if pos >= 0.0 {
+            (equity(b.lo), equity(b.hi))
+        } else {
+            (equity(b.hi), equity(b.lo))
+        };
+        high <= peak && low >= thr && b.end < boundary
+    };
     let mut last = None;
     while k < n {
-        let (t, close) = (ts[k], px[k]);
-        let e = cash + (close * pos - base);
-        if t >= boundary || e < thr {
-            break;
+        let at = offset + k;
+        if at % COARSE == 0 && n - k >= COARSE {
+            if let Some(b) = blocks.coarse(at / COARSE) {
+                if quiet(b, peak, thr) {
+                    k += COARSE;
+                    last = Some(k - 1);
+                    continue;
+                }
+            }
         }
-        if e > peak {
-            peak = e;
-            thr = threshold(peak, worst_or_limit);
+        if at % FINE == 0 && n - k >= FINE {
+            if let Some(b) = blocks.fine(at / FINE) {
+                if quiet(b, peak, thr) {
+                    k += FINE;
+                    last = Some(k - 1);
+                    continue;
+                }
+            }
         }
-        last = Some((t, e));
-        k += 1;
+        // Tick by tick, up to the next fine block (or the end).
+        let stop = k + (FINE - at % FINE).min(n - k);
+        while k < stop {
+            let (t, close) = (ts[k], px[k]);
+            let e = equity(close);
+            if t >= boundary || e < thr {
+                return (k, peak, thr, last);
+            }
+            if e > peak {
+                peak = e;
+                thr = threshold(peak, worst_or_limit);
+            }
+            last = Some(k);
+            k += 1;
+        }
     }
     (k, peak, thr, last)
 }
@@ -491,7 +548,7 @@ impl Portfolio {
                 .map_or(end, |x| x.book_at.clamp(j + 1, end));
             while j < until {
                 let stop = if every == 1 {
-                    let (next, stop) = self.account.mark_run(ts, px, j, until, risk);
+                    let (next, stop) = self.account.mark_run(&series, j, until, risk);
                     j = next;
                     stop
                 } else {
@@ -613,5 +670,80 @@ impl Handler<Published<FillBatch>> for Portfolio {
             let _ = self.report.send(result);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The marks tick by tick, as before blocks: what [`scan_marks`] must return.
+    #[allow(clippy::too_many_arguments)]
+    fn tick_by_tick(
+        ts: &[u64],
+        px: &[f64],
+        mut k: usize,
+        m: &Marking,
+        mut peak: f64,
+        worst_or_limit: f64,
+        mut thr: f64,
+        boundary: u64,
+    ) -> (usize, f64, f64, Option<usize>) {
+        let mut last = None;
+        while k < ts.len() {
+            let e = m.equity(px[k]);
+            if ts[k] >= boundary || e < thr {
+                break;
+            }
+            if e > peak {
+                peak = e;
+                thr = threshold(peak, worst_or_limit);
+            }
+            last = Some(k);
+            k += 1;
+        }
+        (k, peak, thr, last)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+        /// Passing blocks over changes nothing: the same bar, peak, threshold and last mark,
+        /// bit for bit, for long and short positions, from any tick of any slice, with the
+        /// peak, the drawdown and the boundary anywhere around the equity.
+        #[test]
+        fn blocks_give_the_marks_of_each_tick(
+            seed in any::<u64>(),
+            len in 1usize..2_000,
+            from_frac in 0.0f64..1.0,
+            k_frac in 0.0f64..1.0,
+            units in -40i64..40,
+            entry in 50.0f64..150.0,
+            cash in -5_000.0f64..20_000.0,
+            peak_shift in -0.02f64..0.02,
+            worst in 0.0f64..0.05,
+            boundary_frac in 0.0f64..1.5,
+        ) {
+            let series = Series::synthetic(seed, len);
+            let (ts, px) = (series.timestamps(), series.prices());
+            let from = ((len as f64 * from_frac) as usize).min(len - 1);
+            let (ts, px) = (&ts[from..], &px[from..]);
+            let k = ((ts.len() as f64 * k_frac) as usize).min(ts.len() - 1);
+            let pos = if units == 0 { 1.0 } else { units as f64 };
+            let m = Marking { cash, pos, base: pos * entry };
+            let e0 = m.equity(px[k]);
+            let peak = e0 + e0.abs() * peak_shift;
+            let thr = threshold(peak, worst);
+            let at = (ts.len() as f64 * boundary_frac) as usize;
+            let boundary = ts.get(at).copied().unwrap_or(u64::MAX);
+            let blocks = series.price_blocks();
+            let (k1, p1, t1, l1) = scan_marks(ts, px, k, &m, peak, worst, thr, boundary, blocks, from);
+            let (k2, p2, t2, l2) = tick_by_tick(ts, px, k, &m, peak, worst, thr, boundary);
+            prop_assert_eq!(k1, k2);
+            prop_assert_eq!(p1.to_bits(), p2.to_bits());
+            prop_assert_eq!(t1.to_bits(), t2.to_bits());
+            prop_assert_eq!(l1, l2);
+        }
     }
 }
