@@ -226,20 +226,23 @@ impl Account {
                 let n = ts.len();
                 let mut k = 0;
                 while k < n {
-                    // The common case, in registers: no new period, no new worst drawdown.
-                    let (next, p, t_, last) = scan_marks(
+                    // The common case, in registers: no new period, no stop.
+                    let (next, p, w, t_, last) = scan_marks(
                         &ts[..n],
                         &px[..n],
                         k,
                         &m,
-                        peak,
-                        worst.min(limit),
-                        thr,
+                        Levels {
+                            peak,
+                            worst,
+                            limit,
+                            thr,
+                        },
                         boundary,
                         blocks,
                         from,
                     );
-                    (peak, thr) = (p, t_);
+                    (peak, worst, thr) = (p, w, t_);
                     if let Some(i) = last {
                         self.curve.set_last(ts[i], m.equity(px[i]));
                     }
@@ -247,7 +250,7 @@ impl Account {
                     if k == n {
                         break;
                     }
-                    // An event at bar k: a new period, or a drawdown to look at.
+                    // An event at bar k: a new period, or a mark that may stop trading.
                     let (t, close) = (ts[k], px[k]);
                     let e = m.equity(close);
                     if e > peak {
@@ -360,10 +363,22 @@ fn threshold(peak: f64, worst_or_limit: f64) -> f64 {
     peak * (1.0 - worst_or_limit) * (1.0 + 1e-12)
 }
 
-/// Marks from bar `k` while nothing happens: equity at or above the threshold (a new peak
-/// moves it) and the time before `boundary`. Returns the first bar where something happens
-/// (or the end), the peak and threshold, and the last bar marked. A plain function without
-/// calls, so its state stays in registers.
+/// The levels the marks compare equity with: the peak, the worst drawdown so far, the risk
+/// limit (infinite for none) and the threshold below which a mark may set a new worst
+/// drawdown or stop trading (`threshold(peak, worst.min(limit))`).
+#[derive(Clone, Copy)]
+struct Levels {
+    peak: f64,
+    worst: f64,
+    limit: f64,
+    thr: f64,
+}
+
+/// Marks from bar `k` while no mark stops trading (equity at or below zero, or a drawdown
+/// past the limit) and the time is before `boundary`: a new peak moves the peak, and a new
+/// worst drawdown the worst, as [`Account::mark`] does. Returns the first bar where
+/// something else happens (or the end), the peak, the worst drawdown and the threshold, and
+/// the last bar marked. A plain function without calls, so its state stays in registers.
 ///
 /// `ts` and `px` start at tick `offset` of the series whose [`PriceBlocks`] `blocks` are. A
 /// whole block in which no tick can make a new peak or fall below the threshold (its
@@ -378,15 +393,19 @@ fn scan_marks(
     px: &[f64],
     mut k: usize,
     m: &Marking,
-    mut peak: f64,
-    worst_or_limit: f64,
-    mut thr: f64,
+    levels: Levels,
     boundary: u64,
     blocks: &PriceBlocks,
     offset: usize,
-) -> (usize, f64, f64, Option<usize>) {
+) -> (usize, f64, f64, f64, Option<usize>) {
     const COARSE: usize = PriceBlocks::COARSE;
     const FINE: usize = PriceBlocks::FINE;
+    let Levels {
+        mut peak,
+        mut worst,
+        limit,
+        mut thr,
+    } = levels;
     let n = ts.len().min(px.len());
     let (cash, pos, base) = (m.cash, m.pos, m.base);
     let equity = |close: f64| cash + (close * pos - base);
@@ -425,19 +444,28 @@ fn scan_marks(
         let stop = k + (FINE - at % FINE).min(n - k);
         while k < stop {
             let (t, close) = (ts[k], px[k]);
-            let e = equity(close);
-            if t >= boundary || e < thr {
-                return (k, peak, thr, last);
+            if t >= boundary {
+                return (k, peak, worst, thr, last);
             }
+            let e = equity(close);
             if e > peak {
                 peak = e;
-                thr = threshold(peak, worst_or_limit);
+                thr = threshold(peak, worst.min(limit));
+            } else if e < thr {
+                let dd = 1.0 - e / peak;
+                if e <= 0.0 || dd > limit {
+                    return (k, peak, worst, thr, last);
+                }
+                if dd > worst {
+                    worst = dd;
+                    thr = threshold(peak, worst.min(limit));
+                }
             }
             last = Some(k);
             k += 1;
         }
     }
-    (k, peak, thr, last)
+    (k, peak, worst, thr, last)
 }
 
 /// What a mark did to trading.
@@ -678,72 +706,101 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// The marks tick by tick, as before blocks: what [`scan_marks`] must return.
-    #[allow(clippy::too_many_arguments)]
-    fn tick_by_tick(
-        ts: &[u64],
-        px: &[f64],
-        mut k: usize,
-        m: &Marking,
-        mut peak: f64,
-        worst_or_limit: f64,
-        mut thr: f64,
-        boundary: u64,
-    ) -> (usize, f64, f64, Option<usize>) {
-        let mut last = None;
-        while k < ts.len() {
-            let e = m.equity(px[k]);
-            if ts[k] >= boundary || e < thr {
-                break;
-            }
-            if e > peak {
-                peak = e;
-                thr = threshold(peak, worst_or_limit);
-            }
-            last = Some(k);
-            k += 1;
+    /// An account holding `units` (flat for 0) bought at `entry`, its peak and worst
+    /// drawdown so far given.
+    fn account(
+        series: &Series,
+        cash: f64,
+        units: i64,
+        entry: f64,
+        peak: f64,
+        worst: f64,
+    ) -> Account {
+        Account {
+            cash,
+            position: units,
+            open: (units != 0).then_some(Open {
+                bar: 0,
+                price: entry,
+                fee: 0.0,
+            }),
+            fixed: 0.0,
+            rel: 0.0,
+            size: Sizing::Units(1),
+            peak,
+            worst_dd: worst,
+            curve: PeriodCurve::with_offset(series.annualisation().period, 0),
+            trades: 0,
+            wins: 0,
+            fills_count: 0,
+            fees: 0.0,
+            exposed_bars: 0,
+            exposed_until: None,
+            canceled: 0,
+            halted_at: None,
+            bankrupt_at: None,
+            trace: Trace::new(),
+            keep_fills: true,
+            fills: Vec::new(),
         }
-        (k, peak, thr, last)
+    }
+
+    /// What a test compares of two accounts, floats by their bits.
+    fn state(a: &Account) -> impl PartialEq + std::fmt::Debug {
+        (
+            (
+                a.cash.to_bits(),
+                a.position,
+                a.peak.to_bits(),
+                a.worst_dd.to_bits(),
+            ),
+            (a.halted_at, a.bankrupt_at, a.trades, a.trace.hash()),
+            a.curve
+                .points()
+                .iter()
+                .map(|&(t, e)| (t, e.to_bits()))
+                .collect::<Vec<_>>(),
+        )
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(2_000))]
+        #![proptest_config(ProptestConfig::with_cases(3_000))]
 
-        /// Passing blocks over changes nothing: the same bar, peak, threshold and last mark,
-        /// bit for bit, for long and short positions, from any tick of any slice, with the
-        /// peak, the drawdown and the boundary anywhere around the equity.
+        /// `mark_run`, which passes blocks of bars over and keeps its levels in registers,
+        /// leaves the account as `mark` at each bar would, bit for bit: long, short and flat,
+        /// from any bar to any other, with or without a risk limit, through new peaks, new
+        /// worst drawdowns, ends of periods, halts and bankruptcy.
         #[test]
-        fn blocks_give_the_marks_of_each_tick(
+        fn marks_over_blocks_are_the_marks_of_each_bar(
             seed in any::<u64>(),
-            len in 1usize..2_000,
+            len in 1usize..3_000,
             from_frac in 0.0f64..1.0,
-            k_frac in 0.0f64..1.0,
+            until_frac in 0.0f64..1.0,
             units in -40i64..40,
             entry in 50.0f64..150.0,
-            cash in -5_000.0f64..20_000.0,
-            peak_shift in -0.02f64..0.02,
-            worst in 0.0f64..0.05,
-            boundary_frac in 0.0f64..1.5,
+            cash in -2_000.0f64..20_000.0,
+            peak_shift in -0.05f64..0.05,
+            worst in 0.0f64..0.1,
+            risk in proptest::option::of(0.005f64..0.3),
         ) {
             let series = Series::synthetic(seed, len);
-            let (ts, px) = (series.timestamps(), series.prices());
             let from = ((len as f64 * from_frac) as usize).min(len - 1);
-            let (ts, px) = (&ts[from..], &px[from..]);
-            let k = ((ts.len() as f64 * k_frac) as usize).min(ts.len() - 1);
-            let pos = if units == 0 { 1.0 } else { units as f64 };
-            let m = Marking { cash, pos, base: pos * entry };
-            let e0 = m.equity(px[k]);
-            let peak = e0 + e0.abs() * peak_shift;
-            let thr = threshold(peak, worst);
-            let at = (ts.len() as f64 * boundary_frac) as usize;
-            let boundary = ts.get(at).copied().unwrap_or(u64::MAX);
-            let blocks = series.price_blocks();
-            let (k1, p1, t1, l1) = scan_marks(ts, px, k, &m, peak, worst, thr, boundary, blocks, from);
-            let (k2, p2, t2, l2) = tick_by_tick(ts, px, k, &m, peak, worst, thr, boundary);
-            prop_assert_eq!(k1, k2);
-            prop_assert_eq!(p1.to_bits(), p2.to_bits());
-            prop_assert_eq!(t1.to_bits(), t2.to_bits());
-            prop_assert_eq!(l1, l2);
+            let until = from + 1 + ((len - from - 1) as f64 * until_frac) as usize;
+            let e0 = cash + (series.prices()[from] * units as f64 - units as f64 * entry);
+            let peak = e0.abs().max(1.0) * (1.0 + peak_shift);
+            let mut run = account(&series, cash, units, entry, peak, worst);
+            let mut each = account(&series, cash, units, entry, peak, worst);
+            let ran = run.mark_run(&series, from, until, risk);
+            let mut marked = (until, Stop::No);
+            for j in from..until {
+                let stop = each.mark(j, series.timestamps()[j], series.prices()[j], risk);
+                if stop != Stop::No {
+                    marked = (j + 1, stop);
+                    break;
+                }
+            }
+            prop_assert_eq!(ran, marked);
+            prop_assert_eq!(state(&run), state(&each));
         }
     }
 }
