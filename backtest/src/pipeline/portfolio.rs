@@ -226,23 +226,20 @@ impl Account {
                 let n = ts.len();
                 let mut k = 0;
                 while k < n {
-                    // The common case, in registers: no new period, no stop.
-                    let (next, p, w, t_, last) = scan_marks(
+                    // The common case, in registers: no new period, no new worst drawdown.
+                    let (next, p, t_, last) = scan_marks(
                         &ts[..n],
                         &px[..n],
                         k,
                         &m,
-                        Levels {
-                            peak,
-                            worst,
-                            limit,
-                            thr,
-                        },
+                        peak,
+                        worst.min(limit),
+                        thr,
                         boundary,
                         blocks,
                         from,
                     );
-                    (peak, worst, thr) = (p, w, t_);
+                    (peak, thr) = (p, t_);
                     if let Some(i) = last {
                         self.curve.set_last(ts[i], m.equity(px[i]));
                     }
@@ -250,7 +247,7 @@ impl Account {
                     if k == n {
                         break;
                     }
-                    // An event at bar k: a new period, or a mark that may stop trading.
+                    // An event at bar k: a new period, or a drawdown to look at.
                     let (t, close) = (ts[k], px[k]);
                     let e = m.equity(close);
                     if e > peak {
@@ -363,22 +360,10 @@ fn threshold(peak: f64, worst_or_limit: f64) -> f64 {
     peak * (1.0 - worst_or_limit) * (1.0 + 1e-12)
 }
 
-/// The levels the marks compare equity with: the peak, the worst drawdown so far, the risk
-/// limit (infinite for none) and the threshold below which a mark may set a new worst
-/// drawdown or stop trading (`threshold(peak, worst.min(limit))`).
-#[derive(Clone, Copy)]
-struct Levels {
-    peak: f64,
-    worst: f64,
-    limit: f64,
-    thr: f64,
-}
-
-/// Marks from bar `k` while no mark stops trading (equity at or below zero, or a drawdown
-/// past the limit) and the time is before `boundary`: a new peak moves the peak, and a new
-/// worst drawdown the worst, as [`Account::mark`] does. Returns the first bar where
-/// something else happens (or the end), the peak, the worst drawdown and the threshold, and
-/// the last bar marked. A plain function without calls, so its state stays in registers.
+/// Marks from bar `k` while nothing happens: equity at or above the threshold (a new peak
+/// moves it) and the time before `boundary`. Returns the first bar where something happens
+/// (or the end), the peak and threshold, and the last bar marked. A plain function without
+/// calls, so its state stays in registers.
 ///
 /// `ts` and `px` start at tick `offset` of the series whose [`PriceBlocks`] `blocks` are. A
 /// whole block in which no tick can make a new peak or fall below the threshold (its
@@ -393,19 +378,15 @@ fn scan_marks(
     px: &[f64],
     mut k: usize,
     m: &Marking,
-    levels: Levels,
+    mut peak: f64,
+    worst_or_limit: f64,
+    mut thr: f64,
     boundary: u64,
     blocks: &PriceBlocks,
     offset: usize,
-) -> (usize, f64, f64, f64, Option<usize>) {
+) -> (usize, f64, f64, Option<usize>) {
     const COARSE: usize = PriceBlocks::COARSE;
     const FINE: usize = PriceBlocks::FINE;
-    let Levels {
-        mut peak,
-        mut worst,
-        limit,
-        mut thr,
-    } = levels;
     let n = ts.len().min(px.len());
     let (cash, pos, base) = (m.cash, m.pos, m.base);
     let equity = |close: f64| cash + (close * pos - base);
@@ -444,28 +425,19 @@ fn scan_marks(
         let stop = k + (FINE - at % FINE).min(n - k);
         while k < stop {
             let (t, close) = (ts[k], px[k]);
-            if t >= boundary {
-                return (k, peak, worst, thr, last);
-            }
             let e = equity(close);
+            if t >= boundary || e < thr {
+                return (k, peak, thr, last);
+            }
             if e > peak {
                 peak = e;
-                thr = threshold(peak, worst.min(limit));
-            } else if e < thr {
-                let dd = 1.0 - e / peak;
-                if e <= 0.0 || dd > limit {
-                    return (k, peak, worst, thr, last);
-                }
-                if dd > worst {
-                    worst = dd;
-                    thr = threshold(peak, worst.min(limit));
-                }
+                thr = threshold(peak, worst_or_limit);
             }
             last = Some(k);
             k += 1;
         }
     }
-    (k, peak, worst, thr, last)
+    (k, peak, thr, last)
 }
 
 /// What a mark did to trading.
