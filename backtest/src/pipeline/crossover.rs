@@ -142,6 +142,8 @@ struct Bands {
 /// the comparisons.
 #[inline(never)]
 #[allow(clippy::too_many_arguments)]
+// `!(f > x)`, not `f <= x`: the same as `signal` for every value, NaN included.
+#[allow(clippy::neg_cmp_op_on_partial_ord)]
 fn scan(
     now: &[f64],
     fast_out: &[f64],
