@@ -90,6 +90,34 @@ struct Account {
 }
 
 impl Account {
+    /// A flat account with `c`'s cash and commissions, at its peak, recording its equity in
+    /// `curve` and its events in `trace`.
+    fn new(c: &Config, curve: PeriodCurve, trace: Trace) -> Account {
+        Account {
+            cash: c.cash,
+            position: 0,
+            open: None,
+            fixed: c.commission_per_trade,
+            rel: c.commission_bps / 10_000.0,
+            size: c.size,
+            peak: c.cash,
+            worst_dd: 0.0,
+            curve,
+            trades: 0,
+            wins: 0,
+            fills_count: 0,
+            fees: 0.0,
+            exposed_bars: 0,
+            exposed_until: None,
+            canceled: 0,
+            halted_at: None,
+            bankrupt_at: None,
+            trace,
+            keep_fills: c.keep_fills,
+            fills: Vec::new(),
+        }
+    }
+
     fn commission(&self, qty: f64, price: f64) -> f64 {
         self.fixed + qty.abs() * price * self.rel
     }
@@ -486,29 +514,8 @@ impl Actor for Portfolio {
         trace.record("start", &[u64::from(epoch).to_le_bytes()]);
         let annual = args.series.annualisation();
         let c = &args.config;
-        let account = Account {
-            cash: c.cash,
-            position: 0,
-            open: None,
-            fixed: c.commission_per_trade,
-            rel: c.commission_bps / 10_000.0,
-            size: c.size,
-            peak: c.cash,
-            worst_dd: 0.0,
-            curve: PeriodCurve::with_offset(annual.period, args.series.utc_offset_ns()),
-            trades: 0,
-            wins: 0,
-            fills_count: 0,
-            fees: 0.0,
-            exposed_bars: 0,
-            exposed_until: None,
-            canceled: 0,
-            halted_at: None,
-            bankrupt_at: None,
-            trace,
-            keep_fills: c.keep_fills,
-            fills: Vec::new(),
-        };
+        let curve = PeriodCurve::with_offset(annual.period, args.series.utc_offset_ns());
+        let account = Account::new(c, curve, trace);
         Ok(Portfolio {
             account,
             pending: VecDeque::new(),
@@ -688,33 +695,17 @@ mod tests {
         peak: f64,
         worst: f64,
     ) -> Account {
-        Account {
-            cash,
-            position: units,
-            open: (units != 0).then_some(Open {
-                bar: 0,
-                price: entry,
-                fee: 0.0,
-            }),
-            fixed: 0.0,
-            rel: 0.0,
-            size: Sizing::Units(1),
-            peak,
-            worst_dd: worst,
-            curve: PeriodCurve::with_offset(series.annualisation().period, 0),
-            trades: 0,
-            wins: 0,
-            fills_count: 0,
-            fees: 0.0,
-            exposed_bars: 0,
-            exposed_until: None,
-            canceled: 0,
-            halted_at: None,
-            bankrupt_at: None,
-            trace: Trace::new(),
-            keep_fills: true,
-            fills: Vec::new(),
-        }
+        let curve = PeriodCurve::with_offset(series.annualisation().period, 0);
+        let mut a = Account::new(&Config::default(), curve, Trace::new());
+        a.cash = cash;
+        a.position = units;
+        a.open = (units != 0).then_some(Open {
+            bar: 0,
+            price: entry,
+            fee: 0.0,
+        });
+        (a.peak, a.worst_dd) = (peak, worst);
+        a
     }
 
     /// What a test compares of two accounts, floats by their bits.
