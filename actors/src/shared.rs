@@ -106,9 +106,11 @@ impl<A: Actor> Shared<A> {
         M: Send + 'static,
     {
         let mut payload = TellEnvelope { msg };
-        loop {
+        // Every way to the queue goes through one await of `tell_payload`, so that the
+        // future's finished states need no drop of their own.
+        let queue = loop {
             if !self.direct.may_take_tells() {
-                return self.tell_payload::<M, _>(payload).await;
+                break payload;
             }
             // The state is lent: one lock queues the message behind mail already there, or
             // finds the mailbox idle, and then the direct call (`direct`) may run the handler
@@ -116,7 +118,7 @@ impl<A: Actor> Shared<A> {
             payload = match self.mailbox.try_send_unless_idle(payload, Envelope::new) {
                 Unless::Sent => return Ok(()),
                 Unless::Closed(payload) => return Err(SendError(payload.msg)),
-                Unless::Full(payload) => return self.tell_payload::<M, _>(payload).await,
+                Unless::Full(payload) => break payload,
                 Unless::Idle(payload) => payload,
             };
             // A sender that tells idle actors in a loop never waits for room: it gives the
@@ -130,8 +132,8 @@ impl<A: Actor> Shared<A> {
             let resume = || drop(self.mailbox.send_system(SystemSignal::Resume.envelope()));
             let attempt =
                 direct::attempt(payload, |env, cx| self.direct.try_tell(env, cx, resume)).await;
-            return match attempt {
-                Attempt::Declined(payload) => self.tell_payload::<M, _>(payload).await,
+            match attempt {
+                Attempt::Declined(payload) => break payload,
                 // Ran, or handed to the actor's task (a handler that awaits, a failure, which
                 // the task deals with as if it had failed there): the sender goes on, after a
                 // turn if the tells nested in the handler made one due.
@@ -139,10 +141,11 @@ impl<A: Actor> Shared<A> {
                     if direct::turn_due_after() {
                         direct::give_turn().await;
                     }
-                    Ok(())
+                    return Ok(());
                 }
-            };
-        }
+            }
+        };
+        self.tell_payload::<M, _>(queue).await
     }
 
     /// Queues `payload`, a tell whose message is an `M` (its `into_message` gives an `M`),
