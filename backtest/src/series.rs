@@ -68,21 +68,25 @@ impl PriceBlocks {
     pub(crate) const FINE: usize = 8;
 
     fn of(ts: &[u64], price: &[f64]) -> PriceBlocks {
-        let blocks = |len: usize| {
-            price
-                .chunks_exact(len)
-                .zip(ts.chunks_exact(len))
-                .map(|(p, t)| Block {
-                    lo: p.iter().fold(f64::INFINITY, |lo, &x| lo.min(x)),
-                    hi: p.iter().fold(f64::NEG_INFINITY, |hi, &x| hi.max(x)),
-                    end: t[len - 1],
-                })
-                .collect()
-        };
-        PriceBlocks {
-            coarse: blocks(Self::COARSE),
-            fine: blocks(Self::FINE),
-        }
+        let fine: Vec<Block> = price
+            .chunks_exact(Self::FINE)
+            .zip(ts.chunks_exact(Self::FINE))
+            .map(|(p, t)| Block {
+                lo: p.iter().fold(f64::INFINITY, |lo, &x| lo.min(x)),
+                hi: p.iter().fold(f64::NEG_INFINITY, |hi, &x| hi.max(x)),
+                end: t[Self::FINE - 1],
+            })
+            .collect();
+        // Each coarse block is the fine blocks it holds.
+        let coarse = fine
+            .chunks_exact(Self::COARSE / Self::FINE)
+            .map(|f| Block {
+                lo: f.iter().fold(f64::INFINITY, |lo, b| lo.min(b.lo)),
+                hi: f.iter().fold(f64::NEG_INFINITY, |hi, b| hi.max(b.hi)),
+                end: f[f.len() - 1].end,
+            })
+            .collect();
+        PriceBlocks { coarse, fine }
     }
 
     /// Coarse block `b` (ticks `b * COARSE..(b + 1) * COARSE`), if the series has it whole.

@@ -179,16 +179,33 @@ fn scan(
                 }
             }
         }
-        _ => {
-            while k < n {
-                fs += now[k] - fast_out[k];
-                ss += now[k] - slow_out[k];
-                k += 1;
-                let want = signal(fs * slow, ss * up, ss * down, target);
-                if want != target {
-                    return (k, fs, ss, want);
-                }
-            }
+        _ => return scan_with_signal(now, fast_out, slow_out, k, fs, ss, target, b),
+    }
+    (k, fs, ss, target)
+}
+
+/// [`scan`] with the whole [`signal`] at every tick: the loop of a wish that is neither long
+/// nor short (flat, before the first signal), and what the loops of the others must match.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn scan_with_signal(
+    now: &[f64],
+    fast_out: &[f64],
+    slow_out: &[f64],
+    mut k: usize,
+    mut fs: f64,
+    mut ss: f64,
+    target: i64,
+    b: &Bands,
+) -> (usize, f64, f64, i64) {
+    let n = now.len().min(fast_out.len()).min(slow_out.len());
+    while k < n {
+        fs += now[k] - fast_out[k];
+        ss += now[k] - slow_out[k];
+        k += 1;
+        let want = signal(fs * b.slow, ss * b.up, ss * b.down, target);
+        if want != target {
+            return (k, fs, ss, want);
         }
     }
     (k, fs, ss, target)
@@ -234,30 +251,6 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// The scan as it was, [`signal`] at every tick: what [`scan`] must return.
-    #[allow(clippy::too_many_arguments)]
-    fn each_tick(
-        now: &[f64],
-        fast_out: &[f64],
-        slow_out: &[f64],
-        mut k: usize,
-        mut fs: f64,
-        mut ss: f64,
-        target: i64,
-        b: &Bands,
-    ) -> (usize, f64, f64, i64) {
-        while k < now.len() {
-            fs += now[k] - fast_out[k];
-            ss += now[k] - slow_out[k];
-            k += 1;
-            let want = signal(fs * b.slow, ss * b.up, ss * b.down, target);
-            if want != target {
-                return (k, fs, ss, want);
-            }
-        }
-        (k, fs, ss, target)
-    }
-
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(2_000))]
 
@@ -293,7 +286,8 @@ mod tests {
             // Through every change of wish to the end.
             loop {
                 let next_a = scan(now, fast_out, slow_out, a.0, a.1, a.2, a.3, &bands);
-                let next_b = each_tick(now, fast_out, slow_out, b.0, b.1, b.2, b.3, &bands);
+                let next_b =
+                    scan_with_signal(now, fast_out, slow_out, b.0, b.1, b.2, b.3, &bands);
                 prop_assert_eq!(next_a.0, next_b.0);
                 prop_assert_eq!(next_a.1.to_bits(), next_b.1.to_bits());
                 prop_assert_eq!(next_a.2.to_bits(), next_b.2.to_bits());

@@ -367,6 +367,7 @@ impl Account {
 }
 
 /// The account's constants while a position is open: `equity = cash + (close * pos - base)`.
+#[derive(Clone, Copy)]
 struct Marking {
     cash: f64,
     pos: f64,
@@ -374,7 +375,7 @@ struct Marking {
 }
 
 impl Marking {
-    /// The equity at `close`; [`scan_marks`] computes it the same way, in registers.
+    /// The equity at `close`.
     #[inline(always)]
     fn equity(&self, close: f64) -> f64 {
         self.cash + (close * self.pos - self.base)
@@ -416,8 +417,10 @@ fn scan_marks(
     const COARSE: usize = PriceBlocks::COARSE;
     const FINE: usize = PriceBlocks::FINE;
     let n = ts.len().min(px.len());
-    let (cash, pos, base) = (m.cash, m.pos, m.base);
-    let equity = |close: f64| cash + (close * pos - base);
+    // A copy, so that its three numbers stay in registers.
+    let m = *m;
+    let pos = m.pos;
+    let equity = |close: f64| m.equity(close);
     // Whether a block can be passed over: no tick in it makes a new peak or falls below the
     // threshold, and it ends before the boundary.
     let quiet = |b: &Block, peak: f64, thr: f64| {
