@@ -18,7 +18,8 @@ pub enum Mode {
     #[default]
     Block,
     /// Poll the socket without parking for up to this long (measured in CPU time, not bus
-    /// time: it is a cost, not an event) after the last bytes arrived, then park. Spares the
+    /// time: it is a cost, not an event) after the last bytes arrived (read by the link's
+    /// reader or by an asker reading its reply), then park. Spares the
     /// wake-up of a parked thread, which costs tens of microseconds across cores, at the
     /// price of a busy core. A Unix or TCP socket stays out of the runtime's reactor while
     /// its reader spins, and registers only to wait.

@@ -209,6 +209,12 @@ async fn read_loop(link: &Arc<Inner>, side: &ReadSide, parts: ReadParts) -> Ende
             side.hand_back(parts);
             turns.take(link).await;
             parts = side.take_back().await;
+            // Bytes an asker read came in as much as the reader's own: the link is live, and
+            // the spin budget counts from them (a reader whose replies askers read would
+            // otherwise park on the transport once a budget, with replies coming).
+            if std::mem::take(&mut parts.asker_read) {
+                turns.spin_start = None;
+            }
             turns.send_owed_ack(link);
             (turn_due, slice_next) = (false, true);
         }
@@ -272,7 +278,7 @@ async fn read_loop(link: &Arc<Inner>, side: &ReadSide, parts: ReadParts) -> Ende
                     continue;
                 }
                 // The budget is spent: the reader parks on the transport.
-                Ok(Slice::Spent) => {}
+                Ok(Slice::Spent) => link.lock().stats.parks += 1,
                 Err(e) => return Ended::here(ended(e)),
             }
         }

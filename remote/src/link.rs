@@ -255,6 +255,10 @@ pub struct LinkStats {
     /// Replies read off the connection by an asker itself (spin mode), not by the link's
     /// reader task; counted in `delivered` too.
     pub asker_reads: u64,
+    /// Times a spinning reader went a whole spin budget without a byte coming in, and parked
+    /// on the transport (spin mode; in block mode a reader always waits there). Bytes that an
+    /// asker read count as coming in.
+    pub parks: u64,
     /// Highest sequence number written to a socket so far.
     pub written: u64,
     /// Messages queued or awaiting acknowledgement.

@@ -39,6 +39,9 @@ pub(crate) struct ReadParts {
     pub rd: ReadHalf,
     /// Why reading failed, when an asker met it: the reader task ends the connection with it.
     pub failed: Option<ReadError>,
+    /// An asker read bytes with these parts since the reader task last had them: bytes came,
+    /// and the reader's spin budget starts again (`connection.rs`).
+    pub asker_read: bool,
 }
 
 impl ReadParts {
@@ -47,6 +50,7 @@ impl ReadParts {
             reader,
             rd,
             failed: None,
+            asker_read: false,
         }
     }
 }
@@ -100,7 +104,10 @@ impl ReadSide {
         };
         link.self_reads.fetch_add(1, Ordering::Relaxed);
         let ReadParts {
-            reader, rd, failed, ..
+            reader,
+            rd,
+            failed,
+            asker_read,
         } = parts;
         if failed.is_some() {
             return;
@@ -126,7 +133,10 @@ impl ReadSide {
                 return;
             }
             match reader.try_fill(|buf| rd.try_read(buf)) {
-                Ok(true) => continue,
+                Ok(true) => {
+                    *asker_read = true;
+                    continue;
+                }
                 Ok(false) => {}
                 Err(e) => {
                     *failed = Some(e);

@@ -298,3 +298,67 @@ async fn a_reply_made_on_the_readers_task_that_is_too_large_comes_back_as_a_fail
         b.shutdown();
     }
 }
+
+/// While askers read every reply themselves, the link's reader task reads nothing of its
+/// own: the link is live all the same, and its reader goes on spinning rather than park on
+/// the transport each time its spin budget runs out (a park puts the socket back in the
+/// runtime's reactor, which every crossing then pays for, and leaves the replies to the
+/// reader task until it spins again).
+#[tokio::test]
+async fn a_spinning_reader_whose_replies_askers_read_does_not_park() {
+    const BUDGET: Duration = Duration::from_millis(20);
+    let dir = TempDir::new("asker-budget");
+    let path = dir.socket("b.sock");
+    let config = LinkConfig {
+        mode: Mode::Spin(BUDGET),
+        ..fast_config()
+    };
+    let peer_config = config.clone();
+    let (at_tx, at_rx) = tokio::sync::oneshot::channel();
+    let (done, done_rx) = tokio::sync::oneshot::channel::<()>();
+    let peer = elsewhere(move || async move {
+        let bus = Bus::new();
+        let venue = bus.spawn::<Verbose>(1);
+        bus.exports()
+            .export_ask("venue", venue.reply_recipient::<CancelOrder>())
+            .unwrap();
+        let (b, _) = node("b", &bus, Arc::new(bus.exports()), peer_config);
+        let at = b.listen(&path, &["a"]).await.unwrap();
+        let _ = at_tx.send(at);
+        let _ = done_rx.await;
+        b.shutdown();
+    });
+    let at = at_rx.await.expect("b listens");
+    let bus = Bus::new();
+    let (a, _) = node("a", &bus, Arc::new(bus.exports()), config);
+    let link = a.connect("b", at);
+    let venue = RemoteActor::<CancelOrder, OrderAck>::new(link.clone(), "venue").reply_recipient();
+    // Ten budgets' worth of asks, one after another: a reader that counted only the bytes it
+    // read itself would park about once a budget.
+    let start = std::time::Instant::now();
+    let mut asks = 0u64;
+    while start.elapsed() < BUDGET * 10 && asks < 1_000_000 {
+        let cancel = CancelOrder {
+            client_order_id: asks,
+            instrument: 1,
+            ts_ns: 0,
+        };
+        let ack = venue.ask(cancel).await.expect("an answer");
+        assert_eq!(ack.client_order_id, asks);
+        asks += 1;
+        // The reader task's turn, as an application's other work would give it one.
+        tokio::task::yield_now().await;
+    }
+    let stats = link.stats();
+    a.shutdown();
+    let _ = done.send(());
+    peer.join().expect("b's thread");
+    assert!(
+        stats.asker_reads > asks / 2,
+        "the askers read few of the replies: {stats:?}, {asks} asks"
+    );
+    assert!(
+        stats.parks <= 1,
+        "the reader parked while replies came: {stats:?}, {asks} asks"
+    );
+}
