@@ -145,6 +145,7 @@ async fn scenario(metrics_on: bool) {
     link.frame_received(40);
     link.resent(2);
     link.loss_report(3);
+    link.parked();
     tree.stop().await;
 }
 
@@ -199,6 +200,7 @@ fn two_identical_virtual_time_runs_record_identical_metrics() {
     assert!(first.contains(&format!("{}{{peer=node-2}} 3", names::LINK_LOST_FRAMES)));
     assert!(first.contains(&format!("{}{{peer=node-2}} 1", names::LINK_LOSS_REPORTS)));
     assert!(first.contains(&format!("{}{{peer=node-2}} 2", names::LINK_RESENDS)));
+    assert!(first.contains(&format!("{}{{peer=node-2}} 1", names::LINK_PARKS)));
 }
 
 #[test]

@@ -36,6 +36,7 @@
 //! | `mycelium_link_resends_total` | counter | `peer` | frames sent again |
 //! | `mycelium_link_loss_reports_total` | counter | `peer` | loss reports this node raised for its messages to `peer` (the peer restarted, the link gave up, a frame too large for it) |
 //! | `mycelium_link_lost_frames_total` | counter | `peer` | frames the peer reported lost |
+//! | `mycelium_link_parks_total` | counter | `peer` | times a spinning reader (`Mode::Spin`) went its whole budget without bytes and parked on the transport |
 //! | `mycelium_link_refused_total` | counter | `reason` (`auth`, `node`, `schema`, `handshake`, `tls`, `turned_away`, `silent`) | incoming connections a node's listener closed before they reached a link |
 //!
 //! Cardinality: `actor` is the actor's registered name, or its type name for anonymous
@@ -81,6 +82,9 @@ pub mod names {
     pub const LINK_LOSS_REPORTS: &str = "mycelium_link_loss_reports_total";
     /// Counter: frames the peer of a remote link reported lost.
     pub const LINK_LOST_FRAMES: &str = "mycelium_link_lost_frames_total";
+    /// Counter: times a remote link's spinning reader spent its budget without bytes and
+    /// parked on the transport.
+    pub const LINK_PARKS: &str = "mycelium_link_parks_total";
     /// Counter: incoming connections a node's listener closed before they reached a link,
     /// per reason.
     pub const LINK_REFUSED: &str = "mycelium_link_refused_total";
@@ -248,6 +252,7 @@ struct LinkInstruments {
     resends: Counter,
     loss_reports: Counter,
     lost_frames: Counter,
+    parks: Counter,
 }
 
 impl LinkMetrics {
@@ -270,6 +275,7 @@ impl LinkMetrics {
                 resends: metrics::counter!(names::LINK_RESENDS, &one),
                 loss_reports: metrics::counter!(names::LINK_LOSS_REPORTS, &one),
                 lost_frames: metrics::counter!(names::LINK_LOST_FRAMES, &one),
+                parks: metrics::counter!(names::LINK_PARKS, &one),
             }),
         }
     }
@@ -321,6 +327,13 @@ impl LinkMetrics {
         if let Some(i) = &self.inner {
             i.loss_reports.increment(1);
             i.lost_frames.increment(lost);
+        }
+    }
+
+    /// A spinning reader spent its budget without bytes and parked on the transport.
+    pub fn parked(&self) {
+        if let Some(i) = &self.inner {
+            i.parks.increment(1);
         }
     }
 }

@@ -278,7 +278,10 @@ async fn read_loop(link: &Arc<Inner>, side: &ReadSide, parts: ReadParts) -> Ende
                     continue;
                 }
                 // The budget is spent: the reader parks on the transport.
-                Ok(Slice::Spent) => link.lock().stats.parks += 1,
+                Ok(Slice::Spent) => {
+                    link.lock().stats.parks += 1;
+                    link.metrics.parked();
+                }
                 Err(e) => return Ended::here(ended(e)),
             }
         }

@@ -5,6 +5,7 @@
 mod common;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use common::seen::{metrics_bus, Seen};
 use common::*;
@@ -12,7 +13,7 @@ use metrics_util::debugging::DebuggingRecorder;
 use mycelium_actors::telemetry::names;
 use mycelium_actors::Bus;
 use mycelium_remote::frame::Kind;
-use mycelium_remote::{Endpoint, LinkConfig, LinkEventKind, LocalSchema, Node};
+use mycelium_remote::{Endpoint, LinkConfig, LinkEventKind, LocalSchema, Mode, Node};
 
 /// A connection cut while the receiver holds every message unacknowledged: the reconnection
 /// resends all five, which the resend counter shows; frames and bytes count both ways, and
@@ -140,6 +141,45 @@ async fn link_metrics_count_loss_reports() {
     let state = format!("{}{{peer=nobody}}", names::LINK_STATE);
     assert!(seen.0.contains_key(&state), "{:#?}", seen.0);
     assert_eq!(seen.get(&state), 0.0);
+    b.shutdown();
+}
+
+/// A spinning link with nothing to read spends its budget and parks: each park is counted,
+/// in the link's stats and in `mycelium_link_parks_total`, on both ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn link_metrics_count_a_spinning_readers_parks() {
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let dir = TempDir::new("metrics-parks");
+    let bus = metrics_bus();
+    let (rec, mut got) = Recorder::new(true);
+    let config = LinkConfig {
+        mode: Mode::Spin(Duration::from_micros(100)),
+        ..fast_config()
+    };
+    let (a, _) = node("pa", &bus, rec.clone(), config.clone());
+    let (b, mut b_events) = node("pb", &bus, rec, config);
+    metrics::with_local_recorder(&recorder, || {
+        a.link_to("pb");
+        b.link_to("pa");
+    });
+    let at = a.listen(&dir.socket("pa.sock"), &["pb"]).await.unwrap();
+    let link = b.connect("pa", at);
+    b_events
+        .wait("up", |k| matches!(k, LinkEventKind::Up { .. }))
+        .await;
+    let svc: Arc<str> = "sink".into();
+    link.send(Kind::Tell, &svc, 1, |o| o.push(1)).await.unwrap();
+    recv_n(&mut got, 1).await;
+    // Nothing more crosses: each reader parks once its 100 µs budget is spent.
+    let mut seen = Seen::default();
+    seen.until(&snapshotter, |s| {
+        s.get(&format!("{}{{peer=pa}}", names::LINK_PARKS)) >= 1.0
+            && s.get(&format!("{}{{peer=pb}}", names::LINK_PARKS)) >= 1.0
+    })
+    .await;
+    assert!(link.stats().parks >= 1, "{:?}", link.stats());
+    a.shutdown();
     b.shutdown();
 }
 
