@@ -148,40 +148,24 @@ fn scan(
     now: &[f64],
     fast_out: &[f64],
     slow_out: &[f64],
-    mut k: usize,
-    mut fs: f64,
-    mut ss: f64,
+    k: usize,
+    fs: f64,
+    ss: f64,
     target: i64,
     b: &Bands,
 ) -> (usize, f64, f64, i64) {
-    let n = now.len().min(fast_out.len()).min(slow_out.len());
     let (slow, up, down) = (b.slow, b.up, b.down);
     match target {
-        1 => {
-            while k < n {
-                fs += now[k] - fast_out[k];
-                ss += now[k] - slow_out[k];
-                k += 1;
-                let f = fs * slow;
-                if f < ss * down && !(f > ss * up) {
-                    return (k, fs, ss, -1);
-                }
-            }
-        }
-        -1 => {
-            while k < n {
-                fs += now[k] - fast_out[k];
-                ss += now[k] - slow_out[k];
-                k += 1;
-                let f = fs * slow;
-                if f > ss * up && !(f < ss * down) {
-                    return (k, fs, ss, 1);
-                }
-            }
-        }
-        _ => return scan_with_signal(now, fast_out, slow_out, k, fs, ss, target, b),
+        1 => sums_until(now, fast_out, slow_out, k, fs, ss, target, |fs, ss| {
+            let f = fs * slow;
+            (f < ss * down && !(f > ss * up)).then_some(-1)
+        }),
+        -1 => sums_until(now, fast_out, slow_out, k, fs, ss, target, |fs, ss| {
+            let f = fs * slow;
+            (f > ss * up && !(f < ss * down)).then_some(1)
+        }),
+        _ => scan_with_signal(now, fast_out, slow_out, k, fs, ss, target, b),
     }
-    (k, fs, ss, target)
 }
 
 /// [`scan`] with the whole [`signal`] at every tick: the loop of a wish that is neither long
@@ -192,19 +176,38 @@ fn scan_with_signal(
     now: &[f64],
     fast_out: &[f64],
     slow_out: &[f64],
+    k: usize,
+    fs: f64,
+    ss: f64,
+    target: i64,
+    b: &Bands,
+) -> (usize, f64, f64, i64) {
+    sums_until(now, fast_out, slow_out, k, fs, ss, target, |fs, ss| {
+        let want = signal(fs * b.slow, ss * b.up, ss * b.down, target);
+        (want != target).then_some(want)
+    })
+}
+
+/// The moving sums from tick `k` on, until `change(fast_sum, slow_sum)` gives a new wish or
+/// the slices end: the next `k`, the sums and the wish (`target` at the end).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn sums_until(
+    now: &[f64],
+    fast_out: &[f64],
+    slow_out: &[f64],
     mut k: usize,
     mut fs: f64,
     mut ss: f64,
     target: i64,
-    b: &Bands,
+    change: impl Fn(f64, f64) -> Option<i64>,
 ) -> (usize, f64, f64, i64) {
     let n = now.len().min(fast_out.len()).min(slow_out.len());
     while k < n {
         fs += now[k] - fast_out[k];
         ss += now[k] - slow_out[k];
         k += 1;
-        let want = signal(fs * b.slow, ss * b.up, ss * b.down, target);
-        if want != target {
+        if let Some(want) = change(fs, ss) {
             return (k, fs, ss, want);
         }
     }

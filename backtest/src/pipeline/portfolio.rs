@@ -434,23 +434,25 @@ fn scan_marks(
     let mut last = None;
     while k < n {
         let at = offset + k;
-        if at % COARSE == 0 && n - k >= COARSE {
-            if let Some(b) = blocks.coarse(at / COARSE) {
-                if quiet(b, peak, thr) {
-                    k += COARSE;
-                    last = Some(k - 1);
-                    continue;
-                }
-            }
-        }
-        if at % FINE == 0 && n - k >= FINE {
-            if let Some(b) = blocks.fine(at / FINE) {
-                if quiet(b, peak, thr) {
-                    k += FINE;
-                    last = Some(k - 1);
-                    continue;
-                }
-            }
+        let passed = if at % COARSE == 0
+            && n - k >= COARSE
+            && blocks
+                .coarse(at / COARSE)
+                .is_some_and(|b| quiet(b, peak, thr))
+        {
+            COARSE
+        } else if at % FINE == 0
+            && n - k >= FINE
+            && blocks.fine(at / FINE).is_some_and(|b| quiet(b, peak, thr))
+        {
+            FINE
+        } else {
+            0
+        };
+        if passed > 0 {
+            k += passed;
+            last = Some(k - 1);
+            continue;
         }
         // Tick by tick, up to the next fine block (or the end).
         let stop = k + (FINE - at % FINE).min(n - k);
