@@ -1,0 +1,370 @@
+//! The asks this node sends: where each answer goes, the asks in flight by correlation id,
+//! and their failure when a connection drops or the link closes.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use tokio::sync::oneshot;
+
+use super::{Inner, Link, RemoteReply, ReplyBody, State, UNNAMED};
+use crate::error::{RemoteAskError, SendError};
+use crate::frame::Kind;
+
+/// What to do with the answer to a remote ask: called once, with the reply (its body
+/// borrowed from the frame it came in, to decode without a copy) or the reason there is none.
+pub type OnReply = Box<dyn for<'a> FnOnce(Result<ReplyBody<'a>, RemoteAskError>) + Send>;
+
+/// Where the answer to an ask goes, when the asker can tell that it gave up.
+pub(crate) trait Asker: Send {
+    /// Hands over the reply, or the reason there is none.
+    fn answer(self: Box<Self>, result: Result<ReplyBody<'_>, RemoteAskError>);
+    /// The asker gave up (it timed out, or dropped its future): an answer would go nowhere.
+    fn gone(&self) -> bool;
+}
+
+/// Where the answer to an ask goes.
+pub(crate) enum ReplyTo {
+    /// A callback of the caller's own ([`Link::ask_with`]).
+    Callback(OnReply),
+    /// An asker that says when it gave up ([`Link::ask`], the typed proxies).
+    Asker(Box<dyn Asker>),
+}
+
+impl ReplyTo {
+    pub(super) fn answer(self, result: Result<ReplyBody<'_>, RemoteAskError>) {
+        match self {
+            ReplyTo::Callback(on_reply) => on_reply(result),
+            ReplyTo::Asker(asker) => asker.answer(result),
+        }
+    }
+
+    fn gone(&self) -> bool {
+        match self {
+            ReplyTo::Callback(_) => false,
+            ReplyTo::Asker(asker) => asker.gone(),
+        }
+    }
+
+    /// As a callback (for [`Link::try_ask_with`], which hands back what it was given).
+    fn into_callback(self) -> OnReply {
+        match self {
+            ReplyTo::Callback(on_reply) => on_reply,
+            ReplyTo::Asker(asker) => Box::new(move |result| asker.answer(result)),
+        }
+    }
+}
+
+/// The fewest asks in flight at which a link looks for asks whose askers gave up
+/// ([`register`]).
+pub(super) const SWEEP_ASKS_FROM: usize = 64;
+
+/// An ask waiting for its reply.
+pub(crate) struct Pending {
+    pub(super) reply_to: ReplyTo,
+    /// Asked from outside any task (a `block_on` future, another thread): on a
+    /// current-thread runtime such an asker runs only after the scheduler's full turn, which
+    /// a spinning reader then takes for it (`connection.rs`, `Turns`).
+    pub(super) outside_task: bool,
+}
+
+/// The asks in flight, by correlation id.
+pub(crate) type Asks = HashMap<u64, Pending, BuildHasherDefault<CorrHasher>>;
+
+/// Hashes correlation ids: this side hands them out in sequence, and one multiplication
+/// spreads them over the table. A peer chooses none of the keys (a reply with a made-up id
+/// only misses), so SipHash's defence against chosen keys would buy nothing here.
+#[derive(Default)]
+pub(crate) struct CorrHasher(u64);
+
+impl Hasher for CorrHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+impl Link {
+    /// Sends an ask and waits for its reply. Fails at once, with
+    /// [`RemoteAskError::LinkDown`], if the connection drops before the reply arrives, or
+    /// with [`RemoteAskError::Unsent`] if the link closes for good before writing the ask.
+    /// An ask waiting for room in a full queue is not in flight yet: a connection that drops
+    /// meanwhile leaves it waiting, and a link that closes meanwhile refuses it
+    /// ([`RemoteAskError::NotSent`]).
+    pub async fn ask(
+        &self,
+        name: &Arc<str>,
+        type_id: u16,
+        body: impl FnOnce(&mut Vec<u8>),
+    ) -> Result<RemoteReply, RemoteAskError> {
+        let (tx, rx) = oneshot::channel();
+        let asker = ReplyTo::Asker(Box::new(OwnAsk(tx)));
+        let corr = match self.ask_to(name, type_id, UNNAMED, body, asker).await {
+            Ok(corr) => corr,
+            Err(e) => return Err(RemoteAskError::NotSent(e)),
+        };
+        self.inner.read_for_answer(&|| !rx.is_empty());
+        // A caller that stops waiting (a timeout, a dropped future) takes its ask out of the
+        // asks in flight: a peer that never answers cannot make them pile up. Once the answer
+        // (or the sender's end) came, the entry is gone already: no second lock.
+        let registered = Registered { link: self, corr };
+        let answered = rx.await;
+        std::mem::forget(registered);
+        match answered {
+            Ok(result) => result,
+            Err(_) => Err(RemoteAskError::LinkDown {
+                peer: self.inner.peer.clone(),
+                reason: "the link was dropped".into(),
+            }),
+        }
+    }
+
+    fn unregister(&self, corr: u64) -> Option<ReplyTo> {
+        let removed = self.inner.lock().pending.remove(&corr);
+        removed.map(|p| p.reply_to)
+    }
+
+    /// Asks in flight: sent (or waiting for room) and not yet answered.
+    #[doc(hidden)]
+    pub fn asks_in_flight(&self) -> usize {
+        self.inner.lock().pending.len()
+    }
+
+    /// Queues an ask, waiting for room; `on_reply` gets its answer (or, at once, the reason
+    /// there will be none when the connection drops after the ask was queued: one that drops
+    /// while the ask waits for room leaves it waiting). On `Err` the ask was not queued and
+    /// `on_reply` is dropped uncalled.
+    pub async fn ask_with(
+        &self,
+        name: &Arc<str>,
+        type_id: u16,
+        message: &'static str,
+        body: impl FnOnce(&mut Vec<u8>),
+        on_reply: OnReply,
+    ) -> Result<(), SendError> {
+        self.ask_to(name, type_id, message, body, ReplyTo::Callback(on_reply))
+            .await
+            .map(|_| ())
+    }
+
+    /// [`ask_with`](Self::ask_with) for any [`ReplyTo`]; returns the ask's correlation id.
+    /// The ask is in flight (registered, failed by a dropping connection) once it is queued,
+    /// not while it waits for room.
+    pub(crate) async fn ask_to(
+        &self,
+        name: &Arc<str>,
+        type_id: u16,
+        message: &'static str,
+        body: impl FnOnce(&mut Vec<u8>),
+        reply_to: ReplyTo,
+    ) -> Result<u64, SendError> {
+        let (corr, frame) = self.begin(true, false, name)?;
+        let frame = self.encode_into(frame, Kind::Ask, name, type_id, corr, None, body)?;
+        let mut slot = Some(reply_to);
+        self.push_waiting_asking(
+            Kind::Ask,
+            name,
+            type_id,
+            message,
+            frame,
+            Some((corr, &mut slot)),
+        )
+        .await?;
+        Ok(corr)
+    }
+
+    /// Queues an ask without waiting: when the queue is full or the link closed, `body` is
+    /// not called and `on_reply` is handed back.
+    pub fn try_ask_with(
+        &self,
+        name: &Arc<str>,
+        type_id: u16,
+        message: &'static str,
+        body: impl FnOnce(&mut Vec<u8>),
+        on_reply: OnReply,
+    ) -> Result<(), (SendError, OnReply)> {
+        self.try_ask_to(name, type_id, message, body, ReplyTo::Callback(on_reply))
+            .map_err(|(e, reply_to)| (e, reply_to.into_callback()))
+    }
+
+    /// [`try_ask_with`](Self::try_ask_with) for any [`ReplyTo`].
+    pub(crate) fn try_ask_to(
+        &self,
+        name: &Arc<str>,
+        type_id: u16,
+        message: &'static str,
+        body: impl FnOnce(&mut Vec<u8>),
+        reply_to: ReplyTo,
+    ) -> Result<(), (SendError, ReplyTo)> {
+        let (corr, frame) = match self.begin(true, true, name) {
+            Ok(begun) => begun,
+            Err(e) => return Err((e, reply_to)),
+        };
+        let frame = match self.encode_into(frame, Kind::Ask, name, type_id, corr, None, body) {
+            Ok(frame) => frame,
+            Err(e) => return Err((e, reply_to)),
+        };
+        let mut slot = Some(reply_to);
+        let pushed = self.push_asking(
+            Kind::Ask,
+            name,
+            type_id,
+            message,
+            frame,
+            false,
+            Some((corr, &mut slot)),
+        );
+        match (pushed, slot) {
+            (Ok(_), _) => Ok(()),
+            (Err(e), Some(reply_to)) => Err((e.err().unwrap_or(SendError::Full), reply_to)),
+            // Not queued, so not registered: the slot is still full (never reached).
+            (Err(_), None) => Ok(()),
+        }
+    }
+}
+
+/// A correlation id for a new ask (never 0).
+pub(super) fn next_corr(st: &mut State) -> u64 {
+    let corr = st.next_corr;
+    st.next_corr = st.next_corr.checked_add(1).unwrap_or(1);
+    corr
+}
+
+/// The first correlation id of a link: random, so that the asks of a restarted process do
+/// not reuse its predecessor's ids (a reply to one of those, should it still arrive, misses
+/// and is counted late). Never 0, and far from the end of the range.
+pub(super) fn first_corr() -> u64 {
+    (crate::handshake::new_instance_id() >> 2).max(1)
+}
+
+/// Records ask `corr` in flight. Once they are [`SWEEP_ASKS_FROM`] or more, and twice as many
+/// as the last time this looked, it first takes out those whose askers gave up (an asker that
+/// can tell, [`ReplyTo::Asker`]: a typed proxy's `ask_timeout` that timed out, a dropped
+/// future), so that asks a peer acknowledges but never answers cannot pile up. Returns them,
+/// to be dropped outside the lock.
+pub(super) fn register(st: &mut State, corr: u64, reply_to: ReplyTo) -> Vec<Pending> {
+    let mut gone = Vec::new();
+    if st.pending.len() >= st.sweep_asks_at {
+        let corrs: Vec<u64> = st
+            .pending
+            .iter()
+            .filter(|(_, p)| p.reply_to.gone())
+            .map(|(corr, _)| *corr)
+            .collect();
+        gone.extend(corrs.iter().filter_map(|corr| st.pending.remove(corr)));
+        st.sweep_asks_at = (2 * st.pending.len()).max(SWEEP_ASKS_FROM);
+    }
+    st.pending.insert(
+        corr,
+        Pending {
+            reply_to,
+            outside_task: tokio::task::try_id().is_none(),
+        },
+    );
+    gone
+}
+
+/// The answer slot of [`Link::ask`].
+struct OwnAsk(oneshot::Sender<Result<RemoteReply, RemoteAskError>>);
+
+impl Asker for OwnAsk {
+    fn answer(self: Box<Self>, result: Result<ReplyBody<'_>, RemoteAskError>) {
+        let _ = self
+            .0
+            .send(result.map(|(type_id, body)| (type_id, body.to_vec())));
+    }
+
+    fn gone(&self) -> bool {
+        self.0.is_closed()
+    }
+}
+
+/// An ask in flight, taken out of the link's asks when dropped (its asker stopped waiting
+/// before the answer came); forgotten once the answer came, which took it out already.
+struct Registered<'a> {
+    link: &'a Link,
+    corr: u64,
+}
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        // Dropped outside the lock: the answer slot may hold anything.
+        drop(self.link.unregister(self.corr));
+    }
+}
+
+impl Inner {
+    /// Called by an asker whose ask was just queued, before it waits for the answer: in spin
+    /// mode, reads the current connection for a while itself, until `answered()` holds
+    /// ([`ReadSide::read_for_answer`]). Does nothing in block mode, or when no connection is
+    /// up.
+    pub(crate) fn read_for_answer(&self, answered: &dyn Fn() -> bool) {
+        let crate::config::Mode::Spin(budget) = self.config.mode else {
+            return;
+        };
+        let Some(side) = self.lock().read.clone() else {
+            return;
+        };
+        side.read_for_answer(self, budget, answered);
+    }
+
+    /// Fails the asks `pending`, in the order they were asked: those whose request is in
+    /// `unsent` (by correlation id: never written, and the link closed for good) with
+    /// [`RemoteAskError::Unsent`], the others with [`RemoteAskError::LinkDown`].
+    pub(super) fn fail_asks(&self, pending: Asks, mut unsent: HashMap<u64, Vec<u8>>, reason: &str) {
+        let mut pending: Vec<_> = pending.into_iter().collect();
+        pending.sort_by_key(|(corr, _)| *corr);
+        for (corr, p) in pending {
+            p.reply_to.answer(Err(match unsent.remove(&corr) {
+                Some(request) => RemoteAskError::Unsent {
+                    error: SendError::Closed {
+                        peer: self.peer.clone(),
+                        reason: reason.to_owned(),
+                    },
+                    request,
+                },
+                None => RemoteAskError::LinkDown {
+                    peer: self.peer.clone(),
+                    reason: reason.to_owned(),
+                },
+            }));
+        }
+    }
+
+    /// A reply for ask `corr` arrived.
+    pub fn on_reply(&self, corr: u64, reply: Result<ReplyBody<'_>, RemoteAskError>) {
+        let asker = self.take_ask(&mut self.lock(), corr);
+        if let Some(asker) = asker {
+            self.answer(asker, reply);
+        }
+    }
+
+    /// Takes ask `corr` out of the asks in flight, for its reply: `None` (counted as a late
+    /// reply) when it is not there (its asker gave up, or its connection dropped).
+    pub(crate) fn take_ask(&self, st: &mut State, corr: u64) -> Option<Pending> {
+        let asker = st.pending.remove(&corr);
+        if asker.is_none() {
+            st.stats.late_replies += 1;
+        }
+        asker
+    }
+
+    /// Hands `reply` to the ask `asker` (outside the link's lock: the answer slot may run
+    /// anything).
+    pub(crate) fn answer(&self, asker: Pending, reply: Result<ReplyBody<'_>, RemoteAskError>) {
+        if asker.outside_task {
+            self.answered_outside_task.store(true, Ordering::Relaxed);
+        }
+        asker.reply_to.answer(reply);
+    }
+}

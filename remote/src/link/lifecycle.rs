@@ -1,0 +1,419 @@
+//! A link's connections coming and going: each one attached after its handshake (where the
+//! two sides agree on what to resend and what was lost), detached when it drops, and the
+//! link's end with its loss report; the events that tell an observer.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use mycelium_actors::telemetry::LinkState;
+use mycelium_actors::{ActorId, DeadLetter, DeadLetterReason};
+
+use super::{Inner, ReplyTo};
+use crate::error::{RemoteAskError, SendError};
+use crate::event::{LinkEvent, LinkEventKind, LossReason};
+use crate::frame::{encode_frame, parse_frame, FrameSpec, Kind};
+use crate::handshake::{Authenticated, Resume};
+use crate::read::ReadSide;
+use crate::session::body_len;
+use crate::write::WriteSide;
+
+impl Inner {
+    /// Makes `side` the one senders write to, if connection `id` is still the current one.
+    pub fn set_write_side(&self, id: u64, side: &Arc<WriteSide>) {
+        let mut st = self.lock();
+        if st.connection == Some(id) {
+            st.write = Some(side.clone());
+        }
+    }
+
+    /// Makes `side` the one askers read their replies from, if connection `id` is still
+    /// the current one.
+    pub fn set_read_side(&self, id: u64, side: &Arc<ReadSide>) {
+        let mut st = self.lock();
+        if st.connection == Some(id) {
+            st.read = Some(side.clone());
+        }
+    }
+
+    pub fn emit(&self, kind: LinkEventKind) {
+        let event = LinkEvent {
+            at: self.clock.now(),
+            peer: self.peer.clone(),
+            kind,
+        };
+        match &event.kind {
+            LinkEventKind::Connecting { .. } => self.metrics.state(LinkState::Connecting),
+            LinkEventKind::Up { resent, .. } => {
+                self.metrics.state(LinkState::Up);
+                self.metrics.resent(*resent);
+            }
+            LinkEventKind::Down { .. }
+            | LinkEventKind::Refused { .. }
+            | LinkEventKind::GaveUp { .. } => self.metrics.state(LinkState::Down),
+            LinkEventKind::Loss(report) => self.metrics.loss_report(report.messages.len() as u64),
+        }
+        match &event.kind {
+            LinkEventKind::Connecting { attempt } => {
+                tracing::debug!(target: "mycelium::remote", peer = %event.peer, attempt, "connecting")
+            }
+            LinkEventKind::Up {
+                peer_instance,
+                resent,
+            } => tracing::info!(
+                target: "mycelium::remote",
+                peer = %event.peer, peer_instance = format_args!("{peer_instance:016x}"), resent,
+                "link up"
+            ),
+            LinkEventKind::Down {
+                reason,
+                by_peer: true,
+            } => {
+                tracing::info!(target: "mycelium::remote", peer = %event.peer, %reason, "link closed by the peer")
+            }
+            LinkEventKind::Down {
+                reason,
+                by_peer: false,
+            } => {
+                tracing::warn!(target: "mycelium::remote", peer = %event.peer, %reason, "link down")
+            }
+            LinkEventKind::Refused { reason } => {
+                tracing::warn!(target: "mycelium::remote", peer = %event.peer, %reason, "link refused")
+            }
+            // Logged by `end`, which knows whether the close was asked for.
+            LinkEventKind::GaveUp { .. } => {}
+            LinkEventKind::Loss(report) => tracing::error!(
+                target: "mycelium::remote",
+                peer = %event.peer, first_seq = report.first_seq, last_seq = report.last_seq,
+                count = report.messages.len(), reason = ?report.reason,
+                types = ?report.messages.iter().map(|m| m.type_id).collect::<std::collections::BTreeSet<_>>(),
+                "messages lost"
+            ),
+        }
+        if let LinkEventKind::Loss(report) = &event.kind {
+            // Every lost tell and publication is also a dead letter of this bus: one event,
+            // whose first letters are logged one by one and the rest counted in one line
+            // (the error above sums the loss up).
+            let lost = report
+                .messages
+                .iter()
+                .filter(|m| matches!(m.kind, Kind::Tell | Kind::Publish));
+            self.bus.dead_letters().post_all(lost.map(|m| DeadLetter {
+                actor: ActorId::new(self.node, 0),
+                actor_type: "remote service",
+                message_type: m.message,
+                reason: DeadLetterReason::Lost {
+                    node: self.node,
+                    reason: format!(
+                        "{:?} to `{}` on node `{}`, seq {}, type id {}: {:?}",
+                        m.kind, m.name, self.peer, m.seq, m.type_id, report.reason
+                    ),
+                },
+                message: None,
+            }));
+        }
+        if let Some(observer) = &self.observer {
+            observer(&event);
+        }
+    }
+
+    /// Ends the current connection, if any, before a new one from the peer takes its place.
+    pub fn replace_current(&self, reason: &str) {
+        let (id, task) = {
+            let mut st = self.lock();
+            (st.connection, st.task.take())
+        };
+        if let Some(task) = task {
+            task.abort();
+        }
+        if let Some(id) = id {
+            self.detach(id, reason, false);
+        }
+    }
+
+    /// Records the task that runs connection `id`.
+    pub fn set_task(&self, id: u64, task: tokio::task::AbortHandle) {
+        let mut st = self.lock();
+        if st.connection == Some(id) {
+            st.task = Some(task);
+        } else if st.closed.is_none() {
+            // Replaced already by a newer connection.
+            task.abort();
+        }
+        // Closed since it was attached: as `end` does, the task is left to send the Close
+        // frame and end by itself.
+    }
+
+    /// How many connections were attached so far (a new one changes it).
+    pub fn generation(&self) -> u64 {
+        self.lock().next_connection
+    }
+
+    /// Computes our resume point for a connection with `peer` (sent in our verdict).
+    pub fn resume_point(&self, peer: &Authenticated) -> Resume {
+        let st = self.lock();
+        let same = st.inb.knows(peer.incarnation);
+        Resume {
+            known_incarnation: st.inb.incarnation.unwrap_or(0),
+            received: st.inb.delivered,
+            first_seq: st.out.first_seq(same),
+        }
+    }
+
+    /// Installs a new connection after both verdicts. Returns its id, or an error when the
+    /// two sides' resume points disagree (the connection must then close; the next one
+    /// agrees).
+    pub fn attach(&self, peer: &Authenticated, theirs: Resume) -> Result<u64, String> {
+        let mut st = self.lock();
+        if let Some(reason) = &st.closed {
+            return Err(format!("link closed: {reason}"));
+        }
+        let same = st.inb.knows(peer.incarnation);
+        let peer_knows_us = theirs.known_incarnation == self.me.incarnation;
+        // The process this side installed a connection with, which never installed one from
+        // this node: its handshake ended between the two verdicts (a connection cut after
+        // ours arrived and before theirs did), so it handled nothing of this side's, and
+        // everything unacknowledged is sent again.
+        let never_installed = same && theirs.known_incarnation == 0;
+        let continuity = same && (peer_knows_us || never_installed);
+        let received = if peer_knows_us { theirs.received } else { 0 };
+        let reason = if same {
+            LossReason::PeerForgot
+        } else {
+            LossReason::PeerRestarted
+        };
+        let old_instance = st.inb.instance;
+        let (resent, loss) = st
+            .out
+            .resume(continuity, received, reason, &self.peer, old_instance);
+        // Replies to a restarted peer's predecessor would reach the new process as answers
+        // to its own asks of the same correlation ids: nobody can receive them.
+        let stale_replies = if same {
+            0
+        } else {
+            st.out.drop_unwritten_replies()
+        };
+        st.stats.stale_replies += stale_replies as u64;
+        // Frames queued before this side knew the peer's limit (while it was away, or meant
+        // for a predecessor that took larger ones) would close every connection at the
+        // peer's reader and be sent again without end: they are reported lost instead, and
+        // the asks among them fail. One incarnation's limit never changes (a node's
+        // configuration is fixed), so frames written to it already always fit it.
+        self.peer_max_frame.store(peer.max_frame, Ordering::Release);
+        let too_large = st.out.remove_too_large(peer.max_frame);
+        let too_large_asks: Vec<(ReplyTo, usize)> = too_large
+            .iter()
+            .filter(|e| e.kind == Kind::Ask)
+            .filter_map(|e| {
+                let (f, _) = parse_frame(&e.bytes, self.config.max_frame)
+                    .ok()
+                    .flatten()?;
+                let pending = st.pending.remove(&f.corr)?;
+                Some((pending.reply_to, body_len(e.bytes.len())))
+            })
+            .collect();
+        let too_large_loss = crate::session::loss_report(
+            &too_large,
+            LossReason::TooLargeForPeer,
+            &self.peer,
+            Some(peer.instance),
+        );
+        let largest = too_large.iter().map(|e| body_len(e.bytes.len())).max();
+        drop(too_large);
+        // A peer that does not know this node's incarnation numbers its frames anew.
+        st.inb.resume(
+            (peer.instance, peer.incarnation),
+            theirs.first_seq,
+            peer_knows_us,
+        );
+        let mut dropped = BTreeMap::new();
+        if !same && old_instance.is_some() {
+            // A restarted peer: its predecessor's interest ends, ours must be sent again.
+            dropped = std::mem::take(&mut st.forwarded);
+            st.waiting.clear();
+            let interests = st.interests.clone();
+            for (pattern, type_id) in interests {
+                // A renewal still queued from an earlier restart goes to this instance.
+                let queued = st.out.never_written().any(|e| {
+                    e.kind == Kind::Subscribe && e.type_id == type_id && e.name == pattern
+                });
+                if queued {
+                    continue;
+                }
+                let mut frame = Vec::with_capacity(64 + pattern.len());
+                let spec = FrameSpec {
+                    kind: Kind::Subscribe,
+                    type_id,
+                    seq: u64::MAX,
+                    ts_ns: self.clock.now().as_nanos() as u64,
+                    ack: 0,
+                    corr: 0,
+                    name: &pattern,
+                    key: None,
+                };
+                // Queued even when the log is full (senders may have filled it while the
+                // peer was away): a renewal refused here would never be sent again, since
+                // the interest stays recorded. At most one frame per interest goes beyond
+                // the capacity (the check above), and interests are this node's own.
+                // Encoding fails only for a pattern too long for a frame, which
+                // `subscribe_remote` refused and never recorded.
+                if encode_frame(&mut frame, &spec, self.config.max_frame, |_| {}).is_ok() {
+                    let _ = st.out.push_beyond_capacity(
+                        Kind::Subscribe,
+                        type_id,
+                        pattern.clone(),
+                        "subscription",
+                        frame,
+                    );
+                }
+            }
+        }
+        st.acked = st.inb.delivered;
+        st.ack_due = false;
+        let id = st.next_connection;
+        st.next_connection += 1;
+        let consistent = continuity || !same;
+        // The previous connection's write side goes with it (its task may still be stopping).
+        st.write = None;
+        st.read = None;
+        if consistent {
+            st.connection = Some(id);
+        }
+        drop(st);
+        for (_, subscription) in dropped {
+            subscription.cancel();
+        }
+        self.room.notify_waiters();
+        if stale_replies > 0 {
+            tracing::info!(
+                target: "mycelium::remote",
+                peer = %self.peer, count = stale_replies,
+                "replies to the asks of the peer's previous incarnation dropped: it restarted, and nobody can receive them"
+            );
+        }
+        if let Some(loss) = loss {
+            self.emit(LinkEventKind::Loss(loss));
+        }
+        if let Some(largest) = largest {
+            tracing::warn!(
+                target: "mycelium::remote",
+                peer = %self.peer, largest, peer_max = peer.max_frame, own_max = self.config.max_frame,
+                "messages queued before the peer's largest frame was known do not fit in it; reported lost (raise `max_frame` on the peer or send smaller messages)"
+            );
+        }
+        for (reply_to, body_len) in too_large_asks {
+            reply_to.answer(Err(RemoteAskError::NotSent(SendError::TooLarge(
+                self.too_large_for_peer(body_len, peer.max_frame),
+            ))));
+        }
+        if let Some(loss) = too_large_loss {
+            self.emit(LinkEventKind::Loss(loss));
+        }
+        if !consistent {
+            return Err("the peer no longer knows this link; unacknowledged messages were reported lost, reconnecting".into());
+        }
+        self.emit(LinkEventKind::Up {
+            peer_instance: peer.instance,
+            resent,
+        });
+        Ok(id)
+    }
+
+    /// The connection `id` ended (`by_peer`: the peer closed it with a Close frame): asks in
+    /// flight fail at once.
+    pub fn detach(&self, id: u64, reason: &str, by_peer: bool) {
+        let pending = {
+            let mut st = self.lock();
+            if st.connection != Some(id) {
+                return;
+            }
+            st.connection = None;
+            st.task = None;
+            st.write = None;
+            st.read = None;
+            std::mem::take(&mut st.pending)
+        };
+        self.fail_asks(pending, HashMap::new(), reason);
+        self.emit(LinkEventKind::Down {
+            reason: reason.to_owned(),
+            by_peer,
+        });
+    }
+
+    /// Gives up: everything queued or unacknowledged is reported lost.
+    pub fn give_up(&self, reason: &str) {
+        self.end(reason, false);
+    }
+
+    /// Ends the link: given up (an error), or closed by this node's shutdown (`asked`: logged
+    /// at info; the loss report, if any, is an error either way).
+    ///
+    /// What is queued or unacknowledged is reported lost once no connection of the link runs
+    /// ([`report_owed_loss`](Self::report_owed_loss)): a running one writes the Close frame
+    /// and reads the peer's answer to it, whose acknowledgement takes what the peer delivered
+    /// out of the report.
+    pub(super) fn end(&self, reason: &str, asked: bool) {
+        let (pending, unsent) = {
+            let mut st = self.lock();
+            if st.closed.is_some() {
+                return;
+            }
+            st.closed = Some(reason.to_owned());
+            st.connection = None;
+            st.write = None;
+            st.read = None;
+            if let Some(task) = st.task.take() {
+                // Let the writer send a Close frame first; the task ends by itself.
+                drop(task);
+            }
+            for (_, subscription) in std::mem::take(&mut st.forwarded) {
+                subscription.cancel();
+            }
+            // Asks never written go back to their askers: they were not handled. (The link
+            // writes nothing more: frames already taken for a write count as written.)
+            let unsent: HashMap<u64, Vec<u8>> = st
+                .out
+                .never_written()
+                .filter(|e| e.kind == Kind::Ask)
+                .filter_map(|e| parse_frame(&e.bytes, self.config.max_frame).ok().flatten())
+                .map(|(f, _)| (f.corr, f.payload.to_vec()))
+                .collect();
+            (std::mem::take(&mut st.pending), unsent)
+        };
+        self.fail_asks(pending, unsent, reason);
+        self.room.notify_waiters();
+        self.closing.notify_waiters();
+        self.writes_due.store(true, Ordering::Release);
+        self.writer.notify_waiters();
+        if asked {
+            tracing::info!(target: "mycelium::remote", peer = %self.peer, %reason, "link closed");
+        } else {
+            tracing::error!(target: "mycelium::remote", peer = %self.peer, %reason, "link gave up");
+        }
+        self.emit(LinkEventKind::GaveUp {
+            reason: reason.to_owned(),
+        });
+        // Owed only now, so that the report follows the GaveUp event.
+        self.lock().loss_owed = true;
+        self.report_owed_loss();
+    }
+
+    /// Makes a closed link's loss report once no connection of it runs (called by the link's
+    /// end and by each connection task as it ends, [`Inner::running`]); at most once.
+    pub fn report_owed_loss(&self) {
+        let loss = {
+            let mut st = self.lock();
+            // Read under the lock: a connection task that ends after this look finds the
+            // report owed when it looks itself, one that ended before has been counted out.
+            if !st.loss_owed || self.running.load(Ordering::Acquire) != 0 {
+                return;
+            }
+            st.loss_owed = false;
+            let instance = st.inb.instance;
+            st.out.give_up(&self.peer, instance)
+        };
+        if let Some(loss) = loss {
+            self.emit(LinkEventKind::Loss(loss));
+        }
+    }
+}
