@@ -92,7 +92,7 @@ pub(crate) struct Inner {
     /// The service name recorded with reply frames (they have none): made once.
     reply_name: Arc<str>,
     /// Held by a reader from the order check of a data frame until the delivery of it and of
-    /// the frames read with it is recorded (`connection.rs`, `Delivering`), so that two
+    /// the frames read with it is recorded (`connection/deliver.rs`, `Delivering`), so that two
     /// readers of the link (a replaced connection's, not yet stopped, and its successor's)
     /// never deliver the same frame twice.
     pub delivery: tokio::sync::Mutex<()>,
@@ -126,7 +126,7 @@ pub(crate) struct Inner {
     pub self_reads: AtomicU64,
     /// Replies to the peer's asks that wait for room in the full queue, each on a task of
     /// its own ([`WaitingReply`]). A reader closes its connection rather than take one more
-    /// ask while there are [`LinkConfig::queue_capacity`] of them (`connection.rs`): a peer
+    /// ask while there are [`LinkConfig::queue_capacity`] of them (`connection/deliver.rs`): a peer
     /// that does not acknowledge replies cannot make this node hold more and more of them.
     pub replies_waiting: AtomicUsize,
 }

@@ -57,7 +57,7 @@ impl ReadParts {
 
 /// How long an asker polls the transport for its reply, at most, before it leaves the
 /// reading to the reader task and waits: as long as the reader task polls between two turns
-/// of the scheduler (`connection.rs`, `SPIN_SLICE`), so the asker holds its thread no longer
+/// of the scheduler (`connection/turns.rs`, `SPIN_SLICE`), so the asker holds its thread no longer
 /// than the reader would.
 pub(crate) const ASKER_SLICE: Duration = Duration::from_micros(20);
 

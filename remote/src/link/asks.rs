@@ -65,7 +65,7 @@ pub(crate) struct Pending {
     pub(super) reply_to: ReplyTo,
     /// Asked from outside any task (a `block_on` future, another thread): on a
     /// current-thread runtime such an asker runs only after the scheduler's full turn, which
-    /// a spinning reader then takes for it (`connection.rs`, `Turns`).
+    /// a spinning reader then takes for it (`connection/turns.rs`, `Turns`).
     pub(super) outside_task: bool,
 }
 
