@@ -32,6 +32,9 @@
 //! to `--retries` times (4 in full mode, none in quick mode), and the attempt with the
 //! fastest reference is kept. So every framework is measured on the machine in the same
 //! state; the choice reads only the reference loop, never the workload's own figures.
+//! Around each w8/w9 measurement `compare` also times a cache line's round trips between two
+//! CPUs ([`spells::crossing_ns`]; keys `cross_before_ns`, `cross_after_ns`), which the loop
+//! cannot see and which moves on its own on this machine; they count in the reference.
 //! w8 and w9 (two processes: `remote.rs` over sockets beside a raw socket and
 //! `ractor_cluster`, `shm.rs` over shared memory beside a hand-written ring and iceoryx2)
 //! print `transport=<unix|tcp|shm> mode=<block|spin>` lines after the others, each the

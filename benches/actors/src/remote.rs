@@ -279,8 +279,9 @@ type Measured = Vec<(&'static str, Result<Vals, String>)>;
 
 /// Measures each framework of `fws` (with its name) in each of `n_rounds` rounds, the
 /// frameworks in turn within a round; `measure` gives a framework's lines of one round. Each
-/// measurement is timed between two reference loops (their keys added to its lines) and made
-/// again by `spells` while they say it was made in a slow spell; the slower reference of each
+/// measurement is timed between two reference loops and two crossings of a cache line
+/// between the CPUs (their keys added to its lines) and made again by `spells` while they say
+/// it was made in a slow spell; the slower reference of each
 /// one kept goes to `slowers`. Prints every round's lines on stderr when there are several,
 /// and returns the lines of per-key medians, in the order `fws` and `measure` give them.
 fn in_rounds<F: Copy>(
@@ -301,10 +302,10 @@ fn in_rounds<F: Copy>(
             let measured = spells.run(
                 &label,
                 || {
-                    let (mut measured, before, after) = spells::between_references(|| measure(fw));
+                    let (mut measured, refs) =
+                        spells::between_references_and_crossings(|| measure(fw));
                     for vals in measured.iter_mut().filter_map(|(_, v)| v.as_mut().ok()) {
-                        vals.push((spells::BEFORE, before));
-                        vals.push((spells::AFTER, after));
+                        vals.extend(refs);
                     }
                     measured
                 },

@@ -7,6 +7,14 @@
 //! while its slower reference is over [`SLOW_SPELL`] times the fastest seen in the
 //! `compare`, and keeps the attempt whose slower reference was fastest. The choice reads only
 //! the references, never the measurement's own figures, and is the same for every framework.
+//!
+//! The loop says nothing of how long a cache line takes to cross from one CPU to the other,
+//! which on this machine moves on its own: a hand-written ring's round trip between two
+//! processes took 90-120 ns in some spells and 520-560 ns in others minutes apart, with the
+//! same loop time (docs/perf/remote.md, "Session thirty-three"). Measurements between
+//! processes are also timed between two [`crossing_ns`] (keys `cross_before_ns`,
+//! `cross_after_ns`), added to the loop's time when [`references`] judges them, so that a
+//! line and the floor it is compared with are kept from the same state of the machine.
 
 /// A measurement was made in a slow spell when its slower reference took more than this many
 /// times the fastest reference of the `compare` so far.
@@ -55,6 +63,87 @@ pub fn reference_ns() -> u64 {
 /// How many CPUs [`reference_ns`] times the loop on, at most (about half a millisecond each).
 pub const MAX_CPUS: usize = 8;
 
+/// The key of the crossing time just before a measurement (ns).
+pub const CROSS_BEFORE: &str = "cross_before_ns";
+/// The key of the crossing time just after a measurement (ns).
+pub const CROSS_AFTER: &str = "cross_after_ns";
+
+/// Round trips of a cache line in one timing of [`crossing_ns`]: about 55 µs in the machine's
+/// fast state, near the loop's time, and five times that in its slow one.
+const CROSSINGS: u64 = 500;
+
+/// Nanoseconds of [`CROSSINGS`] round trips of one cache line between two threads pinned to
+/// the first two CPUs this process may run on, each spinning (the fastest of three timings);
+/// 0 when the process may run on one CPU only. How fast the machine moves data between its
+/// CPUs just now, which the single-threaded [`reference_ns`] does not see.
+pub fn crossing_ns() -> u64 {
+    use rustix::thread::{sched_getaffinity, sched_setaffinity, CpuSet};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let Ok(mine) = sched_getaffinity(None) else {
+        return 0;
+    };
+    let cpus: Vec<usize> = (0..CpuSet::MAX_CPU)
+        .filter(|&cpu| mine.is_set(cpu))
+        .take(2)
+        .collect();
+    let &[here, there] = &cpus[..] else {
+        return 0;
+    };
+    let pin = |cpu: usize| {
+        let mut one = CpuSet::new();
+        one.set(cpu);
+        sched_setaffinity(None, &one).is_ok()
+    };
+    // Odd values go to the echoing thread, even ones come back; `STOP` ends it.
+    const STOP: u64 = u64::MAX;
+    let line = AtomicU64::new(0);
+    /// Stops the echoing thread however the timing ends.
+    struct Stop<'a>(&'a AtomicU64);
+    impl Drop for Stop<'_> {
+        fn drop(&mut self) {
+            self.0.store(STOP, Ordering::Release);
+        }
+    }
+    let fastest = std::thread::scope(|scope| {
+        let stop = Stop(&line);
+        scope.spawn(|| {
+            pin(there);
+            loop {
+                match line.load(Ordering::Acquire) {
+                    STOP => break,
+                    v if v % 2 == 1 => line.store(v + 1, Ordering::Release),
+                    _ => std::hint::spin_loop(),
+                }
+            }
+        });
+        if !pin(here) {
+            return 0;
+        }
+        let mut next = 1u64;
+        let mut bounce = || {
+            let t = std::time::Instant::now();
+            for _ in 0..CROSSINGS {
+                line.store(next, Ordering::Release);
+                while line.load(Ordering::Acquire) != next + 1 {
+                    std::hint::spin_loop();
+                }
+                next += 2;
+            }
+            t.elapsed().as_nanos() as u64
+        };
+        // Untimed first: a CPU that was idle takes a while to come back (the first crossings
+        // of a `compare`, just after it started, took 7-8 times the usual in all three
+        // timings).
+        bounce();
+        let fastest = (0..3).map(|_| bounce()).min().unwrap_or(0);
+        drop(stop);
+        fastest
+    });
+    // As in `reference_ns`: the thread gets its own CPUs back.
+    let _ = sched_setaffinity(None, &mine);
+    fastest
+}
+
 /// The loop's time on the CPU the thread runs on: the fastest of three.
 fn reference_here() -> u64 {
     (0..3)
@@ -81,11 +170,14 @@ fn reference_loop() -> u64 {
     buffer[77]
 }
 
-/// The slower and the faster of the two reference loops recorded among a measurement's
-/// values (under [`BEFORE`] and [`AFTER`]); `None` if they are not there.
+/// The slower and the faster of the two references recorded among a measurement's values:
+/// each the reference loop (under [`BEFORE`] and [`AFTER`]) plus, when they are there, the
+/// crossings timed with it (under [`CROSS_BEFORE`] and [`CROSS_AFTER`]); `None` if the loops
+/// are not there.
 pub fn references(vals: &[(&'static str, f64)]) -> Option<(f64, f64)> {
     let get = |key: &str| vals.iter().find(|(k, _)| *k == key).map(|(_, v)| *v);
-    let (before, after) = (get(BEFORE)?, get(AFTER)?);
+    let before = get(BEFORE)? + get(CROSS_BEFORE).unwrap_or(0.0);
+    let after = get(AFTER)? + get(CROSS_AFTER).unwrap_or(0.0);
     Some((before.max(after), before.min(after)))
 }
 
@@ -95,6 +187,22 @@ pub fn between_references<T>(measure: impl FnOnce() -> T) -> (T, f64, f64) {
     let out = measure();
     let after = reference_ns() as f64;
     (out, before, after)
+}
+
+/// `measure` between two reference loops and two crossings: its result and the values to
+/// record with it, under [`BEFORE`], [`AFTER`], [`CROSS_BEFORE`] and [`CROSS_AFTER`].
+pub fn between_references_and_crossings<T>(
+    measure: impl FnOnce() -> T,
+) -> (T, [(&'static str, f64); 4]) {
+    let (cross_before, (out, before, after)) = (crossing_ns() as f64, between_references(measure));
+    let cross_after = crossing_ns() as f64;
+    let refs = [
+        (BEFORE, before),
+        (AFTER, after),
+        (CROSS_BEFORE, cross_before),
+        (CROSS_AFTER, cross_after),
+    ];
+    (out, refs)
 }
 
 /// The reference loops seen by one `compare`, and the measurements made again for a spell.
@@ -304,6 +412,36 @@ mod tests {
         let vals = [("p50_ns", 90.0), (AFTER, 300.0), (BEFORE, 360.0)];
         assert_eq!(references(&vals), Some((360.0, 300.0)));
         assert_eq!(references(&[("p50_ns", 90.0), (BEFORE, 360.0)]), None);
+    }
+
+    #[test]
+    fn crossings_count_in_a_measurements_references_when_recorded() {
+        let vals = [
+            (BEFORE, 90_000.0),
+            (AFTER, 88_000.0),
+            (CROSS_BEFORE, 50_000.0),
+            (CROSS_AFTER, 270_000.0),
+        ];
+        // The loop alone says both ends were alike; the crossing after says otherwise.
+        assert_eq!(references(&vals), Some((358_000.0, 140_000.0)));
+    }
+
+    #[test]
+    fn crossings_are_timed_between_two_cpus_and_the_thread_gets_its_cpus_back() {
+        use rustix::thread::sched_getaffinity;
+        let mine = sched_getaffinity(None).expect("affinity");
+        let two = (0..rustix::thread::CpuSet::MAX_CPU)
+            .filter(|&cpu| mine.is_set(cpu))
+            .count()
+            >= 2;
+        let (out, refs) = between_references_and_crossings(|| 7);
+        assert_eq!(out, 7);
+        let keys: Vec<&str> = refs.iter().map(|(k, _)| *k).collect();
+        assert_eq!(keys, [BEFORE, AFTER, CROSS_BEFORE, CROSS_AFTER]);
+        // Timed on a machine with two CPUs, nothing on one.
+        assert_eq!(refs[2].1 > 0.0, two);
+        assert_eq!(refs[3].1 > 0.0, two);
+        assert_eq!(sched_getaffinity(None).expect("affinity"), mine);
     }
 
     #[test]
