@@ -528,6 +528,9 @@ pub fn compare(sel: Selection, spells: &mut Spells, slowers: &mut Vec<f64>) {
         }
     }
     ratios(&lines);
+    if let Some(text) = crossings(&lines) {
+        println!("{text}");
+    }
     println!(
         "# w8/w9 {} mode, {:.1}s",
         if sel.quick { "quick" } else { "full" },
@@ -582,6 +585,48 @@ fn goals(transport: Transport) -> Goals {
         ],
     }
 }
+
+/// The line that sums up the crossings the lines kept were measured between: the fastest and
+/// the slowest, and how many lines had one over [`SLOW_CROSSING`] times the fastest (made in
+/// the machine's slow state, which the retries could not avoid). `None` without crossings.
+fn crossings(lines: &[Line]) -> Option<String> {
+    let per_line: Vec<f64> = lines
+        .iter()
+        .filter_map(|l| {
+            let before = l.value(spells::CROSS_BEFORE)?;
+            let after = l.value(spells::CROSS_AFTER)?;
+            Some(before.max(after))
+        })
+        .filter(|&slower| slower > 0.0)
+        .collect();
+    let fastest = lines
+        .iter()
+        .flat_map(|l| [l.value(spells::CROSS_BEFORE), l.value(spells::CROSS_AFTER)])
+        .flatten()
+        .filter(|&v| v > 0.0)
+        .fold(f64::INFINITY, f64::min);
+    let slowest = per_line.iter().copied().fold(0.0, f64::max);
+    if per_line.is_empty() {
+        return None;
+    }
+    let slow = per_line
+        .iter()
+        .filter(|&&v| v > SLOW_CROSSING * fastest)
+        .count();
+    Some(format!(
+        "# crossings (500 round trips of a cache line between two CPUs, around each \
+         measurement): fastest {:.0} us, slowest {:.0} us; {slow} of {} lines with one over \
+         {SLOW_CROSSING}x the fastest (the machine's slow state: compare them only with \
+         each other)",
+        fastest / 1e3,
+        slowest / 1e3,
+        per_line.len(),
+    ))
+}
+
+/// A line whose slower crossing took more than this many times the fastest of the run was
+/// measured in the machine's slow state (about five times the fast one on this machine).
+const SLOW_CROSSING: f64 = 2.0;
 
 fn ratios(lines: &[Line]) {
     println!("# w8/w9 ratio summary: mycelium / peer (same run)");
@@ -1118,5 +1163,48 @@ pub fn peer_main(args: &[String]) -> ExitCode {
             eprintln!("__remote_peer: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(fw: &'static str, cross: [f64; 2]) -> Line {
+        Line {
+            w: "w8",
+            fw,
+            transport: Transport::Shm,
+            mode: Mode::Spin,
+            vals: Ok(vec![
+                ("p50_ns", 100.0),
+                (spells::CROSS_BEFORE, cross[0]),
+                (spells::CROSS_AFTER, cross[1]),
+            ]),
+        }
+    }
+
+    #[test]
+    fn the_crossings_line_counts_the_lines_made_in_the_slow_state() {
+        let lines = [
+            line("ring", [22_000.0, 24_000.0]),
+            line("mycelium", [23_000.0, 110_000.0]),
+            line("iceoryx2", [21_000.0, 25_000.0]),
+        ];
+        let text = crossings(&lines).expect("a line");
+        assert!(text.contains("fastest 21 us, slowest 110 us"), "{text}");
+        assert!(text.contains("1 of 3 lines with one over 2x"), "{text}");
+    }
+
+    #[test]
+    fn no_crossings_no_line() {
+        let lines = [Line {
+            w: "w8",
+            fw: "raw",
+            transport: Transport::Unix,
+            mode: Mode::Spin,
+            vals: Ok(vec![("p50_ns", 100.0)]),
+        }];
+        assert_eq!(crossings(&lines), None);
     }
 }
