@@ -590,42 +590,44 @@ fn goals(transport: Transport) -> Goals {
 /// the slowest, and how many lines had one over [`SLOW_CROSSING`] times the fastest (made in
 /// the machine's slow state, which the retries could not avoid). `None` without crossings.
 fn crossings(lines: &[Line]) -> Option<String> {
-    let per_line: Vec<f64> = lines
+    let pairs: Vec<(f64, f64)> = lines
         .iter()
         .filter_map(|l| {
-            let before = l.value(spells::CROSS_BEFORE)?;
-            let after = l.value(spells::CROSS_AFTER)?;
-            Some(before.max(after))
+            Some((
+                l.value(spells::CROSS_BEFORE)?,
+                l.value(spells::CROSS_AFTER)?,
+            ))
         })
-        .filter(|&slower| slower > 0.0)
+        .filter(|&(before, after)| before > 0.0 && after > 0.0)
         .collect();
-    let fastest = lines
-        .iter()
-        .flat_map(|l| [l.value(spells::CROSS_BEFORE), l.value(spells::CROSS_AFTER)])
-        .flatten()
-        .filter(|&v| v > 0.0)
-        .fold(f64::INFINITY, f64::min);
-    let slowest = per_line.iter().copied().fold(0.0, f64::max);
-    if per_line.is_empty() {
+    if pairs.is_empty() {
         return None;
     }
-    let slow = per_line
+    let fastest = pairs
+        .iter()
+        .map(|&(b, a)| b.min(a))
+        .fold(f64::INFINITY, f64::min);
+    let slowers: Vec<f64> = pairs.iter().map(|&(b, a)| b.max(a)).collect();
+    let slowest = slowers.iter().copied().fold(0.0, f64::max);
+    let slow = slowers
         .iter()
         .filter(|&&v| v > SLOW_CROSSING * fastest)
         .count();
     Some(format!(
-        "# crossings (500 round trips of a cache line between two CPUs, around each \
+        "# crossings ({} round trips of a cache line between two CPUs, around each \
          measurement): fastest {:.0} us, slowest {:.0} us; {slow} of {} lines with one over \
          {SLOW_CROSSING}x the fastest (the machine's slow state: compare them only with \
          each other)",
+        spells::CROSSINGS,
         fastest / 1e3,
         slowest / 1e3,
-        per_line.len(),
+        slowers.len(),
     ))
 }
 
 /// A line whose slower crossing took more than this many times the fastest of the run was
-/// measured in the machine's slow state (about five times the fast one on this machine).
+/// measured in the machine's slow state (about nine times the fast one on this machine:
+/// 204-209 µs against 21-30 µs, docs/perf/remote.md).
 const SLOW_CROSSING: f64 = 2.0;
 
 fn ratios(lines: &[Line]) {

@@ -68,9 +68,9 @@ pub const CROSS_BEFORE: &str = "cross_before_ns";
 /// The key of the crossing time just after a measurement (ns).
 pub const CROSS_AFTER: &str = "cross_after_ns";
 
-/// Round trips of a cache line in one timing of [`crossing_ns`]: about 55 µs in the machine's
-/// fast state, near the loop's time, and five times that in its slow one.
-const CROSSINGS: u64 = 500;
+/// Round trips of a cache line in one timing of [`crossing_ns`]: 21-30 µs in the machine's
+/// fast state and 204-209 µs in its slow one (docs/perf/remote.md, "Session thirty-three").
+pub const CROSSINGS: u64 = 500;
 
 /// Nanoseconds of [`CROSSINGS`] round trips of one cache line between two threads pinned to
 /// the first two CPUs this process may run on, each spinning (the fastest of three timings);
@@ -194,7 +194,8 @@ pub fn between_references<T>(measure: impl FnOnce() -> T) -> (T, f64, f64) {
 pub fn between_references_and_crossings<T>(
     measure: impl FnOnce() -> T,
 ) -> (T, [(&'static str, f64); 4]) {
-    let (cross_before, (out, before, after)) = (crossing_ns() as f64, between_references(measure));
+    let cross_before = crossing_ns() as f64;
+    let (out, before, after) = between_references(measure);
     let cross_after = crossing_ns() as f64;
     let refs = [
         (BEFORE, before),
