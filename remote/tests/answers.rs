@@ -11,6 +11,7 @@ use common::*;
 use mycelium_actors::{Actor, AskError, BoxError, Bus, Context, Handler};
 use mycelium_contracts::{CancelOrder, OrderAck};
 use mycelium_remote::frame::{encode_frame, FrameSpec, Kind, DEFAULT_MAX_BODY};
+use mycelium_remote::transport::Stream;
 use mycelium_remote::{Link, LinkConfig, LinkEventKind, Mode, Node, RemoteActor, MIN_MAX_FRAME};
 use tokio::io::AsyncWriteExt;
 
@@ -304,61 +305,147 @@ async fn a_reply_made_on_the_readers_task_that_is_too_large_comes_back_as_a_fail
 /// the transport each time its spin budget runs out (a park puts the socket back in the
 /// runtime's reactor, which every crossing then pays for, and leaves the replies to the
 /// reader task until it spins again).
+///
+/// Every reply is the asker's to read, whatever the machine's load: as in
+/// [`second_ask_finds`], a peer made by hand sends the reply to the next ask while the test's
+/// thread waits, so the reader task (on that thread) cannot run before the asker looks.
 #[tokio::test]
 async fn a_spinning_reader_whose_replies_askers_read_does_not_park() {
+    use std::sync::atomic::{AtomicU64, Ordering};
     const BUDGET: Duration = Duration::from_millis(20);
     let dir = TempDir::new("asker-budget");
-    let path = dir.socket("b.sock");
-    let config = LinkConfig {
-        mode: Mode::Spin(BUDGET),
-        ..fast_config()
-    };
-    let peer_config = config.clone();
-    let (at_tx, at_rx) = tokio::sync::oneshot::channel();
-    let (done, done_rx) = tokio::sync::oneshot::channel::<()>();
-    let peer = elsewhere(move || async move {
-        let bus = Bus::new();
-        let venue = bus.spawn::<Verbose>(1);
-        bus.exports()
-            .export_ask("venue", venue.reply_recipient::<CancelOrder>())
-            .unwrap();
-        let (b, _) = node("b", &bus, Arc::new(bus.exports()), peer_config);
-        let at = b.listen(&path, &["a"]).await.unwrap();
-        let _ = at_tx.send(at);
-        let _ = done_rx.await;
-        b.shutdown();
-    });
-    let at = at_rx.await.expect("b listens");
     let bus = Bus::new();
-    let (a, _) = node("a", &bus, Arc::new(bus.exports()), config);
-    let link = a.connect("b", at);
-    let venue = RemoteActor::<CancelOrder, OrderAck>::new(link.clone(), "venue").reply_recipient();
-    // Ten budgets' worth of asks, one after another: a reader that counted only the bytes it
-    // read itself would park about once a budget.
-    let start = std::time::Instant::now();
-    let mut asks = 0u64;
-    while start.elapsed() < BUDGET * 10 && asks < 1_000_000 {
-        let cancel = CancelOrder {
-            client_order_id: asks,
-            instrument: 1,
-            ts_ns: 0,
+    let (rec, _got) = Recorder::new(true);
+    let (a, mut events) = node(
+        "a",
+        &bus,
+        rec,
+        LinkConfig {
+            mode: Mode::Spin(BUDGET),
+            ..fast_config()
+        },
+    );
+    let at = a.listen(&dir.socket("a.sock"), &["b"]).await.unwrap();
+    // The correlation id of the next ask to answer, sent by the test once the one before is
+    // answered; `None` ends the peer.
+    let (go, mut go_rx) = tokio::sync::mpsc::unbounded_channel::<Option<u64>>();
+    let (sent, sent_rx) = std::sync::mpsc::channel::<()>();
+    let (first_corr, first_corr_rx) = tokio::sync::oneshot::channel::<u64>();
+    let peer = elsewhere(move || async move {
+        let (stream, mut reader) = authenticated_peer(&at).await;
+        let Stream::Unix(stream) = stream else {
+            unreachable!("a Unix socket")
         };
-        let ack = venue.ask(cancel).await.expect("an answer");
-        assert_eq!(ack.client_order_id, asks);
+        let (mut rd, mut wr) = stream.into_split();
+        // Everything a sends is read as it comes, so that its writes never wait for room:
+        // the highest sequence number read is what the replies acknowledge.
+        let read_up_to = Arc::new(AtomicU64::new(0));
+        let drain = {
+            let read_up_to = read_up_to.clone();
+            tokio::spawn(async move {
+                let mut first_corr = Some(first_corr);
+                while let Ok(f) = reader.read_frame(&mut rd).await {
+                    read_up_to.fetch_max(f.seq, Ordering::Release);
+                    if f.kind == Kind::Ask {
+                        if let Some(tx) = first_corr.take() {
+                            let _ = tx.send(f.corr);
+                        }
+                    }
+                }
+            })
+        };
+        let mut seq = 0;
+        while let Some(Some(corr)) = go_rx.recv().await {
+            seq += 1;
+            let ack = read_up_to.load(Ordering::Acquire);
+            wr.write_all(&reply(seq, corr, ack)).await.unwrap();
+            let _ = sent.send(());
+        }
+        drain.abort();
+    });
+    events
+        .wait("up", |k| matches!(k, LinkEventKind::Up { .. }))
+        .await;
+    let link = a.link("b").expect("a's link to b");
+    let svc: Arc<str> = "svc".into();
+    // The first ask is answered once the peer has seen it: its reply is anyone's to read.
+    let first = {
+        let link = link.clone();
+        let svc = svc.clone();
+        tokio::spawn(async move { link.ask(&svc, 1, |o| o.push(0)).await })
+    };
+    let corr = first_corr_rx.await.expect("the peer saw the first ask");
+    go.send(Some(corr)).unwrap();
+    sent_rx.recv().expect("the peer sent the first reply");
+    first.await.unwrap().expect("the first answer");
+    let before = link.stats();
+    // Ten budgets' worth of asks, one after another: a reader that counted only the bytes it
+    // read itself would park about once a budget. Each wait between two answers longer than
+    // half a budget (the peer's thread or this one kept off a CPU) could let a correct
+    // reader's budget run out too: they are counted.
+    let start = std::time::Instant::now();
+    let mut last = start;
+    let mut asks = 0u64;
+    let mut long_waits = 0u64;
+    while start.elapsed() < BUDGET * 10 && asks < 1_000_000 {
         asks += 1;
+        go.send(Some(corr + asks)).unwrap();
+        // Blocks this thread: a's reader task does not run until the asker has looked.
+        sent_rx.recv().expect("the peer sent the reply");
+        let (_, body) = link
+            .ask(&svc, 1, |o| o.extend_from_slice(&asks.to_le_bytes()))
+            .await
+            .expect("an answer");
+        assert_eq!(body, asks.to_le_bytes());
         // The reader task's turn, as an application's other work would give it one.
         tokio::task::yield_now().await;
+        let now = std::time::Instant::now();
+        if now.duration_since(last) > BUDGET / 2 {
+            long_waits += 1;
+        }
+        last = now;
     }
-    let stats = link.stats();
+    let after = link.stats();
+    let _ = go.send(None);
     a.shutdown();
-    let _ = done.send(());
-    peer.join().expect("b's thread");
+    peer.join().expect("the peer's thread");
+    let asker_reads = after.asker_reads - before.asker_reads;
+    let parks = after.parks - before.parks;
     assert!(
-        stats.asker_reads > asks / 2,
-        "the askers read few of the replies: {stats:?}, {asks} asks"
+        parks <= long_waits,
+        "the reader parked while askers read its replies: {parks} parks, {long_waits} waits \
+         over half a budget, {asks} asks; {after:?}"
     );
+    // A parked reader holds the read side until bytes come: the reply that wakes it is the
+    // reader's own.
     assert!(
-        stats.parks <= 1,
-        "the reader parked while replies came: {stats:?}, {asks} asks"
+        asks - asker_reads <= parks,
+        "askers left {} replies to the reader task, which parked {parks} times: {after:?}, \
+         {asks} asks",
+        asks - asker_reads
     );
+}
+
+/// Reply number `seq` to the ask `corr`, acknowledging the peer's frames up to `ack`; its body
+/// echoes the ask's number.
+fn reply(seq: u64, corr: u64, ack: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    let spec = FrameSpec {
+        kind: Kind::Reply,
+        type_id: 1,
+        seq,
+        ts_ns: 0,
+        ack,
+        corr,
+        name: "",
+        key: None,
+    };
+    let asked = seq - 1;
+    encode_frame(&mut out, &spec, DEFAULT_MAX_BODY, |o| {
+        if asked > 0 {
+            o.extend_from_slice(&asked.to_le_bytes())
+        }
+    })
+    .unwrap();
+    out
 }
