@@ -1,0 +1,152 @@
+use super::*;
+
+fn parse(text: &str) -> Result<Topology, TopologyError> {
+    Topology::parse(text, "topology.toml", Path::new("/base"))
+}
+
+const GOOD: &str = r#"
+secret_file = "link.secret"
+socket_dir = "sockets"
+
+[link]
+queue_capacity = 64
+mode = "spin"
+spin_us = 20
+
+[[node]]
+name = "feed"
+endpoint = "unix:feed.sock"
+services = ["feed"]
+
+[[node]]
+name = "exec"
+endpoint = "tcp:127.0.0.1:7001"
+services = ["portfolio", "execution"]
+"#;
+
+#[test]
+fn good_file() {
+    let t = parse(GOOD).unwrap();
+    assert_eq!(t.nodes.len(), 2);
+    assert_eq!(
+        t.node("feed").unwrap().endpoint,
+        Endpoint::Unix(PathBuf::from("/base/sockets/feed.sock"))
+    );
+    assert_eq!(t.host_of("execution").unwrap().name, "exec");
+    assert_eq!(
+        t.secret,
+        SecretSource::File(PathBuf::from("/base/link.secret"))
+    );
+    assert_eq!(t.link.queue_capacity, 64);
+    assert_eq!(t.link.mode, Mode::Spin(Duration::from_micros(20)));
+    t.check_services(&["feed", "portfolio", "execution"])
+        .unwrap();
+}
+
+#[test]
+fn unknown_service_named_at_its_line() {
+    let t = parse(GOOD).unwrap();
+    let e = t.check_services(&["feed", "portfolio"]).unwrap_err();
+    assert_eq!((e.line, e.column), (18, 26));
+    assert!(e.message.contains("unknown service `execution`"), "{e}");
+}
+
+#[test]
+fn duplicate_node() {
+    let text = GOOD.replace("name = \"exec\"", "name = \"feed\"");
+    let e = parse(&text).unwrap_err();
+    assert_eq!((e.line, e.column), (16, 8));
+    assert!(e
+        .to_string()
+        .starts_with("topology.toml:16:8: duplicate node `feed`"));
+}
+
+#[test]
+fn missing_endpoint() {
+    let text = GOOD.replace("endpoint = \"unix:feed.sock\"\n", "");
+    let e = parse(&text).unwrap_err();
+    assert!(e.message.contains("node `feed` has no endpoint"), "{e}");
+    assert_eq!(e.line, 10);
+}
+
+#[test]
+fn bad_endpoints() {
+    for (from, to, says) in [
+        ("unix:feed.sock", "udp:x", "must start with"),
+        ("unix:feed.sock", "tcp:nohost", "not HOST:PORT"),
+        ("unix:feed.sock", "tcp:h:99999", "not HOST:PORT"),
+        ("unix:feed.sock", "unix:", "empty Unix"),
+        ("unix:feed.sock", "tcp:127.0.0.1:7001", "same endpoint"),
+    ] {
+        let e = parse(&GOOD.replace(from, to)).unwrap_err();
+        assert!(e.message.contains(says), "{to}: {e}");
+        // The second of two equal endpoints is the one named.
+        let line = if says == "same endpoint" { 17 } else { 12 };
+        assert_eq!(e.line, line, "{to}");
+    }
+}
+
+#[test]
+fn endpoints_on_one_socket_path_are_duplicates() {
+    for (first, second) in [
+        ("unix:a.sock", "shm:a.sock"),
+        ("shm:a.sock", "shm:a.sock?ring_bytes=65536"),
+        ("shm:a.sock?prefix=one", "shm:a.sock?prefix=two"),
+    ] {
+        let text = GOOD
+            .replace("unix:feed.sock", first)
+            .replace("tcp:127.0.0.1:7001", second);
+        let e = parse(&text).unwrap_err();
+        assert!(e.message.contains("same endpoint"), "{first} {second}: {e}");
+        assert_eq!(e.line, 17, "{first} {second}");
+    }
+    let text = GOOD
+        .replace("unix:feed.sock", "shm:a.sock")
+        .replace("tcp:127.0.0.1:7001", "shm:b.sock");
+    parse(&text).unwrap();
+}
+
+#[test]
+fn service_on_two_nodes() {
+    let e = parse(&GOOD.replace("\"execution\"", "\"feed\"")).unwrap_err();
+    assert!(
+        e.message.contains("hosted by both `feed` and `exec`"),
+        "{e}"
+    );
+    assert_eq!(e.line, 18);
+}
+
+#[test]
+fn syntax_and_type_errors_have_positions() {
+    let e = parse("secret_env = \"S\"\n[[node]]\nname = 5\n").unwrap_err();
+    assert_eq!(e.line, 3, "{e}");
+    let e = parse("secret_env = \"S\"\n[[node]\n").unwrap_err();
+    assert_eq!(e.line, 2, "{e}");
+    let e = parse("secret_env = \"S\"\nsurprise = 1\n").unwrap_err();
+    assert!(e.message.contains("surprise"), "{e}");
+    assert_eq!(e.line, 2);
+}
+
+#[test]
+fn secret_and_link_options_checked() {
+    let e = parse("[[node]]\nname = \"a\"\nendpoint = \"tcp:h:1\"\n").unwrap_err();
+    assert!(e.message.contains("no link secret"), "{e}");
+    let both = format!("secret_env = \"S\"\n{GOOD}");
+    assert!(parse(&both).unwrap_err().message.contains("not both"));
+    let e = parse(&GOOD.replace("mode = \"spin\"", "mode = \"turbo\"")).unwrap_err();
+    assert!(e.message.contains("unknown mode"), "{e}");
+    assert_eq!(e.line, 7);
+    let e =
+        parse(&GOOD.replace("queue_capacity = 64", "heartbeat_interval_ms = 9000")).unwrap_err();
+    assert!(e.message.contains("longer than"), "{e}");
+    let e = parse(&GOOD.replace("queue_capacity = 64", "queue_capacity = 0")).unwrap_err();
+    assert!(e.message.contains("at least 1"), "{e}");
+    let e = parse(&GOOD.replace("queue_capacity = 64", "max_frame = 64")).unwrap_err();
+    assert!(
+        e.message.contains("`max_frame` must be at least 4096"),
+        "{e}"
+    );
+    assert_eq!(e.line, 6);
+    let e = parse("secret_env = \"S\"\n").unwrap_err();
+    assert!(e.message.contains("no nodes"), "{e}");
+}
