@@ -1,5 +1,8 @@
 //! The supervisor actor: it feeds the [`policy`](crate::policy) the events it sees and
 //! carries out the actions the policy decides (starting, suspending, stopping children).
+//!
+//! Starting children is in `start.rs`, stopping them in `stop.rs`, and the calls of a
+//! [`SupervisorRef`](crate::SupervisorRef) in `admin.rs`.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,20 +12,20 @@ use std::time::Duration;
 use mycelium_actors::telemetry::SupervisorMetrics;
 use mycelium_actors::{
     Actor, ActorId, ActorRef, BoxError, ChildHandle, Context, Failure, Handler, Phase, SpawnError,
-    SpawnOptions, StopReason, SupervisionLink, TimerHandle,
+    StopReason, SupervisionLink, TimerHandle,
 };
-use tokio::sync::oneshot;
 
 use crate::builder::SupervisorConfig;
-use crate::child_spec::{ChildKind, ChildSpec};
+use crate::child_spec::ChildSpec;
 use crate::directory::{DirEntry, Directory};
 use crate::event::SupervisionEvent;
 use crate::policy::{Action, Child, Policy, State};
-use crate::shutdown::{kill_tree, stop_task};
 use crate::supervisor_ref::{ChildInfo, ChildRef, ChildState};
-use crate::{RestartStrategy, Shutdown, SupervisorBuilder};
+use crate::{RestartStrategy, SupervisorBuilder};
 
 mod admin;
+mod start;
+mod stop;
 #[cfg(test)]
 mod tests;
 
@@ -222,125 +225,6 @@ impl Supervisor {
         entries.truncate(n);
     }
 
-    fn spawn_options(&self, spec: &ChildSpec) -> SpawnOptions {
-        let mut options = SpawnOptions::new().supervised_by(self.link.clone());
-        if let Some(mailbox) = spec.mailbox {
-            options = options.mailbox(mailbox);
-        }
-        if spec.pinned {
-            options = options.pinned();
-        }
-        if spec.hibernate {
-            options = options.hibernate();
-        }
-        if spec.register {
-            options = options.name(spec.name.to_string());
-        }
-        options
-    }
-
-    /// Spawns a new task for `spec` and waits for its first `on_start`. On a start failure
-    /// the task is returned too: it waits for a decision.
-    async fn spawn_spec(
-        &self,
-        spec: &ChildSpec,
-        ctx: &mut Context<Self>,
-    ) -> (
-        Option<(Arc<dyn ChildHandle>, Option<Directory>)>,
-        Result<(), StartError>,
-    ) {
-        let (started, rx) = oneshot::channel();
-        let options = self.spawn_options(spec).on_start_outcome(started);
-        let spawned = match &spec.kind {
-            ChildKind::Worker(start) => start(ctx.bus(), options).map(|h| (h, None)),
-            ChildKind::Supervisor(config) => {
-                let mut config = (**config).clone();
-                config.root = false;
-                // A directory of its own for each task: two children from one builder (or a
-                // child and a root) share nothing. A restart in place keeps the task's.
-                config.directory = Directory::default();
-                if config.observer.is_none() {
-                    config.observer = self.config.observer.clone();
-                }
-                let dir = config.directory.clone();
-                ctx.bus()
-                    .spawn_with::<Supervisor>(config, options)
-                    .map(|r| (r.handle(), Some(dir)))
-            }
-        };
-        match spawned {
-            Err(e) => (None, Err(StartError::Spawn(e))),
-            Ok(task) => {
-                let outcome = rx.await.unwrap_or(Err(StopReason::Killed));
-                (Some(task), outcome.map_err(StartError::Failed))
-            }
-        }
-    }
-
-    /// Starts a child that has no task yet (initial start, `add_child`, `restart_child`).
-    /// On failure its task is stopped and nothing is kept.
-    async fn start_new(
-        &mut self,
-        spec: &ChildSpec,
-        ctx: &mut Context<Self>,
-    ) -> Result<(Arc<dyn ChildHandle>, Option<Directory>), SpawnError> {
-        match self.spawn_spec(spec, ctx).await {
-            (Some(task), Ok(())) => Ok(task),
-            (task, Err(e)) => {
-                if let Some((handle, _)) = task {
-                    handle.terminate(StopReason::Shutdown);
-                    handle.wait_for_stop().await;
-                }
-                Err(e.into_spawn_error(spec.name()))
-            }
-            (None, Ok(())) => Err(SpawnError::BusStopped),
-        }
-    }
-
-    /// Starts a new incarnation of a child waiting for a restart: in place when its task
-    /// waits, spawned anew when its task is gone (it was killed).
-    async fn restart_slot(
-        &mut self,
-        name: &str,
-        ctx: &mut Context<Self>,
-    ) -> Result<ActorId, StartError> {
-        let Some(slot) = self.slot(name) else {
-            return Err(StartError::Spawn(SpawnError::BusStopped));
-        };
-        if let Some(handle) = slot.handle.clone() {
-            if handle.stop_reason().is_none() {
-                if let Some(rx) = handle.restart() {
-                    if let Some(slot) = self.slot_mut(name) {
-                        slot.incarnation = slot.incarnation.saturating_add(1);
-                    }
-                    return match rx.await {
-                        Ok(Ok(())) => Ok(handle.id()),
-                        Ok(Err(reason)) => Err(StartError::Failed(reason)),
-                        Err(_) => Err(StartError::Failed(
-                            handle.stop_reason().unwrap_or(StopReason::Killed),
-                        )),
-                    };
-                }
-            }
-        }
-        let spec = slot.spec.clone();
-        let (task, outcome) = self.spawn_spec(&spec, ctx).await;
-        if let Some((handle, sub)) = task {
-            let id = handle.id();
-            if let Some(slot) = self.slot_mut(name) {
-                slot.handle = Some(handle);
-                slot.incarnation = 0;
-                slot.sub = sub;
-            }
-            outcome.map(|()| id)
-        } else {
-            match outcome {
-                Err(e) => Err(e),
-                Ok(()) => Err(StartError::Spawn(SpawnError::BusStopped)),
-            }
-        }
-    }
-
     /// Carries out the policy's actions, feeding back the outcome of each start; then, with
     /// `step_at`, one restart step: the first restart due by that bus time. A [`Step`] is
     /// one; so is the end of a child's incarnation, whose restart (due at once without
@@ -440,146 +324,6 @@ impl Supervisor {
                 self.wake = Some((due, timer));
             }
         }
-    }
-
-    /// Ends a running child's incarnation for a group restart, by its shutdown; a child that
-    /// does not make it is killed with its subtree (and spawned anew later).
-    async fn suspend(&mut self, name: &str, ctx: &mut Context<Self>) {
-        let Some(slot) = self.slot(name) else { return };
-        let Some(handle) = slot.handle.clone() else {
-            return;
-        };
-        let sub = slot.sub.clone();
-        let shutdown = slot.spec.shutdown;
-        // An `Immediate` child is killed without being asked first: a suspension queued
-        // before the kill could still run its `on_stop` (on another worker, say).
-        let acked = match shutdown {
-            Shutdown::Immediate => false,
-            Shutdown::Timeout(d) => match handle.suspend() {
-                Some(rx) => matches!(ctx.clock().within(d, rx).await, Some(Ok(()))),
-                None => false,
-            },
-            Shutdown::Infinity => match handle.suspend() {
-                Some(rx) => rx.await.is_ok(),
-                None => false,
-            },
-        };
-        if !acked {
-            kill_tree(&handle, sub.as_ref()).await;
-        }
-    }
-
-    /// Stops a child's task for good, by its shutdown, and reports how it ended.
-    async fn stop_for_good(&mut self, name: &str, was_running: bool, ctx: &mut Context<Self>) {
-        let Some(slot) = self.slot(name) else { return };
-        let Some(handle) = slot.handle.clone() else {
-            return;
-        };
-        let reason = stop_task(&handle, slot.sub.as_ref(), slot.spec.shutdown, ctx.clock()).await;
-        self.report_stop(name, &handle, reason, was_running, ctx);
-    }
-
-    fn report_stop(
-        &self,
-        name: &str,
-        handle: &Arc<dyn ChildHandle>,
-        reason: StopReason,
-        was_running: bool,
-        ctx: &Context<Self>,
-    ) {
-        let child: Arc<str> = Arc::from(name);
-        if was_running && reason.is_failure() {
-            // It crashed while being stopped: its own failure, reported as such.
-            self.emit(SupervisionEvent::Failed {
-                at: ctx.now(),
-                supervisor: ctx.id(),
-                child: child.clone(),
-                id: handle.id(),
-                reason: reason.clone(),
-            });
-        }
-        self.emit(SupervisionEvent::Stopped {
-            at: ctx.now(),
-            supervisor: ctx.id(),
-            child,
-            id: handle.id(),
-            reason,
-        });
-    }
-
-    /// Stops every child in reverse start order (a pool's in parallel), each by its
-    /// shutdown; returns once all are down.
-    async fn stop_all(&mut self, ctx: &mut Context<Self>) {
-        self.link.stopping.store(true, Ordering::Release);
-        if let Some((_, timer)) = self.wake.take() {
-            timer.cancel();
-        }
-        let stopping = self.policy.shut_down();
-        if self.config.pool.is_some() {
-            let clock = ctx.clock().clone();
-            let begun = clock.now();
-            let mut waiting = Vec::new();
-            for (name, was_running) in &stopping {
-                let Some(slot) = self.slot(name) else {
-                    continue;
-                };
-                let Some(handle) = slot.handle.clone() else {
-                    continue;
-                };
-                match slot.spec.shutdown {
-                    Shutdown::Immediate => handle.kill(),
-                    _ => {
-                        handle.terminate(StopReason::Shutdown);
-                    }
-                }
-                waiting.push((name.clone(), handle, slot.spec.shutdown, *was_running));
-            }
-            for (name, handle, shutdown, was_running) in waiting {
-                if let Shutdown::Timeout(d) = shutdown {
-                    // A deadline past what bus time can hold (`Duration::MAX`) never comes.
-                    let left = match begun.checked_add(d) {
-                        Some(deadline) => deadline.saturating_sub(clock.now()),
-                        None => Duration::MAX,
-                    };
-                    if clock.within(left, handle.wait_for_stop()).await.is_none() {
-                        handle.kill();
-                    }
-                }
-                let reason = handle.wait_for_stop().await;
-                self.report_stop(&name, &handle, reason, was_running, ctx);
-            }
-        } else {
-            for (name, was_running) in stopping {
-                self.stop_for_good(&name, was_running, ctx).await;
-            }
-        }
-        self.slots.clear();
-        self.config.directory.lock().entries.clear();
-    }
-
-    /// Intensity exceeded: stop every child, then fail to the parent (or the bus).
-    async fn give_up(&mut self, why: String, ctx: &mut Context<Self>) {
-        let reason: Arc<str> = Arc::from(why);
-        self.emit(SupervisionEvent::GaveUp {
-            at: ctx.now(),
-            supervisor: ctx.id(),
-            reason: reason.clone(),
-        });
-        self.stop_all(ctx).await;
-        let to_bus = self.config.root;
-        self.emit(SupervisionEvent::Escalated {
-            at: ctx.now(),
-            supervisor: ctx.id(),
-            reason: reason.clone(),
-            to_bus,
-        });
-        if to_bus {
-            ctx.bus().fail(format!(
-                "the root supervisor {} gave up: {reason}",
-                ctx.id()
-            ));
-        }
-        ctx.fail(Failure::escalated(reason.to_string()));
     }
 
     /// A child's incarnation ended (by itself, or it was killed while running): the event,
