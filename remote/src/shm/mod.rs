@@ -36,6 +36,7 @@
 
 mod channel;
 pub mod error;
+mod owner;
 pub mod ring;
 pub mod segment;
 pub mod stream;

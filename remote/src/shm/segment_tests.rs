@@ -1,6 +1,7 @@
 //! Unit tests of segment management.
 
 use super::*;
+use crate::shm::owner::{owner_alive, owner_alive_for};
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
