@@ -217,6 +217,8 @@ fn main() -> ExitCode {
                 }
             };
             let mut failed = 0;
+            // The in-process runs are judged by the loop, w8/w9 by the loop and crossings:
+            // each kind against the fastest reference of its own kind.
             let mut spells = Spells::new(remote_sel.retries());
             let mut slowers = Vec::new();
             if let Some(local) = local {
@@ -228,8 +230,14 @@ fn main() -> ExitCode {
                     }
                 }
             }
-            remote::compare(remote_sel, &mut spells, &mut slowers);
-            if let Some(line) = spells.report(slowers.into_iter()) {
+            let mut remote_spells = Spells::crossed(remote_sel.retries());
+            let mut remote_slowers = Vec::new();
+            remote::compare(remote_sel, &mut remote_spells, &mut remote_slowers);
+            let reports = [
+                spells.report(slowers.into_iter()),
+                remote_spells.report(remote_slowers.into_iter()),
+            ];
+            for line in reports.into_iter().flatten() {
                 println!("{line}");
             }
             if failed > 0 {
