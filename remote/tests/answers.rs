@@ -332,8 +332,8 @@ async fn a_spinning_reader_whose_replies_askers_read_does_not_park() {
     );
     let at = a.listen(&dir.socket("a.sock"), &["b"]).await.unwrap();
     // The correlation id of the next ask to answer, sent by the test once the one before is
-    // answered; `None` ends the peer.
-    let (go, mut go_rx) = tokio::sync::mpsc::unbounded_channel::<Option<u64>>();
+    // answered; the peer ends when the test drops its end.
+    let (go, mut go_rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
     let (sent, sent_rx) = std::sync::mpsc::channel::<()>();
     let (first_corr, first_corr_rx) = tokio::sync::oneshot::channel::<u64>();
     let peer = elsewhere(move || async move {
@@ -360,7 +360,7 @@ async fn a_spinning_reader_whose_replies_askers_read_does_not_park() {
             })
         };
         let mut seq = 0u64;
-        while let Some(Some(corr)) = go_rx.recv().await {
+        while let Some(corr) = go_rx.recv().await {
             seq += 1;
             let ack = read_up_to.load(Ordering::Acquire);
             // Its body is the ask's number, as the ask's own body (the first ask's: none).
@@ -387,7 +387,7 @@ async fn a_spinning_reader_whose_replies_askers_read_does_not_park() {
         tokio::spawn(async move { link.ask(&svc, 1, |o| o.push(0)).await })
     };
     let corr = first_corr_rx.await.expect("the peer saw the first ask");
-    go.send(Some(corr)).unwrap();
+    go.send(corr).unwrap();
     sent_rx.recv().expect("the peer sent the first reply");
     first.await.unwrap().expect("the first answer");
     let before = link.stats();
@@ -401,7 +401,7 @@ async fn a_spinning_reader_whose_replies_askers_read_does_not_park() {
     let mut long_waits = 0u64;
     while start.elapsed() < BUDGET * 10 && asks < 1_000_000 {
         asks += 1;
-        go.send(Some(corr + asks)).unwrap();
+        go.send(corr + asks).unwrap();
         // Blocks this thread: a's reader task does not run until the asker has looked.
         sent_rx.recv().expect("the peer sent the reply");
         let (_, body) = link
@@ -418,7 +418,7 @@ async fn a_spinning_reader_whose_replies_askers_read_does_not_park() {
         last = now;
     }
     let after = link.stats();
-    let _ = go.send(None);
+    drop(go);
     a.shutdown();
     peer.join().expect("the peer's thread");
     let asker_reads = after.asker_reads - before.asker_reads;

@@ -34,22 +34,17 @@ pub const AFTER: &str = "ref_after_ns";
 /// took 49-54), so the calling thread times the loop on each CPU in turn, pinned to it, and
 /// then gets its own CPUs back.
 pub fn reference_ns() -> u64 {
-    use rustix::thread::{sched_getaffinity, sched_setaffinity, CpuSet};
+    use rustix::thread::{sched_getaffinity, sched_setaffinity};
     let Ok(mine) = sched_getaffinity(None) else {
         return reference_here();
     };
-    let cpus: Vec<usize> = (0..CpuSet::MAX_CPU)
-        .filter(|&cpu| mine.is_set(cpu))
-        .take(MAX_CPUS)
-        .collect();
+    let cpus = allowed_cpus(&mine, MAX_CPUS);
     if cpus.len() < 2 {
         return reference_here();
     }
     let mut slowest = 0;
     for cpu in cpus {
-        let mut one = CpuSet::new();
-        one.set(cpu);
-        if sched_setaffinity(None, &one).is_ok() {
+        if pin(cpu) {
             slowest = slowest.max(reference_here());
         }
     }
@@ -62,6 +57,21 @@ pub fn reference_ns() -> u64 {
 
 /// How many CPUs [`reference_ns`] times the loop on, at most (about half a millisecond each).
 pub const MAX_CPUS: usize = 8;
+
+/// The first `most` CPUs of the set `mine`, in order.
+fn allowed_cpus(mine: &rustix::thread::CpuSet, most: usize) -> Vec<usize> {
+    (0..rustix::thread::CpuSet::MAX_CPU)
+        .filter(|&cpu| mine.is_set(cpu))
+        .take(most)
+        .collect()
+}
+
+/// Pins the calling thread to `cpu`; `false` if it could not be.
+fn pin(cpu: usize) -> bool {
+    let mut one = rustix::thread::CpuSet::new();
+    one.set(cpu);
+    rustix::thread::sched_setaffinity(None, &one).is_ok()
+}
 
 /// The key of the crossing time just before a measurement (ns).
 pub const CROSS_BEFORE: &str = "cross_before_ns";
@@ -77,22 +87,13 @@ pub const CROSSINGS: u64 = 500;
 /// 0 when the process may run on one CPU only. How fast the machine moves data between its
 /// CPUs just now, which the single-threaded [`reference_ns`] does not see.
 pub fn crossing_ns() -> u64 {
-    use rustix::thread::{sched_getaffinity, sched_setaffinity, CpuSet};
+    use rustix::thread::{sched_getaffinity, sched_setaffinity};
     use std::sync::atomic::{AtomicU64, Ordering};
     let Ok(mine) = sched_getaffinity(None) else {
         return 0;
     };
-    let cpus: Vec<usize> = (0..CpuSet::MAX_CPU)
-        .filter(|&cpu| mine.is_set(cpu))
-        .take(2)
-        .collect();
-    let &[here, there] = &cpus[..] else {
+    let &[here, there] = &allowed_cpus(&mine, 2)[..] else {
         return 0;
-    };
-    let pin = |cpu: usize| {
-        let mut one = CpuSet::new();
-        one.set(cpu);
-        sched_setaffinity(None, &one).is_ok()
     };
     // Odd values go to the echoing thread, even ones come back; `STOP` ends it.
     const STOP: u64 = u64::MAX;
@@ -488,10 +489,7 @@ mod tests {
     fn crossings_are_timed_between_two_cpus_and_the_thread_gets_its_cpus_back() {
         use rustix::thread::sched_getaffinity;
         let mine = sched_getaffinity(None).expect("affinity");
-        let two = (0..rustix::thread::CpuSet::MAX_CPU)
-            .filter(|&cpu| mine.is_set(cpu))
-            .count()
-            >= 2;
+        let two = allowed_cpus(&mine, 2).len() == 2;
         let (out, refs) = between_references_and_crossings(|| 7);
         assert_eq!(out, 7);
         let keys: Vec<&str> = refs.iter().map(|(k, _)| *k).collect();
