@@ -53,7 +53,7 @@ impl Registration {
                 // SAFETY: the `OwnedFd` is an open descriptor of the socket; the `AsyncFd`
                 // owns it until `into_inner` hands it back (`unregister`) or it is dropped,
                 // and nothing replaces it meanwhile, so it names the same socket throughout.
-                // The unit tests below (and the spin-mode tests of `remote/tests/delivery.rs`)
+                // The unit tests below (and the spin-mode tests of `remote/tests/delivery/`)
                 // park and wake both halves through it and check, in `/proc/self/fdinfo`,
                 // which descriptor each epoll set holds.
                 *self = match unsafe { AsyncFd::register_with_interest(fd, interest) } {
