@@ -429,7 +429,7 @@ async fn children_can_be_added_and_removed_at_run_time() {
 
 /// A child whose `on_start` fails on restart is retried with backoff, then escalates. (A
 /// child that fails its *first* start fails the supervisor's spawn instead: see
-/// `tests/supervision_otp.rs`.)
+/// `tests/supervision_otp/spawn_failures.rs`.)
 #[tokio::test(start_paused = true)]
 async fn start_failures_count_toward_intensity() {
     use std::sync::atomic::{AtomicU32, Ordering};

@@ -1,0 +1,136 @@
+//! Admin calls on a supervisor: which_children, count_children, stop, restart and delete a
+//! child, and the calls a stopped supervisor or a pool refuses.
+
+use std::time::Duration;
+
+use crate::common::*;
+use crate::events;
+use mycelium::prelude::*;
+use mycelium::supervisor::{Backoff, ChildState, Pool, Restart, SpecError, SupervisorError};
+
+#[tokio::test(start_paused = true)]
+async fn which_children_and_count_children() {
+    let bus = virtual_bus(1);
+    let log = Log::default();
+    let mid = Supervisor::builder(RestartStrategy::OneForOne);
+    let tree = Supervisor::builder(RestartStrategy::OneForOne)
+        .child(ChildSpec::new::<Probe>("a", ProbeArgs::new("a", &log)))
+        .child(ChildSpec::supervisor("mid", mid))
+        .child(ChildSpec::new::<Probe>("b", ProbeArgs::new("b", &log)))
+        .spawn(&bus)
+        .await
+        .unwrap();
+    tree.stop_child("b").await.unwrap();
+    let children = tree.which_children().await.unwrap();
+    let names: Vec<_> = children.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["a", "mid", "b"]);
+    match &children[0].state {
+        ChildState::Running(r) => {
+            assert_eq!(Some(r.id()), tree.child::<Probe>("a").map(|a| a.id()));
+            assert!(r.actor::<Probe>().is_some());
+        }
+        s => panic!("{s:?}"),
+    }
+    assert!(children[1].supervisor);
+    assert_eq!(children[2].state, ChildState::Stopped);
+    let count = tree.count_children().await.unwrap();
+    assert_eq!(
+        (count.specs, count.active, count.supervisors, count.workers),
+        (3, 2, 1, 2)
+    );
+}
+
+/// stop_child is a kill switch through group restarts; restart_child starts it again and
+/// records no restart; delete_child only when stopped; typed errors.
+#[tokio::test(start_paused = true)]
+async fn stop_restart_delete_child() {
+    quiet_panics();
+    let bus = virtual_bus(1);
+    let log = Log::default();
+    let (observer, mut events) = events();
+    let tree = Supervisor::builder(RestartStrategy::OneForAll)
+        .intensity(1, Duration::from_secs(60))
+        .backoff(Backoff::none())
+        .on_event(observer)
+        .child(ChildSpec::new::<Probe>("a", ProbeArgs::new("a", &log)))
+        .child(ChildSpec::new::<Probe>("b", ProbeArgs::new("b", &log)))
+        .spawn(&bus)
+        .await
+        .unwrap();
+    log.take();
+    tree.stop_child("b").await.unwrap();
+    tree.stop_child("b").await.unwrap();
+    assert_eq!(
+        tree.stop_child("zz").await,
+        Err(SupervisorError::NotFound("zz".into()))
+    );
+    tree.child::<Probe>("a").unwrap().tell(Crash).await.unwrap();
+    next_event(&mut events, is_restarted).await;
+    assert_eq!(
+        log.take(),
+        ["stop b", "stop a", "start a"],
+        "b stays stopped"
+    );
+    assert_eq!(
+        tree.restart_child("a").await,
+        Err(SupervisorError::Running("a".into()))
+    );
+    assert_eq!(
+        tree.delete_child("a").await,
+        Err(SupervisorError::Running("a".into()))
+    );
+    tree.restart_child("b").await.unwrap();
+    assert_eq!(log.take(), ["start b"]);
+    // The intensity allows one restart: restart_child recorded none, so a crash still
+    // restarts rather than giving up... which would be the second restart. Check the count
+    // through which_children instead.
+    assert!(tree.child::<Probe>("b").unwrap().ask(Seen).await.is_ok());
+    tree.stop_child("b").await.unwrap();
+    tree.delete_child("b").await.unwrap();
+    assert_eq!(
+        tree.delete_child("b").await,
+        Err(SupervisorError::NotFound("b".into()))
+    );
+    assert_eq!(tree.which_children().await.unwrap().len(), 1);
+}
+
+/// Calls on a stopped supervisor say so; a pool takes no declared children.
+#[tokio::test(start_paused = true)]
+async fn calls_on_a_stopped_supervisor_and_a_pool_with_children_are_refused() {
+    let bus = virtual_bus(1);
+    let log = Log::default();
+    let tree = Supervisor::builder(RestartStrategy::OneForOne)
+        .child(ChildSpec::new::<Probe>("a", ProbeArgs::new("a", &log)))
+        .spawn(&bus)
+        .await
+        .unwrap();
+    tree.stop().await;
+    assert_eq!(tree.which_children().await, Err(SupervisorError::Stopped));
+    assert_eq!(tree.count_children().await, Err(SupervisorError::Stopped));
+    assert_eq!(tree.stop_child("a").await, Err(SupervisorError::Stopped));
+    assert!(matches!(
+        tree.add_child(ChildSpec::new::<Probe>("b", ProbeArgs::new("b", &log)))
+            .await,
+        Err(SupervisorError::Stopped)
+    ));
+    let pool = Pool::<Probe>::builder("p")
+        .into_supervisor()
+        .child(ChildSpec::new::<Probe>("a", ProbeArgs::new("a", &log)));
+    assert_eq!(pool.validate(), Err(SpecError::PoolWithChildren));
+    // A significant child added at run time is checked like a declared one.
+    let tree = Supervisor::builder(RestartStrategy::OneForOne)
+        .spawn(&bus)
+        .await
+        .unwrap();
+    assert_eq!(
+        tree.add_child(
+            ChildSpec::new::<Probe>("s", ProbeArgs::new("s", &log))
+                .restart(Restart::Transient)
+                .significant(true)
+        )
+        .await,
+        Err(SupervisorError::InvalidSpec(
+            SpecError::SignificantWithoutAutoShutdown("s".into())
+        ))
+    );
+}
