@@ -116,6 +116,21 @@ for split in split-unix split-tcp split-tls split-shm; do
     fi
     echo "$split: $(digest "target/pipeline-$split-exec.out"), as in one process"
 done
+# A node whose peers never come gives up on them and exits with an error, never waits forever.
+gone="target/pipeline-gone.toml"
+sed -e 's#^socket_dir = .*#socket_dir = "pipeline-gone-sockets"#' examples/pipeline/split-unix.toml > "$gone"
+printf '\n[link]\nmax_attempts = 2\ngive_up_after_ms = 1000\n' >> "$gone"
+for node in exec strategy feed; do
+    status=0
+    timeout 60 "$pipeline" --topology "$gone" --node "$node" > "target/pipeline-gone-$node.out" 2>&1 \
+        || status=$?
+    if [ "$status" != 1 ] || ! grep -q "gave up (.*); this run cannot finish" "target/pipeline-gone-$node.out"; then
+        echo "error: the $node node alone did not give up on its peers (exit $status):" >&2
+        tail -n 5 "target/pipeline-gone-$node.out" >&2
+        exit 1
+    fi
+done
+echo "each node alone gives up on its peers and exits with an error"
 
 step "contracts: Rust, Python and OCaml"
 bash tests/contracts/run.sh

@@ -25,6 +25,11 @@
 //! Options: `--seed N` (default 7), `--quotes N` (default 20000). Link warnings and errors
 //! (a peer down or refused, a loss report) go to stderr; `PIPELINE_LOG=debug` prints every
 //! link event.
+//!
+//! A node killed mid-stream and started again is taken back by its peers, which report what
+//! they had sent it and it never took. A node waits for its peers as long as their links keep
+//! trying (`max_attempts` and `give_up_after_ms` in the topology's `[link]` table); once a
+//! link it needs has given up, it exits with an error that names the peer.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -352,11 +357,48 @@ async fn run_feed(bus: &Bus, seed: u64, quotes: u64) -> Result<(), BoxError> {
 
 // ---- wiring ---------------------------------------------------------------------------
 
-/// Waits (polling: a link has no event for it) until `check` holds.
-async fn until(mut check: impl FnMut() -> bool) {
-    while !check() {
+/// Waits (polling: a link has no event for it) until `check` gives a value, or fails once
+/// the link to one of `peers` has given up for good (the peer never came, or did not come
+/// back in time: the link reported what it held as lost). The run cannot finish without
+/// those nodes, so a node whose peer is gone exits with an error rather than wait forever.
+async fn until<T>(
+    node: Option<&Node>,
+    peers: &[&str],
+    mut check: impl FnMut() -> Option<T>,
+) -> Result<T, BoxError> {
+    loop {
+        if let Some(done) = check() {
+            return Ok(done);
+        }
+        for peer in peers {
+            if let Some(reason) = node
+                .and_then(|n| n.link(peer))
+                .and_then(|l| l.closed_reason())
+            {
+                return Err(format!(
+                    "the link to node `{peer}` gave up ({reason}); this run cannot finish"
+                )
+                .into());
+            }
+        }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+}
+
+/// [`until`] for the first message on `done`: `Err` if its sender is gone too.
+async fn until_done(
+    node: Option<&Node>,
+    peers: &[&str],
+    done: &mut mpsc::UnboundedReceiver<()>,
+    what: &str,
+) -> Result<(), BoxError> {
+    until(node, peers, || match done.try_recv() {
+        Ok(()) => Some(Ok(())),
+        Err(mpsc::error::TryRecvError::Empty) => None,
+        Err(mpsc::error::TryRecvError::Disconnected) => Some(Err(format!("{what} stopped early"))),
+    })
+    .await?
+    .map_err(Into::into)
 }
 
 async fn run(args: Args) -> Result<(), BoxError> {
@@ -439,21 +481,32 @@ async fn run(args: Args) -> Result<(), BoxError> {
             node.forward_topic::<Heartbeat>();
             let link = node.link(&strategy_host).ok_or("no link to the strategy")?;
             // Publish only once the strategy's interest has arrived, or quotes go nowhere.
-            until(|| link.forwarded_topics().len() >= 2).await;
+            let interest = || (link.forwarded_topics().len() >= 2).then_some(());
+            until(Some(node), &[&strategy_host], interest).await?;
         }
         run_feed(&bus, args.seed, args.quotes).await?;
         if !hosts(&strategy_host) {
             let link = node_ref()?.link(&strategy_host).ok_or("no link")?;
-            until(|| link.queued() == 0).await;
+            let sent = || (link.queued() == 0).then_some(());
+            until(node.as_ref(), &[&strategy_host], sent).await?;
         }
     }
 
+    // The end marker comes from the strategy to execution, and from the feed to the
+    // strategy: each waits for it only while the link it comes over lives.
     if hosts(&exec_host) {
-        exec_done.recv().await.ok_or("execution stopped early")?;
+        until_done(
+            node.as_ref(),
+            &[&strategy_host],
+            &mut exec_done,
+            "execution",
+        )
+        .await?;
     } else if hosts(&strategy_host) {
-        strategy_done.recv().await.ok_or("strategy stopped early")?;
+        until_done(node.as_ref(), &[&feed_host], &mut strategy_done, "strategy").await?;
         let link = node_ref()?.link(&exec_host).ok_or("no link to execution")?;
-        until(|| link.queued() == 0).await;
+        let sent = || (link.queued() == 0).then_some(());
+        until(node.as_ref(), &[&exec_host], sent).await?;
     }
     if let Some(node) = &node {
         // Waits for the Close frames, which acknowledge the last messages delivered here.
