@@ -668,5 +668,13 @@ thread_local! {
 }
 
 #[cfg(all(test, not(mycelium_loom)))]
-#[path = "segment_tests.rs"]
-mod tests;
+#[path = "segment_create_tests.rs"]
+mod create_tests;
+
+#[cfg(all(test, not(mycelium_loom)))]
+#[path = "segment_stale_tests.rs"]
+mod stale_tests;
+
+#[cfg(all(test, not(mycelium_loom)))]
+#[path = "segment_reserve_tests.rs"]
+mod reserve_tests;
