@@ -7,23 +7,25 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use mycelium_mailbox::MailboxConfig;
-use tokio::runtime::{Handle, RuntimeFlavor};
+use tokio::runtime::Handle;
 use tokio::sync::{oneshot, Notify};
 
 use crate::actor_table::ActorTable;
-use crate::clock::until_deadline;
-use crate::error::BusError;
 use crate::export::{ExportTable, Exports};
 use crate::hibernation::{self, Driver, DriverCell};
 use crate::runner::{self, Life, Runner, StartAck};
 use crate::shared::Shared;
 use crate::supervision::{ChildHandle, SupervisionLink};
-use crate::telemetry::TopicMetricsCache;
 use crate::topic::TopicRegistry;
 use crate::{
-    Actor, ActorId, ActorRef, Clock, ClockMode, Context, DeadLetters, DetRng, SpawnError,
-    StopReason,
+    Actor, ActorId, ActorRef, Clock, Context, DeadLetters, DetRng, SpawnError, StopReason,
 };
+
+mod builder;
+mod shutdown;
+
+pub use builder::BusBuilder;
+pub use shutdown::{ActorSummary, BusExit, ShutdownReport};
 
 /// One isolated actor system: its actor ids, name registry, clock, seeded random numbers,
 /// dead letters and [topics](crate::topic). There is no process-global state: two buses in
@@ -96,171 +98,6 @@ struct Entry {
 struct BusState {
     exit: Option<BusExit>,
     failure: Option<String>,
-}
-
-/// How a bus ended.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum BusExit {
-    /// [`Bus::shutdown`] ran to completion.
-    Shutdown,
-    /// The root of a supervision tree failed (see [`Bus::fail`]); the bus shut down.
-    Failed(String),
-}
-
-impl fmt::Display for BusExit {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            BusExit::Shutdown => f.write_str("the bus was shut down"),
-            BusExit::Failed(reason) => write!(f, "the bus stopped because {reason}"),
-        }
-    }
-}
-
-/// An actor named in a [`ShutdownReport`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ActorSummary {
-    /// Its id.
-    pub id: ActorId,
-    /// Its type's short name.
-    pub type_name: &'static str,
-    /// Its name, if it had one.
-    pub name: Option<Arc<str>>,
-}
-
-impl ActorSummary {
-    fn of(handle: &Arc<dyn ChildHandle>) -> Self {
-        ActorSummary {
-            id: handle.id(),
-            type_name: handle.type_name(),
-            name: handle.name(),
-        }
-    }
-}
-
-/// What [`Bus::shutdown`] did.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ShutdownReport {
-    /// Top-level actors that stopped gracefully, in the order they stopped (reverse start
-    /// order). Supervised actors are stopped by their supervisors and not listed.
-    pub stopped: Vec<ActorSummary>,
-    /// Actors still alive at the deadline, killed, in reverse start order.
-    pub killed: Vec<ActorSummary>,
-}
-
-/// Builds a [`Bus`].
-#[derive(Clone, Debug)]
-pub struct BusBuilder {
-    seed: u64,
-    clock: ClockMode,
-    mailbox: MailboxConfig,
-    dead_letter_limit: usize,
-    failure_deadline: Duration,
-    handle: Option<Handle>,
-    metrics: bool,
-}
-
-impl Default for BusBuilder {
-    fn default() -> Self {
-        BusBuilder {
-            seed: 0,
-            clock: ClockMode::Real,
-            mailbox: MailboxConfig::default(),
-            dead_letter_limit: 10_000,
-            failure_deadline: Duration::from_secs(5),
-            handle: None,
-            metrics: false,
-        }
-    }
-}
-
-impl BusBuilder {
-    /// The seed of the bus's random numbers (default 0).
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.seed = seed;
-        self
-    }
-
-    /// Real (default) or virtual time.
-    pub fn clock(mut self, mode: ClockMode) -> Self {
-        self.clock = mode;
-        self
-    }
-
-    /// Shorthand for `clock(ClockMode::Virtual)`.
-    pub fn virtual_time(self) -> Self {
-        self.clock(ClockMode::Virtual)
-    }
-
-    /// The mailbox of actors spawned without an explicit one (default: bounded, 1024).
-    pub fn mailbox(mut self, config: MailboxConfig) -> Self {
-        self.mailbox = config;
-        self
-    }
-
-    /// How many dead letters are kept for inspection (default 10,000); older ones are evicted
-    /// and counted.
-    pub fn dead_letter_limit(mut self, limit: usize) -> Self {
-        self.dead_letter_limit = limit;
-        self
-    }
-
-    /// How long a shutdown after a root failure ([`Bus::fail`]) waits before killing (default
-    /// 5 s of bus time).
-    pub fn failure_deadline(mut self, deadline: Duration) -> Self {
-        self.failure_deadline = deadline;
-        self
-    }
-
-    /// The runtime actors are spawned on (default: the current one).
-    pub fn runtime(mut self, handle: Handle) -> Self {
-        self.handle = Some(handle);
-        self
-    }
-
-    /// Records metrics through the `metrics` facade (default: off). See
-    /// [`telemetry`](crate::telemetry) for the names, labels and cost; the process installs
-    /// the recorder (exporter) that receives them.
-    pub fn metrics(mut self, on: bool) -> Self {
-        self.metrics = on;
-        self
-    }
-
-    /// Builds the bus.
-    pub fn build(self) -> Result<Bus, BusError> {
-        let handle = match self.handle {
-            Some(h) => h,
-            None => Handle::try_current().map_err(|_| BusError::NoRuntime)?,
-        };
-        if self.clock == ClockMode::Virtual
-            && handle.runtime_flavor() != RuntimeFlavor::CurrentThread
-        {
-            return Err(BusError::VirtualNeedsCurrentThread);
-        }
-        let clock = Clock::new(self.clock, handle.clone());
-        let topics = TopicRegistry::new(
-            self.metrics
-                .then(|| Arc::new(TopicMetricsCache::new(clock.clone()))),
-            handle.runtime_flavor() == RuntimeFlavor::CurrentThread,
-        );
-        Ok(Bus {
-            inner: Arc::new(BusInner {
-                handle,
-                clock,
-                seed: self.seed,
-                next_id: AtomicU64::new(1),
-                default_mailbox: self.mailbox,
-                failure_deadline: self.failure_deadline,
-                registry: Mutex::new(Registry::default()),
-                dead_letters: DeadLetters::new(self.dead_letter_limit),
-                state: Mutex::new(BusState::default()),
-                stopped: Notify::new(),
-                topics,
-                exports: ExportTable::default(),
-                metrics: self.metrics,
-                hibernation: DriverCell::default(),
-            }),
-        })
-    }
 }
 
 /// Options for [`Bus::spawn_with`].
@@ -572,96 +409,6 @@ impl Bus {
         }
     }
 
-    /// Stops every actor: top-level actors (those without a supervisor) in reverse start
-    /// order, each one waited for; supervisors stop their own children the same way. Actors
-    /// still alive when `deadline` (bus time) has passed are killed and listed in the report.
-    /// After this the bus accepts no new actors.
-    pub async fn shutdown(&self, deadline: Duration) -> ShutdownReport {
-        self.registry().shutting_down = true;
-        let clock = self.inner.clock.clone();
-        // Saturating: a deadline of `Duration::MAX` means no deadline.
-        let end = clock.now().saturating_add(deadline);
-        let mut report = ShutdownReport::default();
-        // One timer for the whole shutdown, armed only when an actor is still running after
-        // the tasks its stop woke have had a turn: most actors stop in that turn, and a
-        // timer costs its runtime a wake-up of its I/O driver (a system call) when armed.
-        let mut deadline = std::pin::pin!(None::<tokio::time::Sleep>);
-        for handle in self.actors_newest_first(true) {
-            handle.terminate(StopReason::Shutdown);
-            let stopping = handle.wait_for_stop();
-            let stopped =
-                until_deadline(stopping, deadline.as_mut(), || clock.sleep_until(end)).await;
-            if stopped.is_none() {
-                break;
-            }
-            report.stopped.push(ActorSummary::of(&handle));
-        }
-        for handle in self.actors_newest_first(false) {
-            if handle.stop_reason().is_none() {
-                tracing::warn!(
-                    target: "mycelium::bus",
-                    actor = %handle.id(),
-                    actor_type = handle.type_name(),
-                    "killed at the shutdown deadline"
-                );
-                handle.kill();
-                report.killed.push(ActorSummary::of(&handle));
-            }
-        }
-        let mut state = self.state();
-        if state.exit.is_none() {
-            state.exit = Some(match state.failure.clone() {
-                Some(reason) => BusExit::Failed(reason),
-                None => BusExit::Shutdown,
-            });
-        }
-        drop(state);
-        self.inner.stopped.notify_waiters();
-        report
-    }
-
-    /// Records that the bus has failed (the root of a supervision tree gave up) and shuts it
-    /// down in the background, with the builder's failure deadline. The first reason wins.
-    pub fn fail(&self, reason: impl Into<String>) {
-        let reason = reason.into();
-        {
-            let mut state = self.state();
-            if state.failure.is_some() {
-                return;
-            }
-            tracing::error!(target: "mycelium::bus", %reason, "bus failed; shutting down");
-            state.failure = Some(reason);
-        }
-        let bus = self.clone();
-        let deadline = self.inner.failure_deadline;
-        self.inner.handle.spawn(async move {
-            bus.shutdown(deadline).await;
-        });
-    }
-
-    /// Waits until the bus has shut down (by [`shutdown`](Self::shutdown) or a failure).
-    pub async fn wait_stopped(&self) -> BusExit {
-        loop {
-            let notified = self.inner.stopped.notified();
-            let mut notified = std::pin::pin!(notified);
-            notified.as_mut().enable();
-            if let Some(exit) = self.state().exit.clone() {
-                return exit;
-            }
-            notified.await;
-        }
-    }
-
-    /// How the bus ended, once it has.
-    pub fn exit(&self) -> Option<BusExit> {
-        self.state().exit.clone()
-    }
-
-    /// The failure recorded by [`fail`](Self::fail), if any.
-    pub fn failure(&self) -> Option<String> {
-        self.state().failure.clone()
-    }
-
     /// The driver of this bus's actors that have no task, started on first use.
     pub(crate) fn hibernation(&self) -> &Arc<Driver> {
         self.inner.hibernation.get(&self.inner.handle, || {
@@ -672,24 +419,6 @@ impl Bus {
                 }
             })
         })
-    }
-
-    /// Kills every actor of the bus (its runtime has shut down).
-    fn kill_every_actor(&self) {
-        for handle in self.actors_newest_first(false) {
-            handle.kill();
-        }
-    }
-
-    /// The bus's actors (only those without a supervisor: `top_level`), newest first, taken
-    /// out of the registry's lock so that stopping them can reach it.
-    fn actors_newest_first(&self, top_level: bool) -> Vec<Arc<dyn ChildHandle>> {
-        self.registry()
-            .actors
-            .newest_first()
-            .filter(|e| !top_level || e.top_level)
-            .map(|e| e.handle.clone())
-            .collect()
     }
 
     pub(crate) fn topics(&self) -> &TopicRegistry {
