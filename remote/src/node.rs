@@ -1,4 +1,7 @@
 //! A node: this process's identity on the network, its listener and its links to peers.
+//!
+//! Its listener and dialling are in `node/connections.rs`, its topics across nodes in
+//! `node/topics.rs`.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -7,11 +10,9 @@ use mycelium_actors::{Bus, NodeId, Recipient, ReplyRecipient};
 use mycelium_codec::WireMessage;
 use tokio::task::JoinHandle;
 
-use crate::accept;
 use crate::config::LinkConfig;
-use crate::dial::{self, Resolver};
 use crate::dispatch::Dispatch;
-use crate::error::{SetupError, SubscribeError, TransportError};
+use crate::error::SetupError;
 use crate::event::Observer;
 use crate::handshake::{new_instance_id, Identity};
 use crate::link::Link;
@@ -21,7 +22,6 @@ use crate::secret::Secret;
 use crate::service::RemoteService;
 use crate::topics::TopicTypes;
 use crate::topology::Topology;
-use crate::transport::{Endpoint, Listener};
 use mycelium_actors::telemetry::ListenerMetrics;
 
 /// The TLS a node of `topology` listens with, and dials each other node with.
@@ -38,6 +38,7 @@ fn tls_of(
     SetupError,
 > {
     use crate::tls::{TlsClient, TlsServer};
+    use crate::transport::Endpoint;
     let Some(mine) = &me.tls else {
         return Ok((None, BTreeMap::new()));
     };
@@ -296,71 +297,6 @@ impl Node {
         Some(RemoteActor::<M, R>::new(remote.link().clone(), service).reply_recipient())
     }
 
-    /// Lets peers subscribe to publications of `M` on this node's bus: each peer that asks
-    /// gets one subscription per pattern, and each publication travels to it as one frame.
-    pub fn forward_topic<M>(&self)
-    where
-        M: WireMessage + Send + Sync + 'static,
-    {
-        self.shared.topics.add::<M>();
-        let links: Vec<Link> = self.shared.links().values().cloned().collect();
-        for link in links {
-            link.inner.serve_waiting(M::TYPE_ID);
-        }
-    }
-
-    /// Subscribes this node to publications of `M` matching `pattern` on every peer (those
-    /// that forward `M`; see [`forward_topic`](Node::forward_topic)): they are published on
-    /// this node's bus, where its own subscribers receive them. Exports `M`'s topic on this
-    /// bus if it is not yet. A pattern that breaks the topic grammar is refused here, before
-    /// anything is sent. A link that cannot take the subscription (closed for good) does not
-    /// keep the others from getting it: every link is tried, and the first refusal returned.
-    pub async fn subscribe_remote<M>(&self, pattern: &str) -> Result<(), SubscribeError>
-    where
-        M: WireMessage + Send + Sync + 'static,
-    {
-        mycelium_actors::topic::check_pattern(pattern)?;
-        // Already exported is fine: another subscription of the same type did it.
-        let _ = self.shared.bus.exports().export_topic::<M>();
-        self.change_interest(pattern, M::TYPE_ID, false).await
-    }
-
-    /// Ends what [`subscribe_remote`](Node::subscribe_remote) started for `M` on `pattern`:
-    /// every peer stops forwarding it to this node (this node's own subscribers stay, and
-    /// see only local publications). A pattern that breaks the topic grammar is refused
-    /// before anything is sent; one never subscribed sends nothing. As with subscribing,
-    /// every link is tried and the first refusal returned.
-    pub async fn unsubscribe_remote<M>(&self, pattern: &str) -> Result<(), SubscribeError>
-    where
-        M: WireMessage + Send + Sync + 'static,
-    {
-        mycelium_actors::topic::check_pattern(pattern)?;
-        self.change_interest(pattern, M::TYPE_ID, true).await
-    }
-
-    /// Sends (or, `withdraw`, withdraws) one interest on every link: each is tried, and the
-    /// first refusal returned.
-    async fn change_interest(
-        &self,
-        pattern: &str,
-        type_id: u16,
-        withdraw: bool,
-    ) -> Result<(), SubscribeError> {
-        let links: Vec<Link> = self.shared.links().values().cloned().collect();
-        let mut refused = None;
-        for link in links {
-            let changed = if withdraw {
-                link.unsubscribe_remote(pattern, type_id).await
-            } else {
-                link.subscribe_remote(pattern, type_id).await
-            };
-            if let Err(e) = changed {
-                refused.get_or_insert(e);
-            }
-        }
-        refused.map_or(Ok(()), |e| Err(e.into()))
-    }
-
     /// True when this node hosts `service` according to its topology.
     pub fn hosts(&self, service: &str) -> bool {
         let topology = self.shared.topology();
@@ -389,156 +325,6 @@ impl Node {
     /// and [`listen`](Node::listen)).
     pub fn link_to(&self, peer: &str) -> Link {
         self.shared.link_to(peer)
-    }
-
-    /// Accepts connections from `peers` on `endpoint`; returns the endpoint bound (for TCP
-    /// port 0, the port chosen). Each peer's link gets a supervisor over the keeper of its
-    /// accepted connections (restarted after a panicking connection); a node not in `peers`
-    /// (nor in an earlier call's) is refused at the handshake. A peer that has not connected
-    /// within `give_up_after` of bus time is given up (what was queued for it is reported
-    /// lost), unless this node dials it too.
-    pub async fn listen(
-        &self,
-        endpoint: &Endpoint,
-        peers: &[&str],
-    ) -> Result<Endpoint, TransportError> {
-        self.listen_with(endpoint, peers, None).await
-    }
-
-    /// As [`listen`](Node::listen), with TLS on every accepted connection (a TCP endpoint):
-    /// the TLS handshake runs first, then the link's own handshake inside it. A client whose
-    /// TLS handshake fails is logged with its address and never reaches a link.
-    #[cfg(feature = "tls")]
-    pub async fn listen_tls(
-        &self,
-        endpoint: &Endpoint,
-        peers: &[&str],
-        tls: crate::tls::TlsServer,
-    ) -> Result<Endpoint, TransportError> {
-        self.listen_with(endpoint, peers, Some(tls)).await
-    }
-
-    async fn listen_with(
-        &self,
-        endpoint: &Endpoint,
-        peers: &[&str],
-        tls: Option<crate::tls::ServerTls>,
-    ) -> Result<Endpoint, TransportError> {
-        let mut listener = Listener::bind(endpoint).await?;
-        let bound = listener
-            .local_endpoint()
-            .map_err(|source| TransportError::Io {
-                what: "cannot read the address of",
-                endpoint: endpoint.to_string(),
-                source,
-            })?;
-        // Each peer's connections run under a supervised keeper (`accept.rs`).
-        for peer in peers {
-            let link = self.shared.link_to(peer);
-            match accept::keep(&link, &self.shared.bus).await {
-                Ok(Some(sup)) => {
-                    self.shared
-                        .supervisors
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .push(sup);
-                    self.await_peer(peer);
-                }
-                Ok(None) => {}
-                Err(reason) => {
-                    return Err(TransportError::Io {
-                        what: "cannot supervise the connections accepted on",
-                        endpoint: endpoint.to_string(),
-                        source: std::io::Error::other(reason),
-                    })
-                }
-            }
-        }
-        // From here on the node removes the socket file (a failure above drops the listener,
-        // and the file with it).
-        if let Some(file) = listener.take_socket_file() {
-            self.shared
-                .socket_files
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(file);
-        }
-        let weak = Arc::downgrade(&self.shared);
-        // Only the peers this node accepts: a node it merely dials is refused here.
-        let resolve: Resolver = Arc::new(move |node: &str| {
-            weak.upgrade()?
-                .links()
-                .get(node)
-                .filter(|link| link.inner.keeper.get().is_some())
-                .cloned()
-        });
-        let task = accept::accept(
-            listener,
-            tls,
-            self.shared.me.clone(),
-            resolve,
-            self.shared.bus.clock().clone(),
-            self.shared.config.handshake_timeout,
-            self.shared.refused.clone(),
-        );
-        self.shared.tasks().push(task);
-        Ok(bound)
-    }
-
-    /// Dials `peer` at `endpoint`, reconnecting with backoff until the link gives up.
-    pub fn connect(&self, peer: &str, endpoint: Endpoint) -> Link {
-        self.connect_with(peer, endpoint, None)
-    }
-
-    /// As [`connect`](Node::connect), over TLS (a TCP endpoint). A server certificate that
-    /// `tls` does not trust, that expired or that lacks the expected name, or a server that
-    /// refuses this node's certificate, is a refusal: the link gives up at once
-    /// ([`LinkEventKind::Refused`](crate::LinkEventKind::Refused), then a loss report for
-    /// anything queued).
-    #[cfg(feature = "tls")]
-    pub fn connect_tls(&self, peer: &str, endpoint: Endpoint, tls: crate::tls::TlsClient) -> Link {
-        self.connect_with(peer, endpoint, Some(tls))
-    }
-
-    fn connect_with(
-        &self,
-        peer: &str,
-        endpoint: Endpoint,
-        tls: Option<crate::tls::ClientTls>,
-    ) -> Link {
-        let link = self.shared.link_to(peer);
-        link.inner
-            .dialled
-            .store(true, std::sync::atomic::Ordering::Release);
-        let task = dial::dial(
-            link.clone(),
-            endpoint,
-            tls,
-            self.shared.bus.seed(),
-            self.shared.bus.clone(),
-            self.shared.supervisors.clone(),
-        );
-        self.shared.tasks().push(task);
-        link
-    }
-
-    /// The link to `peer` gives up (reporting what is queued) if the peer has not connected
-    /// within `give_up_after` of bus time; for a link this node accepts and does not dial
-    /// (one it dials gives up after the dialler's attempts).
-    fn await_peer(&self, peer: &str) {
-        let link = self.shared.link_to(peer);
-        let wait = self.shared.config.give_up_after;
-        let task = tokio::spawn(async move {
-            link.clock().sleep(wait).await;
-            let dialled = link
-                .inner
-                .dialled
-                .load(std::sync::atomic::Ordering::Acquire);
-            if link.inner.generation() == 1 && !dialled {
-                link.close(&format!("the peer never connected within {wait:?}"));
-            }
-        });
-        self.shared.tasks().push(task);
     }
 
     /// [`shutdown`](Self::shutdown), then waits until every link's connection has sent its
@@ -649,6 +435,9 @@ thread_local! {
     static DIALS_COME_LATE: std::cell::Cell<Option<mycelium_actors::BoxFuture<'static, ()>>> =
         const { std::cell::Cell::new(None) };
 }
+
+mod connections;
+mod topics;
 
 #[cfg(test)]
 #[path = "node_tests.rs"]

@@ -3,22 +3,23 @@
 //! A Unix socket file is created mode 0600 in a directory that this user owns and that is
 //! closed to others (created 0700 when missing); a connecting process must run as the same
 //! user (`SO_PEERCRED`). TCP sockets have `TCP_NODELAY` set on both sides.
+//!
+//! Listening (and the socket file's checks) is in `transport/listener.rs`.
 
 use std::fmt;
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{tcp, unix, TcpListener, TcpStream, UnixListener, UnixStream};
+use tokio::net::{tcp, unix, TcpStream, UnixStream};
 
 use crate::config::Mode;
 use crate::error::TransportError;
 use crate::polled::{recv_now, send_now};
 pub use crate::polled::{PolledRead, PolledWrite};
-use crate::shm::{ShmAcceptor, ShmEndpoint, ShmReadHalf, ShmStream, ShmWriteHalf};
+use crate::shm::{ShmEndpoint, ShmReadHalf, ShmStream, ShmWriteHalf};
 
 /// Where a node listens.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -331,230 +332,6 @@ impl AsyncWrite for Stream {
     }
 }
 
-/// A bound listening socket.
-#[derive(Debug)]
-pub enum Listener {
-    /// Unix domain socket; `uid` owns the socket file and is the only uid accepted.
-    Unix {
-        /// The socket.
-        listener: UnixListener,
-        /// Its path (removed when the listener is dropped).
-        path: PathBuf,
-        /// The uid that owns the socket file.
-        uid: u32,
-        /// The socket file, removed when the listener is dropped unless
-        /// [`take_socket_file`](Listener::take_socket_file) took it out first.
-        file: Option<SocketFile>,
-    },
-    /// TCP.
-    Tcp(TcpListener),
-    /// Shared memory: a Unix socket where links are set up, and what sets them up.
-    Shm {
-        /// The Unix socket (a `Listener::Unix`).
-        socket: Box<Listener>,
-        /// Creates a segment per accepted connection.
-        acceptor: ShmAcceptor,
-        /// The endpoint as given.
-        endpoint: ShmEndpoint,
-    },
-}
-
-/// Why the socket file at `path` must not be replaced: a process listens on it, or whether
-/// one does cannot be told. `None` when nobody answers (the file is stale).
-async fn listened_on(path: &Path) -> Option<String> {
-    let shown = path.display();
-    let probe =
-        tokio::time::timeout(std::time::Duration::from_secs(1), UnixStream::connect(path)).await;
-    match probe {
-        Ok(Err(e))
-            if matches!(
-                e.kind(),
-                io::ErrorKind::ConnectionRefused | io::ErrorKind::NotFound
-            ) =>
-        {
-            None
-        }
-        Ok(Ok(_)) | Err(_) => Some(format!(
-            "another process listens on {shown}; stop it, or give this node another socket path"
-        )),
-        Ok(Err(e)) => Some(format!(
-            "cannot tell whether another process listens on {shown} (connecting to it: {e}); \
-             if no process uses it, remove it"
-        )),
-    }
-}
-
-impl Listener {
-    /// Binds `endpoint`. For a Unix socket, the directory is created (0700) if missing and
-    /// must be owned by this user and closed to group and others; a stale socket file left by
-    /// a dead process (nobody answers on it) is replaced, one where a process listens is
-    /// refused (`AddrInUse`).
-    pub async fn bind(endpoint: &Endpoint) -> Result<Listener, TransportError> {
-        let err = |source| TransportError::Io {
-            what: "cannot listen on",
-            endpoint: endpoint.to_string(),
-            source,
-        };
-        match endpoint {
-            Endpoint::Tcp(addr) => TcpListener::bind(addr.as_str())
-                .await
-                .map(Listener::Tcp)
-                .map_err(err),
-            Endpoint::Shm(e) => {
-                let acceptor =
-                    ShmAcceptor::new(e).map_err(|e| shm_error("cannot listen on", endpoint, e))?;
-                let socket = Box::pin(Listener::bind(&Endpoint::Unix(e.socket.clone()))).await?;
-                Ok(Listener::Shm {
-                    socket: Box::new(socket),
-                    acceptor,
-                    endpoint: e.clone(),
-                })
-            }
-            Endpoint::Unix(path) => {
-                let dir = match path.parent() {
-                    Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
-                    _ => PathBuf::from("."),
-                };
-                if !dir.exists() {
-                    std::fs::DirBuilder::new()
-                        .recursive(true)
-                        .mode(0o700)
-                        .create(&dir)
-                        .map_err(err)?;
-                }
-                if let Ok(meta) = std::fs::symlink_metadata(path) {
-                    use std::os::unix::fs::FileTypeExt;
-                    if meta.file_type().is_socket() {
-                        if let Some(why) = listened_on(path).await {
-                            return Err(err(io::Error::new(io::ErrorKind::AddrInUse, why)));
-                        }
-                        // Already gone is fine: a listener that was closing removed it.
-                        match std::fs::remove_file(path) {
-                            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(err(e)),
-                            _ => {}
-                        }
-                    }
-                }
-                let listener = UnixListener::bind(path).map_err(err)?;
-                let cleanup = |e: TransportError| {
-                    let _ = std::fs::remove_file(path);
-                    e
-                };
-                std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-                    .map_err(err)
-                    .map_err(cleanup)?;
-                // The socket file was just created by this process: its owner is our uid.
-                let meta = std::fs::metadata(path).map_err(err).map_err(cleanup)?;
-                check_directory(&dir, meta.uid()).map_err(cleanup)?;
-                Ok(Listener::Unix {
-                    listener,
-                    path: path.clone(),
-                    uid: meta.uid(),
-                    file: Some(SocketFile {
-                        path: path.clone(),
-                        id: (meta.dev(), meta.ino()),
-                    }),
-                })
-            }
-        }
-    }
-
-    /// Accepts one connection and returns it with the peer's address. A Unix peer running as
-    /// another user is refused here (`PermissionDenied`).
-    pub async fn accept(&self) -> io::Result<(Stream, String)> {
-        match self {
-            Listener::Tcp(l) => {
-                let (s, addr) = l.accept().await?;
-                s.set_nodelay(true)?;
-                Ok((Stream::Tcp(s), addr.to_string()))
-            }
-            Listener::Unix {
-                listener,
-                path,
-                uid,
-                ..
-            } => {
-                let (s, _) = listener.accept().await?;
-                let cred = s.peer_cred()?;
-                let peer = format!(
-                    "unix:{} (pid {:?}, uid {})",
-                    path.display(),
-                    cred.pid(),
-                    cred.uid()
-                );
-                if cred.uid() != *uid {
-                    return Err(io::Error::new(
-                        io::ErrorKind::PermissionDenied,
-                        format!("{peer} runs as another user; refused"),
-                    ));
-                }
-                Ok((Stream::Unix(s), peer))
-            }
-            Listener::Shm {
-                socket, acceptor, ..
-            } => {
-                let (s, peer) = Box::pin(socket.accept()).await?;
-                let Stream::Unix(s) = s else {
-                    return Err(io::Error::other(
-                        "a Unix listener accepted a non-Unix stream",
-                    ));
-                };
-                let stream = acceptor
-                    .accepted(s, peer.clone())
-                    .map_err(|e| shm_accept_error(&peer, e))?;
-                Ok((Stream::Shm(Box::new(stream)), format!("shm:{peer}")))
-            }
-        }
-    }
-
-    /// Takes the duty of removing the socket file (Unix and shared-memory endpoints) out of
-    /// the listener: the file is then removed when the returned [`SocketFile`] is dropped,
-    /// not when the listener is. A node keeps it, so that shutting the node down removes the
-    /// file at once, while the listener itself may live on a little longer in a task that is
-    /// being aborted (and must not then remove a file that a successor bound at the path).
-    pub fn take_socket_file(&mut self) -> Option<SocketFile> {
-        match self {
-            Listener::Unix { file, .. } => file.take(),
-            Listener::Shm { socket, .. } => socket.take_socket_file(),
-            Listener::Tcp(_) => None,
-        }
-    }
-
-    /// The address bound (for TCP port 0: the port chosen).
-    pub fn local_endpoint(&self) -> io::Result<Endpoint> {
-        match self {
-            Listener::Tcp(l) => Ok(Endpoint::Tcp(l.local_addr()?.to_string())),
-            Listener::Unix { path, .. } => Ok(Endpoint::Unix(path.clone())),
-            Listener::Shm { endpoint, .. } => Ok(Endpoint::Shm(endpoint.clone())),
-        }
-    }
-}
-
-/// A Unix listener's socket file: removed when this is dropped, if the path still names the
-/// file that was bound (device and inode), never one that a successor bound at the same path.
-#[derive(Debug)]
-pub struct SocketFile {
-    path: PathBuf,
-    id: (u64, u64),
-}
-
-impl SocketFile {
-    /// The socket file's path.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-}
-
-impl Drop for SocketFile {
-    fn drop(&mut self) {
-        let ours =
-            std::fs::symlink_metadata(&self.path).is_ok_and(|m| (m.dev(), m.ino()) == self.id);
-        if ours {
-            let _ = std::fs::remove_file(&self.path);
-        }
-    }
-}
-
 fn shm_error(what: &'static str, endpoint: &Endpoint, e: crate::shm::ShmError) -> TransportError {
     TransportError::Io {
         what,
@@ -563,84 +340,8 @@ fn shm_error(what: &'static str, endpoint: &Endpoint, e: crate::shm::ShmError) -
     }
 }
 
-fn check_directory(dir: &Path, uid: u32) -> Result<(), TransportError> {
-    let unsafe_dir = |problem: String| TransportError::UnsafeDirectory {
-        path: dir.to_owned(),
-        problem,
-    };
-    let meta = std::fs::metadata(dir).map_err(|e| unsafe_dir(format!("cannot be read: {e}")))?;
-    if meta.uid() != uid {
-        return Err(unsafe_dir(format!(
-            "is owned by uid {}, not by this user (uid {uid})",
-            meta.uid()
-        )));
-    }
-    let mode = meta.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        return Err(unsafe_dir(format!(
-            "has mode {mode:o}, open to other users"
-        )));
-    }
-    Ok(())
-}
-
+mod listener;
 #[cfg(test)]
-mod tests {
-    use super::*;
+mod tests;
 
-    use crate::test_dir::Dir;
-
-    #[tokio::test]
-    async fn a_socket_where_a_process_listens_is_not_replaced() {
-        let dir = Dir::new("live");
-        let endpoint = Endpoint::Unix(dir.0.join("a.sock"));
-        let first = Listener::bind(&endpoint).await.unwrap();
-        let err = Listener::bind(&endpoint).await.unwrap_err();
-        let msg = err.to_string();
-        assert!(msg.contains("another process listens on"), "{msg}");
-        assert!(msg.contains("a.sock"), "{msg}");
-        // The first listener still has its file and takes connections.
-        UnixStream::connect(dir.0.join("a.sock")).await.unwrap();
-        drop(first);
-    }
-
-    #[tokio::test]
-    async fn a_shm_peer_that_closes_before_the_segment_name_aborts_one_connection() {
-        let dir = Dir::new("shm-probe");
-        let mut shm = ShmEndpoint::new(dir.0.join("a.sock"));
-        shm.prefix = format!("myc-probe-{}", std::process::id());
-        shm.ring_bytes = 4096;
-        let listener = Listener::bind(&Endpoint::Shm(shm.clone())).await.unwrap();
-        // A probe: connects, closes before the acceptor sends the segment's name.
-        drop(std::os::unix::net::UnixStream::connect(&shm.socket).unwrap());
-        let Err(err) = listener.accept().await else {
-            panic!("a connection whose peer closed was set up");
-        };
-        assert_eq!(err.kind(), io::ErrorKind::ConnectionAborted, "{err}");
-        // The listener goes on: the next connection is set up.
-        let (accepted, connected) = tokio::join!(listener.accept(), ShmStream::connect(&shm));
-        let (Stream::Shm(_), _) = accepted.unwrap() else {
-            panic!("not a shared-memory stream");
-        };
-        drop(connected.unwrap());
-        // Both ends dropped: no segment is left, the probe's included.
-        let left = std::fs::read_dir("/dev/shm")
-            .unwrap()
-            .flatten()
-            .filter(|e| e.file_name().to_string_lossy().starts_with(&shm.prefix))
-            .count();
-        assert_eq!(left, 0, "segments left behind");
-    }
-
-    #[tokio::test]
-    async fn a_stale_socket_file_is_replaced() {
-        let dir = Dir::new("stale");
-        let path = dir.0.join("a.sock");
-        // Bound and closed without removing its file, as a killed process leaves it.
-        drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
-        assert!(path.exists());
-        let listener = Listener::bind(&Endpoint::Unix(path.clone())).await.unwrap();
-        UnixStream::connect(&path).await.unwrap();
-        drop(listener);
-    }
-}
+pub use listener::{Listener, SocketFile};

@@ -1,0 +1,75 @@
+//! Topics across nodes, on the node's side: the types it forwards to peers, and its
+//! subscriptions to theirs, sent as interest on every link.
+
+use mycelium_codec::WireMessage;
+
+use super::Node;
+use crate::error::SubscribeError;
+use crate::link::Link;
+
+impl Node {
+    /// Lets peers subscribe to publications of `M` on this node's bus: each peer that asks
+    /// gets one subscription per pattern, and each publication travels to it as one frame.
+    pub fn forward_topic<M>(&self)
+    where
+        M: WireMessage + Send + Sync + 'static,
+    {
+        self.shared.topics.add::<M>();
+        let links: Vec<Link> = self.shared.links().values().cloned().collect();
+        for link in links {
+            link.inner.serve_waiting(M::TYPE_ID);
+        }
+    }
+
+    /// Subscribes this node to publications of `M` matching `pattern` on every peer (those
+    /// that forward `M`; see [`forward_topic`](Node::forward_topic)): they are published on
+    /// this node's bus, where its own subscribers receive them. Exports `M`'s topic on this
+    /// bus if it is not yet. A pattern that breaks the topic grammar is refused here, before
+    /// anything is sent. A link that cannot take the subscription (closed for good) does not
+    /// keep the others from getting it: every link is tried, and the first refusal returned.
+    pub async fn subscribe_remote<M>(&self, pattern: &str) -> Result<(), SubscribeError>
+    where
+        M: WireMessage + Send + Sync + 'static,
+    {
+        mycelium_actors::topic::check_pattern(pattern)?;
+        // Already exported is fine: another subscription of the same type did it.
+        let _ = self.shared.bus.exports().export_topic::<M>();
+        self.change_interest(pattern, M::TYPE_ID, false).await
+    }
+
+    /// Ends what [`subscribe_remote`](Node::subscribe_remote) started for `M` on `pattern`:
+    /// every peer stops forwarding it to this node (this node's own subscribers stay, and
+    /// see only local publications). A pattern that breaks the topic grammar is refused
+    /// before anything is sent; one never subscribed sends nothing. As with subscribing,
+    /// every link is tried and the first refusal returned.
+    pub async fn unsubscribe_remote<M>(&self, pattern: &str) -> Result<(), SubscribeError>
+    where
+        M: WireMessage + Send + Sync + 'static,
+    {
+        mycelium_actors::topic::check_pattern(pattern)?;
+        self.change_interest(pattern, M::TYPE_ID, true).await
+    }
+
+    /// Sends (or, `withdraw`, withdraws) one interest on every link: each is tried, and the
+    /// first refusal returned.
+    async fn change_interest(
+        &self,
+        pattern: &str,
+        type_id: u16,
+        withdraw: bool,
+    ) -> Result<(), SubscribeError> {
+        let links: Vec<Link> = self.shared.links().values().cloned().collect();
+        let mut refused = None;
+        for link in links {
+            let changed = if withdraw {
+                link.unsubscribe_remote(pattern, type_id).await
+            } else {
+                link.subscribe_remote(pattern, type_id).await
+            };
+            if let Err(e) = changed {
+                refused.get_or_insert(e);
+            }
+        }
+        refused.map_or(Ok(()), |e| Err(e.into()))
+    }
+}
