@@ -1,6 +1,7 @@
-(* The OCaml side of the binding: typed wrappers over the C stubs in mycelium_stubs.c. The
-   interface (mycelium.mli) documents the rules; this file keeps every exception out of the
-   callbacks that the stubs run (each is caught and turned into a failure message). *)
+(* The OCaml side of the binding: typed wrappers over the C stubs (mycelium_stubs.h says
+   which file holds what). The interface (mycelium.mli) documents the rules; this file keeps
+   every exception out of the callbacks that the stubs run (each is caught and turned into a
+   failure message). *)
 
 (* The callbacks run on threads the stubs register with the OCaml runtime: the threads
    library must be initialised before the first one runs. *)

@@ -1,0 +1,102 @@
+/* Stubs of an actor reference (Mycelium.Actor_ref) and of its topic subscriptions. Shared
+   machinery and runtime rules: mycelium_stubs.h. */
+
+#include "mycelium_stubs.h"
+
+/* ---- Actors ----------------------------------------------------------------------------- */
+
+static MycStatus free_actor(void *p) { return myc_actor_free(p); }
+static MycStatus free_subscription(void *p) { return myc_subscription_free(p); }
+
+CAMLprim value myc_ml_actor_spawn(value bus, value def, value hibernate) {
+  CAMLparam3(bus, def, hibernate);
+  MycBus *b = handle_ptr(bus, "bus");
+  uint32_t flags = Bool_val(hibernate) ? MYC_SPAWN_HIBERNATE : 0;
+  MycActorCallbacks cb = myc_stub_make_callbacks(def);
+  MycActor *actor = NULL;
+  /* From here the library owns the callbacks: it calls free_user_data even when the start
+     fails. */
+  ON_HANDLE_CHECK(bus, "bus", b, myc_actor_spawn_with(b, &cb, NULL, 0, flags, &actor));
+  CAMLreturn(alloc_handle(actor));
+}
+
+CAMLprim value myc_ml_actor_export(value actor, value service, value ids) {
+  CAMLparam3(actor, service, ids);
+  MycActor *a = handle_ptr(actor, "actor");
+  size_t n;
+  char *s = myc_stub_dup_string(service);
+  uint16_t *t = myc_stub_type_id_array(ids, &n);
+  MycStatus st;
+  ON_HANDLE(actor, "actor", a, st = myc_actor_export(a, s, t, n));
+  free(s);
+  free(t);
+  if (st != MYC_STATUS_OK) myc_stub_raise_status(st);
+  CAMLreturn(Val_unit);
+}
+
+CAMLprim value myc_ml_actor_tell(value actor, value type_id, value body) {
+  CAMLparam3(actor, type_id, body);
+  MycActor *a = handle_ptr(actor, "actor");
+  size_t len;
+  uint8_t *data = myc_stub_dup_bytes(body, &len);
+  MycStatus st;
+  ON_HANDLE(actor, "actor", a, st = myc_actor_tell(a, (uint16_t)Int_val(type_id), data, len));
+  free(data);
+  if (st != MYC_STATUS_OK) myc_stub_raise_status(st);
+  CAMLreturn(Val_unit);
+}
+
+CAMLprim value myc_ml_actor_ask(value actor, value type_id, value body, value timeout_ms) {
+  CAMLparam4(actor, type_id, body, timeout_ms);
+  MycActor *a = handle_ptr(actor, "actor");
+  size_t len;
+  uint8_t *data = myc_stub_dup_bytes(body, &len);
+  uint16_t rt = 0;
+  MycBytes reply = {0};
+  MycStatus st;
+  int64_t t = (int64_t)Long_val(timeout_ms);
+  ON_HANDLE(actor, "actor", a,
+            st = myc_actor_ask(a, (uint16_t)Int_val(type_id), data, len, t, &rt, &reply));
+  free(data);
+  if (st != MYC_STATUS_OK) myc_stub_raise_status(st);
+  CAMLreturn(myc_stub_reply_pair(rt, &reply));
+}
+
+CAMLprim value myc_ml_actor_is_alive(value actor) {
+  CAMLparam1(actor);
+  MycActor *a = handle_ptr(actor, "actor");
+  bool alive = false;
+  ON_HANDLE_CHECK(actor, "actor", a, myc_actor_is_alive(a, &alive));
+  CAMLreturn(Val_bool(alive));
+}
+
+CAMLprim value myc_ml_actor_stop(value actor) {
+  CAMLparam1(actor);
+  MycActor *a = handle_ptr(actor, "actor");
+  ON_HANDLE_CHECK(actor, "actor", a, myc_actor_stop(a));
+  CAMLreturn(Val_unit);
+}
+
+CAMLprim value myc_ml_actor_free(value actor) {
+  CAMLparam1(actor);
+  myc_stub_close_handle(actor, free_actor);
+  CAMLreturn(Val_unit);
+}
+
+CAMLprim value myc_ml_actor_subscribe(value actor, value type_id, value pattern) {
+  CAMLparam3(actor, type_id, pattern);
+  MycActor *a = handle_ptr(actor, "actor");
+  MycSubscription *sub = NULL;
+  char *p = myc_stub_dup_string(pattern);
+  MycStatus st;
+  ON_HANDLE(actor, "actor", a, st = myc_actor_subscribe(a, (uint16_t)Int_val(type_id), p, &sub));
+  free(p);
+  if (st != MYC_STATUS_OK) myc_stub_raise_status(st);
+  CAMLreturn(alloc_handle(sub));
+}
+
+CAMLprim value myc_ml_subscription_free(value sub) {
+  CAMLparam1(sub);
+  myc_stub_close_handle(sub, free_subscription);
+  CAMLreturn(Val_unit);
+}

@@ -1,0 +1,198 @@
+/* The callbacks through which the library runs an OCaml actor: the registration of the
+   threads they run on, the runtime lock they take, and the GC roots they keep. Shared
+   machinery and runtime rules: mycelium_stubs.h. */
+
+#include <stdatomic.h>
+
+#include "mycelium_stubs.h"
+
+/* ---- Runtime lock and thread registration ------------------------------------------- */
+
+static __thread int th_registered = 0;
+static pthread_key_t unregister_key;
+static pthread_once_t unregister_once = PTHREAD_ONCE_INIT;
+
+static void unregister_thread(void *unused) {
+  (void)unused;
+  caml_c_thread_unregister();
+}
+
+static void make_unregister_key(void) {
+  pthread_key_create(&unregister_key, unregister_thread);
+}
+
+/* Takes the runtime lock for a callback; returns how to give it back to leave_ocaml. */
+static int enter_ocaml(void) {
+  switch (myc_stub_th_state) {
+    case TH_HOLDING:
+      return TH_HOLDING;
+    case TH_RELEASED:
+      caml_acquire_runtime_system();
+      myc_stub_th_state = TH_HOLDING;
+      return TH_RELEASED;
+    default:
+      if (!th_registered) {
+        caml_c_thread_register();
+        th_registered = 1;
+        pthread_once(&unregister_once, make_unregister_key);
+        pthread_setspecific(unregister_key, (void *)1);
+      }
+      caml_acquire_runtime_system();
+      myc_stub_th_state = TH_HOLDING;
+      return TH_UNKNOWN;
+  }
+}
+
+static void leave_ocaml(int how) {
+  if (how == TH_HOLDING) return;
+  myc_stub_th_state = how;
+  caml_release_runtime_system();
+}
+
+/* ---- Actor callbacks ------------------------------------------------------------------ */
+
+/* user_data: the actor's definition, an OCaml record { start : unit -> started }.
+   state: a cell holding the incarnation, an OCaml record { handle; stop }.
+   Both are generational global roots. */
+typedef struct {
+  value def;
+} actor_def;
+
+typedef struct {
+  value instance;
+} actor_cell;
+
+static atomic_long live_roots = 0;
+
+static value *new_root(value *slot, value v) {
+  *slot = v;
+  caml_register_generational_global_root(slot);
+  atomic_fetch_add(&live_roots, 1);
+  return slot;
+}
+
+static void drop_root(value *slot) {
+  caml_remove_generational_global_root(slot);
+  atomic_fetch_sub(&live_roots, 1);
+}
+
+static void fail_with(MycCall *call, value msg) {
+  /* The message is copied by the library; an embedded NUL just ends it early. */
+  myc_call_fail(call, String_val(msg));
+}
+
+static int32_t start_locked(actor_def *def, void **state, MycCall *call) {
+  CAMLparam0();
+  CAMLlocal1(res);
+  int32_t rc = 0;
+  res = caml_callback_exn(Field(def->def, 0), Val_unit);
+  if (Is_exception_result(res)) {
+    myc_call_fail(call, "an OCaml exception escaped the start wrapper");
+    rc = 1;
+  } else if (Tag_val(res) == 0) { /* Started instance */
+    actor_cell *cell = malloc(sizeof *cell);
+    if (cell == NULL) {
+      myc_call_fail(call, "out of memory");
+      rc = 1;
+    } else {
+      new_root(&cell->instance, Field(res, 0));
+      *state = cell;
+    }
+  } else { /* Start_failed message */
+    fail_with(call, Field(res, 0));
+    rc = 1;
+  }
+  CAMLreturnT(int32_t, rc);
+}
+
+static int32_t cb_start(void *user_data, const uint8_t *args, size_t args_len, void **state,
+                        MycCall *call) {
+  (void)args;
+  (void)args_len;
+  int how = enter_ocaml();
+  int32_t rc = start_locked(user_data, state, call);
+  leave_ocaml(how);
+  return rc;
+}
+
+static int32_t handle_locked(actor_cell *cell, uint16_t type_id, const uint8_t *body,
+                             size_t len, MycCall *call) {
+  CAMLparam0();
+  CAMLlocal2(msg, res);
+  int32_t rc = 0;
+  msg = caml_alloc_initialized_string(len, (const char *)body);
+  res = caml_callback2_exn(Field(cell->instance, 0), Val_int(type_id), msg);
+  if (Is_exception_result(res)) {
+    myc_call_fail(call, "an OCaml exception escaped the handler wrapper");
+    rc = 1;
+  } else if (Is_block(res)) {
+    if (Tag_val(res) == 0) { /* Replied (type_id, body) */
+      value b = Field(res, 1);
+      myc_call_reply(call, (uint16_t)Int_val(Field(res, 0)), (const uint8_t *)String_val(b),
+                     caml_string_length(b));
+    } else { /* Failed message */
+      fail_with(call, Field(res, 0));
+      rc = 1;
+    }
+  } /* else Done */
+  CAMLreturnT(int32_t, rc);
+}
+
+static int32_t cb_handle(void *user_data, void *state, uint16_t type_id, const uint8_t *body,
+                         size_t len, MycCall *call) {
+  (void)user_data;
+  int how = enter_ocaml();
+  int32_t rc = handle_locked(state, type_id, body, len, call);
+  leave_ocaml(how);
+  return rc;
+}
+
+static void stop_locked(actor_cell *cell, const char *reason) {
+  CAMLparam0();
+  CAMLlocal1(text);
+  text = caml_copy_string(reason ? reason : "");
+  /* The wrapper catches exceptions from on_stop; a stray one changes nothing here. */
+  (void)caml_callback_exn(Field(cell->instance, 1), text);
+  drop_root(&cell->instance);
+  CAMLreturn0;
+}
+
+static void cb_stop(void *user_data, void *state, const char *reason) {
+  (void)user_data;
+  if (state == NULL) return;
+  int how = enter_ocaml();
+  stop_locked(state, reason);
+  leave_ocaml(how);
+  free(state);
+}
+
+static void cb_free_user_data(void *user_data) {
+  actor_def *def = user_data;
+  int how = enter_ocaml();
+  drop_root(&def->def);
+  leave_ocaml(how);
+  free(def);
+}
+
+/* Callbacks for the definition `def` (its root is registered here, dropped by
+   free_user_data). Once they are passed to myc_actor_spawn or myc_tree_add_foreign the
+   library owns them: a failed call has run free_user_data (on this thread) before it
+   returns. */
+MycActorCallbacks myc_stub_make_callbacks(value def) {
+  actor_def *d = malloc(sizeof *d);
+  if (d == NULL) caml_raise_out_of_memory();
+  new_root(&d->def, def);
+  MycActorCallbacks cb = {
+      .user_data = d,
+      .start = cb_start,
+      .handle = cb_handle,
+      .stop = cb_stop,
+      .free_user_data = cb_free_user_data,
+  };
+  return cb;
+}
+
+CAMLprim value myc_ml_live_roots(value unit) {
+  (void)unit;
+  return Val_long(atomic_load(&live_roots));
+}
