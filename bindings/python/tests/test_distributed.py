@@ -204,8 +204,9 @@ def test_a_data_file_changed_while_a_worker_reads_it_is_refused(tmp_path, monkey
             f.write("2024-01-29,1\n")
         return digest(p)
 
-    monkeypatch.setattr(dist, "_file_digest", rewritten_first)
-    monkeypatch.setattr(dist, "_loaded", {})
+    # Where the loader looks them up: `dist._file_digest` is a re-export.
+    monkeypatch.setattr(dist._shard, "_file_digest", rewritten_first)
+    monkeypatch.setattr(dist._shard, "_loaded", {})
     with pytest.raises(dist.DistributedError, match=r"ticks\.csv changed while worker .+ read it"):
         local([(2, 3, 0)], data=path, read_on_workers=True)
 

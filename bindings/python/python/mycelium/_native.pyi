@@ -176,7 +176,7 @@ def run_strategy(
     risk_limit: float | None = None,
 ) -> list[dict[str, Any]]: ...
 
-# Distributed sweeps (see mycelium/distributed.pyi).
+# Distributed sweeps (see mycelium/distributed/__init__.pyi).
 class ShardError(ValueError): ...
 
 class MarketData:
