@@ -22,6 +22,21 @@ pub trait Dispatch: Send + Sync + 'static {
         body: &'a [u8],
     ) -> BoxFuture<'a, Result<(), DispatchError>>;
 
+    /// [`tell`](Self::tell) done without waiting, when it can be: `Some` with the outcome
+    /// once the message is in the mailbox (or refused for good), `None` when it has to wait
+    /// (a full mailbox: nothing was queued) or this dispatch does not try. The caller then
+    /// awaits `tell` with the same bytes, so a `None` must leave nothing delivered. By
+    /// default `None`: every tell goes through `tell`'s future.
+    fn try_tell(
+        &self,
+        service: &str,
+        type_id: u16,
+        body: &[u8],
+    ) -> Option<Result<(), DispatchError>> {
+        let _ = (service, type_id, body);
+        None
+    }
+
     /// Decodes and queues an ask to `service`; the outer future ends once the request is in
     /// the mailbox (so order with later tells holds), the returned one when the reply is
     /// ready.

@@ -53,6 +53,20 @@ impl Dispatch for Exports {
         })
     }
 
+    /// A tell that finds room (or fails for good) without a future; a full mailbox leaves it
+    /// to `tell`, which waits for room.
+    fn try_tell(
+        &self,
+        service: &str,
+        type_id: u16,
+        body: &[u8],
+    ) -> Option<Result<(), DispatchError>> {
+        match self.try_deliver(service, type_id, body) {
+            Err(DeliveryError::Full { .. }) => None,
+            delivered => Some(delivered.map_err(dispatch_error)),
+        }
+    }
+
     /// Returns once the request is in the actor's mailbox (waiting for room in a full one,
     /// as a tell does), or handled already (an idle actor on this runtime runs the handler
     /// here, by its direct call), with the reply to come: the link hands on the next frame
@@ -102,6 +116,90 @@ impl Dispatch for Exports {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use mycelium_actors::{Actor, BoxError, Bus, Context, Handler, MailboxConfig, SpawnOptions};
+    use mycelium_codec::WireMessage;
+    use mycelium_contracts::CancelOrder;
+    use tokio::sync::oneshot;
+
+    /// Records the orders it is told to cancel; `Hold` keeps it busy until released.
+    struct Desk(Vec<u64>);
+    impl Actor for Desk {
+        type Args = ();
+        async fn on_start(_: (), _ctx: &mut Context<Self>) -> Result<Self, BoxError> {
+            Ok(Desk(Vec::new()))
+        }
+    }
+    impl Handler<CancelOrder> for Desk {
+        type Reply = ();
+        async fn handle(&mut self, c: CancelOrder, _ctx: &mut Context<Self>) {
+            self.0.push(c.client_order_id);
+        }
+    }
+    struct Hold(oneshot::Receiver<()>);
+    impl Handler<Hold> for Desk {
+        type Reply = ();
+        async fn handle(&mut self, Hold(wait): Hold, _ctx: &mut Context<Self>) {
+            let _ = wait.await;
+        }
+    }
+    struct Seen;
+    impl Handler<Seen> for Desk {
+        type Reply = Vec<u64>;
+        async fn handle(&mut self, _: Seen, _ctx: &mut Context<Self>) -> Vec<u64> {
+            self.0.clone()
+        }
+    }
+
+    fn cancel(id: u64) -> Vec<u8> {
+        let mut body = Vec::new();
+        CancelOrder {
+            client_order_id: id,
+            instrument: 9,
+            ts_ns: 1_000 + id,
+        }
+        .encode_body(&mut body);
+        body
+    }
+
+    #[tokio::test]
+    async fn a_tell_that_finds_the_mailbox_full_is_left_to_the_waiting_tell() {
+        let bus = Bus::new();
+        let desk = bus
+            .spawn_with::<Desk>((), SpawnOptions::new().mailbox(MailboxConfig::Bounded(1)))
+            .unwrap();
+        let exports = bus.exports();
+        exports
+            .export("desk", desk.recipient::<CancelOrder>())
+            .unwrap();
+        let (go, wait) = oneshot::channel();
+        desk.tell(Hold(wait)).await.unwrap();
+        tokio::task::yield_now().await; // the desk sits in `Hold`
+
+        let id = CancelOrder::TYPE_ID;
+        assert!(matches!(
+            exports.try_tell("desk", id, &cancel(1)),
+            Some(Ok(()))
+        ));
+        // Full: nothing queued, so the caller's `tell` with the same bytes delivers it once.
+        assert!(exports.try_tell("desk", id, &cancel(2)).is_none());
+        let body = cancel(2);
+        let waiting = Dispatch::tell(&exports, "desk", id, &body);
+        let _ = go.send(());
+        waiting.await.unwrap();
+        assert_eq!(desk.ask(Seen).await.unwrap(), vec![1, 2]);
+
+        // Refused for good: an answer at once, not a wait.
+        assert!(matches!(
+            exports.try_tell("nobody", id, &cancel(3)),
+            Some(Err(DispatchError::UnknownService(_)))
+        ));
+        assert!(matches!(
+            exports.try_tell("desk", id, &[0xff]),
+            Some(Err(DispatchError::Decode { .. }))
+        ));
+        assert_eq!(desk.ask(Seen).await.unwrap(), vec![1, 2]);
+    }
 
     #[test]
     fn a_service_name_that_matched_nothing_is_shown_escaped() {

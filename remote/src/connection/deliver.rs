@@ -229,7 +229,11 @@ async fn deliver(
         Err(e) => Delivered::Failed(e),
     };
     match f.kind {
-        Kind::Tell => done(link.dispatch.tell(f.name, f.type_id, f.payload).await),
+        // Most tells find room: taken without a future, and only a full mailbox waits.
+        Kind::Tell => match link.dispatch.try_tell(f.name, f.type_id, f.payload) {
+            Some(told) => done(told),
+            None => done(link.dispatch.tell(f.name, f.type_id, f.payload).await),
+        },
         Kind::Publish => done(
             link.dispatch
                 .publish(f.name, f.type_id, f.key, f.payload)
