@@ -8,8 +8,8 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 use crate::direct;
-use crate::envelope::{AskEnvelope, Envelope, SystemSignal, TellEnvelope};
-use crate::error::{AskError, SendError, TrySendError};
+use crate::envelope::{Answer, AskEnvelope, Envelope, HereAsk, SystemSignal, TellEnvelope};
+use crate::error::{AskError, NoReply, SendError, TrySendError};
 use crate::reply_recipient::DirectAsk;
 use crate::shared::{unwrap_message, Shared};
 use crate::supervision::ChildHandle;
@@ -201,27 +201,45 @@ impl<A: Actor> ActorRef<A> {
         A: Handler<M>,
         M: Send + 'static,
     {
-        let (reply, rx) = oneshot::channel();
         let shared = &*self.shared;
-        // The direct call (`direct`): an idle actor's handler runs here, on this task.
-        let declined = direct::offer(AskEnvelope { msg, reply }, |env, cx| {
-            DirectAsk::try_run(shared, env, cx)
-        })
-        .await;
-        if let Some(payload) = declined {
-            let env = Envelope::new(payload);
-            if let Err(SendError(sig)) = shared.mailbox.send(env).await {
-                return Err(AskError::Closed(unwrap_message::<A, M>(sig)));
+        // The direct call (`direct`): an idle actor's handler runs here, on this task, and
+        // answers in `answer`.
+        let mut answer = Answer::Empty;
+        // SAFETY: `answer` stays where it is in this future's state, untouched, until `offer`
+        // returns, and the handler's first poll is made inside `offer`, on this thread; a
+        // declined payload is taken apart below, never put in a mailbox.
+        let here = unsafe { HereAsk::new(msg, &mut answer) };
+        let declined = direct::offer(here, |here, cx| DirectAsk::try_run(shared, here, cx)).await;
+        let rx = match declined {
+            None => match answer {
+                Answer::Ready(answer) => return answer.map_err(NoReply::into_ask_error),
+                Answer::Later(rx) => rx,
+                // Never: a handler that ran answered or left a channel.
+                Answer::Empty => return Err(AskError::Stopped(self.stop_reason_or_killed())),
+            },
+            Some(here) => {
+                let (reply, rx) = oneshot::channel();
+                let env = Envelope::new(AskEnvelope {
+                    msg: here.into_message(),
+                    reply,
+                });
+                if let Err(SendError(sig)) = shared.mailbox.send(env).await {
+                    return Err(AskError::Closed(unwrap_message::<A, M>(sig)));
+                }
+                rx
             }
-        }
+        };
         match rx.await {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(no_reply)) => Err(no_reply.into_ask_error()),
             // The reply slot was dropped unanswered: the task was killed mid-handler.
-            Err(_) => Err(AskError::Stopped(
-                self.shared.stop_reason().unwrap_or(StopReason::Killed),
-            )),
+            Err(_) => Err(AskError::Stopped(self.stop_reason_or_killed())),
         }
+    }
+
+    /// Why the actor stopped, or `Killed` when that is not known (its task was aborted).
+    fn stop_reason_or_killed(&self) -> StopReason {
+        self.shared.stop_reason().unwrap_or(StopReason::Killed)
     }
 
     /// Queues a request whose answer goes to `reply`, as

@@ -471,5 +471,8 @@ impl<A: Actor> Payload<A> for SystemSignal {
     }
 }
 
+mod here;
+pub(crate) use here::{Answer, HereAsk};
+
 #[cfg(test)]
 mod tests;

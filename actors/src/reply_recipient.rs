@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 use crate::direct::{self, Attempt};
-use crate::envelope::{AskEnvelope, BoxFuture, Envelope, SystemSignal};
+use crate::envelope::{Answer, AskEnvelope, BoxFuture, Envelope, HereAsk, SystemSignal};
 use crate::error::{AskError, NoReply, SendError, TrySendError};
 use crate::shared::{unwrap_message, Shared};
 use crate::{ActorId, ActorRef, Clock, Handler, MessageSink, NodeId, Recipient, StopReason};
@@ -252,13 +252,13 @@ impl<M, R> Clone for ReplyRecipient<M, R> {
 
 /// The direct call of a local actor, behind its reply recipient (see `direct`).
 pub(crate) trait DirectAsk<M, R>: Send + Sync {
-    /// Runs the ask's handler on the calling task if the actor is idle, or hands the
-    /// envelope back.
+    /// Runs the ask's handler on the calling task if the actor is idle, its answer written
+    /// in the asker's place, or hands the request back.
     fn try_run(
         &self,
-        env: AskEnvelope<M, R>,
+        here: HereAsk<M, R>,
         cx: &mut std::task::Context<'_>,
-    ) -> Attempt<AskEnvelope<M, R>>;
+    ) -> Attempt<HereAsk<M, R>>;
 }
 
 impl<A, M> DirectAsk<M, <A as Handler<M>>::Reply> for Shared<A>
@@ -268,11 +268,11 @@ where
 {
     fn try_run(
         &self,
-        env: AskEnvelope<M, <A as Handler<M>>::Reply>,
+        here: HereAsk<M, <A as Handler<M>>::Reply>,
         cx: &mut std::task::Context<'_>,
-    ) -> Attempt<AskEnvelope<M, <A as Handler<M>>::Reply>> {
+    ) -> Attempt<HereAsk<M, <A as Handler<M>>::Reply>> {
         self.direct.try_run(
-            env,
+            here,
             cx,
             || self.mailbox.is_idle(),
             || drop(self.mailbox.send_system(SystemSignal::Resume.envelope())),
@@ -294,13 +294,13 @@ where
 {
     fn try_run(
         &self,
-        env: AskEnvelope<M, <A as Handler<M>>::Reply>,
+        here: HereAsk<M, <A as Handler<M>>::Reply>,
         cx: &mut std::task::Context<'_>,
-    ) -> Attempt<AskEnvelope<M, <A as Handler<M>>::Reply>> {
+    ) -> Attempt<HereAsk<M, <A as Handler<M>>::Reply>> {
         // The actor's task keeps its cell alive while it runs a handler handed to it; this
         // ref only needs to outlive the attempt.
         let actor = (self.current)();
-        actor.shared.try_run(env, cx)
+        actor.shared.try_run(here, cx)
     }
 }
 
@@ -354,35 +354,57 @@ impl<M: Send + 'static, R: Send + 'static> ReplyRecipient<M, R> {
     /// Before the request leaves this process a refusal hands it back
     /// ([`AskError::Closed`]); after, a lost answer is [`AskError::Lost`].
     pub async fn ask(&self, msg: M) -> Result<R, AskError<M>> {
-        let (tx, rx) = oneshot::channel();
-        let env = AskEnvelope { msg, reply: tx };
-        let env = match &self.local {
-            // An idle local actor's handler runs here, as `ActorRef::ask`'s does.
-            Some(local) => direct::offer(env, |env, cx| local.try_run(env, cx)).await,
-            None => Some(env),
+        let msg = match &self.local {
+            // An idle local actor's handler runs here, as `ActorRef::ask`'s does, and answers
+            // in `answer`.
+            Some(local) => {
+                let mut answer = Answer::Empty;
+                // SAFETY: `answer` stays where it is in this future's state, untouched, until
+                // `offer` returns, and the handler's first poll is made inside `offer`, on
+                // this thread; a declined payload is taken apart below, never put in a
+                // mailbox.
+                let here = unsafe { HereAsk::new(msg, &mut answer) };
+                match direct::offer(here, |here, cx| local.try_run(here, cx)).await {
+                    Some(declined) => declined.into_message(),
+                    None => {
+                        return match answer {
+                            Answer::Ready(answer) => answer.map_err(NoReply::into_ask_error),
+                            Answer::Later(rx) => self.answer(rx.await),
+                            // Never: a handler that ran answered or left a channel.
+                            Answer::Empty => Err(self.sink.unanswered()),
+                        };
+                    }
+                }
+            }
+            None => msg,
         };
-        if let Some(env) = env {
-            self.queue(env).await?;
-            self.sink.read_answer(&|| !rx.is_empty());
-        }
-        match rx.await {
+        let rx = self.queue(msg).await?;
+        self.sink.read_answer(&|| !rx.is_empty());
+        self.answer(rx.await)
+    }
+
+    /// The asker's side of what came on its reply channel.
+    fn answer(
+        &self,
+        answer: Result<Result<R, NoReply>, oneshot::error::RecvError>,
+    ) -> Result<R, AskError<M>> {
+        match answer {
             Ok(Ok(reply)) => Ok(reply),
             Ok(Err(no_reply)) => Err(no_reply.into_ask_error()),
             Err(_) => Err(self.sink.unanswered()),
         }
     }
 
-    /// Queues a request the direct call declined (waiting for room); a refusal hands the
-    /// message back.
-    async fn queue(
-        &self,
-        AskEnvelope { msg, reply: tx }: AskEnvelope<M, R>,
-    ) -> Result<(), AskError<M>> {
+    /// Queues a request the direct call declined or could not take (waiting for room), with
+    /// the channel its answer comes on; a refusal hands the message back.
+    async fn queue(&self, msg: M) -> Result<oneshot::Receiver<Result<R, NoReply>>, AskError<M>> {
+        let (tx, rx) = oneshot::channel();
         let queued = match self.sink.send_request(msg, ReplySender { tx }) {
             Queued::Ready(result) => result,
             Queued::Waiting(wait) => wait.await,
         };
-        queued.map_err(|SendError(msg)| AskError::Closed(msg))
+        queued.map_err(|SendError(msg)| AskError::Closed(msg))?;
+        Ok(rx)
     }
 
     /// [`ask`](Self::ask) in two steps: returns once `msg` is queued (after waiting for room
@@ -433,26 +455,39 @@ impl<M: Send + 'static, R: Send + 'static> ReplyRecipient<M, R> {
 
     /// The direct call of an ask, made with the asker's task context: the actor's handler
     /// runs here if it is idle on this runtime. For a request that cannot take it (the actor
-    /// is busy, on another runtime, or not in this process) the request comes back, with the
-    /// channel its reply will come on, to be queued ([`queue_declined`](Self::queue_declined)).
+    /// is busy, on another runtime, or not in this process) the request comes back, to be
+    /// queued ([`queue_declined`](Self::queue_declined)). A handler that ran here answers in a
+    /// place on this frame: a channel is made only for one that goes on after its first poll.
     pub(crate) fn try_direct(&self, msg: M, cx: &mut std::task::Context<'_>) -> Direct<M, R> {
-        let (tx, mut rx) = oneshot::channel();
-        let env = AskEnvelope { msg, reply: tx };
         let Some(local) = &self.local else {
-            return Direct::Declined(Declined { env, rx });
+            return Direct::Declined(Declined::of(msg));
         };
-        match local.try_run(env, cx) {
-            Attempt::Declined(env) => Direct::Declined(Declined { env, rx }),
-            Attempt::Ran => match rx.try_recv() {
-                Ok(answer) => Direct::Answered(answer_of(Ok(answer), &*self.sink)),
-                Err(oneshot::error::TryRecvError::Empty) => Direct::Later(self.pending(None, rx)),
-                Err(oneshot::error::TryRecvError::Closed) => {
-                    Direct::Answered(Err(self.sink.unanswered().without_message()))
-                }
-            },
-            // The answer comes once the actor's task has dealt with the failure, as when
-            // the handler fails there.
-            Attempt::Failed(handled) => Direct::Later(self.pending(Some(handled), rx)),
+        let mut answer = Answer::Empty;
+        // SAFETY: `answer` is on this frame, untouched until `try_run` returns, which makes
+        // the handler's first poll on this thread; a declined payload is taken apart here,
+        // never put in a mailbox.
+        let here = unsafe { HereAsk::new(msg, &mut answer) };
+        let attempt = local.try_run(here, cx);
+        match (attempt, answer) {
+            (Attempt::Declined(here), _) => Direct::Declined(Declined::of(here.into_message())),
+            (Attempt::Ran, Answer::Ready(answer)) => {
+                Direct::Answered(answer_of(Ok(answer), &*self.sink))
+            }
+            (Attempt::Ran, Answer::Later(rx)) => Direct::Later(self.pending(rx)),
+            // The answer (the failure) is given once the actor's task has dealt with the
+            // failure, as when the handler fails there.
+            (Attempt::Failed(handled), Answer::Ready(answer)) => {
+                let sink = self.sink.clone();
+                Direct::Later(Box::pin(async move {
+                    let _ = handled.await;
+                    answer_of(Ok(answer), &*sink)
+                }))
+            }
+            // Never: a handler that ran answered or left a channel, and one that failed
+            // answered with its failure.
+            (Attempt::Ran | Attempt::Failed(_), _) => {
+                Direct::Answered(Err(self.sink.unanswered().without_message()))
+            }
         }
     }
 
@@ -460,25 +495,16 @@ impl<M: Send + 'static, R: Send + 'static> ReplyRecipient<M, R> {
     /// come.
     pub(crate) async fn queue_declined(
         &self,
-        Declined { env, rx }: Declined<M, R>,
+        declined: Declined<M, R>,
     ) -> Result<PendingReply<R>, AskError<M>> {
-        self.queue(env).await?;
-        Ok(self.pending(None, rx))
+        let rx = self.queue(declined.msg).await?;
+        Ok(self.pending(rx))
     }
 
-    /// The reply coming on `rx`, once `handled` (the actor's task dealt with a failure).
-    fn pending(
-        &self,
-        handled: Option<oneshot::Receiver<()>>,
-        rx: oneshot::Receiver<Result<R, NoReply>>,
-    ) -> PendingReply<R> {
+    /// The reply coming on `rx`.
+    fn pending(&self, rx: oneshot::Receiver<Result<R, NoReply>>) -> PendingReply<R> {
         let sink = self.sink.clone();
-        Box::pin(async move {
-            if let Some(handled) = handled {
-                let _ = handled.await;
-            }
-            answer_of(rx.await, &*sink)
-        })
+        Box::pin(async move { answer_of(rx.await, &*sink) })
     }
 
     /// Like [`ask`](Self::ask), giving up after `timeout` of bus time (waiting for room in
@@ -536,10 +562,20 @@ pub(crate) enum Direct<M, R> {
     Declined(Declined<M, R>),
 }
 
-/// A request the direct call declined, with the channel its reply will come on.
+/// A request the direct call declined, to be queued with a channel for its reply
+/// ([`ReplyRecipient::queue_declined`]).
 pub(crate) struct Declined<M, R> {
-    env: AskEnvelope<M, R>,
-    rx: oneshot::Receiver<Result<R, NoReply>>,
+    msg: M,
+    reply: PhantomData<fn() -> R>,
+}
+
+impl<M, R> Declined<M, R> {
+    fn of(msg: M) -> Self {
+        Declined {
+            msg,
+            reply: PhantomData,
+        }
+    }
 }
 
 /// The asker's side of what came on a reply channel.

@@ -109,8 +109,8 @@ impl<A: Actor> Default for Direct<A> {
 
 /// Offers an ask to an actor's direct call from an async asker (`ActorRef::ask`, a local
 /// `ReplyRecipient::ask`): `None` when the handler ran here or was handed to the actor's task
-/// (the reply comes through the envelope's channel; after a failure, once the task has dealt
-/// with it, as when the handler fails there), or the payload back for the mailbox.
+/// (the answer is in the asker's place, `envelope::Answer`; after a failure, once the task
+/// has dealt with it, as when the handler fails there), or the payload back for the mailbox.
 pub(crate) async fn offer<P>(
     payload: P,
     try_run: impl FnOnce(P, &mut std::task::Context<'_>) -> Attempt<P>,
@@ -121,7 +121,13 @@ pub(crate) async fn offer<P>(
             let _ = handled.await;
             None
         }
-        Attempt::Ran => None,
+        Attempt::Ran => {
+            // The answer came without a wait on a channel, whose poll would have spent a
+            // unit of the task's budget with its runtime: spend it here, so that a long run
+            // of direct asks still gives the other tasks their turn.
+            tokio::task::coop::consume_budget().await;
+            None
+        }
     }
 }
 
