@@ -90,6 +90,24 @@ def test_values_that_cannot_be_written_raise_encode_error_as_the_generated_codec
         assert native == pure
 
 
+def test_ints_at_the_edges_of_their_range_encode_as_the_generated_codec_does():
+    # The native encoder reads an int that fits an i64 in one call and any other one exactly
+    # by a second path: both sides of that line, and of each field's range.
+    hb = Heartbeat(ts_ns=1, seq=2, sender="x")
+    telemetry = next(m for m in golden_messages() if type(m).__name__ == "Telemetry")
+    cases = [dataclasses.replace(hb, seq=v) for v in (0, 2**31, 2**63 - 1, 2**63, 2**64 - 1)]
+    cases += [dataclasses.replace(hb, seq=v) for v in (-1, -(2**63), -(2**63) - 1, 2**64, 2**100)]
+    edges = (-(2**63) - 1, -(2**63), -1, 0, 2**31 - 1, 2**31, 2**63 - 1, 2**63, 2**64)
+    cases += [dataclasses.replace(telemetry, pnl_cents=v) for v in edges]
+    cases += [dataclasses.replace(telemetry, drift_ns=v) for v in edges]
+    kinds = set()
+    for message in cases:
+        native = outcome(lambda: _native.encode(message))
+        assert native == outcome(lambda: message.encode()), message
+        kinds.add(native[0])
+    assert kinds == {"ok", "err"}
+
+
 def test_unknown_type_and_non_messages_are_refused():
     with pytest.raises(TypeError, match="not a generated contract class"):
         _native.encode(object())

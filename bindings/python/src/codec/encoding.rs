@@ -120,10 +120,15 @@ fn write_at(
             } else {
                 (0, (1i128 << bits) - 1)
             };
-            let v = value
-                .extract::<i128>()
-                .ok()
-                .filter(|v| (lo..=hi).contains(v));
+            // Most ints fit an i64, which one call of the limited API reads; the exact value
+            // of a larger one (a u64 above i64::MAX, or one out of every range) takes pyo3's
+            // i128 path, several calls and objects under abi3 (about 200 instructions an int,
+            // docs/perf/python.md).
+            let v = match value.extract::<i64>() {
+                Ok(v) => Some(i128::from(v)),
+                Err(_) => value.extract::<i128>().ok(),
+            }
+            .filter(|v| (lo..=hi).contains(v));
             let Some(v) = v else {
                 return Err(encode_error(
                     py,
