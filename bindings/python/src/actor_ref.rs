@@ -211,7 +211,7 @@ impl ActorRef {
 /// The type id and body of a contract message instance.
 fn encode_message(message: &Bound<'_, PyAny>) -> PyResult<(u16, Vec<u8>)> {
     let plan = codec::message_plan(message)?;
-    Ok((codec::type_id_of(message)?, plan.encode(message)?))
+    Ok((plan.type_id_of(message)?, plan.encode(message)?))
 }
 
 /// The type id and body of `message` if it is a contract message whose type id is in
@@ -223,13 +223,30 @@ fn checked(
     if !codec::is_message(message)? {
         return Ok(None);
     }
-    let type_id = codec::type_id_of(message)?;
-    if let Some(accepts) = accepts {
-        if !accepts.contains(type_id)? {
-            return Ok(None);
+    let plan = codec::message_plan(message)?;
+    let type_id = match plan.type_id() {
+        // The class's id, read once with its plan; `accepts` is looked up with the class's
+        // own int object (an id above 256 is not one of Python's cached small ints, and
+        // making one per message took about 200 instructions).
+        Some((type_id, id)) => {
+            if let Some(accepts) = accepts {
+                if !accepts.contains(id.bind(message.py()))? {
+                    return Ok(None);
+                }
+            }
+            *type_id
         }
-    }
-    let body = codec::message_plan(message)?.encode(message)?;
+        None => {
+            let type_id = codec::type_id_of(message)?;
+            if let Some(accepts) = accepts {
+                if !accepts.contains(type_id)? {
+                    return Ok(None);
+                }
+            }
+            type_id
+        }
+    };
+    let body = plan.encode(message)?;
     Ok(Some((type_id, body)))
 }
 

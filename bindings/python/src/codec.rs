@@ -96,6 +96,9 @@ struct Field {
 pub(crate) struct Plan {
     cls: Py<PyType>,
     name: String,
+    /// A message class's `TYPE_ID`, as a number and as the class's own int object (to look up
+    /// in a set of accepted ids without making an int per message); `None` for a struct.
+    type_id: Option<(u16, Py<PyAny>)>,
     /// Tag order (the encoding order).
     by_tag_order: Vec<Field>,
     /// Index into `by_tag_order` by tag.
@@ -206,9 +209,14 @@ fn compile(cls: &Bound<'_, PyType>, errors: &Arc<Errors>) -> PyResult<Plan> {
             declared.push(i);
         }
     }
+    let type_id = match cls.getattr(pyo3::intern!(cls.py(), "TYPE_ID")) {
+        Ok(id) => id.extract::<u16>().ok().map(|n| (n, id.unbind())),
+        Err(_) => None,
+    };
     Ok(Plan {
         cls: cls.clone().unbind(),
         name: cls.name()?.to_string(),
+        type_id,
         by_tag_order: fields,
         by_tag,
         declared,
@@ -301,6 +309,23 @@ pub(crate) fn is_message(value: &Bound<'_, PyAny>) -> PyResult<bool> {
             .map_err(PyErr::from)
     })?;
     value.is_instance(base.bind(py))
+}
+
+impl Plan {
+    /// The class's `TYPE_ID` (a number and the int object), for a message class.
+    pub(crate) fn type_id(&self) -> Option<&(u16, Py<PyAny>)> {
+        self.type_id.as_ref()
+    }
+
+    /// The type id of `message`, an instance of this plan's class: the class's, read with the
+    /// plan, or (for a class whose `TYPE_ID` is not a u16) read from the instance, with its
+    /// error.
+    pub(crate) fn type_id_of(&self, message: &Bound<'_, PyAny>) -> PyResult<u16> {
+        match &self.type_id {
+            Some((type_id, _)) => Ok(*type_id),
+            None => type_id_of(message),
+        }
+    }
 }
 
 /// The type id of a generated message instance.

@@ -121,8 +121,9 @@ impl PyForeign {
         let Some(reply) = self.call(py, actor, msg.type_id, message)? else {
             return Ok(None);
         };
-        let type_id = codec::type_id_of(&reply)?;
-        let body = codec::message_plan(&reply)?.encode(&reply)?;
+        let plan = codec::message_plan(&reply)?;
+        let type_id = plan.type_id_of(&reply)?;
+        let body = plan.encode(&reply)?;
         Ok(Some(ForeignMessage { type_id, body }))
     }
 }
