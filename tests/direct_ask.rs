@@ -48,6 +48,18 @@ impl Handler<AddAfter> for Where {
     }
 }
 
+/// Adds `n` after giving its runtime a turn: not finished at its first poll, so a direct ask
+/// of it is answered through the channel made at the end of that poll.
+struct AddYielding(u64);
+impl Handler<AddYielding> for Where {
+    type Reply = u64;
+    async fn handle(&mut self, AddYielding(n): AddYielding, _ctx: &mut Context<Self>) -> u64 {
+        tokio::task::yield_now().await;
+        self.total += n;
+        self.total
+    }
+}
+
 /// Panics.
 struct Boom;
 impl Handler<Boom> for Where {
@@ -284,6 +296,42 @@ async fn a_handler_that_awaits_finishes_on_the_actors_task_in_order() {
     go.send(()).unwrap();
     assert_eq!(asker.await.unwrap(), 10);
     assert_eq!(later.await.unwrap(), 11);
+}
+
+/// Askers on two workers, each ask adding one, half of them to a handler that finishes at
+/// once (its answer written in the asker's place) and half to one that goes on after its
+/// first poll (answered through a channel, from whichever task finishes it): every asker gets
+/// the answer of its own ask, so the totals answered are each of 1..=N exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_in_place_or_through_a_channel_each_reach_their_own_asker() {
+    const ASKERS: u64 = 4;
+    const ASKS: u64 = 500;
+    let bus = Bus::new();
+    let a = bus.spawn::<Where>(0);
+    a.ask(Add(0)).await.unwrap();
+    let tasks: Vec<_> = (0..ASKERS)
+        .map(|k| {
+            let a = a.clone();
+            tokio::spawn(async move {
+                let mut totals = Vec::new();
+                for i in 0..ASKS {
+                    let total = if (i + k) % 2 == 0 {
+                        a.ask(Add(1)).await.unwrap().0
+                    } else {
+                        a.ask(AddYielding(1)).await.unwrap()
+                    };
+                    totals.push(total);
+                }
+                totals
+            })
+        })
+        .collect();
+    let mut totals = Vec::new();
+    for t in tasks {
+        totals.extend(t.await.unwrap());
+    }
+    totals.sort_unstable();
+    assert_eq!(totals, (1..=ASKERS * ASKS).collect::<Vec<_>>());
 }
 
 #[tokio::test]
