@@ -328,18 +328,6 @@ fn panicked<M>(payload: Box<dyn Any + Send>) -> Outcome {
     )))
 }
 
-/// The outcome of an asked `M` whose handler panicked, the asker told of it.
-#[cold]
-#[inline(never)]
-fn ask_panicked<M, R>(
-    payload: Box<dyn Any + Send>,
-    reply: oneshot::Sender<Result<R, NoReply>>,
-) -> Outcome {
-    let failure = Failure::from_panic(Phase::Message(message_name::<M>()), payload);
-    let _ = reply.send(Err(NoReply::Failed(failure.clone())));
-    Outcome::Failed(Box::new(failure))
-}
-
 /// A told `M` with a step of its own that runs just before the handler (a published
 /// message's delivery latency, recorded on a bus that records metrics). In every other way it
 /// is a [`TellEnvelope`] of `M`: its failures, dead letters and refusals name and hand back
@@ -426,16 +414,15 @@ where
         message_name::<M>()
     }
 
-    async fn run(self, actor: &mut A, ctx: &mut Context<A>) -> Outcome {
+    fn run<'a>(
+        self,
+        actor: &'a mut A,
+        ctx: &'a mut Context<A>,
+    ) -> impl Future<Output = Outcome> + Send + 'a {
+        // The future of a direct ask, answering on the channel from the start; made here, in
+        // the slot, as a told message's is.
         let AskEnvelope { msg, reply } = self;
-        match catch_unwind_future(|| actor.handle(msg, ctx)).await {
-            Ok(value) => {
-                // The asker may have given up (timeout, dropped future): nothing to do.
-                let _ = reply.send(Ok(value));
-                Outcome::Done
-            }
-            Err(payload) => ask_panicked::<M, _>(payload, reply),
-        }
+        here::through_channel::<_, M, _>(catch_unwind_future(|| actor.handle(msg, ctx)), reply)
     }
 
     fn undeliverable(self, reason: StopReason) -> Box<dyn Any + Send> {

@@ -8,7 +8,8 @@
 //! handler writes its answer straight into a place the asker holds ([`Answer`]), and only a
 //! handler that does not finish in that poll makes a channel: at the end of the poll, before
 //! the asker's task goes on, it leaves the channel's receiving end in the place and keeps the
-//! sending end for the actor's task, which polls it to the end.
+//! sending end for the actor's task, which polls it to the end. An ask through the mailbox
+//! takes the same future with its channel in place from the start ([`through_channel`]).
 
 use std::any::Any;
 use std::future::Future;
@@ -131,6 +132,23 @@ where
                 Poll::Pending
             }
         }
+    }
+}
+
+/// The future of an asked `M` whose answer goes on `reply` (an ask through the mailbox):
+/// the same as a direct ask's once its first poll is over.
+pub(super) fn through_channel<F, M, R>(
+    handling: CatchUnwind<F>,
+    reply: oneshot::Sender<Result<R, NoReply>>,
+) -> impl Future<Output = Outcome> + Send
+where
+    F: Future<Output = R> + Send,
+    R: Send,
+{
+    AskedHere::<F, M, R> {
+        handling,
+        to: To::Channel(reply),
+        _msg: PhantomData,
     }
 }
 
