@@ -223,29 +223,23 @@ fn checked(
     if !codec::is_message(message)? {
         return Ok(None);
     }
+    let py = message.py();
     let plan = codec::message_plan(message)?;
-    let type_id = match plan.type_id() {
-        // The class's id, read once with its plan; `accepts` is looked up with the class's
-        // own int object (an id above 256 is not one of Python's cached small ints, and
-        // making one per message took about 200 instructions).
-        Some((type_id, id)) => {
-            if let Some(accepts) = accepts {
-                if !accepts.contains(id.bind(message.py()))? {
-                    return Ok(None);
-                }
-            }
-            *type_id
-        }
+    // The class's id, read once with its plan, and `accepts` looked up with the class's own
+    // int object: an id above 256 is not one of Python's cached small ints, and making one
+    // per message took about 200 instructions.
+    let (type_id, id) = match plan.type_id() {
+        Some((type_id, id)) => (*type_id, id.bind(py).clone()),
         None => {
             let type_id = codec::type_id_of(message)?;
-            if let Some(accepts) = accepts {
-                if !accepts.contains(type_id)? {
-                    return Ok(None);
-                }
-            }
-            type_id
+            (type_id, type_id.into_pyobject(py)?.into_any())
         }
     };
+    if let Some(accepts) = accepts {
+        if !accepts.contains(&id)? {
+            return Ok(None);
+        }
+    }
     let body = plan.encode(message)?;
     Ok(Some((type_id, body)))
 }
