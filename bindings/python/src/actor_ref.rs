@@ -226,8 +226,9 @@ fn checked(
     let py = message.py();
     let plan = codec::message_plan(message)?;
     // The class's id, read once with its plan, and `accepts` looked up with the class's own
-    // int object: an id above 256 is not one of Python's cached small ints, and making one
-    // per message took about 200 instructions.
+    // int object (an id above 256 is not one of Python's cached small ints): reading the id
+    // from each message and making an int of it cost 361 instructions a tell
+    // (docs/perf/python.md).
     let (type_id, id) = match plan.type_id() {
         Some((type_id, id)) => (*type_id, id.bind(py).clone()),
         None => {
