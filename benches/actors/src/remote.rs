@@ -409,6 +409,28 @@ pub(crate) fn ct_runtime() -> Result<tokio::runtime::Runtime, String> {
         .map_err(|e| e.to_string())
 }
 
+/// Waits until the parent closes this process's stdin (a pipe), on the runtime's reactor.
+///
+/// Not on a thread of its own: in a process of one thread the kernel looks a descriptor up
+/// without taking a reference to its file, and with a second thread every system call on a
+/// socket takes one and drops it (`fdget`, `fput`). A peer process that watched its stdin
+/// from a thread paid that on each of its spinning `recv`s and on its `send`, where the raw
+/// floor's single-threaded server did not (docs/perf/remote.md, "Session thirty-eight").
+pub(crate) async fn until_stdin_closes() {
+    use tokio::io::AsyncReadExt;
+    let stdin = std::io::stdin();
+    let Ok(fd) = std::os::fd::AsFd::as_fd(&stdin).try_clone_to_owned() else {
+        return;
+    };
+    // Checks that it is a pipe and makes it non-blocking; when stdin is not one, the peer
+    // does not wait for it.
+    let Ok(mut pipe) = tokio::net::unix::pipe::Receiver::from_owned_fd(fd) else {
+        return;
+    };
+    let mut buf = [0u8; 64];
+    while let Ok(1..) = pipe.read(&mut buf).await {}
+}
+
 /// Hidden subcommand `__remote_peer <framework> <mode> <endpoint>`: the server process.
 pub fn peer_main(args: &[String]) -> ExitCode {
     let (Some(fw), Some(mode), Some(endpoint)) = (

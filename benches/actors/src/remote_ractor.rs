@@ -14,7 +14,6 @@
 //! The message is the contract type `Quote`, carried as its codec body (48 bytes) inside
 //! ractor's protobuf envelope.
 
-use std::io;
 use std::time::{Duration, Instant};
 
 use mycelium_codec::WireMessage;
@@ -180,12 +179,7 @@ pub fn peer(endpoint: &str) -> Result<(), String> {
                 None
             }
         };
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        std::thread::spawn(move || {
-            let _ = io::copy(&mut io::stdin().lock(), &mut io::sink());
-            let _ = tx.send(());
-        });
-        let _ = rx.await;
+        crate::remote::until_stdin_closes().await;
         if let Some(a) = accept {
             a.abort();
         }

@@ -1,7 +1,6 @@
 //! The `mycelium` side: two `mycelium-remote` nodes, the server's `Echo` actor exported
 //! under `echo` and the client asking and telling it.
 
-use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -78,12 +77,7 @@ pub(super) fn mycelium_peer(mode: Mode, endpoint: &str) -> Result<(), String> {
             .map_err(|e| e.to_string())?;
         ready(&at.to_string());
         // Serve until the client closes our stdin.
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        std::thread::spawn(move || {
-            let _ = io::copy(&mut io::stdin().lock(), &mut io::sink());
-            let _ = tx.send(());
-        });
-        let _ = rx.await;
+        super::until_stdin_closes().await;
         node.shutdown();
         bus.shutdown(Duration::from_secs(2)).await;
         Ok(())

@@ -94,12 +94,7 @@ pub(super) fn link_echo(dir: &str, mode: &str) -> Result<(), String> {
             .ctx("listen")?;
         ready();
         // Until the parent closes stdin.
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        std::thread::spawn(move || {
-            let _ = std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink());
-            let _ = tx.send(());
-        });
-        let _ = rx.await;
+        crate::remote::until_stdin_closes().await;
         node.shutdown();
         Ok(())
     })
