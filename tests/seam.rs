@@ -286,3 +286,209 @@ async fn a_proxy_behind_reply_recipient_answers_loses_and_refuses() {
         Err(TrySendError::Closed(Add(1)))
     ));
 }
+
+/// A proxy that keeps each answer where its ask waits, by ticket
+/// (`RequestSink::ask_placed`), as a link keeps it in its asks in flight.
+struct PlacingProxy {
+    node: NodeId,
+    clock: Clock,
+    /// What `ask_placed` does: place the ask, decline it, or refuse it.
+    placing: Placing,
+    /// `read_placed` answers at once (twice the request).
+    at_once: bool,
+    /// Asks placed and not yet taken.
+    placed: Mutex<Vec<PlacedAsk>>,
+    forgotten: Mutex<Vec<u64>>,
+    sent: Mutex<Vec<(u64, ReplySender<u64>)>>,
+    tickets: std::sync::atomic::AtomicU64,
+}
+
+/// An ask a [`PlacingProxy`] placed: its ticket, its request, the answer once it came, and
+/// its asker's waker while it waits.
+struct PlacedAsk {
+    ticket: u64,
+    n: u64,
+    answer: Option<u64>,
+    waker: Option<std::task::Waker>,
+}
+
+#[derive(Clone, Copy)]
+enum Placing {
+    Place,
+    Decline,
+    Close,
+}
+
+impl PlacingProxy {
+    fn new(bus: &Bus, placing: Placing, at_once: bool) -> Arc<PlacingProxy> {
+        Arc::new(PlacingProxy {
+            node: NodeId::new(5),
+            clock: bus.clock().clone(),
+            placing,
+            at_once,
+            placed: Mutex::new(Vec::new()),
+            forgotten: Mutex::new(Vec::new()),
+            sent: Mutex::new(Vec::new()),
+            tickets: std::sync::atomic::AtomicU64::new(100),
+        })
+    }
+
+    /// Answers the oldest placed ask with `answer`, waking its asker.
+    fn answer_first(&self, answer: impl FnOnce(u64) -> u64) {
+        let waker = {
+            let mut placed = self.placed.lock().unwrap();
+            let entry = placed.first_mut().expect("an ask placed");
+            entry.answer = Some(answer(entry.n));
+            entry.waker.take()
+        };
+        waker.expect("the asker waits").wake();
+    }
+}
+
+impl MessageSink<Add> for PlacingProxy {
+    fn try_tell(&self, msg: Add) -> Result<(), TrySendError<Add>> {
+        Err(TrySendError::Closed(msg))
+    }
+
+    fn tell(&self, msg: Add) -> BoxFuture<'_, Result<(), SendError<Add>>> {
+        Box::pin(async move { Err(SendError(msg)) })
+    }
+
+    fn id(&self) -> ActorId {
+        ActorId::new(self.node, 1)
+    }
+
+    fn is_alive(&self) -> bool {
+        true
+    }
+}
+
+impl RequestSink<Add, u64> for PlacingProxy {
+    fn send_request(&self, Add(n): Add, reply: ReplySender<u64>) -> Queued<'_, Add> {
+        self.sent.lock().unwrap().push((n, reply));
+        Queued::Ready(Ok(()))
+    }
+
+    fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    fn ask_placed(&self, msg: Add) -> mycelium::actors::Placed<Add> {
+        use mycelium::actors::Placed;
+        match self.placing {
+            Placing::Place => {
+                let ticket = self
+                    .tickets
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.placed.lock().unwrap().push(PlacedAsk {
+                    ticket,
+                    n: msg.0,
+                    answer: None,
+                    waker: None,
+                });
+                Placed::Sent(ticket)
+            }
+            Placing::Decline => Placed::Declined(msg),
+            Placing::Close => Placed::Closed(msg),
+        }
+    }
+
+    fn read_placed(&self, ticket: u64) -> Option<Result<u64, AskError<Add>>> {
+        if !self.at_once {
+            return None;
+        }
+        let mut placed = self.placed.lock().unwrap();
+        let at = placed.iter().position(|p| p.ticket == ticket)?;
+        Some(Ok(2 * placed.remove(at).n))
+    }
+
+    fn poll_placed(
+        &self,
+        ticket: u64,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<u64, AskError<Add>>> {
+        let mut placed = self.placed.lock().unwrap();
+        let Some(at) = placed.iter().position(|p| p.ticket == ticket) else {
+            return std::task::Poll::Ready(Err(AskError::Lost {
+                node: self.node,
+                reason: "no such ticket".into(),
+            }));
+        };
+        match placed[at].answer {
+            Some(answer) => {
+                placed.remove(at);
+                std::task::Poll::Ready(Ok(answer))
+            }
+            None => {
+                placed[at].waker = Some(cx.waker().clone());
+                std::task::Poll::Pending
+            }
+        }
+    }
+
+    fn forget_placed(&self, ticket: u64) {
+        self.placed.lock().unwrap().retain(|p| p.ticket != ticket);
+        self.forgotten.lock().unwrap().push(ticket);
+    }
+}
+
+/// A proxy that keeps answers where its asks wait serves `ReplyRecipient::ask` without a
+/// reply channel: an answer it has at once, one that comes later (the asker woken), a refusal
+/// that hands the request back, a decline that sends it the usual way, and an asker that
+/// gives up (its ticket forgotten, so the proxy can drop the ask).
+#[tokio::test(start_paused = true)]
+async fn a_proxy_that_keeps_answers_where_asks_wait_serves_reply_recipient() {
+    let bus = virtual_bus();
+
+    let at_once = PlacingProxy::new(&bus, Placing::Place, true);
+    let remote: ReplyRecipient<Add, u64> = ReplyRecipient::new(at_once.clone());
+    assert_eq!(remote.ask(Add(21)).await.unwrap(), 42);
+    assert!(at_once.placed.lock().unwrap().is_empty());
+    assert!(at_once.forgotten.lock().unwrap().is_empty());
+
+    let later = PlacingProxy::new(&bus, Placing::Place, false);
+    let remote: ReplyRecipient<Add, u64> = ReplyRecipient::new(later.clone());
+    let asker = tokio::spawn({
+        let remote = remote.clone();
+        async move { remote.ask(Add(5)).await }
+    });
+    while later
+        .placed
+        .lock()
+        .unwrap()
+        .first()
+        .is_none_or(|p| p.waker.is_none())
+    {
+        tokio::task::yield_now().await;
+    }
+    later.answer_first(|n| n + 1);
+    assert_eq!(asker.await.unwrap().unwrap(), 6);
+    assert!(later.placed.lock().unwrap().is_empty());
+    assert!(later.forgotten.lock().unwrap().is_empty());
+
+    // Given up before the answer came: the ticket is forgotten.
+    let timed_out = remote.ask_timeout(Add(7), Duration::from_millis(10)).await;
+    assert!(matches!(timed_out, Err(AskError::Timeout(_))));
+    assert_eq!(*later.forgotten.lock().unwrap(), [101]);
+    assert!(later.placed.lock().unwrap().is_empty());
+
+    let closed = PlacingProxy::new(&bus, Placing::Close, true);
+    let remote: ReplyRecipient<Add, u64> = ReplyRecipient::new(closed.clone());
+    assert!(matches!(
+        remote.ask(Add(3)).await,
+        Err(AskError::Closed(Add(3)))
+    ));
+
+    let declined = PlacingProxy::new(&bus, Placing::Decline, true);
+    let remote: ReplyRecipient<Add, u64> = ReplyRecipient::new(declined.clone());
+    let asker = tokio::spawn({
+        let remote = remote.clone();
+        async move { remote.ask(Add(4)).await }
+    });
+    while declined.sent.lock().unwrap().is_empty() {
+        tokio::task::yield_now().await;
+    }
+    let (n, reply) = declined.sent.lock().unwrap().pop().unwrap();
+    reply.send(n * 3).unwrap();
+    assert_eq!(asker.await.unwrap().unwrap(), 12);
+}

@@ -99,7 +99,7 @@ pub use handler::{Handler, Reply};
 pub use id::{ActorId, NodeId};
 pub use mycelium_mailbox::MailboxConfig;
 pub use recipient::{MessageSink, Recipient};
-pub use reply_recipient::{PendingReply, Queued, ReplyRecipient, ReplySender, RequestSink};
+pub use reply_recipient::{PendingReply, Placed, Queued, ReplyRecipient, ReplySender, RequestSink};
 pub use rng::DetRng;
 pub use supervision::{ChildHandle, SupervisionLink};
 pub use topic::{

@@ -167,6 +167,66 @@ pub trait RequestSink<M, R>: MessageSink<M> {
             reason: "the request's reply slot was dropped unanswered".to_string(),
         }
     }
+
+    /// Queues `msg` as an ask whose answer the sink keeps for the asker itself, under a
+    /// ticket of the sink's choosing, instead of sending it down a reply channel: the asker
+    /// then takes it with [`read_placed`](Self::read_placed) or
+    /// [`poll_placed`](Self::poll_placed), and gives the ticket up with
+    /// [`forget_placed`](Self::forget_placed) if it stops waiting. A sink that answers its
+    /// asks where they wait (a link's table of asks in flight) saves the channel and its
+    /// allocation per ask. [`Placed::Declined`] (the default, and for a queue without room)
+    /// sends the request through [`send_request`](Self::send_request) instead.
+    fn ask_placed(&self, msg: M) -> Placed<M> {
+        Placed::Declined(msg)
+    }
+
+    /// Right after [`ask_placed`](Self::ask_placed): the answer to ask `ticket`, if this
+    /// thread can get it at once (a link that polls its socket reads it here, as
+    /// [`read_answer`](Self::read_answer) does).
+    fn read_placed(&self, ticket: u64) -> Option<Result<R, AskError<M>>> {
+        let _ = ticket;
+        None
+    }
+
+    /// The answer to ask `ticket`, once it has come.
+    fn poll_placed(
+        &self,
+        ticket: u64,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<Result<R, AskError<M>>> {
+        let _ = (ticket, cx);
+        Poll::Ready(Err(self.unanswered()))
+    }
+
+    /// The asker of `ticket` stopped waiting (it timed out, or dropped its future) before it
+    /// took the answer.
+    fn forget_placed(&self, ticket: u64) {
+        let _ = ticket;
+    }
+}
+
+/// What [`RequestSink::ask_placed`] did with a request.
+#[derive(Debug)]
+pub enum Placed<M> {
+    /// Queued under this ticket.
+    Sent(u64),
+    /// Not taken this way: send it with [`RequestSink::send_request`].
+    Declined(M),
+    /// Refused for good (the sink is closed): the asker gets [`AskError::Closed`] with it.
+    Closed(M),
+}
+
+/// Gives up an ask placed with [`RequestSink::ask_placed`] when dropped before its answer
+/// was taken.
+struct PlacedTicket<'a, M: 'static, R: 'static> {
+    sink: &'a dyn RequestSink<M, R>,
+    ticket: u64,
+}
+
+impl<M: 'static, R: 'static> Drop for PlacedTicket<'_, M, R> {
+    fn drop(&mut self) {
+        self.sink.forget_placed(self.ticket);
+    }
 }
 
 impl<A, M> RequestSink<M, <A as Handler<M>>::Reply> for Shared<A>
@@ -376,7 +436,25 @@ impl<M: Send + 'static, R: Send + 'static> ReplyRecipient<M, R> {
                     }
                 }
             }
-            None => msg,
+            // A sink that keeps the answer for its asker (a link's asks in flight) needs no
+            // reply channel.
+            None => match self.sink.ask_placed(msg) {
+                Placed::Sent(ticket) => {
+                    let placed = PlacedTicket {
+                        sink: &*self.sink,
+                        ticket,
+                    };
+                    let answer = match self.sink.read_placed(ticket) {
+                        Some(answer) => answer,
+                        None => std::future::poll_fn(|cx| self.sink.poll_placed(ticket, cx)).await,
+                    };
+                    // Taken: the sink has let the ticket go.
+                    std::mem::forget(placed);
+                    return answer;
+                }
+                Placed::Closed(msg) => return Err(AskError::Closed(msg)),
+                Placed::Declined(msg) => msg,
+            },
         };
         let rx = self.queue(msg).await?;
         self.sink.read_answer(&|| !rx.is_empty());

@@ -36,8 +36,8 @@ mod replies;
 mod sends;
 
 pub use asks::OnReply;
+pub(crate) use asks::{awaits_its_asker, Asker, Asks, Mine, ReplyTo, Taken};
 use asks::{first_corr, SWEEP_ASKS_FROM};
-pub(crate) use asks::{Asker, Asks, ReplyTo};
 pub use interests::MAX_TOPIC_INTERESTS;
 pub(crate) use replies::reply_too_large;
 
@@ -125,6 +125,10 @@ pub(crate) struct Inner {
     /// (`read.rs`): a spinning reader that sees it change gives its thread back at once
     /// rather than poll for a whole slice, so that an asker waiting for its turn runs.
     pub self_reads: AtomicU64,
+    /// Counts the answers left where their asks wait ([`ReplyTo::InPlace`]) by anyone but
+    /// their asker: an asker reading for its own answer looks at it to learn, without the
+    /// link's lock, that its answer may have come another way.
+    pub answered_in_place: AtomicU64,
     /// Replies to the peer's asks that wait for room in the full queue, each on a task of
     /// its own ([`WaitingReply`]). A reader closes its connection rather than take one more
     /// ask while there are [`LinkConfig::queue_capacity`] of them (`connection/deliver.rs`): a peer
@@ -258,6 +262,7 @@ impl Link {
                 ran: Notify::new(),
                 delivering: AtomicBool::new(false),
                 self_reads: AtomicU64::new(0),
+                answered_in_place: AtomicU64::new(0),
                 replies_waiting: AtomicUsize::new(0),
             }),
         }

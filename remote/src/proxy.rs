@@ -11,10 +11,11 @@
 
 use std::marker::PhantomData;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use mycelium_actors::{
-    ActorId, BoxFuture, Clock, MessageSink, Queued, Recipient, ReplyRecipient, ReplySender,
-    RequestSink, SendError, TrySendError,
+    ActorId, AskError, BoxFuture, Clock, MessageSink, Placed, Queued, Recipient, ReplyRecipient,
+    ReplySender, RequestSink, SendError, TrySendError,
 };
 use mycelium_codec::WireMessage;
 
@@ -140,7 +141,7 @@ where
             |out| msg.encode_body(out),
             reply_to,
         ) {
-            Ok(()) => Queued::Ready(Ok(())),
+            Ok(_) => Queued::Ready(Ok(())),
             Err((LinkSendError::Full, reply_to)) => {
                 let mut body = Vec::new();
                 msg.encode_body(&mut body);
@@ -179,10 +180,87 @@ where
     fn read_answer(&self, answered: &dyn Fn() -> bool) {
         self.link.inner.read_for_answer(answered);
     }
+
+    /// The ask's answer waits in its entry of the link's asks in flight, with no reply
+    /// channel: the asker decodes it from the frame when it reads the reply itself (spin
+    /// mode), or takes it from its entry, where a reader copied it.
+    fn ask_placed(&self, msg: M) -> Placed<M> {
+        match self
+            .link
+            .try_ask_in_place(&self.service, M::TYPE_ID, M::NAME, |out| {
+                msg.encode_body(out)
+            }) {
+            Ok(corr) => Placed::Sent(corr),
+            // Waits for room with a reply channel (`send_request`).
+            Err(LinkSendError::Full) => Placed::Declined(msg),
+            Err(e) => {
+                refused(&self.link, &self.service, M::NAME, &e);
+                Placed::Closed(msg)
+            }
+        }
+    }
+
+    fn read_placed(&self, ticket: u64) -> Option<Result<R, AskError<M>>> {
+        let node = self.link.node_id();
+        let mut answer = None;
+        self.link.read_in_place(ticket, &mut |result| {
+            answer = Some(answer_of::<M, R>(node, result));
+        });
+        answer
+    }
+
+    fn poll_placed(&self, ticket: u64, cx: &mut Context<'_>) -> Poll<Result<R, AskError<M>>> {
+        let node = self.link.node_id();
+        self.link
+            .poll_in_place(ticket, cx)
+            .map(|answer| match answer {
+                Some(Ok((type_id, body))) => answer_of::<M, R>(node, Ok((type_id, &body))),
+                Some(Err(e)) => answer_of::<M, R>(node, Err(e)),
+                None => Err(AskError::Lost {
+                    node,
+                    reason: "the ask left the link's asks in flight unanswered".into(),
+                }),
+            })
+    }
+
+    fn forget_placed(&self, ticket: u64) {
+        self.link.forget_ask(ticket);
+    }
 }
 
-/// Routes a reply frame to the asker: decoded as `R`, or a lost answer saying why, or the
-/// request itself when the link closed before sending it.
+/// What an ask of `node` gets from its reply frame (or the reason there is none): the
+/// reply decoded as `R`, or a lost answer saying why, or the request itself when the link
+/// closed before sending it.
+fn answer_of<M: WireMessage, R: WireMessage>(
+    node: mycelium_actors::NodeId,
+    result: Result<ReplyBody<'_>, RemoteAskError>,
+) -> Result<R, AskError<M>> {
+    let lost = |reason: String| AskError::Lost { node, reason };
+    match result {
+        Ok((type_id, body)) if type_id == R::TYPE_ID => R::decode_body(body)
+            .map_err(|e| lost(format!("the reply does not decode as {}: {e}", R::NAME))),
+        Ok((type_id, _)) => Err(lost(format!(
+            "the reply has type id {type_id}, not {} ({})",
+            R::TYPE_ID,
+            R::NAME
+        ))),
+        // Never sent: the asker has its request back (`AskError::Closed`).
+        Err(RemoteAskError::Unsent { error, request }) => match M::decode_body(&request) {
+            Ok(request) => Err(AskError::Closed(request)),
+            Err(e) => Err(lost(format!(
+                "{error}; the request was not sent, but its body does not decode as {} again: {e}",
+                M::NAME
+            ))),
+        },
+        // `AskError::Lost` says itself that the request may have been handled.
+        Err(RemoteAskError::LinkDown { peer, reason }) => Err(lost(format!(
+            "the link to {peer} went down while the ask was in flight: {reason}"
+        ))),
+        Err(e) => Err(lost(e.to_string())),
+    }
+}
+
+/// Routes a reply frame to the asker through its [`ReplySender`] ([`answer_of`]).
 struct Answer<M, R> {
     node: mycelium_actors::NodeId,
     reply: ReplySender<R>,
@@ -192,42 +270,13 @@ struct Answer<M, R> {
 impl<M: WireMessage + Send + 'static, R: WireMessage + Send + 'static> Asker for Answer<M, R> {
     fn answer(self: Box<Self>, result: Result<ReplyBody<'_>, RemoteAskError>) {
         let Answer { node, reply, .. } = *self;
-        match result {
-            Ok((type_id, body)) if type_id == R::TYPE_ID => match R::decode_body(body) {
-                Ok(r) => {
-                    // The asker may have given up (timeout): nothing to do then.
-                    let _ = reply.send(r);
-                }
-                Err(e) => reply.lost(
-                    node,
-                    format!("the reply does not decode as {}: {e}", R::NAME),
-                ),
-            },
-            Ok((type_id, _)) => reply.lost(
-                node,
-                format!(
-                    "the reply has type id {type_id}, not {} ({})",
-                    R::TYPE_ID,
-                    R::NAME
-                ),
-            ),
-            // Never sent: the asker has its request back (`AskError::Closed`).
-            Err(RemoteAskError::Unsent { error, request }) => match M::decode_body(&request) {
-                Ok(request) => reply.unsent(node, request),
-                Err(e) => reply.lost(
-                    node,
-                    format!(
-                        "{error}; the request was not sent, but its body does not decode as {} \
-                         again: {e}",
-                        M::NAME
-                    ),
-                ),
-            },
-            // `AskError::Lost` says itself that the request may have been handled.
-            Err(RemoteAskError::LinkDown { peer, reason }) => reply.lost(
-                node,
-                format!("the link to {peer} went down while the ask was in flight: {reason}"),
-            ),
+        match answer_of::<M, R>(node, result) {
+            // The asker may have given up (timeout): nothing to do then.
+            Ok(r) => {
+                let _ = reply.send(r);
+            }
+            Err(AskError::Closed(request)) => reply.unsent(node, request),
+            Err(AskError::Lost { node, reason }) => reply.lost(node, reason),
             Err(e) => reply.lost(node, e.to_string()),
         }
     }

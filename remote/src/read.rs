@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::RemoteAskError;
 use crate::frame::{Frame, Kind};
-use crate::link::Inner;
+use crate::link::{awaits_its_asker, Inner, Mine, Taken};
 use crate::reader::{FrameReader, ReadError};
 use crate::session::Order;
 use crate::transport::ReadHalf;
@@ -92,10 +92,22 @@ impl ReadSide {
     /// (any but a reply or an acknowledgement, or a reply while a reader delivers), a read
     /// that fails (left for the reader task), a wake of the link's writer or a task woken
     /// from another thread (both wait for this thread).
-    pub fn read_for_answer(&self, link: &Inner, budget: Duration, answered: &dyn Fn() -> bool) {
+    ///
+    /// With `mine` (an asker whose answer waits in its entry of the asks in flight,
+    /// [`Link::read_in_place`](crate::link::Link::read_in_place)), the reply to its ask goes
+    /// straight to it when this thread reads it, and it stops when its answer came another
+    /// way (counted in [`Inner::answered_in_place`]).
+    pub fn read_for_answer(
+        &self,
+        link: &Inner,
+        budget: Duration,
+        answered: &dyn Fn() -> bool,
+        mut mine: Option<&mut Mine<'_>>,
+    ) {
         if !self.direct {
             return;
         }
+        let in_place_before = link.answered_in_place.load(Ordering::Acquire);
         let Some(mut slot) = try_lock(&self.parts) else {
             return;
         };
@@ -118,7 +130,7 @@ impl ReadSide {
             loop {
                 match reader.next_buffered() {
                     Ok(Some(frame)) => {
-                        if !take(link, self.id, &frame) {
+                        if !take(link, self.id, &frame, mine.as_deref_mut()) {
                             reader.put_back();
                             return;
                         }
@@ -129,8 +141,19 @@ impl ReadSide {
                     Err(_) => return,
                 }
             }
-            if answered() {
-                return;
+            match &mine {
+                Some(mine) => {
+                    if mine.taken
+                        || link.answered_in_place.load(Ordering::Acquire) != in_place_before
+                    {
+                        return;
+                    }
+                }
+                None => {
+                    if answered() {
+                        return;
+                    }
+                }
             }
             match reader.try_fill(|buf| rd.try_read(buf)) {
                 Ok(true) => {
@@ -186,14 +209,16 @@ fn other_thread_waits() -> bool {
 /// this node, or an acknowledgement. `false` for any other frame, and for one whose
 /// delivery the reader task must judge (the link closed, the connection replaced, a frame
 /// out of sequence): it is left for the reader task.
-fn take(link: &Inner, id: u64, f: &Frame<'_>) -> bool {
+///
+/// The reply to `mine`'s ask goes to `mine`, and its ask leaves the asks in flight.
+fn take(link: &Inner, id: u64, f: &Frame<'_>, mine: Option<&mut Mine<'_>>) -> bool {
     match f.kind {
         Kind::Heartbeat | Kind::Ack => {
             link.on_ack(f.ack);
             true
         }
         Kind::Reply | Kind::ReplyFailed => {
-            let (freed, asker) = {
+            let (freed, mine, taken) = {
                 let mut st = link.lock();
                 // A reader delivering (a replaced connection's) may have checked this frame
                 // already; the link closed, or the connection replaced: the reader judges.
@@ -217,17 +242,31 @@ fn take(link: &Inner, id: u64, f: &Frame<'_>) -> bool {
                     Order::Gap { .. } => return false,
                 };
                 let freed = f.ack > 0 && st.out.ack(f.ack) > 0;
-                let asker = link.take_ask(&mut st, f.corr);
+                let asker = match mine {
+                    Some(mine) if mine.corr == f.corr && awaits_its_asker(&st, f.corr) => {
+                        st.pending.remove(&f.corr);
+                        Some(mine)
+                    }
+                    _ => None,
+                };
+                let taken = match asker {
+                    Some(_) => Taken::Missing,
+                    None => link.take_ask(&mut st, f.corr, reply_of(f)),
+                };
                 st.inb.record(numbering, f.seq);
                 st.stats.delivered += 1;
                 st.stats.asker_reads += 1;
-                (freed, asker)
+                (freed, asker, taken)
             };
             if freed {
                 link.room_freed();
             }
-            if let Some(asker) = asker {
-                link.answer(asker, reply_of(f));
+            match mine {
+                Some(mine) => {
+                    (mine.take)(reply_of(f));
+                    mine.taken = true;
+                }
+                None => link.hand_over(taken),
             }
             true
         }

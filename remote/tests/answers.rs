@@ -70,9 +70,25 @@ fn acking(kind: Kind, seq: u64, corr: u64, ack: u64, body: &[u8]) -> Vec<u8> {
 /// runtime run, so a's reader task cannot read them: the second ask's asker finds them all
 /// at its first look.
 async fn second_ask_finds(ahead: fn(u64) -> Vec<u8>, eof: bool) -> Asked {
+    let mut asked = before_the_second_ask(Box::new(ahead), eof).await;
+    let svc: Arc<str> = "svc".into();
+    asked.second = asked
+        .link
+        .ask(&svc, 1, |o| o.push(2))
+        .await
+        .map(|(_, body)| body);
+    while let Ok(g) = asked.got_rx.try_recv() {
+        asked.got.push(g);
+    }
+    asked
+}
+
+/// [`second_ask_finds`] up to the second ask, which the caller makes: the first ask is
+/// answered and the peer has sent `ahead(corr)`.
+async fn before_the_second_ask(ahead: Box<dyn FnOnce(u64) -> Vec<u8> + Send>, eof: bool) -> Asked {
     let dir = TempDir::new("asker-reads");
     let bus = Bus::new();
-    let (rec, mut got) = Recorder::new(true);
+    let (rec, got_rx) = Recorder::new(true);
     let (a, mut events) = node("a", &bus, rec, spinning());
     let at = a.listen(&dir.socket("a.sock"), &["b"]).await.unwrap();
     let (go, go_rx) = std::sync::mpsc::channel::<()>();
@@ -113,18 +129,15 @@ async fn second_ask_finds(ahead: fn(u64) -> Vec<u8>, eof: bool) -> Asked {
     // Blocks this thread: a's reader task does not run until the second ask is asked.
     go.send(()).expect("the peer waits");
     sent_rx.recv().expect("the peer sent its frames");
-    let second = link.ask(&svc, 1, |o| o.push(2)).await.map(|(_, body)| body);
-    let mut bodies = Vec::new();
-    while let Ok(g) = got.try_recv() {
-        bodies.push(g);
-    }
     Asked {
-        second,
+        second: Ok(Vec::new()),
         link,
         events,
-        got: bodies,
+        got: Vec::new(),
+        got_rx,
         node: a,
         peer: Some((done, peer)),
+        _dir: dir,
     }
 }
 
@@ -135,7 +148,9 @@ struct Asked {
     link: Link,
     events: Events,
     got: Vec<Got>,
+    got_rx: tokio::sync::mpsc::UnboundedReceiver<Got>,
     node: Node,
+    _dir: TempDir,
     /// Ends the peer's thread, which closes its end.
     peer: Option<(std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>)>,
 }
@@ -232,6 +247,119 @@ async fn a_reply_out_of_sequence_after_one_an_asker_read_closes_the_link() {
 async fn a_peer_that_closed_after_a_reply_an_asker_read_ends_the_connection() {
     let reason = after_the_reply(|corr| frame(Kind::Reply, 2, corr, b"second"), true).await;
     assert!(reason.contains("peer closed the connection"), "{reason}");
+}
+
+/// A reply frame with sequence number `seq` for ask `corr`, of type `type_id`.
+fn reply_frame(seq: u64, corr: u64, type_id: u16, body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let spec = FrameSpec {
+        type_id,
+        seq,
+        corr,
+        ..FrameSpec::control(Kind::Reply)
+    };
+    encode_frame(&mut out, &spec, DEFAULT_MAX_BODY, |o| {
+        o.extend_from_slice(body)
+    })
+    .unwrap();
+    out
+}
+
+/// A typed ask (a `ReplyRecipient` of a `RemoteActor`) keeps its answer in its entry of the
+/// link's asks in flight, with no reply channel. In spin mode its asker reads its reply
+/// itself: as in [`second_ask_finds`], the peer (made by hand) sends the reply before the
+/// asker looks. A reply of the type asked decodes; one of another type is a lost answer that
+/// names both types. Either way the ask leaves the asks in flight.
+#[tokio::test]
+async fn a_typed_asker_in_spin_mode_reads_and_decodes_its_own_reply() {
+    use mycelium_codec::WireMessage;
+    let ack = OrderAck {
+        client_order_id: 9,
+        venue_order_id: "V9".into(),
+        ts_ns: 3,
+        venue_ts_ns: Some(4),
+    };
+    let mut ack_body = Vec::new();
+    ack.encode_body(&mut ack_body);
+    for type_id in [OrderAck::TYPE_ID, OrderAck::TYPE_ID + 1] {
+        let body = ack_body.clone();
+        let ahead = move |corr| reply_frame(2, corr, type_id, &body);
+        let setup = before_the_second_ask(Box::new(ahead), false).await;
+        let link = setup.link.clone();
+        let reads_before = link.stats().asker_reads;
+        let venue =
+            RemoteActor::<CancelOrder, OrderAck>::new(link.clone(), "venue").reply_recipient();
+        let asked = venue
+            .ask(CancelOrder {
+                client_order_id: 9,
+                instrument: 1,
+                ts_ns: 3,
+            })
+            .await;
+        match asked {
+            Ok(got) => {
+                assert_eq!(type_id, OrderAck::TYPE_ID);
+                assert_eq!(got, ack);
+            }
+            Err(AskError::Lost { reason, .. }) => {
+                assert_ne!(type_id, OrderAck::TYPE_ID, "{reason}");
+                assert!(
+                    reason.contains(&format!("type id {type_id}")) && reason.contains("OrderAck"),
+                    "{reason}"
+                );
+            }
+            Err(e) => panic!("type id {type_id}: {e:?}"),
+        }
+        assert_eq!(
+            link.stats().asker_reads,
+            reads_before + 1,
+            "{:?}",
+            link.stats()
+        );
+        assert_eq!(link.asks_in_flight(), 0);
+        // Shuts the node down and ends the peer's thread.
+        drop(setup);
+    }
+}
+
+/// Typed asks whose replies the link's reader task reads (block mode) find them in their
+/// entries, and take them out: none stays in flight.
+#[tokio::test]
+async fn typed_asks_answered_by_the_reader_task_leave_no_ask_in_flight() {
+    let dir = TempDir::new("typed-in-place");
+    let bus = Bus::new();
+    let venue = bus.spawn::<Verbose>(3);
+    bus.exports()
+        .export_ask("venue", venue.reply_recipient::<CancelOrder>())
+        .unwrap();
+    let (b, _) = node("b", &bus, Arc::new(bus.exports()), fast_config());
+    let at = b.listen(&dir.socket("b.sock"), &["a"]).await.unwrap();
+    let (a, _) = node("a", &bus, Arc::new(bus.exports()), fast_config());
+    let link = a.connect("b", at);
+    let venue = RemoteActor::<CancelOrder, OrderAck>::new(link.clone(), "venue").reply_recipient();
+    let mut asks = tokio::task::JoinSet::new();
+    for id in 1..=50 {
+        let venue = venue.clone();
+        asks.spawn(async move {
+            let cancel = CancelOrder {
+                client_order_id: id,
+                instrument: 1,
+                ts_ns: 0,
+            };
+            (id, venue.ask(cancel).await)
+        });
+    }
+    while let Some(asked) = asks.join_next().await {
+        let (id, ack) = asked.expect("the asking task");
+        let ack = ack.expect("answered");
+        assert_eq!(
+            (ack.client_order_id, ack.venue_order_id.as_str()),
+            (id, "VVV")
+        );
+    }
+    assert_eq!(link.asks_in_flight(), 0);
+    a.shutdown();
+    b.shutdown();
 }
 
 /// Answers every cancel with an order id of `len` bytes.

@@ -5,8 +5,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-
-use tokio::sync::oneshot;
+use std::task::{Context, Poll, Waker};
 
 use super::{Inner, Link, RemoteReply, ReplyBody, State, UNNAMED};
 use crate::error::{RemoteAskError, SendError};
@@ -28,15 +27,35 @@ pub(crate) trait Asker: Send {
 pub(crate) enum ReplyTo {
     /// A callback of the caller's own ([`Link::ask_with`]).
     Callback(OnReply),
-    /// An asker that says when it gave up ([`Link::ask`], the typed proxies).
+    /// An asker that says when it gave up (the typed proxies' asks that waited for room).
     Asker(Box<dyn Asker>),
+    /// An asker that takes its answer from the asks in flight itself ([`Link::ask`], and
+    /// the typed proxies' asks that found room,
+    /// [`RequestSink::ask_placed`](mycelium_actors::RequestSink::ask_placed)): its answer
+    /// waits in its entry, which only the asker removes.
+    InPlace(InPlace),
 }
+
+/// The entry of an ask answered where it waits: the answer, once it came (the reply's body
+/// copied, unless the asker read it itself), and the asker's waker while it waits.
+#[derive(Default)]
+pub(crate) struct InPlace {
+    /// Boxed: an entry stays small, and an asker that reads its own reply never fills it.
+    answer: Option<Box<Answered>>,
+    waker: Option<Waker>,
+}
+
+/// An answer kept for its asker: the reply's type id and body, or why there is none.
+pub(crate) type Answered = Result<(u16, Vec<u8>), RemoteAskError>;
 
 impl ReplyTo {
     pub(super) fn answer(self, result: Result<ReplyBody<'_>, RemoteAskError>) {
         match self {
             ReplyTo::Callback(on_reply) => on_reply(result),
             ReplyTo::Asker(asker) => asker.answer(result),
+            // Answered in its entry (`settle`), never taken out to be answered: an asker
+            // that finds its entry gone gets a lost answer rather than wait.
+            ReplyTo::InPlace(_) => {}
         }
     }
 
@@ -44,6 +63,8 @@ impl ReplyTo {
         match self {
             ReplyTo::Callback(_) => false,
             ReplyTo::Asker(asker) => asker.gone(),
+            // Its asker takes it out when it stops waiting.
+            ReplyTo::InPlace(_) => false,
         }
     }
 
@@ -52,8 +73,19 @@ impl ReplyTo {
         match self {
             ReplyTo::Callback(on_reply) => on_reply,
             ReplyTo::Asker(asker) => Box::new(move |result| asker.answer(result)),
+            ReplyTo::InPlace(_) => Box::new(|_| {}),
         }
     }
+}
+
+/// What became of the answer to an ask taken from the asks in flight ([`Inner::take_ask`]).
+pub(crate) enum Taken<'a> {
+    /// No such ask (its asker gave up, or its connection dropped): a late reply.
+    Missing,
+    /// To be answered outside the link's lock ([`Inner::answer`]).
+    Answer(Pending, Result<ReplyBody<'a>, RemoteAskError>),
+    /// Answered in its entry: the asker's waker, to wake outside the lock.
+    InPlace(Option<Waker>),
 }
 
 /// The fewest asks in flight at which a link looks for asks whose askers gave up
@@ -107,26 +139,33 @@ impl Link {
         type_id: u16,
         body: impl FnOnce(&mut Vec<u8>),
     ) -> Result<RemoteReply, RemoteAskError> {
-        let (tx, rx) = oneshot::channel();
-        let asker = ReplyTo::Asker(Box::new(OwnAsk(tx)));
-        let corr = match self.ask_to(name, type_id, UNNAMED, body, asker).await {
+        // The answer waits in the ask's entry, with no reply channel.
+        let in_place = ReplyTo::InPlace(InPlace::default());
+        let corr = match self.ask_to(name, type_id, UNNAMED, body, in_place).await {
             Ok(corr) => corr,
             Err(e) => return Err(RemoteAskError::NotSent(e)),
         };
-        self.inner.read_for_answer(&|| !rx.is_empty());
         // A caller that stops waiting (a timeout, a dropped future) takes its ask out of the
         // asks in flight: a peer that never answers cannot make them pile up. Once the answer
-        // (or the sender's end) came, the entry is gone already: no second lock.
+        // is taken, the entry is gone already: no second lock.
         let registered = Registered { link: self, corr };
-        let answered = rx.await;
+        let mut answer = None;
+        self.read_in_place(corr, &mut |reply| {
+            answer = Some(reply.map(|(type_id, body)| (type_id, body.to_vec())));
+        });
+        let answer = match answer {
+            Some(answer) => answer,
+            None => std::future::poll_fn(|cx| self.poll_in_place(corr, cx))
+                .await
+                .unwrap_or_else(|| {
+                    Err(RemoteAskError::LinkDown {
+                        peer: self.inner.peer.clone(),
+                        reason: "the ask left the asks in flight unanswered".into(),
+                    })
+                }),
+        };
         std::mem::forget(registered);
-        match answered {
-            Ok(result) => result,
-            Err(_) => Err(RemoteAskError::LinkDown {
-                peer: self.inner.peer.clone(),
-                reason: "the link was dropped".into(),
-            }),
-        }
+        answer
     }
 
     fn unregister(&self, corr: u64) -> Option<ReplyTo> {
@@ -194,6 +233,7 @@ impl Link {
         on_reply: OnReply,
     ) -> Result<(), (SendError, OnReply)> {
         self.try_ask_to(name, type_id, message, body, ReplyTo::Callback(on_reply))
+            .map(|_| ())
             .map_err(|(e, reply_to)| (e, reply_to.into_callback()))
     }
 
@@ -205,7 +245,7 @@ impl Link {
         message: &'static str,
         body: impl FnOnce(&mut Vec<u8>),
         reply_to: ReplyTo,
-    ) -> Result<(), (SendError, ReplyTo)> {
+    ) -> Result<u64, (SendError, ReplyTo)> {
         let (corr, frame) = match self.begin(true, true, name) {
             Ok(begun) => begun,
             Err(e) => return Err((e, reply_to)),
@@ -225,12 +265,106 @@ impl Link {
             Some((corr, &mut slot)),
         );
         match (pushed, slot) {
-            (Ok(_), _) => Ok(()),
+            (Ok(_), _) => Ok(corr),
             (Err(e), Some(reply_to)) => Err((e.err().unwrap_or(SendError::Full), reply_to)),
             // Not queued, so not registered: the slot is still full (never reached).
-            (Err(_), None) => Ok(()),
+            (Err(_), None) => Ok(corr),
         }
     }
+
+    /// Queues an ask without waiting whose answer waits in its entry of the asks in flight
+    /// ([`ReplyTo::InPlace`]), for its asker to take with [`read_in_place`](Self::read_in_place)
+    /// or [`poll_in_place`](Self::poll_in_place); returns its correlation id. When the queue
+    /// is full or the link closed, `body` is not called. An asker that stops waiting first
+    /// takes the entry out with [`forget_ask`](Self::forget_ask).
+    pub(crate) fn try_ask_in_place(
+        &self,
+        name: &Arc<str>,
+        type_id: u16,
+        message: &'static str,
+        body: impl FnOnce(&mut Vec<u8>),
+    ) -> Result<u64, SendError> {
+        let in_place = ReplyTo::InPlace(InPlace::default());
+        self.try_ask_to(name, type_id, message, body, in_place)
+            .map_err(|(e, _)| e)
+    }
+
+    /// In spin mode, reads the connection for a while for the answer to ask `corr` (queued
+    /// with [`try_ask_in_place`](Self::try_ask_in_place)), as [`Inner::read_for_answer`] does:
+    /// when this thread reads it, `take` gets it, borrowed from the frame it came in, and
+    /// the ask leaves the asks in flight. `false` when the answer did not come this way.
+    pub(crate) fn read_in_place(
+        &self,
+        corr: u64,
+        take: &mut dyn FnMut(Result<ReplyBody<'_>, RemoteAskError>),
+    ) -> bool {
+        let crate::config::Mode::Spin(budget) = self.inner.config.mode else {
+            return false;
+        };
+        let Some(side) = self.inner.lock().read.clone() else {
+            return false;
+        };
+        let mut mine = Mine {
+            corr,
+            take,
+            taken: false,
+        };
+        side.read_for_answer(&self.inner, budget, &|| false, Some(&mut mine));
+        mine.taken
+    }
+
+    /// The answer to ask `corr` (queued with [`try_ask_in_place`](Self::try_ask_in_place)),
+    /// once it came; it leaves the asks in flight then. `Ready(None)` when the ask is not
+    /// there (never, but for a bug: its asker is the one that takes it out).
+    pub(crate) fn poll_in_place(&self, corr: u64, cx: &mut Context<'_>) -> Poll<Option<Answered>> {
+        let mut st = self.inner.lock();
+        let Some(Pending {
+            reply_to: ReplyTo::InPlace(place),
+            ..
+        }) = st.pending.get_mut(&corr)
+        else {
+            return Poll::Ready(None);
+        };
+        match place.answer.take() {
+            Some(answer) => {
+                st.pending.remove(&corr);
+                Poll::Ready(Some(*answer))
+            }
+            None => {
+                match &mut place.waker {
+                    Some(waker) => waker.clone_from(cx.waker()),
+                    None => place.waker = Some(cx.waker().clone()),
+                }
+                Poll::Pending
+            }
+        }
+    }
+
+    /// The asker of `corr` stopped waiting: its ask leaves the asks in flight (its answer
+    /// dropped outside the lock, if it came).
+    pub(crate) fn forget_ask(&self, corr: u64) {
+        drop(self.unregister(corr));
+    }
+}
+
+/// Whether ask `corr` is in flight and answered in place, its answer not come yet: the asker
+/// reading for it ([`Mine`]) takes its reply itself.
+pub(crate) fn awaits_its_asker(st: &State, corr: u64) -> bool {
+    matches!(
+        st.pending.get(&corr),
+        Some(Pending {
+            reply_to: ReplyTo::InPlace(InPlace { answer: None, .. }),
+            ..
+        })
+    )
+}
+
+/// The asker reading for its own answer ([`Link::read_in_place`]): the correlation id of its
+/// ask, and where the answer goes when this thread reads it.
+pub(crate) struct Mine<'a> {
+    pub corr: u64,
+    pub take: &'a mut dyn FnMut(Result<ReplyBody<'_>, RemoteAskError>),
+    pub taken: bool,
 }
 
 /// A correlation id for a new ask (never 0).
@@ -274,21 +408,6 @@ pub(super) fn register(st: &mut State, corr: u64, reply_to: ReplyTo) -> Vec<Pend
     gone
 }
 
-/// The answer slot of [`Link::ask`].
-struct OwnAsk(oneshot::Sender<Result<RemoteReply, RemoteAskError>>);
-
-impl Asker for OwnAsk {
-    fn answer(self: Box<Self>, result: Result<ReplyBody<'_>, RemoteAskError>) {
-        let _ = self
-            .0
-            .send(result.map(|(type_id, body)| (type_id, body.to_vec())));
-    }
-
-    fn gone(&self) -> bool {
-        self.0.is_closed()
-    }
-}
-
 /// An ask in flight, taken out of the link's asks when dropped (its asker stopped waiting
 /// before the answer came); forgotten once the answer came, which took it out already.
 struct Registered<'a> {
@@ -315,7 +434,7 @@ impl Inner {
         let Some(side) = self.lock().read.clone() else {
             return;
         };
-        side.read_for_answer(self, budget, answered);
+        side.read_for_answer(self, budget, answered, None);
     }
 
     /// Fails the asks `pending`, in the order they were asked: those whose request is in
@@ -325,38 +444,126 @@ impl Inner {
         let mut pending: Vec<_> = pending.into_iter().collect();
         pending.sort_by_key(|(corr, _)| *corr);
         for (corr, p) in pending {
-            p.reply_to.answer(Err(match unsent.remove(&corr) {
-                Some(request) => RemoteAskError::Unsent {
-                    error: SendError::Closed {
-                        peer: self.peer.clone(),
-                        reason: reason.to_owned(),
-                    },
-                    request,
-                },
-                None => RemoteAskError::LinkDown {
+            p.reply_to
+                .answer(Err(self.failure(corr, &mut unsent, reason)));
+        }
+    }
+
+    /// Why ask `corr` failed: never written (its request in `unsent`), or in flight when its
+    /// connection dropped.
+    fn failure(
+        &self,
+        corr: u64,
+        unsent: &mut HashMap<u64, Vec<u8>>,
+        reason: &str,
+    ) -> RemoteAskError {
+        match unsent.remove(&corr) {
+            Some(request) => RemoteAskError::Unsent {
+                error: SendError::Closed {
                     peer: self.peer.clone(),
                     reason: reason.to_owned(),
                 },
-            }));
+                request,
+            },
+            None => RemoteAskError::LinkDown {
+                peer: self.peer.clone(),
+                reason: reason.to_owned(),
+            },
         }
+    }
+
+    /// Takes the asks in flight out of `st` to fail them ([`fail_asks`](Self::fail_asks),
+    /// outside the lock), but for those answered in place: they fail in their entries here,
+    /// and the wakers of their askers are returned, to wake outside the lock.
+    pub(super) fn take_failing(
+        &self,
+        st: &mut State,
+        unsent: &mut HashMap<u64, Vec<u8>>,
+        reason: &str,
+    ) -> (Asks, Vec<Waker>) {
+        let mut failing = std::mem::take(&mut st.pending);
+        let mut wakers = Vec::new();
+        let in_place: Vec<u64> = failing
+            .iter()
+            .filter(|(_, p)| matches!(p.reply_to, ReplyTo::InPlace(_)))
+            .map(|(corr, _)| *corr)
+            .collect();
+        for corr in in_place {
+            let Some(mut p) = failing.remove(&corr) else {
+                continue;
+            };
+            let failure = self.failure(corr, unsent, reason);
+            if let Some(waker) = self.settle(&mut p, Err(failure)) {
+                wakers.push(waker);
+            }
+            st.pending.insert(corr, p);
+        }
+        (failing, wakers)
+    }
+
+    /// Leaves `answer` in the entry `p` of an ask answered in place (unless one is there
+    /// already: the reply of an ask failed when its connection dropped, say, comes too
+    /// late); returns its asker's waker.
+    pub(super) fn settle(&self, p: &mut Pending, answer: Answered) -> Option<Waker> {
+        let ReplyTo::InPlace(place) = &mut p.reply_to else {
+            return None;
+        };
+        if place.answer.is_some() {
+            return None;
+        }
+        place.answer = Some(Box::new(answer));
+        if p.outside_task {
+            self.answered_outside_task.store(true, Ordering::Relaxed);
+        }
+        self.answered_in_place.fetch_add(1, Ordering::Release);
+        place.waker.take()
     }
 
     /// A reply for ask `corr` arrived.
     pub fn on_reply(&self, corr: u64, reply: Result<ReplyBody<'_>, RemoteAskError>) {
-        let asker = self.take_ask(&mut self.lock(), corr);
-        if let Some(asker) = asker {
-            self.answer(asker, reply);
+        let taken = self.take_ask(&mut self.lock(), corr, reply);
+        self.hand_over(taken);
+    }
+
+    /// Takes ask `corr` out of the asks in flight, for its `reply`: [`Taken::Missing`]
+    /// (counted as a late reply) when it is not there (its asker gave up, or its connection
+    /// dropped). An ask answered in place gets the reply in its entry, its body copied.
+    pub(crate) fn take_ask<'a>(
+        &self,
+        st: &mut State,
+        corr: u64,
+        reply: Result<ReplyBody<'a>, RemoteAskError>,
+    ) -> Taken<'a> {
+        match st.pending.get_mut(&corr) {
+            Some(Pending {
+                reply_to:
+                    ReplyTo::InPlace(InPlace {
+                        answer: Some(_), ..
+                    }),
+                ..
+            })
+            | None => {
+                st.stats.late_replies += 1;
+                Taken::Missing
+            }
+            Some(p) if matches!(p.reply_to, ReplyTo::InPlace(_)) => {
+                let waker = self.settle(p, reply.map(|(type_id, body)| (type_id, body.to_vec())));
+                Taken::InPlace(waker)
+            }
+            Some(_) => match st.pending.remove(&corr) {
+                Some(p) => Taken::Answer(p, reply),
+                None => Taken::Missing,
+            },
         }
     }
 
-    /// Takes ask `corr` out of the asks in flight, for its reply: `None` (counted as a late
-    /// reply) when it is not there (its asker gave up, or its connection dropped).
-    pub(crate) fn take_ask(&self, st: &mut State, corr: u64) -> Option<Pending> {
-        let asker = st.pending.remove(&corr);
-        if asker.is_none() {
-            st.stats.late_replies += 1;
+    /// Outside the link's lock: answers what [`take_ask`](Self::take_ask) took.
+    pub(crate) fn hand_over(&self, taken: Taken<'_>) {
+        match taken {
+            Taken::Missing | Taken::InPlace(None) => {}
+            Taken::Answer(asker, reply) => self.answer(asker, reply),
+            Taken::InPlace(Some(waker)) => waker.wake(),
         }
-        asker
     }
 
     /// Hands `reply` to the ask `asker` (outside the link's lock: the answer slot may run

@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::task::Waker;
 
 use mycelium_actors::telemetry::LinkState;
 use mycelium_actors::{ActorId, DeadLetter, DeadLetterReason};
@@ -201,17 +202,29 @@ impl Inner {
         // configuration is fixed), so frames written to it already always fit it.
         self.peer_max_frame.store(peer.max_frame, Ordering::Release);
         let too_large = st.out.remove_too_large(peer.max_frame);
-        let too_large_asks: Vec<(ReplyTo, usize)> = too_large
-            .iter()
-            .filter(|e| e.kind == Kind::Ask)
-            .filter_map(|e| {
-                let (f, _) = parse_frame(&e.bytes, self.config.max_frame)
-                    .ok()
-                    .flatten()?;
-                let pending = st.pending.remove(&f.corr)?;
-                Some((pending.reply_to, body_len(e.bytes.len())))
-            })
-            .collect();
+        let mut too_large_asks: Vec<(ReplyTo, usize)> = Vec::new();
+        let mut too_large_wakers = Vec::new();
+        for e in too_large.iter().filter(|e| e.kind == Kind::Ask) {
+            let Some((f, _)) = parse_frame(&e.bytes, self.config.max_frame).ok().flatten() else {
+                continue;
+            };
+            let len = body_len(e.bytes.len());
+            match st.pending.get_mut(&f.corr) {
+                // Failed in its entry, where its asker takes it.
+                Some(p) if matches!(p.reply_to, ReplyTo::InPlace(_)) => {
+                    let failure = RemoteAskError::NotSent(SendError::TooLarge(
+                        self.too_large_for_peer(len, peer.max_frame),
+                    ));
+                    too_large_wakers.extend(self.settle(p, Err(failure)));
+                }
+                Some(_) => {
+                    if let Some(p) = st.pending.remove(&f.corr) {
+                        too_large_asks.push((p.reply_to, len));
+                    }
+                }
+                None => {}
+            }
+        }
         let too_large_loss = crate::session::loss_report(
             &too_large,
             LossReason::TooLargeForPeer,
@@ -306,6 +319,7 @@ impl Inner {
                 self.too_large_for_peer(body_len, peer.max_frame),
             ))));
         }
+        too_large_wakers.into_iter().for_each(Waker::wake);
         if let Some(loss) = too_large_loss {
             self.emit(LinkEventKind::Loss(loss));
         }
@@ -331,9 +345,11 @@ impl Inner {
             st.task = None;
             st.write = None;
             st.read = None;
-            std::mem::take(&mut st.pending)
+            self.take_failing(&mut st, &mut HashMap::new(), reason)
         };
+        let (pending, wakers) = pending;
         self.fail_asks(pending, HashMap::new(), reason);
+        wakers.into_iter().for_each(Waker::wake);
         self.emit(LinkEventKind::Down {
             reason: reason.to_owned(),
             by_peer,
@@ -353,7 +369,7 @@ impl Inner {
     /// and reads the peer's answer to it, whose acknowledgement takes what the peer delivered
     /// out of the report.
     pub(super) fn end(&self, reason: &str, asked: bool) {
-        let (pending, unsent) = {
+        let (pending, unsent, wakers) = {
             let mut st = self.lock();
             if st.closed.is_some() {
                 return;
@@ -371,16 +387,18 @@ impl Inner {
             }
             // Asks never written go back to their askers: they were not handled. (The link
             // writes nothing more: frames already taken for a write count as written.)
-            let unsent: HashMap<u64, Vec<u8>> = st
+            let mut unsent: HashMap<u64, Vec<u8>> = st
                 .out
                 .never_written()
                 .filter(|e| e.kind == Kind::Ask)
                 .filter_map(|e| parse_frame(&e.bytes, self.config.max_frame).ok().flatten())
                 .map(|(f, _)| (f.corr, f.payload.to_vec()))
                 .collect();
-            (std::mem::take(&mut st.pending), unsent)
+            let (pending, wakers) = self.take_failing(&mut st, &mut unsent, reason);
+            (pending, unsent, wakers)
         };
         self.fail_asks(pending, unsent, reason);
+        wakers.into_iter().for_each(Waker::wake);
         self.room.notify_waiters();
         self.closing.notify_waiters();
         self.writes_due.store(true, Ordering::Release);
