@@ -30,6 +30,7 @@ use crate::topics::TopicTypes;
 use crate::write::WriteSide;
 
 mod asks;
+mod delivery_lock;
 mod interests;
 mod lifecycle;
 mod replies;
@@ -38,6 +39,7 @@ mod sends;
 pub use asks::OnReply;
 pub(crate) use asks::{awaits_its_asker, Asker, Asks, Mine, ReplyTo, Taken};
 use asks::{first_corr, SWEEP_ASKS_FROM};
+pub(crate) use delivery_lock::{DeliveryGuard, DeliveryLock};
 pub use interests::MAX_TOPIC_INTERESTS;
 pub(crate) use replies::reply_too_large;
 
@@ -96,7 +98,7 @@ pub(crate) struct Inner {
     /// the frames read with it is recorded (`connection/deliver.rs`, `Delivering`), so that two
     /// readers of the link (a replaced connection's, not yet stopped, and its successor's)
     /// never deliver the same frame twice.
-    pub delivery: tokio::sync::Mutex<()>,
+    pub delivery: DeliveryLock,
     /// On the accepting side: hands established connections to the link's supervised
     /// keeper (`accept.rs`). Unset on a link this node does not accept connections for.
     pub keeper: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<crate::accept::Accepted>>,
@@ -116,11 +118,6 @@ pub(crate) struct Inner {
     pub running: AtomicUsize,
     /// Notified each time a connection task ends.
     pub ran: Notify,
-    /// Set while a reader holds [`delivery`](Self::delivery) to deliver frames (from before
-    /// its first order check): an asker reading replies leaves them to the reader then, as it
-    /// may be a replaced connection's reader, which checked a frame that the new connection
-    /// brings again. Read under the link's lock, after which the reader checks.
-    pub delivering: AtomicBool,
     /// Counts the times an asker read the link's current connection for its reply
     /// (`read.rs`): a spinning reader that sees it change gives its thread back at once
     /// rather than poll for a whole slice, so that an asker waiting for its turn runs.
@@ -253,14 +250,13 @@ impl Link {
                 answered_outside_task: AtomicBool::new(false),
                 ack_now: AtomicBool::new(false),
                 reply_name: Arc::from(""),
-                delivery: tokio::sync::Mutex::new(()),
+                delivery: DeliveryLock::default(),
                 keeper: std::sync::OnceLock::new(),
                 closing: Notify::new(),
                 dialled: AtomicBool::new(false),
                 peer_max_frame: AtomicU32::new(0),
                 running: AtomicUsize::new(0),
                 ran: Notify::new(),
-                delivering: AtomicBool::new(false),
                 self_reads: AtomicU64::new(0),
                 answered_in_place: AtomicU64::new(0),
                 replies_waiting: AtomicUsize::new(0),

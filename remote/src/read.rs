@@ -222,10 +222,7 @@ fn take(link: &Inner, id: u64, f: &Frame<'_>, mine: Option<&mut Mine<'_>>) -> bo
                 let mut st = link.lock();
                 // A reader delivering (a replaced connection's) may have checked this frame
                 // already; the link closed, or the connection replaced: the reader judges.
-                if st.closed.is_some()
-                    || st.connection != Some(id)
-                    || link.delivering.load(Ordering::Acquire)
-                {
+                if st.closed.is_some() || st.connection != Some(id) || link.delivery.is_held() {
                     return false;
                 }
                 let numbering = match st.inb.check(f.seq) {

@@ -10,7 +10,7 @@ use super::{spinning, Ended};
 use crate::dispatch::AskNow;
 use crate::error::WireError;
 use crate::frame::{encode_frame, set_time, set_type_id, Frame, FrameSpec, Kind};
-use crate::link::{reply_too_large, Inner};
+use crate::link::{reply_too_large, DeliveryGuard, Inner};
 use crate::read::reply_of;
 use crate::session::Order;
 
@@ -21,17 +21,9 @@ use crate::session::Order;
 /// this one, waits as long as before, since this reader gives it up before it waits for
 /// bytes and ends at its next frame once replaced.
 ///
-/// While held, [`Inner::delivering`] is set (from before the first order check), so that an
-/// asker reading replies (`read.rs`) leaves them to the readers.
-pub(super) struct Delivering<'a>(pub(super) Option<(tokio::sync::MutexGuard<'a, ()>, &'a Inner)>);
-
-impl Drop for Delivering<'_> {
-    fn drop(&mut self) {
-        if let Some((_, link)) = &self.0 {
-            link.delivering.store(false, Ordering::Release);
-        }
-    }
-}
+/// While it is held (from before the first order check), an asker reading replies
+/// (`read.rs`) leaves them to the readers.
+pub(super) struct Delivering<'a>(pub(super) Option<DeliveryGuard<'a>>);
 
 pub(super) async fn handle<'a>(
     link: &'a Arc<Inner>,
@@ -85,9 +77,7 @@ pub(super) async fn handle<'a>(
     // check: a replaced connection's reader can still run (an abort takes effect at its next
     // await) while its successor already resumed from the same `delivered`.
     if delivering.0.is_none() {
-        let held = link.delivery.lock().await;
-        link.delivering.store(true, Ordering::Release);
-        delivering.0 = Some((held, link));
+        delivering.0 = Some(link.delivery.lock().await);
     }
     // A unit of the task's cooperative budget per frame, as the lock's acquisition took when
     // it was taken per frame: a long read yields every so often, so the writer sends the
