@@ -177,7 +177,9 @@ impl ReadSide {
                     return;
                 }
             }
-            std::hint::spin_loop();
+            if rd.pauses_between_looks() {
+                std::hint::spin_loop();
+            }
         }
     }
 }

@@ -207,6 +207,17 @@ impl ReadHalf {
     }
 }
 
+impl ReadHalf {
+    /// Whether a spinning reader should pause between two looks ([`std::hint::spin_loop`]):
+    /// on shared memory, whose look is a load of a line the other process writes. A look at
+    /// a socket is a system call, which takes far longer than the pause would, and a pause
+    /// there only delays the look that finds the bytes (docs/perf/remote.md, "Session
+    /// thirty-eight").
+    pub fn pauses_between_looks(&self) -> bool {
+        matches!(self, ReadHalf::Shm(_))
+    }
+}
+
 impl WriteHalf {
     /// Writes without waiting and without registering for readiness: `WouldBlock` when the
     /// socket's buffer or the ring is full. Sockets are written with `send` (one slice) or `sendmsg` and

@@ -156,6 +156,7 @@ pub(super) fn spin(
     // Polled, the socket raises no events for the runtime while this reader spins.
     rd.unregister();
     let slice_end = now + slice;
+    let pause = rd.pauses_between_looks();
     let mut looks = 0u32;
     loop {
         if reader.try_fill(|buf| rd.try_read(buf))? {
@@ -176,7 +177,9 @@ pub(super) fn spin(
                 break;
             }
         }
-        std::hint::spin_loop();
+        if pause {
+            std::hint::spin_loop();
+        }
     }
     if turns.seen.saturating_duration_since(start) >= budget {
         turns.spin_start = None;

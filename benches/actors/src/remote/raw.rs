@@ -51,7 +51,8 @@ impl Sock {
                 Sock::Tcp(s) => s.read(buf),
             };
             match r {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::hint::spin_loop(),
+                // Looked at again at once: a look is a system call, far longer than a pause.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 r => return r,
             }
@@ -78,7 +79,7 @@ impl Sock {
             match r {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => buf = &buf[n..],
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::hint::spin_loop(),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
