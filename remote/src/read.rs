@@ -126,7 +126,13 @@ impl ReadSide {
         }
         let mut end = None;
         let mut looks = 0u32;
-        loop {
+        let answered = |mine: &Option<&mut Mine<'_>>| match mine {
+            Some(mine) => {
+                mine.taken || link.answered_in_place.load(Ordering::Acquire) != in_place_before
+            }
+            None => answered(),
+        };
+        'frames: loop {
             loop {
                 match reader.next_buffered() {
                     Ok(Some(frame)) => {
@@ -141,44 +147,40 @@ impl ReadSide {
                     Err(_) => return,
                 }
             }
-            match &mine {
-                Some(mine) => {
-                    if mine.taken
-                        || link.answered_in_place.load(Ordering::Acquire) != in_place_before
+            if answered(&mine) {
+                return;
+            }
+            // Looks until bytes come: nothing new to parse before.
+            loop {
+                match reader.try_fill(|buf| rd.try_read(buf)) {
+                    Ok(true) => {
+                        *asker_read = true;
+                        continue 'frames;
+                    }
+                    Ok(false) => {}
+                    Err(e) => {
+                        *failed = Some(e);
+                        return;
+                    }
+                }
+                looks = looks.wrapping_add(1);
+                // The clock and the flags every few looks, as the spinning reader does; and
+                // whether the answer came another way (a failure left in place, say).
+                if looks % 8 == 0 {
+                    if link.writes_due.load(Ordering::Acquire)
+                        || other_thread_waits()
+                        || answered(&mine)
                     {
                         return;
                     }
-                }
-                None => {
-                    if answered() {
+                    let now = Instant::now();
+                    if now >= *end.get_or_insert(now + ASKER_SLICE.min(budget)) {
                         return;
                     }
                 }
-            }
-            match reader.try_fill(|buf| rd.try_read(buf)) {
-                Ok(true) => {
-                    *asker_read = true;
-                    continue;
+                if rd.pauses_between_looks() {
+                    std::hint::spin_loop();
                 }
-                Ok(false) => {}
-                Err(e) => {
-                    *failed = Some(e);
-                    return;
-                }
-            }
-            looks = looks.wrapping_add(1);
-            // The clock and the flags every few looks, as the spinning reader does.
-            if looks % 8 == 0 {
-                if link.writes_due.load(Ordering::Acquire) || other_thread_waits() {
-                    return;
-                }
-                let now = Instant::now();
-                if now >= *end.get_or_insert(now + ASKER_SLICE.min(budget)) {
-                    return;
-                }
-            }
-            if rd.pauses_between_looks() {
-                std::hint::spin_loop();
             }
         }
     }
