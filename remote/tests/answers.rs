@@ -322,6 +322,37 @@ async fn a_typed_asker_in_spin_mode_reads_and_decodes_its_own_reply() {
     }
 }
 
+/// A typed ask in flight when its connection ends fails at once with a lost answer, left in
+/// its entry by the link, and leaves the asks in flight. As in [`second_ask_finds`], the peer
+/// (made by hand) closes its end before the ask is asked: the spinning asker reads the end of
+/// the stream itself, leaves it to the reader task, which ends the connection and fails the
+/// ask where it waits.
+#[tokio::test]
+async fn a_typed_ask_in_flight_when_its_connection_ends_fails_at_once() {
+    let setup = before_the_second_ask(Box::new(|_| Vec::new()), true).await;
+    let link = setup.link.clone();
+    let venue = RemoteActor::<CancelOrder, OrderAck>::new(link.clone(), "venue").reply_recipient();
+    let cancel = CancelOrder {
+        client_order_id: 5,
+        instrument: 1,
+        ts_ns: 0,
+    };
+    // A bound, not a wait: the ask ends as soon as the reader task runs.
+    let asked = tokio::time::timeout(Duration::from_secs(30), venue.ask(cancel))
+        .await
+        .expect("the ask ended with its connection");
+    match asked {
+        Err(AskError::Lost { reason, .. }) => {
+            assert!(
+                reason.contains("went down while the ask was in flight"),
+                "{reason}"
+            )
+        }
+        other => panic!("expected a lost answer, got {other:?}"),
+    }
+    assert_eq!(link.asks_in_flight(), 0);
+}
+
 /// Typed asks whose replies the link's reader task reads (block mode) find them in their
 /// entries, and take them out: none stays in flight.
 #[tokio::test]
