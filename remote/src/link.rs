@@ -37,8 +37,8 @@ mod replies;
 mod sends;
 
 pub use asks::OnReply;
-pub(crate) use asks::{awaits_its_asker, Asker, Asks, Mine, ReplyTo, Taken};
 use asks::{first_corr, SWEEP_ASKS_FROM};
+pub(crate) use asks::{take_for_its_asker, Asker, Asks, Mine, ReplyTo, Taken};
 pub(crate) use delivery_lock::{DeliveryGuard, DeliveryLock};
 pub use interests::MAX_TOPIC_INTERESTS;
 pub(crate) use replies::reply_too_large;

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::RemoteAskError;
 use crate::frame::{Frame, Kind};
-use crate::link::{awaits_its_asker, Inner, Mine, Taken};
+use crate::link::{take_for_its_asker, Inner, Mine, Taken};
 use crate::reader::{FrameReader, ReadError};
 use crate::session::Order;
 use crate::transport::ReadHalf;
@@ -244,8 +244,7 @@ fn take(link: &Inner, id: u64, f: &Frame<'_>, mine: Option<&mut Mine<'_>>) -> bo
                 };
                 let freed = f.ack > 0 && st.out.ack(f.ack) > 0;
                 let asker = match mine {
-                    Some(mine) if mine.corr == f.corr && awaits_its_asker(&st, f.corr) => {
-                        st.pending.remove(&f.corr);
+                    Some(mine) if mine.corr == f.corr && take_for_its_asker(&mut st, f.corr) => {
                         Some(mine)
                     }
                     _ => None,

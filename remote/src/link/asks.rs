@@ -1,6 +1,7 @@
 //! The asks this node sends: where each answer goes, the asks in flight by correlation id,
 //! and their failure when a connection drops or the link closes.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::Ordering;
@@ -318,16 +319,15 @@ impl Link {
     /// there (never, but for a bug: its asker is the one that takes it out).
     pub(crate) fn poll_in_place(&self, corr: u64, cx: &mut Context<'_>) -> Poll<Option<Answered>> {
         let mut st = self.inner.lock();
-        let Some(Pending {
-            reply_to: ReplyTo::InPlace(place),
-            ..
-        }) = st.pending.get_mut(&corr)
-        else {
+        let Entry::Occupied(mut entry) = st.pending.entry(corr) else {
+            return Poll::Ready(None);
+        };
+        let ReplyTo::InPlace(place) = &mut entry.get_mut().reply_to else {
             return Poll::Ready(None);
         };
         match place.answer.take() {
             Some(answer) => {
-                st.pending.remove(&corr);
+                entry.remove();
                 Poll::Ready(Some(*answer))
             }
             None => {
@@ -347,16 +347,22 @@ impl Link {
     }
 }
 
-/// Whether ask `corr` is in flight and answered in place, its answer not come yet: the asker
-/// reading for it ([`Mine`]) takes its reply itself.
-pub(crate) fn awaits_its_asker(st: &State, corr: u64) -> bool {
-    matches!(
-        st.pending.get(&corr),
-        Some(Pending {
-            reply_to: ReplyTo::InPlace(InPlace { answer: None, .. }),
-            ..
-        })
-    )
+/// Takes ask `corr` out of the asks in flight if it is answered in place and its answer has
+/// not come yet: the asker reading for it ([`Mine`]) takes its reply itself. `false` leaves
+/// the asks as they were.
+pub(crate) fn take_for_its_asker(st: &mut State, corr: u64) -> bool {
+    match st.pending.entry(corr) {
+        Entry::Occupied(entry)
+            if matches!(
+                entry.get().reply_to,
+                ReplyTo::InPlace(InPlace { answer: None, .. })
+            ) =>
+        {
+            entry.remove();
+            true
+        }
+        _ => false,
+    }
 }
 
 /// The asker reading for its own answer ([`Link::read_in_place`]): the correlation id of its
@@ -534,26 +540,26 @@ impl Inner {
         corr: u64,
         reply: Result<ReplyBody<'a>, RemoteAskError>,
     ) -> Taken<'a> {
-        match st.pending.get_mut(&corr) {
-            Some(Pending {
-                reply_to:
-                    ReplyTo::InPlace(InPlace {
-                        answer: Some(_), ..
-                    }),
-                ..
-            })
-            | None => {
+        let mut entry = match st.pending.entry(corr) {
+            Entry::Occupied(entry) => entry,
+            Entry::Vacant(_) => {
+                st.stats.late_replies += 1;
+                return Taken::Missing;
+            }
+        };
+        match &entry.get().reply_to {
+            // Answered already (failed when its connection dropped): this reply is late.
+            ReplyTo::InPlace(InPlace {
+                answer: Some(_), ..
+            }) => {
                 st.stats.late_replies += 1;
                 Taken::Missing
             }
-            Some(p) if matches!(p.reply_to, ReplyTo::InPlace(_)) => {
-                let waker = self.settle(p, reply.map(|(type_id, body)| (type_id, body.to_vec())));
-                Taken::InPlace(waker)
+            ReplyTo::InPlace(_) => {
+                let answer = reply.map(|(type_id, body)| (type_id, body.to_vec()));
+                Taken::InPlace(self.settle(entry.get_mut(), answer))
             }
-            Some(_) => match st.pending.remove(&corr) {
-                Some(p) => Taken::Answer(p, reply),
-                None => Taken::Missing,
-            },
+            _ => Taken::Answer(entry.remove(), reply),
         }
     }
 
