@@ -337,3 +337,37 @@ async fn a_close_reason_is_cut_to_the_peer_s_limit() {
     p.big.shutdown();
     p.small.shutdown();
 }
+
+/// An ask whose answer waits in its entry (`Link::ask`), queued before the peer's limit was
+/// known and too large for it, fails where it waits once the limit comes: its asker gets the
+/// refusal at once, and the ask leaves the asks in flight.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ask_waiting_in_place_too_large_for_the_peer_fails_where_it_waits() {
+    let bus = Bus::new();
+    let mut p = pair("limit-in-place", &bus);
+    let link = p.big.link_to("small");
+    let svc: Arc<str> = Arc::from("svc");
+    let asking = tokio::spawn({
+        let (link, svc) = (link.clone(), svc.clone());
+        async move {
+            link.ask(&svc, 3, |o| o.extend_from_slice(&[7; TEN_KIB]))
+                .await
+        }
+    });
+    // Queued (and in flight) while the limit is unknown.
+    tokio::time::timeout(BOUND, async {
+        while link.asks_in_flight() == 0 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the ask was queued");
+    p.connect().await;
+    match tokio::time::timeout(BOUND, asking).await {
+        Ok(Ok(Err(RemoteAskError::NotSent(e)))) => assert_too_large_for_small(&e),
+        other => panic!("expected the ask to fail as too large, got {other:?}"),
+    }
+    assert_eq!(link.asks_in_flight(), 0);
+    p.big.shutdown();
+    p.small.shutdown();
+}
