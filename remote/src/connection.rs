@@ -228,7 +228,7 @@ async fn read_loop(link: &Arc<Inner>, side: &ReadSide, parts: ReadParts) -> Ende
         }
         // Taken at the first data frame of what was read and held until it is all delivered
         // (`Delivering`).
-        let mut delivering = Delivering(None);
+        let mut delivering: Delivering = None;
         loop {
             let frame = match reader.next_buffered() {
                 Ok(Some(frame)) => frame,

@@ -93,17 +93,11 @@ impl ReadSide {
     /// that fails (left for the reader task), a wake of the link's writer or a task woken
     /// from another thread (both wait for this thread).
     ///
-    /// With `mine` (an asker whose answer waits in its entry of the asks in flight,
+    /// For [`ReadFor::Mine`] (an asker whose answer waits in its entry of the asks in flight,
     /// [`Link::read_in_place`](crate::link::Link::read_in_place)), the reply to its ask goes
     /// straight to it when this thread reads it, and it stops when its answer came another
     /// way (counted in [`Inner::answered_in_place`]).
-    pub fn read_for_answer(
-        &self,
-        link: &Inner,
-        budget: Duration,
-        answered: &dyn Fn() -> bool,
-        mut mine: Option<&mut Mine<'_>>,
-    ) {
+    pub fn read_for_answer(&self, link: &Inner, budget: Duration, mut waiting: ReadFor<'_, '_>) {
         if !self.direct {
             return;
         }
@@ -126,17 +120,21 @@ impl ReadSide {
         }
         let mut end = None;
         let mut looks = 0u32;
-        let answered = |mine: &Option<&mut Mine<'_>>| match mine {
-            Some(mine) => {
+        let answered = |waiting: &ReadFor<'_, '_>| match waiting {
+            ReadFor::Mine(mine) => {
                 mine.taken || link.answered_in_place.load(Ordering::Acquire) != in_place_before
             }
-            None => answered(),
+            ReadFor::Channel(answered) => answered(),
         };
         'frames: loop {
             loop {
                 match reader.next_buffered() {
                     Ok(Some(frame)) => {
-                        if !take(link, self.id, &frame, mine.as_deref_mut()) {
+                        let mine = match &mut waiting {
+                            ReadFor::Mine(mine) => Some(&mut **mine),
+                            ReadFor::Channel(_) => None,
+                        };
+                        if !take(link, self.id, &frame, mine) {
                             reader.put_back();
                             return;
                         }
@@ -147,7 +145,7 @@ impl ReadSide {
                     Err(_) => return,
                 }
             }
-            if answered(&mine) {
+            if answered(&waiting) {
                 return;
             }
             // Looks until bytes come: nothing new to parse before.
@@ -169,7 +167,7 @@ impl ReadSide {
                 if looks % 8 == 0 {
                     if link.writes_due.load(Ordering::Acquire)
                         || other_thread_waits()
-                        || answered(&mine)
+                        || answered(&waiting)
                     {
                         return;
                     }
@@ -184,6 +182,14 @@ impl ReadSide {
             }
         }
     }
+}
+
+/// What an asker reading for its answer ([`ReadSide::read_for_answer`]) waits for.
+pub(crate) enum ReadFor<'a, 'b> {
+    /// An answer that comes on a channel: it reads until `answered()` holds.
+    Channel(&'a dyn Fn() -> bool),
+    /// An answer that waits in its entry of the asks in flight.
+    Mine(&'a mut Mine<'b>),
 }
 
 /// Locks the slot of a reader's parts. A panic while it was held (an answer callback of an

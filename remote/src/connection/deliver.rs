@@ -23,7 +23,7 @@ use crate::session::Order;
 ///
 /// While it is held (from before the first order check), an asker reading replies
 /// (`read.rs`) leaves them to the readers.
-pub(super) struct Delivering<'a>(pub(super) Option<DeliveryGuard<'a>>);
+pub(super) type Delivering<'a> = Option<DeliveryGuard<'a>>;
 
 pub(super) async fn handle<'a>(
     link: &'a Arc<Inner>,
@@ -76,8 +76,8 @@ pub(super) async fn handle<'a>(
     // From the order check until the delivery is recorded no other reader of this link may
     // check: a replaced connection's reader can still run (an abort takes effect at its next
     // await) while its successor already resumed from the same `delivered`.
-    if delivering.0.is_none() {
-        delivering.0 = Some(link.delivery.lock().await);
+    if delivering.is_none() {
+        *delivering = Some(link.delivery.lock().await);
     }
     // A unit of the task's cooperative budget per frame, as the lock's acquisition took when
     // it was taken per frame: a long read yields every so often, so the writer sends the

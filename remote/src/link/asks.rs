@@ -11,6 +11,7 @@ use std::task::{Context, Poll, Waker};
 use super::{Inner, Link, RemoteReply, ReplyBody, State, UNNAMED};
 use crate::error::{RemoteAskError, SendError};
 use crate::frame::Kind;
+use crate::read::ReadFor;
 
 /// What to do with the answer to a remote ask: called once, with the reply (its body
 /// borrowed from the frame it came in, to decode without a copy) or the reason there is none.
@@ -310,7 +311,7 @@ impl Link {
             take,
             taken: false,
         };
-        side.read_for_answer(&self.inner, budget, &|| false, Some(&mut mine));
+        side.read_for_answer(&self.inner, budget, ReadFor::Mine(&mut mine));
         mine.taken
     }
 
@@ -440,7 +441,7 @@ impl Inner {
         let Some(side) = self.lock().read.clone() else {
             return;
         };
-        side.read_for_answer(self, budget, answered, None);
+        side.read_for_answer(self, budget, ReadFor::Channel(answered));
     }
 
     /// Fails the asks `pending`, in the order they were asked: those whose request is in
@@ -487,21 +488,15 @@ impl Inner {
         unsent: &mut HashMap<u64, Vec<u8>>,
         reason: &str,
     ) -> (Asks, Vec<Waker>) {
-        let mut failing = std::mem::take(&mut st.pending);
+        let mut failing = Asks::default();
         let mut wakers = Vec::new();
-        let in_place: Vec<u64> = failing
-            .iter()
-            .filter(|(_, p)| matches!(p.reply_to, ReplyTo::InPlace(_)))
-            .map(|(corr, _)| *corr)
-            .collect();
-        for corr in in_place {
-            let Some(mut p) = failing.remove(&corr) else {
+        for (corr, mut p) in std::mem::take(&mut st.pending) {
+            if !matches!(p.reply_to, ReplyTo::InPlace(_)) {
+                failing.insert(corr, p);
                 continue;
-            };
-            let failure = self.failure(corr, unsent, reason);
-            if let Some(waker) = self.settle(&mut p, Err(failure)) {
-                wakers.push(waker);
             }
+            let failure = self.failure(corr, unsent, reason);
+            wakers.extend(self.settle(&mut p, Err(failure)));
             st.pending.insert(corr, p);
         }
         (failing, wakers)
