@@ -196,7 +196,7 @@ impl<T> Drop for AbortOnDrop<T> {
     }
 }
 
-async fn read_loop(link: &Arc<Inner>, side: &ReadSide, parts: ReadParts) -> Ended {
+async fn read_loop(link: &Arc<Inner>, side: &ReadSide, parts: Box<ReadParts>) -> Ended {
     let id = side.id;
     let timeout = link.config.heartbeat_timeout;
     let mut turns = Turns::new();
@@ -221,7 +221,7 @@ async fn read_loop(link: &Arc<Inner>, side: &ReadSide, parts: ReadParts) -> Ende
         }
         let ReadParts {
             reader, rd, failed, ..
-        } = &mut parts;
+        } = &mut *parts;
         if let Some(e) = failed.take() {
             // An asker's read failed.
             return Ended::here(ended(e));

@@ -30,8 +30,13 @@ pub(crate) struct ReadSide {
     direct: bool,
     /// The reader's parts while the reader task is in a turn (spin mode); `None` while it
     /// reads, delivers or parks on the transport. Only the reader task takes them out.
-    parts: Mutex<Option<ReadParts>>,
+    /// Boxed, so that handing them back and taking them again moves a pointer, not the
+    /// reader's buffer state and transport (280 bytes, copied several times a turn).
+    parts: Slot,
 }
+
+/// Where a connection's [`ReadParts`] wait while its reader task takes a turn.
+type Slot = Mutex<Option<Box<ReadParts>>>;
 
 /// What the reader of a connection reads with.
 pub(crate) struct ReadParts {
@@ -45,13 +50,13 @@ pub(crate) struct ReadParts {
 }
 
 impl ReadParts {
-    pub fn new(reader: FrameReader, rd: ReadHalf) -> ReadParts {
-        ReadParts {
+    pub fn new(reader: FrameReader, rd: ReadHalf) -> Box<ReadParts> {
+        Box::new(ReadParts {
             reader,
             rd,
             failed: None,
             asker_read: false,
-        }
+        })
     }
 }
 
@@ -71,13 +76,13 @@ impl ReadSide {
     }
 
     /// The reader task leaves its parts for askers while it takes a turn.
-    pub fn hand_back(&self, parts: ReadParts) {
+    pub fn hand_back(&self, parts: Box<ReadParts>) {
         *lock(&self.parts) = Some(parts);
     }
 
     /// The reader task takes its parts back after a turn, once no asker reads with them
     /// (an asker on another thread holds them for a slice at most).
-    pub async fn take_back(&self) -> ReadParts {
+    pub async fn take_back(&self) -> Box<ReadParts> {
         loop {
             if let Some(parts) = try_lock(&self.parts).and_then(|mut slot| slot.take()) {
                 return parts;
@@ -114,7 +119,7 @@ impl ReadSide {
             rd,
             failed,
             asker_read,
-        } = parts;
+        } = &mut **parts;
         if failed.is_some() {
             return;
         }
@@ -195,12 +200,12 @@ pub(crate) enum ReadFor<'a, 'b> {
 /// Locks the slot of a reader's parts. A panic while it was held (an answer callback of an
 /// asker's that panicked) left the parts whole: the frame it answered was taken and recorded
 /// before.
-fn lock(slot: &Mutex<Option<ReadParts>>) -> MutexGuard<'_, Option<ReadParts>> {
+fn lock(slot: &Slot) -> MutexGuard<'_, Option<Box<ReadParts>>> {
     slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// [`lock`] without waiting: `None` when an asker holds the slot.
-fn try_lock(slot: &Mutex<Option<ReadParts>>) -> Option<MutexGuard<'_, Option<ReadParts>>> {
+fn try_lock(slot: &Slot) -> Option<MutexGuard<'_, Option<Box<ReadParts>>>> {
     match slot.try_lock() {
         Ok(guard) => Some(guard),
         Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
