@@ -170,6 +170,19 @@ impl Outbound {
         self.cursor < self.next_seq
     }
 
+    /// The one frame queued that the current connection has not written, taken as
+    /// [`take_batch`](Self::take_batch) would take it; `None` when there are none or more.
+    pub fn take_lone(&mut self) -> Option<&[u8]> {
+        if self.cursor + 1 != self.next_seq {
+            return None;
+        }
+        let front = self.log.front()?.seq;
+        let e = self.log.get(self.cursor.checked_sub(front)? as usize)?;
+        self.cursor = e.seq + 1;
+        self.written = self.written.max(e.seq);
+        Some(&e.bytes)
+    }
+
     /// Up to `max_frames` frames (and about `max_bytes`) to write next, each handed to
     /// `take` in order, advancing the cursor.
     pub fn take_batch(&mut self, max_frames: usize, max_bytes: usize, mut take: impl FnMut(&[u8])) {
