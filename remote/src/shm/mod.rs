@@ -37,6 +37,7 @@
 mod channel;
 pub mod error;
 mod owner;
+pub mod rendezvous;
 pub mod ring;
 pub mod segment;
 pub mod stream;
@@ -48,5 +49,6 @@ mod loom_tests;
 
 pub use channel::{create, open, ShmOptions, ShmReceiver, ShmSender};
 pub use error::{RingError, ShmError};
-pub use stream::{ShmAcceptor, ShmEndpoint, ShmReadHalf, ShmStream, ShmWriteHalf};
+pub use rendezvous::{ShmAcceptor, ShmEndpoint};
+pub use stream::{ShmReadHalf, ShmStream, ShmWriteHalf};
 pub use wake::WaitPolicy;

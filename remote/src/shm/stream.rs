@@ -2,96 +2,28 @@
 //! that the link layer (handshake, sequence numbers, acknowledgements, resends, loss reports,
 //! heartbeats) runs on shared memory unchanged.
 //!
-//! Setting up: the accepting side listens on a Unix socket (mode 0600, same-user peers only,
-//! as for `unix:` endpoints). For each connection it creates a segment named
-//! `/{prefix}.{pid}-{nonce}-{n}` (the nonce: random, drawn once per process) and sends its
-//! name over the socket (one length byte, the name); the dialling side opens it. Bytes then flow through the rings; each write of the link layer
-//! (several frames when it coalesces) becomes one ring record, split at the ring's largest
-//! message. The socket stays open as the doorbell of tasks that wait (see
-//! [`super::wake::Doorbell`]) and as the death detector: when the peer process dies the kernel
-//! closes its end and the other side reads end of file at once.
-//!
-//! A listener sweeps its prefix when it binds: segments whose owners are all dead (left by a
-//! `kill -9`) are removed.
+//! The two processes set the stream up over a Unix socket ([`super::rendezvous`]). Bytes then
+//! flow through the rings; each write of the link layer (several frames when it coalesces)
+//! becomes one ring record, split at the ring's largest message. The socket stays open as the
+//! doorbell of tasks that wait (see [`super::wake::Doorbell`]) and as the death detector: when
+//! the peer process dies the kernel closes its end and the other side reads end of file at
+//! once.
 
 use std::io;
 use std::os::fd::AsFd;
-use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::UnixStream;
 
 use super::error::{RingError, ShmError};
+use super::rendezvous::{self, ShmEndpoint};
 use super::ring::{Consumer, Producer};
-use super::segment::{segment_name, sweep, Segment};
+use super::segment::Segment;
 use super::wake::Doorbell;
-
-/// Segments of links carry no schema digest: the link's handshake checks the schemas (and
-/// accepts compatible ones), which a digest in the segment could not.
-const LINK_DIGEST: [u8; 32] = [0; 32];
-
-/// Where a node accepts shared-memory links: the Unix socket that sets them up, the segment
-/// name prefix, and the ring size.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ShmEndpoint {
-    /// The Unix socket of the rendezvous (and doorbell).
-    pub socket: PathBuf,
-    /// Segment names start with `/{prefix}.`. Default `mycelium`.
-    pub prefix: String,
-    /// Bytes of each ring's data area (a power of two, 4 KiB to 1 GiB). Default 1 MiB.
-    pub ring_bytes: usize,
-}
-
-impl ShmEndpoint {
-    /// An endpoint at `socket` with the default prefix and ring size.
-    pub fn new(socket: impl Into<PathBuf>) -> ShmEndpoint {
-        ShmEndpoint {
-            socket: socket.into(),
-            prefix: "mycelium".into(),
-            ring_bytes: 1 << 20,
-        }
-    }
-}
-
-impl ShmEndpoint {
-    /// Reads the part of a topology endpoint after `shm:`: a socket path (relative to
-    /// `socket_dir`), optionally followed by `?prefix=NAME` and/or `ring_bytes=N` joined
-    /// with `&`, e.g. `feed.sock?prefix=desk1&ring_bytes=65536`.
-    pub fn parse(text: &str, socket_dir: &std::path::Path) -> Result<ShmEndpoint, String> {
-        let (path, query) = text.split_once('?').unwrap_or((text, ""));
-        if path.is_empty() {
-            return Err("empty shared-memory socket path".into());
-        }
-        let mut e = ShmEndpoint::new(socket_dir.join(path));
-        for pair in query.split('&').filter(|p| !p.is_empty()) {
-            match pair.split_once('=') {
-                Some(("prefix", v)) => {
-                    segment_name(v, "0-0").map_err(|e| e.to_string())?;
-                    e.prefix = v.to_owned();
-                }
-                Some(("ring_bytes", v)) => {
-                    let n: usize = v
-                        .parse()
-                        .map_err(|_| format!("ring_bytes `{v}` is not a number"))?;
-                    if !super::ring::check_capacity(n) {
-                        return Err(ShmError::BadRingSize(n).to_string());
-                    }
-                    e.ring_bytes = n;
-                }
-                _ => {
-                    return Err(format!(
-                        "unknown shared-memory option `{pair}`; use prefix=NAME or ring_bytes=N"
-                    ))
-                }
-            }
-        }
-        Ok(e)
-    }
-}
 
 /// What both halves of a stream share: the socket, and the wakers of the two halves (a
 /// half that drains the socket's doorbell bytes wakes the other one, whose byte it may have
@@ -204,7 +136,7 @@ pub struct ShmWriteHalf {
 }
 
 impl ShmStream {
-    fn new(socket: UnixStream, segment: Segment, peer: String) -> ShmStream {
+    pub(super) fn new(socket: UnixStream, segment: Segment, peer: String) -> ShmStream {
         let segment = Arc::new(segment);
         let socket = Arc::new(socket);
         let (mut producer, mut consumer) = segment.ends();
@@ -241,31 +173,8 @@ impl ShmStream {
 
     /// Dials `endpoint`: connects its socket, receives the segment's name, opens it.
     pub async fn connect(endpoint: &ShmEndpoint) -> Result<ShmStream, ShmError> {
-        let name = endpoint.socket.display().to_string();
-        let io = |what| {
-            let name = name.clone();
-            move |source| ShmError::Io { name, what, source }
-        };
-        let mut socket = UnixStream::connect(&endpoint.socket)
-            .await
-            .map_err(io("connect to the socket of"))?;
-        let len = socket
-            .read_u8()
-            .await
-            .map_err(io("receive the segment name from"))?;
-        let mut segment = vec![0u8; usize::from(len)];
-        socket
-            .read_exact(&mut segment)
-            .await
-            .map_err(io("receive the segment name from"))?;
-        let segment =
-            String::from_utf8(segment).map_err(|_| ShmError::InvalidName("(not UTF-8)".into()))?;
-        if !segment.starts_with('/') || segment_name("x", &segment[1..]).is_err() {
-            return Err(ShmError::InvalidName(segment));
-        }
-        let seg = Segment::open(&segment, LINK_DIGEST)?;
-        let peer = format!("shm:{} ({segment})", endpoint.socket.display());
-        Ok(ShmStream::new(socket, seg, peer))
+        let (socket, segment, peer) = rendezvous::dial(endpoint).await?;
+        Ok(ShmStream::new(socket, segment, peer))
     }
 
     /// Who is at the other end (for logs).
@@ -276,95 +185,6 @@ impl ShmStream {
     /// Splits into halves that a reader and a writer own.
     pub fn into_split(self) -> (ShmReadHalf, ShmWriteHalf) {
         (self.read, self.write)
-    }
-}
-
-/// The link part of a segment's name: `{pid}-{nonce}-{n}`. The pid alone does not tell
-/// processes apart when containers with their own pid namespaces share `/dev/shm` (several
-/// may be pid 1); the nonce, drawn at random once per process, does.
-fn link_name(pid: u32, nonce: u64, n: u64) -> String {
-    format!("{pid}-{nonce:016x}-{n}")
-}
-
-/// This process's nonce for segment names.
-fn process_nonce() -> u64 {
-    static NONCE: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-    *NONCE.get_or_init(fresh_nonce)
-}
-
-/// A random 64-bit value (from the system's generator; if that fails, from the standard
-/// library's randomly keyed hasher and the time).
-fn fresh_nonce() -> u64 {
-    getrandom::u64().unwrap_or_else(|_| {
-        use std::hash::{BuildHasher, Hasher};
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u32(std::process::id());
-        if let Ok(t) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
-            h.write_u128(t.as_nanos());
-        }
-        h.finish()
-    })
-}
-
-/// Accepts shared-memory links on a Unix socket that the caller bound.
-#[derive(Debug)]
-pub struct ShmAcceptor {
-    prefix: String,
-    ring_bytes: usize,
-}
-
-/// The number of the next link segment this process creates: one count for all acceptors, so
-/// that two listeners of one prefix never pick the same name.
-static NEXT_LINK: AtomicU64 = AtomicU64::new(0);
-
-impl ShmAcceptor {
-    /// An acceptor for `endpoint`; sweeps segments of its prefix that dead processes left.
-    pub fn new(endpoint: &ShmEndpoint) -> Result<ShmAcceptor, ShmError> {
-        segment_name(&endpoint.prefix, &link_name(u32::MAX, u64::MAX, u64::MAX))?;
-        if !super::ring::check_capacity(endpoint.ring_bytes) {
-            return Err(ShmError::BadRingSize(endpoint.ring_bytes));
-        }
-        for removed in sweep(&endpoint.prefix) {
-            tracing::info!(target: "mycelium::remote", segment = %removed,
-                "removed a shared-memory segment left by a dead process");
-        }
-        Ok(ShmAcceptor {
-            prefix: endpoint.prefix.clone(),
-            ring_bytes: endpoint.ring_bytes,
-        })
-    }
-
-    /// Sets up the segment of a connection just accepted on the socket.
-    pub fn accepted(&self, socket: UnixStream, peer: String) -> Result<ShmStream, ShmError> {
-        let n = NEXT_LINK.fetch_add(1, Ordering::Relaxed);
-        let link = link_name(std::process::id(), process_nonce(), n);
-        let name = segment_name(&self.prefix, &link)?;
-        let seg = Segment::create(&name, self.ring_bytes, LINK_DIGEST)?;
-        let mut hello = vec![name.len() as u8];
-        hello.extend_from_slice(name.as_bytes());
-        // A fresh socket's buffer takes a few hundred bytes without waiting. The standard
-        // library under tokio sends on a socket with MSG_NOSIGNAL: a peer that already closed
-        // is EPIPE, not a SIGPIPE that would kill a host that has not ignored it (checked by
-        // `writes_to_a_dead_peer_raise_no_sigpipe`).
-        match socket.try_write(&hello) {
-            Ok(n) if n == hello.len() => {}
-            Ok(_) => {
-                return Err(ShmError::Io {
-                    name,
-                    what: "send the name of",
-                    source: io::Error::new(io::ErrorKind::WriteZero, "short write"),
-                })
-            }
-            Err(source) => {
-                return Err(ShmError::Io {
-                    name,
-                    what: "send the name of",
-                    source,
-                })
-            }
-        }
-        let peer = format!("{peer} ({name})");
-        Ok(ShmStream::new(socket, seg, peer))
     }
 }
 

@@ -1,19 +1,9 @@
 //! Unit tests of the shared-memory stream.
 
 use super::*;
-
-#[test]
-fn names_of_processes_with_the_same_pid_differ() {
-    // Two processes of one pid (in two pid namespaces) draw their nonces independently.
-    let (a, b) = (fresh_nonce(), fresh_nonce());
-    assert_ne!(a, b);
-    assert_ne!(link_name(1, a, 0), link_name(1, b, 0));
-    // Within a process, the nonce stays.
-    assert_eq!(process_nonce(), process_nonce());
-    // The longest name still fits a default prefix.
-    let longest = link_name(u32::MAX, u64::MAX, u64::MAX);
-    segment_name("mycelium", &longest).unwrap();
-}
+use crate::shm::rendezvous::{ShmAcceptor, LINK_DIGEST};
+use crate::shm::segment::sweep;
+use tokio::io::AsyncReadExt;
 
 /// Set for the child of `writes_to_a_dead_peer_raise_no_sigpipe`.
 const SIGPIPE_CHILD: &str = "MYCELIUM_SHM_TEST_SIGPIPE_CHILD";
