@@ -48,9 +48,9 @@ use super::ring::{check_capacity, Consumer, Producer, RingControl};
 mod objects;
 
 pub use objects::sweep;
-#[cfg(test)]
+#[cfg(all(test, not(mycelium_loom)))]
 use objects::FAKE_FALLOCATE;
-#[cfg(test)]
+#[cfg(all(test, not(mycelium_loom)))]
 use objects::RESERVE_TRIES;
 use objects::{age, hex, reserve, same_object, SHM_DIR, UNFINISHED_STALE};
 
