@@ -1,0 +1,210 @@
+//! The callbacks of a foreign actor from C (`MycActorCallbacks`) and `CForeign`, which runs
+//! them as a [`Foreign`] actor and owns their `user_data`.
+
+use std::ffi::{c_char, c_void, CString};
+use std::sync::Arc;
+
+use mycelium_actors::StopReason;
+use mycelium_foreign::{Foreign, ForeignMessage, ForeignRef};
+use tokio::sync::oneshot;
+
+use crate::call::MycCall;
+use crate::error::Error;
+
+/// The callbacks of a foreign actor. `start` and `handle` are required.
+///
+/// They run one at a time per actor, on the bus runtime's blocking pool, or (`handle` only)
+/// on the thread of a caller of `myc_actor_ask` / `myc_measure_actor_asks` when the actor is
+/// idle: never on the runtime's async workers.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct MycActorCallbacks {
+    /// Passed to every callback; shared by all incarnations.
+    pub user_data: *mut c_void,
+    /// Starts an incarnation from the spawn arguments: sets `*state` and returns 0, or
+    /// returns non-zero (message with `myc_call_fail`) to fail the start.
+    pub start: Option<
+        unsafe extern "C" fn(
+            user_data: *mut c_void,
+            args: *const u8,
+            args_len: usize,
+            state: *mut *mut c_void,
+            call: *mut MycCall,
+        ) -> i32,
+    >,
+    /// Handles one message; for an ask, replies with `myc_call_reply`. Returns 0, or non-zero
+    /// to fail (like a panic: a dead letter, the asker fails, the supervisor restarts).
+    pub handle: Option<
+        unsafe extern "C" fn(
+            user_data: *mut c_void,
+            state: *mut c_void,
+            type_id: u16,
+            body: *const u8,
+            len: usize,
+            call: *mut MycCall,
+        ) -> i32,
+    >,
+    /// Ends an incarnation (a stop, a failure before a restart, a shutdown, a kill): release
+    /// `state`. Optional.
+    pub stop: Option<
+        unsafe extern "C" fn(user_data: *mut c_void, state: *mut c_void, reason: *const c_char),
+    >,
+    /// Frees `user_data` once no callback of the actor (or of the tree child's every
+    /// incarnation) can run any more. Optional.
+    ///
+    /// Ownership: once `myc_actor_spawn` or `myc_tree_add_foreign` is called with a non-null
+    /// `callbacks`, the library owns `user_data`, whatever the outcome. If the call fails
+    /// (any argument refused, a failed start, ...), `free_user_data` has been called exactly
+    /// once, on the calling thread, before it returns; if it succeeds, it is called once
+    /// later, when the actor (or the tree) lets go of the callbacks.
+    pub free_user_data: Option<unsafe extern "C" fn(user_data: *mut c_void)>,
+}
+
+/// The callbacks as a [`Foreign`] implementation.
+type StartFn =
+    unsafe extern "C" fn(*mut c_void, *const u8, usize, *mut *mut c_void, *mut MycCall) -> i32;
+type HandleFn =
+    unsafe extern "C" fn(*mut c_void, *mut c_void, u16, *const u8, usize, *mut MycCall) -> i32;
+
+pub(crate) struct CForeign {
+    cb: MycActorCallbacks,
+    start: StartFn,
+    handle: HandleFn,
+    /// Dropped after `free_user_data` has run: resolves the receiver `new` returned.
+    _released: oneshot::Sender<()>,
+}
+
+/// Resolves once the callbacks are released (and `free_user_data` has run).
+pub(crate) type Released = oneshot::Receiver<()>;
+
+// SAFETY: the ABI's contract: callbacks and `user_data` may be used from any thread (one
+// callback at a time per actor), which is what the C side promises by passing them.
+unsafe impl Send for CForeign {}
+// SAFETY: as above; the struct is only read.
+unsafe impl Sync for CForeign {}
+
+impl CForeign {
+    /// Takes ownership of the callbacks' `user_data`: on an error here `free_user_data` has
+    /// run; otherwise it runs when the last holder of the returned `Arc` drops it. Call it
+    /// before checking any other argument, so every failure of the entry point releases
+    /// `user_data` the same way.
+    pub(crate) fn new(cb: &MycActorCallbacks) -> Result<(Arc<Self>, Released), Error> {
+        let (Some(start), Some(handle)) = (cb.start, cb.handle) else {
+            if let Some(free) = cb.free_user_data {
+                // SAFETY: the ABI's ownership rule: the library owns `user_data` once called,
+                // and no callback of these has run or can run.
+                unsafe { free(cb.user_data) };
+            }
+            let which = if cb.start.is_none() {
+                "callbacks.start"
+            } else {
+                "callbacks.handle"
+            };
+            return Err(Error::invalid(format!("{which} is null")));
+        };
+        let (released, wait) = oneshot::channel();
+        let foreign = Arc::new(CForeign {
+            cb: *cb,
+            start,
+            handle,
+            _released: released,
+        });
+        Ok((foreign, wait))
+    }
+
+    /// Runs the `handle` callback on this thread.
+    pub(super) fn call(
+        &self,
+        state: &mut CState,
+        type_id: u16,
+        body: &[u8],
+    ) -> Result<Option<ForeignMessage>, String> {
+        let mut call = MycCall::default();
+        // SAFETY: the callback contract: valid pointers for the call's duration.
+        let status = unsafe {
+            (self.handle)(
+                self.cb.user_data,
+                state.0,
+                type_id,
+                body.as_ptr(),
+                body.len(),
+                &mut call,
+            )
+        };
+        if status == 0 {
+            Ok(call.reply.take())
+        } else {
+            Err(Self::failure(call, status, "handle"))
+        }
+    }
+
+    fn failure(call: MycCall, status: i32, what: &str) -> String {
+        call.error
+            .unwrap_or_else(|| format!("the {what} callback returned status {status}"))
+    }
+}
+
+impl Drop for CForeign {
+    fn drop(&mut self) {
+        if let Some(free) = self.cb.free_user_data {
+            // SAFETY: called once, when the last holder of the callbacks goes: no callback
+            // can run any more.
+            unsafe { free(self.cb.user_data) };
+        }
+    }
+}
+
+/// A foreign actor's state pointer.
+pub(crate) struct CState(*mut c_void);
+
+// SAFETY: the state is only touched by this actor's callbacks, one at a time.
+unsafe impl Send for CState {}
+
+/// The spawn arguments, shared by every restart.
+#[derive(Clone)]
+pub(crate) struct CArgs(pub(crate) Arc<[u8]>);
+
+impl Foreign for CForeign {
+    type Args = CArgs;
+    type State = CState;
+
+    fn start(&self, args: &CArgs, _me: &ForeignRef<Self>) -> Result<CState, String> {
+        let mut state = std::ptr::null_mut();
+        let mut call = MycCall::default();
+        // SAFETY: the callback contract: valid pointers for the call's duration.
+        let status = unsafe {
+            (self.start)(
+                self.cb.user_data,
+                args.0.as_ptr(),
+                args.0.len(),
+                &mut state,
+                &mut call,
+            )
+        };
+        if status == 0 {
+            Ok(CState(state))
+        } else {
+            Err(Self::failure(call, status, "start"))
+        }
+    }
+
+    fn handle(
+        &self,
+        state: &mut CState,
+        msg: ForeignMessage,
+    ) -> Result<Option<ForeignMessage>, String> {
+        self.call(state, msg.type_id, &msg.body)
+    }
+
+    fn stop(&self, state: CState, reason: &StopReason) {
+        if let Some(stop) = self.cb.stop {
+            let reason = CString::new(reason.to_string().replace('\0', " ")).unwrap_or_default();
+            // SAFETY: as above; the state is given back once.
+            unsafe { stop(self.cb.user_data, state.0, reason.as_ptr()) };
+        }
+    }
+
+    fn abandon(&self, state: CState) {
+        self.stop(state, &StopReason::Killed);
+    }
+}
