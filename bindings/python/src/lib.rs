@@ -14,6 +14,7 @@ mod errors;
 mod host;
 mod node;
 mod strategy;
+mod supervisor;
 mod sweep;
 mod wait;
 
@@ -22,8 +23,8 @@ use pyo3::prelude::*;
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<bus::Bus>()?;
-    m.add_class::<bus::ChildDef>()?;
-    m.add_class::<bus::Supervisor>()?;
+    m.add_class::<supervisor::ChildDef>()?;
+    m.add_class::<supervisor::Supervisor>()?;
     m.add_class::<actor_ref::ActorRef>()?;
     m.add_class::<actor_ref::Subscription>()?;
     m.add_class::<node::Node>()?;

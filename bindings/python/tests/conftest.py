@@ -1,5 +1,6 @@
 import os
 import shutil
+import subprocess
 import tempfile
 
 import pytest
@@ -14,6 +15,7 @@ os.environ["RAY_TMPDIR"] = SCRATCH
 
 import mycelium  # noqa: E402
 from mycelium.trading import Heartbeat  # noqa: E402
+from sweeps import GRID, ROOT, local  # noqa: E402
 
 
 def hb(seq: int = 0, sender: str = "test", ts_ns: int = 0) -> Heartbeat:
@@ -55,3 +57,18 @@ def scratch_removed():
     are shut down by then: every cluster fixture is module-scoped or narrower)."""
     yield
     shutil.rmtree(SCRATCH, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def reference():
+    """The whole grid in this process, as one shard."""
+    return local(shard_size=len(GRID))
+
+
+@pytest.fixture(scope="module")
+def backtest_bin():
+    """The backtest example, release build (as the README's cargo command runs it)."""
+    subprocess.run(
+        ["cargo", "build", "-q", "--release", "--example", "backtest"], cwd=ROOT, check=True
+    )
+    return ROOT / "target" / "release" / "examples" / "backtest"

@@ -1,6 +1,6 @@
-"""Distributed sweeps: shards on a Dask LocalCluster of two worker processes, on Ray, and
-through the command line against a scheduler and workers started as separate processes;
-every result compared byte for byte with one process running the whole grid."""
+"""Distributed sweeps: shards on a Dask LocalCluster of two worker processes, and through the
+command line against a scheduler and workers started as separate processes; every result
+compared byte for byte with one process running the whole grid."""
 
 from __future__ import annotations
 
@@ -14,27 +14,10 @@ import pytest
 
 import mycelium
 from mycelium import distributed as dist
-from mycelium.backtest import Strategy, run_strategy
+from mycelium.backtest import run_strategy
+from sweeps import GRID, ROOT, SEED, TICKS, Trend, cargo_csv, local, write_ticks
 
-ROOT = pathlib.Path(__file__).resolve().parents[3]
 PY = sys.executable
-
-# Small and quick, with a failing point (fast >= slow) in the middle.
-GRID = dist.grid([5, 20, 300], [50, 200], [0, 10])
-TICKS = 20_000
-SEED = 5
-
-
-def local(grid=GRID, **kw):
-    kw.setdefault("ticks", TICKS)
-    kw.setdefault("seed", SEED)
-    return dist.sweep(grid, client=None, **kw)
-
-
-@pytest.fixture(scope="module")
-def reference():
-    """The whole grid in this process, as one shard."""
-    return local(shard_size=len(GRID))
 
 
 @pytest.fixture(scope="module")
@@ -49,24 +32,6 @@ def dask_client():
     ) as cluster, distributed.Client(cluster) as client:
         client.wait_for_workers(2, timeout=60)
         yield client
-
-
-@pytest.fixture(scope="module")
-def backtest_bin():
-    """The backtest example, release build (as the README's cargo command runs it)."""
-    subprocess.run(
-        ["cargo", "build", "-q", "--release", "--example", "backtest"], cwd=ROOT, check=True
-    )
-    return ROOT / "target" / "release" / "examples" / "backtest"
-
-
-def cargo_csv(backtest_bin, out: pathlib.Path, *options: str) -> bytes:
-    subprocess.run(
-        [str(backtest_bin), "--out", str(out), "--no-progress", *options],
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
-    return (out / "results.csv").read_bytes()
 
 
 # --- in process -----------------------------------------------------------------------
@@ -238,44 +203,6 @@ def test_dask_shares_a_loaded_file_by_reference(dask_client, tmp_path, reference
     assert on_client.csv == in_process.csv == on_workers.csv
 
 
-class Trend(Strategy):
-    """Long after `n` rising ticks in a row, short after `n` falling ones."""
-
-    @classmethod
-    def warmup(cls, args):
-        return max(args["n"], 0)
-
-    def on_start(self, args):
-        if args["n"] < 1:
-            raise ValueError(f"n must be at least 1, got {args['n']}")
-        self.n = args["n"]
-        self.up = self.down = 0
-        self.last = None
-
-    def on_ticks(self, start, prices, timestamps):
-        orders = []
-        for i, p in enumerate(prices):
-            if self.last is not None:
-                self.up = self.up + 1 if p > self.last else 0
-                self.down = self.down + 1 if p < self.last else 0
-                if self.up == self.n:
-                    orders.append((start + i, 1))
-                elif self.down == self.n:
-                    orders.append((start + i, -1))
-            self.last = p
-        return orders
-
-
-def write_ticks(path: pathlib.Path, series: dist.MarketData) -> None:
-    raw = series.to_bytes()
-    n = len(series)
-    import struct
-
-    ts = struct.unpack_from(f"<{n}Q", raw, 25)
-    px = struct.unpack_from(f"<{n}d", raw, 25 + 8 * n)
-    path.write_text("timestamp_ns,price\n" + "".join(f"{t},{p!r}\n" for t, p in zip(ts, px)))
-
-
 def test_what_a_dask_worker_loader_notices_is_a_warning_on_the_client(dask_client, tmp_path):
     rows = [f"2024-01-{d:02},{100 + d}" for d in range(1, 29)] + ["2024-01-29,"]
     path = tmp_path / "ticks.csv"
@@ -288,8 +215,8 @@ def test_what_a_dask_worker_loader_notices_is_a_warning_on_the_client(dask_clien
 def test_a_python_strategy_on_dask_with_a_file_every_worker_reads(dask_client, tmp_path):
     import cloudpickle
 
-    # The workers cannot import this test module: ship the strategy class by value.
-    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    # The workers cannot import the test modules: ship the strategy class by value.
+    cloudpickle.register_pickle_by_value(sys.modules[Trend.__module__])
     path = tmp_path / "ticks.csv"
     write_ticks(path, dist.MarketData.synthetic(2, 3_000))
     grid = [{"n": 3}, {"n": 5}, {"n": 8}, {"n": -1}]
@@ -297,7 +224,7 @@ def test_a_python_strategy_on_dask_with_a_file_every_worker_reads(dask_client, t
         result = dist.sweep_strategy(Trend, grid, client=dask_client, data=path, seed=9,
                                      shard_size=1, read_on_workers=True)
     finally:
-        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+        cloudpickle.unregister_pickle_by_value(sys.modules[Trend.__module__])
     expected = run_strategy(Trend, grid, data=str(path), seed=9, workers=1)
     assert repr(result.rows) == repr(expected)
     assert result.csv is None
@@ -315,6 +242,7 @@ def test_a_shard_that_raises_is_a_distributed_error_naming_it(dask_client):
     import cloudpickle
 
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    cloudpickle.register_pickle_by_value(sys.modules[Trend.__module__])
     try:
         # The message names the grid point too (the note `warmup` added to the exception).
         with pytest.raises(dist.DistributedError, match=r"shard \d failed on the Dask cluster: RuntimeError: .*warmup is broken; while computing warmup\(\{'n': [34]\}\) for grid point [01]"):
@@ -328,6 +256,7 @@ def test_a_shard_that_raises_is_a_distributed_error_naming_it(dask_client):
             dist.sweep_strategy(Trend, [{"n": 3}], client=dask_client, fill="sideways")
     finally:
         cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+        cloudpickle.unregister_pickle_by_value(sys.modules[Trend.__module__])
 
 
 def test_a_raising_warmup_in_a_shard_propagates_as_raised_naming_the_grid_point():
@@ -373,6 +302,7 @@ def test_a_worker_killed_mid_sweep_still_gives_the_whole_result():
     grid = [{"n": n, "hold": hold} for n in range(1, 17)]
     killed = []
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    cloudpickle.register_pickle_by_value(sys.modules[Trend.__module__])
     try:
         with distributed.LocalCluster(
             n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
@@ -397,6 +327,7 @@ def test_a_worker_killed_mid_sweep_still_gives_the_whole_result():
                                          shard_size=1, progress=kill_one_busy_worker)
     finally:
         cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+        cloudpickle.unregister_pickle_by_value(sys.modules[Trend.__module__])
     assert killed == [(1, 16)], "a worker with shards to run was killed at the first completion"
     whole = dist.sweep_strategy(Trend, grid, ticks=TICKS, seed=SEED)
     assert repr(result.rows) == repr(whole.rows)
@@ -425,67 +356,6 @@ def test_cli_refuses_an_output_folder_it_cannot_make_before_the_sweep(dask_clien
     assert code == 1
     assert f"error: cannot create the output folder {out}: Not a directory" in captured.err
     assert "grid:" not in captured.out, "the sweep ran first"
-
-
-# --- Ray ------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def ray_local():
-    try:
-        import ray
-    except ImportError:
-        pytest.skip("Ray is not installed (pip could not install it on this machine): the Ray tests are skipped")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    try:
-        yield ray
-    finally:
-        ray.shutdown()
-
-
-def test_ray_must_be_initialised_first(monkeypatch):
-    ray = pytest.importorskip("ray", reason="Ray is not installed: its tests are skipped")
-    monkeypatch.setattr(ray, "is_initialized", lambda: False)
-    with pytest.raises(dist.DistributedError, match=r"Ray is not initialised: call ray.init"):
-        dist.sweep(GRID, client="ray", ticks=TICKS)
-
-
-def test_ray_gives_the_bytes_of_one_process(ray_local, reference):
-    seen = []
-    result = dist.sweep(GRID, client="ray", ticks=TICKS, seed=SEED, shard_size=5, progress=seen.append)
-    assert result.engine == "ray" and result.shards == 3
-    assert result.csv == reference.csv
-    assert repr(result.rows) == repr(reference.rows)
-    assert [p.shards_done for p in seen] == [1, 2, 3]
-
-
-def test_a_python_strategy_on_ray(ray_local, tmp_path):
-    from ray import cloudpickle
-
-    path = tmp_path / "ticks.csv"
-    write_ticks(path, dist.MarketData.synthetic(4, 3_000))
-    grid = [{"n": 2}, {"n": 4}, {"n": 0}]
-    cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    try:
-        result = dist.sweep_strategy(Trend, grid, client="ray", data=path, seed=9, shard_size=2)
-    finally:
-        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
-    assert repr(result.rows) == repr(run_strategy(Trend, grid, data=str(path), seed=9, workers=1))
-    assert [r["status"] == "ok" for r in result.rows] == [True, True, False]
-
-
-def test_ray_reports_a_missing_data_file_and_a_bad_shard(ray_local, tmp_path):
-    with pytest.raises(dist.DataFileMissing, match="cannot read the data file"):
-        dist.sweep(GRID, client="ray", data=tmp_path / "nope.csv", read_on_workers=True, retries=0)
-    with pytest.raises(dist.ShardError, match="the grid is empty"):
-        dist.sweep([], client="ray")
-
-
-def test_cli_on_ray_writes_the_examples_bytes(ray_local, backtest_bin, tmp_path, capsys):
-    options = ["--grid", "small", "--ticks", str(TICKS), "--seed", str(SEED), "--commission-bps", "2"]
-    assert dist.main(["--ray", "--out", str(tmp_path / "ray"), "--no-progress", *options]) == 0
-    assert "results:" in capsys.readouterr().out
-    assert (tmp_path / "ray" / "results.csv").read_bytes() == cargo_csv(backtest_bin, tmp_path / "cargo", *options)
 
 
 # --- the command line -----------------------------------------------------------------
