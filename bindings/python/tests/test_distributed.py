@@ -215,7 +215,8 @@ def test_what_a_dask_worker_loader_notices_is_a_warning_on_the_client(dask_clien
 def test_a_python_strategy_on_dask_with_a_file_every_worker_reads(dask_client, tmp_path):
     import cloudpickle
 
-    # The workers cannot import the test modules: ship the strategy class by value.
+    # Shipped by value, as for workers that cannot import the test modules (a remote
+    # cluster's; a local cluster's could).
     cloudpickle.register_pickle_by_value(sys.modules[Trend.__module__])
     path = tmp_path / "ticks.csv"
     write_ticks(path, dist.MarketData.synthetic(2, 3_000))
