@@ -311,6 +311,9 @@ fn take_lone(st: &mut State, id: u64, out: &mut Out) -> bool {
     let Some(frame) = st.out.take_lone() else {
         return false;
     };
+    // Called with everything written: `pending` was emptied then (`Out::advance`), so the
+    // frame starts at its first byte.
+    debug_assert!(out.pending.is_empty());
     out.pending.extend_from_slice(frame);
     if ack > st.acked && out.pending.len() >= ACK_AT + 8 {
         // The frame carries the acknowledgement (the log keeps it as queued).

@@ -10,8 +10,9 @@ use tokio::sync::Notify;
 /// compare-and-swap to take it, a store and an uncontended notification to give it back,
 /// where a `tokio::sync::Mutex` (its acquire future, and its release, which locks the
 /// semaphore's list of waiters even when none waits) beside a flag cost each side about 200
-/// instructions more per ask (docs/perf/remote.md, "Session thirty-eight"). At most two readers ever want it (a replaced connection's, not yet stopped, and
-/// its successor's), and the writer briefly when the link closes.
+/// instructions more per ask (docs/perf/remote.md, "Session thirty-eight"). At most two
+/// readers ever want it (a replaced connection's, not yet stopped, and its successor's), and
+/// the writer briefly when the link closes.
 #[derive(Debug, Default)]
 pub(crate) struct DeliveryLock {
     held: AtomicBool,
