@@ -153,17 +153,20 @@ impl ReadSide {
             if answered(&waiting) {
                 return;
             }
-            // Looks until bytes come: nothing new to parse before.
+            // Looks until bytes come: nothing new to parse before. (A look that needs no
+            // read, `nothing_new`, counts as one all the same.)
             loop {
-                match reader.try_fill(|buf| rd.try_read(buf)) {
-                    Ok(true) => {
-                        *asker_read = true;
-                        continue 'frames;
-                    }
-                    Ok(false) => {}
-                    Err(e) => {
-                        *failed = Some(e);
-                        return;
+                if !rd.nothing_new() {
+                    match reader.try_fill(|buf| rd.try_read(buf)) {
+                        Ok(true) => {
+                            *asker_read = true;
+                            continue 'frames;
+                        }
+                        Ok(false) => {}
+                        Err(e) => {
+                            *failed = Some(e);
+                            return;
+                        }
                     }
                 }
                 looks = looks.wrapping_add(1);

@@ -216,6 +216,17 @@ impl ReadHalf {
     pub fn pauses_between_looks(&self) -> bool {
         matches!(self, ReadHalf::Shm(_))
     }
+
+    /// True when a [`try_read`](Self::try_read) would surely find nothing, known without
+    /// reading: on shared memory, the ring unchanged since a read found it empty
+    /// ([`ShmReadHalf::nothing_new`]); never on a socket, where only the read can tell.
+    #[inline]
+    pub fn nothing_new(&self) -> bool {
+        match self {
+            ReadHalf::Shm(r) => r.nothing_new(),
+            _ => false,
+        }
+    }
 }
 
 impl WriteHalf {

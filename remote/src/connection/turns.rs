@@ -159,7 +159,7 @@ pub(super) fn spin(
     let pause = rd.pauses_between_looks();
     let mut looks = 0u32;
     loop {
-        if reader.try_fill(|buf| rd.try_read(buf))? {
+        if !rd.nothing_new() && reader.try_fill(|buf| rd.try_read(buf))? {
             turns.spin_start = None;
             return Ok(Slice::Bytes);
         }

@@ -134,6 +134,43 @@ impl RingPtr {
     }
 }
 
+/// The writer's published index and the closed flags of a ring, seen from outside its
+/// [`Consumer`] (which a reader keeps behind a lock): a look that costs two loads of lines
+/// the writer rarely leaves in another state than it found them, for a reader that spins.
+/// Nothing it returns is trusted: it only tells whether the consumer's own checked read
+/// ([`Consumer::try_pop_split`]) is worth making.
+pub struct Watch {
+    ctl: *const RingControl,
+    /// Keeps the memory alive; never read.
+    _owner: Arc<dyn Any + Send + Sync>,
+}
+
+// SAFETY: `ctl` refers to atomics only, shared by design between the two ends and between
+// processes, kept alive by `_owner`, which is itself `Send + Sync`; `Watch` only loads them.
+unsafe impl Send for Watch {}
+// SAFETY: as for `Send`: shared references to atomics may be used from any thread.
+unsafe impl Sync for Watch {}
+
+impl Watch {
+    /// The write index last published and the closed word, as they are now (unchecked).
+    #[inline]
+    pub fn now(&self) -> (u64, u32) {
+        // SAFETY: `ctl` points to a `RingControl` that `_owner` keeps mapped and that is only
+        // ever accessed through atomics (constructor contract of `Consumer::from_raw`).
+        let ctl = unsafe { &*self.ctl };
+        (
+            ctl.write.0.load(Ordering::Acquire),
+            ctl.closed.0.load(Ordering::Relaxed),
+        )
+    }
+}
+
+impl std::fmt::Debug for Watch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Watch").finish_non_exhaustive()
+    }
+}
+
 /// The writing end of a ring.
 pub struct Producer {
     ring: RingPtr,
@@ -407,6 +444,21 @@ impl Consumer {
             read,
             write_seen: read,
             scratch: Vec::new(),
+        }
+    }
+
+    /// The read index: where the next record starts (after an empty look, the write index
+    /// that look found).
+    pub fn position(&self) -> u64 {
+        self.read
+    }
+
+    /// A handle that sees, without this end, whether the writer may have published or closed
+    /// since: what a spinning reader looks at between two reads ([`Watch`]).
+    pub fn watch(&self) -> Watch {
+        Watch {
+            ctl: self.ring.ctl,
+            _owner: self.ring._owner.clone(),
         }
     }
 

@@ -12,7 +12,7 @@
 use std::io;
 use std::os::fd::AsFd;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
@@ -21,7 +21,7 @@ use tokio::net::UnixStream;
 
 use super::error::{RingError, ShmError};
 use super::rendezvous::{self, ShmEndpoint};
-use super::ring::{Consumer, Producer};
+use super::ring::{Consumer, Producer, Watch};
 use super::segment::Segment;
 use super::wake::Doorbell;
 
@@ -115,6 +115,13 @@ pub struct ShmStream {
 pub struct ShmReadHalf {
     shared: Arc<Shared>,
     inner: Mutex<ReadState>,
+    /// The ring's write index and closed word, seen without the lock ([`Self::nothing_new`]).
+    watch: Watch,
+    /// The last look through the lock found nothing, at [`Self::idle_at`]; cleared when a
+    /// read moves bytes.
+    idle: AtomicBool,
+    /// The ring's read index (which was its write index) when a look last found nothing.
+    idle_at: AtomicU64,
 }
 
 #[derive(Debug)]
@@ -154,6 +161,9 @@ impl ShmStream {
         ShmStream {
             read: ShmReadHalf {
                 shared: shared.clone(),
+                watch: consumer.watch(),
+                idle: AtomicBool::new(false),
+                idle_at: AtomicU64::new(0),
                 inner: Mutex::new(ReadState {
                     ring: consumer,
                     segment: segment.clone(),
@@ -195,14 +205,32 @@ impl ShmReadHalf {
         let mut out = ReadBuf::new(buf);
         match st.take(&mut out) {
             Ok(true) => {
+                self.idle.store(false, Ordering::Relaxed);
                 // Going on after a wait, like `poll_read`: the wake may have been the writer's.
                 Shared::went_on(&self.shared.read_parked, &self.shared.write_waker);
                 Ok(out.filled().len())
             }
             Ok(false) if st.eof => Ok(0),
-            Ok(false) => Err(io::ErrorKind::WouldBlock.into()),
+            Ok(false) => {
+                // Nothing pending and the ring empty: its read index is the write index this
+                // look found.
+                self.idle_at.store(st.ring.position(), Ordering::Relaxed);
+                self.idle.store(true, Ordering::Relaxed);
+                Err(io::ErrorKind::WouldBlock.into())
+            }
             Err(e) => Err(e),
         }
+    }
+
+    /// True when a [`try_read`](Self::try_read) would surely find nothing: the last one found
+    /// nothing, and the writer has published nothing and closed nothing since: two loads of
+    /// the ring's lines and no lock, for a reader that spins (docs/perf/remote.md, "Session
+    /// forty"). `false` says only that a read is worth making: the read checks what the peer
+    /// wrote, this need not.
+    #[inline]
+    pub fn nothing_new(&self) -> bool {
+        self.idle.load(Ordering::Relaxed)
+            && self.watch.now() == (self.idle_at.load(Ordering::Relaxed), 0)
     }
 }
 

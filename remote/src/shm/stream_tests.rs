@@ -226,3 +226,76 @@ async fn two_acceptors_of_one_prefix_in_one_process_both_accept() {
         .count();
     assert_eq!(left, 0, "every segment was unlinked");
 }
+
+/// A spinning reader's look without the lock (`nothing_new`) says "nothing" only while the
+/// ring is as the last empty read left it: a record, bytes of a record still pending, the
+/// writer's close and a scribbled control block each make it read again, and that read sees
+/// them.
+#[tokio::test]
+async fn a_look_without_the_lock_hides_no_record_no_close_and_no_scribble() {
+    let (a, b) = linked("nothing-new").await;
+    let (r, _aw) = a.into_split();
+    let (_br, mut w) = b.into_split();
+    let mut buf = [0u8; 4096];
+    let would_block =
+        |r: io::Result<usize>| r.is_err_and(|e| e.kind() == io::ErrorKind::WouldBlock);
+
+    assert!(!r.nothing_new(), "no read has found the ring empty yet");
+    assert!(would_block(r.try_read(&mut buf)));
+    assert!(r.nothing_new());
+
+    w.try_write_vectored(&[io::IoSlice::new(b"quote")]).unwrap();
+    assert!(!r.nothing_new(), "a record came");
+    assert_eq!(r.try_read(&mut buf).unwrap(), 5);
+    assert!(!r.nothing_new(), "bytes moved: the next look reads");
+    assert!(would_block(r.try_read(&mut buf)));
+    assert!(r.nothing_new());
+
+    // A record longer than the read leaves bytes pending in the reader, none in the ring.
+    w.try_write_vectored(&[io::IoSlice::new(&[7; 100])])
+        .unwrap();
+    assert_eq!(r.try_read(&mut buf[..10]).unwrap(), 10);
+    assert!(!r.nothing_new(), "90 bytes are pending");
+    assert_eq!(r.try_read(&mut buf).unwrap(), 90);
+    assert!(would_block(r.try_read(&mut buf)));
+    assert!(r.nothing_new());
+
+    // Random words over both control blocks (write and read indices, wake-up words, closed
+    // flags), as the link test `a_scribbled_segment_closes_the_connection_and_the_link_recovers`
+    // writes them.
+    let fd = rustix::shm::open(
+        format!("/{}", r.shared.segment.name()).as_str(),
+        rustix::shm::OFlags::RDWR,
+        rustix::fs::Mode::empty(),
+    )
+    .unwrap();
+    let mut x = 0x2545_f491_4f6c_dd1d_u64;
+    for at in (256..1536).step_by(8) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        rustix::io::pwrite(&fd, &x.to_le_bytes(), at).unwrap();
+    }
+    assert!(!r.nothing_new(), "the scribbled words are looked at");
+    let err = r.try_read(&mut buf).unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::InvalidData, "{err}");
+    assert!(
+        !r.nothing_new(),
+        "a failed read leaves the look to the next read"
+    );
+}
+
+/// The writer's close, with nothing published after the last empty read, ends the stream at
+/// the next read: the look without the lock sees the closed flag.
+#[tokio::test]
+async fn a_look_without_the_lock_sees_the_writer_close() {
+    let (a, b) = linked("nothing-new-close").await;
+    let (r, _aw) = a.into_split();
+    let (_br, w) = b.into_split();
+    let mut buf = [0u8; 64];
+    assert!(r.try_read(&mut buf).is_err());
+    assert!(r.nothing_new());
+    drop(w);
+    assert!(!r.nothing_new(), "the writer closed");
+    assert_eq!(r.try_read(&mut buf).unwrap(), 0, "end of stream");
+}
