@@ -34,6 +34,7 @@ mod delivery_lock;
 mod interests;
 mod lifecycle;
 mod replies;
+mod room;
 mod sends;
 
 pub use asks::OnReply;
@@ -85,7 +86,7 @@ pub(crate) struct Inner {
     /// polling to let it run.
     pub writes_due: AtomicBool,
     /// Wakes senders waiting for room.
-    room: Notify,
+    room: room::Room,
     /// Set when a reply went to an asker outside any task; a spinning reader takes (and
     /// clears) it as its cue for a full turn of the scheduler.
     pub answered_outside_task: AtomicBool,
@@ -246,7 +247,7 @@ impl Link {
                 }),
                 writer: Notify::new(),
                 writes_due: AtomicBool::new(false),
-                room: Notify::new(),
+                room: room::Room::default(),
                 answered_outside_task: AtomicBool::new(false),
                 ack_now: AtomicBool::new(false),
                 reply_name: Arc::from(""),
@@ -447,9 +448,9 @@ impl Inner {
             .has_room_beside(self.replies_waiting.load(Ordering::Acquire))
     }
 
-    /// Acknowledged frames left the log: wakes senders waiting for room.
+    /// Acknowledged frames left the log (under the lock): wakes senders waiting for room.
     pub fn room_freed(&self) {
-        self.room.notify_waiters();
+        self.room.freed();
     }
 
     /// A frame of `kind` was just queued (`st` is the lock it was queued under): the sender

@@ -296,7 +296,7 @@ impl Inner {
         for (_, subscription) in dropped {
             subscription.cancel();
         }
-        self.room.notify_waiters();
+        self.room.wake_all();
         if stale_replies > 0 {
             tracing::info!(
                 target: "mycelium::remote",
@@ -399,7 +399,7 @@ impl Inner {
         };
         self.fail_asks(pending, unsent, reason);
         wakers.into_iter().for_each(Waker::wake);
-        self.room.notify_waiters();
+        self.room.wake_all();
         self.closing.notify_waiters();
         self.writes_due.store(true, Ordering::Release);
         self.writer.notify_waiters();

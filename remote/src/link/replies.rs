@@ -154,7 +154,7 @@ impl Link {
         waiting: WaitingReply,
     ) -> Result<Queued, SendError> {
         let sent = loop {
-            let room = self.inner.room.notified();
+            let (_counted, room) = self.inner.room.wait();
             let mut room = std::pin::pin!(room);
             room.as_mut().enable();
             match self
@@ -241,7 +241,7 @@ impl Drop for WaitingReply {
         self.0.replies_waiting.fetch_sub(1, Ordering::AcqRel);
         // The place kept free for this reply is free for this node's own frames again (the
         // reply was queued, or was dropped unqueued: its asker restarted, or the link closed).
-        self.0.room_freed();
+        self.0.room.wake_all();
     }
 }
 

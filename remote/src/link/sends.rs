@@ -202,7 +202,7 @@ impl Link {
             Err(Err(e)) => return Err(e),
         }
         loop {
-            let room = self.inner.room.notified();
+            let (_counted, room) = self.inner.room.wait();
             let mut room = std::pin::pin!(room);
             room.as_mut().enable();
             match self.push_asking(kind, name, type_id, message, frame, true, again(&mut ask)) {
