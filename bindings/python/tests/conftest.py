@@ -1,21 +1,37 @@
+import json
 import os
+import pathlib
 import shutil
 import subprocess
 import tempfile
 
 import pytest
 
+import mycelium
+from mycelium.trading import Heartbeat
+from sweeps import GRID, ROOT, local
+
 # The cluster tests' scratch files (Dask's worker directories, Ray's session directory), in a
 # directory of this run removed when it ends: left to their defaults, Dask and Ray keep them
-# in /tmp/dask-scratch-space and /tmp/ray for good. Set before either is imported, and
-# inherited by the worker processes the tests start.
-SCRATCH = tempfile.mkdtemp(prefix="myc-")
-os.environ["DASK_TEMPORARY_DIRECTORY"] = os.path.join(SCRATCH, "dask")
-os.environ["RAY_TMPDIR"] = SCRATCH
+# in /tmp/dask-scratch-space and /tmp/ray for good. Made when pytest starts (before any test
+# module imports Dask or Ray), not when this module is imported: worker processes import it
+# too, for the actor classes defined here, and would each leave a directory behind.
+SCRATCH = None
 
-import mycelium  # noqa: E402
-from mycelium.trading import Heartbeat  # noqa: E402
-from sweeps import GRID, ROOT, local  # noqa: E402
+
+def pytest_configure(config):
+    global SCRATCH
+    SCRATCH = tempfile.mkdtemp(prefix="myc-")
+    # Inherited by the worker processes the tests start.
+    os.environ["DASK_TEMPORARY_DIRECTORY"] = os.path.join(SCRATCH, "dask")
+    os.environ["RAY_TMPDIR"] = SCRATCH
+
+
+def pytest_unconfigure(config):
+    """Removes the scratch directory when pytest ends, whatever ran (`--collect-only` too);
+    every cluster fixture is module-scoped or narrower, so their clusters are shut down."""
+    if SCRATCH is not None:
+        shutil.rmtree(SCRATCH, ignore_errors=True)
 
 
 def hb(seq: int = 0, sender: str = "test", ts_ns: int = 0) -> Heartbeat:
@@ -51,14 +67,6 @@ def vbus():
         yield b
 
 
-@pytest.fixture(scope="session", autouse=True)
-def scratch_removed():
-    """Removes the cluster tests' scratch directory once every test has run (their clusters
-    are shut down by then: every cluster fixture is module-scoped or narrower)."""
-    yield
-    shutil.rmtree(SCRATCH, ignore_errors=True)
-
-
 @pytest.fixture(scope="module")
 def reference():
     """The whole grid in this process, as one shard."""
@@ -67,8 +75,14 @@ def reference():
 
 @pytest.fixture(scope="module")
 def backtest_bin():
-    """The backtest example, release build (as the README's cargo command runs it)."""
+    """The backtest example, release build (as the README's cargo command runs it), from
+    the target directory cargo builds into (`CARGO_TARGET_DIR` or the configuration's)."""
     subprocess.run(
         ["cargo", "build", "-q", "--release", "--example", "backtest"], cwd=ROOT, check=True
     )
-    return ROOT / "target" / "release" / "examples" / "backtest"
+    metadata = subprocess.run(
+        ["cargo", "metadata", "-q", "--format-version", "1", "--no-deps"],
+        cwd=ROOT, check=True, capture_output=True,
+    )
+    target = pathlib.Path(json.loads(metadata.stdout)["target_directory"])
+    return target / "release" / "examples" / "backtest"
