@@ -93,8 +93,6 @@ pub(crate) struct Inner {
     /// Set by a spinning reader that already waited a turn for a frame to carry an owed
     /// acknowledgement: the writer sends it at once, without deferring it again.
     pub ack_now: AtomicBool,
-    /// The service name recorded with reply frames (they have none): made once.
-    reply_name: Arc<str>,
     /// Held by a reader from the order check of a data frame until the delivery of it and of
     /// the frames read with it is recorded (`connection/deliver.rs`, `Delivering`), so that two
     /// readers of the link (a replaced connection's, not yet stopped, and its successor's)
@@ -250,7 +248,6 @@ impl Link {
                 room: room::Room::default(),
                 answered_outside_task: AtomicBool::new(false),
                 ack_now: AtomicBool::new(false),
-                reply_name: Arc::from(""),
                 delivery: DeliveryLock::default(),
                 keeper: std::sync::OnceLock::new(),
                 closing: Notify::new(),

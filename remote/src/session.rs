@@ -26,7 +26,9 @@ pub(crate) struct Entry {
     pub bytes: Vec<u8>,
     pub kind: Kind,
     pub type_id: u16,
-    pub name: Arc<str>,
+    /// The service or topic name; `None` for a reply, which has none (and so costs no
+    /// reference count a frame).
+    pub name: Option<Arc<str>>,
     pub message: &'static str,
 }
 
@@ -107,7 +109,7 @@ impl Outbound {
         &mut self,
         kind: Kind,
         type_id: u16,
-        name: Arc<str>,
+        name: Option<Arc<str>>,
         message: &'static str,
         frame: Vec<u8>,
     ) -> Result<u64, Vec<u8>> {
@@ -124,7 +126,7 @@ impl Outbound {
         &mut self,
         kind: Kind,
         type_id: u16,
-        name: Arc<str>,
+        name: Option<Arc<str>>,
         message: &'static str,
         mut frame: Vec<u8>,
     ) -> Result<u64, Vec<u8>> {
@@ -334,7 +336,7 @@ pub(crate) fn loss_report(
             seq: e.seq,
             kind: e.kind,
             type_id: e.type_id,
-            name: e.name.clone(),
+            name: e.name.clone().unwrap_or_else(|| Arc::from("")),
             message: e.message,
         })
         .collect();

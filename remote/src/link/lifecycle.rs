@@ -248,7 +248,9 @@ impl Inner {
             for (pattern, type_id) in interests {
                 // A renewal still queued from an earlier restart goes to this instance.
                 let queued = st.out.never_written().any(|e| {
-                    e.kind == Kind::Subscribe && e.type_id == type_id && e.name == pattern
+                    e.kind == Kind::Subscribe
+                        && e.type_id == type_id
+                        && e.name.as_ref() == Some(&pattern)
                 });
                 if queued {
                     continue;
@@ -274,7 +276,7 @@ impl Inner {
                     let _ = st.out.push_beyond_capacity(
                         Kind::Subscribe,
                         type_id,
-                        pattern.clone(),
+                        Some(pattern.clone()),
                         "subscription",
                         frame,
                     );

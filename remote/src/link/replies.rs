@@ -109,8 +109,7 @@ impl Inner {
             return Ok(Queued::Stale);
         }
         self.fits_peer(frame.len())?;
-        let name = self.reply_name.clone();
-        match st.out.push(kind, type_id, name, "reply", frame) {
+        match st.out.push(kind, type_id, None, "reply", frame) {
             Ok(_) => {
                 self.write_queued(st, kind);
                 Ok(Queued::Yes)

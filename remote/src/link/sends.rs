@@ -257,7 +257,10 @@ impl Link {
                 Err(SendError::Full)
             });
         }
-        match st.out.push(kind, type_id, name.clone(), message, frame) {
+        match st
+            .out
+            .push(kind, type_id, Some(name.clone()), message, frame)
+        {
             Ok(seq) => {
                 let gone = match ask.and_then(|(corr, slot)| Some((corr, slot.take()?))) {
                     Some((corr, reply_to)) => register(&mut st, corr, reply_to),
