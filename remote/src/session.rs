@@ -26,10 +26,19 @@ pub(crate) struct Entry {
     pub bytes: Vec<u8>,
     pub kind: Kind,
     pub type_id: u16,
-    /// The service or topic name; `None` for a reply, which has none (and so costs no
-    /// reference count a frame).
-    pub name: Option<Arc<str>>,
     pub message: &'static str,
+}
+
+impl Entry {
+    /// The service or topic name the frame is for (empty for a reply), read from the frame
+    /// itself: only loss reports and interest renewals ask for it, so the log keeps no copy
+    /// of it (a reference count taken and given back a frame).
+    pub fn name(&self) -> &str {
+        match crate::frame::parse_frame(&self.bytes, u32::MAX) {
+            Ok(Some((frame, _))) => frame.name,
+            _ => "",
+        }
+    }
 }
 
 /// Outbound half: the bounded log.
@@ -109,14 +118,13 @@ impl Outbound {
         &mut self,
         kind: Kind,
         type_id: u16,
-        name: Option<Arc<str>>,
         message: &'static str,
         frame: Vec<u8>,
     ) -> Result<u64, Vec<u8>> {
         if !self.has_room() {
             return Err(frame);
         }
-        self.push_beyond_capacity(kind, type_id, name, message, frame)
+        self.push_beyond_capacity(kind, type_id, message, frame)
     }
 
     /// Queues an encoded frame even when the log is full: for the few control frames the
@@ -126,7 +134,6 @@ impl Outbound {
         &mut self,
         kind: Kind,
         type_id: u16,
-        name: Option<Arc<str>>,
         message: &'static str,
         mut frame: Vec<u8>,
     ) -> Result<u64, Vec<u8>> {
@@ -141,7 +148,6 @@ impl Outbound {
             bytes: frame,
             kind,
             type_id,
-            name,
             message,
         });
         Ok(seq)
@@ -336,7 +342,7 @@ pub(crate) fn loss_report(
             seq: e.seq,
             kind: e.kind,
             type_id: e.type_id,
-            name: e.name.clone().unwrap_or_else(|| Arc::from("")),
+            name: Arc::from(e.name()),
             message: e.message,
         })
         .collect();

@@ -212,15 +212,8 @@ impl Link {
         let (corr, frame) = self.begin(true, false, name)?;
         let frame = self.encode_into(frame, Kind::Ask, name, type_id, corr, None, body)?;
         let mut slot = Some(reply_to);
-        self.push_waiting_asking(
-            Kind::Ask,
-            name,
-            type_id,
-            message,
-            frame,
-            Some((corr, &mut slot)),
-        )
-        .await?;
+        self.push_waiting_asking(Kind::Ask, type_id, message, frame, Some((corr, &mut slot)))
+            .await?;
         Ok(corr)
     }
 
@@ -259,7 +252,6 @@ impl Link {
         let mut slot = Some(reply_to);
         let pushed = self.push_asking(
             Kind::Ask,
-            name,
             type_id,
             message,
             frame,

@@ -248,9 +248,7 @@ impl Inner {
             for (pattern, type_id) in interests {
                 // A renewal still queued from an earlier restart goes to this instance.
                 let queued = st.out.never_written().any(|e| {
-                    e.kind == Kind::Subscribe
-                        && e.type_id == type_id
-                        && e.name.as_ref() == Some(&pattern)
+                    e.kind == Kind::Subscribe && e.type_id == type_id && e.name() == &*pattern
                 });
                 if queued {
                     continue;
@@ -276,7 +274,6 @@ impl Inner {
                     let _ = st.out.push_beyond_capacity(
                         Kind::Subscribe,
                         type_id,
-                        Some(pattern.clone()),
                         "subscription",
                         frame,
                     );

@@ -109,7 +109,7 @@ impl Inner {
             return Ok(Queued::Stale);
         }
         self.fits_peer(frame.len())?;
-        match st.out.push(kind, type_id, None, "reply", frame) {
+        match st.out.push(kind, type_id, "reply", frame) {
             Ok(_) => {
                 self.write_queued(st, kind);
                 Ok(Queued::Yes)

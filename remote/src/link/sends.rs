@@ -108,7 +108,7 @@ impl Link {
     ) -> Result<u64, SendError> {
         let (_, frame) = self.begin(false, true, name)?;
         let frame = self.encode_into(frame, kind, name, type_id, 0, None, body)?;
-        self.push(kind, name, type_id, message, frame, false)
+        self.push(kind, type_id, message, frame, false)
             .map_err(|e| e.err().unwrap_or(SendError::Full))
     }
 
@@ -134,7 +134,7 @@ impl Link {
     ) -> Result<u64, SendError> {
         let frame = self.inner.lock().out.frame_buffer(frame_guess(topic));
         let frame = self.encode_into(frame, Kind::Publish, topic, type_id, 0, key, body)?;
-        self.push_waiting(Kind::Publish, topic, type_id, message, frame)
+        self.push_waiting(Kind::Publish, type_id, message, frame)
             .await
     }
 
@@ -149,7 +149,7 @@ impl Link {
     ) -> Result<u64, SendError> {
         let (_, frame) = self.begin(false, true, topic)?;
         let frame = self.encode_into(frame, Kind::Publish, topic, type_id, 0, key, body)?;
-        self.push(Kind::Publish, topic, type_id, message, frame, false)
+        self.push(Kind::Publish, type_id, message, frame, false)
             .map_err(|e| e.err().unwrap_or(SendError::Full))
     }
 
@@ -162,18 +162,17 @@ impl Link {
         body: impl FnOnce(&mut Vec<u8>),
     ) -> Result<u64, SendError> {
         let frame = self.encode(kind, name, type_id, 0, body)?;
-        self.push_waiting(kind, name, type_id, message, frame).await
+        self.push_waiting(kind, type_id, message, frame).await
     }
 
     async fn push_waiting(
         &self,
         kind: Kind,
-        name: &Arc<str>,
         type_id: u16,
         message: &'static str,
         frame: Vec<u8>,
     ) -> Result<u64, SendError> {
-        self.push_waiting_asking(kind, name, type_id, message, frame, None)
+        self.push_waiting_asking(kind, type_id, message, frame, None)
             .await
     }
 
@@ -183,7 +182,6 @@ impl Link {
     pub(super) async fn push_waiting_asking(
         &self,
         kind: Kind,
-        name: &Arc<str>,
         type_id: u16,
         message: &'static str,
         mut frame: Vec<u8>,
@@ -196,7 +194,7 @@ impl Link {
         ) -> Option<(u64, &'a mut Option<ReplyTo>)> {
             ask.as_mut().map(|(corr, slot)| (*corr, &mut **slot))
         }
-        match self.push_asking(kind, name, type_id, message, frame, true, again(&mut ask)) {
+        match self.push_asking(kind, type_id, message, frame, true, again(&mut ask)) {
             Ok(seq) => return Ok(seq),
             Err(Ok(back)) => frame = back,
             Err(Err(e)) => return Err(e),
@@ -205,7 +203,7 @@ impl Link {
             let (_counted, room) = self.inner.room.wait();
             let mut room = std::pin::pin!(room);
             room.as_mut().enable();
-            match self.push_asking(kind, name, type_id, message, frame, true, again(&mut ask)) {
+            match self.push_asking(kind, type_id, message, frame, true, again(&mut ask)) {
                 Ok(seq) => return Ok(seq),
                 Err(Ok(back)) => frame = back,
                 Err(Err(e)) => return Err(e),
@@ -219,13 +217,12 @@ impl Link {
     fn push(
         &self,
         kind: Kind,
-        name: &Arc<str>,
         type_id: u16,
         message: &'static str,
         frame: Vec<u8>,
         hand_back: bool,
     ) -> Result<u64, Result<Vec<u8>, SendError>> {
-        self.push_asking(kind, name, type_id, message, frame, hand_back, None)
+        self.push_asking(kind, type_id, message, frame, hand_back, None)
     }
 
     /// [`push`](Self::push); with `ask`, registers the ask (taken from its slot) in the asks
@@ -236,7 +233,6 @@ impl Link {
     pub(super) fn push_asking(
         &self,
         kind: Kind,
-        name: &Arc<str>,
         type_id: u16,
         message: &'static str,
         frame: Vec<u8>,
@@ -257,10 +253,7 @@ impl Link {
                 Err(SendError::Full)
             });
         }
-        match st
-            .out
-            .push(kind, type_id, Some(name.clone()), message, frame)
-        {
+        match st.out.push(kind, type_id, message, frame) {
             Ok(seq) => {
                 let gone = match ask.and_then(|(corr, slot)| Some((corr, slot.take()?))) {
                     Some((corr, reply_to)) => register(&mut st, corr, reply_to),

@@ -14,39 +14,23 @@ fn seq_of(b: &[u8]) -> u64 {
 #[test]
 fn bounded_and_hands_back() {
     let mut out = Outbound::new(2);
-    let name: Arc<str> = "svc".into();
-    assert_eq!(
-        out.push(Kind::Tell, 1, Some(name.clone()), "M", frame()),
-        Ok(1)
-    );
-    assert_eq!(
-        out.push(Kind::Tell, 1, Some(name.clone()), "M", frame()),
-        Ok(2)
-    );
-    assert!(out
-        .push(Kind::Tell, 1, Some(name.clone()), "M", frame())
-        .is_err());
+    assert_eq!(out.push(Kind::Tell, 1, "M", frame()), Ok(1));
+    assert_eq!(out.push(Kind::Tell, 1, "M", frame()), Ok(2));
+    assert!(out.push(Kind::Tell, 1, "M", frame()).is_err());
     let mut seqs = Vec::new();
     out.take_batch(10, 1 << 20, |b| seqs.push(seq_of(b)));
     assert_eq!(seqs, vec![1, 2]);
     assert_eq!(out.ack(1), 1);
-    assert_eq!(out.push(Kind::Tell, 1, Some(name), "M", frame()), Ok(3));
+    assert_eq!(out.push(Kind::Tell, 1, "M", frame()), Ok(3));
 }
 
 #[test]
 fn a_full_log_still_takes_the_link_s_own_control_frames() {
     let mut out = Outbound::new(1);
-    let name: Arc<str> = "svc".into();
+    assert_eq!(out.push(Kind::Tell, 1, "M", frame()), Ok(1));
+    assert!(out.push(Kind::Tell, 1, "M", frame()).is_err());
     assert_eq!(
-        out.push(Kind::Tell, 1, Some(name.clone()), "M", frame()),
-        Ok(1)
-    );
-    assert!(out
-        .push(Kind::Tell, 1, Some(name.clone()), "M", frame())
-        .is_err());
-    let pattern: Arc<str> = "md.>".into();
-    assert_eq!(
-        out.push_beyond_capacity(Kind::Subscribe, 1, Some(pattern), "subscription", frame()),
+        out.push_beyond_capacity(Kind::Subscribe, 1, "subscription", frame()),
         Ok(2)
     );
     assert_eq!(out.len(), 2);
@@ -55,24 +39,21 @@ fn a_full_log_still_takes_the_link_s_own_control_frames() {
     assert_eq!(seqs, vec![1, 2]);
     // Room again only once the log is below its capacity.
     assert_eq!(out.ack(1), 1);
-    assert!(out
-        .push(Kind::Tell, 1, Some(name.clone()), "M", frame())
-        .is_err());
+    assert!(out.push(Kind::Tell, 1, "M", frame()).is_err());
     assert_eq!(out.ack(2), 1);
-    assert_eq!(out.push(Kind::Tell, 1, Some(name), "M", frame()), Ok(3));
+    assert_eq!(out.push(Kind::Tell, 1, "M", frame()), Ok(3));
 }
 
 #[test]
 fn acknowledged_frames_leave_their_buffers_empty_for_the_next() {
     let mut out = Outbound::new(SPARE_FRAMES + 2);
-    let name: Arc<str> = "svc".into();
     let mut big = vec![0u8; 40];
     big.reserve(SPARE_FRAME_BYTES * 2);
     let mut frames = vec![big];
     frames.extend((0..SPARE_FRAMES + 1).map(|_| Vec::with_capacity(200)));
     for mut f in frames {
         f.resize(40, 0xAB);
-        out.push(Kind::Tell, 1, Some(name.clone()), "M", f).unwrap();
+        out.push(Kind::Tell, 1, "M", f).unwrap();
     }
     out.take_batch(usize::MAX, usize::MAX, |_| {});
     assert_eq!(out.ack(u64::MAX), SPARE_FRAMES + 2);
@@ -92,8 +73,7 @@ fn acknowledged_frames_leave_their_buffers_empty_for_the_next() {
         "a fresh buffer after the kept ones"
     );
     // One kept buffer grows for a larger frame.
-    out.push(Kind::Tell, 1, Some(name), "M", vec![0u8; 40])
-        .unwrap();
+    out.push(Kind::Tell, 1, "M", vec![0u8; 40]).unwrap();
     out.take_batch(usize::MAX, usize::MAX, |_| {});
     out.ack(u64::MAX);
     assert!(out.frame_buffer(500).capacity() >= 500);
@@ -129,8 +109,7 @@ fn a_peer_that_does_not_know_this_node_numbers_anew() {
 #[test]
 fn lying_ack_does_not_drop_unsent() {
     let mut out = Outbound::new(4);
-    out.push(Kind::Tell, 1, Some("s".into()), "M", frame())
-        .unwrap();
+    out.push(Kind::Tell, 1, "M", frame()).unwrap();
     assert_eq!(out.ack(u64::MAX), 0);
     assert_eq!(out.len(), 1);
 }
@@ -139,8 +118,7 @@ fn lying_ack_does_not_drop_unsent() {
 fn restart_reports_exactly_the_written_unacked() {
     let mut out = Outbound::new(10);
     for _ in 0..5 {
-        out.push(Kind::Tell, 7, Some("s".into()), "M", frame())
-            .unwrap();
+        out.push(Kind::Tell, 7, "M", frame()).unwrap();
     }
     out.take_batch(3, 1 << 20, |_| {}); // 1..=3 written
     out.ack(1);
@@ -171,7 +149,7 @@ fn a_restarted_peer_gets_no_reply_meant_for_its_predecessor() {
         Kind::Reply,
     ];
     for kind in kinds {
-        out.push(kind, 7, Some("s".into()), "M", frame()).unwrap();
+        out.push(kind, 7, "M", frame()).unwrap();
     }
     out.take_batch(2, 1 << 20, |_| {}); // 1 (tell) and 2 (reply) written
     assert_eq!(out.first_seq(false), 3);
@@ -182,10 +160,7 @@ fn a_restarted_peer_gets_no_reply_meant_for_its_predecessor() {
     let mut sent = Vec::new();
     out.take_batch(10, 1 << 20, |b| sent.push(seq_of(b)));
     assert_eq!(sent, vec![3, 4]);
-    assert_eq!(
-        out.push(Kind::Tell, 7, Some("s".into()), "M", frame()),
-        Ok(5)
-    );
+    assert_eq!(out.push(Kind::Tell, 7, "M", frame()), Ok(5));
     out.take_batch(10, 1 << 20, |b| sent.push(seq_of(b)));
     assert_eq!(sent, vec![3, 4, 5]);
     out.ack(5);
@@ -196,19 +171,13 @@ fn a_restarted_peer_gets_no_reply_meant_for_its_predecessor() {
 fn frames_too_large_for_the_peer_leave_the_log_without_a_gap() {
     let big = || vec![0u8; mycelium_codec::HEADER_LEN + 5000];
     let mut out = Outbound::new(10);
-    out.push(Kind::Tell, 1, Some("s".into()), "M", frame())
-        .unwrap(); // 1, written
-    out.push(Kind::Tell, 1, Some("s".into()), "M", frame())
-        .unwrap(); // 2, written
+    out.push(Kind::Tell, 1, "M", frame()).unwrap(); // 1, written
+    out.push(Kind::Tell, 1, "M", frame()).unwrap(); // 2, written
     out.take_batch(2, 1 << 20, |_| {});
-    out.push(Kind::Tell, 2, Some("s".into()), "M", big())
-        .unwrap(); // 3
-    out.push(Kind::Tell, 1, Some("s".into()), "M", frame())
-        .unwrap(); // 4
-    out.push(Kind::Ask, 3, Some("s".into()), "M", big())
-        .unwrap(); // 5
-    out.push(Kind::Tell, 1, Some("s".into()), "M", frame())
-        .unwrap(); // 6
+    out.push(Kind::Tell, 2, "M", big()).unwrap(); // 3
+    out.push(Kind::Tell, 1, "M", frame()).unwrap(); // 4
+    out.push(Kind::Ask, 3, "M", big()).unwrap(); // 5
+    out.push(Kind::Tell, 1, "M", frame()).unwrap(); // 6
 
     // The same peer: frames 1 and 2 are sent again, the rest numbered on after them.
     let first = out.first_seq(true);
@@ -225,10 +194,7 @@ fn frames_too_large_for_the_peer_leave_the_log_without_a_gap() {
         assert_eq!(inb.check(seq), Order::Deliver);
         inb.delivered = seq;
     }
-    assert_eq!(
-        out.push(Kind::Tell, 1, Some("s".into()), "M", frame()),
-        Ok(5)
-    );
+    assert_eq!(out.push(Kind::Tell, 1, "M", frame()), Ok(5));
     out.ack(4);
     assert_eq!(out.len(), 1);
 }
@@ -247,7 +213,7 @@ proptest! {
         let mut delivered = Vec::new();
         for (add, send, drop_conn) in steps {
             for _ in 0..add {
-                if out.push(Kind::Tell, 1, Some("s".into()), "M", frame()).is_ok() {
+                if out.push(Kind::Tell, 1, "M", frame()).is_ok() {
                     pushed += 1;
                 }
             }
@@ -276,4 +242,43 @@ proptest! {
         }
         prop_assert_eq!(delivered, (1..=pushed).collect::<Vec<_>>());
     }
+}
+
+/// A loss report names each lost message's service or topic, read from its frame (the log
+/// keeps no copy of the name); a reply's name is empty.
+#[test]
+fn a_loss_report_names_each_message_from_its_frame() {
+    use crate::frame::{encode_frame, FrameSpec};
+    let entry = |seq: u64, kind: Kind, name: &str| {
+        let spec = FrameSpec {
+            seq,
+            type_id: 7,
+            name,
+            ..FrameSpec::control(kind)
+        };
+        let mut bytes = Vec::new();
+        encode_frame(&mut bytes, &spec, 1 << 20, |o| o.extend_from_slice(b"body")).unwrap();
+        Entry {
+            seq,
+            bytes,
+            kind,
+            type_id: 7,
+            message: "M",
+        }
+    };
+    let lost = [
+        entry(1, Kind::Tell, "orders"),
+        entry(2, Kind::Reply, ""),
+        entry(3, Kind::Publish, "md.quote.AAPL"),
+    ];
+    assert_eq!(lost[0].name(), "orders");
+    let report = loss_report(&lost, LossReason::GaveUp, "peer", Some(1)).unwrap();
+    let names: Vec<&str> = report.messages.iter().map(|m| &*m.name).collect();
+    assert_eq!(names, ["orders", "", "md.quote.AAPL"]);
+    // Bytes that are no frame name nothing, and the report is still made.
+    let garbled = Entry {
+        bytes: vec![0xFF; 8],
+        ..entry(4, Kind::Tell, "orders")
+    };
+    assert_eq!(garbled.name(), "");
 }
