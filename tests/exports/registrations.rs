@@ -3,9 +3,10 @@
 
 use crate::venue::{cancel, Cancels, Venue};
 use crate::virtual_bus;
-use mycelium::actors::export::{DeliveryError, ExportError};
+use mycelium::actors::export::{AskNow, DeliveryError, ExportError};
+use mycelium::prelude::*;
 use mycelium_codec::WireMessage;
-use mycelium_contracts::{CancelOrder, Quote};
+use mycelium_contracts::{CancelOrder, OrderAck, Quote};
 
 #[tokio::test(start_paused = true)]
 async fn two_buses_with_the_same_service_name_do_not_see_each_other() {
@@ -80,4 +81,64 @@ async fn registrations_are_checked() {
     assert_eq!(exports.topic_type_ids(), [Quote::TYPE_ID]);
     assert!(exports.unexport_topic(Quote::TYPE_ID));
     assert!(!exports.unexport_topic(Quote::TYPE_ID));
+}
+
+/// Unexports its own service while it answers.
+struct Leaving;
+
+impl Actor for Leaving {
+    type Args = ();
+    async fn on_start(_: (), _ctx: &mut Context<Self>) -> Result<Self, BoxError> {
+        Ok(Leaving)
+    }
+}
+
+impl Handler<CancelOrder> for Leaving {
+    type Reply = OrderAck;
+    async fn handle(&mut self, c: CancelOrder, ctx: &mut Context<Self>) -> OrderAck {
+        assert!(ctx.bus().exports().unexport("leaving"));
+        OrderAck {
+            client_order_id: c.client_order_id,
+            venue_order_id: "gone".into(),
+            ts_ns: c.ts_ns,
+            venue_ts_ns: None,
+        }
+    }
+}
+
+struct Started;
+impl Handler<Started> for Leaving {
+    type Reply = ();
+    async fn handle(&mut self, _: Started, _ctx: &mut Context<Self>) {}
+}
+
+/// `ask_now` runs an idle actor's handler on the caller's task while it reads the table: a
+/// registration the handler makes there neither waits for that read nor is lost.
+#[tokio::test(start_paused = true)]
+async fn a_handler_answered_at_once_can_change_the_table_it_was_found_in() {
+    let bus = virtual_bus();
+    let leaving = bus.spawn::<Leaving>(());
+    let exports = bus.exports();
+    exports
+        .export_ask("leaving", leaving.reply_recipient::<CancelOrder>())
+        .unwrap();
+    // Let it start, so that it is idle and the ask is answered by its direct call.
+    leaving.ask(Started).await.unwrap();
+    assert_eq!(exports.services(), ["leaving"]);
+    let mut out = Vec::new();
+    let answered = std::future::poll_fn(|cx| {
+        std::task::Poll::Ready(
+            exports
+                .ask_now("leaving", CancelOrder::TYPE_ID, &cancel(5), cx, &mut out)
+                .map(|asked| matches!(asked, AskNow::Answered(t) if t == OrderAck::TYPE_ID)),
+        )
+    })
+    .await;
+    assert_eq!(answered, Ok(true), "answered at once");
+    assert_eq!(OrderAck::decode_body(&out).unwrap().venue_order_id, "gone");
+    assert!(exports.services().is_empty());
+    assert!(matches!(
+        exports.try_deliver("leaving", CancelOrder::TYPE_ID, &cancel(6)),
+        Err(DeliveryError::UnknownService { .. })
+    ));
 }

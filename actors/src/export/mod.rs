@@ -48,15 +48,19 @@
 //! ```
 //!
 //! Lookups go through ordered maps (service names in a `BTreeMap`, type ids in a `BTreeMap`),
-//! read from an immutable snapshot: a delivery takes one short lock to clone the snapshot's
-//! reference, and holds no lock while it waits for room in a mailbox.
+//! read from an immutable snapshot that a registration replaces whole. A delivery reads it
+//! without a lock and without taking a reference count on it or on the export it finds (an
+//! [`ArcSwap`] load), so links on several threads share no cache line to look up a service;
+//! it holds nothing of the table while it waits for room in a mailbox.
 
 mod bytes;
 mod exported;
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use arc_swap::ArcSwap;
 
 use mycelium_codec::WireMessage;
 
@@ -93,7 +97,10 @@ pub struct Exports {
 /// The table itself, held by the bus.
 #[derive(Default)]
 pub(crate) struct ExportTable {
-    snapshot: Mutex<Arc<Snapshot>>,
+    /// What deliveries read, each without a lock.
+    snapshot: ArcSwap<Snapshot>,
+    /// Serialises registrations, each of which stores a changed copy of the snapshot.
+    writing: Mutex<()>,
 }
 
 #[derive(Default, Clone)]
@@ -102,13 +109,29 @@ struct Snapshot {
     topics: BTreeMap<u16, Arc<dyn ExportedTopic>>,
 }
 
-impl ExportTable {
-    fn lock(&self) -> MutexGuard<'_, Arc<Snapshot>> {
-        self.snapshot.lock().unwrap_or_else(|e| e.into_inner())
+impl Snapshot {
+    fn find(&self, service: &str, type_id: u16) -> Result<&dyn Exported, DeliveryError> {
+        let Some(types) = self.services.get(service) else {
+            return Err(DeliveryError::UnknownService {
+                service: service.to_string(),
+            });
+        };
+        match types.get(&type_id) {
+            Some(exported) => Ok(&**exported),
+            None => Err(DeliveryError::UnknownType {
+                service: service.to_string(),
+                type_id,
+                accepted: types.keys().copied().collect(),
+            }),
+        }
     }
+}
 
-    fn snapshot(&self) -> Arc<Snapshot> {
-        self.lock().clone()
+impl ExportTable {
+    /// The current snapshot, for reads that go on while registrations happen. A delivery
+    /// holds it only while it hands the message on, never across an `.await`.
+    fn snapshot(&self) -> arc_swap::Guard<Arc<Snapshot>> {
+        self.snapshot.load()
     }
 
     /// Replaces the snapshot by `change` applied to a copy of it (registration is rare).
@@ -116,10 +139,10 @@ impl ExportTable {
         &self,
         change: impl FnOnce(&mut Snapshot) -> Result<T, ExportError>,
     ) -> Result<T, ExportError> {
-        let mut current = self.lock();
-        let mut next = Snapshot::clone(&current);
+        let _writing = self.writing.lock().unwrap_or_else(|e| e.into_inner());
+        let mut next = Snapshot::clone(&self.snapshot.load());
         let out = change(&mut next)?;
-        *current = Arc::new(next);
+        self.snapshot.store(Arc::new(next));
         Ok(out)
     }
 }
@@ -283,23 +306,6 @@ impl Exports {
         self.table().snapshot().topics.keys().copied().collect()
     }
 
-    fn lookup(&self, service: &str, type_id: u16) -> Result<Arc<dyn Exported>, DeliveryError> {
-        let snapshot = self.table().snapshot();
-        let Some(types) = snapshot.services.get(service) else {
-            return Err(DeliveryError::UnknownService {
-                service: service.to_string(),
-            });
-        };
-        match types.get(&type_id) {
-            Some(exported) => Ok(exported.clone()),
-            None => Err(DeliveryError::UnknownType {
-                service: service.to_string(),
-                type_id,
-                accepted: types.keys().copied().collect(),
-            }),
-        }
-    }
-
     /// Decodes `body` as the message `type_id` names and tells it to `service` without
     /// waiting. A full mailbox is [`DeliveryError::Full`]: nothing was queued, the caller
     /// still has the bytes.
@@ -309,7 +315,8 @@ impl Exports {
         type_id: u16,
         body: &[u8],
     ) -> Result<(), DeliveryError> {
-        let exported = self.lookup(service, type_id)?;
+        let snapshot = self.table().snapshot();
+        let exported = snapshot.find(service, type_id)?;
         match exported.decode_and_try_tell(body) {
             Ok(Ok(())) => Ok(()),
             Ok(Err(refused)) => Err(refusal(service, refused)),
@@ -330,17 +337,23 @@ impl Exports {
         type_id: u16,
         body: &[u8],
     ) -> Result<(), DeliveryError> {
-        let exported = self.lookup(service, type_id)?;
-        match exported.decode_and_tell(body) {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(waiting)) => waiting.await.map_err(|r| refusal(service, r)),
-            Err(source) => Err(decode_error(
-                service,
-                type_id,
-                exported.message_name(),
-                source,
-            )),
-        }
+        let waiting = {
+            let snapshot = self.table().snapshot();
+            let exported = snapshot.find(service, type_id)?;
+            match exported.decode_and_tell(body) {
+                Ok(Ok(())) => return Ok(()),
+                Ok(Err(waiting)) => waiting,
+                Err(source) => {
+                    return Err(decode_error(
+                        service,
+                        type_id,
+                        exported.message_name(),
+                        source,
+                    ))
+                }
+            }
+        };
+        waiting.await.map_err(|r| refusal(service, r))
     }
 
     /// Decodes `body` as the request `type_id` names, asks `service` and returns the reply
@@ -397,8 +410,11 @@ impl Exports {
         type_id: u16,
         body: &[u8],
     ) -> Result<PendingEncodedReply, DeliveryError> {
-        let exported = self.lookup(service, type_id)?;
-        let (actor, queueing) = asked(exported.ask(body), &*exported, service, type_id)?;
+        let (actor, queueing) = {
+            let snapshot = self.table().snapshot();
+            let exported = snapshot.find(service, type_id)?;
+            asked(exported.ask(body), exported, service, type_id)?
+        };
         queueing.await.map_err(|e| ask_error(service, actor, e))
     }
 
@@ -455,13 +471,13 @@ impl Exports {
         cx: &mut std::task::Context<'_>,
         out: &mut Vec<u8>,
     ) -> Result<AskNow, DeliveryError> {
-        let exported = self.lookup(service, type_id)?;
-        let (actor, asked) = asked(
-            exported.ask_now(body, cx, out),
-            &*exported,
-            service,
-            type_id,
-        )?;
+        // The handler may run here, by its direct call, while the snapshot is held: a
+        // registration it makes stores a new one and leaves this one to be dropped after.
+        let (actor, asked) = {
+            let snapshot = self.table().snapshot();
+            let exported = snapshot.find(service, type_id)?;
+            asked(exported.ask_now(body, cx, out), exported, service, type_id)?
+        };
         Ok(match asked {
             Asked::Now(reply_type) => AskNow::Answered(reply_type),
             Asked::Queueing(queueing) => {
