@@ -125,6 +125,8 @@ impl ReadSide {
         }
         let mut end = None;
         let mut looks = 0u32;
+        // This runtime's queue, looked up at the first check (a lookup clones its handle).
+        let mut runtime = None;
         let answered = |waiting: &ReadFor<'_, '_>| match waiting {
             ReadFor::Mine(mine) => {
                 mine.taken || link.answered_in_place.load(Ordering::Acquire) != in_place_before
@@ -174,7 +176,7 @@ impl ReadSide {
                 // whether the answer came another way (a failure left in place, say).
                 if looks % 8 == 0 {
                     if link.writes_due.load(Ordering::Acquire)
-                        || other_thread_waits()
+                        || other_thread_waits(&mut runtime)
                         || answered(&waiting)
                     {
                         return;
@@ -216,11 +218,17 @@ fn try_lock(slot: &Slot) -> Option<MutexGuard<'_, Option<Box<ReadParts>>>> {
     }
 }
 
-/// A task woken from another thread waits for this runtime's thread.
-fn other_thread_waits() -> bool {
-    tokio::runtime::Handle::try_current()
-        .map(|h| h.metrics().global_queue_depth() > 0)
-        .unwrap_or(false)
+/// A task woken from another thread waits for this runtime's thread; `runtime` keeps the
+/// runtime's metrics from the first call on (`None` inside: no runtime).
+fn other_thread_waits(runtime: &mut Option<Option<tokio::runtime::RuntimeMetrics>>) -> bool {
+    runtime
+        .get_or_insert_with(|| {
+            tokio::runtime::Handle::try_current()
+                .ok()
+                .map(|h| h.metrics())
+        })
+        .as_ref()
+        .is_some_and(|m| m.global_queue_depth() > 0)
 }
 
 /// Takes frame `f` of connection `id` here, as the reader task would: a reply to an ask of
