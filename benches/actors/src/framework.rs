@@ -30,8 +30,8 @@ pub trait Framework: Sync {
     fn w2(&self, rt: Rt, n: usize, warmup: usize) -> Vec<u64>;
     /// w3: spawn `n` idle actors, then stop them.
     fn w3(&self, n: usize) -> SpawnResult;
-    /// w4: fan-out of `n` messages to many subscribers.
-    fn w4(&self, rt: Rt, n: u64) -> w4::W4Result;
+    /// w4 and w14: `n` messages published to `shape.subscribers` subscribers.
+    fn w4(&self, rt: Rt, n: u64, shape: w4::Shape) -> w4::W4Result;
     /// w5: `n` restarts of a failing child.
     fn w5(&self, n: usize) -> W5Result;
     /// w6: `instances` 3-actor pipelines, `n` messages each.

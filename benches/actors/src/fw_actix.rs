@@ -270,8 +270,8 @@ impl crate::framework::Framework for Actix {
         w3(n)
     }
 
-    fn w4(&self, rt: Rt, n: u64) -> crate::w4::W4Result {
-        crate::w4::actix::run(rt, n)
+    fn w4(&self, rt: Rt, n: u64, shape: crate::w4::Shape) -> crate::w4::W4Result {
+        crate::w4::actix::run(rt, n, shape)
     }
 
     fn w5(&self, n: usize) -> W5Result {

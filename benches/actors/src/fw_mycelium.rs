@@ -422,8 +422,8 @@ impl crate::framework::Framework for Mycelium {
         w3(n, self.hibernate)
     }
 
-    fn w4(&self, rt: Rt, n: u64) -> crate::w4::W4Result {
-        crate::w4::mycelium::run(rt, n, self.hibernate)
+    fn w4(&self, rt: Rt, n: u64, shape: crate::w4::Shape) -> crate::w4::W4Result {
+        crate::w4::mycelium::run(rt, n, shape, self.hibernate)
     }
 
     fn w5(&self, n: usize) -> W5Result {

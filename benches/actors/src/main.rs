@@ -2,7 +2,7 @@
 //! Actor benchmark: Mycelium beside kameo 0.22, ractor 0.16 and actix 0.13.
 //!
 //! ```text
-//! cargo run --release -p mycelium-bench -- compare [--quick] [--only w1,w2,w3,w4,w5,w6,w7,w8,w9,w13]
+//! cargo run --release -p mycelium-bench -- compare [--quick] [--only w1,w2,w3,w4,w5,w6,w7,w8,w9,w13,w14]
 //!     [--frameworks mycelium,kameo,ractor,actix,mycelium-metrics,mycelium-hibernating,mycelium-supervised] [--rounds N] [--retries N] [--rt ct|mt]
 //! ```
 //!
@@ -76,7 +76,7 @@ use workload::{Outcome, FULL, QUICK};
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: mycelium-bench compare [--quick] [--only w1,w2,w3,w4,w5,w6,w7,w8,w9,w13] \
+        "usage: mycelium-bench compare [--quick] [--only w1,w2,w3,w4,w5,w6,w7,w8,w9,w13,w14] \
          [--frameworks mycelium,kameo,ractor,actix,mycelium-metrics,mycelium-hibernating,mycelium-supervised] [--rounds N] [--retries N] [--rt ct|mt]"
     );
     ExitCode::from(2)

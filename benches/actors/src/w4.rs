@@ -1,5 +1,7 @@
 //! w4, fan-out: one publisher, `SUBSCRIBERS` subscribers, every message delivered to all of
-//! them, none lost. Each framework uses its own facility:
+//! them, none lost; and w14, the same with one subscriber and every message published alone
+//! (by Mycelium too), which measures what a publish costs on its own ([`W14`]). Each framework
+//! uses its own facility:
 //!
 //! - Mycelium: a typed topic (`Bus::publisher::<u64>`), the messages published in batches of
 //!   `BATCH` with `Publisher::publish_many(..).await` (the publisher has all `n` messages at
@@ -26,14 +28,34 @@ pub const SUBSCRIBERS: usize = 64;
 /// Messages per `publish_many` on Mycelium's side.
 pub const BATCH: u64 = 64;
 
+/// What a fan-out run publishes: to how many subscribers, and how many messages Mycelium
+/// publishes at once (1: each with `Publisher::publish`). The peers publish one at a time.
+#[derive(Clone, Copy, Debug)]
+pub struct Shape {
+    pub subscribers: usize,
+    pub batch: u64,
+}
+
+/// w4: `SUBSCRIBERS` subscribers, batches of `BATCH`.
+pub const W4: Shape = Shape {
+    subscribers: SUBSCRIBERS,
+    batch: BATCH,
+};
+
+/// w14: one subscriber, each message published alone.
+pub const W14: Shape = Shape {
+    subscribers: 1,
+    batch: 1,
+};
+
 /// Result of one run: deliveries per second and deliveries missing.
 pub struct W4Result {
     pub deliveries_per_sec: f64,
     pub lost: f64,
 }
 
-fn result(n: u64, counted: u64, secs: f64) -> W4Result {
-    let expected = SUBSCRIBERS as u64 * n;
+fn result(n: u64, counted: u64, secs: f64, shape: Shape) -> W4Result {
+    let expected = shape.subscribers as u64 * n;
     W4Result {
         deliveries_per_sec: expected as f64 / secs,
         lost: expected.saturating_sub(counted) as f64,
@@ -70,15 +92,15 @@ pub mod mycelium {
 
     /// `hibernate`: the subscribers are spawned with `SpawnOptions::hibernate`, so every
     /// batch wakes each of them (the fan-out of a burst to sleeping actors).
-    pub fn run(rt: Rt, n: u64, hibernate: bool) -> W4Result {
+    pub fn run(rt: Rt, n: u64, shape: Shape, hibernate: bool) -> W4Result {
         run_tokio(rt, async move {
             let bus = Bus::builder()
                 .mailbox(MailboxConfig::Bounded(MAILBOX_CAPACITY))
                 .build()
                 .expect("bus inside a tokio runtime");
-            let mut subs = Vec::with_capacity(SUBSCRIBERS);
-            let mut subscriptions = Vec::with_capacity(SUBSCRIBERS);
-            for _ in 0..SUBSCRIBERS {
+            let mut subs = Vec::with_capacity(shape.subscribers);
+            let mut subscriptions = Vec::with_capacity(shape.subscribers);
+            for _ in 0..shape.subscribers {
                 let s = if hibernate {
                     bus.spawn_with::<Sub>((), ::mycelium::actors::SpawnOptions::new().hibernate())
                         .expect("spawn")
@@ -94,11 +116,17 @@ pub mod mycelium {
             }
             let publisher = bus.publisher::<u64>("w4.fanout").expect("publisher");
             let t0 = Instant::now();
+            if shape.batch == 1 {
+                for i in 0..n {
+                    let report = publisher.publish(i).await;
+                    debug_assert_eq!(report.delivered, shape.subscribers);
+                }
+            }
             let mut i = 0;
-            while i < n {
-                let end = (i + BATCH).min(n);
+            while shape.batch > 1 && i < n {
+                let end = (i + shape.batch).min(n);
                 let report = publisher.publish_many(i..end).await;
-                debug_assert_eq!(report.delivered, SUBSCRIBERS * (end - i) as usize);
+                debug_assert_eq!(report.delivered, shape.subscribers * (end - i) as usize);
                 i = end;
             }
             let mut counted = 0;
@@ -108,7 +136,7 @@ pub mod mycelium {
             let secs = t0.elapsed().as_secs_f64();
             drop(subscriptions);
             bus.shutdown(Duration::from_secs(5)).await;
-            result(n, counted, secs)
+            result(n, counted, secs, shape)
         })
     }
 }
@@ -145,11 +173,11 @@ pub mod kameo {
         }
     }
 
-    pub fn run(rt: Rt, n: u64) -> W4Result {
+    pub fn run(rt: Rt, n: u64, shape: Shape) -> W4Result {
         run_tokio(rt, async move {
             let mut pubsub = PubSub::<u64>::new(DeliveryStrategy::Guaranteed);
-            let mut subs = Vec::with_capacity(SUBSCRIBERS);
-            for _ in 0..SUBSCRIBERS {
+            let mut subs = Vec::with_capacity(shape.subscribers);
+            for _ in 0..shape.subscribers {
                 let s = Sub::spawn_with_mailbox((), mailbox::bounded(MAILBOX_CAPACITY));
                 s.wait_for_startup().await;
                 pubsub.subscribe(s.clone());
@@ -171,7 +199,7 @@ pub mod kameo {
             for s in &subs {
                 s.wait_for_shutdown().await;
             }
-            result(n, counted, secs)
+            result(n, counted, secs, shape)
         })
     }
 }
@@ -214,18 +242,18 @@ pub mod ractor {
     /// Process groups are process-global: a fresh group name per run.
     static RUN: AtomicU64 = AtomicU64::new(0);
 
-    pub fn run(rt: Rt, n: u64) -> W4Result {
+    pub fn run(rt: Rt, n: u64, shape: Shape) -> W4Result {
         run_tokio(rt, async move {
             let group = format!("w4-fanout-{}", RUN.fetch_add(1, Ordering::Relaxed));
-            let mut subs = Vec::with_capacity(SUBSCRIBERS);
-            let mut handles = Vec::with_capacity(SUBSCRIBERS);
-            for _ in 0..SUBSCRIBERS {
+            let mut subs = Vec::with_capacity(shape.subscribers);
+            let mut handles = Vec::with_capacity(shape.subscribers);
+            for _ in 0..shape.subscribers {
                 let (s, h) = Actor::spawn(None, Sub, ()).await.expect("spawn");
                 subs.push(s);
                 handles.push(h);
             }
             pg::join(group.clone(), subs.iter().map(|s| s.get_cell()).collect());
-            assert_eq!(pg::get_members(&group).len(), SUBSCRIBERS);
+            assert_eq!(pg::get_members(&group).len(), shape.subscribers);
             let t0 = Instant::now();
             for i in 0..n {
                 for cell in pg::get_members(&group) {
@@ -244,7 +272,7 @@ pub mod ractor {
             for h in handles {
                 h.await.ok();
             }
-            result(n, counted, secs)
+            result(n, counted, secs, shape)
         })
     }
 }
@@ -282,15 +310,15 @@ pub mod actix {
 
     /// rt=ct: everything in one `System`; rt=mt: the subscribers on a second `Arbiter`, the
     /// publisher on the `System` thread (as w1 does).
-    pub fn run(rt: Rt, n: u64) -> W4Result {
+    pub fn run(rt: Rt, n: u64, shape: Shape) -> W4Result {
         let sys = System::new();
         let out = sys.block_on(async move {
             let arbiter = match rt {
                 Rt::Ct => None,
                 Rt::Mt => Some(Arbiter::new()),
             };
-            let mut subs = Vec::with_capacity(SUBSCRIBERS);
-            for _ in 0..SUBSCRIBERS {
+            let mut subs = Vec::with_capacity(shape.subscribers);
+            for _ in 0..shape.subscribers {
                 let make = |ctx: &mut Context<Sub>| {
                     ctx.set_mailbox_capacity(MAILBOX_CAPACITY);
                     Sub { count: 0 }
@@ -318,7 +346,7 @@ pub mod actix {
                 a.stop();
                 a.join().ok();
             }
-            result(n, counted, secs)
+            result(n, counted, secs, shape)
         });
         System::current().stop();
         sys.run().ok();

@@ -19,6 +19,7 @@ pub struct Counts {
     pub w3_actors: usize,
     pub w5_restarts: usize,
     pub w4_msgs: u64,
+    pub w14_msgs: u64,
     pub w6_instances: usize,
     pub w6_msgs: u64,
     pub w7_buses: usize,
@@ -33,6 +34,7 @@ pub const FULL: Counts = Counts {
     w3_actors: 100_000,
     w5_restarts: 1_000,
     w4_msgs: 100_000,
+    w14_msgs: 2_000_000,
     w6_instances: 1_000,
     w6_msgs: 1_000,
     w7_buses: 10_000,
@@ -47,6 +49,7 @@ pub const QUICK: Counts = Counts {
     w3_actors: 1_000,
     w5_restarts: 10,
     w4_msgs: 1_000,
+    w14_msgs: 20_000,
     w6_instances: 20,
     w6_msgs: 100,
     w7_buses: 100,
@@ -131,7 +134,7 @@ fn no_mode(_: Rt) -> Option<&'static str> {
 }
 
 /// Every in-process workload, in run order.
-pub static WORKLOADS: [Workload; 8] = [
+pub static WORKLOADS: [Workload; 9] = [
     Workload {
         name: "w1",
         variants: &[Rt::Ct, Rt::Mt],
@@ -170,6 +173,16 @@ pub static WORKLOADS: [Workload; 8] = [
         targets: &[
             target(Rt::Ct, "deliveries_per_sec", true, 4.0),
             target(Rt::Mt, "deliveries_per_sec", true, 4.0),
+        ],
+    },
+    Workload {
+        name: "w14",
+        variants: &[Rt::Ct, Rt::Mt],
+        mode: no_mode,
+        run: w14,
+        targets: &[
+            target(Rt::Ct, "msgs_per_sec", true, f64::NAN),
+            target(Rt::Mt, "msgs_per_sec", true, f64::NAN),
         ],
     },
     Workload {
@@ -251,9 +264,18 @@ pub fn w3_outcome(r: SpawnResult) -> Outcome {
 }
 
 fn w4(fw: &'static dyn Framework, rt: Rt, cx: &Ctx<'_>) -> Outcome {
-    let r = fw.w4(rt, cx.counts.w4_msgs);
+    let r = fw.w4(rt, cx.counts.w4_msgs, crate::w4::W4);
     Outcome::Values(vec![
         ("deliveries_per_sec", r.deliveries_per_sec),
+        ("lost", r.lost),
+    ])
+}
+
+/// w14: one subscriber, so a delivery is a message.
+fn w14(fw: &'static dyn Framework, rt: Rt, cx: &Ctx<'_>) -> Outcome {
+    let r = fw.w4(rt, cx.counts.w14_msgs, crate::w4::W14);
+    Outcome::Values(vec![
+        ("msgs_per_sec", r.deliveries_per_sec),
         ("lost", r.lost),
     ])
 }
