@@ -118,14 +118,21 @@ impl<T> Deref for Counted<T> {
 
 impl<T> Drop for Counted<T> {
     fn drop(&mut self) {
-        // Release: this handle's uses of the value happen before the decrement; the one
-        // that frees it synchronises with every decrement through the acquire fence.
-        if self.inner().count.fetch_sub(1, Ordering::Release) != 1 {
-            return;
+        // The only handle (a topic's only subscriber, say) frees the value without an atomic
+        // write: no other handle exists to make one (making one needs a handle), and the
+        // acquire load synchronises with the release decrements of the handles dropped
+        // before, as the fence below does.
+        if self.inner().count.load(Ordering::Acquire) != 1 {
+            // Release: this handle's uses of the value happen before the decrement; the one
+            // that frees it synchronises with every decrement through the acquire fence.
+            if self.inner().count.fetch_sub(1, Ordering::Release) != 1 {
+                return;
+            }
+            fence(Ordering::Acquire);
         }
-        fence(Ordering::Acquire);
-        // SAFETY: the count reached zero: this was the last handle, no other can be made
-        // (making one needs a handle), and the box came from `Box::leak` in `new`.
+        // SAFETY: the count was one, this handle's own unit, or reached zero with this
+        // handle's decrement: this was the last handle, no other can be made (making one
+        // needs a handle), and the box came from `Box::leak` in `new`.
         drop(unsafe { Box::from_raw(self.ptr.as_ptr()) });
     }
 }

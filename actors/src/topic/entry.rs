@@ -94,11 +94,11 @@ impl<T: Send + Sync + 'static> Entry<T> {
     #[inline]
     pub(super) fn try_deliver(
         self: &Arc<Self>,
-        msg: &Published<T>,
+        msg: Published<T>,
         report: &mut PublishReport,
     ) -> Attempt<T> {
         match &self.target {
-            Target::Mailbox(sink) => match sink.try_tell(msg.clone()) {
+            Target::Mailbox(sink) => match sink.try_tell(msg) {
                 Ok(()) => {
                     self.delivered.fetch_add(1, Ordering::Relaxed);
                     report.delivered += 1;
@@ -112,7 +112,7 @@ impl<T: Send + Sync + 'static> Entry<T> {
                 }
                 Err(TrySendError::Closed(_)) => self.found_dead_holding(report),
             },
-            Target::Buffer(buffer) => match buffer.offer(self.overflow, msg.clone(), false) {
+            Target::Buffer(buffer) => match buffer.offer(self.overflow, msg, false) {
                 Offer::Taken { evicted, drain } => self.taken(evicted, drain, report),
                 Offer::Refused => {
                     self.count_drop();
@@ -155,7 +155,7 @@ impl<T: Send + Sync + 'static> Entry<T> {
                 break;
             }
             report.matched += 1;
-            if let Attempt::Wait(back) = self.try_deliver(msg, report) {
+            if let Attempt::Wait(back) = self.try_deliver(msg.clone(), report) {
                 self.deliver_waiting(back, report).await;
             }
         }

@@ -11,28 +11,67 @@ use crate::topic::{PublishReport, Published};
 
 /// Delivers `msg` to every matching subscription of the table, in subscription order.
 ///
-/// Per subscriber: one reference-count increment and one mailbox push. A full `Block`
-/// subscriber is waited for before the next one is served, with no lock held.
+/// Per subscriber: one mailbox push, and a new handle on the message (one atomic increment)
+/// for all but the table's last subscription, which, if it matches, is given the publisher's
+/// own: a topic's only subscriber costs no count at all. The table is read without a
+/// reference count until a full `Block` subscriber must be waited for: from there the
+/// publisher holds one (no lock) until the last subscriber is served.
 pub(super) async fn fan_out<T: Send + Sync + 'static>(
     table: &Table<Entry<T>>,
     msg: Published<T>,
 ) -> PublishReport {
-    let entries = table.snapshot();
     let mut report = PublishReport::default();
-    let (topic, key) = (msg.topic(), msg.key());
-    for entry in entries.iter() {
-        if !entry.accepts(topic, key) {
-            continue;
+    let entries = table.snapshot();
+    if let Some((last, rest)) = entries.split_last() {
+        let mut wait = None;
+        let (topic, key) = (msg.topic(), msg.key());
+        for (i, entry) in rest.iter().enumerate() {
+            if let Some(back) = offer(entry, &msg, topic, key, &mut report) {
+                wait = Some((i, back));
+                break;
+            }
         }
-        report.matched += 1;
-        if let Attempt::Wait(back) = entry.try_deliver(&msg, &mut report) {
-            entry.deliver_waiting(back, &mut report).await;
+        if let Some((i, back)) = wait {
+            let entries = arc_swap::Guard::into_inner(entries);
+            entries[i].deliver_waiting(back, &mut report).await;
+            for entry in &entries[i + 1..] {
+                if let Some(back) = offer(entry, &msg, topic, key, &mut report) {
+                    entry.deliver_waiting(back, &mut report).await;
+                }
+            }
+        } else if last.accepts(topic, key) {
+            report.matched += 1;
+            if let Attempt::Wait(back) = last.try_deliver(msg, &mut report) {
+                let last = Arc::clone(last);
+                drop(entries);
+                last.deliver_waiting(back, &mut report).await;
+            }
         }
     }
     if table.turn_due(report.delivered) {
         crate::direct::give_turn().await;
     }
     report
+}
+
+/// Offers a new handle on `msg` to `entry` if it matches `topic` and `key`: the handle back
+/// when `entry` is a full `Block` subscriber, to wait for.
+#[inline]
+fn offer<T: Send + Sync + 'static>(
+    entry: &Arc<Entry<T>>,
+    msg: &Published<T>,
+    topic: &str,
+    key: Option<u64>,
+    report: &mut PublishReport,
+) -> Option<Published<T>> {
+    if !entry.accepts(topic, key) {
+        return None;
+    }
+    report.matched += 1;
+    match entry.try_deliver(msg.clone(), report) {
+        Attempt::Wait(back) => Some(back),
+        Attempt::Done => None,
+    }
 }
 
 /// Delivers a batch of messages on one topic (no key) to every matching subscription, in
@@ -47,7 +86,8 @@ pub(super) async fn fan_out_many<T: Send + Sync + 'static>(
         return report;
     };
     let topic = first.topic();
-    let entries = table.snapshot();
+    // Held across the deliveries' waits: counted.
+    let entries = table.counted();
     let takers = entries
         .iter()
         .filter(|e| e.accepts(topic, None) && e.takes_batches())
