@@ -244,7 +244,7 @@ impl<M: WireMessage + Send + Sync + 'static> ExportedTopic for TopicExport<M> {
     ) -> Result<BoxFuture<'static, Result<PublishReport, DeliveryError>>, DecodeError> {
         let msg = M::decode_body(body)?;
         let publisher = self.0.clone();
-        let topic: Arc<str> = Arc::from(topic);
+        let topic = smol_str::SmolStr::new(topic);
         Ok(Box::pin(async move {
             Ok(publisher.publish_named(topic, key, msg).await?)
         }))

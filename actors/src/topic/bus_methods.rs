@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use smol_str::SmolStr;
+
 use crate::envelope::BoxFuture;
 use crate::error::{SendError, TrySendError};
 use crate::telemetry::dropped_counter;
@@ -101,7 +103,7 @@ impl Bus {
             }
             return Ok(PublishReport::default());
         };
-        let published = Published::new(Arc::from(topic), key, msg, metrics);
+        let published = Published::new(SmolStr::new(topic), key, msg, metrics);
         Ok(fan_out(&table, published).await)
     }
 
@@ -115,7 +117,7 @@ impl Bus {
         let topics = self.topics();
         Ok(Publisher::new(
             topics.table::<T>(),
-            Arc::from(topic),
+            SmolStr::new(topic),
             topics.metrics.clone(),
         ))
     }

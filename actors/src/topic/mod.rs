@@ -121,6 +121,8 @@ use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
 
+use smol_str::SmolStr;
+
 use crate::telemetry::TopicMetrics;
 use counted::Counted;
 
@@ -141,7 +143,9 @@ pub struct Published<T> {
 }
 
 struct Publication<T> {
-    topic: Arc<str>,
+    /// Names of up to 23 bytes (most) are copied in place: a publish neither allocates one
+    /// nor counts a shared one.
+    topic: SmolStr,
     key: Option<u64>,
     msg: T,
     /// When it was published (bus time) and its topic's instruments, on a bus that records
@@ -151,7 +155,7 @@ struct Publication<T> {
 
 impl<T> Published<T> {
     pub(crate) fn new(
-        topic: Arc<str>,
+        topic: SmolStr,
         key: Option<u64>,
         msg: T,
         metrics: Option<Arc<TopicMetrics>>,

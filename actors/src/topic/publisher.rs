@@ -3,6 +3,8 @@
 use std::fmt;
 use std::sync::Arc;
 
+use smol_str::SmolStr;
+
 use crate::telemetry::{TopicMetrics, TopicMetricsCache};
 use crate::topic::entry::{Attempt, Entry};
 use crate::topic::prepaid::Prepaid;
@@ -123,7 +125,7 @@ pub(super) async fn fan_out_many<T: Send + Sync + 'static>(
 /// ```
 pub struct Publisher<T: Send + Sync + 'static> {
     table: Arc<Table<Entry<T>>>,
-    topic: Arc<str>,
+    topic: SmolStr,
     /// Its topic's instruments and the bus's, on a bus that records metrics.
     metrics: Option<(Arc<TopicMetrics>, Arc<TopicMetricsCache>)>,
 }
@@ -131,7 +133,7 @@ pub struct Publisher<T: Send + Sync + 'static> {
 impl<T: Send + Sync + 'static> Publisher<T> {
     pub(super) fn new(
         table: Arc<Table<Entry<T>>>,
-        topic: Arc<str>,
+        topic: SmolStr,
         cache: Option<Arc<TopicMetricsCache>>,
     ) -> Self {
         let metrics = cache.map(|c| (c.get(&topic), c));
@@ -154,7 +156,7 @@ impl<T: Send + Sync + 'static> Publisher<T> {
     /// Publishes `msg` on another topic name of the same type (checked first).
     pub(crate) async fn publish_named(
         &self,
-        topic: Arc<str>,
+        topic: SmolStr,
         key: Option<u64>,
         msg: T,
     ) -> Result<PublishReport, crate::error::TopicError> {
