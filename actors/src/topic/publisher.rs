@@ -16,44 +16,87 @@ use crate::topic::{PublishReport, Published};
 /// Per subscriber: one mailbox push, and a new handle on the message (one atomic increment)
 /// for all but the table's last subscription, which, if it matches, is given the publisher's
 /// own: a topic's only subscriber costs no count at all. The table is read without a
-/// reference count until a full `Block` subscriber must be waited for: from there the
-/// publisher holds one (no lock) until the last subscriber is served.
+/// reference count ([`offer_all`]) until a full `Block` subscriber must be waited for: from
+/// there the publisher holds one (no lock) until the last subscriber is served.
 pub(super) async fn fan_out<T: Send + Sync + 'static>(
     table: &Table<Entry<T>>,
     msg: Published<T>,
 ) -> PublishReport {
     let mut report = PublishReport::default();
-    let entries = table.snapshot();
-    if let Some((last, rest)) = entries.split_last() {
-        let mut wait = None;
-        let (topic, key) = (msg.topic(), msg.key());
-        for (i, entry) in rest.iter().enumerate() {
-            if let Some(back) = offer(entry, &msg, topic, key, &mut report) {
-                wait = Some((i, back));
-                break;
-            }
-        }
-        if let Some((i, back)) = wait {
-            let entries = arc_swap::Guard::into_inner(entries);
-            entries[i].deliver_waiting(back, &mut report).await;
-            for entry in &entries[i + 1..] {
+    match offer_all(table, msg, &mut report) {
+        None => {}
+        Some(Wait::From {
+            entries,
+            at,
+            back,
+            msg,
+        }) => {
+            entries[at].deliver_waiting(back, &mut report).await;
+            let (topic, key) = (msg.topic(), msg.key());
+            for entry in &entries[at + 1..] {
                 if let Some(back) = offer(entry, &msg, topic, key, &mut report) {
                     entry.deliver_waiting(back, &mut report).await;
                 }
             }
-        } else if last.accepts(topic, key) {
-            report.matched += 1;
-            if let Attempt::Wait(back) = last.try_deliver(msg, &mut report) {
-                let last = Arc::clone(last);
-                drop(entries);
-                last.deliver_waiting(back, &mut report).await;
-            }
         }
+        Some(Wait::Last { entry, back }) => entry.deliver_waiting(back, &mut report).await,
     }
     if table.turn_due(report.delivered) {
         crate::direct::give_turn().await;
     }
     report
+}
+
+/// Where [`offer_all`] stopped: a full `Block` subscriber to wait for.
+enum Wait<T: Send + Sync + 'static> {
+    /// The subscription at `at` in `entries` (the snapshot, counted), given `back`; those
+    /// after it are still to be offered `msg`.
+    From {
+        entries: Arc<Vec<Arc<Entry<T>>>>,
+        at: usize,
+        back: Published<T>,
+        msg: Published<T>,
+    },
+    /// The table's last subscription, given the publisher's own handle, `back`.
+    Last {
+        entry: Arc<Entry<T>>,
+        back: Published<T>,
+    },
+}
+
+/// Offers `msg` to every matching subscription of the table, in order, until one is a full
+/// `Block` subscriber. Reads the snapshot without a reference count and lets go of it before
+/// it returns, as it does of `msg` when no subscriber took it.
+#[inline(always)]
+fn offer_all<T: Send + Sync + 'static>(
+    table: &Table<Entry<T>>,
+    msg: Published<T>,
+    report: &mut PublishReport,
+) -> Option<Wait<T>> {
+    let entries = table.snapshot();
+    let (last, rest) = entries.split_last()?;
+    let (topic, key) = (msg.topic(), msg.key());
+    for (at, entry) in rest.iter().enumerate() {
+        if let Some(back) = offer(entry, &msg, topic, key, report) {
+            return Some(Wait::From {
+                entries: arc_swap::Guard::into_inner(entries),
+                at,
+                back,
+                msg,
+            });
+        }
+    }
+    if !last.accepts(topic, key) {
+        return None;
+    }
+    report.matched += 1;
+    match last.try_deliver(msg, report) {
+        Attempt::Done => None,
+        Attempt::Wait(back) => Some(Wait::Last {
+            entry: Arc::clone(last),
+            back,
+        }),
+    }
 }
 
 /// Offers a new handle on `msg` to `entry` if it matches `topic` and `key`: the handle back
