@@ -71,6 +71,22 @@ pub trait Dispatch: Send + Sync + 'static {
         key: Option<u64>,
         body: &'a [u8],
     ) -> BoxFuture<'a, Result<(), DispatchError>>;
+
+    /// [`publish`](Self::publish), as far as it goes without waiting: `Ok(None)` once every
+    /// matching subscriber has the message, `Ok(Some(rest))` when the rest must be awaited
+    /// before the next message (a full subscriber that waits for room, say), an error when
+    /// it could not be published at all. Unlike [`try_tell`](Self::try_tell), a publication
+    /// may be half delivered when it returns: its rest is never delivered again. By default
+    /// all of it is the rest: `publish`'s future.
+    fn publish_now<'a>(
+        &'a self,
+        topic: &'a str,
+        type_id: u16,
+        key: Option<u64>,
+        body: &'a [u8],
+    ) -> Result<Option<BoxFuture<'a, Result<(), DispatchError>>>, DispatchError> {
+        Ok(Some(self.publish(topic, type_id, key, body)))
+    }
 }
 
 /// What [`Dispatch::ask_now`] did with an ask.

@@ -2,7 +2,7 @@
 //! asks and publications on this bus.
 
 use mycelium_actors::export::{
-    AskNow as ExportAskNow, DeliveryError, Exports, PendingEncodedReply,
+    AskNow as ExportAskNow, DeliveryError, Exports, PendingEncodedReply, PublishNow,
 };
 use mycelium_actors::BoxFuture;
 
@@ -110,6 +110,24 @@ impl Dispatch for Exports {
                 .map(|_| ())
                 .map_err(dispatch_error)
         })
+    }
+
+    /// A publication every subscriber takes at once makes no future (`Exports::publish_now`).
+    fn publish_now<'a>(
+        &'a self,
+        topic: &'a str,
+        type_id: u16,
+        key: Option<u64>,
+        body: &'a [u8],
+    ) -> Result<Option<BoxFuture<'a, Result<(), DispatchError>>>, DispatchError> {
+        match Exports::publish_now(self, type_id, topic, key, body) {
+            Ok(PublishNow::Done(_)) => Ok(None),
+            Ok(PublishNow::Rest(rest)) => Ok(Some(Box::pin(async move {
+                rest.await;
+                Ok(())
+            }))),
+            Err(e) => Err(dispatch_error(e)),
+        }
     }
 }
 

@@ -10,6 +10,13 @@ mod venue;
 
 use mycelium::prelude::*;
 
+/// Counts the allocations made on the current thread while enabled.
+#[path = "../common/counting_alloc.rs"]
+mod counting;
+
+#[global_allocator]
+static ALLOCATOR: counting::Counting = counting::Counting;
+
 fn virtual_bus() -> Bus {
     Bus::builder().virtual_time().seed(3).build().unwrap()
 }

@@ -78,3 +78,36 @@ async fn a_topic_export_publishes_incoming_bytes_to_subscribers() {
     );
     assert!(tape.try_recv().is_none());
 }
+
+/// `publish_now`, as a link's reader calls it: a publication every subscriber takes at once
+/// allocates the shared message and nothing else (no future, no copy of a short name).
+#[tokio::test(start_paused = true)]
+async fn an_incoming_publication_taken_at_once_allocates_only_the_message() {
+    use mycelium::actors::export::PublishNow;
+    let bus = virtual_bus();
+    let exports = bus.exports();
+    exports.export_topic::<Quote>().unwrap();
+    let mut tape = bus
+        .subscribe_stream::<Quote>("md.quote.*", SubscribeOptions::new().capacity(1024))
+        .unwrap();
+    let body = quote_body(3, 99.5);
+    const PUBLICATIONS: u64 = 500;
+    let allocations = crate::counting::allocations(async {
+        for _ in 0..PUBLICATIONS {
+            match exports.publish_now(Quote::TYPE_ID, "md.quote.AAPL", None, &body) {
+                Ok(PublishNow::Done(report)) => assert_eq!(report.delivered, 1),
+                Ok(PublishNow::Rest(_)) => panic!("a subscriber with room made it wait"),
+                Err(e) => panic!("{e}"),
+            }
+        }
+    })
+    .await;
+    // The shared message per publication, and the occasional growth of the stream's buffer.
+    assert!(
+        allocations <= PUBLICATIONS + 16,
+        "{allocations} allocations for {PUBLICATIONS} publications"
+    );
+    for _ in 0..PUBLICATIONS {
+        assert_eq!(tape.recv().await.unwrap().instrument, 3);
+    }
+}

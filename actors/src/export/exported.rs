@@ -5,10 +5,10 @@ use std::sync::Arc;
 use mycelium_codec::{DecodeError, WireMessage};
 
 use crate::envelope::BoxFuture;
-use crate::error::{AskError, SendError, TrySendError};
-use crate::export::{DeliveryError, PendingEncodedReply};
+use crate::error::{AskError, SendError, TopicError, TrySendError};
+use crate::export::{PendingEncodedReply, PublishNow};
 use crate::reply_recipient::Direct;
-use crate::topic::{PublishReport, Publisher};
+use crate::topic::Publisher;
 use crate::{ActorId, PendingReply, Recipient, ReplyRecipient};
 
 /// Why a typed send did not happen, before the service name is attached.
@@ -221,12 +221,13 @@ fn without_message<M>(e: AskError<M>) -> AskError<()> {
 /// One exported topic message type, type-erased.
 pub(super) trait ExportedTopic: Send + Sync {
     fn message_name(&self) -> &'static str;
-    fn decode(
+    /// Decodes `body` and publishes it on `topic` as far as it can without waiting.
+    fn publish_now(
         &self,
         topic: &str,
         key: Option<u64>,
         body: &[u8],
-    ) -> Result<BoxFuture<'static, Result<PublishReport, DeliveryError>>, DecodeError>;
+    ) -> Result<Result<PublishNow, TopicError>, DecodeError>;
 }
 
 pub(super) struct TopicExport<M: Send + Sync + 'static>(pub(super) Publisher<M>);
@@ -236,17 +237,13 @@ impl<M: WireMessage + Send + Sync + 'static> ExportedTopic for TopicExport<M> {
         M::NAME
     }
 
-    fn decode(
+    fn publish_now(
         &self,
         topic: &str,
         key: Option<u64>,
         body: &[u8],
-    ) -> Result<BoxFuture<'static, Result<PublishReport, DeliveryError>>, DecodeError> {
+    ) -> Result<Result<PublishNow, TopicError>, DecodeError> {
         let msg = M::decode_body(body)?;
-        let publisher = self.0.clone();
-        let topic = smol_str::SmolStr::new(topic);
-        Ok(Box::pin(async move {
-            Ok(publisher.publish_named(topic, key, msg).await?)
-        }))
+        Ok(self.0.publish_named_now(topic, key, msg))
     }
 }

@@ -500,20 +500,51 @@ impl Exports {
         key: Option<u64>,
         body: &[u8],
     ) -> Result<PublishReport, DeliveryError> {
-        let exported = {
-            let snapshot = self.table().snapshot();
-            match snapshot.topics.get(&type_id) {
-                Some(exported) => exported.clone(),
-                None => {
-                    return Err(DeliveryError::UnknownTopicType {
-                        type_id,
-                        accepted: snapshot.topics.keys().copied().collect(),
-                    })
-                }
-            }
+        match self.publish_now(type_id, topic, key, body)? {
+            PublishNow::Done(report) => Ok(report),
+            PublishNow::Rest(rest) => Ok(rest.await),
+        }
+    }
+
+    /// [`publish`](Self::publish) as far as it goes without waiting: [`PublishNow::Done`]
+    /// when every matching subscriber took the message at once (no future is made), else the
+    /// rest to await before the next publication, so that order holds (a full `Block`
+    /// subscriber, or a turn of the scheduler its thread is due).
+    ///
+    /// ```
+    /// # use mycelium_actors::{Bus, SubscribeOptions};
+    /// # use mycelium_actors::export::PublishNow;
+    /// # use mycelium_codec::WireMessage;
+    /// # use mycelium_contracts::Heartbeat;
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+    /// let bus = Bus::new();
+    /// bus.exports().export_topic::<Heartbeat>().unwrap();
+    /// let mut tape = bus.subscribe_stream::<Heartbeat>(Heartbeat::TOPIC, SubscribeOptions::new()).unwrap();
+    /// let mut body = Vec::new();
+    /// Heartbeat { ts_ns: 1, seq: 7, sender: "feed".into() }.encode_body(&mut body);
+    /// match bus.exports().publish_now(Heartbeat::TYPE_ID, Heartbeat::TOPIC, None, &body).unwrap() {
+    ///     PublishNow::Done(report) => assert_eq!(report.delivered, 1),
+    ///     PublishNow::Rest(rest) => assert_eq!(rest.await.delivered, 1),
+    /// }
+    /// assert_eq!(tape.recv().await.unwrap().seq, 7);
+    /// # });
+    /// ```
+    pub fn publish_now(
+        &self,
+        type_id: u16,
+        topic: &str,
+        key: Option<u64>,
+        body: &[u8],
+    ) -> Result<PublishNow, DeliveryError> {
+        let snapshot = self.table().snapshot();
+        let Some(exported) = snapshot.topics.get(&type_id) else {
+            return Err(DeliveryError::UnknownTopicType {
+                type_id,
+                accepted: snapshot.topics.keys().copied().collect(),
+            });
         };
-        match exported.decode(topic, key, body) {
-            Ok(publishing) => publishing.await,
+        match exported.publish_now(topic, key, body) {
+            Ok(published) => published.map_err(DeliveryError::from),
             Err(source) => Err(decode_error(
                 topic,
                 type_id,
@@ -522,6 +553,16 @@ impl Exports {
             )),
         }
     }
+}
+
+/// What [`Exports::publish_now`] did with a publication.
+pub enum PublishNow {
+    /// Every matching subscriber took it: the report.
+    Done(PublishReport),
+    /// The rest of the publish, to await before the next publication (a full `Block`
+    /// subscriber and those after it, or a turn of the scheduler its thread was due): its
+    /// report.
+    Rest(BoxFuture<'static, PublishReport>),
 }
 
 /// What an export did with an ask, or the error of an export that takes no asks or a body

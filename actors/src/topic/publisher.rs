@@ -5,6 +5,8 @@ use std::sync::Arc;
 
 use smol_str::SmolStr;
 
+use crate::export::PublishNow;
+
 use crate::telemetry::{TopicMetrics, TopicMetricsCache};
 use crate::topic::entry::{Attempt, Entry};
 use crate::topic::prepaid::Prepaid;
@@ -23,28 +25,34 @@ pub(super) async fn fan_out<T: Send + Sync + 'static>(
     msg: Published<T>,
 ) -> PublishReport {
     let mut report = PublishReport::default();
-    match offer_all(table, msg, &mut report) {
-        None => {}
-        Some(Wait::From {
-            entries,
-            at,
-            back,
-            msg,
-        }) => {
-            entries[at].deliver_waiting(back, &mut report).await;
-            let (topic, key) = (msg.topic(), msg.key());
-            for entry in &entries[at + 1..] {
-                if let Some(back) = offer(entry, &msg, topic, key, &mut report) {
-                    entry.deliver_waiting(back, &mut report).await;
-                }
-            }
-        }
-        Some(Wait::Last { entry, back }) => entry.deliver_waiting(back, &mut report).await,
+    if let Some(wait) = offer_all(table, msg, &mut report) {
+        finish(wait, &mut report).await;
     }
     if table.turn_due(report.delivered) {
         crate::direct::give_turn().await;
     }
     report
+}
+
+/// Serves the subscriber [`offer_all`] stopped at, waiting for its room, then the ones after.
+async fn finish<T: Send + Sync + 'static>(wait: Wait<T>, report: &mut PublishReport) {
+    match wait {
+        Wait::From {
+            entries,
+            at,
+            back,
+            msg,
+        } => {
+            entries[at].deliver_waiting(back, report).await;
+            let (topic, key) = (msg.topic(), msg.key());
+            for entry in &entries[at + 1..] {
+                if let Some(back) = offer(entry, &msg, topic, key, report) {
+                    entry.deliver_waiting(back, report).await;
+                }
+            }
+        }
+        Wait::Last { entry, back } => entry.deliver_waiting(back, report).await,
+    }
 }
 
 /// Where [`offer_all`] stopped: a full `Block` subscriber to wait for.
@@ -196,16 +204,37 @@ impl<T: Send + Sync + 'static> Publisher<T> {
         &self.topic
     }
 
-    /// Publishes `msg` on another topic name of the same type (checked first).
-    pub(crate) async fn publish_named(
+    /// Publishes `msg` on another topic name of the same type (checked first), as far as it
+    /// can without waiting: a link's reader hands on most publications with no future
+    /// (none allocated), and awaits [`PublishNow::Rest`] only for a full `Block` subscriber
+    /// or a turn of the scheduler, as `publish` would.
+    pub(crate) fn publish_named_now(
         &self,
-        topic: SmolStr,
+        topic: &str,
         key: Option<u64>,
         msg: T,
-    ) -> Result<PublishReport, crate::error::TopicError> {
-        crate::topic::pattern::validate_name(&topic)?;
-        let metrics = self.metrics.as_ref().map(|(_, cache)| cache.get(&topic));
-        Ok(fan_out(&self.table, Published::new(topic, key, msg, metrics)).await)
+    ) -> Result<PublishNow, crate::error::TopicError> {
+        crate::topic::pattern::validate_name(topic)?;
+        let metrics = self.metrics.as_ref().map(|(_, cache)| cache.get(topic));
+        let msg = Published::new(SmolStr::new(topic), key, msg, metrics);
+        let mut report = PublishReport::default();
+        let wait = offer_all(&self.table, msg, &mut report);
+        if wait.is_none() && !self.table.turn_due(report.delivered) {
+            return Ok(PublishNow::Done(report));
+        }
+        let table = self.table.clone();
+        Ok(PublishNow::Rest(Box::pin(async move {
+            match wait {
+                None => crate::direct::give_turn().await,
+                Some(wait) => {
+                    finish(wait, &mut report).await;
+                    if table.turn_due(report.delivered) {
+                        crate::direct::give_turn().await;
+                    }
+                }
+            }
+            report
+        })))
     }
 
     /// Publishes `msg`; see [`Bus::publish`](crate::Bus::publish).

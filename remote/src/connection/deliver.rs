@@ -224,11 +224,15 @@ async fn deliver(
             Some(told) => done(told),
             None => done(link.dispatch.tell(f.name, f.type_id, f.payload).await),
         },
-        Kind::Publish => done(
-            link.dispatch
-                .publish(f.name, f.type_id, f.key, f.payload)
-                .await,
-        ),
+        // Most publications are taken by every subscriber at once, without a future.
+        Kind::Publish => match link
+            .dispatch
+            .publish_now(f.name, f.type_id, f.key, f.payload)
+        {
+            Ok(None) => Delivered::Done,
+            Ok(Some(rest)) => done(rest.await),
+            Err(e) => Delivered::Failed(e),
+        },
         Kind::Ask => {
             let corr = f.corr;
             // The reply's frame is made first: an idle local actor answers on this task, and

@@ -132,3 +132,27 @@ async fn interest_that_arrives_before_forward_topic_is_served() {
         .unwrap();
     assert_eq!(p.msg().instrument, 5);
 }
+
+/// A subscriber that blocks, with room for two: the link's reader waits for room with the
+/// third publication (the rest of its publish) and reads nothing meanwhile, so none is lost
+/// and the order holds as the subscriber catches up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_blocking_subscriber_holds_the_link_and_loses_nothing() {
+    use mycelium_actors::SubscribeOptions;
+    let QuotesAcross { exec_bus, bus, .. } = &quotes_across("seam-topic-backpressure").await;
+    let mut slow = bus
+        .subscribe_stream::<Quote>("md.quote.*", SubscribeOptions::block().capacity(2))
+        .unwrap();
+    const N: u32 = 50;
+    for i in 0..N {
+        exec_bus.publish("md.quote.AAPL", quote(i)).await.unwrap();
+    }
+    for i in 0..N {
+        let p = tokio::time::timeout(BOUND, slow.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(p.msg().instrument, i);
+    }
+    assert_eq!(slow.stats().dropped, 0);
+}
