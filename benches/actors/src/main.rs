@@ -57,6 +57,7 @@ mod fw_kameo;
 mod fw_mycelium;
 mod fw_ractor;
 mod inprocess;
+mod publications;
 mod remote;
 mod remote_ractor;
 mod shm;
@@ -77,7 +78,7 @@ use workload::{Outcome, FULL, QUICK};
 fn usage() -> ExitCode {
     eprintln!(
         "usage: mycelium-bench compare [--quick] [--only w1,w2,w3,w4,w5,w6,w7,w8,w9,w13,w14] \
-         [--frameworks mycelium,kameo,ractor,actix,mycelium-metrics,mycelium-hibernating,mycelium-supervised] [--rounds N] [--retries N] [--rt ct|mt]"
+         [--frameworks mycelium,kameo,ractor,actix,mycelium-metrics,mycelium-hibernating,mycelium-supervised] [--rounds N] [--retries N] [--rt ct|mt]\n       mycelium-bench publications [--quick]"
     );
     ExitCode::from(2)
 }
@@ -124,6 +125,8 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
+        // A topic's publications across a Unix-socket link (publications.rs).
+        Some("publications") => publications::main(&args[1..]),
         // Hidden: the server process of w8/w9.
         Some("__remote_peer") => remote::peer_main(&args[1..]),
         // Hidden: the other process of the shared-memory lines of w8/w9.
