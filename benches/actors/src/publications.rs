@@ -126,19 +126,23 @@ fn server(
             .build(&bus, Arc::new(bus.exports()));
         let listening = node.listen(&Endpoint::Unix(socket), &["client"]).await;
         let _ = ready.send(listening.map(|_| ()).map_err(|e| e.to_string()));
-        // The interest goes out on every link the node has: wait for the client's.
-        let linked = tokio::time::timeout(BOUND, async {
-            while node.link("client").is_none() {
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
-        })
-        .await;
-        if linked.is_ok() {
+        // The interest goes out on every link the node has: wait for the client's, unless
+        // told to stop first (the client failed).
+        let mut stop = stop;
+        let linked = tokio::select! {
+            linked = tokio::time::timeout(BOUND, async {
+                while node.link("client").is_none() {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            }) => linked.is_ok(),
+            _ = &mut stop => false,
+        };
+        if linked {
             node.subscribe_remote::<Quote>("md.quote.*")
                 .await
                 .map_err(|e| e.to_string())?;
+            let _ = stop.await;
         }
-        let _ = stop.await;
         node.shutdown();
         bus.shutdown(Duration::from_secs(2)).await;
         Ok(())
