@@ -85,7 +85,7 @@ pub type PendingEncodedReply = BoxFuture<'static, Result<(u16, Vec<u8>), Deliver
 /// and asks), [`export_topic`](Self::export_topic) (publications). Delivery, as a link calls
 /// it: [`try_deliver`](Self::try_deliver) and [`deliver`](Self::deliver) (tells),
 /// [`ask`](Self::ask) and [`ask_timeout`](Self::ask_timeout) (requests),
-/// [`publish`](Self::publish) (publications).
+/// [`publish`](Self::publish) and [`publish_now`](Self::publish_now) (publications).
 ///
 /// A service is a name that takes one or more message types, each by its contract type id;
 /// several exports under one name add types to it.
