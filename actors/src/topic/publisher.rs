@@ -25,17 +25,53 @@ pub(super) async fn fan_out<T: Send + Sync + 'static>(
     msg: Published<T>,
 ) -> PublishReport {
     let mut report = PublishReport::default();
-    if let Some(wait) = offer_all(table, msg, &mut report) {
-        finish(wait, &mut report).await;
-    }
-    if table.turn_due(report.delivered) {
-        crate::direct::give_turn().await;
+    if let Some(rest) = start(table, msg, &mut report) {
+        finish(table, rest, &mut report).await;
     }
     report
 }
 
+/// What is left of a publish once [`start`] has served what it could without waiting.
+enum Rest<T: Send + Sync + 'static> {
+    /// A full `Block` subscriber, then the ones after it, then a turn if one falls due.
+    Wait(Wait<T>),
+    /// The turn of the scheduler the table's thread is due (`Table::turn_due`).
+    Turn,
+}
+
+/// The part of a publish that never waits: every subscriber served until one is a full
+/// `Block` subscriber, and the count toward a turn; `None` when nothing is left.
+#[inline(always)]
+fn start<T: Send + Sync + 'static>(
+    table: &Table<Entry<T>>,
+    msg: Published<T>,
+    report: &mut PublishReport,
+) -> Option<Rest<T>> {
+    match offer_all(table, msg, report) {
+        Some(wait) => Some(Rest::Wait(wait)),
+        None => table.turn_due(report.delivered).then_some(Rest::Turn),
+    }
+}
+
+/// The rest of a publish that [`start`] left.
+async fn finish<T: Send + Sync + 'static>(
+    table: &Table<Entry<T>>,
+    rest: Rest<T>,
+    report: &mut PublishReport,
+) {
+    match rest {
+        Rest::Turn => crate::direct::give_turn().await,
+        Rest::Wait(wait) => {
+            serve_from(wait, report).await;
+            if table.turn_due(report.delivered) {
+                crate::direct::give_turn().await;
+            }
+        }
+    }
+}
+
 /// Serves the subscriber [`offer_all`] stopped at, waiting for its room, then the ones after.
-async fn finish<T: Send + Sync + 'static>(wait: Wait<T>, report: &mut PublishReport) {
+async fn serve_from<T: Send + Sync + 'static>(wait: Wait<T>, report: &mut PublishReport) {
     match wait {
         Wait::From {
             entries,
@@ -218,21 +254,12 @@ impl<T: Send + Sync + 'static> Publisher<T> {
         let metrics = self.metrics.as_ref().map(|(_, cache)| cache.get(topic));
         let msg = Published::new(SmolStr::new(topic), key, msg, metrics);
         let mut report = PublishReport::default();
-        let wait = offer_all(&self.table, msg, &mut report);
-        if wait.is_none() && !self.table.turn_due(report.delivered) {
+        let Some(rest) = start(&self.table, msg, &mut report) else {
             return Ok(PublishNow::Done(report));
-        }
+        };
         let table = self.table.clone();
         Ok(PublishNow::Rest(Box::pin(async move {
-            match wait {
-                None => crate::direct::give_turn().await,
-                Some(wait) => {
-                    finish(wait, &mut report).await;
-                    if table.turn_due(report.delivered) {
-                        crate::direct::give_turn().await;
-                    }
-                }
-            }
+            finish(&table, rest, &mut report).await;
             report
         })))
     }
