@@ -68,6 +68,64 @@ async fn full_queue_makes_try_send_refuse_and_send_wait() {
     );
 }
 
+/// A typed sender that does not wait hands its message back, whole, each time it finds the
+/// queue full, and a sender that only ever tries gets its next message in once the peer's
+/// acknowledgements free room (it is not refused for good).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_typed_sender_that_found_the_queue_full_sends_again_once_room_is_freed() {
+    use mycelium_actors::{Recipient, TrySendError};
+    use mycelium_contracts::Quote;
+    use mycelium_remote::RemoteActor;
+    let quote = |i: u32| Quote {
+        ts_ns: 1,
+        instrument: i,
+        bid_px: 1.0,
+        bid_qty: 1.0,
+        ask_px: 2.0,
+        ask_qty: 1.0,
+    };
+    let dir = TempDir::new("backpressure-typed");
+    let bus = Bus::new();
+    let (rec, mut got) = Recorder::new(false);
+    let config = LinkConfig {
+        queue_capacity: 8,
+        ..fast_config()
+    };
+    let (a, _) = node("a", &bus, rec.clone(), config.clone());
+    let at = a.listen(&dir.socket("a.sock"), &["b"]).await.unwrap();
+    let (b, mut b_events) = node("b", &bus, rec.clone(), config);
+    let link = b.connect("a", at);
+    b_events
+        .wait("up", |k| matches!(k, LinkEventKind::Up { .. }))
+        .await;
+    let feed: Recipient<Quote> = RemoteActor::<Quote, Quote>::new(link.clone(), "slow").recipient();
+    let mut accepted = 0u32;
+    let back = loop {
+        match feed.try_tell(quote(accepted)) {
+            Ok(()) => accepted += 1,
+            Err(TrySendError::Full(q)) => break q,
+            Err(TrySendError::Closed(_)) => panic!("closed"),
+        }
+    };
+    assert_eq!((accepted, back.instrument), (8, 8));
+    // Refused again while nothing is acknowledged, the message handed back whole.
+    for i in 100..110 {
+        assert!(matches!(feed.try_tell(quote(i)), Err(TrySendError::Full(q)) if q.instrument == i));
+    }
+    // The consumer goes on: its acknowledgements free the queue, and a sender that only
+    // tries gets its next message in.
+    rec.gate.add_permits(1000);
+    recv_n(&mut got, 8).await;
+    tokio::time::timeout(BOUND, async {
+        while feed.try_tell(quote(8)).is_err() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("a try once room was freed is taken");
+    recv_n(&mut got, 1).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_peer_fills_the_socket_and_nothing_is_lost_or_reordered() {
     let dir = TempDir::new("stalled-unix");
