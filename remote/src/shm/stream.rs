@@ -199,9 +199,12 @@ impl ShmStream {
 }
 
 impl ShmReadHalf {
-    /// Reads without waiting; `WouldBlock` when nothing is there, `Ok(0)` at the end.
-    pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        let mut st = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+    /// Reads without waiting; `WouldBlock` when nothing is there, `Ok(0)` at the end. Its
+    /// owner reads it alone, as `poll_read` does: the state is reached without taking its
+    /// lock (the lock was one of the five a round trip waits for on each side,
+    /// docs/perf/remote.md, "Session forty-two").
+    pub fn try_read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let st = self.inner.get_mut().unwrap_or_else(|p| p.into_inner());
         let mut out = ReadBuf::new(buf);
         match st.take(&mut out) {
             Ok(true) => {

@@ -122,7 +122,7 @@ fn fill(w: &mut ShmWriteHalf) {
 }
 
 /// Reads everything `r` holds with direct reads.
-fn drain_all(r: &ShmReadHalf) {
+fn drain_all(r: &mut ShmReadHalf) {
     let mut buf = [0u8; 4096];
     while r.try_read(&mut buf).is_ok_and(|n| n > 0) {}
 }
@@ -147,7 +147,7 @@ fn poll_write_with(w: &mut ShmWriteHalf, waker: &Arc<Counting>) -> Poll<io::Resu
 #[tokio::test]
 async fn a_direct_write_after_a_wait_wakes_the_parked_reader() {
     let (a, d) = linked("direct-write").await;
-    let ((mut a_read, mut a_write), (d_read, mut d_write)) = (a.into_split(), d.into_split());
+    let ((mut a_read, mut a_write), (mut d_read, mut d_write)) = (a.into_split(), d.into_split());
     let (reader, writer) = (Arc::<Counting>::default(), Arc::<Counting>::default());
     assert!(poll_read_with(&mut a_read, &reader).is_pending());
     fill(&mut a_write);
@@ -157,7 +157,7 @@ async fn a_direct_write_after_a_wait_wakes_the_parked_reader() {
     d_write
         .try_write_vectored(&[io::IoSlice::new(b"for the reader")])
         .unwrap();
-    drain_all(&d_read);
+    drain_all(&mut d_read);
     writer.woken().await;
     assert_eq!(reader.wakes(), 0, "the runtime keeps one waker per socket");
     let n = a_write
@@ -176,12 +176,12 @@ async fn a_direct_write_after_a_wait_wakes_the_parked_reader() {
 #[tokio::test]
 async fn a_direct_read_after_a_wait_wakes_the_parked_writer() {
     let (a, d) = linked("direct-read").await;
-    let ((mut a_read, mut a_write), (d_read, mut d_write)) = (a.into_split(), d.into_split());
+    let ((mut a_read, mut a_write), (mut d_read, mut d_write)) = (a.into_split(), d.into_split());
     let (reader, writer) = (Arc::<Counting>::default(), Arc::<Counting>::default());
     fill(&mut a_write);
     assert!(poll_write_with(&mut a_write, &writer).is_pending());
     assert!(poll_read_with(&mut a_read, &reader).is_pending());
-    drain_all(&d_read);
+    drain_all(&mut d_read);
     d_write
         .try_write_vectored(&[io::IoSlice::new(b"for the reader")])
         .unwrap();
@@ -234,7 +234,7 @@ async fn two_acceptors_of_one_prefix_in_one_process_both_accept() {
 #[tokio::test]
 async fn a_look_without_the_lock_hides_no_record_no_close_and_no_scribble() {
     let (a, b) = linked("nothing-new").await;
-    let (r, _aw) = a.into_split();
+    let (mut r, _aw) = a.into_split();
     let (_br, mut w) = b.into_split();
     let mut buf = [0u8; 4096];
     let would_block =
@@ -290,7 +290,7 @@ async fn a_look_without_the_lock_hides_no_record_no_close_and_no_scribble() {
 #[tokio::test]
 async fn a_look_without_the_lock_sees_the_writer_close() {
     let (a, b) = linked("nothing-new-close").await;
-    let (r, _aw) = a.into_split();
+    let (mut r, _aw) = a.into_split();
     let (_br, w) = b.into_split();
     let mut buf = [0u8; 64];
     assert!(r.try_read(&mut buf).is_err());
