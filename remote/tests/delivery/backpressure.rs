@@ -12,22 +12,49 @@ use mycelium_actors::Bus;
 use mycelium_remote::frame::Kind;
 use mycelium_remote::{Endpoint, LinkConfig, LinkEventKind, Mode, SendError};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn full_queue_makes_try_send_refuse_and_send_wait() {
-    let dir = TempDir::new("backpressure");
+/// A link from node `b` to node `a`, up, with a queue of 8 frames; what reaches `a` is recorded
+/// in `got` once `rec`'s gate lets it through (closed at first, so nothing is acknowledged).
+struct Gated {
+    link: mycelium_remote::Link,
+    rec: Arc<Recorder>,
+    got: tokio::sync::mpsc::UnboundedReceiver<Got>,
+    _nodes: (mycelium_remote::Node, mycelium_remote::Node),
+    _events: (Events, Events),
+    /// Dropped, it would shut the nodes down.
+    _bus: Bus,
+    _dir: TempDir,
+}
+
+async fn gated_link(name: &str) -> Gated {
+    let dir = TempDir::new(name);
     let bus = Bus::new();
-    let (rec, mut got) = Recorder::new(false);
+    let (rec, got) = Recorder::new(false);
     let config = LinkConfig {
         queue_capacity: 8,
         ..fast_config()
     };
-    let (a, _) = node("a", &bus, rec.clone(), config.clone());
+    let (a, a_events) = node("a", &bus, rec.clone(), config.clone());
     let at = a.listen(&dir.socket("a.sock"), &["b"]).await.unwrap();
     let (b, mut b_events) = node("b", &bus, rec.clone(), config);
     let link = b.connect("a", at);
     b_events
         .wait("up", |k| matches!(k, LinkEventKind::Up { .. }))
         .await;
+    Gated {
+        link,
+        rec,
+        got,
+        _nodes: (a, b),
+        _events: (a_events, b_events),
+        _bus: bus,
+        _dir: dir,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_queue_makes_try_send_refuse_and_send_wait() {
+    let mut gated = gated_link("backpressure").await;
+    let (link, got) = (gated.link.clone(), &mut gated.got);
     let svc: Arc<str> = "slow".into();
     let mut accepted = 0u32;
     loop {
@@ -59,9 +86,9 @@ async fn full_queue_makes_try_send_refuse_and_send_wait() {
         tokio::task::yield_now().await;
     }
     assert!(!waiting.is_finished(), "send must wait for room");
-    rec.gate.add_permits(1000);
+    gated.rec.gate.add_permits(1000);
     waiting.await.unwrap().unwrap();
-    let all = recv_n(&mut got, 9).await;
+    let all = recv_n(got, 9).await;
     assert_eq!(
         all.iter().map(index).collect::<Vec<_>>(),
         (0..9).collect::<Vec<_>>()
@@ -84,20 +111,8 @@ async fn a_typed_sender_that_found_the_queue_full_sends_again_once_room_is_freed
         ask_px: 2.0,
         ask_qty: 1.0,
     };
-    let dir = TempDir::new("backpressure-typed");
-    let bus = Bus::new();
-    let (rec, mut got) = Recorder::new(false);
-    let config = LinkConfig {
-        queue_capacity: 8,
-        ..fast_config()
-    };
-    let (a, _) = node("a", &bus, rec.clone(), config.clone());
-    let at = a.listen(&dir.socket("a.sock"), &["b"]).await.unwrap();
-    let (b, mut b_events) = node("b", &bus, rec.clone(), config);
-    let link = b.connect("a", at);
-    b_events
-        .wait("up", |k| matches!(k, LinkEventKind::Up { .. }))
-        .await;
+    let mut gated = gated_link("backpressure-typed").await;
+    let (link, got) = (gated.link.clone(), &mut gated.got);
     let feed: Recipient<Quote> = RemoteActor::<Quote, Quote>::new(link.clone(), "slow").recipient();
     let mut accepted = 0u32;
     let back = loop {
@@ -114,8 +129,8 @@ async fn a_typed_sender_that_found_the_queue_full_sends_again_once_room_is_freed
     }
     // The consumer goes on: its acknowledgements free the queue, and a sender that only
     // tries gets its next message in.
-    rec.gate.add_permits(1000);
-    recv_n(&mut got, 8).await;
+    gated.rec.gate.add_permits(1000);
+    recv_n(got, 8).await;
     tokio::time::timeout(BOUND, async {
         while feed.try_tell(quote(8)).is_err() {
             tokio::task::yield_now().await;
@@ -123,7 +138,7 @@ async fn a_typed_sender_that_found_the_queue_full_sends_again_once_room_is_freed
     })
     .await
     .expect("a try once room was freed is taken");
-    recv_n(&mut got, 1).await;
+    recv_n(got, 1).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
