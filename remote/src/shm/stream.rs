@@ -114,11 +114,11 @@ pub struct ShmStream {
 #[derive(Debug)]
 pub struct ShmReadHalf {
     shared: Arc<Shared>,
-    inner: Mutex<ReadState>,
-    /// The ring's write index and closed word, seen without the lock ([`Self::nothing_new`]).
+    /// Its owner's alone: both reads take `&mut self`.
+    inner: ReadState,
+    /// The ring's write index and closed word, seen without a read ([`Self::nothing_new`]).
     watch: Watch,
-    /// The last look through the lock found nothing, at [`Self::idle_at`]; cleared when a
-    /// read moves bytes.
+    /// The last read found nothing, at [`Self::idle_at`]; cleared when a read moves bytes.
     idle: AtomicBool,
     /// The ring's read index (which was its write index) when a look last found nothing.
     idle_at: AtomicU64,
@@ -164,13 +164,13 @@ impl ShmStream {
                 watch: consumer.watch(),
                 idle: AtomicBool::new(false),
                 idle_at: AtomicU64::new(0),
-                inner: Mutex::new(ReadState {
+                inner: ReadState {
                     ring: consumer,
                     segment: segment.clone(),
                     pending: Vec::new(),
                     at: 0,
                     eof: false,
-                }),
+                },
             },
             write: ShmWriteHalf {
                 shared,
@@ -199,12 +199,9 @@ impl ShmStream {
 }
 
 impl ShmReadHalf {
-    /// Reads without waiting; `WouldBlock` when nothing is there, `Ok(0)` at the end. Its
-    /// owner reads it alone, as `poll_read` does: the state is reached without taking its
-    /// lock (the lock was one of the five a round trip waits for on each side,
-    /// docs/perf/remote.md, "Session forty-two").
+    /// Reads without waiting; `WouldBlock` when nothing is there, `Ok(0)` at the end.
     pub fn try_read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let st = self.inner.get_mut().unwrap_or_else(|p| p.into_inner());
+        let st = &mut self.inner;
         let mut out = ReadBuf::new(buf);
         match st.take(&mut out) {
             Ok(true) => {
@@ -227,7 +224,7 @@ impl ShmReadHalf {
 
     /// True when a [`try_read`](Self::try_read) would surely find nothing: the last one found
     /// nothing, and the writer has published nothing and closed nothing since: two loads of
-    /// the ring's lines and no lock, for a reader that spins (docs/perf/remote.md, "Session
+    /// the ring's lines and no checked read, for a reader that spins (docs/perf/remote.md, "Session
     /// forty"). `false` says only that a read is worth making: the read checks what the peer
     /// wrote, this need not.
     #[inline]
@@ -277,7 +274,7 @@ impl AsyncRead for ShmReadHalf {
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         let shared = &this.shared;
-        let st = this.inner.get_mut().unwrap_or_else(|p| p.into_inner());
+        let st = &mut this.inner;
         loop {
             match st.take(buf) {
                 Ok(true) => {
