@@ -4,11 +4,12 @@
 //! - **w9**, one-way 64-byte messages, then one answer after the last: `msgs_per_sec`.
 //!
 //! Implementations, each in `mode=spin` (the waiting end polls) and `mode=block` (the
-//! waiting end parks and the other end wakes it after every message):
+//! waiting end parks, and the other end wakes it):
 //!
 //! - `ring`: the floor. A minimal hand-written single-producer/single-consumer ring of
-//!   64-byte slots per direction in a POSIX shared-memory segment; in `mode=block` the waiting
-//!   end parks on a futex on the index word (the futex ping-pong floor).
+//!   64-byte slots per direction in a POSIX shared-memory segment, as many bytes as a link's
+//!   ring (1 MiB); in `mode=block` the waiting end parks on a futex on the index word (the
+//!   futex ping-pong floor), and the other end wakes it only when it sleeps there.
 //! - `mycelium-channel`: the `mycelium_remote::shm` channel ends (checked variable-length
 //!   records, spin-then-park).
 //! - `mycelium`: an ask, or tells then an ask, over a `mycelium-remote` link with an `shm:`

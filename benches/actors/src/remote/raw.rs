@@ -124,9 +124,12 @@ pub(super) fn raw_client(
     }
     let mut w9 = None;
     if sel.w9 {
+        // One frame, its number written in place: a frame made for each tell (an allocation
+        // and a free) made this floor 13-18% slower than the independent one (benches/floors).
+        let mut f = raw_frame(RAW_TELL, 0);
         let t0 = Instant::now();
         for i in 0..c.w9_tells {
-            let f = raw_frame(RAW_TELL, i);
+            f[8..16].copy_from_slice(&i.to_le_bytes());
             s.write_all(&f).map_err(io)?;
         }
         s.write_all(&raw_frame(RAW_ASK, 0)).map_err(io)?;
