@@ -22,8 +22,9 @@ mod ice {
     /// The payload: 64 bytes.
     pub type Msg = [u64; PAYLOAD / 8];
 
-    /// Samples a subscriber buffers (as many as the floor ring's slots).
-    const BUFFER: usize = 256;
+    /// Samples a subscriber buffers: as many as the floor ring's slots, a link ring's MiB of
+    /// 64-byte samples (with 256, two alternating pairs of w8 and w9 measured the same).
+    const BUFFER: usize = 16384;
 
     /// This process's node, its publisher on `tx`, its subscriber on `rx`, and in block mode
     /// a notifier and a listener on the matching event services.
