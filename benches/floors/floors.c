@@ -5,13 +5,13 @@
  * ratios measured against it flatter Mycelium.
  *
  *     cc -O2 -o /tmp/floors benches/floors/floors.c
- *     /tmp/floors rtt unix spin        # w8: raw over a Unix socket pair, 104-byte frames
+ *     /tmp/floors rtt unix spin        # w8: raw over a Unix socket pair, 112-byte frames
  *     /tmp/floors rtt tcp block        # w8: raw over loopback TCP (TCP_NODELAY)
  *     /tmp/floors stream unix spin     # w9: one write per frame, one-byte answer at the end
  *     /tmp/floors rtt ring spin        # w8 over shared memory: a ring of 64-byte slots
  *     /tmp/floors stream ring block    # w9 over shared memory
  *
- * Sockets: frames of 104 bytes (a mycelium frame of the benchmark's `Quote` to service
+ * Sockets: frames of 112 bytes (a mycelium frame of the benchmark's `Quote` to service
  * `echo`); spin mode reads a non-blocking socket in a loop, block mode a blocking one.
  * Rings: one single-producer/single-consumer ring per direction of 16384 slots of 64 bytes
  * (1 MiB, a link's ring by default) in a shared anonymous mapping made before `fork`; the
@@ -43,7 +43,7 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { FRAME = 104, SLOT = 64, SLOTS = 16384, ROUNDS = 100000, WARMUP = 10000 };
+enum { FRAME = 112, SLOT = 64, SLOTS = 16384, ROUNDS = 100000, WARMUP = 10000 };
 enum { STREAM_SOCKET = 1000000, STREAM_RING = 10000000 };
 
 static int spin;
