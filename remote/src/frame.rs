@@ -22,16 +22,17 @@ pub fn set_type_id(frame: &mut [u8], type_id: u16) {
         at.copy_from_slice(&type_id.to_le_bytes());
     }
 }
-/// Offset of the codec header's `ts_ns` in a frame: the bus time at which the frame was made.
+/// Offset of the codec header's `ts_ns` in a frame: the sender's bus time when the frame was
+/// made (an ask or a reply) or taken for writing (any other frame; 0 until then).
 pub const TS_AT: usize = 20;
-/// Writes `at` as the bus time `frame` (at least a header long) was made at.
+/// Writes `at` as `frame`'s time (`frame` at least a header long).
 pub fn set_time(frame: &mut [u8], at: std::time::Duration) {
     if let Some(ts) = frame.get_mut(TS_AT..TS_AT + 8) {
         ts.copy_from_slice(&(at.as_nanos() as u64).to_le_bytes());
     }
 }
-/// The bus time a frame was made at (its header's `ts_ns`), from the frame's bytes; zero for
-/// bytes too short to hold it.
+/// A frame's time (its header's `ts_ns`: see [`TS_AT`]), from the frame's bytes; zero for
+/// bytes too short to hold it, or a frame not stamped yet.
 pub fn frame_time(frame: &[u8]) -> u64 {
     frame
         .get(TS_AT..TS_AT + 8)
@@ -109,6 +110,13 @@ impl Kind {
         (self as u8) < 16
     }
 
+    /// True for the kinds whose sender writes its frame itself, at once, when no one else
+    /// is writing (asks and replies: `write.rs`); their time is read when they are made.
+    /// Frames of every other kind get theirs when a batch takes them.
+    pub(crate) fn stamped_when_made(self) -> bool {
+        matches!(self, Kind::Ask | Kind::Reply | Kind::ReplyFailed)
+    }
+
     /// True for the handshake kinds.
     pub fn is_handshake(self) -> bool {
         (self as u8) >= 32
@@ -124,7 +132,8 @@ pub struct Frame<'a> {
     pub type_id: u16,
     /// Data-lane sequence number (`>= 1`), or 0 on the control lane.
     pub seq: u64,
-    /// Sender's bus time in nanoseconds.
+    /// Sender's bus time in nanoseconds when it made the frame (an ask or a reply) or took
+    /// it for writing (any other frame).
     pub ts_ns: u64,
     /// Cumulative ack: in heartbeat and ack frames, and in a data frame that carries one
     /// (0 when it carries none).
@@ -236,7 +245,7 @@ pub struct FrameSpec<'a> {
     pub type_id: u16,
     /// Sequence number (data lane), or 0.
     pub seq: u64,
-    /// Sender's bus time, nanoseconds.
+    /// Sender's bus time, nanoseconds (0 for a frame stamped when taken for writing).
     pub ts_ns: u64,
     /// Cumulative ack, or 0.
     pub ack: u64,

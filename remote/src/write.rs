@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use tokio::io::AsyncWrite;
 
-use crate::frame::{encode_frame, frame_time, FrameSpec, Kind, ACK_AT};
+use crate::frame::{encode_frame, frame_time, set_time, FrameSpec, Kind, ACK_AT};
 use crate::link::{Inner, State};
 use crate::transport::WriteHalf;
 
@@ -45,9 +45,9 @@ struct Out {
     /// of `pending` are frames already counted.
     lens: VecDeque<usize>,
     counted: usize,
-    /// Bus time of the newest frame written whole (its `ts_ns`, read from its bytes: made
-    /// just before it was queued, so never later than its write): a heartbeat is due an
-    /// interval after it.
+    /// Bus time of the newest frame written whole (its `ts_ns`, read from its bytes: read
+    /// when it was made or taken for writing, so never later than its write): a heartbeat is
+    /// due an interval after it.
     last_sent: Duration,
     /// The last `refill` left frames in the queue (more than a batch was queued).
     more_queued: bool,
@@ -86,7 +86,7 @@ impl WriteSide {
 
     /// Whether a sender that queued a frame of `kind` writes it itself.
     pub fn writes_directly(&self, kind: Kind) -> bool {
-        self.direct && matches!(kind, Kind::Ask | Kind::Reply | Kind::ReplyFailed)
+        self.direct && kind.stamped_when_made()
     }
 
     /// Called by a sender that just queued a frame, with the link's lock `st` it queued it
@@ -108,11 +108,11 @@ impl WriteSide {
             drop(st);
             return self.write_taken(link, out, 0);
         }
-        if take_lone(&mut st, self.id, &mut out) {
+        if take_lone(link, &mut st, self.id, &mut out) {
             drop(st);
             return self.write_lone(link, out);
         }
-        let refilled = refill_locked(link, &mut st, self.id, &mut out, false, false);
+        let refilled = refill_locked(link, &mut st, self.id, &mut out, None, false, false);
         drop(st);
         match refilled {
             Ok(Refilled::Some) => self.write_taken(link, out, 1),
@@ -161,7 +161,7 @@ impl WriteSide {
                     return false;
                 }
                 refills += 1;
-                match refill(link, self.id, &mut out, false, false) {
+                match refill(link, self.id, &mut out, None, false, false) {
                     Ok(Refilled::Some) => {}
                     Ok(_) => return true,
                     Err(_) => return false,
@@ -190,7 +190,8 @@ impl WriteSide {
             return Ok(Turn::Write);
         }
         let heartbeat_at = out.last_sent + interval;
-        match refill(link, self.id, &mut out, now >= heartbeat_at, may_defer_ack)? {
+        let heartbeat = now >= heartbeat_at;
+        match refill(link, self.id, &mut out, Some(now), heartbeat, may_defer_ack)? {
             Refilled::Some => Ok(Turn::Write),
             Refilled::AckDeferred => Ok(Turn::DeferAck),
             Refilled::Nothing => Ok(Turn::Idle(heartbeat_at)),
@@ -303,7 +304,7 @@ impl Out {
 /// or a reply): copied into `pending` with the acknowledgement owed, without the bookkeeping
 /// of a batch, for [`WriteSide::write_lone`]. `false` when the queue holds none or more, or
 /// another connection is the link's (`refill` sees to those).
-fn take_lone(st: &mut State, id: u64, out: &mut Out) -> bool {
+fn take_lone(link: &Inner, st: &mut State, id: u64, out: &mut Out) -> bool {
     if st.connection != Some(id) {
         return false;
     }
@@ -315,6 +316,10 @@ fn take_lone(st: &mut State, id: u64, out: &mut Out) -> bool {
     // frame starts at its first byte.
     debug_assert!(out.pending.is_empty());
     out.pending.extend_from_slice(frame);
+    if frame_time(&out.pending) == 0 {
+        // Never so far: the lone frame is the asker's or replier's own, stamped when made.
+        set_time(&mut out.pending, link.clock.now());
+    }
     if ack > st.acked && out.pending.len() >= ACK_AT + 8 {
         // The frame carries the acknowledgement (the log keeps it as queued).
         out.pending[ACK_AT..ACK_AT + 8].copy_from_slice(&ack.to_le_bytes());
@@ -340,14 +345,27 @@ enum Refilled {
 /// a heartbeat if `heartbeat` and no acknowledgement goes). With `may_defer_ack`, an
 /// acknowledgement with no frame to go with it is held back (the writer's first look).
 /// `Err` when this connection is no longer the link's.
+///
+/// The frames taken that were not stamped when made ([`Kind::stamped_when_made`]) get the
+/// bus time `now`, or the clock's, read once for the batch when `now` is `None`; the copies
+/// are stamped, the log keeps its frames as queued (a resend stamps them again).
 fn refill(
     link: &Inner,
     id: u64,
     out: &mut Out,
+    now: Option<Duration>,
     heartbeat: bool,
     may_defer_ack: bool,
 ) -> Result<Refilled, String> {
-    refill_locked(link, &mut link.lock(), id, out, heartbeat, may_defer_ack)
+    refill_locked(
+        link,
+        &mut link.lock(),
+        id,
+        out,
+        now,
+        heartbeat,
+        may_defer_ack,
+    )
 }
 
 /// [`refill`] under the link's lock `st`, held already.
@@ -356,6 +374,7 @@ fn refill_locked(
     st: &mut State,
     id: u64,
     out: &mut Out,
+    mut now: Option<Duration>,
     heartbeat: bool,
     may_defer_ack: bool,
 ) -> Result<Refilled, String> {
@@ -379,7 +398,7 @@ fn refill_locked(
     if let Some(kind) = kind {
         let mut spec = FrameSpec::control(kind);
         spec.ack = ack;
-        spec.ts_ns = link.clock.now().as_nanos() as u64;
+        spec.ts_ns = now.get_or_insert_with(|| link.clock.now()).as_nanos() as u64;
         if let Ok(len) = encode_frame(&mut out.pending, &spec, link.config.max_frame, |_| {}) {
             out.lens.push_back(len);
             st.acked = ack;
@@ -389,8 +408,15 @@ fn refill_locked(
     let first = pending.len();
     st.out
         .take_batch(link.config.batch_frames, link.config.batch_bytes, |frame| {
+            let at = pending.len();
             pending.extend_from_slice(frame);
             lens.push_back(frame.len());
+            if frame_time(frame) == 0 {
+                set_time(
+                    &mut pending[at..],
+                    *now.get_or_insert_with(|| link.clock.now()),
+                );
+            }
         });
     if owed && st.acked < ack && pending.len() >= first + ACK_AT + 8 {
         // The first data frame carries the acknowledgement.

@@ -122,3 +122,63 @@ async fn a_heartbeat_comes_only_an_interval_after_the_last_frame_written() {
         }
     }
 }
+
+/// A tell is queued without a time: the writer stamps each batch it takes with one reading
+/// of the clock (`write.rs`). Every tell on the wire carries one, read on the sender's bus
+/// clock after the tell was sent and before it arrived, never earlier than the tell before
+/// it; a batch that left a frame unstamped would show it as time 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_tell_written_carries_the_time_it_was_taken_for_writing() {
+    use mycelium_remote::reader::FrameReader;
+    use mycelium_remote::transport::Stream;
+    use std::sync::Arc;
+
+    async fn next_tell(peer: &mut Stream, reader: &mut FrameReader) -> (u64, u64) {
+        loop {
+            if let Some(f) = reader.next_buffered().expect("well-formed frames") {
+                if f.kind == Kind::Tell {
+                    return (f.seq, f.ts_ns);
+                }
+                continue;
+            }
+            reader.fill(peer).await.expect("a stays connected");
+        }
+    }
+
+    /// Bursts of 1, 2, ... tells.
+    const BURSTS: u64 = 12;
+    let dir = TempDir::new("frame-times");
+    let bus = Bus::new();
+    let (rec, _got) = Recorder::new(true);
+    let (a, _a_events) = node("a", &bus, rec, fast_config());
+    let at = a.listen(&dir.socket("a.sock"), &["b"]).await.unwrap();
+    let (mut peer, mut reader) = authenticated_peer(&at).await;
+    let link = a.link("b").expect("a's link to b");
+    let svc: Arc<str> = "svc".into();
+    let before = bus.now().as_nanos() as u64;
+    assert!(before > 0, "the bus clock has moved since the bus was made");
+    // In bursts, so that the writer takes batches of several tells as well as single ones.
+    let mut last = before;
+    let mut seen = 0;
+    tokio::time::timeout(BOUND, async {
+        for burst in 1..=BURSTS {
+            for _ in 0..burst {
+                link.send(Kind::Tell, &svc, 1, |o| o.push(7)).await.unwrap();
+            }
+            tokio::task::yield_now().await;
+        }
+        let sent = (1..=BURSTS).sum::<u64>();
+        while seen < sent {
+            let (seq, ts) = next_tell(&mut peer, &mut reader).await;
+            let now = bus.now().as_nanos() as u64;
+            assert!(
+                ts >= last && ts <= now,
+                "tell {seq}: time {ts} ns, outside [{last}, {now}] (the tell before it, and now)"
+            );
+            last = ts;
+            seen += 1;
+        }
+    })
+    .await
+    .expect("every tell within the bound");
+}
