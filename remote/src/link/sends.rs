@@ -76,7 +76,7 @@ impl Link {
         // An ask or a reply is stamped as it is made: its sender writes it at once. Any
         // other frame waits for a batch, and whoever takes the batch stamps it with one
         // reading of the clock (`write.rs`, `refill_locked`): read for each frame, the clock
-        // was a sixth of the cost of a stream of tells.
+        // took a sixth of the sending thread's time in a stream of tells.
         let ts_ns = if kind.stamped_when_made() {
             self.inner.clock.now().as_nanos() as u64
         } else {
