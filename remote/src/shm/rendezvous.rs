@@ -197,7 +197,11 @@ impl ShmAcceptor {
             }
         }
         let peer = format!("{peer} ({name})");
-        Ok(ShmStream::new(socket, seg, peer))
+        ShmStream::new(socket, seg, peer).map_err(|source| ShmError::Io {
+            name,
+            what: "register the link's socket with the runtime",
+            source,
+        })
     }
 }
 

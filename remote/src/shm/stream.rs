@@ -10,13 +10,14 @@
 //! once.
 
 use std::io;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::unix::AsyncFd;
+use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 use tokio::net::UnixStream;
 
 use super::error::{RingError, ShmError};
@@ -30,7 +31,10 @@ use super::wake::Doorbell;
 /// taken).
 #[derive(Debug)]
 struct Shared {
-    socket: Arc<UnixStream>,
+    /// Registered with the runtime for reading only: registered for writing too (as tokio's
+    /// own socket types are), it woke this side each time the peer read a doorbell byte, a
+    /// turn of the runtime for nothing (docs/perf/remote.md, "Session forty-four").
+    socket: Arc<AsyncFd<OwnedFd>>,
     segment: Arc<Segment>,
     read_waker: Mutex<Option<Waker>>,
     write_waker: Mutex<Option<Waker>>,
@@ -41,12 +45,27 @@ struct Shared {
 }
 
 impl Shared {
-    /// Reads every byte waiting on the socket; `Ok(true)` on end of file (the peer is gone).
-    /// End of file or an error marks the peer gone in the segment.
-    fn drain(&self) -> io::Result<bool> {
+    /// Reads every byte waiting on the socket, once the runtime says it is readable (`ready`,
+    /// from `poll_read_ready`); `Ok(true)` on end of file (the peer is gone). End of file or an
+    /// error marks the peer gone in the segment. A read that fills less than the buffer
+    /// emptied the socket: the next byte raises a new edge, so no read is made to learn that
+    /// nothing is left.
+    fn drain(
+        &self,
+        mut ready: tokio::io::unix::AsyncFdReadyGuard<'_, OwnedFd>,
+    ) -> io::Result<bool> {
         let mut buf = [0u8; 64];
         loop {
-            match self.socket.try_read(&mut buf) {
+            let read = ready.try_io(|fd| crate::polled::recv_now(fd.get_ref(), &mut buf));
+            let Ok(read) = read else {
+                // Would block: `try_io` cleared the readiness.
+                return Ok(false);
+            };
+            match read {
+                Ok(n) if n > 0 && n < buf.len() => {
+                    ready.clear_ready();
+                    return Ok(false);
+                }
                 Ok(0) => {
                     // The peer's end closed: it dropped the link or died (its process may
                     // not look dead yet), so this side may remove the segment when done.
@@ -54,7 +73,6 @@ impl Shared {
                     return Ok(true);
                 }
                 Ok(_) => continue,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
                 Err(e) => {
                     // A dead peer that left doorbell bytes unread shows as a reset.
                     self.segment.retire();
@@ -143,9 +161,11 @@ pub struct ShmWriteHalf {
 }
 
 impl ShmStream {
-    pub(super) fn new(socket: UnixStream, segment: Segment, peer: String) -> ShmStream {
-        let segment = Arc::new(segment);
+    pub(super) fn new(socket: UnixStream, segment: Segment, peer: String) -> io::Result<ShmStream> {
+        let socket: OwnedFd = socket.into_std()?.into();
+        let socket = crate::polled::register(socket, Interest::READABLE).map_err(|(_, e)| e)?;
         let socket = Arc::new(socket);
+        let segment = Arc::new(segment);
         let (mut producer, mut consumer) = segment.ends();
         let bell: Arc<dyn AsFd + Send + Sync> = socket.clone();
         producer.set_doorbell(Doorbell::new(bell.clone()));
@@ -158,7 +178,7 @@ impl ShmStream {
             read_parked: AtomicBool::new(false),
             write_parked: AtomicBool::new(false),
         });
-        ShmStream {
+        Ok(ShmStream {
             read: ShmReadHalf {
                 shared: shared.clone(),
                 watch: consumer.watch(),
@@ -178,13 +198,17 @@ impl ShmStream {
                 gather: Vec::new(),
             },
             peer,
-        }
+        })
     }
 
     /// Dials `endpoint`: connects its socket, receives the segment's name, opens it.
     pub async fn connect(endpoint: &ShmEndpoint) -> Result<ShmStream, ShmError> {
         let (socket, segment, peer) = rendezvous::dial(endpoint).await?;
-        Ok(ShmStream::new(socket, segment, peer))
+        ShmStream::new(socket, segment, peer).map_err(|source| ShmError::Io {
+            name: endpoint.socket.display().to_string(),
+            what: "register the link's socket with the runtime",
+            source,
+        })
     }
 
     /// Who is at the other end (for logs).
@@ -290,12 +314,12 @@ impl AsyncRead for ShmReadHalf {
                 continue;
             }
             Shared::park(&shared.read_waker, &shared.read_parked, cx);
-            match shared.socket.poll_read_ready(cx) {
+            let ready = match shared.socket.poll_read_ready(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Ready(Ok(())) => {}
-            }
-            let gone = shared.drain();
+                Poll::Ready(Ok(ready)) => ready,
+            };
+            let gone = shared.drain(ready);
             ring.readable().disarm();
             Shared::wake(&shared.write_waker);
             match gone {
@@ -335,12 +359,12 @@ fn push(
             continue;
         }
         Shared::park(&shared.write_waker, &shared.write_parked, cx);
-        match shared.socket.poll_read_ready(cx) {
+        let ready = match shared.socket.poll_read_ready(cx) {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-            Poll::Ready(Ok(())) => {}
-        }
-        let gone = shared.drain();
+            Poll::Ready(Ok(ready)) => ready,
+        };
+        let gone = shared.drain(ready);
         ring.writable().disarm();
         Shared::wake(&shared.read_waker);
         match gone {

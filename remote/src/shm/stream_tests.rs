@@ -111,7 +111,10 @@ async fn linked(tag: &str) -> (ShmStream, ShmStream) {
     let mut name = vec![0; usize::from(len)];
     theirs.read_exact(&mut name).await.unwrap();
     let seg = Segment::open(std::str::from_utf8(&name).unwrap(), LINK_DIGEST).unwrap();
-    (accepted, ShmStream::new(theirs, seg, "dialler".into()))
+    (
+        accepted,
+        ShmStream::new(theirs, seg, "dialler".into()).expect("registered"),
+    )
 }
 
 const RECORD: [u8; 1000] = [5; 1000];
@@ -137,6 +140,46 @@ fn poll_read_with(r: &mut ShmReadHalf, waker: &Arc<Counting>) -> Poll<io::Result
 fn poll_write_with(w: &mut ShmWriteHalf, waker: &Arc<Counting>) -> Poll<io::Result<usize>> {
     let waker = Waker::from(waker.clone());
     Pin::new(w).poll_write(&mut Context::from_waker(&waker), &RECORD)
+}
+
+/// The doorbell socket is registered with the runtime for reading alone. Registered for
+/// writing too (as tokio's `UnixStream` is), it raised an event each time the peer read a
+/// doorbell byte this side had sent: a wake-up of the runtime per crossing, with no task to
+/// run.
+#[tokio::test]
+async fn the_doorbell_socket_is_registered_for_reading_alone() {
+    use crate::polled::tests::{registered_events, EPOLLIN, EPOLLOUT};
+    use std::os::fd::AsRawFd;
+    let (a, d) = linked("doorbell-interest").await;
+    for end in [&a, &d] {
+        let events = registered_events(end.read.shared.socket.as_raw_fd());
+        assert_eq!(events.len(), 1, "one registration: {events:x?}");
+        assert_ne!(events[0] & EPOLLIN, 0, "{:x}", events[0]);
+        assert_eq!(events[0] & EPOLLOUT, 0, "not for writing: {:x}", events[0]);
+    }
+}
+
+/// A parked reader is woken by each doorbell, however many bytes the doorbell left: its
+/// drain reads the socket once when it finds fewer bytes than its buffer holds, and the
+/// next byte raises a new edge.
+#[tokio::test]
+async fn a_parked_reader_wakes_at_every_doorbell() {
+    let (a, d) = linked("doorbells").await;
+    let ((mut a_read, _a_write), (_d_read, mut d_write)) = (a.into_split(), d.into_split());
+    let mut buf = [0u8; 64];
+    for round in 0..50u8 {
+        let reader = Arc::<Counting>::default();
+        assert!(
+            poll_read_with(&mut a_read, &reader).is_pending(),
+            "round {round}"
+        );
+        d_write
+            .try_write_vectored(&[io::IoSlice::new(&[round; 3])])
+            .unwrap();
+        reader.woken().await;
+        let n = a_read.try_read(&mut buf).unwrap();
+        assert_eq!(buf[..n], [round; 3]);
+    }
 }
 
 /// Both halves of one end wait on the socket, whose one registration is the writer's (it
