@@ -437,7 +437,7 @@ async fn accepted(
         Ok(Err(e)) => return Err(handshake(e.to_string())),
         Err(_) => return Err(handshake(format!("handshake with {peer_addr} timed out"))),
     };
-    let (rd, wr) = stream.into_polled_split().map_err(|e| {
+    let (rd, wr) = stream.split_for(inner.config.mode).map_err(|e| {
         handshake(format!(
             "cannot set up the connection with {peer_addr}: {e}"
         ))

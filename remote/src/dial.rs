@@ -293,7 +293,7 @@ async fn establish(
             ))
         }
     };
-    let (rd, wr) = stream.into_polled_split().map_err(|e| {
+    let (rd, wr) = stream.split_for(inner.config.mode).map_err(|e| {
         Failure::Transient(format!(
             "cannot set up the connection with {peer_addr}: {e}"
         ))

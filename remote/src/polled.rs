@@ -1,25 +1,18 @@
-//! A socket of a link that its halves register with tokio's reactor themselves: each for its
-//! own interest alone, and only while it waits.
+//! A socket that a spinning link polls itself: outside tokio's reactor while it is polled,
+//! registered with it only while a task waits for it.
 //!
 //! A socket registered with the runtime's epoll set pays for it on every crossing, whoever
 //! reads it: the peer's write raises its readable event and this side's read raises the
 //! peer's writable one, each a callback in the kernel and an event for the runtime's next poll
-//! of its I/O driver. tokio registers its own sockets for reading and writing at once, so a
-//! parked runtime wakes each time the peer reads what this side wrote, with no task to run:
-//! on a blocking round trip over a Unix socket that was a wake-up of each side for nothing,
-//! 8.0 µs against 5.9 µs when the two processes share a CPU (docs/perf/remote.md, "Session
-//! forty-four"). A spinning reader reads its socket with `recv` whatever the runtime knows, so
-//! while it spins the registration only costs: without it, a spinning round trip's ratio to a
-//! raw socket's fell from 1.34 to 1.29 over Unix sockets and from 1.22 to 1.15 over TCP
-//! (docs/perf/remote.md, "Spinning sockets out of the reactor").
-//!
-//! So each half of a Unix or TCP connection holds a descriptor of its own (the read half the
-//! socket's, the write half a duplicate: epoll tells registrations apart by descriptor) and
-//! registers it, for reading or for writing alone, only when a read or a write must wait. The
-//! write half leaves the reactor at its first write that goes through after a wait; the read
-//! half when its owner says so ([`PolledRead::unregister`], called as a spinning reader starts
-//! to spin). A reader that parks whenever it waits (block mode) stays registered, and reads by
-//! the runtime's readiness, as tokio's streams do.
+//! of its I/O driver. A spinning reader reads its socket with `recv` whatever the runtime
+//! knows, so while it spins the registration only costs: without it, a spinning round trip's
+//! ratio to a raw socket's fell from 1.34 to 1.29 over Unix sockets and from 1.22 to 1.15
+//! over TCP (docs/perf/remote.md, "Spinning sockets out of the reactor"). So in
+//! spin mode each half of a Unix or TCP connection holds a descriptor of its own (the read
+//! half the socket's, the write half a duplicate: epoll tells registrations apart by
+//! descriptor), registers it only when a read or a write must wait, and leaves the reactor
+//! again when its owner says so ([`PolledRead::unregister`], called as the reader starts to
+//! spin) or, for the write half, at the first write that goes through after a wait.
 //!
 //! Nothing is missed between a `recv` (or `send`) that would block and the registration that
 //! follows it: adding a descriptor to an epoll set reports the readiness it already has.
@@ -82,13 +75,8 @@ impl Registration {
     }
 }
 
-/// Registers `fd` with the current runtime's reactor for `interest` alone; on failure the
+/// Registers `fd`, a socket, with the current runtime's reactor for `interest`; on failure the
 /// descriptor comes back with the error.
-///
-/// tokio's own socket types register for reading and writing at once, and a socket registered
-/// for writing raises an event each time the peer reads what this side sent: a wake-up of the
-/// runtime for nothing when no task waits to write (docs/perf/remote.md, "Session
-/// forty-four").
 pub(crate) fn register(
     fd: OwnedFd,
     interest: Interest,
@@ -97,7 +85,8 @@ pub(crate) fn register(
     // `into_inner` hands it back (`unregister`) or it is dropped, and nothing replaces it
     // meanwhile, so it names the same socket throughout. The unit tests below (and the
     // spin-mode tests of `remote/tests/delivery/`) park and wake both halves through it and
-    // check, in `/proc/self/fdinfo`, which descriptor each epoll set holds.
+    // check, in `/proc/self/fdinfo`, which descriptor each epoll set holds and for what; the
+    // shared-memory stream's tests park and wake its doorbell socket through it.
     unsafe { AsyncFd::register_with_interest(fd, interest) }.map_err(|e| e.into_parts())
 }
 
@@ -139,26 +128,6 @@ impl AsyncRead for PolledRead {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        if let Registration::In(fd) = &this.0 {
-            // In the reactor already: its readiness says whether a `recv` would find bytes.
-            loop {
-                let mut guard = ready!(fd.poll_read_ready(cx))?;
-                let unfilled = buf.initialize_unfilled();
-                let len = unfilled.len();
-                match guard.try_io(|fd| recv_now(fd.get_ref(), unfilled)) {
-                    Ok(Ok(n)) => {
-                        if n > 0 && n < len {
-                            // A short read emptied the socket: the next bytes raise a new edge.
-                            guard.clear_ready();
-                        }
-                        buf.advance(n);
-                        return Poll::Ready(Ok(()));
-                    }
-                    Ok(Err(e)) => return Poll::Ready(Err(e)),
-                    Err(_would_block) => {}
-                }
-            }
-        }
         loop {
             match recv_now(this.0.fd()?, buf.initialize_unfilled()) {
                 Ok(n) => {
@@ -402,9 +371,9 @@ pub(crate) mod tests {
         assert!(total > 14, "the filled buffer and the last write arrived");
     }
 
-    /// Each half registers for its own interest alone. Registered for writing too (as
-    /// tokio's socket types are), a socket raises an event each time the peer reads what
-    /// this side sent, and the runtime wakes for it whether or not a task waits to write.
+    /// Each half registers for its own interest alone: a socket registered for writing
+    /// raises an event each time the peer reads what this side sent, which a spinning reader,
+    /// parked for want of traffic, has no use for.
     #[tokio::test]
     async fn a_half_that_waits_registers_for_its_own_interest_alone() {
         let (mut rd, mut wr, _b) = pair();
@@ -425,41 +394,6 @@ pub(crate) mod tests {
         assert_eq!(events.len(), 1, "one registration: {events:x?}");
         assert_ne!(events[0] & EPOLLOUT, 0, "{:x}", events[0]);
         assert_eq!(events[0] & EPOLLIN, 0, "not for reading: {:x}", events[0]);
-    }
-
-    /// A read half that stays in the reactor (a link in block mode never takes it out)
-    /// reads by the runtime's readiness: a read that fills less than its buffer clears the
-    /// readiness, and the bytes that come next raise a new edge that wakes the next read.
-    #[tokio::test]
-    async fn a_read_half_that_stays_registered_reads_each_burst_as_it_comes() {
-        let (mut rd, _wr, mut b) = pair();
-        let fd = fd_of(&rd.0);
-        let mut buf = [0u8; 64];
-        for burst in 0..20u8 {
-            let mut read = std::pin::pin!(rd.read(&mut buf));
-            if burst == 0 {
-                assert!(poll_once(read.as_mut()).is_pending());
-            }
-            b.write_all(&[burst; 5]).expect("write");
-            let n = tokio::time::timeout(std::time::Duration::from_secs(10), read)
-                .await
-                .expect("the burst's edge woke the read")
-                .expect("read");
-            assert_eq!(n, 5);
-            assert_eq!(buf[..5], [burst; 5]);
-            assert!(registered(fd), "still in the reactor");
-        }
-        // A burst larger than the buffer is read whole over several reads: a full read keeps
-        // the readiness.
-        b.write_all(&[9; 200]).expect("write");
-        let mut got = 0;
-        while got < 200 {
-            got += tokio::time::timeout(std::time::Duration::from_secs(10), rd.read(&mut buf))
-                .await
-                .expect("the rest of the burst")
-                .expect("read");
-        }
-        assert_eq!(got, 200);
     }
 
     #[tokio::test]

@@ -15,6 +15,7 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{tcp, unix, TcpStream, UnixStream};
 
+use crate::config::Mode;
 use crate::error::TransportError;
 use crate::polled::{recv_now, send_now};
 pub use crate::polled::{PolledRead, PolledWrite};
@@ -64,9 +65,8 @@ pub enum ReadHalf {
     Tcp(tcp::OwnedReadHalf),
     /// Shared memory.
     Shm(ShmReadHalf),
-    /// A Unix or TCP socket of a link, registered with the runtime's reactor for reading
-    /// alone and only while its reader waits: a spinning reader polls it itself, outside the
-    /// reactor ([`Stream::into_polled_split`]).
+    /// A Unix or TCP socket that a spinning reader polls itself, outside the runtime's
+    /// reactor while it spins ([`Stream::into_polled_split`]).
     Polled(PolledRead),
     /// TLS over TCP (feature `tls`).
     #[cfg(feature = "tls")]
@@ -113,17 +113,18 @@ impl Stream {
         }
     }
 
-    /// Splits into halves for a link, in either mode: a Unix or TCP socket leaves the
-    /// runtime's reactor, and each half registers it again for its own interest alone, only
-    /// while it waits (`polled.rs`): a reader that parks (block mode) stays registered for
-    /// reading, one that spins leaves the reactor as it starts to spin, and the writer
-    /// registers only while the socket's buffer is full. Shared memory and TLS split as
-    /// [`into_split`](Self::into_split) does.
-    ///
-    /// Registered as tokio registers its own sockets, for reading and writing at once, a
-    /// socket raises an event each time the peer reads what this side wrote: the parked
-    /// runtime wakes for it with nothing to do, a turn that a blocking round trip over a Unix
-    /// socket paid on both sides (docs/perf/remote.md, "Session forty-four").
+    /// Splits into halves for a link in `mode`: [`into_polled_split`](Self::into_polled_split)
+    /// when its reader spins, [`into_split`](Self::into_split) when it parks.
+    pub fn split_for(self, mode: Mode) -> io::Result<(ReadHalf, WriteHalf)> {
+        match mode {
+            Mode::Spin(_) => self.into_polled_split(),
+            Mode::Block => Ok(self.into_split()),
+        }
+    }
+
+    /// Splits into halves for a link whose reader spins: a Unix or TCP socket leaves the
+    /// runtime's reactor and is registered again only while one of its halves waits
+    /// (`polled.rs`); shared memory and TLS split as [`into_split`](Self::into_split) does.
     pub fn into_polled_split(self) -> io::Result<(ReadHalf, WriteHalf)> {
         let socket: std::os::fd::OwnedFd = match self {
             Stream::Unix(s) => s.into_std()?.into(),
