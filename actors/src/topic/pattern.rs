@@ -97,7 +97,7 @@ fn check_name_fully(name: &str) -> Result<(), &'static str> {
         if segment.contains('*') {
             return Err("`*` is not allowed in a topic name");
         }
-        if matches!(segment, ">" | "#" | "+") {
+        if foreign_wildcard(segment.as_bytes()) {
             return Err(
                 "a `>`, `#` or `+` segment is another system's wildcard, not one here: `prefix.*` matches every topic under `prefix`",
             );
@@ -114,12 +114,17 @@ fn check_name_fully(name: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// True for a segment that is another system's wildcard (`>`, `#`, `+`): refused in names.
+fn foreign_wildcard(segment: &[u8]) -> bool {
+    matches!(segment, b">" | b"#" | b"+")
+}
+
 /// True when `name` is a valid topic name made only of printable ASCII: non-empty segments
 /// between dots, none of them a foreign wildcard (`>`, `#`, `+`), and no `*`, space or
 /// control character. `false` says nothing: [`check_name`] decides.
 #[inline]
 fn plainly_valid(name: &[u8]) -> bool {
-    let plain_segment = |s: &[u8]| !s.is_empty() && !matches!(s, b">" | b"#" | b"+");
+    let plain_segment = |s: &[u8]| !s.is_empty() && !foreign_wildcard(s);
     let mut start = 0;
     for (i, &b) in name.iter().enumerate() {
         match b {

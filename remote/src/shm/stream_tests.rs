@@ -161,9 +161,9 @@ async fn the_doorbell_socket_is_registered_once_for_both_directions() {
     }
 }
 
-/// A parked reader is woken by each doorbell, however many bytes the doorbell left: its
-/// drain reads the socket once when it finds fewer bytes than its buffer holds, and the
-/// next byte raises a new edge.
+/// A parked reader is woken by each doorbell. The record comes through the ring, so the
+/// doorbell byte is drained at the next park, with one read that finds fewer bytes than the
+/// buffer holds and clears the readiness: the next byte must still raise a new edge.
 #[tokio::test]
 async fn a_parked_reader_wakes_at_every_doorbell() {
     let (a, d) = linked("doorbells").await;
