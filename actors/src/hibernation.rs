@@ -18,8 +18,8 @@
 //!
 //! The actor is the same in both forms: its mailbox, its ref, its supervision and its stop
 //! are those of any actor. Two things differ while it sleeps. A woken actor starts with a
-//! queue hop and an allocation, so hibernation suits many mostly idle actors (an
-//! instrument's, an order's, a session's) rather than a hot pipeline; and an ask of a
+//! queue hop and an allocation, so hibernation suits many mostly idle actors (one per
+//! instrument, order or trading session) rather than a hot pipeline; and an ask of a
 //! sleeping actor goes through its mailbox (the direct call needs a task that lends its
 //! state).
 //!

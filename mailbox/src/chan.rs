@@ -15,10 +15,9 @@
 //! `push_user`, `Inbox::try_next`): they are generic, so they are compiled in the crate that
 //! sends, and without the attribute that crate's codegen units share one copy of each. Which
 //! unit it lands in, and so whether LLVM inlines it into its caller, then depends on all of
-//! that crate's code: a change elsewhere once took w1's sender from 301 to 312 instructions a
-//! message, and the benchmark built with 16 units (cargo's default) ran w6 isolated with 8%
-//! more instructions. Marked, each unit that calls them has its own copy (docs/perf/actors.md,
-//! "Session twenty-eight").
+//! that crate's code, and an unrelated change can add instructions to every message. Marked,
+//! each unit that calls them has its own copy: w6 isolated ran with 5% fewer instructions
+//! (measured at 28ebf75, 2026-11-26: docs/perf/actors.md).
 //!
 //! This file holds the shared state and the sending side; the receiving side (the batch,
 //! [`Inbox`], and the [`Receiver`] that owns one) is in `chan/inbox.rs`.

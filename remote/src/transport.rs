@@ -211,8 +211,8 @@ impl ReadHalf {
     /// Whether a spinning reader should pause between two looks ([`std::hint::spin_loop`]):
     /// on shared memory, whose look is a load of a line the other process writes. A look at
     /// a socket is a system call, which takes far longer than the pause would, and a pause
-    /// there only delays the look that finds the bytes (docs/perf/remote.md, "Session
-    /// thirty-eight").
+    /// there only delays the look that finds the bytes (measured at 425a328, 2026-11-27:
+    /// docs/perf/remote.md).
     pub fn pauses_between_looks(&self) -> bool {
         matches!(self, ReadHalf::Shm(_))
     }

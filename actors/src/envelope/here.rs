@@ -4,7 +4,7 @@
 //! task, later, while the asker waits on its own. The direct call runs the handler on the
 //! asker's task, and most handlers finish in that one poll; a channel there was an allocation,
 //! its free and a handful of atomic operations per ask, about 40% of the instructions of an
-//! in-process ask (docs/perf/actors.md, "Session thirty-seven"). So a direct call's
+//! in-process ask (measured at bafc9cf, 2026-11-27: docs/perf/actors.md). So a direct call's
 //! handler writes its answer straight into a place the asker holds ([`Answer`]), and only a
 //! handler that does not finish in that poll makes a channel: at the end of the poll, before
 //! the asker's task goes on, it leaves the channel's receiving end in the place and keeps the

@@ -174,8 +174,8 @@ impl<T> Inbox<T> {
     /// while (a hibernating actor going to sleep): when it registers for a wake-up it also
     /// gives back, under the same lock, the buffer of each empty lane grown past `keep`
     /// places, as [`Mailbox::release_spare`] does. Its own copy of `poll_ready`'s steps: one
-    /// body for both, even inlined, moved the code of every park (docs/perf/actors.md,
-    /// "Session thirty").
+    /// body for both, even inlined, moved the code of every park and cost the default actors'
+    /// paths 0.3-0.4% more instructions (measured at 67b0255, 2026-11-26: docs/perf/actors.md).
     pub fn poll_ready_releasing(
         &mut self,
         mailbox: &Mailbox<T>,

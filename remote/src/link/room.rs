@@ -8,7 +8,7 @@ use tokio::sync::Notify;
 /// Wakes senders waiting for room in the queue, and costs one load when none waits: an
 /// acknowledgement frees room with almost every frame a busy link receives, and tokio's
 /// `notify_waiters` takes a lock and makes an atomic write on every call, waiters or not
-/// (docs/perf/remote.md, "Session forty").
+/// (measured at a9838db, 2026-11-27: docs/perf/remote.md).
 #[derive(Debug, Default)]
 pub(crate) struct Room {
     notify: Notify,

@@ -113,10 +113,10 @@ impl Shared {
 /// writing raises an event when the peer reads what this side sent: the peer's drain of this
 /// side's doorbell, the moment it wakes to take this side's record. On a host whose idle CPUs
 /// halt, that event starts waking this side while the peer still works on its answer, and a
-/// blocking round trip took 66-74 µs against 72-76 µs without it; where the two ends share a
-/// CPU it is a wake-up for nothing, 8.2 µs against 6.1 µs (docs/perf/remote.md, "Session
-/// forty-four"). tokio registers its own sockets the same way, and the link's Unix sockets in
-/// block mode keep that registration for the same reason.
+/// blocking round trip is faster with it; where the two ends share a CPU it is a wake-up for
+/// nothing (measured at a2bf761, 2026-11-28: docs/perf/remote.md, "Why a blocking round trip
+/// costs what it does"). tokio registers its own sockets the same way, and the link's Unix
+/// sockets in block mode keep that registration for the same reason.
 const DOORBELL_INTEREST: Interest = Interest::READABLE.add(Interest::WRITABLE);
 
 /// A ring error as an I/O error; a corrupt ring retires the segment.
@@ -258,9 +258,10 @@ impl ShmReadHalf {
 
     /// True when a [`try_read`](Self::try_read) would surely find nothing: the last one found
     /// nothing, and the writer has published nothing and closed nothing since: two loads of
-    /// the ring's lines and no checked read, for a reader that spins (docs/perf/remote.md, "Session
-    /// forty"). `false` says only that a read is worth making: the read checks what the peer
-    /// wrote, this need not.
+    /// the ring's lines and no checked read, for a reader that spins: shared memory's spinning
+    /// round trip 962-1,072 ns against 1,142-1,182 in the machine's slow state, no gain in its
+    /// fast one (measured at a9838db, 2026-11-27: docs/perf/remote.md). `false` says only that
+    /// a read is worth making: the read checks what the peer wrote, this need not.
     #[inline]
     pub fn nothing_new(&self) -> bool {
         self.idle.load(Ordering::Relaxed)
