@@ -148,7 +148,7 @@ fn run_one(
 /// queues a workload's messages without bound grows the heap by hundreds of megabytes, and
 /// the next run in the same process, its own or another's, found those pages already mapped:
 /// actix's w1 rt=ct ran at 8 M msgs/s in its first round of a process and 19-20 M in the next
-/// two (docs/perf/actors.md, "Session twenty-five").
+/// two (measured at c306a85, 2026-11-26: docs/perf/actors.md).
 fn isolated(
     w: &'static Workload,
     fw: &'static dyn Framework,

@@ -415,7 +415,8 @@ pub(crate) fn ct_runtime() -> Result<tokio::runtime::Runtime, String> {
 /// without taking a reference to its file, and with a second thread every system call on a
 /// socket takes one and drops it (`fdget`, `fput`). A peer process that watched its stdin
 /// from a thread paid that on each of its spinning `recv`s and on its `send`, where the raw
-/// floor's single-threaded server did not (docs/perf/remote.md, "Session thirty-eight").
+/// floor's single-threaded server did not: a few tens of nanoseconds of a spinning round
+/// trip (measured at 5322013, 2026-11-27: docs/perf/remote.md).
 pub(crate) async fn until_stdin_closes() {
     use tokio::io::AsyncReadExt;
     let stdin = std::io::stdin();

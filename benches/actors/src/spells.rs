@@ -11,8 +11,8 @@
 //! The loop says nothing of how long a cache line takes to cross from one CPU to the other,
 //! which on this machine moves on its own: a hand-written ring's round trip between two
 //! processes took 90-120 ns in some spells and 520-560 ns in others minutes apart, with the
-//! same loop time (docs/perf/remote.md, "Session thirty-three"). Measurements between
-//! processes are also timed between two [`crossing_ns`] (keys `cross_before_ns`,
+//! same loop time (measured at 394c94f, 2026-11-26: docs/perf/remote.md). Measurements
+//! between processes are also timed between two [`crossing_ns`] (keys `cross_before_ns`,
 //! `cross_after_ns`), added to the loop's time when [`references`] judges them, so that a
 //! line and the floor it is compared with are kept from the same state of the machine.
 
@@ -79,7 +79,8 @@ pub const CROSS_BEFORE: &str = "cross_before_ns";
 pub const CROSS_AFTER: &str = "cross_after_ns";
 
 /// Round trips of a cache line in one timing of [`crossing_ns`]: 21-30 µs in the machine's
-/// fast state and 204-209 µs in its slow one (docs/perf/remote.md, "Session thirty-three").
+/// fast state and 204-209 µs in its slow one (measured at c61805e, 2026-11-27:
+/// docs/perf/remote.md).
 pub const CROSSINGS: u64 = 500;
 
 /// Nanoseconds of [`CROSSINGS`] round trips of one cache line between two threads pinned to

@@ -85,7 +85,8 @@ impl Collector {
 /// workload waits for the thread, and it spins on the clock in place: a yield there would
 /// make each look wait for a turn of the runtime (with tokio's `yield_now`, a poll of the I/O
 /// driver, a system call), and every message would be late by up to one turn for every
-/// framework alike (docs/perf/actors.md, "Session twenty-five").
+/// framework alike: spinning took the driver's own p50 from 214 to 51 ns (measured at
+/// 261162e, 2026-11-26: docs/perf/actors.md).
 async fn drive<S, Fut>(c: &Collector, n: u64, period_ns: u64, mut send: S)
 where
     S: FnMut(u64) -> Fut,
