@@ -177,14 +177,14 @@ impl<A: Actor> PoolRef<A> {
             .collect()
     }
 
-    /// Stops a child for good and forgets it.
+    /// Stops a child for good and forgets it, whether it runs or waits for a restart (a
+    /// child in its restart loop keeps its ref, and stopping it cancels the planned
+    /// restart, as OTP's `terminate_child` does). `NotFound` once the pool has forgotten it,
+    /// or when the ref is of an incarnation the pool has since spawned anew (after a kill).
     pub async fn stop_child(&self, child: &ActorRef<A>) -> Result<(), SupervisorError> {
         let name = self
             .sup
-            .children()
-            .into_iter()
-            .find(|(_, id)| *id == child.id())
-            .map(|(name, _)| name)
+            .name_of(child.id())
             .ok_or_else(|| SupervisorError::NotFound(child.id().to_string()))?;
         self.sup.remove_child(&name).await
     }

@@ -282,6 +282,16 @@ impl SupervisorRef {
             .collect()
     }
 
+    /// The name of the child whose task has id `id`, running or waiting for a restart.
+    pub(crate) fn name_of(&self, id: ActorId) -> Option<String> {
+        self.directory
+            .lock()
+            .entries
+            .iter()
+            .find(|e| e.handle.id() == id)
+            .map(|e| e.name.to_string())
+    }
+
     /// Every child spec in start order, with its state. Served between the steps of a
     /// restart, like every call below.
     pub async fn which_children(&self) -> Result<Vec<ChildInfo>, SupervisorError> {

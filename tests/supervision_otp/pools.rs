@@ -7,7 +7,7 @@ use crate::common::*;
 use crate::{drain, events, ms};
 use mycelium::actors::StopReason;
 use mycelium::prelude::*;
-use mycelium::supervisor::{Backoff, Pool, SupervisionEvent};
+use mycelium::supervisor::{Backoff, Pool, SupervisionEvent, SupervisorError};
 
 /// A dynamic pool: children with their own args; restarts reuse them; stopped in parallel.
 #[tokio::test(start_paused = true)]
@@ -107,4 +107,50 @@ async fn a_nested_pool() {
     assert!(!s.is_alive());
     assert_eq!(pool.count_children().await.unwrap().specs, 0);
     assert!(pool.start_child(ProbeArgs::new("s2", &log)).await.is_ok());
+}
+
+/// OTP's `hanging_restart_loop_simple`: a pool child whose restarts keep failing, stopped
+/// through its ref while it waits out its backoff, is stopped for good and forgotten; the
+/// planned restart never comes. Its ref stays valid through the loop (restarts in place).
+#[tokio::test(start_paused = true)]
+async fn stopping_a_pool_child_in_its_restart_loop_stops_it_for_good() {
+    use crate::flaky::{Flaky, FlakyArgs};
+    use std::sync::atomic::Ordering;
+
+    quiet_panics();
+    let bus = virtual_bus(1);
+    let log = Log::default();
+    let (observer, mut events) = events();
+    let pool = Pool::<Flaky>::builder("flaky")
+        .intensity(100, Duration::from_secs(10))
+        .backoff(Backoff::exponential(ms(100), 1.0, ms(100)))
+        .on_event(observer)
+        .spawn(&bus)
+        .await
+        .unwrap();
+    let args = FlakyArgs::new("a", &log);
+    let a = pool.start_child(args.clone()).await.unwrap();
+    args.failures.store(u32::MAX, Ordering::SeqCst);
+    a.tell(Crash).await.unwrap();
+    next_event(&mut events, |e| {
+        matches!(e, SupervisionEvent::RestartFailed { .. })
+    })
+    .await;
+    pool.stop_child(&a).await.unwrap();
+    assert!(!a.is_alive());
+    drain(&mut events);
+    // Well past the next planned attempt: none comes.
+    bus.clock().sleep(Duration::from_secs(1)).await;
+    let attempts: Vec<_> = drain(&mut events)
+        .into_iter()
+        .filter(|e| matches!(e, SupervisionEvent::RestartFailed { .. }) || is_restarted(e))
+        .collect();
+    assert!(attempts.is_empty(), "{attempts:?}");
+    assert_eq!(log.take(), ["start a", "stop a", "fail a"]);
+    assert_eq!(pool.count_children().await.unwrap().specs, 0);
+    assert_eq!(
+        pool.stop_child(&a).await,
+        Err(SupervisorError::NotFound(a.id().to_string())),
+        "forgotten"
+    );
 }
