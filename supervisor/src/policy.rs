@@ -16,6 +16,8 @@
 //!   starts the whole group again, and one_for_one retries only that child.
 //! - A child that is not restarted becomes `Stopped` (its spec kept), or is forgotten if it is
 //!   temporary or in a pool. A significant child's own exit may shut the supervisor down.
+//! - An operator's stop of a child waiting for its restart cancels that restart: the members
+//!   of its group waiting behind it stay down (`Stopped`), as in OTP.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -73,6 +75,9 @@ pub(crate) struct Child {
     pub(crate) state: State,
     /// Restarts since the child last ran cleanly.
     attempt: u32,
+    /// While it waits for a restart its group planned after another child failed: that
+    /// child. Stopping that child cancels the plan, and this one stays down.
+    behind: Option<Arc<str>>,
 }
 
 impl Child {
@@ -83,6 +88,7 @@ impl Child {
             significant,
             state: State::Stopped,
             attempt: 0,
+            behind: None,
         }
     }
 }
@@ -155,6 +161,7 @@ impl Policy {
     pub(crate) fn started(&mut self, name: &str, now: Duration) {
         if let Some(i) = self.index(name) {
             self.children[i].state = State::Running { since: now };
+            self.children[i].behind = None;
         }
     }
 
@@ -238,15 +245,51 @@ impl Policy {
     }
 
     /// An operator stops `name`: it stays stopped, through later group restarts, until
-    /// `restart_child`. A temporary (or pool) child is forgotten.
+    /// `restart_child`. A temporary (or pool) child is forgotten. A child waiting for its
+    /// restart has that restart cancelled (see [`cancel_plan`](Self::cancel_plan)).
     pub(crate) fn stop_child(&mut self, name: &str) -> Result<Vec<Action>, SupervisorError> {
         let i = self.find(name)?;
-        let mut actions = Vec::new();
+        let name = self.children[i].name.clone();
+        let mut actions = self.cancel_plan(&name);
+        let i = self.find(&name)?;
         if self.children[i].state != State::Stopped {
-            actions.push(Action::Stop(self.children[i].name.clone()));
+            actions.push(Action::Stop(name));
         }
         self.retire(i, &mut actions);
         Ok(actions)
+    }
+
+    /// The restart planned after `name` failed is cancelled (it is being stopped while it
+    /// waits for it): the children of its group that wait behind it stay down, as OTP leaves
+    /// them when `terminate_child` ends a child in its restart loop. They become `Stopped`
+    /// (a temporary or pool child is forgotten), their tasks stopped in reverse start order.
+    /// Under rest_for_one these are the children after it; under one_for_all, every member
+    /// that has not started again yet. A child waiting behind another stops alone: the
+    /// plan it waits for goes on without it.
+    fn cancel_plan(&mut self, name: &Arc<str>) -> Vec<Action> {
+        if !matches!(self.state(name), Some(State::Restarting { .. })) {
+            // Started again already: its restart happened, and the others' go on.
+            return Vec::new();
+        }
+        let waiting: Vec<Arc<str>> = self
+            .children
+            .iter()
+            .rev()
+            .filter(|c| {
+                matches!(c.state, State::Restarting { .. }) && c.behind.as_ref() == Some(name)
+            })
+            .map(|c| c.name.clone())
+            .collect();
+        let mut actions = Vec::new();
+        for child in waiting {
+            let Some(j) = self.index(&child) else {
+                continue;
+            };
+            self.children[j].behind = None;
+            actions.push(Action::Stop(child));
+            self.retire(j, &mut actions);
+        }
+        actions
     }
 
     /// Whether `restart_child(name)` may start it: only a stopped child.
@@ -272,8 +315,10 @@ impl Policy {
     /// Stops and forgets `name`, whatever its state.
     pub(crate) fn remove_child(&mut self, name: &str) -> Result<Vec<Action>, SupervisorError> {
         let i = self.find(name)?;
+        let name = self.children[i].name.clone();
+        let mut actions = self.cancel_plan(&name);
+        let i = self.find(&name)?;
         let child = self.children.remove(i);
-        let mut actions = Vec::new();
         if child.state != State::Stopped {
             actions.push(Action::Stop(child.name.clone()));
         }
@@ -363,6 +408,7 @@ impl Policy {
         let due = now.saturating_add(delay);
         let child = &mut self.children[i];
         child.attempt = attempt.saturating_add(1);
+        child.behind = None;
         let since = match child.state {
             State::Restarting { since, .. } => since,
             _ => now,
@@ -400,6 +446,7 @@ impl Policy {
                         delay,
                         attempt,
                     };
+                    c.behind = Some(failed.clone());
                 }
                 State::Restarting { since, .. } => {
                     c.state = State::Restarting {
@@ -408,6 +455,7 @@ impl Policy {
                         delay,
                         attempt,
                     };
+                    c.behind = Some(failed.clone());
                 }
                 State::Stopped => {}
             }

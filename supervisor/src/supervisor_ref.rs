@@ -339,6 +339,13 @@ impl SupervisorRef {
     /// Stops the child named `name` (by its shutdown) and keeps its spec: it stays stopped,
     /// through later group restarts too, until [`restart_child`](Self::restart_child). A
     /// temporary child's spec is removed. Stopping a stopped child does nothing.
+    ///
+    /// A child waiting for a restart after its own failure (in its backoff, or in a restart
+    /// loop whose attempts fail) has that restart cancelled, as OTP's `terminate_child`
+    /// does: the members of its group that wait behind it (rest_for_one: the children after
+    /// it; one_for_all: those not started again yet) stay down too, `Stopped` with their
+    /// specs kept, rather than start without it. A child that waits behind another
+    /// child's failure stops alone, and the others' restart goes on.
     pub async fn stop_child(&self, name: &str) -> Result<(), SupervisorError> {
         self.call(StopChild(name.to_string())).await
     }
@@ -359,7 +366,8 @@ impl SupervisorRef {
     }
 
     /// Stops the child named `name` (by its shutdown) and removes its spec, whatever its
-    /// state: `stop_child` then `delete_child` in one call.
+    /// state: `stop_child` (with its cancelling of a planned restart) then `delete_child` in
+    /// one call.
     pub async fn remove_child(&self, name: &str) -> Result<(), SupervisorError> {
         self.call(RemoveChild(name.to_string())).await
     }

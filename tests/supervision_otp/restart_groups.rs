@@ -235,3 +235,62 @@ async fn a_crash_report_overtaken_by_a_group_restart_is_ignored() {
         "{children:?}"
     );
 }
+
+/// rest_for_one: stopping `b` while it is in its restart loop cancels its restart, and `c`,
+/// which waits behind it, stays down (as OTP leaves it) instead of starting without `b`
+/// when the planned attempt comes. `a` runs on.
+#[tokio::test(start_paused = true)]
+async fn rest_for_one_stopping_a_child_in_its_restart_loop_leaves_the_later_ones_down() {
+    quiet_panics();
+    let bus = virtual_bus(1);
+    let log = Log::default();
+    let (observer, mut events) = events();
+    let b = FlakyArgs::new("b", &log);
+    let tree = Supervisor::builder(RestartStrategy::RestForOne)
+        .intensity(100, Duration::from_secs(10))
+        .backoff(Backoff::exponential(ms(100), 1.0, ms(100)))
+        .on_event(observer)
+        .child(ChildSpec::new::<Flaky>("a", FlakyArgs::new("a", &log)))
+        .child(ChildSpec::new::<Flaky>("b", b.clone()))
+        .child(ChildSpec::new::<Flaky>("c", FlakyArgs::new("c", &log)))
+        .spawn(&bus)
+        .await
+        .unwrap();
+    let c = tree.child::<Flaky>("c").unwrap();
+    log.take();
+    b.failures.store(u32::MAX, Ordering::SeqCst);
+    tree.child::<Flaky>("b").unwrap().tell(Crash).await.unwrap();
+    next_event(&mut events, |e| {
+        matches!(e, SupervisionEvent::RestartFailed { .. })
+    })
+    .await;
+    drain(&mut events);
+    tree.stop_child("b").await.unwrap();
+    // Well past the next planned attempt.
+    bus.clock().sleep(Duration::from_secs(1)).await;
+    let seen: Vec<_> = drain(&mut events)
+        .into_iter()
+        .map(|e| match &e {
+            SupervisionEvent::Stopped { child, .. } => format!("stopped {child}"),
+            e => format!("{e}"),
+        })
+        .collect();
+    assert_eq!(seen, ["stopped c", "stopped b"]);
+    assert_eq!(log.take(), ["stop b", "stop c", "fail b"]);
+    assert!(!c.is_alive());
+    let states: Vec<_> = tree
+        .which_children()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| match c.state {
+            ChildState::Running(_) => "running",
+            ChildState::Restarting { .. } => "restarting",
+            ChildState::Stopped => "stopped",
+        })
+        .collect();
+    assert_eq!(states, ["running", "stopped", "stopped"]);
+    // Stopped, not lost: restart_child brings c back.
+    tree.restart_child("c").await.unwrap();
+    assert_eq!(log.take(), ["start c"]);
+}

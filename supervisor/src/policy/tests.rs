@@ -350,6 +350,63 @@ fn admin_calls() {
     );
 }
 
+/// Stopping a child that waits for its restart cancels the restart planned after its
+/// failure: the members of its group waiting behind it stay down, as OTP leaves them. A
+/// member waiting behind another child stops alone, and that child's plan goes on.
+#[test]
+fn stopping_a_child_waiting_for_its_restart_cancels_its_group_restart() {
+    let stopped_with_behind = [Action::Stop(n("c")), Action::Stop(n("b"))];
+    // rest_for_one: c waits behind b, in b's restart loop.
+    let mut p = policy(RestForOne, PERM, 10);
+    p.exited("b", &crash(), ms(0));
+    assert_eq!(p.tick(ms(100)), Some(restart("b")));
+    assert_eq!(p.start_failed("b", &start_error(), ms(100)), []);
+    assert_eq!(p.stop_child("b").unwrap(), stopped_with_behind);
+    let expected = [("a", "running"), ("b", "stopped"), ("c", "stopped")];
+    assert_eq!(states(&p), expected.map(|(c, s)| (c.to_string(), s)));
+    assert_eq!(p.next_due(), None);
+    assert_eq!(p.tick(ms(10_000)), None);
+
+    // one_for_all: a has started again already; c has not and stays down.
+    let mut p = policy(OneForAll, PERM, 10);
+    p.exited("b", &crash(), ms(0));
+    assert_eq!(p.tick(ms(100)), Some(restart("a")));
+    p.started("a", ms(100));
+    assert_eq!(p.stop_child("b").unwrap(), stopped_with_behind);
+    assert_eq!(states(&p), expected.map(|(c, s)| (c.to_string(), s)));
+    assert_eq!(p.next_due(), None);
+
+    // remove_child cancels the same way.
+    let mut p = policy(RestForOne, PERM, 10);
+    p.exited("b", &crash(), ms(0));
+    assert_eq!(
+        p.remove_child("b").unwrap(),
+        [
+            Action::Stop(n("c")),
+            Action::Stop(n("b")),
+            Action::Forget(n("b"))
+        ]
+    );
+    assert_eq!(p.state("c"), Some(State::Stopped));
+    assert_eq!(p.next_due(), None);
+
+    // b waits behind a: stopping b leaves a's plan, which goes on without b.
+    let mut p = policy(RestForOne, PERM, 10);
+    p.exited("a", &crash(), ms(0));
+    assert_eq!(p.stop_child("b").unwrap(), [Action::Stop(n("b"))]);
+    assert_eq!(p.tick(ms(100)), Some(restart("a")));
+    p.started("a", ms(100));
+    assert_eq!(p.tick(ms(100)), Some(restart("c")));
+
+    // Once b has started again, its restart happened: c's start goes on.
+    let mut p = policy(RestForOne, PERM, 10);
+    p.exited("b", &crash(), ms(0));
+    assert_eq!(p.tick(ms(100)), Some(restart("b")));
+    p.started("b", ms(100));
+    assert_eq!(p.stop_child("b").unwrap(), [Action::Stop(n("b"))]);
+    assert_eq!(p.tick(ms(100)), Some(restart("c")));
+}
+
 /// Only exits a significant child causes itself shut the supervisor down.
 #[test]
 fn auto_shutdown_table() {
@@ -442,12 +499,15 @@ mod model {
         Exit(usize, bool),
         /// Time passes by this many ms, then a step.
         Tick(u64),
+        /// An operator stops child `k`.
+        Stop(usize),
     }
 
     fn ev() -> impl Strategy<Value = Ev> {
         prop_oneof![
             (0usize..4, any::<bool>()).prop_map(|(k, crash)| Ev::Exit(k, crash)),
             (0u64..250).prop_map(Ev::Tick),
+            (0usize..4).prop_map(Ev::Stop),
         ]
     }
 
@@ -492,6 +552,7 @@ mod model {
                         }
                         action.into_iter().collect()
                     }
+                    Ev::Stop(k) => p.stop_child(names[k]).unwrap_or_default(),
                 };
                 while let Some(a) = actions.pop() {
                     if gave_up {
