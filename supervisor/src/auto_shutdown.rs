@@ -6,7 +6,10 @@
 /// restarted); a child stopped by the supervisor or by `stop_child` does not. The supervisor
 /// then stops its other children in reverse start order and ends normally
 /// (`StopReason::Normal`), which its own parent treats like any normal exit: make it
-/// `Transient` there so it is not restarted.
+/// `Transient` there so it is not restarted. A pool's children cannot be significant, so a
+/// pool refuses any mode but `Never` ([`SpecError::PoolAutoShutdown`]).
+///
+/// [`SpecError::PoolAutoShutdown`]: crate::SpecError::PoolAutoShutdown
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum AutoShutdown {
     /// Never (the default). Significant children are then refused.

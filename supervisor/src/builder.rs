@@ -45,6 +45,9 @@ impl SupervisorConfig {
         if self.pool.is_some() && !self.children.is_empty() {
             return Err(SpecError::PoolWithChildren);
         }
+        if self.pool.is_some() && self.auto_shutdown != AutoShutdown::Never {
+            return Err(SpecError::PoolAutoShutdown);
+        }
         let mut names = BTreeSet::new();
         for spec in &self.children {
             if !names.insert(spec.name()) {
@@ -121,6 +124,9 @@ impl SupervisorBuilder {
     }
 
     /// Ends the supervisor when its significant children are done (see [`AutoShutdown`]).
+    /// A pool's ([`PoolBuilder::into_supervisor`](crate::PoolBuilder::into_supervisor))
+    /// must stay `Never`: its children cannot be significant, and the spec is refused with
+    /// [`SpecError::PoolAutoShutdown`].
     pub fn auto_shutdown(mut self, auto_shutdown: AutoShutdown) -> Self {
         self.config.auto_shutdown = auto_shutdown;
         self
@@ -144,7 +150,8 @@ impl SupervisorBuilder {
 
     /// Checks the spec (and nested supervisors' specs) without starting anything: unique,
     /// non-empty child names, a restart period above zero, shutdown timeouts above zero,
-    /// significant children only when transient or temporary and under an auto-shutdown.
+    /// significant children only when transient or temporary and under an auto-shutdown, no
+    /// auto-shutdown on a pool.
     pub fn validate(&self) -> Result<(), SpecError> {
         self.config.validate()
     }

@@ -62,4 +62,8 @@ pub enum SpecError {
     /// A dynamic pool is given children of its own.
     #[error("a pool starts its children with `start_child`; it takes no declared children")]
     PoolWithChildren,
+    /// A dynamic pool is given an auto-shutdown: its children cannot be significant, so it
+    /// would never act (OTP refuses it for `simple_one_for_one` too).
+    #[error("a pool's children cannot be significant, so an auto-shutdown would never act: leave it `Never`")]
+    PoolAutoShutdown,
 }

@@ -8,7 +8,7 @@ use crate::flaky::{Flaky, FlakyArgs};
 use crate::{drain, events};
 use mycelium::actors::{Phase, SpawnError};
 use mycelium::prelude::*;
-use mycelium::supervisor::{AutoShutdown, Restart, SpecError, SupervisionEvent};
+use mycelium::supervisor::{AutoShutdown, Pool, Restart, SpecError, SupervisionEvent};
 use mycelium::supervisor::{SupervisorBuilder, SupervisorError};
 
 #[tokio::test(start_paused = true)]
@@ -62,6 +62,21 @@ async fn bad_specs_are_refused_before_anything_starts() {
             Supervisor::builder(RestartStrategy::OneForOne).child(probe("a").pinned().hibernate()),
             SpecError::PinnedHibernating("a".into()),
         ),
+        (
+            Pool::<Probe>::builder("p")
+                .into_supervisor()
+                .auto_shutdown(AutoShutdown::AnySignificant),
+            SpecError::PoolAutoShutdown,
+        ),
+        (
+            Supervisor::builder(RestartStrategy::OneForOne).child(ChildSpec::supervisor(
+                "sessions",
+                Pool::<Probe>::builder("p")
+                    .into_supervisor()
+                    .auto_shutdown(AutoShutdown::AllSignificant),
+            )),
+            SpecError::PoolAutoShutdown,
+        ),
     ];
     for (builder, expected) in cases {
         assert_eq!(builder.validate(), Err(expected.clone()));
@@ -72,6 +87,20 @@ async fn bad_specs_are_refused_before_anything_starts() {
     }
     assert!(log.take().is_empty(), "nothing started");
     assert_eq!(bus.actor_count(), 0);
+
+    // Added at run time: refused the same way.
+    let tree = Supervisor::builder(RestartStrategy::OneForOne)
+        .spawn(&bus)
+        .await
+        .unwrap();
+    let pool = Pool::<Probe>::builder("p")
+        .into_supervisor()
+        .auto_shutdown(AutoShutdown::AnySignificant);
+    assert_eq!(
+        tree.add_child(ChildSpec::supervisor("sessions", pool))
+            .await,
+        Err(SupervisorError::InvalidSpec(SpecError::PoolAutoShutdown))
+    );
 }
 
 /// A child whose `on_start` fails during the initial start fails the spawn with its error;
