@@ -376,7 +376,14 @@ impl Supervisor {
                 let slot = self.slot(&c.name)?;
                 let state = match c.state {
                     State::Running { .. } => ChildState::Running(ChildRef(slot.handle.clone()?)),
-                    State::Restarting { since, .. } => ChildState::Restarting { since },
+                    State::Restarting { since, .. } => ChildState::Restarting {
+                        since,
+                        child: slot
+                            .handle
+                            .clone()
+                            .filter(|h| h.stop_reason().is_none())
+                            .map(ChildRef),
+                    },
                     State::Stopped => ChildState::Stopped,
                 };
                 Some(ChildInfo {

@@ -52,6 +52,10 @@ pub enum ChildState {
     Restarting {
         /// When its last incarnation ended.
         since: Duration,
+        /// The ref its task keeps while it waits to start again in place: the same ref (and
+        /// mailbox) it will run with. `None` when its task is gone (it was killed): the
+        /// restart spawns it anew, with a new ref.
+        child: Option<ChildRef>,
     },
     /// It does not run and no restart is planned: stopped with `stop_child`, or ended and,
     /// by its restart type, not restarted. Its spec is kept.

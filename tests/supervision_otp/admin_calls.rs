@@ -134,3 +134,54 @@ async fn calls_on_a_stopped_supervisor_and_a_pool_with_children_are_refused() {
         ))
     );
 }
+
+/// A child waiting for its restart is listed with the ref it keeps when it restarts in place
+/// (the ref it runs with again), and with none once its task is gone (killed: the restart
+/// spawns it anew).
+#[tokio::test(start_paused = true)]
+async fn which_children_lists_the_ref_a_restarting_child_keeps() {
+    use mycelium::supervisor::SupervisionEvent;
+
+    quiet_panics();
+    let bus = virtual_bus(1);
+    let log = Log::default();
+    let (observer, mut events) = events();
+    let tree = Supervisor::builder(RestartStrategy::OneForOne)
+        .backoff(Backoff::exponential(
+            Duration::from_millis(100),
+            1.0,
+            Duration::from_millis(100),
+        ))
+        .on_event(observer)
+        .child(ChildSpec::new::<Probe>("a", ProbeArgs::new("a", &log)))
+        .spawn(&bus)
+        .await
+        .unwrap();
+    let a = tree.child::<Probe>("a").unwrap();
+    let ended = |e: &SupervisionEvent| {
+        matches!(
+            e,
+            SupervisionEvent::Failed { .. } | SupervisionEvent::Exited { .. }
+        )
+    };
+    a.tell(Crash).await.unwrap();
+    next_event(&mut events, ended).await;
+    match &tree.which_children().await.unwrap()[0].state {
+        ChildState::Restarting { child: Some(r), .. } => {
+            assert_eq!(r.id(), a.id());
+            assert_eq!(r.actor::<Probe>().map(|r| r.id()), Some(a.id()));
+        }
+        s => panic!("{s:?}"),
+    }
+    next_event(&mut events, is_restarted).await;
+    match &tree.which_children().await.unwrap()[0].state {
+        ChildState::Running(r) => assert_eq!(r.id(), a.id(), "restarted in place"),
+        s => panic!("{s:?}"),
+    }
+    a.kill();
+    next_event(&mut events, ended).await;
+    match &tree.which_children().await.unwrap()[0].state {
+        ChildState::Restarting { child: None, .. } => {}
+        s => panic!("{s:?}"),
+    }
+}
