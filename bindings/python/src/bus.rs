@@ -11,7 +11,7 @@ use pyo3::types::PyDict;
 use tokio::runtime::Handle;
 
 use crate::actor_ref::{seconds, ActorRef};
-use crate::errors::{self, StartFailed, UnknownService};
+use crate::errors::{self, BusClosed, StartFailed, UnknownService};
 use crate::host::{PyArgs, PyForeign};
 use crate::supervisor::{ChildDef, Supervisor};
 use crate::wait::wait;
@@ -30,6 +30,24 @@ pub(crate) struct Bus {
 impl Bus {
     pub(crate) fn rust_bus(&self) -> PyResult<RustBus> {
         Ok(self.bus.clone())
+    }
+
+    /// `BusClosed` once the bus has shut down or failed (or is failing): `call` starts or
+    /// sends something, which a closed bus cannot do.
+    fn open(&self, call: &str) -> PyResult<()> {
+        let ended = match (self.bus.exit(), self.bus.failure()) {
+            (Some(exit), _) => exit.to_string(),
+            (None, Some(reason)) => format!("the bus stopped because {reason}"),
+            (None, None) => return Ok(()),
+        };
+        Err(BusClosed::new_err(format!(
+            "{ended}: Bus.{call} needs a running bus; make a new Bus"
+        )))
+    }
+
+    /// `err`, or `BusClosed` if the bus closed while the call ran (it failed for that).
+    fn unless_closed(&self, call: &str, err: PyErr) -> PyErr {
+        self.open(call).err().unwrap_or(err)
     }
 
     fn wait<F>(&self, py: Python<'_>, fut: F) -> PyResult<F::Output>
@@ -103,6 +121,7 @@ impl Bus {
         name: Option<String>,
         hibernate: bool,
     ) -> PyResult<ActorRef> {
+        self.open("spawn")?;
         let foreign = Arc::new(PyForeign::new(py, host)?);
         let mut options = SpawnOptions::new();
         if let Some(n) = name {
@@ -117,17 +136,19 @@ impl Bus {
         })?;
         match spawned {
             Ok(actor) => Ok(ActorRef::foreign_in(actor, &self.handle)),
-            Err(e) => Err(start_failed(py, e.to_string(), None)),
+            Err(e) => Err(self.unless_closed("spawn", start_failed(py, e.to_string(), None))),
         }
     }
 
     /// Starts this bus as node `name` of the topology file `path` (see `mycelium-remote`).
     fn join(&self, py: Python<'_>, path: String, name: String) -> PyResult<crate::node::Node> {
+        self.open("join")?;
         crate::node::Node::start(py, &self.bus, &self.handle, path, name)
     }
 
     /// A ref to whatever the bus exports under `name`.
     fn service(&self, name: &str) -> PyResult<ActorRef> {
+        self.open("ref")?;
         if self.bus.exports().type_ids(name).is_none() {
             return Err(UnknownService::new_err(format!(
                 "no service `{name}` is exported on this bus (exported: {:?})",
@@ -156,14 +177,15 @@ impl Bus {
         service: &str,
         arg: Option<String>,
     ) -> PyResult<ActorRef> {
+        self.open("spawn_rust")?;
         let kind = Kind::parse(kind).map_err(PyValueError::new_err)?;
         kind.check_arg(&arg).map_err(PyValueError::new_err)?;
+        let refused = |e: String| self.unless_closed("spawn_rust", PyValueError::new_err(e));
         let starting = {
             let _entered = self.handle.enter();
-            kind.spawn(&self.bus, service, arg)
-                .map_err(PyValueError::new_err)?
+            kind.spawn(&self.bus, service, arg).map_err(refused)?
         };
-        self.wait(py, starting)?.map_err(PyValueError::new_err)?;
+        self.wait(py, starting)?.map_err(refused)?;
         Ok(ActorRef::service(&self.bus, service))
     }
 
@@ -178,6 +200,7 @@ impl Bus {
         body: Vec<u8>,
         key: Option<u64>,
     ) -> PyResult<usize> {
+        self.open("publish")?;
         let bus = self.bus.clone();
         let topic = topic.to_string();
         let report = self.wait(py, async move {
@@ -200,6 +223,7 @@ impl Bus {
         backoff_factor: f64,
         backoff_cap: f64,
     ) -> PyResult<Supervisor> {
+        self.open("supervise")?;
         Supervisor::start(
             py,
             &self.bus,

@@ -52,6 +52,32 @@ def test_shutdown_stops_every_actor_and_calls_on_stop():
     assert log[0] == "start" and log[-1].startswith("stop: ")
 
 
+@pytest.mark.parametrize("ended", ["shutdown", "fail"])
+def test_every_call_that_starts_or_sends_on_a_closed_bus_raises_bus_closed(ended):
+    b = mycelium.Bus()
+    b.spawn_rust("counter", "counter")
+    if ended == "shutdown":
+        b.shutdown()
+    else:
+        b.fail("the model diverged")
+        b.run_forever()
+    calls = {
+        "spawn": lambda: b.spawn(Echo),
+        "spawn_rust": lambda: b.spawn_rust("counter", "another"),
+        "supervise": lambda: b.supervise([mycelium.python_child("a", Echo)]),
+        "publish": lambda: b.publish(hb()),
+        "ref": lambda: b.ref("counter"),
+        "join": lambda: b.join("topology.toml", "node"),
+    }
+    for name, call in calls.items():
+        with pytest.raises(mycelium.BusClosed, match=f"Bus.{name} needs a running bus") as raised:
+            call()
+        if ended == "fail":
+            assert "the model diverged" in str(raised.value)
+    # Closing again is no error: there is nothing left to stop.
+    assert b.shutdown() == {"stopped": 0, "killed": 0}
+
+
 def test_exception_in_on_start_is_a_clear_start_failed(bus):
     class Broken(mycelium.Actor):
         def on_start(self, args):

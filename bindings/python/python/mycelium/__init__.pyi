@@ -51,7 +51,10 @@ class StartFailed(MyceliumError):
     child: str | None
 
 class BusClosed(MyceliumError):
-    """The bus has shut down."""
+    """The bus has shut down or failed: `spawn`, `spawn_rust`, `supervise`, `publish`, `ref`
+    and `join` on it raise this, with how it ended. `shutdown()` again returns
+    `{"stopped": 0, "killed": 0}`; `now`, `services`, `dead_letters` and `run_forever` still
+    answer."""
 
 class MessageTypeError(TypeError):
     """Not a contract message, a type the target does not handle, or a handler that
@@ -189,7 +192,8 @@ class Bus:
     stands still while a Python handler runs, so no timeout or shutdown deadline passes
     during one: a handler must not wait for something only a deadline would end. A bus
     dropped without `shutdown()` is collected even while its actors run: they end without
-    `on_stop`, and a `ResourceWarning` says so."""
+    `on_stop`, and a `ResourceWarning` says so. Once it has shut down or failed, every call
+    that would start or send something raises `BusClosed`."""
 
     def __init__(self, *, virtual_time: bool = False, seed: int = 0, workers: int = 2) -> None: ...
     def __enter__(self) -> Bus: ...

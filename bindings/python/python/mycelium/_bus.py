@@ -277,7 +277,9 @@ class Bus:
     as a context manager, or call `shutdown()`; Ctrl-C during `run_forever()` or any wait
     shuts it down cleanly. A bus the program drops without `shutdown()` is collected even
     while its actors run (they hold it weakly): its runtime ends in the background, its actors
-    end without their `on_stop`, and a `ResourceWarning` says so."""
+    end without their `on_stop`, and a `ResourceWarning` says so. Once the bus has shut down
+    or failed, `spawn`, `spawn_rust`, `supervise`, `publish`, `ref` and `join` raise
+    `BusClosed`; `shutdown()` again stops nothing and returns zeros."""
 
     def __init__(self, *, virtual_time: bool = False, seed: int = 0, workers: int = 2) -> None:
         self._native = _native.Bus(virtual_time, seed, workers)
