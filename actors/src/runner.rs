@@ -6,6 +6,14 @@
 //! unsupervised one stops for good. When the task ends for any reason, a drop guard closes the
 //! mailbox, sends what is left to the dead letters and wakes everyone waiting for the stop,
 //! so even a killed actor loses nothing silently.
+//!
+//! Every actor with a task carries this loop's future, so it is kept small (a unit test holds
+//! it within 240 bytes): only the serving loop lives inline; starts, stop hooks, failure
+//! handling, supervisor round trips and the takeover of a direct call's handoff run in boxed
+//! futures; the loop waits for readiness before it takes a message, so no signal sits in its
+//! state while the actor is idle; and the start's result is matched as a temporary, so the
+//! actor's state is kept once. The context keeps its rarely used parts (a stop request, the
+//! rng, timers, linked children, subscriptions) in one box made on first use.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -356,9 +364,9 @@ impl<A: Actor> Runner<A> {
 
     /// Takes the next signal and starts handling it. A plain function: the signal and the
     /// envelope it moves out of never take storage in `serve`'s future. Always inlined into
-    /// the serving loop: left to the compiler, an unrelated change to the cold paths once
-    /// made it a call, and every message paid for it (w1 rt=ct 33 to 26 M msgs/s, w4 and w6
-    /// 20% slower; docs/perf/actors.md, optimisation log).
+    /// the serving loop: left to the compiler, an unrelated change to the cold paths can make
+    /// it a call, and every message pays for it (w1 rt=ct 33 to 26 M msgs/s, w4 and w6 20%
+    /// slower; measured at 4549c3a, 2026-11-23: docs/perf/actors.md).
     #[allow(clippy::box_collection)] // the stash is boxed on purpose (see the field)
     #[inline(always)]
     fn next_handling<'a>(
