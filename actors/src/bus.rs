@@ -262,6 +262,11 @@ impl Bus {
     /// bus's driver and messages sent meanwhile wait in its mailbox. The actor has no task of
     /// its own until its first mail, which gives it one for good.
     ///
+    /// A bus's starts run in turn on its one driver, so CPU-heavy `on_start`s do not run
+    /// beside each other on a multi-thread runtime (one that awaits moves into a task of its
+    /// own until it is done). Give an actor whose start must not wait behind others a
+    /// dedicated thread ([`SpawnOptions::pinned`]).
+    ///
     /// On a bus that is shutting down, the actor stops at once with
     /// [`StopReason::Shutdown`] and sends to it hand the message back.
     pub fn spawn<A: Actor>(&self, args: A::Args) -> ActorRef<A> {

@@ -1,5 +1,13 @@
 //! The per-subscription buffer of streams and of actors' `DropOldest` / `LatestPerKey`
 //! subscriptions: where the overflow policy is applied.
+//!
+//! Those two policies choose what the actor sees at the last moment, which a FIFO mailbox
+//! cannot do, so the messages wait here and the mailbox holds at most one drain message,
+//! whose handler takes the next message out of the buffer and queues the next drain behind
+//! whatever else is in the mailbox. A task forwarding from the buffer into the mailbox would
+//! let a mailbox's worth of stale values through before the policy applied, and cost a task
+//! per subscription; only `Bus::subscribe_recipient` uses one, since a recipient has no
+//! drain handler.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
