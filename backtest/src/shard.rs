@@ -7,6 +7,13 @@
 //! merging the shards of a grid gives the same report, row for row, as one process running
 //! the whole grid. [`encode_series`] and [`decode_series`] carry a [`Series`] between
 //! processes bit for bit.
+//!
+//! A shard's results travel as rows of the results CSV (`results::write_row`, what
+//! `results::write_csv` writes per row), not as Arrow record batches: the output to reproduce
+//! is that CSV, so one formatter on every worker makes the merged file byte-identical by
+//! construction (floats as Rust's shortest round-trip text), where Arrow would carry `f64`s
+//! that something would still have to print exactly as Rust does. A row is about 250 bytes,
+//! small next to the run that made it.
 
 use std::collections::BTreeSet;
 use std::ops::Range;

@@ -23,6 +23,11 @@ use crate::shard::{Shard, ShardError};
 /// of workers. A point that panics or returns an error is reported with its parameters and
 /// the reason; the others complete.
 ///
+/// Why not one runtime per worker, reused: its paused clock keeps advancing across runs, so a
+/// run's timer deadlines would fall at different offsets from tokio's millisecond ticks
+/// depending on what ran before it on that worker, which is a dependence on the number of
+/// workers. What a fresh runtime and bus cost: `docs/perf/backtest.md`.
+///
 /// ```
 /// use mycelium_backtest::Sweep;
 ///

@@ -1,4 +1,24 @@
 //! [`ForeignActor`]: the dynamic actor that runs a language's callbacks.
+//!
+//! Why the blocking pool rather than a host thread of the binding's own: a callback may block
+//! (a Python handler asks a Rust actor that asks a Python actor back), and one host thread
+//! would deadlock there while the pool lends another thread; and on a virtual-time bus tokio
+//! holds the paused clock still while a blocking task runs, so time does not jump to the next
+//! timer in the middle of a handler, and a backtest with foreign actors stays deterministic.
+//! Pool threads are reused: a thousand foreign actors use as many threads as callbacks run at
+//! once. The price, on virtual time: no bus-time deadline passes while a foreign handler runs.
+//! An `ask_timeout` made from inside a handler waits for its reply however long that takes,
+//! and a shutdown's deadline is reached only once the running handlers have returned, so a
+//! foreign handler on virtual time must not wait for something only a deadline would end.
+//!
+//! A kill aborts the actor's task, but foreign code cannot be preempted: the callback goes
+//! on, on its pool thread, holding the state, and its result is discarded. The task is
+//! dropped on a worker, which neither waits for the state's lock nor runs foreign code: the
+//! release of a state still in the gate goes to the pool, where it waits for the callback and
+//! then calls [`Foreign::abandon`]. A restart installs the new state on the pool too, after
+//! the old callback, and a `start` that outlives a kill abandons what it made. So the actor
+//! counts as stopped at once, no worker is held, and the callbacks are released once the last
+//! one has returned (`tests/gate/kills.rs`, `tests/gate/released_callbacks.rs`).
 
 use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
