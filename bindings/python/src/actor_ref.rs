@@ -33,13 +33,19 @@ pub(crate) struct ActorRef {
 }
 
 pub(crate) fn seconds(timeout: Option<f64>) -> PyResult<Option<Duration>> {
-    match timeout {
-        None => Ok(None),
-        Some(t) if t.is_finite() && t >= 0.0 => Ok(Some(Duration::from_secs_f64(t))),
-        Some(t) => Err(PyValueError::new_err(format!(
-            "timeout must be a non-negative number of seconds, got {t}"
-        ))),
+    timeout.map(|t| duration("timeout", t)).transpose()
+}
+
+/// `value` seconds as a duration, or `ValueError` naming the parameter `name`: negative,
+/// not finite, or too large for a duration.
+pub(crate) fn duration(name: &str, value: f64) -> PyResult<Duration> {
+    if !(value.is_finite() && value >= 0.0) {
+        return Err(PyValueError::new_err(format!(
+            "{name} must be a non-negative number of seconds, got {value}"
+        )));
     }
+    Duration::try_from_secs_f64(value)
+        .map_err(|_| PyValueError::new_err(format!("{name} is too large: {value} seconds")))
 }
 
 /// Calls an awaitable's `callback(ok, value)` once: with the outcome, or, if it is dropped

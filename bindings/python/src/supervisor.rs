@@ -16,7 +16,7 @@ use pyo3::prelude::*;
 use tokio::runtime::Handle;
 use tokio::sync::watch;
 
-use crate::actor_ref::{seconds, ActorRef};
+use crate::actor_ref::{duration, ActorRef};
 use crate::bus::start_failed;
 use crate::errors;
 use crate::host::{PyArgs, PyForeign};
@@ -176,9 +176,9 @@ impl Supervisor {
                 )))
             }
         };
-        let within = seconds(Some(within))?.unwrap_or_default();
-        let initial = seconds(Some(backoff_initial))?.unwrap_or_default();
-        let cap = seconds(Some(backoff_cap))?.unwrap_or_default();
+        let within = duration("within", within)?;
+        let initial = duration("backoff initial", backoff_initial)?;
+        let cap = duration("backoff cap", backoff_cap)?;
         if !(backoff_factor.is_finite() && backoff_factor >= 1.0) {
             return Err(PyValueError::new_err(
                 "backoff_factor must be a number >= 1",

@@ -111,6 +111,37 @@ def test_bad_supervisor_options(bus):
         bus.spawn_rust("relay", "r")
 
 
+@pytest.mark.parametrize(
+    "kwargs, text",
+    [
+        ({"initial": -1.0}, "Backoff(initial=-1.0): initial must be a non-negative number of seconds"),
+        ({"cap": -0.5}, "Backoff(cap=-0.5): cap must be a non-negative number of seconds"),
+        ({"initial": float("nan")}, "Backoff(initial=nan): initial must be"),
+        ({"cap": "1s"}, "Backoff(cap='1s'): cap must be a non-negative number of seconds"),
+        ({"factor": 0.5}, "Backoff(factor=0.5): factor must be a number >= 1"),
+    ],
+)
+def test_a_backoff_that_cannot_work_is_refused_when_made_naming_the_parameter(kwargs, text):
+    with pytest.raises(ValueError) as raised:
+        mycelium.Backoff(**kwargs)
+    assert str(raised.value).startswith(text), str(raised.value)
+
+
+def test_supervise_names_a_bad_within_or_max_restarts_before_anything_starts(bus):
+    started = []
+    children = [mycelium.python_child("a", Echo, {"starts": started})]
+    with pytest.raises(ValueError, match=r"supervise\(within=-1.0\): within must be a non-negative number of seconds"):
+        bus.supervise(children, within=-1.0)
+    with pytest.raises(ValueError, match=r"supervise\(max_restarts=-1\): max_restarts must be a whole number"):
+        bus.supervise(children, max_restarts=-1)
+    assert started == []
+    # Too large for a duration: an error, not a crash of the extension.
+    with pytest.raises(ValueError, match="within is too large"):
+        bus._native.supervise("one_for_one", [], 3, 1e300)
+    with pytest.raises(ValueError, match="timeout is too large"):
+        bus.spawn(Echo).ask(hb(1), timeout=1e300)
+
+
 def test_a_built_in_actor_that_cannot_start_is_a_value_error_and_not_exported(bus):
     with pytest.raises(ValueError, match="could not start"):
         bus.spawn_rust("quote_recorder", "rec", arg="bad pattern!")

@@ -122,7 +122,10 @@ class ActorRef:
     def wait_for_stop(self) -> str: ...
 
 class Backoff:
-    """Delay before a restart: min(initial * factor**n, cap) seconds of bus time."""
+    """Delay before a restart: min(initial * factor**n, cap) seconds of bus time. Checked
+    when made: a negative or non-numeric `initial` or `cap`, or a `factor` below 1, raises
+    `ValueError` naming it (`Backoff(initial=-1.0): initial must be a non-negative number of
+    seconds`)."""
 
     initial: float
     factor: float
@@ -223,7 +226,11 @@ class Bus:
         max_restarts: int = 3,
         within: float = 5.0,
         backoff: Backoff = ...,
-    ) -> Supervisor: ...
+    ) -> Supervisor:
+        """Starts a tree and waits until every child has started. More than `max_restarts`
+        restarts `within` seconds make it give up and fail the bus. A negative `within` or
+        `max_restarts` raises `ValueError` naming it before anything starts; a child whose
+        first `on_start` raises, `StartFailed` (its `child` names it)."""
     def dead_letters(self) -> list[dict[str, str]]: ...
     def shutdown(self, timeout: float = 5.0) -> dict[str, int]:
         """Stops every actor (each `on_stop` runs), killing what is alive after `timeout`

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import math
 import os
 import sys
 import warnings
@@ -153,13 +154,40 @@ class ActorRef:
         return repr(self._native)
 
 
+def _check_seconds(call: str, name: str, value: Any) -> None:
+    """`ValueError` naming `call` and its parameter `name` unless `value` is a finite,
+    non-negative number of seconds."""
+    if not (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value >= 0
+    ):
+        raise ValueError(f"{call}({name}={value!r}): {name} must be a non-negative number of seconds")
+
+
 @dataclass(frozen=True)
 class Backoff:
-    """Delay before a restart: `min(initial * factor**n, cap)` seconds of bus time."""
+    """Delay before a restart: `min(initial * factor**n, cap)` seconds of bus time.
+
+    Checked when it is made: `initial` and `cap` must be non-negative numbers of seconds and
+    `factor` a number >= 1, or `ValueError` names the one that is not."""
 
     initial: float = 0.01
     factor: float = 2.0
     cap: float = 1.0
+
+    def __post_init__(self) -> None:
+        _check_seconds("Backoff", "initial", self.initial)
+        _check_seconds("Backoff", "cap", self.cap)
+        factor = self.factor
+        if not (
+            isinstance(factor, (int, float))
+            and not isinstance(factor, bool)
+            and math.isfinite(factor)
+            and factor >= 1
+        ):
+            raise ValueError(f"Backoff(factor={factor!r}): factor must be a number >= 1")
 
 
 @dataclass(frozen=True)
@@ -394,7 +422,20 @@ class Bus:
         stopped and `StartFailed` is raised, its `child` attribute naming that child. Two
         children with one name raise `ValueError`. A child's `service` that is refused (it
         already takes one of the child's message types) raises `ValueError` once the tree is
-        stopped and the services it exported are removed."""
+        stopped and the services it exported are removed. A negative or non-numeric
+        `within` or `max_restarts` raises `ValueError` naming it, before anything starts."""
+        _check_seconds("supervise", "within", within)
+        if not (
+            isinstance(max_restarts, int)
+            and not isinstance(max_restarts, bool)
+            and 0 <= max_restarts <= 0xFFFF_FFFF
+        ):
+            raise ValueError(
+                f"supervise(max_restarts={max_restarts!r}): max_restarts must be a whole number "
+                "from 0 to 4294967295"
+            )
+        if not isinstance(backoff, Backoff):
+            raise TypeError(f"supervise(backoff=...) takes a mycelium.Backoff, got {backoff!r}")
         defs = []
         accepts: dict[str, frozenset[int] | None] = {}
         for child in children:
