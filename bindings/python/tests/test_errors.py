@@ -66,6 +66,28 @@ def test_handler_decorator_takes_only_contract_classes():
         mycelium.handler(int)
 
 
+def test_two_handlers_of_one_message_class_are_refused_when_the_class_is_defined():
+    with pytest.raises(TypeError, match="Twice has two handlers of Heartbeat: ping and pong"):
+
+        class Twice(mycelium.Actor):
+            @mycelium.handler(Heartbeat)
+            def ping(self, msg):
+                return msg
+
+            @mycelium.handler(Heartbeat)
+            def pong(self, msg):
+                return None
+
+
+def test_a_subclass_handler_replaces_the_inherited_one(bus):
+    class Louder(Echo):
+        @mycelium.handler(Heartbeat)
+        def shout(self, msg):
+            return Heartbeat(ts_ns=0, seq=msg.seq * 10, sender="louder")
+
+    assert bus.spawn(Louder).ask(hb(4)).seq == 40
+
+
 def test_spawn_takes_only_actor_classes(bus):
     with pytest.raises(TypeError, match="subclass of mycelium.Actor"):
         bus.spawn(object)

@@ -63,7 +63,8 @@ class MessageTypeError(TypeError):
 def handler(message_type: type[Message]) -> Callable[[_F], _F]:
     """Marks a method as the handler of a contract message class (`mycelium.trading`). It
     takes the decoded message and returns the reply (a contract message) or None; it may be
-    `async def`."""
+    `async def`. A class body with two handlers of one message class raises `TypeError` when
+    it is defined; a subclass's handler replaces the one it inherits."""
 
 class Subscription:
     """A topic subscription; cancelled when the actor's incarnation ends."""

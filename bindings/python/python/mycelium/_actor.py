@@ -20,7 +20,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 def handler(message_type: type[Message]) -> Callable[[F], F]:
     """Marks a method as the handler of `message_type`, a generated contract class
     (`mycelium.trading`). The method takes the decoded message and returns a contract message
-    (the reply to an ask) or None; it may be `async def`."""
+    (the reply to an ask) or None; it may be `async def`. One handler per message class: a
+    class body with two raises `TypeError` when it is defined; a subclass's handler replaces
+    the one it inherits."""
     if not (isinstance(message_type, type) and issubclass(message_type, Message)):
         raise TypeError(
             f"@handler takes a contract message class from mycelium.trading, got {message_type!r}"
@@ -47,6 +49,23 @@ class Actor:
 
     ref: "ActorRef"
     _mycelium_bus: "weakref.ref[Bus]"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Refuses a class body with two handlers of one message class: which would run is
+        not for the order of definition to decide. (A subclass's handler does replace an
+        inherited one.)"""
+        super().__init_subclass__(**kwargs)
+        seen: dict[type[Message], str] = {}
+        for name, fn in vars(cls).items():
+            message_type = getattr(fn, _HANDLES, None)
+            if message_type is None:
+                continue
+            if message_type in seen:
+                raise TypeError(
+                    f"{cls.__qualname__} has two handlers of {message_type.__name__}: "
+                    f"{seen[message_type]} and {name}; an actor has one @handler per message class"
+                )
+            seen[message_type] = name
 
     @property
     def bus(self) -> "Bus":
