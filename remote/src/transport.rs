@@ -115,6 +115,13 @@ impl Stream {
 
     /// Splits into halves for a link in `mode`: [`into_polled_split`](Self::into_polled_split)
     /// when its reader spins, [`into_split`](Self::into_split) when it parks.
+    ///
+    /// A parking reader keeps tokio's own registration, for reading and writing, on purpose:
+    /// a Unix socket registered for writing raises an event when the peer reads this side's
+    /// ask, which on a host whose idle CPUs halt starts waking this side while the peer works
+    /// on the answer; where the two ends share a CPU the same event is a wake-up for nothing.
+    /// Measured at a2bf761, 2026-11-28, a blocking round trip was faster with it on the idle
+    /// host (docs/perf/remote.md, "Why a blocking round trip costs what it does").
     pub fn split_for(self, mode: Mode) -> io::Result<(ReadHalf, WriteHalf)> {
         match mode {
             Mode::Spin(_) => self.into_polled_split(),
