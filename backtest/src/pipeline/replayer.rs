@@ -1,4 +1,14 @@
 //! The market-data replayer: publishes the shared series in batches, on the bus clock.
+//!
+//! Batches, not ticks: a message or a jump of the clock per tick would make a sweep of many
+//! runs over a long series cost a multiple of what the strategy's own work costs. A batch is a
+//! range of the one read-only series (shared by `Arc`, a struct of arrays), not a copy, and the
+//! clock advances once per batch. Each batch is a timer due at the bus time of its first tick,
+//! so once every actor has handled batch `k` the clock jumps to batch `k + 1` or to an earlier
+//! timer (a restart's backoff, an ask's timeout): every timer follows data time, and a year of
+//! data takes no wall time. Timers therefore fire between batches, so nothing that decides a
+//! result runs on a timer: the actors decide per bar index, and results are the same for any
+//! batch size.
 
 use std::sync::Arc;
 use std::time::Duration;
