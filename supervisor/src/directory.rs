@@ -1,9 +1,11 @@
 //! The directory: what a supervisor's handles ([`SupervisorRef`](crate::SupervisorRef)) can
 //! read without asking it, and what a killer needs to stop a killed supervisor's subtree.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use mycelium_actors::{ActorRef, ChildHandle, SpawnError};
+use tokio::sync::watch;
 
 use crate::Supervisor;
 
@@ -17,6 +19,35 @@ pub(crate) struct DirState {
     pub(crate) entries: Vec<DirEntry>,
     /// Why the last start failed, for `SupervisorBuilder::spawn`.
     pub(crate) start_error: Option<SpawnError>,
+    /// The restarts this supervisor has finished, for `SupervisorRef::wait_restarts`.
+    pub(crate) restarts: watch::Sender<RestartCount>,
+}
+
+/// How many restarts a supervisor has finished: in all, and of each child it still has.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct RestartCount {
+    total: u64,
+    by_child: HashMap<Arc<str>, u64>,
+}
+
+impl RestartCount {
+    /// Of child `name`, or of all children if `None`.
+    pub(crate) fn of(&self, name: Option<&str>) -> u64 {
+        match name {
+            None => self.total,
+            Some(name) => self.by_child.get(name).copied().unwrap_or(0),
+        }
+    }
+
+    pub(crate) fn record(&mut self, name: &Arc<str>) {
+        self.total += 1;
+        *self.by_child.entry(name.clone()).or_default() += 1;
+    }
+
+    /// The child's spec is gone: its count goes with it (a pool's children come and go).
+    pub(crate) fn forget(&mut self, name: &str) -> bool {
+        self.by_child.remove(name).is_some()
+    }
 }
 
 #[derive(Clone)]

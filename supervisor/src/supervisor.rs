@@ -162,6 +162,17 @@ impl Supervisor {
         }
     }
 
+    /// Drops a child's spec and task (it was stopped first when needed), and its count of
+    /// restarts.
+    fn forget(&mut self, name: &str) {
+        self.slots.retain(|s| &*s.spec.name != name);
+        self.config
+            .directory
+            .lock()
+            .restarts
+            .send_if_modified(|count| count.forget(name));
+    }
+
     fn slot(&self, name: &str) -> Option<&Slot> {
         self.slots.iter().find(|s| s.spec.name() == name)
     }
@@ -244,7 +255,7 @@ impl Supervisor {
             match action {
                 Action::Suspend(name) => self.suspend(&name, ctx).await,
                 Action::Stop(name) => self.stop_for_good(&name, false, ctx).await,
-                Action::Forget(name) => self.slots.retain(|s| s.spec.name != name),
+                Action::Forget(name) => self.forget(&name),
                 Action::Restart {
                     child,
                     delay,
@@ -256,6 +267,11 @@ impl Supervisor {
                         // Listed running before the event is out: an observer that reads
                         // the children on it sees this child among them.
                         self.publish();
+                        self.config
+                            .directory
+                            .lock()
+                            .restarts
+                            .send_modify(|count| count.record(&child));
                         self.emit(SupervisionEvent::Restarted {
                             at: now,
                             supervisor: ctx.id(),

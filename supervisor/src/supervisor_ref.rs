@@ -1,7 +1,10 @@
 //! `SupervisorRef`: a handle on a running supervisor, and what it reports about children.
 
 use std::fmt;
+use std::future::{poll_fn, Future};
+use std::pin::pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use mycelium_actors::{
@@ -303,6 +306,70 @@ impl SupervisorRef {
             .ask(WhichChildren)
             .await
             .map_err(|_| SupervisorError::Stopped)
+    }
+
+    /// How many restarts of its children this supervisor has finished since it was spawned:
+    /// of the child named `child`, or of any child if `None`. A restart counts once it is
+    /// done (the child's new incarnation has started and is listed running), just before its
+    /// [`Restarted`](crate::SupervisionEvent::Restarted) event. A child's count goes with its
+    /// spec (`delete_child`, `remove_child`, a pool child or a temporary one that ends); the
+    /// count of all children keeps every restart. Restarts inside a nested supervisor are
+    /// its own: ask its [`child_supervisor`](Self::child_supervisor).
+    pub fn restarts(&self, child: Option<&str>) -> u64 {
+        self.directory.lock().restarts.borrow().of(child)
+    }
+
+    /// Waits until this supervisor has finished at least `n` restarts (of the child named
+    /// `child`, or of any child if `None`), counted as [`restarts`](Self::restarts) counts
+    /// them; returns at once if it has already. Errors with
+    /// [`SupervisorError::Stopped`] if the supervisor stops first. The Python, OCaml and C
+    /// bindings' `wait_restarts` mean the same.
+    ///
+    /// ```
+    /// use mycelium_actors::{Actor, BoxError, Bus, Context, Handler};
+    /// use mycelium_supervisor::{Backoff, ChildSpec, RestartStrategy, Supervisor};
+    ///
+    /// struct Fragile;
+    /// impl Actor for Fragile {
+    ///     type Args = ();
+    ///     async fn on_start(_: (), _ctx: &mut Context<Self>) -> Result<Self, BoxError> { Ok(Fragile) }
+    /// }
+    /// struct Break;
+    /// impl Handler<Break> for Fragile {
+    ///     type Reply = Result<(), String>;
+    ///     async fn handle(&mut self, _: Break, _ctx: &mut Context<Self>) -> Result<(), String> {
+    ///         Err("broken".into())
+    ///     }
+    /// }
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap().block_on(async {
+    /// let bus = Bus::builder().virtual_time().build().unwrap();
+    /// let tree = Supervisor::builder(RestartStrategy::OneForOne)
+    ///     .backoff(Backoff::none())
+    ///     .child(ChildSpec::new::<Fragile>("fragile", ()))
+    ///     .spawn(&bus)
+    ///     .await
+    ///     .unwrap();
+    /// tree.child::<Fragile>("fragile").unwrap().tell(Break).await.unwrap();
+    /// tree.wait_restarts(1, Some("fragile")).await.unwrap();
+    /// assert_eq!(tree.restarts(None), 1);
+    /// # });
+    /// ```
+    pub async fn wait_restarts(&self, n: u64, child: Option<&str>) -> Result<(), SupervisorError> {
+        let mut count = self.directory.lock().restarts.subscribe();
+        let mut reached = pin!(count.wait_for(|c| c.of(child) >= n));
+        let mut stopped = pin!(self.actor.wait_for_stop());
+        // The count first: reached as the supervisor stops is reached.
+        poll_fn(|cx| {
+            if let Poll::Ready(r) = reached.as_mut().poll(cx) {
+                return Poll::Ready(r.map(|_| ()).map_err(|_| SupervisorError::Stopped));
+            }
+            stopped
+                .as_mut()
+                .poll(cx)
+                .map(|_| Err(SupervisorError::Stopped))
+        })
+        .await
     }
 
     /// How many specs, running children, supervisors and workers it has.

@@ -185,3 +185,61 @@ async fn which_children_lists_the_ref_a_restarting_child_keeps() {
         s => panic!("{s:?}"),
     }
 }
+
+/// `wait_restarts` returns once the supervisor has finished that many restarts (of one
+/// child, or of any), and fails once the supervisor stops first.
+#[tokio::test(start_paused = true)]
+async fn wait_restarts_waits_for_a_count_of_restarts() {
+    quiet_panics();
+    let bus = virtual_bus(1);
+    let log = Log::default();
+    let tree = Supervisor::builder(RestartStrategy::OneForOne)
+        .intensity(10, Duration::from_secs(1))
+        .backoff(Backoff::exponential(
+            Duration::from_millis(100),
+            1.0,
+            Duration::from_millis(100),
+        ))
+        .child(ChildSpec::new::<Probe>("a", ProbeArgs::new("a", &log)))
+        .child(ChildSpec::new::<Probe>("b", ProbeArgs::new("b", &log)))
+        .spawn(&bus)
+        .await
+        .unwrap();
+    tree.wait_restarts(0, Some("a")).await.unwrap();
+    let two_of_a = tokio::spawn({
+        let tree = tree.clone();
+        async move { tree.wait_restarts(2, Some("a")).await }
+    });
+    let a = tree.child::<Probe>("a").unwrap();
+    a.tell(Crash).await.unwrap();
+    tree.wait_restarts(1, None).await.unwrap();
+    assert_eq!(bus.now(), Duration::from_millis(100), "after the backoff");
+    assert_eq!(tree.children().len(), 2, "listed running again");
+    assert!(!two_of_a.is_finished());
+    a.tell(Crash).await.unwrap();
+    two_of_a.await.unwrap().unwrap();
+    tree.child::<Probe>("b").unwrap().tell(Crash).await.unwrap();
+    tree.wait_restarts(1, Some("b")).await.unwrap();
+    assert_eq!(
+        (
+            tree.restarts(None),
+            tree.restarts(Some("a")),
+            tree.restarts(Some("b"))
+        ),
+        (3, 2, 1)
+    );
+    // A child's count goes with its spec.
+    tree.remove_child("b").await.unwrap();
+    assert_eq!((tree.restarts(None), tree.restarts(Some("b"))), (3, 0));
+
+    let four = tokio::spawn({
+        let tree = tree.clone();
+        async move { tree.wait_restarts(4, None).await }
+    });
+    tree.stop().await;
+    assert_eq!(four.await.unwrap(), Err(SupervisorError::Stopped));
+    assert_eq!(
+        tree.wait_restarts(4, None).await,
+        Err(SupervisorError::Stopped)
+    );
+}

@@ -59,7 +59,7 @@ impl Supervisor {
         for action in actions {
             match action {
                 Action::Stop(n) => self.stop_for_good(&n, was_running, ctx).await,
-                Action::Forget(n) => self.slots.retain(|s| s.spec.name != n),
+                Action::Forget(n) => self.forget(&n),
                 _ => {}
             }
         }
