@@ -8,7 +8,9 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 use crate::direct;
-use crate::envelope::{Answer, AskEnvelope, Envelope, HereAsk, SystemSignal, TellEnvelope};
+use crate::envelope::{
+    Answer, AskEnvelope, DrainStop, Envelope, HereAsk, SystemSignal, TellEnvelope,
+};
 use crate::error::{AskError, NoReply, SendError, TrySendError};
 use crate::reply_recipient::DirectAsk;
 use crate::shared::{unwrap_message, Shared};
@@ -325,6 +327,59 @@ impl<A: Actor> ActorRef<A> {
             .shared
             .mailbox
             .send_system(SystemSignal::Stop.envelope());
+    }
+
+    /// Stops the actor once it has handled every message already in its mailbox: a graceful
+    /// stop, where [`stop`](Self::stop) overtakes the queue and dead-letters it. The request
+    /// queues behind what is there (waiting for room in a full mailbox, as a tell does);
+    /// when the actor reaches it, its incarnation ends normally (`StopReason::Normal`, as
+    /// [`Context::stop`](crate::Context::stop)), `on_stop` runs, and the messages sent after
+    /// the request are not handled: they go to the bus's dead letters. Their senders are not
+    /// refused at once (a tell only queues): to know when the actor is done, await
+    /// [`wait_for_stop`](Self::wait_for_stop). Returns once the request is queued; on an
+    /// actor that has stopped already it does nothing.
+    ///
+    /// A signal that overtakes the queue wins: a [`stop`](Self::stop) or
+    /// [`kill`](Self::kill) meanwhile, or a failure, ends the actor before it drains. A
+    /// supervised actor's supervisor then applies its restart policy, as after `stop`: a
+    /// permanent child is restarted in place and handles what was sent after the request
+    /// (stop a supervised child with its supervisor's `stop_child`).
+    ///
+    /// ```
+    /// use mycelium_actors::{Actor, BoxError, Bus, Context, Handler, StopReason};
+    ///
+    /// struct Sum(u64);
+    /// impl Actor for Sum {
+    ///     type Args = ();
+    ///     async fn on_start(_: (), _ctx: &mut Context<Self>) -> Result<Self, BoxError> { Ok(Sum(0)) }
+    ///     async fn on_stop(&mut self, _ctx: &mut Context<Self>, _reason: &StopReason) {
+    ///         println!("total {}", self.0);
+    ///     }
+    /// }
+    /// impl Handler<u64> for Sum {
+    ///     type Reply = u64;
+    ///     async fn handle(&mut self, n: u64, _ctx: &mut Context<Self>) -> u64 { self.0 += n; self.0 }
+    /// }
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+    /// let bus = Bus::new();
+    /// let sum = bus.spawn::<Sum>(());
+    /// for n in 1..=3 {
+    ///     sum.try_tell(n).unwrap(); // queued
+    /// }
+    /// sum.drain_and_stop().await; // after the three
+    /// assert_eq!(sum.wait_for_stop().await, StopReason::Normal);
+    /// assert_eq!(bus.dead_letters().total(), 0, "all three were handled");
+    /// # });
+    /// ```
+    pub async fn drain_and_stop(&self) {
+        let env = Envelope::new(DrainStop);
+        let env = match self.shared.mailbox.try_send(env) {
+            Err(TrySendError::Full(env)) => env,
+            // Queued, or the actor has stopped already.
+            _ => return,
+        };
+        let _ = self.shared.mailbox.send(env).await;
     }
 
     /// Aborts the actor's task at its next await point: `on_stop` does not run; queued

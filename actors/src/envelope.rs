@@ -458,6 +458,31 @@ impl<A: Actor> Payload<A> for SystemSignal {
     }
 }
 
+/// The request [`ActorRef::drain_and_stop`](crate::ActorRef::drain_and_stop) queues: a user
+/// message like any other, so everything queued before it is handled first; handled, it ends
+/// the incarnation normally, as [`Context::stop`] does. Undelivered (the actor stopped before
+/// reaching it), it is a dead letter of its own type.
+pub(crate) struct DrainStop;
+
+impl<A: Actor> Payload<A> for DrainStop {
+    fn message_type() -> &'static str {
+        "drain_and_stop"
+    }
+
+    async fn run(self, _actor: &mut A, ctx: &mut Context<A>) -> Outcome {
+        ctx.stop();
+        Outcome::Done
+    }
+
+    fn undeliverable(self, _reason: StopReason) -> Box<dyn Any + Send> {
+        Box::new(())
+    }
+
+    fn into_message(self) -> Box<dyn Any + Send> {
+        Box::new(())
+    }
+}
+
 mod here;
 pub(crate) use here::{Answer, HereAsk};
 

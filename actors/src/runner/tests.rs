@@ -61,3 +61,79 @@ async fn the_actor_state_is_stored_once_in_its_task() {
         "a 1 KiB state grew the task by {grown} bytes"
     );
 }
+
+/// Records the numbers it is told; `Gate` holds it in a handler until released.
+struct Recorder {
+    seen: std::sync::Arc<std::sync::Mutex<Vec<u64>>>,
+}
+impl Actor for Recorder {
+    type Args = std::sync::Arc<std::sync::Mutex<Vec<u64>>>;
+    async fn on_start(seen: Self::Args, _ctx: &mut Context<Self>) -> Result<Self, BoxError> {
+        Ok(Recorder { seen })
+    }
+    async fn on_stop(&mut self, _ctx: &mut Context<Self>, _reason: &StopReason) {
+        self.seen.lock().unwrap().push(0);
+    }
+}
+impl crate::Handler<u64> for Recorder {
+    type Reply = ();
+    async fn handle(&mut self, n: u64, _ctx: &mut Context<Self>) {
+        self.seen.lock().unwrap().push(n);
+    }
+}
+struct Gate {
+    entered: tokio::sync::oneshot::Sender<()>,
+    go: tokio::sync::oneshot::Receiver<()>,
+}
+impl crate::Handler<Gate> for Recorder {
+    type Reply = ();
+    async fn handle(&mut self, gate: Gate, _ctx: &mut Context<Self>) {
+        let _ = gate.entered.send(());
+        let _ = gate.go.await;
+    }
+}
+
+/// `drain_and_stop` lets the actor handle what was queued before it, then stops it normally
+/// (`on_stop` runs, recorded as 0); what is sent after it is not handled but dead-lettered.
+/// `stop` overtakes the queue instead.
+#[tokio::test]
+async fn drain_and_stop_handles_the_queue_first_and_nothing_sent_after() {
+    use tokio::sync::oneshot;
+
+    for drain in [true, false] {
+        let bus = Bus::new();
+        let seen = std::sync::Arc::default();
+        let actor = bus.spawn::<Recorder>(std::sync::Arc::clone(&seen));
+        let (entered, is_in) = oneshot::channel();
+        let (release, go) = oneshot::channel();
+        actor.tell(Gate { entered, go }).await.unwrap();
+        is_in.await.unwrap();
+        for n in 1..=3 {
+            actor.try_tell(n).unwrap();
+        }
+        if drain {
+            actor.drain_and_stop().await;
+        } else {
+            actor.stop();
+        }
+        actor.try_tell(4).unwrap();
+        release.send(()).unwrap();
+        assert_eq!(actor.wait_for_stop().await, StopReason::Normal);
+        let handled = seen.lock().unwrap().clone();
+        let dead: Vec<_> = bus
+            .dead_letters()
+            .drain()
+            .into_iter()
+            .map(|l| l.message_type)
+            .collect();
+        if drain {
+            assert_eq!(handled, [1, 2, 3, 0]);
+            assert_eq!(dead, ["u64"]);
+        } else {
+            assert_eq!(handled, [0]);
+            assert_eq!(dead, ["u64"; 4]);
+        }
+        // A stopped actor: nothing to do.
+        actor.drain_and_stop().await;
+    }
+}
