@@ -1,9 +1,10 @@
 //! `ActorRef`: a Python handle on an actor, by bytes (the Python layer encodes).
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
-use mycelium_actors::export::ByteService;
+use mycelium_actors::export::{ByteService, DeliveryError};
 use mycelium_actors::{Bus, SubscribeOptions, Subscription as RustSubscription};
 use mycelium_foreign::{Direct, ForeignAskError, ForeignMessage, ForeignRef};
 use pyo3::exceptions::{PyException, PyValueError};
@@ -13,16 +14,21 @@ use tokio::runtime::Handle;
 
 use crate::callbacks;
 use crate::codec;
-use crate::errors::{self, ActorStopped, MailboxFull};
-use crate::host::PyForeign;
+use crate::errors::{self, ActorStopped, MailboxFull, MessageTypeError};
+use crate::host::{HandlerNames, PyForeign};
 use crate::wait::wait;
 
 #[derive(Clone)]
 enum Target {
     /// A Python actor.
     Foreign(ForeignRef<PyForeign>),
-    /// Whatever the bus exports under this name (a Rust actor, a Python actor).
-    Service { bus: Bus, name: String },
+    /// Whatever the bus exports under this name (a Rust actor, a Python actor), with the
+    /// names of the Python actor's handlers when it is one.
+    Service {
+        bus: Bus,
+        name: String,
+        names: Option<Arc<HandlerNames>>,
+    },
 }
 
 /// A handle on an actor: a Python actor spawned on a bus, or a service exported on it.
@@ -149,10 +155,16 @@ impl ActorRef {
     }
 
     pub(crate) fn service(bus: &Bus, name: &str) -> Self {
+        Self::service_named(bus, name, None)
+    }
+
+    /// A service ref that knows the names of the Python actor's handlers behind it.
+    pub(crate) fn service_named(bus: &Bus, name: &str, names: Option<Arc<HandlerNames>>) -> Self {
         ActorRef {
             target: Target::Service {
                 bus: bus.clone(),
                 name: name.to_string(),
+                names,
             },
             handle: Some(bus.runtime().clone()),
         }
@@ -177,14 +189,14 @@ impl ActorRef {
                     .ask(ForeignMessage { type_id, body }, timeout)
                     .await
                     .map(|m| (m.type_id, m.body))
-                    .map_err(errors::ask),
-                Target::Service { bus, name } => {
+                    .map_err(|e| foreign_ask_error(&actor, e)),
+                Target::Service { bus, name, names } => {
                     let exports = bus.exports();
                     let asked = match timeout {
                         Some(t) => exports.ask_timeout(&name, type_id, &body, t).await,
                         None => exports.ask(&name, type_id, &body).await,
                     };
-                    asked.map_err(errors::delivery)
+                    asked.map_err(|e| service_ask_error(e, type_id, names.as_deref()))
                 }
             }
         }
@@ -204,7 +216,7 @@ impl ActorRef {
                     .map_err(|_| {
                         ActorStopped::new_err("the actor has stopped; the message was not handled")
                     }),
-                Target::Service { bus, name } => bus
+                Target::Service { bus, name, .. } => bus
                     .exports()
                     .deliver(&name, type_id, &body)
                     .await
@@ -212,6 +224,36 @@ impl ActorRef {
             }
         }
     }
+}
+
+/// The exception for an ask to a Python actor: one whose handler returned None names the
+/// class, the method and the message class; one that has stopped says why.
+fn foreign_ask_error(actor: &ForeignRef<PyForeign>, e: ForeignAskError) -> PyErr {
+    match e {
+        ForeignAskError::NoReply { type_id } => match actor.gate() {
+            Some(gate) => MessageTypeError::new_err(gate.foreign().names.no_reply(type_id)),
+            None => errors::ask(e),
+        },
+        e => errors::ask(e),
+    }
+}
+
+/// The exception for an ask by service name: a Python actor's handler that returned None is
+/// a `MessageTypeError` naming it, as for an ask through the actor's own ref.
+fn service_ask_error(e: DeliveryError, type_id: u16, names: Option<&HandlerNames>) -> PyErr {
+    if let DeliveryError::Failed { service, failure } = &e {
+        let no_reply = ForeignAskError::NoReply { type_id }.to_string();
+        if *failure.reason == *no_reply {
+            return MessageTypeError::new_err(match names {
+                Some(names) => names.no_reply(type_id),
+                None => format!(
+                    "service `{service}` returned None to an ask of type id {type_id}: a handler \
+                     that is asked must return a contract message (a class from mycelium.trading)"
+                ),
+            });
+        }
+    }
+    errors::delivery(e)
 }
 
 /// The type id and body of a contract message instance.
@@ -286,7 +328,9 @@ fn direct<'py>(
     });
     match done {
         Direct::Done(Some(reply)) => Ok(Ok(codec::decode_message(py, reply.type_id, &reply.body)?)),
-        Direct::Done(None) => Err(errors::ask(ForeignAskError::NoReply { type_id })),
+        Direct::Done(None) => Err(MessageTypeError::new_err(
+            gate.foreign().names.no_reply(type_id),
+        )),
         Direct::Failed(e) => Err(interrupted.unwrap_or_else(|| errors::ask(e))),
         Direct::Busy => Ok(Err(msg.body)),
     }
@@ -328,7 +372,7 @@ impl ActorRef {
     fn is_alive(&self) -> bool {
         match &self.target {
             Target::Foreign(a) => a.is_alive(),
-            Target::Service { bus, name } => bus.exports().type_ids(name).is_some(),
+            Target::Service { bus, name, .. } => bus.exports().type_ids(name).is_some(),
         }
     }
 
@@ -337,7 +381,7 @@ impl ActorRef {
         // Fast path: room in the mailbox, so no wait (and no GIL release) is needed.
         let queued = match &self.target {
             Target::Foreign(actor) => ByteService::try_tell(actor, type_id, &body).is_ok(),
-            Target::Service { bus, name } => {
+            Target::Service { bus, name, .. } => {
                 bus.exports().try_deliver(name, type_id, &body).is_ok()
             }
         };
@@ -352,7 +396,7 @@ impl ActorRef {
     fn try_tell(&self, type_id: u16, body: Vec<u8>) -> PyResult<()> {
         let refused = match &self.target {
             Target::Foreign(actor) => ByteService::try_tell(actor, type_id, &body),
-            Target::Service { bus, name } => {
+            Target::Service { bus, name, .. } => {
                 return bus
                     .exports()
                     .try_deliver(name, type_id, &body)

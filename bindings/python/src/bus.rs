@@ -12,7 +12,7 @@ use tokio::runtime::Handle;
 
 use crate::actor_ref::{seconds, ActorRef};
 use crate::errors::{self, BusClosed, StartFailed, UnknownService};
-use crate::host::{PyArgs, PyForeign};
+use crate::host::{HandlerNames, PyArgs, PyForeign};
 use crate::supervisor::{ChildDef, Supervisor};
 use crate::wait::wait;
 use mycelium_foreign::builtin::Kind;
@@ -146,8 +146,10 @@ impl Bus {
         crate::node::Node::start(py, &self.bus, &self.handle, path, name)
     }
 
-    /// A ref to whatever the bus exports under `name`.
-    fn service(&self, name: &str) -> PyResult<ActorRef> {
+    /// A ref to whatever the bus exports under `name`; `host`, the `_Host` of the Python
+    /// actor exported there, if it is one (its handlers are named in the errors of asks).
+    #[pyo3(signature = (name, host=None))]
+    fn service(&self, name: &str, host: Option<&Bound<'_, PyAny>>) -> PyResult<ActorRef> {
         self.open("ref")?;
         if self.bus.exports().type_ids(name).is_none() {
             return Err(UnknownService::new_err(format!(
@@ -155,7 +157,8 @@ impl Bus {
                 self.bus.exports().services()
             )));
         }
-        Ok(ActorRef::service(&self.bus, name))
+        let names = host.map(HandlerNames::of_host).transpose()?.map(Arc::new);
+        Ok(ActorRef::service_named(&self.bus, name, names))
     }
 
     /// The exported service names.

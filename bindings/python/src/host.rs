@@ -31,6 +31,48 @@ pub(crate) struct PyForeign {
     class_name: String,
     pub(crate) table: HashMap<u16, Entry>,
     message_base: Py<PyType>,
+    /// The names of the class and its handlers, for the errors of asks.
+    pub(crate) names: Arc<HandlerNames>,
+}
+
+/// The names a Python reader knows an actor class's handlers by, kept for the errors of its
+/// asks (which are raised where no Python object can be read).
+pub(crate) struct HandlerNames {
+    class_name: String,
+    /// By type id: the handler method's name and the message class's name.
+    handlers: HashMap<u16, (String, String)>,
+}
+
+impl HandlerNames {
+    /// The names of the actor class `host` (a `mycelium._actor._Host`) was built for.
+    pub(crate) fn of_host(host: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let class_name = host
+            .getattr("cls")?
+            .getattr("__name__")?
+            .extract::<String>()?;
+        let mut handlers = HashMap::new();
+        for (type_id, entry) in host.getattr("table")?.cast::<PyDict>()?.iter() {
+            let (message_cls, method): (Bound<'_, PyType>, String) = entry.extract()?;
+            let message = message_cls.getattr("__name__")?.extract::<String>()?;
+            handlers.insert(type_id.extract::<u16>()?, (method, message));
+        }
+        Ok(HandlerNames {
+            class_name,
+            handlers,
+        })
+    }
+
+    /// Why an ask of `type_id` got no answer: its handler returned None.
+    pub(crate) fn no_reply(&self, type_id: u16) -> String {
+        let class = &self.class_name;
+        let what = match self.handlers.get(&type_id) {
+            Some((method, message)) => {
+                format!("{class}.{method} returned None to an ask of {message}")
+            }
+            None => format!("{class} returned None to an ask of type id {type_id}"),
+        };
+        format!("{what}: a handler that is asked must return a contract message (a class from mycelium.trading)")
+    }
 }
 
 impl PyForeign {
@@ -61,11 +103,13 @@ impl PyForeign {
             .getattr("Message")?
             .cast_into::<PyType>()?
             .unbind();
+        let names = Arc::new(HandlerNames::of_host(bound)?);
         Ok(PyForeign {
             host,
             class_name,
             table,
             message_base,
+            names,
         })
     }
 

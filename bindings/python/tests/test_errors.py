@@ -50,10 +50,23 @@ def test_a_handler_returning_nothing_to_an_ask(bus):
         def ping(self, msg):
             return None
 
-    silent = bus.spawn(Silent)
+    silent = bus.spawn(Silent, service="silent")
     silent.tell(hb(1))  # fine for a tell
-    with pytest.raises(mycelium.MessageTypeError, match="returned no reply"):
+    named = r"Silent\.ping returned None to an ask of Heartbeat: a handler that is asked must return"
+    # On the calling thread (an idle actor, no timeout), through the mailbox (a timeout), and
+    # by service name: the same error, naming the class, the handler and the message class.
+    with pytest.raises(mycelium.MessageTypeError, match=named):
         silent.ask(hb(1))
+    with pytest.raises(mycelium.MessageTypeError, match=named):
+        silent.ask(hb(1), timeout=5.0)
+    with pytest.raises(mycelium.MessageTypeError, match=named):
+        bus.ref("silent").ask(hb(1))
+    sup = bus.supervise([mycelium.python_child("quiet", Silent, service="quiet")])
+    with pytest.raises(mycelium.MessageTypeError, match=named):
+        bus.ref("quiet").ask(hb(1))
+    with pytest.raises(mycelium.MessageTypeError, match=named):
+        sup.child("quiet").ask(hb(1), timeout=5.0)
+    assert silent.is_alive()  # not a failure of the actor
 
 
 def test_unknown_service(bus):

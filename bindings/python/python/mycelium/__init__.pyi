@@ -58,7 +58,9 @@ class BusClosed(MyceliumError):
 
 class MessageTypeError(TypeError):
     """Not a contract message, a type the target does not handle, or a handler that
-    returned something other than a contract message (or None)."""
+    returned something other than a contract message (or None). A handler that returns None
+    to an ask raises it in the asker (`Echo.ping returned None to an ask of Heartbeat`),
+    through the actor's ref or its service alike; the actor goes on."""
 
 def handler(message_type: type[Message]) -> Callable[[_F], _F]:
     """Marks a method as the handler of a contract message class (`mycelium.trading`). It

@@ -311,6 +311,9 @@ class Bus:
 
     def __init__(self, *, virtual_time: bool = False, seed: int = 0, workers: int = 2) -> None:
         self._native = _native.Bus(virtual_time, seed, workers)
+        # The hosts of the Python actors exported by service name: `ref` hands them to the
+        # native ref, whose errors then name the actor's class and handlers.
+        self._hosts: dict[str, _Host] = {}
 
     def __enter__(self) -> "Bus":
         return self
@@ -375,11 +378,12 @@ class Bus:
                 native.stop()
                 native.wait_for_stop()
                 raise
+            self._hosts[service] = host
         return ActorRef(native, host.table)
 
     def ref(self, service: str) -> ActorRef:
         """A ref to the actor exported under `service` (raises `UnknownService`)."""
-        native = self._native.service(service)
+        native = self._native.service(service, self._hosts.get(service))
         return ActorRef(native, self._native.service_type_ids(service))
 
     def services(self) -> list[str]:
@@ -438,9 +442,12 @@ class Bus:
             raise TypeError(f"supervise(backoff=...) takes a mycelium.Backoff, got {backoff!r}")
         defs = []
         accepts: dict[str, frozenset[int] | None] = {}
+        hosts: dict[str, _Host] = {}
         for child in children:
             if isinstance(child, PythonChild):
                 host = _Host(child.actor, self)
+                if child.service is not None:
+                    hosts[child.service] = host
                 defs.append(
                     _native.ChildDef.python(
                         child.name,
@@ -471,6 +478,7 @@ class Bus:
             backoff.factor,
             backoff.cap,
         )
+        self._hosts.update(hosts)
         return Supervisor(native, accepts)
 
     def dead_letters(self) -> list[dict[str, str]]:
