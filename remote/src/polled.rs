@@ -7,7 +7,7 @@
 //! of its I/O driver. A spinning reader reads its socket with `recv` whatever the runtime
 //! knows, so while it spins the registration only costs: without it, a spinning round trip's
 //! ratio to a raw socket's fell from 1.34 to 1.29 over Unix sockets and from 1.22 to 1.15
-//! over TCP (docs/perf/remote.md, "Spinning sockets out of the reactor"). So in
+//! over TCP (measured at c33f01d, 2026-11-25: docs/perf/remote.md, "History"). So in
 //! spin mode each half of a Unix or TCP connection holds a descriptor of its own (the read
 //! half the socket's, the write half a duplicate: epoll tells registrations apart by
 //! descriptor), registers it only when a read or a write must wait, and leaves the reactor
@@ -216,8 +216,7 @@ impl Drop for PolledWrite {
 ///
 /// One slice (what the link writes: its frames copied back to back) goes with `send`, several
 /// with `sendmsg`: `send` skips the message header that `sendmsg` copies in and checks
-/// (docs/perf/remote.md, "Askers that read their replies, asks answered into their frames,
-/// writes with `send`").
+/// (measured at dbc8d18, 2026-11-25: docs/perf/remote.md, "History").
 pub(crate) fn send_now(socket: impl AsFd, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
     let flags = rustix::net::SendFlags::DONTWAIT | rustix::net::SendFlags::NOSIGNAL;
     if let [one] = bufs {

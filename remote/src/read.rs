@@ -8,8 +8,8 @@
 //! them), and acknowledgements. At the first frame of any other kind it stops and leaves
 //! that frame and everything after it to the reader task, so frames are still taken in
 //! order. Its own reply then needs no hop through the reader task: no wake-up, no turn of the
-//! scheduler between the reply's arrival and the asker (docs/perf/remote.md, "Askers that
-//! read their replies").
+//! scheduler between the reply's arrival and the asker (measured at dbc8d18, 2026-11-25:
+//! docs/perf/remote.md, "History").
 
 use std::sync::atomic::Ordering;
 use std::sync::{Mutex, MutexGuard, TryLockError};
