@@ -17,6 +17,10 @@ use crate::supervisor::{ChildDef, Supervisor};
 use crate::wait::wait;
 use mycelium_foreign::builtin::Kind;
 
+/// The most worker threads a bus runtime may have (`Bus.MAX_WORKERS` in Python): all are
+/// started with the bus.
+const MAX_WORKERS: usize = 1024;
+
 /// A bus and the runtime it runs on.
 #[pyclass(module = "mycelium._native", frozen)]
 pub(crate) struct Bus {
@@ -76,6 +80,11 @@ impl Bus {
     #[new]
     #[pyo3(signature = (virtual_time=false, seed=0, workers=2))]
     fn new(virtual_time: bool, seed: u64, workers: usize) -> PyResult<Self> {
+        if !(1..=MAX_WORKERS).contains(&workers) {
+            return Err(PyValueError::new_err(format!(
+                "workers must be a whole number from 1 to {MAX_WORKERS}, got {workers}"
+            )));
+        }
         let hosted = HostedBus::new(virtual_time, seed, workers)
             .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
         Ok(Bus {

@@ -77,6 +77,18 @@ def test_what_the_loader_notices_is_a_warning_not_lost(tmp_path):
         mycelium.backtest.run_strategy(Flip, [{"every": 5}], data=str(path), workers=1)
 
 
+def test_data_may_be_a_path_as_for_the_distributed_sweep(tmp_path):
+    rows = [f"2024-01-{d:02},{100 + d},{101 + d},{99 + d},{100.5 + d}" for d in range(1, 29)]
+    path = tmp_path / "bars.csv"
+    path.write_text("Date,Open,High,Low,Close\n" + "\n".join(rows) + "\n")
+    by_path = mycelium.sweep([2], [3], [0], data=path, workers=1)
+    by_str = mycelium.sweep([2], [3], [0], data=str(path), workers=1)
+    assert repr(by_path) == repr(by_str)  # repr: a NaN statistic is not equal to itself
+    assert by_path[0]["status"] == "ok" and by_path[0]["ticks"] == 28
+    (row,) = mycelium.backtest.run_strategy(Flip, [{"every": 5}], data=path, workers=1)
+    assert row["status"] == "ok" and row["ticks"] == 28
+
+
 def test_sweep_bad_input():
     with pytest.raises(ValueError, match="grid is empty"):
         mycelium.sweep([], [50], [0])

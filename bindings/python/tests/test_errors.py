@@ -209,3 +209,32 @@ def test_a_topic_or_pattern_that_breaks_the_grammar_is_a_value_error(bus):
     assert "`prefix.*` matches every topic" in started[1], started
     # The bus is unharmed: a valid publish still reaches nobody (no subscriber), no error.
     assert bus.publish(hb(), "sys.heartbeat") == 0
+
+
+@pytest.mark.parametrize("workers", [0, -1, 1025, 10**6, 2.0, True])
+def test_a_worker_count_that_cannot_work_is_refused_before_any_thread_starts(workers):
+    with pytest.raises(ValueError, match=rf"Bus\(workers={workers!r}\): workers must be a whole number from 1 to 1024"):
+        mycelium.Bus(workers=workers)
+    assert mycelium.Bus.MAX_WORKERS == 1024
+
+
+def test_the_stubs_import_only_what_exists():
+    """A stub's import of a name that does not exist makes type checkers take anything."""
+    import ast
+    import importlib
+    import importlib.util
+    import pathlib
+
+    root = pathlib.Path(mycelium.__file__).parent
+    stubs = sorted(root.rglob("*.pyi"))
+    assert stubs
+    for stub in stubs:
+        package = ".".join(("mycelium",) + stub.relative_to(root).parent.parts)
+        for node in ast.walk(ast.parse(stub.read_text())):
+            if not isinstance(node, ast.ImportFrom) or node.level == 0:
+                continue
+            module = importlib.import_module("." * node.level + (node.module or ""), package)
+            for alias in node.names:
+                assert hasattr(module, alias.name) or importlib.util.find_spec(
+                    f"{module.__name__}.{alias.name}"
+                ), f"{stub.relative_to(root)}: {module.__name__} has no {alias.name}"

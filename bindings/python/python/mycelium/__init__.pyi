@@ -16,6 +16,7 @@
         assert echo.ask(Heartbeat(ts_ns=0, seq=1, sender="me")).seq == 2
 """
 
+import os
 from typing import Any, Awaitable, Callable, Sequence, TypeVar
 
 from . import backtest as backtest
@@ -201,7 +202,10 @@ class Bus:
     `on_stop`, and a `ResourceWarning` says so. Once it has shut down or failed, every call
     that would start or send something raises `BusClosed`."""
 
-    def __init__(self, *, virtual_time: bool = False, seed: int = 0, workers: int = 2) -> None: ...
+    def __init__(self, *, virtual_time: bool = False, seed: int = 0, workers: int = 2) -> None:
+        """`workers`: the runtime's worker threads on real time, 1 to `MAX_WORKERS` (1024),
+        started at once; anything else raises `ValueError` naming it."""
+    MAX_WORKERS: int
     def __enter__(self) -> Bus: ...
     def __exit__(self, *exc: Any) -> None: ...
     @property
@@ -278,7 +282,7 @@ def sweep(
     ticks: int = 100_000,
     seed: int = 7,
     workers: int | None = None,
-    data: str | None = None,
+    data: str | os.PathLike[str] | None = None,
     batch: int = 4096,
     mark_every: int = 1,
     cash: float = 10_000.0,

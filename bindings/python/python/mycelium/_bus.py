@@ -300,7 +300,8 @@ class Supervisor:
 class Bus:
     """An isolated bus of actors with its own runtime.
 
-    `Bus()` runs in real time; `Bus(virtual_time=True)` on a paused clock that jumps to the
+    `Bus()` runs in real time on `workers` threads (1 to `MAX_WORKERS`, all started at once);
+    `Bus(virtual_time=True)` on a paused clock that jumps to the
     next timer whenever every actor waits (backtests, tests of timeouts and backoffs). Use it
     as a context manager, or call `shutdown()`; Ctrl-C during `run_forever()` or any wait
     shuts it down cleanly. A bus the program drops without `shutdown()` is collected even
@@ -309,7 +310,19 @@ class Bus:
     or failed, `spawn`, `spawn_rust`, `supervise`, `publish`, `ref` and `join` raise
     `BusClosed`; `shutdown()` again stops nothing and returns zeros."""
 
+    #: The most worker threads a bus runtime may have: they are all started at once.
+    MAX_WORKERS = 1024
+
     def __init__(self, *, virtual_time: bool = False, seed: int = 0, workers: int = 2) -> None:
+        if not (
+            isinstance(workers, int)
+            and not isinstance(workers, bool)
+            and 1 <= workers <= self.MAX_WORKERS
+        ):
+            raise ValueError(
+                f"Bus(workers={workers!r}): workers must be a whole number from 1 to "
+                f"{self.MAX_WORKERS} (Bus.MAX_WORKERS), the runtime's worker threads"
+            )
         self._native = _native.Bus(virtual_time, seed, workers)
         # The hosts of the Python actors exported by service name: `ref` hands them to the
         # native ref, whose errors then name the actor's class and handlers.

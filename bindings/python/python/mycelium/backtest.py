@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any, Iterable, Sequence
 
 from . import _native
@@ -40,7 +41,7 @@ def sweep(
     ticks: int = 100_000,
     seed: int = 7,
     workers: int | None = None,
-    data: str | None = None,
+    data: str | os.PathLike[str] | None = None,
     batch: int = 4096,
     mark_every: int = 1,
     cash: float = 10_000.0,
@@ -53,9 +54,9 @@ def sweep(
 ) -> Any:
     """Runs the reference crossover backtest over every (fast, slow, band) combination, one
     virtual-time bus per grid point on `workers` threads (default: all cores), with the GIL
-    released. `data` is a CSV price file (ticks or OHLC bars; what the loader notices without
-    stopping, such as skipped rows, is given as a `UserWarning` each); without it, `ticks`
-    synthetic ticks from `seed`.
+    released. `data` is a CSV price file, as a str or a path (ticks or OHLC bars; what the
+    loader notices without stopping, such as skipped rows, is given as a `UserWarning`
+    each); without it, `ticks` synthetic ticks from `seed`.
 
     The account (the defaults are backtesting.py's): `cash` to start with; `size` per entry,
     "all" the available cash, a fraction of it in (0, 1) (a float) or a whole number of
@@ -78,7 +79,7 @@ def sweep(
         ticks,
         seed,
         workers,
-        data,
+        None if data is None else os.fspath(data),
         batch,
         mark_every,
         cash,
@@ -133,7 +134,7 @@ def run_strategy(
     ticks: int = 100_000,
     seed: int = 7,
     workers: int | None = None,
-    data: str | None = None,
+    data: str | os.PathLike[str] | None = None,
     batch: int = 4096,
     mark_every: int = 1,
     cash: float = 10_000.0,
@@ -160,7 +161,7 @@ def run_strategy(
         ticks,
         seed,
         workers,
-        data,
+        None if data is None else os.fspath(data),
         batch,
         mark_every,
         cash,

@@ -4,7 +4,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-from .backtest import Strategy
+from ..backtest import Strategy
 
 CSV_HEADER: str
 
