@@ -1,11 +1,18 @@
 //! `report.html`: one self-contained page (inline SVG and CSS, no script, nothing fetched)
 //! with the best run's equity and drawdown against dates, a heatmap of a metric over the
 //! fast and slow windows, and the top runs.
+//!
+//! The drawdown chart is drawn from the marks the max. drawdown is measured on (every tick
+//! or bar by default) when the page is given them ([`Input::marks`], from
+//! [`marked_equity`]), so that its lowest point is the headline figure; a period-end curve
+//! can miss a trough inside a period, and the page says so when it does. The page also
+//! says when the best runs sit on an edge of the grid ([`grid_edges`]).
 
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 
 use crate::metrics::{civil_from_days, DAY_NS};
-use crate::pipeline::{Params, RunResult};
+use crate::pipeline::{Config, FillAt, Params, RunResult};
+use crate::Series;
 
 /// `YYYY-MM-DD HH:MM:SS` (UTC) of a time in nanoseconds since the epoch; the time part is
 /// left out at midnight.
@@ -47,6 +54,202 @@ pub struct Input<'a> {
     pub metric_of: &'a dyn Fn(&RunResult) -> f64,
     /// One line describing the settings.
     pub settings: String,
+    /// The best run's equity at every mark ([`marked_equity`]), to draw the drawdown chart
+    /// from; `None` draws it from the period-end curve [`RunResult::equity`], which can miss
+    /// a trough inside a period (the page then says so).
+    pub marks: Option<&'a [(u64, f64)]>,
+}
+
+/// The equity of `run` at every mark, `(timestamp_ns, equity)`, recomputed from its fills
+/// (kept with [`Config::keep_fills`]) with the portfolio's arithmetic: the marks
+/// [`Stats::max_drawdown_pct`](crate::metrics::Stats::max_drawdown_pct) is measured on, of
+/// which [`RunResult::equity`] keeps only the last of each period. `config` is the one the
+/// run was made with (its fill rule and [`Config::mark_every`] are read). `None` when the
+/// run's fills were not kept.
+pub fn marked_equity(series: &Series, config: &Config, run: &RunResult) -> Option<Vec<(u64, f64)>> {
+    if run.fills.len() as u64 != run.stats.fills {
+        return None;
+    }
+    let (ts, px) = (series.timestamps(), series.prices());
+    let every = config.mark_every.max(1);
+    // An order filled at the deciding bar's close is booked on the next bar.
+    let delay = usize::from(config.fill == FillAt::SameClose);
+    let (mut cash, mut position, mut entry) = (run.stats.cash, 0i64, 0.0f64);
+    let mut fills = run.fills.iter().peekable();
+    let mut out = Vec::with_capacity(ts.len() / every + 1);
+    for (j, (&t, &close)) in ts.iter().zip(px).enumerate() {
+        if !(every == 1 || (j + 1) % every == 0 || j + 1 == ts.len()) {
+            continue;
+        }
+        if run.bankrupt_at.is_some_and(|b| j >= b) {
+            out.push((t, 0.0));
+            continue;
+        }
+        while let Some(f) = fills.next_if(|f| f.tick + delay <= j) {
+            if position == 0 {
+                cash -= f.fee;
+                (position, entry) = (f.qty, f.price);
+            } else {
+                cash += position as f64 * (f.price - entry) - f.fee;
+                position = 0;
+            }
+        }
+        let e = if position == 0 {
+            cash
+        } else {
+            cash + (close * position as f64 - position as f64 * entry)
+        };
+        out.push((t, e));
+    }
+    Some(out)
+}
+
+/// The drawdown from the running peak, in percent (≤ 0), of an equity curve whose peak
+/// starts at `start` (the starting cash), as at most about `max_points` points to plot:
+/// when there are more, each stretch of the curve keeps its lowest and its highest point,
+/// so the plot's lowest point is the curve's max. drawdown, however long the curve.
+///
+/// ```
+/// use mycelium_backtest::report::drawdown_series;
+/// let equity: Vec<(u64, f64)> = (0..10_000u64)
+///     .map(|i| (i, if i == 4_321 { 75.0 } else { 100.0 }))
+///     .collect();
+/// let plotted = drawdown_series(&equity, 100.0, 200);
+/// assert!(plotted.len() <= 200);
+/// assert!(plotted.contains(&(4_321, -25.0))); // a one-mark trough is kept
+/// ```
+pub fn drawdown_series(equity: &[(u64, f64)], start: f64, max_points: usize) -> Vec<(u64, f64)> {
+    let mut peak = start;
+    let all: Vec<(u64, f64)> = equity
+        .iter()
+        .map(|&(t, e)| {
+            peak = peak.max(e);
+            (t, -(1.0 - e / peak) * 100.0)
+        })
+        .collect();
+    let buckets = (max_points / 2).max(1);
+    if all.len() <= max_points.max(1) {
+        return all;
+    }
+    let mut out = Vec::with_capacity(2 * buckets);
+    for chunk in all.chunks(all.len().div_ceil(buckets)) {
+        let finite = || chunk.iter().filter(|p| p.1.is_finite());
+        let (Some(lo), Some(hi)) = (
+            finite().min_by(|a, b| a.1.total_cmp(&b.1)),
+            finite().max_by(|a, b| a.1.total_cmp(&b.1)),
+        ) else {
+            continue;
+        };
+        let (first, second) = if lo.0 <= hi.0 { (lo, hi) } else { (hi, lo) };
+        out.push(*first);
+        if second != first {
+            out.push(*second);
+        }
+    }
+    out
+}
+
+/// How many of the best runs [`grid_edges`] looks at.
+pub const EDGE_TOP: usize = 10;
+
+/// A swept parameter whose smallest or largest value in the grid is where the best runs
+/// sit: the optimum may lie outside the grid. Its `Display` is the sentence the report and
+/// the example print.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GridEdge {
+    /// `"fast window"`, `"slow window"` or `"band"`.
+    pub parameter: &'static str,
+    /// The value at the edge.
+    pub value: u32,
+    /// The largest value of the grid (else the smallest).
+    pub largest: bool,
+    /// Whether the best run sits there.
+    pub best: bool,
+    /// How many of the top runs sit there.
+    pub of_top: usize,
+    /// How many top runs were looked at (at most [`EDGE_TOP`]).
+    pub top: usize,
+}
+
+impl fmt::Display for GridEdge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (top, n) = (self.top, self.of_top);
+        match (self.best, top) {
+            (true, 1) => f.write_str("the best run sits")?,
+            (true, _) if n == top => write!(f, "the best runs (all {top} of the top {top}) sit")?,
+            (true, _) => write!(f, "the best run ({n} of the top {top} runs) sits")?,
+            (false, _) => write!(f, "{n} of the top {top} runs (not the best) sit")?,
+        }
+        let unit = if self.parameter == "band" { " bp" } else { "" };
+        write!(
+            f,
+            " at the {} {} tested ({}{unit}): widen the grid {} it to see whether the optimum \
+             lies outside",
+            if self.largest { "largest" } else { "smallest" },
+            self.parameter,
+            self.value,
+            if self.largest { "beyond" } else { "below" }
+        )
+    }
+}
+
+/// The edges of the grid where the best runs sit. The rule: of the first [`EDGE_TOP`]
+/// runs of `ranked` (best first) that made a trade, an edge is reported when the best run
+/// sits on it or when more than half of them do. The grid is the parameter values of
+/// `all`; a parameter with a single value is not swept and has no edge, and the smallest
+/// value is no edge when nothing lies below it (fast window 1, slow window 2, band 0).
+pub fn grid_edges(
+    ranked: &[(&Params, &RunResult)],
+    all: &[(&Params, &RunResult)],
+) -> Vec<GridEdge> {
+    let top: Vec<&Params> = ranked
+        .iter()
+        .filter(|(_, r)| r.stats.fills > 0)
+        .take(EDGE_TOP)
+        .map(|(p, _)| *p)
+        .collect();
+    let Some(best) = ranked
+        .first()
+        .filter(|(_, r)| r.stats.fills > 0)
+        .map(|(p, _)| *p)
+    else {
+        return Vec::new();
+    };
+    type ValueOf = fn(&Params) -> u32;
+    // The name, the value and the floor (nothing lies below it) of each parameter.
+    let parameters: [(&str, ValueOf, u32); 3] = [
+        ("fast window", |p| p.fast, 1),
+        ("slow window", |p| p.slow, 2),
+        ("band", |p| p.band_bps, 0),
+    ];
+    let mut edges = Vec::new();
+    for (parameter, value_of, floor) in parameters {
+        let values = all.iter().map(|(p, _)| value_of(p));
+        let (Some(lo), Some(hi)) = (values.clone().min(), values.max()) else {
+            continue;
+        };
+        if lo == hi {
+            continue;
+        }
+        for (value, largest) in [(lo, false), (hi, true)] {
+            if !largest && value <= floor {
+                continue;
+            }
+            let of_top = top.iter().filter(|p| value_of(p) == value).count();
+            let best = value_of(best) == value;
+            if best || 2 * of_top > top.len() {
+                edges.push(GridEdge {
+                    parameter,
+                    value,
+                    largest,
+                    best,
+                    of_top,
+                    top: top.len(),
+                });
+            }
+        }
+    }
+    edges
 }
 
 fn esc(s: &str) -> String {
@@ -99,6 +302,9 @@ fn fmt_num(v: f64) -> String {
         format!("{v:.4}")
     }
 }
+
+/// The most points a line chart of the page draws (it is 800 pixels wide).
+const CHART_POINTS: usize = 2_000;
 
 /// A line chart of `(t, y)` points as an SVG element, with labelled axes.
 fn line_chart(points: &[(u64, f64)], y_label: &str, colour: &str, fill_to_zero: bool) -> String {
@@ -315,15 +521,8 @@ fn heatmap(input: &Input<'_>) -> String {
 pub fn html(input: &Input<'_>) -> String {
     let (best, run) = input.best;
     let equity = &run.equity;
-    let mut peak = f64::NEG_INFINITY;
-    let drawdown: Vec<(u64, f64)> = equity
-        .iter()
-        .map(|&(t, e)| {
-            peak = peak.max(e);
-            (t, -(1.0 - e / peak) * 100.0)
-        })
-        .collect();
     let s = &run.stats;
+    let drawdown = drawdown_series(input.marks.unwrap_or(equity), s.cash, CHART_POINTS);
     let mut page = String::new();
     let _ = write!(
         page,
@@ -354,9 +553,41 @@ pub fn html(input: &Input<'_>) -> String {
         s.exposure_pct,
         s.equity_final
     );
+    for edge in grid_edges(input.ranked, input.all) {
+        let _ = write!(
+            page,
+            r#"<p class="note grid-edge">Grid edge: {}.</p>"#,
+            esc(&edge.to_string())
+        );
+    }
     page.push_str("<h3>Equity (cash units, at the end of each period)</h3>");
     page.push_str(&line_chart(equity, "equity (cash)", "#1f5fbf", false));
     page.push_str("<h3>Drawdown from the running peak (%)</h3>");
+    let lowest = drawdown
+        .iter()
+        .filter(|p| p.1.is_finite())
+        .min_by(|a, b| a.1.total_cmp(&b.1));
+    if let Some(&(t, v)) = lowest {
+        let source = if input.marks.is_some() {
+            "the equity at every mark, the marks the max. drawdown is measured on (where \
+             there are more marks than the chart can show, each stretch keeps its lowest and \
+             highest point)"
+        } else {
+            "the equity at the end of each period"
+        };
+        let _ = write!(
+            page,
+            r#"<p>From {source}. Lowest: <span class="chart-low">{v:.2}%</span> on {}.</p>"#,
+            date_time(t)
+        );
+        if v > s.max_drawdown_pct + 0.005 {
+            let _ = write!(
+                page,
+                r#"<p class="note">The max. drawdown ({:.2}%) was reached inside a period, between two of the points drawn: the chart does not go that low.</p>"#,
+                s.max_drawdown_pct
+            );
+        }
+    }
     page.push_str(&line_chart(&drawdown, "drawdown (%)", "#c0392b", true));
     let _ = write!(
         page,

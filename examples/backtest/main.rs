@@ -231,6 +231,13 @@ fn run(o: Options) -> Result<ExitCode, String> {
     }
     say!("top runs by {}:", metric.label());
     print_table(&ranked[..o.top.min(ranked.len())]);
+    let edges: Vec<String> = report::grid_edges(&ranked, &ok)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    if !edges.is_empty() {
+        say!("note: {}", edges.join("; "));
+    }
     say!(
         "throughput: {} events/s ({} ticks replayed), {:.1} runs/s, {} runs in {:.2} s on {} worker(s)",
         thousands((events as f64 / secs) as u64),
@@ -265,6 +272,25 @@ fn run(o: Options) -> Result<ExitCode, String> {
         let title = format!("Equity of {best} ({:.2}% return)", result.stats.return_pct);
         plot::equity_chart_png(&result.equity, &title, 1000, 420, BufWriter::new(file))
             .map_err(|e| format!("cannot write {}: {e}", png_path.display()))?;
+        // Run the best point again, alone, keeping its fills: the same trace, in detail,
+        // and the equity at every mark for the report's drawdown chart.
+        let index = report.runs.iter().position(|r| r.params == **best);
+        let detail = index
+            .and_then(|i| {
+                sweep.rerun(i, |&params, run| {
+                    let series = series.clone();
+                    let config = Config {
+                        keep_fills: true,
+                        ..config.clone()
+                    };
+                    async move { pipeline::run(&run.bus, series, params, config).await }
+                })
+            })
+            .map(|d| d.result);
+        let marks = match &detail {
+            Some(Ok(d)) => report::marked_equity(&series, &config, d),
+            _ => None,
+        };
         let html_path = o.out.join("report.html");
         let metric_of = |r: &RunResult| metric.value(r);
         let page = report::html(&report::Input {
@@ -285,23 +311,12 @@ fn run(o: Options) -> Result<ExitCode, String> {
                 o.fill,
                 report.runs.len()
             ),
+            marks: marks.as_deref(),
         });
         fs::write(&html_path, page)
             .map_err(|e| format!("cannot write {}: {e}", html_path.display()))?;
-        // Run the best point again, alone, keeping its fills: the same trace, in detail.
-        let index = report.runs.iter().position(|r| r.params == **best);
-        let detail = index.and_then(|i| {
-            sweep.rerun(i, |&params, run| {
-                let series = series.clone();
-                let config = Config {
-                    keep_fills: true,
-                    ..config.clone()
-                };
-                async move { pipeline::run(&run.bus, series, params, config).await }
-            })
-        });
         let trades_path = o.out.join("best_trades.csv");
-        match detail.map(|d| d.result) {
+        match detail {
             Some(Ok(d)) => {
                 write_trades(&trades_path, &series, &d)?;
                 let same = if d.trace_hash == result.trace_hash {
