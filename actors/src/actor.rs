@@ -29,6 +29,33 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 ///     }
 /// }
 /// ```
+///
+/// An actor whose state is its arguments (`Args = Self`, `on_start` returning them as they
+/// are) is written in one line with [`actor_from_args!`](crate::actor_from_args); every
+/// (re)start then begins from those arguments. For a check at start, another hook, or a
+/// generic actor, write the impl as above.
+///
+/// ```
+/// use mycelium_actors::{actor_from_args, Bus, Context, Handler};
+///
+/// #[derive(Clone)]
+/// struct Counter { total: u64 }
+/// actor_from_args!(Counter);
+///
+/// impl Handler<u64> for Counter {
+///     type Reply = u64;
+///     async fn handle(&mut self, n: u64, _ctx: &mut Context<Self>) -> u64 {
+///         self.total += n;
+///         self.total
+///     }
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+/// let bus = Bus::new();
+/// let counter = bus.spawn::<Counter>(Counter { total: 10 });
+/// assert_eq!(counter.ask(5).await.unwrap(), 15);
+/// # });
+/// ```
 pub trait Actor: Sized + Send + 'static {
     /// What the actor is built from. Cloned for every (re)start.
     type Args: Clone + Send + Sync + 'static;
@@ -66,6 +93,39 @@ pub trait Actor: Sized + Send + 'static {
     }
 }
 
+/// Implements [`Actor`] for each type given, with the type as its own
+/// [`Args`](Actor::Args) and an [`on_start`](Actor::on_start) that returns the arguments as
+/// the state: `actor_from_args!(Counter);` stands for
+///
+/// ```
+/// # use mycelium_actors::{Actor, BoxError, Context};
+/// # #[derive(Clone)] struct Counter;
+/// impl Actor for Counter {
+///     type Args = Counter;
+///     async fn on_start(args: Counter, _ctx: &mut Context<Self>) -> Result<Self, BoxError> {
+///         Ok(args)
+///     }
+/// }
+/// ```
+///
+/// The other hooks keep their defaults. The type must be `Clone + Send + Sync + 'static`,
+/// as every `Args` is (it is cloned for each restart). Several types may be given at once:
+/// `actor_from_args!(Counter, Clock);`.
+#[macro_export]
+macro_rules! actor_from_args {
+    ($($actor:ty),+ $(,)?) => {$(
+        impl $crate::Actor for $actor {
+            type Args = $actor;
+            async fn on_start(
+                args: $actor,
+                _ctx: &mut $crate::Context<Self>,
+            ) -> ::core::result::Result<Self, $crate::BoxError> {
+                ::core::result::Result::Ok(args)
+            }
+        }
+    )+};
+}
+
 /// `full` without its module path: what follows the last `::` before any generic arguments
 /// (`a::b::Pair<c::D>` is `Pair<c::D>`). It runs on every failure and dead letter: one
 /// word-wise search for `<`, then a backward byte scan over the last path segment only (a
@@ -85,6 +145,39 @@ pub(crate) fn short_type_name(full: &'static str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::short_type_name;
+    use crate::{Bus, Context, Handler};
+
+    #[derive(Clone)]
+    struct Total(u64);
+    #[derive(Clone)]
+    struct Name(&'static str);
+    crate::actor_from_args!(Total, Name,);
+
+    impl Handler<u64> for Total {
+        type Reply = u64;
+        async fn handle(&mut self, n: u64, _ctx: &mut Context<Self>) -> u64 {
+            self.0 += n;
+            self.0
+        }
+    }
+
+    struct Get;
+    impl Handler<Get> for Name {
+        type Reply = &'static str;
+        async fn handle(&mut self, _: Get, _ctx: &mut Context<Self>) -> &'static str {
+            self.0
+        }
+    }
+
+    /// Each actor's state is the arguments it was spawned with.
+    #[tokio::test]
+    async fn an_actor_from_its_args_starts_with_them() {
+        let bus = Bus::new();
+        let total = bus.spawn::<Total>(Total(10));
+        assert_eq!(total.ask(5).await.unwrap(), 15);
+        let name = bus.spawn::<Name>(Name("feed"));
+        assert_eq!(name.ask(Get).await.unwrap(), "feed");
+    }
 
     #[test]
     fn a_short_type_name_drops_the_module_path_but_not_generic_arguments() {
