@@ -213,9 +213,7 @@ impl ActorRef {
                 Target::Foreign(actor) => actor
                     .tell(ForeignMessage { type_id, body })
                     .await
-                    .map_err(|_| {
-                        ActorStopped::new_err("the actor has stopped; the message was not handled")
-                    }),
+                    .map_err(|_| errors::stopped(actor.actor_ref().stop_reason().as_ref())),
                 Target::Service { bus, name, .. } => bus
                     .exports()
                     .deliver(&name, type_id, &body)
@@ -234,6 +232,10 @@ fn foreign_ask_error(actor: &ForeignRef<PyForeign>, e: ForeignAskError) -> PyErr
             Some(gate) => MessageTypeError::new_err(gate.foreign().names.no_reply(type_id)),
             None => errors::ask(e),
         },
+        // The stop's reason stays with the actor: a mailbox found closed does not carry it.
+        ForeignAskError::Stopped { reason: None } => {
+            errors::stopped(actor.actor_ref().stop_reason().as_ref())
+        }
         e => errors::ask(e),
     }
 }
@@ -408,8 +410,12 @@ impl ActorRef {
             Err(mycelium_actors::export::ByteRefusal::Full) => Err(MailboxFull::new_err(
                 "the mailbox is full; nothing was queued",
             )),
-            Err(mycelium_actors::export::ByteRefusal::Stopped) => Err(ActorStopped::new_err(
-                "the actor has stopped; the message was not handled",
+            Err(mycelium_actors::export::ByteRefusal::Stopped) => Err(errors::stopped(
+                match &self.target {
+                    Target::Foreign(actor) => actor.actor_ref().stop_reason(),
+                    Target::Service { .. } => None,
+                }
+                .as_ref(),
             )),
         }
     }

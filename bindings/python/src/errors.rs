@@ -1,6 +1,7 @@
 //! The Python exceptions of the package, and how Rust errors become them.
 
 use mycelium_actors::export::DeliveryError;
+use mycelium_actors::StopReason;
 use mycelium_foreign::{ForeignAskError, ForeignTopicError};
 use mycelium_remote::SendError;
 use pyo3::exceptions::{PyException, PyTypeError, PyValueError};
@@ -86,9 +87,18 @@ pub(crate) fn ask(e: ForeignAskError) -> PyErr {
     match e {
         ForeignAskError::Failed { .. } | ForeignAskError::Lost(_) => ActorFailed::new_err(text),
         ForeignAskError::NoReply { .. } => MessageTypeError::new_err(text),
-        ForeignAskError::Stopped { .. } => ActorStopped::new_err(text),
+        ForeignAskError::Stopped { reason } => stopped(reason.as_ref()),
         ForeignAskError::Timeout(_) => AskTimeout::new_err(text),
     }
+}
+
+/// `ActorStopped` for a message an actor that has stopped for good did not handle, saying
+/// why it stopped when that is known.
+pub(crate) fn stopped(reason: Option<&StopReason>) -> PyErr {
+    ActorStopped::new_err(match reason {
+        Some(reason) => format!("the actor has stopped ({reason}); the message was not handled"),
+        None => "the actor has stopped; the message was not handled".to_string(),
+    })
 }
 
 /// The exception for a publish or a subscription, local or across nodes.

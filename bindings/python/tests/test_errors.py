@@ -1,3 +1,4 @@
+import asyncio
 import threading
 
 import pytest
@@ -133,6 +134,35 @@ def test_asking_a_stopped_actor(bus):
         echo.ask(hb(1))
     with pytest.raises(mycelium.ActorStopped):
         echo.tell(hb(1))
+
+
+def test_a_stopped_actor_keeps_saying_why_it_stopped(bus):
+    class Boom(mycelium.Actor):
+        @mycelium.handler(Heartbeat)
+        def ping(self, msg):
+            raise ValueError("the model diverged")
+
+    boom = bus.spawn(Boom)
+    with pytest.raises(mycelium.ActorFailed, match="ValueError: the model diverged"):
+        boom.ask(hb(1))
+    assert "the model diverged" in boom.wait_for_stop()
+    # Long after the failure, every call still says why, not only that it stopped.
+    calls = [
+        lambda: boom.ask(hb(2)),
+        lambda: boom.ask(hb(3), timeout=5.0),
+        lambda: boom.tell(hb(4)),
+        lambda: boom.try_tell(hb(5)),
+        lambda: asyncio.run(boom.ask_async(hb(6))),
+        lambda: asyncio.run(boom.tell_async(hb(7))),
+    ]
+    for call in calls:
+        with pytest.raises(mycelium.ActorStopped, match=r"has stopped \(failed: .*ValueError: the model diverged\)"):
+            call()
+    echo = bus.spawn(Echo)
+    echo.stop()
+    echo.wait_for_stop()
+    with pytest.raises(mycelium.ActorStopped, match=r"has stopped \(stopped normally\)"):
+        echo.ask(hb(1))
 
 
 def test_bad_supervisor_options(bus):

@@ -33,7 +33,9 @@ class ActorFailed(MyceliumError):
     supervised. The text carries the exception's type and message."""
 
 class ActorStopped(MyceliumError):
-    """The actor has stopped for good; the message was not handled."""
+    """The actor has stopped for good; the message was not handled. The text says why it
+    stopped (`the actor has stopped (failed: ...)`), however long after the stop the ref is
+    used."""
 
 class AskTimeout(MyceliumError):
     """No reply within the timeout (seconds of bus time)."""
