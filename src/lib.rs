@@ -35,6 +35,9 @@
 pub struct ReadmeDoctests;
 
 pub use mycelium_actors as actors;
+/// `actor_from_args!(Counter)`: an actor whose state is its spawn arguments, in one line (see
+/// [`mycelium_actors::actor_from_args`]).
+pub use mycelium_actors::actor_from_args;
 pub use mycelium_mailbox as mailbox;
 pub use mycelium_supervisor as supervisor;
 
