@@ -539,7 +539,8 @@ impl ActorRef {
         };
         let handle = self.handle()?.clone();
         let actor = actor.clone();
-        Ok(wait(py, &handle, async move { actor.wait_for_stop().await })?.to_string())
+        let reason = wait(py, &handle, async move { actor.wait_for_stop().await })?;
+        Ok(errors::reason_text(&reason))
     }
 
     /// Subscribes this Python actor to the contract message `type_id` published under

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use mycelium_actors::{Bus as RustBus, SpawnOptions};
+use mycelium_actors::{Bus as RustBus, BusExit, SpawnOptions};
 use mycelium_foreign::{HostedBus, CONTRACT_TYPE_IDS};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
@@ -79,7 +79,8 @@ impl Bus {
     /// (a paused clock on one thread: time jumps to the next timer whenever every actor waits).
     #[new]
     #[pyo3(signature = (virtual_time=false, seed=0, workers=2))]
-    fn new(virtual_time: bool, seed: u64, workers: usize) -> PyResult<Self> {
+    fn new(py: Python<'_>, virtual_time: bool, seed: u64, workers: usize) -> PyResult<Self> {
+        errors::learn_message_names(py)?;
         if !(1..=MAX_WORKERS).contains(&workers) {
             return Err(PyValueError::new_err(format!(
                 "workers must be a whole number from 1 to {MAX_WORKERS}, got {workers}"
@@ -259,9 +260,9 @@ impl Bus {
             .map(|d| {
                 let dict = PyDict::new(py);
                 dict.set_item("actor", d.actor.to_string())?;
-                dict.set_item("actor_type", d.actor_type)?;
-                dict.set_item("message_type", d.message_type)?;
-                dict.set_item("reason", d.reason.to_string())?;
+                dict.set_item("actor_type", errors::type_text(d.actor_type))?;
+                dict.set_item("message_type", errors::type_text(d.message_type))?;
+                dict.set_item("reason", errors::dead_letter_text(&d.reason))?;
                 Ok(dict)
             })
             .collect()
@@ -298,6 +299,25 @@ impl Bus {
     /// True once the bus has shut down or failed.
     fn is_stopped(&self) -> bool {
         self.bus.exit().is_some()
+    }
+
+    /// `<mycelium.Bus open, 3 actors, 1 service, real time>`, or how it ended.
+    fn __repr__(&self) -> String {
+        let clock = if self.virtual_time {
+            "virtual time"
+        } else {
+            "real time"
+        };
+        let plural = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+        match self.bus.exit() {
+            Some(BusExit::Shutdown) => format!("<mycelium.Bus shut down, {clock}>"),
+            Some(BusExit::Failed(reason)) => format!("<mycelium.Bus failed ({reason}), {clock}>"),
+            None => format!(
+                "<mycelium.Bus open, {}, {}, {clock}>",
+                plural(self.bus.actor_count(), "actor"),
+                plural(self.bus.exports().services().len(), "service")
+            ),
+        }
     }
 
     /// The contract type ids Python can publish and subscribe to.

@@ -1,94 +1,300 @@
 //! The Python exceptions of the package, and how Rust errors become them.
+//!
+//! The exceptions are made in module `mycelium`, where the package exports them, so that
+//! they print (and pickle) as `mycelium.ActorStopped`, not as the extension's.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
 
 use mycelium_actors::export::DeliveryError;
-use mycelium_actors::StopReason;
+use mycelium_actors::{DeadLetterReason, Failure, FailureKind, Phase, StopReason};
 use mycelium_foreign::{ForeignAskError, ForeignTopicError};
 use mycelium_remote::SendError;
 use pyo3::exceptions::{PyException, PyTypeError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
 use pyo3::{create_exception, PyErr};
 
 create_exception!(
-    _native,
+    mycelium,
     MyceliumError,
     PyException,
     "Base of every Mycelium error."
 );
 create_exception!(
-    _native,
+    mycelium,
     ActorFailed,
     MyceliumError,
     "The actor failed (an exception or a panic) while handling this message; it restarts if supervised."
 );
 create_exception!(
-    _native,
+    mycelium,
     ActorStopped,
     MyceliumError,
     "The actor has stopped for good; the message was not handled."
 );
 create_exception!(
-    _native,
+    mycelium,
     AskTimeout,
     MyceliumError,
     "No reply within the timeout (bus time); the request may still be handled."
 );
 create_exception!(
-    _native,
+    mycelium,
     UnknownService,
     MyceliumError,
     "No service of that name is exported on this bus."
 );
 create_exception!(
-    _native,
+    mycelium,
     MailboxFull,
     MyceliumError,
     "The mailbox is full; nothing was queued (try_tell only)."
 );
 create_exception!(
-    _native,
+    mycelium,
     StartFailed,
     MyceliumError,
     "The actor's on_start raised; the actor did not start."
 );
 create_exception!(
-    _native,
+    mycelium,
     BusClosed,
     MyceliumError,
     "The bus has been shut down."
 );
 create_exception!(
-    _native,
+    mycelium,
     MessageTypeError,
     PyTypeError,
     "The message type is not one the target handles, or a handler returned something that is not a contract message."
 );
 
-/// The exception for a delivery or ask by service name.
+/// The exception for a delivery or ask by service name, in words for a Python reader (the
+/// Rust texts name `Exports` methods and Rust types).
 pub(crate) fn delivery(e: DeliveryError) -> PyErr {
-    let text = e.to_string();
     match e {
-        DeliveryError::UnknownService { .. } => UnknownService::new_err(text),
-        DeliveryError::UnknownType { .. }
-        | DeliveryError::NotAnAsk { .. }
-        | DeliveryError::Decode { .. } => MessageTypeError::new_err(text),
-        DeliveryError::Full { .. } => MailboxFull::new_err(text),
-        DeliveryError::Stopped { .. } => ActorStopped::new_err(text),
-        DeliveryError::Failed { .. } | DeliveryError::Lost { .. } => ActorFailed::new_err(text),
-        DeliveryError::Timeout { .. } => AskTimeout::new_err(text),
-        DeliveryError::UnknownTopicType { .. } => MessageTypeError::new_err(text),
+        DeliveryError::UnknownService { service } => UnknownService::new_err(format!(
+            "no service `{service}` is exported on this bus: export one with \
+             Bus.spawn(..., service=\"{service}\") or a child's service=, or join a topology \
+             whose nodes host it"
+        )),
+        DeliveryError::UnknownType {
+            service,
+            type_id,
+            accepted,
+        } => MessageTypeError::new_err(format!(
+            "service `{service}` does not handle {}; it handles {}",
+            message_name(type_id),
+            names_of(&accepted)
+        )),
+        DeliveryError::NotAnAsk {
+            service, type_id, ..
+        } => MessageTypeError::new_err(format!(
+            "service `{service}` takes {} as a tell only, so it cannot answer an ask: tell it",
+            message_name(type_id)
+        )),
+        DeliveryError::Decode {
+            target,
+            type_id,
+            source,
+            ..
+        } => MessageTypeError::new_err(format!(
+            "{} for `{target}` does not decode: {source}; the sender's contracts differ from \
+             this process's",
+            message_name(type_id)
+        )),
+        DeliveryError::Full { service, .. } => MailboxFull::new_err(format!(
+            "the mailbox of service `{service}` is full: nothing was queued; retry later, or \
+             use tell, which waits for room"
+        )),
+        DeliveryError::Stopped {
+            service, reason, ..
+        } => ActorStopped::new_err(match reason {
+            Some(reason) => format!(
+                "service `{service}` has stopped ({}): the message was not handled",
+                reason_text(&reason)
+            ),
+            None => format!("service `{service}` has stopped: the message was not handled"),
+        }),
+        DeliveryError::Failed { service, failure } => ActorFailed::new_err(format!(
+            "service `{service}` failed on this request: it {}; resend only if the request is \
+             safe to repeat",
+            failure_text(&failure)
+        )),
+        DeliveryError::Timeout { service, after } => AskTimeout::new_err(format!(
+            "service `{service}` gave no reply within {} s of bus time; the request may still \
+             be handled",
+            after.as_secs_f64()
+        )),
+        DeliveryError::Lost {
+            service,
+            node,
+            reason,
+        } => ActorFailed::new_err(format!(
+            "service `{service}` is on node {node}, and the answer was lost there ({reason})"
+        )),
+        DeliveryError::UnknownTopicType { type_id, .. } => MessageTypeError::new_err(format!(
+            "{} cannot be published on this bus: it is not a topic message",
+            message_name(type_id)
+        )),
         // A topic name that breaks the grammar is a bad argument, not a type error.
-        DeliveryError::Topic(_) => PyValueError::new_err(text),
+        DeliveryError::Topic(topic) => PyValueError::new_err(topic.to_string()),
+    }
+}
+
+/// The class names of the contract messages (`mycelium.trading.REGISTRY`), by type id: read
+/// once, with the GIL, by `learn_message_names`, for errors made where Python cannot be read.
+static MESSAGE_NAMES: OnceLock<HashMap<u16, String>> = OnceLock::new();
+
+/// Reads the contract messages' class names for the errors (once; every bus calls it).
+pub(crate) fn learn_message_names(py: Python<'_>) -> PyResult<()> {
+    if MESSAGE_NAMES.get().is_some() {
+        return Ok(());
+    }
+    let mut names = HashMap::new();
+    let registry = py.import("mycelium.trading")?.getattr("REGISTRY")?;
+    for (type_id, cls) in registry.cast::<PyDict>()?.iter() {
+        names.insert(
+            type_id.extract::<u16>()?,
+            cls.getattr("__name__")?.extract()?,
+        );
+    }
+    let _ = MESSAGE_NAMES.set(names);
+    Ok(())
+}
+
+/// A contract message by its class name (`Heartbeat (type id 900)`), or its type id when
+/// this process's contracts do not have it.
+fn message_name(type_id: u16) -> String {
+    match MESSAGE_NAMES.get().and_then(|names| names.get(&type_id)) {
+        Some(name) => format!("{name} (type id {type_id})"),
+        None => format!("type id {type_id}"),
+    }
+}
+
+/// The class names of contract messages, by their type ids.
+fn names_of(type_ids: &[u16]) -> String {
+    let names: Vec<String> = type_ids.iter().map(|&t| message_name(t)).collect();
+    format!("[{}]", names.join(", "))
+}
+
+/// The names the foreign layer gives a Python actor's calls in its failures.
+const FOREIGN_CALLS: [&str; 2] = ["ForeignCall", "ForeignMessage"];
+
+/// A Rust message type as a Python reader knows it: `Published<a::b::TickBatch>` is "a
+/// published TickBatch", `a::b::Quote` is "Quote".
+fn rust_message(name: &str) -> String {
+    let last = |n: &str| {
+        let n = n.trim_end_matches('>');
+        n.rsplit("::").next().unwrap_or(n).to_string()
+    };
+    match name.strip_prefix("Published<") {
+        Some(inner) => format!("a published {}", last(inner)),
+        None => last(name),
+    }
+}
+
+/// What an actor did when it failed, after "it": a Python actor's handler raised, or a Rust
+/// actor failed handling a named message; the Rust words (a panic, Rust type paths) left out.
+pub(crate) fn failure_text(failure: &Failure) -> String {
+    let reason = &failure.reason;
+    match &failure.phase {
+        Phase::Start => format!("failed in on_start: {reason}"),
+        Phase::Message("ForeignCall") => format!("raised in a handler: {reason}"),
+        Phase::Message(m) if FOREIGN_CALLS.contains(m) => format!("failed: {reason}"),
+        Phase::Message(m) => format!("failed handling {}: {reason}", rust_message(m)),
+        Phase::FailureHook => format!("failed in its failure hook: {reason}"),
+        Phase::Supervising => match failure.kind {
+            FailureKind::Escalated => format!("gave up: {reason}"),
+            _ => format!("failed supervising: {reason}"),
+        },
+    }
+}
+
+/// A failure text made by Rust code that Python readers see as it is (a backtest row's
+/// status), with `Failure`'s Rust words put as `failure_text` puts them: "panicked while
+/// handling `Published<a::b::TickBatch>`" becomes "failed handling a published TickBatch".
+pub(crate) fn python_words(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    loop {
+        let found = ["panicked while ", "returned an error while "]
+            .iter()
+            .filter_map(|verb| rest.find(verb).map(|at| (at, verb.len())))
+            .min();
+        let Some((at, verb_len)) = found else {
+            out.push_str(rest);
+            return out;
+        };
+        out.push_str(&rest[..at]);
+        let after = &rest[at + verb_len..];
+        if let Some(tail) = after.strip_prefix("starting") {
+            out.push_str("failed in on_start");
+            rest = tail;
+        } else if let Some((message, tail)) = after
+            .strip_prefix("handling `")
+            .and_then(|m| m.split_once('`'))
+        {
+            out.push_str("failed handling ");
+            out.push_str(&rust_message(message));
+            rest = tail;
+        } else {
+            // Not a failure's words: kept as written.
+            out.push_str(&rest[at..at + verb_len]);
+            rest = after;
+        }
+    }
+}
+
+/// Why an actor stopped, in words for a Python reader ("failed: it raised in a handler:
+/// ValueError: ...").
+pub(crate) fn reason_text(reason: &StopReason) -> String {
+    match reason {
+        StopReason::Failed(failure) => format!("failed: it {}", failure_text(failure)),
+        other => other.to_string(),
+    }
+}
+
+/// A dead letter's actor or message type as a Python reader knows it: a Python actor and its
+/// messages go by the foreign layer's Rust type names, which say nothing to that reader.
+pub(crate) fn type_text(rust_name: &str) -> String {
+    match rust_name {
+        "ForeignActor" => "Python actor".to_string(),
+        m if FOREIGN_CALLS.contains(&m) => "contract message".to_string(),
+        other => rust_message(other),
+    }
+}
+
+/// Why a dead letter was not handled, in words for a Python reader.
+pub(crate) fn dead_letter_text(reason: &DeadLetterReason) -> String {
+    match reason {
+        DeadLetterReason::HandlerFailed(failure) => format!("the actor {}", failure_text(failure)),
+        DeadLetterReason::ActorStopped(reason) => format!(
+            "it was still queued when the actor stopped ({})",
+            reason_text(reason)
+        ),
+        other => other.to_string(),
     }
 }
 
 /// The exception for an ask to a foreign actor's ref.
 pub(crate) fn ask(e: ForeignAskError) -> PyErr {
-    let text = e.to_string();
     match e {
-        ForeignAskError::Failed { .. } | ForeignAskError::Lost(_) => ActorFailed::new_err(text),
-        ForeignAskError::NoReply { .. } => MessageTypeError::new_err(text),
+        ForeignAskError::Failed { failure } => {
+            ActorFailed::new_err(format!("the actor {}", failure_text(&failure)))
+        }
+        ForeignAskError::Lost(reason) => ActorFailed::new_err(reason),
+        ForeignAskError::NoReply { type_id } => MessageTypeError::new_err(format!(
+            "the handler of {} returned None to an ask: a handler that is asked must return a \
+             contract message (a class from mycelium.trading)",
+            message_name(type_id)
+        )),
         ForeignAskError::Stopped { reason } => stopped(reason.as_ref()),
-        ForeignAskError::Timeout(_) => AskTimeout::new_err(text),
+        ForeignAskError::Timeout(after) => AskTimeout::new_err(format!(
+            "no reply within {} s of bus time; the request may still be handled",
+            after.as_secs_f64()
+        )),
     }
 }
 
@@ -96,7 +302,10 @@ pub(crate) fn ask(e: ForeignAskError) -> PyErr {
 /// why it stopped when that is known.
 pub(crate) fn stopped(reason: Option<&StopReason>) -> PyErr {
     ActorStopped::new_err(match reason {
-        Some(reason) => format!("the actor has stopped ({reason}); the message was not handled"),
+        Some(reason) => format!(
+            "the actor has stopped ({}); the message was not handled",
+            reason_text(reason)
+        ),
         None => "the actor has stopped; the message was not handled".to_string(),
     })
 }
@@ -109,7 +318,9 @@ pub(crate) fn topic(e: ForeignTopicError) -> PyErr {
         // A topic name or pattern that breaks the grammar is a bad argument.
         ForeignTopicError::Topic(_) => PyValueError::new_err(text),
         ForeignTopicError::Link(link) => send_error(link, text),
-        ForeignTopicError::UnknownType(_) => MessageTypeError::new_err(text),
+        ForeignTopicError::UnknownType(type_id) => MessageTypeError::new_err(format!(
+            "type id {type_id} is not a contract message of this package (mycelium.trading)"
+        )),
     }
 }
 

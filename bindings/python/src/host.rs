@@ -223,7 +223,7 @@ impl Foreign for PyForeign {
     }
 
     fn stop(&self, state: Py<PyAny>, reason: &StopReason) {
-        let reason = reason.to_string();
+        let reason = crate::errors::reason_text(reason);
         let stopped = callbacks::attach(|py| {
             if let Err(e) = self.host.call_method1(py, "stop", (state, reason)) {
                 // The incarnation is over either way; say why its stop hook failed.

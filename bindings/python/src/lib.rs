@@ -39,7 +39,10 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(sweep::run_strategy_shard, m)?)?;
     m.add_function(wrap_pyfunction!(sweep::csv_header, m)?)?;
     m.add_function(wrap_pyfunction!(sweep::builtin_grid, m)?)?;
-    m.add("ShardError", m.py().get_type::<sweep::ShardError>())?;
+    let shard_error = m.py().get_type::<sweep::ShardError>();
+    // Printed (and pickled) where the package exports it.
+    shard_error.setattr("__module__", "mycelium.distributed")?;
+    m.add("ShardError", shard_error)?;
     errors::register(m)?;
     Ok(())
 }

@@ -143,6 +143,8 @@ impl ChildDef {
 #[pyclass(module = "mycelium._native", frozen)]
 pub(crate) struct Supervisor {
     sup: SupervisorRef,
+    /// The restart strategy's Python name, for the repr.
+    strategy: String,
     bus: RustBus,
     handle: Handle,
     children: Vec<ChildDefInner>,
@@ -166,6 +168,7 @@ impl Supervisor {
         backoff_factor: f64,
         backoff_cap: f64,
     ) -> PyResult<Self> {
+        let strategy_name = strategy.to_string();
         let strategy = match strategy {
             "one_for_one" => RestartStrategy::OneForOne,
             "one_for_all" => RestartStrategy::OneForAll,
@@ -273,6 +276,7 @@ impl Supervisor {
         }
         Ok(Supervisor {
             sup,
+            strategy: strategy_name,
             bus: bus.clone(),
             handle: handle.clone(),
             children: defs,
@@ -288,7 +292,14 @@ impl Supervisor {
 fn spawn_error(py: Python<'_>, e: SpawnError) -> PyErr {
     let text = e.to_string();
     match e {
-        SpawnError::StartFailed { child, .. } => start_failed(py, text, Some(child)),
+        SpawnError::StartFailed { child, cause } => {
+            let text = format!(
+                "child `{child}` could not start: it {}; the tree stopped the children it had \
+                 started and did not start the later ones",
+                errors::failure_text(&cause)
+            );
+            start_failed(py, text, Some(child))
+        }
         SpawnError::InvalidSpec(_) => PyValueError::new_err(text),
         SpawnError::BusStopped => errors::BusClosed::new_err(text),
         _ => start_failed(py, text, None),
@@ -398,13 +409,38 @@ impl Supervisor {
     fn stop(&self, py: Python<'_>) -> PyResult<String> {
         let sup = self.sup.clone();
         let reason: StopReason = wait(py, &self.handle, async move { sup.stop().await })?;
-        Ok(reason.to_string())
+        Ok(errors::reason_text(&reason))
     }
 
     /// Waits until the supervisor has stopped; returns why.
     fn wait_for_stop(&self, py: Python<'_>) -> PyResult<String> {
         let sup = self.sup.clone();
         let reason: StopReason = wait(py, &self.handle, async move { sup.wait_for_stop().await })?;
-        Ok(reason.to_string())
+        Ok(errors::reason_text(&reason))
+    }
+
+    /// `<mycelium.Supervisor one_for_one, running: a, b (of 3 children), 2 restarts>`, or
+    /// the reason it stopped.
+    fn __repr__(&self) -> String {
+        let restarts = self.sup.restarts(None);
+        let restarts = format!("{restarts} restart{}", if restarts == 1 { "" } else { "s" });
+        if let Some(reason) = self.sup.actor_ref().stop_reason() {
+            return format!(
+                "<mycelium.Supervisor {}, stopped ({}), {restarts}>",
+                self.strategy,
+                errors::reason_text(&reason)
+            );
+        }
+        let running: Vec<String> = self.sup.children().into_iter().map(|(n, _)| n).collect();
+        let running = if running.is_empty() {
+            "none running".to_string()
+        } else {
+            format!("running: {}", running.join(", "))
+        };
+        format!(
+            "<mycelium.Supervisor {}, {running} (of {} children), {restarts}>",
+            self.strategy,
+            self.children.len()
+        )
     }
 }

@@ -26,7 +26,9 @@ from .trading import Message
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 # Errors. Every error of the package is a MyceliumError, except MessageTypeError (a
-# TypeError) and bad arguments (ValueError).
+# TypeError) and bad arguments (ValueError). They are `mycelium.ActorStopped` and so on
+# (their `__module__` is "mycelium"), and their texts speak of Python actors, handlers and
+# contract classes, not of the Rust types underneath.
 class MyceliumError(Exception): ...
 class ActorFailed(MyceliumError):
     """The actor failed (an exception, a panic) handling the message; it restarts if
@@ -181,6 +183,10 @@ def rust_child(
     count in seq and the last quote's ts_ns)."""
 
 class Supervisor:
+    """A running supervision tree; its repr is
+    `<mycelium.Supervisor one_for_one, running: a, b (of 2 children), 0 restarts>`, or says
+    why it stopped."""
+
     def child(self, name: str) -> ActorRef: ...
     def children(self) -> list[str]:
         """The names of the children running now, in start order."""
@@ -208,6 +214,9 @@ class Bus:
         """`workers`: the runtime's worker threads on real time, 1 to `MAX_WORKERS` (1024),
         started at once; anything else raises `ValueError` naming it."""
     MAX_WORKERS: int
+    def __repr__(self) -> str:
+        """`<mycelium.Bus open, 3 actors, 1 service, real time>` (supervisors count as
+        actors), `<mycelium.Bus shut down, ...>` or `<mycelium.Bus failed (why), ...>`."""
     def __enter__(self) -> Bus: ...
     def __exit__(self, *exc: Any) -> None: ...
     @property

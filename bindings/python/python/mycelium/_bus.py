@@ -296,6 +296,9 @@ class Supervisor:
         """Waits until the tree has stopped; returns why."""
         return self._native.wait_for_stop()
 
+    def __repr__(self) -> str:
+        return repr(self._native)
+
 
 class Bus:
     """An isolated bus of actors with its own runtime.
@@ -348,6 +351,9 @@ class Bus:
                 )
         except Exception:
             pass  # the interpreter is exiting: nothing left to tell
+
+    def __repr__(self) -> str:
+        return repr(self._native)
 
     @property
     def virtual_time(self) -> bool:

@@ -63,7 +63,7 @@ pub(crate) fn put_result(
             row.set_item("ticks", r.ticks)?;
         }
         Err(e) => {
-            row.set_item("status", e.to_string())?;
+            row.set_item("status", crate::errors::python_words(&e.to_string()))?;
             for column in STAT_COLUMNS {
                 row.set_item(column, py.None())?;
             }
