@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import weakref
-from typing import TYPE_CHECKING, Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, TypeVar
 
 from . import _native
 from .trading import Message
@@ -49,6 +49,8 @@ class Actor:
 
     ref: "ActorRef"
     _mycelium_bus: "weakref.ref[Bus]"
+    _mycelium_subscriptions: "list[_native.Subscription]"
+    _mycelium_handlers: ClassVar[dict[int, tuple[type[Message], str]]]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """Refuses a class body with two handlers of one message class: which would run is
@@ -121,7 +123,7 @@ class Actor:
 
     @classmethod
     def _mycelium_table(cls) -> dict[int, tuple[type[Message], str]]:
-        table = cls.__dict__.get("_mycelium_handlers")
+        table: dict[int, tuple[type[Message], str]] | None = cls.__dict__.get("_mycelium_handlers")
         if table is None:
             table = {}
             for klass in reversed(cls.__mro__):

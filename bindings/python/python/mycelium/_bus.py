@@ -39,7 +39,7 @@ def _close_callbacks() -> None:
 atexit.register(_close_callbacks)
 
 
-def _settler(loop: asyncio.AbstractEventLoop, fut: asyncio.Future) -> Callable[[bool, Any], None]:
+def _settler(loop: asyncio.AbstractEventLoop, fut: asyncio.Future[Any]) -> Callable[[bool, Any], None]:
     """A callback the extension calls from its thread, resolving `fut` on its loop."""
 
     def apply(ok: bool, value: Any) -> None:
@@ -122,7 +122,8 @@ class ActorRef:
         loop is running on this thread); otherwise the ask goes through its mailbox and this
         thread waits without the GIL."""
         self._check(message)
-        return self._native.ask_msg(message, timeout)
+        reply: Message = self._native.ask_msg(message, timeout)
+        return reply
 
     async def tell_async(self, message: Message) -> None:
         """`tell`, awaitable: waits for room without blocking the event loop. Raises as `tell`
@@ -140,7 +141,12 @@ class ActorRef:
         fut = loop.create_future()
         self._native.ask_callback(type_id, body, timeout, _settler(loop, fut))
         reply_type, reply = await fut
-        return _native.decode(REGISTRY[reply_type], reply) if reply_type in REGISTRY else decode_message(reply_type, reply)
+        answer: Message = (
+            _native.decode(REGISTRY[reply_type], reply)
+            if reply_type in REGISTRY
+            else decode_message(reply_type, reply)
+        )
+        return answer
 
     def stop(self) -> None:
         """Asks a Python actor to stop after the message it is handling."""
@@ -629,7 +635,8 @@ class NodeRef:
         type_id, body = self._node._native.ask(
             self.service, message.TYPE_ID, _native.encode(message), timeout
         )
-        return decode_message(type_id, body)
+        answer: Message = decode_message(type_id, body)
+        return answer
 
     def __repr__(self) -> str:
         return f"NodeRef({self.service!r} via node {self._node.name!r})"

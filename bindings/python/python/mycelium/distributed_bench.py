@@ -18,11 +18,14 @@ import math
 import os
 import tempfile
 import time
+from typing import Callable, TypeVar
 
 from . import distributed as dist
 
+_T = TypeVar("_T")
 
-def _timed(f):
+
+def _timed(f: Callable[[], _T]) -> tuple[_T, float]:
     started = time.perf_counter()
     out = f()
     return out, time.perf_counter() - started

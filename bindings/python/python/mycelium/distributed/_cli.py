@@ -82,9 +82,10 @@ def _range(name: str, v: str, lo: int) -> list[int]:
             a, b, s = one(parts[0]), one(parts[1]), 1
         elif len(parts) == 3:
             a, b = one(parts[0]), one(parts[1])
-            s = _u32(parts[2])
-            if s is None:
+            step = _u32(parts[2])
+            if step is None:
                 raise _UsageError(f"{name} {v}: bad step")
+            s = step
         else:
             raise _UsageError(f"{name} {v}: expected A:B:S")
         if s == 0 or a > b:
@@ -208,8 +209,9 @@ def _grid_of(o: dict[str, Any]) -> list[tuple[int, int, int]]:
         if not line or line.startswith("#"):
             continue
         fields = [x.strip() for x in line.split(",")]
-        nums = [_u32(x) for x in fields]
-        if len(fields) in (2, 3) and all(n is not None for n in nums):
+        read = [_u32(x) for x in fields]
+        nums = [n for n in read if n is not None]
+        if len(fields) in (2, 3) and len(nums) == len(read):
             fast, slow = nums[0], nums[1]
             band = nums[2] if len(nums) == 3 else 0
             if fast == 0 or fast >= slow:

@@ -73,7 +73,7 @@ def _where() -> str:
     try:
         from distributed import get_worker
 
-        return get_worker().address
+        return str(get_worker().address)
     except Exception:  # not on a Dask worker
         import socket
 
@@ -87,7 +87,7 @@ def _threads(workers: int | None) -> int | None:
     try:
         from distributed import get_worker
 
-        slots = get_worker().state.nthreads
+        slots = int(get_worker().state.nthreads)
     except Exception:
         return None
     return max(1, (os.cpu_count() or 1) // max(1, slots))
