@@ -166,7 +166,7 @@ pub(crate) fn learn_message_names(py: Python<'_>) -> PyResult<()> {
 
 /// A contract message by its class name (`Heartbeat (type id 900)`), or its type id when
 /// this process's contracts do not have it.
-fn message_name(type_id: u16) -> String {
+pub(crate) fn message_name(type_id: u16) -> String {
     match MESSAGE_NAMES.get().and_then(|names| names.get(&type_id)) {
         Some(name) => format!("{name} (type id {type_id})"),
         None => format!("type id {type_id}"),

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use mycelium_actors::Bus as RustBus;
 use mycelium_contracts::SCHEMA_DIGEST;
-use mycelium_remote::{frame::Kind, LocalSchema, Node as RustNode, RemoteAskError};
+use mycelium_remote::{frame::Kind, DispatchError, LocalSchema, Node as RustNode, RemoteAskError};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use tokio::runtime::Handle;
@@ -23,7 +23,23 @@ pub(crate) struct Node {
     handle: Handle,
 }
 
-fn remote_error(e: RemoteAskError) -> PyErr {
+/// The exception for an ask of `type_id` to `service` on another node. A message type the
+/// service does not take is refused by that node with a failure text: it is raised as
+/// `MessageTypeError`, as the same ask to a local service is.
+fn remote_error(e: RemoteAskError, service: &str, type_id: u16) -> PyErr {
+    if let RemoteAskError::Failed(text) = &e {
+        let refused = DispatchError::UnknownType {
+            service: service.to_string(),
+            type_id,
+        }
+        .to_string();
+        if text.contains(&refused) {
+            return MessageTypeError::new_err(format!(
+                "service `{service}` does not handle {} (refused by the node that hosts it)",
+                errors::message_name(type_id)
+            ));
+        }
+    }
     let text = e.to_string();
     match e {
         RemoteAskError::NotSent(e) | RemoteAskError::Unsent { error: e, .. } => {
@@ -120,6 +136,7 @@ impl Node {
         let (t, b) = match self.remote(service) {
             Some(remote) => {
                 let name: Arc<str> = Arc::from(remote.name());
+                let asked_name = name.clone();
                 let link = remote.link().clone();
                 let clock = self.bus.clock().clone();
                 let asked = async move {
@@ -130,7 +147,7 @@ impl Node {
                     }
                 };
                 match wait(py, &self.handle, asked)? {
-                    Some(answer) => answer.map_err(remote_error)?,
+                    Some(answer) => answer.map_err(|e| remote_error(e, &asked_name, type_id))?,
                     None => {
                         return Err(AskTimeout::new_err(format!(
                             "no reply from `{service}` within {:?}",

@@ -123,6 +123,13 @@ def test_two_processes_reach_each_others_services_through_a_topology(tmp_path, m
                     node.ref("nobody").ask(hb(0), timeout=60.0)
                 with pytest.raises(mycelium.MessageTypeError):
                     model.tell("not a message")
+                # A message type the service does not take: the same error as for a local
+                # service, naming the service and the message class.
+                quote = Quote(ts_ns=0, instrument=0, bid_px=0.0, bid_qty=0.0, ask_px=0.0, ask_qty=0.0)
+                with pytest.raises(mycelium.MessageTypeError, match="service `model` does not handle Quote"):
+                    model.ask(quote, timeout=60.0)
+                with pytest.raises(mycelium.MessageTypeError, match="service `counter` does not handle Quote"):
+                    node.ref("counter").ask(quote, timeout=60.0)
             assert child.returncode == 0, child.stderr.read()
             # The other node is gone: an ask to its service waits for a link that does not
             # come back, and ends at its timeout.

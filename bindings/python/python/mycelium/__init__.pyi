@@ -283,7 +283,8 @@ class NodeRef:
     def tell(self, message: Message) -> None: ...
     def ask(self, message: Message, timeout: float | None = None) -> Message:
         """Raises `ActorFailed` (the handler failed, or the link dropped before the reply),
-        `AskTimeout`, `ActorStopped` (not sent), `UnknownService`."""
+        `AskTimeout`, `ActorStopped` (not sent), `UnknownService`, and `MessageTypeError`
+        for a message type the service does not take, on this node or another alike."""
 
 def sweep(
     fast: Sequence[int],
