@@ -9,6 +9,7 @@ own with a paused clock: a year of ticks takes no wall time beyond the computati
 """
 
 from collections import deque
+from typing import Any
 
 from mycelium.backtest import Strategy, run_strategy
 
@@ -19,18 +20,21 @@ class Breakout(Strategy):
     default, as backtesting.py)."""
 
     @classmethod
-    def warmup(cls, args):
-        window, _ = args
+    def warmup(cls, args: Any) -> int:
+        window: int = args[0]
         return window - 1  # the first bar with a full window's mean
 
-    def on_start(self, args):
-        self.window, self.band = args
-        self.recent = deque(maxlen=self.window)
+    def on_start(self, args: Any) -> None:
+        self.window: int = args[0]
+        self.band: float = args[1]
+        self.recent: deque[float] = deque(maxlen=self.window)
         self.total = 0.0
         self.target = 0
 
-    def on_ticks(self, start, prices, timestamps):
-        orders = []
+    def on_ticks(
+        self, start: int, prices: list[float], timestamps: list[int]
+    ) -> list[tuple[int, int]]:
+        orders: list[tuple[int, int]] = []
         for i, price in enumerate(prices, start):
             if len(self.recent) == self.window:
                 self.total -= self.recent[0]

@@ -163,7 +163,7 @@ PATH="$PWD/$venv/bin:$PATH" "$venv/bin/python" -m pip install -q --no-build-isol
 # The package's types as a user's type checker sees them (stubs and annotations), strictly.
 "$venv/bin/python" -m pip show -q mypy >/dev/null 2>&1 || "$venv/bin/python" -m pip install -q mypy
 "$venv/bin/python" -m mypy --strict --config-file bindings/python/pyproject.toml \
-    --cache-dir target/mypy-cache bindings/python/python/mycelium
+    --cache-dir target/mypy-cache bindings/python/python/mycelium examples/python_strategy.py
 # pytest's own temporary directories in one removed at the end (by default it keeps the last
 # three runs'); the tests put Dask's and Ray's scratch files in one of their own (conftest.py),
 # and nothing may appear where those two write by default.

@@ -294,9 +294,8 @@ class HeldBack(Trend):
 def test_a_worker_killed_mid_sweep_still_gives_the_whole_result():
     import uuid
 
-    import cloudpickle
-
     distributed = pytest.importorskip("distributed")
+    cloudpickle = pytest.importorskip("cloudpickle")  # Dask's own dependency
     # Sixteen shards of one point; all but the first wait until a worker is killed, so the
     # kill always finds shards running, whatever the machine's load.
     hold = f"mycelium-held-back-{uuid.uuid4().hex}"
