@@ -353,7 +353,8 @@ pub enum Refusal {
     Handshake,
     /// The TLS handshake failed (`tls`).
     Tls,
-    /// Too many handshakes were running: closed at once (`turned_away`).
+    /// Closed before it authenticated to make room for a newer connection: the listener's
+    /// handshake slots were full (`turned_away`).
     TurnedAway,
     /// The peer closed the connection before a byte of it came: a probe of whether the node
     /// listens, a health check, a port scan (`silent`). Logged at debug level only.

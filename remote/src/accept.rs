@@ -42,6 +42,12 @@ use crate::reader::FrameReader;
 use crate::tls::ServerTls;
 use crate::transport::{Listener, Stream};
 
+mod slots;
+
+use slots::Slot;
+pub(crate) use slots::Slots;
+pub use slots::{MAX_HANDSHAKES, MAX_HANDSHAKES_PER_SOURCE};
+
 /// An established connection handed to its link's keeper: its id and the task running it.
 pub(crate) type Accepted = (u64, JoinHandle<String>);
 
@@ -183,16 +189,17 @@ async fn run(args: &KeeperArgs) {
 }
 
 /// Accepts connections on `listener` until the returned task is aborted. Each handshake runs
-/// on its own task under the handshake deadline; a peer that fails it is logged with its
-/// address and never reaches a link. With `tls`, the TLS handshake runs first, on the
-/// connection's own task and under the same deadline.
+/// on its own task; a peer that fails it is logged with its address and never reaches a
+/// link. With `tls`, the TLS handshake runs first, on the connection's own task. One
+/// deadline, `handshake_timeout`, bounds all the time a connection spends unauthenticated
+/// (the TLS handshake, the hello and the proofs).
 ///
 /// An accept that fails for want of resources (no file descriptor left, no memory) leaves
 /// the connection queued in the kernel, so the next accept fails at once as well: the loop
 /// then waits ([`AcceptBackoff`]) before it tries again, and logs a streak of failures at
-/// a bounded rate. At most [`MAX_HANDSHAKES`] connections are in their handshake at once
-/// (each may take the whole handshake deadline): one beyond is closed at once, logged at a
-/// bounded rate.
+/// a bounded rate. Until it authenticates, a connection holds one of the listener's
+/// handshake slots ([`Slots`]): a new connection always gets one, closing the oldest
+/// unauthenticated connection when they are full (logged at a bounded rate).
 pub(crate) fn accept(
     listener: Listener,
     tls: Option<ServerTls>,
@@ -204,8 +211,7 @@ pub(crate) fn accept(
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut backoff = AcceptBackoff::default();
-        let handshakes = Arc::new(tokio::sync::Semaphore::new(MAX_HANDSHAKES));
-        let mut turned_away = 0u64;
+        let slots = Arc::new(Slots::default());
         loop {
             let (stream, peer_addr) = match listener.accept().await {
                 Ok(accepted) => {
@@ -240,64 +246,41 @@ pub(crate) fn accept(
                     continue;
                 }
             };
-            let Ok(permit) = handshakes.clone().try_acquire_owned() else {
+            // A Unix socket's peer has no address to count by.
+            let source = peer_addr
+                .parse::<std::net::SocketAddr>()
+                .ok()
+                .map(|a| a.ip());
+            let (slot, eviction) = slots.admit(source);
+            if let Some(eviction) = eviction {
                 metrics.refused(Refusal::TurnedAway);
-                turned_away += 1;
-                if turned_away.is_power_of_two() {
+                if eviction.total.is_power_of_two() {
                     tracing::warn!(
                         target: "mycelium::remote",
-                        peer = %peer_addr, turned_away,
-                        "incoming connection closed at once: {MAX_HANDSHAKES} handshakes already \
-                         running (a peer opening connections without finishing them?)"
+                        peer = %peer_addr, evicted = eviction.total,
+                        "handshake slots full ({MAX_HANDSHAKES} at most, \
+                         {MAX_HANDSHAKES_PER_SOURCE} per address): the oldest connection that \
+                         had not authenticated was closed to make room (a peer opening \
+                         connections without finishing them?)"
                     );
                 }
-                drop(stream);
-                continue;
-            };
+            }
             let me = me.clone();
             let resolve = resolve.clone();
             let clock = clock.clone();
             let tls = tls.clone();
             let metrics = metrics.clone();
             tokio::spawn(async move {
-                let stream = match tls {
-                    None => stream,
-                    Some(tls) => match clock
-                        .timeout(handshake_timeout, async {
-                            let mut stream = stream;
-                            // A peer that closes before its first byte is a probe, as in the
-                            // link's own handshake, not a failed TLS handshake.
-                            if closes_silently(&mut stream).await {
-                                return None;
-                            }
-                            Some(tls.accept(stream, &peer_addr).await)
-                        })
-                        .await
-                    {
-                        Ok(None) => {
-                            metrics.refused(Refusal::Silent);
-                            tracing::debug!(target: "mycelium::remote", peer = %peer_addr, reason = "the peer closed the connection before sending anything", "incoming connection closed");
-                            return;
-                        }
-                        Ok(Some(Ok(stream))) => stream,
-                        Ok(Some(Err(e))) => {
-                            metrics.refused(Refusal::Tls);
-                            tracing::warn!(target: "mycelium::remote", peer = %peer_addr, reason = %e, "incoming connection refused");
-                            return;
-                        }
-                        Err(_) => {
-                            metrics.refused(Refusal::Tls);
-                            tracing::warn!(target: "mycelium::remote", peer = %peer_addr, "incoming connection refused: the TLS handshake did not finish within its deadline");
-                            return;
-                        }
-                    },
-                };
-                let first = (&clock, handshake_timeout);
-                match accepted(stream, &peer_addr, &me, &resolve, first).await {
+                let unauthenticated = (&clock, handshake_timeout, slot);
+                match accepted(stream, &peer_addr, tls, &me, &resolve, unauthenticated).await {
                     Ok(()) => {}
                     // A probe or a health check is no one's problem.
                     Err((why @ Refusal::Silent, reason)) => {
                         metrics.refused(why);
+                        tracing::debug!(target: "mycelium::remote", peer = %peer_addr, %reason, "incoming connection closed");
+                    }
+                    // Counted and logged when its slot was taken.
+                    Err((Refusal::TurnedAway, reason)) => {
                         tracing::debug!(target: "mycelium::remote", peer = %peer_addr, %reason, "incoming connection closed");
                     }
                     Err((why, reason)) => {
@@ -305,7 +288,6 @@ pub(crate) fn accept(
                         tracing::warn!(target: "mycelium::remote", peer = %peer_addr, %reason, "incoming connection refused");
                     }
                 }
-                drop(permit);
             });
         }
     })
@@ -319,10 +301,6 @@ async fn closes_silently(stream: &mut Stream) -> bool {
         _ => false,
     }
 }
-
-/// Most connections in their handshake at once on one listener: each may take the whole
-/// handshake deadline, and one more is closed at once.
-pub const MAX_HANDSHAKES: usize = 64;
 
 /// The accept loop waits before trying again after this error: it is not about one
 /// connection (which the failed accept would have consumed) but about this process (out of
@@ -369,28 +347,43 @@ impl AcceptBackoff {
 }
 
 /// Runs the handshake of one accepted connection and hands the connection to its link's
-/// keeper.
+/// keeper. Until the peer has authenticated (its TLS handshake included) the connection holds
+/// `slot`, for at most `deadline`, and is closed if a newer connection takes the slot.
 async fn accepted(
-    mut stream: Stream,
+    stream: Stream,
     peer_addr: &str,
+    tls: Option<ServerTls>,
     me: &Identity,
     resolve: &Resolver,
-    (clock, deadline): (&Clock, Duration),
+    (clock, deadline, mut slot): (&Clock, Duration, Slot),
 ) -> Result<(), (Refusal, String)> {
     let handshake = |reason: String| (Refusal::Handshake, reason);
     let node = |reason: String| (Refusal::Node, reason);
-    let mut reader = FrameReader::new(HANDSHAKE_MAX_BODY);
-    let first = clock
-        .timeout(
-            deadline,
-            handshake::authenticate(&mut stream, &mut reader, me, peer_addr, None, &|node| {
-                resolve(node).is_some()
-            }),
-        )
-        .await;
-    let auth = match first {
-        Ok(Ok(auth)) => auth,
-        Ok(Err(e)) => {
+    // Whether the deadline passed in the TLS handshake.
+    let in_tls = std::sync::atomic::AtomicBool::new(tls.is_some());
+    let authenticating = async {
+        let mut stream = stream;
+        if let Some(tls) = tls {
+            // A peer that closes before its first byte is a probe, as in the link's own
+            // handshake, not a failed TLS handshake.
+            if closes_silently(&mut stream).await {
+                return Err((
+                    Refusal::Silent,
+                    "the peer closed the connection before sending anything".to_owned(),
+                ));
+            }
+            stream = tls
+                .accept(stream, peer_addr)
+                .await
+                .map_err(|e| (Refusal::Tls, e.to_string()))?;
+            in_tls.store(false, Ordering::Relaxed);
+        }
+        let mut reader = FrameReader::new(HANDSHAKE_MAX_BODY);
+        let auth = handshake::authenticate(&mut stream, &mut reader, me, peer_addr, None, &|node| {
+            resolve(node).is_some()
+        })
+        .await
+        .map_err(|e| {
             let why = match e {
                 HandshakeError::AuthFailed { .. } => Refusal::Auth,
                 HandshakeError::UnexpectedNode { .. } => Refusal::Node,
@@ -398,17 +391,37 @@ async fn accepted(
                 HandshakeError::Silent { .. } => Refusal::Silent,
                 _ => Refusal::Handshake,
             };
-            return Err((why, e.to_string()));
-        }
-        Err(_) => {
-            return Err(handshake(
+            (why, e.to_string())
+        })?;
+        Ok((stream, reader, auth))
+    };
+    let outcome = tokio::select! {
+        biased;
+        () = slot.evicted() => Err((
+            Refusal::TurnedAway,
+            format!(
+                "closed before it authenticated to make room for a newer connection: \
+                 {MAX_HANDSHAKES} handshakes at most (and {MAX_HANDSHAKES_PER_SOURCE} per \
+                 address) run at once"
+            ),
+        )),
+        done = clock.timeout(deadline, authenticating) => match done {
+            Ok(done) => done,
+            Err(_) if in_tls.load(Ordering::Relaxed) => Err((
+                Refusal::Tls,
+                format!("the TLS handshake did not finish within its deadline ({deadline:?})"),
+            )),
+            Err(_) => Err(handshake(
                 HandshakeError::Timeout {
                     peer: peer_addr.to_owned(),
                 }
                 .to_string(),
-            ))
-        }
+            )),
+        },
     };
+    // Authenticated (or closed): the slot is free for the next connection.
+    drop(slot);
+    let (mut stream, mut reader, auth) = outcome?;
     let Some(link) = resolve(&auth.node) else {
         return Err(node(format!("node `{}` is not known", auth.node)));
     };

@@ -42,7 +42,13 @@ pub struct LinkConfig {
     pub heartbeat_interval: Duration,
     /// The peer is declared dead when nothing arrived for this long (bus time). Default 5 s.
     pub heartbeat_timeout: Duration,
-    /// Deadline of a handshake (bus time). Default 5 s.
+    /// Deadline of a handshake (bus time). Default 5 s. On the accepting side it bounds all
+    /// the time a connection spends unauthenticated, from the accept to the peer's proof
+    /// verified (a TLS handshake included), while it holds one of the listener's handshake
+    /// slots ([`MAX_HANDSHAKES`](crate::MAX_HANDSHAKES), at most
+    /// [`MAX_HANDSHAKES_PER_SOURCE`](crate::MAX_HANDSHAKES_PER_SOURCE) from one TCP address;
+    /// a new connection takes the oldest one's slot when they are full); then the rest of
+    /// the handshake gets as long again. On the dialling side it bounds the whole handshake.
     pub handshake_timeout: Duration,
     /// Deadline of one connection attempt (bus time). Default 5 s.
     pub connect_timeout: Duration,

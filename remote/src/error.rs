@@ -124,6 +124,20 @@ pub enum HandshakeError {
         /// The peer's address.
         peer: String,
     },
+    /// Seen by the dialling side: the accepting node closed the connection before its
+    /// verdict, without a reason (a refusal sends one). It closes a connection that has not
+    /// authenticated when its handshake slots are full and a newer connection needs one, and
+    /// when the handshake deadline passed; the link tries again.
+    #[error(
+        "node at {peer} closed the connection during the handshake without a verdict: most \
+         likely its handshake slots were all taken by connections that had not authenticated \
+         (it closes the oldest to make room for a new one), or this handshake did not finish \
+         within its deadline (`handshake_timeout`); trying again"
+    )]
+    Dropped {
+        /// The peer's address.
+        peer: String,
+    },
     /// The socket failed.
     #[error("i/o error during handshake with {peer}: {source}")]
     Io {

@@ -198,6 +198,42 @@ fn silenced(peer: &str, reader: &FrameReader, e: HandshakeError) -> HandshakeErr
     }
 }
 
+/// At the dialling side, `e` from the accepting node closing the connection before its
+/// verdict without a word (at its limit of handshakes, or its deadline passed) is
+/// [`HandshakeError::Dropped`], which names those causes; on the accepting side it stays as
+/// it is.
+fn dropped(dialler: bool, peer: &str, e: HandshakeError) -> HandshakeError {
+    let closed = match &e {
+        HandshakeError::Silent { .. } => true,
+        HandshakeError::Io { source, .. } => matches!(
+            source.kind(),
+            std::io::ErrorKind::BrokenPipe
+                | std::io::ErrorKind::ConnectionReset
+                | std::io::ErrorKind::ConnectionAborted
+                | std::io::ErrorKind::UnexpectedEof
+        ),
+        _ => false,
+    };
+    if dialler && closed {
+        HandshakeError::Dropped {
+            peer: peer.to_owned(),
+        }
+    } else {
+        e
+    }
+}
+
+/// [`read_err`], with a clean end of the stream seen by the dialling side as
+/// [`HandshakeError::Dropped`] (see [`dropped`]).
+fn read_err_at(dialler: bool, peer: &str, e: ReadError) -> HandshakeError {
+    match e {
+        ReadError::Eof { .. } if dialler => HandshakeError::Dropped {
+            peer: peer.to_owned(),
+        },
+        other => dropped(dialler, peer, read_err(peer, other)),
+    }
+}
+
 fn transcript(node: &str, hello: &[u8]) -> Vec<u8> {
     let mut t = Vec::with_capacity(2 + node.len() + hello.len());
     t.push(node.len() as u8);
@@ -279,6 +315,7 @@ pub async fn authenticate<S: AsyncRead + AsyncWrite + Unpin>(
     expected: Option<&str>,
     allowed: &(dyn Fn(&str) -> bool + Sync),
 ) -> Result<Authenticated, HandshakeError> {
+    let dialler = expected.is_some();
     let my_challenge = challenge()?;
     let mut hello = Vec::with_capacity(HELLO_LEN);
     hello.push(PROTOCOL_VERSION);
@@ -292,7 +329,7 @@ pub async fn authenticate<S: AsyncRead + AsyncWrite + Unpin>(
     if let Err(e) = send(stream, peer, spec, &hello).await {
         // A peer gone before a byte of it came, with no refusal to read, said nothing.
         let e = refusal_or(stream, reader, peer, e).await;
-        return Err(silenced(peer, reader, e));
+        return Err(dropped(dialler, peer, silenced(peer, reader, e)));
     }
     let my_hello = transcript(&me.node, &hello);
 
@@ -303,7 +340,7 @@ pub async fn authenticate<S: AsyncRead + AsyncWrite + Unpin>(
     let (their_hello_bytes, their, their_node) = {
         let f = match reader.read_frame(stream).await {
             Ok(f) => f,
-            Err(e) => return Err(first_read_err(peer, reader, e)),
+            Err(e) => return Err(dropped(dialler, peer, first_read_err(peer, reader, e))),
         };
         if f.kind != Kind::Hello {
             return Err(protocol(format!("expected a hello, got {:?}", f.kind)));
@@ -368,13 +405,14 @@ pub async fn authenticate<S: AsyncRead + AsyncWrite + Unpin>(
         .finalize()
         .into_bytes();
     if let Err(e) = send(stream, peer, FrameSpec::control(Kind::Proof), &mine).await {
-        return Err(refusal_or(stream, reader, peer, e).await);
+        let e = refusal_or(stream, reader, peer, e).await;
+        return Err(dropped(dialler, peer, e));
     }
     let their_proof = {
         let f = reader
             .read_frame(stream)
             .await
-            .map_err(|e| read_err(peer, e))?;
+            .map_err(|e| read_err_at(dialler, peer, e))?;
         match f.kind {
             Kind::Proof => f.payload.to_vec(),
             Kind::Verdict => {

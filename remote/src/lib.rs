@@ -109,7 +109,7 @@ pub mod topology;
 pub mod transport;
 mod write;
 
-pub use accept::MAX_HANDSHAKES;
+pub use accept::{MAX_HANDSHAKES, MAX_HANDSHAKES_PER_SOURCE};
 pub use config::{LinkConfig, Mode, MIN_MAX_FRAME};
 pub use dispatch::{AskNow, Dispatch, ReplyFuture};
 pub use error::{

@@ -4,43 +4,107 @@
 use std::sync::Arc;
 
 use crate::common::*;
-use crate::good_peer_tells_after;
 
 use mycelium_actors::Bus;
 use mycelium_remote::frame::Kind;
 use mycelium_remote::transport::Stream;
-use mycelium_remote::LinkEventKind;
+use mycelium_remote::{Endpoint, LinkEventKind};
 use tokio::io::AsyncWriteExt;
 
-/// Connections that never finish their handshake hold at most `MAX_HANDSHAKES` places: one
-/// more is closed at once (not after the handshake deadline), and the node serves a
-/// well-behaved peer once they go.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn connections_beyond_the_handshakes_in_progress_are_closed_at_once() {
+/// More connections that never authenticate than the listener has handshake slots, all
+/// held open: the oldest is closed to make room (at once, not after the handshake deadline),
+/// and a well-behaved peer that dials while they are held links and delivers.
+async fn half_open_connections_never_keep_a_peer_out(listen_on: Endpoint) {
     use tokio::io::AsyncReadExt;
-    let dir = TempDir::new("handshakes");
     let bus = Bus::new();
     let (rec, mut got) = Recorder::new(true);
     let config = mycelium_remote::LinkConfig {
-        // Longer than any wait of the test: a connection closed in time was turned away.
+        // Longer than any wait of the test: a connection closed in time had its slot taken.
         handshake_timeout: 3 * BOUND,
         ..fast_config()
     };
     let (a, _) = node("a", &bus, rec.clone(), config);
-    let at = a.listen(&dir.socket("a.sock"), &["b"]).await.unwrap();
+    let at = a.listen(&listen_on, &["b"]).await.unwrap();
     let mut idle = Vec::new();
-    for _ in 0..mycelium_remote::MAX_HANDSHAKES {
+    for _ in 0..mycelium_remote::MAX_HANDSHAKES + 8 {
         idle.push(Stream::connect(&at).await.unwrap());
     }
-    let mut extra = Stream::connect(&at).await.unwrap();
-    let mut buf = [0u8; 64];
-    let read = tokio::time::timeout(BOUND, extra.read(&mut buf))
+    // The oldest is closed once the slots are full (the accepting node's hello may come
+    // first); read until the end.
+    let mut buf = [0u8; 256];
+    let closed = tokio::time::timeout(BOUND, async {
+        loop {
+            match idle[0].read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => continue,
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the oldest half-open connection is closed");
+    let (b, mut b_events) = node("b", &bus, rec, fast_config());
+    let link = b.connect("a", at);
+    b_events
+        .wait("up", |k| matches!(k, LinkEventKind::Up { .. }))
+        .await;
+    let svc: Arc<str> = "svc".into();
+    link.send(Kind::Tell, &svc, 1, |o| o.extend_from_slice(b"after"))
         .await
-        .expect("the connection beyond the limit is closed at once");
-    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
-    drop(idle);
-    let _b = good_peer_tells_after(&bus, rec, at).await;
+        .unwrap();
     assert_eq!(recv_n(&mut got, 1).await[0].body, b"after");
+    drop(idle);
+    b.shutdown();
+    a.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_open_unix_connections_never_keep_a_peer_out() {
+    let dir = TempDir::new("handshakes");
+    half_open_connections_never_keep_a_peer_out(dir.socket("a.sock")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_open_tcp_connections_never_keep_a_peer_out() {
+    half_open_connections_never_keep_a_peer_out(Endpoint::Tcp("127.0.0.1:0".into())).await;
+}
+
+/// A listener that closes connections without a word (as a node does to a connection whose
+/// handshake slot a newer one took, or whose deadline passed): the dialler's reason names
+/// those causes, not a peer that "closed the connection before sending anything".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dialler_closed_on_mid_handshake_names_the_likely_causes() {
+    let dir = TempDir::new("dropped");
+    let at = dir.socket("mute.sock");
+    let Endpoint::Unix(path) = &at else {
+        unreachable!("a socket in a temporary directory")
+    };
+    let listener = tokio::net::UnixListener::bind(path).unwrap();
+    let mute = tokio::spawn(async move {
+        while let Ok((s, _)) = listener.accept().await {
+            drop(s);
+        }
+    });
+    let bus = Bus::new();
+    let (rec, _) = Recorder::new(true);
+    let config = mycelium_remote::LinkConfig {
+        max_attempts: 1,
+        ..fast_config()
+    };
+    let (b, mut events) = node("b", &bus, rec, config);
+    let _link = b.connect("a", at);
+    let gave_up = events
+        .wait("gave up", |k| matches!(k, LinkEventKind::GaveUp { .. }))
+        .await;
+    let LinkEventKind::GaveUp { reason } = gave_up.kind else {
+        unreachable!("waited for it")
+    };
+    assert!(
+        reason.contains("handshake slots") && reason.contains("deadline"),
+        "{reason}"
+    );
+    assert!(!reason.contains("before sending anything"), "{reason}");
+    b.shutdown();
+    mute.abort();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
