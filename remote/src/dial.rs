@@ -86,6 +86,8 @@ pub(crate) fn dial(
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         let inner = link.inner.clone();
+        // A link that gave up is dialled again once its end is over (`Node::connect`).
+        inner.revive_when_ended().await;
         let peer = inner.peer.clone();
         let args = DriverArgs {
             link,

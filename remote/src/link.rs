@@ -34,6 +34,7 @@ mod delivery_lock;
 mod interests;
 mod lifecycle;
 mod replies;
+mod revive;
 mod room;
 mod sends;
 

@@ -106,6 +106,13 @@ impl Node {
     }
 
     /// Dials `peer` at `endpoint`, reconnecting with backoff until the link gives up.
+    ///
+    /// A link that gave up (or was closed) is opened again: senders may queue on it at once
+    /// (once its closing connection has ended, if one still runs), and its dialler starts
+    /// afresh, reporting its state changes as a new link's. What the link reported lost when
+    /// it gave up stays reported; messages sent since are numbered after those, and the peer
+    /// counts the skipped numbers as the sender's reported loss. Topic interest the peer had
+    /// sent before is not restored: the peer sends it again only after this node restarts.
     pub fn connect(&self, peer: &str, endpoint: Endpoint) -> Link {
         self.connect_with(peer, endpoint, None)
     }
@@ -130,6 +137,8 @@ impl Node {
         link.inner
             .dialled
             .store(true, std::sync::atomic::Ordering::Release);
+        // Open now when it can be (the dialler waits for a closing connection to end).
+        link.inner.revive();
         let task = dial::dial(
             link.clone(),
             endpoint,

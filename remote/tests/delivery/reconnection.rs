@@ -244,6 +244,59 @@ async fn dialler_gives_up_after_its_attempts_and_reports_queued_messages() {
     assert_eq!(attempts, 3);
 }
 
+/// A dialler that gave up is opened again by `Node::connect`: senders may queue at once, it
+/// dials afresh (its state changes reported again) and delivers what was sent since, and the
+/// loss report it made when it gave up stays the only one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_that_gave_up_is_opened_again_by_connect() {
+    let dir = TempDir::new("revive");
+    let bus = Bus::new();
+    let (rec, mut got) = Recorder::new(true);
+    let config = LinkConfig {
+        max_attempts: 1,
+        ..fast_config()
+    };
+    let (b, mut b_events) = node("b", &bus, rec.clone(), config);
+    let link = b.link_to("a");
+    let svc: Arc<str> = "svc".into();
+    link.try_send(Kind::Tell, &svc, 1, |o| o.push(1)).unwrap();
+    let at = dir.socket("a.sock");
+    b.connect("a", at.clone());
+    b_events
+        .wait("gave up", |k| matches!(k, LinkEventKind::GaveUp { .. }))
+        .await;
+    let report = b_events.loss().await;
+    assert_eq!(
+        (report.first_seq, report.last_seq, report.reason),
+        (1, 1, LossReason::GaveUp)
+    );
+    // The peer is there now: the same link, dialled again.
+    let (a, _) = node("a", &bus, rec, fast_config());
+    let at = a.listen(&at, &["b"]).await.unwrap();
+    let again = b.connect("a", at);
+    again
+        .try_send(Kind::Tell, &svc, 1, |o| o.push(2))
+        .expect("open again at once");
+    b_events
+        .wait("connecting", |k| {
+            matches!(k, LinkEventKind::Connecting { .. })
+        })
+        .await;
+    b_events
+        .wait("up", |k| matches!(k, LinkEventKind::Up { .. }))
+        .await;
+    assert_eq!(recv_n(&mut got, 1).await[0].body, vec![2]);
+    assert!(link.closed_reason().is_none());
+    let losses = b_events
+        .drain()
+        .iter()
+        .filter(|e| matches!(e.kind, LinkEventKind::Loss(_)))
+        .count();
+    assert_eq!(losses, 1, "the give-up's report, and no other");
+    b.shutdown();
+    a.shutdown();
+}
+
 /// A dispatcher that delivers through a [`Recorder`] and, on the first delivery of message
 /// `at`, keeps its thread busy until released: the reader of that connection cannot reach an
 /// await, so an abort cannot stop it while a newer connection resumes.

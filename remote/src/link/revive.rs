@@ -1,0 +1,38 @@
+//! A link that gave up, opened again by `Node::connect`.
+
+use std::sync::atomic::Ordering;
+
+use super::Inner;
+
+impl Inner {
+    /// Opens the link again if it is closed and its end is over (no connection of it runs
+    /// and its loss report is made, so what it reported stays reported, and nothing queued
+    /// from now on is counted in it). Returns whether the link is open now.
+    pub(crate) fn revive(&self) -> bool {
+        let reason = {
+            let mut st = self.lock();
+            if st.closed.is_none() {
+                return true;
+            }
+            if st.loss_owed || self.running.load(Ordering::Acquire) != 0 {
+                return false;
+            }
+            st.closed.take()
+        };
+        tracing::info!(target: "mycelium::remote", peer = %self.peer, ?reason, "link opened again after it closed");
+        true
+    }
+
+    /// Waits until the closed link's end is over, then opens it again ([`revive`](Self::revive)).
+    pub(crate) async fn revive_when_ended(&self) {
+        loop {
+            let ran = self.ran.notified();
+            let mut ran = std::pin::pin!(ran);
+            ran.as_mut().enable();
+            if self.revive() {
+                return;
+            }
+            ran.await;
+        }
+    }
+}
