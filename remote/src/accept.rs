@@ -379,20 +379,21 @@ async fn accepted(
             in_tls.store(false, Ordering::Relaxed);
         }
         let mut reader = FrameReader::new(HANDSHAKE_MAX_BODY);
-        let auth = handshake::authenticate(&mut stream, &mut reader, me, peer_addr, None, &|node| {
-            resolve(node).is_some()
-        })
-        .await
-        .map_err(|e| {
-            let why = match e {
-                HandshakeError::AuthFailed { .. } => Refusal::Auth,
-                HandshakeError::UnexpectedNode { .. } => Refusal::Node,
-                HandshakeError::SchemaMismatch { .. } => Refusal::Schema,
-                HandshakeError::Silent { .. } => Refusal::Silent,
-                _ => Refusal::Handshake,
-            };
-            (why, e.to_string())
-        })?;
+        let auth =
+            handshake::authenticate(&mut stream, &mut reader, me, peer_addr, None, &|node| {
+                resolve(node).is_some()
+            })
+            .await
+            .map_err(|e| {
+                let why = match e {
+                    HandshakeError::AuthFailed { .. } => Refusal::Auth,
+                    HandshakeError::UnexpectedNode { .. } => Refusal::Node,
+                    HandshakeError::SchemaMismatch { .. } => Refusal::Schema,
+                    HandshakeError::Silent { .. } => Refusal::Silent,
+                    _ => Refusal::Handshake,
+                };
+                (why, e.to_string())
+            })?;
         Ok((stream, reader, auth))
     };
     let outcome = tokio::select! {
