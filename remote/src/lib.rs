@@ -34,7 +34,7 @@
 //!
 //! ```
 //! use mycelium_actors::{Actor, BoxError, Bus, Context, Handler, ReplyRecipient};
-//! use mycelium_contracts::{CancelOrder, OrderAck, SCHEMA_DIGEST};
+//! use mycelium_contracts::{CancelOrder, OrderAck};
 //! use mycelium_remote::{Endpoint, LocalSchema, Node, RemoteActor, Secret};
 //!
 //! struct Venue;
@@ -50,7 +50,9 @@
 //! }
 //!
 //! # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
-//! let schema = LocalSchema::from_digest(SCHEMA_DIGEST);
+//! // The whole schema, not only its digest: a peer whose contracts changed compatibly
+//! // (a field added, say) still links, where `from_digest` refuses every other digest.
+//! let schema = LocalSchema::from_yaml("contracts.yaml", include_str!("../../contracts.yaml"))?;
 //! let secret = Secret::new(*b"a shared secret of 32 bytes.....")?;
 //!
 //! // Node "exec": the venue, exported under the service name "venue".

@@ -208,6 +208,21 @@ impl Node {
         Node::start(topology, name, schema, bus, Arc::new(bus.exports()), None).await
     }
 
+    /// As [`from_topology`](Node::from_topology), with `observer` receiving every link event
+    /// (state changes, loss reports), as [`NodeBuilder::observer`] does: the events of the
+    /// links this call dials and accepts start at their first attempt.
+    pub async fn from_topology_observed(
+        path: impl AsRef<std::path::Path>,
+        name: &str,
+        schema: LocalSchema,
+        bus: &Bus,
+        observer: impl Fn(&crate::LinkEvent) + Send + Sync + 'static,
+    ) -> Result<Node, SetupError> {
+        let topology = Topology::load(path)?;
+        let (dispatch, observer): (_, Observer) = (Arc::new(bus.exports()), Arc::new(observer));
+        Node::start(topology, name, schema, bus, dispatch, Some(observer)).await
+    }
+
     /// As [`from_topology`](Node::from_topology), from a loaded topology, with an observer of
     /// link events.
     pub async fn start(

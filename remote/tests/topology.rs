@@ -268,3 +268,29 @@ async fn setup_errors_are_typed() {
         "{err}"
     );
 }
+
+/// Nodes started from a topology file with an observer report their links' events to it:
+/// each sees its link to the other come up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_from_one_file_report_link_events_to_their_observer() {
+    let dir = TempDir::new("observed");
+    let path = write_topology(&dir, "unix:strategy.sock");
+    let schema = LocalSchema::from_digest(SCHEMA_DIGEST);
+    let (exec_bus, strategy_bus) = (Bus::new(), Bus::new());
+    let (exec_observer, mut exec_events) = events();
+    let (strategy_observer, mut strategy_events) = events();
+    let exec =
+        Node::from_topology_observed(&path, "exec", schema.clone(), &exec_bus, exec_observer)
+            .await
+            .unwrap();
+    let strategy =
+        Node::from_topology_observed(&path, "strategy", schema, &strategy_bus, strategy_observer)
+            .await
+            .unwrap();
+    let up =
+        |k: &mycelium_remote::LinkEventKind| matches!(k, mycelium_remote::LinkEventKind::Up { .. });
+    assert_eq!(exec_events.wait("up", up).await.peer, "strategy");
+    assert_eq!(strategy_events.wait("up", up).await.peer, "exec");
+    exec.shutdown();
+    strategy.shutdown();
+}
