@@ -15,7 +15,8 @@
 //!   and the peer's next handshake is refused, so the peer gives up and reports its own.
 //! - A connection that ends (the peer died, a cut, a heartbeat timeout): the keeper waits
 //!   `give_up_after` of bus time for the peer to come back; if it does not, the link gives up
-//!   with a loss report.
+//!   with a loss report, and the keeper waits on: the peer's next connection (a restarted
+//!   peer's too) opens the link again.
 //!
 //! The keeper's arguments hold the [`Link`] and the receiving end of its hand-over channel,
 //! so both survive a restart.
@@ -139,27 +140,30 @@ impl Handler<Run> for Keeper {
     }
 }
 
-/// Waits on each connection the peer makes; returns when the link is closed, gives up, or
-/// the node is gone. A panic of a connection task is resumed here, failing the keeper.
+/// Waits on each connection the peer makes; returns when the link is closed (not when it
+/// gave up waiting for the peer, which its next connection undoes) or the node is gone. A panic of a connection task is resumed here, failing the keeper.
 async fn run(args: &KeeperArgs) {
     let inner = &args.link.inner;
     let mut incoming = args.incoming.lock().await;
     loop {
-        if inner.lock().closed.is_some() {
+        // Given up waiting, the link waits on: the peer's next connection opens it again.
+        let closed = inner.lock().closed.is_some();
+        if closed && !inner.is_revivable() {
             return;
         }
         // Before the first connection the node decides how long to wait (`Node::listen`
         // gives a peer it does not dial `give_up_after`); once the peer has connected, this
         // keeper does.
         let connected_before = inner.generation() > 1;
-        let next = if connected_before && !args.link.is_up() {
+        let next = if connected_before && !closed && !args.link.is_up() {
             let wait = inner.config.give_up_after;
             match inner.clock.timeout(wait, incoming.recv()).await {
                 Ok(next) => next,
                 Err(_) => {
                     if !args.link.is_up() {
-                        inner.give_up(&format!("the peer did not reconnect within {wait:?}"));
-                        return;
+                        inner.give_up_waiting(&format!(
+                            "the peer did not reconnect within {wait:?}"
+                        ));
                     }
                     continue;
                 }
@@ -430,7 +434,10 @@ async fn accepted(
     let Some(keeper) = inner.keeper.get().cloned() else {
         return Err(node(format!("node `{}` is not accepted here", auth.node)));
     };
-    if let Some(reason) = link.closed_reason() {
+    // A link that gave up waiting for the peer takes it back (what it reported lost stays
+    // reported); one closed on purpose, or after its connections kept panicking, does not.
+    let reopened = inner.is_revivable() && inner.revive();
+    if let Some(reason) = link.closed_reason().filter(|_| !reopened) {
         // Refused, not accepted and dropped: the peer gives up (and reports what it holds)
         // instead of reconnecting for ever.
         let reason = format!("this node gave the link up: {reason}");

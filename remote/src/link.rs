@@ -108,6 +108,9 @@ pub(crate) struct Inner {
     /// Set when this node dials the peer (`Node::connect`): then the dialler, not the
     /// accepting side's wait for a first connection, gives the link up.
     pub dialled: AtomicBool,
+    /// Set when the link gave up waiting for the peer (not when it was closed on purpose):
+    /// the peer's next connection opens it again (`revive.rs`).
+    pub(crate) revivable: AtomicBool,
     /// The largest frame body the peer accepts, from its hello; 0 until the first handshake
     /// (a hello declares at least `MIN_MAX_FRAME`). Stored at attach under the link's lock, so
     /// a frame queued under that lock is checked against the limit of the connection it will
@@ -253,6 +256,7 @@ impl Link {
                 keeper: std::sync::OnceLock::new(),
                 closing: Notify::new(),
                 dialled: AtomicBool::new(false),
+                revivable: AtomicBool::new(false),
                 peer_max_frame: AtomicU32::new(0),
                 running: AtomicUsize::new(0),
                 ran: Notify::new(),

@@ -1,4 +1,5 @@
-//! A link that gave up, opened again by `Node::connect`.
+//! A link that gave up, opened again: by `Node::connect`, or on the accepting side by the
+//! peer's next connection when it gave up waiting for the peer.
 
 use std::sync::atomic::Ordering;
 
@@ -17,10 +18,24 @@ impl Inner {
             if st.loss_owed || self.running.load(Ordering::Acquire) != 0 {
                 return false;
             }
+            self.revivable.store(false, Ordering::Release);
             st.closed.take()
         };
         tracing::info!(target: "mycelium::remote", peer = %self.peer, ?reason, "link opened again after it closed");
         true
+    }
+
+    /// Gives up waiting for the peer: as [`give_up`](Self::give_up), and the peer's next
+    /// connection opens the link again.
+    pub(crate) fn give_up_waiting(&self, reason: &str) {
+        self.give_up(reason);
+        self.revivable.store(true, Ordering::Release);
+    }
+
+    /// Whether the link gave up waiting for the peer ([`give_up_waiting`](Self::give_up_waiting))
+    /// and is still closed.
+    pub(crate) fn is_revivable(&self) -> bool {
+        self.revivable.load(Ordering::Acquire) && self.lock().closed.is_some()
     }
 
     /// Waits until the closed link's end is over, then opens it again ([`revive`](Self::revive)).

@@ -297,6 +297,46 @@ async fn a_link_that_gave_up_is_opened_again_by_connect() {
     a.shutdown();
 }
 
+/// The accepting side gave up waiting for its peer; the peer, restarted, dials again: the
+/// link takes it back (up again, delivering) instead of refusing it for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_that_gave_up_waiting_takes_the_peer_back() {
+    let dir = TempDir::new("revive-accepted");
+    let bus = Bus::new();
+    let (rec, mut got) = Recorder::new(true);
+    let config = LinkConfig {
+        give_up_after: Duration::from_millis(100),
+        ..fast_config()
+    };
+    let (a, mut a_events) = node("a", &bus, rec.clone(), config);
+    let at = a.listen(&dir.socket("a.sock"), &["b"]).await.unwrap();
+    let svc: Arc<str> = "svc".into();
+    let (b, _) = node("b", &bus, rec.clone(), fast_config());
+    b.connect("a", at.clone())
+        .send(Kind::Tell, &svc, 1, |o| o.push(1))
+        .await
+        .unwrap();
+    assert_eq!(recv_n(&mut got, 1).await[0].body, vec![1]);
+    b.close().await;
+    drop(b);
+    a_events
+        .wait("gave up", |k| matches!(k, LinkEventKind::GaveUp { .. }))
+        .await;
+    let (b, mut b_events) = node("b", &bus, rec, fast_config());
+    b.connect("a", at)
+        .send(Kind::Tell, &svc, 1, |o| o.push(2))
+        .await
+        .unwrap();
+    a_events
+        .wait("up", |k| matches!(k, LinkEventKind::Up { .. }))
+        .await;
+    assert_eq!(recv_n(&mut got, 1).await[0].body, vec![2]);
+    assert!(a.link("b").unwrap().closed_reason().is_none());
+    b_events.assert_no_loss();
+    b.shutdown();
+    a.shutdown();
+}
+
 /// A dispatcher that delivers through a [`Recorder`] and, on the first delivery of message
 /// `at`, keeps its thread busy until released: the reader of that connection cannot reach an
 /// await, so an abort cannot stop it while a newer connection resumes.
