@@ -435,9 +435,10 @@ async fn accepted(
         return Err(node(format!("node `{}` is not accepted here", auth.node)));
     };
     // A link that gave up waiting for the peer takes it back (what it reported lost stays
-    // reported); one closed on purpose, or after its connections kept panicking, does not.
-    let reopened = inner.is_revivable() && inner.revive();
-    if let Some(reason) = link.closed_reason().filter(|_| !reopened) {
+    // reported), once the handshake is done; one closed on purpose, or after its connections
+    // kept panicking, does not.
+    let revivable = inner.is_revivable();
+    if let Some(reason) = link.closed_reason().filter(|_| !revivable) {
         // Refused, not accepted and dropped: the peer gives up (and reports what it holds)
         // instead of reconnecting for ever.
         let reason = format!("this node gave the link up: {reason}");
@@ -463,6 +464,10 @@ async fn accepted(
             "cannot set up the connection with {peer_addr}: {e}"
         ))
     })?;
+    if revivable {
+        // Not open (the link's end still under way): `attach` fails and the peer tries again.
+        inner.revive();
+    }
     let id = inner.attach(&auth, theirs).map_err(handshake)?;
     reader.set_max_body(inner.config.max_frame);
     let task = connection::spawn(&inner, id, reader, rd, wr);
