@@ -531,3 +531,52 @@ async fn a_refused_dialler_always_learns_why() {
     }
     a.shutdown();
 }
+
+/// The accepting side sends its hello and closes before its proof (its handshake slots were
+/// full, or its deadline passed): the dialler's error names those causes (and the link tries
+/// again).
+#[tokio::test]
+async fn a_dialler_closed_on_after_the_hello_names_the_likely_causes() {
+    let (mut sa, mut sb) = UnixStream::pair().unwrap();
+    let me = identity("b", 1, 7, S1);
+    let task = tokio::spawn(async move {
+        let mut r = FrameReader::new(4096);
+        authenticate(&mut sa, &mut r, &me, "a", Some("a"), &|_| false).await
+    });
+    let mut hello = vec![mycelium_remote::handshake::PROTOCOL_VERSION];
+    hello.extend_from_slice(&2u64.to_le_bytes());
+    hello.extend_from_slice(&2u64.to_le_bytes());
+    hello.extend_from_slice(&[9; 32]);
+    hello.extend_from_slice(&[7; 32]);
+    hello.extend_from_slice(&DEFAULT_MAX_BODY.to_le_bytes());
+    let spec = FrameSpec {
+        name: "a",
+        ..FrameSpec::control(Kind::Hello)
+    };
+    let mut frame = Vec::new();
+    encode_frame(&mut frame, &spec, DEFAULT_MAX_BODY, |o| {
+        o.extend_from_slice(&hello)
+    })
+    .unwrap();
+    sb.write_all(&frame).await.unwrap();
+    // Read the dialler's hello, then close without a word.
+    let mut buf = vec![0u8; 4096];
+    let mut read = 0;
+    while read < 64 {
+        match tokio::time::timeout(BOUND, sb.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => read += n,
+            _ => break,
+        }
+    }
+    drop(sb);
+    match tokio::time::timeout(BOUND, task).await {
+        Ok(Ok(Err(e @ HandshakeError::Dropped { .. }))) => {
+            let text = e.to_string();
+            assert!(
+                text.contains("handshake slots") && text.contains("deadline"),
+                "{text}"
+            );
+        }
+        other => panic!("expected the dialler to name the likely causes, got {other:?}"),
+    }
+}
