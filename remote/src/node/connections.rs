@@ -153,7 +153,8 @@ impl Node {
 
     /// The link to `peer` gives up (reporting what is queued) if the peer has not connected
     /// within `give_up_after` of bus time; for a link this node accepts and does not dial
-    /// (one it dials gives up after the dialler's attempts).
+    /// (one it dials gives up after the dialler's attempts). The peer's first connection
+    /// opens it again.
     fn await_peer(&self, peer: &str) {
         let link = self.shared.link_to(peer);
         let wait = self.shared.config.give_up_after;
@@ -164,7 +165,9 @@ impl Node {
                 .dialled
                 .load(std::sync::atomic::Ordering::Acquire);
             if link.inner.generation() == 1 && !dialled {
-                link.close(&format!("the peer never connected within {wait:?}"));
+                // The peer's first connection, however late, opens the link again.
+                link.inner
+                    .give_up_waiting(&format!("the peer never connected within {wait:?}"));
             }
         });
         self.shared.tasks().push(task);

@@ -337,6 +337,36 @@ async fn a_link_that_gave_up_waiting_takes_the_peer_back() {
     a.shutdown();
 }
 
+/// The accepting side gave up on a peer that never connected; the peer, late, connects: the
+/// link takes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_later_than_give_up_after_still_links() {
+    let dir = TempDir::new("late-peer");
+    let bus = Bus::new();
+    let (rec, mut got) = Recorder::new(true);
+    let config = LinkConfig {
+        give_up_after: Duration::from_millis(50),
+        ..fast_config()
+    };
+    let (a, mut a_events) = node("a", &bus, rec.clone(), config);
+    let at = a.listen(&dir.socket("a.sock"), &["b"]).await.unwrap();
+    a_events
+        .wait("gave up", |k| matches!(k, LinkEventKind::GaveUp { .. }))
+        .await;
+    let (b, _) = node("b", &bus, rec, fast_config());
+    let svc: Arc<str> = "svc".into();
+    b.connect("a", at)
+        .send(Kind::Tell, &svc, 1, |o| o.push(3))
+        .await
+        .unwrap();
+    a_events
+        .wait("up", |k| matches!(k, LinkEventKind::Up { .. }))
+        .await;
+    assert_eq!(recv_n(&mut got, 1).await[0].body, vec![3]);
+    b.shutdown();
+    a.shutdown();
+}
+
 /// A dispatcher that delivers through a [`Recorder`] and, on the first delivery of message
 /// `at`, keeps its thread busy until released: the reader of that connection cannot reach an
 /// await, so an abort cannot stop it while a newer connection resumes.
