@@ -573,3 +573,43 @@ async fn a_client_closing_before_its_first_byte_is_silent_not_a_tls_failure() {
     assert_eq!((seen.get(&silent), seen.get(&tls)), (1.0, 1.0));
     a.shutdown();
 }
+
+/// More half-open connections than the handshake slots, held on a mutual-TLS listener (no
+/// TLS hello, so no certificate): a peer with its certificate dialling while they are held
+/// links and delivers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_open_connections_never_keep_a_tls_peer_out() {
+    let ca = Ca::new("test ca");
+    let bus = Bus::new();
+    let (rec, mut got) = Recorder::new(true);
+    let config = LinkConfig {
+        // Longer than any wait of the test: the idle connections keep their slots but for
+        // those a newer connection takes.
+        handshake_timeout: 3 * BOUND,
+        ..config()
+    };
+    let (a, _) = node("a", &bus, rec.clone(), config);
+    let a_tls = server(&ca.issue("localhost"), Some(&ca));
+    let at = a.listen_tls(&TCP(), &["b"], a_tls).await.expect("listen");
+    let mut idle = Vec::new();
+    for _ in 0..mycelium_remote::MAX_HANDSHAKES + 8 {
+        idle.push(
+            mycelium_remote::transport::Stream::connect(&at)
+                .await
+                .unwrap(),
+        );
+    }
+    let (b, mut b_events) = node("b", &bus, rec, fast_config());
+    let link = b.connect_tls("a", at, client(&ca, Some(&ca.issue("b"))));
+    b_events
+        .wait("up", |k| matches!(k, LinkEventKind::Up { .. }))
+        .await;
+    let svc: Arc<str> = "svc".into();
+    link.send(Kind::Tell, &svc, 7, |o| o.extend_from_slice(b"over tls"))
+        .await
+        .unwrap();
+    assert_eq!(recv_n(&mut got, 1).await[0].body, b"over tls");
+    drop(idle);
+    b.shutdown();
+    a.shutdown();
+}
