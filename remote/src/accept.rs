@@ -141,7 +141,8 @@ impl Handler<Run> for Keeper {
 }
 
 /// Waits on each connection the peer makes; returns when the link is closed (not when it
-/// gave up waiting for the peer, which its next connection undoes) or the node is gone. A panic of a connection task is resumed here, failing the keeper.
+/// gave up waiting for the peer, which its next connection undoes) or the node is gone. A
+/// panic of a connection task is resumed here, failing the keeper.
 async fn run(args: &KeeperArgs) {
     let inner = &args.link.inner;
     let mut incoming = args.incoming.lock().await;
