@@ -61,6 +61,10 @@ pub struct LinkConfig {
     /// How long the accepting side waits for a lost peer to come back before giving up.
     /// Default 60 s.
     pub give_up_after: Duration,
+    /// How long [`Node::close`](crate::Node::close) waits for the peers to acknowledge what
+    /// is queued (bus time). Default 5 s. What is still unacknowledged then is reported lost
+    /// before `close` returns.
+    pub close_timeout: Duration,
     /// Block or spin.
     pub mode: Mode,
     /// At most this many frames in one write. Default 64.
@@ -95,6 +99,7 @@ impl Default for LinkConfig {
                 .with_jitter(0.2),
             max_attempts: 30,
             give_up_after: Duration::from_secs(60),
+            close_timeout: Duration::from_secs(5),
             mode: Mode::Block,
             batch_frames: 64,
             batch_bytes: 256 * 1024,

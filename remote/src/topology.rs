@@ -10,6 +10,7 @@
 //! max_frame = 1048576             # at least 4096
 //! max_attempts = 30               # the dialling side gives up after this many failures
 //! give_up_after_ms = 60000        # the accepting side waits this long for its peer
+//! close_timeout_ms = 5000         # Node::close waits this long for acknowledgements
 //! heartbeat_interval_ms = 1000
 //! heartbeat_timeout_ms = 5000
 //! handshake_timeout_ms = 5000
@@ -183,6 +184,7 @@ struct RawLink {
     handshake_timeout_ms: Option<Spanned<u64>>,
     max_attempts: Option<Spanned<u64>>,
     give_up_after_ms: Option<Spanned<u64>>,
+    close_timeout_ms: Option<Spanned<u64>>,
     mode: Option<Spanned<String>>,
     spin_us: Option<Spanned<u64>>,
 }
@@ -491,6 +493,9 @@ fn link_config(src: &Source<'_>, raw: &RawLink) -> Result<LinkConfig, TopologyEr
     }
     if let Some(v) = &raw.give_up_after_ms {
         c.give_up_after = ms(v, "give_up_after_ms")?;
+    }
+    if let Some(v) = &raw.close_timeout_ms {
+        c.close_timeout = ms(v, "close_timeout_ms")?;
     }
     if let Some(v) = &raw.max_attempts {
         c.max_attempts = u32::try_from(positive(v, "max_attempts")?).unwrap_or(u32::MAX);

@@ -150,3 +150,21 @@ fn secret_and_link_options_checked() {
     let e = parse("secret_env = \"S\"\n").unwrap_err();
     assert!(e.message.contains("no nodes"), "{e}");
 }
+
+#[test]
+fn close_timeout_read_from_the_link_table() {
+    assert_eq!(
+        parse(GOOD).unwrap().link.close_timeout,
+        Duration::from_secs(5)
+    );
+    let text = GOOD.replace("queue_capacity = 64", "close_timeout_ms = 250");
+    assert_eq!(
+        parse(&text).unwrap().link.close_timeout,
+        Duration::from_millis(250)
+    );
+    let e = parse(&GOOD.replace("queue_capacity = 64", "close_timeout_ms = 0")).unwrap_err();
+    assert!(
+        e.message.contains("`close_timeout_ms` must be at least 1"),
+        "{e}"
+    );
+}
