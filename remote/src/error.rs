@@ -219,6 +219,41 @@ pub enum SendError {
     TooLarge(WireError),
 }
 
+/// Why [`Link::drain`](crate::Link::drain) returned before the peer acknowledged everything
+/// it waited for.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DrainError {
+    /// The deadline passed first. The messages stay queued and the link goes on sending
+    /// them; nothing is lost yet.
+    #[error("{unacknowledged} message(s) to {peer} still unacknowledged after {waited:?}: the peer is away or slow; drain again to wait longer, or close the link and read its loss report")]
+    Timeout {
+        /// The peer node.
+        peer: String,
+        /// Messages queued before the drain that the peer has not acknowledged yet.
+        unacknowledged: usize,
+        /// How long the drain waited (bus time).
+        waited: std::time::Duration,
+    },
+    /// The link closed for good (it gave up, or was closed): its loss report names what the
+    /// peer had not acknowledged.
+    #[error("the link to {peer} closed while draining ({reason}); its loss report names what the peer had not acknowledged")]
+    Closed {
+        /// The peer node.
+        peer: String,
+        /// Why the link closed.
+        reason: String,
+    },
+    /// Messages were taken out of the link's log unacknowledged while it waited (the peer
+    /// restarted, say): a loss report names them.
+    #[error("{count} message(s) to {peer} were reported lost while draining (the peer restarted, say); the link's loss report names them")]
+    Lost {
+        /// The peer node.
+        peer: String,
+        /// How many left the log unacknowledged meanwhile.
+        count: u64,
+    },
+}
+
 /// Why a subscription to other nodes' publications was not made
 /// ([`Node::subscribe_remote`](crate::Node::subscribe_remote)).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

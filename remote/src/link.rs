@@ -7,8 +7,9 @@
 //! This file holds the link's state; the rest lives beside it, one concept a file: `sends.rs`
 //! (what senders call: tells, publications, the queue), `asks.rs` (the asks this node sends
 //! and their answers), `replies.rs` (the replies to the peer's asks), `lifecycle.rs`
-//! (connections attached and detached, the link's end and its events) and `interests.rs`
-//! (topic interest both ways).
+//! (connections attached and detached, the link's end and its events), `interests.rs`
+//! (topic interest both ways) and `drain.rs` (waiting for the peer to acknowledge what is
+//! queued).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -31,6 +32,7 @@ use crate::write::WriteSide;
 
 mod asks;
 mod delivery_lock;
+mod drain;
 mod interests;
 mod lifecycle;
 mod replies;
@@ -121,6 +123,9 @@ pub(crate) struct Inner {
     pub running: AtomicUsize,
     /// Notified each time a connection task ends.
     pub ran: Notify,
+    /// Notified when a closed link's end is over: its `GaveUp` event and loss report made
+    /// ([`State::end_reported`]).
+    ended: Notify,
     /// Counts the times an asker read the link's current connection for its reply
     /// (`read.rs`): a spinning reader that sees it change gives its thread back at once
     /// rather than poll for a whole slice, so that an asker waiting for its turn runs.
@@ -161,6 +166,9 @@ pub(crate) struct State {
     /// The link is closed and its loss report not made yet: it waits until no connection
     /// runs, for the acknowledgement of the peer's Close frame ([`Inner::report_owed_loss`]).
     loss_owed: bool,
+    /// The closed link's end is over: its `GaveUp` event, its loss report (if anything was
+    /// lost) and the dead letters of it were made (`Inner::ended`).
+    end_reported: bool,
     /// Frames delivered and duplicates dropped (for tests and stats).
     pub stats: LinkStats,
     /// Topic interest sent to the peer: (pattern, type id).
@@ -242,6 +250,7 @@ impl Link {
                     acked: 0,
                     closed: None,
                     loss_owed: false,
+                    end_reported: false,
                     stats: LinkStats::default(),
                     interests: Vec::new(),
                     forwarded: BTreeMap::new(),
@@ -260,6 +269,7 @@ impl Link {
                 peer_max_frame: AtomicU32::new(0),
                 running: AtomicUsize::new(0),
                 ran: Notify::new(),
+                ended: Notify::new(),
                 self_reads: AtomicU64::new(0),
                 answered_in_place: AtomicU64::new(0),
                 replies_waiting: AtomicUsize::new(0),

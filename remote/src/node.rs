@@ -342,31 +342,79 @@ impl Node {
         self.shared.link_to(peer)
     }
 
-    /// [`shutdown`](Self::shutdown), then waits until every link's connection has sent its
-    /// Close frame, which acknowledges what this node delivered, and seen the peer close its
-    /// end (a little over three seconds of bus time at most). Call it before the process ends: what this
-    /// node delivered but had not acknowledged yet would otherwise stay unacknowledged at the
-    /// peer, which reports it lost when it gives up waiting for this node to come back.
+    /// Closes the node without losing what its links have queued, as far as the peers allow:
+    /// waits until each peer has acknowledged everything queued on its link (the links drain
+    /// together, [`Link::drain`], for [`LinkConfig::close_timeout`] of bus time at most,
+    /// 5 s by default), then closes as [`close_now`](Self::close_now) does. So a tell that
+    /// returned `Ok` before `close` reaches a live peer; what is still unacknowledged at the
+    /// deadline (a peer away or stuck) is reported lost, and every link event, loss report
+    /// and dead letter of the close is delivered before `close` returns. It returns within
+    /// the deadline plus the Close frames' exchange (three seconds of bus time at most, for
+    /// all the links together). Call it before the process ends.
     pub async fn close(&self) {
+        let links: Vec<Link> = self.shared.links().values().cloned().collect();
+        let clock = self.shared.bus.clock();
+        let deadline = clock.now() + self.shared.config.close_timeout;
+        // One deadline for all the links: their connections write and read on their own
+        // tasks, so the links drain together while this waits for each in turn.
+        for link in &links {
+            let left = deadline.saturating_sub(clock.now());
+            if let Err(e) = link.drain(left).await {
+                tracing::warn!(target: "mycelium::remote", peer = %link.peer(), "closing: {e}");
+            }
+        }
+        self.close_now().await;
+    }
+
+    /// Closes the node without waiting for acknowledgements: [`shutdown`](Self::shutdown),
+    /// then waits until every link's end is over. Each connection has sent its Close frame,
+    /// which acknowledges what this node delivered, and seen the peer close its end (three
+    /// seconds of bus time at most, for all the links together); each link's `GaveUp` event,
+    /// its loss report of what was still queued or unacknowledged, and the dead letters of
+    /// it have been delivered, those of a link that gave up just as the node closed too.
+    /// What the peer acknowledges in its answer to the Close frame is not reported lost.
+    pub async fn close_now(&self) {
+        let clock = self.shared.bus.clock();
+        // The supervisors stop first, and are waited for (as long as a Close frame may
+        // take): a keeper or driver that saw its link close would otherwise end by itself
+        // while its supervisor stops, and its notice would be left in the supervisor's
+        // mailbox, a dead letter. A peer that closes as its own drain ends, just as this
+        // node closes, made that likely.
+        let supervisors = self.shared.take_supervisors();
+        for sup in &supervisors {
+            sup.actor_ref().stop();
+        }
+        let stopped = async {
+            for sup in &supervisors {
+                sup.actor_ref().wait_for_stop().await;
+            }
+        };
+        let _ = clock.timeout(crate::connection::CLOSE_GRACE, stopped).await;
         self.shutdown();
         let links: Vec<Link> = self.shared.links().values().cloned().collect();
         // The connections close together: one bound for all of them (a second to record a
         // delivery in progress, one to write the Close frame, one for the peer to close its
         // end), not one per link. A little past the connections' own bound (`CLOSE_LIFE`),
         // so that one cut at that bound has ended, and reported, first.
-        let all_closed = async {
+        let all_ended = async {
             for link in &links {
-                link.closed().await;
+                link.inner.ended().await;
             }
         };
         let bound = crate::connection::CLOSE_LIFE + crate::connection::CLOSE_GRACE / 10;
-        let _ = self.shared.bus.clock().timeout(bound, all_closed).await;
+        if clock.timeout(bound, all_ended).await.is_err() {
+            tracing::warn!(
+                target: "mycelium::remote",
+                "closing: a link's connection outlived its bound; its loss report comes when it ends"
+            );
+        }
     }
 
-    /// Stops the listener and dialers and closes every link: what the peer has not
-    /// acknowledged once the link's connection has closed (after the peer's answer to the
-    /// Close frame, or a grace period) is reported lost. Returns at once: [`close`](Self::close)
-    /// also waits for the Close frames and those reports.
+    /// Stops the listener and dialers and closes every link at once, without draining: what
+    /// the peer has not acknowledged once the link's connection has closed (after the peer's
+    /// answer to the Close frame, or a grace period) is reported lost. Returns at once, and
+    /// the reports come when the connections' tasks next run: [`close_now`](Self::close_now)
+    /// also waits for them, [`close`](Self::close) first waits for the acknowledgements.
     pub fn shutdown(&self) {
         for task in self.shared.tasks().drain(..) {
             task.abort();
@@ -378,11 +426,7 @@ impl Node {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clear();
-        let supervisors: Vec<_> = match self.shared.supervisors.lock() {
-            Ok(mut all) => all.drain(..).collect(),
-            Err(poisoned) => poisoned.into_inner().drain(..).collect(),
-        };
-        for sup in supervisors {
+        for sup in self.shared.take_supervisors() {
             // Stopped, a supervisor restarts nothing more and kills its driver or keeper
             // (`Shutdown::Immediate`: their handlers run as long as the link). Killed instead,
             // it would leave the exits of the children it had not stopped itself queued, and
@@ -413,6 +457,14 @@ impl Shared {
 
     fn tasks(&self) -> MutexGuard<'_, Vec<JoinHandle<()>>> {
         self.tasks.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The supervisors of the links, taken: the caller stops them.
+    fn take_supervisors(&self) -> Vec<mycelium_supervisor::SupervisorRef> {
+        match self.supervisors.lock() {
+            Ok(mut all) => all.drain(..).collect(),
+            Err(poisoned) => poisoned.into_inner().drain(..).collect(),
+        }
     }
 
     /// The link to `peer`, created if needed. Its node number is the peer's position in the

@@ -51,6 +51,10 @@ pub(crate) struct Outbound {
     /// Next sequence number to write on the current connection.
     cursor: u64,
     capacity: usize,
+    /// Frames taken out of the log without the peer's acknowledgement, ever (reported lost,
+    /// or replies to a restarted peer's predecessor dropped): a drain that sees it grow
+    /// knows that not everything it waited for was acknowledged.
+    removed_unacknowledged: u64,
     /// Buffers of acknowledged frames, kept for the frames encoded next ([`SPARE_FRAMES`] at
     /// most, none larger than [`SPARE_FRAME_BYTES`]). An acknowledgement releases frames by
     /// the dozen, more than the allocator's per-thread cache keeps, and the rest took its slow
@@ -72,6 +76,7 @@ impl Outbound {
             written: 0,
             cursor: 1,
             capacity: capacity.max(1),
+            removed_unacknowledged: 0,
             spare: Vec::new(),
         }
     }
@@ -111,6 +116,27 @@ impl Outbound {
 
     pub fn written(&self) -> u64 {
         self.written
+    }
+
+    /// The sequence number of the last frame queued so far (0 before the first).
+    pub fn last_queued(&self) -> u64 {
+        self.next_seq - 1
+    }
+
+    /// True when no frame numbered up to `seq` is left in the log: the peer acknowledged
+    /// them, or they were taken out unacknowledged ([`removed_unacknowledged`](Self::removed_unacknowledged)).
+    pub fn settled_through(&self, seq: u64) -> bool {
+        self.log.front().is_none_or(|e| e.seq > seq)
+    }
+
+    /// Frames numbered up to `seq` still in the log.
+    pub fn unsettled_through(&self, seq: u64) -> usize {
+        self.log.iter().take_while(|e| e.seq <= seq).count()
+    }
+
+    /// How many frames were ever taken out of the log without the peer's acknowledgement.
+    pub fn removed_unacknowledged(&self) -> u64 {
+        self.removed_unacknowledged
     }
 
     /// Queues an encoded frame (its seq bytes are overwritten). Hands it back when full.
@@ -289,6 +315,7 @@ impl Outbound {
             kept.push_back(e);
         }
         self.log = kept;
+        self.removed_unacknowledged += removed.len() as u64;
         if !removed.is_empty() {
             self.next_seq = next;
             // The frames written keep their numbers: a cursor at one of them still points at
@@ -319,6 +346,7 @@ impl Outbound {
                 removed.push(e);
             }
         }
+        self.removed_unacknowledged += removed.len() as u64;
         loss_report(&removed, reason, peer, peer_instance)
     }
 }

@@ -374,6 +374,7 @@ impl Inner {
                 return;
             }
             st.closed = Some(reason.to_owned());
+            st.end_reported = false;
             st.connection = None;
             st.write = None;
             st.read = None;
@@ -431,6 +432,27 @@ impl Inner {
         };
         if let Some(loss) = loss {
             self.emit(LinkEventKind::Loss(loss));
+        }
+        self.lock().end_reported = true;
+        self.ended.notify_waiters();
+    }
+
+    /// Waits until the closed link's end is over: its `GaveUp` event emitted and its loss
+    /// report (with the dead letters of it) made, once no connection of it runs. An end in
+    /// progress on another thread (a give-up as the node closes) is waited for too. Returns
+    /// at once on a link that is open.
+    pub(crate) async fn ended(&self) {
+        loop {
+            let ended = self.ended.notified();
+            let mut ended = std::pin::pin!(ended);
+            ended.as_mut().enable();
+            {
+                let st = self.lock();
+                if st.closed.is_none() || st.end_reported {
+                    return;
+                }
+            }
+            ended.await;
         }
     }
 }

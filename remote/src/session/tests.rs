@@ -199,6 +199,30 @@ fn frames_too_large_for_the_peer_leave_the_log_without_a_gap() {
     assert_eq!(out.len(), 1);
 }
 
+#[test]
+fn a_drain_point_settles_by_acknowledgement_or_by_loss() {
+    let mut out = Outbound::new(10);
+    assert!(out.settled_through(out.last_queued()), "an empty log");
+    for _ in 0..3 {
+        out.push(Kind::Tell, 1, "M", frame()).unwrap();
+    }
+    let point = out.last_queued();
+    assert_eq!(point, 3);
+    out.push(Kind::Tell, 1, "M", frame()).unwrap(); // 4, after the point
+    out.take_batch(2, 1 << 20, |_| {});
+    out.ack(2);
+    assert!(!out.settled_through(point));
+    assert_eq!(out.unsettled_through(point), 1);
+    assert_eq!(out.removed_unacknowledged(), 0);
+    // Acknowledgements never count as removals; a give-up counts everything left.
+    out.take_batch(1, 1 << 20, |_| {});
+    out.ack(3);
+    assert!(out.settled_through(point));
+    assert_eq!(out.removed_unacknowledged(), 0);
+    assert!(out.give_up("b", None).is_some());
+    assert_eq!(out.removed_unacknowledged(), 1);
+}
+
 proptest! {
     /// Any pattern of partial writes, lost acks and reconnections to the same instance
     /// delivers every frame exactly once, in order.

@@ -7,6 +7,7 @@ mod common;
 mod asks;
 mod backpressure;
 mod closing;
+mod draining;
 mod frame_size;
 mod heartbeats;
 mod ordering;
