@@ -273,3 +273,50 @@ async fn a_drain_ends_when_its_link_closes() {
     a.close_now().await;
     b.close_now().await;
 }
+
+/// A link that gives up while `close` waits for its acknowledgements (a peer that never
+/// answers its dials) ends the wait: `close` returns long before its deadline, its `GaveUp`
+/// event and the loss report of everything queued delivered.
+#[tokio::test(start_paused = true)]
+async fn a_link_giving_up_during_close_is_reported_before_close_returns() {
+    let dir = TempDir::new("close-gives-up");
+    let bus = Bus::builder().virtual_time().build().unwrap();
+    let config = LinkConfig {
+        close_timeout: Duration::from_secs(600),
+        max_attempts: 3,
+        ..fast_config()
+    };
+    let (sink, _) = Recorder::new(true);
+    let (a, mut a_events) = node("a", &bus, sink, config);
+    // Nobody listens there: every dial fails.
+    let link = a.connect("b", dir.socket("b.sock"));
+    tell(&link, 0, 4).await;
+    let clock = bus.clock().clone();
+    let started = clock.now();
+    tokio::time::timeout(BOUND, a.close())
+        .await
+        .expect("close returned within its bound");
+    assert!(
+        clock.now() - started < Duration::from_secs(600),
+        "close waited for its deadline"
+    );
+    let events = a_events.drain();
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e.kind, LinkEventKind::GaveUp { .. })),
+        "{events:#?}"
+    );
+    let report = events
+        .iter()
+        .find_map(|e| match &e.kind {
+            LinkEventKind::Loss(report) => Some(report.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no loss report before close returned: {events:#?}"));
+    assert_eq!(
+        (report.first_seq, report.last_seq, report.reason),
+        (1, 4, LossReason::GaveUp)
+    );
+    assert_eq!(bus.dead_letters().drain().len(), 4);
+}
