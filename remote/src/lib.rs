@@ -115,8 +115,8 @@ pub use accept::{MAX_HANDSHAKES, MAX_HANDSHAKES_PER_SOURCE};
 pub use config::{LinkConfig, Mode, MIN_MAX_FRAME};
 pub use dispatch::{AskNow, Dispatch, ReplyFuture};
 pub use error::{
-    DispatchError, DrainError, HandshakeError, RemoteAskError, SecretError, SendError,
-    SetupError, SubscribeError, TransportError, WireError,
+    DispatchError, DrainError, HandshakeError, RemoteAskError, SecretError, SendError, SetupError,
+    SubscribeError, TransportError, WireError,
 };
 pub use event::{LinkEvent, LinkEventKind, LossReason, LossReport, LostMessage, Observer};
 pub use link::{Link, LinkStats, OnReply, RemoteReply, ReplyBody};
