@@ -287,9 +287,10 @@ unsafe fn change_interest(
     })
 }
 
-/// Stops the node's listener and links, waits until each link's Close frame, which
-/// acknowledges what this node delivered, is written (a few seconds at most), and frees the
-/// handle. The bus keeps running.
+/// Sends what is queued and waits up to the links' `close_timeout` (5 s by default;
+/// `close_timeout_ms` in the topology's `[link]`) for the peers to acknowledge it, reports what
+/// is still unacknowledged as lost (loss reports and dead letters, delivered before it
+/// returns), stops the node's listener and links, and frees the handle. The bus keeps running.
 ///
 /// # Safety
 /// `node` is null or a live handle, not used again.

@@ -194,9 +194,10 @@ impl Node {
         wait(py, &self.handle, withdrawn)?.map_err(errors::topic)
     }
 
-    /// Stops the node's listener and links, and waits until each link's Close frame, which
-    /// acknowledges what this node delivered, is written (a few seconds at most); the bus
-    /// keeps running.
+    /// Sends what is queued and waits up to the links' `close_timeout` (5 s by default;
+    /// `close_timeout_ms` in the topology's `[link]`) for the peers to acknowledge it, reports
+    /// what is still unacknowledged as lost (loss reports and dead letters, delivered before
+    /// it returns), then stops the node's listener and links; the bus keeps running.
     fn close(&self, py: Python<'_>) -> PyResult<()> {
         wait(py, &self.handle, self.node.close())
     }
