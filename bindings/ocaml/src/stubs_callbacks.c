@@ -2,6 +2,7 @@
    threads they run on, the runtime lock they take, and the GC roots they keep. Shared
    machinery and runtime rules: mycelium_stubs.h. */
 
+#include <signal.h>
 #include <stdatomic.h>
 
 #include "mycelium_stubs.h"
@@ -12,9 +13,40 @@ static __thread int th_registered = 0;
 static pthread_key_t unregister_key;
 static pthread_once_t unregister_once = PTHREAD_ONCE_INIT;
 
+/* The alternate signal stack this thread was given at its registration (NULL if it had one
+   already). OCaml turns a stack overflow into the exception Stack_overflow from its SIGSEGV
+   handler, which runs on the thread's alternate signal stack: the overflowed stack has no
+   room for the signal frame. The runtime gives one to the threads it starts (Thread.create)
+   but not to those registered with caml_c_thread_register, such as the runtime's pool
+   threads: without one, a handler that recursed too deep there killed the process. The
+   handler's other checks hold on these threads: the faulting address is below the top of
+   stack recorded at registration, and the PC is in OCaml code. */
+static __thread void *th_altstack = NULL;
+
+enum { ALTSTACK_MIN = 64 * 1024 };
+
+static void give_altstack(void) {
+  stack_t old;
+  if (sigaltstack(NULL, &old) != 0 || !(old.ss_flags & SS_DISABLE)) return;
+  size_t size = (size_t)SIGSTKSZ > ALTSTACK_MIN ? (size_t)SIGSTKSZ : ALTSTACK_MIN;
+  void *sp = malloc(size);
+  if (sp == NULL) return; /* no detection on this thread: an overflow stays fatal */
+  stack_t st = {.ss_sp = sp, .ss_size = size, .ss_flags = 0};
+  if (sigaltstack(&st, NULL) != 0) {
+    free(sp);
+    return;
+  }
+  th_altstack = sp;
+}
+
 static void unregister_thread(void *unused) {
   (void)unused;
   caml_c_thread_unregister();
+  if (th_altstack != NULL) {
+    stack_t off = {.ss_sp = NULL, .ss_size = 0, .ss_flags = SS_DISABLE};
+    if (sigaltstack(&off, NULL) == 0) free(th_altstack);
+    th_altstack = NULL;
+  }
 }
 
 static void make_unregister_key(void) {
@@ -33,6 +65,7 @@ static int enter_ocaml(void) {
     default:
       if (!th_registered) {
         caml_c_thread_register();
+        give_altstack();
         th_registered = 1;
         pthread_once(&unregister_once, make_unregister_key);
         pthread_setspecific(unregister_key, (void *)1);
