@@ -4,8 +4,9 @@ use std::ffi::c_char;
 use std::sync::Arc;
 use std::time::Duration;
 
+use mycelium_actors::export::DeliveryError;
 use mycelium_foreign::builtin::Kind;
-use mycelium_foreign::HostedBus;
+use mycelium_foreign::{ForeignAskError, HostedBus};
 
 use crate::actor::timeout;
 use crate::call::MycBytes;
@@ -40,7 +41,8 @@ pub unsafe extern "C" fn myc_bus_new(
 }
 
 /// Stops every actor (reverse start order; each `stop` callback runs), killing what is
-/// alive after `timeout_ms`.
+/// alive after `timeout_ms`, and waits for the callbacks of actors and trees freed from
+/// inside their own callbacks to be released (not when called from a callback).
 ///
 /// # Safety
 /// `bus` is live.
@@ -51,12 +53,15 @@ pub unsafe extern "C" fn myc_bus_shutdown(bus: *const MycBus, timeout_ms: u64) -
         let bus = unsafe { handle(bus, "bus")? };
         let hosted = &bus.hosted;
         hosted.block_on(hosted.bus().shutdown(Duration::from_millis(timeout_ms)));
+        crate::deferred::wait(hosted);
         Ok(())
     })
 }
 
-/// Shuts the bus down (5 s deadline) if it still runs, and frees it. Actor handles of this
-/// bus stay valid to free, and report the actors stopped.
+/// Shuts the bus down (5 s deadline) if it still runs, and frees it, once the callbacks of
+/// actors and trees freed from inside their own callbacks are released (as
+/// [`myc_bus_shutdown`]). Actor handles of this bus stay valid to free, and report the
+/// actors stopped.
 ///
 /// A callback still running at the deadline is not stopped (C code cannot be preempted): it
 /// goes on, on its pool thread, after this returns, its result discarded, and its actor's
@@ -77,6 +82,7 @@ pub unsafe extern "C" fn myc_bus_free(bus: *mut MycBus) -> MycStatus {
         if hosted.bus().exit().is_none() {
             hosted.block_on(hosted.bus().shutdown(Duration::from_secs(5)));
         }
+        crate::deferred::wait(hosted);
         Ok(())
     })
 }
@@ -156,7 +162,8 @@ pub unsafe extern "C" fn myc_tell(
 }
 
 /// Asks the service `service`; on success `*reply_type` and `*reply` (free with
-/// `myc_bytes_free`) hold the answer. `timeout_ms` < 0: no timeout.
+/// `myc_bytes_free`) hold the answer. `timeout_ms` < 0: no timeout. A foreign handler that
+/// gives no reply: `WrongType`, as for `myc_actor_ask`.
 ///
 /// # Safety
 /// `bus` is live; `service` a NUL-terminated string; `body` points to `len` bytes; the out
@@ -186,16 +193,29 @@ pub unsafe extern "C" fn myc_ask(
         }
         let hosted = &bus.hosted;
         let exports = hosted.bus().exports();
-        let (t, b) = match timeout(timeout_ms) {
-            Some(t) => hosted.block_on(exports.ask_timeout(service, type_id, body, t))?,
-            None => hosted.block_on(exports.ask(service, type_id, body))?,
+        let answer = match timeout(timeout_ms) {
+            Some(t) => hosted.block_on(exports.ask_timeout(service, type_id, body, t)),
+            None => hosted.block_on(exports.ask(service, type_id, body)),
         };
+        let (t, b) = answer.map_err(|e| ask_error(e, type_id))?;
         // SAFETY: checked non-null; the caller promises them writable.
         unsafe {
             put(reply_type, t, "reply_type")?;
             put(reply, MycBytes::from_vec(b), "reply")
         }
     })
+}
+
+/// A foreign handler that answered an ask by name with no reply: `WrongType`, as through the
+/// actor's handle (`ForeignAskError::NoReply`), not a failure of the actor.
+fn ask_error(e: DeliveryError, type_id: u16) -> Error {
+    let no_reply = ForeignAskError::NoReply { type_id };
+    if let DeliveryError::Failed { failure, .. } = &e {
+        if *failure.reason == *no_reply.to_string() {
+            return no_reply.into();
+        }
+    }
+    e.into()
 }
 
 /// Publishes the contract message `type_id` with `body` under `topic` (with `*key` when

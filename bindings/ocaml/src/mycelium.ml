@@ -140,8 +140,29 @@ let decode_reply (c : 'r Contract.t) (type_id, body) =
   | v -> v
   | exception Trading.Wire.Decode_error (kind, detail) ->
       raise (Error (Wrong_type, Printf.sprintf "the %s reply does not decode: %s: %s" c.name kind detail))
+  | exception (Out_of_memory | Stack_overflow as e) -> raise e
+  | exception e ->
+      (* A user contract's decode may raise anything: still a reply that does not decode. *)
+      raise
+        (Error
+           ( Wrong_type,
+             Printf.sprintf "the %s reply does not decode: %s's decode raised %s" c.name c.name
+               (Printexc.to_string e) ))
 
-let timeout_arg = function None -> -1 | Some ms when ms < 0 -> -1 | Some ms -> ms
+(* Runs a raw ask of a [c]: a [Wrong_type] (no handler for it, or a handler that gave no
+   reply) names the request's contract type. *)
+let asking (c : 'a Contract.t) f x =
+  match checked f x with
+  | v -> v
+  | exception Error (Wrong_type, msg) ->
+      raise
+        (Error (Wrong_type, Printf.sprintf "%s (the request: a %s, type id %d)" msg c.name c.type_id))
+
+(* A timeout must be positive: zero or less is the caller's error, not "no timeout". *)
+let timeout_arg what = function
+  | None -> -1
+  | Some ms when ms <= 0 -> invalid "%s: timeout_ms %d is not positive" what ms
+  | Some ms -> ms
 
 (* ---- Stubs ----------------------------------------------------------------------------- *)
 
@@ -263,6 +284,10 @@ module Actor = struct
           match c.decode body with
           | exception Trading.Wire.Decode_error (kind, detail) ->
               Handle_failed (Printf.sprintf "a %s that does not decode: %s: %s" c.name kind detail)
+          | exception e ->
+              Handle_failed
+                (Printf.sprintf "a %s that does not decode: %s's decode raised %s" c.name c.name
+                   (Printexc.to_string e))
           | msg -> f state msg);
     }
 
@@ -305,7 +330,9 @@ module Actor = struct
     { d_start = start }
 end
 
-type actor = handle
+(* The handle, with the type ids its definition handles (what a tell or an ask through the
+   handle is checked against; [None] for a C actor) and a name for error messages. *)
+type actor = { a : handle; accepts : int list option; mutable label : string }
 
 module Actor_ref = struct
   let export actor service ids =
@@ -313,21 +340,42 @@ module Actor_ref = struct
     List.iter
       (fun id -> if id < 0 || id > 0xFFFF then invalid "type id %d is not a u16" id)
       ids;
-    checked (actor_export actor service) (Array.of_list ids)
+    checked (actor_export actor.a service) (Array.of_list ids);
+    if actor.label = "" then actor.label <- Printf.sprintf "actor %S" service
 
-  let tell actor (c : 'a Contract.t) v = checked (actor_tell actor c.type_id) (encode_arg c v)
+  (* A message the definition has no handler for would fail (and stop) the actor: refuse it
+     at the call, as a tell or an ask by service name does. *)
+  let accepts what actor (c : 'a Contract.t) =
+    match actor.accepts with
+    | Some ids when not (List.mem c.type_id ids) ->
+      raise
+        (Error
+           ( Wrong_type,
+             Printf.sprintf "%s: %s has no handler for %s (type id %d); it handles type ids [%s]"
+               what
+               (if actor.label = "" then "the actor" else actor.label)
+               c.name c.type_id
+               (String.concat "; " (List.map string_of_int ids)) ))
+    | _ -> ()
+
+  let tell actor (c : 'a Contract.t) v =
+    accepts "Actor_ref.tell" actor c;
+    checked (actor_tell actor.a c.type_id) (encode_arg c v)
 
   let ask ?timeout_ms actor (c : 'a Contract.t) v (r : 'r Contract.t) =
-    let answer = checked (actor_ask actor c.type_id (encode_arg c v)) (timeout_arg timeout_ms) in
+    let timeout = timeout_arg "Actor_ref.ask" timeout_ms in
+    accepts "Actor_ref.ask" actor c;
+    let answer = asking c (actor_ask actor.a c.type_id (encode_arg c v)) timeout in
     decode_reply r answer
 
-  let is_alive actor = checked actor_is_alive actor
-  let stop actor = checked actor_stop actor
-  let free actor = checked actor_free actor
+  let is_alive actor = checked actor_is_alive actor.a
+  let stop actor = checked actor_stop actor.a
+  let free actor = checked actor_free actor.a
 end
 
 let spawn ?service ?(hibernate = false) bus (d : ('args, 'state) Actor.t) args =
-  let actor = checked (fun def -> actor_spawn bus def hibernate) (Actor.definition d args) in
+  let a = checked (fun def -> actor_spawn bus def hibernate) (Actor.definition d args) in
+  let actor = { a; accepts = Some d.ids; label = "" } in
   (match service with
   | None -> ()
   | Some s -> (
@@ -343,10 +391,9 @@ let tell bus service (c : 'a Contract.t) v =
   checked (raw_tell bus (name "service" service) c.type_id) (encode_arg c v)
 
 let ask ?timeout_ms bus service (c : 'a Contract.t) v (r : 'r Contract.t) =
+  let timeout = timeout_arg "ask" timeout_ms in
   let body = encode_arg c v in
-  let answer =
-    checked (raw_ask bus (name "service" service) c.type_id body) (timeout_arg timeout_ms)
-  in
+  let answer = asking c (raw_ask bus (name "service" service) c.type_id body) timeout in
   decode_reply r answer
 
 let publish ?key bus topic (c : 'a Contract.t) v =
@@ -355,7 +402,7 @@ let publish ?key bus topic (c : 'a Contract.t) v =
 type subscription = handle
 
 let subscribe actor (c : 'a Contract.t) pattern =
-  checked (actor_subscribe actor c.type_id) (name "pattern" pattern)
+  checked (actor_subscribe actor.a c.type_id) (name "pattern" pattern)
 
 let unsubscribe sub = checked subscription_free sub
 
@@ -363,7 +410,7 @@ let spawn_rust ?arg bus ~kind ~service =
   let arg = Option.map (name "arg") arg in
   checked (raw_spawn_rust bus (name "kind" kind) arg) (name "service" service)
 
-let spawn_c_echo bus = checked spawn_c_echo bus
+let spawn_c_echo bus = { a = checked spawn_c_echo bus; accepts = None; label = "the C echo" }
 
 let measure_asks bus service (c : 'a Contract.t) v n =
   if n < 0 then invalid "measure_asks: n %d is negative" n;
@@ -371,7 +418,7 @@ let measure_asks bus service (c : 'a Contract.t) v n =
 
 let measure_actor_asks actor (c : 'a Contract.t) v n =
   if n < 0 then invalid "measure_actor_asks: n %d is negative" n;
-  checked (raw_measure_actor actor c.type_id (encode_arg c v)) n
+  checked (raw_measure_actor actor.a c.type_id (encode_arg c v)) n
 
 (* ---- Supervision ------------------------------------------------------------------- *)
 
@@ -407,7 +454,8 @@ module Supervisor = struct
         r_service = Option.map (name "service") service;
       }
 
-  type t = handle
+  (* The tree, with the type ids of each OCaml child (for {!child}'s handles). *)
+  type t = { s : handle; kids : (string * int list) list }
 
   let start ?(strategy = One_for_one) ?(max_restarts = 10) ?(within_ms = 10_000)
       ?(backoff_initial_ms = 10) ?(backoff_factor = 2.0) ?(backoff_cap_ms = 1000) bus children =
@@ -431,15 +479,25 @@ module Supervisor = struct
      with e ->
        checked tree_free tree;
        raise e);
-    checked (tree_start bus) tree
+    let kids =
+      List.filter_map
+        (function Foreign c -> Some (c.c_name, c.ids) | Rust _ -> None)
+        children
+    in
+    { s = checked (tree_start bus) tree; kids }
 
-  let child sup child_name = checked (supervisor_child sup) (name "child name" child_name)
-  let restarts ?child sup = checked (supervisor_restarts sup) (Option.map (name "child") child)
+  let child sup child_name =
+    let a = checked (supervisor_child sup.s) (name "child name" child_name) in
+    let accepts = List.assoc_opt child_name sup.kids in
+    { a; accepts; label = Printf.sprintf "child %S" child_name }
+
+  let restarts ?child sup =
+    checked (supervisor_restarts sup.s) (Option.map (name "child") child)
 
   let wait_restarts ?child sup n =
-    checked (supervisor_wait_restarts sup (Option.map (name "child") child)) n
+    checked (supervisor_wait_restarts sup.s (Option.map (name "child") child)) n
 
-  let stop sup = checked supervisor_free sup
+  let stop sup = checked supervisor_free sup.s
 end
 
 (* ---- Nodes ------------------------------------------------------------------------- *)
@@ -456,10 +514,9 @@ module Node = struct
     checked (node_tell t (name "service" service) c.type_id) (encode_arg c v)
 
   let ask ?timeout_ms t service (c : 'a Contract.t) v (r : 'r Contract.t) =
+    let timeout = timeout_arg "Node.ask" timeout_ms in
     let body = encode_arg c v in
-    let answer =
-      checked (node_ask t (name "service" service) c.type_id body) (timeout_arg timeout_ms)
-    in
+    let answer = asking c (node_ask t (name "service" service) c.type_id body) timeout in
     decode_reply r answer
 
   let forward_topic t (c : 'a Contract.t) = checked (node_forward_topic t) c.type_id

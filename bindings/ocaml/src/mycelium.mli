@@ -35,6 +35,12 @@
     [spawn] raises [Error (Start_failed, _)]. Every error of this library is
     {!Error}.
 
+    A stack overflow in a callback is such an exception ([Stack_overflow]), on the
+    runtime's threads as on the program's own: each runtime thread gets an alternate signal
+    stack when it registers with the OCaml runtime, which OCaml's SIGSEGV handler needs to
+    turn the overflow into the exception. As on any OCaml thread, an overflow that happens
+    in C code (a C stub, the GC) rather than in OCaml code is not recoverable.
+
     {2 Threads and the runtime lock}
 
     The program must be linked with the [threads.posix] library (this library depends on
@@ -134,7 +140,9 @@ module Bus : sig
 
   val shutdown : ?timeout_ms:int -> bus -> unit
   (** Stops every actor in reverse start order (each [on_stop] runs), killing what is still
-      alive after [timeout_ms] (default 5000). The handle stays valid (to {!close}). *)
+      alive after [timeout_ms] (default 5000), then waits until the GC roots of actors and
+      trees stopped from their own callbacks ({!Actor_ref.free}, {!Supervisor.stop}) are gone.
+      The handle stays valid (to {!close}). *)
 
   val close : bus -> unit
   (** Shuts the bus down if it still runs (5 s deadline) and frees it (when the last call in
@@ -164,7 +172,8 @@ val reply : 'a Contract.t -> 'a -> reply
 
 val no_reply : reply
 (** Answers nothing: for a tell, or a publication. An ask answered with [no_reply] fails
-    with [Wrong_type]. *)
+    with [Wrong_type] (by service name as through the handle, the message naming the
+    request's contract type); the actor does not fail. *)
 
 val fail : string -> reply
 (** Fails the handler with this message, like raising an exception. *)
@@ -210,12 +219,18 @@ module Actor_ref : sig
   (** [export a service type_ids]: reachable by name for those contract types. *)
 
   val tell : actor -> 'a Contract.t -> 'a -> unit
-  (** Queues a message, waiting for room in a full mailbox. *)
+  (** Queues a message, waiting for room in a full mailbox. A message of a type the actor's
+      definition has no handler for is refused at the call with [Error (Wrong_type, _)]
+      (naming the message type and the actor), as {!val-tell} by service name refuses it: it
+      is never queued, and the actor keeps running. *)
 
   val ask : ?timeout_ms:int -> actor -> 'a Contract.t -> 'a -> 'r Contract.t -> 'r
   (** [ask a req_type req reply_type]: the reply. Raises [Error (Failed, _)] when the handler
       fails, [Timeout] after [timeout_ms] of bus time (default: no timeout), [Wrong_type]
-      when the reply is not of [reply_type].
+      when the reply is not of [reply_type] or does not decode (a [decode] of the reply
+      contract that raises included: the message names the contract and the exception), and,
+      as {!tell}, when the actor has no handler for [req_type] (refused before it is sent).
+      A [timeout_ms] of zero or less raises [Error (Invalid_argument, _)].
 
       When the actor is idle (nothing queued or running for it, not restarting, a real-time
       bus), its handler runs right here on the calling thread, with no hand-off to the bus
@@ -229,13 +244,19 @@ module Actor_ref : sig
   val stop : actor -> unit
   (** Stops an actor from {!spawn} and waits until its [on_stop] has run. A supervisor's child
       ({!Supervisor.child}) raises [Error (Invalid_argument, _)] and keeps running: its
-      supervisor would restart it, so it stops with its tree ({!Supervisor.stop}). *)
+      supervisor would restart it, so it stops with its tree ({!Supervisor.stop}). Called
+      from one of the actor's own callbacks (its handler stopping itself), it returns at once:
+      waiting would wait for that very callback. The stop comes once the callback has
+      returned, as a Rust actor's own stop does. *)
 
   val free : actor -> unit
   (** Frees the handle. An actor from {!spawn} is stopped first; this returns once its last
       callback has run and its GC roots are gone, unless a call on the handle is in flight
       (see "Ownership and the GC"): then the stop comes when that call returns. A
-      supervisor's child keeps running. *)
+      supervisor's child keeps running. Called from one of the actor's own callbacks (its
+      handler freeing its own handle), it returns at once, the handle freed: the stop comes
+      once the callback has returned (an asker gets the callback's answer), and
+      {!Bus.shutdown} or {!Bus.close} waits until its GC roots are gone. *)
 end
 
 (** {1 Services and topics} *)
@@ -246,7 +267,7 @@ val tell : bus -> string -> 'a Contract.t -> 'a -> unit
 val ask : ?timeout_ms:int -> bus -> string -> 'a Contract.t -> 'a -> 'r Contract.t -> 'r
 (** [ask bus service req_type req reply_type]: see {!Actor_ref.ask}; raises
     [Error (Unknown_service, _)] for an unknown name, [Wrong_type] when the service does not
-    take [req_type]. *)
+    take [req_type]. A [timeout_ms] of zero or less raises [Error (Invalid_argument, _)]. *)
 
 val publish : ?key:int64 -> bus -> string -> 'a Contract.t -> 'a -> int
 (** [publish bus topic c msg]: to every subscriber (Rust or OCaml) of a matching pattern;
@@ -256,7 +277,8 @@ type subscription
 
 val subscribe : actor -> 'a Contract.t -> string -> subscription
 (** [subscribe a c pattern]: messages of type [c] published under [pattern] (["name"],
-    ["prefix.*"] or ["*"]) go to the actor's handler for [c]. *)
+    ["prefix.*"] or ["*"]) go to the actor's handler for [c]. Once the actor's bus has shut
+    down or been closed, raises [Error (Invalid_argument, _)]. *)
 
 val unsubscribe : subscription -> unit
 (** Cancels it: nothing more is delivered once this returns. *)
@@ -323,7 +345,11 @@ module Supervisor : sig
   (** Stops the children in reverse order, waits until every callback has run and every GC
       root of its OCaml children is gone, and frees the handle. While another thread is in
       a call on the handle ({!wait_restarts}, {!child}), the handle is closed at once and
-      the stop comes when that call returns. *)
+      the stop comes when that call returns. Called from a callback of one of the tree's
+      children (a child's handler stopping its tree), it frees the handle and returns at
+      once, since waiting would wait for that very callback: the tree stops once the
+      callback has returned, and {!Bus.shutdown} or {!Bus.close} waits until its GC roots
+      are gone. *)
 end
 
 (** {1 Split deployments} *)
@@ -348,7 +374,8 @@ module Node : sig
 
   val ask : ?timeout_ms:int -> t -> string -> 'a Contract.t -> 'a -> 'r Contract.t -> 'r
   (** As {!tell}, waiting for the reply; [Error (Failed, _)] if the link goes down while
-      the ask is in flight or the remote handler fails. *)
+      the ask is in flight or the remote handler fails. A [timeout_ms] of zero or less
+      raises [Error (Invalid_argument, _)]. *)
 
   val forward_topic : t -> 'a Contract.t -> unit
   (** Lets the other nodes subscribe ({!subscribe_remote} on their side) to publications of

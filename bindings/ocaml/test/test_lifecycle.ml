@@ -82,8 +82,9 @@ let () =
   (* An unsupervised actor stops at its first failure, like a Rust one: a new one. *)
   M.Actor_ref.free p;
   let p = M.spawn bus picky () in
-  let msg = expect_error "no handler for the type" M.Failed (fun () -> M.Actor_ref.ask p C.quote q C.heartbeat) in
-  check "no handler message" (contains msg "no handler for type id 100");
+  let msg = expect_error "no handler for the type" M.Wrong_type (fun () -> M.Actor_ref.ask p C.quote q C.heartbeat) in
+  check "no handler message" (contains msg "no handler for Quote (type id 100)");
+  check "refused before it is sent" (M.Actor_ref.is_alive p);
   M.Actor_ref.free p;
   check_eq "no roots after picky" string_of_int roots0 (M.live_roots ());
   (* Arguments refused by the OCaml layer before anything is sent. *)

@@ -17,7 +17,7 @@ use crate::error::{
 };
 
 pub use callbacks::MycActorCallbacks;
-pub(crate) use callbacks::{CArgs, CForeign, Released};
+pub(crate) use callbacks::{in_callback, runs_here, CArgs, CForeign, Released};
 
 /// A foreign actor. Free with [`myc_actor_free`].
 pub struct MycActor {
@@ -31,6 +31,11 @@ pub struct MycActor {
 impl MycActor {
     fn bus(&self) -> &Bus {
         self.hosted.bus()
+    }
+
+    /// True while one of this actor's callbacks runs on this thread, below the caller.
+    fn in_own_callback(&self) -> bool {
+        self.actor.gate().is_some_and(|g| runs_here(g.foreign()))
     }
 
     /// Asks from this thread: when the actor is idle its `handle` callback runs right here
@@ -314,7 +319,9 @@ pub unsafe extern "C" fn myc_actor_is_alive(actor: *const MycActor, alive: *mut 
 /// Stops an actor from `myc_actor_spawn` and waits until it has stopped for good (its `stop`
 /// callback has run). A supervisor's child (from `myc_supervisor_child`) is refused with
 /// `InvalidArgument` and keeps running: its supervisor would restart it, so it stops with its
-/// tree (`myc_supervisor_free`).
+/// tree (`myc_supervisor_free`). Called from inside one of the actor's own callbacks (on
+/// this thread), it does not wait, which would wait for that callback: the stop comes once
+/// the callback has returned.
 ///
 /// # Safety
 /// `actor` is live.
@@ -329,14 +336,18 @@ pub unsafe extern "C" fn myc_actor_stop(actor: *const MycActor) -> MycStatus {
             ));
         }
         actor.actor.stop();
-        actor.hosted.block_on(actor.actor.wait_for_stop());
+        if !actor.in_own_callback() {
+            actor.hosted.block_on(actor.actor.wait_for_stop());
+        }
         Ok(())
     })
 }
 
 /// Frees the handle. An actor from `myc_actor_spawn` is stopped first, and this returns once
 /// its `stop` and `free_user_data` callbacks have run; a supervisor's child keeps running
-/// under its supervisor.
+/// under its supervisor. Called from inside one of the actor's own callbacks (on this
+/// thread), it does not wait, which would wait for that callback: the stop comes once the
+/// callback has returned, and `myc_bus_shutdown` or `myc_bus_free` waits for the release.
 ///
 /// # Safety
 /// `actor` is null or a live handle, not used again.
@@ -355,6 +366,10 @@ pub unsafe extern "C" fn myc_actor_free(actor: *mut MycActor) -> MycStatus {
         } = *actor;
         if let Some(released) = owned {
             actor.stop();
+            if actor.gate().is_some_and(|g| runs_here(g.foreign())) {
+                crate::deferred::defer(&hosted, [released]);
+                return Ok(());
+            }
             hosted.block_on(actor.wait_for_stop());
             drop(actor);
             // The actor's task lets go of the callbacks as it ends, just after the stop.
@@ -371,6 +386,7 @@ pub struct MycSubscription {
 
 /// Subscribes the actor to the contract message `type_id` published under `pattern` (`name`,
 /// `prefix.*` or `*`): each publication is encoded and delivered to its `handle` callback.
+/// `InvalidArgument` once the actor's bus has shut down or been closed.
 ///
 /// # Safety
 /// `actor` is live; `pattern` a NUL-terminated string; `out` writable.
@@ -385,6 +401,11 @@ pub unsafe extern "C" fn myc_actor_subscribe(
         // SAFETY: per contract.
         let (actor, pattern) = unsafe { (handle(actor, "actor")?, text(pattern, "pattern")?) };
         writable(out, "out")?;
+        if actor.bus().exit().is_some() {
+            return Err(Error::invalid(
+                "the actor's bus is closed: it takes no new subscription",
+            ));
+        }
         let to: Arc<dyn ByteService> = Arc::new(actor.actor.clone());
         let sub = mycelium_foreign::subscribe_bytes(
             actor.bus(),
