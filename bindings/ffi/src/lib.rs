@@ -39,6 +39,7 @@
 mod actor;
 mod bus;
 mod call;
+mod deferred;
 mod error;
 mod node;
 mod tree;

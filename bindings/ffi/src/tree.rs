@@ -15,7 +15,7 @@ use mycelium_supervisor::{
 
 use tokio::sync::watch;
 
-use crate::actor::{hibernates, CArgs, CForeign, MycActor, MycActorCallbacks, Released};
+use crate::actor::{hibernates, runs_here, CArgs, CForeign, MycActor, MycActorCallbacks, Released};
 use crate::bus::MycBus;
 use crate::error::{
     bytes, contract_type_ids, guard, handle, optional_text, put, text, writable, Error, MycStatus,
@@ -53,6 +53,14 @@ impl Gate {
         match gate {
             Some(gate) => actor.with_gate(gate),
             None => actor,
+        }
+    }
+
+    /// True while one of the child's callbacks runs on this thread, below the caller.
+    fn runs_here(&self) -> bool {
+        match self {
+            Gate::Held(gate) => runs_here(gate.foreign()),
+            Gate::Through(r) => r.gate().is_some_and(|g| runs_here(g.foreign())),
         }
     }
 }
@@ -504,7 +512,9 @@ pub unsafe extern "C" fn myc_supervisor_wait_restarts(
 
 /// Stops the tree (children in reverse start order, each `stop` callback run), waits until
 /// it has stopped and its foreign children's `free_user_data` callbacks have run, and frees
-/// the handle.
+/// the handle. Called from inside a callback of one of its children (on this thread), it
+/// does not wait, which would wait for that callback: the tree stops on the runtime once the
+/// callback has returned, and `myc_bus_shutdown` or `myc_bus_free` waits for the release.
 ///
 /// # Safety
 /// `sup` is null or a live handle, not used again.
@@ -523,8 +533,19 @@ pub unsafe extern "C" fn myc_supervisor_free(sup: *mut MycSupervisor) -> MycStat
             children,
             ..
         } = *sup;
+        let inside = children.iter().any(|c| match &c.child {
+            Child::Foreign { gate, .. } => gate.runs_here(),
+            Child::Rust { .. } => false,
+        });
         // Children's gates go first: the callbacks are released only when nothing holds them.
         drop(children);
+        if inside {
+            drop(bus.handle().spawn(async move {
+                tree.stop().await;
+            }));
+            crate::deferred::defer(&bus, released);
+            return Ok(());
+        }
         // Returns once the whole tree is down.
         bus.block_on(tree.stop());
         drop(tree);

@@ -1,6 +1,7 @@
 //! The callbacks of a foreign actor from C (`MycActorCallbacks`) and `CForeign`, which runs
 //! them as a [`Foreign`] actor and owns their `user_data`.
 
+use std::cell::RefCell;
 use std::ffi::{c_char, c_void, CString};
 use std::sync::Arc;
 
@@ -58,6 +59,40 @@ pub struct MycActorCallbacks {
     /// once, on the calling thread, before it returns; if it succeeds, it is called once
     /// later, when the actor (or the tree) lets go of the callbacks.
     pub free_user_data: Option<unsafe extern "C" fn(user_data: *mut c_void)>,
+}
+
+thread_local! {
+    /// The actors whose callback is running on this thread (innermost last): a handler that
+    /// calls another actor's handler directly (an ask of an idle actor) stacks a second.
+    static RUNNING: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Marks a callback of `foreign` as running on this thread until dropped.
+struct Running;
+
+impl Running {
+    fn enter(foreign: &CForeign) -> Running {
+        RUNNING.with(|r| r.borrow_mut().push(foreign as *const CForeign as usize));
+        Running
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        RUNNING.with(|r| r.borrow_mut().pop());
+    }
+}
+
+/// True while a callback of `foreign` runs on this thread, below the caller: a call made
+/// from there that waited for that actor to stop would wait for itself.
+pub(crate) fn runs_here(foreign: &Arc<CForeign>) -> bool {
+    let me = Arc::as_ptr(foreign) as usize;
+    RUNNING.with(|r| r.borrow().contains(&me))
+}
+
+/// True while any actor's callback runs on this thread.
+pub(crate) fn in_callback() -> bool {
+    RUNNING.with(|r| !r.borrow().is_empty())
 }
 
 /// The callbacks as a [`Foreign`] implementation.
@@ -120,6 +155,7 @@ impl CForeign {
         body: &[u8],
     ) -> Result<Option<ForeignMessage>, String> {
         let mut call = MycCall::default();
+        let _running = Running::enter(self);
         // SAFETY: the callback contract: valid pointers for the call's duration.
         let status = unsafe {
             (self.handle)(
@@ -171,6 +207,7 @@ impl Foreign for CForeign {
     fn start(&self, args: &CArgs, _me: &ForeignRef<Self>) -> Result<CState, String> {
         let mut state = std::ptr::null_mut();
         let mut call = MycCall::default();
+        let _running = Running::enter(self);
         // SAFETY: the callback contract: valid pointers for the call's duration.
         let status = unsafe {
             (self.start)(
@@ -199,6 +236,7 @@ impl Foreign for CForeign {
     fn stop(&self, state: CState, reason: &StopReason) {
         if let Some(stop) = self.cb.stop {
             let reason = CString::new(reason.to_string().replace('\0', " ")).unwrap_or_default();
+            let _running = Running::enter(self);
             // SAFETY: as above; the state is given back once.
             unsafe { stop(self.cb.user_data, state.0, reason.as_ptr()) };
         }
