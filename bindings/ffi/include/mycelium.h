@@ -215,7 +215,9 @@ enum MycStatus myc_actor_is_alive(const struct MycActor *actor, bool *alive);
 // Stops an actor from `myc_actor_spawn` and waits until it has stopped for good (its `stop`
 // callback has run). A supervisor's child (from `myc_supervisor_child`) is refused with
 // `InvalidArgument` and keeps running: its supervisor would restart it, so it stops with its
-// tree (`myc_supervisor_free`).
+// tree (`myc_supervisor_free`). Called from inside one of the actor's own callbacks (on
+// this thread), it does not wait, which would wait for that callback: the stop comes once
+// the callback has returned.
 //
 // # Safety
 // `actor` is live.
@@ -223,7 +225,9 @@ enum MycStatus myc_actor_stop(const struct MycActor *actor);
 
 // Frees the handle. An actor from `myc_actor_spawn` is stopped first, and this returns once
 // its `stop` and `free_user_data` callbacks have run; a supervisor's child keeps running
-// under its supervisor.
+// under its supervisor. Called from inside one of the actor's own callbacks (on this
+// thread), it does not wait, which would wait for that callback: the stop comes once the
+// callback has returned, and `myc_bus_shutdown` or `myc_bus_free` waits for the release.
 //
 // # Safety
 // `actor` is null or a live handle, not used again.
@@ -231,6 +235,7 @@ enum MycStatus myc_actor_free(struct MycActor *actor);
 
 // Subscribes the actor to the contract message `type_id` published under `pattern` (`name`,
 // `prefix.*` or `*`): each publication is encoded and delivered to its `handle` callback.
+// `InvalidArgument` once the actor's bus has shut down or been closed.
 //
 // # Safety
 // `actor` is live; `pattern` a NUL-terminated string; `out` writable.
@@ -253,14 +258,17 @@ enum MycStatus myc_subscription_free(struct MycSubscription *sub);
 enum MycStatus myc_bus_new(bool virtual_time, uint64_t seed, struct MycBus **out);
 
 // Stops every actor (reverse start order; each `stop` callback runs), killing what is
-// alive after `timeout_ms`.
+// alive after `timeout_ms`, and waits for the callbacks of actors and trees freed from
+// inside their own callbacks to be released (not when called from a callback).
 //
 // # Safety
 // `bus` is live.
 enum MycStatus myc_bus_shutdown(const struct MycBus *bus, uint64_t timeout_ms);
 
-// Shuts the bus down (5 s deadline) if it still runs, and frees it. Actor handles of this
-// bus stay valid to free, and report the actors stopped.
+// Shuts the bus down (5 s deadline) if it still runs, and frees it, once the callbacks of
+// actors and trees freed from inside their own callbacks are released (as
+// [`myc_bus_shutdown`]). Actor handles of this bus stay valid to free, and report the
+// actors stopped.
 //
 // A callback still running at the deadline is not stopped (C code cannot be preempted): it
 // goes on, on its pool thread, after this returns, its result discarded, and its actor's
@@ -303,7 +311,8 @@ enum MycStatus myc_tell(const struct MycBus *bus,
                         size_t len);
 
 // Asks the service `service`; on success `*reply_type` and `*reply` (free with
-// `myc_bytes_free`) hold the answer. `timeout_ms` < 0: no timeout.
+// `myc_bytes_free`) hold the answer. `timeout_ms` < 0: no timeout. A foreign handler that
+// gives no reply: `WrongType`, as for `myc_actor_ask`.
 //
 // # Safety
 // `bus` is live; `service` a NUL-terminated string; `body` points to `len` bytes; the out
@@ -581,7 +590,9 @@ enum MycStatus myc_supervisor_wait_restarts(const struct MycSupervisor *sup,
 
 // Stops the tree (children in reverse start order, each `stop` callback run), waits until
 // it has stopped and its foreign children's `free_user_data` callbacks have run, and frees
-// the handle.
+// the handle. Called from inside a callback of one of its children (on this thread), it
+// does not wait, which would wait for that callback: the tree stops on the runtime once the
+// callback has returned, and `myc_bus_shutdown` or `myc_bus_free` waits for the release.
 //
 // # Safety
 // `sup` is null or a live handle, not used again.
