@@ -244,7 +244,10 @@ enum MycStatus myc_actor_subscribe(const struct MycActor *actor,
                                    const char *pattern,
                                    struct MycSubscription **out);
 
-// Cancels the subscription (nothing more is delivered once this returns) and frees it.
+// Cancels the subscription and frees it. Nothing more of it reaches the actor's `handle`
+// callback once this returns: a publication already queued is dropped unhandled, and one
+// being handled on another thread has been handled (called from that very callback, this
+// does not wait for it).
 //
 // # Safety
 // `sub` is null or a live handle, not used again.

@@ -31,7 +31,7 @@ use tokio::sync::oneshot;
 
 use crate::count::Count;
 use crate::gate::{release_later, Claim, ClaimGuard, ForeignGate, Slot};
-use crate::{Foreign, ForeignAskError, ForeignMessage, ForeignRef};
+use crate::{DeliverySwitch, Foreign, ForeignAskError, ForeignMessage, ForeignRef};
 
 /// Where the first start reports how it went (taken by it; restarts find it empty).
 type FirstStart = Arc<Mutex<Option<oneshot::Sender<Result<(), String>>>>>;
@@ -121,13 +121,18 @@ pub(crate) enum ForeignCall {
     ),
     /// A direct call failed: fail the incarnation it failed in.
     Failed(Count),
+    /// A publication of a subscription made through [`ForeignRef::switched`]: handled only
+    /// while its switch is open.
+    Published(ForeignMessage, Arc<DeliverySwitch>, Count),
 }
 
 impl ForeignCall {
     /// The message, when a send hands it back (no longer counted).
     pub(crate) fn into_message(self) -> ForeignMessage {
         match self {
-            ForeignCall::Tell(m, _) | ForeignCall::Ask(m, _, _) => m,
+            ForeignCall::Tell(m, _)
+            | ForeignCall::Ask(m, _, _)
+            | ForeignCall::Published(m, _, _) => m,
             ForeignCall::Failed(_) => ForeignMessage {
                 type_id: 0,
                 body: Vec::new(),
@@ -318,9 +323,10 @@ impl<F: Foreign> Handler<ForeignCall> for ForeignActor<F> {
     async fn handle(&mut self, call: ForeignCall, _ctx: &mut Context<Self>) {
         let gate = self.gate.clone();
         let incarnation = self.incarnation;
-        let (msg, reply, count) = match call {
-            ForeignCall::Tell(msg, count) => (msg, None, count),
-            ForeignCall::Ask(msg, reply, count) => (msg, Some(reply), count),
+        let (msg, reply, count, switch) = match call {
+            ForeignCall::Tell(msg, count) => (msg, None, count, None),
+            ForeignCall::Ask(msg, reply, count) => (msg, Some(reply), count, None),
+            ForeignCall::Published(msg, switch, count) => (msg, None, count, Some(switch)),
             ForeignCall::Failed(count) => {
                 drop(count);
                 let failed = match &*gate.lock() {
@@ -343,7 +349,17 @@ impl<F: Foreign> Handler<ForeignCall> for ForeignActor<F> {
         // The handler runs on the blocking pool and answers the asker from there. The count
         // goes before the answer: an asker that has its reply finds the actor idle.
         let joined = tokio::task::spawn_blocking(move || {
+            // Looked at under the actor's own handling: once the switch is closed nothing
+            // more of its subscription reaches the handler, even what is already queued.
+            let delivering = match switch.as_deref().map(DeliverySwitch::enter) {
+                Some(None) => {
+                    drop(count);
+                    return None;
+                }
+                entered => entered.flatten(),
+            };
             let result = run_handler(&gate, incarnation, msg);
+            drop(delivering);
             match result {
                 Ok(Ok(answer)) => {
                     drop(count);
@@ -364,9 +380,10 @@ impl<F: Foreign> Handler<ForeignCall> for ForeignActor<F> {
                 Err(Stale::Failed(reason, msg)) => {
                     // Taken from the mailbox while a direct call failed: queued again ahead
                     // of the others (still counted), for the next incarnation.
-                    let again = match reply {
-                        Some(reply) => ForeignCall::Ask(msg, reply, count),
-                        None => ForeignCall::Tell(msg, count),
+                    let again = match (reply, switch) {
+                        (Some(reply), _) => ForeignCall::Ask(msg, reply, count),
+                        (None, Some(switch)) => ForeignCall::Published(msg, switch, count),
+                        (None, None) => ForeignCall::Tell(msg, count),
                     };
                     // Refused, it is dropped here, and counted off with it.
                     let _ = me.tell_priority(again);

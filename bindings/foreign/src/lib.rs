@@ -86,6 +86,7 @@ mod gate;
 mod remote_topics;
 mod runtime;
 mod service;
+mod switch;
 mod topics;
 
 pub use actor::{ForeignActor, ForeignReply, ForeignSpec};
@@ -97,6 +98,7 @@ pub use runtime::{poll_for, HostError, HostedBus};
 pub use service::{
     child_spec, gated_child_spec, spawn, Direct, ForeignAskError, ForeignRef, ForeignSpawnError,
 };
+pub use switch::DeliverySwitch;
 pub use topics::{
     publish_bytes, subscribe_bytes, visit_contract, ContractVisitor, ForeignTopicError,
     CONTRACT_TYPE_IDS,

@@ -15,6 +15,7 @@ use std::sync::atomic::Ordering;
 
 use crate::actor::{call_failure, panic_text, ForeignCall};
 use crate::gate::{ForeignGate, GateInner, Slot};
+use crate::DeliverySwitch;
 use crate::{Foreign, ForeignActor, ForeignMessage, ForeignReply, ForeignSpec};
 
 /// The address of a foreign actor: tells and asks of contract messages as bytes. Cheap to
@@ -328,6 +329,17 @@ impl<F: Foreign> ForeignRef<F> {
         self.actor.wait_for_stop().await
     }
 
+    /// A subscriber for [`subscribe_bytes`](crate::subscribe_bytes) that tells this actor
+    /// each publication with `switch`: once [`DeliverySwitch::close`] has returned, none
+    /// reaches the handler, not even one already queued (see [`DeliverySwitch`]). A ref
+    /// without the actor's gate sends around the switch.
+    pub fn switched(&self, switch: Arc<DeliverySwitch>) -> Arc<dyn ByteService> {
+        Arc::new(Switched {
+            actor: self.clone(),
+            switch,
+        })
+    }
+
     /// Exports this actor in its bus's export table under `service`, for the contract
     /// messages `type_ids`: from then on `Exports::deliver`/`ask` (and every binding's
     /// tell/ask by service name) reach it.
@@ -398,6 +410,69 @@ impl<F: Foreign> ByteService for ForeignRef<F> {
                 ))),
             }
         })
+    }
+}
+
+/// What [`ForeignRef::switched`] gives: the actor's publications, each with the switch.
+struct Switched<F: Foreign> {
+    actor: ForeignRef<F>,
+    switch: Arc<DeliverySwitch>,
+}
+
+impl<F: Foreign> Switched<F> {
+    /// The publication as a counted call, or `None` when it goes around the switch.
+    fn call(&self, type_id: u16, body: &[u8]) -> Option<ForeignCall> {
+        let gate = self.actor.gate()?;
+        let msg = ForeignMessage {
+            type_id,
+            body: body.to_vec(),
+        };
+        let count = gate.inner.counts.count(self.actor.id());
+        Some(ForeignCall::Published(msg, self.switch.clone(), count))
+    }
+}
+
+impl<F: Foreign> ByteService for Switched<F> {
+    fn id(&self) -> ActorId {
+        self.actor.id()
+    }
+
+    fn is_alive(&self) -> bool {
+        self.actor.is_alive()
+    }
+
+    fn try_tell(&self, type_id: u16, body: &[u8]) -> Result<(), ByteRefusal> {
+        if !self.switch.is_open() {
+            return Ok(());
+        }
+        let Some(call) = self.call(type_id, body) else {
+            return ByteService::try_tell(&self.actor, type_id, body);
+        };
+        // Refused, the call comes back and its count goes with it.
+        self.actor.actor.try_tell(call).map_err(|e| match e {
+            TrySendError::Full(_) => ByteRefusal::Full,
+            TrySendError::Closed(_) => ByteRefusal::Stopped,
+        })
+    }
+
+    fn tell(&self, type_id: u16, body: &[u8]) -> BoxFuture<'static, Result<(), ByteRefusal>> {
+        if !self.switch.is_open() {
+            return Box::pin(async { Ok(()) });
+        }
+        let Some(call) = self.call(type_id, body) else {
+            return ByteService::tell(&self.actor, type_id, body);
+        };
+        let actor = self.actor.actor.clone();
+        Box::pin(async move { actor.tell(call).await.map_err(|_| ByteRefusal::Stopped) })
+    }
+
+    fn ask(
+        &self,
+        type_id: u16,
+        body: &[u8],
+        timeout: Option<Duration>,
+    ) -> BoxFuture<'static, ByteReply> {
+        ByteService::ask(&self.actor, type_id, body, timeout)
     }
 }
 

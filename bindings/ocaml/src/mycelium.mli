@@ -281,7 +281,11 @@ val subscribe : actor -> 'a Contract.t -> string -> subscription
     down or been closed, raises [Error (Invalid_argument, _)]. *)
 
 val unsubscribe : subscription -> unit
-(** Cancels it: nothing more is delivered once this returns. *)
+(** Cancels it: nothing more of it reaches the handler once this returns, not even a
+    publication already queued in the actor's mailbox (it is dropped unhandled); one being
+    handled on another thread has been handled by then (called from that handler itself,
+    it does not wait for it). Stricter than a Rust [Subscription::cancel], which leaves what
+    is queued to be handled. *)
 
 val spawn_rust : ?arg:string -> bus -> kind:string -> service:string -> unit
 (** Starts a built-in Rust actor exported under [service], each answering [Heartbeat] asks:

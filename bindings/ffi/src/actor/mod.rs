@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use mycelium_actors::export::ByteService;
 use mycelium_actors::{Bus, SpawnOptions, SubscribeOptions, Subscription};
-use mycelium_foreign::{Direct, ForeignAskError, ForeignMessage, ForeignRef, HostedBus};
+use mycelium_foreign::{
+    DeliverySwitch, Direct, ForeignAskError, ForeignMessage, ForeignRef, HostedBus,
+};
 
 use crate::bus::MycBus;
 use crate::call::MycBytes;
@@ -382,6 +384,8 @@ pub unsafe extern "C" fn myc_actor_free(actor: *mut MycActor) -> MycStatus {
 /// A topic subscription. Free with [`myc_subscription_free`].
 pub struct MycSubscription {
     sub: Subscription,
+    /// Closed by the free: what is still queued of the subscription is not handled.
+    switch: Arc<DeliverySwitch>,
 }
 
 /// Subscribes the actor to the contract message `type_id` published under `pattern` (`name`,
@@ -406,7 +410,8 @@ pub unsafe extern "C" fn myc_actor_subscribe(
                 "the actor's bus is closed: it takes no new subscription",
             ));
         }
-        let to: Arc<dyn ByteService> = Arc::new(actor.actor.clone());
+        let switch = Arc::new(DeliverySwitch::new());
+        let to: Arc<dyn ByteService> = actor.actor.switched(switch.clone());
         let sub = mycelium_foreign::subscribe_bytes(
             actor.bus(),
             type_id,
@@ -414,13 +419,16 @@ pub unsafe extern "C" fn myc_actor_subscribe(
             SubscribeOptions::new(),
             to,
         )?;
-        let boxed = Box::into_raw(Box::new(MycSubscription { sub }));
+        let boxed = Box::into_raw(Box::new(MycSubscription { sub, switch }));
         // SAFETY: per contract.
         unsafe { put(out, boxed, "out") }
     })
 }
 
-/// Cancels the subscription (nothing more is delivered once this returns) and frees it.
+/// Cancels the subscription and frees it. Nothing more of it reaches the actor's `handle`
+/// callback once this returns: a publication already queued is dropped unhandled, and one
+/// being handled on another thread has been handled (called from that very callback, this
+/// does not wait for it).
 ///
 /// # Safety
 /// `sub` is null or a live handle, not used again.
@@ -433,6 +441,7 @@ pub unsafe extern "C" fn myc_subscription_free(sub: *mut MycSubscription) -> Myc
         // SAFETY: a live handle from `Box::into_raw`, given up by the caller.
         let sub = unsafe { Box::from_raw(sub) };
         sub.sub.cancel();
+        sub.switch.close();
         Ok(())
     })
 }
