@@ -73,3 +73,57 @@ impl Drop for Delivering<'_> {
         self.0.idle.notify_all();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{mpsc, Arc};
+
+    #[test]
+    fn no_delivery_starts_once_closed() {
+        let switch = DeliverySwitch::new();
+        drop(switch.enter().expect("open"));
+        switch.close();
+        assert!(switch.enter().is_none());
+        assert!(!switch.is_open());
+    }
+
+    #[test]
+    fn close_waits_for_a_delivery_running_on_another_thread() {
+        let switch = Arc::new(DeliverySwitch::new());
+        let (entered, has_entered) = mpsc::channel();
+        let (go, may_go) = mpsc::channel::<()>();
+        let (handled, was_handled) = mpsc::channel();
+        let delivery = {
+            let switch = switch.clone();
+            thread::spawn(move || {
+                let delivering = switch.enter();
+                entered.send(()).unwrap();
+                may_go.recv().unwrap();
+                handled.send(()).unwrap();
+                drop(delivering);
+            })
+        };
+        has_entered.recv().unwrap();
+        let closing = {
+            let switch = switch.clone();
+            thread::spawn(move || switch.close())
+        };
+        go.send(()).unwrap();
+        closing.join().unwrap();
+        assert!(
+            was_handled.try_recv().is_ok(),
+            "close returned before the delivery under way had ended"
+        );
+        delivery.join().unwrap();
+    }
+
+    #[test]
+    fn close_from_the_delivery_itself_does_not_wait_for_it() {
+        let switch = DeliverySwitch::new();
+        let delivering = switch.enter();
+        switch.close();
+        assert!(switch.enter().is_none());
+        drop(delivering);
+    }
+}
