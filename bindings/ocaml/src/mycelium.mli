@@ -145,9 +145,10 @@ module Bus : sig
       The handle stays valid (to {!close}). *)
 
   val close : bus -> unit
-  (** Shuts the bus down if it still runs (5 s deadline) and frees it (when the last call in
-      flight on the handle returns, if another thread is in one). Actor handles of the bus
-      must still be freed; they report the actors stopped. *)
+  (** Shuts the bus down if it still runs (5 s deadline), waits as {!shutdown} does for the
+      GC roots of actors and trees stopped from their own callbacks, and frees it (when the
+      last call in flight on the handle returns, if another thread is in one). Actor handles
+      of the bus must still be freed; they report the actors stopped. *)
 
   val now_ns : bus -> int64
   (** Bus time since creation, in nanoseconds. *)
