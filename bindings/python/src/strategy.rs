@@ -189,7 +189,7 @@ pub(crate) fn warmup(
 /// point on `workers` threads. Rows have the columns of the backtest's `results.csv`.
 #[pyfunction]
 #[pyo3(signature = (
-    strategy, grid, ticks=100_000, seed=7, workers=None, data=None, batch=4096,
+    strategy, grid, ticks=100_000, seed=42, workers=None, data=None, batch=4096,
     mark_every=1, cash=10_000.0, size=None, commission_bps=0.0, commission_per_trade=0.0,
     fill="next-open", risk_limit=None,
 ))]
@@ -233,6 +233,16 @@ pub(crate) fn run_strategy<'py>(
     let mut warmups = Vec::with_capacity(grid.len());
     for (i, args) in grid.iter().enumerate() {
         warmups.push(warmup(py, &strategy, args, i)?);
+    }
+    let too_long = warmups.iter().filter(|&&w| w >= series.len()).count();
+    if too_long > 0 {
+        crate::sweep::warn(
+            py,
+            &format!(
+                "{too_long} grid point(s) have a warmup of {} bars or more, as long as the data: they cannot trade",
+                series.len()
+            ),
+        )?;
     }
     let class = Arc::new(strategy);
     let points: Vec<usize> = (0..grid.len()).collect();

@@ -35,7 +35,7 @@ pub(crate) use settings::Settings;
 /// per grid point, in grid order.
 #[pyfunction]
 #[pyo3(signature = (
-    fast, slow, bands, ticks=100_000, seed=7, workers=None, data=None, batch=4096,
+    fast, slow, bands, ticks=100_000, seed=42, workers=None, data=None, batch=4096,
     mark_every=1, cash=10_000.0, size=None, commission_bps=0.0, commission_per_trade=0.0,
     fill="next-open", risk_limit=None,
 ))]
@@ -77,6 +77,19 @@ pub(crate) fn run_sweep<'py>(
     }
     .config()?;
     let series = series(py, data, ticks, seed)?;
+    let too_long = grid
+        .iter()
+        .filter(|p| p.slow as usize >= series.len())
+        .count();
+    if too_long > 0 {
+        warn(
+            py,
+            &format!(
+                "{too_long} grid point(s) have a slow window of {} rows or more, as long as the data: they cannot trade",
+                series.len()
+            ),
+        )?;
+    }
     let mut sweep = Sweep::new(grid).seed(seed);
     if let Some(w) = workers {
         sweep = sweep.workers(w.max(1));
@@ -102,6 +115,19 @@ pub(crate) fn run_sweep<'py>(
         return Err(PyRuntimeError::new_err("the sweep returned no runs"));
     }
     Ok(rows)
+}
+
+/// Gives `text` to Python as a `UserWarning` from the caller's line, as the backtest
+/// command line prints its warnings.
+pub(crate) fn warn(py: Python<'_>, text: &str) -> PyResult<()> {
+    let text = std::ffi::CString::new(text.replace('\0', " "))
+        .map_err(|e| PyValueError::new_err(e.to_string()))?;
+    PyErr::warn(
+        py,
+        &py.get_type::<pyo3::exceptions::PyUserWarning>(),
+        &text,
+        1,
+    )
 }
 
 /// Runs the grid points `indices` of `grid` (`(fast, slow, band_bps)` tuples) of a sweep

@@ -267,3 +267,34 @@ def test_a_missing_data_file_is_file_not_found_naming_it(tmp_path):
     garbage.write_text("not,a\nprice,file\n")
     with pytest.raises(ValueError):
         mycelium.sweep([5], [50], [0], data=str(garbage), workers=1)
+
+
+def test_one_default_seed_42_as_for_the_backtest_command_line():
+    import inspect
+
+    from mycelium import distributed
+
+    for f in (mycelium.sweep, mycelium.backtest.run_strategy, distributed.sweep,
+              distributed.sweep_strategy):
+        assert inspect.signature(f).parameters["seed"].default == 42, f
+    implicit = mycelium.sweep([5], [50], [0], ticks=5_000, workers=1)
+    explicit = mycelium.sweep([5], [50], [0], ticks=5_000, workers=1, seed=42)
+    assert repr(implicit) == repr(explicit)
+
+
+def test_a_window_as_long_as_the_data_warns_as_the_command_line_does():
+    with pytest.warns(UserWarning, match=r"1 grid point\(s\) have a slow window of 1000 rows or "
+                      r"more, as long as the data: they cannot trade"):
+        rows = mycelium.sweep([5], [50, 1000], [0], ticks=1_000, workers=1)
+    assert [r["status"] for r in rows] == ["ok", "ok"] and rows[1]["fills"] == 0
+
+    class Long(mycelium.backtest.Strategy):
+        @classmethod
+        def warmup(cls, args):
+            return args
+
+        def on_ticks(self, start, prices, timestamps):
+            return None
+
+    with pytest.warns(UserWarning, match=r"1 grid point\(s\) have a warmup of 1000 bars or more"):
+        mycelium.backtest.run_strategy(Long, [10, 5_000], ticks=1_000, workers=1)

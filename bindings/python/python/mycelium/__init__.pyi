@@ -296,7 +296,7 @@ def sweep(
     bands: Sequence[int],
     *,
     ticks: int = 100_000,
-    seed: int = 7,
+    seed: int = 42,
     workers: int | None = None,
     data: str | os.PathLike[str] | None = None,
     batch: int = 4096,

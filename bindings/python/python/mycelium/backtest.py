@@ -39,7 +39,7 @@ def sweep(
     bands: Sequence[int],
     *,
     ticks: int = 100_000,
-    seed: int = 7,
+    seed: int = 42,
     workers: int | None = None,
     data: str | os.PathLike[str] | None = None,
     batch: int = 4096,
@@ -56,7 +56,8 @@ def sweep(
     virtual-time bus per grid point on `workers` threads (default: all cores), with the GIL
     released. `data` is a CSV price file, as a str or a path (ticks or OHLC bars; what the
     loader notices without stopping, such as skipped rows, is given as a `UserWarning`
-    each); without it, `ticks` synthetic ticks from `seed`.
+    each); without it, `ticks` synthetic ticks from `seed` (default 42, as for the backtest
+    command line and the distributed sweep; it also seeds every run's bus).
 
     The account (the defaults are backtesting.py's): `cash` to start with; `size` per entry,
     "all" the available cash, a fraction of it in (0, 1) (a float) or a whole number of
@@ -132,7 +133,7 @@ def run_strategy(
     grid: Sequence[Any],
     *,
     ticks: int = 100_000,
-    seed: int = 7,
+    seed: int = 42,
     workers: int | None = None,
     data: str | os.PathLike[str] | None = None,
     batch: int = 4096,
