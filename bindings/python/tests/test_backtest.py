@@ -298,3 +298,33 @@ def test_a_window_as_long_as_the_data_warns_as_the_command_line_does():
 
     with pytest.warns(UserWarning, match=r"1 grid point\(s\) have a warmup of 1000 bars or more"):
         mycelium.backtest.run_strategy(Long, [10, 5_000], ticks=1_000, workers=1)
+
+
+def test_data_may_be_a_pandas_dataframe_as_backtesting_py_takes(tmp_path):
+    pandas = pytest.importorskip("pandas")
+    import math
+
+    times = pandas.date_range("2024-01-01", periods=400, freq="D")
+    close = [100 + 10 * math.sin(i / 15) for i in range(400)]
+    frame = pandas.DataFrame(
+        {"open": close, "HIGH": [c + 1 for c in close], "Low": [c - 1 for c in close],
+         "Close": close, "Volume": [1_000] * 400},
+        index=times,
+    )
+    path = tmp_path / "bars.csv"
+    frame.set_axis(["Open", "High", "Low", "Close", "Volume"], axis=1).to_csv(
+        path, index_label="Date", date_format="%Y-%m-%d")
+    from_frame = mycelium.sweep([5], [20], [0], data=frame, workers=1)
+    from_file = mycelium.sweep([5], [20], [0], data=path, workers=1)
+    assert from_frame[0]["status"] == "ok" and from_frame[0]["fills"] > 0
+    assert repr(from_frame) == repr(from_file)
+    ticks = pandas.DataFrame({"Price": close}, index=times)
+    assert mycelium.sweep([5], [20], [0], data=ticks, workers=1)[0]["status"] == "ok"
+    with pytest.raises(ValueError, match="Open, High, Low and Close columns"):
+        mycelium.sweep([5], [20], [0], data=pandas.DataFrame({"x": close}, index=times))
+    with pytest.raises(ValueError, match="High, Low too"):
+        mycelium.sweep([5], [20], [0], data=frame[["open", "Close"]])
+    with pytest.raises(ValueError, match="DatetimeIndex"):
+        mycelium.sweep([5], [20], [0], data=frame.reset_index(drop=True))
+    with pytest.raises(TypeError, match="DataFrame"):
+        mycelium.sweep([5], [20], [0], data=[1, 2, 3])

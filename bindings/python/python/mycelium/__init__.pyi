@@ -298,7 +298,7 @@ def sweep(
     ticks: int = 100_000,
     seed: int = 42,
     workers: int | None = None,
-    data: str | os.PathLike[str] | None = None,
+    data: str | os.PathLike[str] | Any = None,
     batch: int = 4096,
     mark_every: int = 1,
     cash: float = 10_000.0,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-from typing import Any, Iterable, Sequence
+import tempfile
+from typing import Any, Iterable, Iterator, Sequence
 
 from . import _native
 
@@ -41,7 +43,7 @@ def sweep(
     ticks: int = 100_000,
     seed: int = 42,
     workers: int | None = None,
-    data: str | os.PathLike[str] | None = None,
+    data: str | os.PathLike[str] | Any = None,
     batch: int = 4096,
     mark_every: int = 1,
     cash: float = 10_000.0,
@@ -65,7 +67,9 @@ def sweep(
     `fill` next-open, next-close or same-close; `risk_limit`, a drawdown (a fraction) past
     which trading stops; marks every `mark_every` rows. A setting that cannot work raises
     `ValueError` before anything runs, and a `data` file that is not there
-    `FileNotFoundError`.
+    `FileNotFoundError`. `data` may also be a pandas DataFrame shaped as backtesting.py's:
+    a DatetimeIndex and Open/High/Low/Close(/Volume) columns in any case, or a `price` column
+    for ticks; it is written to a temporary CSV file that the loader reads, then removed.
 
     Returns one dict per grid point, in grid order, with the columns of the backtest's
     results.csv: index, fast, slow, band_bps, status ("ok", or why the point failed), then
@@ -73,23 +77,24 @@ def sweep(
     returns a pandas DataFrame or a pyarrow Table instead (that library must be installed)."""
     if output not in ("rows", "pandas", "arrow"):
         raise ValueError(f"output must be rows, pandas or arrow; got {output!r}")
-    rows = _native.run_sweep(
-        list(fast),
-        list(slow),
-        list(bands),
-        ticks,
-        seed,
-        workers,
-        None if data is None else os.fspath(data),
-        batch,
-        mark_every,
-        cash,
-        size,
-        commission_bps,
-        commission_per_trade,
-        fill,
-        risk_limit,
-    )
+    with _data_file(data) as path:
+        rows = _native.run_sweep(
+            list(fast),
+            list(slow),
+            list(bands),
+            ticks,
+            seed,
+            workers,
+            path,
+            batch,
+            mark_every,
+            cash,
+            size,
+            commission_bps,
+            commission_per_trade,
+            fill,
+            risk_limit,
+        )
     return _shape(rows, output)
 
 
@@ -135,7 +140,7 @@ def run_strategy(
     ticks: int = 100_000,
     seed: int = 42,
     workers: int | None = None,
-    data: str | os.PathLike[str] | None = None,
+    data: str | os.PathLike[str] | Any = None,
     batch: int = 4096,
     mark_every: int = 1,
     cash: float = 10_000.0,
@@ -156,23 +161,65 @@ def run_strategy(
         raise TypeError(f"strategy must be a subclass of mycelium.backtest.Strategy, got {strategy!r}")
     if output not in ("rows", "pandas", "arrow"):
         raise ValueError(f"output must be rows, pandas or arrow; got {output!r}")
-    rows = _native.run_strategy(
-        strategy,
-        list(grid),
-        ticks,
-        seed,
-        workers,
-        None if data is None else os.fspath(data),
-        batch,
-        mark_every,
-        cash,
-        size,
-        commission_bps,
-        commission_per_trade,
-        fill,
-        risk_limit,
-    )
+    with _data_file(data) as path:
+        rows = _native.run_strategy(
+            strategy,
+            list(grid),
+            ticks,
+            seed,
+            workers,
+            path,
+            batch,
+            mark_every,
+            cash,
+            size,
+            commission_bps,
+            commission_per_trade,
+            fill,
+            risk_limit,
+        )
     return _shape(rows, output)
+
+
+@contextlib.contextmanager
+def _data_file(data: Any) -> Iterator[str | None]:
+    """The path of the CSV file `data` names, or of a temporary one holding the DataFrame."""
+    if data is None or isinstance(data, (str, os.PathLike)):
+        yield None if data is None else os.fspath(data)
+        return
+    if not (hasattr(data, "columns") and hasattr(data, "index") and hasattr(data, "to_csv")):
+        raise TypeError(
+            f"data must be a CSV file's path or a pandas DataFrame, got {type(data).__name__}"
+        )
+    import pandas
+
+    if not isinstance(data.index, pandas.DatetimeIndex):
+        raise ValueError(
+            "a DataFrame given as data needs a DatetimeIndex (the bar or tick times), as "
+            "backtesting.py's; got a " + type(data.index).__name__
+        )
+    columns = {str(c).lower(): c for c in data.columns}
+    if "close" in columns:
+        wanted = ["open", "high", "low", "close", "volume"]
+        missing = [c.capitalize() for c in wanted[:4] if c not in columns]
+        if missing:
+            raise ValueError(f"a DataFrame of bars needs the columns {', '.join(missing)} too")
+        names = [w.capitalize() for w in wanted if w in columns]
+        frame = data[[columns[w] for w in wanted if w in columns]].set_axis(names, axis=1)
+    elif "price" in columns:
+        frame = data[[columns["price"]]].set_axis(["price"], axis=1)
+    else:
+        raise ValueError(
+            "a DataFrame given as data needs Open, High, Low and Close columns (bars) or a "
+            f"price column (ticks); it has {', '.join(map(str, data.columns)) or 'none'}"
+        )
+    if frame.index.tz is not None:
+        frame = frame.tz_convert("UTC").tz_localize(None)
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "data.csv")
+        frame.to_csv(path, index_label="Date" if "Close" in frame.columns else "time",
+                     date_format="%Y-%m-%dT%H:%M:%S.%f")
+        yield path
 
 
 def _shape(rows: list[dict[str, Any]], output: str) -> Any:
