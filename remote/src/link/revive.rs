@@ -28,8 +28,18 @@ impl Inner {
     /// Gives up waiting for the peer: as [`give_up`](Self::give_up), and the peer's next
     /// connection opens the link again.
     pub(crate) fn give_up_waiting(&self, reason: &str) {
-        self.give_up(reason);
+        if self.lock().closed.is_some() {
+            // Closed already (on purpose, say): not for the peer to open again.
+            return;
+        }
+        // Marked before the link closes, so that a peer whose handshake comes the moment it
+        // closes (on its `GaveUp` event) finds it open to the peer, not refused for good.
         self.revivable.store(true, Ordering::Release);
+        self.give_up(reason);
+        if self.lock().closed.as_deref() != Some(reason) {
+            // Closed for another reason in between.
+            self.revivable.store(false, Ordering::Release);
+        }
     }
 
     /// Whether the link gave up waiting for the peer ([`give_up_waiting`](Self::give_up_waiting))
