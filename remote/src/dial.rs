@@ -74,10 +74,12 @@ fn classify(e: HandshakeError) -> Failure {
 ///   (secret, schema, node, TLS certificate) gives up at once. Giving up ends the driver
 ///   normally: it is not restarted.
 ///
-/// Returns the task that starts the supervisor; the supervisor is kept in `supervisors` so
-/// the node can stop it.
+/// `number` is the dialler's (`Inner::start_dialler`): it stops once a newer one drives the
+/// link. Returns the task that starts the supervisor; the supervisor is kept in `supervisors`
+/// so the node can stop it.
 pub(crate) fn dial(
     link: Link,
+    number: u64,
     endpoint: Endpoint,
     tls: Option<ClientTls>,
     seed: u64,
@@ -91,6 +93,7 @@ pub(crate) fn dial(
         let peer = inner.peer.clone();
         let args = DriverArgs {
             link,
+            number,
             endpoint,
             tls,
             seed,
@@ -118,7 +121,10 @@ pub(crate) fn dial(
                 Ok(mut all) => all.push(sup),
                 Err(poisoned) => poisoned.into_inner().push(sup),
             },
-            Err(e) => inner.give_up(&format!("the link's supervisor did not start: {e}")),
+            Err(e) => {
+                inner.dialler_ended(number);
+                inner.give_up(&format!("the link's supervisor did not start: {e}"));
+            }
         }
     })
 }
@@ -128,6 +134,8 @@ pub(crate) fn dial(
 #[derive(Clone)]
 pub(crate) struct DriverArgs {
     link: Link,
+    /// The dialler's number (`Inner::start_dialler`).
+    number: u64,
     endpoint: Endpoint,
     tls: Option<ClientTls>,
     seed: u64,
@@ -166,12 +174,14 @@ impl Handler<Run> for Driver {
         } else {
             drive(args, ctx.incarnation()).await;
         }
+        inner.dialler_ended(args.number);
         ctx.stop();
     }
 }
 
-/// The connect–handshake–run loop; returns when the link is closed or gives up. A panic of
-/// the connection task is resumed here, failing the driver.
+/// The connect–handshake–run loop; returns when the link is closed or gives up, or when a
+/// newer dialler drives it. A panic of the connection task is resumed here, failing the
+/// driver.
 async fn drive(args: &DriverArgs, incarnation: u32) {
     let inner = &args.link.inner;
     let mut rng = DetRng::new(
@@ -179,11 +189,11 @@ async fn drive(args: &DriverArgs, incarnation: u32) {
     );
     let mut attempt: u32 = 0;
     loop {
-        if inner.lock().closed.is_some() {
+        if inner.lock().closed.is_some() || !inner.drives(args.number) {
             return;
         }
         inner.emit(LinkEventKind::Connecting { attempt });
-        match establish(inner, &args.endpoint, args.tls.as_ref()).await {
+        match establish(inner, args.number, &args.endpoint, args.tls.as_ref()).await {
             Ok((id, task)) => {
                 attempt = 0;
                 // Ends when the connection does; the link was told why.
@@ -228,6 +238,7 @@ async fn drive(args: &DriverArgs, incarnation: u32) {
 
 async fn establish(
     inner: &Arc<Inner>,
+    number: u64,
     endpoint: &Endpoint,
     tls: Option<&ClientTls>,
 ) -> Result<(u64, JoinHandle<String>), Failure> {
@@ -300,6 +311,12 @@ async fn establish(
             "cannot set up the connection with {peer_addr}: {e}"
         ))
     })?;
+    if !inner.drives(number) {
+        // Its connection would replace the newer dialler's.
+        return Err(Failure::Transient(
+            "a newer dialler drives the link".to_owned(),
+        ));
+    }
     let id = inner.attach(&auth, theirs).map_err(Failure::Transient)?;
     reader.set_max_body(inner.config.max_frame);
     let task = connection::spawn(inner, id, reader, rd, wr);

@@ -8,8 +8,9 @@
 //! (what senders call: tells, publications, the queue), `asks.rs` (the asks this node sends
 //! and their answers), `replies.rs` (the replies to the peer's asks), `lifecycle.rs`
 //! (connections attached and detached, the link's end and its events), `interests.rs`
-//! (topic interest both ways) and `drain.rs` (waiting for the peer to acknowledge what is
-//! queued).
+//! (topic interest both ways), `drain.rs` (waiting for the peer to acknowledge what is
+//! queued), `revive.rs` (a link that gave up, opened again) and `dialler.rs` (which dialler
+//! drives the link).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -32,6 +33,7 @@ use crate::write::WriteSide;
 
 mod asks;
 mod delivery_lock;
+mod dialler;
 mod drain;
 mod interests;
 mod lifecycle;
@@ -113,6 +115,10 @@ pub(crate) struct Inner {
     /// Set when the link gave up waiting for the peer (not when it was closed on purpose):
     /// the peer's next connection opens it again (`revive.rs`).
     pub(crate) revivable: AtomicBool,
+    /// The number of the dialler that drives the link (`dialler.rs`), 0 when none does.
+    dialler: AtomicU64,
+    /// Diallers started for the link so far: the last one's number.
+    diallers: AtomicU64,
     /// The largest frame body the peer accepts, from its hello; 0 until the first handshake
     /// (a hello declares at least `MIN_MAX_FRAME`). Stored at attach under the link's lock, so
     /// a frame queued under that lock is checked against the limit of the connection it will
@@ -266,6 +272,8 @@ impl Link {
                 closing: Notify::new(),
                 dialled: AtomicBool::new(false),
                 revivable: AtomicBool::new(false),
+                dialler: AtomicU64::new(0),
+                diallers: AtomicU64::new(0),
                 peer_max_frame: AtomicU32::new(0),
                 running: AtomicUsize::new(0),
                 ran: Notify::new(),

@@ -113,6 +113,9 @@ impl Node {
     /// it gave up stays reported; messages sent since are numbered after those, and the peer
     /// counts the skipped numbers as the sender's reported loss. Topic interest the peer had
     /// sent before is not restored: the peer sends it again only after this node restarts.
+    ///
+    /// A link this node dials already, and that has not given up, keeps its dialler (and the
+    /// endpoint it dials): `connect` returns it as it is.
     pub fn connect(&self, peer: &str, endpoint: Endpoint) -> Link {
         self.connect_with(peer, endpoint, None)
     }
@@ -137,10 +140,14 @@ impl Node {
         link.inner
             .dialled
             .store(true, std::sync::atomic::Ordering::Release);
+        let Some(number) = link.inner.start_dialler() else {
+            return link;
+        };
         // Open now when it can be (the dialler waits for a closing connection to end).
         link.inner.revive();
         let task = dial::dial(
             link.clone(),
+            number,
             endpoint,
             tls,
             self.shared.bus.seed(),

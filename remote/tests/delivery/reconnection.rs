@@ -297,6 +297,46 @@ async fn a_link_that_gave_up_is_opened_again_by_connect() {
     a.shutdown();
 }
 
+/// `Node::connect` on a link it already dials (not given up) keeps the dialler it has: a second
+/// one would dial too, and the two connections would keep replacing each other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_on_a_link_already_dialled_starts_no_second_dialler() {
+    let dir = TempDir::new("connect-twice");
+    let bus = Bus::new();
+    let (rec, mut got) = Recorder::new(true);
+    let (a, mut a_events) = node("a", &bus, rec.clone(), fast_config());
+    let at = a.listen(&dir.socket("a.sock"), &["b"]).await.unwrap();
+    let (b, mut b_events) = node("b", &bus, rec, fast_config());
+    let link = b.connect("a", at.clone());
+    b_events
+        .wait("up", |k| matches!(k, LinkEventKind::Up { .. }))
+        .await;
+    let again = b.connect("a", at);
+    let svc: Arc<str> = "svc".into();
+    for n in 0..50u8 {
+        again
+            .send(Kind::Tell, &svc, 1, |o| o.push(n))
+            .await
+            .unwrap();
+        assert_eq!(recv_n(&mut got, 1).await[0].body, vec![n]);
+    }
+    link.drain(BOUND).await.unwrap();
+    b.close().await;
+    let dials = b_events
+        .drain()
+        .iter()
+        .filter(|e| matches!(e.kind, LinkEventKind::Connecting { .. }))
+        .count();
+    assert_eq!(dials, 1, "one dialler, one connection");
+    let ups = a_events
+        .drain()
+        .iter()
+        .filter(|e| matches!(e.kind, LinkEventKind::Up { .. }))
+        .count();
+    assert_eq!(ups, 1, "the connection was never replaced");
+    a.shutdown();
+}
+
 /// The accepting side gave up waiting for its peer; the peer, restarted, dials again: the
 /// link takes it back (up again, delivering) instead of refusing it for good.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
