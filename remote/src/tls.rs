@@ -278,7 +278,7 @@ impl TlsClient {
             .connector
             .connect(self.server_name.clone(), tcp)
             .await
-            .map_err(|e| handshake_error(peer, e))?;
+            .map_err(|e| dialled_handshake_error(peer, e))?;
         Ok(Stream::Tls(Box::new(tls.into())))
     }
 }
@@ -394,6 +394,31 @@ pub(crate) fn handshake_error(peer: &str, e: std::io::Error) -> TlsError {
         peer: peer.to_owned(),
         problem,
         permanent,
+    }
+}
+
+/// [`handshake_error`] at the dialling side: a node that closed the connection without a TLS
+/// alert (an alert says why) most likely turned it away before it authenticated, as it does
+/// with the oldest connection when its handshake slots are full, or when the handshake
+/// deadline passed; the message says so, and the link tries again.
+fn dialled_handshake_error(peer: &str, e: std::io::Error) -> TlsError {
+    use std::io::ErrorKind as K;
+    let closed = matches!(
+        e.kind(),
+        K::UnexpectedEof | K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe
+    );
+    if !closed || rustls_error(&e).is_some() {
+        return handshake_error(peer, e);
+    }
+    TlsError::Handshake {
+        peer: peer.to_owned(),
+        problem: format!(
+            "{e}: the node closed the connection without a TLS alert, most likely because its \
+             handshake slots were all taken by connections that had not authenticated (it \
+             closes the oldest to make room for a new one) or this handshake did not finish \
+             within its deadline (`handshake_timeout`); trying again"
+        ),
+        permanent: false,
     }
 }
 

@@ -613,3 +613,47 @@ async fn half_open_connections_never_keep_a_tls_peer_out() {
     b.shutdown();
     a.shutdown();
 }
+
+/// A TLS listener that closes connections without an alert (as a node does to a connection
+/// whose handshake slot a newer one took, or whose deadline passed): the dialler's reason
+/// names those causes, and it is no refusal (the link tries again until its attempts run out).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_dialler_closed_on_mid_handshake_names_the_likely_causes() {
+    let ca = Ca::new("test ca");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let at = Endpoint::Tcp(listener.local_addr().unwrap().to_string());
+    let mute = tokio::spawn(async move {
+        while let Ok((s, _)) = listener.accept().await {
+            drop(s);
+        }
+    });
+    let bus = Bus::new();
+    let (rec, _) = Recorder::new(true);
+    let config = LinkConfig {
+        max_attempts: 2,
+        ..fast_config()
+    };
+    let (b, mut events) = node("b", &bus, rec, config);
+    let _link = b.connect_tls("a", at, client(&ca, None));
+    let gave_up = events
+        .wait("gave up", |k| matches!(k, LinkEventKind::GaveUp { .. }))
+        .await;
+    let LinkEventKind::GaveUp { reason } = gave_up.kind else {
+        unreachable!("waited for it")
+    };
+    assert!(
+        reason.starts_with("2 connection attempts failed")
+            && reason.contains("handshake slots")
+            && reason.contains("deadline"),
+        "{reason}"
+    );
+    assert!(
+        !events
+            .drain()
+            .iter()
+            .any(|e| matches!(e.kind, LinkEventKind::Refused { .. })),
+        "not a refusal"
+    );
+    b.shutdown();
+    mute.abort();
+}
