@@ -12,9 +12,16 @@ use mycelium_remote::{Endpoint, LinkEventKind};
 use tokio::io::AsyncWriteExt;
 
 /// More connections that never authenticate than the listener has handshake slots, all
-/// held open: the oldest is closed to make room (at once, not after the handshake deadline),
-/// and a well-behaved peer that dials while they are held links and delivers.
-async fn half_open_connections_never_keep_a_peer_out(listen_on: Endpoint) {
+/// held open (each opened by `open`): the oldest is closed to make room (at once, not after
+/// the handshake deadline), and a well-behaved peer that dials while they are held links and
+/// delivers.
+async fn half_open_connections_never_keep_a_peer_out<S, F>(
+    listen_on: Endpoint,
+    open: impl Fn(usize, Endpoint) -> F,
+) where
+    S: tokio::io::AsyncRead + Unpin,
+    F: std::future::Future<Output = S>,
+{
     use tokio::io::AsyncReadExt;
     let bus = Bus::new();
     let (rec, mut got) = Recorder::new(true);
@@ -26,8 +33,8 @@ async fn half_open_connections_never_keep_a_peer_out(listen_on: Endpoint) {
     let (a, _) = node("a", &bus, rec.clone(), config);
     let at = a.listen(&listen_on, &["b"]).await.unwrap();
     let mut idle = Vec::new();
-    for _ in 0..mycelium_remote::MAX_HANDSHAKES + 8 {
-        idle.push(Stream::connect(&at).await.unwrap());
+    for n in 0..mycelium_remote::MAX_HANDSHAKES + 8 {
+        idle.push(open(n, at.clone()).await);
     }
     // The oldest is closed once the slots are full (the accepting node's hello may come
     // first); read until the end.
@@ -60,12 +67,40 @@ async fn half_open_connections_never_keep_a_peer_out(listen_on: Endpoint) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn half_open_unix_connections_never_keep_a_peer_out() {
     let dir = TempDir::new("handshakes");
-    half_open_connections_never_keep_a_peer_out(dir.socket("a.sock")).await;
+    half_open_connections_never_keep_a_peer_out(dir.socket("a.sock"), connect).await;
 }
 
+/// All from one address, the peer's: that address's limit, its own oldest closed each time.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn half_open_tcp_connections_never_keep_a_peer_out() {
-    half_open_connections_never_keep_a_peer_out(Endpoint::Tcp("127.0.0.1:0".into())).await;
+    half_open_connections_never_keep_a_peer_out(Endpoint::Tcp("127.0.0.1:0".into()), connect).await;
+}
+
+/// From eight other loopback addresses, each under its own limit: the listener's limit, the
+/// oldest of all closed each time.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_open_tcp_connections_from_many_addresses_never_keep_a_peer_out() {
+    const SOURCES: usize = 8;
+    assert!(
+        (mycelium_remote::MAX_HANDSHAKES + 8).div_ceil(SOURCES)
+            < mycelium_remote::MAX_HANDSHAKES_PER_SOURCE
+    );
+    let from = |n: usize, at: Endpoint| async move {
+        // Linux routes all of 127.0.0.0/8 to the loopback interface.
+        let source = std::net::SocketAddr::from(([127, 0, 0, 2 + (n % SOURCES) as u8], 0));
+        let Endpoint::Tcp(addr) = at else {
+            unreachable!("a TCP listener")
+        };
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(source).unwrap();
+        socket.connect(addr.parse().unwrap()).await.unwrap()
+    };
+    half_open_connections_never_keep_a_peer_out(Endpoint::Tcp("127.0.0.1:0".into()), from).await;
+}
+
+async fn connect(_: usize, at: Endpoint) -> Stream {
+    Stream::connect(&at).await.unwrap()
 }
 
 /// A listener that closes connections without a word (as a node does to a connection whose
