@@ -255,7 +255,7 @@ pub(crate) fn accept(
             let source = peer_addr
                 .parse::<std::net::SocketAddr>()
                 .ok()
-                .map(|a| a.ip());
+                .map(slots::source_of);
             let (slot, eviction) = slots.admit(source);
             if let Some(eviction) = eviction {
                 metrics.refused(Refusal::TurnedAway);

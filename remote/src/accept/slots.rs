@@ -1,8 +1,9 @@
 //! The handshake slots of one listener: connections that have not authenticated yet, oldest
 //! first. A new connection always gets a slot; when the slots are full it takes the oldest
 //! one's, and that connection is closed. Over TCP one source address holds at most
-//! [`MAX_HANDSHAKES_PER_SOURCE`] slots: a new connection from a source at its limit takes
-//! the slot of that source's own oldest, so a flood from one address closes only its own
+//! [`MAX_HANDSHAKES_PER_SOURCE`] slots (an IPv6 /64 network counts as one address, since one
+//! host commonly holds all of it): a new connection from a source at its limit takes the slot
+//! of that source's own oldest, so a flood from one address closes only its own
 //! connections. A peer that authenticates within a round trip or two therefore always gets
 //! through, however many half-open connections others hold.
 
@@ -18,9 +19,22 @@ use tokio::sync::oneshot;
 pub const MAX_HANDSHAKES: usize = 64;
 
 /// Most connections from one TCP source address in their handshake at once on one listener;
-/// a new one beyond them takes the slot of that address's oldest. A Unix socket's peers have
-/// no address: only [`MAX_HANDSHAKES`] holds.
+/// a new one beyond them takes the slot of that address's oldest. An IPv6 /64 network counts
+/// as one address (one host commonly holds all of it). A Unix socket's peers have no
+/// address: only [`MAX_HANDSHAKES`] holds.
 pub const MAX_HANDSHAKES_PER_SOURCE: usize = 16;
+
+/// The source a connection from `addr` is counted under: its IPv4 address (an IPv4-mapped
+/// IPv6 address as that IPv4 address), or its IPv6 /64 network.
+pub(crate) fn source_of(addr: std::net::SocketAddr) -> IpAddr {
+    match addr.ip() {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6((u128::from(v6) & !u128::from(u64::MAX)).into()),
+        },
+    }
+}
 
 /// The slots of one listener.
 #[derive(Default)]
@@ -152,6 +166,18 @@ mod tests {
         // A slot given back makes room: the next one takes nobody's.
         held.pop();
         assert!(slots.admit(None).1.is_none());
+    }
+
+    #[test]
+    fn an_ipv6_network_counts_as_one_source() {
+        let at = |ip: &str| source_of(std::net::SocketAddr::new(ip.parse().unwrap(), 4000));
+        assert_eq!(
+            at("2001:db8:1:2::1"),
+            at("2001:db8:1:2:ffff:ffff:ffff:ffff")
+        );
+        assert_ne!(at("2001:db8:1:2::1"), at("2001:db8:1:3::1"));
+        assert_eq!(at("::ffff:192.0.2.7"), at("192.0.2.7"));
+        assert_ne!(at("192.0.2.7"), at("192.0.2.8"));
     }
 
     #[test]
