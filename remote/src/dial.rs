@@ -75,8 +75,9 @@ fn classify(e: HandshakeError) -> Failure {
 ///   normally: it is not restarted.
 ///
 /// `number` is the dialler's (`Inner::start_dialler`): it stops once a newer one drives the
-/// link. Returns the task that starts the supervisor; the supervisor is kept in `supervisors`
-/// so the node can stop it.
+/// link, and stops the supervisor of the dialler before it (whose driver ended, or stops
+/// driving) before it starts its own. Returns the task that starts the supervisor; the
+/// supervisor is kept in `supervisors` so the node can stop it.
 pub(crate) fn dial(
     link: Link,
     number: u64,
@@ -90,6 +91,16 @@ pub(crate) fn dial(
         let inner = link.inner.clone();
         // A link that gave up is dialled again once its end is over (`Node::connect`).
         inner.revive_when_ended().await;
+        let mut kept = inner.dialler_supervisor.lock().await;
+        if !inner.drives(number) {
+            // A newer dialler was started meanwhile.
+            return;
+        }
+        if let Some(older) = kept.take() {
+            // Its driver ended, or stops driving: nothing of it is left on the bus.
+            forget(&supervisors, &older);
+            older.stop().await;
+        }
         let peer = inner.peer.clone();
         let args = DriverArgs {
             link,
@@ -117,16 +128,27 @@ pub(crate) fn dial(
             .spawn(&bus)
             .await;
         match spawned {
-            Ok(sup) => match supervisors.lock() {
-                Ok(mut all) => all.push(sup),
-                Err(poisoned) => poisoned.into_inner().push(sup),
-            },
+            Ok(sup) => {
+                supervisors
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(sup.clone());
+                *kept = Some(sup);
+            }
             Err(e) => {
                 inner.dialler_ended(number);
                 inner.give_up(&format!("the link's supervisor did not start: {e}"));
             }
         }
     })
+}
+
+/// Removes `sup` from the node's supervisors, for the next dialler to stop it.
+fn forget(supervisors: &std::sync::Mutex<Vec<SupervisorRef>>, sup: &SupervisorRef) {
+    supervisors
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|s| s.id() != sup.id());
 }
 
 /// What a [`Driver`] is built from, at every (re)start. The [`Link`] is shared: it is the

@@ -119,6 +119,9 @@ pub(crate) struct Inner {
     dialler: AtomicU64,
     /// Diallers started for the link so far: the last one's number.
     diallers: AtomicU64,
+    /// The supervisor of the last dialler that started one, stopped by the next (`dial.rs`);
+    /// held while a dialler starts, so that diallers start one at a time.
+    pub(crate) dialler_supervisor: tokio::sync::Mutex<Option<mycelium_supervisor::SupervisorRef>>,
     /// The largest frame body the peer accepts, from its hello; 0 until the first handshake
     /// (a hello declares at least `MIN_MAX_FRAME`). Stored at attach under the link's lock, so
     /// a frame queued under that lock is checked against the limit of the connection it will
@@ -274,6 +277,7 @@ impl Link {
                 revivable: AtomicBool::new(false),
                 dialler: AtomicU64::new(0),
                 diallers: AtomicU64::new(0),
+                dialler_supervisor: tokio::sync::Mutex::new(None),
                 peer_max_frame: AtomicU32::new(0),
                 running: AtomicUsize::new(0),
                 ran: Notify::new(),

@@ -1,6 +1,8 @@
 //! Which dialler drives the link: `Node::connect` starts one only when none does, or when
 //! the link is closed (its dialler ends with it), so that two never dial at once, each
-//! connection replacing the other's at the peer.
+//! connection replacing the other's at the peer. (A dialler stops the supervisor of the one
+//! before it as it starts its own, in `dial.rs`, so that opening a link again and again
+//! leaves no supervisors behind.)
 
 use std::sync::atomic::Ordering;
 

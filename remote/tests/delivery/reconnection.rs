@@ -337,6 +337,56 @@ async fn connect_on_a_link_already_dialled_starts_no_second_dialler() {
     a.shutdown();
 }
 
+/// A link opened again and again by `Node::connect` leaves nothing of its earlier diallers
+/// on the bus: each new dialler stops the one before it (here stuck in a handshake with a
+/// listener that never answers), its supervisor with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_opened_again_leaves_no_earlier_dialler_behind() {
+    let dir = TempDir::new("revive-again");
+    let at = dir.socket("mute.sock");
+    let Endpoint::Unix(path) = &at else {
+        unreachable!("a socket in a temporary directory")
+    };
+    // Takes connections and holds them without a word.
+    let listener = tokio::net::UnixListener::bind(path).unwrap();
+    let mute = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = listener.accept().await {
+            held.push(s);
+        }
+    });
+    let bus = Bus::new();
+    let (rec, _) = Recorder::new(true);
+    let config = LinkConfig {
+        // Longer than the test: each dialler stays in its first handshake.
+        handshake_timeout: 3 * BOUND,
+        ..fast_config()
+    };
+    let (b, mut b_events) = node("b", &bus, rec, config);
+    let mut count = None;
+    for n in 0..4 {
+        let link = b.connect("a", at.clone());
+        b_events
+            .wait("connecting", |k| {
+                matches!(k, LinkEventKind::Connecting { .. })
+            })
+            .await;
+        // This dialler's supervisor and driver, and nothing of the ones before.
+        let now = bus.actor_count();
+        assert_eq!(
+            *count.get_or_insert(now),
+            now,
+            "actors after opening {n} times"
+        );
+        link.close("opened again by the test");
+        b_events
+            .wait("gave up", |k| matches!(k, LinkEventKind::GaveUp { .. }))
+            .await;
+    }
+    b.shutdown();
+    mute.abort();
+}
+
 /// The accepting side gave up waiting for its peer; the peer, restarted, dials again: the
 /// link takes it back (up again, delivering) instead of refusing it for good.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
