@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Checks the tracked files of the repository: run from its root, `python3 scripts/check_docs.py`.
 
-1. No file points at a past sitting of work as a "session" ("Session thirty-seven", "this
-   session", "the session's change"). A reference to a past measurement names its commit and
-   date instead. The word stays where it is a real concept: a trading session, the `remote`
+1. No file points at a past sitting of work as a "session" followed by its number, or with a
+   word such as "this" or "same" before it (the patterns are `SESSION_PATTERNS` below). A
+   reference to a past measurement names its commit and date instead. The word stays where it is a real concept: a trading session, the `remote`
    crate's `session` module, pytest's `scope="session"`, Ray's session directory.
 2. Every relative Markdown link `[text](target)` in a tracked `*.md` file resolves: the file or
    directory exists, and a `#anchor` names a heading of the page it points at (GitHub's rules:
