@@ -380,6 +380,8 @@ pub fn parse(file: &str, text: &str, options: &LoadOptions) -> Result<Loaded, Da
     let mut ts: Vec<u64> = Vec::new();
     let mut opens: Vec<f64> = Vec::new();
     let mut closes: Vec<f64> = Vec::new();
+    let (mut highs, mut lows, mut volumes): (Vec<f64>, Vec<f64>, Vec<f64>) =
+        (Vec::new(), Vec::new(), Vec::new());
     let mut warnings = Vec::new();
     let mut skipped: Option<(usize, usize)> = None;
     let mut utc_offset = 0i32;
@@ -488,10 +490,10 @@ pub fn parse(file: &str, text: &str, options: &LoadOptions) -> Result<Loaded, Da
             }
             Ok(v)
         };
-        let (o, c) = match format {
+        let (o, h, l, c) = match format {
             DataFormat::Ticks => {
                 let p = price(price_cols[0])?;
-                (p, p)
+                (p, p, p, p)
             }
             DataFormat::Bars => {
                 let (o, h, l, c) = (
@@ -509,16 +511,19 @@ pub fn parse(file: &str, text: &str, options: &LoadOptions) -> Result<Loaded, Da
                         ),
                     ));
                 }
-                (o, c)
+                (o, h, l, c)
             }
         };
         if let Some(v) = volume {
-            if !fields[v].is_empty() {
-                let x = number(v)?;
-                if x < 0.0 {
-                    return Err(err(n, format!("volume is {x}: it must be 0 or more")));
-                }
+            let x = if fields[v].is_empty() {
+                0.0
+            } else {
+                number(v)?
+            };
+            if x < 0.0 {
+                return Err(err(n, format!("volume is {x}: it must be 0 or more")));
             }
+            volumes.push(x);
         }
         if is_last && !prev_fields.is_empty() {
             // Decimals: fewer digits after the point; whole numbers (a volume): two digits
@@ -560,6 +565,8 @@ pub fn parse(file: &str, text: &str, options: &LoadOptions) -> Result<Loaded, Da
         }
         ts.push(t);
         opens.push(o);
+        highs.push(h);
+        lows.push(l);
         closes.push(c);
         prev_line = n;
         prev_time = time_text.to_string();
@@ -578,9 +585,16 @@ pub fn parse(file: &str, text: &str, options: &LoadOptions) -> Result<Loaded, Da
         ));
     }
     let series = match format {
-        DataFormat::Bars => Series::bars(ts, opens, closes),
+        DataFormat::Bars => Series::bars(ts, opens, closes).and_then(|s| s.with_range(highs, lows)),
         DataFormat::Ticks => Series::new(ts, closes),
     }
+    .and_then(|s| {
+        if volume.is_some() {
+            s.with_volume(volumes)
+        } else {
+            Ok(s)
+        }
+    })
     .map_err(|e| err(header_line, e.to_string()))?
     .with_utc_offset(if mixed_offsets { 0 } else { utc_offset });
     Ok(Loaded {

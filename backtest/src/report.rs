@@ -11,7 +11,7 @@
 use std::fmt::{self, Write as _};
 
 use crate::metrics::{civil_from_days, DAY_NS};
-use crate::pipeline::{Config, FillAt, Params, RunResult};
+use crate::pipeline::{Config, Params, RunResult};
 use crate::Series;
 
 /// `YYYY-MM-DD HH:MM:SS` (UTC) of a time in nanoseconds since the epoch; the time part is
@@ -60,48 +60,25 @@ pub struct Input<'a> {
     pub marks: Option<&'a [(u64, f64)]>,
 }
 
-/// The equity of `run` at every mark, `(timestamp_ns, equity)`, recomputed from its fills
-/// (kept with [`Config::keep_fills`]) with the portfolio's arithmetic: the marks
+/// The equity of `run` at every mark, `(timestamp_ns, equity)`: the marks
 /// [`Stats::max_drawdown_pct`](crate::metrics::Stats::max_drawdown_pct) is measured on, of
-/// which [`RunResult::equity`] keeps only the last of each period. `config` is the one the
-/// run was made with (its fill rule and [`Config::mark_every`] are read). `None` when the
-/// run's fills were not kept.
+/// which [`RunResult::equity`] keeps only the last of each period ([`RunResult::marks`],
+/// or rebuilt from the run's fills by [`pipeline::marks`](crate::pipeline::marks)).
+/// `config` is the one the run was made with. `None` when the run's fills were not kept
+/// ([`Config::keep_fills`]).
 pub fn marked_equity(series: &Series, config: &Config, run: &RunResult) -> Option<Vec<(u64, f64)>> {
     if run.fills.len() as u64 != run.stats.fills {
         return None;
     }
-    let (ts, px) = (series.timestamps(), series.prices());
-    let every = config.mark_every.max(1);
-    // An order filled at the deciding bar's close is booked on the next bar.
-    let delay = usize::from(config.fill == FillAt::SameClose);
-    let (mut cash, mut position, mut entry) = (run.stats.cash, 0i64, 0.0f64);
-    let mut fills = run.fills.iter().peekable();
-    let mut out = Vec::with_capacity(ts.len() / every + 1);
-    for (j, (&t, &close)) in ts.iter().zip(px).enumerate() {
-        if !(every == 1 || (j + 1) % every == 0 || j + 1 == ts.len()) {
-            continue;
-        }
-        if run.bankrupt_at.is_some_and(|b| j >= b) {
-            out.push((t, 0.0));
-            continue;
-        }
-        while let Some(f) = fills.next_if(|f| f.tick + delay <= j) {
-            if position == 0 {
-                cash -= f.fee;
-                (position, entry) = (f.qty, f.price);
-            } else {
-                cash += position as f64 * (f.price - entry) - f.fee;
-                position = 0;
-            }
-        }
-        let e = if position == 0 {
-            cash
-        } else {
-            cash + (close * position as f64 - position as f64 * entry)
-        };
-        out.push((t, e));
+    if !run.marks.is_empty() {
+        return Some(run.marks.clone());
     }
-    Some(out)
+    Some(crate::pipeline::marks(
+        series,
+        config,
+        &run.fills,
+        run.bankrupt_at,
+    ))
 }
 
 /// The drawdown from the running peak, in percent (≤ 0), of an equity curve whose peak

@@ -24,6 +24,11 @@ pub struct Series {
     price: Vec<f64>,
     /// Bar opens, for bar data (`None` for ticks: a tick's open is its price).
     open: Option<Vec<f64>>,
+    /// Bar highs and lows, for bar data that has them (`None`: a bar's range is its open
+    /// and close, a tick's its price).
+    range: Option<(Vec<f64>, Vec<f64>)>,
+    /// Bar (or tick) volumes, when the data has them.
+    volume: Option<Vec<f64>>,
     /// The UTC offset of the data's local time (from its timestamps' `+hh:mm`), for the
     /// calendar of daily returns.
     utc_offset_ns: i64,
@@ -107,6 +112,8 @@ impl PartialEq for Series {
         self.ts == other.ts
             && self.price == other.price
             && self.open == other.open
+            && self.range == other.range
+            && self.volume == other.volume
             && self.utc_offset_ns == other.utc_offset_ns
     }
 }
@@ -139,6 +146,18 @@ pub enum SeriesError {
         index: usize,
         /// The price.
         price: f64,
+    },
+    /// A bar's high or low is not finite, or does not contain its open and close.
+    #[error(
+        "bar {index}: high {high} and low {low} must be finite, > 0 and contain the open and close"
+    )]
+    BadRange {
+        /// 0-based index of the bar.
+        index: usize,
+        /// Its high.
+        high: f64,
+        /// Its low.
+        low: f64,
     },
     /// No ticks at all.
     #[error("a series needs at least one tick")]
@@ -177,6 +196,8 @@ impl Series {
             ts,
             price,
             open: None,
+            range: None,
+            volume: None,
             utc_offset_ns: 0,
             annual: OnceLock::new(),
             blocks: OnceLock::new(),
@@ -202,6 +223,73 @@ impl Series {
         let mut s = Series::new(ts, close)?;
         s.open = Some(open);
         Ok(s)
+    }
+
+    /// The same bars with their highs and lows, checked: one per bar, finite, and
+    /// `low <= min(open, close)`, `max(open, close) <= high`. Stop and limit orders, stop
+    /// losses and take profits trigger on a bar's range.
+    pub fn with_range(mut self, high: Vec<f64>, low: Vec<f64>) -> Result<Series, SeriesError> {
+        for column in [&high, &low] {
+            if column.len() != self.len() {
+                return Err(SeriesError::LengthMismatch {
+                    timestamps: self.len(),
+                    prices: column.len(),
+                });
+            }
+        }
+        let opens = self.opens();
+        for i in 0..self.len() {
+            let (o, c, h, l) = (opens[i], self.price[i], high[i], low[i]);
+            if !(l.is_finite() && h.is_finite() && l > 0.0 && l <= o.min(c) && h >= o.max(c)) {
+                return Err(SeriesError::BadRange {
+                    index: i,
+                    high: h,
+                    low: l,
+                });
+            }
+        }
+        self.range = Some((high, low));
+        self.blocks = OnceLock::new();
+        Ok(self)
+    }
+
+    /// The same series with a volume per row (finite, >= 0).
+    pub fn with_volume(mut self, volume: Vec<f64>) -> Result<Series, SeriesError> {
+        if volume.len() != self.len() {
+            return Err(SeriesError::LengthMismatch {
+                timestamps: self.len(),
+                prices: volume.len(),
+            });
+        }
+        if let Some(index) = volume.iter().position(|v| !(v.is_finite() && *v >= 0.0)) {
+            return Err(SeriesError::BadPrice {
+                index,
+                price: volume[index],
+            });
+        }
+        self.volume = Some(volume);
+        Ok(self)
+    }
+
+    /// The high of bar `i`: the data's, or the larger of its open and close (a tick's price).
+    pub fn high(&self, i: usize) -> f64 {
+        match &self.range {
+            Some((h, _)) => h[i],
+            None => self.opens()[i].max(self.price[i]),
+        }
+    }
+
+    /// The low of bar `i`: the data's, or the smaller of its open and close.
+    pub fn low(&self, i: usize) -> f64 {
+        match &self.range {
+            Some((_, l)) => l[i],
+            None => self.opens()[i].min(self.price[i]),
+        }
+    }
+
+    /// The volumes, when the data has them.
+    pub fn volumes(&self) -> Option<&[f64]> {
+        self.volume.as_deref()
     }
 
     /// A seeded synthetic series of `len` ticks (at least one): a random walk whose drift
@@ -238,6 +326,8 @@ impl Series {
             ts,
             price,
             open: None,
+            range: None,
+            volume: None,
             utc_offset_ns: 0,
             annual: OnceLock::new(),
             blocks: OnceLock::new(),

@@ -30,6 +30,8 @@ fn ticks_with_and_without_volume() {
     )
     .unwrap();
     assert_eq!(s.prices(), &[1.5, 1.75]);
+    assert_eq!(s.volumes(), Some(&[3.0, 0.0][..]));
+    assert_eq!((s.high(1), s.low(1)), (1.75, 1.75));
 }
 
 #[test]
@@ -41,6 +43,18 @@ fn bars_replay_at_their_close() {
     assert_eq!(f, DataFormat::Bars);
     assert_eq!(s.timestamps(), &[100, 200]);
     assert_eq!(s.prices(), &[11.0, 10.75]);
+    // The range and volume are kept: stops and limits trigger on them.
+    assert_eq!(
+        (s.high(0), s.low(0), s.high(1), s.low(1)),
+        (12.0, 9.0, 11.5, 10.5)
+    );
+    assert_eq!(s.volumes(), Some(&[1000.0, 800.0][..]));
+    let (s, _) = parse_csv(
+        "b.csv",
+        "timestamp_ns,open,high,low,close\n100,10,12,9,11\n",
+    )
+    .unwrap();
+    assert_eq!(s.volumes(), None);
 }
 
 #[test]

@@ -174,6 +174,8 @@ fn a_point_rerun_alone_with_its_fills_kept_has_the_same_trace() {
     assert_eq!(
         RunResult {
             fills: Vec::new(),
+            trades: Vec::new(),
+            marks: Vec::new(),
             ..again
         },
         *busiest

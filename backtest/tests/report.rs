@@ -231,6 +231,8 @@ fn result(fills: u64) -> RunResult {
         restarts: 0,
         equity: vec![(0, 10_000.0), (86_400_000_000_000, 10_000.0)],
         fills: Vec::new(),
+        trades: Vec::new(),
+        marks: Vec::new(),
     }
 }
 

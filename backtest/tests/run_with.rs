@@ -47,10 +47,7 @@ impl Handler<Published<TickBatch>> for Holder {
         let mut orders = Vec::new();
         if !self.sent {
             self.sent = true;
-            orders.push(Order {
-                tick: b.range.start,
-                target: 1,
-            });
+            orders.push(Order::market(b.range.start, 1));
         }
         self.orders
             .publish(OrderBatch {

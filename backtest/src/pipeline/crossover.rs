@@ -104,10 +104,7 @@ impl Handler<Published<TickBatch>> for Crossover {
                 let found;
                 (k, fs, ss, found) = scan(now, fast_out, slow_out, k, fs, ss, target, &bands);
                 if found != target {
-                    orders.push(Order {
-                        tick: warm + k - 1,
-                        target: found,
-                    });
+                    orders.push(Order::market(warm + k - 1, found));
                     target = found;
                 }
             }

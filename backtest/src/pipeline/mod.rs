@@ -39,9 +39,12 @@ use mycelium_supervisor::{Backoff, ChildSpec, RestartStrategy, Supervisor};
 use tokio::sync::mpsc;
 
 pub use crossover::{Crossover, CrossoverArgs, InjectedFault};
-pub use exchange::{Exchange, ExchangeArgs};
-pub use messages::{Execution, Fill, FillBatch, Halt, Order, OrderBatch, TickBatch};
-pub use portfolio::{Portfolio, PortfolioArgs};
+pub use exchange::{execute, exit_trigger, Exchange, ExchangeArgs};
+pub use messages::{
+    Execution, ExecutionKind, Fill, FillBatch, Halt, Order, OrderBatch, OrderError, TickBatch,
+    Trade,
+};
+pub use portfolio::{marks, AccountView, Ledger, Portfolio, PortfolioArgs};
 pub use replayer::{Publish, Replayer, ReplayerArgs};
 
 use crate::metrics::Stats;
@@ -103,8 +106,8 @@ impl fmt::Display for Params {
     }
 }
 
-/// Where an order decided on bar (or tick) `i` executes. Orders are market orders; the
-/// decision is taken after bar `i` closes.
+/// Where a market order decided on bar (or tick) `i` executes; the decision is taken after
+/// bar `i` closes. (Stop and limit orders fill where their price is reached: [`Order`].)
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum FillAt {
     /// At the open of bar `i + 1` (backtesting.py's default). For ticks, a tick's open is
@@ -204,8 +207,8 @@ pub struct Config {
     /// tick; the supervisor restarts the pipeline and the run completes as if nothing had
     /// happened (its trace records the restart).
     pub crash_once_at: Option<usize>,
-    /// Keep every fill in [`RunResult::fills`] (default false: a sweep keeps only the trace
-    /// hash; rerun the points you want to look at with this on, see `Sweep::rerun`).
+    /// Keep every fill, closed trade and mark in [`RunResult::fills`], [`RunResult::trades`]
+    /// and [`RunResult::marks`] (default false: a sweep keeps only the trace hash; rerun the points you want to look at with this on, see `Sweep::rerun`).
     pub keep_fills: bool,
 }
 
@@ -287,6 +290,12 @@ pub struct RunResult {
     pub equity: Vec<(u64, f64)>,
     /// Every fill, in order, when [`Config::keep_fills`] is set; empty otherwise.
     pub fills: Vec<Fill>,
+    /// Every closed round trip, in order, when [`Config::keep_fills`] is set; empty
+    /// otherwise. A position still open at the end is not among them ([`RunResult::position`]).
+    pub trades: Vec<Trade>,
+    /// `(timestamp_ns, equity)` at every mark ([`Config::mark_every`]), when
+    /// [`Config::keep_fills`] is set; empty otherwise. The max. drawdown is measured on it.
+    pub marks: Vec<(u64, f64)>,
 }
 
 /// Runs one backtest of `params` over `series` on `bus` (which should be on virtual time):

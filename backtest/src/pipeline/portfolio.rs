@@ -8,19 +8,27 @@ use std::sync::Arc;
 use mycelium_actors::{Actor, BoxError, Context, Handler, Published, SubscribeOptions};
 use tokio::sync::mpsc;
 
-use super::{topics, Config, Execution, Fill, FillBatch, Halt, RunResult, Sizing};
+use super::exchange::exit_trigger;
+use super::{
+    topics, Config, Execution, ExecutionKind, Fill, FillAt, FillBatch, Halt, RunResult, Sizing,
+    Trade,
+};
 use crate::metrics::{ratios, PeriodCurve, Stats};
 use crate::{Series, Trace};
+pub use ledger::{AccountView, Ledger};
+pub use marking::marks;
 use marking::Stop;
 
 /// Takes [`FillBatch`]es from [`topics::FILLS`] and keeps the account, bar by bar, whatever
 /// the batch size:
 ///
 /// 1. At bar `j`, books the executions due at `j` ([`Execution::book_at`]): an order to
-///    reverse or flatten closes the whole open position first; an entry is sized by
-///    [`Config::size`] against the cash then available and cancelled if the cash cannot pay
+///    reverse or flatten closes the whole open position first; an entry is sized by its
+///    own size or [`Config::size`] against the cash then available and cancelled if the cash cannot pay
 ///    for one unit (or the fixed quantity) with its commission, as backtesting.py's broker
-///    does. Commission = `commission_per_trade + |qty| * price * commission_bps / 10_000`
+///    does. An entry with a stop loss or take profit schedules its exit where the price
+///    first reaches one ([`exit_trigger`](super::exit_trigger)); a stop or limit order
+///    not yet filled is replaced by the strategy's next order. Commission = `commission_per_trade + |qty| * price * commission_bps / 10_000`
 ///    on every fill, entry and exit.
 /// 2. Every [`Config::mark_every`] bars (every bar by default) and at the last bar, marks to
 ///    market at the close: `equity = cash + position * (close - entry price)`, where cash
@@ -37,7 +45,7 @@ pub struct Portfolio {
     series: Arc<Series>,
     config: Config,
     account: Account,
-    pending: VecDeque<Execution>,
+    pending: Pending,
     next_bar: usize,
     warmup: usize,
     done: bool,
@@ -66,7 +74,45 @@ struct Open {
     fee: f64,
 }
 
-struct Account {
+/// The executions not yet booked, in the order they book: by bar, a position's exits
+/// before the other executions of their bar.
+#[derive(Default)]
+pub(crate) struct Pending(VecDeque<Execution>);
+
+impl Pending {
+    /// Adds `x`: an order replaces the stop and limit orders not filled by the bar it was
+    /// decided on.
+    pub(crate) fn add(&mut self, x: Execution) {
+        if !matches!(x.kind, ExecutionKind::Exit { .. }) {
+            self.0
+                .retain(|p| !(p.kind == ExecutionKind::Working && p.bar > x.decided));
+        }
+        let at = match x.kind {
+            ExecutionKind::Exit { .. } => self.0.partition_point(|p| p.book_at < x.book_at),
+            _ => self.0.partition_point(|p| p.book_at <= x.book_at),
+        };
+        self.0.insert(at, x);
+    }
+
+    /// The next execution if it books at or before bar `j`, taken out.
+    fn due(&mut self, j: usize) -> Option<Execution> {
+        if self.0.front()?.book_at <= j {
+            self.0.pop_front()
+        } else {
+            None
+        }
+    }
+
+    fn next_at(&self) -> Option<usize> {
+        self.0.front().map(|x| x.book_at)
+    }
+
+    fn clear(&mut self) {
+        self.0.clear();
+    }
+}
+
+pub(crate) struct Account {
     cash: f64,
     position: i64,
     open: Option<Open>,
@@ -88,6 +134,8 @@ struct Account {
     trace: Trace,
     keep_fills: bool,
     fills: Vec<Fill>,
+    closed: Vec<Trade>,
+    fill: FillAt,
 }
 
 impl Account {
@@ -116,6 +164,8 @@ impl Account {
             trace,
             keep_fills: c.keep_fills,
             fills: Vec::new(),
+            closed: Vec::new(),
+            fill: c.fill,
         }
     }
 
@@ -127,12 +177,13 @@ impl Account {
         self.halted_at.is_some() || self.bankrupt_at.is_some()
     }
 
-    fn record_fill(&mut self, bar: usize, price: f64, qty: i64, fee: f64) {
+    fn record_fill(&mut self, bar: usize, booked: usize, price: f64, qty: i64, fee: f64) {
         self.fills_count += 1;
         self.fees += fee;
         if self.keep_fills {
             self.fills.push(Fill {
                 tick: bar,
+                booked,
                 price,
                 qty,
                 fee,
@@ -149,8 +200,8 @@ impl Account {
         );
     }
 
-    /// Closes the whole position at `price` on `bar`.
-    fn close(&mut self, bar: usize, price: f64) {
+    /// Closes the whole position at `price` on `bar`, booked at `booked`.
+    fn close(&mut self, bar: usize, booked: usize, price: f64) {
         let Some(open) = self.open.take() else {
             return;
         };
@@ -171,21 +222,41 @@ impl Account {
             self.exposed_bars += (bar - from + 1) as u64;
         }
         self.exposed_until = Some(bar);
+        if self.keep_fills {
+            self.closed.push(Trade {
+                size: self.position,
+                entry_bar: open.bar,
+                exit_bar: bar,
+                entry_price: open.price,
+                exit_price: price,
+                pnl: pl,
+                fees: fee + open.fee,
+            });
+        }
         let qty = -self.position;
         self.position = 0;
-        self.record_fill(bar, price, qty, fee);
+        self.record_fill(bar, booked, price, qty, fee);
     }
 
-    fn book(&mut self, x: Execution) {
+    /// Books `x`; returns the exit it schedules (the stop loss or take profit of the
+    /// position it opens) if it does.
+    fn book(&mut self, x: Execution, series: &Series) -> Option<Execution> {
+        if let ExecutionKind::Exit { trade } = x.kind {
+            // An exit of a position already closed is void.
+            if self.open.is_some() && self.trades == trade {
+                self.close(x.bar, x.book_at, x.price);
+            }
+            return None;
+        }
         if self.position != 0 && x.target != self.position.signum() {
-            self.close(x.bar, x.price);
+            self.close(x.bar, x.book_at, x.price);
         }
         if x.target == 0 || self.position != 0 {
-            return;
+            return None;
         }
         let price = x.price;
         let margin = self.cash.max(0.0);
-        let units = match self.size {
+        let units = match x.size.unwrap_or(self.size) {
             Sizing::Units(n) => {
                 let n_f = n as f64;
                 let per_unit = price + self.commission(n_f, price) / n_f;
@@ -208,7 +279,7 @@ impl Account {
         };
         if units == 0 {
             self.canceled += 1;
-            return;
+            return None;
         }
         // A position holds at most `i64::MAX` units (a fraction of a huge cash at a tiny
         // price asks for more): capped, never wrapped into a position of the other sign.
@@ -222,7 +293,19 @@ impl Account {
             price,
             fee,
         });
-        self.record_fill(x.bar, price, qty, fee);
+        self.record_fill(x.bar, x.book_at, price, qty, fee);
+        // Exits watch the bars after the entry's price was set: from the entry bar for an
+        // entry at its open (or the bar after a fill at the close), from the next bar for a
+        // stop or limit entry, whose path within its bar is unknown.
+        let from = match (x.kind, self.fill) {
+            (ExecutionKind::Market, FillAt::NextOpen | FillAt::SameClose) => x.book_at,
+            _ => x.bar + 1,
+        };
+        let (bar, price) = exit_trigger(series, from, qty > 0, x.sl, x.tp)?;
+        Some(Execution {
+            kind: ExecutionKind::Exit { trade: self.trades },
+            ..Execution::market(x.bar, price, bar, bar, 0)
+        })
     }
 }
 
@@ -268,7 +351,7 @@ impl Actor for Portfolio {
         let account = Account::new(c, curve, trace);
         Ok(Portfolio {
             account,
-            pending: VecDeque::new(),
+            pending: Pending::default(),
             next_bar: 0,
             warmup: args.warmup,
             done: false,
@@ -291,18 +374,13 @@ impl Portfolio {
         let mut stopped_now = false;
         let mut j = self.next_bar;
         while j < end {
-            while let Some(x) = self.pending.front().copied() {
-                if x.book_at > j {
-                    break;
+            while let Some(x) = self.pending.due(j) {
+                if let Some(exit) = self.account.book(x, &series) {
+                    self.pending.add(exit);
                 }
-                self.pending.pop_front();
-                self.account.book(x);
             }
             // The bars up to the next execution need only marks: a tight loop.
-            let until = self
-                .pending
-                .front()
-                .map_or(end, |x| x.book_at.clamp(j + 1, end));
+            let until = self.pending.next_at().map_or(end, |b| b.clamp(j + 1, end));
             while j < until {
                 let stop = if every == 1 {
                     let (next, stop) = self.account.mark_run(&series, j, until, risk);
@@ -333,13 +411,8 @@ impl Portfolio {
                             if let Some((price, bar, book_at)) =
                                 self.config.fill.execution(&series, j - 1)
                             {
-                                self.pending.push_back(Execution {
-                                    decided: j - 1,
-                                    bar,
-                                    book_at,
-                                    price,
-                                    target: 0,
-                                });
+                                self.pending
+                                    .add(Execution::market(j - 1, price, bar, book_at, 0));
                             }
                         }
                         break;
@@ -388,6 +461,11 @@ impl Portfolio {
         };
         a.trace
             .record("end", &stats.values().map(|v| v.to_bits().to_le_bytes()));
+        let marks = if a.keep_fills {
+            marks(series, &self.config, &a.fills, a.bankrupt_at)
+        } else {
+            Vec::new()
+        };
         RunResult {
             stats,
             position: a.position,
@@ -400,6 +478,8 @@ impl Portfolio {
             restarts: 0,
             equity: points,
             fills: std::mem::take(&mut a.fills),
+            trades: std::mem::take(&mut a.closed),
+            marks,
         }
     }
 }
@@ -415,7 +495,9 @@ impl Handler<Published<FillBatch>> for Portfolio {
             return Ok(());
         }
         if !self.account.stopped() {
-            self.pending.extend(b.executions.iter().copied());
+            for &x in &b.executions {
+                self.pending.add(x);
+            }
         }
         if self.advance(b.range.end) {
             ctx.publish(topics::HALT, Halt { epoch: b.epoch }).await?;
@@ -430,6 +512,7 @@ impl Handler<Published<FillBatch>> for Portfolio {
     }
 }
 
+mod ledger;
 mod marking;
 #[cfg(test)]
 mod tests;

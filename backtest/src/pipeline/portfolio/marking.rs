@@ -117,7 +117,7 @@ impl Account {
         };
         let mut stop = Stop::No;
         if e <= 0.0 && self.bankrupt_at.is_none() {
-            self.close(j, close);
+            self.close(j, j, close);
             self.cash = 0.0;
             self.bankrupt_at = Some(j);
             self.trace.record("bankrupt", &[(j as u64).to_le_bytes()]);
@@ -261,4 +261,48 @@ pub(super) enum Stop {
     No,
     Bankrupt,
     Halted,
+}
+
+/// The account's equity at every mark of a run (`(timestamp_ns, equity)`), rebuilt from its
+/// fills (kept with [`Config::keep_fills`](crate::pipeline::Config::keep_fills)) by the
+/// account's own arithmetic: `cash + (close * position - position * entry)`, cash having
+/// paid every commission and received every closed round trip's profit; 0 from the bar of
+/// a bankruptcy on. Its lowest point relative to its running peak is the run's max.
+/// drawdown.
+pub fn marks(
+    series: &Series,
+    config: &crate::pipeline::Config,
+    fills: &[crate::pipeline::Fill],
+    bankrupt_at: Option<usize>,
+) -> Vec<(u64, f64)> {
+    let (ts, px) = (series.timestamps(), series.prices());
+    let every = config.mark_every.max(1);
+    let (mut cash, mut position, mut entry) = (config.cash, 0i64, 0.0f64);
+    let mut fills = fills.iter().peekable();
+    let mut out = Vec::with_capacity(ts.len() / every + 1);
+    for (j, (&t, &close)) in ts.iter().zip(px).enumerate() {
+        if !(every == 1 || (j + 1) % every == 0 || j + 1 == ts.len()) {
+            continue;
+        }
+        if bankrupt_at.is_some_and(|b| j >= b) {
+            out.push((t, 0.0));
+            continue;
+        }
+        while let Some(f) = fills.next_if(|f| f.booked <= j) {
+            if position == 0 {
+                cash -= f.fee;
+                (position, entry) = (f.qty, f.price);
+            } else {
+                cash += position as f64 * (f.price - entry) - f.fee;
+                position = 0;
+            }
+        }
+        let e = if position == 0 {
+            cash
+        } else {
+            cash + (close * position as f64 - position as f64 * entry)
+        };
+        out.push((t, e));
+    }
+    out
 }
