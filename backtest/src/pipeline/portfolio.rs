@@ -74,10 +74,22 @@ struct Open {
     fee: f64,
 }
 
-/// The executions not yet booked, in the order they book: by bar, a position's exits
-/// before the other executions of their bar.
+/// The executions not yet booked, in the order they book: by bar, and within a bar the
+/// market orders to go flat first (they fill at the bar's open, or at a close before it),
+/// then a position's exits (stop loss, take profit), then the other orders, as
+/// backtesting.py's broker orders them.
 #[derive(Default)]
 pub(crate) struct Pending(VecDeque<Execution>);
+
+/// Where an execution books among those of its bar.
+fn rank(x: &Execution) -> (usize, u8) {
+    let within = match x.kind {
+        ExecutionKind::Market if x.target == 0 => 0,
+        ExecutionKind::Exit { .. } => 1,
+        _ => 2,
+    };
+    (x.book_at, within)
+}
 
 impl Pending {
     /// Adds `x`: an order replaces the stop and limit orders not filled by the bar it was
@@ -87,10 +99,7 @@ impl Pending {
             self.0
                 .retain(|p| !(p.kind == ExecutionKind::Working && p.bar > x.decided));
         }
-        let at = match x.kind {
-            ExecutionKind::Exit { .. } => self.0.partition_point(|p| p.book_at < x.book_at),
-            _ => self.0.partition_point(|p| p.book_at <= x.book_at),
-        };
+        let at = self.0.partition_point(|p| rank(p) <= rank(&x));
         self.0.insert(at, x);
     }
 

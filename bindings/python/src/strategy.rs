@@ -1,34 +1,56 @@
 //! A Python strategy in the reference backtest pipeline: a Rust actor in the crossover's
-//! place that hands every tick batch to a Python object and publishes the target directions
-//! it returns as orders.
+//! place that hands every tick batch to a Python object and publishes the orders it gives.
+//!
+//! A strategy that defines `on_ticks` gets each batch's closes and timestamps and returns
+//! target directions. One that defines `on_bar` is called at every bar with the bar and the
+//! account after its close, stepped here by a [`Ledger`] (the portfolio's own bookkeeping,
+//! so what the strategy sees is what the portfolio books), and places orders with a size,
+//! stop and limit prices, stop loss and take profit through `buy`, `sell` and `close`.
 
 use std::panic::resume_unwind;
 use std::sync::Arc;
 
 use mycelium_actors::{Actor, BoxError, Context, Handler, Published, Publisher, SubscribeOptions};
-use mycelium_backtest::pipeline::{self, topics, Halt, Order, OrderBatch, TickBatch};
+use mycelium_backtest::pipeline::{
+    self, topics, Config, Halt, Ledger, Order, OrderBatch, Sizing, TickBatch,
+};
 use mycelium_backtest::Sweep;
 use mycelium_supervisor::ChildSpec;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyString};
+use pyo3::types::{PyDict, PyInt, PyString};
 
 use crate::callbacks::{self, Exiting, EXITING};
 use crate::host::exception_text;
-use crate::sweep::{put_result, series, Settings};
+use crate::sweep::{put_details, put_result, series, Settings};
 
 /// The Python class and its arguments (the same at every restart of the pipeline).
 #[derive(Clone)]
 pub(crate) struct PyStrategyArgs {
     class: Arc<Py<PyAny>>,
     args: Arc<Py<PyAny>>,
+    config: Config,
 }
 
 impl PyStrategyArgs {
-    /// The class and the args of one grid point.
-    pub(crate) fn new(class: Arc<Py<PyAny>>, args: Arc<Py<PyAny>>) -> Self {
-        PyStrategyArgs { class, args }
+    /// The class and the args of one grid point, run with `config` (the account a
+    /// per-bar strategy sees is kept with it).
+    pub(crate) fn new(class: Arc<Py<PyAny>>, args: Arc<Py<PyAny>>, config: Config) -> Self {
+        PyStrategyArgs {
+            class,
+            args,
+            config,
+        }
     }
+}
+
+/// What a per-bar strategy needs beside its instance: the `Bar` and `Account` classes it is
+/// given, and the account, stepped bar by bar.
+struct PerBar {
+    bar: Arc<Py<PyAny>>,
+    account: Arc<Py<PyAny>>,
+    config: Config,
+    ledger: Option<Ledger>,
 }
 
 /// Hosts one Python strategy object (`mycelium.backtest.Strategy`) for one incarnation.
@@ -36,6 +58,7 @@ pub(crate) struct PyStrategy {
     instance: Arc<Py<PyAny>>,
     orders: Publisher<OrderBatch>,
     halted: bool,
+    per_bar: Option<PerBar>,
 }
 
 /// Runs `f` with the GIL on the runtime's blocking pool; an exception is its text.
@@ -60,16 +83,33 @@ impl Actor for PyStrategy {
         ctx.subscribe::<TickBatch>(topics::TICKS, SubscribeOptions::new())?;
         ctx.subscribe::<Halt>(topics::HALT, SubscribeOptions::new())?;
         let orders = ctx.bus().publisher::<OrderBatch>(topics::ORDERS)?;
-        let instance = in_python(move |py| {
+        let config = a.config.clone();
+        let (instance, classes) = in_python(move |py| {
+            let per_bar: bool = a.class.call_method0(py, "_per_bar")?.extract(py)?;
+            let classes = if per_bar {
+                let module = py.import("mycelium.backtest")?;
+                Some((
+                    module.getattr("Bar")?.unbind(),
+                    module.getattr("Account")?.unbind(),
+                ))
+            } else {
+                None
+            };
             let instance = a.class.call0(py)?;
             instance.call_method1(py, "on_start", (a.args.clone_ref(py),))?;
-            Ok(instance)
+            Ok((instance, classes))
         })
         .await?;
         Ok(PyStrategy {
             instance: Arc::new(instance),
             orders,
             halted: false,
+            per_bar: classes.map(|(bar, account)| PerBar {
+                bar: Arc::new(bar),
+                account: Arc::new(account),
+                config,
+                ledger: None,
+            }),
         })
     }
 
@@ -86,7 +126,31 @@ impl Handler<Published<TickBatch>> for PyStrategy {
             return;
         }
         let mut orders = Vec::new();
-        if !self.halted {
+        if let Some(per_bar) = &mut self.per_bar {
+            let ledger = per_bar
+                .ledger
+                .take()
+                .unwrap_or_else(|| Ledger::new(b.series.clone(), per_bar.config.clone()));
+            let (instance, bar, account) = (
+                self.instance.clone(),
+                per_bar.bar.clone(),
+                per_bar.account.clone(),
+            );
+            let batch = b.clone();
+            let asked = in_python(move |py| {
+                let mut ledger = ledger;
+                let orders = bars(py, &batch, &mut ledger, &instance, &bar, &account)?;
+                Ok((ledger, orders))
+            })
+            .await;
+            match asked {
+                Ok((ledger, o)) => {
+                    per_bar.ledger = Some(ledger);
+                    orders = o;
+                }
+                Err(e) => resume_unwind(Box::new(e)),
+            }
+        } else if !self.halted {
             let instance = self.instance.clone();
             let batch = b.clone();
             let asked = in_python(move |py| {
@@ -117,7 +181,7 @@ impl Handler<Published<TickBatch>> for PyStrategy {
                                 orders.last().map_or(0, |o| o.tick)
                             )));
                         }
-                        orders.push(Order { tick, target });
+                        orders.push(Order::market(tick, target));
                     }
                 }
                 Ok(orders)
@@ -149,6 +213,102 @@ impl Handler<Published<Halt>> for PyStrategy {
             self.halted = true;
         }
     }
+}
+
+/// Calls `on_bar` for every bar of `batch` with the bar and the account after its close
+/// (stepped by `ledger`), and returns the orders it placed. Once trading has stopped the
+/// strategy is no longer called.
+fn bars(
+    py: Python<'_>,
+    batch: &TickBatch,
+    ledger: &mut Ledger,
+    instance: &Py<PyAny>,
+    bar_class: &Py<PyAny>,
+    account_class: &Py<PyAny>,
+) -> PyResult<Vec<Order>> {
+    let series = &batch.series;
+    let (ts, opens, closes) = (series.timestamps(), series.opens(), series.prices());
+    let volumes = series.volumes();
+    let mut orders = Vec::new();
+    for j in batch.range.clone() {
+        if ledger.next_bar() != j {
+            return Err(PyValueError::new_err(format!(
+                "the account is at bar {}, the batch at bar {j}: batches must come in order",
+                ledger.next_bar()
+            )));
+        }
+        let Some(view) = ledger.step() else {
+            break;
+        };
+        if view.stopped {
+            continue;
+        }
+        let bar = bar_class.call1(
+            py,
+            (
+                j,
+                ts[j],
+                opens[j],
+                series.high(j),
+                series.low(j),
+                closes[j],
+                volumes.map(|v| v[j]),
+            ),
+        )?;
+        let account = account_class.call1(
+            py,
+            (view.position, view.entry_price, view.cash, view.equity),
+        )?;
+        let placed = instance.call_method1(py, "_next", (bar, account))?;
+        if placed.is_none(py) {
+            continue;
+        }
+        let order = order_at(j, placed.bind(py))?;
+        ledger
+            .submit(&order)
+            .map_err(|e| PyValueError::new_err(format!("the order at bar {j}: {e}")))?;
+        orders.push(order);
+    }
+    Ok(orders)
+}
+
+/// `(target, size, limit, stop, sl, tp)`, as `Strategy._next` returns an order.
+type Placed<'py> = (
+    i64,
+    Option<Bound<'py, PyAny>>,
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
+);
+
+/// The order `(target, size, limit, stop, sl, tp)` that `Strategy._next` returned for bar
+/// `tick`; a size is a whole number of units (an int) or a fraction of the cash (a float).
+fn order_at(tick: usize, placed: &Bound<'_, PyAny>) -> PyResult<Order> {
+    let (target, size, limit, stop, sl, tp): Placed<'_> = placed.extract().map_err(|_| {
+        PyValueError::new_err(format!(
+            "the order at bar {tick} is not one Strategy.buy, sell or close places"
+        ))
+    })?;
+    let size = match size {
+        None => None,
+        Some(s) if s.is_instance_of::<PyInt>() => {
+            let units: u64 = s.extract().map_err(|_| {
+                PyValueError::new_err(format!("size {s}: give a whole number of units >= 1"))
+            })?;
+            Some(Sizing::Units(units))
+        }
+        Some(s) => Some(Sizing::Equity(s.extract()?)),
+    };
+    Ok(Order {
+        tick,
+        target,
+        size,
+        limit,
+        stop,
+        sl,
+        tp,
+    })
 }
 
 /// The bars grid point `index` (whose args are `args`) needs before its first decision: the
@@ -191,7 +351,7 @@ pub(crate) fn warmup(
 #[pyo3(signature = (
     strategy, grid, ticks=100_000, seed=42, workers=None, data=None, batch=4096,
     mark_every=1, cash=10_000.0, size=None, commission_bps=0.0, commission_per_trade=0.0,
-    fill="next-open", risk_limit=None,
+    fill="next-open", risk_limit=None, details=false,
 ))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn run_strategy<'py>(
@@ -210,6 +370,7 @@ pub(crate) fn run_strategy<'py>(
     commission_per_trade: f64,
     fill: &str,
     risk_limit: Option<f64>,
+    details: bool,
 ) -> PyResult<Vec<Bound<'py, PyDict>>> {
     if grid.is_empty() {
         return Err(PyValueError::new_err(
@@ -217,7 +378,7 @@ pub(crate) fn run_strategy<'py>(
         ));
     }
     let all = PyString::new(py, "all").into_any();
-    let config = Settings {
+    let mut config = Settings {
         batch,
         mark_every,
         cash,
@@ -228,6 +389,7 @@ pub(crate) fn run_strategy<'py>(
         risk_limit,
     }
     .config()?;
+    config.keep_fills = details;
     let series = series(py, data, ticks, seed)?;
     // The bars each point needs before its first decision: Buy & Hold is measured from there.
     let mut warmups = Vec::with_capacity(grid.len());
@@ -255,10 +417,7 @@ pub(crate) fn run_strategy<'py>(
         sweep.run(|i: &usize, run| {
             let spec = ChildSpec::new::<PyStrategy>(
                 pipeline::STRATEGY_CHILD,
-                PyStrategyArgs {
-                    class: class.clone(),
-                    args: grid[*i].clone(),
-                },
+                PyStrategyArgs::new(class.clone(), grid[*i].clone(), config.clone()),
             );
             let (series, config, warmup) = (series.clone(), config.clone(), warmups[*i]);
             async move { pipeline::run_with(&run.bus, series, spec, warmup, config).await }
@@ -271,6 +430,9 @@ pub(crate) fn run_strategy<'py>(
         row.set_item("args", grid[run.index].clone_ref(py))?;
         row.set_item("seed", run.seed)?;
         put_result(py, &row, &run.result)?;
+        if details {
+            put_details(py, &row, &run.result, &series)?;
+        }
         rows.push(row);
     }
     Ok(rows)

@@ -27,7 +27,7 @@ mod settings;
 use grid::shard;
 pub(crate) use grid::{builtin_grid, ShardError};
 pub(crate) use market_data::{series, MarketData};
-pub(crate) use rows::{csv_header, put_result};
+pub(crate) use rows::{csv_header, put_details, put_result};
 pub(crate) use settings::Settings;
 
 /// Runs the reference crossover pipeline over the grid `fast x slow x bands` (one
@@ -37,7 +37,7 @@ pub(crate) use settings::Settings;
 #[pyo3(signature = (
     fast, slow, bands, ticks=100_000, seed=42, workers=None, data=None, batch=4096,
     mark_every=1, cash=10_000.0, size=None, commission_bps=0.0, commission_per_trade=0.0,
-    fill="next-open", risk_limit=None,
+    fill="next-open", risk_limit=None, details=false,
 ))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn run_sweep<'py>(
@@ -57,6 +57,7 @@ pub(crate) fn run_sweep<'py>(
     commission_per_trade: f64,
     fill: &str,
     risk_limit: Option<f64>,
+    details: bool,
 ) -> PyResult<Vec<Bound<'py, PyDict>>> {
     let grid = pipeline::grid(&fast, &slow, &bands);
     if grid.is_empty() {
@@ -65,7 +66,7 @@ pub(crate) fn run_sweep<'py>(
         ));
     }
     let all = PyString::new(py, "all").into_any();
-    let config = Settings {
+    let mut config = Settings {
         batch,
         mark_every,
         cash,
@@ -76,6 +77,7 @@ pub(crate) fn run_sweep<'py>(
         risk_limit,
     }
     .config()?;
+    config.keep_fills = details;
     let series = series(py, data, ticks, seed)?;
     let too_long = grid
         .iter()
@@ -109,6 +111,9 @@ pub(crate) fn run_sweep<'py>(
         row.set_item("band_bps", run.params.band_bps)?;
         row.set_item("seed", run.seed)?;
         put_result(py, &row, &run.result)?;
+        if details {
+            put_details(py, &row, &run.result, &series)?;
+        }
         rows.push(row);
     }
     if rows.is_empty() {
@@ -272,7 +277,7 @@ pub(crate) fn run_strategy_shard<'py>(
             sweep.run_shard(&shard, |i: &usize, run| {
                 let spec = ChildSpec::new::<PyStrategy>(
                     pipeline::STRATEGY_CHILD,
-                    PyStrategyArgs::new(class.clone(), grid[*i].clone()),
+                    PyStrategyArgs::new(class.clone(), grid[*i].clone(), config.clone()),
                 );
                 let (series, config, warmup) = (series.clone(), config.clone(), warmups[*i]);
                 async move { pipeline::run_with(&run.bus, series, spec, warmup, config).await }

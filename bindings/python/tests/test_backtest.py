@@ -195,6 +195,9 @@ def test_a_python_strategy_whose_first_start_fails_is_reported_naming_it():
         def on_start(self, args):
             raise FileNotFoundError("model.bin")
 
+        def on_ticks(self, start, prices, timestamps):
+            return None
+
     row = mycelium.backtest.run_strategy(NoModel, [None], ticks=5_000, batch=1000)[0]
     assert "child `strategy` could not start" in row["status"]
     assert "FileNotFoundError: model.bin" in row["status"]

@@ -2,9 +2,9 @@
 //! backtest's `results.csv`, and that file's header.
 
 use mycelium_backtest::pipeline::RunResult;
-use mycelium_backtest::{results, RunFailure};
+use mycelium_backtest::{results, RunFailure, Series};
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyDict, PyList};
 
 /// The statistics of a row, named as the columns of the backtest's `results.csv`
 /// (`mycelium_backtest::results::CSV_HEADER`); `None` in a failed row.
@@ -70,6 +70,50 @@ pub(crate) fn put_result(
             row.set_item("ticks", py.None())?;
         }
     }
+    Ok(())
+}
+
+/// Adds a run's equity at every mark and its closed trades to `row`: `equity_curve`, a
+/// list of `{"time": ns, "equity": e}`, and `trade_list`, a list of `{"size", "entry_bar", "exit_bar",
+/// "entry_time", "exit_time", "entry_price", "exit_price", "pnl", "return_pct", "fees"}`
+/// (times in ns), as backtesting.py's `stats._equity_curve` and `stats._trades`; `None`
+/// both when the run failed.
+pub(crate) fn put_details(
+    py: Python<'_>,
+    row: &Bound<'_, PyDict>,
+    result: &Result<RunResult, RunFailure>,
+    series: &Series,
+) -> PyResult<()> {
+    let Ok(r) = result else {
+        row.set_item("equity_curve", py.None())?;
+        row.set_item("trade_list", py.None())?;
+        return Ok(());
+    };
+    let equity = PyList::empty(py);
+    for &(t, e) in &r.marks {
+        let point = PyDict::new(py);
+        point.set_item("time", t)?;
+        point.set_item("equity", e)?;
+        equity.append(point)?;
+    }
+    let trades = PyList::empty(py);
+    let ts = series.timestamps();
+    for t in &r.trades {
+        let trade = PyDict::new(py);
+        trade.set_item("size", t.size)?;
+        trade.set_item("entry_bar", t.entry_bar)?;
+        trade.set_item("exit_bar", t.exit_bar)?;
+        trade.set_item("entry_time", ts[t.entry_bar])?;
+        trade.set_item("exit_time", ts[t.exit_bar])?;
+        trade.set_item("entry_price", t.entry_price)?;
+        trade.set_item("exit_price", t.exit_price)?;
+        trade.set_item("pnl", t.pnl)?;
+        trade.set_item("return_pct", t.return_pct())?;
+        trade.set_item("fees", t.fees)?;
+        trades.append(trade)?;
+    }
+    row.set_item("equity_curve", equity)?;
+    row.set_item("trade_list", trades)?;
     Ok(())
 }
 
