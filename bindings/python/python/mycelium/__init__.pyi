@@ -308,8 +308,10 @@ def sweep(
     fill: str = "next-open",
     risk_limit: float | None = None,
     output: str = "rows",
+    details: bool = False,
 ) -> Any:
     """The built-in crossover backtest over a grid, in grid order: a list of dicts with the
     columns of the backtest's results.csv (status, return_pct, sharpe, max_drawdown_pct,
     trades, win_rate_pct, ...; see mycelium.backtest.STAT_COLUMNS), or a pandas DataFrame /
-    pyarrow Table with output="pandas" / "arrow"."""
+    pyarrow Table with output="pandas" / "arrow". `details=True` adds each run's
+    `equity_curve` and `trade_list` (see mycelium.backtest.run_strategy)."""

@@ -158,6 +158,7 @@ def run_sweep(
     commission_per_trade: float = 0.0,
     fill: str = "next-open",
     risk_limit: float | None = None,
+    details: bool = False,
 ) -> list[dict[str, Any]]: ...
 def run_strategy(
     strategy: type,
@@ -174,6 +175,7 @@ def run_strategy(
     commission_per_trade: float = 0.0,
     fill: str = "next-open",
     risk_limit: float | None = None,
+    details: bool = False,
 ) -> list[dict[str, Any]]: ...
 
 # Distributed sweeps (see mycelium/distributed/__init__.pyi).

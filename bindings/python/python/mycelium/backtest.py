@@ -4,6 +4,7 @@ strategies written in Python run in its place."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import os
 import tempfile
@@ -55,8 +56,10 @@ TRADE_COLUMNS = (
 )
 
 
-class Bar(NamedTuple):
-    """One bar (or tick) of the data, as `Strategy.on_bar` sees it after its close."""
+@dataclasses.dataclass(frozen=True, slots=True)
+class Bar:
+    """One bar (or tick: its open, high, low and close are its price) of the data, as
+    `Strategy.on_bar` sees it after its close."""
 
     index: int
     """Its index in the data, from 0."""
