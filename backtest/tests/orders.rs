@@ -309,3 +309,59 @@ fn bad_orders_are_refused_with_what_to_give() {
     ledger.step();
     assert!(ledger.submit(&bad).is_err());
 }
+
+#[test]
+fn a_close_at_the_open_comes_before_the_stop_loss_of_its_bar() {
+    let orders = [
+        Order {
+            sl: Some(100.0),
+            ..Order::market(2, 1)
+        },
+        Order::market(3, 0),
+    ];
+    let r = runs(&orders, config);
+    // In at bar 3's open (104). Bar 4 opens at 106, then its low (95) would reach the stop
+    // loss: the close fills at the open first, and the stop loss is void.
+    assert_eq!(r.trades, vec![trade(10, (3, 104.0), (4, 106.0), 20.0, 0.0)]);
+}
+
+#[test]
+fn a_reversal_books_after_the_exit_of_its_bar() {
+    let orders = [
+        Order {
+            sl: Some(100.0),
+            ..Order::market(2, 1)
+        },
+        Order::market(3, -1),
+    ];
+    let r = runs(&orders, config);
+    // As backtesting.py's broker: the stop loss (bar 4, at 100) closes the long, then the
+    // sell opens a short at the open.
+    assert_eq!(r.trades[0], trade(10, (3, 104.0), (4, 100.0), -40.0, 0.0));
+    assert_eq!(r.position, -10);
+}
+
+#[test]
+fn after_the_risk_limit_the_account_and_the_ledger_stop_alike() {
+    let orders = [Order::market(3, 1), Order::market(6, -1)];
+    let r = runs(&orders, |b| Config {
+        risk_limit: Some(0.05),
+        ..config(b)
+    });
+    // Long 10 from 106: at worst 140 down from 10,000, under 5%: no halt, the sell trades.
+    assert_eq!(r.halted_at, None);
+    assert_eq!(r.position, -10);
+    let all = runs(&orders, |b| Config {
+        risk_limit: Some(0.05),
+        size: Sizing::Equity(1.0),
+        ..config(b)
+    });
+    // 94 units from 106: at bar 4's close (96) the drawdown is 940 / 10,000 > 5%: halted,
+    // closed at bar 5's open (97), and the later sell is ignored.
+    assert_eq!(all.halted_at, Some(4));
+    assert_eq!(all.position, 0);
+    assert_eq!(
+        all.trades,
+        vec![trade(94, (4, 106.0), (5, 97.0), -846.0, 0.0)]
+    );
+}

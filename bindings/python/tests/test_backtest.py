@@ -331,3 +331,21 @@ def test_data_may_be_a_pandas_dataframe_as_backtesting_py_takes(tmp_path):
         mycelium.sweep([5], [20], [0], data=frame.reset_index(drop=True))
     with pytest.raises(TypeError, match="DataFrame"):
         mycelium.sweep([5], [20], [0], data=[1, 2, 3])
+
+
+def test_sweep_details_give_each_runs_curve_and_trades():
+    rows = mycelium.sweep([10], [50], [0], ticks=3_000, details=True)
+    row = rows[0]
+    assert row["status"] == "ok" and row["trades"] > 0
+    assert len(row["equity_curve"]) == 3_000
+    assert row["equity_curve"][-1]["equity"] == pytest.approx(row["equity_final"])
+    assert len(row["trade_list"]) == row["trades"]
+    for t in row["trade_list"]:
+        assert t["entry_bar"] < t["exit_bar"] and t["entry_time"] < t["exit_time"]
+        assert t["pnl"] == pytest.approx(t["size"] * (t["exit_price"] - t["entry_price"]))
+    worst = min(p["equity"] / max(q["equity"] for q in row["equity_curve"][: i + 1]) - 1
+                for i, p in enumerate(row["equity_curve"]))
+    assert worst * 100 == pytest.approx(row["max_drawdown_pct"], rel=1e-9)
+    plain = mycelium.sweep([10], [50], [0], ticks=3_000)[0]
+    assert "equity_curve" not in plain and plain["trace_hash"] == row["trace_hash"]
+
