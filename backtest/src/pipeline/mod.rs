@@ -13,9 +13,11 @@
 //!   bus clock reaches its first tick's time.
 //! - [`Crossover`] runs the strategy over each batch and sends its orders (one message per
 //!   batch, possibly empty).
-//! - [`Exchange`] prices each order by the fill rule ([`FillAt`]: the next bar's open by
-//!   default, the next tick for ticks).
+//! - [`Exchange`] prices each order: a market order by the fill rule ([`FillAt`]: the next
+//!   bar's open by default, the next tick for ticks), a stop or limit order on the first bar
+//!   whose range reaches its price ([`Order`], [`execute`]).
 //! - [`Portfolio`] is the account: sizes and books fills against its cash, pays commissions,
+//!   schedules each position's stop loss and take profit ([`exit_trigger`]),
 //!   marks to market at every bar (or tick), checks bankruptcy and the drawdown limit at each
 //!   mark, computes the statistics and sends the result after the last batch. Every check is
 //!   made at a bar index, never between batches, so results do not depend on the batch size.
