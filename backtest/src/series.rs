@@ -287,6 +287,11 @@ impl Series {
         }
     }
 
+    /// Whether the bars have highs and lows of their own ([`Series::with_range`]).
+    pub fn has_range(&self) -> bool {
+        self.range.is_some()
+    }
+
     /// The volumes, when the data has them.
     pub fn volumes(&self) -> Option<&[f64]> {
         self.volume.as_deref()

@@ -205,8 +205,8 @@ pub enum DecodeError {
 const MAGIC: &[u8; 8] = b"MYCSER01";
 
 /// A series as bytes, every value bit for bit (little-endian): timestamps, prices, bar opens
-/// if it has its own, and the UTC offset of its local time. [`decode_series`] reads it back
-/// equal.
+/// if it has its own, highs and lows and volumes if it has them, and the UTC offset of its
+/// local time. [`decode_series`] reads it back equal.
 ///
 /// ```
 /// use mycelium_backtest::{decode_series, encode_series, Series};
@@ -217,21 +217,33 @@ const MAGIC: &[u8; 8] = b"MYCSER01";
 pub fn encode_series(series: &Series) -> Vec<u8> {
     let n = series.len();
     let bars = series.has_opens();
-    let mut out = Vec::with_capacity(25 + n * if bars { 24 } else { 16 });
+    let range = series.has_range();
+    let volumes = series.volumes();
+    let flags = u8::from(bars) | u8::from(range) << 1 | u8::from(volumes.is_some()) << 2;
+    let columns = 2 + usize::from(bars) + 2 * usize::from(range) + usize::from(volumes.is_some());
+    let mut out = Vec::with_capacity(25 + n * 8 * columns);
     out.extend_from_slice(MAGIC);
-    out.push(u8::from(bars));
+    out.push(flags);
     out.extend_from_slice(&series.utc_offset_ns().to_le_bytes());
     out.extend_from_slice(&(n as u64).to_le_bytes());
     for t in series.timestamps() {
         out.extend_from_slice(&t.to_le_bytes());
     }
-    for p in series.prices() {
-        out.extend_from_slice(&p.to_bits().to_le_bytes());
-    }
-    if bars {
-        for p in series.opens() {
+    let mut floats = |column: &mut dyn Iterator<Item = f64>| {
+        for p in column {
             out.extend_from_slice(&p.to_bits().to_le_bytes());
         }
+    };
+    floats(&mut series.prices().iter().copied());
+    if bars {
+        floats(&mut series.opens().iter().copied());
+    }
+    if range {
+        floats(&mut (0..n).map(|i| series.high(i)));
+        floats(&mut (0..n).map(|i| series.low(i)));
+    }
+    if let Some(v) = volumes {
+        floats(&mut v.iter().copied());
     }
     out
 }
@@ -244,7 +256,7 @@ pub fn encode_series(series: &Series) -> Vec<u8> {
 /// that are not a valid series.
 pub fn decode_series(bytes: &[u8]) -> Result<Series, DecodeError> {
     const HEAD: usize = 8 + 1 + 8 + 8;
-    if bytes.len() < HEAD || &bytes[..8] != MAGIC || bytes[8] > 1 {
+    if bytes.len() < HEAD || &bytes[..8] != MAGIC || bytes[8] > 7 {
         return Err(DecodeError::Format);
     }
     let word = |at: usize| {
@@ -252,10 +264,13 @@ pub fn decode_series(bytes: &[u8]) -> Result<Series, DecodeError> {
         b.copy_from_slice(&bytes[at..at + 8]);
         u64::from_le_bytes(b)
     };
-    let bars = bytes[8] == 1;
+    let (bars, range, volume) = (bytes[8] & 1 != 0, bytes[8] & 2 != 0, bytes[8] & 4 != 0);
+    if range && !bars {
+        return Err(DecodeError::Format);
+    }
     let offset_ns = word(9) as i64;
     let n = word(17);
-    let columns: u64 = if bars { 3 } else { 2 };
+    let columns = 2 + u64::from(bars) + 2 * u64::from(range) + u64::from(volume);
     let want = n
         .checked_mul(8 * columns)
         .and_then(|b| b.checked_add(HEAD as u64))
@@ -272,14 +287,21 @@ pub fn decode_series(bytes: &[u8]) -> Result<Series, DecodeError> {
         None => return Err(DecodeError::Format),
     }
     let column = |k: usize| (0..n).map(move |i| word(HEAD + (k * n + i) * 8));
+    let floats = |k: usize| -> Vec<f64> { column(k).map(f64::from_bits).collect() };
     let ts: Vec<u64> = column(0).collect();
-    let price: Vec<f64> = column(1).map(f64::from_bits).collect();
-    let series = if bars {
-        let open: Vec<f64> = column(2).map(f64::from_bits).collect();
-        Series::bars(ts, open, price)?
+    let mut series = if bars {
+        Series::bars(ts, floats(2), floats(1))?
     } else {
-        Series::new(ts, price)?
+        Series::new(ts, floats(1))?
     };
+    let mut next = 2 + usize::from(bars);
+    if range {
+        series = series.with_range(floats(next), floats(next + 1))?;
+        next += 2;
+    }
+    if volume {
+        series = series.with_volume(floats(next))?;
+    }
     if offset_ns % 1_000_000_000 != 0 {
         return Err(DecodeError::Format);
     }

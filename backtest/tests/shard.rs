@@ -179,6 +179,16 @@ fn a_series_crosses_as_bytes_bit_for_bit() {
     assert_eq!(back, bars);
     assert!(back.has_opens());
     assert_eq!(back.utc_offset_ns(), -5 * 3600 * 1_000_000_000);
+    // Highs, lows and volumes too: stops and limits trigger on them wherever the run is.
+    let full = bars
+        .with_range(vec![1.6, 2.6, 3.5], vec![0.9, 1.9, 2.9])
+        .unwrap()
+        .with_volume(vec![100.0, 0.0, 7.5])
+        .unwrap();
+    let back = decode_series(&encode_series(&full)).unwrap();
+    assert_eq!(back, full);
+    assert_eq!((back.high(1), back.low(1)), (2.6, 1.9));
+    assert_eq!(back.volumes(), Some(&[100.0, 0.0, 7.5][..]));
 }
 
 #[test]
