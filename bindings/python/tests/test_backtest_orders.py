@@ -236,3 +236,41 @@ def test_the_same_fills_as_backtesting_py(tmp_path):
         assert t["entry_price"] == pytest.approx(r["EntryPrice"], rel=1e-12)
         assert t["exit_price"] == pytest.approx(r["ExitPrice"], rel=1e-12)
         assert t["pnl"] == pytest.approx(r["PnL"], rel=1e-9)
+
+
+class Alternate(Strategy):
+    """Long for 50 bars, short for 50, with a stop loss; raises once at `args["crash_at"]`."""
+
+    def on_start(self, args):
+        self.crash_at = args.pop("crash_at", None)  # once: the args outlive a restart
+        self.calls = args.setdefault("calls", [])
+
+    def on_bar(self, bar, account):
+        self.calls.append(bar.index)
+        if bar.index == self.crash_at:
+            self.crash_at = None
+            raise RuntimeError("strategy bug")
+        if bar.index % 50 == 0:
+            if (bar.index // 50) % 2 == 0:
+                self.buy(sl=bar.close * 0.99)
+            else:
+                self.sell(size=0.5)
+
+
+def test_a_per_bar_strategy_restarted_by_an_exception_gives_the_clean_result():
+    clean = run_strategy(Alternate, [{}], ticks=5_000, batch=700, details=True)[0]
+    crashed = run_strategy(Alternate, [{"crash_at": 2_345}], ticks=5_000, batch=700, details=True)[0]
+    assert clean["status"] == crashed["status"] == "ok"
+    assert crashed["restarts"] == 1 and clean["trades"] > 10
+    for column in ("return_pct", "trades", "fills", "equity_final", "position"):
+        assert crashed[column] == clean[column], column
+    assert crashed["trade_list"] == clean["trade_list"]
+
+
+def test_after_the_risk_limit_on_bar_is_no_longer_called():
+    args = {}
+    row = run_strategy(Alternate, [args], ticks=20_000, risk_limit=0.01)[0]
+    assert row["status"] == "ok" and row["halted_at"] is not None
+    # The mark of the halting bar stops trading: on_bar sees every bar before it, not it.
+    assert args["calls"] == list(range(row["halted_at"]))
+    assert row["position"] == 0
