@@ -59,6 +59,8 @@ pub(crate) struct PyStrategy {
     orders: Publisher<OrderBatch>,
     halted: bool,
     per_bar: Option<PerBar>,
+    /// The `Bars` class, when `on_ticks` takes a `bars` argument.
+    bars: Option<Arc<Py<PyAny>>>,
 }
 
 /// Runs `f` with the GIL on the runtime's blocking pool; an exception is its text.
@@ -84,10 +86,11 @@ impl Actor for PyStrategy {
         ctx.subscribe::<Halt>(topics::HALT, SubscribeOptions::new())?;
         let orders = ctx.bus().publisher::<OrderBatch>(topics::ORDERS)?;
         let config = a.config.clone();
-        let (instance, classes) = in_python(move |py| {
+        let (instance, classes, bars) = in_python(move |py| {
             let per_bar: bool = a.class.call_method0(py, "_per_bar")?.extract(py)?;
+            let with_bars: bool = a.class.call_method0(py, "_ticks_with_bars")?.extract(py)?;
+            let module = py.import("mycelium.backtest")?;
             let classes = if per_bar {
-                let module = py.import("mycelium.backtest")?;
                 Some((
                     module.getattr("Bar")?.unbind(),
                     module.getattr("Account")?.unbind(),
@@ -95,9 +98,14 @@ impl Actor for PyStrategy {
             } else {
                 None
             };
+            let bars = if with_bars && !per_bar {
+                Some(Arc::new(module.getattr("Bars")?.unbind()))
+            } else {
+                None
+            };
             let instance = a.class.call0(py)?;
             instance.call_method1(py, "on_start", (a.args.clone_ref(py),))?;
-            Ok((instance, classes))
+            Ok((instance, classes, bars))
         })
         .await?;
         Ok(PyStrategy {
@@ -110,6 +118,7 @@ impl Actor for PyStrategy {
                 config,
                 ledger: None,
             }),
+            bars,
         })
     }
 
@@ -153,11 +162,31 @@ impl Handler<Published<TickBatch>> for PyStrategy {
         } else if !self.halted {
             let instance = self.instance.clone();
             let batch = b.clone();
+            let bars = self.bars.clone();
             let asked = in_python(move |py| {
                 let range = batch.range.clone();
-                let prices = &batch.series.prices()[range.clone()];
-                let stamps = &batch.series.timestamps()[range.clone()];
-                let out = instance.call_method1(py, "on_ticks", (range.start, prices.to_vec(), stamps.to_vec()))?;
+                let series = &batch.series;
+                let prices = &series.prices()[range.clone()];
+                let stamps = &series.timestamps()[range.clone()];
+                let args = (range.start, prices.to_vec(), stamps.to_vec());
+                let out = match bars {
+                    None => instance.call_method1(py, "on_ticks", args)?,
+                    Some(class) => {
+                        let columns = class.call1(
+                            py,
+                            (
+                                series.opens()[range.clone()].to_vec(),
+                                range.clone().map(|i| series.high(i)).collect::<Vec<f64>>(),
+                                range.clone().map(|i| series.low(i)).collect::<Vec<f64>>(),
+                                prices.to_vec(),
+                                series.volumes().map(|v| v[range.clone()].to_vec()),
+                            ),
+                        )?;
+                        let kwargs = PyDict::new(py);
+                        kwargs.set_item("bars", columns)?;
+                        instance.call_method(py, "on_ticks", args, Some(&kwargs))?
+                    }
+                };
                 let mut orders: Vec<Order> = Vec::new();
                 if !out.is_none(py) {
                     for item in out.bind(py).try_iter()? {

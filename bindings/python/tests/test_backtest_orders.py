@@ -274,3 +274,22 @@ def test_after_the_risk_limit_on_bar_is_no_longer_called():
     # The mark of the halting bar stops trading: on_bar sees every bar before it, not it.
     assert args["calls"] == list(range(row["halted_at"]))
     assert row["position"] == 0
+
+
+def test_on_ticks_may_take_the_bars_as_columns(tmp_path):
+    from mycelium.backtest import Bars
+
+    seen = []
+
+    class Columns(Strategy):
+        def on_ticks(self, start, prices, timestamps, bars=None):
+            seen.append((start, bars))
+            return None
+
+    row = run_strategy(Columns, [None], data=bars_csv(tmp_path), batch=3)[0]
+    assert row["status"] == "ok"
+    assert [s for s, _ in seen] == [0, 3, 6]
+    assert seen[1][1] == Bars(
+        [104.0, 106.0, 97.0], [108.0, 107.0, 99.0], [103.0, 95.0, 90.0], [107.0, 96.0, 92.0],
+        [1003.0, 1004.0, 1005.0],
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import inspect
 import math
 import os
 import tempfile
@@ -70,6 +71,19 @@ class Bar:
     low: float
     close: float
     volume: float | None
+    """None when the data has no volume."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Bars:
+    """The bars of a batch as columns, for an `on_ticks` that takes a `bars` argument: element
+    `k` of each is bar `start + k` (a tick's open, high and low are its price)."""
+
+    open: list[float]
+    high: list[float]
+    low: list[float]
+    close: list[float]
+    volume: list[float] | None
     """None when the data has no volume."""
 
 
@@ -174,7 +188,8 @@ class Strategy:
       size, stop and limit prices, stop loss and take profit.
     - `on_ticks(start, prices, timestamps)`, called once per batch of ticks with their
       closes and times, returning target directions (no account: faster, for signals that
-      need only prices).
+      need only prices). Declaring a `bars` parameter (`bars: Bars | None = None`) gives it
+      the batch's open, high, low, close and volume columns too.
 
     Subclasses are constructed with no arguments; `on_start(args)` runs at the start of
     every run (and again if the pipeline restarts after an exception, with the same args).
@@ -302,6 +317,11 @@ class Strategy:
         return order
 
     @classmethod
+    def _ticks_with_bars(cls) -> bool:
+        """Whether the class's `on_ticks` takes a `bars` argument."""
+        return "bars" in inspect.signature(cls.on_ticks).parameters
+
+    @classmethod
     def _per_bar(cls) -> bool:
         """Whether the class defines `on_bar` (else `on_ticks`)."""
         return cls.on_bar is not Strategy.on_bar
@@ -313,7 +333,8 @@ class Strategy:
         and returns the orders to place, in tick order: `(tick index, target)`, the target
         the direction wanted after that tick's close, 1 (long), -1 (short) or 0 (flat). The
         account decides how many units that is (`size`); a target equal to the position
-        held trades nothing."""
+        held trades nothing. A subclass whose `on_ticks` declares a `bars` parameter
+        (`bars: Bars | None = None`) is also given the batch's bars as columns (`Bars`)."""
         raise NotImplementedError
 
 
