@@ -1,7 +1,8 @@
 //! Python actors as [`Foreign`] callbacks: a Python host object per actor class.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use mycelium_actors::StopReason;
 use mycelium_foreign::{Foreign, ForeignMessage, ForeignRef};
@@ -12,6 +13,12 @@ use crate::actor_ref::ActorRef;
 use crate::callbacks::{self, Exiting, EXITING};
 use crate::codec::{self, Plan};
 use crate::errors::MessageTypeError;
+use crate::schema::BusSchema;
+
+/// The type id a plain Python object travels under between the Python actors of one bus
+/// (with a key to the object, held by the receiving actor's [`PyForeign`]): reserved, so a
+/// schema message may not take it.
+pub(crate) const LOCAL_TYPE_ID: u16 = u16::MAX;
 
 /// One handler of an actor class: the message class's codec, the method, and whether it is
 /// `async def` (run on the calling thread's event loop: never called directly from a thread
@@ -30,9 +37,17 @@ pub(crate) struct PyForeign {
     pub(crate) host: Py<PyAny>,
     class_name: String,
     pub(crate) table: HashMap<u16, Entry>,
-    message_base: Py<PyType>,
+    /// The schema of the actor's bus: its handlers' classes and its replies are of it.
+    pub(crate) schema: BusSchema,
     /// The names of the class and its handlers, for the errors of asks.
     pub(crate) names: Arc<HandlerNames>,
+    /// The names of the `async def` handlers of plain classes.
+    plain_async: HashSet<String>,
+    /// Plain objects on their way to (or, as replies, from) this actor, by key: a message
+    /// carries the key, and whoever handles it takes the object. An object whose message is
+    /// never handled (dropped with a mailbox) is released with the actor's callbacks.
+    locals: Mutex<HashMap<u64, Py<PyAny>>>,
+    next_local: AtomicU64,
 }
 
 /// The names a Python reader knows an actor class's handlers by, kept for the errors of its
@@ -69,15 +84,19 @@ impl HandlerNames {
             Some((method, message)) => {
                 format!("{class}.{method} returned None to an ask of {message}")
             }
+            None if type_id == LOCAL_TYPE_ID => {
+                format!("{class} returned None to an ask of a plain object")
+            }
             None => format!("{class} returned None to an ask of type id {type_id}"),
         };
-        format!("{what}: a handler that is asked must return a contract message (a class from mycelium.trading)")
+        format!("{what}: a handler that is asked must return a reply (a message of the bus's schema, or any object when a Python actor asks)")
     }
 }
 
 impl PyForeign {
-    /// The callbacks for the actor class `host` was built for.
-    pub(crate) fn new(py: Python<'_>, host: Py<PyAny>) -> PyResult<Self> {
+    /// The callbacks for the actor class `host` was built for, on a bus that speaks `schema`:
+    /// `SchemaMismatch` if a handler takes a message class of another schema.
+    pub(crate) fn new(py: Python<'_>, host: Py<PyAny>, schema: &BusSchema) -> PyResult<Self> {
         let bound = host.bind(py);
         let cls = bound.getattr("cls")?;
         let class_name = cls.getattr("__name__")?.extract::<String>()?;
@@ -89,28 +108,137 @@ impl PyForeign {
             let is_async = inspect
                 .call_method1("iscoroutinefunction", (cls.getattr(&name)?,))?
                 .is_truthy()?;
+            let plan = codec::plan(&message_cls)?;
+            schema.admit(&plan)?;
+            let type_id = type_id.extract::<u16>()?;
+            if type_id == LOCAL_TYPE_ID {
+                return Err(MessageTypeError::new_err(format!(
+                    "{}.{} handles type id {type_id}, which the Python binding keeps for plain \
+                     objects: give the message another id in the schema file",
+                    class_name,
+                    name.to_str()?
+                )));
+            }
             table.insert(
-                type_id.extract::<u16>()?,
+                type_id,
                 Entry {
-                    plan: codec::plan(&message_cls)?,
+                    plan,
                     method: name.unbind(),
                     is_async,
                 },
             );
         }
-        let message_base = py
-            .import("mycelium.trading")?
-            .getattr("Message")?
-            .cast_into::<PyType>()?
-            .unbind();
+        let mut plain_async = HashSet::new();
+        for (_, name) in bound.getattr("plain")?.cast::<PyDict>()?.iter() {
+            let name = name.cast_into::<PyString>()?;
+            if inspect
+                .call_method1("iscoroutinefunction", (cls.getattr(&name)?,))?
+                .is_truthy()?
+            {
+                plain_async.insert(name.to_str()?.to_string());
+            }
+        }
         let names = Arc::new(HandlerNames::of_host(bound)?);
         Ok(PyForeign {
             host,
             class_name,
             table,
-            message_base,
+            schema: schema.clone(),
             names,
+            plain_async,
+            locals: Mutex::new(HashMap::new()),
+            next_local: AtomicU64::new(0),
         })
+    }
+
+    /// Holds the plain object `value` for this actor: the message that carries it.
+    pub(crate) fn hold(&self, value: Py<PyAny>) -> ForeignMessage {
+        let key = self.next_local.fetch_add(1, Ordering::Relaxed);
+        self.locals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, value);
+        ForeignMessage {
+            type_id: LOCAL_TYPE_ID,
+            body: key.to_le_bytes().to_vec(),
+        }
+    }
+
+    /// Takes back the plain object a message of [`hold`](Self::hold) carries.
+    pub(crate) fn take<'py>(&self, py: Python<'py>, body: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+        let key = <[u8; 8]>::try_from(body).map(u64::from_le_bytes).ok();
+        key.and_then(|k| {
+            self.locals
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&k)
+        })
+        .map(|v| v.into_bound(py))
+        .ok_or_else(|| {
+            MessageTypeError::new_err(format!(
+                "{} was sent type id {LOCAL_TYPE_ID}, which the Python binding keeps for plain \
+                 objects between Python actors, without an object",
+                self.class_name
+            ))
+        })
+    }
+
+    /// The handler method of the plain object `message`, or `MessageTypeError`.
+    pub(crate) fn plain_handler<'py>(
+        &self,
+        message: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyString>> {
+        let name = self
+            .host
+            .bind(message.py())
+            .call_method1("handler_of", (message,))?;
+        if name.is_none() {
+            return Err(MessageTypeError::new_err(format!(
+                "{} has no handler for {}: give it a @handler({}) (or of a base class), or send \
+                 it a message it handles",
+                self.class_name,
+                message.get_type().name()?,
+                message.get_type().name()?
+            )));
+        }
+        Ok(name.cast_into::<PyString>()?)
+    }
+
+    /// What to say of an ask of the plain object `message` answered with None.
+    pub(crate) fn no_reply_text(&self, message: &Bound<'_, PyAny>) -> PyResult<String> {
+        let method = self.plain_handler(message)?;
+        Ok(format!(
+            "{}.{} returned None to an ask of {}",
+            self.class_name,
+            method.to_str()?,
+            message.get_type().name()?
+        ))
+    }
+
+    /// True if the handler of the plain object `message` is `async def`.
+    pub(crate) fn plain_is_async(&self, message: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let name = self.plain_handler(message)?;
+        Ok(self.plain_async.contains(name.to_str()?))
+    }
+
+    /// Calls the handler of the plain object `message` on `actor`: its reply (any object) or
+    /// None.
+    pub(crate) fn call_local<'py>(
+        &self,
+        py: Python<'py>,
+        actor: &Py<PyAny>,
+        message: Bound<'py, PyAny>,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let method = self.plain_handler(&message)?;
+        let actor = actor.bind(py);
+        let mut reply = actor.call_method1(&method, (message,))?;
+        if self.plain_async.contains(method.to_str()?) {
+            reply = self
+                .host
+                .bind(py)
+                .call_method1("finish", (actor, &method, reply))?;
+        }
+        Ok(if reply.is_none() { None } else { Some(reply) })
     }
 
     /// Calls the handler of `type_id` on `actor` with the decoded message; the reply message
@@ -134,15 +262,23 @@ impl PyForeign {
         if reply.is_none() {
             return Ok(None);
         }
-        if !reply.is_instance(self.message_base.bind(py))? {
-            // An awaitable, run to completion; or something that is not a contract message,
-            // which raises `MessageTypeError`.
+        if codec::contract_plan(&reply)?.is_none() {
+            // An awaitable, run to completion.
             reply = self
                 .host
                 .bind(py)
                 .call_method1("finish", (actor, method, reply))?;
             if reply.is_none() {
                 return Ok(None);
+            }
+            if codec::contract_plan(&reply)?.is_none() {
+                return Err(MessageTypeError::new_err(format!(
+                    "{}.{} returned `{}`; a handler of a schema message returns a message of \
+                     the bus's schema or None (a plain object can answer only a plain object)",
+                    self.class_name,
+                    method.to_str()?,
+                    reply.get_type().name()?
+                )));
             }
         }
         Ok(Some(reply))
@@ -155,6 +291,23 @@ impl PyForeign {
         actor: &Py<PyAny>,
         msg: &ForeignMessage,
     ) -> PyResult<Option<ForeignMessage>> {
+        if msg.type_id == LOCAL_TYPE_ID {
+            let message = self.take(py, &msg.body)?;
+            let Some(reply) = self.call_local(py, actor, message)? else {
+                return Ok(None);
+            };
+            return Ok(Some(match codec::contract_plan(&reply)? {
+                Some(plan) => {
+                    self.schema.admit(&plan)?;
+                    ForeignMessage {
+                        type_id: plan.type_id_of(&reply)?,
+                        body: plan.encode(&reply)?,
+                    }
+                }
+                // Taken by the asker, a Python caller: the only one that sends plain objects.
+                None => self.hold(reply.unbind()),
+            }));
+        }
         let Some(entry) = self.table.get(&msg.type_id) else {
             return Err(MessageTypeError::new_err(format!(
                 "{} has no handler for type id {}",
@@ -166,6 +319,7 @@ impl PyForeign {
             return Ok(None);
         };
         let plan = codec::message_plan(&reply)?;
+        self.schema.admit(&plan)?;
         let type_id = plan.type_id_of(&reply)?;
         let body = plan.encode(&reply)?;
         Ok(Some(ForeignMessage { type_id, body }))
@@ -201,8 +355,8 @@ impl Foreign for PyForeign {
 
     fn start(&self, args: &PyArgs, me: &ForeignRef<Self>) -> Result<Py<PyAny>, String> {
         callbacks::attach(|py| {
-            let me =
-                Py::new(py, ActorRef::foreign(me.clone())).map_err(|e| exception_text(py, &e))?;
+            let me = Py::new(py, ActorRef::foreign(me.clone(), self.schema.clone()))
+                .map_err(|e| exception_text(py, &e))?;
             self.host
                 .call_method1(py, "start", (args.0.clone_ref(py), me))
                 .map_err(|e| exception_text(py, &e))

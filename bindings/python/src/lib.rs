@@ -13,6 +13,7 @@ mod codec;
 mod errors;
 mod host;
 mod node;
+mod schema;
 mod strategy;
 mod supervisor;
 mod sweep;
