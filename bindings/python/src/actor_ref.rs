@@ -646,10 +646,24 @@ impl ActorRef {
     }
 
     /// Encodes a contract message of the bus's schema: `(type_id, body)`; `SchemaMismatch`
-    /// for a class of another schema.
+    /// for a class of another schema. A plain object, to a Python actor's own ref, is held
+    /// for the actor and the message carries its key (`MessageTypeError` if the actor has no
+    /// handler for it, or for a service ref, which it cannot reach). A held object whose
+    /// message is not sent after all is released with the actor's callbacks.
     fn encode<'py>(&self, message: &Bound<'py, PyAny>) -> PyResult<(u16, Bound<'py, PyBytes>)> {
+        let py = message.py();
+        if codec::contract_plan(message)?.is_none() {
+            let actor = match &self.target {
+                Target::Foreign(actor) => actor,
+                Target::Service { name, .. } => return Err(not_to_service(message, name)),
+            };
+            let foreign = local_target(actor)?;
+            foreign.plain_handler(message)?;
+            let held = foreign.hold(message.clone().unbind());
+            return Ok((held.type_id, PyBytes::new(py, &held.body)));
+        }
         let (type_id, body) = encode_message(message, &self.schema)?;
-        Ok((type_id, PyBytes::new(message.py(), &body)))
+        Ok((type_id, PyBytes::new(py, &body)))
     }
 
     /// Checks that `message_type` is a message class of the bus's schema (fixing the bus's
@@ -658,7 +672,8 @@ impl ActorRef {
         self.schema.admit(&*codec::plan(message_type)?)
     }
 
-    /// Decodes the reply `(type_id, body)` of an ask with the bus's schema.
+    /// The reply `(type_id, body)` of an ask: decoded with the bus's schema, or the plain
+    /// object a Python actor answered with (taken from where it holds it).
     #[pyo3(name = "decode_reply")]
     fn decode_reply_py<'py>(
         &self,
@@ -666,6 +681,11 @@ impl ActorRef {
         type_id: u16,
         body: &[u8],
     ) -> PyResult<Bound<'py, PyAny>> {
+        if type_id == LOCAL_TYPE_ID {
+            if let Target::Foreign(actor) = &self.target {
+                return local_target(actor)?.take(py, body);
+            }
+        }
         self.decode_reply(py, type_id, body)
     }
 

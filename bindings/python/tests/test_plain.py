@@ -135,3 +135,17 @@ def test_a_failing_plain_handler_fails_the_actor_and_its_supervisor_restarts_it(
             fragile.ask("boom")
         sup.wait_restarts(1)
         assert fragile.ask("ok") == "OK"
+
+
+def test_plain_objects_from_asyncio_code():
+    import asyncio
+
+    async def main(keeper):
+        await keeper.tell_async({"x": 1})
+        assert await keeper.ask_async(Move(5)) == Move(10)
+        assert await keeper.ask_async({"y": 2}, timeout=5.0) == 2
+        with pytest.raises(mycelium.MessageTypeError, match="Keeper has no handler for float"):
+            await keeper.ask_async(1.5)
+
+    with mycelium.Bus() as bus:
+        asyncio.run(main(bus.spawn(Keeper)))

@@ -179,3 +179,75 @@ def test_join_needs_the_bus_schema(desk, tmp_path):
     with mycelium.Bus() as bus:
         with pytest.raises(mycelium.SchemaMismatch, match="Bus.join needs to know the schema"):
             bus.join(str(tmp_path / "topology.toml"), "a")
+
+
+NODE_B = """
+import sys
+sys.path.insert(0, sys.argv[2])
+import desk
+import mycelium
+
+class Trader(mycelium.Actor):
+    @mycelium.handler(desk.NewOrder)
+    def order(self, o):
+        return desk.Fill(order_id=o.order_id, qty=o.qty * 10, price=99.0)
+
+with mycelium.Bus(schema=desk) as bus:
+    bus.spawn(Trader, service="trader")
+    with bus.join(sys.argv[1], "b") as node:
+        # Node a's clerk, over the link: the link is up both ways.
+        fill = node.ref("clerk").ask(
+            desk.NewOrder(order_id=1, side=desk.Side.Sell, qty=2, symbol="b"), timeout=60.0
+        )
+        print("ready", fill.qty, node.schema_digest == desk.SCHEMA_DIGEST, flush=True)
+        sys.stdin.read()
+"""
+
+
+def test_nodes_speak_the_users_schema(desk, tmp_path, monkeypatch):
+    import os
+    import subprocess
+    import sys
+
+    monkeypatch.setenv("MYCELIUM_PY_DESK_TEST_SECRET", "a secret of at least sixteen bytes")
+    topology = tmp_path / "topology.toml"
+    topology.write_text(
+        'secret_env = "MYCELIUM_PY_DESK_TEST_SECRET"\n'
+        '[[node]]\nname = "a"\nendpoint = "unix:a.sock"\nservices = ["clerk"]\n'
+        '[[node]]\nname = "b"\nendpoint = "unix:b.sock"\nservices = ["trader"]\n'
+    )
+    script = tmp_path / "node_b.py"
+    script.write_text(NODE_B)
+    with mycelium.Bus(schema=desk) as bus:
+        bus.spawn(make_trader(desk), service="clerk")
+        with bus.join(str(topology), "a") as node:
+            assert node.schema_digest == desk.SCHEMA_DIGEST
+            child = subprocess.Popen(
+                [sys.executable, str(script), str(topology), os.path.dirname(desk.__file__)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            try:
+                line = child.stdout.readline()
+                assert line.split() == ["ready", "2", "True"], child.stderr.read() if not line else line
+                fill = node.ref("trader").ask(order(desk, 5, qty=3), timeout=60.0)
+                assert isinstance(fill, desk.Fill) and (fill.order_id, fill.qty) == (5, 30)
+                node.ref("trader").tell(order(desk, 6))
+                with pytest.raises(mycelium.MessageTypeError, match="`dict` cannot leave Python"):
+                    node.ref("trader").tell({"order_id": 1})
+                with pytest.raises(mycelium.SchemaMismatch, match="Heartbeat"):
+                    node.ref("trader").ask(Heartbeat(ts_ns=0, seq=1, sender=""), timeout=60.0)
+                with pytest.raises(mycelium.MessageTypeError, match="topics across nodes"):
+                    node.forward_topic(desk.NewOrder)
+            finally:
+                child.stdin.close()
+                try:
+                    child.wait(timeout=60)
+                finally:
+                    if child.poll() is None:
+                        child.kill()
+                        child.wait()
+                    child.stdout.close()
+                    child.stderr.close()

@@ -110,7 +110,8 @@ class ActorRef:
         raise _native.MessageTypeError(f"{type(message).__name__} is not a contract message")
 
     def _encode(self, message: Any) -> tuple[int, bytes]:
-        self._check(message)
+        if is_message_class(type(message)):
+            self._check(message)
         return self._native.encode(message)
 
     def tell(self, message: Any) -> None:
@@ -581,6 +582,11 @@ class Node:
     def name(self) -> str:
         """This node's name in the topology."""
         return self._native.name
+
+    @property
+    def schema_digest(self) -> str:
+        """The digest of the bus's schema, which this node gives at handshake (hex)."""
+        return self._native.schema_digest
 
     def is_remote(self, service: str) -> bool:
         """True if another node of the topology hosts `service`."""
