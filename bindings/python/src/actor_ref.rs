@@ -288,7 +288,10 @@ impl ActorRef {
 fn foreign_ask_error(actor: &ForeignRef<PyForeign>, e: ForeignAskError) -> PyErr {
     match e {
         ForeignAskError::NoReply { type_id } => match actor.gate() {
-            Some(gate) => MessageTypeError::new_err(gate.foreign().names.no_reply(type_id)),
+            Some(gate) => match gate.foreign().class() {
+                Ok(class) => MessageTypeError::new_err(class.names.no_reply(type_id)),
+                Err(e) => e,
+            },
             None => errors::ask(e),
         },
         // The stop's reason stays with the actor: a mailbox found closed does not carry it.
@@ -382,7 +385,7 @@ fn direct<'py>(
     // An `async def` handler runs to its end on this thread's event loop (`thread_loop`),
     // unless this thread is running a loop of its own, inside which no other loop can run:
     // then it goes through the mailbox, to a pool thread's loop.
-    match gate.foreign().table.get(&type_id) {
+    match gate.foreign().class()?.table.get(&type_id) {
         Some(entry) if !entry.is_async => {}
         Some(_) if !loop_running(py)? => {}
         _ => return Ok(Err(body)),
@@ -408,7 +411,7 @@ fn direct<'py>(
             .require("decoding a reply")?
             .decode(py, reply.type_id, &reply.body)?)),
         Direct::Done(None) => Err(MessageTypeError::new_err(
-            gate.foreign().names.no_reply(type_id),
+            gate.foreign().class()?.names.no_reply(type_id),
         )),
         Direct::Failed(e) => Err(interrupted.unwrap_or_else(|| errors::ask(e))),
         Direct::Busy => Ok(Err(msg.body)),

@@ -25,8 +25,10 @@ const MAX_WORKERS: usize = 1024;
 /// A bus and the runtime it runs on.
 #[pyclass(module = "mycelium._native", frozen)]
 pub(crate) struct Bus {
-    /// Owns the runtime: dropping the Python object ends it (without waiting).
-    _hosted: HostedBus,
+    /// Owns the runtime: dropping the Python object ends it (without waiting). None for the
+    /// bus of a Rust program hosting Python ([`crate::embed`]), whose runtime is the
+    /// program's.
+    _hosted: Option<HostedBus>,
     bus: RustBus,
     handle: Handle,
     virtual_time: bool,
@@ -35,6 +37,17 @@ pub(crate) struct Bus {
 }
 
 impl Bus {
+    /// The bus `bus` of a Rust program, running on `handle`, for Python code.
+    pub(crate) fn embedded(bus: RustBus, handle: Handle, schema: BusSchema) -> Self {
+        Bus {
+            _hosted: None,
+            virtual_time: bus.clock().is_virtual(),
+            bus,
+            handle,
+            schema,
+        }
+    }
+
     pub(crate) fn rust_bus(&self) -> PyResult<RustBus> {
         Ok(self.bus.clone())
     }
@@ -133,7 +146,7 @@ impl Bus {
         Ok(Bus {
             bus: hosted.bus().clone(),
             handle: hosted.handle().clone(),
-            _hosted: hosted,
+            _hosted: Some(hosted),
             virtual_time,
             schema: bus_schema,
         })
@@ -166,7 +179,7 @@ impl Bus {
     /// Tasks alive on the bus's runtime: one per actor that is not asleep, and those of its
     /// supervisors, links and hibernation driver (a diagnostic: hibernating actors at work).
     fn runtime_tasks(&self) -> usize {
-        self._hosted.runtime_tasks()
+        self.handle.metrics().num_alive_tasks()
     }
 
     /// Spawns a Python actor (unsupervised) and waits for its `on_start`. A hibernating one

@@ -2,7 +2,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use mycelium_actors::StopReason;
 use mycelium_foreign::{Foreign, ForeignMessage, ForeignRef};
@@ -34,20 +34,35 @@ pub(crate) struct Entry {
 /// raises for one that is not a contract message, `stop(instance, reason)`. The handlers are
 /// called from here, with messages decoded and replies encoded by the native codec.
 pub(crate) struct PyForeign {
-    pub(crate) host: Py<PyAny>,
-    class_name: String,
-    pub(crate) table: HashMap<u16, Entry>,
+    /// The actor class: given, or imported by the first start.
+    class: OnceLock<Class>,
+    /// Where the first start imports the class from, for an actor named by its class path.
+    import: Option<Import>,
     /// The schema of the actor's bus: its handlers' classes and its replies are of it.
     pub(crate) schema: BusSchema,
-    /// The names of the class and its handlers, for the errors of asks.
-    pub(crate) names: Arc<HandlerNames>,
-    /// The names of the `async def` handlers of plain classes.
-    plain_async: HashSet<String>,
     /// Plain objects on their way to (or, as replies, from) this actor, by key: a message
     /// carries the key, and whoever handles it takes the object. An object whose message is
     /// never handled (dropped with a mailbox) is released with the actor's callbacks.
     locals: Mutex<HashMap<u64, Py<PyAny>>>,
     next_local: AtomicU64,
+}
+
+/// An actor class with its handler tables.
+pub(crate) struct Class {
+    pub(crate) host: Py<PyAny>,
+    class_name: String,
+    pub(crate) table: HashMap<u16, Entry>,
+    /// The names of the class and its handlers, for the errors of asks.
+    pub(crate) names: Arc<HandlerNames>,
+    /// The names of the `async def` handlers of plain classes.
+    plain_async: HashSet<String>,
+}
+
+/// An actor class named by its path (`"desk.strategy:Momentum"`), imported by the first
+/// start, for the bus `bus` (a `mycelium.Bus`).
+pub(crate) struct Import {
+    pub(crate) path: String,
+    pub(crate) bus: Py<PyAny>,
 }
 
 /// The names a Python reader knows an actor class's handlers by, kept for the errors of its
@@ -97,6 +112,76 @@ impl PyForeign {
     /// The callbacks for the actor class `host` was built for, on a bus that speaks `schema`:
     /// `SchemaMismatch` if a handler takes a message class of another schema.
     pub(crate) fn new(py: Python<'_>, host: Py<PyAny>, schema: &BusSchema) -> PyResult<Self> {
+        let class = OnceLock::new();
+        let _ = class.set(Class::new(py, host, schema)?);
+        Ok(PyForeign {
+            class,
+            import: None,
+            schema: schema.clone(),
+            locals: Mutex::new(HashMap::new()),
+            next_local: AtomicU64::new(0),
+        })
+    }
+
+    /// The callbacks for the actor class at `path` (`"module:Class"`), imported by the first
+    /// start on `bus` (a `mycelium.Bus` speaking `schema`): an import that fails, or a class
+    /// that is not an actor of the bus's schema, fails that start with the error's text.
+    pub(crate) fn imported(path: String, bus: Py<PyAny>, schema: &BusSchema) -> Self {
+        PyForeign {
+            class: OnceLock::new(),
+            import: Some(Import { path, bus }),
+            schema: schema.clone(),
+            locals: Mutex::new(HashMap::new()),
+            next_local: AtomicU64::new(0),
+        }
+    }
+
+    /// The actor class, once known.
+    pub(crate) fn class(&self) -> PyResult<&Class> {
+        self.class.get().ok_or_else(|| {
+            MessageTypeError::new_err(format!(
+                "the actor class {} has not been imported: its start failed",
+                self.import.as_ref().map_or("?", |i| i.path.as_str())
+            ))
+        })
+    }
+
+    /// The actor class: imported now if it is named by its path and not imported yet.
+    fn load(&self, py: Python<'_>) -> PyResult<&Class> {
+        if let Some(c) = self.class.get() {
+            return Ok(c);
+        }
+        let Some(import) = &self.import else {
+            return self.class();
+        };
+        let (module, name) = import.path.split_once(':').ok_or_else(|| {
+            pyo3::exceptions::PyValueError::new_err(format!(
+                "`{}` does not name an actor class: write it as \"module:Class\" \
+                 (\"desk.strategy:Momentum\")",
+                import.path
+            ))
+        })?;
+        let cls = py.import(module)?.getattr(name)?;
+        let host = py
+            .import("mycelium._actor")?
+            .getattr("_Host")?
+            .call1((cls, import.bus.bind(py)))?;
+        let loaded = Class::new(py, host.unbind(), &self.schema)?;
+        Ok(self.class.get_or_init(|| loaded))
+    }
+
+    /// The class name, for errors.
+    fn class_name(&self) -> &str {
+        match (self.class.get(), &self.import) {
+            (Some(c), _) => &c.class_name,
+            (None, Some(i)) => &i.path,
+            (None, None) => "?",
+        }
+    }
+}
+
+impl Class {
+    fn new(py: Python<'_>, host: Py<PyAny>, schema: &BusSchema) -> PyResult<Self> {
         let bound = host.bind(py);
         let cls = bound.getattr("cls")?;
         let class_name = cls.getattr("__name__")?.extract::<String>()?;
@@ -139,18 +224,17 @@ impl PyForeign {
             }
         }
         let names = Arc::new(HandlerNames::of_host(bound)?);
-        Ok(PyForeign {
+        Ok(Class {
             host,
             class_name,
             table,
-            schema: schema.clone(),
             names,
             plain_async,
-            locals: Mutex::new(HashMap::new()),
-            next_local: AtomicU64::new(0),
         })
     }
+}
 
+impl PyForeign {
     /// Holds the plain object `value` for this actor: the message that carries it.
     pub(crate) fn hold(&self, value: Py<PyAny>) -> ForeignMessage {
         let key = self.next_local.fetch_add(1, Ordering::Relaxed);
@@ -178,7 +262,7 @@ impl PyForeign {
             MessageTypeError::new_err(format!(
                 "{} was sent type id {LOCAL_TYPE_ID}, which the Python binding keeps for plain \
                  objects between Python actors, without an object",
-                self.class_name
+                self.class_name()
             ))
         })
     }
@@ -189,6 +273,7 @@ impl PyForeign {
         message: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyString>> {
         let name = self
+            .class()?
             .host
             .bind(message.py())
             .call_method1("handler_of", (message,))?;
@@ -196,7 +281,7 @@ impl PyForeign {
             return Err(MessageTypeError::new_err(format!(
                 "{} has no handler for {}: give it a @handler({}) (or of a base class), or send \
                  it a message it handles",
-                self.class_name,
+                self.class_name(),
                 message.get_type().name()?,
                 message.get_type().name()?
             )));
@@ -209,7 +294,7 @@ impl PyForeign {
         let method = self.plain_handler(message)?;
         Ok(format!(
             "{}.{} returned None to an ask of {}",
-            self.class_name,
+            self.class_name(),
             method.to_str()?,
             message.get_type().name()?
         ))
@@ -218,7 +303,7 @@ impl PyForeign {
     /// True if the handler of the plain object `message` is `async def`.
     pub(crate) fn plain_is_async(&self, message: &Bound<'_, PyAny>) -> PyResult<bool> {
         let name = self.plain_handler(message)?;
-        Ok(self.plain_async.contains(name.to_str()?))
+        Ok(self.class()?.plain_async.contains(name.to_str()?))
     }
 
     /// Calls the handler of the plain object `message` on `actor`: its reply (any object) or
@@ -232,8 +317,9 @@ impl PyForeign {
         let method = self.plain_handler(&message)?;
         let actor = actor.bind(py);
         let mut reply = actor.call_method1(&method, (message,))?;
-        if self.plain_async.contains(method.to_str()?) {
+        if self.class()?.plain_async.contains(method.to_str()?) {
             reply = self
+                .class()?
                 .host
                 .bind(py)
                 .call_method1("finish", (actor, &method, reply))?;
@@ -250,10 +336,10 @@ impl PyForeign {
         type_id: u16,
         message: Bound<'py, PyAny>,
     ) -> PyResult<Option<Bound<'py, PyAny>>> {
-        let Some(entry) = self.table.get(&type_id) else {
+        let Some(entry) = self.class()?.table.get(&type_id) else {
             return Err(MessageTypeError::new_err(format!(
                 "{} has no handler for type id {type_id}",
-                self.class_name
+                self.class_name()
             )));
         };
         let actor = actor.bind(py);
@@ -265,6 +351,7 @@ impl PyForeign {
         if codec::contract_plan(&reply)?.is_none() {
             // An awaitable, run to completion.
             reply = self
+                .class()?
                 .host
                 .bind(py)
                 .call_method1("finish", (actor, method, reply))?;
@@ -275,7 +362,7 @@ impl PyForeign {
                 return Err(MessageTypeError::new_err(format!(
                     "{}.{} returned `{}`; a handler of a schema message returns a message of \
                      the bus's schema or None (a plain object can answer only a plain object)",
-                    self.class_name,
+                    self.class_name(),
                     method.to_str()?,
                     reply.get_type().name()?
                 )));
@@ -308,10 +395,11 @@ impl PyForeign {
                 None => self.hold(reply.unbind()),
             }));
         }
-        let Some(entry) = self.table.get(&msg.type_id) else {
+        let Some(entry) = self.class()?.table.get(&msg.type_id) else {
             return Err(MessageTypeError::new_err(format!(
                 "{} has no handler for type id {}",
-                self.class_name, msg.type_id
+                self.class_name(),
+                msg.type_id
             )));
         };
         let message = entry.plan.decode(py, &msg.body)?;
@@ -355,9 +443,11 @@ impl Foreign for PyForeign {
 
     fn start(&self, args: &PyArgs, me: &ForeignRef<Self>) -> Result<Py<PyAny>, String> {
         callbacks::attach(|py| {
+            let class = self.load(py).map_err(|e| exception_text(py, &e))?;
             let me = Py::new(py, ActorRef::foreign(me.clone(), self.schema.clone()))
                 .map_err(|e| exception_text(py, &e))?;
-            self.host
+            class
+                .host
                 .call_method1(py, "start", (args.0.clone_ref(py), me))
                 .map_err(|e| exception_text(py, &e))
         })
@@ -379,14 +469,17 @@ impl Foreign for PyForeign {
     fn stop(&self, state: Py<PyAny>, reason: &StopReason) {
         let reason = crate::errors::reason_text(reason);
         let stopped = callbacks::attach(|py| {
-            if let Err(e) = self.host.call_method1(py, "stop", (state, reason)) {
+            let Some(class) = self.class.get() else {
+                return; // never started: nothing to stop
+            };
+            if let Err(e) = class.host.call_method1(py, "stop", (state, reason)) {
                 // The incarnation is over either way; say why its stop hook failed.
                 e.print(py);
             }
         });
         if stopped.is_err() {
             // Not silently: the incarnation ends without its stop hook.
-            eprintln!("{}.on_stop was not called: {EXITING}", self.class_name);
+            eprintln!("{}.on_stop was not called: {EXITING}", self.class_name());
         }
     }
 

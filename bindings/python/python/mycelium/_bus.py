@@ -352,9 +352,20 @@ class Bus:
                 f"file (import desk; Bus(schema=desk)), got {schema!r}"
             )
         self._native = _native.Bus(virtual_time, seed, workers, schema)
+        self._owned = True
         # The hosts of the Python actors exported by service name: `ref` hands them to the
         # native ref, whose errors then name the actor's class and handlers.
         self._hosts: dict[str, _Host] = {}
+
+    @classmethod
+    def _embedded(cls, native: "_native.Bus") -> "Bus":
+        """The bus of a Rust program that hosts Python actors (the Rust `PythonHost`): the
+        program owns it, and shuts it down."""
+        bus = cls.__new__(cls)
+        bus._native = native
+        bus._hosts = {}
+        bus._owned = False
+        return bus
 
     def __enter__(self) -> "Bus":
         return self
@@ -368,7 +379,7 @@ class Bus:
         # it, without their `on_stop`. Said as Python says it of an unclosed file.
         native = getattr(self, "_native", None)
         try:
-            if native is not None and not native.is_stopped():
+            if native is not None and getattr(self, "_owned", True) and not native.is_stopped():
                 warnings.warn(
                     "a Bus was dropped without shutdown(): its actors ended without on_stop; "
                     "use the Bus as a context manager or call shutdown()",
