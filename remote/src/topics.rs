@@ -16,15 +16,42 @@ use crate::link::Link;
 
 type Factory = Arc<dyn Fn(&Bus, Link, &str) -> Result<Subscription, TopicError> + Send + Sync>;
 
-/// The topic types a node lets its peers subscribe to, by contract type id.
+/// The topic types a node lets its peers subscribe to, by contract type id; and the node's
+/// own interest in its peers' topics, which a link made later starts with.
 #[derive(Default)]
 pub(crate) struct TopicTypes {
     factories: Mutex<BTreeMap<u16, Factory>>,
+    /// The node's subscriptions to its peers' topics: (pattern, type id), in order.
+    interests: Mutex<Vec<(Arc<str>, u16)>>,
 }
 
 impl TopicTypes {
     fn lock(&self) -> MutexGuard<'_, BTreeMap<u16, Factory>> {
         self.factories.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn interests_lock(&self) -> MutexGuard<'_, Vec<(Arc<str>, u16)>> {
+        self.interests.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The node's interest in its peers' topics: a new link sends it on its first connection.
+    pub fn interests(&self) -> Vec<(Arc<str>, u16)> {
+        self.interests_lock().clone()
+    }
+
+    /// Records (or, `withdraw`, forgets) the node's interest in `pattern` of `type_id`.
+    pub fn record_interest(&self, pattern: &str, type_id: u16, withdraw: bool) {
+        let mut interests = self.interests_lock();
+        let at = interests
+            .iter()
+            .position(|(p, t)| **p == *pattern && *t == type_id);
+        match (at, withdraw) {
+            (None, false) => interests.push((Arc::from(pattern), type_id)),
+            (Some(at), true) => {
+                interests.remove(at);
+            }
+            _ => {}
+        }
     }
 
     pub fn add<M: WireMessage + Send + Sync + 'static>(&self) {

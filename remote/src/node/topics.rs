@@ -24,7 +24,10 @@ impl Node {
     /// Subscribes this node to publications of `M` matching `pattern` on every peer (those
     /// that forward `M`; see [`forward_topic`](Node::forward_topic)): they are published on
     /// this node's bus, where its own subscribers receive them. Exports `M`'s topic on this
-    /// bus if it is not yet. A pattern that breaks the topic grammar is refused here, before
+    /// bus if it is not yet. A link made later (by [`listen`](Node::listen) or
+    /// [`connect`](Node::connect)) sends the interest on its first connection, before
+    /// anything else it queued: a process that subscribes before it listens or dials
+    /// misses nothing its peer publishes once the link is up. A pattern that breaks the topic grammar is refused here, before
     /// anything is sent. A link that cannot take the subscription (closed for good) does not
     /// keep the others from getting it: every link is tried, and the first refusal returned.
     pub async fn subscribe_remote<M>(&self, pattern: &str) -> Result<(), SubscribeError>
@@ -58,6 +61,9 @@ impl Node {
         type_id: u16,
         withdraw: bool,
     ) -> Result<(), SubscribeError> {
+        self.shared
+            .topics
+            .record_interest(pattern, type_id, withdraw);
         let links: Vec<Link> = self.shared.links().values().cloned().collect();
         let mut refused = None;
         for link in links {
