@@ -20,6 +20,9 @@ use crate::schema::BusSchema;
 /// schema message may not take it.
 pub(crate) const LOCAL_TYPE_ID: u16 = u16::MAX;
 
+/// The most plain types whose handler an actor class remembers.
+const PLAIN_CACHE_LIMIT: usize = 1024;
+
 /// One handler of an actor class: the message class's codec, the method, and whether it is
 /// `async def` (run on the calling thread's event loop: never called directly from a thread
 /// that is running a loop).
@@ -56,6 +59,8 @@ pub(crate) struct Class {
     pub(crate) names: Arc<HandlerNames>,
     /// The names of the `async def` handlers of plain classes.
     plain_async: HashSet<String>,
+    /// The handler's name (or None) of each plain type met so far, by type.
+    plain_cache: Mutex<HashMap<usize, (Py<PyType>, Py<PyAny>)>>,
 }
 
 /// An actor class named by its path (`"desk.strategy:Momentum"`), imported by the first
@@ -230,6 +235,7 @@ impl Class {
             table,
             names,
             plain_async,
+            plain_cache: Mutex::new(HashMap::new()),
         })
     }
 }
@@ -272,11 +278,30 @@ impl PyForeign {
         &self,
         message: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyString>> {
-        let name = self
-            .class()?
-            .host
-            .bind(message.py())
-            .call_method1("handler_of", (message,))?;
+        let py = message.py();
+        let class = self.class()?;
+        let ty = message.get_type();
+        let key = ty.as_ptr() as usize;
+        let cached = class
+            .plain_cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+            .map(|(_, name)| name.clone_ref(py));
+        let name = match cached {
+            Some(name) => name.into_bound(py),
+            None => {
+                let name = class.host.bind(py).call_method1("handler_of", (message,))?;
+                // The type is kept with its entry, so its address names it while cached; a
+                // program that makes types without end empties the cache now and then.
+                let mut cache = class.plain_cache.lock().unwrap_or_else(|e| e.into_inner());
+                if cache.len() >= PLAIN_CACHE_LIMIT {
+                    cache.clear();
+                }
+                cache.insert(key, (ty.clone().unbind(), name.clone().unbind()));
+                name
+            }
+        };
         if name.is_none() {
             return Err(MessageTypeError::new_err(format!(
                 "{} has no handler for {}: give it a @handler({}) (or of a base class), or send \
