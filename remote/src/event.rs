@@ -97,6 +97,11 @@ pub enum GapReason {
     Forgot,
     /// They do not fit in a frame this node accepts (or any frame).
     TooLarge,
+    /// The subscription's overflow policy ([`RemoteOverflow`](crate::RemoteOverflow))
+    /// dropped them at the publishing node while the link's queue was full. They never had a
+    /// sequence number: `first_seq` and `last_seq` are 0, and `topic` is the subscription's
+    /// pattern.
+    Dropped,
     /// A reason this version does not know (from a newer peer).
     Other,
 }
@@ -107,6 +112,7 @@ impl GapReason {
             GapReason::Restarted => 1,
             GapReason::Forgot => 2,
             GapReason::TooLarge => 3,
+            GapReason::Dropped => 4,
             GapReason::Other => 0,
         }
     }
@@ -116,6 +122,7 @@ impl GapReason {
             1 => GapReason::Restarted,
             2 => GapReason::Forgot,
             3 => GapReason::TooLarge,
+            4 => GapReason::Dropped,
             _ => GapReason::Other,
         }
     }
@@ -127,8 +134,17 @@ impl fmt::Display for TopicGap {
             GapReason::Restarted => "this process restarted",
             GapReason::Forgot => "the publishing node took this node for another process",
             GapReason::TooLarge => "too large for a frame",
+            GapReason::Dropped => "dropped by the subscription's overflow policy",
             GapReason::Other => "a reason this version does not know",
         };
+        if self.reason == GapReason::Dropped {
+            return write!(
+                f,
+                "{} publication(s) matching `{}` from node `{}` were dropped by the \
+                 subscription's overflow policy (the link's queue was full)",
+                self.count, self.topic, self.source
+            );
+        }
         write!(
             f,
             "{} publication(s) of `{}` from node `{}` were lost between seq {} and {} ({why})",

@@ -130,5 +130,6 @@ pub use secret::Secret;
 pub use service::RemoteService;
 #[cfg(feature = "tls")]
 pub use tls::{TlsClient, TlsError, TlsServer};
+pub use topics::RemoteOverflow;
 pub use topology::{NodeSpec, SecretSource, TlsSpec, Topology, TopologyError};
 pub use transport::Endpoint;

@@ -180,8 +180,8 @@ pub(crate) struct State {
     end_reported: bool,
     /// Frames delivered and duplicates dropped (for tests and stats).
     pub stats: LinkStats,
-    /// Topic interest sent to the peer: (pattern, type id).
-    interests: Vec<(Arc<str>, u16)>,
+    /// Topic interest sent to the peer: (pattern, type id, policy).
+    interests: Vec<crate::topics::Interest>,
     /// The peer's interest this node serves: one subscription per (pattern, type id).
     forwarded: BTreeMap<(String, u16), Subscription>,
     /// The peer's interest in types this node does not forward (yet): served once
@@ -192,6 +192,8 @@ pub(crate) struct State {
     /// (`interests.rs`): what is published meanwhile is queued for the new process, not
     /// dropped.
     carried: BTreeSet<(String, u16)>,
+    /// The overflow policy of each of the peer's interests (`forwarded` and `waiting`).
+    policies: BTreeMap<(String, u16), crate::topics::RemoteOverflow>,
 }
 
 /// Counters of one link.
@@ -270,6 +272,7 @@ impl Link {
                     interests,
                     forwarded: BTreeMap::new(),
                     carried: BTreeSet::new(),
+                    policies: BTreeMap::new(),
                     waiting: Vec::new(),
                 }),
                 writer: Notify::new(),

@@ -293,7 +293,8 @@ async fn deliver(
             Delivered::Done
         }
         Kind::Subscribe => done(
-            link.on_subscribe(f.name, f.type_id)
+            crate::topics::RemoteOverflow::decode(f.payload)
+                .and_then(|policy| link.on_subscribe(f.name, f.type_id, policy))
                 .map_err(crate::error::DispatchError::Failed),
         ),
         // A topic notice (`link/interests.rs`): a pattern is never empty.
