@@ -1,6 +1,8 @@
 //! Rust actors every binding can start by name, so a Python, C or OCaml program mixes Rust
 //! and foreign actors without compiling Rust: a counter, a relay that asks another service,
 //! a quote recorder. Each answers `Heartbeat` asks and is exported under a service name.
+//! They speak the repository's example schema (`mycelium-contracts`), so they run on a bus
+//! of that schema only: a binding refuses them on a bus of another schema.
 
 use mycelium_actors::{
     Actor, BoxError, Bus, Context, Handler, Published, SpawnOptions, SubscribeOptions,
@@ -138,6 +140,15 @@ impl Kind {
             other => Err(format!(
                 "no built-in Rust actor `{other}`: use counter, relay (arg: the service to ask) or quote_recorder (arg: a topic pattern)"
             )),
+        }
+    }
+
+    /// The name bindings use for the kind (`counter`, `relay`, `quote_recorder`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Counter => "counter",
+            Kind::Relay => "relay",
+            Kind::QuoteRecorder => "quote_recorder",
         }
     }
 

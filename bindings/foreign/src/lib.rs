@@ -38,7 +38,8 @@
 //! ```
 //!
 //! Topics: [`publish_bytes`] and [`subscribe_bytes`] connect foreign code to typed topics of
-//! the contract types.
+//! the contract types; [`publish_schema_bytes`] and [`subscribe_schema_bytes`] carry the
+//! messages of a schema that has no Rust types in the process between foreign actors.
 //!
 //! Direct calls: every foreign actor has a [`ForeignGate`]. A ref that carries it (the one
 //! [`spawn`] returns; a supervised child's with [`ForeignRef::with_gate`] and the gate from
@@ -100,6 +101,6 @@ pub use service::{
 };
 pub use switch::DeliverySwitch;
 pub use topics::{
-    publish_bytes, subscribe_bytes, visit_contract, ContractVisitor, ForeignTopicError,
-    CONTRACT_TYPE_IDS,
+    publish_bytes, publish_schema_bytes, subscribe_bytes, subscribe_schema_bytes, visit_contract,
+    ContractVisitor, ForeignTopicError, SchemaMessage, CONTRACT_TYPE_IDS,
 };

@@ -10,8 +10,9 @@ use mycelium_codec::WireMessage;
 use mycelium_contracts::{Heartbeat, Quote};
 use mycelium_foreign::builtin::{Counter, Kind};
 use mycelium_foreign::{
-    child_spec, publish_bytes, spawn, subscribe_bytes, Foreign, ForeignActor, ForeignAskError,
-    ForeignMessage, ForeignRef, ForeignSpawnError, ForeignTopicError,
+    child_spec, publish_bytes, publish_schema_bytes, spawn, subscribe_bytes,
+    subscribe_schema_bytes, Foreign, ForeignActor, ForeignAskError, ForeignMessage, ForeignRef,
+    ForeignSpawnError, ForeignTopicError,
 };
 use mycelium_supervisor::{Backoff, RestartStrategy, SupervisionEvent, Supervisor};
 
@@ -278,6 +279,48 @@ fn topics_reach_foreign_subscribers_and_rust_ones() {
                 Arc::new(actor.clone())
             ),
             Err(ForeignTopicError::UnknownType(4242))
+        ));
+    });
+}
+
+#[test]
+fn schema_topics_carry_a_schema_without_rust_types_between_foreign_actors() {
+    virtual_runtime().block_on(async {
+        let bus = Bus::builder().virtual_time().build().unwrap();
+        let actor = spawn(&bus, Arc::new(Counting::default()), 0, SpawnOptions::new())
+            .await
+            .unwrap();
+        let sub = subscribe_schema_bytes(
+            &bus,
+            7001,
+            "desk.*",
+            SubscribeOptions::new(),
+            Arc::new(actor.clone()),
+        )
+        .unwrap();
+        let report = publish_schema_bytes(&bus, 7001, "desk.orders", Some(3), b"order")
+            .await
+            .unwrap();
+        assert_eq!(report.delivered, 1);
+        // Another type id on the same topic: not handed to the subscriber of 7001.
+        publish_schema_bytes(&bus, 7002, "desk.orders", None, b"fill")
+            .await
+            .unwrap();
+        // Not a match, and not typed: the typed topics of the same name see nothing.
+        let report = publish_schema_bytes(&bus, 7001, "elsewhere", None, b"order")
+            .await
+            .unwrap();
+        assert_eq!(report.delivered, 0);
+        // The one publication of 7001 on desk.*, then this ask.
+        assert_eq!(count(&actor.ask(msg(b""), None).await.unwrap()), 2);
+        sub.cancel();
+        let report = publish_schema_bytes(&bus, 7001, "desk.orders", None, b"order")
+            .await
+            .unwrap();
+        assert_eq!(report.delivered, 0);
+        assert!(matches!(
+            publish_schema_bytes(&bus, 7001, "bad topic!", None, b"").await,
+            Err(ForeignTopicError::Topic(_))
         ));
     });
 }
