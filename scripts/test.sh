@@ -163,6 +163,8 @@ PATH="$PWD/$venv/bin:$PATH" "$venv/bin/python" -m pip install -q --no-build-isol
 # The package's types as a user's type checker sees them (stubs and annotations), strictly.
 "$venv/bin/python" -m pip show -q mypy >/dev/null 2>&1 || "$venv/bin/python" -m pip install -q mypy
 "$venv/bin/python" -m pip show -q pandas >/dev/null 2>&1 || "$venv/bin/python" -m pip install -q pandas
+# backtesting.py: the Python strategy's fills are checked trade by trade against it.
+"$venv/bin/python" -m pip show -q backtesting >/dev/null 2>&1 || "$venv/bin/python" -m pip install -q backtesting
 "$venv/bin/python" -m mypy --strict --config-file bindings/python/pyproject.toml \
     --cache-dir target/mypy-cache bindings/python/python/mycelium examples/python_strategy.py
 # pytest's own temporary directories in one removed at the end (by default it keeps the last
