@@ -365,3 +365,25 @@ fn after_the_risk_limit_the_account_and_the_ledger_stop_alike() {
         vec![trade(94, (4, 106.0), (5, 97.0), -846.0, 0.0)]
     );
 }
+
+#[test]
+fn a_malformed_order_fails_the_run_saying_what_is_wrong() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .expect("runtime");
+    let e = rt.block_on(async {
+        let bus = Bus::builder().virtual_time().build().expect("bus");
+        let bad = Order {
+            limit: Some(f64::NAN),
+            ..Order::market(1, 1)
+        };
+        let spec = ChildSpec::new::<Scripted>(pipeline::STRATEGY_CHILD, vec![bad]);
+        pipeline::run_with(&bus, bars(), spec, 0, config(8))
+            .await
+            .expect_err("the order is refused")
+    });
+    let text = e.to_string();
+    assert!(text.contains("order at tick 1: limit NaN"), "{text}");
+}

@@ -8,7 +8,8 @@ use super::{topics, Config, Execution, ExecutionKind, FillAt, FillBatch, Order, 
 use crate::Series;
 
 /// Takes [`OrderBatch`]es from [`topics::ORDERS`] and publishes [`FillBatch`]es on
-/// [`topics::FILLS`]. Prices an order decided on bar `i` by [`Config::fill`] (the next
+/// [`topics::FILLS`]. An order that fails [`Order::validate`] fails the exchange (and the
+/// run, once its supervisor gives up) with what is wrong with it. Prices an order decided on bar `i` by [`Config::fill`] (the next
 /// bar's open by default; an order decided on the last bar does not execute). Sizes and
 /// commissions are the account's business.
 pub struct Exchange {
@@ -48,6 +49,11 @@ impl Handler<Published<OrderBatch>> for Exchange {
     ) -> Result<(), BoxError> {
         if b.epoch != ctx.incarnation() {
             return Ok(());
+        }
+        // A strategy's malformed order fails the run with what is wrong, not a wrong fill.
+        for o in &b.orders {
+            o.validate()
+                .map_err(|e| format!("the strategy's order at tick {}: {e}", o.tick))?;
         }
         let executions = b
             .orders
