@@ -300,7 +300,10 @@ class Bus:
     def join(self, topology: str, node: str) -> Node:
         """Starts this bus as node `node` of the topology file `topology`: its exported
         services become reachable from the other nodes, and `Node.ref` reaches a service on
-        whichever node hosts it. Raises `ValueError` for a topology that cannot be used."""
+        whichever node hosts it. Raises `ValueError` for a topology that cannot be used. The
+        node's handshake gives the digest of the bus's schema, which must be set (`Bus(schema=
+        ...)`, or a schema already used on the bus): `SchemaMismatch` otherwise; a peer of
+        another digest is refused."""
 
 class Node:
     """This bus as one node of a topology (`Bus.join`); a context manager."""
