@@ -272,7 +272,8 @@ fn registry() -> &'static Table {
     static REGISTRY: OnceLock<Table> = OnceLock::new();
     REGISTRY.get_or_init(|| {
         let mut table = BTreeMap::new();
-        for registration in crate::builtin::examples() {
+        for mut registration in crate::builtin::examples() {
+            registration.built_in = true;
             let registration: &'static Registration = Box::leak(Box::new(registration));
             table.insert(registration.name.clone(), registration);
         }
@@ -283,6 +284,8 @@ fn registry() -> &'static Table {
 /// One registered actor, its type erased.
 pub(crate) struct Registration {
     name: String,
+    /// One of the example actors every process has ([`builtin`](crate::builtin)).
+    built_in: bool,
     schema: SchemaId,
     arg: ArgUse,
     arg_doc: String,
@@ -312,6 +315,7 @@ impl Registration {
         }
         Ok(Registration {
             name: actor.name,
+            built_in: false,
             schema: actor.schema,
             arg: actor.arg,
             arg_doc: actor.arg_doc,
@@ -363,8 +367,8 @@ impl<A: Actor> Ops for Typed<A> {
         let args = (self.parse)(arg).map_err(|e| kind.refused_arg(&e))?;
         if bus.exports().type_ids(service).is_some() {
             return Err(format!(
-                "the service name `{service}` is taken on this bus: start the Rust actor `{}` under another",
-                kind.name()
+                "the service name `{service}` is taken on this bus: start {} under another",
+                kind.title()
             ));
         }
         let (outcome, started) = oneshot::channel();
@@ -379,15 +383,12 @@ impl<A: Actor> Ops for Typed<A> {
                 Ok(Ok(())) => {}
                 // An unsupervised actor whose start failed has stopped with the failure.
                 Ok(Err(reason)) => {
-                    return Err(format!(
-                        "the Rust actor `{}` could not start: {reason}",
-                        kind.name()
-                    ))
+                    return Err(format!("{} could not start: {reason}", kind.title()))
                 }
                 Err(_) => {
                     return Err(format!(
-                        "the Rust actor `{}` stopped before its start finished",
-                        kind.name()
+                        "{} stopped before its start finished",
+                        kind.title()
                     ))
                 }
             }
@@ -480,8 +481,9 @@ impl Kind {
         }
         let known: Vec<String> = table.values().map(|r| Kind(r).describe()).collect();
         Err(format!(
-            "no Rust actor `{name}` is registered in this process; registered: {} (a crate \
-             registers its own with mycelium_foreign::registry::register)",
+            "no built-in Rust actor `{name}`, and no crate of this process registered one by \
+             that name; the Rust actors here: {} (a crate registers its own with \
+             mycelium_foreign::registry::register)",
             known.join(", ")
         ))
     }
@@ -489,6 +491,21 @@ impl Kind {
     /// The name bindings use for it.
     pub fn name(self) -> &'static str {
         &self.0.name
+    }
+
+    /// Whether it is one of the example actors built into every process
+    /// ([`builtin`](crate::builtin)) rather than a crate's registration.
+    pub fn is_built_in(self) -> bool {
+        self.0.built_in
+    }
+
+    /// "the built-in Rust actor `counter`", "the Rust actor `execution`": how errors name it.
+    pub fn title(self) -> String {
+        if self.0.built_in {
+            format!("the built-in Rust actor `{}`", self.0.name)
+        } else {
+            format!("the Rust actor `{}`", self.0.name)
+        }
     }
 
     /// The schema its messages come from.
@@ -499,6 +516,11 @@ impl Kind {
     /// Whether it takes an argument.
     pub fn arg(self) -> ArgUse {
         self.0.arg
+    }
+
+    /// What its argument is (empty when it takes none).
+    pub fn arg_doc(self) -> &'static str {
+        &self.0.arg_doc
     }
 
     /// The type ids it takes under its service, ascending.
@@ -516,7 +538,7 @@ impl Kind {
     }
 
     fn refused_arg(self, why: &str) -> String {
-        format!("the Rust actor `{}` refuses its arg: {why}", self.0.name)
+        format!("{} refuses its arg: {why}", self.title())
     }
 
     /// Checks the argument as a start would: one it needs is given, one it does not take is
@@ -525,16 +547,10 @@ impl Kind {
         let r = self.0;
         match (r.arg, arg) {
             (ArgUse::Required, None) => {
-                return Err(format!(
-                    "the Rust actor `{}` needs an arg: {}",
-                    r.name, r.arg_doc
-                ))
+                return Err(format!("{} needs an arg: {}", self.title(), r.arg_doc))
             }
             (ArgUse::None, Some(given)) => {
-                return Err(format!(
-                    "the Rust actor `{}` takes no arg (given {given:?})",
-                    r.name
-                ))
+                return Err(format!("{} takes no arg (given {given:?})", self.title()))
             }
             _ => {}
         }

@@ -144,7 +144,7 @@ fn bad_names_arguments_starts_and_services_are_refused_and_leave_nothing_running
         let bus = Bus::builder().virtual_time().build().unwrap();
         let kind = summer();
         let unknown = Kind::parse("execution").unwrap_err();
-        assert!(unknown.contains("no Rust actor `execution`"), "{unknown}");
+        assert!(unknown.contains("no built-in Rust actor `execution`, and no crate"), "{unknown}");
         for listed in [
             "counter",
             "relay (arg: the service to ask)",
