@@ -364,6 +364,44 @@ where
     }
 }
 
+/// A told `M` delivered by a link, with the [`Receipt`](crate::Receipt) signed when it is
+/// handed to the handler (or dropped as a dead letter). A refusal hands back the `M` with its
+/// receipt, unsigned. In every other way it is a [`TellEnvelope`] of `M`.
+pub(crate) struct ReceiptTell<M> {
+    pub(crate) msg: M,
+    pub(crate) receipt: crate::Receipt,
+}
+
+impl<A, M> Payload<A> for ReceiptTell<M>
+where
+    A: Handler<M>,
+    M: Send + 'static,
+{
+    fn message_type() -> &'static str {
+        <TellEnvelope<M> as Payload<A>>::message_type()
+    }
+
+    fn run<'a>(
+        self,
+        actor: &'a mut A,
+        ctx: &'a mut Context<A>,
+    ) -> impl Future<Output = Outcome> + Send + 'a {
+        self.receipt.sign();
+        TellEnvelope { msg: self.msg }.run(actor, ctx)
+    }
+
+    fn undeliverable(self, reason: StopReason) -> Box<dyn Any + Send> {
+        // A dead letter of this node: reported here, so signed.
+        self.receipt.sign();
+        <TellEnvelope<M> as Payload<A>>::undeliverable(TellEnvelope { msg: self.msg }, reason)
+    }
+
+    /// The `M` with its receipt (`(M, Receipt)`), for the teller that gets it back.
+    fn into_message(self) -> Box<dyn Any + Send> {
+        Box::new((self.msg, self.receipt))
+    }
+}
+
 pub(crate) struct AskEnvelope<M, R> {
     pub(crate) msg: M,
     pub(crate) reply: oneshot::Sender<Result<R, NoReply>>,

@@ -87,6 +87,7 @@ pub mod error;
 pub mod event;
 mod exports;
 pub mod frame;
+mod handled;
 pub mod handshake;
 pub mod link;
 mod node;

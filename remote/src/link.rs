@@ -25,6 +25,7 @@ use crate::dispatch::Dispatch;
 use crate::error::{SendError, WireError};
 use crate::event::Observer;
 use crate::frame::Kind;
+use crate::handled::AckWake;
 use crate::handshake::Identity;
 use crate::read::ReadSide;
 use crate::session::{body_len, Inbound, Outbound};
@@ -233,7 +234,7 @@ impl Link {
         let capacity = config.queue_capacity;
         let metrics = LinkMetrics::new(bus, &peer);
         Link {
-            inner: Arc::new(Inner {
+            inner: Arc::new_cyclic(|weak: &std::sync::Weak<Inner>| Inner {
                 peer,
                 node,
                 me,
@@ -246,7 +247,7 @@ impl Link {
                 metrics,
                 state: Mutex::new(State {
                     out: Outbound::new(capacity),
-                    inb: Inbound::default(),
+                    inb: Inbound::new(weak.clone() as std::sync::Weak<dyn AckWake>),
                     pending: Asks::default(),
                     sweep_asks_at: SWEEP_ASKS_FROM,
                     next_corr: first_corr(),
@@ -437,10 +438,10 @@ impl Inner {
             .map_or(self.config.max_frame, |p| p.min(self.config.max_frame))
     }
 
-    /// True when frames were delivered that the peer has not been acknowledged yet.
+    /// True when frames were handled that the peer has not been acknowledged yet.
     pub fn owes_ack(&self) -> bool {
         let st = self.lock();
-        st.inb.delivered > st.acked
+        st.inb.handled_through() > st.acked
     }
 
     /// Wakes the writer of the current connection.
@@ -501,5 +502,13 @@ impl Inner {
             peer: self.peer.clone(),
             reason: reason.to_owned(),
         }
+    }
+}
+
+/// Receipts signed by this node's actors wake the writer, which sends the acknowledgement
+/// with whatever it writes next ([`crate::handled`]).
+impl AckWake for Inner {
+    fn ack_ready(&self) {
+        self.wake_writer();
     }
 }

@@ -11,10 +11,11 @@
 //! then they are returned as a loss report.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use crate::event::{LossReason, LossReport, LostMessage};
 use crate::frame::Kind;
+use crate::handled::{AckWake, Handled};
 
 /// Offset of the sequence number in a frame (the codec header's `seq`).
 const SEQ_AT: usize = 12;
@@ -396,8 +397,9 @@ pub(crate) enum Order {
     Gap { expected: u64 },
 }
 
-/// Inbound half: which peer instance we hear from and what was delivered.
-#[derive(Debug, Default)]
+/// Inbound half: which peer instance we hear from, what was delivered (the order check, and
+/// the resends it drops) and what was handled (the acknowledgement, [`Handled`]).
+#[derive(Debug)]
 pub(crate) struct Inbound {
     /// The peer's instance id (for reports).
     pub instance: Option<u64>,
@@ -407,6 +409,23 @@ pub(crate) struct Inbound {
     /// Counts the times the numbering started anew ([`Inbound::resume`] without
     /// continuity): a delivery checked before it is not recorded after it.
     epoch: u64,
+    /// The frames of this numbering handed to their handlers.
+    handled: Arc<Handled>,
+    /// Wakes the writer when receipts are signed.
+    wake: Weak<dyn AckWake>,
+}
+
+impl Default for Inbound {
+    fn default() -> Self {
+        Inbound::new(Weak::<NoWake>::new())
+    }
+}
+
+/// No writer to wake (a record outside a link).
+struct NoWake;
+
+impl AckWake for NoWake {
+    fn ack_ready(&self) {}
 }
 
 /// Whose numbering a frame that passed [`Inbound::check`] belongs to: the [`Inbound`]'s epoch
@@ -414,6 +433,28 @@ pub(crate) struct Inbound {
 pub(crate) type Numbering = u64;
 
 impl Inbound {
+    /// A link's inbound half, whose receipts wake `wake`.
+    pub fn new(wake: Weak<dyn AckWake>) -> Self {
+        Inbound {
+            instance: None,
+            incarnation: None,
+            delivered: 0,
+            epoch: 0,
+            handled: Handled::new(0, wake.clone()),
+            wake,
+        }
+    }
+
+    /// The record of handled frames of the numbering frames checked now belong to.
+    pub fn handled(&self) -> &Arc<Handled> {
+        &self.handled
+    }
+
+    /// What the link acknowledges: every frame up to it is handled.
+    pub fn handled_through(&self) -> u64 {
+        self.handled.through()
+    }
+
     /// A new connection from the peer `(instance, incarnation)`, whose first frame will be
     /// `first_seq`. `peer_knows_us`: the peer's verdict names this node's incarnation as the
     /// one it last heard from, so it kept its state for this link. A peer that does not (it
@@ -429,11 +470,13 @@ impl Inbound {
         if self.knows(incarnation) && peer_knows_us {
             // The sender reported frames up to `first - 1` lost if it skipped any.
             self.delivered = self.delivered.max(first - 1);
+            self.handled.skip_through(first - 1);
         } else {
             self.instance = Some(instance);
             self.incarnation = Some(incarnation);
             self.delivered = first - 1;
             self.epoch = self.epoch.wrapping_add(1);
+            self.handled = Handled::new(first - 1, self.wake.clone());
         }
     }
 
@@ -454,6 +497,15 @@ impl Inbound {
     pub fn record(&mut self, numbering: Numbering, seq: u64) {
         if self.numbering() == numbering {
             self.delivered = self.delivered.max(seq);
+        }
+    }
+
+    /// [`record`](Self::record) of a frame handled with its delivery (a reply, an
+    /// acknowledgement's carrier): it counts as handled at once.
+    pub fn record_handled(&mut self, numbering: Numbering, seq: u64) {
+        if self.numbering() == numbering {
+            self.delivered = self.delivered.max(seq);
+            self.handled.mark(seq);
         }
     }
 

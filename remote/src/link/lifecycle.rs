@@ -156,7 +156,7 @@ impl Inner {
         let same = st.inb.knows(peer.incarnation);
         Resume {
             known_incarnation: st.inb.incarnation.unwrap_or(0),
-            received: st.inb.delivered,
+            received: st.inb.handled_through(),
             first_seq: st.out.first_seq(same),
         }
     }
@@ -280,7 +280,7 @@ impl Inner {
                 }
             }
         }
-        st.acked = st.inb.delivered;
+        st.acked = st.inb.handled_through();
         st.ack_due = false;
         let id = st.next_connection;
         st.next_connection += 1;
