@@ -1,11 +1,11 @@
-//! Receipts: a note that travels with a message into an actor's mailbox and is signed when
-//! the message is handed to its handler.
+//! Receipts: a note that travels with a message into an actor's mailbox and is signed once
+//! the message's handler has run.
 //!
 //! A link between processes acknowledges a message to its sender only once the receiving
 //! actor has taken it for handling, not once it is queued: what sits in a mailbox when the
 //! process dies is then still in the sender's resend log. The link gives each message it
 //! delivers a [`Receipt`]; the mailbox carries it beside the message, and it is signed
-//! ([`ReceiptBook::handled`]) when the actor takes the message for its handler, or when the
+//! ([`ReceiptBook::handled`]) once the actor's handler for it has returned (or failed), or when the
 //! message can no longer be handled here and becomes a dead letter (the actor stopped for
 //! good), which this node reports. A message handed back to the sender of the tell (a full
 //! or closed mailbox) leaves its receipt unsigned: the sender still holds the message.
@@ -16,13 +16,13 @@ use std::sync::Arc;
 /// Where receipts are signed: a link's record of the messages it delivered that were handed
 /// to their handlers.
 pub trait ReceiptBook: Send + Sync + 'static {
-    /// The message numbered `seq` was handed to its handler (or became a dead letter here).
+    /// The message numbered `seq` was handled (or became a dead letter here).
     /// May be called more than once for one `seq`, from any thread, in any order.
     fn handled(&self, seq: u64);
 }
 
-/// The note that travels with one message: signed once, when the message is handed to its
-/// handler, or when it is dropped undelivered (a dead letter); [`forget`](Self::forget)
+/// The note that travels with one message: signed once, when the message's handler has
+/// returned, or when it is dropped undelivered (a dead letter); [`forget`](Self::forget)
 /// leaves it unsigned.
 #[must_use = "a receipt dropped here is signed at once"]
 pub struct Receipt {

@@ -45,7 +45,7 @@ pub trait MessageSink<M>: Send + Sync + 'static {
         })
     }
     /// [`try_tell`](Self::try_tell) of a message delivered by a link, with the receipt to
-    /// sign when it is handed to its handler ([`Receipt`]). A refusal hands back the message
+    /// sign once its handler has run ([`Receipt`]). A refusal hands back the message
     /// and leaves the receipt unsigned. By default the receipt is signed once the message is
     /// taken: right for a sink that passes it on to another process, whose own link then
     /// answers for it.
@@ -179,8 +179,8 @@ impl<M: Send + 'static> Recipient<M> {
         self.sink.try_tell(msg)
     }
 
-    /// [`try_tell`](Self::try_tell) with a [`Receipt`], signed when the message is handed to
-    /// its handler; a refusal leaves it unsigned (what a link uses to acknowledge a message
+    /// [`try_tell`](Self::try_tell) with a [`Receipt`], signed once the message's handler has
+    /// run; a refusal leaves it unsigned (what a link uses to acknowledge a message
     /// only once it is handled).
     pub fn try_tell_receipted(&self, msg: M, receipt: Receipt) -> Result<(), TrySendError<M>> {
         self.sink.try_tell_receipted(msg, receipt)

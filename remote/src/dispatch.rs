@@ -37,8 +37,8 @@ pub trait Dispatch: Send + Sync + 'static {
         None
     }
 
-    /// [`try_tell`](Self::try_tell) of a message whose [`Receipt`] is to be signed when it is
-    /// handed to its handler: the link acknowledges the message to its sender only then
+    /// [`try_tell`](Self::try_tell) of a message whose [`Receipt`] is to be signed once its
+    /// handler has run: the link acknowledges the message to its sender only then
     /// (`None`, a full mailbox, leaves the receipt unsigned). By default the receipt is
     /// signed once the message is queued (at-most-once if this process dies while it waits
     /// in a mailbox).

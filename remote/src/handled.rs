@@ -1,8 +1,8 @@
-//! Which of the frames a link delivered were handed to their handlers: the acknowledgement a
+//! Which of the frames a link delivered were handled: the acknowledgement a
 //! link sends its peer.
 //!
 //! A link acknowledges a data frame only once the frame is handled, not merely queued: a
-//! tell once the receiving actor has taken it for its handler (its [`Receipt`] is signed);
+//! tell once the receiving actor's handler for it has run (its [`Receipt`] is signed);
 //! anything else once it is delivered (an ask once queued: its asker hears of it in any case,
 //! by its reply or by the failure of its ask; a publication once its subscribers have it; a
 //! reply or a subscription at once). Frames are delivered in order but handled in any order (by different actors),
@@ -69,7 +69,7 @@ impl Handled {
         self.through.load(Ordering::SeqCst)
     }
 
-    /// A receipt for frame `seq`, signed when it is handed to its handler.
+    /// A receipt for frame `seq`, signed once its handler has run.
     pub fn receipt(self: &Arc<Self>, seq: u64) -> Receipt {
         Receipt::new(self.clone(), seq)
     }

@@ -409,7 +409,7 @@ pub(crate) struct Inbound {
     /// Counts the times the numbering started anew ([`Inbound::resume`] without
     /// continuity): a delivery checked before it is not recorded after it.
     epoch: u64,
-    /// The frames of this numbering handed to their handlers.
+    /// The frames of this numbering handled.
     handled: Arc<Handled>,
     /// Wakes the writer when receipts are signed.
     wake: Weak<dyn AckWake>,

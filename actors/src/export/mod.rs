@@ -319,7 +319,7 @@ impl Exports {
     }
 
     /// [`try_deliver`](Self::try_deliver) of a message with a [`Receipt`], signed when the
-    /// receiving actor takes the message for its handler (a service hosted in another
+    /// receiving actor's handler for the message has run (a service hosted in another
     /// language signs it once the message is queued). Nothing queued (an error) leaves it
     /// unsigned or signs it at once; either way the message is not in a mailbox.
     pub fn try_deliver_receipted(

@@ -313,8 +313,8 @@ impl<M: Send + 'static, R: Send + 'static> ReplyRecipient<M, R> {
         self.sink.try_tell(msg)
     }
 
-    /// [`try_tell`](Self::try_tell) with a [`Receipt`](crate::Receipt), signed when the
-    /// message is handed to its handler; a refusal leaves it unsigned.
+    /// [`try_tell`](Self::try_tell) with a [`Receipt`](crate::Receipt), signed once the
+    /// message's handler has run; a refusal leaves it unsigned.
     pub fn try_tell_receipted(
         &self,
         msg: M,
