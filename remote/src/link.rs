@@ -231,7 +231,7 @@ impl Link {
         observer: Option<Observer>,
     ) -> Link {
         let config = config.with_frame_floor();
-        let capacity = config.queue_capacity;
+        let (capacity, queue_bytes) = (config.queue_capacity, config.queue_bytes);
         let metrics = LinkMetrics::new(bus, &peer);
         Link {
             inner: Arc::new_cyclic(|weak: &std::sync::Weak<Inner>| Inner {
@@ -246,7 +246,7 @@ impl Link {
                 observer,
                 metrics,
                 state: Mutex::new(State {
-                    out: Outbound::new(capacity),
+                    out: Outbound::new(capacity).with_byte_capacity(queue_bytes),
                     inb: Inbound::new(weak.clone() as std::sync::Weak<dyn AckWake>),
                     pending: Asks::default(),
                     sweep_asks_at: SWEEP_ASKS_FROM,
@@ -355,6 +355,12 @@ impl Link {
     /// Messages queued or awaiting acknowledgement.
     pub fn queued(&self) -> usize {
         self.inner.lock().out.len()
+    }
+
+    /// Bytes of the frames queued or awaiting acknowledgement (bounded by
+    /// [`LinkConfig::queue_bytes`]).
+    pub fn queued_bytes(&self) -> usize {
+        self.inner.lock().out.bytes()
     }
 
     /// Waits until no connection of this link runs. After [`close`](Self::close) (or the

@@ -52,6 +52,11 @@ pub(crate) struct Outbound {
     /// Next sequence number to write on the current connection.
     cursor: u64,
     capacity: usize,
+    /// The bytes of the frames in the log.
+    bytes: usize,
+    /// Frames are queued only while [`bytes`](Self::bytes) is below it (so the log holds at
+    /// most this plus one frame).
+    byte_capacity: usize,
     /// Frames taken out of the log without the peer's acknowledgement, ever (reported lost,
     /// or replies to a restarted peer's predecessor dropped): a drain that sees it grow
     /// knows that not everything it waited for was acknowledged.
@@ -77,6 +82,8 @@ impl Outbound {
             written: 0,
             cursor: 1,
             capacity: capacity.max(1),
+            bytes: 0,
+            byte_capacity: usize::MAX,
             removed_unacknowledged: 0,
             spare: Vec::new(),
         }
@@ -102,13 +109,26 @@ impl Outbound {
         }
     }
 
+    /// The log also holds frames only while their bytes are below `bytes` (a frame is
+    /// queued while they are, so one large frame always goes, and the log holds at most
+    /// `bytes` plus one frame).
+    pub fn with_byte_capacity(mut self, bytes: usize) -> Self {
+        self.byte_capacity = bytes.max(1);
+        self
+    }
+
     pub fn has_room(&self) -> bool {
-        self.log.len() < self.capacity
+        self.log.len() < self.capacity && self.bytes < self.byte_capacity
     }
 
     /// Room for a frame with `reserved` places kept free beside it.
     pub fn has_room_beside(&self, reserved: usize) -> bool {
-        self.log.len().saturating_add(reserved) < self.capacity
+        self.log.len().saturating_add(reserved) < self.capacity && self.bytes < self.byte_capacity
+    }
+
+    /// The bytes of the frames queued or awaiting acknowledgement.
+    pub fn bytes(&self) -> usize {
+        self.bytes
     }
 
     pub fn len(&self) -> usize {
@@ -170,6 +190,7 @@ impl Outbound {
         let seq = self.next_seq;
         frame[SEQ_AT..SEQ_AT + 8].copy_from_slice(&seq.to_le_bytes());
         self.next_seq += 1;
+        self.bytes += frame.len();
         self.log.push_back(Entry {
             seq,
             bytes: frame,
@@ -187,6 +208,7 @@ impl Outbound {
         let mut n = 0;
         while self.log.front().is_some_and(|e| e.seq <= upto) {
             if let Some(e) = self.log.pop_front() {
+                self.bytes -= e.bytes.len();
                 self.keep_buffer(e.bytes);
             }
             n += 1;
@@ -316,6 +338,7 @@ impl Outbound {
             kept.push_back(e);
         }
         self.log = kept;
+        self.bytes -= removed.iter().map(|e| e.bytes.len()).sum::<usize>();
         self.removed_unacknowledged += removed.len() as u64;
         if !removed.is_empty() {
             self.next_seq = next;
@@ -344,6 +367,7 @@ impl Outbound {
         let mut removed = Vec::new();
         while self.log.front().is_some_and(&lost) {
             if let Some(e) = self.log.pop_front() {
+                self.bytes -= e.bytes.len();
                 removed.push(e);
             }
         }
