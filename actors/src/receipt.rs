@@ -56,9 +56,14 @@ impl Receipt {
 }
 
 impl Drop for Receipt {
+    /// Signs the receipt, unless it is dropped while the thread unwinds from a panic: the
+    /// message's delivery itself failed then (a dispatcher's bug, say), and a link that did
+    /// not record the delivery hands the message over again.
     fn drop(&mut self) {
         if let Some(book) = self.book.take() {
-            book.handled(self.seq);
+            if !std::thread::panicking() {
+                book.handled(self.seq);
+            }
         }
     }
 }
