@@ -340,6 +340,10 @@ class Node:
         `close_timeout_ms` in the topology's `[link]`) for the peers to acknowledge it,
         reports what is still unacknowledged as lost, then stops the node's listener and
         links. The bus keeps running."""
+    def close_now(self) -> None:
+        """The abrupt close: stops the node's listener and links at once, without waiting
+        for acknowledgements; what is unacknowledged is reported lost. The bus keeps
+        running."""
 
 class NodeRef:
     """A service reached through a `Node`: over the link to its node, or locally."""

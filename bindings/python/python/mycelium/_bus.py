@@ -636,8 +636,17 @@ class Node:
         )
 
     def close(self) -> None:
-        """Stops this node's listener and links; the bus keeps running."""
+        """Sends what is queued and waits up to the links' `close_timeout` (5 s by default;
+        `close_timeout_ms` in the topology's `[link]`) for the peers to acknowledge it as
+        handled, reports what is still unacknowledged as lost, then stops the node's listener
+        and links. The bus keeps running."""
         self._native.close()
+
+    def close_now(self) -> None:
+        """The abrupt close: stops the node's listener and links at once, without waiting
+        for acknowledgements; what is unacknowledged is reported lost. The bus keeps
+        running."""
+        self._native.close_now()
 
 
 def _contract_type(message_type: Any, call: str) -> int:
