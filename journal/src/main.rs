@@ -269,10 +269,8 @@ fn cat(dir: &str, filter: &Filter) -> Result<(), String> {
         None => journal.records(),
     };
     let mut records = records;
-    let mut shown = 0u64;
-    for r in records.by_ref() {
-        let r = r.map_err(|e| damaged(e, shown))?;
-        shown += 1;
+    for (read, r) in records.by_ref().enumerate() {
+        let r = r.map_err(|e| damaged(e, read as u64))?;
         if !filter.accepts(&r) {
             continue;
         }
