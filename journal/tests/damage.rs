@@ -299,3 +299,33 @@ fn a_flipped_bit_in_a_later_segment_header_is_refused_not_taken_for_a_cut() {
         );
     }
 }
+
+mod hostile {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Any bytes after a valid header, or over any stretch of a valid journal: the reader
+        /// never panics, and whatever it returns is a prefix of what was written.
+        #[test]
+        fn any_bytes_read_back_as_a_prefix_or_an_error(
+            start in 0usize..2000,
+            garbage in prop::collection::vec(any::<u8>(), 0..400),
+        ) {
+            let (dir, bytes, ends) = journal(10);
+            let (all, _, _) = read(dir.path());
+            let start = ends[0] + start % (bytes.len() - ends[0]);
+            let mut damaged = bytes[..start].to_vec();
+            damaged.extend_from_slice(&garbage);
+            if start + garbage.len() < bytes.len() {
+                damaged.extend_from_slice(&bytes[start + garbage.len()..]);
+            }
+            let copy = copy_with(dir.path(), &damaged);
+            let (records, _, _) = read(copy.path());
+            prop_assert!(records.len() <= all.len());
+            prop_assert_eq!(&records[..], &all[..records.len()]);
+        }
+    }
+}
