@@ -76,6 +76,7 @@ mod hibernation;
 mod id;
 mod panic;
 mod recipient;
+pub mod recording;
 mod reply_recipient;
 mod rng;
 mod runner;

@@ -42,6 +42,9 @@
 //!   byte offset. A journal cut by a crash (`kill -9`) reads back to its last whole record,
 //!   and [`Records::cut`] says what was cut.
 //!
+//! - [`Recording`] records actors into a journal: hand it to `SpawnOptions::record` and each
+//!   message the actor handles, and its starts and failures, become records.
+//!
 //! The byte layout is specified in `docs/journal.md`.
 
 #![warn(missing_docs)]
@@ -52,6 +55,7 @@ mod header;
 mod index;
 mod reader;
 mod record;
+mod recording;
 mod segment;
 mod writer;
 
@@ -60,6 +64,7 @@ pub use header::{JournalSchema, SegmentHeader, MAGIC, MAX_SCHEMA_TEXT, VERSION};
 pub use index::IndexEntry;
 pub use reader::{JournalReader, Records, SegmentInfo};
 pub use record::{ActorAddr, Cut, Encoding, Entry, Gap, Kind, Origin, Record};
+pub use recording::Recording;
 pub use segment::{index_path, segment_path, INDEX_EXT, SEGMENT_EXT};
 pub use writer::{Appended, JournalOptions, JournalWriter, WhenBehind, WriterStats, WRITER_SOURCE};
 

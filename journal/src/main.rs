@@ -316,6 +316,7 @@ fn to_json(r: &Record) -> Value {
         "node": r.actor.node,
         "origin": origin,
         "cause": r.cause,
+        "asked": r.asked,
         "type_id": r.type_id,
         "type": r.name,
         "topic": r.topic,

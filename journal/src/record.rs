@@ -242,6 +242,8 @@ pub struct Entry<'a> {
     pub origin: Origin,
     /// For an output, the sequence number of the input being handled when it was made.
     pub cause: Option<u64>,
+    /// A handled message that came as an ask (its handler's return value is the reply).
+    pub asked: bool,
     /// The contract type id (0 for types that are not contract messages).
     pub type_id: u16,
     /// The message type's name (or, for lifecycle records, empty).
@@ -264,6 +266,7 @@ impl<'a> Entry<'a> {
             actor,
             origin: Origin::None,
             cause: None,
+            asked: false,
             type_id: 0,
             name: "",
             topic: "",
@@ -289,6 +292,8 @@ pub struct Record {
     pub origin: Origin,
     /// For an output, the sequence number of the input being handled when it was made.
     pub cause: Option<u64>,
+    /// A handled message that came as an ask.
+    pub asked: bool,
     /// The contract type id (0 for types that are not contract messages).
     pub type_id: u16,
     /// The message type's name.
@@ -350,6 +355,7 @@ impl Record {
             actor: self.actor,
             origin: self.origin,
             cause: self.cause,
+            asked: self.asked,
             type_id: self.type_id,
             name: &self.name,
             topic: &self.topic,
@@ -445,7 +451,7 @@ pub(crate) fn encode_body(entry: &Entry<'_>, seq: u64, out: &mut Vec<u8>) {
     out.push(entry.kind as u8);
     out.push(entry.encoding as u8);
     out.push(origin_kind);
-    out.push(0);
+    out.push(u8::from(entry.asked));
     out.extend_from_slice(&seq.to_le_bytes());
     out.extend_from_slice(&entry.time_ns.to_le_bytes());
     out.extend_from_slice(&entry.actor.node.to_le_bytes());
@@ -485,6 +491,12 @@ pub(crate) fn decode_body(body: &[u8]) -> Result<Record, String> {
     let u32_at = |at: usize| u32::from_le_bytes(body[at..at + 4].try_into().expect("4 bytes"));
     let u64_at = |at: usize| u64::from_le_bytes(body[at..at + 8].try_into().expect("8 bytes"));
     let u16_at = |at: usize| u16::from_le_bytes(body[at..at + 2].try_into().expect("2 bytes"));
+    if body[3] > 1 {
+        return Err(format!(
+            "unknown flags {:#04x} (written by a newer version?)",
+            body[3]
+        ));
+    }
     let origin = Origin::decode(body[2], u32_at(32), u64_at(36))
         .ok_or_else(|| format!("unknown origin kind {}", body[2]))?;
     let name_len = usize::from(u16_at(54));
@@ -511,6 +523,7 @@ pub(crate) fn decode_body(body: &[u8]) -> Result<Record, String> {
         },
         origin,
         cause: (cause != NO_CAUSE).then_some(cause),
+        asked: body[3] == 1,
         type_id: u16_at(52),
         name,
         topic,

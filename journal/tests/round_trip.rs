@@ -45,6 +45,7 @@ struct Owned {
     actor: ActorAddr,
     origin: Origin,
     cause: Option<u64>,
+    asked: bool,
     type_id: u16,
     name: String,
     topic: String,
@@ -83,6 +84,7 @@ fn owned() -> impl Strategy<Value = Owned> {
         (kind, any::<u64>(), any::<u32>(), any::<u64>(), origin()),
         (
             prop::option::of(0..u64::MAX),
+            any::<bool>(),
             any::<u16>(),
             "\\PC{0,12}",
             "[a-z.]{0,12}",
@@ -93,7 +95,7 @@ fn owned() -> impl Strategy<Value = Owned> {
         .prop_map(
             |(
                 (kind, time_ns, node, id, origin),
-                (cause, type_id, name, topic, encoding, payload),
+                (cause, asked, type_id, name, topic, encoding, payload),
             )| {
                 Owned {
                     kind,
@@ -101,6 +103,7 @@ fn owned() -> impl Strategy<Value = Owned> {
                     actor: ActorAddr { node, id },
                     origin,
                     cause,
+                    asked,
                     type_id,
                     name,
                     topic,
@@ -132,6 +135,7 @@ proptest! {
                 actor: e.actor,
                 origin: e.origin,
                 cause: e.cause,
+                asked: e.asked,
                 type_id: e.type_id,
                 name: &e.name,
                 topic: &e.topic,
@@ -150,6 +154,7 @@ proptest! {
             prop_assert_eq!(r.actor, e.actor);
             prop_assert_eq!(r.origin, e.origin);
             prop_assert_eq!(r.cause, e.cause);
+            prop_assert_eq!(r.asked, e.asked);
             prop_assert_eq!(r.type_id, e.type_id);
             prop_assert_eq!(&r.name, &e.name);
             prop_assert_eq!(&r.topic, &e.topic);

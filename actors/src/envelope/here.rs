@@ -190,6 +190,7 @@ where
         ctx: &'a mut Context<A>,
     ) -> impl Future<Output = Outcome> + Send + 'a {
         let HereAsk { msg, place } = self;
+        ctx.record_handled(crate::recording::Delivery::Ask, &msg);
         AskedHere::<_, M, _> {
             handling: catch_unwind_future(|| actor.handle(msg, ctx)),
             to: To::Place(place),
