@@ -387,6 +387,17 @@ impl<A: Actor> Context<A> {
         }
     }
 
+    /// For an ask of a recorded actor: what its answer is reported to.
+    #[inline]
+    pub(crate) fn reply_record(&self) -> Option<Box<crate::recording::ReplyRecord>> {
+        let recorder = self.held.as_ref()?.recorder.as_ref()?;
+        Some(Box::new(crate::recording::ReplyRecord {
+            recorder: Arc::clone(recorder),
+            actor: self.me.id(),
+            clock: self.bus.clock().clone(),
+        }))
+    }
+
     /// Reports a step of the actor's life to the recorder, if the actor is recorded.
     pub(crate) fn record_lifecycle(&self, event: impl FnOnce(&mut dyn FnMut(Lifecycle<'_>))) {
         if let Some(recorder) = self.held.as_ref().and_then(|h| h.recorder.as_ref()) {

@@ -425,7 +425,12 @@ where
         // the slot, as a told message's is.
         let AskEnvelope { msg, reply } = self;
         ctx.record_handled(Delivery::Ask, &msg);
-        here::through_channel::<_, M, _>(catch_unwind_future(|| actor.handle(msg, ctx)), reply)
+        let record = ctx.reply_record();
+        here::through_channel::<_, M, _>(
+            catch_unwind_future(|| actor.handle(msg, ctx)),
+            reply,
+            record,
+        )
     }
 
     fn undeliverable(self, reason: StopReason) -> Box<dyn Any + Send> {

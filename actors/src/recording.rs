@@ -1,5 +1,5 @@
-//! Recording hooks: a recorded actor reports what it handles, and its incarnations' starts
-//! and failures, to a [`Recorder`] (the `mycelium-journal` crate writes them to a
+//! Recording hooks: a recorded actor reports what it handles, its answers to asks, and its
+//! incarnations' starts and failures, to a [`Recorder`] (the `mycelium-journal` crate writes them to a
 //! journal).
 //!
 //! ```
@@ -16,6 +16,10 @@
 //!     fn handled(&self, _: ActorId, _: Duration, _: Delivery, type_name: &'static str, message: &dyn Any) {
 //!         let n = message.downcast_ref::<u32>().copied();
 //!         self.0.lock().unwrap().push(format!("{type_name} {n:?}"));
+//!     }
+//!     fn replied(&self, _: ActorId, _: Duration, type_name: &'static str, reply: &dyn Any) {
+//!         let n = reply.downcast_ref::<u32>().copied();
+//!         self.0.lock().unwrap().push(format!("reply {type_name} {n:?}"));
 //!     }
 //!     fn lifecycle(&self, _: ActorId, _: Duration, event: Lifecycle<'_>) {
 //!         self.0.lock().unwrap().push(format!("{event:?}"));
@@ -40,7 +44,10 @@
 //!     .spawn_with::<Counter>(Counter(0), SpawnOptions::new().record(log.clone()))
 //!     .unwrap();
 //! assert_eq!(counter.ask(5u32).await.unwrap(), 5);
-//! assert_eq!(*log.0.lock().unwrap(), ["Started { incarnation: 0 }", "u32 Some(5)"]);
+//! assert_eq!(
+//!     *log.0.lock().unwrap(),
+//!     ["Started { incarnation: 0 }", "u32 Some(5)", "reply u32 Some(5)"]
+//! );
 //! # });
 //! ```
 //!
@@ -103,6 +110,31 @@ pub trait Recorder: Send + Sync + 'static {
         message: &dyn Any,
     );
 
+    /// The actor `actor` answered an ask with `reply`, of type `type_name`, at bus time `time`
+    /// (after the [`handled`](Recorder::handled) call of that ask, before the asker sees it).
+    fn replied(&self, actor: ActorId, time: Duration, type_name: &'static str, reply: &dyn Any);
+
     /// A step of the actor's life, at bus time `time`.
     fn lifecycle(&self, actor: ActorId, time: Duration, event: Lifecycle<'_>);
+}
+
+/// What an ask of a recorded actor needs to report its answer: carried by the handler's
+/// future, boxed so that an actor that is not recorded carries one null pointer.
+pub(crate) struct ReplyRecord {
+    pub(crate) recorder: std::sync::Arc<dyn Recorder>,
+    pub(crate) actor: ActorId,
+    pub(crate) clock: crate::Clock,
+}
+
+impl ReplyRecord {
+    /// Reports `reply`.
+    #[cold]
+    pub(crate) fn report<R: 'static>(&self, reply: &R) {
+        self.recorder.replied(
+            self.actor,
+            self.clock.now(),
+            crate::actor::short_type_name(std::any::type_name::<R>()),
+            reply,
+        );
+    }
 }

@@ -42,9 +42,12 @@
 //! chosen is still recorded, by name, with no payload, and counted in
 //! [`Recording::unrecorded`]: a replay cannot feed it again.
 //!
+//! An ask's answer is a `replied` record whose `cause` is the ask's `handled` record, its
+//! payload written with the codec chosen for the reply type (`.serde::<u32>()`).
+//!
 //! What is not recorded yet: a message's origin (the journal says [`Origin::None`]), what
-//! the actor sends, publishes and replies, timer firings as such (a timer's message is a tell),
-//! clock readings, and stops.
+//! the actor sends and publishes, timer firings as such (a timer's message is a tell), clock
+//! readings, and stops.
 
 use std::any::{Any, TypeId};
 use std::cell::RefCell;
@@ -57,7 +60,9 @@ use mycelium_actors::recording::{Delivery, Lifecycle, Recorder};
 use mycelium_actors::ActorId;
 use mycelium_codec::WireMessage;
 
-use crate::record::{ActorAddr, Encoding, Entry, Kind, Origin};
+#[cfg(doc)]
+use crate::record::Origin;
+use crate::record::{ActorAddr, Encoding, Entry, Kind};
 use crate::writer::JournalWriter;
 
 type Encode = fn(&dyn Any, &mut Vec<u8>) -> Result<(), String>;
@@ -75,6 +80,9 @@ pub struct Recording {
     codecs: HashMap<TypeId, Codec>,
     unrecorded: Mutex<BTreeSet<&'static str>>,
     errors: AtomicU64,
+    /// The sequence number of the input each recorded actor is handling: the cause of what
+    /// it answers. One handler runs at a time per actor, so the last is the current one.
+    handling: Mutex<HashMap<ActorAddr, u64>>,
 }
 
 impl std::fmt::Debug for Recording {
@@ -120,6 +128,7 @@ impl Recording {
             codecs: HashMap::new(),
             unrecorded: Mutex::new(BTreeSet::new()),
             errors: AtomicU64::new(0),
+            handling: Mutex::new(HashMap::new()),
         }
     }
 
@@ -164,10 +173,52 @@ impl Recording {
         self.errors.load(Ordering::Relaxed)
     }
 
-    fn append(&self, entry: &Entry<'_>) {
-        if self.journal.append(entry).is_err() {
-            self.errors.fetch_add(1, Ordering::Relaxed);
+    fn append(&self, entry: &Entry<'_>) -> Option<u64> {
+        match self.journal.append(entry) {
+            Ok(appended) => Some(appended.seq()),
+            Err(_) => {
+                self.errors.fetch_add(1, Ordering::Relaxed);
+                None
+            }
         }
+    }
+
+    /// Appends `entry` with `message` encoded by its chosen codec (or without a payload, its
+    /// type listed as unrecorded).
+    fn append_message(&self, entry: Entry<'static>, message: &dyn Any) -> Option<u64> {
+        let Some(codec) = self.codecs.get(&message.type_id()) else {
+            if let Ok(mut names) = self.unrecorded.lock() {
+                names.insert(entry.name);
+            }
+            return self.append(&entry);
+        };
+        BUFFER.with(|buffer| {
+            // A recorder reached again from inside an encoder on this thread gets a buffer of
+            // its own rather than a panic.
+            let mut own = Vec::new();
+            let mut borrowed = buffer.try_borrow_mut();
+            let buffer = match &mut borrowed {
+                Ok(b) => &mut **b,
+                Err(_) => &mut own,
+            };
+            buffer.clear();
+            match (codec.encode)(message, buffer) {
+                Ok(()) => self.append(&Entry {
+                    type_id: codec.type_id,
+                    encoding: codec.encoding,
+                    payload: buffer,
+                    ..entry
+                }),
+                Err(reason) => {
+                    self.errors.fetch_add(1, Ordering::Relaxed);
+                    self.append(&Entry {
+                        encoding: Encoding::Text,
+                        payload: format!("the message could not be encoded: {reason}").as_bytes(),
+                        ..entry
+                    })
+                }
+            }
+        })
     }
 }
 
@@ -196,36 +247,26 @@ impl Recorder for Recording {
             asked: delivery == Delivery::Ask,
             ..Entry::new(Kind::Handled, nanos(time), addr(actor))
         };
-        let Some(codec) = self.codecs.get(&message.type_id()) else {
-            if let Ok(mut names) = self.unrecorded.lock() {
-                names.insert(type_name);
+        if let Some(seq) = self.append_message(entry, message) {
+            if let Ok(mut handling) = self.handling.lock() {
+                handling.insert(addr(actor), seq);
             }
-            self.append(&Entry {
-                origin: Origin::None,
-                ..entry
-            });
-            return;
+        }
+    }
+
+    fn replied(&self, actor: ActorId, time: Duration, type_name: &'static str, reply: &dyn Any) {
+        let actor = addr(actor);
+        let cause = self
+            .handling
+            .lock()
+            .ok()
+            .and_then(|h| h.get(&actor).copied());
+        let entry = Entry {
+            name: type_name,
+            cause,
+            ..Entry::new(Kind::Replied, nanos(time), actor)
         };
-        BUFFER.with(|buffer| {
-            let mut buffer = buffer.borrow_mut();
-            buffer.clear();
-            match (codec.encode)(message, &mut buffer) {
-                Ok(()) => self.append(&Entry {
-                    type_id: codec.type_id,
-                    encoding: codec.encoding,
-                    payload: &buffer,
-                    ..entry
-                }),
-                Err(reason) => {
-                    self.errors.fetch_add(1, Ordering::Relaxed);
-                    self.append(&Entry {
-                        encoding: Encoding::Text,
-                        payload: format!("the message could not be encoded: {reason}").as_bytes(),
-                        ..entry
-                    });
-                }
-            }
-        });
+        self.append_message(entry, reply);
     }
 
     fn lifecycle(&self, actor: ActorId, time: Duration, event: Lifecycle<'_>) {

@@ -1,5 +1,5 @@
-//! A recorded actor: what it handles, in handling order, with bus time, and its start and
-//! failures, land in the journal; and recording changes nothing the actor does.
+//! A recorded actor: what it handles, in handling order, with bus time, its answers, and its
+//! start and failures, land in the journal; and recording changes nothing the actor does.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -94,7 +94,8 @@ async fn a_recorded_actor_leaves_its_inputs_and_failures_in_order_and_behaves_th
     let recording = Arc::new(
         Recording::new(journal.clone())
             .serde::<Fill>()
-            .serde::<Crash>(),
+            .serde::<Crash>()
+            .serde::<u32>(),
     );
     let recorded = scenario(Some(recording.clone())).await;
     let plain = scenario(None).await;
@@ -114,26 +115,31 @@ async fn a_recorded_actor_leaves_its_inputs_and_failures_in_order_and_behaves_th
     let s = |k, t, n: &str, a, p: &str| (k, t, n.to_owned(), a, p.to_owned());
     assert_eq!(seen[0].0, Kind::Started);
     assert_eq!(records[0].payload_u64(), Some(0));
+    assert_eq!(records[7].kind, Kind::Failed);
+    assert!(records[7].payload_text().unwrap().contains("boom"));
     assert_eq!(
-        &seen[1..6],
-        &[
+        seen,
+        [
+            seen[0].clone(),
             s(Kind::Handled, 0, "Fill", false, r#"{"qty":3}"#),
             s(Kind::Handled, 0, "Fill", true, r#"{"qty":4}"#),
+            s(Kind::Replied, 0, "u32", false, "7"),
             s(Kind::Handled, 10 * ms, "Fill", true, r#"{"qty":1}"#),
+            s(Kind::Replied, 10 * ms, "u32", false, "8"),
             s(Kind::Handled, 10 * ms, "Crash", false, "null"),
-            seen[5].clone(),
-        ]
-    );
-    assert_eq!(records[5].kind, Kind::Failed);
-    assert!(records[5].payload_text().unwrap().contains("boom"));
-    assert_eq!(
-        &seen[6..],
-        &[
+            seen[7].clone(),
             s(Kind::Handled, 10 * ms, "Peek", true, ""),
+            s(Kind::Replied, 10 * ms, "u32", false, "8"),
             s(Kind::Handled, 20 * ms, "Fill", true, r#"{"qty":2}"#),
+            s(Kind::Replied, 20 * ms, "u32", false, "10"),
         ]
     );
-    assert_eq!(records[6].encoding, Encoding::Empty);
+    assert_eq!(records[8].encoding, Encoding::Empty);
+    for r in records.iter().filter(|r| r.kind == Kind::Replied) {
+        let cause = &records[r.cause.unwrap() as usize];
+        assert_eq!((cause.kind, cause.asked), (Kind::Handled, true), "{r:?}");
+        assert_eq!(cause.seq + 1, r.seq);
+    }
     assert!(records.iter().all(|r| r.actor.id == records[0].actor.id));
 }
 
@@ -146,6 +152,6 @@ async fn a_closed_journal_is_counted_not_a_failure_of_the_actor() {
     let recording = Arc::new(Recording::new(journal).serde::<Fill>());
     let replies = scenario(Some(recording.clone())).await;
     assert_eq!(replies, [7, 8, 8, 10]);
-    // Started, six handlings, one failure.
-    assert_eq!(recording.errors(), 8);
+    // Started, six handlings, one failure, four answers.
+    assert_eq!(recording.errors(), 12);
 }
