@@ -56,6 +56,7 @@ mod index;
 mod reader;
 mod record;
 mod recording;
+mod replay;
 mod segment;
 mod writer;
 
@@ -65,6 +66,7 @@ pub use index::IndexEntry;
 pub use reader::{JournalReader, Records, SegmentInfo};
 pub use record::{ActorAddr, Cut, Encoding, Entry, Gap, Kind, Origin, Record};
 pub use recording::Recording;
+pub use replay::{Difference, Replay, ReplayError, ReplayMode, ReplayReport};
 pub use segment::{index_path, segment_path, INDEX_EXT, SEGMENT_EXT};
 pub use writer::{Appended, JournalOptions, JournalWriter, WhenBehind, WriterStats, WRITER_SOURCE};
 
