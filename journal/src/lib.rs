@@ -49,6 +49,7 @@
 
 #![warn(missing_docs)]
 
+mod diff;
 mod error;
 mod frame;
 mod header;
@@ -60,6 +61,7 @@ mod replay;
 mod segment;
 mod writer;
 
+pub use diff::{diff, EventDifference, JournalDiff};
 pub use error::JournalError;
 pub use header::{JournalSchema, SegmentHeader, MAGIC, MAX_SCHEMA_TEXT, VERSION};
 pub use index::IndexEntry;

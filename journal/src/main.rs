@@ -4,6 +4,7 @@
 //! mycelium-journal ls DIR
 //! mycelium-journal cat DIR [--actor N[@NODE]] [--kind KIND[,KIND...]] [--type NAME[,NAME...]]
 //!                          [--from TIME] [--to TIME]
+//! mycelium-journal diff DIR DIR [--ignore-time] [--csv]
 //! ```
 //!
 //! `ls` prints the journal's node, schema, segments and counts, and the cut a crash left if
@@ -11,6 +12,11 @@
 //! message type name and bus time range (`--from` inclusive, `--to` exclusive; a time is
 //! nanoseconds or a number with `ns`, `us`, `ms` or `s`). A damaged journal ends the output
 //! with an error on stderr naming the segment and byte offset, and exit status 1.
+//!
+//! `diff` compares two journals of the same actors (two runs, or a run and its replay) actor by
+//! actor, record by record (kind, type, topic, payload, bus time unless `--ignore-time`), and
+//! prints each difference (or, with `--csv`, CSV); exit status 0 when they agree, 3 when they
+//! differ, 1 on an error.
 
 use std::collections::BTreeMap;
 use std::io::{self, BufWriter, Write};
@@ -23,6 +29,7 @@ const USAGE: &str = "\
 usage: mycelium-journal ls DIR
        mycelium-journal cat DIR [--actor N[@NODE]] [--kind KIND[,KIND...]] [--type NAME[,NAME...]]
                                 [--from TIME] [--to TIME]
+       mycelium-journal diff DIR DIR [--ignore-time] [--csv]
 
 kinds: handled sent published replied timer-fired clock-read started failed restarted
        stopped gap cut
@@ -41,6 +48,11 @@ fn main() -> ExitCode {
             .get(1)
             .ok_or_else(usage)
             .and_then(|dir| Filter::parse(&args[2..]).and_then(|f| cat(dir, &f))),
+        Some("diff") => match diff(&args[1..]) {
+            Ok(true) => return ExitCode::SUCCESS,
+            Ok(false) => return ExitCode::from(3),
+            Err(e) => Err(e),
+        },
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -357,4 +369,31 @@ fn hex(bytes: &[u8]) -> String {
         let _ = write!(s, "{b:02x}");
     }
     s
+}
+
+/// `Ok(true)` when the journals agree.
+fn diff(args: &[String]) -> Result<bool, String> {
+    let mut dirs = Vec::new();
+    let (mut with_time, mut as_csv) = (true, false);
+    for a in args {
+        match a.as_str() {
+            "--ignore-time" => with_time = false,
+            "--csv" => as_csv = true,
+            flag if flag.starts_with("--") => {
+                return Err(format!("unknown option {flag:?}\n\n{USAGE}"))
+            }
+            dir => dirs.push(dir),
+        }
+    }
+    let [left, right] = dirs[..] else {
+        return Err(format!("diff takes two journal directories\n\n{USAGE}"));
+    };
+    let d = mycelium_journal::diff(&open(left)?, &open(right)?, with_time)
+        .map_err(|e| e.to_string())?;
+    if as_csv {
+        print!("{}", d.to_csv());
+    } else {
+        println!("{d}");
+    }
+    Ok(d.differences.is_empty())
 }

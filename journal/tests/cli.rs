@@ -145,3 +145,60 @@ fn a_damaged_journal_fails_with_the_segment_and_offset() {
     let out = tool(&["ls", "/nonexistent-journal-dir"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot list"));
 }
+
+#[test]
+fn diff_compares_two_runs_actor_by_actor() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    write(a.path());
+    write(b.path());
+    let (da, db) = (a.path().to_str().unwrap(), b.path().to_str().unwrap());
+    let same = tool(&["diff", da, db]);
+    assert_eq!(same.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&same.stdout).contains("21 events compared, no difference"));
+
+    // A third run whose strategy answered differently once and did one thing more.
+    let c = tempfile::tempdir().unwrap();
+    let writer = JournalWriter::open(
+        c.path(),
+        JournalOptions::new(JournalSchema::none()).node("n1"),
+    )
+    .unwrap();
+    let reader = mycelium_journal::JournalReader::open(a.path()).unwrap();
+    for r in reader.records() {
+        let r = r.unwrap();
+        let payload: &[u8] = if r.seq == 3 { b"sell" } else { &r.payload };
+        writer
+            .append(&Entry {
+                payload,
+                ..r.as_entry()
+            })
+            .unwrap();
+    }
+    writer
+        .append(&Entry::new(
+            Kind::Stopped,
+            30_000_000,
+            ActorAddr { node: 0, id: 3 },
+        ))
+        .unwrap();
+    writer.close().unwrap();
+    let out = tool(&["diff", da, c.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(3));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("22 events compared, 2 differ"), "{text}");
+    assert!(text.contains("actor #3 event 3:\n  - published Order on orders buy at 0.001000000s\n  + published Order on orders sell at 0.001000000s"), "{text}");
+    assert!(
+        text.contains("  - (none)\n  + stopped at 0.030000000s"),
+        "{text}"
+    );
+
+    let csv = tool(&[
+        "diff",
+        da,
+        c.path().to_str().unwrap(),
+        "--csv",
+        "--ignore-time",
+    ]);
+    let csv = String::from_utf8(csv.stdout).unwrap();
+    assert!(csv.starts_with("actor,node,index,left,right\n3,0,3,\"published Order on orders buy\",\"published Order on orders sell\"\n"), "{csv}");
+}
