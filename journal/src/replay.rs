@@ -57,7 +57,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mycelium_actors::recording::{Delivery, Lifecycle, Recorder};
-use mycelium_actors::{Actor, ActorId, ActorRef, Bus, Handler, SpawnOptions};
+use mycelium_actors::{Actor, ActorId, ActorRef, AskError, Bus, Handler, SpawnOptions};
 use mycelium_codec::WireMessage;
 
 use crate::error::JournalError;
@@ -68,11 +68,19 @@ type Feed<A> = Box<
     dyn for<'a> Fn(
             &'a ActorRef<A>,
             &'a Record,
-        ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>
+        ) -> Pin<Box<dyn Future<Output = Result<(), Refused>> + Send + 'a>>
         + Send
         + Sync,
 >;
 type Encode = fn(&dyn Any) -> Option<Vec<u8>>;
+
+/// Why an input was not handled.
+enum Refused {
+    /// Its payload does not decode.
+    Decode(String),
+    /// The replayed actor had stopped (a difference, not an error).
+    Stopped,
+}
 
 /// Whether a replay stops at the first difference.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -312,16 +320,15 @@ impl<A: Actor> Replay<A> {
         let feed: Feed<A> = Box::new(move |actor, record| {
             let msg = decode(record);
             Box::pin(async move {
-                let msg = msg?;
+                let msg = msg.map_err(Refused::Decode)?;
                 if record.asked {
                     // A failed ask is an output (captured as `failed`), not an error here.
-                    let _ = actor.ask(msg).await;
-                    Ok(())
+                    match actor.ask(msg).await {
+                        Err(AskError::Closed(_) | AskError::Stopped(_)) => Err(Refused::Stopped),
+                        _ => Ok(()),
+                    }
                 } else {
-                    actor
-                        .tell(msg)
-                        .await
-                        .map_err(|_| "the replayed actor had stopped".to_owned())
+                    actor.tell(msg).await.map_err(|_| Refused::Stopped)
                 }
             })
         });
@@ -449,13 +456,37 @@ impl<A: Actor> Replay<A> {
                 });
             }
             tokio::time::sleep_until(start + Duration::from_nanos(record.time_ns)).await;
-            feed(&replayed, record)
-                .await
-                .map_err(|reason| ReplayError::Input {
-                    seq: record.seq,
-                    name: record.name.clone(),
-                    reason,
-                })?;
+            match feed(&replayed, record).await {
+                Ok(()) => {}
+                Err(Refused::Decode(reason)) => {
+                    return Err(ReplayError::Input {
+                        seq: record.seq,
+                        name: record.name.clone(),
+                        reason,
+                    })
+                }
+                Err(Refused::Stopped) => {
+                    // Everything before it compares first; then this input, never handled.
+                    self.compare(&inputs, &capture, compared, i, &mut report, &describe);
+                    let reason = replayed
+                        .stop_reason()
+                        .map_or_else(|| "stopped".to_owned(), |r| r.to_string());
+                    report.differences.push(Difference {
+                        input: i as u64,
+                        seq: record.seq,
+                        time_ns: record.time_ns,
+                        message: describe(record),
+                        recorded: show(&inputs[i].1),
+                        now: format!("not handled: the replayed actor had stopped ({reason})"),
+                        before: before(&inputs, i, &describe),
+                    });
+                    report.inputs += 1;
+                    if mode == ReplayMode::StopAtFirst {
+                        report.differences.truncate(1);
+                    }
+                    return Ok(report);
+                }
+            }
             report.inputs += 1;
             if mode == ReplayMode::StopAtFirst {
                 // The outputs of an input are all in once a later input is being handled:
@@ -531,12 +562,21 @@ impl<A: Actor> Replay<A> {
                     message: describe(record),
                     recorded: show(recorded),
                     now: show(&now),
-                    before: inputs[i.saturating_sub(3)..i]
-                        .iter()
-                        .map(|(r, _)| format!("record {}: {}", r.seq, describe(r)))
-                        .collect(),
+                    before: before(inputs, i, describe),
                 });
             }
         }
     }
+}
+
+/// The three inputs before input `i`, described.
+fn before(
+    inputs: &[(Record, Vec<Output>)],
+    i: usize,
+    describe: &dyn Fn(&Record) -> String,
+) -> Vec<String> {
+    inputs[i.saturating_sub(3)..i]
+        .iter()
+        .map(|(r, _)| format!("record {}: {}", r.seq, describe(r)))
+        .collect()
 }

@@ -21,7 +21,8 @@ struct Crash;
 /// A message type recorded without a codec.
 struct Peek;
 
-/// The recorded version; `Args` is a version number: 2 counts large fills twice.
+/// The recorded version; `Args` is a version number: 2 counts large fills twice, 3 stops at
+/// its first failure.
 struct Book {
     position: u32,
     version: u32,
@@ -36,7 +37,12 @@ impl Actor for Book {
         })
     }
     async fn on_failure(&mut self, _ctx: &mut Context<Self>, _failure: &Failure) -> OnFailure {
-        OnFailure::Continue
+        // Version 3 stops at its first failure.
+        if self.version == 3 {
+            OnFailure::Stop
+        } else {
+            OnFailure::Continue
+        }
     }
 }
 
@@ -188,4 +194,25 @@ async fn an_input_recorded_without_its_payload_is_refused_by_name() {
         "{err}"
     );
     assert!(err.to_string().contains("no decoder"), "{err}");
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn an_actor_that_now_stops_reports_the_first_input_it_no_longer_handles() {
+    let (dir, actor) = record(false).await;
+    let journal = JournalReader::open(dir.path()).unwrap();
+    let bus = Bus::builder().virtual_time().build().unwrap();
+    let report = replay(3)
+        .run(&journal, actor, &bus, ReplayMode::Compare)
+        .await
+        .unwrap();
+    assert_eq!(report.differences.len(), 1, "{report}");
+    let d = &report.differences[0];
+    assert_eq!(d.input, 3);
+    assert_eq!(d.recorded, "replied u32 8");
+    assert!(
+        d.now
+            .starts_with("not handled: the replayed actor had stopped"),
+        "{report}"
+    );
+    assert_eq!(d.before.len(), 3);
 }
