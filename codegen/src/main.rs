@@ -86,7 +86,9 @@ fn run(args: &[String]) -> Result<(), String> {
             mycelium_codegen::rust::FILE_NAME.to_string(),
             mycelium_codegen::rust::generate(&schema),
         )],
-        "python" => mycelium_codegen::python::generate(&schema)?,
+        "python" => {
+            mycelium_codegen::python::generate_from(&schema, Some(&file.display().to_string()))?
+        }
         "ocaml" => mycelium_codegen::ocaml::generate(&schema)?,
         other => return Err(format!("unknown command `{other}`\n{USAGE}")),
     };

@@ -53,6 +53,104 @@ pub enum LinkEventKind {
     },
     /// Messages that may not have been delivered.
     Loss(LossReport),
+    /// Publications of a topic this node subscribed to on the peer were lost on their way
+    /// here: the peer said so. Also published on this node's bus, on [`GAP_TOPIC`].
+    TopicGap(TopicGap),
+}
+
+/// The topic on which a node publishes each [`TopicGap`] it is told of, on its own bus: an
+/// actor subscribes to it (`bus.subscribe_actor::<A, TopicGap>(GAP_TOPIC, ..)`) to re-request
+/// a snapshot or halt trading when its stream has a hole.
+pub const GAP_TOPIC: &str = "mycelium.remote.gap";
+
+/// Publications of one topic, sent (or due) to this node by a peer, that will never arrive:
+/// `count` of them, the first numbered `first_seq` and the last `last_seq` in the peer's
+/// numbering of the link (frames of other topics may lie between). The publishing node tells
+/// the subscribing node as soon as it can send again, in the same order as the
+/// publications, so the gap comes after what arrived before it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TopicGap {
+    /// The node that published them.
+    pub source: String,
+    /// The topic they were published on.
+    pub topic: String,
+    /// Their contract type id.
+    pub type_id: u16,
+    /// The first lost publication's sequence number on the link.
+    pub first_seq: u64,
+    /// The last lost publication's sequence number on the link.
+    pub last_seq: u64,
+    /// How many were lost.
+    pub count: u64,
+    /// Why.
+    pub reason: GapReason,
+}
+
+/// Why publications never reached a subscribing node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GapReason {
+    /// This node's process restarted: what was sent to its predecessor and not acknowledged
+    /// may or may not have been handled there.
+    Restarted,
+    /// The publishing node found this node's state for the link held by another process of
+    /// the same name (two took turns under it).
+    Forgot,
+    /// They do not fit in a frame this node accepts (or any frame).
+    TooLarge,
+    /// The subscription's overflow policy ([`RemoteOverflow`](crate::RemoteOverflow))
+    /// dropped them at the publishing node while the link's queue was full. They never had a
+    /// sequence number: `first_seq` and `last_seq` are 0, and `topic` is the subscription's
+    /// pattern.
+    Dropped,
+    /// A reason this version does not know (from a newer peer).
+    Other,
+}
+
+impl GapReason {
+    pub(crate) fn to_u8(self) -> u8 {
+        match self {
+            GapReason::Restarted => 1,
+            GapReason::Forgot => 2,
+            GapReason::TooLarge => 3,
+            GapReason::Dropped => 4,
+            GapReason::Other => 0,
+        }
+    }
+
+    pub(crate) fn from_u8(b: u8) -> GapReason {
+        match b {
+            1 => GapReason::Restarted,
+            2 => GapReason::Forgot,
+            3 => GapReason::TooLarge,
+            4 => GapReason::Dropped,
+            _ => GapReason::Other,
+        }
+    }
+}
+
+impl fmt::Display for TopicGap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let why = match self.reason {
+            GapReason::Restarted => "this process restarted",
+            GapReason::Forgot => "the publishing node took this node for another process",
+            GapReason::TooLarge => "too large for a frame",
+            GapReason::Dropped => "dropped by the subscription's overflow policy",
+            GapReason::Other => "a reason this version does not know",
+        };
+        if self.reason == GapReason::Dropped {
+            return write!(
+                f,
+                "{} publication(s) matching `{}` from node `{}` were dropped by the \
+                 subscription's overflow policy (the link's queue was full)",
+                self.count, self.topic, self.source
+            );
+        }
+        write!(
+            f,
+            "{} publication(s) of `{}` from node `{}` were lost between seq {} and {} ({why})",
+            self.count, self.topic, self.source, self.first_seq, self.last_seq
+        )
+    }
 }
 
 /// Why messages were lost.

@@ -118,7 +118,10 @@ pub use error::{
     DispatchError, DrainError, HandshakeError, RemoteAskError, SecretError, SendError, SetupError,
     SubscribeError, TransportError, WireError,
 };
-pub use event::{LinkEvent, LinkEventKind, LossReason, LossReport, LostMessage, Observer};
+pub use event::{
+    GapReason, LinkEvent, LinkEventKind, LossReason, LossReport, LostMessage, Observer, TopicGap,
+    GAP_TOPIC,
+};
 pub use link::{Link, LinkStats, OnReply, RemoteReply, ReplyBody};
 pub use node::{Node, NodeBuilder};
 pub use proxy::RemoteActor;
@@ -127,5 +130,6 @@ pub use secret::Secret;
 pub use service::RemoteService;
 #[cfg(feature = "tls")]
 pub use tls::{TlsClient, TlsError, TlsServer};
+pub use topics::RemoteOverflow;
 pub use topology::{NodeSpec, SecretSource, TlsSpec, Topology, TopologyError};
 pub use transport::Endpoint;

@@ -12,7 +12,7 @@
 //! queued), `revive.rs` (a link that gave up, opened again) and `dialler.rs` (which dialler
 //! drives the link).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -180,13 +180,20 @@ pub(crate) struct State {
     end_reported: bool,
     /// Frames delivered and duplicates dropped (for tests and stats).
     pub stats: LinkStats,
-    /// Topic interest sent to the peer: (pattern, type id).
-    interests: Vec<(Arc<str>, u16)>,
+    /// Topic interest sent to the peer: (pattern, type id, policy).
+    interests: Vec<crate::topics::Interest>,
     /// The peer's interest this node serves: one subscription per (pattern, type id).
     forwarded: BTreeMap<(String, u16), Subscription>,
     /// The peer's interest in types this node does not forward (yet): served once
     /// `Node::forward_topic` names the type.
     waiting: Vec<(String, u16)>,
+    /// The interest of a restarted peer's predecessor, in `forwarded` or `waiting`, kept
+    /// (and served) until the new process renews it or says its interest is complete
+    /// (`interests.rs`): what is published meanwhile is queued for the new process, not
+    /// dropped.
+    carried: BTreeSet<(String, u16)>,
+    /// The overflow policy of each of the peer's interests (`forwarded` and `waiting`).
+    policies: BTreeMap<(String, u16), crate::topics::RemoteOverflow>,
 }
 
 /// Counters of one link.
@@ -232,6 +239,7 @@ impl Link {
         let config = config.with_frame_floor();
         let capacity = config.queue_capacity;
         let metrics = LinkMetrics::new(bus, &peer);
+        let interests = topics.interests();
         Link {
             inner: Arc::new(Inner {
                 peer,
@@ -261,8 +269,10 @@ impl Link {
                     loss_owed: false,
                     end_reported: false,
                     stats: LinkStats::default(),
-                    interests: Vec::new(),
+                    interests,
                     forwarded: BTreeMap::new(),
+                    carried: BTreeSet::new(),
+                    policies: BTreeMap::new(),
                     waiting: Vec::new(),
                 }),
                 writer: Notify::new(),

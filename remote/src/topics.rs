@@ -4,7 +4,8 @@
 //! subscriber. The receiving node publishes it on its bus, where its own subscribers get it.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use mycelium_actors::{
     ActorId, BoxFuture, Bus, MessageSink, Published, Recipient, SendError, SubscribeOptions,
@@ -14,12 +15,88 @@ use mycelium_codec::WireMessage;
 
 use crate::link::Link;
 
-type Factory = Arc<dyn Fn(&Bus, Link, &str) -> Result<Subscription, TopicError> + Send + Sync>;
+type Factory =
+    Arc<dyn Fn(&Bus, Link, &str, RemoteOverflow) -> Result<Subscription, TopicError> + Send + Sync>;
 
-/// The topic types a node lets its peers subscribe to, by contract type id.
+/// What the publishing node does with publications for a remote subscriber whose link's
+/// queue is full (the peer is slow, stopped or away): the subscriber chooses it
+/// ([`Node::subscribe_remote_with`](crate::Node::subscribe_remote_with)) and the publishing
+/// node applies it, as a local subscription's [`Overflow`](mycelium_actors::Overflow).
+///
+/// Only [`Block`](RemoteOverflow::Block) ever delays the publisher (and with it the
+/// publisher's local subscribers and its other links). Every other policy drops: the
+/// publishing node counts each one as its bus counts a local subscriber's drops (the
+/// publish report's `dropped`, the subscription's statistics and metrics), and tells the
+/// subscribing node, which gets a [`TopicGap`](crate::TopicGap) with
+/// [`GapReason::Dropped`](crate::GapReason::Dropped).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RemoteOverflow {
+    /// The publisher waits for room in the link's queue. Nothing is dropped.
+    #[default]
+    Block,
+    /// A publication that finds the link's queue full is dropped.
+    DropNewest,
+    /// Publications that find the link's queue full wait in a buffer of `capacity`, the
+    /// oldest dropped to make room.
+    DropOldest {
+        /// The buffer's size, in publications (at least 1).
+        capacity: u32,
+    },
+    /// Publications that find the link's queue full wait in a buffer that keeps only the
+    /// newest of each key (conflation); unkeyed ones share one slot.
+    LatestPerKey,
+}
+
+impl RemoteOverflow {
+    /// The Subscribe frame's body: empty for `Block` (as a node that knows no policy sends).
+    pub(crate) fn encode(self, out: &mut Vec<u8>) {
+        match self {
+            RemoteOverflow::Block => {}
+            RemoteOverflow::DropNewest => out.push(1),
+            RemoteOverflow::DropOldest { capacity } => {
+                out.push(2);
+                out.extend_from_slice(&capacity.to_le_bytes());
+            }
+            RemoteOverflow::LatestPerKey => out.push(3),
+        }
+    }
+
+    /// Reads a Subscribe frame's body.
+    pub(crate) fn decode(body: &[u8]) -> Result<RemoteOverflow, String> {
+        match body {
+            [] | [0] => Ok(RemoteOverflow::Block),
+            [1] => Ok(RemoteOverflow::DropNewest),
+            [2, c0, c1, c2, c3] => Ok(RemoteOverflow::DropOldest {
+                capacity: u32::from_le_bytes([*c0, *c1, *c2, *c3]).max(1),
+            }),
+            [3] => Ok(RemoteOverflow::LatestPerKey),
+            [tag, ..] => Err(format!(
+                "the subscription asks for an overflow policy this node does not know (code \
+                 {tag}, {} bytes); subscribe with Block, DropNewest, DropOldest or LatestPerKey",
+                body.len()
+            )),
+        }
+    }
+
+    fn options(self) -> SubscribeOptions {
+        match self {
+            RemoteOverflow::Block => SubscribeOptions::new(),
+            RemoteOverflow::DropNewest => SubscribeOptions::drop_newest(),
+            RemoteOverflow::DropOldest { capacity } => {
+                SubscribeOptions::drop_oldest(capacity.max(1) as usize)
+            }
+            RemoteOverflow::LatestPerKey => SubscribeOptions::latest_per_key(),
+        }
+    }
+}
+
+/// The topic types a node lets its peers subscribe to, by contract type id; and the node's
+/// own interest in its peers' topics, which a link made later starts with.
 #[derive(Default)]
 pub(crate) struct TopicTypes {
     factories: Mutex<BTreeMap<u16, Factory>>,
+    /// The node's subscriptions to its peers' topics: (pattern, type id, policy), in order.
+    interests: Mutex<Vec<Interest>>,
 }
 
 impl TopicTypes {
@@ -27,19 +104,56 @@ impl TopicTypes {
         self.factories.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    fn interests_lock(&self) -> MutexGuard<'_, Vec<Interest>> {
+        self.interests.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The node's interest in its peers' topics: a new link sends it on its first connection.
+    pub fn interests(&self) -> Vec<Interest> {
+        self.interests_lock().clone()
+    }
+
+    /// Records the node's interest in `pattern` of `type_id` with `policy` (`None`: forgets
+    /// it).
+    pub fn record_interest(&self, pattern: &str, type_id: u16, policy: Option<RemoteOverflow>) {
+        let mut interests = self.interests_lock();
+        let at = interests
+            .iter()
+            .position(|(p, t, _)| **p == *pattern && *t == type_id);
+        match (at, policy) {
+            (None, Some(policy)) => interests.push((Arc::from(pattern), type_id, policy)),
+            (Some(at), Some(policy)) => interests[at].2 = policy,
+            (Some(at), None) => {
+                interests.remove(at);
+            }
+            (None, None) => {}
+        }
+    }
+
     pub fn add<M: WireMessage + Send + Sync + 'static>(&self) {
-        let factory: Factory = Arc::new(|bus: &Bus, link: Link, pattern: &str| {
-            let sink = TopicSink::<M> {
-                link,
-                name: Mutex::new(None),
-                _m: std::marker::PhantomData,
-            };
-            bus.subscribe_recipient::<M>(
-                Recipient::new(Arc::new(sink)),
-                pattern,
-                SubscribeOptions::new(),
-            )
-        });
+        let factory: Factory = Arc::new(
+            |bus: &Bus, link: Link, pattern: &str, policy: RemoteOverflow| {
+                let sink = Arc::new(TopicSink::<M> {
+                    link,
+                    name: Mutex::new(None),
+                    drops: (policy != RemoteOverflow::Block).then(|| Drops {
+                        pattern: Arc::from(pattern),
+                        subscription: OnceLock::new(),
+                        told: AtomicU64::new(0),
+                    }),
+                    _m: std::marker::PhantomData,
+                });
+                let subscription = bus.subscribe_recipient::<M>(
+                    Recipient::new(sink.clone()),
+                    pattern,
+                    policy.options(),
+                )?;
+                if let Some(drops) = &sink.drops {
+                    let _ = drops.subscription.set(subscription.clone());
+                }
+                Ok(subscription)
+            },
+        );
         self.lock().insert(M::TYPE_ID, factory);
     }
 
@@ -48,17 +162,18 @@ impl TopicTypes {
         self.lock().contains_key(&type_id)
     }
 
-    /// Subscribes on `bus`, for `link`, to `pattern` of type `type_id`.
+    /// Subscribes on `bus`, for `link`, to `pattern` of type `type_id`, with `policy`.
     pub fn subscribe(
         &self,
         bus: &Bus,
         link: Link,
         pattern: &str,
         type_id: u16,
+        policy: RemoteOverflow,
     ) -> Result<Subscription, String> {
         let factory = self.lock().get(&type_id).cloned();
         match factory {
-            Some(f) => f(bus, link, pattern).map_err(|e| e.to_string()),
+            Some(f) => f(bus, link, pattern, policy).map_err(|e| e.to_string()),
             None => Err(format!(
                 "this node does not forward topic messages of type id {type_id} (forward_topic)"
             )),
@@ -66,15 +181,44 @@ impl TopicTypes {
     }
 }
 
+/// This node's interest in a peer's topic: pattern, type id, policy.
+pub(crate) type Interest = (Arc<str>, u16, RemoteOverflow);
+
 /// Sends each publication it receives as one Publish frame on its link.
 struct TopicSink<M> {
     link: Link,
     /// The last topic name, shared by the frames' log entries.
     name: Mutex<Option<Arc<str>>>,
+    /// Under a policy that drops: what its subscription dropped, and what the peer was told.
+    drops: Option<Drops>,
     _m: std::marker::PhantomData<fn(M)>,
 }
 
+/// The drops of a remote subscription, told to the subscribing node.
+struct Drops {
+    pattern: Arc<str>,
+    /// The bus subscription this sink serves (its statistics count the drops).
+    subscription: OnceLock<Subscription>,
+    /// Drops the peer was told of.
+    told: AtomicU64,
+}
+
 impl<M> TopicSink<M> {
+    /// After a publication was queued: the subscriber is told of what its policy dropped
+    /// since it was last told, right behind it.
+    fn tell_drops(&self, type_id: u16) {
+        let Some(drops) = &self.drops else { return };
+        let Some(subscription) = drops.subscription.get() else {
+            return;
+        };
+        let dropped = subscription.stats().dropped;
+        let told = drops.told.fetch_max(dropped, Ordering::AcqRel);
+        if dropped > told {
+            self.link
+                .notice_dropped(&drops.pattern, type_id, dropped - told);
+        }
+    }
+
     fn name(&self, topic: &str) -> Arc<str> {
         let mut cached = self.name.lock().unwrap_or_else(|e| e.into_inner());
         match &*cached {
@@ -96,7 +240,10 @@ impl<M: WireMessage + Send + Sync + 'static> MessageSink<Published<M>> for Topic
             .try_publish_keyed(&name, M::TYPE_ID, M::NAME, p.key(), |out| {
                 p.msg().encode_body(out)
             }) {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                self.tell_drops(M::TYPE_ID);
+                Ok(())
+            }
             Err(crate::SendError::Full) => Err(TrySendError::Full(p)),
             // This message alone cannot be sent: reported, and the subscription lives on
             // (handed back as closed, the peer's subscription would end for good).
@@ -120,7 +267,10 @@ impl<M: WireMessage + Send + Sync + 'static> MessageSink<Published<M>> for Topic
                 })
                 .await
             {
-                Ok(_) => Ok(()),
+                Ok(_) => {
+                    self.tell_drops(M::TYPE_ID);
+                    Ok(())
+                }
                 Err(e @ crate::SendError::TooLarge(_)) => {
                     self.link.unsendable_publication(p.topic(), M::NAME, &e);
                     Ok(())

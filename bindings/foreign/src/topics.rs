@@ -189,3 +189,95 @@ pub fn subscribe_bytes(
     };
     Ok(visit_contract(type_id, subscribe).ok_or(ForeignTopicError::UnknownType(type_id))??)
 }
+
+/// A message of a schema that has no Rust types in this process (a user's schema that only
+/// foreign code speaks): its type id and encoded body. [`publish_schema_bytes`] publishes it
+/// and [`subscribe_schema_bytes`] delivers it, as this type on the bus's topics: foreign
+/// actors of one bus exchange any schema's messages by topic, with no Rust type behind them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaMessage {
+    /// The type id in its schema.
+    pub type_id: u16,
+    /// The encoded body, shared by every subscriber.
+    pub body: Arc<[u8]>,
+}
+
+/// Publishes the message `type_id` of a schema without Rust types, with `body`, on `bus`
+/// under `topic`, for [`subscribe_schema_bytes`] subscribers. Waits for `Block` subscribers
+/// with full queues. The report counts every schema-message subscription whose pattern
+/// matches `topic`, also those that take another type id on the same topic name.
+pub async fn publish_schema_bytes(
+    bus: &Bus,
+    type_id: u16,
+    topic: &str,
+    key: Option<u64>,
+    body: &[u8],
+) -> Result<PublishReport, ForeignTopicError> {
+    let msg = SchemaMessage {
+        type_id,
+        body: Arc::from(body),
+    };
+    Ok(match key {
+        Some(key) => bus.publish_keyed(topic, key, msg).await?,
+        None => bus.publish(topic, msg).await?,
+    })
+}
+
+/// A subscriber to schema messages that passes those of one type id to a byte service.
+struct OfType {
+    type_id: u16,
+    to: Arc<dyn ByteService>,
+}
+
+impl MessageSink<Published<SchemaMessage>> for OfType {
+    fn try_tell(
+        &self,
+        msg: Published<SchemaMessage>,
+    ) -> Result<(), TrySendError<Published<SchemaMessage>>> {
+        if msg.msg().type_id != self.type_id {
+            return Ok(());
+        }
+        match self.to.try_tell(self.type_id, &msg.msg().body) {
+            Ok(()) => Ok(()),
+            Err(ByteRefusal::Full) => Err(TrySendError::Full(msg)),
+            Err(ByteRefusal::Stopped) => Err(TrySendError::Closed(msg)),
+        }
+    }
+
+    fn tell(
+        &self,
+        msg: Published<SchemaMessage>,
+    ) -> BoxFuture<'_, Result<(), SendError<Published<SchemaMessage>>>> {
+        if msg.msg().type_id != self.type_id {
+            return Box::pin(async { Ok(()) });
+        }
+        let sending = self.to.tell(self.type_id, &msg.msg().body);
+        Box::pin(async move { sending.await.map_err(|_| SendError(msg)) })
+    }
+
+    fn id(&self) -> ActorId {
+        self.to.id()
+    }
+
+    fn is_alive(&self) -> bool {
+        self.to.is_alive()
+    }
+}
+
+/// Subscribes `to` to the schema message `type_id` published with [`publish_schema_bytes`]
+/// under `pattern`: each such publication's body is told to it. The subscription ends with
+/// [`Subscription::cancel`].
+pub fn subscribe_schema_bytes(
+    bus: &Bus,
+    type_id: u16,
+    pattern: &str,
+    options: SubscribeOptions,
+    to: Arc<dyn ByteService>,
+) -> Result<Subscription, ForeignTopicError> {
+    let sink = OfType { type_id, to };
+    Ok(bus.subscribe_recipient::<SchemaMessage>(
+        Recipient::new(Arc::new(sink)),
+        pattern,
+        options,
+    )?)
+}

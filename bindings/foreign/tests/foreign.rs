@@ -10,8 +10,9 @@ use mycelium_codec::WireMessage;
 use mycelium_contracts::{Heartbeat, Quote};
 use mycelium_foreign::builtin::{Counter, Kind};
 use mycelium_foreign::{
-    child_spec, publish_bytes, spawn, subscribe_bytes, Foreign, ForeignActor, ForeignAskError,
-    ForeignMessage, ForeignRef, ForeignSpawnError, ForeignTopicError,
+    child_spec, publish_bytes, publish_schema_bytes, spawn, subscribe_bytes,
+    subscribe_schema_bytes, Foreign, ForeignActor, ForeignAskError, ForeignMessage, ForeignRef,
+    ForeignSpawnError, ForeignTopicError,
 };
 use mycelium_supervisor::{Backoff, RestartStrategy, SupervisionEvent, Supervisor};
 
@@ -215,7 +216,8 @@ fn topics_reach_foreign_subscribers_and_rust_ones() {
         let actor = spawn(&bus, Arc::new(Counting::default()), 0, SpawnOptions::new())
             .await
             .unwrap();
-        let started = Kind::QuoteRecorder
+        let started = Kind::parse("quote_recorder")
+            .unwrap()
             .spawn(&bus, "recorder", Some("md.quote.*".into()))
             .unwrap();
         started.await.unwrap();
@@ -282,6 +284,48 @@ fn topics_reach_foreign_subscribers_and_rust_ones() {
     });
 }
 
+#[test]
+fn schema_topics_carry_a_schema_without_rust_types_between_foreign_actors() {
+    virtual_runtime().block_on(async {
+        let bus = Bus::builder().virtual_time().build().unwrap();
+        let actor = spawn(&bus, Arc::new(Counting::default()), 0, SpawnOptions::new())
+            .await
+            .unwrap();
+        let sub = subscribe_schema_bytes(
+            &bus,
+            7001,
+            "desk.*",
+            SubscribeOptions::new(),
+            Arc::new(actor.clone()),
+        )
+        .unwrap();
+        let report = publish_schema_bytes(&bus, 7001, "desk.orders", Some(3), b"order")
+            .await
+            .unwrap();
+        assert_eq!(report.delivered, 1);
+        // Another type id on the same topic: not handed to the subscriber of 7001.
+        publish_schema_bytes(&bus, 7002, "desk.orders", None, b"fill")
+            .await
+            .unwrap();
+        // Not a match, and not typed: the typed topics of the same name see nothing.
+        let report = publish_schema_bytes(&bus, 7001, "elsewhere", None, b"order")
+            .await
+            .unwrap();
+        assert_eq!(report.delivered, 0);
+        // The one publication of 7001 on desk.*, then this ask.
+        assert_eq!(count(&actor.ask(msg(b""), None).await.unwrap()), 2);
+        sub.cancel();
+        let report = publish_schema_bytes(&bus, 7001, "desk.orders", None, b"order")
+            .await
+            .unwrap();
+        assert_eq!(report.delivered, 0);
+        assert!(matches!(
+            publish_schema_bytes(&bus, 7001, "bad topic!", None, b"").await,
+            Err(ForeignTopicError::Topic(_))
+        ));
+    });
+}
+
 /// Blocks in `handle` until told to go on: shows callbacks do not occupy a runtime worker.
 struct Blocking {
     go: Mutex<Option<mpsc::Receiver<()>>>,
@@ -336,7 +380,8 @@ fn a_blocked_callback_leaves_the_only_worker_to_rust_actors() {
             async move { blocking.ask(msg(b"x"), None).await }
         });
         // While the callback blocks, a Rust actor on the one worker still answers.
-        Kind::Counter
+        Kind::parse("counter")
+            .unwrap()
             .spawn(&bus, "counter", None)
             .unwrap()
             .await
@@ -371,15 +416,17 @@ fn a_builtin_child_exported_by_name_answers_after_it_was_killed_and_spawned_anew
                     let _ = restarted.send(*id);
                 }
             })
-            .child(Kind::Counter.child_spec("counter", None))
+            .child(Kind::parse("counter").unwrap().child_spec("counter", None))
             .spawn(&bus)
             .await
             .unwrap();
-        assert!(Kind::Relay
+        assert!(Kind::parse("relay")
+            .unwrap()
             .export_child(&bus, &tree, "counter", "wrong")
             .unwrap_err()
-            .contains("no `counter` child of kind Relay"));
-        Kind::Counter
+            .contains("no `counter` child of kind relay"));
+        Kind::parse("counter")
+            .unwrap()
             .export_child(&bus, &tree, "counter", "counter")
             .unwrap();
         let beat = |seq| {

@@ -15,7 +15,8 @@ use tokio::runtime::Handle;
 use crate::callbacks;
 use crate::codec;
 use crate::errors::{self, ActorStopped, MailboxFull, MessageTypeError};
-use crate::host::{HandlerNames, PyForeign};
+use crate::host::{HandlerNames, PyForeign, LOCAL_TYPE_ID};
+use crate::schema::BusSchema;
 use crate::wait::wait;
 
 #[derive(Clone)]
@@ -36,6 +37,8 @@ enum Target {
 pub(crate) struct ActorRef {
     target: Target,
     handle: Option<Handle>,
+    /// The schema of the bus: what messages are checked against, and replies decoded with.
+    schema: BusSchema,
 }
 
 pub(crate) fn seconds(timeout: Option<f64>) -> PyResult<Option<Duration>> {
@@ -140,26 +143,37 @@ where
 }
 
 impl ActorRef {
-    pub(crate) fn foreign(actor: ForeignRef<PyForeign>) -> Self {
+    pub(crate) fn foreign(actor: ForeignRef<PyForeign>, schema: BusSchema) -> Self {
         ActorRef {
             target: Target::Foreign(actor),
             handle: Handle::try_current().ok(),
+            schema,
         }
     }
 
-    pub(crate) fn foreign_in(actor: ForeignRef<PyForeign>, handle: &Handle) -> Self {
+    pub(crate) fn foreign_in(
+        actor: ForeignRef<PyForeign>,
+        handle: &Handle,
+        schema: BusSchema,
+    ) -> Self {
         ActorRef {
             target: Target::Foreign(actor),
             handle: Some(handle.clone()),
+            schema,
         }
     }
 
-    pub(crate) fn service(bus: &Bus, name: &str) -> Self {
-        Self::service_named(bus, name, None)
+    pub(crate) fn service(bus: &Bus, name: &str, schema: BusSchema) -> Self {
+        Self::service_named(bus, name, None, schema)
     }
 
     /// A service ref that knows the names of the Python actor's handlers behind it.
-    pub(crate) fn service_named(bus: &Bus, name: &str, names: Option<Arc<HandlerNames>>) -> Self {
+    pub(crate) fn service_named(
+        bus: &Bus,
+        name: &str,
+        names: Option<Arc<HandlerNames>>,
+        schema: BusSchema,
+    ) -> Self {
         ActorRef {
             target: Target::Service {
                 bus: bus.clone(),
@@ -167,7 +181,52 @@ impl ActorRef {
                 names,
             },
             handle: Some(bus.runtime().clone()),
+            schema,
         }
+    }
+
+    /// Tells the plain object `message` (not a schema message) to this Python actor, held
+    /// for it: `Ok(false)` for a message class of a schema (refused by `accepts`), whose
+    /// error the caller raises. `wait`: wait for room, or raise `MailboxFull`.
+    fn tell_local(
+        &self,
+        py: Python<'_>,
+        message: &Bound<'_, PyAny>,
+        wait_room: bool,
+    ) -> PyResult<bool> {
+        if codec::contract_plan(message)?.is_some() {
+            return Ok(false);
+        }
+        let actor = match &self.target {
+            Target::Foreign(actor) => actor,
+            Target::Service { name, .. } => return Err(not_to_service(message, name)),
+        };
+        let foreign = local_target(actor)?;
+        foreign.plain_handler(message)?;
+        let held = foreign.hold(message.clone().unbind());
+        let key = held.body.clone();
+        let sent = if wait_room {
+            self.tell(py, held.type_id, held.body)
+        } else {
+            self.try_tell(held.type_id, held.body)
+        };
+        if sent.is_err() {
+            // Not queued: not kept for the actor either.
+            drop(foreign.take(py, &key));
+        }
+        sent.map(|()| true)
+    }
+
+    /// Decodes a reply of the bus's schema.
+    fn decode_reply<'py>(
+        &self,
+        py: Python<'py>,
+        type_id: u16,
+        body: &[u8],
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.schema
+            .require("decoding a reply")?
+            .decode(py, type_id, body)
     }
 
     fn handle(&self) -> PyResult<&Handle> {
@@ -229,7 +288,10 @@ impl ActorRef {
 fn foreign_ask_error(actor: &ForeignRef<PyForeign>, e: ForeignAskError) -> PyErr {
     match e {
         ForeignAskError::NoReply { type_id } => match actor.gate() {
-            Some(gate) => MessageTypeError::new_err(gate.foreign().names.no_reply(type_id)),
+            Some(gate) => match gate.foreign().class() {
+                Ok(class) => MessageTypeError::new_err(class.names.no_reply(type_id)),
+                Err(e) => e,
+            },
             None => errors::ask(e),
         },
         // The stop's reason stays with the actor: a mailbox found closed does not carry it.
@@ -250,7 +312,7 @@ fn service_ask_error(e: DeliveryError, type_id: u16, names: Option<&HandlerNames
                 Some(names) => names.no_reply(type_id),
                 None => format!(
                     "service `{service}` returned None to an ask of type id {type_id}: a handler \
-                     that is asked must return a contract message (a class from mycelium.trading)"
+                     that is asked must return a message of the bus's schema"
                 ),
             });
         }
@@ -258,23 +320,37 @@ fn service_ask_error(e: DeliveryError, type_id: u16, names: Option<&HandlerNames
     errors::delivery(e)
 }
 
-/// The type id and body of a contract message instance.
-fn encode_message(message: &Bound<'_, PyAny>) -> PyResult<(u16, Vec<u8>)> {
+/// The error for a plain object sent to the service `name`.
+fn not_to_service(message: &Bound<'_, PyAny>, name: &str) -> PyErr {
+    errors::cannot_leave(
+        message,
+        &format!(
+            "be sent to service `{name}`: a service is reached through the bus's export table, \
+             which Rust actors and other nodes use (send it through the Python actor's own ref)"
+        ),
+    )
+}
+
+/// The type id and body of a contract message instance of the bus's schema `schema`.
+fn encode_message(message: &Bound<'_, PyAny>, schema: &BusSchema) -> PyResult<(u16, Vec<u8>)> {
     let plan = codec::message_plan(message)?;
+    schema.admit(&plan)?;
     Ok((plan.type_id_of(message)?, plan.encode(message)?))
 }
 
 /// The type id and body of `message` if it is a contract message whose type id is in
-/// `accepts` (when given); `None` otherwise.
+/// `accepts` (when given); `None` otherwise. `SchemaMismatch` for a message class of another
+/// schema than the bus's.
 fn checked(
     message: &Bound<'_, PyAny>,
     accepts: Option<&Bound<'_, PyFrozenSet>>,
+    schema: &BusSchema,
 ) -> PyResult<Option<(u16, Vec<u8>)>> {
-    if !codec::is_message(message)? {
+    let Some(plan) = codec::contract_plan(message)? else {
         return Ok(None);
-    }
+    };
+    schema.admit(&plan)?;
     let py = message.py();
-    let plan = codec::message_plan(message)?;
     // The class's id, read once with its plan, and `accepts` looked up with the class's own
     // int object (an id above 256 is not one of Python's cached small ints): reading the id
     // from each message and making an int of it cost 361 instructions a tell
@@ -309,7 +385,7 @@ fn direct<'py>(
     // An `async def` handler runs to its end on this thread's event loop (`thread_loop`),
     // unless this thread is running a loop of its own, inside which no other loop can run:
     // then it goes through the mailbox, to a pool thread's loop.
-    match gate.foreign().table.get(&type_id) {
+    match gate.foreign().class()?.table.get(&type_id) {
         Some(entry) if !entry.is_async => {}
         Some(_) if !loop_running(py)? => {}
         _ => return Ok(Err(body)),
@@ -329,12 +405,74 @@ fn direct<'py>(
         })
     });
     match done {
-        Direct::Done(Some(reply)) => Ok(Ok(codec::decode_message(py, reply.type_id, &reply.body)?)),
+        Direct::Done(Some(reply)) => Ok(Ok(gate
+            .foreign()
+            .schema
+            .require("decoding a reply")?
+            .decode(py, reply.type_id, &reply.body)?)),
         Direct::Done(None) => Err(MessageTypeError::new_err(
-            gate.foreign().names.no_reply(type_id),
+            gate.foreign().class()?.names.no_reply(type_id),
         )),
         Direct::Failed(e) => Err(interrupted.unwrap_or_else(|| errors::ask(e))),
         Direct::Busy => Ok(Err(msg.body)),
+    }
+}
+
+/// The callbacks of the Python actor `actor`, which a plain object can be sent to.
+fn local_target(actor: &ForeignRef<PyForeign>) -> PyResult<std::sync::Arc<PyForeign>> {
+    actor
+        .gate()
+        .map(|g| g.foreign().clone())
+        .ok_or_else(|| errors::BusClosed::new_err("this ref was made without its actor's gate"))
+}
+
+/// Asks the Python actor `actor` with the plain object `message`: its handler runs here when
+/// the actor is idle (and the handler is not `async def` on a thread running an event
+/// loop), or the ask goes through the mailbox, the object held for the actor.
+fn ask_local<'py>(
+    r: &ActorRef,
+    py: Python<'py>,
+    actor: &ForeignRef<PyForeign>,
+    message: &Bound<'py, PyAny>,
+    timeout: Option<Duration>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let foreign = local_target(actor)?;
+    // Refused before anything runs or is queued.
+    let is_async = foreign.plain_is_async(message)?;
+    if timeout.is_none() && (!is_async || !loop_running(py)?) {
+        let mut interrupted = None;
+        let done = actor.try_direct(|foreign, state| {
+            foreign
+                .call_local(py, state, message.clone())
+                .map(|reply| reply.map(Bound::unbind))
+                .map_err(|e| {
+                    let text = crate::host::exception_text(py, &e);
+                    if !e.is_instance_of::<PyException>(py) {
+                        interrupted = Some(e);
+                    }
+                    text
+                })
+        });
+        match done {
+            Direct::Done(Some(reply)) => return Ok(reply.into_bound(py)),
+            Direct::Done(None) => {
+                return Err(MessageTypeError::new_err(format!(
+                    "{}: a handler that is asked must return a reply",
+                    foreign.no_reply_text(message)?
+                )))
+            }
+            Direct::Failed(e) => return Err(interrupted.unwrap_or_else(|| errors::ask(e))),
+            Direct::Busy => {}
+        }
+    }
+    let held = foreign.hold(message.clone().unbind());
+    let handle = r.handle()?.clone();
+    let asked = wait(py, &handle, r.ask_future(held.type_id, held.body, timeout))?;
+    let (reply_type, reply) = asked?;
+    if reply_type == LOCAL_TYPE_ID {
+        foreign.take(py, &reply)
+    } else {
+        r.decode_reply(py, reply_type, &reply)
     }
 }
 
@@ -453,8 +591,8 @@ impl ActorRef {
         message: &Bound<'_, PyAny>,
         accepts: Option<&Bound<'_, PyFrozenSet>>,
     ) -> PyResult<bool> {
-        let Some((type_id, body)) = checked(message, accepts)? else {
-            return Ok(false);
+        let Some((type_id, body)) = checked(message, accepts, &self.schema)? else {
+            return self.tell_local(py, message, true);
         };
         self.tell(py, type_id, body)?;
         Ok(true)
@@ -468,8 +606,8 @@ impl ActorRef {
         message: &Bound<'_, PyAny>,
         accepts: Option<&Bound<'_, PyFrozenSet>>,
     ) -> PyResult<bool> {
-        let Some((type_id, body)) = checked(message, accepts)? else {
-            return Ok(false);
+        let Some((type_id, body)) = checked(message, accepts, &self.schema)? else {
+            return self.tell_local(message.py(), message, false);
         };
         self.try_tell(type_id, body)?;
         Ok(true)
@@ -487,7 +625,13 @@ impl ActorRef {
         timeout: Option<f64>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let timeout = seconds(timeout)?;
-        let (type_id, body) = encode_message(message)?;
+        if codec::contract_plan(message)?.is_none() {
+            return match &self.target {
+                Target::Foreign(actor) => ask_local(self, py, actor, message, timeout),
+                Target::Service { name, .. } => Err(not_to_service(message, name)),
+            };
+        }
+        let (type_id, body) = encode_message(message, &self.schema)?;
         let body = match &self.target {
             // An ask with a timeout goes through the mailbox: a handler running on this
             // thread could not be cut short.
@@ -501,7 +645,51 @@ impl ActorRef {
         };
         let handle = self.handle()?.clone();
         let (reply_type, reply) = wait(py, &handle, self.ask_future(type_id, body, timeout))??;
-        codec::decode_message(py, reply_type, &reply)
+        self.decode_reply(py, reply_type, &reply)
+    }
+
+    /// Encodes a contract message of the bus's schema: `(type_id, body)`; `SchemaMismatch`
+    /// for a class of another schema. A plain object, to a Python actor's own ref, is held
+    /// for the actor and the message carries its key (`MessageTypeError` if the actor has no
+    /// handler for it, or for a service ref, which it cannot reach). A held object whose
+    /// message is not sent after all is released with the actor's callbacks.
+    fn encode<'py>(&self, message: &Bound<'py, PyAny>) -> PyResult<(u16, Bound<'py, PyBytes>)> {
+        let py = message.py();
+        if codec::contract_plan(message)?.is_none() {
+            let actor = match &self.target {
+                Target::Foreign(actor) => actor,
+                Target::Service { name, .. } => return Err(not_to_service(message, name)),
+            };
+            let foreign = local_target(actor)?;
+            foreign.plain_handler(message)?;
+            let held = foreign.hold(message.clone().unbind());
+            return Ok((held.type_id, PyBytes::new(py, &held.body)));
+        }
+        let (type_id, body) = encode_message(message, &self.schema)?;
+        Ok((type_id, PyBytes::new(py, &body)))
+    }
+
+    /// Checks that `message_type` is a message class of the bus's schema (fixing the bus's
+    /// schema if none is set yet): `SchemaMismatch` if it is of another.
+    fn admit(&self, message_type: &Bound<'_, pyo3::types::PyType>) -> PyResult<()> {
+        self.schema.admit(&*codec::plan(message_type)?)
+    }
+
+    /// The reply `(type_id, body)` of an ask: decoded with the bus's schema, or the plain
+    /// object a Python actor answered with (taken from where it holds it).
+    #[pyo3(name = "decode_reply")]
+    fn decode_reply_py<'py>(
+        &self,
+        py: Python<'py>,
+        type_id: u16,
+        body: &[u8],
+    ) -> PyResult<Bound<'py, PyAny>> {
+        if type_id == LOCAL_TYPE_ID {
+            if let Target::Foreign(actor) = &self.target {
+                return local_target(actor)?.take(py, body);
+            }
+        }
+        self.decode_reply(py, type_id, body)
     }
 
     /// Asks; calls `callback(ok, value)` with `(type_id, body)` or the exception.
@@ -543,13 +731,15 @@ impl ActorRef {
         Ok(errors::reason_text(&reason))
     }
 
-    /// Subscribes this Python actor to the contract message `type_id` published under
-    /// `pattern`; see `mycelium.Actor.subscribe`.
-    #[pyo3(signature = (bus, type_id, pattern, key=None, overflow="block", capacity=None))]
+    /// Subscribes this Python actor to the contract message class `message_type` published
+    /// under `pattern`; see `mycelium.Actor.subscribe`. `SchemaMismatch` for a class of
+    /// another schema than the bus's.
+    #[pyo3(signature = (bus, message_type, pattern, key=None, overflow="block", capacity=None))]
+    #[allow(clippy::too_many_arguments)]
     fn subscribe(
         &self,
         bus: &crate::bus::Bus,
-        type_id: u16,
+        message_type: &Bound<'_, pyo3::types::PyType>,
         pattern: &str,
         key: Option<u64>,
         overflow: &str,
@@ -577,10 +767,22 @@ impl ActorRef {
         if let Some(k) = key {
             options = options.key(k);
         }
+        let plan = codec::plan(message_type)?;
+        bus.schema().admit(&plan)?;
+        let type_id = plan.type_id().map(|(id, _)| *id).ok_or_else(|| {
+            MessageTypeError::new_err(format!(
+                "{} is not a message class (it has no TYPE_ID)",
+                plan.class_name()
+            ))
+        })?;
         let rust_bus = bus.rust_bus()?;
         let to: std::sync::Arc<dyn ByteService> = std::sync::Arc::new(actor.clone());
-        let sub = mycelium_foreign::subscribe_bytes(&rust_bus, type_id, pattern, options, to)
-            .map_err(errors::topic)?;
+        let sub = if bus.typed_topics()? {
+            mycelium_foreign::subscribe_bytes(&rust_bus, type_id, pattern, options, to)
+        } else {
+            mycelium_foreign::subscribe_schema_bytes(&rust_bus, type_id, pattern, options, to)
+        }
+        .map_err(errors::topic)?;
         Ok(Subscription { inner: sub })
     }
 

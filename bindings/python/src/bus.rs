@@ -13,6 +13,7 @@ use tokio::runtime::Handle;
 use crate::actor_ref::{seconds, ActorRef};
 use crate::errors::{self, BusClosed, StartFailed, UnknownService};
 use crate::host::{HandlerNames, PyArgs, PyForeign};
+use crate::schema::{BusSchema, Schema};
 use crate::supervisor::{ChildDef, Supervisor};
 use crate::wait::wait;
 use mycelium_foreign::builtin::Kind;
@@ -24,16 +25,62 @@ const MAX_WORKERS: usize = 1024;
 /// A bus and the runtime it runs on.
 #[pyclass(module = "mycelium._native", frozen)]
 pub(crate) struct Bus {
-    /// Owns the runtime: dropping the Python object ends it (without waiting).
-    _hosted: HostedBus,
+    /// Owns the runtime: dropping the Python object ends it (without waiting). None for the
+    /// bus of a Rust program hosting Python ([`crate::embed`]), whose runtime is the
+    /// program's.
+    _hosted: Option<HostedBus>,
     bus: RustBus,
     handle: Handle,
     virtual_time: bool,
+    /// The schema the bus speaks.
+    schema: BusSchema,
 }
 
 impl Bus {
+    /// The bus `bus` of a Rust program, running on `handle`, for Python code.
+    pub(crate) fn embedded(bus: RustBus, handle: Handle, schema: BusSchema) -> Self {
+        Bus {
+            _hosted: None,
+            virtual_time: bus.clock().is_virtual(),
+            bus,
+            handle,
+            schema,
+        }
+    }
+
     pub(crate) fn rust_bus(&self) -> PyResult<RustBus> {
         Ok(self.bus.clone())
+    }
+
+    pub(crate) fn schema(&self) -> &BusSchema {
+        &self.schema
+    }
+
+    /// True when the bus speaks the example schema, whose messages have Rust types in this
+    /// process: its topics are the typed topics Rust actors (the built-in ones) publish and
+    /// subscribe on. Any other schema's messages travel as schema messages between Python
+    /// actors.
+    pub(crate) fn typed_topics(&self) -> PyResult<bool> {
+        let schema = self.schema.require("a topic")?;
+        Ok(schema.digest_bytes()? == mycelium_contracts::SCHEMA_DIGEST)
+    }
+
+    /// Checks that the built-in Rust actor `kind`, which speaks the example schema
+    /// (`mycelium.trading`), may run on this bus (and fixes the bus's schema to it if none is
+    /// set yet).
+    pub(crate) fn admit_builtin(&self, py: Python<'_>, kind: &str) -> PyResult<()> {
+        let trading = Schema::of_module(&py.import("mycelium.trading")?)?;
+        self.schema.set(trading.clone());
+        let ours = self.schema.require("a built-in Rust actor")?;
+        if ours.digest == trading.digest {
+            return Ok(());
+        }
+        Err(errors::SchemaMismatch::new_err(format!(
+            "the built-in Rust actor `{kind}` speaks the example schema `{}` (digest {}, module \
+             `mycelium.trading`), but this bus speaks schema `{}` (digest {}, module `{}`): \
+             built-in actors run on a bus of the example schema only",
+            trading.package, trading.digest, ours.package, ours.digest, ours.module_name
+        )))
     }
 
     /// `BusClosed` once the bus has shut down or failed (or is failing): `call` starts or
@@ -78,9 +125,17 @@ impl Bus {
     /// A bus on a runtime of its own: real time on `workers` worker threads, or virtual time
     /// (a paused clock on one thread: time jumps to the next timer whenever every actor waits).
     #[new]
-    #[pyo3(signature = (virtual_time=false, seed=0, workers=2))]
-    fn new(py: Python<'_>, virtual_time: bool, seed: u64, workers: usize) -> PyResult<Self> {
-        errors::learn_message_names(py)?;
+    #[pyo3(signature = (virtual_time=false, seed=0, workers=2, schema=None))]
+    fn new(
+        virtual_time: bool,
+        seed: u64,
+        workers: usize,
+        schema: Option<&Bound<'_, pyo3::types::PyModule>>,
+    ) -> PyResult<Self> {
+        let bus_schema = BusSchema::default();
+        if let Some(module) = schema {
+            bus_schema.set(Schema::of_module(module)?);
+        }
         if !(1..=MAX_WORKERS).contains(&workers) {
             return Err(PyValueError::new_err(format!(
                 "workers must be a whole number from 1 to {MAX_WORKERS}, got {workers}"
@@ -91,9 +146,16 @@ impl Bus {
         Ok(Bus {
             bus: hosted.bus().clone(),
             handle: hosted.handle().clone(),
-            _hosted: hosted,
+            _hosted: Some(hosted),
             virtual_time,
+            schema: bus_schema,
         })
+    }
+
+    /// The generated module of the schema the bus speaks, or None while none is set.
+    #[getter(schema)]
+    fn schema_module(&self, py: Python<'_>) -> Option<Py<pyo3::types::PyModule>> {
+        self.schema.get().map(|s| s.module(py))
     }
 
     /// True for a virtual-time bus.
@@ -117,7 +179,7 @@ impl Bus {
     /// Tasks alive on the bus's runtime: one per actor that is not asleep, and those of its
     /// supervisors, links and hibernation driver (a diagnostic: hibernating actors at work).
     fn runtime_tasks(&self) -> usize {
-        self._hosted.runtime_tasks()
+        self.handle.metrics().num_alive_tasks()
     }
 
     /// Spawns a Python actor (unsupervised) and waits for its `on_start`. A hibernating one
@@ -132,7 +194,7 @@ impl Bus {
         hibernate: bool,
     ) -> PyResult<ActorRef> {
         self.open("spawn")?;
-        let foreign = Arc::new(PyForeign::new(py, host)?);
+        let foreign = Arc::new(PyForeign::new(py, host, &self.schema)?);
         let mut options = SpawnOptions::new();
         if let Some(n) = name {
             options = options.name(n);
@@ -145,7 +207,11 @@ impl Bus {
             mycelium_foreign::spawn(&bus, foreign, PyArgs(Arc::new(args)), options).await
         })?;
         match spawned {
-            Ok(actor) => Ok(ActorRef::foreign_in(actor, &self.handle)),
+            Ok(actor) => Ok(ActorRef::foreign_in(
+                actor,
+                &self.handle,
+                self.schema.clone(),
+            )),
             Err(e) => Err(self.unless_closed("spawn", start_failed(py, e.to_string(), None))),
         }
     }
@@ -153,7 +219,7 @@ impl Bus {
     /// Starts this bus as node `name` of the topology file `path` (see `mycelium-remote`).
     fn join(&self, py: Python<'_>, path: String, name: String) -> PyResult<crate::node::Node> {
         self.open("join")?;
-        crate::node::Node::start(py, &self.bus, &self.handle, path, name)
+        crate::node::Node::start(py, &self.bus, &self.handle, &self.schema, path, name)
     }
 
     /// A ref to whatever the bus exports under `name`; `host`, the `_Host` of the Python
@@ -168,7 +234,12 @@ impl Bus {
             )));
         }
         let names = host.map(HandlerNames::of_host).transpose()?.map(Arc::new);
-        Ok(ActorRef::service_named(&self.bus, name, names))
+        Ok(ActorRef::service_named(
+            &self.bus,
+            name,
+            names,
+            self.schema.clone(),
+        ))
     }
 
     /// The exported service names.
@@ -191,7 +262,9 @@ impl Bus {
         arg: Option<String>,
     ) -> PyResult<ActorRef> {
         self.open("spawn_rust")?;
+        let name = kind;
         let kind = Kind::parse(kind).map_err(PyValueError::new_err)?;
+        self.admit_builtin(py, name)?;
         kind.check_arg(&arg).map_err(PyValueError::new_err)?;
         let refused = |e: String| self.unless_closed("spawn_rust", PyValueError::new_err(e));
         let starting = {
@@ -199,25 +272,44 @@ impl Bus {
             kind.spawn(&self.bus, service, arg).map_err(refused)?
         };
         self.wait(py, starting)?.map_err(refused)?;
-        Ok(ActorRef::service(&self.bus, service))
+        Ok(ActorRef::service(&self.bus, service, self.schema.clone()))
     }
 
-    /// Publishes a contract message (its type id and body) under `topic`; returns how many
-    /// subscribers it was delivered to.
-    #[pyo3(signature = (type_id, topic, body, key=None))]
+    /// Publishes a message of the bus's schema under `topic` (default: the message's
+    /// `TOPIC`); returns how many subscribers it was delivered to. `SchemaMismatch` for a
+    /// class of another schema; `MessageTypeError` for an object that is not a contract
+    /// message (topics carry the schema's messages only).
+    #[pyo3(signature = (message, topic=None, key=None))]
     fn publish(
         &self,
         py: Python<'_>,
-        type_id: u16,
-        topic: &str,
-        body: Vec<u8>,
+        message: &Bound<'_, PyAny>,
+        topic: Option<String>,
         key: Option<u64>,
     ) -> PyResult<usize> {
         self.open("publish")?;
+        let Some(plan) = crate::codec::contract_plan(message)? else {
+            return Err(errors::cannot_leave(
+                message,
+                "be published: topics carry the messages of the bus's schema, which Rust actors \
+                 and other nodes subscribe to",
+            ));
+        };
+        self.schema.admit(&plan)?;
+        let type_id = plan.type_id_of(message)?;
+        let topic = match topic {
+            Some(t) => t,
+            None => message.getattr("TOPIC")?.extract()?,
+        };
+        let body = plan.encode(message)?;
+        let typed = self.typed_topics()?;
         let bus = self.bus.clone();
-        let topic = topic.to_string();
         let report = self.wait(py, async move {
-            mycelium_foreign::publish_bytes(&bus, type_id, &topic, key, &body).await
+            if typed {
+                mycelium_foreign::publish_bytes(&bus, type_id, &topic, key, &body).await
+            } else {
+                mycelium_foreign::publish_schema_bytes(&bus, type_id, &topic, key, &body).await
+            }
         })?;
         Ok(report.map_err(errors::topic)?.delivered)
     }
@@ -239,7 +331,7 @@ impl Bus {
         self.open("supervise")?;
         Supervisor::start(
             py,
-            &self.bus,
+            self,
             &self.handle,
             strategy,
             children,
@@ -320,7 +412,8 @@ impl Bus {
         }
     }
 
-    /// The contract type ids Python can publish and subscribe to.
+    /// The type ids of the example schema's messages that have Rust types in this process
+    /// (published on typed topics when the bus speaks that schema).
     #[staticmethod]
     fn contract_type_ids() -> Vec<u16> {
         CONTRACT_TYPE_IDS.to_vec()

@@ -4,7 +4,7 @@
 //! they print (and pickle) as `mycelium.ActorStopped`, not as the extension's.
 
 use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::sync::Mutex;
 
 use mycelium_actors::export::DeliveryError;
 use mycelium_actors::{DeadLetterReason, Failure, FailureKind, Phase, StopReason};
@@ -12,7 +12,7 @@ use mycelium_foreign::{ForeignAskError, ForeignTopicError};
 use mycelium_remote::SendError;
 use pyo3::exceptions::{PyException, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyDict, PyModule};
 use pyo3::{create_exception, PyErr};
 
 create_exception!(
@@ -69,6 +69,28 @@ create_exception!(
     PyTypeError,
     "The message type is not one the target handles, or a handler returned something that is not a contract message."
 );
+create_exception!(
+    mycelium,
+    SchemaMismatch,
+    MessageTypeError,
+    "A message class of another schema than the bus's, or from a module generated from another version of the schema file."
+);
+
+/// `MessageTypeError` for a plain Python object (`message`) given where it would leave Python:
+/// "`dict` cannot {what}: declare it in the schema".
+pub(crate) fn cannot_leave(message: &Bound<'_, PyAny>, what: &str) -> PyErr {
+    let name = message
+        .get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "this object".to_string());
+    MessageTypeError::new_err(format!(
+        "`{name}` cannot leave Python: it is not a message of a schema, so it cannot {what}. \
+         Declare it as a message in your schema file and regenerate the module with \
+         `mycelium-codegen python FILE.yaml -o DIR`; plain Python objects go only between the \
+         Python actors of one bus, through their own refs"
+    ))
+}
 
 /// The exception for a delivery or ask by service name, in words for a Python reader (the
 /// Rust texts name `Exports` methods and Rust types).
@@ -143,31 +165,43 @@ pub(crate) fn delivery(e: DeliveryError) -> PyErr {
     }
 }
 
-/// The class names of the contract messages (`mycelium.trading.REGISTRY`), by type id: read
-/// once, with the GIL, by `learn_message_names`, for errors made where Python cannot be read.
-static MESSAGE_NAMES: OnceLock<HashMap<u16, String>> = OnceLock::new();
+/// The class names of the contract messages of the generated modules used so far, by type
+/// id (two schemas naming one id differently: both names), for errors made where Python
+/// cannot be read.
+static MESSAGE_NAMES: Mutex<Option<HashMap<u16, String>>> = Mutex::new(None);
 
-/// Reads the contract messages' class names for the errors (once; every bus calls it).
-pub(crate) fn learn_message_names(py: Python<'_>) -> PyResult<()> {
-    if MESSAGE_NAMES.get().is_some() {
+/// Learns the message class names of the generated module `module` (its `REGISTRY`) for the
+/// errors.
+pub(crate) fn learn_message_names(module: &Bound<'_, PyModule>) -> PyResult<()> {
+    let Ok(registry) = module.getattr("REGISTRY") else {
         return Ok(());
-    }
-    let mut names = HashMap::new();
-    let registry = py.import("mycelium.trading")?.getattr("REGISTRY")?;
+    };
+    let mut learned = Vec::new();
     for (type_id, cls) in registry.cast::<PyDict>()?.iter() {
-        names.insert(
+        learned.push((
             type_id.extract::<u16>()?,
-            cls.getattr("__name__")?.extract()?,
-        );
+            cls.getattr("__name__")?.extract::<String>()?,
+        ));
     }
-    let _ = MESSAGE_NAMES.set(names);
+    let mut names = MESSAGE_NAMES.lock().unwrap_or_else(|e| e.into_inner());
+    let names = names.get_or_insert_with(HashMap::new);
+    for (type_id, name) in learned {
+        let known = names.entry(type_id).or_default();
+        if known.is_empty() {
+            *known = name;
+        } else if !known.split(" or ").any(|n| n == name) {
+            known.push_str(" or ");
+            known.push_str(&name);
+        }
+    }
     Ok(())
 }
 
 /// A contract message by its class name (`Heartbeat (type id 900)`), or its type id when
-/// this process's contracts do not have it.
+/// no generated module used in this process has it.
 pub(crate) fn message_name(type_id: u16) -> String {
-    match MESSAGE_NAMES.get().and_then(|names| names.get(&type_id)) {
+    let names = MESSAGE_NAMES.lock().unwrap_or_else(|e| e.into_inner());
+    match names.as_ref().and_then(|names| names.get(&type_id)) {
         Some(name) => format!("{name} (type id {type_id})"),
         None => format!("type id {type_id}"),
     }
@@ -287,7 +321,7 @@ pub(crate) fn ask(e: ForeignAskError) -> PyErr {
         ForeignAskError::Lost(reason) => ActorFailed::new_err(reason),
         ForeignAskError::NoReply { type_id } => MessageTypeError::new_err(format!(
             "the handler of {} returned None to an ask: a handler that is asked must return a \
-             contract message (a class from mycelium.trading)",
+             reply (a contract message, or any object between Python actors)",
             message_name(type_id)
         )),
         ForeignAskError::Stopped { reason } => stopped(reason.as_ref()),
@@ -319,7 +353,8 @@ pub(crate) fn topic(e: ForeignTopicError) -> PyErr {
         ForeignTopicError::Topic(_) => PyValueError::new_err(text),
         ForeignTopicError::Link(link) => send_error(link, text),
         ForeignTopicError::UnknownType(type_id) => MessageTypeError::new_err(format!(
-            "type id {type_id} is not a contract message of this package (mycelium.trading)"
+            "{} is not a message of this bus's schema",
+            message_name(type_id)
         )),
     }
 }
@@ -335,6 +370,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("StartFailed", py.get_type::<StartFailed>())?;
     m.add("BusClosed", py.get_type::<BusClosed>())?;
     m.add("MessageTypeError", py.get_type::<MessageTypeError>())?;
+    m.add("SchemaMismatch", py.get_type::<SchemaMismatch>())?;
     Ok(())
 }
 

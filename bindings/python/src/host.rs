@@ -1,7 +1,8 @@
 //! Python actors as [`Foreign`] callbacks: a Python host object per actor class.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use mycelium_actors::StopReason;
 use mycelium_foreign::{Foreign, ForeignMessage, ForeignRef};
@@ -12,6 +13,19 @@ use crate::actor_ref::ActorRef;
 use crate::callbacks::{self, Exiting, EXITING};
 use crate::codec::{self, Plan};
 use crate::errors::MessageTypeError;
+use crate::schema::BusSchema;
+
+/// The type id a plain Python object travels under between the Python actors of one bus
+/// (with a key to the object, held by the receiving actor's [`PyForeign`]): reserved, so a
+/// schema message may not take it.
+pub(crate) const LOCAL_TYPE_ID: u16 = u16::MAX;
+
+/// By a type's address: the type (kept, so the address names it) and its handler's name or
+/// None.
+type PlainCache = HashMap<usize, (Py<PyType>, Py<PyAny>)>;
+
+/// The most plain types whose handler an actor class remembers.
+const PLAIN_CACHE_LIMIT: usize = 1024;
 
 /// One handler of an actor class: the message class's codec, the method, and whether it is
 /// `async def` (run on the calling thread's event loop: never called directly from a thread
@@ -27,12 +41,37 @@ pub(crate) struct Entry {
 /// raises for one that is not a contract message, `stop(instance, reason)`. The handlers are
 /// called from here, with messages decoded and replies encoded by the native codec.
 pub(crate) struct PyForeign {
+    /// The actor class: given, or imported by the first start.
+    class: OnceLock<Class>,
+    /// Where the first start imports the class from, for an actor named by its class path.
+    import: Option<Import>,
+    /// The schema of the actor's bus: its handlers' classes and its replies are of it.
+    pub(crate) schema: BusSchema,
+    /// Plain objects on their way to (or, as replies, from) this actor, by key: a message
+    /// carries the key, and whoever handles it takes the object. An object whose message is
+    /// never handled (dropped with a mailbox) is released with the actor's callbacks.
+    locals: Mutex<HashMap<u64, Py<PyAny>>>,
+    next_local: AtomicU64,
+}
+
+/// An actor class with its handler tables.
+pub(crate) struct Class {
     pub(crate) host: Py<PyAny>,
     class_name: String,
     pub(crate) table: HashMap<u16, Entry>,
-    message_base: Py<PyType>,
     /// The names of the class and its handlers, for the errors of asks.
     pub(crate) names: Arc<HandlerNames>,
+    /// The names of the `async def` handlers of plain classes.
+    plain_async: HashSet<String>,
+    /// The handler's name (or None) of each plain type met so far, by type.
+    plain_cache: Mutex<PlainCache>,
+}
+
+/// An actor class named by its path (`"desk.strategy:Momentum"`), imported by the first
+/// start, for the bus `bus` (a `mycelium.Bus`).
+pub(crate) struct Import {
+    pub(crate) path: String,
+    pub(crate) bus: Py<PyAny>,
 }
 
 /// The names a Python reader knows an actor class's handlers by, kept for the errors of its
@@ -69,15 +108,89 @@ impl HandlerNames {
             Some((method, message)) => {
                 format!("{class}.{method} returned None to an ask of {message}")
             }
+            None if type_id == LOCAL_TYPE_ID => {
+                format!("{class} returned None to an ask of a plain object")
+            }
             None => format!("{class} returned None to an ask of type id {type_id}"),
         };
-        format!("{what}: a handler that is asked must return a contract message (a class from mycelium.trading)")
+        format!("{what}: a handler that is asked must return a reply (a message of the bus's schema, or any object when a Python actor asks)")
     }
 }
 
 impl PyForeign {
-    /// The callbacks for the actor class `host` was built for.
-    pub(crate) fn new(py: Python<'_>, host: Py<PyAny>) -> PyResult<Self> {
+    /// The callbacks for the actor class `host` was built for, on a bus that speaks `schema`:
+    /// `SchemaMismatch` if a handler takes a message class of another schema.
+    pub(crate) fn new(py: Python<'_>, host: Py<PyAny>, schema: &BusSchema) -> PyResult<Self> {
+        let class = OnceLock::new();
+        let _ = class.set(Class::new(py, host, schema)?);
+        Ok(PyForeign {
+            class,
+            import: None,
+            schema: schema.clone(),
+            locals: Mutex::new(HashMap::new()),
+            next_local: AtomicU64::new(0),
+        })
+    }
+
+    /// The callbacks for the actor class at `path` (`"module:Class"`), imported by the first
+    /// start on `bus` (a `mycelium.Bus` speaking `schema`): an import that fails, or a class
+    /// that is not an actor of the bus's schema, fails that start with the error's text.
+    pub(crate) fn imported(path: String, bus: Py<PyAny>, schema: &BusSchema) -> Self {
+        PyForeign {
+            class: OnceLock::new(),
+            import: Some(Import { path, bus }),
+            schema: schema.clone(),
+            locals: Mutex::new(HashMap::new()),
+            next_local: AtomicU64::new(0),
+        }
+    }
+
+    /// The actor class, once known.
+    pub(crate) fn class(&self) -> PyResult<&Class> {
+        self.class.get().ok_or_else(|| {
+            MessageTypeError::new_err(format!(
+                "the actor class {} has not been imported: its start failed",
+                self.import.as_ref().map_or("?", |i| i.path.as_str())
+            ))
+        })
+    }
+
+    /// The actor class: imported now if it is named by its path and not imported yet.
+    fn load(&self, py: Python<'_>) -> PyResult<&Class> {
+        if let Some(c) = self.class.get() {
+            return Ok(c);
+        }
+        let Some(import) = &self.import else {
+            return self.class();
+        };
+        let (module, name) = import.path.split_once(':').ok_or_else(|| {
+            pyo3::exceptions::PyValueError::new_err(format!(
+                "`{}` does not name an actor class: write it as \"module:Class\" \
+                 (\"desk.strategy:Momentum\")",
+                import.path
+            ))
+        })?;
+        let cls = py.import(module)?.getattr(name)?;
+        let host = py
+            .import("mycelium._actor")?
+            .getattr("_Host")?
+            .call1((cls, import.bus.bind(py)))?;
+        let loaded = Class::new(py, host.unbind(), &self.schema)?;
+        Ok(self.class.get_or_init(|| loaded))
+    }
+
+    /// The class name, for errors.
+    fn class_name(&self) -> &str {
+        match (self.class.get(), &self.import) {
+            (Some(c), _) => &c.class_name,
+            (None, Some(i)) => &i.path,
+            (None, None) => "?",
+        }
+    }
+}
+
+impl Class {
+    fn new(py: Python<'_>, host: Py<PyAny>, schema: &BusSchema) -> PyResult<Self> {
         let bound = host.bind(py);
         let cls = bound.getattr("cls")?;
         let class_name = cls.getattr("__name__")?.extract::<String>()?;
@@ -89,28 +202,158 @@ impl PyForeign {
             let is_async = inspect
                 .call_method1("iscoroutinefunction", (cls.getattr(&name)?,))?
                 .is_truthy()?;
+            let plan = codec::plan(&message_cls)?;
+            schema.admit(&plan)?;
+            let type_id = type_id.extract::<u16>()?;
+            if type_id == LOCAL_TYPE_ID {
+                return Err(MessageTypeError::new_err(format!(
+                    "{}.{} handles type id {type_id}, which the Python binding keeps for plain \
+                     objects: give the message another id in the schema file",
+                    class_name,
+                    name.to_str()?
+                )));
+            }
             table.insert(
-                type_id.extract::<u16>()?,
+                type_id,
                 Entry {
-                    plan: codec::plan(&message_cls)?,
+                    plan,
                     method: name.unbind(),
                     is_async,
                 },
             );
         }
-        let message_base = py
-            .import("mycelium.trading")?
-            .getattr("Message")?
-            .cast_into::<PyType>()?
-            .unbind();
+        let mut plain_async = HashSet::new();
+        for (_, name) in bound.getattr("plain")?.cast::<PyDict>()?.iter() {
+            let name = name.cast_into::<PyString>()?;
+            if inspect
+                .call_method1("iscoroutinefunction", (cls.getattr(&name)?,))?
+                .is_truthy()?
+            {
+                plain_async.insert(name.to_str()?.to_string());
+            }
+        }
         let names = Arc::new(HandlerNames::of_host(bound)?);
-        Ok(PyForeign {
+        Ok(Class {
             host,
             class_name,
             table,
-            message_base,
             names,
+            plain_async,
+            plain_cache: Mutex::new(HashMap::new()),
         })
+    }
+}
+
+impl PyForeign {
+    /// Holds the plain object `value` for this actor: the message that carries it.
+    pub(crate) fn hold(&self, value: Py<PyAny>) -> ForeignMessage {
+        let key = self.next_local.fetch_add(1, Ordering::Relaxed);
+        self.locals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, value);
+        ForeignMessage {
+            type_id: LOCAL_TYPE_ID,
+            body: key.to_le_bytes().to_vec(),
+        }
+    }
+
+    /// Takes back the plain object a message of [`hold`](Self::hold) carries.
+    pub(crate) fn take<'py>(&self, py: Python<'py>, body: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+        let key = <[u8; 8]>::try_from(body).map(u64::from_le_bytes).ok();
+        key.and_then(|k| {
+            self.locals
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&k)
+        })
+        .map(|v| v.into_bound(py))
+        .ok_or_else(|| {
+            MessageTypeError::new_err(format!(
+                "{} was sent type id {LOCAL_TYPE_ID}, which the Python binding keeps for plain \
+                 objects between Python actors, without an object",
+                self.class_name()
+            ))
+        })
+    }
+
+    /// The handler method of the plain object `message`, or `MessageTypeError`.
+    pub(crate) fn plain_handler<'py>(
+        &self,
+        message: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyString>> {
+        let py = message.py();
+        let class = self.class()?;
+        let ty = message.get_type();
+        let key = ty.as_ptr() as usize;
+        let cached = class
+            .plain_cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+            .map(|(_, name)| name.clone_ref(py));
+        let name = match cached {
+            Some(name) => name.into_bound(py),
+            None => {
+                let name = class.host.bind(py).call_method1("handler_of", (message,))?;
+                // The type is kept with its entry, so its address names it while cached; a
+                // program that makes types without end empties the cache now and then.
+                let mut cache = class.plain_cache.lock().unwrap_or_else(|e| e.into_inner());
+                if cache.len() >= PLAIN_CACHE_LIMIT {
+                    cache.clear();
+                }
+                cache.insert(key, (ty.clone().unbind(), name.clone().unbind()));
+                name
+            }
+        };
+        if name.is_none() {
+            return Err(MessageTypeError::new_err(format!(
+                "{} has no handler for {}: give it a @handler({}) (or of a base class), or send \
+                 it a message it handles",
+                self.class_name(),
+                message.get_type().name()?,
+                message.get_type().name()?
+            )));
+        }
+        Ok(name.cast_into::<PyString>()?)
+    }
+
+    /// What to say of an ask of the plain object `message` answered with None.
+    pub(crate) fn no_reply_text(&self, message: &Bound<'_, PyAny>) -> PyResult<String> {
+        let method = self.plain_handler(message)?;
+        Ok(format!(
+            "{}.{} returned None to an ask of {}",
+            self.class_name(),
+            method.to_str()?,
+            message.get_type().name()?
+        ))
+    }
+
+    /// True if the handler of the plain object `message` is `async def`.
+    pub(crate) fn plain_is_async(&self, message: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let name = self.plain_handler(message)?;
+        Ok(self.class()?.plain_async.contains(name.to_str()?))
+    }
+
+    /// Calls the handler of the plain object `message` on `actor`: its reply (any object) or
+    /// None.
+    pub(crate) fn call_local<'py>(
+        &self,
+        py: Python<'py>,
+        actor: &Py<PyAny>,
+        message: Bound<'py, PyAny>,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let method = self.plain_handler(&message)?;
+        let actor = actor.bind(py);
+        let mut reply = actor.call_method1(&method, (message,))?;
+        if self.class()?.plain_async.contains(method.to_str()?) {
+            reply = self
+                .class()?
+                .host
+                .bind(py)
+                .call_method1("finish", (actor, &method, reply))?;
+        }
+        Ok(if reply.is_none() { None } else { Some(reply) })
     }
 
     /// Calls the handler of `type_id` on `actor` with the decoded message; the reply message
@@ -122,10 +365,10 @@ impl PyForeign {
         type_id: u16,
         message: Bound<'py, PyAny>,
     ) -> PyResult<Option<Bound<'py, PyAny>>> {
-        let Some(entry) = self.table.get(&type_id) else {
+        let Some(entry) = self.class()?.table.get(&type_id) else {
             return Err(MessageTypeError::new_err(format!(
                 "{} has no handler for type id {type_id}",
-                self.class_name
+                self.class_name()
             )));
         };
         let actor = actor.bind(py);
@@ -134,15 +377,24 @@ impl PyForeign {
         if reply.is_none() {
             return Ok(None);
         }
-        if !reply.is_instance(self.message_base.bind(py))? {
-            // An awaitable, run to completion; or something that is not a contract message,
-            // which raises `MessageTypeError`.
+        if codec::contract_plan(&reply)?.is_none() {
+            // An awaitable, run to completion.
             reply = self
+                .class()?
                 .host
                 .bind(py)
                 .call_method1("finish", (actor, method, reply))?;
             if reply.is_none() {
                 return Ok(None);
+            }
+            if codec::contract_plan(&reply)?.is_none() {
+                return Err(MessageTypeError::new_err(format!(
+                    "{}.{} returned `{}`; a handler of a schema message returns a message of \
+                     the bus's schema or None (a plain object can answer only a plain object)",
+                    self.class_name(),
+                    method.to_str()?,
+                    reply.get_type().name()?
+                )));
             }
         }
         Ok(Some(reply))
@@ -155,10 +407,28 @@ impl PyForeign {
         actor: &Py<PyAny>,
         msg: &ForeignMessage,
     ) -> PyResult<Option<ForeignMessage>> {
-        let Some(entry) = self.table.get(&msg.type_id) else {
+        if msg.type_id == LOCAL_TYPE_ID {
+            let message = self.take(py, &msg.body)?;
+            let Some(reply) = self.call_local(py, actor, message)? else {
+                return Ok(None);
+            };
+            return Ok(Some(match codec::contract_plan(&reply)? {
+                Some(plan) => {
+                    self.schema.admit(&plan)?;
+                    ForeignMessage {
+                        type_id: plan.type_id_of(&reply)?,
+                        body: plan.encode(&reply)?,
+                    }
+                }
+                // Taken by the asker, a Python caller: the only one that sends plain objects.
+                None => self.hold(reply.unbind()),
+            }));
+        }
+        let Some(entry) = self.class()?.table.get(&msg.type_id) else {
             return Err(MessageTypeError::new_err(format!(
                 "{} has no handler for type id {}",
-                self.class_name, msg.type_id
+                self.class_name(),
+                msg.type_id
             )));
         };
         let message = entry.plan.decode(py, &msg.body)?;
@@ -166,6 +436,7 @@ impl PyForeign {
             return Ok(None);
         };
         let plan = codec::message_plan(&reply)?;
+        self.schema.admit(&plan)?;
         let type_id = plan.type_id_of(&reply)?;
         let body = plan.encode(&reply)?;
         Ok(Some(ForeignMessage { type_id, body }))
@@ -201,9 +472,11 @@ impl Foreign for PyForeign {
 
     fn start(&self, args: &PyArgs, me: &ForeignRef<Self>) -> Result<Py<PyAny>, String> {
         callbacks::attach(|py| {
-            let me =
-                Py::new(py, ActorRef::foreign(me.clone())).map_err(|e| exception_text(py, &e))?;
-            self.host
+            let class = self.load(py).map_err(|e| exception_text(py, &e))?;
+            let me = Py::new(py, ActorRef::foreign(me.clone(), self.schema.clone()))
+                .map_err(|e| exception_text(py, &e))?;
+            class
+                .host
                 .call_method1(py, "start", (args.0.clone_ref(py), me))
                 .map_err(|e| exception_text(py, &e))
         })
@@ -225,14 +498,17 @@ impl Foreign for PyForeign {
     fn stop(&self, state: Py<PyAny>, reason: &StopReason) {
         let reason = crate::errors::reason_text(reason);
         let stopped = callbacks::attach(|py| {
-            if let Err(e) = self.host.call_method1(py, "stop", (state, reason)) {
+            let Some(class) = self.class.get() else {
+                return; // never started: nothing to stop
+            };
+            if let Err(e) = class.host.call_method1(py, "stop", (state, reason)) {
                 // The incarnation is over either way; say why its stop hook failed.
                 e.print(py);
             }
         });
         if stopped.is_err() {
             // Not silently: the incarnation ends without its stop hook.
-            eprintln!("{}.on_stop was not called: {EXITING}", self.class_name);
+            eprintln!("{}.on_stop was not called: {EXITING}", self.class_name());
         }
     }
 

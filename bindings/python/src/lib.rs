@@ -3,6 +3,9 @@
 //! Python actors are [`mycelium_foreign::Foreign`] callbacks (a host object per actor class,
 //! built by the package's Python layer); buses own their tokio runtime; every wait releases
 //! the GIL. The Python API is documented in the package (`mycelium/__init__.pyi`).
+//!
+//! As a Rust library, the crate lets a Rust program host Python actors on its own bus:
+//! [`embed::PythonHost`].
 
 #![warn(missing_docs)]
 
@@ -10,9 +13,11 @@ mod actor_ref;
 mod bus;
 mod callbacks;
 mod codec;
+pub mod embed;
 mod errors;
 mod host;
 mod node;
+mod schema;
 mod strategy;
 mod supervisor;
 mod sweep;

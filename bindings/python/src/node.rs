@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use mycelium_actors::Bus as RustBus;
-use mycelium_contracts::SCHEMA_DIGEST;
 use mycelium_remote::{frame::Kind, DispatchError, LocalSchema, Node as RustNode, RemoteAskError};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
@@ -12,6 +11,7 @@ use tokio::runtime::Handle;
 
 use crate::actor_ref::seconds;
 use crate::errors::{self, ActorFailed, AskTimeout, MessageTypeError};
+use crate::schema::BusSchema;
 use crate::wait::wait;
 
 /// This process's bus as a node of a topology: its exported services are reachable from the
@@ -21,6 +21,8 @@ pub(crate) struct Node {
     node: RustNode,
     bus: RustBus,
     handle: Handle,
+    /// The bus's schema, whose digest the node gives at handshake.
+    schema: BusSchema,
 }
 
 /// The exception for an ask of `type_id` to `service` on another node. A message type the
@@ -52,16 +54,19 @@ fn remote_error(e: RemoteAskError, service: &str, type_id: u16) -> PyErr {
 
 impl Node {
     /// Starts node `name` of the topology file `path` on `bus` and returns once it listens.
+    /// Its handshake gives the digest of the bus's schema, which must be set.
     pub(crate) fn start(
         py: Python<'_>,
         bus: &RustBus,
         handle: &Handle,
+        schema: &BusSchema,
         path: String,
         name: String,
     ) -> PyResult<Self> {
+        let digest = schema.require("Bus.join")?.digest_bytes()?;
         let b = bus.clone();
         let started = wait(py, handle, async move {
-            let schema = LocalSchema::from_digest(SCHEMA_DIGEST);
+            let schema = LocalSchema::from_digest(digest);
             RustNode::from_topology(path, &name, schema, &b).await
         })?;
         let node = started.map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?;
@@ -69,7 +74,24 @@ impl Node {
             node,
             bus: bus.clone(),
             handle: handle.clone(),
+            schema: schema.clone(),
         })
+    }
+
+    /// Topics across nodes travel as the Rust types of their messages, which this process
+    /// has for the example schema only: `MessageTypeError` naming `call` on a bus of another
+    /// schema.
+    fn typed_topics(&self, call: &str) -> PyResult<()> {
+        let schema = self.schema.require(call)?;
+        if schema.digest_bytes()? == mycelium_contracts::SCHEMA_DIGEST {
+            return Ok(());
+        }
+        Err(MessageTypeError::new_err(format!(
+            "Node.{call}: topics across nodes carry messages as Rust types, and this process has \
+             Rust types for the example schema `trading` only, not for schema `{}`; tell and ask \
+             across nodes work with any schema",
+            schema.package
+        )))
     }
 
     fn remote(&self, service: &str) -> Option<mycelium_remote::RemoteService> {
@@ -171,9 +193,39 @@ impl Node {
         Ok((t, PyBytes::new(py, &b).unbind()))
     }
 
+    /// Encodes `message`, a message of the bus's schema, for a node: `(type_id, body)`;
+    /// `SchemaMismatch` for a class of another schema, `MessageTypeError` for a plain object.
+    fn encode<'py>(&self, message: &Bound<'py, PyAny>) -> PyResult<(u16, Bound<'py, PyBytes>)> {
+        let Some(plan) = crate::codec::contract_plan(message)? else {
+            return Err(errors::cannot_leave(message, "be sent to a node"));
+        };
+        self.schema.admit(&plan)?;
+        let body = plan.encode(message)?;
+        Ok((plan.type_id_of(message)?, PyBytes::new(message.py(), &body)))
+    }
+
+    /// Decodes the reply `(type_id, body)` of an ask with the bus's schema.
+    fn decode_reply<'py>(
+        &self,
+        py: Python<'py>,
+        type_id: u16,
+        body: &[u8],
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.schema
+            .require("decoding a reply")?
+            .decode(py, type_id, body)
+    }
+
+    /// The schema digest this node gives at handshake (lowercase hex).
+    #[getter]
+    fn schema_digest(&self) -> PyResult<String> {
+        Ok(self.schema.require("a node")?.digest.clone())
+    }
+
     /// Lets the other nodes subscribe to publications of the contract message `type_id` on
     /// this bus (`subscribe_remote` on their side): each publication travels once per link.
     fn forward_topic(&self, type_id: u16) -> PyResult<()> {
+        self.typed_topics("forward_topic")?;
         let _entered = self.handle.enter();
         mycelium_foreign::forward_topic(&self.node, type_id).map_err(errors::topic)
     }
@@ -183,6 +235,7 @@ impl Node {
     /// subscribers (Python or Rust) receive them. Waits (without the GIL) for room on the
     /// links.
     fn subscribe_remote(&self, py: Python<'_>, type_id: u16, pattern: &str) -> PyResult<()> {
+        self.typed_topics("subscribe_remote")?;
         let subscribed = mycelium_foreign::subscribe_remote(&self.node, type_id, pattern);
         wait(py, &self.handle, subscribed)?.map_err(errors::topic)
     }
@@ -190,6 +243,7 @@ impl Node {
     /// Ends what `subscribe_remote` started: the other nodes stop forwarding `type_id` on
     /// `pattern` to this node.
     fn unsubscribe_remote(&self, py: Python<'_>, type_id: u16, pattern: &str) -> PyResult<()> {
+        self.typed_topics("unsubscribe_remote")?;
         let withdrawn = mycelium_foreign::unsubscribe_remote(&self.node, type_id, pattern);
         wait(py, &self.handle, withdrawn)?.map_err(errors::topic)
     }

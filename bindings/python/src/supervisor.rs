@@ -20,6 +20,7 @@ use crate::actor_ref::{duration, ActorRef};
 use crate::bus::start_failed;
 use crate::errors;
 use crate::host::{PyArgs, PyForeign};
+use crate::schema::BusSchema;
 use crate::wait::wait;
 
 #[derive(Clone)]
@@ -147,6 +148,8 @@ pub(crate) struct Supervisor {
     strategy: String,
     bus: RustBus,
     handle: Handle,
+    /// The schema of the bus.
+    schema: BusSchema,
     children: Vec<ChildDefInner>,
     /// The gates of the Python children, by name.
     gates: HashMap<String, ForeignGate<PyForeign>>,
@@ -158,7 +161,7 @@ impl Supervisor {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn start(
         py: Python<'_>,
-        bus: &RustBus,
+        py_bus: &crate::bus::Bus,
         handle: &Handle,
         strategy: &str,
         children: Vec<Py<ChildDef>>,
@@ -168,6 +171,9 @@ impl Supervisor {
         backoff_factor: f64,
         backoff_cap: f64,
     ) -> PyResult<Self> {
+        let rust_bus = py_bus.rust_bus()?;
+        let bus = &rust_bus;
+        let schema = py_bus.schema().clone();
         let strategy_name = strategy.to_string();
         let strategy = match strategy {
             "one_for_one" => RestartStrategy::OneForOne,
@@ -216,13 +222,16 @@ impl Supervisor {
                 ChildKind::Python { host, args, .. } => {
                     let (spec, gate) = mycelium_foreign::gated_child_spec(
                         def.name.clone(),
-                        Arc::new(PyForeign::new(py, host.clone_ref(py))?),
+                        Arc::new(PyForeign::new(py, host.clone_ref(py), &schema)?),
                         PyArgs(args.clone()),
                     );
                     gates.insert(def.name.clone(), gate);
                     spec
                 }
-                ChildKind::Rust { kind, arg } => kind.child_spec(&def.name, arg.clone()),
+                ChildKind::Rust { kind, arg } => {
+                    py_bus.admit_builtin(py, kind.name())?;
+                    kind.child_spec(&def.name, arg.clone())
+                }
             };
             let spec = spec.restart(def.restart);
             builder = builder.child(if def.hibernate {
@@ -279,6 +288,7 @@ impl Supervisor {
             strategy: strategy_name,
             bus: bus.clone(),
             handle: handle.clone(),
+            schema,
             children: defs,
             gates,
             events,
@@ -329,12 +339,18 @@ impl Supervisor {
             ChildKind::Python { .. } => self
                 .sup
                 .child::<ForeignActor<PyForeign>>(name)
-                .map(|a| ActorRef::foreign_in(gated(a, self.gates.get(name)), &self.handle))
+                .map(|a| {
+                    ActorRef::foreign_in(
+                        gated(a, self.gates.get(name)),
+                        &self.handle,
+                        self.schema.clone(),
+                    )
+                })
                 .ok_or_else(|| {
                     errors::ActorStopped::new_err(format!("child `{name}` is not running"))
                 }),
             ChildKind::Rust { .. } => match &def.service {
-                Some(service) => Ok(ActorRef::service(&self.bus, service)),
+                Some(service) => Ok(ActorRef::service(&self.bus, service, self.schema.clone())),
                 None => Err(PyValueError::new_err(format!(
                     "Rust child `{name}` has no service name: give it one to reach it"
                 ))),

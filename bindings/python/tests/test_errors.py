@@ -20,11 +20,11 @@ def test_a_message_type_the_actor_does_not_handle(bus):
         echo.ask(quote())
 
 
-def test_something_that_is_not_a_contract_message(bus):
+def test_a_plain_object_the_actor_has_no_handler_for(bus):
     echo = bus.spawn(Echo)
-    with pytest.raises(mycelium.MessageTypeError, match="expected a contract message"):
+    with pytest.raises(mycelium.MessageTypeError, match="Echo has no handler for int"):
         echo.tell(42)
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="Echo has no handler for dict"):
         echo.ask({"seq": 1})
 
 
@@ -41,7 +41,7 @@ def test_a_handler_returning_a_wrong_type_fails_the_ask_clearly(bus):
             return msg.seq + 1
 
     wrong = bus.spawn(Wrong)
-    with pytest.raises(mycelium.ActorFailed, match="Wrong.ping returned int"):
+    with pytest.raises(mycelium.ActorFailed, match="Wrong.ping returned `int`"):
         wrong.ask(hb(1))
 
 
@@ -75,9 +75,9 @@ def test_unknown_service(bus):
         bus.ref("nobody")
 
 
-def test_handler_decorator_takes_only_contract_classes():
-    with pytest.raises(TypeError, match="contract message class"):
-        mycelium.handler(int)
+def test_handler_decorator_takes_only_classes():
+    with pytest.raises(TypeError, match="@handler takes a class, got 5"):
+        mycelium.handler(5)  # type: ignore[arg-type]
 
 
 def test_two_handlers_of_one_message_class_are_refused_when_the_class_is_defined():

@@ -221,7 +221,7 @@ def test_a_message_too_large_for_a_frame_raises_value_error_and_the_link_lives_o
 def test_a_topology_that_cannot_be_used_raises_value_error(tmp_path, monkeypatch):
     monkeypatch.setenv(SECRET_ENV, "a secret of at least sixteen bytes")
     topology = write_topology(tmp_path)
-    with mycelium.Bus() as bus:
+    with mycelium.Bus(schema=mycelium.trading) as bus:
         with pytest.raises(ValueError, match="no node `nobody`"):
             bus.join(str(topology), "nobody")
         with pytest.raises(ValueError):
@@ -231,7 +231,7 @@ def test_a_topology_that_cannot_be_used_raises_value_error(tmp_path, monkeypatch
 def test_remote_topic_calls_with_a_bad_type_or_a_closed_link_raise(tmp_path, monkeypatch):
     monkeypatch.setenv(SECRET_ENV, "a secret of at least sixteen bytes")
     topology = write_topology(tmp_path)
-    with mycelium.Bus() as bus:
+    with mycelium.Bus(schema=mycelium.trading) as bus:
         node = bus.join(str(topology), "a")
         # A type id that is in no contract (what a caller of the native layer could pass).
         for call in (
@@ -239,7 +239,7 @@ def test_remote_topic_calls_with_a_bad_type_or_a_closed_link_raise(tmp_path, mon
             lambda: node._native.subscribe_remote(65000, "hb.*"),
             lambda: node._native.unsubscribe_remote(65000, "hb.*"),
         ):
-            with pytest.raises(mycelium.MessageTypeError, match="type id 65000 is not a contract message"):
+            with pytest.raises(mycelium.MessageTypeError, match="type id 65000 is not a message of this bus's schema"):
                 call()
         node.close()
         # Every link is closed for good: the subscription cannot be sent, and says why.

@@ -293,9 +293,15 @@ async fn deliver(
             Delivered::Done
         }
         Kind::Subscribe => done(
-            link.on_subscribe(f.name, f.type_id)
+            crate::topics::RemoteOverflow::decode(f.payload)
+                .and_then(|policy| link.on_subscribe(f.name, f.type_id, policy))
                 .map_err(crate::error::DispatchError::Failed),
         ),
+        // A topic notice (`link/interests.rs`): a pattern is never empty.
+        Kind::Unsubscribe if f.name.is_empty() => {
+            link.on_topic_notice(f.type_id, f.payload).await;
+            Delivered::Done
+        }
         Kind::Unsubscribe => {
             link.on_unsubscribe(f.name, f.type_id);
             Delivered::Done

@@ -2,7 +2,7 @@
 //! two sides agree on what to resend and what was lost), detached when it drops, and the
 //! link's end with its loss report; the events that tell an observer.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::Waker;
@@ -12,8 +12,8 @@ use mycelium_actors::{ActorId, DeadLetter, DeadLetterReason};
 
 use super::{Inner, ReplyTo};
 use crate::error::{RemoteAskError, SendError};
-use crate::event::{LinkEvent, LinkEventKind, LossReason};
-use crate::frame::{encode_frame, parse_frame, FrameSpec, Kind};
+use crate::event::{GapReason, LinkEvent, LinkEventKind, LossReason};
+use crate::frame::{parse_frame, Kind};
 use crate::handshake::{Authenticated, Resume};
 use crate::read::ReadSide;
 use crate::session::body_len;
@@ -53,6 +53,7 @@ impl Inner {
             | LinkEventKind::Refused { .. }
             | LinkEventKind::GaveUp { .. } => self.metrics.state(LinkState::Down),
             LinkEventKind::Loss(report) => self.metrics.loss_report(report.messages.len() as u64),
+            LinkEventKind::TopicGap(_) => {}
         }
         match &event.kind {
             LinkEventKind::Connecting { attempt } => {
@@ -89,6 +90,12 @@ impl Inner {
                 count = report.messages.len(), reason = ?report.reason,
                 types = ?report.messages.iter().map(|m| m.type_id).collect::<std::collections::BTreeSet<_>>(),
                 "messages lost"
+            ),
+            LinkEventKind::TopicGap(gap) => tracing::warn!(
+                target: "mycelium::remote",
+                peer = %event.peer, topic = %gap.topic, type_id = gap.type_id,
+                first_seq = gap.first_seq, last_seq = gap.last_seq, count = gap.count,
+                reason = ?gap.reason, "{gap}"
             ),
         }
         if let LinkEventKind::Loss(report) = &event.kind {
@@ -239,47 +246,36 @@ impl Inner {
             theirs.first_seq,
             peer_knows_us,
         );
-        let mut dropped = BTreeMap::new();
         if !same && old_instance.is_some() {
-            // A restarted peer: its predecessor's interest ends, ours must be sent again.
-            dropped = std::mem::take(&mut st.forwarded);
-            st.waiting.clear();
-            let interests = st.interests.clone();
-            for (pattern, type_id) in interests {
-                // A renewal still queued from an earlier restart goes to this instance.
-                let queued = st.out.never_written().any(|e| {
-                    e.kind == Kind::Subscribe && e.type_id == type_id && e.name() == &*pattern
-                });
-                if queued {
-                    continue;
-                }
-                let mut frame = Vec::with_capacity(64 + pattern.len());
-                let spec = FrameSpec {
-                    kind: Kind::Subscribe,
-                    type_id,
-                    seq: u64::MAX,
-                    ts_ns: self.clock.now().as_nanos() as u64,
-                    ack: 0,
-                    corr: 0,
-                    name: &pattern,
-                    key: None,
-                };
-                // Queued even when the log is full (senders may have filled it while the
-                // peer was away): a renewal refused here would never be sent again, since
-                // the interest stays recorded. At most one frame per interest goes beyond
-                // the capacity (the check above), and interests are this node's own.
-                // Encoding fails only for a pattern too long for a frame, which
-                // `subscribe_remote` refused and never recorded.
-                if encode_frame(&mut frame, &spec, self.config.max_frame, |_| {}).is_ok() {
-                    let _ = st.out.push_beyond_capacity(
-                        Kind::Subscribe,
-                        type_id,
-                        "subscription",
-                        frame,
-                    );
-                }
-            }
+            // A restarted peer: its predecessor's interest is kept and served until the new
+            // process renews it or says its interest is complete (`interests.rs`), so what is
+            // published meanwhile is queued for it rather than dropped.
+            let carried: Vec<(String, u16)> = st
+                .forwarded
+                .keys()
+                .chain(st.waiting.iter())
+                .cloned()
+                .collect();
+            st.carried.extend(carried);
         }
+        // The publications lost to the peer: it is told which, first thing on this
+        // connection after what was queued before.
+        if let Some(loss) = &loss {
+            let why = match loss.reason {
+                LossReason::PeerForgot => GapReason::Forgot,
+                _ => GapReason::Restarted,
+            };
+            self.queue_gaps(&mut st, loss, why);
+        }
+        if let Some(loss) = &too_large_loss {
+            self.queue_gaps(&mut st, loss, GapReason::TooLarge);
+        }
+        // This node's interest, sent again on every connection (a peer that restarted, or
+        // whose link gave up and was opened again, no longer serves it; one that does takes
+        // it as a repeat); and, to a peer that knew this node's predecessor, the notice that
+        // it is complete, which ends what the peer kept for that predecessor.
+        let knew_predecessor = theirs.known_incarnation != 0 && !peer_knows_us;
+        self.queue_interest(&mut st, knew_predecessor);
         st.acked = st.inb.delivered;
         st.ack_due = false;
         let id = st.next_connection;
@@ -292,9 +288,6 @@ impl Inner {
             st.connection = Some(id);
         }
         drop(st);
-        for (_, subscription) in dropped {
-            subscription.cancel();
-        }
         self.room.wake_all();
         if stale_replies > 0 {
             tracing::info!(

@@ -6,6 +6,7 @@ use mycelium_codec::WireMessage;
 use super::Node;
 use crate::error::SubscribeError;
 use crate::link::Link;
+use crate::topics::RemoteOverflow;
 
 impl Node {
     /// Lets peers subscribe to publications of `M` on this node's bus: each peer that asks
@@ -24,17 +25,39 @@ impl Node {
     /// Subscribes this node to publications of `M` matching `pattern` on every peer (those
     /// that forward `M`; see [`forward_topic`](Node::forward_topic)): they are published on
     /// this node's bus, where its own subscribers receive them. Exports `M`'s topic on this
-    /// bus if it is not yet. A pattern that breaks the topic grammar is refused here, before
+    /// bus if it is not yet. A link made later (by [`listen`](Node::listen) or
+    /// [`connect`](Node::connect)) sends the interest on its first connection, before
+    /// anything else it queued: a process that subscribes before it listens or dials
+    /// misses nothing its peer publishes once the link is up. A pattern that breaks the topic grammar is refused here, before
     /// anything is sent. A link that cannot take the subscription (closed for good) does not
     /// keep the others from getting it: every link is tried, and the first refusal returned.
     pub async fn subscribe_remote<M>(&self, pattern: &str) -> Result<(), SubscribeError>
     where
         M: WireMessage + Send + Sync + 'static,
     {
+        self.subscribe_remote_with::<M>(pattern, RemoteOverflow::Block)
+            .await
+    }
+
+    /// As [`subscribe_remote`](Node::subscribe_remote), with the overflow policy each
+    /// publishing peer applies to this subscription while its link to this node is full (this
+    /// node slow, stopped or away): see [`RemoteOverflow`]. Under any policy but `Block`, this
+    /// node never delays a publisher, its local subscribers or its other links; what the
+    /// policy drops is counted on the publishing node and told to this one as a
+    /// [`TopicGap`](crate::TopicGap). Subscribing again with another policy changes it.
+    pub async fn subscribe_remote_with<M>(
+        &self,
+        pattern: &str,
+        policy: RemoteOverflow,
+    ) -> Result<(), SubscribeError>
+    where
+        M: WireMessage + Send + Sync + 'static,
+    {
         mycelium_actors::topic::check_pattern(pattern)?;
         // Already exported is fine: another subscription of the same type did it.
         let _ = self.shared.bus.exports().export_topic::<M>();
-        self.change_interest(pattern, M::TYPE_ID, false).await
+        self.change_interest(pattern, M::TYPE_ID, Some(policy))
+            .await
     }
 
     /// Ends what [`subscribe_remote`](Node::subscribe_remote) started for `M` on `pattern`:
@@ -47,24 +70,24 @@ impl Node {
         M: WireMessage + Send + Sync + 'static,
     {
         mycelium_actors::topic::check_pattern(pattern)?;
-        self.change_interest(pattern, M::TYPE_ID, true).await
+        self.change_interest(pattern, M::TYPE_ID, None).await
     }
 
-    /// Sends (or, `withdraw`, withdraws) one interest on every link: each is tried, and the
-    /// first refusal returned.
+    /// Sends one interest with `policy` (or, `None`, withdraws it) on every link: each is
+    /// tried, and the first refusal returned.
     async fn change_interest(
         &self,
         pattern: &str,
         type_id: u16,
-        withdraw: bool,
+        policy: Option<RemoteOverflow>,
     ) -> Result<(), SubscribeError> {
+        self.shared.topics.record_interest(pattern, type_id, policy);
         let links: Vec<Link> = self.shared.links().values().cloned().collect();
         let mut refused = None;
         for link in links {
-            let changed = if withdraw {
-                link.unsubscribe_remote(pattern, type_id).await
-            } else {
-                link.subscribe_remote(pattern, type_id).await
+            let changed = match policy {
+                None => link.unsubscribe_remote(pattern, type_id).await,
+                Some(policy) => link.subscribe_remote_with(pattern, type_id, policy).await,
             };
             if let Err(e) = changed {
                 refused.get_or_insert(e);

@@ -1,27 +1,36 @@
 """Mycelium for Python: actors hosted in process next to Rust actors.
 
-    import mycelium
-    from mycelium.trading import Heartbeat
+Messages are the classes of a module generated from your schema file
+(`mycelium-codegen python desk.yaml -o .` writes `desk.py`); between the Python actors of
+one bus, any Python object can be a message too.
 
-    class Echo(mycelium.Actor):
+    import mycelium
+    import desk   # generated from desk.yaml
+
+    class Trader(mycelium.Actor):
         def on_start(self, args: int) -> None:
             self.step = args
 
-        @mycelium.handler(Heartbeat)
-        def ping(self, hb: Heartbeat) -> Heartbeat:
-            return Heartbeat(ts_ns=hb.ts_ns, seq=hb.seq + self.step, sender="echo")
+        @mycelium.handler(desk.NewOrder)
+        def order(self, o: desk.NewOrder) -> desk.Fill:
+            return desk.Fill(order_id=o.order_id, qty=o.qty * self.step, price=1.0)
 
-    with mycelium.Bus() as bus:
-        echo = bus.spawn(Echo, 1, service="echo")
-        assert echo.ask(Heartbeat(ts_ns=0, seq=1, sender="me")).seq == 2
+    with mycelium.Bus(schema=desk) as bus:
+        trader = bus.spawn(Trader, 1, service="trader")
+        fill = trader.ask(desk.NewOrder(order_id=1, side=desk.Side.Buy, qty=2, symbol="X"))
+        assert fill.qty == 2
+
+`mycelium.trading` is the repository's example schema (the one the built-in Rust actors
+speak).
 """
 
 import os
 from typing import Any, Awaitable, Callable, Sequence, TypeVar
 
 from . import backtest as backtest
+from types import ModuleType
+
 from . import trading as trading
-from .trading import Message
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -62,16 +71,26 @@ class BusClosed(MyceliumError):
     answer."""
 
 class MessageTypeError(TypeError):
-    """Not a contract message, a type the target does not handle, or a handler that
-    returned something other than a contract message (or None). A handler that returns None
-    to an ask raises it in the asker (`Echo.ping returned None to an ask of Heartbeat`),
-    through the actor's ref or its service alike; the actor goes on."""
+    """A type the target does not handle, a plain object where it would leave Python
+    ("`dict` cannot leave Python: ... Declare it as a message in your schema file"), or a
+    handler of a schema message that returned something other than a schema message (or
+    None). A handler that returns None to an ask raises it in the asker (`Echo.ping returned
+    None to an ask of Heartbeat`), through the actor's ref or its service alike; the actor
+    goes on."""
 
-def handler(message_type: type[Message]) -> Callable[[_F], _F]:
-    """Marks a method as the handler of a contract message class (`mycelium.trading`). It
-    takes the decoded message and returns the reply (a contract message) or None; it may be
-    `async def`. A class body with two handlers of one message class raises `TypeError` when
-    it is defined; a subclass's handler replaces the one it inherits."""
+class SchemaMismatch(MessageTypeError):
+    """A message class of another schema than the bus's, or of a module generated from
+    another version of the schema file. The text names the class, both digests and the
+    `mycelium-codegen python FILE -o DIR` command that regenerates the module."""
+
+def handler(message_type: type) -> Callable[[_F], _F]:
+    """Marks a method as the handler of `message_type`: a message class of your schema's
+    generated module, or any other class (`dict`, a class of your own) for plain objects
+    between the Python actors of one bus (the handler of the nearest class in the object's
+    MRO runs). It takes the message and returns the reply or None; a reply to a schema
+    message is a schema message, a reply to a plain object any object. It may be `async
+    def`. A class body with two handlers of one class raises `TypeError` when it is
+    defined; a subclass's handler replaces the one it inherits."""
 
 class Subscription:
     """A topic subscription; cancelled when the actor's incarnation ends."""
@@ -98,17 +117,17 @@ class Actor:
     def on_stop(self, reason: str) -> Any: ...
     def subscribe(
         self,
-        message_type: type[Message],
+        message_type: type,
         pattern: str | None = None,
         *,
         key: int | None = None,
         overflow: str = "block",
         capacity: int | None = None,
     ) -> Subscription:
-        """Receive `message_type` publications under `pattern` (default: the contract
-        topic) in this actor's handler until the incarnation ends. `overflow`: block,
-        drop_newest, drop_oldest, latest_per_key."""
-    def publish(self, message: Message, topic: str | None = None, *, key: int | None = None) -> int: ...
+        """Receive `message_type` (a message class of the bus's schema) publications under
+        `pattern` (default: its schema topic) in this actor's handler until the incarnation
+        ends. `overflow`: block, drop_newest, drop_oldest, latest_per_key."""
+    def publish(self, message: Any, topic: str | None = None, *, key: int | None = None) -> int: ...
 
 class ActorRef:
     """A Python actor, or a service (Rust or Python) exported on a bus. Sync calls release
@@ -117,15 +136,20 @@ class ActorRef:
     @property
     def id(self) -> str: ...
     def is_alive(self) -> bool: ...
-    def tell(self, message: Message) -> None: ...
-    def try_tell(self, message: Message) -> None: ...
-    def ask(self, message: Message, timeout: float | None = None) -> Message:
-        """The handler's reply. Without a timeout, an idle Python actor (nothing queued,
+    def tell(self, message: Any) -> None:
+        """A message of the bus's schema; or, to a Python actor's own ref, any Python object
+        (passed by reference: the handler gets the very object)."""
+    def try_tell(self, message: Any) -> None: ...
+    def ask(self, message: Any, timeout: float | None = None) -> Any:
+        """The handler's reply (a plain object asked: the handler's very return value,
+        not a copy). Without a timeout, an idle Python actor (nothing queued,
         nothing running, a real-time bus) runs its handler on the calling thread (an
         `async def` one only if no event loop runs on that thread); otherwise the ask goes
         through its mailbox and the caller waits without the GIL. Raises `ActorFailed`, `AskTimeout`, `ActorStopped`."""
-    def tell_async(self, message: Message) -> Awaitable[None]: ...
-    def ask_async(self, message: Message, timeout: float | None = None) -> Awaitable[Message]: ...
+    def tell_async(self, message: Any) -> Awaitable[None]:
+        """`tell` of a schema message, awaitable."""
+    def ask_async(self, message: Any, timeout: float | None = None) -> Awaitable[Any]:
+        """`ask` of a schema message, awaitable."""
     def stop(self) -> None: ...
     def wait_for_stop(self) -> str: ...
 
@@ -210,9 +234,23 @@ class Bus:
     `on_stop`, and a `ResourceWarning` says so. Once it has shut down or failed, every call
     that would start or send something raises `BusClosed`."""
 
-    def __init__(self, *, virtual_time: bool = False, seed: int = 0, workers: int = 2) -> None:
+    def __init__(
+        self,
+        *,
+        virtual_time: bool = False,
+        seed: int = 0,
+        workers: int = 2,
+        schema: ModuleType | None = None,
+    ) -> None:
         """`workers`: the runtime's worker threads on real time, 1 to `MAX_WORKERS` (1024),
-        started at once; anything else raises `ValueError` naming it."""
+        started at once; anything else raises `ValueError` naming it. `schema`: the module
+        generated from your schema file, which the bus speaks (its digest is what a node of
+        this bus gives at handshake); without it, the first schema used on the bus (a
+        handler's class, a message sent or published, a built-in Rust actor's example
+        schema) is fixed as the bus's. A class of another schema raises `SchemaMismatch`."""
+    @property
+    def schema(self) -> ModuleType | None:
+        """The generated module of the schema the bus speaks, or None while none is set."""
     MAX_WORKERS: int
     def __repr__(self) -> str:
         """`<mycelium.Bus open, 3 actors, 1 service, real time>` (supervisors count as
@@ -235,7 +273,9 @@ class Bus:
     def ref(self, service: str) -> ActorRef: ...
     def services(self) -> list[str]: ...
     def spawn_rust(self, kind: str, service: str, arg: str | None = None) -> ActorRef: ...
-    def publish(self, message: Message, topic: str | None = None, *, key: int | None = None) -> int: ...
+    def publish(self, message: Any, topic: str | None = None, *, key: int | None = None) -> int:
+        """Publishes a message of the bus's schema (default topic: its schema topic); a
+        plain object raises `MessageTypeError` (topics carry schema messages)."""
     def supervise(
         self,
         children: list[PythonChild | RustChild],
@@ -260,20 +300,28 @@ class Bus:
     def join(self, topology: str, node: str) -> Node:
         """Starts this bus as node `node` of the topology file `topology`: its exported
         services become reachable from the other nodes, and `Node.ref` reaches a service on
-        whichever node hosts it. Raises `ValueError` for a topology that cannot be used."""
+        whichever node hosts it. Raises `ValueError` for a topology that cannot be used. The
+        node's handshake gives the digest of the bus's schema, which must be set (`Bus(schema=
+        ...)`, or a schema already used on the bus): `SchemaMismatch` otherwise; a peer of
+        another digest is refused."""
 
 class Node:
     """This bus as one node of a topology (`Bus.join`); a context manager."""
 
     @property
     def name(self) -> str: ...
+    @property
+    def schema_digest(self) -> str:
+        """The digest of the bus's schema, which this node gives at handshake (hex)."""
     def __enter__(self) -> Node: ...
     def __exit__(self, *exc: Any) -> None: ...
     def is_remote(self, service: str) -> bool: ...
     def ref(self, service: str) -> NodeRef: ...
-    def forward_topic(self, message_type: type[Message]) -> None: ...
-    def subscribe_remote(self, message_type: type[Message], pattern: str | None = None) -> None: ...
-    def unsubscribe_remote(self, message_type: type[Message], pattern: str | None = None) -> None: ...
+    def forward_topic(self, message_type: type) -> None:
+        """Topics across nodes: on a bus of the example schema only (its messages have Rust
+        types here); `MessageTypeError` otherwise."""
+    def subscribe_remote(self, message_type: type, pattern: str | None = None) -> None: ...
+    def unsubscribe_remote(self, message_type: type, pattern: str | None = None) -> None: ...
     def close(self) -> None:
         """Sends what is queued and waits up to the links' `close_timeout` (5 s by default;
         `close_timeout_ms` in the topology's `[link]`) for the peers to acknowledge it,
@@ -284,8 +332,8 @@ class NodeRef:
     """A service reached through a `Node`: over the link to its node, or locally."""
 
     service: str
-    def tell(self, message: Message) -> None: ...
-    def ask(self, message: Message, timeout: float | None = None) -> Message:
+    def tell(self, message: Any) -> None: ...
+    def ask(self, message: Any, timeout: float | None = None) -> Any:
         """Raises `ActorFailed` (the handler failed, or the link dropped before the reply),
         `AskTimeout`, `ActorStopped` (not sent), `UnknownService`, and `MessageTypeError`
         for a message type the service does not take, on this node or another alike."""

@@ -9,11 +9,11 @@ import os
 import sys
 import warnings
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any, Callable, Iterable, NoReturn
 
 from . import _native
-from ._actor import Actor, _Host
-from .trading import REGISTRY, Message, decode_message
+from ._actor import Actor, _Host, is_message_class
 
 
 def _close_callbacks() -> None:
@@ -63,9 +63,12 @@ class ActorRef:
     """A handle on an actor: a Python actor, or a service (Rust or Python) exported on a bus.
 
     `tell` and `ask` are synchronous (they release the GIL while waiting); `tell_async` and
-    `ask_async` are their awaitable forms for asyncio code. Messages are contract messages
-    (`mycelium.trading`); a message type the target does not handle raises
-    `MessageTypeError` before anything is sent."""
+    `ask_async` are their awaitable forms for asyncio code. Messages are instances of the
+    message classes of the bus's schema (the module `mycelium-codegen python` generated from
+    your schema file); a message type the target does not handle raises `MessageTypeError`
+    before anything is sent, a class of another schema `SchemaMismatch`. Between Python
+    actors of one bus, through their own refs, any Python object can be a message or a reply,
+    passed by reference (not copied)."""
 
     __slots__ = ("_native", "_accepts")
 
@@ -83,12 +86,20 @@ class ActorRef:
         return self._native.is_alive()
 
     def _check(self, message: Any) -> None:
-        if not isinstance(message, Message):
+        if not is_message_class(type(message)):
             raise _native.MessageTypeError(
-                f"expected a contract message (a class from mycelium.trading), got {type(message).__name__}"
+                f"expected a message of the bus's schema (a class of the module mycelium-codegen "
+                f"generated from your schema file), got {type(message).__name__}: plain objects "
+                "go through tell, try_tell and ask"
             )
         if self._accepts is not None and message.TYPE_ID not in self._accepts:
-            names = sorted(REGISTRY[t].__name__ for t in self._accepts if t in REGISTRY)
+            # A class of another schema says so first (`SchemaMismatch`).
+            self._native.admit(type(message))
+            module = sys.modules.get(type(message).__module__)
+            registry: dict[int, type] = getattr(module, "REGISTRY", {})
+            names = sorted(
+                registry[t].__name__ if t in registry else f"type id {t}" for t in self._accepts
+            )
             raise _native.MessageTypeError(
                 f"{self!r} does not handle {type(message).__name__}; it handles {names}"
             )
@@ -99,20 +110,21 @@ class ActorRef:
         raise _native.MessageTypeError(f"{type(message).__name__} is not a contract message")
 
     def _encode(self, message: Any) -> tuple[int, bytes]:
-        self._check(message)
-        return message.TYPE_ID, _native.encode(message)
+        if is_message_class(type(message)):
+            self._check(message)
+        return self._native.encode(message)
 
-    def tell(self, message: Message) -> None:
+    def tell(self, message: Any) -> None:
         """Sends `message` without waiting for it to be handled (waits for room if full)."""
         if not self._native.tell_msg(message, self._accepts):
             self._refused(message)
 
-    def try_tell(self, message: Message) -> None:
+    def try_tell(self, message: Any) -> None:
         """Sends `message` or raises `MailboxFull` at once."""
         if not self._native.try_tell_msg(message, self._accepts):
             self._refused(message)
 
-    def ask(self, message: Message, timeout: float | None = None) -> Message:
+    def ask(self, message: Any, timeout: float | None = None) -> Any:
         """Sends `message` and returns the handler's reply; `timeout` in seconds of bus time.
         Raises `ActorFailed` if the handler fails, `AskTimeout`, `ActorStopped`.
 
@@ -121,11 +133,11 @@ class ActorRef:
         no thread hand-off (an `async def` one on this thread's own event loop, unless an event
         loop is running on this thread); otherwise the ask goes through its mailbox and this
         thread waits without the GIL."""
-        self._check(message)
-        reply: Message = self._native.ask_msg(message, timeout)
-        return reply
+        if is_message_class(type(message)):
+            self._check(message)
+        return self._native.ask_msg(message, timeout)
 
-    async def tell_async(self, message: Message) -> None:
+    async def tell_async(self, message: Any) -> None:
         """`tell`, awaitable: waits for room without blocking the event loop. Raises as `tell`
         does, `ActorStopped` too once the bus is gone."""
         type_id, body = self._encode(message)
@@ -134,19 +146,14 @@ class ActorRef:
         self._native.tell_callback(type_id, body, _settler(loop, fut))
         await fut
 
-    async def ask_async(self, message: Message, timeout: float | None = None) -> Message:
+    async def ask_async(self, message: Any, timeout: float | None = None) -> Any:
         """`ask`, awaitable. Raises as `ask` does, `ActorStopped` too once the bus is gone."""
         type_id, body = self._encode(message)
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
         self._native.ask_callback(type_id, body, timeout, _settler(loop, fut))
         reply_type, reply = await fut
-        answer: Message = (
-            _native.decode(REGISTRY[reply_type], reply)
-            if reply_type in REGISTRY
-            else decode_message(reply_type, reply)
-        )
-        return answer
+        return self._native.decode_reply(reply_type, reply)
 
     def stop(self) -> None:
         """Asks a Python actor to stop after the message it is handling."""
@@ -322,7 +329,14 @@ class Bus:
     #: The most worker threads a bus runtime may have: they are all started at once.
     MAX_WORKERS = 1024
 
-    def __init__(self, *, virtual_time: bool = False, seed: int = 0, workers: int = 2) -> None:
+    def __init__(
+        self,
+        *,
+        virtual_time: bool = False,
+        seed: int = 0,
+        workers: int = 2,
+        schema: ModuleType | None = None,
+    ) -> None:
         if not (
             isinstance(workers, int)
             and not isinstance(workers, bool)
@@ -332,10 +346,26 @@ class Bus:
                 f"Bus(workers={workers!r}): workers must be a whole number from 1 to "
                 f"{self.MAX_WORKERS} (Bus.MAX_WORKERS), the runtime's worker threads"
             )
-        self._native = _native.Bus(virtual_time, seed, workers)
+        if schema is not None and not isinstance(schema, ModuleType):
+            raise TypeError(
+                f"Bus(schema=...) takes the module mycelium-codegen generated from your schema "
+                f"file (import desk; Bus(schema=desk)), got {schema!r}"
+            )
+        self._native = _native.Bus(virtual_time, seed, workers, schema)
+        self._owned = True
         # The hosts of the Python actors exported by service name: `ref` hands them to the
         # native ref, whose errors then name the actor's class and handlers.
         self._hosts: dict[str, _Host] = {}
+
+    @classmethod
+    def _embedded(cls, native: "_native.Bus") -> "Bus":
+        """The bus of a Rust program that hosts Python actors (the Rust `PythonHost`): the
+        program owns it, and shuts it down."""
+        bus = cls.__new__(cls)
+        bus._native = native
+        bus._hosts = {}
+        bus._owned = False
+        return bus
 
     def __enter__(self) -> "Bus":
         return self
@@ -349,7 +379,7 @@ class Bus:
         # it, without their `on_stop`. Said as Python says it of an unclosed file.
         native = getattr(self, "_native", None)
         try:
-            if native is not None and not native.is_stopped():
+            if native is not None and getattr(self, "_owned", True) and not native.is_stopped():
                 warnings.warn(
                     "a Bus was dropped without shutdown(): its actors ended without on_stop; "
                     "use the Bus as a context manager or call shutdown()",
@@ -365,6 +395,12 @@ class Bus:
     def virtual_time(self) -> bool:
         """True on a virtual-time bus."""
         return self._native.virtual_time
+
+    @property
+    def schema(self) -> ModuleType | None:
+        """The generated module of the schema this bus speaks: the one it was made with, or
+        else the first one used on it (fixed from then on); None until then."""
+        return self._native.schema
 
     def now(self) -> float:
         """Seconds of bus time since the bus was created."""
@@ -423,17 +459,13 @@ class Bus:
         self._native.spawn_rust(kind, service, arg)
         return self.ref(service)
 
-    def publish(self, message: Message, topic: str | None = None, *, key: int | None = None) -> int:
-        """Publishes a contract message under `topic` (default: its contract topic) with an
-        optional key; Rust and Python subscribers receive it. Returns how many subscribers
-        it was delivered to."""
-        if not isinstance(message, Message):
-            raise _native.MessageTypeError(
-                f"expected a contract message (a class from mycelium.trading), got {type(message).__name__}"
-            )
-        return self._native.publish(
-            message.TYPE_ID, topic if topic is not None else message.TOPIC, _native.encode(message), key
-        )
+    def publish(self, message: Any, topic: str | None = None, *, key: int | None = None) -> int:
+        """Publishes a message of the bus's schema under `topic` (default: its schema topic)
+        with an optional key; its subscribers receive it (Rust ones too on a bus of the
+        example schema, whose messages have Rust types in this package). Returns how many
+        subscribers it was delivered to. Topics carry schema messages only: a plain object
+        raises `MessageTypeError`, a class of another schema `SchemaMismatch`."""
+        return self._native.publish(message, topic, key)
 
     def supervise(
         self,
@@ -526,7 +558,9 @@ class Bus:
         `mycelium-remote`: nodes, their endpoints and the services each hosts; the secret is
         read from the environment variable the file names). Services exported on this bus
         (`spawn(..., service=...)`) become reachable from the other nodes; `Node.ref` reaches
-        a service on whichever node hosts it. Returns once the node listens; links come up in
+        a service on whichever node hosts it. The node's handshake gives the digest of the
+        bus's schema (`Bus(schema=...)`; `SchemaMismatch` if none is set yet), and a peer of
+        another schema is refused. Returns once the node listens; links come up in
         the background (a tell or ask to a peer waits for its link). Raises `ValueError` for a
         topology that cannot be used (a missing file, an unknown node, no secret)."""
         return Node(self._native.join(str(topology), node))
@@ -560,6 +594,11 @@ class Node:
         """This node's name in the topology."""
         return self._native.name
 
+    @property
+    def schema_digest(self) -> str:
+        """The digest of the bus's schema, which this node gives at handshake (hex)."""
+        return self._native.schema_digest
+
     def is_remote(self, service: str) -> bool:
         """True if another node of the topology hosts `service`."""
         return self._native.is_remote(service)
@@ -569,29 +608,29 @@ class Node:
         service no other node hosts)."""
         return NodeRef(self, service)
 
-    def forward_topic(self, message_type: type[Message]) -> None:
+    def forward_topic(self, message_type: type) -> None:
         """Lets the other nodes subscribe (`subscribe_remote`) to publications of
         `message_type` on this bus, Python's and Rust's alike: each publication travels once
         per link that asked for it."""
         self._native.forward_topic(_contract_type(message_type, "forward_topic"))
 
-    def subscribe_remote(self, message_type: type[Message], pattern: str | None = None) -> None:
+    def subscribe_remote(self, message_type: type, pattern: str | None = None) -> None:
         """Subscribes this node to publications of `message_type` on topics matching
         `pattern` (default: the message's contract topic) on every other node that forwards
         them (`forward_topic` there): they are published on this bus, where its subscribers
         receive them. Raises `ValueError` for a pattern that breaks the topic grammar."""
         self._native.subscribe_remote(
             _contract_type(message_type, "subscribe_remote"),
-            pattern if pattern is not None else message_type.TOPIC,
+            pattern if pattern is not None else getattr(message_type, "TOPIC"),
         )
 
-    def unsubscribe_remote(self, message_type: type[Message], pattern: str | None = None) -> None:
+    def unsubscribe_remote(self, message_type: type, pattern: str | None = None) -> None:
         """Ends what `subscribe_remote` started for `message_type` on `pattern`: the other
         nodes stop forwarding it here (this bus's subscribers stay, and see only local
         publications)."""
         self._native.unsubscribe_remote(
             _contract_type(message_type, "unsubscribe_remote"),
-            pattern if pattern is not None else message_type.TOPIC,
+            pattern if pattern is not None else getattr(message_type, "TOPIC"),
         )
 
     def close(self) -> None:
@@ -600,10 +639,11 @@ class Node:
 
 
 def _contract_type(message_type: Any, call: str) -> int:
-    """The type id of a generated contract class, or `TypeError` naming `call`."""
-    if not (isinstance(message_type, type) and issubclass(message_type, Message)):
+    """The type id of a generated message class, or `TypeError` naming `call`."""
+    if not is_message_class(message_type):
         raise TypeError(f"{call} takes a contract message class, got {message_type!r}")
-    return message_type.TYPE_ID
+    type_id: int = message_type.TYPE_ID
+    return type_id
 
 
 class NodeRef:
@@ -615,28 +655,21 @@ class NodeRef:
         self._node = node
         self.service = service
 
-    def tell(self, message: Message) -> None:
-        """Sends `message` without waiting for it to be handled (waits for room)."""
-        if not isinstance(message, Message):
-            raise _native.MessageTypeError(
-                f"expected a contract message (a class from mycelium.trading), got {type(message).__name__}"
-            )
-        self._node._native.tell(self.service, message.TYPE_ID, _native.encode(message))
+    def tell(self, message: Any) -> None:
+        """Sends `message`, a message of the bus's schema, without waiting for it to be
+        handled (waits for room). A plain object raises `MessageTypeError`: it cannot leave
+        Python."""
+        type_id, body = self._node._native.encode(message)
+        self._node._native.tell(self.service, type_id, body)
 
-    def ask(self, message: Message, timeout: float | None = None) -> Message:
+    def ask(self, message: Any, timeout: float | None = None) -> Any:
         """Sends `message` and returns the reply; `timeout` in seconds of bus time. Raises
         `ActorFailed` (the handler failed, or the link dropped before the reply),
         `AskTimeout`, `ActorStopped` (not sent), `UnknownService` (a local service that is not
         exported)."""
-        if not isinstance(message, Message):
-            raise _native.MessageTypeError(
-                f"expected a contract message (a class from mycelium.trading), got {type(message).__name__}"
-            )
-        type_id, body = self._node._native.ask(
-            self.service, message.TYPE_ID, _native.encode(message), timeout
-        )
-        answer: Message = decode_message(type_id, body)
-        return answer
+        type_id, body = self._node._native.encode(message)
+        reply_type, reply = self._node._native.ask(self.service, type_id, body, timeout)
+        return self._node._native.decode_reply(reply_type, reply)
 
     def __repr__(self) -> str:
         return f"NodeRef({self.service!r} via node {self._node.name!r})"

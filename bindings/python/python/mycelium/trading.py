@@ -616,6 +616,8 @@ PACKAGE = "trading"
 """The schema's package name."""
 SCHEMA_DIGEST = "0f04a6f2a929d3598b8191304311933b531bf2b92d3c0fce10be790fc686206e"
 """The schema digest (`mycelium-codegen digest`), which peers compare at handshake."""
+SOURCE: str | None = "contracts.yaml"
+"""The schema file this module was generated from, as given to mycelium-codegen."""
 
 
 class Side(enum.IntEnum):
