@@ -77,6 +77,7 @@ mod id;
 mod panic;
 mod receipt;
 mod recipient;
+pub mod recording;
 mod reply_recipient;
 mod rng;
 mod runner;
