@@ -158,8 +158,37 @@ if ! "$venv/bin/python" -c 'import ray' >/dev/null 2>&1; then
     "$venv/bin/python" -m pip install -q ray >/dev/null 2>&1 \
         || echo "note: pip cannot install Ray here: the Ray tests of mycelium.distributed are skipped"
 fi
-# In-tree build with the venv's maturin: it reuses the workspace's target/ directory.
-PATH="$PWD/$venv/bin:$PATH" "$venv/bin/python" -m pip install -q --no-build-isolation ./bindings/python
+# The wheel, built once with the venv's maturin (it reuses the workspace's target/ directory)
+# and stripped ([tool.maturin] in pyproject.toml), as a team builds it for its cluster workers.
+rm -rf target/wheels
+PATH="$PWD/$venv/bin:$PATH" "$venv/bin/maturin" build --release --quiet \
+    --manifest-path bindings/python/Cargo.toml --out target/wheels
+wheel="$(ls target/wheels/mycelium_actors-*.whl)"
+# Installed as on a host without a Rust toolchain: a fresh virtualenv, no cargo on the PATH,
+# no package index; one actor answers an ask.
+bare_path="$(printf '%s' "$PATH" | tr ':' '\n' | grep -v -e cargo -e rustup | paste -sd: -)"
+fresh="$(mktemp -d)"
+python3 -m venv "$fresh/venv"
+env PATH="$bare_path" sh -c '! command -v cargo >/dev/null && ! command -v rustc >/dev/null' \
+    || { echo "error: cargo is still on the PATH of the bare-host install check" >&2; exit 1; }
+env PATH="$bare_path" "$fresh/venv/bin/python" -m pip install -q --no-index "$wheel"
+(cd "$fresh" && env PATH="$bare_path" "$fresh/venv/bin/python" - <<'PY'
+import mycelium
+
+
+class Echo(mycelium.Actor):
+    @mycelium.handler(str)
+    def echo(self, text: str) -> str:
+        return text.upper()
+
+
+with mycelium.Bus() as bus:
+    assert bus.spawn(Echo).ask("wheel") == "WHEEL"
+print("the wheel runs on a host without a Rust toolchain")
+PY
+)
+rm -rf "$fresh"
+"$venv/bin/python" -m pip install -q --force-reinstall --no-deps "$wheel"
 # The package's types as a user's type checker sees them (stubs and annotations), strictly.
 "$venv/bin/python" -m pip show -q mypy >/dev/null 2>&1 || "$venv/bin/python" -m pip install -q mypy
 "$venv/bin/python" -m pip show -q pandas >/dev/null 2>&1 || "$venv/bin/python" -m pip install -q pandas
@@ -198,6 +227,9 @@ echo "-- examples/python_strategy.py"
 "$venv/bin/python" examples/python_strategy.py > /dev/null
 echo "-- bindings/python/bench/compare.py --quick"
 "$venv/bin/python" bindings/python/bench/compare.py --quick > /dev/null
+
+step "desk example: a team's own schema, Rust actor and Python strategy, hosted both ways"
+PATH="$PWD/$venv/bin:$PATH" bash examples/desk/run.sh python3
 
 step "OCaml actors: dune build, dune test and dune install in bindings/ocaml"
 if ! command -v dune >/dev/null 2>&1 || ! command -v ocamlopt >/dev/null 2>&1; then

@@ -110,6 +110,7 @@ pub struct SpawnOptions {
     started: Option<StartAck>,
     owned: bool,
     hibernate: bool,
+    record: Option<Arc<dyn crate::recording::Recorder>>,
 }
 
 impl SpawnOptions {
@@ -148,6 +149,13 @@ impl SpawnOptions {
     /// keeps its thread anyway.
     pub fn hibernate(mut self) -> Self {
         self.hibernate = true;
+        self
+    }
+
+    /// Records the actor: every message it handles, in handling order, and its incarnations'
+    /// starts and failures go to `recorder` ([`crate::recording`]).
+    pub fn record(mut self, recorder: Arc<dyn crate::recording::Recorder>) -> Self {
+        self.record = Some(recorder);
         self
     }
 
@@ -330,7 +338,10 @@ impl Bus {
                 },
             );
         }
-        let ctx = Context::new(me.clone(), self.clone());
+        let mut ctx = Context::new(me.clone(), self.clone());
+        if let Some(recorder) = options.record {
+            ctx.set_recorder(recorder);
+        }
         let runner = Runner::new(me.clone(), self.clone(), options.link);
         if !options.pinned {
             // No task yet: the bus's driver starts the actor, which then sleeps until its

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use tokio::task::AbortHandle;
 
+use crate::recording::{Delivery, Lifecycle, Recorder};
 use crate::supervision::ChildHandle;
 use crate::topic::SubscriptionSet;
 use crate::{
@@ -40,6 +41,8 @@ struct Held {
     children: Vec<Arc<dyn ChildHandle>>,
     /// Topic subscriptions of this incarnation (see `Context::subscribe` in `topic`).
     subscriptions: SubscriptionSet,
+    /// Where a recorded actor reports what it handles (`SpawnOptions::record`).
+    recorder: Option<Arc<dyn Recorder>>,
 }
 
 /// The notice [`Context::watch`] sends when the watched actor has stopped for good.
@@ -362,6 +365,45 @@ impl<A: Actor> Context<A> {
     /// Keeps `subscription` for this incarnation, to end with it.
     pub(crate) fn keep_subscription(&mut self, subscription: crate::topic::Subscription) {
         self.held().subscriptions.push(subscription);
+    }
+
+    /// Makes this a recorded actor (`SpawnOptions::record`).
+    pub(crate) fn set_recorder(&mut self, recorder: Arc<dyn Recorder>) {
+        self.held().recorder = Some(recorder);
+    }
+
+    /// Reports `msg` to the recorder, if the actor is recorded: one test of `held` for every
+    /// other actor.
+    #[inline]
+    pub(crate) fn record_handled<M: Send + 'static>(&self, delivery: Delivery, msg: &M) {
+        if let Some(recorder) = self.held.as_ref().and_then(|h| h.recorder.as_ref()) {
+            recorder.handled(
+                self.me.id(),
+                self.bus.clock().now(),
+                delivery,
+                crate::actor::short_type_name(std::any::type_name::<M>()),
+                msg,
+            );
+        }
+    }
+
+    /// For an ask of a recorded actor: what its answer is reported to.
+    #[inline]
+    pub(crate) fn reply_record(&self) -> Option<Box<crate::recording::ReplyRecord>> {
+        let recorder = self.held.as_ref()?.recorder.as_ref()?;
+        Some(Box::new(crate::recording::ReplyRecord {
+            recorder: Arc::clone(recorder),
+            actor: self.me.id(),
+            clock: self.bus.clock().clone(),
+        }))
+    }
+
+    /// Reports a step of the actor's life to the recorder, if the actor is recorded.
+    pub(crate) fn record_lifecycle(&self, event: impl FnOnce(&mut dyn FnMut(Lifecycle<'_>))) {
+        if let Some(recorder) = self.held.as_ref().and_then(|h| h.recorder.as_ref()) {
+            let (id, now) = (self.me.id(), self.bus.clock().now());
+            event(&mut |e| recorder.lifecycle(id, now, e));
+        }
     }
 
     /// True when a handler has asked the actor to stop and the runner has not acted yet.

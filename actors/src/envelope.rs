@@ -21,6 +21,7 @@ use crate::error::NoReply;
 use crate::failure::{Failure, Phase};
 use crate::handler::{Handler, Reply};
 use crate::panic::{catch_unwind_future, CatchUnwind};
+use crate::recording::Delivery;
 use crate::slot::{FutureSlot, SlotFuture};
 use crate::{Actor, Context, StopReason};
 
@@ -364,6 +365,69 @@ where
     }
 }
 
+/// A told `M` delivered by a link, with the [`Receipt`](crate::Receipt) signed once its
+/// handler has returned (or the message became a dead letter). A refusal hands back the `M` with its
+/// receipt, unsigned. In every other way it is a [`TellEnvelope`] of `M`.
+pub(crate) struct ReceiptTell<M> {
+    pub(crate) msg: M,
+    pub(crate) receipt: crate::Receipt,
+}
+
+pin_project_lite::pin_project! {
+    /// A receipted tell's handling: the receipt is signed once the handler has returned (or
+    /// failed, or panicked), or when the handling is dropped unfinished (the actor stopped).
+    struct Signed<F> {
+        #[pin]
+        handling: F,
+        receipt: Option<crate::Receipt>,
+    }
+}
+
+impl<F: Future<Output = Outcome>> Future for Signed<F> {
+    type Output = Outcome;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Outcome> {
+        let this = self.project();
+        let outcome = std::task::ready!(this.handling.poll(cx));
+        if let Some(receipt) = this.receipt.take() {
+            receipt.sign();
+        }
+        Poll::Ready(outcome)
+    }
+}
+
+impl<A, M> Payload<A> for ReceiptTell<M>
+where
+    A: Handler<M>,
+    M: Send + 'static,
+{
+    fn message_type() -> &'static str {
+        <TellEnvelope<M> as Payload<A>>::message_type()
+    }
+
+    fn run<'a>(
+        self,
+        actor: &'a mut A,
+        ctx: &'a mut Context<A>,
+    ) -> impl Future<Output = Outcome> + Send + 'a {
+        Signed {
+            handling: TellEnvelope { msg: self.msg }.run(actor, ctx),
+            receipt: Some(self.receipt),
+        }
+    }
+
+    fn undeliverable(self, reason: StopReason) -> Box<dyn Any + Send> {
+        // A dead letter of this node: reported here, so signed.
+        self.receipt.sign();
+        <TellEnvelope<M> as Payload<A>>::undeliverable(TellEnvelope { msg: self.msg }, reason)
+    }
+
+    /// The `M` with its receipt (`(M, Receipt)`), for the teller that gets it back.
+    fn into_message(self) -> Box<dyn Any + Send> {
+        Box::new((self.msg, self.receipt))
+    }
+}
+
 pub(crate) struct AskEnvelope<M, R> {
     pub(crate) msg: M,
     pub(crate) reply: oneshot::Sender<Result<R, NoReply>>,
@@ -390,6 +454,7 @@ where
         // The handler's future is made here, in the slot, rather than on the first poll of an
         // `async` wrapper, which moved the message into it then (a read of what was just
         // written, the hottest instruction of the tell path in a w6 profile).
+        ctx.record_handled(Delivery::Tell, &self.msg);
         Told::<_, M> {
             handling: catch_unwind_future(|| actor.handle(self.msg, ctx)),
             _msg: PhantomData,
@@ -422,7 +487,13 @@ where
         // The future of a direct ask, answering on the channel from the start; made here, in
         // the slot, as a told message's is.
         let AskEnvelope { msg, reply } = self;
-        here::through_channel::<_, M, _>(catch_unwind_future(|| actor.handle(msg, ctx)), reply)
+        ctx.record_handled(Delivery::Ask, &msg);
+        let record = ctx.reply_record();
+        here::through_channel::<_, M, _>(
+            catch_unwind_future(|| actor.handle(msg, ctx)),
+            reply,
+            record,
+        )
     }
 
     fn undeliverable(self, reason: StopReason) -> Box<dyn Any + Send> {

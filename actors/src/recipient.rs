@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::envelope::BoxFuture;
 use crate::error::{SendError, TrySendError};
 use crate::shared::Shared;
-use crate::{ActorId, Handler};
+use crate::{ActorId, Handler, Receipt};
 
 /// Anything that accepts messages of type `M`: a local actor, or a proxy for one in another
 /// process. Implement it to put a remote mailbox behind a [`Recipient`] (and
@@ -44,6 +44,33 @@ pub trait MessageSink<M>: Send + Sync + 'static {
             Ok(())
         })
     }
+    /// [`try_tell`](Self::try_tell) of a message delivered by a link, with the receipt to
+    /// sign once its handler has run ([`Receipt`]). A refusal hands back the message
+    /// and leaves the receipt unsigned. By default the receipt is signed once the message is
+    /// taken: right for a sink that passes it on to another process, whose own link then
+    /// answers for it.
+    fn try_tell_receipted(&self, msg: M, receipt: Receipt) -> Result<(), TrySendError<M>> {
+        let told = self.try_tell(msg);
+        match &told {
+            Ok(()) => receipt.sign(),
+            Err(_) => receipt.forget(),
+        }
+        told
+    }
+    /// [`try_tell_receipted`](Self::try_tell_receipted), waiting for room.
+    fn tell_receipted(&self, msg: M, receipt: Receipt) -> BoxFuture<'_, Result<(), SendError<M>>>
+    where
+        M: Send + 'static,
+    {
+        Box::pin(async move {
+            let told = self.tell(msg).await;
+            match &told {
+                Ok(()) => receipt.sign(),
+                Err(_) => receipt.forget(),
+            }
+            told
+        })
+    }
     /// The receiving actor's id.
     fn id(&self) -> ActorId;
     /// False once the receiver has stopped for good.
@@ -65,6 +92,21 @@ where
 
     fn tell_many(&self, msgs: Vec<M>) -> BoxFuture<'_, Result<(), SendError<Vec<M>>>> {
         Box::pin(self.tell_many_msgs(msgs))
+    }
+
+    fn try_tell_receipted(&self, msg: M, receipt: Receipt) -> Result<(), TrySendError<M>> {
+        Shared::try_tell_receipted(self, msg, receipt).map_err(unreceipted)
+    }
+
+    fn tell_receipted(&self, msg: M, receipt: Receipt) -> BoxFuture<'_, Result<(), SendError<M>>> {
+        Box::pin(async move {
+            Shared::tell_receipted(self, msg, receipt)
+                .await
+                .map_err(|SendError((msg, receipt))| {
+                    receipt.forget();
+                    SendError(msg)
+                })
+        })
     }
 
     fn id(&self) -> ActorId {
@@ -137,6 +179,21 @@ impl<M: Send + 'static> Recipient<M> {
         self.sink.try_tell(msg)
     }
 
+    /// [`try_tell`](Self::try_tell) with a [`Receipt`], signed once the message's handler has
+    /// run; a refusal leaves it unsigned (what a link uses to acknowledge a message
+    /// only once it is handled).
+    pub fn try_tell_receipted(&self, msg: M, receipt: Receipt) -> Result<(), TrySendError<M>> {
+        self.sink.try_tell_receipted(msg, receipt)
+    }
+
+    /// [`try_tell_receipted`](Self::try_tell_receipted), waiting for room.
+    pub async fn tell_receipted(&self, msg: M, receipt: Receipt) -> Result<(), SendError<M>>
+    where
+        M: Send + 'static,
+    {
+        self.sink.tell_receipted(msg, receipt).await
+    }
+
     /// The receiving actor's id.
     pub fn id(&self) -> ActorId {
         self.sink.id()
@@ -145,5 +202,19 @@ impl<M: Send + 'static> Recipient<M> {
     /// False once the receiver has stopped for good.
     pub fn is_alive(&self) -> bool {
         self.sink.is_alive()
+    }
+}
+
+/// A refusal of a receipted tell, as the refusal of its message: the receipt is left unsigned.
+pub(crate) fn unreceipted<M>(e: TrySendError<(M, Receipt)>) -> TrySendError<M> {
+    match e {
+        TrySendError::Full((msg, receipt)) => {
+            receipt.forget();
+            TrySendError::Full(msg)
+        }
+        TrySendError::Closed((msg, receipt)) => {
+            receipt.forget();
+            TrySendError::Closed(msg)
+        }
     }
 }

@@ -413,6 +413,11 @@ impl<A: Actor> Runner<A> {
             Phase::Message(m) => m,
             _ => "?",
         };
+        ctx.record_lifecycle(|record| {
+            record(crate::recording::Lifecycle::Failed {
+                reason: &failure.to_string(),
+            })
+        });
         tracing::warn!(
             target: "mycelium::actor",
             actor = %self.me.id(),

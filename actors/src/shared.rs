@@ -9,7 +9,7 @@ use tokio::sync::{oneshot, Notify};
 use tokio::task::AbortHandle;
 
 use crate::direct::{self, Attempt, Direct};
-use crate::envelope::{BoxFuture, Envelope, Payload, SystemSignal, TellEnvelope};
+use crate::envelope::{BoxFuture, Envelope, Payload, ReceiptTell, SystemSignal, TellEnvelope};
 use crate::error::{SendError, TrySendError};
 use crate::supervision::ChildHandle;
 use crate::{Actor, ActorId, Clock, Handler, StopReason};
@@ -210,6 +210,34 @@ impl<A: Actor> Shared<A> {
             TrySendError::Full(sig) => TrySendError::Full(unwrap_message::<A, M>(sig)),
             TrySendError::Closed(sig) => TrySendError::Closed(unwrap_message::<A, M>(sig)),
         })
+    }
+
+    /// [`try_tell_msg`](Self::try_tell_msg) of a message with a receipt; a refusal hands
+    /// both back, the receipt unsigned.
+    pub(crate) fn try_tell_receipted<M>(
+        &self,
+        msg: M,
+        receipt: crate::Receipt,
+    ) -> Result<(), TrySendError<(M, crate::Receipt)>>
+    where
+        A: Handler<M>,
+        M: Send + 'static,
+    {
+        self.try_tell_payload::<(M, crate::Receipt), _>(ReceiptTell { msg, receipt })
+    }
+
+    /// [`try_tell_receipted`](Self::try_tell_receipted), waiting for room.
+    pub(crate) async fn tell_receipted<M>(
+        &self,
+        msg: M,
+        receipt: crate::Receipt,
+    ) -> Result<(), SendError<(M, crate::Receipt)>>
+    where
+        A: Handler<M>,
+        M: Send + 'static,
+    {
+        self.tell_payload::<(M, crate::Receipt), _>(ReceiptTell { msg, receipt })
+            .await
     }
 
     async fn wait_for_stop(&self) -> StopReason {

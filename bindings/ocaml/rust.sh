@@ -3,6 +3,7 @@
 # src/dune and contracts/dune); cargo decides what is out of date.
 #
 #   rust.sh codegen OUT.ml                  the OCaml codecs of contracts.yaml
+#   rust.sh codegen-bin OUT                 the mycelium-codegen binary (release build)
 #   rust.sh ffi LIB.a DLL.so HEADER.h       the C ABI (release build) and its header
 #   rust.sh readme OUT.ml                   the OCaml block of README.md's "OCaml actors"
 #
@@ -27,6 +28,8 @@ if [ -z "$root" ]; then
     exit 1
 fi
 cargo="${CARGO:-cargo}"
+# What the build is doing, on stderr: dune shows it (as it happens with --display short).
+say() { echo "mycelium: $*" >&2; }
 here="$(pwd)"
 abs() { case "$1" in /*) echo "$1" ;; *) echo "$here/$1" ;; esac; }
 
@@ -35,14 +38,25 @@ codegen)
     out="$(abs "$2")"
     tmp="$(mktemp -d)"
     trap 'rm -rf "$tmp"' EXIT
+    say "generating the OCaml codecs of contracts.yaml (cargo run -p mycelium-codegen)"
     (cd "$root" && "$cargo" run -q -p mycelium-codegen -- ocaml contracts.yaml -o "$tmp" >/dev/null)
     cp "$tmp/trading.ml" "$out"
+    ;;
+codegen-bin)
+    out="$(abs "$2")"
+    say "building mycelium-codegen (cargo build --release -p mycelium-codegen)"
+    (cd "$root" && "$cargo" build -q --release -p mycelium-codegen)
+    target="${CARGO_TARGET_DIR:-$root/target}"
+    cp "$target/release/mycelium-codegen" "$out"
     ;;
 ffi)
     lib="$(abs "$2")"
     dll="$(abs "$3")"
     header="$(abs "$4")"
+    say "building the Rust static library libmycelium_ffi.a (cargo build --release -p mycelium-ffi;"
+    say "  a first build compiles the whole runtime: several minutes on two cores)"
     (cd "$root" && "$cargo" build -q --release -p mycelium-ffi)
+    say "libmycelium_ffi.a is up to date"
     target="${CARGO_TARGET_DIR:-$root/target}"
     cp "$target/release/libmycelium_ffi.a" "$lib"
     cp "$target/release/libmycelium_ffi.so" "$dll"
@@ -60,7 +74,7 @@ readme)
     fi
     ;;
 *)
-    echo "usage: rust.sh codegen OUT.ml | rust.sh ffi LIB.a DLL.so HEADER.h | rust.sh readme OUT.ml" >&2
+    echo "usage: rust.sh codegen OUT.ml | rust.sh codegen-bin OUT | rust.sh ffi LIB.a DLL.so HEADER.h | rust.sh readme OUT.ml" >&2
     exit 2
     ;;
 esac

@@ -17,7 +17,8 @@ commands:
                         if not, naming the first incompatible message and field)
   rust FILE -o DIR      write the generated Rust module into DIR
   python FILE -o DIR    write the generated Python package into DIR
-  ocaml FILE -o DIR     write the generated OCaml modules into DIR";
+  ocaml FILE -o DIR     write the generated OCaml module and its dune library into DIR
+  ocaml FILE -o X.ml    write only the OCaml module, as X.ml (for a dune rule)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -89,7 +90,21 @@ fn run(args: &[String]) -> Result<(), String> {
         "python" => {
             mycelium_codegen::python::generate_from(&schema, Some(&file.display().to_string()))?
         }
-        "ocaml" => mycelium_codegen::ocaml::generate(&schema)?,
+        "ocaml" => {
+            let source = file.file_name().map_or_else(
+                || file.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            );
+            let files = mycelium_codegen::ocaml::generate_from(&schema, &source)?;
+            if let Some(target) = out
+                .as_deref()
+                .filter(|o| o.extension().is_some_and(|e| e == "ml"))
+            {
+                // One module file, as a dune rule's single target: no dune file beside it.
+                return write_module(target, &files[0].1);
+            }
+            files
+        }
         other => return Err(format!("unknown command `{other}`\n{USAGE}")),
     };
     let dir = out.ok_or_else(|| format!("`{cmd}` needs `-o DIR`\n{USAGE}"))?;
@@ -164,6 +179,10 @@ fn parse_args(args: &[String]) -> Result<(String, PathBuf, Option<PathBuf>), Str
         [cmd, file] => Ok((cmd.clone(), PathBuf::from(file), out)),
         _ => Err(USAGE.to_string()),
     }
+}
+
+fn write_module(path: &Path, contents: &str) -> Result<(), String> {
+    std::fs::write(path, contents).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 fn write_files(dir: &Path, files: &[(String, String)]) -> Result<(), String> {

@@ -17,7 +17,10 @@
 //! copied in verbatim; the generated part is one recursive type definition for every enum,
 //! struct and message, `read_`/`write_`/`_to_text` functions per enum and struct,
 //! `encode_`/`decode_`/`_to_text` per message, and a `Message` module with the sum of all
-//! messages and the frame functions. The type mapping is in `docs/contracts-languages.md`.
+//! messages and the frame functions, and the functor `Contracts`, which makes every message a
+//! contract type of a host library (`module C = Desk.Contracts (Mycelium.Contract)`) carrying
+//! the schema it belongs to (package, digest, file) without the module depending on that
+//! library. The type mapping is in `docs/contracts-languages.md`.
 //!
 //! This file holds the module's outline ([`generate`]), the names it must be able to hold
 //! ([`function_names`]) and its header comment; `types.rs` writes the type definition and
@@ -47,11 +50,18 @@ const RUNTIME: &str = include_str!("ocaml/runtime.ml");
 const RESERVED_VARIANTS: &[&str] = crate::names::RESERVED_VARIANT_NAMES;
 
 /// Generates the OCaml files for `schema`: `(file name relative to the output directory,
-/// contents)`: `<package>.ml` and a `dune` file declaring the library `<package>`.
+/// contents)`: `<package>.ml` and a `dune` file declaring the library `<package>`. The
+/// module names its schema file `<package>.yaml`; [`generate_from`] names the real one.
 ///
 /// Fails only on names the module cannot hold (an enum variant named `Some` or `None`, two
 /// generated functions with the same name).
 pub fn generate(schema: &Schema) -> Result<Vec<(String, String)>, String> {
+    generate_from(schema, &format!("{}.yaml", schema.package))
+}
+
+/// As [`generate`], for a schema read from `schema_file` (the name the module gives in
+/// `Schema.file`, and a host library in the command that regenerates the module).
+pub fn generate_from(schema: &Schema, schema_file: &str) -> Result<Vec<(String, String)>, String> {
     check_names(schema)?;
     let mut out = String::with_capacity(RUNTIME.len() + 16384);
     header(&mut out, schema);
@@ -60,9 +70,12 @@ pub fn generate(schema: &Schema) -> Result<Vec<(String, String)>, String> {
         out,
         "\nlet package = {:?}\n\n\
          (** The schema digest ([mycelium-codegen digest]), which peers compare at handshake. *)\n\
-         let schema_digest = \"{}\"\n",
+         let schema_digest = \"{}\"\n\n\
+         (** The schema file this module was generated from. *)\n\
+         let schema_file = {:?}\n",
         schema.package,
-        crate::digest::hex(&crate::digest::digest(schema))
+        crate::digest::hex(&crate::digest::digest(schema)),
+        schema_file
     );
     types(&mut out, schema);
     enums(&mut out, schema);
@@ -86,6 +99,7 @@ pub fn generate(schema: &Schema) -> Result<Vec<(String, String)>, String> {
         text_fields(&mut out, &m.name, &m.fields, "  ");
     }
     message_module(&mut out, schema);
+    contracts_functor(&mut out, schema);
     let dune = format!("(library\n (name {}))\n", schema.package);
     Ok(vec![
         (format!("{}.ml", schema.package), out),
@@ -153,10 +167,48 @@ pub fn function_names(schema: &Schema) -> Vec<(String, Option<String>)> {
             names.push((n, Some(m.name.clone())));
         }
     }
-    for n in ["package", "schema_digest", "encode_frame", "decode_frame"] {
+    for n in [
+        "package",
+        "schema_digest",
+        "schema_file",
+        "encode_frame",
+        "decode_frame",
+    ] {
         names.push((n.to_string(), None));
     }
     names
+}
+
+/// The functor `Contracts`: every message as a contract type of the host library given as
+/// its argument (`Mycelium.Contract`), with the schema's package, digest and file. The
+/// schema's names are read through the module `Schema_of_module`, which no message value
+/// can shadow.
+fn contracts_functor(out: &mut String, schema: &Schema) {
+    out.push_str(
+        "\n(** The schema this module was generated from, as the functor [Contracts] reads it. *)\n\
+         module Schema_of_module = struct\n  let package = package\n  let digest = schema_digest\n  \
+         let file = schema_file\nend\n\n\
+         (** Every message as a contract type of a host library, which checks that a bus speaks\n    \
+         this schema: [module C = Contracts (Mycelium.Contract)], then [C.quote] etc. *)\n\
+         module Contracts (H : sig\n  type 'a t\n\n  \
+         val generated :\n    package:string ->\n    schema_digest:string ->\n    \
+         schema_file:string ->\n    name:string ->\n    type_id:int ->\n    \
+         encode:('a -> string) ->\n    decode:(string -> 'a) ->\n    'a t\nend) =\nstruct\n",
+    );
+    if schema.messages.is_empty() {
+        out.push_str("  let () = ignore H.generated\n");
+    }
+    for m in &schema.messages {
+        let ty = snake_case(&m.name);
+        let _ = write!(
+            out,
+            "  let {ty} : {ty} H.t =\n    H.generated ~package:Schema_of_module.package \
+             ~schema_digest:Schema_of_module.digest\n      ~schema_file:Schema_of_module.file \
+             ~name:{:?} ~type_id:{} ~encode:encode_{ty}\n      ~decode:decode_{ty}\n\n",
+            m.name, m.id
+        );
+    }
+    out.push_str("end\n");
 }
 
 fn header(out: &mut String, schema: &Schema) {

@@ -11,6 +11,9 @@ use crate::frame::{DEFAULT_MAX_BODY, HANDSHAKE_MAX_BODY};
 /// handshake frame may take.
 pub const MIN_MAX_FRAME: u32 = HANDSHAKE_MAX_BODY;
 
+/// [`LinkConfig::queue_bytes`] by default: 16 MiB.
+pub const DEFAULT_QUEUE_BYTES: usize = 16 * 1024 * 1024;
+
 /// How a link's reader waits for bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Mode {
@@ -32,6 +35,13 @@ pub struct LinkConfig {
     /// Messages queued or awaiting acknowledgement, at most. `tell` waits for room,
     /// `try_tell` hands the message back. Default 1024.
     pub queue_capacity: usize,
+    /// Bytes of the frames queued or awaiting acknowledgement, at most (beside
+    /// [`queue_capacity`](Self::queue_capacity), whichever is reached first). A message is
+    /// queued while the bytes queued are below it, so the queue holds at most this plus one
+    /// frame, and a message larger than it still goes, alone. Reached, it acts as the
+    /// message bound does: `tell` waits for room, `try_tell` hands the message back. Default
+    /// 16 MiB.
+    pub queue_bytes: usize,
     /// Largest frame body accepted or sent. Default 1 MiB; at least [`MIN_MAX_FRAME`] (a
     /// smaller value is taken as it), so that the link's own frames always fit. Each side
     /// declares its value in its hello, and the two may differ: a message larger than the
@@ -90,6 +100,7 @@ impl Default for LinkConfig {
     fn default() -> Self {
         LinkConfig {
             queue_capacity: 1024,
+            queue_bytes: DEFAULT_QUEUE_BYTES,
             max_frame: DEFAULT_MAX_BODY,
             heartbeat_interval: Duration::from_secs(1),
             heartbeat_timeout: Duration::from_secs(5),

@@ -1,6 +1,6 @@
 //! The receiving side's seam: incoming (service, type id, body) to local actors and topics.
 
-use mycelium_actors::BoxFuture;
+use mycelium_actors::{BoxFuture, Receipt};
 
 use crate::error::DispatchError;
 
@@ -35,6 +35,45 @@ pub trait Dispatch: Send + Sync + 'static {
     ) -> Option<Result<(), DispatchError>> {
         let _ = (service, type_id, body);
         None
+    }
+
+    /// [`try_tell`](Self::try_tell) of a message whose [`Receipt`] is to be signed once its
+    /// handler has run: the link acknowledges the message to its sender only then
+    /// (`None`, a full mailbox, leaves the receipt unsigned). By default the receipt is
+    /// signed once the message is queued (at-most-once if this process dies while it waits
+    /// in a mailbox).
+    fn try_tell_receipted(
+        &self,
+        service: &str,
+        type_id: u16,
+        body: &[u8],
+        receipt: Receipt,
+    ) -> Option<Result<(), DispatchError>> {
+        let told = self.try_tell(service, type_id, body);
+        match told {
+            Some(Ok(())) => receipt.sign(),
+            _ => receipt.forget(),
+        }
+        told
+    }
+
+    /// [`tell`](Self::tell) of a message with a [`Receipt`], as
+    /// [`try_tell_receipted`](Self::try_tell_receipted).
+    fn tell_receipted<'a>(
+        &'a self,
+        service: &'a str,
+        type_id: u16,
+        body: &'a [u8],
+        receipt: Receipt,
+    ) -> BoxFuture<'a, Result<(), DispatchError>> {
+        Box::pin(async move {
+            let told = self.tell(service, type_id, body).await;
+            match told {
+                Ok(()) => receipt.sign(),
+                Err(_) => receipt.forget(),
+            }
+            told
+        })
     }
 
     /// Decodes and queues an ask to `service`; the outer future ends once the request is in

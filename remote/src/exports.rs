@@ -4,7 +4,7 @@
 use mycelium_actors::export::{
     AskNow as ExportAskNow, DeliveryError, Exports, PendingEncodedReply, PublishNow,
 };
-use mycelium_actors::BoxFuture;
+use mycelium_actors::{BoxFuture, Receipt};
 
 use crate::dispatch::{AskNow, Dispatch, ReplyFuture};
 use crate::error::DispatchError;
@@ -65,6 +65,35 @@ impl Dispatch for Exports {
             Err(DeliveryError::Full { .. }) => None,
             delivered => Some(delivered.map_err(dispatch_error)),
         }
+    }
+
+    /// The receipt travels with the message and is signed when the actor takes it for its
+    /// handler (`Exports::try_deliver_receipted`).
+    fn try_tell_receipted(
+        &self,
+        service: &str,
+        type_id: u16,
+        body: &[u8],
+        receipt: Receipt,
+    ) -> Option<Result<(), DispatchError>> {
+        match self.try_deliver_receipted(service, type_id, body, receipt) {
+            Err(DeliveryError::Full { .. }) => None,
+            delivered => Some(delivered.map_err(dispatch_error)),
+        }
+    }
+
+    fn tell_receipted<'a>(
+        &'a self,
+        service: &'a str,
+        type_id: u16,
+        body: &'a [u8],
+        receipt: Receipt,
+    ) -> BoxFuture<'a, Result<(), DispatchError>> {
+        Box::pin(async move {
+            self.deliver_receipted(service, type_id, body, receipt)
+                .await
+                .map_err(dispatch_error)
+        })
     }
 
     /// Returns once the request is in the actor's mailbox (waiting for room in a full one,

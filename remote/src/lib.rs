@@ -9,8 +9,15 @@
 //! - numbers every data frame, keeps it until the peer acknowledges it, resends after a
 //!   reconnection and drops duplicates: in order, nothing lost, nothing twice; when loss
 //!   cannot be avoided (the peer restarted, the link gave up) it says so in a
-//!   [`LossReport`];
-//! - bounds its queue: [`Link::send`] waits for room, [`Link::try_send`] refuses;
+//!   [`LossReport`], which names each message by the sequence number its send returned;
+//! - acknowledges a tell only once the receiving actor's handler for it has run, not once it
+//!   is queued (a receipt travels with the message through the mailbox): while the sender
+//!   lives, a tell is handled effectively once (at least once, resends to the same receiver
+//!   dropped as duplicates), and what sat in the mailbox of a receiver killed with SIGKILL is
+//!   reported lost to the sender, never lost silently. What the sending process held when it
+//!   died itself is gone with it, unreported (docs/remote.md, "What this guarantees");
+//! - bounds its queue in messages and in bytes ([`LinkConfig::queue_capacity`],
+//!   [`LinkConfig::queue_bytes`]): [`Link::send`] waits for room, [`Link::try_send`] refuses;
 //! - puts remote services behind the actors' own addresses ([`RemoteActor`] is a
 //!   `MessageSink` and a `RequestSink`, so `Recipient` and `ReplyRecipient` work unchanged),
 //!   hands incoming frames to the bus's export table, and carries topics across nodes
@@ -87,6 +94,7 @@ pub mod error;
 pub mod event;
 mod exports;
 pub mod frame;
+mod handled;
 pub mod handshake;
 pub mod link;
 mod node;

@@ -25,6 +25,7 @@ use crate::dispatch::Dispatch;
 use crate::error::{SendError, WireError};
 use crate::event::Observer;
 use crate::frame::Kind;
+use crate::handled::AckWake;
 use crate::handshake::Identity;
 use crate::read::ReadSide;
 use crate::session::{body_len, Inbound, Outbound};
@@ -237,11 +238,11 @@ impl Link {
         observer: Option<Observer>,
     ) -> Link {
         let config = config.with_frame_floor();
-        let capacity = config.queue_capacity;
+        let (capacity, queue_bytes) = (config.queue_capacity, config.queue_bytes);
         let metrics = LinkMetrics::new(bus, &peer);
         let interests = topics.interests();
         Link {
-            inner: Arc::new(Inner {
+            inner: Arc::new_cyclic(|weak: &std::sync::Weak<Inner>| Inner {
                 peer,
                 node,
                 me,
@@ -253,8 +254,8 @@ impl Link {
                 observer,
                 metrics,
                 state: Mutex::new(State {
-                    out: Outbound::new(capacity),
-                    inb: Inbound::default(),
+                    out: Outbound::new(capacity).with_byte_capacity(queue_bytes),
+                    inb: Inbound::new(weak.clone() as std::sync::Weak<dyn AckWake>),
                     pending: Asks::default(),
                     sweep_asks_at: SWEEP_ASKS_FROM,
                     next_corr: first_corr(),
@@ -366,6 +367,12 @@ impl Link {
         self.inner.lock().out.len()
     }
 
+    /// Bytes of the frames queued or awaiting acknowledgement (bounded by
+    /// [`LinkConfig::queue_bytes`]).
+    pub fn queued_bytes(&self) -> usize {
+        self.inner.lock().out.bytes()
+    }
+
     /// Waits until no connection of this link runs. After [`close`](Self::close) (or the
     /// node's shutdown) that is once the Close frame is written and the peer has closed its
     /// end, or a grace period of a second for each has passed: a process that ends then has
@@ -447,10 +454,10 @@ impl Inner {
             .map_or(self.config.max_frame, |p| p.min(self.config.max_frame))
     }
 
-    /// True when frames were delivered that the peer has not been acknowledged yet.
+    /// True when frames were handled that the peer has not been acknowledged yet.
     pub fn owes_ack(&self) -> bool {
         let st = self.lock();
-        st.inb.delivered > st.acked
+        st.inb.handled_through() > st.acked
     }
 
     /// Wakes the writer of the current connection.
@@ -511,5 +518,13 @@ impl Inner {
             peer: self.peer.clone(),
             reason: reason.to_owned(),
         }
+    }
+}
+
+/// Receipts signed by this node's actors wake the writer, which sends the acknowledgement
+/// with whatever it writes next ([`crate::handled`]).
+impl AckWake for Inner {
+    fn ack_ready(&self) {
+        self.wake_writer();
     }
 }

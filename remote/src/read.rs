@@ -275,7 +275,7 @@ fn take(link: &Inner, id: u64, f: &Frame<'_>, mine: Option<&mut Mine<'_>>) -> bo
                     Some(_) => Taken::Missing,
                     None => link.take_ask(&mut st, f.corr, reply_of(f)),
                 };
-                st.inb.record(numbering, f.seq);
+                st.inb.record_handled(numbering, f.seq);
                 st.stats.delivered += 1;
                 st.stats.asker_reads += 1;
                 (freed, asker, taken)

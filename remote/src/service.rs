@@ -40,24 +40,27 @@ impl RemoteService {
         &self.link
     }
 
-    /// Sends `msg`, waiting for room in the link's queue.
-    pub async fn tell<M: WireMessage>(&self, msg: &M) -> Result<(), SendError> {
+    /// Sends `msg`, waiting for room in the link's queue. Returns the message's sequence
+    /// number on the link: a loss report that covers it names it
+    /// ([`LostMessage::seq`](crate::LostMessage::seq), with the message's type id and this
+    /// service's name), so the caller can tell which of its sends were lost.
+    pub async fn tell<M: WireMessage>(&self, msg: &M) -> Result<u64, SendError> {
         self.link
             .send(Kind::Tell, &self.name, M::TYPE_ID, |out| {
                 msg.encode_body(out)
             })
             .await
-            .map(|_| ())
     }
 
     /// Sends `msg` if the link's queue has room; otherwise hands it back with the reason.
-    pub fn try_tell<M: WireMessage>(&self, msg: M) -> Result<(), (M, SendError)> {
+    /// Returns the message's sequence number on the link, as [`tell`](Self::tell) does.
+    pub fn try_tell<M: WireMessage>(&self, msg: M) -> Result<u64, (M, SendError)> {
         match self
             .link
             .try_send(Kind::Tell, &self.name, M::TYPE_ID, |out| {
                 msg.encode_body(out)
             }) {
-            Ok(_) => Ok(()),
+            Ok(seq) => Ok(seq),
             Err(e) => Err((msg, e)),
         }
     }

@@ -11,10 +11,11 @@
 //! then they are returned as a loss report.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use crate::event::{LossReason, LossReport, LostMessage};
 use crate::frame::Kind;
+use crate::handled::{AckWake, Handled};
 
 /// Offset of the sequence number in a frame (the codec header's `seq`).
 const SEQ_AT: usize = 12;
@@ -51,6 +52,11 @@ pub(crate) struct Outbound {
     /// Next sequence number to write on the current connection.
     cursor: u64,
     capacity: usize,
+    /// The bytes of the frames in the log.
+    bytes: usize,
+    /// Frames are queued only while [`bytes`](Self::bytes) is below it (so the log holds at
+    /// most this plus one frame).
+    byte_capacity: usize,
     /// Frames taken out of the log without the peer's acknowledgement, ever (reported lost,
     /// or replies to a restarted peer's predecessor dropped): a drain that sees it grow
     /// knows that not everything it waited for was acknowledged.
@@ -76,6 +82,8 @@ impl Outbound {
             written: 0,
             cursor: 1,
             capacity: capacity.max(1),
+            bytes: 0,
+            byte_capacity: usize::MAX,
             removed_unacknowledged: 0,
             spare: Vec::new(),
         }
@@ -101,13 +109,26 @@ impl Outbound {
         }
     }
 
+    /// The log also holds frames only while their bytes are below `bytes` (a frame is
+    /// queued while they are, so one large frame always goes, and the log holds at most
+    /// `bytes` plus one frame).
+    pub fn with_byte_capacity(mut self, bytes: usize) -> Self {
+        self.byte_capacity = bytes.max(1);
+        self
+    }
+
     pub fn has_room(&self) -> bool {
-        self.log.len() < self.capacity
+        self.log.len() < self.capacity && self.bytes < self.byte_capacity
     }
 
     /// Room for a frame with `reserved` places kept free beside it.
     pub fn has_room_beside(&self, reserved: usize) -> bool {
-        self.log.len().saturating_add(reserved) < self.capacity
+        self.log.len().saturating_add(reserved) < self.capacity && self.bytes < self.byte_capacity
+    }
+
+    /// The bytes of the frames queued or awaiting acknowledgement.
+    pub fn bytes(&self) -> usize {
+        self.bytes
     }
 
     pub fn len(&self) -> usize {
@@ -169,6 +190,7 @@ impl Outbound {
         let seq = self.next_seq;
         frame[SEQ_AT..SEQ_AT + 8].copy_from_slice(&seq.to_le_bytes());
         self.next_seq += 1;
+        self.bytes += frame.len();
         self.log.push_back(Entry {
             seq,
             bytes: frame,
@@ -186,6 +208,7 @@ impl Outbound {
         let mut n = 0;
         while self.log.front().is_some_and(|e| e.seq <= upto) {
             if let Some(e) = self.log.pop_front() {
+                self.bytes -= e.bytes.len();
                 self.keep_buffer(e.bytes);
             }
             n += 1;
@@ -315,6 +338,7 @@ impl Outbound {
             kept.push_back(e);
         }
         self.log = kept;
+        self.bytes -= removed.iter().map(|e| e.bytes.len()).sum::<usize>();
         self.removed_unacknowledged += removed.len() as u64;
         if !removed.is_empty() {
             self.next_seq = next;
@@ -343,6 +367,7 @@ impl Outbound {
         let mut removed = Vec::new();
         while self.log.front().is_some_and(&lost) {
             if let Some(e) = self.log.pop_front() {
+                self.bytes -= e.bytes.len();
                 removed.push(e);
             }
         }
@@ -396,8 +421,9 @@ pub(crate) enum Order {
     Gap { expected: u64 },
 }
 
-/// Inbound half: which peer instance we hear from and what was delivered.
-#[derive(Debug, Default)]
+/// Inbound half: which peer instance we hear from, what was delivered (the order check, and
+/// the resends it drops) and what was handled (the acknowledgement, [`Handled`]).
+#[derive(Debug)]
 pub(crate) struct Inbound {
     /// The peer's instance id (for reports).
     pub instance: Option<u64>,
@@ -407,6 +433,23 @@ pub(crate) struct Inbound {
     /// Counts the times the numbering started anew ([`Inbound::resume`] without
     /// continuity): a delivery checked before it is not recorded after it.
     epoch: u64,
+    /// The frames of this numbering handled.
+    handled: Arc<Handled>,
+    /// Wakes the writer when receipts are signed.
+    wake: Weak<dyn AckWake>,
+}
+
+impl Default for Inbound {
+    fn default() -> Self {
+        Inbound::new(Weak::<NoWake>::new())
+    }
+}
+
+/// No writer to wake (a record outside a link).
+struct NoWake;
+
+impl AckWake for NoWake {
+    fn ack_ready(&self) {}
 }
 
 /// Whose numbering a frame that passed [`Inbound::check`] belongs to: the [`Inbound`]'s epoch
@@ -414,6 +457,28 @@ pub(crate) struct Inbound {
 pub(crate) type Numbering = u64;
 
 impl Inbound {
+    /// A link's inbound half, whose receipts wake `wake`.
+    pub fn new(wake: Weak<dyn AckWake>) -> Self {
+        Inbound {
+            instance: None,
+            incarnation: None,
+            delivered: 0,
+            epoch: 0,
+            handled: Handled::new(0, wake.clone()),
+            wake,
+        }
+    }
+
+    /// The record of handled frames of the numbering frames checked now belong to.
+    pub fn handled(&self) -> &Arc<Handled> {
+        &self.handled
+    }
+
+    /// What the link acknowledges: every frame up to it is handled.
+    pub fn handled_through(&self) -> u64 {
+        self.handled.through()
+    }
+
     /// A new connection from the peer `(instance, incarnation)`, whose first frame will be
     /// `first_seq`. `peer_knows_us`: the peer's verdict names this node's incarnation as the
     /// one it last heard from, so it kept its state for this link. A peer that does not (it
@@ -429,11 +494,13 @@ impl Inbound {
         if self.knows(incarnation) && peer_knows_us {
             // The sender reported frames up to `first - 1` lost if it skipped any.
             self.delivered = self.delivered.max(first - 1);
+            self.handled.skip_through(first - 1);
         } else {
             self.instance = Some(instance);
             self.incarnation = Some(incarnation);
             self.delivered = first - 1;
             self.epoch = self.epoch.wrapping_add(1);
+            self.handled = Handled::new(first - 1, self.wake.clone());
         }
     }
 
@@ -454,6 +521,15 @@ impl Inbound {
     pub fn record(&mut self, numbering: Numbering, seq: u64) {
         if self.numbering() == numbering {
             self.delivered = self.delivered.max(seq);
+        }
+    }
+
+    /// [`record`](Self::record) of a frame handled with its delivery (a reply, an
+    /// acknowledgement's carrier): it counts as handled at once.
+    pub fn record_handled(&mut self, numbering: Numbering, seq: u64) {
+        if self.numbering() == numbering {
+            self.delivered = self.delivered.max(seq);
+            self.handled.mark(seq);
         }
     }
 

@@ -7,6 +7,7 @@
 //!
 //! [link]                          # optional; defaults shown
 //! queue_capacity = 1024
+//! queue_bytes = 16777216          # bytes queued or unacknowledged, at most
 //! max_frame = 1048576             # at least 4096
 //! max_attempts = 30               # the dialling side gives up after this many failures
 //! give_up_after_ms = 60000        # the accepting side waits this long for its peer
@@ -178,6 +179,7 @@ struct RawTls {
 #[serde(deny_unknown_fields)]
 struct RawLink {
     queue_capacity: Option<Spanned<u64>>,
+    queue_bytes: Option<Spanned<u64>>,
     max_frame: Option<Spanned<u64>>,
     heartbeat_interval_ms: Option<Spanned<u64>>,
     heartbeat_timeout_ms: Option<Spanned<u64>>,
@@ -468,6 +470,9 @@ fn link_config(src: &Source<'_>, raw: &RawLink) -> Result<LinkConfig, TopologyEr
     let ms = |v: &Spanned<u64>, what: &str| positive(v, what).map(Duration::from_millis);
     if let Some(v) = &raw.queue_capacity {
         c.queue_capacity = usize::try_from(positive(v, "queue_capacity")?).unwrap_or(usize::MAX);
+    }
+    if let Some(v) = &raw.queue_bytes {
+        c.queue_bytes = usize::try_from(positive(v, "queue_bytes")?).unwrap_or(usize::MAX);
     }
     if let Some(v) = &raw.max_frame {
         c.max_frame = u32::try_from(positive(v, "max_frame")?)

@@ -224,8 +224,9 @@ impl WriteSide {
     pub fn close_frame(&self, link: &Inner, reason: &str) {
         let ack = {
             let mut st = link.lock();
-            st.acked = st.acked.max(st.inb.delivered);
-            st.inb.delivered
+            let handled = st.inb.handled().take_through();
+            st.acked = st.acked.max(handled);
+            handled
         };
         let spec = FrameSpec {
             ack,
@@ -308,7 +309,7 @@ fn take_lone(link: &Inner, st: &mut State, id: u64, out: &mut Out) -> bool {
     if st.connection != Some(id) {
         return false;
     }
-    let ack = st.inb.delivered;
+    let ack = st.inb.handled().take_through();
     let Some(frame) = st.out.take_lone() else {
         return false;
     };
@@ -381,7 +382,7 @@ fn refill_locked(
     if st.connection != Some(id) {
         return Err("replaced by a newer connection".to_owned());
     }
-    let ack = st.inb.delivered;
+    let ack = st.inb.handled().take_through();
     let owed = ack > st.acked;
     let has_data = st.out.has_unwritten();
     if owed && !has_data && !heartbeat && may_defer_ack {

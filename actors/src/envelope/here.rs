@@ -25,6 +25,7 @@ use crate::error::NoReply;
 use crate::failure::{Failure, Phase};
 use crate::handler::Handler;
 use crate::panic::{catch_unwind_future, CatchUnwind};
+use crate::recording::ReplyRecord;
 use crate::{Context, StopReason};
 
 /// The asker's place for the answer of an ask made by the direct call.
@@ -106,6 +107,8 @@ pin_project_lite::pin_project! {
         #[pin]
         handling: CatchUnwind<F>,
         to: To<R>,
+        // Set for an ask of a recorded actor.
+        record: Option<Box<ReplyRecord>>,
         _msg: PhantomData<fn() -> M>,
     }
 }
@@ -113,6 +116,7 @@ pin_project_lite::pin_project! {
 impl<F, M, R> Future for AskedHere<F, M, R>
 where
     F: Future<Output = R>,
+    R: 'static,
 {
     type Output = Outcome;
 
@@ -121,6 +125,9 @@ where
         let this = self.project();
         match this.handling.poll(cx) {
             Poll::Ready(Ok(reply)) => {
+                if let Some(record) = this.record {
+                    record.report(&reply);
+                }
                 this.to.answer(Ok(reply));
                 Poll::Ready(Outcome::Done)
             }
@@ -140,14 +147,16 @@ where
 pub(super) fn through_channel<F, M, R>(
     handling: CatchUnwind<F>,
     reply: oneshot::Sender<Result<R, NoReply>>,
+    record: Option<Box<ReplyRecord>>,
 ) -> impl Future<Output = Outcome> + Send
 where
     F: Future<Output = R> + Send,
-    R: Send,
+    R: Send + 'static,
 {
     AskedHere::<F, M, R> {
         handling,
         to: To::Channel(reply),
+        record,
         _msg: PhantomData,
     }
 }
@@ -190,9 +199,12 @@ where
         ctx: &'a mut Context<A>,
     ) -> impl Future<Output = Outcome> + Send + 'a {
         let HereAsk { msg, place } = self;
+        ctx.record_handled(crate::recording::Delivery::Ask, &msg);
+        let record = ctx.reply_record();
         AskedHere::<_, M, _> {
             handling: catch_unwind_future(|| actor.handle(msg, ctx)),
             to: To::Place(place),
+            record,
             _msg: PhantomData,
         }
     }
@@ -239,6 +251,7 @@ mod tests {
         AskedHere {
             handling: catch_unwind_future(make),
             to: To::Place(Place(NonNull::from(place))),
+            record: None,
             _msg: PhantomData,
         }
     }

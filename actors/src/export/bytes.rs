@@ -8,7 +8,7 @@ use mycelium_codec::DecodeError;
 
 use crate::envelope::BoxFuture;
 use crate::error::AskError;
-use crate::ActorId;
+use crate::{ActorId, Receipt};
 
 use super::exported::{Exported, Queueing, Refused, Waiting};
 
@@ -67,15 +67,26 @@ impl Exported for ByteExport {
         "a message decoded by a foreign actor"
     }
 
-    fn decode_and_try_tell(&self, body: &[u8]) -> Result<Result<(), Refused>, DecodeError> {
+    /// A byte service queues the message itself: its receipt is signed once it is queued
+    /// (the foreign actor's handling is not observed).
+    fn decode_and_try_tell(
+        &self,
+        body: &[u8],
+        receipt: Option<Receipt>,
+    ) -> Result<Result<(), Refused>, DecodeError> {
         let id = self.service.id();
-        Ok(self
-            .service
-            .try_tell(self.type_id, body)
-            .map_err(|r| refused(id, r)))
+        let told = self.service.try_tell(self.type_id, body);
+        if let (Err(_), Some(receipt)) = (&told, receipt) {
+            receipt.forget();
+        }
+        Ok(told.map_err(|r| refused(id, r)))
     }
 
-    fn decode_and_tell(&self, body: &[u8]) -> Result<Result<(), Waiting>, DecodeError> {
+    fn decode_and_tell(
+        &self,
+        body: &[u8],
+        receipt: Option<Receipt>,
+    ) -> Result<Result<(), Waiting>, DecodeError> {
         let id = self.service.id();
         match self.service.try_tell(self.type_id, body) {
             Ok(()) => Ok(Ok(())),
@@ -85,7 +96,10 @@ impl Exported for ByteExport {
             Err(ByteRefusal::Full) => {
                 let waiting = self.service.tell(self.type_id, body);
                 Ok(Err(Box::pin(async move {
-                    waiting.await.map_err(|r| refused(id, r))
+                    let told = waiting.await.map_err(|r| refused(id, r));
+                    // Signed once queued (or refused for good: reported here).
+                    drop(receipt);
+                    told
                 })))
             }
         }

@@ -9,7 +9,7 @@ use crate::error::{AskError, SendError, TopicError, TrySendError};
 use crate::export::{PendingEncodedReply, PublishNow};
 use crate::reply_recipient::Direct;
 use crate::topic::Publisher;
-use crate::{ActorId, PendingReply, Recipient, ReplyRecipient};
+use crate::{ActorId, PendingReply, Receipt, Recipient, ReplyRecipient};
 
 /// Why a typed send did not happen, before the service name is attached.
 pub(super) enum Refused {
@@ -30,8 +30,19 @@ pub(super) type Queueing = BoxFuture<'static, Result<PendingEncodedReply, AskErr
 /// One exported message type of one service, type-erased.
 pub(super) trait Exported: Send + Sync {
     fn message_name(&self) -> &'static str;
-    fn decode_and_try_tell(&self, body: &[u8]) -> Result<Result<(), Refused>, DecodeError>;
-    fn decode_and_tell(&self, body: &[u8]) -> Result<Result<(), Waiting>, DecodeError>;
+    /// Decodes and queues a tell without waiting; `receipt`, if any, travels with it (left
+    /// unsigned on a refusal).
+    fn decode_and_try_tell(
+        &self,
+        body: &[u8],
+        receipt: Option<Receipt>,
+    ) -> Result<Result<(), Refused>, DecodeError>;
+    /// Decodes and queues a tell, waiting for room in a full mailbox.
+    fn decode_and_tell(
+        &self,
+        body: &[u8],
+        receipt: Option<Receipt>,
+    ) -> Result<Result<(), Waiting>, DecodeError>;
     /// `None` for a tell-only export.
     fn ask(&self, body: &[u8]) -> Option<Result<(ActorId, Queueing), DecodeError>>;
     /// [`ask`](Self::ask), answered on this task when the actor takes it by its direct call
@@ -88,17 +99,37 @@ impl<M: WireMessage + Send + 'static> Exported for TellExport<M> {
         M::NAME
     }
 
-    fn decode_and_try_tell(&self, body: &[u8]) -> Result<Result<(), Refused>, DecodeError> {
+    fn decode_and_try_tell(
+        &self,
+        body: &[u8],
+        receipt: Option<Receipt>,
+    ) -> Result<Result<(), Refused>, DecodeError> {
         let msg = M::decode_body(body)?;
-        Ok(self.0.try_tell(msg).map_err(|e| refused(self.0.id(), e)))
+        let told = match receipt {
+            Some(receipt) => self.0.try_tell_receipted(msg, receipt),
+            None => self.0.try_tell(msg),
+        };
+        Ok(told.map_err(|e| refused(self.0.id(), e)))
     }
 
-    fn decode_and_tell(&self, body: &[u8]) -> Result<Result<(), Waiting>, DecodeError> {
+    fn decode_and_tell(
+        &self,
+        body: &[u8],
+        receipt: Option<Receipt>,
+    ) -> Result<Result<(), Waiting>, DecodeError> {
         let msg = M::decode_body(body)?;
         let to = self.0.clone();
-        Ok(decide(self.0.id(), self.0.try_tell(msg), move |m| {
-            Box::pin(async move { to.tell(m).await })
-        }))
+        let id = self.0.id();
+        Ok(match receipt {
+            None => decide(id, self.0.try_tell(msg), move |m| {
+                Box::pin(async move { to.tell(m).await })
+            }),
+            Some(receipt) => Err(Box::pin(async move {
+                to.tell_receipted(msg, receipt)
+                    .await
+                    .map_err(|_| Refused::Stopped(id))
+            })),
+        })
     }
 
     fn ask(&self, _body: &[u8]) -> Option<Result<(ActorId, Queueing), DecodeError>> {
@@ -121,17 +152,37 @@ where
         M::NAME
     }
 
-    fn decode_and_try_tell(&self, body: &[u8]) -> Result<Result<(), Refused>, DecodeError> {
+    fn decode_and_try_tell(
+        &self,
+        body: &[u8],
+        receipt: Option<Receipt>,
+    ) -> Result<Result<(), Refused>, DecodeError> {
         let msg = M::decode_body(body)?;
-        Ok(self.to.try_tell(msg).map_err(|e| refused(self.to.id(), e)))
+        let told = match receipt {
+            Some(receipt) => self.to.try_tell_receipted(msg, receipt),
+            None => self.to.try_tell(msg),
+        };
+        Ok(told.map_err(|e| refused(self.to.id(), e)))
     }
 
-    fn decode_and_tell(&self, body: &[u8]) -> Result<Result<(), Waiting>, DecodeError> {
+    fn decode_and_tell(
+        &self,
+        body: &[u8],
+        receipt: Option<Receipt>,
+    ) -> Result<Result<(), Waiting>, DecodeError> {
         let msg = M::decode_body(body)?;
         let to = self.to.clone();
-        Ok(decide(self.to.id(), self.to.try_tell(msg), move |m| {
-            Box::pin(async move { to.tell(m).await })
-        }))
+        let id = self.to.id();
+        Ok(match receipt {
+            None => decide(id, self.to.try_tell(msg), move |m| {
+                Box::pin(async move { to.tell(m).await })
+            }),
+            Some(receipt) => Err(Box::pin(async move {
+                to.tell_receipted(msg, receipt)
+                    .await
+                    .map_err(|_| Refused::Stopped(id))
+            })),
+        })
     }
 
     fn ask(&self, body: &[u8]) -> Option<Result<(ActorId, Queueing), DecodeError>> {

@@ -70,7 +70,7 @@ pub use bytes::{ByteRefusal, ByteReply, ByteService};
 use crate::envelope::BoxFuture;
 use crate::error::AskError;
 use crate::topic::PublishReport;
-use crate::{Bus, Recipient, ReplyRecipient};
+use crate::{Bus, Receipt, Recipient, ReplyRecipient};
 use bytes::ByteExport;
 use exported::{AskExport, Asked, Exported, ExportedTopic, Refused, TellExport, TopicExport};
 
@@ -315,9 +315,33 @@ impl Exports {
         type_id: u16,
         body: &[u8],
     ) -> Result<(), DeliveryError> {
+        self.try_deliver_inner(service, type_id, body, None)
+    }
+
+    /// [`try_deliver`](Self::try_deliver) of a message with a [`Receipt`], signed when the
+    /// receiving actor's handler for the message has run (a service hosted in another
+    /// language signs it once the message is queued). Nothing queued (an error) leaves it
+    /// unsigned or signs it at once; either way the message is not in a mailbox.
+    pub fn try_deliver_receipted(
+        &self,
+        service: &str,
+        type_id: u16,
+        body: &[u8],
+        receipt: Receipt,
+    ) -> Result<(), DeliveryError> {
+        self.try_deliver_inner(service, type_id, body, Some(receipt))
+    }
+
+    fn try_deliver_inner(
+        &self,
+        service: &str,
+        type_id: u16,
+        body: &[u8],
+        receipt: Option<Receipt>,
+    ) -> Result<(), DeliveryError> {
         let snapshot = self.table().snapshot();
         let exported = snapshot.find(service, type_id)?;
-        match exported.decode_and_try_tell(body) {
+        match exported.decode_and_try_tell(body, receipt) {
             Ok(Ok(())) => Ok(()),
             Ok(Err(refused)) => Err(refusal(service, refused)),
             Err(source) => Err(decode_error(
@@ -337,10 +361,33 @@ impl Exports {
         type_id: u16,
         body: &[u8],
     ) -> Result<(), DeliveryError> {
+        self.deliver_inner(service, type_id, body, None).await
+    }
+
+    /// [`deliver`](Self::deliver) of a message with a [`Receipt`], as
+    /// [`try_deliver_receipted`](Self::try_deliver_receipted).
+    pub async fn deliver_receipted(
+        &self,
+        service: &str,
+        type_id: u16,
+        body: &[u8],
+        receipt: Receipt,
+    ) -> Result<(), DeliveryError> {
+        self.deliver_inner(service, type_id, body, Some(receipt))
+            .await
+    }
+
+    async fn deliver_inner(
+        &self,
+        service: &str,
+        type_id: u16,
+        body: &[u8],
+        receipt: Option<Receipt>,
+    ) -> Result<(), DeliveryError> {
         let waiting = {
             let snapshot = self.table().snapshot();
             let exported = snapshot.find(service, type_id)?;
-            match exported.decode_and_tell(body) {
+            match exported.decode_and_tell(body, receipt) {
                 Ok(Ok(())) => return Ok(()),
                 Ok(Err(waiting)) => waiting,
                 Err(source) => {

@@ -313,6 +313,25 @@ impl<M: Send + 'static, R: Send + 'static> ReplyRecipient<M, R> {
         self.sink.try_tell(msg)
     }
 
+    /// [`try_tell`](Self::try_tell) with a [`Receipt`](crate::Receipt), signed once the
+    /// message's handler has run; a refusal leaves it unsigned.
+    pub fn try_tell_receipted(
+        &self,
+        msg: M,
+        receipt: crate::Receipt,
+    ) -> Result<(), TrySendError<M>> {
+        self.sink.try_tell_receipted(msg, receipt)
+    }
+
+    /// [`try_tell_receipted`](Self::try_tell_receipted), waiting for room.
+    pub async fn tell_receipted(
+        &self,
+        msg: M,
+        receipt: crate::Receipt,
+    ) -> Result<(), SendError<M>> {
+        self.sink.tell_receipted(msg, receipt).await
+    }
+
     /// The receiving actor's id.
     pub fn id(&self) -> ActorId {
         self.sink.id()
@@ -357,6 +376,18 @@ impl<M: Send + 'static, R: Send + 'static> MessageSink<M> for TellsOf<M, R> {
 
     fn tell(&self, msg: M) -> BoxFuture<'_, Result<(), SendError<M>>> {
         self.0.tell(msg)
+    }
+
+    fn try_tell_receipted(&self, msg: M, receipt: crate::Receipt) -> Result<(), TrySendError<M>> {
+        self.0.try_tell_receipted(msg, receipt)
+    }
+
+    fn tell_receipted(
+        &self,
+        msg: M,
+        receipt: crate::Receipt,
+    ) -> BoxFuture<'_, Result<(), SendError<M>>> {
+        self.0.tell_receipted(msg, receipt)
     }
 
     fn id(&self) -> ActorId {

@@ -5,6 +5,7 @@ use super::ending::Next;
 use super::{Runner, StartAck};
 use crate::failure::Phase;
 use crate::panic::catch_unwind_future;
+use crate::recording::Lifecycle;
 use crate::{Actor, Context, Failure, StopReason};
 
 /// How an incarnation's start went.
@@ -66,14 +67,20 @@ async fn start<A: Actor>(
     incarnation: u32,
 ) -> Result<A, StopReason> {
     ctx.begin_incarnation(incarnation);
-    match catch_unwind_future(|| A::on_start(args.clone(), ctx)).await {
-        Ok(Ok(actor)) => Ok(actor),
-        Ok(Err(error)) => Err(StopReason::Failed(Failure::from_error(Phase::Start, error))),
-        Err(payload) => Err(StopReason::Failed(Failure::from_panic(
-            Phase::Start,
-            payload,
-        ))),
-    }
+    let failure = match catch_unwind_future(|| A::on_start(args.clone(), ctx)).await {
+        Ok(Ok(actor)) => {
+            ctx.record_lifecycle(|record| record(Lifecycle::Started { incarnation }));
+            return Ok(actor);
+        }
+        Ok(Err(error)) => Failure::from_error(Phase::Start, error),
+        Err(payload) => Failure::from_panic(Phase::Start, payload),
+    };
+    ctx.record_lifecycle(|record| {
+        record(Lifecycle::Failed {
+            reason: &failure.to_string(),
+        })
+    });
+    Err(StopReason::Failed(failure))
 }
 
 /// Starts the actor's next incarnation (numbered `*incarnation`, which then counts on), and

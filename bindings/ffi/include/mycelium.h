@@ -152,8 +152,8 @@ enum MycStatus myc_actor_spawn_with(const struct MycBus *bus,
                                     uint32_t flags,
                                     struct MycActor **out);
 
-// Exports the actor under `service` for the contract messages `type_ids` (an id that names
-// no contract message is refused with `InvalidArgument`).
+// Exports the actor under `service` for the messages `type_ids` of the bus's schema (any
+// schema: the ids are the actor's to decode).
 //
 // # Safety
 // `actor` is live; `service` a NUL-terminated string; `type_ids` points to `n` ids.
@@ -235,6 +235,8 @@ enum MycStatus myc_actor_free(struct MycActor *actor);
 
 // Subscribes the actor to the contract message `type_id` published under `pattern` (`name`,
 // `prefix.*` or `*`): each publication is encoded and delivered to its `handle` callback.
+// The message is of the example schema (`contracts.yaml`), as Rust publishers publish it; a
+// message of another schema is subscribed to with [`myc_actor_subscribe_schema`].
 // `InvalidArgument` once the actor's bus has shut down or been closed.
 //
 // # Safety
@@ -243,6 +245,16 @@ enum MycStatus myc_actor_subscribe(const struct MycActor *actor,
                                    uint16_t type_id,
                                    const char *pattern,
                                    struct MycSubscription **out);
+
+// As [`myc_actor_subscribe`], for the message `type_id` of a schema that has no Rust types in
+// this process (a user's own schema), published with [`crate::bus::myc_publish_schema`].
+//
+// # Safety
+// As [`myc_actor_subscribe`].
+enum MycStatus myc_actor_subscribe_schema(const struct MycActor *actor,
+                                          uint16_t type_id,
+                                          const char *pattern,
+                                          struct MycSubscription **out);
 
 // Cancels the subscription and frees it. Nothing more of it reaches the actor's `handle`
 // callback once this returns: a publication already queued is dropped unhandled, and one
@@ -331,7 +343,9 @@ enum MycStatus myc_ask(const struct MycBus *bus,
 
 // Publishes the contract message `type_id` with `body` under `topic` (with `*key` when
 // `key` is not null); Rust and foreign subscribers receive it. `*delivered` (if not null)
-// gets how many subscribers it reached.
+// gets how many subscribers it reached. The message is of the example schema
+// (`contracts.yaml`), whose types Rust subscribers take; a message of another schema is
+// published with [`myc_publish_schema`].
 //
 // # Safety
 // `bus` is live; `topic` a NUL-terminated string; `body` points to `len` bytes; `key` and
@@ -343,6 +357,25 @@ enum MycStatus myc_publish(const struct MycBus *bus,
                            size_t len,
                            const uint64_t *key,
                            size_t *delivered);
+
+// As [`myc_publish`], for the message `type_id` of a schema that has no Rust types in this
+// process (a user's own schema): the foreign subscribers of that type id
+// ([`crate::actor::myc_actor_subscribe_schema`]) receive it.
+//
+// # Safety
+// As [`myc_publish`].
+enum MycStatus myc_publish_schema(const struct MycBus *bus,
+                                  uint16_t type_id,
+                                  const char *topic,
+                                  const uint8_t *body,
+                                  size_t len,
+                                  const uint64_t *key,
+                                  size_t *delivered);
+
+// The digest of the example schema (`contracts.yaml`), whose messages have Rust types in
+// this library and which the built-in Rust actors speak: 64 lowercase hex digits, a static
+// NUL-terminated string.
+const char *myc_example_schema_digest(void);
 
 // Starts a built-in Rust actor exported under `service`: `counter` (each Heartbeat adds its
 // seq; replies with the total), `relay` (arg: a service it asks with seq + 1) or
@@ -400,10 +433,12 @@ enum MycStatus myc_bytes_free(struct MycBytes *bytes);
 // by the library, valid until the next `myc_` call on this thread.
 const char *myc_last_error(void);
 
-// Starts node `name` of the topology file `path` on `bus` (the contracts of this build's
-// `contracts.yaml`): listens on the node's endpoint, dials the peers whose names sort after
-// it, and hands incoming messages to the bus's exported services. Returns once it listens;
-// links come up in the background (a tell or ask to a peer waits for its link).
+// Starts node `name` of the topology file `path` on `bus`, speaking the schema of this
+// build's `contracts.yaml` (the repository's example schema, which the built-in Rust actors
+// speak): listens on the node's endpoint, dials the peers whose names sort after it, and
+// hands incoming messages to the bus's exported services. Returns once it listens; links
+// come up in the background (a tell or ask to a peer waits for its link). A bus of another
+// schema joins with [`myc_node_start_with_schema`].
 //
 // # Safety
 // `bus` is live; `path` and `name` NUL-terminated strings; `out` writable.
@@ -411,6 +446,19 @@ enum MycStatus myc_node_start(const struct MycBus *bus,
                               const char *path,
                               const char *name,
                               struct MycNode **out);
+
+// As [`myc_node_start`], speaking the schema whose digest is `schema_digest` (64 lowercase
+// hex digits: `mycelium-codegen digest FILE`, or `schema_digest` of a generated module).
+// The handshake refuses a peer that speaks another schema, naming both digests.
+// `InvalidArgument` for a digest that is not 64 hex digits.
+//
+// # Safety
+// `bus` is live; `path`, `name` and `schema_digest` NUL-terminated strings; `out` writable.
+enum MycStatus myc_node_start_with_schema(const struct MycBus *bus,
+                                          const char *path,
+                                          const char *name,
+                                          const char *schema_digest,
+                                          struct MycNode **out);
 
 // Whether another node of the topology hosts `service` (1), or not (0: a local or unknown
 // service).
@@ -498,9 +546,9 @@ enum MycStatus myc_tree_new(uint32_t strategy,
                             struct MycTree **out);
 
 // Adds a foreign child: every restart re-runs `start` with the same `args` (copied). With a
-// `service` (may be null), it is exported under that name for `type_ids` (contract message
-// ids) once the tree runs. On any failure (an argument refused, an id that names no
-// contract message, a name already taken) the callbacks' `free_user_data` has run (once)
+// `service` (may be null), it is exported under that name for `type_ids` (the message type
+// ids of the bus's schema) once the tree runs. On any failure (an argument refused, a name
+// already taken) the callbacks' `free_user_data` has run (once)
 // when this returns (see `MycActorCallbacks::free_user_data`).
 //
 // # Safety

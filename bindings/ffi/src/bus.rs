@@ -220,7 +220,9 @@ fn ask_error(e: DeliveryError, type_id: u16) -> Error {
 
 /// Publishes the contract message `type_id` with `body` under `topic` (with `*key` when
 /// `key` is not null); Rust and foreign subscribers receive it. `*delivered` (if not null)
-/// gets how many subscribers it reached.
+/// gets how many subscribers it reached. The message is of the example schema
+/// (`contracts.yaml`), whose types Rust subscribers take; a message of another schema is
+/// published with [`myc_publish_schema`].
 ///
 /// # Safety
 /// `bus` is live; `topic` a NUL-terminated string; `body` points to `len` bytes; `key` and
@@ -235,6 +237,43 @@ pub unsafe extern "C" fn myc_publish(
     key: *const u64,
     delivered: *mut usize,
 ) -> MycStatus {
+    // SAFETY: the caller's contract, passed on.
+    unsafe { publish(bus, type_id, topic, body, len, key, delivered, true) }
+}
+
+/// As [`myc_publish`], for the message `type_id` of a schema that has no Rust types in this
+/// process (a user's own schema): the foreign subscribers of that type id
+/// ([`crate::actor::myc_actor_subscribe_schema`]) receive it.
+///
+/// # Safety
+/// As [`myc_publish`].
+#[no_mangle]
+pub unsafe extern "C" fn myc_publish_schema(
+    bus: *const MycBus,
+    type_id: u16,
+    topic: *const c_char,
+    body: *const u8,
+    len: usize,
+    key: *const u64,
+    delivered: *mut usize,
+) -> MycStatus {
+    // SAFETY: the caller's contract, passed on.
+    unsafe { publish(bus, type_id, topic, body, len, key, delivered, false) }
+}
+
+/// # Safety
+/// As [`myc_publish`].
+#[allow(clippy::too_many_arguments)]
+unsafe fn publish(
+    bus: *const MycBus,
+    type_id: u16,
+    topic: *const c_char,
+    body: *const u8,
+    len: usize,
+    key: *const u64,
+    delivered: *mut usize,
+    typed: bool,
+) -> MycStatus {
     guard(|| {
         // SAFETY: per contract.
         let (bus, topic, body, key) = unsafe {
@@ -246,19 +285,36 @@ pub unsafe extern "C" fn myc_publish(
             )
         };
         let hosted = &bus.hosted;
-        let report = hosted.block_on(mycelium_foreign::publish_bytes(
-            hosted.bus(),
-            type_id,
-            topic,
-            key,
-            body,
-        ))?;
+        let report = hosted.block_on(async {
+            if typed {
+                mycelium_foreign::publish_bytes(hosted.bus(), type_id, topic, key, body).await
+            } else {
+                mycelium_foreign::publish_schema_bytes(hosted.bus(), type_id, topic, key, body)
+                    .await
+            }
+        })?;
         if !delivered.is_null() {
             // SAFETY: non-null, and the caller promises it writable.
             unsafe { put(delivered, report.delivered, "delivered")? };
         }
         Ok(())
     })
+}
+
+/// The digest of the example schema (`contracts.yaml`), whose messages have Rust types in
+/// this library and which the built-in Rust actors speak: 64 lowercase hex digits, a static
+/// NUL-terminated string.
+#[no_mangle]
+pub extern "C" fn myc_example_schema_digest() -> *const c_char {
+    static HEX: std::sync::OnceLock<std::ffi::CString> = std::sync::OnceLock::new();
+    HEX.get_or_init(|| {
+        let hex: String = mycelium_contracts::SCHEMA_DIGEST
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        std::ffi::CString::new(hex).unwrap_or_default()
+    })
+    .as_ptr()
 }
 
 /// Starts a built-in Rust actor exported under `service`: `counter` (each Heartbeat adds its

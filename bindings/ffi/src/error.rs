@@ -58,21 +58,6 @@ impl Error {
     }
 }
 
-/// Refuses type ids that name no contract message (an actor exported for one could never be
-/// reached by a typed sender, and its own codec could not decode it).
-pub(crate) fn contract_type_ids(ids: &[u16]) -> Result<(), Error> {
-    match ids
-        .iter()
-        .find(|id| !mycelium_foreign::CONTRACT_TYPE_IDS.contains(id))
-    {
-        Some(id) => Err(Error::invalid(format!(
-            "type id {id} names no contract message (known: {:?})",
-            mycelium_foreign::CONTRACT_TYPE_IDS
-        ))),
-        None => Ok(()),
-    }
-}
-
 impl From<DeliveryError> for Error {
     fn from(e: DeliveryError) -> Self {
         let status = match &e {

@@ -5,8 +5,8 @@ use std::ffi::c_char;
 use std::sync::Arc;
 
 use mycelium_contracts::SCHEMA_DIGEST;
-use mycelium_foreign::HostedBus;
-use mycelium_remote::{LocalSchema, Node, RemoteAskError, RemoteService, SendError};
+use mycelium_foreign::{ForeignAskError, HostedBus};
+use mycelium_remote::{DispatchError, LocalSchema, Node, RemoteAskError, RemoteService, SendError};
 
 use crate::actor::timeout;
 use crate::bus::MycBus;
@@ -27,13 +27,41 @@ impl MycNode {
     }
 }
 
-fn remote_error(e: RemoteAskError) -> Error {
+/// The status of a remote ask's error: the same as the same mistake gets on this bus. A
+/// refusal by the peer's export table comes back as its text (the reply frame carries no
+/// kind), recognised here by the texts the peer's [`DispatchError`] and
+/// [`ForeignAskError::NoReply`] write for this service and type id.
+fn remote_error(e: RemoteAskError, service: &str, type_id: u16) -> Error {
     let status = match &e {
         RemoteAskError::NotSent(e) | RemoteAskError::Unsent { error: e, .. } => send_status(e),
-        RemoteAskError::LinkDown { .. } | RemoteAskError::Failed(_) => MycStatus::Failed,
+        RemoteAskError::LinkDown { .. } => MycStatus::Failed,
+        RemoteAskError::Failed(text) => refusal_status(text, service, type_id),
         RemoteAskError::BadReply(_) => MycStatus::WrongType,
     };
     Error::new(status, e.to_string())
+}
+
+/// What a peer's refusal text means: an unknown service, a type the service does not take,
+/// a body that does not decode or a handler that gave no reply to an ask (the kinds a local
+/// ask reports), or a failure of the handler.
+fn refusal_status(text: &str, service: &str, type_id: u16) -> MycStatus {
+    let unknown_service = DispatchError::UnknownService(service.to_string()).to_string();
+    let unknown_type = DispatchError::UnknownType {
+        service: service.to_string(),
+        type_id,
+    }
+    .to_string();
+    let no_reply = ForeignAskError::NoReply { type_id }.to_string();
+    if text == unknown_service {
+        MycStatus::UnknownService
+    } else if text == unknown_type
+        || text.starts_with(&format!("cannot decode type id {type_id}: "))
+        || text.contains(&no_reply)
+    {
+        MycStatus::WrongType
+    } else {
+        MycStatus::Failed
+    }
 }
 
 /// A message that could not be queued on a link: too large for a frame is the caller's
@@ -45,10 +73,12 @@ pub(crate) fn send_status(e: &SendError) -> MycStatus {
     }
 }
 
-/// Starts node `name` of the topology file `path` on `bus` (the contracts of this build's
-/// `contracts.yaml`): listens on the node's endpoint, dials the peers whose names sort after
-/// it, and hands incoming messages to the bus's exported services. Returns once it listens;
-/// links come up in the background (a tell or ask to a peer waits for its link).
+/// Starts node `name` of the topology file `path` on `bus`, speaking the schema of this
+/// build's `contracts.yaml` (the repository's example schema, which the built-in Rust actors
+/// speak): listens on the node's endpoint, dials the peers whose names sort after it, and
+/// hands incoming messages to the bus's exported services. Returns once it listens; links
+/// come up in the background (a tell or ask to a peer waits for its link). A bus of another
+/// schema joins with [`myc_node_start_with_schema`].
 ///
 /// # Safety
 /// `bus` is live; `path` and `name` NUL-terminated strings; `out` writable.
@@ -61,23 +91,84 @@ pub unsafe extern "C" fn myc_node_start(
 ) -> MycStatus {
     guard(|| {
         // SAFETY: per contract.
-        let (bus, path, name) = unsafe {
-            (
-                handle(bus, "bus")?,
-                text(path, "path")?,
-                text(name, "name")?,
+        unsafe {
+            start(
+                bus,
+                path,
+                name,
+                LocalSchema::from_digest(SCHEMA_DIGEST),
+                out,
             )
-        };
-        writable(out, "out")?;
-        let hosted = bus.hosted.clone();
-        let schema = LocalSchema::from_digest(SCHEMA_DIGEST);
-        let node = hosted
-            .block_on(Node::from_topology(path, name, schema, hosted.bus()))
-            .map_err(|e| Error::invalid(e.to_string()))?;
-        let boxed = Box::into_raw(Box::new(MycNode { node, hosted }));
-        // SAFETY: per contract.
-        unsafe { put(out, boxed, "out") }
+        }
     })
+}
+
+/// As [`myc_node_start`], speaking the schema whose digest is `schema_digest` (64 lowercase
+/// hex digits: `mycelium-codegen digest FILE`, or `schema_digest` of a generated module).
+/// The handshake refuses a peer that speaks another schema, naming both digests.
+/// `InvalidArgument` for a digest that is not 64 hex digits.
+///
+/// # Safety
+/// `bus` is live; `path`, `name` and `schema_digest` NUL-terminated strings; `out` writable.
+#[no_mangle]
+pub unsafe extern "C" fn myc_node_start_with_schema(
+    bus: *const MycBus,
+    path: *const c_char,
+    name: *const c_char,
+    schema_digest: *const c_char,
+    out: *mut *mut MycNode,
+) -> MycStatus {
+    guard(|| {
+        // SAFETY: per contract.
+        let hex = unsafe { text(schema_digest, "schema_digest")? };
+        let digest = parse_digest(hex)?;
+        // SAFETY: per contract.
+        unsafe { start(bus, path, name, LocalSchema::from_digest(digest), out) }
+    })
+}
+
+/// A schema digest from its 64 hex digits.
+fn parse_digest(hex: &str) -> Result<[u8; 32], Error> {
+    let bad = || {
+        Error::invalid(format!(
+            "schema digest {hex:?} is not 64 hex digits (mycelium-codegen digest FILE prints it)"
+        ))
+    };
+    if hex.len() != 64 || !hex.is_ascii() {
+        return Err(bad());
+    }
+    let mut digest = [0u8; 32];
+    for (i, byte) in digest.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
+    }
+    Ok(digest)
+}
+
+/// # Safety
+/// `bus` is live; `path` and `name` NUL-terminated strings; `out` writable.
+unsafe fn start(
+    bus: *const MycBus,
+    path: *const c_char,
+    name: *const c_char,
+    schema: LocalSchema,
+    out: *mut *mut MycNode,
+) -> Result<(), Error> {
+    // SAFETY: per contract.
+    let (bus, path, name) = unsafe {
+        (
+            handle(bus, "bus")?,
+            text(path, "path")?,
+            text(name, "name")?,
+        )
+    };
+    writable(out, "out")?;
+    let hosted = bus.hosted.clone();
+    let node = hosted
+        .block_on(Node::from_topology(path, name, schema, hosted.bus()))
+        .map_err(|e| Error::invalid(e.to_string()))?;
+    let boxed = Box::into_raw(Box::new(MycNode { node, hosted }));
+    // SAFETY: per contract.
+    unsafe { put(out, boxed, "out") }
 }
 
 /// Whether another node of the topology hosts `service` (1), or not (0: a local or unknown
@@ -192,7 +283,7 @@ pub unsafe extern "C" fn myc_node_ask(
                     }
                     None => hosted.block_on(asked),
                 };
-                answer.map_err(remote_error)?
+                answer.map_err(|e| remote_error(e, service, type_id))?
             }
             None => {
                 let exports = hosted.bus().exports();

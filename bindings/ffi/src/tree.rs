@@ -17,9 +17,7 @@ use tokio::sync::watch;
 
 use crate::actor::{hibernates, runs_here, CArgs, CForeign, MycActor, MycActorCallbacks, Released};
 use crate::bus::MycBus;
-use crate::error::{
-    bytes, contract_type_ids, guard, handle, optional_text, put, text, writable, Error, MycStatus,
-};
+use crate::error::{bytes, guard, handle, optional_text, put, text, writable, Error, MycStatus};
 
 /// Strategy of a tree: only the failed child restarts.
 pub const MYC_ONE_FOR_ONE: u32 = 0;
@@ -163,9 +161,9 @@ fn add(tree: &mut MycTree, spec: ChildSpec, entry: ChildEntry) -> Result<(), Err
 }
 
 /// Adds a foreign child: every restart re-runs `start` with the same `args` (copied). With a
-/// `service` (may be null), it is exported under that name for `type_ids` (contract message
-/// ids) once the tree runs. On any failure (an argument refused, an id that names no
-/// contract message, a name already taken) the callbacks' `free_user_data` has run (once)
+/// `service` (may be null), it is exported under that name for `type_ids` (the message type
+/// ids of the bus's schema) once the tree runs. On any failure (an argument refused, a name
+/// already taken) the callbacks' `free_user_data` has run (once)
 /// when this returns (see `MycActorCallbacks::free_user_data`).
 ///
 /// # Safety
@@ -225,9 +223,6 @@ pub unsafe extern "C" fn myc_tree_add_foreign_with(
                 bytes(type_ids, n, "type_ids")?,
             )
         };
-        if service.is_some() {
-            contract_type_ids(ids)?;
-        }
         let hibernate = hibernates(flags)?;
         let (spec, gate) =
             mycelium_foreign::gated_child_spec(name, foreign, CArgs(Arc::from(args)));

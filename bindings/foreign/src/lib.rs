@@ -37,6 +37,12 @@
 //! # });
 //! ```
 //!
+//! Rust actors by name: a crate [registers](registry::register) its own Rust actors once per
+//! process (the name, the schema they speak, how their `Args` build from a text argument,
+//! the messages they take), and every binding of the process starts them by that name
+//! ([`registry::Kind`]), unsupervised or as children of a supervision tree, reached by
+//! service name. The [`builtin`] example actors are registrations like any other.
+//!
 //! Topics: [`publish_bytes`] and [`subscribe_bytes`] connect foreign code to typed topics of
 //! the contract types; [`publish_schema_bytes`] and [`subscribe_schema_bytes`] carry the
 //! messages of a schema that has no Rust types in the process between foreign actors.
@@ -84,6 +90,7 @@ mod child;
 mod count;
 mod foreign;
 mod gate;
+pub mod registry;
 mod remote_topics;
 mod runtime;
 mod service;

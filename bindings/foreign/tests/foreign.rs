@@ -216,7 +216,8 @@ fn topics_reach_foreign_subscribers_and_rust_ones() {
         let actor = spawn(&bus, Arc::new(Counting::default()), 0, SpawnOptions::new())
             .await
             .unwrap();
-        let started = Kind::QuoteRecorder
+        let started = Kind::parse("quote_recorder")
+            .unwrap()
             .spawn(&bus, "recorder", Some("md.quote.*".into()))
             .unwrap();
         started.await.unwrap();
@@ -379,7 +380,8 @@ fn a_blocked_callback_leaves_the_only_worker_to_rust_actors() {
             async move { blocking.ask(msg(b"x"), None).await }
         });
         // While the callback blocks, a Rust actor on the one worker still answers.
-        Kind::Counter
+        Kind::parse("counter")
+            .unwrap()
             .spawn(&bus, "counter", None)
             .unwrap()
             .await
@@ -414,15 +416,17 @@ fn a_builtin_child_exported_by_name_answers_after_it_was_killed_and_spawned_anew
                     let _ = restarted.send(*id);
                 }
             })
-            .child(Kind::Counter.child_spec("counter", None))
+            .child(Kind::parse("counter").unwrap().child_spec("counter", None))
             .spawn(&bus)
             .await
             .unwrap();
-        assert!(Kind::Relay
+        assert!(Kind::parse("relay")
+            .unwrap()
             .export_child(&bus, &tree, "counter", "wrong")
             .unwrap_err()
-            .contains("no `counter` child of kind Relay"));
-        Kind::Counter
+            .contains("no `counter` child of kind relay"));
+        Kind::parse("counter")
+            .unwrap()
             .export_child(&bus, &tree, "counter", "counter")
             .unwrap();
         let beat = |seq| {

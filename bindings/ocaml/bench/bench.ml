@@ -18,7 +18,7 @@
 
    Usage: dune exec ./bench/bench.exe [-- ASKS]   (default 20000 asks each, after warm-up) *)
 module M = Mycelium
-module C = M.Contract
+module C = Trading.Contracts (M.Contract)
 
 let percentile sorted p =
   let n = Array.length sorted in
@@ -38,7 +38,7 @@ let () =
   in
   let ocaml = M.spawn bus counter () ~service:"ocaml-counter" in
   let c_echo = M.spawn_c_echo bus in
-  M.Actor_ref.export c_echo "c-echo" [ C.type_id C.heartbeat ];
+  M.Actor_ref.export c_echo "c-echo" [ M.Contract.type_id C.heartbeat ];
   let msg : Trading.heartbeat = { ts_ns = 0L; seq = 1L; sender = "bench" } in
   (* Rounds alternate between the routes so all see the same machine conditions. *)
   let rounds = 10 in

@@ -1,28 +1,52 @@
 (** Mycelium actors in OCaml, in process, over the C ABI of [bindings/ffi].
 
     An OCaml actor is a record of functions: [on_start] makes the state of an incarnation
-    from the spawn arguments, one handler per contract message type (the types generated
-    from [contracts.yaml], in the library [trading]) answers or consumes a message, and
-    [on_stop] ends the incarnation. It lives on a {!bus} next to Rust actors: it is told
+    from the spawn arguments, one handler per message type answers or consumes a message,
+    and [on_stop] ends the incarnation. It lives on a {!bus} next to Rust actors: it is told
     and asked by service name, subscribes to topics, publishes, and sits in supervision
     trees next to Rust children.
 
+    {2 Messages: your schema, and plain OCaml values}
+
+    The library knows no message of its own. Its messages are of two kinds:
+
+    - {b contract types}, from your schema file: [mycelium-codegen ocaml desk.yaml -o desk.ml]
+      generates the module [Desk] (types, codecs, its [schema_digest]), and
+      [module C = Desk.Contracts (Mycelium.Contract)] makes each message a contract type
+      ([C.order : Desk.order Contract.t]). They cross every boundary: Rust actors, topics,
+      other processes ({!Node}).
+    - {b plain OCaml values}, of any type, between two OCaml actors of one bus: a key made
+      with {!Contract.plain} ([let ping : ping Contract.t = Contract.plain "ping"]) types them
+      and chooses the handler. They are passed by reference, never encoded; a boundary that
+      needs bytes (a topic, a node link, a Rust or C actor) refuses them with
+      [Error (Wrong_type, _)] saying the value cannot leave OCaml and must be declared in the
+      schema.
+
+    A bus speaks one schema: the one given to {!Bus.create} ([~schema:(module Desk)]), or
+    else the schema of the first contract type it carries. A contract type of another schema
+    (another package, or a module generated from another version of the same file: a stale
+    module) is refused at the call with [Error (Wrong_type, _)] naming the type, both digests
+    and the command that regenerates the module. A {!Node} tells its peers that digest.
+
     {[
-      let bus = Mycelium.Bus.create () in
-      Mycelium.spawn_rust bus ~kind:"counter" ~service:"counter";
-      let doubler =
-        Mycelium.Actor.make
-          ~on_start:(fun factor -> ref factor)
-          [ Mycelium.Actor.on Mycelium.Contract.heartbeat (fun factor (hb : Trading.heartbeat) ->
-              Mycelium.reply Mycelium.Contract.heartbeat
-                { hb with seq = Int64.mul hb.seq (Int64.of_int !factor) }) ]
-      in
-      let actor = Mycelium.spawn bus doubler 2 ~service:"doubler" in
-      let hb : Trading.heartbeat = { ts_ns = 0L; seq = 21L; sender = "me" } in
-      let r = Mycelium.ask bus "doubler" Mycelium.Contract.heartbeat hb Mycelium.Contract.heartbeat in
-      assert (r.seq = 42L);
-      Mycelium.Actor_ref.free actor;
-      Mycelium.Bus.close bus
+      module M = Mycelium
+      module C = Desk.Contracts (Mycelium.Contract)
+
+      let risk =
+        M.Actor.make
+          ~on_start:(fun limit -> limit)
+          [ M.Actor.on C.order (fun limit (o : Desk.order) ->
+              M.reply C.verdict
+                { order_id = o.id; accepted = Int64.abs o.qty <= limit; reason = "" }) ]
+
+      let () =
+        let bus = M.Bus.create ~schema:(module Desk) () in
+        let actor = M.spawn bus risk 100L ~service:"risk" in
+        let o : Desk.order = { id = 1L; symbol = "ABC"; qty = 10L; px = 1.5 } in
+        let v = M.ask bus "risk" C.order o C.verdict in
+        assert v.accepted;
+        M.Actor_ref.free actor;
+        M.Bus.close bus
     ]}
 
     {2 Failures}
@@ -93,37 +117,68 @@ exception Error of error * string
 val error_name : error -> string
 (** ["Failed"], ["Timeout"], ...: the constructor's name. *)
 
-(** {1 Contract types} *)
+(** {1 Message types} *)
+
+(** What a generated module offers about its schema ([mycelium-codegen ocaml] writes these
+    three values): the package, the digest peers compare, and the file it came from. *)
+module type SCHEMA = sig
+  val package : string
+  val schema_digest : string
+  val schema_file : string
+end
 
 module Contract : sig
   type 'a t
-  (** A contract message type: its type id, its name and its codec. *)
+  (** A message type: a contract type of a schema (type id, name, codec, schema), or a
+      plain OCaml value's key. *)
+
+  val generated :
+    package:string ->
+    schema_digest:string ->
+    schema_file:string ->
+    name:string ->
+    type_id:int ->
+    encode:('a -> string) ->
+    decode:(string -> 'a) ->
+    'a t
+  (** What a generated module's functor calls: [module C = Desk.Contracts (Mycelium.Contract)]
+      gives one contract type per message of the schema. Raises
+      [Error (Invalid_argument, _)] for a digest that is not 64 lowercase hex digits or a
+      type id that is not a u16 (or is 65535, reserved for plain values). *)
 
   val make :
-    name:string -> type_id:int -> encode:('a -> string) -> decode:(string -> 'a) -> 'a t
-  (** A contract type from a generated codec ([Trading.encode_x], [Trading.decode_x]). *)
+    schema:(module SCHEMA) ->
+    name:string ->
+    type_id:int ->
+    encode:('a -> string) ->
+    decode:(string -> 'a) ->
+    'a t
+  (** A contract type of [schema] with a codec of your own (the generated ones are
+      [Desk.encode_order], [Desk.decode_order]). Same refusals as {!generated}. *)
+
+  val plain : string -> 'a t
+  (** [plain name]: a new key for plain OCaml values of one type, named [name] in errors,
+      e.g. [let ping : ping Contract.t = Contract.plain "ping"]. Values told or asked with it
+      reach the handler of this very key ({!Actor.on}), by reference. Each call makes a
+      distinct key. *)
 
   val name : 'a t -> string
+
   val type_id : 'a t -> int
+  (** The contract type id; [-1] for a plain key. *)
+
+  val is_plain : 'a t -> bool
+
+  val schema_digest : 'a t -> string option
+  (** The digest of the schema a contract type belongs to; [None] for a plain key. *)
+
   val encode : 'a t -> 'a -> string
-  (** The message's body; raises [Trading.Wire.Encode_error] for a value the wire cannot
-      carry. *)
+  (** The message's body; raises the generated module's [Wire.Encode_error] for a value the
+      wire cannot carry, and [Error (Wrong_type, _)] for a plain key (no encoding). *)
 
   val decode : 'a t -> string -> 'a
-  (** Reads a body; raises [Trading.Wire.Decode_error]. *)
-
-  (** The messages of [contracts.yaml]. *)
-
-  val quote : Trading.quote t
-  val book_snapshot : Trading.book_snapshot t
-  val trade : Trading.trade t
-  val new_order : Trading.new_order t
-  val cancel_order : Trading.cancel_order t
-  val order_ack : Trading.order_ack t
-  val order_fill : Trading.order_fill t
-  val order_reject : Trading.order_reject t
-  val heartbeat : Trading.heartbeat t
-  val telemetry : Trading.telemetry t
+  (** Reads a body; raises the generated module's [Wire.Decode_error], and
+      [Error (Wrong_type, _)] for a plain key. *)
 end
 
 (** {1 Buses} *)
@@ -132,17 +187,24 @@ type bus
 (** A bus and its Rust runtime. *)
 
 module Bus : sig
-  val create : ?virtual_time:bool -> ?seed:int64 -> unit -> bus
+  val create : ?schema:(module SCHEMA) -> ?virtual_time:bool -> ?seed:int64 -> unit -> bus
   (** A bus in real time on two Rust worker threads, or (with [~virtual_time:true]) in
       virtual time: a clock that stands still while any actor (OCaml callbacks included)
       works, and jumps to the next timer when every actor waits. [seed] (default 0) seeds
-      its random streams (backoff jitter). *)
+      its random streams (backoff jitter). [schema] (a generated module, e.g.
+      [(module Desk)]) is the schema it speaks; without it, the bus speaks the schema of the
+      first contract type it carries. Raises [Error (Invalid_argument, _)] for a module
+      whose [schema_digest] is not 64 lowercase hex digits. *)
+
+  val schema_digest : bus -> string option
+  (** The digest of the schema the bus speaks; [None] until it speaks one. *)
 
   val shutdown : ?timeout_ms:int -> bus -> unit
   (** Stops every actor in reverse start order (each [on_stop] runs), killing what is still
       alive after [timeout_ms] (default 5000), then waits until the GC roots of actors and
       trees stopped from their own callbacks ({!Actor_ref.free}, {!Supervisor.stop}) are gone.
-      The handle stays valid (to {!close}). *)
+      The handle stays valid (to {!close}). Plain values still in flight on the bus are
+      dropped. *)
 
   val close : bus -> unit
   (** Shuts the bus down if it still runs (5 s deadline), waits as {!shutdown} does for the
@@ -169,7 +231,9 @@ type reply
 (** What a handler gives back. *)
 
 val reply : 'a Contract.t -> 'a -> reply
-(** Answers an ask with a message (ignored for a tell). *)
+(** Answers an ask with a message (ignored for a tell): a contract message, or a plain value
+    for an OCaml asker (an asker outside OCaml, a Rust actor or another node, cannot read
+    one: it gets a reply of the reserved type id 65535). *)
 
 val no_reply : reply
 (** Answers nothing: for a tell, or a publication. An ask answered with [no_reply] fails
@@ -181,10 +245,11 @@ val fail : string -> reply
 
 module Actor : sig
   type 'state handler
-  (** A handler of one contract type. *)
+  (** A handler of one message type. *)
 
   val on : 'a Contract.t -> ('state -> 'a -> reply) -> 'state handler
-  (** [on c f]: messages of type [c] go to [f state message]. *)
+  (** [on c f]: messages of type [c] (a contract type, or a plain key) go to
+      [f state message]. *)
 
   type ('args, 'state) t
   (** An actor definition: how to start, handle, stop. *)
@@ -217,13 +282,16 @@ val spawn :
 
 module Actor_ref : sig
   val export : actor -> string -> int list -> unit
-  (** [export a service type_ids]: reachable by name for those contract types. *)
+  (** [export a service type_ids]: reachable by name for those contract types (and, for an
+      OCaml actor, by plain values of the keys it handles). *)
 
   val tell : actor -> 'a Contract.t -> 'a -> unit
   (** Queues a message, waiting for room in a full mailbox. A message of a type the actor's
       definition has no handler for is refused at the call with [Error (Wrong_type, _)]
       (naming the message type and the actor), as {!val-tell} by service name refuses it: it
-      is never queued, and the actor keeps running. *)
+      is never queued, and the actor keeps running. A contract type of another schema than
+      the bus's is refused with [Wrong_type]; a plain value goes by reference (to a C actor
+      it is refused: it cannot leave OCaml). *)
 
   val ask : ?timeout_ms:int -> actor -> 'a Contract.t -> 'a -> 'r Contract.t -> 'r
   (** [ask a req_type req reply_type]: the reply. Raises [Error (Failed, _)] when the handler
@@ -263,7 +331,10 @@ end
 (** {1 Services and topics} *)
 
 val tell : bus -> string -> 'a Contract.t -> 'a -> unit
-(** [tell bus service c msg]: to the service exported under that name (Rust or OCaml). *)
+(** [tell bus service c msg]: to the service exported under that name (Rust or OCaml). A
+    plain value reaches only an OCaml actor spawned or exported under that name on this bus
+    (a tree's child through {!Supervisor.child}'s handle): for any other service it is
+    refused with [Error (Wrong_type, _)], since it cannot leave OCaml. *)
 
 val ask : ?timeout_ms:int -> bus -> string -> 'a Contract.t -> 'a -> 'r Contract.t -> 'r
 (** [ask bus service req_type req reply_type]: see {!Actor_ref.ask}; raises
@@ -272,14 +343,16 @@ val ask : ?timeout_ms:int -> bus -> string -> 'a Contract.t -> 'a -> 'r Contract
 
 val publish : ?key:int64 -> bus -> string -> 'a Contract.t -> 'a -> int
 (** [publish bus topic c msg]: to every subscriber (Rust or OCaml) of a matching pattern;
-    returns how many it reached. *)
+    returns how many it reached. Topics carry contract types only (a topic reaches Rust
+    subscribers and other nodes): a plain key raises [Error (Wrong_type, _)]. *)
 
 type subscription
 
 val subscribe : actor -> 'a Contract.t -> string -> subscription
 (** [subscribe a c pattern]: messages of type [c] published under [pattern] (["name"],
     ["prefix.*"] or ["*"]) go to the actor's handler for [c]. Once the actor's bus has shut
-    down or been closed, raises [Error (Invalid_argument, _)]. *)
+    down or been closed, raises [Error (Invalid_argument, _)]; a plain key raises
+    [Error (Wrong_type, _)], as {!publish}. *)
 
 val unsubscribe : subscription -> unit
 (** Cancels it: nothing more of it reaches the handler once this returns, not even a
@@ -289,7 +362,9 @@ val unsubscribe : subscription -> unit
     is queued to be handled. *)
 
 val spawn_rust : ?arg:string -> bus -> kind:string -> service:string -> unit
-(** Starts a built-in Rust actor exported under [service], each answering [Heartbeat] asks:
+(** Starts a built-in Rust actor exported under [service]. The built-ins speak the
+    repository's example schema ([contracts.yaml], library [mycelium.trading]), each
+    answering [Heartbeat] asks:
     ["counter"] (adds each [seq] to a total, replies with the total), ["relay"] ([arg]: a
     service it asks with [seq + 1], replying with that answer) or ["quote_recorder"] ([arg]:
     a topic pattern of [Quote]s it counts; replies with the count in [seq]). Returns once it
@@ -366,9 +441,12 @@ module Node : sig
   val join : bus -> topology:string -> node:string -> t
   (** Starts node [node] of the topology file: listens on its endpoint (e.g. a Unix socket),
       dials the peers whose names sort after it, and serves the services exported on [bus]
-      to the other nodes. The shared secret comes from the environment variable the file
-      names. Raises [Error (Invalid_argument, _)] with the reason (bad file, unknown node,
-      missing secret, cannot listen). *)
+      to the other nodes. It speaks the bus's schema ({!Bus.create} [~schema]): a peer of
+      another schema is refused at the handshake, which names both digests. The shared
+      secret comes from the environment variable the file names. Raises
+      [Error (Invalid_argument, _)] with the reason (a bus that speaks no schema yet, bad
+      file, unknown node, missing secret, cannot listen). Plain values never cross a link:
+      every function of this module refuses a plain key with [Error (Wrong_type, _)]. *)
 
   val is_remote : t -> string -> bool
   (** Whether another node of the topology hosts the service. *)
@@ -378,9 +456,12 @@ module Node : sig
       bus. A message for a peer not yet connected waits in the link's queue. *)
 
   val ask : ?timeout_ms:int -> t -> string -> 'a Contract.t -> 'a -> 'r Contract.t -> 'r
-  (** As {!tell}, waiting for the reply; [Error (Failed, _)] if the link goes down while
-      the ask is in flight or the remote handler fails. A [timeout_ms] of zero or less
-      raises [Error (Invalid_argument, _)]. *)
+  (** As {!tell}, waiting for the reply; the errors are those of the same ask on one bus
+      ({!val-ask}): [Unknown_service] for a service the other node does not export,
+      [Wrong_type] for a type it does not take or a handler that answered with
+      {!no_reply}, [Failed] when the remote handler fails, and [Failed] too if the link
+      goes down while the ask is in flight. A [timeout_ms] of zero or less raises
+      [Error (Invalid_argument, _)]. *)
 
   val forward_topic : t -> 'a Contract.t -> unit
   (** Lets the other nodes subscribe ({!subscribe_remote} on their side) to publications of
@@ -403,8 +484,11 @@ end
 (** {1 Diagnostics} *)
 
 val live_roots : unit -> int
-(** How many OCaml values the library currently holds as GC roots (a definition per live
-    actor or tree child, a state per running incarnation). *)
+(** How many OCaml values the library currently holds for later: GC roots (a definition per
+    live actor or tree child, a state per running incarnation) and plain values in flight
+    (told or replied, not yet handled or read). A plain value never handled (dropped with
+    its actor's mailbox, a reply whose asker gave up) is let go when its actor stops for
+    good or its bus shuts down. *)
 
 val measure_asks : bus -> string -> 'a Contract.t -> 'a -> int -> int array
 (** [measure_asks bus service c msg n]: asks [service] [n] times in a row from a Rust task

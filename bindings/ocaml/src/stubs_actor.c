@@ -83,13 +83,16 @@ CAMLprim value myc_ml_actor_free(value actor) {
   CAMLreturn(Val_unit);
 }
 
-CAMLprim value myc_ml_actor_subscribe(value actor, value type_id, value pattern) {
-  CAMLparam3(actor, type_id, pattern);
+CAMLprim value myc_ml_actor_subscribe(value actor, value type_id, value pattern, value typed) {
+  CAMLparam4(actor, type_id, pattern, typed);
   MycActor *a = handle_ptr(actor, "actor");
   MycSubscription *sub = NULL;
   char *p = myc_stub_dup_string(pattern);
   MycStatus st;
-  ON_HANDLE(actor, "actor", a, st = myc_actor_subscribe(a, (uint16_t)Int_val(type_id), p, &sub));
+  uint16_t id = (uint16_t)Int_val(type_id);
+  ON_HANDLE(actor, "actor", a,
+            st = Bool_val(typed) ? myc_actor_subscribe(a, id, p, &sub)
+                                 : myc_actor_subscribe_schema(a, id, p, &sub));
   free(p);
   if (st != MYC_STATUS_OK) myc_stub_raise_status(st);
   CAMLreturn(alloc_handle(sub));

@@ -87,7 +87,11 @@ CAMLprim value myc_ml_ask(value bus, value service, value type_id, value body,
   CAMLreturn(myc_stub_reply_pair(rt, &reply));
 }
 
-CAMLprim value myc_ml_publish(value bus, value type_id, value topic, value body, value key) {
+/* Publishes through [myc_publish] (the example schema's Rust types) or [myc_publish_schema]
+   (a schema without Rust types). */
+static value publish(value bus, value type_id, value topic, value body, value key,
+                     MycStatus (*pub)(const MycBus *, uint16_t, const char *, const uint8_t *,
+                                      size_t, const uint64_t *, size_t *)) {
   CAMLparam5(bus, type_id, topic, body, key);
   MycBus *b = handle_ptr(bus, "bus");
   size_t len, delivered = 0;
@@ -98,12 +102,26 @@ CAMLprim value myc_ml_publish(value bus, value type_id, value topic, value body,
   if (has_key) k = (uint64_t)Int64_val(Field(key, 0));
   MycStatus st;
   ON_HANDLE(bus, "bus", b,
-            st = myc_publish(b, (uint16_t)Int_val(type_id), t, data, len, has_key ? &k : NULL,
-                             &delivered));
+            st = pub(b, (uint16_t)Int_val(type_id), t, data, len, has_key ? &k : NULL,
+                     &delivered));
   free(t);
   free(data);
   if (st != MYC_STATUS_OK) myc_stub_raise_status(st);
   CAMLreturn(Val_long((long)delivered));
+}
+
+CAMLprim value myc_ml_publish(value bus, value type_id, value topic, value body, value key) {
+  return publish(bus, type_id, topic, body, key, myc_publish);
+}
+
+CAMLprim value myc_ml_publish_schema(value bus, value type_id, value topic, value body,
+                                     value key) {
+  return publish(bus, type_id, topic, body, key, myc_publish_schema);
+}
+
+CAMLprim value myc_ml_example_schema_digest(value unit) {
+  CAMLparam1(unit);
+  CAMLreturn(caml_copy_string(myc_example_schema_digest()));
 }
 
 CAMLprim value myc_ml_spawn_rust(value bus, value kind, value arg, value service) {

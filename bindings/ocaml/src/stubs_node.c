@@ -7,15 +7,17 @@
 
 static MycStatus free_node(void *p) { return myc_node_free(p); }
 
-CAMLprim value myc_ml_node_start(value bus, value path, value name) {
-  CAMLparam3(bus, path, name);
+CAMLprim value myc_ml_node_start(value bus, value path, value name, value digest) {
+  CAMLparam4(bus, path, name, digest);
   MycBus *b = handle_ptr(bus, "bus");
   MycNode *node = NULL;
   char *p = myc_stub_dup_string(path), *nm = myc_stub_dup_string(name);
+  char *d = myc_stub_dup_string(digest);
   MycStatus st;
-  ON_HANDLE(bus, "bus", b, st = myc_node_start(b, p, nm, &node));
+  ON_HANDLE(bus, "bus", b, st = myc_node_start_with_schema(b, p, nm, d, &node));
   free(p);
   free(nm);
+  free(d);
   if (st != MYC_STATUS_OK) myc_stub_raise_status(st);
   CAMLreturn(alloc_handle(node));
 }

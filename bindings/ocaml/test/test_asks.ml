@@ -2,7 +2,7 @@
    OCaml actor; an OCaml handler asks a Rust actor that asks an OCaml actor back. *)
 open Check
 module M = Mycelium
-module C = M.Contract
+module C = Trading.Contracts (M.Contract)
 
 let echo =
   M.Actor.make ~on_start:(fun () -> ())
@@ -59,7 +59,7 @@ let () =
   M.Actor_ref.free s;
   (* The C-only baseline actor echoes. *)
   let c = M.spawn_c_echo bus in
-  M.Actor_ref.export c "c-echo" [ C.type_id C.heartbeat ];
+  M.Actor_ref.export c "c-echo" [ M.Contract.type_id C.heartbeat ];
   let r = M.ask bus "c-echo" C.heartbeat (hb ~sender:"c" 9L) C.heartbeat in
   check_eq "C echo" (fun s -> s) "c" r.sender;
   check_eq "C echo seq" Int64.to_string 9L r.seq;

@@ -5,7 +5,7 @@
    bus never takes this path. *)
 open Check
 module M = Mycelium
-module C = M.Contract
+module C = Trading.Contracts (M.Contract)
 
 let me () = Thread.id (Thread.self ())
 

@@ -3,7 +3,7 @@
    collections (they are roots), nothing may crash, and every root must be gone at the end. *)
 open Check
 module M = Mycelium
-module C = M.Contract
+module C = Trading.Contracts (M.Contract)
 
 let actors = 40
 let rounds = 50

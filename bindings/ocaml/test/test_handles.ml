@@ -5,7 +5,7 @@
    freed. *)
 open Check
 module M = Mycelium
-module C = M.Contract
+module C = Trading.Contracts (M.Contract)
 
 (* A gate: the handler says it has entered, then waits until the test opens it. *)
 type gate = { m : Mutex.t; c : Condition.t; mutable entered : bool; mutable opened : bool }

@@ -3,7 +3,7 @@
    child in place, on_stop when the bus shuts down. *)
 open Check
 module M = Mycelium
-module C = M.Contract
+module C = Trading.Contracts (M.Contract)
 
 (* The bus's task count once it is [at_most] or less: an actor that just answered may still
    be on its way back to sleep. Bounded (20 s), reached only when a check fails. *)

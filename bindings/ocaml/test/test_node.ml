@@ -5,13 +5,13 @@
    directory removed at the end. *)
 open Check
 module M = Mycelium
-module C = M.Contract
+module C = Trading.Contracts (M.Contract)
 
 let secret_var = "MYCELIUM_OCAML_TEST_SECRET"
 let limit = 20_000 (* ms: bounds every cross-process ask *)
 
 let peer topology =
-  let bus = M.Bus.create () in
+  let bus = M.Bus.create ~schema:(module Trading) () in
   M.spawn_rust bus ~kind:"counter" ~service:"counter";
   let node = M.Node.join bus ~topology ~node:"rust" in
   M.Node.forward_topic node C.heartbeat;
@@ -67,7 +67,7 @@ let gave_up () =
   let topology =
     write_topology dir ~link:[ "[link]"; "max_attempts = 1" ] [ ("alone", []); ("never", [ "absent" ]) ]
   in
-  let bus = M.Bus.create () in
+  let bus = M.Bus.create ~schema:(module Trading) () in
   let node = M.Node.join bus ~topology ~node:"alone" in
   let msg =
     expect_error "ask over a link that gave up" M.Stopped (fun () ->
@@ -88,7 +88,7 @@ let main () =
   let dir = temp_dir () in
   let topology = write_topology dir [ ("ocaml", [ "ocaml-echo" ]); ("rust", [ "counter" ]) ] in
   Unix.putenv secret_var "a test secret of at least 32 bytes!!";
-  let bus = M.Bus.create () in
+  let bus = M.Bus.create ~schema:(module Trading) () in
   let echo =
     M.Actor.make ~on_start:(fun () -> ())
       [ M.Actor.on C.heartbeat (fun () (h : Trading.heartbeat) -> M.reply C.heartbeat { h with sender = "ocaml-echo" }) ]
@@ -123,9 +123,11 @@ let main () =
   (* A local service through the node. *)
   let r = M.Node.ask node "ocaml-echo" C.heartbeat (hb 3L) C.heartbeat in
   check_eq "local through the node" (fun s -> s) "ocaml-echo" r.sender;
-  ignore (expect_error "wrong type to a remote service" M.Failed (fun () ->
+  (* The same kind as the same mistake on one bus: Wrong_type, not Failed. *)
+  let msg = expect_error "wrong type to a remote service" M.Wrong_type (fun () ->
       M.Node.ask ~timeout_ms:limit node "counter" C.quote
-        { ts_ns = 1L; instrument = 1; bid_px = 1.; bid_qty = 1.; ask_px = 1.; ask_qty = 1. } C.heartbeat));
+        { ts_ns = 1L; instrument = 1; bid_px = 1.; bid_qty = 1.; ask_px = 1.; ask_qty = 1. } C.heartbeat) in
+  check ("names the type: " ^ msg) (contains msg "does not accept type id 100");
   (* The other process asks the OCaml actor here. *)
   output_string to_child "ask\n";
   flush to_child;

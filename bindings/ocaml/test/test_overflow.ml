@@ -4,7 +4,7 @@
    run the handler on a runtime thread; the handler never runs on this one. *)
 open Check
 module M = Mycelium
-module C = M.Contract
+module C = Trading.Contracts (M.Contract)
 
 (* Not a tail call and no allocation: it overflows in OCaml code, whatever the stack size. *)
 let rec depth n = if n = 0 then 0 else 1 + depth (n - 1)

@@ -3,17 +3,17 @@
    raises. Each leaves the actor running. *)
 open Check
 module M = Mycelium
-module C = M.Contract
+module C = Trading.Contracts (M.Contract)
 
 let echo =
   M.Actor.make ~on_start:(fun () -> ())
     [ M.Actor.on C.heartbeat (fun () (h : Trading.heartbeat) -> M.reply C.heartbeat h) ]
 
 (* A contract of a type the echo has no handler for (its bytes never matter: refused first). *)
-let other = C.make ~name:"Other" ~type_id:C.(type_id telemetry) ~encode:(fun () -> "") ~decode:(fun _ -> ())
+let other = M.Contract.make ~schema:(module Trading) ~name:"Other" ~type_id:(M.Contract.type_id C.telemetry) ~encode:(fun () -> "") ~decode:(fun _ -> ())
 
 let fragile =
-  C.make ~name:"Fragile" ~type_id:C.(type_id heartbeat) ~encode:Trading.encode_heartbeat
+  M.Contract.make ~schema:(module Trading) ~name:"Fragile" ~type_id:(M.Contract.type_id C.heartbeat) ~encode:Trading.encode_heartbeat
     ~decode:(fun _ -> failwith "fragile decode")
 
 let still_answers what bus a =

@@ -4,7 +4,7 @@
    closed no GC root is left. *)
 open Check
 module M = Mycelium
-module C = M.Contract
+module C = Trading.Contracts (M.Contract)
 
 (* A handler that runs [quit] on the handle in [self], then answers. *)
 let quitter self quit =

@@ -3,7 +3,7 @@
    re-runs on_start with the same arguments; the Rust sibling is untouched. *)
 open Check
 module M = Mycelium
-module C = M.Contract
+module C = Trading.Contracts (M.Contract)
 
 let () =
   let bus = M.Bus.create ~virtual_time:true () in

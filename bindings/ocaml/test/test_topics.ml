@@ -2,7 +2,7 @@
    Rust) publish; unsubscribing stops delivery. *)
 open Check
 module M = Mycelium
-module C = M.Contract
+module C = Trading.Contracts (M.Contract)
 
 let quote ts : Trading.quote =
   { ts_ns = ts; instrument = 7; bid_px = 99.5; bid_qty = 1.; ask_px = 100.5; ask_qty = 2. }

@@ -3,7 +3,7 @@
    queued in the actor's mailbox or being handled on another thread. *)
 open Check
 module M = Mycelium
-module C = M.Contract
+module C = Trading.Contracts (M.Contract)
 
 let quote : Trading.quote =
   { ts_ns = 1L; instrument = 7; bid_px = 99.5; bid_qty = 1.; ask_px = 100.5; ask_qty = 2. }

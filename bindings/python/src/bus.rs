@@ -16,7 +16,7 @@ use crate::host::{HandlerNames, PyArgs, PyForeign};
 use crate::schema::{BusSchema, Schema};
 use crate::supervisor::{ChildDef, Supervisor};
 use crate::wait::wait;
-use mycelium_foreign::builtin::Kind;
+use mycelium_foreign::registry::Kind;
 
 /// The most worker threads a bus runtime may have (`Bus.MAX_WORKERS` in Python): all are
 /// started with the bus.
@@ -65,21 +65,35 @@ impl Bus {
         Ok(schema.digest_bytes()? == mycelium_contracts::SCHEMA_DIGEST)
     }
 
-    /// Checks that the built-in Rust actor `kind`, which speaks the example schema
-    /// (`mycelium.trading`), may run on this bus (and fixes the bus's schema to it if none is
-    /// set yet).
-    pub(crate) fn admit_builtin(&self, py: Python<'_>, kind: &str) -> PyResult<()> {
-        let trading = Schema::of_module(&py.import("mycelium.trading")?)?;
-        self.schema.set(trading.clone());
-        let ours = self.schema.require("a built-in Rust actor")?;
-        if ours.digest == trading.digest {
+    /// Checks that the registered Rust actor `kind` may run on this bus: the bus speaks the
+    /// schema the actor was registered with. A bus that speaks no schema yet adopts the
+    /// actor's, when the registration names its Python module (the example actors name
+    /// `mycelium.trading`).
+    pub(crate) fn admit_rust(&self, py: Python<'_>, kind: Kind) -> PyResult<()> {
+        let theirs = kind.schema();
+        if self.schema.get().is_none() {
+            if let Some(module) = theirs.python_module {
+                self.schema.set(Schema::of_module(&py.import(module)?)?);
+            }
+        }
+        let what = kind.title();
+        let ours = self.schema.require(&what)?;
+        if ours.digest == theirs.digest_hex() {
             return Ok(());
         }
+        let module = theirs
+            .python_module
+            .map(|m| format!(", module `{m}`"))
+            .unwrap_or_default();
         Err(errors::SchemaMismatch::new_err(format!(
-            "the built-in Rust actor `{kind}` speaks the example schema `{}` (digest {}, module \
-             `mycelium.trading`), but this bus speaks schema `{}` (digest {}, module `{}`): \
-             built-in actors run on a bus of the example schema only",
-            trading.package, trading.digest, ours.package, ours.digest, ours.module_name
+            "{what} speaks schema `{}` (digest {}{module}), but this bus speaks schema `{}` \
+             (digest {}, module `{}`): a Rust actor runs on a bus of its own schema only; make \
+             the bus with Bus(schema=...) of the module generated from the actor's schema file",
+            theirs.package,
+            theirs.digest_hex(),
+            ours.package,
+            ours.digest,
+            ours.module_name
         )))
     }
 
@@ -252,7 +266,7 @@ impl Bus {
         self.bus.exports().type_ids(service)
     }
 
-    /// Spawns a built-in Rust actor and exports it under `service`.
+    /// Spawns a registered Rust actor and exports it under `service`.
     #[pyo3(signature = (kind, service, arg=None))]
     fn spawn_rust(
         &self,
@@ -262,9 +276,8 @@ impl Bus {
         arg: Option<String>,
     ) -> PyResult<ActorRef> {
         self.open("spawn_rust")?;
-        let name = kind;
         let kind = Kind::parse(kind).map_err(PyValueError::new_err)?;
-        self.admit_builtin(py, name)?;
+        self.admit_rust(py, kind)?;
         kind.check_arg(&arg).map_err(PyValueError::new_err)?;
         let refused = |e: String| self.unless_closed("spawn_rust", PyValueError::new_err(e));
         let starting = {

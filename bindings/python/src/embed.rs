@@ -72,7 +72,10 @@ impl PythonHost {
             let modules = sys.getattr("modules")?.cast_into::<PyDict>()?;
             if !modules.contains("mycelium._native")? {
                 // Before `import mycelium`: its `from . import _native` finds this one.
-                modules.set_item("mycelium._native", pyo3::wrap_pymodule!(crate::_native)(py))?;
+                modules.set_item(
+                    "mycelium._native",
+                    pyo3::wrap_pymodule!(crate::embedded_native)(py),
+                )?;
             }
             let module = py.import(schema_module)?;
             let schema = BusSchema::default();

@@ -20,6 +20,10 @@ use crate::schema::BusSchema;
 /// schema message may not take it.
 pub(crate) const LOCAL_TYPE_ID: u16 = u16::MAX;
 
+/// By a type's address: the type (kept, so the address names it) and its handler's name or
+/// None.
+type PlainCache = HashMap<usize, (Py<PyType>, Py<PyAny>)>;
+
 /// The most plain types whose handler an actor class remembers.
 const PLAIN_CACHE_LIMIT: usize = 1024;
 
@@ -60,7 +64,7 @@ pub(crate) struct Class {
     /// The names of the `async def` handlers of plain classes.
     plain_async: HashSet<String>,
     /// The handler's name (or None) of each plain type met so far, by type.
-    plain_cache: Mutex<HashMap<usize, (Py<PyType>, Py<PyAny>)>>,
+    plain_cache: Mutex<PlainCache>,
 }
 
 /// An actor class named by its path (`"desk.strategy:Momentum"`), imported by the first

@@ -255,4 +255,10 @@ impl Node {
     fn close(&self, py: Python<'_>) -> PyResult<()> {
         wait(py, &self.handle, self.node.close())
     }
+
+    /// The abrupt close: stops the node's listener and links at once, without waiting for
+    /// acknowledgements; what is unacknowledged is reported lost.
+    fn close_now(&self, py: Python<'_>) -> PyResult<()> {
+        wait(py, &self.handle, self.node.close_now())
+    }
 }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use mycelium_actors::{Bus as RustBus, SpawnError, StopReason};
-use mycelium_foreign::builtin::Kind;
+use mycelium_foreign::registry::Kind;
 use mycelium_foreign::{ForeignActor, ForeignGate, ForeignRef};
 use mycelium_supervisor::{
     Backoff, ChildState, Restart, RestartStrategy, SupervisionEvent, Supervisor as RustSupervisor,
@@ -57,7 +57,7 @@ struct ChildDefInner {
     hibernate: bool,
 }
 
-/// One child of a supervision tree: a Python actor or a built-in Rust actor.
+/// One child of a supervision tree: a Python actor or a registered Rust actor.
 #[pyclass(module = "mycelium._native", frozen)]
 pub(crate) struct ChildDef {
     inner: ChildDefInner,
@@ -109,7 +109,7 @@ impl ChildDef {
         })
     }
 
-    /// A built-in Rust actor child.
+    /// A registered Rust actor child.
     #[staticmethod]
     #[pyo3(signature = (name, kind, arg=None, service=None, restart="permanent", hibernate=false))]
     fn rust(
@@ -229,7 +229,7 @@ impl Supervisor {
                     spec
                 }
                 ChildKind::Rust { kind, arg } => {
-                    py_bus.admit_builtin(py, kind.name())?;
+                    py_bus.admit_rust(py, *kind)?;
                     kind.child_spec(&def.name, arg.clone())
                 }
             };

@@ -249,3 +249,14 @@ def test_remote_topic_calls_with_a_bad_type_or_a_closed_link_raise(tmp_path, mon
         with pytest.raises(mycelium.ActorStopped, match="the link to b is closed"):
             node.subscribe_remote(Heartbeat, "hb.*")
         node.unsubscribe_remote(Heartbeat, "hb.*")
+
+
+def test_close_now_closes_every_link_at_once(tmp_path, monkeypatch):
+    monkeypatch.setenv(SECRET_ENV, "a secret of at least sixteen bytes")
+    topology = write_topology(tmp_path)
+    with mycelium.Bus(schema=mycelium.trading) as bus:
+        node = bus.join(str(topology), "a")
+        node.close_now()
+        with pytest.raises(mycelium.ActorStopped, match="the link to b is closed"):
+            node.subscribe_remote(Heartbeat, "hb.*")
+        node.close_now()  # a second close does nothing

@@ -113,3 +113,16 @@ fn docs_cannot_open_a_string_inside_a_comment() {
         files[0].1
     );
 }
+
+#[test]
+fn the_contracts_functor_gives_every_message_with_its_schema() {
+    let files = generate_from(&tiny(), "tiny.yaml").expect("generates");
+    let src = &files[0].1;
+    assert!(src.contains("let schema_file = \"tiny.yaml\"\n"));
+    assert!(src.contains("module Contracts (H : sig\n  type 'a t\n"));
+    assert!(src.contains(
+        "  let quote : quote H.t =\n    H.generated ~package:Schema_of_module.package \
+         ~schema_digest:Schema_of_module.digest\n      ~schema_file:Schema_of_module.file \
+         ~name:\"Quote\" ~type_id:100 ~encode:encode_quote\n      ~decode:decode_quote\n"
+    ));
+}

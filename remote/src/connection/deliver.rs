@@ -10,6 +10,7 @@ use super::{spinning, Ended};
 use crate::dispatch::AskNow;
 use crate::error::WireError;
 use crate::frame::{encode_frame, set_time, set_type_id, Frame, FrameSpec, Kind};
+use crate::handled::Handled;
 use crate::link::{reply_too_large, DeliveryGuard, Inner};
 use crate::read::reply_of;
 use crate::session::Order;
@@ -84,7 +85,7 @@ pub(super) async fn handle<'a>(
     // acknowledgements that let the peer's sender go on, and the actors it fed run. (Without
     // it, one-way streams in block mode ran 30-40% slower.)
     tokio::task::consume_budget().await;
-    let (numbering, asker, reply_buffer) = {
+    let (numbering, asker, reply_buffer, handled) = {
         let mut st = link.lock();
         // The acknowledgement a data frame may carry (`write.rs`, `refill`), whatever its
         // order: it is cumulative, and never counts past what was written.
@@ -107,6 +108,7 @@ pub(super) async fn handle<'a>(
                 st.inb.numbering(),
                 st.inb.incarnation.unwrap_or(0),
                 (f.kind == Kind::Ask).then(|| st.out.frame_buffer(REPLY_FRAME_GUESS)),
+                st.inb.handled().clone(),
             ),
             Order::Duplicate => {
                 st.stats.duplicates += 1;
@@ -120,16 +122,23 @@ pub(super) async fn handle<'a>(
             }
         }
     };
-    let (failed, answered) = match deliver(link, &f, asker, reply_buffer).await {
-        Delivered::Done => (None, None),
-        Delivered::Failed(e) => (Some(e), None),
-        Delivered::Answered(reply) => (None, Some(Answer::Reply(reply))),
-        Delivered::AnsweredFrame(type_id, frame) => (None, Some(Answer::Frame(type_id, frame))),
+    let (failed, answered, later) = match deliver(link, &f, asker, reply_buffer, &handled).await {
+        Delivered::Done => (None, None, false),
+        Delivered::Later => (None, None, true),
+        Delivered::Failed(e) => (Some(e), None, false),
+        Delivered::Answered(reply) => (None, Some(Answer::Reply(reply)), false),
+        Delivered::AnsweredFrame(type_id, frame) => {
+            (None, Some(Answer::Frame(type_id, frame)), false)
+        }
     };
     let mut st = link.lock();
     // Recorded even when a newer connection from the same peer instance took over meanwhile
-    // (it must not deliver this frame again); never moves `delivered` backwards.
+    // (it must not deliver this frame again); never moves `delivered` backwards. Handled at
+    // once unless its receipt (a tell in a mailbox) or its reply (an ask) says so later.
     st.inb.record(numbering, f.seq);
+    if !later {
+        handled.mark(f.seq);
+    }
     st.stats.delivered += 1;
     let failures = if failed.is_some() {
         st.stats.dispatch_failures += 1;
@@ -187,7 +196,10 @@ fn logged_failure(n: u64) -> bool {
 
 /// What became of a data frame handed to this node.
 enum Delivered {
+    /// Handled (or failed for good): acknowledged with the next write.
     Done,
+    /// A tell in a mailbox: its receipt marks it handled ([`crate::handled`]).
+    Later,
     /// A local service could not take it.
     Failed(crate::error::DispatchError),
     /// An ask answered during its delivery (the handler ran on this task).
@@ -213,17 +225,37 @@ async fn deliver(
     f: &Frame<'_>,
     asker: u64,
     reply_buffer: Option<Vec<u8>>,
+    handled: &Arc<Handled>,
 ) -> Delivered {
     let done = |r: Result<(), crate::error::DispatchError>| match r {
         Ok(()) => Delivered::Done,
         Err(e) => Delivered::Failed(e),
     };
+    // A tell in a mailbox is handled once its receipt is signed; one that was not queued is
+    // done (its failure logged and counted).
+    let queued = |r: Result<(), crate::error::DispatchError>| match r {
+        Ok(()) => Delivered::Later,
+        Err(e) => Delivered::Failed(e),
+    };
     match f.kind {
         // Most tells find room: taken without a future, and only a full mailbox waits.
-        Kind::Tell => match link.dispatch.try_tell(f.name, f.type_id, f.payload) {
-            Some(told) => done(told),
-            None => done(link.dispatch.tell(f.name, f.type_id, f.payload).await),
-        },
+        Kind::Tell => {
+            let receipt = handled.receipt(f.seq);
+            match link
+                .dispatch
+                .try_tell_receipted(f.name, f.type_id, f.payload, receipt)
+            {
+                Some(told) => queued(told),
+                None => {
+                    let receipt = handled.receipt(f.seq);
+                    queued(
+                        link.dispatch
+                            .tell_receipted(f.name, f.type_id, f.payload, receipt)
+                            .await,
+                    )
+                }
+            }
+        }
         // Most publications are taken by every subscriber at once, without a future.
         Kind::Publish => match link
             .dispatch
@@ -283,6 +315,8 @@ async fn deliver(
             if let Poll::Ready(answer) = first {
                 return Delivered::Answered(answer.map_err(|e| e.to_string()));
             }
+            // Acknowledged once queued: its asker hears of it in any case, by its reply or,
+            // should this process die first, by the failure of its ask.
             link.reply_later(corr, asker, async move {
                 reply.await.map_err(|e| e.to_string())
             });

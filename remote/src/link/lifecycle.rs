@@ -163,7 +163,7 @@ impl Inner {
         let same = st.inb.knows(peer.incarnation);
         Resume {
             known_incarnation: st.inb.incarnation.unwrap_or(0),
-            received: st.inb.delivered,
+            received: st.inb.handled_through(),
             first_seq: st.out.first_seq(same),
         }
     }
@@ -276,7 +276,7 @@ impl Inner {
         // it is complete, which ends what the peer kept for that predecessor.
         let knew_predecessor = theirs.known_incarnation != 0 && !peer_knows_us;
         self.queue_interest(&mut st, knew_predecessor);
-        st.acked = st.inb.delivered;
+        st.acked = st.inb.handled_through();
         st.ack_due = false;
         let id = st.next_connection;
         st.next_connection += 1;

@@ -25,6 +25,30 @@ fn bounded_and_hands_back() {
 }
 
 #[test]
+fn the_byte_bound_stops_the_log_beside_the_message_bound() {
+    let mut out = Outbound::new(100).with_byte_capacity(100);
+    // Queued while the bytes are below the bound: the third frame passes it (120 bytes).
+    for seq in 1..=3 {
+        assert_eq!(out.push(Kind::Tell, 1, "M", frame()), Ok(seq));
+    }
+    assert_eq!(out.bytes(), 120);
+    assert!(out.push(Kind::Tell, 1, "M", frame()).is_err());
+    out.take_batch(10, 1 << 20, |_| {});
+    assert_eq!(out.ack(1), 1);
+    assert_eq!(out.bytes(), 80);
+    assert_eq!(out.push(Kind::Tell, 1, "M", frame()), Ok(4));
+    // A frame larger than the bound goes alone.
+    let mut out = Outbound::new(100).with_byte_capacity(10);
+    assert_eq!(out.push(Kind::Tell, 1, "M", frame()), Ok(1));
+    assert!(out.push(Kind::Tell, 1, "M", frame()).is_err());
+    // Frames reported lost leave the count too.
+    out.take_batch(10, 1 << 20, |_| {});
+    assert!(out.give_up("b", None).is_some());
+    assert_eq!(out.bytes(), 0);
+    assert_eq!(out.push(Kind::Tell, 1, "M", frame()), Ok(2));
+}
+
+#[test]
 fn a_full_log_still_takes_the_link_s_own_control_frames() {
     let mut out = Outbound::new(1);
     assert_eq!(out.push(Kind::Tell, 1, "M", frame()), Ok(1));

@@ -168,3 +168,18 @@ fn close_timeout_read_from_the_link_table() {
         "{e}"
     );
 }
+
+#[test]
+fn queue_bytes_read_from_the_link_table() {
+    assert_eq!(
+        parse(GOOD).unwrap().link.queue_bytes,
+        crate::config::DEFAULT_QUEUE_BYTES
+    );
+    let text = GOOD.replace("queue_capacity = 64", "queue_bytes = 65536");
+    assert_eq!(parse(&text).unwrap().link.queue_bytes, 65536);
+    let e = parse(&GOOD.replace("queue_capacity = 64", "queue_bytes = 0")).unwrap_err();
+    assert!(
+        e.to_string().contains("`queue_bytes` must be at least 1"),
+        "{e}"
+    );
+}

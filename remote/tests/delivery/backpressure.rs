@@ -227,3 +227,41 @@ async fn a_reader_with_a_long_stream_buffered_lets_the_other_tasks_of_its_thread
         "the reader delivered {largest} frames in one turn of the scheduler"
     );
 }
+
+/// The byte bound stops a link's queue beside the message bound: 256 KiB messages to a peer
+/// that is not there fill a queue of 1 MiB after four (with their headers, four pass the bound), far below
+/// the 1,024 the message bound allows; `try_send` then hands the message back and `send`
+/// waits, as at the message bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_messages_fill_the_queue_at_its_byte_bound() {
+    let dir = TempDir::new("queue-bytes");
+    let bus = Bus::new();
+    let (rec, _) = Recorder::new(true);
+    let config = LinkConfig {
+        queue_bytes: 1024 * 1024,
+        max_attempts: 10_000,
+        ..fast_config()
+    };
+    let (b, _) = node("b", &bus, rec, config);
+    let link = b.connect("a", dir.socket("absent.sock"));
+    let svc: Arc<str> = "sink".into();
+    let big = vec![7u8; 256 * 1024];
+    let mut queued = 0;
+    let refused = loop {
+        match link.try_send(Kind::Tell, &svc, 1, |o| o.extend_from_slice(&big)) {
+            Ok(_) => queued += 1,
+            Err(e) => break e,
+        }
+        assert!(queued <= 1024, "the byte bound never stopped the queue");
+    };
+    assert_eq!(queued, 4);
+    assert!(matches!(refused, SendError::Full), "{refused:?}");
+    assert!(link.queued_bytes() < 1024 * 1024 + 256 * 1024 + 1024);
+    // `send` waits for room, as at the message bound.
+    let mut waiting = std::pin::pin!(link.send(Kind::Tell, &svc, 1, |o| o.extend_from_slice(&big)));
+    let first = std::future::poll_fn(|cx| {
+        std::task::Poll::Ready(std::future::Future::poll(waiting.as_mut(), cx))
+    })
+    .await;
+    assert!(first.is_pending(), "send did not wait at the byte bound");
+}

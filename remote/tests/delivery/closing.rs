@@ -348,3 +348,48 @@ async fn closing_nodes_leaves_no_dead_letters() {
         );
     }
 }
+
+/// A typed tell returns its sequence number on the link, and the loss report that covers it
+/// names that number (with its type id and service): here a link to a peer that never comes
+/// gives up, and both tells are reported by the numbers their sends returned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typed_tells_return_the_sequence_numbers_their_loss_report_names() {
+    use mycelium_codec::WireMessage;
+    use mycelium_contracts::CancelOrder;
+    use mycelium_remote::{LinkConfig, RemoteService};
+    let dir = TempDir::new("typed-seq");
+    let bus = Bus::new();
+    let (rec, _) = Recorder::new(true);
+    let config = LinkConfig {
+        max_attempts: 1,
+        ..fast_config()
+    };
+    let (a, mut events) = node("a", &bus, rec, config);
+    let venue = RemoteService::new(a.connect("b", dir.socket("nobody.sock")), "venue");
+    let order = |id| CancelOrder {
+        client_order_id: id,
+        instrument: 1,
+        ts_ns: id,
+    };
+    let first = venue.tell(&order(1)).await.expect("queued");
+    let second = venue.try_tell(order(2)).expect("queued");
+    assert_eq!(second, first + 1);
+    let e = events
+        .wait("loss", |k| matches!(k, LinkEventKind::Loss(_)))
+        .await;
+    let LinkEventKind::Loss(report) = &e.kind else {
+        unreachable!()
+    };
+    let named: Vec<(u64, u16, &str)> = report
+        .messages
+        .iter()
+        .map(|m| (m.seq, m.type_id, &*m.name))
+        .collect();
+    assert_eq!(
+        named,
+        [
+            (first, CancelOrder::TYPE_ID, "venue"),
+            (second, CancelOrder::TYPE_ID, "venue")
+        ]
+    );
+}

@@ -14,9 +14,7 @@ use mycelium_foreign::{
 
 use crate::bus::MycBus;
 use crate::call::MycBytes;
-use crate::error::{
-    bytes, contract_type_ids, guard, handle, put, text, writable, Error, MycStatus,
-};
+use crate::error::{bytes, guard, handle, put, text, writable, Error, MycStatus};
 
 pub use callbacks::MycActorCallbacks;
 pub(crate) use callbacks::{in_callback, runs_here, CArgs, CForeign, Released};
@@ -173,8 +171,8 @@ pub unsafe extern "C" fn myc_actor_spawn_with(
     })
 }
 
-/// Exports the actor under `service` for the contract messages `type_ids` (an id that names
-/// no contract message is refused with `InvalidArgument`).
+/// Exports the actor under `service` for the messages `type_ids` of the bus's schema (any
+/// schema: the ids are the actor's to decode).
 ///
 /// # Safety
 /// `actor` is live; `service` a NUL-terminated string; `type_ids` points to `n` ids.
@@ -194,7 +192,6 @@ pub unsafe extern "C" fn myc_actor_export(
                 bytes(type_ids, n, "type_ids")?,
             )
         };
-        contract_type_ids(ids)?;
         actor
             .actor
             .export(actor.bus(), service, ids)
@@ -390,6 +387,8 @@ pub struct MycSubscription {
 
 /// Subscribes the actor to the contract message `type_id` published under `pattern` (`name`,
 /// `prefix.*` or `*`): each publication is encoded and delivered to its `handle` callback.
+/// The message is of the example schema (`contracts.yaml`), as Rust publishers publish it; a
+/// message of another schema is subscribed to with [`myc_actor_subscribe_schema`].
 /// `InvalidArgument` once the actor's bus has shut down or been closed.
 ///
 /// # Safety
@@ -400,6 +399,35 @@ pub unsafe extern "C" fn myc_actor_subscribe(
     type_id: u16,
     pattern: *const c_char,
     out: *mut *mut MycSubscription,
+) -> MycStatus {
+    // SAFETY: the caller's contract, passed on.
+    unsafe { subscribe(actor, type_id, pattern, out, true) }
+}
+
+/// As [`myc_actor_subscribe`], for the message `type_id` of a schema that has no Rust types in
+/// this process (a user's own schema), published with [`crate::bus::myc_publish_schema`].
+///
+/// # Safety
+/// As [`myc_actor_subscribe`].
+#[no_mangle]
+pub unsafe extern "C" fn myc_actor_subscribe_schema(
+    actor: *const MycActor,
+    type_id: u16,
+    pattern: *const c_char,
+    out: *mut *mut MycSubscription,
+) -> MycStatus {
+    // SAFETY: the caller's contract, passed on.
+    unsafe { subscribe(actor, type_id, pattern, out, false) }
+}
+
+/// # Safety
+/// As [`myc_actor_subscribe`].
+unsafe fn subscribe(
+    actor: *const MycActor,
+    type_id: u16,
+    pattern: *const c_char,
+    out: *mut *mut MycSubscription,
+    typed: bool,
 ) -> MycStatus {
     guard(|| {
         // SAFETY: per contract.
@@ -412,13 +440,12 @@ pub unsafe extern "C" fn myc_actor_subscribe(
         }
         let switch = Arc::new(DeliverySwitch::new());
         let to: Arc<dyn ByteService> = actor.actor.switched(switch.clone());
-        let sub = mycelium_foreign::subscribe_bytes(
-            actor.bus(),
-            type_id,
-            pattern,
-            SubscribeOptions::new(),
-            to,
-        )?;
+        let options = SubscribeOptions::new();
+        let sub = if typed {
+            mycelium_foreign::subscribe_bytes(actor.bus(), type_id, pattern, options, to)?
+        } else {
+            mycelium_foreign::subscribe_schema_bytes(actor.bus(), type_id, pattern, options, to)?
+        };
         let boxed = Box::into_raw(Box::new(MycSubscription { sub, switch }));
         // SAFETY: per contract.
         unsafe { put(out, boxed, "out") }

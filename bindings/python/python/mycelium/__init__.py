@@ -40,6 +40,7 @@ from ._native import (
     StartFailed,
     Subscription,
     UnknownService,
+    rust_actors,
 )
 from .backtest import sweep
 
@@ -66,6 +67,7 @@ __all__ = [
     "UnknownService",
     "handler",
     "python_child",
+    "rust_actors",
     "rust_child",
     "backtest",
     "sweep",

@@ -201,10 +201,19 @@ def rust_child(
     restart: str = "permanent",
     hibernate: bool = False,
 ) -> RustChild:
-    """A built-in Rust child: `counter` (each Heartbeat adds its seq; replies with the
-    total), `relay` (arg: a service it asks with seq + 1, replying with that answer) or
+    """A Rust child started by the name its crate registered it under (see `rust_actors`).
+    The example ones: `counter` (each Heartbeat adds its seq; replies with the total),
+    `relay` (arg: a service it asks with seq + 1, replying with that answer) or
     `quote_recorder` (arg: a topic pattern; counts Quotes; a Heartbeat ask answers with the
-    count in seq and the last quote's ts_ns)."""
+    count in seq and the last quote's ts_ns). A team's own extension registers its own
+    (docs/python.md, "Your own Rust actors"). `ValueError` for an unknown name (the text
+    lists the registered ones) or an arg the actor refuses."""
+
+def rust_actors() -> list[tuple[str, str | None, str, list[int]]]:
+    """The Rust actors `Bus.spawn_rust` and `rust_child` can start in this process: `(name,
+    arg, schema package, type ids)`, `arg` being None or what the argument is (`"optional:
+    ..."` when it may be left out). A team's own `mycelium` extension adds its actors to the
+    example ones."""
 
 class Supervisor:
     """A running supervision tree; its repr is
@@ -272,7 +281,11 @@ class Bus:
     ) -> ActorRef: ...
     def ref(self, service: str) -> ActorRef: ...
     def services(self) -> list[str]: ...
-    def spawn_rust(self, kind: str, service: str, arg: str | None = None) -> ActorRef: ...
+    def spawn_rust(self, kind: str, service: str, arg: str | None = None) -> ActorRef:
+        """Starts the Rust actor registered as `kind` (see `rust_actors`), exported under
+        `service` for the messages it takes. `ValueError`, with nothing left running, for an
+        unknown kind, an arg it refuses, a start that fails or a service name already taken;
+        `SchemaMismatch` on a bus of another schema than the actor's."""
     def publish(self, message: Any, topic: str | None = None, *, key: int | None = None) -> int:
         """Publishes a message of the bus's schema (default topic: its schema topic); a
         plain object raises `MessageTypeError` (topics carry schema messages)."""
@@ -300,7 +313,10 @@ class Bus:
     def join(self, topology: str, node: str) -> Node:
         """Starts this bus as node `node` of the topology file `topology`: its exported
         services become reachable from the other nodes, and `Node.ref` reaches a service on
-        whichever node hosts it. Raises `ValueError` for a topology that cannot be used."""
+        whichever node hosts it. Raises `ValueError` for a topology that cannot be used. The
+        node's handshake gives the digest of the bus's schema, which must be set (`Bus(schema=
+        ...)`, or a schema already used on the bus): `SchemaMismatch` otherwise; a peer of
+        another digest is refused."""
 
 class Node:
     """This bus as one node of a topology (`Bus.join`); a context manager."""
@@ -324,6 +340,10 @@ class Node:
         `close_timeout_ms` in the topology's `[link]`) for the peers to acknowledge it,
         reports what is still unacknowledged as lost, then stops the node's listener and
         links. The bus keeps running."""
+    def close_now(self) -> None:
+        """The abrupt close: stops the node's listener and links at once, without waiting
+        for acknowledgements; what is unacknowledged is reported lost. The bus keeps
+        running."""
 
 class NodeRef:
     """A service reached through a `Node`: over the link to its node, or locally."""

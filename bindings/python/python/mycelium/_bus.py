@@ -217,7 +217,7 @@ class PythonChild:
 
 @dataclass(frozen=True)
 class RustChild:
-    """A built-in Rust actor in a supervision tree; see `rust_child`."""
+    """A registered Rust actor in a supervision tree; see `rust_child`."""
 
     name: str
     kind: str
@@ -252,8 +252,9 @@ def rust_child(
     restart: str = "permanent",
     hibernate: bool = False,
 ) -> RustChild:
-    """A built-in Rust actor child: `counter`, `relay` (arg: the service it asks) or
-    `quote_recorder` (arg: a topic pattern). `service` exports it under that name.
+    """A Rust actor child, by the name its crate registered it under (`rust_actors()` lists
+    them; the example ones are `counter`, `relay` (arg: the service it asks) and
+    `quote_recorder` (arg: a topic pattern)). `service` exports it under that name.
     `hibernate`: the child holds no task while its mailbox is empty (see `Bus.spawn`)."""
     return RustChild(name, kind, arg, service, restart, hibernate)
 
@@ -452,10 +453,11 @@ class Bus:
         return self._native.services()
 
     def spawn_rust(self, kind: str, service: str, arg: str | None = None) -> ActorRef:
-        """Starts a built-in Rust actor exported under `service` (see `rust_child`), once it
-        has started. Raises `ValueError`, with nothing left running, for an unknown kind, a
-        missing arg, a start that fails (a `quote_recorder` pattern that breaks the topic
-        grammar) or a service name already taken."""
+        """Starts the Rust actor registered as `kind` (see `rust_child`), exported under
+        `service`, once it has started. Raises `ValueError`, with nothing left running, for an
+        unknown kind (the text lists the registered ones), an arg it refuses, a start that
+        fails (a `quote_recorder` pattern that breaks the topic grammar) or a service name
+        already taken; `SchemaMismatch` on a bus of another schema than the actor's."""
         self._native.spawn_rust(kind, service, arg)
         return self.ref(service)
 
@@ -634,8 +636,17 @@ class Node:
         )
 
     def close(self) -> None:
-        """Stops this node's listener and links; the bus keeps running."""
+        """Sends what is queued and waits up to the links' `close_timeout` (5 s by default;
+        `close_timeout_ms` in the topology's `[link]`) for the peers to acknowledge it as
+        handled, reports what is still unacknowledged as lost, then stops the node's listener
+        and links. The bus keeps running."""
         self._native.close()
+
+    def close_now(self) -> None:
+        """The abrupt close: stops the node's listener and links at once, without waiting
+        for acknowledgements; what is unacknowledged is reported lost. The bus keeps
+        running."""
+        self._native.close_now()
 
 
 def _contract_type(message_type: Any, call: str) -> int:

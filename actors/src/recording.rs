@@ -1,0 +1,140 @@
+//! Recording hooks: a recorded actor reports what it handles, its answers to asks, and its
+//! incarnations' starts and failures, to a [`Recorder`] (the `mycelium-journal` crate writes them to a
+//! journal).
+//!
+//! ```
+//! use std::any::Any;
+//! use std::sync::{Arc, Mutex};
+//! use std::time::Duration;
+//! use mycelium_actors::recording::{Delivery, Lifecycle, Recorder};
+//! use mycelium_actors::{actor_from_args, ActorId, Bus, Context, Handler, SpawnOptions};
+//!
+//! #[derive(Default)]
+//! struct Log(Mutex<Vec<String>>);
+//!
+//! impl Recorder for Log {
+//!     fn handled(&self, _: ActorId, _: Duration, _: Delivery, type_name: &'static str, message: &dyn Any) {
+//!         let n = message.downcast_ref::<u32>().copied();
+//!         self.0.lock().unwrap().push(format!("{type_name} {n:?}"));
+//!     }
+//!     fn replied(&self, _: ActorId, _: Duration, type_name: &'static str, reply: &dyn Any) {
+//!         let n = reply.downcast_ref::<u32>().copied();
+//!         self.0.lock().unwrap().push(format!("reply {type_name} {n:?}"));
+//!     }
+//!     fn lifecycle(&self, _: ActorId, _: Duration, event: Lifecycle<'_>) {
+//!         self.0.lock().unwrap().push(format!("{event:?}"));
+//!     }
+//! }
+//!
+//! #[derive(Clone)]
+//! struct Counter(u32);
+//! actor_from_args!(Counter);
+//! impl Handler<u32> for Counter {
+//!     type Reply = u32;
+//!     async fn handle(&mut self, n: u32, _ctx: &mut Context<Self>) -> u32 {
+//!         self.0 += n;
+//!         self.0
+//!     }
+//! }
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let bus = Bus::new();
+//! let log = Arc::new(Log::default());
+//! let counter = bus
+//!     .spawn_with::<Counter>(Counter(0), SpawnOptions::new().record(log.clone()))
+//!     .unwrap();
+//! assert_eq!(counter.ask(5u32).await.unwrap(), 5);
+//! assert_eq!(
+//!     *log.0.lock().unwrap(),
+//!     ["Started { incarnation: 0 }", "u32 Some(5)", "reply u32 Some(5)"]
+//! );
+//! # });
+//! ```
+//!
+//! The hooks run on the actor's thread, before the handler, so a recorder must be quick: the
+//! journal's encodes the message into a batch under one short lock and leaves the writing to
+//! a thread of its own. An actor that is not recorded pays one branch per message.
+
+use std::any::Any;
+use std::fmt;
+use std::time::Duration;
+
+use crate::ActorId;
+
+/// How a handled message reached the actor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Delivery {
+    /// A tell (a timer's message and a topic's publication arrive as tells too).
+    Tell,
+    /// An ask: the handler's return value is the reply.
+    Ask,
+}
+
+/// A step in a recorded actor's life.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Lifecycle<'a> {
+    /// `on_start` returned: the incarnation numbered `incarnation` serves messages.
+    Started {
+        /// 0 for the first incarnation, then one more for each restart.
+        incarnation: u32,
+    },
+    /// A handler or hook failed (panicked or returned an error).
+    Failed {
+        /// The failure as the dead letters and logs show it.
+        reason: &'a str,
+    },
+}
+
+impl fmt::Debug for Lifecycle<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Lifecycle::Started { incarnation } => {
+                write!(f, "Started {{ incarnation: {incarnation} }}")
+            }
+            Lifecycle::Failed { reason } => write!(f, "Failed {{ reason: {reason:?} }}"),
+        }
+    }
+}
+
+/// Receives what a recorded actor handles and how its life goes
+/// ([`crate::SpawnOptions::record`]).
+pub trait Recorder: Send + Sync + 'static {
+    /// The actor `actor` is about to handle `message`, of type `type_name`, at bus time
+    /// `time`. Called on the actor's thread, in handling order.
+    fn handled(
+        &self,
+        actor: ActorId,
+        time: Duration,
+        delivery: Delivery,
+        type_name: &'static str,
+        message: &dyn Any,
+    );
+
+    /// The actor `actor` answered an ask with `reply`, of type `type_name`, at bus time `time`
+    /// (after the [`handled`](Recorder::handled) call of that ask, before the asker sees it).
+    fn replied(&self, actor: ActorId, time: Duration, type_name: &'static str, reply: &dyn Any);
+
+    /// A step of the actor's life, at bus time `time`.
+    fn lifecycle(&self, actor: ActorId, time: Duration, event: Lifecycle<'_>);
+}
+
+/// What an ask of a recorded actor needs to report its answer: carried by the handler's
+/// future, boxed so that an actor that is not recorded carries one null pointer.
+pub(crate) struct ReplyRecord {
+    pub(crate) recorder: std::sync::Arc<dyn Recorder>,
+    pub(crate) actor: ActorId,
+    pub(crate) clock: crate::Clock,
+}
+
+impl ReplyRecord {
+    /// Reports `reply`.
+    #[cold]
+    pub(crate) fn report<R: 'static>(&self, reply: &R) {
+        self.recorder.replied(
+            self.actor,
+            self.clock.now(),
+            crate::actor::short_type_name(std::any::type_name::<R>()),
+            reply,
+        );
+    }
+}

@@ -1,0 +1,38 @@
+"""Rust actors started by name: the registry as Python sees it, and its refusals."""
+
+from __future__ import annotations
+
+import pytest
+
+import mycelium
+from mycelium.trading import Heartbeat
+
+
+def test_the_registered_rust_actors_are_listed_with_their_arguments_and_schema():
+    actors = {name: (arg, package, ids) for name, arg, package, ids in mycelium.rust_actors()}
+    assert actors["counter"] == (None, "trading", [Heartbeat.TYPE_ID])
+    assert actors["relay"][0] == "the service to ask"
+    assert actors["quote_recorder"][0] == "a topic pattern"
+
+
+def test_an_unknown_name_is_refused_with_the_names_there_are():
+    with mycelium.Bus() as bus:
+        with pytest.raises(ValueError) as raised:
+            bus.spawn_rust("execution", "execution")
+        text = str(raised.value)
+        assert "no built-in Rust actor `execution`, and no crate of this process registered one" in text
+        assert "counter, quote_recorder (arg: a topic pattern), relay (arg: the service to ask)" in text
+        with pytest.raises(ValueError, match="no built-in Rust actor `execution`"):
+            bus.supervise([mycelium.rust_child("engine", "execution")])
+        assert bus.services() == []
+
+
+def test_an_argument_the_actor_does_not_take_is_refused_before_anything_starts():
+    with mycelium.Bus() as bus:
+        with pytest.raises(ValueError, match="the built-in Rust actor `counter` takes no arg"):
+            bus.spawn_rust("counter", "counter", arg="10")
+        with pytest.raises(ValueError, match="`relay` needs an arg: the service to ask"):
+            bus.supervise([mycelium.rust_child("relay", "relay")])
+        assert bus.services() == []
+        bus.spawn_rust("counter", "counter")
+        assert bus.ref("counter").ask(Heartbeat(ts_ns=0, seq=4, sender="")).seq == 4

@@ -1,0 +1,56 @@
+"""Checks of the desk's wheel as a Python user meets it: the engine listed, started supervised,
+and its refusals (another schema's bus, an argument it does not take). run.sh runs it in the
+wheel's virtualenv; it exits non-zero with the failed check's text."""
+
+from __future__ import annotations
+
+from trading_desk import desk
+import mycelium
+import mycelium.trading
+
+
+def order(order_id: int, side: desk.Side, qty: int) -> desk.NewOrder:
+    return desk.NewOrder(order_id=order_id, side=side, qty=qty, mark=100.0)
+
+
+def main() -> None:
+    listed = {name: (arg, package) for name, arg, package, _ in mycelium.rust_actors()}
+    assert listed["execution"] == ("optional: the spread in ticks (default 2)", "desk"), listed
+    assert "counter" in listed, listed
+
+    # A bus of no schema yet adopts the engine's, from the module its registration names.
+    with mycelium.Bus() as bus:
+        bus.spawn_rust("execution", "execution", arg="4")
+        assert bus.schema is desk
+        fill = bus.ref("execution").ask(order(1, desk.Side.Buy, 5))
+        assert (fill.price, fill.position) == (100.02, 5), fill
+
+    # Supervised, as a child of a tree started from Python, reached by its service name.
+    with mycelium.Bus(schema=desk) as bus:
+        tree = bus.supervise([mycelium.rust_child("engine", "execution", service="execution")])
+        assert tree.children() == ["engine"]
+        assert bus.ref("execution").ask(order(1, desk.Side.Sell, 3)).position == -3
+        assert bus.ref("execution").ask(order(2, desk.Side.Sell, 3)).position == -6
+
+    # Refusals: the engine's own argument check, and a bus of another schema.
+    with mycelium.Bus(schema=desk) as bus:
+        try:
+            bus.spawn_rust("execution", "execution", arg="wide")
+        except ValueError as e:
+            assert "the spread is a whole number of ticks, not \"wide\"" in str(e), e
+        else:
+            raise AssertionError("an argument the engine refuses was accepted")
+        assert bus.services() == []
+    with mycelium.Bus(schema=mycelium.trading) as bus:
+        try:
+            bus.spawn_rust("execution", "execution")
+        except mycelium.SchemaMismatch as e:
+            assert "the Rust actor `execution` speaks schema `desk`" in str(e), e
+            assert "this bus speaks schema `trading`" in str(e), e
+        else:
+            raise AssertionError("the engine started on a bus of another schema")
+    print("the desk's wheel: the engine listed, supervised and refused as documented")
+
+
+if __name__ == "__main__":
+    main()

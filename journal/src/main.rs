@@ -1,0 +1,399 @@
+//! `mycelium-journal`: lists and prints a journal.
+//!
+//! ```text
+//! mycelium-journal ls DIR
+//! mycelium-journal cat DIR [--actor N[@NODE]] [--kind KIND[,KIND...]] [--type NAME[,NAME...]]
+//!                          [--from TIME] [--to TIME]
+//! mycelium-journal diff DIR DIR [--ignore-time] [--csv]
+//! ```
+//!
+//! `ls` prints the journal's node, schema, segments and counts, and the cut a crash left if
+//! any. `cat` prints records as JSON lines, one object per record, filtered by actor, kind,
+//! message type name and bus time range (`--from` inclusive, `--to` exclusive; a time is
+//! nanoseconds or a number with `ns`, `us`, `ms` or `s`). A damaged journal ends the output
+//! with an error on stderr naming the segment and byte offset, and exit status 1.
+//!
+//! `diff` compares two journals of the same actors (two runs, or a run and its replay) actor by
+//! actor, record by record (kind, type, topic, payload, bus time unless `--ignore-time`), and
+//! prints each difference (or, with `--csv`, CSV); exit status 0 when they agree, 3 when they
+//! differ, 1 on an error.
+
+use std::collections::BTreeMap;
+use std::io::{self, BufWriter, Write};
+use std::process::ExitCode;
+
+use mycelium_journal::{ActorAddr, Encoding, JournalError, JournalReader, Kind, Origin, Record};
+use serde_json::{json, Value};
+
+const USAGE: &str = "\
+usage: mycelium-journal ls DIR
+       mycelium-journal cat DIR [--actor N[@NODE]] [--kind KIND[,KIND...]] [--type NAME[,NAME...]]
+                                [--from TIME] [--to TIME]
+       mycelium-journal diff DIR DIR [--ignore-time] [--csv]
+
+kinds: handled sent published replied timer-fired clock-read started failed restarted
+       stopped gap cut
+times: nanoseconds of bus time, or a number with ns, us, ms or s (1.5s, 250ms)";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("ls") => args.get(1).ok_or_else(usage).and_then(|dir| {
+            if args.len() > 2 {
+                return Err(format!("ls takes one directory\n\n{USAGE}"));
+            }
+            ls(dir)
+        }),
+        Some("cat") => args
+            .get(1)
+            .ok_or_else(usage)
+            .and_then(|dir| Filter::parse(&args[2..]).and_then(|f| cat(dir, &f))),
+        Some("diff") => match diff(&args[1..]) {
+            Ok(true) => return ExitCode::SUCCESS,
+            Ok(false) => return ExitCode::from(3),
+            Err(e) => Err(e),
+        },
+        Some("-h" | "--help" | "help") => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Some(other) => Err(format!("unknown command {other:?}\n\n{USAGE}")),
+        None => Err(usage()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("mycelium-journal: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn usage() -> String {
+    USAGE.to_owned()
+}
+
+fn open(dir: &str) -> Result<JournalReader, String> {
+    JournalReader::open(dir).map_err(|e| e.to_string())
+}
+
+fn damaged(e: JournalError, shown: u64) -> String {
+    format!("{e}\n(the {shown} records before it are whole; nothing after it was read)")
+}
+
+fn ls(dir: &str) -> Result<(), String> {
+    let journal = open(dir)?;
+    let header = journal.header();
+    let mut out = String::new();
+    out.push_str(&format!("journal  {}\n", journal.dir().display()));
+    out.push_str(&format!("node     {:?}\n", header.node));
+    out.push_str(&format!(
+        "schema   {} ({})\n",
+        header.schema.digest_hex(),
+        match header.schema.schema() {
+            None => "known by its digest only".to_owned(),
+            Some(Ok(s)) => format!(
+                "canonical text in the header: {} messages",
+                s.messages.len()
+            ),
+            Some(Err(e)) => format!("its canonical text does not check: {e}"),
+        }
+    ));
+    out.push_str("segments\n  number  first record  bytes\n");
+    for s in journal.segments() {
+        match &s.header {
+            Some(h) => out.push_str(&format!(
+                "  {:>6}  {:>12}  {}\n",
+                s.number, h.first_seq, s.file_len
+            )),
+            None => out.push_str(&format!(
+                "  {:>6}  {:>12}  {} (cut inside its header)\n",
+                s.number, "-", s.file_len
+            )),
+        }
+    }
+    let mut kinds: BTreeMap<Kind, u64> = BTreeMap::new();
+    let mut actors: BTreeMap<ActorAddr, u64> = BTreeMap::new();
+    let mut gaps = Vec::new();
+    let mut cuts = Vec::new();
+    let mut first_last: Option<(u64, u64)> = None;
+    let mut time_range: Option<(u64, u64)> = None;
+    let mut count = 0u64;
+    let mut records = journal.records();
+    let mut error = None;
+    for r in records.by_ref() {
+        let r = match r {
+            Ok(r) => r,
+            Err(e) => {
+                error = Some(e);
+                break;
+            }
+        };
+        count += 1;
+        *kinds.entry(r.kind).or_default() += 1;
+        match r.kind {
+            Kind::Gap => gaps.extend(r.gap()),
+            Kind::Cut => cuts.extend(r.cut()),
+            _ => {
+                *actors.entry(r.actor).or_default() += 1;
+                time_range = Some(match time_range {
+                    None => (r.time_ns, r.time_ns),
+                    Some((lo, hi)) => (lo.min(r.time_ns), hi.max(r.time_ns)),
+                });
+            }
+        }
+        first_last = Some((first_last.map_or(r.seq, |f| f.0), r.seq));
+    }
+    out.push_str(&format!("records  {count}"));
+    if let Some((first, last)) = first_last {
+        out.push_str(&format!(" (numbers {first} to {last})"));
+    }
+    out.push('\n');
+    if let Some((lo, hi)) = time_range {
+        out.push_str(&format!(
+            "bus time {} to {}\n",
+            show_time(lo),
+            show_time(hi)
+        ));
+    }
+    for (kind, n) in &kinds {
+        out.push_str(&format!("  {:<12} {n}\n", kind.name()));
+    }
+    if !actors.is_empty() {
+        out.push_str("actors\n");
+        for (actor, n) in &actors {
+            out.push_str(&format!("  {:<12} {n}\n", actor.to_string()));
+        }
+    }
+    for gap in &gaps {
+        out.push_str(&format!("gap      {gap}\n"));
+    }
+    for cut in &cuts {
+        out.push_str(&format!(
+            "cut      {cut} (truncated when the journal was opened again)\n"
+        ));
+    }
+    if let Some(cut) = records.cut() {
+        out.push_str(&format!(
+            "cut      {cut} (its last whole record is the last above)\n"
+        ));
+    }
+    print!("{out}");
+    match error {
+        Some(e) => Err(damaged(e, count)),
+        None => Ok(()),
+    }
+}
+
+fn show_time(ns: u64) -> String {
+    format!("{}.{:09}s", ns / 1_000_000_000, ns % 1_000_000_000)
+}
+
+/// What `cat` prints.
+#[derive(Default)]
+struct Filter {
+    actor: Option<ActorAddr>,
+    kinds: Option<Vec<Kind>>,
+    types: Option<Vec<String>>,
+    from: Option<u64>,
+    to: Option<u64>,
+}
+
+impl Filter {
+    fn parse(args: &[String]) -> Result<Filter, String> {
+        let mut f = Filter::default();
+        let mut it = args.iter();
+        while let Some(flag) = it.next() {
+            let mut value = || {
+                it.next()
+                    .ok_or_else(|| format!("{flag} needs a value\n\n{USAGE}"))
+            };
+            match flag.as_str() {
+                "--actor" => f.actor = Some(parse_actor(value()?)?),
+                "--kind" => {
+                    let kinds = value()?
+                        .split(',')
+                        .map(|k| {
+                            Kind::from_name(k)
+                                .ok_or_else(|| format!("unknown kind {k:?}\n\n{USAGE}"))
+                        })
+                        .collect::<Result<_, _>>()?;
+                    f.kinds = Some(kinds);
+                }
+                "--type" => f.types = Some(value()?.split(',').map(str::to_owned).collect()),
+                "--from" => f.from = Some(parse_time(value()?)?),
+                "--to" => f.to = Some(parse_time(value()?)?),
+                other => return Err(format!("unknown option {other:?}\n\n{USAGE}")),
+            }
+        }
+        Ok(f)
+    }
+
+    fn accepts(&self, r: &Record) -> bool {
+        self.actor.is_none_or(|a| r.actor == a)
+            && self.kinds.as_ref().is_none_or(|k| k.contains(&r.kind))
+            && self.types.as_ref().is_none_or(|t| t.contains(&r.name))
+            && self.from.is_none_or(|from| r.time_ns >= from)
+            && self.to.is_none_or(|to| r.time_ns < to)
+    }
+}
+
+fn parse_actor(text: &str) -> Result<ActorAddr, String> {
+    let bad =
+        || format!("--actor takes an actor number, optionally @NODE (7, #7, 7@2), not {text:?}");
+    let text = text.strip_prefix('#').unwrap_or(text);
+    let (id, node) = match text.split_once('@') {
+        Some((id, node)) => (id, node.strip_prefix("node").unwrap_or(node)),
+        None => (text, "0"),
+    };
+    Ok(ActorAddr {
+        node: node.parse().map_err(|_| bad())?,
+        id: id.parse().map_err(|_| bad())?,
+    })
+}
+
+fn parse_time(text: &str) -> Result<u64, String> {
+    let bad = || format!("{text:?} is not a time (nanoseconds, or a number with ns, us, ms or s)");
+    let (number, scale) = if let Some(n) = text.strip_suffix("ns") {
+        (n, 1.0)
+    } else if let Some(n) = text.strip_suffix("us") {
+        (n, 1e3)
+    } else if let Some(n) = text.strip_suffix("ms") {
+        (n, 1e6)
+    } else if let Some(n) = text.strip_suffix('s') {
+        (n, 1e9)
+    } else {
+        return text.parse().map_err(|_| bad());
+    };
+    let value: f64 = number.parse().map_err(|_| bad())?;
+    if !value.is_finite() || value < 0.0 || value * scale > u64::MAX as f64 {
+        return Err(bad());
+    }
+    Ok((value * scale).round() as u64)
+}
+
+fn cat(dir: &str, filter: &Filter) -> Result<(), String> {
+    let journal = open(dir)?;
+    let stdout = io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let records = match filter.from {
+        Some(from) => journal.records_from(from),
+        None => journal.records(),
+    };
+    let mut records = records;
+    for (read, r) in records.by_ref().enumerate() {
+        let r = r.map_err(|e| damaged(e, read as u64))?;
+        if !filter.accepts(&r) {
+            continue;
+        }
+        let line = serde_json::to_string(&to_json(&r)).map_err(|e| e.to_string())?;
+        if let Err(e) = writeln!(out, "{line}") {
+            // A closed pipe (`| head`) ends the output quietly.
+            if e.kind() == io::ErrorKind::BrokenPipe {
+                return Ok(());
+            }
+            return Err(format!("cannot write to standard output: {e}"));
+        }
+    }
+    out.flush()
+        .or_else(|e| {
+            if e.kind() == io::ErrorKind::BrokenPipe {
+                Ok(())
+            } else {
+                Err(e)
+            }
+        })
+        .map_err(|e| format!("cannot write to standard output: {e}"))?;
+    if let Some(cut) = records.cut() {
+        eprintln!("mycelium-journal: {cut} (the output ends at the last whole record)");
+    }
+    Ok(())
+}
+
+fn to_json(r: &Record) -> Value {
+    let origin = match r.origin {
+        Origin::None => Value::Null,
+        Origin::Actor(a) => json!({"actor": a.id, "node": a.node}),
+        Origin::Remote { node } => json!({"remote": node}),
+        Origin::Timer { id } => json!({"timer": id}),
+        Origin::Outside => json!("outside"),
+        Origin::Foreign { language } => json!({"foreign": language}),
+        Origin::Journal => json!("journal"),
+    };
+    let mut v = json!({
+        "seq": r.seq,
+        "time_ns": r.time_ns,
+        "kind": r.kind.name(),
+        "actor": r.actor.id,
+        "node": r.actor.node,
+        "origin": origin,
+        "cause": r.cause,
+        "asked": r.asked,
+        "type_id": r.type_id,
+        "type": r.name,
+        "topic": r.topic,
+        "encoding": r.encoding.name(),
+    });
+    let payload = match r.encoding {
+        Encoding::Empty => None,
+        Encoding::Json => Some(
+            std::str::from_utf8(&r.payload)
+                .ok()
+                .and_then(|t| serde_json::from_str::<Value>(t).ok())
+                .unwrap_or_else(|| json!({"hex": hex(&r.payload)})),
+        ),
+        Encoding::Text => Some(json!(String::from_utf8_lossy(&r.payload))),
+        Encoding::U64 => Some(
+            r.payload_u64()
+                .map_or_else(|| json!({"hex": hex(&r.payload)}), |n| json!(n)),
+        ),
+        Encoding::Journal => r
+            .gap()
+            .map(|g| json!({"source": g.source, "first": g.first, "count": g.count}))
+            .or_else(|| {
+                r.cut()
+                    .map(|c| json!({"segment": c.segment, "offset": c.offset, "bytes": c.bytes}))
+            }),
+        Encoding::Contract | Encoding::Raw => Some(json!({"hex": hex(&r.payload)})),
+    };
+    if let Some(p) = payload {
+        v["payload"] = p;
+    }
+    v
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+/// `Ok(true)` when the journals agree.
+fn diff(args: &[String]) -> Result<bool, String> {
+    let mut dirs = Vec::new();
+    let (mut with_time, mut as_csv) = (true, false);
+    for a in args {
+        match a.as_str() {
+            "--ignore-time" => with_time = false,
+            "--csv" => as_csv = true,
+            flag if flag.starts_with("--") => {
+                return Err(format!("unknown option {flag:?}\n\n{USAGE}"))
+            }
+            dir => dirs.push(dir),
+        }
+    }
+    let [left, right] = dirs[..] else {
+        return Err(format!("diff takes two journal directories\n\n{USAGE}"));
+    };
+    let d = mycelium_journal::diff(&open(left)?, &open(right)?, with_time)
+        .map_err(|e| e.to_string())?;
+    if as_csv {
+        print!("{}", d.to_csv());
+    } else {
+        println!("{d}");
+    }
+    Ok(d.differences.is_empty())
+}

@@ -1,0 +1,366 @@
+//! Reading a journal directory: its segments in order, every record checked.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::error::JournalError;
+use crate::frame::{self, Frame};
+use crate::header::SegmentHeader;
+use crate::index::{self, IndexEntry};
+use crate::record::{self, Cut, Kind, Record};
+use crate::segment;
+
+/// One segment of a journal, as its header and the file system describe it.
+#[derive(Clone, Debug)]
+pub struct SegmentInfo {
+    /// The segment's number.
+    pub number: u64,
+    /// Its file.
+    pub path: PathBuf,
+    /// Its header (`None` for a last segment that a crash cut inside its header).
+    pub header: Option<SegmentHeader>,
+    /// The header's length in bytes.
+    pub header_len: usize,
+    /// The file's length in bytes.
+    pub file_len: u64,
+}
+
+/// A journal directory opened for reading.
+///
+/// ```
+/// use mycelium_journal::{ActorAddr, Entry, JournalOptions, JournalReader, JournalSchema, JournalWriter, Kind};
+///
+/// let dir = tempfile::tempdir().unwrap();
+/// let writer = JournalWriter::open(dir.path(), JournalOptions::new(JournalSchema::none())).unwrap();
+/// writer.append(&Entry::new(Kind::Started, 0, ActorAddr { node: 0, id: 1 })).unwrap();
+/// writer.close().unwrap();
+///
+/// let journal = JournalReader::open(dir.path()).unwrap();
+/// let mut records = journal.records();
+/// let first = records.next().unwrap().unwrap();
+/// assert_eq!((first.seq, first.kind), (0, Kind::Started));
+/// assert!(records.next().is_none());
+/// assert_eq!(records.cut(), None);
+/// ```
+#[derive(Debug)]
+pub struct JournalReader {
+    dir: PathBuf,
+    segments: Vec<SegmentInfo>,
+    header: SegmentHeader,
+}
+
+impl JournalReader {
+    /// Opens the journal in `dir`: lists its segments and checks that their headers belong
+    /// to one journal (same node, same schema, numbers that follow each other).
+    pub fn open(dir: impl AsRef<Path>) -> Result<JournalReader, JournalError> {
+        let dir = dir.as_ref().to_owned();
+        let numbers = segment::list(&dir)?;
+        if numbers.is_empty() {
+            return Err(JournalError::NoSegments { path: dir });
+        }
+        let mut segments = Vec::with_capacity(numbers.len());
+        let last = numbers.len() - 1;
+        for (i, &number) in numbers.iter().enumerate() {
+            let path = segment::segment_path(&dir, number);
+            match segment::read_header(&path) {
+                Ok((header, header_len, file_len)) => {
+                    if header.segment != number {
+                        return Err(JournalError::Discontinuous {
+                            path,
+                            reason: format!(
+                                "its header says it is segment {}, its name says {number}",
+                                header.segment
+                            ),
+                        });
+                    }
+                    segments.push(SegmentInfo {
+                        number,
+                        path,
+                        header: Some(header),
+                        header_len,
+                        file_len,
+                    });
+                }
+                // A crash between creating the last segment and writing its header.
+                Err(JournalError::BadHeader { .. })
+                    if i == last && i > 0 && short_header(&path) =>
+                {
+                    let file_len = fs::metadata(&path).map_or(0, |m| m.len());
+                    segments.push(SegmentInfo {
+                        number,
+                        path,
+                        header: None,
+                        header_len: 0,
+                        file_len,
+                    });
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let header = segments[0]
+            .header
+            .clone()
+            .expect("the first segment has a header");
+        for pair in segments.windows(2) {
+            let Some(h) = &pair[1].header else { continue };
+            let reason = if h.node != header.node {
+                Some(format!(
+                    "it was written by node {:?}, the journal's first segment by node {:?}",
+                    h.node, header.node
+                ))
+            } else if h.schema.digest != header.schema.digest {
+                Some(format!(
+                    "its schema digest is {}, the first segment's is {}",
+                    h.schema.digest_hex(),
+                    header.schema.digest_hex()
+                ))
+            } else if pair[1].number != pair[0].number + 1 {
+                Some(format!(
+                    "segment {} is missing before it",
+                    pair[0].number + 1
+                ))
+            } else {
+                None
+            };
+            if let Some(reason) = reason {
+                return Err(JournalError::Discontinuous {
+                    path: pair[1].path.clone(),
+                    reason,
+                });
+            }
+        }
+        Ok(JournalReader {
+            dir,
+            segments,
+            header,
+        })
+    }
+
+    /// The journal's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The first segment's header: the node and the schema of the whole journal.
+    pub fn header(&self) -> &SegmentHeader {
+        &self.header
+    }
+
+    /// The segments, oldest first (retention may have removed older ones).
+    pub fn segments(&self) -> &[SegmentInfo] {
+        &self.segments
+    }
+
+    /// Every record, oldest first.
+    pub fn records(&self) -> Records<'_> {
+        Records::new(self, None)
+    }
+
+    /// The records of bus time `from_ns` and later, oldest first, starting from the time
+    /// index where it allows (gap and cut records in that stretch are returned whatever
+    /// their time).
+    pub fn records_from(&self, from_ns: u64) -> Records<'_> {
+        Records::new(self, Some(from_ns))
+    }
+}
+
+/// Whether the file at `path` ends before a header's fixed part: a crash while it was created.
+fn short_header(path: &Path) -> bool {
+    fs::metadata(path).is_ok_and(|m| m.len() < crate::header::FIXED as u64)
+}
+
+/// The records of a journal, each checked; see [`JournalReader::records`].
+///
+/// A damaged record ends the iteration with an error naming its segment and offset: it is
+/// never returned. A last segment cut by a crash ends it normally, and [`Records::cut`]
+/// says what was cut.
+#[derive(Debug)]
+pub struct Records<'a> {
+    journal: &'a JournalReader,
+    from_ns: Option<u64>,
+    next_segment: usize,
+    data: Vec<u8>,
+    path: PathBuf,
+    pos: usize,
+    expected: Option<u64>,
+    cut: Option<Cut>,
+    done: bool,
+}
+
+impl<'a> Records<'a> {
+    fn new(journal: &'a JournalReader, from_ns: Option<u64>) -> Records<'a> {
+        Records {
+            journal,
+            from_ns,
+            next_segment: 0,
+            data: Vec::new(),
+            path: PathBuf::new(),
+            pos: 0,
+            expected: None,
+            cut: None,
+            done: false,
+        }
+    }
+
+    /// After the iteration ended: the cut at the end of the last segment, if a crash left
+    /// one (the bytes after the last whole record).
+    pub fn cut(&self) -> Option<Cut> {
+        self.cut
+    }
+
+    /// Loads the next segment; `Ok(false)` when there is none.
+    fn load_next(&mut self) -> Result<bool, JournalError> {
+        let Some(info) = self.journal.segments.get(self.next_segment) else {
+            return Ok(false);
+        };
+        self.next_segment += 1;
+        let Some(header) = &info.header else {
+            self.cut = Some(Cut {
+                segment: info.number,
+                offset: 0,
+                bytes: info.file_len,
+            });
+            self.data.clear();
+            self.pos = 0;
+            return Ok(true);
+        };
+        let data = fs::read(&info.path).map_err(|e| JournalError::io("read", &info.path, e))?;
+        match self.expected {
+            Some(expected) if expected != header.first_seq => {
+                return Err(JournalError::Discontinuous {
+                    path: info.path.clone(),
+                    reason: format!(
+                        "it starts at record {}, but the segment before it ended before record {expected}",
+                        header.first_seq
+                    ),
+                });
+            }
+            _ => self.expected = Some(header.first_seq),
+        }
+        self.pos = info.header_len;
+        if let Some(from) = self.from_ns {
+            let entries = index::read(
+                &segment::index_path(&self.journal.dir, info.number),
+                data.len() as u64,
+            );
+            if let Some(IndexEntry { seq, offset, .. }) = index::start_for(&entries, from) {
+                if offset >= info.header_len as u64 {
+                    self.pos = offset as usize;
+                    self.expected = Some(seq);
+                }
+            }
+        }
+        self.data = data;
+        self.path = info.path.clone();
+        Ok(true)
+    }
+
+    fn fail(&mut self, e: JournalError) -> Option<Result<Record, JournalError>> {
+        self.done = true;
+        Some(Err(e))
+    }
+}
+
+impl Iterator for Records<'_> {
+    type Item = Result<Record, JournalError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if self.done {
+                return None;
+            }
+            let offset = self.pos as u64;
+            match frame::read(&self.data[self.pos.min(self.data.len())..]) {
+                Frame::End => match self.load_next() {
+                    Ok(true) => continue,
+                    Ok(false) => {
+                        self.done = true;
+                        return None;
+                    }
+                    Err(e) => return self.fail(e),
+                },
+                Frame::Torn => {
+                    let number = self.journal.segments[self.next_segment - 1].number;
+                    let is_last = self.next_segment == self.journal.segments.len()
+                        || (self.next_segment + 1 == self.journal.segments.len()
+                            && self.journal.segments[self.next_segment].header.is_none());
+                    let bytes = self.data.len() as u64 - offset;
+                    if !is_last {
+                        let path = self.path.clone();
+                        return self.fail(JournalError::Corrupt {
+                            path,
+                            offset,
+                            reason: format!(
+                                "the last {bytes} bytes are not a whole record, yet later segments follow"
+                            ),
+                        });
+                    }
+                    self.cut = Some(Cut {
+                        segment: number,
+                        offset,
+                        bytes,
+                    });
+                    // A segment after it can only be one cut inside its header, which
+                    // holds no records.
+                    self.done = true;
+                    return None;
+                }
+                Frame::Corrupt(reason) => {
+                    let path = self.path.clone();
+                    return self.fail(JournalError::Corrupt {
+                        path,
+                        offset,
+                        reason,
+                    });
+                }
+                Frame::Record(body) => {
+                    let len = body.len();
+                    let record = match record::decode_body(body) {
+                        Ok(r) => r,
+                        Err(reason) => {
+                            let path = self.path.clone();
+                            return self.fail(JournalError::Corrupt {
+                                path,
+                                offset,
+                                reason,
+                            });
+                        }
+                    };
+                    let expected = self.expected.unwrap_or(record.seq);
+                    if record.seq != expected {
+                        let path = self.path.clone();
+                        return self.fail(JournalError::Discontinuous {
+                            path,
+                            reason: format!(
+                                "the record at byte offset {offset} is number {}, expected {expected}",
+                                record.seq
+                            ),
+                        });
+                    }
+                    let advance = match record.kind {
+                        Kind::Gap => match record.gap() {
+                            Some(gap) => gap.count,
+                            None => {
+                                let path = self.path.clone();
+                                return self.fail(JournalError::Corrupt {
+                                    path,
+                                    offset,
+                                    reason: "a gap record without its range".to_owned(),
+                                });
+                            }
+                        },
+                        _ => 1,
+                    };
+                    self.expected = Some(expected.saturating_add(advance));
+                    self.pos += frame::HEAD + len;
+                    if let Some(from) = self.from_ns {
+                        if record.time_ns < from && !matches!(record.kind, Kind::Gap | Kind::Cut) {
+                            continue;
+                        }
+                    }
+                    return Some(Ok(record));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,296 @@
+//! Recording actors into a journal: a [`Recorder`] for `SpawnOptions::record` that writes
+//! what a recorded actor handles, and its starts and failures, as journal records.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use mycelium_actors::{actor_from_args, Bus, Context, Handler, SpawnOptions};
+//! use mycelium_journal::{JournalOptions, JournalReader, JournalSchema, JournalWriter, Kind, Recording};
+//!
+//! #[derive(serde::Serialize)]
+//! struct Fill { qty: u32 }
+//!
+//! #[derive(Clone)]
+//! struct Book(u32);
+//! actor_from_args!(Book);
+//! impl Handler<Fill> for Book {
+//!     type Reply = u32;
+//!     async fn handle(&mut self, fill: Fill, _ctx: &mut Context<Self>) -> u32 {
+//!         self.0 += fill.qty;
+//!         self.0
+//!     }
+//! }
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let dir = tempfile::tempdir().unwrap();
+//! let journal = JournalWriter::open(dir.path(), JournalOptions::new(JournalSchema::none())).unwrap();
+//! let recording = Arc::new(Recording::new(journal.clone()).serde::<Fill>());
+//! let bus = Bus::new();
+//! let book = bus.spawn_with::<Book>(Book(0), SpawnOptions::new().record(recording)).unwrap();
+//! assert_eq!(book.ask(Fill { qty: 3 }).await.unwrap(), 3);
+//! journal.close().unwrap();
+//!
+//! let kinds: Vec<_> = JournalReader::open(dir.path()).unwrap().records()
+//!     .map(|r| { let r = r.unwrap(); (r.kind, r.name, String::from_utf8(r.payload).unwrap()) })
+//!     .collect();
+//! assert_eq!(kinds[1], (Kind::Handled, "Fill".to_owned(), r#"{"qty":3}"#.to_owned()));
+//! # });
+//! ```
+//!
+//! Each message type is written with the codec chosen for it: [`Recording::contract`] for a
+//! contract message (the `mycelium-codec` field sequence, with its type id), or
+//! [`Recording::serde`] for an in-process type (JSON). A handled message of a type not
+//! chosen is still recorded, by name, with no payload, and counted in
+//! [`Recording::unrecorded`]: a replay cannot feed it again.
+//!
+//! An ask's answer is a `replied` record whose `cause` is the ask's `handled` record, its
+//! payload written with the codec chosen for the reply type (`.serde::<u32>()`).
+//!
+//! What is not recorded yet: a message's origin (the journal says [`Origin::None`]), what
+//! the actor sends and publishes, timer firings as such (a timer's message is a tell), clock
+//! readings, and stops.
+
+use std::any::{Any, TypeId};
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use mycelium_actors::recording::{Delivery, Lifecycle, Recorder};
+use mycelium_actors::ActorId;
+use mycelium_codec::WireMessage;
+
+#[cfg(doc)]
+use crate::record::Origin;
+use crate::record::{ActorAddr, Encoding, Entry, Kind};
+use crate::writer::JournalWriter;
+
+type Encode = fn(&dyn Any, &mut Vec<u8>) -> Result<(), String>;
+
+struct Codec {
+    encoding: Encoding,
+    type_id: u16,
+    encode: Encode,
+}
+
+/// Writes recorded actors' messages and lives into a journal; hand it to
+/// `SpawnOptions::record` of each actor to record (one `Recording` may serve many).
+pub struct Recording {
+    journal: JournalWriter,
+    codecs: HashMap<TypeId, Codec>,
+    unrecorded: Mutex<BTreeSet<&'static str>>,
+    errors: AtomicU64,
+    /// The sequence number of the input each recorded actor is handling: the cause of what
+    /// it answers. One handler runs at a time per actor, so the last is the current one.
+    handling: Mutex<HashMap<ActorAddr, u64>>,
+}
+
+impl std::fmt::Debug for Recording {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recording")
+            .field("journal", &self.journal)
+            .field("types", &self.codecs.len())
+            .finish_non_exhaustive()
+    }
+}
+
+thread_local! {
+    /// The encoding buffer of this thread's recorded handlings, reused.
+    static BUFFER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+fn encode_contract<M: WireMessage + 'static>(
+    msg: &dyn Any,
+    out: &mut Vec<u8>,
+) -> Result<(), String> {
+    let msg = msg
+        .downcast_ref::<M>()
+        .ok_or("the message is not of its registered type")?;
+    msg.encode_body(out);
+    Ok(())
+}
+
+fn encode_json<M: serde::Serialize + 'static>(
+    msg: &dyn Any,
+    out: &mut Vec<u8>,
+) -> Result<(), String> {
+    let msg = msg
+        .downcast_ref::<M>()
+        .ok_or("the message is not of its registered type")?;
+    serde_json::to_writer(out, msg).map_err(|e| e.to_string())
+}
+
+impl Recording {
+    /// Records into `journal`, with no message type chosen yet.
+    pub fn new(journal: JournalWriter) -> Self {
+        Recording {
+            journal,
+            codecs: HashMap::new(),
+            unrecorded: Mutex::new(BTreeSet::new()),
+            errors: AtomicU64::new(0),
+            handling: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Writes messages of type `M`, a contract message, with the contract codec.
+    pub fn contract<M: WireMessage + 'static>(mut self) -> Self {
+        self.codecs.insert(
+            TypeId::of::<M>(),
+            Codec {
+                encoding: Encoding::Contract,
+                type_id: M::TYPE_ID,
+                encode: encode_contract::<M>,
+            },
+        );
+        self
+    }
+
+    /// Writes messages of type `M`, an in-process type, as JSON.
+    pub fn serde<M: serde::Serialize + 'static>(mut self) -> Self {
+        self.codecs.insert(
+            TypeId::of::<M>(),
+            Codec {
+                encoding: Encoding::Json,
+                type_id: 0,
+                encode: encode_json::<M>,
+            },
+        );
+        self
+    }
+
+    /// The names of handled message types that no codec was chosen for, recorded without
+    /// their payload.
+    pub fn unrecorded(&self) -> Vec<&'static str> {
+        self.unrecorded
+            .lock()
+            .map(|s| s.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// How many records could not be written (the journal closed or its writer failed) or
+    /// encoded.
+    pub fn errors(&self) -> u64 {
+        self.errors.load(Ordering::Relaxed)
+    }
+
+    fn append(&self, entry: &Entry<'_>) -> Option<u64> {
+        match self.journal.append(entry) {
+            Ok(appended) => Some(appended.seq()),
+            Err(_) => {
+                self.errors.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+        }
+    }
+
+    /// Appends `entry` with `message` encoded by its chosen codec (or without a payload, its
+    /// type listed as unrecorded).
+    fn append_message(&self, entry: Entry<'static>, message: &dyn Any) -> Option<u64> {
+        let Some(codec) = self.codecs.get(&message.type_id()) else {
+            if let Ok(mut names) = self.unrecorded.lock() {
+                names.insert(entry.name);
+            }
+            return self.append(&entry);
+        };
+        BUFFER.with(|buffer| {
+            // A recorder reached again from inside an encoder on this thread gets a buffer of
+            // its own rather than a panic.
+            let mut own = Vec::new();
+            let mut borrowed = buffer.try_borrow_mut();
+            let buffer = match &mut borrowed {
+                Ok(b) => &mut **b,
+                Err(_) => &mut own,
+            };
+            buffer.clear();
+            match (codec.encode)(message, buffer) {
+                Ok(()) => self.append(&Entry {
+                    type_id: codec.type_id,
+                    encoding: codec.encoding,
+                    payload: buffer,
+                    ..entry
+                }),
+                Err(reason) => {
+                    self.errors.fetch_add(1, Ordering::Relaxed);
+                    self.append(&Entry {
+                        encoding: Encoding::Text,
+                        payload: format!("the message could not be encoded: {reason}").as_bytes(),
+                        ..entry
+                    })
+                }
+            }
+        })
+    }
+}
+
+fn addr(id: ActorId) -> ActorAddr {
+    ActorAddr {
+        node: id.node().get(),
+        id: id.local(),
+    }
+}
+
+fn nanos(time: Duration) -> u64 {
+    u64::try_from(time.as_nanos()).unwrap_or(u64::MAX)
+}
+
+impl Recorder for Recording {
+    fn handled(
+        &self,
+        actor: ActorId,
+        time: Duration,
+        delivery: Delivery,
+        type_name: &'static str,
+        message: &dyn Any,
+    ) {
+        let entry = Entry {
+            name: type_name,
+            asked: delivery == Delivery::Ask,
+            ..Entry::new(Kind::Handled, nanos(time), addr(actor))
+        };
+        if let Some(seq) = self.append_message(entry, message) {
+            if let Ok(mut handling) = self.handling.lock() {
+                handling.insert(addr(actor), seq);
+            }
+        }
+    }
+
+    fn replied(&self, actor: ActorId, time: Duration, type_name: &'static str, reply: &dyn Any) {
+        let actor = addr(actor);
+        let cause = self
+            .handling
+            .lock()
+            .ok()
+            .and_then(|h| h.get(&actor).copied());
+        let entry = Entry {
+            name: type_name,
+            cause,
+            ..Entry::new(Kind::Replied, nanos(time), actor)
+        };
+        self.append_message(entry, reply);
+    }
+
+    fn lifecycle(&self, actor: ActorId, time: Duration, event: Lifecycle<'_>) {
+        let (kind, reason) = match event {
+            Lifecycle::Started { incarnation } => {
+                let payload = u64::from(incarnation).to_le_bytes();
+                let kind = if incarnation == 0 {
+                    Kind::Started
+                } else {
+                    Kind::Restarted
+                };
+                self.append(&Entry {
+                    encoding: Encoding::U64,
+                    payload: &payload,
+                    ..Entry::new(kind, nanos(time), addr(actor))
+                });
+                return;
+            }
+            Lifecycle::Failed { reason } => (Kind::Failed, reason),
+        };
+        self.append(&Entry {
+            encoding: Encoding::Text,
+            payload: reason.as_bytes(),
+            ..Entry::new(kind, nanos(time), addr(actor))
+        });
+    }
+}

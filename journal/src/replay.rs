@@ -1,0 +1,582 @@
+//! Replaying one recorded actor: its recorded inputs fed again, at their recorded bus times,
+//! to a fresh actor on a virtual-time bus, and what it answers and how it fails compared with
+//! what was recorded.
+//!
+//! ```
+//! use mycelium_actors::{actor_from_args, Bus, Context, Handler};
+//! use mycelium_journal::{JournalReader, Replay, ReplayMode};
+//! # use std::sync::Arc;
+//! # use mycelium_actors::SpawnOptions;
+//! # use mycelium_journal::{JournalOptions, JournalSchema, JournalWriter, Recording};
+//!
+//! #[derive(Clone)]
+//! struct Book(u32);
+//! actor_from_args!(Book);
+//! impl Handler<u32> for Book {
+//!     type Reply = u32;
+//!     async fn handle(&mut self, qty: u32, _ctx: &mut Context<Self>) -> u32 {
+//!         self.0 += qty;
+//!         self.0
+//!     }
+//! }
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
+//! # let dir = tempfile::tempdir().unwrap();
+//! # let journal = JournalWriter::open(dir.path(), JournalOptions::new(JournalSchema::none())).unwrap();
+//! # let recording = Arc::new(Recording::new(journal.clone()).serde::<u32>());
+//! # let live = Bus::builder().virtual_time().build().unwrap();
+//! # let book = live.spawn_with::<Book>(Book(0), SpawnOptions::new().record(recording)).unwrap();
+//! # book.ask(2u32).await.unwrap();
+//! # book.ask(3u32).await.unwrap();
+//! # journal.close().unwrap();
+//! // A journal in which the actor #1 was recorded:
+//! let journal = JournalReader::open(dir.path()).unwrap();
+//! let bus = Bus::builder().virtual_time().build().unwrap();
+//! let report = Replay::<Book>::new(Book(0))
+//!     .serde::<u32>()
+//!     .run(&journal, book.id().local(), &bus, ReplayMode::StopAtFirst)
+//!     .await
+//!     .unwrap();
+//! assert!(report.differences.is_empty(), "{report}");
+//! assert_eq!(report.inputs, 2);
+//! # });
+//! ```
+//!
+//! The replayed actor is recorded too, by a recorder that keeps what it does in memory with
+//! the same codecs, so that recorded and regenerated answers compare byte for byte. What is
+//! compared: each answer to an ask (`replied`) and each failure (`failed`), input by input.
+//! A gap in the journal is not crossed (the replay ends with [`ReplayError::Gap`]), and a cut
+//! record ends the replay (what follows it is another run of the recording program).
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use mycelium_actors::recording::{Delivery, Lifecycle, Recorder};
+use mycelium_actors::{Actor, ActorId, ActorRef, AskError, Bus, Handler, SpawnOptions};
+use mycelium_codec::WireMessage;
+
+use crate::error::JournalError;
+use crate::reader::JournalReader;
+use crate::record::{Encoding, Kind, Record};
+
+type Feed<A> = Box<
+    dyn for<'a> Fn(
+            &'a ActorRef<A>,
+            &'a Record,
+        ) -> Pin<Box<dyn Future<Output = Result<(), Refused>> + Send + 'a>>
+        + Send
+        + Sync,
+>;
+type Encode = fn(&dyn Any) -> Option<Vec<u8>>;
+
+/// Why an input was not handled.
+enum Refused {
+    /// Its payload does not decode.
+    Decode(String),
+    /// The replayed actor had stopped (a difference, not an error).
+    Stopped,
+}
+
+/// Whether a replay stops at the first difference.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplayMode {
+    /// Stop at the first difference (an unchanged build must reproduce every output).
+    StopAtFirst,
+    /// Run to the end and report every difference (a changed actor against a recording).
+    Compare,
+}
+
+/// Why a replay could not run (differences are not errors: they are the report).
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    /// The journal could not be read.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    /// Records were lost while recording: the replay does not cross them.
+    #[error("the journal lost {count} records from number {first} (at {at}); the replay stops before them, after {inputs} inputs")]
+    Gap {
+        /// Where they were lost.
+        at: String,
+        /// The first lost number.
+        first: u64,
+        /// How many.
+        count: u64,
+        /// Inputs replayed before the gap.
+        inputs: u64,
+    },
+    /// An input that cannot be fed again.
+    #[error("input {seq} ({name}) cannot be replayed: {reason}")]
+    Input {
+        /// Its sequence number.
+        seq: u64,
+        /// Its type name.
+        name: String,
+        /// Why.
+        reason: String,
+    },
+    /// The actor could not be spawned.
+    #[error("the actor to replay could not be spawned: {0}")]
+    Spawn(String),
+}
+
+/// One difference between a recording and its replay.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Difference {
+    /// The input's position among the actor's inputs (0 for its first).
+    pub input: u64,
+    /// The input's sequence number in the journal.
+    pub seq: u64,
+    /// Its bus time, nanoseconds.
+    pub time_ns: u64,
+    /// The input (type and payload).
+    pub message: String,
+    /// What was recorded after it.
+    pub recorded: String,
+    /// What the replay did after it.
+    pub now: String,
+    /// The inputs just before it, oldest first.
+    pub before: Vec<String>,
+}
+
+/// What a replay found.
+#[derive(Clone, Debug, Default)]
+pub struct ReplayReport {
+    /// The replayed actor's number on the recording bus.
+    pub actor: u64,
+    /// Inputs fed.
+    pub inputs: u64,
+    /// Differences, in input order (at most one under [`ReplayMode::StopAtFirst`]).
+    pub differences: Vec<Difference>,
+}
+
+impl ReplayReport {
+    /// The differences as CSV with a header row (`input,seq,time_ns,message,recorded,now`).
+    pub fn to_csv(&self) -> String {
+        let mut out = String::from("input,seq,time_ns,message,recorded,now\n");
+        for d in &self.differences {
+            out.push_str(&format!(
+                "{},{},{},{},{},{}\n",
+                d.input,
+                d.seq,
+                d.time_ns,
+                csv(&d.message),
+                csv(&d.recorded),
+                csv(&d.now)
+            ));
+        }
+        out
+    }
+}
+
+fn csv(field: &str) -> String {
+    format!("\"{}\"", field.replace('"', "\"\""))
+}
+
+impl fmt::Display for ReplayReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.differences.is_empty() {
+            return write!(
+                f,
+                "actor #{}: {} inputs replayed, every output as recorded",
+                self.actor, self.inputs
+            );
+        }
+        writeln!(
+            f,
+            "actor #{}: {} inputs replayed, {} differences",
+            self.actor,
+            self.inputs,
+            self.differences.len()
+        )?;
+        for d in &self.differences {
+            writeln!(
+                f,
+                "\ninput {} (record {}, bus time {}.{:09}s): {}",
+                d.input,
+                d.seq,
+                d.time_ns / 1_000_000_000,
+                d.time_ns % 1_000_000_000,
+                d.message
+            )?;
+            for b in &d.before {
+                writeln!(f, "    after  {b}")?;
+            }
+            writeln!(f, "  - recorded: {}", d.recorded)?;
+            writeln!(f, "  + now:      {}", d.now)?;
+        }
+        Ok(())
+    }
+}
+
+/// An output of the actor after one input, as compared.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Output {
+    Replied { name: String, payload: Vec<u8> },
+    Failed(String),
+}
+
+impl fmt::Display for Output {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Output::Replied { name, payload } => {
+                write!(f, "replied {name} {}", String::from_utf8_lossy(payload))
+            }
+            Output::Failed(reason) => write!(f, "failed: {reason}"),
+        }
+    }
+}
+
+fn show(outputs: &[Output]) -> String {
+    if outputs.is_empty() {
+        return "nothing".to_owned();
+    }
+    outputs
+        .iter()
+        .map(Output::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// What the replayed actor does, kept in memory: per input, its outputs.
+struct Capture {
+    encoders: HashMap<TypeId, Encode>,
+    outputs: Mutex<Vec<Vec<Output>>>,
+}
+
+impl Recorder for Capture {
+    fn handled(&self, _: ActorId, _: Duration, _: Delivery, _: &'static str, _: &dyn Any) {
+        if let Ok(mut o) = self.outputs.lock() {
+            o.push(Vec::new());
+        }
+    }
+
+    fn replied(&self, _: ActorId, _: Duration, type_name: &'static str, reply: &dyn Any) {
+        let payload = self
+            .encoders
+            .get(&reply.type_id())
+            .and_then(|encode| encode(reply))
+            .unwrap_or_default();
+        if let Ok(mut o) = self.outputs.lock() {
+            if let Some(last) = o.last_mut() {
+                last.push(Output::Replied {
+                    name: type_name.to_owned(),
+                    payload,
+                });
+            }
+        }
+    }
+
+    fn lifecycle(&self, _: ActorId, _: Duration, event: Lifecycle<'_>) {
+        if let Lifecycle::Failed { reason } = event {
+            if let Ok(mut o) = self.outputs.lock() {
+                if let Some(last) = o.last_mut() {
+                    last.push(Output::Failed(reason.to_owned()));
+                }
+            }
+        }
+    }
+}
+
+/// Replays one actor of type `A`; see the module docs.
+pub struct Replay<A: Actor> {
+    args: A::Args,
+    feeds: HashMap<String, Feed<A>>,
+    encoders: HashMap<TypeId, Encode>,
+}
+
+fn short_name<T>() -> &'static str {
+    let full = std::any::type_name::<T>();
+    let base = full.find('<').unwrap_or(full.len());
+    let start = full[..base].rfind("::").map_or(0, |i| i + 2);
+    &full[start..]
+}
+
+fn encode_json<R: serde::Serialize + 'static>(reply: &dyn Any) -> Option<Vec<u8>> {
+    serde_json::to_vec(reply.downcast_ref::<R>()?).ok()
+}
+
+impl<A: Actor> Replay<A> {
+    /// Replays an actor started with `args`, with no input type known yet.
+    pub fn new(args: A::Args) -> Self {
+        Replay {
+            args,
+            feeds: HashMap::new(),
+            encoders: HashMap::new(),
+        }
+    }
+
+    fn feed<M, D>(mut self, decode: D) -> Self
+    where
+        A: Handler<M>,
+        M: Send + 'static,
+        <A as Handler<M>>::Reply: serde::Serialize,
+        D: Fn(&Record) -> Result<M, String> + Send + Sync + 'static,
+    {
+        let feed: Feed<A> = Box::new(move |actor, record| {
+            let msg = decode(record);
+            Box::pin(async move {
+                let msg = msg.map_err(Refused::Decode)?;
+                if record.asked {
+                    // A failed ask is an output (captured as `failed`), not an error here.
+                    match actor.ask(msg).await {
+                        Err(AskError::Closed(_) | AskError::Stopped(_)) => Err(Refused::Stopped),
+                        _ => Ok(()),
+                    }
+                } else {
+                    actor.tell(msg).await.map_err(|_| Refused::Stopped)
+                }
+            })
+        });
+        self.feeds.insert(short_name::<M>().to_owned(), feed);
+        self.encoders.insert(
+            TypeId::of::<<A as Handler<M>>::Reply>(),
+            encode_json::<<A as Handler<M>>::Reply>,
+        );
+        self
+    }
+
+    /// Inputs of type `M` recorded as JSON (`Recording::serde`); answers to them are compared
+    /// as JSON.
+    pub fn serde<M>(self) -> Self
+    where
+        A: Handler<M>,
+        M: serde::de::DeserializeOwned + Send + 'static,
+        <A as Handler<M>>::Reply: serde::Serialize,
+    {
+        self.feed::<M, _>(|record| {
+            if record.encoding != Encoding::Json {
+                return Err(format!(
+                    "it was recorded as {}, not JSON",
+                    record.encoding.name()
+                ));
+            }
+            serde_json::from_slice(&record.payload).map_err(|e| e.to_string())
+        })
+    }
+
+    /// Inputs of type `M`, a contract message (`Recording::contract`); answers to them are
+    /// compared as JSON.
+    pub fn contract<M>(self) -> Self
+    where
+        A: Handler<M>,
+        M: WireMessage + Send + 'static,
+        <A as Handler<M>>::Reply: serde::Serialize,
+    {
+        self.feed::<M, _>(|record| {
+            if record.encoding != Encoding::Contract || record.type_id != M::TYPE_ID {
+                return Err(format!(
+                    "it was recorded as {} of type id {}, not as contract message {}",
+                    record.encoding.name(),
+                    record.type_id,
+                    M::TYPE_ID
+                ));
+            }
+            M::decode_body(&record.payload).map_err(|e| e.to_string())
+        })
+    }
+
+    /// Replays actor number `actor` of `journal` on `bus` (a virtual-time bus on a paused
+    /// current-thread runtime, so that recorded bus times are reached at once).
+    pub async fn run(
+        &self,
+        journal: &JournalReader,
+        actor: u64,
+        bus: &Bus,
+        mode: ReplayMode,
+    ) -> Result<ReplayReport, ReplayError> {
+        // The recording, grouped: each input and the outputs recorded after it.
+        let mut inputs: Vec<(Record, Vec<Output>)> = Vec::new();
+        let mut gap = None;
+        for record in journal.records() {
+            let record = record?;
+            match record.kind {
+                Kind::Gap => {
+                    gap = record.gap();
+                    break;
+                }
+                Kind::Cut => break,
+                _ if record.actor.id != actor || record.actor.node != 0 => {}
+                Kind::Handled => inputs.push((record, Vec::new())),
+                Kind::Replied => {
+                    if let Some((_, outputs)) = inputs.last_mut() {
+                        outputs.push(Output::Replied {
+                            name: record.name,
+                            payload: record.payload,
+                        });
+                    }
+                }
+                Kind::Failed => {
+                    if let Some((_, outputs)) = inputs.last_mut() {
+                        outputs.push(Output::Failed(
+                            String::from_utf8_lossy(&record.payload).into_owned(),
+                        ));
+                    }
+                }
+                _ => {}
+            }
+        }
+        let capture = Arc::new(Capture {
+            encoders: self.encoders.clone(),
+            outputs: Mutex::new(Vec::new()),
+        });
+        let replayed = bus
+            .spawn_with::<A>(
+                self.args.clone(),
+                SpawnOptions::new().record(capture.clone()),
+            )
+            .map_err(|e| ReplayError::Spawn(e.to_string()))?;
+        let mut report = ReplayReport {
+            actor,
+            ..ReplayReport::default()
+        };
+        let start = tokio::time::Instant::now() - bus.clock().now();
+        let describe = |r: &Record| format!("{} {}", r.name, String::from_utf8_lossy(&r.payload));
+        let mut compared = 0;
+        for (i, (record, _)) in inputs.iter().enumerate() {
+            let Some(feed) = self.feeds.get(&record.name) else {
+                return Err(ReplayError::Input {
+                    seq: record.seq,
+                    name: record.name.clone(),
+                    reason:
+                        "no decoder was chosen for its type (Replay::serde or Replay::contract)"
+                            .to_owned(),
+                });
+            };
+            if record.encoding == Encoding::Empty {
+                return Err(ReplayError::Input {
+                    seq: record.seq,
+                    name: record.name.clone(),
+                    reason: "it was recorded without its payload (no codec was chosen for it)"
+                        .to_owned(),
+                });
+            }
+            tokio::time::sleep_until(start + Duration::from_nanos(record.time_ns)).await;
+            match feed(&replayed, record).await {
+                Ok(()) => {}
+                Err(Refused::Decode(reason)) => {
+                    return Err(ReplayError::Input {
+                        seq: record.seq,
+                        name: record.name.clone(),
+                        reason,
+                    })
+                }
+                Err(Refused::Stopped) => {
+                    // Everything before it compares first; then this input, never handled.
+                    self.compare(&inputs, &capture, compared, i, &mut report, &describe);
+                    let reason = replayed
+                        .stop_reason()
+                        .map_or_else(|| "stopped".to_owned(), |r| r.to_string());
+                    report.differences.push(Difference {
+                        input: i as u64,
+                        seq: record.seq,
+                        time_ns: record.time_ns,
+                        message: describe(record),
+                        recorded: show(&inputs[i].1),
+                        now: format!("not handled: the replayed actor had stopped ({reason})"),
+                        before: before(&inputs, i, &describe),
+                    });
+                    report.inputs += 1;
+                    if mode == ReplayMode::StopAtFirst {
+                        report.differences.truncate(1);
+                    }
+                    return Ok(report);
+                }
+            }
+            report.inputs += 1;
+            if mode == ReplayMode::StopAtFirst {
+                // The outputs of an input are all in once a later input is being handled:
+                // the actor handles one message at a time, in order.
+                let started = capture.outputs.lock().map_or(0, |o| o.len());
+                let complete = started.saturating_sub(1).min(i);
+                if complete > compared {
+                    self.compare(
+                        &inputs,
+                        &capture,
+                        compared,
+                        complete,
+                        &mut report,
+                        &describe,
+                    );
+                    compared = complete;
+                }
+                if !report.differences.is_empty() {
+                    replayed.kill();
+                    return Ok(report);
+                }
+            }
+        }
+        replayed.drain_and_stop().await;
+        replayed.wait_for_stop().await;
+        self.compare(
+            &inputs,
+            &capture,
+            compared,
+            inputs.len(),
+            &mut report,
+            &describe,
+        );
+        if mode == ReplayMode::StopAtFirst {
+            report.differences.truncate(1);
+        }
+        if let Some(gap) = gap {
+            if report.differences.is_empty() {
+                return Err(ReplayError::Gap {
+                    at: gap.source,
+                    first: gap.first,
+                    count: gap.count,
+                    inputs: report.inputs,
+                });
+            }
+        }
+        Ok(report)
+    }
+
+    /// Compares the outputs of inputs `from..to`.
+    fn compare(
+        &self,
+        inputs: &[(Record, Vec<Output>)],
+        capture: &Capture,
+        from: usize,
+        to: usize,
+        report: &mut ReplayReport,
+        describe: &dyn Fn(&Record) -> String,
+    ) {
+        let captured = capture
+            .outputs
+            .lock()
+            .map(|o| o.clone())
+            .unwrap_or_default();
+        for i in from..to {
+            let (record, recorded) = &inputs[i];
+            let now = captured.get(i).cloned().unwrap_or_default();
+            if &now != recorded {
+                report.differences.push(Difference {
+                    input: i as u64,
+                    seq: record.seq,
+                    time_ns: record.time_ns,
+                    message: describe(record),
+                    recorded: show(recorded),
+                    now: show(&now),
+                    before: before(inputs, i, describe),
+                });
+            }
+        }
+    }
+}
+
+/// The three inputs before input `i`, described.
+fn before(
+    inputs: &[(Record, Vec<Output>)],
+    i: usize,
+    describe: &dyn Fn(&Record) -> String,
+) -> Vec<String> {
+    inputs[i.saturating_sub(3)..i]
+        .iter()
+        .map(|(r, _)| format!("record {}: {}", r.seq, describe(r)))
+        .collect()
+}

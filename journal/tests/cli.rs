@@ -1,0 +1,204 @@
+//! The `mycelium-journal` tool: `ls` and `cat` on a whole, a cut and a damaged journal.
+
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use mycelium_journal::{
+    segment_path, ActorAddr, Encoding, Entry, JournalOptions, JournalSchema, JournalWriter, Kind,
+    Origin,
+};
+
+fn tool(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mycelium-journal"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn write(dir: &Path) {
+    let writer =
+        JournalWriter::open(dir, JournalOptions::new(JournalSchema::none()).node("n1")).unwrap();
+    let strategy = ActorAddr { node: 0, id: 3 };
+    let feed = ActorAddr { node: 0, id: 1 };
+    for i in 0..10u64 {
+        let payload = format!("{{\"px\":{i}}}");
+        let handled = writer
+            .append(&Entry {
+                origin: Origin::Actor(feed),
+                name: "Tick",
+                encoding: Encoding::Json,
+                payload: payload.as_bytes(),
+                ..Entry::new(Kind::Handled, i * 1_000_000, strategy)
+            })
+            .unwrap();
+        writer
+            .append(&Entry {
+                cause: Some(handled.seq()),
+                name: "Order",
+                topic: "orders",
+                encoding: Encoding::Text,
+                payload: b"buy",
+                ..Entry::new(Kind::Published, i * 1_000_000, strategy)
+            })
+            .unwrap();
+    }
+    writer
+        .append(&Entry {
+            encoding: Encoding::Text,
+            payload: b"boom",
+            ..Entry::new(Kind::Failed, 20_000_000, feed)
+        })
+        .unwrap();
+    writer.close().unwrap();
+}
+
+fn lines(out: &Output) -> Vec<serde_json::Value> {
+    String::from_utf8(out.stdout.clone())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn cat_prints_json_lines_filtered_by_actor_kind_type_and_time() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path());
+    let d = dir.path().to_str().unwrap();
+
+    let all = tool(&["cat", d]);
+    assert!(all.status.success());
+    let all = lines(&all);
+    assert_eq!(all.len(), 21);
+    assert_eq!(all[0]["kind"], "handled");
+    assert_eq!(all[0]["payload"]["px"], 0);
+    assert_eq!(all[0]["origin"]["actor"], 1);
+    assert_eq!(all[1]["cause"], 0);
+    assert_eq!(all[1]["topic"], "orders");
+
+    let out = lines(&tool(&["cat", d, "--actor", "3", "--kind", "published"]));
+    assert_eq!(out.len(), 10);
+    assert!(out.iter().all(|v| v["type"] == "Order"));
+
+    let out = lines(&tool(&[
+        "cat", d, "--type", "Tick", "--from", "2ms", "--to", "5000000",
+    ]));
+    let times: Vec<_> = out.iter().map(|v| v["time_ns"].as_u64().unwrap()).collect();
+    assert_eq!(times, [2_000_000, 3_000_000, 4_000_000]);
+
+    let out = lines(&tool(&["cat", d, "--kind", "failed"]));
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0]["payload"], "boom");
+    assert_eq!(out[0]["actor"], 1);
+
+    let bad = tool(&["cat", d, "--kind", "nope"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown kind \"nope\""));
+}
+
+#[test]
+fn ls_describes_the_journal_and_a_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path());
+    let d = dir.path().to_str().unwrap();
+    let out = tool(&["ls", d]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("node     \"n1\""), "{text}");
+    assert!(text.contains("records  21 (numbers 0 to 20)"), "{text}");
+    assert!(text.contains("published    10"), "{text}");
+    assert!(text.contains("#3           20"), "{text}");
+
+    let path = segment_path(dir.path(), 1);
+    let len = fs::metadata(&path).unwrap().len();
+    let bytes = fs::read(&path).unwrap();
+    fs::write(&path, &bytes[..(len - 3) as usize]).unwrap();
+    let out = tool(&["ls", d]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("records  20"), "{text}");
+    assert!(text.contains("segment 1 was cut"), "{text}");
+    let cat = tool(&["cat", d]);
+    assert!(cat.status.success());
+    assert!(String::from_utf8_lossy(&cat.stderr).contains("segment 1 was cut"));
+}
+
+#[test]
+fn a_damaged_journal_fails_with_the_segment_and_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path());
+    let path = segment_path(dir.path(), 1);
+    let mut bytes = fs::read(&path).unwrap();
+    let at = bytes.len() - 200;
+    bytes[at] ^= 0x10;
+    fs::write(&path, &bytes).unwrap();
+    for command in ["ls", "cat"] {
+        let out = tool(&[command, dir.path().to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(1), "{command}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("00000000000000000001.journal is corrupt at byte offset"),
+            "{err}"
+        );
+    }
+    let out = tool(&["ls", "/nonexistent-journal-dir"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot list"));
+}
+
+#[test]
+fn diff_compares_two_runs_actor_by_actor() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    write(a.path());
+    write(b.path());
+    let (da, db) = (a.path().to_str().unwrap(), b.path().to_str().unwrap());
+    let same = tool(&["diff", da, db]);
+    assert_eq!(same.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&same.stdout).contains("21 events compared, no difference"));
+
+    // A third run whose strategy answered differently once and did one thing more.
+    let c = tempfile::tempdir().unwrap();
+    let writer = JournalWriter::open(
+        c.path(),
+        JournalOptions::new(JournalSchema::none()).node("n1"),
+    )
+    .unwrap();
+    let reader = mycelium_journal::JournalReader::open(a.path()).unwrap();
+    for r in reader.records() {
+        let r = r.unwrap();
+        let payload: &[u8] = if r.seq == 3 { b"sell" } else { &r.payload };
+        writer
+            .append(&Entry {
+                payload,
+                ..r.as_entry()
+            })
+            .unwrap();
+    }
+    writer
+        .append(&Entry::new(
+            Kind::Stopped,
+            30_000_000,
+            ActorAddr { node: 0, id: 3 },
+        ))
+        .unwrap();
+    writer.close().unwrap();
+    let out = tool(&["diff", da, c.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(3));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("22 events compared, 2 differ"), "{text}");
+    assert!(text.contains("actor #3 event 3:\n  - published Order on orders buy at 0.001000000s\n  + published Order on orders sell at 0.001000000s"), "{text}");
+    assert!(
+        text.contains("  - (none)\n  + stopped at 0.030000000s"),
+        "{text}"
+    );
+
+    let csv = tool(&[
+        "diff",
+        da,
+        c.path().to_str().unwrap(),
+        "--csv",
+        "--ignore-time",
+    ]);
+    let csv = String::from_utf8(csv.stdout).unwrap();
+    assert!(csv.starts_with("actor,node,index,left,right\n3,0,3,\"published Order on orders buy\",\"published Order on orders sell\"\n"), "{csv}");
+}

@@ -1,0 +1,157 @@
+//! A recorded actor: what it handles, in handling order, with bus time, its answers, and its
+//! start and failures, land in the journal; and recording changes nothing the actor does.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mycelium_actors::{Actor, BoxError, Bus, Context, Failure, Handler, OnFailure, SpawnOptions};
+use mycelium_journal::{
+    Encoding, JournalOptions, JournalReader, JournalSchema, JournalWriter, Kind, Record, Recording,
+};
+
+#[derive(serde::Serialize)]
+struct Fill {
+    qty: u32,
+}
+
+#[derive(serde::Serialize)]
+struct Crash;
+
+/// A type no codec is chosen for.
+struct Peek;
+
+struct Book {
+    position: u32,
+}
+
+impl Actor for Book {
+    type Args = ();
+    async fn on_start(_: (), _ctx: &mut Context<Self>) -> Result<Self, BoxError> {
+        Ok(Book { position: 0 })
+    }
+    async fn on_failure(&mut self, _ctx: &mut Context<Self>, _failure: &Failure) -> OnFailure {
+        OnFailure::Continue
+    }
+}
+
+impl Handler<Fill> for Book {
+    type Reply = u32;
+    async fn handle(&mut self, fill: Fill, _ctx: &mut Context<Self>) -> u32 {
+        self.position += fill.qty;
+        self.position
+    }
+}
+
+impl Handler<Crash> for Book {
+    type Reply = ();
+    async fn handle(&mut self, _: Crash, _ctx: &mut Context<Self>) {
+        panic!("boom");
+    }
+}
+
+impl Handler<Peek> for Book {
+    type Reply = u32;
+    async fn handle(&mut self, _: Peek, _ctx: &mut Context<Self>) -> u32 {
+        self.position
+    }
+}
+
+/// The scenario: tells, asks, bus time passing, a failure; returns what the asks got.
+async fn scenario(recording: Option<Arc<Recording>>) -> Vec<u32> {
+    let bus = Bus::builder().virtual_time().seed(7).build().unwrap();
+    let mut options = SpawnOptions::new();
+    if let Some(r) = recording {
+        options = options.record(r);
+    }
+    let book = bus.spawn_with::<Book>((), options).unwrap();
+    let mut replies = Vec::new();
+    book.tell(Fill { qty: 3 }).await.unwrap();
+    replies.push(book.ask(Fill { qty: 4 }).await.unwrap());
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    replies.push(book.ask(Fill { qty: 1 }).await.unwrap());
+    book.tell(Crash).await.unwrap();
+    replies.push(book.ask(Peek).await.unwrap());
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    replies.push(book.ask(Fill { qty: 2 }).await.unwrap());
+    replies
+}
+
+fn summary(r: &Record) -> (Kind, u64, String, bool, String) {
+    (
+        r.kind,
+        r.time_ns,
+        r.name.clone(),
+        r.asked,
+        String::from_utf8_lossy(&r.payload).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_recorded_actor_leaves_its_inputs_and_failures_in_order_and_behaves_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal =
+        JournalWriter::open(dir.path(), JournalOptions::new(JournalSchema::none())).unwrap();
+    let recording = Arc::new(
+        Recording::new(journal.clone())
+            .serde::<Fill>()
+            .serde::<Crash>()
+            .serde::<u32>(),
+    );
+    let recorded = scenario(Some(recording.clone())).await;
+    let plain = scenario(None).await;
+    assert_eq!(recorded, plain, "recording changed what the actor answered");
+    assert_eq!(recorded, [7, 8, 8, 10]);
+    journal.close().unwrap();
+    assert_eq!(recording.unrecorded(), ["Peek"]);
+    assert_eq!(recording.errors(), 0);
+
+    let records: Vec<Record> = JournalReader::open(dir.path())
+        .unwrap()
+        .records()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let ms = 1_000_000;
+    let seen: Vec<_> = records.iter().map(summary).collect();
+    let s = |k, t, n: &str, a, p: &str| (k, t, n.to_owned(), a, p.to_owned());
+    assert_eq!(seen[0].0, Kind::Started);
+    assert_eq!(records[0].payload_u64(), Some(0));
+    assert_eq!(records[7].kind, Kind::Failed);
+    assert!(records[7].payload_text().unwrap().contains("boom"));
+    assert_eq!(
+        seen,
+        [
+            seen[0].clone(),
+            s(Kind::Handled, 0, "Fill", false, r#"{"qty":3}"#),
+            s(Kind::Handled, 0, "Fill", true, r#"{"qty":4}"#),
+            s(Kind::Replied, 0, "u32", false, "7"),
+            s(Kind::Handled, 10 * ms, "Fill", true, r#"{"qty":1}"#),
+            s(Kind::Replied, 10 * ms, "u32", false, "8"),
+            s(Kind::Handled, 10 * ms, "Crash", false, "null"),
+            seen[7].clone(),
+            s(Kind::Handled, 10 * ms, "Peek", true, ""),
+            s(Kind::Replied, 10 * ms, "u32", false, "8"),
+            s(Kind::Handled, 20 * ms, "Fill", true, r#"{"qty":2}"#),
+            s(Kind::Replied, 20 * ms, "u32", false, "10"),
+        ]
+    );
+    assert_eq!(records[8].encoding, Encoding::Empty);
+    for r in records.iter().filter(|r| r.kind == Kind::Replied) {
+        let cause = &records[r.cause.unwrap() as usize];
+        assert_eq!((cause.kind, cause.asked), (Kind::Handled, true), "{r:?}");
+        assert_eq!(cause.seq + 1, r.seq);
+    }
+    assert!(records.iter().all(|r| r.actor.id == records[0].actor.id));
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_closed_journal_is_counted_not_a_failure_of_the_actor() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal =
+        JournalWriter::open(dir.path(), JournalOptions::new(JournalSchema::none())).unwrap();
+    journal.close().unwrap();
+    let recording = Arc::new(Recording::new(journal).serde::<Fill>());
+    let replies = scenario(Some(recording.clone())).await;
+    assert_eq!(replies, [7, 8, 8, 10]);
+    // Started, six handlings, one failure, four answers.
+    assert_eq!(recording.errors(), 12);
+}

@@ -1,0 +1,218 @@
+//! Replaying a recorded actor: the same code reproduces every output; changed code is
+//! stopped at its first difference, or compared to the end with every difference reported.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mycelium_actors::{Actor, BoxError, Bus, Context, Failure, Handler, OnFailure, SpawnOptions};
+use mycelium_journal::{
+    JournalOptions, JournalReader, JournalSchema, JournalWriter, Recording, Replay, ReplayError,
+    ReplayMode,
+};
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Fill {
+    qty: u32,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Crash;
+
+/// A message type recorded without a codec.
+struct Peek;
+
+/// The recorded version; `Args` is a version number: 2 counts large fills twice, 3 stops at
+/// its first failure.
+struct Book {
+    position: u32,
+    version: u32,
+}
+
+impl Actor for Book {
+    type Args = u32;
+    async fn on_start(version: u32, _ctx: &mut Context<Self>) -> Result<Self, BoxError> {
+        Ok(Book {
+            position: 0,
+            version,
+        })
+    }
+    async fn on_failure(&mut self, _ctx: &mut Context<Self>, _failure: &Failure) -> OnFailure {
+        // Version 3 stops at its first failure.
+        if self.version == 3 {
+            OnFailure::Stop
+        } else {
+            OnFailure::Continue
+        }
+    }
+}
+
+impl Handler<Fill> for Book {
+    type Reply = u32;
+    async fn handle(&mut self, fill: Fill, _ctx: &mut Context<Self>) -> u32 {
+        let factor = if self.version == 2 && fill.qty >= 4 {
+            2
+        } else {
+            1
+        };
+        self.position += fill.qty * factor;
+        self.position
+    }
+}
+
+impl Handler<Crash> for Book {
+    type Reply = ();
+    async fn handle(&mut self, _: Crash, _ctx: &mut Context<Self>) {
+        panic!("boom");
+    }
+}
+
+impl Handler<Peek> for Book {
+    type Reply = u32;
+    async fn handle(&mut self, _: Peek, _ctx: &mut Context<Self>) -> u32 {
+        self.position
+    }
+}
+
+/// Records version 1 through a scenario; returns the journal's directory and the actor's
+/// number.
+async fn record(peek: bool) -> (tempfile::TempDir, u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let journal =
+        JournalWriter::open(dir.path(), JournalOptions::new(JournalSchema::none())).unwrap();
+    let recording = Arc::new(
+        Recording::new(journal.clone())
+            .serde::<Fill>()
+            .serde::<Crash>()
+            .serde::<u32>(),
+    );
+    let bus = Bus::builder().virtual_time().seed(3).build().unwrap();
+    let book = bus
+        .spawn_with::<Book>(1, SpawnOptions::new().record(recording))
+        .unwrap();
+    book.tell(Fill { qty: 3 }).await.unwrap();
+    assert_eq!(book.ask(Fill { qty: 4 }).await.unwrap(), 7);
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    book.tell(Crash).await.unwrap();
+    assert_eq!(book.ask(Fill { qty: 1 }).await.unwrap(), 8);
+    if peek {
+        book.ask(Peek).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    assert_eq!(book.ask(Fill { qty: 5 }).await.unwrap(), 13);
+    journal.close().unwrap();
+    (dir, book.id().local())
+}
+
+fn replay(version: u32) -> Replay<Book> {
+    Replay::<Book>::new(version)
+        .serde::<Fill>()
+        .serde::<Crash>()
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn the_same_actor_reproduces_every_recorded_output() {
+    let (dir, actor) = record(false).await;
+    let journal = JournalReader::open(dir.path()).unwrap();
+    let bus = Bus::builder().virtual_time().seed(3).build().unwrap();
+    let report = replay(1)
+        .run(&journal, actor, &bus, ReplayMode::StopAtFirst)
+        .await
+        .unwrap();
+    assert_eq!(report.inputs, 5);
+    assert!(report.differences.is_empty(), "{report}");
+    // The recorded bus times were reached on the replay's virtual clock.
+    assert_eq!(bus.clock().now(), Duration::from_millis(20));
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_changed_actor_stops_at_its_first_difference_with_the_inputs_before_it() {
+    let (dir, actor) = record(false).await;
+    let journal = JournalReader::open(dir.path()).unwrap();
+    let bus = Bus::builder().virtual_time().build().unwrap();
+    let report = replay(2)
+        .run(&journal, actor, &bus, ReplayMode::StopAtFirst)
+        .await
+        .unwrap();
+    assert_eq!(report.differences.len(), 1, "{report}");
+    let d = &report.differences[0];
+    assert_eq!((d.input, d.time_ns), (1, 0));
+    assert_eq!(d.message, r#"Fill {"qty":4}"#);
+    assert_eq!(d.recorded, "replied u32 7");
+    assert_eq!(d.now, "replied u32 11");
+    assert_eq!(
+        d.before,
+        [format!("record {}: Fill {{\"qty\":3}}", d.seq - 1)]
+    );
+    let text = report.to_string();
+    assert!(text.contains("- recorded: replied u32 7"), "{text}");
+    assert!(text.contains("+ now:      replied u32 11"), "{text}");
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn compare_mode_reports_every_difference_as_text_and_csv() {
+    let (dir, actor) = record(false).await;
+    let journal = JournalReader::open(dir.path()).unwrap();
+    let bus = Bus::builder().virtual_time().build().unwrap();
+    let report = replay(2)
+        .run(&journal, actor, &bus, ReplayMode::Compare)
+        .await
+        .unwrap();
+    assert_eq!(report.inputs, 5);
+    let diffs: Vec<_> = report
+        .differences
+        .iter()
+        .map(|d| (d.input, d.recorded.as_str(), d.now.as_str()))
+        .collect();
+    assert_eq!(
+        diffs,
+        [
+            (1, "replied u32 7", "replied u32 11"),
+            (3, "replied u32 8", "replied u32 12"),
+            (4, "replied u32 13", "replied u32 22"),
+        ]
+    );
+    let csv = report.to_csv();
+    let lines: Vec<_> = csv.lines().collect();
+    assert_eq!(lines[0], "input,seq,time_ns,message,recorded,now");
+    assert_eq!(lines.len(), 4);
+    assert!(lines[1].starts_with("1,"), "{csv}");
+    assert!(lines[1].contains(r#""Fill {""qty"":4}""#), "{csv}");
+    assert!(lines[3].contains(",20000000,"), "{csv}");
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn an_input_recorded_without_its_payload_is_refused_by_name() {
+    let (dir, actor) = record(true).await;
+    let journal = JournalReader::open(dir.path()).unwrap();
+    let bus = Bus::builder().virtual_time().build().unwrap();
+    let err = replay(1)
+        .run(&journal, actor, &bus, ReplayMode::Compare)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ReplayError::Input { ref name, .. } if name == "Peek"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("no decoder"), "{err}");
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn an_actor_that_now_stops_reports_the_first_input_it_no_longer_handles() {
+    let (dir, actor) = record(false).await;
+    let journal = JournalReader::open(dir.path()).unwrap();
+    let bus = Bus::builder().virtual_time().build().unwrap();
+    let report = replay(3)
+        .run(&journal, actor, &bus, ReplayMode::Compare)
+        .await
+        .unwrap();
+    assert_eq!(report.differences.len(), 1, "{report}");
+    let d = &report.differences[0];
+    assert_eq!(d.input, 3);
+    assert_eq!(d.recorded, "replied u32 8");
+    assert!(
+        d.now
+            .starts_with("not handled: the replayed actor had stopped"),
+        "{report}"
+    );
+    assert_eq!(d.before.len(), 3);
+}

@@ -1,0 +1,310 @@
+//! Acknowledged means handled: a receiving process whose actor has a backlog in its mailbox is
+//! killed with SIGKILL at random points of a stream, and started again, over Unix sockets and
+//! TCP. Every tell sent is handled by one of the receivers (more than once only when a
+//! receiver died after handling it and before its acknowledgement left) or named, with its
+//! sequence number and type, in a loss report of the sender; none is missing.
+//!
+//! The receiver is this test binary started again with `child_handler` selected: node `a`
+//! with an actor exported as `sink`, whose handler prints `got <id>` for each order it
+//! handles. Printing is slower than the link, so the mailbox holds a backlog when the kill
+//! comes.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use common::*;
+use mycelium_actors::{Actor, BoxError, Bus, Context, Handler, MailboxConfig, SpawnOptions};
+use mycelium_codec::WireMessage;
+use mycelium_contracts::CancelOrder;
+use mycelium_remote::frame::Kind;
+use mycelium_remote::{Endpoint, LinkConfig, LinkEventKind, Node};
+use tokio::io::AsyncReadExt;
+
+const ENDPOINT_ENV: &str = "MYCELIUM_REMOTE_HANDLER_ENDPOINT";
+
+/// Kills per transport.
+const KILLS: usize = 12;
+
+/// The tests of this file run one at a time (each starts and kills many processes).
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Prints each order it handles.
+struct Sink;
+
+impl Actor for Sink {
+    type Args = ();
+    async fn on_start(_: (), _ctx: &mut Context<Self>) -> Result<Self, BoxError> {
+        Ok(Sink)
+    }
+}
+
+impl Handler<CancelOrder> for Sink {
+    type Reply = ();
+    async fn handle(&mut self, c: CancelOrder, _ctx: &mut Context<Self>) {
+        println!("got {}", c.client_order_id);
+    }
+}
+
+/// The receiving node, when this binary is started as a child; does nothing otherwise.
+#[test]
+#[ignore = "started as a child process by the other tests of this file"]
+fn child_handler() {
+    let Ok(endpoint) = std::env::var(ENDPOINT_ENV) else {
+        return;
+    };
+    let endpoint = match endpoint.strip_prefix("tcp:") {
+        Some(addr) => Endpoint::Tcp(addr.to_owned()),
+        None => Endpoint::Unix(endpoint.into()),
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async move {
+        let bus = Bus::new();
+        let sink = bus
+            .spawn_with::<Sink>((), SpawnOptions::new().mailbox(MailboxConfig::Bounded(512)))
+            .expect("spawn");
+        let exports = bus.exports();
+        exports
+            .export("sink", sink.recipient::<CancelOrder>())
+            .expect("export");
+        let node = Node::builder("a", schema(), secret())
+            .config(fast_config())
+            .build(&bus, Arc::new(exports));
+        node.listen(&endpoint, &["b"]).await.expect("listen");
+        println!("ready");
+        let mut stdin = tokio::io::stdin();
+        let mut buf = [0u8; 64];
+        while matches!(stdin.read(&mut buf).await, Ok(n) if n > 0) {}
+    });
+    std::process::exit(0);
+}
+
+/// A small deterministic generator for the kill points, seeded from the clock (the seed is in
+/// every failure message).
+struct Points(u64);
+
+impl Points {
+    fn next(&mut self, below: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % below
+    }
+}
+
+fn body(id: u64, out: &mut Vec<u8>) {
+    CancelOrder {
+        client_order_id: id,
+        instrument: 7,
+        ts_ns: id,
+    }
+    .encode_body(out);
+}
+
+/// One receiver's life: the ids it printed, in order.
+type Life = Vec<u64>;
+
+/// Waits for the child's `ready` line, keeping the orders it printed before it (its accept
+/// loop runs on a worker thread while its main thread prints `ready`).
+async fn wait_ready(lines: &mut child::Output, life: &mut Life) {
+    loop {
+        let line = tokio::time::timeout(BOUND, lines.next_line())
+            .await
+            .expect("child output within the bound")
+            .ok()
+            .flatten()
+            .expect("child ready");
+        if line.starts_with("ready") {
+            return;
+        }
+        if let Some(rest) = line.strip_prefix("got ") {
+            life.push(rest.trim().parse().expect("an id"));
+        }
+    }
+}
+
+async fn read_got(lines: &mut child::Output, life: &mut Life) -> bool {
+    match child::next(lines, "got ").await {
+        Some(id) => {
+            life.push(id.trim().parse().expect("an id"));
+            true
+        }
+        None => false,
+    }
+}
+
+/// Streams tells to `sink` on a link to `endpoint` while receivers are started and killed
+/// `KILLS` times at random points, then a last one takes what is left; checks that each
+/// receiver handled in order, and that every tell was handled or reported lost.
+async fn killed_receivers_lose_nothing(endpoint: Endpoint, env: String) {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_nanos() as u64)
+        | 1;
+    let mut points = Points(seed);
+    let spawn = || child::spawn_child("child_handler", [(ENDPOINT_ENV, env.as_str())]);
+
+    let bus = Bus::new();
+    let (rec, _) = Recorder::new(true);
+    let config = LinkConfig {
+        max_attempts: 10_000,
+        ..fast_config()
+    };
+    let (b, mut events) = node("b", &bus, rec, config);
+    let link = b.connect("a", endpoint);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let sender = {
+        let (link, stop) = (link.clone(), stop.clone());
+        tokio::spawn(async move {
+            let svc: Arc<str> = "sink".into();
+            let mut id = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                link.send(Kind::Tell, &svc, CancelOrder::TYPE_ID, |o| body(id, o))
+                    .await
+                    .expect("queued");
+                id += 1;
+            }
+            id
+        })
+    };
+
+    let mut lives: Vec<Life> = Vec::new();
+    for _ in 0..KILLS {
+        let (mut child, mut lines) = spawn();
+        let mut life = Life::new();
+        wait_ready(&mut lines, &mut life).await;
+        // A random point: after 1 to 3,000 orders handled.
+        let at = 1 + points.next(3_000) as usize;
+        while life.len() < at {
+            assert!(
+                read_got(&mut lines, &mut life).await,
+                "seed {seed}: output ended"
+            );
+        }
+        child.start_kill().expect("kill -9");
+        child.wait().await.expect("reaped");
+        // What the child printed before it died is still in the pipe.
+        while read_got(&mut lines, &mut life).await {}
+        lives.push(life);
+    }
+
+    // The last receiver takes the rest; the sender stops once it runs.
+    stop.store(true, Ordering::Relaxed);
+    let (mut child, mut lines) = spawn();
+    let mut life = Life::new();
+    wait_ready(&mut lines, &mut life).await;
+    let mut sender = std::pin::pin!(sender);
+    let mut sent = None;
+    let mut ups = 0;
+    // Once the log is empty everything was handled by the last receiver or reported lost:
+    // wait for that, and for the Up of the last receiver, reading its output meanwhile so its
+    // pipe never fills.
+    let drained = tokio::time::timeout(BOUND, async {
+        while sent.is_none() || link.queued() > 0 || ups < KILLS + 1 {
+            ups += events
+                .drain()
+                .iter()
+                .filter(|e| matches!(e.kind, LinkEventKind::Up { .. }))
+                .count();
+            tokio::select! {
+                line = lines.next_line() => {
+                    if let Ok(Some(line)) = line {
+                        if let Some(rest) = line.strip_prefix("got ") {
+                            life.push(rest.trim().parse().expect("an id"));
+                        }
+                    }
+                }
+                done = &mut sender, if sent.is_none() => sent = Some(done.expect("sender")),
+                _ = tokio::task::yield_now() => {}
+            }
+        }
+    })
+    .await;
+    assert!(drained.is_ok(), "seed {seed}: the link never drained");
+    let Some(sent) = sent else { unreachable!() };
+    // The log is empty: every tell not reported lost was handled, so printed. The last
+    // receiver ends when its stdin closes.
+    drop(child.stdin.take());
+    while read_got(&mut lines, &mut life).await {}
+    child.wait().await.expect("reaped");
+    lives.push(life);
+
+    let mut lost = BTreeSet::new();
+    for e in events.drain() {
+        match &e.kind {
+            LinkEventKind::Loss(report) => {
+                for m in &report.messages {
+                    assert_eq!(m.kind, Kind::Tell, "seed {seed}");
+                    assert_eq!(m.type_id, CancelOrder::TYPE_ID, "seed {seed}");
+                    // Sequence numbers start at 1, ids at 0.
+                    lost.insert(m.seq - 1);
+                }
+            }
+            LinkEventKind::GaveUp { reason } => panic!("seed {seed}: gave up: {reason}"),
+            _ => {}
+        }
+    }
+    let mut handled = BTreeSet::new();
+    let mut twice = 0usize;
+    for (n, life) in lives.iter().enumerate() {
+        // Each receiver handles in order, and each only once.
+        assert!(
+            life.windows(2).all(|w| w[0] < w[1]),
+            "seed {seed}: receiver {n} handled out of order or twice"
+        );
+        for &id in life {
+            if !handled.insert(id) {
+                twice += 1;
+            }
+        }
+    }
+    let silent: Vec<u64> = (0..sent)
+        .filter(|id| !handled.contains(id) && !lost.contains(id))
+        .collect();
+    assert!(
+        silent.is_empty(),
+        "seed {seed}: {} of {sent} tells neither handled nor reported lost: {:?}",
+        silent.len(),
+        &silent[..silent.len().min(20)]
+    );
+    // Handled again only when a receiver died between handling and acknowledging: at most
+    // the acknowledgements in flight at each kill, never a whole mailbox.
+    assert!(
+        twice <= KILLS * 512,
+        "seed {seed}: {twice} tells handled twice"
+    );
+    eprintln!(
+        "{sent} tells sent, {} handled, {} reported lost, {twice} handled twice (seed {seed})",
+        handled.len(),
+        lost.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unix_receivers_killed_lose_nothing() {
+    let dir = TempDir::new("handled-kill");
+    let Endpoint::Unix(socket) = dir.socket("a.sock") else {
+        unreachable!()
+    };
+    let env = socket.to_string_lossy().into_owned();
+    killed_receivers_lose_nothing(Endpoint::Unix(socket), env).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tcp_receivers_killed_lose_nothing() {
+    // A free loopback port, for every receiver in turn.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    killed_receivers_lose_nothing(Endpoint::Tcp(addr.clone()), format!("tcp:{addr}")).await;
+}
