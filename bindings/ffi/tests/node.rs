@@ -176,7 +176,8 @@ fn two_buses_are_two_nodes_of_a_topology_over_unix_sockets() {
         assert_eq!(node_ask(nb, c"left", 2), Ok(2));
         assert_eq!(node_ask(na, c"left", 3), Ok(5));
         assert_eq!(node_ask(na, c"nobody", 1), Err(MycStatus::UnknownService));
-        // The remote side refuses a type its service does not take.
+        // The remote side refuses a type its service does not take: the same kind as on one
+        // bus.
         assert_eq!(
             node_ask(na, c"right", 1).and_then(|_| {
                 let (mut t, mut reply) = (0u16, empty());
@@ -196,7 +197,7 @@ fn two_buses_are_two_nodes_of_a_topology_over_unix_sockets() {
                     Err(st)
                 }
             }),
-            Err(MycStatus::Failed)
+            Err(MycStatus::WrongType)
         );
         // A body larger than a frame (1 MiB by default) is the caller's argument to fix:
         // refused before anything is queued, and the link lives on.
