@@ -531,6 +531,14 @@ enum MycStatus myc_node_unsubscribe_remote(const struct MycNode *node,
 // `node` is null or a live handle, not used again.
 enum MycStatus myc_node_free(struct MycNode *node);
 
+// The abrupt close: stops the node's listener and links at once, without waiting for
+// acknowledgements (what is unacknowledged is reported lost), and frees the handle. The bus
+// keeps running.
+//
+// # Safety
+// `node` is null or a live handle, not used again.
+enum MycStatus myc_node_free_now(struct MycNode *node);
+
 // Describes a tree: its strategy (`MYC_ONE_FOR_ONE`, ...), its restart intensity (more than `max_restarts` restarts
 // within `within_ms` of bus time make it give up and fail the bus) and its backoff
 // (`min(initial * factor^n, cap)`).

@@ -397,3 +397,22 @@ pub unsafe extern "C" fn myc_node_free(node: *mut MycNode) -> MycStatus {
         Ok(())
     })
 }
+
+/// The abrupt close: stops the node's listener and links at once, without waiting for
+/// acknowledgements (what is unacknowledged is reported lost), and frees the handle. The bus
+/// keeps running.
+///
+/// # Safety
+/// `node` is null or a live handle, not used again.
+#[no_mangle]
+pub unsafe extern "C" fn myc_node_free_now(node: *mut MycNode) -> MycStatus {
+    guard(|| {
+        if node.is_null() {
+            return Ok(());
+        }
+        // SAFETY: a live handle from `Box::into_raw`, given up by the caller.
+        let node = unsafe { Box::from_raw(node) };
+        node.hosted.block_on(node.node.close_now());
+        Ok(())
+    })
+}

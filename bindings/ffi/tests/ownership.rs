@@ -126,9 +126,6 @@ fn a_refused_tree_child_releases_user_data_once_on_every_path() {
             let cb = MycActorCallbacks { start: None, ..*cb };
             add(tree, c"a".as_ptr(), &cb, null(), 0, &heartbeat)
         });
-        released_once_on_failure("unknown type id", MycStatus::InvalidArgument, |cb| {
-            add(tree, c"a".as_ptr(), cb, null(), 0, &[60_000])
-        });
         // A child that is accepted keeps its callbacks until the tree lets go of them.
         let kept = AtomicUsize::new(0);
         let cb = callbacks(&kept);

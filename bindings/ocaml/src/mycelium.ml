@@ -311,6 +311,7 @@ external node_subscribe_remote : handle -> int -> string -> unit = "myc_ml_node_
 external node_unsubscribe_remote : handle -> int -> string -> unit
   = "myc_ml_node_unsubscribe_remote"
 external node_free : handle -> unit = "myc_ml_node_free"
+external node_free_now : handle -> unit = "myc_ml_node_free_now"
 
 (* Names cross into C as NUL-terminated strings: refuse an embedded NUL rather than cut. *)
 let name what s =
@@ -939,4 +940,5 @@ module Node = struct
     checked (node_unsubscribe_remote t.n c.type_id) (name "pattern" pattern)
 
   let leave t = checked node_free t.n
+  let leave_now t = checked node_free_now t.n
 end

@@ -478,7 +478,14 @@ module Node : sig
       forwarding it to this node. *)
 
   val leave : t -> unit
-  (** Stops the node's listener and links; the bus keeps running. *)
+  (** Sends what is queued and waits up to the links' [close_timeout] (5 s by default;
+      [close_timeout_ms] in the topology's [[link]]) for the peers to acknowledge it as
+      handled, reports what is still unacknowledged as lost, then stops the node's listener
+      and links. The bus keeps running. *)
+
+  val leave_now : t -> unit
+  (** The abrupt {!leave}: stops the node's listener and links at once, without waiting for
+      acknowledgements; what is unacknowledged is reported lost. The bus keeps running. *)
 end
 
 (** {1 Diagnostics} *)

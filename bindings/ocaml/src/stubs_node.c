@@ -6,6 +6,7 @@
 /* ---- Nodes of a topology --------------------------------------------------------------- */
 
 static MycStatus free_node(void *p) { return myc_node_free(p); }
+static MycStatus free_node_now(void *p) { return myc_node_free_now(p); }
 
 CAMLprim value myc_ml_node_start(value bus, value path, value name, value digest) {
   CAMLparam4(bus, path, name, digest);
@@ -100,5 +101,11 @@ CAMLprim value myc_ml_node_unsubscribe_remote(value node, value type_id, value p
 CAMLprim value myc_ml_node_free(value node) {
   CAMLparam1(node);
   myc_stub_close_handle(node, free_node);
+  CAMLreturn(Val_unit);
+}
+
+CAMLprim value myc_ml_node_free_now(value node) {
+  CAMLparam1(node);
+  myc_stub_close_handle(node, free_node_now);
   CAMLreturn(Val_unit);
 }

@@ -31,7 +31,8 @@ let peer topology =
        | _ -> print_endline "?"
      done
    with End_of_file -> ());
-  M.Node.leave node;
+  (* The parent has gone: nothing is waited for (the abrupt close). *)
+  M.Node.leave_now node;
   M.Bus.close bus;
   exit 0
 
