@@ -132,9 +132,119 @@ impl ReceiptBook for Handled {
     }
 }
 
+/// The book of a tell's receipt while the tell waits for room in a mailbox.
+///
+/// A receipt is signed when it is dropped, and a wait that is abandoned (the connection ended
+/// under it, and its reader's future with it) drops the message and its receipt unqueued: that
+/// drop must not count as handled, or the watermark would acknowledge a message that was never
+/// queued and the sender would drop it from its resend log. So a signature given while the
+/// tell waits is held, counted once the tell is queued ([`Deferred::queued`]), and ignored if
+/// the wait is abandoned ([`CancelOnDrop`]).
+pub(crate) struct Deferred {
+    handled: Arc<Handled>,
+    state: Mutex<DeferredState>,
+}
+
+enum DeferredState {
+    /// The tell waits for room; `signed` if its receipt was signed meanwhile.
+    Waiting { signed: bool },
+    /// The tell was queued (or refused for good): signatures go to the link's record.
+    Queued,
+    /// The wait was abandoned: the message was never queued here.
+    Cancelled,
+}
+
+impl Deferred {
+    pub fn new(handled: &Arc<Handled>) -> Arc<Self> {
+        Arc::new(Deferred {
+            handled: handled.clone(),
+            state: Mutex::new(DeferredState::Waiting { signed: false }),
+        })
+    }
+
+    /// A receipt for frame `seq`, signed through this book.
+    pub fn receipt(self: &Arc<Self>, seq: u64) -> Receipt {
+        Receipt::new(self.clone(), seq)
+    }
+
+    /// Abandons the wait when the returned guard is dropped before [`queued`](Self::queued).
+    pub fn cancel_on_drop(self: &Arc<Self>) -> CancelOnDrop {
+        CancelOnDrop(self.clone())
+    }
+
+    /// The tell's wait ended: a signature given meanwhile counts now, later ones at once.
+    pub fn queued(&self, seq: u64) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let early = matches!(*state, DeferredState::Waiting { signed: true });
+        *state = DeferredState::Queued;
+        drop(state);
+        if early {
+            self.handled.handled(seq);
+        }
+    }
+}
+
+impl ReceiptBook for Deferred {
+    fn handled(&self, seq: u64) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        match &mut *state {
+            DeferredState::Waiting { signed } => *signed = true,
+            DeferredState::Queued => {
+                drop(state);
+                self.handled.handled(seq);
+            }
+            DeferredState::Cancelled => {}
+        }
+    }
+}
+
+/// Abandons a [`Deferred`] wait when dropped before the tell was queued.
+pub(crate) struct CancelOnDrop(Arc<Deferred>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        let mut state = self.0.state.lock().unwrap_or_else(|e| e.into_inner());
+        if matches!(*state, DeferredState::Waiting { .. }) {
+            *state = DeferredState::Cancelled;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_receipt_dropped_with_an_abandoned_wait_is_not_a_signature() {
+        let h = Handled::new(0, Weak::<Count>::new());
+        // Abandoned: the receipt is dropped with the message, then the guard.
+        let deferred = Deferred::new(&h);
+        let guard = deferred.cancel_on_drop();
+        drop(deferred.receipt(1));
+        drop(guard);
+        assert_eq!(h.through(), 0);
+        // The guard first, then the receipt: the same.
+        let deferred = Deferred::new(&h);
+        drop(deferred.cancel_on_drop());
+        drop(deferred.receipt(1));
+        assert_eq!(h.through(), 0);
+        // Queued: a signature given while it waited counts once it is queued, a later one at
+        // once.
+        let deferred = Deferred::new(&h);
+        let guard = deferred.cancel_on_drop();
+        deferred.receipt(1).sign();
+        assert_eq!(h.through(), 0);
+        deferred.queued(1);
+        drop(guard);
+        assert_eq!(h.through(), 1);
+        let deferred = Deferred::new(&h);
+        let guard = deferred.cancel_on_drop();
+        let receipt = deferred.receipt(2);
+        deferred.queued(2);
+        drop(guard);
+        receipt.sign();
+        assert_eq!(h.through(), 2);
+    }
 
     struct Count(std::sync::atomic::AtomicUsize);
     impl AckWake for Count {

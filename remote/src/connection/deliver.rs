@@ -10,7 +10,7 @@ use super::{spinning, Ended};
 use crate::dispatch::AskNow;
 use crate::error::WireError;
 use crate::frame::{encode_frame, set_time, set_type_id, Frame, FrameSpec, Kind};
-use crate::handled::Handled;
+use crate::handled::{Deferred, Handled};
 use crate::link::{reply_too_large, DeliveryGuard, Inner};
 use crate::read::reply_of;
 use crate::session::Order;
@@ -247,12 +247,17 @@ async fn deliver(
             {
                 Some(told) => queued(told),
                 None => {
-                    let receipt = handled.receipt(f.seq);
-                    queued(
-                        link.dispatch
-                            .tell_receipted(f.name, f.type_id, f.payload, receipt)
-                            .await,
-                    )
+                    // A wait for room can be abandoned (the connection ends): the receipt
+                    // dropped with the unqueued message must not count as handled.
+                    let deferred = Deferred::new(handled);
+                    let abandoned = deferred.cancel_on_drop();
+                    let told = link
+                        .dispatch
+                        .tell_receipted(f.name, f.type_id, f.payload, deferred.receipt(f.seq))
+                        .await;
+                    deferred.queued(f.seq);
+                    drop(abandoned);
+                    queued(told)
                 }
             }
         }
