@@ -28,6 +28,9 @@ pub(crate) struct Entry {
     pub kind: Kind,
     pub type_id: u16,
     pub message: &'static str,
+    /// Queued beside the capacity ([`Outbound::push_beyond_capacity`]): a control frame of
+    /// the link's own, which takes no sender's place.
+    pub beside: bool,
 }
 
 impl Entry {
@@ -52,6 +55,8 @@ pub(crate) struct Outbound {
     /// Next sequence number to write on the current connection.
     cursor: u64,
     capacity: usize,
+    /// The frames in the log queued beside the capacity: the capacity bounds the others.
+    beside: usize,
     /// The bytes of the frames in the log.
     bytes: usize,
     /// Frames are queued only while [`bytes`](Self::bytes) is below it (so the log holds at
@@ -82,6 +87,7 @@ impl Outbound {
             written: 0,
             cursor: 1,
             capacity: capacity.max(1),
+            beside: 0,
             bytes: 0,
             byte_capacity: usize::MAX,
             removed_unacknowledged: 0,
@@ -117,13 +123,25 @@ impl Outbound {
         self
     }
 
+    /// Room for a sender's frame: the frames queued beside the capacity (the link's own
+    /// control frames) do not count against it, so a gap notice queued behind a full log
+    /// never keeps a sender out once the peer has acknowledged one of the senders' frames.
     pub fn has_room(&self) -> bool {
-        self.log.len() < self.capacity && self.bytes < self.byte_capacity
+        self.has_room_beside(0)
     }
 
     /// Room for a frame with `reserved` places kept free beside it.
     pub fn has_room_beside(&self, reserved: usize) -> bool {
-        self.log.len().saturating_add(reserved) < self.capacity && self.bytes < self.byte_capacity
+        (self.log.len() - self.beside).saturating_add(reserved) < self.capacity
+            && self.bytes < self.byte_capacity
+    }
+
+    /// Takes a frame that left the log out of the counts.
+    fn left(&mut self, e: &Entry) {
+        self.bytes -= e.bytes.len();
+        if e.beside {
+            self.beside -= 1;
+        }
     }
 
     /// The bytes of the frames queued or awaiting acknowledgement.
@@ -171,7 +189,7 @@ impl Outbound {
         if !self.has_room() {
             return Err(frame);
         }
-        self.push_beyond_capacity(kind, type_id, message, frame)
+        self.queue(kind, type_id, message, frame, false)
     }
 
     /// Queues an encoded frame even when the log is full: for the few control frames the
@@ -182,7 +200,18 @@ impl Outbound {
         kind: Kind,
         type_id: u16,
         message: &'static str,
+        frame: Vec<u8>,
+    ) -> Result<u64, Vec<u8>> {
+        self.queue(kind, type_id, message, frame, true)
+    }
+
+    fn queue(
+        &mut self,
+        kind: Kind,
+        type_id: u16,
+        message: &'static str,
         mut frame: Vec<u8>,
+        beside: bool,
     ) -> Result<u64, Vec<u8>> {
         if frame.len() < SEQ_AT + 8 {
             return Err(frame);
@@ -197,7 +226,9 @@ impl Outbound {
             kind,
             type_id,
             message,
+            beside,
         });
+        self.beside += usize::from(beside);
         Ok(seq)
     }
 
@@ -208,7 +239,7 @@ impl Outbound {
         let mut n = 0;
         while self.log.front().is_some_and(|e| e.seq <= upto) {
             if let Some(e) = self.log.pop_front() {
-                self.bytes -= e.bytes.len();
+                self.left(&e);
                 self.keep_buffer(e.bytes);
             }
             n += 1;
@@ -338,7 +369,9 @@ impl Outbound {
             kept.push_back(e);
         }
         self.log = kept;
-        self.bytes -= removed.iter().map(|e| e.bytes.len()).sum::<usize>();
+        for e in &removed {
+            self.left(e);
+        }
         self.removed_unacknowledged += removed.len() as u64;
         if !removed.is_empty() {
             self.next_seq = next;
@@ -367,7 +400,7 @@ impl Outbound {
         let mut removed = Vec::new();
         while self.log.front().is_some_and(&lost) {
             if let Some(e) = self.log.pop_front() {
-                self.bytes -= e.bytes.len();
+                self.left(&e);
                 removed.push(e);
             }
         }

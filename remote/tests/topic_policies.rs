@@ -159,7 +159,7 @@ async fn peer_that_stops_reading(policy: RemoteOverflow, body: &[u8]) {
                     // subscription held into the link: until then a quote may still be dropped
                     // (and counted, and told like the others).
                     let more = tokio::time::timeout(BOUND, async {
-                        // Each a quote of its own instrument (its own key, for LatestPerKey).
+                        // Unkeyed: under LatestPerKey each replaces the one held.
                         for i in N.. {
                             let report = bus.publish("md.q", quote(i)).await.expect("published");
                             if report.dropped == 0 {
@@ -197,9 +197,6 @@ async fn drop_oldest_never_holds_up_the_publisher() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known defect: after the peer acknowledges again, the quote LatestPerKey holds is \
-            sometimes never moved into the link (about 1 run in 5), so the publisher's next \
-            quote keeps replacing it"]
 async fn latest_per_key_never_holds_up_the_publisher() {
     peer_that_stops_reading(RemoteOverflow::LatestPerKey, &[3]).await;
 }

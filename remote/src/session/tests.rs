@@ -61,11 +61,22 @@ fn a_full_log_still_takes_the_link_s_own_control_frames() {
     let mut seqs = Vec::new();
     out.take_batch(10, 1 << 20, |b| seqs.push(seq_of(b)));
     assert_eq!(seqs, vec![1, 2]);
-    // Room again only once the log is below its capacity.
+    // The control frame takes no sender's place: room again once the sender's frame is
+    // acknowledged, the control frame still in the log.
     assert_eq!(out.ack(1), 1);
-    assert!(out.push(Kind::Tell, 1, "M", frame()).is_err());
-    assert_eq!(out.ack(2), 1);
+    assert!(out.has_room());
     assert_eq!(out.push(Kind::Tell, 1, "M", frame()), Ok(3));
+    assert!(out.push(Kind::Tell, 1, "M", frame()).is_err());
+    assert_eq!(out.len(), 2);
+    // Acknowledged or taken out, it leaves the count as the others do.
+    out.take_batch(10, 1 << 20, |_| {});
+    assert_eq!(out.ack(3), 2);
+    assert!(out.push_beyond_capacity(Kind::Subscribe, 1, "subscription", frame()).is_ok());
+    out.take_batch(10, 1 << 20, |_| {});
+    assert!(out.give_up("b", None).is_some());
+    assert!(out.has_room());
+    assert_eq!(out.push(Kind::Tell, 1, "M", frame()), Ok(5));
+    assert!(out.push(Kind::Tell, 1, "M", frame()).is_err());
 }
 
 #[test]
@@ -312,6 +323,7 @@ fn a_loss_report_names_each_message_from_its_frame() {
             kind,
             type_id: 7,
             message: "M",
+            beside: false,
         }
     };
     let lost = [
