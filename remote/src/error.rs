@@ -284,7 +284,7 @@ pub enum RemoteAskError {
     },
     /// The link went down after the request was queued: the request may or may not have been
     /// handled; its reply, if any, is dropped.
-    #[error("the link to {peer} went down while the ask was in flight ({reason}); it may or may not have been handled")]
+    #[error("the link to {peer} went down while the ask was in flight ({reason}); it may or may not have been handled (one not handled yet is sent again when the link reconnects to the same process, or named in its loss report)")]
     LinkDown {
         /// The peer node.
         peer: String,

@@ -2,10 +2,10 @@
 //! link sends its peer.
 //!
 //! A link acknowledges a data frame only once the frame is handled, not merely queued: a
-//! tell once the receiving actor's handler for it has run (its [`Receipt`] is signed);
-//! anything else once it is delivered (an ask once queued: its asker hears of it in any case,
-//! by its reply or by the failure of its ask; a publication once its subscribers have it; a
-//! reply or a subscription at once). Frames are delivered in order but handled in any order (by different actors),
+//! tell once the receiving actor's handler for it has run (its [`Receipt`] is signed); an
+//! ask once it is answered (its reply queued, or its failure); anything else once it is
+//! delivered (a publication once its subscribers have it; a reply or a subscription at
+//! once). Frames are delivered in order but handled in any order (by different actors),
 //! so the acknowledgement is the last number up to which every frame is handled: a
 //! contiguous watermark over a window of the frames delivered and not yet handled.
 //!

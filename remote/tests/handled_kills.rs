@@ -1,26 +1,27 @@
 //! Acknowledged means handled: a receiving process whose actor has a backlog in its mailbox is
 //! killed with SIGKILL at random points of a stream, and started again, over Unix sockets and
-//! TCP. Every tell sent is handled by one of the receivers (more than once only when a
+//! TCP. Every tell or ask sent is handled by one of the receivers (more than once only when a
 //! receiver died after handling it and before its acknowledgement left) or named, with its
-//! sequence number and type, in a loss report of the sender; none is missing.
+//! sequence number and type, in a loss report of the sender; none is missing. Every ask is
+//! answered: by its reply, or by a failure.
 //!
 //! The receiver is this test binary started again with `child_handler` selected: node `a`
-//! with an actor exported as `sink`, whose handler prints `got <id>` for each order it
-//! handles. Printing is slower than the link, so the mailbox holds a backlog when the kill
-//! comes.
+//! with an actor exported as `sink` for tells and one exported as `answer` for asks, whose
+//! handlers print `got <id>` for each order they handle. Printing is slower than the link, so
+//! the mailbox holds a backlog when the kill comes.
 
 mod common;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use common::*;
 use mycelium_actors::{Actor, BoxError, Bus, Context, Handler, MailboxConfig, SpawnOptions};
 use mycelium_codec::WireMessage;
-use mycelium_contracts::CancelOrder;
+use mycelium_contracts::{CancelOrder, OrderAck};
 use mycelium_remote::frame::Kind;
-use mycelium_remote::{Endpoint, LinkConfig, LinkEventKind, Node};
+use mycelium_remote::{Endpoint, LinkConfig, LinkEventKind, Node, OnReply};
 use tokio::io::AsyncReadExt;
 
 const ENDPOINT_ENV: &str = "MYCELIUM_REMOTE_HANDLER_ENDPOINT";
@@ -48,6 +49,32 @@ impl Handler<CancelOrder> for Sink {
     }
 }
 
+/// Prints each order it is asked about, and answers.
+struct Answerer;
+
+impl Actor for Answerer {
+    type Args = ();
+    async fn on_start(_: (), _ctx: &mut Context<Self>) -> Result<Self, BoxError> {
+        Ok(Answerer)
+    }
+}
+
+impl Handler<CancelOrder> for Answerer {
+    type Reply = OrderAck;
+    async fn handle(&mut self, c: CancelOrder, _ctx: &mut Context<Self>) -> OrderAck {
+        // Not answered within one poll: an idle actor's reply is otherwise made on the
+        // reader's task, and its mailbox never holds a backlog.
+        tokio::task::yield_now().await;
+        println!("got {}", c.client_order_id);
+        OrderAck {
+            client_order_id: c.client_order_id,
+            venue_order_id: String::new(),
+            ts_ns: c.ts_ns,
+            venue_ts_ns: None,
+        }
+    }
+}
+
 /// The receiving node, when this binary is started as a child; does nothing otherwise.
 #[test]
 #[ignore = "started as a child process by the other tests of this file"]
@@ -69,9 +96,15 @@ fn child_handler() {
         let sink = bus
             .spawn_with::<Sink>((), SpawnOptions::new().mailbox(MailboxConfig::Bounded(512)))
             .expect("spawn");
+        let answerer = bus
+            .spawn_with::<Answerer>((), SpawnOptions::new().mailbox(MailboxConfig::Bounded(512)))
+            .expect("spawn");
         let exports = bus.exports();
         exports
             .export("sink", sink.recipient::<CancelOrder>())
+            .expect("export");
+        exports
+            .export_ask("answer", answerer.reply_recipient::<CancelOrder>())
             .expect("export");
         let node = Node::builder("a", schema(), secret())
             .config(fast_config())
@@ -139,10 +172,14 @@ async fn read_got(lines: &mut child::Output, life: &mut Life) -> bool {
     }
 }
 
-/// Streams tells to `sink` on a link to `endpoint` while receivers are started and killed
-/// `KILLS` times at random points, then a last one takes what is left; checks that each
-/// receiver handled in order, and that every tell was handled or reported lost.
-async fn killed_receivers_lose_nothing(endpoint: Endpoint, env: String) {
+/// What became of each ask, by id: its reply (`true`) or a failure (`false`).
+type Answers = Arc<Mutex<BTreeMap<u64, bool>>>;
+
+/// Streams tells to `sink` (`kind` Tell) or asks to `answer` (`kind` Ask) on a link to
+/// `endpoint` while receivers are started and killed `KILLS` times at random points, then a
+/// last one takes what is left; checks that each receiver handled in order, that every
+/// message was handled or reported lost, and that every ask was answered.
+async fn killed_receivers_lose_nothing(endpoint: Endpoint, env: String, kind: Kind) {
     let _one = ONE_AT_A_TIME.lock().await;
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -161,15 +198,33 @@ async fn killed_receivers_lose_nothing(endpoint: Endpoint, env: String) {
     let link = b.connect("a", endpoint);
 
     let stop = Arc::new(AtomicBool::new(false));
+    let answers: Answers = Arc::default();
     let sender = {
-        let (link, stop) = (link.clone(), stop.clone());
+        let (link, stop, answers) = (link.clone(), stop.clone(), answers.clone());
         tokio::spawn(async move {
-            let svc: Arc<str> = "sink".into();
+            let svc: Arc<str> = if kind == Kind::Ask { "answer" } else { "sink" }.into();
             let mut id = 0u64;
             while !stop.load(Ordering::Relaxed) {
-                link.send(Kind::Tell, &svc, CancelOrder::TYPE_ID, |o| body(id, o))
+                if kind == Kind::Ask {
+                    // Queued in order, each answered by a callback: many in flight at once.
+                    let answers = answers.clone();
+                    let on_reply: OnReply = Box::new(move |r| {
+                        answers.lock().unwrap().insert(id, r.is_ok());
+                    });
+                    link.ask_with(
+                        &svc,
+                        CancelOrder::TYPE_ID,
+                        "CancelOrder",
+                        |o| body(id, o),
+                        on_reply,
+                    )
                     .await
                     .expect("queued");
+                } else {
+                    link.send(Kind::Tell, &svc, CancelOrder::TYPE_ID, |o| body(id, o))
+                        .await
+                        .expect("queued");
+                }
                 id += 1;
             }
             id
@@ -208,7 +263,7 @@ async fn killed_receivers_lose_nothing(endpoint: Endpoint, env: String) {
     // wait for that, and for the Up of the last receiver, reading its output meanwhile so its
     // pipe never fills.
     let drained = tokio::time::timeout(BOUND, async {
-        while sent.is_none() || link.queued() > 0 || ups < KILLS + 1 {
+        while sent.is_none() || link.queued() > 0 || link.asks_in_flight() > 0 || ups < KILLS + 1 {
             ups += events
                 .drain()
                 .iter()
@@ -242,7 +297,7 @@ async fn killed_receivers_lose_nothing(endpoint: Endpoint, env: String) {
         match &e.kind {
             LinkEventKind::Loss(report) => {
                 for m in &report.messages {
-                    assert_eq!(m.kind, Kind::Tell, "seed {seed}");
+                    assert_eq!(m.kind, kind, "seed {seed}");
                     assert_eq!(m.type_id, CancelOrder::TYPE_ID, "seed {seed}");
                     // Sequence numbers start at 1, ids at 0.
                     lost.insert(m.seq - 1);
@@ -271,10 +326,31 @@ async fn killed_receivers_lose_nothing(endpoint: Endpoint, env: String) {
         .collect();
     assert!(
         silent.is_empty(),
-        "seed {seed}: {} of {sent} tells neither handled nor reported lost: {:?}",
+        "seed {seed}: {} of {sent} {kind:?}s neither handled nor reported lost: {:?}",
         silent.len(),
         &silent[..silent.len().min(20)]
     );
+    let (mut failed, mut answered_and_lost) = (0usize, 0usize);
+    if kind == Kind::Ask {
+        let answers = answers.lock().unwrap();
+        for id in 0..sent {
+            match answers.get(&id) {
+                // A reply only from a receiver that handled it.
+                Some(true) => assert!(
+                    handled.contains(&id),
+                    "seed {seed}: ask {id} answered unhandled"
+                ),
+                Some(false) => failed += 1,
+                None => panic!("seed {seed}: ask {id} never answered"),
+            }
+        }
+        // A loss report names what was not acknowledged as handled: an ask answered just
+        // before its receiver died, its acknowledgement still to leave, is named too.
+        answered_and_lost = lost
+            .iter()
+            .filter(|id| answers.get(id) == Some(&true))
+            .count();
+    }
     // Handled again only when a receiver died between handling and acknowledging: at most
     // the acknowledgements in flight at each kill, never a whole mailbox.
     assert!(
@@ -282,7 +358,8 @@ async fn killed_receivers_lose_nothing(endpoint: Endpoint, env: String) {
         "seed {seed}: {twice} tells handled twice"
     );
     eprintln!(
-        "{sent} tells sent, {} handled, {} reported lost, {twice} handled twice (seed {seed})",
+        "{sent} {kind:?}s sent, {} handled, {} reported lost, {twice} handled twice, {failed} \
+         asks failed, {answered_and_lost} answered and reported lost (seed {seed})",
         handled.len(),
         lost.len()
     );
@@ -295,7 +372,17 @@ async fn unix_receivers_killed_lose_nothing() {
         unreachable!()
     };
     let env = socket.to_string_lossy().into_owned();
-    killed_receivers_lose_nothing(Endpoint::Unix(socket), env).await;
+    killed_receivers_lose_nothing(Endpoint::Unix(socket), env, Kind::Tell).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unix_receivers_killed_lose_no_ask() {
+    let dir = TempDir::new("handled-kill-ask");
+    let Endpoint::Unix(socket) = dir.socket("a.sock") else {
+        unreachable!()
+    };
+    let env = socket.to_string_lossy().into_owned();
+    killed_receivers_lose_nothing(Endpoint::Unix(socket), env, Kind::Ask).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -306,5 +393,25 @@ async fn tcp_receivers_killed_lose_nothing() {
         .expect("a free port")
         .port();
     let addr = format!("127.0.0.1:{port}");
-    killed_receivers_lose_nothing(Endpoint::Tcp(addr.clone()), format!("tcp:{addr}")).await;
+    killed_receivers_lose_nothing(
+        Endpoint::Tcp(addr.clone()),
+        format!("tcp:{addr}"),
+        Kind::Tell,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tcp_receivers_killed_lose_no_ask() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    killed_receivers_lose_nothing(
+        Endpoint::Tcp(addr.clone()),
+        format!("tcp:{addr}"),
+        Kind::Ask,
+    )
+    .await;
 }

@@ -198,7 +198,8 @@ fn logged_failure(n: u64) -> bool {
 enum Delivered {
     /// Handled (or failed for good): acknowledged with the next write.
     Done,
-    /// A tell in a mailbox: its receipt marks it handled ([`crate::handled`]).
+    /// A tell in a mailbox, or an ask whose reply is still to come: its receipt marks it
+    /// handled ([`crate::handled`]).
     Later,
     /// A local service could not take it.
     Failed(crate::error::DispatchError),
@@ -320,12 +321,16 @@ async fn deliver(
             if let Poll::Ready(answer) = first {
                 return Delivered::Answered(answer.map_err(|e| e.to_string()));
             }
-            // Acknowledged once queued: its asker hears of it in any case, by its reply or,
-            // should this process die first, by the failure of its ask.
-            link.reply_later(corr, asker, async move {
-                reply.await.map_err(|e| e.to_string())
-            });
-            Delivered::Done
+            // Acknowledged once answered (its reply queued): until then the ask stays in the
+            // peer's resend log, so a process that dies with it in a mailbox leaves it to be
+            // sent again or reported lost, by sequence number, as a tell.
+            link.reply_later(
+                corr,
+                asker,
+                async move { reply.await.map_err(|e| e.to_string()) },
+                handled.receipt(f.seq),
+            );
+            Delivered::Later
         }
         Kind::Reply | Kind::ReplyFailed => {
             link.on_reply(f.corr, reply_of(f));

@@ -4,6 +4,8 @@
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, MutexGuard};
 
+use mycelium_actors::Receipt;
+
 use super::{Inner, Link, RemoteReply, State, FRAME_HEADERS};
 use crate::error::{SendError, WireError};
 use crate::frame::{encode_frame, encode_frame_around, Kind};
@@ -14,15 +16,24 @@ impl Inner {
     /// reply is still to come.
     ///
     /// `to` is the peer incarnation that asked: a reply ready once the peer has restarted is
-    /// dropped, not sent to the new process.
+    /// dropped, not sent to the new process. `receipt` is the ask's: signed once its reply
+    /// (or failure) is made, so the peer keeps the ask in its resend log until it is answered.
+    /// Signed just before the reply is queued, so the reply's frame usually carries the
+    /// acknowledgement of its ask: an asker that has its answer rarely finds the ask in a
+    /// loss report as well.
     pub fn reply_later(
         self: &Arc<Self>,
         corr: u64,
         to: u64,
         reply: impl std::future::Future<Output = Result<RemoteReply, String>> + Send + 'static,
+        receipt: Receipt,
     ) {
         let link = self.clone();
-        tokio::spawn(async move { link.reply_now(corr, to, reply.await) });
+        tokio::spawn(async move {
+            let reply = reply.await;
+            receipt.sign();
+            link.reply_now(corr, to, reply);
+        });
     }
 
     /// Queues the reply to ask `corr` of the peer incarnation `to` now; when the queue is

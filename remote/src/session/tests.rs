@@ -71,7 +71,9 @@ fn a_full_log_still_takes_the_link_s_own_control_frames() {
     // Acknowledged or taken out, it leaves the count as the others do.
     out.take_batch(10, 1 << 20, |_| {});
     assert_eq!(out.ack(3), 2);
-    assert!(out.push_beyond_capacity(Kind::Subscribe, 1, "subscription", frame()).is_ok());
+    assert!(out
+        .push_beyond_capacity(Kind::Subscribe, 1, "subscription", frame())
+        .is_ok());
     out.take_batch(10, 1 << 20, |_| {});
     assert!(out.give_up("b", None).is_some());
     assert!(out.has_room());
