@@ -13,7 +13,7 @@ use mycelium_remote::{Endpoint, LinkConfig, LinkEventKind, RemoteAskError};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ask_fails_at_once_when_its_link_drops() {
     let bus = Bus::new();
-    let (rec, _got) = Recorder::new(true);
+    let (rec, mut got) = Recorder::new(true);
     let (a, _) = node("a", &bus, rec.clone(), fast_config());
     let at = a
         .listen(&Endpoint::Tcp("127.0.0.1:0".into()), &["b"])
@@ -30,11 +30,10 @@ async fn ask_fails_at_once_when_its_link_drops() {
         let link = link.clone();
         tokio::spawn(async move { link.ask(&never, 1, |o| o.push(1)).await })
     };
-    // Wait until the request is written and acknowledged (it reached the handler, which
-    // never answers); before it is queued, the queue is empty too.
-    while link.stats().written == 0 || link.queued() > 0 {
-        tokio::task::yield_now().await;
-    }
+    // Wait until the request reached the handler, which never answers (so it is never
+    // acknowledged either: an ask is acknowledged once answered).
+    let reached = tokio::time::timeout(BOUND, got.recv()).await.unwrap();
+    assert_eq!(reached.expect("the ask").service, "never");
     relay.cut();
     let result = tokio::time::timeout(BOUND, ask).await.unwrap().unwrap();
     assert!(
@@ -43,8 +42,8 @@ async fn ask_fails_at_once_when_its_link_drops() {
     );
 }
 
-/// Asks whose askers gave up leave the link's asks in flight, though the peer acknowledges
-/// them and never answers: a dropped `Link::ask` at once, an `ask_timeout` that timed out
+/// Asks whose askers gave up leave the link's asks in flight, though the peer never answers
+/// them: a dropped `Link::ask` at once, an `ask_timeout` that timed out
 /// when the next asks are registered (the asks in flight stay bounded).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn asks_given_up_by_their_askers_leave_the_asks_in_flight() {
@@ -52,7 +51,7 @@ async fn asks_given_up_by_their_askers_leave_the_asks_in_flight() {
     use mycelium_remote::RemoteActor;
     let dir = TempDir::new("abandoned-asks");
     let bus = Bus::new();
-    let (rec, _got) = Recorder::new(true);
+    let (rec, mut got) = Recorder::new(true);
     let (a, _) = node("a", &bus, rec.clone(), fast_config());
     let at = a.listen(&dir.socket("a.sock"), &["b"]).await.unwrap();
     let (b, mut b_events) = node("b", &bus, rec, fast_config());
@@ -62,15 +61,14 @@ async fn asks_given_up_by_their_askers_leave_the_asks_in_flight() {
         .await;
     let never: Arc<str> = "never".into();
 
-    // A `Link::ask` whose future is dropped once the request was acknowledged.
+    // A `Link::ask` whose future is dropped once the request reached the handler.
     let ask = {
         let link = link.clone();
         let never = never.clone();
         tokio::spawn(async move { link.ask(&never, 1, |o| o.push(1)).await })
     };
-    while link.stats().written == 0 || link.queued() > 0 {
-        tokio::task::yield_now().await;
-    }
+    let reached = tokio::time::timeout(BOUND, got.recv()).await.unwrap();
+    assert_eq!(reached.expect("the ask").service, "never");
     assert_eq!(link.asks_in_flight(), 1);
     ask.abort();
     assert!(ask.await.unwrap_err().is_cancelled());
