@@ -109,6 +109,13 @@ typedef struct MycActorCallbacks {
   // once, on the calling thread, before it returns; if it succeeds, it is called once
   // later, when the actor (or the tree) lets go of the callbacks.
   void (*free_user_data)(void *user_data);
+  // Runs a batch: calls `run(batch)` once, on the calling thread, holding what the
+  // language's callbacks need (the OCaml runtime lock, say); inside, the library calls
+  // `handle` for several messages of the actor in a row, and each finds it held. The mail
+  // that waits for an actor is handled in such batches. Optional: without it `run` is
+  // called directly. `run` must be called exactly once; a callback that returns without
+  // calling it has its batch run after it returns.
+  void (*batch)(void *user_data, void (*run)(void *batch), void *batch);
 } MycActorCallbacks;
 
 // Bytes the library allocated (a reply body). Free with [`myc_bytes_free`].

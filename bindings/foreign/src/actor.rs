@@ -2,8 +2,8 @@
 //!
 //! Its task takes each message a gated ref sent from the mailbox and hands it to the actor's
 //! mail (`mail.rs`): a queue served in batches by a thread of the runtime's blocking
-//! pool, which enters the language once per batch, answers askers itself and spins briefly
-//! before it gives the thread back (see `mail.rs`). `start`, `stop`, a message sent around
+//! pool, which enters the language once per batch, answers askers itself and gives the
+//! thread back once the queue is empty (see `mail.rs`). `start`, `stop`, a message sent around
 //! the gate and the release of a killed state also run on the pool, one call each.
 //!
 //! Why the blocking pool rather than threads of the binding's own: a callback may block (a

@@ -7,8 +7,9 @@
 //! worker that Rust actors need, and on a virtual-time bus with the clock held still while
 //! they run. Mail is handled in batches: one pool thread per actor with mail takes what is
 //! queued, enters the language once ([`Foreign::run_batch`]: the GIL, the OCaml runtime
-//! lock) and runs the handlers in order, then spins briefly before it gives the thread back. An `Err` from a callback is a failure exactly like a Rust panic: the message goes
-//! to the dead letters, an asker gets `AskError::Failed` at once, and a supervisor restarts
+//! lock) and runs the handlers in order, then gives the thread back (after a spin, if
+//! `MYCELIUM_HOST_SPIN_US` asks for one). An `Err` from a callback is a failure exactly
+//! like a Rust panic: the message goes to the dead letters, an asker gets `AskError::Failed` at once, and a supervisor restarts
 //! the actor in place (re-running `start` with the same arguments) after its backoff.
 //!
 //! ```

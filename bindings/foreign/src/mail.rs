@@ -6,10 +6,10 @@
 //! what is queued as a batch, holds the state's lock once and enters the language once
 //! ([`Foreign::run_batch`]: the GIL, the OCaml runtime lock), runs the handlers one by one in
 //! order, answers each asker from there, and goes back for more. Once the queue is empty it
-//! spins briefly (real time only) and then gives its thread back to the pool; the next
-//! message starts a server again. A hand-off between the two CPUs costs tens of
-//! microseconds when the receiver has parked: a stream of messages pays it once per batch,
-//! not once per message.
+//! gives its thread back to the pool (after a spin of `MYCELIUM_HOST_SPIN_US` microseconds on
+//! a real-time bus, none by default: see [`SPIN`]); the next message starts a server again. A
+//! hand-off between the two CPUs costs tens of microseconds when the receiver has parked: a
+//! stream of messages pays it once per batch, not once per message.
 //!
 //! The queue is the front of the mailbox, and keeps its guarantees:
 //! - Order: one server at a time, jobs in the order the task queued them.
@@ -53,9 +53,13 @@ pub const QUEUE_ROOM: usize = 1024;
 const BATCH: usize = 256;
 
 /// How long a server on a real-time bus looks for more work before it gives its thread back,
-/// unless `MYCELIUM_HOST_SPIN_US` says otherwise (0: at once): about the cost of waking a
-/// parked thread on the other CPU of a two-vCPU machine.
-const SPIN: Duration = Duration::from_micros(50);
+/// unless `MYCELIUM_HOST_SPIN_US` says otherwise: none. On two vCPUs a spinning server takes
+/// the CPU the publisher and the actor's task need, so batches shrink and throughput falls
+/// (a Rust publisher to a Python subscriber: 316,000-429,000 messages a second without a
+/// spin, 91,000-211,000 with 50 µs, four paired runs), while the latency of an ask from a
+/// Rust actor did not move (its cost is the wake of the asker: docs/perf/python.md). On a
+/// machine with cores to spare a spin saves the wake of the next batch.
+const SPIN: Duration = Duration::ZERO;
 
 /// The spin, read once per process.
 fn spin() -> Duration {
