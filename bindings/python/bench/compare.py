@@ -11,7 +11,7 @@ Prints one line per workload and framework:
                                           actor (mycelium: Heartbeat messages; -plain: ints,
                                           as pykka's), or for mycelium-rust-target the
                                           built-in Rust `counter`
-    w15 <subscriber> msgs_per_sec=..      a Rust actor publishes Quote messages (52-byte
+    w15 <subscriber> msgs_per_sec=..      a Rust actor publishes Quote messages (44-byte
                                           body) on a topic; a subscriber actor doing
                                           nothing but count them: Python, or the same in
                                           Rust (the built-in `quote_recorder`)
