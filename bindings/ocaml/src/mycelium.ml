@@ -38,6 +38,9 @@ let () =
     | Error (kind, msg) -> Some (Printf.sprintf "Mycelium.Error(%s, %S)" (error_name kind) msg)
     | _ -> None)
 
+(* The Rust runtime linked with the program: its C archive comes with this module. *)
+let () = ignore (Sys.opaque_identity Mycelium_runtime.name)
+
 (* What the stubs raise: the C ABI's status code and message. *)
 exception Raw_error of int * string
 
@@ -265,6 +268,9 @@ external example_schema_digest : unit -> string = "myc_ml_example_schema_digest"
 external raw_spawn_rust : handle -> string -> string option -> string -> unit
   = "myc_ml_spawn_rust"
 
+external bus_set_schema : handle -> string -> string -> unit = "myc_ml_bus_set_schema"
+external rust_actor_schema : string -> string * string = "myc_ml_rust_actor_schema"
+
 external raw_measure : handle -> string -> int -> string -> int -> int array
   = "myc_ml_measure_asks"
 
@@ -360,7 +366,16 @@ let rec speaks what bus (c : 'a Contract.t) =
 
 and speaks_schema what bus c_name type_id s =
       match bus.schema with
-      | None -> bus.schema <- Some s
+      | None -> (
+          (* The C bus may speak a schema already: the one of a Rust actor started on it. *)
+          match checked (bus_set_schema bus.b s.package) s.digest with
+          | () -> bus.schema <- Some s
+          | exception Error (Invalid_argument, msg) ->
+              raise
+                (Error
+                   ( Wrong_type,
+                     Printf.sprintf "%s: %s (type id %d) belongs to the schema %s, but %s" what
+                       c_name type_id (describe_schema s) msg )))
       | Some b when b.digest == s.digest || String.equal b.digest s.digest -> ()
       | Some b when String.equal b.package s.package ->
           raise
@@ -388,6 +403,7 @@ module Bus = struct
   let create ?schema ?(virtual_time = false) ?(seed = 0L) () =
     let schema = Option.map schema_of schema in
     let b = checked (bus_new virtual_time) seed in
+    Option.iter (fun s -> checked (bus_set_schema b s.package) s.digest) schema;
     { b; bus_id = next_id (); schema; services = Hashtbl.create 8 }
 
   let forget_plain bus = Plain_store.drop_if (fun e -> e.bus_id = bus.bus_id)
@@ -749,18 +765,22 @@ let subscribe actor (c : 'a Contract.t) pattern =
 
 let unsubscribe sub = checked subscription_free sub
 
-(* The built-in Rust actors speak the example schema: refused on a bus of another one. *)
-let builtin_speaks what bus kind =
+(* A Rust actor started by name speaks the schema it was registered with: refused on a bus
+   of another one (the C ABI checks it too, and a bus that speaks none adopts it). *)
+let rust_speaks what bus kind =
+  let package, digest = checked rust_actor_schema (name "kind" kind) in
   match bus.schema with
-  | Some s when not (String.equal s.digest (Lazy.force example_digest)) ->
+  | Some s when not (String.equal s.digest digest) ->
       invalid
-        "%s: the built-in Rust actor %S speaks the example schema of contracts.yaml (digest %s), \
-         but this bus speaks the schema %s"
-        what kind (Lazy.force example_digest) (describe_schema s)
+        "%s: the Rust actor %S speaks the schema `%s` (digest %s), but this bus speaks the \
+         schema %s: a bus carries the messages of one schema. Start it on a bus created with \
+         ~schema:(module %s), the module mycelium-codegen generates from the actor's schema \
+         file"
+        what kind package digest (describe_schema s) (String.capitalize_ascii package)
   | _ -> ()
 
 let spawn_rust ?arg bus ~kind ~service =
-  builtin_speaks "spawn_rust" bus kind;
+  rust_speaks "spawn_rust" bus kind;
   let arg = Option.map (name "arg") arg in
   checked (raw_spawn_rust bus.b (name "kind" kind) arg) (name "service" service)
 
@@ -828,7 +848,7 @@ module Supervisor = struct
     List.iter
       (function
         | Foreign c -> c.check bus
-        | Rust r -> builtin_speaks ("Supervisor child " ^ r.r_name) bus r.kind)
+        | Rust r -> rust_speaks ("Supervisor child " ^ r.r_name) bus r.kind)
       children;
     let code = match strategy with One_for_one -> 0 | One_for_all -> 1 | Rest_for_one -> 2 in
     let tree =
