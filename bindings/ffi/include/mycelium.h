@@ -614,8 +614,11 @@ enum MycStatus myc_tree_add_foreign_with(struct MycTree *tree,
                                          size_t n,
                                          uint32_t flags);
 
-// Adds a built-in Rust child (see `myc_spawn_rust` for the kinds), exported under `service`
-// (may be null) once the tree runs.
+// Adds a child started from the Rust actor registered as `kind` (a built-in one or one of a
+// team's actor library; see `myc_spawn_rust`), exported under `service` (may be null) once
+// the tree runs; restarted by the tree like any child. An unknown kind or an argument it
+// cannot read is `InvalidArgument` here; a Rust child of another schema than the bus's (or
+// than the tree's other Rust children) is `InvalidArgument` at `myc_tree_start`.
 //
 // # Safety
 // `tree` is live; `name` and `kind` NUL-terminated strings; `arg` and `service` null or

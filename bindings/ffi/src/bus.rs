@@ -211,8 +211,7 @@ fn schema_texts(kind: Kind) -> (*const c_char, *const c_char) {
     }
     let schema = kind.schema();
     // Registrations live as long as the process; so do these, one pair per actor.
-    let p: &'static CString =
-        Box::leak(Box::new(CString::new(schema.package).unwrap_or_default()));
+    let p: &'static CString = Box::leak(Box::new(CString::new(schema.package).unwrap_or_default()));
     let d: &'static CString = Box::leak(Box::new(
         CString::new(schema.digest_hex()).unwrap_or_default(),
     ));

@@ -1,4 +1,4 @@
-//! Supervision trees from C: foreign and built-in Rust children side by side.
+//! Supervision trees from C: foreign and registered Rust children side by side.
 
 use std::ffi::c_char;
 use std::sync::Arc;
@@ -241,8 +241,11 @@ pub unsafe extern "C" fn myc_tree_add_foreign_with(
     })
 }
 
-/// Adds a built-in Rust child (see `myc_spawn_rust` for the kinds), exported under `service`
-/// (may be null) once the tree runs.
+/// Adds a child started from the Rust actor registered as `kind` (a built-in one or one of a
+/// team's actor library; see `myc_spawn_rust`), exported under `service` (may be null) once
+/// the tree runs; restarted by the tree like any child. An unknown kind or an argument it
+/// cannot read is `InvalidArgument` here; a Rust child of another schema than the bus's (or
+/// than the tree's other Rust children) is `InvalidArgument` at `myc_tree_start`.
 ///
 /// # Safety
 /// `tree` is live; `name` and `kind` NUL-terminated strings; `arg` and `service` null or
