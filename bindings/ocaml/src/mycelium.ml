@@ -341,6 +341,9 @@ type bus = {
   b : handle;
   bus_id : int;
   mutable schema : schema option;
+  (* While [schema] is [None]: the schema (package, digest) of the first Rust actor started
+     on the bus, which the bus speaks from then on (the C ABI holds it too). *)
+  mutable rust_schema : (string * string) option;
   services : (string, exported) Hashtbl.t;
 }
 
@@ -404,7 +407,7 @@ module Bus = struct
     let schema = Option.map schema_of schema in
     let b = checked (bus_new virtual_time) seed in
     Option.iter (fun s -> checked (bus_set_schema b s.package) s.digest) schema;
-    { b; bus_id = next_id (); schema; services = Hashtbl.create 8 }
+    { b; bus_id = next_id (); schema; rust_schema = None; services = Hashtbl.create 8 }
 
   let forget_plain bus = Plain_store.drop_if (fun e -> e.bus_id = bus.bus_id)
 
@@ -769,20 +772,33 @@ let unsubscribe sub = checked subscription_free sub
    of another one (the C ABI checks it too, and a bus that speaks none adopts it). *)
 let rust_speaks what bus kind =
   let package, digest = checked rust_actor_schema (name "kind" kind) in
-  match bus.schema with
-  | Some s when not (String.equal s.digest digest) ->
+  match (bus.schema, bus.rust_schema) with
+  | Some s, _ when not (String.equal s.digest digest) ->
       invalid
         "%s: the Rust actor %S speaks the schema `%s` (digest %s), but this bus speaks the \
          schema %s: a bus carries the messages of one schema. Start it on a bus created with \
          ~schema:(module %s), the module mycelium-codegen generates from the actor's schema \
          file"
         what kind package digest (describe_schema s) (String.capitalize_ascii package)
+  | None, Some (p, d) when not (String.equal d digest) ->
+      invalid
+        "%s: the Rust actor %S speaks the schema `%s` (digest %s), but this bus speaks the \
+         schema `%s` (digest %s) of the Rust actor started on it first: a bus carries the \
+         messages of one schema. Start it on a bus of its own, created with \
+         ~schema:(module %s)"
+        what kind package digest p d (String.capitalize_ascii package)
   | _ -> ()
+
+(* A bus that speaks no schema speaks the one of the first Rust actor started on it. *)
+let rust_adopted bus kind =
+  if bus.schema = None && bus.rust_schema = None then
+    bus.rust_schema <- Some (checked rust_actor_schema kind)
 
 let spawn_rust ?arg bus ~kind ~service =
   rust_speaks "spawn_rust" bus kind;
   let arg = Option.map (name "arg") arg in
-  checked (raw_spawn_rust bus.b (name "kind" kind) arg) (name "service" service)
+  checked (raw_spawn_rust bus.b (name "kind" kind) arg) (name "service" service);
+  rust_adopted bus kind
 
 let spawn_c_echo bus =
   { a = checked spawn_c_echo bus.b; bus; uid = next_id (); accepts = None; spawned = true; label = "the C echo" }
@@ -873,7 +889,9 @@ module Supervisor = struct
         (function Foreign c -> Some (c.c_name, (c.uid, c.ids, c.keys)) | Rust _ -> None)
         children
     in
-    { s = checked (tree_start bus.b) tree; sbus = bus; kids }
+    let s = checked (tree_start bus.b) tree in
+    List.iter (function Rust r -> rust_adopted bus r.kind | Foreign _ -> ()) children;
+    { s; sbus = bus; kids }
 
   let child sup child_name =
     let a = checked (supervisor_child sup.s) (name "child name" child_name) in

@@ -63,6 +63,9 @@ let () =
   refused "adopted schema" M.Wrong_type "the bus already speaks the schema `desk`"
     (fun () ->
       M.tell plain "execution" T.heartbeat ({ ts_ns = 0L; seq = 1L; sender = "" } : Trading.heartbeat));
+  refused "a Rust actor of another schema than the first" M.Invalid_argument
+    "this bus speaks the schema `desk` (digest"
+    (fun () -> M.spawn_rust plain ~kind:"counter" ~service:"counter");
   let f = order plain "execution" 3 Desk.Buy 10.0 in
   assert (f.position = 10L);
   M.Bus.close plain;
