@@ -139,7 +139,11 @@ fn registration_runs_once_and_names_the_schema() {
     let (mut package, mut digest) = (std::ptr::null(), std::ptr::null());
     // SAFETY: as above.
     let status = unsafe { myc_rust_actor_schema(c"scalr".as_ptr(), &mut package, &mut digest) };
-    refused(status, MycStatus::InvalidArgument, &["scaler (arg: the factor)"]);
+    refused(
+        status,
+        MycStatus::InvalidArgument,
+        &["scaler (arg: the factor)"],
+    );
     assert!(package.is_null() && digest.is_null());
 }
 
@@ -150,7 +154,10 @@ fn started_by_name_on_its_schema_and_refused_otherwise() {
     let team = hex([7; 32]);
     // SAFETY: a live bus and valid strings throughout.
     unsafe {
-        assert_eq!(myc_bus_set_schema(bus, c"team".as_ptr(), team.as_ptr()), MycStatus::Ok);
+        assert_eq!(
+            myc_bus_set_schema(bus, c"team".as_ptr(), team.as_ptr()),
+            MycStatus::Ok
+        );
         let status = myc_spawn_rust(bus, c"scalr".as_ptr(), c"2".as_ptr(), c"s".as_ptr());
         refused(
             status,
@@ -158,7 +165,11 @@ fn started_by_name_on_its_schema_and_refused_otherwise() {
             &["scaler (arg: the factor)", "counter", "myc_library_init"],
         );
         let status = myc_spawn_rust(bus, c"scaler".as_ptr(), std::ptr::null(), c"s".as_ptr());
-        refused(status, MycStatus::InvalidArgument, &["needs an arg: the factor"]);
+        refused(
+            status,
+            MycStatus::InvalidArgument,
+            &["needs an arg: the factor"],
+        );
         let status = myc_spawn_rust(bus, c"scaler".as_ptr(), c"two".as_ptr(), c"s".as_ptr());
         refused(
             status,
@@ -169,10 +180,17 @@ fn started_by_name_on_its_schema_and_refused_otherwise() {
         refused(
             status,
             MycStatus::InvalidArgument,
-            &["`counter` speaks the schema `trading`", "this bus speaks the schema `team`"],
+            &[
+                "`counter` speaks the schema `trading`",
+                "this bus speaks the schema `team`",
+            ],
         );
         let status = myc_bus_set_schema(bus, c"trading".as_ptr(), example());
-        refused(status, MycStatus::InvalidArgument, &["already speaks the schema `team`"]);
+        refused(
+            status,
+            MycStatus::InvalidArgument,
+            &["already speaks the schema `team`"],
+        );
         let status = myc_bus_set_schema(bus, c"team".as_ptr(), c"07".as_ptr());
         refused(status, MycStatus::InvalidArgument, &["not 64 hex digits"]);
 
@@ -196,9 +214,17 @@ fn a_bus_adopts_the_schema_of_its_first_rust_actor() {
             MycStatus::Ok
         );
         let status = myc_spawn_rust(bus, c"counter".as_ptr(), std::ptr::null(), c"c".as_ptr());
-        refused(status, MycStatus::InvalidArgument, &["this bus speaks the schema `team`"]);
+        refused(
+            status,
+            MycStatus::InvalidArgument,
+            &["this bus speaks the schema `team`"],
+        );
         let status = myc_bus_set_schema(bus, c"trading".as_ptr(), example());
-        refused(status, MycStatus::InvalidArgument, &["already speaks the schema `team`"]);
+        refused(
+            status,
+            MycStatus::InvalidArgument,
+            &["already speaks the schema `team`"],
+        );
         assert_eq!(ask_seq(bus, c"s", 4), 8);
         myc_bus_free(bus);
     }
@@ -211,9 +237,15 @@ fn a_tree_of_rust_children_speaks_one_schema() {
     // SAFETY: live handles and valid strings throughout.
     unsafe {
         let mut tree = std::ptr::null_mut();
-        assert_eq!(myc_tree_new(MYC_ONE_FOR_ONE, 3, 1000, 1, 2.0, 10, &mut tree), MycStatus::Ok);
+        assert_eq!(
+            myc_tree_new(MYC_ONE_FOR_ONE, 3, 1000, 1, 2.0, 10, &mut tree),
+            MycStatus::Ok
+        );
         let name = c"scaler".as_ptr();
-        assert_eq!(myc_tree_add_rust(tree, name, name, c"2".as_ptr(), c"s".as_ptr()), MycStatus::Ok);
+        assert_eq!(
+            myc_tree_add_rust(tree, name, name, c"2".as_ptr(), c"s".as_ptr()),
+            MycStatus::Ok
+        );
         let counter = c"counter".as_ptr();
         assert_eq!(
             myc_tree_add_rust(tree, counter, counter, std::ptr::null(), c"c".as_ptr()),
@@ -224,17 +256,30 @@ fn a_tree_of_rust_children_speaks_one_schema() {
         refused(
             status,
             MycStatus::InvalidArgument,
-            &["child `counter`", "the Rust children of a tree speak the schema of its bus"],
+            &[
+                "child `counter`",
+                "the Rust children of a tree speak the schema of its bus",
+            ],
         );
         assert!(sup.is_null());
 
-        assert_eq!(myc_tree_new(MYC_ONE_FOR_ONE, 3, 1000, 1, 2.0, 10, &mut tree), MycStatus::Ok);
-        assert_eq!(myc_tree_add_rust(tree, name, name, c"2".as_ptr(), c"s".as_ptr()), MycStatus::Ok);
+        assert_eq!(
+            myc_tree_new(MYC_ONE_FOR_ONE, 3, 1000, 1, 2.0, 10, &mut tree),
+            MycStatus::Ok
+        );
+        assert_eq!(
+            myc_tree_add_rust(tree, name, name, c"2".as_ptr(), c"s".as_ptr()),
+            MycStatus::Ok
+        );
         assert_eq!(myc_tree_start(bus, tree, &mut sup), MycStatus::Ok);
         assert_eq!(ask_seq(bus, c"s", 21), 42);
         // The bus speaks the tree's schema now.
         let status = myc_spawn_rust(bus, counter, std::ptr::null(), c"c".as_ptr());
-        refused(status, MycStatus::InvalidArgument, &["this bus speaks the schema `team`"]);
+        refused(
+            status,
+            MycStatus::InvalidArgument,
+            &["this bus speaks the schema `team`"],
+        );
         myc_supervisor_free(sup);
         myc_bus_free(bus);
     }
