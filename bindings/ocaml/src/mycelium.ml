@@ -921,14 +921,15 @@ module Node = struct
   let link_refuse what c = cannot_leave what c "a node link carries bytes to another process"
 
   let join bus ~topology ~node =
-    match bus.schema with
+    let digest = match bus.schema with Some s -> Some s.digest | None -> Option.map snd bus.rust_schema in
+    match digest with
     | None ->
         invalid
           "Node.join: the bus speaks no schema yet, and a node tells its peers which one it \
            speaks: create the bus with Bus.create ~schema:(module Desk) (the module generated \
            from your schema)"
-    | Some s ->
-        let n = checked (node_start bus.b (name "topology path" topology) (name "node" node)) s.digest in
+    | Some digest ->
+        let n = checked (node_start bus.b (name "topology path" topology) (name "node" node)) digest in
         { n; nbus = bus }
 
   let is_remote t service = checked (node_is_remote t.n) (name "service" service)

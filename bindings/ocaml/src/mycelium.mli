@@ -454,7 +454,8 @@ module Node : sig
   val join : bus -> topology:string -> node:string -> t
   (** Starts node [node] of the topology file: listens on its endpoint (e.g. a Unix socket),
       dials the peers whose names sort after it, and serves the services exported on [bus]
-      to the other nodes. It speaks the bus's schema ({!Bus.create} [~schema]): a peer of
+      to the other nodes. It speaks the bus's schema ({!Bus.create} [~schema], or the
+      schema of the first contract type or Rust actor the bus carried): a peer of
       another schema is refused at the handshake, which names both digests. The shared
       secret comes from the environment variable the file names. Raises
       [Error (Invalid_argument, _)] with the reason (a bus that speaks no schema yet, bad
