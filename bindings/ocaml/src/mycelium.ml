@@ -421,7 +421,8 @@ module Bus = struct
     Hashtbl.reset bus.services;
     forget_plain bus
 
-  let schema_digest bus = Option.map (fun s -> s.digest) bus.schema
+  let schema_digest bus =
+    match bus.schema with Some s -> Some s.digest | None -> Option.map snd bus.rust_schema
   let now_ns bus = checked bus_now_ns bus.b
   let dead_letters bus = checked bus_dead_letters bus.b
   let runtime_tasks bus = checked bus_runtime_tasks bus.b

@@ -60,6 +60,7 @@ let () =
      schema is refused then. *)
   let plain = M.Bus.create () in
   M.spawn_rust plain ~kind:"execution" ~service:"execution";
+  assert (M.Bus.schema_digest plain = Some Desk.schema_digest);
   refused "adopted schema" M.Wrong_type "the bus already speaks the schema `desk`"
     (fun () ->
       M.tell plain "execution" T.heartbeat ({ ts_ns = 0L; seq = 1L; sender = "" } : Trading.heartbeat));
