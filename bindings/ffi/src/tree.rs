@@ -338,15 +338,17 @@ pub unsafe extern "C" fn myc_tree_start(
             let what = format!("myc_tree_start: child `{name}`");
             match bus.speaks(&what, kind) {
                 Err(e) => Some(e),
-                Ok(()) if kind.schema() != kinds[0].1.schema() => Some(Error::invalid(format!(
-                    "{what}: {} speaks the schema `{}`, but the child `{}`, {}, speaks `{}`: \
+                Ok(()) if kind.schema().digest != kinds[0].1.schema().digest => {
+                    Some(Error::invalid(format!(
+                        "{what}: {} speaks the schema `{}`, but the child `{}`, {}, speaks `{}`: \
                      the Rust children of a tree speak the schema of its bus",
-                    kind.title(),
-                    kind.schema().package,
-                    kinds[0].0,
-                    kinds[0].1.title(),
-                    kinds[0].1.schema().package
-                ))),
+                        kind.title(),
+                        kind.schema().package,
+                        kinds[0].0,
+                        kinds[0].1.title(),
+                        kinds[0].1.schema().package
+                    )))
+                }
                 Ok(()) => None,
             }
         });
