@@ -470,6 +470,43 @@ where
     }
 }
 
+/// A recorded actor's timer's message: a tell that says which timer sent it, so that the
+/// recording can tell it from other tells of its type.
+pub(crate) struct TimerTell<M> {
+    pub(crate) msg: M,
+    pub(crate) timer: u64,
+}
+
+impl<A, M> Payload<A> for TimerTell<M>
+where
+    A: Handler<M>,
+    M: Send + 'static,
+{
+    fn message_type() -> &'static str {
+        message_name::<M>()
+    }
+
+    fn run<'a>(
+        self,
+        actor: &'a mut A,
+        ctx: &'a mut Context<A>,
+    ) -> impl Future<Output = Outcome> + Send + 'a {
+        ctx.record_handled(Delivery::Timer { timer: self.timer }, &self.msg);
+        Told::<_, M> {
+            handling: catch_unwind_future(|| actor.handle(self.msg, ctx)),
+            _msg: PhantomData,
+        }
+    }
+
+    fn undeliverable(self, _reason: StopReason) -> Box<dyn Any + Send> {
+        Box::new(self.msg)
+    }
+
+    fn into_message(self) -> Box<dyn Any + Send> {
+        Box::new(self.msg)
+    }
+}
+
 impl<A, M> Payload<A> for AskEnvelope<M, <A as Handler<M>>::Reply>
 where
     A: Handler<M>,

@@ -46,7 +46,7 @@
 //! assert_eq!(counter.ask(5u32).await.unwrap(), 5);
 //! assert_eq!(
 //!     *log.0.lock().unwrap(),
-//!     ["Started { incarnation: 0 }", "u32 Some(5)", "reply u32 Some(5)"]
+//!     ["Started { incarnation: 0, actor_type: \"Counter\" }", "u32 Some(5)", "reply u32 Some(5)"]
 //! );
 //! # });
 //! ```
@@ -64,10 +64,15 @@ use crate::ActorId;
 /// How a handled message reached the actor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Delivery {
-    /// A tell (a timer's message and a topic's publication arrive as tells too).
+    /// A tell (a topic's publication arrives as a tell too).
     Tell,
     /// An ask: the handler's return value is the reply.
     Ask,
+    /// A tell sent by the actor's own timer, numbered as in [`Recorder::timer_fired`].
+    Timer {
+        /// The timer's number (from 0 in each incarnation, in the order they were set).
+        timer: u64,
+    },
 }
 
 /// A step in a recorded actor's life.
@@ -77,6 +82,9 @@ pub enum Lifecycle<'a> {
     Started {
         /// 0 for the first incarnation, then one more for each restart.
         incarnation: u32,
+        /// The actor's type name ([`crate::Actor::type_name`]), so that a replay knows
+        /// which code to run for it.
+        actor_type: &'static str,
     },
     /// A handler or hook failed (panicked or returned an error).
     Failed {
@@ -88,9 +96,13 @@ pub enum Lifecycle<'a> {
 impl fmt::Debug for Lifecycle<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Lifecycle::Started { incarnation } => {
-                write!(f, "Started {{ incarnation: {incarnation} }}")
-            }
+            Lifecycle::Started {
+                incarnation,
+                actor_type,
+            } => write!(
+                f,
+                "Started {{ incarnation: {incarnation}, actor_type: {actor_type:?} }}"
+            ),
             Lifecycle::Failed { reason } => write!(f, "Failed {{ reason: {reason:?} }}"),
         }
     }
@@ -116,6 +128,24 @@ pub trait Recorder: Send + Sync + 'static {
 
     /// A step of the actor's life, at bus time `time`.
     fn lifecycle(&self, actor: ActorId, time: Duration, event: Lifecycle<'_>);
+
+    /// The actor read the bus clock through [`crate::Context::now`], which says `reading`;
+    /// the actor gets what this returns. A recorder returns `reading`; a replay returns the
+    /// reading recorded at this point, so that an actor replayed on a virtual-time bus sees
+    /// the times a live run saw. Called on the actor's thread, inside the handling of its
+    /// current message (or in `on_start`).
+    fn clock_read(&self, actor: ActorId, reading: Duration) -> Duration {
+        let _ = actor;
+        reading
+    }
+
+    /// One of the actor's timers ([`crate::Context::send_after`],
+    /// [`crate::Context::send_interval`]), numbered `timer` in the order the actor set them
+    /// (from 0 in each incarnation), fired at bus time `time` and is about to send the actor
+    /// its message, of type `type_name`.
+    fn timer_fired(&self, actor: ActorId, time: Duration, timer: u64, type_name: &'static str) {
+        let _ = (actor, time, timer, type_name);
+    }
 }
 
 /// What an ask of a recorded actor needs to report its answer: carried by the handler's

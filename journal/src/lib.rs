@@ -58,6 +58,7 @@ mod reader;
 mod record;
 mod recording;
 mod replay;
+mod replayer;
 mod segment;
 mod writer;
 
@@ -69,6 +70,7 @@ pub use reader::{JournalReader, Records, SegmentInfo};
 pub use record::{ActorAddr, Cut, Encoding, Entry, Gap, Kind, Origin, Record};
 pub use recording::Recording;
 pub use replay::{Difference, Replay, ReplayError, ReplayMode, ReplayReport};
+pub use replayer::{replayer, set_replayer, REPLAYER_FILE};
 pub use segment::{index_path, segment_path, INDEX_EXT, SEGMENT_EXT};
 pub use writer::{Appended, JournalOptions, JournalWriter, WhenBehind, WriterStats, WRITER_SOURCE};
 

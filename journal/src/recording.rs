@@ -57,12 +57,10 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use mycelium_actors::recording::{Delivery, Lifecycle, Recorder};
-use mycelium_actors::ActorId;
+use mycelium_actors::{ActorId, Published};
 use mycelium_codec::WireMessage;
 
-#[cfg(doc)]
-use crate::record::Origin;
-use crate::record::{ActorAddr, Encoding, Entry, Kind};
+use crate::record::{ActorAddr, Encoding, Entry, Kind, Origin};
 use crate::writer::JournalWriter;
 
 type Encode = fn(&dyn Any, &mut Vec<u8>) -> Result<(), String>;
@@ -71,6 +69,8 @@ struct Codec {
     encoding: Encoding,
     type_id: u16,
     encode: Encode,
+    /// The topic of a publication (`Published<M>`).
+    topic: Option<fn(&dyn Any) -> Option<&str>>,
 }
 
 /// Writes recorded actors' messages and lives into a journal; hand it to
@@ -110,6 +110,21 @@ fn encode_contract<M: WireMessage + 'static>(
     Ok(())
 }
 
+fn encode_published<M: WireMessage + 'static>(
+    msg: &dyn Any,
+    out: &mut Vec<u8>,
+) -> Result<(), String> {
+    let p = msg
+        .downcast_ref::<Published<M>>()
+        .ok_or("the message is not of its registered type")?;
+    p.msg().encode_body(out);
+    Ok(())
+}
+
+fn published_topic<M: 'static>(msg: &dyn Any) -> Option<&str> {
+    msg.downcast_ref::<Published<M>>().map(Published::topic)
+}
+
 fn encode_json<M: serde::Serialize + 'static>(
     msg: &dyn Any,
     out: &mut Vec<u8>,
@@ -140,6 +155,7 @@ impl Recording {
                 encoding: Encoding::Contract,
                 type_id: M::TYPE_ID,
                 encode: encode_contract::<M>,
+                topic: None,
             },
         );
         self
@@ -153,6 +169,22 @@ impl Recording {
                 encoding: Encoding::Json,
                 type_id: 0,
                 encode: encode_json::<M>,
+                topic: None,
+            },
+        );
+        self
+    }
+
+    /// Writes publications of `M`, a contract message (`Published<M>`, what a subscriber
+    /// handles), with the contract codec and their topic.
+    pub fn published<M: WireMessage + Send + Sync + 'static>(mut self) -> Self {
+        self.codecs.insert(
+            TypeId::of::<Published<M>>(),
+            Codec {
+                encoding: Encoding::Contract,
+                type_id: M::TYPE_ID,
+                encode: encode_published::<M>,
+                topic: Some(published_topic::<M>),
             },
         );
         self
@@ -171,6 +203,14 @@ impl Recording {
     /// encoded.
     pub fn errors(&self) -> u64 {
         self.errors.load(Ordering::Relaxed)
+    }
+
+    /// The input `actor` is handling: the cause of what it does now.
+    fn cause(&self, actor: ActorAddr) -> Option<u64> {
+        self.handling
+            .lock()
+            .ok()
+            .and_then(|h| h.get(&actor).copied())
     }
 
     fn append(&self, entry: &Entry<'_>) -> Option<u64> {
@@ -207,6 +247,7 @@ impl Recording {
                     type_id: codec.type_id,
                     encoding: codec.encoding,
                     payload: buffer,
+                    topic: codec.topic.and_then(|t| t(message)).unwrap_or(""),
                     ..entry
                 }),
                 Err(reason) => {
@@ -242,9 +283,14 @@ impl Recorder for Recording {
         type_name: &'static str,
         message: &dyn Any,
     ) {
+        let origin = match delivery {
+            Delivery::Timer { timer } => Origin::Timer { id: timer },
+            Delivery::Tell | Delivery::Ask => Origin::None,
+        };
         let entry = Entry {
             name: type_name,
             asked: delivery == Delivery::Ask,
+            origin,
             ..Entry::new(Kind::Handled, nanos(time), addr(actor))
         };
         if let Some(seq) = self.append_message(entry, message) {
@@ -256,22 +302,43 @@ impl Recorder for Recording {
 
     fn replied(&self, actor: ActorId, time: Duration, type_name: &'static str, reply: &dyn Any) {
         let actor = addr(actor);
-        let cause = self
-            .handling
-            .lock()
-            .ok()
-            .and_then(|h| h.get(&actor).copied());
         let entry = Entry {
             name: type_name,
-            cause,
+            cause: self.cause(actor),
             ..Entry::new(Kind::Replied, nanos(time), actor)
         };
         self.append_message(entry, reply);
     }
 
+    fn clock_read(&self, actor: ActorId, reading: Duration) -> Duration {
+        let actor = addr(actor);
+        let payload = nanos(reading).to_le_bytes();
+        self.append(&Entry {
+            cause: self.cause(actor),
+            encoding: Encoding::U64,
+            payload: &payload,
+            ..Entry::new(Kind::ClockRead, nanos(reading), actor)
+        });
+        reading
+    }
+
+    fn timer_fired(&self, actor: ActorId, time: Duration, timer: u64, type_name: &'static str) {
+        let payload = timer.to_le_bytes();
+        self.append(&Entry {
+            origin: Origin::Timer { id: timer },
+            name: type_name,
+            encoding: Encoding::U64,
+            payload: &payload,
+            ..Entry::new(Kind::TimerFired, nanos(time), addr(actor))
+        });
+    }
+
     fn lifecycle(&self, actor: ActorId, time: Duration, event: Lifecycle<'_>) {
         let (kind, reason) = match event {
-            Lifecycle::Started { incarnation } => {
+            Lifecycle::Started {
+                incarnation,
+                actor_type,
+            } => {
                 let payload = u64::from(incarnation).to_le_bytes();
                 let kind = if incarnation == 0 {
                     Kind::Started
@@ -279,6 +346,7 @@ impl Recorder for Recording {
                     Kind::Restarted
                 };
                 self.append(&Entry {
+                    name: actor_type,
                     encoding: Encoding::U64,
                     payload: &payload,
                     ..Entry::new(kind, nanos(time), addr(actor))

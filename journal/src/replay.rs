@@ -49,7 +49,7 @@
 //! record ends the replay (what follows it is another run of the recording program).
 
 use std::any::{Any, TypeId};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -62,7 +62,7 @@ use mycelium_codec::WireMessage;
 
 use crate::error::JournalError;
 use crate::reader::JournalReader;
-use crate::record::{Encoding, Kind, Record};
+use crate::record::{Encoding, Kind, Origin, Record};
 
 type Feed<A> = Box<
     dyn for<'a> Fn(
@@ -216,13 +216,23 @@ impl fmt::Display for ReplayReport {
 /// An output of the actor after one input, as compared.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Output {
-    Replied { name: String, payload: Vec<u8> },
+    /// The input itself came from the actor's timer number `timer` (regenerated in a
+    /// replay by the actor's own timers on virtual time, not fed).
+    Timer {
+        name: String,
+        timer: u64,
+    },
+    Replied {
+        name: String,
+        payload: Vec<u8>,
+    },
     Failed(String),
 }
 
 impl fmt::Display for Output {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Output::Timer { name, timer } => write!(f, "timer {timer} sent {name}"),
             Output::Replied { name, payload } => {
                 write!(f, "replied {name} {}", String::from_utf8_lossy(payload))
             }
@@ -246,13 +256,51 @@ fn show(outputs: &[Output]) -> String {
 struct Capture {
     encoders: HashMap<TypeId, Encode>,
     outputs: Mutex<Vec<Vec<Output>>>,
+    /// The clock readings recorded during each input (and, first, before any), served to
+    /// the replayed actor in their order.
+    readings: Mutex<Readings>,
+}
+
+#[derive(Default)]
+struct Readings {
+    before_any: VecDeque<Duration>,
+    by_input: Vec<VecDeque<Duration>>,
 }
 
 impl Recorder for Capture {
-    fn handled(&self, _: ActorId, _: Duration, _: Delivery, _: &'static str, _: &dyn Any) {
+    fn handled(
+        &self,
+        _: ActorId,
+        _: Duration,
+        delivery: Delivery,
+        type_name: &'static str,
+        _: &dyn Any,
+    ) {
+        let first = match delivery {
+            Delivery::Timer { timer } => vec![Output::Timer {
+                name: type_name.to_owned(),
+                timer,
+            }],
+            Delivery::Tell | Delivery::Ask => Vec::new(),
+        };
         if let Ok(mut o) = self.outputs.lock() {
-            o.push(Vec::new());
+            o.push(first);
         }
+    }
+
+    fn clock_read(&self, _: ActorId, reading: Duration) -> Duration {
+        let input = self.outputs.lock().map_or(0, |o| o.len());
+        let Ok(mut readings) = self.readings.lock() else {
+            return reading;
+        };
+        let queue = match input.checked_sub(1) {
+            None => &mut readings.before_any,
+            Some(i) => match readings.by_input.get_mut(i) {
+                Some(queue) => queue,
+                None => return reading,
+            },
+        };
+        queue.pop_front().unwrap_or(reading)
     }
 
     fn replied(&self, _: ActorId, _: Duration, type_name: &'static str, reply: &dyn Any) {
@@ -300,6 +348,24 @@ fn encode_json<R: serde::Serialize + 'static>(reply: &dyn Any) -> Option<Vec<u8>
     serde_json::to_vec(reply.downcast_ref::<R>()?).ok()
 }
 
+fn encode_contract<R: WireMessage + 'static>(reply: &dyn Any) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    reply.downcast_ref::<R>()?.encode_body(&mut out);
+    Some(out)
+}
+
+fn decode_contract<M: WireMessage>(record: &Record) -> Result<M, String> {
+    if record.encoding != Encoding::Contract || record.type_id != M::TYPE_ID {
+        return Err(format!(
+            "it was recorded as {} of type id {}, not as contract message {}",
+            record.encoding.name(),
+            record.type_id,
+            M::TYPE_ID
+        ));
+    }
+    M::decode_body(&record.payload).map_err(|e| e.to_string())
+}
+
 impl<A: Actor> Replay<A> {
     /// Replays an actor started with `args`, with no input type known yet.
     pub fn new(args: A::Args) -> Self {
@@ -310,11 +376,10 @@ impl<A: Actor> Replay<A> {
         }
     }
 
-    fn feed<M, D>(mut self, decode: D) -> Self
+    fn feed<M, D>(mut self, decode: D, encode_reply: Encode) -> Self
     where
         A: Handler<M>,
         M: Send + 'static,
-        <A as Handler<M>>::Reply: serde::Serialize,
         D: Fn(&Record) -> Result<M, String> + Send + Sync + 'static,
     {
         let feed: Feed<A> = Box::new(move |actor, record| {
@@ -333,10 +398,8 @@ impl<A: Actor> Replay<A> {
             })
         });
         self.feeds.insert(short_name::<M>().to_owned(), feed);
-        self.encoders.insert(
-            TypeId::of::<<A as Handler<M>>::Reply>(),
-            encode_json::<<A as Handler<M>>::Reply>,
-        );
+        self.encoders
+            .insert(TypeId::of::<<A as Handler<M>>::Reply>(), encode_reply);
         self
     }
 
@@ -348,15 +411,18 @@ impl<A: Actor> Replay<A> {
         M: serde::de::DeserializeOwned + Send + 'static,
         <A as Handler<M>>::Reply: serde::Serialize,
     {
-        self.feed::<M, _>(|record| {
-            if record.encoding != Encoding::Json {
-                return Err(format!(
-                    "it was recorded as {}, not JSON",
-                    record.encoding.name()
-                ));
-            }
-            serde_json::from_slice(&record.payload).map_err(|e| e.to_string())
-        })
+        self.feed::<M, _>(
+            |record| {
+                if record.encoding != Encoding::Json {
+                    return Err(format!(
+                        "it was recorded as {}, not JSON",
+                        record.encoding.name()
+                    ));
+                }
+                serde_json::from_slice(&record.payload).map_err(|e| e.to_string())
+            },
+            encode_json::<<A as Handler<M>>::Reply>,
+        )
     }
 
     /// Inputs of type `M`, a contract message (`Recording::contract`); answers to them are
@@ -367,17 +433,24 @@ impl<A: Actor> Replay<A> {
         M: WireMessage + Send + 'static,
         <A as Handler<M>>::Reply: serde::Serialize,
     {
-        self.feed::<M, _>(|record| {
-            if record.encoding != Encoding::Contract || record.type_id != M::TYPE_ID {
-                return Err(format!(
-                    "it was recorded as {} of type id {}, not as contract message {}",
-                    record.encoding.name(),
-                    record.type_id,
-                    M::TYPE_ID
-                ));
-            }
-            M::decode_body(&record.payload).map_err(|e| e.to_string())
-        })
+        self.feed::<M, _>(
+            decode_contract::<M>,
+            encode_json::<<A as Handler<M>>::Reply>,
+        )
+    }
+
+    /// Inputs of type `M`, a contract message asked for a contract reply: the answers are
+    /// compared in the contract codec (record the reply type with `Recording::contract`).
+    pub fn contract_ask<M>(self) -> Self
+    where
+        A: Handler<M>,
+        M: WireMessage + Send + 'static,
+        <A as Handler<M>>::Reply: WireMessage,
+    {
+        self.feed::<M, _>(
+            decode_contract::<M>,
+            encode_contract::<<A as Handler<M>>::Reply>,
+        )
     }
 
     /// Replays actor number `actor` of `journal` on `bus` (a virtual-time bus on a paused
@@ -391,6 +464,7 @@ impl<A: Actor> Replay<A> {
     ) -> Result<ReplayReport, ReplayError> {
         // The recording, grouped: each input and the outputs recorded after it.
         let mut inputs: Vec<(Record, Vec<Output>)> = Vec::new();
+        let mut readings = Readings::default();
         let mut gap = None;
         for record in journal.records() {
             let record = record?;
@@ -401,7 +475,24 @@ impl<A: Actor> Replay<A> {
                 }
                 Kind::Cut => break,
                 _ if record.actor.id != actor || record.actor.node != 0 => {}
-                Kind::Handled => inputs.push((record, Vec::new())),
+                Kind::Handled => {
+                    let first = match record.origin {
+                        Origin::Timer { id } => vec![Output::Timer {
+                            name: record.name.clone(),
+                            timer: id,
+                        }],
+                        _ => Vec::new(),
+                    };
+                    inputs.push((record, first));
+                    readings.by_input.push(VecDeque::new());
+                }
+                Kind::ClockRead => {
+                    let reading = Duration::from_nanos(record.payload_u64().unwrap_or(0));
+                    match readings.by_input.last_mut() {
+                        Some(queue) => queue.push_back(reading),
+                        None => readings.before_any.push_back(reading),
+                    }
+                }
                 Kind::Replied => {
                     if let Some((_, outputs)) = inputs.last_mut() {
                         outputs.push(Output::Replied {
@@ -423,6 +514,7 @@ impl<A: Actor> Replay<A> {
         let capture = Arc::new(Capture {
             encoders: self.encoders.clone(),
             outputs: Mutex::new(Vec::new()),
+            readings: Mutex::new(readings),
         });
         let replayed = bus
             .spawn_with::<A>(
@@ -438,6 +530,12 @@ impl<A: Actor> Replay<A> {
         let describe = |r: &Record| format!("{} {}", r.name, String::from_utf8_lossy(&r.payload));
         let mut compared = 0;
         for (i, (record, _)) in inputs.iter().enumerate() {
+            if let Origin::Timer { .. } = record.origin {
+                // The replayed actor's own timer sends it, on virtual time.
+                tokio::time::sleep_until(start + Duration::from_nanos(record.time_ns)).await;
+                report.inputs += 1;
+                continue;
+            }
             let Some(feed) = self.feeds.get(&record.name) else {
                 return Err(ReplayError::Input {
                     seq: record.seq,
@@ -509,6 +607,10 @@ impl<A: Actor> Replay<A> {
                     return Ok(report);
                 }
             }
+        }
+        // Timers due at the last input's time fire before the actor is stopped.
+        if let Some((last, _)) = inputs.last() {
+            tokio::time::sleep_until(start + Duration::from_nanos(last.time_ns + 1)).await;
         }
         replayed.drain_and_stop().await;
         replayed.wait_for_stop().await;
