@@ -221,6 +221,7 @@ enum Output {
     Timer {
         name: String,
         timer: u64,
+        time_ns: u64,
     },
     Replied {
         name: String,
@@ -232,7 +233,16 @@ enum Output {
 impl fmt::Display for Output {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Output::Timer { name, timer } => write!(f, "timer {timer} sent {name}"),
+            Output::Timer {
+                name,
+                timer,
+                time_ns,
+            } => write!(
+                f,
+                "timer {timer} sent {name} at {}.{:09}s",
+                time_ns / 1_000_000_000,
+                time_ns % 1_000_000_000
+            ),
             Output::Replied { name, payload } => {
                 write!(f, "replied {name} {}", String::from_utf8_lossy(payload))
             }
@@ -271,7 +281,7 @@ impl Recorder for Capture {
     fn handled(
         &self,
         _: ActorId,
-        _: Duration,
+        time: Duration,
         delivery: Delivery,
         type_name: &'static str,
         _: &dyn Any,
@@ -280,6 +290,7 @@ impl Recorder for Capture {
             Delivery::Timer { timer } => vec![Output::Timer {
                 name: type_name.to_owned(),
                 timer,
+                time_ns: u64::try_from(time.as_nanos()).unwrap_or(u64::MAX),
             }],
             Delivery::Tell | Delivery::Ask => Vec::new(),
         };
@@ -480,6 +491,7 @@ impl<A: Actor> Replay<A> {
                         Origin::Timer { id } => vec![Output::Timer {
                             name: record.name.clone(),
                             timer: id,
+                            time_ns: record.time_ns,
                         }],
                         _ => Vec::new(),
                     };
@@ -608,9 +620,17 @@ impl<A: Actor> Replay<A> {
                 }
             }
         }
-        // Timers due at the last input's time fire before the actor is stopped.
-        if let Some((last, _)) = inputs.last() {
-            tokio::time::sleep_until(start + Duration::from_nanos(last.time_ns + 1)).await;
+        // A timer due at the last input's time, woken with this task, sends its message
+        // before the actor is stopped: every task ready now runs before this one again.
+        if let Some((
+            Record {
+                origin: Origin::Timer { .. },
+                ..
+            },
+            _,
+        )) = inputs.last()
+        {
+            tokio::task::yield_now().await;
         }
         replayed.drain_and_stop().await;
         replayed.wait_for_stop().await;

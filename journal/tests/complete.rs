@@ -1,0 +1,205 @@
+//! What makes a record complete enough to replay an actor exactly: its timers' firings and
+//! the messages they send told apart from other tells (a replay regenerates them on virtual
+//! time), its clock readings (a replay serves them back), and its type on each start.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mycelium_actors::{Actor, BoxError, Bus, Context, Handler, SpawnOptions};
+use mycelium_journal::{
+    ActorAddr, Encoding, Entry, JournalOptions, JournalReader, JournalSchema, JournalWriter, Kind,
+    Origin, Recording, Replay, ReplayMode,
+};
+
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+struct Tick;
+
+/// Asks for the readings of the clock made at each tick so far.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Readings;
+
+/// Sets a timer every `period` milliseconds and reads the clock at each tick.
+struct Sampler {
+    seen: Vec<u64>,
+}
+
+impl Actor for Sampler {
+    type Args = u64;
+    async fn on_start(period: u64, ctx: &mut Context<Self>) -> Result<Self, BoxError> {
+        ctx.send_interval(Tick, Duration::from_millis(period));
+        Ok(Sampler { seen: Vec::new() })
+    }
+}
+
+impl Handler<Tick> for Sampler {
+    type Reply = ();
+    async fn handle(&mut self, _: Tick, ctx: &mut Context<Self>) {
+        let now = ctx.now();
+        self.seen.push(u64::try_from(now.as_nanos()).unwrap());
+    }
+}
+
+impl Handler<Readings> for Sampler {
+    type Reply = Vec<u64>;
+    async fn handle(&mut self, _: Readings, ctx: &mut Context<Self>) -> Vec<u64> {
+        let mut seen = self.seen.clone();
+        seen.push(u64::try_from(ctx.now().as_nanos()).unwrap());
+        seen
+    }
+}
+
+/// Records a sampler ticking every 5 ms, asked for its readings at 12 ms and 23 ms.
+async fn record() -> (tempfile::TempDir, u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let journal =
+        JournalWriter::open(dir.path(), JournalOptions::new(JournalSchema::none())).unwrap();
+    let recording = Arc::new(
+        Recording::new(journal.clone())
+            .serde::<Tick>()
+            .serde::<Readings>()
+            .serde::<Vec<u64>>(),
+    );
+    let bus = Bus::builder().virtual_time().build().unwrap();
+    let sampler = bus
+        .spawn_with::<Sampler>(5, SpawnOptions::new().record(recording.clone()))
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(12)).await;
+    assert_eq!(sampler.ask(Readings).await.unwrap().len(), 3);
+    tokio::time::sleep(Duration::from_millis(11)).await;
+    assert_eq!(sampler.ask(Readings).await.unwrap().len(), 5);
+    sampler.stop();
+    sampler.wait_for_stop().await;
+    journal.close().unwrap();
+    assert!(recording.unrecorded().is_empty());
+    assert_eq!(recording.errors(), 0);
+    (dir, sampler.id().local())
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn timer_firings_timer_inputs_clock_readings_and_the_actor_type_are_recorded() {
+    let (dir, _) = record().await;
+    let records: Vec<_> = JournalReader::open(dir.path())
+        .unwrap()
+        .records()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(records[0].kind, Kind::Started);
+    assert_eq!(records[0].name, "Sampler");
+    let fired: Vec<_> = records
+        .iter()
+        .filter(|r| r.kind == Kind::TimerFired)
+        .map(|r| (r.time_ns / 1_000_000, r.origin, r.payload_u64()))
+        .collect();
+    assert_eq!(
+        fired,
+        (1..=4)
+            .map(|n| (n * 5, Origin::Timer { id: 0 }, Some(0)))
+            .collect::<Vec<_>>()
+    );
+    // Each tick is a handled input from timer 0, after its firing, and the reading made
+    // while handling it names that input as its cause.
+    let ticks: Vec<_> = records
+        .iter()
+        .filter(|r| r.kind == Kind::Handled && r.name == "Tick")
+        .collect();
+    assert_eq!(ticks.len(), 4);
+    for tick in &ticks {
+        assert_eq!(tick.origin, Origin::Timer { id: 0 });
+        let reading = records
+            .iter()
+            .find(|r| r.kind == Kind::ClockRead && r.cause == Some(tick.seq))
+            .expect("the tick's clock reading");
+        assert_eq!(reading.payload_u64(), Some(tick.time_ns));
+    }
+    // The asks came from outside the actor's timers.
+    let asks: Vec<_> = records
+        .iter()
+        .filter(|r| r.kind == Kind::Handled && r.name == "Readings")
+        .collect();
+    assert!(asks.iter().all(|r| r.asked && r.origin == Origin::None));
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_replay_regenerates_timer_inputs_on_virtual_time() {
+    let (dir, actor) = record().await;
+    let journal = JournalReader::open(dir.path()).unwrap();
+    let bus = Bus::builder().virtual_time().build().unwrap();
+    let report = Replay::<Sampler>::new(5)
+        .serde::<Tick>()
+        .serde::<Readings>()
+        .run(&journal, actor, &bus, ReplayMode::StopAtFirst)
+        .await
+        .unwrap();
+    assert!(report.differences.is_empty(), "{report}");
+    assert_eq!(report.inputs, 6);
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_changed_timer_is_a_difference_at_the_first_input_it_moves() {
+    let (dir, actor) = record().await;
+    let journal = JournalReader::open(dir.path()).unwrap();
+    let bus = Bus::builder().virtual_time().build().unwrap();
+    // Every 4 ms instead of 5: the first tick comes at 4 ms, not 5.
+    let report = Replay::<Sampler>::new(4)
+        .serde::<Tick>()
+        .serde::<Readings>()
+        .run(&journal, actor, &bus, ReplayMode::Compare)
+        .await
+        .unwrap();
+    assert!(!report.differences.is_empty(), "{report}");
+    let first = &report.differences[0];
+    assert_eq!(first.input, 0, "{report}");
+    assert!(first.message.starts_with("Tick"), "{report}");
+    assert_eq!(
+        first.recorded, "timer 0 sent Tick at 0.005000000s",
+        "{report}"
+    );
+    assert_eq!(first.now, "timer 0 sent Tick at 0.004000000s", "{report}");
+}
+
+/// A reading served back: the replayed actor sees the recorded time, not its own bus's.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_replayed_actor_reads_the_recorded_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal =
+        JournalWriter::open(dir.path(), JournalOptions::new(JournalSchema::none())).unwrap();
+    let actor = ActorAddr { node: 0, id: 1 };
+    // A live run on a real-time bus: the ask handled at 1 ms read the clock at 1.000777 ms.
+    let handled = journal
+        .append(&Entry {
+            name: "Readings",
+            asked: true,
+            encoding: Encoding::Json,
+            payload: b"null",
+            ..Entry::new(Kind::Handled, 1_000_000, actor)
+        })
+        .unwrap()
+        .seq();
+    journal
+        .append(&Entry {
+            cause: Some(handled),
+            encoding: Encoding::U64,
+            payload: &1_000_777u64.to_le_bytes(),
+            ..Entry::new(Kind::ClockRead, 1_000_777, actor)
+        })
+        .unwrap();
+    journal
+        .append(&Entry {
+            cause: Some(handled),
+            name: "Vec<u64>",
+            encoding: Encoding::Json,
+            payload: b"[1000777]",
+            ..Entry::new(Kind::Replied, 1_000_777, actor)
+        })
+        .unwrap();
+    journal.close().unwrap();
+    let journal = JournalReader::open(dir.path()).unwrap();
+    let bus = Bus::builder().virtual_time().build().unwrap();
+    // A period long enough that no tick comes.
+    let report = Replay::<Sampler>::new(1_000)
+        .serde::<Readings>()
+        .run(&journal, 1, &bus, ReplayMode::StopAtFirst)
+        .await
+        .unwrap();
+    assert!(report.differences.is_empty(), "{report}");
+}
