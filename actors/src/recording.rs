@@ -56,7 +56,12 @@
 //! a thread of its own. An actor that is not recorded pays one branch per message.
 
 use std::any::Any;
+use std::cell::Cell;
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::Poll;
 use std::time::Duration;
 
 use crate::ActorId;
@@ -108,6 +113,26 @@ impl fmt::Debug for Lifecycle<'_> {
     }
 }
 
+/// What a recorded actor sent, while handling a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sent<'a> {
+    /// A tell to `to` (an actor of this bus, or a remote one through a link).
+    Tell {
+        /// The receiver.
+        to: ActorId,
+    },
+    /// An ask of `to`; its answer comes back as the handler goes on.
+    Ask {
+        /// The receiver.
+        to: ActorId,
+    },
+    /// A publication on `topic`.
+    Publish {
+        /// The topic.
+        topic: &'a str,
+    },
+}
+
 /// Receives what a recorded actor handles and how its life goes
 /// ([`crate::SpawnOptions::record`]).
 pub trait Recorder: Send + Sync + 'static {
@@ -146,6 +171,82 @@ pub trait Recorder: Send + Sync + 'static {
     fn timer_fired(&self, actor: ActorId, time: Duration, timer: u64, type_name: &'static str) {
         let _ = (actor, time, timer, type_name);
     }
+
+    /// The actor, handling a message, sent `message` (of type `type_name`) at bus time
+    /// `time`: a tell, an ask or a publication, through an `ActorRef`, a `Recipient`, a
+    /// `ReplyRecipient`, a `Publisher` or `publish`. Called on the sending thread before the
+    /// message is queued.
+    fn sent(
+        &self,
+        actor: ActorId,
+        time: Duration,
+        sent: Sent<'_>,
+        type_name: &'static str,
+        message: &dyn Any,
+    ) {
+        let _ = (actor, time, sent, type_name, message);
+    }
+}
+
+/// Set once an actor is recorded in this process: until then a send does not look for a
+/// recorded sender (one load of this flag).
+static RECORDING: AtomicBool = AtomicBool::new(false);
+
+thread_local! {
+    /// The recorded actor whose handler is being polled on this thread, if any.
+    static HANDLING: Cell<*const ReplyRecord> = const { Cell::new(std::ptr::null()) };
+}
+
+/// An actor is recorded from now on.
+pub(crate) fn recording_on() {
+    RECORDING.store(true, Ordering::Relaxed);
+}
+
+/// Reports `msg`, about to be sent as `how` says, if a recorded actor's handler sends it.
+#[inline]
+pub(crate) fn sent<'a, M: 'static>(how: impl FnOnce() -> Sent<'a>, msg: &M) {
+    if RECORDING.load(Ordering::Relaxed) {
+        sent_slow(how(), msg);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn sent_slow<M: 'static>(how: Sent<'_>, msg: &M) {
+    let handling = HANDLING.with(Cell::get);
+    if handling.is_null() {
+        return;
+    }
+    // SAFETY: `HANDLING` is set only by `poll_handling`, to a record owned by the future it
+    // polls, for the length of that poll on this thread, and restored when it returns (or
+    // unwinds); a send reached here runs inside that poll, so the record is alive.
+    let record = unsafe { &*handling };
+    record.recorder.sent(
+        record.actor,
+        record.clock.now(),
+        how,
+        crate::actor::short_type_name(std::any::type_name::<M>()),
+        msg,
+    );
+}
+
+/// Restores the handler being polled before a nested one.
+struct Restore(*const ReplyRecord);
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        HANDLING.with(|h| h.set(self.0));
+    }
+}
+
+/// Polls a recorded actor's handler future, its sends attributed to it.
+pub(crate) fn poll_handling<F: Future>(
+    record: &ReplyRecord,
+    handling: Pin<&mut F>,
+    cx: &mut std::task::Context<'_>,
+) -> Poll<F::Output> {
+    let _restore = Restore(HANDLING.with(|h| h.replace(record)));
+    handling.poll(cx)
 }
 
 /// What an ask of a recorded actor needs to report its answer: carried by the handler's

@@ -51,12 +51,12 @@
 
 use std::any::{Any, TypeId};
 use std::cell::RefCell;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use mycelium_actors::recording::{Delivery, Lifecycle, Recorder};
+use mycelium_actors::recording::{Delivery, Lifecycle, Recorder, Sent};
 use mycelium_actors::{ActorId, Published};
 use mycelium_codec::WireMessage;
 
@@ -78,12 +78,28 @@ struct Codec {
 pub struct Recording {
     journal: JournalWriter,
     codecs: HashMap<TypeId, Codec>,
-    unrecorded: Mutex<BTreeSet<&'static str>>,
+    unrecorded: Mutex<BTreeSet<String>>,
     errors: AtomicU64,
     /// The sequence number of the input each recorded actor is handling: the cause of what
     /// it answers. One handler runs at a time per actor, so the last is the current one.
     handling: Mutex<HashMap<ActorAddr, u64>>,
+    /// What recorded actors sent to other recorded actors and these have not handled yet:
+    /// the origin of their `handled` records.
+    pending: Mutex<Pending>,
 }
+
+/// Sends awaiting their receiver's handling.
+#[derive(Default)]
+struct Pending {
+    /// The actors recorded here (started at least once).
+    recorded: HashSet<ActorAddr>,
+    /// Per receiver, in sending order: type name, encoded message, sender.
+    sent: HashMap<ActorAddr, VecDeque<(&'static str, Vec<u8>, ActorAddr)>>,
+}
+
+/// Sends kept per receiver before the oldest is forgotten (its receiver's `handled` record
+/// then has no origin): a receiver this far behind its senders is stopped or overloaded.
+const PENDING_PER_ACTOR: usize = 4096;
 
 impl std::fmt::Debug for Recording {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -144,6 +160,7 @@ impl Recording {
             unrecorded: Mutex::new(BTreeSet::new()),
             errors: AtomicU64::new(0),
             handling: Mutex::new(HashMap::new()),
+            pending: Mutex::new(Pending::default()),
         }
     }
 
@@ -192,10 +209,10 @@ impl Recording {
 
     /// The names of handled message types that no codec was chosen for, recorded without
     /// their payload.
-    pub fn unrecorded(&self) -> Vec<&'static str> {
+    pub fn unrecorded(&self) -> Vec<String> {
         self.unrecorded
             .lock()
-            .map(|s| s.iter().copied().collect())
+            .map(|s| s.iter().cloned().collect())
             .unwrap_or_default()
     }
 
@@ -203,6 +220,17 @@ impl Recording {
     /// encoded.
     pub fn errors(&self) -> u64 {
         self.errors.load(Ordering::Relaxed)
+    }
+
+    /// The recorded actor that sent `receiver` the message `payload` of type `type_name`, if
+    /// one did: the oldest such send not yet matched.
+    fn sender_of(&self, receiver: ActorAddr, type_name: &str, payload: &[u8]) -> Option<ActorAddr> {
+        let mut pending = self.pending.lock().ok()?;
+        let queue = pending.sent.get_mut(&receiver)?;
+        let at = queue
+            .iter()
+            .position(|(name, bytes, _)| *name == type_name && bytes == payload)?;
+        queue.remove(at).map(|(_, _, sender)| sender)
     }
 
     /// The input `actor` is handling: the cause of what it does now.
@@ -225,11 +253,18 @@ impl Recording {
 
     /// Appends `entry` with `message` encoded by its chosen codec (or without a payload, its
     /// type listed as unrecorded).
-    fn append_message(&self, entry: Entry<'static>, message: &dyn Any) -> Option<u64> {
+    /// `with` sees the encoded payload and may change the entry's origin.
+    fn append_message(
+        &self,
+        mut entry: Entry<'_>,
+        message: &dyn Any,
+        with: impl FnOnce(&[u8], &mut Origin),
+    ) -> Option<u64> {
         let Some(codec) = self.codecs.get(&message.type_id()) else {
             if let Ok(mut names) = self.unrecorded.lock() {
-                names.insert(entry.name);
+                names.insert(entry.name.to_owned());
             }
+            with(&[], &mut entry.origin);
             return self.append(&entry);
         };
         BUFFER.with(|buffer| {
@@ -243,13 +278,16 @@ impl Recording {
             };
             buffer.clear();
             match (codec.encode)(message, buffer) {
-                Ok(()) => self.append(&Entry {
-                    type_id: codec.type_id,
-                    encoding: codec.encoding,
-                    payload: buffer,
-                    topic: codec.topic.and_then(|t| t(message)).unwrap_or(""),
-                    ..entry
-                }),
+                Ok(()) => {
+                    with(buffer, &mut entry.origin);
+                    self.append(&Entry {
+                        type_id: codec.type_id,
+                        encoding: codec.encoding,
+                        payload: buffer,
+                        topic: codec.topic.and_then(|t| t(message)).unwrap_or(entry.topic),
+                        ..entry
+                    })
+                }
                 Err(reason) => {
                     self.errors.fetch_add(1, Ordering::Relaxed);
                     self.append(&Entry {
@@ -293,11 +331,58 @@ impl Recorder for Recording {
             origin,
             ..Entry::new(Kind::Handled, nanos(time), addr(actor))
         };
-        if let Some(seq) = self.append_message(entry, message) {
+        let receiver = addr(actor);
+        let from = |payload: &[u8], origin: &mut Origin| {
+            if *origin == Origin::None {
+                if let Some(sender) = self.sender_of(receiver, type_name, payload) {
+                    *origin = Origin::Actor(sender);
+                }
+            }
+        };
+        if let Some(seq) = self.append_message(entry, message, from) {
             if let Ok(mut handling) = self.handling.lock() {
-                handling.insert(addr(actor), seq);
+                handling.insert(receiver, seq);
             }
         }
+    }
+
+    fn sent(
+        &self,
+        actor: ActorId,
+        time: Duration,
+        sent: Sent<'_>,
+        type_name: &'static str,
+        message: &dyn Any,
+    ) {
+        let sender = addr(actor);
+        let (kind, to, asked, topic) = match sent {
+            Sent::Tell { to } => (Kind::Sent, Some(addr(to)), false, ""),
+            Sent::Ask { to } => (Kind::Sent, Some(addr(to)), true, ""),
+            Sent::Publish { topic } => (Kind::Published, None, false, topic),
+        };
+        let entry = Entry {
+            name: type_name,
+            cause: self.cause(sender),
+            asked,
+            topic,
+            origin: to.map_or(Origin::None, Origin::Actor),
+            ..Entry::new(kind, nanos(time), sender)
+        };
+        self.append_message(entry, message, |payload, _| {
+            let Some(to) = to else { return };
+            // Kept for the receiver's `handled` record, if it is recorded here.
+            let Ok(mut pending) = self.pending.lock() else {
+                return;
+            };
+            if !pending.recorded.contains(&to) {
+                return;
+            }
+            let queue = pending.sent.entry(to).or_default();
+            if queue.len() >= PENDING_PER_ACTOR {
+                queue.pop_front();
+            }
+            queue.push_back((type_name, payload.to_vec(), sender));
+        });
     }
 
     fn replied(&self, actor: ActorId, time: Duration, type_name: &'static str, reply: &dyn Any) {
@@ -307,7 +392,7 @@ impl Recorder for Recording {
             cause: self.cause(actor),
             ..Entry::new(Kind::Replied, nanos(time), actor)
         };
-        self.append_message(entry, reply);
+        self.append_message(entry, reply, |_, _| {});
     }
 
     fn clock_read(&self, actor: ActorId, reading: Duration) -> Duration {
@@ -339,6 +424,9 @@ impl Recorder for Recording {
                 incarnation,
                 actor_type,
             } => {
+                if let Ok(mut pending) = self.pending.lock() {
+                    pending.recorded.insert(addr(actor));
+                }
                 let payload = u64::from(incarnation).to_le_bytes();
                 let kind = if incarnation == 0 {
                     Kind::Started

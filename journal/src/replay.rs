@@ -56,7 +56,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use mycelium_actors::recording::{Delivery, Lifecycle, Recorder};
+use mycelium_actors::recording::{Delivery, Lifecycle, Recorder, Sent};
 use mycelium_actors::{Actor, ActorId, ActorRef, AskError, Bus, Handler, SpawnOptions};
 use mycelium_codec::WireMessage;
 
@@ -227,6 +227,14 @@ enum Output {
         name: String,
         payload: Vec<u8>,
     },
+    /// A tell or an ask (`how`) of another actor, or a publication on `topic`; `payload` is
+    /// `None` when the replay has no codec for the type (then only the type is compared).
+    Sent {
+        how: &'static str,
+        name: String,
+        topic: String,
+        payload: Option<Vec<u8>>,
+    },
     Failed(String),
 }
 
@@ -244,11 +252,62 @@ impl fmt::Display for Output {
                 time_ns % 1_000_000_000
             ),
             Output::Replied { name, payload } => {
-                write!(f, "replied {name} {}", String::from_utf8_lossy(payload))
+                write!(f, "replied {name} {}", printable(payload))
+            }
+            Output::Sent {
+                how,
+                name,
+                topic,
+                payload,
+            } => {
+                write!(f, "{how} {name}")?;
+                if !topic.is_empty() {
+                    write!(f, " on {topic}")?;
+                }
+                match payload {
+                    Some(p) => write!(f, " {}", printable(p)),
+                    None => Ok(()),
+                }
             }
             Output::Failed(reason) => write!(f, "failed: {reason}"),
         }
     }
+}
+
+/// A payload as text: JSON as it is, other bytes in hex.
+fn printable(payload: &[u8]) -> String {
+    match std::str::from_utf8(payload) {
+        Ok(text) if !text.chars().any(char::is_control) => text.to_owned(),
+        _ => payload.iter().map(|b| format!("{b:02x}")).collect(),
+    }
+}
+
+/// Whether what was done now is what was recorded; a sent message that either side has no
+/// codec for compares by its type and topic alone.
+fn same(recorded: &[Output], now: &[Output]) -> bool {
+    recorded.len() == now.len()
+        && recorded.iter().zip(now).all(|(r, n)| match (r, n) {
+            (
+                Output::Sent {
+                    how,
+                    name,
+                    topic,
+                    payload,
+                },
+                Output::Sent {
+                    how: how_now,
+                    name: name_now,
+                    topic: topic_now,
+                    payload: payload_now,
+                },
+            ) => {
+                how == how_now
+                    && name == name_now
+                    && topic == topic_now
+                    && (payload.is_none() || payload_now.is_none() || payload == payload_now)
+            }
+            _ => r == n,
+        })
 }
 
 fn show(outputs: &[Output]) -> String {
@@ -296,6 +355,35 @@ impl Recorder for Capture {
         };
         if let Ok(mut o) = self.outputs.lock() {
             o.push(first);
+        }
+    }
+
+    fn sent(
+        &self,
+        _: ActorId,
+        _: Duration,
+        sent: Sent<'_>,
+        type_name: &'static str,
+        msg: &dyn Any,
+    ) {
+        let (kind, asked, topic) = match sent {
+            Sent::Tell { .. } => (Kind::Sent, false, ""),
+            Sent::Ask { .. } => (Kind::Sent, true, ""),
+            Sent::Publish { topic } => (Kind::Published, false, topic),
+        };
+        let payload = self
+            .encoders
+            .get(&msg.type_id())
+            .and_then(|encode| encode(msg));
+        if let Ok(mut o) = self.outputs.lock() {
+            if let Some(last) = o.last_mut() {
+                last.push(Output::Sent {
+                    how: sent_how(kind, asked),
+                    name: type_name.to_owned(),
+                    topic: topic.to_owned(),
+                    payload,
+                });
+            }
         }
     }
 
@@ -353,6 +441,14 @@ fn short_name<T>() -> &'static str {
     let base = full.find('<').unwrap_or(full.len());
     let start = full[..base].rfind("::").map_or(0, |i| i + 2);
     &full[start..]
+}
+
+fn sent_how(kind: Kind, asked: bool) -> &'static str {
+    match (kind, asked) {
+        (Kind::Published, _) => "published",
+        (_, true) => "asked",
+        _ => "sent",
+    }
 }
 
 fn encode_json<R: serde::Serialize + 'static>(reply: &dyn Any) -> Option<Vec<u8>> {
@@ -450,6 +546,22 @@ impl<A: Actor> Replay<A> {
         )
     }
 
+    /// Messages of type `M` the actor sends, asks or publishes, recorded as JSON
+    /// (`Recording::serde`): compared with the recorded ones byte for byte. A sent type with
+    /// no codec chosen here is compared by its type (and topic) alone.
+    pub fn sends_serde<M: serde::Serialize + 'static>(mut self) -> Self {
+        self.encoders.insert(TypeId::of::<M>(), encode_json::<M>);
+        self
+    }
+
+    /// Messages of type `M`, a contract message, that the actor sends, asks or publishes
+    /// (`Recording::contract`): compared with the recorded ones byte for byte.
+    pub fn sends_contract<M: WireMessage + 'static>(mut self) -> Self {
+        self.encoders
+            .insert(TypeId::of::<M>(), encode_contract::<M>);
+        self
+    }
+
     /// Inputs of type `M`, a contract message asked for a contract reply: the answers are
     /// compared in the contract codec (record the reply type with `Recording::contract`).
     pub fn contract_ask<M>(self) -> Self
@@ -510,6 +622,16 @@ impl<A: Actor> Replay<A> {
                         outputs.push(Output::Replied {
                             name: record.name,
                             payload: record.payload,
+                        });
+                    }
+                }
+                Kind::Sent | Kind::Published => {
+                    if let Some((_, outputs)) = inputs.last_mut() {
+                        outputs.push(Output::Sent {
+                            how: sent_how(record.kind, record.asked),
+                            name: record.name,
+                            topic: record.topic,
+                            payload: (record.encoding != Encoding::Empty).then_some(record.payload),
                         });
                     }
                 }
@@ -676,7 +798,7 @@ impl<A: Actor> Replay<A> {
         for i in from..to {
             let (record, recorded) = &inputs[i];
             let now = captured.get(i).cloned().unwrap_or_default();
-            if &now != recorded {
+            if !same(recorded, &now) {
                 report.differences.push(Difference {
                     input: i as u64,
                     seq: record.seq,

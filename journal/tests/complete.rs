@@ -203,3 +203,181 @@ async fn a_replayed_actor_reads_the_recorded_clock() {
         .unwrap();
     assert!(report.differences.is_empty(), "{report}");
 }
+
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+struct Price(u32);
+
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Order {
+    qty: u32,
+}
+
+/// Receives orders.
+struct Venue {
+    seen: u32,
+}
+
+impl Actor for Venue {
+    type Args = ();
+    async fn on_start(_: (), _ctx: &mut Context<Self>) -> Result<Self, BoxError> {
+        Ok(Venue { seen: 0 })
+    }
+}
+
+impl Handler<Order> for Venue {
+    type Reply = ();
+    async fn handle(&mut self, order: Order, _ctx: &mut Context<Self>) {
+        self.seen += order.qty;
+    }
+}
+
+/// On each price above 10, tells the venue an order of `price / divisor` and publishes it.
+struct Trader {
+    venue: mycelium_actors::ActorRef<Venue>,
+    divisor: u32,
+}
+
+impl Actor for Trader {
+    type Args = (mycelium_actors::ActorRef<Venue>, u32);
+    async fn on_start(
+        (venue, divisor): Self::Args,
+        _ctx: &mut Context<Self>,
+    ) -> Result<Self, BoxError> {
+        Ok(Trader { venue, divisor })
+    }
+}
+
+impl Handler<Price> for Trader {
+    type Reply = ();
+    async fn handle(&mut self, price: Price, ctx: &mut Context<Self>) {
+        if price.0 > 10 {
+            let order = Order {
+                qty: price.0 / self.divisor,
+            };
+            self.venue.tell(order.clone()).await.unwrap();
+            ctx.publish("orders", order).await.unwrap();
+        }
+    }
+}
+
+async fn record_trading() -> (tempfile::TempDir, u64, u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let journal =
+        JournalWriter::open(dir.path(), JournalOptions::new(JournalSchema::none())).unwrap();
+    let recording = Arc::new(
+        Recording::new(journal.clone())
+            .serde::<Price>()
+            .serde::<Order>(),
+    );
+    let bus = Bus::builder().virtual_time().build().unwrap();
+    let options = || SpawnOptions::new().record(recording.clone());
+    let venue = bus.spawn_with::<Venue>((), options()).unwrap();
+    let trader = bus
+        .spawn_with::<Trader>((venue.clone(), 2), options())
+        .unwrap();
+    for price in [5, 12, 30] {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        trader.tell(Price(price)).await.unwrap();
+    }
+    trader.drain_and_stop().await;
+    trader.wait_for_stop().await;
+    venue.drain_and_stop().await;
+    venue.wait_for_stop().await;
+    journal.close().unwrap();
+    assert_eq!(recording.errors(), 0);
+    (dir, trader.id().local(), venue.id().local())
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn sends_publications_and_the_origin_of_an_actors_message_are_recorded() {
+    let (dir, trader, venue) = record_trading().await;
+    let records: Vec<_> = JournalReader::open(dir.path())
+        .unwrap()
+        .records()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let trader = ActorAddr {
+        node: 0,
+        id: trader,
+    };
+    let venue = ActorAddr { node: 0, id: venue };
+    let sent: Vec<_> = records
+        .iter()
+        .filter(|r| r.actor == trader && r.kind == Kind::Sent)
+        .map(|r| {
+            (
+                r.origin,
+                r.payload_text().unwrap().to_owned(),
+                r.cause.is_some(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            (Origin::Actor(venue), r#"{"qty":6}"#.to_owned(), true),
+            (Origin::Actor(venue), r#"{"qty":15}"#.to_owned(), true),
+        ]
+    );
+    let published: Vec<_> = records
+        .iter()
+        .filter(|r| r.actor == trader && r.kind == Kind::Published)
+        .map(|r| (r.topic.as_str(), r.payload_text().unwrap()))
+        .collect();
+    assert_eq!(
+        published,
+        [("orders", r#"{"qty":6}"#), ("orders", r#"{"qty":15}"#)]
+    );
+    // The venue's inputs name the trader as their origin; the trader's came from outside
+    // any recorded actor.
+    let handled: Vec<_> = records
+        .iter()
+        .filter(|r| r.kind == Kind::Handled)
+        .map(|r| (r.actor, r.origin))
+        .collect();
+    assert_eq!(
+        handled,
+        [
+            (trader, Origin::None),
+            (trader, Origin::None),
+            (venue, Origin::Actor(trader)),
+            (trader, Origin::None),
+            (venue, Origin::Actor(trader)),
+        ]
+    );
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_changed_send_is_the_first_difference() {
+    let (dir, trader, _) = record_trading().await;
+    let journal = JournalReader::open(dir.path()).unwrap();
+    let bus = Bus::builder().virtual_time().build().unwrap();
+    let venue = bus.spawn::<Venue>(());
+    // The same code replays with every send as recorded.
+    let report = Replay::<Trader>::new((venue.clone(), 2))
+        .serde::<Price>()
+        .sends_serde::<Order>()
+        .run(&journal, trader, &bus, ReplayMode::StopAtFirst)
+        .await
+        .unwrap();
+    assert!(report.differences.is_empty(), "{report}");
+    // Orders of a third rather than a half: the first order sent differs.
+    let report = Replay::<Trader>::new((venue, 3))
+        .serde::<Price>()
+        .sends_serde::<Order>()
+        .run(&journal, trader, &bus, ReplayMode::StopAtFirst)
+        .await
+        .unwrap();
+    assert_eq!(report.differences.len(), 1, "{report}");
+    let first = &report.differences[0];
+    assert_eq!(first.input, 1);
+    assert_eq!(first.message, "Price 12");
+    assert_eq!(
+        first.recorded,
+        r#"sent Order {"qty":6}; published Order on orders {"qty":6}"#
+    );
+    assert_eq!(
+        first.now,
+        r#"sent Order {"qty":4}; published Order on orders {"qty":4}"#
+    );
+}
