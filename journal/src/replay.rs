@@ -72,10 +72,10 @@ type Feed<A> = Box<
         + Send
         + Sync,
 >;
-type Encode = fn(&dyn Any) -> Option<Vec<u8>>;
+pub(crate) type Encode = fn(&dyn Any) -> Option<Vec<u8>>;
 
 /// Why an input was not handled.
-enum Refused {
+pub(crate) enum Refused {
     /// Its payload does not decode.
     Decode(String),
     /// The replayed actor had stopped (a difference, not an error).
@@ -173,7 +173,7 @@ impl ReplayReport {
     }
 }
 
-fn csv(field: &str) -> String {
+pub(crate) fn csv(field: &str) -> String {
     format!("\"{}\"", field.replace('"', "\"\""))
 }
 
@@ -215,7 +215,7 @@ impl fmt::Display for ReplayReport {
 
 /// An output of the actor after one input, as compared.
 #[derive(Clone, Debug, PartialEq, Eq)]
-enum Output {
+pub(crate) enum Output {
     /// The input itself came from the actor's timer number `timer` (regenerated in a
     /// replay by the actor's own timers on virtual time, not fed).
     Timer {
@@ -226,6 +226,12 @@ enum Output {
     Replied {
         name: String,
         payload: Vec<u8>,
+    },
+    /// The input itself, sent by another replayed actor (regenerated, not fed); `payload`
+    /// as for `Sent`.
+    Received {
+        name: String,
+        payload: Option<Vec<u8>>,
     },
     /// A tell or an ask (`how`) of another actor, or a publication on `topic`; `payload` is
     /// `None` when the replay has no codec for the type (then only the type is compared).
@@ -254,6 +260,13 @@ impl fmt::Display for Output {
             Output::Replied { name, payload } => {
                 write!(f, "replied {name} {}", printable(payload))
             }
+            Output::Received { name, payload } => {
+                write!(f, "received {name}")?;
+                match payload {
+                    Some(p) => write!(f, " {}", printable(p)),
+                    None => Ok(()),
+                }
+            }
             Output::Sent {
                 how,
                 name,
@@ -275,7 +288,7 @@ impl fmt::Display for Output {
 }
 
 /// A payload as text: JSON as it is, other bytes in hex.
-fn printable(payload: &[u8]) -> String {
+pub(crate) fn printable(payload: &[u8]) -> String {
     match std::str::from_utf8(payload) {
         Ok(text) if !text.chars().any(char::is_control) => text.to_owned(),
         _ => payload.iter().map(|b| format!("{b:02x}")).collect(),
@@ -284,7 +297,7 @@ fn printable(payload: &[u8]) -> String {
 
 /// Whether what was done now is what was recorded; a sent message that either side has no
 /// codec for compares by its type and topic alone.
-fn same(recorded: &[Output], now: &[Output]) -> bool {
+pub(crate) fn same(recorded: &[Output], now: &[Output]) -> bool {
     recorded.len() == now.len()
         && recorded.iter().zip(now).all(|(r, n)| match (r, n) {
             (
@@ -306,11 +319,21 @@ fn same(recorded: &[Output], now: &[Output]) -> bool {
                     && topic == topic_now
                     && (payload.is_none() || payload_now.is_none() || payload == payload_now)
             }
+            (
+                Output::Received { name, payload },
+                Output::Received {
+                    name: name_now,
+                    payload: payload_now,
+                },
+            ) => {
+                name == name_now
+                    && (payload.is_none() || payload_now.is_none() || payload == payload_now)
+            }
             _ => r == n,
         })
 }
 
-fn show(outputs: &[Output]) -> String {
+pub(crate) fn show(outputs: &[Output]) -> String {
     if outputs.is_empty() {
         return "nothing".to_owned();
     }
@@ -322,18 +345,28 @@ fn show(outputs: &[Output]) -> String {
 }
 
 /// What the replayed actor does, kept in memory: per input, its outputs.
-struct Capture {
-    encoders: HashMap<TypeId, Encode>,
-    outputs: Mutex<Vec<Vec<Output>>>,
+pub(crate) struct Capture {
+    pub(crate) encoders: std::sync::RwLock<HashMap<TypeId, Encode>>,
+    /// Each input (other than a timer's) is an output too, for a set's regenerated inputs.
+    pub(crate) received: bool,
+    pub(crate) outputs: Mutex<Vec<Vec<Output>>>,
     /// The clock readings recorded during each input (and, first, before any), served to
     /// the replayed actor in their order.
-    readings: Mutex<Readings>,
+    pub(crate) readings: Mutex<Readings>,
 }
 
 #[derive(Default)]
-struct Readings {
-    before_any: VecDeque<Duration>,
-    by_input: Vec<VecDeque<Duration>>,
+pub(crate) struct Readings {
+    pub(crate) before_any: VecDeque<Duration>,
+    pub(crate) by_input: Vec<VecDeque<Duration>>,
+}
+
+impl Capture {
+    /// `msg` in the codec chosen for its type, if one was.
+    fn encode(&self, msg: &dyn Any) -> Option<Vec<u8>> {
+        let encode = *self.encoders.read().ok()?.get(&msg.type_id())?;
+        encode(msg)
+    }
 }
 
 impl Recorder for Capture {
@@ -343,13 +376,17 @@ impl Recorder for Capture {
         time: Duration,
         delivery: Delivery,
         type_name: &'static str,
-        _: &dyn Any,
+        msg: &dyn Any,
     ) {
         let first = match delivery {
             Delivery::Timer { timer } => vec![Output::Timer {
                 name: type_name.to_owned(),
                 timer,
                 time_ns: u64::try_from(time.as_nanos()).unwrap_or(u64::MAX),
+            }],
+            Delivery::Tell | Delivery::Ask if self.received => vec![Output::Received {
+                name: type_name.to_owned(),
+                payload: self.encode(msg),
             }],
             Delivery::Tell | Delivery::Ask => Vec::new(),
         };
@@ -371,10 +408,7 @@ impl Recorder for Capture {
             Sent::Ask { .. } => (Kind::Sent, true, ""),
             Sent::Publish { topic } => (Kind::Published, false, topic),
         };
-        let payload = self
-            .encoders
-            .get(&msg.type_id())
-            .and_then(|encode| encode(msg));
+        let payload = self.encode(msg);
         if let Ok(mut o) = self.outputs.lock() {
             if let Some(last) = o.last_mut() {
                 last.push(Output::Sent {
@@ -403,11 +437,7 @@ impl Recorder for Capture {
     }
 
     fn replied(&self, _: ActorId, _: Duration, type_name: &'static str, reply: &dyn Any) {
-        let payload = self
-            .encoders
-            .get(&reply.type_id())
-            .and_then(|encode| encode(reply))
-            .unwrap_or_default();
+        let payload = self.encode(reply).unwrap_or_default();
         if let Ok(mut o) = self.outputs.lock() {
             if let Some(last) = o.last_mut() {
                 last.push(Output::Replied {
@@ -436,14 +466,14 @@ pub struct Replay<A: Actor> {
     encoders: HashMap<TypeId, Encode>,
 }
 
-fn short_name<T>() -> &'static str {
+pub(crate) fn short_name<T>() -> &'static str {
     let full = std::any::type_name::<T>();
     let base = full.find('<').unwrap_or(full.len());
     let start = full[..base].rfind("::").map_or(0, |i| i + 2);
     &full[start..]
 }
 
-fn sent_how(kind: Kind, asked: bool) -> &'static str {
+pub(crate) fn sent_how(kind: Kind, asked: bool) -> &'static str {
     match (kind, asked) {
         (Kind::Published, _) => "published",
         (_, true) => "asked",
@@ -451,17 +481,17 @@ fn sent_how(kind: Kind, asked: bool) -> &'static str {
     }
 }
 
-fn encode_json<R: serde::Serialize + 'static>(reply: &dyn Any) -> Option<Vec<u8>> {
+pub(crate) fn encode_json<R: serde::Serialize + 'static>(reply: &dyn Any) -> Option<Vec<u8>> {
     serde_json::to_vec(reply.downcast_ref::<R>()?).ok()
 }
 
-fn encode_contract<R: WireMessage + 'static>(reply: &dyn Any) -> Option<Vec<u8>> {
+pub(crate) fn encode_contract<R: WireMessage + 'static>(reply: &dyn Any) -> Option<Vec<u8>> {
     let mut out = Vec::new();
     reply.downcast_ref::<R>()?.encode_body(&mut out);
     Some(out)
 }
 
-fn decode_contract<M: WireMessage>(record: &Record) -> Result<M, String> {
+pub(crate) fn decode_contract<M: WireMessage>(record: &Record) -> Result<M, String> {
     if record.encoding != Encoding::Contract || record.type_id != M::TYPE_ID {
         return Err(format!(
             "it was recorded as {} of type id {}, not as contract message {}",
@@ -646,7 +676,8 @@ impl<A: Actor> Replay<A> {
             }
         }
         let capture = Arc::new(Capture {
-            encoders: self.encoders.clone(),
+            encoders: std::sync::RwLock::new(self.encoders.clone()),
+            received: false,
             outputs: Mutex::new(Vec::new()),
             readings: Mutex::new(readings),
         });
@@ -814,7 +845,7 @@ impl<A: Actor> Replay<A> {
 }
 
 /// The three inputs before input `i`, described.
-fn before(
+pub(crate) fn before(
     inputs: &[(Record, Vec<Output>)],
     i: usize,
     describe: &dyn Fn(&Record) -> String,
