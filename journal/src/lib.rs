@@ -43,7 +43,12 @@
 //!   and [`Records::cut`] says what was cut.
 //!
 //! - [`Recording`] records actors into a journal: hand it to `SpawnOptions::record` and each
-//!   message the actor handles, and its starts and failures, become records.
+//!   message the actor handles (with its origin), what it sends, asks, publishes and
+//!   answers, its timers' firings, its clock readings, and its starts and failures become
+//!   records.
+//! - [`Replay`] replays one recorded actor and [`ReplaySet`] several (or a whole bus) on a
+//!   virtual-time bus, reporting the first difference or every one; [`set_replayer`] names
+//!   the program that `mycelium-journal replay` runs for a journal.
 //!
 //! The byte layout is specified in `docs/journal.md`.
 

@@ -45,9 +45,12 @@
 //! An ask's answer is a `replied` record whose `cause` is the ask's `handled` record, its
 //! payload written with the codec chosen for the reply type (`.serde::<u32>()`).
 //!
-//! What is not recorded yet: a message's origin (the journal says [`Origin::None`]), what
-//! the actor sends and publishes, timer firings as such (a timer's message is a tell), clock
-//! readings, and stops.
+//! What the actor sends, asks and publishes while handling a message is a `sent` or
+//! `published` record (its `cause` the input); a timer's firing is a `timer-fired` record
+//! and its message a `handled` record with [`Origin::Timer`]; each `Context::now` is a
+//! `clock-read` record. A message one actor recorded here sends another gets
+//! [`Origin::Actor`] in the receiver's `handled` record (the `sent` record matched by
+//! receiver, type and bytes); any other input's origin is [`Origin::None`].
 
 use std::any::{Any, TypeId};
 use std::cell::RefCell;
