@@ -469,10 +469,8 @@ fn replay_plan(dir: &str) -> Result<(), String> {
     let mut plans: BTreeMap<ActorAddr, Plan> = BTreeMap::new();
     let mut stops = Vec::new();
     let mut records = journal.records();
-    let mut shown = 0;
-    for r in records.by_ref() {
+    for (shown, r) in (0u64..).zip(records.by_ref()) {
         let r = r.map_err(|e| damaged(e, shown))?;
-        shown += 1;
         match r.kind {
             Kind::Gap => {
                 if let Some(gap) = r.gap() {

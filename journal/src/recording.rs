@@ -97,8 +97,11 @@ struct Pending {
     /// The actors recorded here (started at least once).
     recorded: HashSet<ActorAddr>,
     /// Per receiver, in sending order: type name, encoded message, sender.
-    sent: HashMap<ActorAddr, VecDeque<(&'static str, Vec<u8>, ActorAddr)>>,
+    sent: HashMap<ActorAddr, VecDeque<PendingSend>>,
 }
+
+/// A send awaiting its receiver's handling: type name, encoded message, sender.
+type PendingSend = (&'static str, Vec<u8>, ActorAddr);
 
 /// Sends kept per receiver before the oldest is forgotten (its receiver's `handled` record
 /// then has no origin): a receiver this far behind its senders is stopped or overloaded.

@@ -81,6 +81,9 @@ type Feed = Box<
         + Sync,
 >;
 
+/// A recorded input, what was recorded after it, and whether it is fed (else regenerated).
+type Input<'a> = (&'a Record, Vec<Output>, bool);
+
 /// One replayed actor of the set.
 struct Member {
     capture: Arc<Capture>,
@@ -362,7 +365,7 @@ impl ReplaySet {
             return Ok(SetReport::default());
         };
         // Each member's inputs, with what was recorded after each, and whether it is fed.
-        let mut inputs: BTreeMap<u64, Vec<(&Record, Vec<Output>, bool)>> = BTreeMap::new();
+        let mut inputs: BTreeMap<u64, Vec<Input<'_>>> = BTreeMap::new();
         for r in self.records.iter().filter(|r| r.actor.node == 0) {
             if !self.members.contains_key(&r.actor.id) {
                 continue;
