@@ -96,6 +96,11 @@ pub enum Lifecycle<'a> {
         /// The failure as the dead letters and logs show it.
         reason: &'a str,
     },
+    /// The incarnation ended (before `on_stop` runs): for good, or to be restarted.
+    Stopped {
+        /// The stop reason as the logs show it (`restarting` for a restart).
+        reason: &'a str,
+    },
 }
 
 impl fmt::Debug for Lifecycle<'_> {
@@ -109,6 +114,7 @@ impl fmt::Debug for Lifecycle<'_> {
                 "Started {{ incarnation: {incarnation}, actor_type: {actor_type:?} }}"
             ),
             Lifecycle::Failed { reason } => write!(f, "Failed {{ reason: {reason:?} }}"),
+            Lifecycle::Stopped { reason } => write!(f, "Stopped {{ reason: {reason:?} }}"),
         }
     }
 }

@@ -448,6 +448,7 @@ impl Recorder for Recording {
                 return;
             }
             Lifecycle::Failed { reason } => (Kind::Failed, reason),
+            Lifecycle::Stopped { reason } => (Kind::Stopped, reason),
         };
         self.append(&Entry {
             encoding: Encoding::Text,

@@ -117,6 +117,10 @@ async fn timer_firings_timer_inputs_clock_readings_and_the_actor_type_are_record
         .filter(|r| r.kind == Kind::Handled && r.name == "Readings")
         .collect();
     assert!(asks.iter().all(|r| r.asked && r.origin == Origin::None));
+    // Its stop ends the record.
+    let last = records.last().unwrap();
+    assert_eq!(last.kind, Kind::Stopped);
+    assert!(last.payload_text().is_some_and(|t| !t.is_empty()));
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
