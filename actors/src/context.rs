@@ -485,7 +485,7 @@ where
     M: Send + 'static,
 {
     let sent = me.tell(msg).await;
-    undelivered(me, bus, sent)
+    delivered_or_dead_letter(me, bus, sent)
 }
 
 /// [`send_own`] of a recorded actor's timer's message, which the recording tells from
@@ -499,11 +499,15 @@ where
         .shared
         .tell_payload::<M, _>(crate::envelope::TimerTell { msg, timer })
         .await;
-    undelivered(me, bus, sent)
+    delivered_or_dead_letter(me, bus, sent)
 }
 
 /// `true` when `sent`; else posts the message as a dead letter.
-fn undelivered<A, M>(me: &ActorRef<A>, bus: &Bus, sent: Result<(), SendError<M>>) -> bool
+fn delivered_or_dead_letter<A, M>(
+    me: &ActorRef<A>,
+    bus: &Bus,
+    sent: Result<(), SendError<M>>,
+) -> bool
 where
     A: Actor,
     M: Send + 'static,
