@@ -251,9 +251,6 @@ echo "-- examples/python_strategy.py"
 echo "-- bindings/python/bench/compare.py --quick"
 "$venv/bin/python" bindings/python/bench/compare.py --quick > /dev/null
 
-step "desk example: a team's own schema, Rust actor and Python strategy, hosted both ways"
-PATH="$PWD/$venv/bin:$PATH" bash examples/desk/run.sh python3
-
 step "OCaml actors: dune build, dune test and dune install in bindings/ocaml"
 if ! command -v dune >/dev/null 2>&1 || ! command -v ocamlopt >/dev/null 2>&1; then
     sudo=""
@@ -271,3 +268,7 @@ prefix="$PWD/target/ocaml-prefix"
 rm -rf "$prefix"
 (cd bindings/ocaml && dune install --prefix "$prefix" 2>/dev/null)
 (cd tests/ocaml-install && OCAMLPATH="$prefix/lib" dune build ./main.exe 2>&1 && ./_build/default/main.exe)
+
+# After the OCaml step, whose builds it reuses (the library, libmycelium_ffi.a's dependencies).
+step "desk example: a team's own schema and actors, hosted from Rust, Python, OCaml and C, and split over two nodes"
+PATH="$PWD/$venv/bin:$PATH" DESK_REQUIRE_OCAML=1 bash examples/desk/run.sh python3
