@@ -245,7 +245,10 @@ impl Drop for Restore {
     }
 }
 
-/// Polls a recorded actor's handler future, its sends attributed to it.
+/// Polls a recorded actor's handler future, its sends attributed to it. Out of line: the
+/// handler's poll is inlined once, on the path of the actors that are not recorded.
+#[cold]
+#[inline(never)]
 pub(crate) fn poll_handling<F: Future>(
     record: &ReplyRecord,
     handling: Pin<&mut F>,
