@@ -90,6 +90,7 @@ mod child;
 mod count;
 mod foreign;
 mod gate;
+mod letters;
 pub mod registry;
 mod remote_topics;
 mod runtime;
@@ -101,6 +102,7 @@ pub use actor::{ForeignActor, ForeignReply, ForeignSpec};
 pub use child::export_child;
 pub use foreign::{Foreign, ForeignMessage};
 pub use gate::ForeignGate;
+pub use letters::dead_letter_type_id;
 pub use remote_topics::{forward_topic, subscribe_remote, unsubscribe_remote};
 pub use runtime::{poll_for, HostError, HostedBus};
 pub use service::{
