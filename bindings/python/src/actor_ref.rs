@@ -703,8 +703,8 @@ impl ActorRef {
     ) -> PyResult<(u16, Py<PyBytes>)> {
         let timeout = seconds(timeout)?;
         let handle = self.handle()?.clone();
-        let answer = wait(py, &handle, self.ask_future(type_id, body, timeout))?
-            .map_err(|e| e.raise(py))?;
+        let answer =
+            wait(py, &handle, self.ask_future(type_id, body, timeout))?.map_err(|e| e.raise(py))?;
         Ok(reply(py, answer))
     }
 
@@ -768,8 +768,8 @@ impl ActorRef {
             Target::Service { .. } => body,
         };
         let handle = self.handle()?.clone();
-        let (reply_type, reply) = wait(py, &handle, self.ask_future(type_id, body, timeout))?
-            .map_err(|e| e.raise(py))?;
+        let (reply_type, reply) =
+            wait(py, &handle, self.ask_future(type_id, body, timeout))?.map_err(|e| e.raise(py))?;
         self.decode_reply(py, reply_type, &reply)
     }
 

@@ -65,7 +65,13 @@ impl Raised {
     /// Reports the exception `error` of the handler of `message` (the message class's name)
     /// of the actor class `actor`, keeps it for an asker on another thread, and returns the
     /// text that fails the actor (`Type: message`).
-    pub(crate) fn record(&self, py: Python<'_>, actor: &str, message: &str, error: PyErr) -> String {
+    pub(crate) fn record(
+        &self,
+        py: Python<'_>,
+        actor: &str,
+        message: &str,
+        error: PyErr,
+    ) -> String {
         let reason = report(py, actor, message, &error);
         let error = match helper(py, "detach").and_then(|f| f.call1((value(py, &error),))) {
             Ok(detached) => PyErr::from_value(detached),
@@ -133,8 +139,7 @@ fn value<'py>(py: Python<'py>, error: &PyErr) -> Bound<'py, pyo3::exceptions::Py
 /// The function `name` of `mycelium._failure`.
 fn helper<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
     static MODULE: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
-    let module = MODULE.get_or_try_init(py, || {
-        py.import("mycelium._failure").map(Bound::unbind)
-    })?;
+    let module =
+        MODULE.get_or_try_init(py, || py.import("mycelium._failure").map(Bound::unbind))?;
     module.bind(py).getattr(name)
 }

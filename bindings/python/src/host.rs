@@ -504,7 +504,8 @@ impl Foreign for PyForeign {
     fn start(&self, args: &PyArgs, me: &ForeignRef<Self>) -> Result<Py<PyAny>, String> {
         callbacks::attach(|py| {
             let class = self.load(py).map_err(|e| exception_text(py, &e))?;
-            self.actors.register(me.id(), self.class_name(), &self.raised);
+            self.actors
+                .register(me.id(), self.class_name(), &self.raised);
             let me = Py::new(py, ActorRef::foreign(me.clone(), self.schema.clone()))
                 .map_err(|e| exception_text(py, &e))?;
             class

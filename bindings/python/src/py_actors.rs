@@ -68,7 +68,10 @@ impl PyActors {
                 None => (None, None),
             }
         };
-        let message_class = match (&letter.reason, mycelium_foreign::dead_letter_type_id(letter)) {
+        let message_class = match (
+            &letter.reason,
+            mycelium_foreign::dead_letter_type_id(letter),
+        ) {
             (_, Some(LOCAL_TYPE_ID)) => Some("a plain object".to_string()),
             (_, Some(type_id)) => Some(errors::message_class(type_id)),
             (DeadLetterReason::HandlerFailed(failure), None) => {
