@@ -13,7 +13,7 @@ pub fn dead_letter_type_id(letter: &DeadLetter) -> Option<u16> {
     let message = letter.message.as_ref()?;
     if let Some(call) = message.downcast_ref::<ForeignCall>() {
         return match call {
-            ForeignCall::Tell(m, _)
+            ForeignCall::Tell(m, _, _)
             | ForeignCall::Ask(m, _, _)
             | ForeignCall::Published(m, _, _) => Some(m.type_id),
             ForeignCall::Failed(_) => None,
