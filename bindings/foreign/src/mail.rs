@@ -364,6 +364,12 @@ fn run_batch<F: Foreign>(
         // Counted until the task has failed (counted before the asker hears of the failure);
         // refused (the actor is ending), it is dropped.
         let marker = ForeignCall::Failed(inner.counts.count(actor.id()));
+        // The asker hears of the failure before the marker can stop the actor: an
+        // unsupervised actor's stop would otherwise race the answer, and the asker could
+        // hear `Stopped` instead of the failure.
+        if let Some(answer) = last_answer.take() {
+            answer.send();
+        }
         let _ = actor.tell_priority(marker);
     } else {
         put_back(batch);

@@ -166,7 +166,10 @@ let late_reply () =
       ]
   in
   let a = M.spawn bus slow () ~service:"slow" in
-  (* By name the ask waits in the mailbox, so its timeout applies. *)
+  (* A tell keeps the actor busy (its handler waits on a pool thread), so the ask waits in
+     the mailbox and its timeout applies. To an idle actor the ask would run the handler on
+     this thread, which no timeout can cut short, and which would wait here for [go]. *)
+  M.Actor_ref.tell a ping { n = 0; trail = ref [] };
   ignore (expect_error "the asker gives up" M.Timeout (fun () ->
       M.ask ~timeout_ms:50 bus "slow" ping { n = 1; trail = ref [] } pong));
   Mutex.lock lock;
@@ -183,5 +186,5 @@ let () =
   by_reference ();
   boundaries ();
   failures ();
-  ignore late_reply;
+  late_reply ();
   finish "test_plain"

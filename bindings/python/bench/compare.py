@@ -4,9 +4,9 @@
 
 Prints one line per workload and framework:
 
-    w10 <framework> p50_ns=.. p99_ns=..   ask round trip to a Python actor, int -> int + 1
-                                          (mycelium-async: an `async def` handler; -mailbox:
-                                          with a timeout, so through the mailbox)
+    w10 <framework> p50_ns=.. p99_ns=..   ask round trip from a Python thread to an idle
+                                          Python actor, int -> int + 1, one at a time
+    w10 <framework> mean_ns=..            the same, 10,000 asks gathered at once (asyncio)
     w11 <framework> msgs_per_sec=..       tells from Python to a counter actor: a Python
                                           actor (mycelium: Heartbeat messages; -plain: ints,
                                           as pykka's), or for mycelium-rust-target the
@@ -18,6 +18,21 @@ Prints one line per workload and framework:
     w12 <target> p50_ns=.. p99_ns=..      a Rust actor (the built-in `ask_probe`) asks a
                                           Python actor (or the Rust `counter`) in a row;
                                           -busy: while another Python thread computes
+
+The w10 lines, each saying what it measures:
+
+    mycelium               ask(), no timeout (the handler runs on the asking thread)
+    mycelium-timeout       ask(timeout=60.0): the same path, the deadline checked
+    mycelium-mailbox       ask() by service name (bus.ref): through the mailbox, the
+                           handler on a pool thread, the asker waiting without the GIL
+    mycelium-async         ask() to an `async def` handler (run on the thread's loop)
+    mycelium-ask_async     `await ref.ask_async()` in a coroutine, one at a time
+    mycelium-ask_async-gathered
+                           10,000 `ref.ask_async()` under one asyncio.gather (mean_ns)
+    pykka, pykka-timeout   pykka ThreadingActor, ask() without / with timeout=60.0
+    asyncio                one request and its reply through two asyncio.Queue, one
+                           at a time (the floor of a pure-Python hand-off)
+    asyncio-gathered       10,000 such round trips under one asyncio.gather (mean_ns)
 
 For mycelium the w10 actor is a Python actor; pykka's are pykka ThreadingActors; asyncio's are
 coroutines over asyncio.Queue (the floor of a pure-Python hand-off). pykka is optional:
@@ -57,9 +72,13 @@ class AsyncPlus1(mycelium.Actor):
         return Heartbeat(ts_ns=0, seq=hb.seq + 1, sender="")
 
 
-def mycelium_w10(n: int, warmup: int, actor_class=Plus1, timeout: float | None = None) -> list[int]:
+def mycelium_w10(
+    n: int, warmup: int, actor_class=Plus1, timeout: float | None = None, by_name: bool = False
+) -> list[int]:
     with mycelium.Bus() as bus:
-        actor = bus.spawn(actor_class)
+        actor = bus.spawn(actor_class, service="plus1" if by_name else None)
+        if by_name:
+            actor = bus.ref("plus1")
         samples = []
         for i in range(warmup + n):
             msg = Heartbeat(ts_ns=0, seq=i, sender="")
@@ -71,6 +90,40 @@ def mycelium_w10(n: int, warmup: int, actor_class=Plus1, timeout: float | None =
                 samples.append(t1 - t0)
         return samples
 
+
+def mycelium_w10_ask_async(n: int, warmup: int) -> list[int]:
+    with mycelium.Bus() as bus:
+        actor = bus.spawn(Plus1)
+
+        async def main() -> list[int]:
+            samples = []
+            for i in range(warmup + n):
+                msg = Heartbeat(ts_ns=0, seq=i, sender="")
+                t0 = time.perf_counter_ns()
+                reply = await actor.ask_async(msg)
+                t1 = time.perf_counter_ns()
+                assert reply.seq == i + 1
+                if i >= warmup:
+                    samples.append(t1 - t0)
+            return samples
+
+        return asyncio.run(main())
+
+
+def mycelium_w10_gathered(n: int) -> float:
+    """Mean ns an ask of `n` `ask_async` calls gathered at once."""
+    with mycelium.Bus() as bus:
+        actor = bus.spawn(Plus1)
+        msgs = [Heartbeat(ts_ns=0, seq=i, sender="") for i in range(n)]
+
+        async def main() -> float:
+            t0 = time.perf_counter_ns()
+            replies = await asyncio.gather(*(actor.ask_async(m) for m in msgs))
+            elapsed = time.perf_counter_ns() - t0
+            assert [r.seq for r in replies] == list(range(1, n + 1))
+            return elapsed / n
+
+        return asyncio.run(main())
 
 class Counter(mycelium.Actor):
     """Adds each Heartbeat's seq (or each int told) to a total; asked, answers it."""
@@ -187,7 +240,7 @@ def mycelium_w11(n: int) -> float:
 # --- pykka ------------------------------------------------------------------------------
 
 
-def pykka_w10(n: int, warmup: int) -> list[int]:
+def pykka_w10(n: int, warmup: int, timeout: float | None = None) -> list[int]:
     import pykka
 
     class Plus1Actor(pykka.ThreadingActor):
@@ -199,7 +252,7 @@ def pykka_w10(n: int, warmup: int) -> list[int]:
         samples = []
         for i in range(warmup + n):
             t0 = time.perf_counter_ns()
-            reply = ref.ask(i)
+            reply = ref.ask(i, timeout=timeout)
             t1 = time.perf_counter_ns()
             assert reply == i + 1
             if i >= warmup:
@@ -264,6 +317,35 @@ def asyncio_w10(n: int, warmup: int) -> list[int]:
     return asyncio.run(main())
 
 
+def asyncio_w10_gathered(n: int) -> float:
+    """Mean ns a round trip of `n` requests gathered at once, each with its reply future."""
+
+    async def main() -> float:
+        requests: asyncio.Queue = asyncio.Queue()
+
+        async def server():
+            while True:
+                x, reply = await requests.get()
+                reply.set_result(x + 1)
+
+        task = asyncio.create_task(server())
+        loop = asyncio.get_running_loop()
+
+        async def ask(x: int) -> int:
+            reply = loop.create_future()
+            await requests.put((x, reply))
+            return await reply
+
+        t0 = time.perf_counter_ns()
+        replies = await asyncio.gather(*(ask(i) for i in range(n)))
+        elapsed = time.perf_counter_ns() - t0
+        assert replies == list(range(1, n + 1))
+        task.cancel()
+        return elapsed / n
+
+    return asyncio.run(main())
+
+
 def asyncio_w11(n: int) -> float:
     async def main() -> float:
         queue: asyncio.Queue = asyncio.Queue(maxsize=1024)
@@ -304,11 +386,15 @@ def main() -> None:
 
     w10 = [
         ("mycelium", mycelium_w10),
-        # The same ask to an `async def` handler: run on the asking thread's event loop, and
-        # (a timeout sends any ask through the mailbox) on a pool thread's.
+        ("mycelium-timeout", lambda n, w: mycelium_w10(n, w, timeout=60.0)),
+        ("mycelium-mailbox", lambda n, w: mycelium_w10(n, w, by_name=True)),
         ("mycelium-async", lambda n, w: mycelium_w10(n, w, AsyncPlus1)),
-        ("mycelium-async-mailbox", lambda n, w: mycelium_w10(n, w, AsyncPlus1, 60.0)),
+        ("mycelium-ask_async", mycelium_w10_ask_async),
         ("asyncio", asyncio_w10),
+    ]
+    gathered = [
+        ("mycelium-ask_async-gathered", mycelium_w10_gathered),
+        ("asyncio-gathered", asyncio_w10_gathered),
     ]
     w11 = [
         ("mycelium", mycelium_w11_python),
@@ -318,10 +404,14 @@ def main() -> None:
     ]
     if have_pykka:
         w10.insert(1, ("pykka", pykka_w10))
+        w10.insert(3, ("pykka-timeout", lambda n, w: pykka_w10(n, w, timeout=60.0)))
         w11.insert(1, ("pykka", pykka_w11))
     for name, run in w10:
         p50, p99 = percentiles(run(asks, warmup))
         print(f"w10 {name} p50_ns={p50} p99_ns={p99}", flush=True)
+    for name, run in gathered:
+        mean = statistics.median(run(10_000) for _ in range(3))
+        print(f"w10 {name} mean_ns={mean:.0f}", flush=True)
     if not have_pykka:
         print("w10 pykka skipped: pip install 'pykka>=4,<5'")
     for name, run in w11:

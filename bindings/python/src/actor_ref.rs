@@ -2,12 +2,12 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mycelium_actors::export::{ByteService, DeliveryError};
 use mycelium_actors::{Bus, SubscribeOptions, Subscription as RustSubscription};
 use mycelium_foreign::{Direct, ForeignAskError, ForeignMessage, ForeignRef};
-use pyo3::exceptions::{PyException, PyValueError};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyFrozenSet};
 use tokio::runtime::Handle;
@@ -57,6 +57,42 @@ pub(crate) fn duration(name: &str, value: f64) -> PyResult<Duration> {
         .map_err(|_| PyValueError::new_err(format!("{name} is too large: {value} seconds")))
 }
 
+/// An ask's failure on its way to the asker, turned into the exception with the GIL: a
+/// Python actor's handler that raised is raised as itself, which takes the GIL to make.
+pub(crate) enum AskFailed {
+    /// Made already.
+    Error(PyErr),
+    /// The handler of `actor` failed on the mailbox path: its exception, if the actor kept it
+    /// (see `failure.rs`), else the failure as `ActorFailed`.
+    Foreign(ForeignAskError, ForeignRef<PyForeign>),
+}
+
+impl From<PyErr> for AskFailed {
+    fn from(e: PyErr) -> Self {
+        AskFailed::Error(e)
+    }
+}
+
+impl AskFailed {
+    pub(crate) fn raise(self, py: Python<'_>) -> PyErr {
+        match self {
+            AskFailed::Error(e) => e,
+            AskFailed::Foreign(e, actor) => {
+                if let ForeignAskError::Failed { failure } = &e {
+                    let raised = actor
+                        .gate()
+                        .and_then(|gate| gate.foreign().raised.take(&failure.reason));
+                    if let Some(raised) = raised {
+                        let text = errors::failed_text(failure);
+                        return crate::failure::to_asker(py, raised, &text);
+                    }
+                }
+                foreign_ask_error(&actor, e)
+            }
+        }
+    }
+}
+
 /// Calls an awaitable's `callback(ok, value)` once: with the outcome, or, if it is dropped
 /// before (with the task that should have settled it, when the bus runtime has shut down),
 /// with `ActorStopped`, as the synchronous call raises.
@@ -65,19 +101,19 @@ where
     T: for<'py> IntoPyObject<'py> + Send + 'static,
 {
     callback: Option<Py<PyAny>>,
-    outcome: Option<PyResult<T>>,
+    outcome: Option<Result<T, AskFailed>>,
 }
 
 impl<T> Settle<T>
 where
     T: for<'py> IntoPyObject<'py> + Send + 'static,
 {
-    fn call(callback: Py<PyAny>, outcome: PyResult<T>) {
+    fn call(callback: Py<PyAny>, outcome: Result<T, AskFailed>) {
         // Once the interpreter is exiting no event loop is left to settle.
         let _ = callbacks::attach(|py| {
             let called = match outcome {
                 Ok(v) => callback.call1(py, (true, v)),
-                Err(e) => callback.call1(py, (false, e.into_value(py))),
+                Err(e) => callback.call1(py, (false, e.raise(py).into_value(py))),
             };
             if let Err(e) = called {
                 e.print(py);
@@ -86,9 +122,12 @@ where
     }
 
     /// The callback and what to give it, once (`ActorStopped` when no outcome came).
-    fn take(&mut self) -> Option<(Py<PyAny>, PyResult<T>)> {
+    fn take(&mut self) -> Option<(Py<PyAny>, Result<T, AskFailed>)> {
         let callback = self.callback.take()?;
-        Some((callback, self.outcome.take().unwrap_or_else(|| Err(gone()))))
+        Some((
+            callback,
+            self.outcome.take().unwrap_or_else(|| Err(gone().into())),
+        ))
     }
 
     /// Settles now, on this thread.
@@ -124,19 +163,35 @@ fn gone() -> PyErr {
 /// Runs `fut` on `handle` and calls `callback(ok, value)` from a blocking-pool thread when it
 /// is done: `value` is the result, or the exception instance when `ok` is false. If the bus
 /// runtime has shut down before (the task is dropped), `ActorStopped`.
-pub(crate) fn complete_later<F, T>(handle: &Handle, fut: F, callback: Py<PyAny>)
+///
+/// `fut` is polled once here, on the caller's thread, before the task takes it: a send that
+/// finds room is counted and queued before this returns, so that what the caller does next
+/// (an ask its handler answers on this thread, say) cannot overtake it.
+pub(crate) fn complete_later<F, T, E>(handle: &Handle, fut: F, callback: Py<PyAny>)
 where
-    F: Future<Output = PyResult<T>> + Send + 'static,
+    F: Future<Output = Result<T, E>> + Send + 'static,
     T: for<'py> IntoPyObject<'py> + Send + 'static,
+    E: Into<AskFailed> + Send + 'static,
 {
     let mut settle = Settle {
         callback: Some(callback),
         outcome: None,
     };
+    let mut fut = Box::pin(fut);
+    let first = {
+        // Timers made by the first poll belong to the bus runtime; the task's polls wake it.
+        let _runtime = handle.enter();
+        fut.as_mut()
+            .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+    };
     let pool = handle.clone();
     // On a runtime that has shut down, the task (and `settle` in it) is dropped at once.
     handle.spawn(async move {
-        settle.outcome = Some(fut.await);
+        let outcome = match first {
+            std::task::Poll::Ready(outcome) => outcome,
+            std::task::Poll::Pending => fut.await,
+        };
+        settle.outcome = Some(outcome.map_err(Into::into));
         // Python runs on the blocking pool, never on a runtime worker.
         pool.spawn_blocking(move || settle.now());
     });
@@ -240,22 +295,23 @@ impl ActorRef {
         type_id: u16,
         body: Vec<u8>,
         timeout: Option<Duration>,
-    ) -> impl Future<Output = PyResult<(u16, Vec<u8>)>> + Send + 'static {
+    ) -> impl Future<Output = Result<(u16, Vec<u8>), AskFailed>> + Send + 'static {
         let target = self.target.clone();
         async move {
             match target {
-                Target::Foreign(actor) => actor
-                    .ask(ForeignMessage { type_id, body }, timeout)
-                    .await
-                    .map(|m| (m.type_id, m.body))
-                    .map_err(|e| foreign_ask_error(&actor, e)),
+                Target::Foreign(actor) => {
+                    match actor.ask(ForeignMessage { type_id, body }, timeout).await {
+                        Ok(m) => Ok((m.type_id, m.body)),
+                        Err(e) => Err(AskFailed::Foreign(e, actor)),
+                    }
+                }
                 Target::Service { bus, name, names } => {
                     let exports = bus.exports();
                     let asked = match timeout {
                         Some(t) => exports.ask_timeout(&name, type_id, &body, t).await,
                         None => exports.ask(&name, type_id, &body).await,
                     };
-                    asked.map_err(|e| service_ask_error(e, type_id, names.as_deref()))
+                    asked.map_err(|e| service_ask_error(e, type_id, names.as_deref()).into())
                 }
             }
         }
@@ -371,6 +427,63 @@ fn checked(
     Ok(Some((type_id, body)))
 }
 
+/// The deadline of an ask with a timeout whose handler may run on the asking thread.
+///
+/// Python code cannot be preempted: a handler that has started on the asker's thread runs
+/// to its end. A timeout bounds the wait for the answer, so a handler that returns after it
+/// has passed gives `AskTimeout`, its reply dropped, as a reply that comes late through the
+/// mailbox is; the handler did run (the message is handled, not lost).
+struct Deadline(Option<(Instant, Duration)>);
+
+impl Deadline {
+    /// Starts now (a real-time bus: direct calls are off on virtual time).
+    fn start(timeout: Option<Duration>) -> Self {
+        Deadline(timeout.map(|t| (Instant::now(), t)))
+    }
+
+    /// `AskTimeout` if the handler returned after the timeout.
+    fn check(&self) -> PyResult<()> {
+        match self.0 {
+            Some((started, timeout)) if started.elapsed() > timeout => {
+                Err(errors::AskTimeout::new_err(format!(
+                    "no reply within {} s: the actor was idle, so its handler ran on this \
+                     thread, and it returned after the timeout (a handler cannot be cut \
+                     short); its reply was dropped",
+                    timeout.as_secs_f64()
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A handler's exception on the asking thread, kept for the asker: reported (logged with its
+/// traceback) when it fails the actor.
+#[derive(Default)]
+struct Caught(Option<PyErr>);
+
+impl Caught {
+    /// Reports `e`, raised by the handler of `message` of `foreign`'s class, keeps it, and
+    /// gives the text that fails the actor.
+    fn report(&mut self, py: Python<'_>, foreign: &PyForeign, message: &str, e: PyErr) -> String {
+        let text = crate::failure::report(py, foreign.class_name(), message, &e);
+        self.0 = Some(e);
+        text
+    }
+
+    /// What the asker raises for the failure `e` of a direct call: the handler's exception
+    /// as itself (see `failure.rs`); a `BaseException` that is not an `Exception`
+    /// (`KeyboardInterrupt` from Ctrl-C on this thread, `SystemExit`) unwrapped.
+    fn raise(self, py: Python<'_>, e: ForeignAskError) -> PyErr {
+        match (self.0, &e) {
+            (Some(caught), ForeignAskError::Failed { failure }) => {
+                crate::failure::to_asker(py, caught, &errors::failed_text(failure))
+            }
+            _ => errors::ask(e),
+        }
+    }
+}
+
 /// Runs the handler of an idle Python actor on this thread: `Ok(reply)`, or the body back
 /// when the ask must go through the mailbox.
 fn direct<'py>(
@@ -378,6 +491,7 @@ fn direct<'py>(
     actor: &ForeignRef<PyForeign>,
     type_id: u16,
     body: Vec<u8>,
+    timeout: Option<Duration>,
 ) -> PyResult<Result<Bound<'py, PyAny>, Vec<u8>>> {
     let Some(gate) = actor.gate() else {
         return Ok(Err(body));
@@ -385,35 +499,32 @@ fn direct<'py>(
     // An `async def` handler runs to its end on this thread's event loop (`thread_loop`),
     // unless this thread is running a loop of its own, inside which no other loop can run:
     // then it goes through the mailbox, to a pool thread's loop.
-    match gate.foreign().class()?.table.get(&type_id) {
-        Some(entry) if !entry.is_async => {}
-        Some(_) if !loop_running(py)? => {}
+    let message = match gate.foreign().class()?.table.get(&type_id) {
+        Some(entry) if !entry.is_async => &entry.plan,
+        Some(entry) if !loop_running(py)? => &entry.plan,
         _ => return Ok(Err(body)),
-    }
+    };
     let msg = ForeignMessage { type_id, body };
-    // A `BaseException` that is not an `Exception` (`KeyboardInterrupt` from Ctrl-C on this
-    // thread, `SystemExit`) fails the actor like any exception, and reaches the caller as
-    // itself rather than as `ActorFailed`.
-    let mut interrupted = None;
+    let deadline = Deadline::start(timeout);
+    let mut caught = Caught::default();
     let done = actor.try_direct(|foreign, state| {
-        foreign.call_bytes(py, state, &msg).map_err(|e| {
-            let text = crate::host::exception_text(py, &e);
-            if !e.is_instance_of::<PyException>(py) {
-                interrupted = Some(e);
-            }
-            text
-        })
+        foreign
+            .call_bytes(py, state, &msg)
+            .map_err(|e| caught.report(py, foreign, message.class_name(), e))
     });
     match done {
-        Direct::Done(Some(reply)) => Ok(Ok(gate
-            .foreign()
-            .schema
-            .require("decoding a reply")?
-            .decode(py, reply.type_id, &reply.body)?)),
+        Direct::Done(Some(reply)) => {
+            deadline.check()?;
+            Ok(Ok(gate
+                .foreign()
+                .schema
+                .require("decoding a reply")?
+                .decode(py, reply.type_id, &reply.body)?))
+        }
         Direct::Done(None) => Err(MessageTypeError::new_err(
             gate.foreign().class()?.names.no_reply(type_id),
         )),
-        Direct::Failed(e) => Err(interrupted.unwrap_or_else(|| errors::ask(e))),
+        Direct::Failed(e) => Err(caught.raise(py, e)),
         Direct::Busy => Ok(Err(msg.body)),
     }
 }
@@ -426,9 +537,49 @@ fn local_target(actor: &ForeignRef<PyForeign>) -> PyResult<std::sync::Arc<PyFore
         .ok_or_else(|| errors::BusClosed::new_err("this ref was made without its actor's gate"))
 }
 
+/// Asks the Python actor `actor` with the plain object `message` on this thread if it is
+/// idle (and the handler is not `async def` on a thread running an event loop): `Ok(reply)`,
+/// or `Err(held)`: the object held for the actor, to ask through the mailbox with.
+fn direct_local<'py>(
+    py: Python<'py>,
+    actor: &ForeignRef<PyForeign>,
+    message: &Bound<'py, PyAny>,
+    timeout: Option<Duration>,
+) -> PyResult<Result<Bound<'py, PyAny>, ForeignMessage>> {
+    let foreign = local_target(actor)?;
+    // Refused before anything runs or is queued.
+    let is_async = foreign.plain_is_async(message)?;
+    if !is_async || !loop_running(py)? {
+        let deadline = Deadline::start(timeout);
+        let mut caught = Caught::default();
+        let class = message.get_type().name()?.to_string();
+        let done = actor.try_direct(|foreign, state| {
+            foreign
+                .call_local(py, state, message.clone())
+                .map(|reply| reply.map(Bound::unbind))
+                .map_err(|e| caught.report(py, foreign, &class, e))
+        });
+        match done {
+            Direct::Done(Some(reply)) => {
+                deadline.check()?;
+                return Ok(Ok(reply.into_bound(py)));
+            }
+            Direct::Done(None) => {
+                return Err(MessageTypeError::new_err(format!(
+                    "{}: a handler that is asked must return a reply",
+                    foreign.no_reply_text(message)?
+                )))
+            }
+            Direct::Failed(e) => return Err(caught.raise(py, e)),
+            Direct::Busy => {}
+        }
+    }
+    Ok(Err(foreign.hold(message.clone().unbind())))
+}
+
 /// Asks the Python actor `actor` with the plain object `message`: its handler runs here when
-/// the actor is idle (and the handler is not `async def` on a thread running an event
-/// loop), or the ask goes through the mailbox, the object held for the actor.
+/// the actor is idle (see `direct_local`), or the ask goes through the mailbox, the object
+/// held for the actor.
 fn ask_local<'py>(
     r: &ActorRef,
     py: Python<'py>,
@@ -436,39 +587,14 @@ fn ask_local<'py>(
     message: &Bound<'py, PyAny>,
     timeout: Option<Duration>,
 ) -> PyResult<Bound<'py, PyAny>> {
+    let held = match direct_local(py, actor, message, timeout)? {
+        Ok(reply) => return Ok(reply),
+        Err(held) => held,
+    };
     let foreign = local_target(actor)?;
-    // Refused before anything runs or is queued.
-    let is_async = foreign.plain_is_async(message)?;
-    if timeout.is_none() && (!is_async || !loop_running(py)?) {
-        let mut interrupted = None;
-        let done = actor.try_direct(|foreign, state| {
-            foreign
-                .call_local(py, state, message.clone())
-                .map(|reply| reply.map(Bound::unbind))
-                .map_err(|e| {
-                    let text = crate::host::exception_text(py, &e);
-                    if !e.is_instance_of::<PyException>(py) {
-                        interrupted = Some(e);
-                    }
-                    text
-                })
-        });
-        match done {
-            Direct::Done(Some(reply)) => return Ok(reply.into_bound(py)),
-            Direct::Done(None) => {
-                return Err(MessageTypeError::new_err(format!(
-                    "{}: a handler that is asked must return a reply",
-                    foreign.no_reply_text(message)?
-                )))
-            }
-            Direct::Failed(e) => return Err(interrupted.unwrap_or_else(|| errors::ask(e))),
-            Direct::Busy => {}
-        }
-    }
-    let held = foreign.hold(message.clone().unbind());
     let handle = r.handle()?.clone();
     let asked = wait(py, &handle, r.ask_future(held.type_id, held.body, timeout))?;
-    let (reply_type, reply) = asked?;
+    let (reply_type, reply) = asked.map_err(|e| e.raise(py))?;
     if reply_type == LOCAL_TYPE_ID {
         foreign.take(py, &reply)
     } else {
@@ -577,7 +703,8 @@ impl ActorRef {
     ) -> PyResult<(u16, Py<PyBytes>)> {
         let timeout = seconds(timeout)?;
         let handle = self.handle()?.clone();
-        let answer = wait(py, &handle, self.ask_future(type_id, body, timeout))??;
+        let answer =
+            wait(py, &handle, self.ask_future(type_id, body, timeout))?.map_err(|e| e.raise(py))?;
         Ok(reply(py, answer))
     }
 
@@ -613,9 +740,10 @@ impl ActorRef {
         Ok(true)
     }
 
-    /// Asks with a contract message and returns the reply message. Without a timeout, an idle
-    /// Python actor's handler runs right here, on the calling thread (see
-    /// `ForeignRef::try_direct`); otherwise the ask goes through the mailbox and waits
+    /// Asks with a contract message (or, to a Python actor's own ref, any object) and
+    /// returns the reply. When the target is a Python actor that is idle, its handler runs
+    /// right here, on the calling thread (see `ForeignRef::try_direct`), with or without a
+    /// timeout (see `Deadline`); otherwise the ask goes through the mailbox and waits
     /// without the GIL.
     #[pyo3(signature = (message, timeout=None))]
     fn ask_msg<'py>(
@@ -633,19 +761,51 @@ impl ActorRef {
         }
         let (type_id, body) = encode_message(message, &self.schema)?;
         let body = match &self.target {
-            // An ask with a timeout goes through the mailbox: a handler running on this
-            // thread could not be cut short.
-            Target::Foreign(actor) if timeout.is_none() => {
-                match direct(py, actor, type_id, body)? {
-                    Ok(reply) => return Ok(reply),
-                    Err(body) => body,
-                }
-            }
-            _ => body,
+            Target::Foreign(actor) => match direct(py, actor, type_id, body, timeout)? {
+                Ok(reply) => return Ok(reply),
+                Err(body) => body,
+            },
+            Target::Service { .. } => body,
         };
         let handle = self.handle()?.clone();
-        let (reply_type, reply) = wait(py, &handle, self.ask_future(type_id, body, timeout))??;
+        let (reply_type, reply) =
+            wait(py, &handle, self.ask_future(type_id, body, timeout))?.map_err(|e| e.raise(py))?;
         self.decode_reply(py, reply_type, &reply)
+    }
+
+    /// The first step of `ask_async`: `(True, reply)` when a Python actor was idle and its
+    /// handler ran here (as `ask_msg`'s does), or `(False, (type_id, body))`, the message
+    /// encoded (a plain object held for the actor), to ask through the mailbox with
+    /// `ask_callback`. Nothing crosses a thread on the first path.
+    #[pyo3(signature = (message, timeout=None))]
+    fn ask_direct<'py>(
+        &self,
+        py: Python<'py>,
+        message: &Bound<'py, PyAny>,
+        timeout: Option<f64>,
+    ) -> PyResult<(bool, Bound<'py, PyAny>)> {
+        let timeout = seconds(timeout)?;
+        let actor = match &self.target {
+            Target::Foreign(actor) => actor,
+            Target::Service { .. } => {
+                let encoded = self.encode(message)?;
+                return Ok((false, encoded.into_pyobject(py)?.into_any()));
+            }
+        };
+        let (type_id, body) = if codec::contract_plan(message)?.is_none() {
+            match direct_local(py, actor, message, timeout)? {
+                Ok(reply) => return Ok((true, reply)),
+                Err(held) => (held.type_id, held.body),
+            }
+        } else {
+            let (type_id, body) = encode_message(message, &self.schema)?;
+            match direct(py, actor, type_id, body, timeout)? {
+                Ok(reply) => return Ok((true, reply)),
+                Err(body) => (type_id, body),
+            }
+        };
+        let encoded = (type_id, PyBytes::new(py, &body));
+        Ok((false, encoded.into_pyobject(py)?.into_any()))
     }
 
     /// Encodes a contract message of the bus's schema: `(type_id, body)`; `SchemaMismatch`

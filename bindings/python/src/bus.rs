@@ -13,6 +13,7 @@ use tokio::runtime::Handle;
 use crate::actor_ref::{seconds, ActorRef};
 use crate::errors::{self, BusClosed, StartFailed, UnknownService};
 use crate::host::{HandlerNames, PyArgs, PyForeign};
+use crate::py_actors::PyActors;
 use crate::schema::{BusSchema, Schema};
 use crate::supervisor::{ChildDef, Supervisor};
 use crate::wait::wait;
@@ -34,6 +35,8 @@ pub(crate) struct Bus {
     virtual_time: bool,
     /// The schema the bus speaks.
     schema: BusSchema,
+    /// Its Python actors, named in its dead letters.
+    actors: PyActors,
 }
 
 impl Bus {
@@ -45,6 +48,7 @@ impl Bus {
             bus,
             handle,
             schema,
+            actors: PyActors::default(),
         }
     }
 
@@ -54,6 +58,11 @@ impl Bus {
 
     pub(crate) fn schema(&self) -> &BusSchema {
         &self.schema
+    }
+
+    /// The bus's Python actors, which its Python actors' callbacks register in.
+    pub(crate) fn actors(&self) -> &PyActors {
+        &self.actors
     }
 
     /// True when the bus speaks the example schema, whose messages have Rust types in this
@@ -163,6 +172,7 @@ impl Bus {
             _hosted: Some(hosted),
             virtual_time,
             schema: bus_schema,
+            actors: PyActors::default(),
         })
     }
 
@@ -208,7 +218,7 @@ impl Bus {
         hibernate: bool,
     ) -> PyResult<ActorRef> {
         self.open("spawn")?;
-        let foreign = Arc::new(PyForeign::new(py, host, &self.schema)?);
+        let foreign = Arc::new(PyForeign::new(py, host, &self.schema, &self.actors)?);
         let mut options = SpawnOptions::new();
         if let Some(n) = name {
             options = options.name(n);
@@ -364,9 +374,10 @@ impl Bus {
             .into_iter()
             .map(|d| {
                 let dict = PyDict::new(py);
+                let (actor_type, message_type) = self.actors.names(&d);
                 dict.set_item("actor", d.actor.to_string())?;
-                dict.set_item("actor_type", errors::type_text(d.actor_type))?;
-                dict.set_item("message_type", errors::type_text(d.message_type))?;
+                dict.set_item("actor_type", actor_type)?;
+                dict.set_item("message_type", message_type)?;
                 dict.set_item("reason", errors::dead_letter_text(&d.reason))?;
                 Ok(dict)
             })

@@ -34,6 +34,7 @@ use pyo3::IntoPyObjectExt;
 
 use crate::bus::Bus;
 use crate::host::{exception_text, PyArgs, PyForeign};
+use crate::py_actors::PyActors;
 use crate::schema::{BusSchema, Schema};
 
 /// The Python side of a Rust program's bus: the interpreter, the bus as a `mycelium.Bus`,
@@ -42,6 +43,8 @@ pub struct PythonHost {
     bus: RustBus,
     py_bus: Py<PyAny>,
     schema: BusSchema,
+    /// The bus's Python actors (named in its dead letters).
+    actors: PyActors,
     /// The gates of the Python children, by child name (for their exports).
     gates: Mutex<HashMap<String, ForeignGate<PyForeign>>>,
 }
@@ -84,6 +87,7 @@ impl PythonHost {
                 py,
                 Bus::embedded(bus.clone(), bus.runtime().clone(), schema.clone()),
             )?;
+            let actors = native.get().actors().clone();
             let py_bus = py
                 .import("mycelium")?
                 .getattr("Bus")?
@@ -93,6 +97,7 @@ impl PythonHost {
                 bus: bus.clone(),
                 py_bus,
                 schema,
+                actors,
                 gates: Mutex::new(HashMap::new()),
             })
         })
@@ -114,6 +119,7 @@ impl PythonHost {
                 class_path.to_string(),
                 self.py_bus.clone_ref(py),
                 &self.schema,
+                &self.actors,
             );
             Ok((foreign, args))
         })

@@ -207,6 +207,16 @@ pub(crate) fn message_name(type_id: u16) -> String {
     }
 }
 
+/// A contract message's class name (`Heartbeat`), or `type id N` when no generated module
+/// used in this process has it.
+pub(crate) fn message_class(type_id: u16) -> String {
+    let names = MESSAGE_NAMES.lock().unwrap_or_else(|e| e.into_inner());
+    match names.as_ref().and_then(|names| names.get(&type_id)) {
+        Some(name) => name.clone(),
+        None => format!("type id {type_id}"),
+    }
+}
+
 /// The class names of contract messages, by their type ids.
 fn names_of(type_ids: &[u16]) -> String {
     let names: Vec<String> = type_ids.iter().map(|&t| message_name(t)).collect();
@@ -312,12 +322,16 @@ pub(crate) fn dead_letter_text(reason: &DeadLetterReason) -> String {
     }
 }
 
+/// What an asker is told of the failure of the actor it asked: "the actor raised in a
+/// handler: ValueError: ...".
+pub(crate) fn failed_text(failure: &Failure) -> String {
+    format!("the actor {}", failure_text(failure))
+}
+
 /// The exception for an ask to a foreign actor's ref.
 pub(crate) fn ask(e: ForeignAskError) -> PyErr {
     match e {
-        ForeignAskError::Failed { failure } => {
-            ActorFailed::new_err(format!("the actor {}", failure_text(&failure)))
-        }
+        ForeignAskError::Failed { failure } => ActorFailed::new_err(failed_text(&failure)),
         ForeignAskError::Lost(reason) => ActorFailed::new_err(reason),
         ForeignAskError::NoReply { type_id } => MessageTypeError::new_err(format!(
             "the handler of {} returned None to an ask: a handler that is asked must return a \

@@ -13,6 +13,7 @@ use crate::actor_ref::ActorRef;
 use crate::callbacks::{self, Exiting, EXITING};
 use crate::codec::{self, Plan};
 use crate::errors::MessageTypeError;
+use crate::py_actors::PyActors;
 use crate::schema::BusSchema;
 
 /// The type id a plain Python object travels under between the Python actors of one bus
@@ -52,6 +53,10 @@ pub(crate) struct PyForeign {
     /// never handled (dropped with a mailbox) is released with the actor's callbacks.
     locals: Mutex<HashMap<u64, Py<PyAny>>>,
     next_local: AtomicU64,
+    /// The handlers' recent exceptions, for askers on other threads and dead letters.
+    pub(crate) raised: Arc<crate::failure::Raised>,
+    /// The bus's Python actors, which each start registers this one in.
+    actors: PyActors,
 }
 
 /// An actor class with its handler tables.
@@ -120,7 +125,12 @@ impl HandlerNames {
 impl PyForeign {
     /// The callbacks for the actor class `host` was built for, on a bus that speaks `schema`:
     /// `SchemaMismatch` if a handler takes a message class of another schema.
-    pub(crate) fn new(py: Python<'_>, host: Py<PyAny>, schema: &BusSchema) -> PyResult<Self> {
+    pub(crate) fn new(
+        py: Python<'_>,
+        host: Py<PyAny>,
+        schema: &BusSchema,
+        actors: &PyActors,
+    ) -> PyResult<Self> {
         let class = OnceLock::new();
         let _ = class.set(Class::new(py, host, schema)?);
         Ok(PyForeign {
@@ -129,19 +139,28 @@ impl PyForeign {
             schema: schema.clone(),
             locals: Mutex::new(HashMap::new()),
             next_local: AtomicU64::new(0),
+            raised: Default::default(),
+            actors: actors.clone(),
         })
     }
 
     /// The callbacks for the actor class at `path` (`"module:Class"`), imported by the first
     /// start on `bus` (a `mycelium.Bus` speaking `schema`): an import that fails, or a class
     /// that is not an actor of the bus's schema, fails that start with the error's text.
-    pub(crate) fn imported(path: String, bus: Py<PyAny>, schema: &BusSchema) -> Self {
+    pub(crate) fn imported(
+        path: String,
+        bus: Py<PyAny>,
+        schema: &BusSchema,
+        actors: &PyActors,
+    ) -> Self {
         PyForeign {
             class: OnceLock::new(),
             import: Some(Import { path, bus }),
             schema: schema.clone(),
             locals: Mutex::new(HashMap::new()),
             next_local: AtomicU64::new(0),
+            raised: Default::default(),
+            actors: actors.clone(),
         }
     }
 
@@ -180,7 +199,7 @@ impl PyForeign {
     }
 
     /// The class name, for errors.
-    fn class_name(&self) -> &str {
+    pub(crate) fn class_name(&self) -> &str {
         match (self.class.get(), &self.import) {
             (Some(c), _) => &c.class_name,
             (None, Some(i)) => &i.path,
@@ -329,6 +348,18 @@ impl PyForeign {
         ))
     }
 
+    /// The name of the message class of `type_id` this actor handles ("a plain object" for
+    /// one passed by reference).
+    pub(crate) fn message_class(&self, type_id: u16) -> String {
+        if type_id == LOCAL_TYPE_ID {
+            return "a plain object".to_string();
+        }
+        match self.class.get().and_then(|c| c.table.get(&type_id)) {
+            Some(entry) => entry.plan.class_name().to_string(),
+            None => crate::errors::message_name(type_id),
+        }
+    }
+
     /// True if the handler of the plain object `message` is `async def`.
     pub(crate) fn plain_is_async(&self, message: &Bound<'_, PyAny>) -> PyResult<bool> {
         let name = self.plain_handler(message)?;
@@ -473,6 +504,8 @@ impl Foreign for PyForeign {
     fn start(&self, args: &PyArgs, me: &ForeignRef<Self>) -> Result<Py<PyAny>, String> {
         callbacks::attach(|py| {
             let class = self.load(py).map_err(|e| exception_text(py, &e))?;
+            self.actors
+                .register(me.id(), self.class_name(), &self.raised);
             let me = Py::new(py, ActorRef::foreign(me.clone(), self.schema.clone()))
                 .map_err(|e| exception_text(py, &e))?;
             class
@@ -489,8 +522,10 @@ impl Foreign for PyForeign {
         msg: ForeignMessage,
     ) -> Result<Option<ForeignMessage>, String> {
         callbacks::attach(|py| {
-            self.call_bytes(py, state, &msg)
-                .map_err(|e| exception_text(py, &e))
+            self.call_bytes(py, state, &msg).map_err(|e| {
+                let message = self.message_class(msg.type_id);
+                self.raised.record(py, self.class_name(), &message, e)
+            })
         })
         .unwrap_or_else(|Exiting| Err(EXITING.to_string()))
     }

@@ -222,7 +222,12 @@ impl Supervisor {
                 ChildKind::Python { host, args, .. } => {
                     let (spec, gate) = mycelium_foreign::gated_child_spec(
                         def.name.clone(),
-                        Arc::new(PyForeign::new(py, host.clone_ref(py), &schema)?),
+                        Arc::new(PyForeign::new(
+                            py,
+                            host.clone_ref(py),
+                            &schema,
+                            py_bus.actors(),
+                        )?),
                         PyArgs(args.clone()),
                     );
                     gates.insert(def.name.clone(), gate);

@@ -117,6 +117,9 @@ def test_ask_timeout(bus):
             return msg
 
     stuck = bus.spawn(Stuck)
+    # Busy with a tell (its handler waits on a pool thread), so the ask waits in the mailbox;
+    # to an idle actor the handler would run on this thread, which no timeout can cut short.
+    stuck.tell(hb(0))
     try:
         with pytest.raises(mycelium.AskTimeout):
             stuck.ask(hb(1), timeout=0.05)

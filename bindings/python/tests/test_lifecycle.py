@@ -117,7 +117,9 @@ def test_async_handlers_share_their_threads_event_loops_which_close_with_the_thr
             return msg
 
     b = mycelium.Bus()
-    actor = b.spawn(Async)
+    b.spawn(Async, service="async")
+    # By service name: through the mailbox, so the handlers run on the pool's threads.
+    actor = b.ref("async")
     for i in range(50):
         actor.ask(hb(i), timeout=10)
     b.shutdown()

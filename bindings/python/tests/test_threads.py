@@ -52,10 +52,12 @@ def test_many_python_actors_share_a_few_threads(bus):
             threads.add(threading.get_ident())
             return msg
 
-    actors = [bus.spawn(Where) for _ in range(200)]
+    for i in range(200):
+        bus.spawn(Where, service=f"where{i}")
+    # By service name: through the mailbox, never on this thread.
+    actors = [bus.ref(f"where{i}") for i in range(200)]
     for _ in range(3):
         for a in actors:
-            # Through the mailbox (an ask with a timeout never runs the handler here).
             a.ask(hb(1), timeout=60.0)
     assert threading.get_ident() not in threads
     assert len(threads) < 20

@@ -4,7 +4,7 @@ mod callbacks;
 
 use std::ffi::c_char;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mycelium_actors::export::ByteService;
 use mycelium_actors::{Bus, SpawnOptions, SubscribeOptions, Subscription};
@@ -41,17 +41,25 @@ impl MycActor {
     /// Asks from this thread: when the actor is idle its `handle` callback runs right here
     /// (through the actor's gate: same state, same one-at-a-time rule and order, a failure
     /// fails the actor as on the blocking pool); otherwise through its mailbox, waiting for
-    /// the reply. The flag says which.
+    /// the reply. The flag says which. A timeout bounds the wait for the reply on either
+    /// path, but a callback running on this thread cannot be cut short: one that returns
+    /// after the timeout gives `Timeout`, its reply dropped as a late reply through the
+    /// mailbox is (the message was handled).
     fn ask_here(
         &self,
         type_id: u16,
         body: &[u8],
         timeout: Option<Duration>,
     ) -> Result<(ForeignMessage, Path), Error> {
+        let started = timeout.map(|t| (Instant::now(), t));
         match self
             .actor
             .try_direct(|foreign, state| foreign.call(state, type_id, body))
         {
+            Direct::Done(Some(_)) if started.is_some_and(|(at, t)| at.elapsed() > t) => {
+                let t = started.map_or(Duration::ZERO, |(_, t)| t);
+                return Err(ForeignAskError::Timeout(t).into());
+            }
             Direct::Done(Some(reply)) => return Ok((reply, Path::Direct)),
             Direct::Done(None) => return Err(ForeignAskError::NoReply { type_id }.into()),
             Direct::Failed(e) => return Err(e.into()),

@@ -41,7 +41,16 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 class MyceliumError(Exception): ...
 class ActorFailed(MyceliumError):
     """The actor failed (an exception, a panic) handling the message; it restarts if
-    supervised. The text carries the exception's type and message."""
+    supervised. The text carries the exception's type and message.
+
+    When a Python actor's handler raised, an ask to its ref (`ask`, `ask_async`; direct or
+    through the mailbox) raises that exception as itself: an `ActorFailed` that is also an
+    instance of the handler's exception class (its class is `ActorFailed(ValueError)`),
+    `__cause__` being the handler's exception with its traceback (through the mailbox, the
+    traceback as text in its `__notes__`). `except ValueError` and `except ActorFailed` both
+    catch it; attributes of the handler's exception read through. An ask by service name
+    raises a plain `ActorFailed`. Every handler failure is also logged, with its traceback,
+    on the logger `mycelium.actor` (level ERROR), so that a failing tell is never silent."""
 
 class ActorStopped(MyceliumError):
     """The actor has stopped for good; the message was not handled. The text says why it
@@ -105,7 +114,9 @@ class Subscription:
 class Actor:
     """Base class of Python actors: constructed with no arguments, then `on_start(args)`
     at every incarnation. An exception anywhere is a failure, exactly like a Rust panic:
-    the message goes to the dead letters, an `ask` raises `ActorFailed` at once, and a
+    the message goes to the dead letters, an `ask` raises `ActorFailed` at once (an
+    exception of the handler: as itself, see `ActorFailed`), it is logged on the logger
+    `mycelium.actor`, and a
     supervisor restarts the actor in place (a fresh instance, the same args) after its
     backoff; refs stay valid."""
 
@@ -142,14 +153,21 @@ class ActorRef:
     def try_tell(self, message: Any) -> None: ...
     def ask(self, message: Any, timeout: float | None = None) -> Any:
         """The handler's reply (a plain object asked: the handler's very return value,
-        not a copy). Without a timeout, an idle Python actor (nothing queued,
-        nothing running, a real-time bus) runs its handler on the calling thread (an
-        `async def` one only if no event loop runs on that thread); otherwise the ask goes
-        through its mailbox and the caller waits without the GIL. Raises `ActorFailed`, `AskTimeout`, `ActorStopped`."""
+        not a copy). An idle Python actor (nothing queued, nothing running, a real-time bus)
+        runs its handler on the calling thread (an `async def` one only if no event loop runs
+        on that thread), with or without a timeout; otherwise the ask goes through its
+        mailbox and the caller waits without the GIL. `timeout` (seconds of bus time) bounds
+        the wait for the reply: a handler already running on the calling thread cannot be
+        cut short, and if it returns after the timeout, `AskTimeout` is raised and its reply
+        dropped (the message was handled). Raises the handler's exception as an
+        `ActorFailed` (see `ActorFailed`), `AskTimeout`, `ActorStopped`."""
     def tell_async(self, message: Any) -> Awaitable[None]:
         """`tell` of a schema message, awaitable."""
     def ask_async(self, message: Any, timeout: float | None = None) -> Awaitable[Any]:
-        """`ask` of a schema message, awaitable."""
+        """`ask`, awaitable. An idle Python actor's plain `def` handler runs at once, inside
+        the event loop, with no thread hand-off (as `ask` runs it); otherwise (a busy actor,
+        an `async def` handler, a service) the ask goes through the mailbox and the loop
+        runs on meanwhile. Raises as `ask` does."""
     def stop(self) -> None: ...
     def wait_for_stop(self) -> str: ...
 

@@ -126,13 +126,21 @@ class ActorRef:
 
     def ask(self, message: Any, timeout: float | None = None) -> Any:
         """Sends `message` and returns the handler's reply; `timeout` in seconds of bus time.
-        Raises `ActorFailed` if the handler fails, `AskTimeout`, `ActorStopped`.
 
-        Without a timeout, when the target is a Python actor with nothing queued and nothing
-        running (on a real-time bus), its handler runs right here, on the calling thread, with
-        no thread hand-off (an `async def` one on this thread's own event loop, unless an event
-        loop is running on this thread); otherwise the ask goes through its mailbox and this
-        thread waits without the GIL."""
+        When the target is a Python actor with nothing queued and nothing running (on a
+        real-time bus), its handler runs right here, on the calling thread, with no thread
+        hand-off (an `async def` one on this thread's own event loop, unless an event loop is
+        running on this thread); otherwise the ask goes through its mailbox and this thread
+        waits without the GIL. A timeout does not change that: it bounds the wait for the
+        reply. A handler that has started on this thread cannot be cut short (Python code
+        cannot be preempted), so one that returns after the timeout raises `AskTimeout`, its
+        reply dropped as a late reply through the mailbox is (the message was handled).
+
+        Raises, if the handler raised, that exception as an `ActorFailed` that is also an
+        instance of the handler's exception class, with the handler's exception (and its
+        traceback) as `__cause__`: `except ValueError` and `except ActorFailed` both catch
+        it. The actor fails with it (a restart if supervised), and the failure is logged on
+        the `mycelium.actor` logger. Raises `AskTimeout`, `ActorStopped`."""
         if is_message_class(type(message)):
             self._check(message)
         return self._native.ask_msg(message, timeout)
@@ -147,8 +155,17 @@ class ActorRef:
         await fut
 
     async def ask_async(self, message: Any, timeout: float | None = None) -> Any:
-        """`ask`, awaitable. Raises as `ask` does, `ActorStopped` too once the bus is gone."""
-        type_id, body = self._encode(message)
+        """`ask`, awaitable. When the target is a Python actor that is idle, its handler (a
+        plain `def` one) runs at once on this thread, inside the event loop, as `ask` runs it,
+        and nothing crosses a thread; otherwise the ask goes through the mailbox and the event
+        loop runs on while it waits. Raises as `ask` does, `ActorStopped` too once the bus is
+        gone."""
+        if is_message_class(type(message)):
+            self._check(message)
+        answered, value = self._native.ask_direct(message, timeout)
+        if answered:
+            return value
+        type_id, body = value
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
         self._native.ask_callback(type_id, body, timeout, _settler(loop, fut))

@@ -1,0 +1,102 @@
+"""What an asker gets when the handler it asked raised: the exception as itself.
+
+`failed(cause, text)` gives an exception that is at once an `ActorFailed` (the actor failed
+on this request and restarts if supervised) and an instance of the handler's exception class,
+with the handler's exception as its `__cause__`: `except ValueError` and `except ActorFailed`
+both catch it, and its traceback shows the handler's. Attributes the handler's exception has
+(`e.errno`, fields of your own exception classes) read through to it.
+
+The class is made once per exception class (`ActorFailed(ValueError)`); an exception class
+that cannot be combined with `ActorFailed` (a layout of its own that conflicts, a `__new__`
+that needs arguments) gives a plain `ActorFailed` with the same `__cause__`. A `BaseException`
+that is not an `Exception` (`KeyboardInterrupt`, `SystemExit`) is given back as it is.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from typing import Any
+
+from . import _native
+
+#: The logger a handler's failure is reported on (with its traceback): an actor's failure
+#: is never silent, whether or not an asker is waiting for the answer.
+LOGGER = logging.getLogger("mycelium.actor")
+
+_classes: dict[type, type] = {}
+
+
+def _failed_class(cause_type: type) -> type | None:
+    known = _classes.get(cause_type, False)
+    if known is not False:
+        return known  # type: ignore[return-value]
+
+    def __str__(self: BaseException) -> str:
+        return str(self.args[0]) if self.args else ""
+
+    def __getattr__(self: BaseException, name: str) -> Any:
+        cause = self.__cause__
+        if cause is None or name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(cause, name)
+
+    def __reduce__(self: BaseException) -> Any:
+        # The combined class exists only in this process: it pickles as a plain ActorFailed.
+        return (_native.ActorFailed, self.args)
+
+    made: type | None
+    try:
+        made = type(
+            f"ActorFailed({cause_type.__name__})",
+            (cause_type, _native.ActorFailed),
+            {
+                "__module__": "mycelium",
+                "__str__": __str__,
+                "__getattr__": __getattr__,
+                "__reduce__": __reduce__,
+            },
+        )
+        made.__new__(made)  # a class whose `__new__` needs arguments cannot be made here
+    except Exception:
+        made = None
+    _classes[cause_type] = made
+    return made
+
+
+def failed(cause: BaseException, text: str) -> BaseException:
+    """The exception for an asker whose handler raised `cause`; `text` says what failed."""
+    if not isinstance(cause, Exception):
+        return cause
+    cls = _failed_class(type(cause))
+    error: BaseException
+    if cls is None:
+        error = _native.ActorFailed(text)
+    else:
+        error = cls.__new__(cls)
+        error.args = (text,)
+    error.__cause__ = cause
+    return error
+
+
+def log(cause: BaseException, actor: str, message: str) -> None:
+    """Logs the failure of `actor`'s handler of `message` on `mycelium.actor`, with its
+    traceback."""
+    LOGGER.error(
+        "%s failed handling %s: %s",
+        actor,
+        message,
+        traceback.format_exception_only(cause)[-1].strip(),
+        exc_info=(type(cause), cause, cause.__traceback__),
+    )
+
+
+def detach(cause: BaseException) -> BaseException:
+    """`cause` kept for an asker on another thread: its traceback as text in a note (the
+    frames, and the actor they hold, are let go)."""
+    tb = cause.__traceback__
+    if tb is not None:
+        text = "".join(traceback.format_tb(tb))
+        cause.add_note("Traceback of the handler (most recent call last):\n" + text.rstrip())
+        cause.__traceback__ = None
+    return cause
