@@ -39,6 +39,7 @@ mod codec;
 pub mod embed;
 mod errors;
 mod host;
+mod journal;
 mod node;
 mod schema;
 mod strategy;
@@ -120,6 +121,7 @@ fn module_body(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("ShardError", shard_error)?;
     m.add_function(wrap_pyfunction!(rust_actors, m)?)?;
     errors::register(m)?;
+    journal::register(m)?;
     Ok(())
 }
 
