@@ -116,6 +116,29 @@ for split in split-unix split-tcp split-tls split-shm; do
     fi
     echo "$split: $(digest "target/pipeline-$split-exec.out"), as in one process"
 done
+# Recorded over Unix sockets, one journal per node; the node hosting `execution`, replayed
+# alone from its journal by the journal tool (which runs the replayer the pipeline named),
+# prints the live run's digest.
+journals="$(mktemp -d target/pipeline-journals.XXXXXX)"
+pids=()
+for node in exec strategy feed; do
+    timeout 120 "$pipeline" --topology examples/pipeline/split-unix.toml --node "$node" \
+        --record "$journals" > "target/pipeline-recorded-$node.out" 2>&1 &
+    pids+=("$!")
+done
+failed=0
+for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+cargo build -q -p mycelium-journal
+timeout 120 target/debug/mycelium-journal replay "$journals/exec" > target/pipeline-replayed-exec.out \
+    2> target/pipeline-replayed-exec.err || failed=1
+if [ "$failed" != 0 ] || [ -z "$(digest target/pipeline-recorded-exec.out)" ] ||
+    [ "$(digest target/pipeline-recorded-exec.out)" != "$(digest target/pipeline-replayed-exec.out)" ]; then
+    echo "error: the recorded pipeline failed or its replay's digest differs from the live run's:" >&2
+    tail -n 5 target/pipeline-recorded-*.out target/pipeline-replayed-exec.* >&2
+    exit 1
+fi
+echo "recorded over Unix sockets and replayed: $(digest target/pipeline-replayed-exec.out), as live"
+rm -rf "$journals"
 # A node whose peers never come gives up on them and exits with an error, never waits forever.
 gone="target/pipeline-gone.toml"
 sed -e 's#^socket_dir = .*#socket_dir = "pipeline-gone-sockets"#' examples/pipeline/split-unix.toml > "$gone"
@@ -228,9 +251,6 @@ echo "-- examples/python_strategy.py"
 echo "-- bindings/python/bench/compare.py --quick"
 "$venv/bin/python" bindings/python/bench/compare.py --quick > /dev/null
 
-step "desk example: a team's own schema, Rust actor and Python strategy, hosted both ways"
-PATH="$PWD/$venv/bin:$PATH" bash examples/desk/run.sh python3
-
 step "OCaml actors: dune build, dune test and dune install in bindings/ocaml"
 if ! command -v dune >/dev/null 2>&1 || ! command -v ocamlopt >/dev/null 2>&1; then
     sudo=""
@@ -248,3 +268,7 @@ prefix="$PWD/target/ocaml-prefix"
 rm -rf "$prefix"
 (cd bindings/ocaml && dune install --prefix "$prefix" 2>/dev/null)
 (cd tests/ocaml-install && OCAMLPATH="$prefix/lib" dune build ./main.exe 2>&1 && ./_build/default/main.exe)
+
+# After the OCaml step, whose builds it reuses (the library, libmycelium_ffi.a's dependencies).
+step "desk example: a team's own schema and actors, hosted from Rust, Python, OCaml and C, and split over two nodes"
+PATH="$PWD/$venv/bin:$PATH" DESK_REQUIRE_OCAML=1 bash examples/desk/run.sh python3

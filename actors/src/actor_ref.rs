@@ -125,6 +125,7 @@ impl<A: Actor> ActorRef<A> {
         A: Handler<M>,
         M: Send + 'static,
     {
+        crate::recording::sent(|| crate::recording::Sent::Tell { to: self.id() }, &msg);
         self.shared.tell_msg(msg).await
     }
 
@@ -161,6 +162,10 @@ impl<A: Actor> ActorRef<A> {
         A: Handler<M>,
         M: Send + 'static,
     {
+        let to = self.id();
+        let msgs = msgs.into_iter().inspect(move |msg| {
+            crate::recording::sent(|| crate::recording::Sent::Tell { to }, msg);
+        });
         self.shared.tell_many_msgs(msgs).await
     }
 
@@ -170,6 +175,7 @@ impl<A: Actor> ActorRef<A> {
         A: Handler<M>,
         M: Send + 'static,
     {
+        crate::recording::sent(|| crate::recording::Sent::Tell { to: self.id() }, &msg);
         self.shared.try_tell_msg(msg)
     }
 
@@ -203,6 +209,7 @@ impl<A: Actor> ActorRef<A> {
         A: Handler<M>,
         M: Send + 'static,
     {
+        crate::recording::sent(|| crate::recording::Sent::Ask { to: self.id() }, &msg);
         let shared = &*self.shared;
         // The direct call (`direct`): an idle actor's handler runs here, on this task, and
         // answers in `answer`.

@@ -340,6 +340,7 @@ impl Bus {
         }
         let mut ctx = Context::new(me.clone(), self.clone());
         if let Some(recorder) = options.record {
+            crate::recording::recording_on();
             ctx.set_recorder(recorder);
         }
         let runner = Runner::new(me.clone(), self.clone(), options.link);

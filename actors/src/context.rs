@@ -43,6 +43,8 @@ struct Held {
     subscriptions: SubscriptionSet,
     /// Where a recorded actor reports what it handles (`SpawnOptions::record`).
     recorder: Option<Arc<dyn Recorder>>,
+    /// Timers set in this incarnation: the next timer's number, for the recorder.
+    timers_set: u64,
 }
 
 /// The notice [`Context::watch`] sends when the watched actor has stopped for good.
@@ -122,9 +124,33 @@ impl<A: Actor> Context<A> {
         self.bus.clock()
     }
 
-    /// Bus time now (time since the bus was created).
+    /// Bus time now (time since the bus was created). A recorded actor's readings are
+    /// recorded, and a replayed actor reads the recorded ones ([`Recorder::clock_read`]).
     pub fn now(&self) -> Duration {
-        self.bus.clock().now()
+        let now = self.bus.clock().now();
+        match self.recorder() {
+            Some(recorder) => recorder.clock_read(self.me.id(), now),
+            None => now,
+        }
+    }
+
+    fn recorder(&self) -> Option<&Arc<dyn Recorder>> {
+        self.held.as_ref().and_then(|h| h.recorder.as_ref())
+    }
+
+    /// For a recorded actor: what its next timer reports its firings to, and its number.
+    fn timer_record<M>(&mut self) -> Option<TimerRecord> {
+        let id = self.me.id();
+        let held = self.held.as_mut()?;
+        let recorder = Arc::clone(held.recorder.as_ref()?);
+        let timer = held.timers_set;
+        held.timers_set += 1;
+        Some(TimerRecord {
+            recorder,
+            id,
+            timer,
+            type_name: crate::actor::short_type_name(std::any::type_name::<M>()),
+        })
     }
 
     /// This actor's random number generator, seeded from the bus seed and the actor's id.
@@ -163,11 +189,20 @@ impl<A: Actor> Context<A> {
     {
         let me = self.me.clone();
         let bus = self.bus.clone();
+        let record = self.timer_record::<M>();
         self.track(self.bus.runtime().spawn(async move {
             if !delay.is_zero() {
                 bus.clock().sleep(delay).await;
             }
-            send_own(&me, &bus, msg).await;
+            match &record {
+                Some(record) => {
+                    record.fired(&bus);
+                    send_own_timed(&me, &bus, msg, record.timer).await;
+                }
+                None => {
+                    send_own(&me, &bus, msg).await;
+                }
+            }
         }))
     }
 
@@ -183,12 +218,20 @@ impl<A: Actor> Context<A> {
         let bus = self.bus.clone();
         let clock = self.bus.clock().clone();
         let period = period.max(Duration::from_nanos(1));
+        let record = self.timer_record::<M>();
         self.track(self.bus.runtime().spawn(async move {
             // Saturating throughout: a period too long to add is a tick that never comes.
             let mut next = clock.now().saturating_add(period);
             loop {
                 clock.sleep_until(next).await;
-                if !send_own(&me, &bus, msg.clone()).await {
+                let sent = match &record {
+                    Some(record) => {
+                        record.fired(&bus);
+                        send_own_timed(&me, &bus, msg.clone(), record.timer).await
+                    }
+                    None => send_own(&me, &bus, msg.clone()).await,
+                };
+                if !sent {
                     return;
                 }
                 next = next.saturating_add(period);
@@ -349,6 +392,7 @@ impl<A: Actor> Context<A> {
     pub(crate) fn begin_incarnation(&mut self, incarnation: u32) {
         if let Some(held) = &mut self.held {
             held.stop = None;
+            held.timers_set = 0;
         }
         self.incarnation = incarnation;
     }
@@ -416,6 +460,21 @@ impl<A: Actor> Context<A> {
     }
 }
 
+/// What a recorded actor's timer reports its firings to.
+struct TimerRecord {
+    recorder: Arc<dyn Recorder>,
+    id: ActorId,
+    timer: u64,
+    type_name: &'static str,
+}
+
+impl TimerRecord {
+    fn fired(&self, bus: &Bus) {
+        self.recorder
+            .timer_fired(self.id, bus.clock().now(), self.timer, self.type_name);
+    }
+}
+
 /// Sends a timer's or a watch's message to its own actor. The actor's timers end with its
 /// incarnation, but an actor killed while one of them fires on another worker has closed its
 /// mailbox first: the message then becomes a dead letter, as any message sent to a stopped
@@ -425,7 +484,35 @@ where
     A: Handler<M>,
     M: Send + 'static,
 {
-    match me.tell(msg).await {
+    let sent = me.tell(msg).await;
+    delivered_or_dead_letter(me, bus, sent)
+}
+
+/// [`send_own`] of a recorded actor's timer's message, which the recording tells from
+/// other tells (through the mailbox: a timer fires from a task of its own).
+async fn send_own_timed<A, M>(me: &ActorRef<A>, bus: &Bus, msg: M, timer: u64) -> bool
+where
+    A: Handler<M>,
+    M: Send + 'static,
+{
+    let sent = me
+        .shared
+        .tell_payload::<M, _>(crate::envelope::TimerTell { msg, timer })
+        .await;
+    delivered_or_dead_letter(me, bus, sent)
+}
+
+/// `true` when `sent`; else posts the message as a dead letter.
+fn delivered_or_dead_letter<A, M>(
+    me: &ActorRef<A>,
+    bus: &Bus,
+    sent: Result<(), SendError<M>>,
+) -> bool
+where
+    A: Actor,
+    M: Send + 'static,
+{
+    match sent {
         Ok(()) => true,
         Err(SendError(msg)) => {
             bus.dead_letters().post(DeadLetter {

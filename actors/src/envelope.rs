@@ -21,7 +21,7 @@ use crate::error::NoReply;
 use crate::failure::{Failure, Phase};
 use crate::handler::{Handler, Reply};
 use crate::panic::{catch_unwind_future, CatchUnwind};
-use crate::recording::Delivery;
+use crate::recording::{Delivery, ReplyRecord};
 use crate::slot::{FutureSlot, SlotFuture};
 use crate::{Actor, Context, StopReason};
 
@@ -276,6 +276,8 @@ pin_project_lite::pin_project! {
     struct Told<F, M> {
         #[pin]
         handling: CatchUnwind<F>,
+        // Set for a recorded actor: its handler's sends are attributed to it.
+        record: Option<Box<ReplyRecord>>,
         _msg: PhantomData<fn() -> M>,
     }
 }
@@ -289,7 +291,12 @@ where
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Outcome> {
-        let handled = match self.project().handling.poll(cx) {
+        let this = self.project();
+        let polled = match this.record {
+            None => this.handling.poll(cx),
+            Some(record) => crate::recording::poll_handling(record, this.handling, cx),
+        };
+        let handled = match polled {
             Poll::Ready(handled) => handled,
             Poll::Pending => return Poll::Pending,
         };
@@ -455,8 +462,49 @@ where
         // `async` wrapper, which moved the message into it then (a read of what was just
         // written, the hottest instruction of the tell path in a w6 profile).
         ctx.record_handled(Delivery::Tell, &self.msg);
+        let record = ctx.reply_record();
         Told::<_, M> {
             handling: catch_unwind_future(|| actor.handle(self.msg, ctx)),
+            record,
+            _msg: PhantomData,
+        }
+    }
+
+    fn undeliverable(self, _reason: StopReason) -> Box<dyn Any + Send> {
+        Box::new(self.msg)
+    }
+
+    fn into_message(self) -> Box<dyn Any + Send> {
+        Box::new(self.msg)
+    }
+}
+
+/// A recorded actor's timer's message: a tell that says which timer sent it, so that the
+/// recording can tell it from other tells of its type.
+pub(crate) struct TimerTell<M> {
+    pub(crate) msg: M,
+    pub(crate) timer: u64,
+}
+
+impl<A, M> Payload<A> for TimerTell<M>
+where
+    A: Handler<M>,
+    M: Send + 'static,
+{
+    fn message_type() -> &'static str {
+        message_name::<M>()
+    }
+
+    fn run<'a>(
+        self,
+        actor: &'a mut A,
+        ctx: &'a mut Context<A>,
+    ) -> impl Future<Output = Outcome> + Send + 'a {
+        ctx.record_handled(Delivery::Timer { timer: self.timer }, &self.msg);
+        let record = ctx.reply_record();
+        Told::<_, M> {
+            handling: catch_unwind_future(|| actor.handle(self.msg, ctx)),
+            record,
             _msg: PhantomData,
         }
     }

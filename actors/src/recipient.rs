@@ -167,6 +167,7 @@ impl<M: Send + 'static> Recipient<M> {
 
     /// Sends `msg`, waiting for room.
     pub async fn tell(&self, msg: M) -> Result<(), SendError<M>> {
+        crate::recording::sent(|| crate::recording::Sent::Tell { to: self.id() }, &msg);
         match self.sink.try_tell(msg) {
             Ok(()) => Ok(()),
             Err(TrySendError::Closed(m)) => Err(SendError(m)),
@@ -176,6 +177,7 @@ impl<M: Send + 'static> Recipient<M> {
 
     /// Sends `msg` without waiting.
     pub fn try_tell(&self, msg: M) -> Result<(), TrySendError<M>> {
+        crate::recording::sent(|| crate::recording::Sent::Tell { to: self.id() }, &msg);
         self.sink.try_tell(msg)
     }
 
@@ -183,6 +185,7 @@ impl<M: Send + 'static> Recipient<M> {
     /// run; a refusal leaves it unsigned (what a link uses to acknowledge a message
     /// only once it is handled).
     pub fn try_tell_receipted(&self, msg: M, receipt: Receipt) -> Result<(), TrySendError<M>> {
+        crate::recording::sent(|| crate::recording::Sent::Tell { to: self.id() }, &msg);
         self.sink.try_tell_receipted(msg, receipt)
     }
 
@@ -191,6 +194,7 @@ impl<M: Send + 'static> Recipient<M> {
     where
         M: Send + 'static,
     {
+        crate::recording::sent(|| crate::recording::Sent::Tell { to: self.id() }, &msg);
         self.sink.tell_receipted(msg, receipt).await
     }
 

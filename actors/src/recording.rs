@@ -46,7 +46,7 @@
 //! assert_eq!(counter.ask(5u32).await.unwrap(), 5);
 //! assert_eq!(
 //!     *log.0.lock().unwrap(),
-//!     ["Started { incarnation: 0 }", "u32 Some(5)", "reply u32 Some(5)"]
+//!     ["Started { incarnation: 0, actor_type: \"Counter\" }", "u32 Some(5)", "reply u32 Some(5)"]
 //! );
 //! # });
 //! ```
@@ -56,7 +56,12 @@
 //! a thread of its own. An actor that is not recorded pays one branch per message.
 
 use std::any::Any;
+use std::cell::Cell;
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::Poll;
 use std::time::Duration;
 
 use crate::ActorId;
@@ -64,10 +69,15 @@ use crate::ActorId;
 /// How a handled message reached the actor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Delivery {
-    /// A tell (a timer's message and a topic's publication arrive as tells too).
+    /// A tell (a topic's publication arrives as a tell too).
     Tell,
     /// An ask: the handler's return value is the reply.
     Ask,
+    /// A tell sent by the actor's own timer, numbered as in [`Recorder::timer_fired`].
+    Timer {
+        /// The timer's number (from 0 in each incarnation, in the order they were set).
+        timer: u64,
+    },
 }
 
 /// A step in a recorded actor's life.
@@ -77,10 +87,18 @@ pub enum Lifecycle<'a> {
     Started {
         /// 0 for the first incarnation, then one more for each restart.
         incarnation: u32,
+        /// The actor's type name ([`crate::Actor::type_name`]), so that a replay knows
+        /// which code to run for it.
+        actor_type: &'static str,
     },
     /// A handler or hook failed (panicked or returned an error).
     Failed {
         /// The failure as the dead letters and logs show it.
+        reason: &'a str,
+    },
+    /// The incarnation ended (before `on_stop` runs): for good, or to be restarted.
+    Stopped {
+        /// The stop reason as the logs show it (`restarting` for a restart).
         reason: &'a str,
     },
 }
@@ -88,12 +106,37 @@ pub enum Lifecycle<'a> {
 impl fmt::Debug for Lifecycle<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Lifecycle::Started { incarnation } => {
-                write!(f, "Started {{ incarnation: {incarnation} }}")
-            }
+            Lifecycle::Started {
+                incarnation,
+                actor_type,
+            } => write!(
+                f,
+                "Started {{ incarnation: {incarnation}, actor_type: {actor_type:?} }}"
+            ),
             Lifecycle::Failed { reason } => write!(f, "Failed {{ reason: {reason:?} }}"),
+            Lifecycle::Stopped { reason } => write!(f, "Stopped {{ reason: {reason:?} }}"),
         }
     }
+}
+
+/// What a recorded actor sent, while handling a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sent<'a> {
+    /// A tell to `to` (an actor of this bus, or a remote one through a link).
+    Tell {
+        /// The receiver.
+        to: ActorId,
+    },
+    /// An ask of `to`; its answer comes back as the handler goes on.
+    Ask {
+        /// The receiver.
+        to: ActorId,
+    },
+    /// A publication on `topic`.
+    Publish {
+        /// The topic.
+        topic: &'a str,
+    },
 }
 
 /// Receives what a recorded actor handles and how its life goes
@@ -116,6 +159,103 @@ pub trait Recorder: Send + Sync + 'static {
 
     /// A step of the actor's life, at bus time `time`.
     fn lifecycle(&self, actor: ActorId, time: Duration, event: Lifecycle<'_>);
+
+    /// The actor read the bus clock through [`crate::Context::now`], which says `reading`;
+    /// the actor gets what this returns. A recorder returns `reading`; a replay returns the
+    /// reading recorded at this point, so that an actor replayed on a virtual-time bus sees
+    /// the times a live run saw. Called on the actor's thread, inside the handling of its
+    /// current message (or in `on_start`).
+    fn clock_read(&self, actor: ActorId, reading: Duration) -> Duration {
+        let _ = actor;
+        reading
+    }
+
+    /// One of the actor's timers ([`crate::Context::send_after`],
+    /// [`crate::Context::send_interval`]), numbered `timer` in the order the actor set them
+    /// (from 0 in each incarnation), fired at bus time `time` and is about to send the actor
+    /// its message, of type `type_name`.
+    fn timer_fired(&self, actor: ActorId, time: Duration, timer: u64, type_name: &'static str) {
+        let _ = (actor, time, timer, type_name);
+    }
+
+    /// The actor, handling a message, sent `message` (of type `type_name`) at bus time
+    /// `time`: a tell, an ask or a publication, through an `ActorRef`, a `Recipient`, a
+    /// `ReplyRecipient`, a `Publisher` or `publish`. Called on the sending thread before the
+    /// message is queued.
+    fn sent(
+        &self,
+        actor: ActorId,
+        time: Duration,
+        sent: Sent<'_>,
+        type_name: &'static str,
+        message: &dyn Any,
+    ) {
+        let _ = (actor, time, sent, type_name, message);
+    }
+}
+
+/// Set once an actor is recorded in this process: until then a send does not look for a
+/// recorded sender (one load of this flag).
+static RECORDING: AtomicBool = AtomicBool::new(false);
+
+thread_local! {
+    /// The recorded actor whose handler is being polled on this thread, if any.
+    static HANDLING: Cell<*const ReplyRecord> = const { Cell::new(std::ptr::null()) };
+}
+
+/// An actor is recorded from now on.
+pub(crate) fn recording_on() {
+    RECORDING.store(true, Ordering::Relaxed);
+}
+
+/// Reports `msg`, about to be sent as `how` says, if a recorded actor's handler sends it.
+#[inline]
+pub(crate) fn sent<'a, M: 'static>(how: impl FnOnce() -> Sent<'a>, msg: &M) {
+    if RECORDING.load(Ordering::Relaxed) {
+        sent_slow(how(), msg);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn sent_slow<M: 'static>(how: Sent<'_>, msg: &M) {
+    let handling = HANDLING.with(Cell::get);
+    if handling.is_null() {
+        return;
+    }
+    // SAFETY: `HANDLING` is set only by `poll_handling`, to a record owned by the future it
+    // polls, for the length of that poll on this thread, and restored when it returns (or
+    // unwinds); a send reached here runs inside that poll, so the record is alive.
+    let record = unsafe { &*handling };
+    record.recorder.sent(
+        record.actor,
+        record.clock.now(),
+        how,
+        crate::actor::short_type_name(std::any::type_name::<M>()),
+        msg,
+    );
+}
+
+/// Restores the handler being polled before a nested one.
+struct Restore(*const ReplyRecord);
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        HANDLING.with(|h| h.set(self.0));
+    }
+}
+
+/// Polls a recorded actor's handler future, its sends attributed to it. Out of line: the
+/// handler's poll is inlined once, on the path of the actors that are not recorded.
+#[cold]
+#[inline(never)]
+pub(crate) fn poll_handling<F: Future>(
+    record: &ReplyRecord,
+    handling: Pin<&mut F>,
+    cx: &mut std::task::Context<'_>,
+) -> Poll<F::Output> {
+    let _restore = Restore(HANDLING.with(|h| h.replace(record)));
+    handling.poll(cx)
 }
 
 /// What an ask of a recorded actor needs to report its answer: carried by the handler's

@@ -26,6 +26,9 @@ pub const MAX_SCHEMA_BYTES: usize = 1 << 20;
 
 /// Highest tag a key can carry: 13 bits.
 pub const MAX_TAG: u64 = 8191;
+/// The type id no message may take: the Python and OCaml bindings mark a plain value (an
+/// object passed by reference between actors of one language, never encoded) with it.
+pub const RESERVED_TYPE_ID: u16 = u16::MAX;
 /// Largest array size accepted (elements); arrays live inline (on the stack while
 /// decoding), so large collections are lists.
 pub const MAX_ARRAY_LEN: u64 = 4096;

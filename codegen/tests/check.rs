@@ -75,6 +75,7 @@ fn broken_schema_reports_every_error_with_position() {
         "field name `method` is a keyword in OCaml",
         "`Object` becomes the keyword `object`",
         "expected `>` to close `list<...>`",
+        "t.yaml:61:9: error: the type id 65535 of message `Plain` is reserved",
     ] {
         assert_has(&errs, needle);
     }

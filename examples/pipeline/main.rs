@@ -22,6 +22,16 @@
 //!
 //!     cargo run --example pipeline -- --topology examples/pipeline/split-tls.toml --make-certs
 //!
+//! Recording: `--record DIR` records each node's actors in its own journal, `DIR/NODE`
+//! (`docs/journal.md`), and names this program as its replayer. Then
+//!
+//!     cargo run --release -p mycelium-journal -- replay DIR/exec
+//!
+//! (or `pipeline replay DIR/exec`) replays the node hosting `execution` alone on a
+//! virtual-time bus, its link's inbound orders as inputs, and prints the same lines as the
+//! live run, `result-digest=<hex>` last; `--compare` runs to the end and reports every
+//! difference instead of stopping at the first.
+//!
 //! Options: `--seed N` (default 7), `--quotes N` (default 20000). Link warnings and errors
 //! (a peer down or refused, a loss report) go to stderr; `PIPELINE_LOG=debug` prints every
 //! link event.
@@ -43,6 +53,10 @@ use mycelium_actors::{
 use mycelium_contracts::{
     Heartbeat, NewOrder, OrderAck, OrderType, Quote, Side, TimeInForce, SCHEMA_DIGEST,
 };
+use mycelium_journal::{
+    set_replayer, JournalOptions, JournalReader, JournalSchema, JournalWriter, Kind, Recording,
+    Replay, ReplayMode,
+};
 use mycelium_remote::{LocalSchema, Node, Topology};
 use tokio::sync::{mpsc, oneshot};
 
@@ -53,6 +67,7 @@ struct Args {
     node: String,
     seed: u64,
     quotes: u64,
+    record: Option<std::path::PathBuf>,
 }
 
 /// What the command line asks for.
@@ -61,11 +76,27 @@ enum Command {
     Run(Args),
     /// Write the certificates the topology's `tls` tables name.
     MakeCerts { topology: String },
+    /// Replay a node's journal.
+    Replay { journal: String, compare: bool },
 }
 
 fn parse_args() -> Result<Command, String> {
-    let mut args = std::env::args().skip(1);
+    let mut args = std::env::args().skip(1).peekable();
+    if args.peek().map(String::as_str) == Some("replay") {
+        args.next();
+        let (mut journal, mut compare) = (None, false);
+        for arg in args {
+            match arg.as_str() {
+                "--compare" => compare = true,
+                _ if journal.is_none() && !arg.starts_with("--") => journal = Some(arg),
+                other => return Err(format!("unknown argument `{other}`")),
+            }
+        }
+        let journal = journal.ok_or("replay needs the journal's directory (DIR/NODE)")?;
+        return Ok(Command::Replay { journal, compare });
+    }
     let (mut topology, mut node, mut seed, mut quotes) = (None, None, 7, 20_000);
+    let mut record = None;
     let mut make_certs = false;
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or(format!("{flag} needs a value"));
@@ -74,6 +105,7 @@ fn parse_args() -> Result<Command, String> {
             "--node" => node = Some(value()?),
             "--seed" => seed = value()?.parse().map_err(|e| format!("--seed: {e}"))?,
             "--quotes" => quotes = value()?.parse().map_err(|e| format!("--quotes: {e}"))?,
+            "--record" => record = Some(value()?.into()),
             "--make-certs" => make_certs = true,
             other => return Err(format!("unknown argument `{other}`")),
         }
@@ -87,6 +119,7 @@ fn parse_args() -> Result<Command, String> {
         node: node.ok_or("--node NAME is required")?,
         seed,
         quotes,
+        record,
     }))
 }
 
@@ -419,6 +452,14 @@ async fn run(args: Args) -> Result<(), BoxError> {
     let hosts = |service_host: &str| service_host == me.name;
 
     let bus = Bus::builder().seed(args.seed).build()?;
+    let recording = match &args.record {
+        Some(dir) => Some(record(dir, &me.name)?),
+        None => None,
+    };
+    let options = || match &recording {
+        Some((_, recording)) => SpawnOptions::new().record(recording.clone()),
+        None => SpawnOptions::new(),
+    };
     // The whole schema, so a peer built from a different but compatible contracts.yaml is
     // accepted (and an incompatible one refused, naming the message and field).
     let schema = LocalSchema::from_yaml("contracts.yaml", include_str!("../../contracts.yaml"))?;
@@ -431,7 +472,7 @@ async fn run(args: Args) -> Result<(), BoxError> {
     let (exec_done_tx, mut exec_done) = mpsc::unbounded_channel();
     let mut local_exec = None;
     if hosts(&exec_host) {
-        let exec = bus.spawn::<Execution>(exec_done_tx);
+        let exec = bus.spawn_with::<Execution>(exec_done_tx, options())?;
         bus.exports()
             .export_ask("execution", exec.reply_recipient::<NewOrder>())?;
         bus.exports()
@@ -464,7 +505,7 @@ async fn run(args: Args) -> Result<(), BoxError> {
         let (started_tx, started) = oneshot::channel();
         bus.spawn_with::<Strategy>(
             (execution, end, strategy_done_tx),
-            SpawnOptions::new().on_started(started_tx),
+            options().on_started(started_tx),
         )?;
         started.await?;
         if !hosts(&feed_host) {
@@ -513,6 +554,91 @@ async fn run(args: Args) -> Result<(), BoxError> {
         node.close().await;
     }
     bus.shutdown(Duration::from_secs(1)).await;
+    if let Some((journal, recording)) = recording {
+        journal.close()?;
+        let unrecorded = recording.unrecorded();
+        if recording.errors() > 0 || !unrecorded.is_empty() {
+            return Err(format!(
+                "the journal in {} is incomplete: {} records not written, types without a codec: {unrecorded:?}",
+                journal.dir().display(),
+                recording.errors()
+            )
+            .into());
+        }
+    }
+    Ok(())
+}
+
+// ---- recording and replay -------------------------------------------------------------
+
+/// Opens this node's journal, `dir/node`, names this program as its replayer, and makes
+/// the recorder of its actors, with the contract codec for every message they handle or
+/// answer.
+fn record(dir: &std::path::Path, node: &str) -> Result<(JournalWriter, Arc<Recording>), BoxError> {
+    let schema =
+        mycelium_codegen::model::parse_str("contracts.yaml", include_str!("../../contracts.yaml"))
+            .map_err(|d| format!("contracts.yaml: {}", d[0]))?;
+    let dir = dir.join(node);
+    let options = JournalOptions::new(JournalSchema::from_schema(&schema)).node(node);
+    let journal = JournalWriter::open(&dir, options)?;
+    let me = std::env::current_exe()?;
+    set_replayer(&dir, &[me.display().to_string(), "replay".to_owned()])?;
+    let recording = Recording::new(journal.clone())
+        .contract::<NewOrder>()
+        .contract::<OrderAck>()
+        .contract::<Heartbeat>()
+        .published::<Quote>()
+        .published::<Heartbeat>();
+    Ok((journal, Arc::new(recording)))
+}
+
+/// Replays the `execution` actor of a node's journal on a virtual-time bus: its recorded
+/// orders and end marker fed at their recorded bus times, its answers compared with the
+/// recorded ones. It prints what the live run printed.
+async fn replay(dir: &str, compare: bool) -> Result<(), BoxError> {
+    let journal = JournalReader::open(dir)?;
+    let mut executions = Vec::new();
+    let mut others = Vec::new();
+    for record in journal.records() {
+        let record = record?;
+        if record.kind == Kind::Started {
+            if record.name == "Execution" {
+                executions.push(record.actor.id);
+            } else {
+                others.push(record.name);
+            }
+        }
+    }
+    if executions.is_empty() {
+        return Err(format!(
+            "{dir} recorded no `execution` actor (it recorded {others:?}): replay the journal \
+             of the node that hosts `execution`"
+        )
+        .into());
+    }
+    let bus = Bus::builder().virtual_time().build()?;
+    let mode = if compare {
+        ReplayMode::Compare
+    } else {
+        ReplayMode::StopAtFirst
+    };
+    for actor in executions {
+        let (done, _) = mpsc::unbounded_channel();
+        let report = Replay::<Execution>::new(done)
+            .contract_ask::<NewOrder>()
+            .contract::<Heartbeat>()
+            .run(&journal, actor, &bus, mode)
+            .await?;
+        eprintln!("{report}");
+        if !report.differences.is_empty() {
+            std::fs::write(format!("{dir}/replay-differences.csv"), report.to_csv())?;
+            return Err(format!(
+                "the replay differs from the recording (CSV: {dir}/replay-differences.csv)"
+            )
+            .into());
+        }
+    }
+    bus.shutdown(Duration::from_secs(1)).await;
     Ok(())
 }
 
@@ -529,6 +655,21 @@ fn main() {
         .init();
     let args = match parse_args() {
         Ok(Command::Run(args)) => args,
+        Ok(Command::Replay { journal, compare }) => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .start_paused(true)
+                .build();
+            let result = match runtime {
+                Ok(rt) => rt.block_on(replay(&journal, compare)),
+                Err(e) => Err(e.into()),
+            };
+            if let Err(e) = result {
+                eprintln!("error: {e}");
+                std::process::exit(1);
+            }
+            return;
+        }
         Ok(Command::MakeCerts { topology }) => {
             if let Err(e) = make_certs(&topology) {
                 eprintln!("error: {e}");
@@ -538,8 +679,9 @@ fn main() {
         }
         Err(e) => {
             eprintln!(
-                "error: {e}\nusage: pipeline --topology FILE --node NAME [--seed N] [--quotes N]\n       \
-                 pipeline --topology FILE --make-certs"
+                "error: {e}\nusage: pipeline --topology FILE --node NAME [--seed N] [--quotes N] [--record DIR]\n       \
+                 pipeline --topology FILE --make-certs\n       \
+                 pipeline replay DIR/NODE [--compare]"
             );
             std::process::exit(2);
         }

@@ -43,7 +43,12 @@
 //!   and [`Records::cut`] says what was cut.
 //!
 //! - [`Recording`] records actors into a journal: hand it to `SpawnOptions::record` and each
-//!   message the actor handles, and its starts and failures, become records.
+//!   message the actor handles (with its origin), what it sends, asks, publishes and
+//!   answers, its timers' firings, its clock readings, and its starts and failures become
+//!   records.
+//! - [`Replay`] replays one recorded actor and [`ReplaySet`] several (or a whole bus) on a
+//!   virtual-time bus, reporting the first difference or every one; [`set_replayer`] names
+//!   the program that `mycelium-journal replay` runs for a journal.
 //!
 //! The byte layout is specified in `docs/journal.md`.
 
@@ -58,6 +63,8 @@ mod reader;
 mod record;
 mod recording;
 mod replay;
+mod replay_set;
+mod replayer;
 mod segment;
 mod writer;
 
@@ -69,6 +76,8 @@ pub use reader::{JournalReader, Records, SegmentInfo};
 pub use record::{ActorAddr, Cut, Encoding, Entry, Gap, Kind, Origin, Record};
 pub use recording::Recording;
 pub use replay::{Difference, Replay, ReplayError, ReplayMode, ReplayReport};
+pub use replay_set::{ReplaySet, SetReport};
+pub use replayer::{replayer, set_replayer, REPLAYER_FILE};
 pub use segment::{index_path, segment_path, INDEX_EXT, SEGMENT_EXT};
 pub use writer::{Appended, JournalOptions, JournalWriter, WhenBehind, WriterStats, WRITER_SOURCE};
 

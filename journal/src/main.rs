@@ -5,6 +5,7 @@
 //! mycelium-journal cat DIR [--actor N[@NODE]] [--kind KIND[,KIND...]] [--type NAME[,NAME...]]
 //!                          [--from TIME] [--to TIME]
 //! mycelium-journal diff DIR DIR [--ignore-time] [--csv]
+//! mycelium-journal replay DIR [ARGS...]
 //! ```
 //!
 //! `ls` prints the journal's node, schema, segments and counts, and the cut a crash left if
@@ -17,6 +18,13 @@
 //! actor, record by record (kind, type, topic, payload, bus time unless `--ignore-time`), and
 //! prints each difference (or, with `--csv`, CSV); exit status 0 when they agree, 3 when they
 //! differ, 1 on an error.
+//!
+//! `replay` runs the command the recording program named beside its journal
+//! (`replayer.json`, [`mycelium_journal::set_replayer`]) with the journal's directory and
+//! `ARGS` appended, and exits with its status: the tool cannot link a team's actors, so their
+//! own program replays them. A journal that names none is checked instead: each recorded
+//! actor's inputs, what a replay would feed and what it would regenerate, and what would stop
+//! a replay (an input recorded without its payload, a gap); then exit status 2.
 
 use std::collections::BTreeMap;
 use std::io::{self, BufWriter, Write};
@@ -30,6 +38,7 @@ usage: mycelium-journal ls DIR
        mycelium-journal cat DIR [--actor N[@NODE]] [--kind KIND[,KIND...]] [--type NAME[,NAME...]]
                                 [--from TIME] [--to TIME]
        mycelium-journal diff DIR DIR [--ignore-time] [--csv]
+       mycelium-journal replay DIR [ARGS...]
 
 kinds: handled sent published replied timer-fired clock-read started failed restarted
        stopped gap cut
@@ -52,6 +61,13 @@ fn main() -> ExitCode {
             Ok(true) => return ExitCode::SUCCESS,
             Ok(false) => return ExitCode::from(3),
             Err(e) => Err(e),
+        },
+        Some("replay") => match args.get(1) {
+            None => Err(usage()),
+            Some(dir) => match replay(dir, &args[2..]) {
+                Ok(code) => return code,
+                Err(e) => Err(e),
+            },
         },
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
@@ -396,4 +412,128 @@ fn diff(args: &[String]) -> Result<bool, String> {
         println!("{d}");
     }
     Ok(d.differences.is_empty())
+}
+
+/// `replay`: runs the journal's replayer, or checks what a replay would do.
+fn replay(dir: &str, rest: &[String]) -> Result<ExitCode, String> {
+    let Some(command) = mycelium_journal::replayer(dir).map_err(|e| e.to_string())? else {
+        replay_plan(dir)?;
+        eprintln!(
+            "mycelium-journal: {dir} names no replaying program ({}): a replay runs the \
+             recorded actors' code, which this tool does not have; the recording program \
+             names its replayer with mycelium_journal::set_replayer",
+            mycelium_journal::REPLAYER_FILE
+        );
+        return Ok(ExitCode::from(2));
+    };
+    // Checked first, so that a damaged journal is reported the same way whatever replays it.
+    open(dir)?;
+    let status = std::process::Command::new(&command[0])
+        .args(&command[1..])
+        .arg(dir)
+        .args(rest)
+        .status()
+        .map_err(|e| {
+            format!(
+                "cannot run the replayer {:?} that {dir} names ({}): {e}; build the recording \
+                 program again, or edit that file",
+                command[0],
+                mycelium_journal::REPLAYER_FILE
+            )
+        })?;
+    Ok(match status.code() {
+        Some(0) => ExitCode::SUCCESS,
+        Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        None => {
+            return Err(format!(
+                "the replayer {:?} was ended by a signal ({status})",
+                command[0]
+            ))
+        }
+    })
+}
+
+/// What a replay of each recorded actor would feed, regenerate and compare, and what would
+/// stop it.
+fn replay_plan(dir: &str) -> Result<(), String> {
+    #[derive(Default)]
+    struct Plan {
+        actor_type: String,
+        fed: u64,
+        timers: u64,
+        readings: u64,
+        outputs: u64,
+        unrecorded: BTreeMap<String, u64>,
+    }
+    let journal = open(dir)?;
+    let mut plans: BTreeMap<ActorAddr, Plan> = BTreeMap::new();
+    let mut stops = Vec::new();
+    let mut records = journal.records();
+    for (shown, r) in (0u64..).zip(records.by_ref()) {
+        let r = r.map_err(|e| damaged(e, shown))?;
+        match r.kind {
+            Kind::Gap => {
+                if let Some(gap) = r.gap() {
+                    stops.push(format!("a replay stops before record {}: {gap}", r.seq));
+                }
+                continue;
+            }
+            Kind::Cut => {
+                if let Some(cut) = r.cut() {
+                    stops.push(format!(
+                        "a replay ends at record {} (what follows is another run): {cut}",
+                        r.seq
+                    ));
+                }
+                continue;
+            }
+            _ => {}
+        }
+        let plan = plans.entry(r.actor).or_default();
+        match r.kind {
+            Kind::Started | Kind::Restarted if plan.actor_type.is_empty() => {
+                plan.actor_type = r.name.clone();
+            }
+            Kind::Handled if matches!(r.origin, Origin::Timer { .. }) => plan.timers += 1,
+            Kind::Handled if r.encoding == Encoding::Empty => {
+                *plan.unrecorded.entry(r.name.clone()).or_default() += 1;
+            }
+            Kind::Handled => plan.fed += 1,
+            Kind::ClockRead => plan.readings += 1,
+            Kind::Sent | Kind::Published | Kind::Replied | Kind::Failed => plan.outputs += 1,
+            _ => {}
+        }
+    }
+    let mut out = format!(
+        "journal {} (node {:?}): {} recorded actors\n",
+        journal.dir().display(),
+        journal.header().node,
+        plans.len()
+    );
+    for (actor, plan) in &plans {
+        let name = if plan.actor_type.is_empty() {
+            "(type not recorded)"
+        } else {
+            &plan.actor_type
+        };
+        out.push_str(&format!(
+            "  {actor} {name}: {} inputs to feed, {} from its timers (regenerated), {} clock \
+             readings (served), {} outputs to compare\n",
+            plan.fed, plan.timers, plan.readings, plan.outputs
+        ));
+        for (ty, n) in &plan.unrecorded {
+            out.push_str(&format!(
+                "    cannot be replayed: {n} inputs of type {ty} were recorded without their \
+                 payload (no codec was chosen for {ty})\n"
+            ));
+        }
+    }
+    if let Some(cut) = records.cut() {
+        stops.push(format!("the journal ends in a crash's cut: {cut}"));
+    }
+    for stop in stops {
+        out.push_str(&format!("  {stop}\n"));
+    }
+    print!("{out}");
+    Ok(())
 }

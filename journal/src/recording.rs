@@ -45,24 +45,25 @@
 //! An ask's answer is a `replied` record whose `cause` is the ask's `handled` record, its
 //! payload written with the codec chosen for the reply type (`.serde::<u32>()`).
 //!
-//! What is not recorded yet: a message's origin (the journal says [`Origin::None`]), what
-//! the actor sends and publishes, timer firings as such (a timer's message is a tell), clock
-//! readings, and stops.
+//! What the actor sends, asks and publishes while handling a message is a `sent` or
+//! `published` record (its `cause` the input); a timer's firing is a `timer-fired` record
+//! and its message a `handled` record with [`Origin::Timer`]; each `Context::now` is a
+//! `clock-read` record. A message one actor recorded here sends another gets
+//! [`Origin::Actor`] in the receiver's `handled` record (the `sent` record matched by
+//! receiver, type and bytes); any other input's origin is [`Origin::None`].
 
 use std::any::{Any, TypeId};
 use std::cell::RefCell;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use mycelium_actors::recording::{Delivery, Lifecycle, Recorder};
-use mycelium_actors::ActorId;
+use mycelium_actors::recording::{Delivery, Lifecycle, Recorder, Sent};
+use mycelium_actors::{ActorId, Published};
 use mycelium_codec::WireMessage;
 
-#[cfg(doc)]
-use crate::record::Origin;
-use crate::record::{ActorAddr, Encoding, Entry, Kind};
+use crate::record::{ActorAddr, Encoding, Entry, Kind, Origin};
 use crate::writer::JournalWriter;
 
 type Encode = fn(&dyn Any, &mut Vec<u8>) -> Result<(), String>;
@@ -71,6 +72,8 @@ struct Codec {
     encoding: Encoding,
     type_id: u16,
     encode: Encode,
+    /// The topic of a publication (`Published<M>`).
+    topic: Option<fn(&dyn Any) -> Option<&str>>,
 }
 
 /// Writes recorded actors' messages and lives into a journal; hand it to
@@ -78,12 +81,31 @@ struct Codec {
 pub struct Recording {
     journal: JournalWriter,
     codecs: HashMap<TypeId, Codec>,
-    unrecorded: Mutex<BTreeSet<&'static str>>,
+    unrecorded: Mutex<BTreeSet<String>>,
     errors: AtomicU64,
     /// The sequence number of the input each recorded actor is handling: the cause of what
     /// it answers. One handler runs at a time per actor, so the last is the current one.
     handling: Mutex<HashMap<ActorAddr, u64>>,
+    /// What recorded actors sent to other recorded actors and these have not handled yet:
+    /// the origin of their `handled` records.
+    pending: Mutex<Pending>,
 }
+
+/// Sends awaiting their receiver's handling.
+#[derive(Default)]
+struct Pending {
+    /// The actors recorded here (started at least once).
+    recorded: HashSet<ActorAddr>,
+    /// Per receiver, in sending order: type name, encoded message, sender.
+    sent: HashMap<ActorAddr, VecDeque<PendingSend>>,
+}
+
+/// A send awaiting its receiver's handling: type name, encoded message, sender.
+type PendingSend = (&'static str, Vec<u8>, ActorAddr);
+
+/// Sends kept per receiver before the oldest is forgotten (its receiver's `handled` record
+/// then has no origin): a receiver this far behind its senders is stopped or overloaded.
+const PENDING_PER_ACTOR: usize = 4096;
 
 impl std::fmt::Debug for Recording {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -110,6 +132,21 @@ fn encode_contract<M: WireMessage + 'static>(
     Ok(())
 }
 
+fn encode_published<M: WireMessage + 'static>(
+    msg: &dyn Any,
+    out: &mut Vec<u8>,
+) -> Result<(), String> {
+    let p = msg
+        .downcast_ref::<Published<M>>()
+        .ok_or("the message is not of its registered type")?;
+    p.msg().encode_body(out);
+    Ok(())
+}
+
+fn published_topic<M: 'static>(msg: &dyn Any) -> Option<&str> {
+    msg.downcast_ref::<Published<M>>().map(Published::topic)
+}
+
 fn encode_json<M: serde::Serialize + 'static>(
     msg: &dyn Any,
     out: &mut Vec<u8>,
@@ -129,6 +166,7 @@ impl Recording {
             unrecorded: Mutex::new(BTreeSet::new()),
             errors: AtomicU64::new(0),
             handling: Mutex::new(HashMap::new()),
+            pending: Mutex::new(Pending::default()),
         }
     }
 
@@ -140,6 +178,7 @@ impl Recording {
                 encoding: Encoding::Contract,
                 type_id: M::TYPE_ID,
                 encode: encode_contract::<M>,
+                topic: None,
             },
         );
         self
@@ -153,6 +192,22 @@ impl Recording {
                 encoding: Encoding::Json,
                 type_id: 0,
                 encode: encode_json::<M>,
+                topic: None,
+            },
+        );
+        self
+    }
+
+    /// Writes publications of `M`, a contract message (`Published<M>`, what a subscriber
+    /// handles), with the contract codec and their topic.
+    pub fn published<M: WireMessage + Send + Sync + 'static>(mut self) -> Self {
+        self.codecs.insert(
+            TypeId::of::<Published<M>>(),
+            Codec {
+                encoding: Encoding::Contract,
+                type_id: M::TYPE_ID,
+                encode: encode_published::<M>,
+                topic: Some(published_topic::<M>),
             },
         );
         self
@@ -160,10 +215,10 @@ impl Recording {
 
     /// The names of handled message types that no codec was chosen for, recorded without
     /// their payload.
-    pub fn unrecorded(&self) -> Vec<&'static str> {
+    pub fn unrecorded(&self) -> Vec<String> {
         self.unrecorded
             .lock()
-            .map(|s| s.iter().copied().collect())
+            .map(|s| s.iter().cloned().collect())
             .unwrap_or_default()
     }
 
@@ -171,6 +226,25 @@ impl Recording {
     /// encoded.
     pub fn errors(&self) -> u64 {
         self.errors.load(Ordering::Relaxed)
+    }
+
+    /// The recorded actor that sent `receiver` the message `payload` of type `type_name`, if
+    /// one did: the oldest such send not yet matched.
+    fn sender_of(&self, receiver: ActorAddr, type_name: &str, payload: &[u8]) -> Option<ActorAddr> {
+        let mut pending = self.pending.lock().ok()?;
+        let queue = pending.sent.get_mut(&receiver)?;
+        let at = queue
+            .iter()
+            .position(|(name, bytes, _)| *name == type_name && bytes == payload)?;
+        queue.remove(at).map(|(_, _, sender)| sender)
+    }
+
+    /// The input `actor` is handling: the cause of what it does now.
+    fn cause(&self, actor: ActorAddr) -> Option<u64> {
+        self.handling
+            .lock()
+            .ok()
+            .and_then(|h| h.get(&actor).copied())
     }
 
     fn append(&self, entry: &Entry<'_>) -> Option<u64> {
@@ -185,11 +259,18 @@ impl Recording {
 
     /// Appends `entry` with `message` encoded by its chosen codec (or without a payload, its
     /// type listed as unrecorded).
-    fn append_message(&self, entry: Entry<'static>, message: &dyn Any) -> Option<u64> {
+    /// `with` sees the encoded payload and may change the entry's origin.
+    fn append_message(
+        &self,
+        mut entry: Entry<'_>,
+        message: &dyn Any,
+        with: impl FnOnce(&[u8], &mut Origin),
+    ) -> Option<u64> {
         let Some(codec) = self.codecs.get(&message.type_id()) else {
             if let Ok(mut names) = self.unrecorded.lock() {
-                names.insert(entry.name);
+                names.insert(entry.name.to_owned());
             }
+            with(&[], &mut entry.origin);
             return self.append(&entry);
         };
         BUFFER.with(|buffer| {
@@ -203,12 +284,16 @@ impl Recording {
             };
             buffer.clear();
             match (codec.encode)(message, buffer) {
-                Ok(()) => self.append(&Entry {
-                    type_id: codec.type_id,
-                    encoding: codec.encoding,
-                    payload: buffer,
-                    ..entry
-                }),
+                Ok(()) => {
+                    with(buffer, &mut entry.origin);
+                    self.append(&Entry {
+                        type_id: codec.type_id,
+                        encoding: codec.encoding,
+                        payload: buffer,
+                        topic: codec.topic.and_then(|t| t(message)).unwrap_or(entry.topic),
+                        ..entry
+                    })
+                }
                 Err(reason) => {
                     self.errors.fetch_add(1, Ordering::Relaxed);
                     self.append(&Entry {
@@ -242,36 +327,112 @@ impl Recorder for Recording {
         type_name: &'static str,
         message: &dyn Any,
     ) {
+        let origin = match delivery {
+            Delivery::Timer { timer } => Origin::Timer { id: timer },
+            Delivery::Tell | Delivery::Ask => Origin::None,
+        };
         let entry = Entry {
             name: type_name,
             asked: delivery == Delivery::Ask,
+            origin,
             ..Entry::new(Kind::Handled, nanos(time), addr(actor))
         };
-        if let Some(seq) = self.append_message(entry, message) {
+        let receiver = addr(actor);
+        let from = |payload: &[u8], origin: &mut Origin| {
+            if *origin == Origin::None {
+                if let Some(sender) = self.sender_of(receiver, type_name, payload) {
+                    *origin = Origin::Actor(sender);
+                }
+            }
+        };
+        if let Some(seq) = self.append_message(entry, message, from) {
             if let Ok(mut handling) = self.handling.lock() {
-                handling.insert(addr(actor), seq);
+                handling.insert(receiver, seq);
             }
         }
     }
 
-    fn replied(&self, actor: ActorId, time: Duration, type_name: &'static str, reply: &dyn Any) {
-        let actor = addr(actor);
-        let cause = self
-            .handling
-            .lock()
-            .ok()
-            .and_then(|h| h.get(&actor).copied());
+    fn sent(
+        &self,
+        actor: ActorId,
+        time: Duration,
+        sent: Sent<'_>,
+        type_name: &'static str,
+        message: &dyn Any,
+    ) {
+        let sender = addr(actor);
+        let (kind, to, asked, topic) = match sent {
+            Sent::Tell { to } => (Kind::Sent, Some(addr(to)), false, ""),
+            Sent::Ask { to } => (Kind::Sent, Some(addr(to)), true, ""),
+            Sent::Publish { topic } => (Kind::Published, None, false, topic),
+        };
         let entry = Entry {
             name: type_name,
-            cause,
+            cause: self.cause(sender),
+            asked,
+            topic,
+            origin: to.map_or(Origin::None, Origin::Actor),
+            ..Entry::new(kind, nanos(time), sender)
+        };
+        self.append_message(entry, message, |payload, _| {
+            let Some(to) = to else { return };
+            // Kept for the receiver's `handled` record, if it is recorded here.
+            let Ok(mut pending) = self.pending.lock() else {
+                return;
+            };
+            if !pending.recorded.contains(&to) {
+                return;
+            }
+            let queue = pending.sent.entry(to).or_default();
+            if queue.len() >= PENDING_PER_ACTOR {
+                queue.pop_front();
+            }
+            queue.push_back((type_name, payload.to_vec(), sender));
+        });
+    }
+
+    fn replied(&self, actor: ActorId, time: Duration, type_name: &'static str, reply: &dyn Any) {
+        let actor = addr(actor);
+        let entry = Entry {
+            name: type_name,
+            cause: self.cause(actor),
             ..Entry::new(Kind::Replied, nanos(time), actor)
         };
-        self.append_message(entry, reply);
+        self.append_message(entry, reply, |_, _| {});
+    }
+
+    fn clock_read(&self, actor: ActorId, reading: Duration) -> Duration {
+        let actor = addr(actor);
+        let payload = nanos(reading).to_le_bytes();
+        self.append(&Entry {
+            cause: self.cause(actor),
+            encoding: Encoding::U64,
+            payload: &payload,
+            ..Entry::new(Kind::ClockRead, nanos(reading), actor)
+        });
+        reading
+    }
+
+    fn timer_fired(&self, actor: ActorId, time: Duration, timer: u64, type_name: &'static str) {
+        let payload = timer.to_le_bytes();
+        self.append(&Entry {
+            origin: Origin::Timer { id: timer },
+            name: type_name,
+            encoding: Encoding::U64,
+            payload: &payload,
+            ..Entry::new(Kind::TimerFired, nanos(time), addr(actor))
+        });
     }
 
     fn lifecycle(&self, actor: ActorId, time: Duration, event: Lifecycle<'_>) {
         let (kind, reason) = match event {
-            Lifecycle::Started { incarnation } => {
+            Lifecycle::Started {
+                incarnation,
+                actor_type,
+            } => {
+                if let Ok(mut pending) = self.pending.lock() {
+                    pending.recorded.insert(addr(actor));
+                }
                 let payload = u64::from(incarnation).to_le_bytes();
                 let kind = if incarnation == 0 {
                     Kind::Started
@@ -279,6 +440,7 @@ impl Recorder for Recording {
                     Kind::Restarted
                 };
                 self.append(&Entry {
+                    name: actor_type,
                     encoding: Encoding::U64,
                     payload: &payload,
                     ..Entry::new(kind, nanos(time), addr(actor))
@@ -286,6 +448,7 @@ impl Recorder for Recording {
                 return;
             }
             Lifecycle::Failed { reason } => (Kind::Failed, reason),
+            Lifecycle::Stopped { reason } => (Kind::Stopped, reason),
         };
         self.append(&Entry {
             encoding: Encoding::Text,

@@ -49,20 +49,20 @@
 //! record ends the replay (what follows it is another run of the recording program).
 
 use std::any::{Any, TypeId};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use mycelium_actors::recording::{Delivery, Lifecycle, Recorder};
+use mycelium_actors::recording::{Delivery, Lifecycle, Recorder, Sent};
 use mycelium_actors::{Actor, ActorId, ActorRef, AskError, Bus, Handler, SpawnOptions};
 use mycelium_codec::WireMessage;
 
 use crate::error::JournalError;
 use crate::reader::JournalReader;
-use crate::record::{Encoding, Kind, Record};
+use crate::record::{Encoding, Kind, Origin, Record};
 
 type Feed<A> = Box<
     dyn for<'a> Fn(
@@ -72,10 +72,10 @@ type Feed<A> = Box<
         + Send
         + Sync,
 >;
-type Encode = fn(&dyn Any) -> Option<Vec<u8>>;
+pub(crate) type Encode = fn(&dyn Any) -> Option<Vec<u8>>;
 
 /// Why an input was not handled.
-enum Refused {
+pub(crate) enum Refused {
     /// Its payload does not decode.
     Decode(String),
     /// The replayed actor had stopped (a difference, not an error).
@@ -173,7 +173,7 @@ impl ReplayReport {
     }
 }
 
-fn csv(field: &str) -> String {
+pub(crate) fn csv(field: &str) -> String {
     format!("\"{}\"", field.replace('"', "\"\""))
 }
 
@@ -215,23 +215,125 @@ impl fmt::Display for ReplayReport {
 
 /// An output of the actor after one input, as compared.
 #[derive(Clone, Debug, PartialEq, Eq)]
-enum Output {
-    Replied { name: String, payload: Vec<u8> },
+pub(crate) enum Output {
+    /// The input itself came from the actor's timer number `timer` (regenerated in a
+    /// replay by the actor's own timers on virtual time, not fed).
+    Timer {
+        name: String,
+        timer: u64,
+        time_ns: u64,
+    },
+    Replied {
+        name: String,
+        payload: Vec<u8>,
+    },
+    /// The input itself, sent by another replayed actor (regenerated, not fed); `payload`
+    /// as for `Sent`.
+    Received {
+        name: String,
+        payload: Option<Vec<u8>>,
+    },
+    /// A tell or an ask (`how`) of another actor, or a publication on `topic`; `payload` is
+    /// `None` when the replay has no codec for the type (then only the type is compared).
+    Sent {
+        how: &'static str,
+        name: String,
+        topic: String,
+        payload: Option<Vec<u8>>,
+    },
     Failed(String),
 }
 
 impl fmt::Display for Output {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Output::Timer {
+                name,
+                timer,
+                time_ns,
+            } => write!(
+                f,
+                "timer {timer} sent {name} at {}.{:09}s",
+                time_ns / 1_000_000_000,
+                time_ns % 1_000_000_000
+            ),
             Output::Replied { name, payload } => {
-                write!(f, "replied {name} {}", String::from_utf8_lossy(payload))
+                write!(f, "replied {name} {}", printable(payload))
+            }
+            Output::Received { name, payload } => {
+                write!(f, "received {name}")?;
+                match payload {
+                    Some(p) => write!(f, " {}", printable(p)),
+                    None => Ok(()),
+                }
+            }
+            Output::Sent {
+                how,
+                name,
+                topic,
+                payload,
+            } => {
+                write!(f, "{how} {name}")?;
+                if !topic.is_empty() {
+                    write!(f, " on {topic}")?;
+                }
+                match payload {
+                    Some(p) => write!(f, " {}", printable(p)),
+                    None => Ok(()),
+                }
             }
             Output::Failed(reason) => write!(f, "failed: {reason}"),
         }
     }
 }
 
-fn show(outputs: &[Output]) -> String {
+/// A payload as text: JSON as it is, other bytes in hex.
+pub(crate) fn printable(payload: &[u8]) -> String {
+    match std::str::from_utf8(payload) {
+        Ok(text) if !text.chars().any(char::is_control) => text.to_owned(),
+        _ => payload.iter().map(|b| format!("{b:02x}")).collect(),
+    }
+}
+
+/// Whether what was done now is what was recorded; a sent message that either side has no
+/// codec for compares by its type and topic alone.
+pub(crate) fn same(recorded: &[Output], now: &[Output]) -> bool {
+    recorded.len() == now.len()
+        && recorded.iter().zip(now).all(|(r, n)| match (r, n) {
+            (
+                Output::Sent {
+                    how,
+                    name,
+                    topic,
+                    payload,
+                },
+                Output::Sent {
+                    how: how_now,
+                    name: name_now,
+                    topic: topic_now,
+                    payload: payload_now,
+                },
+            ) => {
+                how == how_now
+                    && name == name_now
+                    && topic == topic_now
+                    && (payload.is_none() || payload_now.is_none() || payload == payload_now)
+            }
+            (
+                Output::Received { name, payload },
+                Output::Received {
+                    name: name_now,
+                    payload: payload_now,
+                },
+            ) => {
+                name == name_now
+                    && (payload.is_none() || payload_now.is_none() || payload == payload_now)
+            }
+            _ => r == n,
+        })
+}
+
+pub(crate) fn show(outputs: &[Output]) -> String {
     if outputs.is_empty() {
         return "nothing".to_owned();
     }
@@ -243,24 +345,99 @@ fn show(outputs: &[Output]) -> String {
 }
 
 /// What the replayed actor does, kept in memory: per input, its outputs.
-struct Capture {
-    encoders: HashMap<TypeId, Encode>,
-    outputs: Mutex<Vec<Vec<Output>>>,
+pub(crate) struct Capture {
+    pub(crate) encoders: std::sync::RwLock<HashMap<TypeId, Encode>>,
+    /// Each input (other than a timer's) is an output too, for a set's regenerated inputs.
+    pub(crate) received: bool,
+    pub(crate) outputs: Mutex<Vec<Vec<Output>>>,
+    /// The clock readings recorded during each input (and, first, before any), served to
+    /// the replayed actor in their order.
+    pub(crate) readings: Mutex<Readings>,
+}
+
+#[derive(Default)]
+pub(crate) struct Readings {
+    pub(crate) before_any: VecDeque<Duration>,
+    pub(crate) by_input: Vec<VecDeque<Duration>>,
+}
+
+impl Capture {
+    /// `msg` in the codec chosen for its type, if one was.
+    fn encode(&self, msg: &dyn Any) -> Option<Vec<u8>> {
+        let encode = *self.encoders.read().ok()?.get(&msg.type_id())?;
+        encode(msg)
+    }
 }
 
 impl Recorder for Capture {
-    fn handled(&self, _: ActorId, _: Duration, _: Delivery, _: &'static str, _: &dyn Any) {
+    fn handled(
+        &self,
+        _: ActorId,
+        time: Duration,
+        delivery: Delivery,
+        type_name: &'static str,
+        msg: &dyn Any,
+    ) {
+        let first = match delivery {
+            Delivery::Timer { timer } => vec![Output::Timer {
+                name: type_name.to_owned(),
+                timer,
+                time_ns: u64::try_from(time.as_nanos()).unwrap_or(u64::MAX),
+            }],
+            Delivery::Tell | Delivery::Ask if self.received => vec![Output::Received {
+                name: type_name.to_owned(),
+                payload: self.encode(msg),
+            }],
+            Delivery::Tell | Delivery::Ask => Vec::new(),
+        };
         if let Ok(mut o) = self.outputs.lock() {
-            o.push(Vec::new());
+            o.push(first);
         }
     }
 
+    fn sent(
+        &self,
+        _: ActorId,
+        _: Duration,
+        sent: Sent<'_>,
+        type_name: &'static str,
+        msg: &dyn Any,
+    ) {
+        let (kind, asked, topic) = match sent {
+            Sent::Tell { .. } => (Kind::Sent, false, ""),
+            Sent::Ask { .. } => (Kind::Sent, true, ""),
+            Sent::Publish { topic } => (Kind::Published, false, topic),
+        };
+        let payload = self.encode(msg);
+        if let Ok(mut o) = self.outputs.lock() {
+            if let Some(last) = o.last_mut() {
+                last.push(Output::Sent {
+                    how: sent_how(kind, asked),
+                    name: type_name.to_owned(),
+                    topic: topic.to_owned(),
+                    payload,
+                });
+            }
+        }
+    }
+
+    fn clock_read(&self, _: ActorId, reading: Duration) -> Duration {
+        let input = self.outputs.lock().map_or(0, |o| o.len());
+        let Ok(mut readings) = self.readings.lock() else {
+            return reading;
+        };
+        let queue = match input.checked_sub(1) {
+            None => &mut readings.before_any,
+            Some(i) => match readings.by_input.get_mut(i) {
+                Some(queue) => queue,
+                None => return reading,
+            },
+        };
+        queue.pop_front().unwrap_or(reading)
+    }
+
     fn replied(&self, _: ActorId, _: Duration, type_name: &'static str, reply: &dyn Any) {
-        let payload = self
-            .encoders
-            .get(&reply.type_id())
-            .and_then(|encode| encode(reply))
-            .unwrap_or_default();
+        let payload = self.encode(reply).unwrap_or_default();
         if let Ok(mut o) = self.outputs.lock() {
             if let Some(last) = o.last_mut() {
                 last.push(Output::Replied {
@@ -289,15 +466,41 @@ pub struct Replay<A: Actor> {
     encoders: HashMap<TypeId, Encode>,
 }
 
-fn short_name<T>() -> &'static str {
+pub(crate) fn short_name<T>() -> &'static str {
     let full = std::any::type_name::<T>();
     let base = full.find('<').unwrap_or(full.len());
     let start = full[..base].rfind("::").map_or(0, |i| i + 2);
     &full[start..]
 }
 
-fn encode_json<R: serde::Serialize + 'static>(reply: &dyn Any) -> Option<Vec<u8>> {
+pub(crate) fn sent_how(kind: Kind, asked: bool) -> &'static str {
+    match (kind, asked) {
+        (Kind::Published, _) => "published",
+        (_, true) => "asked",
+        _ => "sent",
+    }
+}
+
+pub(crate) fn encode_json<R: serde::Serialize + 'static>(reply: &dyn Any) -> Option<Vec<u8>> {
     serde_json::to_vec(reply.downcast_ref::<R>()?).ok()
+}
+
+pub(crate) fn encode_contract<R: WireMessage + 'static>(reply: &dyn Any) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    reply.downcast_ref::<R>()?.encode_body(&mut out);
+    Some(out)
+}
+
+pub(crate) fn decode_contract<M: WireMessage>(record: &Record) -> Result<M, String> {
+    if record.encoding != Encoding::Contract || record.type_id != M::TYPE_ID {
+        return Err(format!(
+            "it was recorded as {} of type id {}, not as contract message {}",
+            record.encoding.name(),
+            record.type_id,
+            M::TYPE_ID
+        ));
+    }
+    M::decode_body(&record.payload).map_err(|e| e.to_string())
 }
 
 impl<A: Actor> Replay<A> {
@@ -310,11 +513,10 @@ impl<A: Actor> Replay<A> {
         }
     }
 
-    fn feed<M, D>(mut self, decode: D) -> Self
+    fn feed<M, D>(mut self, decode: D, encode_reply: Encode) -> Self
     where
         A: Handler<M>,
         M: Send + 'static,
-        <A as Handler<M>>::Reply: serde::Serialize,
         D: Fn(&Record) -> Result<M, String> + Send + Sync + 'static,
     {
         let feed: Feed<A> = Box::new(move |actor, record| {
@@ -333,10 +535,8 @@ impl<A: Actor> Replay<A> {
             })
         });
         self.feeds.insert(short_name::<M>().to_owned(), feed);
-        self.encoders.insert(
-            TypeId::of::<<A as Handler<M>>::Reply>(),
-            encode_json::<<A as Handler<M>>::Reply>,
-        );
+        self.encoders
+            .insert(TypeId::of::<<A as Handler<M>>::Reply>(), encode_reply);
         self
     }
 
@@ -348,15 +548,18 @@ impl<A: Actor> Replay<A> {
         M: serde::de::DeserializeOwned + Send + 'static,
         <A as Handler<M>>::Reply: serde::Serialize,
     {
-        self.feed::<M, _>(|record| {
-            if record.encoding != Encoding::Json {
-                return Err(format!(
-                    "it was recorded as {}, not JSON",
-                    record.encoding.name()
-                ));
-            }
-            serde_json::from_slice(&record.payload).map_err(|e| e.to_string())
-        })
+        self.feed::<M, _>(
+            |record| {
+                if record.encoding != Encoding::Json {
+                    return Err(format!(
+                        "it was recorded as {}, not JSON",
+                        record.encoding.name()
+                    ));
+                }
+                serde_json::from_slice(&record.payload).map_err(|e| e.to_string())
+            },
+            encode_json::<<A as Handler<M>>::Reply>,
+        )
     }
 
     /// Inputs of type `M`, a contract message (`Recording::contract`); answers to them are
@@ -367,17 +570,40 @@ impl<A: Actor> Replay<A> {
         M: WireMessage + Send + 'static,
         <A as Handler<M>>::Reply: serde::Serialize,
     {
-        self.feed::<M, _>(|record| {
-            if record.encoding != Encoding::Contract || record.type_id != M::TYPE_ID {
-                return Err(format!(
-                    "it was recorded as {} of type id {}, not as contract message {}",
-                    record.encoding.name(),
-                    record.type_id,
-                    M::TYPE_ID
-                ));
-            }
-            M::decode_body(&record.payload).map_err(|e| e.to_string())
-        })
+        self.feed::<M, _>(
+            decode_contract::<M>,
+            encode_json::<<A as Handler<M>>::Reply>,
+        )
+    }
+
+    /// Messages of type `M` the actor sends, asks or publishes, recorded as JSON
+    /// (`Recording::serde`): compared with the recorded ones byte for byte. A sent type with
+    /// no codec chosen here is compared by its type (and topic) alone.
+    pub fn sends_serde<M: serde::Serialize + 'static>(mut self) -> Self {
+        self.encoders.insert(TypeId::of::<M>(), encode_json::<M>);
+        self
+    }
+
+    /// Messages of type `M`, a contract message, that the actor sends, asks or publishes
+    /// (`Recording::contract`): compared with the recorded ones byte for byte.
+    pub fn sends_contract<M: WireMessage + 'static>(mut self) -> Self {
+        self.encoders
+            .insert(TypeId::of::<M>(), encode_contract::<M>);
+        self
+    }
+
+    /// Inputs of type `M`, a contract message asked for a contract reply: the answers are
+    /// compared in the contract codec (record the reply type with `Recording::contract`).
+    pub fn contract_ask<M>(self) -> Self
+    where
+        A: Handler<M>,
+        M: WireMessage + Send + 'static,
+        <A as Handler<M>>::Reply: WireMessage,
+    {
+        self.feed::<M, _>(
+            decode_contract::<M>,
+            encode_contract::<<A as Handler<M>>::Reply>,
+        )
     }
 
     /// Replays actor number `actor` of `journal` on `bus` (a virtual-time bus on a paused
@@ -391,6 +617,7 @@ impl<A: Actor> Replay<A> {
     ) -> Result<ReplayReport, ReplayError> {
         // The recording, grouped: each input and the outputs recorded after it.
         let mut inputs: Vec<(Record, Vec<Output>)> = Vec::new();
+        let mut readings = Readings::default();
         let mut gap = None;
         for record in journal.records() {
             let record = record?;
@@ -401,12 +628,40 @@ impl<A: Actor> Replay<A> {
                 }
                 Kind::Cut => break,
                 _ if record.actor.id != actor || record.actor.node != 0 => {}
-                Kind::Handled => inputs.push((record, Vec::new())),
+                Kind::Handled => {
+                    let first = match record.origin {
+                        Origin::Timer { id } => vec![Output::Timer {
+                            name: record.name.clone(),
+                            timer: id,
+                            time_ns: record.time_ns,
+                        }],
+                        _ => Vec::new(),
+                    };
+                    inputs.push((record, first));
+                    readings.by_input.push(VecDeque::new());
+                }
+                Kind::ClockRead => {
+                    let reading = Duration::from_nanos(record.payload_u64().unwrap_or(0));
+                    match readings.by_input.last_mut() {
+                        Some(queue) => queue.push_back(reading),
+                        None => readings.before_any.push_back(reading),
+                    }
+                }
                 Kind::Replied => {
                     if let Some((_, outputs)) = inputs.last_mut() {
                         outputs.push(Output::Replied {
                             name: record.name,
                             payload: record.payload,
+                        });
+                    }
+                }
+                Kind::Sent | Kind::Published => {
+                    if let Some((_, outputs)) = inputs.last_mut() {
+                        outputs.push(Output::Sent {
+                            how: sent_how(record.kind, record.asked),
+                            name: record.name,
+                            topic: record.topic,
+                            payload: (record.encoding != Encoding::Empty).then_some(record.payload),
                         });
                     }
                 }
@@ -421,8 +676,10 @@ impl<A: Actor> Replay<A> {
             }
         }
         let capture = Arc::new(Capture {
-            encoders: self.encoders.clone(),
+            encoders: std::sync::RwLock::new(self.encoders.clone()),
+            received: false,
             outputs: Mutex::new(Vec::new()),
+            readings: Mutex::new(readings),
         });
         let replayed = bus
             .spawn_with::<A>(
@@ -438,6 +695,12 @@ impl<A: Actor> Replay<A> {
         let describe = |r: &Record| format!("{} {}", r.name, String::from_utf8_lossy(&r.payload));
         let mut compared = 0;
         for (i, (record, _)) in inputs.iter().enumerate() {
+            if let Origin::Timer { .. } = record.origin {
+                // The replayed actor's own timer sends it, on virtual time.
+                tokio::time::sleep_until(start + Duration::from_nanos(record.time_ns)).await;
+                report.inputs += 1;
+                continue;
+            }
             let Some(feed) = self.feeds.get(&record.name) else {
                 return Err(ReplayError::Input {
                     seq: record.seq,
@@ -510,6 +773,18 @@ impl<A: Actor> Replay<A> {
                 }
             }
         }
+        // A timer due at the last input's time, woken with this task, sends its message
+        // before the actor is stopped: every task ready now runs before this one again.
+        if let Some((
+            Record {
+                origin: Origin::Timer { .. },
+                ..
+            },
+            _,
+        )) = inputs.last()
+        {
+            tokio::task::yield_now().await;
+        }
         replayed.drain_and_stop().await;
         replayed.wait_for_stop().await;
         self.compare(
@@ -554,7 +829,7 @@ impl<A: Actor> Replay<A> {
         for i in from..to {
             let (record, recorded) = &inputs[i];
             let now = captured.get(i).cloned().unwrap_or_default();
-            if &now != recorded {
+            if !same(recorded, &now) {
                 report.differences.push(Difference {
                     input: i as u64,
                     seq: record.seq,
@@ -570,7 +845,7 @@ impl<A: Actor> Replay<A> {
 }
 
 /// The three inputs before input `i`, described.
-fn before(
+pub(crate) fn before(
     inputs: &[(Record, Vec<Output>)],
     i: usize,
     describe: &dyn Fn(&Record) -> String,

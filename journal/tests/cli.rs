@@ -202,3 +202,52 @@ fn diff_compares_two_runs_actor_by_actor() {
     let csv = String::from_utf8(csv.stdout).unwrap();
     assert!(csv.starts_with("actor,node,index,left,right\n3,0,3,\"published Order on orders buy\",\"published Order on orders sell\"\n"), "{csv}");
 }
+
+/// With no replayer named, `replay` says what a replay would feed and compare, and that it
+/// needs the actors' code (exit status 2).
+#[test]
+fn replay_without_a_replayer_checks_the_journal_and_says_what_it_needs() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path());
+    let out = tool(&["replay", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stdout.contains("#3 (type not recorded): 10 inputs to feed, 0 from its timers"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("10 outputs to compare"), "{stdout}");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("names no replaying program"), "{stderr}");
+}
+
+/// `replay` runs the replayer the journal names, with the journal's directory and the
+/// remaining arguments, and exits with its status.
+#[test]
+fn replay_runs_the_named_replayer_with_the_journal_and_its_arguments() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path());
+    let script = dir.path().join("replayer.sh");
+    fs::write(&script, "echo \"replaying $1 $2\"\nexit 4\n").unwrap();
+    mycelium_journal::set_replayer(
+        dir.path(),
+        &["sh".to_owned(), script.to_str().unwrap().to_owned()],
+    )
+    .unwrap();
+    let journal = dir.path().to_str().unwrap();
+    let out = tool(&["replay", journal, "--compare"]);
+    assert_eq!(out.status.code(), Some(4));
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        format!("replaying {journal} --compare\n")
+    );
+    // A replayer that cannot be started is named.
+    mycelium_journal::set_replayer(dir.path(), &["/nonexistent/replayer".to_owned()]).unwrap();
+    let out = tool(&["replay", journal]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("cannot run the replayer \"/nonexistent/replayer\""),
+        "{stderr}"
+    );
+}

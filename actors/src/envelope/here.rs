@@ -123,7 +123,11 @@ where
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Outcome> {
         let this = self.project();
-        match this.handling.poll(cx) {
+        let polled = match this.record {
+            None => this.handling.poll(cx),
+            Some(record) => crate::recording::poll_handling(record, this.handling, cx),
+        };
+        match polled {
             Poll::Ready(Ok(reply)) => {
                 if let Some(record) = this.record {
                     record.report(&reply);

@@ -38,6 +38,39 @@ pub trait ByteService: Send + Sync + 'static {
     fn try_tell(&self, type_id: u16, body: &[u8]) -> Result<(), ByteRefusal>;
     /// Queues a tell, waiting for room in a full mailbox.
     fn tell(&self, type_id: u16, body: &[u8]) -> BoxFuture<'static, Result<(), ByteRefusal>>;
+    /// [`try_tell`](Self::try_tell) of a message a link delivered: `receipt` is to be signed
+    /// once the handler has run (or the message became a dead letter); a refused message
+    /// hands it back, unsigned. By default it is signed once queued: a service that observes
+    /// its handler's return carries it with the message instead.
+    fn try_tell_receipted(
+        &self,
+        type_id: u16,
+        body: &[u8],
+        receipt: Receipt,
+    ) -> Result<(), (ByteRefusal, Receipt)> {
+        match self.try_tell(type_id, body) {
+            Ok(()) => {
+                receipt.sign();
+                Ok(())
+            }
+            Err(refusal) => Err((refusal, receipt)),
+        }
+    }
+    /// [`tell`](Self::tell) with a receipt, as [`try_tell_receipted`](Self::try_tell_receipted);
+    /// refused for good, the message is reported here and the receipt signed.
+    fn tell_receipted(
+        &self,
+        type_id: u16,
+        body: &[u8],
+        receipt: Receipt,
+    ) -> BoxFuture<'static, Result<(), ByteRefusal>> {
+        let told = self.tell(type_id, body);
+        Box::pin(async move {
+            let told = told.await;
+            drop(receipt);
+            told
+        })
+    }
     /// Asks; the reply comes back as `(reply type id, reply body)`. `timeout` is bus time.
     fn ask(
         &self,
@@ -67,18 +100,25 @@ impl Exported for ByteExport {
         "a message decoded by a foreign actor"
     }
 
-    /// A byte service queues the message itself: its receipt is signed once it is queued
-    /// (the foreign actor's handling is not observed).
+    /// A byte service queues the message itself, with its receipt (see
+    /// [`ByteService::try_tell_receipted`]).
     fn decode_and_try_tell(
         &self,
         body: &[u8],
         receipt: Option<Receipt>,
     ) -> Result<Result<(), Refused>, DecodeError> {
         let id = self.service.id();
-        let told = self.service.try_tell(self.type_id, body);
-        if let (Err(_), Some(receipt)) = (&told, receipt) {
-            receipt.forget();
-        }
+        let told = match receipt {
+            Some(receipt) => self
+                .service
+                .try_tell_receipted(self.type_id, body, receipt)
+                .map_err(|(refusal, receipt)| {
+                    // Handed back: the sender still holds the message.
+                    receipt.forget();
+                    refusal
+                }),
+            None => self.service.try_tell(self.type_id, body),
+        };
         Ok(told.map_err(|r| refused(id, r)))
     }
 
@@ -88,18 +128,31 @@ impl Exported for ByteExport {
         receipt: Option<Receipt>,
     ) -> Result<Result<(), Waiting>, DecodeError> {
         let id = self.service.id();
-        match self.service.try_tell(self.type_id, body) {
+        let told = match receipt {
+            Some(receipt) => self
+                .service
+                .try_tell_receipted(self.type_id, body, receipt)
+                .map_err(|(r, receipt)| (r, Some(receipt))),
+            None => self
+                .service
+                .try_tell(self.type_id, body)
+                .map_err(|r| (r, None)),
+        };
+        match told {
             Ok(()) => Ok(Ok(())),
-            Err(ByteRefusal::Stopped) => {
-                Ok(Err(Box::pin(async move { Err(Refused::Stopped(id)) })))
-            }
-            Err(ByteRefusal::Full) => {
-                let waiting = self.service.tell(self.type_id, body);
+            Err((ByteRefusal::Stopped, receipt)) => Ok(Err(Box::pin(async move {
+                // Refused for good: reported here, and so signed.
+                drop(receipt);
+                Err(Refused::Stopped(id))
+            }))),
+            Err((ByteRefusal::Full, receipt)) => {
+                // Waits for room; the receipt travels with the message.
+                let waiting = match receipt {
+                    Some(receipt) => self.service.tell_receipted(self.type_id, body, receipt),
+                    None => self.service.tell(self.type_id, body),
+                };
                 Ok(Err(Box::pin(async move {
-                    let told = waiting.await.map_err(|r| refused(id, r));
-                    // Signed once queued (or refused for good: reported here).
-                    drop(receipt);
-                    told
+                    waiting.await.map_err(|r| refused(id, r))
                 })))
             }
         }

@@ -119,6 +119,7 @@ impl<M: Send + 'static, R: Send + 'static> ReplyRecipient<M, R> {
     /// Before the request leaves this process a refusal hands it back
     /// ([`AskError::Closed`]); after, a lost answer is [`AskError::Lost`].
     pub async fn ask(&self, msg: M) -> Result<R, AskError<M>> {
+        crate::recording::sent(|| crate::recording::Sent::Ask { to: self.id() }, &msg);
         let msg = match &self.local {
             // An idle local actor's handler runs here, as `ActorRef::ask`'s does, and answers
             // in `answer`.
@@ -220,6 +221,7 @@ impl<M: Send + 'static, R: Send + 'static> ReplyRecipient<M, R> {
     /// # });
     /// ```
     pub async fn ask_queued(&self, msg: M) -> Result<PendingReply<R>, AskError<M>> {
+        crate::recording::sent(|| crate::recording::Sent::Ask { to: self.id() }, &msg);
         // An idle local actor's handler runs here, as for `ask`: then the request is past the
         // mailbox already, and a later send still comes after it.
         let mut msg = Some(msg);
@@ -301,6 +303,7 @@ impl<M: Send + 'static, R: Send + 'static> ReplyRecipient<M, R> {
 
     /// Sends `msg` as a tell, waiting for room; the reply, if any, is dropped.
     pub async fn tell(&self, msg: M) -> Result<(), SendError<M>> {
+        crate::recording::sent(|| crate::recording::Sent::Tell { to: self.id() }, &msg);
         match self.sink.try_tell(msg) {
             Ok(()) => Ok(()),
             Err(TrySendError::Closed(m)) => Err(SendError(m)),
@@ -310,6 +313,7 @@ impl<M: Send + 'static, R: Send + 'static> ReplyRecipient<M, R> {
 
     /// Sends `msg` as a tell without waiting; a full or closed queue hands it back.
     pub fn try_tell(&self, msg: M) -> Result<(), TrySendError<M>> {
+        crate::recording::sent(|| crate::recording::Sent::Tell { to: self.id() }, &msg);
         self.sink.try_tell(msg)
     }
 
@@ -320,6 +324,7 @@ impl<M: Send + 'static, R: Send + 'static> ReplyRecipient<M, R> {
         msg: M,
         receipt: crate::Receipt,
     ) -> Result<(), TrySendError<M>> {
+        crate::recording::sent(|| crate::recording::Sent::Tell { to: self.id() }, &msg);
         self.sink.try_tell_receipted(msg, receipt)
     }
 
@@ -329,6 +334,7 @@ impl<M: Send + 'static, R: Send + 'static> ReplyRecipient<M, R> {
         msg: M,
         receipt: crate::Receipt,
     ) -> Result<(), SendError<M>> {
+        crate::recording::sent(|| crate::recording::Sent::Tell { to: self.id() }, &msg);
         self.sink.tell_receipted(msg, receipt).await
     }
 

@@ -123,6 +123,11 @@ impl<A: Actor> Runner<A> {
             Served::Terminated(reason) | Served::Ended(reason) => reason.clone(),
             Served::Suspended(_) | Served::Restart(_) => StopReason::Restarting,
         };
+        ctx.record_lifecycle(|record| {
+            record(crate::recording::Lifecycle::Stopped {
+                reason: &reason.to_string(),
+            })
+        });
         stop_hook(&mut actor, ctx, &reason).await;
         drop(actor);
         ctx.end_incarnation();

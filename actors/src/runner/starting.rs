@@ -69,7 +69,12 @@ async fn start<A: Actor>(
     ctx.begin_incarnation(incarnation);
     let failure = match catch_unwind_future(|| A::on_start(args.clone(), ctx)).await {
         Ok(Ok(actor)) => {
-            ctx.record_lifecycle(|record| record(Lifecycle::Started { incarnation }));
+            ctx.record_lifecycle(|record| {
+                record(Lifecycle::Started {
+                    incarnation,
+                    actor_type: A::type_name(),
+                })
+            });
             return Ok(actor);
         }
         Ok(Err(error)) => Failure::from_error(Phase::Start, error),

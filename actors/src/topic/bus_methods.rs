@@ -98,6 +98,7 @@ impl Bus {
         msg: T,
     ) -> Result<PublishReport, TopicError> {
         validate_name(topic)?;
+        crate::recording::sent(|| crate::recording::Sent::Publish { topic }, &msg);
         let metrics = self.topics().metrics.as_ref().map(|c| c.get(topic));
         let Some(table) = self.topics().existing::<T>() else {
             if let Some(m) = metrics {

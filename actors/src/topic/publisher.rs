@@ -264,8 +264,14 @@ impl<T: Send + Sync + 'static> Publisher<T> {
         })))
     }
 
+    /// A publication on this topic, as a recorder is told of it.
+    fn sent(&self) -> crate::recording::Sent<'_> {
+        crate::recording::Sent::Publish { topic: &self.topic }
+    }
+
     /// Publishes `msg`; see [`Bus::publish`](crate::Bus::publish).
     pub async fn publish(&self, msg: T) -> PublishReport {
+        crate::recording::sent(|| self.sent(), &msg);
         let published = Published::new(self.topic.clone(), None, msg, self.own_metrics());
         fan_out(&self.table, published).await
     }
@@ -291,13 +297,17 @@ impl<T: Send + Sync + 'static> Publisher<T> {
         let metrics = self.own_metrics();
         let batch: Vec<Published<T>> = msgs
             .into_iter()
-            .map(|msg| Published::new(self.topic.clone(), None, msg, metrics.clone()))
+            .map(|msg| {
+                crate::recording::sent(|| self.sent(), &msg);
+                Published::new(self.topic.clone(), None, msg, metrics.clone())
+            })
             .collect();
         fan_out_many(&self.table, batch).await
     }
 
     /// Publishes `msg` with `key`; see [`Bus::publish_keyed`](crate::Bus::publish_keyed).
     pub async fn publish_keyed(&self, key: u64, msg: T) -> PublishReport {
+        crate::recording::sent(|| self.sent(), &msg);
         fan_out(
             &self.table,
             Published::new(self.topic.clone(), Some(key), msg, self.own_metrics()),

@@ -109,6 +109,13 @@ typedef struct MycActorCallbacks {
   // once, on the calling thread, before it returns; if it succeeds, it is called once
   // later, when the actor (or the tree) lets go of the callbacks.
   void (*free_user_data)(void *user_data);
+  // Runs a batch: calls `run(batch)` once, on the calling thread, holding what the
+  // language's callbacks need (the OCaml runtime lock, say); inside, the library calls
+  // `handle` for several messages of the actor in a row, and each finds it held. The mail
+  // that waits for an actor is handled in such batches. Optional: without it `run` is
+  // called directly. `run` must be called exactly once; a callback that returns without
+  // calling it has its batch run after it returns.
+  void (*batch)(void *user_data, void (*run)(void *batch), void *batch);
 } MycActorCallbacks;
 
 // Bytes the library allocated (a reply body). Free with [`myc_bytes_free`].
@@ -272,6 +279,29 @@ enum MycStatus myc_subscription_free(struct MycSubscription *sub);
 // `out` is writable.
 enum MycStatus myc_bus_new(bool virtual_time, uint64_t seed, struct MycBus **out);
 
+// Says which schema the bus speaks: its package name and digest (64 hex digits, as
+// `mycelium-codegen digest FILE` prints it and the generated modules hold). Rust actors
+// started by name ([`myc_spawn_rust`], [`crate::tree::myc_tree_add_rust`]) must speak it.
+// Without this call a bus adopts the schema of the first Rust actor started on it.
+// `InvalidArgument` for a digest that is not 64 hex digits, or when the bus already speaks
+// another schema.
+//
+// # Safety
+// `bus` is live; `package` and `digest_hex` NUL-terminated strings.
+enum MycStatus myc_bus_set_schema(const struct MycBus *bus,
+                                  const char *package,
+                                  const char *digest_hex);
+
+// The schema of the Rust actor registered as `kind`: `*package` and `*digest_hex` (64
+// lowercase hex digits) become static NUL-terminated strings, valid for the life of the
+// process. `InvalidArgument` for an unknown name (the message lists the registered ones).
+//
+// # Safety
+// `kind` is a NUL-terminated string; `package` and `digest_hex` are writable.
+enum MycStatus myc_rust_actor_schema(const char *kind,
+                                     const char **package,
+                                     const char **digest_hex);
+
 // Stops every actor (reverse start order; each `stop` callback runs), killing what is
 // alive after `timeout_ms`, and waits for the callbacks of actors and trees freed from
 // inside their own callbacks to be released (not when called from a callback).
@@ -377,11 +407,14 @@ enum MycStatus myc_publish_schema(const struct MycBus *bus,
 // NUL-terminated string.
 const char *myc_example_schema_digest(void);
 
-// Starts a built-in Rust actor exported under `service`: `counter` (each Heartbeat adds its
-// seq; replies with the total), `relay` (arg: a service it asks with seq + 1) or
-// `quote_recorder` (arg: a topic pattern of Quotes it counts). Waits for its start, and
+// Starts the Rust actor registered as `kind`, exported under `service`: a built-in one,
+// `counter` (each Heartbeat adds its seq; replies with the total), `relay` (arg: a service
+// it asks with seq + 1) or `quote_recorder` (arg: a topic pattern of Quotes it counts), or
+// one of a team's actor library (see [`crate::actor_library!`]). Waits for its start, and
 // exports it once it has started. `InvalidArgument` (nothing left running) for an unknown
-// kind, a missing arg, a start that fails (a pattern that breaks the topic grammar) or a
+// kind (the message lists the registered ones), an arg it does not take or cannot read, an
+// actor of another schema than the bus's ([`myc_bus_set_schema`]; a bus that speaks none
+// adopts the actor's), a start that fails (a pattern that breaks the topic grammar) or a
 // service name already taken.
 //
 // # Safety
@@ -588,8 +621,11 @@ enum MycStatus myc_tree_add_foreign_with(struct MycTree *tree,
                                          size_t n,
                                          uint32_t flags);
 
-// Adds a built-in Rust child (see `myc_spawn_rust` for the kinds), exported under `service`
-// (may be null) once the tree runs.
+// Adds a child started from the Rust actor registered as `kind` (a built-in one or one of a
+// team's actor library; see `myc_spawn_rust`), exported under `service` (may be null) once
+// the tree runs; restarted by the tree like any child. An unknown kind or an argument it
+// cannot read is `InvalidArgument` here; a Rust child of another schema than the bus's (or
+// than the tree's other Rust children) is `InvalidArgument` at `myc_tree_start`.
 //
 // # Safety
 // `tree` is live; `name` and `kind` NUL-terminated strings; `arg` and `service` null or
@@ -662,3 +698,17 @@ enum MycStatus myc_supervisor_free(struct MycSupervisor *sup);
 #endif  // __cplusplus
 
 #endif  /* MYCELIUM_H */
+
+#ifdef __cplusplus
+extern "C" {
+#endif // __cplusplus
+
+// Registers the Rust actors of a team's actor library (once per process; later calls
+// return what the first returned). Defined by the library that `mycelium_ffi::actor_library!`
+// makes, not by libmycelium_ffi.a: a program that links a team's library calls it before
+// it starts the team's actors by name (myc_spawn_rust, myc_tree_add_rust).
+enum MycStatus myc_library_init(void);
+
+#ifdef __cplusplus
+}  // extern "C"
+#endif  // __cplusplus

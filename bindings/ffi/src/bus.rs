@@ -1,11 +1,12 @@
 //! Buses, and what is reached through them by name: services, topics, built-in Rust actors.
 
-use std::ffi::c_char;
-use std::sync::Arc;
+use std::ffi::{c_char, CString};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use mycelium_actors::export::DeliveryError;
 use mycelium_foreign::builtin::Kind;
+use mycelium_foreign::registry::SchemaId;
 use mycelium_foreign::{ForeignAskError, HostedBus};
 
 use crate::actor::timeout;
@@ -15,6 +16,61 @@ use crate::error::{bytes, guard, handle, optional_text, put, text, writable, Err
 /// A bus and its runtime. Free with [`myc_bus_free`].
 pub struct MycBus {
     pub(crate) hosted: Arc<HostedBus>,
+    /// The schema the bus speaks: set by [`myc_bus_set_schema`], or adopted from the first
+    /// Rust actor started on it by name.
+    pub(crate) schema: Mutex<Option<BusSchema>>,
+}
+
+/// A schema by package name and digest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct BusSchema {
+    package: String,
+    digest: [u8; 32],
+}
+
+impl BusSchema {
+    fn of(id: SchemaId) -> BusSchema {
+        BusSchema {
+            package: id.package.to_string(),
+            digest: id.digest,
+        }
+    }
+
+    fn hex(&self) -> String {
+        self.digest.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+impl MycBus {
+    /// Refuses `kind` unless it speaks the bus's schema (or the bus speaks none yet). `what`
+    /// names the call for the message.
+    pub(crate) fn speaks(&self, what: &str, kind: Kind) -> Result<(), Error> {
+        let theirs = BusSchema::of(kind.schema());
+        let schema = self.schema.lock().unwrap_or_else(|e| e.into_inner());
+        match &*schema {
+            None => Ok(()),
+            Some(ours) if *ours == theirs => Ok(()),
+            Some(ours) => Err(Error::invalid(format!(
+                "{what}: {} speaks the schema `{}` (digest {}), but this bus speaks the \
+                 schema `{}` (digest {}): a bus carries the messages of one schema. Start it \
+                 on a bus of its schema (myc_bus_set_schema), or link the actor library \
+                 built from the schema this bus speaks",
+                kind.title(),
+                theirs.package,
+                theirs.hex(),
+                ours.package,
+                ours.hex(),
+            ))),
+        }
+    }
+
+    /// A bus that speaks no schema yet adopts the one of `kind`, started on it.
+    pub(crate) fn adopt(&self, kind: Kind) {
+        let mut schema = self.schema.lock().unwrap_or_else(|e| e.into_inner());
+        if schema.is_none() {
+            *schema = Some(BusSchema::of(kind.schema()));
+        }
+    }
 }
 
 /// Creates a bus: real time on two worker threads, or virtual time (a paused clock that
@@ -34,10 +90,133 @@ pub unsafe extern "C" fn myc_bus_new(
             .map_err(|e| Error::new(MycStatus::Runtime, e.to_string()))?;
         let boxed = Box::into_raw(Box::new(MycBus {
             hosted: Arc::new(hosted),
+            schema: Mutex::new(None),
         }));
         // SAFETY: per contract.
         unsafe { put(out, boxed, "out") }
     })
+}
+
+/// Says which schema the bus speaks: its package name and digest (64 hex digits, as
+/// `mycelium-codegen digest FILE` prints it and the generated modules hold). Rust actors
+/// started by name ([`myc_spawn_rust`], [`crate::tree::myc_tree_add_rust`]) must speak it.
+/// Without this call a bus adopts the schema of the first Rust actor started on it.
+/// `InvalidArgument` for a digest that is not 64 hex digits, or when the bus already speaks
+/// another schema.
+///
+/// # Safety
+/// `bus` is live; `package` and `digest_hex` NUL-terminated strings.
+#[no_mangle]
+pub unsafe extern "C" fn myc_bus_set_schema(
+    bus: *const MycBus,
+    package: *const c_char,
+    digest_hex: *const c_char,
+) -> MycStatus {
+    guard(|| {
+        // SAFETY: per contract.
+        let (bus, package, hex) = unsafe {
+            (
+                handle(bus, "bus")?,
+                text(package, "package")?,
+                text(digest_hex, "digest_hex")?,
+            )
+        };
+        let digest = parse_digest(hex).ok_or_else(|| {
+            Error::invalid(format!(
+                "schema `{package}`: digest {hex:?} is not 64 hex digits \
+                 (mycelium-codegen digest FILE prints it)"
+            ))
+        })?;
+        let given = BusSchema {
+            package: package.to_string(),
+            digest,
+        };
+        let mut schema = bus.schema.lock().unwrap_or_else(|e| e.into_inner());
+        match &*schema {
+            Some(ours) if *ours != given => Err(Error::invalid(format!(
+                "the bus already speaks the schema `{}` (digest {}), not `{package}` \
+                 (digest {hex}): a bus carries the messages of one schema",
+                ours.package,
+                ours.hex()
+            ))),
+            _ => {
+                *schema = Some(given);
+                Ok(())
+            }
+        }
+    })
+}
+
+fn parse_digest(hex: &str) -> Option<[u8; 32]> {
+    if hex.len() != 64 || !hex.is_ascii() {
+        return None;
+    }
+    let mut digest = [0u8; 32];
+    for (i, byte) in digest.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(digest)
+}
+
+/// The schema of the Rust actor registered as `kind`: `*package` and `*digest_hex` (64
+/// lowercase hex digits) become static NUL-terminated strings, valid for the life of the
+/// process. `InvalidArgument` for an unknown name (the message lists the registered ones).
+///
+/// # Safety
+/// `kind` is a NUL-terminated string; `package` and `digest_hex` are writable.
+#[no_mangle]
+pub unsafe extern "C" fn myc_rust_actor_schema(
+    kind: *const c_char,
+    package: *mut *const c_char,
+    digest_hex: *mut *const c_char,
+) -> MycStatus {
+    guard(|| {
+        // SAFETY: per contract.
+        let kind = unsafe { text(kind, "kind")? };
+        writable(package, "package")?;
+        writable(digest_hex, "digest_hex")?;
+        let kind = parse_kind(kind)?;
+        let (p, d) = schema_texts(kind);
+        // SAFETY: checked non-null; the caller promises them writable.
+        unsafe {
+            put(package, p, "package")?;
+            put(digest_hex, d, "digest_hex")
+        }
+    })
+}
+
+/// The registered actor `name`, or an error that lists the registered ones and says how a
+/// C or OCaml program gets a team's own.
+pub(crate) fn parse_kind(name: &str) -> Result<Kind, Error> {
+    Kind::parse(name).map_err(|e| {
+        Error::invalid(format!(
+            "{e}. A C or OCaml program gets a team's own Rust actors by linking the team's \
+             actor library (a static library made with mycelium_ffi::actor_library!) instead \
+             of libmycelium_ffi.a, and calling myc_library_init() before it starts them \
+             (OCaml's Bus.create calls it)"
+        ))
+    })
+}
+
+/// A registered actor's package and digest as static C strings (made once per actor).
+fn schema_texts(kind: Kind) -> (*const c_char, *const c_char) {
+    type Texts = Mutex<Vec<(&'static str, &'static CString, &'static CString)>>;
+    static TEXTS: OnceLock<Texts> = OnceLock::new();
+    let mut texts = TEXTS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some((_, p, d)) = texts.iter().find(|(n, _, _)| *n == kind.name()) {
+        return (p.as_ptr(), d.as_ptr());
+    }
+    let schema = kind.schema();
+    // Registrations live as long as the process; so do these, one pair per actor.
+    let p: &'static CString = Box::leak(Box::new(CString::new(schema.package).unwrap_or_default()));
+    let d: &'static CString = Box::leak(Box::new(
+        CString::new(schema.digest_hex()).unwrap_or_default(),
+    ));
+    texts.push((kind.name(), p, d));
+    (p.as_ptr(), d.as_ptr())
 }
 
 /// Stops every actor (reverse start order; each `stop` callback runs), killing what is
@@ -317,11 +496,14 @@ pub extern "C" fn myc_example_schema_digest() -> *const c_char {
     .as_ptr()
 }
 
-/// Starts a built-in Rust actor exported under `service`: `counter` (each Heartbeat adds its
-/// seq; replies with the total), `relay` (arg: a service it asks with seq + 1) or
-/// `quote_recorder` (arg: a topic pattern of Quotes it counts). Waits for its start, and
+/// Starts the Rust actor registered as `kind`, exported under `service`: a built-in one,
+/// `counter` (each Heartbeat adds its seq; replies with the total), `relay` (arg: a service
+/// it asks with seq + 1) or `quote_recorder` (arg: a topic pattern of Quotes it counts), or
+/// one of a team's actor library (see [`crate::actor_library!`]). Waits for its start, and
 /// exports it once it has started. `InvalidArgument` (nothing left running) for an unknown
-/// kind, a missing arg, a start that fails (a pattern that breaks the topic grammar) or a
+/// kind (the message lists the registered ones), an arg it does not take or cannot read, an
+/// actor of another schema than the bus's ([`myc_bus_set_schema`]; a bus that speaks none
+/// adopts the actor's), a start that fails (a pattern that breaks the topic grammar) or a
 /// service name already taken.
 ///
 /// # Safety
@@ -343,16 +525,19 @@ pub unsafe extern "C" fn myc_spawn_rust(
                 text(service, "service")?,
             )
         };
-        let kind = Kind::parse(kind).map_err(Error::invalid)?;
+        let kind = parse_kind(kind)?;
         let arg = arg.map(str::to_string);
         kind.check_arg(&arg).map_err(Error::invalid)?;
+        bus.speaks("myc_spawn_rust", kind)?;
         let hosted = &bus.hosted;
         let starting = {
             let _entered = hosted.handle().enter();
             kind.spawn(hosted.bus(), service, arg)
                 .map_err(Error::invalid)?
         };
-        hosted.block_on(starting).map_err(Error::invalid)
+        hosted.block_on(starting).map_err(Error::invalid)?;
+        bus.adopt(kind);
+        Ok(())
     })
 }
 

@@ -41,6 +41,7 @@ mod bus;
 mod call;
 mod deferred;
 mod error;
+pub mod library;
 mod node;
 mod tree;
 

@@ -1,4 +1,4 @@
-//! Supervision trees from C: foreign and built-in Rust children side by side.
+//! Supervision trees from C: foreign and registered Rust children side by side.
 
 use std::ffi::c_char;
 use std::sync::Arc;
@@ -241,8 +241,11 @@ pub unsafe extern "C" fn myc_tree_add_foreign_with(
     })
 }
 
-/// Adds a built-in Rust child (see `myc_spawn_rust` for the kinds), exported under `service`
-/// (may be null) once the tree runs.
+/// Adds a child started from the Rust actor registered as `kind` (a built-in one or one of a
+/// team's actor library; see `myc_spawn_rust`), exported under `service` (may be null) once
+/// the tree runs; restarted by the tree like any child. An unknown kind or an argument it
+/// cannot read is `InvalidArgument` here; a Rust child of another schema than the bus's (or
+/// than the tree's other Rust children) is `InvalidArgument` at `myc_tree_start`.
 ///
 /// # Safety
 /// `tree` is live; `name` and `kind` NUL-terminated strings; `arg` and `service` null or
@@ -267,7 +270,7 @@ pub unsafe extern "C" fn myc_tree_add_rust(
                 optional_text(service, "service")?,
             )
         };
-        let kind = Kind::parse(kind).map_err(Error::invalid)?;
+        let kind = crate::bus::parse_kind(kind)?;
         let arg = arg.map(str::to_string);
         kind.check_arg(&arg).map_err(Error::invalid)?;
         let entry = ChildEntry {
@@ -322,6 +325,39 @@ pub unsafe extern "C" fn myc_tree_start(
             .take()
             .ok_or_else(|| Error::invalid("the tree has been started"))?;
         let hosted = bus.hosted.clone();
+        let kinds: Vec<(&str, Kind)> = tree
+            .children
+            .iter()
+            .filter_map(|c| match c.child {
+                Child::Rust { kind } => Some((c.name.as_str(), kind)),
+                Child::Foreign { .. } => None,
+            })
+            .collect();
+        // The Rust children speak one schema, the bus's (or the one it adopts from them).
+        let refused = kinds.iter().find_map(|&(name, kind)| {
+            let what = format!("myc_tree_start: child `{name}`");
+            match bus.speaks(&what, kind) {
+                Err(e) => Some(e),
+                Ok(()) if kind.schema().digest != kinds[0].1.schema().digest => {
+                    Some(Error::invalid(format!(
+                        "{what}: {} speaks the schema `{}`, but the child `{}`, {}, speaks `{}`: \
+                     the Rust children of a tree speak the schema of its bus",
+                        kind.title(),
+                        kind.schema().package,
+                        kinds[0].0,
+                        kinds[0].1.title(),
+                        kinds[0].1.schema().package
+                    )))
+                }
+                Ok(()) => None,
+            }
+        });
+        let first = kinds.first().map(|&(_, kind)| kind);
+        if let Some(e) = refused {
+            drop(builder);
+            release(&mut tree, &hosted);
+            return Err(e);
+        }
         let sup = match hosted.block_on(builder.spawn(hosted.bus())) {
             Ok(sup) => sup,
             Err(e) => {
@@ -377,6 +413,9 @@ pub unsafe extern "C" fn myc_tree_start(
             drop(sup);
             release(&mut tree, &hosted);
             return Err(Error::invalid(refused));
+        }
+        if let Some(kind) = first {
+            bus.adopt(kind);
         }
         let running = Box::into_raw(Box::new(MycSupervisor {
             sup,

@@ -24,6 +24,7 @@ fn callbacks() -> MycActorCallbacks {
         handle: Some(handle),
         stop: None,
         free_user_data: None,
+        batch: None,
     }
 }
 

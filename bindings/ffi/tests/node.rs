@@ -391,6 +391,7 @@ fn a_failed_start_returns_once_the_callbacks_are_released() {
         handle: Some(handle),
         stop: None,
         free_user_data: Some(count_free),
+        batch: None,
     };
     unsafe {
         let mut bus = null_mut();

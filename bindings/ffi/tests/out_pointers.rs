@@ -46,6 +46,7 @@ fn callbacks(counts: &[AtomicUsize; 2]) -> MycActorCallbacks {
         handle: Some(handle),
         stop: None,
         free_user_data: Some(count_free),
+        batch: None,
     }
 }
 

@@ -33,6 +33,7 @@ fn callbacks(freed: &AtomicUsize) -> MycActorCallbacks {
         handle: Some(handle),
         stop: None,
         free_user_data: Some(count_free),
+        batch: None,
     }
 }
 
@@ -194,6 +195,7 @@ fn a_callback_the_shutdown_could_not_stop_outlives_the_bus_and_then_releases_use
         handle: Some(handle_until_released),
         stop: None,
         free_user_data: Some(free_stuck),
+        batch: None,
     };
     unsafe {
         let mut bus = null_mut();

@@ -1,31 +1,40 @@
 //! [`ForeignActor`]: the dynamic actor that runs a language's callbacks.
 //!
-//! Why the blocking pool rather than a host thread of the binding's own: a callback may block
-//! (a Python handler asks a Rust actor that asks a Python actor back), and one host thread
-//! would deadlock there while the pool lends another thread; and on a virtual-time bus tokio
-//! holds the paused clock still while a blocking task runs, so time does not jump to the next
-//! timer in the middle of a handler, and a backtest with foreign actors stays deterministic.
-//! Pool threads are reused: a thousand foreign actors use as many threads as callbacks run at
-//! once. The price, on virtual time: no bus-time deadline passes while a foreign handler runs.
-//! An `ask_timeout` made from inside a handler waits for its reply however long that takes,
-//! and a shutdown's deadline is reached only once the running handlers have returned, so a
-//! foreign handler on virtual time must not wait for something only a deadline would end.
+//! Its task takes each message a gated ref sent from the mailbox and hands it to the actor's
+//! mail (`mail.rs`): a queue served in batches by a thread of the runtime's blocking
+//! pool, which enters the language once per batch, answers askers itself and gives the
+//! thread back once the queue is empty (see `mail.rs`). `start`, `stop`, a message sent around
+//! the gate and the release of a killed state also run on the pool, one call each.
+//!
+//! Why the blocking pool rather than threads of the binding's own: a callback may block (a
+//! Python handler asks a Rust actor that asks a Python actor back), and a fixed set of host
+//! threads would deadlock there while the pool lends another thread; and on a virtual-time
+//! bus tokio holds the paused clock still while a blocking task runs, so time does not jump
+//! to the next timer in the middle of a handler, and a backtest with foreign actors stays
+//! deterministic. Pool threads are reused: a thousand foreign actors use as many threads as
+//! have mail at once. The price, on virtual time: no bus-time deadline passes while a
+//! foreign handler runs or has mail queued. An `ask_timeout` made from inside a handler waits
+//! for its reply however long that takes, and a shutdown's deadline is reached only once the
+//! running handlers have returned, so a foreign handler on virtual time must not wait for
+//! something only a deadline would end.
 //!
 //! A kill aborts the actor's task, but foreign code cannot be preempted: the callback goes
-//! on, on its pool thread, holding the state, and its result is discarded. The task is
-//! dropped on a worker, which neither waits for the state's lock nor runs foreign code: the
-//! release of a state still in the gate goes to the pool, where it waits for the callback and
-//! then calls [`Foreign::abandon`]. A restart installs the new state on the pool too, after
-//! the old callback, and a `start` that outlives a kill abandons what it made. So the actor
-//! counts as stopped at once, no worker is held, and the callbacks are released once the last
-//! one has returned (`tests/gate/kills.rs`, `tests/gate/released_callbacks.rs`).
+//! on, on its pool thread, holding the state, and its result is discarded; nothing more of
+//! its batch runs. The task is dropped on a worker, which neither waits for the state's lock
+//! nor runs foreign code: the release of a state still in the gate goes to the pool, where
+//! it waits for the callback and then calls [`Foreign::abandon`]. A restart installs the new
+//! state on the pool too, after the old callback, and a `start` that outlives a kill abandons
+//! what it made. So the actor counts as stopped at once, no worker is held, and the callbacks
+//! are released once the last one has returned (`tests/gate/kills.rs`,
+//! `tests/gate/released_callbacks.rs`, `tests/batches.rs`).
 
 use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use mycelium_actors::{
-    Actor, ActorRef, BoxError, Context, Failure, Handler, Phase, Reply, StopReason,
+    Actor, ActorRef, BoxError, Context, Failure, Handler, Phase, Receipt, Reply, StopReason,
 };
 use tokio::sync::oneshot;
 
@@ -89,8 +98,8 @@ impl<F: Foreign> Clone for ForeignSpec<F> {
 }
 
 /// An actor whose state and handlers live in another language. It takes every message as a
-/// [`ForeignMessage`] and hands it to [`Foreign::handle`] on the bus runtime's blocking pool
-/// (or, through its [`ForeignGate`], on the thread of a direct caller).
+/// [`ForeignMessage`] and hands it to [`Foreign::handle`] on the bus runtime's blocking pool,
+/// in batches (or, through its [`ForeignGate`], on the thread of a direct caller).
 pub struct ForeignActor<F: Foreign> {
     gate: ForeignGate<F>,
     incarnation: u64,
@@ -111,15 +120,16 @@ pub(crate) const CALL_NAME: &str = "ForeignCall";
 /// the callback thread answers the asker itself, and a message that meets a failed state can
 /// be queued again whole.
 pub(crate) enum ForeignCall {
-    /// A tell.
-    Tell(ForeignMessage, Count),
+    /// A tell, and the receipt of a link's delivery, signed once its handler has run.
+    Tell(ForeignMessage, Count, Option<Receipt>),
     /// An ask and where its answer goes.
     Ask(
         ForeignMessage,
         oneshot::Sender<Result<ForeignMessage, ForeignAskError>>,
         Count,
     ),
-    /// A direct call failed: fail the incarnation it failed in.
+    /// A handler failed (a direct call, or one of a batch): fail the incarnation it failed
+    /// in.
     Failed(Count),
     /// A publication of a subscription made through [`ForeignRef::switched`]: handled only
     /// while its switch is open.
@@ -130,9 +140,14 @@ impl ForeignCall {
     /// The message, when a send hands it back (no longer counted).
     pub(crate) fn into_message(self) -> ForeignMessage {
         match self {
-            ForeignCall::Tell(m, _)
-            | ForeignCall::Ask(m, _, _)
-            | ForeignCall::Published(m, _, _) => m,
+            ForeignCall::Tell(m, _, receipt) => {
+                // Handed back to its sender, who still holds it.
+                if let Some(receipt) = receipt {
+                    receipt.forget();
+                }
+                m
+            }
+            ForeignCall::Ask(m, _, _) | ForeignCall::Published(m, _, _) => m,
             ForeignCall::Failed(_) => ForeignMessage {
                 type_id: 0,
                 body: Vec::new(),
@@ -202,7 +217,7 @@ fn run_handler<F: Foreign>(
             incarnation: n,
             reason,
             ..
-        } if *n == incarnation => Err(Stale::Failed(reason.clone(), msg)),
+        } if *n == incarnation => Err(Stale::Failed(reason.clone())),
         _ => Err(Stale::Lost),
     }
 }
@@ -222,10 +237,19 @@ pub(crate) fn mark_failed<S>(slot: &mut Slot<S>, reason: String) {
     };
 }
 
+/// Sets its flag when dropped: by a kill, when the future that holds it is dropped unfinished.
+struct KilledIfDropped(Arc<AtomicBool>);
+
+impl Drop for KilledIfDropped {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Release);
+    }
+}
+
 /// Why a handler did not run.
 enum Stale {
     /// A direct call failed this incarnation (its reason); the message was not handled.
-    Failed(String, ForeignMessage),
+    Failed(String),
     /// The state is gone (a callback thread was lost).
     Lost,
 }
@@ -267,6 +291,7 @@ impl<F: Foreign> Actor for ForeignActor<F> {
             let _ = report.send(started.as_ref().map(|_| ()).map_err(|e| e.clone()));
         }
         let incarnation = started?;
+        crate::mail::Mail::open(&gate, me.clone(), incarnation, ctx.bus());
         Ok(ForeignActor {
             gate,
             incarnation,
@@ -278,13 +303,26 @@ impl<F: Foreign> Actor for ForeignActor<F> {
         let gate = self.gate.clone();
         let incarnation = self.incarnation;
         let reason = reason.clone();
-        // On the pool: taking the state waits for a direct call that is running, which must
-        // not hold a worker. A failing stop callback changes nothing: the incarnation is over
-        // either way.
+        let me = self.me.clone();
+        // Nothing more of the queue runs.
+        gate.inner.mail.close();
+        // On the pool: taking the state waits for a direct call or a batch that is running,
+        // which must not hold a worker. A failing stop callback changes nothing: the
+        // incarnation is over either way. What waits in the queue then goes back into the
+        // mailbox, for the next incarnation or the dead letters.
+        // A kill while this waits for a running handler: the state is abandoned, as any
+        // killed state, not stopped.
+        let killed = Arc::new(AtomicBool::new(false));
+        let _kill = KilledIfDropped(killed.clone());
         let _ = on_host(move || {
             if let Some(state) = gate.take(incarnation) {
-                gate.inner.foreign.stop(state, &reason);
+                if killed.load(Ordering::Acquire) {
+                    gate.inner.foreign.abandon(state);
+                } else {
+                    gate.inner.foreign.stop(state, &reason);
+                }
             }
+            gate.inner.mail.requeue(&me);
             Ok(())
         })
         .await;
@@ -308,7 +346,7 @@ impl<F: Foreign> Handler<ForeignMessage> for ForeignActor<F> {
             Ok(Ok(Err(reason))) => fail(reason),
             // A message sent around the gate cannot be queued again as it came (its reply
             // channel is the runner's): it fails with the failure of the direct call.
-            Ok(Err(Stale::Failed(reason, _))) => fail(reason),
+            Ok(Err(Stale::Failed(reason))) => fail(reason),
             Ok(Err(Stale::Lost)) => {
                 fail("the actor's state was lost with a callback thread; it must restart".into())
             }
@@ -321,87 +359,23 @@ impl<F: Foreign> Handler<ForeignCall> for ForeignActor<F> {
     type Reply = ();
 
     async fn handle(&mut self, call: ForeignCall, _ctx: &mut Context<Self>) {
-        let gate = self.gate.clone();
-        let incarnation = self.incarnation;
-        let (msg, reply, count, switch) = match call {
-            ForeignCall::Tell(msg, count) => (msg, None, count, None),
-            ForeignCall::Ask(msg, reply, count) => (msg, Some(reply), count, None),
-            ForeignCall::Published(msg, switch, count) => (msg, None, count, Some(switch)),
-            ForeignCall::Failed(count) => {
-                drop(count);
-                let failed = match &*gate.lock() {
-                    Slot::Failed {
-                        incarnation: n,
-                        reason,
-                        ..
-                    } if *n == incarnation => Some(reason.clone()),
-                    _ => None,
-                };
-                // Otherwise a message before this marker already ended that incarnation.
-                if let Some(reason) = failed {
-                    fail(reason);
-                }
-                return;
-            }
+        let ForeignCall::Failed(count) = call else {
+            // Served in batches on the blocking pool, which answers the asker (see `mail.rs`).
+            crate::mail::hand_over(&self.gate, self.me.id(), call).await;
+            return;
         };
-        let me = self.me.clone();
-        let type_id = msg.type_id;
-        // The handler runs on the blocking pool and answers the asker from there. The count
-        // goes before the answer: an asker that has its reply finds the actor idle.
-        let joined = tokio::task::spawn_blocking(move || {
-            // Looked at under the actor's own handling: once the switch is closed nothing
-            // more of its subscription reaches the handler, even what is already queued.
-            let delivering = match switch.as_deref().map(DeliverySwitch::enter) {
-                Some(None) => {
-                    drop(count);
-                    return None;
-                }
-                entered => entered.flatten(),
-            };
-            let result = run_handler(&gate, incarnation, msg);
-            drop(delivering);
-            match result {
-                Ok(Ok(answer)) => {
-                    drop(count);
-                    if let Some(reply) = reply {
-                        let _ = reply.send(answer.ok_or(ForeignAskError::NoReply { type_id }));
-                    }
-                    None
-                }
-                Ok(Err(reason)) => {
-                    drop(count);
-                    if let Some(reply) = reply {
-                        let _ = reply.send(Err(ForeignAskError::Failed {
-                            failure: call_failure(&reason),
-                        }));
-                    }
-                    Some(reason)
-                }
-                Err(Stale::Failed(reason, msg)) => {
-                    // Taken from the mailbox while a direct call failed: queued again ahead
-                    // of the others (still counted), for the next incarnation.
-                    let again = match (reply, switch) {
-                        (Some(reply), _) => ForeignCall::Ask(msg, reply, count),
-                        (None, Some(switch)) => ForeignCall::Published(msg, switch, count),
-                        (None, None) => ForeignCall::Tell(msg, count),
-                    };
-                    // Refused, it is dropped here, and counted off with it.
-                    let _ = me.tell_priority(again);
-                    Some(reason)
-                }
-                Err(Stale::Lost) => {
-                    drop(count);
-                    Some(
-                        "the actor's state was lost with a callback thread; it must restart".into(),
-                    )
-                }
-            }
-        })
-        .await;
-        match joined {
-            Ok(None) => {}
-            Ok(Some(reason)) => fail(reason),
-            Err(join) => fail(format!("the callback thread was lost: {join}")),
+        drop(count);
+        let failed = match &*self.gate.lock() {
+            Slot::Failed {
+                incarnation: n,
+                reason,
+                ..
+            } if *n == self.incarnation => Some(reason.clone()),
+            _ => None,
+        };
+        // Otherwise a message before this marker already ended that incarnation.
+        if let Some(reason) = failed {
+            fail(reason);
         }
     }
 }
@@ -420,6 +394,9 @@ impl<F: Foreign> Drop for ForeignActor<F> {
         {
             return;
         }
-        release_later(self.gate.clone(), self.incarnation);
+        // No batch starts for the killed incarnation; its release makes dead letters of
+        // what it had queued.
+        self.gate.inner.mail.close_for(self.incarnation);
+        release_later(self.gate.clone(), self.incarnation, Some(self.me.id()));
     }
 }

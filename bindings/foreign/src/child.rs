@@ -6,7 +6,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use mycelium_actors::export::{ByteRefusal, ByteReply, ByteService, ExportError};
-use mycelium_actors::{ActorId, AskError, BoxFuture, Bus};
+use mycelium_actors::{ActorId, AskError, BoxFuture, Bus, Receipt};
 use mycelium_supervisor::SupervisorRef;
 
 use crate::gate::GateInner;
@@ -75,6 +75,33 @@ impl<F: Foreign> ByteService for ChildService<F> {
         match self.current() {
             Some(child) => ByteService::tell(&child, type_id, body),
             None => Box::pin(async { Err(ByteRefusal::Stopped) }),
+        }
+    }
+
+    fn try_tell_receipted(
+        &self,
+        type_id: u16,
+        body: &[u8],
+        receipt: Receipt,
+    ) -> Result<(), (ByteRefusal, Receipt)> {
+        match self.current() {
+            Some(child) => ByteService::try_tell_receipted(&child, type_id, body, receipt),
+            None => Err((ByteRefusal::Stopped, receipt)),
+        }
+    }
+
+    fn tell_receipted(
+        &self,
+        type_id: u16,
+        body: &[u8],
+        receipt: Receipt,
+    ) -> BoxFuture<'static, Result<(), ByteRefusal>> {
+        match self.current() {
+            Some(child) => ByteService::tell_receipted(&child, type_id, body, receipt),
+            None => Box::pin(async move {
+                drop(receipt);
+                Err(ByteRefusal::Stopped)
+            }),
         }
     }
 

@@ -16,8 +16,9 @@ pub struct ForeignMessage {
 /// message and stops it. A host (the Python extension, the C ABI) implements it once.
 ///
 /// Callbacks run on the bus runtime's blocking pool, never on a worker thread, one at a time
-/// per actor. An `Err` (a caught exception, a non-zero status) is a failure of the actor
-/// exactly like a Rust panic.
+/// per actor; mail comes in batches, each inside one [`run_batch`](Self::run_batch). An `Err`
+/// (a caught exception, a non-zero status) is a failure of the actor exactly like a Rust
+/// panic.
 pub trait Foreign: Send + Sync + 'static {
     /// What `start` is given: the same value on every restart.
     type Args: Clone + Send + Sync + 'static;
@@ -35,6 +36,14 @@ pub trait Foreign: Send + Sync + 'static {
         state: &mut Self::State,
         msg: ForeignMessage,
     ) -> Result<Option<ForeignMessage>, String>;
+
+    /// Runs `batch`, which calls [`handle`](Self::handle) for several messages of one actor
+    /// in a row, on the calling thread: a language takes what it holds once per batch here
+    /// (Python the GIL, OCaml the runtime lock), so each `handle` inside finds it held. By
+    /// default it just runs the batch.
+    fn run_batch(&self, batch: &mut dyn FnMut()) {
+        batch()
+    }
 
     /// Ends an incarnation (a stop, a failure before a restart, a shutdown).
     fn stop(&self, state: Self::State, reason: &StopReason);

@@ -28,6 +28,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, TryLockError};
 use mycelium_actors::Clock;
 
 use crate::count::Counts;
+use crate::mail::Mail;
 use crate::Foreign;
 
 /// Where the state of the current incarnation is.
@@ -67,6 +68,8 @@ pub(crate) struct GateInner<F: Foreign> {
     /// the start of a restart waits for that of a killed incarnation, which goes on after
     /// the kill (foreign code cannot be preempted).
     starting: Mutex<()>,
+    /// The messages taken from the mailbox and not yet handled, served in batches.
+    pub(crate) mail: Mail<F>,
 }
 
 /// The state of one foreign actor, shared by its task and its direct callers. One per actor
@@ -95,6 +98,7 @@ impl<F: Foreign> ForeignGate<F> {
                 clock: OnceLock::new(),
                 slot: Mutex::new(Slot::Empty),
                 starting: Mutex::new(()),
+                mail: Mail::default(),
             }),
         }
     }
@@ -113,6 +117,12 @@ impl<F: Foreign> ForeignGate<F> {
     /// call runs).
     pub fn pending(&self) -> usize {
         self.inner.counts.pending()
+    }
+
+    /// Messages the actor's task has taken from its mailbox for the host thread that have
+    /// not been handled yet (a part of [`pending`](Self::pending)).
+    pub fn queued(&self) -> usize {
+        self.inner.mail.len()
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, Slot<F::State>> {
@@ -207,16 +217,25 @@ impl<F: Foreign> Drop for ClaimGuard<F> {
         match self.claim.0.swap(DROPPED, Ordering::AcqRel) {
             CLAIMED | DROPPED => {}
             // Installed, but the task that would own it is gone.
-            incarnation => release_later(self.gate.clone(), incarnation),
+            incarnation => release_later(self.gate.clone(), incarnation, None),
         }
     }
 }
 
 /// Abandons the state of the killed `incarnation` on the blocking pool, once its lock is
 /// free: the caller may be a runtime worker, which must neither wait for the state's lock (a
-/// callback the kill could not stop holds it until it returns) nor run foreign code.
-pub(crate) fn release_later<F: Foreign>(gate: ForeignGate<F>, incarnation: u64) {
-    let release = Release { gate, incarnation };
+/// callback the kill could not stop holds it until it returns) nor run foreign code. What
+/// the killed `actor` had queued for its host thread becomes dead letters then.
+pub(crate) fn release_later<F: Foreign>(
+    gate: ForeignGate<F>,
+    incarnation: u64,
+    actor: Option<mycelium_actors::ActorId>,
+) {
+    let release = Release {
+        gate,
+        incarnation,
+        actor,
+    };
     match tokio::runtime::Handle::try_current() {
         // A pool that is shutting down drops the closure unrun: `release` then runs where
         // it is dropped.
@@ -229,12 +248,19 @@ pub(crate) fn release_later<F: Foreign>(gate: ForeignGate<F>, incarnation: u64) 
 struct Release<F: Foreign> {
     gate: ForeignGate<F>,
     incarnation: u64,
+    actor: Option<mycelium_actors::ActorId>,
 }
 
 impl<F: Foreign> Drop for Release<F> {
     fn drop(&mut self) {
         if let Some(state) = self.gate.take(self.incarnation) {
             self.gate.inner.foreign.abandon(state);
+        }
+        if let Some(actor) = self.actor {
+            self.gate
+                .inner
+                .mail
+                .stopped(actor, &mycelium_actors::StopReason::Killed);
         }
     }
 }

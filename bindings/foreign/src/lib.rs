@@ -5,8 +5,11 @@
 //! contract message given as bytes ([`ForeignMessage`]) and maybe reply, stop. A
 //! [`ForeignActor`] runs those callbacks on the bus runtime's blocking pool — never on a
 //! worker that Rust actors need, and on a virtual-time bus with the clock held still while
-//! they run. An `Err` from a callback is a failure exactly like a Rust panic: the message goes
-//! to the dead letters, an asker gets `AskError::Failed` at once, and a supervisor restarts
+//! they run. Mail is handled in batches: one pool thread per actor with mail takes what is
+//! queued, enters the language once ([`Foreign::run_batch`]: the GIL, the OCaml runtime
+//! lock) and runs the handlers in order, then gives the thread back (after a spin, if
+//! `MYCELIUM_HOST_SPIN_US` asks for one). An `Err` from a callback is a failure exactly
+//! like a Rust panic: the message goes to the dead letters, an asker gets `AskError::Failed` at once, and a supervisor restarts
 //! the actor in place (re-running `start` with the same arguments) after its backoff.
 //!
 //! ```
@@ -90,6 +93,7 @@ mod child;
 mod count;
 mod foreign;
 mod gate;
+mod mail;
 pub mod registry;
 mod remote_topics;
 mod runtime;
@@ -101,6 +105,7 @@ pub use actor::{ForeignActor, ForeignReply, ForeignSpec};
 pub use child::export_child;
 pub use foreign::{Foreign, ForeignMessage};
 pub use gate::ForeignGate;
+pub use mail::QUEUE_ROOM;
 pub use remote_topics::{forward_topic, subscribe_remote, unsubscribe_remote};
 pub use runtime::{poll_for, HostError, HostedBus};
 pub use service::{

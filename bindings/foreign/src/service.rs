@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use mycelium_actors::export::{ByteRefusal, ByteReply, ByteService, ExportError};
 use mycelium_actors::{
-    ActorId, ActorRef, AskError, BoxFuture, Bus, Failure, Phase, SendError, SpawnError,
+    ActorId, ActorRef, AskError, BoxFuture, Bus, Failure, Phase, Receipt, SendError, SpawnError,
     SpawnOptions, StopReason, TrySendError,
 };
 use tokio::sync::oneshot;
@@ -221,7 +221,7 @@ impl<F: Foreign> ForeignRef<F> {
         let count = gate.inner.counts.count(self.actor.id());
         // Refused, the call comes back and its count goes with it.
         self.actor
-            .try_tell(ForeignCall::Tell(msg, count))
+            .try_tell(ForeignCall::Tell(msg, count, None))
             .map_err(|e| match e {
                 TrySendError::Full(c) => TrySendError::Full(c.into_message()),
                 TrySendError::Closed(c) => TrySendError::Closed(c.into_message()),
@@ -237,7 +237,7 @@ impl<F: Foreign> ForeignRef<F> {
         // dropped while it waits for room.
         let count = gate.inner.counts.count(self.actor.id());
         self.actor
-            .tell(ForeignCall::Tell(msg, count))
+            .tell(ForeignCall::Tell(msg, count, None))
             .await
             .map_err(|SendError(c)| SendError(c.into_message()))
     }
@@ -318,8 +318,10 @@ impl<F: Foreign> ForeignRef<F> {
     /// Asks the actor to stop after the message it is handling.
     pub fn stop(&self) {
         if let Some(gate) = self.gate() {
-            // No direct call once a stop is asked for (the next start allows them again).
+            // No direct call once a stop is asked for, and no more of the queue taken from
+            // the mailbox (the next start allows both again).
             gate.inner.direct_enabled.store(false, Ordering::Release);
+            gate.inner.mail.close();
         }
         self.actor.stop();
     }
@@ -378,6 +380,76 @@ impl<F: Foreign> ByteService for ForeignRef<F> {
         let me = self.clone();
         Box::pin(async move {
             ForeignRef::tell(&me, msg)
+                .await
+                .map_err(|_| ByteRefusal::Stopped)
+        })
+    }
+
+    /// Through the gate, the receipt travels with the message and is signed once its handler
+    /// has run; around it (no gate), it is signed once queued.
+    fn try_tell_receipted(
+        &self,
+        type_id: u16,
+        body: &[u8],
+        receipt: Receipt,
+    ) -> Result<(), (ByteRefusal, Receipt)> {
+        let Some(gate) = self.gate() else {
+            return match ByteService::try_tell(self, type_id, body) {
+                Ok(()) => {
+                    receipt.sign();
+                    Ok(())
+                }
+                Err(refusal) => Err((refusal, receipt)),
+            };
+        };
+        let msg = ForeignMessage {
+            type_id,
+            body: body.to_vec(),
+        };
+        let count = gate.inner.counts.count(self.actor.id());
+        match self
+            .actor
+            .try_tell(ForeignCall::Tell(msg, count, Some(receipt)))
+        {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let (refusal, call) = match e {
+                    TrySendError::Full(c) => (ByteRefusal::Full, c),
+                    TrySendError::Closed(c) => (ByteRefusal::Stopped, c),
+                };
+                match call {
+                    ForeignCall::Tell(_, _, Some(receipt)) => Err((refusal, receipt)),
+                    // Only a tell was sent: this arm is never taken.
+                    _ => Ok(()),
+                }
+            }
+        }
+    }
+
+    fn tell_receipted(
+        &self,
+        type_id: u16,
+        body: &[u8],
+        receipt: Receipt,
+    ) -> BoxFuture<'static, Result<(), ByteRefusal>> {
+        let Some(gate) = self.gate() else {
+            let told = ByteService::tell(self, type_id, body);
+            return Box::pin(async move {
+                let told = told.await;
+                drop(receipt);
+                told
+            });
+        };
+        let msg = ForeignMessage {
+            type_id,
+            body: body.to_vec(),
+        };
+        let count = gate.inner.counts.count(self.actor.id());
+        let actor = self.actor.clone();
+        Box::pin(async move {
+            // Refused for good, the call is dropped here: reported, and so signed.
+            actor
+                .tell(ForeignCall::Tell(msg, count, Some(receipt)))
                 .await
                 .map_err(|_| ByteRefusal::Stopped)
         })

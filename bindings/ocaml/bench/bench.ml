@@ -12,11 +12,20 @@
      w12 rust p50_ns=.. p99_ns=..         a Rust task on the bus runtime asks the Rust actor
      w12 c-host p50_ns=.. p99_ns=..       as "ocaml", to an actor whose callbacks are C
      w12 c-host-pool p50_ns=.. p99_ns=..  as "ocaml-pool", to that C actor
+     w12 ocaml-pool-busy p50_ns=.. p99_ns=..  as "ocaml-pool", while another OCaml thread
+                                          computes (allocating, so it yields the runtime
+                                          lock at the runtime's 50 ms tick)
+     w15 ocaml msgs_per_sec=..            a Rust actor (the built-in quote_source) publishes
+                                          Quote messages (44-byte body) on a topic; an OCaml
+                                          subscriber actor counts them; the time until it
+                                          has counted them all
+     w15 rust msgs_per_sec=..             the same, the subscriber the Rust quote_recorder
 
    and a comment line saying how many "ocaml" asks ran on the asking thread. The C actor is
    a baseline: what the foreign host costs without OCaml.
 
-   Usage: dune exec ./bench/bench.exe [-- ASKS]   (default 20000 asks each, after warm-up) *)
+   Usage: dune exec ./bench/bench.exe [-- ASKS [QUOTES]]
+     (default 20000 asks each, after warm-up, and 500000 quotes; the median of three w15 runs) *)
 module M = Mycelium
 module C = Trading.Contracts (M.Contract)
 
@@ -84,6 +93,64 @@ let () =
     results;
   Printf.printf "# w12 ocaml: %d of %d asks ran the handler on the asking thread\n%!" !here
     !asked_here;
+  (* w12 while another OCaml thread computes. *)
+  let stop = ref false in
+  let compute () =
+    while not !stop do
+      for i = 1 to 1000 do
+        ignore (Sys.opaque_identity (ref i))
+      done
+    done
+  in
+  let worker = Thread.create compute () in
+  let busy = by_service "ocaml-counter" () in
+  stop := true;
+  Thread.join worker;
+  Array.sort compare busy;
+  Printf.printf "w12 ocaml-pool-busy p50_ns=%d p99_ns=%d\n%!" (percentile busy 0.5)
+    (percentile busy 0.99);
   M.Actor_ref.free c_echo;
   M.Actor_ref.free ocaml;
-  M.Bus.close bus
+  M.Bus.close bus;
+  (* w15: a Rust publisher to an OCaml subscriber, and to the same subscriber in Rust. *)
+  let quotes = if Array.length Sys.argv > 2 then int_of_string Sys.argv.(2) else 500_000 in
+  let hb n : Trading.heartbeat = { ts_ns = 0L; seq = Int64.of_int n; sender = "bench" } in
+  let subscriber =
+    M.Actor.make ~on_start:(fun () -> ref 0)
+      [
+        M.Actor.on C.quote (fun seen (_ : Trading.quote) ->
+            incr seen;
+            M.no_reply);
+        M.Actor.on C.heartbeat (fun seen (h : Trading.heartbeat) ->
+            M.reply C.heartbeat { h with seq = Int64.of_int !seen });
+      ]
+  in
+  let w15 kind =
+    let bus = M.Bus.create () in
+    let topic = "w15." ^ kind in
+    let actor =
+      if kind = "ocaml" then begin
+        let a = M.spawn bus subscriber () ~service:"subscriber" in
+        ignore (M.subscribe a C.quote topic);
+        Some a
+      end
+      else begin
+        M.spawn_rust bus ~kind:"quote_recorder" ~service:"subscriber" ~arg:topic;
+        None
+      end
+    in
+    M.spawn_rust bus ~kind:"quote_source" ~service:"source" ~arg:topic;
+    let t0 = Unix.gettimeofday () in
+    let published = M.ask bus "source" C.heartbeat (hb quotes) C.heartbeat in
+    let seen = M.ask bus "subscriber" C.heartbeat (hb 0) C.heartbeat in
+    let rate = float_of_int quotes /. (Unix.gettimeofday () -. t0) in
+    assert (published.seq = Int64.of_int quotes && seen.seq = Int64.of_int quotes);
+    Option.iter M.Actor_ref.free actor;
+    M.Bus.close bus;
+    rate
+  in
+  List.iter
+    (fun kind ->
+      let rates = List.sort compare (List.init 3 (fun _ -> w15 kind)) in
+      Printf.printf "w15 %s msgs_per_sec=%.0f\n%!" kind (List.nth rates 1))
+    [ "ocaml"; "rust" ]

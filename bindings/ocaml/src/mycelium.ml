@@ -38,6 +38,9 @@ let () =
     | Error (kind, msg) -> Some (Printf.sprintf "Mycelium.Error(%s, %S)" (error_name kind) msg)
     | _ -> None)
 
+(* The Rust runtime linked with the program: its C archive comes with this module. *)
+let () = ignore (Sys.opaque_identity Mycelium_runtime.name)
+
 (* What the stubs raise: the C ABI's status code and message. *)
 exception Raw_error of int * string
 
@@ -265,6 +268,9 @@ external example_schema_digest : unit -> string = "myc_ml_example_schema_digest"
 external raw_spawn_rust : handle -> string -> string option -> string -> unit
   = "myc_ml_spawn_rust"
 
+external bus_set_schema : handle -> string -> string -> unit = "myc_ml_bus_set_schema"
+external rust_actor_schema : string -> string * string = "myc_ml_rust_actor_schema"
+
 external raw_measure : handle -> string -> int -> string -> int -> int array
   = "myc_ml_measure_asks"
 
@@ -335,6 +341,9 @@ type bus = {
   b : handle;
   bus_id : int;
   mutable schema : schema option;
+  (* While [schema] is [None]: the schema (package, digest) of the first Rust actor started
+     on the bus, which the bus speaks from then on (the C ABI holds it too). *)
+  mutable rust_schema : (string * string) option;
   services : (string, exported) Hashtbl.t;
 }
 
@@ -360,7 +369,16 @@ let rec speaks what bus (c : 'a Contract.t) =
 
 and speaks_schema what bus c_name type_id s =
       match bus.schema with
-      | None -> bus.schema <- Some s
+      | None -> (
+          (* The C bus may speak a schema already: the one of a Rust actor started on it. *)
+          match checked (bus_set_schema bus.b s.package) s.digest with
+          | () -> bus.schema <- Some s
+          | exception Error (Invalid_argument, msg) ->
+              raise
+                (Error
+                   ( Wrong_type,
+                     Printf.sprintf "%s: %s (type id %d) belongs to the schema %s, but %s" what
+                       c_name type_id (describe_schema s) msg )))
       | Some b when b.digest == s.digest || String.equal b.digest s.digest -> ()
       | Some b when String.equal b.package s.package ->
           raise
@@ -388,7 +406,8 @@ module Bus = struct
   let create ?schema ?(virtual_time = false) ?(seed = 0L) () =
     let schema = Option.map schema_of schema in
     let b = checked (bus_new virtual_time) seed in
-    { b; bus_id = next_id (); schema; services = Hashtbl.create 8 }
+    Option.iter (fun s -> checked (bus_set_schema b s.package) s.digest) schema;
+    { b; bus_id = next_id (); schema; rust_schema = None; services = Hashtbl.create 8 }
 
   let forget_plain bus = Plain_store.drop_if (fun e -> e.bus_id = bus.bus_id)
 
@@ -402,7 +421,8 @@ module Bus = struct
     Hashtbl.reset bus.services;
     forget_plain bus
 
-  let schema_digest bus = Option.map (fun s -> s.digest) bus.schema
+  let schema_digest bus =
+    match bus.schema with Some s -> Some s.digest | None -> Option.map snd bus.rust_schema
   let now_ns bus = checked bus_now_ns bus.b
   let dead_letters bus = checked bus_dead_letters bus.b
   let runtime_tasks bus = checked bus_runtime_tasks bus.b
@@ -749,20 +769,37 @@ let subscribe actor (c : 'a Contract.t) pattern =
 
 let unsubscribe sub = checked subscription_free sub
 
-(* The built-in Rust actors speak the example schema: refused on a bus of another one. *)
-let builtin_speaks what bus kind =
-  match bus.schema with
-  | Some s when not (String.equal s.digest (Lazy.force example_digest)) ->
+(* A Rust actor started by name speaks the schema it was registered with: refused on a bus
+   of another one (the C ABI checks it too, and a bus that speaks none adopts it). *)
+let rust_speaks what bus kind =
+  let package, digest = checked rust_actor_schema (name "kind" kind) in
+  match (bus.schema, bus.rust_schema) with
+  | Some s, _ when not (String.equal s.digest digest) ->
       invalid
-        "%s: the built-in Rust actor %S speaks the example schema of contracts.yaml (digest %s), \
-         but this bus speaks the schema %s"
-        what kind (Lazy.force example_digest) (describe_schema s)
+        "%s: the Rust actor %S speaks the schema `%s` (digest %s), but this bus speaks the \
+         schema %s: a bus carries the messages of one schema. Start it on a bus created with \
+         ~schema:(module %s), the module mycelium-codegen generates from the actor's schema \
+         file"
+        what kind package digest (describe_schema s) (String.capitalize_ascii package)
+  | None, Some (p, d) when not (String.equal d digest) ->
+      invalid
+        "%s: the Rust actor %S speaks the schema `%s` (digest %s), but this bus speaks the \
+         schema `%s` (digest %s) of the Rust actor started on it first: a bus carries the \
+         messages of one schema. Start it on a bus of its own, created with \
+         ~schema:(module %s)"
+        what kind package digest p d (String.capitalize_ascii package)
   | _ -> ()
 
+(* A bus that speaks no schema speaks the one of the first Rust actor started on it. *)
+let rust_adopted bus kind =
+  if bus.schema = None && bus.rust_schema = None then
+    bus.rust_schema <- Some (checked rust_actor_schema kind)
+
 let spawn_rust ?arg bus ~kind ~service =
-  builtin_speaks "spawn_rust" bus kind;
+  rust_speaks "spawn_rust" bus kind;
   let arg = Option.map (name "arg") arg in
-  checked (raw_spawn_rust bus.b (name "kind" kind) arg) (name "service" service)
+  checked (raw_spawn_rust bus.b (name "kind" kind) arg) (name "service" service);
+  rust_adopted bus kind
 
 let spawn_c_echo bus =
   { a = checked spawn_c_echo bus.b; bus; uid = next_id (); accepts = None; spawned = true; label = "the C echo" }
@@ -828,7 +865,7 @@ module Supervisor = struct
     List.iter
       (function
         | Foreign c -> c.check bus
-        | Rust r -> builtin_speaks ("Supervisor child " ^ r.r_name) bus r.kind)
+        | Rust r -> rust_speaks ("Supervisor child " ^ r.r_name) bus r.kind)
       children;
     let code = match strategy with One_for_one -> 0 | One_for_all -> 1 | Rest_for_one -> 2 in
     let tree =
@@ -853,7 +890,9 @@ module Supervisor = struct
         (function Foreign c -> Some (c.c_name, (c.uid, c.ids, c.keys)) | Rust _ -> None)
         children
     in
-    { s = checked (tree_start bus.b) tree; sbus = bus; kids }
+    let s = checked (tree_start bus.b) tree in
+    List.iter (function Rust r -> rust_adopted bus r.kind | Foreign _ -> ()) children;
+    { s; sbus = bus; kids }
 
   let child sup child_name =
     let a = checked (supervisor_child sup.s) (name "child name" child_name) in
@@ -883,14 +922,15 @@ module Node = struct
   let link_refuse what c = cannot_leave what c "a node link carries bytes to another process"
 
   let join bus ~topology ~node =
-    match bus.schema with
+    let digest = match bus.schema with Some s -> Some s.digest | None -> Option.map snd bus.rust_schema in
+    match digest with
     | None ->
         invalid
           "Node.join: the bus speaks no schema yet, and a node tells its peers which one it \
            speaks: create the bus with Bus.create ~schema:(module Desk) (the module generated \
            from your schema)"
-    | Some s ->
-        let n = checked (node_start bus.b (name "topology path" topology) (name "node" node)) s.digest in
+    | Some digest ->
+        let n = checked (node_start bus.b (name "topology path" topology) (name "node" node)) digest in
         { n; nbus = bus }
 
   let is_remote t service = checked (node_is_remote t.n) (name "service" service)

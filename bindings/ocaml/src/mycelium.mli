@@ -362,15 +362,24 @@ val unsubscribe : subscription -> unit
     is queued to be handled. *)
 
 val spawn_rust : ?arg:string -> bus -> kind:string -> service:string -> unit
-(** Starts a built-in Rust actor exported under [service]. The built-ins speak the
-    repository's example schema ([contracts.yaml], library [mycelium.trading]), each
-    answering [Heartbeat] asks:
-    ["counter"] (adds each [seq] to a total, replies with the total), ["relay"] ([arg]: a
-    service it asks with [seq + 1], replying with that answer) or ["quote_recorder"] ([arg]:
-    a topic pattern of [Quote]s it counts; replies with the count in [seq]). Returns once it
-    has started and is exported; raises [Error (Invalid_argument, _)], with nothing left
-    running, for an unknown kind, a missing [arg], a start that fails (a pattern that breaks
-    the topic grammar) or a [service] name already taken. *)
+(** Starts the Rust actor registered as [kind], exported under [service]; it is told and
+    asked by that name with the contract types of its schema. The Rust actors are those of
+    the program's Rust runtime: the built-in examples, which speak the repository's example
+    schema ([contracts.yaml], library [mycelium.trading]) and answer [Heartbeat] asks
+    (["counter"]: adds each [seq] to a total, replies with the total; ["relay"], [arg]: a
+    service it asks with [seq + 1], replying with that answer; ["quote_recorder"], [arg]: a
+    topic pattern of [Quote]s it counts, replying with the count in [seq]), and a team's own
+    when the program links the team's actor library (a static library of their Rust actors
+    with the C ABI, implementing [mycelium.runtime] in place of the default runtime;
+    {!Bus.create} registers them: docs/ocaml.md, "Your team's Rust actors").
+
+    Returns once it has started and is exported. Raises [Error (Invalid_argument, _)], with
+    nothing left running, for an unknown [kind] (the message lists the registered actors and
+    their arguments), an [arg] it does not take, lacks or cannot read (with the actor's
+    reason), an actor of another schema than the bus's (the message names both and the
+    module to create the bus with; a bus that speaks no schema yet speaks the actor's from
+    then on), a start that fails (a pattern that breaks the topic grammar) or a [service]
+    name already taken. *)
 
 (** {1 Supervision} *)
 
@@ -390,7 +399,11 @@ module Supervisor : sig
       holds no task while its mailbox is empty (see {!spawn}). *)
 
   val rust : ?arg:string -> ?service:string -> string -> kind:string -> child
-  (** [rust name ~kind]: a built-in Rust child (see {!spawn_rust}). *)
+  (** [rust name ~kind]: a child started from the Rust actor registered as [kind] (see
+      {!spawn_rust}), restarted by the tree like any child and, with [~service], reached by
+      that name in every incarnation. An unknown [kind] or a bad [arg] raises
+      [Error (Invalid_argument, _)] at {!start}; so does an actor of another schema than the
+      bus's. *)
 
   type t
 
@@ -441,7 +454,8 @@ module Node : sig
   val join : bus -> topology:string -> node:string -> t
   (** Starts node [node] of the topology file: listens on its endpoint (e.g. a Unix socket),
       dials the peers whose names sort after it, and serves the services exported on [bus]
-      to the other nodes. It speaks the bus's schema ({!Bus.create} [~schema]): a peer of
+      to the other nodes. It speaks the bus's schema ({!Bus.create} [~schema], or the
+      schema of the first contract type or Rust actor the bus carried): a peer of
       another schema is refused at the handshake, which names both digests. The shared
       secret comes from the environment variable the file names. Raises
       [Error (Invalid_argument, _)] with the reason (a bus that speaks no schema yet, bad

@@ -7,13 +7,46 @@
 
 static MycStatus free_bus(void *p) { return myc_bus_free(p); }
 
+/* Defined only by a team's actor library (mycelium_ffi::actor_library!), linked instead of
+   libmycelium_ffi.a: weak, so a program on the plain library links without it. The team's
+   dune library makes the linker take it from the archive (-Wl,-u,myc_library_init). */
+extern MycStatus myc_library_init(void) __attribute__((weak));
+
 CAMLprim value myc_ml_bus_new(value virtual_time, value seed) {
   CAMLparam2(virtual_time, seed);
   MycBus *bus = NULL;
   bool v = Bool_val(virtual_time);
   uint64_t s = (uint64_t)Int64_val(seed);
+  if (myc_library_init != NULL) CHECK(myc_library_init());
   CHECK(myc_bus_new(v, s, &bus));
   CAMLreturn(alloc_handle(bus));
+}
+
+CAMLprim value myc_ml_bus_set_schema(value bus, value package, value digest) {
+  CAMLparam3(bus, package, digest);
+  MycBus *b = handle_ptr(bus, "bus");
+  char *p = myc_stub_dup_string(package), *d = myc_stub_dup_string(digest);
+  MycStatus st;
+  ON_HANDLE(bus, "bus", b, st = myc_bus_set_schema(b, p, d));
+  free(p);
+  free(d);
+  if (st != MYC_STATUS_OK) myc_stub_raise_status(st);
+  CAMLreturn(Val_unit);
+}
+
+/* The registered Rust actor's schema: (package, digest). */
+CAMLprim value myc_ml_rust_actor_schema(value kind) {
+  CAMLparam1(kind);
+  CAMLlocal1(pair);
+  const char *package = NULL, *digest = NULL;
+  char *k = myc_stub_dup_string(kind);
+  MycStatus st = myc_rust_actor_schema(k, &package, &digest);
+  free(k);
+  if (st != MYC_STATUS_OK) myc_stub_raise_status(st);
+  pair = caml_alloc_tuple(2);
+  Store_field(pair, 0, caml_copy_string(package));
+  Store_field(pair, 1, caml_copy_string(digest));
+  CAMLreturn(pair);
 }
 
 CAMLprim value myc_ml_bus_shutdown(value bus, value timeout_ms) {

@@ -180,6 +180,15 @@ static int32_t cb_handle(void *user_data, void *state, uint16_t type_id, const u
   return rc;
 }
 
+/* A batch of handler calls under one acquisition of the runtime lock: each cb_handle inside
+   finds it held (enter_ocaml returns TH_HOLDING) and leaves it so. */
+static void cb_batch(void *user_data, void (*run)(void *batch), void *batch) {
+  (void)user_data;
+  int how = enter_ocaml();
+  run(batch);
+  leave_ocaml(how);
+}
+
 static void stop_locked(actor_cell *cell, const char *reason) {
   CAMLparam0();
   CAMLlocal1(text);
@@ -221,6 +230,7 @@ MycActorCallbacks myc_stub_make_callbacks(value def) {
       .handle = cb_handle,
       .stop = cb_stop,
       .free_user_data = cb_free_user_data,
+      .batch = cb_batch,
   };
   return cb;
 }

@@ -177,7 +177,37 @@ let over_a_link () =
   Array.iter (fun f -> Sys.remove (Filename.concat dir f)) (Sys.readdir dir);
   Unix.rmdir dir
 
+(* A Rust actor started by name speaks the schema it was registered with (the built-ins:
+   the repository's): refused on a bus of another, unsupervised and in a tree, with both
+   schemas and the module to create the bus with; a bus that speaks none adopts it, and
+   then refuses another schema's contract types. *)
+let rust_actors () =
+  let bus = M.Bus.create ~schema:(module Desk) () in
+  let says what msg =
+    check (what ^ ": names both schemas: " ^ msg)
+      (contains msg "\"counter\" speaks the schema `trading`" && contains msg "`desk`"
+       && contains msg "~schema:(module Trading)")
+  in
+  says "spawn_rust" (expect_error "a Rust actor of another schema" M.Invalid_argument (fun () ->
+      M.spawn_rust bus ~kind:"counter" ~service:"counter"));
+  says "a tree" (expect_error "a Rust child of another schema" M.Invalid_argument (fun () ->
+      M.Supervisor.start bus [ M.Supervisor.rust "c" ~kind:"counter" ~service:"counter" ]));
+  let msg = expect_error "an unknown name" M.Invalid_argument (fun () ->
+      M.spawn_rust bus ~kind:"countr" ~service:"c") in
+  check ("lists the registered actors: " ^ msg)
+    (contains msg "counter" && contains msg "relay (arg:" && contains msg "myc_library_init");
+  M.Bus.close bus;
+  let bus = M.Bus.create () in
+  M.spawn_rust bus ~kind:"counter" ~service:"counter";
+  let msg = expect_error "a contract of another schema than the Rust actor's" M.Wrong_type
+      (fun () -> M.spawn bus risk 10L) in
+  check ("names the adopted schema: " ^ msg) (contains msg "the bus already speaks the schema `trading`");
+  let hb : Trading.heartbeat = { ts_ns = 0L; seq = 5L; sender = "" } in
+  check "the Rust actor answers on its schema" ((M.ask bus "counter" T.heartbeat hb T.heartbeat).seq = 5L);
+  M.Bus.close bus
+
 let () =
   one_bus ();
+  rust_actors ();
   over_a_link ();
   finish "test_schema"

@@ -7,11 +7,21 @@ Prints one line per workload and framework:
     w10 <framework> p50_ns=.. p99_ns=..   ask round trip to a Python actor, int -> int + 1
                                           (mycelium-async: an `async def` handler; -mailbox:
                                           with a timeout, so through the mailbox)
-    w11 <framework> msgs_per_sec=..       tells from Python to a counter actor
+    w11 <framework> msgs_per_sec=..       tells from Python to a counter actor: a Python
+                                          actor (mycelium: Heartbeat messages; -plain: ints,
+                                          as pykka's), or for mycelium-rust-target the
+                                          built-in Rust `counter`
+    w15 <subscriber> msgs_per_sec=..      a Rust actor publishes Quote messages (44-byte
+                                          body) on a topic; a subscriber actor doing
+                                          nothing but count them: Python, or the same in
+                                          Rust (the built-in `quote_recorder`)
+    w12 <target> p50_ns=.. p99_ns=..      a Rust actor (the built-in `ask_probe`) asks a
+                                          Python actor (or the Rust `counter`) in a row;
+                                          -busy: while another Python thread computes
 
-For mycelium the w10 actor is a Python actor and the w11 counter a Rust actor (the built-in
-`counter`); pykka's are pykka ThreadingActors; asyncio's are coroutines over asyncio.Queue
-(the floor of a pure-Python hand-off). pykka is optional: without it its lines say so.
+For mycelium the w10 actor is a Python actor; pykka's are pykka ThreadingActors; asyncio's are
+coroutines over asyncio.Queue (the floor of a pure-Python hand-off). pykka is optional:
+without it its lines say so.
 """
 
 from __future__ import annotations
@@ -22,7 +32,7 @@ import statistics
 import time
 
 import mycelium
-from mycelium.trading import Heartbeat
+from mycelium.trading import Heartbeat, Quote
 
 
 def percentiles(samples: list[int]) -> tuple[int, int]:
@@ -60,6 +70,105 @@ def mycelium_w10(n: int, warmup: int, actor_class=Plus1, timeout: float | None =
             if i >= warmup:
                 samples.append(t1 - t0)
         return samples
+
+
+class Counter(mycelium.Actor):
+    """Adds each Heartbeat's seq (or each int told) to a total; asked, answers it."""
+
+    def on_start(self, args: object) -> None:
+        self.total = 0
+
+    @mycelium.handler(Heartbeat)
+    def add(self, hb: Heartbeat) -> Heartbeat | None:
+        if hb.seq == 0:
+            return Heartbeat(ts_ns=0, seq=self.total, sender="")
+        self.total += hb.seq
+        return None
+
+    @mycelium.handler(int)
+    def add_int(self, x: int) -> int | None:
+        if x == 0:
+            return self.total
+        self.total += x
+        return None
+
+
+def mycelium_w11_python(n: int, plain: bool = False) -> float:
+    with mycelium.Bus() as bus:
+        counter = bus.spawn(Counter)
+        one = 1 if plain else Heartbeat(ts_ns=0, seq=1, sender="")
+        get = 0 if plain else Heartbeat(ts_ns=0, seq=0, sender="")
+        t0 = time.perf_counter()
+        for _ in range(n):
+            counter.tell(one)
+        total = counter.ask(get, 60.0)
+        elapsed = time.perf_counter() - t0
+        total = total if plain else total.seq
+        assert total == n, total
+        return n / elapsed
+
+
+class QuoteCounter(mycelium.Actor):
+    """Counts the quotes published on its topic; asked a Heartbeat, answers the count."""
+
+    def on_start(self, topic: str) -> None:
+        self.seen = 0
+        self.subscribe(Quote, topic)
+
+    @mycelium.handler(Quote)
+    def quote(self, q: Quote) -> None:
+        self.seen += 1
+
+    @mycelium.handler(Heartbeat)
+    def count(self, hb: Heartbeat) -> Heartbeat:
+        return Heartbeat(ts_ns=0, seq=self.seen, sender="")
+
+
+def mycelium_w15(n: int, subscriber: str) -> float:
+    """A Rust actor publishes `n` quotes; the time until the subscriber has counted them."""
+    with mycelium.Bus() as bus:
+        topic = f"w15.{subscriber}"
+        if subscriber == "python":
+            counter = bus.spawn(QuoteCounter, topic)  # type: ignore[assignment]
+        else:
+            counter = bus.spawn_rust("quote_recorder", "recorder", topic)
+        source = bus.spawn_rust("quote_source", "source", topic)
+        t0 = time.perf_counter()
+        published = source.ask(Heartbeat(ts_ns=0, seq=n, sender=""), 600.0).seq
+        seen = counter.ask(Heartbeat(ts_ns=0, seq=0, sender=""), 600.0).seq
+        elapsed = time.perf_counter() - t0
+        assert published == n and seen == n, (published, seen)
+        return n / elapsed
+
+
+def mycelium_w12(n: int, target: str, busy: bool) -> tuple[int, int]:
+    """A Rust actor asks `target` n times in a row; (p50, p99) in ns, measured in Rust."""
+    import threading
+
+    with mycelium.Bus() as bus:
+        if target == "python":
+            bus.spawn(Plus1, service="target")
+        else:
+            bus.spawn_rust("counter", "target")
+        probe = bus.spawn_rust("ask_probe", "probe", "target")
+        stop = threading.Event()
+
+        def compute() -> None:
+            x = 0
+            while not stop.is_set():
+                for i in range(10_000):
+                    x += i * i
+
+        worker = threading.Thread(target=compute)
+        if busy:
+            worker.start()
+        try:
+            answer = probe.ask(Heartbeat(ts_ns=0, seq=n, sender=""), 600.0)
+        finally:
+            stop.set()
+            if busy:
+                worker.join()
+        return answer.ts_ns, answer.seq
 
 
 def mycelium_w11(n: int) -> float:
@@ -184,6 +293,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer iterations (a smoke run)")
     o = parser.parse_args()
     asks, tells, warmup = (300, 5_000, 50) if o.quick else (5_000, 200_000, 500)
+    quotes, probes = (20_000, 2_000) if o.quick else (500_000, 20_000)
 
     try:
         import pykka  # noqa: F401
@@ -200,7 +310,12 @@ def main() -> None:
         ("mycelium-async-mailbox", lambda n, w: mycelium_w10(n, w, AsyncPlus1, 60.0)),
         ("asyncio", asyncio_w10),
     ]
-    w11 = [("mycelium", mycelium_w11), ("asyncio", asyncio_w11)]
+    w11 = [
+        ("mycelium", mycelium_w11_python),
+        ("mycelium-plain", lambda n: mycelium_w11_python(n, plain=True)),
+        ("mycelium-rust-target", mycelium_w11),
+        ("asyncio", asyncio_w11),
+    ]
     if have_pykka:
         w10.insert(1, ("pykka", pykka_w10))
         w11.insert(1, ("pykka", pykka_w11))
@@ -214,6 +329,13 @@ def main() -> None:
         print(f"w11 {name} msgs_per_sec={statistics.median(rates):.0f}", flush=True)
     if not have_pykka:
         print("w11 pykka skipped: pip install 'pykka>=4,<5'")
+    for subscriber in ("python", "rust"):
+        rates = [mycelium_w15(quotes, subscriber) for _ in range(3)]
+        print(f"w15 {subscriber} msgs_per_sec={statistics.median(rates):.0f}", flush=True)
+    for target, busy in (("python", False), ("python", True), ("rust", False)):
+        p50, p99 = mycelium_w12(probes, target, busy)
+        name = target + ("-busy" if busy else "")
+        print(f"w12 {name} p50_ns={p50} p99_ns={p99}", flush=True)
 
 
 if __name__ == "__main__":

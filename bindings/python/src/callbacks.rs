@@ -1,7 +1,8 @@
 //! Python called from the bus runtime's threads, and the interpreter's exit.
 //!
 //! Handlers, `on_start`, `on_stop` and the completions of `ask_async`/`tell_async` run on
-//! threads of a bus runtime's blocking pool, which take the GIL for each call. A kill (a
+//! threads of a bus runtime's blocking pool, which take the GIL for each call (or, for an
+//! actor's mail, once per batch: `PyForeign::run_batch`). A kill (a
 //! shutdown's deadline) aborts an actor's task but cannot preempt the Python code it was
 //! running: that code goes on, on its pool thread, until it returns. Such a thread must not
 //! take the GIL once the interpreter is finalising, so every call from those threads goes

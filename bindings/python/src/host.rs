@@ -495,6 +495,15 @@ impl Foreign for PyForeign {
         .unwrap_or_else(|Exiting| Err(EXITING.to_string()))
     }
 
+    /// The GIL (and the thread's Python thread state) once for the batch: each handler
+    /// inside finds it held.
+    fn run_batch(&self, batch: &mut dyn FnMut()) {
+        if callbacks::attach(|_py| batch()).is_err() {
+            // Exiting: each handler fails with that reason, as it would alone.
+            batch();
+        }
+    }
+
     fn stop(&self, state: Py<PyAny>, reason: &StopReason) {
         let reason = crate::errors::reason_text(reason);
         let stopped = callbacks::attach(|py| {

@@ -21,7 +21,10 @@ def test_an_unknown_name_is_refused_with_the_names_there_are():
             bus.spawn_rust("execution", "execution")
         text = str(raised.value)
         assert "no built-in Rust actor `execution`, and no crate of this process registered one" in text
-        assert "counter, quote_recorder (arg: a topic pattern), relay (arg: the service to ask)" in text
+        assert (
+            "ask_probe (arg: the service to ask), counter, quote_recorder (arg: a topic pattern), "
+            "quote_source (arg: the topic to publish on), relay (arg: the service to ask)"
+        ) in text
         with pytest.raises(ValueError, match="no built-in Rust actor `execution`"):
             bus.supervise([mycelium.rust_child("engine", "execution")])
         assert bus.services() == []

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use super::{is_topic, Cx, DeclKind, RawEnum, RawField, RawRecord, MAX_TAG};
+use super::{is_topic, Cx, DeclKind, RawEnum, RawField, RawRecord, MAX_TAG, RESERVED_TYPE_ID};
 use crate::type_expr;
 use crate::yaml::{Kind, Node, Pos};
 
@@ -149,13 +149,21 @@ impl Cx<'_> {
                 match m.get("id") {
                     Some(n) => {
                         id = self
-                            .uint(n, "the type id", u16::MAX as u64)
-                            .map(|v| (v, n.pos))
+                            .uint(n, "the type id", RESERVED_TYPE_ID as u64)
+                            .map(|v| (v, n.pos));
+                        if id.is_some_and(|(v, _)| v == RESERVED_TYPE_ID as u64) {
+                            self.err(
+                                n.pos,
+                                format!("the type id {RESERVED_TYPE_ID} of {what} is reserved"),
+                                "the bindings mark plain (unencoded) values with it: choose an unused number from 0 to 65534",
+                            );
+                            id = None;
+                        }
                     }
                     None => self.err(
                         k.pos,
                         format!("{what} has no `id`"),
-                        "add `id: <unused number from 0 to 65535>`",
+                        "add `id: <unused number from 0 to 65534>`",
                     ),
                 }
                 match m.get("topic") {

@@ -59,6 +59,43 @@ pub struct MycActorCallbacks {
     /// once, on the calling thread, before it returns; if it succeeds, it is called once
     /// later, when the actor (or the tree) lets go of the callbacks.
     pub free_user_data: Option<unsafe extern "C" fn(user_data: *mut c_void)>,
+    /// Runs a batch: calls `run(batch)` once, on the calling thread, holding what the
+    /// language's callbacks need (the OCaml runtime lock, say); inside, the library calls
+    /// `handle` for several messages of the actor in a row, and each finds it held. The mail
+    /// that waits for an actor is handled in such batches. Optional: without it `run` is
+    /// called directly. `run` must be called exactly once; a callback that returns without
+    /// calling it has its batch run after it returns.
+    pub batch: Option<
+        unsafe extern "C" fn(
+            user_data: *mut c_void,
+            run: unsafe extern "C" fn(batch: *mut c_void),
+            batch: *mut c_void,
+        ),
+    >,
+}
+
+/// What a batch callback is given to run: the library's batch, and whether it ran.
+struct Batch<'a> {
+    run: &'a mut dyn FnMut(),
+    ran: bool,
+}
+
+/// The `run` a batch callback calls.
+unsafe extern "C" fn run_batch(batch: *mut c_void) {
+    // SAFETY: `batch` is the `Batch` that `CForeign::run_batch` passed to the callback,
+    // live until that callback returns; the callback calls this during it.
+    let Some(batch) = (unsafe { batch.cast::<Batch<'_>>().as_mut() }) else {
+        return;
+    };
+    if batch.ran {
+        return;
+    }
+    batch.ran = true;
+    // The handlers inside catch their own panics; anything else unwinding here would cross
+    // the C frames of the callback, which is undefined: end the process instead.
+    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (batch.run)())).is_err() {
+        std::process::abort();
+    }
 }
 
 thread_local! {
@@ -231,6 +268,28 @@ impl Foreign for CForeign {
         msg: ForeignMessage,
     ) -> Result<Option<ForeignMessage>, String> {
         self.call(state, msg.type_id, &msg.body)
+    }
+
+    fn run_batch(&self, batch: &mut dyn FnMut()) {
+        let Some(enter) = self.cb.batch else {
+            return batch();
+        };
+        let mut ctx = Batch {
+            run: batch,
+            ran: false,
+        };
+        // SAFETY: the callback contract: `run` is called with `ctx` during the callback,
+        // while `ctx` lives.
+        unsafe {
+            enter(
+                self.cb.user_data,
+                run_batch,
+                (&mut ctx as *mut Batch<'_>).cast::<c_void>(),
+            )
+        };
+        if !ctx.ran {
+            (ctx.run)();
+        }
     }
 
     fn stop(&self, state: CState, reason: &StopReason) {

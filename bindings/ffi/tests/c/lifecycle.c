@@ -49,7 +49,7 @@ static const char *heartbeat_sender(const unsigned char *body, size_t len, size_
 
 /* The actor: its state counts the heartbeats it handled; it answers seq + count. A sender
  * of "boom" makes it fail. user_data counts starts and stops, and frees. */
-typedef struct { int starts, stops, freed; } Shared;
+typedef struct { int starts, stops, freed, batches; } Shared;
 
 static int32_t on_start(void *user, const uint8_t *args, size_t len, void **state, MycCall *call) {
     Shared *shared = user;
@@ -89,6 +89,12 @@ static void on_stop(void *user, void *state, const char *reason) {
 }
 
 static void on_free(void *user) { ((Shared *)user)->freed++; }
+
+/* Counts the batches of mail the library runs (it calls on_handle inside `run`). */
+static void on_batch(void *user, void (*run)(void *batch), void *batch) {
+    ((Shared *)user)->batches++;
+    run(batch);
+}
 
 static uint64_t ask_seq(MycActor *actor, uint64_t seq, const char *sender, MycStatus *status) {
     unsigned char body[64];
@@ -141,7 +147,7 @@ static void hibernating(void) {
     uint64_t base = 0;
     OK(myc_bus_runtime_tasks(bus, &base));
     Shared shared = {0};
-    MycActorCallbacks cb = {&shared, on_start, on_handle, on_stop, on_free};
+    MycActorCallbacks cb = {&shared, on_start, on_handle, on_stop, on_free, on_batch};
     uint64_t first = 100;
     MycActor *sleepers[10];
     for (int i = 0; i < 10; i++) {
@@ -163,7 +169,7 @@ static void hibernating(void) {
 
     /* An unknown flag is refused, and the callbacks' user data is released. */
     Shared refused = {0};
-    MycActorCallbacks refused_cb = {&refused, on_start, on_handle, on_stop, on_free};
+    MycActorCallbacks refused_cb = {&refused, on_start, on_handle, on_stop, on_free, NULL};
     MycActor *none = NULL;
     CHECK(myc_actor_spawn_with(bus, &refused_cb, NULL, 0, 0x80, &none) ==
           MYC_STATUS_INVALID_ARGUMENT);
@@ -172,7 +178,7 @@ static void hibernating(void) {
 
     /* A hibernating child of a tree restarts in place. */
     Shared tree_shared = {0};
-    MycActorCallbacks tree_cb = {&tree_shared, on_start, on_handle, on_stop, on_free};
+    MycActorCallbacks tree_cb = {&tree_shared, on_start, on_handle, on_stop, on_free, NULL};
     MycTree *tree = NULL;
     OK(myc_tree_new(MYC_ONE_FOR_ONE, 3, 60000, 1, 2.0, 10, &tree));
     uint16_t ids[] = {HEARTBEAT};
@@ -210,7 +216,7 @@ int main(void) {
 
     /* Lifecycle, tell and ask. */
     Shared shared = {0};
-    MycActorCallbacks cb = {&shared, on_start, on_handle, on_stop, on_free};
+    MycActorCallbacks cb = {&shared, on_start, on_handle, on_stop, on_free, on_batch};
     uint64_t first = 100;
     MycActor *actor = NULL;
     OK(myc_actor_spawn(bus, &cb, (const uint8_t *)&first, sizeof first, &actor));
@@ -218,6 +224,8 @@ int main(void) {
     n = encode_heartbeat(body, 0, 0, "");
     OK(myc_actor_tell(actor, HEARTBEAT, body, n));
     CHECK(ask_seq(actor, 1000, "", &st) == 1000 + 102 && st == MYC_STATUS_OK);
+    /* The tell went through the mailbox: handled inside a batch. */
+    CHECK(shared.batches >= 1);
 
     /* By service name, from C and from a Rust actor (the relay asks it with seq + 1). */
     uint16_t ids[] = {HEARTBEAT};
@@ -237,7 +245,7 @@ int main(void) {
     /* A tree: a foreign child next to a Rust counter; the child fails and is restarted in
      * place with the same args; the handle stays valid. */
     Shared tree_shared = {0};
-    MycActorCallbacks tree_cb = {&tree_shared, on_start, on_handle, on_stop, on_free};
+    MycActorCallbacks tree_cb = {&tree_shared, on_start, on_handle, on_stop, on_free, NULL};
     MycTree *tree = NULL;
     OK(myc_tree_new(MYC_ONE_FOR_ONE, 3, 60000, 1, 2.0, 10, &tree));
     OK(myc_tree_add_rust(tree, "counter", "counter", NULL, "counter"));

@@ -1,6 +1,7 @@
 """Checks of the desk's wheel as a Python user meets it: the engine listed, started supervised,
-and its refusals (another schema's bus, an argument it does not take). run.sh runs it in the
-wheel's virtualenv; it exits non-zero with the failed check's text."""
+its fills on the schema's topic reaching a Python subscriber, and its refusals (another
+schema's bus, an argument it does not take). run.sh runs it in the wheel's virtualenv; it
+exits non-zero with the failed check's text."""
 
 from __future__ import annotations
 
@@ -11,6 +12,23 @@ import mycelium.trading
 
 def order(order_id: int, side: desk.Side, qty: int) -> desk.NewOrder:
     return desk.NewOrder(order_id=order_id, side=side, qty=qty, mark=100.0)
+
+
+class FillBook(mycelium.Actor):
+    """Keeps the fills the engine publishes on `desk.fills`; asked with any Python object
+    (a plain message between Python actors), answers with the fills seen so far."""
+
+    def on_start(self, _args: object) -> None:
+        self.fills: list[desk.Fill] = []
+        self.subscribe(desk.Fill, "desk.fills")
+
+    @mycelium.handler(desk.Fill)
+    def fill(self, fill: desk.Fill) -> None:
+        self.fills.append(fill)
+
+    @mycelium.handler(str)
+    def seen(self, _query: str) -> list[desk.Fill]:
+        return list(self.fills)
 
 
 def main() -> None:
@@ -32,6 +50,19 @@ def main() -> None:
         assert bus.ref("execution").ask(order(1, desk.Side.Sell, 3)).position == -3
         assert bus.ref("execution").ask(order(2, desk.Side.Sell, 3)).position == -6
 
+    # A topic of the desk's schema between the Rust engine and a Python actor: each fill the
+    # engine publishes (before it answers the order) is in the book's mailbox before the
+    # question that follows.
+    with mycelium.Bus(schema=desk) as bus:
+        book = bus.spawn(FillBook, None)
+        bus.spawn_rust("execution", "execution")
+        engine = bus.ref("execution")
+        answered = [engine.ask(order(i, desk.Side.Buy, 2)) for i in (1, 2, 3)]
+        seen = book.ask("fills so far")
+        assert [f.order_id for f in seen] == [1, 2, 3], seen
+        assert seen == answered, (seen, answered)
+        assert seen[-1].position == 6, seen
+
     # Refusals: the engine's own argument check, and a bus of another schema.
     with mycelium.Bus(schema=desk) as bus:
         try:
@@ -49,7 +80,7 @@ def main() -> None:
             assert "this bus speaks schema `trading`" in str(e), e
         else:
             raise AssertionError("the engine started on a bus of another schema")
-    print("the desk's wheel: the engine listed, supervised and refused as documented")
+    print("the desk's wheel: the engine listed, supervised, its fills received on desk.fills, refused as documented")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,440 @@
+//! [`Mail`]: a foreign actor's mail, served in batches on a host thread.
+//!
+//! The actor's task takes each message a gated ref sent from its mailbox (on a runtime
+//! worker, which costs a few hundred nanoseconds) and hands it to the actor's [`Mail`]: a
+//! queue served by one thread of the runtime's blocking pool at a time. That thread takes
+//! what is queued as a batch, holds the state's lock once and enters the language once
+//! ([`Foreign::run_batch`]: the GIL, the OCaml runtime lock), runs the handlers one by one in
+//! order, answers each asker from there, and goes back for more. Once the queue is empty it
+//! gives its thread back to the pool (after a spin of `MYCELIUM_HOST_SPIN_US` microseconds on
+//! a real-time bus, none by default: see [`SPIN`]); the next message starts a server again. A
+//! hand-off between the two CPUs costs tens of microseconds when the receiver has parked: a
+//! stream of messages pays it once per batch, not once per message.
+//!
+//! The queue is the front of the mailbox, and keeps its guarantees:
+//! - Order: one server at a time, jobs in the order the task queued them.
+//! - Bounded: the task waits for room while [`QUEUE_ROOM`] jobs are queued and the server serves,
+//!   so a full queue fills the mailbox and senders meet its bound.
+//! - Failure: a failing handler marks the state failed and queues the marker that fails the
+//!   task (dead letter, supervisor's restart, as for a direct call); the server stops, and
+//!   the rest of the batch goes back to the front of the queue, for the restarted
+//!   incarnation, in order. Jobs wait in the queue while the actor restarts.
+//! - Stop: [`ForeignRef::stop`](crate::ForeignRef::stop) and `on_stop` close the queue
+//!   before the state is taken: the handler that runs finishes, nothing more starts. Once
+//!   `on_stop` has the state, what is queued goes back into the mailbox, ahead of what waits
+//!   there and in order: the next incarnation takes it first, and if the actor stops for
+//!   good the runner makes dead letters of it with the rest of the mailbox.
+//! - Kill: the server looks at the mailbox (and the queue) before each message; once it is
+//!   closed it runs nothing more. A handler already running cannot be preempted: it
+//!   finishes on its thread; the release of the state then makes dead letters of what was
+//!   queued.
+//! - Virtual time: the server runs on the blocking pool and never spins there, so tokio holds
+//!   the paused clock still from the moment a message is queued until the queue is empty or
+//!   closed; time moves only when no foreign handler has work, as with one blocking task
+//!   per message.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+use mycelium_actors::{ActorId, ActorRef, Bus, DeadLetter, DeadLetterReason, StopReason};
+use tokio::sync::{oneshot, Notify};
+
+use crate::actor::{call_failure, mark_failed, panic_text, ForeignCall, CALL_NAME};
+use crate::gate::{ForeignGate, Slot};
+use crate::{DeliverySwitch, Foreign, ForeignActor, ForeignAskError, ForeignMessage};
+
+/// How many messages a foreign actor's task takes from its mailbox ahead of its host thread:
+/// a sender meets a full mailbox once the mailbox and this queue are full.
+pub const QUEUE_ROOM: usize = 1024;
+
+/// The most jobs one batch takes (a batch holds the state's lock and the language's lock).
+const BATCH: usize = 256;
+
+/// How long a server on a real-time bus looks for more work before it gives its thread back,
+/// unless `MYCELIUM_HOST_SPIN_US` says otherwise: none. On two vCPUs a spinning server takes
+/// the CPU the publisher and the actor's task need, so batches shrink and throughput falls
+/// (a Rust publisher to a Python subscriber: 316,000-429,000 messages a second without a
+/// spin, 91,000-211,000 with 50 µs, four paired runs), while the latency of an ask from a
+/// Rust actor did not move (its cost is the wake of the asker: docs/perf/python.md). On a
+/// machine with cores to spare a spin saves the wake of the next batch.
+const SPIN: Duration = Duration::ZERO;
+
+/// The spin, read once per process.
+fn spin() -> Duration {
+    static SPIN_FOR: OnceLock<Duration> = OnceLock::new();
+    *SPIN_FOR.get_or_init(|| {
+        std::env::var("MYCELIUM_HOST_SPIN_US")
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map_or(SPIN, Duration::from_micros)
+    })
+}
+
+/// One message the task handed over, with the actor (by id) whose mailbox it came from.
+struct Job {
+    call: ForeignCall,
+    actor: ActorId,
+}
+
+struct Queue<F: Foreign> {
+    jobs: VecDeque<Job>,
+    /// A server is running (or spinning) on the pool.
+    serving: bool,
+    /// The running incarnation's actor and number, while the queue is open.
+    current: Option<(ActorRef<ForeignActor<F>>, u64)>,
+    /// The bus, for the dead letters (known from the first start).
+    bus: Option<Bus>,
+    /// No spinning, and the clock held only while there is work.
+    virtual_time: bool,
+}
+
+/// A foreign actor's queue of messages taken from its mailbox and not yet handled, and the
+/// server that handles them (see the module doc).
+pub(crate) struct Mail<F: Foreign> {
+    queue: Mutex<Queue<F>>,
+    /// Mirrors `current.is_some()`, read by the server between messages.
+    open: AtomicBool,
+    /// Signalled when room is made or the queue is closed.
+    room: Notify,
+}
+
+impl<F: Foreign> Default for Mail<F> {
+    fn default() -> Self {
+        Mail {
+            queue: Mutex::new(Queue {
+                jobs: VecDeque::new(),
+                serving: false,
+                current: None,
+                bus: None,
+                virtual_time: false,
+            }),
+            open: AtomicBool::new(false),
+            room: Notify::new(),
+        }
+    }
+}
+
+impl<F: Foreign> Mail<F> {
+    fn lock(&self) -> MutexGuard<'_, Queue<F>> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Messages queued here (taken from the mailbox, not yet handled).
+    pub(crate) fn len(&self) -> usize {
+        self.lock().jobs.len()
+    }
+
+    /// Opens the queue for `incarnation` of `actor` (a start) and serves what waits.
+    pub(crate) fn open(
+        gate: &ForeignGate<F>,
+        actor: ActorRef<ForeignActor<F>>,
+        incarnation: u64,
+        bus: &Bus,
+    ) {
+        let mail = &gate.inner.mail;
+        let mut q = mail.lock();
+        q.virtual_time = bus.clock().is_virtual();
+        q.bus.get_or_insert_with(|| bus.clone());
+        q.current = Some((actor, incarnation));
+        mail.open.store(true, Ordering::Release);
+        start_server(gate, &mut q);
+    }
+
+    /// Closes the queue: the handler that runs finishes, no other starts until the next
+    /// [`open`](Self::open). What is queued stays.
+    pub(crate) fn close(&self) {
+        self.lock().current = None;
+        self.open.store(false, Ordering::Release);
+        self.room.notify_waiters();
+    }
+
+    /// Puts the jobs of `actor` back into its mailbox, ahead of what waits there, in order:
+    /// its incarnation has ended, and the mailbox is where they wait for the next one (or,
+    /// if there is none, become dead letters with what else is left there). A job the
+    /// mailbox refuses (closed) becomes a dead letter here.
+    pub(crate) fn requeue(&self, actor: &ActorRef<ForeignActor<F>>) {
+        let (mine, bus) = {
+            let mut q = self.lock();
+            let (mine, kept): (VecDeque<Job>, VecDeque<Job>) =
+                q.jobs.drain(..).partition(|j| j.actor == actor.id());
+            q.jobs = kept;
+            (mine, q.bus.clone())
+        };
+        self.room.notify_waiters();
+        let mut refused = Vec::new();
+        for job in mine {
+            if let Err(e) = actor.tell_priority(job.call) {
+                refused.push(Job {
+                    call: e.0,
+                    actor: job.actor,
+                });
+            }
+        }
+        if let (false, Some(bus)) = (refused.is_empty(), bus) {
+            let reason = actor.stop_reason().unwrap_or(StopReason::Killed);
+            dead_letters(&bus, refused, &reason);
+        }
+    }
+
+    /// Dead letters for the jobs of `actor`, which has stopped for good with `reason`.
+    pub(crate) fn stopped(&self, actor: ActorId, reason: &StopReason) {
+        let (gone, bus) = {
+            let mut q = self.lock();
+            let (gone, kept): (VecDeque<Job>, VecDeque<Job>) =
+                q.jobs.drain(..).partition(|j| j.actor == actor);
+            q.jobs = kept;
+            (gone, q.bus.clone())
+        };
+        self.room.notify_waiters();
+        if let Some(bus) = bus {
+            dead_letters(&bus, gone, reason);
+        }
+    }
+}
+
+/// Posts `jobs` to the dead letters: their actor stopped for good with `reason` before they
+/// were handled (an ask's asker hears of the stop from the actor).
+fn dead_letters(bus: &Bus, jobs: impl IntoIterator<Item = Job>, reason: &StopReason) {
+    bus.dead_letters()
+        .post_all(jobs.into_iter().map(|job| DeadLetter {
+            actor: job.actor,
+            actor_type: "ForeignActor",
+            message_type: CALL_NAME,
+            reason: DeadLetterReason::ActorStopped(reason.clone()),
+            message: Some(Box::new(job.call)),
+        }));
+}
+
+/// Queues `call` (taken from the mailbox of `actor`) and makes sure a server runs. Waits
+/// while the queue is full and served: a full queue fills the mailbox.
+pub(crate) async fn hand_over<F: Foreign>(
+    gate: &ForeignGate<F>,
+    actor: ActorId,
+    call: ForeignCall,
+) {
+    let mail = &gate.inner.mail;
+    loop {
+        let room = mail.room.notified();
+        {
+            let mut q = mail.lock();
+            // While closed (a failure waits for its restart) nothing is handled, so waiting
+            // for room would wait for the restart the task itself must make.
+            if q.jobs.len() < QUEUE_ROOM || q.current.is_none() {
+                q.jobs.push_back(Job { call, actor });
+                start_server(gate, &mut q);
+                return;
+            }
+        }
+        room.await;
+    }
+}
+
+/// Starts a server on the blocking pool if the queue is open, has work and none runs.
+fn start_server<F: Foreign>(gate: &ForeignGate<F>, q: &mut Queue<F>) {
+    if q.serving || q.current.is_none() || q.jobs.is_empty() {
+        return;
+    }
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return; // the runtime has ended: the jobs go with the gate
+    };
+    q.serving = true;
+    let gate = gate.clone();
+    drop(runtime.spawn_blocking(move || serve(&gate)));
+}
+
+/// The server: batches until the queue is empty (then a short spin on real time) or closed.
+fn serve<F: Foreign>(gate: &ForeignGate<F>) {
+    let mail = &gate.inner.mail;
+    let mut spun_since: Option<Instant> = None;
+    loop {
+        let (batch, current, stale) = {
+            let mut q = mail.lock();
+            let Some((actor, incarnation)) = q.current.clone() else {
+                q.serving = false;
+                return;
+            };
+            // Jobs left by an actor killed before this one (a respawned child): dead letters.
+            let mut stale = Vec::new();
+            while q.jobs.front().is_some_and(|j| j.actor != actor.id()) {
+                stale.extend(q.jobs.pop_front());
+            }
+            if q.jobs.is_empty() && stale.is_empty() {
+                let spin = !q.virtual_time
+                    && spun_since.get_or_insert_with(Instant::now).elapsed() < spin();
+                if !spin {
+                    q.serving = false;
+                    return;
+                }
+                drop(q);
+                std::thread::yield_now();
+                continue;
+            }
+            let n = q
+                .jobs
+                .iter()
+                .take(BATCH)
+                .take_while(|j| j.actor == actor.id())
+                .count();
+            let batch: VecDeque<Job> = q.jobs.drain(..n).collect();
+            (batch, (actor, incarnation), (stale, q.bus.clone()))
+        };
+        spun_since = None;
+        mail.room.notify_waiters();
+        if let (stale, Some(bus)) = stale {
+            if !stale.is_empty() {
+                dead_letters(&bus, stale, &StopReason::Killed);
+            }
+        }
+        let (actor, incarnation) = current;
+        run_batch(gate, &actor, incarnation, batch);
+    }
+}
+
+/// Runs `batch` with the state of `incarnation`, holding its lock and the language's once.
+/// The jobs not run (the queue closed, the mailbox closed, a handler failed) go back to the
+/// front of the queue before the state's lock is let go: whoever takes the state next (the
+/// end of the incarnation, a release after a kill) finds them there.
+fn run_batch<F: Foreign>(
+    gate: &ForeignGate<F>,
+    actor: &ActorRef<ForeignActor<F>>,
+    incarnation: u64,
+    mut batch: VecDeque<Job>,
+) {
+    let inner = &gate.inner;
+    let put_back = |batch: VecDeque<Job>| {
+        if !batch.is_empty() {
+            let mut q = inner.mail.lock();
+            for job in batch.into_iter().rev() {
+                q.jobs.push_front(job);
+            }
+        }
+    };
+    let mut slot = gate.lock();
+    if !matches!(&*slot, Slot::Running { incarnation: n, .. } if *n == incarnation) {
+        // Ended meanwhile (a failed direct call, a stop): the next start serves them.
+        inner.mail.close_for(incarnation);
+        put_back(batch);
+        return;
+    }
+    let mut failed = None;
+    let mut killed = false;
+    // The answer to the batch's last message waits until the state's lock is let go (and the
+    // language's): an asker that has it finds the actor idle, free for a direct call.
+    let mut last_answer = None;
+    inner.foreign.run_batch(&mut || {
+        while !batch.is_empty() {
+            if !inner.mail.open.load(Ordering::Acquire) {
+                return;
+            }
+            if actor.is_closed() {
+                killed = true;
+                return;
+            }
+            let (Some(job), Slot::Running { state, .. }) = (batch.pop_front(), &mut *slot) else {
+                return;
+            };
+            let (failure, answer) = run_job(&*inner.foreign, state, job);
+            if let Some(answer) = answer {
+                if batch.is_empty() || failure.is_some() {
+                    last_answer = Some(answer);
+                } else {
+                    answer.send();
+                }
+            }
+            if let Some(reason) = failure {
+                failed = Some(reason);
+                return;
+            }
+        }
+    });
+    if killed {
+        // Nothing more runs for this actor: the release of its state makes dead letters of
+        // what it had queued.
+        inner.mail.close_for(incarnation);
+        put_back(batch);
+        drop(slot);
+    } else if let Some(reason) = failed {
+        // No direct call may use a state whose incarnation is ending, and no batch.
+        mark_failed(&mut slot, reason);
+        inner.mail.close_for(incarnation);
+        put_back(batch);
+        drop(slot);
+        // Counted until the task has failed (counted before the asker hears of the failure);
+        // refused (the actor is ending), it is dropped.
+        let marker = ForeignCall::Failed(inner.counts.count(actor.id()));
+        let _ = actor.tell_priority(marker);
+    } else {
+        put_back(batch);
+        drop(slot);
+    }
+    if let Some(answer) = last_answer {
+        answer.send();
+    }
+}
+
+/// An asker's answer, sent from the host thread.
+struct Answer {
+    reply: oneshot::Sender<Result<ForeignMessage, ForeignAskError>>,
+    answer: Result<ForeignMessage, ForeignAskError>,
+}
+
+impl Answer {
+    fn send(self) {
+        let _ = self.reply.send(self.answer);
+    }
+}
+
+/// Runs one job's handler: the failure's reason if it failed, and the answer for its asker.
+/// The job's count goes before the answer (an asker that has its reply finds the actor idle)
+/// and its receipt is signed once the handler has returned.
+fn run_job<F: Foreign>(
+    foreign: &F,
+    state: &mut F::State,
+    job: Job,
+) -> (Option<String>, Option<Answer>) {
+    let (msg, reply, count, switch, receipt) = match job.call {
+        ForeignCall::Tell(msg, count, receipt) => (msg, None, count, None, receipt),
+        ForeignCall::Ask(msg, reply, count) => (msg, Some(reply), count, None, None),
+        ForeignCall::Published(msg, switch, count) => (msg, None, count, Some(switch), None),
+        // Markers never reach the queue.
+        ForeignCall::Failed(_) => return (None, None),
+    };
+    // Looked at under the actor's own handling: once the switch is closed nothing more of
+    // its subscription reaches the handler, even what is already queued.
+    let delivering = match switch.as_deref().map(DeliverySwitch::enter) {
+        Some(None) => return (None, None),
+        entered => entered.flatten(),
+    };
+    let type_id = msg.type_id;
+    let result =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| foreign.handle(state, msg)))
+            .unwrap_or_else(|payload| Err(panic_text(payload)));
+    drop(delivering);
+    drop(receipt);
+    drop(count);
+    let (failure, answer) = match result {
+        Ok(answer) => (None, answer.ok_or(ForeignAskError::NoReply { type_id })),
+        Err(reason) => {
+            let failed = Err(ForeignAskError::Failed {
+                failure: call_failure(&reason),
+            });
+            (Some(reason), failed)
+        }
+    };
+    (failure, reply.map(|reply| Answer { reply, answer }))
+}
+
+impl<F: Foreign> Mail<F> {
+    /// Closes the queue if it is still open for `incarnation`.
+    pub(crate) fn close_for(&self, incarnation: u64) {
+        let mut q = self.lock();
+        if q.current.as_ref().is_some_and(|(_, n)| *n == incarnation) {
+            q.current = None;
+            self.open.store(false, Ordering::Release);
+        }
+        drop(q);
+        self.room.notify_waiters();
+    }
+}

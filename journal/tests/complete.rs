@@ -1,0 +1,441 @@
+//! What makes a record complete enough to replay an actor exactly: its timers' firings and
+//! the messages they send told apart from other tells (a replay regenerates them on virtual
+//! time), its clock readings (a replay serves them back), and its type on each start.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mycelium_actors::{Actor, BoxError, Bus, Context, Handler, SpawnOptions};
+use mycelium_journal::{
+    ActorAddr, Encoding, Entry, JournalOptions, JournalReader, JournalSchema, JournalWriter, Kind,
+    Origin, Recording, Replay, ReplayMode,
+};
+
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+struct Tick;
+
+/// Asks for the readings of the clock made at each tick so far.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Readings;
+
+/// Sets a timer every `period` milliseconds and reads the clock at each tick.
+struct Sampler {
+    seen: Vec<u64>,
+}
+
+impl Actor for Sampler {
+    type Args = u64;
+    async fn on_start(period: u64, ctx: &mut Context<Self>) -> Result<Self, BoxError> {
+        ctx.send_interval(Tick, Duration::from_millis(period));
+        Ok(Sampler { seen: Vec::new() })
+    }
+}
+
+impl Handler<Tick> for Sampler {
+    type Reply = ();
+    async fn handle(&mut self, _: Tick, ctx: &mut Context<Self>) {
+        let now = ctx.now();
+        self.seen.push(u64::try_from(now.as_nanos()).unwrap());
+    }
+}
+
+impl Handler<Readings> for Sampler {
+    type Reply = Vec<u64>;
+    async fn handle(&mut self, _: Readings, ctx: &mut Context<Self>) -> Vec<u64> {
+        let mut seen = self.seen.clone();
+        seen.push(u64::try_from(ctx.now().as_nanos()).unwrap());
+        seen
+    }
+}
+
+/// Records a sampler ticking every 5 ms, asked for its readings at 12 ms and 23 ms.
+async fn record() -> (tempfile::TempDir, u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let journal =
+        JournalWriter::open(dir.path(), JournalOptions::new(JournalSchema::none())).unwrap();
+    let recording = Arc::new(
+        Recording::new(journal.clone())
+            .serde::<Tick>()
+            .serde::<Readings>()
+            .serde::<Vec<u64>>(),
+    );
+    let bus = Bus::builder().virtual_time().build().unwrap();
+    let sampler = bus
+        .spawn_with::<Sampler>(5, SpawnOptions::new().record(recording.clone()))
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(12)).await;
+    assert_eq!(sampler.ask(Readings).await.unwrap().len(), 3);
+    tokio::time::sleep(Duration::from_millis(11)).await;
+    assert_eq!(sampler.ask(Readings).await.unwrap().len(), 5);
+    sampler.stop();
+    sampler.wait_for_stop().await;
+    journal.close().unwrap();
+    assert!(recording.unrecorded().is_empty());
+    assert_eq!(recording.errors(), 0);
+    (dir, sampler.id().local())
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn timer_firings_timer_inputs_clock_readings_and_the_actor_type_are_recorded() {
+    let (dir, _) = record().await;
+    let records: Vec<_> = JournalReader::open(dir.path())
+        .unwrap()
+        .records()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(records[0].kind, Kind::Started);
+    assert_eq!(records[0].name, "Sampler");
+    let fired: Vec<_> = records
+        .iter()
+        .filter(|r| r.kind == Kind::TimerFired)
+        .map(|r| (r.time_ns / 1_000_000, r.origin, r.payload_u64()))
+        .collect();
+    assert_eq!(
+        fired,
+        (1..=4)
+            .map(|n| (n * 5, Origin::Timer { id: 0 }, Some(0)))
+            .collect::<Vec<_>>()
+    );
+    // Each tick is a handled input from timer 0, after its firing, and the reading made
+    // while handling it names that input as its cause.
+    let ticks: Vec<_> = records
+        .iter()
+        .filter(|r| r.kind == Kind::Handled && r.name == "Tick")
+        .collect();
+    assert_eq!(ticks.len(), 4);
+    for tick in &ticks {
+        assert_eq!(tick.origin, Origin::Timer { id: 0 });
+        let reading = records
+            .iter()
+            .find(|r| r.kind == Kind::ClockRead && r.cause == Some(tick.seq))
+            .expect("the tick's clock reading");
+        assert_eq!(reading.payload_u64(), Some(tick.time_ns));
+    }
+    // The asks came from outside the actor's timers.
+    let asks: Vec<_> = records
+        .iter()
+        .filter(|r| r.kind == Kind::Handled && r.name == "Readings")
+        .collect();
+    assert!(asks.iter().all(|r| r.asked && r.origin == Origin::None));
+    // Its stop ends the record.
+    let last = records.last().unwrap();
+    assert_eq!(last.kind, Kind::Stopped);
+    assert!(last.payload_text().is_some_and(|t| !t.is_empty()));
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_replay_regenerates_timer_inputs_on_virtual_time() {
+    let (dir, actor) = record().await;
+    let journal = JournalReader::open(dir.path()).unwrap();
+    let bus = Bus::builder().virtual_time().build().unwrap();
+    let report = Replay::<Sampler>::new(5)
+        .serde::<Tick>()
+        .serde::<Readings>()
+        .run(&journal, actor, &bus, ReplayMode::StopAtFirst)
+        .await
+        .unwrap();
+    assert!(report.differences.is_empty(), "{report}");
+    assert_eq!(report.inputs, 6);
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_changed_timer_is_a_difference_at_the_first_input_it_moves() {
+    let (dir, actor) = record().await;
+    let journal = JournalReader::open(dir.path()).unwrap();
+    let bus = Bus::builder().virtual_time().build().unwrap();
+    // Every 4 ms instead of 5: the first tick comes at 4 ms, not 5.
+    let report = Replay::<Sampler>::new(4)
+        .serde::<Tick>()
+        .serde::<Readings>()
+        .run(&journal, actor, &bus, ReplayMode::Compare)
+        .await
+        .unwrap();
+    assert!(!report.differences.is_empty(), "{report}");
+    let first = &report.differences[0];
+    assert_eq!(first.input, 0, "{report}");
+    assert!(first.message.starts_with("Tick"), "{report}");
+    assert_eq!(
+        first.recorded, "timer 0 sent Tick at 0.005000000s",
+        "{report}"
+    );
+    assert_eq!(first.now, "timer 0 sent Tick at 0.004000000s", "{report}");
+}
+
+/// A reading served back: the replayed actor sees the recorded time, not its own bus's.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_replayed_actor_reads_the_recorded_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal =
+        JournalWriter::open(dir.path(), JournalOptions::new(JournalSchema::none())).unwrap();
+    let actor = ActorAddr { node: 0, id: 1 };
+    // A live run on a real-time bus: the ask handled at 1 ms read the clock at 1.000777 ms.
+    let handled = journal
+        .append(&Entry {
+            name: "Readings",
+            asked: true,
+            encoding: Encoding::Json,
+            payload: b"null",
+            ..Entry::new(Kind::Handled, 1_000_000, actor)
+        })
+        .unwrap()
+        .seq();
+    journal
+        .append(&Entry {
+            cause: Some(handled),
+            encoding: Encoding::U64,
+            payload: &1_000_777u64.to_le_bytes(),
+            ..Entry::new(Kind::ClockRead, 1_000_777, actor)
+        })
+        .unwrap();
+    journal
+        .append(&Entry {
+            cause: Some(handled),
+            name: "Vec<u64>",
+            encoding: Encoding::Json,
+            payload: b"[1000777]",
+            ..Entry::new(Kind::Replied, 1_000_777, actor)
+        })
+        .unwrap();
+    journal.close().unwrap();
+    let journal = JournalReader::open(dir.path()).unwrap();
+    let bus = Bus::builder().virtual_time().build().unwrap();
+    // A period long enough that no tick comes.
+    let report = Replay::<Sampler>::new(1_000)
+        .serde::<Readings>()
+        .run(&journal, 1, &bus, ReplayMode::StopAtFirst)
+        .await
+        .unwrap();
+    assert!(report.differences.is_empty(), "{report}");
+}
+
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+struct Price(u32);
+
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Order {
+    qty: u32,
+}
+
+/// Receives orders.
+struct Venue {
+    seen: u32,
+}
+
+impl Actor for Venue {
+    type Args = ();
+    async fn on_start(_: (), _ctx: &mut Context<Self>) -> Result<Self, BoxError> {
+        Ok(Venue { seen: 0 })
+    }
+}
+
+impl Handler<Order> for Venue {
+    type Reply = ();
+    async fn handle(&mut self, order: Order, _ctx: &mut Context<Self>) {
+        self.seen += order.qty;
+    }
+}
+
+/// On each price above 10, tells the venue an order of `price / divisor` and publishes it.
+struct Trader {
+    venue: mycelium_actors::ActorRef<Venue>,
+    divisor: u32,
+}
+
+impl Actor for Trader {
+    type Args = (mycelium_actors::ActorRef<Venue>, u32);
+    async fn on_start(
+        (venue, divisor): Self::Args,
+        _ctx: &mut Context<Self>,
+    ) -> Result<Self, BoxError> {
+        Ok(Trader { venue, divisor })
+    }
+}
+
+impl Handler<Price> for Trader {
+    type Reply = ();
+    async fn handle(&mut self, price: Price, ctx: &mut Context<Self>) {
+        if price.0 > 10 {
+            let order = Order {
+                qty: price.0 / self.divisor,
+            };
+            self.venue.tell(order.clone()).await.unwrap();
+            ctx.publish("orders", order).await.unwrap();
+        }
+    }
+}
+
+async fn record_trading() -> (tempfile::TempDir, u64, u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let journal =
+        JournalWriter::open(dir.path(), JournalOptions::new(JournalSchema::none())).unwrap();
+    let recording = Arc::new(
+        Recording::new(journal.clone())
+            .serde::<Price>()
+            .serde::<Order>(),
+    );
+    let bus = Bus::builder().virtual_time().build().unwrap();
+    let options = || SpawnOptions::new().record(recording.clone());
+    let venue = bus.spawn_with::<Venue>((), options()).unwrap();
+    let trader = bus
+        .spawn_with::<Trader>((venue.clone(), 2), options())
+        .unwrap();
+    for price in [5, 12, 30] {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        trader.tell(Price(price)).await.unwrap();
+    }
+    trader.drain_and_stop().await;
+    trader.wait_for_stop().await;
+    venue.drain_and_stop().await;
+    venue.wait_for_stop().await;
+    journal.close().unwrap();
+    assert_eq!(recording.errors(), 0);
+    (dir, trader.id().local(), venue.id().local())
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn sends_publications_and_the_origin_of_an_actors_message_are_recorded() {
+    let (dir, trader, venue) = record_trading().await;
+    let records: Vec<_> = JournalReader::open(dir.path())
+        .unwrap()
+        .records()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let trader = ActorAddr {
+        node: 0,
+        id: trader,
+    };
+    let venue = ActorAddr { node: 0, id: venue };
+    let sent: Vec<_> = records
+        .iter()
+        .filter(|r| r.actor == trader && r.kind == Kind::Sent)
+        .map(|r| {
+            (
+                r.origin,
+                r.payload_text().unwrap().to_owned(),
+                r.cause.is_some(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            (Origin::Actor(venue), r#"{"qty":6}"#.to_owned(), true),
+            (Origin::Actor(venue), r#"{"qty":15}"#.to_owned(), true),
+        ]
+    );
+    let published: Vec<_> = records
+        .iter()
+        .filter(|r| r.actor == trader && r.kind == Kind::Published)
+        .map(|r| (r.topic.as_str(), r.payload_text().unwrap()))
+        .collect();
+    assert_eq!(
+        published,
+        [("orders", r#"{"qty":6}"#), ("orders", r#"{"qty":15}"#)]
+    );
+    // The venue's inputs name the trader as their origin; the trader's came from outside
+    // any recorded actor.
+    let handled: Vec<_> = records
+        .iter()
+        .filter(|r| r.kind == Kind::Handled)
+        .map(|r| (r.actor, r.origin))
+        .collect();
+    assert_eq!(
+        handled,
+        [
+            (trader, Origin::None),
+            (trader, Origin::None),
+            (venue, Origin::Actor(trader)),
+            (trader, Origin::None),
+            (venue, Origin::Actor(trader)),
+        ]
+    );
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_changed_send_is_the_first_difference() {
+    let (dir, trader, _) = record_trading().await;
+    let journal = JournalReader::open(dir.path()).unwrap();
+    let bus = Bus::builder().virtual_time().build().unwrap();
+    let venue = bus.spawn::<Venue>(());
+    // The same code replays with every send as recorded.
+    let report = Replay::<Trader>::new((venue.clone(), 2))
+        .serde::<Price>()
+        .sends_serde::<Order>()
+        .run(&journal, trader, &bus, ReplayMode::StopAtFirst)
+        .await
+        .unwrap();
+    assert!(report.differences.is_empty(), "{report}");
+    // Orders of a third rather than a half: the first order sent differs.
+    let report = Replay::<Trader>::new((venue, 3))
+        .serde::<Price>()
+        .sends_serde::<Order>()
+        .run(&journal, trader, &bus, ReplayMode::StopAtFirst)
+        .await
+        .unwrap();
+    assert_eq!(report.differences.len(), 1, "{report}");
+    let first = &report.differences[0];
+    assert_eq!(first.input, 1);
+    assert_eq!(first.message, "Price 12");
+    assert_eq!(
+        first.recorded,
+        r#"sent Order {"qty":6}; published Order on orders {"qty":6}"#
+    );
+    assert_eq!(
+        first.now,
+        r#"sent Order {"qty":4}; published Order on orders {"qty":4}"#
+    );
+}
+
+/// The trader and the venue replayed together: the prices are fed, the orders regenerated.
+async fn replay_trading(divisor: u32, mode: ReplayMode) -> mycelium_journal::SetReport {
+    let (dir, trader, venue) = record_trading().await;
+    let journal = JournalReader::open(dir.path()).unwrap();
+    let bus = Bus::builder().virtual_time().build().unwrap();
+    let mut set = mycelium_journal::ReplaySet::new(&journal)
+        .unwrap()
+        .sends_serde::<Order>();
+    assert_eq!(
+        set.recorded_actors(),
+        [(venue, "Venue".to_owned()), (trader, "Trader".to_owned())]
+    );
+    let venue_now = set.spawn::<Venue>(&bus, venue, ()).unwrap();
+    let trader_now = set
+        .spawn::<Trader>(&bus, trader, (venue_now, divisor))
+        .unwrap();
+    set.serde::<Trader, Price>(&trader_now);
+    set.run(mode).await.unwrap()
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_set_replays_with_messages_between_its_actors_regenerated() {
+    let report = replay_trading(2, ReplayMode::StopAtFirst).await;
+    assert!(report.is_same(), "{report}");
+    assert_eq!(report.actors.len(), 2);
+    // The venue's two orders were regenerated by the trader, not fed.
+    assert_eq!(report.actors[0].inputs, 2);
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_set_with_a_changed_actor_reports_where_each_actor_diverged() {
+    let report = replay_trading(3, ReplayMode::Compare).await;
+    assert!(!report.is_same());
+    // The trader's orders differ, and so do the venue's regenerated inputs.
+    let venue = &report.actors[0];
+    assert_eq!(venue.differences.len(), 2, "{report}");
+    assert_eq!(venue.differences[0].recorded, r#"received Order {"qty":6}"#);
+    assert_eq!(venue.differences[0].now, r#"received Order {"qty":4}"#);
+    let trader = &report.actors[1];
+    assert_eq!(trader.differences.len(), 2, "{report}");
+    let csv = report.to_csv();
+    assert!(csv.starts_with("actor,input,seq,time_ns,message,recorded,now\n"));
+    assert_eq!(csv.lines().count(), 5, "{csv}");
+    // Stopping at the first keeps the earliest in the journal: the trader's order.
+    let first = replay_trading(3, ReplayMode::StopAtFirst).await;
+    let left: Vec<_> = first
+        .actors
+        .iter()
+        .flat_map(|a| a.differences.iter().map(move |d| (a.actor, d.input)))
+        .collect();
+    assert_eq!(left.len(), 1, "{first}");
+    assert_eq!(left[0].1, 1, "{first}");
+}
