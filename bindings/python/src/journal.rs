@@ -124,13 +124,16 @@ fn row<'py>(py: Python<'py>, r: &Record) -> PyResult<Bound<'py, PyTuple>> {
     PyTuple::new(py, items)
 }
 
+/// A segment as Python receives it: number, file, bytes, first sequence number.
+type SegmentRow = (u64, String, u64, Option<u64>);
+
 /// `journal_describe(path) -> (node, schema_digest_hex, schema_text, segments)`, each
 /// segment `(number, file, bytes, first_seq)`.
 #[pyfunction]
 pub(crate) fn journal_describe(
     py: Python<'_>,
     path: std::path::PathBuf,
-) -> PyResult<(String, String, String, Vec<(u64, String, u64, Option<u64>)>)> {
+) -> PyResult<(String, String, String, Vec<SegmentRow>)> {
     let reader = JournalReader::open(&path).map_err(|e| journal_error(py, e, None))?;
     let h = reader.header();
     let segments = reader
