@@ -38,14 +38,20 @@
 //! A last row without a line end that is shorter than the row before (fewer columns or
 //! fewer digits) may be a cut download: it is flagged in [`Loaded::warnings`].
 //!
-//! The times are read in `data/times.rs`.
+//! The times are read in `data/times.rs`. A flight-recorder journal is read as market data
+//! by [`load_journal`] (`data/journal.rs`).
 
 use std::fmt;
 use std::path::Path;
 
 use crate::Series;
 
+mod journal;
 mod times;
+
+pub use journal::{is_journal, load_journal, JournalData, JournalDataError};
+/// The journal's names a [`JournalData`] is written with.
+pub use mycelium_journal::{ActorAddr, Kind as RecordKind};
 
 use times::parse_time;
 

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use mycelium_backtest::data::EpochUnit;
+use mycelium_backtest::data::{ActorAddr, EpochUnit, JournalData, RecordKind as Kind};
 use mycelium_backtest::pipeline::{FillAt, Sizing};
 
 pub const HELP: &str = "\
@@ -15,6 +15,13 @@ USAGE:
 
 DATA:
     --data FILE         CSV of bars or ticks (default: a seeded synthetic tick series)
+    --data DIR          a flight-recorder journal (also `journal:DIR`): the quotes (at
+                        their mid) and trades a recorded market-data actor handled or
+                        published, as ticks (see MARKET DATA FROM A JOURNAL)
+    --md-actor N[@NODE] the journal's actor whose market data is read
+    --md-kind K         handled or published: which of its records
+    --md-instrument N   the instrument, when the quotes or trades carry several
+    --md-type A,B       names of JSON market-data records (default Quote,Trade,Tick)
     --epoch-unit U      unit of numeric timestamps: s, ms, us or ns (default: detected
                         from their size)
     --ticks N           length of the synthetic series (default 1000000)
@@ -91,6 +98,15 @@ DATA FILES:
     finite and > 0; low <= open, close <= high.
     A malformed row stops the program with the file, the line number and what to do.
 
+MARKET DATA FROM A JOURNAL:
+    Handled or published records of the contract messages Quote (price: the mid of bid
+    and ask, time: ts_ns) and Trade (price, ts_ns), or JSON records of an --md-type name
+    with a price (price, px, last, close, or bid and ask) and optionally ts_ns and
+    instrument. One actor, one kind, one instrument: when the journal holds several, the
+    program lists them and asks for --md-actor, --md-kind, --md-instrument. Quotes with an
+    empty side are skipped; records at the same time keep the last price. A gap in the
+    journal or a damaged record stops the program with what and where.
+
 STATISTICS (named and defined as in backtesting.py; see the README):
     Return [%], Buy & Hold Return [%], Max. Drawdown [%] (<= 0), Return (Ann.) [%],
     Volatility (Ann.) [%], Sharpe Ratio and Sortino Ratio (from daily returns of equity,
@@ -110,6 +126,8 @@ OUTPUT:
 #[derive(Debug)]
 pub struct Options {
     pub data: Option<PathBuf>,
+    pub journal: JournalData,
+    pub data_is_journal: bool,
     pub epoch_unit: Option<EpochUnit>,
     pub ticks: usize,
     pub grid: String,
@@ -142,6 +160,8 @@ impl Options {
     pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Options>, String> {
         let mut o = Options {
             data: None,
+            journal: JournalData::default(),
+            data_is_journal: false,
             epoch_unit: None,
             ticks: 1_000_000,
             grid: "default".into(),
@@ -172,7 +192,41 @@ impl Options {
             };
             match flag.as_str() {
                 "-h" | "--help" => return Ok(None),
-                "--data" => o.data = Some(PathBuf::from(value("--data")?)),
+                "--data" => {
+                    let v = value("--data")?;
+                    o.data = Some(PathBuf::from(v.strip_prefix("journal:").unwrap_or(&v)));
+                    o.data_is_journal = v.starts_with("journal:");
+                }
+                "--md-actor" => {
+                    let v = value("--md-actor")?;
+                    let (id, node) = v.split_once('@').unwrap_or((&v, "0"));
+                    match (id.parse(), node.parse()) {
+                        (Ok(id), Ok(node)) => o.journal.actor = Some(ActorAddr { node, id }),
+                        _ => return Err(format!("--md-actor {v}: expected N or N@NODE (numbers)")),
+                    }
+                }
+                "--md-kind" => {
+                    let v = value("--md-kind")?;
+                    o.journal.kind = Some(match v.as_str() {
+                        "handled" => Kind::Handled,
+                        "published" => Kind::Published,
+                        _ => return Err(format!("--md-kind {v}: expected handled or published")),
+                    })
+                }
+                "--md-instrument" => {
+                    let v = value("--md-instrument")?;
+                    o.journal.instrument = Some(
+                        v.parse()
+                            .map_err(|_| format!("--md-instrument {v}: expected a number"))?,
+                    )
+                }
+                "--md-type" => {
+                    o.journal.types = value("--md-type")?
+                        .split(',')
+                        .map(|t| t.trim().to_string())
+                        .filter(|t| !t.is_empty())
+                        .collect()
+                }
                 "--epoch-unit" => {
                     let v = value("--epoch-unit")?;
                     o.epoch_unit = Some(

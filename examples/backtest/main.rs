@@ -87,13 +87,17 @@ fn run(o: Options) -> Result<ExitCode, String> {
     let started = Instant::now();
     let (series, format) = match &o.data {
         Some(path) => {
-            let loaded = data::load(
-                path,
-                &LoadOptions {
-                    epoch_unit: o.epoch_unit,
-                },
-            )
-            .map_err(|e| e.to_string())?;
+            let loaded = if o.data_is_journal || data::is_journal(path) {
+                data::load_journal(path, &o.journal).map_err(|e| e.to_string())?
+            } else {
+                data::load(
+                    path,
+                    &LoadOptions {
+                        epoch_unit: o.epoch_unit,
+                    },
+                )
+                .map_err(|e| e.to_string())?
+            };
             for w in &loaded.warnings {
                 say!("warning: {w}");
             }

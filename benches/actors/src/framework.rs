@@ -51,10 +51,11 @@ pub const ALL: [&dyn Framework; 4] = [
 ];
 
 /// Frameworks run only when named in `--frameworks`.
-pub const EXTRA: [&dyn Framework; 3] = [
+pub const EXTRA: [&dyn Framework; 4] = [
     &crate::fw_mycelium::MYCELIUM_METRICS,
     &crate::fw_mycelium::MYCELIUM_HIBERNATING,
     &crate::fw_mycelium::MYCELIUM_SUPERVISED,
+    &crate::fw_mycelium::MYCELIUM_RECORDED,
 ];
 
 /// The framework called `name`.

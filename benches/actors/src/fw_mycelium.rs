@@ -99,16 +99,72 @@ impl Handler<Inc> for Echo {
     }
 }
 
-pub fn w1(rt: Rt, n: u64) -> f64 {
+/// The journal an actor of the `mycelium-recorded` variant is recorded into: in a new
+/// directory under the system's temporary directory, removed when dropped.
+pub struct BenchJournal {
+    pub journal: mycelium_journal::JournalWriter,
+    dir: std::path::PathBuf,
+}
+
+impl BenchJournal {
+    pub fn open(what: &str) -> BenchJournal {
+        let dir =
+            std::env::temp_dir().join(format!("mycelium-bench-{what}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let options =
+            mycelium_journal::JournalOptions::new(mycelium_journal::JournalSchema::none());
+        let journal = mycelium_journal::JournalWriter::open(&dir, options)
+            .expect("a journal in the temporary directory");
+        BenchJournal { journal, dir }
+    }
+
+    /// Waits until every record appended so far is written.
+    pub fn flush(&self) {
+        self.journal.flush().expect("journal flush");
+    }
+}
+
+impl Drop for BenchJournal {
+    fn drop(&mut self) {
+        let _ = self.journal.close();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// w1's message as the recording writes it: the number, as JSON.
+impl serde::Serialize for Add {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(self.0)
+    }
+}
+
+/// `recorded`: the counter is recorded (`SpawnOptions::record`) into a journal, each `Add`
+/// as JSON; the time includes the journal's flush, so every record is written when it ends.
+pub fn w1(rt: Rt, n: u64, recorded: bool) -> f64 {
     run_tokio(rt, async move {
         let bus = bus();
-        let counter = bus.spawn::<Counter>(0);
+        let journal = recorded.then(|| BenchJournal::open("w1"));
+        let counter = match &journal {
+            None => bus.spawn::<Counter>(0),
+            Some(j) => {
+                let recording = std::sync::Arc::new(
+                    mycelium_journal::Recording::new(j.journal.clone())
+                        .serde::<Add>()
+                        .serde::<u64>(),
+                );
+                bus.spawn_with::<Counter>(0, SpawnOptions::new().record(recording))
+                    .expect("an unnamed spawn")
+            }
+        };
         assert_eq!(counter.ask(Get).await.expect("ask"), 0);
         let t0 = Instant::now();
         for i in 0..n {
             counter.tell(Add(i)).await.expect("tell");
         }
         let sum = counter.ask(Get).await.expect("ask");
+        if let Some(j) = &journal {
+            j.flush();
+        }
         let secs = t0.elapsed().as_secs_f64();
         assert_eq!(sum, n * (n - 1) / 2, "mycelium w1 sum");
         bus.shutdown(Duration::from_secs(5)).await;
@@ -330,6 +386,8 @@ pub struct Mycelium {
     hibernate: bool,
     /// w2 asks through the address that follows a supervised child.
     supervised: bool,
+    /// w1's counter and w14's subscriber recorded into a journal.
+    recorded: bool,
     only: &'static [&'static str],
     /// Why the other workloads are skipped.
     why: &'static str,
@@ -341,6 +399,7 @@ pub const MYCELIUM: Mycelium = Mycelium {
     metrics: false,
     hibernate: false,
     supervised: false,
+    recorded: false,
     only: &[],
     why: "",
 };
@@ -351,6 +410,7 @@ pub const MYCELIUM_METRICS: Mycelium = Mycelium {
     metrics: true,
     hibernate: false,
     supervised: false,
+    recorded: false,
     only: &["w1", "w2", "w13"],
     why: "metrics variant measured on w1, w2, w13 only",
 };
@@ -364,6 +424,7 @@ pub const MYCELIUM_HIBERNATING: Mycelium = Mycelium {
     metrics: false,
     hibernate: true,
     supervised: false,
+    recorded: false,
     only: &["w2", "w3", "w4"],
     why: "hibernation variant measured on w2 (the cost of a wake), w3 and w4 only",
 };
@@ -375,8 +436,21 @@ pub const MYCELIUM_SUPERVISED: Mycelium = Mycelium {
     metrics: false,
     hibernate: false,
     supervised: true,
+    recorded: false,
     only: &["w2"],
     why: "supervised variant measured on w2 only (asks through child_reply_recipient)",
+};
+
+/// Mycelium with w1's counter and w14's subscriber recorded (`SpawnOptions::record`) into a
+/// journal: the cost of the flight recorder, read as its ratio to `mycelium` in the same run.
+pub const MYCELIUM_RECORDED: Mycelium = Mycelium {
+    name: "mycelium-recorded",
+    metrics: false,
+    hibernate: false,
+    supervised: false,
+    recorded: true,
+    only: &["w1", "w14"],
+    why: "recording variant measured on w1 and w14 only",
 };
 
 impl Mycelium {
@@ -404,7 +478,7 @@ impl crate::framework::Framework for Mycelium {
     }
 
     fn w1(&self, rt: Rt, n: u64) -> f64 {
-        self.measured(|| w1(rt, n))
+        self.measured(|| w1(rt, n, self.recorded))
     }
 
     fn w2(&self, rt: Rt, n: usize, warmup: usize) -> Vec<u64> {
@@ -423,7 +497,7 @@ impl crate::framework::Framework for Mycelium {
     }
 
     fn w4(&self, rt: Rt, n: u64, shape: crate::w4::Shape) -> crate::w4::W4Result {
-        crate::w4::mycelium::run(rt, n, shape, self.hibernate)
+        crate::w4::mycelium::run(rt, n, shape, self.hibernate, self.recorded)
     }
 
     fn w5(&self, n: usize) -> W5Result {

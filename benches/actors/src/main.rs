@@ -2,8 +2,8 @@
 //! Actor benchmark: Mycelium beside kameo 0.22, ractor 0.16 and actix 0.13.
 //!
 //! ```text
-//! cargo run --release -p mycelium-bench -- compare [--quick] [--only w1,w2,w3,w4,w5,w6,w7,w8,w9,w13,w14]
-//!     [--frameworks mycelium,kameo,ractor,actix,mycelium-metrics,mycelium-hibernating,mycelium-supervised] [--rounds N] [--retries N] [--rt ct|mt]
+//! cargo run --release -p mycelium-bench -- compare [--quick] [--only w1,w2,w3,w4,w5,w6,w7,w8,w9,w13,w14,w15]
+//!     [--frameworks mycelium,kameo,ractor,actix,mycelium-metrics,mycelium-hibernating,mycelium-supervised,mycelium-recorded] [--rounds N] [--retries N] [--rt ct|mt]
 //! ```
 //!
 //! `mycelium-metrics` (never run unless named) is Mycelium on a bus built with
@@ -14,6 +14,10 @@
 //! memory; w2: every ask wakes one; w4: every batch wakes all the subscribers).
 //! `mycelium-supervised` (never run unless named) runs w2 through the address that follows a
 //! supervised child (`SupervisorRef::child_reply_recipient`).
+//! `mycelium-recorded` (never run unless named) records w1's counter and w14's subscriber
+//! into a journal (`SpawnOptions::record`): the cost of the flight recorder, read as its
+//! ratio to `mycelium` in the same run (`# recording cost` lines). w15 (`journal.rs`) is the
+//! journal writer beside the floor of plain sequential writes of the same bytes.
 //!
 //! Prints one line per workload, framework and variant:
 //! `<workload> <framework> rt=<ct|mt> <key>=<value> ...`, then a ratio summary. The full mode
@@ -57,6 +61,7 @@ mod fw_kameo;
 mod fw_mycelium;
 mod fw_ractor;
 mod inprocess;
+mod journal;
 mod publications;
 mod remote;
 mod remote_ractor;
@@ -77,8 +82,8 @@ use workload::{Outcome, FULL, QUICK};
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: mycelium-bench compare [--quick] [--only w1,w2,w3,w4,w5,w6,w7,w8,w9,w13,w14] \
-         [--frameworks mycelium,kameo,ractor,actix,mycelium-metrics,mycelium-hibernating,mycelium-supervised] [--rounds N] [--retries N] [--rt ct|mt]\n       mycelium-bench publications [--quick]"
+        "usage: mycelium-bench compare [--quick] [--only w1,w2,w3,w4,w5,w6,w7,w8,w9,w13,w14,w15] \
+         [--frameworks mycelium,kameo,ractor,actix,mycelium-metrics,mycelium-hibernating,mycelium-supervised,mycelium-recorded] [--rounds N] [--retries N] [--rt ct|mt]\n       mycelium-bench publications [--quick]"
     );
     ExitCode::from(2)
 }
@@ -87,8 +92,14 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("compare") => {
+            // w15 (the journal writer beside its floor) runs apart: see journal.rs.
+            let (journal_sel, rest) = journal::split_args(&args[1..]);
+            let Some(rest) = rest else {
+                journal::compare(&journal_sel);
+                return ExitCode::SUCCESS;
+            };
             // w8/w9 (two processes over sockets) run apart: see remote.rs.
-            let (local, remote_sel) = match remote::split_args(&args[1..]) {
+            let (local, remote_sel) = match remote::split_args(&rest) {
                 Ok(split) => split,
                 Err(e) => {
                     eprintln!("{e}");
@@ -112,6 +123,7 @@ fn main() -> ExitCode {
             let mut remote_spells = Spells::crossed(remote_sel.retries());
             let mut remote_slowers = Vec::new();
             remote::compare(remote_sel, &mut remote_spells, &mut remote_slowers);
+            journal::compare(&journal_sel);
             let reports = [
                 spells.report(slowers.into_iter()),
                 remote_spells.report(remote_slowers.into_iter()),

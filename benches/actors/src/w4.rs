@@ -92,16 +92,33 @@ pub mod mycelium {
 
     /// `hibernate`: the subscribers are spawned with `SpawnOptions::hibernate`, so every
     /// batch wakes each of them (the fan-out of a burst to sleeping actors).
-    pub fn run(rt: Rt, n: u64, shape: Shape, hibernate: bool) -> W4Result {
+    ///
+    /// `recorded`: the subscribers are recorded into a journal (`SpawnOptions::record`); the
+    /// time includes the journal's flush. A publication of a `u64` is written as a record
+    /// of its type's name without a payload (the journal chooses no codec for `Published`
+    /// of an in-process type).
+    pub fn run(rt: Rt, n: u64, shape: Shape, hibernate: bool, recorded: bool) -> W4Result {
         run_tokio(rt, async move {
             let bus = Bus::builder()
                 .mailbox(MailboxConfig::Bounded(MAILBOX_CAPACITY))
                 .build()
                 .expect("bus inside a tokio runtime");
+            let journal = recorded.then(|| crate::fw_mycelium::BenchJournal::open("w14"));
+            let recording = journal.as_ref().map(|j| {
+                std::sync::Arc::new(
+                    mycelium_journal::Recording::new(j.journal.clone()).serde::<u64>(),
+                )
+            });
             let mut subs = Vec::with_capacity(shape.subscribers);
             let mut subscriptions = Vec::with_capacity(shape.subscribers);
             for _ in 0..shape.subscribers {
-                let s = if hibernate {
+                let s = if let Some(r) = &recording {
+                    bus.spawn_with::<Sub>(
+                        (),
+                        ::mycelium::actors::SpawnOptions::new().record(r.clone()),
+                    )
+                    .expect("spawn")
+                } else if hibernate {
                     bus.spawn_with::<Sub>((), ::mycelium::actors::SpawnOptions::new().hibernate())
                         .expect("spawn")
                 } else {
@@ -132,6 +149,9 @@ pub mod mycelium {
             let mut counted = 0;
             for s in &subs {
                 counted += s.ask(Count).await.expect("ask");
+            }
+            if let Some(j) = &journal {
+                j.flush();
             }
             let secs = t0.elapsed().as_secs_f64();
             drop(subscriptions);

@@ -40,6 +40,7 @@ pub mod embed;
 mod errors;
 mod failure;
 mod host;
+mod journal;
 mod node;
 mod py_actors;
 mod schema;
@@ -122,6 +123,7 @@ fn module_body(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("ShardError", shard_error)?;
     m.add_function(wrap_pyfunction!(rust_actors, m)?)?;
     errors::register(m)?;
+    journal::register(m)?;
     Ok(())
 }
 

@@ -79,6 +79,34 @@ pub(super) fn summary(recs: &[Record]) {
         }
     }
     metrics_cost(recs);
+    recording_cost(recs);
+}
+
+/// Prints mycelium-recorded / mycelium for w1 and w14: the cost of recording (goal >= 0.8).
+fn recording_cost(recs: &[Record]) {
+    for w in ["w1", "w14"] {
+        for rt in [Rt::Ct, Rt::Mt] {
+            let find = |fw: &dyn Framework| {
+                recs.iter()
+                    .find(|r| {
+                        r.workload.name == w && r.rt == rt && framework::same(r.framework, fw)
+                    })
+                    .and_then(|r| r.value("msgs_per_sec"))
+            };
+            if let (Some(off), Some(on)) = (
+                find(&fw_mycelium::MYCELIUM),
+                find(&fw_mycelium::MYCELIUM_RECORDED),
+            ) {
+                println!(
+                    "# recording cost {w} rt={} msgs_per_sec: off={} on={} on/off={:.2} goal=0.8",
+                    rt.label(),
+                    fmt_value("msgs_per_sec", off),
+                    fmt_value("msgs_per_sec", on),
+                    on / off
+                );
+            }
+        }
+    }
 }
 
 /// Prints mycelium-metrics / mycelium for the workloads both ran: the cost of metrics.

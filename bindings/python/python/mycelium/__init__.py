@@ -14,7 +14,7 @@ process next to Rust ones.
         assert echo.ask(Heartbeat(ts_ns=0, seq=1, sender="me")).seq == 2
 """
 
-from . import backtest, trading
+from . import backtest, journal, trading
 from ._actor import Actor, handler
 from ._bus import (
     ActorRef,
@@ -70,6 +70,7 @@ __all__ = [
     "rust_actors",
     "rust_child",
     "backtest",
+    "journal",
     "sweep",
     "trading",
 ]

@@ -28,6 +28,7 @@ import os
 from typing import Any, Awaitable, Callable, Sequence, TypeVar
 
 from . import backtest as backtest
+from . import journal as journal
 from types import ModuleType
 
 from . import trading as trading

@@ -254,3 +254,21 @@ def run_strategy_shard(
 ) -> list[dict[str, Any]]: ...
 
 def rust_actors() -> list[tuple[str, str | None, str, list[int]]]: ...
+
+# mycelium.journal (journal.py wraps these).
+class JournalReadError(MyceliumError):
+    path: str | None
+    offset: int | None
+    rows: list[Any] | None
+
+class JournalCorrupt(JournalReadError): ...
+
+def journal_describe(path: str) -> tuple[str, str, str, list[tuple[int, str, int, int | None]]]: ...
+def journal_rows(
+    path: str,
+    actor: tuple[int, int] | None = None,
+    kinds: list[str] | None = None,
+    types: list[str] | None = None,
+    start_ns: int | None = None,
+    end_ns: int | None = None,
+) -> tuple[list[tuple[Any, ...]], str | None]: ...

@@ -1,0 +1,240 @@
+"""Reading a flight-recorder journal: its records as rows, or a pandas DataFrame.
+
+A journal is the directory a recorded bus writes (``docs/journal.md`` has its format)::
+
+    from mycelium import journal
+
+    j = journal.Journal("recorded/gateway")
+    print(j.node, j.schema_digest, len(j.segments))
+    for row in j.rows(kind="handled", type="Quote"):
+        print(row.seq, row.time_ns, row.actor, row.type, row.payload)
+    frame = j.dataframe()          # pandas, where it is installed
+
+Each row is a :class:`Row` (a named tuple): ``seq``, ``time_ns`` (bus time), ``kind``
+(``handled``, ``sent``, ``published``, ``replied``, ``timer-fired``, ``clock-read``,
+``started``, ``failed``, ``restarted``, ``stopped``, ``gap``, ``cut``), ``actor`` and
+``node`` (the recorded actor's number and node), ``origin`` (``None``, ``("actor", node,
+id)``, ``("remote", node)``, ``("timer", id)``, ``("outside",)``, ``("python", 1)``,
+``("ocaml", 2)``, ``("c", 3)``, ``("journal",)``), ``cause`` (the input an output answers),
+``asked``, ``type_id``, ``type``, ``topic``, ``encoding`` and ``payload``: a JSON payload
+parsed, text as ``str``, a number as ``int``, a gap or cut record as a ``dict``, a contract
+payload decoded to its class when ``schema=`` names the generated module of the journal's
+schema (else ``bytes``), raw bytes as ``bytes``.
+
+A damaged record is never returned as data: reading raises :class:`JournalCorrupt` (with
+``path``, ``offset`` and the ``rows`` before it). A journal a crash cut (``kill -9``) reads
+to its last whole record; :attr:`Journal.cut` then says what was cut.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Iterable, NamedTuple, Optional, Sequence, Union
+
+from ._native import (
+    JournalCorrupt,
+    JournalReadError,
+    journal_describe as _describe,
+    journal_rows as _rows,
+)
+
+__all__ = ["Journal", "Row", "Segment", "JournalReadError", "JournalCorrupt", "read", "dataframe"]
+
+JournalReadError.__module__ = __name__
+JournalCorrupt.__module__ = __name__
+
+COLUMNS = (
+    "seq",
+    "time_ns",
+    "kind",
+    "actor",
+    "node",
+    "origin",
+    "cause",
+    "asked",
+    "type_id",
+    "type",
+    "topic",
+    "encoding",
+    "payload",
+)
+
+
+class Row(NamedTuple):
+    """One record of a journal."""
+
+    seq: int
+    time_ns: int
+    kind: str
+    actor: int
+    node: int
+    origin: Optional[tuple]
+    cause: Optional[int]
+    asked: bool
+    type_id: int
+    type: str
+    topic: str
+    encoding: str
+    payload: Any
+
+
+class Segment(NamedTuple):
+    """One segment file of a journal."""
+
+    number: int
+    path: str
+    bytes: int
+    first_seq: Optional[int]
+
+
+def _names(value: Union[None, str, Iterable[str]]) -> Optional[list]:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return [str(v) for v in value]
+
+
+def _actor(value: Union[None, int, str, Sequence[int]]) -> Optional[tuple]:
+    """``3``, ``"3"``, ``"3@2"`` (actor 3 of node 2) or ``(node, id)``."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise TypeError("actor: give the actor's number, 'N@NODE' or (node, id)")
+    if isinstance(value, int):
+        return (0, value)
+    if isinstance(value, str):
+        number, _, node = value.partition("@")
+        try:
+            return (int(node or 0), int(number))
+        except ValueError:
+            raise ValueError(f"actor {value!r}: expected N or N@NODE (numbers)") from None
+    node, number = value
+    return (int(node), int(number))
+
+
+def _time(value: Union[None, int, str]) -> Optional[int]:
+    """Nanoseconds, or a number with ``ns``, ``us``, ``ms`` or ``s``."""
+    if value is None or isinstance(value, int):
+        return value
+    text = str(value).strip()
+    for unit, scale in (("ns", 1), ("us", 1_000), ("ms", 1_000_000), ("s", 1_000_000_000)):
+        if text.endswith(unit):
+            try:
+                return int(float(text[: -len(unit)]) * scale)
+            except ValueError:
+                break
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(
+            f"time {value!r}: expected nanoseconds or a number with ns, us, ms or s"
+        ) from None
+
+
+def _decoders(schema: Any) -> dict:
+    """The generated classes of a schema module by type id."""
+    if schema is None:
+        return {}
+    found = {}
+    for name in dir(schema):
+        cls = getattr(schema, name)
+        type_id = getattr(cls, "TYPE_ID", None)
+        if isinstance(cls, type) and isinstance(type_id, int) and hasattr(cls, "decode"):
+            found[type_id] = cls
+    if not found:
+        raise TypeError(f"schema={schema!r} holds no generated message class (with TYPE_ID)")
+    return found
+
+
+def _row(raw: tuple, decoders: dict) -> Row:
+    row = Row(*raw)
+    encoding, payload = row.encoding, row.payload
+    if encoding == "json" and isinstance(payload, str):
+        try:
+            payload = json.loads(payload)
+        except ValueError as e:
+            raise JournalCorrupt(
+                f"record {row.seq} ({row.type}) holds a JSON payload that does not parse: {e}"
+            ) from None
+    elif encoding == "contract" and row.type_id in decoders:
+        payload = decoders[row.type_id].decode(payload)
+    return row._replace(payload=payload) if payload is not row.payload else row
+
+
+class Journal:
+    """A journal directory opened for reading: its node, schema, segments and records."""
+
+    def __init__(self, path: Union[str, "os.PathLike[str]"], schema: Any = None):
+        self.path = os.fspath(path)
+        node, digest, text, segments = _describe(self.path)
+        #: The node name the journal was recorded on ("" for a bus that is no node).
+        self.node: str = node
+        #: The schema digest (hex), zeros for none.
+        self.schema_digest: str = digest
+        #: The canonical schema text, "" when only the digest was recorded.
+        self.schema_text: str = text
+        #: The segment files.
+        self.segments: list = [Segment(*s) for s in segments]
+        self._decoders = _decoders(schema)
+        #: What a crash cut at the end (a sentence), set by the last read; None if nothing.
+        self.cut: Optional[str] = None
+
+    def rows(
+        self,
+        *,
+        actor: Union[None, int, str, Sequence[int]] = None,
+        kind: Union[None, str, Iterable[str]] = None,
+        type: Union[None, str, Iterable[str]] = None,
+        start: Union[None, int, str] = None,
+        end: Union[None, int, str] = None,
+    ) -> list:
+        """The records that pass the filters, as :class:`Row` s, in journal order.
+
+        ``actor``: its number, ``"N@NODE"`` or ``(node, id)``; ``kind`` and ``type``: a name,
+        a comma-separated string or a list; ``start`` (inclusive) and ``end`` (exclusive):
+        bus time in nanoseconds or with a unit (``"1.5s"``). Raises :class:`JournalCorrupt`
+        at a damaged record, :class:`JournalReadError` when the journal cannot be read,
+        ``ValueError`` for an unknown kind.
+        """
+        try:
+            raw, cut = _rows(
+                self.path,
+                _actor(actor),
+                _names(kind),
+                _names(type),
+                _time(start),
+                _time(end),
+            )
+        except JournalCorrupt as e:
+            before = getattr(e, "rows", None)
+            if before is not None:
+                e.rows = [_row(r, self._decoders) for r in before]
+            raise
+        self.cut = cut
+        return [_row(r, self._decoders) for r in raw]
+
+    def dataframe(self, **filters: Any):
+        """The rows as a pandas DataFrame (one column per :class:`Row` field); needs pandas."""
+        try:
+            import pandas
+        except ImportError:
+            raise ImportError(
+                "Journal.dataframe needs pandas (pip install pandas); Journal.rows gives the "
+                "same records as named tuples"
+            ) from None
+        return pandas.DataFrame.from_records(self.rows(**filters), columns=list(COLUMNS))
+
+    def __repr__(self) -> str:
+        return f"Journal({self.path!r}, node={self.node!r}, segments={len(self.segments)})"
+
+
+def read(path: Union[str, "os.PathLike[str]"], *, schema: Any = None, **filters: Any) -> list:
+    """``Journal(path, schema).rows(**filters)``."""
+    return Journal(path, schema).rows(**filters)
+
+
+def dataframe(path: Union[str, "os.PathLike[str]"], *, schema: Any = None, **filters: Any):
+    """``Journal(path, schema).dataframe(**filters)``."""
+    return Journal(path, schema).dataframe(**filters)
