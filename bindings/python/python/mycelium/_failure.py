@@ -24,13 +24,12 @@ from . import _native
 #: is never silent, whether or not an asker is waiting for the answer.
 LOGGER = logging.getLogger("mycelium.actor")
 
-_classes: dict[type, type] = {}
+_classes: dict[type, type[BaseException] | None] = {}
 
 
-def _failed_class(cause_type: type) -> type | None:
-    known = _classes.get(cause_type, False)
-    if known is not False:
-        return known  # type: ignore[return-value]
+def _failed_class(cause_type: type) -> type[BaseException] | None:
+    if cause_type in _classes:
+        return _classes[cause_type]
 
     def __str__(self: BaseException) -> str:
         return str(self.args[0]) if self.args else ""
@@ -45,7 +44,7 @@ def _failed_class(cause_type: type) -> type | None:
         # The combined class exists only in this process: it pickles as a plain ActorFailed.
         return (_native.ActorFailed, self.args)
 
-    made: type | None
+    made: Any
     try:
         made = type(
             f"ActorFailed({cause_type.__name__})",
@@ -60,15 +59,16 @@ def _failed_class(cause_type: type) -> type | None:
         made.__new__(made)  # a class whose `__new__` needs arguments cannot be made here
     except Exception:
         made = None
-    _classes[cause_type] = made
-    return made
+    result: type[BaseException] | None = made
+    _classes[cause_type] = result
+    return result
 
 
 def failed(cause: BaseException, text: str) -> BaseException:
     """The exception for an asker whose handler raised `cause`; `text` says what failed."""
     if not isinstance(cause, Exception):
         return cause
-    cls = _failed_class(type(cause))
+    cls: Any = _failed_class(type(cause))
     error: BaseException
     if cls is None:
         error = _native.ActorFailed(text)

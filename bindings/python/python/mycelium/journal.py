@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Iterable, NamedTuple, Optional, Sequence, Union
+from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 from ._native import (
     JournalCorrupt,
@@ -69,7 +69,7 @@ class Row(NamedTuple):
     kind: str
     actor: int
     node: int
-    origin: Optional[tuple]
+    origin: Optional[Tuple[Any, ...]]
     cause: Optional[int]
     asked: bool
     type_id: int
@@ -88,7 +88,7 @@ class Segment(NamedTuple):
     first_seq: Optional[int]
 
 
-def _names(value: Union[None, str, Iterable[str]]) -> Optional[list]:
+def _names(value: Union[None, str, Iterable[str]]) -> Optional[List[str]]:
     if value is None:
         return None
     if isinstance(value, str):
@@ -96,7 +96,7 @@ def _names(value: Union[None, str, Iterable[str]]) -> Optional[list]:
     return [str(v) for v in value]
 
 
-def _actor(value: Union[None, int, str, Sequence[int]]) -> Optional[tuple]:
+def _actor(value: Union[None, int, str, Sequence[int]]) -> Optional[Tuple[int, int]]:
     """``3``, ``"3"``, ``"3@2"`` (actor 3 of node 2) or ``(node, id)``."""
     if value is None:
         return None
@@ -105,9 +105,9 @@ def _actor(value: Union[None, int, str, Sequence[int]]) -> Optional[tuple]:
     if isinstance(value, int):
         return (0, value)
     if isinstance(value, str):
-        number, _, node = value.partition("@")
+        number_text, _, node_text = value.partition("@")
         try:
-            return (int(node or 0), int(number))
+            return (int(node_text or 0), int(number_text))
         except ValueError:
             raise ValueError(f"actor {value!r}: expected N or N@NODE (numbers)") from None
     node, number = value
@@ -133,11 +133,11 @@ def _time(value: Union[None, int, str]) -> Optional[int]:
         ) from None
 
 
-def _decoders(schema: Any) -> dict:
+def _decoders(schema: Any) -> Dict[int, Any]:
     """The generated classes of a schema module by type id."""
     if schema is None:
         return {}
-    found = {}
+    found: Dict[int, Any] = {}
     for name in dir(schema):
         cls = getattr(schema, name)
         type_id = getattr(cls, "TYPE_ID", None)
@@ -148,7 +148,7 @@ def _decoders(schema: Any) -> dict:
     return found
 
 
-def _row(raw: tuple, decoders: dict) -> Row:
+def _row(raw: Tuple[Any, ...], decoders: Dict[int, Any]) -> Row:
     row = Row(*raw)
     encoding, payload = row.encoding, row.payload
     if encoding == "json" and isinstance(payload, str):
@@ -176,7 +176,7 @@ class Journal:
         #: The canonical schema text, "" when only the digest was recorded.
         self.schema_text: str = text
         #: The segment files.
-        self.segments: list = [Segment(*s) for s in segments]
+        self.segments: List[Segment] = [Segment(*s) for s in segments]
         self._decoders = _decoders(schema)
         #: What a crash cut at the end (a sentence), set by the last read; None if nothing.
         self.cut: Optional[str] = None
@@ -189,7 +189,7 @@ class Journal:
         type: Union[None, str, Iterable[str]] = None,
         start: Union[None, int, str] = None,
         end: Union[None, int, str] = None,
-    ) -> list:
+    ) -> List[Row]:
         """The records that pass the filters, as :class:`Row` s, in journal order.
 
         ``actor``: its number, ``"N@NODE"`` or ``(node, id)``; ``kind`` and ``type``: a name,
@@ -215,7 +215,7 @@ class Journal:
         self.cut = cut
         return [_row(r, self._decoders) for r in raw]
 
-    def dataframe(self, **filters: Any):
+    def dataframe(self, **filters: Any) -> Any:
         """The rows as a pandas DataFrame (one column per :class:`Row` field); needs pandas."""
         try:
             import pandas
@@ -230,11 +230,13 @@ class Journal:
         return f"Journal({self.path!r}, node={self.node!r}, segments={len(self.segments)})"
 
 
-def read(path: Union[str, "os.PathLike[str]"], *, schema: Any = None, **filters: Any) -> list:
+def read(
+    path: Union[str, "os.PathLike[str]"], *, schema: Any = None, **filters: Any
+) -> List[Row]:
     """``Journal(path, schema).rows(**filters)``."""
     return Journal(path, schema).rows(**filters)
 
 
-def dataframe(path: Union[str, "os.PathLike[str]"], *, schema: Any = None, **filters: Any):
+def dataframe(path: Union[str, "os.PathLike[str]"], *, schema: Any = None, **filters: Any) -> Any:
     """``Journal(path, schema).dataframe(**filters)``."""
     return Journal(path, schema).dataframe(**filters)
