@@ -321,7 +321,7 @@ impl Exports {
     /// [`try_deliver`](Self::try_deliver) of a message with a [`Receipt`], signed when the
     /// receiving actor's handler for the message has run (a byte service that cannot see its
     /// handler's return signs it once the message is queued: see
-    /// [`ByteService::try_tell_receipted`](bytes::ByteService::try_tell_receipted)). Nothing queued (an error) leaves it
+    /// [`ByteService::try_tell_receipted`]). Nothing queued (an error) leaves it
     /// unsigned or signs it at once; either way the message is not in a mailbox.
     pub fn try_deliver_receipted(
         &self,

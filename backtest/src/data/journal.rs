@@ -234,8 +234,10 @@ impl fmt::Display for Addr {
     }
 }
 
-/// Reads the market data of the journal in `dir` into a tick series (see the
-/// [module docs](self) for what is read).
+/// Reads the market data of the journal in `dir` into a tick series: the `Quote`s (at
+/// their mid) or `Trade`s one recorded actor handled or published, chosen by `choose` when
+/// the journal holds several (docs/journal.md, "Backtesting a recorded run", says which
+/// records count).
 pub fn load_journal(
     dir: impl AsRef<Path>,
     choose: &JournalData,
