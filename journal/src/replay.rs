@@ -159,17 +159,26 @@ impl ReplayReport {
     pub fn to_csv(&self) -> String {
         let mut out = String::from("input,seq,time_ns,message,recorded,now\n");
         for d in &self.differences {
-            out.push_str(&format!(
-                "{},{},{},{},{},{}\n",
-                d.input,
-                d.seq,
-                d.time_ns,
-                csv(&d.message),
-                csv(&d.recorded),
-                csv(&d.now)
-            ));
+            out.push_str(&d.csv_row());
+            out.push('\n');
         }
         out
+    }
+}
+
+impl Difference {
+    /// The difference as the CSV columns `input,seq,time_ns,message,recorded,now` (no line
+    /// end).
+    pub(crate) fn csv_row(&self) -> String {
+        format!(
+            "{},{},{},{},{},{}",
+            self.input,
+            self.seq,
+            self.time_ns,
+            csv(&self.message),
+            csv(&self.recorded),
+            csv(&self.now)
+        )
     }
 }
 

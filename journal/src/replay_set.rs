@@ -70,9 +70,9 @@ use mycelium_codec::WireMessage;
 use crate::reader::JournalReader;
 use crate::record::{Encoding, Kind, Origin, Record};
 use crate::replay::{
-    before, csv, decode_contract, encode_contract, encode_json, printable, same, sent_how,
-    short_name, show, Capture, Difference, Encode, Output, Readings, Refused, ReplayError,
-    ReplayMode, ReplayReport,
+    before, decode_contract, encode_contract, encode_json, printable, same, sent_how, short_name,
+    show, Capture, Difference, Encode, Output, Readings, Refused, ReplayError, ReplayMode,
+    ReplayReport,
 };
 
 type Feed = Box<
@@ -124,16 +124,7 @@ impl SetReport {
         let mut out = String::from("actor,input,seq,time_ns,message,recorded,now\n");
         for a in &self.actors {
             for d in &a.differences {
-                out.push_str(&format!(
-                    "{},{},{},{},{},{},{}\n",
-                    a.actor,
-                    d.input,
-                    d.seq,
-                    d.time_ns,
-                    csv(&d.message),
-                    csv(&d.recorded),
-                    csv(&d.now)
-                ));
+                out.push_str(&format!("{},{}\n", a.actor, d.csv_row()));
             }
         }
         out
