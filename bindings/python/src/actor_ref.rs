@@ -63,8 +63,13 @@ pub(crate) enum AskFailed {
     /// Made already.
     Error(PyErr),
     /// The handler of `actor` failed on the mailbox path: its exception, if the actor kept it
-    /// (see `failure.rs`), else the failure as `ActorFailed`.
-    Foreign(ForeignAskError, ForeignRef<PyForeign>),
+    /// in its `Raised` (see `failure.rs`; taken when the ask was sent, since an actor that
+    /// stops on the failure lets its callbacks go), else the failure as `ActorFailed`.
+    Foreign(
+        ForeignAskError,
+        ForeignRef<PyForeign>,
+        Option<Arc<crate::failure::Raised>>,
+    ),
 }
 
 impl From<PyErr> for AskFailed {
@@ -77,11 +82,9 @@ impl AskFailed {
     pub(crate) fn raise(self, py: Python<'_>) -> PyErr {
         match self {
             AskFailed::Error(e) => e,
-            AskFailed::Foreign(e, actor) => {
+            AskFailed::Foreign(e, actor, raised) => {
                 if let ForeignAskError::Failed { failure } = &e {
-                    let raised = actor
-                        .gate()
-                        .and_then(|gate| gate.foreign().raised.take(&failure.reason));
+                    let raised = raised.and_then(|r| r.take(&failure.reason));
                     if let Some(raised) = raised {
                         let text = errors::failed_text(failure);
                         return crate::failure::to_asker(py, raised, &text);
@@ -297,12 +300,16 @@ impl ActorRef {
         timeout: Option<Duration>,
     ) -> impl Future<Output = Result<(u16, Vec<u8>), AskFailed>> + Send + 'static {
         let target = self.target.clone();
+        let raised = match &target {
+            Target::Foreign(actor) => actor.gate().map(|g| g.foreign().raised.clone()),
+            Target::Service { .. } => None,
+        };
         async move {
             match target {
                 Target::Foreign(actor) => {
                     match actor.ask(ForeignMessage { type_id, body }, timeout).await {
                         Ok(m) => Ok((m.type_id, m.body)),
-                        Err(e) => Err(AskFailed::Foreign(e, actor)),
+                        Err(e) => Err(AskFailed::Foreign(e, actor, raised)),
                     }
                 }
                 Target::Service { bus, name, names } => {

@@ -113,6 +113,9 @@ def test_ask_async_raises_the_handlers_exception_on_either_path(bus):
         asking = asyncio.ensure_future(holding.ask_async(hb(sender="value")))
         await asyncio.sleep(0)
         release.set()
+        # The actor stops on the failure (it has no supervisor) and lets its callbacks go,
+        # before the asker reads the answer: the exception is still the handler's.
+        assert "failed behind a tell" in holding.wait_for_stop()
         with pytest.raises(ValueError, match="failed behind a tell") as mailbox:
             await asking
         assert isinstance(mailbox.value, mycelium.ActorFailed)
