@@ -10,13 +10,15 @@ use tokio::sync::oneshot;
 use crate::envelope::{AskEnvelope, BoxFuture, Envelope};
 use crate::error::{AskError, NoReply, SendError, TrySendError};
 use crate::shared::{unwrap_message, Shared};
-use crate::{Clock, Handler, MessageSink, NodeId, StopReason};
+use crate::{Clock, Failure, Handler, MessageSink, NodeId, StopReason};
 
 /// Where the answer to one request goes. A [`RequestSink`] receives it with the request and
-/// must answer exactly once: with the reply ([`send`](Self::send)), or, for a request that
-/// has left the process, with [`lost`](Self::lost) when the link drops or the peer reports a
-/// failure, or, for one that was queued but never left, with [`unsent`](Self::unsent). One
-/// dropped unanswered gives the asker [`RequestSink::unanswered`].
+/// must answer exactly once: with the reply ([`send`](Self::send)), or, for an actor of this
+/// process behind the sink, with its failure or stop ([`failed`](Self::failed),
+/// [`stopped`](Self::stopped)), or, for a request that has left the process, with
+/// [`lost`](Self::lost) when the link drops or the peer reports a failure, or, for one that
+/// was queued but never left, with [`unsent`](Self::unsent). One dropped unanswered gives the
+/// asker [`RequestSink::unanswered`].
 pub struct ReplySender<R> {
     pub(super) tx: oneshot::Sender<Result<R, NoReply>>,
 }
@@ -42,6 +44,19 @@ impl<R> ReplySender<R> {
             node,
             reason: reason.into(),
         }));
+    }
+
+    /// Answers that the actor failed while handling the request (a sink in front of an actor
+    /// of this process that reports its failures itself, such as one hosted in another
+    /// language): the asker gets [`AskError::Failed`] with `failure`.
+    pub fn failed(self, failure: Failure) {
+        let _ = self.tx.send(Err(NoReply::Failed(failure)));
+    }
+
+    /// Answers that the actor stopped, for `reason`, before it answered: the asker gets
+    /// [`AskError::Stopped`].
+    pub fn stopped(self, reason: StopReason) {
+        let _ = self.tx.send(Err(NoReply::Stopped(reason)));
     }
 
     /// Answers that the request never left this process after all (its link closed for good

@@ -1,12 +1,14 @@
 //! [`export_child`]: a supervised foreign child in the export table, found anew on every
-//! call. A supervisor restarts a child in place (same ref), but spawns a killed one anew,
+//! call; [`child_recipient`] and [`child_reply_recipient`]: the same child behind the typed
+//! addresses Rust code uses for its own children. A supervisor restarts a child in place (same ref), but spawns a killed one anew,
 //! with a new ref: a service that kept the first ref would answer `Stopped` from then on.
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use mycelium_actors::export::{ByteRefusal, ByteReply, ByteService, ExportError};
-use mycelium_actors::{ActorId, AskError, BoxFuture, Bus, Receipt};
+use mycelium_actors::{ActorId, AskError, BoxFuture, Bus, Receipt, Recipient, ReplyRecipient};
+use mycelium_codec::WireMessage;
 use mycelium_supervisor::SupervisorRef;
 
 use crate::gate::GateInner;
@@ -25,14 +27,48 @@ pub fn export_child<F: Foreign>(
     service: &str,
     type_ids: &[u16],
 ) -> Result<(), ExportError> {
-    let child = ChildService::<F> {
-        first: sup.child::<ForeignActor<F>>(name).map(|a| a.id()),
-        sup: sup.clone(),
-        name: Arc::from(name),
-        gate: gate.map(|g| Arc::downgrade(&g.inner)),
-    };
-    bus.exports()
-        .export_bytes(service, type_ids, Arc::new(child))
+    bus.exports().export_bytes(
+        service,
+        type_ids,
+        Arc::new(ChildService::new(sup, name, gate)),
+    )
+}
+
+/// The foreign child `name` of the tree `sup` as a typed address for the contract message
+/// `M`, as [`SupervisorRef::child_recipient`] gives for a Rust child: every tell finds the
+/// child that runs now, so the address survives its restarts. `label` names the actor in
+/// errors. The caller checks that the child handles `M` (its language knows).
+pub fn child_recipient<F, M>(
+    bus: &Bus,
+    sup: &SupervisorRef,
+    name: &str,
+    gate: Option<&ForeignGate<F>>,
+    label: &str,
+) -> Recipient<M>
+where
+    F: Foreign,
+    M: WireMessage + Send + 'static,
+{
+    crate::typed::typed_recipient(bus, Arc::new(ChildService::new(sup, name, gate)), label)
+}
+
+/// The foreign child `name` of the tree `sup` as a typed request/reply address (requests
+/// `M`, replies `R`), as [`SupervisorRef::child_reply_recipient`] gives for a Rust child:
+/// every ask finds the child that runs now. A handler that fails is [`AskError::Failed`],
+/// a reply of another type than `R` too (naming `label`, `M` and both reply types).
+pub fn child_reply_recipient<F, M, R>(
+    bus: &Bus,
+    sup: &SupervisorRef,
+    name: &str,
+    gate: Option<&ForeignGate<F>>,
+    label: &str,
+) -> ReplyRecipient<M, R>
+where
+    F: Foreign,
+    M: WireMessage + Send + 'static,
+    R: WireMessage + Send + 'static,
+{
+    crate::typed::typed_reply_recipient(bus, Arc::new(ChildService::new(sup, name, gate)), label)
 }
 
 struct ChildService<F: Foreign> {
@@ -44,6 +80,15 @@ struct ChildService<F: Foreign> {
 }
 
 impl<F: Foreign> ChildService<F> {
+    fn new(sup: &SupervisorRef, name: &str, gate: Option<&ForeignGate<F>>) -> Self {
+        ChildService {
+            first: sup.child::<ForeignActor<F>>(name).map(|a| a.id()),
+            sup: sup.clone(),
+            name: Arc::from(name),
+            gate: gate.map(|g| Arc::downgrade(&g.inner)),
+        }
+    }
+
     /// The child that runs now (or its last incarnation), with the gate.
     fn current(&self) -> Option<ForeignRef<F>> {
         let actor = self.sup.child::<ForeignActor<F>>(&self.name)?;

@@ -101,9 +101,10 @@ mod runtime;
 mod service;
 mod switch;
 mod topics;
+mod typed;
 
 pub use actor::{ForeignActor, ForeignReply, ForeignSpec};
-pub use child::export_child;
+pub use child::{child_recipient, child_reply_recipient, export_child};
 pub use foreign::{Foreign, ForeignMessage};
 pub use gate::ForeignGate;
 pub use letters::dead_letter_type_id;
@@ -118,3 +119,4 @@ pub use topics::{
     publish_bytes, publish_schema_bytes, subscribe_bytes, subscribe_schema_bytes, visit_contract,
     ContractVisitor, ForeignTopicError, SchemaMessage, CONTRACT_TYPE_IDS,
 };
+pub use typed::{typed_recipient, typed_reply_recipient};

@@ -17,16 +17,21 @@
 //! set `PYTHONPATH` to it: the interpreter is the one the binary links (`libpython3.X`), and
 //! it does not read `VIRTUAL_ENV`.
 //!
-//! Rust actors reach a Python child through the bus's export table
-//! ([`PythonHost::export_child`], then `bus.exports().ask(service, type_id, body)`), and share
-//! its topics as on a bus made in Python.
+//! Rust code reaches a Python child as it reaches a Rust child: through a typed address,
+//! [`PythonHost::child_reply_recipient`] (`ReplyRecipient<M, R>`: `ask`, `tell`) or
+//! [`PythonHost::child_recipient`] (`Recipient<M>`), of the Rust types generated from the same
+//! schema file, which follows the child across its restarts; or by service name through the
+//! bus's export table ([`PythonHost::export_child`]), which is how other nodes reach it. A
+//! Python actor's publications reach Rust subscribers of a message type the bus exports as a
+//! topic (`bus.exports().export_topic::<M>()`); see `mycelium_foreign::publish_schema_bytes`.
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use mycelium_actors::Bus as RustBus;
-use mycelium_foreign::ForeignGate;
+use mycelium_actors::{Bus as RustBus, Recipient, ReplyRecipient};
+use mycelium_codec::WireMessage;
+use mycelium_foreign::{ForeignActor, ForeignGate};
 use mycelium_supervisor::{ChildSpec, SupervisorRef};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -45,8 +50,15 @@ pub struct PythonHost {
     schema: BusSchema,
     /// The bus's Python actors (named in its dead letters).
     actors: PyActors,
-    /// The gates of the Python children, by child name (for their exports).
-    gates: Mutex<HashMap<String, ForeignGate<PyForeign>>>,
+    /// The Python children made for the bus, by child name: the gate (for their exports
+    /// and typed addresses) and the class path.
+    children: Mutex<HashMap<String, Child>>,
+}
+
+/// A Python child of this host.
+struct Child {
+    gate: ForeignGate<PyForeign>,
+    class_path: String,
 }
 
 /// `err` as its Python text (`ModuleNotFoundError: No module named 'desk'`).
@@ -98,7 +110,7 @@ impl PythonHost {
                 py_bus,
                 schema,
                 actors,
-                gates: Mutex::new(HashMap::new()),
+                children: Mutex::new(HashMap::new()),
             })
         })
         .map_err(text)
@@ -126,10 +138,13 @@ impl PythonHost {
         .map_err(text)?;
         let (spec, gate) =
             mycelium_foreign::gated_child_spec(name, Arc::new(foreign), PyArgs(Arc::new(args)));
-        self.gates
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(name.to_string(), gate);
+        self.children().insert(
+            name.to_string(),
+            Child {
+                gate,
+                class_path: class_path.to_string(),
+            },
+        );
         Ok(spec)
     }
 
@@ -142,14 +157,132 @@ impl PythonHost {
         service: &str,
         type_ids: &[u16],
     ) -> Result<(), String> {
-        let gate = self
-            .gates
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(name)
-            .cloned();
+        let gate = self.children().get(name).map(|c| c.gate.clone());
         mycelium_foreign::export_child(&self.bus, sup, name, gate.as_ref(), service, type_ids)
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())?;
+        if let Some(gate) = gate {
+            self.actors.export(service, &gate.foreign().raised);
+        }
+        Ok(())
+    }
+
+    /// The Python child `name` of `sup` as a typed address for the message `M` of the bus's
+    /// schema (a Rust type generated from the same schema file), as
+    /// `SupervisorRef::child_recipient` gives for a Rust child: it follows the child across
+    /// restarts. Refused, naming the class and the message, when the class has no handler
+    /// for `M`, or handles `M`'s type id as a message of another name (a Rust type of another
+    /// schema); also when `name` is not a Python child of this host that has started.
+    pub fn child_recipient<M>(
+        &self,
+        sup: &SupervisorRef,
+        name: &str,
+    ) -> Result<Recipient<M>, String>
+    where
+        M: WireMessage + Send + 'static,
+    {
+        let (gate, label) = self.handling(sup, name, M::TYPE_ID, M::NAME)?;
+        Ok(mycelium_foreign::child_recipient(
+            &self.bus,
+            sup,
+            name,
+            Some(&gate),
+            &label,
+        ))
+    }
+
+    /// The Python child `name` of `sup` as a typed request/reply address (requests `M`,
+    /// replies `R`, both messages of the bus's schema), as
+    /// `SupervisorRef::child_reply_recipient` gives for a Rust child: `ask` and `tell` reach
+    /// the child that runs now, across restarts. Refused as
+    /// [`child_recipient`](Self::child_recipient) is. A handler that raises is
+    /// `AskError::Failed` (the exception's text) and the child restarts; a handler that
+    /// answers with another message than `R` is `AskError::Failed` naming both.
+    pub fn child_reply_recipient<M, R>(
+        &self,
+        sup: &SupervisorRef,
+        name: &str,
+    ) -> Result<ReplyRecipient<M, R>, String>
+    where
+        M: WireMessage + Send + 'static,
+        R: WireMessage + Send + 'static,
+    {
+        let (gate, label) = self.handling(sup, name, M::TYPE_ID, M::NAME)?;
+        Ok(mycelium_foreign::child_reply_recipient(
+            &self.bus,
+            sup,
+            name,
+            Some(&gate),
+            &label,
+        ))
+    }
+
+    /// The gate of the started Python child `name` of `sup` and its label for errors, if its
+    /// class handles the message `type_id` named `message`.
+    fn handling(
+        &self,
+        sup: &SupervisorRef,
+        name: &str,
+        type_id: u16,
+        message: &str,
+    ) -> Result<(ForeignGate<PyForeign>, String), String> {
+        let (gate, class_path) = {
+            let children = self.children();
+            match children.get(name) {
+                Some(c) => (c.gate.clone(), c.class_path.clone()),
+                None => {
+                    let mut made: Vec<&str> = children.keys().map(String::as_str).collect();
+                    made.sort_unstable();
+                    return Err(format!(
+                        "`{name}` is not a Python child of this host (its children: {made:?}): \
+                         make it with PythonHost::child_spec"
+                    ));
+                }
+            }
+        };
+        if sup.child::<ForeignActor<PyForeign>>(name).is_none() {
+            return Err(format!(
+                "the tree has no child `{name}` running ({class_path}): spawn the tree with \
+                 the spec from PythonHost::child_spec first"
+            ));
+        }
+        let class = gate.foreign().class().map_err(text)?;
+        match class.table.get(&type_id) {
+            Some(entry) if entry.plan.class_name() == message => {
+                Ok((gate, format!("Python actor {class_path}")))
+            }
+            Some(entry) => Err(format!(
+                "{class_path} handles type id {type_id} as {}, not as the Rust type {message}: \
+                 the Rust type is generated from another schema than the bus's; generate both \
+                 from one schema file",
+                entry.plan.class_name()
+            )),
+            None => {
+                let mut handled: Vec<(u16, &str)> = class
+                    .table
+                    .iter()
+                    .map(|(id, e)| (*id, e.plan.class_name()))
+                    .collect();
+                handled.sort_unstable();
+                let handled: Vec<String> = handled
+                    .iter()
+                    .map(|(id, name)| format!("{name} ({id})"))
+                    .collect();
+                Err(format!(
+                    "{class_path} has no handler for {message} (type id {type_id}): it handles \
+                     {}; add a @mycelium.handler({message}) method, or send it a message it \
+                     handles",
+                    if handled.is_empty() {
+                        "no schema message".to_string()
+                    } else {
+                        handled.join(", ")
+                    }
+                ))
+            }
+        }
+    }
+
+    fn children(&self) -> std::sync::MutexGuard<'_, HashMap<String, Child>> {
+        self.children.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The program's bus as Python code sees it (a `mycelium.Bus`).

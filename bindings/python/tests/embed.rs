@@ -1,12 +1,14 @@
 //! A Rust program hosting Python actors: the interpreter started by the test binary, a Python
 //! actor class named by its path as a child of a Rust supervision tree, reached by Rust through
-//! the export table, restarted after a failure, and an import error as a start failure.
+//! the export table and through typed addresses (`ReplyRecipient`, `Recipient`) that follow it
+//! across restarts, restarted after a failure, and an import error as a start failure.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use _native::embed::PythonHost;
-use mycelium_actors::Bus;
+use mycelium_actors::{AskError, Bus, Recipient, ReplyRecipient};
+use mycelium_contracts::{CancelOrder, Heartbeat, OrderAck};
 use mycelium_supervisor::{RestartStrategy, Supervisor};
 use pyo3::prelude::*;
 
@@ -42,6 +44,13 @@ impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// A directory of this test's own, `what` naming it apart from the other tests'.
+fn scratch_dir(what: &str) -> Scratch {
+    let dir = std::env::temp_dir().join(format!("mycelium-embed-{what}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scratch directory");
+    Scratch(dir)
 }
 
 fn scratch() -> Scratch {
@@ -141,5 +150,131 @@ async fn a_rust_program_hosts_python_actors_in_its_supervision_tree() {
     assert!(text.contains("No module named 'desk_missing'"), "{text}");
 
     sup.stop().await;
+    bus.shutdown(Duration::from_secs(5)).await;
+}
+
+/// A Python actor of the example schema (`mycelium.trading`), whose Rust types are
+/// `mycelium_contracts`: it counts the heartbeats it gets.
+const COUNTING: &str = r#"
+import mycelium
+from mycelium.trading import Heartbeat, OrderAck
+
+
+class Counter(mycelium.Actor):
+    def on_start(self, first):
+        self.count = first
+
+    @mycelium.handler(Heartbeat)
+    def beat(self, hb):
+        if hb.sender == "boom":
+            raise ValueError("boom on purpose")
+        self.count += 1
+        if hb.sender == "ack":
+            return OrderAck(client_order_id=self.count, venue_order_id="V", ts_ns=0, venue_ts_ns=None)
+        return Heartbeat(ts_ns=hb.ts_ns, seq=self.count, sender="counter")
+"#;
+
+fn beat(sender: &str) -> Heartbeat {
+    Heartbeat {
+        ts_ns: 5,
+        seq: 0,
+        sender: sender.into(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_python_child_is_reached_through_typed_recipients_across_restarts() {
+    let dir = scratch_dir("typed");
+    std::fs::write(dir.0.join("counting.py"), COUNTING).expect("writes the actor");
+    let python = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python");
+    let bus = Bus::new();
+    let host = PythonHost::start(&bus, "mycelium.trading", &[&dir.0, &python]).expect("starts");
+    let sup = Supervisor::builder(RestartStrategy::OneForOne)
+        .child(
+            host.child_spec("counter", "counting:Counter", 0u64)
+                .expect("a spec"),
+        )
+        .spawn(&bus)
+        .await
+        .expect("the tree starts");
+
+    // The same calls as for a Rust child.
+    let counter: ReplyRecipient<Heartbeat, Heartbeat> = host
+        .child_reply_recipient(&sup, "counter")
+        .expect("the class handles Heartbeat");
+    assert_eq!(counter.ask(beat("a")).await.expect("answered").seq, 1);
+    counter.tell(beat("b")).await.expect("told");
+    // In order: the tell is handled before the ask sent after it.
+    assert_eq!(counter.ask(beat("c")).await.expect("answered").seq, 3);
+    let tells: Recipient<Heartbeat> = host.child_recipient(&sup, "counter").expect("a recipient");
+    tells.tell(beat("d")).await.expect("told");
+    let reply = counter
+        .ask_timeout(beat("e"), Duration::from_secs(30))
+        .await
+        .expect("answered");
+    assert_eq!(reply.seq, 5);
+    assert_eq!(reply.sender, "counter");
+
+    // The handler raises: the ask fails with its text, the tree restarts the child, and the
+    // same address reaches the new incarnation.
+    match counter.ask(beat("boom")).await {
+        Err(AskError::Failed(failure)) => {
+            assert!(
+                failure.reason.contains("ValueError: boom on purpose"),
+                "{failure:?}"
+            )
+        }
+        other => panic!("expected the handler's failure, got {other:?}"),
+    }
+    sup.wait_restarts(1, Some("counter"))
+        .await
+        .expect("restarted");
+    assert_eq!(counter.ask(beat("f")).await.expect("answered").seq, 1);
+    tells.tell(beat("g")).await.expect("told after the restart");
+    assert_eq!(counter.ask(beat("h")).await.expect("answered").seq, 3);
+
+    // A message the class has no handler for: refused when the address is made.
+    let refused = host
+        .child_reply_recipient::<CancelOrder, OrderAck>(&sup, "counter")
+        .expect_err("Counter does not handle CancelOrder");
+    assert!(
+        refused.contains("counting:Counter has no handler for CancelOrder")
+            && refused.contains("Heartbeat (900)"),
+        "{refused}"
+    );
+    let refused = host
+        .child_recipient::<Heartbeat>(&sup, "nobody")
+        .expect_err("no such child");
+    assert!(
+        refused.contains("`nobody` is not a Python child"),
+        "{refused}"
+    );
+
+    // A handler that answers another message than the address's reply type.
+    let acks: ReplyRecipient<Heartbeat, OrderAck> = host
+        .child_reply_recipient(&sup, "counter")
+        .expect("an address");
+    assert_eq!(
+        acks.ask(beat("ack")).await.expect("an ack").client_order_id,
+        4
+    );
+    match acks.ask(beat("i")).await {
+        Err(AskError::Failed(failure)) => assert!(
+            failure.reason.contains(
+                "Python actor counting:Counter answered Heartbeat with type id 900, not OrderAck"
+            ),
+            "{failure:?}"
+        ),
+        other => panic!("expected a wrong reply type, got {other:?}"),
+    }
+    // That is the asker's error, not the actor's: it goes on.
+    assert_eq!(counter.ask(beat("j")).await.expect("answered").seq, 6);
+
+    sup.stop().await;
+    // Stopped for good: the request is handed back.
+    match counter.ask(beat("k")).await {
+        Err(AskError::Closed(hb)) => assert_eq!(hb.sender, "k"),
+        other => panic!("expected the request back, got {other:?}"),
+    }
     bus.shutdown(Duration::from_secs(5)).await;
 }
