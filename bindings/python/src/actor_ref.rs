@@ -16,6 +16,7 @@ use crate::callbacks;
 use crate::codec;
 use crate::errors::{self, ActorStopped, MailboxFull, MessageTypeError};
 use crate::host::{HandlerNames, PyForeign, LOCAL_TYPE_ID};
+use crate::py_actors::PyActors;
 use crate::schema::BusSchema;
 use crate::wait::wait;
 
@@ -29,6 +30,8 @@ enum Target {
         bus: Bus,
         name: String,
         names: Option<Arc<HandlerNames>>,
+        /// The bus's Python actors, to find the exception of a handler behind the name.
+        actors: Option<PyActors>,
     },
 }
 
@@ -70,6 +73,14 @@ pub(crate) enum AskFailed {
         ForeignRef<PyForeign>,
         Option<Arc<crate::failure::Raised>>,
     ),
+    /// An ask by service name of type id `type_id` failed: for a Python actor of this bus
+    /// behind the name, its handler's exception if it kept it (found when the ask was sent).
+    Service {
+        error: DeliveryError,
+        type_id: u16,
+        names: Option<Arc<HandlerNames>>,
+        raised: Option<Arc<crate::failure::Raised>>,
+    },
 }
 
 impl From<PyErr> for AskFailed {
@@ -91,6 +102,20 @@ impl AskFailed {
                     }
                 }
                 foreign_ask_error(&actor, e)
+            }
+            AskFailed::Service {
+                error,
+                type_id,
+                names,
+                raised,
+            } => {
+                if let DeliveryError::Failed { service, failure } = &error {
+                    if let Some(raised) = raised.and_then(|r| r.take(&failure.reason)) {
+                        let text = errors::service_failed_text(service, failure);
+                        return crate::failure::to_asker(py, raised, &text);
+                    }
+                }
+                service_ask_error(error, type_id, names.as_deref())
             }
         }
     }
@@ -222,14 +247,16 @@ impl ActorRef {
     }
 
     pub(crate) fn service(bus: &Bus, name: &str, schema: BusSchema) -> Self {
-        Self::service_named(bus, name, None, schema)
+        Self::service_named(bus, name, None, None, schema)
     }
 
-    /// A service ref that knows the names of the Python actor's handlers behind it.
+    /// A service ref that knows the names of the Python actor's handlers behind it, and the
+    /// bus's Python actors (whose handlers' exceptions its asks raise).
     pub(crate) fn service_named(
         bus: &Bus,
         name: &str,
         names: Option<Arc<HandlerNames>>,
+        actors: Option<PyActors>,
         schema: BusSchema,
     ) -> Self {
         ActorRef {
@@ -237,6 +264,7 @@ impl ActorRef {
                 bus: bus.clone(),
                 name: name.to_string(),
                 names,
+                actors,
             },
             handle: Some(bus.runtime().clone()),
             schema,
@@ -302,7 +330,7 @@ impl ActorRef {
         let target = self.target.clone();
         let raised = match &target {
             Target::Foreign(actor) => actor.gate().map(|g| g.foreign().raised.clone()),
-            Target::Service { .. } => None,
+            Target::Service { name, actors, .. } => actors.as_ref().and_then(|a| a.raised_of(name)),
         };
         async move {
             match target {
@@ -312,13 +340,20 @@ impl ActorRef {
                         Err(e) => Err(AskFailed::Foreign(e, actor, raised)),
                     }
                 }
-                Target::Service { bus, name, names } => {
+                Target::Service {
+                    bus, name, names, ..
+                } => {
                     let exports = bus.exports();
                     let asked = match timeout {
                         Some(t) => exports.ask_timeout(&name, type_id, &body, t).await,
                         None => exports.ask(&name, type_id, &body).await,
                     };
-                    asked.map_err(|e| service_ask_error(e, type_id, names.as_deref()).into())
+                    asked.map_err(|error| AskFailed::Service {
+                        error,
+                        type_id,
+                        names,
+                        raised,
+                    })
                 }
             }
         }
@@ -960,7 +995,11 @@ impl ActorRef {
         };
         actor
             .export(&bus.rust_bus()?, service, &type_ids)
-            .map_err(|e| PyValueError::new_err(e.to_string()))
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        if let Some(gate) = actor.gate() {
+            bus.actors().export(service, &gate.foreign().raised);
+        }
+        Ok(())
     }
 
     fn __repr__(&self) -> String {

@@ -262,6 +262,7 @@ impl Bus {
             &self.bus,
             name,
             names,
+            Some(self.actors.clone()),
             self.schema.clone(),
         ))
     }

@@ -139,11 +139,9 @@ pub(crate) fn delivery(e: DeliveryError) -> PyErr {
             ),
             None => format!("service `{service}` has stopped: the message was not handled"),
         }),
-        DeliveryError::Failed { service, failure } => ActorFailed::new_err(format!(
-            "service `{service}` failed on this request: it {}; resend only if the request is \
-             safe to repeat",
-            failure_text(&failure)
-        )),
+        DeliveryError::Failed { service, failure } => {
+            ActorFailed::new_err(service_failed_text(&service, &failure))
+        }
         DeliveryError::Timeout { service, after } => AskTimeout::new_err(format!(
             "service `{service}` gave no reply within {} s of bus time; the request may still \
              be handled",
@@ -324,6 +322,15 @@ pub(crate) fn dead_letter_text(reason: &DeadLetterReason) -> String {
 
 /// What an asker is told of the failure of the actor it asked: "the actor raised in a
 /// handler: ValueError: ...".
+/// What failed, for an ask by service name whose actor failed on it.
+pub(crate) fn service_failed_text(service: &str, failure: &Failure) -> String {
+    format!(
+        "service `{service}` failed on this request: it {}; resend only if the request is safe \
+         to repeat",
+        failure_text(failure)
+    )
+}
+
 pub(crate) fn failed_text(failure: &Failure) -> String {
     format!("the actor {}", failure_text(failure))
 }

@@ -1,5 +1,7 @@
 //! The Python actors of a bus by id, so that its dead letters name the actor's class and the
-//! message's, not the foreign layer's Rust types (`ForeignActor`, `ForeignCall`).
+//! message's, not the foreign layer's Rust types (`ForeignActor`, `ForeignCall`); and by the
+//! service names they are exported under, so that an ask by service name raises the
+//! handler's exception.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
@@ -32,6 +34,9 @@ struct Table {
     by_id: HashMap<ActorId, Known>,
     /// Size after the last sweep of entries that are gone.
     swept: usize,
+    /// The failures of the Python actors exported by service name, so that an ask by that
+    /// name raises the handler's exception as an ask through the actor's own ref does.
+    services: HashMap<String, Weak<Raised>>,
 }
 
 impl PyActors {
@@ -50,6 +55,23 @@ impl PyActors {
             table.by_id.retain(|_, k| k.alive.strong_count() > 0);
             table.swept = table.by_id.len();
         }
+    }
+
+    /// Records that the Python actor failing into `raised` is exported as `service`.
+    pub(crate) fn export(&self, service: &str, raised: &Arc<Raised>) {
+        let mut table = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        table.services.retain(|_, r| r.strong_count() > 0);
+        table
+            .services
+            .insert(service.to_string(), Arc::downgrade(raised));
+    }
+
+    /// The failures of the Python actor exported as `service`, while it has its callbacks.
+    /// A failure is looked up in them by its text, so a service name taken over by another
+    /// actor since finds none there.
+    pub(crate) fn raised_of(&self, service: &str) -> Option<Arc<Raised>> {
+        let table = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        table.services.get(service).and_then(Weak::upgrade)
     }
 
     /// The actor and message type names of the dead letter `letter`, as a Python reader

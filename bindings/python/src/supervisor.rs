@@ -262,15 +262,15 @@ impl Supervisor {
                     .child::<ForeignActor<PyForeign>>(&def.name)
                     .ok_or_else(|| format!("child `{}` is not running", def.name))
                     .and_then(|_| {
+                        let gate = gates.get(&def.name);
                         mycelium_foreign::export_child(
-                            bus,
-                            &sup,
-                            &def.name,
-                            gates.get(&def.name),
-                            service,
-                            type_ids,
+                            bus, &sup, &def.name, gate, service, type_ids,
                         )
-                        .map_err(|e| e.to_string())
+                        .map_err(|e| e.to_string())?;
+                        if let Some(gate) = gate {
+                            py_bus.actors().export(service, &gate.foreign().raised);
+                        }
+                        Ok(())
                     }),
                 ChildKind::Rust { kind, .. } => kind.export_child(bus, &sup, &def.name, service),
             };

@@ -124,6 +124,43 @@ def test_ask_async_raises_the_handlers_exception_on_either_path(bus):
     asyncio.run(main())
 
 
+def test_an_ask_by_service_name_raises_the_handlers_exception(bus):
+    # A Python actor exported by name, unsupervised and as a supervised child: an ask through
+    # `bus.ref(name)` (the export table, as Rust actors and other nodes reach it) raises what
+    # an ask through the actor's own ref raises.
+    bus.spawn(Risky, service="risky-alone")
+    sup = bus.supervise([mycelium.python_child("risky", Risky, service="risky")])
+    for name in ("risky", "risky-alone"):
+        with pytest.raises(ValueError, match="the model diverged") as caught:
+            bus.ref(name).ask(hb(sender="value"))
+        assert isinstance(caught.value, mycelium.ActorFailed)
+        assert type(caught.value.__cause__) is ValueError
+        assert f"service `{name}` failed on this request" in str(caught.value)
+    sup.wait_restarts(1)
+    risky = bus.ref("risky")
+    assert risky.ask(hb(1)).seq == 2
+    with pytest.raises(Rejected) as caught:
+        risky.ask(hb(sender="rejected"))
+    assert caught.value.code == 7
+    sup.wait_restarts(2)
+
+    async def main():
+        with pytest.raises(KeyError) as caught:
+            await risky.ask_async(hb(sender="key"))
+        assert isinstance(caught.value, mycelium.ActorFailed)
+
+    asyncio.run(main())
+
+
+def test_an_ask_by_service_name_on_virtual_time_raises_the_handlers_exception(vbus):
+    sup = vbus.supervise([mycelium.python_child("risky", Risky, service="risky")])
+    with pytest.raises(ValueError, match="the model diverged") as caught:
+        vbus.ref("risky").ask(hb(sender="value"), timeout=30.0)
+    assert isinstance(caught.value, mycelium.ActorFailed)
+    notes = "\n".join(getattr(caught.value.__cause__, "__notes__", []))
+    assert "check_limits" in notes
+
+
 def test_a_failing_tell_is_logged_with_its_traceback(bus, caplog):
     caplog.set_level(logging.ERROR, logger="mycelium.actor")
     risky = bus.spawn(Risky)
