@@ -202,10 +202,38 @@ pub struct SchemaMessage {
     pub body: Arc<[u8]>,
 }
 
-/// Publishes the message `type_id` of a schema without Rust types, with `body`, on `bus`
-/// under `topic`, for [`subscribe_schema_bytes`] subscribers. Waits for `Block` subscribers
-/// with full queues. The report counts every schema-message subscription whose pattern
-/// matches `topic`, also those that take another type id on the same topic name.
+/// Publishes the message `type_id` of a schema without Rust types in the bindings, with
+/// `body`, on `bus` under `topic`, for [`subscribe_schema_bytes`] subscribers. Waits for
+/// `Block` subscribers with full queues.
+///
+/// Rust subscribers: when the program has the schema's Rust types (generated from the same
+/// schema file) and the bus exports `type_id` as a topic type
+/// ([`Exports::export_topic`](mycelium_actors::export::Exports::export_topic), as a link does
+/// for other nodes' publications), the message is also published as that Rust type, so a
+/// Rust actor subscribed to it receives it like any other publication (a body that does not
+/// decode as it is then refused, with nothing published). The report counts both kinds of
+/// subscriber; among schema-message subscriptions, every one whose pattern matches `topic`,
+/// also those that take another type id on the same topic name.
+///
+/// ```
+/// use mycelium_actors::{Bus, SubscribeOptions};
+/// use mycelium_codec::WireMessage;
+/// use mycelium_contracts::Heartbeat;
+/// use mycelium_foreign::publish_schema_bytes;
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+/// let bus = Bus::new();
+/// // A Rust subscriber, and the bus told which Rust type the schema's id 900 is.
+/// let mut beats = bus.subscribe_stream::<Heartbeat>("sys.heartbeat", SubscribeOptions::new()).unwrap();
+/// bus.exports().export_topic::<Heartbeat>().unwrap();
+/// // What a Python or OCaml actor's publication does with the body its codec made.
+/// let mut body = Vec::new();
+/// Heartbeat { ts_ns: 1, seq: 7, sender: "model".into() }.encode_body(&mut body);
+/// let report = publish_schema_bytes(&bus, Heartbeat::TYPE_ID, "sys.heartbeat", None, &body).await.unwrap();
+/// assert_eq!(report.delivered, 1);
+/// assert_eq!(beats.recv().await.unwrap().msg().seq, 7);
+/// # });
+/// ```
 pub async fn publish_schema_bytes(
     bus: &Bus,
     type_id: u16,
@@ -213,13 +241,28 @@ pub async fn publish_schema_bytes(
     key: Option<u64>,
     body: &[u8],
 ) -> Result<PublishReport, ForeignTopicError> {
+    // First as the Rust type, if there is one: a body it refuses publishes nothing.
+    let typed = match bus.exports().publish(type_id, topic, key, body).await {
+        Ok(report) => Some(report),
+        Err(DeliveryError::UnknownTopicType { .. }) => None,
+        Err(e) => return Err(e.into()),
+    };
     let msg = SchemaMessage {
         type_id,
         body: Arc::from(body),
     };
-    Ok(match key {
+    let report = match key {
         Some(key) => bus.publish_keyed(topic, key, msg).await?,
         None => bus.publish(topic, msg).await?,
+    };
+    Ok(match typed {
+        Some(typed) => PublishReport {
+            matched: report.matched + typed.matched,
+            delivered: report.delivered + typed.delivered,
+            dropped: report.dropped + typed.dropped,
+            removed: report.removed + typed.removed,
+        },
+        None => report,
     })
 }
 
