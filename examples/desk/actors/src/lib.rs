@@ -2,7 +2,7 @@
 //! actor, and [`register`], which makes the engine startable by name (`"execution"`) from
 //! Python, C or OCaml in the same process.
 
-use mycelium_actors::{Actor, BoxError, Context, Handler};
+use mycelium_actors::{Actor, BoxError, Context, Handler, Published, SubscribeOptions};
 use mycelium_codec::WireMessage;
 use mycelium_foreign::publish_schema_bytes;
 use mycelium_foreign::registry::{self, ArgUse, RustActor, SchemaId};
@@ -17,6 +17,9 @@ use desk::{Fill, NewOrder, Side};
 /// The topic of fills (`Fill`'s topic in `desk.yaml`).
 pub const FILLS: &str = "desk.fills";
 
+/// The topic of orders (`NewOrder`'s topic in `desk.yaml`).
+pub const ORDERS: &str = "desk.orders";
+
 /// The schema the engine speaks, with the Python module generated from the same file.
 pub const SCHEMA: SchemaId =
     SchemaId::new(desk::PACKAGE, desk::SCHEMA_DIGEST).python_module("trading_desk.desk");
@@ -25,7 +28,8 @@ pub const SCHEMA: SchemaId =
 /// keeps the desk's position. Built from the spread in ticks (default 2): `0.01` a tick.
 /// Each fill is also published on the schema's topic for fills, `desk.fills`, where actors
 /// of any language on the bus subscribe to `Fill` (a Python actor with
-/// `self.subscribe(desk.Fill)`).
+/// `self.subscribe(desk.Fill)`). Orders come as asks, or published on `desk.orders` by
+/// actors of any language (`bus.publish(desk.NewOrder(...))` in Python).
 pub struct ExecutionEngine {
     half_spread: f64,
     position: i64,
@@ -33,7 +37,13 @@ pub struct ExecutionEngine {
 
 impl Actor for ExecutionEngine {
     type Args = u32;
-    async fn on_start(spread_ticks: u32, _ctx: &mut Context<Self>) -> Result<Self, BoxError> {
+    async fn on_start(spread_ticks: u32, ctx: &mut Context<Self>) -> Result<Self, BoxError> {
+        // Orders published on the schema's topic, by actors of any language: a publication
+        // of `NewOrder` from Python, OCaml or C reaches this subscription as the Rust type
+        // once the bus exports the topic type (already exported: by an engine before this
+        // one, or a link).
+        let _ = ctx.bus().exports().export_topic::<NewOrder>();
+        ctx.subscribe::<NewOrder>(ORDERS, SubscribeOptions::new())?;
         Ok(ExecutionEngine {
             half_spread: f64::from(spread_ticks) * 0.01 / 2.0,
             position: 0,
@@ -41,9 +51,24 @@ impl Actor for ExecutionEngine {
     }
 }
 
+impl Handler<Published<NewOrder>> for ExecutionEngine {
+    type Reply = ();
+    /// An order published on `desk.orders`: filled as an asked one is, the fill published on
+    /// `desk.fills` (nobody waits for an answer).
+    async fn handle(&mut self, order: Published<NewOrder>, ctx: &mut Context<Self>) {
+        self.fill(order.msg().clone(), ctx).await;
+    }
+}
+
 impl Handler<NewOrder> for ExecutionEngine {
     type Reply = Fill;
     async fn handle(&mut self, order: NewOrder, ctx: &mut Context<Self>) -> Fill {
+        self.fill(order, ctx).await
+    }
+}
+
+impl ExecutionEngine {
+    async fn fill(&mut self, order: NewOrder, ctx: &mut Context<Self>) -> Fill {
         let (sign, price) = match order.side {
             Side::Buy => (1, order.mark + self.half_spread),
             Side::Sell => (-1, order.mark - self.half_spread),

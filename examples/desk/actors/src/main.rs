@@ -1,6 +1,8 @@
 //! The desk as a Rust program hosting the Python strategy: a supervision tree with the Rust
-//! execution engine and the Python `trading_desk.strategy:Momentum` as children, the strategy asked to
-//! run. Prints the same line as the Python program `trading_desk.run`.
+//! execution engine and the Python `trading_desk.strategy:Momentum` as children, the strategy
+//! asked to run through a `ReplyRecipient<Run, Summary>` (as a Rust child would be), and the
+//! summary it publishes on `desk.summary` received by a Rust subscriber as `Summary`. Prints
+//! the same line as the Python program `trading_desk.run`.
 //!
 //! `desk-host <dir>... [--ticks N] [--seed S]`: the directories go first on Python's `sys.path`
 //! and must hold the `trading_desk` package (with its generated `desk` module) and the
@@ -18,7 +20,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use desk_actors::desk::{self, Fill, NewOrder, Run, Summary};
-use mycelium_actors::{Actor, BoxError, Bus, Context, Handler};
+use mycelium_actors::{Actor, BoxError, Bus, Context, Handler, ReplyRecipient, SubscribeOptions};
 use mycelium_codec::WireMessage;
 use mycelium_foreign::registry::Kind;
 use mycelium_python::embed::PythonHost;
@@ -78,7 +80,8 @@ fn line(summary: &Summary) -> String {
 }
 
 /// The Python strategy as a child of a tree next to whatever serves `execution` on `bus`,
-/// asked to run.
+/// asked to run through a typed address, as a Rust child would be. The summary it publishes
+/// on `desk.summary` reaches a Rust subscriber as `Summary`, and must be the one it answered.
 async fn run_strategy(
     bus: &Bus,
     options: &Options,
@@ -98,20 +101,29 @@ async fn run_strategy(
     if let Some(execution) = engine {
         execution.export_child(bus, &tree, "execution", "execution")?;
     }
-    host.export_child(&tree, "strategy", "strategy", &[Run::TYPE_ID])?;
-    let mut body = Vec::new();
-    Run {
+    // What Python publishes as `desk.Summary` is published for Rust as `Summary` too.
+    bus.exports()
+        .export_topic::<Summary>()
+        .map_err(|e| e.to_string())?;
+    let mut published = bus
+        .subscribe_stream::<Summary>(Summary::TOPIC, SubscribeOptions::new())
+        .map_err(|e| e.to_string())?;
+    let strategy: ReplyRecipient<Run, Summary> = host.child_reply_recipient(&tree, "strategy")?;
+    let run = Run {
         ticks: options.ticks,
         seed: options.seed,
+    };
+    let summary = strategy.ask(run).await.map_err(|e| e.to_string())?;
+    // Published by the handler before it answered: in the stream already.
+    match published.try_recv() {
+        Some(heard) if *heard.msg() == summary => Ok((summary, tree)),
+        Some(heard) => Err(format!(
+            "the strategy published {:?} on {}, but answered {summary:?}",
+            heard.msg(),
+            Summary::TOPIC
+        )),
+        None => Err(format!("nothing was published on {}", Summary::TOPIC)),
     }
-    .encode_body(&mut body);
-    let (_, reply) = bus
-        .exports()
-        .ask("strategy", Run::TYPE_ID, &body)
-        .await
-        .map_err(|e| e.to_string())?;
-    let summary = Summary::decode_body(&reply).map_err(|e| e.to_string())?;
-    Ok((summary, tree))
 }
 
 /// The engine's node keeps the result the strategy's node tells it.

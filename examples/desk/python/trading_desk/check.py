@@ -1,5 +1,6 @@
 """Checks of the desk's wheel as a Python user meets it: the engine listed, started supervised,
-its fills on the schema's topic reaching a Python subscriber, and its refusals (another
+its fills on the schema's topic reaching a Python subscriber, orders published from Python
+reaching the engine as a Rust subscriber, and its refusals (another
 schema's bus, an argument it does not take). run.sh runs it in the wheel's virtualenv; it
 exits non-zero with the failed check's text."""
 
@@ -63,6 +64,18 @@ def main() -> None:
         assert seen == answered, (seen, answered)
         assert seen[-1].position == 6, seen
 
+    # The other way: orders that Python code publishes on `desk.orders` reach the engine, a
+    # Rust subscriber, as the Rust type `NewOrder`; it fills each and publishes the fill.
+    with mycelium.Bus(schema=desk) as bus:
+        book = bus.spawn(FillBook, None)
+        bus.spawn_rust("execution", "execution")
+        assert bus.publish(order(7, desk.Side.Sell, 4)) == 1
+        # An ask sent after the publication is handled after it: that fill is out by then.
+        last = bus.ref("execution").ask(order(8, desk.Side.Sell, 1))
+        seen = book.ask("fills so far")
+        assert [(f.order_id, f.position) for f in seen] == [(7, -4), (8, -5)], seen
+        assert seen[-1] == last, (seen, last)
+
     # Refusals: the engine's own argument check, and a bus of another schema.
     with mycelium.Bus(schema=desk) as bus:
         try:
@@ -80,7 +93,10 @@ def main() -> None:
             assert "this bus speaks schema `trading`" in str(e), e
         else:
             raise AssertionError("the engine started on a bus of another schema")
-    print("the desk's wheel: the engine listed, supervised, its fills received on desk.fills, refused as documented")
+    print(
+        "the desk's wheel: the engine listed, supervised, its fills received on desk.fills, "
+        "orders published on desk.orders filled, refused as documented"
+    )
 
 
 if __name__ == "__main__":

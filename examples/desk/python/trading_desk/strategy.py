@@ -25,7 +25,8 @@ def fnv1a(digest: int, data: bytes) -> int:
 
 
 class Momentum(mycelium.Actor):
-    """Buys when the last three marks rise, sells when they fall, 10 at a time."""
+    """Buys when the last three marks rise, sells when they fall, 10 at a time; answers a
+    `Run` with its `Summary`, also published on `desk.summary`."""
 
     def on_start(self, execution: str) -> None:
         self.execution = execution
@@ -50,4 +51,8 @@ class Momentum(mycelium.Actor):
                 digest,
                 struct.pack("<QIqq", fill.order_id, fill.qty, round(fill.price * 100), fill.position),
             )
-        return desk.Summary(orders=orders, position=position, digest=digest)
+        summary = desk.Summary(orders=orders, position=position, digest=digest)
+        # On the schema's topic `desk.summary`, for whoever subscribes: a Rust actor receives
+        # it as the Rust type `Summary` in a Rust program that exports that topic type.
+        self.publish(summary)
+        return summary
