@@ -50,7 +50,9 @@ class ActorFailed(MyceliumError):
     `__cause__` being the handler's exception with its traceback (through the mailbox, the
     traceback as text in its `__notes__`). `except ValueError` and `except ActorFailed` both
     catch it; attributes of the handler's exception read through. An ask by service name
-    raises a plain `ActorFailed`. Every handler failure is also logged, with its traceback,
+    (`bus.ref(name)`) of a Python actor of the same bus raises it the same way; one of a
+    Rust actor, or of an actor on another node, raises a plain `ActorFailed` with the
+    failure's text. Every handler failure is also logged, with its traceback,
     on the logger `mycelium.actor` (level ERROR), so that a failing tell is never silent."""
 
 class ActorStopped(MyceliumError):
@@ -306,8 +308,11 @@ class Bus:
         unknown kind, an arg it refuses, a start that fails or a service name already taken;
         `SchemaMismatch` on a bus of another schema than the actor's."""
     def publish(self, message: Any, topic: str | None = None, *, key: int | None = None) -> int:
-        """Publishes a message of the bus's schema (default topic: its schema topic); a
-        plain object raises `MessageTypeError` (topics carry schema messages)."""
+        """Publishes a message of the bus's schema (default topic: its schema topic) to its
+        Python subscribers and to Rust ones (on a bus of another schema than the example's:
+        of a message type that Rust code exports as a topic type); returns how many it was
+        delivered to. A plain object raises `MessageTypeError` (topics carry schema
+        messages)."""
     def supervise(
         self,
         children: list[PythonChild | RustChild],

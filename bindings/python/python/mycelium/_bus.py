@@ -480,9 +480,10 @@ class Bus:
 
     def publish(self, message: Any, topic: str | None = None, *, key: int | None = None) -> int:
         """Publishes a message of the bus's schema under `topic` (default: its schema topic)
-        with an optional key; its subscribers receive it (Rust ones too on a bus of the
-        example schema, whose messages have Rust types in this package). Returns how many
-        subscribers it was delivered to. Topics carry schema messages only: a plain object
+        with an optional key; its subscribers receive it (Rust ones too: on a bus of the
+        example schema, whose messages have Rust types in this package; on a bus of another
+        schema, those of a message type that Rust code exports as a topic type). Returns how
+        many subscribers it was delivered to. Topics carry schema messages only: a plain object
         raises `MessageTypeError`, a class of another schema `SchemaMismatch`."""
         return self._native.publish(message, topic, key)
 
