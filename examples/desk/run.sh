@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the desk example and runs it every way, checking that the result lines agree:
-#   (a) desk-host, a Rust binary hosting the Python strategy next to the Rust execution engine;
+#   (a) desk-host, a Rust binary hosting the Python strategy next to the Rust execution engine,
+#       and the test tests/hosted.rs (Python children reached through typed addresses);
 #   (b) `python -m trading_desk.run`, a Python program hosting the Rust execution engine
 #       through the desk's own wheel (mycelium._native with the engine registered), installed
 #       in a fresh virtualenv as a team installs it; then `trading_desk.check`, its refusals;
@@ -32,6 +33,9 @@ cargo run -q -p mycelium-codegen -- python examples/desk/desk.yaml -o "$stage/tr
 
 echo "desk: (a) the Rust program hosting the Python strategy"
 cargo build -q -p desk-actors --features host --bin desk-host
+# Python children of the desk's schema reached as Rust children (typed addresses, restarts,
+# their publications heard by a Rust subscriber).
+cargo test -q -p desk-actors --features host --test hosted
 host_line="$(target/debug/desk-host "$stage")"
 echo "  desk-host:          $host_line"
 
