@@ -16,7 +16,7 @@ use std::task::{Context, Poll};
 use mycelium_actors::export::{ByteRefusal, ByteReply, ByteService};
 use mycelium_actors::{
     ActorId, AskError, BoxFuture, Bus, Clock, Failure, MessageSink, Phase, Queued, Recipient,
-    ReplyRecipient, ReplySender, RequestSink, SendError, TrySendError,
+    ReplyRecipient, ReplySender, RequestSink, SendError, StopReason, TrySendError,
 };
 use mycelium_codec::WireMessage;
 
@@ -135,6 +135,12 @@ where
 
     fn clock(&self) -> &Clock {
         self.bus.clock()
+    }
+
+    /// The reply slot is dropped unanswered only with the task that waits for the answer,
+    /// when the bus runtime shuts down, which stops the actor too.
+    fn unanswered(&self) -> AskError<M> {
+        AskError::Stopped(StopReason::Shutdown)
     }
 }
 
