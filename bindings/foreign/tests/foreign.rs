@@ -326,6 +326,56 @@ fn schema_topics_carry_a_schema_without_rust_types_between_foreign_actors() {
     });
 }
 
+#[test]
+fn schema_publications_reach_rust_subscribers_of_an_exported_topic_type() {
+    virtual_runtime().block_on(async {
+        let bus = Bus::builder().virtual_time().build().unwrap();
+        let actor = spawn(&bus, Arc::new(Counting::default()), 0, SpawnOptions::new())
+            .await
+            .unwrap();
+        let _sub = subscribe_schema_bytes(
+            &bus,
+            Heartbeat::TYPE_ID,
+            Heartbeat::TOPIC,
+            SubscribeOptions::new(),
+            Arc::new(actor.clone()),
+        )
+        .unwrap();
+        let mut rust = bus
+            .subscribe_stream::<Heartbeat>(Heartbeat::TOPIC, SubscribeOptions::new())
+            .unwrap();
+        let mut body = Vec::new();
+        Heartbeat {
+            ts_ns: 1,
+            seq: 7,
+            sender: "model".into(),
+        }
+        .encode_body(&mut body);
+        // Until the bus knows the Rust type of the id, only the foreign subscriber has it.
+        let report = publish_schema_bytes(&bus, Heartbeat::TYPE_ID, Heartbeat::TOPIC, None, &body)
+            .await
+            .unwrap();
+        assert_eq!(report.delivered, 1);
+        assert!(rust.try_recv().is_none());
+        bus.exports().export_topic::<Heartbeat>().unwrap();
+        let report =
+            publish_schema_bytes(&bus, Heartbeat::TYPE_ID, Heartbeat::TOPIC, Some(4), &body)
+                .await
+                .unwrap();
+        assert_eq!(report.delivered, 2);
+        let heard = rust.try_recv().expect("the Rust subscriber has it");
+        assert_eq!((heard.msg().seq, heard.key()), (7, Some(4)));
+        // A body that is not the exported type's: refused, and published to nobody.
+        assert!(matches!(
+            publish_schema_bytes(&bus, Heartbeat::TYPE_ID, Heartbeat::TOPIC, None, b"\xff").await,
+            Err(ForeignTopicError::Delivery(DeliveryError::Decode { .. }))
+        ));
+        assert!(rust.try_recv().is_none());
+        // Both publications that went out, then this ask.
+        assert_eq!(count(&actor.ask(msg(b""), None).await.unwrap()), 3);
+    });
+}
+
 /// Blocks in `handle` until told to go on: shows callbacks do not occupy a runtime worker.
 struct Blocking {
     go: Mutex<Option<mpsc::Receiver<()>>>,
