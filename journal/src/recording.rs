@@ -401,6 +401,33 @@ impl Recorder for Recording {
         self.append_message(entry, reply, |_, _| {});
     }
 
+    fn answered(
+        &self,
+        actor: ActorId,
+        time: Duration,
+        type_name: &'static str,
+        answer: Result<&dyn Any, &str>,
+    ) {
+        let actor = addr(actor);
+        let entry = Entry {
+            name: type_name,
+            cause: self.cause(actor),
+            ..Entry::new(Kind::Answered, nanos(time), actor)
+        };
+        match answer {
+            Ok(reply) => {
+                self.append_message(entry, reply, |_, _| {});
+            }
+            Err(error) => {
+                self.append(&Entry {
+                    encoding: Encoding::Text,
+                    payload: error.as_bytes(),
+                    ..entry
+                });
+            }
+        }
+    }
+
     fn clock_read(&self, actor: ActorId, reading: Duration) -> Duration {
         let actor = addr(actor);
         let payload = nanos(reading).to_le_bytes();

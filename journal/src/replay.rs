@@ -57,7 +57,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mycelium_actors::recording::{Delivery, Lifecycle, Recorder, Sent};
-use mycelium_actors::{Actor, ActorId, ActorRef, AskError, Bus, Handler, SpawnOptions};
+use mycelium_actors::{Actor, ActorId, ActorRef, AskError, Bus, Handler, Published, SpawnOptions};
 use mycelium_codec::WireMessage;
 
 use crate::error::JournalError;
@@ -67,6 +67,7 @@ use crate::record::{Encoding, Kind, Origin, Record};
 type Feed<A> = Box<
     dyn for<'a> Fn(
             &'a ActorRef<A>,
+            &'a Bus,
             &'a Record,
         ) -> Pin<Box<dyn Future<Output = Result<(), Refused>> + Send + 'a>>
         + Send
@@ -482,6 +483,15 @@ pub(crate) fn short_name<T>() -> &'static str {
     &full[start..]
 }
 
+/// The name a recording gives type `T`: its own name, generic arguments kept
+/// (`Published<mycelium_contracts::Quote>`).
+pub(crate) fn recorded_name<T>() -> &'static str {
+    let full = std::any::type_name::<T>();
+    let base = full.find('<').unwrap_or(full.len());
+    let start = full[..base].rfind("::").map_or(0, |i| i + 2);
+    &full[start..]
+}
+
 pub(crate) fn sent_how(kind: Kind, asked: bool) -> &'static str {
     match (kind, asked) {
         (Kind::Published, _) => "published",
@@ -528,7 +538,7 @@ impl<A: Actor> Replay<A> {
         M: Send + 'static,
         D: Fn(&Record) -> Result<M, String> + Send + Sync + 'static,
     {
-        let feed: Feed<A> = Box::new(move |actor, record| {
+        let feed: Feed<A> = Box::new(move |actor, _, record| {
             let msg = decode(record);
             Box::pin(async move {
                 let msg = msg.map_err(Refused::Decode)?;
@@ -615,6 +625,40 @@ impl<A: Actor> Replay<A> {
         )
     }
 
+    /// Publications of `M`, a contract message, that the actor handled as a subscriber
+    /// (`Published<M>`, recorded with `Recording::published`): each is published again on
+    /// the replay's bus, on its recorded topic, where the replayed actor's own subscription
+    /// (made in its `on_start`, as live) takes it.
+    pub fn published<M>(mut self) -> Self
+    where
+        A: Handler<Published<M>>,
+        M: WireMessage + Send + Sync + 'static,
+    {
+        let feed: Feed<A> = Box::new(move |actor, bus, record| {
+            let msg = decode_contract::<M>(record);
+            Box::pin(async move {
+                let msg = msg.map_err(Refused::Decode)?;
+                let report = bus
+                    .publish(&record.topic, msg)
+                    .await
+                    .map_err(|e| Refused::Decode(e.to_string()))?;
+                if report.delivered > 0 {
+                    Ok(())
+                } else if !actor.is_alive() {
+                    Err(Refused::Stopped)
+                } else {
+                    Err(Refused::Decode(format!(
+                        "no subscription of the replayed actor takes it on topic `{}`",
+                        record.topic
+                    )))
+                }
+            })
+        });
+        self.feeds
+            .insert(recorded_name::<Published<M>>().to_owned(), feed);
+        self
+    }
+
     /// Replays actor number `actor` of `journal` on `bus` (a virtual-time bus on a paused
     /// current-thread runtime, so that recorded bus times are reached at once).
     pub async fn run(
@@ -690,12 +734,17 @@ impl<A: Actor> Replay<A> {
             outputs: Mutex::new(Vec::new()),
             readings: Mutex::new(readings),
         });
+        let (started, on_started) = tokio::sync::oneshot::channel();
         let replayed = bus
             .spawn_with::<A>(
                 self.args.clone(),
-                SpawnOptions::new().record(capture.clone()),
+                SpawnOptions::new()
+                    .record(capture.clone())
+                    .on_started(started),
             )
             .map_err(|e| ReplayError::Spawn(e.to_string()))?;
+        // Its subscriptions are made in `on_start`: a publication fed before would be lost.
+        let _ = on_started.await;
         let mut report = ReplayReport {
             actor,
             ..ReplayReport::default()
@@ -728,7 +777,7 @@ impl<A: Actor> Replay<A> {
                 });
             }
             tokio::time::sleep_until(start + Duration::from_nanos(record.time_ns)).await;
-            match feed(&replayed, record).await {
+            match feed(&replayed, bus, record).await {
                 Ok(()) => {}
                 Err(Refused::Decode(reason)) => {
                     return Err(ReplayError::Input {
