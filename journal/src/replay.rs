@@ -252,6 +252,9 @@ pub(crate) enum Output {
         payload: Option<Vec<u8>>,
     },
     Failed(String),
+    /// The incarnation ended, with this reason (`stopped for a restart by its supervisor`,
+    /// `failed: it ...`).
+    Stopped(String),
 }
 
 impl fmt::Display for Output {
@@ -293,6 +296,7 @@ impl fmt::Display for Output {
                 }
             }
             Output::Failed(reason) => write!(f, "failed: {reason}"),
+            Output::Stopped(reason) => write!(f, "stopped: {reason}"),
         }
     }
 }
@@ -308,6 +312,7 @@ pub(crate) fn printable(payload: &[u8]) -> String {
 /// Whether what was done now is what was recorded; a sent message that either side has no
 /// codec for compares by its type and topic alone.
 pub(crate) fn same(recorded: &[Output], now: &[Output]) -> bool {
+    let (recorded, now) = (compared(recorded), compared(now));
     recorded.len() == now.len()
         && recorded.iter().zip(now).all(|(r, n)| match (r, n) {
             (
@@ -343,7 +348,24 @@ pub(crate) fn same(recorded: &[Output], now: &[Output]) -> bool {
         })
 }
 
+/// Whether a stop reason says the actor was ended from outside (the end of a run: a live
+/// program's shutdown, a replay's draining), not by what it did.
+fn ended_from_outside(reason: &str) -> bool {
+    matches!(reason, "shut down" | "stopped normally" | "killed")
+}
+
+/// The outputs that are compared: all but a last stop that ended the run from outside (a
+/// stop for a restart or a failure is compared, and so is every stop before the last
+/// output).
+fn compared(outputs: &[Output]) -> &[Output] {
+    match outputs.split_last() {
+        Some((Output::Stopped(reason), rest)) if ended_from_outside(reason) => rest,
+        _ => outputs,
+    }
+}
+
 pub(crate) fn show(outputs: &[Output]) -> String {
+    let outputs = compared(outputs);
     if outputs.is_empty() {
         return "nothing".to_owned();
     }
@@ -459,11 +481,14 @@ impl Recorder for Capture {
     }
 
     fn lifecycle(&self, _: ActorId, _: Duration, event: Lifecycle<'_>) {
-        if let Lifecycle::Failed { reason } = event {
-            if let Ok(mut o) = self.outputs.lock() {
-                if let Some(last) = o.last_mut() {
-                    last.push(Output::Failed(reason.to_owned()));
-                }
+        let output = match event {
+            Lifecycle::Failed { reason } => Output::Failed(reason.to_owned()),
+            Lifecycle::Stopped { reason } => Output::Stopped(reason.to_owned()),
+            Lifecycle::Started { .. } => return,
+        };
+        if let Ok(mut o) = self.outputs.lock() {
+            if let Some(last) = o.last_mut() {
+                last.push(output);
             }
         }
     }
@@ -718,11 +743,14 @@ impl<A: Actor> Replay<A> {
                         });
                     }
                 }
-                Kind::Failed => {
+                Kind::Failed | Kind::Stopped => {
                     if let Some((_, outputs)) = inputs.last_mut() {
-                        outputs.push(Output::Failed(
-                            String::from_utf8_lossy(&record.payload).into_owned(),
-                        ));
+                        let reason = String::from_utf8_lossy(&record.payload).into_owned();
+                        outputs.push(if record.kind == Kind::Failed {
+                            Output::Failed(reason)
+                        } else {
+                            Output::Stopped(reason)
+                        });
                     }
                 }
                 _ => {}

@@ -402,11 +402,14 @@ impl ReplaySet {
                         });
                     }
                 }
-                Kind::Failed => {
+                Kind::Failed | Kind::Stopped => {
                     if let Some((_, outputs, _)) = list.last_mut() {
-                        outputs.push(Output::Failed(
-                            String::from_utf8_lossy(&r.payload).into_owned(),
-                        ));
+                        let reason = String::from_utf8_lossy(&r.payload).into_owned();
+                        outputs.push(if r.kind == Kind::Failed {
+                            Output::Failed(reason)
+                        } else {
+                            Output::Stopped(reason)
+                        });
                     }
                 }
                 _ => {}
