@@ -54,8 +54,8 @@ use mycelium_contracts::{
     Heartbeat, NewOrder, OrderAck, OrderType, Quote, Side, TimeInForce, SCHEMA_DIGEST,
 };
 use mycelium_journal::{
-    set_replayer, JournalOptions, JournalReader, JournalSchema, JournalWriter, Kind,
-    RecordedAnswers, Recording, Replay, ReplayMode,
+    set_replayer, JournalOptions, JournalReader, JournalSchema, JournalWriter, Kind, Recorded,
+    RecordedAnswers, RecordedType, Recording, Replay, ReplayMode,
 };
 use mycelium_remote::{LocalSchema, Node, Topology};
 use tokio::sync::{mpsc, oneshot};
@@ -285,7 +285,28 @@ impl Handler<Heartbeat> for Execution {
     }
 }
 
+impl Recorded for Execution {
+    fn recorded_types() -> Vec<RecordedType> {
+        vec![
+            RecordedType::ask::<Self, NewOrder>(),
+            RecordedType::tell::<Self, Heartbeat>(),
+        ]
+    }
+}
+
 // ---- strategy -------------------------------------------------------------------------
+
+impl Recorded for Strategy {
+    fn recorded_types() -> Vec<RecordedType> {
+        vec![
+            RecordedType::published::<Self, Quote>(),
+            RecordedType::published::<Self, Heartbeat>(),
+            RecordedType::of::<NewOrder>(),
+            RecordedType::of::<OrderAck>(),
+            RecordedType::of::<Heartbeat>(),
+        ]
+    }
+}
 
 struct Strategy {
     execution: ReplyRecipient<NewOrder, OrderAck>,
@@ -373,6 +394,16 @@ impl Handler<Published<Heartbeat>> for Strategy {
 }
 
 // ---- feed -----------------------------------------------------------------------------
+
+impl Recorded for Feed {
+    fn recorded_types() -> Vec<RecordedType> {
+        vec![
+            RecordedType::ask::<Self, (u64, u64)>(),
+            RecordedType::of::<Quote>(),
+            RecordedType::of::<Heartbeat>(),
+        ]
+    }
+}
 
 /// Publishes the quotes, then the end marker, when asked with a seed and a number of
 /// quotes; answers how many it published. Its one input holds all it needs, so a replay
@@ -494,10 +525,15 @@ async fn run(args: Args) -> Result<(), BoxError> {
         Some(dir) => Some(record(dir, &me.name)?),
         None => None,
     };
-    let options = || match &recording {
-        Some((_, recording)) => SpawnOptions::new().record(recording.clone()),
-        None => SpawnOptions::new(),
-    };
+    // A type of an actor's that the recording has no codec for is an error here, at spawn.
+    fn options<A: Recorded>(
+        recording: &Option<(JournalWriter, Arc<Recording>)>,
+    ) -> Result<SpawnOptions, BoxError> {
+        Ok(match recording {
+            Some((_, recording)) => recording.spawn_options::<A>()?,
+            None => SpawnOptions::new(),
+        })
+    }
     // The whole schema, so a peer built from a different but compatible contracts.yaml is
     // accepted (and an incompatible one refused, naming the message and field).
     let schema = LocalSchema::from_yaml("contracts.yaml", include_str!("../../contracts.yaml"))?;
@@ -510,7 +546,8 @@ async fn run(args: Args) -> Result<(), BoxError> {
     let (exec_done_tx, mut exec_done) = mpsc::unbounded_channel();
     let mut local_exec = None;
     if hosts(&exec_host) {
-        let exec = bus.spawn_with::<Execution>((exec_done_tx, true), options())?;
+        let exec =
+            bus.spawn_with::<Execution>((exec_done_tx, true), options::<Execution>(&recording)?)?;
         bus.exports()
             .export_ask("execution", exec.reply_recipient::<NewOrder>())?;
         bus.exports()
@@ -543,7 +580,7 @@ async fn run(args: Args) -> Result<(), BoxError> {
         let (started_tx, started) = oneshot::channel();
         bus.spawn_with::<Strategy>(
             (execution, end, strategy_done_tx),
-            options().on_started(started_tx),
+            options::<Strategy>(&recording)?.on_started(started_tx),
         )?;
         started.await?;
         if !hosts(&feed_host) {
@@ -563,7 +600,7 @@ async fn run(args: Args) -> Result<(), BoxError> {
             let interest = || (link.forwarded_topics().len() >= 2).then_some(());
             until(Some(node), &[&strategy_host], interest).await?;
         }
-        let feed = bus.spawn_with::<Feed>((), options())?;
+        let feed = bus.spawn_with::<Feed>((), options::<Feed>(&recording)?)?;
         let published = feed.ask((args.seed, args.quotes)).await?;
         if published != args.quotes {
             return Err(format!("the feed published {published} of {} quotes", args.quotes).into());

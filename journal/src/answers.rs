@@ -77,7 +77,7 @@ use mycelium_codec::WireMessage;
 
 use crate::reader::JournalReader;
 use crate::record::{Encoding, Kind, Origin, Record};
-use crate::replay::{decode_contract, recorded_name, ReplayError};
+use crate::replay::{decode_contract, short_name, ReplayError};
 
 /// A recorded answer: the reply, or the asker's error as it read.
 type Answer<R> = Result<R, String>;
@@ -108,8 +108,8 @@ impl<M: Send + 'static, R: Send + 'static> RecordedAnswers<M, R> {
         actor: u64,
         decode: impl Fn(&Record) -> Result<R, String>,
     ) -> Result<Self, ReplayError> {
-        let reply_name = recorded_name::<R>();
-        let ask_name = recorded_name::<M>();
+        let reply_name = short_name::<R>();
+        let ask_name = short_name::<M>();
         let mut answers = VecDeque::new();
         let mut asked = None;
         for record in journal.records() {

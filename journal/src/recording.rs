@@ -157,6 +157,107 @@ fn encode_json<M: serde::Serialize + 'static>(
     serde_json::to_writer(out, msg).map_err(|e| e.to_string())
 }
 
+/// An actor that declares the message types it handles, so that a [`Recording`] can tell
+/// at spawn which of them it has no codec for ([`Recording::spawn_options`]).
+///
+/// ```
+/// use mycelium_actors::{actor_from_args, Context, Handler};
+/// use mycelium_journal::{Recorded, RecordedType};
+///
+/// #[derive(Clone)]
+/// struct Book(u32);
+/// actor_from_args!(Book);
+/// impl Handler<u32> for Book {
+///     type Reply = u32;
+///     async fn handle(&mut self, qty: u32, _ctx: &mut Context<Self>) -> u32 {
+///         self.0 += qty;
+///         self.0
+///     }
+/// }
+/// impl Recorded for Book {
+///     fn recorded_types() -> Vec<RecordedType> {
+///         vec![RecordedType::ask::<Self, u32>()] // u32 and its reply, u32
+///     }
+/// }
+/// ```
+pub trait Recorded: mycelium_actors::Actor {
+    /// Every message type the actor handles (and, for those it is asked, the reply type),
+    /// and those it sends, publishes or gets as answers.
+    fn recorded_types() -> Vec<RecordedType>;
+}
+
+/// A message type a [`Recorded`] actor handles: the type, and its reply's when it is asked.
+#[derive(Clone, Copy, Debug)]
+pub struct RecordedType {
+    types: [Option<(TypeId, &'static str)>; 2],
+}
+
+fn type_entry<T: 'static>() -> (TypeId, &'static str) {
+    (TypeId::of::<T>(), crate::replay::short_name::<T>())
+}
+
+impl RecordedType {
+    /// `M`, told to actor `A` (its reply is not recorded).
+    pub fn tell<A: mycelium_actors::Handler<M>, M: Send + 'static>() -> Self {
+        RecordedType {
+            types: [Some(type_entry::<M>()), None],
+        }
+    }
+
+    /// `M`, asked of actor `A`, and the reply `A` answers it with.
+    pub fn ask<A: mycelium_actors::Handler<M>, M: Send + 'static>() -> Self {
+        RecordedType {
+            types: [
+                Some(type_entry::<M>()),
+                Some(type_entry::<<A as mycelium_actors::Handler<M>>::Reply>()),
+            ],
+        }
+    }
+
+    /// Any other type the actor's record holds: what it sends or publishes, the answers to
+    /// its own asks.
+    pub fn of<T: 'static>() -> Self {
+        RecordedType {
+            types: [Some(type_entry::<T>()), None],
+        }
+    }
+
+    /// Publications of `M` that actor `A` takes as a subscriber (`Published<M>`).
+    pub fn published<A, M>() -> Self
+    where
+        A: mycelium_actors::Handler<Published<M>>,
+        M: Send + Sync + 'static,
+    {
+        RecordedType {
+            types: [Some(type_entry::<Published<M>>()), None],
+        }
+    }
+}
+
+/// The message types of an actor that a [`Recording`] has no codec for: it would record
+/// them without their payload, and a replay could not feed them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnrecordedTypes {
+    /// The actor's type name.
+    pub actor: &'static str,
+    /// The types without a codec, in declaration order.
+    pub types: Vec<&'static str>,
+}
+
+impl std::fmt::Display for UnrecordedTypes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "actor {} cannot be recorded completely: no codec was chosen for {} (choose one \
+             with Recording::contract, Recording::serde or Recording::published)",
+            self.actor,
+            self.types.join(", ")
+        )
+    }
+}
+
+impl std::error::Error for UnrecordedTypes {}
+
 impl Recording {
     /// Records into `journal`, with no message type chosen yet.
     pub fn new(journal: JournalWriter) -> Self {
@@ -211,6 +312,38 @@ impl Recording {
             },
         );
         self
+    }
+
+    /// Checks that a codec was chosen for every type actor `A` declares
+    /// ([`Recorded::recorded_types`]); the error names the others.
+    pub fn check<A: Recorded>(&self) -> Result<(), UnrecordedTypes> {
+        let mut types = Vec::new();
+        for ty in A::recorded_types() {
+            for (id, name) in ty.types.into_iter().flatten() {
+                if !self.codecs.contains_key(&id) && !types.contains(&name) {
+                    types.push(name);
+                }
+            }
+        }
+        if types.is_empty() {
+            Ok(())
+        } else {
+            Err(UnrecordedTypes {
+                actor: crate::replay::short_name::<A>(),
+                types,
+            })
+        }
+    }
+
+    /// Spawn options that record actor `A` here, once [`check`](Self::check) has found a
+    /// codec for every message type it declares: a type that could not be recorded is named
+    /// now, not found missing at replay. (To record it anyway, report the error as a warning
+    /// and use `SpawnOptions::new().record(recording)`.)
+    pub fn spawn_options<A: Recorded>(
+        self: &std::sync::Arc<Self>,
+    ) -> Result<mycelium_actors::SpawnOptions, UnrecordedTypes> {
+        self.check::<A>()?;
+        Ok(mycelium_actors::SpawnOptions::new().record(self.clone()))
     }
 
     /// The names of handled message types that no codec was chosen for, recorded without

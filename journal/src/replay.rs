@@ -501,16 +501,9 @@ pub struct Replay<A: Actor> {
     encoders: HashMap<TypeId, Encode>,
 }
 
+/// The name a recording gives type `T`: its own name without its path, generic arguments
+/// kept (`Published<mycelium_contracts::Quote>`).
 pub(crate) fn short_name<T>() -> &'static str {
-    let full = std::any::type_name::<T>();
-    let base = full.find('<').unwrap_or(full.len());
-    let start = full[..base].rfind("::").map_or(0, |i| i + 2);
-    &full[start..]
-}
-
-/// The name a recording gives type `T`: its own name, generic arguments kept
-/// (`Published<mycelium_contracts::Quote>`).
-pub(crate) fn recorded_name<T>() -> &'static str {
     let full = std::any::type_name::<T>();
     let base = full.find('<').unwrap_or(full.len());
     let start = full[..base].rfind("::").map_or(0, |i| i + 2);
@@ -680,7 +673,7 @@ impl<A: Actor> Replay<A> {
             })
         });
         self.feeds
-            .insert(recorded_name::<Published<M>>().to_owned(), feed);
+            .insert(short_name::<Published<M>>().to_owned(), feed);
         self
     }
 
