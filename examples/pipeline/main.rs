@@ -29,8 +29,11 @@
 //!
 //! (or `pipeline replay DIR/exec`) replays the node hosting `execution` alone on a
 //! virtual-time bus, its link's inbound orders as inputs, and prints the same lines as the
-//! live run, `result-digest=<hex>` last; `--compare` runs to the end and reports every
-//! difference instead of stopping at the first.
+//! live run, `result-digest=<hex>` last. Every node replays alone so: `DIR/strategy` from the
+//! quotes its subscription took, the answers to its orders served from its journal, and
+//! prints the same lines through a stand-in execution; `DIR/feed` from its one request,
+//! every quote compared. `--compare` runs to the end and reports every difference instead of
+//! stopping at the first.
 //!
 //! Options: `--seed N` (default 7), `--quotes N` (default 20000). Link warnings and errors
 //! (a peer down or refused, a loss report) go to stderr; `PIPELINE_LOG=debug` prints every

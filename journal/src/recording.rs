@@ -40,13 +40,17 @@
 //! contract message (the `mycelium-codec` field sequence, with its type id), or
 //! [`Recording::serde`] for an in-process type (JSON). A handled message of a type not
 //! chosen is still recorded, by name, with no payload, and counted in
-//! [`Recording::unrecorded`]: a replay cannot feed it again.
+//! [`Recording::unrecorded`]: a replay cannot feed it again. An actor that implements
+//! [`Recorded`] is checked at spawn instead: [`Recording::spawn_options`] names the types it
+//! declares that no codec was chosen for.
 //!
 //! An ask's answer is a `replied` record whose `cause` is the ask's `handled` record, its
 //! payload written with the codec chosen for the reply type (`.serde::<u32>()`).
 //!
 //! What the actor sends, asks and publishes while handling a message is a `sent` or
-//! `published` record (its `cause` the input); a timer's firing is a `timer-fired` record
+//! `published` record (its `cause` the input); the answer to an ask it makes is an
+//! `answered` record (an input, served again by [`crate::RecordedAnswers`]); a timer's
+//! firing is a `timer-fired` record
 //! and its message a `handled` record with [`Origin::Timer`]; each `Context::now` is a
 //! `clock-read` record. A message one actor recorded here sends another gets
 //! [`Origin::Actor`] in the receiver's `handled` record (the `sent` record matched by
