@@ -153,6 +153,11 @@ pub struct ReplayReport {
     pub inputs: u64,
     /// Differences, in input order (at most one under [`ReplayMode::StopAtFirst`]).
     pub differences: Vec<Difference>,
+    /// What cut the recording short, when a crash did (`kill -9`: a cut record, a cut at the
+    /// journal's end, or a journal its writer never closed): the replay ran to the last whole
+    /// record, and the last input's outputs recorded before the cut are compared with the
+    /// first ones it makes now.
+    pub cut: Option<String>,
 }
 
 impl ReplayReport {
@@ -189,6 +194,9 @@ pub(crate) fn csv(field: &str) -> String {
 
 impl fmt::Display for ReplayReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(cut) = &self.cut {
+            writeln!(f, "the recording was cut short: {cut}")?;
+        }
         if self.differences.is_empty() {
             return write!(
                 f,
@@ -252,6 +260,8 @@ pub(crate) enum Output {
         payload: Option<Vec<u8>>,
     },
     Failed(String),
+    /// The recording was cut here by a crash: what follows in a replay is not compared.
+    CutShort,
     /// The incarnation ended, with this reason (`stopped for a restart by its supervisor`,
     /// `failed: it ...`).
     Stopped(String),
@@ -297,6 +307,7 @@ impl fmt::Display for Output {
             }
             Output::Failed(reason) => write!(f, "failed: {reason}"),
             Output::Stopped(reason) => write!(f, "stopped: {reason}"),
+            Output::CutShort => f.write_str("(the recording was cut here)"),
         }
     }
 }
@@ -312,7 +323,11 @@ pub(crate) fn printable(payload: &[u8]) -> String {
 /// Whether what was done now is what was recorded; a sent message that either side has no
 /// codec for compares by its type and topic alone.
 pub(crate) fn same(recorded: &[Output], now: &[Output]) -> bool {
-    let (recorded, now) = (compared(recorded), compared(now));
+    let (recorded, now) = match recorded.split_last() {
+        // Cut short: what was recorded is compared with as much of what happens now.
+        Some((Output::CutShort, before)) => (before, &now[..now.len().min(before.len())]),
+        _ => (compared(recorded), compared(now)),
+    };
     recorded.len() == now.len()
         && recorded.iter().zip(now).all(|(r, n)| match (r, n) {
             (
@@ -690,14 +705,19 @@ impl<A: Actor> Replay<A> {
         let mut inputs: Vec<(Record, Vec<Output>)> = Vec::new();
         let mut readings = Readings::default();
         let mut gap = None;
-        for record in journal.records() {
+        let mut cut = None;
+        let mut records = journal.records();
+        for record in records.by_ref() {
             let record = record?;
             match record.kind {
                 Kind::Gap => {
                     gap = record.gap();
                     break;
                 }
-                Kind::Cut => break,
+                Kind::Cut => {
+                    cut = record.cut().map(|c| format!("{c} (record {})", record.seq));
+                    break;
+                }
                 _ if record.actor.id != actor || record.actor.node != 0 => {}
                 Kind::Handled => {
                     let first = match record.origin {
@@ -749,6 +769,24 @@ impl<A: Actor> Replay<A> {
                 _ => {}
             }
         }
+        if cut.is_none() {
+            cut = records
+                .cut()
+                .map(|c| format!("the journal ends in a crash's cut: {c}"));
+        }
+        if cut.is_none() && gap.is_none() && !journal.closed() {
+            cut = Some(
+                "the journal was not closed (its writer was killed, or still writes): what the \
+                 last input made may be missing"
+                    .to_owned(),
+            );
+        }
+        if cut.is_some() {
+            // What the last input made after the cut is lost: compare what was recorded.
+            if let Some((_, outputs)) = inputs.last_mut() {
+                outputs.push(Output::CutShort);
+            }
+        }
         let capture = Arc::new(Capture {
             encoders: std::sync::RwLock::new(self.encoders.clone()),
             received: false,
@@ -768,6 +806,7 @@ impl<A: Actor> Replay<A> {
         let _ = on_started.await;
         let mut report = ReplayReport {
             actor,
+            cut,
             ..ReplayReport::default()
         };
         let start = tokio::time::Instant::now() - bus.clock().now();
@@ -900,14 +939,15 @@ impl<A: Actor> Replay<A> {
         report: &mut ReplayReport,
         describe: &dyn Fn(&Record) -> String,
     ) {
+        // Only the inputs compared now: a replay compares as it goes.
         let captured = capture
             .outputs
             .lock()
-            .map(|o| o.clone())
+            .map(|o| o.get(from..to.min(o.len())).unwrap_or_default().to_vec())
             .unwrap_or_default();
         for i in from..to {
             let (record, recorded) = &inputs[i];
-            let now = captured.get(i).cloned().unwrap_or_default();
+            let now = captured.get(i - from).cloned().unwrap_or_default();
             if !same(recorded, &now) {
                 report.differences.push(Difference {
                     input: i as u64,

@@ -496,6 +496,7 @@ impl ReplaySet {
                 actor: *number,
                 inputs: list.len() as u64,
                 differences: Vec::new(),
+                cut: None,
             };
             for (i, (record, recorded, fed)) in list.iter().enumerate() {
                 let mut now = captured.get(i).cloned().unwrap_or_default();
