@@ -715,7 +715,7 @@ impl<A: Actor> Replay<A> {
                     break;
                 }
                 Kind::Cut => {
-                    cut = record.cut().map(|c| format!("{c} (record {})", record.seq));
+                    cut = cut_record(&record);
                     break;
                 }
                 _ if record.actor.id != actor || record.actor.node != 0 => {}
@@ -769,18 +769,7 @@ impl<A: Actor> Replay<A> {
                 _ => {}
             }
         }
-        if cut.is_none() {
-            cut = records
-                .cut()
-                .map(|c| format!("the journal ends in a crash's cut: {c}"));
-        }
-        if cut.is_none() && gap.is_none() && !journal.closed() {
-            cut = Some(
-                "the journal was not closed (its writer was killed, or still writes): what the \
-                 last input made may be missing"
-                    .to_owned(),
-            );
-        }
+        let cut = cut_short(journal, cut, records.cut(), gap.is_some());
         if cut.is_some() {
             // What the last input made after the cut is lost: compare what was recorded.
             if let Some((_, outputs)) = inputs.last_mut() {
@@ -961,6 +950,31 @@ impl<A: Actor> Replay<A> {
             }
         }
     }
+}
+
+/// What a cut record says, for a report.
+pub(crate) fn cut_record(record: &Record) -> Option<String> {
+    record.cut().map(|c| format!("{c} (record {})", record.seq))
+}
+
+/// What cut a recording short, if anything did: a cut record met (`at_record`), a cut at the
+/// journal's end, or a journal its writer never closed (not said after a gap, which a
+/// replay does not cross anyway).
+pub(crate) fn cut_short(
+    journal: &JournalReader,
+    at_record: Option<String>,
+    at_end: Option<crate::record::Cut>,
+    gap: bool,
+) -> Option<String> {
+    at_record
+        .or_else(|| at_end.map(|c| format!("the journal ends in a crash's cut: {c}")))
+        .or_else(|| {
+            (!gap && !journal.closed()).then(|| {
+                "the journal was not closed (its writer was killed, or still writes): what the \
+                 last input made may be missing"
+                    .to_owned()
+            })
+        })
 }
 
 /// The three inputs before input `i`, described.
