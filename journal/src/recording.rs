@@ -93,6 +93,8 @@ pub struct Recording {
     /// What recorded actors sent to other recorded actors and these have not handled yet:
     /// the origin of their `handled` records.
     pending: Mutex<Pending>,
+    /// The actor each recorded actor last asked: the origin of the answer it gets.
+    asked: Mutex<HashMap<ActorAddr, ActorAddr>>,
 }
 
 /// Sends awaiting their receiver's handling.
@@ -272,6 +274,7 @@ impl Recording {
             errors: AtomicU64::new(0),
             handling: Mutex::new(HashMap::new()),
             pending: Mutex::new(Pending::default()),
+            asked: Mutex::new(HashMap::new()),
         }
     }
 
@@ -500,7 +503,12 @@ impl Recorder for Recording {
         let sender = addr(actor);
         let (kind, to, asked, topic) = match sent {
             Sent::Tell { to } => (Kind::Sent, Some(addr(to)), false, ""),
-            Sent::Ask { to } => (Kind::Sent, Some(addr(to)), true, ""),
+            Sent::Ask { to } => {
+                if let Ok(mut asked) = self.asked.lock() {
+                    asked.insert(sender, addr(to));
+                }
+                (Kind::Sent, Some(addr(to)), true, "")
+            }
             Sent::Publish { topic } => (Kind::Published, None, false, topic),
         };
         let entry = Entry {
@@ -546,9 +554,16 @@ impl Recorder for Recording {
         answer: Result<&dyn Any, &str>,
     ) {
         let actor = addr(actor);
+        // The actor it asked, on this node or another (its node in the origin).
+        let from = self
+            .asked
+            .lock()
+            .ok()
+            .and_then(|mut asked| asked.remove(&actor));
         let entry = Entry {
             name: type_name,
             cause: self.cause(actor),
+            origin: from.map_or(Origin::None, Origin::Actor),
             ..Entry::new(Kind::Answered, nanos(time), actor)
         };
         match answer {

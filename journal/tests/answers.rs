@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use mycelium_actors::{actor_from_args, Bus, Context, Handler, ReplyRecipient, SpawnOptions};
 use mycelium_journal::{
-    Encoding, JournalOptions, JournalReader, JournalSchema, JournalWriter, Kind, RecordedAnswers,
-    Recording,
+    ActorAddr, Encoding, JournalOptions, JournalReader, JournalSchema, JournalWriter, Kind, Origin,
+    RecordedAnswers, Recording,
 };
 
 /// Asks a pricer for each quantity it is asked, and answers what it got (or the error).
@@ -75,6 +75,13 @@ async fn answers_and_failed_asks_are_recorded_and_served_again() {
     assert_eq!(answered[0].payload_text(), Some("20"));
     let handled: Vec<_> = records.iter().filter(|r| r.kind == Kind::Handled).collect();
     assert_eq!(answered[0].cause, Some(handled[0].seq));
+    // Its origin: the actor asked (a remote one's node and number for an ask across a link).
+    let pricer_addr = ActorAddr {
+        node: 0,
+        id: pricer.id().local(),
+    };
+    assert_eq!(answered[0].origin, Origin::Actor(pricer_addr));
+    assert_eq!(answered[1].origin, Origin::Actor(pricer_addr));
     assert_eq!(answered[1].encoding, Encoding::Text);
     let error = answered[1].payload_text().unwrap().to_owned();
     assert_eq!(failed, format!("no price: {error}"));
