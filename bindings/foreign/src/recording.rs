@@ -294,6 +294,24 @@ impl Drop for RestoreHandling {
     }
 }
 
+thread_local! {
+    /// The receiver of this thread's last `try_tell` that met a full mailbox (reported).
+    static FULL: std::cell::Cell<Option<ActorId>> = const { std::cell::Cell::new(None) };
+}
+
+/// A `try_tell` to `to`, reported, met a full mailbox.
+pub(crate) fn retry_of(to: ActorId) {
+    if RECORDING.load(Ordering::Relaxed) {
+        let _ = FULL.try_with(|f| f.set(Some(to)));
+    }
+}
+
+/// True if a `tell` to `to` retries the last `try_tell` of this thread, already reported;
+/// forgets it either way.
+pub(crate) fn is_retry(to: ActorId) -> bool {
+    RECORDING.load(Ordering::Relaxed) && FULL.try_with(|f| f.take() == Some(to)).unwrap_or(false)
+}
+
 /// Reports `msg`, about to be sent as `how` says, if a recorded foreign actor's handler on
 /// this thread sends it.
 pub(crate) fn sent(how: Sent<'_>, msg: &ForeignMessage) {
@@ -313,6 +331,11 @@ pub(crate) fn sent(how: Sent<'_>, msg: &ForeignMessage) {
 /// handler on this thread makes it: for a host that sends other than through a
 /// [`ForeignRef`](crate::ForeignRef) (whose sends report themselves).
 pub fn report_sent(to: ActorId, asked: bool, msg: &ForeignMessage) {
+    if !RECORDING.load(Ordering::Relaxed) {
+        return;
+    }
+    // Any other send ends the chance of a retry of a full `try_tell`.
+    let _ = FULL.try_with(|f| f.set(None));
     let how = if asked {
         Sent::Ask { to }
     } else {

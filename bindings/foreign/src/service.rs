@@ -218,6 +218,15 @@ impl<F: Foreign> ForeignRef<F> {
     /// Tells without waiting; a full mailbox or a stopped actor hands the message back.
     pub fn try_tell(&self, msg: ForeignMessage) -> Result<(), TrySendError<ForeignMessage>> {
         crate::recording::report_sent(self.actor.id(), false, &msg);
+        let told = self.try_tell_quiet(msg);
+        if matches!(told, Err(TrySendError::Full(_))) {
+            // A `tell` of this receiver that follows on this thread is this send's retry.
+            crate::recording::retry_of(self.actor.id());
+        }
+        told
+    }
+
+    fn try_tell_quiet(&self, msg: ForeignMessage) -> Result<(), TrySendError<ForeignMessage>> {
         let Some(gate) = self.gate() else {
             return self.actor.try_tell(msg);
         };
@@ -233,7 +242,9 @@ impl<F: Foreign> ForeignRef<F> {
 
     /// Tells, waiting for room in a full mailbox.
     pub async fn tell(&self, msg: ForeignMessage) -> Result<(), SendError<ForeignMessage>> {
-        crate::recording::report_sent(self.actor.id(), false, &msg);
+        if !crate::recording::is_retry(self.actor.id()) {
+            crate::recording::report_sent(self.actor.id(), false, &msg);
+        }
         let Some(gate) = self.gate() else {
             return self.actor.tell(msg).await;
         };
