@@ -60,7 +60,7 @@ let () =
   | _ -> check "an actor of plain values is refused" false
   | exception Invalid_argument msg -> check "the refusal says why" (contains msg "plain OCaml values"));
   M.Bus.shutdown bus;
-  M.Bus.free bus;
+  M.Bus.close bus;
   M.Recorder.close rec_;
   M.Recorder.free rec_;
   let got = records dir in
