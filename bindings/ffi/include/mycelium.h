@@ -15,6 +15,10 @@
 // callbacks, so an ask from a foreign thread still runs on that thread while it is idle.
 #define MYC_SPAWN_HIBERNATE 1
 
+// The type id of a gap delivered to an actor by [`myc_node_subscribe_gaps`]: no schema may
+// use it.
+#define MYC_GAP_TYPE_ID 65534
+
 // Strategy of a tree: only the failed child restarts.
 #define MYC_ONE_FOR_ONE 0
 
@@ -566,6 +570,41 @@ enum MycStatus myc_node_forward_topic(const struct MycNode *node, uint16_t type_
 enum MycStatus myc_node_subscribe_remote(const struct MycNode *node,
                                          uint16_t type_id,
                                          const char *pattern);
+
+// As [`myc_node_subscribe_remote`], with the overflow policy each publishing node applies
+// while its link to this node is full (this node slow, stopped or away): `overflow` is
+// `"block"` (the publisher waits), `"drop_newest"`, `"drop_oldest"` (a buffer of `capacity`
+// publications, the oldest dropped; `capacity` 0: 1024) or `"latest_per_key"`; null: the
+// policy the topology file gives `pattern` (a `[[node.subscription]]` entry of this node),
+// else block. `capacity` is 0 for every policy but `"drop_oldest"`. What a policy drops is
+// told to this node as a gap ([`myc_node_subscribe_gaps`]). `InvalidArgument` for an unknown
+// policy, a capacity it does not take, or a bad pattern (nothing is sent).
+//
+// # Safety
+// `node` is live; `pattern` a NUL-terminated string; `overflow` null or one.
+enum MycStatus myc_node_subscribe_remote_with(const struct MycNode *node,
+                                              uint16_t type_id,
+                                              const char *pattern,
+                                              const char *overflow,
+                                              uint64_t capacity);
+
+// Subscribes `actor` (on this node's bus) to the gaps this node is told of: publications of
+// a topic it subscribed to on another node that will never arrive (dropped by the
+// subscription's overflow policy, lost when this process restarted, too large for a frame).
+// Each reaches the actor's `handle` callback as a message of type id [`MYC_GAP_TYPE_ID`]
+// whose body is, integers little-endian: the reason (`u8`: 1 this process restarted, 2 the
+// publisher took it for another process of its name, 3 too large, 4 dropped by the overflow
+// policy, 0 another), the message's type id (`u16`), the first and last lost sequence
+// numbers on the link and the count (three `u64`; the sequence numbers are 0 for a drop),
+// then three strings, each a `u32` length and UTF-8 bytes: the publishing node, the topic
+// (the subscription's pattern for a drop) and the gap in a sentence. A gap waits for room
+// in the mailbox; none is dropped. Free the subscription with `myc_subscription_free`.
+//
+// # Safety
+// `node` and `actor` are live; `out` writable.
+enum MycStatus myc_node_subscribe_gaps(const struct MycNode *node,
+                                       const struct MycActor *actor,
+                                       struct MycSubscription **out);
 
 // Ends what [`myc_node_subscribe_remote`] started: the other nodes stop forwarding
 // `type_id` on `pattern` to this node. `InvalidArgument` for a pattern that breaks the

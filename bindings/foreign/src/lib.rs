@@ -110,7 +110,10 @@ pub use gate::ForeignGate;
 pub use letters::dead_letter_type_id;
 pub use mail::QUEUE_ROOM;
 pub use recording::{ForeignRecord, ForeignRecording};
-pub use remote_topics::{forward_topic, subscribe_remote, unsubscribe_remote};
+pub use remote_topics::{
+    encode_gap, forward_topic, remote_overflow, subscribe_gaps, subscribe_remote,
+    unsubscribe_remote, GAP_TYPE_ID,
+};
 pub use runtime::{poll_for, HostError, HostedBus};
 pub use service::{
     child_spec, gated_child_spec, spawn, spawn_recorded, Direct, ForeignAskError, ForeignRef,

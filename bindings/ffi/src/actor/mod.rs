@@ -514,24 +514,42 @@ unsafe fn subscribe(
     guard(|| {
         // SAFETY: per contract.
         let (actor, pattern) = unsafe { (handle(actor, "actor")?, text(pattern, "pattern")?) };
-        writable(out, "out")?;
-        if actor.bus().exit().is_some() {
-            return Err(Error::invalid(
-                "the actor's bus is closed: it takes no new subscription",
-            ));
-        }
-        let switch = Arc::new(DeliverySwitch::new());
-        let to: Arc<dyn ByteService> = actor.actor.switched(switch.clone());
-        let options = SubscribeOptions::new();
-        let sub = if typed {
-            mycelium_foreign::subscribe_bytes(actor.bus(), type_id, pattern, options, to)?
-        } else {
-            mycelium_foreign::subscribe_schema_bytes(actor.bus(), type_id, pattern, options, to)?
-        };
-        let boxed = Box::into_raw(Box::new(MycSubscription { sub, switch }));
         // SAFETY: per contract.
-        unsafe { put(out, boxed, "out") }
+        unsafe {
+            subscribe_with(actor, out, |bus, to| {
+                let options = SubscribeOptions::new();
+                Ok(if typed {
+                    mycelium_foreign::subscribe_bytes(bus, type_id, pattern, options, to)?
+                } else {
+                    mycelium_foreign::subscribe_schema_bytes(bus, type_id, pattern, options, to)?
+                })
+            })
+        }
     })
+}
+
+/// Subscribes `actor` with `subscribe` (given its bus and a sink that delivers to it, closed
+/// by [`myc_subscription_free`]) and writes the handle to `out`.
+///
+/// # Safety
+/// `out` is writable.
+pub(crate) unsafe fn subscribe_with(
+    actor: &MycActor,
+    out: *mut *mut MycSubscription,
+    subscribe: impl FnOnce(&Bus, Arc<dyn ByteService>) -> Result<Subscription, Error>,
+) -> Result<(), Error> {
+    writable(out, "out")?;
+    if actor.bus().exit().is_some() {
+        return Err(Error::invalid(
+            "the actor's bus is closed: it takes no new subscription",
+        ));
+    }
+    let switch = Arc::new(DeliverySwitch::new());
+    let to: Arc<dyn ByteService> = actor.actor.switched(switch.clone());
+    let sub = subscribe(actor.bus(), to)?;
+    let boxed = Box::into_raw(Box::new(MycSubscription { sub, switch }));
+    // SAFETY: per contract.
+    unsafe { put(out, boxed, "out") }
 }
 
 /// Cancels the subscription and frees it. Nothing more of it reaches the actor's `handle`

@@ -360,8 +360,27 @@ class Node:
     def forward_topic(self, message_type: type) -> None:
         """Topics across nodes: on a bus of the example schema only (its messages have Rust
         types here); `MessageTypeError` otherwise."""
-    def subscribe_remote(self, message_type: type, pattern: str | None = None) -> None: ...
+    def subscribe_remote(
+        self,
+        message_type: type,
+        pattern: str | None = None,
+        *,
+        overflow: str | None = None,
+        capacity: int | None = None,
+    ) -> None:
+        """Publications of `message_type` under `pattern` on the other nodes, published on
+        this bus. `overflow`, what each publishing node does while its link to this node is
+        full: `block` (the publisher waits; nothing dropped), `drop_newest`, `drop_oldest`
+        (a buffer of `capacity` publications, default 1024), `latest_per_key`; left out: the
+        topology file's `[[node.subscription]]` policy for `pattern`, else `block`. What is
+        dropped arrives as a `TopicGap` (`on_gap`). `ValueError` for a bad pattern, an unknown
+        policy, or `capacity` with a policy other than `drop_oldest`."""
     def unsubscribe_remote(self, message_type: type, pattern: str | None = None) -> None: ...
+    def on_gap(self, handler: ActorRef | Callable[[TopicGap], Any]) -> GapWatch:
+        """Each `TopicGap` this node is told of, in order: told to a Python actor (its
+        `@handler(mycelium.TopicGap)`) or passed to a callable (on a thread of the bus's
+        pool, one at a time). An exception (or a tell to a stopped actor) goes to
+        `sys.unraisablehook`, and later gaps still come. Until `GapWatch.cancel()`."""
     def close(self) -> None:
         """Sends what is queued and waits up to the links' `close_timeout` (5 s by default;
         `close_timeout_ms` in the topology's `[link]`) for the peers to acknowledge it,
@@ -371,6 +390,41 @@ class Node:
         """The abrupt close: stops the node's listener and links at once, without waiting
         for acknowledgements; what is unacknowledged is reported lost. The bus keeps
         running."""
+
+GAP_TOPIC: str
+"""`mycelium.remote.gap`: the topic on which a node publishes each gap on its own bus."""
+
+class TopicGap:
+    """Publications of a topic a node subscribed to on another node that will never arrive.
+    `str(gap)` says it in a sentence."""
+
+    source: str
+    """The node that published them."""
+    topic: str
+    """Their topic (for `dropped`: the subscription's pattern)."""
+    type_id: int
+    message: str
+    """Their message class's name (`Quote`)."""
+    first: int
+    """The first lost one's sequence number on the link (0 for `dropped`)."""
+    last: int
+    """The last lost one's (0 for `dropped`)."""
+    count: int
+    """How many."""
+    reason: str
+    """`dropped` (the subscription's overflow policy, while the link was full), `restarted`
+    (this process restarted: what its predecessor had not handled), `forgot` (the publisher
+    took this node for another process of its name), `too_large` (too large for a frame),
+    `other` (a newer peer's reason)."""
+    text: str
+    """The whole story in a sentence, as `str(gap)`."""
+
+class GapWatch:
+    """What `Node.on_gap` returns."""
+
+    def cancel(self) -> None:
+        """No more deliveries once it returns (one under way finishes)."""
+    def is_active(self) -> bool: ...
 
 class NodeRef:
     """A service reached through a `Node`: over the link to its node, or locally."""

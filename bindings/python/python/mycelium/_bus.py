@@ -658,15 +658,52 @@ class Node:
         per link that asked for it."""
         self._native.forward_topic(_contract_type(message_type, "forward_topic"))
 
-    def subscribe_remote(self, message_type: type, pattern: str | None = None) -> None:
+    def subscribe_remote(
+        self,
+        message_type: type,
+        pattern: str | None = None,
+        *,
+        overflow: str | None = None,
+        capacity: int | None = None,
+    ) -> None:
         """Subscribes this node to publications of `message_type` on topics matching
         `pattern` (default: the message's contract topic) on every other node that forwards
         them (`forward_topic` there): they are published on this bus, where its subscribers
-        receive them. Raises `ValueError` for a pattern that breaks the topic grammar."""
+        receive them.
+
+        `overflow` is what each publishing node does with them while its link to this node is
+        full (this node slow, stopped or away), with the names of `Actor.subscribe`: `block`
+        (the publisher waits), `drop_newest`, `drop_oldest` (a buffer of `capacity`
+        publications, default 1024, the oldest dropped), `latest_per_key` (the newest of each
+        key kept). Left out: the policy the topology file gives `pattern` (a
+        `[[node.subscription]]` entry of this node), else `block`. What a policy drops is
+        counted on the publishing node and told here as a `TopicGap` (see `on_gap`). Raises
+        `ValueError` for a pattern that breaks the topic grammar, an unknown policy or a
+        `capacity` with another policy than `drop_oldest`."""
         self._native.subscribe_remote(
             _contract_type(message_type, "subscribe_remote"),
             pattern if pattern is not None else getattr(message_type, "TOPIC"),
+            overflow,
+            capacity,
         )
+
+    def on_gap(self, handler: "ActorRef | Callable[[_native.TopicGap], Any]") -> "_native.GapWatch":
+        """Delivers each `TopicGap` this node is told of (publications of a topic it
+        subscribed to on another node that will never arrive: dropped by the subscription's
+        overflow policy, lost when this process restarted, too large) to `handler`: a Python
+        actor's ref (told the gap: give the actor `@handler(mycelium.TopicGap)`) or a callable
+        (called on a thread of the bus's pool, one gap at a time, in order). A callable's
+        exception, or a tell to an actor that has stopped, goes to `sys.unraisablehook`; the
+        next gap is delivered all the same. Gaps are also published on this bus under
+        `mycelium.GAP_TOPIC`, for Rust subscribers. Returns a watch whose `cancel()` ends the
+        deliveries."""
+        if isinstance(handler, ActorRef):
+            call: Callable[[Any], Any] = handler.tell
+        elif callable(handler):
+            call = handler
+        else:
+            raise TypeError(f"on_gap takes an ActorRef or a callable, got {handler!r}")
+        return self._native.on_gap(call)
 
     def unsubscribe_remote(self, message_type: type, pattern: str | None = None) -> None:
         """Ends what `subscribe_remote` started for `message_type` on `pattern`: the other
