@@ -72,12 +72,36 @@ use crate::writer::JournalWriter;
 
 type Encode = fn(&dyn Any, &mut Vec<u8>) -> Result<(), String>;
 
+/// A [`Described`] message's type id, encoding and payload.
+type Describe = fn(&dyn Any) -> Option<(u16, Encoding, &[u8])>;
+
 struct Codec {
     encoding: Encoding,
     type_id: u16,
     encode: Encode,
     /// The topic of a publication (`Published<M>`).
     topic: Option<fn(&dyn Any) -> Option<&str>>,
+    /// A message that describes itself ([`Described`]): its type id, encoding and payload
+    /// are its own, not the codec's.
+    described: Option<Describe>,
+}
+
+/// A message that says how it is written: a message held as bytes already encoded (a
+/// contract message of a foreign language's actor, given as its type id and body; a plain
+/// object in the language's own serialization). Chosen with [`Recording::described`].
+pub trait Described: 'static {
+    /// The contract type id (0 for none), the payload's encoding and the payload;
+    /// [`Encoding::Empty`] for a message that cannot be written (then recorded by name
+    /// without its payload, and listed by [`Recording::unrecorded`]).
+    fn described(&self) -> (u16, Encoding, &[u8]);
+}
+
+fn describe<M: Described>(msg: &dyn Any) -> Option<(u16, Encoding, &[u8])> {
+    msg.downcast_ref::<M>().map(Described::described)
+}
+
+fn encode_nothing(_: &dyn Any, _: &mut Vec<u8>) -> Result<(), String> {
+    Ok(())
 }
 
 /// Writes recorded actors' messages and lives into a journal; hand it to
@@ -287,6 +311,7 @@ impl Recording {
                 type_id: M::TYPE_ID,
                 encode: encode_contract::<M>,
                 topic: None,
+                described: None,
             },
         );
         self
@@ -301,6 +326,7 @@ impl Recording {
                 type_id: 0,
                 encode: encode_json::<M>,
                 topic: None,
+                described: None,
             },
         );
         self
@@ -316,6 +342,23 @@ impl Recording {
                 type_id: M::TYPE_ID,
                 encode: encode_published::<M>,
                 topic: Some(published_topic::<M>),
+                described: None,
+            },
+        );
+        self
+    }
+
+    /// Writes messages of type `M` as each describes itself ([`Described`]): a foreign
+    /// language's messages, whose bytes are already a contract message's body.
+    pub fn described<M: Described>(mut self) -> Self {
+        self.codecs.insert(
+            TypeId::of::<M>(),
+            Codec {
+                encoding: Encoding::Empty,
+                type_id: 0,
+                encode: encode_nothing,
+                topic: None,
+                described: Some(describe::<M>),
             },
         );
         self
@@ -413,6 +456,20 @@ impl Recording {
             with(&[], &mut entry.origin);
             return self.append(&entry);
         };
+        if let Some((type_id, encoding, payload)) = codec.described.and_then(|d| d(message)) {
+            if encoding == Encoding::Empty {
+                if let Ok(mut names) = self.unrecorded.lock() {
+                    names.insert(entry.name.to_owned());
+                }
+            }
+            with(payload, &mut entry.origin);
+            return self.append(&Entry {
+                type_id,
+                encoding,
+                payload,
+                ..entry
+            });
+        }
         BUFFER.with(|buffer| {
             // A recorder reached again from inside an encoder on this thread gets a buffer of
             // its own rather than a panic.

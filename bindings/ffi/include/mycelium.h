@@ -67,6 +67,10 @@ typedef struct MycCall MycCall;
 // This bus as a node of a topology. Free with [`myc_node_free`].
 typedef struct MycNode MycNode;
 
+// A journal foreign actors are recorded into. Close with [`myc_recorder_close`], free with
+// [`myc_recorder_free`].
+typedef struct MycRecorder MycRecorder;
+
 // A topic subscription. Free with [`myc_subscription_free`].
 typedef struct MycSubscription MycSubscription;
 
@@ -162,6 +166,24 @@ enum MycStatus myc_actor_spawn_with(const struct MycBus *bus,
                                     size_t args_len,
                                     uint32_t flags,
                                     struct MycActor **out);
+
+// `myc_actor_spawn_with`, the actor recorded into `recorder` from its first start, as an
+// actor of the type `actor_type` (its name in the journal): what it handles and answers,
+// what it sends through this library while handling, its starts, failures and stops.
+// Direct calls are off for it (every message goes through its mailbox, where it is
+// recorded in handling order).
+//
+// # Safety
+// As `myc_actor_spawn`; `recorder` is a live recorder and `actor_type` a NUL-terminated
+// string.
+enum MycStatus myc_actor_spawn_recorded(const struct MycBus *bus,
+                                        const struct MycActorCallbacks *callbacks,
+                                        const uint8_t *args,
+                                        size_t args_len,
+                                        uint32_t flags,
+                                        const struct MycRecorder *recorder,
+                                        const char *actor_type,
+                                        struct MycActor **out);
 
 // Exports the actor under `service` for the messages `type_ids` of the bus's schema (any
 // schema: the ids are the actor's to decode).
@@ -610,6 +632,27 @@ enum MycStatus myc_node_free(struct MycNode *node);
 // # Safety
 // `node` is null or a live handle, not used again.
 enum MycStatus myc_node_free_now(struct MycNode *node);
+
+// Opens (or continues) the journal in the directory `path` for the node `node` (an empty
+// string for a bus that is no node of a topology). A journal that cannot be opened gives
+// `InvalidArgument` with the reason.
+//
+// # Safety
+// `path` and `node` are NUL-terminated strings; `out` is writable.
+enum MycStatus myc_recorder_open(const char *path, const char *node, struct MycRecorder **out);
+
+// Writes what was recorded and closes the journal; the actors recorded into it are no
+// longer recorded. The handle stays valid (free it with [`myc_recorder_free`]).
+//
+// # Safety
+// `recorder` is a live handle.
+enum MycStatus myc_recorder_close(const struct MycRecorder *recorder);
+
+// Closes the journal (as [`myc_recorder_close`]) and frees the handle. Null is ignored.
+//
+// # Safety
+// `recorder` is null or a live handle, not used after this call.
+enum MycStatus myc_recorder_free(struct MycRecorder *recorder);
 
 // Describes a tree: its strategy (`MYC_ONE_FOR_ONE`, ...), its restart intensity (more than `max_restarts` restarts
 // within `within_ms` of bus time make it give up and fail the bus) and its backoff

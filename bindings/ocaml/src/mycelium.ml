@@ -285,6 +285,11 @@ external raw_measure_actor : handle -> int -> string -> int -> int array * int
 external c_live_roots : unit -> int = "myc_ml_live_roots"
 external spawn_c_echo : handle -> handle = "myc_ml_spawn_c_echo"
 external actor_spawn : handle -> definition -> bool -> handle = "myc_ml_actor_spawn"
+external actor_spawn_recorded : handle -> definition -> bool -> handle -> string -> handle
+  = "myc_ml_actor_spawn_recorded"
+external recorder_open : string -> string -> handle = "myc_ml_recorder_open"
+external recorder_close : handle -> unit = "myc_ml_recorder_close"
+external recorder_free : handle -> unit = "myc_ml_recorder_free"
 external actor_export : handle -> string -> int array -> unit = "myc_ml_actor_export"
 external actor_tell : handle -> int -> string -> unit = "myc_ml_actor_tell"
 external actor_ask : handle -> int -> string -> int -> int * string = "myc_ml_actor_ask"
@@ -707,10 +712,32 @@ module Actor_ref = struct
     if actor.spawned then forget actor
 end
 
-let spawn ?service ?(hibernate = false) bus (d : ('args, 'state) Actor.t) args =
+module Recorder = struct
+  type t = handle
+
+  let create ?(node = "") path = checked (recorder_open path) node
+  let close r = checked recorder_close r
+  let free r = recorder_free r
+end
+
+let spawn ?service ?(hibernate = false) ?record ?(record_as = "OCamlActor") bus
+    (d : ('args, 'state) Actor.t) args =
   Actor.check_schemas "spawn" bus d;
+  (match (record, d.keys) with
+  | Some _, _ :: _ ->
+      invalid_arg
+        (Printf.sprintf
+           "spawn ~record: %s handles plain OCaml values, which have no encoding a journal \
+            can hold; record an actor whose messages are all contract types"
+           record_as)
+  | _ -> ());
   let uid = next_id () in
-  let a = checked (fun def -> actor_spawn bus.b def hibernate) (Actor.definition bus ~uid d args) in
+  let start def =
+    match record with
+    | None -> actor_spawn bus.b def hibernate
+    | Some r -> actor_spawn_recorded bus.b def hibernate r record_as
+  in
+  let a = checked start (Actor.definition bus ~uid d args) in
   let actor = { a; bus; uid; accepts = Some (d.ids, d.keys); spawned = true; label = "" } in
   (match service with
   | None -> ()

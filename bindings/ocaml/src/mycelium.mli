@@ -271,14 +271,46 @@ end
 type actor
 (** A running OCaml actor (unsupervised, or a supervisor's child). *)
 
+(** A journal that actors are recorded into (the flight recorder: docs/journal.md). *)
+module Recorder : sig
+  type t
+
+  val create : ?node:string -> string -> t
+  (** [create dir]: opens (or continues) the journal in the directory [dir], for the node
+      [node] (default: none). Raises [Error (Invalid_argument, _)] with the reason when it
+      cannot be opened. *)
+
+  val close : t -> unit
+  (** Writes what was recorded and closes the journal; the actors recorded into it are no
+      longer recorded. *)
+
+  val free : t -> unit
+  (** Closes the journal and frees the handle. *)
+end
+
 val spawn :
-  ?service:string -> ?hibernate:bool -> bus -> ('args, 'state) Actor.t -> 'args -> actor
+  ?service:string ->
+  ?hibernate:bool ->
+  ?record:Recorder.t ->
+  ?record_as:string ->
+  bus ->
+  ('args, 'state) Actor.t ->
+  'args ->
+  actor
 (** Starts an actor and waits until its [on_start] has run; with [~service], exports it
     under that name for the types it handles. Raises [Error (Start_failed, _)] when
     [on_start] raises. With [~hibernate:true] the actor gives up its task whenever its
     mailbox is empty and is woken by its next message: for many mostly idle actors, at the
     price of a wake-up per message that finds it asleep (asks from OCaml threads still run
-    on the caller's thread while it is idle). *)
+    on the caller's thread while it is idle).
+
+    With [~record], the actor is recorded into that journal from its start, as an actor of
+    the type [record_as] (default ["OCamlActor"]): each message it handles (its contract
+    bytes, with its type id), the answer to each ask, what it tells, asks and publishes while
+    handling, its starts, restarts, failures and stops. Its asks from OCaml threads then go
+    through its mailbox (no direct call), where they are recorded in handling order. An
+    actor with handlers of plain OCaml values is refused with [Invalid_argument]: a plain
+    value has no encoding a journal can hold. *)
 
 module Actor_ref : sig
   val export : actor -> string -> int list -> unit

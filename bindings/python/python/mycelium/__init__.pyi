@@ -190,6 +190,7 @@ class PythonChild:
     service: str | None
     restart: str
     hibernate: bool
+    record: journal.Recorder | None
 
 class RustChild:
     name: str
@@ -207,9 +208,11 @@ def python_child(
     service: str | None = None,
     restart: str = "permanent",
     hibernate: bool = False,
+    record: journal.Recorder | None = None,
 ) -> PythonChild:
     """A Python child of a tree; `restart`: permanent, transient or temporary;
-    `hibernate`: no task while its mailbox is empty."""
+    `hibernate`: no task while its mailbox is empty; `record`: the journal recorder it is
+    recorded into, restarts included (default: the bus's)."""
 
 def rust_child(
     name: str,
@@ -269,8 +272,10 @@ class Bus:
         seed: int = 0,
         workers: int = 2,
         schema: ModuleType | None = None,
+        record: journal.Recorder | None = None,
     ) -> None:
-        """`workers`: the runtime's worker threads on real time, 1 to `MAX_WORKERS` (1024),
+        """`record`: a `mycelium.journal.Recorder` every Python actor spawned on the bus is
+        recorded into (unless its spawn names another). `workers`: the runtime's worker threads on real time, 1 to `MAX_WORKERS` (1024),
         started at once; anything else raises `ValueError` naming it. `schema`: the module
         generated from your schema file, which the bus speaks (its digest is what a node of
         this bus gives at handshake); without it, the first schema used on the bus (a
@@ -297,7 +302,10 @@ class Bus:
         name: str | None = None,
         service: str | None = None,
         hibernate: bool = False,
-    ) -> ActorRef: ...
+        record: journal.Recorder | None = None,
+    ) -> ActorRef:
+        """`record`: the journal recorder the actor is recorded into (default: the bus's);
+        `ValueError` if its class handles plain objects and the recorder may not pickle them."""
     def ref(self, service: str) -> ActorRef: ...
     def services(self) -> list[str]: ...
     def spawn_rust(self, kind: str, service: str, arg: str | None = None) -> ActorRef:

@@ -10,10 +10,13 @@ import sys
 import warnings
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any, Callable, Iterable, NoReturn
+from typing import TYPE_CHECKING, Any, Callable, Iterable, NoReturn
 
 from . import _native
 from ._actor import Actor, _Host, is_message_class
+
+if TYPE_CHECKING:
+    from ._native import Recorder
 
 
 def _close_callbacks() -> None:
@@ -230,6 +233,7 @@ class PythonChild:
     service: str | None = None
     restart: str = "permanent"
     hibernate: bool = False
+    record: "Recorder | None" = None
 
 
 @dataclass(frozen=True)
@@ -252,12 +256,14 @@ def python_child(
     service: str | None = None,
     restart: str = "permanent",
     hibernate: bool = False,
+    record: "Recorder | None" = None,
 ) -> PythonChild:
     """A Python actor child. Every restart builds a fresh instance and calls
     `on_start(args)` with the same `args`. `service` exports it under that name.
     `restart`: permanent, transient or temporary. `hibernate`: the child holds no task while
-    its mailbox is empty (see `Bus.spawn`)."""
-    return PythonChild(name, actor, args, service, restart, hibernate)
+    its mailbox is empty (see `Bus.spawn`). `record`: a `mycelium.journal.Recorder` the child
+    is recorded into, its restarts included (default: the bus's `record`)."""
+    return PythonChild(name, actor, args, service, restart, hibernate, record)
 
 
 def rust_child(
@@ -354,7 +360,13 @@ class Bus:
         seed: int = 0,
         workers: int = 2,
         schema: ModuleType | None = None,
+        record: "Recorder | None" = None,
     ) -> None:
+        if record is not None and not isinstance(record, _native.Recorder):
+            raise TypeError(
+                f"Bus(record=...) takes a mycelium.journal.Recorder, got {record!r}"
+            )
+        self._record = record
         if not (
             isinstance(workers, int)
             and not isinstance(workers, bool)
@@ -383,6 +395,7 @@ class Bus:
         bus._native = native
         bus._hosts = {}
         bus._owned = False
+        bus._record = None
         return bus
 
     def __enter__(self) -> "Bus":
@@ -439,6 +452,7 @@ class Bus:
         name: str | None = None,
         service: str | None = None,
         hibernate: bool = False,
+        record: "Recorder | None" = None,
     ) -> ActorRef:
         """Starts a Python actor (unsupervised) and waits for its `on_start`; raises
         `StartFailed` if it raises. `service` exports it under that name, reachable from
@@ -446,9 +460,11 @@ class Bus:
         takes one of its message types), the actor is stopped, its `on_stop` run, before the
         error is raised. A `hibernate` actor gives up its task whenever its mailbox is empty
         and is woken by its next message: for many mostly idle actors, at the price of a
-        wake-up per message that finds it asleep."""
+        wake-up per message that finds it asleep. `record`: a `mycelium.journal.Recorder` the
+        actor is recorded into from its start (default: the bus's `record`); `ValueError` if
+        the class handles plain objects and the recorder may not pickle them."""
         host = _Host(actor, self)
-        native = self._native.spawn(host, args, name, hibernate)
+        native = self._native.spawn(host, args, name, hibernate, self._recorder(record))
         if service is not None:
             try:
                 native.export(self._native, service, list(host.table))
@@ -459,6 +475,14 @@ class Bus:
                 raise
             self._hosts[service] = host
         return ActorRef(native, host.table)
+
+    def _recorder(self, record: "Recorder | None") -> "Recorder | None":
+        """The recorder of a spawn: its own, or the bus's."""
+        if record is None:
+            return getattr(self, "_record", None)
+        if not isinstance(record, _native.Recorder):
+            raise TypeError(f"record= takes a mycelium.journal.Recorder, got {record!r}")
+        return record
 
     def ref(self, service: str) -> ActorRef:
         """A ref to the actor exported under `service` (raises `UnknownService`)."""
@@ -533,6 +557,7 @@ class Bus:
                         child.service,
                         child.restart,
                         child.hibernate,
+                        self._recorder(child.record),
                     )
                 )
                 accepts[child.name] = frozenset(host.table)
