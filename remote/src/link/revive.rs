@@ -19,9 +19,15 @@ impl Inner {
                 return false;
             }
             self.revivable.store(false, Ordering::Release);
-            st.closed.take()
+            let reason = st.closed.take();
+            // What was published for the peer while the link was closed is told to it first
+            // thing, before anything queued from now on.
+            let lapsed = self.tell_lapsed(&mut st);
+            (reason, lapsed)
         };
+        let (reason, lapsed) = reason;
         tracing::info!(target: "mycelium::remote", peer = %self.peer, ?reason, "link opened again after it closed");
+        self.report_lapsed(lapsed, "the link was closed when they were published");
         true
     }
 
