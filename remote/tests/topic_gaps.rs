@@ -265,3 +265,172 @@ async fn a_publication_too_large_for_the_subscriber_is_a_gap_it_is_told_of() {
     trader.shutdown();
     md.shutdown();
 }
+
+/// A publication queued while the subscriber was away, too large for the frames of the
+/// process that comes back (it takes smaller ones), is reported lost by the publishing node
+/// (`TooLargeForPeer`) and told to the new subscriber as a gap (reason `TooLarge`, with its
+/// sequence number); the publications around it arrive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publication_queued_before_the_subscriber_s_limit_was_known_is_a_gap_it_is_told_of() {
+    use mycelium_remote::LossReason;
+    const SMALL: u32 = 4096;
+    let dir = TempDir::new("gap-large-queued");
+    let md_bus = Bus::new();
+    let (observer, mut md_events) = events();
+    let md = Node::builder("md", schema(), secret())
+        .config(fast_config())
+        .observer(observer)
+        .build(&md_bus, Arc::new(md_bus.exports()));
+    md.forward_topic::<NewOrder>();
+    let at = md
+        .listen(&dir.socket("md.sock"), &["trader"])
+        .await
+        .unwrap();
+    let trader = |max_frame: u32| {
+        let bus = Bus::new();
+        let node = Node::builder("trader", schema(), secret())
+            .config(LinkConfig {
+                max_frame,
+                ..fast_config()
+            })
+            .build(&bus, Arc::new(bus.exports()));
+        let orders = bus
+            .subscribe_stream::<NewOrder>("orders.*", SubscribeOptions::new())
+            .unwrap();
+        let gaps = bus
+            .subscribe_stream::<TopicGap>(GAP_TOPIC, SubscribeOptions::new())
+            .unwrap();
+        (bus, node, orders, gaps)
+    };
+
+    let (_bus, first, _orders, _gaps) = trader(65536);
+    first
+        .subscribe_remote::<NewOrder>("orders.*")
+        .await
+        .unwrap();
+    first.connect("md", at.clone());
+    served(&md, "trader", &[("orders.*", NewOrder::TYPE_ID)]).await;
+    first.close().await;
+    drop(first);
+    md_events
+        .wait("down", |k| matches!(k, LinkEventKind::Down { .. }))
+        .await;
+    // Queued for the subscriber while it is away: the middle one fits the frames of the
+    // process that left, not those of the one that comes.
+    for (id, len) in [(1, 8), (2, 2 * SMALL as usize), (3, 8)] {
+        tokio::time::timeout(BOUND, md_bus.publish("orders.new", order(id, len)))
+            .await
+            .unwrap()
+            .unwrap();
+    }
+
+    let (_bus, second, mut orders, mut gaps) = trader(SMALL);
+    second
+        .subscribe_remote::<NewOrder>("orders.*")
+        .await
+        .unwrap();
+    second.connect("md", at);
+    for want in [1, 3] {
+        let o = tokio::time::timeout(BOUND, orders.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(o.msg().client_order_id, want);
+    }
+    let gap = tokio::time::timeout(BOUND, gaps.recv())
+        .await
+        .expect("the new subscriber is told of the publication too large")
+        .unwrap();
+    let gap = gap.msg().clone();
+    assert_eq!(
+        (gap.reason, gap.count, gap.topic.as_str()),
+        (GapReason::TooLarge, 1, "orders.new"),
+        "{gap}"
+    );
+    assert!(gap.first_seq > 0 && gap.first_seq == gap.last_seq, "{gap}");
+    let report = md_events.loss().await;
+    assert_eq!(report.reason, LossReason::TooLargeForPeer);
+    assert_eq!(
+        report.messages.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        vec![gap.first_seq],
+        "the publishing node's report names the publication the gap names"
+    );
+    second.shutdown();
+    md.shutdown();
+}
+
+/// A peer that connects while the publishing node is still ending the link it gave up (its
+/// `GaveUp` event told, its loss report not made yet) is not taken in before that report is
+/// made: what the link opened again queues (here the gap it tells) is never swept into the
+/// report of the end before. The publishing node's observer holds its `GaveUp` event until
+/// the new subscriber has been turned away once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_link_is_opened_again_only_once_its_end_is_reported() {
+    let dir = TempDir::new("gap-revive-race");
+    let md_bus = Bus::new();
+    let (hold_tx, hold_rx) = std::sync::mpsc::channel::<()>();
+    let hold = std::sync::Mutex::new(Some(hold_rx));
+    let (gave_up_tx, mut gave_up) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let (observer, mut md_events) = events();
+    let md = Node::builder("md", schema(), secret())
+        .config(LinkConfig {
+            give_up_after: Duration::from_millis(100),
+            ..fast_config()
+        })
+        .observer(move |e: &mycelium_remote::LinkEvent| {
+            observer(e);
+            if matches!(e.kind, LinkEventKind::GaveUp { .. }) {
+                let _ = gave_up_tx.send(());
+                if let Some(rx) = hold.lock().unwrap().take() {
+                    let _ = rx.recv_timeout(BOUND);
+                }
+            }
+        })
+        .build(&md_bus, Arc::new(md_bus.exports()));
+    md.forward_topic::<Quote>();
+    let at = md
+        .listen(&dir.socket("md.sock"), &["trader"])
+        .await
+        .unwrap();
+
+    let first = subscriber("trader", fast_config(), RemoteOverflow::Block).await;
+    first.node.connect("md", at.clone());
+    served(&md, "trader", &[("md.*", Quote::TYPE_ID)]).await;
+    first.node.close().await;
+    drop(first);
+    tokio::time::timeout(BOUND, gave_up.recv())
+        .await
+        .expect("gave up");
+    publish(&md_bus, 1).await;
+
+    let (observer, mut trader_events) = events();
+    let bus = Bus::new();
+    let node = Node::builder("trader", schema(), secret())
+        .config(fast_config())
+        .observer(observer)
+        .build(&bus, Arc::new(bus.exports()));
+    let mut gaps = bus
+        .subscribe_stream::<TopicGap>(GAP_TOPIC, SubscribeOptions::new())
+        .unwrap();
+    node.subscribe_remote::<Quote>("md.*").await.unwrap();
+    node.connect("md", at);
+    // Turned away while the end is under way: the dialler tries again.
+    trader_events
+        .wait(
+            "a second attempt",
+            |k| matches!(k, LinkEventKind::Connecting { attempt } if *attempt >= 1),
+        )
+        .await;
+    hold_tx.send(()).unwrap();
+    let gap = tokio::time::timeout(BOUND, gaps.recv())
+        .await
+        .expect("the new subscriber is told of the gap")
+        .unwrap();
+    assert_eq!((gap.msg().reason, gap.msg().count), (GapReason::Closed, 1));
+    md_events
+        .wait("up", |k| matches!(k, LinkEventKind::Up { .. }))
+        .await;
+    md_events.assert_no_loss();
+    node.shutdown();
+    md.shutdown();
+}

@@ -15,7 +15,10 @@ impl Inner {
             if st.closed.is_none() {
                 return true;
             }
-            if st.loss_owed || self.running.load(Ordering::Acquire) != 0 {
+            // Its end is over only once its loss report is made: the `GaveUp` event comes
+            // before the report is owed, and a link opened in between would have what is
+            // queued from then on taken into that report.
+            if st.loss_owed || !st.end_reported || self.running.load(Ordering::Acquire) != 0 {
                 return false;
             }
             self.revivable.store(false, Ordering::Release);
@@ -54,16 +57,23 @@ impl Inner {
         self.revivable.load(Ordering::Acquire) && self.lock().closed.is_some()
     }
 
-    /// Waits until the closed link's end is over, then opens it again ([`revive`](Self::revive)).
+    /// Waits until the closed link's end is over (no connection of it runs, its loss report
+    /// made), then opens it again ([`revive`](Self::revive)).
     pub(crate) async fn revive_when_ended(&self) {
         loop {
             let ran = self.ran.notified();
             let mut ran = std::pin::pin!(ran);
             ran.as_mut().enable();
+            let ended = self.ended.notified();
+            let mut ended = std::pin::pin!(ended);
+            ended.as_mut().enable();
             if self.revive() {
                 return;
             }
-            ran.await;
+            tokio::select! {
+                _ = ran => {}
+                _ = ended => {}
+            }
         }
     }
 }
