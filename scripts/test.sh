@@ -116,9 +116,9 @@ for split in split-unix split-tcp split-tls split-shm; do
     fi
     echo "$split: $(digest "target/pipeline-$split-exec.out"), as in one process"
 done
-# Recorded over Unix sockets, one journal per node; the node hosting `execution`, replayed
-# alone from its journal by the journal tool (which runs the replayer the pipeline named),
-# prints the live run's digest.
+# Recorded over Unix sockets, one journal per node; each node replayed alone from its journal
+# by the journal tool (which runs the replayer the pipeline named): every actor's outputs as
+# recorded, and the nodes hosting `execution` and the strategy print the live run's digest.
 journals="$(mktemp -d target/pipeline-journals.XXXXXX)"
 pids=()
 for node in exec strategy feed; do
@@ -129,15 +129,22 @@ done
 failed=0
 for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
 cargo build -q -p mycelium-journal
-timeout 120 target/debug/mycelium-journal replay "$journals/exec" > target/pipeline-replayed-exec.out \
-    2> target/pipeline-replayed-exec.err || failed=1
-if [ "$failed" != 0 ] || [ -z "$(digest target/pipeline-recorded-exec.out)" ] ||
-    [ "$(digest target/pipeline-recorded-exec.out)" != "$(digest target/pipeline-replayed-exec.out)" ]; then
-    echo "error: the recorded pipeline failed or its replay's digest differs from the live run's:" >&2
-    tail -n 5 target/pipeline-recorded-*.out target/pipeline-replayed-exec.* >&2
+for node in exec strategy feed; do
+    timeout 120 target/debug/mycelium-journal replay "$journals/$node" \
+        > "target/pipeline-replayed-$node.out" 2> "target/pipeline-replayed-$node.err" || failed=1
+done
+for node in exec strategy; do
+    if [ "$(digest target/pipeline-recorded-exec.out)" != "$(digest "target/pipeline-replayed-$node.out")" ]; then
+        failed=1
+    fi
+done
+if [ "$failed" != 0 ] || [ -z "$(digest target/pipeline-recorded-exec.out)" ]; then
+    echo "error: the recorded pipeline failed, a node's replay differs, or its digest differs from the live run's:" >&2
+    tail -n 5 target/pipeline-recorded-*.out target/pipeline-replayed-*.out >&2
+    tail -c 2000 target/pipeline-replayed-*.err >&2
     exit 1
 fi
-echo "recorded over Unix sockets and replayed: $(digest target/pipeline-replayed-exec.out), as live"
+echo "recorded over Unix sockets, each node replayed alone as recorded: $(digest target/pipeline-replayed-exec.out), as live"
 rm -rf "$journals"
 # A node whose peers never come gives up on them and exits with an error, never waits forever.
 gone="target/pipeline-gone.toml"

@@ -209,6 +209,17 @@ impl<A: Actor> ActorRef<A> {
         A: Handler<M>,
         M: Send + 'static,
     {
+        let answer = self.ask_unrecorded(msg).await;
+        crate::recording::answered(&answer);
+        answer
+    }
+
+    /// [`ask`](Self::ask) but for the report of its answer.
+    async fn ask_unrecorded<M>(&self, msg: M) -> Result<<A as Handler<M>>::Reply, AskError<M>>
+    where
+        A: Handler<M>,
+        M: Send + 'static,
+    {
         crate::recording::sent(|| crate::recording::Sent::Ask { to: self.id() }, &msg);
         let shared = &*self.shared;
         // The direct call (`direct`): an idle actor's handler runs here, on this task, and

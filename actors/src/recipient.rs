@@ -165,6 +165,12 @@ impl<M: Send + 'static> Recipient<M> {
         Recipient { sink }
     }
 
+    /// The sink, for a delivery that is no actor's send (a subscription's: the recorded
+    /// publisher's report is its publication).
+    pub(crate) fn sink(&self) -> &dyn MessageSink<M> {
+        &*self.sink
+    }
+
     /// Sends `msg`, waiting for room.
     pub async fn tell(&self, msg: M) -> Result<(), SendError<M>> {
         crate::recording::sent(|| crate::recording::Sent::Tell { to: self.id() }, &msg);

@@ -192,6 +192,21 @@ pub trait Recorder: Send + Sync + 'static {
     ) {
         let _ = (actor, time, sent, type_name, message);
     }
+
+    /// An ask the actor made while handling a message (of any actor: local, across a link,
+    /// or in another language) was answered at bus time `time`: `Ok` with the reply, of type
+    /// `type_name`, or `Err` with the asker's error as it reads. Called on the actor's
+    /// thread, inside the handling, when the ask returns, before the handler sees it. The
+    /// answer is an input of the asker: a replay of the asker alone serves it again.
+    fn answered(
+        &self,
+        actor: ActorId,
+        time: Duration,
+        type_name: &'static str,
+        answer: Result<&dyn Any, &str>,
+    ) {
+        let _ = (actor, time, type_name, answer);
+    }
 }
 
 /// Set once an actor is recorded in this process: until then a send does not look for a
@@ -234,6 +249,58 @@ fn sent_slow<M: 'static>(how: Sent<'_>, msg: &M) {
         crate::actor::short_type_name(std::any::type_name::<M>()),
         msg,
     );
+}
+
+/// Reports the answer to an ask, if a recorded actor's handler made it.
+#[inline]
+pub(crate) fn answered<R: 'static, M>(answer: &Result<R, crate::AskError<M>>) {
+    if RECORDING.load(Ordering::Relaxed) {
+        answered_slow(answer);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn answered_slow<R: 'static, M>(answer: &Result<R, crate::AskError<M>>) {
+    let handling = HANDLING.with(Cell::get);
+    if handling.is_null() {
+        return;
+    }
+    // SAFETY: as in `sent_slow`: the record is alive for the poll that reached here.
+    let record = unsafe { &*handling };
+    let error;
+    let answer = match answer {
+        Ok(reply) => Ok(reply as &dyn Any),
+        Err(e) => {
+            error = e.to_string();
+            Err(error.as_str())
+        }
+    };
+    record.recorder.answered(
+        record.actor,
+        record.clock.now(),
+        crate::actor::short_type_name(std::any::type_name::<R>()),
+        answer,
+    );
+}
+
+/// Runs `work` with its sends attributed to no recorded actor, even when it is awaited inside
+/// a recorded actor's handler: for code that stands in for the world outside a replayed
+/// actor (a replay's stand-in for another node, say), whose forwarding is not the actor's
+/// own sending.
+pub async fn unattributed<F: Future>(work: F) -> F::Output {
+    let mut work = std::pin::pin!(work);
+    std::future::poll_fn(|cx| {
+        let _restore = Restore(HANDLING.with(|h| h.replace(std::ptr::null())));
+        work.as_mut().poll(cx)
+    })
+    .await
+}
+
+/// [`unattributed`] for a call that does not wait (a `try_tell`).
+pub fn unattributed_now<T>(work: impl FnOnce() -> T) -> T {
+    let _restore = Restore(HANDLING.with(|h| h.replace(std::ptr::null())));
+    work()
 }
 
 /// Restores the handler being polled before a nested one.

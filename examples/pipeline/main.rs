@@ -29,8 +29,11 @@
 //!
 //! (or `pipeline replay DIR/exec`) replays the node hosting `execution` alone on a
 //! virtual-time bus, its link's inbound orders as inputs, and prints the same lines as the
-//! live run, `result-digest=<hex>` last; `--compare` runs to the end and reports every
-//! difference instead of stopping at the first.
+//! live run, `result-digest=<hex>` last. Every node replays alone so: `DIR/strategy` from the
+//! quotes its subscription took, the answers to its orders served from its journal, and
+//! prints the same lines through a stand-in execution; `DIR/feed` from its one request,
+//! every quote compared. `--compare` runs to the end and reports every difference instead of
+//! stopping at the first.
 //!
 //! Options: `--seed N` (default 7), `--quotes N` (default 20000). Link warnings and errors
 //! (a peer down or refused, a loss report) go to stderr; `PIPELINE_LOG=debug` prints every
@@ -54,8 +57,8 @@ use mycelium_contracts::{
     Heartbeat, NewOrder, OrderAck, OrderType, Quote, Side, TimeInForce, SCHEMA_DIGEST,
 };
 use mycelium_journal::{
-    set_replayer, JournalOptions, JournalReader, JournalSchema, JournalWriter, Kind, Recording,
-    Replay, ReplayMode,
+    set_replayer, JournalOptions, JournalReader, JournalSchema, JournalWriter, Kind, Recorded,
+    RecordedAnswers, RecordedType, Recording, Replay, ReplayMode,
 };
 use mycelium_remote::{LocalSchema, Node, Topology};
 use tokio::sync::{mpsc, oneshot};
@@ -197,7 +200,12 @@ struct Execution {
     positions: BTreeMap<u32, (i64, f64)>, // instrument -> (position, cash)
     digest: u64,
     done: mpsc::UnboundedSender<()>,
+    print: bool,
 }
+
+/// What an `Execution` is started with: where it says it is done, and whether it prints
+/// the results (a replay's stand-in for another node's execution may not).
+type ExecutionArgs = (mpsc::UnboundedSender<()>, bool);
 
 fn fnv(mut h: u64, bytes: &[u8]) -> u64 {
     for b in bytes {
@@ -207,9 +215,13 @@ fn fnv(mut h: u64, bytes: &[u8]) -> u64 {
 }
 
 impl Actor for Execution {
-    type Args = mpsc::UnboundedSender<()>;
-    async fn on_start(done: Self::Args, _ctx: &mut Context<Self>) -> Result<Self, BoxError> {
+    type Args = ExecutionArgs;
+    async fn on_start(
+        (done, print): Self::Args,
+        _ctx: &mut Context<Self>,
+    ) -> Result<Self, BoxError> {
         Ok(Execution {
+            print,
             orders: 0,
             buys: 0,
             positions: BTreeMap::new(),
@@ -257,6 +269,10 @@ impl Handler<NewOrder> for Execution {
 impl Handler<Heartbeat> for Execution {
     type Reply = ();
     async fn handle(&mut self, end: Heartbeat, _ctx: &mut Context<Self>) {
+        if !self.print {
+            let _ = self.done.send(());
+            return;
+        }
         println!(
             "orders={} buys={} sells={} (strategy sent {})",
             self.orders,
@@ -272,7 +288,28 @@ impl Handler<Heartbeat> for Execution {
     }
 }
 
+impl Recorded for Execution {
+    fn recorded_types() -> Vec<RecordedType> {
+        vec![
+            RecordedType::ask::<Self, NewOrder>(),
+            RecordedType::tell::<Self, Heartbeat>(),
+        ]
+    }
+}
+
 // ---- strategy -------------------------------------------------------------------------
+
+impl Recorded for Strategy {
+    fn recorded_types() -> Vec<RecordedType> {
+        vec![
+            RecordedType::published::<Self, Quote>(),
+            RecordedType::published::<Self, Heartbeat>(),
+            RecordedType::of::<NewOrder>(),
+            RecordedType::of::<OrderAck>(),
+            RecordedType::of::<Heartbeat>(),
+        ]
+    }
+}
 
 struct Strategy {
     execution: ReplyRecipient<NewOrder, OrderAck>,
@@ -361,7 +398,42 @@ impl Handler<Published<Heartbeat>> for Strategy {
 
 // ---- feed -----------------------------------------------------------------------------
 
-async fn run_feed(bus: &Bus, seed: u64, quotes: u64) -> Result<(), BoxError> {
+impl Recorded for Feed {
+    fn recorded_types() -> Vec<RecordedType> {
+        vec![
+            RecordedType::ask::<Self, (u64, u64)>(),
+            RecordedType::of::<Quote>(),
+            RecordedType::of::<Heartbeat>(),
+        ]
+    }
+}
+
+/// Publishes the quotes, then the end marker, when asked with a seed and a number of
+/// quotes; answers how many it published. Its one input holds all it needs, so a replay
+/// publishes the same quotes again.
+struct Feed;
+
+impl Actor for Feed {
+    type Args = ();
+    async fn on_start((): (), _ctx: &mut Context<Self>) -> Result<Self, BoxError> {
+        Ok(Feed)
+    }
+}
+
+impl Handler<(u64, u64)> for Feed {
+    type Reply = u64;
+    async fn handle(&mut self, (seed, quotes): (u64, u64), ctx: &mut Context<Self>) -> u64 {
+        match publish_quotes(ctx, seed, quotes).await {
+            Ok(()) => quotes,
+            Err(e) => {
+                eprintln!("the feed stopped: {e}");
+                0
+            }
+        }
+    }
+}
+
+async fn publish_quotes(ctx: &Context<Feed>, seed: u64, quotes: u64) -> Result<(), BoxError> {
     let mut rng = DetRng::new(seed);
     let mut mids: Vec<f64> = (0..INSTRUMENTS).map(|i| 100.0 + f64::from(i)).collect();
     for n in 0..quotes {
@@ -376,7 +448,7 @@ async fn run_feed(bus: &Bus, seed: u64, quotes: u64) -> Result<(), BoxError> {
             ask_px: *mid + 0.01,
             ask_qty: 1.0 + (n % 3) as f64,
         };
-        bus.publish(&format!("md.quote.{instrument}"), quote)
+        ctx.publish(&format!("md.quote.{instrument}"), quote)
             .await?;
     }
     let end = Heartbeat {
@@ -384,7 +456,7 @@ async fn run_feed(bus: &Bus, seed: u64, quotes: u64) -> Result<(), BoxError> {
         seq: quotes,
         sender: "feed".into(),
     };
-    bus.publish("sys.heartbeat", end).await?;
+    ctx.publish("sys.heartbeat", end).await?;
     Ok(())
 }
 
@@ -456,10 +528,15 @@ async fn run(args: Args) -> Result<(), BoxError> {
         Some(dir) => Some(record(dir, &me.name)?),
         None => None,
     };
-    let options = || match &recording {
-        Some((_, recording)) => SpawnOptions::new().record(recording.clone()),
-        None => SpawnOptions::new(),
-    };
+    // A type of an actor's that the recording has no codec for is an error here, at spawn.
+    fn options<A: Recorded>(
+        recording: &Option<(JournalWriter, Arc<Recording>)>,
+    ) -> Result<SpawnOptions, BoxError> {
+        Ok(match recording {
+            Some((_, recording)) => recording.spawn_options::<A>()?,
+            None => SpawnOptions::new(),
+        })
+    }
     // The whole schema, so a peer built from a different but compatible contracts.yaml is
     // accepted (and an incompatible one refused, naming the message and field).
     let schema = LocalSchema::from_yaml("contracts.yaml", include_str!("../../contracts.yaml"))?;
@@ -472,7 +549,8 @@ async fn run(args: Args) -> Result<(), BoxError> {
     let (exec_done_tx, mut exec_done) = mpsc::unbounded_channel();
     let mut local_exec = None;
     if hosts(&exec_host) {
-        let exec = bus.spawn_with::<Execution>(exec_done_tx, options())?;
+        let exec =
+            bus.spawn_with::<Execution>((exec_done_tx, true), options::<Execution>(&recording)?)?;
         bus.exports()
             .export_ask("execution", exec.reply_recipient::<NewOrder>())?;
         bus.exports()
@@ -505,7 +583,7 @@ async fn run(args: Args) -> Result<(), BoxError> {
         let (started_tx, started) = oneshot::channel();
         bus.spawn_with::<Strategy>(
             (execution, end, strategy_done_tx),
-            options().on_started(started_tx),
+            options::<Strategy>(&recording)?.on_started(started_tx),
         )?;
         started.await?;
         if !hosts(&feed_host) {
@@ -525,7 +603,11 @@ async fn run(args: Args) -> Result<(), BoxError> {
             let interest = || (link.forwarded_topics().len() >= 2).then_some(());
             until(Some(node), &[&strategy_host], interest).await?;
         }
-        run_feed(&bus, args.seed, args.quotes).await?;
+        let feed = bus.spawn_with::<Feed>((), options::<Feed>(&recording)?)?;
+        let published = feed.ask((args.seed, args.quotes)).await?;
+        if published != args.quotes {
+            return Err(format!("the feed published {published} of {} quotes", args.quotes).into());
+        }
         if !hosts(&strategy_host) {
             let link = node_ref()?.link(&strategy_host).ok_or("no link")?;
             let sent = || (link.queued() == 0).then_some(());
@@ -584,6 +666,9 @@ fn record(dir: &std::path::Path, node: &str) -> Result<(JournalWriter, Arc<Recor
     let me = std::env::current_exe()?;
     set_replayer(&dir, &[me.display().to_string(), "replay".to_owned()])?;
     let recording = Recording::new(journal.clone())
+        .serde::<(u64, u64)>()
+        .serde::<u64>()
+        .contract::<Quote>()
         .contract::<NewOrder>()
         .contract::<OrderAck>()
         .contract::<Heartbeat>()
@@ -592,53 +677,89 @@ fn record(dir: &std::path::Path, node: &str) -> Result<(JournalWriter, Arc<Recor
     Ok((journal, Arc::new(recording)))
 }
 
-/// Replays the `execution` actor of a node's journal on a virtual-time bus: its recorded
-/// orders and end marker fed at their recorded bus times, its answers compared with the
-/// recorded ones. It prints what the live run printed.
+/// Replays each actor of a node's journal alone, each on a virtual-time bus of its own: its
+/// recorded inputs (the orders and end marker a link delivered, the quotes and end marker
+/// a subscription took, the feed's one request) fed at their recorded bus times, the answers
+/// to its asks of another node served from the journal, and what it sends, publishes and
+/// answers compared with the recorded outputs. The replay of the node hosting `execution`
+/// prints what the live run printed; so does the strategy's, elsewhere, through a stand-in
+/// execution that takes the orders it sends.
 async fn replay(dir: &str, compare: bool) -> Result<(), BoxError> {
     let journal = JournalReader::open(dir)?;
-    let mut executions = Vec::new();
-    let mut others = Vec::new();
+    let mut actors = Vec::new();
     for record in journal.records() {
         let record = record?;
         if record.kind == Kind::Started {
-            if record.name == "Execution" {
-                executions.push(record.actor.id);
-            } else {
-                others.push(record.name);
-            }
+            actors.push((record.actor.id, record.name));
         }
     }
-    if executions.is_empty() {
-        return Err(format!(
-            "{dir} recorded no `execution` actor (it recorded {others:?}): replay the journal \
-             of the node that hosts `execution`"
-        )
-        .into());
+    if actors.is_empty() {
+        return Err(format!("{dir} recorded no actor: record a node with --record DIR").into());
     }
-    let bus = Bus::builder().virtual_time().build()?;
+    let hosts_execution = actors.iter().any(|(_, name)| name == "Execution");
     let mode = if compare {
         ReplayMode::Compare
     } else {
         ReplayMode::StopAtFirst
     };
-    for actor in executions {
+    let mut differ = Vec::new();
+    for (actor, actor_type) in &actors {
+        let bus = Bus::builder().virtual_time().build()?;
         let (done, _) = mpsc::unbounded_channel();
-        let report = Replay::<Execution>::new(done)
-            .contract_ask::<NewOrder>()
-            .contract::<Heartbeat>()
-            .run(&journal, actor, &bus, mode)
-            .await?;
-        eprintln!("{report}");
+        let report = match actor_type.as_str() {
+            "Execution" => {
+                Replay::<Execution>::new((done, true))
+                    .contract_ask::<NewOrder>()
+                    .contract::<Heartbeat>()
+                    .run(&journal, *actor, &bus, mode)
+                    .await?
+            }
+            "Strategy" => {
+                // Takes the orders and the end marker the strategy sends; prints the
+                // results when no execution of this journal does.
+                let (stand_in_done, _) = mpsc::unbounded_channel();
+                let stand_in = bus.spawn::<Execution>((stand_in_done, !hosts_execution));
+                let orders = RecordedAnswers::<NewOrder, OrderAck>::contract(&journal, *actor)?
+                    .observe(stand_in.recipient())
+                    .reply_recipient(&bus);
+                let report = Replay::<Strategy>::new((orders, stand_in.recipient(), done))
+                    .published::<Quote>()
+                    .published::<Heartbeat>()
+                    .sends_contract::<NewOrder>()
+                    .sends_contract::<Heartbeat>()
+                    .run(&journal, *actor, &bus, mode)
+                    .await?;
+                stand_in.drain_and_stop().await;
+                stand_in.wait_for_stop().await;
+                report
+            }
+            "Feed" => {
+                Replay::<Feed>::new(())
+                    .serde::<(u64, u64)>()
+                    .sends_contract::<Quote>()
+                    .sends_contract::<Heartbeat>()
+                    .run(&journal, *actor, &bus, mode)
+                    .await?
+            }
+            other => {
+                return Err(format!("{dir} recorded an actor of unknown type `{other}`").into())
+            }
+        };
+        eprintln!("{actor_type}: {report}");
         if !report.differences.is_empty() {
-            std::fs::write(format!("{dir}/replay-differences.csv"), report.to_csv())?;
-            return Err(format!(
-                "the replay differs from the recording (CSV: {dir}/replay-differences.csv)"
-            )
-            .into());
+            let csv = format!("{dir}/replay-differences-{actor}.csv");
+            std::fs::write(&csv, report.to_csv())?;
+            differ.push(format!("{actor_type} (actor #{actor}, CSV: {csv})"));
         }
+        bus.shutdown(Duration::from_secs(1)).await;
     }
-    bus.shutdown(Duration::from_secs(1)).await;
+    if !differ.is_empty() {
+        return Err(format!(
+            "the replay differs from the recording: {}",
+            differ.join(", ")
+        )
+        .into());
+    }
     Ok(())
 }
 

@@ -44,16 +44,18 @@
 //!
 //! - [`Recording`] records actors into a journal: hand it to `SpawnOptions::record` and each
 //!   message the actor handles (with its origin), what it sends, asks, publishes and
-//!   answers, its timers' firings, its clock readings, and its starts and failures become
-//!   records.
+//!   answers, the answers to its own asks, its timers' firings, its clock readings, and its
+//!   starts and failures become records.
 //! - [`Replay`] replays one recorded actor and [`ReplaySet`] several (or a whole bus) on a
-//!   virtual-time bus, reporting the first difference or every one; [`set_replayer`] names
+//!   virtual-time bus, reporting the first difference or every one; [`RecordedAnswers`]
+//!   serves a replayed actor the answers its asks got live; [`set_replayer`] names
 //!   the program that `mycelium-journal replay` runs for a journal.
 //!
 //! The byte layout is specified in `docs/journal.md`.
 
 #![warn(missing_docs)]
 
+mod answers;
 mod diff;
 mod error;
 mod frame;
@@ -68,13 +70,14 @@ mod replayer;
 mod segment;
 mod writer;
 
+pub use answers::RecordedAnswers;
 pub use diff::{diff, EventDifference, JournalDiff};
 pub use error::JournalError;
 pub use header::{JournalSchema, SegmentHeader, MAGIC, MAX_SCHEMA_TEXT, VERSION};
 pub use index::IndexEntry;
 pub use reader::{JournalReader, Records, SegmentInfo};
 pub use record::{ActorAddr, Cut, Encoding, Entry, Gap, Kind, Origin, Record};
-pub use recording::Recording;
+pub use recording::{Described, Recorded, RecordedType, Recording, UnrecordedTypes};
 pub use replay::{Difference, Replay, ReplayError, ReplayMode, ReplayReport};
 pub use replay_set::{ReplaySet, SetReport};
 pub use replayer::{replayer, set_replayer, REPLAYER_FILE};

@@ -462,6 +462,7 @@ fn replay_plan(dir: &str) -> Result<(), String> {
         fed: u64,
         timers: u64,
         readings: u64,
+        answers: u64,
         outputs: u64,
         unrecorded: BTreeMap<String, u64>,
     }
@@ -500,6 +501,7 @@ fn replay_plan(dir: &str) -> Result<(), String> {
             }
             Kind::Handled => plan.fed += 1,
             Kind::ClockRead => plan.readings += 1,
+            Kind::Answered => plan.answers += 1,
             Kind::Sent | Kind::Published | Kind::Replied | Kind::Failed => plan.outputs += 1,
             _ => {}
         }
@@ -518,8 +520,8 @@ fn replay_plan(dir: &str) -> Result<(), String> {
         };
         out.push_str(&format!(
             "  {actor} {name}: {} inputs to feed, {} from its timers (regenerated), {} clock \
-             readings (served), {} outputs to compare\n",
-            plan.fed, plan.timers, plan.readings, plan.outputs
+             readings (served), {} answers to its asks (served), {} outputs to compare\n",
+            plan.fed, plan.timers, plan.readings, plan.answers, plan.outputs
         ));
         for (ty, n) in &plan.unrecorded {
             out.push_str(&format!(

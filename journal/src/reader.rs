@@ -50,6 +50,20 @@ pub struct JournalReader {
 }
 
 impl JournalReader {
+    /// Whether the writer closed the journal: its last segment's index ends with the closing
+    /// entry at the segment's end. `false` for a journal whose writer was killed (or still
+    /// writes): its last records may stop inside what one input made, even where no record
+    /// was cut.
+    pub fn closed(&self) -> bool {
+        let Some(last) = self.segments.last() else {
+            return false;
+        };
+        let entries = index::read(&segment::index_path(&self.dir, last.number), last.file_len);
+        entries
+            .last()
+            .is_some_and(|e| e.closing && e.offset == last.file_len)
+    }
+
     /// Opens the journal in `dir`: lists its segments and checks that their headers belong
     /// to one journal (same node, same schema, numbers that follow each other).
     pub fn open(dir: impl AsRef<Path>) -> Result<JournalReader, JournalError> {

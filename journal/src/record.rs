@@ -33,11 +33,14 @@ pub enum Kind {
     Gap = 11,
     /// A segment was cut by a crash and truncated when the journal was opened again ([`Cut`]).
     Cut = 12,
+    /// An ask the actor made while handling a message was answered (an input: the answer is
+    /// the payload, or the asker's error as text; `cause` is the input being handled).
+    Answered = 13,
 }
 
 impl Kind {
     /// Every kind, in code order.
-    pub const ALL: [Kind; 12] = [
+    pub const ALL: [Kind; 13] = [
         Kind::Handled,
         Kind::Sent,
         Kind::Published,
@@ -50,6 +53,7 @@ impl Kind {
         Kind::Stopped,
         Kind::Gap,
         Kind::Cut,
+        Kind::Answered,
     ];
 
     /// The kind with this code.
@@ -72,6 +76,7 @@ impl Kind {
             Kind::Stopped => "stopped",
             Kind::Gap => "gap",
             Kind::Cut => "cut",
+            Kind::Answered => "answered",
         }
     }
 

@@ -40,13 +40,17 @@
 //! contract message (the `mycelium-codec` field sequence, with its type id), or
 //! [`Recording::serde`] for an in-process type (JSON). A handled message of a type not
 //! chosen is still recorded, by name, with no payload, and counted in
-//! [`Recording::unrecorded`]: a replay cannot feed it again.
+//! [`Recording::unrecorded`]: a replay cannot feed it again. An actor that implements
+//! [`Recorded`] is checked at spawn instead: [`Recording::spawn_options`] names the types it
+//! declares that no codec was chosen for.
 //!
 //! An ask's answer is a `replied` record whose `cause` is the ask's `handled` record, its
 //! payload written with the codec chosen for the reply type (`.serde::<u32>()`).
 //!
 //! What the actor sends, asks and publishes while handling a message is a `sent` or
-//! `published` record (its `cause` the input); a timer's firing is a `timer-fired` record
+//! `published` record (its `cause` the input); the answer to an ask it makes is an
+//! `answered` record (an input, served again by [`crate::RecordedAnswers`]); a timer's
+//! firing is a `timer-fired` record
 //! and its message a `handled` record with [`Origin::Timer`]; each `Context::now` is a
 //! `clock-read` record. A message one actor recorded here sends another gets
 //! [`Origin::Actor`] in the receiver's `handled` record (the `sent` record matched by
@@ -68,12 +72,36 @@ use crate::writer::JournalWriter;
 
 type Encode = fn(&dyn Any, &mut Vec<u8>) -> Result<(), String>;
 
+/// A [`Described`] message's type id, encoding and payload.
+type Describe = fn(&dyn Any) -> Option<(u16, Encoding, &[u8])>;
+
 struct Codec {
     encoding: Encoding,
     type_id: u16,
     encode: Encode,
     /// The topic of a publication (`Published<M>`).
     topic: Option<fn(&dyn Any) -> Option<&str>>,
+    /// A message that describes itself ([`Described`]): its type id, encoding and payload
+    /// are its own, not the codec's.
+    described: Option<Describe>,
+}
+
+/// A message that says how it is written: a message held as bytes already encoded (a
+/// contract message of a foreign language's actor, given as its type id and body; a plain
+/// object in the language's own serialization). Chosen with [`Recording::described`].
+pub trait Described: 'static {
+    /// The contract type id (0 for none), the payload's encoding and the payload;
+    /// [`Encoding::Empty`] for a message that cannot be written (then recorded by name
+    /// without its payload, and listed by [`Recording::unrecorded`]).
+    fn described(&self) -> (u16, Encoding, &[u8]);
+}
+
+fn describe<M: Described>(msg: &dyn Any) -> Option<(u16, Encoding, &[u8])> {
+    msg.downcast_ref::<M>().map(Described::described)
+}
+
+fn encode_nothing(_: &dyn Any, _: &mut Vec<u8>) -> Result<(), String> {
+    Ok(())
 }
 
 /// Writes recorded actors' messages and lives into a journal; hand it to
@@ -89,6 +117,8 @@ pub struct Recording {
     /// What recorded actors sent to other recorded actors and these have not handled yet:
     /// the origin of their `handled` records.
     pending: Mutex<Pending>,
+    /// The actor each recorded actor last asked: the origin of the answer it gets.
+    asked: Mutex<HashMap<ActorAddr, ActorAddr>>,
 }
 
 /// Sends awaiting their receiver's handling.
@@ -157,6 +187,107 @@ fn encode_json<M: serde::Serialize + 'static>(
     serde_json::to_writer(out, msg).map_err(|e| e.to_string())
 }
 
+/// An actor that declares the message types it handles, so that a [`Recording`] can tell
+/// at spawn which of them it has no codec for ([`Recording::spawn_options`]).
+///
+/// ```
+/// use mycelium_actors::{actor_from_args, Context, Handler};
+/// use mycelium_journal::{Recorded, RecordedType};
+///
+/// #[derive(Clone)]
+/// struct Book(u32);
+/// actor_from_args!(Book);
+/// impl Handler<u32> for Book {
+///     type Reply = u32;
+///     async fn handle(&mut self, qty: u32, _ctx: &mut Context<Self>) -> u32 {
+///         self.0 += qty;
+///         self.0
+///     }
+/// }
+/// impl Recorded for Book {
+///     fn recorded_types() -> Vec<RecordedType> {
+///         vec![RecordedType::ask::<Self, u32>()] // u32 and its reply, u32
+///     }
+/// }
+/// ```
+pub trait Recorded: mycelium_actors::Actor {
+    /// Every message type the actor handles (and, for those it is asked, the reply type),
+    /// and those it sends, publishes or gets as answers.
+    fn recorded_types() -> Vec<RecordedType>;
+}
+
+/// A message type a [`Recorded`] actor handles: the type, and its reply's when it is asked.
+#[derive(Clone, Copy, Debug)]
+pub struct RecordedType {
+    types: [Option<(TypeId, &'static str)>; 2],
+}
+
+fn type_entry<T: 'static>() -> (TypeId, &'static str) {
+    (TypeId::of::<T>(), crate::replay::short_name::<T>())
+}
+
+impl RecordedType {
+    /// `M`, told to actor `A` (its reply is not recorded).
+    pub fn tell<A: mycelium_actors::Handler<M>, M: Send + 'static>() -> Self {
+        RecordedType {
+            types: [Some(type_entry::<M>()), None],
+        }
+    }
+
+    /// `M`, asked of actor `A`, and the reply `A` answers it with.
+    pub fn ask<A: mycelium_actors::Handler<M>, M: Send + 'static>() -> Self {
+        RecordedType {
+            types: [
+                Some(type_entry::<M>()),
+                Some(type_entry::<<A as mycelium_actors::Handler<M>>::Reply>()),
+            ],
+        }
+    }
+
+    /// Any other type the actor's record holds: what it sends or publishes, the answers to
+    /// its own asks.
+    pub fn of<T: 'static>() -> Self {
+        RecordedType {
+            types: [Some(type_entry::<T>()), None],
+        }
+    }
+
+    /// Publications of `M` that actor `A` takes as a subscriber (`Published<M>`).
+    pub fn published<A, M>() -> Self
+    where
+        A: mycelium_actors::Handler<Published<M>>,
+        M: Send + Sync + 'static,
+    {
+        RecordedType {
+            types: [Some(type_entry::<Published<M>>()), None],
+        }
+    }
+}
+
+/// The message types of an actor that a [`Recording`] has no codec for: it would record
+/// them without their payload, and a replay could not feed them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnrecordedTypes {
+    /// The actor's type name.
+    pub actor: &'static str,
+    /// The types without a codec, in declaration order.
+    pub types: Vec<&'static str>,
+}
+
+impl std::fmt::Display for UnrecordedTypes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "actor {} cannot be recorded completely: no codec was chosen for {} (choose one \
+             with Recording::contract, Recording::serde or Recording::published)",
+            self.actor,
+            self.types.join(", ")
+        )
+    }
+}
+
+impl std::error::Error for UnrecordedTypes {}
+
 impl Recording {
     /// Records into `journal`, with no message type chosen yet.
     pub fn new(journal: JournalWriter) -> Self {
@@ -167,6 +298,7 @@ impl Recording {
             errors: AtomicU64::new(0),
             handling: Mutex::new(HashMap::new()),
             pending: Mutex::new(Pending::default()),
+            asked: Mutex::new(HashMap::new()),
         }
     }
 
@@ -179,6 +311,7 @@ impl Recording {
                 type_id: M::TYPE_ID,
                 encode: encode_contract::<M>,
                 topic: None,
+                described: None,
             },
         );
         self
@@ -193,6 +326,7 @@ impl Recording {
                 type_id: 0,
                 encode: encode_json::<M>,
                 topic: None,
+                described: None,
             },
         );
         self
@@ -208,9 +342,58 @@ impl Recording {
                 type_id: M::TYPE_ID,
                 encode: encode_published::<M>,
                 topic: Some(published_topic::<M>),
+                described: None,
             },
         );
         self
+    }
+
+    /// Writes messages of type `M` as each describes itself ([`Described`]): a foreign
+    /// language's messages, whose bytes are already a contract message's body.
+    pub fn described<M: Described>(mut self) -> Self {
+        self.codecs.insert(
+            TypeId::of::<M>(),
+            Codec {
+                encoding: Encoding::Empty,
+                type_id: 0,
+                encode: encode_nothing,
+                topic: None,
+                described: Some(describe::<M>),
+            },
+        );
+        self
+    }
+
+    /// Checks that a codec was chosen for every type actor `A` declares
+    /// ([`Recorded::recorded_types`]); the error names the others.
+    pub fn check<A: Recorded>(&self) -> Result<(), UnrecordedTypes> {
+        let mut types = Vec::new();
+        for ty in A::recorded_types() {
+            for (id, name) in ty.types.into_iter().flatten() {
+                if !self.codecs.contains_key(&id) && !types.contains(&name) {
+                    types.push(name);
+                }
+            }
+        }
+        if types.is_empty() {
+            Ok(())
+        } else {
+            Err(UnrecordedTypes {
+                actor: crate::replay::short_name::<A>(),
+                types,
+            })
+        }
+    }
+
+    /// Spawn options that record actor `A` here, once [`check`](Self::check) has found a
+    /// codec for every message type it declares: a type that could not be recorded is named
+    /// now, not found missing at replay. (To record it anyway, report the error as a warning
+    /// and use `SpawnOptions::new().record(recording)`.)
+    pub fn spawn_options<A: Recorded>(
+        self: &std::sync::Arc<Self>,
+    ) -> Result<mycelium_actors::SpawnOptions, UnrecordedTypes> {
+        self.check::<A>()?;
+        Ok(mycelium_actors::SpawnOptions::new().record(self.clone()))
     }
 
     /// The names of handled message types that no codec was chosen for, recorded without
@@ -273,6 +456,20 @@ impl Recording {
             with(&[], &mut entry.origin);
             return self.append(&entry);
         };
+        if let Some((type_id, encoding, payload)) = codec.described.and_then(|d| d(message)) {
+            if encoding == Encoding::Empty {
+                if let Ok(mut names) = self.unrecorded.lock() {
+                    names.insert(entry.name.to_owned());
+                }
+            }
+            with(payload, &mut entry.origin);
+            return self.append(&Entry {
+                type_id,
+                encoding,
+                payload,
+                ..entry
+            });
+        }
         BUFFER.with(|buffer| {
             // A recorder reached again from inside an encoder on this thread gets a buffer of
             // its own rather than a panic.
@@ -363,7 +560,12 @@ impl Recorder for Recording {
         let sender = addr(actor);
         let (kind, to, asked, topic) = match sent {
             Sent::Tell { to } => (Kind::Sent, Some(addr(to)), false, ""),
-            Sent::Ask { to } => (Kind::Sent, Some(addr(to)), true, ""),
+            Sent::Ask { to } => {
+                if let Ok(mut asked) = self.asked.lock() {
+                    asked.insert(sender, addr(to));
+                }
+                (Kind::Sent, Some(addr(to)), true, "")
+            }
             Sent::Publish { topic } => (Kind::Published, None, false, topic),
         };
         let entry = Entry {
@@ -399,6 +601,40 @@ impl Recorder for Recording {
             ..Entry::new(Kind::Replied, nanos(time), actor)
         };
         self.append_message(entry, reply, |_, _| {});
+    }
+
+    fn answered(
+        &self,
+        actor: ActorId,
+        time: Duration,
+        type_name: &'static str,
+        answer: Result<&dyn Any, &str>,
+    ) {
+        let actor = addr(actor);
+        // The actor it asked, on this node or another (its node in the origin).
+        let from = self
+            .asked
+            .lock()
+            .ok()
+            .and_then(|mut asked| asked.remove(&actor));
+        let entry = Entry {
+            name: type_name,
+            cause: self.cause(actor),
+            origin: from.map_or(Origin::None, Origin::Actor),
+            ..Entry::new(Kind::Answered, nanos(time), actor)
+        };
+        match answer {
+            Ok(reply) => {
+                self.append_message(entry, reply, |_, _| {});
+            }
+            Err(error) => {
+                self.append(&Entry {
+                    encoding: Encoding::Text,
+                    payload: error.as_bytes(),
+                    ..entry
+                });
+            }
+        }
     }
 
     fn clock_read(&self, actor: ActorId, reading: Duration) -> Duration {

@@ -57,7 +57,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mycelium_actors::recording::{Delivery, Lifecycle, Recorder, Sent};
-use mycelium_actors::{Actor, ActorId, ActorRef, AskError, Bus, Handler, SpawnOptions};
+use mycelium_actors::{Actor, ActorId, ActorRef, AskError, Bus, Handler, Published, SpawnOptions};
 use mycelium_codec::WireMessage;
 
 use crate::error::JournalError;
@@ -67,6 +67,7 @@ use crate::record::{Encoding, Kind, Origin, Record};
 type Feed<A> = Box<
     dyn for<'a> Fn(
             &'a ActorRef<A>,
+            &'a Bus,
             &'a Record,
         ) -> Pin<Box<dyn Future<Output = Result<(), Refused>> + Send + 'a>>
         + Send
@@ -152,6 +153,11 @@ pub struct ReplayReport {
     pub inputs: u64,
     /// Differences, in input order (at most one under [`ReplayMode::StopAtFirst`]).
     pub differences: Vec<Difference>,
+    /// What cut the recording short, when a crash did (`kill -9`: a cut record, a cut at the
+    /// journal's end, or a journal its writer never closed): the replay ran to the last whole
+    /// record, and the last input's outputs recorded before the cut are compared with the
+    /// first ones it makes now.
+    pub cut: Option<String>,
 }
 
 impl ReplayReport {
@@ -188,6 +194,9 @@ pub(crate) fn csv(field: &str) -> String {
 
 impl fmt::Display for ReplayReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(cut) = &self.cut {
+            writeln!(f, "the recording was cut short: {cut}")?;
+        }
         if self.differences.is_empty() {
             return write!(
                 f,
@@ -251,6 +260,11 @@ pub(crate) enum Output {
         payload: Option<Vec<u8>>,
     },
     Failed(String),
+    /// The recording was cut here by a crash: what follows in a replay is not compared.
+    CutShort,
+    /// The incarnation ended, with this reason (`stopped for a restart by its supervisor`,
+    /// `failed: it ...`).
+    Stopped(String),
 }
 
 impl fmt::Display for Output {
@@ -292,6 +306,8 @@ impl fmt::Display for Output {
                 }
             }
             Output::Failed(reason) => write!(f, "failed: {reason}"),
+            Output::Stopped(reason) => write!(f, "stopped: {reason}"),
+            Output::CutShort => f.write_str("(the recording was cut here)"),
         }
     }
 }
@@ -307,6 +323,11 @@ pub(crate) fn printable(payload: &[u8]) -> String {
 /// Whether what was done now is what was recorded; a sent message that either side has no
 /// codec for compares by its type and topic alone.
 pub(crate) fn same(recorded: &[Output], now: &[Output]) -> bool {
+    let (recorded, now) = match recorded.split_last() {
+        // Cut short: what was recorded is compared with as much of what happens now.
+        Some((Output::CutShort, before)) => (before, &now[..now.len().min(before.len())]),
+        _ => (compared(recorded), compared(now)),
+    };
     recorded.len() == now.len()
         && recorded.iter().zip(now).all(|(r, n)| match (r, n) {
             (
@@ -342,7 +363,24 @@ pub(crate) fn same(recorded: &[Output], now: &[Output]) -> bool {
         })
 }
 
+/// Whether a stop reason says the actor was ended from outside (the end of a run: a live
+/// program's shutdown, a replay's draining), not by what it did.
+fn ended_from_outside(reason: &str) -> bool {
+    matches!(reason, "shut down" | "stopped normally" | "killed")
+}
+
+/// The outputs that are compared: all but a last stop that ended the run from outside (a
+/// stop for a restart or a failure is compared, and so is every stop before the last
+/// output).
+fn compared(outputs: &[Output]) -> &[Output] {
+    match outputs.split_last() {
+        Some((Output::Stopped(reason), rest)) if ended_from_outside(reason) => rest,
+        _ => outputs,
+    }
+}
+
 pub(crate) fn show(outputs: &[Output]) -> String {
+    let outputs = compared(outputs);
     if outputs.is_empty() {
         return "nothing".to_owned();
     }
@@ -458,11 +496,14 @@ impl Recorder for Capture {
     }
 
     fn lifecycle(&self, _: ActorId, _: Duration, event: Lifecycle<'_>) {
-        if let Lifecycle::Failed { reason } = event {
-            if let Ok(mut o) = self.outputs.lock() {
-                if let Some(last) = o.last_mut() {
-                    last.push(Output::Failed(reason.to_owned()));
-                }
+        let output = match event {
+            Lifecycle::Failed { reason } => Output::Failed(reason.to_owned()),
+            Lifecycle::Stopped { reason } => Output::Stopped(reason.to_owned()),
+            Lifecycle::Started { .. } => return,
+        };
+        if let Ok(mut o) = self.outputs.lock() {
+            if let Some(last) = o.last_mut() {
+                last.push(output);
             }
         }
     }
@@ -475,6 +516,8 @@ pub struct Replay<A: Actor> {
     encoders: HashMap<TypeId, Encode>,
 }
 
+/// The name a recording gives type `T`: its own name without its path, generic arguments
+/// kept (`Published<mycelium_contracts::Quote>`).
 pub(crate) fn short_name<T>() -> &'static str {
     let full = std::any::type_name::<T>();
     let base = full.find('<').unwrap_or(full.len());
@@ -528,7 +571,7 @@ impl<A: Actor> Replay<A> {
         M: Send + 'static,
         D: Fn(&Record) -> Result<M, String> + Send + Sync + 'static,
     {
-        let feed: Feed<A> = Box::new(move |actor, record| {
+        let feed: Feed<A> = Box::new(move |actor, _, record| {
             let msg = decode(record);
             Box::pin(async move {
                 let msg = msg.map_err(Refused::Decode)?;
@@ -615,6 +658,40 @@ impl<A: Actor> Replay<A> {
         )
     }
 
+    /// Publications of `M`, a contract message, that the actor handled as a subscriber
+    /// (`Published<M>`, recorded with `Recording::published`): each is published again on
+    /// the replay's bus, on its recorded topic, where the replayed actor's own subscription
+    /// (made in its `on_start`, as live) takes it.
+    pub fn published<M>(mut self) -> Self
+    where
+        A: Handler<Published<M>>,
+        M: WireMessage + Send + Sync + 'static,
+    {
+        let feed: Feed<A> = Box::new(move |actor, bus, record| {
+            let msg = decode_contract::<M>(record);
+            Box::pin(async move {
+                let msg = msg.map_err(Refused::Decode)?;
+                let report = bus
+                    .publish(&record.topic, msg)
+                    .await
+                    .map_err(|e| Refused::Decode(e.to_string()))?;
+                if report.delivered > 0 {
+                    Ok(())
+                } else if !actor.is_alive() {
+                    Err(Refused::Stopped)
+                } else {
+                    Err(Refused::Decode(format!(
+                        "no subscription of the replayed actor takes it on topic `{}`",
+                        record.topic
+                    )))
+                }
+            })
+        });
+        self.feeds
+            .insert(short_name::<Published<M>>().to_owned(), feed);
+        self
+    }
+
     /// Replays actor number `actor` of `journal` on `bus` (a virtual-time bus on a paused
     /// current-thread runtime, so that recorded bus times are reached at once).
     pub async fn run(
@@ -628,14 +705,19 @@ impl<A: Actor> Replay<A> {
         let mut inputs: Vec<(Record, Vec<Output>)> = Vec::new();
         let mut readings = Readings::default();
         let mut gap = None;
-        for record in journal.records() {
+        let mut cut = None;
+        let mut records = journal.records();
+        for record in records.by_ref() {
             let record = record?;
             match record.kind {
                 Kind::Gap => {
                     gap = record.gap();
                     break;
                 }
-                Kind::Cut => break,
+                Kind::Cut => {
+                    cut = cut_record(&record);
+                    break;
+                }
                 _ if record.actor.id != actor || record.actor.node != 0 => {}
                 Kind::Handled => {
                     let first = match record.origin {
@@ -674,14 +756,24 @@ impl<A: Actor> Replay<A> {
                         });
                     }
                 }
-                Kind::Failed => {
+                Kind::Failed | Kind::Stopped => {
                     if let Some((_, outputs)) = inputs.last_mut() {
-                        outputs.push(Output::Failed(
-                            String::from_utf8_lossy(&record.payload).into_owned(),
-                        ));
+                        let reason = String::from_utf8_lossy(&record.payload).into_owned();
+                        outputs.push(if record.kind == Kind::Failed {
+                            Output::Failed(reason)
+                        } else {
+                            Output::Stopped(reason)
+                        });
                     }
                 }
                 _ => {}
+            }
+        }
+        let cut = cut_short(journal, cut, records.cut(), gap.is_some());
+        if cut.is_some() {
+            // What the last input made after the cut is lost: compare what was recorded.
+            if let Some((_, outputs)) = inputs.last_mut() {
+                outputs.push(Output::CutShort);
             }
         }
         let capture = Arc::new(Capture {
@@ -690,14 +782,20 @@ impl<A: Actor> Replay<A> {
             outputs: Mutex::new(Vec::new()),
             readings: Mutex::new(readings),
         });
+        let (started, on_started) = tokio::sync::oneshot::channel();
         let replayed = bus
             .spawn_with::<A>(
                 self.args.clone(),
-                SpawnOptions::new().record(capture.clone()),
+                SpawnOptions::new()
+                    .record(capture.clone())
+                    .on_started(started),
             )
             .map_err(|e| ReplayError::Spawn(e.to_string()))?;
+        // Its subscriptions are made in `on_start`: a publication fed before would be lost.
+        let _ = on_started.await;
         let mut report = ReplayReport {
             actor,
+            cut,
             ..ReplayReport::default()
         };
         let start = tokio::time::Instant::now() - bus.clock().now();
@@ -728,7 +826,7 @@ impl<A: Actor> Replay<A> {
                 });
             }
             tokio::time::sleep_until(start + Duration::from_nanos(record.time_ns)).await;
-            match feed(&replayed, record).await {
+            match feed(&replayed, bus, record).await {
                 Ok(()) => {}
                 Err(Refused::Decode(reason)) => {
                     return Err(ReplayError::Input {
@@ -830,14 +928,15 @@ impl<A: Actor> Replay<A> {
         report: &mut ReplayReport,
         describe: &dyn Fn(&Record) -> String,
     ) {
+        // Only the inputs compared now: a replay compares as it goes.
         let captured = capture
             .outputs
             .lock()
-            .map(|o| o.clone())
+            .map(|o| o.get(from..to.min(o.len())).unwrap_or_default().to_vec())
             .unwrap_or_default();
         for i in from..to {
             let (record, recorded) = &inputs[i];
-            let now = captured.get(i).cloned().unwrap_or_default();
+            let now = captured.get(i - from).cloned().unwrap_or_default();
             if !same(recorded, &now) {
                 report.differences.push(Difference {
                     input: i as u64,
@@ -851,6 +950,31 @@ impl<A: Actor> Replay<A> {
             }
         }
     }
+}
+
+/// What a cut record says, for a report.
+pub(crate) fn cut_record(record: &Record) -> Option<String> {
+    record.cut().map(|c| format!("{c} (record {})", record.seq))
+}
+
+/// What cut a recording short, if anything did: a cut record met (`at_record`), a cut at the
+/// journal's end, or a journal its writer never closed (not said after a gap, which a
+/// replay does not cross anyway).
+pub(crate) fn cut_short(
+    journal: &JournalReader,
+    at_record: Option<String>,
+    at_end: Option<crate::record::Cut>,
+    gap: bool,
+) -> Option<String> {
+    at_record
+        .or_else(|| at_end.map(|c| format!("the journal ends in a crash's cut: {c}")))
+        .or_else(|| {
+            (!gap && !journal.closed()).then(|| {
+                "the journal was not closed (its writer was killed, or still writes): what the \
+                 last input made may be missing"
+                    .to_owned()
+            })
+        })
 }
 
 /// The three inputs before input `i`, described.

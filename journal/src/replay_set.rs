@@ -70,9 +70,9 @@ use mycelium_codec::WireMessage;
 use crate::reader::JournalReader;
 use crate::record::{Encoding, Kind, Origin, Record};
 use crate::replay::{
-    before, decode_contract, encode_contract, encode_json, printable, same, sent_how, short_name,
-    show, Capture, Difference, Encode, Output, Readings, Refused, ReplayError, ReplayMode,
-    ReplayReport,
+    before, cut_record, cut_short, decode_contract, encode_contract, encode_json, printable, same,
+    sent_how, short_name, show, Capture, Difference, Encode, Output, Readings, Refused,
+    ReplayError, ReplayMode, ReplayReport,
 };
 
 type Feed = Box<
@@ -93,6 +93,8 @@ struct Member {
 /// Replays a set of recorded actors together; see the module docs.
 pub struct ReplaySet {
     records: Vec<Record>,
+    /// What cut the recording short, if a crash did.
+    cut: Option<String>,
     gap: Option<crate::record::Gap>,
     bus: Option<Bus>,
     encoders: HashMap<TypeId, Encode>,
@@ -148,20 +150,27 @@ impl ReplaySet {
     pub fn new(journal: &JournalReader) -> Result<Self, ReplayError> {
         let mut records = Vec::new();
         let mut gap = None;
-        for record in journal.records() {
+        let mut cut = None;
+        let mut reading = journal.records();
+        for record in reading.by_ref() {
             let record = record?;
             match record.kind {
                 Kind::Gap => {
                     gap = record.gap();
                     break;
                 }
-                Kind::Cut => break,
+                Kind::Cut => {
+                    cut = cut_record(&record);
+                    break;
+                }
                 _ => records.push(record),
             }
         }
+        let cut = cut_short(journal, cut, reading.cut(), gap.is_some());
         Ok(ReplaySet {
             records,
             gap,
+            cut,
             bus: None,
             encoders: HashMap::new(),
             members: BTreeMap::new(),
@@ -402,14 +411,25 @@ impl ReplaySet {
                         });
                     }
                 }
-                Kind::Failed => {
+                Kind::Failed | Kind::Stopped => {
                     if let Some((_, outputs, _)) = list.last_mut() {
-                        outputs.push(Output::Failed(
-                            String::from_utf8_lossy(&r.payload).into_owned(),
-                        ));
+                        let reason = String::from_utf8_lossy(&r.payload).into_owned();
+                        outputs.push(if r.kind == Kind::Failed {
+                            Output::Failed(reason)
+                        } else {
+                            Output::Stopped(reason)
+                        });
                     }
                 }
                 _ => {}
+            }
+        }
+        if self.cut.is_some() {
+            // What each actor's last input made after the cut is lost.
+            for list in inputs.values_mut() {
+                if let Some((_, outputs, _)) = list.last_mut() {
+                    outputs.push(Output::CutShort);
+                }
             }
         }
         // The fed inputs, in journal order.
@@ -493,6 +513,7 @@ impl ReplaySet {
                 actor: *number,
                 inputs: list.len() as u64,
                 differences: Vec::new(),
+                cut: self.cut.clone(),
             };
             for (i, (record, recorded, fed)) in list.iter().enumerate() {
                 let mut now = captured.get(i).cloned().unwrap_or_default();

@@ -17,7 +17,8 @@ struct Fill {
 #[derive(serde::Serialize)]
 struct Crash;
 
-/// A type no codec is chosen for.
+/// A type no codec is chosen for (but in the test of a complete recording).
+#[derive(serde::Serialize)]
 struct Peek;
 
 struct Book {
@@ -154,4 +155,61 @@ async fn a_closed_journal_is_counted_not_a_failure_of_the_actor() {
     assert_eq!(replies, [7, 8, 8, 10]);
     // Started, six handlings, one failure, four answers.
     assert_eq!(recording.errors(), 12);
+}
+
+impl mycelium_journal::Recorded for Book {
+    fn recorded_types() -> Vec<mycelium_journal::RecordedType> {
+        use mycelium_journal::RecordedType;
+        vec![
+            RecordedType::ask::<Self, Fill>(),
+            RecordedType::tell::<Self, Crash>(),
+            RecordedType::ask::<Self, Peek>(),
+        ]
+    }
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn the_types_a_recording_has_no_codec_for_are_named_at_spawn() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal =
+        JournalWriter::open(dir.path(), JournalOptions::new(JournalSchema::none())).unwrap();
+    let partial = Arc::new(Recording::new(journal.clone()).serde::<Fill>());
+    let err = partial.check::<Book>().unwrap_err();
+    assert!(partial.spawn_options::<Book>().is_err());
+    // Fill's reply (u32), Crash and Peek have no codec (Peek's reply, u32, is named once).
+    assert_eq!(err.actor, "Book");
+    assert_eq!(err.types, ["u32", "Crash", "Peek"]);
+    assert!(
+        err.to_string().starts_with(
+            "actor Book cannot be recorded completely: no codec was chosen for u32, Crash, Peek"
+        ),
+        "{err}"
+    );
+
+    let peek_too = Arc::new(
+        Recording::new(journal.clone())
+            .serde::<Fill>()
+            .serde::<Crash>()
+            .serde::<u32>(),
+    );
+    let err = peek_too.check::<Book>().unwrap_err();
+    assert_eq!(err.types, ["Peek"]);
+
+    // Every type chosen: the options record the actor.
+    let complete = Arc::new(
+        Recording::new(journal.clone())
+            .serde::<Fill>()
+            .serde::<Crash>()
+            .serde::<u32>()
+            .serde::<Peek>(),
+    );
+    let bus = Bus::builder().virtual_time().build().unwrap();
+    let book = bus
+        .spawn_with::<Book>((), complete.spawn_options::<Book>().unwrap())
+        .unwrap();
+    assert_eq!(book.ask(Fill { qty: 2 }).await.unwrap(), 2);
+    journal.close().unwrap();
+    let reader = JournalReader::open(dir.path()).unwrap();
+    let kinds: Vec<Kind> = reader.records().map(|r| r.unwrap().kind).collect();
+    assert_eq!(kinds, [Kind::Started, Kind::Handled, Kind::Replied]);
 }

@@ -197,7 +197,7 @@ async fn an_input_recorded_without_its_payload_is_refused_by_name() {
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
-async fn an_actor_that_now_stops_reports_the_first_input_it_no_longer_handles() {
+async fn an_actor_that_now_stops_reports_its_stop_and_the_first_input_it_no_longer_handles() {
     let (dir, actor) = record(false).await;
     let journal = JournalReader::open(dir.path()).unwrap();
     let bus = Bus::builder().virtual_time().build().unwrap();
@@ -205,8 +205,17 @@ async fn an_actor_that_now_stops_reports_the_first_input_it_no_longer_handles() 
         .run(&journal, actor, &bus, ReplayMode::Compare)
         .await
         .unwrap();
-    assert_eq!(report.differences.len(), 1, "{report}");
+    assert_eq!(report.differences.len(), 2, "{report}");
+    // The recorded actor went on after the failure; this one's incarnation ended with it.
     let d = &report.differences[0];
+    assert_eq!(d.input, 2);
+    assert_eq!(d.recorded, "failed: panicked while handling `Crash`: boom");
+    assert_eq!(
+        d.now,
+        "failed: panicked while handling `Crash`: boom; \
+         stopped: failed: it panicked while handling `Crash`: boom"
+    );
+    let d = &report.differences[1];
     assert_eq!(d.input, 3);
     assert_eq!(d.recorded, "replied u32 8");
     assert!(
@@ -215,4 +224,49 @@ async fn an_actor_that_now_stops_reports_the_first_input_it_no_longer_handles() 
         "{report}"
     );
     assert_eq!(d.before.len(), 3);
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_recorded_stop_that_the_replay_does_not_make_is_a_difference() {
+    // Recorded: version 3 ends its incarnation at the crash.
+    let dir = tempfile::tempdir().unwrap();
+    let journal =
+        JournalWriter::open(dir.path(), JournalOptions::new(JournalSchema::none())).unwrap();
+    let recording = Arc::new(
+        Recording::new(journal.clone())
+            .serde::<Fill>()
+            .serde::<Crash>(),
+    );
+    let bus = Bus::builder().virtual_time().build().unwrap();
+    let book = bus
+        .spawn_with::<Book>(3, SpawnOptions::new().record(recording))
+        .unwrap();
+    book.tell(Fill { qty: 3 }).await.unwrap();
+    book.tell(Crash).await.unwrap();
+    book.wait_for_stop().await;
+    journal.close().unwrap();
+
+    // Version 1 goes on after the same failure: the stop it no longer makes is reported.
+    let journal = JournalReader::open(dir.path()).unwrap();
+    let bus = Bus::builder().virtual_time().build().unwrap();
+    let report = replay(1)
+        .run(&journal, book.id().local(), &bus, ReplayMode::StopAtFirst)
+        .await
+        .unwrap();
+    assert_eq!(report.differences.len(), 1, "{report}");
+    let d = &report.differences[0];
+    assert_eq!(d.input, 1);
+    assert_eq!(
+        d.recorded,
+        "failed: panicked while handling `Crash`: boom; \
+         stopped: failed: it panicked while handling `Crash`: boom"
+    );
+    assert_eq!(d.now, "failed: panicked while handling `Crash`: boom");
+    // The same version reproduces the stop.
+    let bus = Bus::builder().virtual_time().build().unwrap();
+    let report = replay(3)
+        .run(&journal, book.id().local(), &bus, ReplayMode::StopAtFirst)
+        .await
+        .unwrap();
+    assert!(report.differences.is_empty(), "{report}");
 }

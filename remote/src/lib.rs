@@ -139,5 +139,5 @@ pub use service::RemoteService;
 #[cfg(feature = "tls")]
 pub use tls::{TlsClient, TlsError, TlsServer};
 pub use topics::RemoteOverflow;
-pub use topology::{NodeSpec, SecretSource, TlsSpec, Topology, TopologyError};
+pub use topology::{NodeSpec, SecretSource, SubscriptionSpec, TlsSpec, Topology, TopologyError};
 pub use transport::Endpoint;

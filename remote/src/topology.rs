@@ -23,7 +23,23 @@
 //! services = ["feed"]
 //! # optional, on every node or on none (feature `tls`): TLS on TCP links
 //! # tls = { cert = "feed.pem", key = "feed.key", ca = "ca.pem", server_name = "feed.internal", client_auth = true }
+//!
+//! [[node]]
+//! name = "trading"
+//! endpoint = "unix:trading.sock"
+//!
+//! [[node.subscription]]           # optional: the overflow policy of this node's subscriptions
+//! topic = "md.quote.*"            # the pattern the program passes to `subscribe_remote`
+//! overflow = "drop_oldest"        # "block" (default), "drop_newest", "drop_oldest", "latest_per_key"
+//! capacity = 4096                 # drop_oldest only: its buffer, in publications (default 1024)
 //! ```
+//!
+//! A `[[node.subscription]]` entry sets the policy ([`RemoteOverflow`]) that the publishing
+//! nodes apply to the subscription of that node with exactly that pattern: the program's
+//! [`Node::subscribe_remote`](crate::Node::subscribe_remote) on a node started from the file
+//! uses it (an explicit [`Node::subscribe_remote_with`](crate::Node::subscribe_remote_with)
+//! overrides it). The file chooses how a subscriber fares when it is slow or away; the program
+//! chooses what it subscribes to.
 //!
 //! TLS (`tls` on a node): `cert` and `key` are the node's certificate chain and private key
 //! (PEM), presented when it accepts a connection on its TCP endpoint and, when the other side
@@ -44,6 +60,7 @@ use toml::Spanned;
 
 use crate::config::{LinkConfig, Mode};
 use crate::secret::Secret;
+use crate::topics::RemoteOverflow;
 use crate::transport::Endpoint;
 
 /// A topology file that cannot be used: where, and why.
@@ -90,7 +107,22 @@ pub struct NodeSpec {
     pub services: Vec<String>,
     /// Its TLS settings, if links use TLS.
     pub tls: Option<TlsSpec>,
+    /// The overflow policies of its subscriptions to the other nodes' topics
+    /// (`[[node.subscription]]`), in file order.
+    pub subscriptions: Vec<SubscriptionSpec>,
     service_at: Vec<(usize, usize)>,
+}
+
+/// One `[[node.subscription]]` entry: the overflow policy of a node's subscription to a
+/// topic pattern of the other nodes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SubscriptionSpec {
+    /// The pattern, as the program passes it to
+    /// [`Node::subscribe_remote`](crate::Node::subscribe_remote).
+    pub topic: String,
+    /// What the publishing nodes do with its publications while the link to this node is
+    /// full.
+    pub overflow: RemoteOverflow,
 }
 
 /// A node's TLS files and options (`tls = { ... }` of a `[[node]]`); paths are resolved
@@ -162,6 +194,16 @@ struct RawNode {
     #[serde(default)]
     services: Vec<Spanned<String>>,
     tls: Option<Spanned<RawTls>>,
+    #[serde(default)]
+    subscription: Vec<Spanned<RawSubscription>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSubscription {
+    topic: Spanned<String>,
+    overflow: Option<Spanned<String>>,
+    capacity: Option<Spanned<u64>>,
 }
 
 #[derive(Deserialize)]
@@ -349,11 +391,13 @@ impl Topology {
                     ));
                 }
             }
+            let subscriptions = subscriptions(&src, name, &node.subscription)?;
             nodes.push(NodeSpec {
                 name: name.clone(),
                 endpoint,
                 services,
                 tls,
+                subscriptions,
                 service_at,
             });
         }
@@ -385,6 +429,16 @@ impl Topology {
     /// The node named `name`.
     pub fn node(&self, name: &str) -> Option<&NodeSpec> {
         self.nodes.iter().find(|n| n.name == name)
+    }
+
+    /// The overflow policy the file gives node `node`'s subscription to `pattern` (its
+    /// `[[node.subscription]]` entry whose `topic` is exactly `pattern`), if any.
+    pub fn subscription_policy(&self, node: &str, pattern: &str) -> Option<RemoteOverflow> {
+        self.node(node)?
+            .subscriptions
+            .iter()
+            .find(|s| s.topic == pattern)
+            .map(|s| s.overflow)
     }
 
     /// The node hosting `service`.
@@ -457,6 +511,83 @@ fn parse_endpoint(
         Some(value.span()),
         format!("endpoint `{text}` must start with `unix:`, `tcp:` or `shm:`"),
     ))
+}
+
+/// The overflow policies allowed in a `[[node.subscription]]` entry, as the file spells them.
+const OVERFLOWS: &str = "\"block\", \"drop_newest\", \"drop_oldest\" or \"latest_per_key\"";
+
+/// Validates node `node`'s `[[node.subscription]]` entries.
+fn subscriptions(
+    src: &Source<'_>,
+    node: &str,
+    raw: &[Spanned<RawSubscription>],
+) -> Result<Vec<SubscriptionSpec>, TopologyError> {
+    let mut out: Vec<SubscriptionSpec> = Vec::with_capacity(raw.len());
+    for entry in raw {
+        let entry = entry.get_ref();
+        let topic = entry.topic.get_ref();
+        let what = format!("node `{node}`, subscription `{topic}`");
+        if let Err(e) = mycelium_actors::topic::check_pattern(topic) {
+            return Err(src.error(
+                Some(entry.topic.span()),
+                format!("{what}: not a topic pattern: {e}"),
+            ));
+        }
+        if out.iter().any(|s| s.topic == *topic) {
+            return Err(src.error(
+                Some(entry.topic.span()),
+                format!("{what}: given twice: a pattern has one policy"),
+            ));
+        }
+        let name = entry.overflow.as_ref().map(|o| o.get_ref().as_str());
+        let overflow = match name {
+            None | Some("block") => RemoteOverflow::Block,
+            Some("drop_newest") => RemoteOverflow::DropNewest,
+            Some("drop_oldest") => {
+                let capacity = match &entry.capacity {
+                    None => mycelium_actors::SubscribeOptions::DEFAULT_CAPACITY as u32,
+                    Some(c) => match u32::try_from(*c.get_ref()) {
+                        Ok(n) if n >= 1 => n,
+                        _ => {
+                            return Err(src.error(
+                                Some(c.span()),
+                                format!(
+                                    "{what}: `capacity` must be 1 to {} publications",
+                                    u32::MAX
+                                ),
+                            ))
+                        }
+                    },
+                };
+                RemoteOverflow::DropOldest { capacity }
+            }
+            Some("latest_per_key") => RemoteOverflow::LatestPerKey,
+            Some(other) => {
+                let span = entry.overflow.as_ref().map(|o| o.span());
+                return Err(src.error(
+                    span,
+                    format!("{what}: unknown overflow `{other}`: use {OVERFLOWS}"),
+                ));
+            }
+        };
+        if let (Some(c), false) = (
+            &entry.capacity,
+            matches!(overflow, RemoteOverflow::DropOldest { .. }),
+        ) {
+            return Err(src.error(
+                Some(c.span()),
+                format!(
+                    "{what}: `capacity` applies to `overflow = \"drop_oldest\"` only (the \
+                     other policies keep no buffer of their own)"
+                ),
+            ));
+        }
+        out.push(SubscriptionSpec {
+            topic: topic.clone(),
+            overflow,
+        });
+    }
+    Ok(out)
 }
 
 fn link_config(src: &Source<'_>, raw: &RawLink) -> Result<LinkConfig, TopologyError> {

@@ -119,6 +119,13 @@ impl<M: Send + 'static, R: Send + 'static> ReplyRecipient<M, R> {
     /// Before the request leaves this process a refusal hands it back
     /// ([`AskError::Closed`]); after, a lost answer is [`AskError::Lost`].
     pub async fn ask(&self, msg: M) -> Result<R, AskError<M>> {
+        let answer = self.ask_unrecorded(msg).await;
+        crate::recording::answered(&answer);
+        answer
+    }
+
+    /// [`ask`](Self::ask) but for the report of its answer.
+    async fn ask_unrecorded(&self, msg: M) -> Result<R, AskError<M>> {
         crate::recording::sent(|| crate::recording::Sent::Ask { to: self.id() }, &msg);
         let msg = match &self.local {
             // An idle local actor's handler runs here, as `ActorRef::ask`'s does, and answers

@@ -40,16 +40,17 @@ where
     }
 }
 
-/// A recipient as the target of a subscription.
+/// A recipient as the target of a subscription. It delivers to the recipient's sink: a
+/// delivery is not a send of the (recorded) publisher, whose report is its publication.
 struct RecipientSink<M>(Recipient<M>);
 
 impl<M: Send + 'static> MessageSink<M> for RecipientSink<M> {
     fn try_tell(&self, msg: M) -> Result<(), TrySendError<M>> {
-        self.0.try_tell(msg)
+        self.0.sink().try_tell(msg)
     }
 
     fn tell(&self, msg: M) -> BoxFuture<'_, Result<(), SendError<M>>> {
-        Box::pin(self.0.tell(msg))
+        self.0.sink().tell(msg)
     }
 
     fn id(&self) -> ActorId {

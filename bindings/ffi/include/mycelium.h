@@ -15,6 +15,10 @@
 // callbacks, so an ask from a foreign thread still runs on that thread while it is idle.
 #define MYC_SPAWN_HIBERNATE 1
 
+// The type id of a gap delivered to an actor by [`myc_node_subscribe_gaps`]: no schema may
+// use it.
+#define MYC_GAP_TYPE_ID 65534
+
 // Strategy of a tree: only the failed child restarts.
 #define MYC_ONE_FOR_ONE 0
 
@@ -62,6 +66,10 @@ typedef struct MycCall MycCall;
 
 // This bus as a node of a topology. Free with [`myc_node_free`].
 typedef struct MycNode MycNode;
+
+// A journal foreign actors are recorded into. Close with [`myc_recorder_close`], free with
+// [`myc_recorder_free`].
+typedef struct MycRecorder MycRecorder;
 
 // A topic subscription. Free with [`myc_subscription_free`].
 typedef struct MycSubscription MycSubscription;
@@ -158,6 +166,24 @@ enum MycStatus myc_actor_spawn_with(const struct MycBus *bus,
                                     size_t args_len,
                                     uint32_t flags,
                                     struct MycActor **out);
+
+// `myc_actor_spawn_with`, the actor recorded into `recorder` from its first start, as an
+// actor of the type `actor_type` (its name in the journal): what it handles and answers,
+// what it sends through this library while handling, its starts, failures and stops.
+// Direct calls are off for it (every message goes through its mailbox, where it is
+// recorded in handling order).
+//
+// # Safety
+// As `myc_actor_spawn`; `recorder` is a live recorder and `actor_type` a NUL-terminated
+// string.
+enum MycStatus myc_actor_spawn_recorded(const struct MycBus *bus,
+                                        const struct MycActorCallbacks *callbacks,
+                                        const uint8_t *args,
+                                        size_t args_len,
+                                        uint32_t flags,
+                                        const struct MycRecorder *recorder,
+                                        const char *actor_type,
+                                        struct MycActor **out);
 
 // Exports the actor under `service` for the messages `type_ids` of the bus's schema (any
 // schema: the ids are the actor's to decode).
@@ -545,6 +571,41 @@ enum MycStatus myc_node_subscribe_remote(const struct MycNode *node,
                                          uint16_t type_id,
                                          const char *pattern);
 
+// As [`myc_node_subscribe_remote`], with the overflow policy each publishing node applies
+// while its link to this node is full (this node slow, stopped or away): `overflow` is
+// `"block"` (the publisher waits), `"drop_newest"`, `"drop_oldest"` (a buffer of `capacity`
+// publications, the oldest dropped; `capacity` 0: 1024) or `"latest_per_key"`; null: the
+// policy the topology file gives `pattern` (a `[[node.subscription]]` entry of this node),
+// else block. `capacity` is 0 for every policy but `"drop_oldest"`. What a policy drops is
+// told to this node as a gap ([`myc_node_subscribe_gaps`]). `InvalidArgument` for an unknown
+// policy, a capacity it does not take, or a bad pattern (nothing is sent).
+//
+// # Safety
+// `node` is live; `pattern` a NUL-terminated string; `overflow` null or one.
+enum MycStatus myc_node_subscribe_remote_with(const struct MycNode *node,
+                                              uint16_t type_id,
+                                              const char *pattern,
+                                              const char *overflow,
+                                              uint64_t capacity);
+
+// Subscribes `actor` (on this node's bus) to the gaps this node is told of: publications of
+// a topic it subscribed to on another node that will never arrive (dropped by the
+// subscription's overflow policy, lost when this process restarted, too large for a frame).
+// Each reaches the actor's `handle` callback as a message of type id [`MYC_GAP_TYPE_ID`]
+// whose body is, integers little-endian: the reason (`u8`: 1 this process restarted, 2 the
+// publisher took it for another process of its name, 3 too large, 4 dropped by the overflow
+// policy, 0 another), the message's type id (`u16`), the first and last lost sequence
+// numbers on the link and the count (three `u64`; the sequence numbers are 0 for a drop),
+// then three strings, each a `u32` length and UTF-8 bytes: the publishing node, the topic
+// (the subscription's pattern for a drop) and the gap in a sentence. A gap waits for room
+// in the mailbox; none is dropped. Free the subscription with `myc_subscription_free`.
+//
+// # Safety
+// `node` and `actor` are live; `out` writable.
+enum MycStatus myc_node_subscribe_gaps(const struct MycNode *node,
+                                       const struct MycActor *actor,
+                                       struct MycSubscription **out);
+
 // Ends what [`myc_node_subscribe_remote`] started: the other nodes stop forwarding
 // `type_id` on `pattern` to this node. `InvalidArgument` for a pattern that breaks the
 // topic grammar, `WrongType` for an id that names no contract message.
@@ -571,6 +632,27 @@ enum MycStatus myc_node_free(struct MycNode *node);
 // # Safety
 // `node` is null or a live handle, not used again.
 enum MycStatus myc_node_free_now(struct MycNode *node);
+
+// Opens (or continues) the journal in the directory `path` for the node `node` (an empty
+// string for a bus that is no node of a topology). A journal that cannot be opened gives
+// `InvalidArgument` with the reason.
+//
+// # Safety
+// `path` and `node` are NUL-terminated strings; `out` is writable.
+enum MycStatus myc_recorder_open(const char *path, const char *node, struct MycRecorder **out);
+
+// Writes what was recorded and closes the journal; the actors recorded into it are no
+// longer recorded. The handle stays valid (free it with [`myc_recorder_free`]).
+//
+// # Safety
+// `recorder` is a live handle.
+enum MycStatus myc_recorder_close(const struct MycRecorder *recorder);
+
+// Closes the journal (as [`myc_recorder_close`]) and frees the handle. Null is ignored.
+//
+// # Safety
+// `recorder` is null or a live handle, not used after this call.
+enum MycStatus myc_recorder_free(struct MycRecorder *recorder);
 
 // Describes a tree: its strategy (`MYC_ONE_FOR_ONE`, ...), its restart intensity (more than `max_restarts` restarts
 // within `within_ms` of bus time make it give up and fail the bus) and its backoff

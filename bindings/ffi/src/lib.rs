@@ -43,6 +43,7 @@ mod deferred;
 mod error;
 pub mod library;
 mod node;
+mod recorder;
 mod tree;
 
 pub use actor::*;
@@ -50,4 +51,5 @@ pub use bus::*;
 pub use call::*;
 pub use error::*;
 pub use node::*;
+pub use recorder::*;
 pub use tree::*;

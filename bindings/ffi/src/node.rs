@@ -8,7 +8,7 @@ use mycelium_contracts::SCHEMA_DIGEST;
 use mycelium_foreign::{ForeignAskError, HostedBus};
 use mycelium_remote::{DispatchError, LocalSchema, Node, RemoteAskError, RemoteService, SendError};
 
-use crate::actor::timeout;
+use crate::actor::{subscribe_with, timeout, MycActor, MycSubscription};
 use crate::bus::MycBus;
 use crate::call::MycBytes;
 use crate::error::{bytes, guard, handle, put, text, writable, Error, MycStatus};
@@ -334,6 +334,89 @@ pub unsafe extern "C" fn myc_node_subscribe_remote(
     unsafe { change_interest(node, type_id, pattern, Interest::Subscribe) }
 }
 
+/// As [`myc_node_subscribe_remote`], with the overflow policy each publishing node applies
+/// while its link to this node is full (this node slow, stopped or away): `overflow` is
+/// `"block"` (the publisher waits), `"drop_newest"`, `"drop_oldest"` (a buffer of `capacity`
+/// publications, the oldest dropped; `capacity` 0: 1024) or `"latest_per_key"`; null: the
+/// policy the topology file gives `pattern` (a `[[node.subscription]]` entry of this node),
+/// else block. `capacity` is 0 for every policy but `"drop_oldest"`. What a policy drops is
+/// told to this node as a gap ([`myc_node_subscribe_gaps`]). `InvalidArgument` for an unknown
+/// policy, a capacity it does not take, or a bad pattern (nothing is sent).
+///
+/// # Safety
+/// `node` is live; `pattern` a NUL-terminated string; `overflow` null or one.
+#[no_mangle]
+pub unsafe extern "C" fn myc_node_subscribe_remote_with(
+    node: *const MycNode,
+    type_id: u16,
+    pattern: *const c_char,
+    overflow: *const c_char,
+    capacity: u64,
+) -> MycStatus {
+    guard(|| {
+        // SAFETY: per contract.
+        let (node, pattern) = unsafe { (handle(node, "node")?, text(pattern, "pattern")?) };
+        let policy = if overflow.is_null() {
+            if capacity != 0 {
+                return Err(Error::invalid(
+                    "capacity is given with the policy `drop_oldest` only, and overflow is null",
+                ));
+            }
+            None
+        } else {
+            // SAFETY: per contract.
+            let name = unsafe { text(overflow, "overflow")? };
+            let capacity = (capacity != 0).then_some(capacity);
+            Some(mycelium_foreign::remote_overflow(name, capacity).map_err(Error::invalid)?)
+        };
+        Ok(node.hosted.block_on(mycelium_foreign::subscribe_remote(
+            &node.node, type_id, pattern, policy,
+        ))?)
+    })
+}
+
+/// The type id of a gap delivered to an actor by [`myc_node_subscribe_gaps`]: no schema may
+/// use it.
+pub const MYC_GAP_TYPE_ID: u16 = 0xFFFE;
+const _: () = assert!(MYC_GAP_TYPE_ID == mycelium_foreign::GAP_TYPE_ID);
+
+/// Subscribes `actor` (on this node's bus) to the gaps this node is told of: publications of
+/// a topic it subscribed to on another node that will never arrive (dropped by the
+/// subscription's overflow policy, lost when this process restarted, too large for a frame).
+/// Each reaches the actor's `handle` callback as a message of type id [`MYC_GAP_TYPE_ID`]
+/// whose body is, integers little-endian: the reason (`u8`: 1 this process restarted, 2 the
+/// publisher took it for another process of its name, 3 too large, 4 dropped by the overflow
+/// policy, 0 another), the message's type id (`u16`), the first and last lost sequence
+/// numbers on the link and the count (three `u64`; the sequence numbers are 0 for a drop),
+/// then three strings, each a `u32` length and UTF-8 bytes: the publishing node, the topic
+/// (the subscription's pattern for a drop) and the gap in a sentence. A gap waits for room
+/// in the mailbox; none is dropped. Free the subscription with `myc_subscription_free`.
+///
+/// # Safety
+/// `node` and `actor` are live; `out` writable.
+#[no_mangle]
+pub unsafe extern "C" fn myc_node_subscribe_gaps(
+    node: *const MycNode,
+    actor: *const MycActor,
+    out: *mut *mut MycSubscription,
+) -> MycStatus {
+    guard(|| {
+        // SAFETY: per contract.
+        let (node, actor) = unsafe { (handle(node, "node")?, handle(actor, "actor")?) };
+        if !Arc::ptr_eq(&node.hosted, &actor.hosted) {
+            return Err(Error::invalid(
+                "the actor is on another bus than the node: gaps reach actors of the node's bus",
+            ));
+        }
+        // SAFETY: per contract.
+        unsafe {
+            subscribe_with(actor, out, |bus, to| {
+                mycelium_foreign::subscribe_gaps(bus, to).map_err(|e| Error::invalid(e.to_string()))
+            })
+        }
+    })
+}
+
 /// Ends what [`myc_node_subscribe_remote`] started: the other nodes stop forwarding
 /// `type_id` on `pattern` to this node. `InvalidArgument` for a pattern that breaks the
 /// topic grammar, `WrongType` for an id that names no contract message.
@@ -369,7 +452,7 @@ unsafe fn change_interest(
         let hosted = &node.hosted;
         Ok(match interest {
             Interest::Subscribe => hosted.block_on(mycelium_foreign::subscribe_remote(
-                &node.node, type_id, pattern,
+                &node.node, type_id, pattern, None,
             )),
             Interest::Unsubscribe => hosted.block_on(mycelium_foreign::unsubscribe_remote(
                 &node.node, type_id, pattern,

@@ -287,6 +287,64 @@ fn two_buses_are_two_nodes_of_a_topology_over_unix_sockets() {
         // sent nothing).
         assert_eq!(node_ask(na, c"right", 0), Ok(18));
         assert_eq!(publish_on_b(2), 1);
+        // The policy, by name: refused with the names allowed, or a capacity it does not
+        // take, before anything is sent; a known one changes the subscription's policy.
+        assert_eq!(
+            myc_node_subscribe_remote_with(na, 900, c"hb.*".as_ptr(), c"newest".as_ptr(), 0),
+            MycStatus::InvalidArgument
+        );
+        assert!(
+            last_error().contains(
+                "overflow must be one of block, drop_newest, drop_oldest, latest_per_key; got `newest`"
+            ),
+            "{}",
+            last_error()
+        );
+        assert_eq!(
+            myc_node_subscribe_remote_with(na, 900, c"hb.*".as_ptr(), c"drop_newest".as_ptr(), 8),
+            MycStatus::InvalidArgument
+        );
+        assert!(
+            last_error().contains("capacity applies to overflow `drop_oldest` only"),
+            "{}",
+            last_error()
+        );
+        assert_eq!(
+            myc_node_subscribe_remote_with(na, 900, c"hb.*".as_ptr(), null(), 8),
+            MycStatus::InvalidArgument
+        );
+        for (policy, capacity) in [
+            (c"drop_oldest", 16),
+            (c"latest_per_key", 0),
+            (c"drop_newest", 0),
+            (c"block", 0),
+        ] {
+            assert_eq!(
+                myc_node_subscribe_remote_with(
+                    na,
+                    900,
+                    c"hb.*".as_ptr(),
+                    policy.as_ptr(),
+                    capacity
+                ),
+                MycStatus::Ok,
+                "{policy:?}: {}",
+                last_error()
+            );
+        }
+        assert_eq!(
+            myc_node_subscribe_remote_with(na, 900, c"hb.*".as_ptr(), null(), 0),
+            MycStatus::Ok,
+            "{}",
+            last_error()
+        );
+        // Still one subscription on b (the policy replaced, not a second one).
+        assert_eq!(node_ask(na, c"right", 0), Ok(18));
+        assert_eq!(publish_on_b(2), 1);
+        assert_eq!(
+            myc_node_subscribe_gaps(na, null(), &mut null_mut()),
+            MycStatus::InvalidArgument
+        );
         // Withdrawn the same way: once the next ask is answered, b forwards nothing more.
         assert_eq!(
             myc_node_unsubscribe_remote(na, 900, c"hb.*".as_ptr()),

@@ -196,6 +196,7 @@ fn fail(reason: String) -> ! {
 /// waits while a direct call runs). `Err` is the failure that ends the incarnation.
 fn run_handler<F: Foreign>(
     gate: &ForeignGate<F>,
+    actor: mycelium_actors::ActorId,
     incarnation: u64,
     msg: ForeignMessage,
 ) -> Result<Result<Option<ForeignMessage>, String>, Stale> {
@@ -205,7 +206,8 @@ fn run_handler<F: Foreign>(
             incarnation: n,
             state,
         } if *n == incarnation => {
-            let result = catch_unwind(AssertUnwindSafe(|| gate.inner.foreign.handle(state, msg)))
+            // Sent around the gate, as an ask (its reply is the runner's to give).
+            let result = catch_unwind(AssertUnwindSafe(|| gate.handle(actor, state, msg, true)))
                 .unwrap_or_else(|payload| Err(panic_text(payload)));
             if let Err(reason) = &result {
                 // No direct call may use a state whose incarnation is ending.
@@ -290,6 +292,13 @@ impl<F: Foreign> Actor for ForeignActor<F> {
         if let Some(report) = report {
             let _ = report.send(started.as_ref().map(|_| ()).map_err(|e| e.clone()));
         }
+        if let Some(recording) = gate.inner.recording.get() {
+            let clock = ctx.bus().clock();
+            match &started {
+                Ok(_) => recording.started(me.id(), clock),
+                Err(reason) => recording.failed(me.id(), clock, reason),
+            }
+        }
         let incarnation = started?;
         crate::mail::Mail::open(&gate, me.clone(), incarnation, ctx.bus());
         Ok(ForeignActor {
@@ -299,11 +308,14 @@ impl<F: Foreign> Actor for ForeignActor<F> {
         })
     }
 
-    async fn on_stop(&mut self, _ctx: &mut Context<Self>, reason: &StopReason) {
+    async fn on_stop(&mut self, ctx: &mut Context<Self>, reason: &StopReason) {
         let gate = self.gate.clone();
         let incarnation = self.incarnation;
-        let reason = reason.clone();
         let me = self.me.clone();
+        if let Some(recording) = gate.inner.recording.get() {
+            recording.stopped(me.id(), ctx.bus().clock(), &reason.to_string());
+        }
+        let reason = reason.clone();
         // Nothing more of the queue runs.
         gate.inner.mail.close();
         // On the pool: taking the state waits for a direct call or a batch that is running,
@@ -339,8 +351,9 @@ impl<F: Foreign> Handler<ForeignMessage> for ForeignActor<F> {
     async fn handle(&mut self, msg: ForeignMessage, _ctx: &mut Context<Self>) -> ForeignReply {
         let gate = self.gate.clone();
         let incarnation = self.incarnation;
+        let actor = self.me.id();
         let joined =
-            tokio::task::spawn_blocking(move || run_handler(&gate, incarnation, msg)).await;
+            tokio::task::spawn_blocking(move || run_handler(&gate, actor, incarnation, msg)).await;
         match joined {
             Ok(Ok(Ok(reply))) => ForeignReply(reply),
             Ok(Ok(Err(reason))) => fail(reason),

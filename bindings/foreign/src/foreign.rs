@@ -48,6 +48,17 @@ pub trait Foreign: Send + Sync + 'static {
     /// Ends an incarnation (a stop, a failure before a restart, a shutdown).
     fn stop(&self, state: Self::State, reason: &StopReason);
 
+    /// How `msg`, which a recorded actor handles, answers or sends, is written to its
+    /// journal (see [`crate::recording`]). By default as the contract message of its type
+    /// id, named by the contract type of `mycelium-contracts` when there is one. A language
+    /// with a schema of its own names its messages; one with plain objects of its own writes
+    /// them in its serialization when `own_serialization` allows it, and otherwise as
+    /// [`ForeignRecord::unrecordable`](crate::ForeignRecord::unrecordable).
+    fn recorded(&self, msg: &ForeignMessage, own_serialization: bool) -> crate::ForeignRecord {
+        let _ = own_serialization;
+        crate::ForeignRecord::contract(msg, crate::recording::contract_name(msg.type_id))
+    }
+
     /// Releases the state of an actor whose task was killed before `stop` could run. Runs on
     /// the runtime's blocking pool once no callback holds the state (on the thread that drops
     /// the actor only when the runtime has ended); by default it drops the state.

@@ -70,6 +70,8 @@ pub(crate) struct GateInner<F: Foreign> {
     starting: Mutex<()>,
     /// The messages taken from the mailbox and not yet handled, served in batches.
     pub(crate) mail: Mail<F>,
+    /// How the actor is recorded, if it is (set before its first start).
+    pub(crate) recording: OnceLock<crate::ForeignRecording>,
 }
 
 /// The state of one foreign actor, shared by its task and its direct callers. One per actor
@@ -99,6 +101,7 @@ impl<F: Foreign> ForeignGate<F> {
                 slot: Mutex::new(Slot::Empty),
                 starting: Mutex::new(()),
                 mail: Mail::default(),
+                recording: OnceLock::new(),
             }),
         }
     }
@@ -117,6 +120,41 @@ impl<F: Foreign> ForeignGate<F> {
     /// call runs).
     pub fn pending(&self) -> usize {
         self.inner.counts.pending()
+    }
+
+    /// Records the actor from its next start on, as `recording` says (see
+    /// [`crate::recording`]); set it before the actor starts (its spec is spawned) so that
+    /// the journal holds its whole life. Direct calls are off for a recorded actor. `Err`
+    /// gives `recording` back if the actor is recorded already.
+    pub fn record(
+        &self,
+        recording: crate::ForeignRecording,
+    ) -> Result<(), crate::ForeignRecording> {
+        self.inner.recording.set(recording)
+    }
+
+    /// How the actor is recorded, if it is.
+    pub fn recording(&self) -> Option<&crate::ForeignRecording> {
+        self.inner.recording.get()
+    }
+
+    /// Runs the handler on `msg` with `state` for `actor`: recorded if the actor is.
+    pub(crate) fn handle(
+        &self,
+        actor: mycelium_actors::ActorId,
+        state: &mut F::State,
+        msg: crate::ForeignMessage,
+        asked: bool,
+    ) -> Result<Option<crate::ForeignMessage>, String> {
+        let inner = &self.inner;
+        match (inner.recording.get(), inner.clock.get()) {
+            (Some(recording), Some(clock)) => {
+                recording.handle(&inner.foreign, actor, clock, msg, asked, |msg| {
+                    inner.foreign.handle(state, msg)
+                })
+            }
+            _ => inner.foreign.handle(state, msg),
+        }
     }
 
     /// Messages the actor's task has taken from its mailbox for the host thread that have
@@ -161,6 +199,9 @@ impl<F: Foreign> ForeignGate<F> {
         }
         let old = std::mem::replace(&mut *slot, Slot::Running { incarnation, state });
         drop(slot);
+        // A recorded actor's messages all go through its host thread, where they are
+        // recorded in handling order.
+        let direct = direct && self.inner.recording.get().is_none();
         self.inner.direct_enabled.store(direct, Ordering::Release);
         // A killed incarnation's state whose release has not run yet.
         if let Slot::Running { state, .. } | Slot::Failed { state, .. } = old {

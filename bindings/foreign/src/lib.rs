@@ -95,6 +95,7 @@ mod foreign;
 mod gate;
 mod letters;
 mod mail;
+pub mod recording;
 pub mod registry;
 mod remote_topics;
 mod runtime;
@@ -108,10 +109,15 @@ pub use foreign::{Foreign, ForeignMessage};
 pub use gate::ForeignGate;
 pub use letters::dead_letter_type_id;
 pub use mail::QUEUE_ROOM;
-pub use remote_topics::{forward_topic, subscribe_remote, unsubscribe_remote};
+pub use recording::{ForeignRecord, ForeignRecording};
+pub use remote_topics::{
+    encode_gap, forward_topic, remote_overflow, subscribe_gaps, subscribe_remote,
+    unsubscribe_remote, GAP_TYPE_ID,
+};
 pub use runtime::{poll_for, HostError, HostedBus};
 pub use service::{
-    child_spec, gated_child_spec, spawn, Direct, ForeignAskError, ForeignRef, ForeignSpawnError,
+    child_spec, gated_child_spec, spawn, spawn_recorded, Direct, ForeignAskError, ForeignRef,
+    ForeignSpawnError,
 };
 pub use switch::DeliverySwitch;
 pub use topics::{

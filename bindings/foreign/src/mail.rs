@@ -335,7 +335,7 @@ fn run_batch<F: Foreign>(
             let (Some(job), Slot::Running { state, .. }) = (batch.pop_front(), &mut *slot) else {
                 return;
             };
-            let (failure, answer) = run_job(&*inner.foreign, state, job);
+            let (failure, answer) = run_job(gate, state, job);
             if let Some(answer) = answer {
                 if batch.is_empty() || failure.is_some() {
                     last_answer = Some(answer);
@@ -396,10 +396,11 @@ impl Answer {
 /// The job's count goes before the answer (an asker that has its reply finds the actor idle)
 /// and its receipt is signed once the handler has returned.
 fn run_job<F: Foreign>(
-    foreign: &F,
+    gate: &ForeignGate<F>,
     state: &mut F::State,
     job: Job,
 ) -> (Option<String>, Option<Answer>) {
+    let actor = job.actor;
     let (msg, reply, count, switch, receipt) = match job.call {
         ForeignCall::Tell(msg, count, receipt) => (msg, None, count, None, receipt),
         ForeignCall::Ask(msg, reply, count) => (msg, Some(reply), count, None, None),
@@ -414,9 +415,11 @@ fn run_job<F: Foreign>(
         entered => entered.flatten(),
     };
     let type_id = msg.type_id;
-    let result =
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| foreign.handle(state, msg)))
-            .unwrap_or_else(|payload| Err(panic_text(payload)));
+    let asked = reply.is_some();
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        gate.handle(actor, state, msg, asked)
+    }))
+    .unwrap_or_else(|payload| Err(panic_text(payload)));
     drop(delivering);
     drop(receipt);
     drop(count);

@@ -174,8 +174,10 @@ impl<F: Foreign> ForeignRef<F> {
             return Direct::Busy;
         }
         let foreign = inner.foreign.clone();
-        let result = catch_unwind(AssertUnwindSafe(|| call(&foreign, state)))
-            .unwrap_or_else(|payload| Err(panic_text(payload)));
+        // The handler is the actor's, not that of a recorded caller on this thread.
+        let result =
+            crate::recording::outside(|| catch_unwind(AssertUnwindSafe(|| call(&foreign, state))))
+                .unwrap_or_else(|payload| Err(panic_text(payload)));
         match result {
             Ok(r) => {
                 drop(slot);
@@ -215,6 +217,16 @@ impl<F: Foreign> ForeignRef<F> {
 
     /// Tells without waiting; a full mailbox or a stopped actor hands the message back.
     pub fn try_tell(&self, msg: ForeignMessage) -> Result<(), TrySendError<ForeignMessage>> {
+        crate::recording::report_sent(self.actor.id(), false, &msg);
+        let told = self.try_tell_quiet(msg);
+        if matches!(told, Err(TrySendError::Full(_))) {
+            // A `tell` of this receiver that follows on this thread is this send's retry.
+            crate::recording::retry_of(self.actor.id());
+        }
+        told
+    }
+
+    fn try_tell_quiet(&self, msg: ForeignMessage) -> Result<(), TrySendError<ForeignMessage>> {
         let Some(gate) = self.gate() else {
             return self.actor.try_tell(msg);
         };
@@ -230,6 +242,9 @@ impl<F: Foreign> ForeignRef<F> {
 
     /// Tells, waiting for room in a full mailbox.
     pub async fn tell(&self, msg: ForeignMessage) -> Result<(), SendError<ForeignMessage>> {
+        if !crate::recording::is_retry(self.actor.id()) {
+            crate::recording::report_sent(self.actor.id(), false, &msg);
+        }
         let Some(gate) = self.gate() else {
             return self.actor.tell(msg).await;
         };
@@ -249,6 +264,7 @@ impl<F: Foreign> ForeignRef<F> {
         timeout: Option<Duration>,
     ) -> Result<ForeignMessage, ForeignAskError> {
         let type_id = msg.type_id;
+        crate::recording::report_sent(self.actor.id(), true, &msg);
         if let Some(gate) = self.gate() {
             return self.gated_ask(&gate, msg, timeout).await;
         }
@@ -556,9 +572,35 @@ pub async fn spawn<F: Foreign>(
     args: F::Args,
     options: SpawnOptions,
 ) -> Result<ForeignRef<F>, ForeignSpawnError> {
+    spawn_maybe_recorded(bus, foreign, args, options, None).await
+}
+
+/// [`spawn`], the actor recorded from its first start as `recording` says (see
+/// [`crate::recording`]).
+pub async fn spawn_recorded<F: Foreign>(
+    bus: &Bus,
+    foreign: Arc<F>,
+    args: F::Args,
+    options: SpawnOptions,
+    recording: crate::ForeignRecording,
+) -> Result<ForeignRef<F>, ForeignSpawnError> {
+    spawn_maybe_recorded(bus, foreign, args, options, Some(recording)).await
+}
+
+async fn spawn_maybe_recorded<F: Foreign>(
+    bus: &Bus,
+    foreign: Arc<F>,
+    args: F::Args,
+    options: SpawnOptions,
+    recording: Option<crate::ForeignRecording>,
+) -> Result<ForeignRef<F>, ForeignSpawnError> {
     let (report, first_start) = oneshot::channel();
     let spec = ForeignSpec::reporting(foreign, args, report);
     let gate = spec.gate();
+    if let Some(recording) = recording {
+        // A new gate: nothing has recorded it yet.
+        let _ = gate.record(recording);
+    }
     let actor = bus
         .spawn_with::<ForeignActor<F>>(spec, options)
         .map_err(ForeignSpawnError::Spawn)?;

@@ -113,6 +113,7 @@ pub async fn publish_bytes(
     body: &[u8],
 ) -> Result<PublishReport, ForeignTopicError> {
     visit_contract(type_id, ExportTopic(bus)).ok_or(ForeignTopicError::UnknownType(type_id))?;
+    crate::recording::report_published(topic, type_id, body);
     Ok(bus.exports().publish(type_id, topic, key, body).await?)
 }
 
@@ -213,6 +214,7 @@ pub async fn publish_schema_bytes(
     key: Option<u64>,
     body: &[u8],
 ) -> Result<PublishReport, ForeignTopicError> {
+    crate::recording::report_published(topic, type_id, body);
     let msg = SchemaMessage {
         type_id,
         body: Arc::from(body),

@@ -86,6 +86,9 @@ let schema_of (module S : SCHEMA) =
 (* The type id that carries a plain OCaml value through a mailbox: no schema may use it. *)
 let plain_type_id = 0xFFFF
 
+(* The type id of a node's gap told to an actor (MYC_GAP_TYPE_ID): no schema may use it. *)
+let gap_type_id = 0xFFFE
+
 (* A plain value, typed by its key: each key has its own exception constructor, so a value
    is read back only with the key it was stored under (no unsafe cast). *)
 type univ = exn
@@ -101,7 +104,9 @@ module Contract = struct
     if type_id < 0 || type_id > 0xFFFF then
       invalid "contract %s: type id %d is not a u16" name type_id;
     if type_id = plain_type_id then
-      invalid "contract %s: type id %d is reserved for plain OCaml values" name type_id
+      invalid "contract %s: type id %d is reserved for plain OCaml values" name type_id;
+    if type_id = gap_type_id then
+      invalid "contract %s: type id %d is reserved for a node's gaps (Node.gap)" name type_id
 
   let make ~schema ~name ~type_id ~encode ~decode =
     check_type_id name type_id;
@@ -280,6 +285,11 @@ external raw_measure_actor : handle -> int -> string -> int -> int array * int
 external c_live_roots : unit -> int = "myc_ml_live_roots"
 external spawn_c_echo : handle -> handle = "myc_ml_spawn_c_echo"
 external actor_spawn : handle -> definition -> bool -> handle = "myc_ml_actor_spawn"
+external actor_spawn_recorded : handle -> definition -> bool -> handle -> string -> handle
+  = "myc_ml_actor_spawn_recorded"
+external recorder_open : string -> string -> handle = "myc_ml_recorder_open"
+external recorder_close : handle -> unit = "myc_ml_recorder_close"
+external recorder_free : handle -> unit = "myc_ml_recorder_free"
 external actor_export : handle -> string -> int array -> unit = "myc_ml_actor_export"
 external actor_tell : handle -> int -> string -> unit = "myc_ml_actor_tell"
 external actor_ask : handle -> int -> string -> int -> int * string = "myc_ml_actor_ask"
@@ -314,6 +324,11 @@ external node_tell : handle -> string -> int -> string -> unit = "myc_ml_node_te
 external node_ask : handle -> string -> int -> string -> int -> int * string = "myc_ml_node_ask"
 external node_forward_topic : handle -> int -> unit = "myc_ml_node_forward_topic"
 external node_subscribe_remote : handle -> int -> string -> unit = "myc_ml_node_subscribe_remote"
+
+external node_subscribe_remote_with : handle -> int -> string -> string -> int -> unit
+  = "myc_ml_node_subscribe_remote_with"
+
+external node_subscribe_gaps : handle -> handle -> handle = "myc_ml_node_subscribe_gaps"
 external node_unsubscribe_remote : handle -> int -> string -> unit
   = "myc_ml_node_unsubscribe_remote"
 external node_free : handle -> unit = "myc_ml_node_free"
@@ -539,7 +554,11 @@ module Actor = struct
               if Hashtbl.mem wire w.w_id then acc
               else (
                 Hashtbl.add wire w.w_id w.w_run;
-                (w.w_id :: ids, keys, (w.w_name, w.w_id, w.w_schema) :: schemas))
+                (* A gap comes from the node, whatever the bus's schema. *)
+                let schemas =
+                  if w.w_id = gap_type_id then schemas else (w.w_name, w.w_id, w.w_schema) :: schemas
+                in
+                (w.w_id :: ids, keys, schemas))
           | Plain_h p ->
               if Hashtbl.mem plain p.p_key then acc
               else (
@@ -693,10 +712,32 @@ module Actor_ref = struct
     if actor.spawned then forget actor
 end
 
-let spawn ?service ?(hibernate = false) bus (d : ('args, 'state) Actor.t) args =
+module Recorder = struct
+  type t = handle
+
+  let create ?(node = "") path = checked (recorder_open path) node
+  let close r = checked recorder_close r
+  let free r = recorder_free r
+end
+
+let spawn ?service ?(hibernate = false) ?record ?(record_as = "OCamlActor") bus
+    (d : ('args, 'state) Actor.t) args =
   Actor.check_schemas "spawn" bus d;
+  (match (record, d.keys) with
+  | Some _, _ :: _ ->
+      invalid_arg
+        (Printf.sprintf
+           "spawn ~record: %s handles plain OCaml values, which have no encoding a journal \
+            can hold; record an actor whose messages are all contract types"
+           record_as)
+  | _ -> ());
   let uid = next_id () in
-  let a = checked (fun def -> actor_spawn bus.b def hibernate) (Actor.definition bus ~uid d args) in
+  let start def =
+    match record with
+    | None -> actor_spawn bus.b def hibernate
+    | Some r -> actor_spawn_recorded bus.b def hibernate r record_as
+  in
+  let a = checked start (Actor.definition bus ~uid d args) in
   let actor = { a; bus; uid; accepts = Some (d.ids, d.keys); spawned = true; label = "" } in
   (match service with
   | None -> ()
@@ -969,11 +1010,26 @@ module Node = struct
     typed_only "Node.forward_topic" t c;
     checked (node_forward_topic t.n) c.type_id
 
-  let subscribe_remote t (c : 'a Contract.t) pattern =
+  type overflow = Block | Drop_newest | Drop_oldest of int | Latest_per_key
+
+  let subscribe_remote ?overflow t (c : 'a Contract.t) pattern =
     if Contract.is_plain c then link_refuse "Node.subscribe_remote" c;
     speaks "Node.subscribe_remote" t.nbus c;
     typed_only "Node.subscribe_remote" t c;
-    checked (node_subscribe_remote t.n c.type_id) (name "pattern" pattern)
+    let pattern = name "pattern" pattern in
+    match overflow with
+    | None -> checked (node_subscribe_remote t.n c.type_id) pattern
+    | Some policy ->
+        let policy, capacity =
+          match policy with
+          | Block -> ("block", 0)
+          | Drop_newest -> ("drop_newest", 0)
+          | Drop_oldest n when n < 1 ->
+              invalid "Node.subscribe_remote: Drop_oldest %d: the buffer holds at least 1 publication" n
+          | Drop_oldest n -> ("drop_oldest", n)
+          | Latest_per_key -> ("latest_per_key", 0)
+        in
+        checked (fun p -> node_subscribe_remote_with t.n c.type_id p policy capacity) pattern
 
   let unsubscribe_remote t (c : 'a Contract.t) pattern =
     if Contract.is_plain c then link_refuse "Node.unsubscribe_remote" c;
@@ -981,4 +1037,56 @@ module Node = struct
 
   let leave t = checked node_free t.n
   let leave_now t = checked node_free_now t.n
+
+  type gap_reason = Restarted | Forgot | Too_large | Dropped | Other
+
+  type gap = {
+    source : string;
+    topic : string;
+    type_id : int;
+    first : int64;
+    last : int64;
+    count : int64;
+    reason : gap_reason;
+    text : string;
+  }
+
+  (* The body `myc_node_subscribe_gaps` documents. *)
+  let decode_gap body =
+    let reason =
+      match String.get_uint8 body 0 with
+      | 1 -> Restarted
+      | 2 -> Forgot
+      | 3 -> Too_large
+      | 4 -> Dropped
+      | _ -> Other
+    in
+    let type_id = String.get_uint16_le body 1 in
+    let first = String.get_int64_le body 3 and last = String.get_int64_le body 11 in
+    let count = String.get_int64_le body 19 in
+    let text_at at =
+      let len = Int32.to_int (String.get_int32_le body at) in
+      (String.sub body (at + 4) len, at + 4 + len)
+    in
+    let source, at = text_at 27 in
+    let topic, at = text_at at in
+    let text, _ = text_at at in
+    { source; topic; type_id; first; last; count; reason; text }
+
+  let gap : gap Contract.t =
+    {
+      Contract.name = "Node.gap";
+      type_id = gap_type_id;
+      kind =
+        Contract.Wire
+          {
+            schema = { package = "mycelium.remote"; digest = ""; file = "" };
+            encode =
+              (fun _ ->
+                raise (Error (Wrong_type, "Node.gap: a gap comes from a node; it cannot be sent")));
+            decode = decode_gap;
+          };
+    }
+
+  let subscribe_gaps t actor = checked (node_subscribe_gaps t.n) actor.a
 end

@@ -271,14 +271,46 @@ end
 type actor
 (** A running OCaml actor (unsupervised, or a supervisor's child). *)
 
+(** A journal that actors are recorded into (the flight recorder: docs/journal.md). *)
+module Recorder : sig
+  type t
+
+  val create : ?node:string -> string -> t
+  (** [create dir]: opens (or continues) the journal in the directory [dir], for the node
+      [node] (default: none). Raises [Error (Invalid_argument, _)] with the reason when it
+      cannot be opened. *)
+
+  val close : t -> unit
+  (** Writes what was recorded and closes the journal; the actors recorded into it are no
+      longer recorded. *)
+
+  val free : t -> unit
+  (** Closes the journal and frees the handle. *)
+end
+
 val spawn :
-  ?service:string -> ?hibernate:bool -> bus -> ('args, 'state) Actor.t -> 'args -> actor
+  ?service:string ->
+  ?hibernate:bool ->
+  ?record:Recorder.t ->
+  ?record_as:string ->
+  bus ->
+  ('args, 'state) Actor.t ->
+  'args ->
+  actor
 (** Starts an actor and waits until its [on_start] has run; with [~service], exports it
     under that name for the types it handles. Raises [Error (Start_failed, _)] when
     [on_start] raises. With [~hibernate:true] the actor gives up its task whenever its
     mailbox is empty and is woken by its next message: for many mostly idle actors, at the
     price of a wake-up per message that finds it asleep (asks from OCaml threads still run
-    on the caller's thread while it is idle). *)
+    on the caller's thread while it is idle).
+
+    With [~record], the actor is recorded into that journal from its start, as an actor of
+    the type [record_as] (default ["OCamlActor"]): each message it handles (its contract
+    bytes, with its type id), the answer to each ask, what it tells, asks and publishes while
+    handling, its starts, restarts, failures and stops. Its asks from OCaml threads then go
+    through its mailbox (no direct call), where they are recorded in handling order. An
+    actor with handlers of plain OCaml values is refused with [Invalid_argument]: a plain
+    value has no encoding a journal can hold. *)
 
 module Actor_ref : sig
   val export : actor -> string -> int list -> unit
@@ -481,10 +513,22 @@ module Node : sig
   (** Lets the other nodes subscribe ({!subscribe_remote} on their side) to publications of
       type [c] on this bus: each publication travels once per link. *)
 
-  val subscribe_remote : t -> 'a Contract.t -> string -> unit
+  (** What a publishing node does with a subscription's publications while its link to this
+      node is full (this node slow, stopped or away). *)
+  type overflow =
+    | Block  (** The publisher waits for room; nothing is dropped. *)
+    | Drop_newest  (** A publication that finds the link's queue full is dropped. *)
+    | Drop_oldest of int
+        (** They wait in a buffer of this many publications (at least 1), the oldest dropped. *)
+    | Latest_per_key  (** They wait in a buffer that keeps the newest of each key. *)
+
+  val subscribe_remote : ?overflow:overflow -> t -> 'a Contract.t -> string -> unit
   (** [subscribe_remote t c pattern]: publications of type [c] under [pattern] on the other
       nodes that forward them are published on this bus, where its subscribers (OCaml or
-      Rust) receive them. A pattern that breaks the topic grammar raises
+      Rust) receive them. [overflow]: see {!type-overflow}; left out, the policy the topology
+      file gives [pattern] (a [[[node.subscription]]] entry of this node), else [Block]. What
+      a policy drops is counted on the publishing node and told here as a {!type-gap}. A
+      pattern that breaks the topic grammar, or [Drop_oldest] of less than 1, raises
       [Error (Invalid_argument, _)] before anything is sent. *)
 
   val unsubscribe_remote : t -> 'a Contract.t -> string -> unit
@@ -500,6 +544,39 @@ module Node : sig
   val leave_now : t -> unit
   (** The abrupt {!leave}: stops the node's listener and links at once, without waiting for
       acknowledgements; what is unacknowledged is reported lost. The bus keeps running. *)
+
+  (** Why publications never reached this node. *)
+  type gap_reason =
+    | Restarted  (** This process restarted: what its predecessor had not handled. *)
+    | Forgot  (** The publisher took this node for another process of its name. *)
+    | Too_large  (** Too large for a frame this node accepts. *)
+    | Dropped  (** Dropped by the subscription's {!type-overflow} while the link was full. *)
+    | Other  (** A reason of a newer peer. *)
+
+  (** Publications of a topic this node subscribed to on another node that will never
+      arrive. *)
+  type gap = {
+    source : string;  (** The node that published them. *)
+    topic : string;  (** Their topic; for [Dropped], the subscription's pattern. *)
+    type_id : int;  (** Their contract type id. *)
+    first : int64;  (** The first lost one's sequence number on the link (0 for [Dropped]). *)
+    last : int64;  (** The last lost one's (0 for [Dropped]). *)
+    count : int64;  (** How many. *)
+    reason : gap_reason;
+    text : string;  (** The whole story in a sentence, for a log. *)
+  }
+
+  val gap : gap Contract.t
+  (** The contract of a gap, for a handler: [Actor.on Node.gap (fun st g -> ...)]. It has
+      its own type id (65534, reserved like 65535) and no schema: an actor handling it can
+      live on a bus of any schema. A gap cannot be sent or published ([Wrong_type]). *)
+
+  val subscribe_gaps : t -> actor -> subscription
+  (** [subscribe_gaps t a]: each gap this node is told of goes to [a]'s handler for {!gap},
+      in order (a publication dropped by a policy, what was lost when this process
+      restarted, a publication too large for a frame). A gap waits for room in the mailbox;
+      none is dropped. {!unsubscribe} ends it. [a] must be on the node's bus
+      ([Error (Invalid_argument, _)] otherwise). *)
 end
 
 (** {1 Diagnostics} *)

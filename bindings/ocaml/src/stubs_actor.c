@@ -20,6 +20,51 @@ CAMLprim value myc_ml_actor_spawn(value bus, value def, value hibernate) {
   CAMLreturn(alloc_handle(actor));
 }
 
+static MycStatus free_recorder(void *p) { return myc_recorder_free(p); }
+
+CAMLprim value myc_ml_recorder_open(value path, value node) {
+  CAMLparam2(path, node);
+  char *p = myc_stub_dup_string(path);
+  char *n = myc_stub_dup_string(node);
+  MycRecorder *rec = NULL;
+  MycStatus st = myc_recorder_open(p, n, &rec);
+  free(p);
+  free(n);
+  if (st != MYC_STATUS_OK) myc_stub_raise_status(st);
+  CAMLreturn(alloc_handle(rec));
+}
+
+CAMLprim value myc_ml_recorder_close(value rec) {
+  CAMLparam1(rec);
+  MycRecorder *r = handle_ptr(rec, "recorder");
+  ON_HANDLE_CHECK(rec, "recorder", r, myc_recorder_close(r));
+  CAMLreturn(Val_unit);
+}
+
+CAMLprim value myc_ml_recorder_free(value rec) {
+  CAMLparam1(rec);
+  myc_stub_close_handle(rec, free_recorder);
+  CAMLreturn(Val_unit);
+}
+
+CAMLprim value myc_ml_actor_spawn_recorded(value bus, value def, value hibernate, value rec,
+                                           value name) {
+  CAMLparam5(bus, def, hibernate, rec, name);
+  MycBus *b = handle_ptr(bus, "bus");
+  MycRecorder *r = handle_ptr(rec, "recorder");
+  uint32_t flags = Bool_val(hibernate) ? MYC_SPAWN_HIBERNATE : 0;
+  char *n = myc_stub_dup_string(name);
+  MycActorCallbacks cb = myc_stub_make_callbacks(def);
+  MycActor *actor = NULL;
+  MycStatus st;
+  /* From here the library owns the callbacks: it calls free_user_data even when the start
+     fails. */
+  ON_HANDLE(bus, "bus", b, st = myc_actor_spawn_recorded(b, &cb, NULL, 0, flags, r, n, &actor));
+  free(n);
+  if (st != MYC_STATUS_OK) myc_stub_raise_status(st);
+  CAMLreturn(alloc_handle(actor));
+}
+
 CAMLprim value myc_ml_actor_export(value actor, value service, value ids) {
   CAMLparam3(actor, service, ids);
   MycActor *a = handle_ptr(actor, "actor");

@@ -109,3 +109,38 @@ CAMLprim value myc_ml_node_free_now(value node) {
   myc_stub_close_handle(node, free_node_now);
   CAMLreturn(Val_unit);
 }
+
+/* Subscribes to `pattern` on the other nodes with the overflow policy named `overflow` (""
+   for none given: the topology file's, else block) and `capacity` (0: the default). */
+CAMLprim value myc_ml_node_subscribe_remote_with(value node, value type_id, value pattern,
+                                                 value overflow, value capacity) {
+  CAMLparam5(node, type_id, pattern, overflow, capacity);
+  MycNode *n = handle_ptr(node, "node");
+  char *p = myc_stub_dup_string(pattern);
+  char *o = caml_string_length(overflow) == 0 ? NULL : myc_stub_dup_string(overflow);
+  uint64_t c = (uint64_t)Long_val(capacity);
+  MycStatus st;
+  ON_HANDLE(node, "node", n,
+            st = myc_node_subscribe_remote_with(n, (uint16_t)Int_val(type_id), p, o, c));
+  free(p);
+  free(o);
+  if (st != MYC_STATUS_OK) myc_stub_raise_status(st);
+  CAMLreturn(Val_unit);
+}
+
+/* Subscribes `actor` to the gaps `node` is told of: a subscription handle. */
+CAMLprim value myc_ml_node_subscribe_gaps(value node, value actor) {
+  CAMLparam2(node, actor);
+  /* Both checked before either call starts, so neither begin_call below raises. */
+  (void)handle_ptr(node, "node");
+  (void)handle_ptr(actor, "actor");
+  MycNode *n = begin_call(node, "node");
+  MycActor *a = begin_call(actor, "actor");
+  MycSubscription *sub = NULL;
+  MycStatus st;
+  BLOCKING(st = myc_node_subscribe_gaps(n, a, &sub));
+  end_call(actor);
+  end_call(node);
+  if (st != MYC_STATUS_OK) myc_stub_raise_status(st);
+  CAMLreturn(alloc_handle(sub));
+}

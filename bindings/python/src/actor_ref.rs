@@ -519,6 +519,11 @@ fn direct<'py>(
             .call_bytes(py, state, &msg)
             .map_err(|e| caught.report(py, foreign, message.class_name(), e))
     });
+    if !matches!(done, Direct::Busy) {
+        // Asked right here: a recorded actor asking on this thread records it (the mailbox
+        // path records itself).
+        mycelium_foreign::recording::report_sent(actor.id(), true, &msg);
+    }
     match done {
         Direct::Done(Some(reply)) => {
             deadline.check()?;

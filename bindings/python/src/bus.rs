@@ -207,8 +207,9 @@ impl Bus {
     }
 
     /// Spawns a Python actor (unsupervised) and waits for its `on_start`. A hibernating one
-    /// holds no task while its mailbox is empty (`SpawnOptions::hibernate`).
-    #[pyo3(signature = (host, args, name=None, hibernate=false))]
+    /// holds no task while its mailbox is empty (`SpawnOptions::hibernate`). `record`: the
+    /// `Recorder` the actor is recorded into from its first start.
+    #[pyo3(signature = (host, args, name=None, hibernate=false, record=None))]
     fn spawn(
         &self,
         py: Python<'_>,
@@ -216,8 +217,10 @@ impl Bus {
         args: Py<PyAny>,
         name: Option<String>,
         hibernate: bool,
+        record: Option<PyRef<'_, crate::recording::Recorder>>,
     ) -> PyResult<ActorRef> {
         self.open("spawn")?;
+        let recording = record.map(|r| r.for_host(host.bind(py))).transpose()?;
         let foreign = Arc::new(PyForeign::new(py, host, &self.schema, &self.actors)?);
         let mut options = SpawnOptions::new();
         if let Some(n) = name {
@@ -228,7 +231,13 @@ impl Bus {
         }
         let bus = self.bus.clone();
         let spawned = self.wait(py, async move {
-            mycelium_foreign::spawn(&bus, foreign, PyArgs(Arc::new(args)), options).await
+            let args = PyArgs(Arc::new(args));
+            match recording {
+                Some(recording) => {
+                    mycelium_foreign::spawn_recorded(&bus, foreign, args, options, recording).await
+                }
+                None => mycelium_foreign::spawn(&bus, foreign, args, options).await,
+            }
         })?;
         match spawned {
             Ok(actor) => Ok(ActorRef::foreign_in(

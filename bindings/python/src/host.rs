@@ -277,6 +277,16 @@ impl PyForeign {
         }
     }
 
+    /// The plain object a message of [`hold`](Self::hold) carries, left held.
+    pub(crate) fn peek<'py>(&self, py: Python<'py>, body: &[u8]) -> Option<Bound<'py, PyAny>> {
+        let key = <[u8; 8]>::try_from(body).map(u64::from_le_bytes).ok()?;
+        self.locals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+            .map(|v| v.bind(py).clone())
+    }
+
     /// Takes back the plain object a message of [`hold`](Self::hold) carries.
     pub(crate) fn take<'py>(&self, py: Python<'py>, body: &[u8]) -> PyResult<Bound<'py, PyAny>> {
         let key = <[u8; 8]>::try_from(body).map(u64::from_le_bytes).ok();
@@ -554,6 +564,11 @@ impl Foreign for PyForeign {
             // Not silently: the incarnation ends without its stop hook.
             eprintln!("{}.on_stop was not called: {EXITING}", self.class_name());
         }
+    }
+
+    /// A recorded actor's messages: see `recording.rs`.
+    fn recorded(&self, msg: &ForeignMessage, pickle: bool) -> mycelium_foreign::ForeignRecord {
+        crate::recording::describe(self, msg, pickle)
     }
 
     fn abandon(&self, state: Py<PyAny>) {

@@ -24,6 +24,11 @@ create_exception!(
     "A record or header of the journal is damaged (a checksum or its layout fails): it is never returned as data. `path` and `offset` say where; `rows` holds the whole records before it."
 );
 
+/// `JournalReadError` with `text`.
+pub(crate) fn read_error(text: String) -> PyErr {
+    JournalReadError::new_err(text)
+}
+
 /// The Python exception for `e`; `rows`, the records read before it.
 fn journal_error(py: Python<'_>, e: JournalError, rows: Option<Bound<'_, PyList>>) -> PyErr {
     let text = e.to_string();

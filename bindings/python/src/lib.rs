@@ -43,6 +43,7 @@ mod host;
 mod journal;
 mod node;
 mod py_actors;
+mod recording;
 mod schema;
 mod strategy;
 mod supervisor;
@@ -106,6 +107,10 @@ fn module_body(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<actor_ref::ActorRef>()?;
     m.add_class::<actor_ref::Subscription>()?;
     m.add_class::<node::Node>()?;
+    m.add_class::<recording::Recorder>()?;
+    m.add_class::<node::TopicGap>()?;
+    m.add_class::<node::GapWatch>()?;
+    m.add("GAP_TOPIC", mycelium_remote::GAP_TOPIC)?;
     m.add_function(wrap_pyfunction!(callbacks::close_callbacks, m)?)?;
     m.add_function(wrap_pyfunction!(callbacks::thread_loop, m)?)?;
     m.add_function(wrap_pyfunction!(codec::encode, m)?)?;

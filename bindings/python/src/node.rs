@@ -3,8 +3,11 @@
 
 use std::sync::Arc;
 
-use mycelium_actors::Bus as RustBus;
-use mycelium_remote::{frame::Kind, DispatchError, LocalSchema, Node as RustNode, RemoteAskError};
+use mycelium_actors::{Bus as RustBus, SubscribeOptions, Subscription as RustSubscription};
+use mycelium_remote::{
+    frame::Kind, DispatchError, GapReason, LocalSchema, Node as RustNode, RemoteAskError,
+    TopicGap as RustTopicGap, GAP_TOPIC,
+};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use tokio::runtime::Handle;
@@ -232,12 +235,70 @@ impl Node {
 
     /// Subscribes this node to publications of `type_id` on topics matching `pattern` on
     /// every other node that forwards them: they are published on this bus, where its own
-    /// subscribers (Python or Rust) receive them. Waits (without the GIL) for room on the
-    /// links.
-    fn subscribe_remote(&self, py: Python<'_>, type_id: u16, pattern: &str) -> PyResult<()> {
+    /// subscribers (Python or Rust) receive them. `overflow` (block, drop_newest,
+    /// drop_oldest with `capacity`, latest_per_key) is what the publishing nodes do while the
+    /// link to this node is full; `None`: the topology file's policy for `pattern`, else
+    /// block. `ValueError` for an unknown policy or a capacity it does not take. Waits
+    /// (without the GIL) for room on the links.
+    #[pyo3(signature = (type_id, pattern, overflow=None, capacity=None))]
+    fn subscribe_remote(
+        &self,
+        py: Python<'_>,
+        type_id: u16,
+        pattern: &str,
+        overflow: Option<&str>,
+        capacity: Option<u64>,
+    ) -> PyResult<()> {
+        let policy = match (overflow, capacity) {
+            (None, None) => None,
+            (name, capacity) => Some(
+                mycelium_foreign::remote_overflow(name.unwrap_or("block"), capacity).map_err(
+                    |e| {
+                        pyo3::exceptions::PyValueError::new_err(format!(
+                            "Node.subscribe_remote: {e}"
+                        ))
+                    },
+                )?,
+            ),
+        };
         self.typed_topics("subscribe_remote")?;
-        let subscribed = mycelium_foreign::subscribe_remote(&self.node, type_id, pattern);
+        let subscribed = mycelium_foreign::subscribe_remote(&self.node, type_id, pattern, policy);
         wait(py, &self.handle, subscribed)?.map_err(errors::topic)
+    }
+
+    /// Calls `callback` with each `TopicGap` this node is told of (publications of a topic it
+    /// subscribed to on another node that will never arrive), in order, one at a time, on a
+    /// thread of the bus's blocking pool. An exception it raises goes to
+    /// `sys.unraisablehook`; the next gap is delivered all the same. Until the returned
+    /// watch's `cancel()`, or the bus's end.
+    fn on_gap(&self, callback: Py<PyAny>) -> PyResult<GapWatch> {
+        let _entered = self.handle.enter();
+        let mut gaps = self
+            .bus
+            .subscribe_stream::<RustTopicGap>(GAP_TOPIC, SubscribeOptions::block())
+            .map_err(|e| errors::topic(e.into()))?;
+        let subscription = gaps.subscription();
+        let callback = Arc::new(callback);
+        self.handle.spawn(async move {
+            while let Some(gap) = gaps.recv().await {
+                let gap = gap.msg().clone();
+                let callback = callback.clone();
+                let called = tokio::task::spawn_blocking(move || {
+                    Python::attach(|py| {
+                        let called = Py::new(py, TopicGap::from(gap))
+                            .and_then(|gap| callback.call1(py, (gap,)));
+                        if let Err(e) = called {
+                            e.write_unraisable(py, Some(callback.bind(py)));
+                        }
+                    })
+                });
+                if called.await.is_err() {
+                    // The runtime is shutting down: no one is left to call.
+                    break;
+                }
+            }
+        });
+        Ok(GapWatch { subscription })
     }
 
     /// Ends what `subscribe_remote` started: the other nodes stop forwarding `type_id` on
@@ -260,5 +321,86 @@ impl Node {
     /// acknowledgements; what is unacknowledged is reported lost.
     fn close_now(&self, py: Python<'_>) -> PyResult<()> {
         wait(py, &self.handle, self.node.close_now())
+    }
+}
+
+/// Publications of a topic this node subscribed to on another node that will never arrive:
+/// `count` of them from node `source`, of the message class `message`.
+#[pyclass(module = "mycelium._native", frozen, get_all)]
+pub(crate) struct TopicGap {
+    /// The node that published them.
+    source: String,
+    /// The topic they were published on (for `dropped`: the subscription's pattern).
+    topic: String,
+    /// Their contract type id.
+    type_id: u16,
+    /// Their message class's name (`Quote`), or `type id N` for a class no generated module
+    /// in this process has.
+    message: String,
+    /// The first lost publication's sequence number on the link (0 for `dropped`).
+    first: u64,
+    /// The last one's (0 for `dropped`).
+    last: u64,
+    /// How many were lost.
+    count: u64,
+    /// Why: `restarted`, `forgot`, `too_large`, `dropped` or `other`.
+    reason: String,
+    /// The whole story in a sentence.
+    text: String,
+}
+
+impl From<RustTopicGap> for TopicGap {
+    fn from(gap: RustTopicGap) -> Self {
+        let reason = match gap.reason {
+            GapReason::Restarted => "restarted",
+            GapReason::Forgot => "forgot",
+            GapReason::TooLarge => "too_large",
+            GapReason::Dropped => "dropped",
+            GapReason::Other => "other",
+        };
+        TopicGap {
+            text: gap.to_string(),
+            message: errors::message_class(gap.type_id),
+            source: gap.source,
+            topic: gap.topic,
+            type_id: gap.type_id,
+            first: gap.first_seq,
+            last: gap.last_seq,
+            count: gap.count,
+            reason: reason.to_string(),
+        }
+    }
+}
+
+#[pymethods]
+impl TopicGap {
+    fn __str__(&self) -> String {
+        self.text.clone()
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "TopicGap(source={:?}, topic={:?}, message={:?}, first={}, last={}, count={}, reason={:?})",
+            self.source, self.topic, self.message, self.first, self.last, self.count, self.reason
+        )
+    }
+}
+
+/// What `Node.on_gap` returned: `cancel()` ends the calls.
+#[pyclass(module = "mycelium._native", frozen)]
+pub(crate) struct GapWatch {
+    subscription: RustSubscription,
+}
+
+#[pymethods]
+impl GapWatch {
+    /// No more calls once it returns (one under way finishes).
+    fn cancel(&self) {
+        self.subscription.cancel();
+    }
+
+    /// False once cancelled.
+    fn is_active(&self) -> bool {
+        self.subscription.is_active()
     }
 }

@@ -29,6 +29,8 @@ enum ChildKind {
         host: Arc<Py<PyAny>>,
         args: Arc<Py<PyAny>>,
         type_ids: Vec<u16>,
+        /// How the child is recorded, if it is.
+        record: Option<mycelium_foreign::ForeignRecording>,
     },
     Rust {
         kind: Kind,
@@ -84,8 +86,10 @@ fn restart_type(restart: &str) -> PyResult<Restart> {
 impl ChildDef {
     /// A Python actor child (the host built by the Python layer).
     #[staticmethod]
-    #[pyo3(signature = (name, host, args, type_ids, service=None, restart="permanent", hibernate=false))]
+    #[pyo3(signature = (name, host, args, type_ids, service=None, restart="permanent", hibernate=false, record=None))]
+    #[allow(clippy::too_many_arguments)]
     fn python(
+        py: Python<'_>,
         name: String,
         host: Py<PyAny>,
         args: Py<PyAny>,
@@ -93,7 +97,9 @@ impl ChildDef {
         service: Option<String>,
         restart: &str,
         hibernate: bool,
+        record: Option<PyRef<'_, crate::recording::Recorder>>,
     ) -> PyResult<Self> {
+        let record = record.map(|r| r.for_host(host.bind(py))).transpose()?;
         Ok(ChildDef {
             inner: ChildDefInner {
                 name,
@@ -103,6 +109,7 @@ impl ChildDef {
                     host: Arc::new(host),
                     args: Arc::new(args),
                     type_ids,
+                    record,
                 },
                 hibernate,
             },
@@ -219,7 +226,9 @@ impl Supervisor {
         for child in &children {
             let def = child.get().get_inner().clone();
             let spec = match &def.kind {
-                ChildKind::Python { host, args, .. } => {
+                ChildKind::Python {
+                    host, args, record, ..
+                } => {
                     let (spec, gate) = mycelium_foreign::gated_child_spec(
                         def.name.clone(),
                         Arc::new(PyForeign::new(
@@ -230,6 +239,10 @@ impl Supervisor {
                         )?),
                         PyArgs(args.clone()),
                     );
+                    if let Some(record) = record {
+                        // A new gate: nothing has recorded it yet.
+                        let _ = gate.record(record.clone());
+                    }
                     gates.insert(def.name.clone(), gate);
                     spec
                 }

@@ -28,15 +28,28 @@ impl Node {
     /// bus if it is not yet. A link made later (by [`listen`](Node::listen) or
     /// [`connect`](Node::connect)) sends the interest on its first connection, before
     /// anything else it queued: a process that subscribes before it listens or dials
-    /// misses nothing its peer publishes once the link is up. A pattern that breaks the topic grammar is refused here, before
-    /// anything is sent. A link that cannot take the subscription (closed for good) does not
-    /// keep the others from getting it: every link is tried, and the first refusal returned.
+    /// misses nothing its peer publishes once the link is up. A pattern that breaks the
+    /// topic grammar is refused here, before anything is sent. A link that cannot take the
+    /// subscription (closed for good) does not keep the others from getting it: every link is
+    /// tried, and the first refusal returned.
+    ///
+    /// The overflow policy is the one the topology file gives this node's subscription to
+    /// exactly `pattern` (a `[[node.subscription]]` entry; see [`crate::topology`]) on a node
+    /// started from a file, else [`RemoteOverflow::Block`]; see
+    /// [`subscribe_remote_with`](Node::subscribe_remote_with) to choose it in code.
     pub async fn subscribe_remote<M>(&self, pattern: &str) -> Result<(), SubscribeError>
     where
         M: WireMessage + Send + Sync + 'static,
     {
-        self.subscribe_remote_with::<M>(pattern, RemoteOverflow::Block)
-            .await
+        let policy = self.file_policy(pattern).unwrap_or_default();
+        self.subscribe_remote_with::<M>(pattern, policy).await
+    }
+
+    /// The overflow policy the topology file this node was started from gives its
+    /// subscription to `pattern`, if it gives one.
+    pub fn file_policy(&self, pattern: &str) -> Option<RemoteOverflow> {
+        let topology = self.shared.topology();
+        topology.as_ref()?.subscription_policy(self.name(), pattern)
     }
 
     /// As [`subscribe_remote`](Node::subscribe_remote), with the overflow policy each

@@ -183,3 +183,109 @@ fn queue_bytes_read_from_the_link_table() {
         "{e}"
     );
 }
+
+const SUBSCRIBING: &str = r#"
+secret_env = "SECRET"
+
+[[node]]
+name = "md"
+endpoint = "unix:md.sock"
+
+[[node]]
+name = "trading"
+endpoint = "unix:trading.sock"
+
+[[node.subscription]]
+topic = "md.quote.*"
+overflow = "latest_per_key"
+
+[[node.subscription]]
+topic = "md.trade.*"
+overflow = "drop_oldest"
+capacity = 4096
+
+[[node.subscription]]
+topic = "md.status"
+"#;
+
+#[test]
+fn subscriptions_take_their_policy() {
+    let t = parse(SUBSCRIBING).unwrap();
+    assert!(t.node("md").unwrap().subscriptions.is_empty());
+    let subs = &t.node("trading").unwrap().subscriptions;
+    assert_eq!(subs.len(), 3);
+    assert_eq!(
+        t.subscription_policy("trading", "md.quote.*"),
+        Some(RemoteOverflow::LatestPerKey)
+    );
+    assert_eq!(
+        t.subscription_policy("trading", "md.trade.*"),
+        Some(RemoteOverflow::DropOldest { capacity: 4096 })
+    );
+    assert_eq!(
+        t.subscription_policy("trading", "md.status"),
+        Some(RemoteOverflow::Block)
+    );
+    // Exactly the pattern: another one, or another node's, has no entry.
+    assert_eq!(t.subscription_policy("trading", "md.quote.ES"), None);
+    assert_eq!(t.subscription_policy("md", "md.quote.*"), None);
+    let text = SUBSCRIBING.replace("capacity = 4096", "").replace(
+        "overflow = \"latest_per_key\"",
+        "overflow = \"drop_newest\"",
+    );
+    let t = parse(&text).unwrap();
+    assert_eq!(
+        t.subscription_policy("trading", "md.trade.*"),
+        Some(RemoteOverflow::DropOldest { capacity: 1024 })
+    );
+    assert_eq!(
+        t.subscription_policy("trading", "md.quote.*"),
+        Some(RemoteOverflow::DropNewest)
+    );
+}
+
+#[test]
+fn unknown_overflow_names_the_file_the_entry_and_the_choices() {
+    let text = SUBSCRIBING.replace("\"latest_per_key\"", "\"drop_latest\"");
+    let e = parse(&text).unwrap_err();
+    assert_eq!((e.line, e.column), (14, 12));
+    assert_eq!(
+        e.to_string(),
+        "topology.toml:14:12: node `trading`, subscription `md.quote.*`: unknown overflow \
+         `drop_latest`: use \"block\", \"drop_newest\", \"drop_oldest\" or \"latest_per_key\""
+    );
+}
+
+#[test]
+fn subscription_entries_are_checked() {
+    let capacity_elsewhere = SUBSCRIBING.replace(
+        "overflow = \"latest_per_key\"",
+        "overflow = \"latest_per_key\"\ncapacity = 8",
+    );
+    let e = parse(&capacity_elsewhere).unwrap_err();
+    assert!(
+        e.message.contains(
+            "subscription `md.quote.*`: `capacity` applies to `overflow = \"drop_oldest\"` only"
+        ),
+        "{e}"
+    );
+    let zero = SUBSCRIBING.replace("capacity = 4096", "capacity = 0");
+    let e = parse(&zero).unwrap_err();
+    assert!(e.message.contains("`capacity` must be 1 to"), "{e}");
+    let bad_pattern = SUBSCRIBING.replace("md.quote.*", "md.*.quote");
+    let e = parse(&bad_pattern).unwrap_err();
+    assert!(
+        e.message
+            .contains("subscription `md.*.quote`: not a topic pattern"),
+        "{e}"
+    );
+    let twice = SUBSCRIBING.replace("md.status", "md.quote.*");
+    let e = parse(&twice).unwrap_err();
+    assert!(e.message.contains("given twice"), "{e}");
+    let unknown_field = SUBSCRIBING.replace("capacity = 4096", "key = 3");
+    let e = parse(&unknown_field).unwrap_err();
+    assert!(e.message.contains("unknown field `key`"), "{e}");
+    let no_topic = SUBSCRIBING.replace("topic = \"md.status\"", "overflow = \"block\"");
+    let e = parse(&no_topic).unwrap_err();
+    assert!(e.message.contains("missing field `topic`"), "{e}");
+}

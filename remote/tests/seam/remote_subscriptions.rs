@@ -2,7 +2,9 @@
 //! frame, and ended with `unsubscribe_remote`.
 
 use crate::common::*;
-use crate::nodes::{forwarding, node_on_own_bus, quote, quotes_across, topology, QuotesAcross};
+use crate::nodes::{
+    exec_and_strategy, forwarding, node_on_own_bus, quote, quotes_across, topology, QuotesAcross,
+};
 
 use mycelium_contracts::Quote;
 use mycelium_remote::Node;
@@ -131,5 +133,115 @@ async fn a_remote_subscription_too_long_for_a_frame_is_refused_and_not_kept() {
         );
     }
     nothing_queued_for_exec(&strategy);
+    strategy.shutdown();
+}
+
+/// The topology file chooses a subscription's policy: `strategy`'s `[[node.subscription]]`
+/// entry says `drop_newest`, so while `strategy`'s bus takes no quotes (a stream of one
+/// place that nobody reads yet), `exec` publishes without waiting, counts what it drops, and
+/// `strategy` is told of it as a gap: every quote is either received or in a gap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_topology_file_chooses_a_remote_subscriptions_policy() {
+    use mycelium_actors::SubscribeOptions;
+    use mycelium_remote::{GapReason, RemoteOverflow, TopicGap, GAP_TOPIC};
+
+    const N: u32 = 2_000;
+    let dir = TempDir::new("seam-file-policy");
+    let path = topology(&dir, "queue_capacity = 8");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    // `strategy` is the file's last node: the entry is its own.
+    text.push_str("\n[[node.subscription]]\ntopic = \"md.quote.*\"\noverflow = \"drop_newest\"\n");
+    std::fs::write(&path, text).unwrap();
+    let ((exec_bus, exec), (bus, strategy)) = exec_and_strategy(&path).await;
+    assert_eq!(
+        strategy.file_policy("md.quote.*"),
+        Some(RemoteOverflow::DropNewest)
+    );
+    assert_eq!(strategy.file_policy("md.trade.*"), None);
+    assert_eq!(
+        exec.file_policy("md.quote.*"),
+        None,
+        "the entry is strategy's"
+    );
+
+    let mut held = bus
+        .subscribe_stream::<Quote>("md.quote.*", SubscribeOptions::block().capacity(1))
+        .unwrap();
+    let mut gaps = bus
+        .subscribe_stream::<TopicGap>(GAP_TOPIC, SubscribeOptions::new())
+        .unwrap();
+    exec.forward_topic::<Quote>();
+    strategy
+        .subscribe_remote::<Quote>("md.quote.*")
+        .await
+        .unwrap();
+    let link = exec.link("strategy").unwrap();
+    forwarding(&link, true).await;
+
+    let mut dropped = 0u64;
+    tokio::time::timeout(BOUND, async {
+        for i in 0..N {
+            let report = exec_bus.publish("md.quote.X", quote(i)).await.unwrap();
+            dropped += report.dropped as u64;
+        }
+    })
+    .await
+    .expect("under drop_newest a subscriber that takes nothing never holds up the publisher");
+    assert!(
+        dropped > 0,
+        "the link's queue of 8 filled: some were dropped"
+    );
+
+    // What was not dropped arrives, in order.
+    let mut got = Vec::new();
+    tokio::time::timeout(BOUND, async {
+        while got.len() as u64 + dropped < u64::from(N) {
+            got.push(held.recv().await.expect("a quote").instrument);
+        }
+    })
+    .await
+    .expect("every quote not dropped arrives");
+    assert!(got.windows(2).all(|w| w[0] < w[1]), "in order");
+    // The drops are told behind the next publication the link takes.
+    let mut flushes = 0;
+    tokio::time::timeout(BOUND, async {
+        loop {
+            flushes += 1;
+            let report = exec_bus.publish("md.quote.X", quote(N)).await.unwrap();
+            dropped += report.dropped as u64;
+            if report.dropped == 0 {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the link takes a publication once the subscriber reads");
+    let mut told = 0u64;
+    tokio::time::timeout(BOUND, async {
+        while told < dropped {
+            let gap = gaps.recv().await.expect("a gap");
+            let gap = gap.msg();
+            assert_eq!(gap.reason, GapReason::Dropped, "{gap}");
+            assert_eq!(
+                (gap.source.as_str(), gap.topic.as_str()),
+                ("exec", "md.quote.*")
+            );
+            assert_eq!(gap.type_id, <Quote as mycelium_codec::WireMessage>::TYPE_ID);
+            assert!(gap
+                .to_string()
+                .contains("dropped by the subscription's overflow policy"));
+            told += gap.count;
+        }
+    })
+    .await
+    .expect("the subscriber is told of every drop");
+    assert_eq!(told, dropped, "the gaps count what the publisher dropped");
+    assert_eq!(
+        held.recv().await.map(|q| q.instrument),
+        Some(N),
+        "the publication that carried the notice, after {flushes} attempt(s)"
+    );
+    exec.shutdown();
     strategy.shutdown();
 }

@@ -292,6 +292,22 @@ impl Foreign for CForeign {
         }
     }
 
+    /// Type id `0xFFFF` carries a value of the host language by reference (a plain OCaml
+    /// value): it has no encoding a journal could hold, so it is recorded by name only.
+    fn recorded(
+        &self,
+        msg: &mycelium_foreign::ForeignMessage,
+        _own_serialization: bool,
+    ) -> mycelium_foreign::ForeignRecord {
+        if msg.type_id == u16::MAX {
+            return mycelium_foreign::ForeignRecord::unrecordable("a plain value");
+        }
+        mycelium_foreign::ForeignRecord::contract(
+            msg,
+            mycelium_foreign::recording::contract_name(msg.type_id),
+        )
+    }
+
     fn stop(&self, state: CState, reason: &StopReason) {
         if let Some(stop) = self.cb.stop {
             let reason = CString::new(reason.to_string().replace('\0', " ")).unwrap_or_default();

@@ -139,6 +139,58 @@ pub unsafe extern "C" fn myc_actor_spawn_with(
     flags: u32,
     out: *mut *mut MycActor,
 ) -> MycStatus {
+    // SAFETY: the same contract.
+    unsafe { spawn(bus, callbacks, args, args_len, flags, None, out) }
+}
+
+/// `myc_actor_spawn_with`, the actor recorded into `recorder` from its first start, as an
+/// actor of the type `actor_type` (its name in the journal): what it handles and answers,
+/// what it sends through this library while handling, its starts, failures and stops.
+/// Direct calls are off for it (every message goes through its mailbox, where it is
+/// recorded in handling order).
+///
+/// # Safety
+/// As `myc_actor_spawn`; `recorder` is a live recorder and `actor_type` a NUL-terminated
+/// string.
+#[no_mangle]
+pub unsafe extern "C" fn myc_actor_spawn_recorded(
+    bus: *const MycBus,
+    callbacks: *const MycActorCallbacks,
+    args: *const u8,
+    args_len: usize,
+    flags: u32,
+    recorder: *const crate::MycRecorder,
+    actor_type: *const c_char,
+    out: *mut *mut MycActor,
+) -> MycStatus {
+    // SAFETY: the same contract.
+    unsafe {
+        spawn(
+            bus,
+            callbacks,
+            args,
+            args_len,
+            flags,
+            Some((recorder, actor_type)),
+            out,
+        )
+    }
+}
+
+/// Spawns an actor, recorded into the recorder `record` names (with the actor's type name),
+/// if it names one.
+///
+/// # Safety
+/// As `myc_actor_spawn_with`; `record` as `myc_actor_spawn_recorded`.
+unsafe fn spawn(
+    bus: *const MycBus,
+    callbacks: *const MycActorCallbacks,
+    args: *const u8,
+    args_len: usize,
+    flags: u32,
+    record: Option<(*const crate::MycRecorder, *const c_char)>,
+    out: *mut *mut MycActor,
+) -> MycStatus {
     guard(|| {
         // SAFETY: per this function's contract.
         let cb = unsafe { handle(callbacks, "callbacks")? };
@@ -152,14 +204,36 @@ pub unsafe extern "C" fn myc_actor_spawn_with(
         } else {
             SpawnOptions::new()
         };
+        let recording = match record {
+            Some((recorder, actor_type)) => {
+                // SAFETY: per this function's contract.
+                let (recorder, actor_type) = unsafe {
+                    (
+                        handle(recorder, "recorder")?,
+                        text(actor_type, "actor_type")?,
+                    )
+                };
+                Some(recorder.for_actor(actor_type))
+            }
+            None => None,
+        };
         let args = CArgs(Arc::from(args));
         let hosted = bus.hosted.clone();
-        let spawned = hosted.block_on(mycelium_foreign::spawn(
-            hosted.bus(),
-            foreign,
-            args,
-            options,
-        ));
+        let spawned = hosted.block_on(async {
+            match recording {
+                Some(recording) => {
+                    mycelium_foreign::spawn_recorded(
+                        hosted.bus(),
+                        foreign,
+                        args,
+                        options,
+                        recording,
+                    )
+                    .await
+                }
+                None => mycelium_foreign::spawn(hosted.bus(), foreign, args, options).await,
+            }
+        });
         let actor = match spawned {
             Ok(actor) => actor,
             Err(e) => {
@@ -440,24 +514,42 @@ unsafe fn subscribe(
     guard(|| {
         // SAFETY: per contract.
         let (actor, pattern) = unsafe { (handle(actor, "actor")?, text(pattern, "pattern")?) };
-        writable(out, "out")?;
-        if actor.bus().exit().is_some() {
-            return Err(Error::invalid(
-                "the actor's bus is closed: it takes no new subscription",
-            ));
-        }
-        let switch = Arc::new(DeliverySwitch::new());
-        let to: Arc<dyn ByteService> = actor.actor.switched(switch.clone());
-        let options = SubscribeOptions::new();
-        let sub = if typed {
-            mycelium_foreign::subscribe_bytes(actor.bus(), type_id, pattern, options, to)?
-        } else {
-            mycelium_foreign::subscribe_schema_bytes(actor.bus(), type_id, pattern, options, to)?
-        };
-        let boxed = Box::into_raw(Box::new(MycSubscription { sub, switch }));
         // SAFETY: per contract.
-        unsafe { put(out, boxed, "out") }
+        unsafe {
+            subscribe_with(actor, out, |bus, to| {
+                let options = SubscribeOptions::new();
+                Ok(if typed {
+                    mycelium_foreign::subscribe_bytes(bus, type_id, pattern, options, to)?
+                } else {
+                    mycelium_foreign::subscribe_schema_bytes(bus, type_id, pattern, options, to)?
+                })
+            })
+        }
     })
+}
+
+/// Subscribes `actor` with `subscribe` (given its bus and a sink that delivers to it, closed
+/// by [`myc_subscription_free`]) and writes the handle to `out`.
+///
+/// # Safety
+/// `out` is writable.
+pub(crate) unsafe fn subscribe_with(
+    actor: &MycActor,
+    out: *mut *mut MycSubscription,
+    subscribe: impl FnOnce(&Bus, Arc<dyn ByteService>) -> Result<Subscription, Error>,
+) -> Result<(), Error> {
+    writable(out, "out")?;
+    if actor.bus().exit().is_some() {
+        return Err(Error::invalid(
+            "the actor's bus is closed: it takes no new subscription",
+        ));
+    }
+    let switch = Arc::new(DeliverySwitch::new());
+    let to: Arc<dyn ByteService> = actor.actor.switched(switch.clone());
+    let sub = subscribe(actor.bus(), to)?;
+    let boxed = Box::into_raw(Box::new(MycSubscription { sub, switch }));
+    // SAFETY: per contract.
+    unsafe { put(out, boxed, "out") }
 }
 
 /// Cancels the subscription and frees it. Nothing more of it reaches the actor's `handle`

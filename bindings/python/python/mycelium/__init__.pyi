@@ -190,6 +190,7 @@ class PythonChild:
     service: str | None
     restart: str
     hibernate: bool
+    record: journal.Recorder | None
 
 class RustChild:
     name: str
@@ -207,9 +208,11 @@ def python_child(
     service: str | None = None,
     restart: str = "permanent",
     hibernate: bool = False,
+    record: journal.Recorder | None = None,
 ) -> PythonChild:
     """A Python child of a tree; `restart`: permanent, transient or temporary;
-    `hibernate`: no task while its mailbox is empty."""
+    `hibernate`: no task while its mailbox is empty; `record`: the journal recorder it is
+    recorded into, restarts included (default: the bus's)."""
 
 def rust_child(
     name: str,
@@ -269,8 +272,10 @@ class Bus:
         seed: int = 0,
         workers: int = 2,
         schema: ModuleType | None = None,
+        record: journal.Recorder | None = None,
     ) -> None:
-        """`workers`: the runtime's worker threads on real time, 1 to `MAX_WORKERS` (1024),
+        """`record`: a `mycelium.journal.Recorder` every Python actor spawned on the bus is
+        recorded into (unless its spawn names another). `workers`: the runtime's worker threads on real time, 1 to `MAX_WORKERS` (1024),
         started at once; anything else raises `ValueError` naming it. `schema`: the module
         generated from your schema file, which the bus speaks (its digest is what a node of
         this bus gives at handshake); without it, the first schema used on the bus (a
@@ -297,7 +302,10 @@ class Bus:
         name: str | None = None,
         service: str | None = None,
         hibernate: bool = False,
-    ) -> ActorRef: ...
+        record: journal.Recorder | None = None,
+    ) -> ActorRef:
+        """`record`: the journal recorder the actor is recorded into (default: the bus's);
+        `ValueError` if its class handles plain objects and the recorder may not pickle them."""
     def ref(self, service: str) -> ActorRef: ...
     def services(self) -> list[str]: ...
     def spawn_rust(self, kind: str, service: str, arg: str | None = None) -> ActorRef:
@@ -352,8 +360,27 @@ class Node:
     def forward_topic(self, message_type: type) -> None:
         """Topics across nodes: on a bus of the example schema only (its messages have Rust
         types here); `MessageTypeError` otherwise."""
-    def subscribe_remote(self, message_type: type, pattern: str | None = None) -> None: ...
+    def subscribe_remote(
+        self,
+        message_type: type,
+        pattern: str | None = None,
+        *,
+        overflow: str | None = None,
+        capacity: int | None = None,
+    ) -> None:
+        """Publications of `message_type` under `pattern` on the other nodes, published on
+        this bus. `overflow`, what each publishing node does while its link to this node is
+        full: `block` (the publisher waits; nothing dropped), `drop_newest`, `drop_oldest`
+        (a buffer of `capacity` publications, default 1024), `latest_per_key`; left out: the
+        topology file's `[[node.subscription]]` policy for `pattern`, else `block`. What is
+        dropped arrives as a `TopicGap` (`on_gap`). `ValueError` for a bad pattern, an unknown
+        policy, or `capacity` with a policy other than `drop_oldest`."""
     def unsubscribe_remote(self, message_type: type, pattern: str | None = None) -> None: ...
+    def on_gap(self, handler: ActorRef | Callable[[TopicGap], Any]) -> GapWatch:
+        """Each `TopicGap` this node is told of, in order: told to a Python actor (its
+        `@handler(mycelium.TopicGap)`) or passed to a callable (on a thread of the bus's
+        pool, one at a time). An exception (or a tell to a stopped actor) goes to
+        `sys.unraisablehook`, and later gaps still come. Until `GapWatch.cancel()`."""
     def close(self) -> None:
         """Sends what is queued and waits up to the links' `close_timeout` (5 s by default;
         `close_timeout_ms` in the topology's `[link]`) for the peers to acknowledge it,
@@ -363,6 +390,41 @@ class Node:
         """The abrupt close: stops the node's listener and links at once, without waiting
         for acknowledgements; what is unacknowledged is reported lost. The bus keeps
         running."""
+
+GAP_TOPIC: str
+"""`mycelium.remote.gap`: the topic on which a node publishes each gap on its own bus."""
+
+class TopicGap:
+    """Publications of a topic a node subscribed to on another node that will never arrive.
+    `str(gap)` says it in a sentence."""
+
+    source: str
+    """The node that published them."""
+    topic: str
+    """Their topic (for `dropped`: the subscription's pattern)."""
+    type_id: int
+    message: str
+    """Their message class's name (`Quote`)."""
+    first: int
+    """The first lost one's sequence number on the link (0 for `dropped`)."""
+    last: int
+    """The last lost one's (0 for `dropped`)."""
+    count: int
+    """How many."""
+    reason: str
+    """`dropped` (the subscription's overflow policy, while the link was full), `restarted`
+    (this process restarted: what its predecessor had not handled), `forgot` (the publisher
+    took this node for another process of its name), `too_large` (too large for a frame),
+    `other` (a newer peer's reason)."""
+    text: str
+    """The whole story in a sentence, as `str(gap)`."""
+
+class GapWatch:
+    """What `Node.on_gap` returns."""
+
+    def cancel(self) -> None:
+        """No more deliveries once it returns (one under way finishes)."""
+    def is_active(self) -> bool: ...
 
 class NodeRef:
     """A service reached through a `Node`: over the link to its node, or locally."""

@@ -10,10 +10,13 @@ import sys
 import warnings
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any, Callable, Iterable, NoReturn
+from typing import TYPE_CHECKING, Any, Callable, Iterable, NoReturn
 
 from . import _native
 from ._actor import Actor, _Host, is_message_class
+
+if TYPE_CHECKING:
+    from ._native import Recorder
 
 
 def _close_callbacks() -> None:
@@ -230,6 +233,7 @@ class PythonChild:
     service: str | None = None
     restart: str = "permanent"
     hibernate: bool = False
+    record: "Recorder | None" = None
 
 
 @dataclass(frozen=True)
@@ -252,12 +256,14 @@ def python_child(
     service: str | None = None,
     restart: str = "permanent",
     hibernate: bool = False,
+    record: "Recorder | None" = None,
 ) -> PythonChild:
     """A Python actor child. Every restart builds a fresh instance and calls
     `on_start(args)` with the same `args`. `service` exports it under that name.
     `restart`: permanent, transient or temporary. `hibernate`: the child holds no task while
-    its mailbox is empty (see `Bus.spawn`)."""
-    return PythonChild(name, actor, args, service, restart, hibernate)
+    its mailbox is empty (see `Bus.spawn`). `record`: a `mycelium.journal.Recorder` the child
+    is recorded into, its restarts included (default: the bus's `record`)."""
+    return PythonChild(name, actor, args, service, restart, hibernate, record)
 
 
 def rust_child(
@@ -354,7 +360,13 @@ class Bus:
         seed: int = 0,
         workers: int = 2,
         schema: ModuleType | None = None,
+        record: "Recorder | None" = None,
     ) -> None:
+        if record is not None and not isinstance(record, _native.Recorder):
+            raise TypeError(
+                f"Bus(record=...) takes a mycelium.journal.Recorder, got {record!r}"
+            )
+        self._record = record
         if not (
             isinstance(workers, int)
             and not isinstance(workers, bool)
@@ -383,6 +395,7 @@ class Bus:
         bus._native = native
         bus._hosts = {}
         bus._owned = False
+        bus._record = None
         return bus
 
     def __enter__(self) -> "Bus":
@@ -439,6 +452,7 @@ class Bus:
         name: str | None = None,
         service: str | None = None,
         hibernate: bool = False,
+        record: "Recorder | None" = None,
     ) -> ActorRef:
         """Starts a Python actor (unsupervised) and waits for its `on_start`; raises
         `StartFailed` if it raises. `service` exports it under that name, reachable from
@@ -446,9 +460,11 @@ class Bus:
         takes one of its message types), the actor is stopped, its `on_stop` run, before the
         error is raised. A `hibernate` actor gives up its task whenever its mailbox is empty
         and is woken by its next message: for many mostly idle actors, at the price of a
-        wake-up per message that finds it asleep."""
+        wake-up per message that finds it asleep. `record`: a `mycelium.journal.Recorder` the
+        actor is recorded into from its start (default: the bus's `record`); `ValueError` if
+        the class handles plain objects and the recorder may not pickle them."""
         host = _Host(actor, self)
-        native = self._native.spawn(host, args, name, hibernate)
+        native = self._native.spawn(host, args, name, hibernate, self._recorder(record))
         if service is not None:
             try:
                 native.export(self._native, service, list(host.table))
@@ -459,6 +475,14 @@ class Bus:
                 raise
             self._hosts[service] = host
         return ActorRef(native, host.table)
+
+    def _recorder(self, record: "Recorder | None") -> "Recorder | None":
+        """The recorder of a spawn: its own, or the bus's."""
+        if record is None:
+            return getattr(self, "_record", None)
+        if not isinstance(record, _native.Recorder):
+            raise TypeError(f"record= takes a mycelium.journal.Recorder, got {record!r}")
+        return record
 
     def ref(self, service: str) -> ActorRef:
         """A ref to the actor exported under `service` (raises `UnknownService`)."""
@@ -533,6 +557,7 @@ class Bus:
                         child.service,
                         child.restart,
                         child.hibernate,
+                        self._recorder(child.record),
                     )
                 )
                 accepts[child.name] = frozenset(host.table)
@@ -633,15 +658,52 @@ class Node:
         per link that asked for it."""
         self._native.forward_topic(_contract_type(message_type, "forward_topic"))
 
-    def subscribe_remote(self, message_type: type, pattern: str | None = None) -> None:
+    def subscribe_remote(
+        self,
+        message_type: type,
+        pattern: str | None = None,
+        *,
+        overflow: str | None = None,
+        capacity: int | None = None,
+    ) -> None:
         """Subscribes this node to publications of `message_type` on topics matching
         `pattern` (default: the message's contract topic) on every other node that forwards
         them (`forward_topic` there): they are published on this bus, where its subscribers
-        receive them. Raises `ValueError` for a pattern that breaks the topic grammar."""
+        receive them.
+
+        `overflow` is what each publishing node does with them while its link to this node is
+        full (this node slow, stopped or away), with the names of `Actor.subscribe`: `block`
+        (the publisher waits), `drop_newest`, `drop_oldest` (a buffer of `capacity`
+        publications, default 1024, the oldest dropped), `latest_per_key` (the newest of each
+        key kept). Left out: the policy the topology file gives `pattern` (a
+        `[[node.subscription]]` entry of this node), else `block`. What a policy drops is
+        counted on the publishing node and told here as a `TopicGap` (see `on_gap`). Raises
+        `ValueError` for a pattern that breaks the topic grammar, an unknown policy or a
+        `capacity` with another policy than `drop_oldest`."""
         self._native.subscribe_remote(
             _contract_type(message_type, "subscribe_remote"),
             pattern if pattern is not None else getattr(message_type, "TOPIC"),
+            overflow,
+            capacity,
         )
+
+    def on_gap(self, handler: "ActorRef | Callable[[_native.TopicGap], Any]") -> "_native.GapWatch":
+        """Delivers each `TopicGap` this node is told of (publications of a topic it
+        subscribed to on another node that will never arrive: dropped by the subscription's
+        overflow policy, lost when this process restarted, too large) to `handler`: a Python
+        actor's ref (told the gap: give the actor `@handler(mycelium.TopicGap)`) or a callable
+        (called on a thread of the bus's pool, one gap at a time, in order). A callable's
+        exception, or a tell to an actor that has stopped, goes to `sys.unraisablehook`; the
+        next gap is delivered all the same. Gaps are also published on this bus under
+        `mycelium.GAP_TOPIC`, for Rust subscribers. Returns a watch whose `cancel()` ends the
+        deliveries."""
+        if isinstance(handler, ActorRef):
+            call: Callable[[Any], Any] = handler.tell
+        elif callable(handler):
+            call = handler
+        else:
+            raise TypeError(f"on_gap takes an ActorRef or a callable, got {handler!r}")
+        return self._native.on_gap(call)
 
     def unsubscribe_remote(self, message_type: type, pattern: str | None = None) -> None:
         """Ends what `subscribe_remote` started for `message_type` on `pattern`: the other

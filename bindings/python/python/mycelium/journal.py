@@ -11,8 +11,9 @@ A journal is the directory a recorded bus writes (``docs/journal.md`` has its fo
     frame = j.dataframe()          # pandas, where it is installed
 
 Each row is a :class:`Row` (a named tuple): ``seq``, ``time_ns`` (bus time), ``kind``
-(``handled``, ``sent``, ``published``, ``replied``, ``timer-fired``, ``clock-read``,
-``started``, ``failed``, ``restarted``, ``stopped``, ``gap``, ``cut``), ``actor`` and
+(``handled``, ``sent``, ``published``, ``replied``, ``answered`` (the answer to an ask the
+actor made), ``timer-fired``, ``clock-read``, ``started``, ``failed``, ``restarted``,
+``stopped``, ``gap``, ``cut``), ``actor`` and
 ``node`` (the recorded actor's number and node), ``origin`` (``None``, ``("actor", node,
 id)``, ``("remote", node)``, ``("timer", id)``, ``("outside",)``, ``("python", 1)``,
 ``("ocaml", 2)``, ``("c", 3)``, ``("journal",)``), ``cause`` (the input an output answers),
@@ -20,6 +21,19 @@ id)``, ``("remote", node)``, ``("timer", id)``, ``("outside",)``, ``("python", 1
 parsed, text as ``str``, a number as ``int``, a gap or cut record as a ``dict``, a contract
 payload decoded to its class when ``schema=`` names the generated module of the journal's
 schema (else ``bytes``), raw bytes as ``bytes``.
+
+Recording Python actors: a :class:`Recorder` writes a journal that actors spawned with
+``record=`` (``Bus.spawn``, ``python_child``, or ``Bus(record=...)`` for all of them) are
+recorded into; :func:`replay` runs a recorded actor's inputs again against an actor class and
+reports the first difference (or every one) as a :class:`ReplayReport`::
+
+    rec = journal.Recorder("recorded/desk", schema=trading)
+    with mycelium.Bus(record=rec, schema=trading) as bus:
+        ...
+    rec.close()
+    report = journal.replay("recorded/desk", Strategy, args, schema=trading, mode="compare")
+    print(report)                      # a diff a person reads
+    open("diff.csv", "w").write(report.to_csv())
 
 A damaged record is never returned as data: reading raises :class:`JournalCorrupt` (with
 ``path``, ``offset`` and the ``rows`` before it). A journal a crash cut (``kill -9``) reads
@@ -35,11 +49,26 @@ from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tu
 from ._native import (
     JournalCorrupt,
     JournalReadError,
+    Recorder,
     journal_describe as _describe,
     journal_rows as _rows,
 )
+from ._replay import Difference, ReplayError, ReplayReport, replay
 
-__all__ = ["Journal", "Row", "Segment", "JournalReadError", "JournalCorrupt", "read", "dataframe"]
+__all__ = [
+    "Journal",
+    "Row",
+    "Segment",
+    "JournalReadError",
+    "JournalCorrupt",
+    "Recorder",
+    "read",
+    "dataframe",
+    "replay",
+    "ReplayReport",
+    "Difference",
+    "ReplayError",
+]
 
 JournalReadError.__module__ = __name__
 JournalCorrupt.__module__ = __name__

@@ -1,0 +1,375 @@
+//! Recording a foreign actor into a journal, like a Rust one.
+//!
+//! A foreign actor's messages are contract messages already encoded ([`ForeignMessage`]), so
+//! each is recorded as the contract message of its type id, its bytes as they are; a message
+//! of the language's own (a plain Python object between Python actors) is written in the
+//! language's serialization where the program allows it ([`ForeignRecording::own_serialization`]),
+//! and otherwise by name without its payload. What is recorded is what a Rust actor's
+//! recording holds ([`mycelium_actors::recording`]): each message the actor handles, on its
+//! host thread, in handling order, as a tell or an ask; each answer; what it sends through a
+//! [`ForeignRef`](crate::ForeignRef) and publishes while handling; its starts, restarts,
+//! failures and stops, with the actor's type as the language names it.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use mycelium_actors::{Bus, StopReason, SpawnOptions};
+//! use mycelium_foreign::{spawn_recorded, Foreign, ForeignMessage, ForeignRecord, ForeignRecording, ForeignRef};
+//! use mycelium_journal::{JournalOptions, JournalReader, JournalSchema, JournalWriter, Kind, Recording};
+//!
+//! struct Echo;
+//! impl Foreign for Echo {
+//!     type Args = ();
+//!     type State = ();
+//!     fn start(&self, _: &(), _: &ForeignRef<Self>) -> Result<(), String> { Ok(()) }
+//!     fn handle(&self, _: &mut (), msg: ForeignMessage) -> Result<Option<ForeignMessage>, String> {
+//!         Ok(Some(msg))
+//!     }
+//!     fn stop(&self, _: (), _: &StopReason) {}
+//! }
+//!
+//! # tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap().block_on(async {
+//! let dir = tempfile::tempdir().unwrap();
+//! let journal = JournalWriter::open(dir.path(), JournalOptions::new(JournalSchema::none())).unwrap();
+//! let recording = Arc::new(Recording::new(journal.clone()).described::<ForeignRecord>());
+//! let bus = Bus::new();
+//! let echo = spawn_recorded(&bus, Arc::new(Echo), (), SpawnOptions::new(),
+//!                           ForeignRecording::new(recording, "Echo")).await.unwrap();
+//! let reply = echo.ask(ForeignMessage { type_id: 7, body: vec![1, 2] }, None).await.unwrap();
+//! assert_eq!(reply.body, [1, 2]);
+//! journal.close().unwrap();
+//!
+//! let records: Vec<_> = JournalReader::open(dir.path()).unwrap().records()
+//!     .map(|r| r.unwrap()).collect();
+//! assert_eq!((records[0].kind, records[0].name.as_str()), (Kind::Started, "Echo"));
+//! assert_eq!((records[1].kind, records[1].type_id, &records[1].payload[..]), (Kind::Handled, 7, &[1u8, 2][..]));
+//! assert_eq!(records[2].kind, Kind::Replied);
+//! # });
+//! ```
+//!
+//! Direct calls ([`ForeignRef::try_direct`](crate::ForeignRef::try_direct)) are off for a
+//! recorded actor: every message goes through its mailbox and host thread, where it is
+//! recorded in handling order.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use mycelium_actors::recording::{Delivery, Lifecycle, Recorder, Sent};
+use mycelium_actors::{ActorId, Clock};
+use mycelium_journal::{Described, Encoding};
+
+use crate::{Foreign, ForeignMessage};
+
+/// A foreign actor's message as a journal writes it: choose it in the journal's recording
+/// with `Recording::described::<ForeignRecord>()`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForeignRecord {
+    /// The contract type id (0 for a message of the language's own).
+    pub type_id: u16,
+    /// The message type's name, as the journal lists it.
+    pub name: &'static str,
+    /// How `body` is encoded: [`Encoding::Contract`] for a contract message, [`Encoding::Raw`]
+    /// for the language's own serialization (named by `name`), [`Encoding::Empty`] for a
+    /// message that cannot be recorded.
+    pub encoding: Encoding,
+    /// The payload.
+    pub body: Vec<u8>,
+}
+
+impl ForeignRecord {
+    /// A contract message, recorded as its bytes.
+    pub fn contract(msg: &ForeignMessage, name: &'static str) -> Self {
+        ForeignRecord {
+            type_id: msg.type_id,
+            name,
+            encoding: Encoding::Contract,
+            body: msg.body.clone(),
+        }
+    }
+
+    /// A message that cannot be recorded: by its name, without a payload.
+    pub fn unrecordable(name: &'static str) -> Self {
+        ForeignRecord {
+            type_id: 0,
+            name,
+            encoding: Encoding::Empty,
+            body: Vec::new(),
+        }
+    }
+}
+
+impl Described for ForeignRecord {
+    fn described(&self) -> (u16, Encoding, &[u8]) {
+        (self.type_id, self.encoding, &self.body)
+    }
+}
+
+/// `name` as a `&'static str`: each distinct name is kept once for the process's life (a
+/// program has a bounded set of message and actor type names).
+pub fn static_name(name: &str) -> &'static str {
+    static NAMES: OnceLock<Mutex<HashMap<String, &'static str>>> = OnceLock::new();
+    let mut names = NAMES
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some(name) = names.get(name) {
+        return name;
+    }
+    let kept: &'static str = Box::leak(name.to_owned().into_boxed_str());
+    names.insert(name.to_owned(), kept);
+    kept
+}
+
+/// The name of the contract message `type_id`: its type's name in `mycelium-contracts`, or
+/// `type N` for an id it does not define.
+pub fn contract_name(type_id: u16) -> &'static str {
+    struct Name;
+    impl crate::ContractVisitor for Name {
+        type Out = &'static str;
+        fn visit<M: mycelium_codec::WireMessage + Send + Sync + 'static>(self) -> &'static str {
+            let full = std::any::type_name::<M>();
+            full.rsplit("::").next().unwrap_or(full)
+        }
+    }
+    crate::visit_contract(type_id, Name).unwrap_or_else(|| static_name(&format!("type {type_id}")))
+}
+
+/// How a foreign actor is recorded: the recorder (a journal's `Recording`), the actor's type
+/// as its language names it, and whether plain objects of the language may be written in its
+/// own serialization. Shared by the actor's incarnations.
+#[derive(Clone)]
+pub struct ForeignRecording {
+    recorder: Arc<dyn Recorder>,
+    actor_type: &'static str,
+    own_serialization: bool,
+    /// Incarnations started so far: 0 is a start, the others restarts.
+    started: Arc<AtomicU32>,
+}
+
+impl std::fmt::Debug for ForeignRecording {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ForeignRecording")
+            .field("actor_type", &self.actor_type)
+            .field("own_serialization", &self.own_serialization)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ForeignRecording {
+    /// Records into `recorder` an actor of the type `actor_type` (the class name).
+    pub fn new(recorder: Arc<dyn Recorder>, actor_type: &str) -> Self {
+        RECORDING.store(true, Ordering::Relaxed);
+        ForeignRecording {
+            recorder,
+            actor_type: static_name(actor_type),
+            own_serialization: false,
+            started: Arc::default(),
+        }
+    }
+
+    /// Lets plain objects of the language (not contract messages) be written in the
+    /// language's own serialization (Python's pickle); without it they are recorded by name,
+    /// without their payload, and a replay cannot feed them.
+    pub fn own_serialization(mut self, allowed: bool) -> Self {
+        self.own_serialization = allowed;
+        self
+    }
+
+    /// True if plain objects are written in the language's own serialization.
+    pub fn allows_own_serialization(&self) -> bool {
+        self.own_serialization
+    }
+
+    pub(crate) fn started(&self, actor: ActorId, clock: &Clock) {
+        let incarnation = self.started.fetch_add(1, Ordering::AcqRel);
+        self.recorder.lifecycle(
+            actor,
+            clock.now(),
+            Lifecycle::Started {
+                incarnation,
+                actor_type: self.actor_type,
+            },
+        );
+    }
+
+    pub(crate) fn failed(&self, actor: ActorId, clock: &Clock, reason: &str) {
+        self.recorder
+            .lifecycle(actor, clock.now(), Lifecycle::Failed { reason });
+    }
+
+    pub(crate) fn stopped(&self, actor: ActorId, clock: &Clock, reason: &str) {
+        self.recorder
+            .lifecycle(actor, clock.now(), Lifecycle::Stopped { reason });
+    }
+
+    /// Runs the handler `handle` of `msg` for `actor`, recorded: the handled message before,
+    /// the answer of an ask and a failure after, and what the handler sends or publishes in
+    /// between.
+    pub(crate) fn handle<F: Foreign>(
+        &self,
+        foreign: &Arc<F>,
+        actor: ActorId,
+        clock: &Clock,
+        msg: ForeignMessage,
+        asked: bool,
+        handle: impl FnOnce(ForeignMessage) -> Result<Option<ForeignMessage>, String>,
+    ) -> Result<Option<ForeignMessage>, String> {
+        let record = foreign.recorded(&msg, self.own_serialization);
+        let delivery = if asked { Delivery::Ask } else { Delivery::Tell };
+        self.recorder
+            .handled(actor, clock.now(), delivery, record.name, &record);
+        let outer = HANDLING.with(|h| {
+            h.replace(Some(Handling {
+                recorder: self.recorder.clone(),
+                actor,
+                clock: clock.clone(),
+                describe: foreign.clone(),
+                own_serialization: self.own_serialization,
+            }))
+        });
+        let result = {
+            let _restore = RestoreHandling(outer);
+            catch_unwind(AssertUnwindSafe(|| handle(msg)))
+                .unwrap_or_else(|payload| Err(crate::actor::panic_text(payload)))
+        };
+        match &result {
+            Ok(Some(reply)) if asked => {
+                let record = foreign.recorded(reply, self.own_serialization);
+                self.recorder
+                    .replied(actor, clock.now(), record.name, &record);
+            }
+            Ok(_) => {}
+            Err(reason) => self.failed(actor, clock, reason),
+        }
+        result
+    }
+}
+
+/// How a language describes its messages to the journal ([`Foreign::recorded`]), without
+/// its other callbacks' types.
+trait Describe: Send + Sync {
+    fn describe(&self, msg: &ForeignMessage, own_serialization: bool) -> ForeignRecord;
+}
+
+impl<F: Foreign> Describe for F {
+    fn describe(&self, msg: &ForeignMessage, own_serialization: bool) -> ForeignRecord {
+        self.recorded(msg, own_serialization)
+    }
+}
+
+/// The recorded foreign actor whose handler runs on this thread.
+struct Handling {
+    recorder: Arc<dyn Recorder>,
+    actor: ActorId,
+    clock: Clock,
+    describe: Arc<dyn Describe>,
+    own_serialization: bool,
+}
+
+impl Handling {
+    fn report(&self, msg: &ForeignMessage, how: Sent<'_>) {
+        let record = self.describe.describe(msg, self.own_serialization);
+        self.recorder
+            .sent(self.actor, self.clock.now(), how, record.name, &record);
+    }
+}
+
+/// Set once a foreign actor is recorded in this process: until then a send does not look for
+/// a recorded sender (one load of this flag).
+static RECORDING: AtomicBool = AtomicBool::new(false);
+
+thread_local! {
+    static HANDLING: RefCell<Option<Handling>> = const { RefCell::new(None) };
+}
+
+/// Puts back the handling of an outer handler (a handler that asks another on its thread).
+struct RestoreHandling(Option<Handling>);
+
+impl Drop for RestoreHandling {
+    fn drop(&mut self) {
+        let outer = self.0.take();
+        let _ = HANDLING.try_with(|h| *h.borrow_mut() = outer);
+    }
+}
+
+thread_local! {
+    /// The receiver of this thread's last `try_tell` that met a full mailbox (reported).
+    static FULL: std::cell::Cell<Option<ActorId>> = const { std::cell::Cell::new(None) };
+}
+
+/// A `try_tell` to `to`, reported, met a full mailbox.
+pub(crate) fn retry_of(to: ActorId) {
+    if RECORDING.load(Ordering::Relaxed) {
+        let _ = FULL.try_with(|f| f.set(Some(to)));
+    }
+}
+
+/// True if a `tell` to `to` retries the last `try_tell` of this thread, already reported;
+/// forgets it either way.
+pub(crate) fn is_retry(to: ActorId) -> bool {
+    RECORDING.load(Ordering::Relaxed) && FULL.try_with(|f| f.take() == Some(to)).unwrap_or(false)
+}
+
+/// Reports `msg`, about to be sent as `how` says, if a recorded foreign actor's handler on
+/// this thread sends it.
+pub(crate) fn sent(how: Sent<'_>, msg: &ForeignMessage) {
+    if !RECORDING.load(Ordering::Relaxed) {
+        return;
+    }
+    let _ = HANDLING.try_with(|h| {
+        if let Ok(handling) = h.try_borrow() {
+            if let Some(handling) = handling.as_ref() {
+                handling.report(msg, how);
+            }
+        }
+    });
+}
+
+/// Reports a tell (`asked` false) or an ask of `msg` to `to`, if a recorded foreign actor's
+/// handler on this thread makes it: for a host that sends other than through a
+/// [`ForeignRef`](crate::ForeignRef) (whose sends report themselves).
+pub fn report_sent(to: ActorId, asked: bool, msg: &ForeignMessage) {
+    if !RECORDING.load(Ordering::Relaxed) {
+        return;
+    }
+    // Any other send ends the chance of a retry of a full `try_tell`.
+    let _ = FULL.try_with(|f| f.set(None));
+    let how = if asked {
+        Sent::Ask { to }
+    } else {
+        Sent::Tell { to }
+    };
+    sent(how, msg);
+}
+
+/// Runs `f` outside the recorded handling on this thread, if any: a direct call runs another
+/// actor's handler on the caller's thread, and what that handler sends is not the caller's.
+pub(crate) fn outside<R>(f: impl FnOnce() -> R) -> R {
+    if !RECORDING.load(Ordering::Relaxed) {
+        return f();
+    }
+    let outer = HANDLING.try_with(|h| h.try_borrow_mut().ok().and_then(|mut h| h.take()));
+    let _restore = RestoreHandling(outer.ok().flatten());
+    f()
+}
+
+/// Reports the publication of `body` (type `type_id`) on `topic`, if a recorded foreign
+/// actor's handler on this thread makes it.
+pub(crate) fn report_published(topic: &str, type_id: u16, body: &[u8]) {
+    if !RECORDING.load(Ordering::Relaxed) {
+        return;
+    }
+    let _ = HANDLING.try_with(|h| {
+        if let Ok(handling) = h.try_borrow() {
+            if let Some(handling) = handling.as_ref() {
+                let msg = ForeignMessage {
+                    type_id,
+                    body: body.to_vec(),
+                };
+                handling.report(&msg, Sent::Publish { topic });
+            }
+        }
+    });
+}

@@ -1,0 +1,305 @@
+//! A recorded foreign actor: its messages written as the contract messages of their type ids,
+//! its answers, what it sends while handling, a failure and the restart that follows, and a
+//! message of the language's own written as the language serializes it or named as
+//! unrecordable.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use mycelium_actors::{Bus, SpawnOptions, StopReason};
+use mycelium_foreign::{
+    gated_child_spec, spawn_recorded, Foreign, ForeignActor, ForeignMessage, ForeignRecord,
+    ForeignRecording, ForeignRef,
+};
+use mycelium_journal::{
+    Encoding, JournalOptions, JournalReader, JournalSchema, JournalWriter, Kind, Origin, Record,
+    Recording,
+};
+use mycelium_supervisor::{Backoff, RestartStrategy, Supervisor};
+
+/// Type id 9 is "a message of the language's own": written as raw bytes when allowed.
+const OWN: u16 = 9;
+
+/// Counts what it handles; `boom` fails; `fwd` tells the message to the actor in `peer`;
+/// answers each message with its count.
+struct Counter {
+    peer: Mutex<Option<ForeignRef<Counter>>>,
+}
+
+impl Foreign for Counter {
+    type Args = ();
+    type State = u8;
+
+    fn start(&self, _: &(), _me: &ForeignRef<Self>) -> Result<u8, String> {
+        Ok(0)
+    }
+
+    fn handle(&self, n: &mut u8, msg: ForeignMessage) -> Result<Option<ForeignMessage>, String> {
+        if msg.body == b"boom" {
+            return Err("boom".into());
+        }
+        if msg.body == b"fwd" {
+            let peer = self.peer.lock().unwrap().clone();
+            if let Some(peer) = peer {
+                let _ = peer.try_tell(ForeignMessage {
+                    type_id: 7,
+                    body: b"hello".to_vec(),
+                });
+            }
+        }
+        *n += 1;
+        Ok(Some(ForeignMessage {
+            type_id: 8,
+            body: vec![*n],
+        }))
+    }
+
+    fn recorded(&self, msg: &ForeignMessage, own_serialization: bool) -> ForeignRecord {
+        match (msg.type_id, own_serialization) {
+            (OWN, true) => ForeignRecord {
+                type_id: 0,
+                name: "own:Thing",
+                encoding: Encoding::Raw,
+                body: msg.body.clone(),
+            },
+            (OWN, false) => ForeignRecord::unrecordable("Thing"),
+            _ => ForeignRecord::contract(msg, "Msg"),
+        }
+    }
+
+    fn stop(&self, _: u8, _: &StopReason) {}
+}
+
+fn msg(type_id: u16, body: &[u8]) -> ForeignMessage {
+    ForeignMessage {
+        type_id,
+        body: body.to_vec(),
+    }
+}
+
+fn records(dir: &std::path::Path) -> Vec<Record> {
+    JournalReader::open(dir)
+        .unwrap()
+        .records()
+        .map(|r| r.unwrap())
+        .collect()
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn journal(dir: &std::path::Path) -> JournalWriter {
+    JournalWriter::open(dir, JournalOptions::new(JournalSchema::none())).unwrap()
+}
+
+#[test]
+fn messages_answers_and_sends_are_recorded_as_contract_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = journal(dir.path());
+    let recording = Arc::new(Recording::new(journal.clone()).described::<ForeignRecord>());
+    let rt = runtime();
+    let bus = rt.block_on(async { Bus::new() });
+    let (a, b) = rt.block_on(async {
+        let b = spawn_recorded(
+            &bus,
+            Arc::new(Counter {
+                peer: Mutex::new(None),
+            }),
+            (),
+            SpawnOptions::new(),
+            ForeignRecording::new(recording.clone(), "B"),
+        )
+        .await
+        .unwrap();
+        let a = spawn_recorded(
+            &bus,
+            Arc::new(Counter {
+                peer: Mutex::new(Some(b.clone())),
+            }),
+            (),
+            SpawnOptions::new(),
+            ForeignRecording::new(recording.clone(), "A"),
+        )
+        .await
+        .unwrap();
+        (a, b)
+    });
+    rt.block_on(async {
+        assert_eq!(a.ask(msg(5, b"x"), None).await.unwrap().body, [1]);
+        a.tell(msg(5, b"fwd")).await.unwrap();
+        assert_eq!(a.ask(msg(5, b"y"), None).await.unwrap().body, [3]);
+        // B has handled the forwarded message once it answers this.
+        assert_eq!(b.ask(msg(5, b"z"), None).await.unwrap().body, [2]);
+    });
+    journal.close().unwrap();
+    let all = records(dir.path());
+    let a_id = a.id().local();
+    let b_id = b.id().local();
+    let of = |id: u64| -> Vec<(Kind, String, u16, Vec<u8>, bool)> {
+        all.iter()
+            .filter(|r| r.actor.id == id)
+            .map(|r| {
+                (
+                    r.kind,
+                    r.name.clone(),
+                    r.type_id,
+                    r.payload.clone(),
+                    r.asked,
+                )
+            })
+            .collect()
+    };
+    let handled = |body: &[u8], asked| (Kind::Handled, "Msg".into(), 5, body.to_vec(), asked);
+    let replied = |n: u8| (Kind::Replied, "Msg".into(), 8, vec![n], false);
+    assert_eq!(
+        of(a_id),
+        [
+            (
+                Kind::Started,
+                "A".into(),
+                0,
+                0u64.to_le_bytes().to_vec(),
+                false
+            ),
+            handled(b"x", true),
+            replied(1),
+            handled(b"fwd", false),
+            (Kind::Sent, "Msg".into(), 7, b"hello".to_vec(), false),
+            handled(b"y", true),
+            replied(3),
+        ]
+    );
+    let b_records = of(b_id);
+    assert_eq!(
+        b_records[1],
+        (Kind::Handled, "Msg".into(), 7, b"hello".to_vec(), false)
+    );
+    // The forwarded message's origin is its recorded sender, and the send's cause the input
+    // that made it.
+    let forwarded = all
+        .iter()
+        .find(|r| r.actor.id == b_id && r.kind == Kind::Handled && r.type_id == 7)
+        .unwrap();
+    assert!(matches!(forwarded.origin, Origin::Actor(addr) if addr.id == a_id));
+    let sent = all.iter().find(|r| r.kind == Kind::Sent).unwrap();
+    let fwd = all
+        .iter()
+        .find(|r| r.kind == Kind::Handled && r.payload == b"fwd")
+        .unwrap();
+    assert_eq!(sent.cause, Some(fwd.seq));
+    assert!(all
+        .iter()
+        .filter(|r| matches!(r.kind, Kind::Handled | Kind::Sent | Kind::Replied))
+        .all(|r| r.encoding == Encoding::Contract));
+    assert!(recording.unrecorded().is_empty());
+}
+
+#[test]
+fn a_failure_and_its_restart_are_recorded_in_a_supervised_child() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = journal(dir.path());
+    let recording = Arc::new(Recording::new(journal.clone()).described::<ForeignRecord>());
+    let rt = runtime();
+    let bus = rt.block_on(async { Bus::new() });
+    let foreign = Arc::new(Counter {
+        peer: Mutex::new(None),
+    });
+    let (spec, gate) = gated_child_spec("counter", foreign, ());
+    gate.record(ForeignRecording::new(recording.clone(), "Counter"))
+        .unwrap();
+    let tree = rt
+        .block_on(
+            Supervisor::builder(RestartStrategy::OneForOne)
+                .backoff(Backoff::exponential(
+                    Duration::from_millis(1),
+                    2.0,
+                    Duration::from_millis(10),
+                ))
+                .child(spec)
+                .spawn(&bus),
+        )
+        .unwrap();
+    let actor = ForeignRef::from_actor_ref(tree.child::<ForeignActor<Counter>>("counter").unwrap())
+        .with_gate(gate);
+    rt.block_on(async {
+        assert_eq!(actor.ask(msg(5, b"a"), None).await.unwrap().body, [1]);
+        assert!(actor.ask(msg(5, b"boom"), None).await.is_err());
+        // Answered by the restarted incarnation: its count starts again.
+        assert_eq!(actor.ask(msg(5, b"b"), None).await.unwrap().body, [1]);
+    });
+    journal.close().unwrap();
+    let kinds: Vec<(Kind, Vec<u8>)> = records(dir.path())
+        .into_iter()
+        .map(|r| (r.kind, r.payload))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            (Kind::Started, 0u64.to_le_bytes().to_vec()),
+            (Kind::Handled, b"a".to_vec()),
+            (Kind::Replied, vec![1]),
+            (Kind::Handled, b"boom".to_vec()),
+            (Kind::Failed, b"boom".to_vec()),
+            (Kind::Stopped, kinds[5].1.clone()),
+            (Kind::Restarted, 1u64.to_le_bytes().to_vec()),
+            (Kind::Handled, b"b".to_vec()),
+            (Kind::Replied, vec![1]),
+        ]
+    );
+}
+
+#[test]
+fn a_message_of_the_language_is_written_in_its_serialization_only_where_allowed() {
+    for allowed in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = journal(dir.path());
+        let recording = Arc::new(Recording::new(journal.clone()).described::<ForeignRecord>());
+        let rt = runtime();
+        let bus = rt.block_on(async { Bus::new() });
+        rt.block_on(async {
+            let actor = spawn_recorded(
+                &bus,
+                Arc::new(Counter {
+                    peer: Mutex::new(None),
+                }),
+                (),
+                SpawnOptions::new(),
+                ForeignRecording::new(recording.clone(), "Counter").own_serialization(allowed),
+            )
+            .await
+            .unwrap();
+            actor.ask(msg(OWN, b"pickled"), None).await.unwrap();
+        });
+        journal.close().unwrap();
+        let handled = records(dir.path())
+            .into_iter()
+            .find(|r| r.kind == Kind::Handled)
+            .unwrap();
+        if allowed {
+            assert_eq!(
+                (
+                    handled.name.as_str(),
+                    handled.encoding,
+                    &handled.payload[..]
+                ),
+                ("own:Thing", Encoding::Raw, &b"pickled"[..])
+            );
+            assert!(recording.unrecorded().is_empty());
+        } else {
+            assert_eq!(
+                (
+                    handled.name.as_str(),
+                    handled.encoding,
+                    handled.payload.len()
+                ),
+                ("Thing", Encoding::Empty, 0)
+            );
+            assert_eq!(recording.unrecorded(), ["Thing"]);
+        }
+    }
+}

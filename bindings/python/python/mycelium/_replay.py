@@ -1,0 +1,326 @@
+"""Replaying a recorded Python actor: ``mycelium.journal.replay``.
+
+The recorded actor's inputs (its ``handled`` records, in handling order) are fed again to a
+fresh actor of the class given, supervised (so a failure restarts it in place, as a recorded
+restart did) on a virtual-time bus; the replayed actor is recorded into a journal of its
+own, and its outputs, input by input, are compared with the recorded ones: the answer to
+each ask, what it sends and publishes (type, topic and payload), and each failure (its
+text).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
+
+from ._native import MessageTypeError, MyceliumError, Recorder
+
+__all__ = ["replay", "ReplayReport", "Difference", "ReplayError"]
+
+PICKLE = "pickle:"
+
+#: Outputs compared, input by input.
+_OUTPUTS = ("replied", "sent", "published", "failed")
+
+
+class ReplayError(MyceliumError):
+    """The replay cannot run: no such actor in the journal, or an input that cannot be fed
+    again (recorded without its payload, a contract message without ``schema=``)."""
+
+
+ReplayError.__module__ = "mycelium.journal"
+
+
+class Difference(NamedTuple):
+    """An input whose outputs differ: its number among the actor's inputs (from 0), its
+    record number and bus time, its message type, what was recorded and what happened now
+    (one line per output), and the inputs before it."""
+
+    input: int
+    seq: int
+    time_ns: int
+    message: str
+    recorded: str
+    now: str
+    before: Tuple[str, ...]
+
+    def csv_row(self) -> str:
+        """The CSV columns ``input,seq,time_ns,message,recorded,now`` (no line end)."""
+        return ",".join(
+            [str(self.input), str(self.seq), str(self.time_ns)]
+            + [_csv(v) for v in (self.message, self.recorded, self.now)]
+        )
+
+
+def _csv(field: str) -> str:
+    return '"' + field.replace('"', '""') + '"'
+
+
+class ReplayReport:
+    """What a replay found: ``ok`` when every output was as recorded; ``differences`` (every
+    one in ``compare`` mode, the first in ``first`` mode); ``stopped`` says why the replay
+    ended before the end of the journal (a gap it refuses to cross, a crash's cut), or is
+    None."""
+
+    def __init__(
+        self,
+        actor: Tuple[int, int],
+        actor_type: str,
+        inputs: int,
+        differences: List[Difference],
+        stopped: Optional[str],
+    ) -> None:
+        self.actor = actor
+        self.actor_type = actor_type
+        self.inputs = inputs
+        self.differences = differences
+        self.stopped = stopped
+
+    @property
+    def ok(self) -> bool:
+        """True when no output differs."""
+        return not self.differences
+
+    @property
+    def first(self) -> Optional[Difference]:
+        """The first difference, or None."""
+        return self.differences[0] if self.differences else None
+
+    def to_csv(self) -> str:
+        """The differences as CSV, with a header line: ``input,seq,time_ns,message,recorded,now``."""
+        return "input,seq,time_ns,message,recorded,now\n" + "".join(
+            d.csv_row() + "\n" for d in self.differences
+        )
+
+    def __str__(self) -> str:
+        node, number = self.actor
+        who = f"{self.actor_type} (actor #{number}{f'@{node}' if node else ''})"
+        tail = f"\nstopped: {self.stopped}" if self.stopped else ""
+        if self.ok:
+            return f"{who}: {self.inputs} inputs replayed, every output as recorded{tail}"
+        lines = [f"{who}: {self.inputs} inputs replayed, {len(self.differences)} differences"]
+        for d in self.differences:
+            t = f"{d.time_ns // 1_000_000_000}.{d.time_ns % 1_000_000_000:09d}s"
+            lines.append(f"\ninput {d.input} (record {d.seq}, bus time {t}): {d.message}")
+            lines.extend(f"    after  {b}" for b in d.before)
+            lines.append(f"  - recorded: {d.recorded}")
+            lines.append(f"  + now:      {d.now}")
+        return "\n".join(lines) + tail
+
+    def __repr__(self) -> str:
+        return (
+            f"ReplayReport(actor={self.actor!r}, actor_type={self.actor_type!r}, "
+            f"inputs={self.inputs}, differences={len(self.differences)})"
+        )
+
+
+def _pick(rows: Sequence[Any], actor_class: type, actor: Any) -> Tuple[int, int]:
+    """The recorded actor to replay: the one named, or the only one of the class."""
+    from .journal import _actor
+
+    if actor is not None:
+        wanted = _actor(actor)
+        assert wanted is not None
+        if not any((r.node, r.actor) == wanted for r in rows if r.kind in ("started", "handled")):
+            raise ReplayError(f"the journal records no actor {wanted[1]}@{wanted[0]}")
+        return wanted
+    name = actor_class.__qualname__
+    found: List[Tuple[int, int]] = []
+    types: List[str] = []
+    for r in rows:
+        if r.kind == "started":
+            types.append(f"#{r.actor}@{r.node} {r.type}")
+            if r.type == name and (r.node, r.actor) not in found:
+                found.append((r.node, r.actor))
+    if len(found) != 1:
+        what = "no actor" if not found else f"{len(found)} actors"
+        raise ReplayError(
+            f"the journal records {what} of type {name}; name the one to replay with "
+            f"actor=N or 'N@NODE' (recorded: {', '.join(types) or 'none'})"
+        )
+    return found[0]
+
+
+def _value(row: Any, decoders: Dict[int, Any]) -> Any:
+    """A recorded payload as the handler takes it."""
+    if row.encoding == "contract":
+        cls = decoders.get(row.type_id)
+        if cls is None:
+            raise ReplayError(
+                f"record {row.seq}: {row.type} (type id {row.type_id}) is a message of the "
+                "schema: pass schema= (the generated module) to decode it"
+            )
+        return cls.decode(row.payload)
+    if row.encoding == "raw" and row.type.startswith(PICKLE):
+        return pickle.loads(row.payload)
+    if row.encoding == "empty":
+        raise ReplayError(
+            f"record {row.seq}: {row.type} was recorded without its payload (a plain object "
+            "the recorder could not write: make it with journal.Recorder(path, pickle=True)), "
+            "so it cannot be fed again"
+        )
+    raise ReplayError(
+        f"record {row.seq}: {row.type} is written as {row.encoding}, which a Python actor "
+        "was never sent"
+    )
+
+
+def _show(row: Any, decoders: Dict[int, Any]) -> str:
+    """An output as a line of the report."""
+    payload = row.payload
+    if row.kind == "failed":
+        return f"failed: {payload}"
+    try:
+        if row.encoding == "contract" and row.type_id in decoders:
+            payload = decoders[row.type_id].decode(payload)
+        elif row.encoding == "raw" and row.type.startswith(PICKLE):
+            payload = pickle.loads(payload)
+    except Exception:
+        pass  # shown as its bytes
+    topic = f" on {row.topic}" if row.topic else ""
+    return f"{row.kind} {row.type}{topic}: {payload!r}"
+
+
+def _key(row: Any) -> Tuple[Any, ...]:
+    """What is compared of an output."""
+    return (row.kind, row.type, row.topic, row.payload)
+
+
+def _by_input(rows: Sequence[Any], actor: Tuple[int, int]) -> Tuple[List[Any], List[List[Any]]]:
+    """The actor's inputs in order, and the outputs of each (answers, sends and publications
+    by their cause; a failure goes with the input handled last before it)."""
+    inputs: List[Any] = []
+    outputs: List[List[Any]] = []
+    index: Dict[int, int] = {}
+    for r in rows:
+        if (r.node, r.actor) != actor:
+            continue
+        if r.kind == "handled":
+            index[r.seq] = len(inputs)
+            inputs.append(r)
+            outputs.append([])
+        elif r.kind == "failed" and inputs:
+            outputs[-1].append(r)
+        elif r.kind in _OUTPUTS and r.cause in index:
+            outputs[index[r.cause]].append(r)
+    return inputs, outputs
+
+
+def replay(
+    path: Union[str, "os.PathLike[str]"],
+    actor_class: type,
+    args: Any = None,
+    *,
+    actor: Union[None, int, str, Sequence[int]] = None,
+    schema: Any = None,
+    mode: str = "first",
+    before: int = 3,
+) -> ReplayReport:
+    """Replays the actor of class ``actor_class`` recorded in the journal at ``path`` (the
+    only one of that class, or the one ``actor`` names: ``N``, ``"N@NODE"``), started with
+    ``args``, and compares what it does with what was recorded.
+
+    ``schema``: the generated module of the journal's messages (needed to feed contract
+    messages). ``mode``: ``"first"`` reports the first input whose outputs differ,
+    ``"compare"`` every one. ``before``: how many inputs before a difference its report
+    lists. Raises :class:`ReplayError` when the actor is not in the journal or an input
+    cannot be fed, :class:`JournalCorrupt` at a damaged record."""
+    from . import _bus
+    from .journal import Journal, _decoders
+
+    if mode not in ("first", "compare"):
+        raise ValueError(f"replay(mode={mode!r}): mode is 'first' or 'compare'")
+    decoders = _decoders(schema)
+    rows = Journal(path).rows()
+    addr = _pick(rows, actor_class, actor)
+    stopped: Optional[str] = None
+    for i, r in enumerate(rows):
+        if r.kind == "gap":
+            p = r.payload
+            stopped = (
+                f"a gap at record {r.seq}: {p['count']} records from {p['first']} lost by "
+                f"{r.type}; a replay does not cross it"
+            )
+            rows = rows[:i]
+            break
+        if r.kind == "cut":
+            stopped = (
+                f"a crash cut the journal before record {r.seq}; what follows is another run"
+            )
+            rows = rows[:i]
+            break
+    inputs, recorded = _by_input(rows, addr)
+    actor_type = next(
+        (r.type for r in rows if (r.node, r.actor) == addr and r.kind == "started"),
+        actor_class.__qualname__,
+    )
+    messages = [_value(r, decoders) for r in inputs]
+
+    with tempfile.TemporaryDirectory(prefix="mycelium-replay-") as tmp:
+        recorder = Recorder(os.path.join(tmp, "journal"), schema, "", True)
+        bus = _bus.Bus(virtual_time=True, schema=schema)
+        try:
+            tree = bus.supervise(
+                [_bus.python_child("replayed", actor_class, args, record=recorder)],
+                max_restarts=0xFFFF_FFFF,
+                within=1.0,
+                backoff=_bus.Backoff(0.0, 1.0, 0.0),
+            )
+            ref = tree.child("replayed")
+            for message in messages:
+                try:
+                    # An ask for every input, so that the next is fed once this one is
+                    # handled; what a tell's handler returns is not compared.
+                    ref.ask(message)
+                except (MyceliumError, MessageTypeError):
+                    pass  # a failure or a missing answer: compared below
+            tree.stop()
+        finally:
+            bus.shutdown()
+            recorder.close()
+        now_rows = Journal(os.path.join(tmp, "journal")).rows()
+    now_actor = next(((r.node, r.actor) for r in now_rows if r.kind == "started"), (0, 0))
+    now_inputs, now_outputs = _by_input(now_rows, now_actor)
+
+    # A run that ended without the actor's stop (a crash: kill -9) may have lost the end of
+    # its last input's outputs: those are compared as a prefix of what the replay made.
+    crashed = not any(
+        (r.node, r.actor) == addr and r.kind == "stopped" and r.seq > inputs[-1].seq
+        for r in rows
+    ) if inputs else False
+    differences: List[Difference] = []
+    for i, handled in enumerate(inputs):
+        live = recorded[i]
+        if i < len(now_outputs):
+            now = [o for o in now_outputs[i] if o.kind != "replied" or handled.asked]
+        else:
+            now = []
+        if i >= len(now_inputs):
+            now_text = "not handled: the replayed actor had stopped"
+        else:
+            now_text = "; ".join(_show(o, decoders) for o in now) or "nothing"
+        live_keys = [_key(o) for o in live]
+        now_keys = [_key(o) for o in now]
+        if i == len(inputs) - 1 and crashed:
+            now_keys = now_keys[: len(live_keys)]
+        if i < len(now_inputs) and live_keys == now_keys:
+            continue
+        differences.append(
+            Difference(
+                input=i,
+                seq=handled.seq,
+                time_ns=handled.time_ns,
+                message=handled.type,
+                recorded="; ".join(_show(o, decoders) for o in live) or "nothing",
+                now=now_text,
+                before=tuple(
+                    f"input {j} (record {inputs[j].seq}): {inputs[j].type}"
+                    for j in range(max(0, i - before), i)
+                ),
+            )
+        )
+        if mode == "first":
+            break
+    return ReplayReport(addr, actor_type, len(inputs), differences, stopped)

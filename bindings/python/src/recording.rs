@@ -1,0 +1,173 @@
+//! Recording Python actors into a journal (`mycelium.journal.Recorder`): the native recorder
+//! a `record=` switch hands to a spawn, and how a Python actor's messages are written.
+//!
+//! A message of the bus's schema is written as the contract message of its type id, its
+//! bytes as the native codec made them, named by its class. A plain object (between Python
+//! actors) is written with `pickle`, named `pickle:module.QualName`, where the recorder
+//! allows it (`pickle=True`); otherwise an actor class with handlers of plain objects is
+//! refused when recording is switched on for it, and a plain object that reaches a recorded
+//! actor anyway (a reply to its own ask) is written by name without its payload.
+
+use std::sync::Arc;
+
+use mycelium_foreign::recording::static_name;
+use mycelium_foreign::{ForeignMessage, ForeignRecord, ForeignRecording};
+use mycelium_journal::{Encoding, JournalOptions, JournalSchema, JournalWriter, Recording};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyModule};
+
+use crate::callbacks;
+use crate::host::{PyForeign, LOCAL_TYPE_ID};
+use crate::schema::Schema;
+
+/// The prefix of the type name of a pickled plain object.
+pub(crate) const PICKLE: &str = "pickle:";
+
+/// A journal that Python actors are recorded into: `Recorder(path, schema=None, node="",
+/// pickle=False)`.
+#[pyclass(module = "mycelium._native", frozen)]
+pub(crate) struct Recorder {
+    journal: JournalWriter,
+    recording: Arc<Recording>,
+    pickle: bool,
+    path: String,
+}
+
+#[pymethods]
+impl Recorder {
+    /// Opens (or continues) the journal in the directory `path`, for a bus speaking the
+    /// generated module `schema` (its digest goes in the journal's header).
+    #[new]
+    #[pyo3(signature = (path, schema=None, node=String::new(), pickle=false))]
+    fn new(
+        path: String,
+        schema: Option<&Bound<'_, PyModule>>,
+        node: String,
+        pickle: bool,
+    ) -> PyResult<Self> {
+        let journal_schema = match schema {
+            Some(module) => JournalSchema::from_digest(Schema::of_module(module)?.digest_bytes()?),
+            None => JournalSchema::none(),
+        };
+        let journal = JournalWriter::open(&path, JournalOptions::new(journal_schema).node(node))
+            .map_err(|e| crate::journal::read_error(format!("recording into {path}: {e}")))?;
+        let recording = Arc::new(Recording::new(journal.clone()).described::<ForeignRecord>());
+        Ok(Recorder {
+            journal,
+            recording,
+            pickle,
+            path,
+        })
+    }
+
+    /// The journal's directory.
+    #[getter]
+    fn path(&self) -> String {
+        self.path.clone()
+    }
+
+    /// True if plain objects are written with pickle.
+    #[getter]
+    fn pickle(&self) -> bool {
+        self.pickle
+    }
+
+    /// Waits until what was recorded so far is written (releases the GIL).
+    fn flush(&self, py: Python<'_>) -> PyResult<()> {
+        py.detach(|| self.journal.flush())
+            .map_err(|e| crate::journal::read_error(format!("flushing {}: {e}", self.path)))
+    }
+
+    /// Writes what is left and closes the journal; the actors recorded into it are no longer
+    /// recorded (what they do is counted in `errors`).
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        py.detach(|| self.journal.close().map(drop))
+            .map_err(|e| crate::journal::read_error(format!("closing {}: {e}", self.path)))
+    }
+
+    /// The message types recorded without their payload (a replay cannot feed them).
+    fn unrecorded(&self) -> Vec<String> {
+        self.recording.unrecorded()
+    }
+
+    /// Records that could not be written (the journal closed, its writer failed).
+    fn errors(&self) -> u64 {
+        self.recording.errors()
+    }
+
+    fn __repr__(&self) -> String {
+        format!("Recorder({:?}, pickle={})", self.path, self.pickle)
+    }
+}
+
+impl Recorder {
+    /// How an actor of the class `host` (a `mycelium._actor._Host`) is recorded: refused
+    /// (`ValueError`, naming the handlers) if the class handles plain objects and this
+    /// recorder may not pickle them.
+    pub(crate) fn for_host(&self, host: &Bound<'_, PyAny>) -> PyResult<ForeignRecording> {
+        let class_name = host
+            .getattr("cls")?
+            .getattr("__qualname__")?
+            .extract::<String>()?;
+        let plain = host.getattr("plain")?;
+        let plain = plain.cast::<PyDict>()?;
+        if !self.pickle && !plain.is_empty() {
+            let mut handlers = Vec::new();
+            for (cls, method) in plain.iter() {
+                handlers.push(format!(
+                    "{}.{} (of {})",
+                    class_name,
+                    method.extract::<String>()?,
+                    cls.getattr("__qualname__")?.extract::<String>()?
+                ));
+            }
+            return Err(PyValueError::new_err(format!(
+                "{class_name} cannot be recorded: it handles plain objects ({}), which a journal \
+                 holds only in Python's own serialization; make the recorder with \
+                 journal.Recorder(path, pickle=True) to write them with pickle, or send it \
+                 messages of the bus's schema",
+                handlers.join(", ")
+            )));
+        }
+        Ok(ForeignRecording::new(self.recording.clone(), &class_name)
+            .own_serialization(self.pickle))
+    }
+}
+
+/// How the Python actor `foreign` writes `msg` (see the module doc).
+pub(crate) fn describe(foreign: &PyForeign, msg: &ForeignMessage, pickle: bool) -> ForeignRecord {
+    if msg.type_id != LOCAL_TYPE_ID {
+        return ForeignRecord::contract(msg, static_name(&foreign.message_class(msg.type_id)));
+    }
+    let described = callbacks::attach(|py| -> PyResult<ForeignRecord> {
+        let Some(object) = foreign.peek(py, &msg.body) else {
+            // Held by another actor (a plain object this one sends): not readable here.
+            return Ok(ForeignRecord::unrecordable("a plain object"));
+        };
+        let ty = object.get_type();
+        let name = format!(
+            "{}.{}",
+            ty.getattr("__module__")?.extract::<String>()?,
+            ty.getattr("__qualname__")?.extract::<String>()?
+        );
+        if !pickle {
+            return Ok(ForeignRecord::unrecordable(static_name(&name)));
+        }
+        let pickled = py
+            .import("pickle")?
+            .call_method1("dumps", (object,))?
+            .cast_into::<PyBytes>()?;
+        Ok(ForeignRecord {
+            type_id: 0,
+            name: static_name(&format!("{PICKLE}{name}")),
+            encoding: Encoding::Raw,
+            body: pickled.as_bytes().to_vec(),
+        })
+    });
+    match described {
+        Ok(Ok(record)) => record,
+        // An object pickle refuses is recorded by name: a replay names it.
+        Ok(Err(_)) | Err(_) => ForeignRecord::unrecordable("an object pickle refuses"),
+    }
+}

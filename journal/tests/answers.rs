@@ -1,0 +1,105 @@
+//! The answers to a recorded actor's own asks are recorded (`answered`) and served again to
+//! its replay: a reply as it was, an error as an error that quotes it, and an ask beyond the
+//! recorded ones as an error that says so.
+
+use std::sync::Arc;
+
+use mycelium_actors::{actor_from_args, Bus, Context, Handler, ReplyRecipient, SpawnOptions};
+use mycelium_journal::{
+    ActorAddr, Encoding, JournalOptions, JournalReader, JournalSchema, JournalWriter, Kind, Origin,
+    RecordedAnswers, Recording,
+};
+
+/// Asks a pricer for each quantity it is asked, and answers what it got (or the error).
+#[derive(Clone)]
+struct Trader(ReplyRecipient<u32, u64>);
+actor_from_args!(Trader);
+
+impl Handler<u32> for Trader {
+    type Reply = String;
+    async fn handle(&mut self, qty: u32, _ctx: &mut Context<Self>) -> String {
+        match self.0.ask(qty).await {
+            Ok(price) => format!("price {price}"),
+            Err(e) => format!("no price: {e}"),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Pricer;
+actor_from_args!(Pricer);
+
+impl Handler<u32> for Pricer {
+    type Reply = u64;
+    async fn handle(&mut self, qty: u32, _ctx: &mut Context<Self>) -> u64 {
+        u64::from(qty) * 10
+    }
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn answers_and_failed_asks_are_recorded_and_served_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal =
+        JournalWriter::open(dir.path(), JournalOptions::new(JournalSchema::none())).unwrap();
+    let recording = Arc::new(
+        Recording::new(journal.clone())
+            .serde::<u32>()
+            .serde::<u64>()
+            .serde::<String>(),
+    );
+    let live = Bus::builder().virtual_time().build().unwrap();
+    let pricer = live.spawn::<Pricer>(Pricer);
+    let trader = live
+        .spawn_with::<Trader>(
+            Trader(pricer.reply_recipient()),
+            SpawnOptions::new().record(recording),
+        )
+        .unwrap();
+    assert_eq!(trader.ask(2u32).await.unwrap(), "price 20");
+    pricer.stop();
+    pricer.wait_for_stop().await;
+    let failed = trader.ask(3u32).await.unwrap();
+    assert!(failed.starts_with("no price: "), "{failed}");
+    journal.close().unwrap();
+
+    // The journal: each answer an `answered` record, caused by the input being handled.
+    let reader = JournalReader::open(dir.path()).unwrap();
+    let records: Vec<_> = reader.records().map(Result::unwrap).collect();
+    let answered: Vec<_> = records
+        .iter()
+        .filter(|r| r.kind == Kind::Answered)
+        .collect();
+    assert_eq!(answered.len(), 2);
+    assert_eq!(answered[0].name, "u64");
+    assert_eq!(answered[0].encoding, Encoding::Json);
+    assert_eq!(answered[0].payload_text(), Some("20"));
+    let handled: Vec<_> = records.iter().filter(|r| r.kind == Kind::Handled).collect();
+    assert_eq!(answered[0].cause, Some(handled[0].seq));
+    // Its origin: the actor asked (a remote one's node and number for an ask across a link).
+    let pricer_addr = ActorAddr {
+        node: 0,
+        id: pricer.id().local(),
+    };
+    assert_eq!(answered[0].origin, Origin::Actor(pricer_addr));
+    assert_eq!(answered[1].origin, Origin::Actor(pricer_addr));
+    assert_eq!(answered[1].encoding, Encoding::Text);
+    let error = answered[1].payload_text().unwrap().to_owned();
+    assert_eq!(failed, format!("no price: {error}"));
+
+    // Served again, in order: the reply, then the recorded error, then nothing left.
+    let answers = RecordedAnswers::<u32, u64>::serde(&reader, trader.id().local()).unwrap();
+    assert_eq!(answers.len(), 2);
+    let bus = Bus::builder().virtual_time().build().unwrap();
+    let served = answers.reply_recipient(&bus);
+    assert_eq!(served.ask(7).await.unwrap(), 20);
+    let second = served.ask(7).await.unwrap_err().to_string();
+    assert!(
+        second.contains("the recorded answer to ask 2 was an error") && second.contains(&error),
+        "{second}"
+    );
+    let third = served.ask(7).await.unwrap_err().to_string();
+    assert!(
+        third.contains("the journal holds no answer for ask 3"),
+        "{third}"
+    );
+}
