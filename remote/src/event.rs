@@ -102,6 +102,11 @@ pub enum GapReason {
     /// sequence number: `first_seq` and `last_seq` are 0, and `topic` is the subscription's
     /// pattern.
     Dropped,
+    /// The publishing node's link to this node was closed (it gave up waiting for this
+    /// node, or was closed by hand) when they were published, and has opened again since.
+    /// They never had a sequence number: `first_seq` and `last_seq` are 0, and `topic` is
+    /// the subscription's pattern.
+    Closed,
     /// A reason this version does not know (from a newer peer).
     Other,
 }
@@ -113,6 +118,7 @@ impl GapReason {
             GapReason::Forgot => 2,
             GapReason::TooLarge => 3,
             GapReason::Dropped => 4,
+            GapReason::Closed => 5,
             GapReason::Other => 0,
         }
     }
@@ -123,6 +129,7 @@ impl GapReason {
             2 => GapReason::Forgot,
             3 => GapReason::TooLarge,
             4 => GapReason::Dropped,
+            5 => GapReason::Closed,
             _ => GapReason::Other,
         }
     }
@@ -135,6 +142,7 @@ impl fmt::Display for TopicGap {
             GapReason::Forgot => "the publishing node took this node for another process",
             GapReason::TooLarge => "too large for a frame",
             GapReason::Dropped => "dropped by the subscription's overflow policy",
+            GapReason::Closed => "the publishing node's link to this node was closed",
             GapReason::Other => "a reason this version does not know",
         };
         if self.reason == GapReason::Dropped {
@@ -142,6 +150,14 @@ impl fmt::Display for TopicGap {
                 f,
                 "{} publication(s) matching `{}` from node `{}` were dropped by the \
                  subscription's overflow policy (the link's queue was full)",
+                self.count, self.topic, self.source
+            );
+        }
+        if self.reason == GapReason::Closed {
+            return write!(
+                f,
+                "{} publication(s) matching `{}` from node `{}` were not sent: its link to \
+                 this node was closed (gave up waiting) when they were published",
                 self.count, self.topic, self.source
             );
         }

@@ -47,6 +47,7 @@ pub use asks::OnReply;
 use asks::{first_corr, SWEEP_ASKS_FROM};
 pub(crate) use asks::{take_for_its_asker, Asker, Asks, Mine, ReplyTo, Taken};
 pub(crate) use delivery_lock::{DeliveryGuard, DeliveryLock};
+pub(crate) use interests::Lapse;
 pub use interests::MAX_TOPIC_INTERESTS;
 pub(crate) use replies::reply_too_large;
 
@@ -195,6 +196,11 @@ pub(crate) struct State {
     carried: BTreeSet<(String, u16)>,
     /// The overflow policy of each of the peer's interests (`forwarded` and `waiting`).
     policies: BTreeMap<(String, u16), crate::topics::RemoteOverflow>,
+    /// While the link is closed but may be opened again (it gave up, or was closed by
+    /// [`Link::close`]): the peer's interests still served, each with the publications for
+    /// it that could not be queued since (`interests.rs`, `lapsed`). They are told to the
+    /// peer as a gap when the link opens again, and posted as dead letters here.
+    lapsed: BTreeMap<(String, u16), u64>,
 }
 
 /// Counters of one link.
@@ -274,6 +280,7 @@ impl Link {
                     forwarded: BTreeMap::new(),
                     carried: BTreeSet::new(),
                     policies: BTreeMap::new(),
+                    lapsed: BTreeMap::new(),
                     waiting: Vec::new(),
                 }),
                 writer: Notify::new(),

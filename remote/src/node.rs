@@ -292,8 +292,24 @@ impl Node {
         Some(RemoteService::new(self.link(&host)?, name))
     }
 
+    /// The address of `service` on another node of the topology, for messages `M` answered
+    /// with `R` (`()` for tells only): what [`recipient`](Self::recipient) and
+    /// [`reply_recipient`](Self::reply_recipient) wrap, with tells that return their sequence
+    /// number on the link ([`RemoteActor::tell_numbered`]), which the link's loss reports
+    /// name. `None` when this node hosts it or no node does.
+    pub fn remote_actor<M, R>(&self, service: &str) -> Option<RemoteActor<M, R>>
+    where
+        M: WireMessage + Send + 'static,
+        R: Send + 'static,
+    {
+        let remote = self.service(service)?;
+        Some(RemoteActor::<M, R>::new(remote.link().clone(), service))
+    }
+
     /// A [`Recipient<M>`] for `service` on another node of the topology; `None` when this
-    /// node hosts it (use the local actor) or no node does.
+    /// node hosts it (use the local actor) or no node does. Its tells return no sequence
+    /// number: to know which loss report covers a tell, send it with
+    /// [`remote_actor`](Self::remote_actor)'s [`RemoteActor::tell_numbered`].
     pub fn recipient<M>(&self, service: &str) -> Option<Recipient<M>>
     where
         M: WireMessage + Send + 'static,

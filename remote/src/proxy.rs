@@ -52,6 +52,52 @@ where
     pub fn recipient(self) -> Recipient<M> {
         Recipient::new(Arc::new(self))
     }
+
+    /// Sends `msg` as a tell, waiting for room in the link's queue, and returns its sequence
+    /// number on the link: a loss report that covers it names that number
+    /// ([`LostMessage::seq`](crate::LostMessage::seq), with `M`'s type id and name and this
+    /// service), so the caller can tell which of its typed sends were lost. The same frame a
+    /// [`Recipient`] made from this address (or a clone of it) sends, in the same order on
+    /// the same link: send the tells a caller must account for here, and hand the
+    /// `Recipient` to code that needs only the actors' interface.
+    pub async fn tell_numbered(&self, msg: &M) -> Result<u64, LinkSendError> {
+        self.link
+            .send_named(Kind::Tell, &self.service, M::TYPE_ID, M::NAME, |out| {
+                msg.encode_body(out)
+            })
+            .await
+            .inspect_err(|e| refused(&self.link, &self.service, M::NAME, e))
+    }
+
+    /// Sends `msg` as a tell if the link's queue has room, and returns its sequence number on
+    /// the link, as [`tell_numbered`](Self::tell_numbered) does; otherwise hands it back
+    /// with the reason (a full queue is not logged: the caller decides).
+    pub fn try_tell_numbered(&self, msg: M) -> Result<u64, (M, LinkSendError)> {
+        match self
+            .link
+            .try_send_named(Kind::Tell, &self.service, M::TYPE_ID, M::NAME, |out| {
+                msg.encode_body(out)
+            }) {
+            Ok(seq) => Ok(seq),
+            Err(e) => {
+                if !matches!(e, LinkSendError::Full) {
+                    refused(&self.link, &self.service, M::NAME, &e);
+                }
+                Err((msg, e))
+            }
+        }
+    }
+}
+
+impl<M, R> Clone for RemoteActor<M, R> {
+    fn clone(&self) -> Self {
+        RemoteActor {
+            link: self.link.clone(),
+            service: self.service.clone(),
+            id: self.id,
+            _types: PhantomData,
+        }
+    }
 }
 
 impl<M, R> RemoteActor<M, R>

@@ -13,7 +13,7 @@ use mycelium_actors::{
 };
 use mycelium_codec::WireMessage;
 
-use crate::link::Link;
+use crate::link::{Lapse, Link};
 
 type Factory =
     Arc<dyn Fn(&Bus, Link, &str, RemoteOverflow) -> Result<Subscription, TopicError> + Send + Sync>;
@@ -135,7 +135,9 @@ impl TopicTypes {
             |bus: &Bus, link: Link, pattern: &str, policy: RemoteOverflow| {
                 let sink = Arc::new(TopicSink::<M> {
                     link,
+                    pattern: Arc::from(pattern),
                     name: Mutex::new(None),
+                    too_large: AtomicU64::new(0),
                     drops: (policy != RemoteOverflow::Block).then(|| Drops {
                         pattern: Arc::from(pattern),
                         subscription: OnceLock::new(),
@@ -187,6 +189,11 @@ pub(crate) type Interest = (Arc<str>, u16, RemoteOverflow);
 /// Sends each publication it receives as one Publish frame on its link.
 struct TopicSink<M> {
     link: Link,
+    /// The peer's pattern this sink serves.
+    pattern: Arc<str>,
+    /// Publications too large for a frame the peer was not told of yet: told as soon as the
+    /// link's queue has room for the notice, or right behind the next publication queued.
+    too_large: AtomicU64,
     /// The last topic name, shared by the frames' log entries.
     name: Mutex<Option<Arc<str>>>,
     /// Under a policy that drops: what its subscription dropped, and what the peer was told.
@@ -219,6 +226,45 @@ impl<M> TopicSink<M> {
         }
     }
 
+    /// A publication on `topic` cannot become a frame for the peer (too large): logged and
+    /// posted as a dead letter here, and told to the peer as a gap
+    /// ([`GapReason::TooLarge`](crate::GapReason::TooLarge)).
+    fn too_large(&self, topic: &str, type_id: u16, message: &'static str, why: &crate::SendError) {
+        self.link.unsendable_publication(topic, message, why);
+        self.too_large.fetch_add(1, Ordering::AcqRel);
+        self.tell_too_large(topic, type_id, false);
+    }
+
+    /// Tells the peer of the publications too large for a frame it was not told of yet:
+    /// under `topic` when one alone is told, else under the subscription's pattern. Beyond
+    /// the queue's capacity only with `behind_publication` (at most one notice per
+    /// publication queued); otherwise only when the queue has room, and kept for later when
+    /// it has none.
+    fn tell_too_large(&self, topic: &str, type_id: u16, behind_publication: bool) {
+        let count = self.too_large.swap(0, Ordering::AcqRel);
+        if count == 0 {
+            return;
+        }
+        let topic = if count == 1 { topic } else { &self.pattern };
+        if !self
+            .link
+            .notice_too_large(topic, type_id, count, behind_publication)
+        {
+            self.too_large.fetch_add(count, Ordering::AcqRel);
+        }
+    }
+
+    /// A publication found the link closed: counted for the peer when the link keeps its
+    /// interest through the close (`Ok(true)`), to be queued again when the link is open
+    /// again (`Ok(false)`), or the subscription's end (`Err`).
+    fn lapsed(&self, type_id: u16) -> Result<bool, ()> {
+        match self.link.inner.count_lapsed(&self.pattern, type_id) {
+            Lapse::Counted => Ok(true),
+            Lapse::Open => Ok(false),
+            Lapse::Gone => Err(()),
+        }
+    }
+
     fn name(&self, topic: &str) -> Arc<str> {
         let mut cached = self.name.lock().unwrap_or_else(|e| e.into_inner());
         match &*cached {
@@ -235,23 +281,30 @@ impl<M> TopicSink<M> {
 impl<M: WireMessage + Send + Sync + 'static> MessageSink<Published<M>> for TopicSink<M> {
     fn try_tell(&self, p: Published<M>) -> Result<(), TrySendError<Published<M>>> {
         let name = self.name(p.topic());
-        match self
-            .link
-            .try_publish_keyed(&name, M::TYPE_ID, M::NAME, p.key(), |out| {
-                p.msg().encode_body(out)
-            }) {
-            Ok(_) => {
-                self.tell_drops(M::TYPE_ID);
-                Ok(())
+        loop {
+            match self
+                .link
+                .try_publish_keyed(&name, M::TYPE_ID, M::NAME, p.key(), |out| {
+                    p.msg().encode_body(out)
+                }) {
+                Ok(_) => {
+                    self.tell_drops(M::TYPE_ID);
+                    self.tell_too_large(&self.pattern, M::TYPE_ID, true);
+                    return Ok(());
+                }
+                Err(crate::SendError::Full) => return Err(TrySendError::Full(p)),
+                // This message alone cannot be sent: reported, and the subscription lives on
+                // (handed back as closed, the peer's subscription would end for good).
+                Err(e @ crate::SendError::TooLarge(_)) => {
+                    self.too_large(p.topic(), M::TYPE_ID, M::NAME, &e);
+                    return Ok(());
+                }
+                Err(crate::SendError::Closed { .. }) => match self.lapsed(M::TYPE_ID) {
+                    Ok(true) => return Ok(()),
+                    Ok(false) => continue,
+                    Err(()) => return Err(TrySendError::Closed(p)),
+                },
             }
-            Err(crate::SendError::Full) => Err(TrySendError::Full(p)),
-            // This message alone cannot be sent: reported, and the subscription lives on
-            // (handed back as closed, the peer's subscription would end for good).
-            Err(e @ crate::SendError::TooLarge(_)) => {
-                self.link.unsendable_publication(p.topic(), M::NAME, &e);
-                Ok(())
-            }
-            Err(crate::SendError::Closed { .. }) => Err(TrySendError::Closed(p)),
         }
     }
 
@@ -260,22 +313,30 @@ impl<M: WireMessage + Send + Sync + 'static> MessageSink<Published<M>> for Topic
         let mut body = Vec::new();
         p.msg().encode_body(&mut body);
         Box::pin(async move {
-            match self
-                .link
-                .publish_keyed(&name, M::TYPE_ID, M::NAME, p.key(), |out| {
-                    out.extend_from_slice(&body)
-                })
-                .await
-            {
-                Ok(_) => {
-                    self.tell_drops(M::TYPE_ID);
-                    Ok(())
+            loop {
+                match self
+                    .link
+                    .publish_keyed(&name, M::TYPE_ID, M::NAME, p.key(), |out| {
+                        out.extend_from_slice(&body)
+                    })
+                    .await
+                {
+                    Ok(_) => {
+                        self.tell_drops(M::TYPE_ID);
+                        self.tell_too_large(&self.pattern, M::TYPE_ID, true);
+                        return Ok(());
+                    }
+                    Err(e @ crate::SendError::TooLarge(_)) => {
+                        self.too_large(p.topic(), M::TYPE_ID, M::NAME, &e);
+                        return Ok(());
+                    }
+                    Err(crate::SendError::Closed { .. }) => match self.lapsed(M::TYPE_ID) {
+                        Ok(true) => return Ok(()),
+                        Ok(false) => continue,
+                        Err(()) => return Err(SendError(p)),
+                    },
+                    Err(crate::SendError::Full) => return Err(SendError(p)),
                 }
-                Err(e @ crate::SendError::TooLarge(_)) => {
-                    self.link.unsendable_publication(p.topic(), M::NAME, &e);
-                    Ok(())
-                }
-                Err(_) => Err(SendError(p)),
             }
         })
     }
@@ -285,6 +346,6 @@ impl<M: WireMessage + Send + Sync + 'static> MessageSink<Published<M>> for Topic
     }
 
     fn is_alive(&self) -> bool {
-        self.link.closed_reason().is_none()
+        self.link.inner.serves(&self.pattern, M::TYPE_ID)
     }
 }

@@ -5,6 +5,8 @@
 //! sequence number and type, in a loss report of the sender; none is missing. Every ask is
 //! answered: by its reply, or by a failure.
 //!
+//! Over TLS and shared memory too, with fewer kills each.
+//!
 //! The receiver is this test binary started again with `child_handler` selected: node `a`
 //! with an actor exported as `sink` for tells and one exported as `answer` for asks, whose
 //! handlers print `got <id>` for each order they handle. Printing is slower than the link, so
@@ -25,9 +27,13 @@ use mycelium_remote::{Endpoint, LinkConfig, LinkEventKind, Node, OnReply};
 use tokio::io::AsyncReadExt;
 
 const ENDPOINT_ENV: &str = "MYCELIUM_REMOTE_HANDLER_ENDPOINT";
+/// A directory with the certificate and key the receiver presents over TLS.
+const TLS_ENV: &str = "MYCELIUM_REMOTE_HANDLER_TLS";
 
 /// Kills per transport.
 const KILLS: usize = 12;
+/// Kills over TLS and shared memory (each connection costs more to make).
+const FEWER_KILLS: usize = 12;
 
 /// The tests of this file run one at a time (each starts and kills many processes).
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -82,10 +88,7 @@ fn child_handler() {
     let Ok(endpoint) = std::env::var(ENDPOINT_ENV) else {
         return;
     };
-    let endpoint = match endpoint.strip_prefix("tcp:") {
-        Some(addr) => Endpoint::Tcp(addr.to_owned()),
-        None => Endpoint::Unix(endpoint.into()),
-    };
+    let endpoint = child_endpoint(&endpoint);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -109,13 +112,40 @@ fn child_handler() {
         let node = Node::builder("a", schema(), secret())
             .config(fast_config())
             .build(&bus, Arc::new(exports));
-        node.listen(&endpoint, &["b"]).await.expect("listen");
+        match std::env::var(TLS_ENV) {
+            #[cfg(feature = "tls")]
+            Ok(dir) => node
+                .listen_tls(&endpoint, &["b"], certs::server(dir.as_ref()))
+                .await
+                .expect("listen"),
+            _ => node.listen(&endpoint, &["b"]).await.expect("listen"),
+        };
         println!("ready");
         let mut stdin = tokio::io::stdin();
         let mut buf = [0u8; 64];
         while matches!(stdin.read(&mut buf).await, Ok(n) if n > 0) {}
     });
     std::process::exit(0);
+}
+
+/// The receiver's endpoint as the parent wrote it: `tcp:<address>`, `shm:<prefix>:<socket>`,
+/// or a Unix socket's path.
+fn child_endpoint(text: &str) -> Endpoint {
+    if let Some(addr) = text.strip_prefix("tcp:") {
+        return Endpoint::Tcp(addr.to_owned());
+    }
+    if let Some(rest) = text.strip_prefix("shm:") {
+        let (prefix, socket) = rest.split_once(':').expect("shm:<prefix>:<socket>");
+        return shm_endpoint(socket.as_ref(), prefix);
+    }
+    Endpoint::Unix(text.into())
+}
+
+fn shm_endpoint(socket: &std::path::Path, prefix: &str) -> Endpoint {
+    let mut e = mycelium_remote::shm::ShmEndpoint::new(socket);
+    e.prefix = prefix.to_owned();
+    e.ring_bytes = 64 * 1024;
+    Endpoint::Shm(e)
 }
 
 /// A small deterministic generator for the kill points, seeded from the clock (the seed is in
@@ -175,18 +205,24 @@ async fn read_got(lines: &mut child::Output, life: &mut Life) -> bool {
 /// What became of each ask, by id: its reply (`true`) or a failure (`false`).
 type Answers = Arc<Mutex<BTreeMap<u64, bool>>>;
 
-/// Streams tells to `sink` (`kind` Tell) or asks to `answer` (`kind` Ask) on a link to
-/// `endpoint` while receivers are started and killed `KILLS` times at random points, then a
-/// last one takes what is left; checks that each receiver handled in order, that every
-/// message was handled or reported lost, and that every ask was answered.
-async fn killed_receivers_lose_nothing(endpoint: Endpoint, env: String, kind: Kind) {
+/// Streams tells to `sink` (`kind` Tell) or asks to `answer` (`kind` Ask) on the link
+/// `connect` makes while receivers (started with `envs`) are started and killed `kills` times
+/// at random points, then a last one takes what is left; checks that each receiver handled
+/// in order, that every message was handled or reported lost, and that every ask was
+/// answered.
+async fn killed_receivers_lose_nothing(
+    connect: impl FnOnce(&Node) -> mycelium_remote::Link,
+    envs: Vec<(&'static str, String)>,
+    kind: Kind,
+    kills: usize,
+) {
     let _one = ONE_AT_A_TIME.lock().await;
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(1, |d| d.as_nanos() as u64)
         | 1;
     let mut points = Points(seed);
-    let spawn = || child::spawn_child("child_handler", [(ENDPOINT_ENV, env.as_str())]);
+    let spawn = || child::spawn_child("child_handler", envs.iter().map(|(k, v)| (k, v)));
 
     let bus = Bus::new();
     let (rec, _) = Recorder::new(true);
@@ -195,7 +231,7 @@ async fn killed_receivers_lose_nothing(endpoint: Endpoint, env: String, kind: Ki
         ..fast_config()
     };
     let (b, mut events) = node("b", &bus, rec, config);
-    let link = b.connect("a", endpoint);
+    let link = connect(&b);
 
     let stop = Arc::new(AtomicBool::new(false));
     let answers: Answers = Arc::default();
@@ -232,7 +268,7 @@ async fn killed_receivers_lose_nothing(endpoint: Endpoint, env: String, kind: Ki
     };
 
     let mut lives: Vec<Life> = Vec::new();
-    for _ in 0..KILLS {
+    for _ in 0..kills {
         let (mut child, mut lines) = spawn();
         let mut life = Life::new();
         wait_ready(&mut lines, &mut life).await;
@@ -263,7 +299,7 @@ async fn killed_receivers_lose_nothing(endpoint: Endpoint, env: String, kind: Ki
     // wait for that, and for the Up of the last receiver, reading its output meanwhile so its
     // pipe never fills.
     let drained = tokio::time::timeout(BOUND, async {
-        while sent.is_none() || link.queued() > 0 || link.asks_in_flight() > 0 || ups < KILLS + 1 {
+        while sent.is_none() || link.queued() > 0 || link.asks_in_flight() > 0 || ups < kills + 1 {
             ups += events
                 .drain()
                 .iter()
@@ -354,7 +390,7 @@ async fn killed_receivers_lose_nothing(endpoint: Endpoint, env: String, kind: Ki
     // Handled again only when a receiver died between handling and acknowledging: at most
     // the acknowledgements in flight at each kill, never a whole mailbox.
     assert!(
-        twice <= KILLS * 512,
+        twice <= kills * 512,
         "seed {seed}: {twice} tells handled twice"
     );
     eprintln!(
@@ -365,53 +401,116 @@ async fn killed_receivers_lose_nothing(endpoint: Endpoint, env: String, kind: Ki
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unix_receivers_killed_lose_nothing() {
-    let dir = TempDir::new("handled-kill");
+/// A receiver's Unix socket in a new temporary directory: the directory (kept for the test),
+/// how the sender dials it, and the receivers' environment.
+#[allow(clippy::type_complexity)]
+fn unix(
+    tag: &str,
+) -> (
+    TempDir,
+    impl FnOnce(&Node) -> mycelium_remote::Link,
+    Vec<(&'static str, String)>,
+) {
+    let dir = TempDir::new(tag);
     let Endpoint::Unix(socket) = dir.socket("a.sock") else {
         unreachable!()
     };
     let env = socket.to_string_lossy().into_owned();
-    killed_receivers_lose_nothing(Endpoint::Unix(socket), env, Kind::Tell).await;
+    (
+        dir,
+        move |b: &Node| b.connect("a", Endpoint::Unix(socket)),
+        vec![(ENDPOINT_ENV, env)],
+    )
+}
+
+/// A loopback address free now, for every receiver in turn.
+fn free_address() -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    format!("127.0.0.1:{port}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unix_receivers_killed_lose_nothing() {
+    let (_dir, connect, envs) = unix("handled-kill");
+    killed_receivers_lose_nothing(connect, envs, Kind::Tell, KILLS).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unix_receivers_killed_lose_no_ask() {
-    let dir = TempDir::new("handled-kill-ask");
-    let Endpoint::Unix(socket) = dir.socket("a.sock") else {
-        unreachable!()
-    };
-    let env = socket.to_string_lossy().into_owned();
-    killed_receivers_lose_nothing(Endpoint::Unix(socket), env, Kind::Ask).await;
+    let (_dir, connect, envs) = unix("handled-kill-ask");
+    killed_receivers_lose_nothing(connect, envs, Kind::Ask, KILLS).await;
+}
+
+async fn over_tcp(kind: Kind) {
+    let addr = free_address();
+    let envs = vec![(ENDPOINT_ENV, format!("tcp:{addr}"))];
+    killed_receivers_lose_nothing(|b| b.connect("a", Endpoint::Tcp(addr)), envs, kind, KILLS).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tcp_receivers_killed_lose_nothing() {
-    // A free loopback port, for every receiver in turn.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
-    let addr = format!("127.0.0.1:{port}");
-    killed_receivers_lose_nothing(
-        Endpoint::Tcp(addr.clone()),
-        format!("tcp:{addr}"),
-        Kind::Tell,
-    )
-    .await;
+    over_tcp(Kind::Tell).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tcp_receivers_killed_lose_no_ask() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
-    let addr = format!("127.0.0.1:{port}");
+    over_tcp(Kind::Ask).await;
+}
+
+#[cfg(feature = "tls")]
+async fn over_tls(kind: Kind, tag: &str) {
+    let dir = TempDir::new(tag);
+    certs::write(dir.path());
+    let addr = free_address();
+    let envs = vec![
+        (ENDPOINT_ENV, format!("tcp:{addr}")),
+        (TLS_ENV, dir.path().to_string_lossy().into_owned()),
+    ];
+    let tls = certs::client(dir.path());
     killed_receivers_lose_nothing(
-        Endpoint::Tcp(addr.clone()),
-        format!("tcp:{addr}"),
-        Kind::Ask,
+        |b| b.connect_tls("a", Endpoint::Tcp(addr), tls),
+        envs,
+        kind,
+        FEWER_KILLS,
     )
     .await;
+}
+
+#[cfg(feature = "tls")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_receivers_killed_lose_nothing() {
+    over_tls(Kind::Tell, "handled-kill-tls").await;
+}
+
+#[cfg(feature = "tls")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_receivers_killed_lose_no_ask() {
+    over_tls(Kind::Ask, "handled-kill-tls-ask").await;
+}
+
+async fn over_shm(kind: Kind, tag: &str) {
+    let dir = TempDir::new(tag);
+    let socket = dir.path().join("a.sock");
+    let prefix = format!("myc-hk-{}-{}", std::process::id(), tag.len());
+    let envs = vec![(
+        ENDPOINT_ENV,
+        format!("shm:{prefix}:{}", socket.to_string_lossy()),
+    )];
+    let endpoint = shm_endpoint(&socket, &prefix);
+    killed_receivers_lose_nothing(|b| b.connect("a", endpoint), envs, kind, FEWER_KILLS).await;
+    // Every receiver was killed or closed: the segments they made are gone.
+    scenario::no_segments_left(&prefix).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shm_receivers_killed_lose_nothing() {
+    over_shm(Kind::Tell, "handled-kill-shm").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shm_receivers_killed_lose_no_ask() {
+    over_shm(Kind::Ask, "handled-kill-shm-ask").await;
 }

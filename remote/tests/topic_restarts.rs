@@ -1,7 +1,8 @@
 //! A subscriber in another process, killed with SIGKILL and replaced again and again while
 //! the publishing node streams to it: every publication reaches a subscriber, in order, or is
 //! in a loss report of the publishing node, and the subscriber that follows a loss is told of
-//! it ([`TopicGap`]).
+//! it ([`TopicGap`]). Over Unix sockets and TCP, and with fewer kills over TLS and shared
+//! memory.
 //!
 //! The subscribing node runs in a child process (this test binary, started again with
 //! `child_subscriber` selected). It subscribes before it listens, so its interest is the first
@@ -27,6 +28,10 @@ use tokio::process::Child;
 
 const SOCKET_ENV: &str = "MYCELIUM_TOPIC_CHILD_SOCKET";
 const TCP_ENV: &str = "MYCELIUM_TOPIC_CHILD_TCP";
+/// With `TCP_ENV`: a directory with the certificate and key the subscriber presents (TLS).
+const TLS_ENV: &str = "MYCELIUM_TOPIC_CHILD_TLS";
+/// `<prefix>:<socket>` of a shared-memory endpoint.
+const SHM_ENV: &str = "MYCELIUM_TOPIC_CHILD_SHM";
 
 /// Prints `got <instrument>` for each quote, as it is published.
 struct Printer;
@@ -55,9 +60,17 @@ impl MessageSink<Published<Quote>> for Printer {
 #[test]
 #[ignore = "started as a child process by the other tests of this file"]
 fn child_subscriber() {
-    let endpoint = match (std::env::var(SOCKET_ENV), std::env::var(TCP_ENV)) {
-        (Ok(path), _) => Endpoint::Unix(path.into()),
-        (_, Ok(addr)) => Endpoint::Tcp(addr),
+    let endpoint = match (
+        std::env::var(SOCKET_ENV),
+        std::env::var(TCP_ENV),
+        std::env::var(SHM_ENV),
+    ) {
+        (Ok(path), _, _) => Endpoint::Unix(path.into()),
+        (_, Ok(addr), _) => Endpoint::Tcp(addr),
+        (_, _, Ok(shm)) => {
+            let (prefix, socket) = shm.split_once(':').expect("<prefix>:<socket>");
+            shm_endpoint(socket.as_ref(), prefix)
+        }
         _ => return,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -86,7 +99,14 @@ fn child_subscriber() {
         node.subscribe_remote::<Quote>("md.*")
             .await
             .expect("subscribed to md");
-        node.listen(&endpoint, &["md"]).await.expect("listen");
+        match std::env::var(TLS_ENV) {
+            #[cfg(feature = "tls")]
+            Ok(dir) => node
+                .listen_tls(&endpoint, &["md"], certs::server(dir.as_ref()))
+                .await
+                .expect("listen"),
+            _ => node.listen(&endpoint, &["md"]).await.expect("listen"),
+        };
         println!("ready");
         let mut stdin = tokio::io::stdin();
         let mut buf = [0u8; 64];
@@ -168,7 +188,7 @@ impl Points {
 /// arrival names (the last ones written to the one killed), and that each subscriber told of
 /// a gap was told of that report's publications.
 async fn subscriber_killed_repeatedly(
-    link_to: Endpoint,
+    connect: impl FnOnce(&Node) -> mycelium_remote::Link,
     spawn: impl Fn() -> (Child, Output),
     kills: usize,
 ) {
@@ -182,7 +202,7 @@ async fn subscriber_killed_repeatedly(
         .observer(observer)
         .build(&bus, Arc::new(bus.exports()));
     node.forward_topic::<Quote>();
-    let link = node.connect("sub", link_to);
+    let link = connect(&node);
 
     let mut lives = Lives::default();
     let mut points = Points(
@@ -408,7 +428,8 @@ async fn subscriber_killed_repeatedly_over_unix_sockets_misses_nothing_silently(
     let Endpoint::Unix(socket) = dir.socket("sub.sock") else {
         unreachable!()
     };
-    subscriber_killed_repeatedly(Endpoint::Unix(socket.clone()), || unix_child(&socket), 50).await;
+    let at = Endpoint::Unix(socket.clone());
+    subscriber_killed_repeatedly(|n| n.connect("sub", at), || unix_child(&socket), 50).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -418,10 +439,61 @@ async fn subscriber_killed_repeatedly_over_tcp_misses_nothing_silently() {
         .and_then(|l| l.local_addr())
         .expect("a free port");
     let text = addr.to_string();
+    let at = Endpoint::Tcp(text.clone());
     subscriber_killed_repeatedly(
-        Endpoint::Tcp(text.clone()),
+        |n| n.connect("sub", at),
         || spawn_child("child_subscriber", [(TCP_ENV, text.as_str())]),
         50,
     )
     .await;
+}
+
+/// Kills over TLS and shared memory (each connection costs more to make).
+const FEWER_KILLS: usize = 20;
+
+#[cfg(feature = "tls")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscriber_killed_repeatedly_over_tls_misses_nothing_silently() {
+    let dir = TempDir::new("topic-kill-tls");
+    certs::write(dir.path());
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .to_string();
+    let certs_dir = dir.path().to_string_lossy().into_owned();
+    let (at, tls) = (Endpoint::Tcp(addr.clone()), certs::client(dir.path()));
+    subscriber_killed_repeatedly(
+        |n| n.connect_tls("sub", at, tls),
+        || {
+            spawn_child(
+                "child_subscriber",
+                [(TCP_ENV, addr.as_str()), (TLS_ENV, certs_dir.as_str())],
+            )
+        },
+        FEWER_KILLS,
+    )
+    .await;
+}
+
+fn shm_endpoint(socket: &std::path::Path, prefix: &str) -> Endpoint {
+    let mut e = mycelium_remote::shm::ShmEndpoint::new(socket);
+    e.prefix = prefix.to_owned();
+    e.ring_bytes = 64 * 1024;
+    Endpoint::Shm(e)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscriber_killed_repeatedly_over_shared_memory_misses_nothing_silently() {
+    let dir = TempDir::new("topic-kill-shm");
+    let socket = dir.path().join("sub.sock");
+    let prefix = format!("myc-tk-{}", std::process::id());
+    let env = format!("{prefix}:{}", socket.to_string_lossy());
+    let at = shm_endpoint(&socket, &prefix);
+    subscriber_killed_repeatedly(
+        |n| n.connect("sub", at),
+        || spawn_child("child_subscriber", [(SHM_ENV, env.as_str())]),
+        FEWER_KILLS,
+    )
+    .await;
+    scenario::no_segments_left(&prefix).await;
 }

@@ -166,6 +166,7 @@ pub fn encode_gap(gap: &TopicGap, out: &mut Vec<u8>) {
         GapReason::Forgot => 2,
         GapReason::TooLarge => 3,
         GapReason::Dropped => 4,
+        GapReason::Closed => 5,
         GapReason::Other => 0,
     });
     out.extend_from_slice(&gap.type_id.to_le_bytes());

@@ -356,6 +356,7 @@ impl From<RustTopicGap> for TopicGap {
             GapReason::Forgot => "forgot",
             GapReason::TooLarge => "too_large",
             GapReason::Dropped => "dropped",
+            GapReason::Closed => "closed",
             GapReason::Other => "other",
         };
         TopicGap {

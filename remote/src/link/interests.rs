@@ -105,6 +105,27 @@ impl Link {
             .push_gap(&mut st, pattern, type_id, (0, 0, count), GapReason::Dropped);
     }
 
+    /// Tells the peer that `count` publications for its subscription, on `topic` (or
+    /// matching it), were too large for a frame: queued when the queue has room for the
+    /// notice, or (`behind_publication`: right behind a publication just queued) beyond its
+    /// capacity. Returns false when it was not queued (no room, or the link is closed).
+    pub(crate) fn notice_too_large(
+        &self,
+        topic: &str,
+        type_id: u16,
+        count: u64,
+        behind_publication: bool,
+    ) -> bool {
+        let mut st = self.inner.lock();
+        if st.closed.is_some() || !(behind_publication || self.inner.room_for_own(&st)) {
+            return false;
+        }
+        self.inner
+            .push_gap(&mut st, topic, type_id, (0, 0, count), GapReason::TooLarge);
+        self.inner.write_queued(st, Kind::Unsubscribe);
+        true
+    }
+
     /// Withdraws the interest [`subscribe_remote`](Self::subscribe_remote) sent: the peer
     /// stops forwarding `type_id` on `pattern`, and a restarted peer is not asked for it
     /// again. Sends nothing for an interest this link never sent.
@@ -224,7 +245,100 @@ impl Inner {
     }
 }
 
+/// What became of a publication for the peer that found the link closed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Lapse {
+    /// Counted: the link may open again, and the peer will be told of it as a gap.
+    Counted,
+    /// The link is open again: the publication can be queued.
+    Open,
+    /// The link is closed for good, or no longer serves this interest.
+    Gone,
+}
+
+/// Publications of one of the peer's interests (pattern, type id) that could not be queued
+/// while the link was closed, and their count.
+pub(crate) type Lapsed = Vec<((String, u16), u64)>;
+
 impl Inner {
+    /// A publication for the peer's interest in `pattern` of `type_id` found the link
+    /// closed: counted when the link keeps the interest through the close.
+    pub(crate) fn count_lapsed(&self, pattern: &str, type_id: u16) -> Lapse {
+        let mut st = self.lock();
+        if st.closed.is_none() {
+            return Lapse::Open;
+        }
+        match st.lapsed.get_mut(&(pattern.to_owned(), type_id)) {
+            Some(count) => {
+                *count += 1;
+                Lapse::Counted
+            }
+            None => Lapse::Gone,
+        }
+    }
+
+    /// True while the link serves the peer's interest in `pattern` of `type_id`: open, or
+    /// closed and keeping it until it opens again.
+    pub(crate) fn serves(&self, pattern: &str, type_id: u16) -> bool {
+        let st = self.lock();
+        st.closed.is_none() || st.lapsed.contains_key(&(pattern.to_owned(), type_id))
+    }
+
+    /// The link opens again (under its lock): queues a gap notice, reason
+    /// [`GapReason::Closed`], for each interest whose publications were counted while it was
+    /// closed, and returns them.
+    pub(super) fn tell_lapsed(&self, st: &mut State) -> Lapsed {
+        let lapsed: Lapsed = std::mem::take(&mut st.lapsed)
+            .into_iter()
+            .filter(|(_, count)| *count > 0)
+            .collect();
+        for ((pattern, type_id), count) in &lapsed {
+            self.push_gap(st, pattern, *type_id, (0, 0, *count), GapReason::Closed);
+        }
+        lapsed
+    }
+
+    /// The closed link will not open again (the node shuts down): the interest kept through
+    /// the close ends, and what was counted for it is returned.
+    pub(super) fn end_lapsed(&self, st: &mut State) -> Lapsed {
+        for (_, subscription) in std::mem::take(&mut st.forwarded) {
+            subscription.cancel();
+        }
+        std::mem::take(&mut st.lapsed)
+            .into_iter()
+            .filter(|(_, count)| *count > 0)
+            .collect()
+    }
+
+    /// Publications for the peer that were never queued (the link was closed): logged, and
+    /// posted as dead letters of this bus, one per publication.
+    pub(super) fn report_lapsed(&self, lapsed: Lapsed, why: &str) {
+        for ((pattern, type_id), count) in lapsed {
+            tracing::warn!(
+                target: "mycelium::remote",
+                peer = %self.peer, pattern = pattern.as_str(), type_id, count,
+                "publications for the peer's subscription were not sent: {why}"
+            );
+            let reason = format!(
+                "a publication matching `{pattern}` (type id {type_id}) for node `{}` was not \
+                 sent: {why}",
+                self.peer
+            );
+            self.bus
+                .dead_letters()
+                .post_all((0..count).map(|_| mycelium_actors::DeadLetter {
+                    actor: mycelium_actors::ActorId::new(self.node, 0),
+                    actor_type: "remote service",
+                    message_type: "publication",
+                    reason: mycelium_actors::DeadLetterReason::Lost {
+                        node: self.node,
+                        reason: reason.clone(),
+                    },
+                    message: None,
+                }));
+        }
+    }
+
     /// Queues, for a new connection, this node's interest (each one not queued and unwritten
     /// already) and, when `complete`, the notice that it is complete. Queued even when the
     /// log is full (senders may have filled it while the peer was away): a renewal refused

@@ -364,6 +364,12 @@ impl Inner {
         let (pending, unsent, wakers) = {
             let mut st = self.lock();
             if st.closed.is_some() {
+                if asked {
+                    // The node shuts down: the interest kept through the close ends now.
+                    let lapsed = self.end_lapsed(&mut st);
+                    drop(st);
+                    self.report_lapsed(lapsed, "the node shut down before the link opened again");
+                }
                 return;
             }
             st.closed = Some(reason.to_owned());
@@ -375,8 +381,15 @@ impl Inner {
                 // Let the writer send a Close frame first; the task ends by itself.
                 drop(task);
             }
-            for (_, subscription) in std::mem::take(&mut st.forwarded) {
-                subscription.cancel();
+            if asked {
+                for (_, subscription) in std::mem::take(&mut st.forwarded) {
+                    subscription.cancel();
+                }
+            } else {
+                // The link may open again: the peer's interest stays served, and what is
+                // published for it meanwhile is counted, then told to the peer as a gap
+                // when it does (`interests.rs`), rather than missed without a word.
+                st.lapsed = st.forwarded.keys().map(|k| (k.clone(), 0)).collect();
             }
             // Asks never written go back to their askers: they were not handled. (The link
             // writes nothing more: frames already taken for a write count as written.)

@@ -15,13 +15,22 @@ impl Inner {
             if st.closed.is_none() {
                 return true;
             }
-            if st.loss_owed || self.running.load(Ordering::Acquire) != 0 {
+            // Its end is over only once its loss report is made: the `GaveUp` event comes
+            // before the report is owed, and a link opened in between would have what is
+            // queued from then on taken into that report.
+            if st.loss_owed || !st.end_reported || self.running.load(Ordering::Acquire) != 0 {
                 return false;
             }
             self.revivable.store(false, Ordering::Release);
-            st.closed.take()
+            let reason = st.closed.take();
+            // What was published for the peer while the link was closed is told to it first
+            // thing, before anything queued from now on.
+            let lapsed = self.tell_lapsed(&mut st);
+            (reason, lapsed)
         };
+        let (reason, lapsed) = reason;
         tracing::info!(target: "mycelium::remote", peer = %self.peer, ?reason, "link opened again after it closed");
+        self.report_lapsed(lapsed, "the link was closed when they were published");
         true
     }
 
@@ -48,16 +57,23 @@ impl Inner {
         self.revivable.load(Ordering::Acquire) && self.lock().closed.is_some()
     }
 
-    /// Waits until the closed link's end is over, then opens it again ([`revive`](Self::revive)).
+    /// Waits until the closed link's end is over (no connection of it runs, its loss report
+    /// made), then opens it again ([`revive`](Self::revive)).
     pub(crate) async fn revive_when_ended(&self) {
         loop {
             let ran = self.ran.notified();
             let mut ran = std::pin::pin!(ran);
             ran.as_mut().enable();
+            let ended = self.ended.notified();
+            let mut ended = std::pin::pin!(ended);
+            ended.as_mut().enable();
             if self.revive() {
                 return;
             }
-            ran.await;
+            tokio::select! {
+                _ = ran => {}
+                _ = ended => {}
+            }
         }
     }
 }

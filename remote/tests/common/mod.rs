@@ -3,6 +3,8 @@
 //! transport ([`scenario`]); a receiving node in a child process ([`child`]).
 #![allow(dead_code)]
 
+#[cfg(feature = "tls")]
+pub mod certs;
 pub mod child;
 pub mod scenario;
 pub mod seen;

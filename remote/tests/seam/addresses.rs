@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use crate::common::*;
-use crate::nodes::{exec_node, order, quote, topology, SCHEMA};
+use crate::nodes::{exec_node, node_on_own_bus, order, quote, topology, SCHEMA};
 
 use mycelium_actors::{AskError, Bus, DeadLetterReason, Recipient, ReplyRecipient, TrySendError};
 use mycelium_contracts::{NewOrder, OrderAck, Quote};
@@ -166,4 +166,34 @@ async fn an_ask_never_sent_comes_back_to_the_asker_when_the_link_gives_up() {
         orders.ask(order(43)).await,
         Err(AskError::Closed(back)) if back.client_order_id == 43
     ));
+}
+
+/// `Node::remote_actor` gives the address a topology names, with numbered tells: each
+/// arrives, numbered in the order sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_actor_from_the_topology_numbers_its_tells() {
+    let dir = TempDir::new("seam-numbered");
+    let path = topology(&dir, "");
+    let (exec, _exec_bus, mut quotes) = exec_node(&path).await;
+    let (_bus, strategy) = node_on_own_bus(&path, "strategy").await;
+    let venue = strategy
+        .remote_actor::<Quote, ()>("execution")
+        .expect("hosted by exec");
+    assert!(
+        strategy.remote_actor::<Quote, ()>("strategy").is_none(),
+        "hosted here"
+    );
+    let mut last = 0;
+    for i in 0..10 {
+        let seq = venue.tell_numbered(&quote(i)).await.unwrap();
+        assert!(seq > last, "{seq} after {last}");
+        last = seq;
+        let q = tokio::time::timeout(BOUND, quotes.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(q.instrument, i);
+    }
+    exec.shutdown();
+    strategy.shutdown();
 }

@@ -420,6 +420,7 @@ class TopicGap:
     """`dropped` (the subscription's overflow policy, while the link was full), `restarted`
     (this process restarted: what its predecessor had not handled), `forgot` (the publisher
     took this node for another process of its name), `too_large` (too large for a frame),
+    `closed` (the publisher's link to this node was closed when they were published),
     `other` (a newer peer's reason)."""
     text: str
     """The whole story in a sentence, as `str(gap)`."""
