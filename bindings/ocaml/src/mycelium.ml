@@ -1038,7 +1038,7 @@ module Node = struct
   let leave t = checked node_free t.n
   let leave_now t = checked node_free_now t.n
 
-  type gap_reason = Restarted | Forgot | Too_large | Dropped | Other
+  type gap_reason = Restarted | Forgot | Too_large | Dropped | Closed | Other
 
   type gap = {
     source : string;
@@ -1059,6 +1059,7 @@ module Node = struct
       | 2 -> Forgot
       | 3 -> Too_large
       | 4 -> Dropped
+      | 5 -> Closed
       | _ -> Other
     in
     let type_id = String.get_uint16_le body 1 in

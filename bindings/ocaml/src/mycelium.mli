@@ -551,6 +551,9 @@ module Node : sig
     | Forgot  (** The publisher took this node for another process of its name. *)
     | Too_large  (** Too large for a frame this node accepts. *)
     | Dropped  (** Dropped by the subscription's {!type-overflow} while the link was full. *)
+    | Closed
+        (** Published while the publisher's link to this node was closed (it had given up, or
+            was being opened again). *)
     | Other  (** A reason of a newer peer. *)
 
   (** Publications of a topic this node subscribed to on another node that will never
