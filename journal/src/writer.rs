@@ -5,7 +5,7 @@
 //! A caller (an actor's thread) does the least it can: it encodes the record into the batch
 //! under one short lock. Checksums, file writes, rotation and deletion happen on the writer
 //! thread, which is woken rarely: by the first record after it went idle, then by the record
-//! that brings the batch to [`WAKE_BYTES`], or by its own timer once the first record has
+//! that brings the batch to 256 KiB, or by its own timer once the first record has
 //! waited [`JournalOptions::linger`]; [`JournalWriter::flush`] and [`JournalWriter::close`]
 //! wake it at once. A wake-up is a system call for the caller and a chance for the scheduler
 //! to run another thread in its place, so a wake-up per few records would cost more than the
@@ -62,7 +62,7 @@ pub struct JournalOptions {
 }
 
 /// The batch size at which an append wakes a writer thread that waits out its linger.
-pub const WAKE_BYTES: usize = 256 << 10;
+pub(crate) const WAKE_BYTES: usize = 256 << 10;
 
 impl JournalOptions {
     /// Defaults: 64 MiB segments, no age limit, no retention limit, an 8 MiB batch, `Block`
@@ -84,7 +84,7 @@ impl JournalOptions {
     }
 
     /// How long the writer thread lets a record wait in the batch for others before it
-    /// writes them, unless the batch reaches [`WAKE_BYTES`] (or half of
+    /// writes them, unless the batch reaches 256 KiB (or half of
     /// [`buffer_bytes`](Self::buffer_bytes), if smaller) first: the most a record stays in
     /// memory after its `append` while the writer keeps up, so the most a `kill -9` can take
     /// of what was appended (`flush` does not wait for it). Zero wakes the writer at every
