@@ -3,8 +3,13 @@
 //! rotating segments and applying retention.
 //!
 //! A caller (an actor's thread) does the least it can: it encodes the record into the batch
-//! under one short lock and wakes the writer thread if the batch was empty. Checksums, file
-//! writes, rotation and deletion happen on the writer thread.
+//! under one short lock. Checksums, file writes, rotation and deletion happen on the writer
+//! thread, which is woken rarely: by the first record after it went idle, then by the record
+//! that brings the batch to 256 KiB, or by its own timer once the first record has
+//! waited [`JournalOptions::linger`]; [`JournalWriter::flush`] and [`JournalWriter::close`]
+//! wake it at once. A wake-up is a system call for the caller and a chance for the scheduler
+//! to run another thread in its place, so a wake-up per few records would cost more than the
+//! records' encoding.
 //!
 //! **When the writer falls behind** (the batch holds [`JournalOptions::buffer_bytes`]), the
 //! policy decides ([`WhenBehind`]): `Block` makes the caller wait for room, so nothing is
@@ -53,11 +58,15 @@ pub struct JournalOptions {
     when_behind: WhenBehind,
     index_every: u64,
     sync: bool,
+    linger: Duration,
 }
+
+/// The batch size at which an append wakes a writer thread that waits out its linger.
+pub(crate) const WAKE_BYTES: usize = 256 << 10;
 
 impl JournalOptions {
     /// Defaults: 64 MiB segments, no age limit, no retention limit, an 8 MiB batch, `Block`
-    /// when behind, an index point every 64 KiB, no `fsync`.
+    /// when behind, an index point every 64 KiB, no `fsync`, a linger of 1 ms.
     pub fn new(schema: JournalSchema) -> Self {
         JournalOptions {
             schema,
@@ -70,7 +79,19 @@ impl JournalOptions {
             when_behind: WhenBehind::Block,
             index_every: 64 << 10,
             sync: false,
+            linger: Duration::from_millis(1),
         }
+    }
+
+    /// How long the writer thread lets a record wait in the batch for others before it
+    /// writes them, unless the batch reaches 256 KiB (or half of
+    /// [`buffer_bytes`](Self::buffer_bytes), if smaller) first: the most a record stays in
+    /// memory after its `append` while the writer keeps up, so the most a `kill -9` can take
+    /// of what was appended (`flush` does not wait for it). Zero wakes the writer at every
+    /// record that finds it idle.
+    pub fn linger(mut self, linger: Duration) -> Self {
+        self.linger = linger;
+        self
     }
 
     /// The recording node's name, kept in every segment header.
@@ -168,8 +189,24 @@ pub struct WriterStats {
     pub waits: u64,
 }
 
+/// What the writer thread is doing, so that a caller wakes it only when it waits for them.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Thread {
+    /// Writing, or about to look at the batch: no wake-up needed.
+    Busy,
+    /// Waiting for a first record.
+    Idle,
+    /// Holding a small batch until it grows to the wake size or the linger ends.
+    Lingering,
+}
+
 struct State {
     batch: Vec<u8>,
+    thread: Thread,
+    /// A `flush` waits: the writer thread writes what it holds without lingering.
+    urgent: bool,
+    /// Callers waiting on `room` (for room in the batch, or for their records' writing).
+    room_waiters: usize,
     next_seq: u64,
     /// Sequence numbers below this are in the file (or reported lost).
     written: u64,
@@ -186,6 +223,8 @@ struct Shared {
     /// Callers wait here for room or for their records to be written.
     room: Condvar,
     buffer_bytes: usize,
+    /// The batch size at which a lingering writer thread is woken.
+    wake_bytes: usize,
     when_behind: WhenBehind,
 }
 
@@ -194,6 +233,37 @@ impl Shared {
         // A panic while the lock is held cannot leave the state half-changed: every update
         // under it is a push or a counter.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Marks the writer thread busy and says whether it must be woken: it waits for records
+    /// (idle), or lingers and `force` or a batch of the wake size calls it.
+    fn must_wake(&self, state: &mut State, force: bool) -> bool {
+        let wake = match state.thread {
+            Thread::Busy => false,
+            Thread::Idle => true,
+            Thread::Lingering => force || state.batch.len() >= self.wake_bytes,
+        };
+        if wake {
+            state.thread = Thread::Busy;
+        }
+        wake
+    }
+
+    /// Waits on `room`, counted so that the writer thread signals only when someone waits.
+    fn wait_room<'a>(&self, mut state: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+        state.room_waiters += 1;
+        let mut state = self.room.wait(state).unwrap_or_else(|p| p.into_inner());
+        state.room_waiters -= 1;
+        state
+    }
+
+    /// Wakes the callers waiting on `room`, if any (`state` is then released).
+    fn release_room(&self, state: MutexGuard<'_, State>) {
+        let waiters = state.room_waiters > 0;
+        drop(state);
+        if waiters {
+            self.room.notify_all();
+        }
     }
 }
 
@@ -285,7 +355,11 @@ impl JournalWriter {
         }
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
-                batch: Vec::with_capacity(options.buffer_bytes.min(1 << 20)),
+                batch: batch_buffer(options.buffer_bytes),
+                // Until the thread starts: it looks at the batch before it first waits.
+                thread: Thread::Busy,
+                urgent: false,
+                room_waiters: 0,
                 next_seq,
                 written: next_seq,
                 lost: None,
@@ -296,6 +370,7 @@ impl JournalWriter {
             work: Condvar::new(),
             room: Condvar::new(),
             buffer_bytes: options.buffer_bytes,
+            wake_bytes: WAKE_BYTES.min(options.buffer_bytes / 2),
             when_behind: options.when_behind,
         });
         let writer = JournalWriter {
@@ -348,7 +423,11 @@ impl JournalWriter {
                         state.stats.waits += 1;
                         waited = true;
                     }
-                    state = shared.room.wait(state).unwrap_or_else(|p| p.into_inner());
+                    state.urgent = true;
+                    if shared.must_wake(&mut state, true) {
+                        shared.work.notify_one();
+                    }
+                    state = shared.wait_room(state);
                 }
                 WhenBehind::DropAndRecordGap => {
                     let seq = state.next_seq;
@@ -362,13 +441,13 @@ impl JournalWriter {
                 }
             }
         }
-        let was_empty = state.batch.is_empty();
         push_lost(&mut state);
         let seq = state.next_seq;
         state.next_seq += 1;
         push_frame(&mut state.batch, entry, seq);
+        let wake = shared.must_wake(&mut state, false);
         drop(state);
-        if was_empty {
+        if wake {
             shared.work.notify_one();
         }
         Ok(Appended::Queued(seq))
@@ -382,12 +461,15 @@ impl JournalWriter {
         let mut state = shared.lock();
         push_lost(&mut state);
         let target = state.next_seq;
-        shared.work.notify_one();
         while state.written < target {
             if let Some(reason) = &state.failed {
                 return Err(JournalError::WriterFailed(reason.clone()));
             }
-            state = shared.room.wait(state).unwrap_or_else(|p| p.into_inner());
+            state.urgent = true;
+            if shared.must_wake(&mut state, true) {
+                shared.work.notify_one();
+            }
+            state = shared.wait_room(state);
         }
         Ok(())
     }
@@ -412,6 +494,7 @@ fn close(
         let mut state = shared.lock();
         push_lost(&mut state);
         state.closing = true;
+        state.thread = Thread::Busy;
     }
     shared.work.notify_one();
     shared.room.notify_all();
@@ -800,14 +883,31 @@ fn time_of(frame: &[u8]) -> u64 {
 
 /// The writer thread.
 fn run(shared: Arc<Shared>, mut writer: SegmentWriter) {
-    let mut spare: Vec<u8> = Vec::new();
+    let mut spare = batch_buffer(writer.options.buffer_bytes);
     loop {
         let (mut batch, end_seq, closing) = {
             let mut state = shared.lock();
+            // When the first record of the batch was seen waiting.
+            let mut first_seen: Option<Instant> = None;
             loop {
-                if !state.batch.is_empty() || state.closing {
+                if state.closing || state.urgent || state.batch.len() >= shared.wake_bytes {
                     break;
                 }
+                if !state.batch.is_empty() {
+                    let since = *first_seen.get_or_insert_with(Instant::now);
+                    let left = writer.options.linger.saturating_sub(since.elapsed());
+                    if left.is_zero() {
+                        break;
+                    }
+                    state.thread = Thread::Lingering;
+                    state = shared
+                        .work
+                        .wait_timeout(state, left)
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0;
+                    continue;
+                }
+                state.thread = Thread::Idle;
                 match writer.options.segment_age {
                     Some(age) if writer.file.records > 0 => {
                         let left = age.saturating_sub(writer.file.opened.elapsed());
@@ -823,12 +923,15 @@ fn run(shared: Arc<Shared>, mut writer: SegmentWriter) {
                     _ => state = shared.work.wait(state).unwrap_or_else(|p| p.into_inner()),
                 }
             }
+            state.thread = Thread::Busy;
+            state.urgent = false;
             let batch = std::mem::replace(&mut state.batch, std::mem::take(&mut spare));
             let end_seq = state.lost.map_or(state.next_seq, |(first, _, _)| first);
-            (batch, end_seq, state.closing)
+            let closing = state.closing;
+            // Room again for callers that wait under `Block`.
+            shared.release_room(state);
+            (batch, end_seq, closing)
         };
-        // Room again for callers that wait under `Block`.
-        shared.room.notify_all();
         let mut stats = WriterStats::default();
         let mut result = writer.write_batch(&mut batch, &mut stats);
         if result.is_ok() && batch.is_empty() && writer.aged() {
@@ -851,12 +954,20 @@ fn run(shared: Arc<Shared>, mut writer: SegmentWriter) {
             }
         }
         let done = closing && state.batch.is_empty();
-        drop(state);
-        shared.room.notify_all();
+        shared.release_room(state);
         if done {
             return;
         }
     }
+}
+
+/// A batch buffer of the size a batch usually reaches, its pages touched now rather than by
+/// the first records (a page fault each 4 KiB on the callers' threads).
+fn batch_buffer(buffer_bytes: usize) -> Vec<u8> {
+    let size = buffer_bytes.min(2 * WAKE_BYTES);
+    let mut buffer = vec![0xff; size];
+    buffer.clear();
+    buffer
 }
 
 fn add(total: &mut WriterStats, more: WriterStats) {
@@ -930,6 +1041,46 @@ mod tests {
         let gaps: Vec<_> = journal.records().filter_map(|r| r.unwrap().gap()).collect();
         assert_eq!(gaps.len(), 1);
         assert_eq!((gaps[0].first, gaps[0].count), (1, 1));
+    }
+
+    #[test]
+    fn flush_writes_what_a_lingering_writer_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = JournalOptions::new(JournalSchema::none()).linger(Duration::from_secs(3600));
+        let writer = JournalWriter::open(dir.path(), options).unwrap();
+        writer.append(&tick(1)).unwrap();
+        writer.append(&tick(2)).unwrap();
+        writer.flush().unwrap();
+        assert_eq!(writer.stats().records, 2);
+        // Read while the writer is open: the records are in the file, not in memory.
+        let journal = JournalReader::open(dir.path()).unwrap();
+        assert_eq!(journal.records().count(), 2);
+        writer.close().unwrap();
+    }
+
+    #[test]
+    fn a_batch_of_the_wake_size_is_written_without_waiting_for_the_linger() {
+        let dir = tempfile::tempdir().unwrap();
+        // 1 KiB of buffer: the writer is woken at 512 bytes, not after an hour. Records that
+        // find the buffer full are dropped, so nothing but the wake size calls the writer.
+        let options = JournalOptions::new(JournalSchema::none())
+            .buffer_bytes(1024)
+            .when_behind(WhenBehind::DropAndRecordGap)
+            .linger(Duration::from_secs(3600));
+        let writer = JournalWriter::open(dir.path(), options).unwrap();
+        let header = writer.stats().bytes;
+        let mut appended = 0;
+        while writer.stats().bytes == header {
+            writer.append(&tick(appended)).unwrap();
+            appended += 1;
+            assert!(
+                appended < 1_000_000,
+                "the writer thread never wrote a batch"
+            );
+            std::thread::yield_now();
+        }
+        assert!(writer.stats().records > 0);
+        writer.close().unwrap();
     }
 
     #[test]
