@@ -1,8 +1,9 @@
 //! A process killed with SIGKILL while it writes: its journal reads back, in order, to the
 //! last whole record, and a writer opened on it continues after that record.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 
 use mycelium_journal::{
     ActorAddr, Encoding, Entry, JournalOptions, JournalReader, JournalSchema, JournalWriter, Kind,
@@ -48,16 +49,6 @@ fn child(dir: &str) {
     }
 }
 
-/// Kills the child if the test fails before it does.
-struct Reap(Child);
-
-impl Drop for Reap {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn a_journal_written_by_a_killed_process_reads_back_to_its_last_whole_record() {
     if let Ok(dir) = std::env::var(CHILD_DIR) {
@@ -65,16 +56,7 @@ fn a_journal_written_by_a_killed_process_reads_back_to_its_last_whole_record() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Reap(
-        Command::new(std::env::current_exe().unwrap())
-            .args([TEST, "--exact", "--nocapture", "--test-threads=1"])
-            .env(CHILD_DIR, dir.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let stdout = child.0.stdout.take().unwrap();
+    let (mut child, stdout) = common::spawn_child(TEST, CHILD_DIR, dir.path());
     let mut flushed = 0;
     for line in BufReader::new(stdout).lines() {
         let line = line.unwrap();

@@ -1,8 +1,9 @@
 //! A process that records actors, killed with SIGKILL mid-run: its journal replays up to the
 //! last whole record, every output as recorded, and the report says what the kill cut.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 
 use mycelium_actors::{actor_from_args, Bus, Context, Handler, SpawnOptions};
@@ -54,16 +55,6 @@ fn child(dir: &str) {
     });
 }
 
-/// Kills the child if the test fails before it does.
-struct Reap(Child);
-
-impl Drop for Reap {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn a_killed_recording_replays_to_its_last_whole_record() {
     if let Ok(dir) = std::env::var(CHILD_DIR) {
@@ -71,16 +62,7 @@ fn a_killed_recording_replays_to_its_last_whole_record() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Reap(
-        Command::new(std::env::current_exe().unwrap())
-            .args([TEST, "--exact", "--nocapture", "--test-threads=1"])
-            .env(CHILD_DIR, dir.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let stdout = child.0.stdout.take().unwrap();
+    let (mut child, stdout) = common::spawn_child(TEST, CHILD_DIR, dir.path());
     let (mut actor, mut flushed) = (None, 0);
     for line in BufReader::new(stdout).lines() {
         let line = line.unwrap();
