@@ -360,8 +360,15 @@ async fn typed_tells_return_the_sequence_numbers_their_loss_report_names() {
     let dir = TempDir::new("typed-seq");
     let bus = Bus::new();
     let (rec, _) = Recorder::new(true);
+    // Two attempts half a second apart: the link gives up after both tells are queued
+    // (with one attempt, a refused connection could close it before the first tell).
     let config = LinkConfig {
-        max_attempts: 1,
+        max_attempts: 2,
+        backoff: mycelium_supervisor::Backoff::exponential(
+            std::time::Duration::from_millis(500),
+            1.0,
+            std::time::Duration::from_millis(500),
+        ),
         ..fast_config()
     };
     let (a, mut events) = node("a", &bus, rec, config);
