@@ -79,7 +79,9 @@ pub use reader::{JournalReader, Records, SegmentInfo};
 pub use record::{ActorAddr, Cut, Encoding, Entry, Gap, Kind, Origin, Record};
 pub use recording::{Described, Recorded, RecordedType, Recording, UnrecordedTypes};
 pub use replay::{Difference, Replay, ReplayError, ReplayMode, ReplayReport};
-pub use replay_set::{ReplaySet, SetReport};
+pub use replay_set::{
+    FeedHosted, FeedRefused, Hosted, ReplayRecorder, ReplaySet, SetReport, StopHosted,
+};
 pub use replayer::{replayer, set_replayer, REPLAYER_FILE};
 pub use segment::{index_path, segment_path, INDEX_EXT, SEGMENT_EXT};
 pub use writer::{Appended, JournalOptions, JournalWriter, WhenBehind, WriterStats, WRITER_SOURCE};

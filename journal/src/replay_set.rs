@@ -84,10 +84,80 @@ type Feed = Box<
 /// A recorded input, what was recorded after it, and whether it is fed (else regenerated).
 type Input<'a> = (&'a Record, Vec<Output>, bool);
 
+/// Stops a replayed actor once its mailbox is drained, and waits for its stop.
+pub type StopHosted = Box<dyn Fn() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
+/// Feeds one recorded input (its `handled` record) to a hosted actor: a tell, or an ask when
+/// `record.asked`, whose answer (or failure) the actor's recorder captures.
+pub type FeedHosted = Box<
+    dyn for<'a> Fn(&'a Record) -> Pin<Box<dyn Future<Output = Result<(), FeedRefused>> + Send + 'a>>
+        + Send
+        + Sync,
+>;
+
+/// Why a hosted actor's input was not handled.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FeedRefused {
+    /// Its payload cannot be turned into the actor's message (the replay ends with
+    /// [`ReplayError::Input`] naming it and this reason).
+    Decode(String),
+    /// The replayed actor had stopped (a difference, reported, not an error).
+    Stopped,
+}
+
+/// The recorder of a replayed actor that the set does not spawn itself (an actor hosted in
+/// another language): give [`recorder`](Self::recorder) to whatever records the actor, then
+/// the running actor to [`ReplaySet::add_hosted`].
+#[derive(Clone)]
+pub struct ReplayRecorder {
+    recorded: u64,
+    capture: Arc<Capture>,
+}
+
+impl ReplayRecorder {
+    /// The recorder the replayed actor must be recorded by: it keeps what the actor does in
+    /// memory and serves it the recorded clock readings.
+    pub fn recorder(&self) -> Arc<dyn mycelium_actors::recording::Recorder> {
+        self.capture.clone()
+    }
+
+    /// The recorded actor number it replays.
+    pub fn recorded(&self) -> u64 {
+        self.recorded
+    }
+}
+
+impl fmt::Debug for ReplayRecorder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReplayRecorder")
+            .field("recorded", &self.recorded)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A replayed actor hosted outside the set's typed spawning (another language's): how to
+/// feed it its inputs from outside the set, and how to stop it.
+pub struct Hosted {
+    /// The running actor's id on the replay's bus.
+    pub id: ActorId,
+    /// Feeds any of its inputs that came from outside the set.
+    pub feed: FeedHosted,
+    /// Stops it once drained.
+    pub stop: StopHosted,
+}
+
+impl fmt::Debug for Hosted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Hosted")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
 /// One replayed actor of the set.
 struct Member {
     capture: Arc<Capture>,
-    stop: Box<dyn Fn() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>,
+    stop: StopHosted,
 }
 
 /// Replays a set of recorded actors together; see the module docs.
@@ -105,6 +175,8 @@ pub struct ReplaySet {
     numbers: HashMap<ActorId, u64>,
     /// By recorded actor number and type name.
     feeds: HashMap<(u64, String), Feed>,
+    /// By recorded actor number: the feeds of hosted actors, for every type.
+    hosted_feeds: HashMap<u64, FeedHosted>,
 }
 
 /// What a set's replay found: one report per replayed actor.
@@ -177,6 +249,7 @@ impl ReplaySet {
             order: Vec::new(),
             numbers: HashMap::new(),
             feeds: HashMap::new(),
+            hosted_feeds: HashMap::new(),
         })
     }
 
@@ -205,20 +278,64 @@ impl ReplaySet {
         self
     }
 
-    /// Spawns the replayed actor for the recorded actor number `recorded` on `bus` (a
-    /// virtual-time bus on a paused current-thread runtime), started with `args`. Every
-    /// actor of a set is on the same bus.
-    pub fn spawn<A: Actor>(
-        &mut self,
-        bus: &Bus,
-        recorded: u64,
-        args: A::Args,
-    ) -> Result<ActorRef<A>, ReplayError> {
+    /// Messages described by `M` (a [`Described`](crate::Described) message, as another
+    /// language's actor sends, answers and handles them) compared by their described
+    /// payload, as `Recording::described::<M>()` wrote it.
+    pub fn sends_described<M: crate::Described>(mut self) -> Self {
+        self.encoders
+            .insert(TypeId::of::<M>(), encode_described::<M>);
+        self
+    }
+
+    /// The recorder of the replayed actor for the recorded actor number `recorded`, for an
+    /// actor the program spawns itself (one hosted in another language: its binding records
+    /// it with this recorder); then [`add_hosted`](Self::add_hosted).
+    pub fn recorder_for(&self, recorded: u64) -> Result<ReplayRecorder, ReplayError> {
         if self.members.contains_key(&recorded) {
             return Err(ReplayError::Spawn(format!(
                 "recorded actor #{recorded} is already replayed in this set"
             )));
         }
+        Ok(ReplayRecorder {
+            recorded,
+            capture: self.capture_for(recorded),
+        })
+    }
+
+    /// Adds to the set the actor `hosted`, running on `bus` and recorded by `recorder`
+    /// ([`recorder_for`](Self::recorder_for)): every input of it from outside the set is
+    /// fed through `hosted.feed`.
+    pub fn add_hosted(
+        &mut self,
+        bus: &Bus,
+        recorder: ReplayRecorder,
+        hosted: Hosted,
+    ) -> Result<(), ReplayError> {
+        let recorded = recorder.recorded;
+        if self.members.contains_key(&recorded) {
+            return Err(ReplayError::Spawn(format!(
+                "recorded actor #{recorded} is already replayed in this set"
+            )));
+        }
+        if let Ok(mut encoders) = recorder.capture.encoders.write() {
+            encoders.clone_from(&self.encoders);
+        }
+        self.members.insert(
+            recorded,
+            Member {
+                capture: recorder.capture,
+                stop: hosted.stop,
+            },
+        );
+        self.order.push(recorded);
+        self.numbers.insert(hosted.id, recorded);
+        self.hosted_feeds.insert(recorded, hosted.feed);
+        self.bus.get_or_insert_with(|| bus.clone());
+        Ok(())
+    }
+
+    /// A recorder for actor `recorded` that serves its recorded clock readings.
+    fn capture_for(&self, recorded: u64) -> Arc<Capture> {
         let mut readings = Readings::default();
         for r in self
             .records
@@ -237,12 +354,29 @@ impl ReplaySet {
                 _ => {}
             }
         }
-        let capture = Arc::new(Capture {
+        Arc::new(Capture {
             encoders: RwLock::new(self.encoders.clone()),
             received: true,
             outputs: Mutex::new(Vec::new()),
             readings: Mutex::new(readings),
-        });
+        })
+    }
+
+    /// Spawns the replayed actor for the recorded actor number `recorded` on `bus` (a
+    /// virtual-time bus on a paused current-thread runtime), started with `args`. Every
+    /// actor of a set is on the same bus.
+    pub fn spawn<A: Actor>(
+        &mut self,
+        bus: &Bus,
+        recorded: u64,
+        args: A::Args,
+    ) -> Result<ActorRef<A>, ReplayError> {
+        if self.members.contains_key(&recorded) {
+            return Err(ReplayError::Spawn(format!(
+                "recorded actor #{recorded} is already replayed in this set"
+            )));
+        }
+        let capture = self.capture_for(recorded);
         let actor = bus
             .spawn_with::<A>(args, SpawnOptions::new().record(capture.clone()))
             .map_err(|e| ReplayError::Spawn(e.to_string()))?;
@@ -442,7 +576,8 @@ impl ReplaySet {
         let mut stopped: HashSet<u64> = HashSet::new();
         for record in fed {
             let key = (record.actor.id, record.name.clone());
-            let Some(feed) = self.feeds.get(&key) else {
+            let hosted = self.hosted_feeds.get(&record.actor.id);
+            if hosted.is_none() && !self.feeds.contains_key(&key) {
                 return Err(ReplayError::Input {
                     seq: record.seq,
                     name: record.name.clone(),
@@ -452,7 +587,7 @@ impl ReplaySet {
                         record.actor.id
                     ),
                 });
-            };
+            }
             if record.encoding == Encoding::Empty {
                 return Err(ReplayError::Input {
                     seq: record.seq,
@@ -465,7 +600,17 @@ impl ReplaySet {
                 continue;
             }
             tokio::time::sleep_until(start + Duration::from_nanos(record.time_ns)).await;
-            match feed(record).await {
+            let fed = match hosted {
+                Some(feed) => feed(record).await.map_err(|e| match e {
+                    FeedRefused::Decode(reason) => Refused::Decode(reason),
+                    FeedRefused::Stopped => Refused::Stopped,
+                }),
+                None => match self.feeds.get(&key) {
+                    Some(feed) => feed(record).await,
+                    None => Ok(()),
+                },
+            };
+            match fed {
                 Ok(()) => {}
                 Err(Refused::Decode(reason)) => {
                     return Err(ReplayError::Input {
@@ -561,6 +706,11 @@ impl ReplaySet {
         }
         Ok(report)
     }
+}
+
+fn encode_described<M: crate::Described>(msg: &dyn std::any::Any) -> Option<Vec<u8>> {
+    let (_, encoding, payload) = msg.downcast_ref::<M>()?.described();
+    (encoding != Encoding::Empty).then(|| payload.to_vec())
 }
 
 impl fmt::Debug for ReplaySet {

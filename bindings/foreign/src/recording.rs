@@ -373,3 +373,85 @@ pub(crate) fn report_published(topic: &str, type_id: u16, body: &[u8]) {
         }
     });
 }
+
+/// A recorded input of a foreign actor as the contract message it was: its type id and
+/// bytes. Any other encoding is refused with the reason (a replay names the input).
+pub fn contract_input(record: &mycelium_journal::Record) -> Result<ForeignMessage, String> {
+    if record.encoding != Encoding::Contract {
+        return Err(format!(
+            "it was recorded as {}, not as a contract message",
+            record.encoding.name()
+        ));
+    }
+    Ok(ForeignMessage {
+        type_id: record.type_id,
+        body: record.payload.clone(),
+    })
+}
+
+/// How a [`ReplaySet`](mycelium_journal::ReplaySet) feeds and stops the replayed foreign
+/// actor `actor` (recorded by the set's [`ReplayRecorder`](mycelium_journal::ReplayRecorder)):
+/// each input from outside the set is turned into a message by `input` (see
+/// [`contract_input`]) and told, or asked when it was recorded as an ask (the answer, or
+/// the failure, is what the recorder compares).
+pub fn replay_hosted<F: Foreign>(
+    actor: crate::ForeignRef<F>,
+    input: impl Fn(&mycelium_journal::Record) -> Result<ForeignMessage, String> + Send + Sync + 'static,
+) -> mycelium_journal::Hosted {
+    use mycelium_journal::FeedRefused;
+    let fed = actor.clone();
+    let feed: mycelium_journal::FeedHosted = Box::new(move |record| {
+        let msg = input(record);
+        let actor = fed.clone();
+        Box::pin(async move {
+            let msg = msg.map_err(FeedRefused::Decode)?;
+            if record.asked {
+                match actor.ask(msg, None).await {
+                    Err(crate::ForeignAskError::Stopped { .. }) => Err(FeedRefused::Stopped),
+                    // An answer or a failure: what the recorder captured is compared.
+                    _ => Ok(()),
+                }
+            } else {
+                actor.tell(msg).await.map_err(|_| FeedRefused::Stopped)
+            }
+        })
+    });
+    let id = actor.id();
+    let stop: mycelium_journal::StopHosted = Box::new(move || {
+        let actor = actor.actor_ref().clone();
+        Box::pin(async move {
+            actor.drain_and_stop().await;
+            actor.wait_for_stop().await;
+        })
+    });
+    mycelium_journal::Hosted { id, feed, stop }
+}
+
+/// Spawns, on `bus` (the replay's virtual-time bus), the replayed foreign actor for the
+/// recorded actor number `recorded` of `set`, recorded as `actor_type` with the language's
+/// own serialization allowed, and adds it to the set; `input` turns its inputs from outside
+/// the set into messages ([`contract_input`] for contract messages). Add the codec of its
+/// messages to the set first (`ReplaySet::sends_described::<ForeignRecord>()`).
+pub async fn spawn_replayed<F: Foreign>(
+    set: &mut mycelium_journal::ReplaySet,
+    bus: &mycelium_actors::Bus,
+    recorded: u64,
+    foreign: Arc<F>,
+    args: F::Args,
+    actor_type: &str,
+    input: impl Fn(&mycelium_journal::Record) -> Result<ForeignMessage, String> + Send + Sync + 'static,
+) -> Result<crate::ForeignRef<F>, mycelium_journal::ReplayError> {
+    let recorder = set.recorder_for(recorded)?;
+    let recording = ForeignRecording::new(recorder.recorder(), actor_type).own_serialization(true);
+    let actor = crate::spawn_recorded(
+        bus,
+        foreign,
+        args,
+        mycelium_actors::SpawnOptions::new(),
+        recording,
+    )
+    .await
+    .map_err(|e| mycelium_journal::ReplayError::Spawn(e.to_string()))?;
+    set.add_hosted(bus, recorder, replay_hosted(actor.clone(), input))?;
+    Ok(actor)
+}

@@ -24,6 +24,8 @@ const OWN: u16 = 9;
 /// answers each message with its count.
 struct Counter {
     peer: Mutex<Option<ForeignRef<Counter>>>,
+    /// Answers twice its count: a changed version.
+    double: bool,
 }
 
 impl Foreign for Counter {
@@ -50,7 +52,7 @@ impl Foreign for Counter {
         *n += 1;
         Ok(Some(ForeignMessage {
             type_id: 8,
-            body: vec![*n],
+            body: vec![if self.double { *n * 2 } else { *n }],
         }))
     }
 
@@ -109,6 +111,7 @@ fn messages_answers_and_sends_are_recorded_as_contract_messages() {
             &bus,
             Arc::new(Counter {
                 peer: Mutex::new(None),
+                double: false,
             }),
             (),
             SpawnOptions::new(),
@@ -120,6 +123,7 @@ fn messages_answers_and_sends_are_recorded_as_contract_messages() {
             &bus,
             Arc::new(Counter {
                 peer: Mutex::new(Some(b.clone())),
+                double: false,
             }),
             (),
             SpawnOptions::new(),
@@ -208,6 +212,7 @@ fn a_failure_and_its_restart_are_recorded_in_a_supervised_child() {
     let bus = rt.block_on(async { Bus::new() });
     let foreign = Arc::new(Counter {
         peer: Mutex::new(None),
+        double: false,
     });
     let (spec, gate) = gated_child_spec("counter", foreign, ());
     gate.record(ForeignRecording::new(recording.clone(), "Counter"))
@@ -266,6 +271,7 @@ fn a_message_of_the_language_is_written_in_its_serialization_only_where_allowed(
                 &bus,
                 Arc::new(Counter {
                     peer: Mutex::new(None),
+                    double: false,
                 }),
                 (),
                 SpawnOptions::new(),
@@ -302,4 +308,144 @@ fn a_message_of_the_language_is_written_in_its_serialization_only_where_allowed(
             assert_eq!(recording.unrecorded(), ["Thing"]);
         }
     }
+}
+
+/// Records two foreign actors on a virtual-time bus, `A` forwarding to `B`, with inputs one
+/// second of bus time apart; returns the actors' recorded numbers.
+fn record_pair(dir: &std::path::Path) -> (u64, u64) {
+    let journal = journal(dir);
+    let recording = Arc::new(Recording::new(journal.clone()).described::<ForeignRecord>());
+    let hosted = mycelium_foreign::HostedBus::new(true, 0, 1).unwrap();
+    let bus = hosted.bus().clone();
+    hosted.block_on(async move {
+        let b = spawn_recorded(
+            &bus,
+            Arc::new(Counter {
+                peer: Mutex::new(None),
+                double: false,
+            }),
+            (),
+            SpawnOptions::new(),
+            ForeignRecording::new(recording.clone(), "B"),
+        )
+        .await
+        .unwrap();
+        let a = spawn_recorded(
+            &bus,
+            Arc::new(Counter {
+                peer: Mutex::new(Some(b.clone())),
+                double: false,
+            }),
+            (),
+            SpawnOptions::new(),
+            ForeignRecording::new(recording.clone(), "A"),
+        )
+        .await
+        .unwrap();
+        for (i, body) in [&b"x"[..], b"fwd", b"y"].into_iter().enumerate() {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            if i == 1 {
+                a.tell(msg(5, body)).await.unwrap();
+            } else {
+                a.ask(msg(5, body), None).await.unwrap();
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(b.ask(msg(5, b"z"), None).await.unwrap().body, [2]);
+        for actor in [a, b] {
+            actor.actor_ref().drain_and_stop().await;
+            actor.wait_for_stop().await;
+        }
+    });
+    journal.close().unwrap();
+    let started: Vec<(u64, String)> = records(dir)
+        .into_iter()
+        .filter(|r| r.kind == Kind::Started)
+        .map(|r| (r.actor.id, r.name))
+        .collect();
+    let number = |name: &str| started.iter().find(|(_, n)| n == name).unwrap().0;
+    (number("A"), number("B"))
+}
+
+/// Replays `A` and `B` together in a set on a virtual-time bus, `B` replaced by `changed`.
+fn replay_pair(
+    dir: &std::path::Path,
+    (a, b): (u64, u64),
+    b_now: Arc<Counter>,
+    mode: mycelium_journal::ReplayMode,
+) -> (mycelium_journal::SetReport, Duration) {
+    let hosted = mycelium_foreign::HostedBus::new(true, 0, 1).unwrap();
+    let bus = hosted.bus().clone();
+    let reader = JournalReader::open(dir).unwrap();
+    let task = hosted.handle().spawn(async move {
+        let mut set = mycelium_journal::ReplaySet::new(&reader)
+            .unwrap()
+            .sends_described::<ForeignRecord>();
+        let input = mycelium_foreign::recording::contract_input;
+        let b_ref =
+            mycelium_foreign::recording::spawn_replayed(&mut set, &bus, b, b_now, (), "B", input)
+                .await
+                .unwrap();
+        let counter = Arc::new(Counter {
+            peer: Mutex::new(Some(b_ref)),
+            double: false,
+        });
+        mycelium_foreign::recording::spawn_replayed(&mut set, &bus, a, counter, (), "A", input)
+            .await
+            .unwrap();
+        let report = set.run(mode).await.unwrap();
+        (report, bus.clock().now())
+    });
+    hosted.block_on(task).unwrap()
+}
+
+#[test]
+fn foreign_actors_replay_in_a_set_at_their_recorded_times() {
+    let dir = tempfile::tempdir().unwrap();
+    let numbers = record_pair(dir.path());
+    let (report, now) = replay_pair(
+        dir.path(),
+        numbers,
+        Arc::new(Counter {
+            peer: Mutex::new(None),
+            double: false,
+        }),
+        mycelium_journal::ReplayMode::StopAtFirst,
+    );
+    assert!(report.is_same(), "{report}");
+    assert_eq!(report.actors.len(), 2);
+    // A's three inputs, B's forwarded one (regenerated by A) and its last ask, fed.
+    assert_eq!(
+        report.actors.iter().map(|a| a.inputs).sum::<u64>(),
+        5,
+        "{report:?}"
+    );
+    // The last input was fed at its recorded bus time, four seconds in.
+    assert!(now >= Duration::from_secs(4), "{now:?}");
+}
+
+#[test]
+fn a_changed_foreign_actor_is_reported_input_by_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let numbers = record_pair(dir.path());
+    let (report, _) = replay_pair(
+        dir.path(),
+        numbers,
+        Arc::new(Counter {
+            peer: Mutex::new(None),
+            double: true,
+        }),
+        mycelium_journal::ReplayMode::Compare,
+    );
+    assert!(!report.is_same());
+    let b = report.actors.iter().find(|a| a.actor == numbers.1).unwrap();
+    // B's answer to its own ask differs (2 recorded, 4 now); the forwarded tell's answer is
+    // not an output.
+    assert_eq!(b.differences.len(), 1, "{report}");
+    let d = &b.differences[0];
+    assert!(d.recorded.contains("replied Msg 02"), "{report}");
+    assert!(d.now.contains("replied Msg 04"), "{report}");
+    let a = report.actors.iter().find(|a| a.actor == numbers.0).unwrap();
+    assert!(a.differences.is_empty(), "{report}");
+    assert!(report.to_csv().lines().count() == 2, "{}", report.to_csv());
 }
