@@ -200,6 +200,29 @@ impl Bus {
         self.bus.now().as_secs_f64()
     }
 
+    /// Waits (without the GIL) until the bus clock of a virtual-time bus reads `time_ns`
+    /// nanoseconds: every actor runs what it can before the clock jumps there (a replay feeds
+    /// recorded inputs at their recorded bus times this way). At once if it reads that
+    /// already.
+    fn advance_to(&self, py: Python<'_>, time_ns: u64) -> PyResult<()> {
+        if !self.virtual_time {
+            return Err(PyValueError::new_err(
+                "Bus.advance_to moves a virtual clock: make the bus with Bus(virtual_time=True)",
+            ));
+        }
+        self.open("advance_to")?;
+        let clock = self.bus.clock().clone();
+        let sleeping = self.handle.spawn(async move {
+            let target = Duration::from_nanos(time_ns);
+            let now = clock.now();
+            if target > now {
+                tokio::time::sleep(target - now).await;
+            }
+        });
+        self.wait(py, sleeping)?
+            .map_err(|e| PyRuntimeError::new_err(format!("the bus clock could not advance: {e}")))
+    }
+
     /// Tasks alive on the bus's runtime: one per actor that is not asleep, and those of its
     /// supervisors, links and hibernation driver (a diagnostic: hibernating actors at work).
     fn runtime_tasks(&self) -> usize {

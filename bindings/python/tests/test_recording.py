@@ -197,3 +197,66 @@ def test_a_recording_killed_mid_run_replays_to_its_last_whole_record(tmp_path):
     report = journal.replay(path, Book, 0, schema=mycelium.trading)
     assert report.ok, str(report)
     assert report.inputs == len(rows)
+
+
+class Clocked(mycelium.Actor):
+    """Publishes, and answers, each heartbeat stamped with the bus time it handled it at."""
+
+    @mycelium.handler(Heartbeat)
+    def beat(self, hb):
+        out = Heartbeat(ts_ns=round(self.bus.now() * 1e9) + self.late(), seq=hb.seq, sender="clock")
+        self.publish(out)
+        return out
+
+    def late(self):
+        return 0
+
+
+class ClockedLate(Clocked):
+    """A new version: stamps a microsecond late."""
+
+    def late(self):
+        return 1000
+
+
+#: (seq, bus time in ns, asked) of the inputs `record_clocked` feeds.
+TIMED = [(1, 1_500_000_000, True), (2, 4_000_000_000, False), (3, 9_250_000_000, True)]
+
+
+def record_clocked(path):
+    rec = journal.Recorder(path, schema=mycelium.trading)
+    with mycelium.Bus(schema=mycelium.trading, virtual_time=True, record=rec) as bus:
+        ref = bus.spawn(Clocked)
+        for seq, time_ns, asked in TIMED:
+            bus._native.advance_to(time_ns)
+            if asked:
+                assert ref.ask(hb(seq)).ts_ns == time_ns
+            else:
+                ref.tell(hb(seq))
+        bus._native.advance_to(10_000_000_000)
+    rec.close()
+    handled = journal.Journal(path).rows(kind="handled")
+    assert [(r.time_ns, r.asked) for r in handled] == [(t, a) for _, t, a in TIMED]
+    return handled[0].actor
+
+
+def test_a_replay_feeds_each_input_at_its_recorded_bus_time_as_recorded(tmp_path):
+    path = str(tmp_path / "clocked")
+    actor = record_clocked(path)
+    report = journal.replay(path, Clocked, schema=mycelium.trading)
+    assert report.ok, str(report)
+    assert report.inputs == len(TIMED)
+
+    changed = journal.replay(
+        path, ClockedLate, actor=actor, schema=mycelium.trading, mode="compare"
+    )
+    # Every input: the told one's publication differs, the asked ones' answers too.
+    assert [d.input for d in changed.differences] == [0, 1, 2], str(changed)
+    assert "ts_ns=4000000000" in changed.differences[1].recorded, str(changed)
+    assert "ts_ns=4000001000" in changed.differences[1].now, str(changed)
+
+
+def test_advance_to_needs_a_virtual_time_bus():
+    with mycelium.Bus() as bus:
+        with pytest.raises(ValueError, match="virtual_time=True"):
+            bus._native.advance_to(1)

@@ -2,10 +2,10 @@
 
 The recorded actor's inputs (its ``handled`` records, in handling order) are fed again to a
 fresh actor of the class given, supervised (so a failure restarts it in place, as a recorded
-restart did) on a virtual-time bus; the replayed actor is recorded into a journal of its
-own, and its outputs, input by input, are compared with the recorded ones: the answer to
-each ask, what it sends and publishes (type, topic and payload), and each failure (its
-text).
+restart did) on a virtual-time bus, each at its recorded bus time and as it was recorded (a
+tell, or an ask); the replayed actor is recorded into a journal of its own, and its outputs,
+input by input, are compared with the recorded ones: the answer to each ask, what it sends
+and publishes (type, topic and payload), and each failure (its text).
 """
 
 from __future__ import annotations
@@ -269,13 +269,23 @@ def replay(
                 backoff=_bus.Backoff(0.0, 1.0, 0.0),
             )
             ref = tree.child("replayed")
-            for message in messages:
+            for handled, message in zip(inputs, messages):
+                # At its recorded bus time: what the actor does before it, and the times
+                # its handlers see, are as recorded.
+                bus._native.advance_to(handled.time_ns)
+                if not handled.asked:
+                    try:
+                        ref.tell(message)
+                    except MyceliumError:
+                        pass  # the actor has stopped: the input is reported not handled
+                    continue
                 try:
-                    # An ask for every input, so that the next is fed once this one is
-                    # handled; what a tell's handler returns is not compared.
                     ref.ask(message)
                 except (MyceliumError, MessageTypeError):
                     pass  # a failure or a missing answer: compared below
+            if inputs:
+                # Past the last input's time: every input told is handled by then.
+                bus._native.advance_to(inputs[-1].time_ns + 1)
             tree.stop()
         finally:
             bus.shutdown()
