@@ -287,6 +287,19 @@ impl ReplaySet {
         self
     }
 
+    /// [`sends_described`](Self::sends_described) for a set whose actors may be spawned
+    /// already (a binding that adds its actor's codec as it spawns it).
+    pub fn compare_described<M: crate::Described>(&mut self) -> &mut Self {
+        self.encoders
+            .insert(TypeId::of::<M>(), encode_described::<M>);
+        for member in self.members.values() {
+            if let Ok(mut encoders) = member.capture.encoders.write() {
+                encoders.clone_from(&self.encoders);
+            }
+        }
+        self
+    }
+
     /// The recorder of the replayed actor for the recorded actor number `recorded`, for an
     /// actor the program spawns itself (one hosted in another language: its binding records
     /// it with this recorder); then [`add_hosted`](Self::add_hosted).

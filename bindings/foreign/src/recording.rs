@@ -430,8 +430,8 @@ pub fn replay_hosted<F: Foreign>(
 /// Spawns, on `bus` (the replay's virtual-time bus), the replayed foreign actor for the
 /// recorded actor number `recorded` of `set`, recorded as `actor_type` with the language's
 /// own serialization allowed, and adds it to the set; `input` turns its inputs from outside
-/// the set into messages ([`contract_input`] for contract messages). Add the codec of its
-/// messages to the set first (`ReplaySet::sends_described::<ForeignRecord>()`).
+/// the set into messages ([`contract_input`] for contract messages). Its messages (and any
+/// foreign actor's in the set) are compared as [`ForeignRecord`]s describe them.
 pub async fn spawn_replayed<F: Foreign>(
     set: &mut mycelium_journal::ReplaySet,
     bus: &mycelium_actors::Bus,
@@ -441,6 +441,7 @@ pub async fn spawn_replayed<F: Foreign>(
     actor_type: &str,
     input: impl Fn(&mycelium_journal::Record) -> Result<ForeignMessage, String> + Send + Sync + 'static,
 ) -> Result<crate::ForeignRef<F>, mycelium_journal::ReplayError> {
+    set.compare_described::<ForeignRecord>();
     let recorder = set.recorder_for(recorded)?;
     let recording = ForeignRecording::new(recorder.recorder(), actor_type).own_serialization(true);
     let actor = crate::spawn_recorded(

@@ -378,9 +378,7 @@ fn replay_pair(
     let bus = hosted.bus().clone();
     let reader = JournalReader::open(dir).unwrap();
     let task = hosted.handle().spawn(async move {
-        let mut set = mycelium_journal::ReplaySet::new(&reader)
-            .unwrap()
-            .sends_described::<ForeignRecord>();
+        let mut set = mycelium_journal::ReplaySet::new(&reader).unwrap();
         let input = mycelium_foreign::recording::contract_input;
         let b_ref =
             mycelium_foreign::recording::spawn_replayed(&mut set, &bus, b, b_now, (), "B", input)

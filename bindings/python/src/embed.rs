@@ -24,6 +24,11 @@
 //! bus's export table ([`PythonHost::export_child`]), which is how other nodes reach it. A
 //! Python actor's publications reach Rust subscribers of a message type the bus exports as a
 //! topic (`bus.exports().export_topic::<M>()`); see `mycelium_foreign::publish_schema_bytes`.
+//!
+//! A recorded Python actor replays beside Rust ones in a `mycelium_journal::ReplaySet`:
+//! [`PythonHost::spawn_replayed`] spawns its class on the replay's bus (the host's) as the
+//! set's replayed actor for its recorded number; the set feeds it its inputs from outside
+//! the set at their recorded bus times and compares what it answers, sends and publishes.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -283,6 +288,90 @@ impl PythonHost {
 
     fn children(&self) -> std::sync::MutexGuard<'_, HashMap<String, Child>> {
         self.children.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Spawns the Python actor class at `class_path` (`"module:Class"`), started with
+    /// `args`, unsupervised, recorded into `recorder` (a `mycelium_journal::Recording` with
+    /// `.described::<mycelium_foreign::ForeignRecord>()`, which may record the program's
+    /// Rust actors too): its messages are written as those of the bus's schema. Returns it as
+    /// a service (`mycelium_foreign::typed_recipient` makes a typed address of it). The
+    /// error is the start's (an import error, a failing `on_start`).
+    pub async fn spawn_recorded<A>(
+        &self,
+        class_path: &str,
+        args: A,
+        recorder: Arc<dyn mycelium_actors::recording::Recorder>,
+    ) -> Result<Arc<dyn mycelium_actors::export::ByteService>, String>
+    where
+        A: for<'py> IntoPyObject<'py>,
+    {
+        let (foreign, args) = self.imported(class_path, args)?;
+        let class_name = class_path.rsplit([':', '.']).next().unwrap_or(class_path);
+        let recording = mycelium_foreign::ForeignRecording::new(recorder, class_name);
+        mycelium_foreign::spawn_recorded(
+            &self.bus,
+            foreign,
+            PyArgs(Arc::new(args)),
+            mycelium_actors::SpawnOptions::new(),
+            recording,
+        )
+        .await
+        .map(|actor| Arc::new(actor) as Arc<dyn mycelium_actors::export::ByteService>)
+        .map_err(|e| e.to_string())
+    }
+
+    /// The callbacks of the class at `class_path` on this host's bus, and `args` as Python's.
+    fn imported<A>(&self, class_path: &str, args: A) -> Result<(Arc<PyForeign>, Py<PyAny>), String>
+    where
+        A: for<'py> IntoPyObject<'py>,
+    {
+        Python::attach(|py| -> PyResult<_> {
+            let args = args.into_bound_py_any(py)?.unbind();
+            let foreign = PyForeign::imported(
+                class_path.to_string(),
+                self.py_bus.clone_ref(py),
+                &self.schema,
+                &self.actors,
+            );
+            Ok((Arc::new(foreign), args))
+        })
+        .map_err(text)
+    }
+
+    /// Spawns the Python actor class at `class_path` (`"module:Class"`), started with
+    /// `args`, on this host's bus (the replay's virtual-time bus) as the replayed actor for
+    /// the recorded actor number `recorded` of `set`. Its inputs from outside the set are fed
+    /// as they were recorded: a message of the bus's schema by its bytes, a plain object
+    /// recorded with `pickle` unpickled; its messages are compared as recorded (a plain
+    /// object by its pickle). Returns the running actor as a service, for the other actors
+    /// of the set to reach it (`mycelium_foreign::typed_recipient`, `typed_reply_recipient`).
+    /// The error names the class when it cannot start.
+    pub async fn spawn_replayed<A>(
+        &self,
+        set: &mut mycelium_journal::ReplaySet,
+        recorded: u64,
+        class_path: &str,
+        args: A,
+    ) -> Result<Arc<dyn mycelium_actors::export::ByteService>, mycelium_journal::ReplayError>
+    where
+        A: for<'py> IntoPyObject<'py>,
+    {
+        let (foreign, args) = self
+            .imported(class_path, args)
+            .map_err(mycelium_journal::ReplayError::Spawn)?;
+        let class_name = class_path.rsplit([':', '.']).next().unwrap_or(class_path);
+        let holder = foreign.clone();
+        mycelium_foreign::recording::spawn_replayed(
+            set,
+            &self.bus,
+            recorded,
+            foreign,
+            PyArgs(Arc::new(args)),
+            class_name,
+            move |record| crate::recording::replay_input(&holder, record),
+        )
+        .await
+        .map(|actor| Arc::new(actor) as Arc<dyn mycelium_actors::export::ByteService>)
     }
 
     /// The program's bus as Python code sees it (a `mycelium.Bus`).

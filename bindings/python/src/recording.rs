@@ -171,3 +171,31 @@ pub(crate) fn describe(foreign: &PyForeign, msg: &ForeignMessage, pickle: bool) 
         Ok(Err(_)) | Err(_) => ForeignRecord::unrecordable("an object pickle refuses"),
     }
 }
+
+/// A recorded input of the Python actor `foreign` as the message it was: a message of the
+/// schema by its bytes, a pickled plain object unpickled (and held for the actor); anything
+/// else refused with the reason.
+pub(crate) fn replay_input(
+    foreign: &PyForeign,
+    record: &mycelium_journal::Record,
+) -> Result<ForeignMessage, String> {
+    if record.encoding != Encoding::Raw {
+        return mycelium_foreign::recording::contract_input(record);
+    }
+    if !record.name.starts_with(PICKLE) {
+        return Err(format!(
+            "it was written as raw bytes named {}, not as a message a Python actor handles",
+            record.name
+        ));
+    }
+    let object = callbacks::attach(|py| -> PyResult<Py<PyAny>> {
+        let bytes = PyBytes::new(py, &record.payload);
+        Ok(py
+            .import("pickle")?
+            .call_method1("loads", (bytes,))?
+            .unbind())
+    })
+    .map_err(|_| "the Python interpreter is exiting".to_owned())?
+    .map_err(|e| format!("pickle cannot load it: {e}"))?;
+    Ok(foreign.hold(object))
+}

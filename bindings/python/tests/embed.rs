@@ -4,6 +4,7 @@
 //! across restarts, restarted after a failure, and an import error as a start failure.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use _native::embed::PythonHost;
@@ -56,6 +57,12 @@ fn scratch_dir(what: &str) -> Scratch {
 fn scratch() -> Scratch {
     let dir = std::env::temp_dir().join(format!("mycelium-embed-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("scratch directory");
+    write_desk(&dir);
+    Scratch(dir)
+}
+
+/// Writes the `desk` schema's module and the `desk_actors` module into `dir`.
+fn write_desk(dir: &std::path::Path) {
     let schema = mycelium_codegen::model::parse_str("desk.yaml", DESK).expect("valid schema");
     for (name, text) in
         mycelium_codegen::python::generate_from(&schema, Some("desk.yaml")).expect("generates")
@@ -63,7 +70,6 @@ fn scratch() -> Scratch {
         std::fs::write(dir.join(name), text).expect("writes the module");
     }
     std::fs::write(dir.join("desk_actors.py"), ACTORS).expect("writes the actors");
-    Scratch(dir)
 }
 
 /// The body of `desk.<class>(**fields)`, encoded by the generated module.
@@ -276,5 +282,179 @@ async fn a_python_child_is_reached_through_typed_recipients_across_restarts() {
         Err(AskError::Closed(hb)) => assert_eq!(hb.sender, "k"),
         other => panic!("expected the request back, got {other:?}"),
     }
+    bus.shutdown(Duration::from_secs(5)).await;
+}
+
+/// A new version of `desk_actors.Trader`: it fills twice the quantity asked.
+const TRADER_V2: &str = r#"
+import mycelium
+import desk
+
+
+class Trader(mycelium.Actor):
+    def on_start(self, limit):
+        self.filled = 0
+
+    @mycelium.handler(desk.NewOrder)
+    def order(self, o):
+        self.filled += 2 * o.qty
+        return desk.Fill(order_id=o.order_id, qty=self.filled)
+"#;
+
+/// A Rust actor that counts the heartbeats its own timer sends it every 700 ms.
+struct Ticker(u64);
+
+impl mycelium_actors::Actor for Ticker {
+    type Args = ();
+    async fn on_start(
+        _: (),
+        ctx: &mut mycelium_actors::Context<Self>,
+    ) -> Result<Self, mycelium_actors::BoxError> {
+        ctx.send_interval(beat("tick"), Duration::from_millis(700));
+        Ok(Ticker(0))
+    }
+}
+
+impl mycelium_actors::Handler<Heartbeat> for Ticker {
+    type Reply = ();
+    async fn handle(&mut self, _: Heartbeat, _: &mut mycelium_actors::Context<Self>) {
+        self.0 += 1;
+    }
+}
+
+/// Replays the journal in `journal` with the ticker and the Python trader of `class_path`
+/// together, on a virtual-time bus.
+async fn replay_desk(
+    host: &PythonHost,
+    bus: &Bus,
+    journal: &std::path::Path,
+    numbers: (u64, u64),
+    class_path: &str,
+    mode: mycelium_journal::ReplayMode,
+) -> mycelium_journal::SetReport {
+    let reader = mycelium_journal::JournalReader::open(journal).expect("reads the journal");
+    let mut set = mycelium_journal::ReplaySet::new(&reader)
+        .expect("reads the journal")
+        .sends_contract::<Heartbeat>();
+    set.spawn::<Ticker>(bus, numbers.0, ()).expect("the ticker");
+    host.spawn_replayed(&mut set, numbers.1, class_path, 100u32)
+        .await
+        .expect("the trader");
+    set.run(mode).await.expect("replays")
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_python_actor_replays_beside_a_rust_one_in_a_replay_set() {
+    use mycelium_journal::{JournalOptions, JournalSchema, JournalWriter, Kind, Recording};
+
+    let dir = scratch_dir("replay");
+    write_desk(&dir.0);
+    std::fs::write(dir.0.join("desk_v2.py"), TRADER_V2).expect("writes the new version");
+    let python = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python");
+    let journal_dir = dir.0.join("journal");
+
+    // Live: the ticker's timer, and the trader asked three orders a second apart.
+    let bus = Bus::builder().virtual_time().build().expect("a bus");
+    let host = PythonHost::start(&bus, "desk", &[&dir.0, &python]).expect("starts Python");
+    let journal = JournalWriter::open(&journal_dir, JournalOptions::new(JournalSchema::none()))
+        .expect("a journal");
+    let recording = Arc::new(
+        Recording::new(journal.clone())
+            .described::<mycelium_foreign::ForeignRecord>()
+            .contract::<Heartbeat>(),
+    );
+    let ticker = bus
+        .spawn_with::<Ticker>(
+            (),
+            mycelium_actors::SpawnOptions::new().record(recording.clone()),
+        )
+        .expect("the ticker");
+    let trader = host
+        .spawn_recorded("desk_actors:Trader", 100u32, recording.clone())
+        .await
+        .expect("the trader");
+    for (i, qty) in [5u32, 7, 11].into_iter().enumerate() {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let (_, reply) = trader
+            .ask(
+                7001,
+                &encode("NewOrder", &format!("order_id={i}, qty={qty}")),
+                None,
+            )
+            .await
+            .expect("answered");
+        assert!(filled(&reply) >= qty);
+    }
+    ticker.drain_and_stop().await;
+    ticker.wait_for_stop().await;
+    bus.shutdown(Duration::from_secs(5)).await;
+    journal.close().expect("closes");
+    let records: Vec<_> = mycelium_journal::JournalReader::open(&journal_dir)
+        .expect("reads")
+        .records()
+        .map(|r| r.expect("whole"))
+        .collect();
+    let number = |name: &str| {
+        records
+            .iter()
+            .find(|r| r.kind == Kind::Started && r.name == name)
+            .map(|r| r.actor.id)
+            .expect("recorded")
+    };
+    let numbers = (number("Ticker"), number("Trader"));
+    let handled = |actor: u64| {
+        records
+            .iter()
+            .filter(|r| r.kind == Kind::Handled && r.actor.id == actor)
+            .count()
+    };
+    assert_eq!(handled(numbers.1), 3);
+    assert!(handled(numbers.0) >= 4, "the ticker ticked");
+
+    // Replayed unchanged: every output as recorded, the trader's asks at their times.
+    let bus = Bus::builder().virtual_time().build().expect("a bus");
+    let host = PythonHost::start(&bus, "desk", &[&dir.0, &python]).expect("starts Python");
+    let same = replay_desk(
+        &host,
+        &bus,
+        &journal_dir,
+        numbers,
+        "desk_actors:Trader",
+        mycelium_journal::ReplayMode::StopAtFirst,
+    )
+    .await;
+    assert!(same.is_same(), "{same}");
+    assert_eq!(same.actors.len(), 2);
+    assert!(bus.now() >= Duration::from_secs(3));
+    bus.shutdown(Duration::from_secs(5)).await;
+
+    // The trader changed: each of its answers differs, the ticker does as recorded.
+    let bus = Bus::builder().virtual_time().build().expect("a bus");
+    let host = PythonHost::start(&bus, "desk", &[&dir.0, &python]).expect("starts Python");
+    let changed = replay_desk(
+        &host,
+        &bus,
+        &journal_dir,
+        numbers,
+        "desk_v2:Trader",
+        mycelium_journal::ReplayMode::Compare,
+    )
+    .await;
+    let trader = changed
+        .actors
+        .iter()
+        .find(|a| a.actor == numbers.1)
+        .expect("the trader's report");
+    assert_eq!(trader.differences.len(), 3, "{changed}");
+    assert!(
+        trader.differences[0].recorded.contains("replied Fill"),
+        "{changed}"
+    );
+    let ticker = changed
+        .actors
+        .iter()
+        .find(|a| a.actor == numbers.0)
+        .expect("the ticker's report");
+    assert!(ticker.differences.is_empty(), "{changed}");
     bus.shutdown(Duration::from_secs(5)).await;
 }
