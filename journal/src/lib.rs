@@ -78,7 +78,9 @@ pub use index::IndexEntry;
 pub use reader::{JournalReader, Records, SegmentInfo};
 pub use record::{ActorAddr, Cut, Encoding, Entry, Gap, Kind, Origin, Record};
 pub use recording::{Described, Recorded, RecordedType, Recording, UnrecordedTypes};
-pub use replay::{Difference, Replay, ReplayError, ReplayMode, ReplayReport};
+pub use replay::{
+    Difference, Replay, ReplayError, ReplayMode, ReplayReport, SHOWN_CHARS, SHOWN_OUTPUTS,
+};
 pub use replay_set::{
     FeedHosted, FeedRefused, Hosted, ReplayRecorder, ReplaySet, SetReport, StopHosted,
 };

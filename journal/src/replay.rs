@@ -142,6 +142,49 @@ pub struct Difference {
     pub now: String,
     /// The inputs just before it, oldest first.
     pub before: Vec<String>,
+    /// What was recorded after it, one output each (`recorded` joins them); empty for none.
+    pub recorded_outputs: Vec<String>,
+    /// What the replay did after it, one output each (`now` joins them); empty for none or
+    /// for an input not handled.
+    pub now_outputs: Vec<String>,
+}
+
+/// How many outputs a line of a report shows (the CSV has every one).
+pub const SHOWN_OUTPUTS: usize = 8;
+
+/// How many characters of one output, or of an input, a report shows.
+pub const SHOWN_CHARS: usize = 400;
+
+/// `text` cut to [`SHOWN_CHARS`] characters, saying how long it was.
+fn shorten(text: &str) -> std::borrow::Cow<'_, str> {
+    match text.char_indices().nth(SHOWN_CHARS) {
+        None => text.into(),
+        Some((end, _)) => {
+            format!("{}... ({} characters)", &text[..end], text.chars().count()).into()
+        }
+    }
+}
+
+/// A report line of `outputs` (else `whole`): the first [`SHOWN_OUTPUTS`], each shortened,
+/// and how many more.
+fn bounded(outputs: &[String], whole: &str) -> String {
+    if outputs.is_empty() {
+        return shorten(whole).into_owned();
+    }
+    let mut line = outputs
+        .iter()
+        .take(SHOWN_OUTPUTS)
+        .map(|o| shorten(o))
+        .collect::<Vec<_>>()
+        .join("; ");
+    if outputs.len() > SHOWN_OUTPUTS {
+        line.push_str(&format!(
+            "; ... and {} more ({} outputs; the CSV lists every one)",
+            outputs.len() - SHOWN_OUTPUTS,
+            outputs.len()
+        ));
+    }
+    line
 }
 
 /// What a replay found.
@@ -219,13 +262,17 @@ impl fmt::Display for ReplayReport {
                 d.seq,
                 d.time_ns / 1_000_000_000,
                 d.time_ns % 1_000_000_000,
-                d.message
+                shorten(&d.message)
             )?;
             for b in &d.before {
-                writeln!(f, "    after  {b}")?;
+                writeln!(f, "    after  {}", shorten(b))?;
             }
-            writeln!(f, "  - recorded: {}", d.recorded)?;
-            writeln!(f, "  + now:      {}", d.now)?;
+            writeln!(
+                f,
+                "  - recorded: {}",
+                bounded(&d.recorded_outputs, &d.recorded)
+            )?;
+            writeln!(f, "  + now:      {}", bounded(&d.now_outputs, &d.now))?;
         }
         Ok(())
     }
@@ -377,6 +424,11 @@ fn compared(outputs: &[Output]) -> &[Output] {
         Some((Output::Stopped(reason), rest)) if ended_from_outside(reason) => rest,
         _ => outputs,
     }
+}
+
+/// Each output compared, as text.
+pub(crate) fn lines(outputs: &[Output]) -> Vec<String> {
+    compared(outputs).iter().map(Output::to_string).collect()
 }
 
 pub(crate) fn show(outputs: &[Output]) -> String {
@@ -849,6 +901,8 @@ impl<A: Actor> Replay<A> {
                         recorded: show(&inputs[i].1),
                         now: format!("not handled: the replayed actor had stopped ({reason})"),
                         before: before(&inputs, i, &describe),
+                        recorded_outputs: lines(&inputs[i].1),
+                        now_outputs: Vec::new(),
                     });
                     report.inputs += 1;
                     if mode == ReplayMode::StopAtFirst {
@@ -946,6 +1000,8 @@ impl<A: Actor> Replay<A> {
                     recorded: show(recorded),
                     now: show(&now),
                     before: before(inputs, i, describe),
+                    recorded_outputs: lines(recorded),
+                    now_outputs: lines(&now),
                 });
             }
         }

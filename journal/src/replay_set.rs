@@ -70,8 +70,8 @@ use mycelium_codec::WireMessage;
 use crate::reader::JournalReader;
 use crate::record::{Encoding, Kind, Origin, Record};
 use crate::replay::{
-    before, cut_record, cut_short, decode_contract, encode_contract, encode_json, printable, same,
-    sent_how, short_name, show, Capture, Difference, Encode, Output, Readings, Refused,
+    before, cut_record, cut_short, decode_contract, encode_contract, encode_json, lines, printable,
+    same, sent_how, short_name, show, Capture, Difference, Encode, Output, Readings, Refused,
     ReplayError, ReplayMode, ReplayReport,
 };
 
@@ -679,10 +679,10 @@ impl ReplaySet {
                     now.retain(|o| !matches!(o, Output::Received { .. }));
                 }
                 if !same(recorded, &now) {
-                    let now = if i >= captured.len() {
-                        "not handled".to_owned()
+                    let (now, now_outputs) = if i >= captured.len() {
+                        ("not handled".to_owned(), Vec::new())
                     } else {
-                        show(&now)
+                        (show(&now), lines(&now))
                     };
                     actor.differences.push(Difference {
                         input: i as u64,
@@ -692,6 +692,8 @@ impl ReplaySet {
                         recorded: show(recorded),
                         now,
                         before: before(&plain, i, &describe),
+                        recorded_outputs: lines(recorded),
+                        now_outputs,
                     });
                 }
             }

@@ -270,3 +270,76 @@ async fn a_recorded_stop_that_the_replay_does_not_make_is_a_difference() {
         .unwrap();
     assert!(report.differences.is_empty(), "{report}");
 }
+
+/// Publishes `n` fills for each burst it is told of; version 2 publishes one more.
+struct Burster {
+    version: u32,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Burst(u32);
+
+impl Actor for Burster {
+    type Args = u32;
+    async fn on_start(version: u32, _ctx: &mut Context<Self>) -> Result<Self, BoxError> {
+        Ok(Burster { version })
+    }
+}
+
+impl Handler<Burst> for Burster {
+    type Reply = ();
+    async fn handle(&mut self, burst: Burst, ctx: &mut Context<Self>) {
+        let n = burst.0 + u32::from(self.version == 2);
+        for qty in 0..n {
+            let _ = ctx.publish("fills", Fill { qty }).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_report_line_shows_the_first_outputs_and_a_count_while_the_csv_has_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal =
+        JournalWriter::open(dir.path(), JournalOptions::new(JournalSchema::none())).unwrap();
+    let recording = Arc::new(
+        Recording::new(journal.clone())
+            .serde::<Burst>()
+            .serde::<Fill>(),
+    );
+    let bus = Bus::builder().virtual_time().build().unwrap();
+    let burster = bus
+        .spawn_with::<Burster>(1, SpawnOptions::new().record(recording))
+        .unwrap();
+    burster.tell(Burst(3000)).await.unwrap();
+    burster.drain_and_stop().await;
+    burster.wait_for_stop().await;
+    journal.close().unwrap();
+
+    let reader = JournalReader::open(dir.path()).unwrap();
+    let replay_bus = Bus::builder().virtual_time().build().unwrap();
+    let report = Replay::<Burster>::new(2)
+        .serde::<Burst>()
+        .sends_serde::<Fill>()
+        .run(
+            &reader,
+            burster.id().local(),
+            &replay_bus,
+            ReplayMode::Compare,
+        )
+        .await
+        .unwrap();
+    assert_eq!(report.differences.len(), 1, "{report:?}");
+    let d = &report.differences[0];
+    assert_eq!(d.recorded_outputs.len(), 3000);
+    assert_eq!(d.now_outputs.len(), 3001);
+    let text = report.to_string();
+    assert!(text.len() < 10_000, "a report of {} bytes", text.len());
+    assert!(
+        text.contains("... and 2992 more (3000 outputs; the CSV lists every one)"),
+        "{text}"
+    );
+    assert!(text.contains("... and 2993 more (3001 outputs"), "{text}");
+    // The CSV keeps every output.
+    let csv = report.to_csv();
+    assert_eq!(csv.matches("published Fill on fills").count(), 3000 + 3001);
+}

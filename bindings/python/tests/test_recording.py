@@ -260,3 +260,38 @@ def test_advance_to_needs_a_virtual_time_bus():
     with mycelium.Bus() as bus:
         with pytest.raises(ValueError, match="virtual_time=True"):
             bus._native.advance_to(1)
+
+
+class Burst(mycelium.Actor):
+    """Publishes as many heartbeats as each heartbeat's seq says (one more in `BurstV2`)."""
+
+    extra = 0
+
+    @mycelium.handler(Heartbeat)
+    def beat(self, hb):
+        for i in range(hb.seq + self.extra):
+            self.publish(Heartbeat(ts_ns=i, seq=i, sender="burst"))
+        return hb
+
+
+class BurstV2(Burst):
+    extra = 1
+
+
+def test_a_report_line_shows_the_first_outputs_and_a_count_while_the_csv_has_all(tmp_path):
+    path = str(tmp_path / "burst")
+    rec = journal.Recorder(path, schema=mycelium.trading)
+    with mycelium.Bus(schema=mycelium.trading, record=rec) as bus:
+        ref = bus.spawn(Burst)
+        ref.ask(hb(2000))
+        ref.stop()
+        ref.wait_for_stop()
+    rec.close()
+    report = journal.replay(path, BurstV2, schema=mycelium.trading, actor=1)
+    d = report.first
+    # The publications and the answer.
+    assert d is not None and len(d.recorded_outputs) == 2001 and len(d.now_outputs) == 2002
+    text = str(report)
+    assert len(text) < 10_000, len(text)
+    assert "... and 1993 more (2001 outputs; the CSV lists every one)" in text
+    assert report.to_csv().count("published Heartbeat") == 2000 + 2001

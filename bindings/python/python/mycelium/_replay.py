@@ -36,7 +36,8 @@ ReplayError.__module__ = "mycelium.journal"
 class Difference(NamedTuple):
     """An input whose outputs differ: its number among the actor's inputs (from 0), its
     record number and bus time, its message type, what was recorded and what happened now
-    (one line per output), and the inputs before it."""
+    (its outputs joined by ``; ``), the inputs before it, and the outputs one by one
+    (``recorded_outputs``, ``now_outputs``: empty for none)."""
 
     input: int
     seq: int
@@ -45,6 +46,8 @@ class Difference(NamedTuple):
     recorded: str
     now: str
     before: Tuple[str, ...]
+    recorded_outputs: Tuple[str, ...] = ()
+    now_outputs: Tuple[str, ...] = ()
 
     def csv_row(self) -> str:
         """The CSV columns ``input,seq,time_ns,message,recorded,now`` (no line end)."""
@@ -52,6 +55,31 @@ class Difference(NamedTuple):
             [str(self.input), str(self.seq), str(self.time_ns)]
             + [_csv(v) for v in (self.message, self.recorded, self.now)]
         )
+
+
+#: How many outputs a line of ``str(report)`` shows (the CSV has every one).
+SHOWN_OUTPUTS = 8
+#: How many characters of one output a line of ``str(report)`` shows.
+SHOWN_CHARS = 400
+
+
+def _shorten(text: str) -> str:
+    if len(text) <= SHOWN_CHARS:
+        return text
+    return f"{text[:SHOWN_CHARS]}... ({len(text)} characters)"
+
+
+def _bounded(outputs: Tuple[str, ...], whole: str) -> str:
+    """A report line: the first outputs, each shortened, and how many more."""
+    if not outputs:
+        return _shorten(whole)
+    line = "; ".join(_shorten(o) for o in outputs[:SHOWN_OUTPUTS])
+    if len(outputs) > SHOWN_OUTPUTS:
+        line += (
+            f"; ... and {len(outputs) - SHOWN_OUTPUTS} more ({len(outputs)} outputs; the CSV "
+            "lists every one)"
+        )
+    return line
 
 
 def _csv(field: str) -> str:
@@ -105,8 +133,8 @@ class ReplayReport:
             t = f"{d.time_ns // 1_000_000_000}.{d.time_ns % 1_000_000_000:09d}s"
             lines.append(f"\ninput {d.input} (record {d.seq}, bus time {t}): {d.message}")
             lines.extend(f"    after  {b}" for b in d.before)
-            lines.append(f"  - recorded: {d.recorded}")
-            lines.append(f"  + now:      {d.now}")
+            lines.append(f"  - recorded: {_bounded(d.recorded_outputs, d.recorded)}")
+            lines.append(f"  + now:      {_bounded(d.now_outputs, d.now)}")
         return "\n".join(lines) + tail
 
     def __repr__(self) -> str:
@@ -307,24 +335,29 @@ def replay(
             now = [o for o in now_outputs[i] if o.kind != "replied" or handled.asked]
         else:
             now = []
-        if i >= len(now_inputs):
-            now_text = "not handled: the replayed actor had stopped"
-        else:
-            now_text = "; ".join(_show(o, decoders) for o in now) or "nothing"
         live_keys = [_key(o) for o in live]
         now_keys = [_key(o) for o in now]
         if i == len(inputs) - 1 and crashed:
             now_keys = now_keys[: len(live_keys)]
         if i < len(now_inputs) and live_keys == now_keys:
             continue
+        live_shown = tuple(_show(o, decoders) for o in live)
+        if i >= len(now_inputs):
+            now_shown: Tuple[str, ...] = ()
+            now_text = "not handled: the replayed actor had stopped"
+        else:
+            now_shown = tuple(_show(o, decoders) for o in now)
+            now_text = "; ".join(now_shown) or "nothing"
         differences.append(
             Difference(
                 input=i,
                 seq=handled.seq,
                 time_ns=handled.time_ns,
                 message=handled.type,
-                recorded="; ".join(_show(o, decoders) for o in live) or "nothing",
+                recorded="; ".join(live_shown) or "nothing",
                 now=now_text,
+                recorded_outputs=live_shown,
+                now_outputs=now_shown,
                 before=tuple(
                     f"input {j} (record {inputs[j].seq}): {inputs[j].type}"
                     for j in range(max(0, i - before), i)
