@@ -242,8 +242,8 @@ pub async fn publish_schema_bytes(
     key: Option<u64>,
     body: &[u8],
 ) -> Result<PublishReport, ForeignTopicError> {
-    crate::recording::report_published(topic, type_id, body);
-    // First as the Rust type, if there is one: a body it refuses publishes nothing.
+    // First as the Rust type, if there is one: a body it refuses publishes nothing (and is
+    // not recorded as published).
     let typed = match bus.exports().publish(type_id, topic, key, body).await {
         Ok(report) => Some(report),
         Err(DeliveryError::UnknownTopicType { .. }) => None,
@@ -253,10 +253,16 @@ pub async fn publish_schema_bytes(
         type_id,
         body: Arc::from(body),
     };
-    let report = match key {
-        Some(key) => bus.publish_keyed(topic, key, msg).await?,
-        None => bus.publish(topic, msg).await?,
+    let published = match key {
+        Some(key) => bus.publish_keyed(topic, key, msg).await,
+        None => bus.publish(topic, msg).await,
     };
+    // Recorded once published, as the Rust type or as a schema message: what a recorded
+    // foreign actor's handler published, never what was refused.
+    if typed.is_some() || published.is_ok() {
+        crate::recording::report_published(topic, type_id, body);
+    }
+    let report = published?;
     Ok(match typed {
         Some(typed) => PublishReport {
             matched: report.matched + typed.matched,

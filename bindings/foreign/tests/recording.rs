@@ -447,3 +447,95 @@ fn a_changed_foreign_actor_is_reported_input_by_input() {
     assert!(a.differences.is_empty(), "{report}");
     assert!(report.to_csv().lines().count() == 2, "{}", report.to_csv());
 }
+
+/// Publishes a heartbeat for each message: its body as the heartbeat's body (`good` an
+/// encoded one, anything else a body the Rust type refuses); answers with the outcome.
+struct Publishing {
+    hosted: Arc<mycelium_foreign::HostedBus>,
+}
+
+impl Foreign for Publishing {
+    type Args = ();
+    type State = ();
+
+    fn start(&self, _: &(), _me: &ForeignRef<Self>) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn handle(&self, _: &mut (), msg: ForeignMessage) -> Result<Option<ForeignMessage>, String> {
+        use mycelium_codec::WireMessage;
+        use mycelium_contracts::Heartbeat;
+        let body = if msg.body == b"good" {
+            let mut body = Vec::new();
+            Heartbeat {
+                ts_ns: 1,
+                seq: 2,
+                sender: "p".into(),
+            }
+            .encode_body(&mut body);
+            body
+        } else {
+            msg.body
+        };
+        let bus = self.hosted.bus().clone();
+        let published = self.hosted.block_on(async move {
+            mycelium_foreign::publish_schema_bytes(
+                &bus,
+                Heartbeat::TYPE_ID,
+                Heartbeat::TOPIC,
+                None,
+                &body,
+            )
+            .await
+        });
+        Ok(Some(ForeignMessage {
+            type_id: 8,
+            body: vec![u8::from(published.is_ok())],
+        }))
+    }
+
+    fn stop(&self, _: (), _: &StopReason) {}
+}
+
+#[test]
+fn a_publication_the_rust_type_refuses_is_not_recorded() {
+    use mycelium_codec::WireMessage;
+    let dir = tempfile::tempdir().unwrap();
+    let journal = journal(dir.path());
+    let recording = Arc::new(Recording::new(journal.clone()).described::<ForeignRecord>());
+    let hosted = Arc::new(mycelium_foreign::HostedBus::new(false, 0, 1).unwrap());
+    let bus = hosted.bus().clone();
+    bus.exports()
+        .export_topic::<mycelium_contracts::Heartbeat>()
+        .unwrap();
+    let foreign = Arc::new(Publishing {
+        hosted: hosted.clone(),
+    });
+    let answers = hosted.block_on(async move {
+        let actor = spawn_recorded(
+            &bus,
+            foreign,
+            (),
+            SpawnOptions::new(),
+            ForeignRecording::new(recording, "Publishing"),
+        )
+        .await
+        .unwrap();
+        let mut answers = Vec::new();
+        for body in [&b"\xff\xff"[..], b"good"] {
+            answers.push(actor.ask(msg(5, body), None).await.unwrap().body[0]);
+        }
+        actor.actor_ref().drain_and_stop().await;
+        actor.wait_for_stop().await;
+        answers
+    });
+    assert_eq!(answers, [0, 1], "refused, then published");
+    journal.close().unwrap();
+    let published: Vec<Record> = records(dir.path())
+        .into_iter()
+        .filter(|r| r.kind == Kind::Published)
+        .collect();
+    assert_eq!(published.len(), 1, "{published:?}");
+    assert_eq!(published[0].type_id, mycelium_contracts::Heartbeat::TYPE_ID);
+    assert_eq!(published[0].topic, mycelium_contracts::Heartbeat::TOPIC);
+}
