@@ -218,6 +218,12 @@ thread_local! {
     static HANDLING: Cell<*const ReplyRecord> = const { Cell::new(std::ptr::null()) };
 }
 
+/// True once an actor is recorded in this process.
+#[inline]
+pub(crate) fn is_on() -> bool {
+    RECORDING.load(Ordering::Relaxed)
+}
+
 /// An actor is recorded from now on.
 pub(crate) fn recording_on() {
     RECORDING.store(true, Ordering::Relaxed);

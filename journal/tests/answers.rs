@@ -103,3 +103,74 @@ async fn answers_and_failed_asks_are_recorded_and_served_again() {
         "{third}"
     );
 }
+
+/// As `Trader`, but asks with `ask_queued` and awaits the answer after.
+#[derive(Clone)]
+struct QueuedTrader(ReplyRecipient<u32, u64>);
+actor_from_args!(QueuedTrader);
+
+impl Handler<u32> for QueuedTrader {
+    type Reply = String;
+    async fn handle(&mut self, qty: u32, _ctx: &mut Context<Self>) -> String {
+        let pending = match self.0.ask_queued(qty).await {
+            Ok(pending) => pending,
+            Err(e) => return format!("not asked: {e}"),
+        };
+        match pending.await {
+            Ok(price) => format!("price {price}"),
+            Err(e) => format!("no price: {e}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn the_answers_to_queued_asks_are_recorded_and_served_to_a_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal =
+        JournalWriter::open(dir.path(), JournalOptions::new(JournalSchema::none())).unwrap();
+    let recording = Arc::new(
+        Recording::new(journal.clone())
+            .serde::<u32>()
+            .serde::<u64>()
+            .serde::<String>(),
+    );
+    let live = Bus::builder().virtual_time().build().unwrap();
+    let pricer = live.spawn::<Pricer>(Pricer);
+    let trader = live
+        .spawn_with::<QueuedTrader>(
+            QueuedTrader(pricer.reply_recipient()),
+            SpawnOptions::new().record(recording),
+        )
+        .unwrap();
+    assert_eq!(trader.ask(2u32).await.unwrap(), "price 20");
+    assert_eq!(trader.ask(5u32).await.unwrap(), "price 50");
+    journal.close().unwrap();
+
+    let reader = JournalReader::open(dir.path()).unwrap();
+    let answered: Vec<_> = reader
+        .records()
+        .map(Result::unwrap)
+        .filter(|r| r.kind == Kind::Answered)
+        .collect();
+    assert_eq!(answered.len(), 2, "each queued ask's answer is recorded");
+    assert_eq!(answered[1].payload_text(), Some("50"));
+
+    // Replayed alone: the pricer's answers come from the journal.
+    let number = trader.id().local();
+    let bus = Bus::builder().virtual_time().build().unwrap();
+    let served = RecordedAnswers::<u32, u64>::serde(&reader, number)
+        .unwrap()
+        .reply_recipient(&bus);
+    let report = mycelium_journal::Replay::<QueuedTrader>::new(QueuedTrader(served))
+        .serde::<u32>()
+        .run(
+            &reader,
+            number,
+            &bus,
+            mycelium_journal::ReplayMode::StopAtFirst,
+        )
+        .await
+        .unwrap();
+    assert!(report.differences.is_empty(), "{report}");
+    assert_eq!(report.inputs, 2);
+}

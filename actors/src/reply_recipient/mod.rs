@@ -26,6 +26,19 @@ pub use request_sink::{Placed, Queued, ReplySender, RequestSink};
 /// can no longer be handed back, so errors carry no message.
 pub type PendingReply<R> = BoxFuture<'static, Result<R, AskError<()>>>;
 
+/// `pending`, whose answer is reported to the recorder of the recorded actor whose handler
+/// awaits it (an input of that actor, as [`ReplyRecipient::ask`]'s answer is).
+fn answer_recorded<R: Send + 'static>(pending: PendingReply<R>) -> PendingReply<R> {
+    if !crate::recording::is_on() {
+        return pending;
+    }
+    Box::pin(async move {
+        let answer = pending.await;
+        crate::recording::answered(&answer);
+        answer
+    })
+}
+
 /// A type-erased request/reply address: the caller needs only the request type `M` and the
 /// reply type `R`, and the same calls work whether the actor is in this process or behind a
 /// proxy for another one. For a local actor, `R` is its `Handler<M>::Reply`.
@@ -238,11 +251,12 @@ impl<M: Send + 'static, R: Send + 'static> ReplyRecipient<M, R> {
             None => Poll::Pending,
         })
         .await;
-        match direct {
-            Direct::Answered(answer) => Ok(Box::pin(std::future::ready(answer))),
-            Direct::Later(reply) => Ok(reply),
-            Direct::Declined(declined) => self.queue_declined(declined).await,
-        }
+        let pending = match direct {
+            Direct::Answered(answer) => Box::pin(std::future::ready(answer)),
+            Direct::Later(reply) => reply,
+            Direct::Declined(declined) => self.queue_declined(declined).await?,
+        };
+        Ok(answer_recorded(pending))
     }
 
     /// The direct call of an ask, made with the asker's task context: the actor's handler
