@@ -274,6 +274,20 @@ impl Handling {
         self.recorder
             .sent(self.actor, self.clock.now(), how, record.name, &record);
     }
+
+    fn answered(&self, answer: Result<&ForeignMessage, &str>) {
+        match answer {
+            Ok(reply) => {
+                let record = self.describe.describe(reply, self.own_serialization);
+                self.recorder
+                    .answered(self.actor, self.clock.now(), record.name, Ok(&record));
+            }
+            Err(error) => {
+                self.recorder
+                    .answered(self.actor, self.clock.now(), "error", Err(error));
+            }
+        }
+    }
 }
 
 /// Set once a foreign actor is recorded in this process: until then a send does not look for
@@ -342,6 +356,23 @@ pub fn report_sent(to: ActorId, asked: bool, msg: &ForeignMessage) {
         Sent::Tell { to }
     };
     sent(how, msg);
+}
+
+/// Reports the answer to an ask that a recorded foreign actor's handler on this thread made
+/// (the reply, or the asker's error as it reads), before the handler sees it: an input of the
+/// actor, which a replay of it alone serves again. For a host that asks other than through
+/// [`ForeignRef::ask`](crate::ForeignRef::ask) (whose answers report themselves).
+pub fn report_answered(answer: Result<&ForeignMessage, &str>) {
+    if !RECORDING.load(Ordering::Relaxed) {
+        return;
+    }
+    let _ = HANDLING.try_with(|h| {
+        if let Ok(handling) = h.try_borrow() {
+            if let Some(handling) = handling.as_ref() {
+                handling.answered(answer);
+            }
+        }
+    });
 }
 
 /// Runs `f` outside the recorded handling on this thread, if any: a direct call runs another

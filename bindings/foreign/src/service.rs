@@ -263,8 +263,22 @@ impl<F: Foreign> ForeignRef<F> {
         msg: ForeignMessage,
         timeout: Option<Duration>,
     ) -> Result<ForeignMessage, ForeignAskError> {
-        let type_id = msg.type_id;
         crate::recording::report_sent(self.actor.id(), true, &msg);
+        let answer = self.ask_unrecorded(msg, timeout).await;
+        match &answer {
+            Ok(reply) => crate::recording::report_answered(Ok(reply)),
+            Err(e) => crate::recording::report_answered(Err(&e.to_string())),
+        }
+        answer
+    }
+
+    /// [`ask`](Self::ask) but for the reports of the ask and its answer.
+    async fn ask_unrecorded(
+        &self,
+        msg: ForeignMessage,
+        timeout: Option<Duration>,
+    ) -> Result<ForeignMessage, ForeignAskError> {
+        let type_id = msg.type_id;
         if let Some(gate) = self.gate() {
             return self.gated_ask(&gate, msg, timeout).await;
         }

@@ -559,6 +559,11 @@ fn direct<'py>(
         // path records itself).
         mycelium_foreign::recording::report_sent(actor.id(), true, &msg);
     }
+    match &done {
+        Direct::Done(Some(reply)) => mycelium_foreign::recording::report_answered(Ok(reply)),
+        Direct::Failed(e) => mycelium_foreign::recording::report_answered(Err(&e.to_string())),
+        Direct::Done(None) | Direct::Busy => {}
+    }
     match done {
         Direct::Done(Some(reply)) => {
             deadline.check()?;

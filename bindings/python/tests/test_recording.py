@@ -295,3 +295,47 @@ def test_a_report_line_shows_the_first_outputs_and_a_count_while_the_csv_has_all
     assert len(text) < 10_000, len(text)
     assert "... and 1993 more (2001 outputs; the CSV lists every one)" in text
     assert report.to_csv().count("published Heartbeat") == 2000 + 2001
+
+
+class Pricer(mycelium.Actor):
+    """Answers a heartbeat with its seq times ten; 13 fails it."""
+
+    @mycelium.handler(Heartbeat)
+    def beat(self, hb):
+        if hb.seq == 13:
+            raise ValueError("no price for 13")
+        return Heartbeat(ts_ns=hb.ts_ns, seq=hb.seq * 10, sender="pricer")
+
+
+class Asker(mycelium.Actor):
+    """Asks the pricer it is started with for each heartbeat, and answers what it got."""
+
+    def on_start(self, pricer):
+        self.pricer = pricer
+
+    @mycelium.handler(Heartbeat)
+    def beat(self, hb):
+        try:
+            return self.pricer.ask(hb)
+        except ValueError:
+            return Heartbeat(ts_ns=0, seq=0, sender="no price")
+
+
+def test_the_answers_to_a_python_handlers_asks_are_recorded(tmp_path):
+    path = str(tmp_path / "asker")
+    rec = journal.Recorder(path, schema=mycelium.trading)
+    with mycelium.Bus(schema=mycelium.trading) as bus:
+        pricer = bus.spawn(Pricer)  # not recorded: its answers are the asker's inputs
+        asker = bus.spawn(Asker, pricer, record=rec)
+        assert asker.ask(hb(2)).seq == 20
+        assert asker.ask(hb(3)).seq == 30
+        assert asker.ask(hb(13)).sender == "no price"  # the pricer fails (and stops)
+        asker.stop()
+        asker.wait_for_stop()
+    rec.close()
+    rows = journal.Journal(path, schema=mycelium.trading).rows(kind="answered")
+    assert [r.payload.seq if r.encoding == "contract" else None for r in rows] == [20, 30, None]
+    assert rows[0].type == "Heartbeat"
+    assert rows[2].encoding == "text" and "no price for 13" in rows[2].payload
+    handled = journal.Journal(path).rows(kind="handled")
+    assert [r.cause for r in rows] == [h.seq for h in handled]
