@@ -264,6 +264,15 @@ impl ReplaySet {
             .collect()
     }
 
+    /// How many times the recorded actor `recorded` was restarted (its `restarted` records):
+    /// a program replays an actor that was restarted under a supervisor, as live.
+    pub fn restarts(&self, recorded: u64) -> usize {
+        self.records
+            .iter()
+            .filter(|r| r.kind == Kind::Restarted && r.actor.node == 0 && r.actor.id == recorded)
+            .count()
+    }
+
     /// Messages of type `M` (sent, asked, published, answered, or received from another
     /// replayed actor) compared as JSON (`Recording::serde`).
     pub fn sends_serde<M: serde::Serialize + 'static>(mut self) -> Self {

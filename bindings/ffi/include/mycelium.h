@@ -19,6 +19,12 @@
 // use it.
 #define MYC_GAP_TYPE_ID 65534
 
+// `mode` of [`myc_replay_actor`]: stop at the first input whose outputs differ.
+#define MYC_REPLAY_FIRST 0
+
+// `mode` of [`myc_replay_actor`]: run to the end and report every difference.
+#define MYC_REPLAY_COMPARE 1
+
 // Strategy of a tree: only the failed child restarts.
 #define MYC_ONE_FOR_ONE 0
 
@@ -70,6 +76,10 @@ typedef struct MycNode MycNode;
 // A journal foreign actors are recorded into. Close with [`myc_recorder_close`], free with
 // [`myc_recorder_free`].
 typedef struct MycRecorder MycRecorder;
+
+// What a replay found ([`myc_replay_actor`]). Free with [`myc_replay_report_free`]; the
+// strings it gives are valid until then.
+typedef struct MycReplayReport MycReplayReport;
 
 // A topic subscription. Free with [`myc_subscription_free`].
 typedef struct MycSubscription MycSubscription;
@@ -135,6 +145,25 @@ typedef struct MycBytes {
   // The allocation's capacity (for the library's use).
   size_t capacity;
 } MycBytes;
+
+// One input whose outputs differ ([`myc_replay_report_difference`]): its number among the
+// actor's inputs (from 0), its record number and bus time, the input, what was recorded
+// after it and what the replay did (its outputs joined by `; `). The strings belong to the
+// report.
+typedef struct MycDifference {
+  // The input's number among the actor's inputs, from 0.
+  uint64_t input;
+  // Its record's number in the journal.
+  uint64_t seq;
+  // Its bus time, nanoseconds.
+  uint64_t time_ns;
+  // The input: its type and payload.
+  const char *message;
+  // What was recorded after it.
+  const char *recorded;
+  // What the replay did after it.
+  const char *now;
+} MycDifference;
 
 #ifdef __cplusplus
 extern "C" {
@@ -654,6 +683,62 @@ enum MycStatus myc_recorder_close(const struct MycRecorder *recorder);
 // `recorder` is null or a live handle, not used after this call.
 enum MycStatus myc_recorder_free(struct MycRecorder *recorder);
 
+// Replays the actor number `actor` recorded in the journal in the directory `journal`: a
+// fresh actor of `callbacks` (started with `args`, recorded as `actor_type`) on `bus`, which
+// must be a virtual-time bus, is fed the recorded inputs at their recorded bus times, as
+// tells or asks as recorded, and its answers, sends, publications, failures and stops are
+// compared with the recorded ones (an actor its supervisor restarted live is replayed as a
+// supervised child restarted after each failure); `mode` is [`MYC_REPLAY_FIRST`] or
+// [`MYC_REPLAY_COMPARE`]. `*out` is the report. A journal that cannot be read, an input
+// that cannot be fed (recorded without its payload), or a real-time bus gives
+// `InvalidArgument` with the reason; an actor that cannot start, `StartFailed`. The
+// callbacks are the library's from this call on, as for `myc_actor_spawn`; the replayed
+// actor is stopped before this returns.
+//
+// # Safety
+// As `myc_actor_spawn`; `journal` and `actor_type` are NUL-terminated strings; `out` is
+// writable.
+enum MycStatus myc_replay_actor(const struct MycBus *bus,
+                                const struct MycActorCallbacks *callbacks,
+                                const uint8_t *args,
+                                size_t args_len,
+                                const char *journal,
+                                uint64_t actor,
+                                const char *actor_type,
+                                uint32_t mode,
+                                struct MycReplayReport **out);
+
+// The number of inputs replayed and of differences found.
+//
+// # Safety
+// `report` is a live report; `inputs` and `differences` are writable.
+enum MycStatus myc_replay_report_counts(const struct MycReplayReport *report,
+                                        uint64_t *inputs,
+                                        size_t *differences);
+
+// Difference number `i` (from 0) of the report; `InvalidArgument` past the last.
+//
+// # Safety
+// `report` is a live report; `out` is writable.
+enum MycStatus myc_replay_report_difference(const struct MycReplayReport *report,
+                                            size_t i,
+                                            struct MycDifference *out);
+
+// The report as a person reads it (`text` true) or as CSV with a header row
+// (`input,seq,time_ns,message,recorded,now`); the string belongs to the report.
+//
+// # Safety
+// `report` is a live report; `out` is writable.
+enum MycStatus myc_replay_report_string(const struct MycReplayReport *report,
+                                        bool text,
+                                        const char **out);
+
+// Frees a report. Null is ignored.
+//
+// # Safety
+// `report` is null or a live report, not used after this call.
+enum MycStatus myc_replay_report_free(struct MycReplayReport *report);
+
 // Describes a tree: its strategy (`MYC_ONE_FOR_ONE`, ...), its restart intensity (more than `max_restarts` restarts
 // within `within_ms` of bus time make it give up and fail the bus) and its backoff
 // (`min(initial * factor^n, cap)`).
@@ -702,6 +787,21 @@ enum MycStatus myc_tree_add_foreign_with(struct MycTree *tree,
                                          const uint16_t *type_ids,
                                          size_t n,
                                          uint32_t flags);
+
+// Records the foreign child `name` of an unstarted tree into `recorder` from its first
+// start, as an actor of the type `actor_type` (its name in the journal), across its
+// restarts: each incarnation's start (then a restart), what it handles and answers, what
+// it sends while handling, its failures and stops, as for `myc_actor_spawn_recorded`.
+// Direct calls are off for it. `InvalidArgument` for a name that is no foreign child of the
+// tree, or a child recorded already.
+//
+// # Safety
+// No other call on `tree` runs meanwhile; `tree` is live; `name` and `actor_type` are
+// NUL-terminated strings; `recorder` is a live recorder.
+enum MycStatus myc_tree_record_child(struct MycTree *tree,
+                                     const char *name,
+                                     const struct MycRecorder *recorder,
+                                     const char *actor_type);
 
 // Adds a child started from the Rust actor registered as `kind` (a built-in one or one of a
 // team's actor library; see `myc_spawn_rust`), exported under `service` (may be null) once

@@ -87,3 +87,265 @@ pub unsafe extern "C" fn myc_recorder_free(recorder: *mut MycRecorder) -> MycSta
             .map_err(|e| Error::new(MycStatus::Failed, format!("closing the journal: {e}")))
     })
 }
+
+/// `mode` of [`myc_replay_actor`]: stop at the first input whose outputs differ.
+pub const MYC_REPLAY_FIRST: u32 = 0;
+/// `mode` of [`myc_replay_actor`]: run to the end and report every difference.
+pub const MYC_REPLAY_COMPARE: u32 = 1;
+
+/// What a replay found ([`myc_replay_actor`]). Free with [`myc_replay_report_free`]; the
+/// strings it gives are valid until then.
+pub struct MycReplayReport {
+    inputs: u64,
+    differences: Vec<Diff>,
+    text: std::ffi::CString,
+    csv: std::ffi::CString,
+}
+
+/// One difference, its texts kept for C.
+struct Diff {
+    input: u64,
+    seq: u64,
+    time_ns: u64,
+    message: std::ffi::CString,
+    recorded: std::ffi::CString,
+    now: std::ffi::CString,
+}
+
+/// One input whose outputs differ ([`myc_replay_report_difference`]): its number among the
+/// actor's inputs (from 0), its record number and bus time, the input, what was recorded
+/// after it and what the replay did (its outputs joined by `; `). The strings belong to the
+/// report.
+#[repr(C)]
+pub struct MycDifference {
+    /// The input's number among the actor's inputs, from 0.
+    pub input: u64,
+    /// Its record's number in the journal.
+    pub seq: u64,
+    /// Its bus time, nanoseconds.
+    pub time_ns: u64,
+    /// The input: its type and payload.
+    pub message: *const c_char,
+    /// What was recorded after it.
+    pub recorded: *const c_char,
+    /// What the replay did after it.
+    pub now: *const c_char,
+}
+
+fn c_text(s: &str) -> std::ffi::CString {
+    std::ffi::CString::new(s.replace('\0', " ")).unwrap_or_default()
+}
+
+/// Replays the actor number `actor` recorded in the journal in the directory `journal`: a
+/// fresh actor of `callbacks` (started with `args`, recorded as `actor_type`) on `bus`, which
+/// must be a virtual-time bus, is fed the recorded inputs at their recorded bus times, as
+/// tells or asks as recorded, and its answers, sends, publications, failures and stops are
+/// compared with the recorded ones (an actor its supervisor restarted live is replayed as a
+/// supervised child restarted after each failure); `mode` is [`MYC_REPLAY_FIRST`] or
+/// [`MYC_REPLAY_COMPARE`]. `*out` is the report. A journal that cannot be read, an input
+/// that cannot be fed (recorded without its payload), or a real-time bus gives
+/// `InvalidArgument` with the reason; an actor that cannot start, `StartFailed`. The
+/// callbacks are the library's from this call on, as for `myc_actor_spawn`; the replayed
+/// actor is stopped before this returns.
+///
+/// # Safety
+/// As `myc_actor_spawn`; `journal` and `actor_type` are NUL-terminated strings; `out` is
+/// writable.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn myc_replay_actor(
+    bus: *const crate::MycBus,
+    callbacks: *const crate::MycActorCallbacks,
+    args: *const u8,
+    args_len: usize,
+    journal: *const c_char,
+    actor: u64,
+    actor_type: *const c_char,
+    mode: u32,
+    out: *mut *mut MycReplayReport,
+) -> MycStatus {
+    guard(|| {
+        // SAFETY: per this function's contract.
+        let cb = unsafe { crate::error::handle(callbacks, "callbacks")? };
+        // First: from here an error drops `foreign`, which releases `user_data`.
+        let (foreign, released) = crate::actor::CForeign::new(cb)?;
+        // SAFETY: per this function's contract.
+        let (bus, args, journal, actor_type) = unsafe {
+            (
+                crate::error::handle(bus, "bus")?,
+                crate::error::bytes(args, args_len, "args")?,
+                text(journal, "journal")?,
+                text(actor_type, "actor_type")?,
+            )
+        };
+        writable(out, "out")?;
+        let mode = match mode {
+            MYC_REPLAY_FIRST => mycelium_journal::ReplayMode::StopAtFirst,
+            MYC_REPLAY_COMPARE => mycelium_journal::ReplayMode::Compare,
+            other => {
+                return Err(Error::invalid(format!(
+                    "replay mode {other}: use MYC_REPLAY_FIRST (0) or MYC_REPLAY_COMPARE (1)"
+                )))
+            }
+        };
+        let hosted = bus.hosted.clone();
+        if !hosted.bus().clock().is_virtual() {
+            return Err(Error::invalid(
+                "a replay runs on a virtual-time bus: make it with myc_bus_new(true, ...)",
+            ));
+        }
+        let reader = mycelium_journal::JournalReader::open(journal)
+            .map_err(|e| Error::invalid(format!("replaying {journal}: {e}")))?;
+        let args = crate::actor::CArgs(Arc::from(args));
+        let task_bus = hosted.bus().clone();
+        let actor_type = actor_type.to_owned();
+        let task = hosted.handle().spawn(async move {
+            let mut set = mycelium_journal::ReplaySet::new(&reader)?;
+            let input = mycelium_foreign::recording::contract_input;
+            if set.restarts(actor) > 0 {
+                // Restarted live by its supervisor: restarted in the replay too.
+                mycelium_foreign::recording::spawn_replayed_supervised(
+                    &mut set,
+                    &task_bus,
+                    actor,
+                    foreign,
+                    args,
+                    &actor_type,
+                    input,
+                )
+                .await?;
+            } else {
+                mycelium_foreign::recording::spawn_replayed(
+                    &mut set,
+                    &task_bus,
+                    actor,
+                    foreign,
+                    args,
+                    &actor_type,
+                    input,
+                )
+                .await?;
+            }
+            set.run(mode).await
+        });
+        let ran = hosted
+            .block_on(task)
+            .map_err(|e| Error::new(MycStatus::Failed, format!("the replay failed: {e}")))?;
+        // The actor has let go of the callbacks once it stopped (or failed to start).
+        let _ = hosted.block_on(released);
+        let report = match ran {
+            Ok(set) => set.actors.into_iter().next().unwrap_or_default(),
+            Err(mycelium_journal::ReplayError::Spawn(e)) => {
+                return Err(Error::new(MycStatus::StartFailed, e))
+            }
+            Err(e) => return Err(Error::invalid(format!("replaying {journal}: {e}"))),
+        };
+        let boxed = Box::into_raw(Box::new(MycReplayReport {
+            inputs: report.inputs,
+            text: c_text(&report.to_string()),
+            csv: c_text(&report.to_csv()),
+            differences: report
+                .differences
+                .iter()
+                .map(|d| Diff {
+                    input: d.input,
+                    seq: d.seq,
+                    time_ns: d.time_ns,
+                    message: c_text(&d.message),
+                    recorded: c_text(&d.recorded),
+                    now: c_text(&d.now),
+                })
+                .collect(),
+        }));
+        // SAFETY: per contract.
+        unsafe { put(out, boxed, "out") }
+    })
+}
+
+/// The number of inputs replayed and of differences found.
+///
+/// # Safety
+/// `report` is a live report; `inputs` and `differences` are writable.
+#[no_mangle]
+pub unsafe extern "C" fn myc_replay_report_counts(
+    report: *const MycReplayReport,
+    inputs: *mut u64,
+    differences: *mut usize,
+) -> MycStatus {
+    guard(|| {
+        // SAFETY: per this function's contract.
+        let r = unsafe { crate::error::handle(report, "report")? };
+        // SAFETY: per contract.
+        unsafe {
+            put(inputs, r.inputs, "inputs")?;
+            put(differences, r.differences.len(), "differences")
+        }
+    })
+}
+
+/// Difference number `i` (from 0) of the report; `InvalidArgument` past the last.
+///
+/// # Safety
+/// `report` is a live report; `out` is writable.
+#[no_mangle]
+pub unsafe extern "C" fn myc_replay_report_difference(
+    report: *const MycReplayReport,
+    i: usize,
+    out: *mut MycDifference,
+) -> MycStatus {
+    guard(|| {
+        // SAFETY: per this function's contract.
+        let r = unsafe { crate::error::handle(report, "report")? };
+        let d = r.differences.get(i).ok_or_else(|| {
+            Error::invalid(format!(
+                "difference {i}: the report has {}",
+                r.differences.len()
+            ))
+        })?;
+        let diff = MycDifference {
+            input: d.input,
+            seq: d.seq,
+            time_ns: d.time_ns,
+            message: d.message.as_ptr(),
+            recorded: d.recorded.as_ptr(),
+            now: d.now.as_ptr(),
+        };
+        // SAFETY: per contract.
+        unsafe { put(out, diff, "out") }
+    })
+}
+
+/// The report as a person reads it (`text` true) or as CSV with a header row
+/// (`input,seq,time_ns,message,recorded,now`); the string belongs to the report.
+///
+/// # Safety
+/// `report` is a live report; `out` is writable.
+#[no_mangle]
+pub unsafe extern "C" fn myc_replay_report_string(
+    report: *const MycReplayReport,
+    text: bool,
+    out: *mut *const c_char,
+) -> MycStatus {
+    guard(|| {
+        // SAFETY: per this function's contract.
+        let r = unsafe { crate::error::handle(report, "report")? };
+        let s = if text { &r.text } else { &r.csv };
+        // SAFETY: per contract.
+        unsafe { put(out, s.as_ptr(), "out") }
+    })
+}
+
+/// Frees a report. Null is ignored.
+///
+/// # Safety
+/// `report` is null or a live report, not used after this call.
+#[no_mangle]
+pub unsafe extern "C" fn myc_replay_report_free(report: *mut MycReplayReport) -> MycStatus {
+    guard(|| {
+        if !report.is_null() {
+            // SAFETY: per contract: a report of `myc_replay_actor`, freed once.
+            drop(unsafe { Box::from_raw(report) });
+        }
+        Ok(())
+    })
+}

@@ -241,6 +241,54 @@ pub unsafe extern "C" fn myc_tree_add_foreign_with(
     })
 }
 
+/// Records the foreign child `name` of an unstarted tree into `recorder` from its first
+/// start, as an actor of the type `actor_type` (its name in the journal), across its
+/// restarts: each incarnation's start (then a restart), what it handles and answers, what
+/// it sends while handling, its failures and stops, as for `myc_actor_spawn_recorded`.
+/// Direct calls are off for it. `InvalidArgument` for a name that is no foreign child of the
+/// tree, or a child recorded already.
+///
+/// # Safety
+/// No other call on `tree` runs meanwhile; `tree` is live; `name` and `actor_type` are
+/// NUL-terminated strings; `recorder` is a live recorder.
+#[no_mangle]
+pub unsafe extern "C" fn myc_tree_record_child(
+    tree: *mut MycTree,
+    name: *const c_char,
+    recorder: *const crate::MycRecorder,
+    actor_type: *const c_char,
+) -> MycStatus {
+    guard(|| {
+        // SAFETY: per contract.
+        let (tree, name, recorder, actor_type) = unsafe {
+            (
+                tree.as_mut()
+                    .ok_or_else(|| Error::invalid("tree is null"))?,
+                text(name, "name")?,
+                handle(recorder, "recorder")?,
+                text(actor_type, "actor_type")?,
+            )
+        };
+        if tree.builder.is_none() {
+            return Err(Error::invalid(
+                "the tree has been started: record a child before",
+            ));
+        }
+        let gate = tree.children.iter().find_map(|c| match &c.child {
+            Child::Foreign {
+                gate: Gate::Held(gate),
+                ..
+            } if c.name == name => Some(gate),
+            _ => None,
+        });
+        let gate = gate.ok_or_else(|| {
+            Error::invalid(format!("the tree has no foreign child named `{name}`"))
+        })?;
+        gate.record(recorder.for_actor(actor_type))
+            .map_err(|_| Error::invalid(format!("the child `{name}` is recorded already")))
+    })
+}
+
 /// Adds a child started from the Rust actor registered as `kind` (a built-in one or one of a
 /// team's actor library; see `myc_spawn_rust`), exported under `service` (may be null) once
 /// the tree runs; restarted by the tree like any child. An unknown kind or an argument it

@@ -539,3 +539,76 @@ fn a_publication_the_rust_type_refuses_is_not_recorded() {
     assert_eq!(published[0].type_id, mycelium_contracts::Heartbeat::TYPE_ID);
     assert_eq!(published[0].topic, mycelium_contracts::Heartbeat::TOPIC);
 }
+
+#[test]
+fn a_supervised_foreign_actor_replays_with_its_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = journal(dir.path());
+    let recording = Arc::new(Recording::new(journal.clone()).described::<ForeignRecord>());
+    let hosted = mycelium_foreign::HostedBus::new(true, 0, 1).unwrap();
+    let bus = hosted.bus().clone();
+    let foreign = Arc::new(Counter {
+        peer: Mutex::new(None),
+        double: false,
+    });
+    let (spec, gate) = gated_child_spec("counter", foreign, ());
+    gate.record(ForeignRecording::new(recording.clone(), "Counter"))
+        .unwrap();
+    hosted.block_on(async move {
+        let tree = Supervisor::builder(RestartStrategy::OneForOne)
+            .backoff(Backoff::none())
+            .child(spec)
+            .spawn(&bus)
+            .await
+            .unwrap();
+        let actor =
+            ForeignRef::from_actor_ref(tree.child::<ForeignActor<Counter>>("counter").unwrap())
+                .with_gate(gate);
+        for body in [&b"a"[..], b"boom", b"b", b"c"] {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let _ = actor.ask(msg(5, body), None).await;
+        }
+        tree.stop().await;
+    });
+    journal.close().unwrap();
+    let number = records(dir.path())
+        .iter()
+        .find(|r| r.kind == Kind::Started)
+        .unwrap()
+        .actor
+        .id;
+
+    let replay = |double: bool| {
+        let hosted = mycelium_foreign::HostedBus::new(true, 0, 1).unwrap();
+        let bus = hosted.bus().clone();
+        let reader = JournalReader::open(dir.path()).unwrap();
+        let task = hosted.handle().spawn(async move {
+            let mut set = mycelium_journal::ReplaySet::new(&reader).unwrap();
+            assert_eq!(set.restarts(number), 1);
+            let foreign = Arc::new(Counter {
+                peer: Mutex::new(None),
+                double,
+            });
+            mycelium_foreign::recording::spawn_replayed_supervised(
+                &mut set,
+                &bus,
+                number,
+                foreign,
+                (),
+                "Counter",
+                mycelium_foreign::recording::contract_input,
+            )
+            .await
+            .unwrap();
+            set.run(mycelium_journal::ReplayMode::Compare).await.unwrap()
+        });
+        hosted.block_on(task).unwrap()
+    };
+    let same = replay(false);
+    assert!(same.is_same(), "{same}");
+    assert_eq!(same.actors[0].inputs, 4);
+    // Changed: the answers before and after the restart differ, the failure does not.
+    let changed = replay(true);
+    let inputs: Vec<u64> = changed.actors[0].differences.iter().map(|d| d.input).collect();
+    assert_eq!(inputs, [0, 2, 3], "{changed}");
+}
