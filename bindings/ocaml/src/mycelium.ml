@@ -302,6 +302,9 @@ external subscription_free : handle -> unit = "myc_ml_subscription_free"
 external tree_new : int -> int -> int -> int -> float -> int -> handle
   = "myc_ml_tree_new_bytecode" "myc_ml_tree_new"
 
+external tree_record_child : handle -> string -> handle -> string -> unit
+  = "myc_ml_tree_record_child"
+
 external tree_add_foreign :
   handle -> string -> definition -> string option -> int array -> bool -> unit
   = "myc_ml_tree_add_foreign_bytecode" "myc_ml_tree_add_foreign"
@@ -748,6 +751,41 @@ let spawn ?service ?(hibernate = false) ?record ?(record_as = "OCamlActor") bus
         raise e));
   actor
 
+module Replay = struct
+  type mode = First_difference | Compare
+
+  type difference = {
+    input : int;
+    seq : int;
+    time_ns : int64;
+    message : string;
+    recorded : string;
+    now : string;
+  }
+
+  type report = { inputs : int; differences : difference list; text : string; csv : string }
+
+  external replay_actor : handle -> definition -> string -> int -> string -> bool -> report
+    = "myc_ml_replay_actor_bytecode" "myc_ml_replay_actor"
+
+  let same r = r.differences = []
+
+  let run ?(mode = First_difference) ?(record_as = "OCamlActor") bus
+      (d : ('args, 'state) Actor.t) args ~journal ~actor =
+    Actor.check_schemas "Replay.run" bus d;
+    (match d.keys with
+    | _ :: _ ->
+        invalid "Replay.run: %s handles plain OCaml values, which a journal does not hold"
+          record_as
+    | [] -> ());
+    if actor < 0 then invalid "Replay.run: actor %d is no recorded actor number" actor;
+    let uid = next_id () in
+    let compare = mode = Compare in
+    checked
+      (fun def -> replay_actor bus.b def journal actor record_as compare)
+      (Actor.definition bus ~uid d args)
+end
+
 (* ---- Services and topics ----------------------------------------------------------- *)
 
 (* A plain value by service name reaches an OCaml actor of this bus exported under it. *)
@@ -870,11 +908,21 @@ module Supervisor = struct
         ids : int list;
         keys : int list;
         hibernate : bool;
+        record : (Recorder.t * string) option;
       }
     | Rust of { r_name : string; kind : string; arg : string option; r_service : string option }
 
-  let actor ?service ?(hibernate = false) child_name (d : ('args, 'state) Actor.t) args =
+  let actor ?service ?(hibernate = false) ?record ?(record_as = "OCamlActor") child_name
+      (d : ('args, 'state) Actor.t) args =
     let c_name = name "child name" child_name in
+    (match (record, d.keys) with
+    | Some _, _ :: _ ->
+        invalid_arg
+          (Printf.sprintf
+             "Supervisor.actor ~record: %s handles plain OCaml values, which have no encoding \
+              a journal can hold; record an actor whose messages are all contract types"
+             record_as)
+    | _ -> ());
     Foreign
       {
         c_name;
@@ -885,6 +933,7 @@ module Supervisor = struct
         ids = d.ids;
         keys = d.keys;
         hibernate;
+        record = Option.map (fun r -> (r, record_as)) record;
       }
 
   let rust ?arg ?service child_name ~kind =
@@ -917,10 +966,13 @@ module Supervisor = struct
     (try
        List.iter
          (function
-           | Foreign c ->
+           | Foreign c -> (
                checked
                  (fun ids -> tree_add_foreign tree c.c_name (c.def bus c.uid) c.c_service ids c.hibernate)
-                 (Array.of_list c.ids)
+                 (Array.of_list c.ids);
+               match c.record with
+               | None -> ()
+               | Some (r, as_) -> checked (tree_record_child tree c.c_name r) as_)
            | Rust r -> checked (tree_add_rust tree r.r_name r.kind r.arg) r.r_service)
          children
      with e ->

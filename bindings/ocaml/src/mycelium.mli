@@ -312,6 +312,52 @@ val spawn :
     actor with handlers of plain OCaml values is refused with [Invalid_argument]: a plain
     value has no encoding a journal can hold. *)
 
+(** Replaying a recorded OCaml actor (the flight recorder: docs/journal.md). *)
+module Replay : sig
+  type mode =
+    | First_difference  (** stop at the first input whose outputs differ *)
+    | Compare  (** run to the end and report every difference *)
+
+  type difference = {
+    input : int;  (** the input's number among the actor's inputs, from 0 *)
+    seq : int;  (** its record's number in the journal *)
+    time_ns : int64;  (** its bus time *)
+    message : string;  (** the input: its type and payload *)
+    recorded : string;  (** what was recorded after it *)
+    now : string;  (** what the replay did after it *)
+  }
+
+  type report = {
+    inputs : int;  (** inputs replayed *)
+    differences : difference list;  (** in input order; at most one in [First_difference] *)
+    text : string;  (** the report as a person reads it *)
+    csv : string;  (** the differences as CSV: [input,seq,time_ns,message,recorded,now] *)
+  }
+
+  val same : report -> bool
+  (** No difference: every output as recorded. *)
+
+  val run :
+    ?mode:mode ->
+    ?record_as:string ->
+    bus ->
+    ('args, 'state) Actor.t ->
+    'args ->
+    journal:string ->
+    actor:int ->
+    report
+  (** [run bus d args ~journal ~actor] replays the actor number [actor] recorded in the
+      journal directory [journal] (see [Recorder], [spawn ~record]): a fresh actor of [d],
+      started with [args], on [bus] (a virtual-time bus: [Bus.create ~virtual_time:true]),
+      is fed the recorded inputs at their recorded bus times, as tells or asks as recorded,
+      and its answers, sends, publications, failures and stops are compared with the
+      recorded ones. The actor is stopped before it returns. Raises [Error (Invalid_argument,
+      _)] for a real-time bus, a journal that cannot be read or an input that cannot be fed
+      (recorded without its payload), [Error (Start_failed, _)] when the actor cannot start;
+      [Invalid_argument] for an actor that handles plain OCaml values. Mode default:
+      [First_difference]. *)
+end
+
 module Actor_ref : sig
   val export : actor -> string -> int list -> unit
   (** [export a service type_ids]: reachable by name for those contract types (and, for an
@@ -425,10 +471,20 @@ module Supervisor : sig
   (** A child specification. *)
 
   val actor :
-    ?service:string -> ?hibernate:bool -> string -> ('args, 'state) Actor.t -> 'args -> child
+    ?service:string ->
+    ?hibernate:bool ->
+    ?record:Recorder.t ->
+    ?record_as:string ->
+    string ->
+    ('args, 'state) Actor.t ->
+    'args ->
+    child
   (** [actor name def args]: an OCaml child; every restart re-runs [on_start args]. With
       [~service], exported under that name once the tree runs; with [~hibernate:true], it
-      holds no task while its mailbox is empty (see {!spawn}). *)
+      holds no task while its mailbox is empty (see {!spawn}). With [~record], it is
+      recorded into that journal from its first start, across its restarts, as an actor of
+      the type [record_as] (default ["OCamlActor"]), as {!spawn} [~record] records one; an
+      actor that handles plain OCaml values is refused ([Invalid_argument]). *)
 
   val rust : ?arg:string -> ?service:string -> string -> kind:string -> child
   (** [rust name ~kind]: a child started from the Rust actor registered as [kind] (see

@@ -52,6 +52,20 @@ CAMLprim value myc_ml_tree_add_foreign_bytecode(value *argv, int argn) {
   return myc_ml_tree_add_foreign(argv[0], argv[1], argv[2], argv[3], argv[4], argv[5]);
 }
 
+CAMLprim value myc_ml_tree_record_child(value tree, value name, value rec, value actor_type) {
+  CAMLparam4(tree, name, rec, actor_type);
+  MycTree *t = handle_ptr(tree, "tree");
+  MycRecorder *r = handle_ptr(rec, "recorder");
+  char *nm = myc_stub_dup_string(name), *ty = myc_stub_dup_string(actor_type);
+  MycStatus st;
+  /* Does not wait: the runtime lock is kept, as for adding a child. */
+  HOLDING(st = myc_tree_record_child(t, nm, r, ty));
+  free(nm);
+  free(ty);
+  if (st != MYC_STATUS_OK) myc_stub_raise_status(st);
+  CAMLreturn(Val_unit);
+}
+
 CAMLprim value myc_ml_tree_add_rust(value tree, value name, value kind, value arg,
                                     value service) {
   CAMLparam5(tree, name, kind, arg, service);
