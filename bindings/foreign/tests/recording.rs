@@ -600,7 +600,9 @@ fn a_supervised_foreign_actor_replays_with_its_restarts() {
             )
             .await
             .unwrap();
-            set.run(mycelium_journal::ReplayMode::Compare).await.unwrap()
+            set.run(mycelium_journal::ReplayMode::Compare)
+                .await
+                .unwrap()
         });
         hosted.block_on(task).unwrap()
     };
@@ -609,6 +611,10 @@ fn a_supervised_foreign_actor_replays_with_its_restarts() {
     assert_eq!(same.actors[0].inputs, 4);
     // Changed: the answers before and after the restart differ, the failure does not.
     let changed = replay(true);
-    let inputs: Vec<u64> = changed.actors[0].differences.iter().map(|d| d.input).collect();
+    let inputs: Vec<u64> = changed.actors[0]
+        .differences
+        .iter()
+        .map(|d| d.input)
+        .collect();
     assert_eq!(inputs, [0, 2, 3], "{changed}");
 }
