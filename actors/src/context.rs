@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tokio::task::AbortHandle;
 
-use crate::recording::{Delivery, Lifecycle, Recorder};
+use crate::recording::{Delivery, Lifecycle, Recorder, Source};
 use crate::supervision::ChildHandle;
 use crate::topic::SubscriptionSet;
 use crate::{
@@ -45,6 +45,8 @@ struct Held {
     recorder: Option<Arc<dyn Recorder>>,
     /// Timers set in this incarnation: the next timer's number, for the recorder.
     timers_set: u64,
+    /// Where the message being handled came from, while recording is on in the process.
+    input: Source,
 }
 
 /// The notice [`Context::watch`] sends when the watched actor has stopped for good.
@@ -420,23 +422,43 @@ impl<A: Actor> Context<A> {
     /// other actor.
     #[inline]
     pub(crate) fn record_handled<M: Send + 'static>(&self, delivery: Delivery, msg: &M) {
-        if let Some(recorder) = self.held.as_ref().and_then(|h| h.recorder.as_ref()) {
-            recorder.handled(
-                self.me.id(),
-                self.bus.clock().now(),
-                delivery,
-                crate::actor::short_type_name(std::any::type_name::<M>()),
-                msg,
-            );
+        if let Some(held) = &self.held {
+            if let Some(recorder) = &held.recorder {
+                recorder.handled(
+                    self.me.id(),
+                    self.bus.clock().now(),
+                    delivery,
+                    held.input,
+                    crate::actor::short_type_name(std::any::type_name::<M>()),
+                    msg,
+                );
+            }
         }
+    }
+
+    /// Where the message about to be handled came from (set while recording is on).
+    pub(crate) fn set_input_source(&mut self, source: Source) {
+        self.held().input = source;
+    }
+
+    /// Where the message being handled came from: known while an actor is recorded in the
+    /// process ([`Source::Unknown`] otherwise). For a host of actors written in another
+    /// language, which records their handling itself.
+    pub fn source(&self) -> Source {
+        self.held.as_ref().map_or(Source::Unknown, |h| h.input)
     }
 
     /// For an ask of a recorded actor: what its answer is reported to.
     #[inline]
     pub(crate) fn reply_record(&self) -> Option<Box<crate::recording::ReplyRecord>> {
-        let recorder = self.held.as_ref()?.recorder.as_ref()?;
+        let recorder = match self.held.as_ref().and_then(|h| h.recorder.as_ref()) {
+            Some(recorder) => Some(Arc::clone(recorder)),
+            // Another actor is recorded: this one's sends name it as their source.
+            None if crate::recording::on() => None,
+            None => return None,
+        };
         Some(Box::new(crate::recording::ReplyRecord {
-            recorder: Arc::clone(recorder),
+            recorder,
             actor: self.me.id(),
             clock: self.bus.clock().clone(),
         }))

@@ -184,7 +184,21 @@ unsafe fn drop_payload<P>(storage: *mut Storage) {
 }
 
 impl<A: Actor> Envelope<A> {
+    /// The envelope of `payload`; while an actor is recorded in the process, a message's
+    /// carries where it comes from ([`Sourced`]).
+    #[inline]
     pub(crate) fn new<P: Payload<A>>(payload: P) -> Self {
+        if !P::CONTROL && crate::recording::on() {
+            return Self::holding(Sourced {
+                inner: payload,
+                source: crate::recording::current_source(),
+            });
+        }
+        Self::holding(payload)
+    }
+
+    #[inline]
+    fn holding<P: Payload<A>>(payload: P) -> Self {
         let mut storage = Storage(MaybeUninit::uninit());
         let at = storage.0.as_mut_ptr();
         if fits::<P>() {
@@ -476,6 +490,37 @@ where
 
     fn into_message(self) -> Box<dyn Any + Send> {
         Box::new(self.msg)
+    }
+}
+
+/// A message with where it comes from, for the recorder of the actor that handles it; in
+/// every other way it is the payload it wraps. Made only while an actor is recorded in the
+/// process ([`Envelope::new`]).
+pub(crate) struct Sourced<P> {
+    inner: P,
+    source: crate::recording::Source,
+}
+
+impl<A: Actor, P: Payload<A>> Payload<A> for Sourced<P> {
+    fn message_type() -> &'static str {
+        P::message_type()
+    }
+
+    fn run<'a>(
+        self,
+        actor: &'a mut A,
+        ctx: &'a mut Context<A>,
+    ) -> impl Future<Output = Outcome> + Send + 'a {
+        ctx.set_input_source(self.source);
+        self.inner.run(actor, ctx)
+    }
+
+    fn undeliverable(self, reason: StopReason) -> Box<dyn Any + Send> {
+        self.inner.undeliverable(reason)
+    }
+
+    fn into_message(self) -> Box<dyn Any + Send> {
+        self.inner.into_message()
     }
 }
 

@@ -6,14 +6,14 @@
 //! use std::any::Any;
 //! use std::sync::{Arc, Mutex};
 //! use std::time::Duration;
-//! use mycelium_actors::recording::{Delivery, Lifecycle, Recorder};
+//! use mycelium_actors::recording::{Delivery, Lifecycle, Recorder, Source};
 //! use mycelium_actors::{actor_from_args, ActorId, Bus, Context, Handler, SpawnOptions};
 //!
 //! #[derive(Default)]
 //! struct Log(Mutex<Vec<String>>);
 //!
 //! impl Recorder for Log {
-//!     fn handled(&self, _: ActorId, _: Duration, _: Delivery, type_name: &'static str, message: &dyn Any) {
+//!     fn handled(&self, _: ActorId, _: Duration, _: Delivery, _: Source, type_name: &'static str, message: &dyn Any) {
 //!         let n = message.downcast_ref::<u32>().copied();
 //!         self.0.lock().unwrap().push(format!("{type_name} {n:?}"));
 //!     }
@@ -64,7 +64,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::Poll;
 use std::time::Duration;
 
-use crate::ActorId;
+use crate::{ActorId, NodeId};
 
 /// How a handled message reached the actor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,6 +78,46 @@ pub enum Delivery {
         /// The timer's number (from 0 in each incarnation, in the order they were set).
         timer: u64,
     },
+}
+
+/// Where a message a recorded actor handles came from, as the sending side knew it: carried
+/// with each message sent while an actor is recorded in the process (and not otherwise).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Source {
+    /// Not known: sent before recording began, or by a way that carries no source.
+    #[default]
+    Unknown,
+    /// Sent by an actor of this process, from its handler (directly or from code it calls).
+    Actor(ActorId),
+    /// Delivered by the link from another node (the node's number in this process's
+    /// addresses, as [`ActorId::node`] gives it).
+    Node(NodeId),
+    /// Sent by code outside any actor (`main`, a plain task or thread).
+    Outside,
+    /// Sent by code of another language outside its actors (Python, OCaml or C).
+    Foreign(Language),
+}
+
+/// A language foreign code is written in ([`Source::Foreign`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Language {
+    /// Python.
+    Python,
+    /// OCaml.
+    OCaml,
+    /// C (or any code through the C ABI).
+    C,
+}
+
+impl Language {
+    /// The language's code in a journal: 1 Python, 2 OCaml, 3 C.
+    pub fn code(self) -> u32 {
+        match self {
+            Language::Python => 1,
+            Language::OCaml => 2,
+            Language::C => 3,
+        }
+    }
 }
 
 /// A step in a recorded actor's life.
@@ -143,12 +183,14 @@ pub enum Sent<'a> {
 /// ([`crate::SpawnOptions::record`]).
 pub trait Recorder: Send + Sync + 'static {
     /// The actor `actor` is about to handle `message`, of type `type_name`, at bus time
-    /// `time`. Called on the actor's thread, in handling order.
+    /// `time`; `from` says where it came from. Called on the actor's thread, in handling
+    /// order.
     fn handled(
         &self,
         actor: ActorId,
         time: Duration,
         delivery: Delivery,
+        from: Source,
         type_name: &'static str,
         message: &dyn Any,
     );
@@ -214,19 +256,93 @@ pub trait Recorder: Send + Sync + 'static {
 static RECORDING: AtomicBool = AtomicBool::new(false);
 
 thread_local! {
-    /// The recorded actor whose handler is being polled on this thread, if any.
+    /// The actor whose handler is being polled on this thread, if any, while recording is
+    /// on (a recorded one reports its sends through it).
     static HANDLING: Cell<*const ReplyRecord> = const { Cell::new(std::ptr::null()) };
+    /// Who sends from this thread outside any actor's handler ([`sending_as`]).
+    static SENDER: Cell<Source> = const { Cell::new(Source::Outside) };
+}
+
+/// An actor is recorded in this process from now on: sends carry their [`Source`], and
+/// recorded actors' sends are reported. The foreign actors' recorder calls it too.
+pub fn recording_on() {
+    RECORDING.store(true, Ordering::Relaxed);
 }
 
 /// True once an actor is recorded in this process.
 #[inline]
-pub(crate) fn is_on() -> bool {
+pub(crate) fn on() -> bool {
     RECORDING.load(Ordering::Relaxed)
 }
 
-/// An actor is recorded from now on.
-pub(crate) fn recording_on() {
-    RECORDING.store(true, Ordering::Relaxed);
+/// True once an actor is recorded in this process (sends carry their [`Source`]).
+#[inline]
+pub fn is_on() -> bool {
+    on()
+}
+
+/// Runs `work`, a send made by code of `language`: attributed to the actor whose handler
+/// runs on this thread, if any, else to the language's code outside its actors
+/// ([`Source::Foreign`]). For a binding's entry points; one flag's load when nothing is
+/// recorded.
+pub fn sending_from<T>(language: Language, work: impl FnOnce() -> T) -> T {
+    if !on() {
+        return work();
+    }
+    sending_as_now(foreign_source(language), work)
+}
+
+/// Where a send made now by code of `language` comes from (see [`sending_from`]).
+pub fn foreign_source(language: Language) -> Source {
+    match current_source() {
+        Source::Outside => Source::Foreign(language),
+        source => source,
+    }
+}
+
+/// Where a message sent now, on this thread, comes from: the actor whose handler is running
+/// here, else who [`sending_as`] says, else code outside the actors.
+pub fn current_source() -> Source {
+    let handling = HANDLING.with(Cell::get);
+    if !handling.is_null() {
+        // SAFETY: as in `sent_slow`: the record is alive for the poll that set it.
+        return Source::Actor(unsafe { &*handling }.actor);
+    }
+    SENDER.with(Cell::get)
+}
+
+/// Runs `work` with what it sends outside any actor's handler attributed to `source`: a
+/// link delivering a peer's messages ([`Source::Node`]), a language's code
+/// ([`Source::Foreign`]), or a task that forwards on behalf of unknown senders
+/// ([`Source::Unknown`]). Costs one flag's load when nothing is recorded in the process.
+pub async fn sending_as<F: Future>(source: Source, work: F) -> F::Output {
+    if !on() {
+        return work.await;
+    }
+    let mut work = std::pin::pin!(work);
+    std::future::poll_fn(|cx| {
+        let _restore = RestoreSender(SENDER.with(|s| s.replace(source)));
+        work.as_mut().poll(cx)
+    })
+    .await
+}
+
+/// [`sending_as`] for a call that does not wait.
+pub fn sending_as_now<T>(source: Source, work: impl FnOnce() -> T) -> T {
+    if !on() {
+        return work();
+    }
+    let _restore = RestoreSender(SENDER.with(|s| s.replace(source)));
+    work()
+}
+
+/// Puts back the sender of an outer [`sending_as`].
+struct RestoreSender(Source);
+
+impl Drop for RestoreSender {
+    fn drop(&mut self) {
+        let _ = SENDER.try_with(|s| s.set(self.0));
+    }
 }
 
 /// Reports `msg`, about to be sent as `how` says, if a recorded actor's handler sends it.
@@ -248,7 +364,10 @@ fn sent_slow<M: 'static>(how: Sent<'_>, msg: &M) {
     // polls, for the length of that poll on this thread, and restored when it returns (or
     // unwinds); a send reached here runs inside that poll, so the record is alive.
     let record = unsafe { &*handling };
-    record.recorder.sent(
+    let Some(recorder) = &record.recorder else {
+        return;
+    };
+    recorder.sent(
         record.actor,
         record.clock.now(),
         how,
@@ -274,6 +393,9 @@ fn answered_slow<R: 'static, M>(answer: &Result<R, crate::AskError<M>>) {
     }
     // SAFETY: as in `sent_slow`: the record is alive for the poll that reached here.
     let record = unsafe { &*handling };
+    let Some(recorder) = &record.recorder else {
+        return;
+    };
     let error;
     let answer = match answer {
         Ok(reply) => Ok(reply as &dyn Any),
@@ -282,7 +404,7 @@ fn answered_slow<R: 'static, M>(answer: &Result<R, crate::AskError<M>>) {
             Err(error.as_str())
         }
     };
-    record.recorder.answered(
+    recorder.answered(
         record.actor,
         record.clock.now(),
         crate::actor::short_type_name(std::any::type_name::<R>()),
@@ -331,10 +453,12 @@ pub(crate) fn poll_handling<F: Future>(
     handling.poll(cx)
 }
 
-/// What an ask of a recorded actor needs to report its answer: carried by the handler's
-/// future, boxed so that an actor that is not recorded carries one null pointer.
+/// What an ask of a recorded actor needs to report its answer, and what its handler's sends
+/// are attributed to: carried by the handler's future, boxed so that an actor carries one
+/// null pointer while nothing is recorded in the process. Without a recorder (an actor not
+/// recorded, while another is), it only names the actor its handler's sends come from.
 pub(crate) struct ReplyRecord {
-    pub(crate) recorder: std::sync::Arc<dyn Recorder>,
+    pub(crate) recorder: Option<std::sync::Arc<dyn Recorder>>,
     pub(crate) actor: ActorId,
     pub(crate) clock: crate::Clock,
 }
@@ -343,7 +467,10 @@ impl ReplyRecord {
     /// Reports `reply`.
     #[cold]
     pub(crate) fn report<R: 'static>(&self, reply: &R) {
-        self.recorder.replied(
+        let Some(recorder) = &self.recorder else {
+            return;
+        };
+        recorder.replied(
             self.actor,
             self.clock.now(),
             crate::actor::short_type_name(std::any::type_name::<R>()),

@@ -52,18 +52,21 @@
 //! `answered` record (an input, served again by [`crate::RecordedAnswers`]); a timer's
 //! firing is a `timer-fired` record
 //! and its message a `handled` record with [`Origin::Timer`]; each `Context::now` is a
-//! `clock-read` record. A message one actor recorded here sends another gets
-//! [`Origin::Actor`] in the receiver's `handled` record (the `sent` record matched by
-//! receiver, type and bytes); any other input's origin is [`Origin::None`].
+//! `clock-read` record. Every other `handled` record says where its message came from, as
+//! the message carried it (`mycelium_actors::recording::Source`): [`Origin::Actor`] for an
+//! actor of this process (recorded or not), [`Origin::Remote`] for a link's delivery from
+//! another node, [`Origin::Outside`] for code outside the actors, [`Origin::Foreign`] for
+//! code of another language outside its actors, and [`Origin::None`] for a message sent
+//! before recording began.
 
 use std::any::{Any, TypeId};
 use std::cell::RefCell;
-use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use mycelium_actors::recording::{Delivery, Lifecycle, Recorder, Sent};
+use mycelium_actors::recording::{Delivery, Lifecycle, Recorder, Sent, Source};
 use mycelium_actors::{ActorId, Published};
 use mycelium_codec::WireMessage;
 
@@ -144,28 +147,9 @@ pub struct Recording {
     /// The sequence number of the input each recorded actor is handling: the cause of what
     /// it answers. One handler runs at a time per actor, so the last is the current one.
     handling: Mutex<HashMap<ActorAddr, u64, Quick>>,
-    /// What recorded actors sent to other recorded actors and these have not handled yet:
-    /// the origin of their `handled` records.
-    pending: Mutex<Pending>,
     /// The actor each recorded actor last asked: the origin of the answer it gets.
     asked: Mutex<HashMap<ActorAddr, ActorAddr>>,
 }
-
-/// Sends awaiting their receiver's handling.
-#[derive(Default)]
-struct Pending {
-    /// The actors recorded here (started at least once).
-    recorded: HashSet<ActorAddr, Quick>,
-    /// Per receiver, in sending order: type name, encoded message, sender.
-    sent: HashMap<ActorAddr, VecDeque<PendingSend>, Quick>,
-}
-
-/// A send awaiting its receiver's handling: type name, encoded message, sender.
-type PendingSend = (&'static str, Vec<u8>, ActorAddr);
-
-/// Sends kept per receiver before the oldest is forgotten (its receiver's `handled` record
-/// then has no origin): a receiver this far behind its senders is stopped or overloaded.
-const PENDING_PER_ACTOR: usize = 4096;
 
 impl std::fmt::Debug for Recording {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -327,7 +311,6 @@ impl Recording {
             unrecorded: Mutex::new(BTreeSet::new()),
             errors: AtomicU64::new(0),
             handling: Mutex::new(HashMap::default()),
-            pending: Mutex::new(Pending::default()),
             asked: Mutex::new(HashMap::new()),
         }
     }
@@ -441,17 +424,6 @@ impl Recording {
         self.errors.load(Ordering::Relaxed)
     }
 
-    /// The recorded actor that sent `receiver` the message `payload` of type `type_name`, if
-    /// one did: the oldest such send not yet matched.
-    fn sender_of(&self, receiver: ActorAddr, type_name: &str, payload: &[u8]) -> Option<ActorAddr> {
-        let mut pending = self.pending.lock().ok()?;
-        let queue = pending.sent.get_mut(&receiver)?;
-        let at = queue
-            .iter()
-            .position(|(name, bytes, _)| *name == type_name && bytes == payload)?;
-        queue.remove(at).map(|(_, _, sender)| sender)
-    }
-
     /// The input `actor` is handling: the cause of what it does now.
     fn cause(&self, actor: ActorAddr) -> Option<u64> {
         self.handling
@@ -472,20 +444,13 @@ impl Recording {
 
     /// Appends `entry` with `message` encoded by its chosen codec (or without a payload, its
     /// type listed as unrecorded).
-    /// `with` sees the encoded payload and may change the entry's origin.
-    fn append_message(
-        &self,
-        mut entry: Entry<'_>,
-        message: &dyn Any,
-        with: impl FnOnce(&[u8], &mut Origin),
-    ) -> Option<u64> {
+    fn append_message(&self, entry: Entry<'_>, message: &dyn Any) -> Option<u64> {
         let Some(codec) = self.codecs.get(&message.type_id()) else {
             if let Ok(mut names) = self.unrecorded.lock() {
                 if !names.contains(entry.name) {
                     names.insert(entry.name.to_owned());
                 }
             }
-            with(&[], &mut entry.origin);
             return self.append(&entry);
         };
         if let Some((type_id, encoding, payload)) = codec.described.and_then(|d| d(message)) {
@@ -494,7 +459,6 @@ impl Recording {
                     names.insert(entry.name.to_owned());
                 }
             }
-            with(payload, &mut entry.origin);
             return self.append(&Entry {
                 type_id,
                 encoding,
@@ -513,16 +477,13 @@ impl Recording {
             };
             buffer.clear();
             match (codec.encode)(message, buffer) {
-                Ok(()) => {
-                    with(buffer, &mut entry.origin);
-                    self.append(&Entry {
-                        type_id: codec.type_id,
-                        encoding: codec.encoding,
-                        payload: buffer,
-                        topic: codec.topic.and_then(|t| t(message)).unwrap_or(entry.topic),
-                        ..entry
-                    })
-                }
+                Ok(()) => self.append(&Entry {
+                    type_id: codec.type_id,
+                    encoding: codec.encoding,
+                    payload: buffer,
+                    topic: codec.topic.and_then(|t| t(message)).unwrap_or(entry.topic),
+                    ..entry
+                }),
                 Err(reason) => {
                     self.errors.fetch_add(1, Ordering::Relaxed);
                     self.append(&Entry {
@@ -553,12 +514,19 @@ impl Recorder for Recording {
         actor: ActorId,
         time: Duration,
         delivery: Delivery,
+        from: Source,
         type_name: &'static str,
         message: &dyn Any,
     ) {
-        let origin = match delivery {
-            Delivery::Timer { timer } => Origin::Timer { id: timer },
-            Delivery::Tell | Delivery::Ask => Origin::None,
+        let origin = match (delivery, from) {
+            (Delivery::Timer { timer }, _) => Origin::Timer { id: timer },
+            (_, Source::Actor(sender)) => Origin::Actor(addr(sender)),
+            (_, Source::Node(node)) => Origin::Remote { node: node.get() },
+            (_, Source::Outside) => Origin::Outside,
+            (_, Source::Foreign(language)) => Origin::Foreign {
+                language: language.code(),
+            },
+            (_, Source::Unknown) => Origin::None,
         };
         let entry = Entry {
             name: type_name,
@@ -567,14 +535,7 @@ impl Recorder for Recording {
             ..Entry::new(Kind::Handled, nanos(time), addr(actor))
         };
         let receiver = addr(actor);
-        let from = |payload: &[u8], origin: &mut Origin| {
-            if *origin == Origin::None {
-                if let Some(sender) = self.sender_of(receiver, type_name, payload) {
-                    *origin = Origin::Actor(sender);
-                }
-            }
-        };
-        if let Some(seq) = self.append_message(entry, message, from) {
+        if let Some(seq) = self.append_message(entry, message) {
             if let Ok(mut handling) = self.handling.lock() {
                 handling.insert(receiver, seq);
             }
@@ -608,21 +569,7 @@ impl Recorder for Recording {
             origin: to.map_or(Origin::None, Origin::Actor),
             ..Entry::new(kind, nanos(time), sender)
         };
-        self.append_message(entry, message, |payload, _| {
-            let Some(to) = to else { return };
-            // Kept for the receiver's `handled` record, if it is recorded here.
-            let Ok(mut pending) = self.pending.lock() else {
-                return;
-            };
-            if !pending.recorded.contains(&to) {
-                return;
-            }
-            let queue = pending.sent.entry(to).or_default();
-            if queue.len() >= PENDING_PER_ACTOR {
-                queue.pop_front();
-            }
-            queue.push_back((type_name, payload.to_vec(), sender));
-        });
+        self.append_message(entry, message);
     }
 
     fn replied(&self, actor: ActorId, time: Duration, type_name: &'static str, reply: &dyn Any) {
@@ -632,7 +579,7 @@ impl Recorder for Recording {
             cause: self.cause(actor),
             ..Entry::new(Kind::Replied, nanos(time), actor)
         };
-        self.append_message(entry, reply, |_, _| {});
+        self.append_message(entry, reply);
     }
 
     fn answered(
@@ -657,7 +604,7 @@ impl Recorder for Recording {
         };
         match answer {
             Ok(reply) => {
-                self.append_message(entry, reply, |_, _| {});
+                self.append_message(entry, reply);
             }
             Err(error) => {
                 self.append(&Entry {
@@ -698,9 +645,6 @@ impl Recorder for Recording {
                 incarnation,
                 actor_type,
             } => {
-                if let Ok(mut pending) = self.pending.lock() {
-                    pending.recorded.insert(addr(actor));
-                }
                 let payload = u64::from(incarnation).to_le_bytes();
                 let kind = if incarnation == 0 {
                     Kind::Started

@@ -56,7 +56,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use mycelium_actors::recording::{Delivery, Lifecycle, Recorder, Sent};
+use mycelium_actors::recording::{Delivery, Lifecycle, Recorder, Sent, Source};
 use mycelium_actors::{Actor, ActorId, ActorRef, AskError, Bus, Handler, Published, SpawnOptions};
 use mycelium_codec::WireMessage;
 
@@ -474,6 +474,7 @@ impl Recorder for Capture {
         _: ActorId,
         time: Duration,
         delivery: Delivery,
+        _: Source,
         type_name: &'static str,
         msg: &dyn Any,
     ) {

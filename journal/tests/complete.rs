@@ -116,7 +116,7 @@ async fn timer_firings_timer_inputs_clock_readings_and_the_actor_type_are_record
         .iter()
         .filter(|r| r.kind == Kind::Handled && r.name == "Readings")
         .collect();
-    assert!(asks.iter().all(|r| r.asked && r.origin == Origin::None));
+    assert!(asks.iter().all(|r| r.asked && r.origin == Origin::Outside));
     // Its stop ends the record.
     let last = records.last().unwrap();
     assert_eq!(last.kind, Kind::Stopped);
@@ -332,8 +332,8 @@ async fn sends_publications_and_the_origin_of_an_actors_message_are_recorded() {
         published,
         [("orders", r#"{"qty":6}"#), ("orders", r#"{"qty":15}"#)]
     );
-    // The venue's inputs name the trader as their origin; the trader's came from outside
-    // any recorded actor.
+    // The venue's inputs name the trader as their origin; the trader's came from code
+    // outside the actors (the test).
     let handled: Vec<_> = records
         .iter()
         .filter(|r| r.kind == Kind::Handled)
@@ -342,10 +342,10 @@ async fn sends_publications_and_the_origin_of_an_actors_message_are_recorded() {
     assert_eq!(
         handled,
         [
-            (trader, Origin::None),
-            (trader, Origin::None),
+            (trader, Origin::Outside),
+            (trader, Origin::Outside),
             (venue, Origin::Actor(trader)),
-            (trader, Origin::None),
+            (trader, Origin::Outside),
             (venue, Origin::Actor(trader)),
         ]
     );

@@ -286,6 +286,10 @@ impl<A: Actor> Direct<A> {
         let (actor, ctx, slot, metrics) =
             unsafe { (&mut *actor, &mut *ctx, &mut *slot, &mut *metrics) };
         let started = metrics.as_ref().map(|m| m.start(true));
+        // Run on the sender's thread: the sender is who sends from here now.
+        if crate::recording::on() {
+            ctx.set_input_source(crate::recording::current_source());
+        }
         // SAFETY: the handle is either dropped below or handed to the actor's task, which
         // awaits it or drops it (its drop guard calls `reclaim`): it is never leaked.
         let mut handling = unsafe { slot.place(|| payload.run(actor, ctx)) };

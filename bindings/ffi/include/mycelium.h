@@ -517,6 +517,11 @@ enum MycStatus myc_call_fail(struct MycCall *call, const char *message);
 // `bytes` is null or points to a `MycBytes` filled by this library and not freed since.
 enum MycStatus myc_bytes_free(struct MycBytes *bytes);
 
+// Names the language of the program calling this library: `2` OCaml, `3` C (the default).
+// A recorded actor's journal says that what such code sends from outside any actor came
+// from that language. `InvalidArgument` for another code.
+enum MycStatus myc_set_host_language(uint32_t language);
+
 // The message of the last error on this thread ("" if none): a NUL-terminated string owned
 // by the library, valid until the next `myc_` call on this thread.
 const char *myc_last_error(void);

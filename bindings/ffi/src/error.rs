@@ -3,8 +3,10 @@
 use std::cell::RefCell;
 use std::ffi::{c_char, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use mycelium_actors::export::DeliveryError;
+use mycelium_actors::recording::{self, Language};
 use mycelium_foreign::{ForeignAskError, ForeignTopicError};
 
 /// What a call did. `Ok` is 0; anything else comes with a message from [`myc_last_error`].
@@ -106,8 +108,37 @@ fn set_last_error(message: &str) {
     LAST_ERROR.with(|slot| *slot.borrow_mut() = text);
 }
 
-/// Runs an entry point's body: catches panics, records the error message.
+/// The language of the code calling this library, for a recorded actor's journal: C unless
+/// [`myc_set_host_language`] said otherwise.
+static LANGUAGE: AtomicU8 = AtomicU8::new(3);
+
+/// Names the language of the program calling this library: `2` OCaml, `3` C (the default).
+/// A recorded actor's journal says that what such code sends from outside any actor came
+/// from that language. `InvalidArgument` for another code.
+#[no_mangle]
+pub extern "C" fn myc_set_host_language(language: u32) -> MycStatus {
+    guard(|| match language {
+        2 | 3 => {
+            LANGUAGE.store(language as u8, Ordering::Relaxed);
+            Ok(())
+        }
+        _ => Err(Error::invalid(format!(
+            "the host language {language} is not known: 2 is OCaml, 3 is C"
+        ))),
+    })
+}
+
+fn host_language() -> Language {
+    match LANGUAGE.load(Ordering::Relaxed) {
+        2 => Language::OCaml,
+        _ => Language::C,
+    }
+}
+
+/// Runs an entry point's body: catches panics, records the error message. What the body
+/// sends comes from the calling program's language (or the actor whose handler calls it).
 pub(crate) fn guard(body: impl FnOnce() -> Result<(), Error>) -> MycStatus {
+    let body = || recording::sending_from(host_language(), body);
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(Ok(())) => MycStatus::Ok,
         Ok(Err(e)) => {

@@ -33,6 +33,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use mycelium_actors::recording::Source;
 use mycelium_actors::{
     Actor, ActorRef, BoxError, Context, Failure, Handler, Phase, Receipt, Reply, StopReason,
 };
@@ -198,7 +199,7 @@ fn run_handler<F: Foreign>(
     gate: &ForeignGate<F>,
     actor: mycelium_actors::ActorId,
     incarnation: u64,
-    msg: ForeignMessage,
+    (msg, source): (ForeignMessage, Source),
 ) -> Result<Result<Option<ForeignMessage>, String>, Stale> {
     let mut slot = gate.lock();
     match &mut *slot {
@@ -207,8 +208,10 @@ fn run_handler<F: Foreign>(
             state,
         } if *n == incarnation => {
             // Sent around the gate, as an ask (its reply is the runner's to give).
-            let result = catch_unwind(AssertUnwindSafe(|| gate.handle(actor, state, msg, true)))
-                .unwrap_or_else(|payload| Err(panic_text(payload)));
+            let result = catch_unwind(AssertUnwindSafe(|| {
+                gate.handle(actor, state, msg, true, source)
+            }))
+            .unwrap_or_else(|payload| Err(panic_text(payload)));
             if let Err(reason) = &result {
                 // No direct call may use a state whose incarnation is ending.
                 mark_failed(&mut slot, reason.clone());
@@ -348,12 +351,15 @@ impl<F: Foreign> Actor for ForeignActor<F> {
 impl<F: Foreign> Handler<ForeignMessage> for ForeignActor<F> {
     type Reply = ForeignReply;
 
-    async fn handle(&mut self, msg: ForeignMessage, _ctx: &mut Context<Self>) -> ForeignReply {
+    async fn handle(&mut self, msg: ForeignMessage, ctx: &mut Context<Self>) -> ForeignReply {
         let gate = self.gate.clone();
         let incarnation = self.incarnation;
         let actor = self.me.id();
-        let joined =
-            tokio::task::spawn_blocking(move || run_handler(&gate, actor, incarnation, msg)).await;
+        let source = ctx.source();
+        let joined = tokio::task::spawn_blocking(move || {
+            run_handler(&gate, actor, incarnation, (msg, source))
+        })
+        .await;
         match joined {
             Ok(Ok(Ok(reply))) => ForeignReply(reply),
             Ok(Ok(Err(reason))) => fail(reason),
@@ -371,10 +377,10 @@ impl<F: Foreign> Handler<ForeignMessage> for ForeignActor<F> {
 impl<F: Foreign> Handler<ForeignCall> for ForeignActor<F> {
     type Reply = ();
 
-    async fn handle(&mut self, call: ForeignCall, _ctx: &mut Context<Self>) {
+    async fn handle(&mut self, call: ForeignCall, ctx: &mut Context<Self>) {
         let ForeignCall::Failed(count) = call else {
             // Served in batches on the blocking pool, which answers the asker (see `mail.rs`).
-            crate::mail::hand_over(&self.gate, self.me.id(), call).await;
+            crate::mail::hand_over(&self.gate, self.me.id(), call, ctx.source()).await;
             return;
         };
         drop(count);

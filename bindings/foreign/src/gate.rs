@@ -138,23 +138,29 @@ impl<F: Foreign> ForeignGate<F> {
         self.inner.recording.get()
     }
 
-    /// Runs the handler on `msg` with `state` for `actor`: recorded if the actor is.
+    /// Runs the handler on `msg` (from `source`) with `state` for `actor`: recorded if the
+    /// actor is.
     pub(crate) fn handle(
         &self,
         actor: mycelium_actors::ActorId,
         state: &mut F::State,
         msg: crate::ForeignMessage,
         asked: bool,
+        source: mycelium_actors::recording::Source,
     ) -> Result<Option<crate::ForeignMessage>, String> {
         let inner = &self.inner;
-        match (inner.recording.get(), inner.clock.get()) {
-            (Some(recording), Some(clock)) => {
-                recording.handle(&inner.foreign, actor, clock, msg, asked, |msg| {
-                    inner.foreign.handle(state, msg)
-                })
+        // What the handler sends comes from this actor.
+        let sender = mycelium_actors::recording::Source::Actor(actor);
+        mycelium_actors::recording::sending_as_now(sender, || {
+            match (inner.recording.get(), inner.clock.get()) {
+                (Some(recording), Some(clock)) => {
+                    recording.handle(&inner.foreign, actor, clock, (msg, source), asked, |msg| {
+                        inner.foreign.handle(state, msg)
+                    })
+                }
+                _ => inner.foreign.handle(state, msg),
             }
-            _ => inner.foreign.handle(state, msg),
-        }
+        })
     }
 
     /// Messages the actor's task has taken from its mailbox for the host thread that have

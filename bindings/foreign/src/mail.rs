@@ -38,6 +38,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
+use mycelium_actors::recording::Source;
 use mycelium_actors::{ActorId, ActorRef, Bus, DeadLetter, DeadLetterReason, StopReason};
 use tokio::sync::{oneshot, Notify};
 
@@ -76,6 +77,8 @@ fn spin() -> Duration {
 struct Job {
     call: ForeignCall,
     actor: ActorId,
+    /// Where the message came from, for a recorded actor's journal.
+    source: Source,
 }
 
 struct Queue<F: Foreign> {
@@ -165,10 +168,16 @@ impl<F: Foreign> Mail<F> {
         self.room.notify_waiters();
         let mut refused = Vec::new();
         for job in mine {
-            if let Err(e) = actor.tell_priority(job.call) {
+            // Queued again as from its first sender.
+            let source = job.source;
+            let told = mycelium_actors::recording::sending_as_now(source, || {
+                actor.tell_priority(job.call)
+            });
+            if let Err(e) = told {
                 refused.push(Job {
                     call: e.0,
                     actor: job.actor,
+                    source,
                 });
             }
         }
@@ -213,6 +222,7 @@ pub(crate) async fn hand_over<F: Foreign>(
     gate: &ForeignGate<F>,
     actor: ActorId,
     call: ForeignCall,
+    source: Source,
 ) {
     let mail = &gate.inner.mail;
     loop {
@@ -222,7 +232,11 @@ pub(crate) async fn hand_over<F: Foreign>(
             // While closed (a failure waits for its restart) nothing is handled, so waiting
             // for room would wait for the restart the task itself must make.
             if q.jobs.len() < QUEUE_ROOM || q.current.is_none() {
-                q.jobs.push_back(Job { call, actor });
+                q.jobs.push_back(Job {
+                    call,
+                    actor,
+                    source,
+                });
                 start_server(gate, &mut q);
                 return;
             }
@@ -417,7 +431,7 @@ fn run_job<F: Foreign>(
     let type_id = msg.type_id;
     let asked = reply.is_some();
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        gate.handle(actor, state, msg, asked)
+        gate.handle(actor, state, msg, asked, job.source)
     }))
     .unwrap_or_else(|payload| Err(panic_text(payload)));
     drop(delivering);

@@ -56,7 +56,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use mycelium_actors::recording::{Delivery, Lifecycle, Recorder, Sent};
+use mycelium_actors::recording::{Delivery, Lifecycle, Recorder, Sent, Source};
 use mycelium_actors::{ActorId, Clock};
 use mycelium_journal::{Described, Encoding};
 
@@ -161,6 +161,8 @@ impl ForeignRecording {
     /// Records into `recorder` an actor of the type `actor_type` (the class name).
     pub fn new(recorder: Arc<dyn Recorder>, actor_type: &str) -> Self {
         RECORDING.store(true, Ordering::Relaxed);
+        // Sends to the actor carry their sources from now on.
+        mycelium_actors::recording::recording_on();
         ForeignRecording {
             recorder,
             actor_type: static_name(actor_type),
@@ -212,14 +214,14 @@ impl ForeignRecording {
         foreign: &Arc<F>,
         actor: ActorId,
         clock: &Clock,
-        msg: ForeignMessage,
+        (msg, source): (ForeignMessage, Source),
         asked: bool,
         handle: impl FnOnce(ForeignMessage) -> Result<Option<ForeignMessage>, String>,
     ) -> Result<Option<ForeignMessage>, String> {
         let record = foreign.recorded(&msg, self.own_serialization);
         let delivery = if asked { Delivery::Ask } else { Delivery::Tell };
         self.recorder
-            .handled(actor, clock.now(), delivery, record.name, &record);
+            .handled(actor, clock.now(), delivery, source, record.name, &record);
         let outer = HANDLING.with(|h| {
             h.replace(Some(Handling {
                 recorder: self.recorder.clone(),

@@ -18,6 +18,8 @@ CAMLprim value myc_ml_bus_new(value virtual_time, value seed) {
   bool v = Bool_val(virtual_time);
   uint64_t s = (uint64_t)Int64_val(seed);
   if (myc_library_init != NULL) CHECK(myc_library_init());
+  /* What OCaml code sends from outside its actors is journaled as OCaml's. */
+  CHECK(myc_set_host_language(2));
   CHECK(myc_bus_new(v, s, &bus));
   CAMLreturn(alloc_handle(bus));
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mycelium_actors::export::{ByteService, DeliveryError};
+use mycelium_actors::recording;
 use mycelium_actors::{Bus, SubscribeOptions, Subscription as RustSubscription};
 use mycelium_foreign::{Direct, ForeignAskError, ForeignMessage, ForeignRef};
 use pyo3::exceptions::PyValueError;
@@ -332,7 +333,8 @@ impl ActorRef {
             Target::Foreign(actor) => actor.gate().map(|g| g.foreign().raised.clone()),
             Target::Service { name, actors, .. } => actors.as_ref().and_then(|a| a.raised_of(name)),
         };
-        async move {
+        let source = python_source();
+        recording::sending_as(source, async move {
             match target {
                 Target::Foreign(actor) => {
                     match actor.ask(ForeignMessage { type_id, body }, timeout).await {
@@ -356,7 +358,7 @@ impl ActorRef {
                     })
                 }
             }
-        }
+        })
     }
 
     fn tell_future(
@@ -365,7 +367,8 @@ impl ActorRef {
         body: Vec<u8>,
     ) -> impl Future<Output = PyResult<()>> + Send + 'static {
         let target = self.target.clone();
-        async move {
+        let source = python_source();
+        recording::sending_as(source, async move {
             match target {
                 Target::Foreign(actor) => actor
                     .tell(ForeignMessage { type_id, body })
@@ -377,7 +380,7 @@ impl ActorRef {
                     .await
                     .map_err(errors::delivery),
             }
-        }
+        })
     }
 }
 
@@ -697,12 +700,12 @@ impl ActorRef {
     /// Tells, waiting (without the GIL) for room in a full mailbox.
     fn tell(&self, py: Python<'_>, type_id: u16, body: Vec<u8>) -> PyResult<()> {
         // Fast path: room in the mailbox, so no wait (and no GIL release) is needed.
-        let queued = match &self.target {
+        let queued = recording::sending_from(PYTHON, || match &self.target {
             Target::Foreign(actor) => ByteService::try_tell(actor, type_id, &body).is_ok(),
             Target::Service { bus, name, .. } => {
                 bus.exports().try_deliver(name, type_id, &body).is_ok()
             }
-        };
+        });
         if queued {
             return Ok(());
         }
@@ -712,15 +715,14 @@ impl ActorRef {
 
     /// Tells without waiting: `MailboxFull` when there is no room.
     fn try_tell(&self, type_id: u16, body: Vec<u8>) -> PyResult<()> {
-        let refused = match &self.target {
-            Target::Foreign(actor) => ByteService::try_tell(actor, type_id, &body),
-            Target::Service { bus, name, .. } => {
-                return bus
-                    .exports()
-                    .try_deliver(name, type_id, &body)
-                    .map_err(errors::delivery)
-            }
-        };
+        let refused = recording::sending_from(PYTHON, || match &self.target {
+            Target::Foreign(actor) => Ok(ByteService::try_tell(actor, type_id, &body)),
+            Target::Service { bus, name, .. } => bus
+                .exports()
+                .try_deliver(name, type_id, &body)
+                .map(|()| Ok(()))
+                .map_err(errors::delivery),
+        })?;
         match refused {
             Ok(()) => Ok(()),
             Err(mycelium_actors::export::ByteRefusal::Full) => Err(MailboxFull::new_err(
@@ -1054,5 +1056,18 @@ impl Subscription {
 impl Drop for Subscription {
     fn drop(&mut self) {
         self.inner.cancel();
+    }
+}
+
+/// Python code's sends, for a recorded actor's journal ([`recording::Source`]).
+const PYTHON: recording::Language = recording::Language::Python;
+
+/// Where a send made now from Python comes from: the actor whose handler runs on this
+/// thread, else Python code outside the actors.
+pub(crate) fn python_source() -> recording::Source {
+    if recording::is_on() {
+        recording::foreign_source(PYTHON)
+    } else {
+        recording::Source::Unknown
     }
 }

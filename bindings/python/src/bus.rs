@@ -360,12 +360,16 @@ impl Bus {
         let body = plan.encode(message)?;
         let typed = self.typed_topics()?;
         let bus = self.bus.clone();
+        let source = crate::actor_ref::python_source();
         let report = self.wait(py, async move {
-            if typed {
-                mycelium_foreign::publish_bytes(&bus, type_id, &topic, key, &body).await
-            } else {
-                mycelium_foreign::publish_schema_bytes(&bus, type_id, &topic, key, &body).await
-            }
+            mycelium_actors::recording::sending_as(source, async move {
+                if typed {
+                    mycelium_foreign::publish_bytes(&bus, type_id, &topic, key, &body).await
+                } else {
+                    mycelium_foreign::publish_schema_bytes(&bus, type_id, &topic, key, &body).await
+                }
+            })
+            .await
         })?;
         Ok(report.map_err(errors::topic)?.delivered)
     }

@@ -103,6 +103,8 @@ def test_a_recorded_actor_with_a_restart_replays_unchanged_without_a_difference(
     assert [r.payload.seq for r in handled[: len(SEQS)]] == [abs(s) for s in SEQS]
     assert [r.asked for r in handled[: len(SEQS)]] == [s > 0 for s in SEQS]
     assert handled[-1].type == "pickle:test_recording.Note"
+    # Every input came from this test's Python code, outside any actor.
+    assert {r.origin for r in handled} == {("python", 1)}
     published = [r for r in rows if r.kind == "published"]
     assert published and all(r.topic == Heartbeat.TOPIC for r in published)
 

@@ -122,15 +122,19 @@ pub(super) async fn handle<'a>(
             }
         }
     };
-    let (failed, answered, later) = match deliver(link, &f, asker, reply_buffer, &handled).await {
-        Delivered::Done => (None, None, false),
-        Delivered::Later => (None, None, true),
-        Delivered::Failed(e) => (Some(e), None, false),
-        Delivered::Answered(reply) => (None, Some(Answer::Reply(reply)), false),
-        Delivered::AnsweredFrame(type_id, frame) => {
-            (None, Some(Answer::Frame(type_id, frame)), false)
-        }
-    };
+    // What the frame delivers comes from the peer node, for a recorded actor's journal.
+    let from_peer = mycelium_actors::recording::Source::Node(link.node);
+    let delivering = deliver(link, &f, asker, reply_buffer, &handled);
+    let (failed, answered, later) =
+        match mycelium_actors::recording::sending_as(from_peer, delivering).await {
+            Delivered::Done => (None, None, false),
+            Delivered::Later => (None, None, true),
+            Delivered::Failed(e) => (Some(e), None, false),
+            Delivered::Answered(reply) => (None, Some(Answer::Reply(reply)), false),
+            Delivered::AnsweredFrame(type_id, frame) => {
+                (None, Some(Answer::Frame(type_id, frame)), false)
+            }
+        };
     let mut st = link.lock();
     // Recorded even when a newer connection from the same peer instance took over meanwhile
     // (it must not deliver this frame again); never moves `delivered` backwards. Handled at
