@@ -48,9 +48,9 @@ let () =
     (fun seq -> ignore (M.Actor_ref.ask a C.heartbeat (hb seq) C.heartbeat))
     [ 3L; 5L; 2L; 7L ];
   M.Actor_ref.tell a C.heartbeat (hb 1L);
-  ignore
-    (expect_error "a failure while recorded" M.Failed (fun () ->
-         M.Actor_ref.ask a C.heartbeat (hb 13L) C.heartbeat));
+  (* Answered after the tell: the tell was handled before the recording closes. (A failure
+     is recorded and replayed by the supervised child below.) *)
+  ignore (M.Actor_ref.ask a C.heartbeat (hb 2L) C.heartbeat);
   M.Actor_ref.free a;
   M.Bus.shutdown bus;
   M.Bus.close bus;
