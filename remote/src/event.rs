@@ -112,7 +112,9 @@ pub enum GapReason {
 }
 
 impl GapReason {
-    pub(crate) fn to_u8(self) -> u8 {
+    /// The reason's code in a gap notice on the wire, and in the gap bodies foreign code
+    /// reads: 1 `Restarted`, 2 `Forgot`, 3 `TooLarge`, 4 `Dropped`, 5 `Closed`, 0 `Other`.
+    pub fn to_u8(self) -> u8 {
         match self {
             GapReason::Restarted => 1,
             GapReason::Forgot => 2,
@@ -123,7 +125,9 @@ impl GapReason {
         }
     }
 
-    pub(crate) fn from_u8(b: u8) -> GapReason {
+    /// The reason of a code [`to_u8`](Self::to_u8) gives; `Other` for a code this version
+    /// does not know.
+    pub fn from_u8(b: u8) -> GapReason {
         match b {
             1 => GapReason::Restarted,
             2 => GapReason::Forgot,

@@ -4,8 +4,8 @@
 //! subscriber. The receiving node publishes it on its bus, where its own subscribers get it.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 
 use mycelium_actors::{
     ActorId, BoxFuture, Bus, MessageSink, Published, Recipient, SendError, SubscribeOptions,
@@ -133,7 +133,10 @@ impl TopicTypes {
     pub fn add<M: WireMessage + Send + Sync + 'static>(&self) {
         let factory: Factory = Arc::new(
             |bus: &Bus, link: Link, pattern: &str, policy: RemoteOverflow| {
-                let sink = Arc::new(TopicSink::<M> {
+                let sink = Arc::new_cyclic(|me| TopicSink::<M> {
+                    me: me.clone(),
+                    runtime: bus.runtime().clone(),
+                    owed: AtomicBool::new(false),
                     link,
                     pattern: Arc::from(pattern),
                     name: Mutex::new(None),
@@ -141,7 +144,9 @@ impl TopicTypes {
                     drops: (policy != RemoteOverflow::Block).then(|| Drops {
                         pattern: Arc::from(pattern),
                         subscription: OnceLock::new(),
+                        refused: (policy == RemoteOverflow::DropNewest).then(|| AtomicU64::new(0)),
                         told: AtomicU64::new(0),
+                        telling: Mutex::new(()),
                     }),
                     _m: std::marker::PhantomData,
                 });
@@ -188,6 +193,11 @@ pub(crate) type Interest = (Arc<str>, u16, RemoteOverflow);
 
 /// Sends each publication it receives as one Publish frame on its link.
 struct TopicSink<M> {
+    me: Weak<TopicSink<M>>,
+    /// The bus runtime, where a task waits for room to tell the peer what it is owed.
+    runtime: tokio::runtime::Handle,
+    /// True while such a task waits (one at a time).
+    owed: AtomicBool,
     link: Link,
     /// The peer's pattern this sink serves.
     pattern: Arc<str>,
@@ -206,24 +216,76 @@ struct Drops {
     pattern: Arc<str>,
     /// The bus subscription this sink serves (its statistics count the drops).
     subscription: OnceLock<Subscription>,
+    /// Under `DropNewest`: the publications this sink refused for a full queue, each of
+    /// which the bus drops (counted here before the refusal returns, so a task that tells
+    /// the peer never reads a count the bus has not raised yet).
+    refused: Option<AtomicU64>,
     /// Drops the peer was told of.
     told: AtomicU64,
+    /// Held while a notice is queued, so two callers never tell the same drops.
+    telling: Mutex<()>,
 }
 
-impl<M> TopicSink<M> {
-    /// After a publication was queued: the subscriber is told of what its policy dropped
-    /// since it was last told, right behind it.
-    fn tell_drops(&self, type_id: u16) {
-        let Some(drops) = &self.drops else { return };
-        let Some(subscription) = drops.subscription.get() else {
-            return;
-        };
-        let dropped = subscription.stats().dropped;
-        let told = drops.told.fetch_max(dropped, Ordering::AcqRel);
-        if dropped > told {
-            self.link
-                .notice_dropped(&drops.pattern, type_id, dropped - told);
+impl Drops {
+    /// What the subscription has dropped so far.
+    fn dropped(&self) -> u64 {
+        match (&self.refused, self.subscription.get()) {
+            (Some(refused), _) => refused.load(Ordering::Acquire),
+            (None, Some(subscription)) => subscription.stats().dropped,
+            (None, None) => 0,
         }
+    }
+}
+
+impl<M: WireMessage + Send + Sync + 'static> TopicSink<M> {
+    /// After a publication was queued, or once the link has room again: the subscriber is
+    /// told of what its policy dropped since it was last told. Returns false when drops are
+    /// still owed (the link is closed).
+    fn tell_drops(&self, type_id: u16) -> bool {
+        let Some(drops) = &self.drops else {
+            return true;
+        };
+        if drops.dropped() <= drops.told.load(Ordering::Acquire) {
+            return true;
+        }
+        let _telling = drops.telling.lock().unwrap_or_else(|e| e.into_inner());
+        let (dropped, told) = (drops.dropped(), drops.told.load(Ordering::Acquire));
+        if dropped <= told {
+            return true;
+        }
+        let queued = self
+            .link
+            .notice_dropped(&drops.pattern, type_id, dropped - told);
+        if queued {
+            drops.told.store(dropped, Ordering::Release);
+        }
+        queued
+    }
+
+    /// Something the peer is owed (drops, publications too large) could not be told now:
+    /// a task on the bus runtime waits until the link has room, then tells it, so a stream
+    /// that ends while the peer is slow or away leaves no drop untold. One task at a time;
+    /// it ends with the subscription.
+    fn owe(&self) {
+        if self.owed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let me = self.me.clone();
+        let link = self.link.clone();
+        self.runtime.spawn(async move {
+            loop {
+                link.room_for_notice().await;
+                let Some(sink) = me.upgrade() else { return };
+                // Cleared before the counts are read: a refusal after this arms a new wait.
+                sink.owed.store(false, Ordering::SeqCst);
+                let told = sink.tell_drops(M::TYPE_ID);
+                let pattern = sink.pattern.clone();
+                let told = sink.tell_too_large(&pattern, M::TYPE_ID, false) && told;
+                if told || sink.owed.swap(true, Ordering::AcqRel) {
+                    return;
+                }
+            }
+        });
     }
 
     /// A publication on `topic` cannot become a frame for the peer (too large): logged and
@@ -232,26 +294,29 @@ impl<M> TopicSink<M> {
     fn too_large(&self, topic: &str, type_id: u16, message: &'static str, why: &crate::SendError) {
         self.link.unsendable_publication(topic, message, why);
         self.too_large.fetch_add(1, Ordering::AcqRel);
-        self.tell_too_large(topic, type_id, false);
+        if !self.tell_too_large(topic, type_id, false) {
+            self.owe();
+        }
     }
 
     /// Tells the peer of the publications too large for a frame it was not told of yet:
     /// under `topic` when one alone is told, else under the subscription's pattern. Beyond
     /// the queue's capacity only with `behind_publication` (at most one notice per
     /// publication queued); otherwise only when the queue has room, and kept for later when
-    /// it has none.
-    fn tell_too_large(&self, topic: &str, type_id: u16, behind_publication: bool) {
+    /// it has none. Returns false when some are still owed.
+    fn tell_too_large(&self, topic: &str, type_id: u16, behind_publication: bool) -> bool {
         let count = self.too_large.swap(0, Ordering::AcqRel);
         if count == 0 {
-            return;
+            return true;
         }
         let topic = if count == 1 { topic } else { &self.pattern };
-        if !self
+        let queued = self
             .link
-            .notice_too_large(topic, type_id, count, behind_publication)
-        {
+            .notice_too_large(topic, type_id, count, behind_publication);
+        if !queued {
             self.too_large.fetch_add(count, Ordering::AcqRel);
         }
+        queued
     }
 
     /// A publication found the link closed: counted for the peer when the link keeps its
@@ -262,6 +327,15 @@ impl<M> TopicSink<M> {
             Lapse::Counted => Ok(true),
             Lapse::Open => Ok(false),
             Lapse::Gone => Err(()),
+        }
+    }
+
+    /// Right behind a publication just queued: what the peer is owed, or a wait for room to
+    /// tell it when the link is closed.
+    fn told_behind_publication(&self) {
+        let told = self.tell_drops(M::TYPE_ID);
+        if !(self.tell_too_large(&self.pattern, M::TYPE_ID, true) && told) {
+            self.owe();
         }
     }
 
@@ -288,11 +362,18 @@ impl<M: WireMessage + Send + Sync + 'static> MessageSink<Published<M>> for Topic
                     p.msg().encode_body(out)
                 }) {
                 Ok(_) => {
-                    self.tell_drops(M::TYPE_ID);
-                    self.tell_too_large(&self.pattern, M::TYPE_ID, true);
+                    self.told_behind_publication();
                     return Ok(());
                 }
-                Err(crate::SendError::Full) => return Err(TrySendError::Full(p)),
+                // Under `DropNewest` the bus drops it: counted first, then the peer is told
+                // once the link has room.
+                Err(crate::SendError::Full) => {
+                    if let Some(refused) = self.drops.as_ref().and_then(|d| d.refused.as_ref()) {
+                        refused.fetch_add(1, Ordering::AcqRel);
+                        self.owe();
+                    }
+                    return Err(TrySendError::Full(p));
+                }
                 // This message alone cannot be sent: reported, and the subscription lives on
                 // (handed back as closed, the peer's subscription would end for good).
                 Err(e @ crate::SendError::TooLarge(_)) => {
@@ -322,8 +403,7 @@ impl<M: WireMessage + Send + Sync + 'static> MessageSink<Published<M>> for Topic
                     .await
                 {
                     Ok(_) => {
-                        self.tell_drops(M::TYPE_ID);
-                        self.tell_too_large(&self.pattern, M::TYPE_ID, true);
+                        self.told_behind_publication();
                         return Ok(());
                     }
                     Err(e @ crate::SendError::TooLarge(_)) => {

@@ -64,9 +64,11 @@ fn frame(spec: FrameSpec<'_>, body: &[u8]) -> Vec<u8> {
 
 /// Node `a` publishes 2,000 quotes with a local subscriber and a peer subscribed under
 /// `policy` that never reads: every publish completes and the local subscriber gets all of
-/// them; the reports count drops. Then the peer reads and acknowledges, one more quote goes
-/// out, and behind it the peer is told how many were dropped.
-async fn peer_that_stops_reading(policy: RemoteOverflow, body: &[u8]) {
+/// them; the reports count drops. Then the peer reads and acknowledges and is told how many
+/// were dropped: with `more`, behind quotes published after it reads again; without, as
+/// soon as the link has room (the stream ended while the peer was away), and every quote
+/// is then either received or in a notice.
+async fn peer_that_stops_reading(policy: RemoteOverflow, body: &[u8], more: bool) {
     const N: u32 = 2_000;
     let dir = TempDir::new("policy");
     let bus = Bus::new();
@@ -134,9 +136,13 @@ async fn peer_that_stops_reading(policy: RemoteOverflow, body: &[u8]) {
             &[],
         )
     };
-    let mut extra_sent = false;
+    let mut extra_sent = !more;
     let read = tokio::time::timeout(BOUND, async {
-        while told < dropped {
+        while if more {
+            told < dropped
+        } else {
+            publications + told < u64::from(N)
+        } {
             let f = reader.read_frame(&mut peer).await.expect("a frame");
             let seq = f.seq;
             last_seq = last_seq.max(seq);
@@ -181,22 +187,34 @@ async fn peer_that_stops_reading(policy: RemoteOverflow, body: &[u8]) {
         "{policy:?}: no gap notice (read {publications} publications)"
     );
     assert_eq!(told, dropped, "{policy:?}: the peer is told of every drop");
+    if !more {
+        assert_eq!(publications + told, u64::from(N), "{policy:?}");
+    }
     a.shutdown();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drop_newest_never_holds_up_the_publisher() {
-    peer_that_stops_reading(RemoteOverflow::DropNewest, &[1]).await;
+    peer_that_stops_reading(RemoteOverflow::DropNewest, &[1], true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drop_oldest_never_holds_up_the_publisher() {
     let mut body = vec![2];
     body.extend_from_slice(&16u32.to_le_bytes());
-    peer_that_stops_reading(RemoteOverflow::DropOldest { capacity: 16 }, &body).await;
+    peer_that_stops_reading(RemoteOverflow::DropOldest { capacity: 16 }, &body, true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn latest_per_key_never_holds_up_the_publisher() {
-    peer_that_stops_reading(RemoteOverflow::LatestPerKey, &[3]).await;
+    peer_that_stops_reading(RemoteOverflow::LatestPerKey, &[3], true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drops_at_the_end_of_a_stream_are_told_once_the_link_has_room() {
+    peer_that_stops_reading(RemoteOverflow::DropNewest, &[1], false).await;
+    let mut body = vec![2];
+    body.extend_from_slice(&16u32.to_le_bytes());
+    peer_that_stops_reading(RemoteOverflow::DropOldest { capacity: 16 }, &body, false).await;
+    peer_that_stops_reading(RemoteOverflow::LatestPerKey, &[3], false).await;
 }

@@ -596,8 +596,9 @@ enum MycStatus myc_node_subscribe_remote_with(const struct MycNode *node,
 // publisher took it for another process of its name, 3 too large, 4 dropped by the overflow
 // policy, 0 another), the message's type id (`u16`), the first and last lost sequence
 // numbers on the link and the count (three `u64`; the sequence numbers are 0 for a drop),
-// then three strings, each a `u32` length and UTF-8 bytes: the publishing node, the topic
-// (the subscription's pattern for a drop) and the gap in a sentence. A gap waits for room
+// then four strings, each a `u32` length and UTF-8 bytes: the publishing node, the topic
+// (the subscription's pattern for a drop), the gap in a sentence and the message's contract
+// name (`Quote`, or `type N` for an id the contracts do not define). A gap waits for room
 // in the mailbox; none is dropped. Free the subscription with `myc_subscription_free`.
 //
 // # Safety

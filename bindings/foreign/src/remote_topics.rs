@@ -12,7 +12,7 @@ use mycelium_actors::{
     Subscription, TopicError, TrySendError,
 };
 use mycelium_codec::WireMessage;
-use mycelium_remote::{GapReason, Node, RemoteOverflow, SubscribeError, TopicGap, GAP_TOPIC};
+use mycelium_remote::{Node, RemoteOverflow, SubscribeError, TopicGap, GAP_TOPIC};
 
 use crate::topics::{visit_contract, ContractVisitor, ForeignTopicError};
 
@@ -154,27 +154,28 @@ pub fn subscribe_gaps(bus: &Bus, to: Arc<dyn ByteService>) -> Result<Subscriptio
     )
 }
 
-/// A gap's body for foreign code, all integers little-endian: the reason (`u8`: 1 the
-/// subscribing process restarted, 2 the publisher took it for another process of its name,
-/// 3 too large for a frame, 4 dropped by the subscription's overflow policy, 0 another),
-/// the message's type id (`u16`), the first and last sequence numbers and the count (three
-/// `u64`), then three strings, each a `u32` length and UTF-8 bytes: the publishing node,
-/// the topic (the subscription's pattern for a drop), and the gap in a sentence.
+/// A gap's body for foreign code, all integers little-endian: the reason (`u8`,
+/// [`GapReason::to_u8`](mycelium_remote::GapReason::to_u8): 1 the subscribing process restarted, 2 the publisher took it for
+/// another process of its name, 3 too large for a frame, 4 dropped by the subscription's
+/// overflow policy, 5 published while the publisher's link was closed, 0 another), the
+/// message's type id (`u16`), the first and last sequence numbers and the count (three
+/// `u64`), then four strings, each a `u32` length and UTF-8 bytes: the publishing node, the
+/// topic (the subscription's pattern for a drop), the gap in a sentence, and the message's
+/// contract name (`Quote`, or `type N` for an id the contracts do not define).
 pub fn encode_gap(gap: &TopicGap, out: &mut Vec<u8>) {
-    out.push(match gap.reason {
-        GapReason::Restarted => 1,
-        GapReason::Forgot => 2,
-        GapReason::TooLarge => 3,
-        GapReason::Dropped => 4,
-        GapReason::Closed => 5,
-        GapReason::Other => 0,
-    });
+    out.push(gap.reason.to_u8());
     out.extend_from_slice(&gap.type_id.to_le_bytes());
     for n in [gap.first_seq, gap.last_seq, gap.count] {
         out.extend_from_slice(&n.to_le_bytes());
     }
     let text = gap.to_string();
-    for s in [gap.source.as_str(), gap.topic.as_str(), text.as_str()] {
+    let message = crate::recording::contract_name(gap.type_id);
+    for s in [
+        gap.source.as_str(),
+        gap.topic.as_str(),
+        text.as_str(),
+        message,
+    ] {
         out.extend_from_slice(&(s.len() as u32).to_le_bytes());
         out.extend_from_slice(s.as_bytes());
     }

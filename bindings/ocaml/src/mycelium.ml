@@ -1044,6 +1044,7 @@ module Node = struct
     source : string;
     topic : string;
     type_id : int;
+    message : string;
     first : int64;
     last : int64;
     count : int64;
@@ -1071,8 +1072,9 @@ module Node = struct
     in
     let source, at = text_at 27 in
     let topic, at = text_at at in
-    let text, _ = text_at at in
-    { source; topic; type_id; first; last; count; reason; text }
+    let text, at = text_at at in
+    let message, _ = text_at at in
+    { source; topic; type_id; message; first; last; count; reason; text }
 
   let gap : gap Contract.t =
     {

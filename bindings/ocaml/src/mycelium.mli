@@ -562,6 +562,9 @@ module Node : sig
     source : string;  (** The node that published them. *)
     topic : string;  (** Their topic; for [Dropped], the subscription's pattern. *)
     type_id : int;  (** Their contract type id. *)
+    message : string;
+        (** Their message's contract name ([Quote]), or [type N] for an id the contracts do
+            not define. *)
     first : int64;  (** The first lost one's sequence number on the link (0 for [Dropped]). *)
     last : int64;  (** The last lost one's (0 for [Dropped]). *)
     count : int64;  (** How many. *)

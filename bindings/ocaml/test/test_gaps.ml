@@ -132,6 +132,7 @@ let () =
       check_eq "source" Fun.id "md" g.source;
       check_eq "pattern" Fun.id "hb.*" g.topic;
       check_eq "type id" string_of_int 900 g.type_id;
+      check_eq "message" Fun.id "Heartbeat" g.message;
       check "no sequence numbers for a drop" (g.first = 0L && g.last = 0L);
       check ("text: " ^ g.text) (contains g.text "dropped by the subscription's overflow policy"))
     (locked (fun () -> !gaps));

@@ -94,15 +94,35 @@ impl Link {
 
     /// Tells the peer that `count` publications of `type_id` for its subscription to
     /// `pattern` were dropped by the subscription's policy (`topics.rs`). Queued beyond the
-    /// capacity, right behind the publication that was just queued: at most one per
-    /// publication queued.
-    pub(crate) fn notice_dropped(&self, pattern: &str, type_id: u16, count: u64) {
+    /// capacity: right behind a publication just queued, or once the queue has room
+    /// ([`room_for_notice`](Self::room_for_notice)), so at most one per publication queued or
+    /// per wait for room. Returns false when it was not queued (the link is closed).
+    pub(crate) fn notice_dropped(&self, pattern: &str, type_id: u16, count: u64) -> bool {
         let mut st = self.inner.lock();
         if st.closed.is_some() {
-            return;
+            return false;
         }
         self.inner
             .push_gap(&mut st, pattern, type_id, (0, 0, count), GapReason::Dropped);
+        true
+    }
+
+    /// Waits until the link is open and its queue has room for a frame of this node's own:
+    /// when a notice the peer is owed (drops, publications too large) can go out. A link
+    /// that closes is waited through until it opens again.
+    pub(crate) async fn room_for_notice(&self) {
+        loop {
+            let (_counted, room) = self.inner.room.wait();
+            let mut room = std::pin::pin!(room);
+            room.as_mut().enable();
+            {
+                let st = self.inner.lock();
+                if st.closed.is_none() && self.inner.room_for_own(&st) {
+                    return;
+                }
+            }
+            room.await;
+        }
     }
 
     /// Tells the peer that `count` publications for its subscription, on `topic` (or
