@@ -12,13 +12,13 @@ use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The mailbox's lock: the spin lock, or loom's mutex in the loom models (see `model`).
-#[cfg(not(all(test, loom)))]
+#[cfg(not(all(test, mycelium_loom)))]
 pub(crate) use {SpinGuard as LockGuard, SpinLock as Lock};
 
-#[cfg(all(test, loom))]
+#[cfg(all(test, mycelium_loom))]
 pub(crate) use model::{Lock, LockGuard};
 
-#[cfg_attr(all(test, loom), allow(dead_code))]
+#[cfg_attr(all(test, mycelium_loom), allow(dead_code))]
 pub(crate) struct SpinLock<T> {
     locked: AtomicBool,
     value: UnsafeCell<T>,
@@ -30,7 +30,7 @@ unsafe impl<T: Send> Sync for SpinLock<T> {}
 // SAFETY: owning the lock is owning the `T`.
 unsafe impl<T: Send> Send for SpinLock<T> {}
 
-#[cfg_attr(all(test, loom), allow(dead_code))]
+#[cfg_attr(all(test, mycelium_loom), allow(dead_code))]
 impl<T> SpinLock<T> {
     pub(crate) const fn new(value: T) -> Self {
         SpinLock {
@@ -93,7 +93,7 @@ impl<T> Drop for SpinGuard<'_, T> {
 /// is built to give (mutual exclusion; everything written under the lock happens-before the
 /// next holder's critical section), and the spin lock is checked on its own under
 /// ThreadSanitizer in CI, by the multi-thread stress tests below and in `tests/threads.rs`.
-#[cfg(all(test, loom))]
+#[cfg(all(test, mycelium_loom))]
 mod model {
     pub(crate) struct Lock<T>(loom::sync::Mutex<T>);
     pub(crate) type LockGuard<'a, T> = loom::sync::MutexGuard<'a, T>;
@@ -110,7 +110,7 @@ mod model {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(mycelium_loom)))]
 mod tests {
     use super::*;
     use std::sync::Arc;

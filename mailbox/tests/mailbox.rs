@@ -1,5 +1,5 @@
 //! Behaviour of the two-lane mailbox.
-#![cfg(not(loom))]
+#![cfg(not(mycelium_loom))]
 
 use std::collections::VecDeque;
 use std::future::Future;

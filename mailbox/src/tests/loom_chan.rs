@@ -1,8 +1,8 @@
 //! Loom models of the mailbox's wake-up protocol, through the public API.
 //!
 //! Each test runs the real channel code (its atomics and `Arc` come from loom under
-//! `--cfg loom`, see `src/loom.rs`, and its lock is loom's mutex, see `src/lock.rs`) in every
-//! interleaving loom can reach within its preemption bound. Threads wait with
+//! `--cfg mycelium_loom`, see `src/loom.rs`, and its lock is loom's mutex, see `src/lock.rs`)
+//! in every interleaving loom can reach within its preemption bound. Threads wait with
 //! `loom::future::block_on`: a future that returns `Pending` and is never woken makes loom
 //! report a deadlock, so a lost wake-up fails the model.
 
