@@ -123,11 +123,31 @@ struct Encoding<M> {
     _message: PhantomData<fn(M)>,
 }
 
+/// Encodes `msg` into this thread's reused buffer and lends it to `f` (the service copies
+/// what it keeps): a publication to a foreign subscriber costs no allocation for its
+/// encoding, and no growth of a fresh buffer field by field.
+fn with_body<M: WireMessage, R>(msg: &M, f: impl FnOnce(&[u8]) -> R) -> R {
+    thread_local! {
+        static BODY: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    BODY.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut body) => {
+            body.clear();
+            msg.encode_body(&mut body);
+            f(&body)
+        }
+        // Reentered (a service that publishes from within `f`): a buffer of its own.
+        Err(_) => {
+            let mut body = Vec::new();
+            msg.encode_body(&mut body);
+            f(&body)
+        }
+    })
+}
+
 impl<M: WireMessage + Send + Sync + 'static> MessageSink<Published<M>> for Encoding<M> {
     fn try_tell(&self, msg: Published<M>) -> Result<(), TrySendError<Published<M>>> {
-        let mut body = Vec::new();
-        msg.msg().encode_body(&mut body);
-        match self.to.try_tell(M::TYPE_ID, &body) {
+        match with_body(msg.msg(), |body| self.to.try_tell(M::TYPE_ID, body)) {
             Ok(()) => Ok(()),
             Err(ByteRefusal::Full) => Err(TrySendError::Full(msg)),
             Err(ByteRefusal::Stopped) => Err(TrySendError::Closed(msg)),
@@ -135,9 +155,7 @@ impl<M: WireMessage + Send + Sync + 'static> MessageSink<Published<M>> for Encod
     }
 
     fn tell(&self, msg: Published<M>) -> BoxFuture<'_, Result<(), SendError<Published<M>>>> {
-        let mut body = Vec::new();
-        msg.msg().encode_body(&mut body);
-        let sending = self.to.tell(M::TYPE_ID, &body);
+        let sending = with_body(msg.msg(), |body| self.to.tell(M::TYPE_ID, body));
         Box::pin(async move { sending.await.map_err(|_| SendError(msg)) })
     }
 

@@ -213,7 +213,10 @@ module Wire = struct
   let next_key c name =
     if c.pos >= c.stop then None
     else begin
-      let key = read_u16 c (name ^ " field key") in
+      (* The description is built only for the error: a key is read per field. *)
+      if 2 > c.stop - c.pos then need c 2 (name ^ " field key");
+      let key = String.get_uint16_le c.s c.pos in
+      c.pos <- c.pos + 2;
       let tag = key lsr 3 and wire = key land 7 in
       if tag = 0 then fail "InvalidTag" (name ^ ": tag 0 is not a valid field tag");
       if wire > 4 then
