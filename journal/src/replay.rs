@@ -759,6 +759,7 @@ impl<A: Actor> Replay<A> {
         let mut readings = Readings::default();
         let mut gap = None;
         let mut cut = None;
+        let mut restarted = std::collections::VecDeque::new();
         let mut records = journal.records();
         for record in records.by_ref() {
             let record = record?;
@@ -784,6 +785,7 @@ impl<A: Actor> Replay<A> {
                     inputs.push((record, first));
                     readings.by_input.push(VecDeque::new());
                 }
+                Kind::Restarted => restarted.push_back(Duration::from_nanos(record.time_ns)),
                 Kind::ClockRead => {
                     let reading = Duration::from_nanos(record.payload_u64().unwrap_or(0));
                     match readings.by_input.last_mut() {
@@ -836,14 +838,19 @@ impl<A: Actor> Replay<A> {
             readings: Mutex::new(readings),
         });
         let (started, on_started) = tokio::sync::oneshot::channel();
+        let restarts = crate::restarts::Restarts::new(restarted, bus.clock().now());
+        let mut options = SpawnOptions::new()
+            .record(capture.clone())
+            .on_started(started);
+        if let Some(restarts) = &restarts {
+            options = options.supervised_by(restarts.clone());
+        }
         let replayed = bus
-            .spawn_with::<A>(
-                self.args.clone(),
-                SpawnOptions::new()
-                    .record(capture.clone())
-                    .on_started(started),
-            )
+            .spawn_with::<A>(self.args.clone(), options)
             .map_err(|e| ReplayError::Spawn(e.to_string()))?;
+        if let Some(restarts) = &restarts {
+            restarts.attach(replayed.handle());
+        }
         // Its subscriptions are made in `on_start`: a publication fed before would be lost.
         let _ = on_started.await;
         let mut report = ReplayReport {

@@ -264,8 +264,9 @@ impl ReplaySet {
             .collect()
     }
 
-    /// How many times the recorded actor `recorded` was restarted (its `restarted` records):
-    /// a program replays an actor that was restarted under a supervisor, as live.
+    /// How many times the recorded actor `recorded` was restarted (its `restarted` records).
+    /// An actor the set spawns is restarted as recorded by itself; a program that hosts an
+    /// actor itself ([`add_hosted`](Self::add_hosted)) supervises it as live.
     pub fn restarts(&self, recorded: u64) -> usize {
         self.records
             .iter()
@@ -399,9 +400,17 @@ impl ReplaySet {
             )));
         }
         let capture = self.capture_for(recorded);
+        let restarts = crate::restarts::Restarts::of(&self.records, recorded, bus.clock().now());
+        let mut options = SpawnOptions::new().record(capture.clone());
+        if let Some(restarts) = &restarts {
+            options = options.supervised_by(restarts.clone());
+        }
         let actor = bus
-            .spawn_with::<A>(args, SpawnOptions::new().record(capture.clone()))
+            .spawn_with::<A>(args, options)
             .map_err(|e| ReplayError::Spawn(e.to_string()))?;
+        if let Some(restarts) = &restarts {
+            restarts.attach(actor.handle());
+        }
         let stopping = actor.clone();
         let stop = Box::new(move || {
             let actor = stopping.clone();
