@@ -382,6 +382,7 @@ impl ReplaySet {
             received: true,
             outputs: Mutex::new(Vec::new()),
             readings: Mutex::new(readings),
+            timers: Mutex::new(crate::replay::TimerTimes::of(&self.records, recorded)),
         })
     }
 
@@ -404,6 +405,14 @@ impl ReplaySet {
         let mut options = SpawnOptions::new().record(capture.clone());
         if let Some(restarts) = &restarts {
             options = options.supervised_by(restarts.clone());
+        }
+        if let Some(started) = self
+            .records
+            .iter()
+            .find(|r| r.kind == Kind::Started && r.actor.node == 0 && r.actor.id == recorded)
+        {
+            // Started when it started live: its `on_start` timers then fire as recorded.
+            options = options.start_at(Duration::from_nanos(started.time_ns));
         }
         let actor = bus
             .spawn_with::<A>(args, options)
