@@ -538,6 +538,12 @@ fn flight_child(dir: &std::path::Path) {
     use mycelium_remote::{Endpoint, LocalSchema, Node, RemoteActor, Secret};
     use mycelium_supervisor::{Backoff, ChildSpec};
 
+    // Its parent holds its standard input: once that closes (the parent ended, however),
+    // so does this process, so that none is left behind.
+    std::thread::spawn(|| {
+        let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
+        std::process::exit(0);
+    });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -639,6 +645,7 @@ fn a_killed_desk_with_a_link_restarts_timers_and_python_replays_as_recorded() {
         .args([FLIGHT_TEST, "--exact", "--nocapture", "--test-threads", "1"])
         .env(FLIGHT_CHILD, &dir.0)
         .env("RUST_BACKTRACE", "0")
+        .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("starts the recording process");
