@@ -435,7 +435,7 @@ impl<A: Actor> Context<A> {
                     self.bus.clock().now_in_task(),
                     delivery,
                     held.input,
-                    crate::actor::short_type_name(std::any::type_name::<M>()),
+                    crate::actor::short_type_name_cached(std::any::type_name::<M>()),
                     msg,
                 );
             }

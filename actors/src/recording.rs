@@ -371,7 +371,7 @@ fn sent_slow<M: 'static>(how: Sent<'_>, msg: &M) {
         record.actor,
         record.clock.now_in_task(),
         how,
-        crate::actor::short_type_name(std::any::type_name::<M>()),
+        crate::actor::short_type_name_cached(std::any::type_name::<M>()),
         msg,
     );
 }
@@ -407,7 +407,7 @@ fn answered_slow<R: 'static, M>(answer: &Result<R, crate::AskError<M>>) {
     recorder.answered(
         record.actor,
         record.clock.now_in_task(),
-        crate::actor::short_type_name(std::any::type_name::<R>()),
+        crate::actor::short_type_name_cached(std::any::type_name::<R>()),
         answer,
     );
 }
@@ -473,7 +473,7 @@ impl ReplyRecord {
         recorder.replied(
             self.actor,
             self.clock.now_in_task(),
-            crate::actor::short_type_name(std::any::type_name::<R>()),
+            crate::actor::short_type_name_cached(std::any::type_name::<R>()),
             reply,
         );
     }
