@@ -23,23 +23,26 @@ step "Rust: unit, integration and doc tests"
 cargo test --workspace --exclude mycelium-bench --exclude mycelium-wire-bench
 
 step "examples"
+# The test build above built every example and the workspace's tools (`target/debug`): they
+# run from there, rather than through `cargo run`, whose build of one package alone would
+# choose other features for some dependencies and build them, and all above them, again.
 for example in examples/*.rs; do
     name="$(basename "$example" .rs)"
     echo "-- $name"
-    cargo run -q --example "$name" > /dev/null
+    "target/debug/examples/$name" > /dev/null
 done
 # The main job, in a quick form, on one worker and on two: the results must be identical.
 bt="target/test-backtest"
 rm -rf "$bt"
 for workers in 1 2; do
     echo "-- backtest, $workers worker(s)"
-    cargo run -q --example backtest -- --grid small --ticks 100000 --workers "$workers" \
+    target/debug/examples/backtest --grid small --ticks 100000 --workers "$workers" \
         --no-progress --out "$bt/w$workers" > /dev/null
 done
 cmp "$bt/w1/results.csv" "$bt/w2/results.csv"
 echo "backtest results identical on 1 and 2 workers"
 # An output folder that cannot be made (under a file) stops the run before the sweep.
-if cargo run -q --example backtest -- --grid small --ticks 1000 --no-progress \
+if target/debug/examples/backtest --grid small --ticks 1000 --no-progress \
     --out "$bt/w1/results.csv/out" > "$bt/no-out.out" 2>&1; then
     echo "error: the backtest ran with an output folder it cannot make" >&2
     exit 1
@@ -91,7 +94,6 @@ python3 backtest/tests/report/chromium.py "$chromium_bin" "$bt/crosscheck/busine
     "$bt/report"
 
 step "pipeline: one process, then three over Unix sockets, over TCP, over TCP with mutual TLS and over shared memory"
-cargo build -q --example pipeline
 pipeline=target/debug/examples/pipeline
 digest() { grep '^result-digest=' "$1" | tail -n 1; }
 "$pipeline" --topology examples/pipeline/monolith.toml --node all > target/pipeline-monolith.out
@@ -128,7 +130,6 @@ for node in exec strategy feed; do
 done
 failed=0
 for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
-cargo build -q -p mycelium-journal
 for node in exec strategy feed; do
     timeout 120 target/debug/mycelium-journal replay "$journals/$node" \
         > "target/pipeline-replayed-$node.out" 2> "target/pipeline-replayed-$node.err" || failed=1
@@ -171,7 +172,7 @@ if ! python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; 
     exit 1
 fi
 # The package's message classes are the generator's output for contracts.yaml, checked in.
-cargo run -q -p mycelium-codegen -- python contracts.yaml -o target/python-contracts > /dev/null
+target/debug/mycelium-codegen python contracts.yaml -o target/python-contracts > /dev/null
 cmp target/python-contracts/trading.py bindings/python/python/mycelium/trading.py \
     || { echo "error: bindings/python/python/mycelium/trading.py is stale: regenerate it with" \
               "cargo run -p mycelium-codegen -- python contracts.yaml -o bindings/python/python/mycelium" >&2

@@ -111,6 +111,7 @@ pub struct SpawnOptions {
     owned: bool,
     hibernate: bool,
     record: Option<Arc<dyn crate::recording::Recorder>>,
+    start_at: Option<Duration>,
 }
 
 impl SpawnOptions {
@@ -156,6 +157,15 @@ impl SpawnOptions {
     /// starts and failures go to `recorder` ([`crate::recording`]).
     pub fn record(mut self, recorder: Arc<dyn crate::recording::Recorder>) -> Self {
         self.record = Some(recorder);
+        self
+    }
+
+    /// Runs the actor's first `on_start` at bus time `at` rather than at once (a replay
+    /// starts a recorded actor when it started live, so that the timers its `on_start` sets
+    /// fire at the recorded times). Messages sent to it before wait in its mailbox; a time
+    /// already past starts it at once.
+    pub fn start_at(mut self, at: Duration) -> Self {
+        self.start_at = Some(at);
         self
     }
 
@@ -355,14 +365,34 @@ impl Bus {
                 incarnation: 0,
                 actor: None,
             };
-            if options.hibernate {
-                hibernation::schedule(life);
-            } else {
-                hibernation::schedule_until_mail(life);
+            let hibernate = options.hibernate;
+            let schedule = move || {
+                if hibernate {
+                    hibernation::schedule(life);
+                } else {
+                    hibernation::schedule_until_mail(life);
+                }
+            };
+            match options.start_at.filter(|at| *at > self.clock().now()) {
+                Some(at) => {
+                    let clock = self.clock().clone();
+                    self.runtime().spawn(async move {
+                        clock.sleep_until(at).await;
+                        schedule();
+                    });
+                }
+                None => schedule(),
             }
             return Ok(me);
         }
-        let task = runner::run(runner, args, ctx, options.started);
+        let start_at = options.start_at;
+        let clock = self.clock().clone();
+        let task = async move {
+            if let Some(at) = start_at {
+                clock.sleep_until(at).await;
+            }
+            runner::run(runner, args, ctx, options.started).await;
+        };
         let rt = match tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

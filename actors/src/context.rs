@@ -197,8 +197,16 @@ impl<A: Actor> Context<A> {
         let bus = self.bus.clone();
         let record = self.timer_record::<M>();
         self.track(self.bus.runtime().spawn(async move {
-            if !delay.is_zero() {
-                bus.clock().sleep(delay).await;
+            match &record {
+                Some(record) => {
+                    let due = bus.clock().now().saturating_add(delay);
+                    let at = record.due(due, delay);
+                    if at != due || !delay.is_zero() {
+                        bus.clock().sleep_until(at).await;
+                    }
+                }
+                None if !delay.is_zero() => bus.clock().sleep(delay).await,
+                None => {}
             }
             match &record {
                 Some(record) => {
@@ -229,7 +237,9 @@ impl<A: Actor> Context<A> {
             // Saturating throughout: a period too long to add is a tick that never comes.
             let mut next = clock.now().saturating_add(period);
             loop {
-                clock.sleep_until(next).await;
+                clock
+                    .sleep_until(record.as_ref().map_or(next, |r| r.due(next, period)))
+                    .await;
                 let sent = match &record {
                     Some(record) => {
                         record.fired(&bus);
@@ -516,6 +526,12 @@ struct TimerRecord {
 }
 
 impl TimerRecord {
+    /// When to fire, the schedule saying `due`, `every` after the last (a replay's recorder
+    /// may say otherwise).
+    fn due(&self, due: Duration, every: Duration) -> Duration {
+        self.recorder.timer_due(self.id, self.timer, due, every)
+    }
+
     fn fired(&self, bus: &Bus) {
         self.recorder
             .timer_fired(self.id, bus.clock().now(), self.timer, self.type_name);

@@ -212,6 +212,17 @@ pub trait Recorder: Send + Sync + 'static {
         reading
     }
 
+    /// When the actor's timer numbered `timer` (as in [`timer_fired`](Self::timer_fired))
+    /// fires next, which its schedule says is at bus time `due`, `every` after it was set
+    /// or last fired (its delay or period). A recorder returns `due`; a replay returns the
+    /// time the recording says it fired where that is this schedule's firing (a live timer
+    /// fires a little after its deadline), so that a replayed actor's timers fire when they
+    /// fired live. Called from the timer's task before each wait.
+    fn timer_due(&self, actor: ActorId, timer: u64, due: Duration, every: Duration) -> Duration {
+        let _ = (actor, timer, every);
+        due
+    }
+
     /// One of the actor's timers ([`crate::Context::send_after`],
     /// [`crate::Context::send_interval`]), numbered `timer` in the order the actor set them
     /// (from 0 in each incarnation), fired at bus time `time` and is about to send the actor

@@ -67,6 +67,7 @@ mod recording;
 mod replay;
 mod replay_set;
 mod replayer;
+mod restarts;
 mod segment;
 mod writer;
 

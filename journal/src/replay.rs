@@ -452,6 +452,47 @@ pub(crate) struct Capture {
     /// The clock readings recorded during each input (and, first, before any), served to
     /// the replayed actor in their order.
     pub(crate) readings: Mutex<Readings>,
+    pub(crate) timers: Mutex<TimerTimes>,
+}
+
+/// When each of the actor's timers fired live, served to the replayed actor's timers
+/// (`Recorder::timer_due`): a timer's message is handled when it was handled live, not on a
+/// schedule a live bus kept only to its wake-up latency.
+#[derive(Default)]
+pub(crate) struct TimerTimes {
+    /// The replayed actor's current incarnation.
+    incarnation: u32,
+    /// By incarnation and timer number, the bus times its messages were handled live.
+    recorded: HashMap<(u32, u64), VecDeque<Duration>>,
+    /// By timer number, the times served and not yet handled (the output's time).
+    served: HashMap<u64, VecDeque<Duration>>,
+}
+
+impl TimerTimes {
+    /// Adds a live handling of timer `timer`'s message in incarnation `incarnation`.
+    pub(crate) fn push(&mut self, incarnation: u32, timer: u64, time_ns: u64) {
+        self.recorded
+            .entry((incarnation, timer))
+            .or_default()
+            .push_back(Duration::from_nanos(time_ns));
+    }
+
+    /// The recorded timer inputs of actor `actor` (node 0) of `records`, in order.
+    pub(crate) fn of<'a>(records: impl IntoIterator<Item = &'a Record>, actor: u64) -> Self {
+        let mut times = TimerTimes::default();
+        let mut incarnation = 0u32;
+        for r in records
+            .into_iter()
+            .filter(|r| r.actor.node == 0 && r.actor.id == actor)
+        {
+            match (r.kind, &r.origin) {
+                (Kind::Restarted, _) => incarnation = incarnation.saturating_add(1),
+                (Kind::Handled, Origin::Timer { id }) => times.push(incarnation, *id, r.time_ns),
+                _ => {}
+            }
+        }
+        times
+    }
 }
 
 #[derive(Default)]
@@ -479,11 +520,20 @@ impl Recorder for Capture {
         msg: &dyn Any,
     ) {
         let first = match delivery {
-            Delivery::Timer { timer } => vec![Output::Timer {
-                name: type_name.to_owned(),
-                timer,
-                time_ns: u64::try_from(time.as_nanos()).unwrap_or(u64::MAX),
-            }],
+            Delivery::Timer { timer } => {
+                // The time it was served to fire at: the clock's, rounded to its tick.
+                let time = self
+                    .timers
+                    .lock()
+                    .ok()
+                    .and_then(|mut t| t.served.get_mut(&timer)?.pop_front())
+                    .unwrap_or(time);
+                vec![Output::Timer {
+                    name: type_name.to_owned(),
+                    timer,
+                    time_ns: u64::try_from(time.as_nanos()).unwrap_or(u64::MAX),
+                }]
+            }
             Delivery::Tell | Delivery::Ask if self.received => vec![Output::Received {
                 name: type_name.to_owned(),
                 payload: self.encode(msg),
@@ -548,11 +598,39 @@ impl Recorder for Capture {
         }
     }
 
+    fn timer_due(&self, _: ActorId, timer: u64, due: Duration, every: Duration) -> Duration {
+        let Ok(mut times) = self.timers.lock() else {
+            return due;
+        };
+        let key = (times.incarnation, timer);
+        let Some(&at) = times.recorded.get(&key).and_then(VecDeque::front) else {
+            return due;
+        };
+        // The recorded firing is this schedule's when it came no earlier than the replay's
+        // clock tick before the deadline, and within a quarter of the timer's period (or
+        // delay) after it: a live timer's wake-up latency. Otherwise the schedule changed,
+        // and the replayed actor's own timing shows it.
+        let early = Duration::from_millis(1);
+        let late = (every / 4).max(early);
+        if at + early < due || at >= due + late {
+            return due;
+        }
+        times.recorded.get_mut(&key).and_then(VecDeque::pop_front);
+        times.served.entry(timer).or_default().push_back(at);
+        at
+    }
+
     fn lifecycle(&self, _: ActorId, _: Duration, event: Lifecycle<'_>) {
         let output = match event {
             Lifecycle::Failed { reason } => Output::Failed(reason.to_owned()),
             Lifecycle::Stopped { reason } => Output::Stopped(reason.to_owned()),
-            Lifecycle::Started { .. } => return,
+            Lifecycle::Started { incarnation, .. } => {
+                if let Ok(mut times) = self.timers.lock() {
+                    times.incarnation = incarnation;
+                    times.served.clear();
+                }
+                return;
+            }
         };
         if let Ok(mut o) = self.outputs.lock() {
             if let Some(last) = o.last_mut() {
@@ -759,6 +837,10 @@ impl<A: Actor> Replay<A> {
         let mut readings = Readings::default();
         let mut gap = None;
         let mut cut = None;
+        let mut restarted = std::collections::VecDeque::new();
+        let mut started_at = None;
+        let mut timers = TimerTimes::default();
+        let mut incarnation = 0u32;
         let mut records = journal.records();
         for record in records.by_ref() {
             let record = record?;
@@ -773,6 +855,9 @@ impl<A: Actor> Replay<A> {
                 }
                 _ if record.actor.id != actor || record.actor.node != 0 => {}
                 Kind::Handled => {
+                    if let Origin::Timer { id } = record.origin {
+                        timers.push(incarnation, id, record.time_ns);
+                    }
                     let first = match record.origin {
                         Origin::Timer { id } => vec![Output::Timer {
                             name: record.name.clone(),
@@ -784,6 +869,11 @@ impl<A: Actor> Replay<A> {
                     inputs.push((record, first));
                     readings.by_input.push(VecDeque::new());
                 }
+                Kind::Restarted => {
+                    restarted.push_back(Duration::from_nanos(record.time_ns));
+                    incarnation = incarnation.saturating_add(1);
+                }
+                Kind::Started => started_at = Some(Duration::from_nanos(record.time_ns)),
                 Kind::ClockRead => {
                     let reading = Duration::from_nanos(record.payload_u64().unwrap_or(0));
                     match readings.by_input.last_mut() {
@@ -834,16 +924,26 @@ impl<A: Actor> Replay<A> {
             received: false,
             outputs: Mutex::new(Vec::new()),
             readings: Mutex::new(readings),
+            timers: Mutex::new(timers),
         });
         let (started, on_started) = tokio::sync::oneshot::channel();
+        let restarts = crate::restarts::Restarts::new(restarted, bus.clock().now());
+        let mut options = SpawnOptions::new()
+            .record(capture.clone())
+            .on_started(started);
+        if let Some(restarts) = &restarts {
+            options = options.supervised_by(restarts.clone());
+        }
+        if let Some(at) = started_at {
+            // Started when it started live: its `on_start` timers then fire as recorded.
+            options = options.start_at(at);
+        }
         let replayed = bus
-            .spawn_with::<A>(
-                self.args.clone(),
-                SpawnOptions::new()
-                    .record(capture.clone())
-                    .on_started(started),
-            )
+            .spawn_with::<A>(self.args.clone(), options)
             .map_err(|e| ReplayError::Spawn(e.to_string()))?;
+        if let Some(restarts) = &restarts {
+            restarts.attach(replayed.handle());
+        }
         // Its subscriptions are made in `on_start`: a publication fed before would be lost.
         let _ = on_started.await;
         let mut report = ReplayReport {

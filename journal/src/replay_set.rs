@@ -160,6 +160,10 @@ struct Member {
     stop: StopHosted,
 }
 
+/// How many times a fed input lets the set's other work run, at most, for the messages its
+/// actor handled before it live ([`ReplaySet::handled_before`]).
+const HANDLED_BEFORE_ROUNDS: usize = 10_000;
+
 /// Replays a set of recorded actors together; see the module docs.
 pub struct ReplaySet {
     records: Vec<Record>,
@@ -264,8 +268,9 @@ impl ReplaySet {
             .collect()
     }
 
-    /// How many times the recorded actor `recorded` was restarted (its `restarted` records):
-    /// a program replays an actor that was restarted under a supervisor, as live.
+    /// How many times the recorded actor `recorded` was restarted (its `restarted` records).
+    /// An actor the set spawns is restarted as recorded by itself; a program that hosts an
+    /// actor itself ([`add_hosted`](Self::add_hosted)) supervises it as live.
     pub fn restarts(&self, recorded: u64) -> usize {
         self.records
             .iter()
@@ -307,6 +312,28 @@ impl ReplaySet {
             }
         }
         self
+    }
+
+    /// Lets the set's actors run until actor `recorded` has handled `count` inputs, as many
+    /// as it had live before the input about to be fed: what the set's actors regenerate
+    /// for it at the same bus time (a message from another member's handler, `on_start` or
+    /// `on_stop`) comes first, as it did live. Bounded: a changed actor that no longer sends
+    /// such a message shows the difference instead of stalling the replay.
+    async fn handled_before(&self, recorded: u64, count: usize) {
+        let Some(member) = self.members.get(&recorded) else {
+            return;
+        };
+        for _ in 0..HANDLED_BEFORE_ROUNDS {
+            if member
+                .capture
+                .outputs
+                .lock()
+                .map_or(true, |o| o.len() >= count)
+            {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
     }
 
     /// The recorder of the replayed actor for the recorded actor number `recorded`, for an
@@ -381,6 +408,7 @@ impl ReplaySet {
             received: true,
             outputs: Mutex::new(Vec::new()),
             readings: Mutex::new(readings),
+            timers: Mutex::new(crate::replay::TimerTimes::of(&self.records, recorded)),
         })
     }
 
@@ -399,9 +427,25 @@ impl ReplaySet {
             )));
         }
         let capture = self.capture_for(recorded);
+        let restarts = crate::restarts::Restarts::of(&self.records, recorded, bus.clock().now());
+        let mut options = SpawnOptions::new().record(capture.clone());
+        if let Some(restarts) = &restarts {
+            options = options.supervised_by(restarts.clone());
+        }
+        if let Some(started) = self
+            .records
+            .iter()
+            .find(|r| r.kind == Kind::Started && r.actor.node == 0 && r.actor.id == recorded)
+        {
+            // Started when it started live: its `on_start` timers then fire as recorded.
+            options = options.start_at(Duration::from_nanos(started.time_ns));
+        }
         let actor = bus
-            .spawn_with::<A>(args, SpawnOptions::new().record(capture.clone()))
+            .spawn_with::<A>(args, options)
             .map_err(|e| ReplayError::Spawn(e.to_string()))?;
+        if let Some(restarts) = &restarts {
+            restarts.attach(actor.handle());
+        }
         let stopping = actor.clone();
         let stop = Box::new(move || {
             let actor = stopping.clone();
@@ -588,15 +632,47 @@ impl ReplaySet {
                 }
             }
         }
-        // The fed inputs, in journal order.
-        let mut fed: Vec<&Record> = inputs
+        // The fed inputs, in journal order, each with how many inputs its actor handled
+        // before it live.
+        let mut fed: Vec<(&Record, usize)> = inputs
             .values()
-            .flat_map(|list| list.iter().filter(|(_, _, fed)| *fed).map(|(r, _, _)| *r))
+            .flat_map(|list| {
+                list.iter()
+                    .enumerate()
+                    .filter(|(_, (_, _, fed))| *fed)
+                    .map(|(i, (r, _, _))| (*r, i))
+            })
             .collect();
-        fed.sort_by_key(|r| r.seq);
+        // A member stopped from outside during the recording (a program's stop, the bus's
+        // shutdown) is stopped at the same point, once it has handled what it handled live:
+        // what its `on_stop` sends comes where it came live.
+        for (number, list) in &inputs {
+            let last = self
+                .records
+                .iter()
+                .rev()
+                .find(|r| r.actor.node == 0 && r.actor.id == *number);
+            if let Some(stop) = last.filter(|r| {
+                // Not a kill: the stop here runs `on_stop`, which a kill skipped.
+                r.kind == Kind::Stopped
+                    && matches!(r.payload.as_slice(), b"stopped normally" | b"shut down")
+            }) {
+                fed.push((stop, list.len()));
+            }
+        }
+        fed.sort_by_key(|(r, _)| r.seq);
+        let mut ended: HashSet<u64> = HashSet::new();
         let start = tokio::time::Instant::now() - bus.clock().now();
         let mut stopped: HashSet<u64> = HashSet::new();
-        for record in fed {
+        for (record, before) in fed {
+            if record.kind == Kind::Stopped {
+                tokio::time::sleep_until(start + Duration::from_nanos(record.time_ns)).await;
+                self.handled_before(record.actor.id, before).await;
+                if ended.insert(record.actor.id) {
+                    (self.members[&record.actor.id].stop)().await;
+                }
+                continue;
+            }
             let key = (record.actor.id, record.name.clone());
             let hosted = self.hosted_feeds.get(&record.actor.id);
             if hosted.is_none() && !self.feeds.contains_key(&key) {
@@ -622,6 +698,7 @@ impl ReplaySet {
                 continue;
             }
             tokio::time::sleep_until(start + Duration::from_nanos(record.time_ns)).await;
+            self.handled_before(record.actor.id, before).await;
             let fed = match hosted {
                 Some(feed) => feed(record).await.map_err(|e| match e {
                     FeedRefused::Decode(reason) => Refused::Decode(reason),
@@ -660,7 +737,9 @@ impl ReplaySet {
             tokio::task::yield_now().await;
         }
         for number in self.order.iter().rev() {
-            (self.members[number].stop)().await;
+            if !ended.contains(number) {
+                (self.members[number].stop)().await;
+            }
         }
         let mut report = SetReport::default();
         for number in &self.order {

@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use mycelium_actors::recording::Recorder;
 use mycelium_actors::{Actor, Bus, ChildHandle, MailboxConfig, SpawnError, SpawnOptions};
 
 use crate::builder::SupervisorConfig;
@@ -73,6 +74,7 @@ pub struct ChildSpec {
     pub(crate) pinned: bool,
     pub(crate) hibernate: bool,
     pub(crate) register: bool,
+    pub(crate) record: Option<Arc<dyn Recorder>>,
     pub(crate) kind: ChildKind,
 }
 
@@ -93,6 +95,7 @@ impl ChildSpec {
             pinned: false,
             hibernate: false,
             register: false,
+            record: None,
             kind: ChildKind::Worker(start),
         }
     }
@@ -111,6 +114,7 @@ impl ChildSpec {
             pinned: false,
             hibernate: false,
             register: false,
+            record: None,
             kind: ChildKind::Supervisor(Box::new(builder.into_config())),
         }
     }
@@ -160,6 +164,15 @@ impl ChildSpec {
     /// `Bus::lookup`. The name must then be unique on the bus.
     pub fn register(mut self) -> Self {
         self.register = true;
+        self
+    }
+
+    /// Records the child (see `SpawnOptions::record`): every message it handles, what it
+    /// sends, and each incarnation's start, failure and stop, restarts in place included, go
+    /// to `recorder` (a flight recorder's `mycelium_journal::Recording`), under the same actor
+    /// number across restarts.
+    pub fn record(mut self, recorder: Arc<dyn Recorder>) -> Self {
+        self.record = Some(recorder);
         self
     }
 

@@ -16,7 +16,10 @@ enum Decision {
 /// Runs `on_stop`, catching a panic in it (logged: the actor is stopping anyway).
 async fn stop_hook<A: Actor>(actor: &mut A, ctx: &mut Context<A>, reason: &StopReason) {
     // Inline: its one caller, `after_serve`, runs boxed.
-    if let Err(payload) = catch_unwind_future(|| actor.on_stop(ctx, reason)).await {
+    // What it sends comes from it (for a recorded receiver's origin).
+    let me = crate::recording::Source::Actor(ctx.id());
+    let stopped = catch_unwind_future(|| actor.on_stop(ctx, reason));
+    if let Err(payload) = crate::recording::sending_as(me, stopped).await {
         let failure = Failure::from_panic(Phase::FailureHook, payload);
         tracing::warn!(
             target: "mycelium::actor",

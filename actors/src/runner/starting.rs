@@ -67,7 +67,10 @@ async fn start<A: Actor>(
     incarnation: u32,
 ) -> Result<A, StopReason> {
     ctx.begin_incarnation(incarnation);
-    let failure = match catch_unwind_future(|| A::on_start(args.clone(), ctx)).await {
+    // What it sends comes from it (for a recorded receiver's origin).
+    let me = crate::recording::Source::Actor(ctx.id());
+    let started = catch_unwind_future(|| A::on_start(args.clone(), ctx));
+    let failure = match crate::recording::sending_as(me, started).await {
         Ok(Ok(actor)) => {
             ctx.record_lifecycle(|record| {
                 record(Lifecycle::Started {

@@ -458,3 +458,275 @@ async fn a_python_actor_replays_beside_a_rust_one_in_a_replay_set() {
     assert!(ticker.differences.is_empty(), "{changed}");
     bus.shutdown(Duration::from_secs(5)).await;
 }
+
+/// The flight test's child process: its journal's directory.
+const FLIGHT_CHILD: &str = "MYCELIUM_EMBED_FLIGHT_CHILD";
+const FLIGHT_TEST: &str =
+    "a_killed_desk_with_a_link_restarts_timers_and_python_replays_as_recorded";
+
+/// A Rust actor whose own timer sends it a heartbeat every 200 ms; each tick adds a permit.
+struct Pulse(Arc<tokio::sync::Semaphore>);
+
+impl mycelium_actors::Actor for Pulse {
+    type Args = Arc<tokio::sync::Semaphore>;
+    async fn on_start(
+        ticks: Arc<tokio::sync::Semaphore>,
+        ctx: &mut mycelium_actors::Context<Self>,
+    ) -> Result<Self, mycelium_actors::BoxError> {
+        ctx.send_interval(beat("pulse"), Duration::from_millis(200));
+        Ok(Pulse(ticks))
+    }
+}
+
+impl mycelium_actors::Handler<Heartbeat> for Pulse {
+    type Reply = ();
+    async fn handle(&mut self, _: Heartbeat, ctx: &mut mycelium_actors::Context<Self>) {
+        let _ = ctx.now();
+        self.0.add_permits(1);
+    }
+}
+
+/// Takes orders that arrive over a link and asks the Python trader to fill each; fails on
+/// every order whose id ends in 4 (its supervisor restarts it). Each handled order adds a
+/// permit.
+struct Venue {
+    trader: Arc<dyn mycelium_actors::export::ByteService>,
+    handled: Arc<tokio::sync::Semaphore>,
+}
+
+type VenueArgs = (
+    Arc<dyn mycelium_actors::export::ByteService>,
+    Arc<tokio::sync::Semaphore>,
+);
+
+impl mycelium_actors::Actor for Venue {
+    type Args = VenueArgs;
+    async fn on_start(
+        (trader, handled): VenueArgs,
+        _: &mut mycelium_actors::Context<Self>,
+    ) -> Result<Self, mycelium_actors::BoxError> {
+        Ok(Venue { trader, handled })
+    }
+}
+
+impl mycelium_actors::Handler<CancelOrder> for Venue {
+    type Reply = ();
+    async fn handle(&mut self, order: CancelOrder, _: &mut mycelium_actors::Context<Self>) {
+        let id = order.client_order_id;
+        if id % 10 == 4 {
+            panic!("order {id} refused");
+        }
+        let body = encode("NewOrder", &format!("order_id={id}, qty={}", id % 7 + 1));
+        let _ = self.trader.ask(7001, &body, None).await;
+        self.handled.add_permits(1);
+    }
+}
+
+fn cancel(id: u64) -> CancelOrder {
+    CancelOrder {
+        client_order_id: id,
+        instrument: 1,
+        ts_ns: id,
+    }
+}
+
+/// The child: a desk recorded on real time (a ticking Rust actor, a supervised Rust venue fed
+/// over a Unix-socket link from another node, a Python trader it asks), which says
+/// `flight: recorded` once 30 orders and 4 ticks are handled and flushed, then goes on until killed.
+fn flight_child(dir: &std::path::Path) {
+    use mycelium_journal::{JournalOptions, JournalSchema, JournalWriter, Recording};
+    use mycelium_remote::{Endpoint, LocalSchema, Node, RemoteActor, Secret};
+    use mycelium_supervisor::{Backoff, ChildSpec};
+
+    // Its parent holds its standard input: once that closes (the parent ended, however),
+    // so does this process, so that none is left behind.
+    std::thread::spawn(|| {
+        let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
+        std::process::exit(0);
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("the child's runtime");
+    runtime.block_on(async {
+        let python = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python");
+        let bus = Bus::new();
+        let host = PythonHost::start(&bus, "desk", &[dir, &python]).expect("starts Python");
+        let journal = JournalWriter::open(
+            dir.join("journal"),
+            JournalOptions::new(JournalSchema::none()),
+        )
+        .expect("a journal");
+        let recording = Arc::new(
+            Recording::new(journal.clone())
+                .described::<mycelium_foreign::ForeignRecord>()
+                .contract::<Heartbeat>()
+                .contract::<CancelOrder>(),
+        );
+        let ticks = Arc::new(tokio::sync::Semaphore::new(0));
+        bus.spawn_with::<Pulse>(
+            ticks.clone(),
+            mycelium_actors::SpawnOptions::new().record(recording.clone()),
+        )
+        .expect("the pulse");
+        let trader = host
+            .spawn_recorded("desk_actors:Trader", 100u32, recording.clone())
+            .await
+            .expect("the trader");
+        let handled = Arc::new(tokio::sync::Semaphore::new(0));
+        let desk = Supervisor::builder(RestartStrategy::OneForOne)
+            .intensity(1_000, Duration::from_secs(1))
+            .backoff(Backoff::exponential(
+                Duration::from_millis(10),
+                2.0,
+                Duration::from_millis(80),
+            ))
+            .child(
+                ChildSpec::new::<Venue>("venue", (trader, handled.clone()))
+                    .record(recording.clone()),
+            )
+            .spawn(&bus)
+            .await
+            .expect("the desk");
+        let exports = bus.exports();
+        exports
+            .export(
+                "venue",
+                desk.child_recipient::<Venue, CancelOrder>("venue")
+                    .expect("the venue"),
+            )
+            .expect("exports the venue");
+        let secret = || Secret::new(*b"flight-recorder-secret-0123456789").expect("a secret");
+        let schema = || LocalSchema::from_digest([7; 32]);
+        let b = Node::builder("b", schema(), secret()).build(&bus, Arc::new(exports));
+        // A socket's directory must be the user's alone.
+        let sockets = dir.join("sockets");
+        std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), 0o700)
+            .create(&sockets)
+            .expect("a socket directory");
+        let at = b
+            .listen(&Endpoint::Unix(sockets.join("b.sock")), &["a"])
+            .await
+            .expect("listens");
+        let bus_a = Bus::new();
+        let a = Node::builder("a", schema(), secret()).build(&bus_a, Arc::new(bus_a.exports()));
+        a.connect("b", at);
+        let venue = RemoteActor::<CancelOrder>::new(a.link_to("b"), "venue");
+        for id in 1..=33 {
+            venue.tell_numbered(&cancel(id)).await.expect("queued");
+        }
+        let _ = handled.acquire_many(30).await.expect("30 orders handled");
+        let _ = ticks.acquire_many(4).await.expect("4 ticks");
+        journal.flush().expect("flushes");
+        // On a line of its own: the test harness may have begun one (`test ... `).
+        println!("\nflight: recorded");
+        for id in 34.. {
+            venue.tell_numbered(&cancel(id)).await.expect("queued");
+        }
+    });
+}
+
+/// A desk recorded live (a Rust actor on a timer, a supervised Rust actor that fails and is
+/// restarted, fed over a link from another node, and a Python actor it asks) in a process
+/// killed with SIGKILL: its journal replays as one set on virtual time, every output as
+/// recorded up to the kill's cut.
+#[test]
+fn a_killed_desk_with_a_link_restarts_timers_and_python_replays_as_recorded() {
+    use mycelium_journal::{JournalReader, Kind, Origin, ReplayMode, ReplaySet};
+
+    if let Ok(dir) = std::env::var(FLIGHT_CHILD) {
+        flight_child(std::path::Path::new(&dir));
+        return;
+    }
+    let dir = scratch_dir("flight");
+    write_desk(&dir.0);
+    let mut child = std::process::Command::new(std::env::current_exe().expect("this test"))
+        .args([FLIGHT_TEST, "--exact", "--nocapture", "--test-threads", "1"])
+        .env(FLIGHT_CHILD, &dir.0)
+        .env("RUST_BACKTRACE", "0")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("starts the recording process");
+    let stdout = child.stdout.take().expect("its output");
+    let (said, heard) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { return };
+            if said.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let recorded = loop {
+        match heard.recv_timeout(Duration::from_secs(120)) {
+            Ok(line) if line == "flight: recorded" => break true,
+            Ok(_) => {}
+            Err(_) => break false,
+        }
+    };
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reaped");
+    assert!(recorded, "the recording process never said it had recorded");
+
+    let journal = JournalReader::open(dir.0.join("journal")).expect("reads the journal");
+    let records: Vec<_> = journal.records().map(|r| r.expect("whole")).collect();
+    let number = |name: &str| {
+        records
+            .iter()
+            .find(|r| r.kind == Kind::Started && r.name == name)
+            .map(|r| r.actor.id)
+            .unwrap_or_else(|| panic!("{name} recorded"))
+    };
+    let (pulse, venue, trader) = (number("Pulse"), number("Venue"), number("Trader"));
+    let count = |actor: u64, kind: Kind| {
+        records
+            .iter()
+            .filter(|r| r.actor.id == actor && r.kind == kind)
+            .count()
+    };
+    assert!(count(pulse, Kind::TimerFired) >= 4);
+    assert!(
+        count(venue, Kind::Restarted) >= 3,
+        "orders 4, 14 and 24 failed"
+    );
+    assert!(count(trader, Kind::Handled) >= 30);
+    assert!(records
+        .iter()
+        .filter(|r| r.actor.id == venue && r.kind == Kind::Handled)
+        .all(|r| matches!(r.origin, Origin::Remote { .. })));
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async {
+        let python = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python");
+        let bus = Bus::builder().virtual_time().build().expect("a bus");
+        let host = PythonHost::start(&bus, "desk", &[&dir.0, &python]).expect("starts Python");
+        let mut set = ReplaySet::new(&journal)
+            .expect("reads the journal")
+            .sends_contract::<Heartbeat>();
+        set.spawn::<Pulse>(&bus, pulse, Arc::new(tokio::sync::Semaphore::new(0)))
+            .expect("the pulse");
+        let trader = host
+            .spawn_replayed(&mut set, trader, "desk_actors:Trader", 100u32)
+            .await
+            .expect("the trader");
+        let venue = set
+            .spawn::<Venue>(
+                &bus,
+                venue,
+                (trader, Arc::new(tokio::sync::Semaphore::new(0))),
+            )
+            .expect("the venue");
+        set.contract::<Venue, CancelOrder>(&venue);
+        let report = set.run(ReplayMode::StopAtFirst).await.expect("replays");
+        assert!(report.is_same(), "{report}");
+        assert_eq!(report.actors.len(), 3);
+        bus.shutdown(Duration::from_secs(5)).await;
+    });
+}

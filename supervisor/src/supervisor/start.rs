@@ -24,6 +24,9 @@ impl Supervisor {
         if spec.register {
             options = options.name(spec.name.to_string());
         }
+        if let Some(recorder) = &spec.record {
+            options = options.record(recorder.clone());
+        }
         options
     }
 
