@@ -47,6 +47,10 @@ struct Held {
     timers_set: u64,
     /// Where the message being handled came from, while recording is on in the process.
     input: Source,
+    /// What this actor's handler runs carry while recording is on in the process (who their
+    /// sends come from, and for a recorded actor where its answers are reported): made on
+    /// the first run, shared by every run after it.
+    attribution: Option<Arc<crate::recording::ReplyRecord>>,
 }
 
 /// The notice [`Context::watch`] sends when the watched actor has stopped for good.
@@ -425,7 +429,9 @@ impl<A: Actor> Context<A> {
 
     /// Makes this a recorded actor (`SpawnOptions::record`).
     pub(crate) fn set_recorder(&mut self, recorder: Arc<dyn Recorder>) {
-        self.held().recorder = Some(recorder);
+        let held = self.held();
+        held.recorder = Some(recorder);
+        held.attribution = None;
     }
 
     /// Reports `msg` to the recorder, if the actor is recorded: one test of `held` for every
@@ -436,10 +442,10 @@ impl<A: Actor> Context<A> {
             if let Some(recorder) = &held.recorder {
                 recorder.handled(
                     self.me.id(),
-                    self.bus.clock().now(),
+                    self.bus.clock().now_in_task(),
                     delivery,
                     held.input,
-                    crate::actor::short_type_name(std::any::type_name::<M>()),
+                    crate::actor::short_type_name_cached(std::any::type_name::<M>()),
                     msg,
                 );
             }
@@ -458,20 +464,39 @@ impl<A: Actor> Context<A> {
         self.held.as_ref().map_or(Source::Unknown, |h| h.input)
     }
 
-    /// For an ask of a recorded actor: what its answer is reported to.
+    /// What a handler run carries while recording is on in the process: for a recorded
+    /// actor, where its answer is reported; for every actor, who its sends come from. One
+    /// reference count per run: the record is made once per actor and shared.
     #[inline]
-    pub(crate) fn reply_record(&self) -> Option<Box<crate::recording::ReplyRecord>> {
-        let recorder = match self.held.as_ref().and_then(|h| h.recorder.as_ref()) {
-            Some(recorder) => Some(Arc::clone(recorder)),
-            // Another actor is recorded: this one's sends name it as their source.
-            None if crate::recording::on() => None,
-            None => return None,
-        };
-        Some(Box::new(crate::recording::ReplyRecord {
-            recorder,
-            actor: self.me.id(),
-            clock: self.bus.clock().clone(),
-        }))
+    pub(crate) fn reply_record(&mut self) -> Option<Arc<crate::recording::ReplyRecord>> {
+        if !crate::recording::on() {
+            return None;
+        }
+        self.shared_reply_record()
+    }
+
+    #[inline]
+    fn shared_reply_record(&mut self) -> Option<Arc<crate::recording::ReplyRecord>> {
+        if let Some(record) = self.held.as_ref().and_then(|h| h.attribution.as_ref()) {
+            return Some(Arc::clone(record));
+        }
+        self.first_reply_record()
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn first_reply_record(&mut self) -> Option<Arc<crate::recording::ReplyRecord>> {
+        let actor = self.me.id();
+        let clock = self.bus.clock().clone();
+        let held = self.held();
+        let record = held.attribution.get_or_insert_with(|| {
+            Arc::new(crate::recording::ReplyRecord {
+                recorder: held.recorder.clone(),
+                actor,
+                clock,
+            })
+        });
+        Some(Arc::clone(record))
     }
 
     /// Reports a step of the actor's life to the recorder, if the actor is recorded.

@@ -291,7 +291,7 @@ pin_project_lite::pin_project! {
         #[pin]
         handling: CatchUnwind<F>,
         // Set for a recorded actor: its handler's sends are attributed to it.
-        record: Option<Box<ReplyRecord>>,
+        record: Option<std::sync::Arc<ReplyRecord>>,
         _msg: PhantomData<fn() -> M>,
     }
 }

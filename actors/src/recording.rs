@@ -380,9 +380,9 @@ fn sent_slow<M: 'static>(how: Sent<'_>, msg: &M) {
     };
     recorder.sent(
         record.actor,
-        record.clock.now(),
+        record.clock.now_in_task(),
         how,
-        crate::actor::short_type_name(std::any::type_name::<M>()),
+        crate::actor::short_type_name_cached(std::any::type_name::<M>()),
         msg,
     );
 }
@@ -417,8 +417,8 @@ fn answered_slow<R: 'static, M>(answer: &Result<R, crate::AskError<M>>) {
     };
     recorder.answered(
         record.actor,
-        record.clock.now(),
-        crate::actor::short_type_name(std::any::type_name::<R>()),
+        record.clock.now_in_task(),
+        crate::actor::short_type_name_cached(std::any::type_name::<R>()),
         answer,
     );
 }
@@ -483,9 +483,87 @@ impl ReplyRecord {
         };
         recorder.replied(
             self.actor,
-            self.clock.now(),
-            crate::actor::short_type_name(std::any::type_name::<R>()),
+            self.clock.now_in_task(),
+            crate::actor::short_type_name_cached(std::any::type_name::<R>()),
             reply,
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{actor_from_args, Bus, Context, Handler, SpawnOptions};
+    use std::sync::{Arc, Mutex};
+
+    /// Notes the task each message is handled on.
+    #[derive(Default)]
+    struct Tasks(Mutex<Vec<Option<tokio::task::Id>>>);
+
+    impl Recorder for Tasks {
+        fn handled(
+            &self,
+            _: ActorId,
+            _: Duration,
+            _: Delivery,
+            _: Source,
+            _: &'static str,
+            _: &dyn Any,
+        ) {
+            self.0.lock().unwrap().push(tokio::task::try_id());
+        }
+        fn replied(&self, _: ActorId, _: Duration, _: &'static str, _: &dyn Any) {}
+        fn lifecycle(&self, _: ActorId, _: Duration, _: Lifecycle<'_>) {}
+    }
+
+    #[derive(Clone)]
+    struct Sum(u64);
+    actor_from_args!(Sum);
+    impl Handler<u64> for Sum {
+        type Reply = ();
+        async fn handle(&mut self, n: u64, _ctx: &mut Context<Self>) {
+            self.0 += n;
+        }
+    }
+    struct Get;
+    impl Handler<Get> for Sum {
+        type Reply = u64;
+        async fn handle(&mut self, _: Get, _ctx: &mut Context<Self>) -> u64 {
+            self.0
+        }
+    }
+
+    /// A recorded actor keeps the direct call: an idle actor's tells run on the sender's
+    /// task, on a current-thread runtime, as they do while nothing is recorded.
+    #[test]
+    fn a_recorded_actor_takes_tells_on_the_senders_task() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let bus = Bus::new();
+            let tasks = Arc::new(Tasks::default());
+            let sum = bus
+                .spawn_with::<Sum>(Sum(0), SpawnOptions::new().record(tasks.clone()))
+                .unwrap();
+            assert_eq!(sum.ask(Get).await.unwrap(), 0);
+            tasks.0.lock().unwrap().clear();
+            let me = tokio::task::try_id();
+            for n in 0..5000u64 {
+                sum.tell(n).await.unwrap();
+            }
+            let seen = tasks.0.lock().unwrap().clone();
+            assert_eq!(sum.ask(Get).await.unwrap(), 5000 * 4999 / 2);
+            assert_eq!(
+                seen.len(),
+                5000,
+                "every tell handled before its tell returned"
+            );
+            assert!(
+                seen.iter().all(|t| *t == me),
+                "handled on the sender's task: {seen:?}"
+            );
+        });
     }
 }

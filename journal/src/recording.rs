@@ -63,7 +63,7 @@ use std::any::{Any, TypeId};
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mycelium_actors::recording::{Delivery, Lifecycle, Recorder, Sent, Source};
@@ -144,9 +144,14 @@ pub struct Recording {
     codecs: HashMap<TypeId, Codec, Quick>,
     unrecorded: Mutex<BTreeSet<String>>,
     errors: AtomicU64,
-    /// The sequence number of the input each recorded actor is handling: the cause of what
-    /// it answers. One handler runs at a time per actor, so the last is the current one.
-    handling: Mutex<HashMap<ActorAddr, u64, Quick>>,
+    /// The sequence number (plus one; 0 for none) of the input each recorded actor is
+    /// handling: the cause of what it answers. One handler runs at a time per actor, so the
+    /// last is the current one. Each actor's slot is made once; a thread keeps the slot it
+    /// used last ([`CAUSE`]), so that a message's record and its sends touch no lock.
+    handling: Mutex<HashMap<ActorAddr, Arc<AtomicU64>, Quick>>,
+    /// This recording's number among the process's recordings (never reused): what a
+    /// thread's kept slot is checked against.
+    number: u64,
     /// The actor each recorded actor last asked: the origin of the answer it gets.
     asked: Mutex<HashMap<ActorAddr, ActorAddr>>,
 }
@@ -160,7 +165,12 @@ impl std::fmt::Debug for Recording {
     }
 }
 
+/// How many [`Recording`]s the process has made: the next one's number.
+static RECORDINGS: AtomicU64 = AtomicU64::new(0);
+
 thread_local! {
+    /// The cause slot this thread used last: the recording's number, the actor, its slot.
+    static CAUSE: RefCell<Option<(u64, ActorAddr, Arc<AtomicU64>)>> = const { RefCell::new(None) };
     /// The encoding buffer of this thread's recorded handlings, reused.
     static BUFFER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
@@ -311,6 +321,7 @@ impl Recording {
             unrecorded: Mutex::new(BTreeSet::new()),
             errors: AtomicU64::new(0),
             handling: Mutex::new(HashMap::default()),
+            number: RECORDINGS.fetch_add(1, Ordering::Relaxed),
             asked: Mutex::new(HashMap::new()),
         }
     }
@@ -426,10 +437,40 @@ impl Recording {
 
     /// The input `actor` is handling: the cause of what it does now.
     fn cause(&self, actor: ActorAddr) -> Option<u64> {
-        self.handling
-            .lock()
-            .ok()
-            .and_then(|h| h.get(&actor).copied())
+        self.with_cause(actor, |slot| slot.load(Ordering::Acquire))
+            .and_then(|n| n.checked_sub(1))
+    }
+
+    /// Runs `work` on `actor`'s cause slot: the one this thread used last if it is
+    /// `actor`'s in this recording, else the map's (made on first use).
+    #[inline]
+    fn with_cause<R>(&self, actor: ActorAddr, work: impl FnOnce(&AtomicU64) -> R) -> Option<R> {
+        let mut work = Some(work);
+        let kept = CAUSE.try_with(|kept| {
+            // Taken already: a recorder reached again from inside an encoder on this thread.
+            let mut kept = kept.try_borrow_mut().ok()?;
+            if let Some((number, at, slot)) = &*kept {
+                if *number == self.number && *at == actor {
+                    return work.take().map(|work| work(slot));
+                }
+            }
+            let slot = self.cause_slot(actor)?;
+            let done = work.take().map(|work| work(&slot));
+            *kept = Some((self.number, actor, slot));
+            done
+        });
+        match (kept, work) {
+            (Ok(Some(done)), _) => Some(done),
+            // Not done through the thread's slot: through the map's.
+            (_, Some(work)) => self.cause_slot(actor).map(|slot| work(&slot)),
+            (_, None) => None,
+        }
+    }
+
+    #[cold]
+    fn cause_slot(&self, actor: ActorAddr) -> Option<Arc<AtomicU64>> {
+        let mut handling = self.handling.lock().ok()?;
+        Some(Arc::clone(handling.entry(actor).or_default()))
     }
 
     fn append(&self, entry: &Entry<'_>) -> Option<u64> {
@@ -536,9 +577,7 @@ impl Recorder for Recording {
         };
         let receiver = addr(actor);
         if let Some(seq) = self.append_message(entry, message) {
-            if let Ok(mut handling) = self.handling.lock() {
-                handling.insert(receiver, seq);
-            }
+            self.with_cause(receiver, |slot| slot.store(seq + 1, Ordering::Release));
         }
     }
 

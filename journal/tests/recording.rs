@@ -213,3 +213,103 @@ async fn the_types_a_recording_has_no_codec_for_are_named_at_spawn() {
     let kinds: Vec<Kind> = reader.records().map(|r| r.unwrap().kind).collect();
     assert_eq!(kinds, [Kind::Started, Kind::Handled, Kind::Replied]);
 }
+
+#[derive(serde::Serialize)]
+struct Note(u32);
+
+struct Sink;
+
+impl Actor for Sink {
+    type Args = ();
+    async fn on_start(_: (), _ctx: &mut Context<Self>) -> Result<Self, BoxError> {
+        Ok(Sink)
+    }
+}
+
+impl Handler<Note> for Sink {
+    type Reply = ();
+    async fn handle(&mut self, _: Note, _ctx: &mut Context<Self>) {}
+}
+
+/// Sends three notes per number it handles, giving its task up between them.
+struct Relay {
+    peer: mycelium_actors::ActorRef<Sink>,
+}
+
+impl Actor for Relay {
+    type Args = mycelium_actors::ActorRef<Sink>;
+    async fn on_start(
+        peer: mycelium_actors::ActorRef<Sink>,
+        _ctx: &mut Context<Self>,
+    ) -> Result<Self, BoxError> {
+        Ok(Relay { peer })
+    }
+}
+
+impl Handler<u32> for Relay {
+    type Reply = u32;
+    async fn handle(&mut self, n: u32, _ctx: &mut Context<Self>) -> u32 {
+        for _ in 0..3 {
+            tokio::task::yield_now().await;
+            self.peer.tell(Note(n)).await.unwrap();
+        }
+        n
+    }
+}
+
+/// Each sent record's cause is the input its actor was handling, with actors of two
+/// recordings handling at once on a multi-thread runtime, their handlers moving between
+/// threads as they give their task up.
+#[test]
+fn what_an_actor_sends_is_caused_by_its_own_input_across_threads_and_recordings() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let journals = dirs.each_ref().map(|d| {
+        JournalWriter::open(d.path(), JournalOptions::new(JournalSchema::none())).unwrap()
+    });
+    let recordings = journals
+        .each_ref()
+        .map(|j| Arc::new(Recording::new(j.clone()).serde::<u32>().serde::<Note>()));
+    runtime.block_on(async {
+        // One bus per recording, spawning in the same order: their actors have the same
+        // addresses in the two journals.
+        let mut relays = Vec::new();
+        for recording in &recordings {
+            let bus = Bus::new();
+            let sink = bus.spawn::<Sink>(());
+            for _ in 0..2 {
+                let options = SpawnOptions::new().record(recording.clone());
+                relays.push(bus.spawn_with::<Relay>(sink.clone(), options).unwrap());
+            }
+        }
+        assert_eq!(relays[0].id().local(), relays[2].id().local());
+        for n in 0..40u32 {
+            for relay in &relays {
+                relay.tell(n).await.unwrap();
+            }
+        }
+        for relay in &relays {
+            assert_eq!(relay.ask(99).await.unwrap(), 99);
+        }
+    });
+    for (journal, dir) in journals.iter().zip(&dirs) {
+        journal.close().unwrap();
+        let records: Vec<Record> = JournalReader::open(dir.path())
+            .unwrap()
+            .records()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let sent: Vec<_> = records.iter().filter(|r| r.kind == Kind::Sent).collect();
+        assert!(sent.len() >= 2 * 41 * 3, "{} sent records", sent.len());
+        for r in sent {
+            let cause = &records[r.cause.expect("a sent record has a cause") as usize];
+            assert_eq!(cause.kind, Kind::Handled, "{r:?}");
+            assert_eq!(cause.actor, r.actor, "{r:?} caused by {cause:?}");
+            assert_eq!(cause.payload, r.payload, "{r:?} caused by {cause:?}");
+        }
+    }
+}

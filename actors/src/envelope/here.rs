@@ -27,6 +27,7 @@ use crate::handler::Handler;
 use crate::panic::{catch_unwind_future, CatchUnwind};
 use crate::recording::ReplyRecord;
 use crate::{Context, StopReason};
+use std::sync::Arc;
 
 /// The asker's place for the answer of an ask made by the direct call.
 pub(crate) enum Answer<R> {
@@ -108,7 +109,7 @@ pin_project_lite::pin_project! {
         handling: CatchUnwind<F>,
         to: To<R>,
         // Set for an ask of a recorded actor.
-        record: Option<Box<ReplyRecord>>,
+        record: Option<Arc<ReplyRecord>>,
         _msg: PhantomData<fn() -> M>,
     }
 }
@@ -151,7 +152,7 @@ where
 pub(super) fn through_channel<F, M, R>(
     handling: CatchUnwind<F>,
     reply: oneshot::Sender<Result<R, NoReply>>,
-    record: Option<Box<ReplyRecord>>,
+    record: Option<Arc<ReplyRecord>>,
 ) -> impl Future<Output = Outcome> + Send
 where
     F: Future<Output = R> + Send,
