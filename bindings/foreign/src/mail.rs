@@ -387,6 +387,14 @@ fn run_batch<F: Foreign>(
         let _ = actor.tell_priority(marker);
     } else {
         put_back(batch);
+        // A stop asked for meanwhile (by the handler itself, say) closed the queue: the
+        // actor may end as soon as the state's lock is let go, and its asker must hear the
+        // answer before the stop, or it takes the stop for the answer.
+        if !inner.mail.open.load(Ordering::Acquire) {
+            if let Some(answer) = last_answer.take() {
+                answer.send();
+            }
+        }
         drop(slot);
     }
     if let Some(answer) = last_answer {
