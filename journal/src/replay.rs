@@ -476,23 +476,6 @@ impl TimerTimes {
             .or_default()
             .push_back(Duration::from_nanos(time_ns));
     }
-
-    /// The recorded timer inputs of actor `actor` (node 0) of `records`, in order.
-    pub(crate) fn of<'a>(records: impl IntoIterator<Item = &'a Record>, actor: u64) -> Self {
-        let mut times = TimerTimes::default();
-        let mut incarnation = 0u32;
-        for r in records
-            .into_iter()
-            .filter(|r| r.actor.node == 0 && r.actor.id == actor)
-        {
-            match (r.kind, &r.origin) {
-                (Kind::Restarted, _) => incarnation = incarnation.saturating_add(1),
-                (Kind::Handled, Origin::Timer { id }) => times.push(incarnation, *id, r.time_ns),
-                _ => {}
-            }
-        }
-        times
-    }
 }
 
 #[derive(Default)]
@@ -603,7 +586,10 @@ impl Recorder for Capture {
             return due;
         };
         let key = (times.incarnation, timer);
-        let Some(&at) = times.recorded.get(&key).and_then(VecDeque::front) else {
+        let Some(recorded) = times.recorded.get_mut(&key) else {
+            return due;
+        };
+        let Some(&at) = recorded.front() else {
             return due;
         };
         // The recorded firing is this schedule's when it came no earlier than the replay's
@@ -615,7 +601,7 @@ impl Recorder for Capture {
         if at + early < due || at >= due + late {
             return due;
         }
-        times.recorded.get_mut(&key).and_then(VecDeque::pop_front);
+        recorded.pop_front();
         times.served.entry(timer).or_default().push_back(at);
         at
     }

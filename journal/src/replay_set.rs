@@ -72,7 +72,7 @@ use crate::record::{Encoding, Kind, Origin, Record};
 use crate::replay::{
     before, cut_record, cut_short, decode_contract, encode_contract, encode_json, lines, printable,
     same, sent_how, short_name, show, Capture, Difference, Encode, Output, Readings, Refused,
-    ReplayError, ReplayMode, ReplayReport,
+    ReplayError, ReplayMode, ReplayReport, TimerTimes,
 };
 
 type Feed = Box<
@@ -386,13 +386,21 @@ impl ReplaySet {
     /// A recorder for actor `recorded` that serves its recorded clock readings.
     fn capture_for(&self, recorded: u64) -> Arc<Capture> {
         let mut readings = Readings::default();
+        let mut timers = TimerTimes::default();
+        let mut incarnation = 0u32;
         for r in self
             .records
             .iter()
             .filter(|r| r.actor.node == 0 && r.actor.id == recorded)
         {
             match r.kind {
-                Kind::Handled => readings.by_input.push(VecDeque::new()),
+                Kind::Restarted => incarnation = incarnation.saturating_add(1),
+                Kind::Handled => {
+                    if let Origin::Timer { id } = r.origin {
+                        timers.push(incarnation, id, r.time_ns);
+                    }
+                    readings.by_input.push(VecDeque::new());
+                }
                 Kind::ClockRead => {
                     let reading = Duration::from_nanos(r.payload_u64().unwrap_or(0));
                     match readings.by_input.last_mut() {
@@ -408,7 +416,7 @@ impl ReplaySet {
             received: true,
             outputs: Mutex::new(Vec::new()),
             readings: Mutex::new(readings),
-            timers: Mutex::new(crate::replay::TimerTimes::of(&self.records, recorded)),
+            timers: Mutex::new(timers),
         })
     }
 
@@ -566,10 +574,13 @@ impl ReplaySet {
         };
         // Each member's inputs, with what was recorded after each, and whether it is fed.
         let mut inputs: BTreeMap<u64, Vec<Input<'_>>> = BTreeMap::new();
+        // Each member's last record.
+        let mut last_of: HashMap<u64, &Record> = HashMap::new();
         for r in self.records.iter().filter(|r| r.actor.node == 0) {
             if !self.members.contains_key(&r.actor.id) {
                 continue;
             }
+            last_of.insert(r.actor.id, r);
             let list = inputs.entry(r.actor.id).or_default();
             match r.kind {
                 Kind::Handled => {
@@ -647,12 +658,7 @@ impl ReplaySet {
         // shutdown) is stopped at the same point, once it has handled what it handled live:
         // what its `on_stop` sends comes where it came live.
         for (number, list) in &inputs {
-            let last = self
-                .records
-                .iter()
-                .rev()
-                .find(|r| r.actor.node == 0 && r.actor.id == *number);
-            if let Some(stop) = last.filter(|r| {
+            if let Some(&stop) = last_of.get(number).filter(|r| {
                 // Not a kill: the stop here runs `on_stop`, which a kill skipped.
                 r.kind == Kind::Stopped
                     && matches!(r.payload.as_slice(), b"stopped normally" | b"shut down")
