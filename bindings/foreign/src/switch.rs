@@ -24,6 +24,10 @@ struct State {
     closed: bool,
     /// The thread running the handler on one of its publications (one at a time: one actor).
     running: Option<ThreadId>,
+    /// Closers waiting for that delivery to end. A delivery's end wakes them only if there
+    /// are any: a wake is a system call whether anyone waits or not, and every publication
+    /// ends a delivery.
+    closers: usize,
 }
 
 /// A delivery under way: the switch waits for it to end before it counts as closed.
@@ -57,7 +61,9 @@ impl DeliverySwitch {
         let mut state = self.state();
         state.closed = true;
         while state.running.is_some_and(|t| t != me) {
+            state.closers += 1;
             state = self.idle.wait(state).unwrap_or_else(|e| e.into_inner());
+            state.closers -= 1;
         }
     }
 
@@ -69,8 +75,14 @@ impl DeliverySwitch {
 
 impl Drop for Delivering<'_> {
     fn drop(&mut self) {
-        self.0.state().running = None;
-        self.0.idle.notify_all();
+        let waited = {
+            let mut state = self.0.state();
+            state.running = None;
+            state.closers > 0
+        };
+        if waited {
+            self.0.idle.notify_all();
+        }
     }
 }
 
