@@ -23,6 +23,9 @@ pub struct Context<A: Actor> {
     me: ActorRef<A>,
     bus: Bus,
     incarnation: u32,
+    /// Messages follow the one being handled in the batch the task took from its mailbox
+    /// (set by the task as it takes each message; see [`has_more`](Self::has_more)).
+    more: bool,
     /// Everything else, allocated when first needed: every idle actor's task holds its
     /// context, and most actors never stop themselves, draw a random number, set a timer,
     /// link a child or subscribe (docs/perf/actors.md, w3).
@@ -102,6 +105,7 @@ impl<A: Actor> Context<A> {
             me,
             bus,
             incarnation: 0,
+            more: false,
             held: None,
         }
     }
@@ -118,6 +122,22 @@ impl<A: Actor> Context<A> {
     /// This actor's id.
     pub fn id(&self) -> ActorId {
         self.me.id()
+    }
+
+    /// True when more mail waits behind the message being handled: the actor's task takes
+    /// it next, without waiting for anything, unless a stop, a restart or a kill comes first
+    /// (which end the incarnation). An actor that hands its messages on to a thread of its
+    /// own can gather them while this holds and wake that thread once, when it does not.
+    /// False in `on_start`, `on_stop` and a handler run on an asker's thread when there is
+    /// nothing waiting.
+    pub fn has_more(&self) -> bool {
+        self.more || !self.me.shared.mailbox.is_empty()
+    }
+
+    /// Whether messages follow the one now taken in the batch the task holds.
+    #[inline(always)]
+    pub(crate) fn set_more(&mut self, more: bool) {
+        self.more = more;
     }
 
     /// The bus this actor runs on.

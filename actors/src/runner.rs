@@ -386,10 +386,13 @@ impl<A: Actor> Runner<A> {
             },
         };
         match envelope.into_signal() {
-            // SAFETY: `serve` awaits the handle right away and never leaks it: it is dropped
-            // when the handler completes, or with `serve`'s future if the actor's task is
-            // dropped mid-handler, before the slot is used again.
-            Signal::Message(env) => Step::Handle(unsafe { env.handle(actor, ctx, slot) }),
+            Signal::Message(env) => {
+                ctx.set_more(inbox.batched_len() != 0);
+                // SAFETY: `serve` awaits the handle right away and never leaks it: it is
+                // dropped when the handler completes, or with `serve`'s future if the actor's
+                // task is dropped mid-handler, before the slot is used again.
+                Step::Handle(unsafe { env.handle(actor, ctx, slot) })
+            }
             Signal::Stop => Step::End(Served::Ended(StopReason::Normal)),
             Signal::Terminate(reason) => Step::End(Served::Terminated(*reason)),
             Signal::Suspend(ack) => Step::End(Served::Suspended(ack)),

@@ -352,6 +352,8 @@ impl<F: Foreign> Handler<ForeignMessage> for ForeignActor<F> {
     type Reply = ForeignReply;
 
     async fn handle(&mut self, msg: ForeignMessage, ctx: &mut Context<Self>) -> ForeignReply {
+        // What the task queued before this message goes to its server first.
+        crate::mail::serve_queued(&self.gate);
         let gate = self.gate.clone();
         let incarnation = self.incarnation;
         let actor = self.me.id();
@@ -380,7 +382,8 @@ impl<F: Foreign> Handler<ForeignCall> for ForeignActor<F> {
     async fn handle(&mut self, call: ForeignCall, ctx: &mut Context<Self>) {
         let ForeignCall::Failed(count) = call else {
             // Served in batches on the blocking pool, which answers the asker (see `mail.rs`).
-            crate::mail::hand_over(&self.gate, self.me.id(), call, ctx.source()).await;
+            let more = ctx.has_more();
+            crate::mail::hand_over(&self.gate, self.me.id(), call, ctx.source(), more).await;
             return;
         };
         drop(count);
@@ -396,6 +399,9 @@ impl<F: Foreign> Handler<ForeignCall> for ForeignActor<F> {
         if let Some(reason) = failed {
             fail(reason);
         }
+        // Jobs queued just before this marker, in the belief that more mail would follow
+        // them, are served from here (a failing incarnation's go back to the mailbox).
+        crate::mail::serve_queued(&self.gate);
     }
 }
 

@@ -9,7 +9,10 @@
 //! gives its thread back to the pool (after a spin of `MYCELIUM_HOST_SPIN_US` microseconds on
 //! a real-time bus, none by default: see [`SPIN`]); the next message starts a server again. A
 //! hand-off between the two CPUs costs tens of microseconds when the receiver has parked: a
-//! stream of messages pays it once per batch, not once per message.
+//! stream of messages pays it once per batch, not once per message. While the task has more
+//! mail behind the message it queues (`Context::has_more`), it starts no server: it starts
+//! one with the last message of what its mailbox held, or once a [`BATCH`] is queued, so a
+//! server woken for a burst takes the burst as one batch rather than its first message.
 //!
 //! The queue is the front of the mailbox, and keeps its guarantees:
 //! - Order: one server at a time, jobs in the order the task queued them.
@@ -31,7 +34,12 @@
 //! - Virtual time: the server runs on the blocking pool and never spins there, so tokio holds
 //!   the paused clock still from the moment a message is queued until the queue is empty or
 //!   closed; time moves only when no foreign handler has work, as with one blocking task
-//!   per message.
+//!   per message. A message queued with no server running has mail behind it that the task
+//!   takes next without waiting, so the runtime has work until the server starts: the
+//!   clock cannot move in between. When the task takes something else instead (a failure
+//!   marker that ends nothing, a message sent around the gate) it starts the server for
+//!   what it queued; a stop, a restart or a kill ends the incarnation, and what is queued
+//!   goes back to the mailbox or to the dead letters as above.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -216,13 +224,17 @@ fn dead_letters(bus: &Bus, jobs: impl IntoIterator<Item = Job>, reason: &StopRea
         }));
 }
 
-/// Queues `call` (taken from the mailbox of `actor`) and makes sure a server runs. Waits
-/// while the queue is full and served: a full queue fills the mailbox.
+/// Queues `call` (taken from the mailbox of `actor`) and makes sure a server runs, unless
+/// `more` says the task has more mail to queue right after this (`Context::has_more`) and
+/// fewer than a [`BATCH`] are queued: the server then starts with the last of them, and
+/// takes them as one batch. Waits while the queue is full and served: a full queue fills
+/// the mailbox.
 pub(crate) async fn hand_over<F: Foreign>(
     gate: &ForeignGate<F>,
     actor: ActorId,
     call: ForeignCall,
     source: Source,
+    more: bool,
 ) {
     let mail = &gate.inner.mail;
     loop {
@@ -237,12 +249,24 @@ pub(crate) async fn hand_over<F: Foreign>(
                     actor,
                     source,
                 });
-                start_server(gate, &mut q);
+                if !more || q.jobs.len() >= BATCH {
+                    start_server(gate, &mut q);
+                }
                 return;
             }
+            // Full: what is queued is served before there is room (a no-op while a server
+            // runs, which it does once a batch's worth is queued).
+            start_server(gate, &mut q);
         }
         room.await;
     }
+}
+
+/// Makes sure a server runs if jobs are queued: the task, which queued them expecting more
+/// mail, took something else instead (a failure marker of an ended incarnation, a message
+/// sent around the gate).
+pub(crate) fn serve_queued<F: Foreign>(gate: &ForeignGate<F>) {
+    start_server(gate, &mut gate.inner.mail.lock());
 }
 
 /// Starts a server on the blocking pool if the queue is open, has work and none runs.

@@ -1,6 +1,7 @@
 //! Mail served in batches on a host thread: order, a failure in the middle of a batch (the
 //! rest handled by the restarted incarnation, in order), virtual time held still while a
-//! batch runs, a kill while a batch runs, and a link's receipts signed once handled.
+//! batch runs, a kill while a batch runs, what waits in the mailbox handed over as one
+//! batch, and a link's receipts signed once handled.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
@@ -311,6 +312,45 @@ fn virtual_time_stands_still_while_a_batch_runs_and_a_run_repeats_exactly() {
     );
     assert_eq!(woke, times[0] + 1_000_000);
     assert_eq!(slow_burst_on_virtual_time(), (times, woke));
+}
+
+/// Mail already in the mailbox when the actor's task takes it goes to the host thread as one
+/// batch: the task starts the thread once it has queued the last of it, and the clock of a
+/// virtual-time bus stands still meanwhile.
+#[test]
+fn mail_waiting_in_the_mailbox_is_handed_to_the_host_thread_as_one_batch() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .expect("runtime");
+    let (foreign, _entered, _release) = recorder();
+    let (handled, batches, times) = rt.block_on(async {
+        let bus = Bus::builder().virtual_time().build().unwrap();
+        *foreign.clock.lock().unwrap() = Some(bus.clock().clone());
+        let actor = spawn(&bus, foreign.clone(), (), SpawnOptions::new())
+            .await
+            .unwrap();
+        // Sent without yielding: the actor's task finds all of them in its mailbox.
+        let bodies: Vec<Vec<u8>> = (0..50u32).map(|i| i.to_le_bytes().to_vec()).collect();
+        for body in &bodies {
+            actor.try_tell(msg(body)).unwrap();
+        }
+        let last = actor.ask(msg(b"last"), None).await.unwrap();
+        assert_eq!(last.body, b"last");
+        let seen = foreign.seen.lock().unwrap();
+        let handled: Vec<Vec<u8>> = seen.handled.iter().map(|(_, b)| b.clone()).collect();
+        let mut expected = bodies;
+        expected.push(b"last".to_vec());
+        assert_eq!(handled, expected, "handled in the order sent");
+        let times = foreign.times.lock().unwrap().clone();
+        (handled.len(), seen.batches.clone(), times)
+    });
+    assert_eq!(batches, vec![handled], "one batch for the whole mailbox");
+    assert!(
+        times.iter().all(|&t| t == times[0]),
+        "bus time moved: {times:?}"
+    );
 }
 
 /// A link's record of the receipts signed.
