@@ -351,6 +351,11 @@ impl<F: Foreign> Actor for ForeignActor<F> {
 impl<F: Foreign> Handler<ForeignMessage> for ForeignActor<F> {
     type Reply = ForeignReply;
 
+    /// A message sent around the gate (a typed ref used without its gate, or a ref whose
+    /// gate went with the actor) runs alone on the pool, not through the host queue: its
+    /// reply is the runner's to give, so the task waits for each such handler before it takes
+    /// the next message and there is nothing to batch; and a task waiting on the queue
+    /// would never see a stop that closed the queue before the message ran.
     async fn handle(&mut self, msg: ForeignMessage, ctx: &mut Context<Self>) -> ForeignReply {
         // What the task queued before this message goes to its server first.
         crate::mail::serve_queued(&self.gate);
