@@ -115,7 +115,7 @@ pub struct ReplayRecorder {
     capture: Arc<Capture>,
     /// When it started live (bus time), if the journal says.
     started: Option<Duration>,
-    /// The bus times of its recorded restarts.
+    /// The bus times of its recorded restarts (their number counts).
     restarts: VecDeque<Duration>,
     /// The link that restarts it as recorded, once [`spawn_options`](Self::spawn_options)
     /// made it.
@@ -134,15 +134,19 @@ impl ReplayRecorder {
         self.recorded
     }
 
-    /// The options to spawn the replayed actor with on `bus`, as [`ReplaySet::spawn`] spawns
-    /// a Rust one: it starts at the bus time it started live, and, if the recording restarted
-    /// it, it runs under a supervision link of the replay's own that restarts it in place at
-    /// each recorded restart's time, as many times as recorded (give its handle to
-    /// [`attach`](Self::attach) once it is spawned).
+    /// The options to spawn the replayed actor with on `bus`: it starts at the bus time it
+    /// started live, and, if the recording restarted it, it runs under a supervision link of
+    /// the replay's own that restarts it in place after a failure, as many times as recorded
+    /// (give its handle to [`attach`](Self::attach) once it is spawned).
+    ///
+    /// Unlike a Rust actor of the set, which waits for each recorded restart's bus time, it
+    /// restarts at once: a foreign handler holds the virtual clock while it runs, so one that
+    /// asks it while it waits for its restart (as a message can wait live in the mailbox of
+    /// an actor in its backoff) would wait for a time that never comes.
     pub fn spawn_options(&self, bus: &Bus) -> SpawnOptions {
         let mut options = SpawnOptions::new();
-        if let Some(link) = crate::restarts::Restarts::new(self.restarts.clone(), bus.clock().now())
-        {
+        let at_once = self.restarts.iter().map(|_| Duration::ZERO).collect();
+        if let Some(link) = crate::restarts::Restarts::new(at_once, bus.clock().now()) {
             let link = self.link.get_or_init(|| link).clone();
             options = options.supervised_by(link);
         }

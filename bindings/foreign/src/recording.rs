@@ -464,9 +464,9 @@ pub fn replay_hosted<F: Foreign>(
 /// recorded actor number `recorded` of `set`, recorded as `actor_type` with the language's
 /// own serialization allowed, and adds it to the set; `input` turns its inputs from outside
 /// the set into messages ([`contract_input`] for contract messages). Its messages (and any
-/// foreign actor's in the set) are compared as [`ForeignRecord`]s describe them. As a Rust
-/// actor of the set, it starts at the bus time it started live and, if it was restarted live,
-/// is restarted in place at each recorded restart's time, as many times as recorded
+/// foreign actor's in the set) are compared as [`ForeignRecord`]s describe them. It starts
+/// at the bus time it started live and, if it was restarted live, is restarted in place after
+/// a failure, as many times as recorded
 /// ([`ReplayRecorder::spawn_options`](mycelium_journal::ReplayRecorder::spawn_options)); the
 /// ref stays valid across its restarts.
 pub async fn spawn_replayed<F: Foreign>(
