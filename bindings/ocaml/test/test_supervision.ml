@@ -46,7 +46,7 @@ let () =
   check "the failure carries the exception" (contains msg "boom requested");
   (* In OCaml's words: an exception raised in a handler, no Rust panic or Rust type. *)
   let ocaml_words text =
-    contains text "raised while handling `type id "
+    contains text "raised while handling `Heartbeat`: "
     && contains text "OCaml exception: Failure(\"boom requested\")"
     && (not (contains text "panicked"))
     && not (contains text "ForeignCall")
