@@ -23,16 +23,8 @@ pub(crate) enum Frame<'a> {
     Corrupt(String),
 }
 
-/// Appends a frame for a body of `len` bytes whose checksums are filled in later by
-/// [`seal`]; the caller appends the body.
-pub(crate) fn open(out: &mut Vec<u8>, len: usize) {
-    // `record::check` bounds `len` by MAX_RECORD, far below u32::MAX.
-    out.extend_from_slice(&(len as u32).to_le_bytes());
-    out.extend_from_slice(&[0; 8]);
-}
-
 /// Fills in the checksums of every frame in `batch`, a run of whole frames built by
-/// [`open`]. `spans` and `crcs` are scratch space kept by the caller between batches.
+/// `record::encode_frame`. `spans` and `crcs` are scratch space kept by the caller between batches.
 pub(crate) fn seal_all(batch: &mut [u8], spans: &mut Vec<Range<usize>>, crcs: &mut Vec<u32>) {
     spans.clear();
     crcs.clear();
@@ -51,7 +43,7 @@ pub(crate) fn seal_all(batch: &mut [u8], spans: &mut Vec<Range<usize>>, crcs: &m
     }
 }
 
-/// The body length the frame at the start of `bytes` declares (a frame built by [`open`]).
+/// The body length the frame at the start of `bytes` declares.
 pub(crate) fn declared_len(bytes: &[u8]) -> usize {
     u32::from_le_bytes(bytes[..4].try_into().expect("4 bytes")) as usize
 }

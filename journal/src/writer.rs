@@ -534,8 +534,7 @@ fn push_lost(state: &mut State) {
 }
 
 fn push_frame(buf: &mut Vec<u8>, entry: &Entry<'_>, seq: u64) {
-    frame::open(buf, record::body_len(entry));
-    record::encode_body(entry, seq, buf);
+    record::encode_frame(entry, seq, buf);
 }
 
 /// Where an opened journal continues.
