@@ -26,6 +26,9 @@ pub enum FailureKind {
     Error,
     /// A supervisor escalated a failure it could not handle within its restart intensity.
     Escalated,
+    /// Code in another language raised an exception (a Python or OCaml handler), or a
+    /// foreign callback reported a failure.
+    Raised,
 }
 
 /// A failure of an actor: a caught panic or a returned error, and where it happened.
@@ -40,8 +43,14 @@ pub struct Failure {
 }
 
 impl Failure {
-    /// A failure from a caught panic payload.
+    /// A failure from a caught panic payload. A payload that is itself a `Failure` (code that
+    /// fails with `std::panic::resume_unwind(Box::new(failure))`, as a foreign actor does for
+    /// an exception in its handler) is that failure, with its own phase and kind.
     pub fn from_panic(phase: Phase, payload: Box<dyn Any + Send>) -> Self {
+        let payload = match payload.downcast::<Failure>() {
+            Ok(failure) => return *failure,
+            Err(payload) => payload,
+        };
         let reason: Arc<str> = if let Some(s) = payload.downcast_ref::<&'static str>() {
             Arc::from(*s)
         } else if let Some(s) = payload.downcast_ref::<String>() {
@@ -65,6 +74,16 @@ impl Failure {
         }
     }
 
+    /// An exception raised by code in another language (or a foreign callback's failure)
+    /// while it did what `phase` says.
+    pub fn raised(phase: Phase, reason: impl Into<Arc<str>>) -> Self {
+        Failure {
+            phase,
+            kind: FailureKind::Raised,
+            reason: reason.into(),
+        }
+    }
+
     /// A supervisor's escalation.
     pub fn escalated(reason: impl Into<String>) -> Self {
         Failure {
@@ -81,6 +100,7 @@ impl fmt::Display for Failure {
             FailureKind::Panic => "panicked",
             FailureKind::Error => "returned an error",
             FailureKind::Escalated => "escalated",
+            FailureKind::Raised => "raised",
         };
         match &self.phase {
             Phase::Start => write!(f, "{verb} while starting: {}", self.reason),
@@ -134,4 +154,23 @@ pub enum OnFailure {
     Stop,
     /// Keep the current state and go on with the next message.
     Continue,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_as_the_payload_is_that_failure() {
+        let raised = Failure::raised(Phase::Message("Order"), "OCaml exception: Not_found");
+        let caught = Failure::from_panic(Phase::Message("ForeignCall"), Box::new(raised.clone()));
+        assert_eq!(caught, raised);
+        assert_eq!(
+            StopReason::Failed(caught).to_string(),
+            "failed: it raised while handling `Order`: OCaml exception: Not_found"
+        );
+        let text = Failure::from_panic(Phase::Message("Order"), Box::new("boom"));
+        assert_eq!(text.kind, FailureKind::Panic);
+        assert_eq!(text.to_string(), "panicked while handling `Order`: boom");
+    }
 }

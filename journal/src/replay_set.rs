@@ -106,12 +106,20 @@ pub enum FeedRefused {
 }
 
 /// The recorder of a replayed actor that the set does not spawn itself (an actor hosted in
-/// another language): give [`recorder`](Self::recorder) to whatever records the actor, then
-/// the running actor to [`ReplaySet::add_hosted`].
+/// another language): spawn the actor with [`spawn_options`](Self::spawn_options), give
+/// [`recorder`](Self::recorder) to whatever records it and its handle to
+/// [`attach`](Self::attach), then the running actor to [`ReplaySet::add_hosted`].
 #[derive(Clone)]
 pub struct ReplayRecorder {
     recorded: u64,
     capture: Arc<Capture>,
+    /// When it started live (bus time), if the journal says.
+    started: Option<Duration>,
+    /// The bus times of its recorded restarts (their number counts).
+    restarts: VecDeque<Duration>,
+    /// The link that restarts it as recorded, once [`spawn_options`](Self::spawn_options)
+    /// made it.
+    link: Arc<std::sync::OnceLock<Arc<crate::restarts::Restarts>>>,
 }
 
 impl ReplayRecorder {
@@ -124,6 +132,36 @@ impl ReplayRecorder {
     /// The recorded actor number it replays.
     pub fn recorded(&self) -> u64 {
         self.recorded
+    }
+
+    /// The options to spawn the replayed actor with on `bus`: it starts at the bus time it
+    /// started live, and, if the recording restarted it, it runs under a supervision link of
+    /// the replay's own that restarts it in place after a failure, as many times as recorded
+    /// (give its handle to [`attach`](Self::attach) once it is spawned).
+    ///
+    /// Unlike a Rust actor of the set, which waits for each recorded restart's bus time, it
+    /// restarts at once: a foreign handler holds the virtual clock while it runs, so one that
+    /// asks it while it waits for its restart (as a message can wait live in the mailbox of
+    /// an actor in its backoff) would wait for a time that never comes.
+    pub fn spawn_options(&self, bus: &Bus) -> SpawnOptions {
+        let mut options = SpawnOptions::new();
+        let at_once = self.restarts.iter().map(|_| Duration::ZERO).collect();
+        if let Some(link) = crate::restarts::Restarts::new(at_once, bus.clock().now()) {
+            let link = self.link.get_or_init(|| link).clone();
+            options = options.supervised_by(link);
+        }
+        if let Some(at) = self.started {
+            options = options.start_at(at);
+        }
+        options
+    }
+
+    /// Hands the link of [`spawn_options`](Self::spawn_options) the spawned actor it
+    /// restarts (nothing to do for an actor never restarted live).
+    pub fn attach(&self, handle: Arc<dyn mycelium_actors::ChildHandle>) {
+        if let Some(link) = self.link.get() {
+            link.attach(handle);
+        }
     }
 }
 
@@ -269,8 +307,8 @@ impl ReplaySet {
     }
 
     /// How many times the recorded actor `recorded` was restarted (its `restarted` records).
-    /// An actor the set spawns is restarted as recorded by itself; a program that hosts an
-    /// actor itself ([`add_hosted`](Self::add_hosted)) supervises it as live.
+    /// An actor the set spawns is restarted as recorded by itself, and so is one a program
+    /// hosts itself and spawns with [`ReplayRecorder::spawn_options`].
     pub fn restarts(&self, recorded: u64) -> usize {
         self.records
             .iter()
@@ -348,6 +386,9 @@ impl ReplaySet {
         Ok(ReplayRecorder {
             recorded,
             capture: self.capture_for(recorded),
+            started: self.started_at(recorded),
+            restarts: self.restart_times(recorded),
+            link: Arc::default(),
         })
     }
 
@@ -381,6 +422,19 @@ impl ReplaySet {
         self.hosted_feeds.insert(recorded, hosted.feed);
         self.bus.get_or_insert_with(|| bus.clone());
         Ok(())
+    }
+
+    /// The bus time the recorded actor `recorded` started at, if the journal has its start.
+    fn started_at(&self, recorded: u64) -> Option<Duration> {
+        self.records
+            .iter()
+            .find(|r| r.kind == Kind::Started && r.actor.node == 0 && r.actor.id == recorded)
+            .map(|r| Duration::from_nanos(r.time_ns))
+    }
+
+    /// The bus times of the recorded restarts of actor `recorded`, in order.
+    fn restart_times(&self, recorded: u64) -> VecDeque<Duration> {
+        crate::restarts::Restarts::times(&self.records, recorded)
     }
 
     /// A recorder for actor `recorded` that serves its recorded clock readings.
@@ -435,18 +489,15 @@ impl ReplaySet {
             )));
         }
         let capture = self.capture_for(recorded);
-        let restarts = crate::restarts::Restarts::of(&self.records, recorded, bus.clock().now());
+        let restarts =
+            crate::restarts::Restarts::new(self.restart_times(recorded), bus.clock().now());
         let mut options = SpawnOptions::new().record(capture.clone());
         if let Some(restarts) = &restarts {
             options = options.supervised_by(restarts.clone());
         }
-        if let Some(started) = self
-            .records
-            .iter()
-            .find(|r| r.kind == Kind::Started && r.actor.node == 0 && r.actor.id == recorded)
-        {
+        if let Some(at) = self.started_at(recorded) {
             // Started when it started live: its `on_start` timers then fire as recorded.
-            options = options.start_at(Duration::from_nanos(started.time_ns));
+            options = options.start_at(at);
         }
         let actor = bus
             .spawn_with::<A>(args, options)

@@ -39,18 +39,17 @@ impl Restarts {
         })
     }
 
-    /// The link for the recorded actor number `actor` of `records` (node 0).
-    pub(crate) fn of<'a>(
+    /// The bus times of the restarts of the recorded actor number `actor` of `records`
+    /// (node 0), in order.
+    pub(crate) fn times<'a>(
         records: impl IntoIterator<Item = &'a Record>,
         actor: u64,
-        now: Duration,
-    ) -> Option<Arc<Self>> {
-        let times = records
+    ) -> VecDeque<Duration> {
+        records
             .into_iter()
             .filter(|r| r.kind == Kind::Restarted && r.actor.node == 0 && r.actor.id == actor)
             .map(|r| Duration::from_nanos(r.time_ns))
-            .collect();
-        Self::new(times, now)
+            .collect()
     }
 
     /// The spawned actor this link restarts.

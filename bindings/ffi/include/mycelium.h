@@ -526,6 +526,15 @@ enum MycStatus myc_set_host_language(uint32_t language);
 // by the library, valid until the next `myc_` call on this thread.
 const char *myc_last_error(void);
 
+// Names the contract message `type_id` of the schema whose digest is `digest_hex` (as the
+// generated modules hold it) `name`, for the failures and journals of foreign actors. A
+// generated OCaml module names each of its messages when it is made. `InvalidArgument` for
+// a type id the contracts cannot use (`0xFFFF`) or an empty name.
+//
+// # Safety
+// `digest_hex` and `name` are NUL-terminated strings.
+enum MycStatus myc_contract_name(const char *digest_hex, uint16_t type_id, const char *name);
+
 // Starts node `name` of the topology file `path` on `bus`, speaking the schema of this
 // build's `contracts.yaml` (the repository's example schema, which the built-in Rust actors
 // speak): listens on the node's endpoint, dials the peers whose names sort after it, and

@@ -202,30 +202,16 @@ pub unsafe extern "C" fn myc_replay_actor(
         let task = hosted.handle().spawn(async move {
             let mut set = mycelium_journal::ReplaySet::new(&reader)?;
             let input = mycelium_foreign::recording::contract_input;
-            if set.restarts(actor) > 0 {
-                // Restarted live by its supervisor: restarted in the replay too.
-                mycelium_foreign::recording::spawn_replayed_supervised(
-                    &mut set,
-                    &task_bus,
-                    actor,
-                    foreign,
-                    args,
-                    &actor_type,
-                    input,
-                )
-                .await?;
-            } else {
-                mycelium_foreign::recording::spawn_replayed(
-                    &mut set,
-                    &task_bus,
-                    actor,
-                    foreign,
-                    args,
-                    &actor_type,
-                    input,
-                )
-                .await?;
-            }
+            mycelium_foreign::recording::spawn_replayed(
+                &mut set,
+                &task_bus,
+                actor,
+                foreign,
+                args,
+                &actor_type,
+                input,
+            )
+            .await?;
             set.run(mode).await
         });
         let ran = hosted

@@ -168,10 +168,12 @@ pub(crate) fn panic_text(payload: Box<dyn Any + Send>) -> String {
     }
 }
 
-/// The failure an asker is given for a handler that failed with `reason`: the one the runner
-/// records for the same failure.
-pub(crate) fn call_failure(reason: &str) -> Failure {
-    Failure::from_panic(Phase::Message(CALL_NAME), Box::new(reason.to_string()))
+/// The failure of a handler that raised (or reported) `reason` on a message of `type_id`:
+/// the one its asker is given, the runner records and the supervisor sees, in the words of
+/// the actor's language ("raised while handling `Order`: ValueError: ..."), not those of the
+/// Rust types that carry the call.
+pub(crate) fn handler_failure<F: Foreign>(foreign: &F, type_id: u16, reason: &str) -> Failure {
+    Failure::raised(Phase::Message(foreign.message_name(type_id)), reason)
 }
 
 /// Runs `f` on the runtime's blocking pool: off the workers that Rust actors need, and (on a
@@ -186,11 +188,12 @@ async fn on_host<T: Send + 'static>(
     }
 }
 
-/// Fails the current handler the way a Rust panic does (the runner catches it: dead letter,
-/// `AskError::Failed` for an asker, the supervisor's restart). `resume_unwind` skips the
-/// panic hook: a foreign exception is reported through the failure, not printed twice.
-fn fail(reason: String) -> ! {
-    std::panic::resume_unwind(Box::new(reason))
+/// Fails the current handler with `failure` the way a Rust panic does (the runner catches
+/// it: dead letter, `AskError::Failed` for an asker, the supervisor's restart), and the
+/// runner takes `failure` as it is. `resume_unwind` skips the panic hook: a foreign exception
+/// is reported through the failure, not printed twice.
+fn fail(failure: Failure) -> ! {
+    std::panic::resume_unwind(Box::new(failure))
 }
 
 /// Runs the handler on `msg` with the state of `incarnation`, holding the state's lock (it
@@ -200,34 +203,36 @@ fn run_handler<F: Foreign>(
     actor: mycelium_actors::ActorId,
     incarnation: u64,
     (msg, source): (ForeignMessage, Source),
-) -> Result<Result<Option<ForeignMessage>, String>, Stale> {
+) -> Result<Result<Option<ForeignMessage>, Failure>, Stale> {
     let mut slot = gate.lock();
     match &mut *slot {
         Slot::Running {
             incarnation: n,
             state,
         } if *n == incarnation => {
+            let type_id = msg.type_id;
             // Sent around the gate, as an ask (its reply is the runner's to give).
             let result = catch_unwind(AssertUnwindSafe(|| {
                 gate.handle(actor, state, msg, true, source)
             }))
-            .unwrap_or_else(|payload| Err(panic_text(payload)));
-            if let Err(reason) = &result {
+            .unwrap_or_else(|payload| Err(panic_text(payload)))
+            .map_err(|reason| handler_failure(&*gate.inner.foreign, type_id, &reason));
+            if let Err(failure) = &result {
                 // No direct call may use a state whose incarnation is ending.
-                mark_failed(&mut slot, reason.clone());
+                mark_failed(&mut slot, failure.clone());
             }
             Ok(result)
         }
         Slot::Failed {
             incarnation: n,
-            reason,
+            failure,
             ..
-        } if *n == incarnation => Err(Stale::Failed(reason.clone())),
+        } if *n == incarnation => Err(Stale::Failed(failure.clone())),
         _ => Err(Stale::Lost),
     }
 }
 
-pub(crate) fn mark_failed<S>(slot: &mut Slot<S>, reason: String) {
+pub(crate) fn mark_failed<S>(slot: &mut Slot<S>, failure: Failure) {
     let taken = std::mem::replace(slot, Slot::Empty);
     *slot = match taken {
         Slot::Running { incarnation, state }
@@ -236,7 +241,7 @@ pub(crate) fn mark_failed<S>(slot: &mut Slot<S>, reason: String) {
         } => Slot::Failed {
             incarnation,
             state,
-            reason,
+            failure,
         },
         Slot::Empty => Slot::Empty,
     };
@@ -253,8 +258,8 @@ impl Drop for KilledIfDropped {
 
 /// Why a handler did not run.
 enum Stale {
-    /// A direct call failed this incarnation (its reason); the message was not handled.
-    Failed(String),
+    /// A direct call failed this incarnation (its failure); the message was not handled.
+    Failed(Failure),
     /// The state is gone (a callback thread was lost).
     Lost,
 }
@@ -356,20 +361,27 @@ impl<F: Foreign> Handler<ForeignMessage> for ForeignActor<F> {
         let incarnation = self.incarnation;
         let actor = self.me.id();
         let source = ctx.source();
+        let type_id = msg.type_id;
         let joined = tokio::task::spawn_blocking(move || {
             run_handler(&gate, actor, incarnation, (msg, source))
         })
         .await;
+        let lost = |reason: String| {
+            Failure::from_error(
+                Phase::Message(self.gate.inner.foreign.message_name(type_id)),
+                reason,
+            )
+        };
         match joined {
             Ok(Ok(Ok(reply))) => ForeignReply(reply),
-            Ok(Ok(Err(reason))) => fail(reason),
+            Ok(Ok(Err(failure))) => fail(failure),
             // A message sent around the gate cannot be queued again as it came (its reply
             // channel is the runner's): it fails with the failure of the direct call.
-            Ok(Err(Stale::Failed(reason))) => fail(reason),
-            Ok(Err(Stale::Lost)) => {
-                fail("the actor's state was lost with a callback thread; it must restart".into())
-            }
-            Err(join) => fail(format!("the callback thread was lost: {join}")),
+            Ok(Err(Stale::Failed(failure))) => fail(failure),
+            Ok(Err(Stale::Lost)) => fail(lost(
+                "the actor's state was lost with a callback thread; it must restart".into(),
+            )),
+            Err(join) => fail(lost(format!("the callback thread was lost: {join}"))),
         }
     }
 }
@@ -387,14 +399,14 @@ impl<F: Foreign> Handler<ForeignCall> for ForeignActor<F> {
         let failed = match &*self.gate.lock() {
             Slot::Failed {
                 incarnation: n,
-                reason,
+                failure,
                 ..
-            } if *n == self.incarnation => Some(reason.clone()),
+            } if *n == self.incarnation => Some(failure.clone()),
             _ => None,
         };
         // Otherwise a message before this marker already ended that incarnation.
-        if let Some(reason) = failed {
-            fail(reason);
+        if let Some(failure) = failed {
+            fail(failure);
         }
     }
 }

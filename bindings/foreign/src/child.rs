@@ -71,15 +71,6 @@ where
     crate::typed::typed_reply_recipient(bus, Arc::new(ChildService::new(sup, name, gate)), label)
 }
 
-/// The child `name` of `sup` as a byte service that follows it across restarts.
-pub(crate) fn child_service<F: Foreign>(
-    sup: &SupervisorRef,
-    name: &str,
-    gate: Option<&ForeignGate<F>>,
-) -> Arc<dyn ByteService> {
-    Arc::new(ChildService::new(sup, name, gate))
-}
-
 struct ChildService<F: Foreign> {
     sup: SupervisorRef,
     name: Arc<str>,

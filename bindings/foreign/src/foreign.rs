@@ -59,6 +59,17 @@ pub trait Foreign: Send + Sync + 'static {
         crate::ForeignRecord::contract(msg, crate::recording::contract_name(msg.type_id))
     }
 
+    /// The name a failure of a handler gives the message of `type_id` it failed on
+    /// ("raised while handling `Order`"): a language with a schema of its own names its
+    /// messages. By default `type id N`, and `a plain value` for the language's own values
+    /// (type id `0xFFFF`).
+    fn message_name(&self, type_id: u16) -> &'static str {
+        match type_id {
+            u16::MAX => "a plain value",
+            _ => crate::recording::static_name(&format!("type id {type_id}")),
+        }
+    }
+
     /// Releases the state of an actor whose task was killed before `stop` could run. Runs on
     /// the runtime's blocking pool once no callback holds the state (on the thread that drops
     /// the actor only when the runtime has ended); by default it drops the state.

@@ -37,11 +37,11 @@ pub(crate) enum Slot<S> {
     Empty,
     /// The incarnation `incarnation` runs with `state`.
     Running { incarnation: u64, state: S },
-    /// A direct call failed with `reason`; the incarnation ends when the task learns it.
+    /// A handler failed with `failure`; the incarnation ends when the task learns it.
     Failed {
         incarnation: u64,
         state: S,
-        reason: String,
+        failure: mycelium_actors::Failure,
     },
 }
 

@@ -77,7 +77,7 @@
 //! let bus = Bus::new();
 //! let counter = spawn(&bus, Arc::new(Counting), 10, SpawnOptions::new()).await.unwrap();
 //! let msg = ForeignMessage { type_id: 900, body: Vec::new() };
-//! match counter.try_direct(|foreign, state| foreign.handle(state, msg)) {
+//! match counter.try_direct(msg.type_id, |foreign, state| foreign.handle(state, msg)) {
 //!     Direct::Done(Some(reply)) => assert_eq!(reply.body, 11u64.to_le_bytes()),
 //!     Direct::Busy => { /* queued or running: ask through the mailbox instead */ }
 //!     other => panic!("{other:?}"),

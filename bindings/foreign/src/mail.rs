@@ -39,10 +39,10 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use mycelium_actors::recording::Source;
-use mycelium_actors::{ActorId, ActorRef, Bus, DeadLetter, DeadLetterReason, StopReason};
+use mycelium_actors::{ActorId, ActorRef, Bus, DeadLetter, DeadLetterReason, Failure, StopReason};
 use tokio::sync::{oneshot, Notify};
 
-use crate::actor::{call_failure, mark_failed, panic_text, ForeignCall, CALL_NAME};
+use crate::actor::{handler_failure, mark_failed, panic_text, ForeignCall, CALL_NAME};
 use crate::gate::{ForeignGate, Slot};
 use crate::{DeliverySwitch, Foreign, ForeignActor, ForeignAskError, ForeignMessage};
 
@@ -357,8 +357,8 @@ fn run_batch<F: Foreign>(
                     answer.send();
                 }
             }
-            if let Some(reason) = failure {
-                failed = Some(reason);
+            if let Some(failure) = failure {
+                failed = Some(failure);
                 return;
             }
         }
@@ -369,9 +369,9 @@ fn run_batch<F: Foreign>(
         inner.mail.close_for(incarnation);
         put_back(batch);
         drop(slot);
-    } else if let Some(reason) = failed {
+    } else if let Some(failure) = failed {
         // No direct call may use a state whose incarnation is ending, and no batch.
-        mark_failed(&mut slot, reason);
+        mark_failed(&mut slot, failure);
         inner.mail.close_for(incarnation);
         put_back(batch);
         drop(slot);
@@ -414,14 +414,14 @@ impl Answer {
     }
 }
 
-/// Runs one job's handler: the failure's reason if it failed, and the answer for its asker.
+/// Runs one job's handler: its failure if it failed, and the answer for its asker.
 /// The job's count goes before the answer (an asker that has its reply finds the actor idle)
 /// and its receipt is signed once the handler has returned.
 fn run_job<F: Foreign>(
     gate: &ForeignGate<F>,
     state: &mut F::State,
     job: Job,
-) -> (Option<String>, Option<Answer>) {
+) -> (Option<Failure>, Option<Answer>) {
     let actor = job.actor;
     let (msg, reply, count, switch, receipt) = match job.call {
         ForeignCall::Tell(msg, count, receipt) => (msg, None, count, None, receipt),
@@ -448,10 +448,11 @@ fn run_job<F: Foreign>(
     let (failure, answer) = match result {
         Ok(answer) => (None, answer.ok_or(ForeignAskError::NoReply { type_id })),
         Err(reason) => {
+            let failure = handler_failure(&*gate.inner.foreign, type_id, &reason);
             let failed = Err(ForeignAskError::Failed {
-                failure: call_failure(&reason),
+                failure: failure.clone(),
             });
-            (Some(reason), failed)
+            (Some(failure), failed)
         }
     };
     (failure, reply.map(|reply| Answer { reply, answer }))

@@ -464,7 +464,11 @@ pub fn replay_hosted<F: Foreign>(
 /// recorded actor number `recorded` of `set`, recorded as `actor_type` with the language's
 /// own serialization allowed, and adds it to the set; `input` turns its inputs from outside
 /// the set into messages ([`contract_input`] for contract messages). Its messages (and any
-/// foreign actor's in the set) are compared as [`ForeignRecord`]s describe them.
+/// foreign actor's in the set) are compared as [`ForeignRecord`]s describe them. It starts
+/// at the bus time it started live and, if it was restarted live, is restarted in place after
+/// a failure, as many times as recorded
+/// ([`ReplayRecorder::spawn_options`](mycelium_journal::ReplayRecorder::spawn_options)); the
+/// ref stays valid across its restarts.
 pub async fn spawn_replayed<F: Foreign>(
     set: &mut mycelium_journal::ReplaySet,
     bus: &mycelium_actors::Bus,
@@ -477,88 +481,10 @@ pub async fn spawn_replayed<F: Foreign>(
     set.compare_described::<ForeignRecord>();
     let recorder = set.recorder_for(recorded)?;
     let recording = ForeignRecording::new(recorder.recorder(), actor_type).own_serialization(true);
-    let actor = crate::spawn_recorded(
-        bus,
-        foreign,
-        args,
-        mycelium_actors::SpawnOptions::new(),
-        recording,
-    )
-    .await
-    .map_err(|e| mycelium_journal::ReplayError::Spawn(e.to_string()))?;
+    let actor = crate::spawn_recorded(bus, foreign, args, recorder.spawn_options(bus), recording)
+        .await
+        .map_err(|e| mycelium_journal::ReplayError::Spawn(e.to_string()))?;
+    recorder.attach(actor.actor_ref().handle());
     set.add_hosted(bus, recorder, replay_hosted(actor.clone(), input))?;
     Ok(actor)
-}
-
-/// [`spawn_replayed`] for an actor that was restarted under a supervisor live
-/// (`ReplaySet::restarts`): the replayed actor is the only child of a supervisor that
-/// restarts it at once after each failure, as often as it fails, recorded across its
-/// restarts; it is fed through a service that follows it. Returns that service.
-pub async fn spawn_replayed_supervised<F: Foreign>(
-    set: &mut mycelium_journal::ReplaySet,
-    bus: &mycelium_actors::Bus,
-    recorded: u64,
-    foreign: Arc<F>,
-    args: F::Args,
-    actor_type: &str,
-    input: impl Fn(&mycelium_journal::Record) -> Result<ForeignMessage, String> + Send + Sync + 'static,
-) -> Result<Arc<dyn mycelium_actors::export::ByteService>, mycelium_journal::ReplayError> {
-    use mycelium_actors::export::ByteRefusal;
-    use mycelium_journal::{FeedRefused, ReplayError};
-    use mycelium_supervisor::{Backoff, RestartStrategy, Supervisor};
-    const CHILD: &str = "replayed";
-    set.compare_described::<ForeignRecord>();
-    let recorder = set.recorder_for(recorded)?;
-    let recording = ForeignRecording::new(recorder.recorder(), actor_type).own_serialization(true);
-    let (spec, gate) = crate::gated_child_spec(CHILD, foreign, args);
-    if gate.record(recording).is_err() {
-        return Err(ReplayError::Spawn(
-            "the replayed actor is recorded already".into(),
-        ));
-    }
-    let sup = Supervisor::builder(RestartStrategy::OneForOne)
-        .intensity(u32::MAX, std::time::Duration::from_secs(1))
-        .backoff(Backoff::none())
-        .child(spec)
-        .spawn(bus)
-        .await
-        .map_err(|e| ReplayError::Spawn(e.to_string()))?;
-    let service = crate::child::child_service(&sup, CHILD, Some(&gate));
-    let fed = service.clone();
-    let feed: mycelium_journal::FeedHosted = Box::new(move |record| {
-        let msg = input(record);
-        let service = fed.clone();
-        Box::pin(async move {
-            let msg = msg.map_err(FeedRefused::Decode)?;
-            if record.asked {
-                match service.ask(msg.type_id, &msg.body, None).await {
-                    Err(mycelium_actors::AskError::Closed(())) => Err(FeedRefused::Stopped),
-                    // An answer or a failure: what the recorder captured is compared.
-                    _ => Ok(()),
-                }
-            } else {
-                match service.tell(msg.type_id, &msg.body).await {
-                    Err(ByteRefusal::Stopped) => Err(FeedRefused::Stopped),
-                    _ => Ok(()),
-                }
-            }
-        })
-    });
-    let stopping = sup.clone();
-    let stop: mycelium_journal::StopHosted = Box::new(move || {
-        let sup = stopping.clone();
-        Box::pin(async move {
-            sup.stop().await;
-        })
-    });
-    set.add_hosted(
-        bus,
-        recorder,
-        mycelium_journal::Hosted {
-            id: service.id(),
-            feed,
-            stop,
-        },
-    )?;
-    Ok(service)
 }

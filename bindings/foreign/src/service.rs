@@ -13,7 +13,7 @@ use tokio::sync::oneshot;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 
-use crate::actor::{call_failure, panic_text, ForeignCall};
+use crate::actor::{handler_failure, panic_text, ForeignCall};
 use crate::gate::{ForeignGate, GateInner, Slot};
 use crate::DeliverySwitch;
 use crate::{Foreign, ForeignActor, ForeignMessage, ForeignReply, ForeignSpec};
@@ -141,12 +141,14 @@ impl<F: Foreign> ForeignRef<F> {
     /// idle: no message sent through a gated ref is queued or running, no handler runs, the
     /// actor is running (not stopping, failing or restarting) on a real-time bus. It is the
     /// same handler call the actor's task would make, one at a time with it and in order with
-    /// what gated refs queued before. `Err(reason)` from `call` (or a panic) fails the actor
+    /// what gated refs queued before. `Err(reason)` from `call` (or a panic) on a message of
+    /// `type_id` (what the failure names: [`Foreign::message_name`]) fails the actor
     /// exactly like a failure on the blocking pool: [`Direct::Failed`] for this caller, then
     /// the dead letter and the supervisor's restart. [`Direct::Busy`]: nothing ran; send
     /// through the mailbox.
     pub fn try_direct<R>(
         &self,
+        type_id: u16,
         call: impl FnOnce(&F, &mut F::State) -> Result<R, String>,
     ) -> Direct<R> {
         let Some(gate) = self.gate() else {
@@ -185,7 +187,8 @@ impl<F: Foreign> ForeignRef<F> {
                 Direct::Done(r)
             }
             Err(reason) => {
-                crate::actor::mark_failed(&mut slot, reason.clone());
+                let failure = handler_failure(&*foreign, type_id, &reason);
+                crate::actor::mark_failed(&mut slot, failure.clone());
                 drop(slot);
                 // The marker is counted until the task has failed (counted before this call
                 // ends, so no other direct call starts in between); refused, it is dropped
@@ -193,9 +196,7 @@ impl<F: Foreign> ForeignRef<F> {
                 let marker = ForeignCall::Failed(inner.counts.count(self.actor.id()));
                 inner.counts.end_direct();
                 let _ = self.actor.tell_priority(marker);
-                Direct::Failed(ForeignAskError::Failed {
-                    failure: call_failure(&reason),
-                })
+                Direct::Failed(ForeignAskError::Failed { failure })
             }
         }
     }

@@ -5,7 +5,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 use mycelium_actors::export::{DeliveryError, ExportError};
-use mycelium_actors::{Bus, SpawnError, SpawnOptions, StopReason, SubscribeOptions};
+use mycelium_actors::{Bus, FailureKind, SpawnError, SpawnOptions, StopReason, SubscribeOptions};
 use mycelium_codec::WireMessage;
 use mycelium_contracts::{Heartbeat, Quote};
 use mycelium_foreign::builtin::{Counter, Kind};
@@ -94,7 +94,13 @@ fn a_failing_callback_is_a_failure_restarted_in_place_after_the_backoff() {
         let before = bus.now();
         match model.ask(msg(b"boom"), None).await {
             Err(ForeignAskError::Failed { failure }) => {
-                assert!(failure.to_string().contains("boom in a foreign handler"))
+                // In the words of the actor's language, naming the message, never the Rust
+                // types that carry the call.
+                assert_eq!(failure.kind, FailureKind::Raised);
+                assert_eq!(
+                    failure.to_string(),
+                    "raised while handling `type id 900`: boom in a foreign handler"
+                );
             }
             other => panic!("expected a failure, got {other:?}"),
         }
@@ -105,7 +111,15 @@ fn a_failing_callback_is_a_failure_restarted_in_place_after_the_backoff() {
         assert_eq!(foreign.stops.load(Ordering::SeqCst), 1);
         let letters = bus.dead_letters().drain();
         assert_eq!(letters.len(), 1);
-        assert!(letters[0].reason.to_string().contains("boom"));
+        let letter = letters[0].reason.to_string();
+        assert!(
+            letter.contains("raised while handling `type id 900`: boom in a foreign handler"),
+            "{letter}"
+        );
+        assert!(
+            !letter.contains("ForeignCall") && !letter.contains("panicked"),
+            "{letter}"
+        );
     });
 }
 

@@ -556,7 +556,11 @@ fn a_supervised_foreign_actor_replays_with_its_restarts() {
         .unwrap();
     hosted.block_on(async move {
         let tree = Supervisor::builder(RestartStrategy::OneForOne)
-            .backoff(Backoff::none())
+            .backoff(Backoff::exponential(
+                Duration::from_millis(250),
+                2.0,
+                Duration::from_secs(1),
+            ))
             .child(spec)
             .spawn(&bus)
             .await
@@ -589,7 +593,8 @@ fn a_supervised_foreign_actor_replays_with_its_restarts() {
                 peer: Mutex::new(None),
                 double,
             });
-            mycelium_foreign::recording::spawn_replayed_supervised(
+            // Restarted in place at the recorded restart's time, by the replay's own link.
+            mycelium_foreign::recording::spawn_replayed(
                 &mut set,
                 &bus,
                 number,

@@ -75,6 +75,8 @@ end
 
 type schema = { package : string; digest : string; file : string }
 
+external contract_name : string -> int -> string -> unit = "myc_ml_contract_name"
+
 let schema_of (module S : SCHEMA) =
   let d = S.schema_digest in
   let hex c = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') in
@@ -110,7 +112,11 @@ module Contract = struct
 
   let make ~schema ~name ~type_id ~encode ~decode =
     check_type_id name type_id;
-    { name; type_id; kind = Wire { schema = schema_of schema; encode; decode } }
+    let schema = schema_of schema in
+    (* The library names the message in failures and journals ("raised while handling
+       `Order`"). *)
+    contract_name schema.digest type_id name;
+    { name; type_id; kind = Wire { schema; encode; decode } }
 
   let generated ~package ~schema_digest ~schema_file ~name ~type_id ~encode ~decode =
     make

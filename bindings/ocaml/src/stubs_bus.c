@@ -154,6 +154,14 @@ CAMLprim value myc_ml_publish_schema(value bus, value type_id, value topic, valu
   return publish(bus, type_id, topic, body, key, myc_publish_schema);
 }
 
+/* Names a contract message for the library's failures and journals. A name the library
+   refuses (an empty one) only leaves the message named by its type id. */
+CAMLprim value myc_ml_contract_name(value digest, value type_id, value name) {
+  CAMLparam3(digest, type_id, name);
+  (void)myc_contract_name(String_val(digest), (uint16_t)Int_val(type_id), String_val(name));
+  CAMLreturn(Val_unit);
+}
+
 CAMLprim value myc_ml_example_schema_digest(value unit) {
   CAMLparam1(unit);
   CAMLreturn(caml_copy_string(myc_example_schema_digest()));

@@ -9,12 +9,15 @@ let () =
   let bus = M.Bus.create ~virtual_time:true () in
   let starts = ref [] in
   let stops = ref 0 in
+  let last_stop = ref "" in
   let fragile =
     M.Actor.make
       ~on_start:(fun base ->
         starts := base :: !starts;
         ref base)
-      ~on_stop:(fun _ _ -> incr stops)
+      ~on_stop:(fun _ reason ->
+        incr stops;
+        last_stop := reason)
       [
         M.Actor.on C.heartbeat (fun total (h : Trading.heartbeat) ->
             if h.sender = "boom" then failwith "boom requested";
@@ -41,12 +44,21 @@ let () =
         M.ask bus "fragile" C.heartbeat (hb ~sender:"boom" 1L) C.heartbeat)
   in
   check "the failure carries the exception" (contains msg "boom requested");
+  (* In OCaml's words: an exception raised in a handler, no Rust panic or Rust type. *)
+  let ocaml_words text =
+    contains text "raised while handling `Heartbeat`: "
+    && contains text "OCaml exception: Failure(\"boom requested\")"
+    && (not (contains text "panicked"))
+    && not (contains text "ForeignCall")
+  in
+  check ("the asker's error in OCaml's words: " ^ msg) (ocaml_words msg);
   M.Supervisor.wait_restarts sup ~child:"fragile" 1;
   check "a dead letter" (M.Bus.dead_letters bus > dead0);
   check_eq "restarts of fragile" string_of_int 1 (M.Supervisor.restarts sup ~child:"fragile");
   check "the backoff elapsed in bus time" (Int64.sub (M.Bus.now_ns bus) t0 >= 100_000_000L);
   check "on_start re-ran with the same args" (!starts = [ 1000L; 1000L ]);
   check_eq "the failed incarnation stopped" string_of_int 1 !stops;
+  check ("on_stop's reason in OCaml's words: " ^ !last_stop) (ocaml_words !last_stop);
   let r = M.ask bus "fragile" C.heartbeat (hb 1L) C.heartbeat in
   check_eq "fresh state after the restart" Int64.to_string 1001L r.seq;
   let r = M.ask bus "counter" C.heartbeat (hb 4L) C.heartbeat in

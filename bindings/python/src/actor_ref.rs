@@ -552,7 +552,7 @@ fn direct<'py>(
     let msg = ForeignMessage { type_id, body };
     let deadline = Deadline::start(timeout);
     let mut caught = Caught::default();
-    let done = actor.try_direct(|foreign, state| {
+    let done = actor.try_direct(type_id, |foreign, state| {
         foreign
             .call_bytes(py, state, &msg)
             .map_err(|e| caught.report(py, foreign, message.class_name(), e))
@@ -608,7 +608,7 @@ fn direct_local<'py>(
         let deadline = Deadline::start(timeout);
         let mut caught = Caught::default();
         let class = message.get_type().name()?.to_string();
-        let done = actor.try_direct(|foreign, state| {
+        let done = actor.try_direct(LOCAL_TYPE_ID, |foreign, state| {
             foreign
                 .call_local(py, state, message.clone())
                 .map(|reply| reply.map(Bound::unbind))

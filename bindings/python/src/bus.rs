@@ -56,6 +56,11 @@ impl Bus {
         Ok(self.bus.clone())
     }
 
+    /// The runtime the bus runs on.
+    pub(crate) fn handle(&self) -> &Handle {
+        &self.handle
+    }
+
     pub(crate) fn schema(&self) -> &BusSchema {
         &self.schema
     }

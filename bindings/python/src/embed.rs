@@ -343,8 +343,9 @@ impl PythonHost {
     /// the recorded actor number `recorded` of `set`. Its inputs from outside the set are fed
     /// as they were recorded: a message of the bus's schema by its bytes, a plain object
     /// recorded with `pickle` unpickled; its messages are compared as recorded (a plain
-    /// object by its pickle). An actor restarted live by its supervisor is replayed as the
-    /// child of a supervisor that restarts it after each failure. Returns the running actor as a service, for the other actors
+    /// object by its pickle). It starts at its recorded start's bus time, and an actor restarted
+    /// live by its supervisor is restarted in place after a failure, at once, as many
+    /// times as recorded. Returns the running actor as a service, for the other actors
     /// of the set to reach it (`mycelium_foreign::typed_recipient`, `typed_reply_recipient`).
     /// The error names the class when it cannot start.
     pub async fn spawn_replayed<A>(
@@ -366,13 +367,6 @@ impl PythonHost {
             crate::recording::replay_input(&holder, record)
         };
         let args = PyArgs(Arc::new(args));
-        if set.restarts(recorded) > 0 {
-            // Restarted live by its supervisor: restarted in the replay too.
-            return mycelium_foreign::recording::spawn_replayed_supervised(
-                set, &self.bus, recorded, foreign, args, class_name, input,
-            )
-            .await;
-        }
         mycelium_foreign::recording::spawn_replayed(
             set, &self.bus, recorded, foreign, args, class_name, input,
         )

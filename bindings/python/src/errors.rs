@@ -243,7 +243,9 @@ pub(crate) fn failure_text(failure: &Failure) -> String {
     let reason = &failure.reason;
     match &failure.phase {
         Phase::Start => format!("failed in on_start: {reason}"),
-        Phase::Message("ForeignCall") => format!("raised in a handler: {reason}"),
+        Phase::Message(_) if failure.kind == FailureKind::Raised => {
+            format!("raised in a handler: {reason}")
+        }
         Phase::Message(m) if FOREIGN_CALLS.contains(m) => format!("failed: {reason}"),
         Phase::Message(m) => format!("failed handling {}: {reason}", rust_message(m)),
         Phase::FailureHook => format!("failed in its failure hook: {reason}"),

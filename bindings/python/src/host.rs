@@ -571,6 +571,14 @@ impl Foreign for PyForeign {
         crate::recording::describe(self, msg, pickle)
     }
 
+    /// A contract message by its class name, a plain object as such.
+    fn message_name(&self, type_id: u16) -> &'static str {
+        match type_id {
+            LOCAL_TYPE_ID => "a Python object",
+            _ => mycelium_foreign::recording::static_name(&crate::errors::message_class(type_id)),
+        }
+    }
+
     fn abandon(&self, state: Py<PyAny>) {
         // Dropping a Python reference without the GIL is deferred by PyO3 to the next time
         // some thread holds it.

@@ -30,7 +30,11 @@ pub(crate) fn read_error(text: String) -> PyErr {
 }
 
 /// The Python exception for `e`; `rows`, the records read before it.
-fn journal_error(py: Python<'_>, e: JournalError, rows: Option<Bound<'_, PyList>>) -> PyErr {
+pub(crate) fn journal_error(
+    py: Python<'_>,
+    e: JournalError,
+    rows: Option<Bound<'_, PyList>>,
+) -> PyErr {
     let text = e.to_string();
     let (err, path, offset) = match &e {
         JournalError::Corrupt { path, offset, .. } => (

@@ -44,6 +44,7 @@ mod journal;
 mod node;
 mod py_actors;
 mod recording;
+mod replay_set;
 mod schema;
 mod strategy;
 mod supervisor;
@@ -108,6 +109,7 @@ fn module_body(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<actor_ref::Subscription>()?;
     m.add_class::<node::Node>()?;
     m.add_class::<recording::Recorder>()?;
+    m.add_class::<replay_set::ReplaySet>()?;
     m.add_class::<node::TopicGap>()?;
     m.add_class::<node::GapWatch>()?;
     m.add("GAP_TOPIC", mycelium_remote::GAP_TOPIC)?;

@@ -304,8 +304,18 @@ impl Foreign for CForeign {
         }
         mycelium_foreign::ForeignRecord::contract(
             msg,
-            mycelium_foreign::recording::contract_name(msg.type_id),
+            crate::names::name_of(msg.type_id)
+                .unwrap_or_else(|| mycelium_foreign::recording::contract_name(msg.type_id)),
         )
+    }
+
+    /// As the host language named it ([`crate::myc_contract_name`]), else by its type id.
+    fn message_name(&self, type_id: u16) -> &'static str {
+        match (type_id, crate::names::name_of(type_id)) {
+            (u16::MAX, _) => "a plain value",
+            (_, Some(name)) => name,
+            (_, None) => mycelium_foreign::recording::static_name(&format!("type id {type_id}")),
+        }
     }
 
     fn stop(&self, state: CState, reason: &StopReason) {

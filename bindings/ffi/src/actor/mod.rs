@@ -54,7 +54,7 @@ impl MycActor {
         let started = timeout.map(|t| (Instant::now(), t));
         match self
             .actor
-            .try_direct(|foreign, state| foreign.call(state, type_id, body))
+            .try_direct(type_id, |foreign, state| foreign.call(state, type_id, body))
         {
             Direct::Done(Some(_)) if started.is_some_and(|(at, t)| at.elapsed() > t) => {
                 let t = started.map_or(Duration::ZERO, |(_, t)| t);

@@ -74,9 +74,10 @@ fn a_failed_direct_call_fails_the_actor_which_restarts_in_place() {
         let (_tree, model) = supervised_model(&bus, &foreign, false).await;
         assert!(matches!(handle(&model, b"a"), Direct::Done(Some(_))));
         match handle(&model, b"boom") {
-            Direct::Failed(ForeignAskError::Failed { failure }) => {
-                assert!(failure.to_string().contains("boom in a direct call"))
-            }
+            Direct::Failed(ForeignAskError::Failed { failure }) => assert_eq!(
+                failure.to_string(),
+                "raised while handling `type id 900`: boom in a direct call"
+            ),
             other => panic!("expected a failure, got {other:?}"),
         }
         // No direct call on the failed state: until the new incarnation is in, a call is
@@ -100,7 +101,9 @@ fn a_failed_direct_call_fails_the_actor_which_restarts_in_place() {
             .to_string()
             .contains("boom in a direct call"));
         // A panic in the call is a failure too.
-        match model.try_direct(|_, _| -> Result<(), String> { panic!("a panic in a call") }) {
+        match model.try_direct(900, |_, _| -> Result<(), String> {
+            panic!("a panic in a call")
+        }) {
             Direct::Failed(ForeignAskError::Failed { failure }) => {
                 assert!(failure.to_string().contains("a panic in a call"))
             }

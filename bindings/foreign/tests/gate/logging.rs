@@ -106,7 +106,7 @@ pub(crate) fn msg(body: &[u8]) -> ForeignMessage {
 /// A direct call that hands the message to the actor's handler.
 pub(crate) fn handle(actor: &ForeignRef<Logging>, body: &[u8]) -> Direct<Option<ForeignMessage>> {
     let m = msg(body);
-    actor.try_direct(move |foreign, state| foreign.handle(state, m))
+    actor.try_direct(m.type_id, move |foreign, state| foreign.handle(state, m))
 }
 
 /// `foreign` as the child `model` of a one-for-one tree with a short backoff (hibernating

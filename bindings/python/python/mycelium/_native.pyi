@@ -306,6 +306,29 @@ def journal_rows(
     end_ns: int | None = None,
 ) -> tuple[list[tuple[Any, ...]], str | None]: ...
 
+class ReplaySet:
+    def __init__(self, path: str, bus: Bus) -> None: ...
+    def recorded_actors(self) -> list[tuple[int, str]]: ...
+    def spawn(self, recorded: int, host: Any, args: Any, type_name: str) -> ActorRef: ...
+    def run(
+        self, compare: bool
+    ) -> tuple[
+        list[
+            tuple[
+                int,
+                int,
+                str | None,
+                list[
+                    tuple[
+                        int, int, int, str, str, str, list[str], list[str], list[str]
+                    ]
+                ],
+            ]
+        ],
+        str,
+        str,
+    ]: ...
+
 class Recorder:
     def __init__(
         self, path: str, schema: ModuleType | None = None, node: str = "", pickle: bool = False

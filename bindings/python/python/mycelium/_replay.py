@@ -16,8 +16,9 @@ import tempfile
 from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 from ._native import MessageTypeError, MyceliumError, Recorder
+from ._native import ReplaySet as _NativeSet
 
-__all__ = ["replay", "ReplayReport", "Difference", "ReplayError"]
+__all__ = ["replay", "ReplayReport", "Difference", "ReplayError", "ReplaySet", "SetReport"]
 
 PICKLE = "pickle:"
 
@@ -367,3 +368,145 @@ def replay(
         if mode == "first":
             break
     return ReplayReport(addr, actor_type, len(inputs), differences, stopped)
+
+
+class SetReport:
+    """What a set's replay found: ``actors``, one :class:`ReplayReport` per replayed actor
+    (in spawning order); ``ok`` when every one did as recorded."""
+
+    def __init__(self, actors: List[ReplayReport], csv: str) -> None:
+        self.actors = actors
+        self._csv = csv
+
+    @property
+    def ok(self) -> bool:
+        """True when no output of any replayed actor differs."""
+        return all(a.ok for a in self.actors)
+
+    @property
+    def differences(self) -> List[Tuple[int, Difference]]:
+        """Every difference, as ``(recorded actor number, difference)``."""
+        return [(a.actor[1], d) for a in self.actors for d in a.differences]
+
+    def to_csv(self) -> str:
+        """Every difference as CSV, with a header line:
+        ``actor,input,seq,time_ns,message,recorded,now``."""
+        return self._csv
+
+    def __str__(self) -> str:
+        return "\n\n".join(str(a) for a in self.actors)
+
+    def __repr__(self) -> str:
+        return f"SetReport(actors={len(self.actors)}, differences={len(self.differences)})"
+
+
+class ReplaySet:
+    """Replays several recorded Python actors together on one virtual-time bus: each
+    replayed actor gets the inputs it had from outside the set at their recorded bus times,
+    the messages the set's actors send each other are made again by them (and compared, not
+    fed), and every actor's answers, sends, publications and failures are compared with the
+    recorded ones. Each starts at the bus time it started live and is restarted in place
+    after a failure as many times as its supervisor restarted it live (at once, not after the
+    live backoff: a Python handler holds the virtual clock while it runs)::
+
+        with journal.ReplaySet("recorded/desk", schema=desk) as replay:
+            venue = replay.spawn(Venue)                    # the only Venue recorded
+            replay.spawn(Trader, venue, actor=4)           # refs of the set as arguments
+            report = replay.run(mode="compare")
+
+    ``bus`` is the replay's bus (virtual time, the journal's schema). Raises
+    :class:`ReplayError` when an actor is not in the journal or cannot be spawned,
+    ``JournalReadError``/``JournalCorrupt`` when the journal cannot be read."""
+
+    def __init__(self, path: Union[str, "os.PathLike[str]"], *, schema: Any = None) -> None:
+        from . import _bus
+        from .journal import Journal
+
+        self.path = os.fspath(path)
+        self._rows = Journal(self.path).rows()
+        self.bus = _bus.Bus(virtual_time=True, schema=schema)
+        try:
+            self._native = _NativeSet(self.path, self.bus._native)
+        except ValueError as e:
+            self.bus.shutdown()
+            raise ReplayError(str(e)) from None
+        self._types: Dict[int, str] = {}
+
+    def recorded_actors(self) -> List[Tuple[int, str]]:
+        """The recorded actors: ``(number, type)``, in the order they first started."""
+        return [(n, t) for n, t in self._native.recorded_actors()]
+
+    def spawn(self, actor_class: type, args: Any = None, *, actor: Union[None, int, str] = None) -> Any:
+        """Spawns ``actor_class``, started with ``args``, as the replayed actor of the
+        recorded actor ``actor`` (``N`` or ``"N@0"``; by default the only one recorded of the
+        class's name). Returns its ref, to hand to the set's other actors."""
+        from . import _bus
+        from ._actor import _Host
+
+        node, number = _pick(self._rows, actor_class, actor)
+        if node != 0:
+            raise ReplayError(
+                f"actor #{number}@{node} was recorded on node {node}: a set replays the actors of "
+                "its own journal's node"
+            )
+        if number in self._types:
+            raise ReplayError(f"recorded actor #{number} is already replayed in this set")
+        actor_type = next(
+            (r.type for r in self._rows if r.actor == number and r.kind == "started"),
+            actor_class.__qualname__,
+        )
+        host = _Host(actor_class, self.bus)
+        try:
+            native = self._native.spawn(number, host, args, actor_type)
+        except ValueError as e:
+            raise ReplayError(str(e)) from None
+        self._types[number] = actor_type
+        return _bus.ActorRef(native, host.table)
+
+    def run(self, mode: str = "first") -> SetReport:
+        """Feeds the recorded inputs and compares; ``mode``: ``"first"`` stops at the first
+        difference, ``"compare"`` runs to the end and reports every one. The replayed actors
+        are stopped before it returns; a set runs once."""
+        if mode not in ("first", "compare"):
+            raise ValueError(f"run(mode={mode!r}): mode is 'first' or 'compare'")
+        if not self._types:
+            raise ReplayError("nothing to replay: spawn the set's actors first")
+        try:
+            rows, _text, csv = self._native.run(mode == "compare")
+        except ValueError as e:
+            raise ReplayError(str(e)) from None
+        actors = []
+        for number, inputs, cut, differences in rows:
+            actors.append(
+                ReplayReport(
+                    (0, number),
+                    self._types.get(number, "?"),
+                    inputs,
+                    [
+                        Difference(
+                            input=d[0],
+                            seq=d[1],
+                            time_ns=d[2],
+                            message=d[3],
+                            recorded=d[4],
+                            now=d[5],
+                            before=tuple(d[6]),
+                            recorded_outputs=tuple(d[7]),
+                            now_outputs=tuple(d[8]),
+                        )
+                        for d in differences
+                    ],
+                    f"a crash cut the recording: {cut}" if cut else None,
+                )
+            )
+        return SetReport(actors, csv)
+
+    def close(self) -> None:
+        """Shuts the replay's bus down."""
+        self.bus.shutdown()
+
+    def __enter__(self) -> "ReplaySet":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()

@@ -25,7 +25,8 @@ schema (else ``bytes``), raw bytes as ``bytes``.
 Recording Python actors: a :class:`Recorder` writes a journal that actors spawned with
 ``record=`` (``Bus.spawn``, ``python_child``, or ``Bus(record=...)`` for all of them) are
 recorded into; :func:`replay` runs a recorded actor's inputs again against an actor class and
-reports the first difference (or every one) as a :class:`ReplayReport`::
+reports the first difference (or every one) as a :class:`ReplayReport`; :class:`ReplaySet`
+replays several recorded actors together, the messages between them made again::
 
     rec = journal.Recorder("recorded/desk", schema=trading)
     with mycelium.Bus(record=rec, schema=trading) as bus:
@@ -53,7 +54,7 @@ from ._native import (
     journal_describe as _describe,
     journal_rows as _rows,
 )
-from ._replay import Difference, ReplayError, ReplayReport, replay
+from ._replay import Difference, ReplayError, ReplayReport, ReplaySet, SetReport, replay
 
 __all__ = [
     "Journal",
@@ -68,6 +69,8 @@ __all__ = [
     "ReplayReport",
     "Difference",
     "ReplayError",
+    "ReplaySet",
+    "SetReport",
 ]
 
 JournalReadError.__module__ = __name__
