@@ -56,6 +56,7 @@
 #![warn(missing_docs)]
 
 mod answers;
+mod crc;
 mod diff;
 mod error;
 mod frame;

@@ -7,7 +7,9 @@
 //! closed). The floor: the segment files the writer wrote, read back, written again to a new
 //! file in the same directory with `write_all` in 1 MiB chunks, then closed. Neither syncs
 //! (the journal's default). Each round measures both, in turn; the best round of each is
-//! kept. Lines:
+//! kept. Each round's line on stderr also splits the writer's time: the appends (the
+//! caller's encoding into the batch, while the writer thread checksums and writes what it
+//! has taken), then `close` (what was left to checksum and write). Lines:
 //!
 //! ```text
 //! w15 journal-writer records=N bytes=B secs=S bytes_per_sec=X records_per_sec=Y
@@ -107,8 +109,9 @@ fn segment_bytes(dir: &Path) -> Vec<u8> {
     bytes
 }
 
-/// Appends `n` records and closes the journal: (seconds, the segments' bytes).
-fn writer(dir: &Path, n: u64) -> (f64, Vec<u8>) {
+/// Appends `n` records and closes the journal: (seconds, seconds of the appends alone, the
+/// segments' bytes).
+fn writer(dir: &Path, n: u64) -> (f64, f64, Vec<u8>) {
     let journal = JournalWriter::open(dir, JournalOptions::new(JournalSchema::none()))
         .expect("a journal in the temporary directory");
     let payload = [0x5au8; 48];
@@ -126,9 +129,10 @@ fn writer(dir: &Path, n: u64) -> (f64, Vec<u8>) {
             })
             .expect("append");
     }
+    let appends = t0.elapsed().as_secs_f64();
     journal.close().expect("close");
     let secs = t0.elapsed().as_secs_f64();
-    (secs, segment_bytes(dir))
+    (secs, appends, segment_bytes(dir))
 }
 
 /// Writes `bytes` to a new file in `dir` in 1 MiB chunks and closes it: seconds.
@@ -155,13 +159,15 @@ pub fn compare(sel: &Selection) {
     for round in 0..sel.rounds {
         let dir = TempDir::new("w15");
         let journal_dir = dir.0.join("journal");
-        let (w, bytes) = writer(&journal_dir, n);
+        let (w, appends, bytes) = writer(&journal_dir, n);
         let f = floor(&dir.0, &bytes);
         size = bytes.len();
         eprintln!(
-            "# w15 round {}: writer {:.1} MB/s, floor {:.1} MB/s",
+            "# w15 round {}: writer {:.1} MB/s (appends {:.3} ms, then close {:.3} ms), floor {:.1} MB/s",
             round + 1,
             size as f64 / w / 1e6,
+            appends * 1e3,
+            (w - appends) * 1e3,
             size as f64 / f / 1e6
         );
         best_writer = best_writer.min(w);
