@@ -4,8 +4,6 @@
 //! a crash leaves a *prefix* of the bytes written, so a head that is whole but fails its
 //! checksum is damage, while a whole head whose body runs past the end of the file is a cut.
 
-use std::ops::Range;
-
 /// Bytes of a frame head.
 pub(crate) const HEAD: usize = 12;
 
@@ -23,27 +21,23 @@ pub(crate) enum Frame<'a> {
     Corrupt(String),
 }
 
-/// Fills in the checksums of every frame in `batch`, a run of whole frames built by
-/// `record::encode_frame`. `spans` and `crcs` are scratch space kept by the caller between batches.
-pub(crate) fn seal_all(batch: &mut [u8], spans: &mut Vec<Range<usize>>, crcs: &mut Vec<u32>) {
-    spans.clear();
-    crcs.clear();
-    let mut pos = 0;
-    while pos < batch.len() {
-        let end = pos + HEAD + declared_len(&batch[pos..]);
-        spans.push(pos + HEAD..end);
-        pos = end;
-    }
-    crate::crc::each(batch, spans, crcs);
-    for (span, &body_crc) in spans.iter().zip(crcs.iter()) {
-        let head = &mut batch[span.start - HEAD..span.start];
-        head[4..8].copy_from_slice(&body_crc.to_le_bytes());
-        let first8: [u8; 8] = head[..8].try_into().expect("8 bytes");
-        head[8..12].copy_from_slice(&crate::crc::of8(first8).to_le_bytes());
-    }
+/// Appends a frame for a body of `len` bytes whose checksums are filled in later by
+/// [`seal`]; the caller appends the body.
+pub(crate) fn open(out: &mut Vec<u8>, len: usize) {
+    // `record::check` bounds `len` by MAX_RECORD, far below u32::MAX.
+    out.extend_from_slice(&(len as u32).to_le_bytes());
+    out.extend_from_slice(&[0; 8]);
 }
 
-/// The body length the frame at the start of `bytes` declares.
+/// Fills in the checksums of the frame at the start of `frame` (head and body).
+pub(crate) fn seal(frame: &mut [u8]) {
+    let body_crc = crc32fast::hash(&frame[HEAD..]);
+    frame[4..8].copy_from_slice(&body_crc.to_le_bytes());
+    let head_crc = crc32fast::hash(&frame[..8]);
+    frame[8..12].copy_from_slice(&head_crc.to_le_bytes());
+}
+
+/// The body length the frame at the start of `bytes` declares (a frame built by [`open`]).
 pub(crate) fn declared_len(bytes: &[u8]) -> usize {
     u32::from_le_bytes(bytes[..4].try_into().expect("4 bytes")) as usize
 }
@@ -57,7 +51,7 @@ pub(crate) fn read(rest: &[u8]) -> Frame<'_> {
         return Frame::Torn;
     }
     let head_crc = u32::from_le_bytes(rest[8..12].try_into().expect("4 bytes"));
-    if crate::crc::of8(rest[..8].try_into().expect("8 bytes")) != head_crc {
+    if crc32fast::hash(&rest[..8]) != head_crc {
         return Frame::Corrupt("the record's frame head fails its checksum".to_owned());
     }
     let len = declared_len(rest);

@@ -56,7 +56,6 @@
 #![warn(missing_docs)]
 
 mod answers;
-mod crc;
 mod diff;
 mod error;
 mod frame;

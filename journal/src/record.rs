@@ -450,35 +450,28 @@ pub(crate) fn check(entry: &Entry<'_>) -> Result<(), JournalError> {
     Ok(())
 }
 
-/// Appends the frame of `entry`, numbered `seq`, to `out`: the frame head with the body's
-/// length and its checksums left zero (the writer thread fills them in), then the body.
-/// [`check`] must have passed.
-pub(crate) fn encode_frame(entry: &Entry<'_>, seq: u64, out: &mut Vec<u8>) {
-    use crate::frame::HEAD;
+/// Appends the body of `entry`, numbered `seq`, to `out`. [`check`] must have passed.
+pub(crate) fn encode_body(entry: &Entry<'_>, seq: u64, out: &mut Vec<u8>) {
     let (origin_kind, origin_node, origin_id) = entry.origin.encode();
-    let len = body_len(entry);
-    // The frame head and the body's fixed fields are put together on the stack and copied
-    // once: this runs on the recorded actors' threads, once per record.
-    let mut fixed = [0u8; HEAD + FIXED];
-    // `check` bounds the length by MAX_RECORD, far below u32::MAX.
-    fixed[..4].copy_from_slice(&(len as u32).to_le_bytes());
-    let body = &mut fixed[HEAD..];
-    body[0] = entry.kind as u8;
-    body[1] = entry.encoding as u8;
-    body[2] = origin_kind;
-    body[3] = u8::from(entry.asked);
-    body[4..12].copy_from_slice(&seq.to_le_bytes());
-    body[12..20].copy_from_slice(&entry.time_ns.to_le_bytes());
-    body[20..24].copy_from_slice(&entry.actor.node.to_le_bytes());
-    body[24..32].copy_from_slice(&entry.actor.id.to_le_bytes());
-    body[32..36].copy_from_slice(&origin_node.to_le_bytes());
-    body[36..44].copy_from_slice(&origin_id.to_le_bytes());
-    body[44..52].copy_from_slice(&entry.cause.unwrap_or(NO_CAUSE).to_le_bytes());
-    body[52..54].copy_from_slice(&entry.type_id.to_le_bytes());
+    // The fixed fields are put together on the stack and copied once: this runs on the
+    // recorded actors' threads, once per record.
+    let mut fixed = [0u8; FIXED];
+    fixed[0] = entry.kind as u8;
+    fixed[1] = entry.encoding as u8;
+    fixed[2] = origin_kind;
+    fixed[3] = u8::from(entry.asked);
+    fixed[4..12].copy_from_slice(&seq.to_le_bytes());
+    fixed[12..20].copy_from_slice(&entry.time_ns.to_le_bytes());
+    fixed[20..24].copy_from_slice(&entry.actor.node.to_le_bytes());
+    fixed[24..32].copy_from_slice(&entry.actor.id.to_le_bytes());
+    fixed[32..36].copy_from_slice(&origin_node.to_le_bytes());
+    fixed[36..44].copy_from_slice(&origin_id.to_le_bytes());
+    fixed[44..52].copy_from_slice(&entry.cause.unwrap_or(NO_CAUSE).to_le_bytes());
+    fixed[52..54].copy_from_slice(&entry.type_id.to_le_bytes());
     // `check` bounds both lengths by u16::MAX.
-    body[54..56].copy_from_slice(&(entry.name.len() as u16).to_le_bytes());
-    body[56..58].copy_from_slice(&(entry.topic.len() as u16).to_le_bytes());
-    out.reserve(HEAD + len);
+    fixed[54..56].copy_from_slice(&(entry.name.len() as u16).to_le_bytes());
+    fixed[56..58].copy_from_slice(&(entry.topic.len() as u16).to_le_bytes());
+    out.reserve(body_len(entry));
     out.extend_from_slice(&fixed);
     out.extend_from_slice(entry.name.as_bytes());
     out.extend_from_slice(entry.topic.as_bytes());

@@ -380,9 +380,7 @@ impl JournalWriter {
                 dir: dir.clone(),
             }),
         };
-        let mut segments = SegmentWriter::new(dir, options, file);
-        segments.spare = batch_buffer(segments.options.buffer_bytes);
-        Ok((writer, segments))
+        Ok((writer, SegmentWriter::new(dir, options, file)))
     }
 
     /// Starts the writer thread.
@@ -534,7 +532,8 @@ fn push_lost(state: &mut State) {
 }
 
 fn push_frame(buf: &mut Vec<u8>, entry: &Entry<'_>, seq: u64) {
-    record::encode_frame(entry, seq, buf);
+    frame::open(buf, record::body_len(entry));
+    record::encode_body(entry, seq, buf);
 }
 
 /// Where an opened journal continues.
@@ -708,12 +707,6 @@ struct SegmentWriter {
     options: JournalOptions,
     file: SegmentFile,
     index_buf: Vec<u8>,
-    /// Scratch space for sealing a batch: its frames' bodies and their checksums.
-    spans: Vec<std::ops::Range<usize>>,
-    crcs: Vec<u32>,
-    /// The batch buffer the writer thread hands to the callers at its first swap, made
-    /// when the journal is opened.
-    spare: Vec<u8>,
 }
 
 impl SegmentWriter {
@@ -723,9 +716,6 @@ impl SegmentWriter {
             options,
             file,
             index_buf: Vec::new(),
-            spans: Vec::new(),
-            crcs: Vec::new(),
-            spare: Vec::new(),
         }
     }
 
@@ -741,7 +731,6 @@ impl SegmentWriter {
         batch: &mut [u8],
         stats: &mut WriterStats,
     ) -> Result<(), JournalError> {
-        frame::seal_all(batch, &mut self.spans, &mut self.crcs);
         let mut run_start = 0;
         let mut pos = 0;
         while pos < batch.len() {
@@ -754,6 +743,7 @@ impl SegmentWriter {
                 run_start = pos;
                 self.rotate(seq_of(&batch[pos..end]), stats)?;
             }
+            frame::seal(&mut batch[pos..end]);
             let due = self
                 .file
                 .last_index_at
@@ -893,7 +883,7 @@ fn time_of(frame: &[u8]) -> u64 {
 
 /// The writer thread.
 fn run(shared: Arc<Shared>, mut writer: SegmentWriter) {
-    let mut spare = std::mem::take(&mut writer.spare);
+    let mut spare = batch_buffer(writer.options.buffer_bytes);
     loop {
         let (mut batch, end_seq, closing) = {
             let mut state = shared.lock();
