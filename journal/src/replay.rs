@@ -1069,26 +1069,26 @@ impl<A: Actor> Replay<A> {
         report: &mut ReplayReport,
         describe: &dyn Fn(&Record) -> String,
     ) {
-        // Only the inputs compared now: a replay compares as it goes.
-        let captured = capture
-            .outputs
-            .lock()
-            .map(|o| o.get(from..to.min(o.len())).unwrap_or_default().to_vec())
-            .unwrap_or_default();
+        // Only the inputs compared now: a replay compares as it goes. Compared where they
+        // are (an input may have made thousands of outputs), under the capture's lock, which
+        // nothing here waits for anything while holding: an actor recording meanwhile (a
+        // foreign one, on its host thread) waits for the comparison.
+        let captured = capture.outputs.lock().unwrap_or_else(|e| e.into_inner());
+        let none = Vec::new();
         for i in from..to {
             let (record, recorded) = &inputs[i];
-            let now = captured.get(i - from).cloned().unwrap_or_default();
-            if !same(recorded, &now) {
+            let now = captured.get(i).unwrap_or(&none);
+            if !same(recorded, now) {
                 report.differences.push(Difference {
                     input: i as u64,
                     seq: record.seq,
                     time_ns: record.time_ns,
                     message: describe(record),
                     recorded: show(recorded),
-                    now: show(&now),
+                    now: show(now),
                     before: before(inputs, i, describe),
                     recorded_outputs: lines(recorded),
-                    now_outputs: lines(&now),
+                    now_outputs: lines(now),
                 });
             }
         }
