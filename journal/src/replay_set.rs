@@ -115,8 +115,8 @@ pub struct ReplayRecorder {
     capture: Arc<Capture>,
     /// When it started live (bus time), if the journal says.
     started: Option<Duration>,
-    /// The bus times of its recorded restarts (their number counts).
-    restarts: VecDeque<Duration>,
+    /// How many times it was restarted live.
+    restarts: usize,
     /// The link that restarts it as recorded, once [`spawn_options`](Self::spawn_options)
     /// made it.
     link: Arc<std::sync::OnceLock<Arc<crate::restarts::Restarts>>>,
@@ -145,7 +145,7 @@ impl ReplayRecorder {
     /// an actor in its backoff) would wait for a time that never comes.
     pub fn spawn_options(&self, bus: &Bus) -> SpawnOptions {
         let mut options = SpawnOptions::new();
-        let at_once = self.restarts.iter().map(|_| Duration::ZERO).collect();
+        let at_once = std::iter::repeat_n(Duration::ZERO, self.restarts).collect();
         if let Some(link) = crate::restarts::Restarts::new(at_once, bus.clock().now()) {
             let link = self.link.get_or_init(|| link).clone();
             options = options.supervised_by(link);
@@ -387,7 +387,7 @@ impl ReplaySet {
             recorded,
             capture: self.capture_for(recorded),
             started: self.started_at(recorded),
-            restarts: self.restart_times(recorded),
+            restarts: self.restarts(recorded),
             link: Arc::default(),
         })
     }
@@ -430,11 +430,6 @@ impl ReplaySet {
             .iter()
             .find(|r| r.kind == Kind::Started && r.actor.node == 0 && r.actor.id == recorded)
             .map(|r| Duration::from_nanos(r.time_ns))
-    }
-
-    /// The bus times of the recorded restarts of actor `recorded`, in order.
-    fn restart_times(&self, recorded: u64) -> VecDeque<Duration> {
-        crate::restarts::Restarts::times(&self.records, recorded)
     }
 
     /// A recorder for actor `recorded` that serves its recorded clock readings.
@@ -489,8 +484,8 @@ impl ReplaySet {
             )));
         }
         let capture = self.capture_for(recorded);
-        let restarts =
-            crate::restarts::Restarts::new(self.restart_times(recorded), bus.clock().now());
+        let times = crate::restarts::Restarts::times(&self.records, recorded);
+        let restarts = crate::restarts::Restarts::new(times, bus.clock().now());
         let mut options = SpawnOptions::new().record(capture.clone());
         if let Some(restarts) = &restarts {
             options = options.supervised_by(restarts.clone());

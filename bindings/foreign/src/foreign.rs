@@ -64,10 +64,7 @@ pub trait Foreign: Send + Sync + 'static {
     /// messages. By default `type id N`, and `a plain value` for the language's own values
     /// (type id `0xFFFF`).
     fn message_name(&self, type_id: u16) -> &'static str {
-        match type_id {
-            u16::MAX => "a plain value",
-            _ => crate::recording::static_name(&format!("type id {type_id}")),
-        }
+        name_by_type_id(type_id)
     }
 
     /// Releases the state of an actor whose task was killed before `stop` could run. Runs on
@@ -75,5 +72,14 @@ pub trait Foreign: Send + Sync + 'static {
     /// the actor only when the runtime has ended); by default it drops the state.
     fn abandon(&self, state: Self::State) {
         drop(state);
+    }
+}
+
+/// The default of [`Foreign::message_name`]: `type id N`, and `a plain value` for a language's
+/// own values (type id `0xFFFF`).
+pub fn name_by_type_id(type_id: u16) -> &'static str {
+    match type_id {
+        u16::MAX => "a plain value",
+        _ => crate::recording::static_name(&format!("type id {type_id}")),
     }
 }

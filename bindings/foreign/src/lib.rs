@@ -106,7 +106,7 @@ mod typed;
 
 pub use actor::{ForeignActor, ForeignReply, ForeignSpec};
 pub use child::{child_recipient, child_reply_recipient, export_child};
-pub use foreign::{Foreign, ForeignMessage};
+pub use foreign::{name_by_type_id, Foreign, ForeignMessage};
 pub use gate::ForeignGate;
 pub use letters::dead_letter_type_id;
 pub use mail::QUEUE_ROOM;

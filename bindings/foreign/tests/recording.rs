@@ -583,33 +583,11 @@ fn a_supervised_foreign_actor_replays_with_its_restarts() {
         .id;
 
     let replay = |double: bool| {
-        let hosted = mycelium_foreign::HostedBus::new(true, 0, 1).unwrap();
-        let bus = hosted.bus().clone();
-        let reader = JournalReader::open(dir.path()).unwrap();
-        let task = hosted.handle().spawn(async move {
-            let mut set = mycelium_journal::ReplaySet::new(&reader).unwrap();
-            assert_eq!(set.restarts(number), 1);
-            let foreign = Arc::new(Counter {
-                peer: Mutex::new(None),
-                double,
-            });
-            // Restarted in place at the recorded restart's time, by the replay's own link.
-            mycelium_foreign::recording::spawn_replayed(
-                &mut set,
-                &bus,
-                number,
-                foreign,
-                (),
-                "Counter",
-                mycelium_foreign::recording::contract_input,
-            )
-            .await
-            .unwrap();
-            set.run(mycelium_journal::ReplayMode::Compare)
-                .await
-                .unwrap()
+        let foreign = Arc::new(Counter {
+            peer: Mutex::new(None),
+            double,
         });
-        hosted.block_on(task).unwrap()
+        replay_alone(dir.path(), number, foreign)
     };
     let same = replay(false);
     assert!(same.is_same(), "{same}");
@@ -622,4 +600,76 @@ fn a_supervised_foreign_actor_replays_with_its_restarts() {
         .map(|d| d.input)
         .collect();
     assert_eq!(inputs, [0, 2, 3], "{changed}");
+    // A version that fails once more than recorded is restarted as often as recorded, no
+    // more: it stops at its second failure, and the input after it is not handled.
+    let brittle = replay_alone(dir.path(), number, Arc::new(Brittle(Counter::default())));
+    let last = brittle.actors[0].differences.last().expect("differences");
+    assert_eq!(last.input, 3, "{brittle}");
+    assert!(last.now.contains("not handled"), "{brittle}");
+}
+
+impl Default for Counter {
+    fn default() -> Self {
+        Counter {
+            peer: Mutex::new(None),
+            double: false,
+        }
+    }
+}
+
+/// `Counter` that also fails on `b"b"`.
+struct Brittle(Counter);
+
+impl Foreign for Brittle {
+    type Args = ();
+    type State = u8;
+
+    fn start(&self, _: &(), _me: &ForeignRef<Self>) -> Result<u8, String> {
+        Ok(0)
+    }
+
+    fn handle(&self, n: &mut u8, msg: ForeignMessage) -> Result<Option<ForeignMessage>, String> {
+        if msg.body == b"b" {
+            return Err("brittle".into());
+        }
+        self.0.handle(n, msg)
+    }
+
+    fn recorded(&self, msg: &ForeignMessage, own_serialization: bool) -> ForeignRecord {
+        self.0.recorded(msg, own_serialization)
+    }
+
+    fn stop(&self, _: u8, _: &StopReason) {}
+}
+
+/// Replays the recorded actor `number` of the journal in `dir` alone, as `foreign`, to the
+/// end of the journal.
+fn replay_alone<F: Foreign<Args = ()>>(
+    dir: &std::path::Path,
+    number: u64,
+    foreign: Arc<F>,
+) -> mycelium_journal::SetReport {
+    let hosted = mycelium_foreign::HostedBus::new(true, 0, 1).unwrap();
+    let bus = hosted.bus().clone();
+    let reader = JournalReader::open(dir).unwrap();
+    let task = hosted.handle().spawn(async move {
+        let mut set = mycelium_journal::ReplaySet::new(&reader).unwrap();
+        assert_eq!(set.restarts(number), 1);
+        // Restarted in place after a failure, as many times as recorded, by the replay's link.
+        mycelium_foreign::recording::spawn_replayed(
+            &mut set,
+            &bus,
+            number,
+            foreign,
+            (),
+            "Counter",
+            mycelium_foreign::recording::contract_input,
+        )
+        .await
+        .unwrap();
+        set.run(mycelium_journal::ReplayMode::Compare)
+            .await
+            .unwrap()
+    });
+    hosted.block_on(task).unwrap()
 }

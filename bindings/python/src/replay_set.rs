@@ -151,8 +151,8 @@ impl ReplaySet {
     }
 
     /// Runs the replay to its end (`compare`) or to the first difference, then stops the
-    /// replayed actors: one row per member (see `ActorRow`), the report's text and its CSV.
-    fn run(&self, py: Python<'_>, compare: bool) -> PyResult<(Vec<ActorRow>, String, String)> {
+    /// replayed actors: one row per member (see `ActorRow`) and the report's CSV.
+    fn run(&self, py: Python<'_>, compare: bool) -> PyResult<(Vec<ActorRow>, String)> {
         let set = self.take()?;
         let bus = self.bus.get();
         let mode = if compare {
@@ -188,6 +188,6 @@ impl ReplaySet {
                 (a.actor, a.inputs, a.cut.clone(), differences)
             })
             .collect();
-        Ok((rows, report.to_string(), report.to_csv()))
+        Ok((rows, report.to_csv()))
     }
 }

@@ -311,10 +311,10 @@ impl Foreign for CForeign {
 
     /// As the host language named it ([`crate::myc_contract_name`]), else by its type id.
     fn message_name(&self, type_id: u16) -> &'static str {
-        match (type_id, crate::names::name_of(type_id)) {
-            (u16::MAX, _) => "a plain value",
-            (_, Some(name)) => name,
-            (_, None) => mycelium_foreign::recording::static_name(&format!("type id {type_id}")),
+        match type_id {
+            u16::MAX => mycelium_foreign::name_by_type_id(type_id),
+            _ => crate::names::name_of(type_id)
+                .unwrap_or_else(|| mycelium_foreign::name_by_type_id(type_id)),
         }
     }
 

@@ -326,7 +326,6 @@ class ReplaySet:
             ]
         ],
         str,
-        str,
     ]: ...
 
 class Recorder:

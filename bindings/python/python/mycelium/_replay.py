@@ -472,7 +472,7 @@ class ReplaySet:
         if not self._types:
             raise ReplayError("nothing to replay: spawn the set's actors first")
         try:
-            rows, _text, csv = self._native.run(mode == "compare")
+            rows, csv = self._native.run(mode == "compare")
         except ValueError as e:
             raise ReplayError(str(e)) from None
         actors = []
