@@ -1,22 +1,21 @@
 //! [`ForeignActor`]: the dynamic actor that runs a language's callbacks.
 //!
 //! Its task takes each message a gated ref sent from the mailbox and hands it to the actor's
-//! mail (`mail.rs`): a queue served in batches by a thread of the runtime's blocking
-//! pool, which enters the language once per batch, answers askers itself and gives the
-//! thread back once the queue is empty (see `mail.rs`). `start`, `stop`, a message sent around
-//! the gate and the release of a killed state also run on the pool, one call each.
+//! mail (`mail.rs`): a queue served in batches by a host thread, which enters the language
+//! once per batch, answers askers itself and gives the thread back once the queue is empty.
+//! `start`, `stop`, a message sent around the gate and the release of a killed state also
+//! run on a host thread, one call each.
 //!
-//! Why the blocking pool rather than threads of the binding's own: a callback may block (a
-//! Python handler asks a Rust actor that asks a Python actor back), and a fixed set of host
-//! threads would deadlock there while the pool lends another thread; and on a virtual-time
-//! bus tokio holds the paused clock still while a blocking task runs, so time does not jump
-//! to the next timer in the middle of a handler, and a backtest with foreign actors stays
-//! deterministic. Pool threads are reused: a thousand foreign actors use as many threads as
-//! have mail at once. The price, on virtual time: no bus-time deadline passes while a
-//! foreign handler runs or has mail queued. An `ask_timeout` made from inside a handler waits
-//! for its reply however long that takes, and a shutdown's deadline is reached only once the
-//! running handlers have returned, so a foreign handler on virtual time must not wait for
-//! something only a deadline would end.
+//! Host threads are pooled rather than threads of the binding's own, fixed in number: a
+//! callback may block (a Python handler asks a Rust actor that asks a Python actor back),
+//! and a fixed set of host threads would deadlock there while a pool lends another thread.
+//! On a real-time bus they are the runtime's blocking pool. On a virtual-time bus the clock
+//! stands still while a callback runs, so time does not jump to the next timer in the middle
+//! of a handler and a backtest with foreign actors stays deterministic; and it moves while
+//! a callback waits on the bus, so a handler that asks an actor which answers after a timer
+//! or a backoff gets its answer at that bus time, and an ask's timeout passes in bus time
+//! (`host.rs`). Pool threads are reused: a thousand foreign actors use as many threads as
+//! have mail at once.
 //!
 //! A kill aborts the actor's task, but foreign code cannot be preempted: the callback goes
 //! on, on its pool thread, holding the state, and its result is discarded; nothing more of
@@ -41,6 +40,7 @@ use tokio::sync::oneshot;
 
 use crate::count::Count;
 use crate::gate::{release_later, Claim, ClaimGuard, ForeignGate, Slot};
+use crate::host::Lost;
 use crate::{DeliverySwitch, Foreign, ForeignAskError, ForeignMessage, ForeignRef};
 
 /// Where the first start reports how it went (taken by it; restarts find it empty).
@@ -176,17 +176,21 @@ pub(crate) fn handler_failure<F: Foreign>(foreign: &F, type_id: u16, reason: &st
     Failure::raised(Phase::Message(foreign.message_name(type_id)), reason)
 }
 
-/// Runs `f` on the runtime's blocking pool: off the workers that Rust actors need, and (on a
-/// virtual-time bus) with the clock held still until it returns.
+/// Runs `f` on a host thread: off the workers that Rust actors need, and (on a virtual-time
+/// bus) with the clock held still while it runs (`host.rs`).
 async fn on_host<T: Send + 'static>(
+    virtual_time: bool,
     f: impl FnOnce() -> Result<T, String> + Send + 'static,
 ) -> Result<T, String> {
-    match tokio::task::spawn_blocking(move || catch_unwind(AssertUnwindSafe(f))).await {
-        Ok(Ok(result)) => result,
-        Ok(Err(payload)) => Err(panic_text(payload)),
-        Err(join) => Err(format!("the callback thread was lost: {join}")),
+    match crate::host::on_host(virtual_time, f).await {
+        Ok(result) => result,
+        Err(Lost::Panicked(payload)) => Err(panic_text(payload)),
+        Err(Lost::Dropped) => Err(LOST_THREAD.into()),
     }
 }
+
+/// Why a callback gave no result when the runtime went down under it.
+const LOST_THREAD: &str = "the callback thread was lost: the bus runtime is shutting down";
 
 /// Fails the current handler with `failure` the way a Rust panic does (the runner catches
 /// it: dead letter, `AskError::Failed` for an asker, the supervisor's restart), and the
@@ -291,7 +295,7 @@ impl<F: Foreign> Actor for ForeignActor<F> {
             armed: true,
         };
         let installing = gate.clone();
-        let started = on_host(move || {
+        let started = on_host(!direct, move || {
             installing.start_and_install(|| spec.foreign.start(&spec.args, &gated), direct, &claim)
         })
         .await;
@@ -334,7 +338,7 @@ impl<F: Foreign> Actor for ForeignActor<F> {
         // killed state, not stopped.
         let killed = Arc::new(AtomicBool::new(false));
         let _kill = KilledIfDropped(killed.clone());
-        let _ = on_host(move || {
+        let _ = on_host(ctx.bus().clock().is_virtual(), move || {
             if let Some(state) = gate.take(incarnation) {
                 if killed.load(Ordering::Acquire) {
                     gate.inner.foreign.abandon(state);
@@ -369,7 +373,7 @@ impl<F: Foreign> Handler<ForeignMessage> for ForeignActor<F> {
         let actor = self.me.id();
         let source = ctx.source();
         let type_id = msg.type_id;
-        let joined = tokio::task::spawn_blocking(move || {
+        let joined = crate::host::on_host(ctx.bus().clock().is_virtual(), move || {
             run_handler(&gate, actor, incarnation, (msg, source))
         })
         .await;
@@ -388,7 +392,14 @@ impl<F: Foreign> Handler<ForeignMessage> for ForeignActor<F> {
             Ok(Err(Stale::Lost)) => fail(lost(
                 "the actor's state was lost with a callback thread; it must restart".into(),
             )),
-            Err(join) => fail(lost(format!("the callback thread was lost: {join}"))),
+            Err(Lost::Panicked(payload)) => match payload.downcast::<Failure>() {
+                Ok(failure) => fail(*failure),
+                Err(payload) => fail(lost(format!(
+                    "the callback thread was lost: {}",
+                    panic_text(payload)
+                ))),
+            },
+            Err(Lost::Dropped) => fail(lost(LOST_THREAD.into())),
         }
     }
 }

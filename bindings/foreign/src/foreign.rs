@@ -15,7 +15,7 @@ pub struct ForeignMessage {
 /// The callbacks of one kind of foreign actor: how a language starts an actor, hands it a
 /// message and stops it. A host (the Python extension, the C ABI) implements it once.
 ///
-/// Callbacks run on the bus runtime's blocking pool, never on a worker thread, one at a time
+/// Callbacks run on host threads (a blocking pool), never on a worker thread, one at a time
 /// per actor; mail comes in batches, each inside one [`run_batch`](Self::run_batch). An `Err`
 /// (a caught exception, a non-zero status) is a failure of the actor exactly like a Rust
 /// panic.

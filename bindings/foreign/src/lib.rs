@@ -3,9 +3,9 @@
 //!
 //! A language implements [`Foreign`] once: start an incarnation from arguments, handle a
 //! contract message given as bytes ([`ForeignMessage`]) and maybe reply, stop. A
-//! [`ForeignActor`] runs those callbacks on the bus runtime's blocking pool — never on a
-//! worker that Rust actors need, and on a virtual-time bus with the clock held still while
-//! they run. Mail is handled in batches: one pool thread per actor with mail takes what is
+//! [`ForeignActor`] runs those callbacks on host threads — never on a worker that Rust
+//! actors need, and on a virtual-time bus with the clock held still while they run, but not
+//! while they wait on the bus ([`poll_for`]). Mail is handled in batches: one host thread per actor with mail takes what is
 //! queued, enters the language once ([`Foreign::run_batch`]: the GIL, the OCaml runtime
 //! lock) and runs the handlers in order, then gives the thread back (after a spin, if
 //! `MYCELIUM_HOST_SPIN_US` asks for one). An `Err` from a callback is a failure exactly
@@ -93,6 +93,7 @@ mod child;
 mod count;
 mod foreign;
 mod gate;
+mod host;
 mod letters;
 mod mail;
 pub mod recording;

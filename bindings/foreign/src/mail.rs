@@ -2,10 +2,11 @@
 //!
 //! The actor's task takes each message a gated ref sent from its mailbox (on a runtime
 //! worker, which costs a few hundred nanoseconds) and hands it to the actor's [`Mail`]: a
-//! queue served by one thread of the runtime's blocking pool at a time. That thread takes
-//! what is queued as a batch, holds the state's lock once and enters the language once
-//! ([`Foreign::run_batch`]: the GIL, the OCaml runtime lock), runs the handlers one by one in
-//! order, answers each asker from there, and goes back for more. Once the queue is empty it
+//! queue served by one host thread at a time (of the runtime's blocking pool; on virtual
+//! time, of the host pool: `host.rs`). That thread takes what is queued as a batch, holds
+//! the state's lock once and enters the language once ([`Foreign::run_batch`]: the GIL, the
+//! OCaml runtime lock), runs the handlers one by one in order, answers each asker from
+//! there, and goes back for more. Once the queue is empty it
 //! gives its thread back to the pool (after a spin of `MYCELIUM_HOST_SPIN_US` microseconds on
 //! a real-time bus, none by default: see [`SPIN`]); the next message starts a server again. A
 //! hand-off between the two CPUs costs tens of microseconds when the receiver has parked: a
@@ -31,10 +32,9 @@
 //!   closed it runs nothing more. A handler already running cannot be preempted: it
 //!   finishes on its thread; the release of the state then makes dead letters of what was
 //!   queued.
-//! - Virtual time: the server runs on the blocking pool and never spins there, so tokio holds
-//!   the paused clock still from the moment a message is queued until the queue is empty or
-//!   closed; time moves only when no foreign handler has work, as with one blocking task
-//!   per message. A message queued with no server running has mail behind it that the task
+//! - Virtual time: the server holds the paused clock still from the moment a message is
+//!   queued until the queue is empty or closed, and never spins (`host.rs`): time moves only
+//!   when no foreign handler has work, or while a handler waits on the bus (an ask). A message queued with no server running has mail behind it that the task
 //!   takes next without waiting, so the runtime has work until the server starts: the
 //!   clock cannot move in between. When the task takes something else instead (a failure
 //!   marker that ends nothing, a message sent around the gate) it starts the server for
@@ -269,17 +269,14 @@ pub(crate) fn serve_queued<F: Foreign>(gate: &ForeignGate<F>) {
     start_server(gate, &mut gate.inner.mail.lock());
 }
 
-/// Starts a server on the blocking pool if the queue is open, has work and none runs.
+/// Starts a server on a host thread if the queue is open, has work and none runs.
 fn start_server<F: Foreign>(gate: &ForeignGate<F>, q: &mut Queue<F>) {
     if q.serving || q.current.is_none() || q.jobs.is_empty() {
         return;
     }
-    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-        return; // the runtime has ended: the jobs go with the gate
-    };
-    q.serving = true;
-    let gate = gate.clone();
-    drop(runtime.spawn_blocking(move || serve(&gate)));
+    let server = gate.clone();
+    // Out of a runtime's context the runtime has ended: the jobs go with the gate.
+    q.serving = crate::host::spawn_on_host(q.virtual_time, move || serve(&server));
 }
 
 /// The server: batches until the queue is empty (then a short spin on real time) or closed.

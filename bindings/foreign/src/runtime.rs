@@ -32,7 +32,8 @@ enum Driver {
 ///
 /// Real time: a multi-thread runtime with `workers` workers. Virtual time: a current-thread
 /// runtime with a paused clock, run by a thread of its own (`mycelium-bus`); time jumps to the
-/// next timer whenever every actor waits, and stands still while a foreign callback runs.
+/// next timer whenever every actor waits, and stands still while a foreign callback runs
+/// (unless it waits on the bus: see [`poll_for`]).
 /// Dropping it never waits for foreign callbacks (they may wait for a lock, such as the GIL,
 /// that the dropping thread holds): call [`Bus::shutdown`] first for a clean stop.
 pub struct HostedBus {
@@ -143,12 +144,19 @@ impl Wake for Unpark {
 /// Polls `fut` on the calling thread, parking between wake-ups, for at most `limit`: its
 /// output, or `None` if it is still pending (poll again later with the same future). A host
 /// uses the gaps to look for signals.
+///
+/// Called by a foreign handler of a virtual-time bus, it lets the bus clock move while the
+/// handler waits (an ask to an actor that answers after a timer is answered at that bus
+/// time) and holds it still again from the moment the waker runs.
 pub fn poll_for<F: Future + ?Sized>(
     handle: &Handle,
     mut fut: Pin<&mut F>,
     limit: Duration,
 ) -> Option<F::Output> {
     let _runtime = handle.enter();
+    if let Some(held) = crate::host::let_go_for_wait() {
+        return crate::host::poll_released(held, fut, limit);
+    }
     let waker = Waker::from(Arc::new(Unpark(thread::current())));
     let mut cx = Context::from_waker(&waker);
     let deadline = Instant::now() + limit;

@@ -319,3 +319,50 @@ def test_a_tree_whose_child_service_is_taken_leaves_nothing_running(bus):
     sup = bus.supervise(children)
     assert sorted(bus.services()) == ["counter", "free", "svc", "svc2"]
     assert sup.child("b").ask(hb(4)).seq == 4
+
+
+def test_a_handler_on_virtual_time_that_asks_a_restarting_actor_waits_out_its_backoff_in_bus_time():
+    """The clock stands still while a Python handler runs, and moves while it waits on the bus:
+    a handler that asks an actor during its restart backoff hears from it once the backoff has
+    passed in bus time, and an ask's timeout passes in bus time too."""
+
+    class Venue(mycelium.Actor):
+        @mycelium.handler(Heartbeat)
+        def fill(self, order):
+            if order.sender == "boom":
+                raise ValueError("venue refuses")
+            return order
+
+    class Trader(mycelium.Actor):
+        def on_start(self, args):
+            self.venue, self.home = args
+
+        @mycelium.handler(Heartbeat)
+        def quote(self, q):
+            asked = self.home.now()
+            with pytest.raises(mycelium.ActorFailed, match="venue refuses"):
+                self.venue.ask(hb(sender="boom"))
+            failed = self.home.now()
+            # Restarting after a half-second backoff: a quarter-second timeout passes first...
+            with pytest.raises(mycelium.AskTimeout):
+                self.venue.ask(hb(9), timeout=0.25)
+            timed_out = self.home.now()
+            # ...and the next ask is answered by the restarted venue.
+            assert self.venue.ask(hb(8)).seq == 8
+            answered = self.home.now()
+            return Heartbeat(
+                ts_ns=round((timed_out - asked) * 1e9),
+                seq=round((answered - asked) * 1e9),
+                sender=f"{failed - asked}",
+            )
+
+    with mycelium.Bus(virtual_time=True) as b:
+        sup = b.supervise(
+            [mycelium.python_child("venue", Venue)],
+            backoff=mycelium.Backoff(0.5, 1.0, 0.5),
+        )
+        trader = b.spawn(Trader, (sup.child("venue"), b))
+        answer = trader.ask(hb(1), timeout=30.0)
+    assert answer.sender == "0.0", "bus time moved while the handler ran"
+    assert answer.ts_ns == 250_000_000, answer
+    assert answer.seq == 500_000_000, answer

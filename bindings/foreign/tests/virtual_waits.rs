@@ -1,0 +1,194 @@
+//! A foreign handler on a virtual-time bus that waits on the bus: the clock moves while it
+//! waits (an ask to an actor that answers after a timer is answered at that bus time, an
+//! ask's timeout passes in bus time) and stands still again from the answer on, and a run
+//! repeats exactly.
+
+use std::pin::pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use mycelium_actors::{
+    Actor, ActorRef, AskError, BoxError, Bus, Clock, Context, Handler, SpawnOptions,
+};
+use mycelium_foreign::{poll_for, spawn, Foreign, ForeignMessage, ForeignRef};
+
+/// Answers a number of milliseconds with the bus time (ns) once that much bus time has
+/// passed.
+struct Later;
+
+impl Actor for Later {
+    type Args = ();
+    async fn on_start(_: (), _ctx: &mut Context<Self>) -> Result<Self, BoxError> {
+        Ok(Later)
+    }
+}
+
+impl Handler<u64> for Later {
+    type Reply = u64;
+    async fn handle(&mut self, ms: u64, ctx: &mut Context<Self>) -> u64 {
+        ctx.bus().clock().sleep(Duration::from_millis(ms)).await;
+        nanos(ctx.bus().clock())
+    }
+}
+
+fn nanos(clock: &Clock) -> u64 {
+    u64::try_from(clock.now().as_nanos()).unwrap()
+}
+
+/// What the foreign handler saw, in bus nanoseconds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Seen {
+    /// Asked `Later` for a wait: when it asked, the answer, and the bus time after a
+    /// millisecond of wall time spent computing once answered.
+    Waited { asked: u64, answer: u64, after: u64 },
+    /// Asked with a timeout `Later` cannot meet: when it asked, and when it heard.
+    TimedOut { asked: u64, heard: u64 },
+}
+
+/// A foreign actor whose handler asks a Rust actor and waits as a host thread does
+/// ([`poll_for`]). `b"wait"` asks for 5 ms of bus time; `b"timeout"` asks for 50 ms with a
+/// timeout of 3 ms.
+struct Asker {
+    later: ActorRef<Later>,
+    clock: Clock,
+    seen: Mutex<Vec<Seen>>,
+}
+
+impl Foreign for Asker {
+    type Args = ();
+    type State = ();
+
+    fn start(&self, _: &(), _me: &ForeignRef<Self>) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn handle(&self, _: &mut (), msg: ForeignMessage) -> Result<Option<ForeignMessage>, String> {
+        let runtime = tokio::runtime::Handle::current();
+        let asked = nanos(&self.clock);
+        let seen = match msg.body.as_slice() {
+            b"wait" => {
+                let ask = pin!(self.later.ask(5));
+                let answer = poll_for(&runtime, ask, Duration::from_secs(60))
+                    .expect("answered within a minute of wall time")
+                    .map_err(|e| e.to_string())?;
+                // Computing after the answer: the clock must stand still again.
+                std::thread::sleep(Duration::from_millis(1));
+                Seen::Waited {
+                    asked,
+                    answer,
+                    after: nanos(&self.clock),
+                }
+            }
+            b"timeout" => {
+                let ask = pin!(self.later.ask_timeout(50, Duration::from_millis(3)));
+                let heard = poll_for(&runtime, ask, Duration::from_secs(60))
+                    .expect("heard within a minute of wall time");
+                assert!(matches!(heard, Err(AskError::Timeout(_))), "{heard:?}");
+                Seen::TimedOut {
+                    asked,
+                    heard: nanos(&self.clock),
+                }
+            }
+            other => return Err(format!("unexpected message {other:?}")),
+        };
+        self.seen.lock().unwrap().push(seen);
+        Ok(Some(msg))
+    }
+
+    fn stop(&self, _: (), _: &mycelium_actors::StopReason) {}
+}
+
+/// Runs the foreign actor on a fresh virtual-time bus beside a Rust task that ticks every
+/// 100 µs of bus time (so the clock would move at once if nothing held it): what the handler
+/// saw, and the bus time at the end.
+fn run(bodies: &[&[u8]]) -> (Vec<Seen>, u64) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let bus = Bus::builder().virtual_time().build().unwrap();
+        let later = bus.spawn::<Later>(());
+        let foreign = Arc::new(Asker {
+            later,
+            clock: bus.clock().clone(),
+            seen: Mutex::default(),
+        });
+        let actor = spawn(&bus, foreign.clone(), (), SpawnOptions::new())
+            .await
+            .unwrap();
+        let clock = bus.clock().clone();
+        let ticker = tokio::spawn(async move {
+            loop {
+                clock.sleep(Duration::from_micros(100)).await;
+            }
+        });
+        for body in bodies {
+            let reply = actor
+                .ask(
+                    ForeignMessage {
+                        type_id: 900,
+                        body: body.to_vec(),
+                    },
+                    None,
+                )
+                .await
+                .unwrap();
+            assert_eq!(reply.body, *body);
+        }
+        ticker.abort();
+        let seen = foreign.seen.lock().unwrap().clone();
+        (seen, nanos(bus.clock()))
+    })
+}
+
+#[test]
+fn a_handler_waiting_on_an_answer_lets_bus_time_pass_and_holds_it_again_once_answered() {
+    let (seen, _) = run(&[b"wait", b"wait"]);
+    let [Seen::Waited {
+        asked,
+        answer,
+        after,
+    }, Seen::Waited {
+        asked: asked2,
+        answer: answer2,
+        after: after2,
+    }] = seen.as_slice()
+    else {
+        panic!("two waits expected: {seen:?}");
+    };
+    assert_eq!(
+        *answer,
+        asked + 5_000_000,
+        "answered 5 ms of bus time later"
+    );
+    assert_eq!(after, answer, "bus time moved while the handler computed");
+    assert_eq!(*asked2, *after, "bus time moved between two handlers");
+    assert_eq!(*answer2, asked2 + 5_000_000);
+    assert_eq!(after2, answer2);
+}
+
+#[test]
+fn an_ask_timeout_from_a_handler_passes_in_bus_time() {
+    let (seen, _) = run(&[b"timeout", b"wait"]);
+    let Seen::TimedOut { asked, heard } = seen[0] else {
+        panic!("a timeout expected first: {seen:?}");
+    };
+    assert_eq!(heard, asked + 3_000_000, "timed out after 3 ms of bus time");
+    let Seen::Waited { asked: next, .. } = seen[1] else {
+        panic!("a wait expected second: {seen:?}");
+    };
+    assert_eq!(
+        next, heard,
+        "the clock held still again from the timeout on"
+    );
+}
+
+#[test]
+fn a_run_with_waiting_handlers_repeats_exactly() {
+    let bodies: &[&[u8]] = &[b"wait", b"timeout", b"wait", b"timeout"];
+    let first = run(bodies);
+    assert_eq!(first.0.len(), 4);
+    assert_eq!(run(bodies), first);
+}
