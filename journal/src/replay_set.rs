@@ -115,8 +115,8 @@ pub struct ReplayRecorder {
     capture: Arc<Capture>,
     /// When it started live (bus time), if the journal says.
     started: Option<Duration>,
-    /// How many times it was restarted live.
-    restarts: usize,
+    /// The bus times it was restarted at live.
+    restarts: std::collections::VecDeque<Duration>,
     /// The link that restarts it as recorded, once [`spawn_options`](Self::spawn_options)
     /// made it.
     link: Arc<std::sync::OnceLock<Arc<crate::restarts::Restarts>>>,
@@ -136,17 +136,13 @@ impl ReplayRecorder {
 
     /// The options to spawn the replayed actor with on `bus`: it starts at the bus time it
     /// started live, and, if the recording restarted it, it runs under a supervision link of
-    /// the replay's own that restarts it in place after a failure, as many times as recorded
-    /// (give its handle to [`attach`](Self::attach) once it is spawned).
-    ///
-    /// Unlike a Rust actor of the set, which waits for each recorded restart's bus time, it
-    /// restarts at once: a foreign handler holds the virtual clock while it runs, so one that
-    /// asks it while it waits for its restart (as a message can wait live in the mailbox of
-    /// an actor in its backoff) would wait for a time that never comes.
+    /// the replay's own that restarts it in place after a failure at each recorded restart's
+    /// bus time, as many times as recorded, as the set does for a Rust actor (give its handle
+    /// to [`attach`](Self::attach) once it is spawned).
     pub fn spawn_options(&self, bus: &Bus) -> SpawnOptions {
         let mut options = SpawnOptions::new();
-        let at_once = std::iter::repeat_n(Duration::ZERO, self.restarts).collect();
-        if let Some(link) = crate::restarts::Restarts::new(at_once, bus.clock().now()) {
+        if let Some(link) = crate::restarts::Restarts::new(self.restarts.clone(), bus.clock().now())
+        {
             let link = self.link.get_or_init(|| link).clone();
             options = options.supervised_by(link);
         }
@@ -387,7 +383,7 @@ impl ReplaySet {
             recorded,
             capture: self.capture_for(recorded),
             started: self.started_at(recorded),
-            restarts: self.restarts(recorded),
+            restarts: crate::restarts::Restarts::times(&self.records, recorded),
             link: Arc::default(),
         })
     }

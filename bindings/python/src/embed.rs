@@ -344,8 +344,8 @@ impl PythonHost {
     /// as they were recorded: a message of the bus's schema by its bytes, a plain object
     /// recorded with `pickle` unpickled; its messages are compared as recorded (a plain
     /// object by its pickle). It starts at its recorded start's bus time, and an actor restarted
-    /// live by its supervisor is restarted in place after a failure, at once, as many
-    /// times as recorded. Returns the running actor as a service, for the other actors
+    /// live by its supervisor is restarted in place after a failure at each recorded
+    /// restart's bus time, as many times as recorded. Returns the running actor as a service, for the other actors
     /// of the set to reach it (`mycelium_foreign::typed_recipient`, `typed_reply_recipient`).
     /// The error names the class when it cannot start.
     pub async fn spawn_replayed<A>(

@@ -341,3 +341,24 @@ def test_the_answers_to_a_python_handlers_asks_are_recorded(tmp_path):
     assert rows[2].encoding == "text" and "no price for 13" in rows[2].payload
     handled = journal.Journal(path).rows(kind="handled")
     assert [r.cause for r in rows] == [h.seq for h in handled]
+
+
+class BookV3(Book):
+    """A new version that fails on 4 as well: once more than the recorded actor did."""
+
+    def step(self, seq):
+        if seq == 4:
+            raise ValueError("unlucky 4")
+        return seq
+
+
+def test_a_replayed_actor_restarts_as_many_times_as_recorded_and_no_more(tmp_path):
+    path = str(tmp_path / "book")
+    actor = record_book(path, SEQS)
+    report = journal.replay(path, BookV3, 0, actor=actor, schema=mycelium.trading, mode="compare")
+    assert not report.ok
+    # Input 4 (seq 4) fails where the recorded actor answered; the one restart recorded was
+    # spent on 13, so the actor stops there and 7 and 8 are not handled.
+    assert [d.input for d in report.differences] == [4, 5, 6], str(report)
+    assert "unlucky 4" in report.differences[0].now, str(report)
+    assert all("not handled" in d.now for d in report.differences[1:]), str(report)
