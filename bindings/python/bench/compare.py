@@ -9,8 +9,9 @@ Prints one line per workload and framework:
     w10 <framework> mean_ns=..            the same, 10,000 asks gathered at once (asyncio)
     w11 <framework> msgs_per_sec=..       tells from Python to a counter actor: a Python
                                           actor (mycelium: Heartbeat messages; -plain: ints,
-                                          as pykka's), or for mycelium-rust-target the
-                                          built-in Rust `counter`
+                                          as pykka's; -virtual: on a virtual-time bus),
+                                          or for mycelium-rust-target the built-in Rust
+                                          `counter`
     w15 <subscriber> msgs_per_sec=..      a Rust actor publishes Quote messages (44-byte
                                           body) on a topic; a subscriber actor doing
                                           nothing but count them: Python, or the same in
@@ -27,6 +28,8 @@ The w10 lines, each saying what it measures:
                            handler on a pool thread, the asker waiting without the GIL
     mycelium-async         ask() to an `async def` handler (run on the thread's loop)
     mycelium-ask_async     `await ref.ask_async()` in a coroutine, one at a time
+    mycelium-virtual       ask() on a virtual-time bus (a backtest's): through the
+                           mailbox, the handler on a host thread beside a clock hold
     mycelium-ask_async-gathered
                            10,000 `ref.ask_async()` under one asyncio.gather (mean_ns)
     pykka, pykka-timeout   pykka ThreadingActor, ask() without / with timeout=60.0
@@ -73,9 +76,14 @@ class AsyncPlus1(mycelium.Actor):
 
 
 def mycelium_w10(
-    n: int, warmup: int, actor_class=Plus1, timeout: float | None = None, by_name: bool = False
+    n: int,
+    warmup: int,
+    actor_class=Plus1,
+    timeout: float | None = None,
+    by_name: bool = False,
+    virtual_time: bool = False,
 ) -> list[int]:
-    with mycelium.Bus() as bus:
+    with mycelium.Bus(virtual_time=virtual_time) as bus:
         actor = bus.spawn(actor_class, service="plus1" if by_name else None)
         if by_name:
             actor = bus.ref("plus1")
@@ -146,8 +154,8 @@ class Counter(mycelium.Actor):
         return None
 
 
-def mycelium_w11_python(n: int, plain: bool = False) -> float:
-    with mycelium.Bus() as bus:
+def mycelium_w11_python(n: int, plain: bool = False, virtual_time: bool = False) -> float:
+    with mycelium.Bus(virtual_time=virtual_time) as bus:
         counter = bus.spawn(Counter)
         one = 1 if plain else Heartbeat(ts_ns=0, seq=1, sender="")
         get = 0 if plain else Heartbeat(ts_ns=0, seq=0, sender="")
@@ -390,6 +398,7 @@ def main() -> None:
         ("mycelium-mailbox", lambda n, w: mycelium_w10(n, w, by_name=True)),
         ("mycelium-async", lambda n, w: mycelium_w10(n, w, AsyncPlus1)),
         ("mycelium-ask_async", mycelium_w10_ask_async),
+        ("mycelium-virtual", lambda n, w: mycelium_w10(n, w, virtual_time=True)),
         ("asyncio", asyncio_w10),
     ]
     gathered = [
@@ -399,6 +408,7 @@ def main() -> None:
     w11 = [
         ("mycelium", mycelium_w11_python),
         ("mycelium-plain", lambda n: mycelium_w11_python(n, plain=True)),
+        ("mycelium-virtual", lambda n: mycelium_w11_python(n, virtual_time=True)),
         ("mycelium-rust-target", mycelium_w11),
         ("asyncio", asyncio_w11),
     ]
