@@ -30,6 +30,10 @@ pub(super) type Queueing = BoxFuture<'static, Result<PendingEncodedReply, AskErr
 /// One exported message type of one service, type-erased.
 pub(super) trait Exported: Send + Sync {
     fn message_name(&self) -> &'static str;
+    /// The Rust actor a typed export sends to; `None` for a byte service.
+    fn rust_actor(&self) -> Option<ActorId> {
+        None
+    }
     /// Decodes and queues a tell without waiting; `receipt`, if any, travels with it (left
     /// unsigned on a refusal).
     fn decode_and_try_tell(
@@ -99,6 +103,10 @@ impl<M: WireMessage + Send + 'static> Exported for TellExport<M> {
         M::NAME
     }
 
+    fn rust_actor(&self) -> Option<ActorId> {
+        Some(self.0.id())
+    }
+
     fn decode_and_try_tell(
         &self,
         body: &[u8],
@@ -150,6 +158,10 @@ where
 {
     fn message_name(&self) -> &'static str {
         M::NAME
+    }
+
+    fn rust_actor(&self) -> Option<ActorId> {
+        Some(self.to.id())
     }
 
     fn decode_and_try_tell(

@@ -70,7 +70,7 @@ pub use bytes::{ByteRefusal, ByteReply, ByteService};
 use crate::envelope::BoxFuture;
 use crate::error::AskError;
 use crate::topic::PublishReport;
-use crate::{Bus, Receipt, Recipient, ReplyRecipient};
+use crate::{ActorId, Bus, Receipt, Recipient, ReplyRecipient};
 use bytes::ByteExport;
 use exported::{AskExport, Asked, Exported, ExportedTopic, Refused, TellExport, TopicExport};
 
@@ -299,6 +299,19 @@ impl Exports {
             .services
             .get(service)
             .map(|types| types.keys().copied().collect())
+    }
+
+    /// The Rust actor that takes the message `type_id` sent to `service`, when a Rust actor's
+    /// typed export takes it; `None` for a byte service (an actor of another language) or
+    /// nothing exported. A language binding reports the sends by name its recorded actors
+    /// make to a Rust actor itself: no Rust handler runs on its thread to record them, while
+    /// a byte service of a foreign actor reports what it is sent.
+    pub fn rust_receiver(&self, service: &str, type_id: u16) -> Option<ActorId> {
+        self.table()
+            .snapshot()
+            .find(service, type_id)
+            .ok()
+            .and_then(|exported| exported.rust_actor())
     }
 
     /// The exported topic type ids, ascending.

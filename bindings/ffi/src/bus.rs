@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use mycelium_actors::export::DeliveryError;
 use mycelium_foreign::builtin::Kind;
+use mycelium_foreign::recording::{report_answered_bytes, report_sent_by_name};
 use mycelium_foreign::registry::SchemaId;
 use mycelium_foreign::{ForeignAskError, HostedBus};
 
@@ -336,6 +337,7 @@ pub unsafe extern "C" fn myc_tell(
             )
         };
         let hosted = &bus.hosted;
+        report_sent_by_name(hosted.bus(), service, false, type_id, body);
         Ok(hosted.block_on(hosted.bus().exports().deliver(service, type_id, body))?)
     })
 }
@@ -371,11 +373,15 @@ pub unsafe extern "C" fn myc_ask(
             return Err(Error::invalid("reply_type or reply is null"));
         }
         let hosted = &bus.hosted;
+        let reported = report_sent_by_name(hosted.bus(), service, true, type_id, body);
         let exports = hosted.bus().exports();
         let answer = match timeout(timeout_ms) {
             Some(t) => hosted.block_on(exports.ask_timeout(service, type_id, body, t)),
             None => hosted.block_on(exports.ask(service, type_id, body)),
         };
+        if reported {
+            report_answer(&answer);
+        }
         let (t, b) = answer.map_err(|e| ask_error(e, type_id))?;
         // SAFETY: checked non-null; the caller promises them writable.
         unsafe {
@@ -593,4 +599,13 @@ pub unsafe extern "C" fn myc_measure_asks(
         }
         Ok(())
     })
+}
+
+/// Reports the answer to an ask by service name that a recorded foreign actor's handler
+/// made of a Rust actor (the reply, or the error as it reads).
+pub(crate) fn report_answer(answer: &Result<(u16, Vec<u8>), DeliveryError>) {
+    match answer {
+        Ok((t, b)) => report_answered_bytes(Ok((*t, b))),
+        Err(e) => report_answered_bytes(Err(&e.to_string())),
+    }
 }

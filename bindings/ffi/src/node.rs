@@ -5,6 +5,9 @@ use std::ffi::c_char;
 use std::sync::Arc;
 
 use mycelium_contracts::SCHEMA_DIGEST;
+use mycelium_foreign::recording::{
+    report_answered_bytes, report_sent_by_name, report_sent_to_node,
+};
 use mycelium_foreign::{ForeignAskError, HostedBus};
 use mycelium_remote::{DispatchError, LocalSchema, Node, RemoteAskError, RemoteService, SendError};
 
@@ -216,6 +219,7 @@ pub unsafe extern "C" fn myc_node_tell(
         match node.remote(service) {
             Some(remote) => {
                 let name: Arc<str> = Arc::from(remote.name());
+                report_sent_to_node(remote.link().node_id(), false, type_id, body);
                 hosted
                     .block_on(remote.link().send(
                         mycelium_remote::frame::Kind::Tell,
@@ -226,7 +230,10 @@ pub unsafe extern "C" fn myc_node_tell(
                     .map(|_| ())
                     .map_err(|e| Error::new(send_status(&e), e.to_string()))
             }
-            None => Ok(hosted.block_on(hosted.bus().exports().deliver(service, type_id, body))?),
+            None => {
+                report_sent_by_name(hosted.bus(), service, false, type_id, body);
+                Ok(hosted.block_on(hosted.bus().exports().deliver(service, type_id, body))?)
+            }
         }
     })
 }
@@ -265,6 +272,7 @@ pub unsafe extern "C" fn myc_node_ask(
         let (t, b) = match node.remote(service) {
             Some(remote) => {
                 let name: Arc<str> = Arc::from(remote.name());
+                report_sent_to_node(remote.link().node_id(), true, type_id, body);
                 let asked = remote
                     .link()
                     .ask(&name, type_id, |out| out.extend_from_slice(body));
@@ -275,22 +283,38 @@ pub unsafe extern "C" fn myc_node_ask(
                             hosted.bus().clock().timeout(limit, asked)
                         };
                         hosted.block_on(bounded).map_err(|_| {
-                            Error::new(
-                                MycStatus::Timeout,
-                                format!("no reply from `{service}` within {limit:?}"),
-                            )
+                            let text = format!("no reply from `{service}` within {limit:?}");
+                            report_answered_bytes(Err(&text));
+                            Error::new(MycStatus::Timeout, text)
                         })?
                     }
                     None => hosted.block_on(asked),
                 };
-                answer.map_err(|e| remote_error(e, service, type_id))?
+                // The answer (or the error as the asker reads it) is an input of a recorded
+                // actor whose handler asks.
+                match answer {
+                    Ok((t, b)) => {
+                        report_answered_bytes(Ok((t, &b)));
+                        (t, b)
+                    }
+                    Err(e) => {
+                        let err = remote_error(e, service, type_id);
+                        report_answered_bytes(Err(&err.message));
+                        return Err(err);
+                    }
+                }
             }
             None => {
+                let reported = report_sent_by_name(hosted.bus(), service, true, type_id, body);
                 let exports = hosted.bus().exports();
-                match limit {
-                    Some(t) => hosted.block_on(exports.ask_timeout(service, type_id, body, t))?,
-                    None => hosted.block_on(exports.ask(service, type_id, body))?,
+                let answer = match limit {
+                    Some(t) => hosted.block_on(exports.ask_timeout(service, type_id, body, t)),
+                    None => hosted.block_on(exports.ask(service, type_id, body)),
+                };
+                if reported {
+                    crate::bus::report_answer(&answer);
                 }
+                answer?
             }
         };
         // SAFETY: checked non-null; the caller promises them writable.

@@ -57,7 +57,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use mycelium_actors::recording::{Delivery, Lifecycle, Recorder, Sent, Source};
-use mycelium_actors::{ActorId, Clock};
+use mycelium_actors::{ActorId, Clock, NodeId};
 use mycelium_journal::{Described, Encoding};
 
 use crate::{Foreign, ForeignMessage};
@@ -358,6 +358,69 @@ pub fn report_sent(to: ActorId, asked: bool, msg: &ForeignMessage) {
         Sent::Tell { to }
     };
     sent(how, msg);
+}
+
+/// Reports a tell (`asked` false) or an ask of the contract message `type_id` with `body` to
+/// the service a link's node `node` hosts, if a recorded foreign actor's handler on this
+/// thread makes it (a host's node ref): a `sent` record to actor 0 of that node, as for a
+/// Rust actor's send through a remote proxy. Copies the body only while recording.
+pub fn report_sent_to_node(node: NodeId, asked: bool, type_id: u16, body: &[u8]) {
+    if !RECORDING.load(Ordering::Relaxed) {
+        return;
+    }
+    let msg = ForeignMessage {
+        type_id,
+        body: body.to_vec(),
+    };
+    report_sent(ActorId::new(node, 0), asked, &msg);
+}
+
+/// Reports a tell (`asked` false) or an ask of the contract message `type_id` with `body`
+/// by the service name `service` of `bus`, if a recorded foreign actor's handler on this
+/// thread makes it and a Rust actor takes it (`Exports::rust_receiver`; a foreign actor's
+/// byte service reports what it is sent itself). True when it was reported: the answer to
+/// the ask is then the host's to report ([`report_answered_bytes`]).
+pub fn report_sent_by_name(
+    bus: &mycelium_actors::Bus,
+    service: &str,
+    asked: bool,
+    type_id: u16,
+    body: &[u8],
+) -> bool {
+    if !RECORDING.load(Ordering::Relaxed) || !handling_here() {
+        return false;
+    }
+    let Some(to) = bus.exports().rust_receiver(service, type_id) else {
+        return false;
+    };
+    let msg = ForeignMessage {
+        type_id,
+        body: body.to_vec(),
+    };
+    report_sent(to, asked, &msg);
+    true
+}
+
+/// True while a recorded foreign actor's handler runs on this thread.
+fn handling_here() -> bool {
+    HANDLING
+        .try_with(|h| h.try_borrow().is_ok_and(|h| h.is_some()))
+        .unwrap_or(false)
+}
+
+/// [`report_answered`] of an answer given as its contract type id and body, copied only
+/// while recording.
+pub fn report_answered_bytes(answer: Result<(u16, &[u8]), &str>) {
+    if !RECORDING.load(Ordering::Relaxed) {
+        return;
+    }
+    match answer {
+        Ok((type_id, body)) => report_answered(Ok(&ForeignMessage {
+            type_id,
+            body: body.to_vec(),
+        })),
+        Err(error) => report_answered(Err(error)),
+    }
 }
 
 /// Reports the answer to an ask that a recorded foreign actor's handler on this thread made

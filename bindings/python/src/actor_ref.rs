@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use mycelium_actors::export::{ByteService, DeliveryError};
 use mycelium_actors::recording;
 use mycelium_actors::{Bus, SubscribeOptions, Subscription as RustSubscription};
+use mycelium_foreign::recording::{report_answered_bytes, report_sent_by_name};
 use mycelium_foreign::{Direct, ForeignAskError, ForeignMessage, ForeignRef};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -345,11 +346,18 @@ impl ActorRef {
                 Target::Service {
                     bus, name, names, ..
                 } => {
+                    let reported = report_sent_by_name(&bus, &name, true, type_id, &body);
                     let exports = bus.exports();
                     let asked = match timeout {
                         Some(t) => exports.ask_timeout(&name, type_id, &body, t).await,
                         None => exports.ask(&name, type_id, &body).await,
                     };
+                    if reported {
+                        match &asked {
+                            Ok((t, b)) => report_answered_bytes(Ok((*t, b))),
+                            Err(e) => report_answered_bytes(Err(&e.to_string())),
+                        }
+                    }
                     asked.map_err(|error| AskFailed::Service {
                         error,
                         type_id,
@@ -374,11 +382,13 @@ impl ActorRef {
                     .tell(ForeignMessage { type_id, body })
                     .await
                     .map_err(|_| errors::stopped(actor.actor_ref().stop_reason().as_ref())),
-                Target::Service { bus, name, .. } => bus
-                    .exports()
-                    .deliver(&name, type_id, &body)
-                    .await
-                    .map_err(errors::delivery),
+                Target::Service { bus, name, .. } => {
+                    report_sent_by_name(&bus, &name, false, type_id, &body);
+                    bus.exports()
+                        .deliver(&name, type_id, &body)
+                        .await
+                        .map_err(errors::delivery)
+                }
             }
         })
     }
@@ -703,7 +713,12 @@ impl ActorRef {
         let queued = recording::sending_from(PYTHON, || match &self.target {
             Target::Foreign(actor) => ByteService::try_tell(actor, type_id, &body).is_ok(),
             Target::Service { bus, name, .. } => {
-                bus.exports().try_deliver(name, type_id, &body).is_ok()
+                let queued = bus.exports().try_deliver(name, type_id, &body).is_ok();
+                // Not queued, it is reported by the wait for room below.
+                if queued {
+                    report_sent_by_name(bus, name, false, type_id, &body);
+                }
+                queued
             }
         });
         if queued {
@@ -717,11 +732,13 @@ impl ActorRef {
     fn try_tell(&self, type_id: u16, body: Vec<u8>) -> PyResult<()> {
         let refused = recording::sending_from(PYTHON, || match &self.target {
             Target::Foreign(actor) => Ok(ByteService::try_tell(actor, type_id, &body)),
-            Target::Service { bus, name, .. } => bus
-                .exports()
-                .try_deliver(name, type_id, &body)
-                .map(|()| Ok(()))
-                .map_err(errors::delivery),
+            Target::Service { bus, name, .. } => {
+                let told = bus.exports().try_deliver(name, type_id, &body);
+                if told.is_ok() {
+                    report_sent_by_name(bus, name, false, type_id, &body);
+                }
+                told.map(|()| Ok(())).map_err(errors::delivery)
+            }
         })?;
         match refused {
             Ok(()) => Ok(()),

@@ -16,6 +16,9 @@ use crate::actor_ref::seconds;
 use crate::errors::{self, ActorFailed, AskTimeout, MessageTypeError};
 use crate::schema::BusSchema;
 use crate::wait::wait;
+use mycelium_foreign::recording::{
+    report_answered_bytes, report_sent_by_name, report_sent_to_node,
+};
 
 /// This process's bus as a node of a topology: its exported services are reachable from the
 /// other nodes, and its tell/ask reach the services of every node.
@@ -123,6 +126,7 @@ impl Node {
             Some(remote) => {
                 let name: Arc<str> = Arc::from(remote.name());
                 let link = remote.link().clone();
+                report_sent_to_node(link.node_id(), false, type_id, &body);
                 wait(py, &self.handle, async move {
                     link.send(Kind::Tell, &name, type_id, |out| {
                         out.extend_from_slice(&body)
@@ -136,6 +140,7 @@ impl Node {
                 })
             }
             None => {
+                report_sent_by_name(&self.bus, service, false, type_id, &body);
                 let exports = self.bus.exports();
                 let service = service.to_string();
                 wait(py, &self.handle, async move {
@@ -163,6 +168,7 @@ impl Node {
                 let name: Arc<str> = Arc::from(remote.name());
                 let asked_name = name.clone();
                 let link = remote.link().clone();
+                report_sent_to_node(link.node_id(), true, type_id, &body);
                 let clock = self.bus.clock().clone();
                 let asked = async move {
                     let asked = link.ask(&name, type_id, |out| out.extend_from_slice(&body));
@@ -171,26 +177,45 @@ impl Node {
                         None => Some(asked.await),
                     }
                 };
+                // The answer (or the error as the asker reads it) is an input of a recorded
+                // actor whose handler asks.
                 match wait(py, &self.handle, asked)? {
-                    Some(answer) => answer.map_err(|e| remote_error(e, &asked_name, type_id))?,
+                    Some(Ok((t, b))) => {
+                        report_answered_bytes(Ok((t, &b)));
+                        (t, b)
+                    }
+                    Some(Err(e)) => {
+                        let err = remote_error(e, &asked_name, type_id);
+                        report_answered_bytes(Err(&err.to_string()));
+                        return Err(err);
+                    }
                     None => {
-                        return Err(AskTimeout::new_err(format!(
+                        let text = format!(
                             "no reply from `{service}` within {:?}",
                             limit.unwrap_or_default()
-                        )))
+                        );
+                        report_answered_bytes(Err(&text));
+                        return Err(AskTimeout::new_err(text));
                     }
                 }
             }
             None => {
+                let reported = report_sent_by_name(&self.bus, service, true, type_id, &body);
                 let exports = self.bus.exports();
                 let service = service.to_string();
-                wait(py, &self.handle, async move {
+                let asked = wait(py, &self.handle, async move {
                     match limit {
                         Some(t) => exports.ask_timeout(&service, type_id, &body, t).await,
                         None => exports.ask(&service, type_id, &body).await,
                     }
-                })?
-                .map_err(errors::delivery)?
+                })?;
+                if reported {
+                    match &asked {
+                        Ok((t, b)) => report_answered_bytes(Ok((*t, b))),
+                        Err(e) => report_answered_bytes(Err(&e.to_string())),
+                    }
+                }
+                asked.map_err(errors::delivery)?
             }
         };
         Ok((t, PyBytes::new(py, &b).unbind()))

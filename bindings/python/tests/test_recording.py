@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 
 import pytest
 
@@ -362,3 +363,66 @@ def test_a_replayed_actor_restarts_as_many_times_as_recorded_and_no_more(tmp_pat
     assert [d.input for d in report.differences] == [4, 5, 6], str(report)
     assert "unlucky 4" in report.differences[0].now, str(report)
     assert all("not handled" in d.now for d in report.differences[1:]), str(report)
+
+
+class Router(mycelium.Actor):
+    """Sends each heartbeat on by service name: a tell and an ask to `counter` (a Rust actor
+    of this bus), then, given a node, a tell and an ask to `sink` on the other node."""
+
+    def on_start(self, node):
+        self.node = node
+
+    @mycelium.handler(Heartbeat)
+    def route(self, hb):
+        self.bus.ref("counter").tell(hb)
+        counted = self.bus.ref("counter").ask(Heartbeat(ts_ns=0, seq=0, sender=""))
+        if self.node is not None:
+            self.node.ref("sink").tell(hb)
+            self.node.ref("sink").ask(hb, timeout=30.0)
+        return counted
+
+
+class Sink(mycelium.Actor):
+    @mycelium.handler(Heartbeat)
+    def take(self, hb):
+        return Heartbeat(ts_ns=hb.ts_ns, seq=hb.seq * 100, sender="sink")
+
+
+def test_sends_by_service_name_to_rust_actors_and_other_nodes_are_recorded(tmp_path, monkeypatch):
+    monkeypatch.setenv("MYCELIUM_PY_RECORD_NODES_SECRET", "record-nodes-secret-0123456789")
+    topology = tmp_path / "topology.toml"
+    topology.write_text(
+        'secret_env = "MYCELIUM_PY_RECORD_NODES_SECRET"\n'
+        f'[[node]]\nname = "a"\nendpoint = "unix:{tmp_path}/a.sock"\nservices = ["counter"]\n'
+        f'[[node]]\nname = "b"\nendpoint = "unix:{tmp_path}/b.sock"\nservices = ["sink"]\n'
+    )
+    path = str(tmp_path / "router")
+    rec = journal.Recorder(path, schema=mycelium.trading)
+    with mycelium.Bus(schema=mycelium.trading) as far, mycelium.Bus(schema=mycelium.trading) as bus:
+        far.spawn(Sink, service="sink")
+        bus.spawn_rust("counter", "counter")
+        joined = []
+        joining = threading.Thread(target=lambda: joined.append(far.join(str(topology), "b")))
+        joining.start()
+        with bus.join(str(topology), "a") as node:
+            joining.join(timeout=60)
+            router = bus.spawn(Router, node, record=rec)
+            assert router.ask(hb(7)).seq == 7
+            assert router.ask(hb(5)).seq == 12
+            joined[0].close()
+    rec.close()
+    rows = journal.Journal(path, schema=mycelium.trading).rows()
+    handled = [r for r in rows if r.kind == "handled"]
+    assert len(handled) == 2
+    for input_ in handled:
+        mine = [r for r in rows if r.cause == input_.seq and r.kind in ("sent", "answered")]
+        kinds = [(r.kind, r.asked) for r in mine]
+        # To the counter: a tell, an ask and its answer; to the other node: the same.
+        assert kinds == [("sent", False), ("sent", True), ("answered", False)] * 2, kinds
+        counter, far_sink = mine[:3], mine[3:]
+        assert {r.origin[0] for r in counter} == {"actor"} and counter[0].origin[1] == 0
+        assert far_sink[0].origin[1] != 0 and far_sink[0].origin[2] == 0, far_sink[0].origin
+        assert far_sink[0].payload.seq == input_.payload.seq
+        assert far_sink[2].payload.seq == input_.payload.seq * 100
+    answers = [r.payload.seq for r in rows if r.kind == "answered"]
+    assert answers == [7, 700, 12, 500]
