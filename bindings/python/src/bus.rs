@@ -228,6 +228,38 @@ impl Bus {
             .map_err(|e| PyRuntimeError::new_err(format!("the bus clock could not advance: {e}")))
     }
 
+    /// Stands in, on this bus (a replay's), for each of `services`, for the message types
+    /// `type_ids`: tells are taken, asks answered with `answers` in order (`(type id, body,
+    /// None)`, or `(0, b"", error text)`), whichever service is asked. What a recorded actor
+    /// sends them is recorded as any send.
+    fn stand_in(
+        &self,
+        services: Vec<String>,
+        type_ids: Vec<u16>,
+        answers: Vec<(u16, Vec<u8>, Option<String>)>,
+    ) -> PyResult<()> {
+        self.open("stand_in")?;
+        let answers = crate::stand_in::Answers::new(
+            answers
+                .into_iter()
+                .map(|(t, body, error)| match error {
+                    None => Ok((t, body)),
+                    Some(error) => Err(error),
+                })
+                .collect(),
+        );
+        for (n, service) in (0u64..).zip(&services) {
+            let stand_in = crate::stand_in::StandIn::new(service, n, answers.clone());
+            self.bus
+                .exports()
+                .export_bytes(service, &type_ids, Arc::new(stand_in))
+                .map_err(|e| {
+                    PyValueError::new_err(format!("cannot stand in for `{service}`: {e}"))
+                })?;
+        }
+        Ok(())
+    }
+
     /// Tasks alive on the bus's runtime: one per actor that is not asleep, and those of its
     /// supervisors, links and hibernation driver (a diagnostic: hibernating actors at work).
     fn runtime_tasks(&self) -> usize {

@@ -46,6 +46,7 @@ mod py_actors;
 mod recording;
 mod replay_set;
 mod schema;
+mod stand_in;
 mod strategy;
 mod supervisor;
 mod sweep;

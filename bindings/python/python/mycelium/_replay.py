@@ -217,6 +217,28 @@ def _key(row: Any) -> Tuple[Any, ...]:
     return (row.kind, row.type, row.topic, row.payload)
 
 
+def _stand_in(bus: Any, rows: Sequence[Any], services: Sequence[str]) -> None:
+    """Makes ``bus`` stand in for ``services``: for the message types the recorded actor
+    sent, answering with its recorded answers (``rows``: the actor's records) in order."""
+    type_ids = sorted({r.type_id for r in rows if r.kind == "sent" and r.encoding == "contract"})
+    if not type_ids:
+        raise ReplayError(
+            f"services={list(services)!r}: the recorded actor sent no message of the schema, "
+            "so there is nothing to stand in for"
+        )
+    answers: List[Tuple[int, bytes, Optional[str]]] = []
+    for r in rows:
+        if r.kind != "answered":
+            continue
+        if r.encoding == "contract":
+            answers.append((r.type_id, bytes(r.payload), None))
+        elif r.encoding == "text":
+            answers.append((0, b"", str(r.payload)))
+        else:
+            answers.append((0, b"", f"an answer recorded as {r.encoding} cannot be served"))
+    bus._native.stand_in(list(services), type_ids, answers)
+
+
 # A restart window longer than any recording: the restart limit counts the whole run.
 _WHOLE_RUN = 1e9
 
@@ -250,10 +272,15 @@ def replay(
     schema: Any = None,
     mode: str = "first",
     before: int = 3,
+    services: Sequence[str] = (),
 ) -> ReplayReport:
     """Replays the actor of class ``actor_class`` recorded in the journal at ``path`` (the
     only one of that class, or the one ``actor`` names: ``N``, ``"N@NODE"``), started with
     ``args``, and compares what it does with what was recorded.
+
+    ``services``: the names the actor reaches through ``self.bus.ref(name)``; the replay's
+    bus stands in for each, taking its tells and answering its asks with the recorded
+    answers, in the order they were recorded. What it sends them is compared as any send.
 
     ``schema``: the generated module of the journal's messages (needed to feed contract
     messages). ``mode``: ``"first"`` reports the first input whose outputs differ,
@@ -299,6 +326,8 @@ def replay(
         recorder = Recorder(os.path.join(tmp, "journal"), schema, "", True)
         bus = _bus.Bus(virtual_time=True, schema=schema)
         try:
+            if services:
+                _stand_in(bus, [r for r in rows if (r.node, r.actor) == addr], services)
             tree = bus.supervise(
                 [_bus.python_child("replayed", actor_class, args, record=recorder)],
                 max_restarts=restarts,

@@ -1,0 +1,102 @@
+//! Stand-ins for the services a replayed Python actor reaches by name: on the replay's bus
+//! each takes the actor's tells and answers its asks with the answers the recording holds,
+//! in the order they were recorded; what the actor sends them is recorded (and compared) as
+//! any send.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use mycelium_actors::export::{ByteRefusal, ByteReply, ByteService};
+use mycelium_actors::{ActorId, AskError, BoxFuture, Failure, NodeId, Phase};
+use mycelium_foreign::recording::report_sent;
+use mycelium_foreign::ForeignMessage;
+
+/// One recorded answer: the reply's type id and body, or the asker's error as it read.
+pub(crate) type Answer = Result<(u16, Vec<u8>), String>;
+
+/// The recorded answers, shared by every stand-in of one replay: the actor's asks take them
+/// in the order it makes them, whichever service it asks.
+pub(crate) struct Answers(Mutex<VecDeque<Answer>>);
+
+impl Answers {
+    pub(crate) fn new(answers: Vec<Answer>) -> Arc<Self> {
+        Arc::new(Answers(Mutex::new(answers.into())))
+    }
+
+    fn next(&self) -> Option<Answer> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).pop_front()
+    }
+}
+
+/// The stand-in for the service `name`.
+pub(crate) struct StandIn {
+    name: Arc<str>,
+    /// An id of no actor of the bus (a stand-in is none): numbered down from the top.
+    id: ActorId,
+    answers: Arc<Answers>,
+}
+
+impl StandIn {
+    /// The `n`th stand-in of a replay, for `name`.
+    pub(crate) fn new(name: &str, n: u64, answers: Arc<Answers>) -> Self {
+        StandIn {
+            name: Arc::from(name),
+            id: ActorId::new(NodeId::LOCAL, u64::MAX - n),
+            answers,
+        }
+    }
+
+    fn sent(&self, asked: bool, type_id: u16, body: &[u8]) {
+        let msg = ForeignMessage {
+            type_id,
+            body: body.to_vec(),
+        };
+        report_sent(self.id, asked, &msg);
+    }
+}
+
+impl ByteService for StandIn {
+    fn id(&self) -> ActorId {
+        self.id
+    }
+
+    fn is_alive(&self) -> bool {
+        true
+    }
+
+    fn try_tell(&self, type_id: u16, body: &[u8]) -> Result<(), ByteRefusal> {
+        self.sent(false, type_id, body);
+        Ok(())
+    }
+
+    fn tell(&self, type_id: u16, body: &[u8]) -> BoxFuture<'static, Result<(), ByteRefusal>> {
+        self.sent(false, type_id, body);
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn ask(
+        &self,
+        type_id: u16,
+        body: &[u8],
+        _timeout: Option<Duration>,
+    ) -> BoxFuture<'static, ByteReply> {
+        self.sent(true, type_id, body);
+        let reply = match self.answers.next() {
+            Some(Ok(answer)) => Ok(answer),
+            Some(Err(error)) => Err(AskError::Failed(Failure::from_error(
+                Phase::Message("a recorded answer"),
+                error,
+            ))),
+            None => Err(AskError::Failed(Failure::from_error(
+                Phase::Message("a recorded answer"),
+                format!(
+                    "the replay's stand-in for `{}` has no recorded answer left: the replayed \
+                     actor asks more than the recorded one did",
+                    self.name
+                ),
+            ))),
+        };
+        Box::pin(std::future::ready(reply))
+    }
+}
