@@ -70,6 +70,8 @@ pub(crate) struct GateInner<F: Foreign> {
     starting: Mutex<()>,
     /// The messages taken from the mailbox and not yet handled, served in batches.
     pub(crate) mail: Mail<F>,
+    /// Foreign code waiting for the state's lock without holding a virtual clock.
+    unlocked: crate::host::LockWaiters,
     /// How the actor is recorded, if it is (set before its first start).
     pub(crate) recording: OnceLock<crate::ForeignRecording>,
 }
@@ -101,6 +103,7 @@ impl<F: Foreign> ForeignGate<F> {
                 slot: Mutex::new(Slot::Empty),
                 starting: Mutex::new(()),
                 mail: Mail::default(),
+                unlocked: crate::host::LockWaiters::default(),
                 recording: OnceLock::new(),
             }),
         }
@@ -169,15 +172,31 @@ impl<F: Foreign> ForeignGate<F> {
         self.inner.mail.len()
     }
 
-    pub(crate) fn lock(&self) -> MutexGuard<'_, Slot<F::State>> {
-        self.inner.slot.lock().unwrap_or_else(|e| e.into_inner())
+    /// The state's lock. Foreign code of a virtual-time bus (a stop, a release) that waits
+    /// for it lets the clock move meanwhile (`host.rs`), since the handler holding it may be
+    /// waiting on the bus.
+    pub(crate) fn lock(&self) -> SlotGuard<'_, F::State> {
+        let guard = crate::host::lock_released(&self.inner.unlocked, || self.try_lock_raw())
+            .unwrap_or_else(|| self.inner.slot.lock().unwrap_or_else(|e| e.into_inner()));
+        self.guard(guard)
     }
 
-    pub(crate) fn try_lock(&self) -> Option<MutexGuard<'_, Slot<F::State>>> {
+    pub(crate) fn try_lock(&self) -> Option<SlotGuard<'_, F::State>> {
+        self.try_lock_raw().map(|guard| self.guard(guard))
+    }
+
+    fn try_lock_raw(&self) -> Option<MutexGuard<'_, Slot<F::State>>> {
         match self.inner.slot.try_lock() {
             Ok(g) => Some(g),
             Err(TryLockError::Poisoned(e)) => Some(e.into_inner()),
             Err(TryLockError::WouldBlock) => None,
+        }
+    }
+
+    fn guard<'a>(&'a self, guard: MutexGuard<'a, Slot<F::State>>) -> SlotGuard<'a, F::State> {
+        SlotGuard {
+            guard: Some(guard),
+            waiters: &self.inner.unlocked,
         }
     }
 
@@ -226,6 +245,34 @@ impl<F: Foreign> ForeignGate<F> {
             Slot::Running { state, .. } | Slot::Failed { state, .. } => Some(state),
             Slot::Empty => None,
         }
+    }
+}
+
+/// The state's lock, held; letting it go wakes the foreign code waiting for it
+/// ([`crate::host::lock_released`]).
+pub(crate) struct SlotGuard<'a, S> {
+    guard: Option<MutexGuard<'a, Slot<S>>>,
+    waiters: &'a crate::host::LockWaiters,
+}
+
+impl<S> std::ops::Deref for SlotGuard<'_, S> {
+    type Target = Slot<S>;
+
+    fn deref(&self) -> &Slot<S> {
+        self.guard.as_deref().expect("held until dropped")
+    }
+}
+
+impl<S> std::ops::DerefMut for SlotGuard<'_, S> {
+    fn deref_mut(&mut self) -> &mut Slot<S> {
+        self.guard.as_deref_mut().expect("held until dropped")
+    }
+}
+
+impl<S> Drop for SlotGuard<'_, S> {
+    fn drop(&mut self) {
+        drop(self.guard.take());
+        self.waiters.wake();
     }
 }
 
@@ -283,12 +330,17 @@ pub(crate) fn release_later<F: Foreign>(
         incarnation,
         actor,
     };
-    match tokio::runtime::Handle::try_current() {
-        // A pool that is shutting down drops the closure unrun: `release` then runs where
-        // it is dropped.
-        Ok(runtime) => drop(runtime.spawn_blocking(move || drop(release))),
-        Err(_) => drop(release),
-    }
+    // On a host thread; on virtual time it waits for the state's lock as a wait on the bus,
+    // since the callback holding it may be waiting on the bus. Out of a runtime (or on a
+    // pool that is shutting down) the closure is dropped unrun: `release` then runs where it
+    // is dropped.
+    let virtual_time = release
+        .gate
+        .inner
+        .clock
+        .get()
+        .is_some_and(mycelium_actors::Clock::is_virtual);
+    crate::host::spawn_on_host(virtual_time, move || drop(release));
 }
 
 /// Abandons the state of a killed incarnation when dropped, once its lock is free.

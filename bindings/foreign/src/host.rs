@@ -23,6 +23,7 @@ use std::cell::RefCell;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread};
@@ -135,6 +136,66 @@ pub(crate) async fn on_host<T: Send + 'static>(
 /// The hold of the foreign code on this thread, taken away for a wait ([`poll_for`]).
 pub(crate) fn let_go_for_wait() -> Option<ClockHold> {
     HELD.with(|h| h.borrow_mut().take())
+}
+
+/// Threads of foreign code waiting for a lock that other foreign code holds ([`lock_released`]).
+#[derive(Default)]
+pub(crate) struct LockWaiters {
+    any: AtomicBool,
+    wakers: Mutex<Vec<Waker>>,
+}
+
+impl LockWaiters {
+    /// Wakes every waiter: called by the thread that has just let the lock go, which still
+    /// holds its clock, so each waiter's clock is held again before that thread's goes.
+    pub(crate) fn wake(&self) {
+        if !self.any.load(Ordering::Acquire) {
+            return;
+        }
+        let wakers = {
+            let mut wakers = self.wakers.lock().unwrap_or_else(|e| e.into_inner());
+            self.any.store(false, Ordering::Release);
+            std::mem::take(&mut *wakers)
+        };
+        for waker in wakers {
+            waker.wake();
+        }
+    }
+
+    fn register(&self, waker: &Waker) {
+        let mut wakers = self.wakers.lock().unwrap_or_else(|e| e.into_inner());
+        wakers.push(waker.clone());
+        self.any.store(true, Ordering::Release);
+    }
+}
+
+/// Takes a lock through `try_lock`, waiting for it as a wait on the bus when this thread's
+/// foreign code holds a virtual clock: a stop or a release waiting for a handler that waits
+/// on the bus (an ask answered after a timer) must not hold the clock that handler waits
+/// for. The clock is held again by the thread that lets the lock go ([`LockWaiters::wake`],
+/// before its own hold goes). `None` when this thread holds no clock and the lock is taken:
+/// the caller waits for it as for any lock.
+pub(crate) fn lock_released<G>(
+    waiters: &LockWaiters,
+    mut try_lock: impl FnMut() -> Option<G>,
+) -> Option<G> {
+    if let Some(guard) = try_lock() {
+        return Some(guard);
+    }
+    loop {
+        let held = let_go_for_wait()?;
+        let free = std::future::poll_fn(|cx| {
+            if let Some(guard) = try_lock() {
+                return Poll::Ready(guard);
+            }
+            waiters.register(cx.waker());
+            // Let go between the first try and the registration: the wake was missed.
+            try_lock().map_or(Poll::Pending, Poll::Ready)
+        });
+        if let Some(guard) = poll_released(held, std::pin::pin!(free), Duration::from_secs(3600)) {
+            return Some(guard);
+        }
+    }
 }
 
 /// Wakes a waiting thread of foreign code, holding its clock again first.

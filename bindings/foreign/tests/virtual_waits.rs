@@ -52,6 +52,10 @@ struct Asker {
     later: ActorRef<Later>,
     clock: Clock,
     seen: Mutex<Vec<Seen>>,
+    /// Told when a `b"long"` handler starts its wait.
+    entered: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
+    /// Bus time (ns) at which `stop` ran.
+    stopped_at: Mutex<Option<u64>>,
 }
 
 impl Foreign for Asker {
@@ -89,13 +93,30 @@ impl Foreign for Asker {
                     heard: nanos(&self.clock),
                 }
             }
+            b"long" => {
+                // Waits ten seconds of bus time, told that a stop may come meanwhile.
+                let ask = pin!(self.later.ask(10_000));
+                if let Some(entered) = self.entered.lock().unwrap().take() {
+                    let _ = entered.send(());
+                }
+                let answer = poll_for(&runtime, ask, Duration::from_secs(60))
+                    .expect("answered within a minute of wall time")
+                    .map_err(|e| e.to_string())?;
+                Seen::Waited {
+                    asked,
+                    answer,
+                    after: nanos(&self.clock),
+                }
+            }
             other => return Err(format!("unexpected message {other:?}")),
         };
         self.seen.lock().unwrap().push(seen);
         Ok(Some(msg))
     }
 
-    fn stop(&self, _: (), _: &mycelium_actors::StopReason) {}
+    fn stop(&self, _: (), _: &mycelium_actors::StopReason) {
+        *self.stopped_at.lock().unwrap() = Some(nanos(&self.clock));
+    }
 }
 
 /// Runs the foreign actor on a fresh virtual-time bus beside a Rust task that ticks every
@@ -114,6 +135,8 @@ fn run(bodies: &[&[u8]]) -> (Vec<Seen>, u64) {
             later,
             clock: bus.clock().clone(),
             seen: Mutex::default(),
+            entered: Mutex::default(),
+            stopped_at: Mutex::default(),
         });
         let actor = spawn(&bus, foreign.clone(), (), SpawnOptions::new())
             .await
@@ -191,4 +214,55 @@ fn a_run_with_waiting_handlers_repeats_exactly() {
     let first = run(bodies);
     assert_eq!(first.0.len(), 4);
     assert_eq!(run(bodies), first);
+}
+
+/// A bus shut down while a foreign handler waits ten seconds of bus time for an answer: the
+/// stop waits for the handler (foreign code cannot be preempted) without holding the clock
+/// that handler waits for, so the answer comes at its bus time and the stop follows.
+#[test]
+fn a_stop_while_a_handler_waits_on_the_bus_lets_bus_time_pass_until_it_returns() {
+    let (done, finished) = std::sync::mpsc::channel();
+    // On a thread of its own, so that a hang fails the test instead of holding it.
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+            .expect("runtime");
+        let outcome = rt.block_on(async {
+            let bus = Bus::builder().virtual_time().build().unwrap();
+            let later = bus.spawn::<Later>(());
+            let (entered, waiting) = tokio::sync::oneshot::channel();
+            let foreign = Arc::new(Asker {
+                later,
+                clock: bus.clock().clone(),
+                seen: Mutex::default(),
+                entered: Mutex::new(Some(entered)),
+                stopped_at: Mutex::default(),
+            });
+            let actor = spawn(&bus, foreign.clone(), (), SpawnOptions::new())
+                .await
+                .unwrap();
+            actor
+                .try_tell(ForeignMessage {
+                    type_id: 900,
+                    body: b"long".to_vec(),
+                })
+                .unwrap();
+            waiting.await.unwrap();
+            bus.shutdown(Duration::from_secs(60)).await;
+            let seen = foreign.seen.lock().unwrap().clone();
+            let stopped_at = *foreign.stopped_at.lock().unwrap();
+            (seen, stopped_at)
+        });
+        let _ = done.send(outcome);
+    });
+    let (seen, stopped_at) = finished
+        .recv_timeout(Duration::from_secs(120))
+        .expect("the shutdown finished: it did not hold the clock the handler waited for");
+    let [Seen::Waited { asked, answer, .. }] = seen.as_slice() else {
+        panic!("one wait expected: {seen:?}");
+    };
+    assert_eq!(*answer, asked + 10_000_000_000, "answered 10 s of bus time later");
+    assert_eq!(stopped_at, Some(*answer), "stopped once the handler returned");
 }
