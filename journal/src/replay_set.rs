@@ -201,6 +201,9 @@ const HANDLED_BEFORE_ROUNDS: usize = 10_000;
 /// Replays a set of recorded actors together; see the module docs.
 pub struct ReplaySet {
     records: Vec<Record>,
+    /// The positions in `records` of each recorded actor's records (of this node), in
+    /// order: a member's spawn reads its own, not the whole journal.
+    by_actor: HashMap<u64, Vec<usize>>,
     /// What cut the recording short, if a crash did.
     cut: Option<String>,
     gap: Option<crate::record::Gap>,
@@ -277,8 +280,17 @@ impl ReplaySet {
             }
         }
         let cut = cut_short(journal, cut, reading.cut(), gap.is_some());
+        let mut by_actor: HashMap<u64, Vec<usize>> = HashMap::new();
+        for (i, r) in records
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.actor.node == 0)
+        {
+            by_actor.entry(r.actor.id).or_default().push(i);
+        }
         Ok(ReplaySet {
             records,
+            by_actor,
             gap,
             cut,
             bus: None,
@@ -306,10 +318,18 @@ impl ReplaySet {
     /// An actor the set spawns is restarted as recorded by itself, and so is one a program
     /// hosts itself and spawns with [`ReplayRecorder::spawn_options`].
     pub fn restarts(&self, recorded: u64) -> usize {
-        self.records
-            .iter()
-            .filter(|r| r.kind == Kind::Restarted && r.actor.node == 0 && r.actor.id == recorded)
+        self.records_of(recorded)
+            .filter(|r| r.kind == Kind::Restarted)
             .count()
+    }
+
+    /// The records of the recorded actor `recorded` (of this node), in order.
+    fn records_of(&self, recorded: u64) -> impl Iterator<Item = &Record> {
+        self.by_actor
+            .get(&recorded)
+            .into_iter()
+            .flatten()
+            .map(|&i| &self.records[i])
     }
 
     /// Messages of type `M` (sent, asked, published, answered, or received from another
@@ -383,7 +403,7 @@ impl ReplaySet {
             recorded,
             capture: self.capture_for(recorded),
             started: self.started_at(recorded),
-            restarts: crate::restarts::Restarts::times(&self.records, recorded),
+            restarts: crate::restarts::Restarts::times(self.records_of(recorded), recorded),
             link: Arc::default(),
         })
     }
@@ -422,9 +442,8 @@ impl ReplaySet {
 
     /// The bus time the recorded actor `recorded` started at, if the journal has its start.
     fn started_at(&self, recorded: u64) -> Option<Duration> {
-        self.records
-            .iter()
-            .find(|r| r.kind == Kind::Started && r.actor.node == 0 && r.actor.id == recorded)
+        self.records_of(recorded)
+            .find(|r| r.kind == Kind::Started)
             .map(|r| Duration::from_nanos(r.time_ns))
     }
 
@@ -433,11 +452,7 @@ impl ReplaySet {
         let mut readings = Readings::default();
         let mut timers = TimerTimes::default();
         let mut incarnation = 0u32;
-        for r in self
-            .records
-            .iter()
-            .filter(|r| r.actor.node == 0 && r.actor.id == recorded)
-        {
+        for r in self.records_of(recorded) {
             match r.kind {
                 Kind::Restarted => incarnation = incarnation.saturating_add(1),
                 Kind::Handled => {
@@ -480,7 +495,7 @@ impl ReplaySet {
             )));
         }
         let capture = self.capture_for(recorded);
-        let times = crate::restarts::Restarts::times(&self.records, recorded);
+        let times = crate::restarts::Restarts::times(self.records_of(recorded), recorded);
         let restarts = crate::restarts::Restarts::new(times, bus.clock().now());
         let mut options = SpawnOptions::new().record(capture.clone());
         if let Some(restarts) = &restarts {

@@ -263,6 +263,14 @@ fn a_stop_while_a_handler_waits_on_the_bus_lets_bus_time_pass_until_it_returns()
     let [Seen::Waited { asked, answer, .. }] = seen.as_slice() else {
         panic!("one wait expected: {seen:?}");
     };
-    assert_eq!(*answer, asked + 10_000_000_000, "answered 10 s of bus time later");
-    assert_eq!(stopped_at, Some(*answer), "stopped once the handler returned");
+    assert_eq!(
+        *answer,
+        asked + 10_000_000_000,
+        "answered 10 s of bus time later"
+    );
+    assert_eq!(
+        stopped_at,
+        Some(*answer),
+        "stopped once the handler returned"
+    );
 }
