@@ -401,6 +401,19 @@ pub fn report_sent_by_name(
     true
 }
 
+/// The actor whose recorded handler runs on this thread, if any: for a replay's stand-in,
+/// which answers each replayed actor with what it was answered.
+pub fn handling_actor() -> Option<ActorId> {
+    HANDLING
+        .try_with(|h| {
+            h.try_borrow()
+                .ok()
+                .and_then(|h| h.as_ref().map(|h| h.actor))
+        })
+        .ok()
+        .flatten()
+}
+
 /// True while a recorded foreign actor's handler runs on this thread.
 fn handling_here() -> bool {
     HANDLING

@@ -229,22 +229,30 @@ impl Bus {
     }
 
     /// Stands in, on this bus (a replay's), for each of `services`, for the message types
-    /// `type_ids`: tells are taken, asks answered with `answers` in order (`(type id, body,
-    /// None)`, or `(0, b"", error text)`), whichever service is asked. What a recorded actor
-    /// sends them is recorded as any send.
+    /// `type_ids`: tells are taken, asks answered with `answers`: by the asking actor's
+    /// number (`None`: whichever asks), its answers in order (`(type id, body, None)`, or
+    /// `(0, b"", error text)`), whichever service it asks. What a recorded actor sends them
+    /// is recorded as any send.
+    #[allow(clippy::type_complexity)]
     fn stand_in(
         &self,
         services: Vec<String>,
         type_ids: Vec<u16>,
-        answers: Vec<(u16, Vec<u8>, Option<String>)>,
+        answers: Vec<(Option<u64>, Vec<(u16, Vec<u8>, Option<String>)>)>,
     ) -> PyResult<()> {
         self.open("stand_in")?;
         let answers = crate::stand_in::Answers::new(
             answers
                 .into_iter()
-                .map(|(t, body, error)| match error {
-                    None => Ok((t, body)),
-                    Some(error) => Err(error),
+                .map(|(actor, answers)| {
+                    let answers = answers
+                        .into_iter()
+                        .map(|(t, body, error)| match error {
+                            None => Ok((t, body)),
+                            Some(error) => Err(error),
+                        })
+                        .collect();
+                    (actor, answers)
                 })
                 .collect(),
         );

@@ -1,31 +1,42 @@
-//! Stand-ins for the services a replayed Python actor reaches by name: on the replay's bus
-//! each takes the actor's tells and answers its asks with the answers the recording holds,
-//! in the order they were recorded; what the actor sends them is recorded (and compared) as
-//! any send.
+//! Stand-ins for the services replayed Python actors reach by name: on the replay's bus each
+//! takes their tells and answers each actor's asks with the answers the recording holds for
+//! it, in the order they were recorded; what the actors send them is recorded (and
+//! compared) as any send.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mycelium_actors::export::{ByteRefusal, ByteReply, ByteService};
 use mycelium_actors::{ActorId, AskError, BoxFuture, Failure, NodeId, Phase};
-use mycelium_foreign::recording::report_sent;
+use mycelium_foreign::recording::{handling_actor, report_sent};
 use mycelium_foreign::ForeignMessage;
 
 /// One recorded answer: the reply's type id and body, or the asker's error as it read.
 pub(crate) type Answer = Result<(u16, Vec<u8>), String>;
 
-/// The recorded answers, shared by every stand-in of one replay: the actor's asks take them
-/// in the order it makes them, whichever service it asks.
-pub(crate) struct Answers(Mutex<VecDeque<Answer>>);
+/// The recorded answers, shared by every stand-in of one replay, by the replayed actor they
+/// were given to (its number on the replay's bus; `None`: whichever actor asks): each
+/// actor's asks take its own in the order it makes them, whichever service it asks.
+pub(crate) struct Answers(Mutex<HashMap<Option<u64>, VecDeque<Answer>>>);
 
 impl Answers {
-    pub(crate) fn new(answers: Vec<Answer>) -> Arc<Self> {
-        Arc::new(Answers(Mutex::new(answers.into())))
+    pub(crate) fn new(answers: Vec<(Option<u64>, Vec<Answer>)>) -> Arc<Self> {
+        let by_actor = answers
+            .into_iter()
+            .map(|(actor, answers)| (actor, answers.into()))
+            .collect();
+        Arc::new(Answers(Mutex::new(by_actor)))
     }
 
+    /// The next answer for the replayed actor whose handler asks on this thread.
     fn next(&self) -> Option<Answer> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).pop_front()
+        let asker = handling_actor().map(ActorId::local);
+        let mut by_actor = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let own = asker.is_some() && by_actor.contains_key(&asker);
+        by_actor
+            .get_mut(&if own { asker } else { None })
+            .and_then(VecDeque::pop_front)
     }
 }
 

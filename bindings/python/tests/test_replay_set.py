@@ -126,3 +126,44 @@ def test_a_set_names_what_it_cannot_do(tmp_path):
             replay.run()
     with pytest.raises(journal.JournalReadError):
         journal.ReplaySet(str(tmp_path / "nowhere"))
+
+
+class CountingTrader(Trader):
+    """Also tells the Rust `counter` (by service name) each fill, and asks it for the total."""
+
+    @mycelium.handler(Heartbeat)
+    def quote(self, q):
+        answer = super().quote(q)
+        self.bus.ref("counter").tell(Heartbeat(ts_ns=0, seq=answer.seq, sender="trader"))
+        counted = self.bus.ref("counter").ask(Heartbeat(ts_ns=0, seq=0, sender="trader"))
+        return Heartbeat(ts_ns=q.ts_ns, seq=counted.seq, sender="trader")
+
+
+def test_a_set_stands_in_for_the_services_its_actors_reach_by_name(tmp_path):
+    path = str(tmp_path / "desk")
+    rec = journal.Recorder(path, schema=mycelium.trading)
+    with mycelium.Bus(schema=mycelium.trading, record=rec) as bus:
+        bus.spawn_rust("counter", "counter")
+        tree = bus.supervise(
+            [mycelium.python_child("venue", Venue, None)],
+            backoff=mycelium.Backoff(0.01, 1.0, 0.01),
+        )
+        trader = bus.spawn(CountingTrader, tree.child("venue"))
+        for seq in range(1, 10):
+            trader.ask(hb(seq))
+        tree.stop()
+    rec.close()
+
+    def replay(services):
+        with journal.ReplaySet(path, schema=mycelium.trading, services=services) as replay:
+            venue = replay.spawn(Venue)
+            replay.spawn(CountingTrader, venue)
+            return replay.run(mode="compare")
+
+    # The counter's answers are served to the trader as recorded; the venue's are made again
+    # by the venue (a member), not served.
+    same = replay(["counter"])
+    assert same.ok, str(same)
+    assert [a.inputs for a in same.actors] == [9, 9]
+    missing = replay([])
+    assert not missing.ok and "counter" in str(missing), str(missing)

@@ -217,26 +217,40 @@ def _key(row: Any) -> Tuple[Any, ...]:
     return (row.kind, row.type, row.topic, row.payload)
 
 
-def _stand_in(bus: Any, rows: Sequence[Any], services: Sequence[str]) -> None:
-    """Makes ``bus`` stand in for ``services``: for the message types the recorded actor
-    sent, answering with its recorded answers (``rows``: the actor's records) in order."""
-    type_ids = sorted({r.type_id for r in rows if r.kind == "sent" and r.encoding == "contract"})
+_Answer = Tuple[int, bytes, Optional[str]]
+
+
+def _stand_in(
+    bus: Any, rows: Sequence[Any], services: Sequence[str], askers: Dict[Tuple[int, int], Optional[int]]
+) -> None:
+    """Makes ``bus`` stand in for ``services``: for the message types the recorded actors
+    sent, answering each with its recorded answers (``rows``: the journal's records) in
+    order. ``askers``: the recorded actors (node, number), each with its number on ``bus``
+    (``None``: whichever actor asks). The answers an actor had from another of ``askers``
+    are not the stand-ins' to give."""
+    mine = [r for r in rows if (r.node, r.actor) in askers]
+    type_ids = sorted({r.type_id for r in mine if r.kind == "sent" and r.encoding == "contract"})
     if not type_ids:
         raise ReplayError(
             f"services={list(services)!r}: the recorded actor sent no message of the schema, "
             "so there is nothing to stand in for"
         )
-    answers: List[Tuple[int, bytes, Optional[str]]] = []
-    for r in rows:
+    answers: Dict[Tuple[int, int], List[_Answer]] = {a: [] for a in askers}
+    for r in mine:
         if r.kind != "answered":
             continue
+        if r.origin and r.origin[0] == "actor" and (r.origin[1], r.origin[2]) in askers:
+            continue
         if r.encoding == "contract":
-            answers.append((r.type_id, bytes(r.payload), None))
+            answer: _Answer = (r.type_id, bytes(r.payload), None)
         elif r.encoding == "text":
-            answers.append((0, b"", str(r.payload)))
+            answer = (0, b"", str(r.payload))
         else:
-            answers.append((0, b"", f"an answer recorded as {r.encoding} cannot be served"))
-    bus._native.stand_in(list(services), type_ids, answers)
+            answer = (0, b"", f"an answer recorded as {r.encoding} cannot be served")
+        answers[(r.node, r.actor)].append(answer)
+    bus._native.stand_in(
+        list(services), type_ids, [(askers[a], given) for a, given in answers.items()]
+    )
 
 
 # A restart window longer than any recording: the restart limit counts the whole run.
@@ -327,7 +341,7 @@ def replay(
         bus = _bus.Bus(virtual_time=True, schema=schema)
         try:
             if services:
-                _stand_in(bus, [r for r in rows if (r.node, r.actor) == addr], services)
+                _stand_in(bus, rows, services, {addr: None})
             tree = bus.supervise(
                 [_bus.python_child("replayed", actor_class, args, record=recorder)],
                 max_restarts=restarts,
@@ -458,11 +472,20 @@ class ReplaySet:
             replay.spawn(Trader, venue, actor=4)           # refs of the set as arguments
             report = replay.run(mode="compare")
 
-    ``bus`` is the replay's bus (virtual time, the journal's schema). Raises
-    :class:`ReplayError` when an actor is not in the journal or cannot be spawned,
-    ``JournalReadError``/``JournalCorrupt`` when the journal cannot be read."""
+    ``bus`` is the replay's bus (virtual time, the journal's schema). ``services``: the
+    names the set's actors reach through ``self.bus.ref(name)`` outside the set; the
+    replay's bus stands in for each, as for :func:`replay`, answering each actor's asks with
+    the answers it was given, in order. Raises :class:`ReplayError` when an actor is not in
+    the journal or cannot be spawned, ``JournalReadError``/``JournalCorrupt`` when the
+    journal cannot be read."""
 
-    def __init__(self, path: Union[str, "os.PathLike[str]"], *, schema: Any = None) -> None:
+    def __init__(
+        self,
+        path: Union[str, "os.PathLike[str]"],
+        *,
+        schema: Any = None,
+        services: Sequence[str] = (),
+    ) -> None:
         from . import _bus
         from .journal import Journal
 
@@ -475,6 +498,9 @@ class ReplaySet:
             self.bus.shutdown()
             raise ReplayError(str(e)) from None
         self._types: Dict[int, str] = {}
+        # Each spawned actor's number on the replay's bus, by its recorded number.
+        self._numbers: Dict[int, int] = {}
+        self._services = list(services)
 
     def recorded_actors(self) -> List[Tuple[int, str]]:
         """The recorded actors: ``(number, type)``, in the order they first started."""
@@ -505,6 +531,7 @@ class ReplaySet:
         except ValueError as e:
             raise ReplayError(str(e)) from None
         self._types[number] = actor_type
+        self._numbers[number] = int(native.id.lstrip("#"))
         return _bus.ActorRef(native, host.table)
 
     def run(self, mode: str = "first") -> SetReport:
@@ -515,6 +542,11 @@ class ReplaySet:
             raise ValueError(f"run(mode={mode!r}): mode is 'first' or 'compare'")
         if not self._types:
             raise ReplayError("nothing to replay: spawn the set's actors first")
+        if self._services:
+            askers: Dict[Tuple[int, int], Optional[int]] = {
+                (0, number): own for number, own in self._numbers.items()
+            }
+            _stand_in(self.bus, self._rows, self._services, askers)
         try:
             rows, csv = self._native.run(mode == "compare")
         except ValueError as e:
