@@ -233,12 +233,11 @@ impl Bus {
     /// number (`None`: whichever asks), its answers in order (`(type id, body, None)`, or
     /// `(0, b"", error text)`), whichever service it asks. What a recorded actor sends them
     /// is recorded as any send.
-    #[allow(clippy::type_complexity)]
     fn stand_in(
         &self,
         services: Vec<String>,
         type_ids: Vec<u16>,
-        answers: Vec<(Option<u64>, Vec<(u16, Vec<u8>, Option<String>)>)>,
+        answers: Vec<(Option<u64>, Vec<crate::stand_in::GivenAnswer>)>,
     ) -> PyResult<()> {
         self.open("stand_in")?;
         let answers = crate::stand_in::Answers::new(

@@ -15,6 +15,9 @@ use mycelium_foreign::ForeignMessage;
 /// One recorded answer: the reply's type id and body, or the asker's error as it read.
 pub(crate) type Answer = Result<(u16, Vec<u8>), String>;
 
+/// A recorded answer as Python gives it: `(type id, body, None)`, or `(0, b"", error text)`.
+pub(crate) type GivenAnswer = (u16, Vec<u8>, Option<String>);
+
 /// The recorded answers, shared by every stand-in of one replay, by the replayed actor they
 /// were given to (its number on the replay's bus; `None`: whichever actor asks): each
 /// actor's asks take its own in the order it makes them, whichever service it asks.
