@@ -149,6 +149,9 @@ impl LockWaiters {
     /// Wakes every waiter: called by the thread that has just let the lock go, which still
     /// holds its clock, so each waiter's clock is held again before that thread's goes.
     pub(crate) fn wake(&self) {
+        // Paired with the fence in `register`: either this sees the waiter's flag, or the
+        // waiter's next try sees the lock let go.
+        std::sync::atomic::fence(Ordering::SeqCst);
         if !self.any.load(Ordering::Acquire) {
             return;
         }
@@ -163,9 +166,13 @@ impl LockWaiters {
     }
 
     fn register(&self, waker: &Waker) {
-        let mut wakers = self.wakers.lock().unwrap_or_else(|e| e.into_inner());
-        wakers.push(waker.clone());
-        self.any.store(true, Ordering::Release);
+        {
+            let mut wakers = self.wakers.lock().unwrap_or_else(|e| e.into_inner());
+            wakers.push(waker.clone());
+            self.any.store(true, Ordering::Release);
+        }
+        // Paired with the fence in `wake`, before the waiter tries the lock again.
+        std::sync::atomic::fence(Ordering::SeqCst);
     }
 }
 
