@@ -116,7 +116,7 @@ pub struct ReplayRecorder {
     /// When it started live (bus time), if the journal says.
     started: Option<Duration>,
     /// The bus times it was restarted at live.
-    restarts: std::collections::VecDeque<Duration>,
+    restarts: VecDeque<Duration>,
     /// The link that restarts it as recorded, once [`spawn_options`](Self::spawn_options)
     /// made it.
     link: Arc<std::sync::OnceLock<Arc<crate::restarts::Restarts>>>,
@@ -403,7 +403,7 @@ impl ReplaySet {
             recorded,
             capture: self.capture_for(recorded),
             started: self.started_at(recorded),
-            restarts: crate::restarts::Restarts::times(self.records_of(recorded), recorded),
+            restarts: self.restart_times(recorded),
             link: Arc::default(),
         })
     }
@@ -445,6 +445,11 @@ impl ReplaySet {
         self.records_of(recorded)
             .find(|r| r.kind == Kind::Started)
             .map(|r| Duration::from_nanos(r.time_ns))
+    }
+
+    /// The bus times of the recorded restarts of actor `recorded`, in order.
+    fn restart_times(&self, recorded: u64) -> VecDeque<Duration> {
+        crate::restarts::Restarts::times(self.records_of(recorded), recorded)
     }
 
     /// A recorder for actor `recorded` that serves its recorded clock readings.
@@ -495,8 +500,8 @@ impl ReplaySet {
             )));
         }
         let capture = self.capture_for(recorded);
-        let times = crate::restarts::Restarts::times(self.records_of(recorded), recorded);
-        let restarts = crate::restarts::Restarts::new(times, bus.clock().now());
+        let restarts =
+            crate::restarts::Restarts::new(self.restart_times(recorded), bus.clock().now());
         let mut options = SpawnOptions::new().record(capture.clone());
         if let Some(restarts) = &restarts {
             options = options.supervised_by(restarts.clone());

@@ -282,7 +282,7 @@ impl<F: Foreign> Actor for ForeignActor<F> {
             .as_ref()
             .and_then(|r| r.lock().unwrap_or_else(|e| e.into_inner()).take());
         let gate = spec.gate.clone();
-        let direct = !ctx.bus().clock().is_virtual();
+        let virtual_time = ctx.bus().clock().is_virtual();
         let _ = gate.inner.clock.set(ctx.bus().clock().clone());
         // Installed before the spawner hears of the start (its first ask may go direct), on
         // the pool: installing waits for the state's lock, which a callback of a killed
@@ -295,7 +295,8 @@ impl<F: Foreign> Actor for ForeignActor<F> {
             armed: true,
         };
         let installing = gate.clone();
-        let started = on_host(!direct, move || {
+        let started = on_host(virtual_time, move || {
+            let direct = !virtual_time;
             installing.start_and_install(|| spec.foreign.start(&spec.args, &gated), direct, &claim)
         })
         .await;
@@ -392,13 +393,10 @@ impl<F: Foreign> Handler<ForeignMessage> for ForeignActor<F> {
             Ok(Err(Stale::Lost)) => fail(lost(
                 "the actor's state was lost with a callback thread; it must restart".into(),
             )),
-            Err(Lost::Panicked(payload)) => match payload.downcast::<Failure>() {
-                Ok(failure) => fail(*failure),
-                Err(payload) => fail(lost(format!(
-                    "the callback thread was lost: {}",
-                    panic_text(payload)
-                ))),
-            },
+            Err(Lost::Panicked(payload)) => fail(lost(format!(
+                "the callback thread was lost: {}",
+                panic_text(payload)
+            ))),
             Err(Lost::Dropped) => fail(lost(LOST_THREAD.into())),
         }
     }

@@ -387,7 +387,7 @@ pub fn report_sent_by_name(
     type_id: u16,
     body: &[u8],
 ) -> bool {
-    if !RECORDING.load(Ordering::Relaxed) || !handling_here() {
+    if !RECORDING.load(Ordering::Relaxed) || handling_actor().is_none() {
         return false;
     }
     let Some(to) = bus.exports().rust_receiver(service, type_id) else {
@@ -412,13 +412,6 @@ pub fn handling_actor() -> Option<ActorId> {
         })
         .ok()
         .flatten()
-}
-
-/// True while a recorded foreign actor's handler runs on this thread.
-fn handling_here() -> bool {
-    HANDLING
-        .try_with(|h| h.try_borrow().is_ok_and(|h| h.is_some()))
-        .unwrap_or(false)
 }
 
 /// [`report_answered`] of an answer given as its contract type id and body, copied only

@@ -438,6 +438,15 @@ class RouterV2(Router):
         return super().route(hb)
 
 
+class RouterV3(Router):
+    """A new version that asks the counter twice for each heartbeat."""
+
+    @mycelium.handler(Heartbeat)
+    def route(self, hb):
+        self.bus.ref("counter").ask(Heartbeat(ts_ns=0, seq=0, sender=""))
+        return super().route(hb)
+
+
 def test_an_actor_that_sends_by_service_name_replays_against_stand_ins_serving_the_recorded_answers(
     tmp_path,
 ):
@@ -468,6 +477,19 @@ def test_an_actor_that_sends_by_service_name_replays_against_stand_ins_serving_t
     )
     assert [d.input for d in changed.differences] == [2], str(changed)
     assert "seq=14" in changed.first.now and "seq=7" in changed.first.recorded, str(changed)
+    # A version that asks more than the recorded one runs out of recorded answers: its
+    # last extra ask fails, and says why.
+    greedy = journal.replay(
+        path,
+        RouterV3,
+        None,
+        actor=number,
+        schema=mycelium.trading,
+        mode="compare",
+        services=["counter"],
+    )
+    assert not greedy.ok
+    assert "no recorded answer left" in str(greedy), str(greedy)
     # A book sends nothing but publications: no stand-in can serve it.
     book = str(tmp_path / "book")
     record_book(book, [1, 2])
