@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::error::{RingError, ShmError};
+use super::error::ShmError;
 use super::ring::{Consumer, Producer};
 use super::segment::{segment_name, Segment};
 use super::wake::{spin_until, WaitPolicy};
@@ -66,17 +66,6 @@ fn ends(seg: Arc<Segment>, wait: WaitPolicy) -> (ShmSender, ShmReceiver) {
     )
 }
 
-/// A ring error as a channel error; a corrupt ring retires the segment (nobody can use it
-/// again, so it is removed when this side drops it).
-fn ring_err(seg: &Segment) -> impl Fn(RingError) -> ShmError + '_ {
-    move |e| {
-        if matches!(e, RingError::Corrupt(_)) {
-            seg.retire();
-        }
-        ShmError::Ring(e)
-    }
-}
-
 fn gone(seg: &Segment) -> ShmError {
     ShmError::PeerGone {
         name: seg.name().to_owned(),
@@ -98,7 +87,7 @@ impl ShmSender {
     /// returns when the message is in the ring, or with an error that says why it is not.
     pub fn send(&mut self, msg: &[u8]) -> Result<(), ShmError> {
         loop {
-            if self.ring.try_push(msg).map_err(ring_err(&self.seg))? {
+            if self.ring.try_push(msg).map_err(ShmError::Ring)? {
                 return Ok(());
             }
             let ring = &self.ring;
@@ -116,7 +105,7 @@ impl ShmSender {
 
     /// Sends one message if the ring has room now; `Ok(false)` (nothing sent) when it is full.
     pub fn try_send(&mut self, msg: &[u8]) -> Result<bool, ShmError> {
-        self.ring.try_push(msg).map_err(ring_err(&self.seg))
+        self.ring.try_push(msg).map_err(ShmError::Ring)
     }
 
     /// Largest message the ring carries; [`RingError::TooLarge`] refuses longer ones.
@@ -127,7 +116,7 @@ impl ShmSender {
     /// The messages sent but never consumed by the peer, oldest first: after the peer died,
     /// exactly the ones it did not see.
     pub fn unconsumed(&mut self) -> Result<Vec<Vec<u8>>, ShmError> {
-        self.ring.unconsumed().map_err(ring_err(&self.seg))
+        self.ring.unconsumed().map_err(ShmError::Ring)
     }
 
     /// Whether the peer runs (or has not attached yet).
@@ -167,11 +156,7 @@ impl ShmReceiver {
         // A timeout too long to add to the clock is no timeout.
         let deadline = timeout.and_then(|t| std::time::Instant::now().checked_add(t));
         loop {
-            if let Some(r) = self
-                .ring
-                .try_pop_with(&mut f)
-                .map_err(ring_err(&self.seg))?
-            {
+            if let Some(r) = self.ring.try_pop_with(&mut f).map_err(ShmError::Ring)? {
                 return Ok(Some(r));
             }
             let ring = &self.ring;
@@ -189,11 +174,7 @@ impl ShmReceiver {
             let woke = ring.readable().park_unless(|| ring.ready(), Some(park));
             if !woke && !ring.ready() && !self.seg.peer_alive() {
                 // The peer may have published just before dying: drain first.
-                if let Some(r) = self
-                    .ring
-                    .try_pop_with(&mut f)
-                    .map_err(ring_err(&self.seg))?
-                {
+                if let Some(r) = self.ring.try_pop_with(&mut f).map_err(ShmError::Ring)? {
                     return Ok(Some(r));
                 }
                 return Err(gone(&self.seg));
@@ -203,7 +184,7 @@ impl ShmReceiver {
 
     /// Receives one message if there is one now.
     pub fn try_recv_with<R>(&mut self, f: impl FnOnce(&[u8]) -> R) -> Result<Option<R>, ShmError> {
-        self.ring.try_pop_with(f).map_err(ring_err(&self.seg))
+        self.ring.try_pop_with(f).map_err(ShmError::Ring)
     }
 
     /// Whether the peer runs (or has not attached yet).

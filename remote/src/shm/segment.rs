@@ -14,8 +14,10 @@
 //! by one side (the *creator*) and opened by the other (the *attacher*), which must run as the
 //! same user. Each side records its pid, the start time of its process (so that a reused
 //! pid is not mistaken for the owner) and its pid namespace (the inode of `/proc/self/ns/pid`).
-//! A segment serves one life of a link: it is unlinked when both sides have dropped it, or when
-//! one side drops it and the other is dead; and when a creator finds a segment of its name
+//! A segment serves one life of a link: it is unlinked as soon as either side drops it (the
+//! link's life is over; the other side keeps its mapping until it drops it too), so a side
+//! that ends its process without dropping it (`process::exit`, `kill -9`) leaves nothing
+//! behind as long as the other side drops it; and when a creator finds a segment of its name
 //! whose owners are all dead (a `kill -9` left it behind), it unlinks it and creates a fresh
 //! one (one that another creator is still setting up is left alone until it is stale). An
 //! owner is judged dead only when that can be known: it lives in this process's pid
@@ -123,8 +125,7 @@ pub fn segment_name(prefix: &str, link: &str) -> Result<String, ShmError> {
     }
 }
 
-/// A mapping of a segment. Dropping it marks this side done and unlinks the object when the
-/// other side is done too, or dead.
+/// A mapping of a segment. Dropping it marks this side done and unlinks the object.
 #[derive(Debug)]
 pub struct Segment {
     name: String,
@@ -134,11 +135,8 @@ pub struct Segment {
     side: Side,
     ring_bytes: usize,
     reclaimed: Option<u32>,
-    /// Set when this process learnt that nobody will use the segment again (the peer's
-    /// socket closed, or the rings are corrupt).
-    retired: std::sync::atomic::AtomicBool,
     /// Whether this side took part in the segment's life (created it, or attached): only then
-    /// does dropping it count as done and possibly unlink the object.
+    /// does dropping it count as done and unlink the object.
     joined: bool,
 }
 
@@ -186,7 +184,6 @@ impl Segment {
             side,
             ring_bytes,
             reclaimed: None,
-            retired: std::sync::atomic::AtomicBool::new(false),
             joined: false,
         })
     }
@@ -491,13 +488,6 @@ impl Segment {
         (pid != 0).then_some(pid)
     }
 
-    /// Records that nobody will use the segment again: the peer is gone although its process
-    /// may still be on its way out (its end of the link's socket closed), or a ring is
-    /// corrupt. Dropping this side then unlinks the segment, whatever the header says.
-    pub fn retire(&self) {
-        self.retired.store(true, Ordering::Relaxed);
-    }
-
     /// False once the peer attached and then died. (Before it attaches, it is not dead.)
     pub fn peer_alive(&self) -> bool {
         let owner = &self.header().owners[1 - self.side.index()];
@@ -565,14 +555,12 @@ impl Drop for Segment {
             self.unmap();
             return;
         }
-        let h = self.header();
-        let before = h.done.fetch_add(1, Ordering::AcqRel);
-        let peer = &h.owners[1 - self.side.index()];
-        let peer_pid = peer.pid.load(Ordering::Acquire);
-        // An attacher that has not recorded itself does not keep the segment (`Owner::keeps`);
-        // the creator's slot always is recorded.
-        let peer_gone = self.retired.load(Ordering::Relaxed) || peer_pid == 0 || !peer.keeps();
-        if (before >= 1 || peer_gone) && self.still_ours() {
+        self.header().done.fetch_add(1, Ordering::AcqRel);
+        // The name is of no use once one side is done: an attacher opens it once, at the
+        // link's start. Waiting for the other side (or its death) to unlink it left it behind
+        // whenever that side's process ended without dropping its mapping (`process::exit`
+        // right after closing a link) while this side still judged it alive.
+        if self.still_ours() {
             let _ = shm::unlink(self.name.as_str());
         }
         self.unmap();

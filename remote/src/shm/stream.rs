@@ -34,7 +34,6 @@ struct Shared {
     /// Registered with the runtime for reading and writing ([`DOORBELL_INTEREST`]), read
     /// through the readiness guard so that a drain knows when it has emptied the socket.
     socket: Arc<AsyncFd<OwnedFd>>,
-    segment: Arc<Segment>,
     read_waker: Mutex<Option<Waker>>,
     write_waker: Mutex<Option<Waker>>,
     /// The reading half parked on the socket since it last moved bytes.
@@ -45,10 +44,9 @@ struct Shared {
 
 impl Shared {
     /// Reads every byte waiting on the socket, once the runtime says it is readable (`ready`,
-    /// from `poll_read_ready`); `Ok(true)` on end of file (the peer is gone). End of file or an
-    /// error marks the peer gone in the segment. A read that fills less than the buffer
-    /// emptied the socket: the next byte raises a new edge, so no read is made to learn that
-    /// nothing is left.
+    /// from `poll_read_ready`); `Ok(true)` on end of file (the peer is gone). A read that
+    /// fills less than the buffer emptied the socket: the next byte raises a new edge, so no
+    /// read is made to learn that nothing is left.
     fn drain(
         &self,
         mut ready: tokio::io::unix::AsyncFdReadyGuard<'_, OwnedFd>,
@@ -65,18 +63,10 @@ impl Shared {
                     ready.clear_ready();
                     return Ok(false);
                 }
-                Ok(0) => {
-                    // The peer's end closed: it dropped the link or died (its process may
-                    // not look dead yet), so this side may remove the segment when done.
-                    self.segment.retire();
-                    return Ok(true);
-                }
+                Ok(0) => return Ok(true),
                 Ok(_) => continue,
-                Err(e) => {
-                    // A dead peer that left doorbell bytes unread shows as a reset.
-                    self.segment.retire();
-                    return Err(e);
-                }
+                // A dead peer that left doorbell bytes unread shows as a reset.
+                Err(e) => return Err(e),
             }
         }
     }
@@ -119,11 +109,8 @@ impl Shared {
 /// sockets in block mode keep that registration for the same reason.
 const DOORBELL_INTEREST: Interest = Interest::READABLE.add(Interest::WRITABLE);
 
-/// A ring error as an I/O error; a corrupt ring retires the segment.
-fn ring_io(e: RingError, segment: &Segment) -> io::Error {
-    if matches!(e, RingError::Corrupt(_)) {
-        segment.retire();
-    }
+/// A ring error as an I/O error.
+fn ring_io(e: RingError) -> io::Error {
     match e {
         RingError::Closed => io::Error::new(io::ErrorKind::BrokenPipe, e),
         other => io::Error::new(io::ErrorKind::InvalidData, other),
@@ -155,7 +142,6 @@ pub struct ShmReadHalf {
 #[derive(Debug)]
 struct ReadState {
     ring: Consumer,
-    segment: Arc<Segment>,
     /// Bytes of the current record not yet handed out.
     pending: Vec<u8>,
     at: usize,
@@ -175,14 +161,13 @@ impl ShmStream {
         let socket: OwnedFd = socket.into_std()?.into();
         let socket = crate::polled::register(socket, DOORBELL_INTEREST).map_err(|(_, e)| e)?;
         let socket = Arc::new(socket);
-        let segment = Arc::new(segment);
-        let (mut producer, mut consumer) = segment.ends();
+        // The ring ends keep the segment mapped.
+        let (mut producer, mut consumer) = Arc::new(segment).ends();
         let bell: Arc<dyn AsFd + Send + Sync> = socket.clone();
         producer.set_doorbell(Doorbell::new(bell.clone()));
         consumer.set_doorbell(Doorbell::new(bell));
         let shared = Arc::new(Shared {
             socket,
-            segment: segment.clone(),
             read_waker: Mutex::new(None),
             write_waker: Mutex::new(None),
             read_parked: AtomicBool::new(false),
@@ -196,7 +181,6 @@ impl ShmStream {
                 idle_at: AtomicU64::new(0),
                 inner: ReadState {
                     ring: consumer,
-                    segment: segment.clone(),
                     pending: Vec::new(),
                     at: 0,
                     eof: false,
@@ -295,7 +279,7 @@ impl ReadState {
                     self.eof = true;
                     return Ok(false);
                 }
-                Err(e) => return Err(ring_io(e, &self.segment)),
+                Err(e) => return Err(ring_io(e)),
             }
         }
     }
@@ -364,7 +348,7 @@ fn push(
                 return Poll::Ready(Ok(len));
             }
             Ok(false) => {}
-            Err(e) => return Poll::Ready(Err(ring_io(e, &shared.segment))),
+            Err(e) => return Poll::Ready(Err(ring_io(e))),
         }
         if !ring.writable().arm_doorbell(|| ring.ready_for(len)) {
             continue;
@@ -428,7 +412,7 @@ impl ShmWriteHalf {
                 Ok(data.len())
             }
             Ok(false) => Err(io::ErrorKind::WouldBlock.into()),
-            Err(e) => Err(ring_io(e, &self.shared.segment)),
+            Err(e) => Err(ring_io(e)),
         }
     }
 }

@@ -308,8 +308,15 @@ async fn a_look_without_the_lock_hides_no_record_no_close_and_no_scribble() {
     // Random words over both control blocks (write and read indices, wake-up words, closed
     // flags), as the link test `a_scribbled_segment_closes_the_connection_and_the_link_recovers`
     // writes them.
+    let lead = format!("myc-nothing-new-{}.", std::process::id());
+    let name = std::fs::read_dir("/dev/shm")
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .find(|n| n.starts_with(&lead))
+        .expect("the link's segment");
     let fd = rustix::shm::open(
-        format!("/{}", r.shared.segment.name()).as_str(),
+        format!("/{name}").as_str(),
         rustix::shm::OFlags::RDWR,
         rustix::fs::Mode::empty(),
     )

@@ -153,6 +153,34 @@ pub fn segments(prefix: &str) -> Vec<String> {
     names
 }
 
+/// A segment's name with what its header says of its owners (pid, whether recorded, whether
+/// the process still exists) and how many sides dropped it, for a failure message.
+fn describe(name: &str) -> String {
+    let Ok(bytes) = std::fs::read(format!("/dev/shm/{name}")) else {
+        return format!("{name} (unreadable)");
+    };
+    if bytes.len() < 112 {
+        return format!("{name} ({} bytes)", bytes.len());
+    }
+    let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
+    let owner = |at: usize| {
+        let pid = u32_at(at);
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| s.rsplit_once(')').map(|(_, r)| r.trim().chars().next()))
+            .flatten()
+            .map_or("gone".to_owned(), |c| format!("state {c}"));
+        format!("pid {pid} recorded {} {state}", u32_at(at + 4))
+    };
+    format!(
+        "{name}: magic {}, creator {}, attacher {}, done {}",
+        u32_at(0) != 0,
+        owner(56),
+        owner(80),
+        u32_at(108)
+    )
+}
+
 /// Waits (bounded) until no segment is left under `prefix`.
 pub async fn no_segments_left(prefix: &str) {
     tokio::time::timeout(BOUND, async {
@@ -161,7 +189,10 @@ pub async fn no_segments_left(prefix: &str) {
         }
     })
     .await
-    .unwrap_or_else(|_| panic!("segments left behind: {:?}", segments(prefix)));
+    .unwrap_or_else(|_| {
+        let left: Vec<String> = segments(prefix).iter().map(|n| describe(n)).collect();
+        panic!("segments left behind: {left:?}")
+    });
 }
 
 /// Node `b` sends `count` asks of `ask_len` bytes, each with a tell after it, to a node `a`
