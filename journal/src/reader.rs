@@ -1,6 +1,7 @@
 //! Reading a journal directory: its segments in order, every record checked.
 
 use std::fs;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use crate::error::JournalError;
@@ -183,6 +184,9 @@ fn short_header(path: &Path) -> bool {
     fs::metadata(path).is_ok_and(|m| m.len() < crate::header::FIXED as u64)
 }
 
+/// Bytes read from a segment at a time.
+const CHUNK: usize = 256 * 1024;
+
 /// The records of a journal, each checked; see [`JournalReader::records`].
 ///
 /// A damaged record ends the iteration with an error naming its segment and offset: it is
@@ -193,8 +197,14 @@ pub struct Records<'a> {
     journal: &'a JournalReader,
     from_ns: Option<u64>,
     next_segment: usize,
+    /// The segment being read; `None` once all of it is in `data`.
+    file: Option<fs::File>,
+    /// A window of the segment: its bytes from offset `window_at`, read a chunk at a time
+    /// into the same buffer (a journal is not read into memory whole).
     data: Vec<u8>,
+    window_at: u64,
     path: PathBuf,
+    /// The next record's place in `data`.
     pos: usize,
     expected: Option<u64>,
     cut: Option<Cut>,
@@ -207,7 +217,9 @@ impl<'a> Records<'a> {
             journal,
             from_ns,
             next_segment: 0,
+            file: None,
             data: Vec::new(),
+            window_at: 0,
             path: PathBuf::new(),
             pos: 0,
             expected: None,
@@ -220,6 +232,27 @@ impl<'a> Records<'a> {
     /// one (the bytes after the last whole record).
     pub fn cut(&self) -> Option<Cut> {
         self.cut
+    }
+
+    /// Reads the next chunk of the segment into the window, after dropping the bytes already
+    /// read from it; `Ok(false)` when the segment had no more bytes.
+    fn refill(&mut self) -> Result<bool, JournalError> {
+        let Some(file) = self.file.as_mut() else {
+            return Ok(false);
+        };
+        self.data.drain(..self.pos);
+        self.window_at += self.pos as u64;
+        self.pos = 0;
+        let before = self.data.len();
+        let read = file
+            .take(CHUNK as u64)
+            .read_to_end(&mut self.data)
+            .map_err(|e| JournalError::io("read", &self.path, e))?;
+        if read < CHUNK {
+            // A short read is the end of the file (as it is now: a writer may still append).
+            self.file = None;
+        }
+        Ok(self.data.len() > before)
     }
 
     /// Loads the next segment; `Ok(false)` when there is none.
@@ -236,9 +269,15 @@ impl<'a> Records<'a> {
             });
             self.data.clear();
             self.pos = 0;
+            self.file = None;
             return Ok(true);
         };
-        let data = fs::read(&info.path).map_err(|e| JournalError::io("read", &info.path, e))?;
+        let mut file =
+            fs::File::open(&info.path).map_err(|e| JournalError::io("read", &info.path, e))?;
+        let file_len = file
+            .metadata()
+            .map_err(|e| JournalError::io("read", &info.path, e))?
+            .len();
         match self.expected {
             Some(expected) if expected != header.first_seq => {
                 return Err(JournalError::Discontinuous {
@@ -251,20 +290,25 @@ impl<'a> Records<'a> {
             }
             _ => self.expected = Some(header.first_seq),
         }
-        self.pos = info.header_len;
+        let mut start = info.header_len as u64;
         if let Some(from) = self.from_ns {
             let entries = index::read(
                 &segment::index_path(&self.journal.dir, info.number),
-                data.len() as u64,
+                file_len,
             );
             if let Some(IndexEntry { seq, offset, .. }) = index::start_for(&entries, from) {
-                if offset >= info.header_len as u64 {
-                    self.pos = offset as usize;
+                if offset >= start {
+                    start = offset;
                     self.expected = Some(seq);
                 }
             }
         }
-        self.data = data;
+        file.seek(SeekFrom::Start(start))
+            .map_err(|e| JournalError::io("read", &info.path, e))?;
+        self.file = Some(file);
+        self.data.clear();
+        self.window_at = start;
+        self.pos = 0;
         self.path = info.path.clone();
         Ok(true)
     }
@@ -283,8 +327,16 @@ impl Iterator for Records<'_> {
             if self.done {
                 return None;
             }
-            let offset = self.pos as u64;
-            match frame::read(&self.data[self.pos.min(self.data.len())..]) {
+            let offset = self.window_at + self.pos as u64;
+            let frame = frame::read(&self.data[self.pos.min(self.data.len())..]);
+            if matches!(frame, Frame::End | Frame::Torn) && self.file.is_some() {
+                // The window ends before the segment does.
+                if let Err(e) = self.refill() {
+                    return self.fail(e);
+                }
+                continue;
+            }
+            match frame {
                 Frame::End => match self.load_next() {
                     Ok(true) => continue,
                     Ok(false) => {
@@ -298,7 +350,7 @@ impl Iterator for Records<'_> {
                     let is_last = self.next_segment == self.journal.segments.len()
                         || (self.next_segment + 1 == self.journal.segments.len()
                             && self.journal.segments[self.next_segment].header.is_none());
-                    let bytes = self.data.len() as u64 - offset;
+                    let bytes = (self.data.len() - self.pos) as u64;
                     if !is_last {
                         let path = self.path.clone();
                         return self.fail(JournalError::Corrupt {

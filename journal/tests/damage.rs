@@ -163,6 +163,54 @@ fn a_flipped_bit_anywhere_is_refused_and_names_the_segment_and_offset() {
     }
 }
 
+/// A segment is read 256 KiB at a time: records that straddle a window's edge read back
+/// whole, and a cut or a flipped bit next to an edge is found where it is.
+#[test]
+fn records_across_the_readers_windows_read_back_and_damage_next_to_an_edge_is_found() {
+    const WINDOW: usize = 256 * 1024;
+    let (dir, bytes, ends) = journal(15_000);
+    assert!(bytes.len() > ends[0] + 3 * WINDOW, "{} bytes", bytes.len());
+    let (all, error, cut) = read(dir.path());
+    assert!(error.is_none() && cut.is_none(), "{error:?} {cut:?}");
+    assert_eq!(all.len(), 15_000);
+    assert!(all.iter().enumerate().all(|(i, r)| r.seq == i as u64));
+    // The record holding byte `at`.
+    let holding = |at: usize| ends.iter().filter(|&&e| e <= at).count() - 1;
+    for edge in [1, 2, 3].map(|k| ends[0] + k * WINDOW) {
+        let straddling = holding(edge);
+        for at in [
+            edge - 1,
+            edge,
+            edge + 1,
+            ends[straddling],
+            ends[straddling + 1] - 1,
+        ] {
+            let mut damaged = bytes.clone();
+            damaged[at] ^= 0x10;
+            let copy = copy_with(dir.path(), &damaged);
+            let (records, error, _) = read(copy.path());
+            let hit = holding(at);
+            assert_eq!(records, all[..hit], "flip at {at}");
+            assert!(
+                matches!(error, Some(JournalError::Corrupt { offset, .. }) if offset == ends[hit] as u64),
+                "flip at {at}: {error:?}"
+            );
+
+            let copy = copy_with(dir.path(), &bytes[..at]);
+            let (records, error, cut) = read(copy.path());
+            assert!(error.is_none(), "cut at {at}: {error:?}");
+            assert_eq!(records, all[..hit], "cut at {at}");
+            let expected =
+                (ends[hit] != at).then_some((1, ends[hit] as u64, (at - ends[hit]) as u64));
+            assert_eq!(
+                cut.map(|c| (c.segment, c.offset, c.bytes)),
+                expected,
+                "cut at {at}"
+            );
+        }
+    }
+}
+
 #[test]
 fn damage_in_the_middle_of_a_journal_stops_the_reading_there() {
     let (dir, mut bytes, ends) = journal(6);
