@@ -278,32 +278,36 @@ impl fmt::Display for ReplayReport {
     }
 }
 
+/// A type's name or a topic in an output: the replayed actor's type names are static, the
+/// recording's are read from the journal.
+pub(crate) type Text = std::borrow::Cow<'static, str>;
+
 /// An output of the actor after one input, as compared.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Output {
     /// The input itself came from the actor's timer number `timer` (regenerated in a
     /// replay by the actor's own timers on virtual time, not fed).
     Timer {
-        name: String,
+        name: Text,
         timer: u64,
         time_ns: u64,
     },
     Replied {
-        name: String,
+        name: Text,
         payload: Vec<u8>,
     },
     /// The input itself, sent by another replayed actor (regenerated, not fed); `payload`
     /// as for `Sent`.
     Received {
-        name: String,
+        name: Text,
         payload: Option<Vec<u8>>,
     },
     /// A tell or an ask (`how`) of another actor, or a publication on `topic`; `payload` is
     /// `None` when the replay has no codec for the type (then only the type is compared).
     Sent {
         how: &'static str,
-        name: String,
-        topic: String,
+        name: Text,
+        topic: Text,
         payload: Option<Vec<u8>>,
     },
     Failed(String),
@@ -449,6 +453,8 @@ pub(crate) struct Capture {
     /// Each input (other than a timer's) is an output too, for a set's regenerated inputs.
     pub(crate) received: bool,
     pub(crate) outputs: Mutex<Vec<Vec<Output>>>,
+    /// How many outputs each input has in the recording (where the replay knows it).
+    pub(crate) recorded_outputs: Vec<usize>,
     /// The clock readings recorded during each input (and, first, before any), served to
     /// the replayed actor in their order.
     pub(crate) readings: Mutex<Readings>,
@@ -502,7 +508,7 @@ impl Recorder for Capture {
         type_name: &'static str,
         msg: &dyn Any,
     ) {
-        let first = match delivery {
+        let first: Option<Output> = match delivery {
             Delivery::Timer { timer } => {
                 // The time it was served to fire at: the clock's, rounded to its tick.
                 let time = self
@@ -511,20 +517,24 @@ impl Recorder for Capture {
                     .ok()
                     .and_then(|mut t| t.served.get_mut(&timer)?.pop_front())
                     .unwrap_or(time);
-                vec![Output::Timer {
-                    name: type_name.to_owned(),
+                Some(Output::Timer {
+                    name: type_name.into(),
                     timer,
                     time_ns: u64::try_from(time.as_nanos()).unwrap_or(u64::MAX),
-                }]
+                })
             }
-            Delivery::Tell | Delivery::Ask if self.received => vec![Output::Received {
-                name: type_name.to_owned(),
+            Delivery::Tell | Delivery::Ask if self.received => Some(Output::Received {
+                name: type_name.into(),
                 payload: self.encode(msg),
-            }],
-            Delivery::Tell | Delivery::Ask => Vec::new(),
+            }),
+            Delivery::Tell | Delivery::Ask => None,
         };
         if let Ok(mut o) = self.outputs.lock() {
-            o.push(first);
+            // Room for as many outputs as the recording has for this input.
+            let room = self.recorded_outputs.get(o.len()).copied().unwrap_or(0);
+            let mut outputs = Vec::with_capacity(room.max(1));
+            outputs.extend(first);
+            o.push(outputs);
         }
     }
 
@@ -546,8 +556,8 @@ impl Recorder for Capture {
             if let Some(last) = o.last_mut() {
                 last.push(Output::Sent {
                     how: sent_how(kind, asked),
-                    name: type_name.to_owned(),
-                    topic: topic.to_owned(),
+                    name: type_name.into(),
+                    topic: topic.to_owned().into(),
                     payload,
                 });
             }
@@ -574,7 +584,7 @@ impl Recorder for Capture {
         if let Ok(mut o) = self.outputs.lock() {
             if let Some(last) = o.last_mut() {
                 last.push(Output::Replied {
-                    name: type_name.to_owned(),
+                    name: type_name.into(),
                     payload,
                 });
             }
@@ -651,13 +661,35 @@ pub(crate) fn sent_how(kind: Kind, asked: bool) -> &'static str {
 }
 
 pub(crate) fn encode_json<R: serde::Serialize + 'static>(reply: &dyn Any) -> Option<Vec<u8>> {
-    serde_json::to_vec(reply.downcast_ref::<R>()?).ok()
+    let reply = reply.downcast_ref::<R>()?;
+    encoded(|out| serde_json::to_writer(out, reply).is_ok())
 }
 
 pub(crate) fn encode_contract<R: WireMessage + 'static>(reply: &dyn Any) -> Option<Vec<u8>> {
-    let mut out = Vec::new();
-    reply.downcast_ref::<R>()?.encode_body(&mut out);
-    Some(out)
+    let reply = reply.downcast_ref::<R>()?;
+    encoded(|out| {
+        reply.encode_body(out);
+        true
+    })
+}
+
+/// What `encode` writes (`None` if it fails), encoded in a buffer this thread keeps and
+/// returned in a vector of its exact length: one allocation per output, not one per growth.
+fn encoded(encode: impl FnOnce(&mut Vec<u8>) -> bool) -> Option<Vec<u8>> {
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+        Ok(mut out) => {
+            out.clear();
+            encode(&mut out).then(|| out.to_vec())
+        }
+        // An encoder that records a message of its own while encoding: a buffer of its own.
+        Err(_) => {
+            let mut out = Vec::new();
+            encode(&mut out).then_some(out)
+        }
+    })
 }
 
 pub(crate) fn decode_contract<M: WireMessage>(record: &Record) -> Result<M, String> {
@@ -846,7 +878,7 @@ impl<A: Actor> Replay<A> {
                     }
                     let first = match record.origin {
                         Origin::Timer { id } => vec![Output::Timer {
-                            name: record.name.clone(),
+                            name: record.name.clone().into(),
                             timer: id,
                             time_ns: record.time_ns,
                         }],
@@ -870,7 +902,7 @@ impl<A: Actor> Replay<A> {
                 Kind::Replied => {
                     if let Some((_, outputs)) = inputs.last_mut() {
                         outputs.push(Output::Replied {
-                            name: record.name,
+                            name: record.name.into(),
                             payload: record.payload,
                         });
                     }
@@ -879,8 +911,8 @@ impl<A: Actor> Replay<A> {
                     if let Some((_, outputs)) = inputs.last_mut() {
                         outputs.push(Output::Sent {
                             how: sent_how(record.kind, record.asked),
-                            name: record.name,
-                            topic: record.topic,
+                            name: record.name.into(),
+                            topic: record.topic.into(),
                             payload: (record.encoding != Encoding::Empty).then_some(record.payload),
                         });
                     }
@@ -909,6 +941,7 @@ impl<A: Actor> Replay<A> {
             encoders: std::sync::RwLock::new(self.encoders.clone()),
             received: false,
             outputs: Mutex::new(Vec::new()),
+            recorded_outputs: inputs.iter().map(|(_, outputs)| outputs.len()).collect(),
             readings: Mutex::new(readings),
             timers: Mutex::new(timers),
         });
@@ -950,7 +983,7 @@ impl<A: Actor> Replay<A> {
             let Some(feed) = self.feeds.get(&record.name) else {
                 return Err(ReplayError::Input {
                     seq: record.seq,
-                    name: record.name.clone(),
+                    name: record.name.clone().into(),
                     reason:
                         "no decoder was chosen for its type (Replay::serde or Replay::contract)"
                             .to_owned(),
@@ -959,7 +992,7 @@ impl<A: Actor> Replay<A> {
             if record.encoding == Encoding::Empty {
                 return Err(ReplayError::Input {
                     seq: record.seq,
-                    name: record.name.clone(),
+                    name: record.name.clone().into(),
                     reason: "it was recorded without its payload (no codec was chosen for it)"
                         .to_owned(),
                 });
@@ -970,7 +1003,7 @@ impl<A: Actor> Replay<A> {
                 Err(Refused::Decode(reason)) => {
                     return Err(ReplayError::Input {
                         seq: record.seq,
-                        name: record.name.clone(),
+                        name: record.name.clone().into(),
                         reason,
                     })
                 }

@@ -480,6 +480,7 @@ impl ReplaySet {
             encoders: RwLock::new(self.encoders.clone()),
             received: true,
             outputs: Mutex::new(Vec::new()),
+            recorded_outputs: Vec::new(),
             readings: Mutex::new(readings),
             timers: Mutex::new(timers),
         })
@@ -649,7 +650,7 @@ impl ReplaySet {
                     let (first, fed) = match r.origin {
                         Origin::Timer { id } => (
                             vec![Output::Timer {
-                                name: r.name.clone(),
+                                name: r.name.clone().into(),
                                 timer: id,
                                 time_ns: r.time_ns,
                             }],
@@ -657,7 +658,7 @@ impl ReplaySet {
                         ),
                         Origin::Actor(a) if a.node == 0 && self.members.contains_key(&a.id) => (
                             vec![Output::Received {
-                                name: r.name.clone(),
+                                name: r.name.clone().into(),
                                 payload: (r.encoding != Encoding::Empty).then(|| r.payload.clone()),
                             }],
                             false,
@@ -669,7 +670,7 @@ impl ReplaySet {
                 Kind::Replied => {
                     if let Some((_, outputs, _)) = list.last_mut() {
                         outputs.push(Output::Replied {
-                            name: r.name.clone(),
+                            name: r.name.clone().into(),
                             payload: r.payload.clone(),
                         });
                     }
@@ -678,8 +679,8 @@ impl ReplaySet {
                     if let Some((_, outputs, _)) = list.last_mut() {
                         outputs.push(Output::Sent {
                             how: sent_how(r.kind, r.asked),
-                            name: r.name.clone(),
-                            topic: r.topic.clone(),
+                            name: r.name.clone().into(),
+                            topic: r.topic.clone().into(),
                             payload: (r.encoding != Encoding::Empty).then(|| r.payload.clone()),
                         });
                     }
@@ -746,7 +747,7 @@ impl ReplaySet {
             if hosted.is_none() && !self.feeds.contains_key(&key) {
                 return Err(ReplayError::Input {
                     seq: record.seq,
-                    name: record.name.clone(),
+                    name: record.name.clone().into(),
                     reason: format!(
                         "no decoder was chosen for its type for actor #{} (ReplaySet::serde, \
                          ::contract or ::contract_ask)",
@@ -757,7 +758,7 @@ impl ReplaySet {
             if record.encoding == Encoding::Empty {
                 return Err(ReplayError::Input {
                     seq: record.seq,
-                    name: record.name.clone(),
+                    name: record.name.clone().into(),
                     reason: "it was recorded without its payload (no codec was chosen for it)"
                         .to_owned(),
                 });
@@ -782,7 +783,7 @@ impl ReplaySet {
                 Err(Refused::Decode(reason)) => {
                     return Err(ReplayError::Input {
                         seq: record.seq,
-                        name: record.name.clone(),
+                        name: record.name.clone().into(),
                         reason,
                     })
                 }
