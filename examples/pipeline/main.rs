@@ -687,10 +687,11 @@ fn record(dir: &std::path::Path, node: &str) -> Result<(JournalWriter, Arc<Recor
 async fn replay(dir: &str, compare: bool) -> Result<(), BoxError> {
     let journal = JournalReader::open(dir)?;
     let mut actors = Vec::new();
-    for record in journal.records() {
+    let mut records = journal.records();
+    while let Some(record) = records.next_ref() {
         let record = record?;
         if record.kind == Kind::Started {
-            actors.push((record.actor.id, record.name));
+            actors.push((record.actor.id, record.name.to_owned()));
         }
     }
     if actors.is_empty() {

@@ -77,7 +77,7 @@ pub use error::JournalError;
 pub use header::{JournalSchema, SegmentHeader, MAGIC, MAX_SCHEMA_TEXT, VERSION};
 pub use index::IndexEntry;
 pub use reader::{JournalReader, Records, SegmentInfo};
-pub use record::{ActorAddr, Cut, Encoding, Entry, Gap, Kind, Origin, Record};
+pub use record::{ActorAddr, Cut, Encoding, Entry, Gap, Kind, Origin, Record, RecordRef};
 pub use recording::{Described, Recorded, RecordedType, Recording, UnrecordedTypes};
 pub use replay::{
     Difference, Replay, ReplayError, ReplayMode, ReplayReport, SHOWN_CHARS, SHOWN_OUTPUTS,

@@ -8,7 +8,7 @@ use crate::error::JournalError;
 use crate::frame::{self, Frame};
 use crate::header::SegmentHeader;
 use crate::index::{self, IndexEntry};
-use crate::record::{self, Cut, Kind, Record};
+use crate::record::{self, Cut, Kind, Record, RecordRef};
 use crate::segment;
 
 /// One segment of a journal, as its header and the file system describe it.
@@ -313,16 +313,56 @@ impl<'a> Records<'a> {
         Ok(true)
     }
 
-    fn fail(&mut self, e: JournalError) -> Option<Result<Record, JournalError>> {
+    fn fail<T>(&mut self, e: JournalError) -> Option<Result<T, JournalError>> {
         self.done = true;
         Some(Err(e))
     }
 }
 
-impl Iterator for Records<'_> {
-    type Item = Result<Record, JournalError>;
+impl Records<'_> {
+    /// The next record, borrowed from the reader's buffer (no copy of its text or payload):
+    /// what [`Iterator::next`] returns, without the allocations. The borrow ends before the
+    /// next call.
+    ///
+    /// ```
+    /// use mycelium_journal::{ActorAddr, Entry, JournalOptions, JournalReader, JournalSchema, JournalWriter, Kind};
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let writer = JournalWriter::open(dir.path(), JournalOptions::new(JournalSchema::none())).unwrap();
+    /// for id in [1, 2] {
+    ///     writer.append(&Entry { name: "Feed", ..Entry::new(Kind::Started, 0, ActorAddr { node: 0, id }) }).unwrap();
+    /// }
+    /// writer.close().unwrap();
+    ///
+    /// let journal = JournalReader::open(dir.path()).unwrap();
+    /// let mut records = journal.records();
+    /// let mut started = Vec::new();
+    /// while let Some(record) = records.next_ref() {
+    ///     let record = record.unwrap();
+    ///     if record.kind == Kind::Started {
+    ///         started.push((record.actor.id, record.name.to_owned()));
+    ///     }
+    /// }
+    /// assert_eq!(started, [(1, "Feed".to_owned()), (2, "Feed".to_owned())]);
+    /// ```
+    pub fn next_ref(&mut self) -> Option<Result<RecordRef<'_>, JournalError>> {
+        let (at, len, offset) = match self.advance()? {
+            Ok(found) => found,
+            Err(e) => return Some(Err(e)),
+        };
+        // `advance` decoded these bytes already: this decoding does not fail.
+        Some(
+            record::decode_ref(&self.data[at..at + len]).map_err(|reason| JournalError::Corrupt {
+                path: self.path.clone(),
+                offset,
+                reason,
+            }),
+        )
+    }
 
-    fn next(&mut self) -> Option<Self::Item> {
+    /// Moves to the next record to return, checking it: its body's place in `data`, its length
+    /// and its offset in the segment.
+    fn advance(&mut self) -> Option<Result<(usize, usize, u64), JournalError>> {
         loop {
             if self.done {
                 return None;
@@ -381,7 +421,7 @@ impl Iterator for Records<'_> {
                 }
                 Frame::Record(body) => {
                     let len = body.len();
-                    let record = match record::decode_body(body) {
+                    let record = match record::decode_ref(body) {
                         Ok(r) => r,
                         Err(reason) => {
                             let path = self.path.clone();
@@ -417,16 +457,26 @@ impl Iterator for Records<'_> {
                         },
                         _ => 1,
                     };
+                    let skip = self.from_ns.is_some_and(|from| {
+                        record.time_ns < from && !matches!(record.kind, Kind::Gap | Kind::Cut)
+                    });
+                    let at = self.pos + frame::HEAD;
                     self.expected = Some(expected.saturating_add(advance));
                     self.pos += frame::HEAD + len;
-                    if let Some(from) = self.from_ns {
-                        if record.time_ns < from && !matches!(record.kind, Kind::Gap | Kind::Cut) {
-                            continue;
-                        }
+                    if skip {
+                        continue;
                     }
-                    return Some(Ok(record));
+                    return Some(Ok((at, len, offset)));
                 }
             }
         }
+    }
+}
+
+impl Iterator for Records<'_> {
+    type Item = Result<Record, JournalError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_ref().map(|r| r.map(|r| r.to_record()))
     }
 }

@@ -312,49 +312,10 @@ pub struct Record {
 }
 
 impl Record {
-    /// The gap this record reports, if it is a [`Kind::Gap`] record.
-    pub fn gap(&self) -> Option<Gap> {
-        if self.kind != Kind::Gap {
-            return None;
-        }
-        let first = read_u64(&self.payload, 0)?;
-        let count = read_u64(&self.payload, 8)?;
-        Some(Gap {
-            source: self.name.clone(),
-            first,
-            count,
-        })
-    }
-
-    /// The cut this record reports, if it is a [`Kind::Cut`] record.
-    pub fn cut(&self) -> Option<Cut> {
-        if self.kind != Kind::Cut {
-            return None;
-        }
-        Some(Cut {
-            segment: read_u64(&self.payload, 0)?,
-            offset: read_u64(&self.payload, 8)?,
-            bytes: read_u64(&self.payload, 16)?,
-        })
-    }
-
-    /// The payload as a `u64` ([`Encoding::U64`]).
-    pub fn payload_u64(&self) -> Option<u64> {
-        (self.encoding == Encoding::U64 && self.payload.len() == 8)
-            .then(|| read_u64(&self.payload, 0))
-            .flatten()
-    }
-
-    /// The payload as text ([`Encoding::Text`] or [`Encoding::Json`]).
-    pub fn payload_text(&self) -> Option<&str> {
-        matches!(self.encoding, Encoding::Text | Encoding::Json)
-            .then(|| std::str::from_utf8(&self.payload).ok())
-            .flatten()
-    }
-
-    /// This record as an [`Entry`] (to copy it into another journal).
-    pub fn as_entry(&self) -> Entry<'_> {
-        Entry {
+    /// This record borrowed: its text and payload not copied.
+    pub fn borrowed(&self) -> RecordRef<'_> {
+        RecordRef {
+            seq: self.seq,
             kind: self.kind,
             time_ns: self.time_ns,
             actor: self.actor,
@@ -366,6 +327,136 @@ impl Record {
             topic: &self.topic,
             encoding: self.encoding,
             payload: &self.payload,
+        }
+    }
+
+    /// The gap this record reports, if it is a [`Kind::Gap`] record.
+    pub fn gap(&self) -> Option<Gap> {
+        self.borrowed().gap()
+    }
+
+    /// The cut this record reports, if it is a [`Kind::Cut`] record.
+    pub fn cut(&self) -> Option<Cut> {
+        self.borrowed().cut()
+    }
+
+    /// The payload as a `u64` ([`Encoding::U64`]).
+    pub fn payload_u64(&self) -> Option<u64> {
+        self.borrowed().payload_u64()
+    }
+
+    /// The payload as text ([`Encoding::Text`] or [`Encoding::Json`]).
+    pub fn payload_text(&self) -> Option<&str> {
+        self.borrowed().payload_text()
+    }
+
+    /// This record as an [`Entry`] (to copy it into another journal).
+    pub fn as_entry(&self) -> Entry<'_> {
+        self.borrowed().as_entry()
+    }
+}
+
+/// A record as it lies in the reader's buffer ([`Records::next_ref`](crate::Records::next_ref)):
+/// the fields of a [`Record`], its name, topic and payload borrowed rather than copied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordRef<'a> {
+    /// As [`Record::seq`].
+    pub seq: u64,
+    /// As [`Record::kind`].
+    pub kind: Kind,
+    /// As [`Record::time_ns`].
+    pub time_ns: u64,
+    /// As [`Record::actor`].
+    pub actor: ActorAddr,
+    /// As [`Record::origin`].
+    pub origin: Origin,
+    /// As [`Record::cause`].
+    pub cause: Option<u64>,
+    /// As [`Record::asked`].
+    pub asked: bool,
+    /// As [`Record::type_id`].
+    pub type_id: u16,
+    /// As [`Record::name`].
+    pub name: &'a str,
+    /// As [`Record::topic`].
+    pub topic: &'a str,
+    /// As [`Record::encoding`].
+    pub encoding: Encoding,
+    /// As [`Record::payload`].
+    pub payload: &'a [u8],
+}
+
+impl<'a> RecordRef<'a> {
+    /// This record with its own copies of its text and payload.
+    pub fn to_record(&self) -> Record {
+        Record {
+            seq: self.seq,
+            kind: self.kind,
+            time_ns: self.time_ns,
+            actor: self.actor,
+            origin: self.origin,
+            cause: self.cause,
+            asked: self.asked,
+            type_id: self.type_id,
+            name: self.name.to_owned(),
+            topic: self.topic.to_owned(),
+            encoding: self.encoding,
+            payload: self.payload.to_vec(),
+        }
+    }
+
+    /// As [`Record::gap`].
+    pub fn gap(&self) -> Option<Gap> {
+        if self.kind != Kind::Gap {
+            return None;
+        }
+        Some(Gap {
+            source: self.name.to_owned(),
+            first: read_u64(self.payload, 0)?,
+            count: read_u64(self.payload, 8)?,
+        })
+    }
+
+    /// As [`Record::cut`].
+    pub fn cut(&self) -> Option<Cut> {
+        if self.kind != Kind::Cut {
+            return None;
+        }
+        Some(Cut {
+            segment: read_u64(self.payload, 0)?,
+            offset: read_u64(self.payload, 8)?,
+            bytes: read_u64(self.payload, 16)?,
+        })
+    }
+
+    /// As [`Record::payload_u64`].
+    pub fn payload_u64(&self) -> Option<u64> {
+        (self.encoding == Encoding::U64 && self.payload.len() == 8)
+            .then(|| read_u64(self.payload, 0))
+            .flatten()
+    }
+
+    /// As [`Record::payload_text`].
+    pub fn payload_text(&self) -> Option<&'a str> {
+        matches!(self.encoding, Encoding::Text | Encoding::Json)
+            .then(|| std::str::from_utf8(self.payload).ok())
+            .flatten()
+    }
+
+    /// As [`Record::as_entry`].
+    pub fn as_entry(&self) -> Entry<'a> {
+        Entry {
+            kind: self.kind,
+            time_ns: self.time_ns,
+            actor: self.actor,
+            origin: self.origin,
+            cause: self.cause,
+            asked: self.asked,
+            type_id: self.type_id,
+            name: self.name,
+            topic: self.topic,
+            encoding: self.encoding,
+            payload: self.payload,
         }
     }
 }
@@ -480,6 +571,11 @@ pub(crate) fn encode_body(entry: &Entry<'_>, seq: u64, out: &mut Vec<u8>) {
 
 /// Reads a body whose checksum has passed. `Err` says what is wrong with its layout.
 pub(crate) fn decode_body(body: &[u8]) -> Result<Record, String> {
+    decode_ref(body).map(|r| r.to_record())
+}
+
+/// As [`decode_body`], borrowing the body's text and payload.
+pub(crate) fn decode_ref(body: &[u8]) -> Result<RecordRef<'_>, String> {
     if body.len() < FIXED {
         return Err(format!(
             "a record body of {} bytes is shorter than the {FIXED} bytes of its fixed fields",
@@ -517,13 +613,12 @@ pub(crate) fn decode_body(body: &[u8]) -> Result<Record, String> {
         ));
     }
     let text = |from: usize, len: usize, what: &str| {
-        String::from_utf8(body[from..from + len].to_vec())
-            .map_err(|_| format!("its {what} is not UTF-8"))
+        std::str::from_utf8(&body[from..from + len]).map_err(|_| format!("its {what} is not UTF-8"))
     };
     let name = text(FIXED, name_len, "name")?;
     let topic = text(FIXED + name_len, topic_len, "topic")?;
     let cause = u64_at(44);
-    Ok(Record {
+    Ok(RecordRef {
         seq: u64_at(4),
         kind,
         time_ns: u64_at(12),
@@ -538,7 +633,7 @@ pub(crate) fn decode_body(body: &[u8]) -> Result<Record, String> {
         name,
         topic,
         encoding,
-        payload: body[FIXED + name_len + topic_len..].to_vec(),
+        payload: &body[FIXED + name_len + topic_len..],
     })
 }
 

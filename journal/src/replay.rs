@@ -860,7 +860,7 @@ impl<A: Actor> Replay<A> {
         let mut timers = TimerTimes::default();
         let mut incarnation = 0u32;
         let mut records = journal.records();
-        for record in records.by_ref() {
+        while let Some(record) = records.next_ref() {
             let record = record?;
             match record.kind {
                 Kind::Gap => {
@@ -868,7 +868,7 @@ impl<A: Actor> Replay<A> {
                     break;
                 }
                 Kind::Cut => {
-                    cut = cut_record(&record);
+                    cut = cut_record(&record.to_record());
                     break;
                 }
                 _ if record.actor.id != actor || record.actor.node != 0 => {}
@@ -878,13 +878,13 @@ impl<A: Actor> Replay<A> {
                     }
                     let first = match record.origin {
                         Origin::Timer { id } => vec![Output::Timer {
-                            name: record.name.clone().into(),
+                            name: record.name.to_owned().into(),
                             timer: id,
                             time_ns: record.time_ns,
                         }],
                         _ => Vec::new(),
                     };
-                    inputs.push((record, first));
+                    inputs.push((record.to_record(), first));
                     readings.by_input.push(VecDeque::new());
                 }
                 Kind::Restarted => {
@@ -902,8 +902,8 @@ impl<A: Actor> Replay<A> {
                 Kind::Replied => {
                     if let Some((_, outputs)) = inputs.last_mut() {
                         outputs.push(Output::Replied {
-                            name: record.name.into(),
-                            payload: record.payload,
+                            name: record.name.to_owned().into(),
+                            payload: record.payload.to_vec(),
                         });
                     }
                 }
@@ -911,15 +911,16 @@ impl<A: Actor> Replay<A> {
                     if let Some((_, outputs)) = inputs.last_mut() {
                         outputs.push(Output::Sent {
                             how: sent_how(record.kind, record.asked),
-                            name: record.name.into(),
-                            topic: record.topic.into(),
-                            payload: (record.encoding != Encoding::Empty).then_some(record.payload),
+                            name: record.name.to_owned().into(),
+                            topic: record.topic.to_owned().into(),
+                            payload: (record.encoding != Encoding::Empty)
+                                .then(|| record.payload.to_vec()),
                         });
                     }
                 }
                 Kind::Failed | Kind::Stopped => {
                     if let Some((_, outputs)) = inputs.last_mut() {
-                        let reason = String::from_utf8_lossy(&record.payload).into_owned();
+                        let reason = String::from_utf8_lossy(record.payload).into_owned();
                         outputs.push(if record.kind == Kind::Failed {
                             Output::Failed(reason)
                         } else {

@@ -174,6 +174,14 @@ fn records_across_the_readers_windows_read_back_and_damage_next_to_an_edge_is_fo
     assert!(error.is_none() && cut.is_none(), "{error:?} {cut:?}");
     assert_eq!(all.len(), 15_000);
     assert!(all.iter().enumerate().all(|(i, r)| r.seq == i as u64));
+    // Borrowed from the reader's buffer, the same records.
+    let journal = JournalReader::open(dir.path()).unwrap();
+    let mut records = journal.records();
+    let mut borrowed = Vec::new();
+    while let Some(record) = records.next_ref() {
+        borrowed.push(record.unwrap().to_record());
+    }
+    assert_eq!(borrowed, all);
     // The record holding byte `at`.
     let holding = |at: usize| ends.iter().filter(|&&e| e <= at).count() - 1;
     for edge in [1, 2, 3].map(|k| ends[0] + k * WINDOW) {
