@@ -112,7 +112,8 @@ impl<M: Send + 'static, R: Send + 'static> RecordedAnswers<M, R> {
         let ask_name = short_name::<M>();
         let mut answers = VecDeque::new();
         let mut asked = None;
-        for record in journal.records() {
+        let mut records = journal.records();
+        while let Some(record) = records.next_ref() {
             let record = record?;
             match record.kind {
                 Kind::Gap | Kind::Cut => break,
@@ -124,22 +125,22 @@ impl<M: Send + 'static, R: Send + 'static> RecordedAnswers<M, R> {
                 }
                 Kind::Answered if record.name == reply_name => {
                     let answer = match record.encoding {
-                        Encoding::Text => {
-                            Err(String::from_utf8_lossy(&record.payload).into_owned())
-                        }
+                        Encoding::Text => Err(String::from_utf8_lossy(record.payload).into_owned()),
                         Encoding::Empty => {
                             return Err(ReplayError::Input {
                                 seq: record.seq,
-                                name: record.name.clone(),
+                                name: record.name.to_owned(),
                                 reason: "the answer was recorded without its payload (no codec \
                                          was chosen for its type)"
                                     .to_owned(),
                             })
                         }
-                        _ => Ok(decode(&record).map_err(|reason| ReplayError::Input {
-                            seq: record.seq,
-                            name: record.name.clone(),
-                            reason: format!("the recorded answer does not decode: {reason}"),
+                        _ => Ok(decode(&record.to_record()).map_err(|reason| {
+                            ReplayError::Input {
+                                seq: record.seq,
+                                name: record.name.to_owned(),
+                                reason: format!("the recorded answer does not decode: {reason}"),
+                            }
                         })?),
                     };
                     answers.push_back(answer);

@@ -137,7 +137,7 @@ fn ls(dir: &str) -> Result<(), String> {
     let mut count = 0u64;
     let mut records = journal.records();
     let mut error = None;
-    for r in records.by_ref() {
+    while let Some(r) = records.next_ref() {
         let r = match r {
             Ok(r) => r,
             Err(e) => {
