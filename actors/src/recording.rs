@@ -246,6 +246,16 @@ pub trait Recorder: Send + Sync + 'static {
         let _ = (actor, time, sent, type_name, message);
     }
 
+    /// The recorded sequence number of the input the actor is handling, where this recorder
+    /// knows it: a replay's recorder does (it fed the input), a live recorder returns `None`.
+    /// A replay's stand-in that serves recorded answers asks it (through
+    /// [`replayed_input`]) to serve each input the answers recorded while it was handled.
+    /// Called on the actor's thread, inside the handling.
+    fn replaying_input(&self, actor: ActorId) -> Option<u64> {
+        let _ = actor;
+        None
+    }
+
     /// An ask the actor made while handling a message (of any actor: local, across a link,
     /// or in another language) was answered at bus time `time`: `Ok` with the reply, of type
     /// `type_name`, or `Err` with the asker's error as it reads. Called on the actor's
@@ -421,6 +431,22 @@ fn answered_slow<R: 'static, M>(answer: &Result<R, crate::AskError<M>>) {
         crate::actor::short_type_name_cached(std::any::type_name::<R>()),
         answer,
     );
+}
+
+/// The recorded input the actor whose handler runs on this thread is handling, if a replay's
+/// recorder records it ([`Recorder::replaying_input`]); `None` outside a handler, or for an
+/// actor that is not replayed.
+pub fn replayed_input() -> Option<u64> {
+    if !on() {
+        return None;
+    }
+    let handling = HANDLING.with(Cell::get);
+    if handling.is_null() {
+        return None;
+    }
+    // SAFETY: as in `sent_slow`: the record is alive for the poll that reached here.
+    let record = unsafe { &*handling };
+    record.recorder.as_ref()?.replaying_input(record.actor)
 }
 
 /// Runs `work` with its sends attributed to no recorded actor, even when it is awaited inside

@@ -57,9 +57,12 @@
 //! # });
 //! ```
 //!
-//! The answers are the actor's `answered` records of the reply type, in their order: the
-//! replayed actor's first ask of this type gets the first recorded answer, and so on. An ask
-//! whose recorded answer was an error, or that finds no recorded answer left, gets
+//! The answers are the actor's `answered` records of the reply type. An ask the replayed
+//! actor makes while handling a recorded input gets the next answer recorded while that input
+//! was handled, so that a changed actor that asks more or fewer times for one input leaves
+//! the others' answers where they were; outside a [`Replay`](crate::Replay), each ask gets
+//! the next recorded answer. An ask whose recorded answer was an error, or that finds no
+//! recorded answer left, gets
 //! [`AskError::Lost`](mycelium_actors::AskError::Lost) with a reason that says so (and the
 //! replay's comparison of what the actor does then shows the difference).
 
@@ -68,7 +71,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
-use mycelium_actors::recording::{unattributed, unattributed_now};
+use mycelium_actors::recording::{replayed_input, unattributed, unattributed_now};
 use mycelium_actors::{
     ActorId, Bus, Clock, MessageSink, NodeId, Queued, Recipient, ReplyRecipient, ReplySender,
     RequestSink, SendError, TrySendError,
@@ -77,15 +80,19 @@ use mycelium_codec::WireMessage;
 
 use crate::reader::JournalReader;
 use crate::record::{Encoding, Kind, Origin, Record};
-use crate::replay::{decode_contract, short_name, ReplayError};
+use crate::replay::{decode_contract, short_name, ReplayError, NOT_RECORDED};
 
 /// A recorded answer: the reply, or the asker's error as it read.
 type Answer<R> = Result<R, String>;
 
+/// A recorded answer with the record number of the input the actor was handling when it
+/// came (`None`: outside any input, as in `on_start`).
+type During<R> = (Option<u64>, Answer<R>);
+
 /// The answers a recorded actor got to its asks of type `M` answered with `R`, to serve to
 /// its replay through [`reply_recipient`](Self::reply_recipient); see the module docs.
 pub struct RecordedAnswers<M, R> {
-    answers: VecDeque<Answer<R>>,
+    answers: VecDeque<During<R>>,
     /// Who the asks went to (the receiver of the first recorded ask of `M`).
     asked: ActorId,
     observer: Option<Recipient<M>>,
@@ -143,7 +150,7 @@ impl<M: Send + 'static, R: Send + 'static> RecordedAnswers<M, R> {
                             }
                         })?),
                     };
-                    answers.push_back(answer);
+                    answers.push_back((record.cause, answer));
                 }
                 _ => {}
             }
@@ -196,8 +203,14 @@ impl<M: Send + 'static, R: Send + 'static> RecordedAnswers<M, R> {
         self
     }
 
-    /// The address to give the replayed actor in place of the one it asked live: each ask
-    /// gets the next recorded answer. `bus` is the replay's (its clock times the asks).
+    /// The address to give the replayed actor in place of the one it asked live. `bus` is the
+    /// replay's (its clock times the asks).
+    ///
+    /// An ask made while the actor handles a recorded input (in a [`Replay`](crate::Replay))
+    /// gets the next answer recorded during that input: an actor changed to ask more or
+    /// fewer times while handling one input gets the answers of the others as recorded, and
+    /// the replay reports the difference where it is. Elsewhere (an actor not replayed by a
+    /// [`Replay`](crate::Replay)), each ask gets the next recorded answer.
     pub fn reply_recipient(self, bus: &Bus) -> ReplyRecipient<M, R> {
         ReplyRecipient::new(Arc::new(Serve {
             answers: Mutex::new(self.answers),
@@ -211,7 +224,7 @@ impl<M: Send + 'static, R: Send + 'static> RecordedAnswers<M, R> {
 
 /// The sink that serves recorded answers.
 struct Serve<M, R> {
-    answers: Mutex<VecDeque<Answer<R>>>,
+    answers: Mutex<VecDeque<During<R>>>,
     served: Mutex<u64>,
     asked: ActorId,
     observer: Option<Recipient<M>>,
@@ -221,15 +234,50 @@ struct Serve<M, R> {
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 impl<M: Send + 'static, R: Send + 'static> Serve<M, R> {
-    /// The next recorded answer, or why there is none.
-    fn next(&self) -> Answer<R> {
+    /// The next recorded answer for an ask made during recorded input `input` (`None`:
+    /// the asker's input is not followed), or why there is none.
+    fn next(&self, input: Option<u64>) -> Answer<R> {
         let ask = self.served.lock().map_or(0, |mut n| {
             *n += 1;
             *n
         });
-        match self.answers.lock().ok().and_then(|mut a| a.pop_front()) {
-            Some(Ok(reply)) => Ok(reply),
-            Some(Err(error)) => Err(format!(
+        let mut answers = self.answers.lock().unwrap_or_else(|e| e.into_inner());
+        let answer = match input {
+            None => answers.pop_front(),
+            Some(input) => {
+                if input != NOT_RECORDED {
+                    // Inputs are handled in order: what earlier ones did not ask for is
+                    // never asked for.
+                    while answers
+                        .front()
+                        .is_some_and(|(during, _)| during.is_some_and(|d| d < input))
+                    {
+                        answers.pop_front();
+                    }
+                }
+                match answers.front() {
+                    Some((during, _)) if *during == Some(input) || during.is_none() => {
+                        answers.pop_front()
+                    }
+                    _ => {
+                        let why = if input == NOT_RECORDED {
+                            "the replayed actor asked while handling a message the recording \
+                             does not have"
+                                .to_owned()
+                        } else {
+                            format!(
+                                "the recorded actor asked fewer times while handling record \
+                                 {input}"
+                            )
+                        };
+                        return Err(format!("the journal holds no answer for ask {ask}: {why}"));
+                    }
+                }
+            }
+        };
+        match answer {
+            Some((_, Ok(reply))) => Ok(reply),
+            Some((_, Err(error))) => Err(format!(
                 "the recorded answer to ask {ask} was an error: {error}"
             )),
             None => Err(format!(
@@ -267,11 +315,13 @@ impl<M: Send + 'static, R: Send + 'static> MessageSink<M> for Serve<M, R> {
 
 impl<M: Send + 'static, R: Send + 'static> RequestSink<M, R> for Serve<M, R> {
     fn send_request(&self, msg: M, reply: ReplySender<R>) -> Queued<'_, M> {
+        // Read here, in the asker's handler, not in the future a later poll runs.
+        let input = replayed_input();
         Queued::Waiting(Box::pin(async move {
             if let Some(observer) = &self.observer {
                 unattributed(observer.tell(msg)).await?;
             }
-            match self.next() {
+            match self.next(input) {
                 Ok(answer) => {
                     // An asker that gave up does not take it: nothing to do.
                     let _ = reply.send(answer);

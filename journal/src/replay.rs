@@ -455,10 +455,26 @@ pub(crate) struct Capture {
     pub(crate) outputs: Mutex<Vec<Vec<Output>>>,
     /// How many outputs each input has in the recording (where the replay knows it).
     pub(crate) recorded_outputs: Vec<usize>,
+    /// Which recorded input the actor handles, where the replay follows it.
+    pub(crate) inputs: Option<Mutex<InputCursor>>,
     /// The clock readings recorded during each input (and, first, before any), served to
     /// the replayed actor in their order.
     pub(crate) readings: Mutex<Readings>,
     pub(crate) timers: Mutex<TimerTimes>,
+}
+
+/// The input number of a handling the recording does not have (a timer firing on a changed
+/// schedule, a message beyond the recorded ones).
+pub(crate) const NOT_RECORDED: u64 = u64::MAX;
+
+/// Which recorded input a replayed actor handles ([`Recorder::replaying_input`]): the fed
+/// inputs are handled in the order they are fed, and a timer's firing is the recorded one
+/// whose time it was served ([`TimerTimes`]).
+pub(crate) struct InputCursor {
+    /// The record numbers of the inputs the replay feeds (all but timers'), in order.
+    pub(crate) fed: VecDeque<u64>,
+    /// The one being handled ([`NOT_RECORDED`] for one the recording does not have).
+    pub(crate) current: u64,
 }
 
 /// When each of the actor's timers fired live, served to the replayed actor's timers
@@ -468,19 +484,22 @@ pub(crate) struct Capture {
 pub(crate) struct TimerTimes {
     /// The replayed actor's current incarnation.
     incarnation: u32,
-    /// By incarnation and timer number, the bus times its messages were handled live.
-    recorded: HashMap<(u32, u64), VecDeque<Duration>>,
-    /// By timer number, the times served and not yet handled (the output's time).
-    served: HashMap<u64, VecDeque<Duration>>,
+    /// By incarnation and timer number, the bus times its messages were handled live, with
+    /// the sequence numbers of those handlings.
+    recorded: HashMap<(u32, u64), VecDeque<(Duration, u64)>>,
+    /// By timer number, the times served and not yet handled (the output's time), with the
+    /// recorded handling's sequence number.
+    served: HashMap<u64, VecDeque<(Duration, u64)>>,
 }
 
 impl TimerTimes {
-    /// Adds a live handling of timer `timer`'s message in incarnation `incarnation`.
-    pub(crate) fn push(&mut self, incarnation: u32, timer: u64, time_ns: u64) {
+    /// Adds a live handling of timer `timer`'s message in incarnation `incarnation`, record
+    /// number `seq`.
+    pub(crate) fn push(&mut self, incarnation: u32, timer: u64, time_ns: u64, seq: u64) {
         self.recorded
             .entry((incarnation, timer))
             .or_default()
-            .push_back(Duration::from_nanos(time_ns));
+            .push_back((Duration::from_nanos(time_ns), seq));
     }
 }
 
@@ -508,15 +527,17 @@ impl Recorder for Capture {
         type_name: &'static str,
         msg: &dyn Any,
     ) {
+        let mut input = None;
         let first: Option<Output> = match delivery {
             Delivery::Timer { timer } => {
                 // The time it was served to fire at: the clock's, rounded to its tick.
-                let time = self
+                let served = self
                     .timers
                     .lock()
                     .ok()
-                    .and_then(|mut t| t.served.get_mut(&timer)?.pop_front())
-                    .unwrap_or(time);
+                    .and_then(|mut t| t.served.get_mut(&timer)?.pop_front());
+                input = served.map(|(_, seq)| seq);
+                let time = served.map_or(time, |(at, _)| at);
                 Some(Output::Timer {
                     name: type_name.into(),
                     timer,
@@ -529,6 +550,13 @@ impl Recorder for Capture {
             }),
             Delivery::Tell | Delivery::Ask => None,
         };
+        if let Some(cursor) = &self.inputs {
+            let mut cursor = cursor.lock().unwrap_or_else(|e| e.into_inner());
+            if !matches!(delivery, Delivery::Timer { .. }) {
+                input = cursor.fed.pop_front();
+            }
+            cursor.current = input.unwrap_or(NOT_RECORDED);
+        }
         if let Ok(mut o) = self.outputs.lock() {
             // Room for as many outputs as the recording has for this input.
             let room = self.recorded_outputs.get(o.len()).copied().unwrap_or(0);
@@ -562,6 +590,11 @@ impl Recorder for Capture {
                 });
             }
         }
+    }
+
+    fn replaying_input(&self, _: ActorId) -> Option<u64> {
+        let cursor = self.inputs.as_ref()?;
+        Some(cursor.lock().unwrap_or_else(|e| e.into_inner()).current)
     }
 
     fn clock_read(&self, _: ActorId, reading: Duration) -> Duration {
@@ -599,7 +632,7 @@ impl Recorder for Capture {
         let Some(recorded) = times.recorded.get_mut(&key) else {
             return due;
         };
-        let Some(&at) = recorded.front() else {
+        let Some(&(at, seq)) = recorded.front() else {
             return due;
         };
         // The recorded firing is this schedule's when it came no earlier than the replay's
@@ -612,7 +645,7 @@ impl Recorder for Capture {
             return due;
         }
         recorded.pop_front();
-        times.served.entry(timer).or_default().push_back(at);
+        times.served.entry(timer).or_default().push_back((at, seq));
         at
     }
 
@@ -874,7 +907,7 @@ impl<A: Actor> Replay<A> {
                 _ if record.actor.id != actor || record.actor.node != 0 => {}
                 Kind::Handled => {
                     if let Origin::Timer { id } = record.origin {
-                        timers.push(incarnation, id, record.time_ns);
+                        timers.push(incarnation, id, record.time_ns, record.seq);
                     }
                     let first = match record.origin {
                         Origin::Timer { id } => vec![Output::Timer {
@@ -943,6 +976,14 @@ impl<A: Actor> Replay<A> {
             received: false,
             outputs: Mutex::new(Vec::new()),
             recorded_outputs: inputs.iter().map(|(_, outputs)| outputs.len()).collect(),
+            inputs: Some(Mutex::new(InputCursor {
+                fed: inputs
+                    .iter()
+                    .filter(|(r, _)| !matches!(r.origin, Origin::Timer { .. }))
+                    .map(|(r, _)| r.seq)
+                    .collect(),
+                current: NOT_RECORDED,
+            })),
             readings: Mutex::new(readings),
             timers: Mutex::new(timers),
         });

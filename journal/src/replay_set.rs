@@ -462,7 +462,7 @@ impl ReplaySet {
                 Kind::Restarted => incarnation = incarnation.saturating_add(1),
                 Kind::Handled => {
                     if let Origin::Timer { id } = r.origin {
-                        timers.push(incarnation, id, r.time_ns);
+                        timers.push(incarnation, id, r.time_ns, r.seq);
                     }
                     readings.by_input.push(VecDeque::new());
                 }
@@ -481,6 +481,7 @@ impl ReplaySet {
             received: true,
             outputs: Mutex::new(Vec::new()),
             recorded_outputs: Vec::new(),
+            inputs: None,
             readings: Mutex::new(readings),
             timers: Mutex::new(timers),
         })

@@ -174,3 +174,88 @@ async fn the_answers_to_queued_asks_are_recorded_and_served_to_a_replay() {
     assert!(report.differences.is_empty(), "{report}");
     assert_eq!(report.inputs, 2);
 }
+
+/// A new version of `Trader`: it asks twice for a quantity of 3 (the second ask's price is
+/// the one it answers with), once for any other.
+#[derive(Clone)]
+struct TwiceForThree(ReplyRecipient<u32, u64>);
+actor_from_args!(TwiceForThree);
+
+impl Handler<u32> for TwiceForThree {
+    type Reply = String;
+    async fn handle(&mut self, qty: u32, _ctx: &mut Context<Self>) -> String {
+        if qty == 3 {
+            let _ = self.0.ask(qty).await;
+        }
+        match self.0.ask(qty).await {
+            Ok(price) => format!("price {price}"),
+            Err(e) => format!("no price: {e}"),
+        }
+    }
+}
+
+/// Replayed, each input's asks get the answers recorded while that input was handled: a
+/// version that asks once more for one input differs there only, and the inputs after it
+/// get their own answers (served in recorded order instead, every later input would differ).
+/// An unchanged replay of the same journal matches everywhere.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn each_input_gets_the_answers_recorded_during_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal =
+        JournalWriter::open(dir.path(), JournalOptions::new(JournalSchema::none())).unwrap();
+    let recording = Arc::new(
+        Recording::new(journal.clone())
+            .serde::<u32>()
+            .serde::<u64>()
+            .serde::<String>(),
+    );
+    let live = Bus::builder().virtual_time().build().unwrap();
+    let pricer = live.spawn::<Pricer>(Pricer);
+    let trader = live
+        .spawn_with::<Trader>(
+            Trader(pricer.reply_recipient()),
+            SpawnOptions::new().record(recording),
+        )
+        .unwrap();
+    for qty in [2u32, 3, 4, 5] {
+        assert_eq!(
+            trader.ask(qty).await.unwrap(),
+            format!("price {}", qty * 10)
+        );
+    }
+    journal.close().unwrap();
+    let reader = JournalReader::open(dir.path()).unwrap();
+    let number = trader.id().local();
+
+    let bus = Bus::builder().virtual_time().build().unwrap();
+    let served = RecordedAnswers::<u32, u64>::serde(&reader, number)
+        .unwrap()
+        .reply_recipient(&bus);
+    let report = mycelium_journal::Replay::<Trader>::new(Trader(served))
+        .serde::<u32>()
+        .run(&reader, number, &bus, mycelium_journal::ReplayMode::Compare)
+        .await
+        .unwrap();
+    assert!(report.differences.is_empty(), "{report}");
+
+    let bus = Bus::builder().virtual_time().build().unwrap();
+    let served = RecordedAnswers::<u32, u64>::serde(&reader, number)
+        .unwrap()
+        .reply_recipient(&bus);
+    let report = mycelium_journal::Replay::<TwiceForThree>::new(TwiceForThree(served))
+        .serde::<u32>()
+        .run(&reader, number, &bus, mycelium_journal::ReplayMode::Compare)
+        .await
+        .unwrap();
+    assert_eq!(report.inputs, 4);
+    assert_eq!(report.differences.len(), 1, "{report}");
+    let difference = &report.differences[0];
+    assert_eq!(difference.input, 1, "{report}");
+    assert!(
+        difference.now.contains("no price: ")
+            && difference
+                .now
+                .contains("the recorded actor asked fewer times while handling record"),
+        "{report}"
+    );
+}
