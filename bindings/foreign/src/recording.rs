@@ -53,7 +53,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use mycelium_actors::recording::{Delivery, Lifecycle, Recorder, Sent, Source};
@@ -146,6 +146,8 @@ pub struct ForeignRecording {
     own_serialization: bool,
     /// Incarnations started so far: 0 is a start, the others restarts.
     started: Arc<AtomicU32>,
+    /// Inputs handled so far, over every incarnation.
+    inputs: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for ForeignRecording {
@@ -168,6 +170,7 @@ impl ForeignRecording {
             actor_type: static_name(actor_type),
             own_serialization: false,
             started: Arc::default(),
+            inputs: Arc::default(),
         }
     }
 
@@ -222,10 +225,12 @@ impl ForeignRecording {
         let delivery = if asked { Delivery::Ask } else { Delivery::Tell };
         self.recorder
             .handled(actor, clock.now(), delivery, source, record.name, &record);
+        let input = self.inputs.fetch_add(1, Ordering::Relaxed);
         let outer = HANDLING.with(|h| {
             h.replace(Some(Handling {
                 recorder: self.recorder.clone(),
                 actor,
+                input,
                 clock: clock.clone(),
                 describe: foreign.clone(),
                 own_serialization: self.own_serialization,
@@ -265,6 +270,8 @@ impl<F: Foreign> Describe for F {
 struct Handling {
     recorder: Arc<dyn Recorder>,
     actor: ActorId,
+    /// Which of the actor's inputs this is: 0 for its first, over every incarnation.
+    input: u64,
     clock: Clock,
     describe: Arc<dyn Describe>,
     own_serialization: bool,
@@ -409,6 +416,20 @@ pub fn handling_actor() -> Option<ActorId> {
             h.try_borrow()
                 .ok()
                 .and_then(|h| h.as_ref().map(|h| h.actor))
+        })
+        .ok()
+        .flatten()
+}
+
+/// Which of its inputs the actor whose recorded handler runs on this thread is handling (0
+/// for its first, counted over its incarnations), if any: for a replay's stand-in, which
+/// answers each input with what it was answered while that input was handled.
+pub fn handling_input() -> Option<u64> {
+    HANDLING
+        .try_with(|h| {
+            h.try_borrow()
+                .ok()
+                .and_then(|h| h.as_ref().map(|h| h.input))
         })
         .ok()
         .flatten()

@@ -230,9 +230,10 @@ impl Bus {
 
     /// Stands in, on this bus (a replay's), for each of `services`, for the message types
     /// `type_ids`: tells are taken, asks answered with `answers`: by the asking actor's
-    /// number (`None`: whichever asks), its answers in order (`(type id, body, None)`, or
-    /// `(0, b"", error text)`), whichever service it asks. What a recorded actor sends them
-    /// is recorded as any send.
+    /// number (`None`: whichever asks), its answers in order (`(type id, body, None, input)`,
+    /// or `(0, b"", error text, input)`, `input` the number of the asker's input handled when
+    /// it came), whichever service it asks. What a recorded actor sends them is recorded as
+    /// any send.
     fn stand_in(
         &self,
         services: Vec<String>,
@@ -246,9 +247,9 @@ impl Bus {
                 .map(|(actor, answers)| {
                     let answers = answers
                         .into_iter()
-                        .map(|(t, body, error)| match error {
-                            None => Ok((t, body)),
-                            Some(error) => Err(error),
+                        .map(|(t, body, error, input)| match error {
+                            None => (input, Ok((t, body))),
+                            Some(error) => (input, Err(error)),
                         })
                         .collect();
                     (actor, answers)

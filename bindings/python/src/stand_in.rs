@@ -1,7 +1,7 @@
 //! Stand-ins for the services replayed Python actors reach by name: on the replay's bus each
 //! takes their tells and answers each actor's asks with the answers the recording holds for
-//! it, in the order they were recorded; what the actors send them is recorded (and
-//! compared) as any send.
+//! it, each input's asks with the answers recorded while that input was handled; what the
+//! actors send them is recorded (and compared) as any send.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -9,22 +9,36 @@ use std::time::Duration;
 
 use mycelium_actors::export::{ByteRefusal, ByteReply, ByteService};
 use mycelium_actors::{ActorId, AskError, BoxFuture, Failure, NodeId, Phase};
-use mycelium_foreign::recording::{handling_actor, report_sent};
+use mycelium_foreign::recording::{handling_actor, handling_input, report_sent};
 use mycelium_foreign::ForeignMessage;
 
 /// One recorded answer: the reply's type id and body, or the asker's error as it read.
 pub(crate) type Answer = Result<(u16, Vec<u8>), String>;
 
-/// A recorded answer as Python gives it: `(type id, body, None)`, or `(0, b"", error text)`.
-pub(crate) type GivenAnswer = (u16, Vec<u8>, Option<String>);
+/// A recorded answer as Python gives it: `(type id, body, None, input)`, or
+/// `(0, b"", error text, input)`; `input`: which of the asker's inputs (0 for its first) it
+/// was handling when the answer came, `None` if none.
+pub(crate) type GivenAnswer = (u16, Vec<u8>, Option<String>, Option<u64>);
+
+/// A recorded answer and the asker's input it came during.
+pub(crate) type During = (Option<u64>, Answer);
 
 /// The recorded answers, shared by every stand-in of one replay, by the replayed actor they
 /// were given to (its number on the replay's bus; `None`: whichever actor asks): each
-/// actor's asks take its own in the order it makes them, whichever service it asks.
-pub(crate) struct Answers(Mutex<HashMap<Option<u64>, VecDeque<Answer>>>);
+/// actor's asks take its own, whichever service it asks, those made while it handles an
+/// input the answers recorded during that input.
+pub(crate) struct Answers(Mutex<HashMap<Option<u64>, VecDeque<During>>>);
+
+/// Why a stand-in has no answer for an ask.
+pub(crate) enum NoAnswer {
+    /// The recorded actor asked fewer times in all.
+    Left,
+    /// The recorded actor asked fewer times while handling this input (its number).
+    During(u64),
+}
 
 impl Answers {
-    pub(crate) fn new(answers: Vec<(Option<u64>, Vec<Answer>)>) -> Arc<Self> {
+    pub(crate) fn new(answers: Vec<(Option<u64>, Vec<During>)>) -> Arc<Self> {
         let by_actor = answers
             .into_iter()
             .map(|(actor, answers)| (actor, answers.into()))
@@ -33,13 +47,36 @@ impl Answers {
     }
 
     /// The next answer for the replayed actor whose handler asks on this thread.
-    fn next(&self) -> Option<Answer> {
+    fn next(&self) -> Result<Answer, NoAnswer> {
         let asker = handling_actor().map(ActorId::local);
+        let input = handling_input();
         let mut by_actor = self.0.lock().unwrap_or_else(|e| e.into_inner());
         let own = asker.is_some() && by_actor.contains_key(&asker);
-        by_actor
-            .get_mut(&if own { asker } else { None })
-            .and_then(VecDeque::pop_front)
+        let Some(answers) = by_actor.get_mut(&if own { asker } else { None }) else {
+            return Err(NoAnswer::Left);
+        };
+        if let Some(input) = input {
+            // Inputs are handled in order: what earlier ones did not ask for is never asked.
+            while answers
+                .front()
+                .is_some_and(|(during, _)| during.is_some_and(|d| d < input))
+            {
+                answers.pop_front();
+            }
+            if answers
+                .front()
+                .is_some_and(|(during, _)| during.is_some_and(|d| d != input))
+            {
+                return Err(NoAnswer::During(input));
+            }
+        }
+        answers
+            .pop_front()
+            .map(|(_, answer)| answer)
+            .ok_or(match input {
+                Some(input) => NoAnswer::During(input),
+                None => NoAnswer::Left,
+            })
     }
 }
 
@@ -96,19 +133,24 @@ impl ByteService for StandIn {
         _timeout: Option<Duration>,
     ) -> BoxFuture<'static, ByteReply> {
         self.sent(true, type_id, body);
-        let reply = match self.answers.next() {
-            Some(Ok(answer)) => Ok(answer),
-            Some(Err(error)) => Err(AskError::Failed(Failure::from_error(
+        let failed = |error: String| {
+            AskError::Failed(Failure::from_error(
                 Phase::Message("a recorded answer"),
                 error,
+            ))
+        };
+        let reply = match self.answers.next() {
+            Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(error)) => Err(failed(error)),
+            Err(NoAnswer::Left) => Err(failed(format!(
+                "the replay's stand-in for `{}` has no recorded answer left: the replayed \
+                 actor asks more than the recorded one did",
+                self.name
             ))),
-            None => Err(AskError::Failed(Failure::from_error(
-                Phase::Message("a recorded answer"),
-                format!(
-                    "the replay's stand-in for `{}` has no recorded answer left: the replayed \
-                     actor asks more than the recorded one did",
-                    self.name
-                ),
+            Err(NoAnswer::During(input)) => Err(failed(format!(
+                "the replay's stand-in for `{}` has no recorded answer for this ask: the \
+                 recorded actor asked fewer times while handling its input {input}",
+                self.name
             ))),
         };
         Box::pin(std::future::ready(reply))

@@ -109,7 +109,7 @@ class Bus:
         self,
         services: List[str],
         type_ids: List[int],
-        answers: List[Tuple[int, bytes, Optional[str]]],
+        answers: List[Tuple[Optional[int], List[Tuple[int, bytes, Optional[str], Optional[int]]]]],
     ) -> None: ...
     def runtime_tasks(self) -> int: ...
     def spawn(

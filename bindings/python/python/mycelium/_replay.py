@@ -217,15 +217,16 @@ def _key(row: Any) -> Tuple[Any, ...]:
     return (row.kind, row.type, row.topic, row.payload)
 
 
-_Answer = Tuple[int, bytes, Optional[str]]
+_Answer = Tuple[int, bytes, Optional[str], Optional[int]]
 
 
 def _stand_in(
     bus: Any, rows: Sequence[Any], services: Sequence[str], askers: Dict[Tuple[int, int], Optional[int]]
 ) -> None:
     """Makes ``bus`` stand in for ``services``: for the message types the recorded actors
-    sent, answering each with its recorded answers (``rows``: the journal's records) in
-    order. ``askers``: the recorded actors (node, number), each with its number on ``bus``
+    sent, answering each with its recorded answers (``rows``: the journal's records), an ask
+    made while it handles its input N with those it had while handling its input N.
+    ``askers``: the recorded actors (node, number), each with its number on ``bus``
     (``None``: whichever actor asks). The answers an actor had from another of ``askers``
     are not the stand-ins' to give."""
     mine = [r for r in rows if (r.node, r.actor) in askers]
@@ -236,17 +237,25 @@ def _stand_in(
             "so there is nothing to stand in for"
         )
     answers: Dict[Tuple[int, int], List[_Answer]] = {a: [] for a in askers}
+    # Each actor's inputs by record number: which of its inputs (0 for its first) it was.
+    input_of: Dict[int, int] = {}
+    handled: Dict[Tuple[int, int], int] = {a: 0 for a in askers}
     for r in mine:
+        if r.kind == "handled":
+            input_of[r.seq] = handled[(r.node, r.actor)]
+            handled[(r.node, r.actor)] += 1
+            continue
         if r.kind != "answered":
             continue
         if r.origin and r.origin[0] == "actor" and (r.origin[1], r.origin[2]) in askers:
             continue
+        during = None if r.cause is None else input_of.get(r.cause)
         if r.encoding == "contract":
-            answer: _Answer = (r.type_id, bytes(r.payload), None)
+            answer: _Answer = (r.type_id, bytes(r.payload), None, during)
         elif r.encoding == "text":
-            answer = (0, b"", str(r.payload))
+            answer = (0, b"", str(r.payload), during)
         else:
-            answer = (0, b"", f"an answer recorded as {r.encoding} cannot be served")
+            answer = (0, b"", f"an answer recorded as {r.encoding} cannot be served", during)
         answers[(r.node, r.actor)].append(answer)
     bus._native.stand_in(
         list(services), type_ids, [(askers[a], given) for a, given in answers.items()]
@@ -294,7 +303,9 @@ def replay(
 
     ``services``: the names the actor reaches through ``self.bus.ref(name)``; the replay's
     bus stands in for each, taking its tells and answering its asks with the recorded
-    answers, in the order they were recorded. What it sends them is compared as any send.
+    answers: those made while it handles an input with the answers recorded while that input
+    was handled, in their order (an actor changed to ask once more for one input gets the
+    others' answers as recorded). What it sends them is compared as any send.
 
     ``schema``: the generated module of the journal's messages (needed to feed contract
     messages). ``mode``: ``"first"`` reports the first input whose outputs differ,
@@ -475,7 +486,7 @@ class ReplaySet:
     ``bus`` is the replay's bus (virtual time, the journal's schema). ``services``: the
     names the set's actors reach through ``self.bus.ref(name)`` outside the set; the
     replay's bus stands in for each, as for :func:`replay`, answering each actor's asks with
-    the answers it was given, in order. Raises :class:`ReplayError` when an actor is not in
+    the answers it was given while handling the same input. Raises :class:`ReplayError` when an actor is not in
     the journal or cannot be spawned, ``JournalReadError``/``JournalCorrupt`` when the
     journal cannot be read."""
 
