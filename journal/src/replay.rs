@@ -73,7 +73,8 @@ type Feed<A> = Box<
         + Send
         + Sync,
 >;
-pub(crate) type Encode = fn(&dyn Any) -> Option<Vec<u8>>;
+/// Appends a message's encoding to the buffer; `false` if it is not of the type or fails.
+pub(crate) type Encode = fn(&dyn Any, &mut Vec<u8>) -> bool;
 
 /// Why an input was not handled.
 pub(crate) enum Refused {
@@ -278,9 +279,24 @@ impl fmt::Display for ReplayReport {
     }
 }
 
-/// A type's name or a topic in an output: the replayed actor's type names are static, the
-/// recording's are read from the journal.
-pub(crate) type Text = std::borrow::Cow<'static, str>;
+/// A type's name or a topic in an output: shared, so that the recording's hundred thousand
+/// outputs of one type hold one copy of its name.
+pub(crate) type Text = Arc<str>;
+
+/// One copy of each type name and topic a replay reads from its journal.
+#[derive(Default)]
+pub(crate) struct Texts(HashMap<Box<str>, Text>);
+
+impl Texts {
+    pub(crate) fn get(&mut self, text: &str) -> Text {
+        if let Some(shared) = self.0.get(text) {
+            return shared.clone();
+        }
+        let shared: Text = Arc::from(text);
+        self.0.insert(text.into(), shared.clone());
+        shared
+    }
+}
 
 /// An output of the actor after one input, as compared.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -379,39 +395,44 @@ pub(crate) fn same(recorded: &[Output], now: &[Output]) -> bool {
         Some((Output::CutShort, before)) => (before, &now[..now.len().min(before.len())]),
         _ => (compared(recorded), compared(now)),
     };
-    recorded.len() == now.len()
-        && recorded.iter().zip(now).all(|(r, n)| match (r, n) {
-            (
-                Output::Sent {
-                    how,
-                    name,
-                    topic,
-                    payload,
-                },
-                Output::Sent {
-                    how: how_now,
-                    name: name_now,
-                    topic: topic_now,
-                    payload: payload_now,
-                },
-            ) => {
-                how == how_now
-                    && name == name_now
-                    && topic == topic_now
-                    && (payload.is_none() || payload_now.is_none() || payload == payload_now)
-            }
-            (
-                Output::Received { name, payload },
-                Output::Received {
-                    name: name_now,
-                    payload: payload_now,
-                },
-            ) => {
-                name == name_now
-                    && (payload.is_none() || payload_now.is_none() || payload == payload_now)
-            }
-            _ => r == n,
-        })
+    recorded.len() == now.len() && recorded.iter().zip(now).all(|(r, n)| same_output(r, n))
+}
+
+/// Whether output `now` is the recorded output `recorded`; a sent message or a received input
+/// that either side has no codec for compares by its type (and topic) alone.
+pub(crate) fn same_output(recorded: &Output, now: &Output) -> bool {
+    match (recorded, now) {
+        (
+            Output::Sent {
+                how,
+                name,
+                topic,
+                payload,
+            },
+            Output::Sent {
+                how: how_now,
+                name: name_now,
+                topic: topic_now,
+                payload: payload_now,
+            },
+        ) => {
+            how == how_now
+                && name == name_now
+                && topic == topic_now
+                && (payload.is_none() || payload_now.is_none() || payload == payload_now)
+        }
+        (
+            Output::Received { name, payload },
+            Output::Received {
+                name: name_now,
+                payload: payload_now,
+            },
+        ) => {
+            name == name_now
+                && (payload.is_none() || payload_now.is_none() || payload == payload_now)
+        }
+        (r, n) => r == n,
+    }
 }
 
 /// Whether a stop reason says the actor was ended from outside (the end of a run: a live
@@ -452,15 +473,78 @@ pub(crate) struct Capture {
     pub(crate) encoders: std::sync::RwLock<HashMap<TypeId, Encode>>,
     /// Each input (other than a timer's) is an output too, for a set's regenerated inputs.
     pub(crate) received: bool,
+    /// Per input, its outputs, but for those that matched the recording as they were made
+    /// (where the replay follows it: `following`).
     pub(crate) outputs: Mutex<Vec<Vec<Output>>>,
-    /// How many outputs each input has in the recording (where the replay knows it).
-    pub(crate) recorded_outputs: Vec<usize>,
+    /// The recording, where the replay compares with it as the actor goes.
+    pub(crate) following: Option<Following>,
     /// Which recorded input the actor handles, where the replay follows it.
     pub(crate) inputs: Option<Mutex<InputCursor>>,
     /// The clock readings recorded during each input (and, first, before any), served to
     /// the replayed actor in their order.
     pub(crate) readings: Mutex<Readings>,
     pub(crate) timers: Mutex<TimerTimes>,
+}
+
+/// The recorded outputs of each input, compared with what the replayed actor makes as it makes
+/// it: an input's outputs that match the recorded ones at their places, from its first, are
+/// counted, not kept, so that an input of a hundred thousand outputs costs no copy of them.
+/// Once one differs, it and the input's later outputs are kept for the comparison.
+pub(crate) struct Following {
+    pub(crate) recorded: Vec<Vec<Output>>,
+    /// Per input, how many of its first outputs matched.
+    pub(crate) matched: Mutex<Vec<usize>>,
+}
+
+impl Following {
+    /// What input `i` made: the outputs that matched (as recorded) and those kept.
+    pub(crate) fn made(&self, i: usize, kept: &[Output]) -> Vec<Output> {
+        let matched = self.matched_of(i);
+        let recorded = self
+            .recorded
+            .get(i)
+            .map_or(&[][..], |r| &r[..matched.min(r.len())]);
+        recorded.iter().chain(kept).cloned().collect()
+    }
+
+    fn matched_of(&self, i: usize) -> usize {
+        self.matched
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(i)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Whether input `i` made what was recorded (`kept`: its outputs that did not match), as
+    /// [`same`] says of the recorded outputs and [`made`](Self::made), without making them.
+    pub(crate) fn same(&self, i: usize, kept: &[Output]) -> bool {
+        let recorded = self.recorded.get(i).map_or(&[][..], Vec::as_slice);
+        let matched = self.matched_of(i).min(recorded.len());
+        let made_len = matched + kept.len();
+        let made_at = |j: usize| {
+            if j < matched {
+                &recorded[j]
+            } else {
+                &kept[j - matched]
+            }
+        };
+        // The first `matched` are the recorded ones themselves: compared from there on.
+        let rest_same = |to: usize| (matched..to).all(|j| same_output(&recorded[j], made_at(j)));
+        match recorded.split_last() {
+            // Cut short: what was recorded is compared with as much of what was made.
+            Some((Output::CutShort, before)) => made_len >= before.len() && rest_same(before.len()),
+            _ => {
+                let last_made = made_len.checked_sub(1).map(made_at);
+                let trimmed = |len: usize, last: Option<&Output>| match last {
+                    Some(Output::Stopped(reason)) if ended_from_outside(reason) => len - 1,
+                    _ => len,
+                };
+                let compared_len = trimmed(recorded.len(), recorded.last());
+                compared_len == trimmed(made_len, last_made) && rest_same(compared_len)
+            }
+        }
+    }
 }
 
 /// The input number of a handling the recording does not have (a timer firing on a changed
@@ -510,10 +594,65 @@ pub(crate) struct Readings {
 }
 
 impl Capture {
+    /// The recorded outputs of input `i`, where the replay follows the recording.
+    pub(crate) fn recorded(&self, i: usize) -> &[Output] {
+        self.following
+            .as_ref()
+            .and_then(|f| f.recorded.get(i))
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// Adds `output` to what the input being handled made (`outputs`: the lock's guard):
+    /// counted if it matches the recording at its place, kept otherwise.
+    fn keep(&self, outputs: &mut [Vec<Output>], output: Output) {
+        if !self.matched(outputs, |recorded| same_output(recorded, &output)) {
+            if let Some(last) = outputs.last_mut() {
+                last.push(output);
+            }
+        }
+    }
+
+    /// The codec chosen for `msg`'s type, if one was.
+    fn encoder(&self, msg: &dyn Any) -> Option<Encode> {
+        self.encoders.read().ok()?.get(&msg.type_id()).copied()
+    }
+
     /// `msg` in the codec chosen for its type, if one was.
     fn encode(&self, msg: &dyn Any) -> Option<Vec<u8>> {
-        let encode = *self.encoders.read().ok()?.get(&msg.type_id())?;
-        encode(msg)
+        let encode = self.encoder(msg)?;
+        with_scratch(|out| encode(msg, out).then(|| out.to_vec()))
+    }
+
+    /// Whether `msg` in the codec chosen for its type is `payload`; true without a codec (or
+    /// one that fails), as [`same_output`] compares a message without its payload.
+    fn encodes_as(&self, msg: &dyn Any, payload: &[u8]) -> bool {
+        let Some(encode) = self.encoder(msg) else {
+            return true;
+        };
+        with_scratch(|out| !encode(msg, out) || out[..] == *payload)
+    }
+
+    /// Counts the next output of the input being handled as made, if the recording follows,
+    /// every output of the input so far matched, and `matches` says the recorded one at its
+    /// place is this one.
+    fn matched(&self, outputs: &[Vec<Output>], matches: impl FnOnce(&Output) -> bool) -> bool {
+        let (Some(following), Some(last)) = (&self.following, outputs.last()) else {
+            return false;
+        };
+        if !last.is_empty() {
+            return false;
+        }
+        let i = outputs.len() - 1;
+        let mut matched = following.matched.lock().unwrap_or_else(|e| e.into_inner());
+        if matched.len() <= i {
+            matched.resize(i + 1, 0);
+        }
+        let recorded = following.recorded.get(i).and_then(|r| r.get(matched[i]));
+        if recorded.is_some_and(matches) {
+            matched[i] += 1;
+            return true;
+        }
+        false
     }
 }
 
@@ -558,11 +697,10 @@ impl Recorder for Capture {
             cursor.current = input.unwrap_or(NOT_RECORDED);
         }
         if let Ok(mut o) = self.outputs.lock() {
-            // Room for as many outputs as the recording has for this input.
-            let room = self.recorded_outputs.get(o.len()).copied().unwrap_or(0);
-            let mut outputs = Vec::with_capacity(room.max(1));
-            outputs.extend(first);
-            o.push(outputs);
+            o.push(Vec::new());
+            if let Some(first) = first {
+                self.keep(&mut o, first);
+            }
         }
     }
 
@@ -579,16 +717,35 @@ impl Recorder for Capture {
             Sent::Ask { .. } => (Kind::Sent, true, ""),
             Sent::Publish { topic } => (Kind::Published, false, topic),
         };
-        let payload = self.encode(msg);
-        if let Ok(mut o) = self.outputs.lock() {
-            if let Some(last) = o.last_mut() {
-                last.push(Output::Sent {
-                    how: sent_how(kind, asked),
-                    name: type_name.into(),
-                    topic: topic.to_owned().into(),
-                    payload,
-                });
+        let how = sent_how(kind, asked);
+        let Ok(mut o) = self.outputs.lock() else {
+            return;
+        };
+        // Compared where it is encoded: a matching output is neither copied nor kept.
+        let matches = |recorded: &Output| match recorded {
+            Output::Sent {
+                how: recorded_how,
+                name,
+                topic: recorded_topic,
+                payload,
+            } => {
+                *recorded_how == how
+                    && &**name == type_name
+                    && &**recorded_topic == topic
+                    && payload.as_ref().is_none_or(|p| self.encodes_as(msg, p))
             }
+            _ => false,
+        };
+        if self.matched(&o, matches) {
+            return;
+        }
+        if let Some(last) = o.last_mut() {
+            last.push(Output::Sent {
+                how,
+                name: type_name.into(),
+                topic: topic.into(),
+                payload: self.encode(msg),
+            });
         }
     }
 
@@ -615,12 +772,11 @@ impl Recorder for Capture {
     fn replied(&self, _: ActorId, _: Duration, type_name: &'static str, reply: &dyn Any) {
         let payload = self.encode(reply).unwrap_or_default();
         if let Ok(mut o) = self.outputs.lock() {
-            if let Some(last) = o.last_mut() {
-                last.push(Output::Replied {
-                    name: type_name.into(),
-                    payload,
-                });
-            }
+            let output = Output::Replied {
+                name: type_name.into(),
+                payload,
+            };
+            self.keep(&mut o, output);
         }
     }
 
@@ -662,9 +818,7 @@ impl Recorder for Capture {
             }
         };
         if let Ok(mut o) = self.outputs.lock() {
-            if let Some(last) = o.last_mut() {
-                last.push(output);
-            }
+            self.keep(&mut o, output);
         }
     }
 }
@@ -693,35 +847,32 @@ pub(crate) fn sent_how(kind: Kind, asked: bool) -> &'static str {
     }
 }
 
-pub(crate) fn encode_json<R: serde::Serialize + 'static>(reply: &dyn Any) -> Option<Vec<u8>> {
-    let reply = reply.downcast_ref::<R>()?;
-    encoded(|out| serde_json::to_writer(out, reply).is_ok())
+pub(crate) fn encode_json<R: serde::Serialize + 'static>(msg: &dyn Any, out: &mut Vec<u8>) -> bool {
+    msg.downcast_ref::<R>()
+        .is_some_and(|msg| serde_json::to_writer(out, msg).is_ok())
 }
 
-pub(crate) fn encode_contract<R: WireMessage + 'static>(reply: &dyn Any) -> Option<Vec<u8>> {
-    let reply = reply.downcast_ref::<R>()?;
-    encoded(|out| {
-        reply.encode_body(out);
-        true
-    })
+pub(crate) fn encode_contract<R: WireMessage + 'static>(msg: &dyn Any, out: &mut Vec<u8>) -> bool {
+    let Some(msg) = msg.downcast_ref::<R>() else {
+        return false;
+    };
+    msg.encode_body(out);
+    true
 }
 
-/// What `encode` writes (`None` if it fails), encoded in a buffer this thread keeps and
-/// returned in a vector of its exact length: one allocation per output, not one per growth.
-fn encoded(encode: impl FnOnce(&mut Vec<u8>) -> bool) -> Option<Vec<u8>> {
+/// Runs `work` with a buffer this thread keeps (emptied), so that encoding an output costs
+/// no allocation of its own.
+fn with_scratch<T>(work: impl FnOnce(&mut Vec<u8>) -> T) -> T {
     thread_local! {
         static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     }
     SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
         Ok(mut out) => {
             out.clear();
-            encode(&mut out).then(|| out.to_vec())
+            work(&mut out)
         }
         // An encoder that records a message of its own while encoding: a buffer of its own.
-        Err(_) => {
-            let mut out = Vec::new();
-            encode(&mut out).then_some(out)
-        }
+        Err(_) => work(&mut Vec::new()),
     })
 }
 
@@ -892,6 +1043,7 @@ impl<A: Actor> Replay<A> {
         let mut started_at = None;
         let mut timers = TimerTimes::default();
         let mut incarnation = 0u32;
+        let mut texts = Texts::default();
         let mut records = journal.records();
         while let Some(record) = records.next_ref() {
             let record = record?;
@@ -911,7 +1063,7 @@ impl<A: Actor> Replay<A> {
                     }
                     let first = match record.origin {
                         Origin::Timer { id } => vec![Output::Timer {
-                            name: record.name.to_owned().into(),
+                            name: texts.get(record.name),
                             timer: id,
                             time_ns: record.time_ns,
                         }],
@@ -935,7 +1087,7 @@ impl<A: Actor> Replay<A> {
                 Kind::Replied => {
                     if let Some((_, outputs)) = inputs.last_mut() {
                         outputs.push(Output::Replied {
-                            name: record.name.to_owned().into(),
+                            name: texts.get(record.name),
                             payload: record.payload.to_vec(),
                         });
                     }
@@ -944,8 +1096,8 @@ impl<A: Actor> Replay<A> {
                     if let Some((_, outputs)) = inputs.last_mut() {
                         outputs.push(Output::Sent {
                             how: sent_how(record.kind, record.asked),
-                            name: record.name.to_owned().into(),
-                            topic: record.topic.to_owned().into(),
+                            name: texts.get(record.name),
+                            topic: texts.get(record.topic),
                             payload: (record.encoding != Encoding::Empty)
                                 .then(|| record.payload.to_vec()),
                         });
@@ -971,17 +1123,26 @@ impl<A: Actor> Replay<A> {
                 outputs.push(Output::CutShort);
             }
         }
+        let fed = inputs
+            .iter()
+            .filter(|(r, _)| !matches!(r.origin, Origin::Timer { .. }))
+            .map(|(r, _)| r.seq)
+            .collect();
+        // The recorded outputs go to the capture, which compares as the actor goes.
+        let recorded = inputs
+            .iter_mut()
+            .map(|(_, outputs)| std::mem::take(outputs))
+            .collect();
         let capture = Arc::new(Capture {
             encoders: std::sync::RwLock::new(self.encoders.clone()),
             received: false,
             outputs: Mutex::new(Vec::new()),
-            recorded_outputs: inputs.iter().map(|(_, outputs)| outputs.len()).collect(),
+            following: Some(Following {
+                recorded,
+                matched: Mutex::new(Vec::new()),
+            }),
             inputs: Some(Mutex::new(InputCursor {
-                fed: inputs
-                    .iter()
-                    .filter(|(r, _)| !matches!(r.origin, Origin::Timer { .. }))
-                    .map(|(r, _)| r.seq)
-                    .collect(),
+                fed,
                 current: NOT_RECORDED,
             })),
             readings: Mutex::new(readings),
@@ -1060,10 +1221,10 @@ impl<A: Actor> Replay<A> {
                         seq: record.seq,
                         time_ns: record.time_ns,
                         message: describe(record),
-                        recorded: show(&inputs[i].1),
+                        recorded: show(capture.recorded(i)),
                         now: format!("not handled: the replayed actor had stopped ({reason})"),
                         before: before(&inputs, i, &describe),
-                        recorded_outputs: lines(&inputs[i].1),
+                        recorded_outputs: lines(capture.recorded(i)),
                         now_outputs: Vec::new(),
                     });
                     report.inputs += 1;
@@ -1134,7 +1295,8 @@ impl<A: Actor> Replay<A> {
         Ok(report)
     }
 
-    /// Compares the outputs of inputs `from..to`.
+    /// Compares the outputs of inputs `from..to` (what the capture did not match as the
+    /// actor went).
     fn compare(
         &self,
         inputs: &[(Record, Vec<Output>)],
@@ -1148,22 +1310,27 @@ impl<A: Actor> Replay<A> {
         // are (an input may have made thousands of outputs), under the capture's lock, which
         // nothing here waits for anything while holding: an actor recording meanwhile (a
         // foreign one, on its host thread) waits for the comparison.
+        let Some(following) = &capture.following else {
+            return;
+        };
         let captured = capture.outputs.lock().unwrap_or_else(|e| e.into_inner());
         let none = Vec::new();
         for i in from..to {
-            let (record, recorded) = &inputs[i];
-            let now = captured.get(i).unwrap_or(&none);
-            if !same(recorded, now) {
+            let record = &inputs[i].0;
+            let recorded = capture.recorded(i);
+            let kept = captured.get(i).unwrap_or(&none);
+            if !following.same(i, kept) {
+                let now = following.made(i, kept);
                 report.differences.push(Difference {
                     input: i as u64,
                     seq: record.seq,
                     time_ns: record.time_ns,
                     message: describe(record),
                     recorded: show(recorded),
-                    now: show(now),
+                    now: show(&now),
                     before: before(inputs, i, describe),
                     recorded_outputs: lines(recorded),
-                    now_outputs: lines(now),
+                    now_outputs: lines(&now),
                 });
             }
         }
@@ -1205,4 +1372,69 @@ pub(crate) fn before(
         .iter()
         .map(|(r, _)| format!("record {}: {}", r.seq, describe(r)))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A few outputs that match, differ, or match only without a payload; stops ended from
+    /// outside or not; a cut.
+    fn output() -> impl Strategy<Value = Output> {
+        prop_oneof![
+            (0u8..3, proptest::option::of(0u8..2)).prop_map(|(n, p)| Output::Sent {
+                how: "sent",
+                name: format!("M{n}").into(),
+                topic: "".into(),
+                payload: p.map(|p| vec![p]),
+            }),
+            prop_oneof![
+                Just("shut down"),
+                Just("stopped normally"),
+                Just("failed: x")
+            ]
+            .prop_map(|r| Output::Stopped(r.to_owned())),
+            Just(Output::Failed("boom".to_owned())),
+        ]
+    }
+
+    proptest! {
+        /// Comparing as the actor goes says what comparing the whole outputs at the end says:
+        /// an input's outputs made one by one, matched or kept, then judged.
+        #[test]
+        fn comparing_as_the_actor_goes_agrees_with_comparing_at_the_end(
+            recorded in proptest::collection::vec(output(), 0..6),
+            cut in any::<bool>(),
+            made in proptest::collection::vec(output(), 0..7),
+        ) {
+            let mut recorded = recorded;
+            if cut {
+                recorded.push(Output::CutShort);
+            }
+            let capture = Capture {
+                encoders: std::sync::RwLock::new(HashMap::new()),
+                received: false,
+                outputs: Mutex::new(vec![Vec::new()]),
+                following: Some(Following {
+                    recorded: vec![recorded.clone()],
+                    matched: Mutex::new(Vec::new()),
+                }),
+                inputs: None,
+                readings: Mutex::new(Readings::default()),
+                timers: Mutex::new(TimerTimes::default()),
+            };
+            for output in made.clone() {
+                let mut outputs = capture.outputs.lock().unwrap();
+                capture.keep(&mut outputs, output);
+            }
+            let kept = capture.outputs.lock().unwrap()[0].clone();
+            let following = capture.following.as_ref().unwrap();
+            prop_assert_eq!(following.same(0, &kept), same(&recorded, &made));
+            // What a report shows as made: the same outputs, the matched ones as recorded.
+            let shown = following.made(0, &kept);
+            prop_assert_eq!(shown.len(), made.len());
+            prop_assert!(shown.iter().zip(&made).all(|(s, m)| same_output(s, m)));
+        }
+    }
 }

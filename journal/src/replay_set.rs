@@ -480,7 +480,7 @@ impl ReplaySet {
             encoders: RwLock::new(self.encoders.clone()),
             received: true,
             outputs: Mutex::new(Vec::new()),
-            recorded_outputs: Vec::new(),
+            following: None,
             inputs: None,
             readings: Mutex::new(readings),
             timers: Mutex::new(timers),
@@ -881,9 +881,12 @@ impl ReplaySet {
     }
 }
 
-fn encode_described<M: crate::Described>(msg: &dyn std::any::Any) -> Option<Vec<u8>> {
-    let (_, encoding, payload) = msg.downcast_ref::<M>()?.described();
-    (encoding != Encoding::Empty).then(|| payload.to_vec())
+fn encode_described<M: crate::Described>(msg: &dyn std::any::Any, out: &mut Vec<u8>) -> bool {
+    let Some((_, encoding, payload)) = msg.downcast_ref::<M>().map(|m| m.described()) else {
+        return false;
+    };
+    out.extend_from_slice(payload);
+    encoding != Encoding::Empty
 }
 
 impl fmt::Debug for ReplaySet {
