@@ -1186,7 +1186,7 @@ impl<A: Actor> Replay<A> {
             let Some(feed) = self.feeds.get(&record.name) else {
                 return Err(ReplayError::Input {
                     seq: record.seq,
-                    name: record.name.clone().into(),
+                    name: record.name.clone(),
                     reason:
                         "no decoder was chosen for its type (Replay::serde or Replay::contract)"
                             .to_owned(),
@@ -1195,7 +1195,7 @@ impl<A: Actor> Replay<A> {
             if record.encoding == Encoding::Empty {
                 return Err(ReplayError::Input {
                     seq: record.seq,
-                    name: record.name.clone().into(),
+                    name: record.name.clone(),
                     reason: "it was recorded without its payload (no codec was chosen for it)"
                         .to_owned(),
                 });
@@ -1206,7 +1206,7 @@ impl<A: Actor> Replay<A> {
                 Err(Refused::Decode(reason)) => {
                     return Err(ReplayError::Input {
                         seq: record.seq,
-                        name: record.name.clone().into(),
+                        name: record.name.clone(),
                         reason,
                     })
                 }

@@ -748,7 +748,7 @@ impl ReplaySet {
             if hosted.is_none() && !self.feeds.contains_key(&key) {
                 return Err(ReplayError::Input {
                     seq: record.seq,
-                    name: record.name.clone().into(),
+                    name: record.name.clone(),
                     reason: format!(
                         "no decoder was chosen for its type for actor #{} (ReplaySet::serde, \
                          ::contract or ::contract_ask)",
@@ -759,7 +759,7 @@ impl ReplaySet {
             if record.encoding == Encoding::Empty {
                 return Err(ReplayError::Input {
                     seq: record.seq,
-                    name: record.name.clone().into(),
+                    name: record.name.clone(),
                     reason: "it was recorded without its payload (no codec was chosen for it)"
                         .to_owned(),
                 });
@@ -784,7 +784,7 @@ impl ReplaySet {
                 Err(Refused::Decode(reason)) => {
                     return Err(ReplayError::Input {
                         seq: record.seq,
-                        name: record.name.clone().into(),
+                        name: record.name.clone(),
                         reason,
                     })
                 }
