@@ -7,7 +7,7 @@ use std::sync::Arc;
 use mycelium_actors::{actor_from_args, Bus, Context, Handler, ReplyRecipient, SpawnOptions};
 use mycelium_journal::{
     ActorAddr, Encoding, JournalOptions, JournalReader, JournalSchema, JournalWriter, Kind, Origin,
-    RecordedAnswers, Recording,
+    RecordedAnswers, Recording, Replay, ReplayMode, ReplayReport,
 };
 
 /// Asks a pricer for each quantity it is asked, and answers what it got (or the error).
@@ -36,8 +36,9 @@ impl Handler<u32> for Pricer {
     }
 }
 
-#[tokio::test(flavor = "current_thread", start_paused = true)]
-async fn answers_and_failed_asks_are_recorded_and_served_again() {
+/// A journal in a directory of its own, and a recording into it of the types these tests
+/// send and answer.
+fn journal() -> (tempfile::TempDir, JournalWriter, Arc<Recording>) {
     let dir = tempfile::tempdir().unwrap();
     let journal =
         JournalWriter::open(dir.path(), JournalOptions::new(JournalSchema::none())).unwrap();
@@ -47,6 +48,34 @@ async fn answers_and_failed_asks_are_recorded_and_served_again() {
             .serde::<u64>()
             .serde::<String>(),
     );
+    (dir, journal, recording)
+}
+
+/// Replays recorded actor `number` of `reader` as an `A` made by `make` from the address that
+/// serves the recorded answers, on a bus of its own.
+async fn replayed<A>(
+    reader: &JournalReader,
+    number: u64,
+    make: impl FnOnce(ReplyRecipient<u32, u64>) -> A::Args,
+    mode: ReplayMode,
+) -> ReplayReport
+where
+    A: Handler<u32, Reply = String>,
+{
+    let bus = Bus::builder().virtual_time().build().unwrap();
+    let served = RecordedAnswers::<u32, u64>::serde(reader, number)
+        .unwrap()
+        .reply_recipient(&bus);
+    Replay::<A>::new(make(served))
+        .serde::<u32>()
+        .run(reader, number, &bus, mode)
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn answers_and_failed_asks_are_recorded_and_served_again() {
+    let (dir, journal, recording) = journal();
     let live = Bus::builder().virtual_time().build().unwrap();
     let pricer = live.spawn::<Pricer>(Pricer);
     let trader = live
@@ -125,15 +154,7 @@ impl Handler<u32> for QueuedTrader {
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn the_answers_to_queued_asks_are_recorded_and_served_to_a_replay() {
-    let dir = tempfile::tempdir().unwrap();
-    let journal =
-        JournalWriter::open(dir.path(), JournalOptions::new(JournalSchema::none())).unwrap();
-    let recording = Arc::new(
-        Recording::new(journal.clone())
-            .serde::<u32>()
-            .serde::<u64>()
-            .serde::<String>(),
-    );
+    let (dir, journal, recording) = journal();
     let live = Bus::builder().virtual_time().build().unwrap();
     let pricer = live.spawn::<Pricer>(Pricer);
     let trader = live
@@ -157,20 +178,8 @@ async fn the_answers_to_queued_asks_are_recorded_and_served_to_a_replay() {
 
     // Replayed alone: the pricer's answers come from the journal.
     let number = trader.id().local();
-    let bus = Bus::builder().virtual_time().build().unwrap();
-    let served = RecordedAnswers::<u32, u64>::serde(&reader, number)
-        .unwrap()
-        .reply_recipient(&bus);
-    let report = mycelium_journal::Replay::<QueuedTrader>::new(QueuedTrader(served))
-        .serde::<u32>()
-        .run(
-            &reader,
-            number,
-            &bus,
-            mycelium_journal::ReplayMode::StopAtFirst,
-        )
-        .await
-        .unwrap();
+    let report =
+        replayed::<QueuedTrader>(&reader, number, QueuedTrader, ReplayMode::StopAtFirst).await;
     assert!(report.differences.is_empty(), "{report}");
     assert_eq!(report.inputs, 2);
 }
@@ -200,15 +209,7 @@ impl Handler<u32> for TwiceForThree {
 /// An unchanged replay of the same journal matches everywhere.
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn each_input_gets_the_answers_recorded_during_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let journal =
-        JournalWriter::open(dir.path(), JournalOptions::new(JournalSchema::none())).unwrap();
-    let recording = Arc::new(
-        Recording::new(journal.clone())
-            .serde::<u32>()
-            .serde::<u64>()
-            .serde::<String>(),
-    );
+    let (dir, journal, recording) = journal();
     let live = Bus::builder().virtual_time().build().unwrap();
     let pricer = live.spawn::<Pricer>(Pricer);
     let trader = live
@@ -227,26 +228,11 @@ async fn each_input_gets_the_answers_recorded_during_it() {
     let reader = JournalReader::open(dir.path()).unwrap();
     let number = trader.id().local();
 
-    let bus = Bus::builder().virtual_time().build().unwrap();
-    let served = RecordedAnswers::<u32, u64>::serde(&reader, number)
-        .unwrap()
-        .reply_recipient(&bus);
-    let report = mycelium_journal::Replay::<Trader>::new(Trader(served))
-        .serde::<u32>()
-        .run(&reader, number, &bus, mycelium_journal::ReplayMode::Compare)
-        .await
-        .unwrap();
+    let report = replayed::<Trader>(&reader, number, Trader, ReplayMode::Compare).await;
     assert!(report.differences.is_empty(), "{report}");
 
-    let bus = Bus::builder().virtual_time().build().unwrap();
-    let served = RecordedAnswers::<u32, u64>::serde(&reader, number)
-        .unwrap()
-        .reply_recipient(&bus);
-    let report = mycelium_journal::Replay::<TwiceForThree>::new(TwiceForThree(served))
-        .serde::<u32>()
-        .run(&reader, number, &bus, mycelium_journal::ReplayMode::Compare)
-        .await
-        .unwrap();
+    let report =
+        replayed::<TwiceForThree>(&reader, number, TwiceForThree, ReplayMode::Compare).await;
     assert_eq!(report.inputs, 4);
     assert_eq!(report.differences.len(), 1, "{report}");
     let difference = &report.differences[0];
