@@ -4,7 +4,9 @@
 
 use std::sync::Arc;
 
-use mycelium_actors::{actor_from_args, Bus, Context, Handler, ReplyRecipient, SpawnOptions};
+use mycelium_actors::{
+    actor_from_args, Actor, ActorRef, Bus, Context, Handler, ReplyRecipient, SpawnOptions,
+};
 use mycelium_journal::{
     ActorAddr, Encoding, JournalOptions, JournalReader, JournalSchema, JournalWriter, Kind, Origin,
     RecordedAnswers, Recording, Replay, ReplayMode, ReplayReport,
@@ -18,11 +20,33 @@ actor_from_args!(Trader);
 impl Handler<u32> for Trader {
     type Reply = String;
     async fn handle(&mut self, qty: u32, _ctx: &mut Context<Self>) -> String {
-        match self.0.ask(qty).await {
-            Ok(price) => format!("price {price}"),
-            Err(e) => format!("no price: {e}"),
-        }
+        priced(self.0.ask(qty).await)
     }
+}
+
+/// What a trader answers: the price it got, or why it got none.
+fn priced<E: std::fmt::Display>(answer: Result<u64, E>) -> String {
+    match answer {
+        Ok(price) => format!("price {price}"),
+        Err(e) => format!("no price: {e}"),
+    }
+}
+
+/// A pricer and a trader of type `A` (made by `make` from the pricer's address) on a live
+/// virtual-time bus, the trader recorded into `recording`.
+fn live<A: Actor>(
+    recording: Arc<Recording>,
+    make: impl FnOnce(ReplyRecipient<u32, u64>) -> A::Args,
+) -> (Bus, ActorRef<Pricer>, ActorRef<A>) {
+    let live = Bus::builder().virtual_time().build().unwrap();
+    let pricer = live.spawn::<Pricer>(Pricer);
+    let trader = live
+        .spawn_with::<A>(
+            make(pricer.reply_recipient()),
+            SpawnOptions::new().record(recording),
+        )
+        .unwrap();
+    (live, pricer, trader)
 }
 
 #[derive(Clone)]
@@ -76,14 +100,7 @@ where
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn answers_and_failed_asks_are_recorded_and_served_again() {
     let (dir, journal, recording) = journal();
-    let live = Bus::builder().virtual_time().build().unwrap();
-    let pricer = live.spawn::<Pricer>(Pricer);
-    let trader = live
-        .spawn_with::<Trader>(
-            Trader(pricer.reply_recipient()),
-            SpawnOptions::new().record(recording),
-        )
-        .unwrap();
+    let (_live, pricer, trader) = live::<Trader>(recording, Trader);
     assert_eq!(trader.ask(2u32).await.unwrap(), "price 20");
     pricer.stop();
     pricer.wait_for_stop().await;
@@ -145,24 +162,14 @@ impl Handler<u32> for QueuedTrader {
             Ok(pending) => pending,
             Err(e) => return format!("not asked: {e}"),
         };
-        match pending.await {
-            Ok(price) => format!("price {price}"),
-            Err(e) => format!("no price: {e}"),
-        }
+        priced(pending.await)
     }
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn the_answers_to_queued_asks_are_recorded_and_served_to_a_replay() {
     let (dir, journal, recording) = journal();
-    let live = Bus::builder().virtual_time().build().unwrap();
-    let pricer = live.spawn::<Pricer>(Pricer);
-    let trader = live
-        .spawn_with::<QueuedTrader>(
-            QueuedTrader(pricer.reply_recipient()),
-            SpawnOptions::new().record(recording),
-        )
-        .unwrap();
+    let (_live, _pricer, trader) = live::<QueuedTrader>(recording, QueuedTrader);
     assert_eq!(trader.ask(2u32).await.unwrap(), "price 20");
     assert_eq!(trader.ask(5u32).await.unwrap(), "price 50");
     journal.close().unwrap();
@@ -196,10 +203,7 @@ impl Handler<u32> for TwiceForThree {
         if qty == 3 {
             let _ = self.0.ask(qty).await;
         }
-        match self.0.ask(qty).await {
-            Ok(price) => format!("price {price}"),
-            Err(e) => format!("no price: {e}"),
-        }
+        priced(self.0.ask(qty).await)
     }
 }
 
@@ -210,14 +214,7 @@ impl Handler<u32> for TwiceForThree {
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn each_input_gets_the_answers_recorded_during_it() {
     let (dir, journal, recording) = journal();
-    let live = Bus::builder().virtual_time().build().unwrap();
-    let pricer = live.spawn::<Pricer>(Pricer);
-    let trader = live
-        .spawn_with::<Trader>(
-            Trader(pricer.reply_recipient()),
-            SpawnOptions::new().record(recording),
-        )
-        .unwrap();
+    let (_live, _pricer, trader) = live::<Trader>(recording, Trader);
     for qty in [2u32, 3, 4, 5] {
         assert_eq!(
             trader.ask(qty).await.unwrap(),
