@@ -427,6 +427,19 @@ def test_sends_by_service_name_to_rust_actors_and_other_nodes_are_recorded(tmp_p
     answers = [r.payload.seq for r in rows if r.kind == "answered"]
     assert answers == [7, 700, 12, 500]
 
+    # Replayed alone, the node in its arguments a stand-in: its sends to the other node are
+    # compared, and the other node's answers served as recorded.
+    number = next(r.actor for r in rows if r.kind == "started")
+    kw = dict(actor=number, schema=mycelium.trading, services=["counter", "sink"])
+    same = journal.replay(path, Router, journal.StandInNode("a"), **kw)
+    assert same.ok and same.inputs == 2, str(same)
+    changed = journal.replay(path, RouterV2, journal.StandInNode("a"), mode="compare", **kw)
+    # Above seq 5 it sends twice the number, to the counter and to the other node.
+    assert [d.input for d in changed.differences] == [0], str(changed)
+    assert "seq=14" in changed.first.now, str(changed)
+    with pytest.raises(journal.ReplayError, match="in no replay"):
+        journal.StandInNode("a").ref("sink")
+
 
 class RouterV2(Router):
     """A new version: sends the counter twice the sequence number above 5."""

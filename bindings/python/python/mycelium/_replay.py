@@ -262,6 +262,58 @@ def _stand_in(
     )
 
 
+class StandInNode:
+    """The node a replayed actor had in its arguments live (a ``Node`` of ``Bus.join``), on a
+    replay's bus: give it in the arguments in place of that node. Its ``ref(service)`` reaches
+    the replay's stand-in for ``service`` (name each in ``services=``), which takes what the
+    actor sends the other node (compared as any send) and answers its asks with the recorded
+    answers::
+
+        report = journal.replay("recorded/a", Router, journal.StandInNode("a"),
+                                schema=trading, services=["counter", "sink"])
+
+    ``name``: the node's name, as the actor reads it. Raises :class:`ReplayError` from
+    ``ref`` when used outside a replay."""
+
+    def __init__(self, name: str = "replay") -> None:
+        self._name = name
+        self._bus: Any = None
+
+    @property
+    def name(self) -> str:
+        """The node's name."""
+        return self._name
+
+    def is_remote(self, service: str) -> bool:
+        """True: every service is the replay's stand-in for another node's."""
+        return True
+
+    def ref(self, service: str) -> Any:
+        """A ref to the replay's stand-in for ``service``."""
+        if self._bus is None:
+            raise ReplayError(
+                f"StandInNode.ref({service!r}): the node is in no replay: give it in the "
+                "arguments of journal.replay or ReplaySet.spawn"
+            )
+        return self._bus.ref(service)
+
+    def __repr__(self) -> str:
+        return f"StandInNode({self._name!r})"
+
+
+def _bind_nodes(args: Any, bus: Any) -> None:
+    """Puts the :class:`StandInNode` objects in ``args`` (itself, or inside tuples, lists and
+    dicts) on ``bus``."""
+    if isinstance(args, StandInNode):
+        args._bus = bus
+    elif isinstance(args, (tuple, list)):
+        for a in args:
+            _bind_nodes(a, bus)
+    elif isinstance(args, dict):
+        for a in args.values():
+            _bind_nodes(a, bus)
+
+
 # A restart window longer than any recording: the restart limit counts the whole run.
 _WHOLE_RUN = 1e9
 
@@ -301,8 +353,9 @@ def replay(
     only one of that class, or the one ``actor`` names: ``N``, ``"N@NODE"``), started with
     ``args``, and compares what it does with what was recorded.
 
-    ``services``: the names the actor reaches through ``self.bus.ref(name)``; the replay's
-    bus stands in for each, taking its tells and answering its asks with the recorded
+    ``services``: the names the actor reaches through ``self.bus.ref(name)``, or through a
+    node in its arguments (given as a :class:`StandInNode`); the replay's bus stands in for
+    each, taking its tells and answering its asks with the recorded
     answers: those made while it handles an input with the answers recorded while that input
     was handled, in their order (an actor changed to ask once more for one input gets the
     others' answers as recorded). What it sends them is compared as any send.
@@ -353,6 +406,7 @@ def replay(
         try:
             if services:
                 _stand_in(bus, rows, services, {addr: None})
+            _bind_nodes(args, bus)
             tree = bus.supervise(
                 [_bus.python_child("replayed", actor_class, args, record=recorder)],
                 max_restarts=restarts,
@@ -537,6 +591,7 @@ class ReplaySet:
             actor_class.__qualname__,
         )
         host = _Host(actor_class, self.bus)
+        _bind_nodes(args, self.bus)
         try:
             native = self._native.spawn(number, host, args, actor_type)
         except ValueError as e:

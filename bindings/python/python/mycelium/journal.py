@@ -54,7 +54,15 @@ from ._native import (
     journal_describe as _describe,
     journal_rows as _rows,
 )
-from ._replay import Difference, ReplayError, ReplayReport, ReplaySet, SetReport, replay
+from ._replay import (
+    Difference,
+    ReplayError,
+    ReplayReport,
+    ReplaySet,
+    SetReport,
+    StandInNode,
+    replay,
+)
 
 __all__ = [
     "Journal",
@@ -71,6 +79,7 @@ __all__ = [
     "ReplayError",
     "ReplaySet",
     "SetReport",
+    "StandInNode",
 ]
 
 JournalReadError.__module__ = __name__
