@@ -420,8 +420,9 @@ fn replay(dir: &str, rest: &[String]) -> Result<ExitCode, String> {
         replay_plan(dir)?;
         eprintln!(
             "mycelium-journal: {dir} names no replaying program ({}): a replay runs the \
-             recorded actors' code, which this tool does not have; the recording program \
-             names its replayer with mycelium_journal::set_replayer",
+             recorded actors' code, which this tool does not have. A Rust program names its \
+             replayer with mycelium_journal::set_replayer; actors recorded from Python replay \
+             with mycelium.journal.replay(path, ActorClass, args) (or journal.ReplaySet)",
             mycelium_journal::REPLAYER_FILE
         );
         return Ok(ExitCode::from(2));
