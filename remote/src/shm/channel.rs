@@ -108,7 +108,8 @@ impl ShmSender {
         self.ring.try_push(msg).map_err(ShmError::Ring)
     }
 
-    /// Largest message the ring carries; [`RingError::TooLarge`] refuses longer ones.
+    /// Largest message the ring carries;
+    /// [`RingError::TooLarge`](super::error::RingError::TooLarge) refuses longer ones.
     pub fn max_message(&self) -> usize {
         self.ring.max_message()
     }
