@@ -85,14 +85,73 @@ use crate::replay::{decode_contract, short_name, ReplayError, NOT_RECORDED};
 /// A recorded answer: the reply, or the asker's error as it read.
 type Answer<R> = Result<R, String>;
 
-/// A recorded answer with the record number of the input the actor was handling when it
-/// came (`None`: outside any input, as in `on_start`).
-type During<R> = (Option<u64>, Answer<R>);
+/// Recorded answers to one actor's asks, each with the input the actor was handling when it
+/// came (`None`: outside any input, as in `on_start`), in recorded order; served per input,
+/// as [`RecordedAnswers`] and the language bindings' stand-ins serve them. Inputs are numbered
+/// in the order the actor handles them (record numbers, or counts from 0).
+#[derive(Debug)]
+pub struct AnswersByInput<T>(VecDeque<(Option<u64>, T)>);
+
+/// Why [`AnswersByInput::take`] has no answer for an ask.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoAnswer {
+    /// None is left: the recorded actor asked fewer times in all.
+    Left,
+    /// None was recorded for one more ask during this input: the recorded actor asked fewer
+    /// times while handling it.
+    During(u64),
+    /// The actor asks while handling a message the recording does not have (input
+    /// `u64::MAX`, as a [`Replay`](crate::Replay) numbers it).
+    NotRecorded,
+}
+
+impl<T> AnswersByInput<T> {
+    /// The answers, in recorded order, each with the input it came during.
+    pub fn new(answers: impl IntoIterator<Item = (Option<u64>, T)>) -> Self {
+        AnswersByInput(answers.into_iter().collect())
+    }
+
+    /// How many are left.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether none is left.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The answer for an ask the actor makes while handling input `input`: the next one
+    /// recorded during that input, or one recorded outside any input. `None`: the asker's
+    /// input is not known, and the next answer in recorded order is taken.
+    pub fn take(&mut self, input: Option<u64>) -> Result<T, NoAnswer> {
+        let Some(input) = input else {
+            return self.0.pop_front().map(|(_, a)| a).ok_or(NoAnswer::Left);
+        };
+        if input != NOT_RECORDED {
+            // Inputs are handled in order: what earlier ones did not ask for is never asked.
+            while self
+                .0
+                .front()
+                .is_some_and(|(during, _)| during.is_some_and(|d| d < input))
+            {
+                self.0.pop_front();
+            }
+        }
+        match self.0.front() {
+            Some((during, _)) if *during == Some(input) || during.is_none() => {
+                self.0.pop_front().map(|(_, a)| a).ok_or(NoAnswer::Left)
+            }
+            _ if input == NOT_RECORDED => Err(NoAnswer::NotRecorded),
+            _ => Err(NoAnswer::During(input)),
+        }
+    }
+}
 
 /// The answers a recorded actor got to its asks of type `M` answered with `R`, to serve to
 /// its replay through [`reply_recipient`](Self::reply_recipient); see the module docs.
 pub struct RecordedAnswers<M, R> {
-    answers: VecDeque<During<R>>,
+    answers: AnswersByInput<Answer<R>>,
     /// Who the asks went to (the receiver of the first recorded ask of `M`).
     asked: ActorId,
     observer: Option<Recipient<M>>,
@@ -156,7 +215,7 @@ impl<M: Send + 'static, R: Send + 'static> RecordedAnswers<M, R> {
             }
         }
         Ok(RecordedAnswers {
-            answers,
+            answers: AnswersByInput(answers),
             asked: asked.unwrap_or(ActorId::new(NodeId::new(0), 0)),
             observer: None,
         })
@@ -224,7 +283,7 @@ impl<M: Send + 'static, R: Send + 'static> RecordedAnswers<M, R> {
 
 /// The sink that serves recorded answers.
 struct Serve<M, R> {
-    answers: Mutex<VecDeque<During<R>>>,
+    answers: Mutex<AnswersByInput<Answer<R>>>,
     served: Mutex<u64>,
     asked: ActorId,
     observer: Option<Recipient<M>>,
@@ -241,49 +300,27 @@ impl<M: Send + 'static, R: Send + 'static> Serve<M, R> {
             *n += 1;
             *n
         });
-        let mut answers = self.answers.lock().unwrap_or_else(|e| e.into_inner());
-        let answer = match input {
-            None => answers.pop_front(),
-            Some(input) => {
-                if input != NOT_RECORDED {
-                    // Inputs are handled in order: what earlier ones did not ask for is
-                    // never asked for.
-                    while answers
-                        .front()
-                        .is_some_and(|(during, _)| during.is_some_and(|d| d < input))
-                    {
-                        answers.pop_front();
-                    }
-                }
-                match answers.front() {
-                    Some((during, _)) if *during == Some(input) || during.is_none() => {
-                        answers.pop_front()
-                    }
-                    _ => {
-                        let why = if input == NOT_RECORDED {
-                            "the replayed actor asked while handling a message the recording \
-                             does not have"
-                                .to_owned()
-                        } else {
-                            format!(
-                                "the recorded actor asked fewer times while handling record \
-                                 {input}"
-                            )
-                        };
-                        return Err(format!("the journal holds no answer for ask {ask}: {why}"));
-                    }
-                }
+        let answer = self
+            .answers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take(input);
+        let why = match answer {
+            Ok(Ok(reply)) => return Ok(reply),
+            Ok(Err(error)) => {
+                return Err(format!(
+                    "the recorded answer to ask {ask} was an error: {error}"
+                ))
             }
+            Err(NoAnswer::Left) => "the recorded actor asked fewer times".to_owned(),
+            Err(NoAnswer::During(input)) => {
+                format!("the recorded actor asked fewer times while handling record {input}")
+            }
+            Err(NoAnswer::NotRecorded) => "the replayed actor asked while handling a message \
+                                           the recording does not have"
+                .to_owned(),
         };
-        match answer {
-            Some((_, Ok(reply))) => Ok(reply),
-            Some((_, Err(error))) => Err(format!(
-                "the recorded answer to ask {ask} was an error: {error}"
-            )),
-            None => Err(format!(
-                "the journal holds no answer for ask {ask}: the recorded actor asked fewer times"
-            )),
-        }
+        Err(format!("the journal holds no answer for ask {ask}: {why}"))
     }
 }
 
@@ -334,5 +371,37 @@ impl<M: Send + 'static, R: Send + 'static> RequestSink<M, R> for Serve<M, R> {
 
     fn clock(&self) -> &Clock {
         &self.clock
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each input's asks take the answers recorded during it; an answer recorded outside any
+    /// input goes to whoever asks for it first; what an earlier input left is dropped; an
+    /// input the recording does not have takes none recorded during another.
+    #[test]
+    fn answers_are_taken_per_input() {
+        let mut answers = AnswersByInput::new([
+            (None, "at start"),
+            (Some(10), "10a"),
+            (Some(10), "10b"),
+            (Some(12), "12"),
+            (Some(15), "15"),
+        ]);
+        assert_eq!(answers.take(Some(10)), Ok("at start"));
+        assert_eq!(answers.take(Some(10)), Ok("10a"));
+        assert_eq!(answers.take(Some(NOT_RECORDED)), Err(NoAnswer::NotRecorded));
+        // Input 11 asked nothing live: input 10's second answer is not its to take.
+        assert_eq!(answers.take(Some(11)), Err(NoAnswer::During(11)));
+        assert_eq!(answers.len(), 2, "input 10's leftover answer is gone");
+        assert_eq!(answers.take(Some(12)), Ok("12"));
+        assert_eq!(answers.take(Some(12)), Err(NoAnswer::During(12)));
+        // Not followed: the next in recorded order.
+        assert_eq!(answers.take(None), Ok("15"));
+        assert_eq!(answers.take(None), Err(NoAnswer::Left));
+        assert_eq!(answers.take(Some(16)), Err(NoAnswer::During(16)));
+        assert!(answers.is_empty());
     }
 }

@@ -71,7 +71,7 @@ mod restarts;
 mod segment;
 mod writer;
 
-pub use answers::RecordedAnswers;
+pub use answers::{AnswersByInput, NoAnswer, RecordedAnswers};
 pub use diff::{diff, EventDifference, JournalDiff};
 pub use error::JournalError;
 pub use header::{JournalSchema, SegmentHeader, MAGIC, MAX_SCHEMA_TEXT, VERSION};

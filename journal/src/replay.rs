@@ -53,6 +53,7 @@ use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -62,7 +63,7 @@ use mycelium_codec::WireMessage;
 
 use crate::error::JournalError;
 use crate::reader::JournalReader;
-use crate::record::{Encoding, Kind, Origin, Record};
+use crate::record::{Encoding, Kind, Origin, Record, RecordRef};
 
 type Feed<A> = Box<
     dyn for<'a> Fn(
@@ -285,7 +286,7 @@ pub(crate) type Text = Arc<str>;
 
 /// One copy of each type name and topic a replay reads from its journal.
 #[derive(Default)]
-pub(crate) struct Texts(HashMap<Box<str>, Text>);
+pub(crate) struct Texts(std::collections::HashSet<Text>);
 
 impl Texts {
     pub(crate) fn get(&mut self, text: &str) -> Text {
@@ -293,7 +294,7 @@ impl Texts {
             return shared.clone();
         }
         let shared: Text = Arc::from(text);
-        self.0.insert(text.into(), shared.clone());
+        self.0.insert(shared.clone());
         shared
     }
 }
@@ -390,12 +391,37 @@ pub(crate) fn printable(payload: &[u8]) -> String {
 /// Whether what was done now is what was recorded; a sent message that either side has no
 /// codec for compares by its type and topic alone.
 pub(crate) fn same(recorded: &[Output], now: &[Output]) -> bool {
-    let (recorded, now) = match recorded.split_last() {
-        // Cut short: what was recorded is compared with as much of what happens now.
-        Some((Output::CutShort, before)) => (before, &now[..now.len().min(before.len())]),
-        _ => (compared(recorded), compared(now)),
+    same_after(recorded, 0, now)
+}
+
+/// [`same`] of `recorded` and what was made: its first `matched` outputs the recorded ones
+/// themselves (matched as they were made, not kept), then `kept`.
+fn same_after(recorded: &[Output], matched: usize, kept: &[Output]) -> bool {
+    let matched = matched.min(recorded.len());
+    let made_len = matched + kept.len();
+    let made_at = |j: usize| {
+        if j < matched {
+            &recorded[j]
+        } else {
+            &kept[j - matched]
+        }
     };
-    recorded.len() == now.len() && recorded.iter().zip(now).all(|(r, n)| same_output(r, n))
+    // The first `matched` are the recorded ones themselves: compared from there on.
+    let rest_same = |to: usize| (matched..to).all(|j| same_output(&recorded[j], made_at(j)));
+    match recorded.split_last() {
+        // Cut short: what was recorded is compared with as much of what was made.
+        Some((Output::CutShort, before)) => made_len >= before.len() && rest_same(before.len()),
+        _ => {
+            // A last stop that ended the run from outside is not compared (`compared`).
+            let trimmed = |len: usize, last: Option<&Output>| match last {
+                Some(Output::Stopped(reason)) if ended_from_outside(reason) => len - 1,
+                _ => len,
+            };
+            let compared_len = trimmed(recorded.len(), recorded.last());
+            let made_last = made_len.checked_sub(1).map(made_at);
+            compared_len == trimmed(made_len, made_last) && rest_same(compared_len)
+        }
+    }
 }
 
 /// Whether output `now` is the recorded output `recorded`; a sent message or a received input
@@ -491,12 +517,18 @@ pub(crate) struct Capture {
 /// counted, not kept, so that an input of a hundred thousand outputs costs no copy of them.
 /// Once one differs, it and the input's later outputs are kept for the comparison.
 pub(crate) struct Following {
-    pub(crate) recorded: Vec<Vec<Output>>,
-    /// Per input, how many of its first outputs matched.
-    pub(crate) matched: Mutex<Vec<usize>>,
+    recorded: Vec<Vec<Output>>,
+    /// Per recorded input, how many of its first outputs matched (counted under the
+    /// capture's lock of its outputs).
+    matched: Vec<AtomicUsize>,
 }
 
 impl Following {
+    pub(crate) fn new(recorded: Vec<Vec<Output>>) -> Self {
+        let matched = recorded.iter().map(|_| AtomicUsize::new(0)).collect();
+        Following { recorded, matched }
+    }
+
     /// What input `i` made: the outputs that matched (as recorded) and those kept.
     pub(crate) fn made(&self, i: usize, kept: &[Output]) -> Vec<Output> {
         let matched = self.matched_of(i);
@@ -508,42 +540,14 @@ impl Following {
     }
 
     fn matched_of(&self, i: usize) -> usize {
-        self.matched
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(i)
-            .copied()
-            .unwrap_or(0)
+        self.matched.get(i).map_or(0, |m| m.load(Ordering::Relaxed))
     }
 
     /// Whether input `i` made what was recorded (`kept`: its outputs that did not match), as
     /// [`same`] says of the recorded outputs and [`made`](Self::made), without making them.
     pub(crate) fn same(&self, i: usize, kept: &[Output]) -> bool {
         let recorded = self.recorded.get(i).map_or(&[][..], Vec::as_slice);
-        let matched = self.matched_of(i).min(recorded.len());
-        let made_len = matched + kept.len();
-        let made_at = |j: usize| {
-            if j < matched {
-                &recorded[j]
-            } else {
-                &kept[j - matched]
-            }
-        };
-        // The first `matched` are the recorded ones themselves: compared from there on.
-        let rest_same = |to: usize| (matched..to).all(|j| same_output(&recorded[j], made_at(j)));
-        match recorded.split_last() {
-            // Cut short: what was recorded is compared with as much of what was made.
-            Some((Output::CutShort, before)) => made_len >= before.len() && rest_same(before.len()),
-            _ => {
-                let last_made = made_len.checked_sub(1).map(made_at);
-                let trimmed = |len: usize, last: Option<&Output>| match last {
-                    Some(Output::Stopped(reason)) if ended_from_outside(reason) => len - 1,
-                    _ => len,
-                };
-                let compared_len = trimmed(recorded.len(), recorded.last());
-                compared_len == trimmed(made_len, last_made) && rest_same(compared_len)
-            }
-        }
+        same_after(recorded, self.matched_of(i), kept)
     }
 }
 
@@ -643,13 +647,13 @@ impl Capture {
             return false;
         }
         let i = outputs.len() - 1;
-        let mut matched = following.matched.lock().unwrap_or_else(|e| e.into_inner());
-        if matched.len() <= i {
-            matched.resize(i + 1, 0);
-        }
-        let recorded = following.recorded.get(i).and_then(|r| r.get(matched[i]));
-        if recorded.is_some_and(matches) {
-            matched[i] += 1;
+        let (Some(recorded), Some(count)) = (following.recorded.get(i), following.matched.get(i))
+        else {
+            return false;
+        };
+        let at = count.load(Ordering::Relaxed);
+        if recorded.get(at).is_some_and(matches) {
+            count.store(at + 1, Ordering::Relaxed);
             return true;
         }
         false
@@ -1053,7 +1057,7 @@ impl<A: Actor> Replay<A> {
                     break;
                 }
                 Kind::Cut => {
-                    cut = cut_record(&record.to_record());
+                    cut = cut_record(&record);
                     break;
                 }
                 _ if record.actor.id != actor || record.actor.node != 0 => {}
@@ -1137,10 +1141,7 @@ impl<A: Actor> Replay<A> {
             encoders: std::sync::RwLock::new(self.encoders.clone()),
             received: false,
             outputs: Mutex::new(Vec::new()),
-            following: Some(Following {
-                recorded,
-                matched: Mutex::new(Vec::new()),
-            }),
+            following: Some(Following::new(recorded)),
             inputs: Some(Mutex::new(InputCursor {
                 fed,
                 current: NOT_RECORDED,
@@ -1338,7 +1339,7 @@ impl<A: Actor> Replay<A> {
 }
 
 /// What a cut record says, for a report.
-pub(crate) fn cut_record(record: &Record) -> Option<String> {
+pub(crate) fn cut_record(record: &RecordRef<'_>) -> Option<String> {
     record.cut().map(|c| format!("{c} (record {})", record.seq))
 }
 
@@ -1399,6 +1400,16 @@ mod tests {
         ]
     }
 
+    /// The comparison of whole outputs, written plainly: what `same` and `Following::same`
+    /// must agree with.
+    fn whole(recorded: &[Output], now: &[Output]) -> bool {
+        let (recorded, now) = match recorded.split_last() {
+            Some((Output::CutShort, before)) => (before, &now[..now.len().min(before.len())]),
+            _ => (compared(recorded), compared(now)),
+        };
+        recorded.len() == now.len() && recorded.iter().zip(now).all(|(r, n)| same_output(r, n))
+    }
+
     proptest! {
         /// Comparing as the actor goes says what comparing the whole outputs at the end says:
         /// an input's outputs made one by one, matched or kept, then judged.
@@ -1416,10 +1427,7 @@ mod tests {
                 encoders: std::sync::RwLock::new(HashMap::new()),
                 received: false,
                 outputs: Mutex::new(vec![Vec::new()]),
-                following: Some(Following {
-                    recorded: vec![recorded.clone()],
-                    matched: Mutex::new(Vec::new()),
-                }),
+                following: Some(Following::new(vec![recorded.clone()])),
                 inputs: None,
                 readings: Mutex::new(Readings::default()),
                 timers: Mutex::new(TimerTimes::default()),
@@ -1430,7 +1438,9 @@ mod tests {
             }
             let kept = capture.outputs.lock().unwrap()[0].clone();
             let following = capture.following.as_ref().unwrap();
-            prop_assert_eq!(following.same(0, &kept), same(&recorded, &made));
+            let expected = whole(&recorded, &made);
+            prop_assert_eq!(same(&recorded, &made), expected);
+            prop_assert_eq!(following.same(0, &kept), expected);
             // What a report shows as made: the same outputs, the matched ones as recorded.
             let shown = following.made(0, &kept);
             prop_assert_eq!(shown.len(), made.len());

@@ -273,7 +273,7 @@ impl ReplaySet {
                     break;
                 }
                 Kind::Cut => {
-                    cut = cut_record(&record);
+                    cut = cut_record(&record.borrowed());
                     break;
                 }
                 _ => records.push(record),

@@ -76,6 +76,15 @@ pub(crate) struct GateInner<F: Foreign> {
     pub(crate) recording: OnceLock<crate::ForeignRecording>,
 }
 
+impl<F: Foreign> GateInner<F> {
+    /// Whether the actor's bus runs on virtual time (known once it has started).
+    fn on_virtual_time(&self) -> bool {
+        self.clock
+            .get()
+            .is_some_and(mycelium_actors::Clock::is_virtual)
+    }
+}
+
 /// The state of one foreign actor, shared by its task and its direct callers. One per actor
 /// for its whole life (restarts keep it); get it from [`ForeignSpec::gate`](crate::ForeignSpec::gate)
 /// and attach it to a ref with [`ForeignRef::with_gate`](crate::ForeignRef::with_gate).
@@ -196,14 +205,9 @@ impl<F: Foreign> ForeignGate<F> {
     fn guard<'a>(&'a self, guard: MutexGuard<'a, Slot<F::State>>) -> SlotGuard<'a, F::State> {
         // Only foreign code of a virtual-time bus waits for the lock as a wait on the bus:
         // on real time, letting the lock go wakes nobody and costs nothing more.
-        let virtual_time = self
-            .inner
-            .clock
-            .get()
-            .is_some_and(mycelium_actors::Clock::is_virtual);
         SlotGuard {
             guard: Some(guard),
-            waiters: virtual_time.then_some(&self.inner.unlocked),
+            waiters: self.inner.on_virtual_time().then_some(&self.inner.unlocked),
         }
     }
 
@@ -343,12 +347,7 @@ pub(crate) fn release_later<F: Foreign>(
     // since the callback holding it may be waiting on the bus. Out of a runtime (or on a
     // pool that is shutting down) the closure is dropped unrun: `release` then runs where it
     // is dropped.
-    let virtual_time = release
-        .gate
-        .inner
-        .clock
-        .get()
-        .is_some_and(mycelium_actors::Clock::is_virtual);
+    let virtual_time = release.gate.inner.on_virtual_time();
     crate::host::spawn_on_host(virtual_time, move || drop(release));
 }
 

@@ -3,7 +3,7 @@
 //! it, each input's asks with the answers recorded while that input was handled; what the
 //! actors send them is recorded (and compared) as any send.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -11,6 +11,7 @@ use mycelium_actors::export::{ByteRefusal, ByteReply, ByteService};
 use mycelium_actors::{ActorId, AskError, BoxFuture, Failure, NodeId, Phase};
 use mycelium_foreign::recording::{handling_actor, handling_input, report_sent};
 use mycelium_foreign::ForeignMessage;
+use mycelium_journal::{AnswersByInput, NoAnswer};
 
 /// One recorded answer: the reply's type id and body, or the asker's error as it read.
 pub(crate) type Answer = Result<(u16, Vec<u8>), String>;
@@ -27,21 +28,13 @@ pub(crate) type During = (Option<u64>, Answer);
 /// were given to (its number on the replay's bus; `None`: whichever actor asks): each
 /// actor's asks take its own, whichever service it asks, those made while it handles an
 /// input the answers recorded during that input.
-pub(crate) struct Answers(Mutex<HashMap<Option<u64>, VecDeque<During>>>);
-
-/// Why a stand-in has no answer for an ask.
-pub(crate) enum NoAnswer {
-    /// The recorded actor asked fewer times in all.
-    Left,
-    /// The recorded actor asked fewer times while handling this input (its number).
-    During(u64),
-}
+pub(crate) struct Answers(Mutex<HashMap<Option<u64>, AnswersByInput<Answer>>>);
 
 impl Answers {
     pub(crate) fn new(answers: Vec<(Option<u64>, Vec<During>)>) -> Arc<Self> {
         let by_actor = answers
             .into_iter()
-            .map(|(actor, answers)| (actor, answers.into()))
+            .map(|(actor, answers)| (actor, AnswersByInput::new(answers)))
             .collect();
         Arc::new(Answers(Mutex::new(by_actor)))
     }
@@ -49,34 +42,12 @@ impl Answers {
     /// The next answer for the replayed actor whose handler asks on this thread.
     fn next(&self) -> Result<Answer, NoAnswer> {
         let asker = handling_actor().map(ActorId::local);
-        let input = handling_input();
         let mut by_actor = self.0.lock().unwrap_or_else(|e| e.into_inner());
         let own = asker.is_some() && by_actor.contains_key(&asker);
-        let Some(answers) = by_actor.get_mut(&if own { asker } else { None }) else {
-            return Err(NoAnswer::Left);
-        };
-        if let Some(input) = input {
-            // Inputs are handled in order: what earlier ones did not ask for is never asked.
-            while answers
-                .front()
-                .is_some_and(|(during, _)| during.is_some_and(|d| d < input))
-            {
-                answers.pop_front();
-            }
-            if answers
-                .front()
-                .is_some_and(|(during, _)| during.is_some_and(|d| d != input))
-            {
-                return Err(NoAnswer::During(input));
-            }
-        }
-        answers
-            .pop_front()
-            .map(|(_, answer)| answer)
-            .ok_or(match input {
-                Some(input) => NoAnswer::During(input),
-                None => NoAnswer::Left,
-            })
+        by_actor
+            .get_mut(&if own { asker } else { None })
+            .ok_or(NoAnswer::Left)?
+            .take(handling_input())
     }
 }
 
@@ -150,6 +121,11 @@ impl ByteService for StandIn {
             Err(NoAnswer::During(input)) => Err(failed(format!(
                 "the replay's stand-in for `{}` has no recorded answer for this ask: the \
                  recorded actor asked fewer times while handling its input {input}",
+                self.name
+            ))),
+            Err(NoAnswer::NotRecorded) => Err(failed(format!(
+                "the replay's stand-in for `{}` has no recorded answer for this ask: the \
+                 replayed actor asked while handling a message the recording does not have",
                 self.name
             ))),
         };

@@ -484,30 +484,15 @@ def test_an_actor_that_sends_by_service_name_replays_against_stand_ins_serving_t
     # The counter's answers are served as recorded (3, 7, 14), whatever the new version tells
     # it: only what it sends differs, from input 2 (seq 7) on.
     number = journal.Journal(path).rows(kind="started")[0].actor
-    changed = journal.replay(
-        path,
-        RouterV2,
-        None,
-        actor=number,
-        schema=mycelium.trading,
-        mode="compare",
-        services=["counter"],
-    )
+    kw = dict(actor=number, schema=mycelium.trading, mode="compare", services=["counter"])
+    changed = journal.replay(path, RouterV2, None, **kw)
     assert [d.input for d in changed.differences] == [2], str(changed)
     assert "seq=14" in changed.first.now and "seq=7" in changed.first.recorded, str(changed)
     # A version that asks once more while handling input 1 takes that input's recorded
     # answer with its extra ask, and its own ask then has none, and says why; input 2 still
     # gets its own answer (served in recorded order, it would have taken input 2's, and
     # every later input would differ).
-    greedy = journal.replay(
-        path,
-        RouterV3,
-        None,
-        actor=number,
-        schema=mycelium.trading,
-        mode="compare",
-        services=["counter"],
-    )
+    greedy = journal.replay(path, RouterV3, None, **kw)
     assert [d.input for d in greedy.differences] == [1], str(greedy)
     assert "asked fewer times while handling its input 1" in greedy.first.now, str(greedy)
     # A book sends nothing but publications: no stand-in can serve it.

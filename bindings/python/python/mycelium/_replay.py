@@ -355,10 +355,10 @@ def replay(
 
     ``services``: the names the actor reaches through ``self.bus.ref(name)``, or through a
     node in its arguments (given as a :class:`StandInNode`); the replay's bus stands in for
-    each, taking its tells and answering its asks with the recorded
-    answers: those made while it handles an input with the answers recorded while that input
-    was handled, in their order (an actor changed to ask once more for one input gets the
-    others' answers as recorded). What it sends them is compared as any send.
+    each, taking its tells and answering its asks with the recorded answers: those made
+    while it handles an input with the answers recorded while that input was handled, in
+    their order (an actor changed to ask once more for one input gets the others' answers as
+    recorded). What it sends them is compared as any send.
 
     ``schema``: the generated module of the journal's messages (needed to feed contract
     messages). ``mode``: ``"first"`` reports the first input whose outputs differ,
@@ -540,9 +540,9 @@ class ReplaySet:
     ``bus`` is the replay's bus (virtual time, the journal's schema). ``services``: the
     names the set's actors reach through ``self.bus.ref(name)`` outside the set; the
     replay's bus stands in for each, as for :func:`replay`, answering each actor's asks with
-    the answers it was given while handling the same input. Raises :class:`ReplayError` when an actor is not in
-    the journal or cannot be spawned, ``JournalReadError``/``JournalCorrupt`` when the
-    journal cannot be read."""
+    the answers it was given while handling the same input. Raises :class:`ReplayError` when
+    an actor is not in the journal or cannot be spawned, ``JournalReadError``/
+    ``JournalCorrupt`` when the journal cannot be read."""
 
     def __init__(
         self,
