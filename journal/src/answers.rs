@@ -60,8 +60,9 @@
 //! The answers are the actor's `answered` records of the reply type. An ask the replayed
 //! actor makes while handling a recorded input gets the next answer recorded while that input
 //! was handled, so that a changed actor that asks more or fewer times for one input leaves
-//! the others' answers where they were; outside a [`Replay`](crate::Replay), each ask gets
-//! the next recorded answer. An ask whose recorded answer was an error, or that finds no
+//! the others' answers where they were (in a [`Replay`](crate::Replay) or a
+//! [`ReplaySet`](crate::ReplaySet); outside a replay, each ask gets the next recorded
+//! answer). An ask whose recorded answer was an error, or that finds no
 //! recorded answer left, gets
 //! [`AskError::Lost`](mycelium_actors::AskError::Lost) with a reason that says so (and the
 //! replay's comparison of what the actor does then shows the difference).

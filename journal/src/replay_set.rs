@@ -71,8 +71,8 @@ use crate::reader::JournalReader;
 use crate::record::{Encoding, Kind, Origin, Record};
 use crate::replay::{
     before, cut_record, cut_short, decode_contract, encode_contract, encode_json, lines, printable,
-    same, sent_how, short_name, show, Capture, Difference, Encode, Output, Readings, Refused,
-    ReplayError, ReplayMode, ReplayReport, TimerTimes,
+    same, sent_how, short_name, show, Capture, Difference, Encode, InputCursor, Output, Readings,
+    Refused, ReplayError, ReplayMode, ReplayReport, TimerTimes, NOT_RECORDED,
 };
 
 type Feed = Box<
@@ -457,12 +457,15 @@ impl ReplaySet {
         let mut readings = Readings::default();
         let mut timers = TimerTimes::default();
         let mut incarnation = 0u32;
+        // The inputs other than timers', fed or regenerated, in the order they were handled.
+        let mut fed = VecDeque::new();
         for r in self.records_of(recorded) {
             match r.kind {
                 Kind::Restarted => incarnation = incarnation.saturating_add(1),
                 Kind::Handled => {
-                    if let Origin::Timer { id } = r.origin {
-                        timers.push(incarnation, id, r.time_ns, r.seq);
+                    match r.origin {
+                        Origin::Timer { id } => timers.push(incarnation, id, r.time_ns, r.seq),
+                        _ => fed.push_back(r.seq),
                     }
                     readings.by_input.push(VecDeque::new());
                 }
@@ -481,7 +484,10 @@ impl ReplaySet {
             received: true,
             outputs: Mutex::new(Vec::new()),
             following: None,
-            inputs: None,
+            inputs: Some(Mutex::new(InputCursor {
+                fed,
+                current: NOT_RECORDED,
+            })),
             readings: Mutex::new(readings),
             timers: Mutex::new(timers),
         })
