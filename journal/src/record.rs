@@ -235,7 +235,7 @@ impl fmt::Display for Origin {
 /// A record to append, borrowing its texts and payload from the caller.
 ///
 /// The journal gives it its sequence number when it is appended.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Entry<'a> {
     /// What happened.
     pub kind: Kind,
@@ -316,17 +316,19 @@ impl Record {
     pub fn borrowed(&self) -> RecordRef<'_> {
         RecordRef {
             seq: self.seq,
-            kind: self.kind,
-            time_ns: self.time_ns,
-            actor: self.actor,
-            origin: self.origin,
-            cause: self.cause,
-            asked: self.asked,
-            type_id: self.type_id,
-            name: &self.name,
-            topic: &self.topic,
-            encoding: self.encoding,
-            payload: &self.payload,
+            entry: Entry {
+                kind: self.kind,
+                time_ns: self.time_ns,
+                actor: self.actor,
+                origin: self.origin,
+                cause: self.cause,
+                asked: self.asked,
+                type_id: self.type_id,
+                name: &self.name,
+                topic: &self.topic,
+                encoding: self.encoding,
+                payload: &self.payload,
+            },
         }
     }
 
@@ -362,28 +364,16 @@ impl Record {
 pub struct RecordRef<'a> {
     /// As [`Record::seq`].
     pub seq: u64,
-    /// As [`Record::kind`].
-    pub kind: Kind,
-    /// As [`Record::time_ns`].
-    pub time_ns: u64,
-    /// As [`Record::actor`].
-    pub actor: ActorAddr,
-    /// As [`Record::origin`].
-    pub origin: Origin,
-    /// As [`Record::cause`].
-    pub cause: Option<u64>,
-    /// As [`Record::asked`].
-    pub asked: bool,
-    /// As [`Record::type_id`].
-    pub type_id: u16,
-    /// As [`Record::name`].
-    pub name: &'a str,
-    /// As [`Record::topic`].
-    pub topic: &'a str,
-    /// As [`Record::encoding`].
-    pub encoding: Encoding,
-    /// As [`Record::payload`].
-    pub payload: &'a [u8],
+    /// Its other fields, as they are appended (read through `Deref`: `record.kind`).
+    pub entry: Entry<'a>,
+}
+
+impl<'a> std::ops::Deref for RecordRef<'a> {
+    type Target = Entry<'a>;
+
+    fn deref(&self) -> &Entry<'a> {
+        &self.entry
+    }
 }
 
 impl<'a> RecordRef<'a> {
@@ -445,19 +435,7 @@ impl<'a> RecordRef<'a> {
 
     /// As [`Record::as_entry`].
     pub fn as_entry(&self) -> Entry<'a> {
-        Entry {
-            kind: self.kind,
-            time_ns: self.time_ns,
-            actor: self.actor,
-            origin: self.origin,
-            cause: self.cause,
-            asked: self.asked,
-            type_id: self.type_id,
-            name: self.name,
-            topic: self.topic,
-            encoding: self.encoding,
-            payload: self.payload,
-        }
+        self.entry
     }
 }
 
@@ -620,20 +598,22 @@ pub(crate) fn decode_ref(body: &[u8]) -> Result<RecordRef<'_>, String> {
     let cause = u64_at(44);
     Ok(RecordRef {
         seq: u64_at(4),
-        kind,
-        time_ns: u64_at(12),
-        actor: ActorAddr {
-            node: u32_at(20),
-            id: u64_at(24),
+        entry: Entry {
+            kind,
+            time_ns: u64_at(12),
+            actor: ActorAddr {
+                node: u32_at(20),
+                id: u64_at(24),
+            },
+            origin,
+            cause: (cause != NO_CAUSE).then_some(cause),
+            asked: body[3] == 1,
+            type_id: u16_at(52),
+            name,
+            topic,
+            encoding,
+            payload: &body[FIXED + name_len + topic_len..],
         },
-        origin,
-        cause: (cause != NO_CAUSE).then_some(cause),
-        asked: body[3] == 1,
-        type_id: u16_at(52),
-        name,
-        topic,
-        encoding,
-        payload: &body[FIXED + name_len + topic_len..],
     })
 }
 
