@@ -179,12 +179,23 @@ impl<A: Actor> Context<A> {
         })
     }
 
-    /// This actor's random number generator, seeded from the bus seed and the actor's id.
+    /// This actor's random number generator, seeded from the bus seed and the actor's id
+    /// when the actor first asks for it (a restart in place keeps it). A recorded actor's
+    /// seeding is recorded, and a replayed actor is seeded as it was live
+    /// ([`Recorder::rng_seeded`]).
     pub fn rng(&mut self) -> &mut DetRng {
-        let (seed, stream) = (self.bus.seed(), self.me.id().local());
-        self.held()
-            .rng
-            .get_or_insert_with(|| DetRng::derive(seed, stream))
+        let rng = match self.held().rng.take() {
+            Some(rng) => rng,
+            None => {
+                let (mut seed, mut stream) = (self.bus.seed(), self.me.id().local());
+                if let Some(recorder) = self.recorder() {
+                    let now = self.bus.clock().now();
+                    (seed, stream) = recorder.rng_seeded(self.me.id(), now, seed, stream);
+                }
+                DetRng::derive(seed, stream)
+            }
+        };
+        self.held().rng.insert(rng)
     }
 
     /// How many times this actor has been restarted (0 in its first incarnation).

@@ -212,6 +212,16 @@ pub trait Recorder: Send + Sync + 'static {
         reading
     }
 
+    /// The actor's random numbers ([`crate::Context::rng`]) are about to be seeded (once,
+    /// when it first draws one) from the bus seed `seed` and the stream `stream` (its number), at
+    /// bus time `time`. A recorder returns them as they are (and records them); a replay
+    /// returns the recorded ones, so that a replayed actor draws the numbers it drew live
+    /// whatever its number and its bus's seed are now. Called on the actor's thread.
+    fn rng_seeded(&self, actor: ActorId, time: Duration, seed: u64, stream: u64) -> (u64, u64) {
+        let _ = (actor, time);
+        (seed, stream)
+    }
+
     /// When the actor's timer numbered `timer` (as in [`timer_fired`](Self::timer_fired))
     /// fires next, which its schedule says is at bus time `due`, `every` after it was set
     /// or last fired (its delay or period). A recorder returns `due`; a replay returns the

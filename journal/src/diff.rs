@@ -103,11 +103,17 @@ fn describe(r: &Record, with_time: bool) -> String {
     }
     if !r.payload.is_empty() {
         s.push(' ');
-        match std::str::from_utf8(&r.payload) {
-            Ok(text) if !text.chars().any(char::is_control) => s.push_str(text),
-            _ => {
-                for b in &r.payload {
-                    s.push_str(&format!("{b:02x}"));
+        if let Some(n) = r.payload_u64() {
+            s.push_str(&n.to_string());
+        } else if let Some((seed, stream)) = r.seeded() {
+            s.push_str(&format!("seed {seed} stream {stream}"));
+        } else {
+            match std::str::from_utf8(&r.payload) {
+                Ok(text) if !text.chars().any(char::is_control) => s.push_str(text),
+                _ => {
+                    for b in &r.payload {
+                        s.push_str(&format!("{b:02x}"));
+                    }
                 }
             }
         }

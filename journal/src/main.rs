@@ -40,8 +40,8 @@ usage: mycelium-journal ls DIR
        mycelium-journal diff DIR DIR [--ignore-time] [--csv]
        mycelium-journal replay DIR [ARGS...]
 
-kinds: handled sent published replied timer-fired clock-read started failed restarted
-       stopped gap cut
+kinds: handled sent published replied answered timer-fired clock-read seeded started
+       failed restarted stopped gap cut
 times: nanoseconds of bus time, or a number with ns, us, ms or s (1.5s, 250ms)";
 
 fn main() -> ExitCode {
@@ -194,7 +194,7 @@ fn ls(dir: &str) -> Result<(), String> {
             "cut      {cut} (its last whole record is the last above)\n"
         ));
     }
-    print!("{out}");
+    emit(&out)?;
     match error {
         Some(e) => Err(damaged(e, count)),
         None => Ok(()),
@@ -288,6 +288,23 @@ fn parse_time(text: &str) -> Result<u64, String> {
     Ok((value * scale).round() as u64)
 }
 
+/// What writing to standard output came to: a closed pipe (`| head`) ends the output
+/// quietly; another error is the command's.
+fn written(result: io::Result<()>) -> Result<(), String> {
+    match result {
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+            Err(format!("cannot write to standard output: {e}"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Writes `text` to standard output, as [`written`] says.
+fn emit(text: &str) -> Result<(), String> {
+    let mut out = io::stdout().lock();
+    written(out.write_all(text.as_bytes()).and_then(|()| out.flush()))
+}
+
 fn cat(dir: &str, filter: &Filter) -> Result<(), String> {
     let journal = open(dir)?;
     let stdout = io::stdout();
@@ -304,22 +321,10 @@ fn cat(dir: &str, filter: &Filter) -> Result<(), String> {
         }
         let line = serde_json::to_string(&to_json(&r)).map_err(|e| e.to_string())?;
         if let Err(e) = writeln!(out, "{line}") {
-            // A closed pipe (`| head`) ends the output quietly.
-            if e.kind() == io::ErrorKind::BrokenPipe {
-                return Ok(());
-            }
-            return Err(format!("cannot write to standard output: {e}"));
+            return written(Err(e));
         }
     }
-    out.flush()
-        .or_else(|e| {
-            if e.kind() == io::ErrorKind::BrokenPipe {
-                Ok(())
-            } else {
-                Err(e)
-            }
-        })
-        .map_err(|e| format!("cannot write to standard output: {e}"))?;
+    written(out.flush())?;
     if let Some(cut) = records.cut() {
         eprintln!("mycelium-journal: {cut} (the output ends at the last whole record)");
     }
@@ -369,6 +374,10 @@ fn to_json(r: &Record) -> Value {
             .or_else(|| {
                 r.cut()
                     .map(|c| json!({"segment": c.segment, "offset": c.offset, "bytes": c.bytes}))
+            })
+            .or_else(|| {
+                r.seeded()
+                    .map(|(seed, stream)| json!({"seed": seed, "stream": stream}))
             }),
         Encoding::Contract | Encoding::Raw => Some(json!({"hex": hex(&r.payload)})),
     };
@@ -407,9 +416,9 @@ fn diff(args: &[String]) -> Result<bool, String> {
     let d = mycelium_journal::diff(&open(left)?, &open(right)?, with_time)
         .map_err(|e| e.to_string())?;
     if as_csv {
-        print!("{}", d.to_csv());
+        emit(&d.to_csv())?;
     } else {
-        println!("{d}");
+        emit(&format!("{d}\n"))?;
     }
     Ok(d.differences.is_empty())
 }
@@ -537,6 +546,5 @@ fn replay_plan(dir: &str) -> Result<(), String> {
     for stop in stops {
         out.push_str(&format!("  {stop}\n"));
     }
-    print!("{out}");
-    Ok(())
+    emit(&out)
 }

@@ -36,11 +36,14 @@ pub enum Kind {
     /// An ask the actor made while handling a message was answered (an input: the answer is
     /// the payload, or the asker's error as text; `cause` is the input being handled).
     Answered = 13,
+    /// The actor's random numbers ([`Context::rng`](mycelium_actors::Context::rng)) were
+    /// seeded (an input: the bus seed and the stream, two `u64`s, served to a replay).
+    Seeded = 14,
 }
 
 impl Kind {
     /// Every kind, in code order.
-    pub const ALL: [Kind; 13] = [
+    pub const ALL: [Kind; 14] = [
         Kind::Handled,
         Kind::Sent,
         Kind::Published,
@@ -54,6 +57,7 @@ impl Kind {
         Kind::Gap,
         Kind::Cut,
         Kind::Answered,
+        Kind::Seeded,
     ];
 
     /// The kind with this code.
@@ -77,6 +81,7 @@ impl Kind {
             Kind::Gap => "gap",
             Kind::Cut => "cut",
             Kind::Answered => "answered",
+            Kind::Seeded => "seeded",
         }
     }
 
@@ -108,7 +113,8 @@ pub enum Encoding {
     Raw = 4,
     /// A little-endian `u64` (a clock reading in nanoseconds, a timer id).
     U64 = 5,
-    /// The journal's own layout of a [`Gap`] or [`Cut`] (three or two `u64`s).
+    /// The journal's own layout of a [`Gap`] or [`Cut`] (three or two `u64`s), or of a
+    /// [`Kind::Seeded`] record (the seed and the stream, two `u64`s).
     Journal = 6,
 }
 
@@ -347,6 +353,11 @@ impl Record {
         self.borrowed().payload_u64()
     }
 
+    /// The bus seed and the stream of a [`Kind::Seeded`] record.
+    pub fn seeded(&self) -> Option<(u64, u64)> {
+        self.borrowed().seeded()
+    }
+
     /// The payload as text ([`Encoding::Text`] or [`Encoding::Json`]).
     pub fn payload_text(&self) -> Option<&str> {
         self.borrowed().payload_text()
@@ -417,6 +428,14 @@ impl<'a> RecordRef<'a> {
             offset: read_u64(self.payload, 8)?,
             bytes: read_u64(self.payload, 16)?,
         })
+    }
+
+    /// As [`Record::seeded`].
+    pub fn seeded(&self) -> Option<(u64, u64)> {
+        if self.kind != Kind::Seeded {
+            return None;
+        }
+        Some((read_u64(self.payload, 0)?, read_u64(self.payload, 8)?))
     }
 
     /// As [`Record::payload_u64`].
@@ -621,8 +640,8 @@ fn read_u64(bytes: &[u8], at: usize) -> Option<u64> {
     Some(u64::from_le_bytes(bytes.get(at..at + 8)?.try_into().ok()?))
 }
 
-/// The payload of a gap record.
-pub(crate) fn gap_payload(first: u64, count: u64) -> [u8; 16] {
+/// The payload of a gap record (and, with the seed and the stream, of a seeded record).
+pub(crate) fn pair_payload(first: u64, count: u64) -> [u8; 16] {
     let mut p = [0; 16];
     p[..8].copy_from_slice(&first.to_le_bytes());
     p[8..].copy_from_slice(&count.to_le_bytes());

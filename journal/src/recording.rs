@@ -667,6 +667,18 @@ impl Recorder for Recording {
         reading
     }
 
+    fn rng_seeded(&self, actor: ActorId, time: Duration, seed: u64, stream: u64) -> (u64, u64) {
+        let actor = addr(actor);
+        let payload = crate::record::pair_payload(seed, stream);
+        self.append(&Entry {
+            cause: self.cause(actor),
+            encoding: Encoding::Journal,
+            payload: &payload,
+            ..Entry::new(Kind::Seeded, nanos(time), actor)
+        });
+        (seed, stream)
+    }
+
     fn timer_fired(&self, actor: ActorId, time: Duration, timer: u64, type_name: &'static str) {
         let payload = timer.to_le_bytes();
         self.append(&Entry {

@@ -595,6 +595,26 @@ impl TimerTimes {
 pub(crate) struct Readings {
     pub(crate) before_any: VecDeque<Duration>,
     pub(crate) by_input: Vec<VecDeque<Duration>>,
+    /// The seeding of its random numbers (once in an actor's life, kept across restarts).
+    pub(crate) seeds: VecDeque<(u64, u64)>,
+}
+
+impl Readings {
+    /// Adds what `record` of the replayed actor says it read: a clock reading or a seeding
+    /// (its inputs' queues are added as the inputs are).
+    pub(crate) fn add(&mut self, record: &RecordRef<'_>) {
+        match record.kind {
+            Kind::ClockRead => {
+                let reading = Duration::from_nanos(record.payload_u64().unwrap_or(0));
+                match self.by_input.last_mut() {
+                    Some(queue) => queue.push_back(reading),
+                    None => self.before_any.push_back(reading),
+                }
+            }
+            Kind::Seeded => self.seeds.extend(record.seeded()),
+            _ => {}
+        }
+    }
 }
 
 impl Capture {
@@ -751,6 +771,18 @@ impl Recorder for Capture {
                 payload: self.encode(msg),
             });
         }
+    }
+
+    fn rng_seeded(&self, _: ActorId, _: Duration, seed: u64, stream: u64) -> (u64, u64) {
+        // In order; the last one again for a version that seeds more often than recorded.
+        let recorded = self.readings.lock().ok().and_then(|mut r| {
+            if r.seeds.len() > 1 {
+                r.seeds.pop_front()
+            } else {
+                r.seeds.front().copied()
+            }
+        });
+        recorded.unwrap_or((seed, stream))
     }
 
     fn replaying_input(&self, _: ActorId) -> Option<u64> {
@@ -1081,13 +1113,7 @@ impl<A: Actor> Replay<A> {
                     incarnation = incarnation.saturating_add(1);
                 }
                 Kind::Started => started_at = Some(Duration::from_nanos(record.time_ns)),
-                Kind::ClockRead => {
-                    let reading = Duration::from_nanos(record.payload_u64().unwrap_or(0));
-                    match readings.by_input.last_mut() {
-                        Some(queue) => queue.push_back(reading),
-                        None => readings.before_any.push_back(reading),
-                    }
-                }
+                Kind::ClockRead | Kind::Seeded => readings.add(&record),
                 Kind::Replied => {
                     if let Some((_, outputs)) = inputs.last_mut() {
                         outputs.push(Output::Replied {

@@ -469,13 +469,7 @@ impl ReplaySet {
                     }
                     readings.by_input.push(VecDeque::new());
                 }
-                Kind::ClockRead => {
-                    let reading = Duration::from_nanos(r.payload_u64().unwrap_or(0));
-                    match readings.by_input.last_mut() {
-                        Some(queue) => queue.push_back(reading),
-                        None => readings.before_any.push_back(reading),
-                    }
-                }
+                Kind::ClockRead | Kind::Seeded => readings.add(&r.borrowed()),
                 _ => {}
             }
         }

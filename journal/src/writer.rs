@@ -517,7 +517,7 @@ fn close(
 /// Puts the gap record for records dropped so far into the batch.
 fn push_lost(state: &mut State) {
     if let Some((first, count, time_ns)) = state.lost.take() {
-        let payload = record::gap_payload(first, count);
+        let payload = record::pair_payload(first, count);
         let entry = Entry {
             origin: Origin::Journal,
             name: WRITER_SOURCE,

@@ -251,3 +251,32 @@ fn replay_runs_the_named_replayer_with_the_journal_and_its_arguments() {
         "{stderr}"
     );
 }
+
+/// Every command's output to a pipe already closed (`| head` that has read enough) ends
+/// quietly, with the command's own status: never a panic.
+#[test]
+fn output_to_a_closed_pipe_ends_quietly() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    write(a.path());
+    write(b.path());
+    let (da, db) = (a.path().to_str().unwrap(), b.path().to_str().unwrap());
+    for (args, status) in [
+        (vec!["ls", da], 0),
+        (vec!["cat", da], 0),
+        (vec!["diff", da, db], 0),
+        (vec!["diff", da, db, "--csv"], 0),
+        (vec!["replay", da], 2),
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = Command::new(env!("CARGO_BIN_EXE_mycelium-journal"))
+            .args(&args)
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(status), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}

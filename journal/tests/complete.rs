@@ -10,6 +10,7 @@ use mycelium_journal::{
     ActorAddr, Encoding, Entry, JournalOptions, JournalReader, JournalSchema, JournalWriter, Kind,
     Origin, Recording, Replay, ReplayMode,
 };
+use mycelium_supervisor::{ChildSpec, RestartStrategy, Supervisor};
 
 #[derive(Clone, serde::Serialize, serde::Deserialize)]
 struct Tick;
@@ -438,4 +439,91 @@ async fn a_set_with_a_changed_actor_reports_where_each_actor_diverged() {
         .collect();
     assert_eq!(left.len(), 1, "{first}");
     assert_eq!(left[0].1, 1, "{first}");
+}
+
+/// Draws a random price offset for each quantity it is asked, from `Context::rng`, and fails
+/// on a quantity of 0 (a restart in place keeps its numbers' stream).
+struct Dealer;
+
+impl Actor for Dealer {
+    type Args = ();
+    async fn on_start(_: (), _: &mut Context<Self>) -> Result<Self, BoxError> {
+        Ok(Dealer)
+    }
+}
+
+impl Handler<u32> for Dealer {
+    type Reply = u64;
+    async fn handle(&mut self, qty: u32, ctx: &mut Context<Self>) -> u64 {
+        assert!(qty > 0, "a quantity of 0");
+        u64::from(qty) * 100 + ctx.rng().next_u64() % 100
+    }
+}
+
+/// A dealer recorded on a bus of seed 7 as actor number 4 (three actors spawned before it),
+/// asked for quantities 1, 2, 0 (a failure and a restart in place), 3.
+async fn record_dealer() -> (tempfile::TempDir, u64, Vec<u64>) {
+    let dir = tempfile::tempdir().unwrap();
+    let journal =
+        JournalWriter::open(dir.path(), JournalOptions::new(JournalSchema::none())).unwrap();
+    let recording = Arc::new(Recording::new(journal.clone()).serde::<u32>().serde::<u64>());
+    let bus = Bus::builder().virtual_time().seed(7).build().unwrap();
+    for _ in 0..2 {
+        bus.spawn::<Dealer>(());
+    }
+    // The supervisor is the third actor.
+    let sup = Supervisor::builder(RestartStrategy::OneForOne)
+        .child(ChildSpec::new::<Dealer>("dealer", ()).record(recording))
+        .spawn(&bus)
+        .await
+        .unwrap();
+    let mut answers = Vec::new();
+    for qty in [1u32, 2, 0, 3] {
+        let dealer = sup.child::<Dealer>("dealer").unwrap();
+        if let Ok(answer) = dealer.ask(qty).await {
+            answers.push(answer);
+        }
+    }
+    let dealer = sup.child::<Dealer>("dealer").unwrap();
+    sup.stop().await;
+    journal.close().unwrap();
+    assert_eq!(sup.restarts(Some("dealer")), 1);
+    (dir, dealer.id().local(), answers)
+}
+
+/// A replayed actor draws the random numbers it drew live: its seeding is recorded (the bus
+/// seed and its number live) and served again, whatever its number and its bus's seed in the
+/// replay, alone or in a set, after a restart too.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_replayed_actor_draws_the_random_numbers_it_drew_live() {
+    let (dir, number, answers) = record_dealer().await;
+    assert_eq!(answers.len(), 3);
+    let journal = JournalReader::open(dir.path()).unwrap();
+    let seeded: Vec<_> = journal
+        .records()
+        .map(Result::unwrap)
+        .filter(|r| r.kind == Kind::Seeded)
+        .collect();
+    assert_eq!(seeded.len(), 1, "seeded once, kept across the restart");
+    assert_eq!(seeded[0].seeded(), Some((7, number)));
+    assert_eq!(seeded[0].encoding, Encoding::Journal);
+
+    // Alone: the replayed dealer is actor 1 of a bus of seed 0.
+    let bus = Bus::builder().virtual_time().build().unwrap();
+    let report = Replay::<Dealer>::new(())
+        .serde::<u32>()
+        .run(&journal, number, &bus, ReplayMode::Compare)
+        .await
+        .unwrap();
+    assert!(report.differences.is_empty(), "{report}");
+
+    // In a set, on a bus of another seed.
+    let bus = Bus::builder().virtual_time().seed(99).build().unwrap();
+    let mut set = mycelium_journal::ReplaySet::new(&journal)
+        .unwrap()
+        .sends_serde::<u64>();
+    let dealer = set.spawn::<Dealer>(&bus, number, ()).unwrap();
+    set.serde::<Dealer, u32>(&dealer);
+    let report = set.run(ReplayMode::Compare).await.unwrap();
+    assert!(report.is_same(), "{report}");
 }

@@ -187,9 +187,10 @@ pub(crate) fn journal_rows<'py>(
                 .iter()
                 .map(|n| {
                     Kind::from_name(n).ok_or_else(|| {
+                        let known: Vec<_> = Kind::ALL.iter().map(|k| k.name()).collect();
                         PyValueError::new_err(format!(
-                            "kind {n:?}: expected one of handled, sent, published, replied, \
-                             timer-fired, clock-read, started, failed, restarted, stopped, gap, cut"
+                            "kind {n:?}: expected one of {}",
+                            known.join(", ")
                         ))
                     })
                 })
