@@ -228,9 +228,10 @@ impl<A: Actor> Context<A> {
         let bus = self.bus.clone();
         let record = self.timer_record::<M>();
         self.track(self.bus.runtime().spawn(async move {
+            let mut due = Duration::ZERO;
             match &record {
                 Some(record) => {
-                    let due = bus.clock().now().saturating_add(delay);
+                    due = bus.clock().now().saturating_add(delay);
                     let at = record.due(due, delay);
                     if at != due || !delay.is_zero() {
                         bus.clock().sleep_until(at).await;
@@ -241,7 +242,8 @@ impl<A: Actor> Context<A> {
             }
             match &record {
                 Some(record) => {
-                    record.fired(&bus);
+                    record.turn().await;
+                    record.fired(&bus, due);
                     send_own_timed(&me, &bus, msg, record.timer).await;
                 }
                 None => {
@@ -273,7 +275,8 @@ impl<A: Actor> Context<A> {
                     .await;
                 let sent = match &record {
                     Some(record) => {
-                        record.fired(&bus);
+                        record.turn().await;
+                        record.fired(&bus, next);
                         send_own_timed(&me, &bus, msg.clone(), record.timer).await
                     }
                     None => send_own(&me, &bus, msg.clone()).await,
@@ -563,9 +566,18 @@ impl TimerRecord {
         self.recorder.timer_due(self.id, self.timer, due, every)
     }
 
-    fn fired(&self, bus: &Bus) {
+    /// Waits for its turn to fire, if the recorder says to.
+    async fn turn(&self) {
+        if let Some(turn) = self.recorder.timer_turn(self.id, self.timer) {
+            turn.await;
+        }
+    }
+
+    /// It fired, its schedule having said `due`.
+    fn fired(&self, bus: &Bus, due: Duration) {
+        let now = bus.clock().now();
         self.recorder
-            .timer_fired(self.id, bus.clock().now(), self.timer, self.type_name);
+            .timer_fired(self.id, now, self.timer, due, self.type_name);
     }
 }
 

@@ -66,6 +66,9 @@ use std::time::Duration;
 
 use crate::{ActorId, NodeId};
 
+/// A wait a recorder asks a timer to make before it fires ([`Recorder::timer_turn`]).
+pub type Turn = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
 /// How a handled message reached the actor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Delivery {
@@ -233,12 +236,30 @@ pub trait Recorder: Send + Sync + 'static {
         due
     }
 
+    /// A wait before the actor's timer numbered `timer`, due now, sends its message: a
+    /// replay's recorder makes a timer that fired live after other inputs of the same
+    /// moment wait for them to be handled, as a live bus orders them to the nanosecond while
+    /// a virtual-time bus's timers keep ticks of a millisecond. `None`: no wait. Called from
+    /// the timer's task.
+    fn timer_turn(&self, actor: ActorId, timer: u64) -> Option<Turn> {
+        let _ = (actor, timer);
+        None
+    }
+
     /// One of the actor's timers ([`crate::Context::send_after`],
     /// [`crate::Context::send_interval`]), numbered `timer` in the order the actor set them
     /// (from 0 in each incarnation), fired at bus time `time` and is about to send the actor
-    /// its message, of type `type_name`.
-    fn timer_fired(&self, actor: ActorId, time: Duration, timer: u64, type_name: &'static str) {
-        let _ = (actor, time, timer, type_name);
+    /// its message, of type `type_name`. `due` is the bus time its schedule said (a live
+    /// timer fires a little after it), which a replay matches its own schedule's with.
+    fn timer_fired(
+        &self,
+        actor: ActorId,
+        time: Duration,
+        timer: u64,
+        due: Duration,
+        type_name: &'static str,
+    ) {
+        let _ = (actor, time, timer, due, type_name);
     }
 
     /// The actor, handling a message, sent `message` (of type `type_name`) at bus time

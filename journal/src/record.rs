@@ -17,7 +17,7 @@ pub enum Kind {
     Published = 3,
     /// The actor answered an ask (an output; `cause` is the ask's `Handled` record).
     Replied = 4,
-    /// One of the actor's timers fired (an input).
+    /// One of the actor's timers fired (an input; the payload is the deadline it fired for).
     TimerFired = 5,
     /// The actor read the bus clock (an input: the reading is the payload).
     ClockRead = 6,
@@ -111,7 +111,7 @@ pub enum Encoding {
     Text = 3,
     /// Bytes in a format the recording program chose; the record's name says which type.
     Raw = 4,
-    /// A little-endian `u64` (a clock reading in nanoseconds, a timer id).
+    /// A little-endian `u64` (a clock reading, a timer's deadline: nanoseconds of bus time).
     U64 = 5,
     /// The journal's own layout of a [`Gap`] or [`Cut`] (three or two `u64`s), or of a
     /// [`Kind::Seeded`] record (the seed and the stream, two `u64`s).

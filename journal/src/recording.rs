@@ -679,8 +679,15 @@ impl Recorder for Recording {
         (seed, stream)
     }
 
-    fn timer_fired(&self, actor: ActorId, time: Duration, timer: u64, type_name: &'static str) {
-        let payload = timer.to_le_bytes();
+    fn timer_fired(
+        &self,
+        actor: ActorId,
+        time: Duration,
+        timer: u64,
+        due: Duration,
+        type_name: &'static str,
+    ) {
+        let payload = nanos(due).to_le_bytes();
         self.append(&Entry {
             origin: Origin::Timer { id: timer },
             name: type_name,

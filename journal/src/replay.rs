@@ -510,6 +510,8 @@ pub(crate) struct Capture {
     /// the replayed actor in their order.
     pub(crate) readings: Mutex<Readings>,
     pub(crate) timers: Mutex<TimerTimes>,
+    /// How many inputs the actor has begun to handle.
+    pub(crate) handled: Arc<AtomicUsize>,
 }
 
 /// The recorded outputs of each input, compared with what the replayed actor makes as it makes
@@ -551,6 +553,22 @@ impl Following {
     }
 }
 
+/// How many times a replayed timer's firing, or a fed input, lets the replay's other work run,
+/// at most, for the inputs its actor handled before it live: a changed actor that no longer
+/// makes one of those shows the difference instead of stalling the replay.
+pub(crate) const TURN_ROUNDS: usize = 1_000;
+
+/// Lets the replay's other work run until `handled` counts `count` inputs, `rounds` times at
+/// most. Virtual time stands still meanwhile: what is due now runs, nothing later.
+pub(crate) async fn until_handled(handled: &AtomicUsize, count: usize, rounds: usize) {
+    for _ in 0..rounds {
+        if handled.load(Ordering::Relaxed) >= count {
+            return;
+        }
+        tokio::task::yield_now().await;
+    }
+}
+
 /// The input number of a handling the recording does not have (a timer firing on a changed
 /// schedule, a message beyond the recorded ones).
 pub(crate) const NOT_RECORDED: u64 = u64::MAX;
@@ -573,21 +591,62 @@ pub(crate) struct TimerTimes {
     /// The replayed actor's current incarnation.
     incarnation: u32,
     /// By incarnation and timer number, the bus times its messages were handled live, with
-    /// the sequence numbers of those handlings.
-    recorded: HashMap<(u32, u64), VecDeque<(Duration, u64)>>,
+    /// the sequence numbers of those handlings and the deadlines its schedule said.
+    recorded: HashMap<(u32, u64), VecDeque<RecordedFiring>>,
+    /// By incarnation and timer number, the deadlines of firings whose messages are not
+    /// handled yet, as the records are read.
+    fired: HashMap<(u32, u64), VecDeque<Duration>>,
+    /// By timer number, the place among the actor's inputs of the recorded firing it was
+    /// just served ([`Recorder::timer_turn`]).
+    turns: HashMap<u64, usize>,
     /// By timer number, the times served and not yet handled (the output's time), with the
     /// recorded handling's sequence number.
     served: HashMap<u64, VecDeque<(Duration, u64)>>,
 }
 
+/// A live firing of a timer, as a replay serves it.
+#[derive(Clone, Copy)]
+struct RecordedFiring {
+    /// When its message was handled.
+    at: Duration,
+    /// The record number of that handling.
+    seq: u64,
+    /// The deadline its schedule said (`None` where the journal has no `timer-fired` record
+    /// before the handling).
+    due: Option<Duration>,
+    /// Its place among the actor's inputs (from 0).
+    index: usize,
+}
+
 impl TimerTimes {
-    /// Adds a live handling of timer `timer`'s message in incarnation `incarnation`, record
-    /// number `seq`.
-    pub(crate) fn push(&mut self, incarnation: u32, timer: u64, time_ns: u64, seq: u64) {
-        self.recorded
-            .entry((incarnation, timer))
-            .or_default()
-            .push_back((Duration::from_nanos(time_ns), seq));
+    /// Adds what `record`, of incarnation `incarnation` of the replayed actor, says of its
+    /// timers: a firing, or the handling of a timer's message (the actor's input `index`).
+    pub(crate) fn add(&mut self, incarnation: u32, record: &RecordRef<'_>, index: usize) {
+        let Origin::Timer { id: timer } = record.origin else {
+            return;
+        };
+        let key = (incarnation, timer);
+        match record.kind {
+            Kind::TimerFired => {
+                if let Some(due) = record.payload_u64() {
+                    let due = Duration::from_nanos(due);
+                    self.fired.entry(key).or_default().push_back(due);
+                }
+            }
+            Kind::Handled => {
+                let due = self.fired.get_mut(&key).and_then(VecDeque::pop_front);
+                self.recorded
+                    .entry(key)
+                    .or_default()
+                    .push_back(RecordedFiring {
+                        at: Duration::from_nanos(record.time_ns),
+                        seq: record.seq,
+                        due,
+                        index,
+                    });
+            }
+            _ => {}
+        }
     }
 }
 
@@ -713,6 +772,7 @@ impl Recorder for Capture {
             }),
             Delivery::Tell | Delivery::Ask => None,
         };
+        self.handled.fetch_add(1, Ordering::Relaxed);
         if let Some(cursor) = &self.inputs {
             let mut cursor = cursor.lock().unwrap_or_else(|e| e.into_inner());
             if !matches!(delivery, Delivery::Timer { .. }) {
@@ -773,6 +833,14 @@ impl Recorder for Capture {
         }
     }
 
+    fn timer_turn(&self, _: ActorId, timer: u64) -> Option<mycelium_actors::recording::Turn> {
+        let index = self.timers.lock().ok()?.turns.remove(&timer)?;
+        let handled = Arc::clone(&self.handled);
+        Some(Box::pin(async move {
+            until_handled(&handled, index, TURN_ROUNDS).await;
+        }))
+    }
+
     fn rng_seeded(&self, _: ActorId, _: Duration, seed: u64, stream: u64) -> (u64, u64) {
         // In order; the last one again for a version that seeds more often than recorded.
         let recorded = self.readings.lock().ok().and_then(|mut r| {
@@ -821,23 +889,46 @@ impl Recorder for Capture {
             return due;
         };
         let key = (times.incarnation, timer);
+        times.turns.remove(&timer);
         let Some(recorded) = times.recorded.get_mut(&key) else {
             return due;
         };
-        let Some(&(at, seq)) = recorded.front() else {
+        // The replay's clock runs in ticks of a millisecond: its deadlines are those of the
+        // live run to within less than one.
+        let tick = Duration::from_millis(1);
+        // Firings the replay's schedule passed by (it changed, or one fired off it) are not
+        // served any more.
+        while recorded.front().is_some_and(|f| match f.due {
+            Some(recorded_due) => recorded_due + tick <= due,
+            None => f.at + tick < due,
+        }) {
+            recorded.pop_front();
+        }
+        let Some(&RecordedFiring {
+            at,
+            seq,
+            due: recorded_due,
+            index,
+        }) = recorded.front()
+        else {
             return due;
         };
-        // The recorded firing is this schedule's when it came no earlier than the replay's
-        // clock tick before the deadline, and within a quarter of the timer's period (or
-        // delay) after it: a live timer's wake-up latency. Otherwise the schedule changed,
-        // and the replayed actor's own timing shows it.
-        let early = Duration::from_millis(1);
-        let late = (every / 4).max(early);
-        if at + early < due || at >= due + late {
+        // The recorded firing is this schedule's when the deadline it was fired for is this
+        // one, to within less than a tick; the live timer fired a little after it (its wake-up
+        // latency), and the replay fires it then. Without the recorded deadline: when it came
+        // no earlier than a tick before this deadline and within a quarter of the timer's
+        // period (or delay) after it. Otherwise the schedule changed, and the replayed
+        // actor's own timing shows it.
+        let this_schedule = match recorded_due {
+            Some(recorded_due) => recorded_due < due + tick,
+            None => at < due + (every / 4).max(tick),
+        };
+        if !this_schedule {
             return due;
         }
         recorded.pop_front();
         times.served.entry(timer).or_default().push_back((at, seq));
+        times.turns.insert(timer, index);
         at
     }
 
@@ -1093,10 +1184,9 @@ impl<A: Actor> Replay<A> {
                     break;
                 }
                 _ if record.actor.id != actor || record.actor.node != 0 => {}
+                Kind::TimerFired => timers.add(incarnation, &record, inputs.len()),
                 Kind::Handled => {
-                    if let Origin::Timer { id } = record.origin {
-                        timers.push(incarnation, id, record.time_ns, record.seq);
-                    }
+                    timers.add(incarnation, &record, inputs.len());
                     let first = match record.origin {
                         Origin::Timer { id } => vec![Output::Timer {
                             name: texts.get(record.name),
@@ -1174,6 +1264,7 @@ impl<A: Actor> Replay<A> {
             })),
             readings: Mutex::new(readings),
             timers: Mutex::new(timers),
+            handled: Arc::default(),
         });
         let (started, on_started) = tokio::sync::oneshot::channel();
         let restarts = crate::restarts::Restarts::new(restarted, bus.clock().now());
@@ -1228,6 +1319,8 @@ impl<A: Actor> Replay<A> {
                 });
             }
             tokio::time::sleep_until(start + Duration::from_nanos(record.time_ns)).await;
+            // Its timers' inputs recorded before it, due by now, come first.
+            until_handled(&capture.handled, i, TURN_ROUNDS).await;
             match feed(&replayed, bus, record).await {
                 Ok(()) => {}
                 Err(Refused::Decode(reason)) => {
@@ -1457,6 +1550,7 @@ mod tests {
                 inputs: None,
                 readings: Mutex::new(Readings::default()),
                 timers: Mutex::new(TimerTimes::default()),
+                handled: Arc::default(),
             };
             for output in made.clone() {
                 let mut outputs = capture.outputs.lock().unwrap();

@@ -71,8 +71,8 @@ use crate::reader::JournalReader;
 use crate::record::{Encoding, Kind, Origin, Record};
 use crate::replay::{
     before, cut_record, cut_short, decode_contract, encode_contract, encode_json, lines, printable,
-    same, sent_how, short_name, show, Capture, Difference, Encode, InputCursor, Output, Readings,
-    Refused, ReplayError, ReplayMode, ReplayReport, TimerTimes, NOT_RECORDED,
+    same, sent_how, short_name, show, until_handled, Capture, Difference, Encode, InputCursor,
+    Output, Readings, Refused, ReplayError, ReplayMode, ReplayReport, TimerTimes, NOT_RECORDED,
 };
 
 type Feed = Box<
@@ -374,19 +374,8 @@ impl ReplaySet {
     /// `on_stop`) comes first, as it did live. Bounded: a changed actor that no longer sends
     /// such a message shows the difference instead of stalling the replay.
     async fn handled_before(&self, recorded: u64, count: usize) {
-        let Some(member) = self.members.get(&recorded) else {
-            return;
-        };
-        for _ in 0..HANDLED_BEFORE_ROUNDS {
-            if member
-                .capture
-                .outputs
-                .lock()
-                .map_or(true, |o| o.len() >= count)
-            {
-                return;
-            }
-            tokio::task::yield_now().await;
+        if let Some(member) = self.members.get(&recorded) {
+            until_handled(&member.capture.handled, count, HANDLED_BEFORE_ROUNDS).await;
         }
     }
 
@@ -462,9 +451,14 @@ impl ReplaySet {
         for r in self.records_of(recorded) {
             match r.kind {
                 Kind::Restarted => incarnation = incarnation.saturating_add(1),
+                Kind::TimerFired => {
+                    timers.add(incarnation, &r.borrowed(), readings.by_input.len());
+                }
                 Kind::Handled => {
                     match r.origin {
-                        Origin::Timer { id } => timers.push(incarnation, id, r.time_ns, r.seq),
+                        Origin::Timer { .. } => {
+                            timers.add(incarnation, &r.borrowed(), readings.by_input.len());
+                        }
                         _ => fed.push_back(r.seq),
                     }
                     readings.by_input.push(VecDeque::new());
@@ -484,6 +478,7 @@ impl ReplaySet {
             })),
             readings: Mutex::new(readings),
             timers: Mutex::new(timers),
+            handled: Arc::default(),
         })
     }
 
