@@ -511,7 +511,7 @@ pub(crate) struct Capture {
     pub(crate) readings: Mutex<Readings>,
     pub(crate) timers: Mutex<TimerTimes>,
     /// How many inputs the actor has begun to handle.
-    pub(crate) handled: Arc<AtomicUsize>,
+    pub(crate) handled: Arc<Handled>,
 }
 
 /// The recorded outputs of each input, compared with what the replayed actor makes as it makes
@@ -558,14 +558,35 @@ impl Following {
 /// makes one of those shows the difference instead of stalling the replay.
 pub(crate) const TURN_ROUNDS: usize = 1_000;
 
-/// Lets the replay's other work run until `handled` counts `count` inputs, `rounds` times at
-/// most. Virtual time stands still meanwhile: what is due now runs, nothing later.
-pub(crate) async fn until_handled(handled: &AtomicUsize, count: usize, rounds: usize) {
-    for _ in 0..rounds {
-        if handled.load(Ordering::Relaxed) >= count {
-            return;
+/// How many inputs a replayed actor has begun to handle, and how many fewer than recorded it
+/// was found to have handled the last time a wait for them gave up (a changed actor).
+#[derive(Default)]
+pub(crate) struct Handled {
+    count: AtomicUsize,
+    behind: AtomicUsize,
+}
+
+impl Handled {
+    fn add(&self) {
+        self.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Lets the replay's other work run until the actor has begun to handle `count` inputs
+    /// (fewer by as many as it was last found behind), `rounds` times at most. Virtual time
+    /// stands still meanwhile: what is due now runs, nothing later. A wait that gives up
+    /// notes how far behind the actor is, so that the next waits expect that much less
+    /// instead of each giving up in turn.
+    pub(crate) async fn until(&self, count: usize, rounds: usize) {
+        let wanted = count.saturating_sub(self.behind.load(Ordering::Relaxed));
+        for _ in 0..rounds {
+            if self.count.load(Ordering::Relaxed) >= wanted {
+                return;
+            }
+            tokio::task::yield_now().await;
         }
-        tokio::task::yield_now().await;
+        let now = self.count.load(Ordering::Relaxed);
+        self.behind
+            .store(count.saturating_sub(now), Ordering::Relaxed);
     }
 }
 
@@ -772,7 +793,7 @@ impl Recorder for Capture {
             }),
             Delivery::Tell | Delivery::Ask => None,
         };
-        self.handled.fetch_add(1, Ordering::Relaxed);
+        self.handled.add();
         if let Some(cursor) = &self.inputs {
             let mut cursor = cursor.lock().unwrap_or_else(|e| e.into_inner());
             if !matches!(delivery, Delivery::Timer { .. }) {
@@ -837,7 +858,7 @@ impl Recorder for Capture {
         let index = self.timers.lock().ok()?.turns.remove(&timer)?;
         let handled = Arc::clone(&self.handled);
         Some(Box::pin(async move {
-            until_handled(&handled, index, TURN_ROUNDS).await;
+            handled.until(index, TURN_ROUNDS).await;
         }))
     }
 
@@ -1294,11 +1315,14 @@ impl<A: Actor> Replay<A> {
         let start = tokio::time::Instant::now() - bus.clock().now();
         let describe = |r: &Record| format!("{} {}", r.name, String::from_utf8_lossy(&r.payload));
         let mut compared = 0;
+        // How many inputs come before the next fed one's last timer input before it.
+        let mut timed_before = 0;
         for (i, (record, _)) in inputs.iter().enumerate() {
             if let Origin::Timer { .. } = record.origin {
                 // The replayed actor's own timer sends it, on virtual time.
                 tokio::time::sleep_until(start + Duration::from_nanos(record.time_ns)).await;
                 report.inputs += 1;
+                timed_before = i + 1;
                 continue;
             }
             let Some(feed) = self.feeds.get(&record.name) else {
@@ -1319,8 +1343,9 @@ impl<A: Actor> Replay<A> {
                 });
             }
             tokio::time::sleep_until(start + Duration::from_nanos(record.time_ns)).await;
-            // Its timers' inputs recorded before it, due by now, come first.
-            until_handled(&capture.handled, i, TURN_ROUNDS).await;
+            // Its timers' inputs recorded before it, due by now, come first (the fed ones
+            // before it are in its mailbox already).
+            capture.handled.until(timed_before, TURN_ROUNDS).await;
             match feed(&replayed, bus, record).await {
                 Ok(()) => {}
                 Err(Refused::Decode(reason)) => {

@@ -71,7 +71,7 @@ use crate::reader::JournalReader;
 use crate::record::{Encoding, Kind, Origin, Record};
 use crate::replay::{
     before, cut_record, cut_short, decode_contract, encode_contract, encode_json, lines, printable,
-    same, sent_how, short_name, show, until_handled, Capture, Difference, Encode, InputCursor,
+    same, sent_how, short_name, show, Capture, Difference, Encode, InputCursor,
     Output, Readings, Refused, ReplayError, ReplayMode, ReplayReport, TimerTimes, NOT_RECORDED,
 };
 
@@ -375,7 +375,7 @@ impl ReplaySet {
     /// such a message shows the difference instead of stalling the replay.
     async fn handled_before(&self, recorded: u64, count: usize) {
         if let Some(member) = self.members.get(&recorded) {
-            until_handled(&member.capture.handled, count, HANDLED_BEFORE_ROUNDS).await;
+            member.capture.handled.until(count, HANDLED_BEFORE_ROUNDS).await;
         }
     }
 
