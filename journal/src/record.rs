@@ -488,7 +488,8 @@ impl fmt::Display for Gap {
 }
 
 /// The end of a segment that a crash cut inside a record: `bytes` bytes from `offset` were
-/// not a whole record.
+/// not a whole record (none, for a segment whose writer was killed after a whole record and
+/// never closed it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Cut {
     /// The segment's number.
@@ -501,6 +502,14 @@ pub struct Cut {
 
 impl fmt::Display for Cut {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.bytes == 0 {
+            return write!(
+                f,
+                "segment {} was never closed: its writer stopped (killed?) after its last whole \
+                 record, at offset {}",
+                self.segment, self.offset
+            );
+        }
         write!(
             f,
             "segment {} was cut: {} bytes after offset {} were not a whole record",

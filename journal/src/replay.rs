@@ -1315,11 +1315,18 @@ impl<A: Actor> Replay<A> {
         let start = tokio::time::Instant::now() - bus.clock().now();
         let describe = |r: &Record| format!("{} {}", r.name, String::from_utf8_lossy(&r.payload));
         let mut compared = 0;
-        // How many inputs come before the next fed one's last timer input before it.
+        // How many inputs come before the next fed one's last input the actor sent itself
+        // (by a timer or a tell) before it.
         let mut timed_before = 0;
         for (i, (record, _)) in inputs.iter().enumerate() {
-            if let Origin::Timer { .. } = record.origin {
-                // The replayed actor's own timer sends it, on virtual time.
+            let own = match record.origin {
+                Origin::Timer { .. } => true,
+                Origin::Actor(from) => from.node == 0 && from.id == actor,
+                _ => false,
+            };
+            if own {
+                // The replayed actor's own timer, or its own handler, sends it again (on
+                // virtual time), and that send is compared.
                 tokio::time::sleep_until(start + Duration::from_nanos(record.time_ns)).await;
                 report.inputs += 1;
                 timed_before = i + 1;
@@ -1343,8 +1350,8 @@ impl<A: Actor> Replay<A> {
                 });
             }
             tokio::time::sleep_until(start + Duration::from_nanos(record.time_ns)).await;
-            // Its timers' inputs recorded before it, due by now, come first (the fed ones
-            // before it are in its mailbox already).
+            // What it sent itself before it, due by now, comes first (the fed inputs before
+            // it are in its mailbox already).
             capture.handled.until(timed_before, TURN_ROUNDS).await;
             match feed(&replayed, bus, record).await {
                 Ok(()) => {}

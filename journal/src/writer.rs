@@ -300,7 +300,8 @@ impl JournalWriter {
     ///
     /// An existing journal is continued in a new segment: its last segment is checked, and a
     /// tail that a crash cut inside a record is truncated and reported by a [`Kind::Cut`]
-    /// record, the new segment's first. A journal of another node or schema, or a damaged
+    /// record, the new segment's first; so is a journal whose writer never closed it (killed
+    /// after a whole record), with no bytes cut. A journal of another node or schema, or a damaged
     /// last segment, is refused (nothing is changed).
     pub fn open(
         dir: impl AsRef<Path>,
@@ -592,11 +593,21 @@ fn recover(dir: &Path, options: &JournalOptions) -> Result<Resume, JournalError>
     loop {
         match frame::read(&data[pos..]) {
             Frame::End => {
+                // Ended at a whole record, but never closed: its writer was killed there, and
+                // what its last input made may be cut short all the same.
+                let entries = crate::index::read(&segment::index_path(dir, last), data.len() as u64);
+                let closed = entries
+                    .last()
+                    .is_some_and(|e| e.closing && e.offset == data.len() as u64);
                 return Ok(Resume {
                     segment: last + 1,
                     next_seq,
-                    cut: None,
-                })
+                    cut: (!closed).then_some(Cut {
+                        segment: last,
+                        offset: pos as u64,
+                        bytes: 0,
+                    }),
+                });
             }
             Frame::Torn => {
                 let file = OpenOptions::new()

@@ -93,14 +93,17 @@ fn a_journal_written_by_a_killed_process_reads_back_to_its_last_whole_record() {
         eprintln!("the kill cut {cut}");
     }
     let cut = records.cut();
+    let last_segment = journal.segments().last().unwrap().number;
+    assert!(!journal.closed(), "a killed writer never closed its journal");
 
-    // A writer opened again continues after the last whole record.
+    // A writer opened again continues after the last whole record, after a cut record that
+    // says where the killed run ended (with the bytes cut, if the kill cut a record).
     let writer = JournalWriter::open(dir.path(), options()).unwrap();
     let next = writer
         .append(&Entry::new(Kind::Started, 0, ActorAddr { node: 0, id: 1 }))
         .unwrap();
     writer.close().unwrap();
-    assert_eq!(next.seq(), count + u64::from(cut.is_some()));
+    assert_eq!(next.seq(), count + 1);
     let journal = JournalReader::open(dir.path()).unwrap();
     let mut again = journal.records();
     let last: Vec<_> = again
@@ -109,11 +112,14 @@ fn a_journal_written_by_a_killed_process_reads_back_to_its_last_whole_record() {
         .skip(count as usize)
         .collect();
     assert_eq!(again.cut(), None);
+    let recorded_cut = last[0].cut().expect("a cut record first");
     match cut {
-        Some(cut) => {
-            assert_eq!(last[0].cut(), Some(cut));
-            assert_eq!(last[1].kind, Kind::Started);
+        Some(cut) => assert_eq!(recorded_cut, cut),
+        None => {
+            assert_eq!(recorded_cut.segment, last_segment);
+            assert_eq!(recorded_cut.bytes, 0);
+            assert!(recorded_cut.to_string().contains("never closed"), "{recorded_cut}");
         }
-        None => assert_eq!(last[0].kind, Kind::Started),
     }
+    assert_eq!(last[1].kind, Kind::Started);
 }

@@ -55,9 +55,12 @@ use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use mycelium_actors::export::{ByteRefusal, ByteReply, ByteService};
 
 use mycelium_actors::recording::{Delivery, Lifecycle, Recorder, Sent, Source};
-use mycelium_actors::{ActorId, Clock, NodeId};
+use mycelium_actors::{ActorId, BoxFuture, Clock, NodeId};
 use mycelium_journal::{Described, Encoding};
 
 use crate::{Foreign, ForeignMessage};
@@ -335,10 +338,69 @@ pub(crate) fn is_retry(to: ActorId) -> bool {
     RECORDING.load(Ordering::Relaxed) && FULL.try_with(|f| f.take() == Some(to)).unwrap_or(false)
 }
 
-/// Reports `msg`, about to be sent as `how` says, if a recorded foreign actor's handler on
-/// this thread sends it.
-pub(crate) fn sent(how: Sent<'_>, msg: &ForeignMessage) {
+thread_local! {
+    /// A subscription's delivery runs on this thread: what it tells is not a send of the
+    /// handler that published.
+    static DELIVERING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f`, a subscription's delivery of a publication to a foreign actor: the delivery is
+/// not a send of the recorded publisher whose handler runs on this thread (its record is the
+/// `published` one).
+fn delivering<T>(f: impl FnOnce() -> T) -> T {
     if !RECORDING.load(Ordering::Relaxed) {
+        return f();
+    }
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let _ = DELIVERING.try_with(|d| d.set(self.0));
+        }
+    }
+    let _restore = Restore(DELIVERING.try_with(|d| d.replace(true)).unwrap_or(false));
+    f()
+}
+
+/// A foreign actor as a subscription's target: it takes each publication as the actor's
+/// service does, but a delivery is not reported as a send of the publisher (see
+/// [`delivering`]).
+pub(crate) struct Delivering(pub(crate) Arc<dyn ByteService>);
+
+impl ByteService for Delivering {
+    fn id(&self) -> ActorId {
+        self.0.id()
+    }
+
+    fn is_alive(&self) -> bool {
+        self.0.is_alive()
+    }
+
+    fn try_tell(&self, type_id: u16, body: &[u8]) -> Result<(), ByteRefusal> {
+        delivering(|| self.0.try_tell(type_id, body))
+    }
+
+    fn tell(&self, type_id: u16, body: &[u8]) -> BoxFuture<'static, Result<(), ByteRefusal>> {
+        let mut telling = delivering(|| self.0.tell(type_id, body));
+        // The service's future reports when it is first polled.
+        Box::pin(std::future::poll_fn(move |cx| {
+            delivering(|| telling.as_mut().poll(cx))
+        }))
+    }
+
+    fn ask(
+        &self,
+        type_id: u16,
+        body: &[u8],
+        timeout: Option<Duration>,
+    ) -> BoxFuture<'static, ByteReply> {
+        self.0.ask(type_id, body, timeout)
+    }
+}
+
+/// Reports `msg`, about to be sent as `how` says, if a recorded foreign actor's handler on
+/// this thread sends it (not in a subscription's delivery).
+pub(crate) fn sent(how: Sent<'_>, msg: &ForeignMessage) {
+    if !RECORDING.load(Ordering::Relaxed) || DELIVERING.try_with(|d| d.get()).unwrap_or(false) {
         return;
     }
     let _ = HANDLING.try_with(|h| {

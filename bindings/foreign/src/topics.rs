@@ -204,7 +204,7 @@ pub fn subscribe_bytes(
         bus,
         pattern,
         options,
-        to,
+        to: Arc::new(crate::recording::Delivering(to)),
     };
     Ok(visit_contract(type_id, subscribe).ok_or(ForeignTopicError::UnknownType(type_id))??)
 }
@@ -343,6 +343,7 @@ pub fn subscribe_schema_bytes(
     options: SubscribeOptions,
     to: Arc<dyn ByteService>,
 ) -> Result<Subscription, ForeignTopicError> {
+    let to = Arc::new(crate::recording::Delivering(to));
     let sink = OfType { type_id, to };
     Ok(bus.subscribe_recipient::<SchemaMessage>(
         Recipient::new(Arc::new(sink)),

@@ -209,7 +209,11 @@ impl Bus {
     /// nanoseconds: every actor runs what it can before the clock jumps there (a replay feeds
     /// recorded inputs at their recorded bus times this way). At once if it reads that
     /// already.
-    fn advance_to(&self, py: Python<'_>, time_ns: u64) -> PyResult<()> {
+    /// With `settle`, it moves the clock on past that time (by its tick) even if it reads
+    /// it already: every actor, and every foreign handler, has then run what it could at the
+    /// time it read.
+    #[pyo3(signature = (time_ns, settle = false))]
+    fn advance_to(&self, py: Python<'_>, time_ns: u64, settle: bool) -> PyResult<()> {
         if !self.virtual_time {
             return Err(PyValueError::new_err(
                 "Bus.advance_to moves a virtual clock: make the bus with Bus(virtual_time=True)",
@@ -218,8 +222,11 @@ impl Bus {
         self.open("advance_to")?;
         let clock = self.bus.clock().clone();
         let sleeping = self.handle.spawn(async move {
-            let target = Duration::from_nanos(time_ns);
             let now = clock.now();
+            let mut target = Duration::from_nanos(time_ns);
+            if settle {
+                target = target.max(now + Duration::from_nanos(1));
+            }
             if target > now {
                 tokio::time::sleep(target - now).await;
             }

@@ -358,15 +358,16 @@ impl PyForeign {
         ))
     }
 
-    /// The name of the message class of `type_id` this actor handles ("a plain object" for
-    /// one passed by reference).
+    /// The name of the message class of `type_id` ("a plain object" for one passed by
+    /// reference): one this actor handles, or any the process's generated modules have (so a
+    /// journal names a class the same whether the actor handles it or sends it).
     pub(crate) fn message_class(&self, type_id: u16) -> String {
         if type_id == LOCAL_TYPE_ID {
             return "a plain object".to_string();
         }
         match self.class.get().and_then(|c| c.table.get(&type_id)) {
             Some(entry) => entry.plan.class_name().to_string(),
-            None => crate::errors::message_name(type_id),
+            None => crate::errors::message_class(type_id),
         }
     }
 

@@ -201,6 +201,20 @@ def test_a_recording_killed_mid_run_replays_to_its_last_whole_record(tmp_path):
     assert report.ok, str(report)
     assert report.inputs == len(rows)
 
+    # A second run into the same journal: a cut record between the runs says where the killed
+    # one ended (it was never closed, whether or not the kill cut a record), and a replay
+    # stops there rather than take the second run for the same actor's life.
+    rec = journal.Recorder(path, schema=mycelium.trading, pickle=True)
+    with mycelium.Bus(schema=mycelium.trading, record=rec) as bus:
+        assert bus.spawn(Book, 0).ask(hb(1)).seq == 1
+    rec.close()
+    cuts = journal.Journal(path).rows(kind="cut")
+    assert len(cuts) == 1
+    again = journal.replay(path, Book, 0, schema=mycelium.trading, actor=report.actor[1])
+    assert again.ok, str(again)
+    assert again.inputs == len(rows)
+    assert "another run" in again.stopped
+
 
 class Clocked(mycelium.Actor):
     """Publishes, and answers, each heartbeat stamped with the bus time it handled it at."""
@@ -500,3 +514,108 @@ def test_an_actor_that_sends_by_service_name_replays_against_stand_ins_serving_t
     record_book(book, [1, 2])
     with pytest.raises(journal.ReplayError, match="nothing to stand in for"):
         journal.replay(book, Book, 0, schema=mycelium.trading, services=["counter"])
+
+
+class Tally(mycelium.Actor):
+    """Adds up the sequence numbers it is told; sets the event it was started with at 3."""
+
+    def on_start(self, done):
+        self.done = done
+        self.total = 0
+
+    @mycelium.handler(Heartbeat)
+    def beat(self, hb):
+        self.total += hb.seq
+        if hb.seq == 3:
+            self.done.set()
+
+
+def test_a_journal_of_tells_replays_the_same_every_time(tmp_path):
+    """Every input told is handled before the replay stops the actor, however close
+    together they were told (all within one tick of the virtual clock)."""
+    path = str(tmp_path / "tells")
+    rec = journal.Recorder(path, schema=mycelium.trading)
+    done = threading.Event()
+    with mycelium.Bus(schema=mycelium.trading, record=rec) as bus:
+        tally = bus.spawn(Tally, done)
+        for seq in (1, 2, 3):
+            tally.tell(hb(seq))
+        assert done.wait(10)
+    rec.close()
+    for _ in range(12):
+        report = journal.replay(path, Tally, threading.Event(), schema=mycelium.trading)
+        assert report.ok, str(report)
+        assert report.inputs == 3
+
+
+class Speaker(mycelium.Actor):
+    """Publishes each heartbeat it is asked, and answers it."""
+
+    @mycelium.handler(Heartbeat)
+    def beat(self, hb):
+        self.publish(hb, topic="beats")
+        return hb
+
+
+class Listener(mycelium.Actor):
+    """Subscribed to the speaker's heartbeats."""
+
+    def on_start(self, _):
+        self.heard = 0
+        self.subscribe(Heartbeat, "beats")
+
+    @mycelium.handler(Heartbeat)
+    def beat(self, hb):
+        self.heard += 1
+
+
+def test_a_publication_to_a_python_subscriber_is_recorded_once(tmp_path):
+    """A subscription's delivery is not a send of the publisher: its one record is the
+    publication, and the publisher replays alone without a difference."""
+    path = str(tmp_path / "published")
+    rec = journal.Recorder(path, schema=mycelium.trading)
+    with mycelium.Bus(schema=mycelium.trading, record=rec) as bus:
+        bus.spawn(Listener)
+        speaker = bus.spawn(Speaker)
+        for seq in (1, 2, 3):
+            assert speaker.ask(hb(seq)).seq == seq
+    rec.close()
+    j = journal.Journal(path)
+    number = j.rows(kind="started", type="Speaker")[0].actor
+    outputs = j.rows(actor=number, kind="sent,published")
+    assert [(r.kind, r.type) for r in outputs] == [("published", "Heartbeat")] * 3
+    # The listener's inputs, and the speaker's, are named alike: by the class.
+    assert {r.type for r in j.rows(kind="handled")} == {"Heartbeat"}
+    report = journal.replay(path, Speaker, schema=mycelium.trading)
+    assert report.ok, str(report)
+
+
+class Echo(mycelium.Actor):
+    """Tells itself the next sequence number up to `limit`, and then sets `done`."""
+
+    def on_start(self, args):
+        self.limit, self.done = args
+
+    @mycelium.handler(Heartbeat)
+    def beat(self, hb):
+        if hb.seq < self.limit:
+            self.ref.tell(Heartbeat(ts_ns=hb.ts_ns, seq=hb.seq + 1, sender="echo"))
+        else:
+            self.done.set()
+
+
+def test_what_an_actor_told_itself_is_regenerated_not_fed(tmp_path):
+    path = str(tmp_path / "echo")
+    rec = journal.Recorder(path, schema=mycelium.trading)
+    with mycelium.Bus(schema=mycelium.trading, record=rec) as bus:
+        done = threading.Event()
+        bus.spawn(Echo, (20, done)).tell(hb(1))
+        assert done.wait(10)
+    rec.close()
+    j = journal.Journal(path)
+    handled = j.rows(kind="handled")
+    sent = j.rows(kind="sent")
+    assert [r.type for r in sent] == ["Heartbeat"] * (len(handled) - 1)
+    report = journal.replay(path, Echo, (20, threading.Event()), schema=mycelium.trading)
+    assert report.ok, str(report)
+    assert report.inputs == len(handled)

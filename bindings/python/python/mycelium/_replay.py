@@ -422,6 +422,10 @@ def replay(
                     bus._native.advance_to(handled.time_ns)
                 except BusClosed:
                     break
+                if handled.origin == ("actor", addr[0], addr[1]):
+                    # It told itself this message: its handler tells it again, and that
+                    # send is compared (fed as well, it would be handled twice).
+                    continue
                 if not handled.asked:
                     try:
                         ref.tell(message)
@@ -434,8 +438,9 @@ def replay(
                     pass  # a failure or a missing answer: compared below
             try:
                 if inputs:
-                    # Past the last input's time: every input told is handled by then.
-                    bus._native.advance_to(inputs[-1].time_ns + 1)
+                    # Past the last input's time, and past the time it was fed at (a tick
+                    # of the clock later, at most): every input told is handled by then.
+                    bus._native.advance_to(inputs[-1].time_ns + 1, settle=True)
                 tree.stop()
             except BusClosed:
                 pass  # its tree gave up: the actor stopped, as reported below
