@@ -571,6 +571,11 @@ impl Handled {
         self.count.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// How many inputs the actor has begun to handle.
+    pub(crate) fn count(&self) -> usize {
+        self.count.load(Ordering::Relaxed)
+    }
+
     /// Lets the replay's other work run until the actor has begun to handle `count` inputs
     /// (fewer by as many as it was last found behind), `rounds` times at most. Virtual time
     /// stands still meanwhile: what is due now runs, nothing later. A wait that gives up
@@ -1421,7 +1426,15 @@ impl<A: Actor> Replay<A> {
         {
             tokio::task::yield_now().await;
         }
-        replayed.drain_and_stop().await;
+        // Once it has begun its last recorded input it is stopped after that input (what it
+        // told itself beyond the recording is not handled, as it was not live, and a chain of
+        // such messages would never drain). One behind (changed) handles what it was fed.
+        capture.handled.until(inputs.len(), TURN_ROUNDS).await;
+        if capture.handled.count() >= inputs.len() {
+            replayed.stop();
+        } else {
+            replayed.drain_and_stop().await;
+        }
         replayed.wait_for_stop().await;
         self.compare(
             &inputs,

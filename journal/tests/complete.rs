@@ -645,3 +645,58 @@ async fn what_an_actor_told_itself_is_regenerated_not_fed() {
     assert!(report.differences.is_empty(), "{report}");
     assert_eq!(report.inputs, 5);
 }
+
+/// Tells itself the next number forever (a polling loop), counting.
+struct Poller(u64);
+
+impl Actor for Poller {
+    type Args = ();
+    async fn on_start(_: (), _: &mut Context<Self>) -> Result<Self, BoxError> {
+        Ok(Poller(0))
+    }
+}
+
+impl Handler<u32> for Poller {
+    type Reply = ();
+    async fn handle(&mut self, n: u32, ctx: &mut Context<Self>) {
+        self.0 += 1;
+        if self.0 == 50 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        ctx.actor_ref().tell(n.wrapping_add(1)).await.unwrap();
+    }
+}
+
+/// An actor that tells itself without end, stopped live mid-chain, replays to the input it
+/// was stopped after and no further: the replay ends.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn an_endless_chain_of_self_told_messages_replays_to_where_it_was_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal =
+        JournalWriter::open(dir.path(), JournalOptions::new(JournalSchema::none())).unwrap();
+    let recording = Arc::new(Recording::new(journal.clone()).serde::<u32>());
+    let bus = Bus::builder().virtual_time().build().unwrap();
+    let poller = bus
+        .spawn_with::<Poller>((), SpawnOptions::new().record(recording))
+        .unwrap();
+    poller.tell(0u32).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    poller.stop();
+    poller.wait_for_stop().await;
+    journal.close().unwrap();
+    let journal = JournalReader::open(dir.path()).unwrap();
+    let handled = journal
+        .records()
+        .map(Result::unwrap)
+        .filter(|r| r.kind == Kind::Handled)
+        .count();
+    assert!(handled >= 50, "{handled}");
+    let bus = Bus::builder().virtual_time().build().unwrap();
+    let report = Replay::<Poller>::new(())
+        .serde::<u32>()
+        .run(&journal, poller.id().local(), &bus, ReplayMode::Compare)
+        .await
+        .unwrap();
+    assert!(report.differences.is_empty(), "{report}");
+    assert_eq!(report.inputs as usize, handled);
+}

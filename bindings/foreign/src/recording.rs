@@ -190,6 +190,11 @@ impl ForeignRecording {
         self.own_serialization
     }
 
+    /// How many inputs the actor has begun to handle, over every incarnation.
+    pub fn inputs(&self) -> u64 {
+        self.inputs.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn started(&self, actor: ActorId, clock: &Clock) {
         let incarnation = self.started.fetch_add(1, Ordering::AcqRel);
         self.recorder.lifecycle(

@@ -8,7 +8,7 @@
 //! refused when recording is switched on for it, and a plain object that reaches a recorded
 //! actor anyway (a reply to its own ask) is written by name without its payload.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use mycelium_foreign::recording::static_name;
 use mycelium_foreign::{ForeignMessage, ForeignRecord, ForeignRecording};
@@ -32,6 +32,8 @@ pub(crate) struct Recorder {
     recording: Arc<Recording>,
     pickle: bool,
     path: String,
+    /// How each actor recorded into it is recorded (for the inputs it has handled).
+    actors: Mutex<Vec<ForeignRecording>>,
 }
 
 #[pymethods]
@@ -58,6 +60,7 @@ impl Recorder {
             recording,
             pickle,
             path,
+            actors: Mutex::default(),
         })
     }
 
@@ -96,6 +99,31 @@ impl Recorder {
         self.recording.errors()
     }
 
+    /// How many inputs the actors recorded into it have begun to handle.
+    fn handled(&self) -> u64 {
+        let actors = self.actors.lock().unwrap_or_else(|e| e.into_inner());
+        actors.iter().map(ForeignRecording::inputs).sum()
+    }
+
+    /// Waits (without the GIL) until the actors recorded into it have begun to handle `count`
+    /// inputs, or have gone `quiet_s` seconds without beginning one; how many they have.
+    #[pyo3(signature = (count, quiet_s = 2.0))]
+    fn wait_handled(&self, py: Python<'_>, count: u64, quiet_s: f64) -> u64 {
+        let quiet = std::time::Duration::from_secs_f64(quiet_s.max(0.0));
+        py.detach(|| {
+            let mut seen = self.handled();
+            let mut since = std::time::Instant::now();
+            while seen < count && since.elapsed() < quiet {
+                std::thread::sleep(std::time::Duration::from_micros(200));
+                let now = self.handled();
+                if now != seen {
+                    (seen, since) = (now, std::time::Instant::now());
+                }
+            }
+            seen
+        })
+    }
+
     fn __repr__(&self) -> String {
         format!("Recorder({:?}, pickle={})", self.path, self.pickle)
     }
@@ -130,8 +158,11 @@ impl Recorder {
                 handlers.join(", ")
             )));
         }
-        Ok(ForeignRecording::new(self.recording.clone(), &class_name)
-            .own_serialization(self.pickle))
+        let recording =
+            ForeignRecording::new(self.recording.clone(), &class_name).own_serialization(self.pickle);
+        let mut actors = self.actors.lock().unwrap_or_else(|e| e.into_inner());
+        actors.push(recording.clone());
+        Ok(recording)
     }
 }
 

@@ -591,31 +591,33 @@ def test_a_publication_to_a_python_subscriber_is_recorded_once(tmp_path):
 
 
 class Echo(mycelium.Actor):
-    """Tells itself the next sequence number up to `limit`, and then sets `done`."""
+    """Tells itself the next sequence number without end (a polling loop); sets `done` at
+    20."""
 
-    def on_start(self, args):
-        self.limit, self.done = args
+    def on_start(self, done):
+        self.done = done
 
     @mycelium.handler(Heartbeat)
     def beat(self, hb):
-        if hb.seq < self.limit:
-            self.ref.tell(Heartbeat(ts_ns=hb.ts_ns, seq=hb.seq + 1, sender="echo"))
-        else:
+        if hb.seq == 20:
             self.done.set()
+        self.ref.tell(Heartbeat(ts_ns=hb.ts_ns, seq=hb.seq + 1, sender="echo"))
 
 
 def test_what_an_actor_told_itself_is_regenerated_not_fed(tmp_path):
+    """Fed as well, each would be handled twice; and the replay stops the actor after its
+    last recorded input, as the live run stopped it mid-chain (else it would never end)."""
     path = str(tmp_path / "echo")
     rec = journal.Recorder(path, schema=mycelium.trading)
     with mycelium.Bus(schema=mycelium.trading, record=rec) as bus:
         done = threading.Event()
-        bus.spawn(Echo, (20, done)).tell(hb(1))
+        bus.spawn(Echo, done).tell(hb(1))
         assert done.wait(10)
     rec.close()
     j = journal.Journal(path)
     handled = j.rows(kind="handled")
-    sent = j.rows(kind="sent")
-    assert [r.type for r in sent] == ["Heartbeat"] * (len(handled) - 1)
-    report = journal.replay(path, Echo, (20, threading.Event()), schema=mycelium.trading)
+    assert len(handled) >= 20
+    assert {r.type for r in j.rows(kind="sent")} == {"Heartbeat"}
+    report = journal.replay(path, Echo, threading.Event(), schema=mycelium.trading)
     assert report.ok, str(report)
     assert report.inputs == len(handled)
