@@ -142,7 +142,7 @@ type SegmentRow = (u64, String, u64, Option<u64>);
 pub(crate) fn journal_describe(
     py: Python<'_>,
     path: std::path::PathBuf,
-) -> PyResult<(String, String, String, Vec<SegmentRow>)> {
+) -> PyResult<(String, String, String, Vec<SegmentRow>, bool)> {
     let reader = JournalReader::open(&path).map_err(|e| journal_error(py, e, None))?;
     let h = reader.header();
     let segments = reader
@@ -162,6 +162,7 @@ pub(crate) fn journal_describe(
         h.schema.digest_hex(),
         h.schema.canonical.clone(),
         segments,
+        reader.closed(),
     ))
 }
 

@@ -197,9 +197,11 @@ def test_a_recording_killed_mid_run_replays_to_its_last_whole_record(tmp_path):
     j = journal.Journal(path)
     rows = j.rows(kind="handled")
     assert len(rows) >= 40
+    assert not j.closed
     report = journal.replay(path, Book, 0, schema=mycelium.trading)
     assert report.ok, str(report)
     assert report.inputs == len(rows)
+    assert "cut" in report.stopped or "not closed" in report.stopped, report.stopped
 
     # A second run into the same journal: a cut record between the runs says where the killed
     # one ended (it was never closed, whether or not the kill cut a record), and a replay

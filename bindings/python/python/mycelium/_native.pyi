@@ -302,7 +302,9 @@ class JournalReadError(MyceliumError):
 
 class JournalCorrupt(JournalReadError): ...
 
-def journal_describe(path: str) -> tuple[str, str, str, list[tuple[int, str, int, int | None]]]: ...
+def journal_describe(
+    path: str,
+) -> tuple[str, str, str, list[tuple[int, str, int, int | None]], bool]: ...
 def journal_rows(
     path: str,
     actor: tuple[int, int] | None = None,

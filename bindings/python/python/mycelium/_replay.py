@@ -371,7 +371,8 @@ def replay(
     if mode not in ("first", "compare"):
         raise ValueError(f"replay(mode={mode!r}): mode is 'first' or 'compare'")
     decoders = _decoders(schema)
-    rows = Journal(path).rows()
+    journal_read = Journal(path)
+    rows = journal_read.rows()
     addr = _pick(rows, actor_class, actor)
     stopped: Optional[str] = None
     for i, r in enumerate(rows):
@@ -389,6 +390,13 @@ def replay(
             )
             rows = rows[:i]
             break
+    if stopped is None and journal_read.cut:
+        stopped = f"a crash cut the journal: {journal_read.cut}"
+    elif stopped is None and not journal_read.closed:
+        stopped = (
+            "the journal was not closed (its writer was killed, or still writes): the last "
+            "input's outputs are compared as far as they were written"
+        )
     inputs, recorded = _by_input(rows, addr)
     actor_type = next(
         (r.type for r in rows if (r.node, r.actor) == addr and r.kind == "started"),

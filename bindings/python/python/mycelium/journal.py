@@ -210,7 +210,7 @@ class Journal:
 
     def __init__(self, path: Union[str, "os.PathLike[str]"], schema: Any = None):
         self.path = os.fspath(path)
-        node, digest, text, segments = _describe(self.path)
+        node, digest, text, segments, closed = _describe(self.path)
         #: The node name the journal was recorded on ("" for a bus that is no node).
         self.node: str = node
         #: The schema digest (hex), zeros for none.
@@ -220,6 +220,9 @@ class Journal:
         #: The segment files.
         self.segments: List[Segment] = [Segment(*s) for s in segments]
         self._decoders = _decoders(schema)
+        #: Whether its writer closed it: False for a journal whose writer was killed (or
+        #: still writes), whose last input's outputs may be cut short even where no record was.
+        self.closed: bool = closed
         #: What a crash cut at the end (a sentence), set by the last read; None if nothing.
         self.cut: Optional[str] = None
 
