@@ -409,8 +409,15 @@ fn same_after(recorded: &[Output], matched: usize, kept: &[Output]) -> bool {
     // The first `matched` are the recorded ones themselves: compared from there on.
     let rest_same = |to: usize| (matched..to).all(|j| same_output(&recorded[j], made_at(j)));
     match recorded.split_last() {
-        // Cut short: what was recorded is compared with as much of what was made.
-        Some((Output::CutShort, before)) => made_len >= before.len() && rest_same(before.len()),
+        // Cut short: what was recorded is compared with as much of what was made, but for a
+        // last stop that ended the run from outside (the journal was cut after it).
+        Some((Output::CutShort, before)) => {
+            let before = match before.split_last() {
+                Some((Output::Stopped(reason), rest)) if ended_from_outside(reason) => rest,
+                _ => before,
+            };
+            made_len >= before.len() && rest_same(before.len())
+        }
         _ => {
             // A last stop that ended the run from outside is not compared (`compared`).
             let trimmed = |len: usize, last: Option<&Output>| match last {
@@ -1568,7 +1575,10 @@ mod tests {
     /// must agree with.
     fn whole(recorded: &[Output], now: &[Output]) -> bool {
         let (recorded, now) = match recorded.split_last() {
-            Some((Output::CutShort, before)) => (before, &now[..now.len().min(before.len())]),
+            Some((Output::CutShort, before)) => {
+                let before = compared(before);
+                (before, &now[..now.len().min(before.len())])
+            }
             _ => (compared(recorded), compared(now)),
         };
         recorded.len() == now.len() && recorded.iter().zip(now).all(|(r, n)| same_output(r, n))

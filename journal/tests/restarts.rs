@@ -141,3 +141,33 @@ async fn a_changed_actor_that_fails_once_more_is_not_restarted_again() {
     let last = report.differences.last().expect("a difference");
     assert!(last.now.contains("not handled"), "{report}");
 }
+
+/// A journal whose writer never closed it (killed after its last whole record; here, its
+/// index is gone, which takes its closing entry with it) replays to its end as cut short:
+/// the supervised actor's last stop, which ended the run from outside, is not compared even
+/// though the cut comes after it.
+#[tokio::test(start_paused = true)]
+async fn a_journal_never_closed_replays_without_comparing_the_stop_that_ended_the_run() {
+    let dir = tempfile::tempdir().expect("a directory");
+    let actor = record(dir.path()).await;
+    for segment in JournalReader::open(dir.path()).expect("reads").segments() {
+        std::fs::remove_file(mycelium_journal::index_path(dir.path(), segment.number))
+            .expect("removes the index");
+    }
+    let journal = JournalReader::open(dir.path()).expect("reads");
+    assert!(!journal.closed());
+    let bus = Bus::builder().virtual_time().build().expect("a bus");
+    let report = Replay::<Risk>::new(0)
+        .serde::<u64>()
+        .run(&journal, actor, &bus, ReplayMode::Compare)
+        .await
+        .expect("replays");
+    assert!(report.differences.is_empty(), "{report}");
+    assert!(report.cut.is_some(), "{report}");
+    let bus = Bus::builder().virtual_time().build().expect("a bus");
+    let mut set = ReplaySet::new(&journal).expect("reads");
+    let risk = set.spawn::<Risk>(&bus, actor, 0).expect("spawns");
+    set.serde::<Risk, u64>(&risk);
+    let report = set.run(ReplayMode::Compare).await.expect("replays");
+    assert!(report.is_same(), "{report}");
+}
