@@ -125,6 +125,42 @@ pub enum ReplayError {
     /// The actor could not be spawned.
     #[error("the actor to replay could not be spawned: {0}")]
     Spawn(String),
+    /// The journal has no record of the actor to replay (before a gap or a cut, where a
+    /// replay stops).
+    #[error("actor #{actor} is not in the journal ({})", listed(.recorded))]
+    NoSuchActor {
+        /// The number asked for.
+        actor: u64,
+        /// The actors the journal recorded (number and type), in the order they started.
+        recorded: Vec<(u64, String)>,
+    },
+}
+
+/// The actors a journal recorded, for an error's reader.
+fn listed(recorded: &[(u64, String)]) -> String {
+    if recorded.is_empty() {
+        return "it records no actor".to_owned();
+    }
+    let actors: Vec<_> = recorded.iter().map(|(n, t)| format!("#{n} {t}")).collect();
+    format!("it records {}", actors.join(", "))
+}
+
+/// The actors `journal` recorded on its own node (number and type), in the order they first
+/// started, up to a gap or a cut.
+pub(crate) fn recorded_actors(journal: &JournalReader) -> Vec<(u64, String)> {
+    let mut seen = std::collections::HashSet::new();
+    let mut actors = Vec::new();
+    let mut records = journal.records();
+    while let Some(Ok(r)) = records.next_ref() {
+        match r.kind {
+            Kind::Gap | Kind::Cut => break,
+            Kind::Started if r.actor.node == 0 && seen.insert(r.actor.id) => {
+                actors.push((r.actor.id, r.name.to_owned()));
+            }
+            _ => {}
+        }
+    }
+    actors
 }
 
 /// One difference between a recording and its replay.
@@ -1204,9 +1240,13 @@ impl<A: Actor> Replay<A> {
         let mut timers = TimerTimes::default();
         let mut incarnation = 0u32;
         let mut texts = Texts::default();
+        let mut recorded_here = false;
         let mut records = journal.records();
         while let Some(record) = records.next_ref() {
             let record = record?;
+            recorded_here |= record.actor.id == actor
+                && record.actor.node == 0
+                && !matches!(record.kind, Kind::Gap | Kind::Cut);
             match record.kind {
                 Kind::Gap => {
                     gap = record.gap();
@@ -1268,6 +1308,12 @@ impl<A: Actor> Replay<A> {
                 }
                 _ => {}
             }
+        }
+        if !recorded_here {
+            return Err(ReplayError::NoSuchActor {
+                actor,
+                recorded: recorded_actors(journal),
+            });
         }
         let cut = cut_short(journal, cut, records.cut(), gap.is_some());
         if cut.is_some() {

@@ -323,6 +323,22 @@ impl ReplaySet {
             .count()
     }
 
+    /// `Ok` if the recorded actor `recorded` is in the journal and not yet in the set.
+    fn check_new(&self, recorded: u64) -> Result<(), ReplayError> {
+        if self.members.contains_key(&recorded) {
+            return Err(ReplayError::Spawn(format!(
+                "recorded actor #{recorded} is already replayed in this set"
+            )));
+        }
+        if !self.by_actor.contains_key(&recorded) {
+            return Err(ReplayError::NoSuchActor {
+                actor: recorded,
+                recorded: self.recorded_actors(),
+            });
+        }
+        Ok(())
+    }
+
     /// The records of the recorded actor `recorded` (of this node), in order.
     fn records_of(&self, recorded: u64) -> impl Iterator<Item = &Record> {
         self.by_actor
@@ -383,11 +399,7 @@ impl ReplaySet {
     /// actor the program spawns itself (one hosted in another language: its binding records
     /// it with this recorder); then [`add_hosted`](Self::add_hosted).
     pub fn recorder_for(&self, recorded: u64) -> Result<ReplayRecorder, ReplayError> {
-        if self.members.contains_key(&recorded) {
-            return Err(ReplayError::Spawn(format!(
-                "recorded actor #{recorded} is already replayed in this set"
-            )));
-        }
+        self.check_new(recorded)?;
         Ok(ReplayRecorder {
             recorded,
             capture: self.capture_for(recorded),
@@ -491,11 +503,7 @@ impl ReplaySet {
         recorded: u64,
         args: A::Args,
     ) -> Result<ActorRef<A>, ReplayError> {
-        if self.members.contains_key(&recorded) {
-            return Err(ReplayError::Spawn(format!(
-                "recorded actor #{recorded} is already replayed in this set"
-            )));
-        }
+        self.check_new(recorded)?;
         let capture = self.capture_for(recorded);
         let restarts =
             crate::restarts::Restarts::new(self.restart_times(recorded), bus.clock().now());

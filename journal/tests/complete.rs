@@ -700,3 +700,28 @@ async fn an_endless_chain_of_self_told_messages_replays_to_where_it_was_stopped(
     assert!(report.differences.is_empty(), "{report}");
     assert_eq!(report.inputs as usize, handled);
 }
+
+/// A number the journal has no actor of is an error that lists the actors it has, alone or
+/// in a set: never a replay of nothing that reports no difference.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn replaying_an_actor_the_journal_does_not_have_is_an_error_naming_those_it_has() {
+    let (dir, actor) = record().await;
+    let journal = JournalReader::open(dir.path()).unwrap();
+    let bus = Bus::builder().virtual_time().build().unwrap();
+    let missing = actor + 7;
+    let error = Replay::<Sampler>::new(5)
+        .serde::<Tick>()
+        .run(&journal, missing, &bus, ReplayMode::Compare)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        format!("actor #{missing} is not in the journal (it records #{actor} Sampler)")
+    );
+    let mut set = mycelium_journal::ReplaySet::new(&journal).unwrap();
+    let error = set.spawn::<Sampler>(&bus, missing, 5).unwrap_err();
+    assert!(
+        error.to_string().contains(&format!("it records #{actor} Sampler")),
+        "{error}"
+    );
+}

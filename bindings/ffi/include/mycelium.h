@@ -237,10 +237,12 @@ enum MycStatus myc_actor_tell(const struct MycActor *actor,
 // the answer. `timeout_ms` < 0: no timeout (bus time otherwise).
 //
 // When the actor is idle (nothing queued or running, not restarting, a real-time bus), its
-// `handle` callback runs on the calling thread, with no hand-off to the bus runtime (and no
-// timeout: the call is the caller's own); a failure there fails the actor exactly as on the
-// runtime (dead letter, restart) and this returns `Failed`. Otherwise the ask goes through
-// the mailbox, in order behind what is queued.
+// `handle` callback runs on the calling thread, with no hand-off to the bus runtime; a
+// failure there fails the actor exactly as on the runtime (dead letter, restart) and this
+// returns `Failed`. A callback running on the calling thread cannot be cut short: one that
+// returns after the timeout gives `Timeout` all the same, its reply dropped, as a reply that
+// comes late through the mailbox is (the message was handled). Otherwise the ask goes
+// through the mailbox, in order behind what is queued.
 //
 // # Safety
 // `actor` is live; `body` points to `len` bytes; the out pointers are writable.
@@ -860,10 +862,10 @@ enum MycStatus myc_supervisor_child(const struct MycSupervisor *sup,
                                     const char *name,
                                     struct MycActor **out);
 
-// How many restarts the tree has finished of child `name` (of any child if `name` is null).
-// A restart is counted once the supervisor is done with it, which can be just after the
-// restarted child has answered its first message: use `myc_supervisor_wait_restarts` to
-// wait for a count.
+// How many restarts the tree has finished of child `name` (of any child if `name` is null;
+// `InvalidArgument` for a name the tree has no child of). A restart is counted once the
+// supervisor is done with it, which can be just after the restarted child has answered its
+// first message: use `myc_supervisor_wait_restarts` to wait for a count.
 //
 // # Safety
 // `sup` is live; `name` null or a NUL-terminated string; `out` writable.
@@ -872,7 +874,8 @@ enum MycStatus myc_supervisor_restarts(const struct MycSupervisor *sup,
                                        uint64_t *out);
 
 // Waits until the tree has finished at least `n` restarts of child `name` (of any child if
-// `name` is null). Returns `Stopped` if the tree stops first.
+// `name` is null; `InvalidArgument` at once for a name the tree has no child of). Returns
+// `Stopped` if the tree stops first.
 //
 // # Safety
 // `sup` is live; `name` null or a NUL-terminated string.

@@ -530,6 +530,22 @@ pub unsafe extern "C" fn myc_supervisor_child(
     })
 }
 
+impl MycSupervisor {
+    /// `name` if the tree has a child of that name (or `None`, for every child).
+    fn known<'a>(&self, name: Option<&'a str>) -> Result<Option<&'a str>, Error> {
+        match name {
+            Some(n) if !self.children.iter().any(|c| c.name == n) => {
+                let names: Vec<_> = self.children.iter().map(|c| format!("`{}`", c.name)).collect();
+                Err(Error::invalid(format!(
+                    "no child named `{n}` (the tree's children: {})",
+                    names.join(", ")
+                )))
+            }
+            _ => Ok(name),
+        }
+    }
+}
+
 fn count(names: &[String], name: Option<&str>) -> u64 {
     names
         .iter()
@@ -537,10 +553,10 @@ fn count(names: &[String], name: Option<&str>) -> u64 {
         .count() as u64
 }
 
-/// How many restarts the tree has finished of child `name` (of any child if `name` is null).
-/// A restart is counted once the supervisor is done with it, which can be just after the
-/// restarted child has answered its first message: use `myc_supervisor_wait_restarts` to
-/// wait for a count.
+/// How many restarts the tree has finished of child `name` (of any child if `name` is null;
+/// `InvalidArgument` for a name the tree has no child of). A restart is counted once the
+/// supervisor is done with it, which can be just after the restarted child has answered its
+/// first message: use `myc_supervisor_wait_restarts` to wait for a count.
 ///
 /// # Safety
 /// `sup` is live; `name` null or a NUL-terminated string; `out` writable.
@@ -553,6 +569,7 @@ pub unsafe extern "C" fn myc_supervisor_restarts(
     guard(|| {
         // SAFETY: per contract.
         let (sup, name) = unsafe { (handle(sup, "supervisor")?, optional_text(name, "name")?) };
+        let name = sup.known(name)?;
         let n = count(&sup.restarts.borrow(), name);
         // SAFETY: per contract.
         unsafe { put(out, n, "out") }
@@ -560,7 +577,8 @@ pub unsafe extern "C" fn myc_supervisor_restarts(
 }
 
 /// Waits until the tree has finished at least `n` restarts of child `name` (of any child if
-/// `name` is null). Returns `Stopped` if the tree stops first.
+/// `name` is null; `InvalidArgument` at once for a name the tree has no child of). Returns
+/// `Stopped` if the tree stops first.
 ///
 /// # Safety
 /// `sup` is live; `name` null or a NUL-terminated string.
@@ -573,6 +591,7 @@ pub unsafe extern "C" fn myc_supervisor_wait_restarts(
     guard(|| {
         // SAFETY: per contract.
         let (sup, name) = unsafe { (handle(sup, "supervisor")?, optional_text(name, "name")?) };
+        let name = sup.known(name)?;
         let mut rx = sup.restarts.subscribe();
         let tree = sup.sup.clone();
         let reached = sup.bus.block_on(async move {

@@ -382,8 +382,10 @@ module Actor_ref : sig
       When the actor is idle (nothing queued or running for it, not restarting, a real-time
       bus), its handler runs right here on the calling thread, with no hand-off to the bus
       runtime: the same handler, state, order and failure handling as through the mailbox
-      (an exception fails the actor and it restarts), but [timeout_ms] does not apply.
-      Otherwise the ask waits in the mailbox behind what is queued. *)
+      (an exception fails the actor and it restarts). A handler running on the calling
+      thread cannot be cut short: one that returns after [timeout_ms] raises [Timeout] all
+      the same, its reply dropped, as a reply that comes late through the mailbox is (the
+      message was handled). Otherwise the ask waits in the mailbox behind what is queued. *)
 
   val is_alive : actor -> bool
   (** False once it has stopped for good. *)
@@ -516,11 +518,13 @@ module Supervisor : sig
       not stop the child). *)
 
   val restarts : ?child:string -> t -> int
-  (** Restarts the tree has finished, of one child or of all. *)
+  (** Restarts the tree has finished, of one child or of all; [Error (Invalid_argument, _)]
+      for a name the tree has no child of. *)
 
   val wait_restarts : ?child:string -> t -> int -> unit
   (** Waits until at least [n] restarts have finished; [Error (Stopped, _)] if the tree
-      stops first. *)
+      stops first, [Error (Invalid_argument, _)] at once for a name the tree has no child
+      of. *)
 
   val stop : t -> unit
   (** Stops the children in reverse order, waits until every callback has run and every GC

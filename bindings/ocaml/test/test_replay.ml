@@ -89,6 +89,14 @@ let () =
          M.Replay.run live (counter 1L) 10L ~journal:dir ~actor));
   M.Bus.shutdown live;
   M.Bus.close live;
+  let bus = M.Bus.create ~virtual_time:true () in
+  let msg =
+    expect_error "an actor the journal does not hold" M.Invalid_argument (fun () ->
+        M.Replay.run bus (counter 1L) 10L ~journal:dir ~actor:(actor + 40))
+  in
+  check ("the error names the actors it holds: " ^ msg) (contains msg "not in the journal");
+  M.Bus.shutdown bus;
+  M.Bus.close bus;
   Array.iter (fun f -> Sys.remove (Filename.concat dir f)) (Sys.readdir dir);
   Sys.rmdir dir;
   (* A supervised child recorded across a restart, replayed with its restart. *)

@@ -55,6 +55,15 @@ let () =
   M.Supervisor.wait_restarts sup ~child:"fragile" 1;
   check "a dead letter" (M.Bus.dead_letters bus > dead0);
   check_eq "restarts of fragile" string_of_int 1 (M.Supervisor.restarts sup ~child:"fragile");
+  (* A name the tree has no child of is an error, not a count of 0 or a wait without end. *)
+  let msg =
+    expect_error "restarts of a misspelt child" M.Invalid_argument (fun () ->
+        M.Supervisor.restarts sup ~child:"fargile")
+  in
+  check ("the error names the tree's children: " ^ msg) (contains msg "`fragile`");
+  ignore
+    (expect_error "waiting for restarts of a misspelt child" M.Invalid_argument (fun () ->
+         M.Supervisor.wait_restarts sup ~child:"fargile" 1));
   check "the backoff elapsed in bus time" (Int64.sub (M.Bus.now_ns bus) t0 >= 100_000_000L);
   check "on_start re-ran with the same args" (!starts = [ 1000L; 1000L ]);
   check_eq "the failed incarnation stopped" string_of_int 1 !stops;

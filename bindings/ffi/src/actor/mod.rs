@@ -310,10 +310,12 @@ pub unsafe extern "C" fn myc_actor_tell(
 /// the answer. `timeout_ms` < 0: no timeout (bus time otherwise).
 ///
 /// When the actor is idle (nothing queued or running, not restarting, a real-time bus), its
-/// `handle` callback runs on the calling thread, with no hand-off to the bus runtime (and no
-/// timeout: the call is the caller's own); a failure there fails the actor exactly as on the
-/// runtime (dead letter, restart) and this returns `Failed`. Otherwise the ask goes through
-/// the mailbox, in order behind what is queued.
+/// `handle` callback runs on the calling thread, with no hand-off to the bus runtime; a
+/// failure there fails the actor exactly as on the runtime (dead letter, restart) and this
+/// returns `Failed`. A callback running on the calling thread cannot be cut short: one that
+/// returns after the timeout gives `Timeout` all the same, its reply dropped, as a reply that
+/// comes late through the mailbox is (the message was handled). Otherwise the ask goes
+/// through the mailbox, in order behind what is queued.
 ///
 /// # Safety
 /// `actor` is live; `body` points to `len` bytes; the out pointers are writable.
