@@ -168,7 +168,8 @@ pub(crate) fn recorded_actors(journal: &JournalReader) -> Vec<(u64, String)> {
 pub struct Difference {
     /// The input's position among the actor's inputs (0 for its first).
     pub input: u64,
-    /// The input's sequence number in the journal.
+    /// The input's sequence number in the journal (`u64::MAX` for an input beyond the
+    /// recorded ones, which a changed actor of a set handled: then `time_ns` is 0).
     pub seq: u64,
     /// Its bus time, nanoseconds.
     pub time_ns: u64,
@@ -260,7 +261,12 @@ impl Difference {
         format!(
             "{},{},{},{},{},{}",
             self.input,
-            self.seq,
+            // Empty for an input beyond the recorded ones.
+            if self.seq == NOT_RECORDED {
+                String::new()
+            } else {
+                self.seq.to_string()
+            },
             self.time_ns,
             csv(&self.message),
             csv(&self.recorded),
@@ -293,15 +299,24 @@ impl fmt::Display for ReplayReport {
             self.differences.len()
         )?;
         for d in &self.differences {
-            writeln!(
-                f,
-                "\ninput {} (record {}, bus time {}.{:09}s): {}",
-                d.input,
-                d.seq,
-                d.time_ns / 1_000_000_000,
-                d.time_ns % 1_000_000_000,
-                shorten(&d.message)
-            )?;
+            if d.seq == NOT_RECORDED {
+                writeln!(
+                    f,
+                    "\ninput {} (beyond the recorded inputs): {}",
+                    d.input,
+                    shorten(&d.message)
+                )?;
+            } else {
+                writeln!(
+                    f,
+                    "\ninput {} (record {}, bus time {}.{:09}s): {}",
+                    d.input,
+                    d.seq,
+                    d.time_ns / 1_000_000_000,
+                    d.time_ns % 1_000_000_000,
+                    shorten(&d.message)
+                )?;
+            }
             for b in &d.before {
                 writeln!(f, "    after  {}", shorten(b))?;
             }

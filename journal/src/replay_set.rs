@@ -858,6 +858,35 @@ impl ReplaySet {
                     });
                 }
             }
+            // What a changed actor handled beyond its recorded inputs (more messages from
+            // another changed member): each is a difference, and so is what it did then (a
+            // failure, say).
+            for (i, now) in captured.iter().enumerate().skip(list.len()) {
+                let message = now
+                    .iter()
+                    .find_map(|o| match o {
+                        Output::Received {
+                            name,
+                            payload: Some(payload),
+                        } => Some(format!("{name} {}", printable(payload))),
+                        Output::Received { name, .. } | Output::Timer { name, .. } => {
+                            Some(name.to_string())
+                        }
+                        _ => None,
+                    })
+                    .unwrap_or_else(|| "an input".to_owned());
+                actor.differences.push(Difference {
+                    input: i as u64,
+                    seq: NOT_RECORDED,
+                    time_ns: 0,
+                    message,
+                    recorded: "no such input: the recording's inputs end before it".to_owned(),
+                    now: show(now),
+                    before: Vec::new(),
+                    recorded_outputs: Vec::new(),
+                    now_outputs: lines(now),
+                });
+            }
             report.actors.push(actor);
         }
         if mode == ReplayMode::StopAtFirst {

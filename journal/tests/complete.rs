@@ -725,3 +725,56 @@ async fn replaying_an_actor_the_journal_does_not_have_is_an_error_naming_those_i
         "{error}"
     );
 }
+
+/// A new trader: orders on every price, not only above 10.
+struct EagerTrader(Trader);
+
+impl Actor for EagerTrader {
+    type Args = (mycelium_actors::ActorRef<Venue>, u32);
+    async fn on_start(args: Self::Args, ctx: &mut Context<Self>) -> Result<Self, BoxError> {
+        let _ = ctx;
+        Ok(EagerTrader(Trader {
+            venue: args.0,
+            divisor: args.1,
+        }))
+    }
+}
+
+impl Handler<Price> for EagerTrader {
+    type Reply = ();
+    async fn handle(&mut self, price: Price, ctx: &mut Context<Self>) {
+        let order = Order {
+            qty: price.0 / self.0.divisor,
+        };
+        self.0.venue.tell(order.clone()).await.unwrap();
+        ctx.publish("orders", order).await.unwrap();
+    }
+}
+
+/// What a member handles beyond its recorded inputs (sent by a changed member) is reported
+/// too, with what it did then: none of it goes unseen.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_set_reports_the_inputs_a_member_handled_beyond_the_recorded_ones() {
+    let (dir, trader, venue) = record_trading().await;
+    let journal = JournalReader::open(dir.path()).unwrap();
+    let bus = Bus::builder().virtual_time().build().unwrap();
+    let mut set = mycelium_journal::ReplaySet::new(&journal)
+        .unwrap()
+        .sends_serde::<Order>();
+    let venue_now = set.spawn::<Venue>(&bus, venue, ()).unwrap();
+    let trader_now = set
+        .spawn::<EagerTrader>(&bus, trader, (venue_now, 2))
+        .unwrap();
+    set.serde::<EagerTrader, Price>(&trader_now);
+    let report = set.run(ReplayMode::Compare).await.unwrap();
+    let venue_report = &report.actors[0];
+    assert_eq!(venue_report.inputs, 2, "{report}");
+    let beyond = venue_report.differences.last().expect("differences");
+    assert_eq!(beyond.input, 2, "{report}");
+    assert_eq!(beyond.seq, u64::MAX, "{report}");
+    assert_eq!(beyond.message, r#"Order {"qty":15}"#, "{report}");
+    assert!(beyond.recorded.starts_with("no such input"), "{report}");
+    let text = report.to_string();
+    assert!(text.contains("input 2 (beyond the recorded inputs)"), "{text}");
+    assert!(report.to_csv().contains(",2,,0,"), "{}", report.to_csv());
+}
