@@ -332,6 +332,11 @@ enum MycStatus myc_subscription_free(struct MycSubscription *sub);
 // Creates a bus: real time on two worker threads, or virtual time (a paused clock that
 // jumps to the next timer whenever every actor waits). `seed` seeds its random streams.
 //
+// The first bus of the process starts writing the runtime's warnings (a handler that
+// failed, dead letters, a link down) to standard error, unless a `tracing` subscriber is
+// installed already; the environment variable `MYCELIUM_LOG` sets the level (`off`,
+// `error`, `warn` by default, `info`, `debug`, `trace`).
+//
 // # Safety
 // `out` is writable.
 enum MycStatus myc_bus_new(bool virtual_time, uint64_t seed, struct MycBus **out);

@@ -77,6 +77,11 @@ impl MycBus {
 /// Creates a bus: real time on two worker threads, or virtual time (a paused clock that
 /// jumps to the next timer whenever every actor waits). `seed` seeds its random streams.
 ///
+/// The first bus of the process starts writing the runtime's warnings (a handler that
+/// failed, dead letters, a link down) to standard error, unless a `tracing` subscriber is
+/// installed already; the environment variable `MYCELIUM_LOG` sets the level (`off`,
+/// `error`, `warn` by default, `info`, `debug`, `trace`).
+///
 /// # Safety
 /// `out` is writable.
 #[no_mangle]
@@ -87,6 +92,7 @@ pub unsafe extern "C" fn myc_bus_new(
 ) -> MycStatus {
     guard(|| {
         writable(out, "out")?;
+        crate::log::to_stderr();
         let hosted = HostedBus::new(virtual_time, seed, 2)
             .map_err(|e| Error::new(MycStatus::Runtime, e.to_string()))?;
         let boxed = Box::into_raw(Box::new(MycBus {

@@ -42,6 +42,7 @@ mod call;
 mod deferred;
 mod error;
 pub mod library;
+mod log;
 mod names;
 mod node;
 mod recorder;
