@@ -191,7 +191,7 @@ pub unsafe extern "C" fn myc_replay_actor(
         let hosted = bus.hosted.clone();
         if !hosted.bus().clock().is_virtual() {
             return Err(Error::invalid(
-                "a replay runs on a virtual-time bus: make it with myc_bus_new(true, ...)",
+                "a replay runs on a virtual-time bus: make it with Bus.create ~virtual_time:true (OCaml) or myc_bus_new(true, ...) (C)",
             ));
         }
         let reader = mycelium_journal::JournalReader::open(journal)

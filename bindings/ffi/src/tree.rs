@@ -535,7 +535,11 @@ impl MycSupervisor {
     fn known<'a>(&self, name: Option<&'a str>) -> Result<Option<&'a str>, Error> {
         match name {
             Some(n) if !self.children.iter().any(|c| c.name == n) => {
-                let names: Vec<_> = self.children.iter().map(|c| format!("`{}`", c.name)).collect();
+                let names: Vec<_> = self
+                    .children
+                    .iter()
+                    .map(|c| format!("`{}`", c.name))
+                    .collect();
                 Err(Error::invalid(format!(
                     "no child named `{n}` (the tree's children: {})",
                     names.join(", ")

@@ -82,7 +82,7 @@ let () =
   (* Its supervisor would restart it: a child is stopped with its tree, not through its
      handle. *)
   let msg = expect_error "stop a child" M.Invalid_argument (fun () -> M.Actor_ref.stop child) in
-  check "the message names the way" (contains msg "myc_supervisor_free");
+  check "the message names the way" (contains msg "Supervisor.stop");
   check "the child still runs" (M.Actor_ref.is_alive child);
   M.Actor_ref.free child;
   ignore (expect_error "unknown child" M.Invalid_argument (fun () -> M.Supervisor.child sup "nobody"));

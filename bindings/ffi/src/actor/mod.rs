@@ -415,7 +415,7 @@ pub unsafe extern "C" fn myc_actor_stop(actor: *const MycActor) -> MycStatus {
         let actor = unsafe { handle(actor, "actor")? };
         if actor.owned.is_none() {
             return Err(Error::invalid(
-                "the actor is a supervisor's child, which its supervisor restarts: stop it with its tree (myc_supervisor_free)",
+                "the actor is a supervisor's child, which its supervisor restarts: stop it with its tree (Supervisor.stop in OCaml, myc_supervisor_free in C)",
             ));
         }
         actor.actor.stop();
