@@ -247,18 +247,46 @@ impl Wake for Rewake {
 /// This thread holds the clock again when it returns.
 pub(crate) fn poll_released<F: Future + ?Sized>(
     held: ClockHold,
-    mut fut: Pin<&mut F>,
+    fut: Pin<&mut F>,
     limit: Duration,
 ) -> Option<F::Output> {
+    let handle = held.handle.clone();
+    let (output, hold) = poll_rewoken(&handle, Some(held), fut, limit);
+    let hold = hold.unwrap_or_else(|| ClockHold::take(&handle));
+    HELD.with(|h| *h.borrow_mut() = Some(hold));
+    output
+}
+
+/// [`poll_for`](crate::poll_for) on a thread of the program's own (no foreign callback) that
+/// waits on a virtual-time bus: the waker that ends a wait holds the clock until this thread
+/// has polled again. Else, once an ask's answer has come, bus time could jump to the
+/// deadline of its timeout before this thread drops it, and a run would not repeat.
+pub(crate) fn poll_woken_held<F: Future + ?Sized>(
+    handle: &Handle,
+    fut: Pin<&mut F>,
+    limit: Duration,
+) -> Option<F::Output> {
+    poll_rewoken(handle, None, fut, limit).0
+}
+
+/// Polls `fut` holding `held` (if any) and whatever hold the waker that ended each wait
+/// took, letting go of it while parked, for at most `limit`; the output, and the hold this
+/// thread has at the end.
+fn poll_rewoken<F: Future + ?Sized>(
+    handle: &Handle,
+    held: Option<ClockHold>,
+    mut fut: Pin<&mut F>,
+    limit: Duration,
+) -> (Option<F::Output>, Option<ClockHold>) {
     let rewake = Arc::new(Rewake {
         thread: thread::current(),
-        handle: held.handle.clone(),
+        handle: handle.clone(),
         state: Mutex::default(),
     });
     let waker = Waker::from(rewake.clone());
     let mut cx = Context::from_waker(&waker);
     let deadline = Instant::now() + limit;
-    let mut held = Some(held);
+    let mut held = held;
     let output = loop {
         if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
             break Some(v);
@@ -285,9 +313,5 @@ pub(crate) fn poll_released<F: Future + ?Sized>(
         state.over = true;
         state.hold.take()
     };
-    let hold = held
-        .or(late)
-        .unwrap_or_else(|| ClockHold::take(&rewake.handle));
-    HELD.with(|h| *h.borrow_mut() = Some(hold));
-    output
+    (output, held.or(late))
 }

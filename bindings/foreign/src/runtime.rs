@@ -147,7 +147,10 @@ impl Wake for Unpark {
 ///
 /// Called by a foreign handler of a virtual-time bus, it lets the bus clock move while the
 /// handler waits (an ask to an actor that answers after a timer is answered at that bus
-/// time) and holds it still again from the moment the waker runs.
+/// time) and holds it still again from the moment the waker runs. Called by another thread
+/// (the program's own), the waker's hold lasts until the thread has polled again: bus time
+/// does not jump to a timer the future was about to drop (an ask's timeout, once the answer
+/// came).
 pub fn poll_for<F: Future + ?Sized>(
     handle: &Handle,
     mut fut: Pin<&mut F>,
@@ -156,6 +159,11 @@ pub fn poll_for<F: Future + ?Sized>(
     let _runtime = handle.enter();
     if let Some(held) = crate::host::let_go_for_wait() {
         return crate::host::poll_released(held, fut, limit);
+    }
+    if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread {
+        // The runtime of a virtual-time bus (the bindings run those on one thread; a
+        // real-time one on a single thread only pays a hold per wake).
+        return crate::host::poll_woken_held(handle, fut, limit);
     }
     let waker = Waker::from(Arc::new(Unpark(thread::current())));
     let mut cx = Context::from_waker(&waker);

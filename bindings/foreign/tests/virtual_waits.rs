@@ -274,3 +274,25 @@ fn a_stop_while_a_handler_waits_on_the_bus_lets_bus_time_pass_until_it_returns()
         "stopped once the handler returned"
     );
 }
+
+/// A program's own thread (no foreign callback) that asks with a timeout on a virtual-time
+/// bus: once the answer comes, bus time does not jump to the timeout's deadline before the
+/// thread drops it, so a run repeats exactly.
+#[test]
+fn an_ask_with_a_timeout_from_a_program_thread_leaves_the_clock_at_the_answer() {
+    let hosted = mycelium_foreign::HostedBus::new(true, 1, 1).expect("a bus");
+    let bus = hosted.bus().clone();
+    let later = hosted.block_on(async { bus.spawn::<Later>(()) });
+    for round in 0..40 {
+        let asked = nanos(bus.clock());
+        let answer = hosted
+            .block_on(later.ask_timeout(5, Duration::from_secs(1)))
+            .expect("answered before its timeout");
+        assert!(answer >= asked + 5_000_000, "round {round}: {asked} then {answer}");
+        let now = nanos(bus.clock());
+        assert_eq!(
+            now, answer,
+            "round {round}: the clock went on to {now} ns after the answer at {answer} ns"
+        );
+    }
+}
