@@ -167,3 +167,32 @@ def test_a_set_stands_in_for_the_services_its_actors_reach_by_name(tmp_path):
     assert [a.inputs for a in same.actors] == [9, 9]
     missing = replay([])
     assert not missing.ok and "counter" in str(missing), str(missing)
+
+
+class ServiceTrader(Trader):
+    """Reaches the venue by its service name, as the README's actors do."""
+
+    def on_start(self, _):
+        super().on_start(self.bus.ref("venue"))
+
+
+def test_actors_that_reach_each_other_by_service_name_replay_as_a_set(tmp_path):
+    path = str(tmp_path / "services")
+    rec = journal.Recorder(path, schema=mycelium.trading)
+    with mycelium.Bus(schema=mycelium.trading, record=rec) as bus:
+        bus.spawn(Venue, None, service="venue")
+        trader = bus.spawn(ServiceTrader)
+        answers = [trader.ask(hb(seq)).seq for seq in (1, 2, 3)]
+    rec.close()
+    assert answers == [11, 33, 66]
+    with journal.ReplaySet(path, schema=mycelium.trading) as replay:
+        replay.spawn(Venue, None, service="venue")
+        replay.spawn(ServiceTrader)
+        report = replay.run(mode="compare")
+    assert report.ok, str(report)
+    assert [a.inputs for a in report.actors] == [3, 3]
+    # A name taken already is refused, naming it.
+    with journal.ReplaySet(path, schema=mycelium.trading) as replay:
+        replay.spawn(Venue, None, service="venue")
+        with pytest.raises(journal.ReplayError, match="venue"):
+            replay.spawn(ServiceTrader, service="venue")

@@ -587,10 +587,19 @@ class ReplaySet:
         """The recorded actors: ``(number, type)``, in the order they first started."""
         return [(n, t) for n, t in self._native.recorded_actors()]
 
-    def spawn(self, actor_class: type, args: Any = None, *, actor: Union[None, int, str] = None) -> Any:
+    def spawn(
+        self,
+        actor_class: type,
+        args: Any = None,
+        *,
+        actor: Union[None, int, str] = None,
+        service: Optional[str] = None,
+    ) -> Any:
         """Spawns ``actor_class``, started with ``args``, as the replayed actor of the
         recorded actor ``actor`` (``N`` or ``"N@0"``; by default the only one recorded of the
-        class's name). Returns its ref, to hand to the set's other actors."""
+        class's name). Returns its ref, to hand to the set's other actors. ``service``
+        exports it under that name on the replay's bus, as it was live, for the set's actors
+        that reach it through ``self.bus.ref(name)``."""
         from . import _bus
         from ._actor import _Host
 
@@ -612,6 +621,12 @@ class ReplaySet:
             native = self._native.spawn(number, host, args, actor_type)
         except ValueError as e:
             raise ReplayError(str(e)) from None
+        if service is not None:
+            try:
+                native.export(self.bus._native, service, list(host.table))
+            except ValueError as e:
+                raise ReplayError(f"{actor_type} (actor #{number}) as service {service!r}: {e}") from None
+            self.bus._hosts[service] = host
         self._types[number] = actor_type
         self._numbers[number] = int(native.id.lstrip("#"))
         return _bus.ActorRef(native, host.table)
