@@ -49,7 +49,7 @@ impl Recorder {
         pickle: bool,
     ) -> PyResult<Self> {
         let journal_schema = match schema {
-            Some(module) => JournalSchema::from_digest(Schema::of_module(module)?.digest_bytes()?),
+            Some(module) => Schema::of_module(module)?.for_journal()?,
             None => JournalSchema::none(),
         };
         let journal = JournalWriter::open(&path, JournalOptions::new(journal_schema).node(node))

@@ -122,6 +122,35 @@ impl Schema {
         Schema::of_module(module.cast::<PyModule>()?)
     }
 
+    /// The schema as a journal's header holds it: with its canonical text where the schema
+    /// file the module was generated from (`SOURCE`, as given to `mycelium-codegen`, or beside
+    /// the module) is found and has the module's digest, so that a reader decodes the
+    /// journal's contract messages without the module; else by its digest alone.
+    pub(crate) fn for_journal(&self) -> PyResult<mycelium_journal::JournalSchema> {
+        let digest = self.digest_bytes()?;
+        let Some(source) = &self.source else {
+            return Ok(mycelium_journal::JournalSchema::from_digest(digest));
+        };
+        let source = std::path::Path::new(source);
+        let beside = self
+            .dir
+            .as_ref()
+            .zip(source.file_name())
+            .map(|(dir, name)| std::path::Path::new(dir).join(name));
+        for path in std::iter::once(source.to_path_buf()).chain(beside) {
+            let Ok(text) = std::fs::read_to_string(&path) else {
+                continue;
+            };
+            let name = path.display().to_string();
+            if let Ok(schema) = mycelium_codegen::model::parse_str(&name, &text) {
+                if mycelium_codegen::digest::digest(&schema) == digest {
+                    return Ok(mycelium_journal::JournalSchema::from_schema(&schema));
+                }
+            }
+        }
+        Ok(mycelium_journal::JournalSchema::from_digest(digest))
+    }
+
     /// The generated module.
     pub(crate) fn module(&self, py: Python<'_>) -> Py<PyModule> {
         self.module.clone_ref(py)

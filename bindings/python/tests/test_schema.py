@@ -260,3 +260,20 @@ def test_a_bus_schema_must_be_a_generated_module():
         mycelium.Bus(schema=os)
     with pytest.raises(TypeError, match="takes the module mycelium-codegen generated"):
         mycelium.Bus(schema="desk")  # type: ignore[arg-type]
+
+
+def test_a_journal_recorded_with_the_users_schema_carries_its_text(desk, tmp_path):
+    """The schema file the module was generated from (its `SOURCE`) goes in the journal's
+    header, so a reader decodes the contract messages without the module."""
+    from mycelium import journal
+
+    path = str(tmp_path / "journal")
+    rec = journal.Recorder(path, schema=desk)
+    with mycelium.Bus(schema=desk, record=rec) as bus:
+        assert bus.spawn(make_trader(desk)).ask(order(desk, 1, qty=5)).qty == 5
+    rec.close()
+    j = journal.Journal(path)
+    assert j.schema_digest == desk.SCHEMA_DIGEST
+    assert "NewOrder" in j.schema_text and "Fill" in j.schema_text
+    handled = j.rows(kind="handled")
+    assert [r.type for r in handled] == ["NewOrder"]
