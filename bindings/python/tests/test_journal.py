@@ -109,6 +109,7 @@ def test_dataframe(tmp_path):
     assert list(frame.columns) == list(journal.COLUMNS)
     assert list(frame["type"]) == ["Quote", "Fill"]
     assert list(frame["time_ns"]) == [1_000, 2_000]
+    assert str(frame["cause"].dtype) == "Int64", "record numbers stay integers"
 
 
 def test_a_corrupted_record_is_refused_with_where_and_the_rows_before(tmp_path):

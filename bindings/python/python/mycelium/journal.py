@@ -269,7 +269,10 @@ class Journal:
                 "Journal.dataframe needs pandas (pip install pandas); Journal.rows gives the "
                 "same records as named tuples"
             ) from None
-        return pandas.DataFrame.from_records(self.rows(**filters), columns=list(COLUMNS))
+        frame = pandas.DataFrame.from_records(self.rows(**filters), columns=list(COLUMNS))
+        # A record number, or none: integers that may be missing, not floats.
+        frame["cause"] = frame["cause"].astype("Int64")
+        return frame
 
     def __repr__(self) -> str:
         return f"Journal({self.path!r}, node={self.node!r}, segments={len(self.segments)})"
