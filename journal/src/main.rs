@@ -185,14 +185,22 @@ fn ls(dir: &str) -> Result<(), String> {
         out.push_str(&format!("gap      {gap}\n"));
     }
     for cut in &cuts {
-        out.push_str(&format!(
-            "cut      {cut} (truncated when the journal was opened again)\n"
-        ));
+        let how = if cut.bytes == 0 {
+            "found when the journal was opened again"
+        } else {
+            "truncated when the journal was opened again"
+        };
+        out.push_str(&format!("cut      {cut} ({how})\n"));
     }
     if let Some(cut) = records.cut() {
         out.push_str(&format!(
             "cut      {cut} (its last whole record is the last above)\n"
         ));
+    } else if error.is_none() && !journal.closed() {
+        out.push_str(
+            "open     the journal was not closed: its writer was killed (or still writes), and \
+             what its last input made may be missing\n",
+        );
     }
     emit(&out)?;
     match error {
@@ -413,7 +421,17 @@ fn diff(args: &[String]) -> Result<bool, String> {
     let [left, right] = dirs[..] else {
         return Err(format!("diff takes two journal directories\n\n{USAGE}"));
     };
-    let d = mycelium_journal::diff(&open(left)?, &open(right)?, with_time)
+    let (left, right) = (open(left)?, open(right)?);
+    for journal in [&left, &right] {
+        if !journal.closed() {
+            eprintln!(
+                "mycelium-journal: {} was not closed (its writer was killed, or still writes): \
+                 its last records may stop inside what one input made",
+                journal.dir().display()
+            );
+        }
+    }
+    let d = mycelium_journal::diff(&left, &right, with_time)
         .map_err(|e| e.to_string())?;
     if as_csv {
         emit(&d.to_csv())?;
@@ -517,7 +535,8 @@ fn replay_plan(dir: &str) -> Result<(), String> {
         }
     }
     let mut out = format!(
-        "journal {} (node {:?}): {} recorded actors\n",
+        "journal {} (node {:?}): {} recorded actors (inputs to feed: replayed alone; replayed \
+         together, the inputs from the set's other actors are regenerated instead)\n",
         journal.dir().display(),
         journal.header().node,
         plans.len()
