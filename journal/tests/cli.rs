@@ -109,6 +109,15 @@ fn ls_describes_the_journal_and_a_cut() {
     assert!(text.contains("records  21 (numbers 0 to 20)"), "{text}");
     assert!(text.contains("published    10"), "{text}");
     assert!(text.contains("#3           20"), "{text}");
+    assert!(!text.contains("not closed"), "{text}");
+
+    // Its index gone (with the closing entry): a journal its writer never closed.
+    let index = mycelium_journal::index_path(dir.path(), 1);
+    let kept = fs::read(&index).unwrap();
+    fs::remove_file(&index).unwrap();
+    let text = String::from_utf8(tool(&["ls", d]).stdout).unwrap();
+    assert!(text.contains("open     the journal was not closed"), "{text}");
+    fs::write(&index, kept).unwrap();
 
     let path = segment_path(dir.path(), 1);
     let len = fs::metadata(&path).unwrap().len();
