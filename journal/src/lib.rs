@@ -83,7 +83,7 @@ pub use replay::{
     Difference, Replay, ReplayError, ReplayMode, ReplayReport, SHOWN_CHARS, SHOWN_OUTPUTS,
 };
 pub use replay_set::{
-    FeedHosted, FeedRefused, Hosted, ReplayRecorder, ReplaySet, SetReport, StopHosted,
+    FeedHosted, FeedRefused, Hosted, ReplayRecorder, ReplaySet, SetReport, StopHosted, StopWhen,
 };
 pub use replayer::{replayer, set_replayer, REPLAYER_FILE};
 pub use segment::{index_path, segment_path, INDEX_EXT, SEGMENT_EXT};

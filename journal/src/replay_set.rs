@@ -84,8 +84,20 @@ type Feed = Box<
 /// A recorded input, what was recorded after it, and whether it is fed (else regenerated).
 type Input<'a> = (&'a Record, Vec<Output>, bool);
 
-/// Stops a replayed actor once its mailbox is drained, and waits for its stop.
-pub type StopHosted = Box<dyn Fn() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+/// Stops a replayed actor as [`StopWhen`] says, and waits for its stop.
+pub type StopHosted =
+    Box<dyn Fn(StopWhen) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
+/// When a set stops a replayed actor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopWhen {
+    /// Once its mailbox is drained (`ActorRef::drain_and_stop`).
+    Drained,
+    /// After the message it handles (`ActorRef::stop`): it has handled its last recorded
+    /// input, and what it told itself beyond the recording is not handled, as it was not
+    /// live (a chain of such messages would never drain).
+    AfterCurrent,
+}
 
 /// Feeds one recorded input (its `handled` record) to a hosted actor: a tell, or an ask when
 /// `record.asked`, whose answer (or failure) the actor's recorder captures.
@@ -176,7 +188,7 @@ pub struct Hosted {
     pub id: ActorId,
     /// Feeds any of its inputs that came from outside the set.
     pub feed: FeedHosted,
-    /// Stops it once drained.
+    /// Stops it.
     pub stop: StopHosted,
 }
 
@@ -522,10 +534,13 @@ impl ReplaySet {
             restarts.attach(actor.handle());
         }
         let stopping = actor.clone();
-        let stop = Box::new(move || {
+        let stop = Box::new(move |when| {
             let actor = stopping.clone();
             Box::pin(async move {
-                actor.drain_and_stop().await;
+                match when {
+                    StopWhen::Drained => actor.drain_and_stop().await,
+                    StopWhen::AfterCurrent => actor.stop(),
+                }
                 actor.wait_for_stop().await;
             }) as Pin<Box<dyn Future<Output = ()> + Send>>
         });
@@ -742,7 +757,7 @@ impl ReplaySet {
                 tokio::time::sleep_until(start + Duration::from_nanos(record.time_ns)).await;
                 self.handled_before(record.actor.id, before).await;
                 if ended.insert(record.actor.id) {
-                    (self.members[&record.actor.id].stop)().await;
+                    (self.members[&record.actor.id].stop)(StopWhen::Drained).await;
                 }
                 continue;
             }
@@ -811,7 +826,17 @@ impl ReplaySet {
         }
         for number in self.order.iter().rev() {
             if !ended.contains(number) {
-                (self.members[number].stop)().await;
+                // Once it has begun its last recorded input, after it; else (a changed actor,
+                // behind) once it has handled what it was sent.
+                let member = &self.members[number];
+                let recorded = inputs.get(number).map_or(0, Vec::len);
+                member.capture.handled.until(recorded, HANDLED_BEFORE_ROUNDS).await;
+                let when = if member.capture.handled.count() >= recorded {
+                    StopWhen::AfterCurrent
+                } else {
+                    StopWhen::Drained
+                };
+                (member.stop)(when).await;
             }
         }
         let mut report = SetReport::default();

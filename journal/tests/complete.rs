@@ -699,6 +699,16 @@ async fn an_endless_chain_of_self_told_messages_replays_to_where_it_was_stopped(
         .unwrap();
     assert!(report.differences.is_empty(), "{report}");
     assert_eq!(report.inputs as usize, handled);
+
+    // In a set, the same.
+    let bus = Bus::builder().virtual_time().build().unwrap();
+    let mut set = mycelium_journal::ReplaySet::new(&journal)
+        .unwrap()
+        .sends_serde::<u32>();
+    let replayed = set.spawn::<Poller>(&bus, poller.id().local(), ()).unwrap();
+    set.serde::<Poller, u32>(&replayed);
+    let report = set.run(ReplayMode::Compare).await.unwrap();
+    assert!(report.is_same(), "{report}");
 }
 
 /// A number the journal has no actor of is an error that lists the actors it has, alone or

@@ -607,10 +607,13 @@ pub fn replay_hosted<F: Foreign>(
         })
     });
     let id = actor.id();
-    let stop: mycelium_journal::StopHosted = Box::new(move || {
+    let stop: mycelium_journal::StopHosted = Box::new(move |when| {
         let actor = actor.actor_ref().clone();
         Box::pin(async move {
-            actor.drain_and_stop().await;
+            match when {
+                mycelium_journal::StopWhen::Drained => actor.drain_and_stop().await,
+                mycelium_journal::StopWhen::AfterCurrent => actor.stop(),
+            }
             actor.wait_for_stop().await;
         })
     });
