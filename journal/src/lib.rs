@@ -80,7 +80,7 @@ pub use reader::{JournalReader, Records, SegmentInfo};
 pub use record::{ActorAddr, Cut, Encoding, Entry, Gap, Kind, Origin, Record, RecordRef};
 pub use recording::{Described, Recorded, RecordedType, Recording, UnrecordedTypes};
 pub use replay::{
-    Difference, Replay, ReplayError, ReplayMode, ReplayReport, SHOWN_CHARS, SHOWN_OUTPUTS,
+    Difference, Halt, Replay, ReplayError, ReplayMode, ReplayReport, SHOWN_CHARS, SHOWN_OUTPUTS,
 };
 pub use replay_set::{
     FeedHosted, FeedRefused, Hosted, ReplayRecorder, ReplaySet, SetReport, StopHosted, StopWhen,

@@ -525,6 +525,18 @@ fn ended_from_outside(reason: &str) -> bool {
     matches!(reason, "shut down" | "stopped normally" | "killed")
 }
 
+/// A `failed` or `stopped` record's output, if it is compared: not a stop that ended the
+/// run from outside, which can come in the middle of what the last input made (a shutdown
+/// while its handler runs) and which a replay, stopping the actor itself, does not make.
+pub(crate) fn lifecycle_output(kind: Kind, reason: &[u8]) -> Option<Output> {
+    let reason = String::from_utf8_lossy(reason).into_owned();
+    match kind {
+        Kind::Failed => Some(Output::Failed(reason)),
+        _ if ended_from_outside(&reason) => None,
+        _ => Some(Output::Stopped(reason)),
+    }
+}
+
 /// The outputs that are compared: all but a last stop that ended the run from outside (a
 /// stop for a restart or a failure is compared, and so is every stop before the last
 /// output).
@@ -570,7 +582,14 @@ pub(crate) struct Capture {
     pub(crate) timers: Mutex<TimerTimes>,
     /// How many inputs the actor has begun to handle.
     pub(crate) handled: Arc<Handled>,
+    /// Stops the actor after the input it begins when it has begun this many (a set's
+    /// member whose recorded life ended in a chain of messages it told itself).
+    pub(crate) halt_after: std::sync::OnceLock<(usize, Halt)>,
 }
+
+/// Stops a replayed actor after the message it handles (the signal overtakes what is
+/// queued).
+pub type Halt = Box<dyn Fn() + Send + Sync>;
 
 /// The recorded outputs of each input, compared with what the replayed actor makes as it makes
 /// it: an input's outputs that match the recorded ones at their places, from its first, are
@@ -857,6 +876,13 @@ impl Recorder for Capture {
             Delivery::Tell | Delivery::Ask => None,
         };
         self.handled.add();
+        if let Some((after, halt)) = self.halt_after.get() {
+            if self.handled.count() == *after {
+                // Its last recorded input: what it tells itself in it is not handled, as it
+                // was not live.
+                halt();
+            }
+        }
         if let Some(cursor) = &self.inputs {
             let mut cursor = cursor.lock().unwrap_or_else(|e| e.into_inner());
             if !matches!(delivery, Delivery::Timer { .. }) {
@@ -1019,6 +1045,7 @@ impl Recorder for Capture {
     fn lifecycle(&self, _: ActorId, _: Duration, event: Lifecycle<'_>) {
         let output = match event {
             Lifecycle::Failed { reason } => Output::Failed(reason.to_owned()),
+            Lifecycle::Stopped { reason } if ended_from_outside(reason) => return,
             Lifecycle::Stopped { reason } => Output::Stopped(reason.to_owned()),
             Lifecycle::Started { incarnation, .. } => {
                 if let Ok(mut times) = self.timers.lock() {
@@ -1313,12 +1340,7 @@ impl<A: Actor> Replay<A> {
                 }
                 Kind::Failed | Kind::Stopped => {
                     if let Some((_, outputs)) = inputs.last_mut() {
-                        let reason = String::from_utf8_lossy(record.payload).into_owned();
-                        outputs.push(if record.kind == Kind::Failed {
-                            Output::Failed(reason)
-                        } else {
-                            Output::Stopped(reason)
-                        });
+                        outputs.extend(lifecycle_output(record.kind, record.payload));
                     }
                 }
                 _ => {}
@@ -1359,6 +1381,7 @@ impl<A: Actor> Replay<A> {
             readings: Mutex::new(readings),
             timers: Mutex::new(timers),
             handled: Arc::default(),
+            halt_after: std::sync::OnceLock::new(),
         });
         let (started, on_started) = tokio::sync::oneshot::channel();
         let restarts = crate::restarts::Restarts::new(restarted, bus.clock().now());
@@ -1667,6 +1690,7 @@ mod tests {
                 readings: Mutex::new(Readings::default()),
                 timers: Mutex::new(TimerTimes::default()),
                 handled: Arc::default(),
+                halt_after: std::sync::OnceLock::new(),
             };
             for output in made.clone() {
                 let mut outputs = capture.outputs.lock().unwrap();

@@ -71,7 +71,7 @@ use crate::reader::JournalReader;
 use crate::record::{Encoding, Kind, Origin, Record};
 use crate::replay::{
     before, cut_record, cut_short, decode_contract, encode_contract, encode_json, lines, printable,
-    same, sent_how, short_name, show, Capture, Difference, Encode, InputCursor,
+    lifecycle_output, same, sent_how, short_name, show, Capture, Difference, Encode, Halt, InputCursor,
     Output, Readings, Refused, ReplayError, ReplayMode, ReplayReport, TimerTimes, NOT_RECORDED,
 };
 
@@ -190,6 +190,8 @@ pub struct Hosted {
     pub feed: FeedHosted,
     /// Stops it.
     pub stop: StopHosted,
+    /// Stops it after the message it handles, at once (`ActorRef::stop`).
+    pub halt: Halt,
 }
 
 impl fmt::Debug for Hosted {
@@ -335,6 +337,52 @@ impl ReplaySet {
             .count()
     }
 
+    /// Has `capture` stop its actor after its last recorded input if, in that input, the
+    /// recorded actor `recorded` told itself a message: its run ended in a chain of such
+    /// messages (a Python actor's periodic work, a polling loop), which the replayed actor
+    /// would go on with past the recording (and, as it never waits, with the virtual clock
+    /// still).
+    fn halt_after_chain(&self, recorded: u64, capture: &Capture, halt: Halt) {
+        let me = Origin::Actor(crate::record::ActorAddr {
+            node: 0,
+            id: recorded,
+        });
+        let mut inputs = 0;
+        let mut told_itself = false;
+        for r in self.records_of(recorded) {
+            match r.kind {
+                Kind::Handled => {
+                    inputs += 1;
+                    told_itself = false;
+                }
+                Kind::Sent if r.origin == me => told_itself = true,
+                _ => {}
+            }
+        }
+        if told_itself {
+            let _ = capture.halt_after.set((inputs, halt));
+        }
+    }
+
+    /// How many messages the journal's actors sent the recorded actor `recorded` that it
+    /// never handled (its run ended with them in its mailbox).
+    fn unhandled_mail(&self, recorded: u64) -> usize {
+        let me = Origin::Actor(crate::record::ActorAddr {
+            node: 0,
+            id: recorded,
+        });
+        let sent = self
+            .records
+            .iter()
+            .filter(|r| r.kind == Kind::Sent && r.actor.node == 0 && r.origin == me)
+            .count();
+        let handled = self
+            .records_of(recorded)
+            .filter(|r| r.kind == Kind::Handled && matches!(r.origin, Origin::Actor(a) if a.node == 0))
+            .count();
+        sent.saturating_sub(handled)
+    }
+
     /// `Ok` if the recorded actor `recorded` is in the journal and not yet in the set.
     fn check_new(&self, recorded: u64) -> Result<(), ReplayError> {
         if self.members.contains_key(&recorded) {
@@ -439,6 +487,7 @@ impl ReplaySet {
         if let Ok(mut encoders) = recorder.capture.encoders.write() {
             encoders.clone_from(&self.encoders);
         }
+        self.halt_after_chain(recorded, &recorder.capture, hosted.halt);
         self.members.insert(
             recorded,
             Member {
@@ -503,6 +552,7 @@ impl ReplaySet {
             readings: Mutex::new(readings),
             timers: Mutex::new(timers),
             handled: Arc::default(),
+            halt_after: std::sync::OnceLock::new(),
         })
     }
 
@@ -533,6 +583,8 @@ impl ReplaySet {
         if let Some(restarts) = &restarts {
             restarts.attach(actor.handle());
         }
+        let halting = actor.clone();
+        self.halt_after_chain(recorded, &capture, Box::new(move || halting.stop()));
         let stopping = actor.clone();
         let stop = Box::new(move |when| {
             let actor = stopping.clone();
@@ -706,12 +758,7 @@ impl ReplaySet {
                 }
                 Kind::Failed | Kind::Stopped => {
                     if let Some((_, outputs, _)) = list.last_mut() {
-                        let reason = String::from_utf8_lossy(&r.payload).into_owned();
-                        outputs.push(if r.kind == Kind::Failed {
-                            Output::Failed(reason)
-                        } else {
-                            Output::Stopped(reason)
-                        });
+                        outputs.extend(lifecycle_output(r.kind, &r.payload));
                     }
                 }
                 _ => {}
@@ -885,8 +932,18 @@ impl ReplaySet {
             }
             // What a changed actor handled beyond its recorded inputs (more messages from
             // another changed member): each is a difference, and so is what it did then (a
-            // failure, say).
-            for (i, now) in captured.iter().enumerate().skip(list.len()) {
+            // failure, say). Not the messages the live run sent it and never had it handle (a
+            // shutdown or a crash ended the run first), which a replay makes again.
+            let left_live = if self.cut.is_some() {
+                usize::MAX
+            } else {
+                self.unhandled_mail(*number)
+            };
+            for (i, now) in captured
+                .iter()
+                .enumerate()
+                .skip(list.len().saturating_add(left_live))
+            {
                 let message = now
                     .iter()
                     .find_map(|o| match o {

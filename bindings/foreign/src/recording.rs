@@ -607,6 +607,8 @@ pub fn replay_hosted<F: Foreign>(
         })
     });
     let id = actor.id();
+    let halting = actor.actor_ref().clone();
+    let halt: mycelium_journal::Halt = Box::new(move || halting.stop());
     let stop: mycelium_journal::StopHosted = Box::new(move |when| {
         let actor = actor.actor_ref().clone();
         Box::pin(async move {
@@ -617,7 +619,12 @@ pub fn replay_hosted<F: Foreign>(
             actor.wait_for_stop().await;
         })
     });
-    mycelium_journal::Hosted { id, feed, stop }
+    mycelium_journal::Hosted {
+        id,
+        feed,
+        stop,
+        halt,
+    }
 }
 
 /// Spawns, on `bus` (the replay's virtual-time bus), the replayed foreign actor for the

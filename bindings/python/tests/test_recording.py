@@ -623,3 +623,9 @@ def test_what_an_actor_told_itself_is_regenerated_not_fed(tmp_path):
     report = journal.replay(path, Echo, threading.Event(), schema=mycelium.trading)
     assert report.ok, str(report)
     assert report.inputs == len(handled)
+    # In a set, the same: stopped after its last recorded input.
+    with journal.ReplaySet(path, schema=mycelium.trading) as replay:
+        replay.spawn(Echo, threading.Event())
+        report = replay.run(mode="compare")
+    assert report.ok, str(report)
+    assert report.actors[0].inputs == len(handled)

@@ -34,11 +34,17 @@ class ReplayError(MyceliumError):
 ReplayError.__module__ = "mycelium.journal"
 
 
+#: The record number of an input beyond the recorded ones (which a changed actor of a set
+#: handled): its ``seq``; its ``time_ns`` is 0.
+NOT_RECORDED = 2**64 - 1
+
+
 class Difference(NamedTuple):
     """An input whose outputs differ: its number among the actor's inputs (from 0), its
-    record number and bus time, its message type, what was recorded and what happened now
-    (its outputs joined by ``; ``), the inputs before it, and the outputs one by one
-    (``recorded_outputs``, ``now_outputs``: empty for none)."""
+    record number and bus time (``seq`` :data:`NOT_RECORDED` for an input beyond the recorded
+    ones), its message type, what was recorded and what happened now (its outputs joined by
+    ``; ``), the inputs before it, and the outputs one by one (``recorded_outputs``,
+    ``now_outputs``: empty for none)."""
 
     input: int
     seq: int
@@ -52,8 +58,9 @@ class Difference(NamedTuple):
 
     def csv_row(self) -> str:
         """The CSV columns ``input,seq,time_ns,message,recorded,now`` (no line end)."""
+        seq = "" if self.seq == NOT_RECORDED else str(self.seq)
         return ",".join(
-            [str(self.input), str(self.seq), str(self.time_ns)]
+            [str(self.input), seq, str(self.time_ns)]
             + [_csv(v) for v in (self.message, self.recorded, self.now)]
         )
 
@@ -132,7 +139,10 @@ class ReplayReport:
         lines = [f"{who}: {self.inputs} inputs replayed, {len(self.differences)} differences"]
         for d in self.differences:
             t = f"{d.time_ns // 1_000_000_000}.{d.time_ns % 1_000_000_000:09d}s"
-            lines.append(f"\ninput {d.input} (record {d.seq}, bus time {t}): {d.message}")
+            if d.seq == NOT_RECORDED:
+                lines.append(f"\ninput {d.input} (beyond the recorded inputs): {d.message}")
+            else:
+                lines.append(f"\ninput {d.input} (record {d.seq}, bus time {t}): {d.message}")
             lines.extend(f"    after  {b}" for b in d.before)
             lines.append(f"  - recorded: {_bounded(d.recorded_outputs, d.recorded)}")
             lines.append(f"  + now:      {_bounded(d.now_outputs, d.now)}")
