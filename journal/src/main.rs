@@ -431,8 +431,7 @@ fn diff(args: &[String]) -> Result<bool, String> {
             );
         }
     }
-    let d = mycelium_journal::diff(&left, &right, with_time)
-        .map_err(|e| e.to_string())?;
+    let d = mycelium_journal::diff(&left, &right, with_time).map_err(|e| e.to_string())?;
     if as_csv {
         emit(&d.to_csv())?;
     } else {

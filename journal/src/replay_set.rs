@@ -70,9 +70,10 @@ use mycelium_codec::WireMessage;
 use crate::reader::JournalReader;
 use crate::record::{Encoding, Kind, Origin, Record};
 use crate::replay::{
-    before, cut_record, cut_short, decode_contract, encode_contract, encode_json, lines, printable,
-    lifecycle_output, same, sent_how, short_name, show, Capture, Difference, Encode, Halt, InputCursor,
-    Output, Readings, Refused, ReplayError, ReplayMode, ReplayReport, TimerTimes, NOT_RECORDED,
+    before, cut_record, cut_short, decode_contract, encode_contract, encode_json, lifecycle_output,
+    lines, printable, same, sent_how, short_name, show, Capture, Difference, Encode, Halt,
+    InputCursor, Output, Readings, Refused, ReplayError, ReplayMode, ReplayReport, TimerTimes,
+    NOT_RECORDED,
 };
 
 type Feed = Box<
@@ -378,7 +379,9 @@ impl ReplaySet {
             .count();
         let handled = self
             .records_of(recorded)
-            .filter(|r| r.kind == Kind::Handled && matches!(r.origin, Origin::Actor(a) if a.node == 0))
+            .filter(|r| {
+                r.kind == Kind::Handled && matches!(r.origin, Origin::Actor(a) if a.node == 0)
+            })
             .count();
         sent.saturating_sub(handled)
     }
@@ -451,7 +454,11 @@ impl ReplaySet {
     /// such a message shows the difference instead of stalling the replay.
     async fn handled_before(&self, recorded: u64, count: usize) {
         if let Some(member) = self.members.get(&recorded) {
-            member.capture.handled.until(count, HANDLED_BEFORE_ROUNDS).await;
+            member
+                .capture
+                .handled
+                .until(count, HANDLED_BEFORE_ROUNDS)
+                .await;
         }
     }
 
@@ -877,7 +884,11 @@ impl ReplaySet {
                 // behind) once it has handled what it was sent.
                 let member = &self.members[number];
                 let recorded = inputs.get(number).map_or(0, Vec::len);
-                member.capture.handled.until(recorded, HANDLED_BEFORE_ROUNDS).await;
+                member
+                    .capture
+                    .handled
+                    .until(recorded, HANDLED_BEFORE_ROUNDS)
+                    .await;
                 let when = if member.capture.handled.count() >= recorded {
                     StopWhen::AfterCurrent
                 } else {

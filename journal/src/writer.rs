@@ -595,7 +595,8 @@ fn recover(dir: &Path, options: &JournalOptions) -> Result<Resume, JournalError>
             Frame::End => {
                 // Ended at a whole record, but never closed: its writer was killed there, and
                 // what its last input made may be cut short all the same.
-                let entries = crate::index::read(&segment::index_path(dir, last), data.len() as u64);
+                let entries =
+                    crate::index::read(&segment::index_path(dir, last), data.len() as u64);
                 let closed = entries
                     .last()
                     .is_some_and(|e| e.closing && e.offset == data.len() as u64);

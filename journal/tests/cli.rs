@@ -116,7 +116,10 @@ fn ls_describes_the_journal_and_a_cut() {
     let kept = fs::read(&index).unwrap();
     fs::remove_file(&index).unwrap();
     let text = String::from_utf8(tool(&["ls", d]).stdout).unwrap();
-    assert!(text.contains("open     the journal was not closed"), "{text}");
+    assert!(
+        text.contains("open     the journal was not closed"),
+        "{text}"
+    );
     fs::write(&index, kept).unwrap();
 
     let path = segment_path(dir.path(), 1);

@@ -466,7 +466,11 @@ async fn record_dealer() -> (tempfile::TempDir, u64, Vec<u64>) {
     let dir = tempfile::tempdir().unwrap();
     let journal =
         JournalWriter::open(dir.path(), JournalOptions::new(JournalSchema::none())).unwrap();
-    let recording = Arc::new(Recording::new(journal.clone()).serde::<u32>().serde::<u64>());
+    let recording = Arc::new(
+        Recording::new(journal.clone())
+            .serde::<u32>()
+            .serde::<u64>(),
+    );
     let bus = Bus::builder().virtual_time().seed(7).build().unwrap();
     for _ in 0..2 {
         bus.spawn::<Dealer>(());
@@ -537,7 +541,8 @@ async fn a_replayed_actor_draws_the_random_numbers_it_drew_live() {
 async fn a_timer_that_fired_late_live_replays_at_its_recorded_times() {
     let (dir, actor) = record().await;
     let late = tempfile::tempdir().unwrap();
-    let copy = JournalWriter::open(late.path(), JournalOptions::new(JournalSchema::none())).unwrap();
+    let copy =
+        JournalWriter::open(late.path(), JournalOptions::new(JournalSchema::none())).unwrap();
     // The four ticks (at 5, 10, 15 and 20 ms; asks at 12 and 23 ms), each this late.
     let lateness_us = [1_600u64, 1_500, 2_200, 1_400];
     let (mut fired, mut handled) = (0, 0);
@@ -545,7 +550,11 @@ async fn a_timer_that_fired_late_live_replays_at_its_recorded_times() {
         let r = r.unwrap();
         let mut entry = r.as_entry();
         if let Origin::Timer { .. } = r.origin {
-            let n = if r.kind == Kind::TimerFired { &mut fired } else { &mut handled };
+            let n = if r.kind == Kind::TimerFired {
+                &mut fired
+            } else {
+                &mut handled
+            };
             entry.time_ns += lateness_us[*n] * 1_000;
             *n += 1;
         }
@@ -573,7 +582,11 @@ async fn a_timer_that_fired_late_live_replays_at_its_recorded_times() {
         .run(&journal, actor, &bus, ReplayMode::Compare)
         .await
         .unwrap();
-    assert_eq!(report.differences.first().map(|d| d.input), Some(0), "{report}");
+    assert_eq!(
+        report.differences.first().map(|d| d.input),
+        Some(0),
+        "{report}"
+    );
 }
 
 /// Counts down by telling itself the next number, and answers asks with how many it counted.
@@ -632,7 +645,14 @@ async fn what_an_actor_told_itself_is_regenerated_not_fed() {
     let own = journal
         .records()
         .map(Result::unwrap)
-        .filter(|r| r.kind == Kind::Handled && r.origin == Origin::Actor(ActorAddr { node: 0, id: number }))
+        .filter(|r| {
+            r.kind == Kind::Handled
+                && r.origin
+                    == Origin::Actor(ActorAddr {
+                        node: 0,
+                        id: number,
+                    })
+        })
         .count();
     assert_eq!(own, 3);
     let bus = Bus::builder().virtual_time().build().unwrap();
@@ -731,7 +751,9 @@ async fn replaying_an_actor_the_journal_does_not_have_is_an_error_naming_those_i
     let mut set = mycelium_journal::ReplaySet::new(&journal).unwrap();
     let error = set.spawn::<Sampler>(&bus, missing, 5).unwrap_err();
     assert!(
-        error.to_string().contains(&format!("it records #{actor} Sampler")),
+        error
+            .to_string()
+            .contains(&format!("it records #{actor} Sampler")),
         "{error}"
     );
 }
@@ -785,6 +807,9 @@ async fn a_set_reports_the_inputs_a_member_handled_beyond_the_recorded_ones() {
     assert_eq!(beyond.message, r#"Order {"qty":15}"#, "{report}");
     assert!(beyond.recorded.starts_with("no such input"), "{report}");
     let text = report.to_string();
-    assert!(text.contains("input 2 (beyond the recorded inputs)"), "{text}");
+    assert!(
+        text.contains("input 2 (beyond the recorded inputs)"),
+        "{text}"
+    );
     assert!(report.to_csv().contains(",2,,0,"), "{}", report.to_csv());
 }

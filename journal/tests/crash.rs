@@ -94,7 +94,10 @@ fn a_journal_written_by_a_killed_process_reads_back_to_its_last_whole_record() {
     }
     let cut = records.cut();
     let last_segment = journal.segments().last().unwrap().number;
-    assert!(!journal.closed(), "a killed writer never closed its journal");
+    assert!(
+        !journal.closed(),
+        "a killed writer never closed its journal"
+    );
 
     // A writer opened again continues after the last whole record, after a cut record that
     // says where the killed run ended (with the bytes cut, if the kill cut a record).
@@ -118,7 +121,10 @@ fn a_journal_written_by_a_killed_process_reads_back_to_its_last_whole_record() {
         None => {
             assert_eq!(recorded_cut.segment, last_segment);
             assert_eq!(recorded_cut.bytes, 0);
-            assert!(recorded_cut.to_string().contains("never closed"), "{recorded_cut}");
+            assert!(
+                recorded_cut.to_string().contains("never closed"),
+                "{recorded_cut}"
+            );
         }
     }
     assert_eq!(last[1].kind, Kind::Started);

@@ -288,7 +288,10 @@ fn an_ask_with_a_timeout_from_a_program_thread_leaves_the_clock_at_the_answer() 
         let answer = hosted
             .block_on(later.ask_timeout(5, Duration::from_secs(1)))
             .expect("answered before its timeout");
-        assert!(answer >= asked + 5_000_000, "round {round}: {asked} then {answer}");
+        assert!(
+            answer >= asked + 5_000_000,
+            "round {round}: {asked} then {answer}"
+        );
         let now = nanos(bus.clock());
         assert_eq!(
             now, answer,

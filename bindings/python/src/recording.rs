@@ -158,8 +158,8 @@ impl Recorder {
                 handlers.join(", ")
             )));
         }
-        let recording =
-            ForeignRecording::new(self.recording.clone(), &class_name).own_serialization(self.pickle);
+        let recording = ForeignRecording::new(self.recording.clone(), &class_name)
+            .own_serialization(self.pickle);
         let mut actors = self.actors.lock().unwrap_or_else(|e| e.into_inner());
         actors.push(recording.clone());
         Ok(recording)
