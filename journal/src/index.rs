@@ -49,6 +49,14 @@ impl IndexEntry {
     }
 }
 
+/// Whether the index at `path` ends with the closing entry at `data_end`, its segment's end:
+/// the writer closed the segment there (a killed writer never wrote it).
+pub(crate) fn closes(path: &Path, data_end: u64) -> bool {
+    read(path, data_end)
+        .last()
+        .is_some_and(|e| e.closing && e.offset == data_end)
+}
+
 /// The good entries of the index file at `path`, in order (none when it is missing or damaged
 /// from the start). Offsets must grow and lie within `data_end` bytes of segment.
 pub(crate) fn read(path: &Path, data_end: u64) -> Vec<IndexEntry> {

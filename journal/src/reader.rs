@@ -59,10 +59,7 @@ impl JournalReader {
         let Some(last) = self.segments.last() else {
             return false;
         };
-        let entries = index::read(&segment::index_path(&self.dir, last.number), last.file_len);
-        entries
-            .last()
-            .is_some_and(|e| e.closing && e.offset == last.file_len)
+        index::closes(&segment::index_path(&self.dir, last.number), last.file_len)
     }
 
     /// Opens the journal in `dir`: lists its segments and checks that their headers belong

@@ -145,22 +145,18 @@ fn listed(recorded: &[(u64, String)]) -> String {
     format!("it records {}", actors.join(", "))
 }
 
-/// The actors `journal` recorded on its own node (number and type), in the order they first
-/// started, up to a gap or a cut.
-pub(crate) fn recorded_actors(journal: &JournalReader) -> Vec<(u64, String)> {
+/// The actors `records` show started on their own node (number and type), in the order
+/// they first started.
+pub(crate) fn started_actors<'a>(
+    records: impl IntoIterator<Item = &'a Record>,
+) -> Vec<(u64, String)> {
     let mut seen = std::collections::HashSet::new();
-    let mut actors = Vec::new();
-    let mut records = journal.records();
-    while let Some(Ok(r)) = records.next_ref() {
-        match r.kind {
-            Kind::Gap | Kind::Cut => break,
-            Kind::Started if r.actor.node == 0 && seen.insert(r.actor.id) => {
-                actors.push((r.actor.id, r.name.to_owned()));
-            }
-            _ => {}
-        }
-    }
-    actors
+    records
+        .into_iter()
+        .filter(|r| r.kind == Kind::Started && r.actor.node == 0)
+        .filter(|r| seen.insert(r.actor.id))
+        .map(|r| (r.actor.id, r.name.clone()))
+        .collect()
 }
 
 /// One difference between a recording and its replay.
@@ -459,26 +455,12 @@ fn same_after(recorded: &[Output], matched: usize, kept: &[Output]) -> bool {
     };
     // The first `matched` are the recorded ones themselves: compared from there on.
     let rest_same = |to: usize| (matched..to).all(|j| same_output(&recorded[j], made_at(j)));
+    // (A stop that ended the run from outside is no output on either side:
+    // `lifecycle_output`, `Capture::lifecycle`.)
     match recorded.split_last() {
-        // Cut short: what was recorded is compared with as much of what was made, but for a
-        // last stop that ended the run from outside (the journal was cut after it).
-        Some((Output::CutShort, before)) => {
-            let before = match before.split_last() {
-                Some((Output::Stopped(reason), rest)) if ended_from_outside(reason) => rest,
-                _ => before,
-            };
-            made_len >= before.len() && rest_same(before.len())
-        }
-        _ => {
-            // A last stop that ended the run from outside is not compared (`compared`).
-            let trimmed = |len: usize, last: Option<&Output>| match last {
-                Some(Output::Stopped(reason)) if ended_from_outside(reason) => len - 1,
-                _ => len,
-            };
-            let compared_len = trimmed(recorded.len(), recorded.last());
-            let made_last = made_len.checked_sub(1).map(made_at);
-            compared_len == trimmed(made_len, made_last) && rest_same(compared_len)
-        }
+        // Cut short: what was recorded is compared with as much of what was made.
+        Some((Output::CutShort, before)) => made_len >= before.len() && rest_same(before.len()),
+        _ => made_len == recorded.len() && rest_same(recorded.len()),
     }
 }
 
@@ -537,23 +519,12 @@ pub(crate) fn lifecycle_output(kind: Kind, reason: &[u8]) -> Option<Output> {
     }
 }
 
-/// The outputs that are compared: all but a last stop that ended the run from outside (a
-/// stop for a restart or a failure is compared, and so is every stop before the last
-/// output).
-fn compared(outputs: &[Output]) -> &[Output] {
-    match outputs.split_last() {
-        Some((Output::Stopped(reason), rest)) if ended_from_outside(reason) => rest,
-        _ => outputs,
-    }
-}
-
 /// Each output compared, as text.
 pub(crate) fn lines(outputs: &[Output]) -> Vec<String> {
-    compared(outputs).iter().map(Output::to_string).collect()
+    outputs.iter().map(Output::to_string).collect()
 }
 
 pub(crate) fn show(outputs: &[Output]) -> String {
-    let outputs = compared(outputs);
     if outputs.is_empty() {
         return "nothing".to_owned();
     }
@@ -758,7 +729,7 @@ pub(crate) struct Readings {
     pub(crate) before_any: VecDeque<Duration>,
     pub(crate) by_input: Vec<VecDeque<Duration>>,
     /// The seeding of its random numbers (once in an actor's life, kept across restarts).
-    pub(crate) seeds: VecDeque<(u64, u64)>,
+    pub(crate) seed: Option<(u64, u64)>,
 }
 
 impl Readings {
@@ -773,7 +744,7 @@ impl Readings {
                     None => self.before_any.push_back(reading),
                 }
             }
-            Kind::Seeded => self.seeds.extend(record.seeded()),
+            Kind::Seeded => self.seed = self.seed.or(record.seeded()),
             _ => {}
         }
     }
@@ -952,14 +923,7 @@ impl Recorder for Capture {
     }
 
     fn rng_seeded(&self, _: ActorId, _: Duration, seed: u64, stream: u64) -> (u64, u64) {
-        // In order; the last one again for a version that seeds more often than recorded.
-        let recorded = self.readings.lock().ok().and_then(|mut r| {
-            if r.seeds.len() > 1 {
-                r.seeds.pop_front()
-            } else {
-                r.seeds.front().copied()
-            }
-        });
+        let recorded = self.readings.lock().ok().and_then(|r| r.seed);
         recorded.unwrap_or((seed, stream))
     }
 
@@ -1347,9 +1311,15 @@ impl<A: Actor> Replay<A> {
             }
         }
         if !recorded_here {
+            // An error's path: the records up to the gap or cut, read again.
+            let read: Vec<Record> = journal
+                .records()
+                .map_while(Result::ok)
+                .take_while(|r| !matches!(r.kind, Kind::Gap | Kind::Cut))
+                .collect();
             return Err(ReplayError::NoSuchActor {
                 actor,
-                recorded: recorded_actors(journal),
+                recorded: started_actors(&read),
             });
         }
         let cut = cut_short(journal, cut, records.cut(), gap.is_some());
@@ -1646,9 +1616,9 @@ mod tests {
                 payload: p.map(|p| vec![p]),
             }),
             prop_oneof![
-                Just("shut down"),
-                Just("stopped normally"),
-                Just("failed: x")
+                // Stops that ended the run from outside are no outputs.
+                Just("failed: x"),
+                Just("restarting")
             ]
             .prop_map(|r| Output::Stopped(r.to_owned())),
             Just(Output::Failed("boom".to_owned())),
@@ -1659,11 +1629,8 @@ mod tests {
     /// must agree with.
     fn whole(recorded: &[Output], now: &[Output]) -> bool {
         let (recorded, now) = match recorded.split_last() {
-            Some((Output::CutShort, before)) => {
-                let before = compared(before);
-                (before, &now[..now.len().min(before.len())])
-            }
-            _ => (compared(recorded), compared(now)),
+            Some((Output::CutShort, before)) => (before, &now[..now.len().min(before.len())]),
+            _ => (recorded, now),
         };
         recorded.len() == now.len() && recorded.iter().zip(now).all(|(r, n)| same_output(r, n))
     }

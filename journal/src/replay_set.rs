@@ -71,9 +71,9 @@ use crate::reader::JournalReader;
 use crate::record::{Encoding, Kind, Origin, Record};
 use crate::replay::{
     before, cut_record, cut_short, decode_contract, encode_contract, encode_json, lifecycle_output,
-    lines, printable, same, sent_how, short_name, show, Capture, Difference, Encode, Halt,
-    InputCursor, Output, Readings, Refused, ReplayError, ReplayMode, ReplayReport, TimerTimes,
-    NOT_RECORDED,
+    lines, printable, same, sent_how, short_name, show, started_actors, Capture, Difference,
+    Encode, Halt, InputCursor, Output, Readings, Refused, ReplayError, ReplayMode, ReplayReport,
+    TimerTimes, NOT_RECORDED,
 };
 
 type Feed = Box<
@@ -320,13 +320,7 @@ impl ReplaySet {
 
     /// The recorded actors: number and type, in the order they first started.
     pub fn recorded_actors(&self) -> Vec<(u64, String)> {
-        let mut seen = HashSet::new();
-        self.records
-            .iter()
-            .filter(|r| r.kind == Kind::Started && r.actor.node == 0)
-            .filter(|r| seen.insert(r.actor.id))
-            .map(|r| (r.actor.id, r.name.clone()))
-            .collect()
+        started_actors(&self.records)
     }
 
     /// How many times the recorded actor `recorded` was restarted (its `restarted` records).

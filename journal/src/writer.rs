@@ -595,11 +595,8 @@ fn recover(dir: &Path, options: &JournalOptions) -> Result<Resume, JournalError>
             Frame::End => {
                 // Ended at a whole record, but never closed: its writer was killed there, and
                 // what its last input made may be cut short all the same.
-                let entries =
-                    crate::index::read(&segment::index_path(dir, last), data.len() as u64);
-                let closed = entries
-                    .last()
-                    .is_some_and(|e| e.closing && e.offset == data.len() as u64);
+                let closed =
+                    crate::index::closes(&segment::index_path(dir, last), data.len() as u64);
                 return Ok(Resume {
                     segment: last + 1,
                     next_seq,
