@@ -709,19 +709,30 @@ impl ActorRef {
 
     /// Tells, waiting (without the GIL) for room in a full mailbox.
     fn tell(&self, py: Python<'_>, type_id: u16, body: Vec<u8>) -> PyResult<()> {
-        // Fast path: room in the mailbox, so no wait (and no GIL release) is needed.
-        let queued = recording::sending_from(PYTHON, || match &self.target {
-            Target::Foreign(actor) => ByteService::try_tell(actor, type_id, &body).is_ok(),
-            Target::Service { bus, name, .. } => {
-                let queued = bus.exports().try_deliver(name, type_id, &body).is_ok();
-                // Not queued, it is reported by the wait for room below.
-                if queued {
-                    report_sent_by_name(bus, name, false, type_id, &body);
+        // Fast path: room in the mailbox, so no wait (and no GIL release) is needed. Only a
+        // full mailbox is waited on: a refusal for any other reason is the tell's outcome
+        // (tried again, the send would be reported twice to a recording).
+        let full = recording::sending_from(PYTHON, || match &self.target {
+            Target::Foreign(actor) => match ByteService::try_tell(actor, type_id, &body) {
+                Ok(()) => Ok(false),
+                Err(mycelium_actors::export::ByteRefusal::Full) => Ok(true),
+                Err(mycelium_actors::export::ByteRefusal::Stopped) => {
+                    Err(errors::stopped(actor.actor_ref().stop_reason().as_ref()))
                 }
-                queued
+            },
+            Target::Service { bus, name, .. } => {
+                match bus.exports().try_deliver(name, type_id, &body) {
+                    Ok(()) => {
+                        report_sent_by_name(bus, name, false, type_id, &body);
+                        Ok(false)
+                    }
+                    // Not queued, it is reported by the wait for room below.
+                    Err(DeliveryError::Full { .. }) => Ok(true),
+                    Err(e) => Err(errors::delivery(e)),
+                }
             }
-        });
-        if queued {
+        })?;
+        if !full {
             return Ok(());
         }
         let handle = self.handle()?.clone();

@@ -629,3 +629,40 @@ def test_what_an_actor_told_itself_is_regenerated_not_fed(tmp_path):
         report = replay.run(mode="compare")
     assert report.ok, str(report)
     assert report.actors[0].inputs == len(handled)
+
+
+class Teller(mycelium.Actor):
+    """Tells each heartbeat to the actor it was given and to the service `gone`, and answers
+    with how many of the two tells were refused."""
+
+    def on_start(self, target):
+        self.target = target
+
+    @mycelium.handler(Heartbeat)
+    def beat(self, hb):
+        refused = 0
+        for ref in (self.target, self.bus.ref("gone")):
+            try:
+                ref.tell(hb)
+            except mycelium.MyceliumError:
+                refused += 1
+        return Heartbeat(ts_ns=hb.ts_ns, seq=refused, sender="teller")
+
+
+def test_a_tell_to_a_stopped_actor_is_recorded_once(tmp_path):
+    """A tell refused because its receiver has stopped is the tell's outcome: it is not tried
+    again as if the mailbox were full, so the journal has the one send it made."""
+    path = str(tmp_path / "refused")
+    rec = journal.Recorder(path, schema=mycelium.trading)
+    with mycelium.Bus(schema=mycelium.trading, record=rec) as bus:
+        gone = bus.spawn(Listener, service="gone")
+        gone.stop()
+        gone.wait_for_stop()
+        teller = bus.spawn(Teller, gone)
+        assert teller.ask(hb(1)).seq == 2
+    rec.close()
+    j = journal.Journal(path)
+    number = j.rows(kind="started", type="Teller")[0].actor
+    sent = j.rows(actor=number, kind="sent")
+    # One record a tell: by its ref, and by the service name.
+    assert [(r.kind, r.asked) for r in sent] == [("sent", False)] * 2, sent
