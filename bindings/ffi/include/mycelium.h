@@ -386,7 +386,8 @@ enum MycStatus myc_bus_shutdown(const struct MycBus *bus, uint64_t timeout_ms);
 // `bus` is null or a live handle, not used again.
 enum MycStatus myc_bus_free(struct MycBus *bus);
 
-// Bus time since the bus was created, in nanoseconds.
+// Bus time since the bus was created, in nanoseconds. Read in a recorded actor's handler,
+// the reading is recorded, and a replay of the actor reads the recorded one.
 //
 // # Safety
 // `bus` is live; `out` writable.

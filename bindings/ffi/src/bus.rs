@@ -273,7 +273,8 @@ pub unsafe extern "C" fn myc_bus_free(bus: *mut MycBus) -> MycStatus {
     })
 }
 
-/// Bus time since the bus was created, in nanoseconds.
+/// Bus time since the bus was created, in nanoseconds. Read in a recorded actor's handler,
+/// the reading is recorded, and a replay of the actor reads the recorded one.
 ///
 /// # Safety
 /// `bus` is live; `out` writable.
@@ -283,7 +284,9 @@ pub unsafe extern "C" fn myc_bus_now_ns(bus: *const MycBus, out: *mut u64) -> My
         // SAFETY: per contract.
         let bus = unsafe { handle(bus, "bus")? };
         let _entered = bus.hosted.handle().enter();
-        let now = u64::try_from(bus.hosted.bus().now().as_nanos()).unwrap_or(u64::MAX);
+        // In a recorded actor's handler the reading is recorded (a replay reads it back).
+        let now = mycelium_foreign::recording::clock_read(bus.hosted.bus().now());
+        let now = u64::try_from(now.as_nanos()).unwrap_or(u64::MAX);
         // SAFETY: per contract.
         unsafe { put(out, now, "out") }
     })

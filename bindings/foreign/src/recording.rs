@@ -51,7 +51,7 @@
 //! recorded in handling order.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -151,6 +151,8 @@ pub struct ForeignRecording {
     started: Arc<AtomicU32>,
     /// Inputs handled so far, over every incarnation.
     inputs: Arc<AtomicU64>,
+    /// For a replay: the clock readings recorded live, by input, served in their order.
+    served: Option<Arc<Mutex<Vec<VecDeque<Duration>>>>>,
 }
 
 impl std::fmt::Debug for ForeignRecording {
@@ -174,7 +176,17 @@ impl ForeignRecording {
             own_serialization: false,
             started: Arc::default(),
             inputs: Arc::default(),
+            served: None,
         }
+    }
+
+    /// For a replay of the actor: `by_input[i]` are the clock readings it made live while
+    /// handling its input `i` (counted over its incarnations), which its handlers read again
+    /// in their order ([`clock_read`]); a reading beyond them is the clock's.
+    pub fn serve_readings(mut self, by_input: Vec<Vec<Duration>>) -> Self {
+        let by_input = by_input.into_iter().map(VecDeque::from).collect();
+        self.served = Some(Arc::new(Mutex::new(by_input)));
+        self
     }
 
     /// Lets plain objects of the language (not contract messages) be written in the
@@ -242,6 +254,7 @@ impl ForeignRecording {
                 clock: clock.clone(),
                 describe: foreign.clone(),
                 own_serialization: self.own_serialization,
+                served: self.served.clone(),
             }))
         });
         let result = {
@@ -283,6 +296,7 @@ struct Handling {
     clock: Clock,
     describe: Arc<dyn Describe>,
     own_serialization: bool,
+    served: Option<Arc<Mutex<Vec<VecDeque<Duration>>>>>,
 }
 
 impl Handling {
@@ -500,6 +514,35 @@ pub fn handling_input() -> Option<u64> {
         })
         .ok()
         .flatten()
+}
+
+/// The bus clock as a language's actor reads it: `reading`, the clock now, unless a recorded
+/// foreign actor's handler runs on this thread, whose reading is recorded (a `clock-read`
+/// record, as [`Context::now`](mycelium_actors::Context::now) makes for a Rust actor), and
+/// whose replay reads the reading recorded at this point instead.
+pub fn clock_read(reading: Duration) -> Duration {
+    if !RECORDING.load(Ordering::Relaxed) {
+        return reading;
+    }
+    HANDLING
+        .try_with(|h| match h.try_borrow() {
+            Ok(handling) => match handling.as_ref() {
+                Some(handling) => {
+                    let served = handling.served.as_ref().and_then(|served| {
+                        let mut served = served.lock().unwrap_or_else(|e| e.into_inner());
+                        served
+                            .get_mut(usize::try_from(handling.input).ok()?)?
+                            .pop_front()
+                    });
+                    handling
+                        .recorder
+                        .clock_read(handling.actor, served.unwrap_or(reading))
+                }
+                None => reading,
+            },
+            Err(_) => reading,
+        })
+        .unwrap_or(reading)
 }
 
 /// [`report_answered`] of an answer given as its contract type id and body, copied only

@@ -199,10 +199,11 @@ impl Bus {
         self.bus.seed()
     }
 
-    /// Seconds of bus time since the bus was created.
+    /// Seconds of bus time since the bus was created. Read in a recorded actor's handler,
+    /// the reading is recorded, and its replay reads the recorded one.
     fn now(&self) -> f64 {
         let _entered = self.handle.enter();
-        self.bus.now().as_secs_f64()
+        mycelium_foreign::recording::clock_read(self.bus.now()).as_secs_f64()
     }
 
     /// Waits (without the GIL) until the bus clock of a virtual-time bus reads `time_ns`

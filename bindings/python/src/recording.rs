@@ -34,6 +34,8 @@ pub(crate) struct Recorder {
     path: String,
     /// How each actor recorded into it is recorded (for the inputs it has handled).
     actors: Mutex<Vec<ForeignRecording>>,
+    /// For a replay: the clock readings the next actor recorded into it reads, by input.
+    readings: Mutex<Option<Vec<Vec<std::time::Duration>>>>,
 }
 
 #[pymethods]
@@ -61,6 +63,7 @@ impl Recorder {
             pickle,
             path,
             actors: Mutex::default(),
+            readings: Mutex::default(),
         })
     }
 
@@ -124,6 +127,16 @@ impl Recorder {
         })
     }
 
+    /// For a replay: the actor recorded into it next reads, while handling its input `i`,
+    /// the bus times `readings[i]` (nanoseconds) that the recorded actor read live, in order.
+    fn serve_readings(&self, readings: Vec<Vec<u64>>) {
+        let readings = readings
+            .into_iter()
+            .map(|r| r.into_iter().map(std::time::Duration::from_nanos).collect())
+            .collect();
+        *self.readings.lock().unwrap_or_else(|e| e.into_inner()) = Some(readings);
+    }
+
     fn __repr__(&self) -> String {
         format!("Recorder({:?}, pickle={})", self.path, self.pickle)
     }
@@ -158,8 +171,16 @@ impl Recorder {
                 handlers.join(", ")
             )));
         }
-        let recording = ForeignRecording::new(self.recording.clone(), &class_name)
+        let mut recording = ForeignRecording::new(self.recording.clone(), &class_name)
             .own_serialization(self.pickle);
+        let served = self
+            .readings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(readings) = served {
+            recording = recording.serve_readings(readings);
+        }
         let mut actors = self.actors.lock().unwrap_or_else(|e| e.into_inner());
         actors.push(recording.clone());
         Ok(recording)

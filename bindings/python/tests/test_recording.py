@@ -666,3 +666,32 @@ def test_a_tell_to_a_stopped_actor_is_recorded_once(tmp_path):
     sent = j.rows(actor=number, kind="sent")
     # One record a tell: by its ref, and by the service name.
     assert [(r.kind, r.asked) for r in sent] == [("sent", False)] * 2, sent
+
+
+class Stamper(mycelium.Actor):
+    """Answers each heartbeat with the bus time its handler read, in nanoseconds."""
+
+    @mycelium.handler(Heartbeat)
+    def beat(self, hb):
+        return Heartbeat(ts_ns=int(self.bus.now() * 1e9), seq=hb.seq, sender="stamper")
+
+
+def test_the_bus_time_a_handler_reads_is_recorded_and_read_back_in_its_replay(tmp_path):
+    """On a real-time bus the readings fall between the replay's fed times: recorded, each
+    replayed handler reads the one it read live."""
+    path = str(tmp_path / "stamps")
+    rec = journal.Recorder(path, schema=mycelium.trading)
+    with mycelium.Bus(schema=mycelium.trading, record=rec) as bus:
+        stamper = bus.spawn(Stamper)
+        stamps = [stamper.ask(hb(seq)).ts_ns for seq in range(1, 6)]
+    rec.close()
+    j = journal.Journal(path)
+    reads = [r.payload for r in j.rows(kind="clock-read")]
+    # (The handler's stamps went through a float of seconds.)
+    assert len(reads) == 5 and all(abs(r - s) < 1000 for r, s in zip(reads, stamps)), (reads, stamps)
+    report = journal.replay(path, Stamper, schema=mycelium.trading)
+    assert report.ok and report.inputs == 5, str(report)
+    with journal.ReplaySet(path, schema=mycelium.trading) as replay:
+        replay.spawn(Stamper)
+        report = replay.run(mode="compare")
+    assert report.ok, str(report)
