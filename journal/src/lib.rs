@@ -56,6 +56,7 @@
 #![warn(missing_docs)]
 
 mod answers;
+pub mod contract_json;
 mod diff;
 mod error;
 mod frame;

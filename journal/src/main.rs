@@ -30,6 +30,7 @@ use std::collections::BTreeMap;
 use std::io::{self, BufWriter, Write};
 use std::process::ExitCode;
 
+use mycelium_codegen::model::Schema;
 use mycelium_journal::{ActorAddr, Encoding, JournalError, JournalReader, Kind, Origin, Record};
 use serde_json::{json, Value};
 
@@ -315,6 +316,8 @@ fn emit(text: &str) -> Result<(), String> {
 
 fn cat(dir: &str, filter: &Filter) -> Result<(), String> {
     let journal = open(dir)?;
+    // Contract payloads are shown decoded where the journal carries its schema's text.
+    let schema = journal.header().schema.schema().and_then(Result::ok);
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let records = match filter.from {
@@ -327,7 +330,8 @@ fn cat(dir: &str, filter: &Filter) -> Result<(), String> {
         if !filter.accepts(&r) {
             continue;
         }
-        let line = serde_json::to_string(&to_json(&r)).map_err(|e| e.to_string())?;
+        let line =
+            serde_json::to_string(&to_json(&r, schema.as_ref())).map_err(|e| e.to_string())?;
         if let Err(e) = writeln!(out, "{line}") {
             return written(Err(e));
         }
@@ -339,7 +343,7 @@ fn cat(dir: &str, filter: &Filter) -> Result<(), String> {
     Ok(())
 }
 
-fn to_json(r: &Record) -> Value {
+fn to_json(r: &Record, schema: Option<&Schema>) -> Value {
     let origin = match r.origin {
         Origin::None => Value::Null,
         Origin::Actor(a) => json!({"actor": a.id, "node": a.node}),
@@ -387,7 +391,12 @@ fn to_json(r: &Record) -> Value {
                 r.seeded()
                     .map(|(seed, stream)| json!({"seed": seed, "stream": stream}))
             }),
-        Encoding::Contract | Encoding::Raw => Some(json!({"hex": hex(&r.payload)})),
+        Encoding::Contract => Some(
+            schema
+                .and_then(|s| mycelium_journal::contract_json::to_json(s, r.type_id, &r.payload))
+                .unwrap_or_else(|| json!({"hex": hex(&r.payload)})),
+        ),
+        Encoding::Raw => Some(json!({"hex": hex(&r.payload)})),
     };
     if let Some(p) = payload {
         v["payload"] = p;

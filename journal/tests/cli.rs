@@ -292,3 +292,51 @@ fn output_to_a_closed_pipe_ends_quietly() {
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
     }
 }
+
+/// A journal whose header carries its schema's text shows contract payloads by field; one
+/// that knows its schema by digest only shows their bytes.
+#[test]
+fn cat_decodes_contract_payloads_by_the_schema_in_the_header() {
+    let schema = mycelium_codegen::model::parse_str(
+        "lab.yaml",
+        "package: lab\nversion: 1\nmessages:\n  Ping:\n    id: 500\n    topic: lab.ping\n    \
+         fields:\n      - { name: seq, type: u64, tag: 1 }\n      - { name: who, type: string, tag: 2 }\n",
+    )
+    .unwrap();
+    // Ping { seq: 7, who: "ab" } as the codec writes it.
+    let mut body = Vec::new();
+    body.extend_from_slice(&(1u16 << 3 | 3).to_le_bytes());
+    body.extend_from_slice(&7u64.to_le_bytes());
+    body.extend_from_slice(&(2u16 << 3 | 4).to_le_bytes());
+    body.extend_from_slice(&2u32.to_le_bytes());
+    body.extend_from_slice(b"ab");
+    for (name, journal_schema, expected) in [
+        (
+            "whole",
+            JournalSchema::from_schema(&schema),
+            serde_json::json!({"seq": 7, "who": "ab"}),
+        ),
+        (
+            "digest",
+            JournalSchema::from_digest(JournalSchema::from_schema(&schema).digest),
+            serde_json::json!({"hex": "0b0007000000000000001400020000006162"}),
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(name);
+        let writer = JournalWriter::open(&path, JournalOptions::new(journal_schema)).unwrap();
+        writer
+            .append(&Entry {
+                type_id: 500,
+                name: "Ping",
+                encoding: Encoding::Contract,
+                payload: &body,
+                ..Entry::new(Kind::Handled, 1, ActorAddr { node: 0, id: 1 })
+            })
+            .unwrap();
+        writer.close().unwrap();
+        let out = tool(&["cat", path.to_str().unwrap()]);
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(lines(&out)[0]["payload"], expected, "{name}");
+    }
+}
