@@ -1379,7 +1379,7 @@ impl<A: Actor> Replay<A> {
             ..ReplayReport::default()
         };
         let start = tokio::time::Instant::now() - bus.clock().now();
-        let describe = |r: &Record| format!("{} {}", r.name, String::from_utf8_lossy(&r.payload));
+        let describe = |r: &Record| format!("{} {}", r.name, printable(&r.payload));
         let mut compared = 0;
         // How many inputs come before the next fed one's last input the actor sent itself
         // (by a timer or a tell) before it.

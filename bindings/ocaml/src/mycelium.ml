@@ -734,11 +734,10 @@ let spawn ?service ?(hibernate = false) ?record ?(record_as = "OCamlActor") bus
   Actor.check_schemas "spawn" bus d;
   (match (record, d.keys) with
   | Some _, _ :: _ ->
-      invalid_arg
-        (Printf.sprintf
-           "spawn ~record: %s handles plain OCaml values, which have no encoding a journal \
-            can hold; record an actor whose messages are all contract types"
-           record_as)
+      invalid
+        "spawn ~record: %s handles plain OCaml values, which have no encoding a journal \
+         can hold; record an actor whose messages are all contract types"
+        record_as
   | _ -> ());
   let uid = next_id () in
   let start def =
@@ -923,11 +922,10 @@ module Supervisor = struct
     let c_name = name "child name" child_name in
     (match (record, d.keys) with
     | Some _, _ :: _ ->
-        invalid_arg
-          (Printf.sprintf
-             "Supervisor.actor ~record: %s handles plain OCaml values, which have no encoding \
-              a journal can hold; record an actor whose messages are all contract types"
-             record_as)
+        invalid
+          "Supervisor.actor ~record: %s handles plain OCaml values, which have no encoding \
+           a journal can hold; record an actor whose messages are all contract types"
+          record_as
     | _ -> ());
     Foreign
       {

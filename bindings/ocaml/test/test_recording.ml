@@ -58,7 +58,8 @@ let () =
   let of_plain = M.Actor.make ~on_start:(fun () -> ()) [ M.Actor.on plain (fun () _ -> M.no_reply) ] in
   (match M.spawn bus of_plain () ~record:rec_ with
   | _ -> check "an actor of plain values is refused" false
-  | exception Invalid_argument msg -> check "the refusal says why" (contains msg "plain OCaml values"));
+  | exception M.Error (M.Invalid_argument, msg) ->
+      check "the refusal says why" (contains msg "plain OCaml values"));
   M.Bus.shutdown bus;
   M.Bus.close bus;
   M.Recorder.close rec_;
