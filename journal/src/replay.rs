@@ -1492,6 +1492,10 @@ impl<A: Actor> Replay<A> {
         // such messages would never drain). One behind (changed) handles what it was fed.
         capture.handled.until(inputs.len(), TURN_ROUNDS).await;
         if capture.handled.count() >= inputs.len() {
+            if let Some(restarts) = &restarts {
+                // A restart the recording ended on (a killed run) is not made.
+                restarts.finish();
+            }
             replayed.stop();
         } else {
             replayed.drain_and_stop().await;

@@ -182,6 +182,33 @@ impl fmt::Debug for ReplayRecorder {
     }
 }
 
+/// `stop` and `halt` of an actor restarted as recorded by `link`: stopping it after its
+/// current message first tells the link, so that a failed incarnation waiting for a restart
+/// (one the recording made just before it ended) ends rather than starting again past the
+/// recording. A drained stop lets the link restart it as recorded: its mail is still to come.
+fn finishing(
+    link: Option<Arc<crate::restarts::Restarts>>,
+    stop: StopHosted,
+    halt: Halt,
+) -> (StopHosted, Halt) {
+    let Some(link) = link else {
+        return (stop, halt);
+    };
+    let halting = link.clone();
+    (
+        Box::new(move |when| {
+            if when == StopWhen::AfterCurrent {
+                link.finish();
+            }
+            stop(when)
+        }),
+        Box::new(move || {
+            halting.finish();
+            halt();
+        }),
+    )
+}
+
 /// A replayed actor hosted outside the set's typed spawning (another language's): how to
 /// feed it its inputs from outside the set, and how to stop it.
 pub struct Hosted {
@@ -488,12 +515,13 @@ impl ReplaySet {
         if let Ok(mut encoders) = recorder.capture.encoders.write() {
             encoders.clone_from(&self.encoders);
         }
-        self.halt_after_chain(recorded, &recorder.capture, hosted.halt);
+        let (stop, halt) = finishing(recorder.link.get().cloned(), hosted.stop, hosted.halt);
+        self.halt_after_chain(recorded, &recorder.capture, halt);
         self.members.insert(
             recorded,
             Member {
                 capture: recorder.capture,
-                stop: hosted.stop,
+                stop,
             },
         );
         self.order.push(recorded);
@@ -585,18 +613,22 @@ impl ReplaySet {
             restarts.attach(actor.handle());
         }
         let halting = actor.clone();
-        self.halt_after_chain(recorded, &capture, Box::new(move || halting.stop()));
         let stopping = actor.clone();
-        let stop = Box::new(move |when| {
-            let actor = stopping.clone();
-            Box::pin(async move {
-                match when {
-                    StopWhen::Drained => actor.drain_and_stop().await,
-                    StopWhen::AfterCurrent => actor.stop(),
-                }
-                actor.wait_for_stop().await;
-            }) as Pin<Box<dyn Future<Output = ()> + Send>>
-        });
+        let (stop, halt) = finishing(
+            restarts,
+            Box::new(move |when| {
+                let actor = stopping.clone();
+                Box::pin(async move {
+                    match when {
+                        StopWhen::Drained => actor.drain_and_stop().await,
+                        StopWhen::AfterCurrent => actor.stop(),
+                    }
+                    actor.wait_for_stop().await;
+                })
+            }),
+            Box::new(move || halting.stop()),
+        );
+        self.halt_after_chain(recorded, &capture, halt);
         self.members.insert(recorded, Member { capture, stop });
         self.order.push(recorded);
         self.numbers.insert(actor.id(), recorded);

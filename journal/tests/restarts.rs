@@ -171,3 +171,54 @@ async fn a_journal_never_closed_replays_without_comparing_the_stop_that_ended_th
     let report = set.run(ReplayMode::Compare).await.expect("replays");
     assert!(report.is_same(), "{report}");
 }
+
+/// A journal cut by kill -9 right after a restart (the `restarted` record its last, before the
+/// restarted actor handled anything) replays to its end: the failure compares as recorded,
+/// and the restart the recording never saw through is not waited for.
+#[tokio::test(start_paused = true)]
+async fn a_journal_cut_right_after_a_restart_replays_to_its_end() {
+    let dir = tempfile::tempdir().expect("a directory");
+    let actor = record(dir.path()).await;
+    let cut = tempfile::tempdir().expect("a directory");
+    {
+        let journal = JournalReader::open(dir.path()).expect("reads");
+        let copy = JournalWriter::open(
+            cut.path(),
+            JournalOptions::new(JournalSchema::none()).index_every(1 << 30),
+        )
+        .expect("a journal");
+        for record in journal.records() {
+            let record = record.expect("whole");
+            copy.append(&record.as_entry()).expect("appends");
+            if record.kind == Kind::Restarted {
+                break;
+            }
+        }
+        copy.close().expect("closes");
+    }
+    let journal = JournalReader::open(cut.path()).expect("reads");
+    for segment in journal.segments() {
+        std::fs::remove_file(mycelium_journal::index_path(cut.path(), segment.number))
+            .expect("removes the index");
+    }
+    let journal = JournalReader::open(cut.path()).expect("reads");
+    assert!(!journal.closed());
+    let last = journal.records().last().expect("a record").expect("whole");
+    assert_eq!(last.kind, Kind::Restarted);
+
+    let bus = Bus::builder().virtual_time().build().expect("a bus");
+    let report = Replay::<Risk>::new(0)
+        .serde::<u64>()
+        .run(&journal, actor, &bus, ReplayMode::Compare)
+        .await
+        .expect("replays");
+    assert!(report.differences.is_empty(), "{report}");
+    assert!(report.cut.is_some(), "{report}");
+
+    let bus = Bus::builder().virtual_time().build().expect("a bus");
+    let mut set = ReplaySet::new(&journal).expect("reads");
+    let risk = set.spawn::<Risk>(&bus, actor, 0).expect("spawns");
+    set.serde::<Risk, u64>(&risk);
+    let report = set.run(ReplayMode::Compare).await.expect("replays");
+    assert!(report.is_same(), "{report}");
+}
