@@ -232,7 +232,7 @@ impl<A: Actor> Context<A> {
             match &record {
                 Some(record) => {
                     due = bus.clock().now().saturating_add(delay);
-                    let at = record.due(due, delay);
+                    let at = record.due(due, delay).at;
                     if at != due || !delay.is_zero() {
                         bus.clock().sleep_until(at).await;
                     }
@@ -270,9 +270,15 @@ impl<A: Actor> Context<A> {
             // Saturating throughout: a period too long to add is a tick that never comes.
             let mut next = clock.now().saturating_add(period);
             loop {
-                clock
-                    .sleep_until(record.as_ref().map_or(next, |r| r.due(next, period)))
-                    .await;
+                let at = match &record {
+                    Some(record) => {
+                        let due = record.due(next, period);
+                        next = due.due;
+                        due.at
+                    }
+                    None => next,
+                };
+                clock.sleep_until(at).await;
                 let sent = match &record {
                     Some(record) => {
                         record.turn().await;
@@ -562,7 +568,7 @@ struct TimerRecord {
 impl TimerRecord {
     /// When to fire, the schedule saying `due`, `every` after the last (a replay's recorder
     /// may say otherwise).
-    fn due(&self, due: Duration, every: Duration) -> Duration {
+    fn due(&self, due: Duration, every: Duration) -> crate::recording::TimerDue {
         self.recorder.timer_due(self.id, self.timer, due, every)
     }
 

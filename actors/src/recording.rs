@@ -69,6 +69,23 @@ use crate::{ActorId, NodeId};
 /// A wait a recorder asks a timer to make before it fires ([`Recorder::timer_turn`]).
 pub type Turn = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
+/// When a recorded actor's timer fires next ([`Recorder::timer_due`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimerDue {
+    /// The bus time to fire at.
+    pub at: Duration,
+    /// The deadline on the timer's schedule this firing is for; a periodic timer's next
+    /// deadline is a period after it.
+    pub due: Duration,
+}
+
+impl TimerDue {
+    /// The firing at its deadline `due`.
+    pub fn on_time(due: Duration) -> TimerDue {
+        TimerDue { at: due, due }
+    }
+}
+
 /// How a handled message reached the actor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Delivery {
@@ -227,13 +244,16 @@ pub trait Recorder: Send + Sync + 'static {
 
     /// When the actor's timer numbered `timer` (as in [`timer_fired`](Self::timer_fired))
     /// fires next, which its schedule says is at bus time `due`, `every` after it was set
-    /// or last fired (its delay or period). A recorder returns `due`; a replay returns the
-    /// time the recording says it fired where that is this schedule's firing (a live timer
-    /// fires a little after its deadline), so that a replayed actor's timers fire when they
-    /// fired live. Called from the timer's task before each wait.
-    fn timer_due(&self, actor: ActorId, timer: u64, due: Duration, every: Duration) -> Duration {
+    /// or last fired (its delay or period). A recorder returns `due` as it is
+    /// ([`TimerDue::on_time`]); a replay returns the time the recording says it fired where
+    /// that is this schedule's firing (a live timer fires a little after its deadline), so
+    /// that a replayed actor's timers fire when they fired live, and the deadline the
+    /// recording shows where a periodic timer kept another one live (it fell behind and
+    /// skipped ticks, or fired one so late that the replay's clock, in whole ticks, passes
+    /// the next). Called from the timer's task before each wait.
+    fn timer_due(&self, actor: ActorId, timer: u64, due: Duration, every: Duration) -> TimerDue {
         let _ = (actor, timer, every);
-        due
+        TimerDue::on_time(due)
     }
 
     /// A wait before the actor's timer numbered `timer`, due now, sends its message: a

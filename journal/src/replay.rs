@@ -57,7 +57,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use mycelium_actors::recording::{Delivery, Lifecycle, Recorder, Sent, Source};
+use mycelium_actors::recording::{Delivery, Lifecycle, Recorder, Sent, Source, TimerDue};
 use mycelium_actors::{Actor, ActorId, ActorRef, AskError, Bus, Handler, Published, SpawnOptions};
 use mycelium_codec::WireMessage;
 
@@ -676,6 +676,8 @@ pub(crate) struct TimerTimes {
     /// By timer number, the times served and not yet handled (the output's time), with the
     /// recorded handling's sequence number.
     served: HashMap<u64, VecDeque<(Duration, u64)>>,
+    /// By timer number, the time of the last recorded firing it was served.
+    last_fired: HashMap<u64, Duration>,
 }
 
 /// A live firing of a timer, as a replay serves it.
@@ -958,22 +960,34 @@ impl Recorder for Capture {
         }
     }
 
-    fn timer_due(&self, _: ActorId, timer: u64, due: Duration, every: Duration) -> Duration {
+    fn timer_due(&self, _: ActorId, timer: u64, due: Duration, every: Duration) -> TimerDue {
+        let on_schedule = TimerDue::on_time(due);
         let Ok(mut times) = self.timers.lock() else {
-            return due;
+            return on_schedule;
         };
         let key = (times.incarnation, timer);
         times.turns.remove(&timer);
+        let last = times.last_fired.get(&timer).copied();
         let Some(recorded) = times.recorded.get_mut(&key) else {
-            return due;
+            return on_schedule;
         };
         // The replay's clock runs in ticks of a millisecond: its deadlines are those of the
         // live run to within less than one.
         let tick = Duration::from_millis(1);
+        let on_grid = |recorded_due: Duration| {
+            let apart = recorded_due.abs_diff(due).as_nanos() % every.as_nanos().max(1);
+            apart < tick.as_nanos() || every.as_nanos() - apart < tick.as_nanos()
+        };
+        // A deadline the replay's schedule passed by only because it fired the last tick as
+        // late as the live timer did, on a clock that then stood a tick later: the live
+        // timer, whose clock did not, kept it.
+        let kept_live = |recorded_due: Duration| {
+            on_grid(recorded_due) && last.is_some_and(|last| last + tick > recorded_due)
+        };
         // Firings the replay's schedule passed by (it changed, or one fired off it) are not
         // served any more.
         while recorded.front().is_some_and(|f| match f.due {
-            Some(recorded_due) => recorded_due + tick <= due,
+            Some(recorded_due) => recorded_due + tick <= due && !kept_live(recorded_due),
             None => f.at + tick < due,
         }) {
             recorded.pop_front();
@@ -985,25 +999,31 @@ impl Recorder for Capture {
             index,
         }) = recorded.front()
         else {
-            return due;
+            return on_schedule;
         };
         // The recorded firing is this schedule's when the deadline it was fired for is this
-        // one, to within less than a tick; the live timer fired a little after it (its wake-up
-        // latency), and the replay fires it then. Without the recorded deadline: when it came
-        // no earlier than a tick before this deadline and within a quarter of the timer's
-        // period (or delay) after it. Otherwise the schedule changed, and the replayed
-        // actor's own timing shows it.
+        // one, to within less than a tick, or one kept live as above; the live timer fired a
+        // little after it (its wake-up latency), and the replay fires it then. (A live timer
+        // that fell behind and skipped deadlines handled its last message after them, and the
+        // replay, firing that one when it was handled, skips them too.) Without the recorded
+        // deadline: when it came no earlier than a tick before this deadline and within a
+        // quarter of the timer's period (or delay) after it. Otherwise the schedule changed,
+        // and the replayed actor's own timing shows it.
         let this_schedule = match recorded_due {
             Some(recorded_due) => recorded_due < due + tick,
             None => at < due + (every / 4).max(tick),
         };
         if !this_schedule {
-            return due;
+            return on_schedule;
         }
         recorded.pop_front();
         times.served.entry(timer).or_default().push_back((at, seq));
         times.turns.insert(timer, index);
-        at
+        times.last_fired.insert(timer, at);
+        TimerDue {
+            at,
+            due: recorded_due.filter(|d| on_grid(*d)).unwrap_or(due),
+        }
     }
 
     fn lifecycle(&self, _: ActorId, _: Duration, event: Lifecycle<'_>) {
@@ -1015,6 +1035,7 @@ impl Recorder for Capture {
                 if let Ok(mut times) = self.timers.lock() {
                     times.incarnation = incarnation;
                     times.served.clear();
+                    times.last_fired.clear();
                 }
                 return;
             }

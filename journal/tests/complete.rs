@@ -532,21 +532,15 @@ async fn a_replayed_actor_draws_the_random_numbers_it_drew_live() {
     assert!(report.is_same(), "{report}");
 }
 
-/// A live timer fires a little after its deadline, by as much as the machine's load makes it:
-/// each firing is matched with the replay's by the deadline it was fired for (recorded in its
-/// `timer-fired` record), however late it came, and fires in the replay when it fired live.
-/// (The recording of `record` is copied with each firing and tick moved later by more than a
-/// quarter of the 5 ms period, as on a loaded machine.)
-#[tokio::test(flavor = "current_thread", start_paused = true)]
-async fn a_timer_that_fired_late_live_replays_at_its_recorded_times() {
-    let (dir, actor) = record().await;
+/// A copy of the recording of `record` (in `dir`) with its four ticks (at 5, 10, 15 and
+/// 20 ms; asks at 12 and 23 ms), each firing and handling moved later by `lateness_us`, as on
+/// a loaded machine.
+fn late_copy(dir: &std::path::Path, lateness_us: [u64; 4]) -> tempfile::TempDir {
     let late = tempfile::tempdir().unwrap();
     let copy =
         JournalWriter::open(late.path(), JournalOptions::new(JournalSchema::none())).unwrap();
-    // The four ticks (at 5, 10, 15 and 20 ms; asks at 12 and 23 ms), each this late.
-    let lateness_us = [1_600u64, 1_500, 2_200, 1_400];
     let (mut fired, mut handled) = (0, 0);
-    for r in JournalReader::open(dir.path()).unwrap().records() {
+    for r in JournalReader::open(dir).unwrap().records() {
         let r = r.unwrap();
         let mut entry = r.as_entry();
         if let Origin::Timer { .. } = r.origin {
@@ -562,6 +556,17 @@ async fn a_timer_that_fired_late_live_replays_at_its_recorded_times() {
     }
     copy.close().unwrap();
     assert_eq!((fired, handled), (4, 4));
+    late
+}
+
+/// A live timer fires a little after its deadline, by as much as the machine's load makes it:
+/// each firing is matched with the replay's by the deadline it was fired for (recorded in its
+/// `timer-fired` record), however late it came, and fires in the replay when it fired live.
+/// (Here each tick is later than a quarter of the 5 ms period.)
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_timer_that_fired_late_live_replays_at_its_recorded_times() {
+    let (dir, actor) = record().await;
+    let late = late_copy(dir.path(), [1_600, 1_500, 2_200, 1_400]);
 
     let journal = JournalReader::open(late.path()).unwrap();
     let bus = Bus::builder().virtual_time().build().unwrap();
@@ -587,6 +592,26 @@ async fn a_timer_that_fired_late_live_replays_at_its_recorded_times() {
         Some(0),
         "{report}"
     );
+}
+
+/// A tick that fired live so late that the replay's millisecond clock reaches the next
+/// tick's deadline as it fires it (here the tick due at 10 ms fired at 14.8 ms) does not make
+/// the replayed timer skip the next tick, which fired live: the replayed timer keeps to the
+/// schedule the recording shows, and every tick after it fires when it fired live.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_tick_late_by_almost_a_period_does_not_shift_the_ticks_after_it() {
+    let (dir, actor) = record().await;
+    let late = late_copy(dir.path(), [0, 4_800, 0, 300]);
+    let journal = JournalReader::open(late.path()).unwrap();
+    let bus = Bus::builder().virtual_time().build().unwrap();
+    let report = Replay::<Sampler>::new(5)
+        .serde::<Tick>()
+        .serde::<Readings>()
+        .run(&journal, actor, &bus, ReplayMode::Compare)
+        .await
+        .unwrap();
+    assert!(report.differences.is_empty(), "{report}");
+    assert_eq!(report.inputs, 6);
 }
 
 /// Counts down by telling itself the next number, and answers asks with how many it counted.
