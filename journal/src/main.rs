@@ -182,6 +182,12 @@ fn ls(dir: &str) -> Result<(), String> {
             out.push_str(&format!("  {:<12} {n}\n", actor.to_string()));
         }
     }
+    if let Some(first) = journal.deleted_before() {
+        out.push_str(&format!(
+            "deleted  the records before number {first} (the journal's retention limit): an \
+             actor started before them cannot be replayed\n"
+        ));
+    }
     for gap in &gaps {
         out.push_str(&format!("gap      {gap}\n"));
     }

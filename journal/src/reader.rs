@@ -163,6 +163,13 @@ impl JournalReader {
         &self.segments
     }
 
+    /// `Some(n)` when the journal's oldest records were deleted (by its retention limit, or
+    /// by hand) and what it keeps begins at record number `n`; `None` when it has every
+    /// record from its first.
+    pub fn deleted_before(&self) -> Option<u64> {
+        (self.header.first_seq > 0).then_some(self.header.first_seq)
+    }
+
     /// Every record, oldest first.
     pub fn records(&self) -> Records<'_> {
         Records::new(self, None)

@@ -134,6 +134,22 @@ pub enum ReplayError {
         /// The actors the journal recorded (number and type), in the order they started.
         recorded: Vec<(u64, String)>,
     },
+    /// The journal's oldest records were deleted (its retention limit,
+    /// `JournalOptions::retain_bytes` or `retain_age`), and the actor to replay has no start
+    /// in what it keeps: it started before them, and what it handled before them is gone.
+    #[error(
+        "actor #{actor} has no start in the journal, whose records before number {first_seq}          were deleted by its retention limit: it cannot be replayed from where it began (keep          more with retain_bytes or retain_age; actors started since: {})",
+        listed(.recorded)
+    )]
+    StartDeleted {
+        /// The number asked for.
+        actor: u64,
+        /// The number of the oldest record the journal keeps.
+        first_seq: u64,
+        /// The actors the journal records a start of (number and type), in the order they
+        /// started.
+        recorded: Vec<(u64, String)>,
+    },
 }
 
 /// The actors a journal recorded, for an error's reader.
@@ -1331,16 +1347,22 @@ impl<A: Actor> Replay<A> {
                 _ => {}
             }
         }
-        if !recorded_here {
+        let deleted = journal.deleted_before().filter(|_| started_at.is_none());
+        if !recorded_here || deleted.is_some() {
             // An error's path: the records up to the gap or cut, read again.
             let read: Vec<Record> = journal
                 .records()
                 .map_while(Result::ok)
                 .take_while(|r| !matches!(r.kind, Kind::Gap | Kind::Cut))
                 .collect();
-            return Err(ReplayError::NoSuchActor {
-                actor,
-                recorded: started_actors(&read),
+            let recorded = started_actors(&read);
+            return Err(match deleted {
+                Some(first_seq) => ReplayError::StartDeleted {
+                    actor,
+                    first_seq,
+                    recorded,
+                },
+                None => ReplayError::NoSuchActor { actor, recorded },
             });
         }
         let cut = cut_short(journal, cut, records.cut(), gap.is_some());

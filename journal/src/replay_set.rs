@@ -246,6 +246,8 @@ pub struct ReplaySet {
     /// The positions in `records` of each recorded actor's records (of this node), in
     /// order: a member's spawn reads its own, not the whole journal.
     by_actor: HashMap<u64, Vec<usize>>,
+    /// Where what the journal keeps begins, if its oldest records were deleted.
+    deleted_before: Option<u64>,
     /// What cut the recording short, if a crash did.
     cut: Option<String>,
     gap: Option<crate::record::Gap>,
@@ -333,6 +335,7 @@ impl ReplaySet {
         Ok(ReplaySet {
             records,
             by_actor,
+            deleted_before: journal.deleted_before(),
             gap,
             cut,
             bus: None,
@@ -345,7 +348,9 @@ impl ReplaySet {
         })
     }
 
-    /// The recorded actors: number and type, in the order they first started.
+    /// The recorded actors: number and type, in the order they first started (those started
+    /// before the oldest record the journal keeps, when its retention limit deleted older
+    /// ones, are not: they cannot be replayed).
     pub fn recorded_actors(&self) -> Vec<(u64, String)> {
         started_actors(&self.records)
     }
@@ -413,6 +418,15 @@ impl ReplaySet {
             return Err(ReplayError::Spawn(format!(
                 "recorded actor #{recorded} is already replayed in this set"
             )));
+        }
+        if let Some(first_seq) = self.deleted_before {
+            if !self.records_of(recorded).any(|r| r.kind == Kind::Started) {
+                return Err(ReplayError::StartDeleted {
+                    actor: recorded,
+                    first_seq,
+                    recorded: self.recorded_actors(),
+                });
+            }
         }
         if !self.by_actor.contains_key(&recorded) {
             return Err(ReplayError::NoSuchActor {

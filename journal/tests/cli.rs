@@ -98,6 +98,40 @@ fn cat_prints_json_lines_filtered_by_actor_kind_type_and_time() {
 }
 
 #[test]
+fn ls_says_when_retention_deleted_the_oldest_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = JournalOptions::new(JournalSchema::none())
+        .segment_bytes(1000)
+        .retain_bytes(3000);
+    let writer = JournalWriter::open(dir.path(), options).unwrap();
+    for i in 0..200u64 {
+        writer
+            .append(&Entry {
+                origin: Origin::Outside,
+                name: "Tick",
+                encoding: Encoding::Raw,
+                payload: &[1; 40],
+                ..Entry::new(Kind::Handled, i, ActorAddr { node: 0, id: 2 })
+            })
+            .unwrap();
+    }
+    writer.close().unwrap();
+    let out = tool(&["ls", dir.path().to_str().unwrap()]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("deleted  the records before number"),
+        "{text}"
+    );
+
+    // A whole journal says nothing of it.
+    let whole = tempfile::tempdir().unwrap();
+    write(whole.path());
+    let text = String::from_utf8(tool(&["ls", whole.path().to_str().unwrap()]).stdout).unwrap();
+    assert!(!text.contains("deleted"), "{text}");
+}
+
+#[test]
 fn ls_describes_the_journal_and_a_cut() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path());

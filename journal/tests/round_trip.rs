@@ -257,6 +257,7 @@ fn retention_by_size_deletes_the_oldest_closed_segments() {
     let back = read_all(dir.path());
     let first = back[0].seq;
     assert!(first > 0);
+    assert_eq!(journal.deleted_before(), Some(first));
     assert_eq!(back.last().unwrap().seq, 199);
     assert_eq!(back.len() as u64, 200 - first);
 }
@@ -298,6 +299,7 @@ fn the_header_carries_the_schema_and_it_reads_back_to_the_same_digest() {
     let back = header.schema.schema().unwrap().unwrap();
     assert_eq!(back.messages.len(), 1);
     assert!(journal.records().next().is_none());
+    assert_eq!(journal.deleted_before(), None);
 }
 
 #[test]
