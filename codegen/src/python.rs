@@ -58,9 +58,12 @@ pub fn generate_from(
          SCHEMA_DIGEST = \"{digest}\"\n\
          \"\"\"The schema digest (`mycelium-codegen digest`), which peers compare at handshake.\"\"\"\n\
          SOURCE: str | None = {}\n\
-         \"\"\"The schema file this module was generated from, as given to mycelium-codegen.\"\"\"\n",
+         \"\"\"The schema file this module was generated from, as given to mycelium-codegen.\"\"\"\n\
+         SCHEMA_CANONICAL = {}\n\
+         \"\"\"The schema's canonical text, whose SHA-256 is `SCHEMA_DIGEST`: a journal's header carries it.\"\"\"\n",
         py_str(&schema.package),
-        source.map_or_else(|| "None".to_string(), py_str)
+        source.map_or_else(|| "None".to_string(), py_str),
+        py_str(&crate::digest::canonical(schema))
     );
     for e in &schema.enums {
         out.push_str("\n\n");

@@ -254,6 +254,17 @@ pub fn generate_with(schema: &Schema, options: &RustOptions) -> String {
         let _ = writeln!(out, "    {},", chunk.join(", "));
     }
     let _ = writeln!(out, "];\n");
+    let _ = writeln!(
+        out,
+        "/// The schema's canonical text, whose SHA-256 is [`SCHEMA_DIGEST`]: a journal's header\n\
+         /// carries it (`mycelium_journal::JournalSchema::from_generated`), so that a reader\n\
+         /// decodes the contract payloads without this crate."
+    );
+    let _ = writeln!(
+        out,
+        "pub const SCHEMA_CANONICAL: &str = {:?};\n",
+        digest::canonical(schema)
+    );
 
     for e in &schema.enums {
         doc_or(

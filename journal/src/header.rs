@@ -34,7 +34,24 @@ impl JournalSchema {
         }
     }
 
-    /// A schema known only by its digest (`SCHEMA_DIGEST` of a generated contracts crate).
+    /// The schema of a generated contracts crate, from its `SCHEMA_DIGEST` and
+    /// `SCHEMA_CANONICAL`: whole, as [`from_schema`](Self::from_schema) makes it.
+    ///
+    /// ```
+    /// use mycelium_contracts::{SCHEMA_CANONICAL, SCHEMA_DIGEST};
+    /// use mycelium_journal::JournalSchema;
+    ///
+    /// let schema = JournalSchema::from_generated(SCHEMA_DIGEST, SCHEMA_CANONICAL);
+    /// assert!(schema.schema().is_some_and(|s| s.is_ok()), "its text reads back to its digest");
+    /// ```
+    pub fn from_generated(digest: [u8; 32], canonical: &str) -> Self {
+        JournalSchema {
+            digest,
+            canonical: canonical.to_owned(),
+        }
+    }
+
+    /// A schema known only by its digest: a reader shows its contract payloads in hex.
     pub fn from_digest(digest: [u8; 32]) -> Self {
         JournalSchema {
             digest,

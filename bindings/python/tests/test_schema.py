@@ -262,6 +262,23 @@ def test_a_bus_schema_must_be_a_generated_module():
         mycelium.Bus(schema="desk")  # type: ignore[arg-type]
 
 
+def test_a_journal_recorded_anywhere_carries_the_schema_text_of_its_module(tmp_path, monkeypatch):
+    """The generated module carries its schema's canonical text (`SCHEMA_CANONICAL`), so a
+    journal recorded where the schema file it was generated from cannot be found (another
+    working directory) still has the text in its header."""
+    from mycelium import journal
+
+    monkeypatch.chdir(tmp_path)
+    path = str(tmp_path / "journal")
+    rec = journal.Recorder(path, schema=mycelium.trading)
+    with mycelium.Bus(schema=mycelium.trading, record=rec):
+        pass
+    rec.close()
+    j = journal.Journal(path)
+    assert j.schema_digest == mycelium.trading.SCHEMA_DIGEST
+    assert "Quote" in j.schema_text and "NewOrder" in j.schema_text
+
+
 def test_a_journal_recorded_with_the_users_schema_carries_its_text(desk, tmp_path):
     """The schema file the module was generated from (its `SOURCE`) goes in the journal's
     header, so a reader decodes the contract messages without the module."""
