@@ -130,8 +130,8 @@ fn array<const N: usize>(bytes: &[u8]) -> Option<[u8; N]> {
     bytes.try_into().ok()
 }
 
-/// Bytes in lower-case hex.
-fn hex(bytes: &[u8]) -> String {
+/// Bytes in lower-case hex (how a payload no schema decodes is shown).
+pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

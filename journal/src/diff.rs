@@ -110,11 +110,7 @@ fn describe(r: &Record, with_time: bool) -> String {
         } else {
             match std::str::from_utf8(&r.payload) {
                 Ok(text) if !text.chars().any(char::is_control) => s.push_str(text),
-                _ => {
-                    for b in &r.payload {
-                        s.push_str(&format!("{b:02x}"));
-                    }
-                }
+                _ => s.push_str(&crate::contract_json::hex(&r.payload)),
             }
         }
     }

@@ -70,6 +70,7 @@ mod replay_set;
 mod replayer;
 mod restarts;
 mod segment;
+mod shown;
 mod writer;
 
 pub use answers::{AnswersByInput, NoAnswer, RecordedAnswers};

@@ -31,6 +31,7 @@ use std::io::{self, BufWriter, Write};
 use std::process::ExitCode;
 
 use mycelium_codegen::model::Schema;
+use mycelium_journal::contract_json::hex;
 use mycelium_journal::{ActorAddr, Encoding, JournalError, JournalReader, Kind, Origin, Record};
 use serde_json::{json, Value};
 
@@ -408,15 +409,6 @@ fn to_json(r: &Record, schema: Option<&Schema>) -> Value {
         v["payload"] = p;
     }
     v
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
 }
 
 /// `Ok(true)` when the journals agree.

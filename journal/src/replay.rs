@@ -64,6 +64,7 @@ use mycelium_codec::WireMessage;
 use crate::error::JournalError;
 use crate::reader::JournalReader;
 use crate::record::{Encoding, Kind, Origin, Record, RecordRef};
+use crate::shown::Shown;
 
 type Feed<A> = Box<
     dyn for<'a> Fn(
@@ -297,18 +298,19 @@ impl fmt::Display for ReplayReport {
             writeln!(f, "the recording was cut short: {cut}")?;
         }
         if self.differences.is_empty() {
-            return write!(
+            return writeln!(
                 f,
                 "actor #{}: {} inputs replayed, every output as recorded",
                 self.actor, self.inputs
             );
         }
+        let n = self.differences.len();
         writeln!(
             f,
-            "actor #{}: {} inputs replayed, {} differences",
+            "actor #{}: {} inputs replayed, {n} difference{}",
             self.actor,
             self.inputs,
-            self.differences.len()
+            if n == 1 { "" } else { "s" }
         )?;
         for d in &self.differences {
             if d.seq == NOT_RECORDED {
@@ -400,54 +402,7 @@ pub(crate) enum Output {
 
 impl fmt::Display for Output {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Output::Timer {
-                name,
-                timer,
-                time_ns,
-            } => write!(
-                f,
-                "timer {timer} sent {name} at {}.{:09}s",
-                time_ns / 1_000_000_000,
-                time_ns % 1_000_000_000
-            ),
-            Output::Replied { name, payload } => {
-                write!(f, "replied {name} {}", printable(payload))
-            }
-            Output::Received { name, payload } => {
-                write!(f, "received {name}")?;
-                match payload {
-                    Some(p) => write!(f, " {}", printable(p)),
-                    None => Ok(()),
-                }
-            }
-            Output::Sent {
-                how,
-                name,
-                topic,
-                payload,
-            } => {
-                write!(f, "{how} {name}")?;
-                if !topic.is_empty() {
-                    write!(f, " on {topic}")?;
-                }
-                match payload {
-                    Some(p) => write!(f, " {}", printable(p)),
-                    None => Ok(()),
-                }
-            }
-            Output::Failed(reason) => write!(f, "failed: {reason}"),
-            Output::Stopped(reason) => write!(f, "stopped: {reason}"),
-            Output::CutShort => f.write_str("(the recording was cut here)"),
-        }
-    }
-}
-
-/// A payload as text: JSON as it is, other bytes in hex.
-pub(crate) fn printable(payload: &[u8]) -> String {
-    match std::str::from_utf8(payload) {
-        Ok(text) if !text.chars().any(char::is_control) => text.to_owned(),
-        _ => payload.iter().map(|b| format!("{b:02x}")).collect(),
+        f.write_str(&Shown::default().output(self))
     }
 }
 
@@ -536,21 +491,6 @@ pub(crate) fn lifecycle_output(kind: Kind, reason: &[u8]) -> Option<Output> {
 }
 
 /// Each output compared, as text.
-pub(crate) fn lines(outputs: &[Output]) -> Vec<String> {
-    outputs.iter().map(Output::to_string).collect()
-}
-
-pub(crate) fn show(outputs: &[Output]) -> String {
-    if outputs.is_empty() {
-        return "nothing".to_owned();
-    }
-    outputs
-        .iter()
-        .map(Output::to_string)
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
 /// What the replayed actor does, kept in memory: per input, its outputs.
 pub(crate) struct Capture {
     pub(crate) encoders: std::sync::RwLock<HashMap<TypeId, Encode>>,
@@ -1422,7 +1362,8 @@ impl<A: Actor> Replay<A> {
             ..ReplayReport::default()
         };
         let start = tokio::time::Instant::now() - bus.clock().now();
-        let describe = |r: &Record| format!("{} {}", r.name, printable(&r.payload));
+        let shown = Shown::of(journal);
+        let describe = |r: &Record| shown.input(r);
         let mut compared = 0;
         // How many inputs come before the next fed one's last input the actor sent itself
         // (by a timer or a tell) before it.
@@ -1473,7 +1414,7 @@ impl<A: Actor> Replay<A> {
                 }
                 Err(Refused::Stopped) => {
                     // Everything before it compares first; then this input, never handled.
-                    self.compare(&inputs, &capture, compared, i, &mut report, &describe);
+                    self.compare(&inputs, &capture, compared, i, &mut report, &shown);
                     let reason = replayed
                         .stop_reason()
                         .map_or_else(|| "stopped".to_owned(), |r| r.to_string());
@@ -1482,10 +1423,10 @@ impl<A: Actor> Replay<A> {
                         seq: record.seq,
                         time_ns: record.time_ns,
                         message: describe(record),
-                        recorded: show(capture.recorded(i)),
+                        recorded: shown.outputs(capture.recorded(i)),
                         now: format!("not handled: the replayed actor had stopped ({reason})"),
                         before: before(&inputs, i, &describe),
-                        recorded_outputs: lines(capture.recorded(i)),
+                        recorded_outputs: shown.lines(capture.recorded(i)),
                         now_outputs: Vec::new(),
                     });
                     report.inputs += 1;
@@ -1502,14 +1443,7 @@ impl<A: Actor> Replay<A> {
                 let started = capture.outputs.lock().map_or(0, |o| o.len());
                 let complete = started.saturating_sub(1).min(i);
                 if complete > compared {
-                    self.compare(
-                        &inputs,
-                        &capture,
-                        compared,
-                        complete,
-                        &mut report,
-                        &describe,
-                    );
+                    self.compare(&inputs, &capture, compared, complete, &mut report, &shown);
                     compared = complete;
                 }
                 if !report.differences.is_empty() {
@@ -1550,7 +1484,7 @@ impl<A: Actor> Replay<A> {
             compared,
             inputs.len(),
             &mut report,
-            &describe,
+            &shown,
         );
         if mode == ReplayMode::StopAtFirst {
             report.differences.truncate(1);
@@ -1577,8 +1511,9 @@ impl<A: Actor> Replay<A> {
         from: usize,
         to: usize,
         report: &mut ReplayReport,
-        describe: &dyn Fn(&Record) -> String,
+        shown: &Shown,
     ) {
+        let describe = |r: &Record| shown.input(r);
         // Only the inputs compared now: a replay compares as it goes. Compared where they
         // are (an input may have made thousands of outputs), under the capture's lock, which
         // nothing here waits for anything while holding: an actor recording meanwhile (a
@@ -1599,11 +1534,11 @@ impl<A: Actor> Replay<A> {
                     seq: record.seq,
                     time_ns: record.time_ns,
                     message: describe(record),
-                    recorded: show(recorded),
-                    now: show(&now),
-                    before: before(inputs, i, describe),
-                    recorded_outputs: lines(recorded),
-                    now_outputs: lines(&now),
+                    recorded: shown.outputs(recorded),
+                    now: shown.outputs(&now),
+                    before: before(inputs, i, &describe),
+                    recorded_outputs: shown.lines(recorded),
+                    now_outputs: shown.lines(&now),
                 });
             }
         }

@@ -71,9 +71,8 @@ use crate::reader::JournalReader;
 use crate::record::{Encoding, Kind, Origin, Record};
 use crate::replay::{
     before, cut_record, cut_short, decode_contract, encode_contract, encode_json, lifecycle_output,
-    lines, printable, same, sent_how, short_name, show, started_actors, Capture, Difference,
-    Encode, Halt, InputCursor, Output, Readings, Refused, ReplayError, ReplayMode, ReplayReport,
-    TimerTimes, NOT_RECORDED,
+    same, sent_how, short_name, started_actors, Capture, Difference, Encode, Halt, InputCursor,
+    Output, Readings, Refused, ReplayError, ReplayMode, ReplayReport, TimerTimes, NOT_RECORDED,
 };
 
 type Feed = Box<
@@ -248,6 +247,8 @@ pub struct ReplaySet {
     by_actor: HashMap<u64, Vec<usize>>,
     /// Where what the journal keeps begins, if its oldest records were deleted.
     deleted_before: Option<u64>,
+    /// How its report shows payloads.
+    shown: crate::shown::Shown,
     /// What cut the recording short, if a crash did.
     cut: Option<String>,
     gap: Option<crate::record::Gap>,
@@ -336,6 +337,7 @@ impl ReplaySet {
             records,
             by_actor,
             deleted_before: journal.deleted_before(),
+            shown: crate::shown::Shown::of(journal),
             gap,
             cut,
             bus: None,
@@ -946,7 +948,7 @@ impl ReplaySet {
                 .lock()
                 .map(|o| o.clone())
                 .unwrap_or_default();
-            let describe = |r: &Record| format!("{} {}", r.name, printable(&r.payload));
+            let describe = |r: &Record| self.shown.input(r);
             let plain: Vec<(Record, Vec<Output>)> = list
                 .iter()
                 .map(|(r, o, _)| ((*r).clone(), o.clone()))
@@ -966,17 +968,17 @@ impl ReplaySet {
                     let (now, now_outputs) = if i >= captured.len() {
                         ("not handled".to_owned(), Vec::new())
                     } else {
-                        (show(&now), lines(&now))
+                        (self.shown.outputs(&now), self.shown.lines(&now))
                     };
                     actor.differences.push(Difference {
                         input: i as u64,
                         seq: record.seq,
                         time_ns: record.time_ns,
                         message: describe(record),
-                        recorded: show(recorded),
+                        recorded: self.shown.outputs(recorded),
                         now,
                         before: before(&plain, i, &describe),
-                        recorded_outputs: lines(recorded),
+                        recorded_outputs: self.shown.lines(recorded),
                         now_outputs,
                     });
                 }
@@ -1001,7 +1003,7 @@ impl ReplaySet {
                         Output::Received {
                             name,
                             payload: Some(payload),
-                        } => Some(format!("{name} {}", printable(payload))),
+                        } => Some(format!("{name} {}", self.shown.payload(name, payload))),
                         Output::Received { name, .. } | Output::Timer { name, .. } => {
                             Some(name.to_string())
                         }
@@ -1014,10 +1016,10 @@ impl ReplaySet {
                     time_ns: 0,
                     message,
                     recorded: "no such input: the recording's inputs end before it".to_owned(),
-                    now: show(now),
+                    now: self.shown.outputs(now),
                     before: Vec::new(),
                     recorded_outputs: Vec::new(),
-                    now_outputs: lines(now),
+                    now_outputs: self.shown.lines(now),
                 });
             }
             report.actors.push(actor);

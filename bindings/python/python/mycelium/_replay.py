@@ -136,7 +136,8 @@ class ReplayReport:
         tail = f"\nstopped: {self.stopped}" if self.stopped else ""
         if self.ok:
             return f"{who}: {self.inputs} inputs replayed, every output as recorded{tail}"
-        lines = [f"{who}: {self.inputs} inputs replayed, {len(self.differences)} differences"]
+        n = len(self.differences)
+        lines = [f"{who}: {self.inputs} inputs replayed, {n} difference{'' if n == 1 else 's'}"]
         for d in self.differences:
             t = f"{d.time_ns // 1_000_000_000}.{d.time_ns % 1_000_000_000:09d}s"
             if d.seq == NOT_RECORDED:
