@@ -72,10 +72,14 @@ pub fn generate_from(schema: &Schema, schema_file: &str) -> Result<Vec<(String, 
          (** The schema digest ([mycelium-codegen digest]), which peers compare at handshake. *)\n\
          let schema_digest = \"{}\"\n\n\
          (** The schema file this module was generated from. *)\n\
-         let schema_file = {:?}\n",
+         let schema_file = {:?}\n\n\
+         (** The schema's canonical text, whose SHA-256 is [schema_digest]: a journal's header\n    \
+         carries it ([Mycelium.Recorder.create ~schema:(schema_digest, schema_canonical)]). *)\n\
+         let schema_canonical = {}\n",
         schema.package,
         crate::digest::hex(&crate::digest::digest(schema)),
-        schema_file
+        schema_file,
+        ocaml_str(&crate::digest::canonical(schema))
     );
     types(&mut out, schema);
     enums(&mut out, schema);
@@ -171,6 +175,7 @@ pub fn function_names(schema: &Schema) -> Vec<(String, Option<String>)> {
         "package",
         "schema_digest",
         "schema_file",
+        "schema_canonical",
         "encode_frame",
         "decode_frame",
     ] {
@@ -209,6 +214,25 @@ fn contracts_functor(out: &mut String, schema: &Schema) {
         );
     }
     out.push_str("end\n");
+}
+
+/// `text` as an OCaml string literal: printable ASCII as it is, other bytes escaped.
+fn ocaml_str(text: &str) -> String {
+    let mut lit = String::with_capacity(text.len() + 2);
+    lit.push('"');
+    for &b in text.as_bytes() {
+        match b {
+            b'"' => lit.push_str("\\\""),
+            b'\\' => lit.push_str("\\\\"),
+            b'\n' => lit.push_str("\\n"),
+            0x20..=0x7e => lit.push(char::from(b)),
+            _ => {
+                let _ = write!(lit, "\\x{b:02x}");
+            }
+        }
+    }
+    lit.push('"');
+    lit
 }
 
 fn header(out: &mut String, schema: &Schema) {

@@ -693,6 +693,22 @@ enum MycStatus myc_node_free_now(struct MycNode *node);
 // `path` and `node` are NUL-terminated strings; `out` is writable.
 enum MycStatus myc_recorder_open(const char *path, const char *node, struct MycRecorder **out);
 
+// As [`myc_recorder_open`], for actors whose messages are those of the schema whose digest
+// is `schema_digest` (64 hex digits, as the generated modules hold it) and whose canonical
+// text is `schema_text` (the generated `schema_canonical`; null or empty for the digest
+// alone): the journal's header carries them, so that a reader decodes its contract
+// messages by their fields without the program. `InvalidArgument` for a digest that is not
+// 64 hex digits, or a text whose digest is not `schema_digest`.
+//
+// # Safety
+// `path`, `node` and `schema_digest` are NUL-terminated strings, `schema_text` one or null;
+// `out` is writable.
+enum MycStatus myc_recorder_open_with_schema(const char *path,
+                                             const char *node,
+                                             const char *schema_digest,
+                                             const char *schema_text,
+                                             struct MycRecorder **out);
+
 // Writes what was recorded and closes the journal; the actors recorded into it are no
 // longer recorded. The handle stays valid (free it with [`myc_recorder_free`]).
 //

@@ -128,7 +128,7 @@ pub unsafe extern "C" fn myc_bus_set_schema(
                 text(digest_hex, "digest_hex")?,
             )
         };
-        let digest = parse_digest(hex).ok_or_else(|| {
+        let digest = crate::node::parse_digest(hex).ok().ok_or_else(|| {
             Error::invalid(format!(
                 "schema `{package}`: digest {hex:?} is not 64 hex digits \
                  (mycelium-codegen digest FILE prints it)"
@@ -152,17 +152,6 @@ pub unsafe extern "C" fn myc_bus_set_schema(
             }
         }
     })
-}
-
-fn parse_digest(hex: &str) -> Option<[u8; 32]> {
-    if hex.len() != 64 || !hex.is_ascii() {
-        return None;
-    }
-    let mut digest = [0u8; 32];
-    for (i, byte) in digest.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
-    }
-    Some(digest)
 }
 
 /// The schema of the Rust actor registered as `kind`: `*package` and `*digest_hex` (64

@@ -131,7 +131,7 @@ pub unsafe extern "C" fn myc_node_start_with_schema(
 }
 
 /// A schema digest from its 64 hex digits.
-fn parse_digest(hex: &str) -> Result<[u8; 32], Error> {
+pub(crate) fn parse_digest(hex: &str) -> Result<[u8; 32], Error> {
     let bad = || {
         Error::invalid(format!(
             "schema digest {hex:?} is not 64 hex digits (mycelium-codegen digest FILE prints it)"

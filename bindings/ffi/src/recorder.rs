@@ -8,7 +8,7 @@ use std::sync::Arc;
 use mycelium_foreign::{ForeignRecord, ForeignRecording};
 use mycelium_journal::{JournalOptions, JournalSchema, JournalWriter, Recording};
 
-use crate::error::{guard, put, text, writable, Error, MycStatus};
+use crate::error::{guard, optional_text, put, text, writable, Error, MycStatus};
 
 /// A journal foreign actors are recorded into. Close with [`myc_recorder_close`], free with
 /// [`myc_recorder_free`].
@@ -39,15 +39,75 @@ pub unsafe extern "C" fn myc_recorder_open(
     guard(|| {
         // SAFETY: per this function's contract.
         let (path, node) = unsafe { (text(path, "path")?, text(node, "node")?) };
-        writable(out, "out")?;
-        let journal =
-            JournalWriter::open(path, JournalOptions::new(JournalSchema::none()).node(node))
-                .map_err(|e| Error::invalid(format!("recording into {path}: {e}")))?;
-        let recording = Arc::new(Recording::new(journal.clone()).described::<ForeignRecord>());
-        let boxed = Box::into_raw(Box::new(MycRecorder { journal, recording }));
-        // SAFETY: per contract.
-        unsafe { put(out, boxed, "out") }
+        // SAFETY: per this function's contract.
+        unsafe { open(path, node, JournalSchema::none(), out) }
     })
+}
+
+/// As [`myc_recorder_open`], for actors whose messages are those of the schema whose digest
+/// is `schema_digest` (64 hex digits, as the generated modules hold it) and whose canonical
+/// text is `schema_text` (the generated `schema_canonical`; null or empty for the digest
+/// alone): the journal's header carries them, so that a reader decodes its contract
+/// messages by their fields without the program. `InvalidArgument` for a digest that is not
+/// 64 hex digits, or a text whose digest is not `schema_digest`.
+///
+/// # Safety
+/// `path`, `node` and `schema_digest` are NUL-terminated strings, `schema_text` one or null;
+/// `out` is writable.
+#[no_mangle]
+pub unsafe extern "C" fn myc_recorder_open_with_schema(
+    path: *const c_char,
+    node: *const c_char,
+    schema_digest: *const c_char,
+    schema_text: *const c_char,
+    out: *mut *mut MycRecorder,
+) -> MycStatus {
+    guard(|| {
+        // SAFETY: per this function's contract.
+        let (path, node, digest, canonical) = unsafe {
+            (
+                text(path, "path")?,
+                text(node, "node")?,
+                text(schema_digest, "schema_digest")?,
+                optional_text(schema_text, "schema_text")?,
+            )
+        };
+        let digest = crate::node::parse_digest(digest)?;
+        let schema = match canonical.filter(|t| !t.is_empty()) {
+            None => JournalSchema::from_digest(digest),
+            Some(canonical) => {
+                let schema = JournalSchema::from_generated(digest, canonical);
+                if let Some(Err(reason)) = schema.schema() {
+                    return Err(Error::invalid(format!(
+                        "the schema text is not the one of digest {}: {reason}",
+                        schema.digest_hex()
+                    )));
+                }
+                schema
+            }
+        };
+        // SAFETY: per this function's contract.
+        unsafe { open(path, node, schema, out) }
+    })
+}
+
+/// Opens the journal and puts its recorder in `*out`.
+///
+/// # Safety
+/// `out` is writable.
+unsafe fn open(
+    path: &str,
+    node: &str,
+    schema: JournalSchema,
+    out: *mut *mut MycRecorder,
+) -> Result<(), Error> {
+    writable(out, "out")?;
+    let journal = JournalWriter::open(path, JournalOptions::new(schema).node(node))
+        .map_err(|e| Error::invalid(format!("recording into {path}: {e}")))?;
+    let recording = Arc::new(Recording::new(journal.clone()).described::<ForeignRecord>());
+    let boxed = Box::into_raw(Box::new(MycRecorder { journal, recording }));
+    // SAFETY: per this function's contract.
+    unsafe { put(out, boxed, "out") }
 }
 
 /// Writes what was recorded and closes the journal; the actors recorded into it are no

@@ -294,6 +294,9 @@ external actor_spawn : handle -> definition -> bool -> handle = "myc_ml_actor_sp
 external actor_spawn_recorded : handle -> definition -> bool -> handle -> string -> handle
   = "myc_ml_actor_spawn_recorded"
 external recorder_open : string -> string -> handle = "myc_ml_recorder_open"
+
+external recorder_open_with_schema : string -> string -> string -> string -> handle
+  = "myc_ml_recorder_open_with_schema"
 external recorder_close : handle -> unit = "myc_ml_recorder_close"
 external recorder_free : handle -> unit = "myc_ml_recorder_free"
 external actor_export : handle -> string -> int array -> unit = "myc_ml_actor_export"
@@ -724,7 +727,10 @@ end
 module Recorder = struct
   type t = handle
 
-  let create ?(node = "") path = checked (recorder_open path) node
+  let create ?(node = "") ?schema path =
+    match schema with
+    | None -> checked (recorder_open path) node
+    | Some (digest, text) -> checked (recorder_open_with_schema path node digest) text
   let close r = checked recorder_close r
   let free r = recorder_free r
 end

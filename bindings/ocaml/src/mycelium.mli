@@ -275,10 +275,14 @@ type actor
 module Recorder : sig
   type t
 
-  val create : ?node:string -> string -> t
+  val create : ?node:string -> ?schema:string * string -> string -> t
   (** [create dir]: opens (or continues) the journal in the directory [dir], for the node
-      [node] (default: none). Raises [Error (Invalid_argument, _)] with the reason when it
-      cannot be opened. *)
+      [node] (default: none). With [~schema:(Desk.schema_digest, Desk.schema_canonical)]
+      (a generated module's digest and canonical text) the journal's header carries the
+      schema, so that [mycelium-journal cat] shows the recorded contract messages by their
+      fields, without the program; without it, their bytes in hex. Raises
+      [Error (Invalid_argument, _)] with the reason when it cannot be opened, or when the
+      digest is not 64 hex digits or the text is not the digest's. *)
 
   val close : t -> unit
   (** Writes what was recorded and closes the journal; the actors recorded into it are no

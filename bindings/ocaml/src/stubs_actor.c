@@ -34,6 +34,23 @@ CAMLprim value myc_ml_recorder_open(value path, value node) {
   CAMLreturn(alloc_handle(rec));
 }
 
+CAMLprim value myc_ml_recorder_open_with_schema(value path, value node, value digest,
+                                                 value text) {
+  CAMLparam4(path, node, digest, text);
+  char *p = myc_stub_dup_string(path);
+  char *n = myc_stub_dup_string(node);
+  char *d = myc_stub_dup_string(digest);
+  char *t = myc_stub_dup_string(text);
+  MycRecorder *rec = NULL;
+  MycStatus st = myc_recorder_open_with_schema(p, n, d, t, &rec);
+  free(p);
+  free(n);
+  free(d);
+  free(t);
+  if (st != MYC_STATUS_OK) myc_stub_raise_status(st);
+  CAMLreturn(alloc_handle(rec));
+}
+
 CAMLprim value myc_ml_recorder_close(value rec) {
   CAMLparam1(rec);
   MycRecorder *r = handle_ptr(rec, "recorder");

@@ -77,4 +77,33 @@ let () =
   | _ -> check "records" false);
   Array.iter (fun f -> Sys.remove (Filename.concat dir f)) (Sys.readdir dir);
   Sys.rmdir dir;
+  (* With the schema, the journal's header carries its digest and canonical text. *)
+  let dir = dir ^ "-schema" in
+  let rec_ = M.Recorder.create dir ~schema:(Trading.schema_digest, Trading.schema_canonical) in
+  M.Recorder.close rec_;
+  M.Recorder.free rec_;
+  let segment =
+    Sys.readdir dir |> Array.to_list
+    |> List.filter (fun f -> Filename.check_suffix f ".journal")
+    |> List.hd
+  in
+  let ic = open_in_bin (Filename.concat dir segment) in
+  let h = really_input_string ic (in_channel_length ic) in
+  close_in ic;
+  let hex = String.concat "" (List.init 32 (fun i -> Printf.sprintf "%02x" (Char.code h.[40 + i]))) in
+  check_eq "the header's digest" (fun s -> s) Trading.schema_digest hex;
+  let node_len = u16 h 72 in
+  let text_len = u32 h (74 + node_len) in
+  check_eq "the header's schema text" (fun s -> s) Trading.schema_canonical
+    (String.sub h (78 + node_len) text_len);
+  Array.iter (fun f -> Sys.remove (Filename.concat dir f)) (Sys.readdir dir);
+  Sys.rmdir dir;
+  (match M.Recorder.create (dir ^ "-bad") ~schema:("12ab", Trading.schema_canonical) with
+  | _ -> check "a digest that is not 64 hex digits is refused" false
+  | exception M.Error (M.Invalid_argument, msg) ->
+      check "the refusal names the digest" (contains msg "64 hex digits"));
+  (match M.Recorder.create (dir ^ "-bad") ~schema:(String.make 64 '0', Trading.schema_canonical) with
+  | _ -> check "a text of another digest is refused" false
+  | exception M.Error (M.Invalid_argument, msg) ->
+      check "the refusal says the text is not the digest's" (contains msg "is not the one of digest"));
   finish "test_recording"
