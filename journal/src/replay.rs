@@ -256,9 +256,9 @@ pub struct ReplayReport {
 }
 
 impl ReplayReport {
-    /// The differences as CSV with a header row (`input,seq,time_ns,message,recorded,now`).
+    /// The differences as CSV with a header row (`input,seq,time_ns,message,recorded,now,before`).
     pub fn to_csv(&self) -> String {
-        let mut out = String::from("input,seq,time_ns,message,recorded,now\n");
+        let mut out = String::from("input,seq,time_ns,message,recorded,now,before\n");
         for d in &self.differences {
             out.push_str(&d.csv_row());
             out.push('\n');
@@ -268,11 +268,11 @@ impl ReplayReport {
 }
 
 impl Difference {
-    /// The difference as the CSV columns `input,seq,time_ns,message,recorded,now` (no line
+    /// The difference as the CSV columns `input,seq,time_ns,message,recorded,now,before` (no line
     /// end).
     pub(crate) fn csv_row(&self) -> String {
         format!(
-            "{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{}",
             self.input,
             // Empty for an input beyond the recorded ones.
             if self.seq == NOT_RECORDED {
@@ -283,7 +283,8 @@ impl Difference {
             self.time_ns,
             csv(&self.message),
             csv(&self.recorded),
-            csv(&self.now)
+            csv(&self.now),
+            csv(&self.before.join("; "))
         )
     }
 }

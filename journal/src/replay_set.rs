@@ -279,9 +279,9 @@ impl SetReport {
     }
 
     /// Every difference as CSV with a header row
-    /// (`actor,input,seq,time_ns,message,recorded,now`).
+    /// (`actor,input,seq,time_ns,message,recorded,now,before`).
     pub fn to_csv(&self) -> String {
-        let mut out = String::from("actor,input,seq,time_ns,message,recorded,now\n");
+        let mut out = String::from("actor,input,seq,time_ns,message,recorded,now,before\n");
         for a in &self.actors {
             for d in &a.differences {
                 out.push_str(&format!("{},{}\n", a.actor, d.csv_row()));

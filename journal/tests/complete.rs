@@ -428,7 +428,7 @@ async fn a_set_with_a_changed_actor_reports_where_each_actor_diverged() {
     let trader = &report.actors[1];
     assert_eq!(trader.differences.len(), 2, "{report}");
     let csv = report.to_csv();
-    assert!(csv.starts_with("actor,input,seq,time_ns,message,recorded,now\n"));
+    assert!(csv.starts_with("actor,input,seq,time_ns,message,recorded,now,before\n"));
     assert_eq!(csv.lines().count(), 5, "{csv}");
     // Stopping at the first keeps the earliest in the journal: the trader's order.
     let first = replay_trading(3, ReplayMode::StopAtFirst).await;

@@ -173,10 +173,12 @@ async fn compare_mode_reports_every_difference_as_text_and_csv() {
     );
     let csv = report.to_csv();
     let lines: Vec<_> = csv.lines().collect();
-    assert_eq!(lines[0], "input,seq,time_ns,message,recorded,now");
+    assert_eq!(lines[0], "input,seq,time_ns,message,recorded,now,before");
     assert_eq!(lines.len(), 4);
     assert!(lines[1].starts_with("1,"), "{csv}");
     assert!(lines[1].contains(r#""Fill {""qty"":4}""#), "{csv}");
+    // Last, the inputs before it.
+    assert!(lines[1].contains(",\"record "), "{csv}");
     assert!(lines[3].contains(",20000000,"), "{csv}");
 }
 

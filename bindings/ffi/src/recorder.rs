@@ -362,7 +362,7 @@ pub unsafe extern "C" fn myc_replay_report_difference(
 }
 
 /// The report as a person reads it (`text` true) or as CSV with a header row
-/// (`input,seq,time_ns,message,recorded,now`); the string belongs to the report.
+/// (`input,seq,time_ns,message,recorded,now,before`); the string belongs to the report.
 ///
 /// # Safety
 /// `report` is a live report; `out` is writable.

@@ -79,7 +79,7 @@ let () =
   | l -> check (Printf.sprintf "one difference, not %d" (List.length l)) false);
   let every = replay ~mode:M.Replay.Compare 2L in
   check_eq "compare: every answer after it differs" string_of_int 4 (List.length every.differences);
-  check "the CSV has a header" (contains every.csv "input,seq,time_ns,message,recorded,now");
+  check "the CSV has a header" (contains every.csv "input,seq,time_ns,message,recorded,now,before");
   check_eq "the CSV has a row per difference" string_of_int 6
     (List.length (String.split_on_char '\n' every.csv));
   (* A real-time bus, and an actor the journal does not hold: refused with the reason. *)

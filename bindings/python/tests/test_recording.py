@@ -113,7 +113,7 @@ def test_a_recorded_actor_with_a_restart_replays_unchanged_without_a_difference(
     assert report.ok, str(report)
     assert report.inputs == len(SEQS) + 2
     assert "every output as recorded" in str(report)
-    assert report.to_csv() == "input,seq,time_ns,message,recorded,now\n"
+    assert report.to_csv() == "input,seq,time_ns,message,recorded,now,before\n"
 
 
 def test_a_changed_actor_class_is_reported_at_the_first_input_whose_outputs_differ(tmp_path):
@@ -134,8 +134,9 @@ def test_a_changed_actor_class_is_reported_at_the_first_input_whose_outputs_diff
     every = journal.replay(path, BookV2, 0, actor=actor, schema=mycelium.trading, mode="compare")
     assert [x.input for x in every.differences] == [5, 6]
     lines = every.to_csv().splitlines()
-    assert lines[0] == "input,seq,time_ns,message,recorded,now"
+    assert lines[0] == "input,seq,time_ns,message,recorded,now,before"
     assert lines[1].startswith(f"5,{d.seq},{d.time_ns},\"Heartbeat\",")
+    assert lines[1].endswith('Heartbeat"'), "last, the inputs before it"
 
 
 def test_plain_objects_are_recorded_only_where_pickle_is_allowed(tmp_path):

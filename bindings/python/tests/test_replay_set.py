@@ -105,7 +105,7 @@ def test_a_changed_actor_of_a_set_is_reported_by_actor_and_input(tmp_path):
     # Inputs 1..5 order as recorded; from seq 6 (input 5) the orders and answers change.
     assert trader_report.differences[0].input == 5, str(report)
     assert "Heartbeat" in trader_report.differences[0].message
-    assert report.to_csv().startswith("actor,input,seq,time_ns,message,recorded,now\n")
+    assert report.to_csv().startswith("actor,input,seq,time_ns,message,recorded,now,before\n")
     assert len(report.to_csv().splitlines()) == 1 + len(report.differences)
 
 

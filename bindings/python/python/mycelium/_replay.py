@@ -57,11 +57,11 @@ class Difference(NamedTuple):
     now_outputs: Tuple[str, ...] = ()
 
     def csv_row(self) -> str:
-        """The CSV columns ``input,seq,time_ns,message,recorded,now`` (no line end)."""
+        """The CSV columns ``input,seq,time_ns,message,recorded,now,before`` (no line end)."""
         seq = "" if self.seq == NOT_RECORDED else str(self.seq)
         return ",".join(
             [str(self.input), seq, str(self.time_ns)]
-            + [_csv(v) for v in (self.message, self.recorded, self.now)]
+            + [_csv(v) for v in (self.message, self.recorded, self.now, "; ".join(self.before))]
         )
 
 
@@ -125,8 +125,8 @@ class ReplayReport:
         return self.differences[0] if self.differences else None
 
     def to_csv(self) -> str:
-        """The differences as CSV, with a header line: ``input,seq,time_ns,message,recorded,now``."""
-        return "input,seq,time_ns,message,recorded,now\n" + "".join(
+        """The differences as CSV, with a header line: ``input,seq,time_ns,message,recorded,now,before``."""
+        return "input,seq,time_ns,message,recorded,now,before\n" + "".join(
             d.csv_row() + "\n" for d in self.differences
         )
 
@@ -552,7 +552,7 @@ class SetReport:
 
     def to_csv(self) -> str:
         """Every difference as CSV, with a header line:
-        ``actor,input,seq,time_ns,message,recorded,now``."""
+        ``actor,input,seq,time_ns,message,recorded,now,before``."""
         return self._csv
 
     def __str__(self) -> str:
