@@ -276,6 +276,9 @@ impl<F: Foreign> Actor for ForeignActor<F> {
         // Spawned anew (after a kill), the actor has a new mailbox: what was counted for the
         // old one is in the dead letters.
         spec.gate.inner.counts.write_off_all_but(me.id());
+        // Reachable through its gate from here on: a service exported before its tree started
+        // finds it, so a later child's start can reach it by name.
+        spec.gate.inner.starts(&me);
         let gated = ForeignRef::new(me.clone()).with_gate(spec.gate.clone());
         let report = spec
             .first_start

@@ -1,5 +1,5 @@
 //! [`export_child`]: a supervised foreign child in the export table, found anew on every
-//! call; [`child_recipient`] and [`child_reply_recipient`]: the same child behind the typed
+//! call ([`export_gated_child`]: exported before its tree starts, found through its gate); [`child_recipient`] and [`child_reply_recipient`]: the same child behind the typed
 //! addresses Rust code uses for its own children. A supervisor restarts a child in place (same ref), but spawns a killed one anew,
 //! with a new ref: a service that kept the first ref would answer `Stopped` from then on.
 
@@ -31,6 +31,29 @@ pub fn export_child<F: Foreign>(
         service,
         type_ids,
         Arc::new(ChildService::new(sup, name, gate)),
+    )
+}
+
+/// Exports the foreign child of `gate` (from [`gated_child_spec`](crate::gated_child_spec))
+/// under `service` before its tree is spawned: from the child's first start on, the service
+/// reaches the incarnation that runs now (also one spawned anew after a kill), so the
+/// `on_start` of a child started after it reaches it by name. Before that, a tell is refused
+/// as to a stopped actor. The service holds the gate weakly.
+pub fn export_gated_child<F: Foreign>(
+    bus: &Bus,
+    gate: &ForeignGate<F>,
+    service: &str,
+    type_ids: &[u16],
+) -> Result<(), ExportError> {
+    bus.exports().export_bytes(
+        service,
+        type_ids,
+        Arc::new(ChildService {
+            sup: None,
+            name: Arc::from(service),
+            gate: Some(Arc::downgrade(&gate.inner)),
+            first: None,
+        }),
     )
 }
 
@@ -72,7 +95,8 @@ where
 }
 
 struct ChildService<F: Foreign> {
-    sup: SupervisorRef,
+    /// The tree, where the child is looked up by `name` (`None`: through the gate alone).
+    sup: Option<SupervisorRef>,
     name: Arc<str>,
     gate: Option<Weak<GateInner<F>>>,
     /// The child's id when exported, for a child no longer in the tree.
@@ -83,7 +107,7 @@ impl<F: Foreign> ChildService<F> {
     fn new(sup: &SupervisorRef, name: &str, gate: Option<&ForeignGate<F>>) -> Self {
         ChildService {
             first: sup.child::<ForeignActor<F>>(name).map(|a| a.id()),
-            sup: sup.clone(),
+            sup: Some(sup.clone()),
             name: Arc::from(name),
             gate: gate.map(|g| Arc::downgrade(&g.inner)),
         }
@@ -91,17 +115,22 @@ impl<F: Foreign> ChildService<F> {
 
     /// The child that runs now (or its last incarnation), with the gate.
     fn current(&self) -> Option<ForeignRef<F>> {
-        let actor = self.sup.child::<ForeignActor<F>>(&self.name)?;
+        let actor = match &self.sup {
+            Some(sup) => sup.child::<ForeignActor<F>>(&self.name)?,
+            None => self.gate.as_ref()?.upgrade()?.current()?,
+        };
         Some(ForeignRef::from_actor_ref(actor).with_weak_gate(self.gate.clone()))
     }
 }
 
 impl<F: Foreign> ByteService for ChildService<F> {
     fn id(&self) -> ActorId {
-        match (self.current(), self.first) {
-            (Some(child), _) => child.id(),
-            (None, Some(first)) => first,
-            (None, None) => self.sup.id(),
+        match (self.current(), self.first, &self.sup) {
+            (Some(child), _, _) => child.id(),
+            (None, Some(first), _) => first,
+            (None, None, Some(sup)) => sup.id(),
+            // Not started yet: no actor has an id of 0.
+            (None, None, None) => ActorId::new(mycelium_actors::NodeId::LOCAL, 0),
         }
     }
 

@@ -74,9 +74,25 @@ pub(crate) struct GateInner<F: Foreign> {
     unlocked: crate::host::LockWaiters,
     /// How the actor is recorded, if it is (set before its first start).
     pub(crate) recording: OnceLock<crate::ForeignRecording>,
+    /// The actor of the incarnation started last (set as its start begins; a killed child
+    /// spawned anew by its supervisor is a new actor of the same gate).
+    current: Mutex<Option<mycelium_actors::ActorRef<crate::ForeignActor<F>>>>,
 }
 
 impl<F: Foreign> GateInner<F> {
+    /// The actor of the incarnation started last, if one has started.
+    pub(crate) fn current(&self) -> Option<mycelium_actors::ActorRef<crate::ForeignActor<F>>> {
+        self.current
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// `actor` begins to start: from now on it is the gate's actor.
+    pub(crate) fn starts(&self, actor: &mycelium_actors::ActorRef<crate::ForeignActor<F>>) {
+        *self.current.lock().unwrap_or_else(|e| e.into_inner()) = Some(actor.clone());
+    }
+
     /// Whether the actor's bus runs on virtual time (known once it has started).
     fn on_virtual_time(&self) -> bool {
         self.clock
@@ -114,6 +130,7 @@ impl<F: Foreign> ForeignGate<F> {
                 mail: Mail::default(),
                 unlocked: crate::host::LockWaiters::default(),
                 recording: OnceLock::new(),
+                current: Mutex::new(None),
             }),
         }
     }

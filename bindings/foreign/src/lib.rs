@@ -106,7 +106,7 @@ mod topics;
 mod typed;
 
 pub use actor::{ForeignActor, ForeignReply, ForeignSpec};
-pub use child::{child_recipient, child_reply_recipient, export_child};
+pub use child::{child_recipient, child_reply_recipient, export_child, export_gated_child};
 pub use foreign::{name_by_type_id, Foreign, ForeignMessage};
 pub use gate::ForeignGate;
 pub use letters::dead_letter_type_id;

@@ -259,40 +259,58 @@ impl Supervisor {
             });
             defs.push(def);
         }
-        let b = bus.clone();
-        let sup = wait(py, handle, async move { builder.spawn(&b).await })?
-            .map_err(|e| spawn_error(py, e))?;
-        // The services this call adds to the export table, removed again if one is refused.
+        // The services this call adds to the export table, removed again if one is refused
+        // or the tree does not start.
         let mut added: Vec<String> = Vec::new();
+        let unexport = |added: &[String]| {
+            for service in added {
+                bus.exports().unexport(service);
+            }
+        };
+        // A Python child's service is exported before the tree starts, found through the
+        // child's gate (also once a killed child is spawned anew, with a new ref): the
+        // `on_start` of a child started after it reaches it by name.
         for def in &defs {
-            let Some(service) = &def.service else {
+            let (Some(service), ChildKind::Python { type_ids, .. }) = (&def.service, &def.kind)
+            else {
+                continue;
+            };
+            let Some(gate) = gates.get(&def.name) else {
                 continue;
             };
             let fresh = bus.exports().type_ids(service).is_none();
-            let exported = match &def.kind {
-                // Found anew on every call: a killed child is spawned anew, with a new ref.
-                ChildKind::Python { type_ids, .. } => sup
-                    .child::<ForeignActor<PyForeign>>(&def.name)
-                    .ok_or_else(|| format!("child `{}` is not running", def.name))
-                    .and_then(|_| {
-                        let gate = gates.get(&def.name);
-                        mycelium_foreign::export_child(
-                            bus, &sup, &def.name, gate, service, type_ids,
-                        )
-                        .map_err(|e| e.to_string())?;
-                        if let Some(gate) = gate {
-                            py_bus.actors().export(service, &gate.foreign().raised);
-                        }
-                        Ok(())
-                    }),
-                ChildKind::Rust { kind, .. } => kind.export_child(bus, &sup, &def.name, service),
+            if let Err(e) = mycelium_foreign::export_gated_child(bus, gate, service, type_ids) {
+                unexport(&added);
+                return Err(PyValueError::new_err(e.to_string()));
+            }
+            py_bus.actors().export(service, &gate.foreign().raised);
+            if fresh {
+                added.push(service.clone());
+            }
+        }
+        let b = bus.clone();
+        let spawned = wait(py, handle, async move { builder.spawn(&b).await });
+        let sup = match spawned {
+            Ok(Ok(sup)) => sup,
+            Ok(Err(e)) => {
+                unexport(&added);
+                return Err(spawn_error(py, e));
+            }
+            Err(e) => {
+                unexport(&added);
+                return Err(e);
+            }
+        };
+        // A Rust child's service, once the tree runs.
+        for def in &defs {
+            let (Some(service), ChildKind::Rust { kind, .. }) = (&def.service, &def.kind) else {
+                continue;
             };
-            if let Err(e) = exported {
+            let fresh = bus.exports().type_ids(service).is_none();
+            if let Err(e) = kind.export_child(bus, &sup, &def.name, service) {
                 // Nothing of a tree the caller gets no handle on is left running or exported:
                 // its children stop (their `on_stop` runs) before the error is raised.
-                for service in &added {
-                    bus.exports().unexport(service);
-                }
+                unexport(&added);
                 let stopping = sup.clone();
                 wait(py, handle, async move { stopping.stop().await })?;
                 return Err(PyValueError::new_err(e));

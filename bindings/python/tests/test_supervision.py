@@ -310,15 +310,44 @@ def test_a_tree_whose_child_service_is_taken_leaves_nothing_running(bus):
     ]
     with pytest.raises(ValueError, match="`svc` already takes"):
         bus.supervise(children)
-    # The tree was stopped (children in reverse start order) before the error, and the
-    # services it had exported are gone with it.
-    assert log == ["start owner", "start a", "start b", "stop b", "stop a"]
+    # A Python child's service is exported before the tree starts: the taken name is
+    # refused before any child starts, and the services exported before it are gone.
+    assert log == ["start owner"]
     assert bus.services() == ["svc"]
     # So the same tree starts once the name is free.
     children[2] = mycelium.python_child("b", Logged, {"log": log, "name": "b"}, service="svc2")
     sup = bus.supervise(children)
     assert sorted(bus.services()) == ["counter", "free", "svc", "svc2"]
     assert sup.child("b").ask(hb(4)).seq == 4
+    # A Rust child's service is exported once the tree runs: a taken one stops the tree
+    # (its children in reverse start order) before the error.
+    log.clear()
+    children = [
+        mycelium.python_child("a2", Logged, {"log": log, "name": "a2"}, service="free2"),
+        mycelium.rust_child("c2", "counter", service="svc"),
+    ]
+    with pytest.raises(ValueError, match="`svc` is taken"):
+        bus.supervise(children)
+    assert log == ["start a2", "stop a2"]
+    assert "free2" not in bus.services()
+
+
+def test_a_later_childs_start_reaches_an_earlier_childs_service_by_name(bus):
+    class Reader(mycelium.Actor):
+        def on_start(self, args):
+            self.seen = self.bus.ref("counter-a").ask(hb(41), timeout=5.0).seq
+
+        @mycelium.handler(Heartbeat)
+        def answer(self, h):
+            return hb(self.seen)
+
+    sup = bus.supervise(
+        [
+            mycelium.python_child("a", Logged, {"log": [], "name": "a"}, service="counter-a"),
+            mycelium.python_child("b", Reader, None),
+        ]
+    )
+    assert sup.child("b").ask(hb(0)).seq == 41
 
 
 def test_a_handler_on_virtual_time_that_asks_a_restarting_actor_waits_out_its_backoff_in_bus_time():
