@@ -764,7 +764,7 @@ enum MycStatus myc_replay_report_difference(const struct MycReplayReport *report
                                             struct MycDifference *out);
 
 // The report as a person reads it (`text` true) or as CSV with a header row
-// (`input,seq,time_ns,message,recorded,now`); the string belongs to the report.
+// (`input,seq,time_ns,message,recorded,now,before`); the string belongs to the report.
 //
 // # Safety
 // `report` is a live report; `out` is writable.
@@ -794,7 +794,8 @@ enum MycStatus myc_tree_new(uint32_t strategy,
 
 // Adds a foreign child: every restart re-runs `start` with the same `args` (copied). With a
 // `service` (may be null), it is exported under that name for `type_ids` (the message type
-// ids of the bus's schema) once the tree runs. On any failure (an argument refused, a name
+// ids of the bus's schema) before the tree starts, so that the start of a child added after
+// it reaches it by name. On any failure (an argument refused, a name
 // already taken) the callbacks' `free_user_data` has run (once)
 // when this returns (see `MycActorCallbacks::free_user_data`).
 //

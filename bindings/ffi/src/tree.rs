@@ -162,7 +162,8 @@ fn add(tree: &mut MycTree, spec: ChildSpec, entry: ChildEntry) -> Result<(), Err
 
 /// Adds a foreign child: every restart re-runs `start` with the same `args` (copied). With a
 /// `service` (may be null), it is exported under that name for `type_ids` (the message type
-/// ids of the bus's schema) once the tree runs. On any failure (an argument refused, a name
+/// ids of the bus's schema) before the tree starts, so that the start of a child added after
+/// it reaches it by name. On any failure (an argument refused, a name
 /// already taken) the callbacks' `free_user_data` has run (once)
 /// when this returns (see `MycActorCallbacks::free_user_data`).
 ///
@@ -406,9 +407,41 @@ pub unsafe extern "C" fn myc_tree_start(
             release(&mut tree, &hosted);
             return Err(e);
         }
+        // A foreign child's service is exported before the tree starts, found through the
+        // child's gate (also once a killed child is spawned anew, with a new ref): the start
+        // of a child after it reaches it by name. The services this call adds are removed
+        // again if the tree does not start or cannot be wired up.
+        let mut added: Vec<String> = Vec::new();
+        let exports = hosted.bus().exports();
+        let unexport = |added: &[String]| {
+            for service in added {
+                exports.unexport(service);
+            }
+        };
+        for c in &tree.children {
+            let (Some(service), Child::Foreign { type_ids, gate }) = (&c.service, &c.child) else {
+                continue;
+            };
+            let Gate::Held(gate) = gate else {
+                continue;
+            };
+            let fresh = exports.type_ids(service).is_none();
+            if let Err(e) =
+                mycelium_foreign::export_gated_child(hosted.bus(), gate, service, type_ids)
+            {
+                unexport(&added);
+                drop(builder);
+                release(&mut tree, &hosted);
+                return Err(Error::invalid(e.to_string()));
+            }
+            if fresh {
+                added.push(service.clone());
+            }
+        }
         let sup = match hosted.block_on(builder.spawn(hosted.bus())) {
             Ok(sup) => sup,
             Err(e) => {
+                unexport(&added);
                 // The children's callbacks go with the failed tree.
                 release(&mut tree, &hosted);
                 return Err(match e {
@@ -422,31 +455,25 @@ pub unsafe extern "C" fn myc_tree_start(
         let mut refused = None;
         for c in &mut tree.children {
             let exported = match &mut c.child {
-                Child::Foreign { type_ids, gate } => {
+                Child::Foreign { gate, .. } => {
                     let Some(actor) = sup.child::<ForeignActor<CForeign>>(&c.name) else {
                         refused = Some(format!("child `{}` is not running", c.name));
                         break;
                     };
                     let actor = gate.attach(actor);
-                    // Found anew on every call: a killed child is spawned anew, with a new ref.
-                    let exported = match &c.service {
-                        Some(service) => mycelium_foreign::export_child(
-                            hosted.bus(),
-                            &sup,
-                            &c.name,
-                            actor.gate().as_ref(),
-                            service,
-                            type_ids,
-                        )
-                        .map_err(|e| e.to_string()),
-                        None => Ok(()),
-                    };
                     // From here the gate is held only through the ref.
                     *gate = Gate::Through(actor);
-                    exported
+                    Ok(())
                 }
                 Child::Rust { kind } => match &c.service {
-                    Some(service) => kind.export_child(hosted.bus(), &sup, &c.name, service),
+                    Some(service) => {
+                        let fresh = exports.type_ids(service).is_none();
+                        let exported = kind.export_child(hosted.bus(), &sup, &c.name, service);
+                        if fresh && exported.is_ok() {
+                            added.push(service.clone());
+                        }
+                        exported
+                    }
                     None => Ok(()),
                 },
             };
@@ -456,6 +483,7 @@ pub unsafe extern "C" fn myc_tree_start(
             }
         }
         if let Some(refused) = refused {
+            unexport(&added);
             // Nothing of a tree that could not be wired up is left running.
             hosted.block_on(sup.stop());
             drop(sup);

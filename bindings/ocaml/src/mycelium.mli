@@ -486,8 +486,9 @@ module Supervisor : sig
     'args ->
     child
   (** [actor name def args]: an OCaml child; every restart re-runs [on_start args]. With
-      [~service], exported under that name once the tree runs; with [~hibernate:true], it
-      holds no task while its mailbox is empty (see {!spawn}). With [~record], it is
+      [~service], exported under that name before the tree starts (a later child's
+      [on_start] reaches it by name); with [~hibernate:true], it holds no task while its
+      mailbox is empty (see {!spawn}). With [~record], it is
       recorded into that journal from its first start, across its restarts, as an actor of
       the type [record_as] (default ["OCamlActor"]), as {!spawn} [~record] records one; an
       actor that handles plain OCaml values is refused ([Invalid_argument]). *)
