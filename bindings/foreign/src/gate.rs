@@ -207,6 +207,14 @@ impl<F: Foreign> ForeignGate<F> {
         self.guard(guard)
     }
 
+    /// True once a handler of the current incarnation has failed and the incarnation waits
+    /// for its task to end it (the asker may have heard of the failure already). False while
+    /// a handler holds the state (it has not failed yet).
+    pub(crate) fn failing(&self) -> bool {
+        self.try_lock_raw()
+            .is_some_and(|slot| matches!(*slot, Slot::Failed { .. }))
+    }
+
     pub(crate) fn try_lock(&self) -> Option<SlotGuard<'_, F::State>> {
         self.try_lock_raw().map(|guard| self.guard(guard))
     }

@@ -346,9 +346,14 @@ impl<F: Foreign> ForeignRef<F> {
         }
     }
 
-    /// Asks the actor to stop after the message it is handling.
+    /// Asks the actor to stop after the message it is handling. An actor whose handler has
+    /// just failed is left to end with that failure (its supervisor, if it has one, restarts
+    /// it): a stop would overtake the marker that fails its task, and end it normally.
     pub fn stop(&self) {
         if let Some(gate) = self.gate() {
+            if gate.failing() {
+                return;
+            }
             // No direct call once a stop is asked for, and no more of the queue taken from
             // the mailbox (the next start allows both again).
             gate.inner.direct_enabled.store(false, Ordering::Release);

@@ -673,3 +673,45 @@ fn replay_alone<F: Foreign<Args = ()>>(
     });
     hosted.block_on(task).unwrap()
 }
+
+/// A recorded actor takes every message through its mailbox, so its asker hears of a failure
+/// from the host thread while the actor's task has yet to end the incarnation. A stop asked
+/// for right then (a program that lets go of the actor at once) no longer overtakes the
+/// failure: the actor ends with it, and so does its journal, whose replay would otherwise
+/// differ (it recorded `stopped normally`).
+#[test]
+fn a_stop_right_after_a_failed_ask_leaves_the_failure_the_actors_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = journal(dir.path());
+    let recording = Arc::new(Recording::new(journal.clone()).described::<ForeignRecord>());
+    // On one thread the asker, woken by the answer, runs before the actor's task takes the
+    // marker: the race as a program's thread wins it.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let bus = rt.block_on(async { Bus::new() });
+    for round in 0..100 {
+        let reason = rt.block_on(async {
+            let a = spawn_recorded(
+                &bus,
+                Arc::new(Counter::default()),
+                (),
+                SpawnOptions::new(),
+                ForeignRecording::new(recording.clone(), "A"),
+            )
+            .await
+            .unwrap();
+            assert!(a.ask(msg(7, b"boom"), None).await.is_err());
+            a.stop();
+            a.wait_for_stop().await
+        });
+        assert!(reason.is_failure(), "round {round}: {reason}");
+    }
+    journal.close().unwrap();
+    let normal = records(dir.path())
+        .iter()
+        .filter(|r| r.kind == Kind::Stopped && r.payload_text() == Some("stopped normally"))
+        .count();
+    assert_eq!(normal, 0, "no incarnation was recorded as stopped normally");
+}
