@@ -298,9 +298,19 @@ impl<F: Foreign> Actor for ForeignActor<F> {
             armed: true,
         };
         let installing = gate.clone();
+        // What `start` sends comes from this actor, as what a handler sends does.
+        let sender = mycelium_actors::recording::Source::Actor(me.id());
         let started = on_host(virtual_time, move || {
             let direct = !virtual_time;
-            installing.start_and_install(|| spec.foreign.start(&spec.args, &gated), direct, &claim)
+            installing.start_and_install(
+                || {
+                    mycelium_actors::recording::sending_as_now(sender, || {
+                        spec.foreign.start(&spec.args, &gated)
+                    })
+                },
+                direct,
+                &claim,
+            )
         })
         .await;
         // No await from here on: the actor value owns the state before a kill can come.
@@ -342,12 +352,16 @@ impl<F: Foreign> Actor for ForeignActor<F> {
         // killed state, not stopped.
         let killed = Arc::new(AtomicBool::new(false));
         let _kill = KilledIfDropped(killed.clone());
+        // What `stop` sends comes from this actor, as what a handler sends does.
+        let sender = mycelium_actors::recording::Source::Actor(me.id());
         let _ = on_host(ctx.bus().clock().is_virtual(), move || {
             if let Some(state) = gate.take(incarnation) {
                 if killed.load(Ordering::Acquire) {
                     gate.inner.foreign.abandon(state);
                 } else {
-                    gate.inner.foreign.stop(state, &reason);
+                    mycelium_actors::recording::sending_as_now(sender, || {
+                        gate.inner.foreign.stop(state, &reason)
+                    });
                 }
             }
             gate.inner.mail.requeue(&me);
