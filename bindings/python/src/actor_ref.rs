@@ -293,11 +293,13 @@ impl ActorRef {
         foreign.plain_handler(message)?;
         let held = foreign.hold(message.clone().unbind());
         let key = held.body.clone();
-        let sent = if wait_room {
-            self.tell(py, held.type_id, held.body)
-        } else {
-            self.try_tell(held.type_id, held.body)
-        };
+        let sent = crate::recording::sending_object(&foreign, &key, message, || {
+            if wait_room {
+                self.tell(py, held.type_id, held.body)
+            } else {
+                self.try_tell(held.type_id, held.body)
+            }
+        });
         if sent.is_err() {
             // Not queued: not kept for the actor either.
             drop(foreign.take(py, &key));
@@ -658,7 +660,10 @@ fn ask_local<'py>(
     };
     let foreign = local_target(actor)?;
     let handle = r.handle()?.clone();
-    let asked = wait(py, &handle, r.ask_future(held.type_id, held.body, timeout))?;
+    let key = held.body.clone();
+    let asked = crate::recording::sending_object(&foreign, &key, message, || {
+        wait(py, &handle, r.ask_future(held.type_id, held.body, timeout))
+    })?;
     let (reply_type, reply) = asked.map_err(|e| e.raise(py))?;
     if reply_type == LOCAL_TYPE_ID {
         foreign.take(py, &reply)

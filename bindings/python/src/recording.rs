@@ -187,14 +187,62 @@ impl Recorder {
     }
 }
 
+/// A plain object this thread sends to another Python actor, held in the receiver's table
+/// under `body`: the records of the send and of its answer (held there too) describe them,
+/// which the sender's own table does not hold.
+struct Sending {
+    body: Vec<u8>,
+    object: Py<PyAny>,
+    receiver: Arc<PyForeign>,
+}
+
+thread_local! {
+    static SENDING: std::cell::RefCell<Option<Sending>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `send`, which sends the plain object `object` to the actor of `receiver`, held there
+/// under `body`: a recorded sender's records of the send and of its answer pickle them (where
+/// the recorder allows pickle).
+pub(crate) fn sending_object<R>(
+    receiver: &Arc<PyForeign>,
+    body: &[u8],
+    object: &Bound<'_, PyAny>,
+    send: impl FnOnce() -> R,
+) -> R {
+    let sending = Sending {
+        body: body.to_vec(),
+        object: object.clone().unbind(),
+        receiver: receiver.clone(),
+    };
+    let outer = SENDING.with(|s| s.replace(Some(sending)));
+    let result = send();
+    SENDING.with(|s| s.replace(outer));
+    result
+}
+
+/// The plain object carried by `body` that this thread is sending, or that answers it.
+fn being_sent<'py>(py: Python<'py>, body: &[u8]) -> Option<Bound<'py, PyAny>> {
+    SENDING.with(|s| {
+        let s = s.borrow();
+        let sending = s.as_ref()?;
+        if sending.body == body {
+            return Some(sending.object.bind(py).clone());
+        }
+        sending.receiver.peek(py, body)
+    })
+}
+
 /// How the Python actor `foreign` writes `msg` (see the module doc).
 pub(crate) fn describe(foreign: &PyForeign, msg: &ForeignMessage, pickle: bool) -> ForeignRecord {
     if msg.type_id != LOCAL_TYPE_ID {
         return ForeignRecord::contract(msg, static_name(&foreign.message_class(msg.type_id)));
     }
     let described = callbacks::attach(|py| -> PyResult<ForeignRecord> {
-        let Some(object) = foreign.peek(py, &msg.body) else {
-            // Held by another actor (a plain object this one sends): not readable here.
+        let Some(object) = foreign
+            .peek(py, &msg.body)
+            .or_else(|| being_sent(py, &msg.body))
+        else {
+            // Held by another actor, and not sent by this thread: not readable here.
             return Ok(ForeignRecord::unrecordable("a plain object"));
         };
         let ty = object.get_type();

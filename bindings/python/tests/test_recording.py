@@ -5,6 +5,7 @@ recording process killed with SIGKILL replayed up to its last whole record."""
 
 import dataclasses
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -147,6 +148,41 @@ def test_plain_objects_are_recorded_only_where_pickle_is_allowed(tmp_path):
         with pytest.raises(ValueError, match="pickle=True"):
             bus.supervise([mycelium.python_child("book", Book, record=rec)])
     rec.close()
+
+
+class NoteTaker(mycelium.Actor):
+    @mycelium.handler(dict)
+    def note(self, d):
+        return len(d)
+
+
+class NoteSender(mycelium.Actor):
+    """Tells its note taker (its argument) a dict and asks it another for each heartbeat."""
+
+    def on_start(self, taker):
+        self.taker = taker
+
+    @mycelium.handler(Heartbeat)
+    def send(self, h):
+        self.taker.tell({"seq": h.seq})
+        self.taker.ask({"asked": h.seq})
+        return h
+
+
+def test_a_plain_object_an_actor_sends_is_recorded_pickled_where_pickle_is_allowed(tmp_path):
+    path = str(tmp_path / "notes")
+    rec = journal.Recorder(path, schema=mycelium.trading, pickle=True)
+    with mycelium.Bus(schema=mycelium.trading, record=rec) as bus:
+        taker = bus.spawn(NoteTaker)
+        sender = bus.spawn(NoteSender, taker)
+        sender.ask(Heartbeat(ts_ns=1, seq=5, sender="feed"))
+    rec.close()
+    assert rec.unrecorded() == []
+    sent = journal.Journal(path).rows(kind="sent", actor=int(sender.id.lstrip("#")))
+    assert [(r.type, pickle.loads(r.payload)) for r in sent] == [
+        ("pickle:builtins.dict", {"seq": 5}),
+        ("pickle:builtins.dict", {"asked": 5}),
+    ]
 
 
 def test_replay_names_what_it_cannot_do(tmp_path):
