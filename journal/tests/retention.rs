@@ -69,6 +69,7 @@ async fn an_actor_whose_start_retention_deleted_is_refused_and_one_started_since
     );
     let message = refused.to_string();
     assert!(message.contains("retention"), "{message}");
+    assert!(!message.contains("  "), "{message}");
     assert!(message.contains(&format!("#{new}")), "{message}");
 
     let bus = Bus::builder().virtual_time().build().unwrap();
