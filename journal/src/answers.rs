@@ -183,7 +183,7 @@ impl<M: Send + 'static, R: Send + 'static> RecordedAnswers<M, R> {
         while let Some(record) = records.next_ref() {
             let record = record?;
             match record.kind {
-                Kind::Gap | Kind::Cut => break,
+                Kind::Gap | Kind::Cut | Kind::Resumed => break,
                 _ if record.actor.id != actor || record.actor.node != 0 => {}
                 Kind::Sent if record.asked && record.name == ask_name && asked.is_none() => {
                     if let Origin::Actor(to) = record.origin {

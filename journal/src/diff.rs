@@ -131,7 +131,7 @@ fn events(
     let mut by_actor: BTreeMap<ActorAddr, Vec<String>> = BTreeMap::new();
     for r in journal.records() {
         let r = r?;
-        if matches!(r.kind, Kind::Gap | Kind::Cut) {
+        if matches!(r.kind, Kind::Gap | Kind::Cut | Kind::Resumed) {
             continue;
         }
         by_actor

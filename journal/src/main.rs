@@ -134,6 +134,7 @@ fn ls(dir: &str) -> Result<(), String> {
     let mut actors: BTreeMap<ActorAddr, u64> = BTreeMap::new();
     let mut gaps = Vec::new();
     let mut cuts = Vec::new();
+    let mut resumed = Vec::new();
     let mut first_last: Option<(u64, u64)> = None;
     let mut time_range: Option<(u64, u64)> = None;
     let mut count = 0u64;
@@ -152,6 +153,7 @@ fn ls(dir: &str) -> Result<(), String> {
         match r.kind {
             Kind::Gap => gaps.extend(r.gap()),
             Kind::Cut => cuts.extend(r.cut()),
+            Kind::Resumed => resumed.push(r.seq),
             _ => {
                 *actors.entry(r.actor).or_default() += 1;
                 time_range = Some(match time_range {
@@ -191,6 +193,12 @@ fn ls(dir: &str) -> Result<(), String> {
     }
     for gap in &gaps {
         out.push_str(&format!("gap      {gap}\n"));
+    }
+    for seq in &resumed {
+        out.push_str(&format!(
+            "resumed  record {seq}: the writer opened the journal again after closing it; a \
+             new run begins (a replay covers the run before it)\n"
+        ));
     }
     for cut in &cuts {
         let how = if cut.bytes == 0 {
@@ -520,6 +528,14 @@ fn replay_plan(dir: &str) -> Result<(), String> {
                         r.seq
                     ));
                 }
+                continue;
+            }
+            Kind::Resumed => {
+                stops.push(format!(
+                    "a replay ends at record {} (what follows is another run: the writer \
+                     opened the journal again)",
+                    r.seq
+                ));
                 continue;
             }
             _ => {}

@@ -462,7 +462,8 @@ impl Records<'_> {
                         _ => 1,
                     };
                     let skip = self.from_ns.is_some_and(|from| {
-                        record.time_ns < from && !matches!(record.kind, Kind::Gap | Kind::Cut)
+                        record.time_ns < from
+                            && !matches!(record.kind, Kind::Gap | Kind::Cut | Kind::Resumed)
                     });
                     let at = self.pos + frame::HEAD;
                     self.expected = Some(expected.saturating_add(advance));

@@ -39,11 +39,14 @@ pub enum Kind {
     /// The actor's random numbers ([`Context::rng`](mycelium_actors::Context::rng)) were
     /// seeded (an input: the bus seed and the stream, two `u64`s, served to a replay).
     Seeded = 14,
+    /// resumed (the writer opened the journal again after its writer closed it: a new run
+    /// begins here, its actors numbered anew; a replay covers the run before it).
+    Resumed = 15,
 }
 
 impl Kind {
     /// Every kind, in code order.
-    pub const ALL: [Kind; 14] = [
+    pub const ALL: [Kind; 15] = [
         Kind::Handled,
         Kind::Sent,
         Kind::Published,
@@ -58,6 +61,7 @@ impl Kind {
         Kind::Cut,
         Kind::Answered,
         Kind::Seeded,
+        Kind::Resumed,
     ];
 
     /// The kind with this code.
@@ -82,6 +86,7 @@ impl Kind {
             Kind::Cut => "cut",
             Kind::Answered => "answered",
             Kind::Seeded => "seeded",
+            Kind::Resumed => "resumed",
         }
     }
 

@@ -1232,7 +1232,7 @@ impl<A: Actor> Replay<A> {
             let record = record?;
             recorded_here |= record.actor.id == actor
                 && record.actor.node == 0
-                && !matches!(record.kind, Kind::Gap | Kind::Cut);
+                && !matches!(record.kind, Kind::Gap | Kind::Cut | Kind::Resumed);
             match record.kind {
                 Kind::Gap => {
                     gap = record.gap();
@@ -1242,6 +1242,8 @@ impl<A: Actor> Replay<A> {
                     cut = cut_record(&record);
                     break;
                 }
+                // Another run: a replay covers the one before it.
+                Kind::Resumed => break,
                 _ if record.actor.id != actor || record.actor.node != 0 => {}
                 Kind::TimerFired => timers.add(incarnation, &record, inputs.len()),
                 Kind::Handled => {
@@ -1296,7 +1298,7 @@ impl<A: Actor> Replay<A> {
             let read: Vec<Record> = journal
                 .records()
                 .map_while(Result::ok)
-                .take_while(|r| !matches!(r.kind, Kind::Gap | Kind::Cut))
+                .take_while(|r| !matches!(r.kind, Kind::Gap | Kind::Cut | Kind::Resumed))
                 .collect();
             let recorded = started_actors(&read);
             return Err(match deleted {

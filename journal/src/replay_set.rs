@@ -321,6 +321,8 @@ impl ReplaySet {
                     cut = cut_record(&record.borrowed());
                     break;
                 }
+                // Another run: a replay covers the one before it.
+                Kind::Resumed => break,
                 _ => records.push(record),
             }
         }

@@ -339,14 +339,23 @@ impl JournalWriter {
             ..WriterStats::default()
         };
         let mut next_seq = resume.next_seq;
-        if let Some(cut) = resume.cut {
-            let payload = record::cut_payload(cut);
-            let entry = Entry {
+        // A journal its writer closed, continued: a new run begins (a crash's cut says so
+        // itself).
+        let resumed = resume.cut.is_none() && resume.next_seq > 0;
+        let cut = resume.cut.map(record::cut_payload);
+        let first = match &cut {
+            Some(payload) => Some(Entry {
                 origin: Origin::Journal,
                 encoding: Encoding::Journal,
-                payload: &payload,
+                payload,
                 ..Entry::new(Kind::Cut, 0, ActorAddr::default())
-            };
+            }),
+            None => resumed.then(|| Entry {
+                origin: Origin::Journal,
+                ..Entry::new(Kind::Resumed, 0, ActorAddr::default())
+            }),
+        };
+        if let Some(entry) = first {
             let mut buf = Vec::new();
             push_frame(&mut buf, &entry, next_seq);
             next_seq += 1;

@@ -308,17 +308,25 @@ fn a_journal_opened_again_continues_its_numbering_in_a_new_segment() {
     for round in 0..3u64 {
         let writer =
             JournalWriter::open(dir.path(), JournalOptions::new(JournalSchema::none())).unwrap();
+        // After the first run, each begins with its `resumed` record.
         for i in 0..4 {
             assert_eq!(
                 writer.append(&handled(i, b"a")).unwrap().seq(),
-                round * 4 + i
+                round * 5 + i
             );
         }
         writer.close().unwrap();
     }
     let journal = JournalReader::open(dir.path()).unwrap();
     assert_eq!(journal.segments().len(), 3);
-    assert_eq!(read_all(dir.path()).len(), 12);
+    let back = read_all(dir.path());
+    assert_eq!(back.len(), 14);
+    let resumed: Vec<u64> = back
+        .iter()
+        .filter(|r| r.kind == Kind::Resumed)
+        .map(|r| r.seq)
+        .collect();
+    assert_eq!(resumed, vec![4, 9]);
 }
 
 #[test]
@@ -373,4 +381,65 @@ fn an_empty_directory_is_no_journal() {
     let dir = tempfile::tempdir().unwrap();
     let err = JournalReader::open(dir.path()).unwrap_err();
     assert!(matches!(err, JournalError::NoSegments { .. }), "{err}");
+}
+
+/// A journal its writer closed and a new process opens again holds two runs, told apart by
+/// a `resumed` record; a replay of an actor of the first run stops there, as at the end of
+/// the journal, rather than feeding it the second run's inputs of the actor numbered alike.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_journal_opened_again_after_a_close_begins_a_new_run_that_a_replay_stops_before() {
+    use std::sync::Arc;
+
+    use mycelium_actors::{Actor, BoxError, Bus, Context, Handler, SpawnOptions};
+    use mycelium_journal::{Recording, Replay, ReplayMode};
+
+    struct Sum(u64);
+    impl Actor for Sum {
+        type Args = ();
+        async fn on_start(_: (), _: &mut Context<Self>) -> Result<Self, BoxError> {
+            Ok(Sum(0))
+        }
+    }
+    impl Handler<u64> for Sum {
+        type Reply = u64;
+        async fn handle(&mut self, n: u64, _: &mut Context<Self>) -> u64 {
+            self.0 += n;
+            self.0
+        }
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut actors = Vec::new();
+    for run in [[1u64, 2, 3], [10, 20, 30]] {
+        let journal =
+            JournalWriter::open(dir.path(), JournalOptions::new(JournalSchema::none())).unwrap();
+        let recording = Arc::new(Recording::new(journal.clone()).serde::<u64>());
+        // A bus of its own, as a new process has: its first actor is numbered as before.
+        let bus = Bus::builder().virtual_time().build().unwrap();
+        let sum = bus
+            .spawn_with::<Sum>((), SpawnOptions::new().record(recording))
+            .unwrap();
+        for n in run {
+            sum.ask(n).await.unwrap();
+        }
+        sum.stop();
+        sum.wait_for_stop().await;
+        journal.close().unwrap();
+        actors.push(sum.id().local());
+    }
+    assert_eq!(actors[0], actors[1], "numbered anew by the new run");
+    let records = read_all(dir.path());
+    let resumed: Vec<_> = records.iter().filter(|r| r.kind == Kind::Resumed).collect();
+    assert_eq!(resumed.len(), 1);
+    assert_eq!(resumed[0].origin, Origin::Journal);
+
+    let journal = JournalReader::open(dir.path()).unwrap();
+    let bus = Bus::builder().virtual_time().build().unwrap();
+    let report = Replay::<Sum>::new(())
+        .serde::<u64>()
+        .run(&journal, actors[0], &bus, ReplayMode::Compare)
+        .await
+        .unwrap();
+    assert!(report.differences.is_empty(), "{report}");
+    assert_eq!(report.inputs, 3, "the first run's inputs, not the second's");
 }

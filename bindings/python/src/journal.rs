@@ -209,7 +209,9 @@ pub(crate) fn journal_rows<'py>(
             Ok(r) => r,
             Err(e) => return Err(journal_error(py, e, Some(rows))),
         };
-        if end_ns.is_some_and(|end| r.time_ns >= end) && !matches!(r.kind, Kind::Gap | Kind::Cut) {
+        if end_ns.is_some_and(|end| r.time_ns >= end)
+            && !matches!(r.kind, Kind::Gap | Kind::Cut | Kind::Resumed)
+        {
             continue;
         }
         if actor.is_some_and(|(node, id)| r.actor != ActorAddr { node, id }) {

@@ -13,7 +13,8 @@ A journal is the directory a recorded bus writes (``docs/journal.md`` has its fo
 Each row is a :class:`Row` (a named tuple): ``seq``, ``time_ns`` (bus time), ``kind``
 (``handled``, ``sent``, ``published``, ``replied``, ``answered`` (the answer to an ask the
 actor made), ``timer-fired``, ``clock-read``, ``seeded`` (the seeding of a Rust actor's
-random numbers), ``started``, ``failed``, ``restarted``, ``stopped``, ``gap``, ``cut``),
+random numbers), ``started``, ``failed``, ``restarted``, ``stopped``, ``gap``, ``cut``,
+``resumed`` (a new run of a journal opened again)),
 ``actor`` and
 ``node`` (the recorded actor's number and node), ``origin`` (``None``, ``("actor", node,
 id)``, ``("remote", node)``, ``("timer", id)``, ``("outside",)``, ``("python", 1)``,
