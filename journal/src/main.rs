@@ -233,6 +233,8 @@ fn show_time(ns: u64) -> String {
 #[derive(Default)]
 struct Filter {
     actor: Option<ActorAddr>,
+    /// The node name `--actor N@NAME` gave, resolved against the journal's own node.
+    actor_node_name: Option<String>,
     kinds: Option<Vec<Kind>>,
     types: Option<Vec<String>>,
     from: Option<u64>,
@@ -249,7 +251,11 @@ impl Filter {
                     .ok_or_else(|| format!("{flag} needs a value\n\n{USAGE}"))
             };
             match flag.as_str() {
-                "--actor" => f.actor = Some(parse_actor(value()?)?),
+                "--actor" => {
+                    let (actor, name) = parse_actor(value()?)?;
+                    f.actor = Some(actor);
+                    f.actor_node_name = name;
+                }
                 "--kind" => {
                     let kinds = value()?
                         .split(',')
@@ -278,17 +284,27 @@ impl Filter {
     }
 }
 
-fn parse_actor(text: &str) -> Result<ActorAddr, String> {
-    let bad =
-        || format!("--actor takes an actor number, optionally @NODE (7, #7, 7@2), not {text:?}");
+/// An actor's address: its number, and its node's number, or the node's name (resolved once
+/// the journal is open: the journal's own node is node 0).
+fn parse_actor(text: &str) -> Result<(ActorAddr, Option<String>), String> {
+    let bad = || {
+        format!(
+            "--actor takes an actor number, optionally @NODE (7, #7, 7@2, 7@gateway), not {text:?}"
+        )
+    };
     let text = text.strip_prefix('#').unwrap_or(text);
     let (id, node) = match text.split_once('@') {
         Some((id, node)) => (id, node.strip_prefix("node").unwrap_or(node)),
         None => (text, "0"),
     };
-    Ok(ActorAddr {
-        node: node.parse().map_err(|_| bad())?,
-        id: id.parse().map_err(|_| bad())?,
+    let id = id.parse().map_err(|_| bad())?;
+    Ok(match node.parse() {
+        Ok(node) => (ActorAddr { node, id }, None),
+        Err(_) if !node.is_empty() => (
+            ActorAddr { node: 0, id },
+            Some(text.split_once('@').map_or(node, |(_, n)| n).to_owned()),
+        ),
+        Err(_) => return Err(bad()),
     })
 }
 
@@ -331,6 +347,16 @@ fn emit(text: &str) -> Result<(), String> {
 
 fn cat(dir: &str, filter: &Filter) -> Result<(), String> {
     let journal = open(dir)?;
+    if let Some(name) = &filter.actor_node_name {
+        let own = &journal.header().node;
+        if name != own {
+            return Err(format!(
+                "--actor names node {name:?}, but this journal was recorded by node {own:?}: \
+                 its own actors are @0 (or @{own}), other nodes' by the numbers its records give \
+                 them (ls lists them)"
+            ));
+        }
+    }
     // Contract payloads are shown decoded where the journal carries its schema's text.
     let schema = journal.header().schema.schema().and_then(Result::ok);
     let stdout = io::stdout();

@@ -114,7 +114,7 @@ pub enum ReplayError {
         inputs: u64,
     },
     /// An input that cannot be fed again.
-    #[error("input {seq} ({name}) cannot be replayed: {reason}")]
+    #[error("the input of record {seq} ({name}) cannot be replayed: {reason}")]
     Input {
         /// Its sequence number.
         seq: u64,

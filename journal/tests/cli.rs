@@ -80,6 +80,16 @@ fn cat_prints_json_lines_filtered_by_actor_kind_type_and_time() {
     let out = lines(&tool(&["cat", d, "--actor", "3", "--kind", "published"]));
     assert_eq!(out.len(), 10);
     assert!(out.iter().all(|v| v["type"] == "Order"));
+    // The journal's own node by its name, as `ls` shows it.
+    let named = lines(&tool(&["cat", d, "--actor", "3@n1", "--kind", "published"]));
+    assert_eq!(named, out);
+    let other = tool(&["cat", d, "--actor", "3@elsewhere"]);
+    assert!(!other.status.success());
+    assert!(
+        String::from_utf8_lossy(&other.stderr).contains("recorded by node \"n1\""),
+        "{}",
+        String::from_utf8_lossy(&other.stderr)
+    );
 
     let out = lines(&tool(&[
         "cat", d, "--type", "Tick", "--from", "2ms", "--to", "5000000",
