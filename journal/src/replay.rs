@@ -211,8 +211,14 @@ pub const SHOWN_CHARS: usize = 400;
 
 /// `text` cut to [`SHOWN_CHARS`] characters, saying how long it was.
 fn shorten(text: &str) -> std::borrow::Cow<'_, str> {
+    // One report line each: a line break inside (a failure's text) is shown as `\n`.
+    let text: std::borrow::Cow<'_, str> = if text.contains(['\n', '\r']) {
+        text.replace('\n', "\\n").replace('\r', "\\r").into()
+    } else {
+        text.into()
+    };
     match text.char_indices().nth(SHOWN_CHARS) {
-        None => text.into(),
+        None => text,
         Some((end, _)) => {
             format!("{}... ({} characters)", &text[..end], text.chars().count()).into()
         }
@@ -1591,6 +1597,33 @@ pub(crate) fn before(
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_report_keeps_each_output_on_its_line() {
+        let report = ReplayReport {
+            actor: 3,
+            inputs: 1,
+            cut: None,
+            differences: vec![Difference {
+                input: 0,
+                seq: 5,
+                time_ns: 0,
+                message: "Order".into(),
+                recorded: "nothing".into(),
+                now: "failed: order 5,\n qty 60".into(),
+                before: Vec::new(),
+                recorded_outputs: Vec::new(),
+                now_outputs: vec!["failed: order 5,\n qty 60".into()],
+            }],
+        };
+        let text = report.to_string();
+        assert!(
+            text.contains("+ now:      failed: order 5,\\n qty 60\n"),
+            "{text}"
+        );
+        // The CSV keeps the text as it is.
+        assert!(report.to_csv().contains("order 5,\n qty 60"));
+    }
 
     /// A few outputs that match, differ, or match only without a payload; stops ended from
     /// outside or not; a cut.

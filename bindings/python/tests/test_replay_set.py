@@ -199,34 +199,35 @@ def test_actors_that_reach_each_other_by_service_name_replay_as_a_set(tmp_path):
 
 
 class Greeter(Trader):
-    """Asks the venue once in `on_start` and tells it once in `on_stop`: messages of the
-    actor itself, which a set makes again rather than feeds."""
+    """Asks the venue once in `on_start`: a message of the actor itself, which a set makes
+    again rather than feeds."""
 
     def on_start(self, venue):
         super().on_start(venue)
         self.total = venue.ask(hb(1, "greeter")).seq
 
-    def on_stop(self, reason):
-        self.venue.tell(hb(2, "greeter"))
 
-
-def test_what_an_actor_sends_from_on_start_and_on_stop_is_its_own_and_replays_unchanged(tmp_path):
+def test_what_an_actor_sends_from_on_start_is_its_own_and_replays_unchanged(tmp_path):
     path = str(tmp_path / "journal")
     rec = journal.Recorder(path, schema=mycelium.trading)
     with mycelium.Bus(schema=mycelium.trading, record=rec) as bus:
         venue = bus.spawn(Venue)
         greeter = bus.spawn(Greeter, venue)
         assert greeter.ask(hb(3)).seq == 11 + 32
-        greeter.stop()
-        greeter.wait_for_stop()
     rec.close()
     venue_rows = journal.Journal(path, schema=mycelium.trading).rows(
         kind="handled", actor=int(venue.id.lstrip("#"))
     )
     greeter_number = int(greeter.id.lstrip("#"))
-    assert [r.origin for r in venue_rows] == [("actor", 0, greeter_number)] * 3
+    assert [r.origin for r in venue_rows] == [("actor", 0, greeter_number)] * 2
     with journal.ReplaySet(path, schema=mycelium.trading) as replay:
         v = replay.spawn(Venue)
         replay.spawn(Greeter, v)
         report = replay.run(mode="compare")
     assert report.ok, str(report)
+
+
+def test_a_reports_line_shows_a_line_break_in_an_output_as_such():
+    from mycelium._replay import _shorten
+
+    assert _shorten("failed: ValueError: order 5,\n qty 60") == "failed: ValueError: order 5,\\n qty 60"

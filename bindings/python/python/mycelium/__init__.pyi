@@ -334,7 +334,9 @@ class Bus:
         restarts `within` seconds make it give up and fail the bus. A negative `within` or
         `max_restarts` raises `ValueError` naming it before anything starts; a child whose
         first `on_start` raises, `StartFailed` (its `child` names it)."""
-    def dead_letters(self) -> list[dict[str, str]]: ...
+    def dead_letters(self) -> list[dict[str, str]]:
+        """Takes the dead letters held so far (actor, actor_type, message_type, reason): a
+        second call returns only those since."""
     def shutdown(self, timeout: float = 5.0) -> dict[str, int]:
         """Stops every actor (each `on_stop` runs), killing what is alive after `timeout`
         seconds; returns `{"stopped": n, "killed": n}`. A killed Python actor's `on_stop` does

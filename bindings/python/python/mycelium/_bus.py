@@ -584,7 +584,8 @@ class Bus:
         return Supervisor(native, accepts)
 
     def dead_letters(self) -> list[dict[str, str]]:
-        """Takes the dead letters recorded so far (actor, actor_type, message_type, reason)."""
+        """Takes the dead letters held so far (actor, actor_type, message_type, reason): a
+        second call returns only those since."""
         return self._native.dead_letters()
 
     def shutdown(self, timeout: float = 5.0) -> dict[str, int]:

@@ -72,6 +72,8 @@ SHOWN_CHARS = 400
 
 
 def _shorten(text: str) -> str:
+    # One report line each: a line break inside (an exception's text) is shown as `\n`.
+    text = text.replace("\n", "\\n").replace("\r", "\\r")
     if len(text) <= SHOWN_CHARS:
         return text
     return f"{text[:SHOWN_CHARS]}... ({len(text)} characters)"
