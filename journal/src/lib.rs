@@ -89,6 +89,7 @@ pub use replay_set::{
 };
 pub use replayer::{replayer, set_replayer, REPLAYER_FILE};
 pub use segment::{index_path, segment_path, INDEX_EXT, SEGMENT_EXT};
+pub use shown::ShowPayload;
 pub use writer::{Appended, JournalOptions, JournalWriter, WhenBehind, WriterStats, WRITER_SOURCE};
 
 /// The largest record (frame head and body) a journal holds: 16 MiB.

@@ -352,6 +352,13 @@ impl ReplaySet {
         })
     }
 
+    /// Shows the payloads of the report with `show` first (a binding's serialization of its
+    /// language's objects; contract messages and JSON are shown as ever where it gives none).
+    pub fn show_payloads_with(&mut self, show: crate::ShowPayload) -> &mut Self {
+        self.shown.with(show);
+        self
+    }
+
     /// The recorded actors: number and type, in the order they first started (those started
     /// before the oldest record the journal keeps, when its retention limit deleted older
     /// ones, are not: they cannot be replayed).

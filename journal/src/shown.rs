@@ -9,10 +9,15 @@ use crate::reader::JournalReader;
 use crate::record::{Encoding, Record};
 use crate::replay::Output;
 
+/// Shows a payload of the type named `name` as a person reads it, or `None` to leave it to
+/// the report (a binding shows its language's serialized objects: Python's pickles).
+pub type ShowPayload = std::sync::Arc<dyn Fn(&str, &[u8]) -> Option<String> + Send + Sync>;
+
 /// How a report shows payloads: with the schema of the journal it replays, if it has one.
 #[derive(Default)]
 pub(crate) struct Shown {
     schema: Option<Schema>,
+    custom: Option<ShowPayload>,
 }
 
 impl Shown {
@@ -20,18 +25,29 @@ impl Shown {
     pub(crate) fn of(journal: &JournalReader) -> Shown {
         Shown {
             schema: journal.header().schema.schema().and_then(Result::ok),
+            custom: None,
         }
     }
 
-    /// The payload of a message of type `name`: text as it is; a contract message of the
-    /// schema as a JSON object of its fields; else its bytes in hex.
+    /// Shows payloads first with `show`.
+    pub(crate) fn with(&mut self, show: ShowPayload) {
+        self.custom = Some(show);
+    }
+
+    /// The payload of a message of type `name`: text as it is; as the binding's `custom`
+    /// shows it, where it does; a contract message of the schema as a JSON object of its
+    /// fields; else its bytes in hex.
     pub(crate) fn payload(&self, name: &str, payload: &[u8]) -> String {
         if let Ok(text) = std::str::from_utf8(payload) {
             if !text.chars().any(char::is_control) {
                 return text.to_owned();
             }
         }
-        self.contract(name, payload).unwrap_or_else(|| hex(payload))
+        self.custom
+            .as_ref()
+            .and_then(|show| show(name, payload))
+            .or_else(|| self.contract(name, payload))
+            .unwrap_or_else(|| hex(payload))
     }
 
     fn contract(&self, name: &str, payload: &[u8]) -> Option<String> {

@@ -272,6 +272,22 @@ pub(crate) fn describe(foreign: &PyForeign, msg: &ForeignMessage, pickle: bool) 
     }
 }
 
+/// A pickled plain object of a report (`name` its recorded type, `pickle:module.QualName`)
+/// as its `repr`; `None` for another payload, or one pickle cannot load here.
+pub(crate) fn show_pickled(name: &str, payload: &[u8]) -> Option<String> {
+    if !name.starts_with(PICKLE) {
+        return None;
+    }
+    callbacks::attach(|py| -> PyResult<String> {
+        let object = py
+            .import("pickle")?
+            .call_method1("loads", (PyBytes::new(py, payload),))?;
+        Ok(object.repr()?.to_string())
+    })
+    .ok()?
+    .ok()
+}
+
 /// A recorded input of the Python actor `foreign` as the message it was: a message of the
 /// schema by its bytes, a pickled plain object unpickled (and held for the actor); anything
 /// else refused with the reason.

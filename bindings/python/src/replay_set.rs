@@ -88,9 +88,11 @@ impl ReplaySet {
         let reader = py
             .detach(|| JournalReader::open(&path))
             .map_err(|e| crate::journal::journal_error(py, e, None))?;
-        let set = py
+        let mut set = py
             .detach(|| mycelium_journal::ReplaySet::new(&reader))
             .map_err(|e| replay_error(py, e))?;
+        // Plain objects in the report as their `repr`, as a replay of one actor shows them.
+        set.show_payloads_with(std::sync::Arc::new(crate::recording::show_pickled));
         Ok(ReplaySet {
             set: Mutex::new(Some(set)),
             bus,

@@ -231,3 +231,46 @@ def test_a_reports_line_shows_a_line_break_in_an_output_as_such():
     from mycelium._replay import _shorten
 
     assert _shorten("failed: ValueError: order 5,\n qty 60") == "failed: ValueError: order 5,\\n qty 60"
+
+
+class Notes(mycelium.Actor):
+    @mycelium.handler(dict)
+    def note(self, d):
+        return len(d)
+
+
+class Noter(mycelium.Actor):
+    """Tells its notes actor (its argument) a dict for each heartbeat."""
+
+    def on_start(self, notes):
+        self.notes = notes
+
+    def note(self, seq):
+        return {"seq": seq}
+
+    @mycelium.handler(Heartbeat)
+    def send(self, h):
+        self.notes.tell(self.note(h.seq))
+        return h
+
+
+class NoterV2(Noter):
+    def note(self, seq):
+        return {"seq": seq, "v": 2}
+
+
+def test_a_sets_report_shows_plain_objects_as_python_shows_them(tmp_path):
+    path = str(tmp_path / "journal")
+    rec = journal.Recorder(path, schema=mycelium.trading, pickle=True)
+    with mycelium.Bus(schema=mycelium.trading, record=rec) as bus:
+        notes = bus.spawn(Notes)
+        noter = bus.spawn(Noter, notes)
+        noter.ask(hb(4))
+    rec.close()
+    with journal.ReplaySet(path, schema=mycelium.trading) as replay:
+        n = replay.spawn(Notes)
+        replay.spawn(NoterV2, n, actor=int(noter.id.lstrip("#")))
+        report = replay.run(mode="compare")
+    text = str(report)
+    assert "sent pickle:builtins.dict {'seq': 4}" in text, text
+    assert "sent pickle:builtins.dict {'seq': 4, 'v': 2}" in text, text
