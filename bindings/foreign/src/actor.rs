@@ -298,14 +298,22 @@ impl<F: Foreign> Actor for ForeignActor<F> {
             armed: true,
         };
         let installing = gate.clone();
-        // What `start` sends comes from this actor, as what a handler sends does.
+        // What `start` sends comes from this actor, as what a handler sends does, and is
+        // recorded as the actor's.
         let sender = mycelium_actors::recording::Source::Actor(me.id());
+        let (id, clock) = (me.id(), ctx.bus().clock().clone());
         let started = on_host(virtual_time, move || {
             let direct = !virtual_time;
             installing.start_and_install(
                 || {
                     mycelium_actors::recording::sending_as_now(sender, || {
-                        spec.foreign.start(&spec.args, &gated)
+                        let start = || spec.foreign.start(&spec.args, &gated);
+                        match installing.inner.recording.get() {
+                            Some(recording) => {
+                                recording.start(&installing.inner.foreign, id, &clock, start)
+                            }
+                            None => start(),
+                        }
                     })
                 },
                 direct,

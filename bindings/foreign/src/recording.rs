@@ -229,6 +229,31 @@ impl ForeignRecording {
             .lifecycle(actor, clock.now(), Lifecycle::Stopped { reason });
     }
 
+    /// Runs the start callback `start` of `actor`, recorded: what it sends, asks and
+    /// publishes (and the answers to its asks, which a replay of the actor alone serves again)
+    /// is the actor's, before any input.
+    pub(crate) fn start<F: Foreign, T>(
+        &self,
+        foreign: &Arc<F>,
+        actor: ActorId,
+        clock: &Clock,
+        start: impl FnOnce() -> T,
+    ) -> T {
+        let outer = HANDLING.with(|h| {
+            h.replace(Some(Handling {
+                recorder: self.recorder.clone(),
+                actor,
+                input: None,
+                clock: clock.clone(),
+                describe: foreign.clone(),
+                own_serialization: self.own_serialization,
+                served: None,
+            }))
+        });
+        let _restore = RestoreHandling(outer);
+        start()
+    }
+
     /// Runs the handler `handle` of `msg` for `actor`, recorded: the handled message before,
     /// the answer of an ask and a failure after, and what the handler sends or publishes in
     /// between.
@@ -250,7 +275,7 @@ impl ForeignRecording {
             h.replace(Some(Handling {
                 recorder: self.recorder.clone(),
                 actor,
-                input,
+                input: Some(input),
                 clock: clock.clone(),
                 describe: foreign.clone(),
                 own_serialization: self.own_serialization,
@@ -291,8 +316,9 @@ impl<F: Foreign> Describe for F {
 struct Handling {
     recorder: Arc<dyn Recorder>,
     actor: ActorId,
-    /// Which of the actor's inputs this is: 0 for its first, over every incarnation.
-    input: u64,
+    /// Which of the actor's inputs this is: 0 for its first, over every incarnation (`None`:
+    /// its `start`, before any).
+    input: Option<u64>,
     clock: Clock,
     describe: Arc<dyn Describe>,
     own_serialization: bool,
@@ -510,7 +536,7 @@ pub fn handling_input() -> Option<u64> {
         .try_with(|h| {
             h.try_borrow()
                 .ok()
-                .and_then(|h| h.as_ref().map(|h| h.input))
+                .and_then(|h| h.as_ref().and_then(|h| h.input))
         })
         .ok()
         .flatten()
@@ -527,11 +553,13 @@ pub fn clock_read(reading: Duration) -> Duration {
     HANDLING
         .try_with(|h| match h.try_borrow() {
             Ok(handling) => match handling.as_ref() {
+                // A reading in `start` is not an input's: not recorded.
+                Some(Handling { input: None, .. }) => reading,
                 Some(handling) => {
                     let served = handling.served.as_ref().and_then(|served| {
                         let mut served = served.lock().unwrap_or_else(|e| e.into_inner());
                         served
-                            .get_mut(usize::try_from(handling.input).ok()?)?
+                            .get_mut(usize::try_from(handling.input?).ok()?)?
                             .pop_front()
                     });
                     handling

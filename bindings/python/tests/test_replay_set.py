@@ -274,3 +274,42 @@ def test_a_sets_report_shows_plain_objects_as_python_shows_them(tmp_path):
     text = str(report)
     assert "sent pickle:builtins.dict {'seq': 4}" in text, text
     assert "sent pickle:builtins.dict {'seq': 4, 'v': 2}" in text, text
+
+
+class StartingTrader(Trader):
+    """Reaches the venue by its service name, and asks the counter service once in
+    `on_start`, starting its total from the answer."""
+
+    def on_start(self, _):
+        super().on_start(self.bus.ref("venue"))
+        self.total = self.bus.ref("counter").ask(hb(100, "trader")).seq
+
+
+def test_an_actor_whose_on_start_asks_a_service_replays_alone_with_its_recorded_answer(tmp_path):
+    path = str(tmp_path / "starting")
+    rec = journal.Recorder(path, schema=mycelium.trading)
+    with mycelium.Bus(schema=mycelium.trading, record=rec) as bus:
+        bus.spawn_rust("counter", "counter")
+        bus.spawn(Venue, service="venue")
+        trader = bus.spawn(StartingTrader)
+        for seq in range(1, 4):
+            trader.ask(hb(seq))
+    rec.close()
+    rows = journal.Journal(path).rows(actor=int(trader.id.lstrip("#")))
+    # What on_start did is the actor's: its ask, and the answer, before any input.
+    assert [(r.kind, r.cause) for r in rows[:3]] == [
+        ("sent", None),
+        ("answered", None),
+        ("started", None),
+    ]
+    report = journal.replay(
+        path,
+        StartingTrader,
+        None,
+        actor=int(trader.id.lstrip("#")),
+        schema=mycelium.trading,
+        services=["counter", "venue"],
+        mode="compare",
+    )
+    assert report.ok, str(report)
+    assert report.inputs == 3
