@@ -571,6 +571,10 @@ impl Following {
 /// makes one of those shows the difference instead of stalling the replay.
 pub(crate) const TURN_ROUNDS: usize = 1_000;
 
+/// How long (wall-clock) the end of a replay waits for an actor that has stopped making
+/// progress towards its last recorded input ([`Handled::until_settled`]).
+pub(crate) const SETTLE: Duration = Duration::from_millis(250);
+
 /// How many inputs a replayed actor has begun to handle, and how many fewer than recorded it
 /// was found to have handled the last time a wait for them gave up (a changed actor).
 #[derive(Default)]
@@ -605,6 +609,31 @@ impl Handled {
         let now = self.count.load(Ordering::Relaxed);
         self.behind
             .store(count.saturating_sub(now), Ordering::Relaxed);
+    }
+
+    /// Lets the replay's other work run until the actor has begun to handle `count` inputs,
+    /// for as long as it makes progress: it gives up once `rounds` in a row and `stall` of
+    /// wall-clock time have passed without one more input begun. For the end of a replay,
+    /// where an actor whose handlers run on another thread (a foreign actor, on a loaded
+    /// machine) may take longer than any count of rounds to handle what it was sent, and
+    /// stopping it early would leave its last inputs unhandled. Virtual time stands still
+    /// meanwhile, as in [`until`](Self::until).
+    pub(crate) async fn until_settled(&self, count: usize, rounds: usize, stall: Duration) {
+        let mut seen = self.count.load(Ordering::Relaxed);
+        let mut since = std::time::Instant::now();
+        let mut idle = 0;
+        while seen < count {
+            tokio::task::yield_now().await;
+            let now = self.count.load(Ordering::Relaxed);
+            if now != seen {
+                (seen, since, idle) = (now, std::time::Instant::now(), 0);
+                continue;
+            }
+            idle += 1;
+            if idle >= rounds && since.elapsed() >= stall {
+                return;
+            }
+        }
     }
 }
 
@@ -1478,7 +1507,10 @@ impl<A: Actor> Replay<A> {
         // Once it has begun its last recorded input it is stopped after that input (what it
         // told itself beyond the recording is not handled, as it was not live, and a chain of
         // such messages would never drain). One behind (changed) handles what it was fed.
-        capture.handled.until(inputs.len(), TURN_ROUNDS).await;
+        capture
+            .handled
+            .until_settled(inputs.len(), TURN_ROUNDS, SETTLE)
+            .await;
         if capture.handled.count() >= inputs.len() {
             if let Some(restarts) = &restarts {
                 // A restart the recording ended on (a killed run) is not made.

@@ -860,7 +860,16 @@ impl ReplaySet {
         for (record, before) in fed {
             if record.kind == Kind::Stopped {
                 tokio::time::sleep_until(start + Duration::from_nanos(record.time_ns)).await;
-                self.handled_before(record.actor.id, before).await;
+                // Stopped from outside after what it had handled live: for as long as it
+                // makes progress towards it (a chain of messages it tells itself, handled on
+                // another thread for a foreign actor), or the stop cuts the chain short.
+                if let Some(member) = self.members.get(&record.actor.id) {
+                    member
+                        .capture
+                        .handled
+                        .until_settled(before, HANDLED_BEFORE_ROUNDS, crate::replay::SETTLE)
+                        .await;
+                }
                 if ended.insert(record.actor.id) {
                     (self.members[&record.actor.id].stop)(StopWhen::Drained).await;
                 }
@@ -938,7 +947,7 @@ impl ReplaySet {
                 member
                     .capture
                     .handled
-                    .until(recorded, HANDLED_BEFORE_ROUNDS)
+                    .until_settled(recorded, HANDLED_BEFORE_ROUNDS, crate::replay::SETTLE)
                     .await;
                 let when = if member.capture.handled.count() >= recorded {
                     StopWhen::AfterCurrent
