@@ -187,8 +187,8 @@ fn ls(dir: &str) -> Result<(), String> {
     }
     if let Some(first) = journal.deleted_before() {
         out.push_str(&format!(
-            "deleted  the records before number {first} (the journal's retention limit): an \
-             actor started before them cannot be replayed\n"
+            "deleted  the records before number {first} (by the journal's retention limit, or \
+             by hand): an actor started before them cannot be replayed\n"
         ));
     }
     for gap in &gaps {

@@ -140,8 +140,8 @@ pub enum ReplayError {
     /// in what it keeps: it started before them, and what it handled before them is gone.
     #[error(
         "actor #{actor} has no start in the journal, whose records before number {first_seq} \
-         were deleted by its retention limit: it cannot be replayed from where it began (keep \
-         more with retain_bytes or retain_age; actors started since: {})",
+         were deleted (by its retention limit, or by hand): it cannot be replayed from where \
+         it began (keep more with retain_bytes or retain_age; actors started since: {})",
         listed(.recorded)
     )]
     StartDeleted {
