@@ -27,11 +27,7 @@ pub fn export_child<F: Foreign>(
     service: &str,
     type_ids: &[u16],
 ) -> Result<(), ExportError> {
-    bus.exports().export_bytes(
-        service,
-        type_ids,
-        Arc::new(ChildService::new(sup, name, gate)),
-    )
+    export(bus, service, type_ids, ChildService::new(sup, name, gate))
 }
 
 /// Exports the foreign child of `gate` (from [`gated_child_spec`](crate::gated_child_spec))
@@ -45,16 +41,23 @@ pub fn export_gated_child<F: Foreign>(
     service: &str,
     type_ids: &[u16],
 ) -> Result<(), ExportError> {
-    bus.exports().export_bytes(
-        service,
-        type_ids,
-        Arc::new(ChildService {
-            sup: None,
-            name: Arc::from(service),
-            gate: Some(Arc::downgrade(&gate.inner)),
-            first: None,
-        }),
-    )
+    let child = ChildService {
+        sup: None,
+        name: Arc::from(service),
+        gate: Some(Arc::downgrade(&gate.inner)),
+        first: None,
+    };
+    export(bus, service, type_ids, child)
+}
+
+fn export<F: Foreign>(
+    bus: &Bus,
+    service: &str,
+    type_ids: &[u16],
+    child: ChildService<F>,
+) -> Result<(), ExportError> {
+    bus.exports()
+        .export_bytes(service, type_ids, Arc::new(child))
 }
 
 /// The foreign child `name` of the tree `sup` as a typed address for the contract message

@@ -209,6 +209,10 @@ pub(crate) fn sending_object<R>(
     object: &Bound<'_, PyAny>,
     send: impl FnOnce() -> R,
 ) -> R {
+    // Nothing recorded in this process: no copy of the body, no reference to the object.
+    if !mycelium_actors::recording::is_on() {
+        return send();
+    }
     let sending = Sending {
         body: body.to_vec(),
         object: object.clone().unbind(),
