@@ -32,14 +32,15 @@
 //!   closed it runs nothing more. A handler already running cannot be preempted: it
 //!   finishes on its thread; the release of the state then makes dead letters of what was
 //!   queued.
-//! - Virtual time: the server holds the paused clock still from the moment a message is
-//!   queued until the queue is empty or closed, and never spins (`host.rs`): time moves only
-//!   when no foreign handler has work, or while a handler waits on the bus (an ask). A message queued with no server running has mail behind it that the task
-//!   takes next without waiting, so the runtime has work until the server starts: the
-//!   clock cannot move in between. When the task takes something else instead (a failure
-//!   marker that ends nothing, a message sent around the gate) it starts the server for
-//!   what it queued; a stop, a restart or a kill ends the incarnation, and what is queued
-//!   goes back to the mailbox or to the dead letters as above.
+//! - Virtual time: the server runs in turns with the bus's runtime (`host.rs`): from its
+//!   start to its end the runtime waits, so the clock stands still and no actor of the bus
+//!   runs; it never spins. Time moves only when no foreign handler has work, or while a
+//!   handler waits on the bus (an ask). A message queued with no server running has mail
+//!   behind it that the task takes next without waiting, so the runtime has work until the
+//!   server starts: the clock cannot move in between. When the task takes something else
+//!   instead (a failure marker that ends nothing, a message sent around the gate) it starts
+//!   the server for what it queued; a stop, a restart or a kill ends the incarnation, and
+//!   what is queued goes back to the mailbox or to the dead letters as above.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -97,7 +98,7 @@ struct Queue<F: Foreign> {
     current: Option<(ActorRef<ForeignActor<F>>, u64)>,
     /// The bus, for the dead letters (known from the first start).
     bus: Option<Bus>,
-    /// No spinning, and the clock held only while there is work.
+    /// No spinning, and the server runs in turns with the bus (`host.rs`).
     virtual_time: bool,
 }
 

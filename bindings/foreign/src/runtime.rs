@@ -50,6 +50,12 @@ impl HostedBus {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .start_paused(true)
+                // Tasks woken from other threads (by foreign code in its turn: `host.rs`)
+                // run before those woken on this one, on every tick: by default the order
+                // changes every 31 ticks, and the tick count moves each time the runtime
+                // sleeps, as often as the program's own threads happen to wake it, so a
+                // run would not repeat.
+                .global_queue_interval(1)
                 .thread_name("mycelium-host")
                 .build()?;
             let handle = rt.handle().clone();
@@ -145,9 +151,11 @@ impl Wake for Unpark {
 /// output, or `None` if it is still pending (poll again later with the same future). A host
 /// uses the gaps to look for signals.
 ///
-/// Called by a foreign handler of a virtual-time bus, it lets the bus clock move while the
-/// handler waits (an ask to an actor that answers after a timer is answered at that bus
-/// time) and holds it still again from the moment the waker runs. Called by another thread
+/// Called by a foreign handler of a virtual-time bus, it gives the bus its turn while the
+/// handler waits (the clock moves: an ask to an actor that answers after a timer is answered
+/// at that bus time), and the handler has its turn again once the waker has run (see
+/// `host.rs`). `None` then means the handler does not have its turn: call again with the same
+/// future, which waits for it, before touching the bus. Called by another thread
 /// (the program's own), the waker's hold lasts until the thread has polled again: bus time
 /// does not jump to a timer the future was about to drop (an ask's timeout, once the answer
 /// came).
@@ -157,8 +165,8 @@ pub fn poll_for<F: Future + ?Sized>(
     limit: Duration,
 ) -> Option<F::Output> {
     let _runtime = handle.enter();
-    if let Some(held) = crate::host::let_go_for_wait() {
-        return crate::host::poll_released(held, fut, limit);
+    if let Some(turn) = crate::host::turn_for_wait() {
+        return crate::host::poll_in_turns(&turn, fut, limit);
     }
     if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread {
         // The runtime of a virtual-time bus (the bindings run those on one thread; a

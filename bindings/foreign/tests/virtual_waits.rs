@@ -1,9 +1,11 @@
 //! A foreign handler on a virtual-time bus that waits on the bus: the clock moves while it
 //! waits (an ask to an actor that answers after a timer is answered at that bus time, an
 //! ask's timeout passes in bus time) and stands still again from the answer on, and a run
-//! repeats exactly.
+//! repeats exactly. The bus's actors do not run while a foreign handler runs: the two take
+//! turns.
 
 use std::pin::pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -43,6 +45,33 @@ enum Seen {
     Waited { asked: u64, answer: u64, after: u64 },
     /// Asked with a timeout `Later` cannot meet: when it asked, and when it heard.
     TimedOut { asked: u64, heard: u64 },
+    /// Computed for 5 ms of wall time: what a busy Rust actor had counted before and after.
+    Computed { before: u64, after: u64 },
+}
+
+/// A Rust actor that tells itself, counting, until told `false`: busy on the bus all along,
+/// yielding to the runtime's other tasks once per message.
+struct Spinner {
+    spins: Arc<AtomicU64>,
+}
+
+impl Actor for Spinner {
+    type Args = Arc<AtomicU64>;
+    async fn on_start(spins: Arc<AtomicU64>, ctx: &mut Context<Self>) -> Result<Self, BoxError> {
+        ctx.actor_ref().try_tell(true)?;
+        Ok(Spinner { spins })
+    }
+}
+
+impl Handler<bool> for Spinner {
+    type Reply = ();
+    async fn handle(&mut self, go_on: bool, ctx: &mut Context<Self>) {
+        if go_on {
+            tokio::task::yield_now().await;
+            self.spins.fetch_add(1, Ordering::SeqCst);
+            let _ = ctx.actor_ref().try_tell(true);
+        }
+    }
 }
 
 /// A foreign actor whose handler asks a Rust actor and waits as a host thread does
@@ -56,6 +85,8 @@ struct Asker {
     entered: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
     /// Bus time (ns) at which `stop` ran.
     stopped_at: Mutex<Option<u64>>,
+    /// What a [`Spinner`] has counted.
+    spins: Arc<AtomicU64>,
 }
 
 impl Foreign for Asker {
@@ -91,6 +122,15 @@ impl Foreign for Asker {
                 Seen::TimedOut {
                     asked,
                     heard: nanos(&self.clock),
+                }
+            }
+            b"compute" => {
+                // A millisecond of wall time computing: nothing on the bus may run meanwhile.
+                let before = self.spins.load(Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(5));
+                Seen::Computed {
+                    before,
+                    after: self.spins.load(Ordering::SeqCst),
                 }
             }
             b"long" => {
@@ -137,6 +177,7 @@ fn run(bodies: &[&[u8]]) -> (Vec<Seen>, u64) {
             seen: Mutex::default(),
             entered: Mutex::default(),
             stopped_at: Mutex::default(),
+            spins: Arc::default(),
         });
         let actor = spawn(&bus, foreign.clone(), (), SpawnOptions::new())
             .await
@@ -216,6 +257,62 @@ fn a_run_with_waiting_handlers_repeats_exactly() {
     assert_eq!(run(bodies), first);
 }
 
+/// A foreign handler computing while a Rust actor of the same virtual-time bus is busy: the
+/// actor does not run until the handler returns (they take turns), so what the two do does not
+/// depend on the threads' timing.
+#[test]
+fn a_rust_actor_does_not_run_while_a_foreign_handler_computes() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .expect("runtime");
+    let seen = rt.block_on(async {
+        let bus = Bus::builder().virtual_time().build().unwrap();
+        let foreign = Arc::new(Asker {
+            later: bus.spawn::<Later>(()),
+            clock: bus.clock().clone(),
+            seen: Mutex::default(),
+            entered: Mutex::default(),
+            stopped_at: Mutex::default(),
+            spins: Arc::default(),
+        });
+        let spinner = bus.spawn::<Spinner>(foreign.spins.clone());
+        let actor = spawn(&bus, foreign.clone(), (), SpawnOptions::new())
+            .await
+            .unwrap();
+        for _ in 0..3 {
+            let compute = ForeignMessage {
+                type_id: 900,
+                body: b"compute".to_vec(),
+            };
+            actor.ask(compute, None).await.unwrap();
+        }
+        spinner.tell(false).await.unwrap();
+        let seen = foreign.seen.lock().unwrap().clone();
+        seen
+    });
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    for computed in &seen {
+        let Seen::Computed { before, after } = computed else {
+            panic!("computations expected: {seen:?}");
+        };
+        assert_eq!(
+            before, after,
+            "the Rust actor ran while the handler computed"
+        );
+    }
+    let (Seen::Computed { after: first, .. }, Seen::Computed { before: last, .. }) =
+        (&seen[0], &seen[2])
+    else {
+        unreachable!()
+    };
+    assert!(
+        last > first,
+        "the Rust actor ran between the handlers: {seen:?}"
+    );
+}
+
 /// A bus shut down while a foreign handler waits ten seconds of bus time for an answer: the
 /// stop waits for the handler (foreign code cannot be preempted) without holding the clock
 /// that handler waits for, so the answer comes at its bus time and the stop follows.
@@ -239,6 +336,7 @@ fn a_stop_while_a_handler_waits_on_the_bus_lets_bus_time_pass_until_it_returns()
                 seen: Mutex::default(),
                 entered: Mutex::new(Some(entered)),
                 stopped_at: Mutex::default(),
+                spins: Arc::default(),
             });
             let actor = spawn(&bus, foreign.clone(), (), SpawnOptions::new())
                 .await

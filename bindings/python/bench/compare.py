@@ -29,7 +29,7 @@ The w10 lines, each saying what it measures:
     mycelium-async         ask() to an `async def` handler (run on the thread's loop)
     mycelium-ask_async     `await ref.ask_async()` in a coroutine, one at a time
     mycelium-virtual       ask() on a virtual-time bus (a backtest's): through the
-                           mailbox, the handler on a host thread beside a clock hold
+                           mailbox, the handler on a host thread in turns with the bus
     mycelium-ask_async-gathered
                            10,000 `ref.ask_async()` under one asyncio.gather (mean_ns)
     pykka, pykka-timeout   pykka ThreadingActor, ask() without / with timeout=60.0
