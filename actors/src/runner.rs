@@ -54,7 +54,8 @@ pub(crate) struct Runner<A: Actor> {
     /// Where handler futures run, reused message after message.
     slot: FutureSlot,
     finished: bool,
-    /// Messages a hibernating actor has handled in its current (or last) call of `serve`.
+    /// Messages a hibernating actor has handled in its current (or last) call of `serve`;
+    /// for another actor, messages since it last took a unit of its task's budget.
     turns: u8,
     /// Its instruments, when the bus records metrics (boxed: most buses do not).
     metrics: Option<Box<ActorMetrics>>,
@@ -63,6 +64,13 @@ pub(crate) struct Runner<A: Actor> {
 /// How many messages a hibernating actor handles before `serve` returns, so that its task can
 /// let others run: on its bus's driver, a busy sleeper then moves into a task of its own.
 const HIBERNATING_TURN: u8 = 64;
+
+/// How many messages an actor handles per unit of its task's tokio budget (128 units a
+/// poll): an actor whose mailbox never empties (one that tells itself, or a fast feed) gives
+/// its thread to the runtime's other tasks every 4,096 messages, as a task reading a tokio
+/// channel does every 128, instead of holding it for as long as it has mail. One unit per 32
+/// messages keeps the budget's thread-local read off the per-message path.
+const MESSAGES_PER_BUDGET_UNIT: u8 = 32;
 
 /// Takes the lent state back if `serve`'s future is dropped while the actor waits, before
 /// the state itself is dropped; a handler future an asker left running is dropped with it.
@@ -239,6 +247,18 @@ impl<A: Actor> Runner<A> {
                             Resumed::Again => continue,
                             Resumed::Next => {}
                         }
+                    }
+                }
+                if !HIBERNATE {
+                    // Left at up to HIBERNATING_TURN by a sleeper that moved to a task.
+                    self.turns = self.turns.wrapping_add(1);
+                    if self.turns >= MESSAGES_PER_BUDGET_UNIT {
+                        self.turns = 0;
+                        // Returns pending (the task is woken at once) once the budget is spent.
+                        std::future::poll_fn(|cx| {
+                            tokio::task::coop::poll_proceed(cx).map(|r| r.made_progress())
+                        })
+                        .await;
                     }
                 }
                 // Scoped: the step holds no storage in this future's state across the await.

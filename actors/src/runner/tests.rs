@@ -137,3 +137,74 @@ async fn drain_and_stop_handles_the_queue_first_and_nothing_sent_after() {
         actor.drain_and_stop().await;
     }
 }
+
+/// Tells itself `Go` until it has counted to `limit`.
+struct SelfTeller {
+    count: std::sync::Arc<std::sync::atomic::AtomicU32>,
+    limit: u32,
+}
+
+#[derive(Clone, Copy)]
+struct Go;
+
+impl Actor for SelfTeller {
+    type Args = (std::sync::Arc<std::sync::atomic::AtomicU32>, u32);
+    async fn on_start(
+        (count, limit): Self::Args,
+        ctx: &mut Context<Self>,
+    ) -> Result<Self, BoxError> {
+        ctx.actor_ref().try_tell(Go)?;
+        Ok(SelfTeller { count, limit })
+    }
+}
+
+impl crate::Handler<Go> for SelfTeller {
+    type Reply = ();
+    async fn handle(&mut self, _: Go, ctx: &mut Context<Self>) {
+        let n = self.count.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        if n < self.limit {
+            let _ = ctx.actor_ref().try_tell(Go);
+        }
+    }
+}
+
+/// Answers what a [`SelfTeller`] has counted when asked.
+struct Reader(std::sync::Arc<std::sync::atomic::AtomicU32>);
+
+impl Actor for Reader {
+    type Args = std::sync::Arc<std::sync::atomic::AtomicU32>;
+    async fn on_start(
+        count: std::sync::Arc<std::sync::atomic::AtomicU32>,
+        _ctx: &mut Context<Self>,
+    ) -> Result<Self, BoxError> {
+        Ok(Reader(count))
+    }
+}
+
+impl crate::Handler<Go> for Reader {
+    type Reply = u32;
+    async fn handle(&mut self, _: Go, _ctx: &mut Context<Self>) -> u32 {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// An actor whose mailbox never empties (it tells itself) lets the other tasks of its
+/// thread run: on a current-thread runtime this task and another actor run long before it
+/// is done.
+#[tokio::test(flavor = "current_thread")]
+async fn an_actor_that_tells_itself_lets_other_actors_run() {
+    let bus = Bus::new();
+    let count = std::sync::Arc::<std::sync::atomic::AtomicU32>::default();
+    let reader = bus.spawn::<Reader>(count.clone());
+    let limit = 100_000;
+    let _teller = bus.spawn::<SelfTeller>((count.clone(), limit));
+    // The teller starts and tells itself; this task runs again only once it lets go.
+    while count.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        tokio::task::yield_now().await;
+    }
+    let seen = reader.ask(Go).await.unwrap();
+    assert!(
+        seen < limit,
+        "the reader answered only once the self-telling actor was done ({seen} of {limit})"
+    );
+}
