@@ -322,6 +322,49 @@ pub(crate) fn turn_for_wait() -> Option<Arc<Turn>> {
     TURN.with(|t| t.borrow().clone())
 }
 
+/// A waker for the foreign code on this thread, if it takes turns with a virtual-time bus:
+/// woken (where a future it waits for through another way than [`poll_for`](crate::poll_for)
+/// completes, such as the task that settles a language's awaitable), it queues the code's
+/// grant. Wake it before whatever wakes the thread itself, so that the grant is queued at that
+/// point of the runtime's schedule.
+pub fn turn_waker() -> Option<Waker> {
+    turn_for_wait().map(|turn| Waker::from(Arc::new(TurnWaker(turn))))
+}
+
+/// Gives this thread's turn back to the runtime before the foreign code on it blocks in a wait
+/// of its own (a language's event loop waiting for its awaitables, which a [`turn_waker`]
+/// settles): `false` if the thread takes no turns or has no turn to give. Call
+/// [`take_turn`] once the wait is over, before the code goes on.
+pub fn give_turn() -> bool {
+    let Some(turn) = turn_for_wait() else {
+        return false;
+    };
+    let mut state = turn.lock();
+    if state.whose != Whose::Code {
+        return false;
+    }
+    state.whose = Whose::Runtime;
+    turn.changed.notify_all();
+    true
+}
+
+/// Takes this thread's turn back after [`give_turn`]: waits for the grant a [`turn_waker`]
+/// queued, or, if none was (the wait ended by itself: a timeout of the language's own, in wall
+/// time), queues one.
+pub fn take_turn() {
+    let Some(turn) = turn_for_wait() else {
+        return;
+    };
+    let request = {
+        let state = turn.lock();
+        state.whose == Whose::Runtime && !state.granting
+    };
+    if request {
+        turn.request();
+    }
+    turn.wait_for_turn(None);
+}
+
 /// Threads of foreign code waiting for a lock that other foreign code holds ([`lock_released`]).
 #[derive(Default)]
 pub(crate) struct LockWaiters {

@@ -94,6 +94,7 @@ mod count;
 mod foreign;
 mod gate;
 mod host;
+pub use host::{give_turn, take_turn, turn_waker};
 mod letters;
 mod mail;
 pub mod recording;

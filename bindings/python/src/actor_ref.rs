@@ -215,12 +215,18 @@ where
             .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
     };
     let pool = handle.clone();
+    // A handler's event loop on a virtual-time bus waits for this in turns with the bus
+    // (`_actor._TurnSelector`): its grant is queued here, where the outcome comes.
+    let turn = mycelium_foreign::turn_waker();
     // On a runtime that has shut down, the task (and `settle` in it) is dropped at once.
     handle.spawn(async move {
         let outcome = match first {
             std::task::Poll::Ready(outcome) => outcome,
             std::task::Poll::Pending => fut.await,
         };
+        if let Some(turn) = turn {
+            turn.wake();
+        }
         settle.outcome = Some(outcome.map_err(Into::into));
         // Python runs on the blocking pool, never on a runtime worker.
         pool.spawn_blocking(move || settle.now());

@@ -74,9 +74,10 @@ pub(crate) fn thread_loop(py: Python<'_>) -> PyResult<Py<PyAny>> {
                 return Ok(current.0.clone_ref(py));
             }
         }
+        // Its selector gives the thread's turn back to a virtual-time bus while it waits.
         let made = py
-            .import("asyncio")?
-            .call_method0("new_event_loop")?
+            .import("mycelium._actor")?
+            .call_method0("_new_thread_loop")?
             .unbind();
         let old = slot.replace(Some(EventLoop(made.clone_ref(py))));
         drop(old);
@@ -150,4 +151,19 @@ pub(crate) fn close_callbacks(py: Python<'_>) -> PyResult<()> {
         }
         py.check_signals()?;
     }
+}
+
+/// Gives the calling thread's turn back to its virtual-time bus before its event loop blocks
+/// (`_actor._TurnSelector`): false if it takes no turns. The GIL stays held: the loop's wait
+/// lets it go.
+#[pyfunction]
+pub(crate) fn give_turn() -> bool {
+    mycelium_foreign::give_turn()
+}
+
+/// Takes the calling thread's turn back once its event loop's wait is over (after
+/// `give_turn`), without the GIL while it waits.
+#[pyfunction]
+pub(crate) fn take_turn(py: Python<'_>) {
+    py.detach(mycelium_foreign::take_turn);
 }

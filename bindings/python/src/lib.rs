@@ -116,6 +116,8 @@ fn module_body(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("GAP_TOPIC", mycelium_remote::GAP_TOPIC)?;
     m.add_function(wrap_pyfunction!(callbacks::close_callbacks, m)?)?;
     m.add_function(wrap_pyfunction!(callbacks::thread_loop, m)?)?;
+    m.add_function(wrap_pyfunction!(callbacks::give_turn, m)?)?;
+    m.add_function(wrap_pyfunction!(callbacks::take_turn, m)?)?;
     m.add_function(wrap_pyfunction!(codec::encode, m)?)?;
     m.add_function(wrap_pyfunction!(codec::decode, m)?)?;
     m.add_function(wrap_pyfunction!(sweep::run_sweep, m)?)?;

@@ -178,3 +178,41 @@ def test_asks_with_a_timeout_on_virtual_time_go_through_the_mailbox(vbus):
         return await actor.ask_async(hb(5), timeout=30.0)
 
     assert asyncio.run(main()).seq == 6
+
+
+class AsyncAsker(mycelium.Actor):
+    """An `async def` handler that awaits two asks at once (the Rust counter and a Python
+    actor) and a `tell_async`, and notes the bus time it resumed at."""
+
+    def on_start(self, args):
+        self.done, self.peer = args
+
+    @mycelium.handler(str)
+    async def go(self, _: str) -> None:
+        counter = self.bus.ref("counter")
+        started = self.bus.now()
+        both = await asyncio.gather(
+            counter.ask_async(hb(3), timeout=1.0),
+            self.peer.ask_async(hb(10), timeout=1.0),
+        )
+        await counter.tell_async(hb(4))
+        after = await counter.ask_async(hb(0), timeout=1.0)
+        self.done["result"] = ([r.seq for r in both], after.seq, self.bus.now() - started)
+        self.done["event"].set()
+
+
+def test_an_async_handler_awaits_asks_on_a_virtual_time_bus():
+    # The handler's event loop gives its turn back to the bus while it waits: the bus then
+    # answers (before, the loop waited holding the turn, and the bus with it, for ever).
+    for _ in range(2):
+        done = {"event": threading.Event()}
+        with mycelium.Bus(schema=mycelium.trading, virtual_time=True) as bus:
+            bus.spawn_rust("counter", "counter")
+            peer = bus.spawn(Where, threading.Event())
+            asker = bus.spawn(AsyncAsker, (done, peer))
+            asker.tell("go")
+            assert done["event"].wait(30), "the async handler never resumed"
+        counted, total, waited = done["result"]
+        assert counted[1] == 11
+        assert total == counted[0] + 4
+        assert waited == 0.0

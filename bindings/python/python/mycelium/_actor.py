@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import selectors
 import weakref
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, TypeVar
 
@@ -159,6 +160,28 @@ class Actor:
         cls._mycelium_table()
         plain: dict[type, str] = cls.__dict__["_mycelium_plain"]
         return plain
+
+
+class _TurnSelector(selectors.DefaultSelector):
+    """The selector of a handler thread's event loop: on a virtual-time bus, where handlers
+    and the bus take turns, a wait gives the turn back (the awaitables it waits for, an
+    `ask_async` or `tell_async`, are settled by the bus) and takes it again before the
+    handler goes on."""
+
+    def select(self, timeout: float | None = None) -> Any:
+        if timeout is not None and timeout <= 0:
+            return super().select(timeout)
+        if not _native.give_turn():
+            return super().select(timeout)
+        try:
+            return super().select(timeout)
+        finally:
+            _native.take_turn()
+
+
+def _new_thread_loop() -> asyncio.AbstractEventLoop:
+    """A handler thread's event loop (see `_native.thread_loop`)."""
+    return asyncio.SelectorEventLoop(_TurnSelector())
 
 
 def _run(awaitable: Any) -> Any:

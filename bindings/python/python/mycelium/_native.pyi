@@ -194,6 +194,13 @@ def thread_loop() -> asyncio.AbstractEventLoop:
     """The calling thread's asyncio event loop for `async def` callbacks: made at its first
     call, closed when the thread ends."""
 
+def give_turn() -> bool:
+    """Gives the calling thread's turn back to its virtual-time bus before its event loop
+    waits: False if it takes no turns."""
+
+def take_turn() -> None:
+    """Takes the calling thread's turn back once its event loop's wait is over."""
+
 def encode(message: Any) -> bytes:
     """The body of a generated contract message or struct, as its `encode()` writes it."""
 
