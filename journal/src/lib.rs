@@ -85,7 +85,8 @@ pub use replay::{
     Difference, Halt, Replay, ReplayError, ReplayMode, ReplayReport, SHOWN_CHARS, SHOWN_OUTPUTS,
 };
 pub use replay_set::{
-    FeedHosted, FeedRefused, Hosted, ReplayRecorder, ReplaySet, SetReport, StopHosted, StopWhen,
+    queue_ask, FeedHosted, FeedRefused, Hosted, ReplayRecorder, ReplaySet, SetReport, StopHosted,
+    StopWhen,
 };
 pub use replayer::{replayer, set_replayer, REPLAYER_FILE};
 pub use segment::{index_path, segment_path, INDEX_EXT, SEGMENT_EXT};

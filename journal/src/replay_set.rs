@@ -235,6 +235,28 @@ struct Member {
     stop: StopHosted,
 }
 
+/// Queues a fed ask and leaves the wait for its answer to a task of its own: `None` once
+/// queued, its outcome if it had one at once. The feeder goes on without the answer (the
+/// recorder captures it), so that the inputs it feeds other members while the asked actor
+/// handles this one come where they came live: before what its handler sends them.
+pub async fn queue_ask<T, F>(ask: F) -> Option<T>
+where
+    F: Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let mut ask = Box::pin(ask);
+    // One poll: a send that finds room is queued by it.
+    match std::future::poll_fn(|cx| std::task::Poll::Ready(ask.as_mut().poll(cx))).await {
+        std::task::Poll::Ready(outcome) => Some(outcome),
+        std::task::Poll::Pending => {
+            drop(tokio::spawn(async move {
+                let _ = ask.await;
+            }));
+            None
+        }
+    }
+}
+
 /// How many times a fed input lets the set's other work run, at most, for the messages its
 /// actor handled before it live ([`ReplaySet::handled_before`]).
 const HANDLED_BEFORE_ROUNDS: usize = 10_000;
@@ -679,8 +701,10 @@ impl ReplaySet {
             Box::pin(async move {
                 let msg = msg.map_err(Refused::Decode)?;
                 if record.asked {
-                    match actor.ask(msg).await {
-                        Err(AskError::Closed(_) | AskError::Stopped(_)) => Err(Refused::Stopped),
+                    match queue_ask(async move { actor.ask(msg).await }).await {
+                        Some(Err(AskError::Closed(_) | AskError::Stopped(_))) => {
+                            Err(Refused::Stopped)
+                        }
                         _ => Ok(()),
                     }
                 } else {
@@ -830,15 +854,22 @@ impl ReplaySet {
                 }
             }
         }
-        // The fed inputs, in journal order, each with how many inputs its actor handled
-        // before it live.
+        // The fed inputs, in journal order, each with how many inputs its actor must have
+        // handled before it is fed: up to the last one before it that the set regenerates (a
+        // message from another member), which must come first, as it did live. The fed ones
+        // in between are queued in order without waiting for each other: a member whose
+        // handler sends this actor a message meanwhile must find them queued ahead of it.
         let mut fed: Vec<(&Record, usize)> = inputs
             .values()
             .flat_map(|list| {
-                list.iter()
-                    .enumerate()
-                    .filter(|(_, (_, _, fed))| *fed)
-                    .map(|(i, (r, _, _))| (*r, i))
+                let mut regenerated = 0;
+                list.iter().enumerate().filter_map(move |(i, (r, _, fed))| {
+                    if !*fed {
+                        regenerated = i + 1;
+                        return None;
+                    }
+                    Some((*r, regenerated))
+                })
             })
             .collect();
         // A member stopped from outside during the recording (a program's stop, the bus's

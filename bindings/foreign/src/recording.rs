@@ -667,9 +667,10 @@ pub fn replay_hosted<F: Foreign>(
         Box::pin(async move {
             let msg = msg.map_err(FeedRefused::Decode)?;
             if record.asked {
-                match actor.ask(msg, None).await {
-                    Err(crate::ForeignAskError::Stopped { .. }) => Err(FeedRefused::Stopped),
-                    // An answer or a failure: what the recorder captured is compared.
+                match mycelium_journal::queue_ask(async move { actor.ask(msg, None).await }).await {
+                    Some(Err(crate::ForeignAskError::Stopped { .. })) => Err(FeedRefused::Stopped),
+                    // An answer or a failure, now or later: what the recorder captured is
+                    // compared.
                     _ => Ok(()),
                 }
             } else {

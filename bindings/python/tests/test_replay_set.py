@@ -7,7 +7,7 @@ import pytest
 
 import mycelium
 from mycelium import journal
-from mycelium.trading import Heartbeat
+from mycelium.trading import Heartbeat, Quote
 
 
 def hb(seq, sender="feed"):
@@ -313,3 +313,51 @@ def test_an_actor_whose_on_start_asks_a_service_replays_alone_with_its_recorded_
     )
     assert report.ok, str(report)
     assert report.inputs == 3
+
+
+class QuoteCounter(mycelium.Actor):
+    """Counts the quotes published on `md.quote.x`; answers the count when asked."""
+
+    def on_start(self, _):
+        self.subscribe(Quote, "md.quote.x")
+        self.n = 0
+
+    @mycelium.handler(Quote)
+    def quote(self, _: Quote) -> None:
+        self.n += 1
+
+    @mycelium.handler(Heartbeat)
+    def count(self, _: Heartbeat) -> Heartbeat:
+        return Heartbeat(ts_ns=0, seq=self.n, sender="counter")
+
+
+class QuoteDriver(mycelium.Actor):
+    """Asked, has the Rust source publish three quotes, then asks the counter how many it
+    has."""
+
+    @mycelium.handler(Heartbeat)
+    def go(self, _: Heartbeat) -> Heartbeat:
+        self.bus.ref("src").ask(Heartbeat(ts_ns=0, seq=3, sender="drv"), timeout=10.0)
+        return self.bus.ref("quotes").ask(Heartbeat(ts_ns=0, seq=0, sender="drv"), timeout=10.0)
+
+
+def test_inputs_from_outside_a_set_come_before_what_a_member_sends_meanwhile(tmp_path):
+    # Live, the quotes the source publishes while the driver handles its input reach the
+    # counter before the driver's ask. In the set the source is stood in for: the quotes are
+    # fed, and the feeder does not wait for the driver's answer before feeding them, nor for
+    # each quote before the next, so the driver's ask comes after them again.
+    path = str(tmp_path / "quotes")
+    rec = journal.Recorder(path, schema=mycelium.trading)
+    with mycelium.Bus(virtual_time=True, schema=mycelium.trading, record=rec) as bus:
+        bus.spawn(QuoteCounter, service="quotes")
+        bus.spawn_rust("quote_source", "src", "md.quote.x")
+        driver = bus.spawn(QuoteDriver, service="driver")
+        assert driver.ask(Heartbeat(ts_ns=0, seq=1, sender="main"), timeout=100.0).seq == 3
+        bus.shutdown()
+    rec.close()
+    started = {r.type: r.actor for r in journal.Journal(path).rows(kind="started")}
+    with journal.ReplaySet(path, schema=mycelium.trading, services=["src"]) as replay:
+        replay.spawn(QuoteCounter, None, service="quotes", actor=started["QuoteCounter"])
+        replay.spawn(QuoteDriver, None, service="driver", actor=started["QuoteDriver"])
+        report = replay.run(mode="compare")
+    assert report.ok, str(report)
