@@ -1015,6 +1015,19 @@ impl ActorRef {
             }
         };
         if let Some(c) = capacity {
+            // Only `drop_oldest` keeps a buffer of its own: the others deliver into the
+            // mailbox (whose bound is the actor's) or keep one message per key.
+            if overflow != "drop_oldest" {
+                return Err(PyValueError::new_err(format!(
+                    "capacity={c} applies only to overflow=\"drop_oldest\" (its side buffer); \
+                     `{overflow}` is bounded by the actor's mailbox{}",
+                    if overflow == "latest_per_key" {
+                        " and keeps one message per key"
+                    } else {
+                        ""
+                    }
+                )));
+            }
             options = options.capacity(c);
         }
         if let Some(k) = key {

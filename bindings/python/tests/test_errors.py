@@ -271,3 +271,37 @@ def test_the_stubs_import_only_what_exists():
                 assert hasattr(module, alias.name) or importlib.util.find_spec(
                     f"{module.__name__}.{alias.name}"
                 ), f"{stub.relative_to(root)}: {module.__name__} has no {alias.name}"
+
+
+class PlainOnly(mycelium.Actor):
+    @mycelium.handler(dict)
+    def got(self, d):
+        return d
+
+
+def test_a_service_of_a_class_without_a_schema_handler_is_refused_before_it_starts(bus):
+    for start in (
+        lambda: bus.spawn(PlainOnly, service="plain"),
+        lambda: bus.supervise([mycelium.python_child("p", PlainOnly, None, service="plain")]),
+    ):
+        with pytest.raises(ValueError, match="PlainOnly has no handler of a message class"):
+            start()
+    # Without a service it runs, reached through its ref.
+    assert bus.spawn(PlainOnly).ask({"a": 1}) == {"a": 1}
+
+
+class QuoteSink(mycelium.Actor):
+    def on_start(self, args):
+        overflow, capacity = args
+        self.subscribe(Quote, "md.quote.*", overflow=overflow, capacity=capacity)
+
+    @mycelium.handler(Quote)
+    def quote(self, q):
+        pass
+
+
+def test_a_capacity_only_drop_oldest_takes_is_refused(bus):
+    for overflow in ("block", "drop_newest", "latest_per_key"):
+        with pytest.raises(mycelium.StartFailed, match="applies only to overflow=\"drop_oldest\""):
+            bus.spawn(QuoteSink, (overflow, 4))
+    bus.spawn(QuoteSink, ("drop_oldest", 4))

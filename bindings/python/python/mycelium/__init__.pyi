@@ -140,7 +140,9 @@ class Actor:
     ) -> Subscription:
         """Receive `message_type` (a message class of the bus's schema) publications under
         `pattern` (default: its schema topic) in this actor's handler until the incarnation
-        ends. `overflow`: block, drop_newest, drop_oldest, latest_per_key."""
+        ends. `overflow`: block, drop_newest (bounded by the mailbox), drop_oldest (a buffer of
+        `capacity`, default 1024), latest_per_key; `ValueError` for `capacity` with a policy
+        other than drop_oldest."""
     def publish(self, message: Any, topic: str | None = None, *, key: int | None = None) -> int: ...
 
 class ActorRef:

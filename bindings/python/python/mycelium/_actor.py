@@ -106,7 +106,9 @@ class Actor:
     ) -> "_native.Subscription":
         """Delivers every `message_type` published under `pattern` (default: the message's
         schema topic) to this actor's handler, until this incarnation ends. `overflow` is
-        block, drop_newest, drop_oldest or latest_per_key. Topics carry the messages of the
+        block, drop_newest (both bounded by the actor's mailbox), drop_oldest (a buffer of
+        `capacity` publications, default 1024; `ValueError` for a `capacity` with another
+        policy) or latest_per_key. Topics carry the messages of the
         bus's schema: `SchemaMismatch` for a class of another schema, `TypeError` for a class
         that is not a message class of a generated module."""
         if not is_message_class(message_type):

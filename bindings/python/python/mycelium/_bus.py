@@ -42,6 +42,18 @@ def _close_callbacks() -> None:
 atexit.register(_close_callbacks)
 
 
+def _check_service(service: str, host: "_Host") -> None:
+    """Refuses to export under `service` a class with no handler of a schema message: a
+    service is reached with schema messages only."""
+    if not host.table:
+        raise ValueError(
+            f"service `{service}`: {host.cls.__name__} has no handler of a message class of the "
+            "bus's schema, and a service is reached with schema messages only (by Rust actors, "
+            "other nodes and Bus.ref); add a @handler for one, or leave `service` out and pass "
+            "the actor's ref, which carries plain objects too"
+        )
+
+
 def _settler(loop: asyncio.AbstractEventLoop, fut: asyncio.Future[Any]) -> Callable[[bool, Any], None]:
     """A callback the extension calls from its thread, resolving `fut` on its loop."""
 
@@ -464,6 +476,8 @@ class Bus:
         actor is recorded into from its start (default: the bus's `record`); `ValueError` if
         the class handles plain objects and the recorder may not pickle them."""
         host = _Host(actor, self)
+        if service is not None:
+            _check_service(service, host)
         native = self._native.spawn(host, args, name, hibernate, self._recorder(record))
         if service is not None:
             try:
@@ -548,6 +562,7 @@ class Bus:
             if isinstance(child, PythonChild):
                 host = _Host(child.actor, self)
                 if child.service is not None:
+                    _check_service(child.service, host)
                     hosts[child.service] = host
                 defs.append(
                     _native.ChildDef.python(
