@@ -1630,6 +1630,39 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// Begins one more input every `every` yields, `inputs` times: an actor whose handlers
+    /// run slower than the replay's rounds (a foreign actor on a loaded machine).
+    async fn slow_actor(handled: Arc<Handled>, inputs: usize, every: usize) {
+        for _ in 0..inputs {
+            for _ in 0..every {
+                tokio::task::yield_now().await;
+            }
+            handled.add();
+        }
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_wait_to_settle_goes_on_while_the_actor_makes_progress() {
+        let handled = Arc::new(Handled::default());
+        let actor = tokio::spawn(slow_actor(handled.clone(), 5, 50));
+        // Ten rounds without progress, but never the stall: five inputs, fifty rounds apart.
+        handled
+            .until_settled(5, 10, Duration::from_secs(3600))
+            .await;
+        assert_eq!(handled.count(), 5);
+        actor.await.unwrap();
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_wait_to_settle_gives_up_once_the_actor_stalls() {
+        let handled = Arc::new(Handled::default());
+        let actor = tokio::spawn(slow_actor(handled.clone(), 1, 5));
+        // One input comes; the second never does: ten idle rounds past a stall of zero.
+        handled.until_settled(2, 10, Duration::ZERO).await;
+        assert_eq!(handled.count(), 1);
+        actor.await.unwrap();
+    }
+
     #[test]
     fn a_report_keeps_each_output_on_its_line() {
         let report = ReplayReport {
