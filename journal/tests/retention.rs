@@ -4,29 +4,15 @@
 
 use std::sync::Arc;
 
-use mycelium_actors::{Actor, BoxError, Bus, Context, Handler, SpawnOptions};
+use mycelium_actors::{Bus, SpawnOptions};
 use mycelium_journal::{
     JournalOptions, JournalReader, JournalSchema, JournalWriter, Recording, Replay, ReplayError,
     ReplayMode, ReplaySet,
 };
 
-/// Adds up what it is asked, and answers the sum so far.
-struct Sum(u64);
-
-impl Actor for Sum {
-    type Args = ();
-    async fn on_start(_: (), _: &mut Context<Self>) -> Result<Self, BoxError> {
-        Ok(Sum(0))
-    }
-}
-
-impl Handler<u64> for Sum {
-    type Reply = u64;
-    async fn handle(&mut self, n: u64, _: &mut Context<Self>) -> u64 {
-        self.0 += n;
-        self.0
-    }
-}
+#[path = "common/sum.rs"]
+mod sum;
+use sum::Sum;
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn an_actor_whose_start_retention_deleted_is_refused_and_one_started_since_replays() {

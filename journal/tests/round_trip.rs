@@ -386,27 +386,16 @@ fn an_empty_directory_is_no_journal() {
 /// A journal its writer closed and a new process opens again holds two runs, told apart by
 /// a `resumed` record; a replay of an actor of the first run stops there, as at the end of
 /// the journal, rather than feeding it the second run's inputs of the actor numbered alike.
+#[path = "common/sum.rs"]
+mod sum;
+
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn a_journal_opened_again_after_a_close_begins_a_new_run_that_a_replay_stops_before() {
     use std::sync::Arc;
+    use sum::Sum;
 
-    use mycelium_actors::{Actor, BoxError, Bus, Context, Handler, SpawnOptions};
+    use mycelium_actors::{Bus, SpawnOptions};
     use mycelium_journal::{Recording, Replay, ReplayMode};
-
-    struct Sum(u64);
-    impl Actor for Sum {
-        type Args = ();
-        async fn on_start(_: (), _: &mut Context<Self>) -> Result<Self, BoxError> {
-            Ok(Sum(0))
-        }
-    }
-    impl Handler<u64> for Sum {
-        type Reply = u64;
-        async fn handle(&mut self, n: u64, _: &mut Context<Self>) -> u64 {
-            self.0 += n;
-            self.0
-        }
-    }
 
     let dir = tempfile::tempdir().unwrap();
     let mut actors = Vec::new();

@@ -175,21 +175,20 @@ impl Wake for TurnWaker {
 
     fn wake_by_ref(self: &Arc<Self>) {
         let turn = &self.0;
-        let request = {
+        {
             let mut state = turn.lock();
             match state.whose {
-                Whose::Runtime => !state.granting,
+                // Queued below, unless a grant is queued already.
+                Whose::Runtime => {}
                 Whose::Code | Whose::Free => {
                     state.woken = true;
                     turn.changed.notify_all();
-                    false
+                    return;
                 }
-                Whose::Done => false,
+                Whose::Done => return,
             }
-        };
-        if request {
-            turn.request();
         }
+        turn.request();
     }
 }
 
@@ -355,13 +354,8 @@ pub fn take_turn() {
     let Some(turn) = turn_for_wait() else {
         return;
     };
-    let request = {
-        let state = turn.lock();
-        state.whose == Whose::Runtime && !state.granting
-    };
-    if request {
-        turn.request();
-    }
+    // A no-op when a grant is queued already, or the turn is here.
+    turn.request();
     turn.wait_for_turn(None);
 }
 
@@ -447,14 +441,9 @@ pub(crate) fn poll_in_turns<F: Future + ?Sized>(
     let mut cx = Context::from_waker(&waker);
     let deadline = Instant::now() + limit;
     loop {
-        {
-            // Back from a wait that ended by its limit, the turn is the grant's to give.
-            let state = turn.lock();
-            let ours = matches!(state.whose, Whose::Code | Whose::Free | Whose::Done);
-            drop(state);
-            if !ours && !turn.wait_for_turn(Some(deadline)) {
-                return None;
-            }
+        // Back from a wait that ended by its limit, the turn is the grant's to give.
+        if !turn.wait_for_turn(Some(deadline)) {
+            return None;
         }
         turn.lock().woken = false;
         if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {

@@ -89,6 +89,20 @@ struct Asker {
     spins: Arc<AtomicU64>,
 }
 
+impl Asker {
+    /// An asker of a fresh [`Later`] on `bus`.
+    fn on(bus: &Bus) -> Arc<Asker> {
+        Arc::new(Asker {
+            later: bus.spawn::<Later>(()),
+            clock: bus.clock().clone(),
+            seen: Mutex::default(),
+            entered: Mutex::default(),
+            stopped_at: Mutex::default(),
+            spins: Arc::default(),
+        })
+    }
+}
+
 impl Foreign for Asker {
     type Args = ();
     type State = ();
@@ -170,15 +184,7 @@ fn run(bodies: &[&[u8]]) -> (Vec<Seen>, u64) {
         .expect("runtime");
     rt.block_on(async {
         let bus = Bus::builder().virtual_time().build().unwrap();
-        let later = bus.spawn::<Later>(());
-        let foreign = Arc::new(Asker {
-            later,
-            clock: bus.clock().clone(),
-            seen: Mutex::default(),
-            entered: Mutex::default(),
-            stopped_at: Mutex::default(),
-            spins: Arc::default(),
-        });
+        let foreign = Asker::on(&bus);
         let actor = spawn(&bus, foreign.clone(), (), SpawnOptions::new())
             .await
             .unwrap();
@@ -269,14 +275,7 @@ fn a_rust_actor_does_not_run_while_a_foreign_handler_computes() {
         .expect("runtime");
     let seen = rt.block_on(async {
         let bus = Bus::builder().virtual_time().build().unwrap();
-        let foreign = Arc::new(Asker {
-            later: bus.spawn::<Later>(()),
-            clock: bus.clock().clone(),
-            seen: Mutex::default(),
-            entered: Mutex::default(),
-            stopped_at: Mutex::default(),
-            spins: Arc::default(),
-        });
+        let foreign = Asker::on(&bus);
         let spinner = bus.spawn::<Spinner>(foreign.spins.clone());
         let actor = spawn(&bus, foreign.clone(), (), SpawnOptions::new())
             .await
@@ -328,16 +327,9 @@ fn a_stop_while_a_handler_waits_on_the_bus_lets_bus_time_pass_until_it_returns()
             .expect("runtime");
         let outcome = rt.block_on(async {
             let bus = Bus::builder().virtual_time().build().unwrap();
-            let later = bus.spawn::<Later>(());
             let (entered, waiting) = tokio::sync::oneshot::channel();
-            let foreign = Arc::new(Asker {
-                later,
-                clock: bus.clock().clone(),
-                seen: Mutex::default(),
-                entered: Mutex::new(Some(entered)),
-                stopped_at: Mutex::default(),
-                spins: Arc::default(),
-            });
+            let foreign = Asker::on(&bus);
+            *foreign.entered.lock().unwrap() = Some(entered);
             let actor = spawn(&bus, foreign.clone(), (), SpawnOptions::new())
                 .await
                 .unwrap();
