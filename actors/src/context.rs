@@ -290,13 +290,7 @@ impl<A: Actor> Context<A> {
                 if !sent {
                     return;
                 }
-                next = next.saturating_add(period);
-                let now = clock.now();
-                if next <= now {
-                    let behind = (now - next).as_nanos() / period.as_nanos() + 1;
-                    let skipped = u32::try_from(behind).unwrap_or(u32::MAX);
-                    next = next.saturating_add(period.saturating_mul(skipped));
-                }
+                next = next_deadline(next, period, clock.now());
             }
         }))
     }
@@ -585,6 +579,19 @@ impl TimerRecord {
         self.recorder
             .timer_fired(self.id, now, self.timer, due, self.type_name);
     }
+}
+
+/// The deadline of a periodic timer after `last`, on its grid of `period`: the first one
+/// after `now` when the timer has fallen behind (the deadlines it missed are skipped).
+/// Saturating: a deadline too far to add is one that never comes.
+pub fn next_deadline(last: Duration, period: Duration, now: Duration) -> Duration {
+    let next = last.saturating_add(period);
+    if next > now {
+        return next;
+    }
+    let behind = (now - next).as_nanos() / period.as_nanos().max(1) + 1;
+    let skipped = u32::try_from(behind).unwrap_or(u32::MAX);
+    next.saturating_add(period.saturating_mul(skipped))
 }
 
 /// Sends a timer's or a watch's message to its own actor. The actor's timers end with its

@@ -93,7 +93,7 @@ pub use actor::{Actor, BoxError};
 pub use actor_ref::ActorRef;
 pub use bus::{ActorSummary, Bus, BusBuilder, BusExit, ShutdownReport, SpawnOptions};
 pub use clock::{Clock, ClockMode};
-pub use context::{Context, Down, TimerHandle, WatchHandle};
+pub use context::{next_deadline, Context, Down, TimerHandle, WatchHandle};
 pub use dead_letters::{DeadLetter, DeadLetterReason, DeadLetters, LOGGED_PER_EVENT};
 pub use error::{AskError, BusError, SendError, SpawnError, TrySendError};
 pub use failure::{Failure, FailureKind, OnFailure, Phase, StopReason};

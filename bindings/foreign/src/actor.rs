@@ -32,7 +32,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use mycelium_actors::recording::Source;
+use mycelium_actors::recording::{Delivery, Source};
 use mycelium_actors::{
     Actor, ActorRef, BoxError, Context, Failure, Handler, Phase, Receipt, Reply, StopReason,
 };
@@ -135,6 +135,8 @@ pub(crate) enum ForeignCall {
     /// A publication of a subscription made through [`ForeignRef::switched`]: handled only
     /// while its switch is open.
     Published(ForeignMessage, Arc<DeliverySwitch>, Count),
+    /// A firing of the actor's timer of this number (`timers.rs`).
+    Timer(ForeignMessage, Count, u64),
 }
 
 impl ForeignCall {
@@ -148,7 +150,9 @@ impl ForeignCall {
                 }
                 m
             }
-            ForeignCall::Ask(m, _, _) | ForeignCall::Published(m, _, _) => m,
+            ForeignCall::Ask(m, _, _)
+            | ForeignCall::Published(m, _, _)
+            | ForeignCall::Timer(m, _, _) => m,
             ForeignCall::Failed(_) => ForeignMessage {
                 type_id: 0,
                 body: Vec::new(),
@@ -217,7 +221,7 @@ fn run_handler<F: Foreign>(
             let type_id = msg.type_id;
             // Sent around the gate, as an ask (its reply is the runner's to give).
             let result = catch_unwind(AssertUnwindSafe(|| {
-                gate.handle(actor, state, msg, true, source)
+                gate.handle(actor, state, msg, Delivery::Ask, source)
             }))
             .unwrap_or_else(|payload| Err(panic_text(payload)))
             .map_err(|reason| handler_failure(&*gate.inner.foreign, type_id, &reason));
@@ -287,6 +291,8 @@ impl<F: Foreign> Actor for ForeignActor<F> {
         let gate = spec.gate.clone();
         let virtual_time = ctx.bus().clock().is_virtual();
         let _ = gate.inner.clock.set(ctx.bus().clock().clone());
+        // The timers `start` sets are this incarnation's.
+        gate.inner.timers.begin(ctx.bus().runtime());
         // Installed before the spawner hears of the start (its first ask may go direct), on
         // the pool: installing waits for the state's lock, which a callback of a killed
         // incarnation may still hold, and abandons a state left there. A kill while the start
@@ -333,7 +339,8 @@ impl<F: Foreign> Actor for ForeignActor<F> {
                 Err(reason) => recording.failed(me.id(), clock, reason),
             }
         }
-        let incarnation = started?;
+        let incarnation = started.inspect_err(|_| gate.inner.timers.end())?;
+        gate.inner.timers.started();
         crate::mail::Mail::open(&gate, me.clone(), incarnation, ctx.bus());
         Ok(ForeignActor {
             gate,
@@ -350,8 +357,9 @@ impl<F: Foreign> Actor for ForeignActor<F> {
             recording.stopped(me.id(), ctx.bus().clock(), &reason.to_string());
         }
         let reason = reason.clone();
-        // Nothing more of the queue runs.
+        // Nothing more of the queue runs, and no timer of the incarnation fires.
         gate.inner.mail.close();
+        gate.inner.timers.end();
         // On the pool: taking the state waits for a direct call or a batch that is running,
         // which must not hold a worker. A failing stop callback changes nothing: the
         // incarnation is over either way. What waits in the queue then goes back into the
@@ -470,9 +478,10 @@ impl<F: Foreign> Drop for ForeignActor<F> {
         {
             return;
         }
-        // No batch starts for the killed incarnation; its release makes dead letters of
-        // what it had queued.
+        // No batch starts for the killed incarnation, and none of its timers fires; its
+        // release makes dead letters of what it had queued.
         self.gate.inner.mail.close_for(self.incarnation);
+        self.gate.inner.timers.end();
         release_later(self.gate.clone(), self.incarnation, Some(self.me.id()));
     }
 }

@@ -70,6 +70,8 @@ pub(crate) struct GateInner<F: Foreign> {
     starting: Mutex<()>,
     /// The messages taken from the mailbox and not yet handled, served in batches.
     pub(crate) mail: Mail<F>,
+    /// The timers of the incarnation running now (`timers.rs`).
+    pub(crate) timers: crate::timers::TimerBook,
     /// Foreign code waiting for the state's lock without holding a virtual clock.
     unlocked: crate::host::LockWaiters,
     /// How the actor is recorded, if it is (set before its first start).
@@ -128,6 +130,7 @@ impl<F: Foreign> ForeignGate<F> {
                 slot: Mutex::new(Slot::Empty),
                 starting: Mutex::new(()),
                 mail: Mail::default(),
+                timers: Default::default(),
                 unlocked: crate::host::LockWaiters::default(),
                 recording: OnceLock::new(),
                 current: Mutex::new(None),
@@ -174,7 +177,7 @@ impl<F: Foreign> ForeignGate<F> {
         actor: mycelium_actors::ActorId,
         state: &mut F::State,
         msg: crate::ForeignMessage,
-        asked: bool,
+        delivery: mycelium_actors::recording::Delivery,
         source: mycelium_actors::recording::Source,
     ) -> Result<Option<crate::ForeignMessage>, String> {
         let inner = &self.inner;
@@ -182,11 +185,14 @@ impl<F: Foreign> ForeignGate<F> {
         let sender = mycelium_actors::recording::Source::Actor(actor);
         mycelium_actors::recording::sending_as_now(sender, || {
             match (inner.recording.get(), inner.clock.get()) {
-                (Some(recording), Some(clock)) => {
-                    recording.handle(&inner.foreign, actor, clock, (msg, source), asked, |msg| {
-                        inner.foreign.handle(state, msg)
-                    })
-                }
+                (Some(recording), Some(clock)) => recording.handle(
+                    &inner.foreign,
+                    actor,
+                    clock,
+                    (msg, source),
+                    delivery,
+                    |msg| inner.foreign.handle(state, msg),
+                ),
                 _ => inner.foreign.handle(state, msg),
             }
         })

@@ -15,7 +15,8 @@ pub fn dead_letter_type_id(letter: &DeadLetter) -> Option<u16> {
         return match call {
             ForeignCall::Tell(m, _, _)
             | ForeignCall::Ask(m, _, _)
-            | ForeignCall::Published(m, _, _) => Some(m.type_id),
+            | ForeignCall::Published(m, _, _)
+            | ForeignCall::Timer(m, _, _) => Some(m.type_id),
             ForeignCall::Failed(_) => None,
         };
     }

@@ -103,6 +103,7 @@ mod remote_topics;
 mod runtime;
 mod service;
 mod switch;
+mod timers;
 mod topics;
 mod typed;
 
@@ -123,6 +124,7 @@ pub use service::{
     ForeignSpawnError,
 };
 pub use switch::DeliverySwitch;
+pub use timers::{ForeignTimer, TimerError};
 pub use topics::{
     publish_bytes, publish_schema_bytes, subscribe_bytes, subscribe_schema_bytes, visit_contract,
     ContractVisitor, ForeignTopicError, SchemaMessage, CONTRACT_TYPE_IDS,

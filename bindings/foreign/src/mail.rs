@@ -47,7 +47,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
-use mycelium_actors::recording::Source;
+use mycelium_actors::recording::{Delivery, Source};
 use mycelium_actors::{ActorId, ActorRef, Bus, DeadLetter, DeadLetterReason, Failure, StopReason};
 use tokio::sync::{oneshot, Notify};
 
@@ -445,10 +445,18 @@ fn run_job<F: Foreign>(
     job: Job,
 ) -> (Option<Failure>, Option<Answer>) {
     let actor = job.actor;
+    let mut delivery = Delivery::Tell;
     let (msg, reply, count, switch, receipt) = match job.call {
         ForeignCall::Tell(msg, count, receipt) => (msg, None, count, None, receipt),
-        ForeignCall::Ask(msg, reply, count) => (msg, Some(reply), count, None, None),
+        ForeignCall::Ask(msg, reply, count) => {
+            delivery = Delivery::Ask;
+            (msg, Some(reply), count, None, None)
+        }
         ForeignCall::Published(msg, switch, count) => (msg, None, count, Some(switch), None),
+        ForeignCall::Timer(msg, count, timer) => {
+            delivery = Delivery::Timer { timer };
+            (msg, None, count, None, None)
+        }
         // Markers never reach the queue.
         ForeignCall::Failed(_) => return (None, None),
     };
@@ -459,9 +467,8 @@ fn run_job<F: Foreign>(
         entered => entered.flatten(),
     };
     let type_id = msg.type_id;
-    let asked = reply.is_some();
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        gate.handle(actor, state, msg, asked, job.source)
+        gate.handle(actor, state, msg, delivery, job.source)
     }))
     .unwrap_or_else(|payload| Err(panic_text(payload)));
     drop(delivering);

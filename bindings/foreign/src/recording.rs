@@ -153,6 +153,9 @@ pub struct ForeignRecording {
     inputs: Arc<AtomicU64>,
     /// For a replay: the clock readings recorded live, by input, served in their order.
     served: Option<Arc<Mutex<Vec<VecDeque<Duration>>>>>,
+    /// For a replay of the actor alone: its timers' firings are fed from the journal, so
+    /// its own timers send nothing.
+    timers_fed: bool,
 }
 
 impl std::fmt::Debug for ForeignRecording {
@@ -177,6 +180,7 @@ impl ForeignRecording {
             started: Arc::default(),
             inputs: Arc::default(),
             served: None,
+            timers_fed: false,
         }
     }
 
@@ -187,6 +191,19 @@ impl ForeignRecording {
         let by_input = by_input.into_iter().map(VecDeque::from).collect();
         self.served = Some(Arc::new(Mutex::new(by_input)));
         self
+    }
+
+    /// For a replay of the actor alone, which feeds its inputs from the journal: its timers'
+    /// recorded firings are fed too, so the timers it sets again send nothing (they are
+    /// numbered as live).
+    pub fn feed_timers(mut self) -> Self {
+        self.timers_fed = true;
+        self
+    }
+
+    /// The recorder, and whether the actor's timers send nothing (see [`feed_timers`](Self::feed_timers)).
+    pub(crate) fn timer_recorder(&self) -> (Arc<dyn Recorder>, bool) {
+        (self.recorder.clone(), self.timers_fed)
     }
 
     /// Lets plain objects of the language (not contract messages) be written in the
@@ -263,11 +280,11 @@ impl ForeignRecording {
         actor: ActorId,
         clock: &Clock,
         (msg, source): (ForeignMessage, Source),
-        asked: bool,
+        delivery: Delivery,
         handle: impl FnOnce(ForeignMessage) -> Result<Option<ForeignMessage>, String>,
     ) -> Result<Option<ForeignMessage>, String> {
         let record = foreign.recorded(&msg, self.own_serialization);
-        let delivery = if asked { Delivery::Ask } else { Delivery::Tell };
+        let asked = delivery == Delivery::Ask;
         self.recorder
             .handled(actor, clock.now(), delivery, source, record.name, &record);
         let input = self.inputs.fetch_add(1, Ordering::Relaxed);

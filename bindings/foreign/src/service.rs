@@ -362,6 +362,63 @@ impl<F: Foreign> ForeignRef<F> {
         self.actor.stop();
     }
 
+    /// Sends the actor `msg` after `delay` of bus time, through its mailbox: a Rust actor's
+    /// [`Context::send_after`](mycelium_actors::Context::send_after) for a foreign one. The
+    /// timer belongs to the incarnation running now (a stop, a restart or a kill cancels
+    /// it); set it with the actor's own ref (the one its `start` was given), from its
+    /// callbacks. A recorded actor's firings are recorded as a Rust actor's are.
+    /// [`TimerError::NotRunning`] if this ref has no gate or the actor is not running.
+    pub fn send_after(
+        &self,
+        msg: ForeignMessage,
+        delay: Duration,
+    ) -> Result<crate::ForeignTimer, crate::TimerError> {
+        self.set_timer(msg, delay, None)
+    }
+
+    /// Sends the actor `msg` every `period` of bus time, the first a period from now, on a
+    /// fixed grid; a firing that finds the mailbox full waits for room, and those missed
+    /// meanwhile are skipped. Otherwise as [`send_after`](Self::send_after).
+    pub fn send_interval(
+        &self,
+        msg: ForeignMessage,
+        period: Duration,
+    ) -> Result<crate::ForeignTimer, crate::TimerError> {
+        self.set_timer(msg, period, Some(period))
+    }
+
+    fn set_timer(
+        &self,
+        msg: ForeignMessage,
+        delay: Duration,
+        every: Option<Duration>,
+    ) -> Result<crate::ForeignTimer, crate::TimerError> {
+        let gate = self.gate().ok_or(crate::TimerError::NotRunning)?;
+        let inner = &gate.inner;
+        let clock = inner
+            .clock
+            .get()
+            .cloned()
+            .ok_or(crate::TimerError::NotRunning)?;
+        let (record, fed) = match inner.recording.get() {
+            Some(recording) => {
+                let (recorder, fed) = recording.timer_recorder();
+                let own = recording.allows_own_serialization();
+                let name = inner.foreign.recorded(&msg, own).name;
+                (Some((recorder, name)), fed)
+            }
+            None => (None, false),
+        };
+        let target = crate::timers::Target {
+            actor: self.actor.clone(),
+            counts: inner.counts.clone(),
+            clock,
+            record,
+            fed,
+        };
+        crate::timers::set(&inner.timers, target, msg, delay, every)
+    }
+
     /// Waits until the actor has stopped for good; its `stop` callback has returned by then.
     pub async fn wait_for_stop(&self) -> StopReason {
         self.actor.wait_for_stop().await

@@ -984,6 +984,59 @@ impl ActorRef {
         Ok(errors::reason_text(&reason))
     }
 
+    /// Sets a timer of this Python actor (its own ref): `message` after `delay` seconds of
+    /// bus time, then every `period` if given (see `Actor.send_after`). `accepts`: the type
+    /// ids the actor has handlers of.
+    #[pyo3(signature = (message, delay, period=None, accepts=None))]
+    fn set_timer(
+        &self,
+        message: &Bound<'_, PyAny>,
+        delay: f64,
+        period: Option<f64>,
+        accepts: Option<&Bound<'_, PyFrozenSet>>,
+    ) -> PyResult<Timer> {
+        let Target::Foreign(actor) = &self.target else {
+            return Err(PyValueError::new_err(
+                "only a Python actor sets its own timers (Actor.send_after, Actor.send_interval)",
+            ));
+        };
+        let what = if period.is_some() { "period" } else { "delay" };
+        let delay = duration(what, delay)?;
+        if period.is_some() && delay.is_zero() {
+            return Err(PyValueError::new_err("period must be more than 0 seconds"));
+        }
+        let foreign = local_target(actor)?;
+        let (msg, held) = match checked(message, accepts, &self.schema)? {
+            Some((type_id, body)) => (ForeignMessage { type_id, body }, None),
+            None if codec::contract_plan(message)?.is_some() => {
+                return Err(MessageTypeError::new_err(format!(
+                    "{} has no @handler({}): a timer sends the actor a message it handles",
+                    foreign.class_name(),
+                    message.get_type().name()?
+                )));
+            }
+            None => {
+                foreign.plain_handler(message)?;
+                let msg = foreign.hold_timed(message.clone().unbind(), period.is_some());
+                let key = msg.body.clone();
+                (msg, Some((foreign.clone(), key)))
+            }
+        };
+        let set = match period {
+            Some(_) => actor.send_interval(msg, delay),
+            None => actor.send_after(msg, delay),
+        };
+        match set {
+            Ok(inner) => Ok(Timer { inner, held }),
+            Err(_) => {
+                if let Some((foreign, key)) = &held {
+                    foreign.release(key);
+                }
+                Err(errors::stopped(actor.actor_ref().stop_reason().as_ref()))
+            }
+        }
+    }
+
     /// Subscribes this Python actor to the contract message class `message_type` published
     /// under `pattern`; see `mycelium.Actor.subscribe`. `SchemaMismatch` for a class of
     /// another schema than the bus's.
@@ -1121,5 +1174,51 @@ pub(crate) fn python_source() -> recording::Source {
         recording::foreign_source(PYTHON)
     } else {
         recording::Source::Unknown
+    }
+}
+
+/// A Python actor's timer (`Actor.send_after`, `Actor.send_interval`).
+#[pyclass(module = "mycelium._native", frozen)]
+pub(crate) struct Timer {
+    inner: mycelium_foreign::ForeignTimer,
+    /// The plain object it sends, held for the actor until a one-shot timer's firing is
+    /// handled, or the timer is cancelled (the actor's stop cancels its timers).
+    held: Option<(std::sync::Arc<PyForeign>, Vec<u8>)>,
+}
+
+#[pymethods]
+impl Timer {
+    /// Stops the timer: nothing more is sent. A firing already in the mailbox is handled,
+    /// except one of a plain object, which is dropped with the timer.
+    fn cancel(&self) {
+        self.inner.cancel();
+        if let Some((foreign, key)) = &self.held {
+            foreign.release(key);
+        }
+    }
+
+    /// True until a one-shot timer has sent its message, or the timer is cancelled (or its
+    /// incarnation ended).
+    fn is_active(&self) -> bool {
+        self.inner.is_active()
+    }
+
+    /// Its number: from 0 in each incarnation, in the order the actor set its timers (the
+    /// `timer N` of its firings in a journal).
+    #[getter]
+    fn number(&self) -> u64 {
+        self.inner.number()
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Timer({}, {})",
+            self.inner.number(),
+            if self.inner.is_active() {
+                "active"
+            } else {
+                "ended"
+            }
+        )
     }
 }

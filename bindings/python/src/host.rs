@@ -21,6 +21,12 @@ use crate::schema::BusSchema;
 /// schema message may not take it.
 pub(crate) const LOCAL_TYPE_ID: u16 = u16::MAX;
 
+/// A held object's key with this bit is a timer's: its timer's cancel releases it, and a
+/// firing that finds it released is dropped (the timer was cancelled after it fired).
+const TIMED: u64 = 1 << 63;
+/// ...and with this bit too, each firing leaves it held (a periodic timer's).
+const KEPT: u64 = 1 << 62;
+
 /// By a type's address: the type (kept, so the address names it) and its handler's name or
 /// None.
 type PlainCache = HashMap<usize, (Py<PyType>, Py<PyAny>)>;
@@ -277,6 +283,48 @@ impl PyForeign {
         }
     }
 
+    /// Holds the plain object `value` for this actor's timer: the message each firing carries,
+    /// which leaves it held for the next firing if `periodic`. [`release`](Self::release)
+    /// lets it go.
+    pub(crate) fn hold_timed(&self, value: Py<PyAny>, periodic: bool) -> ForeignMessage {
+        let mut held = self.hold(value);
+        let key = u64::from_le_bytes(held.body[..].try_into().expect("a held key"));
+        let timed = key | TIMED | if periodic { KEPT } else { 0 };
+        let mut locals = self.locals.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(value) = locals.remove(&key) {
+            locals.insert(timed, value);
+        }
+        held.body = timed.to_le_bytes().to_vec();
+        held
+    }
+
+    /// Lets go of the object of a timer's message (its key `body`), if still held.
+    pub(crate) fn release(&self, body: &[u8]) {
+        if let Ok(key) = <[u8; 8]>::try_from(body).map(u64::from_le_bytes) {
+            let value = self
+                .locals
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&key);
+            drop(value);
+        }
+    }
+
+    /// True for the firing of a timer whose object has been released: a firing that came
+    /// after its timer was cancelled, dropped unhandled.
+    fn released_timer(&self, body: &[u8]) -> bool {
+        <[u8; 8]>::try_from(body)
+            .map(u64::from_le_bytes)
+            .is_ok_and(|key| {
+                key & TIMED != 0
+                    && !self
+                        .locals
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .contains_key(&key)
+            })
+    }
+
     /// The plain object a message of [`hold`](Self::hold) carries, left held.
     pub(crate) fn peek<'py>(&self, py: Python<'py>, body: &[u8]) -> Option<Bound<'py, PyAny>> {
         let key = <[u8; 8]>::try_from(body).map(u64::from_le_bytes).ok()?;
@@ -291,10 +339,12 @@ impl PyForeign {
     pub(crate) fn take<'py>(&self, py: Python<'py>, body: &[u8]) -> PyResult<Bound<'py, PyAny>> {
         let key = <[u8; 8]>::try_from(body).map(u64::from_le_bytes).ok();
         key.and_then(|k| {
-            self.locals
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&k)
+            let mut locals = self.locals.lock().unwrap_or_else(|e| e.into_inner());
+            if k & KEPT != 0 {
+                locals.get(&k).map(|v| v.clone_ref(py))
+            } else {
+                locals.remove(&k)
+            }
         })
         .map(|v| v.into_bound(py))
         .ok_or_else(|| {
@@ -450,6 +500,9 @@ impl PyForeign {
         msg: &ForeignMessage,
     ) -> PyResult<Option<ForeignMessage>> {
         if msg.type_id == LOCAL_TYPE_ID {
+            if self.released_timer(&msg.body) {
+                return Ok(None);
+            }
             let message = self.take(py, &msg.body)?;
             let Some(reply) = self.call_local(py, actor, message)? else {
                 return Ok(None);

@@ -108,6 +108,7 @@ fn module_body(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<supervisor::Supervisor>()?;
     m.add_class::<actor_ref::ActorRef>()?;
     m.add_class::<actor_ref::Subscription>()?;
+    m.add_class::<actor_ref::Timer>()?;
     m.add_class::<node::Node>()?;
     m.add_class::<recording::Recorder>()?;
     m.add_class::<replay_set::ReplaySet>()?;

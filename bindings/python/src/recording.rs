@@ -127,8 +127,9 @@ impl Recorder {
         })
     }
 
-    /// For a replay: the actor recorded into it next reads, while handling its input `i`,
-    /// the bus times `readings[i]` (nanoseconds) that the recorded actor read live, in order.
+    /// For a replay of one actor alone: the actor recorded into it next reads, while handling
+    /// its input `i`, the bus times `readings[i]` (nanoseconds) that the recorded actor read
+    /// live, in order; and its timers send nothing, their recorded firings being fed.
     fn serve_readings(&self, readings: Vec<Vec<u64>>) {
         let readings = readings
             .into_iter()
@@ -179,7 +180,8 @@ impl Recorder {
             .unwrap_or_else(|e| e.into_inner())
             .take();
         if let Some(readings) = served {
-            recording = recording.serve_readings(readings);
+            // A replay of the actor alone: its timers' firings are fed as its other inputs.
+            recording = recording.serve_readings(readings).feed_timers();
         }
         let mut actors = self.actors.lock().unwrap_or_else(|e| e.into_inner());
         actors.push(recording.clone());

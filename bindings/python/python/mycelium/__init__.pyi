@@ -144,6 +144,25 @@ class Actor:
         `capacity`, default 1024), latest_per_key; `ValueError` for `capacity` with a policy
         other than drop_oldest."""
     def publish(self, message: Any, topic: str | None = None, *, key: int | None = None) -> int: ...
+    def send_after(self, message: Any, delay: float) -> Timer:
+        """Sends this actor `message` (one it has a handler of) after `delay` seconds of bus
+        time, through its mailbox. Cancelled by `Timer.cancel()` and by the end of this
+        incarnation (a stop, a failure, a kill)."""
+    def send_interval(self, message: Any, period: float) -> Timer:
+        """Sends this actor `message` every `period` seconds of bus time, the first a period
+        from now, on a fixed grid; firings missed while the mailbox was full are skipped."""
+
+class Timer:
+    """A timer an actor set (`Actor.send_after`, `Actor.send_interval`)."""
+
+    def cancel(self) -> None:
+        """Nothing more is sent (a firing of a schema message already in the mailbox is
+        handled; one of a plain object is dropped)."""
+    def is_active(self) -> bool: ...
+    @property
+    def number(self) -> int:
+        """From 0 in each incarnation, in the order its timers were set (`timer N` in a
+        journal)."""
 
 class ActorRef:
     """A Python actor, or a service (Rust or Python) exported on a bus. Sync calls release

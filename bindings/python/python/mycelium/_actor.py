@@ -56,6 +56,7 @@ class Actor:
     ref: "ActorRef"
     _mycelium_bus: "weakref.ref[Bus]"
     _mycelium_subscriptions: "list[_native.Subscription]"
+    _mycelium_timers: "list[_native.Timer]"
     _mycelium_handlers: ClassVar[dict[int, tuple[type, str]]]
     _mycelium_plain: ClassVar[dict[type, str]]
 
@@ -135,6 +136,31 @@ class Actor:
     def publish(self, message: Any, topic: str | None = None, *, key: int | None = None) -> int:
         """Publishes `message` on this actor's bus; see `Bus.publish`."""
         return self.bus.publish(message, topic, key=key)
+
+    def send_after(self, message: Any, delay: float) -> "_native.Timer":
+        """Sends this actor `message` after `delay` seconds of bus time (virtual time on a
+        virtual-time bus), through its mailbox, in order with what else it gets. `message` is
+        one this actor has a handler of: a message of the bus's schema, or a plain object.
+        The timer belongs to this incarnation: a stop, a failure (and restart) or a kill
+        cancels it, as `Timer.cancel()` does. `ValueError` for a negative delay,
+        `MessageTypeError` for a message this actor has no handler of, `ActorStopped` once
+        the actor is not running."""
+        return self._set_timer(message, delay, None)
+
+    def send_interval(self, message: Any, period: float) -> "_native.Timer":
+        """Sends this actor `message` every `period` seconds of bus time, the first a period
+        from now, on a fixed grid (no drift). A firing that finds the mailbox full waits for
+        room, and those missed meanwhile are skipped. Cancelled as `send_after`'s timer is."""
+        return self._set_timer(message, period, period)
+
+    def _set_timer(self, message: Any, delay: float, period: float | None) -> "_native.Timer":
+        timer = self.ref._native.set_timer(message, delay, period, self.ref._accepts)
+        timers = self._mycelium_timers
+        timers.append(timer)
+        # Kept for the stop to cancel; the ended ones are let go whenever the list doubles.
+        if len(timers) >= 64 and len(timers) & (len(timers) - 1) == 0:
+            timers[:] = [t for t in timers if t.is_active()]
+        return timer
 
     @classmethod
     def _mycelium_table(cls) -> dict[int, tuple[type, str]]:
@@ -230,6 +256,7 @@ class _Host:
         actor._mycelium_bus = self.bus
         actor.ref = ActorRef(native_ref, self.table)
         actor._mycelium_subscriptions = []
+        actor._mycelium_timers = []
         started = actor.on_start(args)
         if inspect.isawaitable(started):
             _run(started)
@@ -257,5 +284,7 @@ class _Host:
             if inspect.isawaitable(stopped):
                 _run(stopped)
         finally:
+            for timer in getattr(actor, "_mycelium_timers", ()):
+                timer.cancel()
             for sub in getattr(actor, "_mycelium_subscriptions", ()):
                 sub.cancel()

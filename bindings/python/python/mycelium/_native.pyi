@@ -23,6 +23,12 @@ class Subscription:
     @property
     def dropped(self) -> int: ...
 
+class Timer:
+    def cancel(self) -> None: ...
+    def is_active(self) -> bool: ...
+    @property
+    def number(self) -> int: ...
+
 class ActorRef:
     @property
     def id(self) -> str: ...
@@ -55,6 +61,13 @@ class ActorRef:
         capacity: int | None = None,
     ) -> Subscription: ...
     def export(self, bus: Bus, service: str, type_ids: list[int]) -> None: ...
+    def set_timer(
+        self,
+        message: Any,
+        delay: float,
+        period: float | None = None,
+        accepts: frozenset[int] | None = None,
+    ) -> Timer: ...
 
 class ChildDef:
     @staticmethod

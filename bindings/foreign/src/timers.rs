@@ -1,0 +1,215 @@
+//! A foreign actor's timers: [`ForeignRef::send_after`] and [`ForeignRef::send_interval`].
+//!
+//! They are a Rust actor's timers ([`mycelium_actors::Context::send_after`]) for an actor
+//! whose handlers run on a host thread, which has no `Context`: each is a task on the bus
+//! runtime that sleeps on the bus clock (virtual time included) and tells the actor its
+//! message through the mailbox, in order with everything else it gets. They belong to the
+//! incarnation that set them: its end (a stop, a failure and restart, a kill) cancels them,
+//! as it does a Rust actor's. They are numbered from 0 in each incarnation in the order they
+//! are set, and a recorded actor's firings are recorded as a Rust actor's are (a `timer-fired`
+//! record, and its message handled with origin `timer N`), through the same [`Recorder`]
+//! hooks, so a replay of a set regenerates them at their recorded times.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use mycelium_actors::recording::Recorder;
+use mycelium_actors::{ActorId, ActorRef, Clock};
+use tokio::runtime::Handle;
+use tokio::sync::watch;
+use tokio::task::AbortHandle;
+
+use crate::actor::{ForeignActor, ForeignCall};
+use crate::count::Counts;
+use crate::{Foreign, ForeignMessage};
+
+/// A timer a foreign actor set. Dropping it does not cancel it: [`cancel`](Self::cancel)
+/// does, and so does the end of the incarnation that set it.
+#[derive(Clone, Debug)]
+pub struct ForeignTimer {
+    number: u64,
+    task: Option<AbortHandle>,
+}
+
+impl ForeignTimer {
+    /// Its number: from 0 in each incarnation, in the order the actor set its timers (the
+    /// `timer N` of its firings in a journal).
+    pub fn number(&self) -> u64 {
+        self.number
+    }
+
+    /// Stops it: a firing not yet sent is not sent (one already in the mailbox is handled).
+    pub fn cancel(&self) {
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+    }
+
+    /// True until it has sent its last message (a one-shot timer), or is cancelled.
+    pub fn is_active(&self) -> bool {
+        self.task.as_ref().is_some_and(|t| !t.is_finished())
+    }
+}
+
+/// Why a timer could not be set.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TimerError {
+    /// The ref is not the actor's own (it has no gate), or the actor is not running.
+    #[error("timers are set by a running actor on its own ref (the one it was started with)")]
+    NotRunning,
+}
+
+/// The timers of the incarnation running now (see the module's doc).
+#[derive(Default)]
+pub(crate) struct TimerBook {
+    inner: Mutex<Book>,
+}
+
+#[derive(Default)]
+struct Book {
+    /// Where the tasks run, known from the first start.
+    runtime: Option<Handle>,
+    /// The number of the next timer set.
+    next: u64,
+    tasks: Vec<AbortHandle>,
+    /// False between an incarnation's end and the next start: no timer is set then.
+    open: bool,
+    /// Set once the incarnation's start is over: the timers its `start` set wait for it, so
+    /// that none fires (nor asks a replay's recorder for its time) before the start is
+    /// recorded.
+    started: Option<watch::Sender<bool>>,
+}
+
+impl TimerBook {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Book> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// An incarnation starts on `runtime`: its timers count from 0.
+    pub(crate) fn begin(&self, runtime: &Handle) {
+        let mut book = self.lock();
+        for task in book.tasks.drain(..) {
+            task.abort();
+        }
+        book.runtime = Some(runtime.clone());
+        book.next = 0;
+        book.open = true;
+        book.started = Some(watch::channel(false).0);
+    }
+
+    /// The incarnation's start is over (and recorded): its timers may fire.
+    pub(crate) fn started(&self) {
+        if let Some(started) = &self.lock().started {
+            started.send_replace(true);
+        }
+    }
+
+    /// The incarnation ends: every timer it set is cancelled.
+    pub(crate) fn end(&self) {
+        let mut book = self.lock();
+        book.open = false;
+        for task in book.tasks.drain(..) {
+            task.abort();
+        }
+    }
+}
+
+/// What a timer needs to fire: the actor, and how it counts and records.
+pub(crate) struct Target<F: Foreign> {
+    pub(crate) actor: ActorRef<ForeignActor<F>>,
+    pub(crate) counts: Arc<Counts>,
+    pub(crate) clock: Clock,
+    /// The recorder of a recorded actor, and the message's type name; `None` otherwise.
+    pub(crate) record: Option<(Arc<dyn Recorder>, &'static str)>,
+    /// A single actor's replay feeds the recorded firings: the timer then sends nothing.
+    pub(crate) fed: bool,
+}
+
+/// Sets a timer that tells `target` `msg` after `delay`, and then every `every` if given.
+pub(crate) fn set<F: Foreign>(
+    book: &TimerBook,
+    target: Target<F>,
+    msg: ForeignMessage,
+    delay: Duration,
+    every: Option<Duration>,
+) -> Result<ForeignTimer, TimerError> {
+    let mut book = book.lock();
+    let (true, Some(runtime)) = (book.open, book.runtime.clone()) else {
+        return Err(TimerError::NotRunning);
+    };
+    let number = book.next;
+    book.next += 1;
+    if target.fed {
+        return Ok(ForeignTimer { number, task: None });
+    }
+    book.tasks.retain(|t| !t.is_finished());
+    let due = target.clock.now().saturating_add(delay);
+    let started = book.started.as_ref().map(watch::Sender::subscribe);
+    let (step, periodic) = (every.unwrap_or(delay), every.is_some());
+    let task = runtime
+        .spawn(async move {
+            if let Some(mut started) = started {
+                if started.wait_for(|s| *s).await.is_err() {
+                    return;
+                }
+            }
+            fire(target, number, msg, due, step, periodic).await;
+        })
+        .abort_handle();
+    book.tasks.push(task.clone());
+    Ok(ForeignTimer {
+        number,
+        task: Some(task),
+    })
+}
+
+/// The timer's task (`step`: the delay of a one-shot timer, the period of a periodic one):
+/// sleeps to each deadline on the bus clock and tells the actor its
+/// message (waiting for room in a full mailbox; deadlines missed meanwhile are skipped), as
+/// a Rust actor's timer does, through its recorder's hooks when the actor is recorded.
+async fn fire<F: Foreign>(
+    target: Target<F>,
+    number: u64,
+    msg: ForeignMessage,
+    mut next: Duration,
+    step: Duration,
+    periodic: bool,
+) {
+    let Target {
+        actor,
+        counts,
+        clock,
+        record,
+        ..
+    } = target;
+    let id: ActorId = actor.id();
+    // A one-shot timer's schedule, as a replay's recorder reads it, repeats its delay.
+    let period = periodic.then(|| step.max(Duration::from_nanos(1)));
+    loop {
+        let at = match &record {
+            Some((recorder, _)) => {
+                let due = recorder.timer_due(id, number, next, step);
+                next = due.due;
+                due.at
+            }
+            None => next,
+        };
+        // A one-shot timer of no delay sends at once: tokio rounds a sleep up to its tick.
+        if period.is_some() || at > clock.now() {
+            clock.sleep_until(at).await;
+        }
+        if let Some((recorder, name)) = &record {
+            if let Some(turn) = recorder.timer_turn(id, number) {
+                turn.await;
+            }
+            recorder.timer_fired(id, clock.now(), number, next, name);
+        }
+        let call = ForeignCall::Timer(msg.clone(), counts.count(id), number);
+        if actor.tell(call).await.is_err() {
+            // The actor has stopped: its timers end with it.
+            return;
+        }
+        let Some(period) = period else { return };
+        next = mycelium_actors::next_deadline(next, period, clock.now());
+    }
+}
