@@ -87,6 +87,9 @@ typedef struct MycSubscription MycSubscription;
 // A running tree. Free with [`myc_supervisor_free`], which stops it.
 typedef struct MycSupervisor MycSupervisor;
 
+// A timer an actor set. Free with [`myc_timer_free`] (which does not cancel it).
+typedef struct MycTimer MycTimer;
+
 // A tree being described (not started). Consumed by [`myc_tree_start`], or freed with
 // [`myc_tree_free`]. Not safe to share between threads: calls on one tree (adding children,
 // starting it, freeing it) must not overlap.
@@ -777,6 +780,58 @@ enum MycStatus myc_replay_report_string(const struct MycReplayReport *report,
 // # Safety
 // `report` is null or a live report, not used after this call.
 enum MycStatus myc_replay_report_free(struct MycReplayReport *report);
+
+// Sets a timer of the actor whose callback (`start` or `handle`) was given `call`: it sends
+// the actor the contract message `type_id` with `body` (copied) once, `delay_ns` of bus time
+// from now, through its mailbox, in order with its other messages. The timer belongs to the
+// incarnation that set it: a stop, a failure and restart, or a kill cancels it, as
+// [`myc_timer_cancel`] does. A recorded actor's firings are recorded as a Rust actor's
+// timers' are. `out` may be null (the timer then ends after its message, or with the
+// incarnation); otherwise it receives a handle to free. `WrongType` for type id 0xFFFF (a
+// value of the host language, which a timer cannot keep), `Stopped` once the actor is not
+// running.
+//
+// # Safety
+// `call` is the pointer the callback was given, used during that callback; `body` points to
+// `len` bytes; `out` is null or writable.
+enum MycStatus myc_call_send_after(struct MycCall *call,
+                                   uint16_t type_id,
+                                   const uint8_t *body,
+                                   size_t len,
+                                   uint64_t delay_ns,
+                                   struct MycTimer **out);
+
+// As [`myc_call_send_after`], every `period_ns` of bus time (more than 0), the first one
+// period from now, on a fixed grid: a firing that finds the mailbox full waits for room,
+// and those missed meanwhile are skipped.
+//
+// # Safety
+// As for [`myc_call_send_after`].
+enum MycStatus myc_call_send_interval(struct MycCall *call,
+                                      uint16_t type_id,
+                                      const uint8_t *body,
+                                      size_t len,
+                                      uint64_t period_ns,
+                                      struct MycTimer **out);
+
+// Cancels the timer: it sends nothing more (a message already in the mailbox is handled).
+//
+// # Safety
+// `timer` is null or a live handle.
+enum MycStatus myc_timer_cancel(const struct MycTimer *timer);
+
+// Whether the timer will send again: false once a one-shot timer has sent its message, or
+// the timer is cancelled or its incarnation has ended.
+//
+// # Safety
+// `timer` is null or a live handle; `active` is writable.
+enum MycStatus myc_timer_is_active(const struct MycTimer *timer, bool *active);
+
+// Frees the handle; the timer goes on (cancel it first to stop it).
+//
+// # Safety
+// `timer` is null or a live handle, not used again.
+enum MycStatus myc_timer_free(struct MycTimer *timer);
 
 // Describes a tree: its strategy (`MYC_ONE_FOR_ONE`, ...), its restart intensity (more than `max_restarts` restarts
 // within `within_ms` of bus time make it give up and fail the bus) and its backoff

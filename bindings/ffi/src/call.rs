@@ -9,10 +9,23 @@ use crate::error::{bytes, guard, text, Error, MycStatus};
 
 /// The answer a callback is building: a reply (for `handle`) or a failure message. Valid
 /// only during the callback it was passed to.
-#[derive(Default)]
 pub struct MycCall {
     pub(crate) reply: Option<ForeignMessage>,
     pub(crate) error: Option<String>,
+    /// The actor whose callback this is (`myc_call_send_after`), alive for the callback's
+    /// duration.
+    pub(crate) actor: *const crate::actor::CForeign,
+}
+
+impl MycCall {
+    /// The call of a callback of `actor`.
+    pub(crate) fn of(actor: &crate::actor::CForeign) -> MycCall {
+        MycCall {
+            reply: None,
+            error: None,
+            actor: actor as *const _,
+        }
+    }
 }
 
 /// Sets the reply of a `handle` callback: the contract message `type_id` with `body`

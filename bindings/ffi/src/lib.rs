@@ -46,6 +46,7 @@ mod log;
 mod names;
 mod node;
 mod recorder;
+mod timer;
 mod tree;
 
 pub use actor::*;
@@ -55,4 +56,5 @@ pub use error::*;
 pub use names::*;
 pub use node::*;
 pub use recorder::*;
+pub use timer::*;
 pub use tree::*;

@@ -381,3 +381,81 @@ fn a_supervisor_child_is_not_stopped_through_its_handle() {
         assert_eq!(myc_bus_free(bus), MycStatus::Ok);
     }
 }
+
+/// What a start callback's timer calls returned, in order: a plain value's type id, a zero
+/// period, and a good one-shot timer.
+static TIMER_STATUSES: std::sync::Mutex<Vec<(MycStatus, String)>> =
+    std::sync::Mutex::new(Vec::new());
+
+unsafe extern "C" fn start_setting_timers(
+    _user: *mut c_void,
+    _args: *const u8,
+    _len: usize,
+    _state: *mut *mut c_void,
+    call: *mut MycCall,
+) -> i32 {
+    let body = [0u8; 1];
+    let mut timer = null_mut();
+    let mut statuses = TIMER_STATUSES.lock().unwrap();
+    // SAFETY: `call` is the live call of this callback; `body` and `timer` live.
+    unsafe {
+        let st = myc_call_send_after(call, 0xFFFF, body.as_ptr(), 1, 1_000, null_mut());
+        statuses.push((st, last_error()));
+        let st = myc_call_send_interval(call, 900, body.as_ptr(), 1, 0, null_mut());
+        statuses.push((st, last_error()));
+        let st = myc_call_send_after(call, 900, body.as_ptr(), 1, 1_000_000, &mut timer);
+        statuses.push((st, String::new()));
+        let mut active = false;
+        assert_eq!(myc_timer_is_active(timer, &mut active), MycStatus::Ok);
+        assert!(active, "a timer not yet fired is active");
+        assert_eq!(myc_timer_cancel(timer), MycStatus::Ok);
+        assert_eq!(myc_timer_is_active(timer, &mut active), MycStatus::Ok);
+        assert!(!active, "a cancelled timer is not");
+        assert_eq!(myc_timer_free(timer), MycStatus::Ok);
+    }
+    0
+}
+
+#[test]
+fn timers_refuse_a_missing_call_a_plain_value_and_a_zero_period() {
+    unsafe {
+        let body = [0u8; 1];
+        assert_eq!(
+            myc_call_send_after(null_mut(), 900, body.as_ptr(), 1, 1, null_mut()),
+            MycStatus::InvalidArgument
+        );
+        assert!(last_error().contains("call is null"));
+        assert_eq!(myc_timer_cancel(null()), MycStatus::InvalidArgument);
+        assert_eq!(myc_timer_free(null_mut()), MycStatus::Ok);
+
+        let mut bus = null_mut();
+        assert_eq!(myc_bus_new(false, 1, &mut bus), MycStatus::Ok);
+        let cb = MycActorCallbacks {
+            start: Some(start_setting_timers),
+            ..callbacks()
+        };
+        let mut actor = null_mut();
+        assert_eq!(
+            myc_actor_spawn(bus, &cb, null(), 0, &mut actor),
+            MycStatus::Ok,
+            "{}",
+            last_error()
+        );
+        let statuses = TIMER_STATUSES.lock().unwrap().clone();
+        assert_eq!(statuses[0].0, MycStatus::WrongType);
+        assert!(
+            statuses[0].1.contains("contract message"),
+            "{}",
+            statuses[0].1
+        );
+        assert_eq!(statuses[1].0, MycStatus::InvalidArgument);
+        assert!(
+            statuses[1].1.contains("period_ns is 0"),
+            "{}",
+            statuses[1].1
+        );
+        assert_eq!(statuses[2].0, MycStatus::Ok);
+        assert_eq!(myc_actor_free(actor), MycStatus::Ok);
+        assert_eq!(myc_bus_free(bus), MycStatus::Ok);
+    }
+}

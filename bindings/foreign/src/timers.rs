@@ -10,6 +10,7 @@
 //! record, and its message handled with origin `timer N`), through the same [`Recorder`]
 //! hooks, so a replay of a set regenerates them at their recorded times.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -29,6 +30,8 @@ use crate::{Foreign, ForeignMessage};
 pub struct ForeignTimer {
     number: u64,
     task: Option<AbortHandle>,
+    /// Set by `cancel` (an aborted task finishes only once its runtime drops it).
+    cancelled: Arc<AtomicBool>,
 }
 
 impl ForeignTimer {
@@ -40,6 +43,7 @@ impl ForeignTimer {
 
     /// Stops it: a firing not yet sent is not sent (one already in the mailbox is handled).
     pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Relaxed);
         if let Some(task) = &self.task {
             task.abort();
         }
@@ -47,7 +51,8 @@ impl ForeignTimer {
 
     /// True until it has sent its last message (a one-shot timer), or is cancelled.
     pub fn is_active(&self) -> bool {
-        self.task.as_ref().is_some_and(|t| !t.is_finished())
+        !self.cancelled.load(Ordering::Relaxed)
+            && self.task.as_ref().is_some_and(|t| !t.is_finished())
     }
 }
 
@@ -140,7 +145,11 @@ pub(crate) fn set<F: Foreign>(
     let number = book.next;
     book.next += 1;
     if target.fed {
-        return Ok(ForeignTimer { number, task: None });
+        return Ok(ForeignTimer {
+            number,
+            task: None,
+            cancelled: Arc::default(),
+        });
     }
     book.tasks.retain(|t| !t.is_finished());
     let due = target.clock.now().saturating_add(delay);
@@ -160,6 +169,7 @@ pub(crate) fn set<F: Foreign>(
     Ok(ForeignTimer {
         number,
         task: Some(task),
+        cancelled: Arc::default(),
     })
 }
 

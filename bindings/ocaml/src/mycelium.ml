@@ -257,7 +257,7 @@ type handle (* an abstract block holding a library pointer *)
 type handled = Done | Replied of int * string | Handle_failed of string
 type instance = { i_handle : int -> string -> handled; i_stop : string -> unit }
 type started = Started of instance | Start_failed_with of string
-type definition = { d_start : unit -> started }
+type definition = { d_start : unit -> started; d_handles : int -> bool }
 
 external bus_new : bool -> int64 -> handle = "myc_ml_bus_new"
 external bus_shutdown : handle -> int -> unit = "myc_ml_bus_shutdown"
@@ -622,7 +622,44 @@ module Actor = struct
           let stop reason = try d.on_stop state reason with _ -> () in
           Started { i_handle = handle; i_stop = stop }
     in
-    { d_start = start }
+    { d_start = start; d_handles = (fun type_id -> Hashtbl.mem d.wire type_id) }
+
+  type timer
+
+  external raw_send_after : int -> string -> int64 -> int64 -> timer = "myc_ml_send_after"
+  external in_callback : unit -> bool = "myc_ml_in_actor_callback"
+  external handles : int -> bool = "myc_ml_current_handles"
+  external cancel : timer -> unit = "myc_ml_timer_cancel"
+  external is_active : timer -> bool = "myc_ml_timer_is_active"
+
+  let set_timer what (c : 'a Contract.t) v ~ms ~periodic =
+    if not (in_callback ()) then
+      invalid "%s: a timer is set by an actor, from its on_start or one of its handlers" what;
+    if ms < 0 || (periodic && ms = 0) then
+      invalid "%s: ms is %d; %s" what ms
+        (if periodic then "a period is more than 0" else "a delay is 0 or more");
+    (match c.kind with
+    | Contract.Plain _ ->
+        raise
+          (Error
+             ( Wrong_type,
+               Printf.sprintf
+                 "%s: %s is a plain OCaml value, passed by reference: a timer keeps a contract \
+                  message (declare it in the schema)"
+                 what c.name ))
+    | Contract.Wire _ ->
+        if not (handles c.type_id) then
+          raise
+            (Error
+               ( Wrong_type,
+                 Printf.sprintf "%s: the actor has no handler of %s (Actor.on): a timer sends it \
+                                 a message it handles"
+                   what c.name )));
+    let ns = Int64.mul (Int64.of_int ms) 1_000_000L in
+    raw_send_after c.type_id (encode_wire what c v) ns (if periodic then ns else 0L)
+
+  let send_after c v ~ms = set_timer "Actor.send_after" c v ~ms ~periodic:false
+  let send_interval c v ~ms = set_timer "Actor.send_interval" c v ~ms ~periodic:true
 end
 
 (* The handle: its bus, its id (which plain values in flight to it carry), the type ids and

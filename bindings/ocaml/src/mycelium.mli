@@ -266,6 +266,32 @@ module Actor : sig
 
   val type_ids : ('args, 'state) t -> int list
   (** The contract type ids it handles (what it is exported for). *)
+
+  type timer
+  (** A timer an actor set. *)
+
+  val send_after : 'a Contract.t -> 'a -> ms:int -> timer
+  (** [send_after c msg ~ms], called from the actor's [on_start] or one of its handlers: sends
+      the actor [msg] once, [ms] milliseconds of bus time from now (virtual time on a
+      virtual-time bus), through its mailbox, in order with its other messages. The timer
+      belongs to the incarnation that set it: a stop, a failure (and the restart that follows)
+      or a kill cancels it, as {!cancel} does. A recorded actor's firings are recorded as a
+      Rust actor's are (docs/journal.md), and a replay fires them again. Raises
+      [Error (Invalid_argument, _)] outside an actor's callback or for a negative [ms],
+      [Error (Wrong_type, _)] for a message the actor has no handler of or a plain value (a
+      timer keeps a contract message), [Error (Stopped, _)] once the actor is not running. *)
+
+  val send_interval : 'a Contract.t -> 'a -> ms:int -> timer
+  (** As {!send_after}, every [ms] milliseconds (more than 0), the first one period from now,
+      on a fixed grid: a firing that finds the mailbox full waits for room, and those missed
+      meanwhile are skipped. *)
+
+  val cancel : timer -> unit
+  (** Nothing more is sent (a message already in the mailbox is handled). *)
+
+  val is_active : timer -> bool
+  (** False once a one-shot timer has sent its message, or the timer is cancelled or its
+      incarnation has ended. *)
 end
 
 type actor

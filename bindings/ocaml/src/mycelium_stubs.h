@@ -190,6 +190,14 @@ value myc_stub_reply_pair(uint16_t type_id, MycBytes *bytes);
 
 MycActorCallbacks myc_stub_make_callbacks(value def);
 
+/* The call of the actor callback (start or handle) running on this thread, innermost: what
+   Mycelium.Actor.send_after sets its timer with. NULL outside callbacks. */
+extern __thread MycCall *myc_stub_current_call;
+
+/* Whether the actor whose callback runs on this thread has a handler of contract type
+   [type_id] (runtime lock held; only while myc_stub_current_call is set). */
+int myc_stub_current_handles(uint16_t type_id);
+
 #pragma GCC visibility pop
 
 #endif /* MYCELIUM_STUBS_H */

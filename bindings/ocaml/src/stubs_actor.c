@@ -3,6 +3,8 @@
 
 #include "mycelium_stubs.h"
 
+#include <caml/custom.h>
+
 /* ---- Actors ----------------------------------------------------------------------------- */
 
 static MycStatus free_actor(void *p) { return myc_actor_free(p); }
@@ -164,6 +166,67 @@ CAMLprim value myc_ml_subscription_free(value sub) {
   CAMLparam1(sub);
   myc_stub_close_handle(sub, free_subscription);
   CAMLreturn(Val_unit);
+}
+
+/* ---- Timers ----------------------------------------------------------------------------- */
+
+/* A timer is a custom block holding the library's handle, freed (not cancelled) when the
+   block is collected: a timer the program drops goes on until it ends. */
+static void finalize_timer(value v) {
+  MycTimer *t = *(MycTimer **)Data_custom_val(v);
+  if (t != NULL) (void)myc_timer_free(t);
+}
+
+static struct custom_operations timer_ops = {
+    "mycelium.timer",           finalize_timer,           custom_compare_default,
+    custom_hash_default,        custom_serialize_default, custom_deserialize_default,
+    custom_compare_ext_default, custom_fixed_length_default};
+
+/* Mycelium.Actor.send_after / send_interval: [period_ns] 0 for a one-shot timer. Called
+   from an actor's on_start or handler (the call of the callback running on this thread). */
+CAMLprim value myc_ml_send_after(value type_id, value body, value delay_ns, value period_ns) {
+  CAMLparam4(type_id, body, delay_ns, period_ns);
+  CAMLlocal1(v);
+  MycCall *call = myc_stub_current_call;
+  uint16_t id = (uint16_t)Int_val(type_id);
+  uint64_t delay = (uint64_t)Int64_val(delay_ns);
+  uint64_t period = (uint64_t)Int64_val(period_ns);
+  MycTimer *t = NULL;
+  MycStatus st;
+  /* It does not wait (the timer's task is spawned), and copies the body. */
+  HOLDING(st = period == 0 ? myc_call_send_after(call, id, (const uint8_t *)String_val(body),
+                                                 caml_string_length(body), delay, &t)
+                           : myc_call_send_interval(call, id, (const uint8_t *)String_val(body),
+                                                    caml_string_length(body), period, &t));
+  if (st != MYC_STATUS_OK) myc_stub_raise_status(st);
+  v = caml_alloc_custom(&timer_ops, sizeof(MycTimer *), 0, 1);
+  *(MycTimer **)Data_custom_val(v) = t;
+  CAMLreturn(v);
+}
+
+CAMLprim value myc_ml_in_actor_callback(value unit) {
+  (void)unit;
+  return Val_bool(myc_stub_current_call != NULL);
+}
+
+CAMLprim value myc_ml_current_handles(value type_id) {
+  CAMLparam1(type_id);
+  CAMLreturn(Val_bool(myc_stub_current_handles((uint16_t)Int_val(type_id))));
+}
+
+CAMLprim value myc_ml_timer_cancel(value timer) {
+  CAMLparam1(timer);
+  MycTimer *t = *(MycTimer **)Data_custom_val(timer);
+  if (t != NULL) (void)myc_timer_cancel(t);
+  CAMLreturn(Val_unit);
+}
+
+CAMLprim value myc_ml_timer_is_active(value timer) {
+  CAMLparam1(timer);
+  MycTimer *t = *(MycTimer **)Data_custom_val(timer);
+  bool active = false;
+  if (t != NULL) (void)myc_timer_is_active(t, &active);
+  CAMLreturn(Val_bool(active));
 }
 
 /* ---- Replay ----------------------------------------------------------------------------- */

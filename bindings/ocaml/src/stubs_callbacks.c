@@ -114,11 +114,26 @@ static void fail_with(MycCall *call, value msg) {
   myc_call_fail(call, String_val(msg));
 }
 
+__thread MycCall *myc_stub_current_call = NULL;
+/* The definition of the actor whose callback runs on this thread (with the call above). */
+static __thread actor_def *current_def = NULL;
+
+int myc_stub_current_handles(uint16_t type_id) {
+  if (current_def == NULL) return 0;
+  return Bool_val(caml_callback(Field(current_def->def, 1), Val_int(type_id)));
+}
+
 static int32_t start_locked(actor_def *def, void **state, MycCall *call) {
   CAMLparam0();
   CAMLlocal1(res);
   int32_t rc = 0;
+  MycCall *outer = myc_stub_current_call;
+  actor_def *outer_def = current_def;
+  myc_stub_current_call = call;
+  current_def = def;
   res = caml_callback_exn(Field(def->def, 0), Val_unit);
+  myc_stub_current_call = outer;
+  current_def = outer_def;
   if (Is_exception_result(res)) {
     myc_call_fail(call, "an OCaml exception escaped the start wrapper");
     rc = 1;
@@ -148,13 +163,19 @@ static int32_t cb_start(void *user_data, const uint8_t *args, size_t args_len, v
   return rc;
 }
 
-static int32_t handle_locked(actor_cell *cell, uint16_t type_id, const uint8_t *body,
-                             size_t len, MycCall *call) {
+static int32_t handle_locked(actor_def *def, actor_cell *cell, uint16_t type_id,
+                             const uint8_t *body, size_t len, MycCall *call) {
   CAMLparam0();
   CAMLlocal2(msg, res);
   int32_t rc = 0;
   msg = caml_alloc_initialized_string(len, (const char *)body);
+  MycCall *outer = myc_stub_current_call;
+  actor_def *outer_def = current_def;
+  myc_stub_current_call = call;
+  current_def = def;
   res = caml_callback2_exn(Field(cell->instance, 0), Val_int(type_id), msg);
+  myc_stub_current_call = outer;
+  current_def = outer_def;
   if (Is_exception_result(res)) {
     myc_call_fail(call, "an OCaml exception escaped the handler wrapper");
     rc = 1;
@@ -173,9 +194,8 @@ static int32_t handle_locked(actor_cell *cell, uint16_t type_id, const uint8_t *
 
 static int32_t cb_handle(void *user_data, void *state, uint16_t type_id, const uint8_t *body,
                          size_t len, MycCall *call) {
-  (void)user_data;
   int how = enter_ocaml();
-  int32_t rc = handle_locked(state, type_id, body, len, call);
+  int32_t rc = handle_locked(user_data, state, type_id, body, len, call);
   leave_ocaml(how);
   return rc;
 }

@@ -50,6 +50,7 @@ class Ticker(mycelium.Actor):
             raise ValueError(f"fails at {now} ms")
         if now >= 40:
             self.interval.cancel()
+            assert not self.interval.is_active()
             self.send_after(Tick("last"), 0.020)
         if tick.name == "last":
             self.ref.stop()

@@ -142,6 +142,8 @@ pub(crate) struct CForeign {
     cb: MycActorCallbacks,
     start: StartFn,
     handle: HandleFn,
+    /// The actor of the incarnation started last, for the timers its callbacks set.
+    me: std::sync::Mutex<Option<ForeignRef<CForeign>>>,
     /// Dropped after `free_user_data` has run: resolves the receiver `new` returned.
     _released: oneshot::Sender<()>,
 }
@@ -179,6 +181,7 @@ impl CForeign {
             cb: *cb,
             start,
             handle,
+            me: std::sync::Mutex::new(None),
             _released: released,
         });
         Ok((foreign, wait))
@@ -191,7 +194,7 @@ impl CForeign {
         type_id: u16,
         body: &[u8],
     ) -> Result<Option<ForeignMessage>, String> {
-        let mut call = MycCall::default();
+        let mut call = MycCall::of(self);
         let _running = Running::enter(self);
         // SAFETY: the callback contract: valid pointers for the call's duration.
         let status = unsafe {
@@ -209,6 +212,11 @@ impl CForeign {
         } else {
             Err(Self::failure(call, status, "handle"))
         }
+    }
+
+    /// The actor of the incarnation started last: the one whose callback runs.
+    pub(crate) fn me(&self) -> Option<ForeignRef<CForeign>> {
+        self.me.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     fn failure(call: MycCall, status: i32, what: &str) -> String {
@@ -241,9 +249,10 @@ impl Foreign for CForeign {
     type Args = CArgs;
     type State = CState;
 
-    fn start(&self, args: &CArgs, _me: &ForeignRef<Self>) -> Result<CState, String> {
+    fn start(&self, args: &CArgs, me: &ForeignRef<Self>) -> Result<CState, String> {
+        *self.me.lock().unwrap_or_else(|e| e.into_inner()) = Some(me.clone());
         let mut state = std::ptr::null_mut();
-        let mut call = MycCall::default();
+        let mut call = MycCall::of(self);
         let _running = Running::enter(self);
         // SAFETY: the callback contract: valid pointers for the call's duration.
         let status = unsafe {
