@@ -801,8 +801,9 @@ enum MycStatus myc_call_send_after(struct MycCall *call,
                                    uint64_t delay_ns,
                                    struct MycTimer **out);
 
-// As [`myc_call_send_after`], every `period_ns` of bus time (more than 0), the first one
-// period from now, on a fixed grid: a firing that finds the mailbox full waits for room,
+// As [`myc_call_send_after`], every `period_ns` of bus time (1 ms or more: the bus clock's
+// timers tick in milliseconds, as a one-shot timer's delay is rounded up to the next
+// tick), the first one period from now, on a fixed grid: a firing that finds the mailbox full waits for room,
 // and those missed meanwhile are skipped.
 //
 // # Safety

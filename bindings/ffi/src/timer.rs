@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use mycelium_foreign::{ForeignMessage, ForeignTimer};
+use mycelium_foreign::{ForeignMessage, ForeignTimer, TimerError};
 
 use crate::call::MycCall;
 use crate::error::{bytes, guard, put, Error, MycStatus};
@@ -38,8 +38,9 @@ pub unsafe extern "C" fn myc_call_send_after(
     guard(|| unsafe { set(call, (type_id, body, len), delay_ns, None, out) })
 }
 
-/// As [`myc_call_send_after`], every `period_ns` of bus time (more than 0), the first one
-/// period from now, on a fixed grid: a firing that finds the mailbox full waits for room,
+/// As [`myc_call_send_after`], every `period_ns` of bus time (1 ms or more: the bus clock's
+/// timers tick in milliseconds, as a one-shot timer's delay is rounded up to the next
+/// tick), the first one period from now, on a fixed grid: a firing that finds the mailbox full waits for room,
 /// and those missed meanwhile are skipped.
 ///
 /// # Safety
@@ -56,7 +57,7 @@ pub unsafe extern "C" fn myc_call_send_interval(
     guard(|| {
         if period_ns == 0 {
             return Err(Error::invalid(
-                "period_ns is 0: a periodic timer's period is more than 0",
+                "period_ns is 0: a periodic timer's period is 1 ms or more",
             ));
         }
         // SAFETY: the caller's promises, passed on.
@@ -102,7 +103,10 @@ unsafe fn set(
         None => me.send_after(msg, Duration::from_nanos(delay_ns)),
         Some(period) => me.send_interval(msg, Duration::from_nanos(period)),
     }
-    .map_err(|_| stopped())?;
+    .map_err(|e| match e {
+        TimerError::NotRunning => stopped(),
+        e @ TimerError::PeriodTooShort(_) => Error::invalid(e.to_string()),
+    })?;
     if out.is_null() {
         return Ok(());
     }

@@ -124,7 +124,7 @@ pub use service::{
     ForeignSpawnError,
 };
 pub use switch::DeliverySwitch;
-pub use timers::{ForeignTimer, TimerError};
+pub use timers::{ForeignTimer, TimerError, MIN_PERIOD};
 pub use topics::{
     publish_bytes, publish_schema_bytes, subscribe_bytes, subscribe_schema_bytes, visit_contract,
     ContractVisitor, ForeignTopicError, SchemaMessage, CONTRACT_TYPE_IDS,

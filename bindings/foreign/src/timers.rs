@@ -10,6 +10,7 @@
 //! record, and its message handled with origin `timer N`), through the same [`Recorder`]
 //! hooks, so a replay of a set regenerates them at their recorded times.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -17,7 +18,6 @@ use std::time::Duration;
 use mycelium_actors::recording::Recorder;
 use mycelium_actors::{ActorId, ActorRef, Clock};
 use tokio::runtime::Handle;
-use tokio::sync::watch;
 use tokio::task::AbortHandle;
 
 use crate::actor::{ForeignActor, ForeignCall};
@@ -29,9 +29,29 @@ use crate::{Foreign, ForeignMessage};
 #[derive(Clone, Debug)]
 pub struct ForeignTimer {
     number: u64,
-    task: Option<AbortHandle>,
-    /// Set by `cancel` (an aborted task finishes only once its runtime drops it).
-    cancelled: Arc<AtomicBool>,
+    state: Arc<TimerState>,
+}
+
+/// What a timer's handle and its book share.
+#[derive(Debug, Default)]
+struct TimerState {
+    /// Set by `cancel`, by the end of its incarnation, and for a timer that sends nothing.
+    ended: AtomicBool,
+    /// Its task, once spawned.
+    task: Mutex<Option<AbortHandle>>,
+}
+
+impl TimerState {
+    fn task(&self) -> std::sync::MutexGuard<'_, Option<AbortHandle>> {
+        self.task.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn end(&self) {
+        self.ended.store(true, Ordering::Relaxed);
+        if let Some(task) = &*self.task() {
+            task.abort();
+        }
+    }
 }
 
 impl ForeignTimer {
@@ -43,16 +63,13 @@ impl ForeignTimer {
 
     /// Stops it: a firing not yet sent is not sent (one already in the mailbox is handled).
     pub fn cancel(&self) {
-        self.cancelled.store(true, Ordering::Relaxed);
-        if let Some(task) = &self.task {
-            task.abort();
-        }
+        self.state.end();
     }
 
     /// True until it has sent its last message (a one-shot timer), or is cancelled.
     pub fn is_active(&self) -> bool {
-        !self.cancelled.load(Ordering::Relaxed)
-            && self.task.as_ref().is_some_and(|t| !t.is_finished())
+        !self.state.ended.load(Ordering::Relaxed)
+            && self.state.task().as_ref().is_none_or(|t| !t.is_finished())
     }
 }
 
@@ -62,7 +79,22 @@ pub enum TimerError {
     /// The ref is not the actor's own (it has no gate), or the actor is not running.
     #[error("timers are set by a running actor on its own ref (the one it was started with)")]
     NotRunning,
+    /// A period under the clock's tick.
+    #[error(
+        "a timer's period is 1 ms or more (the bus clock's timers tick in milliseconds), got {0:?}"
+    )]
+    PeriodTooShort(Duration),
 }
+
+/// The shortest period: tokio's timers, the bus clock's, tick in milliseconds, so a shorter
+/// period would skip deadlines without saying so.
+pub const MIN_PERIOD: Duration = Duration::from_millis(1);
+
+/// A timer's task, made before its incarnation's start is over and spawned then.
+type Pending = (
+    std::pin::Pin<Box<dyn Future<Output = ()> + Send>>,
+    Arc<TimerState>,
+);
 
 /// The timers of the incarnation running now (see the module's doc).
 #[derive(Default)]
@@ -76,13 +108,17 @@ struct Book {
     runtime: Option<Handle>,
     /// The number of the next timer set.
     next: u64,
-    tasks: Vec<AbortHandle>,
+    /// The timers set, for the incarnation's end to cancel (those ended are let go whenever
+    /// the list has doubled).
+    timers: Vec<Arc<TimerState>>,
+    kept: usize,
     /// False between an incarnation's end and the next start: no timer is set then.
     open: bool,
-    /// Set once the incarnation's start is over: the timers its `start` set wait for it, so
-    /// that none fires (nor asks a replay's recorder for its time) before the start is
-    /// recorded.
-    started: Option<watch::Sender<bool>>,
+    /// The tasks of the timers set by the incarnation's `start`, spawned in order once the
+    /// start is over (and recorded), from the runtime's own thread: none fires (nor asks a
+    /// replay's recorder for its time) before, and their order is that of their setting.
+    /// `None` once the start is over.
+    starting: Option<Vec<Pending>>,
 }
 
 impl TimerBook {
@@ -93,19 +129,26 @@ impl TimerBook {
     /// An incarnation starts on `runtime`: its timers count from 0.
     pub(crate) fn begin(&self, runtime: &Handle) {
         let mut book = self.lock();
-        for task in book.tasks.drain(..) {
-            task.abort();
+        for timer in book.timers.drain(..) {
+            timer.end();
         }
         book.runtime = Some(runtime.clone());
         book.next = 0;
+        book.kept = 0;
         book.open = true;
-        book.started = Some(watch::channel(false).0);
+        book.starting = Some(Vec::new());
     }
 
-    /// The incarnation's start is over (and recorded): its timers may fire.
+    /// The incarnation's start is over (and recorded): the timers it set begin.
     pub(crate) fn started(&self) {
-        if let Some(started) = &self.lock().started {
-            started.send_replace(true);
+        let mut book = self.lock();
+        let (Some(pending), Some(runtime)) = (book.starting.take(), book.runtime.clone()) else {
+            return;
+        };
+        for (task, state) in pending {
+            if !state.ended.load(Ordering::Relaxed) {
+                *state.task() = Some(runtime.spawn(task).abort_handle());
+            }
         }
     }
 
@@ -113,8 +156,9 @@ impl TimerBook {
     pub(crate) fn end(&self) {
         let mut book = self.lock();
         book.open = false;
-        for task in book.tasks.drain(..) {
-            task.abort();
+        book.starting = None;
+        for timer in book.timers.drain(..) {
+            timer.end();
         }
     }
 }
@@ -138,39 +182,45 @@ pub(crate) fn set<F: Foreign>(
     delay: Duration,
     every: Option<Duration>,
 ) -> Result<ForeignTimer, TimerError> {
+    if let Some(period) = every.filter(|p| *p < MIN_PERIOD) {
+        return Err(TimerError::PeriodTooShort(period));
+    }
     let mut book = book.lock();
     let (true, Some(runtime)) = (book.open, book.runtime.clone()) else {
         return Err(TimerError::NotRunning);
     };
     let number = book.next;
     book.next += 1;
-    if target.fed {
-        return Ok(ForeignTimer {
-            number,
-            task: None,
-            cancelled: Arc::default(),
-        });
-    }
-    book.tasks.retain(|t| !t.is_finished());
-    let due = target.clock.now().saturating_add(delay);
-    let started = book.started.as_ref().map(watch::Sender::subscribe);
-    let (step, periodic) = (every.unwrap_or(delay), every.is_some());
-    let task = runtime
-        .spawn(async move {
-            if let Some(mut started) = started {
-                if started.wait_for(|s| *s).await.is_err() {
-                    return;
-                }
-            }
-            fire(target, number, msg, due, step, periodic).await;
-        })
-        .abort_handle();
-    book.tasks.push(task.clone());
-    Ok(ForeignTimer {
+    let state = Arc::new(TimerState::default());
+    let timer = ForeignTimer {
         number,
-        task: Some(task),
-        cancelled: Arc::default(),
-    })
+        state: state.clone(),
+    };
+    if target.fed {
+        state.ended.store(true, Ordering::Relaxed);
+        return Ok(timer);
+    }
+    if book.timers.len() >= 2 * book.kept.max(32) {
+        book.timers.retain(|t| {
+            !t.ended.load(Ordering::Relaxed) && t.task().as_ref().is_none_or(|t| !t.is_finished())
+        });
+        book.kept = book.timers.len();
+    }
+    book.timers.push(state.clone());
+    let due = target.clock.now().saturating_add(delay);
+    let task = fire(
+        target,
+        number,
+        msg,
+        due,
+        every.unwrap_or(delay),
+        every.is_some(),
+    );
+    match &mut book.starting {
+        Some(pending) => pending.push((Box::pin(task), state)),
+        None => *state.task() = Some(runtime.spawn(task).abort_handle()),
+    }
+    Ok(timer)
 }
 
 /// The timer's task (`step`: the delay of a one-shot timer, the period of a periodic one):

@@ -1000,12 +1000,27 @@ impl ActorRef {
                 "only a Python actor sets its own timers (Actor.send_after, Actor.send_interval)",
             ));
         };
-        let what = if period.is_some() { "period" } else { "delay" };
-        let delay = duration(what, delay)?;
-        if period.is_some() && delay.is_zero() {
-            return Err(PyValueError::new_err("period must be more than 0 seconds"));
-        }
-        let foreign = local_target(actor)?;
+        let delay = match period {
+            Some(p) if !(p.is_finite() && p >= mycelium_foreign::MIN_PERIOD.as_secs_f64()) => {
+                return Err(PyValueError::new_err(format!(
+                    "period must be at least 0.001 seconds (timers tick in milliseconds of bus \
+                     time), got {p}"
+                )));
+            }
+            Some(_) => duration("period", delay)?,
+            None => duration("delay", delay)?,
+        };
+        // The actor's own ref has its gate while the actor runs.
+        let not_running = || {
+            ActorStopped::new_err(match actor.actor_ref().stop_reason() {
+                Some(reason) => format!(
+                    "the actor has stopped ({}): it sets no timer",
+                    errors::reason_text(&reason)
+                ),
+                None => "the actor is not running: it sets no timer".to_string(),
+            })
+        };
+        let foreign = local_target(actor).map_err(|_| not_running())?;
         let (msg, held) = match checked(message, accepts, &self.schema)? {
             Some((type_id, body)) => (ForeignMessage { type_id, body }, None),
             None if codec::contract_plan(message)?.is_some() => {
@@ -1032,7 +1047,7 @@ impl ActorRef {
                 if let Some((foreign, key)) = &held {
                     foreign.release(key);
                 }
-                Err(errors::stopped(actor.actor_ref().stop_reason().as_ref()))
+                Err(not_running())
             }
         }
     }

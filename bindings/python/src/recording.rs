@@ -260,10 +260,15 @@ pub(crate) fn describe(foreign: &PyForeign, msg: &ForeignMessage, pickle: bool) 
         if !pickle {
             return Ok(ForeignRecord::unrecordable(static_name(&name)));
         }
-        let pickled = py
-            .import("pickle")?
-            .call_method1("dumps", (object,))?
-            .cast_into::<PyBytes>()?;
+        let pickled = match py.import("pickle")?.call_method1("dumps", (object,)) {
+            Ok(pickled) => pickled.cast_into::<PyBytes>()?,
+            // Recorded by name: a replay says why it cannot feed it.
+            Err(_) => {
+                return Ok(ForeignRecord::unrecordable(static_name(&format!(
+                    "{UNPICKLABLE}{name}"
+                ))))
+            }
+        };
         Ok(ForeignRecord {
             type_id: 0,
             name: static_name(&format!("{PICKLE}{name}")),
@@ -277,6 +282,9 @@ pub(crate) fn describe(foreign: &PyForeign, msg: &ForeignMessage, pickle: bool) 
         Ok(Err(_)) | Err(_) => ForeignRecord::unrecordable("an object pickle refuses"),
     }
 }
+
+/// The type name prefix of a plain object pickle refused: recorded by name only.
+const UNPICKLABLE: &str = "unpicklable:";
 
 /// A pickled plain object of a report (`name` its recorded type, `pickle:module.QualName`)
 /// as its `repr`; `None` for another payload, or one pickle cannot load here.

@@ -80,6 +80,31 @@ def test_timers_fire_on_virtual_time_in_order_and_a_cancelled_interval_stops():
     assert seen == EXPECTED
 
 
+def test_timers_of_one_deadline_fire_in_the_order_they_were_set():
+    class Five(mycelium.Actor):
+        def on_start(self, out):
+            self.out = out
+            for i in range(5):
+                self.send_after(Tick(str(i)), 0.010)
+            self.send_after(Tick("end"), 0.020)
+
+        @mycelium.handler(Tick)
+        def tick(self, tick):
+            self.out.append(tick.name)
+            if tick.name == "end":
+                for i in range(5, 10):
+                    self.send_after(Tick(str(i)), 0.010)
+                self.send_after(Tick("stop"), 0.020)
+            if tick.name == "stop":
+                self.ref.stop()
+
+    for _ in range(5):
+        out = []
+        with mycelium.Bus(virtual_time=True) as bus:
+            bus.spawn(Five, out).wait_for_stop()
+        assert out == [str(i) for i in range(5)] + ["end"] + [str(i) for i in range(5, 10)] + ["stop"]
+
+
 def test_timers_fire_on_a_real_time_bus():
     fired = threading.Event()
 
@@ -131,6 +156,7 @@ def test_timers_refuse_what_they_cannot_send():
             for name, call in {
                 "negative": lambda: self.send_after(Tick("x"), -1.0),
                 "zero period": lambda: self.send_interval(Tick("x"), 0.0),
+                "sub-ms period": lambda: self.send_interval(Tick("x"), 0.0005),
                 "nan": lambda: self.send_after(Tick("x"), float("nan")),
                 "no handler": lambda: self.send_after(3.5, 0.1),
                 "schema without handler": lambda: self.send_after(
@@ -152,12 +178,34 @@ def test_timers_refuse_what_they_cannot_send():
     assert isinstance(errors["negative"], ValueError)
     assert "non-negative" in str(errors["negative"])
     assert isinstance(errors["zero period"], ValueError)
-    assert "period" in str(errors["zero period"])
+    assert "period must be at least 0.001 seconds" in str(errors["zero period"])
+    assert isinstance(errors["sub-ms period"], ValueError)
     assert isinstance(errors["nan"], ValueError)
     assert isinstance(errors["no handler"], mycelium.MessageTypeError)
     assert "float" in str(errors["no handler"])
     assert isinstance(errors["schema without handler"], mycelium.MessageTypeError)
     assert "Careful has no @handler(Quote)" in str(errors["schema without handler"])
+
+
+def test_a_timer_is_refused_once_the_actor_has_stopped_or_before_it_is_spawned():
+    instances = []
+
+    class Kept(mycelium.Actor):
+        def on_start(self, _):
+            instances.append(self)
+
+        @mycelium.handler(Tick)
+        def tick(self, tick):
+            pass
+
+    with mycelium.Bus() as bus:
+        ref = bus.spawn(Kept)
+        ref.stop()
+        ref.wait_for_stop()
+        with pytest.raises(mycelium.ActorStopped, match="it sets no timer"):
+            instances[0].send_after(Tick("late"), 0.01)
+    with pytest.raises(mycelium.ActorStopped, match="Kept is not running"):
+        Kept().send_after(Tick("early"), 0.01)
 
 
 def record(path, cls=Ticker):

@@ -154,7 +154,13 @@ class Actor:
         return self._set_timer(message, period, period)
 
     def _set_timer(self, message: Any, delay: float, period: float | None) -> "_native.Timer":
-        timer = self.ref._native.set_timer(message, delay, period, self.ref._accepts)
+        ref: "ActorRef | None" = getattr(self, "ref", None)
+        if ref is None:
+            raise _native.ActorStopped(
+                f"{type(self).__name__} is not running: an actor sets timers once it is "
+                "spawned (bus.spawn or a supervisor), from on_start or its handlers"
+            )
+        timer: _native.Timer = ref._native.set_timer(message, delay, period, ref._accepts)
         timers = self._mycelium_timers
         timers.append(timer)
         # Kept for the stop to cancel; the ended ones are let go whenever the list doubles.

@@ -197,6 +197,13 @@ def _value(row: Any, decoders: Dict[int, Any]) -> Any:
         return cls.decode(row.payload)
     if row.encoding == "raw" and row.type.startswith(PICKLE):
         return pickle.loads(row.payload)
+    if row.encoding == "empty" and row.type.startswith("unpicklable:"):
+        raise ReplayError(
+            f"record {row.seq}: a {row.type[len('unpicklable:'):]} was recorded without its "
+            "payload: pickle refused it (it holds something pickle cannot write, a lambda or "
+            "a lock, say), so it cannot be fed again: make the class picklable (or give it "
+            "__reduce__) and record again"
+        )
     if row.encoding == "empty":
         raise ReplayError(
             f"record {row.seq}: {row.type} was recorded without its payload (a plain object "
