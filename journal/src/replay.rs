@@ -521,6 +521,52 @@ pub(crate) struct Capture {
     /// Stops the actor after the input it begins when it has begun this many (a set's
     /// member whose recorded life ended in a chain of messages it told itself).
     pub(crate) halt_after: std::sync::OnceLock<(usize, Halt)>,
+    /// A set's recorded timer firings, every member's: the order they fire in at one bus
+    /// time (`None` for an actor replayed alone).
+    pub(crate) firings: Option<Arc<Firings>>,
+}
+
+/// The timer firings a set's members handled live, by bus time and record number, until
+/// each is fired again: firings of one bus time fire in their recorded order across the
+/// set's actors, as a live bus's timer driver fires every timer of its tick before any
+/// handler runs. Otherwise a member whose firing waits for its own earlier inputs
+/// ([`Recorder::timer_turn`]) lets another member's firing of that time go first, and the
+/// message that one's handler sends overtakes the first one's.
+#[derive(Default)]
+pub(crate) struct Firings {
+    pending: Mutex<std::collections::BTreeSet<(u64, u64)>>,
+}
+
+impl Firings {
+    fn pending(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeSet<(u64, u64)>> {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A recorded firing, handled at `at_ns` as record `seq`.
+    pub(crate) fn add(&self, at_ns: u64, seq: u64) {
+        self.pending().insert((at_ns, seq));
+    }
+
+    /// Fired again, or never to be (its schedule changed).
+    fn done(&self, at: Duration, seq: u64) {
+        self.pending().remove(&(nanos(at), seq));
+    }
+
+    /// Lets the replay's other work run (`rounds` times at most, as [`Handled::until`]) until
+    /// every firing recorded at `at` before record `seq` has fired again.
+    async fn wait_before(&self, at: Duration, seq: u64, rounds: usize) {
+        let at = nanos(at);
+        for _ in 0..rounds {
+            if self.pending().range((at, 0)..(at, seq)).next().is_none() {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+    }
+}
+
+fn nanos(t: Duration) -> u64 {
+    u64::try_from(t.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// Stops a replayed actor after the message it handles (the signal overtakes what is
@@ -664,9 +710,9 @@ pub(crate) struct TimerTimes {
     /// By incarnation and timer number, the deadlines of firings whose messages are not
     /// handled yet, as the records are read.
     fired: HashMap<(u32, u64), VecDeque<Duration>>,
-    /// By timer number, the place among the actor's inputs of the recorded firing it was
-    /// just served ([`Recorder::timer_turn`]).
-    turns: HashMap<u64, usize>,
+    /// By timer number, the recorded firing it was just served ([`Recorder::timer_turn`]):
+    /// its place among the actor's inputs, its bus time and record number.
+    turns: HashMap<u64, (usize, Duration, u64)>,
     /// By timer number, the times served and not yet handled (the output's time), with the
     /// recorded handling's sequence number.
     served: HashMap<u64, VecDeque<(Duration, u64)>>,
@@ -911,10 +957,16 @@ impl Recorder for Capture {
     }
 
     fn timer_turn(&self, _: ActorId, timer: u64) -> Option<mycelium_actors::recording::Turn> {
-        let index = self.timers.lock().ok()?.turns.remove(&timer)?;
+        let (index, at, seq) = self.timers.lock().ok()?.turns.remove(&timer)?;
         let handled = Arc::clone(&self.handled);
+        let firings = self.firings.clone();
         Some(Box::pin(async move {
             handled.until(index, TURN_ROUNDS).await;
+            if let Some(firings) = firings {
+                firings.wait_before(at, seq, TURN_ROUNDS).await;
+                // The timer sends its message as this returns, before its task yields.
+                firings.done(at, seq);
+            }
         }))
     }
 
@@ -984,7 +1036,9 @@ impl Recorder for Capture {
             Some(recorded_due) => recorded_due + tick <= due && !kept_live(recorded_due),
             None => f.at + tick < due,
         }) {
-            recorded.pop_front();
+            if let (Some(passed), Some(firings)) = (recorded.pop_front(), &self.firings) {
+                firings.done(passed.at, passed.seq);
+            }
         }
         let Some(&RecordedFiring {
             at,
@@ -1012,7 +1066,7 @@ impl Recorder for Capture {
         }
         recorded.pop_front();
         times.served.entry(timer).or_default().push_back((at, seq));
-        times.turns.insert(timer, index);
+        times.turns.insert(timer, (index, at, seq));
         times.last_fired.insert(timer, at);
         TimerDue {
             at,
@@ -1375,6 +1429,7 @@ impl<A: Actor> Replay<A> {
             timers: Mutex::new(timers),
             handled: Arc::default(),
             halt_after: std::sync::OnceLock::new(),
+            firings: None,
         });
         let (started, on_started) = tokio::sync::oneshot::channel();
         let restarts = crate::restarts::Restarts::new(restarted, bus.clock().now());
@@ -1743,6 +1798,7 @@ mod tests {
                 timers: Mutex::new(TimerTimes::default()),
                 handled: Arc::default(),
                 halt_after: std::sync::OnceLock::new(),
+                firings: None,
             };
             for output in made.clone() {
                 let mut outputs = capture.outputs.lock().unwrap();

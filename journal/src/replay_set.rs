@@ -164,6 +164,12 @@ impl ReplayRecorder {
         options
     }
 
+    /// The bus time the actor started at live, if the journal says: where
+    /// [`spawn_options`](Self::spawn_options) starts it.
+    pub fn starts_at(&self) -> Option<Duration> {
+        self.started
+    }
+
     /// Hands the link of [`spawn_options`](Self::spawn_options) the spawned actor it
     /// restarts (nothing to do for an actor never restarted live).
     pub fn attach(&self, handle: Arc<dyn mycelium_actors::ChildHandle>) {
@@ -285,6 +291,8 @@ pub struct ReplaySet {
     feeds: HashMap<(u64, String), Feed>,
     /// By recorded actor number: the feeds of hosted actors, for every type.
     hosted_feeds: HashMap<u64, FeedHosted>,
+    /// Every member's recorded timer firings, in the order they fire at one bus time.
+    firings: Arc<crate::replay::Firings>,
 }
 
 /// What a set's replay found: one report per replayed actor.
@@ -371,6 +379,7 @@ impl ReplaySet {
             numbers: HashMap::new(),
             feeds: HashMap::new(),
             hosted_feeds: HashMap::new(),
+            firings: Arc::default(),
         })
     }
 
@@ -607,6 +616,7 @@ impl ReplaySet {
                     match r.origin {
                         Origin::Timer { .. } => {
                             timers.add(incarnation, &r.borrowed(), readings.by_input.len());
+                            self.firings.add(r.time_ns, r.seq);
                         }
                         _ => fed.push_back(r.seq),
                     }
@@ -629,6 +639,7 @@ impl ReplaySet {
             timers: Mutex::new(timers),
             handled: Arc::default(),
             halt_after: std::sync::OnceLock::new(),
+            firings: Some(self.firings.clone()),
         })
     }
 

@@ -61,6 +61,22 @@ impl ClockHold {
     }
 }
 
+/// A virtual clock held still by a program's own thread ([`hold_clock`]) until dropped.
+pub struct HeldClock {
+    _hold: ClockHold,
+}
+
+/// Holds the paused clock of `handle`'s runtime (a virtual-time bus's) still until the
+/// returned value is dropped: its actors run, but bus time does not move. For a program's
+/// thread that sets several things up in bus time one call at a time (a set's replay spawning
+/// its members), so that the clock does not jump to the first member's timer before the last
+/// member is there.
+pub fn hold_clock(handle: &Handle) -> HeldClock {
+    HeldClock {
+        _hold: ClockHold::take(handle),
+    }
+}
+
 /// Who runs: the bus's runtime or one piece of foreign code (see the module doc).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Whose {

@@ -94,7 +94,7 @@ mod count;
 mod foreign;
 mod gate;
 mod host;
-pub use host::{give_turn, take_turn, turn_waker};
+pub use host::{give_turn, hold_clock, take_turn, turn_waker, HeldClock};
 mod letters;
 mod mail;
 pub mod recording;

@@ -724,7 +724,9 @@ pub fn replay_hosted<F: Foreign>(
 /// at the bus time it started live and, if it was restarted live, is restarted in place after
 /// a failure, as many times as recorded
 /// ([`ReplayRecorder::spawn_options`](mycelium_journal::ReplayRecorder::spawn_options)); the
-/// ref stays valid across its restarts.
+/// ref stays valid across its restarts. It waits for a start due now (one that fails is
+/// [`ReplayError::Spawn`](mycelium_journal::ReplayError::Spawn)), not for a later one (one
+/// that fails then is a difference of the report).
 pub async fn spawn_replayed<F: Foreign>(
     set: &mut mycelium_journal::ReplaySet,
     bus: &mycelium_actors::Bus,
@@ -737,9 +739,18 @@ pub async fn spawn_replayed<F: Foreign>(
     set.compare_described::<ForeignRecord>();
     let recorder = set.recorder_for(recorded)?;
     let recording = ForeignRecording::new(recorder.recorder(), actor_type).own_serialization(true);
-    let actor = crate::spawn_recorded(bus, foreign, args, recorder.spawn_options(bus), recording)
-        .await
-        .map_err(|e| mycelium_journal::ReplayError::Spawn(e.to_string()))?;
+    let options = recorder.spawn_options(bus);
+    let actor = if recorder
+        .starts_at()
+        .is_some_and(|at| at > bus.clock().now())
+    {
+        // Not waited for: the member starts at its recorded start's bus time, which the
+        // clock may reach only once the set runs; a start that fails then is a difference.
+        crate::service::spawn_recorded_unawaited(bus, foreign, args, options, recording)
+    } else {
+        crate::spawn_recorded(bus, foreign, args, options, recording).await
+    }
+    .map_err(|e| mycelium_journal::ReplayError::Spawn(e.to_string()))?;
     recorder.attach(actor.actor_ref().handle());
     set.add_hosted(bus, recorder, replay_hosted(actor.clone(), input))?;
     Ok(actor)

@@ -367,7 +367,8 @@ impl<F: Foreign> ForeignRef<F> {
     /// timer belongs to the incarnation running now (a stop, a restart or a kill cancels
     /// it); set it with the actor's own ref (the one its `start` was given), from its
     /// callbacks. A recorded actor's firings are recorded as a Rust actor's are.
-    /// [`TimerError::NotRunning`] if this ref has no gate or the actor is not running.
+    /// [`TimerError::NotRunning`](crate::TimerError::NotRunning) if this ref has no gate or
+    /// the actor is not running.
     pub fn send_after(
         &self,
         msg: ForeignMessage,
@@ -664,6 +665,43 @@ pub async fn spawn_recorded<F: Foreign>(
     spawn_maybe_recorded(bus, foreign, args, options, Some(recording)).await
 }
 
+/// Spawns a recorded foreign actor without waiting for its first start, which `options` may
+/// put at a later bus time (a set's replayed member: [`crate::recording::spawn_replayed`]);
+/// a start that fails is recorded as the actor's failure.
+pub(crate) fn spawn_recorded_unawaited<F: Foreign>(
+    bus: &Bus,
+    foreign: Arc<F>,
+    args: F::Args,
+    options: SpawnOptions,
+    recording: crate::ForeignRecording,
+) -> Result<ForeignRef<F>, ForeignSpawnError> {
+    let (actor, gate) = spawn_spec(
+        bus,
+        ForeignSpec::new(foreign, args),
+        options,
+        Some(recording),
+    )?;
+    Ok(ForeignRef::new(actor).with_gate(gate))
+}
+
+/// Spawns the actor of `spec`, recorded as `recording` says if given; its ref and gate.
+fn spawn_spec<F: Foreign>(
+    bus: &Bus,
+    spec: ForeignSpec<F>,
+    options: SpawnOptions,
+    recording: Option<crate::ForeignRecording>,
+) -> Result<(ActorRef<ForeignActor<F>>, ForeignGate<F>), ForeignSpawnError> {
+    let gate = spec.gate();
+    if let Some(recording) = recording {
+        // A new gate: nothing has recorded it yet.
+        let _ = gate.record(recording);
+    }
+    let actor = bus
+        .spawn_with::<ForeignActor<F>>(spec, options)
+        .map_err(ForeignSpawnError::Spawn)?;
+    Ok((actor, gate))
+}
+
 async fn spawn_maybe_recorded<F: Foreign>(
     bus: &Bus,
     foreign: Arc<F>,
@@ -673,14 +711,7 @@ async fn spawn_maybe_recorded<F: Foreign>(
 ) -> Result<ForeignRef<F>, ForeignSpawnError> {
     let (report, first_start) = oneshot::channel();
     let spec = ForeignSpec::reporting(foreign, args, report);
-    let gate = spec.gate();
-    if let Some(recording) = recording {
-        // A new gate: nothing has recorded it yet.
-        let _ = gate.record(recording);
-    }
-    let actor = bus
-        .spawn_with::<ForeignActor<F>>(spec, options)
-        .map_err(ForeignSpawnError::Spawn)?;
+    let (actor, gate) = spawn_spec(bus, spec, options, recording)?;
     match first_start.await {
         Ok(Ok(())) => Ok(ForeignRef::new(actor).with_gate(gate)),
         Ok(Err(error)) => Err(ForeignSpawnError::StartFailed(error)),

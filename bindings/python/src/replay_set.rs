@@ -42,6 +42,8 @@ pub(crate) struct ReplaySet {
     set: Mutex<Option<mycelium_journal::ReplaySet>>,
     bus: Py<Bus>,
     path: String,
+    /// The bus's clock, held from the set's making until it runs.
+    held: Mutex<Option<mycelium_foreign::HeldClock>>,
 }
 
 /// A journal that cannot be read as `JournalReadError`/`JournalCorrupt`; any other reason
@@ -93,10 +95,15 @@ impl ReplaySet {
             .map_err(|e| replay_error(py, e))?;
         // Plain objects in the report as their `repr`, as a replay of one actor shows them.
         set.show_payloads_with(std::sync::Arc::new(crate::recording::show_pickled));
+        // Bus time stands still while the program spawns the members one call at a time: a
+        // member's timer must not fire before a later member is there to make what it handled
+        // before that timer live.
+        let held = Mutex::new(Some(mycelium_foreign::hold_clock(bus.get().handle())));
         Ok(ReplaySet {
             set: Mutex::new(Some(set)),
             bus,
             path,
+            held,
         })
     }
 
@@ -152,6 +159,11 @@ impl ReplaySet {
         ))
     }
 
+    /// Lets the bus's clock move (a set that will not run, being closed).
+    fn release_clock(&self) {
+        drop(self.held.lock().unwrap_or_else(|e| e.into_inner()).take());
+    }
+
     /// Runs the replay to its end (`compare`) or to the first difference, then stops the
     /// replayed actors: one row per member (see `ActorRow`) and the report's CSV.
     fn run(&self, py: Python<'_>, compare: bool) -> PyResult<(Vec<ActorRow>, String)> {
@@ -162,7 +174,12 @@ impl ReplaySet {
         } else {
             ReplayMode::StopAtFirst
         };
-        let task = bus.handle().spawn(async move { set.run(mode).await });
+        let held = self.held.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let task = bus.handle().spawn(async move {
+            // The clock moves from the run's first step on.
+            drop(held);
+            set.run(mode).await
+        });
         let report = crate::wait::wait(py, bus.handle(), task)?
             .map_err(|e| PyValueError::new_err(format!("the replay was lost: {e}")))?
             .map_err(|e| replay_error(py, e))?;

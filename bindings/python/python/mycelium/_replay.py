@@ -708,6 +708,9 @@ class ReplaySet:
 
     def close(self) -> None:
         """Shuts the replay's bus down."""
+        # A set that never ran still holds its clock: members due to start later would
+        # otherwise wait for a bus time that never comes.
+        self._native.release_clock()
         self.bus.shutdown()
 
     def __enter__(self) -> "ReplaySet":
