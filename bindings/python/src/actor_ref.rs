@@ -59,7 +59,7 @@ pub(crate) fn duration(name: &str, value: f64) -> PyResult<Duration> {
         )));
     }
     Duration::try_from_secs_f64(value)
-        .map_err(|_| PyValueError::new_err(format!("{name} is too large: {value} seconds")))
+        .map_err(|_| PyValueError::new_err(format!("{name} is too large: {value:e} seconds")))
 }
 
 /// An ask's failure on its way to the asker, turned into the exception with the GIL: a
