@@ -736,14 +736,46 @@ pub async fn spawn_replayed<F: Foreign>(
     actor_type: &str,
     input: impl Fn(&mycelium_journal::Record) -> Result<ForeignMessage, String> + Send + Sync + 'static,
 ) -> Result<crate::ForeignRef<F>, mycelium_journal::ReplayError> {
+    spawn_member(set, bus, recorded, foreign, args, actor_type, input, true).await
+}
+
+/// [`spawn_replayed`] without waiting for the actor's start, even one due now: for a program
+/// that holds the set's clock still while it spawns the members one call at a time (so that
+/// no member's timer fires before the last is there), where a start that waits on the bus
+/// (an ask answered after a timer) would wait for ever. A start that fails is a difference of
+/// the report.
+pub async fn spawn_replayed_unstarted<F: Foreign>(
+    set: &mut mycelium_journal::ReplaySet,
+    bus: &mycelium_actors::Bus,
+    recorded: u64,
+    foreign: Arc<F>,
+    args: F::Args,
+    actor_type: &str,
+    input: impl Fn(&mycelium_journal::Record) -> Result<ForeignMessage, String> + Send + Sync + 'static,
+) -> Result<crate::ForeignRef<F>, mycelium_journal::ReplayError> {
+    spawn_member(set, bus, recorded, foreign, args, actor_type, input, false).await
+}
+
+/// [`spawn_replayed`], waiting for a start due now if `wait`.
+#[allow(clippy::too_many_arguments)]
+async fn spawn_member<F: Foreign>(
+    set: &mut mycelium_journal::ReplaySet,
+    bus: &mycelium_actors::Bus,
+    recorded: u64,
+    foreign: Arc<F>,
+    args: F::Args,
+    actor_type: &str,
+    input: impl Fn(&mycelium_journal::Record) -> Result<ForeignMessage, String> + Send + Sync + 'static,
+    wait: bool,
+) -> Result<crate::ForeignRef<F>, mycelium_journal::ReplayError> {
     set.compare_described::<ForeignRecord>();
     let recorder = set.recorder_for(recorded)?;
     let recording = ForeignRecording::new(recorder.recorder(), actor_type).own_serialization(true);
     let options = recorder.spawn_options(bus);
-    let actor = if recorder
+    let due_now = recorder
         .starts_at()
-        .is_some_and(|at| at > bus.clock().now())
-    {
+        .is_none_or(|at| at <= bus.clock().now());
+    let actor = if !(wait && due_now) {
         // Not waited for: the member starts at its recorded start's bus time, which the
         // clock may reach only once the set runs; a start that fails then is a difference.
         crate::service::spawn_recorded_unawaited(bus, foreign, args, options, recording)

@@ -136,7 +136,8 @@ impl ReplaySet {
         };
         // On the bus's runtime, as every task of the replay.
         let task = bus.handle().spawn(async move {
-            let spawned = mycelium_foreign::recording::spawn_replayed(
+            // The set holds its clock until it runs: a start is not waited for.
+            let spawned = mycelium_foreign::recording::spawn_replayed_unstarted(
                 &mut set,
                 &rust_bus,
                 recorded,
