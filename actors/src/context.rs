@@ -243,7 +243,7 @@ impl<A: Actor> Context<A> {
             match &record {
                 Some(record) => {
                     record.turn().await;
-                    record.fired(&bus, due);
+                    record.fired(&bus, due, delay);
                     send_own_timed(&me, &bus, msg, record.timer).await;
                 }
                 None => {
@@ -282,7 +282,7 @@ impl<A: Actor> Context<A> {
                 let sent = match &record {
                     Some(record) => {
                         record.turn().await;
-                        record.fired(&bus, next);
+                        record.fired(&bus, next, period);
                         send_own_timed(&me, &bus, msg.clone(), record.timer).await
                     }
                     None => send_own(&me, &bus, msg.clone()).await,
@@ -486,6 +486,13 @@ impl<A: Actor> Context<A> {
         }
     }
 
+    /// The wait the actor's recorder asks for before the actor begins its next message, if
+    /// the actor is recorded and its recorder asks for one (a replay's).
+    pub(crate) fn input_turn(&self) -> Option<crate::recording::Turn> {
+        let recorder = self.held.as_ref()?.recorder.as_ref()?;
+        recorder.input_turn(self.me.id())
+    }
+
     /// Where the message about to be handled came from (set while recording is on).
     pub(crate) fn set_input_source(&mut self, source: Source) {
         self.held().input = source;
@@ -573,11 +580,11 @@ impl TimerRecord {
         }
     }
 
-    /// It fired, its schedule having said `due`.
-    fn fired(&self, bus: &Bus, due: Duration) {
+    /// It fired, its schedule having said `due`, `every` after the last.
+    fn fired(&self, bus: &Bus, due: Duration, every: Duration) {
         let now = bus.clock().now();
         self.recorder
-            .timer_fired(self.id, now, self.timer, due, self.type_name);
+            .timer_fired(self.id, now, self.timer, due, every, self.type_name);
     }
 }
 

@@ -512,7 +512,17 @@ impl<A: Actor, P: Payload<A>> Payload<A> for Sourced<P> {
         ctx: &'a mut Context<A>,
     ) -> impl Future<Output = Outcome> + Send + 'a {
         ctx.set_input_source(self.source);
-        self.inner.run(actor, ctx)
+        match ctx.input_turn() {
+            None => Turned::Now {
+                handling: self.inner.run(actor, ctx),
+            },
+            Some(turn) => Turned::Later {
+                handling: async move {
+                    turn.await;
+                    self.inner.run(actor, ctx).await
+                },
+            },
+        }
     }
 
     fn undeliverable(self, reason: StopReason) -> Box<dyn Any + Send> {
@@ -521,6 +531,31 @@ impl<A: Actor, P: Payload<A>> Payload<A> for Sourced<P> {
 
     fn into_message(self) -> Box<dyn Any + Send> {
         self.inner.into_message()
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A sourced message's future: its payload's, begun at once, or after the wait its
+    /// actor's recorder asks for ([`crate::recording::Recorder::input_turn`], a replay's).
+    #[project = TurnedProjection]
+    enum Turned<F, G> {
+        Now { #[pin] handling: F },
+        Later { #[pin] handling: G },
+    }
+}
+
+impl<F, G> Future for Turned<F, G>
+where
+    F: Future<Output = Outcome>,
+    G: Future<Output = Outcome>,
+{
+    type Output = Outcome;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Outcome> {
+        match self.project() {
+            TurnedProjection::Now { handling } => handling.poll(cx),
+            TurnedProjection::Later { handling } => handling.poll(cx),
+        }
     }
 }
 

@@ -266,20 +266,33 @@ pub trait Recorder: Send + Sync + 'static {
         None
     }
 
+    /// A wait before the actor begins its next message (taken from its mailbox, before
+    /// [`handled`](Self::handled)): a set's replay makes an actor that began an input live
+    /// after another actor's timer fired wait for that firing, so that what its handler
+    /// sends that actor comes behind the timer's message, as it did live. `None`: no wait.
+    /// Called from the actor's task.
+    fn input_turn(&self, actor: ActorId) -> Option<Turn> {
+        let _ = actor;
+        None
+    }
+
     /// One of the actor's timers ([`crate::Context::send_after`],
     /// [`crate::Context::send_interval`]), numbered `timer` in the order the actor set them
     /// (from 0 in each incarnation), fired at bus time `time` and is about to send the actor
     /// its message, of type `type_name`. `due` is the bus time its schedule said (a live
-    /// timer fires a little after it), which a replay matches its own schedule's with.
+    /// timer fires a little after it), which a replay matches its own schedule's with;
+    /// `every` its delay (a one-shot timer) or period, by which a replay tells the same
+    /// timer set a little earlier or later from a changed one.
     fn timer_fired(
         &self,
         actor: ActorId,
         time: Duration,
         timer: u64,
         due: Duration,
+        every: Duration,
         type_name: &'static str,
     ) {
-        let _ = (actor, time, timer, due, type_name);
+        let _ = (actor, time, timer, due, every, type_name);
     }
 
     /// The actor, handling a message, sent `message` (of type `type_name`) at bus time

@@ -105,6 +105,11 @@ fn describe(r: &Record, with_time: bool) -> String {
         s.push(' ');
         if let Some(n) = r.payload_u64() {
             s.push_str(&n.to_string());
+        } else if let Some((due, every)) = r.timer_schedule() {
+            s.push_str(&due.to_string());
+            if let Some(every) = every {
+                s.push_str(&format!(" every {every}"));
+            }
         } else if let Some((seed, stream)) = r.seeded() {
             s.push_str(&format!("seed {seed} stream {stream}"));
         } else {

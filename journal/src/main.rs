@@ -431,6 +431,10 @@ fn to_json(r: &Record, schema: Option<&Schema>) -> Value {
             .or_else(|| {
                 r.seeded()
                     .map(|(seed, stream)| json!({"seed": seed, "stream": stream}))
+            })
+            .or_else(|| {
+                r.timer_schedule()
+                    .map(|(due, every)| json!({"due": due, "every": every}))
             }),
         Encoding::Contract => Some(
             schema

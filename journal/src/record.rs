@@ -363,6 +363,12 @@ impl Record {
         self.borrowed().seeded()
     }
 
+    /// The schedule of a [`Kind::TimerFired`] record: the deadline it fired for, and its
+    /// delay or period (`None` in a journal that did not record it).
+    pub fn timer_schedule(&self) -> Option<(u64, Option<u64>)> {
+        self.borrowed().timer_schedule()
+    }
+
     /// The payload as text ([`Encoding::Text`] or [`Encoding::Json`]).
     pub fn payload_text(&self) -> Option<&str> {
         self.borrowed().payload_text()
@@ -441,6 +447,20 @@ impl<'a> RecordRef<'a> {
             return None;
         }
         Some((read_u64(self.payload, 0)?, read_u64(self.payload, 8)?))
+    }
+
+    /// As [`Record::timer_schedule`].
+    pub fn timer_schedule(&self) -> Option<(u64, Option<u64>)> {
+        if self.kind != Kind::TimerFired {
+            return None;
+        }
+        match self.encoding {
+            Encoding::U64 => Some((self.payload_u64()?, None)),
+            Encoding::Journal => {
+                Some((read_u64(self.payload, 0)?, Some(read_u64(self.payload, 8)?)))
+            }
+            _ => None,
+        }
     }
 
     /// As [`Record::payload_u64`].

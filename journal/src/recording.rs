@@ -685,13 +685,16 @@ impl Recorder for Recording {
         time: Duration,
         timer: u64,
         due: Duration,
+        every: Duration,
         type_name: &'static str,
     ) {
-        let payload = nanos(due).to_le_bytes();
+        let mut payload = [0u8; 16];
+        payload[..8].copy_from_slice(&nanos(due).to_le_bytes());
+        payload[8..].copy_from_slice(&nanos(every).to_le_bytes());
         self.append(&Entry {
             origin: Origin::Timer { id: timer },
             name: type_name,
-            encoding: Encoding::U64,
+            encoding: Encoding::Journal,
             payload: &payload,
             ..Entry::new(Kind::TimerFired, nanos(time), addr(actor))
         });

@@ -524,6 +524,16 @@ pub(crate) struct Capture {
     /// A set's recorded timer firings, every member's: the order they fire in at one bus
     /// time (`None` for an actor replayed alone).
     pub(crate) firings: Option<Arc<Firings>>,
+    /// A set's member: its recorded number and the record numbers of its inputs, in the
+    /// order it handled them, for the firings it waits for before each
+    /// ([`Recorder::input_turn`]).
+    pub(crate) order: Option<SetOrder>,
+}
+
+/// A set's member's recorded number and the record numbers of its inputs, in order.
+pub(crate) struct SetOrder {
+    pub(crate) member: u64,
+    pub(crate) seqs: Vec<u64>,
 }
 
 /// The timer firings a set's members handled live, by bus time and record number, until
@@ -532,24 +542,57 @@ pub(crate) struct Capture {
 /// handler runs. Otherwise a member whose firing waits for its own earlier inputs
 /// ([`Recorder::timer_turn`]) lets another member's firing of that time go first, and the
 /// message that one's handler sends overtakes the first one's.
+///
+/// A member's input waits, before it begins, for the other members' firings recorded before
+/// it began live ([`Recorder::input_turn`]): live, such a firing's message was queued before
+/// anything that input's handler sent its actor.
 #[derive(Default)]
 pub(crate) struct Firings {
-    pending: Mutex<std::collections::BTreeSet<(u64, u64)>>,
+    pending: Mutex<Pending>,
+    /// The instant of the replay's bus time zero, once the set runs.
+    pub(crate) epoch: std::sync::OnceLock<tokio::time::Instant>,
+}
+
+#[derive(Default)]
+struct Pending {
+    /// By the bus time it fired at and the record number of its handling.
+    by_time: std::collections::BTreeSet<(u64, u64)>,
+    /// By the record number of its firing: the member's and the bus time it fired at.
+    by_record: std::collections::BTreeMap<u64, (u64, u64)>,
+}
+
+/// A recorded firing of a set's member's timer.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SetFiring {
+    /// The member.
+    pub(crate) member: u64,
+    /// The bus time it fired at (nanoseconds).
+    pub(crate) fired_ns: u64,
+    /// The record number of its firing (of its handling where the journal has none).
+    pub(crate) fired_seq: u64,
+    /// The record number of its handling.
+    pub(crate) seq: u64,
 }
 
 impl Firings {
-    fn pending(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeSet<(u64, u64)>> {
+    fn pending(&self) -> std::sync::MutexGuard<'_, Pending> {
         self.pending.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// A recorded firing, handled at `at_ns` as record `seq`.
-    pub(crate) fn add(&self, at_ns: u64, seq: u64) {
-        self.pending().insert((at_ns, seq));
+    /// A recorded firing.
+    pub(crate) fn add(&self, firing: SetFiring) {
+        let mut pending = self.pending();
+        pending.by_time.insert((firing.fired_ns, firing.seq));
+        pending
+            .by_record
+            .insert(firing.fired_seq, (firing.member, firing.fired_ns));
     }
 
     /// Fired again, or never to be (its schedule changed).
-    fn done(&self, at: Duration, seq: u64) {
-        self.pending().remove(&(nanos(at), seq));
+    fn done(&self, firing: &RecordedFiring) {
+        let mut pending = self.pending();
+        pending.by_time.remove(&(nanos(firing.fired), firing.seq));
+        pending.by_record.remove(&firing.fired_seq);
     }
 
     /// Lets the replay's other work run (`rounds` times at most, as [`Handled::until`]) until
@@ -557,10 +600,56 @@ impl Firings {
     async fn wait_before(&self, at: Duration, seq: u64, rounds: usize) {
         let at = nanos(at);
         for _ in 0..rounds {
-            if self.pending().range((at, 0)..(at, seq)).next().is_none() {
+            if self
+                .pending()
+                .by_time
+                .range((at, 0)..(at, seq))
+                .next()
+                .is_none()
+            {
                 return;
             }
             tokio::task::yield_now().await;
+        }
+    }
+
+    /// The first firing of a member other than `member` recorded before record `seq` and
+    /// not fired again yet: its record number and the bus time it fired at.
+    fn other_before(&self, seq: u64, member: u64) -> Option<(u64, u64)> {
+        self.pending()
+            .by_record
+            .range(..seq)
+            .find(|(_, (m, _))| *m != member)
+            .map(|(&fired_seq, &(_, fired_ns))| (fired_seq, fired_ns))
+    }
+
+    /// Waits until every firing of another member than `member` recorded before record
+    /// `seq` (a member's input) has fired again. What is due now runs first; then virtual
+    /// time moves on to when each fired live, and a tick more. One that has not fired by
+    /// then (a changed actor's schedule, or one that waits for this input) is given up:
+    /// no input waits for it any more.
+    async fn wait_others_before(&self, seq: u64, member: u64) {
+        let Some(&epoch) = self.epoch.get() else {
+            return;
+        };
+        while let Some((fired_seq, fired_ns)) = self.other_before(seq, member) {
+            tokio::task::yield_now().await;
+            if !self.pending().by_record.contains_key(&fired_seq) {
+                continue;
+            }
+            let late = epoch + Duration::from_nanos(fired_ns) + TICK;
+            let now = tokio::time::Instant::now();
+            if now < late {
+                tokio::time::sleep_until(late.min(now + TICK)).await;
+                continue;
+            }
+            for _ in 0..TURN_ROUNDS {
+                if !self.pending().by_record.contains_key(&fired_seq) {
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
+            self.pending().by_record.remove(&fired_seq);
         }
     }
 }
@@ -657,6 +746,19 @@ impl Handled {
             .store(count.saturating_sub(now), Ordering::Relaxed);
     }
 
+    /// [`until`](Self::until), after letting virtual time run for up to `within` while the
+    /// actor has begun fewer than `count`: a timer's firing waits so for the inputs its
+    /// actor handled before it live, which the replay feeds at the times they were handled.
+    pub(crate) async fn until_within(&self, count: usize, rounds: usize, within: Duration) {
+        let wanted = count.saturating_sub(self.behind.load(Ordering::Relaxed));
+        let end = tokio::time::Instant::now() + within;
+        while self.count() < wanted && tokio::time::Instant::now() < end {
+            // What is due now runs first; then the clock moves, a tick at most.
+            tokio::time::sleep_until(end.min(tokio::time::Instant::now() + TICK)).await;
+        }
+        self.until(count, rounds).await;
+    }
+
     /// Lets the replay's other work run until the actor has begun to handle `count` inputs,
     /// for as long as it makes progress: it gives up once `rounds` in a row and `stall` of
     /// wall-clock time have passed without one more input begun. For the end of a replay,
@@ -683,6 +785,10 @@ impl Handled {
     }
 }
 
+/// The tick of a replay's virtual clock: tokio's timers round a deadline up to a
+/// millisecond.
+const TICK: Duration = Duration::from_millis(1);
+
 /// The input number of a handling the recording does not have (a timer firing on a changed
 /// schedule, a message beyond the recorded ones).
 pub(crate) const NOT_RECORDED: u64 = u64::MAX;
@@ -707,12 +813,12 @@ pub(crate) struct TimerTimes {
     /// By incarnation and timer number, the bus times its messages were handled live, with
     /// the sequence numbers of those handlings and the deadlines its schedule said.
     recorded: HashMap<(u32, u64), VecDeque<RecordedFiring>>,
-    /// By incarnation and timer number, the deadlines of firings whose messages are not
-    /// handled yet, as the records are read.
-    fired: HashMap<(u32, u64), VecDeque<Duration>>,
-    /// By timer number, the recorded firing it was just served ([`Recorder::timer_turn`]):
-    /// its place among the actor's inputs, its bus time and record number.
-    turns: HashMap<u64, (usize, Duration, u64)>,
+    /// By incarnation and timer number, the firings whose messages are not handled yet, as
+    /// the records are read: the deadline, the delay or period (where recorded), the bus
+    /// time and the record number of each.
+    fired: HashMap<(u32, u64), VecDeque<Fired>>,
+    /// By timer number, the recorded firing it was just served ([`Recorder::timer_turn`]).
+    turns: HashMap<u64, RecordedFiring>,
     /// By timer number, the times served and not yet handled (the output's time), with the
     /// recorded handling's sequence number.
     served: HashMap<u64, VecDeque<(Duration, u64)>>,
@@ -720,9 +826,23 @@ pub(crate) struct TimerTimes {
     last_fired: HashMap<u64, Duration>,
 }
 
+/// A `timer-fired` record, until the handling of its message is read.
+#[derive(Clone, Copy)]
+struct Fired {
+    due: Duration,
+    every: Option<Duration>,
+    at: Duration,
+    seq: u64,
+}
+
 /// A live firing of a timer, as a replay serves it.
 #[derive(Clone, Copy)]
 struct RecordedFiring {
+    /// When it fired: its message was queued then (the time of its `timer-fired` record, or
+    /// of the handling where the journal has none).
+    fired: Duration,
+    /// The record number of its firing (of its handling where the journal has none).
+    fired_seq: u64,
     /// When its message was handled.
     at: Duration,
     /// The record number of that handling.
@@ -730,38 +850,60 @@ struct RecordedFiring {
     /// The deadline its schedule said (`None` where the journal has no `timer-fired` record
     /// before the handling).
     due: Option<Duration>,
+    /// The timer's delay or period (`None` where the journal did not record it).
+    every: Option<Duration>,
     /// Its place among the actor's inputs (from 0).
     index: usize,
 }
 
 impl TimerTimes {
     /// Adds what `record`, of incarnation `incarnation` of the replayed actor, says of its
-    /// timers: a firing, or the handling of a timer's message (the actor's input `index`).
-    pub(crate) fn add(&mut self, incarnation: u32, record: &RecordRef<'_>, index: usize) {
+    /// timers: a firing, or the handling of a timer's message (the actor's input `index`),
+    /// for which it returns the bus time the timer fired at (in nanoseconds) and the record
+    /// number of its firing.
+    pub(crate) fn add(
+        &mut self,
+        incarnation: u32,
+        record: &RecordRef<'_>,
+        index: usize,
+    ) -> Option<(u64, u64)> {
         let Origin::Timer { id: timer } = record.origin else {
-            return;
+            return None;
         };
         let key = (incarnation, timer);
+        let time = Duration::from_nanos(record.time_ns);
         match record.kind {
             Kind::TimerFired => {
-                if let Some(due) = record.payload_u64() {
-                    let due = Duration::from_nanos(due);
-                    self.fired.entry(key).or_default().push_back(due);
+                if let Some((due, every)) = record.timer_schedule() {
+                    let firing = Fired {
+                        due: Duration::from_nanos(due),
+                        every: every.map(Duration::from_nanos),
+                        at: time,
+                        seq: record.seq,
+                    };
+                    self.fired.entry(key).or_default().push_back(firing);
                 }
+                None
             }
             Kind::Handled => {
-                let due = self.fired.get_mut(&key).and_then(VecDeque::pop_front);
+                let firing = self.fired.get_mut(&key).and_then(VecDeque::pop_front);
+                let fired = firing.map_or(time, |f| f.at.min(time));
+                let fired_seq = firing.map_or(record.seq, |f| f.seq);
                 self.recorded
                     .entry(key)
                     .or_default()
                     .push_back(RecordedFiring {
-                        at: Duration::from_nanos(record.time_ns),
+                        fired,
+                        fired_seq,
+                        at: time,
                         seq: record.seq,
-                        due,
+                        due: firing.map(|f| f.due),
+                        every: firing.and_then(|f| f.every),
                         index,
                     });
+                Some((nanos(fired), fired_seq))
             }
-            _ => {}
+            _ => None,
         }
     }
 }
@@ -957,16 +1099,38 @@ impl Recorder for Capture {
     }
 
     fn timer_turn(&self, _: ActorId, timer: u64) -> Option<mycelium_actors::recording::Turn> {
-        let (index, at, seq) = self.timers.lock().ok()?.turns.remove(&timer)?;
+        let firing = self.timers.lock().ok()?.turns.remove(&timer)?;
+        let RecordedFiring {
+            fired,
+            at,
+            seq,
+            index,
+            ..
+        } = firing;
         let handled = Arc::clone(&self.handled);
         let firings = self.firings.clone();
         Some(Box::pin(async move {
-            handled.until(index, TURN_ROUNDS).await;
+            // Its message was queued behind the inputs its actor handled before it: those
+            // the replay feeds at the times they were handled, up to when it was handled.
+            handled
+                .until_within(index, TURN_ROUNDS, at.saturating_sub(fired))
+                .await;
             if let Some(firings) = firings {
-                firings.wait_before(at, seq, TURN_ROUNDS).await;
+                firings.wait_before(fired, seq, TURN_ROUNDS).await;
                 // The timer sends its message as this returns, before its task yields.
-                firings.done(at, seq);
+                firings.done(&firing);
             }
+        }))
+    }
+
+    fn input_turn(&self, _: ActorId) -> Option<mycelium_actors::recording::Turn> {
+        let order = self.order.as_ref()?;
+        let firings = self.firings.as_ref()?;
+        let seq = *order.seqs.get(self.handled.count())?;
+        firings.other_before(seq, order.member)?;
+        let (firings, member) = (Arc::clone(firings), order.member);
+        Some(Box::pin(async move {
+            firings.wait_others_before(seq, member).await;
         }))
     }
 
@@ -1030,25 +1194,39 @@ impl Recorder for Capture {
         let kept_live = |recorded_due: Duration| {
             on_grid(recorded_due) && last.is_some_and(|last| last + tick > recorded_due)
         };
+        // A timer's first firing in the replay is the recorded first firing of the timer of
+        // its number when the timer has the recorded delay (or period) and was set within a
+        // little of when it was set live: the replay's clock, which stands still while a
+        // handler runs and starts an actor on a tick, sets timers up to a tick or two away
+        // from where a live handler set them. Its later deadlines follow the recorded one.
+        let same_timer = last.is_none()
+            && recorded.front().is_some_and(|f| {
+                f.every == Some(every)
+                    && f.due
+                        .is_some_and(|d| d.abs_diff(due) <= (every / 4).max(2 * tick))
+            });
         // Firings the replay's schedule passed by (it changed, or one fired off it) are not
         // served any more.
-        while recorded.front().is_some_and(|f| match f.due {
-            Some(recorded_due) => recorded_due + tick <= due && !kept_live(recorded_due),
-            None => f.at + tick < due,
-        }) {
+        while !same_timer
+            && recorded.front().is_some_and(|f| match f.due {
+                Some(recorded_due) => recorded_due + tick <= due && !kept_live(recorded_due),
+                None => f.at + tick < due,
+            })
+        {
             if let (Some(passed), Some(firings)) = (recorded.pop_front(), &self.firings) {
-                firings.done(passed.at, passed.seq);
+                firings.done(&passed);
             }
         }
-        let Some(&RecordedFiring {
+        let Some(&firing) = recorded.front() else {
+            return on_schedule;
+        };
+        let RecordedFiring {
+            fired,
             at,
             seq,
             due: recorded_due,
-            index,
-        }) = recorded.front()
-        else {
-            return on_schedule;
-        };
+            ..
+        } = firing;
         // The recorded firing is this schedule's when the deadline it was fired for is this
         // one, to within less than a tick, or one kept live as above; the live timer fired a
         // little after it (its wake-up latency), and the replay fires it then. (A live timer
@@ -1057,20 +1235,27 @@ impl Recorder for Capture {
         // deadline: when it came no earlier than a tick before this deadline and within a
         // quarter of the timer's period (or delay) after it. Otherwise the schedule changed,
         // and the replayed actor's own timing shows it.
-        let this_schedule = match recorded_due {
-            Some(recorded_due) => recorded_due < due + tick,
-            None => at < due + (every / 4).max(tick),
-        };
+        let this_schedule = same_timer
+            || match recorded_due {
+                Some(recorded_due) => recorded_due < due + tick,
+                None => at < due + (every / 4).max(tick),
+            };
         if !this_schedule {
             return on_schedule;
         }
         recorded.pop_front();
         times.served.entry(timer).or_default().push_back((at, seq));
-        times.turns.insert(timer, (index, at, seq));
-        times.last_fired.insert(timer, at);
+        times.turns.insert(timer, firing);
+        times.last_fired.insert(timer, fired);
+        // It fires when it fired live, so that its message is queued where it was among the
+        // actor's mail (behind what came before, ahead of what came after, from the set's
+        // other actors), and is handled after the inputs handled before it live
+        // ([`Recorder::timer_turn`]).
         TimerDue {
-            at,
-            due: recorded_due.filter(|d| on_grid(*d)).unwrap_or(due),
+            at: fired,
+            due: recorded_due
+                .filter(|d| same_timer || on_grid(*d))
+                .unwrap_or(due),
         }
     }
 
@@ -1334,7 +1519,9 @@ impl<A: Actor> Replay<A> {
                 // Another run: a replay covers the one before it.
                 Kind::Resumed => break,
                 _ if record.actor.id != actor || record.actor.node != 0 => {}
-                Kind::TimerFired => timers.add(incarnation, &record, inputs.len()),
+                Kind::TimerFired => {
+                    timers.add(incarnation, &record, inputs.len());
+                }
                 Kind::Handled => {
                     timers.add(incarnation, &record, inputs.len());
                     let first = match record.origin {
@@ -1430,6 +1617,7 @@ impl<A: Actor> Replay<A> {
             handled: Arc::default(),
             halt_after: std::sync::OnceLock::new(),
             firings: None,
+            order: None,
         });
         let (started, on_started) = tokio::sync::oneshot::channel();
         let restarts = crate::restarts::Restarts::new(restarted, bus.clock().now());
@@ -1799,6 +1987,7 @@ mod tests {
                 handled: Arc::default(),
                 halt_after: std::sync::OnceLock::new(),
                 firings: None,
+                order: None,
             };
             for output in made.clone() {
                 let mut outputs = capture.outputs.lock().unwrap();

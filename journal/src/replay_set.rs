@@ -606,6 +606,8 @@ impl ReplaySet {
         let mut incarnation = 0u32;
         // The inputs other than timers', fed or regenerated, in the order they were handled.
         let mut fed = VecDeque::new();
+        // Every input's record number, in the same order.
+        let mut seqs = Vec::new();
         for r in self.records_of(recorded) {
             match r.kind {
                 Kind::Restarted => incarnation = incarnation.saturating_add(1),
@@ -615,12 +617,22 @@ impl ReplaySet {
                 Kind::Handled => {
                     match r.origin {
                         Origin::Timer { .. } => {
-                            timers.add(incarnation, &r.borrowed(), readings.by_input.len());
-                            self.firings.add(r.time_ns, r.seq);
+                            let index = readings.by_input.len();
+                            if let Some((fired_ns, fired_seq)) =
+                                timers.add(incarnation, &r.borrowed(), index)
+                            {
+                                self.firings.add(crate::replay::SetFiring {
+                                    member: recorded,
+                                    fired_ns,
+                                    fired_seq,
+                                    seq: r.seq,
+                                });
+                            }
                         }
                         _ => fed.push_back(r.seq),
                     }
                     readings.by_input.push(VecDeque::new());
+                    seqs.push(r.seq);
                 }
                 Kind::ClockRead | Kind::Seeded => readings.add(&r.borrowed()),
                 _ => {}
@@ -640,6 +652,10 @@ impl ReplaySet {
             handled: Arc::default(),
             halt_after: std::sync::OnceLock::new(),
             firings: Some(self.firings.clone()),
+            order: Some(crate::replay::SetOrder {
+                member: recorded,
+                seqs,
+            }),
         })
     }
 
@@ -898,6 +914,7 @@ impl ReplaySet {
         fed.sort_by_key(|(r, _)| r.seq);
         let mut ended: HashSet<u64> = HashSet::new();
         let start = tokio::time::Instant::now() - bus.clock().now();
+        let _ = self.firings.epoch.set(start);
         let mut stopped: HashSet<u64> = HashSet::new();
         for (record, before) in fed {
             if record.kind == Kind::Stopped {

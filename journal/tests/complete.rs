@@ -89,12 +89,16 @@ async fn timer_firings_timer_inputs_clock_readings_and_the_actor_type_are_record
     let fired: Vec<_> = records
         .iter()
         .filter(|r| r.kind == Kind::TimerFired)
-        .map(|r| (r.time_ns / 1_000_000, r.origin, r.payload_u64()))
+        .map(|r| (r.time_ns / 1_000_000, r.origin, r.timer_schedule()))
         .collect();
+    // Each firing keeps the deadline it fired for and the timer's period.
     assert_eq!(
         fired,
         (1..=4)
-            .map(|n| (n * 5, Origin::Timer { id: 0 }, Some(n * 5_000_000)))
+            .map(|n| {
+                let schedule = (n * 5_000_000, Some(5_000_000));
+                (n * 5, Origin::Timer { id: 0 }, Some(schedule))
+            })
             .collect::<Vec<_>>()
     );
     // Each tick is a handled input from timer 0, after its firing, and the reading made

@@ -440,6 +440,14 @@ impl<F: Foreign> Handler<ForeignCall> for ForeignActor<F> {
 
     async fn handle(&mut self, call: ForeignCall, ctx: &mut Context<Self>) {
         let ForeignCall::Failed(count) = call else {
+            // A set's replay may have the actor wait before it begins the message.
+            let turn = self
+                .gate
+                .recording()
+                .and_then(|r| r.input_turn(self.me.id()));
+            if let Some(turn) = turn {
+                turn.await;
+            }
             // Served in batches on the blocking pool, which answers the asker (see `mail.rs`).
             let more = ctx.has_more();
             crate::mail::hand_over(&self.gate, self.me.id(), call, ctx.source(), more).await;

@@ -168,6 +168,12 @@ impl std::fmt::Debug for ForeignRecording {
 }
 
 impl ForeignRecording {
+    /// The wait its recorder asks for before the actor begins its next message
+    /// ([`Recorder::input_turn`]: a set's replay's).
+    pub(crate) fn input_turn(&self, actor: ActorId) -> Option<mycelium_actors::recording::Turn> {
+        self.recorder.input_turn(actor)
+    }
+
     /// Records into `recorder` an actor of the type `actor_type` (the class name).
     pub fn new(recorder: Arc<dyn Recorder>, actor_type: &str) -> Self {
         RECORDING.store(true, Ordering::Relaxed);

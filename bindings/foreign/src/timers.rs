@@ -262,7 +262,7 @@ async fn fire<F: Foreign>(
             if let Some(turn) = recorder.timer_turn(id, number) {
                 turn.await;
             }
-            recorder.timer_fired(id, clock.now(), number, next, name);
+            recorder.timer_fired(id, clock.now(), number, next, step, name);
         }
         let call = ForeignCall::Timer(msg.clone(), counts.count(id), number);
         if actor.tell(call).await.is_err() {

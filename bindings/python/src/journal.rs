@@ -101,6 +101,12 @@ fn payload<'py>(py: Python<'py>, r: &Record) -> PyResult<Bound<'py, PyAny>> {
         d.set_item("bytes", cut.bytes)?;
         return Ok(d.into_any());
     }
+    if let Some((due, every)) = r.timer_schedule() {
+        let d = PyDict::new(py);
+        d.set_item("due", due)?;
+        d.set_item("every", every)?;
+        return Ok(d.into_any());
+    }
     if let Some(n) = r.payload_u64() {
         return n.into_bound_py_any(py);
     }

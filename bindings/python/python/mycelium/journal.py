@@ -20,7 +20,9 @@ random numbers), ``started``, ``failed``, ``restarted``, ``stopped``, ``gap``, `
 id)``, ``("remote", node)``, ``("timer", id)``, ``("outside",)``, ``("python", 1)``,
 ``("ocaml", 2)``, ``("c", 3)``, ``("journal",)``), ``cause`` (the input an output answers),
 ``asked``, ``type_id``, ``type``, ``topic``, ``encoding`` and ``payload``: a JSON payload
-parsed, text as ``str``, a number as ``int``, a gap or cut record as a ``dict``, a contract
+parsed, text as ``str``, a number as ``int``, a gap, cut or ``timer-fired`` record as a
+``dict`` (a firing's ``due``, the deadline it fired for, and ``every``, its delay or period,
+both nanoseconds), a contract
 payload decoded to its class when ``schema=`` names the generated module of the journal's
 schema (else ``bytes``), raw bytes as ``bytes``.
 
