@@ -490,7 +490,7 @@ impl<A: Actor> Context<A> {
     /// the actor is recorded and its recorder asks for one (a replay's).
     pub(crate) fn input_turn(&self) -> Option<crate::recording::Turn> {
         let recorder = self.held.as_ref()?.recorder.as_ref()?;
-        recorder.input_turn(self.me.id())
+        recorder.input_turn(self.me.id(), 0)
     }
 
     /// Where the message about to be handled came from (set while recording is on).

@@ -270,9 +270,11 @@ pub trait Recorder: Send + Sync + 'static {
     /// [`handled`](Self::handled)): a set's replay makes an actor that began an input live
     /// after another actor's timer fired wait for that firing, so that what its handler
     /// sends that actor comes behind the timer's message, as it did live. `None`: no wait.
-    /// Called from the actor's task.
-    fn input_turn(&self, actor: ActorId) -> Option<Turn> {
-        let _ = actor;
+    /// `ahead`: the messages the actor has taken before this one and not yet begun (a host
+    /// of actors of another language, which begins them on its own thread). Called from the
+    /// actor's task.
+    fn input_turn(&self, actor: ActorId, ahead: usize) -> Option<Turn> {
+        let _ = (actor, ahead);
         None
     }
 

@@ -528,12 +528,41 @@ pub(crate) struct Capture {
     /// order it handled them, for the firings it waits for before each
     /// ([`Recorder::input_turn`]).
     pub(crate) order: Option<SetOrder>,
+    /// For a set's member: how many inputs each member (by its id on the replay's bus) has
+    /// begun or has queued, set as the set runs.
+    pub(crate) members: std::sync::OnceLock<Members>,
+    /// For a set's member that the recording stopped from outside (a program's stop, a
+    /// shutdown): the bus time of its last recorded input. The stop ended its timers at a
+    /// moment the journal does not have, before they fired again: its replay's timers fire
+    /// no more after that input.
+    pub(crate) timers_end: Option<Duration>,
 }
 
 /// A set's member's recorded number and the record numbers of its inputs, in order.
 pub(crate) struct SetOrder {
     pub(crate) member: u64,
-    pub(crate) seqs: Vec<u64>,
+    /// Each input's record number and the bus time it was begun at live.
+    pub(crate) inputs: Arc<Vec<(u64, u64)>>,
+}
+
+/// What a set's member shows the others: how far it is, and its recorded inputs.
+pub(crate) struct MemberView {
+    pub(crate) handled: Arc<Handled>,
+    pub(crate) inputs: Arc<Vec<(u64, u64)>>,
+}
+
+/// A set's members by their ids on the replay's bus.
+pub(crate) type Members = Arc<HashMap<ActorId, MemberView>>;
+
+/// Whether a member other than `me` has not yet begun an input it began live before record
+/// `seq`.
+fn others_behind(members: &Members, me: ActorId, seq: u64) -> bool {
+    members.iter().any(|(id, m)| {
+        *id != me
+            && m.inputs
+                .get(m.handled.count())
+                .is_some_and(|&(next, _)| next < seq)
+    })
 }
 
 /// The timer firings a set's members handled live, by bus time and record number, until
@@ -716,6 +745,10 @@ pub(crate) const SETTLE: Duration = Duration::from_millis(250);
 pub(crate) struct Handled {
     count: AtomicUsize,
     behind: AtomicUsize,
+    /// Its timers' messages queued and not yet begun.
+    queued_firings: AtomicUsize,
+    /// Messages the set's other members told or asked it, queued and not yet begun.
+    queued_messages: AtomicUsize,
 }
 
 impl Handled {
@@ -746,17 +779,61 @@ impl Handled {
             .store(count.saturating_sub(now), Ordering::Relaxed);
     }
 
-    /// [`until`](Self::until), after letting virtual time run for up to `within` while the
-    /// actor has begun fewer than `count`: a timer's firing waits so for the inputs its
-    /// actor handled before it live, which the replay feeds at the times they were handled.
+    /// A timer's firing of the actor was queued (its message is in the mailbox).
+    pub(crate) fn firing_queued(&self) {
+        self.queued_firings.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A timer's message is begun: it is no longer queued.
+    fn firing_begun(&self) {
+        let _ = self
+            .queued_firings
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+    }
+
+    /// Another member of the set told or asked the actor a message (it is being queued).
+    fn message_queued(&self) {
+        self.queued_messages.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A message from another member is begun.
+    fn message_begun(&self) {
+        let _ = self
+            .queued_messages
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+    }
+
+    /// Waits, for a timer's firing, until the inputs its actor handled before it live (the
+    /// first `count`) are begun or, for its own timers' messages and those from the set's
+    /// other members, queued: its message then comes behind them. What is due now runs first; then virtual time runs for up to
+    /// `within` (the replay feeds inputs at the times they were handled, which may be after
+    /// this firing); then, as [`until`](Self::until), `rounds` turns at most.
     pub(crate) async fn until_within(&self, count: usize, rounds: usize, within: Duration) {
         let wanted = count.saturating_sub(self.behind.load(Ordering::Relaxed));
+        let ahead = || {
+            self.count()
+                + self.queued_firings.load(Ordering::Relaxed)
+                + self.queued_messages.load(Ordering::Relaxed)
+        };
         let end = tokio::time::Instant::now() + within;
-        while self.count() < wanted && tokio::time::Instant::now() < end {
-            // What is due now runs first; then the clock moves, a tick at most.
+        // A sleep would move the clock a whole tick, past a periodic timer's next deadline.
+        for _ in 0..HANDLED_NOW_ROUNDS {
+            if ahead() >= wanted {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+        while ahead() < wanted && tokio::time::Instant::now() < end {
             tokio::time::sleep_until(end.min(tokio::time::Instant::now() + TICK)).await;
         }
-        self.until(count, rounds).await;
+        for _ in 0..rounds {
+            if ahead() >= wanted {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+        self.behind
+            .store(count.saturating_sub(ahead()), Ordering::Relaxed);
     }
 
     /// Lets the replay's other work run until the actor has begun to handle `count` inputs,
@@ -784,6 +861,9 @@ impl Handled {
         }
     }
 }
+
+/// How many times a wait that may let virtual time run lets what is due now run first.
+const HANDLED_NOW_ROUNDS: usize = 16;
 
 /// The tick of a replay's virtual clock: tokio's timers round a deadline up to a
 /// millisecond.
@@ -824,6 +904,11 @@ pub(crate) struct TimerTimes {
     served: HashMap<u64, VecDeque<(Duration, u64)>>,
     /// By timer number, the time of the last recorded firing it was served.
     last_fired: HashMap<u64, Duration>,
+    /// The bus times of the actor's inputs and starts read so far, each with whether it is a
+    /// start.
+    seen: Vec<(u64, bool)>,
+    /// The last incarnation the records read so far are of.
+    recorded_incarnation: u32,
 }
 
 /// A `timer-fired` record, until the handling of its message is read.
@@ -833,6 +918,18 @@ struct Fired {
     every: Option<Duration>,
     at: Duration,
     seq: u64,
+    set: SetWindow,
+}
+
+/// For a timer's first firing: how much earlier and later than live a replay may set it. A
+/// replay's clock stands still while a handler runs, and starts an actor when its start was
+/// recorded: it sets a timer as much earlier as the live handler had run when it set it
+/// (since its input's `handled` record), and as much later as a live start still ran after
+/// setting it (until its `started` record).
+#[derive(Clone, Copy, Default)]
+struct SetWindow {
+    earlier: Duration,
+    later: Duration,
 }
 
 /// A live firing of a timer, as a replay serves it.
@@ -852,11 +949,41 @@ struct RecordedFiring {
     due: Option<Duration>,
     /// The timer's delay or period (`None` where the journal did not record it).
     every: Option<Duration>,
+    /// For the timer's first firing, how far from its live time a replay may set it.
+    set: SetWindow,
     /// Its place among the actor's inputs (from 0).
     index: usize,
 }
 
 impl TimerTimes {
+    /// Notes the bus time of `record`, a record of the replayed actor (every one, in order),
+    /// if it is the beginning of an input or a start: a replay's clock stands at it while the
+    /// actor handles that input (or, for a start, from it on).
+    pub(crate) fn saw(&mut self, record: &RecordRef<'_>) {
+        if matches!(record.kind, Kind::Handled | Kind::Started) {
+            self.seen
+                .push((record.time_ns, record.kind == Kind::Started));
+        }
+    }
+
+    /// How far from bus time `set` (when a timer was set live) a replay may set it.
+    fn set_window(&self, set: Duration) -> SetWindow {
+        let set = nanos(set);
+        let after = self.seen.partition_point(|&(t, _)| t <= set);
+        let earlier = after
+            .checked_sub(1)
+            .map_or(0, |i| set.saturating_sub(self.seen[i].0));
+        let later = self
+            .seen
+            .get(after)
+            .filter(|(_, start)| *start)
+            .map_or(0, |(t, _)| t.saturating_sub(set));
+        SetWindow {
+            earlier: Duration::from_nanos(earlier),
+            later: Duration::from_nanos(later),
+        }
+    }
+
     /// Adds what `record`, of incarnation `incarnation` of the replayed actor, says of its
     /// timers: a firing, or the handling of a timer's message (the actor's input `index`),
     /// for which it returns the bus time the timer fired at (in nanoseconds) and the record
@@ -871,15 +998,24 @@ impl TimerTimes {
             return None;
         };
         let key = (incarnation, timer);
+        self.recorded_incarnation = self.recorded_incarnation.max(incarnation);
         let time = Duration::from_nanos(record.time_ns);
         match record.kind {
             Kind::TimerFired => {
                 if let Some((due, every)) = record.timer_schedule() {
+                    let (due, every) = (Duration::from_nanos(due), every.map(Duration::from_nanos));
+                    let first = !self.recorded.contains_key(&key)
+                        && self.fired.get(&key).is_none_or(VecDeque::is_empty);
+                    let set = match every {
+                        Some(every) if first => self.set_window(due.saturating_sub(every)),
+                        _ => SetWindow::default(),
+                    };
                     let firing = Fired {
-                        due: Duration::from_nanos(due),
-                        every: every.map(Duration::from_nanos),
+                        due,
+                        every,
                         at: time,
                         seq: record.seq,
+                        set,
                     };
                     self.fired.entry(key).or_default().push_back(firing);
                 }
@@ -899,6 +1035,7 @@ impl TimerTimes {
                         seq: record.seq,
                         due: firing.map(|f| f.due),
                         every: firing.and_then(|f| f.every),
+                        set: firing.map(|f| f.set).unwrap_or_default(),
                         index,
                     });
                 Some((nanos(fired), fired_seq))
@@ -935,6 +1072,121 @@ impl Readings {
 }
 
 impl Capture {
+    /// When the replayed actor's timer numbered `timer`, whose schedule says `due`, `every`
+    /// after it was set or last fired, fires: as the recording says ([`Recorder::timer_due`]).
+    fn recorded_firing(&self, timer: u64, due: Duration, every: Duration) -> TimerDue {
+        let on_schedule = TimerDue::on_time(due);
+        let Ok(mut times) = self.timers.lock() else {
+            return on_schedule;
+        };
+        let key = (times.incarnation, timer);
+        times.turns.remove(&timer);
+        let last = times.last_fired.get(&timer).copied();
+        // Past its handled firings, one the recording has fired and never handled (its actor
+        // stopped first), for this deadline: the replay does not deliver it either.
+        let near = (every / 4).max(2 * Duration::from_millis(1));
+        // (A firing before a failure may be handled by the next incarnation: only the last
+        // one's are never handled.)
+        let unhandled = (key.0 == times.recorded_incarnation)
+            .then(|| times.fired.get(&key).and_then(VecDeque::front))
+            .flatten();
+        let past_recorded =
+            if unhandled.is_some_and(|f| f.every == Some(every) && f.due.abs_diff(due) <= near) {
+                TimerDue {
+                    at: Duration::MAX,
+                    due,
+                }
+            } else {
+                on_schedule
+            };
+        let Some(recorded) = times.recorded.get_mut(&key) else {
+            return past_recorded;
+        };
+        // The replay's clock runs in ticks of a millisecond: its deadlines are those of the
+        // live run to within less than one.
+        let tick = Duration::from_millis(1);
+        let on_grid = |recorded_due: Duration| {
+            let apart = recorded_due.abs_diff(due).as_nanos() % every.as_nanos().max(1);
+            apart < tick.as_nanos() || every.as_nanos() - apart < tick.as_nanos()
+        };
+        // A deadline the replay's schedule passed by only because it fired the last tick as
+        // late as the live timer did, on a clock that then stood a tick later: the live
+        // timer, whose clock did not, kept it.
+        let kept_live = |recorded_due: Duration| {
+            on_grid(recorded_due) && last.is_some_and(|last| last + tick > recorded_due)
+        };
+        // A timer's first firing in the replay is the recorded first firing of the timer of
+        // its number when the timer has the recorded delay (or period) and was set about when
+        // it was set live: within a quarter of that (two ticks at least), or the
+        // [`SetWindow`] of how long the live handler had run, or the live start still ran,
+        // as a replay's clock runs in ticks and stands still while a handler runs. Its later
+        // deadlines follow the recorded one.
+        let same_timer = last.is_none()
+            && recorded.front().is_some_and(|f| {
+                let near = (every / 4).max(2 * tick);
+                f.every == Some(every)
+                    && f.due.is_some_and(|d| match d.checked_sub(due) {
+                        Some(later_live) => later_live <= near.max(f.set.earlier + tick),
+                        None => due - d <= near.max(f.set.later + tick),
+                    })
+            });
+        // Firings the replay's schedule passed by (it changed, or one fired off it) are not
+        // served any more.
+        while !same_timer
+            && recorded.front().is_some_and(|f| match f.due {
+                Some(recorded_due) => recorded_due + tick <= due && !kept_live(recorded_due),
+                None => f.at + tick < due,
+            })
+        {
+            if let (Some(passed), Some(firings)) = (recorded.pop_front(), &self.firings) {
+                firings.done(&passed);
+            }
+        }
+        let Some(&firing) = recorded.front() else {
+            return past_recorded;
+        };
+        let RecordedFiring {
+            fired,
+            at,
+            seq,
+            due: recorded_due,
+            ..
+        } = firing;
+        // The recorded firing is this schedule's when the deadline it was fired for is this
+        // one, to within less than a tick, or one kept live as above; the live timer fired a
+        // little after it (its wake-up latency), and the replay fires it then. A later
+        // deadline on this timer's grid, once it follows the recorded schedule, is one a live
+        // timer that fell behind came to after skipping those before (its message waited for
+        // room, or its task for the CPU): the replay skips them too. Without the recorded
+        // deadline: when it came no earlier than a tick before this deadline and within a
+        // quarter of the timer's period (or delay) after it. Otherwise the schedule changed,
+        // and the replayed actor's own timing shows it.
+        let this_schedule = same_timer
+            || match recorded_due {
+                Some(recorded_due) => {
+                    recorded_due < due + tick || (last.is_some() && on_grid(recorded_due))
+                }
+                None => at < due + (every / 4).max(tick),
+            };
+        if !this_schedule {
+            return on_schedule;
+        }
+        recorded.pop_front();
+        times.served.entry(timer).or_default().push_back((at, seq));
+        times.turns.insert(timer, firing);
+        times.last_fired.insert(timer, fired);
+        // It fires when it fired live, so that its message is queued where it was among the
+        // actor's mail (behind what came before, ahead of what came after, from the set's
+        // other actors), and is handled after the inputs handled before it live
+        // ([`Recorder::timer_turn`]).
+        TimerDue {
+            at: fired,
+            due: recorded_due
+                .filter(|d| same_timer || on_grid(*d))
+                .unwrap_or(due),
+        }
+    }
+
     /// The recorded outputs of input `i`, where the replay follows the recording.
     pub(crate) fn recorded(&self, i: usize) -> &[Output] {
         self.following
@@ -1003,13 +1255,20 @@ impl Recorder for Capture {
         _: ActorId,
         time: Duration,
         delivery: Delivery,
-        _: Source,
+        from: Source,
         type_name: &'static str,
         msg: &dyn Any,
     ) {
+        if let (Source::Actor(sender), Some(members)) = (from, self.members.get()) {
+            // (Counted when the other member sent it.)
+            if members.contains_key(&sender) && !matches!(delivery, Delivery::Timer { .. }) {
+                self.handled.message_begun();
+            }
+        }
         let mut input = None;
         let first: Option<Output> = match delivery {
             Delivery::Timer { timer } => {
+                self.handled.firing_begun();
                 // The time it was served to fire at: the clock's, rounded to its tick.
                 let served = self
                     .timers
@@ -1061,6 +1320,11 @@ impl Recorder for Capture {
         type_name: &'static str,
         msg: &dyn Any,
     ) {
+        if let (Sent::Tell { to } | Sent::Ask { to }, Some(members)) = (sent, self.members.get()) {
+            if let Some(receiver) = members.get(&to) {
+                receiver.handled.message_queued();
+            }
+        }
         let (kind, asked, topic) = match sent {
             Sent::Tell { .. } => (Kind::Sent, false, ""),
             Sent::Ask { .. } => (Kind::Sent, true, ""),
@@ -1120,17 +1384,41 @@ impl Recorder for Capture {
                 // The timer sends its message as this returns, before its task yields.
                 firings.done(&firing);
             }
+            handled.firing_queued();
         }))
     }
 
-    fn input_turn(&self, _: ActorId) -> Option<mycelium_actors::recording::Turn> {
+    fn input_turn(&self, me: ActorId, ahead: usize) -> Option<mycelium_actors::recording::Turn> {
         let order = self.order.as_ref()?;
         let firings = self.firings.as_ref()?;
-        let seq = *order.seqs.get(self.handled.count())?;
-        firings.other_before(seq, order.member)?;
+        let &(seq, at_ns) = order.inputs.get(self.handled.count() + ahead)?;
+        // A set's member begins an input no earlier than it began it live (a message from
+        // another member comes as soon as that one's handler sends it, while live it may
+        // have waited for the receiver's thread): the actor sees the clock it saw live, sets
+        // its timers from there, and what it sends comes no earlier than it came live.
+        let begin = *firings.epoch.get()? + Duration::from_nanos(at_ns);
+        let early = tokio::time::Instant::now() < begin;
+        let members = self.members.get().cloned();
+        let behind = members.as_ref().is_some_and(|m| others_behind(m, me, seq));
+        if !early && !behind && firings.other_before(seq, order.member).is_none() {
+            return None;
+        }
         let (firings, member) = (Arc::clone(firings), order.member);
         Some(Box::pin(async move {
+            if early {
+                tokio::time::sleep_until(begin).await;
+            }
             firings.wait_others_before(seq, member).await;
+            // And after the inputs the other members began before it live: what their
+            // handlers send this actor comes ahead of what this one's sends them, as live.
+            if let Some(members) = members {
+                for _ in 0..TURN_ROUNDS {
+                    if !others_behind(&members, me, seq) {
+                        break;
+                    }
+                    tokio::task::yield_now().await;
+                }
+            }
         }))
     }
 
@@ -1171,91 +1459,14 @@ impl Recorder for Capture {
     }
 
     fn timer_due(&self, _: ActorId, timer: u64, due: Duration, every: Duration) -> TimerDue {
-        let on_schedule = TimerDue::on_time(due);
-        let Ok(mut times) = self.timers.lock() else {
-            return on_schedule;
-        };
-        let key = (times.incarnation, timer);
-        times.turns.remove(&timer);
-        let last = times.last_fired.get(&timer).copied();
-        let Some(recorded) = times.recorded.get_mut(&key) else {
-            return on_schedule;
-        };
-        // The replay's clock runs in ticks of a millisecond: its deadlines are those of the
-        // live run to within less than one.
-        let tick = Duration::from_millis(1);
-        let on_grid = |recorded_due: Duration| {
-            let apart = recorded_due.abs_diff(due).as_nanos() % every.as_nanos().max(1);
-            apart < tick.as_nanos() || every.as_nanos() - apart < tick.as_nanos()
-        };
-        // A deadline the replay's schedule passed by only because it fired the last tick as
-        // late as the live timer did, on a clock that then stood a tick later: the live
-        // timer, whose clock did not, kept it.
-        let kept_live = |recorded_due: Duration| {
-            on_grid(recorded_due) && last.is_some_and(|last| last + tick > recorded_due)
-        };
-        // A timer's first firing in the replay is the recorded first firing of the timer of
-        // its number when the timer has the recorded delay (or period) and was set within a
-        // little of when it was set live: the replay's clock, which stands still while a
-        // handler runs and starts an actor on a tick, sets timers up to a tick or two away
-        // from where a live handler set them. Its later deadlines follow the recorded one.
-        let same_timer = last.is_none()
-            && recorded.front().is_some_and(|f| {
-                f.every == Some(every)
-                    && f.due
-                        .is_some_and(|d| d.abs_diff(due) <= (every / 4).max(2 * tick))
-            });
-        // Firings the replay's schedule passed by (it changed, or one fired off it) are not
-        // served any more.
-        while !same_timer
-            && recorded.front().is_some_and(|f| match f.due {
-                Some(recorded_due) => recorded_due + tick <= due && !kept_live(recorded_due),
-                None => f.at + tick < due,
-            })
-        {
-            if let (Some(passed), Some(firings)) = (recorded.pop_front(), &self.firings) {
-                firings.done(&passed);
-            }
-        }
-        let Some(&firing) = recorded.front() else {
-            return on_schedule;
-        };
-        let RecordedFiring {
-            fired,
-            at,
-            seq,
-            due: recorded_due,
-            ..
-        } = firing;
-        // The recorded firing is this schedule's when the deadline it was fired for is this
-        // one, to within less than a tick, or one kept live as above; the live timer fired a
-        // little after it (its wake-up latency), and the replay fires it then. (A live timer
-        // that fell behind and skipped deadlines handled its last message after them, and the
-        // replay, firing that one when it was handled, skips them too.) Without the recorded
-        // deadline: when it came no earlier than a tick before this deadline and within a
-        // quarter of the timer's period (or delay) after it. Otherwise the schedule changed,
-        // and the replayed actor's own timing shows it.
-        let this_schedule = same_timer
-            || match recorded_due {
-                Some(recorded_due) => recorded_due < due + tick,
-                None => at < due + (every / 4).max(tick),
-            };
-        if !this_schedule {
-            return on_schedule;
-        }
-        recorded.pop_front();
-        times.served.entry(timer).or_default().push_back((at, seq));
-        times.turns.insert(timer, firing);
-        times.last_fired.insert(timer, fired);
-        // It fires when it fired live, so that its message is queued where it was among the
-        // actor's mail (behind what came before, ahead of what came after, from the set's
-        // other actors), and is handled after the inputs handled before it live
-        // ([`Recorder::timer_turn`]).
-        TimerDue {
-            at: fired,
-            due: recorded_due
-                .filter(|d| same_timer || on_grid(*d))
-                .unwrap_or(due),
+        let next = self.recorded_firing(timer, due, every);
+        match self.timers_end {
+            // Never: the timer ends with its actor, which the set stops as recorded.
+            Some(end) if next.at > end => TimerDue {
+                at: Duration::MAX,
+                ..next
+            },
+            _ => next,
         }
     }
 
@@ -1504,9 +1715,12 @@ impl<A: Actor> Replay<A> {
         let mut records = journal.records();
         while let Some(record) = records.next_ref() {
             let record = record?;
-            recorded_here |= record.actor.id == actor
-                && record.actor.node == 0
-                && !matches!(record.kind, Kind::Gap | Kind::Cut | Kind::Resumed);
+            let its_own = record.actor.id == actor && record.actor.node == 0;
+            recorded_here |=
+                its_own && !matches!(record.kind, Kind::Gap | Kind::Cut | Kind::Resumed);
+            if its_own {
+                timers.saw(&record);
+            }
             match record.kind {
                 Kind::Gap => {
                     gap = record.gap();
@@ -1618,6 +1832,8 @@ impl<A: Actor> Replay<A> {
             halt_after: std::sync::OnceLock::new(),
             firings: None,
             order: None,
+            timers_end: None,
+            members: std::sync::OnceLock::new(),
         });
         let (started, on_started) = tokio::sync::oneshot::channel();
         let restarts = crate::restarts::Restarts::new(restarted, bus.clock().now());
@@ -1988,6 +2204,8 @@ mod tests {
                 halt_after: std::sync::OnceLock::new(),
                 firings: None,
                 order: None,
+                timers_end: None,
+                members: std::sync::OnceLock::new(),
             };
             for output in made.clone() {
                 let mut outputs = capture.outputs.lock().unwrap();

@@ -606,9 +606,12 @@ impl ReplaySet {
         let mut incarnation = 0u32;
         // The inputs other than timers', fed or regenerated, in the order they were handled.
         let mut fed = VecDeque::new();
-        // Every input's record number, in the same order.
-        let mut seqs = Vec::new();
+        // Every input's record number and bus time, in the same order.
+        let mut inputs = Vec::new();
+        // The bus time of its last input (or its start, before any).
+        let mut last_input = None;
         for r in self.records_of(recorded) {
+            timers.saw(&r.borrowed());
             match r.kind {
                 Kind::Restarted => incarnation = incarnation.saturating_add(1),
                 Kind::TimerFired => {
@@ -632,12 +635,20 @@ impl ReplaySet {
                         _ => fed.push_back(r.seq),
                     }
                     readings.by_input.push(VecDeque::new());
-                    seqs.push(r.seq);
+                    inputs.push((r.seq, r.time_ns));
                 }
                 Kind::ClockRead | Kind::Seeded => readings.add(&r.borrowed()),
                 _ => {}
             }
+            if matches!(r.kind, Kind::Handled | Kind::Started) {
+                last_input = Some(Duration::from_nanos(r.time_ns));
+            }
         }
+        let timers_end = self
+            .records_of(recorded)
+            .last()
+            .filter(|r| stopped_from_outside(r))
+            .and(last_input);
         Arc::new(Capture {
             encoders: RwLock::new(self.encoders.clone()),
             received: true,
@@ -654,8 +665,10 @@ impl ReplaySet {
             firings: Some(self.firings.clone()),
             order: Some(crate::replay::SetOrder {
                 member: recorded,
-                seqs,
+                inputs: Arc::new(inputs),
             }),
+            timers_end,
+            members: std::sync::OnceLock::new(),
         })
     }
 
@@ -903,11 +916,8 @@ impl ReplaySet {
         // shutdown) is stopped at the same point, once it has handled what it handled live:
         // what its `on_stop` sends comes where it came live.
         for (number, list) in &inputs {
-            if let Some(&stop) = last_of.get(number).filter(|r| {
-                // Not a kill: the stop here runs `on_stop`, which a kill skipped.
-                r.kind == Kind::Stopped
-                    && matches!(r.payload.as_slice(), b"stopped normally" | b"shut down")
-            }) {
+            // Not a kill: the stop here runs `on_stop`, which a kill skipped.
+            if let Some(&stop) = last_of.get(number).filter(|r| stopped_from_outside(r)) {
                 fed.push((stop, list.len()));
             }
         }
@@ -915,6 +925,23 @@ impl ReplaySet {
         let mut ended: HashSet<u64> = HashSet::new();
         let start = tokio::time::Instant::now() - bus.clock().now();
         let _ = self.firings.epoch.set(start);
+        // Each member counts what the others queue for it, and sees how far they are.
+        let handled: crate::replay::Members = Arc::new(
+            self.numbers
+                .iter()
+                .filter_map(|(id, n)| {
+                    let capture = &self.members.get(n)?.capture;
+                    let view = crate::replay::MemberView {
+                        handled: capture.handled.clone(),
+                        inputs: capture.order.as_ref()?.inputs.clone(),
+                    };
+                    Some((*id, view))
+                })
+                .collect(),
+        );
+        for member in self.members.values() {
+            let _ = member.capture.members.set(handled.clone());
+        }
         let mut stopped: HashSet<u64> = HashSet::new();
         for (record, before) in fed {
             if record.kind == Kind::Stopped {
@@ -1123,6 +1150,13 @@ impl ReplaySet {
         }
         Ok(report)
     }
+}
+
+/// Whether `last`, an actor's last record, says the recording stopped it from outside (a
+/// program's stop, a bus's shutdown; not a kill, nor a failure).
+fn stopped_from_outside(last: &Record) -> bool {
+    last.kind == Kind::Stopped
+        && matches!(last.payload.as_slice(), b"stopped normally" | b"shut down")
 }
 
 fn encode_described<M: crate::Described>(msg: &dyn std::any::Any, out: &mut Vec<u8>) -> bool {

@@ -144,6 +144,17 @@ async fn record() -> (tempfile::TempDir, u64, u64) {
 /// after the timer it set (a slow `on_start`): the replay, which starts an actor when its
 /// start was recorded, on a millisecond tick, sets its timer 2 ms later than live.
 fn real_time_copy(dir: &std::path::Path, late_us: u64, apart_us: u64) -> tempfile::TempDir {
+    copy_with(dir, late_us, apart_us, 0)
+}
+
+/// [`real_time_copy`], each actor's stop recorded `stop_late_us` later: a shutdown that
+/// ended the timers at once and took that long to stop the actors.
+fn copy_with(
+    dir: &std::path::Path,
+    late_us: u64,
+    apart_us: u64,
+    stop_late_us: u64,
+) -> tempfile::TempDir {
     let copy_dir = tempfile::tempdir().unwrap();
     let copy =
         JournalWriter::open(copy_dir.path(), JournalOptions::new(JournalSchema::none())).unwrap();
@@ -154,6 +165,9 @@ fn real_time_copy(dir: &std::path::Path, late_us: u64, apart_us: u64) -> tempfil
         let mut entry = r.as_entry();
         if r.kind == Kind::Started {
             entry.time_ns += 1_050_000;
+        }
+        if r.kind == Kind::Stopped {
+            entry.time_ns += stop_late_us * 1_000;
         }
         if r.time_ns > 0 && r.time_ns % period == 0 {
             if r.time_ns != tick {
@@ -247,5 +261,24 @@ async fn a_member_begins_an_input_after_the_other_members_timers_that_fired_befo
         (10_950, 11_050, 11_150, 11_350)
     );
     let report = replay(real.path(), strategy, feed).await;
+    assert!(report.is_same(), "{report}");
+}
+
+/// The recording stopped the actors 10 ms after their last inputs, past the next tick's
+/// deadline, at which no timer fired live (the stop had ended them): the replay's timers
+/// fire no more after each actor's last recorded input either.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_set_fires_no_timer_past_the_last_input_of_an_actor_the_recording_stopped() {
+    let (dir, strategy, feed) = record().await;
+    let late = copy_with(dir.path(), 700, 100, 10_000);
+    let stops: Vec<_> = JournalReader::open(late.path())
+        .unwrap()
+        .records()
+        .map(Result::unwrap)
+        .filter(|r| r.kind == Kind::Stopped)
+        .map(|r| r.time_ns / 1_000_000)
+        .collect();
+    assert_eq!(stops, [45, 45]);
+    let report = replay(late.path(), strategy, feed).await;
     assert!(report.is_same(), "{report}");
 }

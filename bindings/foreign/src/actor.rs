@@ -441,11 +441,14 @@ impl<F: Foreign> Handler<ForeignCall> for ForeignActor<F> {
     async fn handle(&mut self, call: ForeignCall, ctx: &mut Context<Self>) {
         let ForeignCall::Failed(count) = call else {
             // A set's replay may have the actor wait before it begins the message.
+            let ahead = self.gate.queued();
             let turn = self
                 .gate
                 .recording()
-                .and_then(|r| r.input_turn(self.me.id()));
+                .and_then(|r| r.input_turn(self.me.id(), ahead));
             if let Some(turn) = turn {
+                // What the task queued before this message is not held back by its wait.
+                crate::mail::serve_queued(&self.gate);
                 turn.await;
             }
             // Served in batches on the blocking pool, which answers the asker (see `mail.rs`).

@@ -168,10 +168,14 @@ impl std::fmt::Debug for ForeignRecording {
 }
 
 impl ForeignRecording {
-    /// The wait its recorder asks for before the actor begins its next message
-    /// ([`Recorder::input_turn`]: a set's replay's).
-    pub(crate) fn input_turn(&self, actor: ActorId) -> Option<mycelium_actors::recording::Turn> {
-        self.recorder.input_turn(actor)
+    /// The wait its recorder asks for before the actor begins its next message, `ahead`
+    /// messages taken before it still to begin ([`Recorder::input_turn`]: a set's replay's).
+    pub(crate) fn input_turn(
+        &self,
+        actor: ActorId,
+        ahead: usize,
+    ) -> Option<mycelium_actors::recording::Turn> {
+        self.recorder.input_turn(actor, ahead)
     }
 
     /// Records into `recorder` an actor of the type `actor_type` (the class name).

@@ -548,11 +548,27 @@ def test_an_actor_that_sends_by_service_name_replays_against_stand_ins_serving_t
     greedy = journal.replay(path, RouterV3, None, **kw)
     assert [d.input for d in greedy.differences] == [1], str(greedy)
     assert "asked fewer times while handling its input 1" in greedy.first.now, str(greedy)
-    # A book sends nothing but publications: no stand-in can serve it.
+    # A book sent the counter nothing live: the stand-in takes every message of the schema,
+    # so a version that tells it now shows that tell as a difference, not as a failure.
     book = str(tmp_path / "book")
-    record_book(book, [1, 2])
-    with pytest.raises(journal.ReplayError, match="nothing to stand in for"):
-        journal.replay(book, Book, 0, schema=mycelium.trading, services=["counter"])
+    number = record_book(book, [1, 2])
+    kw = dict(actor=number, schema=mycelium.trading, mode="compare", services=["counter"])
+    assert journal.replay(book, Book, 0, **kw).ok
+    telling = journal.replay(book, TellingBook, 0, **kw)
+    assert [d.input for d in telling.differences] == [0, 1], str(telling)
+    assert "sent Heartbeat" in telling.first.now and "failed" not in telling.first.now, str(
+        telling
+    )
+    with pytest.raises(journal.ReplayError, match="schema="):
+        journal.replay(book, Book, 0, services=["counter"])
+
+
+class TellingBook(Book):
+    """A new version that also tells the counter each heartbeat it adds up."""
+
+    def step(self, seq):
+        self.bus.ref("counter").tell(hb(seq))
+        return seq
 
 
 class Tally(mycelium.Actor):

@@ -241,20 +241,29 @@ _Answer = Tuple[int, bytes, Optional[str], Optional[int]]
 
 
 def _stand_in(
-    bus: Any, rows: Sequence[Any], services: Sequence[str], askers: Dict[Tuple[int, int], Optional[int]]
+    bus: Any,
+    rows: Sequence[Any],
+    services: Sequence[str],
+    askers: Dict[Tuple[int, int], Optional[int]],
+    schema: Any,
 ) -> None:
-    """Makes ``bus`` stand in for ``services``: for the message types the recorded actors
-    sent, answering each with its recorded answers (``rows``: the journal's records), an ask
-    made while it handles its input N with those it had while handling its input N.
-    ``askers``: the recorded actors (node, number), each with its number on ``bus``
-    (``None``: whichever actor asks). The answers an actor had from another of ``askers``
-    are not the stand-ins' to give."""
+    """Makes ``bus`` stand in for ``services``: taking every message of ``schema`` (and every
+    contract message the recorded actors sent), answering each ask with the recorded answers
+    (``rows``: the journal's records), an ask made while it handles its input N with those it
+    had while handling its input N. ``askers``: the recorded actors (node, number), each with
+    its number on ``bus`` (``None``: whichever actor asks). The answers an actor had from
+    another of ``askers`` are not the stand-ins' to give."""
+    from .journal import _decoders
+
     mine = [r for r in rows if (r.node, r.actor) in askers]
-    type_ids = sorted({r.type_id for r in mine if r.kind == "sent" and r.encoding == "contract"})
+    sent = {r.type_id for r in mine if r.kind == "sent" and r.encoding == "contract"}
+    # A changed version may send what the recording's never did: the stand-in takes it.
+    type_ids = sorted(sent | (set(_decoders(schema)) if schema is not None else set()))
     if not type_ids:
         raise ReplayError(
-            f"services={list(services)!r}: the recorded actor sent no message of the schema, "
-            "so there is nothing to stand in for"
+            f"services={list(services)!r}: without schema= (the generated module of the "
+            "journal's messages) a stand-in knows no message to take, and the recorded actor "
+            "sent none of the schema"
         )
     answers: Dict[Tuple[int, int], List[_Answer]] = {a: [] for a in askers}
     # Each actor's inputs by record number: which of its inputs (0 for its first) it was.
@@ -445,7 +454,7 @@ def replay(
         bus = _bus.Bus(virtual_time=True, schema=schema)
         try:
             if services:
-                _stand_in(bus, rows, services, {addr: None})
+                _stand_in(bus, rows, services, {addr: None}, schema)
             _bind_nodes(args, bus)
             tree = bus.supervise(
                 [_bus.python_child("replayed", actor_class, args, record=recorder)],
@@ -614,6 +623,7 @@ class ReplaySet:
         # Each spawned actor's number on the replay's bus, by its recorded number.
         self._numbers: Dict[int, int] = {}
         self._services = list(services)
+        self._schema = schema
 
     def recorded_actors(self) -> List[Tuple[int, str]]:
         """The recorded actors: ``(number, type)``, in the order they first started."""
@@ -675,7 +685,7 @@ class ReplaySet:
             askers: Dict[Tuple[int, int], Optional[int]] = {
                 (0, number): own for number, own in self._numbers.items()
             }
-            _stand_in(self.bus, self._rows, self._services, askers)
+            _stand_in(self.bus, self._rows, self._services, askers, self._schema)
         try:
             rows, csv = self._native.run(mode == "compare")
         except ValueError as e:
