@@ -297,6 +297,17 @@ fn replay_runs_the_named_replayer_with_the_journal_and_its_arguments() {
         String::from_utf8(out.stdout).unwrap(),
         format!("replaying {journal} --compare\n")
     );
+    assert!(out.stderr.is_empty(), "{:?}", out.stderr);
+    // A journal its writer never closed (its index gone with the closing entry) is said to
+    // be one before the replayer runs.
+    let index = mycelium_journal::index_path(dir.path(), 1);
+    let kept = fs::read(&index).unwrap();
+    fs::remove_file(&index).unwrap();
+    let out = tool(&["replay", journal]);
+    assert_eq!(out.status.code(), Some(4));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("was not closed"), "{stderr}");
+    fs::write(&index, kept).unwrap();
     // A replayer that cannot be started is named.
     mycelium_journal::set_replayer(dir.path(), &["/nonexistent/replayer".to_owned()]).unwrap();
     let out = tool(&["replay", journal]);
