@@ -303,6 +303,15 @@ pub struct SetReport {
 }
 
 impl SetReport {
+    /// The first difference in journal order, with its actor's number: where the replay
+    /// first went another way (the other differences may follow from it).
+    pub fn first(&self) -> Option<(u64, &Difference)> {
+        self.actors
+            .iter()
+            .flat_map(|a| a.differences.iter().map(move |d| (a.actor, d)))
+            .min_by_key(|(_, d)| d.seq)
+    }
+
     /// True when every actor did as recorded.
     pub fn is_same(&self) -> bool {
         self.actors.iter().all(|a| a.differences.is_empty())
@@ -323,6 +332,13 @@ impl SetReport {
 
 impl fmt::Display for SetReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some((actor, d)) = self.first() {
+            writeln!(
+                f,
+                "first difference in journal order: actor #{actor}, input {} (record {})\n",
+                d.input, d.seq
+            )?;
+        }
         for (i, a) in self.actors.iter().enumerate() {
             if i > 0 {
                 writeln!(f)?;

@@ -434,6 +434,18 @@ async fn a_set_with_a_changed_actor_reports_where_each_actor_diverged() {
     let csv = report.to_csv();
     assert!(csv.starts_with("actor,input,seq,time_ns,message,recorded,now,before\n"));
     assert_eq!(csv.lines().count(), 5, "{csv}");
+    // The report begins with the first difference in journal order: the trader's, whose
+    // order the venue then received changed (listed first, in spawning order).
+    let (actor, first) = report.first().unwrap();
+    assert_eq!((actor, first.input), (trader.actor, 1), "{report}");
+    let text = report.to_string();
+    assert!(
+        text.starts_with(&format!(
+            "first difference in journal order: actor #{}, input 1 (record {})\n",
+            trader.actor, first.seq
+        )),
+        "{text}"
+    );
     // Stopping at the first keeps the earliest in the journal: the trader's order.
     let first = replay_trading(3, ReplayMode::StopAtFirst).await;
     let left: Vec<_> = first

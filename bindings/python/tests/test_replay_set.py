@@ -272,6 +272,12 @@ def test_a_sets_report_shows_plain_objects_as_python_shows_them(tmp_path):
         replay.spawn(NoterV2, n, actor=int(noter.id.lstrip("#")))
         report = replay.run(mode="compare")
     text = str(report)
+    actor, first = report.first
+    assert actor == int(noter.id.lstrip("#")), text
+    assert text.startswith(
+        f"first difference in journal order: Noter (actor #{actor}), input {first.input} "
+        f"(record {first.seq})"
+    ), text
     assert "sent pickle:builtins.dict {'seq': 4}" in text, text
     assert "sent pickle:builtins.dict {'seq': 4, 'v': 2}" in text, text
 

@@ -573,8 +573,27 @@ class SetReport:
         ``actor,input,seq,time_ns,message,recorded,now,before``."""
         return self._csv
 
+    @property
+    def first(self) -> Optional[Tuple[int, Difference]]:
+        """The first difference in journal order, as ``(recorded actor number, difference)``
+        (where the replay first went another way: the others may follow from it), or
+        ``None``."""
+        found = self.differences
+        return min(found, key=lambda ad: ad[1].seq) if found else None
+
     def __str__(self) -> str:
-        return "\n\n".join(str(a) for a in self.actors)
+        text = "\n\n".join(str(a) for a in self.actors)
+        first = self.first
+        if first is None:
+            return text
+        actor, d = first
+        where = next(
+            f"{a.actor_type} (actor #{a.actor[1]})" for a in self.actors if a.actor[1] == actor
+        )
+        return (
+            f"first difference in journal order: {where}, input {d.input} (record {d.seq})\n\n"
+            + text
+        )
 
     def __repr__(self) -> str:
         return f"SetReport(actors={len(self.actors)}, differences={len(self.differences)})"
