@@ -874,6 +874,14 @@ const TURN_WALL: Duration = Duration::from_millis(5);
 /// How many times a wait that may let virtual time run lets what is due now run first.
 const HANDLED_NOW_ROUNDS: usize = 16;
 
+/// A firing a replay does not make: its timer waits until it ends with its actor.
+fn never(due: Duration) -> TimerDue {
+    TimerDue {
+        at: Duration::MAX,
+        due,
+    }
+}
+
 /// The tick of a replay's virtual clock: tokio's timers round a deadline up to a
 /// millisecond.
 const TICK: Duration = Duration::from_millis(1);
@@ -1091,9 +1099,13 @@ impl Capture {
         let key = (times.incarnation, timer);
         times.turns.remove(&timer);
         let last = times.last_fired.get(&timer).copied();
+        // The replay's clock runs in ticks of a millisecond: its deadlines are those of the
+        // live run to within less than one. Near: as near as a timer set a little earlier or
+        // later than live may be.
+        let tick = TICK;
+        let near = (every / 4).max(2 * tick);
         // Past its handled firings, one the recording has fired and never handled (its actor
         // stopped first), for this deadline: the replay does not deliver it either.
-        let near = (every / 4).max(2 * Duration::from_millis(1));
         // (A firing before a failure may be handled by the next incarnation: only the last
         // one's are never handled.)
         let unhandled = (key.0 == times.recorded_incarnation)
@@ -1101,19 +1113,13 @@ impl Capture {
             .flatten();
         let past_recorded =
             if unhandled.is_some_and(|f| f.every == Some(every) && f.due.abs_diff(due) <= near) {
-                TimerDue {
-                    at: Duration::MAX,
-                    due,
-                }
+                never(due)
             } else {
                 on_schedule
             };
         let Some(recorded) = times.recorded.get_mut(&key) else {
             return past_recorded;
         };
-        // The replay's clock runs in ticks of a millisecond: its deadlines are those of the
-        // live run to within less than one.
-        let tick = Duration::from_millis(1);
         let on_grid = |recorded_due: Duration| {
             let apart = recorded_due.abs_diff(due).as_nanos() % every.as_nanos().max(1);
             apart < tick.as_nanos() || every.as_nanos() - apart < tick.as_nanos()
@@ -1132,7 +1138,6 @@ impl Capture {
         // deadlines follow the recorded one.
         let same_timer = last.is_none()
             && recorded.front().is_some_and(|f| {
-                let near = (every / 4).max(2 * tick);
                 f.every == Some(every)
                     && f.due.is_some_and(|d| match d.checked_sub(due) {
                         Some(later_live) => later_live <= near.max(f.set.earlier + tick),
@@ -1470,11 +1475,8 @@ impl Recorder for Capture {
     fn timer_due(&self, _: ActorId, timer: u64, due: Duration, every: Duration) -> TimerDue {
         let next = self.recorded_firing(timer, due, every);
         match self.timers_end {
-            // Never: the timer ends with its actor, which the set stops as recorded.
-            Some(end) if next.at > end => TimerDue {
-                at: Duration::MAX,
-                ..next
-            },
+            // The timer ends with its actor, which the set stops as recorded.
+            Some(end) if next.at > end => never(next.due),
             _ => next,
         }
     }

@@ -559,8 +559,13 @@ def test_an_actor_that_sends_by_service_name_replays_against_stand_ins_serving_t
     assert "sent Heartbeat" in telling.first.now and "failed" not in telling.first.now, str(
         telling
     )
-    with pytest.raises(journal.ReplayError, match="schema="):
-        journal.replay(book, Book, 0, services=["counter"])
+    # Without schema= a stand-in knows no message of the journal's to take: a book told only
+    # plain notes (no contract message to decode either) is refused, saying so.
+    plain = str(tmp_path / "plain")
+    notes_only = record_book(plain, [], notes=["a", "b"])
+    refused = "without schema= .* a stand-in knows no message"
+    with pytest.raises(journal.ReplayError, match=refused):
+        journal.replay(plain, Book, 0, actor=notes_only, services=["counter"])
 
 
 class TellingBook(Book):
