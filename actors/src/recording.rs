@@ -267,9 +267,10 @@ pub trait Recorder: Send + Sync + 'static {
     }
 
     /// A wait before the actor begins its next message (taken from its mailbox, before
-    /// [`handled`](Self::handled)): a set's replay makes an actor that began an input live
-    /// after another actor's timer fired wait for that firing, so that what its handler
-    /// sends that actor comes behind the timer's message, as it did live. `None`: no wait.
+    /// [`handled`](Self::handled)): a set's replay makes an actor begin an input no earlier
+    /// than it began it live, and after the other actors' timer firings and inputs that came
+    /// before it live, so that what its handler sends them comes where it came live. `None`:
+    /// no wait.
     /// `ahead`: the messages the actor has taken before this one and not yet begun (a host
     /// of actors of another language, which begins them on its own thread). Called from the
     /// actor's task.

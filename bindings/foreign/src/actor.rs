@@ -440,12 +440,12 @@ impl<F: Foreign> Handler<ForeignCall> for ForeignActor<F> {
 
     async fn handle(&mut self, call: ForeignCall, ctx: &mut Context<Self>) {
         let ForeignCall::Failed(count) = call else {
-            // A set's replay may have the actor wait before it begins the message.
-            let ahead = self.gate.queued();
+            // A set's replay may have the actor wait before it begins the message (the queue's
+            // length is asked, under its lock, of a recorded actor only).
             let turn = self
                 .gate
                 .recording()
-                .and_then(|r| r.input_turn(self.me.id(), ahead));
+                .and_then(|r| r.input_turn(self.me.id(), self.gate.queued()));
             if let Some(turn) = turn {
                 // What the task queued before this message is not held back by its wait.
                 crate::mail::serve_queued(&self.gate);
