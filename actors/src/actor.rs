@@ -91,6 +91,21 @@ pub trait Actor: Sized + Send + 'static {
     fn type_name() -> &'static str {
         short_type_name(std::any::type_name::<Self>())
     }
+
+    /// What a failure's log line and dead letter call this actor: its
+    /// [`type_name`](Actor::type_name), unless the state says more (an actor that runs code of
+    /// another language names that code: a Python actor its class).
+    fn label(&self) -> &'static str {
+        Self::type_name()
+    }
+
+    /// What a dead letter carrying `message`, which this actor never handled, calls the actor
+    /// and the message, when the value says more than the types' names (a foreign actor's
+    /// call carries its language's message). `None`, the default, keeps the types' names.
+    fn letter_names(message: &(dyn std::any::Any + Send)) -> Option<(&'static str, &'static str)> {
+        let _ = message;
+        None
+    }
 }
 
 /// Implements [`Actor`] for each type given, with the type as its own

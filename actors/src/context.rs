@@ -641,10 +641,14 @@ where
     match sent {
         Ok(()) => true,
         Err(SendError(msg)) => {
+            let (actor_type, message_type) = A::letter_names(&msg).unwrap_or((
+                A::type_name(),
+                crate::actor::short_type_name(std::any::type_name::<M>()),
+            ));
             bus.dead_letters().post(DeadLetter {
                 actor: me.id(),
-                actor_type: A::type_name(),
-                message_type: crate::actor::short_type_name(std::any::type_name::<M>()),
+                actor_type,
+                message_type,
                 reason: DeadLetterReason::ActorStopped(
                     me.stop_reason().unwrap_or(StopReason::Killed),
                 ),

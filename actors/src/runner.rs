@@ -444,13 +444,13 @@ impl<A: Actor> Runner<A> {
         tracing::warn!(
             target: "mycelium::actor",
             actor = %self.me.id(),
-            actor_type = A::type_name(),
+            actor_type = actor.label(),
             %failure,
             "handler failed"
         );
         self.bus.dead_letters().post(DeadLetter {
             actor: self.me.id(),
-            actor_type: A::type_name(),
+            actor_type: actor.label(),
             message_type,
             reason: DeadLetterReason::HandlerFailed(failure.clone()),
             message: None,

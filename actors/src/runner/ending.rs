@@ -24,7 +24,7 @@ async fn stop_hook<A: Actor>(actor: &mut A, ctx: &mut Context<A>, reason: &StopR
         tracing::warn!(
             target: "mycelium::actor",
             actor = %ctx.id(),
-            actor_type = A::type_name(),
+            actor_type = actor.label(),
             reason = %failure.reason,
             "on_stop panicked"
         );
@@ -80,9 +80,11 @@ impl<A: Actor> Runner<A> {
                 };
                 let message_type = env.message_type();
                 let message = env.undeliverable(reason.clone());
+                let (actor_type, message_type) =
+                    A::letter_names(&*message).unwrap_or((A::type_name(), message_type));
                 Some(DeadLetter {
                     actor: id,
-                    actor_type: A::type_name(),
+                    actor_type,
                     message_type,
                     reason: DeadLetterReason::ActorStopped(reason.clone()),
                     message: Some(message),

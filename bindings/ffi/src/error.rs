@@ -128,7 +128,7 @@ pub extern "C" fn myc_set_host_language(language: u32) -> MycStatus {
     })
 }
 
-fn host_language() -> Language {
+pub(crate) fn host_language() -> Language {
     match LANGUAGE.load(Ordering::Relaxed) {
         2 => Language::OCaml,
         _ => Language::C,

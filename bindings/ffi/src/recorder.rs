@@ -238,6 +238,7 @@ pub unsafe extern "C" fn myc_replay_actor(
                 text(actor_type, "actor_type")?,
             )
         };
+        foreign.name_as(actor_type);
         writable(out, "out")?;
         let mode = match mode {
             MYC_REPLAY_FIRST => mycelium_journal::ReplayMode::StopAtFirst,

@@ -285,6 +285,7 @@ pub unsafe extern "C" fn myc_tree_record_child(
         let gate = gate.ok_or_else(|| {
             Error::invalid(format!("the tree has no foreign child named `{name}`"))
         })?;
+        gate.foreign().name_as(actor_type);
         gate.record(recorder.for_actor(actor_type))
             .map_err(|_| Error::invalid(format!("the child `{name}` is recorded already")))
     })

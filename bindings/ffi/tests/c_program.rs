@@ -1,5 +1,5 @@
 //! Compiles `tests/c/lifecycle.c` against the header and the static library with the system
-//! C compiler, runs it, and checks it passed.
+//! C compiler, runs it, and checks it passed and what it logged.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -42,5 +42,13 @@ fn the_c_program_runs_against_the_static_library() {
         "the C program failed ({}):\n{stdout}\n{}",
         ran.status,
         String::from_utf8_lossy(&ran.stderr)
+    );
+    // Its warnings (a failed callback, dead letters) name a C actor and the message, never
+    // the foreign layer's Rust types.
+    let log = String::from_utf8_lossy(&ran.stderr);
+    assert!(log.contains("actor_type=\"CActor\""), "{log}");
+    assert!(
+        !log.contains("ForeignActor") && !log.contains("ForeignCall"),
+        "{log}"
     );
 }

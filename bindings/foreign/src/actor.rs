@@ -140,6 +140,28 @@ pub(crate) enum ForeignCall {
 }
 
 impl ForeignCall {
+    /// Its share of the gate's count.
+    fn count(&self) -> &Count {
+        match self {
+            ForeignCall::Tell(_, count, _)
+            | ForeignCall::Ask(_, _, count)
+            | ForeignCall::Failed(count)
+            | ForeignCall::Published(_, _, count)
+            | ForeignCall::Timer(_, count, _) => count,
+        }
+    }
+
+    /// The message it carries (none for a failure).
+    pub(crate) fn message(&self) -> Option<&ForeignMessage> {
+        match self {
+            ForeignCall::Tell(m, _, _)
+            | ForeignCall::Ask(m, _, _)
+            | ForeignCall::Published(m, _, _)
+            | ForeignCall::Timer(m, _, _) => Some(m),
+            ForeignCall::Failed(_) => None,
+        }
+    }
+
     /// The message, when a send hands it back (no longer counted).
     pub(crate) fn into_message(self) -> ForeignMessage {
         match self {
@@ -380,7 +402,7 @@ impl<F: Foreign> Actor for ForeignActor<F> {
                     });
                 }
             }
-            gate.inner.mail.requeue(&me);
+            gate.inner.mail.requeue(&me, &gate.inner.foreign);
             Ok(())
         })
         .await;
@@ -388,6 +410,16 @@ impl<F: Foreign> Actor for ForeignActor<F> {
 
     fn type_name() -> &'static str {
         "ForeignActor"
+    }
+
+    fn label(&self) -> &'static str {
+        self.gate.inner.foreign.label()
+    }
+
+    fn letter_names(message: &(dyn Any + Send)) -> Option<(&'static str, &'static str)> {
+        let call = message.downcast_ref::<ForeignCall>()?;
+        let type_id = call.message()?.type_id;
+        call.count().names(type_id)
     }
 }
 

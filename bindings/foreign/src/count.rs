@@ -8,9 +8,11 @@
 //! same gate), and the next actor's start writes off those of the actors before it.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use mycelium_actors::ActorId;
+
+use crate::Foreign;
 
 #[derive(Default)]
 pub(crate) struct Counts {
@@ -19,12 +21,40 @@ pub(crate) struct Counts {
     /// The counted messages of each actor (one, or two briefly after a kill). `pending` is
     /// changed under this lock, except by direct calls.
     by_actor: Mutex<Vec<(ActorId, usize)>>,
+    /// How the gate's callbacks name their actor and its messages, for the dead letters of a
+    /// counted message (weak: the callbacks may hold the gate).
+    pub(crate) names: OnceLock<Weak<dyn Names>>,
+}
+
+/// How a language names its actor and its messages (see [`Foreign::label`]).
+pub(crate) trait Names: Send + Sync {
+    fn label(&self) -> &'static str;
+    fn message_name(&self, type_id: u16) -> &'static str;
+}
+
+impl<F: Foreign> Names for F {
+    fn label(&self) -> &'static str {
+        Foreign::label(self)
+    }
+
+    fn message_name(&self, type_id: u16) -> &'static str {
+        Foreign::message_name(self, type_id)
+    }
 }
 
 /// One counted message, sent to `actor`: counted off when dropped.
 pub(crate) struct Count {
     counts: Arc<Counts>,
     actor: ActorId,
+}
+
+impl Count {
+    /// The actor label and the name of the message `type_id`, as the gate's callbacks name
+    /// them, while they live.
+    pub(crate) fn names(&self, type_id: u16) -> Option<(&'static str, &'static str)> {
+        let names = self.counts.names.get()?.upgrade()?;
+        Some((names.label(), names.message_name(type_id)))
+    }
 }
 
 impl Counts {

@@ -67,6 +67,12 @@ pub trait Foreign: Send + Sync + 'static {
         name_by_type_id(type_id)
     }
 
+    /// What logs and dead letters call an actor of these callbacks: a language names its
+    /// code (a Python actor its class). By default `ForeignActor`.
+    fn label(&self) -> &'static str {
+        "ForeignActor"
+    }
+
     /// Releases the state of an actor whose task was killed before `stop` could run. Runs on
     /// the runtime's blocking pool once no callback holds the state (on the thread that drops
     /// the actor only when the runtime has ended); by default it drops the state.

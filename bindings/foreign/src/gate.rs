@@ -120,10 +120,13 @@ impl<F: Foreign> Clone for ForeignGate<F> {
 
 impl<F: Foreign> ForeignGate<F> {
     pub(crate) fn new(foreign: Arc<F>) -> Self {
+        let counts = Arc::new(crate::count::Counts::default());
+        let names: Arc<dyn crate::count::Names> = foreign.clone();
+        let _ = counts.names.set(Arc::downgrade(&names));
         ForeignGate {
             inner: Arc::new(GateInner {
                 foreign,
-                counts: Arc::default(),
+                counts,
                 direct_enabled: AtomicBool::new(false),
                 incarnations: AtomicU64::new(0),
                 clock: OnceLock::new(),
@@ -395,10 +398,11 @@ impl<F: Foreign> Drop for Release<F> {
             self.gate.inner.foreign.abandon(state);
         }
         if let Some(actor) = self.actor {
-            self.gate
-                .inner
-                .mail
-                .stopped(actor, &mycelium_actors::StopReason::Killed);
+            self.gate.inner.mail.stopped(
+                actor,
+                &mycelium_actors::StopReason::Killed,
+                &self.gate.inner.foreign,
+            );
         }
     }
 }

@@ -12,13 +12,7 @@ use crate::ForeignMessage;
 pub fn dead_letter_type_id(letter: &DeadLetter) -> Option<u16> {
     let message = letter.message.as_ref()?;
     if let Some(call) = message.downcast_ref::<ForeignCall>() {
-        return match call {
-            ForeignCall::Tell(m, _, _)
-            | ForeignCall::Ask(m, _, _)
-            | ForeignCall::Published(m, _, _)
-            | ForeignCall::Timer(m, _, _) => Some(m.type_id),
-            ForeignCall::Failed(_) => None,
-        };
+        return call.message().map(|m| m.type_id);
     }
     message.downcast_ref::<ForeignMessage>().map(|m| m.type_id)
 }

@@ -166,7 +166,7 @@ impl<F: Foreign> Mail<F> {
     /// its incarnation has ended, and the mailbox is where they wait for the next one (or,
     /// if there is none, become dead letters with what else is left there). A job the
     /// mailbox refuses (closed) becomes a dead letter here.
-    pub(crate) fn requeue(&self, actor: &ActorRef<ForeignActor<F>>) {
+    pub(crate) fn requeue(&self, actor: &ActorRef<ForeignActor<F>>, foreign: &F) {
         let (mine, bus) = {
             let mut q = self.lock();
             let (mine, kept): (VecDeque<Job>, VecDeque<Job>) =
@@ -192,12 +192,12 @@ impl<F: Foreign> Mail<F> {
         }
         if let (false, Some(bus)) = (refused.is_empty(), bus) {
             let reason = actor.stop_reason().unwrap_or(StopReason::Killed);
-            dead_letters(&bus, refused, &reason);
+            dead_letters(&bus, foreign, refused, &reason);
         }
     }
 
     /// Dead letters for the jobs of `actor`, which has stopped for good with `reason`.
-    pub(crate) fn stopped(&self, actor: ActorId, reason: &StopReason) {
+    pub(crate) fn stopped(&self, actor: ActorId, reason: &StopReason, foreign: &F) {
         let (gone, bus) = {
             let mut q = self.lock();
             let (gone, kept): (VecDeque<Job>, VecDeque<Job>) =
@@ -207,22 +207,32 @@ impl<F: Foreign> Mail<F> {
         };
         self.room.notify_waiters();
         if let Some(bus) = bus {
-            dead_letters(&bus, gone, reason);
+            dead_letters(&bus, foreign, gone, reason);
         }
     }
 }
 
-/// Posts `jobs` to the dead letters: their actor stopped for good with `reason` before they
-/// were handled (an ask's asker hears of the stop from the actor).
-fn dead_letters(bus: &Bus, jobs: impl IntoIterator<Item = Job>, reason: &StopReason) {
-    bus.dead_letters()
-        .post_all(jobs.into_iter().map(|job| DeadLetter {
+/// Posts `jobs` to the dead letters, named as `foreign` names its actors and messages: their
+/// actor stopped for good with `reason` before they were handled (an ask's asker hears of the
+/// stop from the actor).
+fn dead_letters<F: Foreign>(
+    bus: &Bus,
+    foreign: &F,
+    jobs: impl IntoIterator<Item = Job>,
+    reason: &StopReason,
+) {
+    bus.dead_letters().post_all(jobs.into_iter().map(|job| {
+        DeadLetter {
             actor: job.actor,
-            actor_type: "ForeignActor",
-            message_type: CALL_NAME,
+            actor_type: foreign.label(),
+            message_type: job
+                .call
+                .message()
+                .map_or(CALL_NAME, |m| foreign.message_name(m.type_id)),
             reason: DeadLetterReason::ActorStopped(reason.clone()),
             message: Some(Box::new(job.call)),
-        }));
+        }
+    }));
 }
 
 /// Queues `call` (taken from the mailbox of `actor`) and makes sure a server runs, unless
@@ -320,7 +330,7 @@ fn serve<F: Foreign>(gate: &ForeignGate<F>) {
         mail.room.notify_waiters();
         if let (stale, Some(bus)) = stale {
             if !stale.is_empty() {
-                dead_letters(&bus, stale, &StopReason::Killed);
+                dead_letters(&bus, &*gate.inner.foreign, stale, &StopReason::Killed);
             }
         }
         let (actor, incarnation) = current;

@@ -95,6 +95,14 @@ impl Foreign for Recorder {
         self.released.fetch_add(1, Ordering::SeqCst);
     }
 
+    fn label(&self) -> &'static str {
+        "Recorder"
+    }
+
+    fn message_name(&self, _type_id: u16) -> &'static str {
+        "Tick"
+    }
+
     fn abandon(&self, _: u32) {
         self.released.fetch_add(1, Ordering::SeqCst);
     }
@@ -222,6 +230,11 @@ fn a_failure_in_the_middle_of_a_batch_leaves_the_rest_to_the_restarted_incarnati
         .filter(|l| matches!(l.reason, DeadLetterReason::HandlerFailed(_)))
         .collect();
     assert_eq!(failed.len(), 1, "one failure: {failed:?}");
+    // Named as the language names its actor and message, not by the foreign layer's types.
+    assert_eq!(
+        (failed[0].actor_type, failed[0].message_type),
+        ("Recorder", "Tick")
+    );
     assert_eq!(foreign.starts.load(Ordering::SeqCst), 2);
 }
 
@@ -260,14 +273,52 @@ fn a_kill_while_a_batch_runs_runs_nothing_more_and_leaves_the_rest_to_the_dead_l
     }
     let seen = foreign.seen.lock().unwrap();
     assert_eq!(seen.handled, vec![(1, b"wait".to_vec())]);
-    let stopped = bus
+    let stopped: Vec<_> = bus
         .dead_letters()
         .drain()
         .into_iter()
         .filter(|l| matches!(l.reason, DeadLetterReason::ActorStopped(_)))
-        .count();
-    assert_eq!(stopped, 10);
+        .map(|l| (l.actor_type, l.message_type))
+        .collect();
+    assert_eq!(stopped, vec![("Recorder", "Tick"); 10]);
     assert_eq!(foreign.released.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn mail_left_at_a_stop_goes_to_the_dead_letters_named_as_the_language_names_it() {
+    let rt = runtime();
+    let (foreign, entered, release) = recorder();
+    let bus = rt.block_on(async { Bus::new() });
+    let actor = rt
+        .block_on(spawn(&bus, foreign.clone(), (), SpawnOptions::new()))
+        .unwrap();
+    let gate = actor.gate().unwrap();
+    actor.try_tell(msg(b"wait")).unwrap();
+    entered.recv_timeout(WITHIN).expect("the first handler ran");
+    for i in 0..3u32 {
+        actor.try_tell(msg(&i.to_le_bytes())).unwrap();
+    }
+    until_queued(&gate, 3);
+    // The stop waits for the running handler; the three queued behind it go back to the
+    // mailbox, which the stop closes: dead letters of the actor's own mailbox.
+    actor.actor_ref().stop();
+    release.send(()).unwrap();
+    let deadline = Instant::now() + WITHIN;
+    while bus.dead_letters().total() < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "{} dead letters",
+            bus.dead_letters().total()
+        );
+        std::thread::yield_now();
+    }
+    let letters: Vec<_> = bus
+        .dead_letters()
+        .drain()
+        .into_iter()
+        .map(|l| (l.actor_type, l.message_type))
+        .collect();
+    assert_eq!(letters, vec![("Recorder", "Tick"); 3]);
 }
 
 /// The bus times a foreign actor saw for a burst of slow messages, and the bus time a Rust

@@ -633,6 +633,10 @@ impl Foreign for PyForeign {
         }
     }
 
+    fn label(&self) -> &'static str {
+        mycelium_foreign::recording::static_name(self.class_name())
+    }
+
     fn abandon(&self, state: Py<PyAny>) {
         // Dropping a Python reference without the GIL is deferred by PyO3 to the next time
         // some thread holds it.

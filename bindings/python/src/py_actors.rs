@@ -78,11 +78,6 @@ impl PyActors {
     /// knows them: the actor's class and the message's class when the letter is a Python
     /// actor's and they are known, otherwise as `errors::type_text` puts them.
     pub(crate) fn names(&self, letter: &DeadLetter) -> (String, String) {
-        let actor = errors::type_text(letter.actor_type);
-        let message = errors::type_text(letter.message_type);
-        if letter.actor_type != "ForeignActor" {
-            return (actor, message);
-        }
         let (class_name, messages) = {
             let table = self.0.lock().unwrap_or_else(|e| e.into_inner());
             match table.by_id.get(&letter.actor) {
@@ -90,6 +85,13 @@ impl PyActors {
                 None => (None, None),
             }
         };
+        let actor = errors::type_text(letter.actor_type);
+        let message = errors::type_text(letter.message_type);
+        // A Python actor's letters name the foreign layer's type, or (a failure's, which
+        // `Foreign::label` names) its class.
+        if letter.actor_type != "ForeignActor" && class_name.is_none() {
+            return (actor, message);
+        }
         let message_class = match (
             &letter.reason,
             mycelium_foreign::dead_letter_type_id(letter),

@@ -5,6 +5,7 @@ use std::cell::RefCell;
 use std::ffi::{c_char, c_void, CString};
 use std::sync::Arc;
 
+use mycelium_actors::recording::Language;
 use mycelium_actors::StopReason;
 use mycelium_foreign::{Foreign, ForeignMessage, ForeignRef};
 use tokio::sync::oneshot;
@@ -144,6 +145,8 @@ pub(crate) struct CForeign {
     handle: HandleFn,
     /// The actor of the incarnation started last, for the timers its callbacks set.
     me: std::sync::Mutex<Option<ForeignRef<CForeign>>>,
+    /// What logs and dead letters call the actor: the type a recorded one is recorded as.
+    label: std::sync::OnceLock<&'static str>,
     /// Dropped after `free_user_data` has run: resolves the receiver `new` returned.
     _released: oneshot::Sender<()>,
 }
@@ -182,6 +185,7 @@ impl CForeign {
             start,
             handle,
             me: std::sync::Mutex::new(None),
+            label: std::sync::OnceLock::new(),
             _released: released,
         });
         Ok((foreign, wait))
@@ -212,6 +216,14 @@ impl CForeign {
         } else {
             Err(Self::failure(call, status, "handle"))
         }
+    }
+
+    /// Names the actor `label` in logs and dead letters (once: a recorded actor, by the type
+    /// it is recorded as).
+    pub(crate) fn name_as(&self, label: &str) {
+        let _ = self
+            .label
+            .set(mycelium_foreign::recording::static_name(label));
     }
 
     /// The actor of the incarnation started last: the one whose callback runs.
@@ -277,6 +289,14 @@ impl Foreign for CForeign {
         msg: ForeignMessage,
     ) -> Result<Option<ForeignMessage>, String> {
         self.call(state, msg.type_id, &msg.body)
+    }
+
+    fn label(&self) -> &'static str {
+        match (self.label.get(), crate::error::host_language()) {
+            (Some(label), _) => label,
+            (None, Language::OCaml) => "OCamlActor",
+            (None, _) => "CActor",
+        }
     }
 
     fn run_batch(&self, batch: &mut dyn FnMut()) {

@@ -213,6 +213,7 @@ unsafe fn spawn(
                         text(actor_type, "actor_type")?,
                     )
                 };
+                foreign.name_as(actor_type);
                 Some(recorder.for_actor(actor_type))
             }
             None => None,
