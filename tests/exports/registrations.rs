@@ -1,5 +1,5 @@
-//! Registering services and topics: the checks on a registration, unexporting, and each
-//! bus's table of its own.
+//! Registering services and topics: the checks on a registration, unexporting, a name
+//! that comes free when its actor stops, and each bus's table of its own.
 
 use crate::venue::{cancel, Cancels, Venue};
 use crate::virtual_bus;
@@ -43,6 +43,42 @@ async fn two_buses_with_the_same_service_name_do_not_see_each_other() {
     assert!(!a.exports().unexport("venue"));
     assert!(a.exports().services().is_empty());
     assert_eq!(b.exports().services(), ["venue"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_name_comes_free_once_what_it_was_exported_for_has_stopped() {
+    let bus = virtual_bus();
+    let exports = bus.exports();
+    let first = bus.spawn::<Venue>(());
+    exports
+        .export_ask("venue", first.reply_recipient::<CancelOrder>())
+        .unwrap();
+    let second = bus.spawn::<Venue>(());
+    // Taken while the first runs.
+    assert!(matches!(
+        exports.export("venue", second.recipient::<CancelOrder>()),
+        Err(ExportError::AlreadyExported { .. })
+    ));
+    first.stop();
+    first.wait_for_stop().await;
+    // A sender is told it stopped; the name is no longer listed, and is free.
+    assert!(matches!(
+        exports.try_deliver("venue", CancelOrder::TYPE_ID, &cancel(1)),
+        Err(DeliveryError::Stopped { .. })
+    ));
+    assert!(exports.services().is_empty());
+    assert_eq!(exports.type_ids("venue"), None);
+    assert!(exports.has_stopped("venue"));
+    exports
+        .export("venue", second.recipient::<CancelOrder>())
+        .unwrap();
+    assert_eq!(exports.services(), ["venue"]);
+    assert!(!exports.has_stopped("venue") && !exports.has_stopped("nobody"));
+    exports
+        .deliver("venue", CancelOrder::TYPE_ID, &cancel(2))
+        .await
+        .unwrap();
+    assert_eq!(second.ask(Cancels).await.unwrap(), 1);
 }
 
 #[tokio::test(start_paused = true)]

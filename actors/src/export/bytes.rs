@@ -100,6 +100,10 @@ impl Exported for ByteExport {
         "a message decoded by a foreign actor"
     }
 
+    fn is_alive(&self) -> bool {
+        self.service.is_alive()
+    }
+
     /// A byte service queues the message itself, with its receipt (see
     /// [`ByteService::try_tell_receipted`]).
     fn decode_and_try_tell(

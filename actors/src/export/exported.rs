@@ -30,6 +30,8 @@ pub(super) type Queueing = BoxFuture<'static, Result<PendingEncodedReply, AskErr
 /// One exported message type of one service, type-erased.
 pub(super) trait Exported: Send + Sync {
     fn message_name(&self) -> &'static str;
+    /// False once the actor behind it has stopped for good.
+    fn is_alive(&self) -> bool;
     /// The Rust actor a typed export sends to; `None` for a byte service.
     fn rust_actor(&self) -> Option<ActorId> {
         None
@@ -103,6 +105,10 @@ impl<M: WireMessage + Send + 'static> Exported for TellExport<M> {
         M::NAME
     }
 
+    fn is_alive(&self) -> bool {
+        self.0.is_alive()
+    }
+
     fn rust_actor(&self) -> Option<ActorId> {
         Some(self.0.id())
     }
@@ -158,6 +164,10 @@ where
 {
     fn message_name(&self) -> &'static str {
         M::NAME
+    }
+
+    fn is_alive(&self) -> bool {
+        self.to.is_alive()
     }
 
     fn rust_actor(&self) -> Option<ActorId> {

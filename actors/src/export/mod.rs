@@ -109,6 +109,18 @@ struct Snapshot {
     topics: BTreeMap<u16, Arc<dyn ExportedTopic>>,
 }
 
+/// The types of `service` to register more in: those whose actor has stopped for good are
+/// dropped first, so that a name comes free when what it was exported for has stopped (a
+/// sender to a stopped service is told it has stopped until then).
+fn types_to_extend<'s>(
+    snapshot: &'s mut Snapshot,
+    service: &str,
+) -> &'s mut BTreeMap<u16, Arc<dyn Exported>> {
+    let types = snapshot.services.entry(Arc::from(service)).or_default();
+    types.retain(|_, exported| exported.is_alive());
+    types
+}
+
 impl Snapshot {
     fn find(&self, service: &str, type_id: u16) -> Result<&dyn Exported, DeliveryError> {
         let Some(types) = self.services.get(service) else {
@@ -167,7 +179,7 @@ impl Exports {
             return Err(ExportError::EmptyServiceName);
         }
         self.table().update(|s| {
-            let types = s.services.entry(Arc::from(service)).or_default();
+            let types = types_to_extend(s, service);
             if types.contains_key(&type_id) {
                 return Err(ExportError::AlreadyExported {
                     service: service.to_string(),
@@ -225,7 +237,7 @@ impl Exports {
             });
         }
         self.table().update(|s| {
-            let types = s.services.entry(Arc::from(service)).or_default();
+            let types = types_to_extend(s, service);
             if let Some(&type_id) = type_ids.iter().find(|t| types.contains_key(t)) {
                 return Err(ExportError::AlreadyExported {
                     service: service.to_string(),
@@ -286,19 +298,40 @@ impl Exports {
             .unwrap_or(false)
     }
 
-    /// The exported service names, in ascending order.
+    /// The exported service names, in ascending order: those with an actor that has not
+    /// stopped for good.
     pub fn services(&self) -> Vec<String> {
         let snapshot = self.table().snapshot();
-        snapshot.services.keys().map(|s| s.to_string()).collect()
+        snapshot
+            .services
+            .iter()
+            .filter(|(_, types)| types.values().any(|e| e.is_alive()))
+            .map(|(s, _)| s.to_string())
+            .collect()
     }
 
-    /// The type ids `service` takes, ascending; `None` for an unknown service.
+    /// The type ids `service` takes, ascending; `None` for an unknown service, or one whose
+    /// actors have all stopped for good (its name can be exported again).
     pub fn type_ids(&self, service: &str) -> Option<Vec<u16>> {
+        let snapshot = self.table().snapshot();
+        let live: Vec<u16> = snapshot
+            .services
+            .get(service)?
+            .iter()
+            .filter(|(_, e)| e.is_alive())
+            .map(|(t, _)| *t)
+            .collect();
+        (!live.is_empty()).then_some(live)
+    }
+
+    /// True when `service` was exported and every actor it was exported for has stopped for
+    /// good: a send to it is told so, and the name can be exported again.
+    pub fn has_stopped(&self, service: &str) -> bool {
         let snapshot = self.table().snapshot();
         snapshot
             .services
             .get(service)
-            .map(|types| types.keys().copied().collect())
+            .is_some_and(|types| !types.is_empty() && types.values().all(|e| !e.is_alive()))
     }
 
     /// The Rust actor that takes the message `type_id` sent to `service`, when a Rust actor's

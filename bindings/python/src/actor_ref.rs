@@ -100,7 +100,7 @@ impl AskFailed {
                     let raised = raised.and_then(|r| r.take(&failure.reason));
                     if let Some(raised) = raised {
                         let text = errors::failed_text(failure);
-                        return crate::failure::to_asker(py, raised, &text);
+                        return crate::failure::to_asker(py, raised, &text, false);
                     }
                 }
                 foreign_ask_error(&actor, e)
@@ -114,7 +114,7 @@ impl AskFailed {
                 if let DeliveryError::Failed { service, failure } = &error {
                     if let Some(raised) = raised.and_then(|r| r.take(&failure.reason)) {
                         let text = errors::service_failed_text(service, failure);
-                        return crate::failure::to_asker(py, raised, &text);
+                        return crate::failure::to_asker(py, raised, &text, false);
                     }
                 }
                 service_ask_error(error, type_id, names.as_deref())
@@ -530,17 +530,18 @@ impl Caught {
     /// gives the text that fails the actor.
     fn report(&mut self, py: Python<'_>, foreign: &PyForeign, message: &str, e: PyErr) -> String {
         let text = crate::failure::report(py, foreign.class_name(), message, &e);
+        foreign.raised.name(&text, message);
         self.0 = Some(e);
         text
     }
 
     /// What the asker raises for the failure `e` of a direct call: the handler's exception
-    /// as itself (see `failure.rs`); a `BaseException` that is not an `Exception`
-    /// (`KeyboardInterrupt` from Ctrl-C on this thread, `SystemExit`) unwrapped.
+    /// as itself (see `failure.rs`); a `KeyboardInterrupt` (Ctrl-C on this thread)
+    /// unwrapped.
     fn raise(self, py: Python<'_>, e: ForeignAskError) -> PyErr {
         match (self.0, &e) {
             (Some(caught), ForeignAskError::Failed { failure }) => {
-                crate::failure::to_asker(py, caught, &errors::failed_text(failure))
+                crate::failure::to_asker(py, caught, &errors::failed_text(failure), true)
             }
             _ => errors::ask(e),
         }
@@ -572,7 +573,7 @@ fn direct<'py>(
     let mut caught = Caught::default();
     let done = actor.try_direct(type_id, |foreign, state| {
         foreign
-            .call_bytes(py, state, &msg)
+            .call_bytes(py, state, &msg, &mut None)
             .map_err(|e| caught.report(py, foreign, message.class_name(), e))
     });
     if !matches!(done, Direct::Busy) {

@@ -336,7 +336,9 @@ impl Bus {
     #[pyo3(signature = (name, host=None))]
     fn service(&self, name: &str, host: Option<&Bound<'_, PyAny>>) -> PyResult<ActorRef> {
         self.open("ref")?;
-        if self.bus.exports().type_ids(name).is_none() {
+        // A name whose actor has stopped still gives a ref, whose sends say it stopped.
+        let exports = self.bus.exports();
+        if exports.type_ids(name).is_none() && !exports.has_stopped(name) {
             return Err(UnknownService::new_err(format!(
                 "no service `{name}` is exported on this bus (exported: {:?})",
                 self.bus.exports().services()

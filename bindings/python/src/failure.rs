@@ -88,6 +88,12 @@ impl Raised {
         reason
     }
 
+    /// Keeps that the failure `reason` was raised handling `message` (a call on the asker's
+    /// thread, whose asker takes the exception itself), for the dead letter that names it.
+    pub(crate) fn name(&self, reason: &str, message: &str) {
+        push_bounded(&self.messages.0, (reason.to_string(), message.to_string()));
+    }
+
     /// The exception that failed the actor with `reason`, taken for its asker.
     pub(crate) fn take(&self, reason: &str) -> Option<PyErr> {
         let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
@@ -123,9 +129,28 @@ pub(crate) fn report(py: Python<'_>, actor: &str, message: &str, error: &PyErr) 
     reason
 }
 
-/// What an asker raises for the exception `error` of a handler, `text` saying what failed.
-pub(crate) fn to_asker(py: Python<'_>, error: PyErr, text: &str) -> PyErr {
-    match helper(py, "failed").and_then(|f| f.call1((value(py, &error), text))) {
+/// Logs the exception `error` of the hook `hook` (`on_start`, `on_stop`) of the actor class
+/// `actor`, with its traceback and `outcome` (what came of it), through Python `logging` and
+/// `tracing`.
+pub(crate) fn report_hook(py: Python<'_>, actor: &str, hook: &str, outcome: &str, error: &PyErr) {
+    let reason = crate::host::exception_text(py, error);
+    tracing::error!(
+        target: "mycelium::python",
+        actor,
+        hook,
+        "{actor}.{hook} raised ({outcome}): {reason}"
+    );
+    if let Err(e) =
+        helper(py, "log_hook").and_then(|f| f.call1((value(py, error), actor, hook, outcome)))
+    {
+        e.print(py);
+    }
+}
+
+/// What an asker raises for the exception `error` of a handler (run on the asker's thread
+/// when `here`), `text` saying what failed.
+pub(crate) fn to_asker(py: Python<'_>, error: PyErr, text: &str, here: bool) -> PyErr {
+    match helper(py, "failed").and_then(|f| f.call1((value(py, &error), text, here))) {
         Ok(wrapped) => PyErr::from_value(wrapped),
         Err(_) => error,
     }

@@ -492,19 +492,26 @@ impl PyForeign {
         Ok(Some(reply))
     }
 
-    /// `call` on an encoded message, the reply encoded.
+    /// `call` on an encoded message, the reply encoded; a failed handler of a plain object
+    /// leaves the object's class name in `failed_on`.
     pub(crate) fn call_bytes(
         &self,
         py: Python<'_>,
         actor: &Py<PyAny>,
         msg: &ForeignMessage,
+        failed_on: &mut Option<String>,
     ) -> PyResult<Option<ForeignMessage>> {
         if msg.type_id == LOCAL_TYPE_ID {
             if self.released_timer(&msg.body) {
                 return Ok(None);
             }
             let message = self.take(py, &msg.body)?;
-            let Some(reply) = self.call_local(py, actor, message)? else {
+            let class = message.get_type();
+            let called = self.call_local(py, actor, message).inspect_err(|_| {
+                // A failure names the plain object by its class, as on the asker's thread.
+                *failed_on = class.name().ok().map(|n| n.to_string());
+            });
+            let Some(reply) = called? else {
                 return Ok(None);
             };
             return Ok(Some(match codec::contract_plan(&reply)? {
@@ -575,7 +582,13 @@ impl Foreign for PyForeign {
             class
                 .host
                 .call_method1(py, "start", (args.0.clone_ref(py), me))
-                .map_err(|e| exception_text(py, &e))
+                .map_err(|e| {
+                    // Logged as a handler's failure is: a restart whose start fails is
+                    // retried by its supervisor, and would otherwise say nothing.
+                    let outcome = "the start failed";
+                    crate::failure::report_hook(py, self.class_name(), "on_start", outcome, &e);
+                    exception_text(py, &e)
+                })
         })
         .unwrap_or_else(|Exiting| Err(EXITING.to_string()))
     }
@@ -586,8 +599,9 @@ impl Foreign for PyForeign {
         msg: ForeignMessage,
     ) -> Result<Option<ForeignMessage>, String> {
         callbacks::attach(|py| {
-            self.call_bytes(py, state, &msg).map_err(|e| {
-                let message = self.message_class(msg.type_id);
+            let mut plain = None;
+            self.call_bytes(py, state, &msg, &mut plain).map_err(|e| {
+                let message = plain.unwrap_or_else(|| self.message_class(msg.type_id));
                 self.raised.record(py, self.class_name(), &message, e)
             })
         })
@@ -611,7 +625,8 @@ impl Foreign for PyForeign {
             };
             if let Err(e) = class.host.call_method1(py, "stop", (state, reason)) {
                 // The incarnation is over either way; say why its stop hook failed.
-                e.print(py);
+                let outcome = "ignored: the incarnation ends either way";
+                crate::failure::report_hook(py, self.class_name(), "on_stop", outcome, &e);
             }
         });
         if stopped.is_err() {
@@ -628,7 +643,7 @@ impl Foreign for PyForeign {
     /// A contract message by its class name, a plain object as such.
     fn message_name(&self, type_id: u16) -> &'static str {
         match type_id {
-            LOCAL_TYPE_ID => "a Python object",
+            LOCAL_TYPE_ID => "a plain object",
             _ => mycelium_foreign::recording::static_name(&crate::errors::message_class(type_id)),
         }
     }

@@ -202,3 +202,88 @@ def test_dead_letters_name_the_actor_class_and_the_message_class(bus):
     assert not any(
         name in str(letter) for letter in letters for name in ("ForeignActor", "ForeignCall")
     )
+
+
+class Exiting(mycelium.Actor):
+    """`sender="exit"` calls `sys.exit(3)`; otherwise answers seq + 1."""
+
+    def on_start(self, args):
+        pass
+
+    @mycelium.handler(Heartbeat)
+    def on_heartbeat(self, msg: Heartbeat) -> Heartbeat:
+        if msg.sender == "exit":
+            import sys
+
+            sys.exit(3)
+        return Heartbeat(ts_ns=0, seq=msg.seq + 1, sender="")
+
+
+# On real time an ask of an idle actor runs on the asker's thread; on virtual time every ask
+# goes through the mailbox (a pool thread).
+@pytest.mark.parametrize("which", ["bus", "vbus"])
+def test_a_handlers_sys_exit_fails_the_actor_not_the_asker(request, which):
+    bus = request.getfixturevalue(which)
+    sup = bus.supervise([mycelium.python_child("exiting", Exiting)])
+    exiting = sup.child("exiting")
+    with pytest.raises(mycelium.ActorFailed) as caught:
+        exiting.ask(hb(sender="exit"), timeout=30.0)
+    # A plain ActorFailed (SystemExit cannot be combined with it), its cause the SystemExit.
+    assert not isinstance(caught.value, SystemExit)
+    assert type(caught.value.__cause__) is SystemExit
+    assert caught.value.__cause__.code == 3
+    sup.wait_restarts(1)
+    assert exiting.ask(hb(1), timeout=30.0).seq == 2
+
+
+def test_a_restart_whose_on_start_raises_is_logged(bus, caplog):
+    caplog.set_level(logging.ERROR, logger="mycelium.actor")
+    starts = []
+
+    class Reconnecting(mycelium.Actor):
+        def on_start(self, args):
+            starts.append(1)
+            if len(starts) == 2:
+                raise RuntimeError("cannot reconnect to the venue")
+
+        def on_stop(self, reason):
+            raise KeyError("on_stop broke")
+
+        @mycelium.handler(Heartbeat)
+        def on_heartbeat(self, msg: Heartbeat) -> None:
+            raise ValueError("the model diverged")
+
+    sup = bus.supervise(
+        [mycelium.python_child("r", Reconnecting)], backoff=mycelium.Backoff(initial=0.001)
+    )
+    sup.child("r").tell(hb(1))
+    sup.wait_restarts(1, "r")
+    assert len(starts) == 3
+    texts = [r.getMessage() for r in caplog.records if r.name == "mycelium.actor"]
+    started = [t for t in texts if t.startswith("Reconnecting.on_start raised (the start failed)")]
+    assert len(started) == 1 and "RuntimeError: cannot reconnect to the venue" in started[0]
+    stopped = [t for t in texts if t.startswith("Reconnecting.on_stop raised (ignored")]
+    assert stopped and "KeyError" in stopped[0]
+    assert "in on_start" in caplog.text  # the traceback
+
+
+class Plain(mycelium.Actor):
+    """Fails on a dict."""
+
+    def on_start(self, args):
+        pass
+
+    @mycelium.handler(dict)
+    def on_dict(self, msg: dict) -> None:
+        raise ValueError("bad dict")
+
+
+@pytest.mark.parametrize("which", ["bus", "vbus"])
+def test_a_failure_on_a_plain_object_names_its_class_on_either_path(request, which):
+    bus = request.getfixturevalue(which)
+    plain = bus.spawn(Plain)
+    with pytest.raises(ValueError, match="bad dict"):
+        plain.ask({"k": 1}, timeout=30.0)
+    plain.wait_for_stop()
+    [letter] = [d for d in bus.dead_letters() if "bad dict" in d["reason"]]
+    assert (letter["actor_type"], letter["message_type"]) == ("Plain", "dict")

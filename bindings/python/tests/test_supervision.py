@@ -395,3 +395,37 @@ def test_a_handler_on_virtual_time_that_asks_a_restarting_actor_waits_out_its_ba
     assert answer.sender == "0.0", "bus time moved while the handler ran"
     assert answer.ts_ns == 250_000_000, answer
     assert answer.seq == 500_000_000, answer
+
+
+def test_a_service_name_comes_free_once_its_actor_has_stopped(bus):
+    class Svc(mycelium.Actor):
+        def on_start(self, args):
+            pass
+
+        @mycelium.handler(Heartbeat)
+        def echo(self, msg: Heartbeat) -> Heartbeat:
+            if msg.sender == "boom":
+                raise ValueError("boom")
+            return msg
+
+    tree = bus.supervise([mycelium.python_child("svc", Svc, service="svc")])
+    tree.stop()
+    assert "svc" not in bus.services()
+    # A second tree takes the name, and then an unsupervised actor that fails gives it up.
+    tree = bus.supervise([mycelium.python_child("svc", Svc, service="svc")])
+    assert bus.ref("svc").ask(Heartbeat(ts_ns=0, seq=1, sender="")).seq == 1
+    tree.stop()
+    failing = bus.spawn(Svc, service="svc")
+    held = bus.ref("svc")
+    failing.tell(Heartbeat(ts_ns=0, seq=2, sender="boom"))
+    failing.wait_for_stop()
+    assert bus.services() == []
+    for ref in (held, bus.ref("svc")):
+        assert not ref.is_alive()
+        with pytest.raises(mycelium.ActorStopped, match="service `svc` .*has stopped"):
+            ref.tell(Heartbeat(ts_ns=0, seq=3, sender=""))
+    with pytest.raises(mycelium.UnknownService):
+        bus.ref("never")
+    again = bus.spawn(Svc, service="svc")
+    assert bus.ref("svc").ask(Heartbeat(ts_ns=0, seq=4, sender="")).seq == 4
+    again.stop()

@@ -8,8 +8,11 @@ both catch it, and its traceback shows the handler's. Attributes the handler's e
 
 The class is made once per exception class (`ActorFailed(ValueError)`); an exception class
 that cannot be combined with `ActorFailed` (a layout of its own that conflicts, a `__new__`
-that needs arguments) gives a plain `ActorFailed` with the same `__cause__`. A `BaseException`
-that is not an `Exception` (`KeyboardInterrupt`, `SystemExit`) is given back as it is.
+that needs arguments) gives a plain `ActorFailed` with the same `__cause__`, and so does a
+`BaseException` that is not an `Exception` (`SystemExit`, `GeneratorExit`, one of your own):
+a handler's `sys.exit()` fails the actor, not the program that asked it. The one exception
+given back as it is: a `KeyboardInterrupt` while the handler ran on the asker's own thread,
+which is the user's Ctrl-C.
 """
 
 from __future__ import annotations
@@ -64,11 +67,12 @@ def _failed_class(cause_type: type) -> type[BaseException] | None:
     return result
 
 
-def failed(cause: BaseException, text: str) -> BaseException:
-    """The exception for an asker whose handler raised `cause`; `text` says what failed."""
-    if not isinstance(cause, Exception):
+def failed(cause: BaseException, text: str, here: bool = False) -> BaseException:
+    """The exception for an asker whose handler raised `cause` (on the asker's thread when
+    `here`); `text` says what failed."""
+    if here and isinstance(cause, KeyboardInterrupt):
         return cause
-    cls: Any = _failed_class(type(cause))
+    cls: Any = _failed_class(type(cause)) if isinstance(cause, Exception) else None
     error: BaseException
     if cls is None:
         error = _native.ActorFailed(text)
@@ -86,6 +90,19 @@ def log(cause: BaseException, actor: str, message: str) -> None:
         "%s failed handling %s: %s",
         actor,
         message,
+        traceback.format_exception_only(cause)[-1].strip(),
+        exc_info=(type(cause), cause, cause.__traceback__),
+    )
+
+
+def log_hook(cause: BaseException, actor: str, hook: str, outcome: str) -> None:
+    """Logs the exception of `actor`'s `hook` (`on_start`, `on_stop`) on `mycelium.actor`,
+    with its traceback and what came of it."""
+    LOGGER.error(
+        "%s.%s raised (%s): %s",
+        actor,
+        hook,
+        outcome,
         traceback.format_exception_only(cause)[-1].strip(),
         exc_info=(type(cause), cause, cause.__traceback__),
     )
