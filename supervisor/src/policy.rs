@@ -384,6 +384,18 @@ impl Policy {
     /// Child `i` has no live incarnation and needs a restart.
     /// `why` describes the failure; it is written out only if the supervisor gives up.
     fn failure(&mut self, i: usize, why: impl FnOnce() -> String, now: Duration) -> Vec<Action> {
+        // Its incarnation has ended, whatever is decided: a give-up then stops it as a child
+        // that was not running (its failure is reported once, not again as a crash while
+        // being stopped).
+        let ended = State::Restarting {
+            since: now,
+            due: now,
+            delay: Duration::ZERO,
+            attempt: self.children[i].attempt,
+        };
+        if let State::Running { .. } = self.children[i].state {
+            self.children[i].state = ended;
+        }
         if !self.window.try_record(now) {
             let why = format!(
                 "more than {} restarts within {:?}; the last: {}",

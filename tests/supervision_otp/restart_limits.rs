@@ -1,5 +1,5 @@
-//! When a supervisor gives up: the intensity window, boundary included, and the backoff's
-//! limit on consecutive restarts.
+//! When a supervisor gives up: the intensity window, boundary included, the backoff's limit
+//! on consecutive restarts, and the events that follow.
 
 use std::time::Duration;
 
@@ -73,6 +73,24 @@ async fn backoff_max_restarts_gives_up() {
         }
         _ => unreachable!(),
     }
+    // The failure that gave up is reported once: the child is then stopped, not reported
+    // as failing again while being stopped.
+    let mut after = Vec::new();
+    loop {
+        let e = events.recv().await.expect("event stream ended");
+        let escalated = matches!(e, SupervisionEvent::Escalated { .. });
+        after.push(e);
+        if escalated {
+            break;
+        }
+    }
+    assert!(
+        matches!(
+            after.as_slice(),
+            [SupervisionEvent::Stopped { .. }, SupervisionEvent::Escalated { .. }]
+        ),
+        "after the give-up: {after:?}"
+    );
     assert!(matches!(bus.wait_stopped().await, BusExit::Failed(_)));
     assert_eq!(bus.now(), ms(300), "restarts after 100 and 200 ms");
 }
