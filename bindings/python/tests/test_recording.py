@@ -190,6 +190,9 @@ def test_replay_names_what_it_cannot_do(tmp_path):
     record_book(path, [1, 2])
     with pytest.raises(journal.ReplayError, match="no actor of type BookV2"):
         journal.replay(path, BookV2, schema=mycelium.trading)
+    # A number it does not record: the text lists those it does.
+    with pytest.raises(journal.ReplayError, match=r"no actor 99@0 \(recorded: #\d+@0 Book"):
+        journal.replay(path, BookV2, actor=99, schema=mycelium.trading)
     with pytest.raises(journal.ReplayError, match="pass schema="):
         journal.replay(path, Book)
     with pytest.raises(ValueError, match="mode is 'first' or 'compare'"):

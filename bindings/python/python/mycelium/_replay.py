@@ -162,25 +162,29 @@ def _pick(rows: Sequence[Any], actor_class: type, actor: Any) -> Tuple[int, int]
     """The recorded actor to replay: the one named, or the only one of the class."""
     from .journal import _actor
 
+    types: List[str] = []
+    for r in rows:
+        if r.kind == "started" and f"#{r.actor}@{r.node} {r.type}" not in types:
+            types.append(f"#{r.actor}@{r.node} {r.type}")
+    recorded = ", ".join(types) or "none"
     if actor is not None:
         wanted = _actor(actor)
         assert wanted is not None
         if not any((r.node, r.actor) == wanted for r in rows if r.kind in ("started", "handled")):
-            raise ReplayError(f"the journal records no actor {wanted[1]}@{wanted[0]}")
+            raise ReplayError(
+                f"the journal records no actor {wanted[1]}@{wanted[0]} (recorded: {recorded})"
+            )
         return wanted
     name = actor_class.__qualname__
     found: List[Tuple[int, int]] = []
-    types: List[str] = []
     for r in rows:
-        if r.kind == "started":
-            types.append(f"#{r.actor}@{r.node} {r.type}")
-            if r.type == name and (r.node, r.actor) not in found:
-                found.append((r.node, r.actor))
+        if r.kind == "started" and r.type == name and (r.node, r.actor) not in found:
+            found.append((r.node, r.actor))
     if len(found) != 1:
         what = "no actor" if not found else f"{len(found)} actors"
         raise ReplayError(
             f"the journal records {what} of type {name}; name the one to replay with "
-            f"actor=N or 'N@NODE' (recorded: {', '.join(types) or 'none'})"
+            f"actor=N or 'N@NODE' (recorded: {recorded})"
         )
     return found[0]
 
