@@ -87,7 +87,10 @@ async fn backoff_max_restarts_gives_up() {
     assert!(
         matches!(
             after.as_slice(),
-            [SupervisionEvent::Stopped { .. }, SupervisionEvent::Escalated { .. }]
+            [
+                SupervisionEvent::Stopped { .. },
+                SupervisionEvent::Escalated { .. }
+            ]
         ),
         "after the give-up: {after:?}"
     );

@@ -702,6 +702,15 @@ impl ActorRef {
         }
     }
 
+    /// The actor's class name, for a ref to a Python actor whose class is known.
+    #[getter]
+    fn class_name(&self) -> Option<String> {
+        match &self.target {
+            Target::Foreign(a) => a.gate().map(|g| g.foreign().class_name().to_string()),
+            Target::Service { .. } => None,
+        }
+    }
+
     /// The service name, for a service ref.
     #[getter(service)]
     fn service_name(&self) -> Option<String> {

@@ -14,9 +14,11 @@ def quote():
 
 def test_a_message_type_the_actor_does_not_handle(bus):
     echo = bus.spawn(Echo)
-    with pytest.raises(mycelium.MessageTypeError, match="does not handle Quote"):
+    # Named by its class, with what it handles and what to do.
+    refused = rf"Echo \(actor {echo.id}\) has no handler for Quote; it handles \['Heartbeat'\]: give it a @handler\(Quote\)"
+    with pytest.raises(mycelium.MessageTypeError, match=refused):
         echo.tell(quote())
-    with pytest.raises(mycelium.MessageTypeError, match="does not handle Quote"):
+    with pytest.raises(mycelium.MessageTypeError, match=refused):
         echo.ask(quote())
 
 

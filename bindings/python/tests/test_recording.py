@@ -185,6 +185,30 @@ def test_a_plain_object_an_actor_sends_is_recorded_pickled_where_pickle_is_allow
     ]
 
 
+class NotesOnly(mycelium.Actor):
+    """A version that takes notes and no heartbeats."""
+
+    def on_start(self, args):
+        self.notes = []
+
+    @mycelium.handler(Note)
+    def note(self, note):
+        self.notes.append(note.text)
+        return len(self.notes)
+
+
+def test_an_input_the_new_version_has_no_handler_for_is_reported_with_the_refusal(tmp_path):
+    path = str(tmp_path / "book")
+    actor = record_book(path, [1, 2], notes=["a", "b"])
+    report = journal.replay(path, NotesOnly, actor=actor, schema=mycelium.trading, mode="compare")
+    # The two heartbeats were refused at the send; the notes after them are compared with
+    # the notes recorded (not with the heartbeats' outputs) and answer the same.
+    assert [d.input for d in report.differences] == [0, 1], str(report)
+    for d in report.differences:
+        assert d.now.startswith("not handled: NotesOnly (actor #"), d.now
+        assert "has no handler for Heartbeat" in d.now
+
+
 def test_replay_names_what_it_cannot_do(tmp_path):
     path = str(tmp_path / "book")
     record_book(path, [1, 2])

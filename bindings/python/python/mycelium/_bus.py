@@ -115,8 +115,13 @@ class ActorRef:
             names = sorted(
                 registry[t].__name__ if t in registry else f"type id {t}" for t in self._accepts
             )
+            what = type(message).__name__
+            cls = self._native.class_name
+            if cls is None or cls == "?":
+                raise _native.MessageTypeError(f"{self!r} does not handle {what}; it handles {names}")
             raise _native.MessageTypeError(
-                f"{self!r} does not handle {type(message).__name__}; it handles {names}"
+                f"{cls} (actor {self.id}) has no handler for {what}; it handles {names}: give it "
+                f"a @handler({what}), or send it a message it handles"
             )
 
     def _refused(self, message: Any) -> NoReturn:

@@ -467,7 +467,12 @@ def replay(
                 backoff=_bus.Backoff(0.0, 1.0, 0.0),
             )
             ref = tree.child("replayed")
-            for handled, message in zip(inputs, messages):
+            # The inputs it was given (or tells itself again), in order: what it handled
+            # now is matched to them; one the send refused (a class with no handler for
+            # it) is reported with the refusal.
+            given: List[int] = []
+            refused: Dict[int, str] = {}
+            for i, (handled, message) in enumerate(zip(inputs, messages)):
                 # At its recorded bus time: what the actor does before it, and the times
                 # its handlers see, are as recorded. A bus that has stopped (the actor
                 # failed more often than recorded, and its tree gave up) takes no more.
@@ -476,6 +481,7 @@ def replay(
                     # send is compared (fed as well, it would be handled twice). Its time is
                     # not waited for: an actor that tells itself without end keeps the
                     # virtual clock where it is.
+                    given.append(i)
                     continue
                 try:
                     bus._native.advance_to(handled.time_ns)
@@ -484,13 +490,22 @@ def replay(
                 if not handled.asked:
                     try:
                         ref.tell(message)
+                        given.append(i)
+                    except MessageTypeError as e:
+                        refused[i] = str(e)
                     except MyceliumError:
                         pass  # the actor has stopped: the input is reported not handled
                     continue
                 try:
                     ref.ask(message)
-                except (MyceliumError, MessageTypeError):
-                    pass  # a failure or a missing answer: compared below
+                    given.append(i)
+                except MessageTypeError as e:
+                    if "has no handler for" in str(e):
+                        refused[i] = str(e)  # refused at the call: never queued
+                    else:
+                        given.append(i)  # its handler's reply was refused: compared below
+                except MyceliumError:
+                    given.append(i)  # a failure or a missing answer: compared below
             try:
                 # Once the actor has begun its last recorded input it is stopped (what it
                 # told itself beyond the recording is not handled, as it was not live). One
@@ -506,6 +521,8 @@ def replay(
         now_rows = Journal(os.path.join(tmp, "journal")).rows()
     now_actor = next(((r.node, r.actor) for r in now_rows if r.kind == "started"), (0, 0))
     now_inputs, now_outputs = _by_input(now_rows, now_actor)
+    # Input i's position among those handled now.
+    handled_as = {i: k for k, i in enumerate(given[: len(now_inputs)])}
 
     # A run that ended without the actor's stop (a crash: kill -9) may have lost the end of
     # its last input's outputs: those are compared as a prefix of what the replay made.
@@ -516,20 +533,21 @@ def replay(
     differences: List[Difference] = []
     for i, handled in enumerate(inputs):
         live = recorded[i]
-        if i < len(now_outputs):
-            now = [o for o in now_outputs[i] if o.kind != "replied" or handled.asked]
+        k = handled_as.get(i)
+        if k is not None:
+            now = [o for o in now_outputs[k] if o.kind != "replied" or handled.asked]
         else:
             now = []
         live_keys = [_key(o) for o in live]
         now_keys = [_key(o) for o in now]
         if i == len(inputs) - 1 and crashed:
             now_keys = now_keys[: len(live_keys)]
-        if i < len(now_inputs) and live_keys == now_keys:
+        if k is not None and live_keys == now_keys:
             continue
         live_shown = tuple(_show(o, decoders) for o in live)
-        if i >= len(now_inputs):
+        if k is None:
             now_shown: Tuple[str, ...] = ()
-            now_text = "not handled: the replayed actor had stopped"
+            now_text = f"not handled: {refused.get(i, 'the replayed actor had stopped')}"
         else:
             now_shown = tuple(_show(o, decoders) for o in now)
             now_text = "; ".join(now_shown) or "nothing"
