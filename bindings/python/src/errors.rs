@@ -363,7 +363,9 @@ pub(crate) fn stopped(reason: Option<&StopReason>) -> PyErr {
             "the actor has stopped ({}); the message was not handled",
             reason_text(reason)
         ),
-        None => "the actor has stopped; the message was not handled".to_string(),
+        // Its mailbox closed before its stop's reason was set: it is stopping now.
+        None => "the actor is stopping (its mailbox has closed); the message was not handled"
+            .to_string(),
     })
 }
 
