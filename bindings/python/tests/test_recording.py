@@ -780,3 +780,56 @@ def test_the_bus_time_a_handler_reads_is_recorded_and_read_back_in_its_replay(tm
         replay.spawn(Stamper)
         report = replay.run(mode="compare")
     assert report.ok, str(report)
+
+
+class Venue(mycelium.Actor):
+    """Answers a heartbeat with ten times its sequence number."""
+
+    @mycelium.handler(Heartbeat)
+    def quote(self, hb):
+        return Heartbeat(ts_ns=hb.ts_ns, seq=hb.seq * 10, sender="venue")
+
+
+class Trader(mycelium.Actor):
+    """Given the venue's ref at spawn: asks it for each heartbeat, tells it the answer plus
+    one, and answers with the venue's answer."""
+
+    step = 1
+
+    def on_start(self, venue):
+        self.venue = venue
+
+    @mycelium.handler(Heartbeat)
+    def beat(self, hb):
+        quoted = self.venue.ask(hb)
+        self.venue.tell(Heartbeat(ts_ns=hb.ts_ns, seq=quoted.seq + self.step, sender="trader"))
+        return quoted
+
+
+class TraderV2(Trader):
+    step = 2
+
+
+def test_an_actor_given_a_ref_at_spawn_is_replayed_alone_against_a_stand_in(tmp_path):
+    path = str(tmp_path / "desk")
+    rec = journal.Recorder(path, schema=mycelium.trading)
+    with mycelium.Bus(schema=mycelium.trading, record=rec) as bus:
+        venue = bus.spawn(Venue)
+        trader = bus.spawn(Trader, venue)
+        assert [trader.ask(hb(n)).seq for n in (1, 2)] == [10, 20]
+    rec.close()
+    number = journal.Journal(path).rows(kind="started", type="Trader")[0].actor
+    # The venue's ref given at spawn live: a stand-in answering as the venue did.
+    report = journal.replay(
+        path, Trader, journal.StandInRef("venue"), actor=number,
+        schema=mycelium.trading, services=["venue"],
+    )
+    assert report.ok and report.inputs == 2, str(report)
+    report = journal.replay(
+        path, TraderV2, journal.StandInRef("venue"), actor=number,
+        schema=mycelium.trading, services=["venue"], mode="compare",
+    )
+    assert [d.input for d in report.differences] == [0, 1], str(report)
+    assert "seq=11" in report.differences[0].recorded and "seq=12" in report.differences[0].now
+    with pytest.raises(journal.ReplayError, match="in no replay"):
+        journal.StandInRef("venue").tell(hb(1))

@@ -334,10 +334,44 @@ class StandInNode:
         return f"StandInNode({self._name!r})"
 
 
+class StandInRef:
+    """An actor a replayed actor was given a ref to in its arguments live (``bus.spawn(Trader,
+    venue)``), on a replay's bus: give it in the arguments in place of that ref, under a
+    name also given in ``services=``. It is a ref to the replay's stand-in for that name,
+    which takes what the actor tells it (compared as any send) and answers its asks with the
+    recorded answers::
+
+        report = journal.replay("recorded/desk", Trader, journal.StandInRef("venue"),
+                                actor=4, schema=desk, services=["venue"])
+
+    Raises :class:`ReplayError` when used outside a replay."""
+
+    def __init__(self, service: str) -> None:
+        self._service = service
+        self._bus: Any = None
+
+    def _ref(self) -> Any:
+        if self._bus is None:
+            raise ReplayError(
+                f"StandInRef({self._service!r}) is in no replay: give it in the arguments of "
+                "journal.replay or ReplaySet.spawn, and its name in services="
+            )
+        return self._bus.ref(self._service)
+
+    def __getattr__(self, name: str) -> Any:
+        # `tell`, `ask`, `tell_async`, `ask_async`, `try_tell`, `is_alive`, `id`: the stand-in's.
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._ref(), name)
+
+    def __repr__(self) -> str:
+        return f"StandInRef({self._service!r})"
+
+
 def _bind_nodes(args: Any, bus: Any) -> None:
-    """Puts the :class:`StandInNode` objects in ``args`` (itself, or inside tuples, lists and
-    dicts) on ``bus``."""
-    if isinstance(args, StandInNode):
+    """Puts the :class:`StandInNode` and :class:`StandInRef` objects in ``args`` (itself, or
+    inside tuples, lists and dicts) on ``bus``."""
+    if isinstance(args, (StandInNode, StandInRef)):
         args._bus = bus
     elif isinstance(args, (tuple, list)):
         for a in args:

@@ -65,6 +65,7 @@ from ._replay import (
     ReplaySet,
     SetReport,
     StandInNode,
+    StandInRef,
     replay,
 )
 
@@ -84,6 +85,7 @@ __all__ = [
     "ReplaySet",
     "SetReport",
     "StandInNode",
+    "StandInRef",
 ]
 
 JournalReadError.__module__ = __name__
