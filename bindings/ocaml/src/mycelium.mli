@@ -190,7 +190,12 @@ module Bus : sig
   val create : ?schema:(module SCHEMA) -> ?virtual_time:bool -> ?seed:int64 -> unit -> bus
   (** A bus in real time on two Rust worker threads, or (with [~virtual_time:true]) in
       virtual time: a clock that stands still while any actor (OCaml callbacks included)
-      works, and jumps to the next timer when every actor waits. [seed] (default 0) seeds
+      works, and jumps to the next timer when every actor waits. The program's own threads
+      are not actors: while one waits on the bus (an ask, with its timeout) the clock moves
+      only as the bus's actors let it, but between its calls nothing holds it, and it jumps
+      to the next timer (a restart's backoff, say) as soon as every actor waits. A run that
+      must repeat exactly drives the bus from an actor (its [on_start], or a message told
+      to it). [seed] (default 0) seeds
       its random streams (backoff jitter). [schema] (a generated module, e.g.
       [(module Desk)]) is the schema it speaks; without it, the bus speaks the schema of the
       first contract type it carries. Raises [Error (Invalid_argument, _)] for a module
@@ -361,7 +366,8 @@ module Replay : sig
     inputs : int;  (** inputs replayed *)
     differences : difference list;  (** in input order; at most one in [First_difference] *)
     text : string;  (** the report as a person reads it *)
-    csv : string;  (** the differences as CSV: [input,seq,time_ns,message,recorded,now] *)
+    csv : string;
+        (** the differences as CSV: [input,seq,time_ns,message,recorded,now,before] *)
   }
 
   val same : report -> bool
@@ -478,7 +484,11 @@ val spawn_rust : ?arg:string -> bus -> kind:string -> service:string -> unit
     schema ([contracts.yaml], library [mycelium.trading]) and answer [Heartbeat] asks
     (["counter"]: adds each [seq] to a total, replies with the total; ["relay"], [arg]: a
     service it asks with [seq + 1], replying with that answer; ["quote_recorder"], [arg]: a
-    topic pattern of [Quote]s it counts, replying with the count in [seq]), and a team's own
+    topic pattern of [Quote]s it counts, replying with the count in [seq]; ["quote_source"],
+    [arg]: a topic it publishes [Quote]s on, [seq] of them for each [Heartbeat] ask, replying
+    once they are published; ["ask_probe"], [arg]: a service it asks [seq] [Heartbeat]s in a
+    row, replying with the median round trip in [ts_ns] and the 99th percentile in [seq], in
+    wall-clock nanoseconds), and a team's own
     when the program links the team's actor library (a static library of their Rust actors
     with the C ABI, implementing [mycelium.runtime] in place of the default runtime;
     {!Bus.create} registers them: docs/ocaml.md, "Your team's Rust actors").
@@ -539,7 +549,10 @@ module Supervisor : sig
     child list ->
     t
   (** Starts the children in order. Defaults: [One_for_one], at most 10 restarts within
-      10 000 ms (more and the tree gives up), backoff [min (10 * 2.0^n, 1000)] ms. Raises
+      10 000 ms (more and the tree gives up), backoff [min (10 * 2.0^n, 1000)] ms. A tree
+      that gives up stops its children and fails the bus, as a root supervisor does in
+      Rust: every actor of the bus is stopped, the bus takes no new actor, and standard
+      error says why. Raises
       [Error (Start_failed, _)] naming the child whose first start failed (those started
       are stopped again). On any error nothing of the tree is left: a closed [bus] raises
       [Error (Invalid_argument, _)] once the children's definitions are released. *)
