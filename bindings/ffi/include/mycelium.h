@@ -537,6 +537,14 @@ enum MycStatus myc_set_host_language(uint32_t language);
 // by the library, valid until the next `myc_` call on this thread.
 const char *myc_last_error(void);
 
+// Writes `message` as a warning of the runtime (target `mycelium::foreign`), where its
+// warnings go: what a binding reports of its own (an exception an actor's stop hook raised,
+// which ends the incarnation all the same). `InvalidArgument` for a null `message`.
+//
+// # Safety
+// `message` is a NUL-terminated string.
+enum MycStatus myc_warn(const char *message);
+
 // Names the contract message `type_id` of the schema whose digest is `digest_hex` (as the
 // generated modules hold it) `name`, for the failures and journals of foreign actors. A
 // generated OCaml module names each of its messages when it is made. `InvalidArgument` for

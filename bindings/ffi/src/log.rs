@@ -6,9 +6,12 @@
 //! loads) installed a subscriber first. `MYCELIUM_LOG` sets the level: `off`, `error`,
 //! `warn` (the default), `info`, `debug` or `trace`.
 
+use std::ffi::c_char;
 use std::sync::Once;
 
 use tracing::level_filters::LevelFilter;
+
+use crate::error::{guard, text, MycStatus};
 
 /// Starts writing the runtime's warnings to standard error, once per process.
 pub(crate) fn to_stderr() {
@@ -28,4 +31,20 @@ pub(crate) fn to_stderr() {
             .with_target(true)
             .try_init();
     });
+}
+
+/// Writes `message` as a warning of the runtime (target `mycelium::foreign`), where its
+/// warnings go: what a binding reports of its own (an exception an actor's stop hook raised,
+/// which ends the incarnation all the same). `InvalidArgument` for a null `message`.
+///
+/// # Safety
+/// `message` is a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn myc_warn(message: *const c_char) -> MycStatus {
+    guard(|| {
+        // SAFETY: per contract.
+        let message = unsafe { text(message, "message")? };
+        tracing::warn!(target: "mycelium::foreign", "{message}");
+        Ok(())
+    })
 }

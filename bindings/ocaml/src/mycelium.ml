@@ -76,6 +76,7 @@ end
 type schema = { package : string; digest : string; file : string }
 
 external contract_name : string -> int -> string -> unit = "myc_ml_contract_name"
+external warn : string -> unit = "myc_ml_warn"
 
 let schema_of (module S : SCHEMA) =
   let d = S.schema_digest in
@@ -619,7 +620,14 @@ module Actor = struct
                 | Some run -> answer (run state body)
             with e -> Handle_failed (describe_exn e)
           in
-          let stop reason = try d.on_stop state reason with _ -> () in
+          let stop reason =
+            try d.on_stop state reason
+            with e ->
+              warn
+                (Printf.sprintf
+                   "on_stop raised (ignored: the incarnation ends either way; stopping for: %s): %s"
+                   reason (describe_exn e))
+          in
           Started { i_handle = handle; i_stop = stop }
     in
     { d_start = start; d_handles = (fun type_id -> Hashtbl.mem d.wire type_id) }

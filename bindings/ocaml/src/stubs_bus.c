@@ -162,6 +162,12 @@ CAMLprim value myc_ml_contract_name(value digest, value type_id, value name) {
   CAMLreturn(Val_unit);
 }
 
+CAMLprim value myc_ml_warn(value message) {
+  CAMLparam1(message);
+  (void)myc_warn(String_val(message));
+  CAMLreturn(Val_unit);
+}
+
 CAMLprim value myc_ml_example_schema_digest(value unit) {
   CAMLparam1(unit);
   CAMLreturn(caml_copy_string(myc_example_schema_digest()));

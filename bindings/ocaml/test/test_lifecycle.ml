@@ -131,4 +131,36 @@ let () =
   M.Bus.close bus;
   check_eq "the busy actor stopped through its on_stop" (fun s -> s) "shut down" !stopped;
   M.Actor_ref.free s;
+  (* An exception of on_stop is written to standard error with the runtime's warnings (the
+     incarnation ends all the same): stderr goes to a file meanwhile. *)
+  let log = Filename.temp_file "mycelium-on-stop" ".log" in
+  let saved = Unix.dup Unix.stderr in
+  let fd = Unix.openfile log [ Unix.O_WRONLY; Unix.O_TRUNC ] 0o600 in
+  Unix.dup2 fd Unix.stderr;
+  Unix.close fd;
+  let bus = M.Bus.create () in
+  let broken =
+    M.Actor.make ~on_start:(fun () -> ()) ~on_stop:(fun () _ -> failwith "on_stop broke") []
+  in
+  let b = M.spawn bus broken () in
+  M.Actor_ref.stop b;
+  M.Actor_ref.free b;
+  M.Bus.close bus;
+  Unix.dup2 saved Unix.stderr;
+  Unix.close saved;
+  let text =
+    let ic = open_in_bin log in
+    let t = really_input_string ic (in_channel_length ic) in
+    close_in ic;
+    t
+  in
+  Sys.remove log;
+  let has part =
+    let n = String.length part in
+    let rec at i = i + n <= String.length text && (String.sub text i n = part || at (i + 1)) in
+    at 0
+  in
+  if Sys.getenv_opt "MYCELIUM_LOG" <> Some "off" then
+    check ("on_stop's exception is on stderr: " ^ text)
+      (has "on_stop raised (ignored" && has "on_stop broke");
   finish "test_lifecycle"
