@@ -712,6 +712,8 @@ module Actor_ref = struct
   (* A message the definition has no handler for would fail (and stop) the actor: refuse it
      at the call, as a tell or an ask by service name does. *)
   let accepts what actor (c : 'a Contract.t) =
+    (* A type of another schema (or a stale module) says so first, as by service name. *)
+    speaks what actor.bus c;
     match (actor.accepts, c.kind) with
     | Some (ids, _), Contract.Wire _ when not (List.mem c.type_id ids) ->
         raise
@@ -727,7 +729,7 @@ module Actor_ref = struct
                Printf.sprintf "%s: %s has no handler for the plain value %s" what (label actor)
                  c.name ))
     | None, Contract.Plain _ -> cannot_leave what c (label actor ^ " is not an OCaml actor")
-    | _ -> speaks what actor.bus c
+    | _ -> ()
 
   let tell actor (c : 'a Contract.t) v =
     accepts "Actor_ref.tell" actor c;

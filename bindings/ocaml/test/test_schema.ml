@@ -39,6 +39,17 @@ let refuses_foreign_contracts bus =
   List.iter
     (fun part -> check (Printf.sprintf "another schema's refusal names %S: %s" part msg) (contains msg part))
     [ "Heartbeat"; Trading.schema_digest; Desk.schema_digest; "mycelium-codegen ocaml desk.yaml" ];
+  (* Through a handle, the same refusal (not that the actor has no handler for it). *)
+  let a = M.spawn bus silent () in
+  let msg =
+    expect_error "a contract of another schema, by handle" M.Wrong_type (fun () ->
+        M.Actor_ref.tell a T.heartbeat (hb 1L))
+  in
+  List.iter
+    (fun part -> check (Printf.sprintf "by handle, the refusal names %S: %s" part msg) (contains msg part))
+    [ "Heartbeat"; Trading.schema_digest; Desk.schema_digest ];
+  M.Actor_ref.stop a;
+  M.Actor_ref.free a;
   let msg =
     expect_error "a stale module" M.Wrong_type (fun () -> M.ask bus "risk" Old.order
       ({ id = 1L; symbol = "ABC"; qty = 1L } : Desk_v1.order) C.verdict)
