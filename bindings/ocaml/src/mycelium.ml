@@ -111,12 +111,31 @@ module Contract = struct
     if type_id = gap_type_id then
       invalid "contract %s: type id %d is reserved for a node's gaps (Node.gap)" name type_id
 
+  (* The contract names made so far, by schema digest and type id, for the errors that meet
+     an id. *)
+  let names : (string * int, string) Hashtbl.t = Hashtbl.create 16
+  let names_lock = Mutex.create ()
+
+  (* [type_id] of the schema [digest], with its contract's name when one was made (and only
+     one name). *)
+  let describe_id digest type_id =
+    Mutex.lock names_lock;
+    let found = Hashtbl.find_all names (digest, type_id) in
+    Mutex.unlock names_lock;
+    match List.sort_uniq compare found with
+    | [ name ] -> Printf.sprintf "%s (type id %d)" name type_id
+    | _ -> Printf.sprintf "type id %d" type_id
+
   let make ~schema ~name ~type_id ~encode ~decode =
     check_type_id name type_id;
     let schema = schema_of schema in
     (* The library names the message in failures and journals ("raised while handling
        `Order`"). *)
     contract_name schema.digest type_id name;
+    Mutex.lock names_lock;
+    let key = (schema.digest, type_id) in
+    if not (List.mem name (Hashtbl.find_all names key)) then Hashtbl.add names key name;
+    Mutex.unlock names_lock;
     { name; type_id; kind = Wire { schema; encode; decode } }
 
   let generated ~package ~schema_digest ~schema_file ~name ~type_id ~encode ~decode =
@@ -492,7 +511,8 @@ let decode_reply (c : 'r Contract.t) (type_id, body) =
         ignore (Plain_store.take body);
         wrong "expected a %s reply (type id %d), got a plain OCaml value" c.name c.type_id);
       if type_id <> c.type_id then
-        wrong "expected a %s reply (type id %d), got type id %d" c.name c.type_id type_id;
+        wrong "expected a %s reply (type id %d), got %s" c.name c.type_id
+          (Contract.describe_id w.schema.digest type_id);
       match w.decode body with
       | v -> v
       | exception (Out_of_memory | Stack_overflow as e) -> raise e

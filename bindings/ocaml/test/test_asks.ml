@@ -57,6 +57,13 @@ let () =
   let r = M.ask bus "selfish" C.heartbeat (hb 1L) C.heartbeat in
   check_eq "inner ask timed out" (fun s -> s) "timed out" r.sender;
   M.Actor_ref.free s;
+  (* A reply of another type than asked for names both. *)
+  let msg =
+    expect_error "a reply of another type" M.Wrong_type (fun () ->
+        M.ask bus "echo" C.heartbeat (hb 1L) C.telemetry)
+  in
+  check ("the reply's refusal names both types: " ^ msg)
+    (contains msg "expected a Telemetry reply" && contains msg "got Heartbeat (type id");
   (* The C-only baseline actor echoes. *)
   let c = M.spawn_c_echo bus in
   M.Actor_ref.export c "c-echo" [ M.Contract.type_id C.heartbeat ];
