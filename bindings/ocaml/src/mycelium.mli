@@ -428,7 +428,11 @@ module Actor_ref : sig
   (** False once it has stopped for good. *)
 
   val stop : actor -> unit
-  (** Stops an actor from {!spawn} and waits until its [on_stop] has run. A supervisor's child
+  (** Stops an actor from {!spawn} and waits until its [on_stop] has run. The stop comes
+      after the message being handled, ahead of those still queued: they are not handled,
+      and each goes to the dead letters (and to standard error). To stop once everything
+      told so far is handled, ask the actor first (an ask waits behind what is queued), as
+      [ignore (Actor_ref.ask a c v r); Actor_ref.stop a]. A supervisor's child
       ({!Supervisor.child}) raises [Error (Invalid_argument, _)] and keeps running: its
       supervisor would restart it, so it stops with its tree ({!Supervisor.stop}). Called
       from one of the actor's own callbacks (its handler stopping itself), it returns at once:
