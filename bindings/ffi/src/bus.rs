@@ -397,6 +397,10 @@ fn ask_error(e: DeliveryError, type_id: u16) -> Error {
         if *failure.reason == *no_reply.to_string() {
             return no_reply.into();
         }
+        // An actor's callback asking its own service: refused as through its handle.
+        if *failure.reason == *ForeignAskError::AskedItself.to_string() {
+            return ForeignAskError::AskedItself.into();
+        }
     }
     e.into()
 }

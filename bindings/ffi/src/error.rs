@@ -85,6 +85,7 @@ impl From<ForeignAskError> for Error {
             ForeignAskError::Stopped { .. } => MycStatus::Stopped,
             ForeignAskError::Timeout(_) => MycStatus::Timeout,
             ForeignAskError::NoReply { .. } => MycStatus::WrongType,
+            ForeignAskError::AskedItself => MycStatus::InvalidArgument,
         };
         Error::new(status, e.to_string())
     }

@@ -184,6 +184,7 @@ impl<F: Foreign> ForeignGate<F> {
         source: mycelium_actors::recording::Source,
     ) -> Result<Option<crate::ForeignMessage>, String> {
         let inner = &self.inner;
+        let _here = RunningHere::enter(inner);
         // What the handler sends comes from this actor.
         let sender = mycelium_actors::recording::Source::Actor(actor);
         mycelium_actors::recording::sending_as_now(sender, || {
@@ -199,6 +200,12 @@ impl<F: Foreign> ForeignGate<F> {
                 _ => inner.foreign.handle(state, msg),
             }
         })
+    }
+
+    /// True while one of the actor's callbacks runs on this thread, below the caller.
+    pub(crate) fn runs_here(&self) -> bool {
+        let me = Arc::as_ptr(&self.inner) as usize;
+        RUNNING_HERE.with(|r| r.borrow().contains(&me))
     }
 
     /// Messages the actor's task has taken from its mailbox for the host thread that have
@@ -404,5 +411,33 @@ impl<F: Foreign> Drop for Release<F> {
                 &self.gate.inner.foreign,
             );
         }
+    }
+}
+
+thread_local! {
+    /// The gates whose actor's callback runs on this thread, innermost last.
+    static RUNNING_HERE: std::cell::RefCell<Vec<usize>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Marks the actor of a gate as running one of its callbacks on this thread, until dropped:
+/// an ask of it from there would wait for itself ([`ForeignAskError::AskedItself`]).
+///
+/// [`ForeignAskError::AskedItself`]: crate::ForeignAskError::AskedItself
+pub(crate) struct RunningHere;
+
+impl RunningHere {
+    pub(crate) fn enter<F: Foreign>(inner: &Arc<GateInner<F>>) -> Self {
+        let me = Arc::as_ptr(inner) as usize;
+        RUNNING_HERE.with(|r| r.borrow_mut().push(me));
+        RunningHere
+    }
+}
+
+impl Drop for RunningHere {
+    fn drop(&mut self) {
+        RUNNING_HERE.with(|r| {
+            r.borrow_mut().pop();
+        });
     }
 }

@@ -82,6 +82,11 @@ pub enum ForeignAskError {
     /// The answer was lost on the way from another node.
     #[error("{0}")]
     Lost(String),
+    /// Asked from one of the actor's own callbacks on this thread (its handler asking
+    /// itself, or an actor it asked on this thread asking it back): the ask would wait for
+    /// the very callback that makes it, for ever.
+    #[error("the actor was asked from its own handler, which the ask would wait for without end: tell it the message instead (it is handled after this one), or call the code directly")]
+    AskedItself,
 }
 
 impl ForeignAskError {
@@ -177,9 +182,11 @@ impl<F: Foreign> ForeignRef<F> {
         }
         let foreign = inner.foreign.clone();
         // The handler is the actor's, not that of a recorded caller on this thread.
-        let result =
-            crate::recording::outside(|| catch_unwind(AssertUnwindSafe(|| call(&foreign, state))))
-                .unwrap_or_else(|payload| Err(panic_text(payload)));
+        let result = crate::recording::outside(|| {
+            let _here = crate::gate::RunningHere::enter(inner);
+            catch_unwind(AssertUnwindSafe(|| call(&foreign, state)))
+        })
+        .unwrap_or_else(|payload| Err(panic_text(payload)));
         match result {
             Ok(r) => {
                 drop(slot);
@@ -281,6 +288,9 @@ impl<F: Foreign> ForeignRef<F> {
     ) -> Result<ForeignMessage, ForeignAskError> {
         let type_id = msg.type_id;
         if let Some(gate) = self.gate() {
+            if gate.runs_here() {
+                return Err(ForeignAskError::AskedItself);
+            }
             return self.gated_ask(&gate, msg, timeout).await;
         }
         let answer = match timeout {
@@ -574,6 +584,9 @@ impl<F: Foreign> ByteService for ForeignRef<F> {
                     Phase::Message("ForeignMessage"),
                     reason,
                 ))),
+                Err(e @ ForeignAskError::AskedItself) => Err(AskError::Failed(
+                    Failure::from_error(Phase::Message("ForeignMessage"), e),
+                )),
             }
         })
     }

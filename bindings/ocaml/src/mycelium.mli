@@ -422,7 +422,10 @@ module Actor_ref : sig
       (an exception fails the actor and it restarts). A handler running on the calling
       thread cannot be cut short: one that returns after [timeout_ms] raises [Timeout] all
       the same, its reply dropped, as a reply that comes late through the mailbox is (the
-      message was handled). Otherwise the ask waits in the mailbox behind what is queued. *)
+      message was handled). Otherwise the ask waits in the mailbox behind what is queued.
+      Asked from one of its own callbacks on this thread (a handler asking its own actor,
+      by handle or by name, or an actor it asked here asking it back), it raises
+      [Error (Invalid_argument, _)] at once: the ask would wait for that very callback. *)
 
   val is_alive : actor -> bool
   (** False once it has stopped for good. *)

@@ -100,6 +100,37 @@ let () =
   in
   check ("no_reply by handle names the type: " ^ msg) (contains msg "Heartbeat");
   check "the mute actor lives on" (M.Actor_ref.is_alive m);
+  (* A handler that asks its own actor (by handle or by name) is refused at once: the ask
+     would wait for that very handler. Asked through the mailbox (a tell) and directly. *)
+  let me = ref None in
+  let answers = ref [] in
+  let selfish =
+    M.Actor.make ~on_start:(fun () -> ())
+      [
+        M.Actor.on C.heartbeat (fun () (h : Trading.heartbeat) ->
+            if h.sender = "outer" then begin
+              let by_handle () = M.Actor_ref.ask (Option.get !me) C.heartbeat (hb 2L) C.heartbeat in
+              let by_name () = M.ask bus "selfish" C.heartbeat (hb 2L) C.heartbeat in
+              List.iter
+                (fun ask ->
+                  match ask () with
+                  | _ -> answers := "answered" :: !answers
+                  | exception M.Error (k, msg) ->
+                      answers := (M.error_name k ^ ": " ^ msg) :: !answers)
+                [ by_handle; by_name ]
+            end;
+            M.reply C.heartbeat h);
+      ]
+  in
+  let s = M.spawn bus selfish () ~service:"selfish" in
+  me := Some s;
+  ignore (M.Actor_ref.ask s C.heartbeat (hb ~sender:"outer" 1L) C.heartbeat);
+  ignore (M.ask bus "selfish" C.heartbeat (hb ~sender:"outer" 1L) C.heartbeat);
+  check_eq "four self-asks refused" string_of_int 4 (List.length !answers);
+  List.iter
+    (fun a -> check ("a self-ask is refused saying why: " ^ a) (contains a "asked from its own handler"))
+    !answers;
+  M.Actor_ref.free s;
   M.tell bus "mute" C.heartbeat (hb 2L);
   M.Actor_ref.free m;
   M.Actor_ref.free a;

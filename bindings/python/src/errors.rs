@@ -342,6 +342,9 @@ pub(crate) fn ask(e: ForeignAskError) -> PyErr {
     match e {
         ForeignAskError::Failed { failure } => ActorFailed::new_err(failed_text(&failure)),
         ForeignAskError::Lost(reason) => ActorFailed::new_err(reason),
+        e @ ForeignAskError::AskedItself => {
+            pyo3::exceptions::PyRuntimeError::new_err(e.to_string())
+        }
         ForeignAskError::NoReply { type_id } => MessageTypeError::new_err(format!(
             "the handler of {} returned None to an ask: a handler that is asked must return a \
              reply (a contract message, or any object between Python actors)",

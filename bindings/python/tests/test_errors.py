@@ -307,3 +307,32 @@ def test_a_capacity_only_drop_oldest_takes_is_refused(bus):
         with pytest.raises(mycelium.StartFailed, match="applies only to overflow=\"drop_oldest\""):
             bus.spawn(QuoteSink, (overflow, 4))
     bus.spawn(QuoteSink, ("drop_oldest", 4))
+
+
+def test_a_handler_asking_its_own_actor_is_refused_at_once(bus):
+    """The ask would wait for the very handler that makes it: refused, by ref and by name,
+    whether the handler runs on the asker's thread or on a pool thread."""
+
+    class Selfish(mycelium.Actor):
+        def on_start(self, args):
+            self.refused = []
+
+        @mycelium.handler(Heartbeat)
+        def beat(self, msg: Heartbeat) -> Heartbeat:
+            if msg.sender == "outer":
+                for ref in (self.ref, self.bus.ref("selfish")):
+                    try:
+                        ref.ask(hb(2))
+                    except mycelium.MyceliumError as e:
+                        self.refused.append(str(e))
+                    except RuntimeError as e:
+                        self.refused.append(str(e))
+                return hb(len(self.refused), sender=" | ".join(self.refused))
+            return msg
+
+    selfish = bus.spawn(Selfish, service="selfish")
+    answers = [selfish.ask(hb(1, sender="outer"))]  # on this thread
+    selfish.tell(hb(1, sender="other"))  # busy or not: the next ask may go through the mailbox
+    answers.append(selfish.ask(hb(1, sender="outer"), timeout=30.0))
+    assert [a.seq for a in answers] == [2, 4]
+    assert answers[1].sender.count("asked from its own handler") == 4, answers[1].sender
