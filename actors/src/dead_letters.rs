@@ -209,7 +209,7 @@ impl DeadLetters {
                 first_actor_type = first.actor_type,
                 first_message_type = first.message_type,
                 "{more} more dead letters of the same event, not logged one by one (the bus \
-                 keeps the latest {}: `Bus::dead_letters()`)",
+                 keeps the latest {})",
                 self.limit
             );
         }

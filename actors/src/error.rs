@@ -236,7 +236,7 @@ pub enum TopicError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ExportError {
     /// The service already takes a message with this type id.
-    #[error("service `{service}` already takes `{message}` (type id {type_id}): unexport the service first, or export under another name")]
+    #[error("service `{service}` already takes `{message}` (type id {type_id}) for an actor that is running: export under another name, or once that actor has stopped for good (its name then comes free)")]
     AlreadyExported {
         /// The service name.
         service: String,
@@ -280,7 +280,7 @@ pub enum ExportError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DeliveryError {
     /// No service of that name is exported on this bus.
-    #[error("no service `{service}` is exported on this bus: check the peer's topology, or export it with `Exports::export`")]
+    #[error("no service `{service}` is exported on this bus: check the name and the peer's topology, or export an actor under it")]
     UnknownService {
         /// The service name asked for.
         service: String,
@@ -328,7 +328,7 @@ pub enum DeliveryError {
         actor: ActorId,
     },
     /// The receiving actor has stopped for good; the message was not handled.
-    #[error("service `{service}` ({actor}) has stopped{}: the message was not handled; unexport the service or export its replacement", reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default())]
+    #[error("service `{service}` ({actor}) has stopped{}: the message was not handled; an actor exported under the name again takes its place", reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default())]
     Stopped {
         /// The service name.
         service: String,

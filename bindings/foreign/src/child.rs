@@ -46,6 +46,7 @@ pub fn export_gated_child<F: Foreign>(
         name: Arc::from(service),
         gate: Some(Arc::downgrade(&gate.inner)),
         first: None,
+        last: std::sync::atomic::AtomicU64::new(0),
     };
     export(bus, service, type_ids, child)
 }
@@ -104,6 +105,9 @@ struct ChildService<F: Foreign> {
     gate: Option<Weak<GateInner<F>>>,
     /// The child's id when exported, for a child no longer in the tree.
     first: Option<ActorId>,
+    /// The local number of the child last found (0: none yet), which names the service
+    /// once its child is gone (a tree that gave up or stopped).
+    last: std::sync::atomic::AtomicU64,
 }
 
 impl<F: Foreign> ChildService<F> {
@@ -113,6 +117,7 @@ impl<F: Foreign> ChildService<F> {
             sup: Some(sup.clone()),
             name: Arc::from(name),
             gate: gate.map(|g| Arc::downgrade(&g.inner)),
+            last: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -122,14 +127,21 @@ impl<F: Foreign> ChildService<F> {
             Some(sup) => sup.child::<ForeignActor<F>>(&self.name)?,
             None => self.gate.as_ref()?.upgrade()?.current()?,
         };
+        let number = actor.id().local();
+        if self.last.load(std::sync::atomic::Ordering::Relaxed) != number {
+            self.last
+                .store(number, std::sync::atomic::Ordering::Relaxed);
+        }
         Some(ForeignRef::from_actor_ref(actor).with_weak_gate(self.gate.clone()))
     }
 }
 
 impl<F: Foreign> ByteService for ChildService<F> {
     fn id(&self) -> ActorId {
+        let last = self.last.load(std::sync::atomic::Ordering::Relaxed);
         match (self.current(), self.first, &self.sup) {
             (Some(child), _, _) => child.id(),
+            (None, _, _) if last != 0 => ActorId::new(mycelium_actors::NodeId::LOCAL, last),
             (None, Some(first), _) => first,
             (None, None, Some(sup)) => sup.id(),
             // Not started yet: no actor has an id of 0.

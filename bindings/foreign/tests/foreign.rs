@@ -167,6 +167,34 @@ fn a_foreign_child_whose_first_start_fails_fails_the_tree() {
 }
 
 #[test]
+fn a_gated_child_service_names_its_last_child_once_the_tree_is_gone() {
+    virtual_runtime().block_on(async {
+        let bus = Bus::builder().virtual_time().build().unwrap();
+        let foreign = Arc::new(Counting::default());
+        let (spec, gate) = mycelium_foreign::gated_child_spec("model", foreign, 1);
+        // Exported before the tree starts: the service finds its child through the gate.
+        mycelium_foreign::export_gated_child(&bus, &gate, "model", &[900]).unwrap();
+        // The service holds the gate weakly: once the tree is gone, so is the gate.
+        drop(gate);
+        let tree = Supervisor::builder(RestartStrategy::OneForOne)
+            .child(spec)
+            .spawn(&bus)
+            .await
+            .unwrap();
+        let child = tree.child::<ForeignActor<Counting>>("model").unwrap().id();
+        bus.exports()
+            .deliver("model", 900, b"x")
+            .await
+            .expect("delivered to the running child");
+        tree.stop().await;
+        match bus.exports().try_deliver("model", 900, b"x") {
+            Err(DeliveryError::Stopped { actor, .. }) => assert_eq!(actor, child),
+            other => panic!("expected the stopped child, got {other:?}"),
+        }
+    });
+}
+
+#[test]
 fn export_by_bytes_and_its_errors() {
     virtual_runtime().block_on(async {
         let bus = Bus::builder().virtual_time().build().unwrap();
