@@ -106,6 +106,14 @@ pub trait Actor: Sized + Send + 'static {
         let _ = message;
         None
     }
+
+    /// True for a message of the actor's own machinery (a supervisor's notice that a child
+    /// exited) that is dropped when the actor stops with it queued, not posted as a dead
+    /// letter: what it says is reported otherwise, and no sender waits for it.
+    fn unreported(message: &(dyn std::any::Any + Send)) -> bool {
+        let _ = message;
+        false
+    }
 }
 
 /// Implements [`Actor`] for each type given, with the type as its own

@@ -470,6 +470,12 @@ impl Actor for Supervisor {
     async fn on_stop(&mut self, ctx: &mut Context<Self>, _reason: &StopReason) {
         self.stop_all(ctx).await;
     }
+
+    /// A child's exit (or a due restart) left queued when the tree stops: the tree's events
+    /// report the exit, and nobody waits for either.
+    fn unreported(message: &(dyn std::any::Any + Send)) -> bool {
+        message.is::<ChildExited>() || message.is::<Step>()
+    }
 }
 
 impl Supervisor {

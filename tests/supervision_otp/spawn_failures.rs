@@ -142,6 +142,13 @@ async fn an_initial_start_failure_fails_the_spawn_at_once() {
         ["a", "b"],
         "no Started event for the child that failed"
     );
+    // The supervisor's own notices of its children's exits are not dead letters: the events
+    // reported them. (Only the letters of children's mail, if any, are.)
+    let letters = bus.dead_letters().drain();
+    assert!(
+        letters.iter().all(|l| l.actor_type != "Supervisor"),
+        "{letters:?}"
+    );
 }
 
 /// A nested supervisor whose child fails to start fails the parent's spawn too.

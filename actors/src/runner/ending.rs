@@ -80,6 +80,9 @@ impl<A: Actor> Runner<A> {
                 };
                 let message_type = env.message_type();
                 let message = env.undeliverable(reason.clone());
+                if A::unreported(&*message) {
+                    return None;
+                }
                 let (actor_type, message_type) =
                     A::letter_names(&*message).unwrap_or((A::type_name(), message_type));
                 Some(DeadLetter {
