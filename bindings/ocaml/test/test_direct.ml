@@ -127,5 +127,25 @@ let () =
   check "the handler ran on the runtime" (!ran_on <> me ());
   M.Actor_ref.free v;
   M.Bus.close vbus;
+  (* A handler that ran on the asking thread past the ask's timeout cannot be cut short:
+     Timeout all the same, saying the message was handled. *)
+  let bus = M.Bus.create () in
+  let slow =
+    M.Actor.make ~on_start:(fun () -> ())
+      [
+        M.Actor.on C.heartbeat (fun () (h : Trading.heartbeat) ->
+            Unix.sleepf 0.05;
+            M.reply C.heartbeat h);
+      ]
+  in
+  let s = M.spawn bus slow () in
+  let msg =
+    expect_error "a late direct answer" M.Timeout (fun () ->
+        M.Actor_ref.ask ~timeout_ms:1 s C.heartbeat (hb 1L) C.heartbeat)
+  in
+  check ("the late direct answer says the message was handled: " ^ msg)
+    (contains msg "ran on this thread" && contains msg "the message was handled");
+  M.Actor_ref.free s;
+  M.Bus.close bus;
   check_eq "no roots left" string_of_int roots0 (M.live_roots ());
   finish "test_direct"

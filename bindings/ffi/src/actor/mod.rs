@@ -58,7 +58,14 @@ impl MycActor {
         {
             Direct::Done(Some(_)) if started.is_some_and(|(at, t)| at.elapsed() > t) => {
                 let t = started.map_or(Duration::ZERO, |(_, t)| t);
-                return Err(ForeignAskError::Timeout(t).into());
+                return Err(Error::new(
+                    MycStatus::Timeout,
+                    format!(
+                        "no reply within {t:?}: the actor was idle, so its handler ran on this \
+                         thread, and it returned after the timeout (a handler cannot be cut \
+                         short); the message was handled and its reply dropped"
+                    ),
+                ));
             }
             Direct::Done(Some(reply)) => return Ok((reply, Path::Direct)),
             Direct::Done(None) => return Err(ForeignAskError::NoReply { type_id }.into()),
