@@ -285,7 +285,7 @@ fn a_kill_while_a_batch_runs_runs_nothing_more_and_leaves_the_rest_to_the_dead_l
 }
 
 #[test]
-fn mail_left_at_a_stop_goes_to_the_dead_letters_named_as_the_language_names_it() {
+fn mail_left_when_an_actor_stops_goes_to_the_dead_letters_named_as_the_language_names_it() {
     let rt = runtime();
     let (foreign, entered, release) = recorder();
     let bus = rt.block_on(async { Bus::new() });
@@ -295,16 +295,16 @@ fn mail_left_at_a_stop_goes_to_the_dead_letters_named_as_the_language_names_it()
     let gate = actor.gate().unwrap();
     actor.try_tell(msg(b"wait")).unwrap();
     entered.recv_timeout(WITHIN).expect("the first handler ran");
+    actor.try_tell(msg(b"boom")).unwrap();
     for i in 0..3u32 {
         actor.try_tell(msg(&i.to_le_bytes())).unwrap();
     }
-    until_queued(&gate, 3);
-    // The stop waits for the running handler; the three queued behind it go back to the
-    // mailbox, which the stop closes: dead letters of the actor's own mailbox.
-    actor.actor_ref().stop();
+    until_queued(&gate, 4);
+    // `boom` fails the unsupervised actor, which stops: the three queued behind it go back
+    // to its mailbox, which the stop closes, and become its dead letters.
     release.send(()).unwrap();
     let deadline = Instant::now() + WITHIN;
-    while bus.dead_letters().total() < 3 {
+    while bus.dead_letters().total() < 4 {
         assert!(
             Instant::now() < deadline,
             "{} dead letters",
@@ -316,9 +316,17 @@ fn mail_left_at_a_stop_goes_to_the_dead_letters_named_as_the_language_names_it()
         .dead_letters()
         .drain()
         .into_iter()
+        .filter(|l| matches!(l.reason, DeadLetterReason::ActorStopped(_)))
         .map(|l| (l.actor_type, l.message_type))
         .collect();
     assert_eq!(letters, vec![("Recorder", "Tick"); 3]);
+    assert_eq!(seen_bodies(&foreign), [&b"wait"[..]]);
+}
+
+/// The bodies the actor handled, in order.
+fn seen_bodies(foreign: &Recorder) -> Vec<Vec<u8>> {
+    let seen = foreign.seen.lock().unwrap();
+    seen.handled.iter().map(|(_, b)| b.clone()).collect()
 }
 
 /// The bus times a foreign actor saw for a burst of slow messages, and the bus time a Rust

@@ -431,9 +431,10 @@ module Actor_ref : sig
   (** False once it has stopped for good. *)
 
   val stop : actor -> unit
-  (** Stops an actor from {!spawn} and waits until its [on_stop] has run. The stop comes
-      after the message being handled, ahead of those still queued: they are not handled,
-      and each goes to the dead letters (and to standard error). To stop once everything
+  (** Stops an actor from {!spawn} and waits until its [on_stop] has run. The messages
+      still queued when the stop takes effect (after the message being handled, and any its
+      host thread had already begun) are not handled: each goes to the dead letters (and
+      to standard error). To stop once everything
       told so far is handled, ask the actor first (an ask waits behind what is queued), as
       [ignore (Actor_ref.ask a c v r); Actor_ref.stop a]. A supervisor's child
       ({!Supervisor.child}) raises [Error (Invalid_argument, _)] and keeps running: its

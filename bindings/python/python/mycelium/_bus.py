@@ -194,8 +194,9 @@ class ActorRef:
 
     def stop(self) -> None:
         """Asks a Python actor to stop after the message it is handling. The messages still
-        queued are not handled: each goes to the dead letters. To stop once everything told
-        so far is handled, ask the actor first (an ask waits behind what is queued)."""
+        queued when the stop takes effect are not handled: each goes to the dead letters. To
+        stop once everything told so far is handled, ask the actor first (an ask waits
+        behind what is queued)."""
         self._native.stop()
 
     def wait_for_stop(self) -> str:
