@@ -501,7 +501,9 @@ fn replay(dir: &str, rest: &[String]) -> Result<ExitCode, String> {
     // Checked first, so that a damaged journal is reported the same way whatever replays it.
     if !open(dir)?.closed() {
         eprintln!(
-            "mycelium-journal: {dir} was not closed (its writer was killed, or still writes):              the replay ends at its last whole record, and what each actor's last input made              may be cut short"
+            "mycelium-journal: {dir} was not closed (its writer was killed, or still writes): \
+             the replay ends at its last whole record, and what each actor's last input made \
+             may be cut short"
         );
     }
     let status = std::process::Command::new(&command[0])

@@ -307,6 +307,10 @@ fn replay_runs_the_named_replayer_with_the_journal_and_its_arguments() {
     assert_eq!(out.status.code(), Some(4));
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(stderr.contains("was not closed"), "{stderr}");
+    assert!(
+        stderr.contains("still writes): the replay ends at its last whole record"),
+        "one sentence, no gaps: {stderr}"
+    );
     fs::write(&index, kept).unwrap();
     // A replayer that cannot be started is named.
     mycelium_journal::set_replayer(dir.path(), &["/nonexistent/replayer".to_owned()]).unwrap();
