@@ -805,9 +805,10 @@ impl Handled {
 
     /// Waits, for a timer's firing, until the inputs its actor handled before it live (the
     /// first `count`) are begun or, for its own timers' messages and those from the set's
-    /// other members, queued: its message then comes behind them. What is due now runs first; then virtual time runs for up to
-    /// `within` (the replay feeds inputs at the times they were handled, which may be after
-    /// this firing); then, as [`until`](Self::until), `rounds` turns at most.
+    /// other members, queued: its message then comes behind them. What is due now runs
+    /// first; then virtual time runs for up to `within` (the replay feeds inputs at the
+    /// times they were handled, which may be after this firing); then, as
+    /// [`until`](Self::until), `rounds` turns at most.
     pub(crate) async fn until_within(&self, count: usize, rounds: usize, within: Duration) {
         let wanted = count.saturating_sub(self.behind.load(Ordering::Relaxed));
         let ahead = || {

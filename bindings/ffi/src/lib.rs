@@ -53,6 +53,7 @@ pub use actor::*;
 pub use bus::*;
 pub use call::*;
 pub use error::*;
+pub use log::myc_warn;
 pub use names::*;
 pub use node::*;
 pub use recorder::*;

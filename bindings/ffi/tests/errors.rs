@@ -54,6 +54,9 @@ fn bad_arguments_are_refused_with_a_message() {
             MycStatus::InvalidArgument
         );
         assert!(last_error().contains("not UTF-8"));
+        assert_eq!(myc_warn(null()), MycStatus::InvalidArgument);
+        assert!(last_error().contains("message is null"));
+        assert_eq!(myc_warn(c"a binding's own warning".as_ptr()), MycStatus::Ok);
 
         // By name: unknown service, unknown built-in kind, a missing arg.
         let mut t = 0u16;

@@ -267,8 +267,8 @@ module Actor : sig
   (** [make ~on_start ?on_stop handlers]. [on_start args] makes the state of an incarnation
       (an exception fails the start); [on_stop state reason] ends it (on a stop, a failure
       before a restart, a shutdown; an exception it raises is written to standard error
-      with the runtime's warnings, and ends the incarnation all the same). A message of a type with no
-      handler fails the handler. Handlers of the same type: the first wins. *)
+      with the runtime's warnings, and ends the incarnation all the same). A message of a
+      type with no handler fails the handler. Handlers of the same type: the first wins. *)
 
   val type_ids : ('args, 'state) t -> int list
   (** The contract type ids it handles (what it is exported for). *)

@@ -162,11 +162,8 @@ def _pick(rows: Sequence[Any], actor_class: type, actor: Any) -> Tuple[int, int]
     """The recorded actor to replay: the one named, or the only one of the class."""
     from .journal import _actor
 
-    types: List[str] = []
-    for r in rows:
-        if r.kind == "started" and f"#{r.actor}@{r.node} {r.type}" not in types:
-            types.append(f"#{r.actor}@{r.node} {r.type}")
-    recorded = ", ".join(types) or "none"
+    started = (f"#{r.actor}@{r.node} {r.type}" for r in rows if r.kind == "started")
+    recorded = ", ".join(dict.fromkeys(started)) or "none"
     if actor is not None:
         wanted = _actor(actor)
         assert wanted is not None
@@ -332,6 +329,12 @@ class StandInNode:
 
     def __repr__(self) -> str:
         return f"StandInNode({self._name!r})"
+
+
+def _refused_at_the_call(e: Exception) -> bool:
+    """True for the refusal of a message the actor has no handler for (never queued), as
+    against a handler's reply the ask refused."""
+    return any(part in str(e) for part in ("has no handler for", "does not handle"))
 
 
 class StandInRef:
@@ -526,7 +529,7 @@ def replay(
                         ref.tell(message)
                         given.append(i)
                     except MessageTypeError as e:
-                        refused[i] = str(e)
+                        refused[i] = str(e)  # refused at the call: never queued
                     except MyceliumError:
                         pass  # the actor has stopped: the input is reported not handled
                     continue
@@ -534,8 +537,8 @@ def replay(
                     ref.ask(message)
                     given.append(i)
                 except MessageTypeError as e:
-                    if "has no handler for" in str(e):
-                        refused[i] = str(e)  # refused at the call: never queued
+                    if _refused_at_the_call(e):
+                        refused[i] = str(e)
                     else:
                         given.append(i)  # its handler's reply was refused: compared below
                 except MyceliumError:
