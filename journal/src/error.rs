@@ -86,6 +86,17 @@ pub enum JournalError {
         /// Its first characters.
         text: String,
     },
+    /// [`JournalReader::run`](crate::JournalReader::run) was asked for a run the journal
+    /// does not have.
+    #[error("{path} holds {runs} run(s), numbered from 0: there is no run {run}")]
+    NoSuchRun {
+        /// The journal's directory.
+        path: PathBuf,
+        /// The run asked for.
+        run: usize,
+        /// How many runs it holds.
+        runs: usize,
+    },
     /// The writer thread stopped on an error; nothing more is written.
     #[error("the journal writer stopped: {0}")]
     WriterFailed(String),

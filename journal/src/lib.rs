@@ -78,7 +78,7 @@ pub use diff::{diff, EventDifference, JournalDiff};
 pub use error::JournalError;
 pub use header::{JournalSchema, SegmentHeader, MAGIC, MAX_SCHEMA_TEXT, VERSION};
 pub use index::IndexEntry;
-pub use reader::{JournalReader, Records, SegmentInfo};
+pub use reader::{JournalReader, Records, RunInfo, RunStart, SegmentInfo};
 pub use record::{ActorAddr, Cut, Encoding, Entry, Gap, Kind, Origin, Record, RecordRef};
 pub use recording::{Described, Recorded, RecordedType, Recording, UnrecordedTypes};
 pub use replay::{

@@ -32,7 +32,9 @@ use std::process::ExitCode;
 
 use mycelium_codegen::model::Schema;
 use mycelium_journal::contract_json::hex;
-use mycelium_journal::{ActorAddr, Encoding, JournalError, JournalReader, Kind, Origin, Record};
+use mycelium_journal::{
+    ActorAddr, Encoding, JournalError, JournalReader, Kind, Origin, Record, RunStart,
+};
 use serde_json::{json, Value};
 
 const USAGE: &str = "\
@@ -199,6 +201,29 @@ fn ls(dir: &str) -> Result<(), String> {
             "resumed  record {seq}: the writer opened the journal again after closing it; a \
              new run begins (a replay covers the run before it)\n"
         ));
+    }
+    // Read already without an error when it is listed (it reads each segment's first record).
+    let runs = match error {
+        None => journal.runs().unwrap_or_default(),
+        Some(_) => Vec::new(),
+    };
+    if runs.len() > 1 {
+        out.push_str(&format!(
+            "runs     {}: a replay of the journal covers run 0; JournalReader::run(N) in Rust, \
+             run=N in Python, replays run N\n",
+            runs.len()
+        ));
+        for run in &runs {
+            let how = match run.start {
+                RunStart::First => "the first",
+                RunStart::Resumed => "resumed",
+                RunStart::AfterCrash => "after a crash",
+            };
+            out.push_str(&format!(
+                "  run {:<4} {how}, from record {} (segments {} to {})\n",
+                run.index, run.first_seq, run.segments.0, run.segments.1
+            ));
+        }
     }
     for cut in &cuts {
         let how = if cut.bytes == 0 {

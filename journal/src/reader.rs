@@ -43,11 +43,43 @@ pub struct SegmentInfo {
 /// assert!(records.next().is_none());
 /// assert_eq!(records.cut(), None);
 /// ```
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct JournalReader {
     dir: PathBuf,
     segments: Vec<SegmentInfo>,
     header: SegmentHeader,
+    /// A view of one run after the first ([`JournalReader::run`]): its first segment begins
+    /// with the record that ended the run before it (a cut or resumed record), which belongs
+    /// to that run's story, not to this one's, and is not returned.
+    after_marker: bool,
+}
+
+/// How a run of a journal began ([`JournalReader::runs`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunStart {
+    /// With the journal's first record (or the oldest one its retention kept).
+    First,
+    /// A writer opened the journal again after the one before it closed it (a resumed
+    /// record).
+    Resumed,
+    /// A writer opened the journal again after the one before it was killed or crashed (a
+    /// cut record, whether or not the crash cut a record).
+    AfterCrash,
+}
+
+/// One run of a journal: what one writer wrote, from its open to its close or its crash. A
+/// replay covers one run; [`JournalReader::run`] picks it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunInfo {
+    /// Its number: 0 for the oldest run the journal keeps.
+    pub index: usize,
+    /// How it began.
+    pub start: RunStart,
+    /// Its first record's number (for a run after the first, the cut or resumed record that
+    /// begins it).
+    pub first_seq: u64,
+    /// The numbers of its segments, first and last.
+    pub segments: (u64, u64),
 }
 
 impl JournalReader {
@@ -145,7 +177,101 @@ impl JournalReader {
             dir,
             segments,
             header,
+            after_marker: false,
         })
+    }
+
+    /// The runs of the journal, oldest first: one for a journal written by one writer, and
+    /// one more each time a writer opened it again ([`JournalWriter::open`] on an existing
+    /// journal begins a new segment with a cut or resumed record). A replay of the whole
+    /// journal covers its first run; [`JournalReader::run`] gives any other.
+    ///
+    /// [`JournalWriter::open`]: crate::JournalWriter::open
+    pub fn runs(&self) -> Result<Vec<RunInfo>, JournalError> {
+        let mut runs: Vec<RunInfo> = Vec::new();
+        for (i, info) in self.segments.iter().enumerate() {
+            let Some(header) = &info.header else { continue };
+            let begins = match self.first_record(i)? {
+                Some(Kind::Resumed) => Some(RunStart::Resumed),
+                Some(Kind::Cut) => Some(RunStart::AfterCrash),
+                _ if i == 0 => Some(RunStart::First),
+                _ => None,
+            };
+            if let Some(start) = begins {
+                runs.push(RunInfo {
+                    index: runs.len(),
+                    start,
+                    first_seq: header.first_seq,
+                    segments: (info.number, info.number),
+                });
+            } else if let Some(run) = runs.last_mut() {
+                run.segments.1 = info.number;
+            }
+        }
+        // A last segment cut inside its header belongs to the run before it.
+        if let (Some(run), Some(last)) = (runs.last_mut(), self.segments.last()) {
+            run.segments.1 = last.number;
+        }
+        Ok(runs)
+    }
+
+    /// The journal's run number `index` ([`JournalReader::runs`]) as a journal of its own:
+    /// its records, from the first that run wrote (the cut or resumed record that began it is
+    /// left out) to the last, as a replay reads them. [`JournalReader::closed`] says whether
+    /// its writer closed it; [`JournalReader::deleted_before`] is the whole journal's.
+    ///
+    /// ```
+    /// use mycelium_journal::{ActorAddr, Entry, JournalOptions, JournalReader, JournalSchema, JournalWriter, Kind, RunStart};
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// for id in [1, 2] {
+    ///     // Each writer is a run; the second opens the journal its predecessor closed.
+    ///     let writer = JournalWriter::open(dir.path(), JournalOptions::new(JournalSchema::none())).unwrap();
+    ///     writer.append(&Entry::new(Kind::Started, 0, ActorAddr { node: 0, id })).unwrap();
+    ///     writer.close().unwrap();
+    /// }
+    /// let journal = JournalReader::open(dir.path()).unwrap();
+    /// let runs = journal.runs().unwrap();
+    /// assert_eq!(runs.iter().map(|r| r.start).collect::<Vec<_>>(), [RunStart::First, RunStart::Resumed]);
+    /// let second = journal.run(1).unwrap();
+    /// let records: Vec<_> = second.records().map(|r| r.unwrap()).collect();
+    /// assert_eq!(records.iter().map(|r| (r.kind, r.actor.id)).collect::<Vec<_>>(), [(Kind::Started, 2)]);
+    /// assert!(journal.run(2).is_err());
+    /// ```
+    pub fn run(&self, index: usize) -> Result<JournalReader, JournalError> {
+        let runs = self.runs()?;
+        let Some(run) = runs.get(index) else {
+            return Err(JournalError::NoSuchRun {
+                path: self.dir.clone(),
+                run: index,
+                runs: runs.len(),
+            });
+        };
+        let segments: Vec<SegmentInfo> = self
+            .segments
+            .iter()
+            .filter(|s| (run.segments.0..=run.segments.1).contains(&s.number))
+            .cloned()
+            .collect();
+        Ok(JournalReader {
+            dir: self.dir.clone(),
+            segments,
+            header: self.header.clone(),
+            after_marker: run.start != RunStart::First,
+        })
+    }
+
+    /// The kind of the first record of segment `i`, if it has one.
+    fn first_record(&self, i: usize) -> Result<Option<Kind>, JournalError> {
+        let one = JournalReader {
+            dir: self.dir.clone(),
+            segments: vec![self.segments[i].clone()],
+            header: self.header.clone(),
+            after_marker: false,
+        };
+        let mut records = one.records();
+        let first = records.next_ref().transpose()?.map(|r| r.kind);
+        Ok(first)
     }
 
     /// The journal's directory.
@@ -213,6 +339,9 @@ pub struct Records<'a> {
     expected: Option<u64>,
     cut: Option<Cut>,
     done: bool,
+    /// The next record is left out if it is a cut or resumed record (the first of a run's
+    /// view, [`JournalReader::run`]).
+    skip_marker: bool,
 }
 
 impl<'a> Records<'a> {
@@ -229,6 +358,7 @@ impl<'a> Records<'a> {
             expected: None,
             cut: None,
             done: false,
+            skip_marker: journal.after_marker,
         }
     }
 
@@ -461,10 +591,13 @@ impl Records<'_> {
                         },
                         _ => 1,
                     };
-                    let skip = self.from_ns.is_some_and(|from| {
-                        record.time_ns < from
-                            && !matches!(record.kind, Kind::Gap | Kind::Cut | Kind::Resumed)
-                    });
+                    let marker = std::mem::take(&mut self.skip_marker)
+                        && matches!(record.kind, Kind::Cut | Kind::Resumed);
+                    let skip = marker
+                        || self.from_ns.is_some_and(|from| {
+                            record.time_ns < from
+                                && !matches!(record.kind, Kind::Gap | Kind::Cut | Kind::Resumed)
+                        });
                     let at = self.pos + frame::HEAD;
                     self.expected = Some(expected.saturating_add(advance));
                     self.pos += frame::HEAD + len;

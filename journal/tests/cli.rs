@@ -181,6 +181,31 @@ fn ls_describes_the_journal_and_a_cut() {
 }
 
 #[test]
+fn ls_lists_the_runs_of_a_journal_opened_again() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path());
+    let d = dir.path().to_str().unwrap();
+    let once = String::from_utf8(tool(&["ls", d]).stdout).unwrap();
+    assert!(!once.contains("runs"), "{once}");
+    write(dir.path());
+    let out = tool(&["ls", d]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("runs     2: a replay of the journal covers run 0"),
+        "{text}"
+    );
+    assert!(
+        text.contains("run 0    the first, from record 0 (segments 1 to 1)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("run 1    resumed, from record 21 (segments 2 to 2)"),
+        "{text}"
+    );
+}
+
+#[test]
 fn a_damaged_journal_fails_with_the_segment_and_offset() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path());

@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader};
 
 use mycelium_journal::{
     ActorAddr, Encoding, Entry, JournalOptions, JournalReader, JournalSchema, JournalWriter, Kind,
-    Origin,
+    Origin, RunStart,
 };
 
 const CHILD_DIR: &str = "MYCELIUM_JOURNAL_CRASH_CHILD_DIR";
@@ -128,4 +128,18 @@ fn a_journal_written_by_a_killed_process_reads_back_to_its_last_whole_record() {
         }
     }
     assert_eq!(last[1].kind, Kind::Started);
+
+    // Two runs: the killed one, never closed, and the one after the crash, without the cut
+    // record that began it.
+    let runs = journal.runs().unwrap();
+    let starts: Vec<_> = runs.iter().map(|r| r.start).collect();
+    assert_eq!(starts, [RunStart::First, RunStart::AfterCrash]);
+    assert_eq!(runs[1].first_seq, count);
+    let killed = journal.run(0).unwrap();
+    assert!(!killed.closed());
+    assert_eq!(killed.records().count() as u64, count);
+    let after = journal.run(1).unwrap();
+    assert!(after.closed());
+    let kinds: Vec<_> = after.records().map(|r| r.unwrap().kind).collect();
+    assert_eq!(kinds, [Kind::Started]);
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use mycelium_actors::{Actor, BoxError, Bus, Context, Failure, Handler, OnFailure, SpawnOptions};
 use mycelium_journal::{
     JournalOptions, JournalReader, JournalSchema, JournalWriter, Recording, Replay, ReplayError,
-    ReplayMode,
+    ReplayMode, RunStart,
 };
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -122,6 +122,69 @@ async fn the_same_actor_reproduces_every_recorded_output() {
     assert!(report.differences.is_empty(), "{report}");
     // The recorded bus times were reached on the replay's virtual clock.
     assert_eq!(bus.clock().now(), Duration::from_millis(20));
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn each_run_of_a_journal_opened_again_replays_on_its_own() {
+    let (dir, first_actor) = record(false).await;
+    // A second process opens the journal again: a new run, its actors numbered anew.
+    let journal =
+        JournalWriter::open(dir.path(), JournalOptions::new(JournalSchema::none())).unwrap();
+    let recording = Arc::new(
+        Recording::new(journal.clone())
+            .serde::<Fill>()
+            .serde::<u32>(),
+    );
+    let bus = Bus::builder().virtual_time().seed(3).build().unwrap();
+    let book = bus
+        .spawn_with::<Book>(1, SpawnOptions::new().record(recording))
+        .unwrap();
+    assert_eq!(book.ask(Fill { qty: 10 }).await.unwrap(), 10);
+    assert_eq!(book.ask(Fill { qty: 20 }).await.unwrap(), 30);
+    journal.close().unwrap();
+    let second_actor = book.id().local();
+
+    let journal = JournalReader::open(dir.path()).unwrap();
+    let runs = journal.runs().unwrap();
+    let starts: Vec<_> = runs.iter().map(|r| r.start).collect();
+    assert_eq!(starts, [RunStart::First, RunStart::Resumed]);
+    for (run, actor, inputs) in [(0, first_actor, 5), (1, second_actor, 2)] {
+        let bus = Bus::builder().virtual_time().seed(3).build().unwrap();
+        let report = replay(1)
+            .run(
+                &journal.run(run).unwrap(),
+                actor,
+                &bus,
+                ReplayMode::StopAtFirst,
+            )
+            .await
+            .unwrap();
+        assert_eq!(report.inputs, inputs, "run {run}");
+        assert!(report.differences.is_empty(), "run {run}: {report}");
+    }
+    // The whole journal replays as its first run; a changed actor differs in the second.
+    let bus = Bus::builder().virtual_time().seed(3).build().unwrap();
+    let whole = replay(1)
+        .run(&journal, first_actor, &bus, ReplayMode::StopAtFirst)
+        .await
+        .unwrap();
+    assert_eq!(whole.inputs, 5);
+    let bus = Bus::builder().virtual_time().seed(3).build().unwrap();
+    let changed = replay(2)
+        .run(
+            &journal.run(1).unwrap(),
+            second_actor,
+            &bus,
+            ReplayMode::StopAtFirst,
+        )
+        .await
+        .unwrap();
+    assert_eq!(changed.differences.len(), 1, "{changed}");
+    let missing = journal.run(2).unwrap_err().to_string();
+    assert!(
+        missing.contains("2 run(s)") && missing.contains("no run 2"),
+        "{missing}"
+    );
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]

@@ -733,15 +733,16 @@ enum MycStatus myc_recorder_close(const struct MycRecorder *recorder);
 // `recorder` is null or a live handle, not used after this call.
 enum MycStatus myc_recorder_free(struct MycRecorder *recorder);
 
-// Replays the actor number `actor` recorded in the journal in the directory `journal`: a
-// fresh actor of `callbacks` (started with `args`, recorded as `actor_type`) on `bus`, which
+// Replays the actor number `actor` recorded in run `run` of the journal in the directory
+// `journal` (0 for the first: a journal that later processes opened again holds one run per
+// process, each numbering its actors anew; `mycelium-journal ls` lists them): a fresh actor of `callbacks` (started with `args`, recorded as `actor_type`) on `bus`, which
 // must be a virtual-time bus, is fed the recorded inputs at their recorded bus times, as
 // tells or asks as recorded, and its answers, sends, publications, failures and stops are
 // compared with the recorded ones (an actor its supervisor restarted live is replayed as a
 // supervised child restarted after each failure); `mode` is [`MYC_REPLAY_FIRST`] or
 // [`MYC_REPLAY_COMPARE`]. `*out` is the report. A journal that cannot be read, an input
-// that cannot be fed (recorded without its payload), or a real-time bus gives
-// `InvalidArgument` with the reason; an actor that cannot start, `StartFailed`. The
+// that cannot be fed (recorded without its payload), a run it does not hold, or a real-time
+// bus gives `InvalidArgument` with the reason; an actor that cannot start, `StartFailed`. The
 // callbacks are the library's from this call on, as for `myc_actor_spawn`; the replayed
 // actor is stopped before this returns.
 //
@@ -753,6 +754,7 @@ enum MycStatus myc_replay_actor(const struct MycBus *bus,
                                 const uint8_t *args,
                                 size_t args_len,
                                 const char *journal,
+                                uint32_t run,
                                 uint64_t actor,
                                 const char *actor_type,
                                 uint32_t mode,

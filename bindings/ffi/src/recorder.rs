@@ -196,15 +196,16 @@ fn c_text(s: &str) -> std::ffi::CString {
     std::ffi::CString::new(s.replace('\0', " ")).unwrap_or_default()
 }
 
-/// Replays the actor number `actor` recorded in the journal in the directory `journal`: a
-/// fresh actor of `callbacks` (started with `args`, recorded as `actor_type`) on `bus`, which
+/// Replays the actor number `actor` recorded in run `run` of the journal in the directory
+/// `journal` (0 for the first: a journal that later processes opened again holds one run per
+/// process, each numbering its actors anew; `mycelium-journal ls` lists them): a fresh actor of `callbacks` (started with `args`, recorded as `actor_type`) on `bus`, which
 /// must be a virtual-time bus, is fed the recorded inputs at their recorded bus times, as
 /// tells or asks as recorded, and its answers, sends, publications, failures and stops are
 /// compared with the recorded ones (an actor its supervisor restarted live is replayed as a
 /// supervised child restarted after each failure); `mode` is [`MYC_REPLAY_FIRST`] or
 /// [`MYC_REPLAY_COMPARE`]. `*out` is the report. A journal that cannot be read, an input
-/// that cannot be fed (recorded without its payload), or a real-time bus gives
-/// `InvalidArgument` with the reason; an actor that cannot start, `StartFailed`. The
+/// that cannot be fed (recorded without its payload), a run it does not hold, or a real-time
+/// bus gives `InvalidArgument` with the reason; an actor that cannot start, `StartFailed`. The
 /// callbacks are the library's from this call on, as for `myc_actor_spawn`; the replayed
 /// actor is stopped before this returns.
 ///
@@ -219,6 +220,7 @@ pub unsafe extern "C" fn myc_replay_actor(
     args: *const u8,
     args_len: usize,
     journal: *const c_char,
+    run: u32,
     actor: u64,
     actor_type: *const c_char,
     mode: u32,
@@ -256,6 +258,7 @@ pub unsafe extern "C" fn myc_replay_actor(
             ));
         }
         let reader = mycelium_journal::JournalReader::open(journal)
+            .and_then(|whole| whole.run(run as usize))
             .map_err(|e| Error::invalid(format!("replaying {journal}: {e}")))?;
         let args = crate::actor::CArgs(Arc::from(args));
         let task_bus = hosted.bus().clone();

@@ -843,12 +843,13 @@ module Replay = struct
 
   type report = { inputs : int; differences : difference list; text : string; csv : string }
 
-  external replay_actor : handle -> definition -> string -> int -> string -> bool -> report
+  external replay_actor :
+    handle -> definition -> string -> int -> int -> string -> bool -> report
     = "myc_ml_replay_actor_bytecode" "myc_ml_replay_actor"
 
   let same r = r.differences = []
 
-  let run ?(mode = First_difference) ?(record_as = "OCamlActor") bus
+  let run ?(mode = First_difference) ?(record_as = "OCamlActor") ?(run = 0) bus
       (d : ('args, 'state) Actor.t) args ~journal ~actor =
     Actor.check_schemas "Replay.run" bus d;
     (match d.keys with
@@ -857,10 +858,11 @@ module Replay = struct
           record_as
     | [] -> ());
     if actor < 0 then invalid "Replay.run: actor %d is no recorded actor number" actor;
+    if run < 0 || run > 0xFFFF_FFFF then invalid "Replay.run: run %d is no run number" run;
     let uid = next_id () in
     let compare = mode = Compare in
     checked
-      (fun def -> replay_actor bus.b def journal actor record_as compare)
+      (fun def -> replay_actor bus.b def journal run actor record_as compare)
       (Actor.definition bus ~uid d args)
 end
 

@@ -377,6 +377,7 @@ module Replay : sig
   val run :
     ?mode:mode ->
     ?record_as:string ->
+    ?run:int ->
     bus ->
     ('args, 'state) Actor.t ->
     'args ->
@@ -388,11 +389,13 @@ module Replay : sig
       started with [args], on [bus] (a virtual-time bus: [Bus.create ~virtual_time:true]),
       is fed the recorded inputs at their recorded bus times, as tells or asks as recorded,
       and its answers, sends, publications, failures and stops are compared with the
-      recorded ones. The actor is stopped before it returns. Raises [Error (Invalid_argument,
-      _)] for a real-time bus, a journal that cannot be read or an input that cannot be fed
-      (recorded without its payload), [Error (Start_failed, _)] when the actor cannot start;
-      [Invalid_argument] for an actor that handles plain OCaml values. Mode default:
-      [First_difference]. *)
+      recorded ones. The actor is stopped before it returns. [~run] picks the run of a
+      journal that later processes opened again (each numbers its actors anew;
+      [mycelium-journal ls] lists the runs): the first, 0, by default. Raises [Error
+      (Invalid_argument, _)] for a real-time bus, a journal that cannot be read, a run it
+      does not hold or an input that cannot be fed (recorded without its payload), [Error
+      (Start_failed, _)] when the actor cannot start; [Invalid_argument] for an actor that
+      handles plain OCaml values. Mode default: [First_difference]. *)
 end
 
 module Actor_ref : sig

@@ -231,25 +231,26 @@ CAMLprim value myc_ml_timer_is_active(value timer) {
 
 /* ---- Replay ----------------------------------------------------------------------------- */
 
-/* Mycelium.Replay.run: replays the recorded actor [actor] of the journal in [journal] with
-   a fresh actor of [def] on [bus] (a virtual-time bus), and returns the report as the record
-   { inputs; differences; text; csv }, each difference { input; seq; time_ns; message;
-   recorded; now }. */
-CAMLprim value myc_ml_replay_actor(value bus, value def, value journal, value actor,
+/* Mycelium.Replay.run: replays the recorded actor [actor] of run [run] of the journal in
+   [journal] with a fresh actor of [def] on [bus] (a virtual-time bus), and returns the report
+   as the record { inputs; differences; text; csv }, each difference { input; seq; time_ns;
+   message; recorded; now }. */
+CAMLprim value myc_ml_replay_actor(value bus, value def, value journal, value run, value actor,
                                    value name, value compare) {
-  CAMLparam5(bus, def, journal, actor, name);
-  CAMLxparam1(compare);
+  CAMLparam5(bus, def, journal, run, actor);
+  CAMLxparam2(name, compare);
   CAMLlocal4(result, diffs, cell, d);
   MycBus *b = handle_ptr(bus, "bus");
   char *j = myc_stub_dup_string(journal);
   char *n = myc_stub_dup_string(name);
+  uint32_t run_number = (uint32_t)Long_val(run);
   uint64_t number = (uint64_t)Long_val(actor);
   uint32_t mode = Bool_val(compare) ? MYC_REPLAY_COMPARE : MYC_REPLAY_FIRST;
   MycActorCallbacks cb = myc_stub_make_callbacks(def);
   MycReplayReport *rep = NULL;
   MycStatus st;
   /* From here the library owns the callbacks, as for a spawn. */
-  ON_HANDLE(bus, "bus", b, st = myc_replay_actor(b, &cb, NULL, 0, j, number, n, mode, &rep));
+  ON_HANDLE(bus, "bus", b, st = myc_replay_actor(b, &cb, NULL, 0, j, run_number, number, n, mode, &rep));
   free(j);
   free(n);
   if (st != MYC_STATUS_OK) myc_stub_raise_status(st);
@@ -289,5 +290,5 @@ CAMLprim value myc_ml_replay_actor(value bus, value def, value journal, value ac
 
 CAMLprim value myc_ml_replay_actor_bytecode(value *argv, int argn) {
   (void)argn;
-  return myc_ml_replay_actor(argv[0], argv[1], argv[2], argv[3], argv[4], argv[5]);
+  return myc_ml_replay_actor(argv[0], argv[1], argv[2], argv[3], argv[4], argv[5], argv[6]);
 }

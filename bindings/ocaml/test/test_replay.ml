@@ -97,6 +97,35 @@ let () =
   check ("the error names the actors it holds: " ^ msg) (contains msg "not in the journal");
   M.Bus.shutdown bus;
   M.Bus.close bus;
+  (* A second process opens the journal again: its run numbers its actors anew, so its first
+     actor has the number the first run's had, and each run replays alone. *)
+  let bus = M.Bus.create ~virtual_time:true () in
+  let rec_ = M.Recorder.create dir in
+  let a = M.spawn bus (counter 1L) 100L ~record:rec_ ~record_as:"Counter" in
+  ignore (M.Actor_ref.ask a C.heartbeat (hb 1L) C.heartbeat);
+  M.Actor_ref.free a;
+  M.Bus.shutdown bus;
+  M.Bus.close bus;
+  M.Recorder.close rec_;
+  M.Recorder.free rec_;
+  let replay_run ?run first =
+    let bus = M.Bus.create ~virtual_time:true () in
+    let report = M.Replay.run ?run bus (counter 1L) first ~journal:dir ~actor in
+    M.Bus.shutdown bus;
+    M.Bus.close bus;
+    report
+  in
+  let first_run = replay_run 10L in
+  check "the first run by default, unchanged" (M.Replay.same first_run);
+  check_eq "the first run's inputs only" string_of_int 6 first_run.inputs;
+  let second = replay_run ~run:1 100L in
+  check "the second run, unchanged" (M.Replay.same second);
+  check_eq "the second run's inputs" string_of_int 1 second.inputs;
+  check "the second run started from 10 differs" (not (M.Replay.same (replay_run ~run:1 10L)));
+  let msg =
+    expect_error "a run the journal does not hold" M.Invalid_argument (fun () -> replay_run ~run:2 10L)
+  in
+  check ("the error says how many runs it holds: " ^ msg) (contains msg "holds 2 run");
   Array.iter (fun f -> Sys.remove (Filename.concat dir f)) (Sys.readdir dir);
   Sys.rmdir dir;
   (* A supervised child recorded across a restart, replayed with its restart. *)

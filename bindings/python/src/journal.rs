@@ -3,7 +3,9 @@
 //!
 //! The exceptions are made in module `mycelium.journal`, where the package exports them.
 
-use mycelium_journal::{ActorAddr, Encoding, JournalError, JournalReader, Kind, Origin, Record};
+use mycelium_journal::{
+    ActorAddr, Encoding, JournalError, JournalReader, Kind, Origin, Record, RunStart,
+};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyModule, PyTuple};
@@ -142,14 +144,60 @@ fn row<'py>(py: Python<'py>, r: &Record) -> PyResult<Bound<'py, PyTuple>> {
 /// A segment as Python receives it: number, file, bytes, first sequence number.
 type SegmentRow = (u64, String, u64, Option<u64>);
 
-/// `journal_describe(path) -> (node, schema_digest_hex, schema_text, segments)`, each
-/// segment `(number, file, bytes, first_seq)`.
+/// A run as Python receives it: index, how it began (`first`, `resumed`, `after-crash`),
+/// first sequence number, first and last segment numbers.
+type RunRow = (usize, &'static str, u64, u64, u64);
+
+/// What `journal_describe` returns: node, schema digest (hex), schema text, segments, closed,
+/// runs.
+type Description = (String, String, String, Vec<SegmentRow>, bool, Vec<RunRow>);
+
+/// The journal at `path`, or its run number `run`: a run the journal does not have is a
+/// `ValueError`.
+pub(crate) fn open_run(
+    py: Python<'_>,
+    path: &std::path::Path,
+    run: Option<usize>,
+) -> PyResult<JournalReader> {
+    py.detach(|| {
+        let reader = JournalReader::open(path)?;
+        match run {
+            None => Ok(reader),
+            Some(n) => reader.run(n),
+        }
+    })
+    .map_err(|e| match e {
+        JournalError::NoSuchRun { .. } => PyValueError::new_err(e.to_string()),
+        e => journal_error(py, e, None),
+    })
+}
+
+/// `journal_describe(path, run=None) -> (node, schema_digest_hex, schema_text, segments,
+/// closed, runs)`, each segment `(number, file, bytes, first_seq)` and each run of the whole
+/// journal `(index, start, first_seq, first_segment, last_segment)`; `segments` and `closed`
+/// are those of run `run` when it is given.
 #[pyfunction]
+#[pyo3(signature = (path, run=None))]
 pub(crate) fn journal_describe(
     py: Python<'_>,
     path: std::path::PathBuf,
-) -> PyResult<(String, String, String, Vec<SegmentRow>, bool)> {
-    let reader = JournalReader::open(&path).map_err(|e| journal_error(py, e, None))?;
+    run: Option<usize>,
+) -> PyResult<Description> {
+    let whole = JournalReader::open(&path).map_err(|e| journal_error(py, e, None))?;
+    let runs = whole
+        .runs()
+        .map_err(|e| journal_error(py, e, None))?
+        .into_iter()
+        .map(|r| {
+            let start = match r.start {
+                RunStart::First => "first",
+                RunStart::Resumed => "resumed",
+                RunStart::AfterCrash => "after-crash",
+            };
+            (r.index, start, r.first_seq, r.segments.0, r.segments.1)
+        })
+        .collect();
+    let reader = open_run(py, &path, run)?;
     let h = reader.header();
     let segments = reader
         .segments()
@@ -169,6 +217,7 @@ pub(crate) fn journal_describe(
         h.schema.canonical.clone(),
         segments,
         reader.closed(),
+        runs,
     ))
 }
 
@@ -177,7 +226,8 @@ pub(crate) fn journal_describe(
 /// type_id, type, topic, encoding, payload)`, and the crash's cut at the end (a sentence) or
 /// `None`. `actor` is `(node, id)`; `start_ns` inclusive, `end_ns` exclusive.
 #[pyfunction]
-#[pyo3(signature = (path, actor=None, kinds=None, types=None, start_ns=None, end_ns=None))]
+#[pyo3(signature = (path, actor=None, kinds=None, types=None, start_ns=None, end_ns=None, run=None))]
+#[allow(clippy::too_many_arguments)] // Python's keyword arguments, each optional
 pub(crate) fn journal_rows<'py>(
     py: Python<'py>,
     path: std::path::PathBuf,
@@ -186,6 +236,7 @@ pub(crate) fn journal_rows<'py>(
     types: Option<Vec<String>>,
     start_ns: Option<u64>,
     end_ns: Option<u64>,
+    run: Option<usize>,
 ) -> PyResult<(Bound<'py, PyList>, Option<String>)> {
     let kinds = match kinds {
         None => None,
@@ -204,7 +255,7 @@ pub(crate) fn journal_rows<'py>(
                 .collect::<PyResult<Vec<Kind>>>()?,
         ),
     };
-    let reader = JournalReader::open(&path).map_err(|e| journal_error(py, e, None))?;
+    let reader = open_run(py, &path, run)?;
     let rows = PyList::empty(py);
     let mut records = match start_ns {
         Some(t) => reader.records_from(t),

@@ -10,7 +10,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use mycelium_journal::{JournalReader, ReplayError, ReplayMode};
+use mycelium_journal::{ReplayError, ReplayMode};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
@@ -78,18 +78,17 @@ impl ReplaySet {
 
 #[pymethods]
 impl ReplaySet {
-    /// Reads the journal at `path` (to its end, a gap, or a crash's cut) for a replay on
-    /// `bus`, a virtual-time bus.
+    /// Reads the journal at `path` (to its end, a gap, or a crash's cut; with `run`, that
+    /// run of it) for a replay on `bus`, a virtual-time bus.
     #[new]
-    fn new(py: Python<'_>, path: String, bus: Py<Bus>) -> PyResult<Self> {
+    #[pyo3(signature = (path, bus, run=None))]
+    fn new(py: Python<'_>, path: String, bus: Py<Bus>, run: Option<usize>) -> PyResult<Self> {
         if !bus.get().rust_bus()?.clock().is_virtual() {
             return Err(PyValueError::new_err(
                 "a replay runs on a virtual-time bus: Bus(virtual_time=True)",
             ));
         }
-        let reader = py
-            .detach(|| JournalReader::open(&path))
-            .map_err(|e| crate::journal::journal_error(py, e, None))?;
+        let reader = crate::journal::open_run(py, path.as_ref(), run)?;
         let mut set = py
             .detach(|| mycelium_journal::ReplaySet::new(&reader))
             .map_err(|e| replay_error(py, e))?;

@@ -117,6 +117,41 @@ def test_a_recorded_actor_with_a_restart_replays_unchanged_without_a_difference(
     assert report.to_csv() == "input,seq,time_ns,message,recorded,now,before\n"
 
 
+def test_each_run_of_a_journal_opened_again_replays_on_its_own(tmp_path):
+    path = str(tmp_path / "book")
+    first_actor = record_book(path, SEQS)
+    # A later process opens the journal again: a new run, its actors numbered anew (the
+    # same tree, so its Book has the number the first run's had).
+    rec = journal.Recorder(path, schema=mycelium.trading, pickle=True)
+    with mycelium.Bus(schema=mycelium.trading, record=rec) as bus:
+        tree = bus.supervise([mycelium.python_child("book", Book, 100)])
+        for seq in (20, 21):
+            tree.child("book").ask(hb(seq))
+        tree.stop()
+    rec.close()
+    whole = journal.Journal(path)
+    assert [(r.number, r.start) for r in whole.runs] == [(0, "first"), (1, "resumed")]
+    second = journal.Journal(path, run=1)
+    assert second.closed and "run=1" in repr(second)
+    started = second.rows(kind="started")
+    assert [(r.type, r.actor) for r in started] == [("Book", first_actor)]
+    assert "resumed" not in {r.kind for r in second.rows()}
+
+    # The first run by default: the second run's inputs to the same number are not its.
+    report = journal.replay(path, Book, 0, schema=mycelium.trading)
+    assert report.ok and report.inputs == len(SEQS), str(report)
+    report = journal.replay(path, Book, 100, schema=mycelium.trading, run=1)
+    assert report.ok and report.inputs == 2, str(report)
+    changed = journal.replay(path, Book, 0, schema=mycelium.trading, run=1)
+    assert not changed.ok and changed.first.input == 0, str(changed)
+    with journal.ReplaySet(path, schema=mycelium.trading, run=1) as replay:
+        replay.spawn(Book, 100)
+        report = replay.run(mode="compare")
+    assert report.ok, str(report)
+    with pytest.raises(ValueError, match="holds 2 run"):
+        journal.replay(path, Book, 0, schema=mycelium.trading, run=2)
+
+
 def test_a_changed_actor_class_is_reported_at_the_first_input_whose_outputs_differ(tmp_path):
     path = str(tmp_path / "book")
     actor = record_book(path, SEQS)

@@ -326,7 +326,15 @@ class JournalCorrupt(JournalReadError): ...
 
 def journal_describe(
     path: str,
-) -> tuple[str, str, str, list[tuple[int, str, int, int | None]], bool]: ...
+    run: int | None = None,
+) -> tuple[
+    str,
+    str,
+    str,
+    list[tuple[int, str, int, int | None]],
+    bool,
+    list[tuple[int, str, int, int, int]],
+]: ...
 def journal_rows(
     path: str,
     actor: tuple[int, int] | None = None,
@@ -334,10 +342,11 @@ def journal_rows(
     types: list[str] | None = None,
     start_ns: int | None = None,
     end_ns: int | None = None,
+    run: int | None = None,
 ) -> tuple[list[tuple[Any, ...]], str | None]: ...
 
 class ReplaySet:
-    def __init__(self, path: str, bus: Bus) -> None: ...
+    def __init__(self, path: str, bus: Bus, run: int | None = None) -> None: ...
     def recorded_actors(self) -> list[tuple[int, str]]: ...
     def spawn(self, recorded: int, host: Any, args: Any, type_name: str) -> ActorRef: ...
     def release_clock(self) -> None: ...

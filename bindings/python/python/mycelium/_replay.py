@@ -428,6 +428,7 @@ def replay(
     mode: str = "first",
     before: int = 3,
     services: Sequence[str] = (),
+    run: int = 0,
 ) -> ReplayReport:
     """Replays the actor of class ``actor_class`` recorded in the journal at ``path`` (the
     only one of that class, or the one ``actor`` names: ``N``, ``"N@NODE"``), started with
@@ -443,15 +444,17 @@ def replay(
     ``schema``: the generated module of the journal's messages (needed to feed contract
     messages). ``mode``: ``"first"`` reports the first input whose outputs differ,
     ``"compare"`` every one. ``before``: how many inputs before a difference its report
-    lists. Raises :class:`ReplayError` when the actor is not in the journal or an input
-    cannot be fed, :class:`JournalCorrupt` at a damaged record."""
+    lists. ``run``: which run of a journal that later processes opened again
+    (``Journal(path).runs``; the first by default). Raises :class:`ReplayError` when the
+    actor is not in the journal or an input cannot be fed, ``ValueError`` for a run the
+    journal does not have, :class:`JournalCorrupt` at a damaged record."""
     from . import _bus
     from .journal import Journal, _decoders
 
     if mode not in ("first", "compare"):
         raise ValueError(f"replay(mode={mode!r}): mode is 'first' or 'compare'")
     decoders = _decoders(schema)
-    journal_read = Journal(path)
+    journal_read = Journal(path, run=run)
     rows = journal_read.rows()
     addr = _pick(rows, actor_class, actor)
     stopped: Optional[str] = None
@@ -470,8 +473,15 @@ def replay(
             )
             rows = rows[:i]
             break
+    later = [r for r in journal_read.runs if r.number > run]
     if stopped is None and journal_read.cut:
         stopped = f"a crash cut the journal: {journal_read.cut}"
+    elif stopped is None and not journal_read.closed and later:
+        stopped = (
+            f"a crash ended run {run} (its writer was killed): the last input's outputs are "
+            f"compared as far as they were written; what follows from record "
+            f"{later[0].first_seq} is another run"
+        )
     elif stopped is None and not journal_read.closed:
         stopped = (
             "the journal was not closed (its writer was killed, or still writes): the last "
@@ -675,8 +685,10 @@ class ReplaySet:
     ``bus`` is the replay's bus (virtual time, the journal's schema). ``services``: the
     names the set's actors reach through ``self.bus.ref(name)`` outside the set; the
     replay's bus stands in for each, as for :func:`replay`, answering each actor's asks with
-    the answers it was given while handling the same input. Raises :class:`ReplayError` when
-    an actor is not in the journal or cannot be spawned, ``JournalReadError``/
+    the answers it was given while handling the same input. ``run``: which run of a journal
+    that later processes opened again (the first by default), as for :func:`replay`. Raises
+    :class:`ReplayError` when an actor is not in the journal or cannot be spawned,
+    ``ValueError`` for a run the journal does not have, ``JournalReadError``/
     ``JournalCorrupt`` when the journal cannot be read."""
 
     def __init__(
@@ -685,15 +697,16 @@ class ReplaySet:
         *,
         schema: Any = None,
         services: Sequence[str] = (),
+        run: int = 0,
     ) -> None:
         from . import _bus
         from .journal import Journal
 
         self.path = os.fspath(path)
-        self._rows = Journal(self.path).rows()
+        self._rows = Journal(self.path, run=run).rows()
         self.bus = _bus.Bus(virtual_time=True, schema=schema)
         try:
-            self._native = _NativeSet(self.path, self.bus._native)
+            self._native = _NativeSet(self.path, self.bus._native, run)
         except ValueError as e:
             self.bus.shutdown()
             raise ReplayError(str(e)) from None

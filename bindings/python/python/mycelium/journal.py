@@ -43,6 +43,11 @@ replays several recorded actors together, the messages between them made again::
 A damaged record is never returned as data: reading raises :class:`JournalCorrupt` (with
 ``path``, ``offset`` and the ``rows`` before it). A journal a crash cut (``kill -9``) reads
 to its last whole record; :attr:`Journal.cut` then says what was cut.
+
+A journal opened again by a later process holds one **run** per writer (:attr:`Journal.runs`),
+each numbering its actors anew. ``Journal(path, run=N)`` reads run ``N`` alone, and
+``replay(..., run=N)`` and ``ReplaySet(..., run=N)`` replay it; without ``run`` a replay
+covers the first run.
 """
 
 from __future__ import annotations
@@ -73,6 +78,7 @@ __all__ = [
     "Journal",
     "Row",
     "Segment",
+    "Run",
     "JournalReadError",
     "JournalCorrupt",
     "Recorder",
@@ -133,6 +139,21 @@ class Segment(NamedTuple):
     path: str
     bytes: int
     first_seq: Optional[int]
+
+
+class Run(NamedTuple):
+    """One run of a journal: what one writer wrote, from its open to its close or crash."""
+
+    #: Its number, 0 for the oldest the journal keeps: ``Journal(path, run=number)``.
+    number: int
+    #: How it began: ``"first"``, ``"resumed"`` (a writer opened the journal again after
+    #: the one before closed it) or ``"after-crash"`` (after the one before was killed).
+    start: str
+    #: Its first record's number.
+    first_seq: int
+    #: The numbers of its first and last segments.
+    first_segment: int
+    last_segment: int
 
 
 def _names(value: Union[None, str, Iterable[str]]) -> Optional[List[str]]:
@@ -213,20 +234,27 @@ def _row(raw: Tuple[Any, ...], decoders: Dict[int, Any]) -> Row:
 class Journal:
     """A journal directory opened for reading: its node, schema, segments and records."""
 
-    def __init__(self, path: Union[str, "os.PathLike[str]"], schema: Any = None):
+    def __init__(
+        self, path: Union[str, "os.PathLike[str]"], schema: Any = None, run: Optional[int] = None
+    ):
         self.path = os.fspath(path)
-        node, digest, text, segments, closed = _describe(self.path)
+        #: The run read (see :attr:`runs`), or None for the whole journal.
+        self.run: Optional[int] = run
+        node, digest, text, segments, closed, runs = _describe(self.path, run)
         #: The node name the journal was recorded on ("" for a bus that is no node).
         self.node: str = node
         #: The schema digest (hex), zeros for none.
         self.schema_digest: str = digest
         #: The canonical schema text, "" when only the digest was recorded.
         self.schema_text: str = text
-        #: The segment files.
+        #: The segment files (of the run read, with ``run``).
         self.segments: List[Segment] = [Segment(*s) for s in segments]
+        #: The runs of the whole journal, oldest first.
+        self.runs: List[Run] = [Run(*r) for r in runs]
         self._decoders = _decoders(schema)
-        #: Whether its writer closed it: False for a journal whose writer was killed (or
-        #: still writes), whose last input's outputs may be cut short even where no record was.
+        #: Whether its writer closed it (the run's, with ``run``): False for a journal whose
+        #: writer was killed (or still writes), whose last input's outputs may be cut short
+        #: even where no record was.
         self.closed: bool = closed
         #: What a crash cut at the end (a sentence), set by the last read; None if nothing.
         self.cut: Optional[str] = None
@@ -256,6 +284,7 @@ class Journal:
                 _names(type),
                 _time(start),
                 _time(end),
+                self.run,
             )
         except JournalCorrupt as e:
             before = getattr(e, "rows", None)
@@ -280,7 +309,11 @@ class Journal:
         return frame
 
     def __repr__(self) -> str:
-        return f"Journal({self.path!r}, node={self.node!r}, segments={len(self.segments)})"
+        run = "" if self.run is None else f", run={self.run}"
+        return (
+            f"Journal({self.path!r}{run}, node={self.node!r}, segments={len(self.segments)}, "
+            f"runs={len(self.runs)})"
+        )
 
 
 def read(
