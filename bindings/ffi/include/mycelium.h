@@ -279,6 +279,14 @@ enum MycStatus myc_measure_actor_asks(const struct MycActor *actor,
 // `actor` is live; `alive` writable.
 enum MycStatus myc_actor_is_alive(const struct MycActor *actor, bool *alive);
 
+// The actor's number on its bus: what a journal records it as (`#N` in `mycelium-journal
+// ls`) and what `myc_replay_actor` takes. A supervisor's child keeps its number across its
+// restarts.
+//
+// # Safety
+// `actor` is live; `number` writable.
+enum MycStatus myc_actor_number(const struct MycActor *actor, uint64_t *number);
+
 // Stops an actor from `myc_actor_spawn` and waits until it has stopped for good (its `stop`
 // callback has run). A supervisor's child (from `myc_supervisor_child`) is refused with
 // `InvalidArgument` and keeps running: its supervisor would restart it, so it stops with its

@@ -379,6 +379,18 @@ fn a_supervisor_child_is_not_stopped_through_its_handle() {
         let mut alive = false;
         assert_eq!(myc_actor_is_alive(child, &mut alive), MycStatus::Ok);
         assert!(alive);
+        // Its number: the tree is #1 on this bus, its one child #2.
+        let mut number = 0u64;
+        assert_eq!(myc_actor_number(child, &mut number), MycStatus::Ok);
+        assert_eq!(number, 2);
+        assert_eq!(
+            myc_actor_number(child, null_mut()),
+            MycStatus::InvalidArgument
+        );
+        assert_eq!(
+            myc_actor_number(null(), &mut number),
+            MycStatus::InvalidArgument
+        );
         assert_eq!(myc_actor_free(child), MycStatus::Ok);
         assert_eq!(myc_supervisor_free(sup), MycStatus::Ok);
         assert_eq!(myc_bus_free(bus), MycStatus::Ok);

@@ -323,6 +323,7 @@ external actor_export : handle -> string -> int array -> unit = "myc_ml_actor_ex
 external actor_tell : handle -> int -> string -> unit = "myc_ml_actor_tell"
 external actor_ask : handle -> int -> string -> int -> int * string = "myc_ml_actor_ask"
 external actor_is_alive : handle -> bool = "myc_ml_actor_is_alive"
+external actor_number : handle -> int = "myc_ml_actor_number"
 external actor_stop : handle -> unit = "myc_ml_actor_stop"
 external actor_free : handle -> unit = "myc_ml_actor_free"
 external actor_subscribe : handle -> int -> string -> bool -> handle = "myc_ml_actor_subscribe"
@@ -774,6 +775,7 @@ module Actor_ref = struct
     decode_reply r answer
 
   let is_alive actor = checked actor_is_alive actor.a
+  let number actor = checked actor_number actor.a
 
   (* Plain values still queued for an actor that has stopped for good are dropped. *)
   let forget actor =

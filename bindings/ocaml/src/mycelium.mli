@@ -433,6 +433,10 @@ module Actor_ref : sig
   val is_alive : actor -> bool
   (** False once it has stopped for good. *)
 
+  val number : actor -> int
+  (** Its number on its bus: what a journal records it as ([#N] in [mycelium-journal ls]) and
+      what {!Replay.run}'s [~actor] takes. A supervisor's child keeps it across restarts. *)
+
   val stop : actor -> unit
   (** Stops an actor from {!spawn} and waits until its [on_stop] has run. The messages
       still queued when the stop takes effect (after the message being handled, and any its

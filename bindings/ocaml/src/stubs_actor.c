@@ -134,6 +134,14 @@ CAMLprim value myc_ml_actor_is_alive(value actor) {
   CAMLreturn(Val_bool(alive));
 }
 
+CAMLprim value myc_ml_actor_number(value actor) {
+  CAMLparam1(actor);
+  MycActor *a = handle_ptr(actor, "actor");
+  uint64_t number = 0;
+  ON_HANDLE_CHECK(actor, "actor", a, myc_actor_number(a, &number));
+  CAMLreturn(Val_long((intnat)number));
+}
+
 CAMLprim value myc_ml_actor_stop(value actor) {
   CAMLparam1(actor);
   MycActor *a = handle_ptr(actor, "actor");

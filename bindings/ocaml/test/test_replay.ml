@@ -8,7 +8,8 @@ module C = Trading.Contracts (M.Contract)
 let u16 s o = Char.code s.[o] lor (Char.code s.[o + 1] lsl 8)
 let u32 s o = u16 s o lor (u16 s (o + 2) lsl 16)
 
-(* The number of the first actor the journal in [dir] records as started. *)
+(* The number of the first actor the journal in [dir] records as started, read from its
+   bytes: what [Actor_ref.number] must give. *)
 let first_started dir =
   let f =
     Sys.readdir dir |> Array.to_list
@@ -44,6 +45,7 @@ let () =
   let bus = M.Bus.create ~virtual_time:true () in
   let rec_ = M.Recorder.create dir in
   let a = M.spawn bus (counter 1L) 10L ~record:rec_ ~record_as:"Counter" in
+  let actor = M.Actor_ref.number a in
   List.iter
     (fun seq -> ignore (M.Actor_ref.ask a C.heartbeat (hb seq) C.heartbeat))
     [ 3L; 5L; 2L; 7L ];
@@ -56,7 +58,7 @@ let () =
   M.Bus.close bus;
   M.Recorder.close rec_;
   M.Recorder.free rec_;
-  let actor = first_started dir in
+  check_eq "the actor's number is the journal's" string_of_int (first_started dir) actor;
   let replay ?mode factor =
     let bus = M.Bus.create ~virtual_time:true () in
     let report = M.Replay.run ?mode bus (counter factor) 10L ~journal:dir ~actor in
@@ -102,6 +104,7 @@ let () =
   let bus = M.Bus.create ~virtual_time:true () in
   let rec_ = M.Recorder.create dir in
   let a = M.spawn bus (counter 1L) 100L ~record:rec_ ~record_as:"Counter" in
+  check_eq "numbered anew" string_of_int actor (M.Actor_ref.number a);
   ignore (M.Actor_ref.ask a C.heartbeat (hb 1L) C.heartbeat);
   M.Actor_ref.free a;
   M.Bus.shutdown bus;
@@ -144,13 +147,16 @@ let () =
   M.Supervisor.wait_restarts sup 1;
   let after = M.Actor_ref.ask c C.heartbeat (hb 6L) C.heartbeat in
   check_eq "restarted afresh" Int64.to_string 16L after.seq;
+  let child = M.Actor_ref.number c in
   M.Supervisor.stop sup;
   M.Bus.shutdown bus;
   M.Bus.close bus;
   M.Recorder.close rec_;
   M.Recorder.free rec_;
   let bus = M.Bus.create ~virtual_time:true () in
-  let tree = M.Replay.run bus (counter 1L) 10L ~journal:dir2 ~actor:(first_started dir2) in
+  check_eq "a child's number, across its restart, is the journal's" string_of_int
+    (first_started dir2) child;
+  let tree = M.Replay.run bus (counter 1L) 10L ~journal:dir2 ~actor:child in
   M.Bus.shutdown bus;
   M.Bus.close bus;
   check (Printf.sprintf "a supervised child replays with its restart:\n%s" tree.text) (M.Replay.same tree);

@@ -407,6 +407,22 @@ pub unsafe extern "C" fn myc_actor_is_alive(actor: *const MycActor, alive: *mut 
     })
 }
 
+/// The actor's number on its bus: what a journal records it as (`#N` in `mycelium-journal
+/// ls`) and what `myc_replay_actor` takes. A supervisor's child keeps its number across its
+/// restarts.
+///
+/// # Safety
+/// `actor` is live; `number` writable.
+#[no_mangle]
+pub unsafe extern "C" fn myc_actor_number(actor: *const MycActor, number: *mut u64) -> MycStatus {
+    guard(|| {
+        // SAFETY: per contract.
+        let actor = unsafe { handle(actor, "actor")? };
+        // SAFETY: per contract.
+        unsafe { put(number, actor.actor.id().local(), "number") }
+    })
+}
+
 /// Stops an actor from `myc_actor_spawn` and waits until it has stopped for good (its `stop`
 /// callback has run). A supervisor's child (from `myc_supervisor_child`) is refused with
 /// `InvalidArgument` and keeps running: its supervisor would restart it, so it stops with its
