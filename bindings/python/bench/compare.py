@@ -9,7 +9,8 @@ Prints one line per workload and framework:
     w10 <framework> mean_ns=..            the same, 10,000 asks gathered at once (asyncio)
     w11 <framework> msgs_per_sec=..       tells from Python to a counter actor: a Python
                                           actor (mycelium: Heartbeat messages; -plain: ints,
-                                          as pykka's; -virtual: on a virtual-time bus),
+                                          as pykka's; -virtual: on a virtual-time bus;
+                                          -tell_async: each awaited in a coroutine),
                                           or for mycelium-rust-target the built-in Rust
                                           `counter`
     w15 <subscriber> msgs_per_sec=..      a Rust actor publishes Quote messages (44-byte
@@ -154,14 +155,24 @@ class Counter(mycelium.Actor):
         return None
 
 
-def mycelium_w11_python(n: int, plain: bool = False, virtual_time: bool = False) -> float:
+def mycelium_w11_python(
+    n: int, plain: bool = False, virtual_time: bool = False, awaited: bool = False
+) -> float:
     with mycelium.Bus(virtual_time=virtual_time) as bus:
         counter = bus.spawn(Counter)
         one = 1 if plain else Heartbeat(ts_ns=0, seq=1, sender="")
         get = 0 if plain else Heartbeat(ts_ns=0, seq=0, sender="")
         t0 = time.perf_counter()
-        for _ in range(n):
-            counter.tell(one)
+        if awaited:
+
+            async def tell_all() -> None:
+                for _ in range(n):
+                    await counter.tell_async(one)
+
+            asyncio.run(tell_all())
+        else:
+            for _ in range(n):
+                counter.tell(one)
         total = counter.ask(get, 60.0)
         elapsed = time.perf_counter() - t0
         total = total if plain else total.seq
@@ -409,6 +420,7 @@ def main() -> None:
         ("mycelium", mycelium_w11_python),
         ("mycelium-plain", lambda n: mycelium_w11_python(n, plain=True)),
         ("mycelium-virtual", lambda n: mycelium_w11_python(n, virtual_time=True)),
+        ("mycelium-tell_async", lambda n: mycelium_w11_python(n, awaited=True)),
         ("mycelium-rust-target", mycelium_w11),
         ("asyncio", asyncio_w11),
     ]

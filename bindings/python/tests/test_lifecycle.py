@@ -215,6 +215,55 @@ def test_awaitable_tell_and_ask_from_asyncio(bus):
     assert asyncio.run(main()) == list(range(1, 21))
 
 
+class Gate(mycelium.Actor):
+    """Holds its first message until released; answers how many it has handled."""
+
+    def on_start(self, args):
+        self.entered, self.release = args
+        self.count = 0
+
+    @mycelium.handler(Heartbeat)
+    def beat(self, _: Heartbeat) -> Heartbeat:
+        if self.count == 0:
+            self.entered.set()
+            assert self.release.wait(60)
+        self.count += 1
+        return hb(self.count)
+
+
+def test_tell_async_queues_at_once_with_room_and_waits_for_room_when_full(bus):
+    import threading
+
+    entered, release = threading.Event(), threading.Event()
+    gate = bus.spawn(Gate, (entered, release))
+    gate.tell(hb(0))
+    assert entered.wait(60)
+
+    async def main():
+        # With room the coroutine is done at its first step: nothing awaited, no hand-off.
+        first = gate.tell_async(hb(1))
+        with pytest.raises(StopIteration):
+            first.send(None)
+        told = 2
+        while True:
+            try:
+                gate.try_tell(hb(told))
+            except mycelium.MailboxFull:
+                break
+            told += 1
+        # Full: it waits for room, without blocking the loop, until the handler lets go.
+        waiting = asyncio.ensure_future(gate.tell_async(hb(told)))
+        await asyncio.sleep(0)
+        assert not waiting.done()
+        release.set()
+        await asyncio.wait_for(waiting, 60)
+        return told
+
+    told = asyncio.run(main())
+    # Every message was handled, the waited one last: 0 to `told`, then this ask.
+    assert gate.ask(hb(0), timeout=60.0).seq == told + 2
+
+
 def test_awaitable_ask_raises_the_failure(bus):
     echo = bus.spawn(Echo)
 

@@ -166,8 +166,17 @@ class ActorRef:
         return self._native.ask_msg(message, timeout)
 
     async def tell_async(self, message: Any) -> None:
-        """`tell`, awaitable: waits for room without blocking the event loop. Raises as `tell`
-        does, `ActorStopped` too once the bus is gone."""
+        """`tell`, awaitable: waits for room without blocking the event loop (with room, it
+        queues the message at once, as `try_tell` does). Raises as `tell` does,
+        `ActorStopped` too once the bus is gone."""
+        try:
+            # Room in the mailbox: queued at once, as `tell` queues it, with no future and no
+            # thread hand-off.
+            if not self._native.try_tell_msg(message, self._accepts):
+                self._refused(message)
+            return
+        except _native.MailboxFull:
+            pass
         type_id, body = self._encode(message)
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
