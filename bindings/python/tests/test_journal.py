@@ -92,11 +92,13 @@ def test_filters(tmp_path):
     sample(d)
     assert [r.seq for r in journal.read(d, actor=4)] == [4]
     assert [r.seq for r in journal.read(d, actor="3@0", kind="handled,replied")] == [1, 2, 3]
+    # As ActorRef.id and the journal tool write a number.
+    assert [r.seq for r in journal.read(d, actor="#4")] == [4]
     assert [r.seq for r in journal.read(d, type=["Fill"])] == [2]
     assert [r.seq for r in journal.read(d, start="1us", end=3000)] == [1, 2, 3]
     with pytest.raises(ValueError, match='kind "handle": expected one of handled'):
         journal.read(d, kind="handle")
-    with pytest.raises(ValueError, match="expected N or N@NODE"):
+    with pytest.raises(ValueError, match="expected N, #N or N@NODE"):
         journal.read(d, actor="x")
 
 

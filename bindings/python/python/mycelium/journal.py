@@ -165,7 +165,8 @@ def _names(value: Union[None, str, Iterable[str]]) -> Optional[List[str]]:
 
 
 def _actor(value: Union[None, int, str, Sequence[int]]) -> Optional[Tuple[int, int]]:
-    """``3``, ``"3"``, ``"3@2"`` (actor 3 of node 2) or ``(node, id)``."""
+    """``3``, ``"3"``, ``"#3"`` (as ``ActorRef.id`` and the journal tool write it), ``"3@2"``
+    (actor 3 of node 2) or ``(node, id)``."""
     if value is None:
         return None
     if isinstance(value, bool):
@@ -173,11 +174,11 @@ def _actor(value: Union[None, int, str, Sequence[int]]) -> Optional[Tuple[int, i
     if isinstance(value, int):
         return (0, value)
     if isinstance(value, str):
-        number_text, _, node_text = value.partition("@")
+        number_text, _, node_text = value.removeprefix("#").partition("@")
         try:
             return (int(node_text or 0), int(number_text))
         except ValueError:
-            raise ValueError(f"actor {value!r}: expected N or N@NODE (numbers)") from None
+            raise ValueError(f"actor {value!r}: expected N, #N or N@NODE (numbers)") from None
     node, number = value
     return (int(node), int(number))
 
