@@ -118,7 +118,7 @@ pub use remote_topics::{
     encode_gap, forward_topic, remote_overflow, subscribe_gaps, subscribe_remote,
     unsubscribe_remote, GAP_TYPE_ID,
 };
-pub use runtime::{poll_for, HostError, HostedBus};
+pub use runtime::{poll_for, virtual_runtime, HostError, HostedBus};
 pub use service::{
     child_spec, gated_child_spec, spawn, spawn_recorded, Direct, ForeignAskError, ForeignRef,
     ForeignSpawnError,

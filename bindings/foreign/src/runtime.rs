@@ -28,6 +28,30 @@ enum Driver {
     Virtual(oneshot::Sender<()>),
 }
 
+/// The runtime a virtual-time bus with foreign actors repeats exactly on: current-thread, its
+/// clock paused, and tasks woken from other threads (by foreign code in its turn: `host.rs`)
+/// run before those woken on its own thread, on every tick. By default tokio changes that
+/// order every 31 ticks, and the tick count moves each time the runtime sleeps, as often as
+/// the program's own threads happen to wake it, so a run would not repeat. A Rust program
+/// hosting Python actors on a virtual-time bus builds its runtime with this (then
+/// `Bus::builder().virtual_time()` inside it), as [`HostedBus`] does.
+///
+/// ```
+/// let runtime = mycelium_foreign::virtual_runtime().build().unwrap();
+/// runtime.block_on(async {
+///     let bus = mycelium_actors::Bus::builder().virtual_time().build().unwrap();
+///     assert!(bus.clock().is_virtual());
+/// });
+/// ```
+pub fn virtual_runtime() -> tokio::runtime::Builder {
+    let mut builder = tokio::runtime::Builder::new_current_thread();
+    builder
+        .enable_all()
+        .start_paused(true)
+        .global_queue_interval(1);
+    builder
+}
+
 /// A bus and the runtime it runs on, owned together.
 ///
 /// Real time: a multi-thread runtime with `workers` workers. Virtual time: a current-thread
@@ -47,17 +71,7 @@ impl HostedBus {
     pub fn new(virtual_time: bool, seed: u64, workers: usize) -> Result<Self, HostError> {
         let builder = Bus::builder().seed(seed);
         if virtual_time {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .start_paused(true)
-                // Tasks woken from other threads (by foreign code in its turn: `host.rs`)
-                // run before those woken on this one, on every tick: by default the order
-                // changes every 31 ticks, and the tick count moves each time the runtime
-                // sleeps, as often as the program's own threads happen to wake it, so a
-                // run would not repeat.
-                .global_queue_interval(1)
-                .thread_name("mycelium-host")
-                .build()?;
+            let rt = virtual_runtime().thread_name("mycelium-host").build()?;
             let handle = rt.handle().clone();
             let bus = {
                 let _entered = handle.enter();

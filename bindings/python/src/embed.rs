@@ -34,6 +34,10 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+/// The runtime to build for a virtual-time bus that hosts Python actors (see
+/// [`mycelium_foreign::virtual_runtime`]): with it, a run repeats exactly.
+pub use mycelium_foreign::virtual_runtime;
+
 use mycelium_actors::{Bus as RustBus, Recipient, ReplyRecipient};
 use mycelium_codec::WireMessage;
 use mycelium_foreign::{ForeignActor, ForeignGate};

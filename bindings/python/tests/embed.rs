@@ -698,9 +698,7 @@ fn a_killed_desk_with_a_link_restarts_timers_and_python_replays_as_recorded() {
         .filter(|r| r.actor.id == venue && r.kind == Kind::Handled)
         .all(|r| matches!(r.origin, Origin::Remote { .. })));
 
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
+    let runtime = _native::embed::virtual_runtime()
         .build()
         .expect("a runtime");
     runtime.block_on(async {
