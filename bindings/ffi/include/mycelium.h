@@ -298,6 +298,18 @@ enum MycStatus myc_actor_number(const struct MycActor *actor, uint64_t *number);
 // `actor` is live.
 enum MycStatus myc_actor_stop(const struct MycActor *actor);
 
+// Stops an actor from `myc_actor_spawn` once it has handled everything sent to it before this
+// call, and waits until it has stopped for good (its `stop` callback has run): the stop is
+// queued behind those messages (waiting for room in a full mailbox), and what is sent after
+// it goes to the dead letters. An actor that has stopped already is left as it is. A
+// supervisor's child is refused with `InvalidArgument`, as by `myc_actor_stop`; so is a
+// call from inside one of the actor's own callbacks, whose wait would be for that very
+// callback (`myc_actor_stop` stops it from there).
+//
+// # Safety
+// `actor` is live.
+enum MycStatus myc_actor_drain_and_stop(const struct MycActor *actor);
+
 // Frees the handle. An actor from `myc_actor_spawn` is stopped first, and this returns once
 // its `stop` and `free_user_data` callbacks have run; a supervisor's child keeps running
 // under its supervisor. Called from inside one of the actor's own callbacks (on this

@@ -137,6 +137,9 @@ pub(crate) enum ForeignCall {
     Published(ForeignMessage, Arc<DeliverySwitch>, Count),
     /// A firing of the actor's timer of this number (`timers.rs`).
     Timer(ForeignMessage, Count, u64),
+    /// [`ForeignRef::drain_and_stop`](crate::ForeignRef::drain_and_stop): queued behind what
+    /// was sent before it, it stops the actor once the host thread reaches it.
+    Drain(Count),
 }
 
 impl ForeignCall {
@@ -146,6 +149,7 @@ impl ForeignCall {
             ForeignCall::Tell(_, count, _)
             | ForeignCall::Ask(_, _, count)
             | ForeignCall::Failed(count)
+            | ForeignCall::Drain(count)
             | ForeignCall::Published(_, _, count)
             | ForeignCall::Timer(_, count, _) => count,
         }
@@ -158,7 +162,7 @@ impl ForeignCall {
             | ForeignCall::Ask(m, _, _)
             | ForeignCall::Published(m, _, _)
             | ForeignCall::Timer(m, _, _) => Some(m),
-            ForeignCall::Failed(_) => None,
+            ForeignCall::Failed(_) | ForeignCall::Drain(_) => None,
         }
     }
 
@@ -175,7 +179,7 @@ impl ForeignCall {
             ForeignCall::Ask(m, _, _)
             | ForeignCall::Published(m, _, _)
             | ForeignCall::Timer(m, _, _) => m,
-            ForeignCall::Failed(_) => ForeignMessage {
+            ForeignCall::Failed(_) | ForeignCall::Drain(_) => ForeignMessage {
                 type_id: 0,
                 body: Vec::new(),
             },
@@ -421,6 +425,14 @@ impl<F: Foreign> Actor for ForeignActor<F> {
         let type_id = call.message()?.type_id;
         call.count().names(type_id)
     }
+
+    /// A drain still queued when the actor stopped stopped nothing: no letter of its own.
+    fn unreported(message: &(dyn Any + Send)) -> bool {
+        matches!(
+            message.downcast_ref::<ForeignCall>(),
+            Some(ForeignCall::Drain(_))
+        )
+    }
 }
 
 impl<F: Foreign> Handler<ForeignMessage> for ForeignActor<F> {
@@ -473,11 +485,14 @@ impl<F: Foreign> Handler<ForeignCall> for ForeignActor<F> {
     async fn handle(&mut self, call: ForeignCall, ctx: &mut Context<Self>) {
         let ForeignCall::Failed(count) = call else {
             // A set's replay may have the actor wait before it begins the message (the queue's
-            // length is asked, under its lock, of a recorded actor only).
-            let turn = self
-                .gate
-                .recording()
-                .and_then(|r| r.input_turn(self.me.id(), self.gate.queued()));
+            // length is asked, under its lock, of a recorded actor only). A drain is no input.
+            let turn = match call {
+                ForeignCall::Drain(_) => None,
+                _ => self
+                    .gate
+                    .recording()
+                    .and_then(|r| r.input_turn(self.me.id(), self.gate.queued())),
+            };
             if let Some(turn) = turn {
                 // What the task queued before this message is not held back by its wait.
                 crate::mail::serve_queued(&self.gate);

@@ -221,7 +221,11 @@ fn dead_letters<F: Foreign>(
     jobs: impl IntoIterator<Item = Job>,
     reason: &StopReason,
 ) {
-    bus.dead_letters().post_all(jobs.into_iter().map(|job| {
+    // A drain that never ran stopped nothing: no letter of its own.
+    let jobs = jobs
+        .into_iter()
+        .filter(|job| !matches!(job.call, ForeignCall::Drain(_)));
+    bus.dead_letters().post_all(jobs.map(|job| {
         DeadLetter {
             actor: job.actor,
             actor_type: foreign.label(),
@@ -381,6 +385,14 @@ fn run_batch<F: Foreign>(
             let (Some(job), Slot::Running { state, .. }) = (batch.pop_front(), &mut *slot) else {
                 return;
             };
+            if let ForeignCall::Drain(_) = job.call {
+                // Everything sent before it has run: the actor stops normally, and what came
+                // after it goes to the dead letters as after any stop (the queue closes now,
+                // so none of it runs before the stop takes effect).
+                actor.stop();
+                inner.mail.close_for(incarnation);
+                return;
+            }
             let (failure, answer) = run_job(gate, state, job);
             if let Some(answer) = answer {
                 if batch.is_empty() || failure.is_some() {
@@ -467,8 +479,8 @@ fn run_job<F: Foreign>(
             delivery = Delivery::Timer { timer };
             (msg, None, count, None, None)
         }
-        // Markers never reach the queue.
-        ForeignCall::Failed(_) => return (None, None),
+        // Failure markers never reach the queue; a drain is taken by the batch's loop.
+        ForeignCall::Failed(_) | ForeignCall::Drain(_) => return (None, None),
     };
     // Looked at under the actor's own handling: once the switch is closed nothing more of
     // its subscription reaches the handler, even what is already queued.

@@ -709,11 +709,13 @@ pub fn replay_hosted<F: Foreign>(
     let halting = actor.actor_ref().clone();
     let halt: mycelium_journal::Halt = Box::new(move || halting.stop());
     let stop: mycelium_journal::StopHosted = Box::new(move |when| {
-        let actor = actor.actor_ref().clone();
+        let actor = actor.clone();
         Box::pin(async move {
             match when {
-                mycelium_journal::StopWhen::Drained => actor.drain_and_stop().await,
-                mycelium_journal::StopWhen::AfterCurrent => actor.stop(),
+                // Through the host thread: what is queued there runs first. (Stopped
+                // already, there is nothing to drain.)
+                mycelium_journal::StopWhen::Drained => drop(actor.drain_and_stop().await),
+                mycelium_journal::StopWhen::AfterCurrent => actor.actor_ref().stop(),
             }
             actor.wait_for_stop().await;
         })

@@ -265,6 +265,26 @@ impl<F: Foreign> ForeignRef<F> {
             .map_err(|SendError(c)| SendError(c.into_message()))
     }
 
+    /// Stops the actor once it has handled everything sent to it before this call: a stop
+    /// queued behind those messages, through the host thread that serves them (the typed
+    /// ref's [`ActorRef::drain_and_stop`] would stop it once they are handed to that
+    /// thread, before they run). What is sent after it goes to the dead letters. Waits for
+    /// room in a full mailbox; `Err` if the actor has stopped already.
+    pub async fn drain_and_stop(&self) -> Result<(), SendError<()>> {
+        let Some(gate) = self.gate() else {
+            if !self.actor.is_alive() {
+                return Err(SendError(()));
+            }
+            self.actor.drain_and_stop().await;
+            return Ok(());
+        };
+        let count = gate.inner.counts.count(self.actor.id());
+        self.actor
+            .tell(ForeignCall::Drain(count))
+            .await
+            .map_err(|_| SendError(()))
+    }
+
     /// Asks; `timeout` is bus time.
     pub async fn ask(
         &self,

@@ -325,6 +325,7 @@ external actor_ask : handle -> int -> string -> int -> int * string = "myc_ml_ac
 external actor_is_alive : handle -> bool = "myc_ml_actor_is_alive"
 external actor_number : handle -> int = "myc_ml_actor_number"
 external actor_stop : handle -> unit = "myc_ml_actor_stop"
+external actor_drain_and_stop : handle -> unit = "myc_ml_actor_drain_and_stop"
 external actor_free : handle -> unit = "myc_ml_actor_free"
 external actor_subscribe : handle -> int -> string -> bool -> handle = "myc_ml_actor_subscribe"
 external subscription_free : handle -> unit = "myc_ml_subscription_free"
@@ -786,6 +787,10 @@ module Actor_ref = struct
 
   let stop actor =
     checked actor_stop actor.a;
+    forget actor
+
+  let drain_and_stop actor =
+    checked actor_drain_and_stop actor.a;
     forget actor
 
   let free actor =

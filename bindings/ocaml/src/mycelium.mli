@@ -441,14 +441,21 @@ module Actor_ref : sig
   (** Stops an actor from {!spawn} and waits until its [on_stop] has run. The messages
       still queued when the stop takes effect (after the message being handled, and any its
       host thread had already begun) are not handled: each goes to the dead letters (and
-      to standard error). To stop once everything
-      told so far is handled, ask the actor first (an ask waits behind what is queued), as
-      [ignore (Actor_ref.ask a c v r); Actor_ref.stop a]. A supervisor's child
+      to standard error). To stop once everything told so far is handled, use
+      {!drain_and_stop}. A supervisor's child
       ({!Supervisor.child}) raises [Error (Invalid_argument, _)] and keeps running: its
       supervisor would restart it, so it stops with its tree ({!Supervisor.stop}). Called
       from one of the actor's own callbacks (its handler stopping itself), it returns at once:
       waiting would wait for that very callback. The stop comes once the callback has
       returned, as a Rust actor's own stop does. *)
+
+  val drain_and_stop : actor -> unit
+  (** Stops an actor from {!spawn} once it has handled everything sent to it before this
+      call, and waits until its [on_stop] has run: the stop is queued behind those messages,
+      and what is sent after it goes to the dead letters. An actor that has stopped already
+      is left as it is. A supervisor's child, or a call from one of the actor's own callbacks
+      (the wait would be for that very callback: use {!stop} there), raises [Error
+      (Invalid_argument, _)]. *)
 
   val free : actor -> unit
   (** Frees the handle. An actor from {!spawn} is stopped first; this returns once its last

@@ -149,6 +149,13 @@ CAMLprim value myc_ml_actor_stop(value actor) {
   CAMLreturn(Val_unit);
 }
 
+CAMLprim value myc_ml_actor_drain_and_stop(value actor) {
+  CAMLparam1(actor);
+  MycActor *a = handle_ptr(actor, "actor");
+  ON_HANDLE_CHECK(actor, "actor", a, myc_actor_drain_and_stop(a));
+  CAMLreturn(Val_unit);
+}
+
 CAMLprim value myc_ml_actor_free(value actor) {
   CAMLparam1(actor);
   myc_stub_close_handle(actor, free_actor);

@@ -54,6 +54,27 @@ let () =
   check_eq "no roots once freed" string_of_int roots0 (M.live_roots ());
   ignore (expect_error "use after free" M.Invalid_argument (fun () -> M.Actor_ref.is_alive a));
   M.Actor_ref.free a;
+  (* drain_and_stop: everything told before it is handled, then the actor stops; nothing
+     goes to the dead letters. *)
+  let seen = ref 0L in
+  let tally =
+    M.Actor.make
+      ~on_start:(fun () -> ())
+      ~on_stop:(fun () _ -> log (Printf.sprintf "tally stopped at %Ld" !seen))
+      [ M.Actor.on C.heartbeat (fun () (_ : Trading.heartbeat) -> seen := Int64.succ !seen; M.no_reply) ]
+  in
+  let t = M.spawn bus tally () in
+  let letters = M.Bus.dead_letters bus in
+  for i = 1 to 500 do
+    M.Actor_ref.tell t C.heartbeat (hb (Int64.of_int i))
+  done;
+  M.Actor_ref.drain_and_stop t;
+  check "drained, then stopped" (not (M.Actor_ref.is_alive t));
+  check_eq "every tell handled before the stop" Int64.to_string 500L !seen;
+  check "on_stop saw them all" (List.mem "tally stopped at 500" !events);
+  check_eq "no dead letter" string_of_int letters (M.Bus.dead_letters bus);
+  M.Actor_ref.drain_and_stop t;
+  M.Actor_ref.free t;
   (* A failing start: an exception in on_start. *)
   let broken = M.Actor.make ~on_start:(fun () -> failwith "no config") [] in
   let msg = expect_error "failing start" M.Start_failed (fun () -> M.spawn bus broken ()) in

@@ -983,6 +983,20 @@ impl ActorRef {
         }
     }
 
+    /// Queues a stop behind what is queued (waiting, without the GIL, for room in a full
+    /// mailbox): the actor handles everything sent before it, then stops normally.
+    fn drain_and_stop(&self, py: Python<'_>) -> PyResult<()> {
+        let Target::Foreign(actor) = &self.target else {
+            return Err(PyValueError::new_err(
+                "a service ref cannot be stopped; stop the actor through its supervisor or its own ref",
+            ));
+        };
+        let handle = self.handle()?.clone();
+        let draining = actor.clone();
+        wait(py, &handle, async move { draining.drain_and_stop().await })?
+            .map_err(|_| errors::stopped(actor.actor_ref().stop_reason().as_ref()))
+    }
+
     /// Waits (without the GIL) until the actor has stopped for good; returns why.
     fn wait_for_stop(&self, py: Python<'_>) -> PyResult<String> {
         let Target::Foreign(actor) = &self.target else {

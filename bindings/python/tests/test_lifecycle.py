@@ -264,6 +264,48 @@ def test_tell_async_queues_at_once_with_room_and_waits_for_room_when_full(bus):
     assert gate.ask(hb(0), timeout=60.0).seq == told + 2
 
 
+class Tally(mycelium.Actor):
+    """Notes each heartbeat's seq, and what it had noted when it stopped."""
+
+    def on_start(self, args):
+        self.seen, self.at_stop = args
+
+    @mycelium.handler(Heartbeat)
+    def beat(self, h: Heartbeat) -> None:
+        self.seen.append(h.seq)
+
+    def on_stop(self, reason):
+        self.at_stop.append((len(self.seen), reason))
+
+
+def test_drain_and_stop_handles_everything_sent_before_it(bus):
+    seen, at_stop = [], []
+    tally = bus.spawn(Tally, (seen, at_stop))
+    for i in range(500):
+        tally.tell(hb(i))
+    tally.drain_and_stop()
+    assert tally.wait_for_stop() == "stopped normally"
+    assert seen == list(range(500))
+    assert at_stop == [(500, "stopped normally")]
+    assert bus.dead_letters() == []
+    with pytest.raises(mycelium.ActorStopped):
+        tally.drain_and_stop()
+    # A drain behind a stop stops nothing: only the tells it was behind are letters.
+    other = bus.spawn(Tally, ([], []))
+    for i in range(50):
+        other.tell(hb(i))
+    other.stop()
+    try:
+        other.drain_and_stop()
+    except mycelium.ActorStopped:
+        pass  # the stop took effect first
+    assert other.wait_for_stop() == "stopped normally"
+    assert {letter["message_type"] for letter in bus.dead_letters()} <= {"Heartbeat"}
+    bus.spawn_rust("counter", "counter")
+    with pytest.raises(ValueError, match="service ref cannot be stopped"):
+        bus.ref("counter").drain_and_stop()
+
+
 def test_awaitable_ask_raises_the_failure(bus):
     echo = bus.spawn(Echo)
 

@@ -423,6 +423,16 @@ pub unsafe extern "C" fn myc_actor_number(actor: *const MycActor, number: *mut u
     })
 }
 
+/// Refuses a supervisor's child, which only its tree stops.
+fn not_a_child(actor: &MycActor) -> Result<(), Error> {
+    match actor.owned {
+        Some(_) => Ok(()),
+        None => Err(Error::invalid(
+            "the actor is a supervisor's child, which its supervisor restarts: stop it with its tree (Supervisor.stop in OCaml, myc_supervisor_free in C)",
+        )),
+    }
+}
+
 /// Stops an actor from `myc_actor_spawn` and waits until it has stopped for good (its `stop`
 /// callback has run). A supervisor's child (from `myc_supervisor_child`) is refused with
 /// `InvalidArgument` and keeps running: its supervisor would restart it, so it stops with its
@@ -437,15 +447,42 @@ pub unsafe extern "C" fn myc_actor_stop(actor: *const MycActor) -> MycStatus {
     guard(|| {
         // SAFETY: per contract.
         let actor = unsafe { handle(actor, "actor")? };
-        if actor.owned.is_none() {
-            return Err(Error::invalid(
-                "the actor is a supervisor's child, which its supervisor restarts: stop it with its tree (Supervisor.stop in OCaml, myc_supervisor_free in C)",
-            ));
-        }
+        not_a_child(actor)?;
         actor.actor.stop();
         if !actor.in_own_callback() {
             actor.hosted.block_on(actor.actor.wait_for_stop());
         }
+        Ok(())
+    })
+}
+
+/// Stops an actor from `myc_actor_spawn` once it has handled everything sent to it before this
+/// call, and waits until it has stopped for good (its `stop` callback has run): the stop is
+/// queued behind those messages (waiting for room in a full mailbox), and what is sent after
+/// it goes to the dead letters. An actor that has stopped already is left as it is. A
+/// supervisor's child is refused with `InvalidArgument`, as by `myc_actor_stop`; so is a
+/// call from inside one of the actor's own callbacks, whose wait would be for that very
+/// callback (`myc_actor_stop` stops it from there).
+///
+/// # Safety
+/// `actor` is live.
+#[no_mangle]
+pub unsafe extern "C" fn myc_actor_drain_and_stop(actor: *const MycActor) -> MycStatus {
+    guard(|| {
+        // SAFETY: per contract.
+        let actor = unsafe { handle(actor, "actor")? };
+        not_a_child(actor)?;
+        if actor.in_own_callback() {
+            return Err(Error::invalid(
+                "called from the actor's own callback, the drain would wait for that callback: stop it from there with Actor_ref.stop (OCaml) or myc_actor_stop (C)",
+            ));
+        }
+        let draining = actor.actor.clone();
+        actor.hosted.block_on(async move {
+            // Stopped already: nothing to drain, and the wait below returns at once.
+            let _ = draining.drain_and_stop().await;
+            draining.wait_for_stop().await
+        });
         Ok(())
     })
 }

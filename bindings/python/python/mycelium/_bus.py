@@ -204,9 +204,15 @@ class ActorRef:
     def stop(self) -> None:
         """Asks a Python actor to stop after the message it is handling. The messages still
         queued when the stop takes effect are not handled: each goes to the dead letters. To
-        stop once everything told so far is handled, ask the actor first (an ask waits
-        behind what is queued)."""
+        stop once everything sent so far is handled, use `drain_and_stop`."""
         self._native.stop()
+
+    def drain_and_stop(self) -> None:
+        """Asks a Python actor to stop once it has handled everything sent to it before this
+        call: the stop is queued behind those messages (waiting for room in a full mailbox),
+        and the actor then stops normally. Returns once it is queued (`wait_for_stop` waits
+        for the stop)."""
+        self._native.drain_and_stop()
 
     def wait_for_stop(self) -> str:
         """Waits until the actor has stopped for good; returns why."""
