@@ -190,27 +190,26 @@ impl JournalReader {
     pub fn runs(&self) -> Result<Vec<RunInfo>, JournalError> {
         let mut runs: Vec<RunInfo> = Vec::new();
         for (i, info) in self.segments.iter().enumerate() {
-            let Some(header) = &info.header else { continue };
-            let begins = match self.first_record(i)? {
-                Some(Kind::Resumed) => Some(RunStart::Resumed),
-                Some(Kind::Cut) => Some(RunStart::AfterCrash),
-                _ if i == 0 => Some(RunStart::First),
-                _ => None,
+            // A last segment cut inside its header holds no record: it ends the run before it.
+            let begins = match &info.header {
+                None => None,
+                Some(header) => match self.first_record(i)? {
+                    Some(Kind::Resumed) => Some((RunStart::Resumed, header.first_seq)),
+                    Some(Kind::Cut) => Some((RunStart::AfterCrash, header.first_seq)),
+                    _ if i == 0 => Some((RunStart::First, header.first_seq)),
+                    _ => None,
+                },
             };
-            if let Some(start) = begins {
-                runs.push(RunInfo {
+            match (begins, runs.last_mut()) {
+                (Some((start, first_seq)), _) => runs.push(RunInfo {
                     index: runs.len(),
                     start,
-                    first_seq: header.first_seq,
+                    first_seq,
                     segments: (info.number, info.number),
-                });
-            } else if let Some(run) = runs.last_mut() {
-                run.segments.1 = info.number;
+                }),
+                (None, Some(run)) => run.segments.1 = info.number,
+                (None, None) => {}
             }
-        }
-        // A last segment cut inside its header belongs to the run before it.
-        if let (Some(run), Some(last)) = (runs.last_mut(), self.segments.last()) {
-            run.segments.1 = last.number;
         }
         Ok(runs)
     }

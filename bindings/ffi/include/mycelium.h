@@ -755,7 +755,8 @@ enum MycStatus myc_recorder_free(struct MycRecorder *recorder);
 
 // Replays the actor number `actor` recorded in run `run` of the journal in the directory
 // `journal` (0 for the first: a journal that later processes opened again holds one run per
-// process, each numbering its actors anew; `mycelium-journal ls` lists them): a fresh actor of `callbacks` (started with `args`, recorded as `actor_type`) on `bus`, which
+// process, each numbering its actors anew; `mycelium-journal ls` lists them): a fresh actor
+// of `callbacks` (started with `args`, recorded as `actor_type`) on `bus`, which
 // must be a virtual-time bus, is fed the recorded inputs at their recorded bus times, as
 // tells or asks as recorded, and its answers, sends, publications, failures and stops are
 // compared with the recorded ones (an actor its supervisor restarted live is replayed as a

@@ -402,6 +402,13 @@ impl ActorRef {
     }
 }
 
+/// The refusal of a stop through a service ref.
+fn not_stopped_by_name(name: &str) -> PyErr {
+    PyValueError::new_err(format!(
+        "`{name}` is a service ref; stop the actor through its supervisor or its own ref"
+    ))
+}
+
 /// The exception for an ask to a Python actor: one whose handler returned None names the
 /// class, the method and the message class; one that has stopped says why.
 fn foreign_ask_error(actor: &ForeignRef<PyForeign>, e: ForeignAskError) -> PyErr {
@@ -977,19 +984,16 @@ impl ActorRef {
                 a.stop();
                 Ok(())
             }
-            Target::Service { name, .. } => Err(PyValueError::new_err(format!(
-                "`{name}` is a service ref; stop the actor through its supervisor or its own ref"
-            ))),
+            Target::Service { name, .. } => Err(not_stopped_by_name(name)),
         }
     }
 
     /// Queues a stop behind what is queued (waiting, without the GIL, for room in a full
     /// mailbox): the actor handles everything sent before it, then stops normally.
     fn drain_and_stop(&self, py: Python<'_>) -> PyResult<()> {
-        let Target::Foreign(actor) = &self.target else {
-            return Err(PyValueError::new_err(
-                "a service ref cannot be stopped; stop the actor through its supervisor or its own ref",
-            ));
+        let actor = match &self.target {
+            Target::Foreign(actor) => actor,
+            Target::Service { name, .. } => return Err(not_stopped_by_name(name)),
         };
         let handle = self.handle()?.clone();
         let draining = actor.clone();

@@ -302,7 +302,7 @@ def test_drain_and_stop_handles_everything_sent_before_it(bus):
     assert other.wait_for_stop() == "stopped normally"
     assert {letter["message_type"] for letter in bus.dead_letters()} <= {"Heartbeat"}
     bus.spawn_rust("counter", "counter")
-    with pytest.raises(ValueError, match="service ref cannot be stopped"):
+    with pytest.raises(ValueError, match="`counter` is a service ref; stop the actor"):
         bus.ref("counter").drain_and_stop()
 
 

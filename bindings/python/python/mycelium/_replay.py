@@ -467,12 +467,7 @@ def replay(
             )
             rows = rows[:i]
             break
-        if r.kind == "cut":
-            stopped = (
-                f"a crash cut the journal before record {r.seq}; what follows is another run"
-            )
-            rows = rows[:i]
-            break
+    # (A cut record begins the run after a crash: one run's rows hold none.)
     later = [r for r in journal_read.runs if r.number > run]
     if stopped is None and journal_read.cut:
         stopped = f"a crash cut the journal: {journal_read.cut}"
