@@ -13,8 +13,8 @@
      w12 c-host p50_ns=.. p99_ns=..       as "ocaml", to an actor whose callbacks are C
      w12 c-host-pool p50_ns=.. p99_ns=..  as "ocaml-pool", to that C actor
      w12 ocaml-pool-busy p50_ns=.. p99_ns=..  as "ocaml-pool", while another OCaml thread
-                                          computes (allocating, so it yields the runtime
-                                          lock at the runtime's 50 ms tick)
+                                          computes (allocating: it yields the runtime lock
+                                          when the actor's thread asks for it)
      w15 ocaml msgs_per_sec=..            a Rust actor (the built-in quote_source) publishes
                                           Quote messages (44-byte body) on a topic; an OCaml
                                           subscriber actor counts them; the time until it

@@ -76,7 +76,10 @@
     a close) releases the runtime lock while it waits, so callbacks, including those of
     actors this thread is asking, run meanwhile. Callbacks of one actor run one at a time;
     different actors' callbacks may be called from different threads, serialised by the
-    runtime lock.
+    runtime lock. A callback waiting for the lock asks the thread that holds it to yield it,
+    as the runtime's tick does every 50 ms: a thread that computes without blocking gives
+    way to an actor at its next allocation or function call. The program's own threads take
+    the lock back after a call as after any blocking call: behind such a thread, at its tick.
 
     {2 Ownership and the GC}
 

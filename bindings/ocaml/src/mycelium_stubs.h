@@ -33,6 +33,7 @@
 #include <caml/memory.h>
 #include <caml/mlvalues.h>
 #include <caml/threads.h>
+#include <caml/version.h>
 
 #include <pthread.h>
 #include <stdint.h>
@@ -40,6 +41,15 @@
 #include <string.h>
 
 #include "mycelium.h"
+
+#if OCAML_VERSION_MAJOR < 5
+/* From the runtime's caml/signals.h, where they are internal (CAML_INTERNALS): how the
+   runtime's tick thread asks the thread that holds the runtime lock to yield it
+   (stubs_callbacks.c, take_runtime). Declared outside the hidden block below: they are
+   the runtime's. */
+CAMLextern void caml_record_signal(int signal_number);
+CAMLextern intnat volatile caml_pending_signals[];
+#endif
 
 /* What the stub files share stays inside the library: the bytecode runtime's shared object
    exports only the stubs (myc_ml_*). */

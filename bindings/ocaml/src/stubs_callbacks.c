@@ -53,13 +53,56 @@ static void make_unregister_key(void) {
   pthread_key_create(&unregister_key, unregister_thread);
 }
 
+/* Taking and giving back the runtime lock for a callback. OCaml 4's lock changes hands only
+   when the thread holding it releases it (a blocking call) or yields it, and a thread that
+   computes yields only when the runtime's tick thread asks it to, every 50 ms: an actor
+   whose handler waited for the lock behind such a thread answered 50 ms late, every time,
+   and later still when the yield handed the lock to another waiting thread. So the actor's
+   thread asks for the yield itself, as the tick does (the runtime records the preemption
+   signal, and the thread holding the lock yields at its next poll point: an allocation or
+   a function's entry), then waits; not while another actor's callback holds the lock,
+   which gives it back at the end of its batch. Once it has the lock it clears the
+   request, which may have found nobody (the lock was free) and would make its own handler
+   yield; a request of the tick thread's cleared with it is made again within 50 ms. A
+   callback that gives the lock back while another actor's thread still waits asks again,
+   for that one: if a computing thread takes the lock first, it yields it at once.
+   An OCaml thread's own calls into the library take the lock back as OCaml's blocking
+   calls do, without a request: there it would make the actor's batch yield mid-way to the
+   thread that tells it, which cost a stream of tells half its rate. OCaml 5 hands its lock
+   over on its own terms. */
+#if OCAML_VERSION_MAJOR < 5
+static atomic_int lock_waiters = 0;    /* callbacks waiting in take_runtime */
+static atomic_int callback_holds = 0;  /* 1 while a callback holds the lock */
+#endif
+
+static void take_runtime(void) {
+#if OCAML_VERSION_MAJOR < 5
+  atomic_fetch_add(&lock_waiters, 1);
+  if (!atomic_load(&callback_holds)) caml_record_signal(SIGVTALRM);
+  caml_acquire_runtime_system();
+  atomic_fetch_sub(&lock_waiters, 1);
+  caml_pending_signals[SIGVTALRM] = 0;
+  atomic_store(&callback_holds, 1);
+#else
+  caml_acquire_runtime_system();
+#endif
+}
+
+static void give_runtime(void) {
+#if OCAML_VERSION_MAJOR < 5
+  atomic_store(&callback_holds, 0);
+  if (atomic_load(&lock_waiters) > 0) caml_record_signal(SIGVTALRM);
+#endif
+  caml_release_runtime_system();
+}
+
 /* Takes the runtime lock for a callback; returns how to give it back to leave_ocaml. */
 static int enter_ocaml(void) {
   switch (myc_stub_th_state) {
     case TH_HOLDING:
       return TH_HOLDING;
     case TH_RELEASED:
-      caml_acquire_runtime_system();
+      take_runtime();
       myc_stub_th_state = TH_HOLDING;
       return TH_RELEASED;
     default:
@@ -70,7 +113,7 @@ static int enter_ocaml(void) {
         pthread_once(&unregister_once, make_unregister_key);
         pthread_setspecific(unregister_key, (void *)1);
       }
-      caml_acquire_runtime_system();
+      take_runtime();
       myc_stub_th_state = TH_HOLDING;
       return TH_UNKNOWN;
   }
@@ -79,7 +122,7 @@ static int enter_ocaml(void) {
 static void leave_ocaml(int how) {
   if (how == TH_HOLDING) return;
   myc_stub_th_state = how;
-  caml_release_runtime_system();
+  give_runtime();
 }
 
 /* ---- Actor callbacks ------------------------------------------------------------------ */

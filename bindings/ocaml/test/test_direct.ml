@@ -127,6 +127,32 @@ let () =
   check "the handler ran on the runtime" (!ran_on <> me ());
   M.Actor_ref.free v;
   M.Bus.close vbus;
+  (* While another OCaml thread computes (allocating, never blocking), asks through the
+     mailbox still get the runtime lock: the actor's thread asks the computing thread to
+     yield it, as the runtime's tick does every 50 ms. Waiting for the tick, these 400 asks
+     took 20 s, and a run could wait far longer. The computing thread runs on between them,
+     and the actor's state is its own. *)
+  let bus = M.Bus.create () in
+  let c = M.spawn bus (counter ~ran_on) 0L ~service:"busy-counter" in
+  let stop = Atomic.make false and spins = Atomic.make 0 in
+  let compute () =
+    while not (Atomic.get stop) do
+      ignore (Sys.opaque_identity (ref (Atomic.get spins)));
+      Atomic.incr spins
+    done
+  in
+  let worker = Thread.create compute () in
+  let times = M.measure_asks bus "busy-counter" C.heartbeat (hb 1L) 400 in
+  let spun = Atomic.get spins in
+  Atomic.set stop true;
+  Thread.join worker;
+  check_eq "every ask answered beside the computing thread" string_of_int 400
+    (Array.length times);
+  check "the computing thread ran" (spun > 0);
+  check_eq "each ask handled once" Int64.to_string 400L
+    (M.Actor_ref.ask c C.heartbeat (hb 0L) C.heartbeat).seq;
+  M.Actor_ref.free c;
+  M.Bus.close bus;
   (* A handler that ran on the asking thread past the ask's timeout cannot be cut short:
      Timeout all the same, saying the message was handled. *)
   let bus = M.Bus.create () in
