@@ -7,6 +7,25 @@
    library must be initialised before the first one runs. *)
 let () = ignore (Thread.self ())
 
+(* OCaml 4's threads yield the runtime lock from the handler of the preemption signal
+   (SIGVTALRM), which the tick thread raises every 50 ms and an actor's callback raises when
+   it waits for the lock (stubs_callbacks.c, take_runtime). The yield does nothing while no
+   thread waits for the lock yet, and a callback raises the signal just before it waits: a
+   signal handled in between was lost, and the callback waited for the tick. This handler
+   yields as the threads library's own does, then raises the signal again while a
+   callback still waits without the lock held by another callback, so the thread that
+   computes yields at its next poll point once the callback waits. *)
+external preempt_again : unit -> unit = "myc_ml_preempt_again" [@@noalloc]
+
+let () =
+  if Sys.os_type = "Unix" && String.length Sys.ocaml_version > 0 && Sys.ocaml_version.[0] = '4'
+  then
+    Sys.set_signal Sys.sigvtalrm
+      (Sys.Signal_handle
+         (fun _ ->
+           Thread.yield ();
+           preempt_again ()))
+
 type error =
   | Invalid_argument
   | Unknown_service

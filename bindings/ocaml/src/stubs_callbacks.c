@@ -96,6 +96,17 @@ static void give_runtime(void) {
   caml_release_runtime_system();
 }
 
+/* From the preemption signal's handler (mycelium.ml), after its yield: a callback that
+   still waits for the lock, while no other callback holds it, asks again. */
+CAMLprim value myc_ml_preempt_again(value unit) {
+  (void)unit;
+#if OCAML_VERSION_MAJOR < 5
+  if (atomic_load(&lock_waiters) > 0 && !atomic_load(&callback_holds))
+    caml_record_signal(SIGVTALRM);
+#endif
+  return Val_unit;
+}
+
 /* Takes the runtime lock for a callback; returns how to give it back to leave_ocaml. */
 static int enter_ocaml(void) {
   switch (myc_stub_th_state) {
