@@ -1,6 +1,7 @@
 //! [`HostedBus`]: a bus with a runtime of its own, for a host program that is not async (a
 //! Python interpreter, a C or OCaml program), and a way for its threads to wait on futures.
 
+use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -161,6 +162,35 @@ impl Wake for Unpark {
     }
 }
 
+thread_local! {
+    /// A thread waiting in [`poll_for`]: a language's own thread or a foreign callback's.
+    static WAITING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Marks the thread as waiting in [`poll_for`] until dropped.
+struct Waiting(bool);
+
+impl Waiting {
+    fn enter() -> Self {
+        Waiting(WAITING.with(|w| w.replace(true)))
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        let outer = self.0;
+        WAITING.with(|w| w.set(outer));
+    }
+}
+
+/// True while this thread waits in [`poll_for`]: its asks are a language thread's (or a
+/// foreign callback's), which take their own direct path (the gate, by an actor's handle)
+/// and go through the mailbox by service name; a runtime task's asks may run an idle
+/// actor's handler on the asking thread (`ForeignRef::ask`).
+pub(crate) fn waiting_in_poll_for() -> bool {
+    WAITING.with(Cell::get)
+}
+
 /// Polls `fut` on the calling thread, parking between wake-ups, for at most `limit`: its
 /// output, or `None` if it is still pending (poll again later with the same future). A host
 /// uses the gaps to look for signals.
@@ -179,6 +209,7 @@ pub fn poll_for<F: Future + ?Sized>(
     limit: Duration,
 ) -> Option<F::Output> {
     let _runtime = handle.enter();
+    let _waiting = Waiting::enter();
     if let Some(turn) = crate::host::turn_for_wait() {
         return crate::host::poll_in_turns(&turn, fut, limit);
     }

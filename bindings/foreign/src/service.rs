@@ -1,7 +1,7 @@
 //! [`ForeignRef`]: the address of a foreign actor, by bytes, and its place in the export table.
 
 use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mycelium_actors::export::{ByteRefusal, ByteReply, ByteService, ExportError};
 use mycelium_actors::{
@@ -331,6 +331,17 @@ impl<F: Foreign> ForeignRef<F> {
         msg: ForeignMessage,
         timeout: Option<Duration>,
     ) -> Result<ForeignMessage, ForeignAskError> {
+        let mut msg = Some(msg);
+        if let Some(answer) = self.direct_on_worker(&mut msg, timeout) {
+            return answer;
+        }
+        // `try_direct` takes the message only where it answers (`Done`, `Failed`): busy, it
+        // is still here.
+        let Some(msg) = msg else {
+            return Err(ForeignAskError::Lost(
+                "the direct call took the message without answering".into(),
+            ));
+        };
         let (reply, answer) = oneshot::channel();
         // Counted off when the call is dropped: handled, refused, or with this future if it
         // is dropped (a timeout, say) while it waits for room.
@@ -367,6 +378,53 @@ impl<F: Foreign> ForeignRef<F> {
                 };
                 waited.unwrap_or(Err(ForeignAskError::Timeout(t)))
             }
+        }
+    }
+
+    /// An ask of an idle actor from a task of a multi-thread runtime (a Rust actor, an ask
+    /// by service name): the handler runs on the asking thread, as it does for a language's
+    /// own thread ([`try_direct`](Self::try_direct)), inside `block_in_place`, which hands
+    /// the thread's worker role to another thread for as long as the handler runs, so the
+    /// runtime's workers never run foreign code and never wait for a language's lock. Two
+    /// thread wakes per ask (to a host thread and back) become none. `None`: the actor is
+    /// busy (or this is no multi-thread runtime), nothing ran, `msg` is still there; send
+    /// through the mailbox. A handler that returns after `timeout` cannot have been cut
+    /// short: the asker gets [`ForeignAskError::Timeout`], as through the mailbox, and the
+    /// message was handled.
+    fn direct_on_worker(
+        &self,
+        msg: &mut Option<ForeignMessage>,
+        timeout: Option<Duration>,
+    ) -> Option<Result<ForeignMessage, ForeignAskError>> {
+        let type_id = msg.as_ref()?.type_id;
+        // A first look, without stepping out of the runtime: an actor with messages pending
+        // or direct calls off (a recorded actor, virtual time, a stop) takes the mailbox.
+        let gate = self.gate()?;
+        if gate.pending() > 0
+            || !gate.inner.direct_enabled.load(Ordering::Acquire)
+            || crate::runtime::waiting_in_poll_for()
+        {
+            return None;
+        }
+        let handle = tokio::runtime::Handle::try_current().ok()?;
+        if handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
+            return None;
+        }
+        let started = Instant::now();
+        let direct = tokio::task::block_in_place(|| {
+            self.try_direct(type_id, |foreign, state| match msg.take() {
+                Some(m) => foreign.handle(state, m),
+                None => Ok(None),
+            })
+        });
+        match direct {
+            Direct::Busy => None,
+            Direct::Done(_) if timeout.is_some_and(|t| started.elapsed() > t) => {
+                Some(Err(ForeignAskError::Timeout(timeout.unwrap_or_default())))
+            }
+            Direct::Done(Some(reply)) => Some(Ok(reply)),
+            Direct::Done(None) => Some(Err(ForeignAskError::NoReply { type_id })),
+            Direct::Failed(e) => Some(Err(e)),
         }
     }
 
