@@ -47,6 +47,59 @@ thread_local! {
     static IN_CALL: Cell<bool> = const { Cell::new(false) };
     /// This thread's event loop for `async def` callbacks, once it has run one.
     static EVENT_LOOP: RefCell<Option<EventLoop>> = const { RefCell::new(None) };
+    /// This thread's Python thread state, kept between its calls (see [`Kept`]).
+    static KEPT: RefCell<Option<Kept>> = const { RefCell::new(None) };
+}
+
+/// The Python thread state of a thread Python did not start, made at its first call and
+/// kept until the thread ends. Without it every call through [`attach`] made a thread state
+/// and deleted it (`PyGILState_Ensure` and `PyGILState_Release` of a thread that has none):
+/// the bulk of a Rust task's direct ask of a Python actor.
+struct Kept(pyo3::ffi::PyGILState_STATE);
+
+impl Kept {
+    /// Gives this thread a kept thread state if it has none. Not once the thread's locals
+    /// are going (a call from another local's destructor, such as the event loop's close):
+    /// that call makes a thread state of its own, as before.
+    fn ensure() {
+        let _ = KEPT.try_with(|kept| {
+            if kept.borrow().is_some() {
+                return;
+            }
+            // SAFETY: called with the interpreter running (`attach` checked it is not
+            // exiting) and without the GIL on this thread (no thread state, so not held
+            // here): `PyGILState_Ensure` makes the thread state and takes the GIL,
+            // `PyEval_SaveThread` releases it, keeping the state (its counter stays at one).
+            let state = unsafe {
+                if !pyo3::ffi::PyGILState_GetThisThreadState().is_null() {
+                    return;
+                }
+                let state = pyo3::ffi::PyGILState_Ensure();
+                pyo3::ffi::PyEval_SaveThread();
+                state
+            };
+            *kept.borrow_mut() = Some(Kept(state));
+        });
+    }
+}
+
+impl Drop for Kept {
+    /// At the thread's end: the state is deleted, unless the interpreter is exiting (the
+    /// process ends; Python deletes what is left).
+    fn drop(&mut self) {
+        if calls().closed {
+            return;
+        }
+        // SAFETY: this thread keeps a thread state without the GIL (`Kept::ensure`):
+        // `PyGILState_Ensure` takes the GIL for it (counter two), the first release leaves
+        // it held (counter one), the second, with the state `ensure` was given, deletes the
+        // thread state and releases the GIL.
+        unsafe {
+            let _ = pyo3::ffi::PyGILState_Ensure();
+            pyo3::ffi::PyGILState_Release(pyo3::ffi::PyGILState_STATE::PyGILState_LOCKED);
+            pyo3::ffi::PyGILState_Release(self.0);
+        }
+    }
 }
 
 /// An asyncio event loop, closed when its thread ends (or it is replaced).
@@ -119,6 +172,7 @@ pub(crate) fn attach<T>(f: impl for<'py> FnOnce(Python<'py>) -> T) -> Result<T, 
         }
         calls.running += 1;
     }
+    Kept::ensure();
     let _leave = Leave {
         was_in_call: IN_CALL.with(|c| c.replace(true)),
     };

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 import mycelium
@@ -39,3 +41,31 @@ def test_an_argument_the_actor_does_not_take_is_refused_before_anything_starts()
         assert bus.services() == []
         bus.spawn_rust("counter", "counter")
         assert bus.ref("counter").ask(Heartbeat(ts_ns=0, seq=4, sender="")).seq == 4
+
+
+def test_a_rust_actor_asking_an_idle_python_actor_gets_every_answer_in_order() -> None:
+    # The Rust actor's task runs the idle actor's handler on its own thread (stepping out of
+    # the runtime's workers), which keeps its Python thread state between calls and ends
+    # it with the thread: three buses in a row, each thread gone with its bus.
+    seen: list[int] = []
+
+    class Adder(mycelium.Actor):
+        def on_start(self, args: object) -> None:
+            self.total = 0
+
+        @mycelium.handler(Heartbeat)
+        def add(self, hb: Heartbeat) -> Heartbeat:
+            self.total += 1
+            seen.append(threading.get_ident())
+            return Heartbeat(ts_ns=0, seq=self.total, sender="adder")
+
+    for _ in range(3):
+        with mycelium.Bus() as bus:
+            adder = bus.spawn(Adder, service="adder")
+            probe = bus.spawn_rust("ask_probe", "probe", "adder")
+            # 200 asks after 20 of warm-up, one at a time.
+            answer = probe.ask(Heartbeat(ts_ns=0, seq=200, sender=""), 60.0)
+            assert answer.sender == "ask_probe", answer.sender
+            assert adder.ask(Heartbeat(ts_ns=0, seq=0, sender="")).seq == 221
+    assert len(seen) == 3 * 221
+    assert threading.get_ident() not in seen[:220], "asked by Rust, never on this thread"
