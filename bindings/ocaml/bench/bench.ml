@@ -7,8 +7,9 @@
                                           path: the handler runs on the asking thread when
                                           the actor is idle)
      w12 ocaml-pool p50_ns=.. p99_ns=..   a Rust task on the bus runtime asks the OCaml
-                                          actor by service name (the handler runs on the
-                                          runtime's blocking pool)
+                                          actor by service name, as a Rust actor does (the
+                                          idle actor's handler runs on the task's thread,
+                                          stepped out of the runtime's workers)
      w12 rust p50_ns=.. p99_ns=..         a Rust task on the bus runtime asks the Rust actor
      w12 c-host p50_ns=.. p99_ns=..       as "ocaml", to an actor whose callbacks are C
      w12 c-host-pool p50_ns=.. p99_ns=..  as "ocaml-pool", to that C actor
