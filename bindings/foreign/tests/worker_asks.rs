@@ -4,6 +4,7 @@
 //! cannot cut the handler short. A busy actor, a current-thread runtime or a virtual-time bus
 //! take the mailbox.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::ThreadId;
@@ -95,6 +96,39 @@ fn total(reply: &ForeignMessage) -> u64 {
     u64::from_le_bytes(reply.body.as_slice().try_into().expect("an 8-byte total"))
 }
 
+/// The actor and its channels: `entered` hears when a `wait` message is being handled,
+/// `release` lets it return.
+struct Spawned {
+    actor: ForeignRef<Adder>,
+    seen: Arc<Adder>,
+    entered: mpsc::Receiver<()>,
+    release: mpsc::Sender<()>,
+}
+
+/// Runs `test` with an `Adder` spawned on a bus of `rt`, then stops it and shuts the bus down.
+fn with_adder<T: Future<Output = ()>>(
+    rt: &tokio::runtime::Runtime,
+    test: impl FnOnce(Spawned) -> T,
+) {
+    let (foreign, entered, release) = adder();
+    let seen = foreign.clone();
+    rt.block_on(async move {
+        let bus = Bus::new();
+        let actor = spawn(&bus, foreign, (), SpawnOptions::default())
+            .await
+            .expect("spawned");
+        test(Spawned {
+            actor: actor.clone(),
+            seen,
+            entered,
+            release,
+        })
+        .await;
+        actor.stop();
+        bus.shutdown(Duration::from_secs(10)).await;
+    });
+}
+
 fn multi_thread() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -105,14 +139,7 @@ fn multi_thread() -> tokio::runtime::Runtime {
 
 #[test]
 fn a_task_asking_an_idle_actor_runs_the_handler_on_its_thread() {
-    let rt = multi_thread();
-    let (foreign, _entered, _release) = adder();
-    let seen = foreign.clone();
-    rt.block_on(async move {
-        let bus = Bus::new();
-        let actor = spawn(&bus, foreign, (), SpawnOptions::default())
-            .await
-            .expect("spawned");
+    with_adder(&multi_thread(), |Spawned { actor, seen, .. }| async move {
         // From a spawned task: a worker of the runtime.
         let asked = actor.clone();
         let (reply, asker) = tokio::spawn(async move {
@@ -128,42 +155,34 @@ fn a_task_asking_an_idle_actor_runs_the_handler_on_its_thread() {
             "the handler ran on the asker's thread"
         );
         // Many in a row keep the state, one at a time.
-        let asked = actor.clone();
         let last = tokio::spawn(async move {
             let mut last = 0;
             for _ in 0..100 {
-                last = total(
-                    &asked
-                        .ask(msg(&[1]), Some(Duration::from_secs(60)))
-                        .await
-                        .unwrap(),
-                );
+                let reply = actor.ask(msg(&[1]), Some(Duration::from_secs(60))).await;
+                last = total(&reply.expect("a reply"));
             }
             last
         })
         .await
         .expect("the task");
         assert_eq!(last, 105);
-        actor.stop();
-        bus.shutdown(Duration::from_secs(10)).await;
     });
 }
 
 #[test]
 fn a_busy_actor_is_asked_through_its_mailbox_in_order() {
-    let rt = multi_thread();
-    let (foreign, entered, release) = adder();
-    let seen = foreign.clone();
-    rt.block_on(async move {
-        let bus = Bus::new();
-        let actor = spawn(&bus, foreign, (), SpawnOptions::default())
-            .await
-            .expect("spawned");
+    with_adder(&multi_thread(), |spawned| async move {
+        let Spawned {
+            actor,
+            seen,
+            entered,
+            release,
+        } = spawned;
         // The actor is busy with `wait`; tells and an ask queue behind it.
         actor.tell(msg(b"wait")).await.expect("told");
         tokio::task::spawn_blocking(move || entered.recv().expect("entered"))
             .await
-            .unwrap();
+            .expect("the wait");
         for _ in 0..3 {
             actor.tell(msg(&[2])).await.expect("told");
         }
@@ -172,7 +191,7 @@ fn a_busy_actor_is_asked_through_its_mailbox_in_order() {
             let reply = asked.ask(msg(&[10]), None).await;
             (reply, std::thread::current().id())
         });
-        release.send(()).unwrap();
+        release.send(()).expect("released");
         let (reply, asker) = ask.await.expect("the task");
         assert_eq!(
             total(&reply.expect("a reply")),
@@ -180,20 +199,12 @@ fn a_busy_actor_is_asked_through_its_mailbox_in_order() {
             "the tells queued first count"
         );
         assert_ne!(seen.last_thread(), Some(asker), "a host thread served it");
-        actor.stop();
-        bus.shutdown(Duration::from_secs(10)).await;
     });
 }
 
 #[test]
 fn a_failure_on_the_asking_thread_fails_the_actor() {
-    let rt = multi_thread();
-    let (foreign, _entered, _release) = adder();
-    rt.block_on(async move {
-        let bus = Bus::new();
-        let actor = spawn(&bus, foreign, (), SpawnOptions::default())
-            .await
-            .expect("spawned");
+    with_adder(&multi_thread(), |Spawned { actor, .. }| async move {
         let asked = actor.clone();
         let failed = tokio::spawn(async move { asked.ask(msg(b"boom"), None).await })
             .await
@@ -206,20 +217,12 @@ fn a_failure_on_the_asking_thread_fails_the_actor() {
         }
         let stop = actor.actor_ref().wait_for_stop().await;
         assert!(matches!(stop, StopReason::Failed(_)), "{stop:?}");
-        bus.shutdown(Duration::from_secs(10)).await;
     });
 }
 
 #[test]
 fn a_handler_past_the_timeout_on_the_asking_thread_times_out_handled() {
-    let rt = multi_thread();
-    let (foreign, _entered, _release) = adder();
-    let seen = foreign.clone();
-    rt.block_on(async move {
-        let bus = Bus::new();
-        let actor = spawn(&bus, foreign, (), SpawnOptions::default())
-            .await
-            .expect("spawned");
+    with_adder(&multi_thread(), |Spawned { actor, seen, .. }| async move {
         let asked = actor.clone();
         let (late, asker) = tokio::spawn(async move {
             let late = asked
@@ -238,9 +241,10 @@ fn a_handler_past_the_timeout_on_the_asking_thread_times_out_handled() {
             Some(asker),
             "it ran here, and was handled"
         );
-        assert_eq!(total(&actor.ask(msg(&[1]), None).await.unwrap()), 1);
-        actor.stop();
-        bus.shutdown(Duration::from_secs(10)).await;
+        assert_eq!(
+            total(&actor.ask(msg(&[1]), None).await.expect("a reply")),
+            1
+        );
     });
 }
 
@@ -250,13 +254,7 @@ fn a_current_thread_runtime_asks_through_the_mailbox() {
         .enable_all()
         .build()
         .expect("runtime");
-    let (foreign, _entered, _release) = adder();
-    let seen = foreign.clone();
-    rt.block_on(async move {
-        let bus = Bus::new();
-        let actor = spawn(&bus, foreign, (), SpawnOptions::default())
-            .await
-            .expect("spawned");
+    with_adder(&rt, |Spawned { actor, seen, .. }| async move {
         let reply = actor.ask(msg(&[7]), None).await.expect("a reply");
         assert_eq!(total(&reply), 7);
         assert_ne!(
@@ -264,7 +262,5 @@ fn a_current_thread_runtime_asks_through_the_mailbox() {
             Some(std::thread::current().id()),
             "never on the runtime's only thread"
         );
-        actor.stop();
-        bus.shutdown(Duration::from_secs(10)).await;
     });
 }
