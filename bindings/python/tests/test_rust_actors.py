@@ -46,8 +46,10 @@ def test_an_argument_the_actor_does_not_take_is_refused_before_anything_starts()
 def test_a_rust_actor_asking_an_idle_python_actor_gets_every_answer_in_order() -> None:
     # The Rust actor's task runs the idle actor's handler on its own thread (stepping out of
     # the runtime's workers), which keeps its Python thread state between calls and ends
-    # it with the thread: three buses in a row, each thread gone with its bus.
-    seen: list[int] = []
+    # it with the thread: three buses in a row, each thread gone with its bus. A kept thread
+    # state keeps the thread's `threading.local` values from one call to the next.
+    seen: list[tuple[int, int]] = []
+    local = threading.local()
 
     class Adder(mycelium.Actor):
         def on_start(self, args: object) -> None:
@@ -56,10 +58,12 @@ def test_a_rust_actor_asking_an_idle_python_actor_gets_every_answer_in_order() -
         @mycelium.handler(Heartbeat)
         def add(self, hb: Heartbeat) -> Heartbeat:
             self.total += 1
-            seen.append(threading.get_ident())
+            local.calls = getattr(local, "calls", 0) + 1
+            seen.append((threading.get_ident(), local.calls))
             return Heartbeat(ts_ns=0, seq=self.total, sender="adder")
 
     for _ in range(3):
+        seen.clear()
         with mycelium.Bus() as bus:
             adder = bus.spawn(Adder, service="adder")
             probe = bus.spawn_rust("ask_probe", "probe", "adder")
@@ -67,5 +71,11 @@ def test_a_rust_actor_asking_an_idle_python_actor_gets_every_answer_in_order() -
             answer = probe.ask(Heartbeat(ts_ns=0, seq=200, sender=""), 60.0)
             assert answer.sender == "ask_probe", answer.sender
             assert adder.ask(Heartbeat(ts_ns=0, seq=0, sender="")).seq == 221
-    assert len(seen) == 3 * 221
-    assert threading.get_ident() not in seen[:220], "asked by Rust, never on this thread"
+        assert len(seen) == 221
+        asked_by_rust = seen[:220]
+        assert threading.get_ident() not in [t for t, _ in asked_by_rust], "never on this thread"
+        # Each thread's calls count on from its last: one thread state per thread, kept.
+        calls: dict[int, int] = {}
+        for thread, count in asked_by_rust:
+            calls[thread] = calls.get(thread, 0) + 1
+            assert count == calls[thread], (thread, count, calls[thread])
