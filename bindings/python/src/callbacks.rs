@@ -156,7 +156,9 @@ impl Drop for Leave {
         IN_CALL.with(|c| c.set(self.was_in_call));
         let mut calls = calls();
         calls.running -= 1;
-        if calls.running == 0 {
+        // Only the exit hook waits, and only once it has closed the calls (under this lock):
+        // a wake is a system call whether anyone waits or not, and every call ends here.
+        if calls.running == 0 && calls.closed {
             IDLE.notify_all();
         }
     }
