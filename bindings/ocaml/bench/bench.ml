@@ -16,6 +16,10 @@
      w12 ocaml-pool-busy p50_ns=.. p99_ns=..  as "ocaml-pool", while another OCaml thread
                                           computes (allocating: it yields the runtime lock
                                           when the actor's thread asks for it)
+     w12 ocaml-thread-busy p50_ns=.. p99_ns=..  meanwhile, the OCaml program's thread asks
+                                          the Rust actor by service name (Mycelium.ask,
+                                          timed in OCaml): the runtime lock taken back
+                                          from the computing thread after each ask
      w15 ocaml msgs_per_sec=..            a Rust actor (the built-in quote_source) publishes
                                           Quote messages (44-byte body) on a topic; an OCaml
                                           subscriber actor counts them; the time until it
@@ -105,11 +109,22 @@ let () =
   in
   let worker = Thread.create compute () in
   let busy = by_service "ocaml-counter" () in
+  (* The program's own thread asks, timed here: each ask takes the runtime lock back from
+     the computing thread when it returns. *)
+  let own =
+    Array.init (max 100 (asks / 10)) (fun _ ->
+        let t0 = Unix.gettimeofday () in
+        ignore (M.ask bus "rust-counter" C.heartbeat msg C.heartbeat);
+        int_of_float ((Unix.gettimeofday () -. t0) *. 1e9))
+  in
   stop := true;
   Thread.join worker;
   Array.sort compare busy;
   Printf.printf "w12 ocaml-pool-busy p50_ns=%d p99_ns=%d\n%!" (percentile busy 0.5)
     (percentile busy 0.99);
+  Array.sort compare own;
+  Printf.printf "w12 ocaml-thread-busy p50_ns=%d p99_ns=%d\n%!" (percentile own 0.5)
+    (percentile own 0.99);
   M.Actor_ref.free c_echo;
   M.Actor_ref.free ocaml;
   M.Bus.close bus;

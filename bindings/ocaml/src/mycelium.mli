@@ -79,7 +79,8 @@
     runtime lock. A callback waiting for the lock asks the thread that holds it to yield it,
     as the runtime's tick does every 50 ms: a thread that computes without blocking gives
     way to an actor at its next allocation or function call. The program's own threads take
-    the lock back after a call as after any blocking call: behind such a thread, at its tick.
+    the lock back after a call the same way, except from an actor's callback, which gives it
+    back at the end of its batch.
 
     {2 Ownership and the GC}
 

@@ -66,6 +66,10 @@ enum {
 
 extern __thread int myc_stub_th_state;
 
+/* Takes the runtime lock back after a call that released it, asking a thread that computes
+   to yield it (stubs_callbacks.c). */
+void myc_stub_take_back(void);
+
 /* Around a call from OCaml into the library that may wait: the lock is released. */
 #define BLOCKING(stmt)                \
   do {                                \
@@ -73,7 +77,7 @@ extern __thread int myc_stub_th_state;
     myc_stub_th_state = TH_RELEASED;  \
     caml_release_runtime_system();    \
     stmt;                             \
-    caml_acquire_runtime_system();    \
+    myc_stub_take_back();             \
     myc_stub_th_state = prev_;        \
   } while (0)
 

@@ -66,13 +66,15 @@ static void make_unregister_key(void) {
    yield; a request of the tick thread's cleared with it is made again within 50 ms. A
    callback that gives the lock back while another actor's thread still waits asks again,
    for that one: if a computing thread takes the lock first, it yields it at once.
-   An OCaml thread's own calls into the library take the lock back as OCaml's blocking
-   calls do, without a request: there it would make the actor's batch yield mid-way to the
-   thread that tells it, which cost a stream of tells half its rate. OCaml 5 hands its lock
-   over on its own terms. */
+   An OCaml thread's own calls into the library take the lock back the same way
+   (myc_stub_take_back), so that an ask beside a computing thread does not wait for the tick
+   either; not while an actor's callback holds the lock: the batch would yield mid-way to
+   the thread that tells it, which cost a stream of tells half its rate. OCaml 5 hands its
+   lock over on its own terms. */
 #if OCAML_VERSION_MAJOR < 5
 static atomic_int lock_waiters = 0;    /* callbacks waiting in take_runtime */
 static atomic_int callback_holds = 0;  /* 1 while a callback holds the lock */
+static atomic_int program_waiters = 0; /* OCaml threads waiting in myc_stub_take_back */
 #endif
 
 static void take_runtime(void) {
@@ -83,6 +85,18 @@ static void take_runtime(void) {
   atomic_fetch_sub(&lock_waiters, 1);
   caml_pending_signals[SIGVTALRM] = 0;
   atomic_store(&callback_holds, 1);
+#else
+  caml_acquire_runtime_system();
+#endif
+}
+
+void myc_stub_take_back(void) {
+#if OCAML_VERSION_MAJOR < 5
+  atomic_fetch_add(&program_waiters, 1);
+  if (!atomic_load(&callback_holds)) caml_record_signal(SIGVTALRM);
+  caml_acquire_runtime_system();
+  atomic_fetch_sub(&program_waiters, 1);
+  caml_pending_signals[SIGVTALRM] = 0;
 #else
   caml_acquire_runtime_system();
 #endif
@@ -101,7 +115,8 @@ static void give_runtime(void) {
 CAMLprim value myc_ml_preempt_again(value unit) {
   (void)unit;
 #if OCAML_VERSION_MAJOR < 5
-  if (atomic_load(&lock_waiters) > 0 && !atomic_load(&callback_holds))
+  if (atomic_load(&lock_waiters) + atomic_load(&program_waiters) > 0 &&
+      !atomic_load(&callback_holds))
     caml_record_signal(SIGVTALRM);
 #endif
   return Val_unit;

@@ -141,14 +141,22 @@ let () =
       Atomic.incr spins
     done
   in
+  M.spawn_rust bus ~kind:"counter" ~service:"busy-rust-counter";
   let worker = Thread.create compute () in
   let times = M.measure_asks bus "busy-counter" C.heartbeat (hb 1L) 400 in
+  (* This thread's own asks take the lock back from the computing thread the same way: 200
+     of them waited for the tick once in ten, or every time. *)
+  let own =
+    List.init 200 (fun _ -> (M.ask bus "busy-rust-counter" C.heartbeat (hb 1L) C.heartbeat).seq)
+  in
   let spun = Atomic.get spins in
   Atomic.set stop true;
   Thread.join worker;
   check_eq "every ask answered beside the computing thread" string_of_int 400
     (Array.length times);
   check "the computing thread ran" (spun > 0);
+  check_eq "this thread's asks answered in order" Int64.to_string 200L
+    (List.nth own 199);
   check_eq "each ask handled once" Int64.to_string 400L
     (M.Actor_ref.ask c C.heartbeat (hb 0L) C.heartbeat).seq;
   M.Actor_ref.free c;
