@@ -77,13 +77,21 @@ static atomic_int callback_holds = 0;  /* 1 while a callback holds the lock */
 static atomic_int program_waiters = 0; /* OCaml threads waiting in myc_stub_take_back */
 #endif
 
-static void take_runtime(void) {
+/* Takes the lock, counted in `waiters` while it waits, asking a holder that is not a
+   callback to yield it; the request is cleared once the lock is here. */
 #if OCAML_VERSION_MAJOR < 5
-  atomic_fetch_add(&lock_waiters, 1);
+static void take_asking(atomic_int *waiters) {
+  atomic_fetch_add(waiters, 1);
   if (!atomic_load(&callback_holds)) caml_record_signal(SIGVTALRM);
   caml_acquire_runtime_system();
-  atomic_fetch_sub(&lock_waiters, 1);
+  atomic_fetch_sub(waiters, 1);
   caml_pending_signals[SIGVTALRM] = 0;
+}
+#endif
+
+static void take_runtime(void) {
+#if OCAML_VERSION_MAJOR < 5
+  take_asking(&lock_waiters);
   atomic_store(&callback_holds, 1);
 #else
   caml_acquire_runtime_system();
@@ -92,11 +100,7 @@ static void take_runtime(void) {
 
 void myc_stub_take_back(void) {
 #if OCAML_VERSION_MAJOR < 5
-  atomic_fetch_add(&program_waiters, 1);
-  if (!atomic_load(&callback_holds)) caml_record_signal(SIGVTALRM);
-  caml_acquire_runtime_system();
-  atomic_fetch_sub(&program_waiters, 1);
-  caml_pending_signals[SIGVTALRM] = 0;
+  take_asking(&program_waiters);
 #else
   caml_acquire_runtime_system();
 #endif
