@@ -191,6 +191,16 @@ fn a_busy_actor_is_asked_through_its_mailbox_in_order() {
             let reply = asked.ask(msg(&[10]), None).await;
             (reply, std::thread::current().id())
         });
+        // Released once the ask is counted behind the wait and the tells (five pending):
+        // released before, the actor could be idle again when the ask starts, and take it
+        // as a direct call.
+        let gate = actor.gate().expect("the spawned ref has the gate");
+        let mut looks = 0;
+        while gate.pending() < 5 {
+            looks += 1;
+            assert!(looks < 1_000_000, "the ask was never counted");
+            tokio::task::yield_now().await;
+        }
         release.send(()).expect("released");
         let (reply, asker) = ask.await.expect("the task");
         assert_eq!(
