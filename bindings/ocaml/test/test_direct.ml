@@ -144,8 +144,9 @@ let () =
   M.spawn_rust bus ~kind:"counter" ~service:"busy-rust-counter";
   let worker = Thread.create compute () in
   let times = M.measure_asks bus "busy-counter" C.heartbeat (hb 1L) 400 in
-  (* This thread's own asks take the lock back from the computing thread the same way: 200
-     of them waited for the tick once in ten, or every time. *)
+  (* This thread's own asks take the lock back from the computing thread the same way (with
+     the tick, some or all of them waited 50 ms; how long they take is w12
+     ocaml-thread-busy's to measure): each is answered, in order. *)
   let own =
     List.init 200 (fun _ -> (M.ask bus "busy-rust-counter" C.heartbeat (hb 1L) C.heartbeat).seq)
   in
