@@ -125,8 +125,12 @@ impl<A: Actor> ActorRef<A> {
         A: Handler<M>,
         M: Send + 'static,
     {
-        crate::recording::sent(|| crate::recording::Sent::Tell { to: self.id() }, &msg);
-        self.shared.tell_msg(msg).await
+        if crate::recording::told(self.id(), &msg).is_some() {
+            return Err(SendError(msg));
+        }
+        let told = self.shared.tell_msg(msg).await;
+        crate::recording::tell_returned(|| self.id(), &told);
+        told
     }
 
     /// Sends every message of `msgs`, in order, as `tell` would one by one, but taking the
@@ -166,7 +170,9 @@ impl<A: Actor> ActorRef<A> {
         let msgs = msgs.into_iter().inspect(move |msg| {
             crate::recording::sent(|| crate::recording::Sent::Tell { to }, msg);
         });
-        self.shared.tell_many_msgs(msgs).await
+        let told = self.shared.tell_many_msgs(msgs).await;
+        crate::recording::tell_returned(|| to, &told);
+        told
     }
 
     /// Sends `msg` without waiting. On a full or closed mailbox the message is handed back.
@@ -175,8 +181,10 @@ impl<A: Actor> ActorRef<A> {
         A: Handler<M>,
         M: Send + 'static,
     {
-        crate::recording::sent(|| crate::recording::Sent::Tell { to: self.id() }, &msg);
-        self.shared.try_tell_msg(msg)
+        let msg = crate::recording::try_told(self.id(), msg)?;
+        let told = self.shared.try_tell_msg(msg);
+        crate::recording::try_tell_returned(|| self.id(), &told);
+        told
     }
 
     /// Sends `msg` ahead of every queued user message, ignoring the mailbox's capacity. Meant

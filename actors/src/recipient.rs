@@ -173,26 +173,34 @@ impl<M: Send + 'static> Recipient<M> {
 
     /// Sends `msg`, waiting for room.
     pub async fn tell(&self, msg: M) -> Result<(), SendError<M>> {
-        crate::recording::sent(|| crate::recording::Sent::Tell { to: self.id() }, &msg);
-        match self.sink.try_tell(msg) {
+        if crate::recording::told(self.id(), &msg).is_some() {
+            return Err(SendError(msg));
+        }
+        let told = match self.sink.try_tell(msg) {
             Ok(()) => Ok(()),
             Err(TrySendError::Closed(m)) => Err(SendError(m)),
             Err(TrySendError::Full(m)) => self.sink.tell(m).await,
-        }
+        };
+        crate::recording::tell_returned(|| self.id(), &told);
+        told
     }
 
     /// Sends `msg` without waiting.
     pub fn try_tell(&self, msg: M) -> Result<(), TrySendError<M>> {
-        crate::recording::sent(|| crate::recording::Sent::Tell { to: self.id() }, &msg);
-        self.sink.try_tell(msg)
+        let msg = crate::recording::try_told(self.id(), msg)?;
+        let told = self.sink.try_tell(msg);
+        crate::recording::try_tell_returned(|| self.id(), &told);
+        told
     }
 
     /// [`try_tell`](Self::try_tell) with a [`Receipt`], signed once the message's handler has
     /// run; a refusal leaves it unsigned (what a link uses to acknowledge a message
     /// only once it is handled).
     pub fn try_tell_receipted(&self, msg: M, receipt: Receipt) -> Result<(), TrySendError<M>> {
-        crate::recording::sent(|| crate::recording::Sent::Tell { to: self.id() }, &msg);
-        self.sink.try_tell_receipted(msg, receipt)
+        let msg = crate::recording::try_told(self.id(), msg)?;
+        let told = self.sink.try_tell_receipted(msg, receipt);
+        crate::recording::try_tell_returned(|| self.id(), &told);
+        told
     }
 
     /// [`try_tell_receipted`](Self::try_tell_receipted), waiting for room.
@@ -200,8 +208,12 @@ impl<M: Send + 'static> Recipient<M> {
     where
         M: Send + 'static,
     {
-        crate::recording::sent(|| crate::recording::Sent::Tell { to: self.id() }, &msg);
-        self.sink.tell_receipted(msg, receipt).await
+        if crate::recording::told(self.id(), &msg).is_some() {
+            return Err(SendError(msg));
+        }
+        let told = self.sink.tell_receipted(msg, receipt).await;
+        crate::recording::tell_returned(|| self.id(), &told);
+        told
     }
 
     /// The receiving actor's id.

@@ -64,7 +64,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::Poll;
 use std::time::Duration;
 
-use crate::{ActorId, NodeId};
+use crate::{ActorId, NodeId, SendError, TrySendError};
 
 /// A wait a recorder asks a timer to make before it fires ([`Recorder::timer_turn`]).
 pub type Turn = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
@@ -199,6 +199,43 @@ pub enum Sent<'a> {
     },
 }
 
+/// Why a recorded actor's tell was refused: what its `tell` or `try_tell` returned, which a
+/// replay returns again at the same tell (the message is then not sent).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The receiver's mailbox was full (`TrySendError::Full`).
+    Full,
+    /// The receiver had stopped (`SendError`, `TrySendError::Closed`).
+    Stopped,
+}
+
+impl Refusal {
+    /// `full` or `stopped`: the refusal as a journal keeps it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Refusal::Full => "full",
+            Refusal::Stopped => "stopped",
+        }
+    }
+
+    /// The refusal [`as_str`](Self::as_str) names, if it names one.
+    pub fn parse(text: &str) -> Option<Refusal> {
+        match text {
+            "full" => Some(Refusal::Full),
+            "stopped" => Some(Refusal::Stopped),
+            _ => None,
+        }
+    }
+
+    /// The error a `try_tell` that met this refusal returns, handing `msg` back.
+    fn try_error<M>(self, msg: M) -> TrySendError<M> {
+        match self {
+            Refusal::Full => TrySendError::Full(msg),
+            Refusal::Stopped => TrySendError::Closed(msg),
+        }
+    }
+}
+
 /// Receives what a recorded actor handles and how its life goes
 /// ([`crate::SpawnOptions::record`]).
 pub trait Recorder: Send + Sync + 'static {
@@ -311,6 +348,24 @@ pub trait Recorder: Send + Sync + 'static {
         message: &dyn Any,
     ) {
         let _ = (actor, time, sent, type_name, message);
+    }
+
+    /// The tell the actor reported last through [`sent`](Self::sent), to `to`, was refused
+    /// at bus time `time` (`refusal`): the send returned its error and the message was not
+    /// queued. Called on the sending thread, inside the handling, as the send returns. What
+    /// the send returned is an input of the actor, which a replay serves again
+    /// ([`refusal`](Self::refusal)).
+    fn refused(&self, actor: ActorId, time: Duration, to: ActorId, refusal: Refusal) {
+        let _ = (actor, time, to, refusal);
+    }
+
+    /// For a replay: whether the tell the actor reported just now through
+    /// [`sent`](Self::sent) was refused when it was recorded. `Some` makes the send return
+    /// that refusal's error without sending the message; a live recorder returns `None`.
+    /// Called on the sending thread right after `sent`, for tells only.
+    fn refusal(&self, actor: ActorId) -> Option<Refusal> {
+        let _ = actor;
+        None
     }
 
     /// The recorded sequence number of the input the actor is handling, where this recorder
@@ -462,6 +517,80 @@ fn sent_slow<M: 'static>(how: Sent<'_>, msg: &M) {
         crate::actor::short_type_name_cached(std::any::type_name::<M>()),
         msg,
     );
+}
+
+/// Reports a tell of `msg` to `to`, about to be made, if a recorded actor's handler makes
+/// it; returns the refusal a replay serves for it (the tell then returns its error and the
+/// message is not sent).
+#[inline]
+pub(crate) fn told<M: 'static>(to: ActorId, msg: &M) -> Option<Refusal> {
+    if RECORDING.load(Ordering::Relaxed) {
+        told_slow(to, msg)
+    } else {
+        None
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn told_slow<M: 'static>(to: ActorId, msg: &M) -> Option<Refusal> {
+    sent_slow(Sent::Tell { to }, msg);
+    let handling = HANDLING.with(Cell::get);
+    if handling.is_null() {
+        return None;
+    }
+    // SAFETY: as in `sent_slow`: the record is alive for the poll that reached here.
+    let record = unsafe { &*handling };
+    record.recorder.as_ref()?.refusal(record.actor)
+}
+
+/// [`told`] for a `try_tell`: the served refusal's error, handing `msg` back, or `msg`.
+#[inline]
+pub(crate) fn try_told<M: 'static>(to: ActorId, msg: M) -> Result<M, TrySendError<M>> {
+    match told(to, &msg) {
+        Some(refusal) => Err(refusal.try_error(msg)),
+        None => Ok(msg),
+    }
+}
+
+/// Reports what a tell to `to` returned, if it refused the message and a recorded actor's
+/// handler made it.
+#[inline]
+pub(crate) fn tell_returned<M>(to: impl FnOnce() -> ActorId, result: &Result<(), SendError<M>>) {
+    if result.is_err() && RECORDING.load(Ordering::Relaxed) {
+        refused_slow(to(), Refusal::Stopped);
+    }
+}
+
+/// [`tell_returned`] for a `try_tell`.
+#[inline]
+pub(crate) fn try_tell_returned<M>(
+    to: impl FnOnce() -> ActorId,
+    result: &Result<(), TrySendError<M>>,
+) {
+    if let Err(error) = result {
+        if RECORDING.load(Ordering::Relaxed) {
+            let refusal = match error {
+                TrySendError::Full(_) => Refusal::Full,
+                TrySendError::Closed(_) => Refusal::Stopped,
+            };
+            refused_slow(to(), refusal);
+        }
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn refused_slow(to: ActorId, refusal: Refusal) {
+    let handling = HANDLING.with(Cell::get);
+    if handling.is_null() {
+        return;
+    }
+    // SAFETY: as in `sent_slow`: the record is alive for the poll that reached here.
+    let record = unsafe { &*handling };
+    if let Some(recorder) = &record.recorder {
+        recorder.refused(record.actor, record.clock.now_in_task(), to, refusal);
+    }
 }
 
 /// Reports the answer to an ask, if a recorded actor's handler made it.

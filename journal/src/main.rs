@@ -566,6 +566,7 @@ fn replay_plan(dir: &str) -> Result<(), String> {
         timers: u64,
         readings: u64,
         answers: u64,
+        refused: u64,
         outputs: u64,
         unrecorded: BTreeMap<String, u64>,
     }
@@ -613,6 +614,7 @@ fn replay_plan(dir: &str) -> Result<(), String> {
             Kind::Handled => plan.fed += 1,
             Kind::ClockRead => plan.readings += 1,
             Kind::Answered => plan.answers += 1,
+            Kind::Refused => plan.refused += 1,
             Kind::Sent | Kind::Published | Kind::Replied | Kind::Failed => plan.outputs += 1,
             _ => {}
         }
@@ -632,8 +634,17 @@ fn replay_plan(dir: &str) -> Result<(), String> {
         };
         out.push_str(&format!(
             "  {actor} {name}: {} inputs to feed, {} from its timers (regenerated), {} clock \
-             readings (served), {} answers to its asks (served), {} outputs to compare\n",
-            plan.fed, plan.timers, plan.readings, plan.answers, plan.outputs
+             readings (served), {} answers to its asks (served), {}{} outputs to compare\n",
+            plan.fed,
+            plan.timers,
+            plan.readings,
+            plan.answers,
+            if plan.refused > 0 {
+                format!("{} refusals of its tells (served), ", plan.refused)
+            } else {
+                String::new()
+            },
+            plan.outputs
         ));
         for (ty, n) in &plan.unrecorded {
             out.push_str(&format!(

@@ -42,11 +42,16 @@ pub enum Kind {
     /// resumed (the writer opened the journal again after its writer closed it: a new run
     /// begins here, its actors numbered anew; a replay covers the run before it).
     Resumed = 15,
+    /// A tell the actor made while handling a message was refused (an input: what the tell
+    /// returned, served again to a replay at the same tell; the payload is `full` or
+    /// `stopped` as text, the origin the receiver, `cause` the input being handled). It
+    /// follows the actor's `sent` record of that tell.
+    Refused = 16,
 }
 
 impl Kind {
     /// Every kind, in code order.
-    pub const ALL: [Kind; 15] = [
+    pub const ALL: [Kind; 16] = [
         Kind::Handled,
         Kind::Sent,
         Kind::Published,
@@ -62,6 +67,7 @@ impl Kind {
         Kind::Answered,
         Kind::Seeded,
         Kind::Resumed,
+        Kind::Refused,
     ];
 
     /// The kind with this code.
@@ -87,6 +93,7 @@ impl Kind {
             Kind::Answered => "answered",
             Kind::Seeded => "seeded",
             Kind::Resumed => "resumed",
+            Kind::Refused => "refused",
         }
     }
 

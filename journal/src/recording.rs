@@ -66,7 +66,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use mycelium_actors::recording::{Delivery, Lifecycle, Recorder, Sent, Source};
+use mycelium_actors::recording::{Delivery, Lifecycle, Recorder, Refusal, Sent, Source};
 use mycelium_actors::{ActorId, Published};
 use mycelium_codec::WireMessage;
 
@@ -653,6 +653,17 @@ impl Recorder for Recording {
                 });
             }
         }
+    }
+
+    fn refused(&self, actor: ActorId, time: Duration, to: ActorId, refusal: Refusal) {
+        let actor = addr(actor);
+        self.append(&Entry {
+            cause: self.cause(actor),
+            origin: Origin::Actor(addr(to)),
+            encoding: Encoding::Text,
+            payload: refusal.as_str().as_bytes(),
+            ..Entry::new(Kind::Refused, nanos(time), actor)
+        });
     }
 
     fn clock_read(&self, actor: ActorId, reading: Duration) -> Duration {

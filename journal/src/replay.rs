@@ -57,7 +57,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use mycelium_actors::recording::{Delivery, Lifecycle, Recorder, Sent, Source, TimerDue};
+use mycelium_actors::recording::{Delivery, Lifecycle, Recorder, Refusal, Sent, Source, TimerDue};
 use mycelium_actors::{Actor, ActorId, ActorRef, AskError, Bus, Handler, Published, SpawnOptions};
 use mycelium_codec::WireMessage;
 
@@ -536,6 +536,68 @@ pub(crate) struct Capture {
     /// moment the journal does not have, before they fired again: its replay's timers fire
     /// no more after that input.
     pub(crate) timers_end: Option<Duration>,
+    /// The tells refused live, served again.
+    pub(crate) refusals: Refusals,
+}
+
+/// The tells a replayed actor's recording says were refused (`refused` records), each by
+/// its input and its place among that input's tells, served again as the replay makes them
+/// ([`Recorder::refusal`]): a tell refused live returns the same error in the replay.
+#[derive(Default)]
+pub(crate) struct Refusals {
+    recorded: HashMap<(usize, usize), Refusal>,
+    /// While built: the tells of the input read last.
+    tells: usize,
+    /// As the replay runs: the input the last tell was made in, how many tells it has made,
+    /// and the refusal served for the last one.
+    made: Mutex<(usize, usize, Option<Refusal>)>,
+}
+
+impl Refusals {
+    /// Reads the actor's next record, of `kind`, while building: `inputs` is how many inputs
+    /// it has handled with this one (a `handled` record counts itself).
+    pub(crate) fn see(&mut self, kind: Kind, asked: bool, payload: &[u8], inputs: usize) {
+        match kind {
+            Kind::Handled => self.tells = 0,
+            Kind::Sent if !asked => self.tells += 1,
+            Kind::Refused => {
+                let refusal = std::str::from_utf8(payload).ok().and_then(Refusal::parse);
+                if let (Some(refusal), Some(input), Some(tell)) =
+                    (refusal, inputs.checked_sub(1), self.tells.checked_sub(1))
+                {
+                    self.recorded.insert((input, tell), refusal);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The replayed actor makes a tell (`tell`) or another send in its input numbered
+    /// `input`: what [`Recorder::refusal`] then serves.
+    fn made(&self, input: usize, tell: bool) {
+        if self.recorded.is_empty() {
+            return;
+        }
+        let Ok(mut made) = self.made.lock() else {
+            return;
+        };
+        if made.0 != input {
+            *made = (input, 0, None);
+        }
+        made.2 = None;
+        if tell {
+            made.2 = self.recorded.get(&(input, made.1)).copied();
+            made.1 += 1;
+        }
+    }
+
+    /// The refusal served for the tell made last, once.
+    fn take(&self) -> Option<Refusal> {
+        if self.recorded.is_empty() {
+            return None;
+        }
+        self.made.lock().ok()?.2.take()
+    }
 }
 
 /// A set's member's recorded number and the record numbers of its inputs, in order.
@@ -1349,6 +1411,8 @@ impl Recorder for Capture {
         let Ok(mut o) = self.outputs.lock() else {
             return;
         };
+        self.refusals
+            .made(o.len().saturating_sub(1), matches!(sent, Sent::Tell { .. }));
         // Compared where it is encoded: a matching output is neither copied nor kept.
         let matches = |recorded: &Output| match recorded {
             Output::Sent {
@@ -1375,6 +1439,10 @@ impl Recorder for Capture {
                 payload: self.encode(msg),
             });
         }
+    }
+
+    fn refusal(&self, _: ActorId) -> Option<Refusal> {
+        self.refusals.take()
     }
 
     fn timer_turn(&self, _: ActorId, timer: u64) -> Option<mycelium_actors::recording::Turn> {
@@ -1724,6 +1792,7 @@ impl<A: Actor> Replay<A> {
         let mut incarnation = 0u32;
         let mut texts = Texts::default();
         let mut recorded_here = false;
+        let mut refusals = Refusals::default();
         let mut records = journal.records();
         while let Some(record) = records.next_ref() {
             let record = record?;
@@ -1732,6 +1801,7 @@ impl<A: Actor> Replay<A> {
                 its_own && !matches!(record.kind, Kind::Gap | Kind::Cut | Kind::Resumed);
             if its_own {
                 timers.saw(&record);
+                refusals.see(record.kind, record.asked, record.payload, inputs.len());
             }
             match record.kind {
                 Kind::Gap => {
@@ -1846,6 +1916,7 @@ impl<A: Actor> Replay<A> {
             order: None,
             timers_end: None,
             members: std::sync::OnceLock::new(),
+            refusals,
         });
         let (started, on_started) = tokio::sync::oneshot::channel();
         let restarts = crate::restarts::Restarts::new(restarted, bus.clock().now());
@@ -2218,6 +2289,7 @@ mod tests {
                 order: None,
                 timers_end: None,
                 members: std::sync::OnceLock::new(),
+                refusals: Refusals::default(),
             };
             for output in made.clone() {
                 let mut outputs = capture.outputs.lock().unwrap();

@@ -626,8 +626,10 @@ impl ReplaySet {
         let mut inputs = Vec::new();
         // The bus time of its last input (or its start, before any).
         let mut last_input = None;
+        let mut refusals = crate::replay::Refusals::default();
         for r in self.records_of(recorded) {
             timers.saw(&r.borrowed());
+            refusals.see(r.kind, r.asked, &r.payload, readings.by_input.len());
             match r.kind {
                 Kind::Restarted => incarnation = incarnation.saturating_add(1),
                 Kind::TimerFired => {
@@ -685,6 +687,7 @@ impl ReplaySet {
             }),
             timers_end,
             members: std::sync::OnceLock::new(),
+            refusals,
         })
     }
 

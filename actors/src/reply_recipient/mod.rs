@@ -324,18 +324,24 @@ impl<M: Send + 'static, R: Send + 'static> ReplyRecipient<M, R> {
 
     /// Sends `msg` as a tell, waiting for room; the reply, if any, is dropped.
     pub async fn tell(&self, msg: M) -> Result<(), SendError<M>> {
-        crate::recording::sent(|| crate::recording::Sent::Tell { to: self.id() }, &msg);
-        match self.sink.try_tell(msg) {
+        if crate::recording::told(self.id(), &msg).is_some() {
+            return Err(SendError(msg));
+        }
+        let told = match self.sink.try_tell(msg) {
             Ok(()) => Ok(()),
             Err(TrySendError::Closed(m)) => Err(SendError(m)),
             Err(TrySendError::Full(m)) => self.sink.tell(m).await,
-        }
+        };
+        crate::recording::tell_returned(|| self.id(), &told);
+        told
     }
 
     /// Sends `msg` as a tell without waiting; a full or closed queue hands it back.
     pub fn try_tell(&self, msg: M) -> Result<(), TrySendError<M>> {
-        crate::recording::sent(|| crate::recording::Sent::Tell { to: self.id() }, &msg);
-        self.sink.try_tell(msg)
+        let msg = crate::recording::try_told(self.id(), msg)?;
+        let told = self.sink.try_tell(msg);
+        crate::recording::try_tell_returned(|| self.id(), &told);
+        told
     }
 
     /// [`try_tell`](Self::try_tell) with a [`Receipt`](crate::Receipt), signed once the
@@ -345,8 +351,10 @@ impl<M: Send + 'static, R: Send + 'static> ReplyRecipient<M, R> {
         msg: M,
         receipt: crate::Receipt,
     ) -> Result<(), TrySendError<M>> {
-        crate::recording::sent(|| crate::recording::Sent::Tell { to: self.id() }, &msg);
-        self.sink.try_tell_receipted(msg, receipt)
+        let msg = crate::recording::try_told(self.id(), msg)?;
+        let told = self.sink.try_tell_receipted(msg, receipt);
+        crate::recording::try_tell_returned(|| self.id(), &told);
+        told
     }
 
     /// [`try_tell_receipted`](Self::try_tell_receipted), waiting for room.
@@ -355,8 +363,12 @@ impl<M: Send + 'static, R: Send + 'static> ReplyRecipient<M, R> {
         msg: M,
         receipt: crate::Receipt,
     ) -> Result<(), SendError<M>> {
-        crate::recording::sent(|| crate::recording::Sent::Tell { to: self.id() }, &msg);
-        self.sink.tell_receipted(msg, receipt).await
+        if crate::recording::told(self.id(), &msg).is_some() {
+            return Err(SendError(msg));
+        }
+        let told = self.sink.tell_receipted(msg, receipt).await;
+        crate::recording::tell_returned(|| self.id(), &told);
+        told
     }
 
     /// The receiving actor's id.
