@@ -228,7 +228,7 @@ impl Refusal {
     }
 
     /// The error a `try_tell` that met this refusal returns, handing `msg` back.
-    fn try_error<M>(self, msg: M) -> TrySendError<M> {
+    pub fn try_error<M>(self, msg: M) -> TrySendError<M> {
         match self {
             Refusal::Full => TrySendError::Full(msg),
             Refusal::Stopped => TrySendError::Closed(msg),

@@ -59,7 +59,7 @@ use std::time::Duration;
 
 use mycelium_actors::export::{ByteRefusal, ByteReply, ByteService};
 
-use mycelium_actors::recording::{Delivery, Lifecycle, Recorder, Sent, Source};
+use mycelium_actors::recording::{Delivery, Lifecycle, Recorder, Refusal, Sent, Source};
 use mycelium_actors::{ActorId, BoxFuture, Clock, NodeId};
 use mycelium_journal::{Described, Encoding};
 
@@ -153,6 +153,9 @@ pub struct ForeignRecording {
     inputs: Arc<AtomicU64>,
     /// For a replay: the clock readings recorded live, by input, served in their order.
     served: Option<Arc<Mutex<Vec<VecDeque<Duration>>>>>,
+    /// For a replay: the tells refused live, by input, each with its place among the input's
+    /// tells (from 0), returned again as they are made.
+    refusals: Option<Arc<Refusals>>,
     /// For a replay of the actor alone: its timers' firings are fed from the journal, so
     /// its own timers send nothing.
     timers_fed: bool,
@@ -190,6 +193,7 @@ impl ForeignRecording {
             started: Arc::default(),
             inputs: Arc::default(),
             served: None,
+            refusals: None,
             timers_fed: false,
         }
     }
@@ -200,6 +204,14 @@ impl ForeignRecording {
     pub fn serve_readings(mut self, by_input: Vec<Vec<Duration>>) -> Self {
         let by_input = by_input.into_iter().map(VecDeque::from).collect();
         self.served = Some(Arc::new(Mutex::new(by_input)));
+        self
+    }
+
+    /// For a replay of the actor: `by_input[i]` are the tells it made live while handling its
+    /// input `i` that were refused, each as its place among that input's tells (from 0) and
+    /// the refusal, which its replay's tells return again ([`report_told`]).
+    pub fn serve_refusals(mut self, by_input: Refusals) -> Self {
+        self.refusals = Some(Arc::new(by_input));
         self
     }
 
@@ -275,6 +287,8 @@ impl ForeignRecording {
                 describe: foreign.clone(),
                 own_serialization: self.own_serialization,
                 served: None,
+                refusals: None,
+                tells: std::cell::Cell::new(0),
             }))
         });
         let _restore = RestoreHandling(outer);
@@ -307,6 +321,8 @@ impl ForeignRecording {
                 describe: foreign.clone(),
                 own_serialization: self.own_serialization,
                 served: self.served.clone(),
+                refusals: self.refusals.clone(),
+                tells: std::cell::Cell::new(0),
             }))
         });
         let result = {
@@ -350,10 +366,38 @@ struct Handling {
     describe: Arc<dyn Describe>,
     own_serialization: bool,
     served: Option<Arc<Mutex<Vec<VecDeque<Duration>>>>>,
+    /// For a replay: the tells refused live ([`ForeignRecording::serve_refusals`]).
+    refusals: Option<Arc<Refusals>>,
+    /// The tells reported so far while handling this input.
+    tells: std::cell::Cell<usize>,
 }
 
+/// A recorded actor's refused tells by input, each as its place among that input's tells
+/// (from 0) and the refusal ([`ForeignRecording::serve_refusals`]).
+pub type Refusals = Vec<Vec<(usize, Refusal)>>;
+
 impl Handling {
+    /// The refusal served for the tell reported last: by this replay's own list, else by its
+    /// recorder (a set's).
+    fn refusal(&self) -> Option<Refusal> {
+        let tell = self.tells.get().checked_sub(1)?;
+        let own = self.refusals.as_ref().map(|refusals| {
+            refusals
+                .get(usize::try_from(self.input?).ok()?)?
+                .iter()
+                .find(|(t, _)| *t == tell)
+                .map(|(_, refusal)| *refusal)
+        });
+        match own {
+            Some(own) => own,
+            None => self.recorder.refusal(self.actor),
+        }
+    }
+
     fn report(&self, msg: &ForeignMessage, how: Sent<'_>) {
+        if matches!(how, Sent::Tell { .. }) {
+            self.tells.set(self.tells.get() + 1);
+        }
         let record = self.describe.describe(msg, self.own_serialization);
         self.recorder
             .sent(self.actor, self.clock.now(), how, record.name, &record);
@@ -499,6 +543,47 @@ pub fn report_sent(to: ActorId, asked: bool, msg: &ForeignMessage) {
         Sent::Tell { to }
     };
     sent(how, msg);
+}
+
+/// Reports a tell of `msg` to `to`, as [`report_sent`] does, and returns the refusal a
+/// replay serves for it ([`Recorder::refusal`]): the tell then returns that refusal without
+/// sending, as it did when it was recorded.
+pub fn report_told(to: ActorId, msg: &ForeignMessage) -> Option<Refusal> {
+    if !RECORDING.load(Ordering::Relaxed) || DELIVERING.try_with(|d| d.get()).unwrap_or(false) {
+        return None;
+    }
+    // Any other send ends the chance of a retry of a full `try_tell`.
+    let _ = FULL.try_with(|f| f.set(None));
+    HANDLING
+        .try_with(|h| {
+            let handling = h.try_borrow().ok()?;
+            let handling = handling.as_ref()?;
+            handling.report(msg, Sent::Tell { to });
+            handling.refusal()
+        })
+        .ok()
+        .flatten()
+}
+
+/// Reports that the tell to `to` that the recorded foreign actor's handler on this thread
+/// reported last was refused (`refusal`): its language's `tell` or `try_tell` raised or
+/// returned the error. A full mailbox is a refusal only for a `try_tell` (a `tell` waits for
+/// room).
+pub fn report_refused(to: ActorId, refusal: Refusal) {
+    if !RECORDING.load(Ordering::Relaxed) || DELIVERING.try_with(|d| d.get()).unwrap_or(false) {
+        return;
+    }
+    // Refused for good: a `tell` that follows is a send of its own.
+    let _ = FULL.try_with(|f| f.set(None));
+    let _ = HANDLING.try_with(|h| {
+        if let Ok(handling) = h.try_borrow() {
+            if let Some(handling) = handling.as_ref() {
+                handling
+                    .recorder
+                    .refused(handling.actor, handling.clock.now(), to, refusal);
+            }
+        }
+    });
 }
 
 /// Reports a tell (`asked` false) or an ask of the contract message `type_id` with `body` to

@@ -4,6 +4,7 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use mycelium_actors::export::{ByteRefusal, ByteReply, ByteService, ExportError};
+use mycelium_actors::recording::Refusal;
 use mycelium_actors::{
     ActorId, ActorRef, AskError, BoxFuture, Bus, Failure, Phase, Receipt, SendError, SpawnError,
     SpawnOptions, StopReason, TrySendError,
@@ -225,11 +226,17 @@ impl<F: Foreign> ForeignRef<F> {
 
     /// Tells without waiting; a full mailbox or a stopped actor hands the message back.
     pub fn try_tell(&self, msg: ForeignMessage) -> Result<(), TrySendError<ForeignMessage>> {
-        crate::recording::report_sent(self.actor.id(), false, &msg);
-        let told = self.try_tell_quiet(msg);
-        if matches!(told, Err(TrySendError::Full(_))) {
+        let to = self.actor.id();
+        let told = match crate::recording::report_told(to, &msg) {
+            // A replay: refused as it was when recorded.
+            Some(refusal) => Err(refusal.try_error(msg)),
+            None => self.try_tell_quiet(msg),
+        };
+        match &told {
             // A `tell` of this receiver that follows on this thread is this send's retry.
-            crate::recording::retry_of(self.actor.id());
+            Err(TrySendError::Full(_)) => crate::recording::retry_of(to),
+            Err(TrySendError::Closed(_)) => crate::recording::report_refused(to, Refusal::Stopped),
+            Ok(()) => {}
         }
         told
     }
@@ -250,19 +257,27 @@ impl<F: Foreign> ForeignRef<F> {
 
     /// Tells, waiting for room in a full mailbox.
     pub async fn tell(&self, msg: ForeignMessage) -> Result<(), SendError<ForeignMessage>> {
-        if !crate::recording::is_retry(self.actor.id()) {
-            crate::recording::report_sent(self.actor.id(), false, &msg);
+        let to = self.actor.id();
+        if !crate::recording::is_retry(to) && crate::recording::report_told(to, &msg).is_some() {
+            // A replay: refused as it was when recorded.
+            return Err(SendError(msg));
         }
-        let Some(gate) = self.gate() else {
-            return self.actor.tell(msg).await;
+        let told = match self.gate() {
+            None => self.actor.tell(msg).await,
+            Some(gate) => {
+                // Counted off when the call is dropped: refused, or with this future if it
+                // is dropped while it waits for room.
+                let count = gate.inner.counts.count(to);
+                self.actor
+                    .tell(ForeignCall::Tell(msg, count, None))
+                    .await
+                    .map_err(|SendError(c)| SendError(c.into_message()))
+            }
         };
-        // Counted off when the call is dropped: refused, or with this future if it is
-        // dropped while it waits for room.
-        let count = gate.inner.counts.count(self.actor.id());
-        self.actor
-            .tell(ForeignCall::Tell(msg, count, None))
-            .await
-            .map_err(|SendError(c)| SendError(c.into_message()))
+        if told.is_err() {
+            crate::recording::report_refused(to, Refusal::Stopped);
+        }
+        told
     }
 
     /// Stops the actor once it has handled everything sent to it before this call: a stop

@@ -781,9 +781,18 @@ impl ActorRef {
         })?;
         match refused {
             Ok(()) => Ok(()),
-            Err(mycelium_actors::export::ByteRefusal::Full) => Err(MailboxFull::new_err(
-                "the mailbox is full; nothing was queued",
-            )),
+            Err(mycelium_actors::export::ByteRefusal::Full) => {
+                if let Target::Foreign(actor) = &self.target {
+                    // Final for a `try_tell` (a `tell` would wait): the handler sees it.
+                    mycelium_foreign::recording::report_refused(
+                        actor.id(),
+                        mycelium_actors::recording::Refusal::Full,
+                    );
+                }
+                Err(MailboxFull::new_err(
+                    "the mailbox is full; nothing was queued",
+                ))
+            }
             Err(mycelium_actors::export::ByteRefusal::Stopped) => Err(errors::stopped(
                 match &self.target {
                     Target::Foreign(actor) => actor.actor_ref().stop_reason(),

@@ -10,7 +10,8 @@
 
 use std::sync::{Arc, Mutex};
 
-use mycelium_foreign::recording::static_name;
+use mycelium_actors::recording::Refusal;
+use mycelium_foreign::recording::{static_name, Refusals};
 use mycelium_foreign::{ForeignMessage, ForeignRecord, ForeignRecording};
 use mycelium_journal::{Encoding, JournalOptions, JournalSchema, JournalWriter, Recording};
 use pyo3::exceptions::PyValueError;
@@ -36,6 +37,8 @@ pub(crate) struct Recorder {
     actors: Mutex<Vec<ForeignRecording>>,
     /// For a replay: the clock readings the next actor recorded into it reads, by input.
     readings: Mutex<Option<Vec<Vec<std::time::Duration>>>>,
+    /// For a replay of one actor alone: its tells refused live, by input.
+    refusals: Mutex<Option<Refusals>>,
 }
 
 #[pymethods]
@@ -64,6 +67,7 @@ impl Recorder {
             path,
             actors: Mutex::default(),
             readings: Mutex::default(),
+            refusals: Mutex::default(),
         })
     }
 
@@ -138,6 +142,28 @@ impl Recorder {
         *self.readings.lock().unwrap_or_else(|e| e.into_inner()) = Some(readings);
     }
 
+    /// For a replay of one actor alone: the tells the recorded actor made while handling its
+    /// input `i` that were refused, `refusals[i]`, each as its place among that input's
+    /// tells (from 0) and `"full"` or `"stopped"`, which the actor's tells return again.
+    fn serve_refusals(&self, refusals: Vec<Vec<(usize, String)>>) -> PyResult<()> {
+        let refusals = refusals
+            .into_iter()
+            .map(|tells| {
+                tells
+                    .into_iter()
+                    .map(|(tell, why)| match Refusal::parse(&why) {
+                        Some(refusal) => Ok((tell, refusal)),
+                        None => Err(PyValueError::new_err(format!(
+                            "serve_refusals: {why:?} is no refusal (\"full\" or \"stopped\")"
+                        ))),
+                    })
+                    .collect::<PyResult<Vec<_>>>()
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        *self.refusals.lock().unwrap_or_else(|e| e.into_inner()) = Some(refusals);
+        Ok(())
+    }
+
     fn __repr__(&self) -> String {
         format!("Recorder({:?}, pickle={})", self.path, self.pickle)
     }
@@ -182,6 +208,14 @@ impl Recorder {
         if let Some(readings) = served {
             // A replay of the actor alone: its timers' firings are fed as its other inputs.
             recording = recording.serve_readings(readings).feed_timers();
+        }
+        let refusals = self
+            .refusals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(refusals) = refusals {
+            recording = recording.serve_refusals(refusals);
         }
         let mut actors = self.actors.lock().unwrap_or_else(|e| e.into_inner());
         actors.push(recording.clone());

@@ -8,8 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mycelium_actors::export::{ByteRefusal, ByteReply, ByteService};
+use mycelium_actors::recording::Refusal;
 use mycelium_actors::{ActorId, AskError, BoxFuture, Failure, NodeId, Phase};
-use mycelium_foreign::recording::{handling_actor, handling_input, report_sent};
+use mycelium_foreign::recording::{handling_actor, handling_input, report_sent, report_told};
 use mycelium_foreign::ForeignMessage;
 use mycelium_journal::{AnswersByInput, NoAnswer};
 
@@ -76,6 +77,19 @@ impl StandIn {
         };
         report_sent(self.id, asked, &msg);
     }
+
+    /// Takes a tell: refused as it was when recorded, if it was.
+    fn told(&self, type_id: u16, body: &[u8]) -> Result<(), ByteRefusal> {
+        let msg = ForeignMessage {
+            type_id,
+            body: body.to_vec(),
+        };
+        match report_told(self.id, &msg) {
+            None => Ok(()),
+            Some(Refusal::Full) => Err(ByteRefusal::Full),
+            Some(Refusal::Stopped) => Err(ByteRefusal::Stopped),
+        }
+    }
 }
 
 impl ByteService for StandIn {
@@ -88,13 +102,11 @@ impl ByteService for StandIn {
     }
 
     fn try_tell(&self, type_id: u16, body: &[u8]) -> Result<(), ByteRefusal> {
-        self.sent(false, type_id, body);
-        Ok(())
+        self.told(type_id, body)
     }
 
     fn tell(&self, type_id: u16, body: &[u8]) -> BoxFuture<'static, Result<(), ByteRefusal>> {
-        self.sent(false, type_id, body);
-        Box::pin(std::future::ready(Ok(())))
+        Box::pin(std::future::ready(self.told(type_id, body)))
     }
 
     fn ask(

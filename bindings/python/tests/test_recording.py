@@ -769,9 +769,11 @@ class Teller(mycelium.Actor):
         return Heartbeat(ts_ns=hb.ts_ns, seq=refused, sender="teller")
 
 
-def test_a_tell_to_a_stopped_actor_is_recorded_once(tmp_path):
+def test_a_tell_to_a_stopped_actor_is_recorded_once_and_refused_again_in_its_replay(tmp_path):
     """A tell refused because its receiver has stopped is the tell's outcome: it is not tried
-    again as if the mailbox were full, so the journal has the one send it made."""
+    again as if the mailbox were full, so the journal has the one send it made, and a
+    `refused` record after it. The replay's stand-in would take the tells; the replay refuses
+    them as recorded, so the actor counts the same refusals."""
     path = str(tmp_path / "refused")
     rec = journal.Recorder(path, schema=mycelium.trading)
     with mycelium.Bus(schema=mycelium.trading, record=rec) as bus:
@@ -786,6 +788,14 @@ def test_a_tell_to_a_stopped_actor_is_recorded_once(tmp_path):
     sent = j.rows(actor=number, kind="sent")
     # One record a tell: by its ref, and by the service name.
     assert [(r.kind, r.asked) for r in sent] == [("sent", False)] * 2, sent
+    own = [r.kind for r in j.rows(actor=number, kind=["sent", "refused"])]
+    assert own == ["sent", "refused"] * 2, own
+    assert {r.payload for r in j.rows(actor=number, kind="refused")} == {"stopped"}
+    report = journal.replay(
+        path, Teller, journal.StandInRef("gone"), actor=number,
+        schema=mycelium.trading, services=["gone"],
+    )
+    assert report.ok and report.inputs == 1, str(report)
 
 
 class Stamper(mycelium.Actor):

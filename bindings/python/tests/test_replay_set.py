@@ -367,3 +367,41 @@ def test_inputs_from_outside_a_set_come_before_what_a_member_sends_meanwhile(tmp
         replay.spawn(QuoteDriver, None, service="driver", actor=started["QuoteDriver"])
         report = replay.run(mode="compare")
     assert report.ok, str(report)
+
+
+class Teller(mycelium.Actor):
+    """Tells each heartbeat to the service `gone` and answers how many tells were refused."""
+
+    @mycelium.handler(Heartbeat)
+    def beat(self, h):
+        refused = 0
+        try:
+            self.bus.ref("gone").tell(h)
+        except mycelium.MyceliumError:
+            refused += 1
+        return Heartbeat(ts_ns=h.ts_ns, seq=refused, sender="teller")
+
+
+class Gone(mycelium.Actor):
+    @mycelium.handler(Heartbeat)
+    def beat(self, h):
+        pass
+
+
+def test_a_member_s_tell_refused_live_is_refused_again(tmp_path):
+    """The service had stopped when the teller told it; in the set its stand-in would take
+    the tells, and the set refuses them as recorded."""
+    path = str(tmp_path / "refused")
+    rec = journal.Recorder(path, schema=mycelium.trading)
+    with mycelium.Bus(schema=mycelium.trading, record=rec) as bus:
+        gone = bus.spawn(Gone, service="gone")
+        gone.stop()
+        gone.wait_for_stop()
+        teller = bus.spawn(Teller)
+        assert [teller.ask(hb(n)).seq for n in (1, 2)] == [1, 1]
+    rec.close()
+    with journal.ReplaySet(path, schema=mycelium.trading, services=["gone"]) as replay:
+        replay.spawn(Teller)
+        report = replay.run(mode="compare")
+    assert report.ok, str(report)
+    assert [a.inputs for a in report.actors] == [2], str(report)

@@ -418,6 +418,25 @@ def _readings(rows: Sequence[Any], actor: Tuple[int, int], inputs: Sequence[Any]
     return readings
 
 
+def _refusals(
+    rows: Sequence[Any], actor: Tuple[int, int], inputs: Sequence[Any]
+) -> List[List[Tuple[int, str]]]:
+    """The tells the actor made while handling each of its inputs that were refused: each as
+    its place among that input's tells (from 0) and ``"full"`` or ``"stopped"``."""
+    index = {r.seq: i for i, r in enumerate(inputs)}
+    tells = [0 for _ in inputs]
+    refusals: List[List[Tuple[int, str]]] = [[] for _ in inputs]
+    for r in rows:
+        if (r.node, r.actor) != actor or r.cause not in index:
+            continue
+        i = index[r.cause]
+        if r.kind == "sent" and not r.asked:
+            tells[i] += 1
+        elif r.kind == "refused" and tells[i] > 0:
+            refusals[i].append((tells[i] - 1, str(r.payload)))
+    return refusals
+
+
 def replay(
     path: Union[str, "os.PathLike[str]"],
     actor_class: type,
@@ -497,6 +516,8 @@ def replay(
         recorder = Recorder(os.path.join(tmp, "journal"), schema, "", True)
         # The bus times its handlers read live, read again in the same order.
         recorder.serve_readings(_readings(rows, addr, inputs))
+        # Its tells refused live, refused again at the same tells.
+        recorder.serve_refusals(_refusals(rows, addr, inputs))
         bus = _bus.Bus(virtual_time=True, schema=schema)
         try:
             if services:
