@@ -125,7 +125,7 @@ impl<A: Actor> ActorRef<A> {
         A: Handler<M>,
         M: Send + 'static,
     {
-        if crate::recording::told(self.id(), &msg).is_some() {
+        if crate::recording::told(|| self.id(), &msg).is_some() {
             return Err(SendError(msg));
         }
         let told = self.shared.tell_msg(msg).await;
@@ -181,7 +181,7 @@ impl<A: Actor> ActorRef<A> {
         A: Handler<M>,
         M: Send + 'static,
     {
-        let msg = crate::recording::try_told(self.id(), msg)?;
+        let msg = crate::recording::try_told(|| self.id(), msg)?;
         let told = self.shared.try_tell_msg(msg);
         crate::recording::try_tell_returned(|| self.id(), &told);
         told

@@ -173,7 +173,7 @@ impl<M: Send + 'static> Recipient<M> {
 
     /// Sends `msg`, waiting for room.
     pub async fn tell(&self, msg: M) -> Result<(), SendError<M>> {
-        if crate::recording::told(self.id(), &msg).is_some() {
+        if crate::recording::told(|| self.id(), &msg).is_some() {
             return Err(SendError(msg));
         }
         let told = match self.sink.try_tell(msg) {
@@ -187,7 +187,7 @@ impl<M: Send + 'static> Recipient<M> {
 
     /// Sends `msg` without waiting.
     pub fn try_tell(&self, msg: M) -> Result<(), TrySendError<M>> {
-        let msg = crate::recording::try_told(self.id(), msg)?;
+        let msg = crate::recording::try_told(|| self.id(), msg)?;
         let told = self.sink.try_tell(msg);
         crate::recording::try_tell_returned(|| self.id(), &told);
         told
@@ -197,7 +197,7 @@ impl<M: Send + 'static> Recipient<M> {
     /// run; a refusal leaves it unsigned (what a link uses to acknowledge a message
     /// only once it is handled).
     pub fn try_tell_receipted(&self, msg: M, receipt: Receipt) -> Result<(), TrySendError<M>> {
-        let msg = crate::recording::try_told(self.id(), msg)?;
+        let msg = crate::recording::try_told(|| self.id(), msg)?;
         let told = self.sink.try_tell_receipted(msg, receipt);
         crate::recording::try_tell_returned(|| self.id(), &told);
         told
@@ -208,7 +208,7 @@ impl<M: Send + 'static> Recipient<M> {
     where
         M: Send + 'static,
     {
-        if crate::recording::told(self.id(), &msg).is_some() {
+        if crate::recording::told(|| self.id(), &msg).is_some() {
             return Err(SendError(msg));
         }
         let told = self.sink.tell_receipted(msg, receipt).await;

@@ -523,9 +523,9 @@ fn sent_slow<M: 'static>(how: Sent<'_>, msg: &M) {
 /// it; returns the refusal a replay serves for it (the tell then returns its error and the
 /// message is not sent).
 #[inline]
-pub(crate) fn told<M: 'static>(to: ActorId, msg: &M) -> Option<Refusal> {
+pub(crate) fn told<M: 'static>(to: impl FnOnce() -> ActorId, msg: &M) -> Option<Refusal> {
     if RECORDING.load(Ordering::Relaxed) {
-        told_slow(to, msg)
+        told_slow(to(), msg)
     } else {
         None
     }
@@ -546,7 +546,10 @@ fn told_slow<M: 'static>(to: ActorId, msg: &M) -> Option<Refusal> {
 
 /// [`told`] for a `try_tell`: the served refusal's error, handing `msg` back, or `msg`.
 #[inline]
-pub(crate) fn try_told<M: 'static>(to: ActorId, msg: M) -> Result<M, TrySendError<M>> {
+pub(crate) fn try_told<M: 'static>(
+    to: impl FnOnce() -> ActorId,
+    msg: M,
+) -> Result<M, TrySendError<M>> {
     match told(to, &msg) {
         Some(refusal) => Err(refusal.try_error(msg)),
         None => Ok(msg),

@@ -324,7 +324,7 @@ impl<M: Send + 'static, R: Send + 'static> ReplyRecipient<M, R> {
 
     /// Sends `msg` as a tell, waiting for room; the reply, if any, is dropped.
     pub async fn tell(&self, msg: M) -> Result<(), SendError<M>> {
-        if crate::recording::told(self.id(), &msg).is_some() {
+        if crate::recording::told(|| self.id(), &msg).is_some() {
             return Err(SendError(msg));
         }
         let told = match self.sink.try_tell(msg) {
@@ -338,7 +338,7 @@ impl<M: Send + 'static, R: Send + 'static> ReplyRecipient<M, R> {
 
     /// Sends `msg` as a tell without waiting; a full or closed queue hands it back.
     pub fn try_tell(&self, msg: M) -> Result<(), TrySendError<M>> {
-        let msg = crate::recording::try_told(self.id(), msg)?;
+        let msg = crate::recording::try_told(|| self.id(), msg)?;
         let told = self.sink.try_tell(msg);
         crate::recording::try_tell_returned(|| self.id(), &told);
         told
@@ -351,7 +351,7 @@ impl<M: Send + 'static, R: Send + 'static> ReplyRecipient<M, R> {
         msg: M,
         receipt: crate::Receipt,
     ) -> Result<(), TrySendError<M>> {
-        let msg = crate::recording::try_told(self.id(), msg)?;
+        let msg = crate::recording::try_told(|| self.id(), msg)?;
         let told = self.sink.try_tell_receipted(msg, receipt);
         crate::recording::try_tell_returned(|| self.id(), &told);
         told
@@ -363,7 +363,7 @@ impl<M: Send + 'static, R: Send + 'static> ReplyRecipient<M, R> {
         msg: M,
         receipt: crate::Receipt,
     ) -> Result<(), SendError<M>> {
-        if crate::recording::told(self.id(), &msg).is_some() {
+        if crate::recording::told(|| self.id(), &msg).is_some() {
             return Err(SendError(msg));
         }
         let told = self.sink.tell_receipted(msg, receipt).await;
