@@ -44,8 +44,8 @@ usage: mycelium-journal ls DIR
        mycelium-journal diff DIR DIR [--ignore-time] [--csv]
        mycelium-journal replay DIR [ARGS...]
 
-kinds: handled sent published replied answered timer-fired clock-read seeded started
-       failed restarted stopped gap cut
+kinds: handled sent published replied answered refused timer-fired clock-read seeded
+       started failed restarted stopped gap cut resumed
 times: nanoseconds of bus time, or a number with ns, us, ms or s (1.5s, 250ms)";
 
 fn main() -> ExitCode {
