@@ -773,8 +773,19 @@ impl ActorRef {
             Target::Foreign(actor) => Ok(ByteService::try_tell(actor, type_id, &body)),
             Target::Service { bus, name, .. } => {
                 let told = bus.exports().try_deliver(name, type_id, &body);
-                if told.is_ok() {
-                    report_sent_by_name(bus, name, false, type_id, &body);
+                match &told {
+                    Ok(()) => {
+                        report_sent_by_name(bus, name, false, type_id, &body);
+                    }
+                    Err(DeliveryError::Full { actor, .. }) => {
+                        // (A foreign actor's service reported the send itself.)
+                        report_sent_by_name(bus, name, false, type_id, &body);
+                        mycelium_foreign::recording::report_refused(
+                            *actor,
+                            mycelium_actors::recording::Refusal::Full,
+                        );
+                    }
+                    Err(_) => {}
                 }
                 told.map(|()| Ok(())).map_err(errors::delivery)
             }

@@ -798,6 +798,59 @@ def test_a_tell_to_a_stopped_actor_is_recorded_once_and_refused_again_in_its_rep
     assert report.ok and report.inputs == 1, str(report)
 
 
+class Gate(mycelium.Actor):
+    """Waits in its first handler until released, so that its mailbox fills."""
+
+    def on_start(self, args):
+        self.entered, self.release = args
+
+    @mycelium.handler(Heartbeat)
+    def beat(self, h):
+        if not self.entered.is_set():
+            self.entered.set()
+            assert self.release.wait(60)
+
+
+class Filler(mycelium.Actor):
+    """Tells the service `gate` without waiting until its mailbox is full, and answers how
+    many tells it took."""
+
+    @mycelium.handler(Heartbeat)
+    def beat(self, h):
+        for told in range(100_000):
+            try:
+                self.bus.ref("gate").try_tell(h)
+            except mycelium.MailboxFull:
+                return Heartbeat(ts_ns=h.ts_ns, seq=told, sender="filler")
+        return Heartbeat(ts_ns=h.ts_ns, seq=-1, sender="filler")
+
+
+def test_a_try_tell_into_a_full_mailbox_by_service_name_is_refused_again_in_its_replay(tmp_path):
+    """The replay's stand-in for `gate` would take every tell: the replay refuses the one
+    that met the full mailbox live, so the actor stops where it stopped."""
+    path = str(tmp_path / "full")
+    rec = journal.Recorder(path, schema=mycelium.trading)
+    entered, release = threading.Event(), threading.Event()
+    with mycelium.Bus(schema=mycelium.trading, record=rec) as bus:
+        gate = bus.spawn(Gate, (entered, release), service="gate")
+        gate.tell(hb(0))
+        assert entered.wait(60)
+        filler = bus.spawn(Filler)
+        took = filler.ask(hb(1)).seq
+        release.set()
+    rec.close()
+    assert took > 0
+    j = journal.Journal(path)
+    number = j.rows(kind="started", type="Filler")[0].actor
+    own = [r.kind for r in j.rows(actor=number, kind=["sent", "refused"])]
+    assert own == ["sent"] * (took + 1) + ["refused"], own[-3:]
+    assert j.rows(actor=number, kind="refused")[0].payload == "full"
+    report = journal.replay(
+        path, Filler, None, actor=number, schema=mycelium.trading, services=["gate"],
+    )
+    assert report.ok and report.inputs == 1, str(report)
+
+
 class Stamper(mycelium.Actor):
     """Answers each heartbeat with the bus time its handler read, in nanoseconds."""
 
