@@ -516,16 +516,22 @@ impl ByteService for Delivering {
 /// Reports `msg`, about to be sent as `how` says, if a recorded foreign actor's handler on
 /// this thread sends it (not in a subscription's delivery).
 pub(crate) fn sent(how: Sent<'_>, msg: &ForeignMessage) {
-    if !RECORDING.load(Ordering::Relaxed) || DELIVERING.try_with(|d| d.get()).unwrap_or(false) {
-        return;
-    }
-    let _ = HANDLING.try_with(|h| {
-        if let Ok(handling) = h.try_borrow() {
-            if let Some(handling) = handling.as_ref() {
-                handling.report(msg, how);
-            }
-        }
+    sending(|handling| {
+        handling.report(msg, how);
+        Some(())
     });
+}
+
+/// Runs `f` on the recorded foreign actor whose handler runs on this thread, if any (and not
+/// in a subscription's delivery, which is no send of the handler's): `None` otherwise.
+fn sending<R>(f: impl FnOnce(&Handling) -> Option<R>) -> Option<R> {
+    if !RECORDING.load(Ordering::Relaxed) || DELIVERING.try_with(|d| d.get()).unwrap_or(false) {
+        return None;
+    }
+    HANDLING
+        .try_with(|h| f(h.try_borrow().ok()?.as_ref()?))
+        .ok()
+        .flatten()
 }
 
 /// Reports a tell (`asked` false) or an ask of `msg` to `to`, if a recorded foreign actor's
@@ -549,20 +555,15 @@ pub fn report_sent(to: ActorId, asked: bool, msg: &ForeignMessage) {
 /// replay serves for it ([`Recorder::refusal`]): the tell then returns that refusal without
 /// sending, as it did when it was recorded.
 pub fn report_told(to: ActorId, msg: &ForeignMessage) -> Option<Refusal> {
-    if !RECORDING.load(Ordering::Relaxed) || DELIVERING.try_with(|d| d.get()).unwrap_or(false) {
+    if !RECORDING.load(Ordering::Relaxed) {
         return None;
     }
     // Any other send ends the chance of a retry of a full `try_tell`.
     let _ = FULL.try_with(|f| f.set(None));
-    HANDLING
-        .try_with(|h| {
-            let handling = h.try_borrow().ok()?;
-            let handling = handling.as_ref()?;
-            handling.report(msg, Sent::Tell { to });
-            handling.refusal()
-        })
-        .ok()
-        .flatten()
+    sending(|handling| {
+        handling.report(msg, Sent::Tell { to });
+        handling.refusal()
+    })
 }
 
 /// Reports that the tell to `to` that the recorded foreign actor's handler on this thread
@@ -570,19 +571,15 @@ pub fn report_told(to: ActorId, msg: &ForeignMessage) -> Option<Refusal> {
 /// returned the error. A full mailbox is a refusal only for a `try_tell` (a `tell` waits for
 /// room).
 pub fn report_refused(to: ActorId, refusal: Refusal) {
-    if !RECORDING.load(Ordering::Relaxed) || DELIVERING.try_with(|d| d.get()).unwrap_or(false) {
+    if !RECORDING.load(Ordering::Relaxed) {
         return;
     }
     // Refused for good: a `tell` that follows is a send of its own.
     let _ = FULL.try_with(|f| f.set(None));
-    let _ = HANDLING.try_with(|h| {
-        if let Ok(handling) = h.try_borrow() {
-            if let Some(handling) = handling.as_ref() {
-                handling
-                    .recorder
-                    .refused(handling.actor, handling.clock.now(), to, refusal);
-            }
-        }
+    sending(|handling| {
+        let recorder = &handling.recorder;
+        recorder.refused(handling.actor, handling.clock.now(), to, refusal);
+        Some(())
     });
 }
 

@@ -849,6 +849,8 @@ def test_a_try_tell_into_a_full_mailbox_by_service_name_is_refused_again_in_its_
         path, Filler, None, actor=number, schema=mycelium.trading, services=["gate"],
     )
     assert report.ok and report.inputs == 1, str(report)
+    with pytest.raises(ValueError, match='"late" is no refusal'):
+        rec.serve_refusals([[(0, "late")]])
 
 
 class Stamper(mycelium.Actor):

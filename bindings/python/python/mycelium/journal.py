@@ -14,7 +14,7 @@ Each row is a :class:`Row` (a named tuple): ``seq``, ``time_ns`` (bus time), ``k
 (``handled``, ``sent``, ``published``, ``replied``, ``answered`` (the answer to an ask the
 actor made), ``timer-fired``, ``clock-read``, ``seeded`` (the seeding of a Rust actor's
 random numbers), ``started``, ``failed``, ``restarted``, ``stopped``, ``gap``, ``cut``,
-``resumed`` (a new run of a journal opened again), ``refused`` (a tell of a Rust actor that
+``resumed`` (a new run of a journal opened again), ``refused`` (a tell the actor made that
 returned its error: the payload ``"full"`` or ``"stopped"``)),
 ``actor`` and
 ``node`` (the recorded actor's number and node), ``origin`` (``None``, ``("actor", node,
