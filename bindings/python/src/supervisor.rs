@@ -202,6 +202,14 @@ impl Supervisor {
         }
         let events = watch::Sender::new(Vec::<(f64, String, String)>::new());
         let log = events.clone();
+        let tree = format!(
+            "the supervision tree ({strategy_name}: {})",
+            children
+                .iter()
+                .map(|c| c.get().get_inner().name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
         let mut builder = RustSupervisor::builder(strategy)
             .intensity(max_restarts, within)
             .backoff(Backoff::exponential(initial, backoff_factor, cap))
@@ -216,7 +224,10 @@ impl Supervisor {
                     }
                     SupervisionEvent::Stopped { child, .. } => ("stopped", child.to_string()),
                     SupervisionEvent::GaveUp { .. } => ("gave_up", String::new()),
-                    SupervisionEvent::Escalated { .. } => ("escalated", String::new()),
+                    SupervisionEvent::Escalated { reason, to_bus, .. } => {
+                        crate::failure::report_gave_up(&tree, reason, *to_bus);
+                        ("escalated", String::new())
+                    }
                 };
                 let at = e.at().as_secs_f64();
                 log.send_modify(|events| events.push((at, kind.to_string(), child)));

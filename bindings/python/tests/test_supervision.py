@@ -1,3 +1,4 @@
+import logging
 import threading
 
 import pytest
@@ -80,7 +81,38 @@ def test_mixed_tree_one_for_all_restarts_rust_and_python_children(bus):
     assert sup.children() == ["counter", "model"]
 
 
-def test_a_tree_that_gives_up_fails_the_bus():
+class _Caught(logging.Handler):
+    """Keeps the records of one logger and says when the first has come."""
+
+    def __init__(self):
+        super().__init__(logging.ERROR)
+        self.records = []
+        self.came = threading.Event()
+
+    def emit(self, record):
+        self.records.append(record)
+        self.came.set()
+
+
+def test_a_tree_that_gives_up_fails_the_bus_and_says_so_on_the_supervisor_logger():
+    caught = _Caught()
+    logger = logging.getLogger("mycelium.supervisor")
+    logger.addHandler(caught)
+    try:
+        _a_tree_gives_up()
+        # Logged as the tree gives up, on a thread of its own: awaited, not slept for.
+        assert caught.came.wait(60), "no record on mycelium.supervisor"
+    finally:
+        logger.removeHandler(caught)
+    [record] = caught.records
+    assert record.levelno == logging.ERROR
+    text = record.getMessage()
+    assert text.startswith("the supervision tree (one_for_one: model) gave up: more than 1 restarts")
+    assert "ValueError: boom on request" in text
+    assert text.endswith("its children are stopped and the bus fails")
+
+
+def _a_tree_gives_up():
     with mycelium.Bus(virtual_time=True) as b:
         sup = b.supervise(
             [mycelium.python_child("model", Echo)],

@@ -27,7 +27,16 @@ from . import _native
 #: is never silent, whether or not an asker is waiting for the answer.
 LOGGER = logging.getLogger("mycelium.actor")
 
+#: The logger a supervision tree that gives up is reported on: its children are stopped (and
+#: a root tree fails the bus) at that moment, not when a program next reaches them.
+SUPERVISOR_LOGGER = logging.getLogger("mycelium.supervisor")
+
 _classes: dict[type, type[BaseException] | None] = {}
+
+
+def log_gave_up(text: str) -> None:
+    """Reports a supervision tree that gave up on its children (`text` says why)."""
+    SUPERVISOR_LOGGER.error(text)
 
 
 def _failed_class(cause_type: type) -> type[BaseException] | None:
