@@ -352,14 +352,20 @@ pub(crate) fn replay_input(
             record.name
         ));
     }
-    let object = callbacks::attach(|py| -> PyResult<Py<PyAny>> {
+    let object = callbacks::attach(|py| -> Result<Py<PyAny>, String> {
         let bytes = PyBytes::new(py, &record.payload);
-        Ok(py
-            .import("pickle")?
-            .call_method1("loads", (bytes,))?
-            .unbind())
+        let loaded = py
+            .import("pickle")
+            .and_then(|p| p.call_method1("loads", (bytes,)));
+        loaded.map(Bound::unbind).map_err(|e| {
+            // The text a replay in Python gives for the same record.
+            let class = &record.name[PICKLE.len()..];
+            py.import("mycelium._replay")
+                .and_then(|m| m.call_method1("unpickle_failed", (class, e.value(py))))
+                .and_then(|text| text.extract::<String>())
+                .unwrap_or_else(|_| format!("pickle cannot load a {class} here: {e}"))
+        })
     })
-    .map_err(|_| "the Python interpreter is exiting".to_owned())?
-    .map_err(|e| format!("pickle cannot load it: {e}"))?;
+    .map_err(|_| "the Python interpreter is exiting".to_owned())??;
     Ok(foreign.hold(object))
 }

@@ -258,6 +258,47 @@ def test_replay_names_what_it_cannot_do(tmp_path):
         journal.replay(path, Book, mode="all")
 
 
+class Memo(dict):
+    """A plain object whose class a replay will not find where it was recorded from."""
+
+
+@pytest.mark.parametrize(
+    "module, says",
+    [
+        ("__main__", "defined in the recording program's main script"),
+        ("gone_module", "must be able to import `gone_module` and find `Memo` in it"),
+    ],
+)
+def test_a_pickled_input_whose_class_is_not_found_names_the_class_and_what_to_do(
+    tmp_path, monkeypatch, module, says
+):
+    path = str(tmp_path / "memo")
+    # Recorded from where `module` defines Memo...
+    monkeypatch.setattr(Memo, "__module__", module)
+    if module == "__main__":
+        monkeypatch.setattr(sys.modules["__main__"], "Memo", Memo, raising=False)
+    else:
+        gone = type(sys)("gone_module")
+        gone.Memo = Memo
+        monkeypatch.setitem(sys.modules, "gone_module", gone)
+    rec = journal.Recorder(path, schema=mycelium.trading, pickle=True)
+    with mycelium.Bus(schema=mycelium.trading, record=rec) as bus:
+        assert bus.spawn(NoteTaker).ask(Memo(a=1)) == 1
+    rec.close()
+    # ...and replayed where it does not.
+    monkeypatch.undo()
+    [row] = journal.Journal(path).rows(kind="handled")
+    assert row.type == f"pickle:{module}.Memo"
+    with pytest.raises(journal.ReplayError, match=f"a {module}.Memo was recorded with pickle") as e:
+        journal.replay(path, NoteTaker, schema=mycelium.trading)
+    assert says in str(e.value)
+    with journal.ReplaySet(path, schema=mycelium.trading) as replay:
+        replay.spawn(NoteTaker)
+        with pytest.raises(journal.ReplayError, match=f"a {module}.Memo was recorded") as e:
+            replay.run()
+    assert says in str(e.value)
+
+
 KILLED = textwrap.dedent(
     """
     import sys

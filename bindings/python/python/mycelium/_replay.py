@@ -186,6 +186,24 @@ def _pick(rows: Sequence[Any], actor_class: type, actor: Any) -> Tuple[int, int]
     return found[0]
 
 
+def unpickle_failed(name: str, error: BaseException) -> str:
+    """Why a recorded plain object of class `name` (`module.QualName`) cannot be fed again,
+    and what to do about it (a replay in Python and a `ReplaySet` say the same)."""
+    module = name.rpartition(".")[0]
+    why = f"a {name} was recorded with pickle, and pickle cannot load it here ({error!r})"
+    if module == "__main__" or module.startswith("__main__."):
+        return (
+            f"{why}: its class was defined in the recording program's main script, which "
+            "the replaying program is not; define the class in a module both programs import "
+            "and record again"
+        )
+    qualname = name[len(module) + 1 :]
+    return (
+        f"{why}: the replaying program must be able to import `{module}` and find "
+        f"`{qualname}` in it, as the recording program did"
+    )
+
+
 def _value(row: Any, decoders: Dict[int, Any]) -> Any:
     """A recorded payload as the handler takes it."""
     if row.encoding == "contract":
@@ -197,7 +215,12 @@ def _value(row: Any, decoders: Dict[int, Any]) -> Any:
             )
         return cls.decode(row.payload)
     if row.encoding == "raw" and row.type.startswith(PICKLE):
-        return pickle.loads(row.payload)
+        try:
+            return pickle.loads(row.payload)
+        except Exception as e:
+            raise ReplayError(
+                f"record {row.seq}: {unpickle_failed(row.type[len(PICKLE):], e)}"
+            ) from e
     if row.encoding == "empty" and row.type.startswith("unpicklable:"):
         raise ReplayError(
             f"record {row.seq}: a {row.type[len('unpicklable:'):]} was recorded without its "
