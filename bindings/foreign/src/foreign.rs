@@ -59,6 +59,24 @@ pub trait Foreign: Send + Sync + 'static {
         crate::ForeignRecord::contract(msg, crate::recording::contract_name(msg.type_id))
     }
 
+    /// A timer's firing is about to tell the actor `msg` (`queued` true), or turned out not
+    /// to (false: the actor had stopped, or the timer ended while the firing waited for room
+    /// in the mailbox). A language that holds a timer's message for it (Python a plain
+    /// object, by key) keeps it, after the timer is cancelled, until the firings queued
+    /// before are handled: the restarted incarnation of a failed actor handles them as it
+    /// handles the rest of its mailbox. By default nothing.
+    fn timer_firing(&self, msg: &ForeignMessage, queued: bool) {
+        let _ = (msg, queued);
+    }
+
+    /// True for a message [`handle`](Self::handle) drops without running a handler (Python: a
+    /// plain object's firing whose object was let go): a recorded actor's journal does not
+    /// count it as handled. By default false.
+    fn dropped(&self, msg: &ForeignMessage) -> bool {
+        let _ = msg;
+        false
+    }
+
     /// The name a failure of a handler gives the message of `type_id` it failed on
     /// ("raised while handling `Order`"): a language with a schema of its own names its
     /// messages. By default `type id N`, and `a plain value` for the language's own values

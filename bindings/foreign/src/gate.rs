@@ -189,7 +189,7 @@ impl<F: Foreign> ForeignGate<F> {
         let sender = mycelium_actors::recording::Source::Actor(actor);
         mycelium_actors::recording::sending_as_now(sender, || {
             match (inner.recording.get(), inner.clock.get()) {
-                (Some(recording), Some(clock)) => recording.handle(
+                (Some(recording), Some(clock)) if !inner.foreign.dropped(&msg) => recording.handle(
                     &inner.foreign,
                     actor,
                     clock,

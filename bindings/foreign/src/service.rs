@@ -519,6 +519,7 @@ impl<F: Foreign> ForeignRef<F> {
             clock,
             record,
             fed,
+            foreign: inner.foreign.clone(),
         };
         crate::timers::set(&inner.timers, target, msg, delay, every)
     }

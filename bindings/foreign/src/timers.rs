@@ -172,6 +172,36 @@ pub(crate) struct Target<F: Foreign> {
     pub(crate) record: Option<(Arc<dyn Recorder>, &'static str)>,
     /// A single actor's replay feeds the recorded firings: the timer then sends nothing.
     pub(crate) fed: bool,
+    /// The actor's callbacks, told of each firing ([`Foreign::timer_firing`]).
+    pub(crate) foreign: Arc<F>,
+}
+
+/// A firing on its way to the mailbox: unless [`queued`](Self::queued), its drop (the tell
+/// failed, or the timer's task was aborted while it waited for room) tells the callbacks it
+/// was not queued.
+struct Firing<'a, F: Foreign> {
+    foreign: &'a F,
+    msg: &'a ForeignMessage,
+    queued: bool,
+}
+
+impl<'a, F: Foreign> Firing<'a, F> {
+    fn new(foreign: &'a F, msg: &'a ForeignMessage) -> Self {
+        foreign.timer_firing(msg, true);
+        Firing {
+            foreign,
+            msg,
+            queued: false,
+        }
+    }
+}
+
+impl<F: Foreign> Drop for Firing<'_, F> {
+    fn drop(&mut self) {
+        if !self.queued {
+            self.foreign.timer_firing(self.msg, false);
+        }
+    }
 }
 
 /// Sets a timer that tells `target` `msg` after `delay`, and then every `every` if given.
@@ -240,6 +270,7 @@ async fn fire<F: Foreign>(
         counts,
         clock,
         record,
+        foreign,
         ..
     } = target;
     let id: ActorId = actor.id();
@@ -265,10 +296,12 @@ async fn fire<F: Foreign>(
             recorder.timer_fired(id, clock.now(), number, next, step, name);
         }
         let call = ForeignCall::Timer(msg.clone(), counts.count(id), number);
+        let mut firing = Firing::new(&*foreign, &msg);
         if actor.tell(call).await.is_err() {
             // The actor has stopped: its timers end with it.
             return;
         }
+        firing.queued = true;
         let Some(period) = period else { return };
         next = mycelium_actors::next_deadline(next, period, clock.now());
     }

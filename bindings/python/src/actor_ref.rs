@@ -1245,14 +1245,15 @@ pub(crate) fn python_source() -> recording::Source {
 pub(crate) struct Timer {
     inner: mycelium_foreign::ForeignTimer,
     /// The plain object it sends, held for the actor until a one-shot timer's firing is
-    /// handled, or the timer is cancelled (the actor's stop cancels its timers).
+    /// handled, or the timer is cancelled and the firings queued before are handled (the
+    /// actor's stop cancels its timers).
     held: Option<(std::sync::Arc<PyForeign>, Vec<u8>)>,
 }
 
 #[pymethods]
 impl Timer {
-    /// Stops the timer: nothing more is sent. A firing already in the mailbox is handled,
-    /// except one of a plain object, which is dropped with the timer.
+    /// Stops the timer: nothing more is sent. A firing already in the mailbox is handled (a
+    /// plain object is let go after the last such firing).
     fn cancel(&self) {
         self.inner.cancel();
         if let Some((foreign, key)) = &self.held {

@@ -21,8 +21,8 @@ use crate::schema::BusSchema;
 /// schema message may not take it.
 pub(crate) const LOCAL_TYPE_ID: u16 = u16::MAX;
 
-/// A held object's key with this bit is a timer's: its timer's cancel releases it, and a
-/// firing that finds it released is dropped (the timer was cancelled after it fired).
+/// A held object's key with this bit is a timer's: its timer's cancel releases it once the
+/// firings queued before are handled, and a firing that finds it released is dropped.
 const TIMED: u64 = 1 << 63;
 /// ...and with this bit too, each firing leaves it held (a periodic timer's).
 const KEPT: u64 = 1 << 62;
@@ -58,11 +58,27 @@ pub(crate) struct PyForeign {
     /// carries the key, and whoever handles it takes the object. An object whose message is
     /// never handled (dropped with a mailbox) is released with the actor's callbacks.
     locals: Mutex<HashMap<u64, Py<PyAny>>>,
+    /// By a timer's key, its firings queued and not handled yet, and whether the timer was
+    /// cancelled meanwhile: its object is let go with the last of them.
+    firings: Mutex<HashMap<u64, Firings>>,
     next_local: AtomicU64,
     /// The handlers' recent exceptions, for askers on other threads and dead letters.
     pub(crate) raised: Arc<crate::failure::Raised>,
     /// The bus's Python actors, which each start registers this one in.
     actors: PyActors,
+}
+
+/// A timer's firings on their way to the actor ([`PyForeign::timer_firing`]).
+#[derive(Default)]
+struct Firings {
+    queued: usize,
+    /// The timer was cancelled: its object goes with the last firing queued before.
+    released: bool,
+}
+
+/// The key a plain object's message carries.
+fn key_of(body: &[u8]) -> Option<u64> {
+    <[u8; 8]>::try_from(body).map(u64::from_le_bytes).ok()
 }
 
 /// An actor class with its handler tables.
@@ -144,6 +160,7 @@ impl PyForeign {
             import: None,
             schema: schema.clone(),
             locals: Mutex::new(HashMap::new()),
+            firings: Mutex::new(HashMap::new()),
             next_local: AtomicU64::new(0),
             raised: Default::default(),
             actors: actors.clone(),
@@ -164,6 +181,7 @@ impl PyForeign {
             import: Some(Import { path, bus }),
             schema: schema.clone(),
             locals: Mutex::new(HashMap::new()),
+            firings: Mutex::new(HashMap::new()),
             next_local: AtomicU64::new(0),
             raised: Default::default(),
             actors: actors.clone(),
@@ -298,20 +316,54 @@ impl PyForeign {
         held
     }
 
-    /// Lets go of the object of a timer's message (its key `body`), if still held.
+    /// Lets go of the object of a timer's message (its key `body`), if still held: at once,
+    /// or with the last firing queued before (handled by the actor, a restarted incarnation
+    /// included, as the rest of its mailbox).
     pub(crate) fn release(&self, body: &[u8]) {
-        if let Ok(key) = <[u8; 8]>::try_from(body).map(u64::from_le_bytes) {
-            let value = self
-                .locals
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&key);
-            drop(value);
+        let Some(key) = key_of(body) else { return };
+        {
+            let mut firings = self.firings.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(firing) = firings.get_mut(&key).filter(|f| f.queued > 0) {
+                firing.released = true;
+                return;
+            }
+            firings.remove(&key);
+        }
+        self.let_go(key);
+    }
+
+    fn let_go(&self, key: u64) {
+        let value = self
+            .locals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&key);
+        drop(value);
+    }
+
+    /// A firing of the timer of `key` is handled, or was not queued after all: the last one
+    /// queued before its timer was cancelled lets its object go.
+    fn firing_done(&self, key: u64) {
+        let last = {
+            let mut firings = self.firings.lock().unwrap_or_else(|e| e.into_inner());
+            let Some(firing) = firings.get_mut(&key) else {
+                return;
+            };
+            firing.queued = firing.queued.saturating_sub(1);
+            let last = firing.queued == 0;
+            let released = firing.released;
+            if last {
+                firings.remove(&key);
+            }
+            last && released
+        };
+        if last {
+            self.let_go(key);
         }
     }
 
-    /// True for the firing of a timer whose object has been released: a firing that came
-    /// after its timer was cancelled, dropped unhandled.
+    /// True for the firing of a timer whose object has been released (not one queued before
+    /// its cancel, which keeps it): dropped unhandled.
     fn released_timer(&self, body: &[u8]) -> bool {
         <[u8; 8]>::try_from(body)
             .map(u64::from_le_bytes)
@@ -506,6 +558,9 @@ impl PyForeign {
                 return Ok(None);
             }
             let message = self.take(py, &msg.body)?;
+            if let Some(key) = key_of(&msg.body).filter(|k| k & TIMED != 0) {
+                self.firing_done(key);
+            }
             let class = message.get_type();
             let called = self.call_local(py, actor, message).inspect_err(|_| {
                 // A failure names the plain object by its class, as on the asker's thread.
@@ -633,6 +688,28 @@ impl Foreign for PyForeign {
             // Not silently: the incarnation ends without its stop hook.
             eprintln!("{}.on_stop was not called: {EXITING}", self.class_name());
         }
+    }
+
+    /// Counts a plain object's firings on their way, so that a cancel keeps the object for
+    /// those queued before it.
+    fn timer_firing(&self, msg: &ForeignMessage, queued: bool) {
+        if msg.type_id != LOCAL_TYPE_ID {
+            return;
+        }
+        let Some(key) = key_of(&msg.body).filter(|k| k & TIMED != 0) else {
+            return;
+        };
+        if queued {
+            let mut firings = self.firings.lock().unwrap_or_else(|e| e.into_inner());
+            firings.entry(key).or_default().queued += 1;
+        } else {
+            self.firing_done(key);
+        }
+    }
+
+    /// A cancelled timer's firing, dropped unhandled by `call_bytes`.
+    fn dropped(&self, msg: &ForeignMessage) -> bool {
+        msg.type_id == LOCAL_TYPE_ID && self.released_timer(&msg.body)
     }
 
     /// A recorded actor's messages: see `recording.rs`.

@@ -156,8 +156,7 @@ class Timer:
     """A timer an actor set (`Actor.send_after`, `Actor.send_interval`)."""
 
     def cancel(self) -> None:
-        """Nothing more is sent (a firing of a schema message already in the mailbox is
-        handled; one of a plain object is dropped)."""
+        """Nothing more is sent (a firing already in the mailbox is handled)."""
     def is_active(self) -> bool: ...
     @property
     def number(self) -> int:
