@@ -538,6 +538,8 @@ pub(crate) struct Capture {
     pub(crate) timers_end: Option<Duration>,
     /// The tells refused live, served again.
     pub(crate) refusals: Refusals,
+    /// The instant of the replay's bus time zero, once it runs.
+    pub(crate) epoch: std::sync::OnceLock<tokio::time::Instant>,
 }
 
 /// The tells a replayed actor's recording says were refused (`refused` records), each by
@@ -824,15 +826,32 @@ impl Handled {
     }
 
     /// Lets the replay's other work run until the actor has begun to handle `count` inputs
-    /// (fewer by as many as it was last found behind), `rounds` times at most. Virtual time
-    /// stands still meanwhile: what is due now runs, nothing later. A wait that gives up
-    /// notes how far behind the actor is, so that the next waits expect that much less
-    /// instead of each giving up in turn.
+    /// (fewer by as many as it was last found behind), for as long as it makes progress: it
+    /// gives up once `rounds` turns in a row and [`TURN_WALL`] of wall-clock time have passed
+    /// without one more input begun (an actor whose handlers run on another thread, a
+    /// foreign one, may take longer than any count of turns). Virtual time stands still
+    /// meanwhile: what is due now runs, nothing later. A wait that gives up notes how far
+    /// behind the actor is, so that the next waits expect that much less instead of each
+    /// giving up in turn.
     pub(crate) async fn until(&self, count: usize, rounds: usize) {
         let wanted = count.saturating_sub(self.behind.load(Ordering::Relaxed));
-        for _ in 0..rounds {
-            if self.count.load(Ordering::Relaxed) >= wanted {
+        let mut seen = self.count();
+        let mut idle = 0;
+        let mut stalled_since = None;
+        loop {
+            let now = self.count();
+            if now >= wanted {
                 return;
+            }
+            if now != seen {
+                (seen, idle, stalled_since) = (now, 0, None);
+            }
+            idle += 1;
+            if idle >= rounds {
+                let since = *stalled_since.get_or_insert_with(std::time::Instant::now);
+                if since.elapsed() >= TURN_WALL {
+                    break;
+                }
             }
             tokio::task::yield_now().await;
         }
@@ -930,9 +949,11 @@ impl Handled {
     }
 }
 
-/// How long (wall-clock) a timer's firing waits, at most, beyond its rounds, for the inputs
-/// it came after live to be queued: a foreign actor's handler runs on a thread of its own.
-const TURN_WALL: Duration = Duration::from_millis(5);
+/// How long (wall-clock) a wait for a replayed actor's inputs (a timer's firing's, for those
+/// it came after live; a fed input's, for those before it) goes on beyond its rounds without
+/// one more begun: a foreign actor's handler runs on a thread of its own, which a loaded
+/// machine (or a debug build) may keep from it for milliseconds.
+const TURN_WALL: Duration = Duration::from_millis(50);
 
 /// How many times a wait that may let virtual time run lets what is due now run first.
 const HANDLED_NOW_ROUNDS: usize = 16;
@@ -989,6 +1010,22 @@ pub(crate) struct TimerTimes {
     seen: Vec<(u64, bool)>,
     /// The last incarnation the records read so far are of.
     recorded_incarnation: u32,
+    /// By timer number, how many firings of ended incarnations were queued and not handled
+    /// when their incarnation ended: the restarted actor handles them first (its mailbox is
+    /// kept), before any firing of its own timer of that number.
+    left: HashMap<u64, usize>,
+    /// The record numbers of those handlings: inputs a replay feeds, since the replayed
+    /// incarnation that set their timer ends before they fire (its clock stands still while
+    /// the failing handler runs).
+    pub(crate) leftovers: std::collections::HashSet<u64>,
+    /// By incarnation, the bus time it ended in the recording (its failure or stop).
+    ended: HashMap<u32, Duration>,
+    /// The incarnation of the records [`saw`](Self::saw) reads.
+    saw_incarnation: u32,
+    /// The bus time of the last record [`saw`](Self::saw) read.
+    last_seen: Duration,
+    /// By incarnation and timer number, the timers the recording has a firing of.
+    fired_ever: std::collections::HashSet<(u32, u64)>,
 }
 
 /// A `timer-fired` record, until the handling of its message is read.
@@ -1040,10 +1077,25 @@ impl TimerTimes {
     /// if it is the beginning of an input or a start: a replay's clock stands at it while the
     /// actor handles that input (or, for a start, from it on).
     pub(crate) fn saw(&mut self, record: &RecordRef<'_>) {
-        if matches!(record.kind, Kind::Handled | Kind::Started) {
-            self.seen
-                .push((record.time_ns, record.kind == Kind::Started));
+        self.last_seen = Duration::from_nanos(record.time_ns);
+        match record.kind {
+            Kind::Handled | Kind::Started => self
+                .seen
+                .push((record.time_ns, record.kind == Kind::Started)),
+            Kind::Failed | Kind::Stopped => {
+                let at = Duration::from_nanos(record.time_ns);
+                self.ended.entry(self.saw_incarnation).or_insert(at);
+            }
+            Kind::Restarted => self.saw_incarnation = self.saw_incarnation.saturating_add(1),
+            _ => {}
         }
+    }
+
+    /// The bus time incarnation `incarnation` ended at in the recording: its failure or
+    /// stop, or for the last one without either, the journal's last record of the actor.
+    fn ended_at(&self, incarnation: u32) -> Option<Duration> {
+        let last = (incarnation == self.saw_incarnation).then_some(self.last_seen);
+        self.ended.get(&incarnation).copied().or(last)
     }
 
     /// How far from bus time `set` (when a timer was set live) a replay may set it.
@@ -1078,10 +1130,20 @@ impl TimerTimes {
             return None;
         };
         let key = (incarnation, timer);
+        if incarnation > self.recorded_incarnation {
+            // The firings the ended incarnations queued and did not handle.
+            for ((of, timer), fired) in &mut self.fired {
+                if *of < incarnation {
+                    *self.left.entry(*timer).or_default() += fired.len();
+                    fired.clear();
+                }
+            }
+        }
         self.recorded_incarnation = self.recorded_incarnation.max(incarnation);
         let time = Duration::from_nanos(record.time_ns);
         match record.kind {
             Kind::TimerFired => {
+                self.fired_ever.insert(key);
                 if let Some((due, every)) = record.timer_schedule() {
                     let (due, every) = (Duration::from_nanos(due), every.map(Duration::from_nanos));
                     let first = !self.recorded.contains_key(&key)
@@ -1102,6 +1164,12 @@ impl TimerTimes {
                 None
             }
             Kind::Handled => {
+                if let Some(left) = self.left.get_mut(&timer).filter(|n| **n > 0) {
+                    *left -= 1;
+                    self.leftovers.insert(record.seq);
+                    return None;
+                }
+                self.fired_ever.insert(key);
                 let firing = self.fired.get_mut(&key).and_then(VecDeque::pop_front);
                 let fired = firing.map_or(time, |f| f.at.min(time));
                 let fired_seq = firing.map_or(record.seq, |f| f.seq);
@@ -1152,6 +1220,11 @@ impl Readings {
 }
 
 impl Capture {
+    /// True for the handling `seq` of a firing an ended incarnation left queued (fed).
+    pub(crate) fn leftover(&self, seq: u64) -> bool {
+        self.timers.lock().is_ok_and(|t| t.leftovers.contains(&seq))
+    }
+
     /// When the replayed actor's timer numbered `timer`, whose schedule says `due`, `every`
     /// after it was set or last fired, fires: as the recording says ([`Recorder::timer_due`]).
     fn recorded_firing(&self, timer: u64, due: Duration, every: Duration) -> TimerDue {
@@ -1174,14 +1247,30 @@ impl Capture {
         let unhandled = (key.0 == times.recorded_incarnation)
             .then(|| times.fired.get(&key).and_then(VecDeque::front))
             .flatten();
-        let past_recorded =
-            if unhandled.is_some_and(|f| f.every == Some(every) && f.due.abs_diff(due) <= near) {
-                never(due)
-            } else {
-                on_schedule
-            };
+        let never_handled =
+            unhandled.is_some_and(|f| f.every == Some(every) && f.due.abs_diff(due) <= near);
+        let past_recorded = if never_handled {
+            never(due)
+        } else {
+            on_schedule
+        };
+        // Past the handled firings of a timer the recording has: live, it did not fire again
+        // before its incarnation ended (a failure, a stop) or the journal did (a crash cut
+        // it), so the replay fires it no earlier: after the inputs before that end.
+        let past_handled = match times.ended_at(key.0) {
+            Some(end) if !never_handled && end + tick > due => TimerDue {
+                at: end + tick,
+                due,
+            },
+            _ => past_recorded,
+        };
         let Some(recorded) = times.recorded.get_mut(&key) else {
-            return past_recorded;
+            // A timer the recording has no firing of (a changed actor's new one) keeps its
+            // schedule.
+            return match times.fired_ever.contains(&key) {
+                true => past_handled,
+                false => past_recorded,
+            };
         };
         let on_grid = |recorded_due: Duration| {
             let apart = recorded_due.abs_diff(due).as_nanos() % every.as_nanos().max(1);
@@ -1220,7 +1309,7 @@ impl Capture {
             }
         }
         let Some(&firing) = recorded.front() else {
-            return past_recorded;
+            return past_handled;
         };
         let RecordedFiring {
             fired,
@@ -1456,12 +1545,16 @@ impl Recorder for Capture {
         } = firing;
         let handled = Arc::clone(&self.handled);
         let firings = self.firings.clone();
+        let epoch = self.epoch.get().copied();
         Some(Box::pin(async move {
             // Its message was queued behind the inputs its actor handled before it: those
-            // the replay feeds at the times they were handled, up to when it was handled.
-            handled
-                .until_within(index, TURN_ROUNDS, at.saturating_sub(fired))
-                .await;
+            // the replay feeds at the times they were handled, up to when it was handled
+            // (a bus time the clock, which wakes a timer on its tick, may have passed).
+            let within = match epoch {
+                Some(epoch) => (epoch + at).saturating_duration_since(tokio::time::Instant::now()),
+                None => at.saturating_sub(fired),
+            };
+            handled.until_within(index, TURN_ROUNDS, within).await;
             if let Some(firings) = firings {
                 firings.wait_before(fired, seq, TURN_ROUNDS).await;
                 // The timer sends its message as this returns, before its task yields.
@@ -1821,6 +1914,9 @@ impl<A: Actor> Replay<A> {
                 Kind::Handled => {
                     timers.add(incarnation, &record, inputs.len());
                     let first = match record.origin {
+                        Origin::Timer { .. } if timers.leftovers.contains(&record.seq) => {
+                            Vec::new()
+                        }
                         Origin::Timer { id } => vec![Output::Timer {
                             name: texts.get(record.name),
                             timer: id,
@@ -1889,9 +1985,13 @@ impl<A: Actor> Replay<A> {
                 outputs.push(Output::CutShort);
             }
         }
+        // A firing an ended incarnation left queued is fed, as an input from outside.
+        let leftovers = timers.leftovers.clone();
+        let timed =
+            |r: &Record| matches!(r.origin, Origin::Timer { .. }) && !leftovers.contains(&r.seq);
         let fed = inputs
             .iter()
-            .filter(|(r, _)| !matches!(r.origin, Origin::Timer { .. }))
+            .filter(|(r, _)| !timed(r))
             .map(|(r, _)| r.seq)
             .collect();
         // The recorded outputs go to the capture, which compares as the actor goes.
@@ -1917,6 +2017,7 @@ impl<A: Actor> Replay<A> {
             timers_end: None,
             members: std::sync::OnceLock::new(),
             refusals,
+            epoch: std::sync::OnceLock::new(),
         });
         let (started, on_started) = tokio::sync::oneshot::channel();
         let restarts = crate::restarts::Restarts::new(restarted, bus.clock().now());
@@ -1944,6 +2045,7 @@ impl<A: Actor> Replay<A> {
             ..ReplayReport::default()
         };
         let start = tokio::time::Instant::now() - bus.clock().now();
+        let _ = capture.epoch.set(start);
         let shown = Shown::of(journal);
         let describe = |r: &Record| shown.input(r);
         let mut compared = 0;
@@ -1952,7 +2054,7 @@ impl<A: Actor> Replay<A> {
         let mut timed_before = 0;
         for (i, (record, _)) in inputs.iter().enumerate() {
             let own = match record.origin {
-                Origin::Timer { .. } => true,
+                Origin::Timer { .. } => timed(record),
                 Origin::Actor(from) => from.node == 0 && from.id == actor,
                 _ => false,
             };
@@ -1968,9 +2070,10 @@ impl<A: Actor> Replay<A> {
                 return Err(ReplayError::Input {
                     seq: record.seq,
                     name: record.name.clone(),
-                    reason:
-                        "no decoder was chosen for its type (Replay::serde or Replay::contract)"
-                            .to_owned(),
+                    reason: no_decoder(
+                        leftovers.contains(&record.seq),
+                        "Replay::serde or Replay::contract",
+                    ),
                 });
             };
             if record.encoding == Encoding::Empty {
@@ -2128,6 +2231,19 @@ impl<A: Actor> Replay<A> {
             }
         }
     }
+}
+
+/// Why an input cannot be fed: no decoder for its type (`choose`: the calls that choose
+/// one); `leftover` for a timer's firing that a failed incarnation left queued.
+pub(crate) fn no_decoder(leftover: bool, choose: &str) -> String {
+    let why = if leftover {
+        "it is a timer's message the incarnation before a restart left in the mailbox and the \
+         restarted one handled, which the replay feeds (the replayed incarnation ends before \
+         that timer fires); "
+    } else {
+        ""
+    };
+    format!("{why}no decoder was chosen for its type ({choose})")
 }
 
 /// What a cut record says, for a report.
@@ -2290,6 +2406,7 @@ mod tests {
                 timers_end: None,
                 members: std::sync::OnceLock::new(),
                 refusals: Refusals::default(),
+                epoch: std::sync::OnceLock::new(),
             };
             for output in made.clone() {
                 let mut outputs = capture.outputs.lock().unwrap();

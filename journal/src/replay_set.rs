@@ -648,6 +648,9 @@ impl ReplaySet {
                                     fired_seq,
                                     seq: r.seq,
                                 });
+                            } else if timers.leftovers.contains(&r.seq) {
+                                // Left queued by an ended incarnation: fed.
+                                fed.push_back(r.seq);
                             }
                         }
                         _ => fed.push_back(r.seq),
@@ -688,6 +691,7 @@ impl ReplaySet {
             timers_end,
             members: std::sync::OnceLock::new(),
             refusals,
+            epoch: std::sync::OnceLock::new(),
         })
     }
 
@@ -859,7 +863,12 @@ impl ReplaySet {
             let list = inputs.entry(r.actor.id).or_default();
             match r.kind {
                 Kind::Handled => {
+                    let leftover = || {
+                        let member = self.members.get(&r.actor.id);
+                        member.is_some_and(|m| m.capture.leftover(r.seq))
+                    };
                     let (first, fed) = match r.origin {
+                        Origin::Timer { .. } if leftover() => (Vec::new(), true),
                         Origin::Timer { id } => (
                             vec![Output::Timer {
                                 name: r.name.clone().into(),
@@ -944,6 +953,9 @@ impl ReplaySet {
         let mut ended: HashSet<u64> = HashSet::new();
         let start = tokio::time::Instant::now() - bus.clock().now();
         let _ = self.firings.epoch.set(start);
+        for member in self.members.values() {
+            let _ = member.capture.epoch.set(start);
+        }
         // Each member counts what the others queue for it, and sees how far they are.
         let handled: crate::replay::Members = Arc::new(
             self.numbers
@@ -986,10 +998,14 @@ impl ReplaySet {
                 return Err(ReplayError::Input {
                     seq: record.seq,
                     name: record.name.clone(),
-                    reason: format!(
-                        "no decoder was chosen for its type for actor #{} (ReplaySet::serde, \
-                         ::contract or ::contract_ask)",
-                        record.actor.id
+                    reason: crate::replay::no_decoder(
+                        self.members
+                            .get(&record.actor.id)
+                            .is_some_and(|m| m.capture.leftover(record.seq)),
+                        &format!(
+                            "for actor #{}: ReplaySet::serde, ::contract or ::contract_ask",
+                            record.actor.id
+                        ),
                     ),
                 });
             }

@@ -105,6 +105,7 @@ async fn a_restarted_actor_replays_with_its_restart_at_the_recorded_time() {
     let bus = Bus::builder().virtual_time().build().expect("a bus");
     let report = Replay::<Risk>::new(0)
         .serde::<u64>()
+        .serde::<Tick>()
         .run(&journal, actor, &bus, ReplayMode::StopAtFirst)
         .await
         .expect("replays");
@@ -116,7 +117,7 @@ async fn a_restarted_actor_replays_with_its_restart_at_the_recorded_time() {
     let mut set = ReplaySet::new(&journal).expect("reads");
     assert_eq!(set.restarts(actor), 1);
     let risk = set.spawn::<Risk>(&bus, actor, 0).expect("spawns");
-    set.serde::<Risk, u64>(&risk);
+    set.serde::<Risk, u64>(&risk).serde::<Risk, Tick>(&risk);
     let report = set.run(ReplayMode::StopAtFirst).await.expect("replays");
     assert!(report.is_same(), "{report}");
 }
@@ -132,6 +133,7 @@ async fn a_changed_actor_that_fails_once_more_is_not_restarted_again() {
     let bus = Bus::builder().virtual_time().build().expect("a bus");
     let report = Replay::<Risk>::new(4)
         .serde::<u64>()
+        .serde::<Tick>()
         .run(&journal, actor, &bus, ReplayMode::Compare)
         .await
         .expect("replays");
@@ -159,6 +161,7 @@ async fn a_journal_never_closed_replays_without_comparing_the_stop_that_ended_th
     let bus = Bus::builder().virtual_time().build().expect("a bus");
     let report = Replay::<Risk>::new(0)
         .serde::<u64>()
+        .serde::<Tick>()
         .run(&journal, actor, &bus, ReplayMode::Compare)
         .await
         .expect("replays");
@@ -167,7 +170,7 @@ async fn a_journal_never_closed_replays_without_comparing_the_stop_that_ended_th
     let bus = Bus::builder().virtual_time().build().expect("a bus");
     let mut set = ReplaySet::new(&journal).expect("reads");
     let risk = set.spawn::<Risk>(&bus, actor, 0).expect("spawns");
-    set.serde::<Risk, u64>(&risk);
+    set.serde::<Risk, u64>(&risk).serde::<Risk, Tick>(&risk);
     let report = set.run(ReplayMode::Compare).await.expect("replays");
     assert!(report.is_same(), "{report}");
 }
@@ -209,6 +212,7 @@ async fn a_journal_cut_right_after_a_restart_replays_to_its_end() {
     let bus = Bus::builder().virtual_time().build().expect("a bus");
     let report = Replay::<Risk>::new(0)
         .serde::<u64>()
+        .serde::<Tick>()
         .run(&journal, actor, &bus, ReplayMode::Compare)
         .await
         .expect("replays");
@@ -218,7 +222,125 @@ async fn a_journal_cut_right_after_a_restart_replays_to_its_end() {
     let bus = Bus::builder().virtual_time().build().expect("a bus");
     let mut set = ReplaySet::new(&journal).expect("reads");
     let risk = set.spawn::<Risk>(&bus, actor, 0).expect("spawns");
-    set.serde::<Risk, u64>(&risk);
+    set.serde::<Risk, u64>(&risk).serde::<Risk, Tick>(&risk);
+    let report = set.run(ReplayMode::Compare).await.expect("replays");
+    assert!(report.is_same(), "{report}");
+}
+
+/// Counts the ticks of its 5 ms timer, and answers an ask with the count plus the number
+/// asked. 13 fails it after `slow` of work: the bus time a live handler computes for, during
+/// which the timer fires twice; those firings, left in the mailbox, are handled by the
+/// restarted incarnation. A replay's clock stands still while a handler runs, so its failing
+/// handler takes no time (`slow` zero here): the replay feeds those two firings.
+struct Ticker {
+    ticks: u64,
+    slow: Duration,
+}
+
+impl Actor for Ticker {
+    type Args = Duration;
+    async fn on_start(slow: Duration, ctx: &mut Context<Self>) -> Result<Self, BoxError> {
+        ctx.send_interval(Tick, Duration::from_millis(5));
+        Ok(Ticker { ticks: 0, slow })
+    }
+}
+
+impl Handler<u64> for Ticker {
+    type Reply = u64;
+    async fn handle(&mut self, n: u64, _ctx: &mut Context<Self>) -> u64 {
+        if n == 13 {
+            tokio::time::sleep(self.slow).await;
+            panic!("no 13");
+        }
+        self.ticks + n
+    }
+}
+
+impl Handler<Tick> for Ticker {
+    type Reply = ();
+    async fn handle(&mut self, _: Tick, _ctx: &mut Context<Self>) {
+        self.ticks += 1;
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn timer_messages_a_failure_left_in_the_mailbox_are_fed_to_the_restarted_actor() {
+    let dir = tempfile::tempdir().expect("a directory");
+    let journal = JournalWriter::open(dir.path(), JournalOptions::new(JournalSchema::none()))
+        .expect("a journal");
+    let recording = Arc::new(
+        Recording::new(journal.clone())
+            .serde::<u64>()
+            .serde::<Tick>(),
+    );
+    let bus = Bus::builder().virtual_time().build().expect("a bus");
+    let sup = Supervisor::builder(RestartStrategy::OneForOne)
+        .backoff(Backoff::exponential(
+            Duration::from_millis(20),
+            2.0,
+            Duration::from_secs(1),
+        ))
+        .child(ChildSpec::new::<Ticker>("ticker", Duration::from_millis(12)).record(recording))
+        .spawn(&bus)
+        .await
+        .expect("the supervisor");
+    let start = tokio::time::Instant::now();
+    let mut answers = Vec::new();
+    for (at, n) in [(7, 1), (14, 2), (21, 13), (60, 4), (67, 5)] {
+        tokio::time::sleep_until(start + Duration::from_millis(at)).await;
+        let ticker = sup.child::<Ticker>("ticker").expect("the child");
+        answers.push(ticker.ask(n).await.ok());
+    }
+    let ticker = sup.child::<Ticker>("ticker").expect("the child");
+    sup.stop().await;
+    journal.close().expect("closes");
+    // After the restart (at 53 ms), the two ticks left over and one of its own timer.
+    assert_eq!(answers, [Some(2), Some(4), None, Some(7), Some(9)]);
+    let actor = ticker.id().local();
+
+    let journal = JournalReader::open(dir.path()).expect("reads");
+    let records: Vec<_> = journal.records().map(|r| r.expect("whole")).collect();
+    let restarted = records
+        .iter()
+        .position(|r| r.actor.id == actor && r.kind == Kind::Restarted)
+        .expect("restarted");
+    let after: Vec<_> = records[restarted..]
+        .iter()
+        .filter(|r| r.actor.id == actor && r.kind == Kind::Handled)
+        .take(3)
+        .map(|r| r.name.as_str())
+        .collect();
+    assert_eq!(after.len(), 3);
+    assert!(
+        after[..2].iter().all(|name| name.ends_with("Tick")),
+        "{after:?}"
+    );
+
+    // Without a decoder for the timer's message, the replay says why it needs one.
+    let bus = Bus::builder().virtual_time().build().expect("a bus");
+    let err = Replay::<Ticker>::new(Duration::ZERO)
+        .serde::<u64>()
+        .run(&journal, actor, &bus, ReplayMode::Compare)
+        .await
+        .expect_err("a leftover timer message it cannot feed");
+    assert!(err.to_string().contains("left in the mailbox"), "{err}");
+
+    // Fed them, the replay alone and a set make every output as recorded.
+    let bus = Bus::builder().virtual_time().build().expect("a bus");
+    let report = Replay::<Ticker>::new(Duration::ZERO)
+        .serde::<u64>()
+        .serde::<Tick>()
+        .run(&journal, actor, &bus, ReplayMode::Compare)
+        .await
+        .expect("replays");
+    assert!(report.differences.is_empty(), "{report}");
+    let bus = Bus::builder().virtual_time().build().expect("a bus");
+    let mut set = ReplaySet::new(&journal).expect("reads");
+    let ticker = set
+        .spawn::<Ticker>(&bus, actor, Duration::ZERO)
+        .expect("spawns");
+    set.serde::<Ticker, u64>(&ticker)
+        .serde::<Ticker, Tick>(&ticker);
     let report = set.run(ReplayMode::Compare).await.expect("replays");
     assert!(report.is_same(), "{report}");
 }
