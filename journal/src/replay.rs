@@ -1005,6 +1005,9 @@ pub(crate) struct TimerTimes {
     served: HashMap<u64, VecDeque<(Duration, u64)>>,
     /// By timer number, the time of the last recorded firing it was served.
     last_fired: HashMap<u64, Duration>,
+    /// By timer number, the deadline of the last recorded firing it was served, where the
+    /// journal has it.
+    last_due: HashMap<u64, Duration>,
     /// The bus times of the actor's inputs and starts read so far, each with whether it is a
     /// start.
     seen: Vec<(u64, bool)>,
@@ -1235,6 +1238,7 @@ impl Capture {
         let key = (times.incarnation, timer);
         times.turns.remove(&timer);
         let last = times.last_fired.get(&timer).copied();
+        let last_due = times.last_due.get(&timer).copied();
         // The replay's clock runs in ticks of a millisecond: its deadlines are those of the
         // live run to within less than one. Near: as near as a timer set a little earlier or
         // later than live may be.
@@ -1277,10 +1281,14 @@ impl Capture {
             apart < tick.as_nanos() || every.as_nanos() - apart < tick.as_nanos()
         };
         // A deadline the replay's schedule passed by only because it fired the last tick as
-        // late as the live timer did, on a clock that then stood a tick later: the live
-        // timer, whose clock did not, kept it.
+        // late as the live timer did, on a clock that then stood a tick later (or later
+        // still, waiting for the inputs handled before that firing live): the live timer,
+        // whose clock did not, kept it. Past the last deadline served, the recorded ones on
+        // the same grid are the live timer's own, those it skipped falling behind left out.
         let kept_live = |recorded_due: Duration| {
-            on_grid(recorded_due) && last.is_some_and(|last| last + tick > recorded_due)
+            on_grid(recorded_due)
+                && (last.is_some_and(|last| last + tick > recorded_due)
+                    || last_due.is_some_and(|last_due| recorded_due > last_due))
         };
         // A timer's first firing in the replay is the recorded first firing of the timer of
         // its number when the timer has the recorded delay (or period) and was set about when
@@ -1341,6 +1349,10 @@ impl Capture {
         times.served.entry(timer).or_default().push_back((at, seq));
         times.turns.insert(timer, firing);
         times.last_fired.insert(timer, fired);
+        match firing.due {
+            Some(due) => times.last_due.insert(timer, due),
+            None => times.last_due.remove(&timer),
+        };
         // It fires when it fired live, so that its message is queued where it was among the
         // actor's mail (behind what came before, ahead of what came after, from the set's
         // other actors), and is handled after the inputs handled before it live
@@ -1653,6 +1665,7 @@ impl Recorder for Capture {
                     times.incarnation = incarnation;
                     times.served.clear();
                     times.last_fired.clear();
+                    times.last_due.clear();
                 }
                 return;
             }
@@ -2376,6 +2389,89 @@ mod tests {
             _ => (recorded, now),
         };
         recorded.len() == now.len() && recorded.iter().zip(now).all(|(r, n)| same_output(r, n))
+    }
+
+    /// A capture that serves the firings of timer 0 recorded as `(due, fired, handled)`, in
+    /// microseconds of bus time, each handled as the actor's next input.
+    fn serving(firings: &[(u64, u64, u64)]) -> Capture {
+        let mut timers = TimerTimes::default();
+        let record = |seq, kind, at: u64, payload: Vec<u8>| Record {
+            seq,
+            kind,
+            time_ns: at * 1_000,
+            actor: crate::ActorAddr { node: 0, id: 1 },
+            origin: Origin::Timer { id: 0 },
+            cause: None,
+            asked: false,
+            type_id: 0,
+            name: "Tick".into(),
+            topic: String::new(),
+            encoding: Encoding::Journal,
+            payload,
+        };
+        for (i, &(due, fired, handled)) in firings.iter().enumerate() {
+            let schedule = [(due * 1_000).to_le_bytes(), 1_000_000u64.to_le_bytes()].concat();
+            let fired = record(2 * i as u64, Kind::TimerFired, fired, schedule);
+            let handled = record(2 * i as u64 + 1, Kind::Handled, handled, Vec::new());
+            for r in [&fired, &handled] {
+                timers.saw(&r.borrowed());
+                timers.add(0, &r.borrowed(), i);
+            }
+        }
+        Capture {
+            encoders: std::sync::RwLock::new(HashMap::new()),
+            received: false,
+            outputs: Mutex::new(Vec::new()),
+            following: None,
+            inputs: None,
+            readings: Mutex::new(Readings::default()),
+            timers: Mutex::new(timers),
+            handled: Arc::default(),
+            halt_after: std::sync::OnceLock::new(),
+            firings: None,
+            order: None,
+            timers_end: None,
+            members: std::sync::OnceLock::new(),
+            refusals: Refusals::default(),
+            epoch: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// A live 1 ms timer fired its 2 ms deadline at 2.95 ms, and its tell of the message
+    /// took it past 3 ms, so it skipped to 4 ms. The replay's clock stood at 4 ms or later
+    /// after that firing (waiting for the inputs handled before it live), so its own
+    /// schedule says 5 ms next: the recorded 4 ms firing is still the one it serves.
+    #[test]
+    fn a_timer_that_fell_behind_live_is_served_each_recorded_firing() {
+        let us = Duration::from_micros;
+        let every = Duration::from_millis(1);
+        let capture = serving(&[
+            (1_000, 1_100, 1_150),
+            (2_000, 2_950, 3_000),
+            (4_000, 4_100, 4_150),
+        ]);
+        let served = |due| capture.recorded_firing(0, us(due), every);
+        assert_eq!(
+            served(1_000),
+            TimerDue {
+                at: us(1_100),
+                due: us(1_000)
+            }
+        );
+        assert_eq!(
+            served(2_000),
+            TimerDue {
+                at: us(2_950),
+                due: us(2_000)
+            }
+        );
+        assert_eq!(
+            served(5_000),
+            TimerDue {
+                at: us(4_100),
+                due: us(4_000)
+            }
+        );
     }
 
     proptest! {
