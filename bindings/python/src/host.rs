@@ -332,6 +332,7 @@ impl PyForeign {
         self.let_go(key);
     }
 
+    /// Drops the object held under `key`, if any.
     fn let_go(&self, key: u64) {
         let value = self
             .locals
