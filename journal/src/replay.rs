@@ -538,7 +538,7 @@ pub(crate) struct Capture {
     pub(crate) timers_end: Option<Duration>,
     /// The tells refused live, served again.
     pub(crate) refusals: Refusals,
-    /// The instant of the replay's bus time zero, once it runs.
+    /// The instant of the replay's bus time zero, once it runs (a set's is its `firings`').
     pub(crate) epoch: std::sync::OnceLock<tokio::time::Instant>,
 }
 
@@ -996,7 +996,7 @@ pub(crate) struct TimerTimes {
     recorded: HashMap<(u32, u64), VecDeque<RecordedFiring>>,
     /// By incarnation and timer number, the firings whose messages are not handled yet, as
     /// the records are read: the deadline, the delay or period (where recorded), the bus
-    /// time and the record number of each.
+    /// time and the record number of each. A timer that fired has its key here.
     fired: HashMap<(u32, u64), VecDeque<Fired>>,
     /// By timer number, the recorded firing it was just served ([`Recorder::timer_turn`]).
     turns: HashMap<u64, RecordedFiring>,
@@ -1027,8 +1027,6 @@ pub(crate) struct TimerTimes {
     saw_incarnation: u32,
     /// The bus time of the last record [`saw`](Self::saw) read.
     last_seen: Duration,
-    /// By incarnation and timer number, the timers the recording has a firing of.
-    fired_ever: std::collections::HashSet<(u32, u64)>,
 }
 
 /// A `timer-fired` record, until the handling of its message is read.
@@ -1146,11 +1144,11 @@ impl TimerTimes {
         let time = Duration::from_nanos(record.time_ns);
         match record.kind {
             Kind::TimerFired => {
-                self.fired_ever.insert(key);
+                // Its key stays once its firings are handled: the timer has fired.
+                let pending = self.fired.entry(key).or_default();
                 if let Some((due, every)) = record.timer_schedule() {
                     let (due, every) = (Duration::from_nanos(due), every.map(Duration::from_nanos));
-                    let first = !self.recorded.contains_key(&key)
-                        && self.fired.get(&key).is_none_or(VecDeque::is_empty);
+                    let first = pending.is_empty() && !self.recorded.contains_key(&key);
                     let set = match every {
                         Some(every) if first => self.set_window(due.saturating_sub(every)),
                         _ => SetWindow::default(),
@@ -1172,7 +1170,6 @@ impl TimerTimes {
                     self.leftovers.insert(record.seq);
                     return None;
                 }
-                self.fired_ever.insert(key);
                 let firing = self.fired.get_mut(&key).and_then(VecDeque::pop_front);
                 let fired = firing.map_or(time, |f| f.at.min(time));
                 let fired_seq = firing.map_or(record.seq, |f| f.seq);
@@ -1271,7 +1268,7 @@ impl Capture {
         let Some(recorded) = times.recorded.get_mut(&key) else {
             // A timer the recording has no firing of (a changed actor's new one) keeps its
             // schedule.
-            return match times.fired_ever.contains(&key) {
+            return match times.fired.contains_key(&key) {
                 true => past_handled,
                 false => past_recorded,
             };
@@ -1557,7 +1554,9 @@ impl Recorder for Capture {
         } = firing;
         let handled = Arc::clone(&self.handled);
         let firings = self.firings.clone();
-        let epoch = self.epoch.get().copied();
+        let epoch = (self.epoch.get())
+            .or_else(|| self.firings.as_ref()?.epoch.get())
+            .copied();
         Some(Box::pin(async move {
             // Its message was queued behind the inputs its actor handled before it: those
             // the replay feeds at the times they were handled, up to when it was handled
@@ -2418,11 +2417,16 @@ mod tests {
                 timers.add(0, &r.borrowed(), i);
             }
         }
+        bare(timers, None)
+    }
+
+    /// A capture of an actor replayed alone, with `timers` and `following`.
+    fn bare(timers: TimerTimes, following: Option<Following>) -> Capture {
         Capture {
             encoders: std::sync::RwLock::new(HashMap::new()),
             received: false,
             outputs: Mutex::new(Vec::new()),
-            following: None,
+            following,
             inputs: None,
             readings: Mutex::new(Readings::default()),
             timers: Mutex::new(timers),
@@ -2487,23 +2491,11 @@ mod tests {
             if cut {
                 recorded.push(Output::CutShort);
             }
-            let capture = Capture {
-                encoders: std::sync::RwLock::new(HashMap::new()),
-                received: false,
-                outputs: Mutex::new(vec![Vec::new()]),
-                following: Some(Following::new(vec![recorded.clone()])),
-                inputs: None,
-                readings: Mutex::new(Readings::default()),
-                timers: Mutex::new(TimerTimes::default()),
-                handled: Arc::default(),
-                halt_after: std::sync::OnceLock::new(),
-                firings: None,
-                order: None,
-                timers_end: None,
-                members: std::sync::OnceLock::new(),
-                refusals: Refusals::default(),
-                epoch: std::sync::OnceLock::new(),
-            };
+            let capture = bare(
+                TimerTimes::default(),
+                Some(Following::new(vec![recorded.clone()])),
+            );
+            capture.outputs.lock().unwrap().push(Vec::new());
             for output in made.clone() {
                 let mut outputs = capture.outputs.lock().unwrap();
                 capture.keep(&mut outputs, output);

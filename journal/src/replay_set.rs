@@ -953,9 +953,6 @@ impl ReplaySet {
         let mut ended: HashSet<u64> = HashSet::new();
         let start = tokio::time::Instant::now() - bus.clock().now();
         let _ = self.firings.epoch.set(start);
-        for member in self.members.values() {
-            let _ = member.capture.epoch.set(start);
-        }
         // Each member counts what the others queue for it, and sees how far they are.
         let handled: crate::replay::Members = Arc::new(
             self.numbers

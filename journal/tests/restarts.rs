@@ -324,6 +324,17 @@ async fn timer_messages_a_failure_left_in_the_mailbox_are_fed_to_the_restarted_a
         .await
         .expect_err("a leftover timer message it cannot feed");
     assert!(err.to_string().contains("left in the mailbox"), "{err}");
+    let bus = Bus::builder().virtual_time().build().expect("a bus");
+    let mut set = ReplaySet::new(&journal).expect("reads");
+    let ticker = set
+        .spawn::<Ticker>(&bus, actor, Duration::ZERO)
+        .expect("spawns");
+    set.serde::<Ticker, u64>(&ticker);
+    let err = set
+        .run(ReplayMode::Compare)
+        .await
+        .expect_err("a leftover timer message it cannot feed");
+    assert!(err.to_string().contains("left in the mailbox"), "{err}");
 
     // Fed them, the replay alone and a set make every output as recorded.
     let bus = Bus::builder().virtual_time().build().expect("a bus");

@@ -1007,9 +1007,6 @@ class Metronome(mycelium.Actor):
             raise ValueError("unlucky 13")
         return Heartbeat(ts_ns=0, seq=self.beats + msg.seq, sender="metronome")
 
-    def on_stop(self, reason):
-        pass
-
 
 @pytest.mark.parametrize("plain", [True, False], ids=["plain-object", "schema-message"])
 def test_timer_messages_a_failure_left_in_the_mailbox_reach_the_restart_and_its_replays(
