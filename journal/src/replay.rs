@@ -813,6 +813,8 @@ pub(crate) struct Handled {
     queued_firings: AtomicUsize,
     /// Messages the set's other members told or asked it, queued and not yet begun.
     queued_messages: AtomicUsize,
+    /// Inputs from outside the replay fed to it (queued) and not yet begun.
+    queued_fed: AtomicUsize,
 }
 
 impl Handled {
@@ -884,18 +886,32 @@ impl Handled {
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
     }
 
+    /// An input from outside is about to be fed to the actor (queued).
+    pub(crate) fn fed_queued(&self) {
+        self.queued_fed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// An input from outside was begun, or its feeding refused: it is no longer queued.
+    pub(crate) fn fed_begun(&self) {
+        let _ = self
+            .queued_fed
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+    }
+
     /// Waits, for a timer's firing, until the inputs its actor handled before it live (the
-    /// first `count`) are begun or, for its own timers' messages and those from the set's
-    /// other members, queued: its message then comes behind them. What is due now runs
-    /// first; then virtual time runs for up to `within` (the replay feeds inputs at the
-    /// times they were handled, which may be after this firing); then, as
-    /// [`until`](Self::until), `rounds` turns at most.
+    /// first `count`) are begun or queued (its own timers' messages, those from the set's
+    /// other members, those fed from outside): its message then comes behind them, whatever
+    /// the thread that runs the actor's handlers (a foreign actor's, on a loaded machine)
+    /// takes to begin them. What is due now runs first; then virtual time runs for up to
+    /// `within` (the replay feeds inputs at the times they were handled, which may be after
+    /// this firing); then, as [`until`](Self::until), `rounds` turns at most.
     pub(crate) async fn until_within(&self, count: usize, rounds: usize, within: Duration) {
         let wanted = count.saturating_sub(self.behind.load(Ordering::Relaxed));
         let ahead = || {
             self.count()
                 + self.queued_firings.load(Ordering::Relaxed)
                 + self.queued_messages.load(Ordering::Relaxed)
+                + self.queued_fed.load(Ordering::Relaxed)
         };
         let end = tokio::time::Instant::now() + within;
         // A sleep would move the clock a whole tick, past a periodic timer's next deadline.
@@ -1008,8 +1024,8 @@ pub(crate) struct TimerTimes {
     /// By timer number, the deadline of the last recorded firing it was served, where the
     /// journal has it.
     last_due: HashMap<u64, Duration>,
-    /// The bus times of the actor's inputs and starts read so far, each with whether it is a
-    /// start.
+    /// The bus times of the actor's inputs and starts (first or restart) read so far, each
+    /// with whether it is a start.
     seen: Vec<(u64, bool)>,
     /// The last incarnation the records read so far are of.
     recorded_incarnation: u32,
@@ -1080,14 +1096,17 @@ impl TimerTimes {
     pub(crate) fn saw(&mut self, record: &RecordRef<'_>) {
         self.last_seen = Duration::from_nanos(record.time_ns);
         match record.kind {
-            Kind::Handled | Kind::Started => self
-                .seen
-                .push((record.time_ns, record.kind == Kind::Started)),
+            Kind::Handled => self.seen.push((record.time_ns, false)),
+            Kind::Started => self.seen.push((record.time_ns, true)),
             Kind::Failed | Kind::Stopped => {
                 let at = Duration::from_nanos(record.time_ns);
                 self.ended.entry(self.saw_incarnation).or_insert(at);
             }
-            Kind::Restarted => self.saw_incarnation = self.saw_incarnation.saturating_add(1),
+            // A restart's `on_start` sets its timers before its record, as a first start's.
+            Kind::Restarted => {
+                self.seen.push((record.time_ns, true));
+                self.saw_incarnation = self.saw_incarnation.saturating_add(1);
+            }
             _ => {}
         }
     }
@@ -1434,10 +1453,15 @@ impl Recorder for Capture {
         type_name: &'static str,
         msg: &dyn Any,
     ) {
-        if let (Source::Actor(sender), Some(members)) = (from, self.members.get()) {
-            // (Counted when the other member sent it.)
-            if members.contains_key(&sender) && !matches!(delivery, Delivery::Timer { .. }) {
-                self.handled.message_begun();
+        let from_member = match (from, self.members.get()) {
+            (Source::Actor(sender), Some(members)) => members.contains_key(&sender),
+            _ => false,
+        };
+        if !matches!(delivery, Delivery::Timer { .. }) {
+            // (Counted when the other member sent it, or the replay fed it.)
+            match from_member {
+                true => self.handled.message_begun(),
+                false => self.handled.fed_begun(),
             }
         }
         let mut input = None;
@@ -2100,7 +2124,12 @@ impl<A: Actor> Replay<A> {
             // What it sent itself before it, due by now, comes first (the fed inputs before
             // it are in its mailbox already).
             capture.handled.until(timed_before, TURN_ROUNDS).await;
-            match feed(&replayed, bus, record).await {
+            capture.handled.fed_queued();
+            let fed = feed(&replayed, bus, record).await;
+            if fed.is_err() {
+                capture.handled.fed_begun();
+            }
+            match fed {
                 Ok(()) => {}
                 Err(Refused::Decode(reason)) => {
                     return Err(ReplayError::Input {
@@ -2394,7 +2423,21 @@ mod tests {
     /// microseconds of bus time, each handled as the actor's next input.
     fn serving(firings: &[(u64, u64, u64)]) -> Capture {
         let mut timers = TimerTimes::default();
-        let record = |seq, kind, at: u64, payload: Vec<u8>| Record {
+        for (i, &(due, fired, handled)) in firings.iter().enumerate() {
+            let fired = timer_record(2 * i as u64, Kind::TimerFired, fired, schedule(due, 1_000));
+            let handled = timer_record(2 * i as u64 + 1, Kind::Handled, handled, Vec::new());
+            for r in [&fired, &handled] {
+                timers.saw(&r.borrowed());
+                timers.add(0, &r.borrowed(), i);
+            }
+        }
+        bare(timers, None)
+    }
+
+    /// A record of the actor's timer 0 (or of its life, for kinds without an origin), at
+    /// `at` microseconds of bus time.
+    fn timer_record(seq: u64, kind: Kind, at: u64, payload: Vec<u8>) -> Record {
+        Record {
             seq,
             kind,
             time_ns: at * 1_000,
@@ -2407,17 +2450,46 @@ mod tests {
             topic: String::new(),
             encoding: Encoding::Journal,
             payload,
-        };
-        for (i, &(due, fired, handled)) in firings.iter().enumerate() {
-            let schedule = [(due * 1_000).to_le_bytes(), 1_000_000u64.to_le_bytes()].concat();
-            let fired = record(2 * i as u64, Kind::TimerFired, fired, schedule);
-            let handled = record(2 * i as u64 + 1, Kind::Handled, handled, Vec::new());
-            for r in [&fired, &handled] {
-                timers.saw(&r.borrowed());
-                timers.add(0, &r.borrowed(), i);
-            }
         }
-        bare(timers, None)
+    }
+
+    /// A `timer-fired` record's payload: deadline and period, in microseconds.
+    fn schedule(due: u64, every: u64) -> Vec<u8> {
+        [(due * 1_000).to_le_bytes(), (every * 1_000).to_le_bytes()].concat()
+    }
+
+    /// A restarted actor's `on_start` set a 3 ms timer at 4.5 ms and ran on until its
+    /// `restarted` record at 8 ms (a Python start, slow). The replay restarts it at 8 ms, so
+    /// its timer's first deadline is 11 ms, 3.5 ms after the recorded 7.5 ms: still the
+    /// recorded firing, as for a first start whose `started` record came that late.
+    #[test]
+    fn a_timer_set_by_a_slow_restart_is_served_its_recorded_first_firing() {
+        let us = Duration::from_micros;
+        let mut timers = TimerTimes::default();
+        let records = [
+            (timer_record(0, Kind::Started, 0, Vec::new()), 0),
+            (timer_record(1, Kind::Failed, 1_000, Vec::new()), 0),
+            (timer_record(2, Kind::Stopped, 1_100, Vec::new()), 0),
+            (timer_record(3, Kind::Restarted, 8_000, Vec::new()), 1),
+            (
+                timer_record(4, Kind::TimerFired, 7_600, schedule(7_500, 3_000)),
+                1,
+            ),
+            (timer_record(5, Kind::Handled, 8_100, Vec::new()), 1),
+        ];
+        for (r, incarnation) in &records {
+            timers.saw(&r.borrowed());
+            timers.add(*incarnation, &r.borrowed(), 0);
+        }
+        timers.incarnation = 1;
+        let capture = bare(timers, None);
+        assert_eq!(
+            capture.recorded_firing(0, us(11_000), Duration::from_millis(3)),
+            TimerDue {
+                at: us(7_600),
+                due: us(7_500)
+            }
+        );
     }
 
     /// A capture of an actor replayed alone, with `timers` and `following`.

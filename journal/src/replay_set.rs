@@ -1019,6 +1019,13 @@ impl ReplaySet {
             }
             tokio::time::sleep_until(start + Duration::from_nanos(record.time_ns)).await;
             self.handled_before(record.actor.id, before).await;
+            let handled = self
+                .members
+                .get(&record.actor.id)
+                .map(|m| &m.capture.handled);
+            if let Some(handled) = handled {
+                handled.fed_queued();
+            }
             let fed = match hosted {
                 Some(feed) => feed(record).await.map_err(|e| match e {
                     FeedRefused::Decode(reason) => Refused::Decode(reason),
@@ -1029,6 +1036,9 @@ impl ReplaySet {
                     None => Ok(()),
                 },
             };
+            if let (Some(handled), Err(_)) = (handled, &fed) {
+                handled.fed_begun();
+            }
             match fed {
                 Ok(()) => {}
                 Err(Refused::Decode(reason)) => {
