@@ -813,7 +813,7 @@ pub(crate) struct Handled {
     queued_firings: AtomicUsize,
     /// Messages the set's other members told or asked it, queued and not yet begun.
     queued_messages: AtomicUsize,
-    /// Inputs from outside the replay fed to it (queued) and not yet begun.
+    /// Inputs from outside a set's replay fed to it (queued) and not yet begun.
     queued_fed: AtomicUsize,
 }
 
@@ -900,11 +900,11 @@ impl Handled {
 
     /// Waits, for a timer's firing, until the inputs its actor handled before it live (the
     /// first `count`) are begun or queued (its own timers' messages, those from the set's
-    /// other members, those fed from outside): its message then comes behind them, whatever
-    /// the thread that runs the actor's handlers (a foreign actor's, on a loaded machine)
-    /// takes to begin them. What is due now runs first; then virtual time runs for up to
-    /// `within` (the replay feeds inputs at the times they were handled, which may be after
-    /// this firing); then, as [`until`](Self::until), `rounds` turns at most.
+    /// other members, those the set fed from outside): its message then comes behind them,
+    /// whatever the thread that runs the actor's handlers (a foreign actor's, on a loaded
+    /// machine) takes to begin them. What is due now runs first; then virtual time runs for
+    /// up to `within` (the replay feeds inputs at the times they were handled, which may be
+    /// after this firing); then, as [`until`](Self::until), `rounds` turns at most.
     pub(crate) async fn until_within(&self, count: usize, rounds: usize, within: Duration) {
         let wanted = count.saturating_sub(self.behind.load(Ordering::Relaxed));
         let ahead = || {
@@ -2124,12 +2124,7 @@ impl<A: Actor> Replay<A> {
             // What it sent itself before it, due by now, comes first (the fed inputs before
             // it are in its mailbox already).
             capture.handled.until(timed_before, TURN_ROUNDS).await;
-            capture.handled.fed_queued();
-            let fed = feed(&replayed, bus, record).await;
-            if fed.is_err() {
-                capture.handled.fed_begun();
-            }
-            match fed {
+            match feed(&replayed, bus, record).await {
                 Ok(()) => {}
                 Err(Refused::Decode(reason)) => {
                     return Err(ReplayError::Input {
