@@ -891,7 +891,8 @@ impl Handled {
         self.queued_fed.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// An input from outside was begun, or its feeding refused: it is no longer queued.
+    /// An input from outside was begun, or its feeding refused: it is no longer queued. (In
+    /// a single actor's replay nothing is counted, and this leaves the count at 0.)
     pub(crate) fn fed_begun(&self) {
         let _ = self
             .queued_fed

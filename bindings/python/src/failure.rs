@@ -150,8 +150,9 @@ pub(crate) fn report_hook(py: Python<'_>, actor: &str, hook: &str, outcome: &str
 /// Logs that `tree` gave up on its children (`reason`: its restart limit), on the Python
 /// logger `mycelium.supervisor` at `ERROR` (the supervisor's own `tracing` event says it to a
 /// Rust subscriber): its children are stopped, and a root tree (`to_bus`) fails the bus, which
-/// a program otherwise learns only when its next send to them fails. Called on the supervisor's thread, a thread of the
-/// runtime: the logging runs on a thread of its own, which takes the GIL there.
+/// a program otherwise learns only when its next send to them fails. Called on the
+/// supervisor's thread, a thread of the runtime: the logging runs on a thread of its own,
+/// which takes the GIL there.
 pub(crate) fn report_gave_up(tree: &str, reason: &str, to_bus: bool) {
     let text = format!(
         "{tree} gave up: {reason}; its children are stopped{}",
