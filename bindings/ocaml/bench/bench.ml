@@ -25,6 +25,9 @@
                                           subscriber actor counts them; the time until it
                                           has counted them all
      w15 rust msgs_per_sec=..             the same, the subscriber the Rust quote_recorder
+     w15 decode_ns=..                     what the OCaml subscriber's decode of one of those
+                                          Quote bodies costs, in a loop of a million (the
+                                          generated Trading.decode_quote)
 
    and a comment line saying how many "ocaml" asks ran on the asking thread. The C actor is
    a baseline: what the foreign host costs without OCaml.
@@ -169,4 +172,17 @@ let () =
     (fun kind ->
       let rates = List.sort compare (List.init 3 (fun _ -> w15 kind)) in
       Printf.printf "w15 %s msgs_per_sec=%.0f\n%!" kind (List.nth rates 1))
-    [ "ocaml"; "rust" ]
+    [ "ocaml"; "rust" ];
+  let body =
+    Trading.encode_quote
+      { ts_ns = 1L; instrument = 7; bid_px = 100.25; bid_qty = 5.0; ask_px = 100.5; ask_qty = 7.0 }
+  in
+  let decodes = 1_000_000 in
+  let t0 = Unix.gettimeofday () in
+  let sum = ref 0 in
+  for _ = 1 to decodes do
+    sum := !sum + (Trading.decode_quote body).instrument
+  done;
+  let ns = (Unix.gettimeofday () -. t0) *. 1e9 /. float_of_int decodes in
+  assert (!sum = 7 * decodes);
+  Printf.printf "w15 decode_ns=%.1f\n%!" ns

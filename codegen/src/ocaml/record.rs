@@ -59,8 +59,56 @@ pub(super) fn write_fields(out: &mut String, name: &str, fields: &[Field], ind: 
     }
 }
 
-/// Statements reading the fields of a `name` from cursor `c` up to its end, then the record.
+/// Statements reading the fields of a `name` from cursor `c` up to its end, then the record:
+/// first in the canonical layout every encoder writes (each field in tag order, an optional
+/// one present or not), with no field table; at the first key that departs from it, again
+/// from the start field by field ([`read_any_order`]), whose checks and errors are the
+/// codec's. Both read the same bytes in the same order up to the departure, so a body fails
+/// with the same error either way.
 pub(super) fn read_fields(out: &mut String, name: &str, ty: &str, fields: &[Field], ind: &str) {
+    if fields.is_empty() {
+        read_any_order(out, name, ty, fields, ind);
+        return;
+    }
+    let mut sorted: Vec<&Field> = fields.iter().collect();
+    sorted.sort_by_key(|f| f.tag);
+    let _ = writeln!(
+        out,
+        "{ind}let start = c.pos in
+{ind}match"
+    );
+    for f in sorted {
+        let what = format!("{name}.{}", f.name);
+        let key = (u32::from(f.tag) << 3) | f.ty.wire_type() as u32;
+        let reader = reader_expr(&f.ty);
+        if f.optional {
+            let _ = writeln!(
+                out,
+                "{ind}  let f_{} = if Wire.has_key c {key} then Some ({reader} c {what:?}) else None in",
+                f.name
+            );
+        } else {
+            let _ = writeln!(
+                out,
+                "{ind}  Wire.expect_key c {key};\n{ind}  let f_{} = {reader} c {what:?} in",
+                f.name
+            );
+        }
+    }
+    let _ = writeln!(out, "{ind}  Wire.expect_end c;\n{ind}  ({{");
+    for f in fields {
+        let _ = writeln!(out, "{ind}     {} = f_{};", f.name, f.name);
+    }
+    let _ = writeln!(
+        out,
+        "{ind}   }} : {ty})\n{ind}with\n{ind}| v -> v\n{ind}| exception Wire.Off_canonical ->\n{ind}  c.pos <- start;"
+    );
+    read_any_order(out, name, ty, fields, &format!("{ind}  "));
+}
+
+/// Statements reading the fields of a `name` from cursor `c` up to its end, in any order,
+/// then the record.
+fn read_any_order(out: &mut String, name: &str, ty: &str, fields: &[Field], ind: &str) {
     for f in fields {
         let _ = writeln!(out, "{ind}let f_{} = ref None in", f.name);
     }

@@ -233,6 +233,27 @@ module Wire = struct
     | 3 -> need c 8 what; c.pos <- c.pos + 8
     | _ -> ignore (sub c what)
 
+  (* The canonical layout, which every encoder writes: each field once, in tag order. A
+     reader tries it first and, when the body departs from it, reads the body again field by
+     field with [next_key], [field] and [skip]. [Off_canonical] never leaves a reader. *)
+  exception Off_canonical
+
+  (* The key [key] is next; otherwise the body is not in the canonical layout. *)
+  let expect_key c key =
+    if c.stop - c.pos < 2 || String.get_uint16_le c.s c.pos <> key then
+      raise_notrace Off_canonical;
+    c.pos <- c.pos + 2
+
+  (* Whether the key [key] (an optional field's) is next, taken if so. *)
+  let has_key c key =
+    if c.stop - c.pos >= 2 && String.get_uint16_le c.s c.pos = key then begin
+      c.pos <- c.pos + 2;
+      true
+    end
+    else false
+
+  let expect_end c = if c.pos <> c.stop then raise_notrace Off_canonical
+
   (* Checks a known field's key and that it has not been seen before. *)
   let field what ~expected wire seen =
     if wire <> expected then

@@ -60,6 +60,12 @@ fn output_shape() {
     ));
     assert!(src.contains("let encode_quote (v : quote) : string =\n"));
     assert!(src.contains("let decode_quote (body : string) : quote =\n"));
+    // The canonical layout first (keys `tag << 3 | wire type`, in tag order), then any order.
+    assert!(src.contains("    Wire.expect_key c 12;\n    let f_levels = (Wire.read_list"));
+    assert!(src.contains(
+        "    let f_ts_ns = if Wire.has_key c 35 then Some (Wire.read_u64 c \"Quote.ts_ns\") else None in\n    Wire.expect_end c;\n"
+    ));
+    assert!(src.contains("  | exception Wire.Off_canonical ->\n    c.pos <- start;\n"));
     assert!(src.contains("    | Quote of quote\n"));
     assert!(src.contains("    | 100 -> Quote (decode_quote body)\n"));
     assert!(src.contains("let decode_frame ?(max_frame_size = Wire.default_max_frame_size)"));

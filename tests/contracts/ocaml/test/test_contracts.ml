@@ -267,7 +267,23 @@ let test_bodies () =
   in
   let without_symbol = key 1 2 ^ u32 7 ^ key 3 4 ^ len_value "V" ^ key 4 3 ^ String.make 8 '\000' in
   expect_kind "struct missing a field" "MissingField" (fun () ->
-      ignore (decode_book_snapshot (replace_field (encode_book_snapshot book) 2 (len_value without_symbol))))
+      ignore (decode_book_snapshot (replace_field (encode_book_snapshot book) 2 (len_value without_symbol))));
+  (* Readers take the canonical layout (fields in tag order) first and read any other
+     field by field: a struct out of order inside a message in order, an optional field
+     present or absent, a message out of order around a struct in order. *)
+  let book_body = encode_book_snapshot book in
+  let instrument_fields =
+    let _, _, v = List.find (fun (t, _, _) -> t = 2) (split_fields book_body) in
+    split_fields (String.sub v 4 (String.length v - 4))
+  in
+  let reversed = len_value (join_fields (List.rev instrument_fields)) in
+  check "a struct's fields in any order" (decode_book_snapshot (replace_field book_body 2 reversed) = book);
+  let with_seq = { book with venue_seq = Some 9L } in
+  check "an optional field present" (decode_book_snapshot (encode_book_snapshot with_seq) = with_seq);
+  check "a message's fields in any order around a struct"
+    (decode_book_snapshot (join_fields (List.rev (split_fields book_body))) = book);
+  expect_kind "a duplicate after the canonical fields" "DuplicateField" (fun () ->
+      ignore (decode_book_snapshot (book_body ^ key 1 3 ^ String.make 8 '\000')))
 
 (* Round trips and encoding errors *)
 
