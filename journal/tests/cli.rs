@@ -377,17 +377,17 @@ fn output_to_a_closed_pipe_ends_quietly() {
     }
 }
 
-/// A journal whose header carries its schema's text shows contract payloads by field; one
-/// that knows its schema by digest only shows their bytes.
+/// A journal whose header carries its schema's text shows contract payloads by field, in the
+/// schema's order; one that knows its schema by digest only shows their bytes.
 #[test]
 fn cat_decodes_contract_payloads_by_the_schema_in_the_header() {
     let schema = mycelium_codegen::model::parse_str(
         "lab.yaml",
         "package: lab\nversion: 1\nmessages:\n  Ping:\n    id: 500\n    topic: lab.ping\n    \
-         fields:\n      - { name: seq, type: u64, tag: 1 }\n      - { name: who, type: string, tag: 2 }\n",
+         fields:\n      - { name: seq, type: u64, tag: 1 }\n      - { name: at, type: string, tag: 2 }\n",
     )
     .unwrap();
-    // Ping { seq: 7, who: "ab" } as the codec writes it.
+    // Ping { seq: 7, at: "ab" } as the codec writes it.
     let mut body = Vec::new();
     body.extend_from_slice(&(1u16 << 3 | 3).to_le_bytes());
     body.extend_from_slice(&7u64.to_le_bytes());
@@ -398,7 +398,7 @@ fn cat_decodes_contract_payloads_by_the_schema_in_the_header() {
         (
             "whole",
             JournalSchema::from_schema(&schema),
-            serde_json::json!({"seq": 7, "who": "ab"}),
+            serde_json::json!({"seq": 7, "at": "ab"}),
         ),
         (
             "digest",
@@ -422,5 +422,10 @@ fn cat_decodes_contract_payloads_by_the_schema_in_the_header() {
         let out = tool(&["cat", path.to_str().unwrap()]);
         assert!(out.status.success(), "{out:?}");
         assert_eq!(lines(&out)[0]["payload"], expected, "{name}");
+        if name == "whole" {
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(text.contains(r#""payload":{"seq":7,"at":"ab"}"#), "{text}");
+            assert!(text.starts_with(r#"{"seq":0,"time_ns":"#), "{text}");
+        }
     }
 }
