@@ -166,12 +166,32 @@ impl<A: Actor> ActorRef<A> {
         A: Handler<M>,
         M: Send + 'static,
     {
+        if !crate::recording::on() {
+            return self.shared.tell_many_msgs(msgs).await;
+        }
         let to = self.id();
-        let msgs = msgs.into_iter().inspect(move |msg| {
+        let mut msgs: Vec<M> = msgs.into_iter().collect();
+        for msg in &msgs {
             crate::recording::sent(|| crate::recording::Sent::Tell { to }, msg);
-        });
+        }
+        // A replay: the messages that came back when it was recorded come back again.
+        if let Some(back) = crate::recording::refusal_many() {
+            let returned = msgs.split_off(msgs.len().saturating_sub(back));
+            if msgs.is_empty() {
+                return Err(SendError(returned));
+            }
+            return match self.shared.tell_many_msgs(msgs).await {
+                Ok(()) if returned.is_empty() => Ok(()),
+                Ok(()) => Err(SendError(returned)),
+                Err(SendError(mut more)) => {
+                    more.extend(returned);
+                    Err(SendError(more))
+                }
+            };
+        }
+        let count = msgs.len();
         let told = self.shared.tell_many_msgs(msgs).await;
-        crate::recording::tell_returned(|| to, &told);
+        crate::recording::tell_many_returned(to, count, &told);
         told
     }
 

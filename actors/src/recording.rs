@@ -359,6 +359,34 @@ pub trait Recorder: Send + Sync + 'static {
         let _ = (actor, time, to, refusal);
     }
 
+    /// A [`tell_many`](crate::ActorRef::tell_many) of the actor to `to`, of `count`
+    /// messages each reported through [`sent`](Self::sent), met a stopped receiver at bus
+    /// time `time`: its last `handed_back` messages came back in its error (those before them
+    /// were queued). What it returned is an input of the actor, which a replay serves again
+    /// ([`refusal_many`](Self::refusal_many)). By default, the refusal (`stopped`) of the
+    /// batch's last tell.
+    fn refused_many(
+        &self,
+        actor: ActorId,
+        time: Duration,
+        to: ActorId,
+        handed_back: usize,
+        count: usize,
+    ) {
+        let _ = (handed_back, count);
+        self.refused(actor, time, to, Refusal::Stopped);
+    }
+
+    /// For a replay: whether the `tell_many` whose messages the actor reported just now
+    /// through [`sent`](Self::sent) met a stopped receiver when it was recorded, and how
+    /// many of its last messages came back (`Some(n)`: the others are sent, and the call
+    /// returns those `n` in its error, as it did); a live recorder returns `None`. Called on
+    /// the sending thread right after the batch's last `sent`.
+    fn refusal_many(&self, actor: ActorId) -> Option<usize> {
+        let _ = actor;
+        None
+    }
+
     /// For a replay: whether the tell the actor reported just now through
     /// [`sent`](Self::sent) was refused when it was recorded. `Some` makes the send return
     /// that refusal's error without sending the message; a live recorder returns `None`.
@@ -582,6 +610,43 @@ pub(crate) fn try_tell_returned<M>(
     }
 }
 
+/// `f` of the record of the recorded actor whose handler is being polled on this thread, and
+/// its recorder; `None` when there is none.
+fn with_recorder<T>(f: impl FnOnce(&ReplyRecord, &dyn Recorder) -> Option<T>) -> Option<T> {
+    if !on() {
+        return None;
+    }
+    let handling = HANDLING.with(Cell::get);
+    if handling.is_null() {
+        return None;
+    }
+    // SAFETY: as in `sent_slow`: the record is alive for the poll that reached here.
+    let record = unsafe { &*handling };
+    f(record, record.recorder.as_deref()?)
+}
+
+/// For a `tell_many` whose sends were reported just now: how many of its last messages a
+/// replay hands back as refused, as they were when it was recorded.
+pub(crate) fn refusal_many() -> Option<usize> {
+    with_recorder(|record, recorder| recorder.refusal_many(record.actor))
+}
+
+/// Reports what a `tell_many` of `count` messages to `to` returned, if it handed messages
+/// back and a recorded actor's handler made it.
+pub(crate) fn tell_many_returned<M>(
+    to: ActorId,
+    count: usize,
+    result: &Result<(), SendError<Vec<M>>>,
+) {
+    if let Err(SendError(back)) = result {
+        with_recorder(|record, recorder| {
+            let time = record.clock.now_in_task();
+            recorder.refused_many(record.actor, time, to, back.len(), count);
+            Some(())
+        });
+    }
+}
+
 #[cold]
 #[inline(never)]
 fn refused_slow(to: ActorId, refusal: Refusal) {
@@ -636,16 +701,7 @@ fn answered_slow<R: 'static, M>(answer: &Result<R, crate::AskError<M>>) {
 /// recorder records it ([`Recorder::replaying_input`]); `None` outside a handler, or for an
 /// actor that is not replayed.
 pub fn replayed_input() -> Option<u64> {
-    if !on() {
-        return None;
-    }
-    let handling = HANDLING.with(Cell::get);
-    if handling.is_null() {
-        return None;
-    }
-    // SAFETY: as in `sent_slow`: the record is alive for the poll that reached here.
-    let record = unsafe { &*handling };
-    record.recorder.as_ref()?.replaying_input(record.actor)
+    with_recorder(|record, recorder| recorder.replaying_input(record.actor))
 }
 
 /// Runs `work` with its sends attributed to no recorded actor, even when it is awaited inside

@@ -666,6 +666,25 @@ impl Recorder for Recording {
         });
     }
 
+    fn refused_many(
+        &self,
+        actor: ActorId,
+        time: Duration,
+        to: ActorId,
+        handed_back: usize,
+        count: usize,
+    ) {
+        let actor = addr(actor);
+        let payload = crate::replay::many_refused_text(handed_back, count);
+        self.append(&Entry {
+            cause: self.cause(actor),
+            origin: Origin::Actor(addr(to)),
+            encoding: Encoding::Text,
+            payload: payload.as_bytes(),
+            ..Entry::new(Kind::Refused, nanos(time), actor)
+        });
+    }
+
     fn clock_read(&self, actor: ActorId, reading: Duration) -> Duration {
         let actor = addr(actor);
         let payload = nanos(reading).to_le_bytes();

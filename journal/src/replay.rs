@@ -545,14 +545,49 @@ pub(crate) struct Capture {
 /// The tells a replayed actor's recording says were refused (`refused` records), each by
 /// its input and its place among that input's tells, served again as the replay makes them
 /// ([`Recorder::refusal`]): a tell refused live returns the same error in the replay.
+///
+/// A `tell_many` that met a stopped receiver is the refusal of its last tell, with how many
+/// of its messages came back ([`many_refused_text`]).
 #[derive(Default)]
 pub(crate) struct Refusals {
-    recorded: HashMap<(usize, usize), Refusal>,
+    recorded: HashMap<(usize, usize), RecordedRefusal>,
     /// While built: the tells of the input read last.
     tells: usize,
     /// As the replay runs: the input the last tell was made in, how many tells it has made,
     /// and the refusal served for the last one.
-    made: Mutex<(usize, usize, Option<Refusal>)>,
+    made: Mutex<(usize, usize, Option<RecordedRefusal>)>,
+}
+
+/// A recorded refusal, and for a `tell_many`'s, how many of its messages came back.
+#[derive(Clone, Copy)]
+struct RecordedRefusal {
+    refusal: Refusal,
+    handed_back: Option<usize>,
+}
+
+/// The text of a `refused` record for a `tell_many` of `count` messages whose last
+/// `handed_back` came back: `stopped: 2 of 5 came back`.
+pub(crate) fn many_refused_text(handed_back: usize, count: usize) -> String {
+    format!(
+        "{}: {handed_back} of {count} came back",
+        Refusal::Stopped.as_str()
+    )
+}
+
+/// A `refused` record's text: a tell's refusal (`full`, `stopped`) or a `tell_many`'s.
+fn parse_refused(text: &str) -> Option<RecordedRefusal> {
+    if let Some(refusal) = Refusal::parse(text) {
+        return Some(RecordedRefusal {
+            refusal,
+            handed_back: None,
+        });
+    }
+    let (refusal, rest) = text.split_once(": ")?;
+    let (back, _) = rest.strip_suffix(" came back")?.split_once(" of ")?;
+    Some(RecordedRefusal {
+        refusal: Refusal::parse(refusal)?,
+        handed_back: Some(back.parse().ok()?),
+    })
 }
 
 impl Refusals {
@@ -563,7 +598,7 @@ impl Refusals {
             Kind::Handled => self.tells = 0,
             Kind::Sent if !asked => self.tells += 1,
             Kind::Refused => {
-                let refusal = std::str::from_utf8(payload).ok().and_then(Refusal::parse);
+                let refusal = std::str::from_utf8(payload).ok().and_then(parse_refused);
                 if let (Some(refusal), Some(input), Some(tell)) =
                     (refusal, inputs.checked_sub(1), self.tells.checked_sub(1))
                 {
@@ -598,7 +633,16 @@ impl Refusals {
         if self.recorded.is_empty() {
             return None;
         }
-        self.made.lock().ok()?.2.take()
+        Some(self.made.lock().ok()?.2.take()?.refusal)
+    }
+
+    /// For a `tell_many` whose last tell was made last: how many of its messages came back
+    /// when it was recorded, once.
+    fn take_many(&self) -> Option<usize> {
+        if self.recorded.is_empty() {
+            return None;
+        }
+        self.made.lock().ok()?.2.take()?.handed_back
     }
 }
 
@@ -1566,6 +1610,10 @@ impl Recorder for Capture {
 
     fn refusal(&self, _: ActorId) -> Option<Refusal> {
         self.refusals.take()
+    }
+
+    fn refusal_many(&self, _: ActorId) -> Option<usize> {
+        self.refusals.take_many()
     }
 
     fn timer_turn(&self, _: ActorId, timer: u64) -> Option<mycelium_actors::recording::Turn> {

@@ -1,8 +1,9 @@
 //! A tell a recorded actor makes that is refused (a full mailbox, a stopped receiver) is
 //! recorded (`refused`, after its `sent` record) and returned again at the same tell of its
-//! replay, though the replay's receiver would take it: the actor takes the same branch.
+//! replay, though the replay's receiver would take it: the actor takes the same branch. A
+//! batch (`tell_many`) a stopped receiver handed back in part comes back in part again.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use mycelium_actors::{
@@ -84,10 +85,19 @@ async fn until(done: impl Fn() -> bool) {
     panic!("the venue never got there");
 }
 
-/// Records a desk whose venue (a mailbox of one) takes the first quantity, queues the second,
-/// is full for the third, and has stopped for the fourth and fifth; returns the journal and
-/// the desk's number.
-async fn record() -> (tempfile::TempDir, u64, Vec<String>) {
+/// What a recording needs: a journal in a temporary directory, the recorder of the tests'
+/// messages, a live bus on virtual time, and a venue (a mailbox of one) whose handlers wait,
+/// counting those begun.
+struct Live {
+    dir: tempfile::TempDir,
+    journal: JournalWriter,
+    recording: Arc<Recording>,
+    bus: Bus,
+    venue: ActorRef<Venue>,
+    begun: Arc<AtomicUsize>,
+}
+
+fn live() -> Live {
     let dir = tempfile::tempdir().unwrap();
     let journal =
         JournalWriter::open(dir.path(), JournalOptions::new(JournalSchema::none())).unwrap();
@@ -95,17 +105,39 @@ async fn record() -> (tempfile::TempDir, u64, Vec<String>) {
         Recording::new(journal.clone())
             .serde::<u32>()
             .serde::<Wait>()
+            .serde::<Batch>()
             .serde::<String>(),
     );
-    let live = Bus::builder().virtual_time().build().unwrap();
+    let bus = Bus::builder().virtual_time().build().unwrap();
     let begun = Arc::new(AtomicUsize::new(0));
-    let open = Arc::new(tokio::sync::Semaphore::new(0));
-    let venue = live
+    let venue = bus
         .spawn_with::<Venue>(
-            (begun.clone(), open.clone()),
+            (begun.clone(), Arc::new(tokio::sync::Semaphore::new(0))),
             SpawnOptions::new().mailbox(MailboxConfig::Bounded(1)),
         )
         .unwrap();
+    Live {
+        dir,
+        journal,
+        recording,
+        bus,
+        venue,
+        begun,
+    }
+}
+
+/// Records a desk whose venue takes the first quantity, queues the second, is full for the
+/// third, and has stopped for the fourth and fifth; returns the journal and the desk's
+/// number.
+async fn record() -> (tempfile::TempDir, u64, Vec<String>) {
+    let Live {
+        dir,
+        journal,
+        recording,
+        bus: live,
+        venue,
+        begun,
+    } = live();
     let desk = live
         .spawn_with::<Desk>(Desk(venue.clone()), SpawnOptions::new().record(recording))
         .unwrap();
@@ -189,6 +221,118 @@ async fn a_set_returns_the_recorded_refusals_too() {
     let desk_now = set.spawn::<Desk>(&bus, desk, Desk(venue)).unwrap();
     set.serde::<Desk, u32>(&desk_now);
     set.serde::<Desk, Wait>(&desk_now);
+    let report = set.run(ReplayMode::Compare).await.unwrap();
+    assert!(report.is_same(), "{report}");
+}
+
+/// Places a batch of quantities with its venue (`tell_many`), and answers how many were
+/// placed and which came back.
+#[derive(Clone)]
+struct Batcher {
+    venue: ActorRef<Venue>,
+    /// Set as it begins a batch.
+    sending: Arc<AtomicBool>,
+}
+actor_from_args!(Batcher);
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Batch(Vec<u32>);
+
+impl Handler<Batch> for Batcher {
+    type Reply = String;
+    async fn handle(&mut self, Batch(qty): Batch, _ctx: &mut Context<Self>) -> String {
+        let count = qty.len();
+        self.sending.store(true, Ordering::SeqCst);
+        match self.venue.tell_many(qty).await {
+            Ok(()) => format!("placed {count}"),
+            Err(e) => format!("placed {} of {count}, kept {:?}", count - e.0.len(), e.0),
+        }
+    }
+}
+
+/// Records a batcher whose venue takes the first of a batch of three and stops while the batcher waits for room for the second, then has
+/// stopped for a batch of two; returns the journal, the batcher's number and its answers.
+async fn record_batches() -> (tempfile::TempDir, u64, Vec<String>) {
+    let Live {
+        dir,
+        journal,
+        recording,
+        bus: live,
+        venue,
+        begun,
+    } = live();
+    let sending = Arc::new(AtomicBool::new(false));
+    let batcher = Batcher {
+        venue: venue.clone(),
+        sending: sending.clone(),
+    };
+    let batcher = live
+        .spawn_with::<Batcher>(batcher, SpawnOptions::new().record(recording))
+        .unwrap();
+    let mut answers = vec![batcher.ask(Batch(vec![1])).await.unwrap()];
+    until(|| begun.load(Ordering::SeqCst) == 1).await;
+    // The venue holds 1; the batch queues 2 and waits for room for 20 while the venue stops.
+    sending.store(false, Ordering::SeqCst);
+    let asking = tokio::spawn({
+        let batcher = batcher.clone();
+        async move { batcher.ask(Batch(vec![2, 20, 21])).await.unwrap() }
+    });
+    until(|| sending.load(Ordering::SeqCst)).await;
+    venue.kill();
+    answers.push(asking.await.unwrap());
+    answers.push(batcher.ask(Batch(vec![6, 7])).await.unwrap());
+    journal.close().unwrap();
+    (dir, batcher.id().local(), answers)
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_batch_a_stopped_receiver_hands_back_is_recorded_and_replayed() {
+    let (dir, batcher, answers) = record_batches().await;
+    assert_eq!(
+        answers,
+        [
+            "placed 1",
+            "placed 1 of 3, kept [20, 21]",
+            "placed 0 of 2, kept [6, 7]"
+        ]
+    );
+    let journal = JournalReader::open(dir.path()).unwrap();
+    let why: Vec<Vec<u8>> = journal
+        .records()
+        .map(Result::unwrap)
+        .filter(|r| r.actor.id == batcher && r.kind == Kind::Refused)
+        .map(|r| r.payload)
+        .collect();
+    assert_eq!(
+        why,
+        [
+            &b"stopped: 2 of 3 came back"[..],
+            b"stopped: 2 of 2 came back"
+        ]
+    );
+    // A venue with room for everything: only the journal says what came back, alone and in a
+    // set.
+    let bus = Bus::builder().virtual_time().build().unwrap();
+    let open = Arc::new(tokio::sync::Semaphore::new(100));
+    let venue = bus.spawn::<Venue>((Arc::default(), open));
+    let replayed = Batcher {
+        venue: venue.clone(),
+        sending: Arc::default(),
+    };
+    let report = Replay::<Batcher>::new(replayed.clone())
+        .serde::<Batch>()
+        .sends_serde::<u32>()
+        .run(&journal, batcher, &bus, ReplayMode::Compare)
+        .await
+        .unwrap();
+    assert!(report.differences.is_empty(), "{report}");
+    assert_eq!(report.inputs, 3, "{report}");
+    let bus = Bus::builder().virtual_time().build().unwrap();
+    let mut set = mycelium_journal::ReplaySet::new(&journal)
+        .unwrap()
+        .sends_serde::<u32>();
+    let now = set.spawn::<Batcher>(&bus, batcher, replayed).unwrap();
+    set.serde::<Batcher, Batch>(&now);
     let report = set.run(ReplayMode::Compare).await.unwrap();
     assert!(report.is_same(), "{report}");
 }
