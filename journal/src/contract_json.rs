@@ -1,9 +1,9 @@
 //! Contract payloads as JSON for a person reading a journal: a body decoded field by field
 //! by the schema the journal's header carries (`docs/wire.md` gives the layout), fields
 //! named as the schema names them, in the order the body carries them (tag order, as every
-//! encoder writes it; the crate's `serde_json` keeps a map's order). A body the schema cannot decode gives `None` (the caller
-//! shows its bytes instead); nothing in a body, however damaged, makes this panic or read
-//! outside it.
+//! encoder writes it; the crate's `serde_json` keeps a map's order). A body the schema
+//! cannot decode gives `None` (the caller shows its bytes instead); nothing in a body,
+//! however damaged, makes this panic or read outside it.
 
 use mycelium_codegen::model::{Field, Schema, Type};
 use serde_json::{Map, Value};

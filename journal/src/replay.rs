@@ -628,21 +628,23 @@ impl Refusals {
         }
     }
 
-    /// The refusal served for the tell made last, once.
-    fn take(&self) -> Option<Refusal> {
+    /// The recorded refusal of the tell made last, once.
+    fn take_made(&self) -> Option<RecordedRefusal> {
         if self.recorded.is_empty() {
             return None;
         }
-        Some(self.made.lock().ok()?.2.take()?.refusal)
+        self.made.lock().ok()?.2.take()
+    }
+
+    /// The refusal served for the tell made last, once.
+    fn take(&self) -> Option<Refusal> {
+        Some(self.take_made()?.refusal)
     }
 
     /// For a `tell_many` whose last tell was made last: how many of its messages came back
     /// when it was recorded, once.
     fn take_many(&self) -> Option<usize> {
-        if self.recorded.is_empty() {
-            return None;
-        }
-        self.made.lock().ok()?.2.take()?.handed_back
+        self.take_made()?.handed_back
     }
 }
 
@@ -1504,9 +1506,10 @@ impl Recorder for Capture {
         };
         if !matches!(delivery, Delivery::Timer { .. }) {
             // (Counted when the other member sent it, or the replay fed it.)
-            match from_member {
-                true => self.handled.message_begun(),
-                false => self.handled.fed_begun(),
+            if from_member {
+                self.handled.message_begun();
+            } else {
+                self.handled.fed_begun();
             }
         }
         let mut input = None;
@@ -2500,6 +2503,28 @@ mod tests {
     /// A `timer-fired` record's payload: deadline and period, in microseconds.
     fn schedule(due: u64, every: u64) -> Vec<u8> {
         [(due * 1_000).to_le_bytes(), (every * 1_000).to_le_bytes()].concat()
+    }
+
+    /// A `refused` record's text: a tell's refusal, or a `tell_many`'s with how many came
+    /// back, as the recorder writes it; any other text is no refusal (not served).
+    #[test]
+    fn refused_texts_read_back_and_others_are_none() {
+        let read = |t: &str| parse_refused(t).map(|r| (r.refusal, r.handed_back));
+        assert_eq!(read("full"), Some((Refusal::Full, None)));
+        assert_eq!(read("stopped"), Some((Refusal::Stopped, None)));
+        assert_eq!(
+            read(&many_refused_text(2, 5)),
+            Some((Refusal::Stopped, Some(2)))
+        );
+        for other in [
+            "",
+            "gone",
+            "stopped: 2",
+            "stopped: x of 5 came back",
+            "full: 2 of",
+        ] {
+            assert_eq!(read(other), None, "{other:?}");
+        }
     }
 
     /// A restarted actor's `on_start` set a 3 ms timer at 4.5 ms and ran on until its

@@ -250,8 +250,9 @@ impl Handler<Batch> for Batcher {
     }
 }
 
-/// Records a batcher whose venue takes the first of a batch of three and stops while the batcher waits for room for the second, then has
-/// stopped for a batch of two; returns the journal, the batcher's number and its answers.
+/// Records a batcher whose venue takes the first of a batch of three and stops while the
+/// batcher waits for room for the second, then has stopped for a batch of two; returns the
+/// journal, the batcher's number and its answers.
 async fn record_batches() -> (tempfile::TempDir, u64, Vec<String>) {
     let Live {
         dir,
